@@ -1,0 +1,11 @@
+"""The versioned venue twin: layers of features, committed atomically, readable at any version."""
+
+from twin.core import HEAD, Ref, Twin, feature_from_geojson
+from twin.errors import BadInput, Conflict, Corrupt, NotFound, Problem, TwinError, ValidationFailed
+from twin.model import Change, CommitInfo, DiffEntry, Feature, FieldSpec, HistoryEntry, LayerSchema
+
+__all__ = [
+    "HEAD", "BadInput", "Change", "CommitInfo", "Conflict", "Corrupt", "DiffEntry", "Feature", "FieldSpec",
+    "HistoryEntry", "LayerSchema", "NotFound", "Problem", "Ref", "Twin", "TwinError", "ValidationFailed",
+    "feature_from_geojson",
+]

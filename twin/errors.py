@@ -1,0 +1,52 @@
+"""One error hierarchy for the whole twin.
+
+The API maps these to HTTP status codes in one place and the CLI maps them to exit codes,
+so every layer above the core raises (or lets through) exactly these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TwinError(Exception):
+    """Base of every error the twin raises on purpose."""
+
+
+class NotFound(TwinError):
+    """A layer, feature, commit or timestamp that does not exist."""
+
+
+class Conflict(TwinError):
+    """A write built on a commit that is no longer the head, or an edit that would lose data."""
+
+
+class BadInput(TwinError):
+    """Input that cannot be read at all: a malformed file, an unknown CRS, a bad parameter."""
+
+
+class Corrupt(TwinError):
+    """The store does not agree with itself (found by fsck or while reading)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a feature was refused; `feature_id` is None for a problem with the whole input."""
+
+    layer: str
+    feature_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.layer if self.feature_id is None else f"{self.layer}/{self.feature_id}"
+        return f"{where}: {self.reason}"
+
+
+class ValidationFailed(TwinError):
+    """A commit that would break a layer's rules; carries every problem, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        shown = "; ".join(str(p) for p in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"{len(problems)} problem(s): {shown}{more}")

@@ -1,0 +1,182 @@
+"""The twin's vocabulary: layer schemas, features, changes, commits and diffs.
+
+Plain dataclasses with no storage or web code, so every store and every front end speaks
+the same types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from shapely.geometry.base import BaseGeometry
+
+STORAGE_CRS = "EPSG:4326"  # lon/lat order, as GeoJSON (RFC 7946) and GeoPackage store it
+FieldType = Literal["string", "integer", "number", "date", "boolean"]
+GEOMETRY_TYPES = (
+    "Point",
+    "MultiPoint",
+    "LineString",
+    "MultiLineString",
+    "Polygon",
+    "MultiPolygon",
+)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One attribute of a layer."""
+
+    name: str
+    type: FieldType = "string"
+    required: bool = False
+    allowed: tuple[Any, ...] | None = None
+    unit: str | None = None
+    title_zh: str | None = None
+    title_en: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FieldSpec:
+        allowed = d.get("allowed")
+        return cls(
+            name=d["name"],
+            type=d.get("type", "string"),
+            required=bool(d.get("required", False)),
+            allowed=tuple(allowed) if allowed is not None else None,
+            unit=d.get("unit"),
+            title_zh=d.get("title_zh"),
+            title_en=d.get("title_en"),
+        )
+
+
+@dataclass(frozen=True)
+class LayerSchema:
+    """What a layer may hold. Stored in the twin itself, so a twin file describes itself."""
+
+    name: str
+    title_zh: str
+    title_en: str
+    geometry_types: tuple[str, ...]
+    fields: tuple[FieldSpec, ...] = ()
+    code_field: str | None = None  # the property people use to name a feature, if any
+    description: str = ""
+    positions_approximate: bool = True
+    restricted_to: tuple[str, ...] = ()  # roles that may see the layer; empty = everyone
+    storage_crs: str = STORAGE_CRS
+
+    def field(self, name: str) -> FieldSpec | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LayerSchema:
+        return cls(
+            name=d["name"],
+            title_zh=d["title_zh"],
+            title_en=d["title_en"],
+            geometry_types=tuple(d["geometry_types"]),
+            fields=tuple(FieldSpec.from_dict(f) for f in d.get("fields", ())),
+            code_field=d.get("code_field"),
+            description=d.get("description", ""),
+            positions_approximate=bool(d.get("positions_approximate", True)),
+            restricted_to=tuple(d.get("restricted_to", ())),
+            storage_crs=d.get("storage_crs", STORAGE_CRS),
+        )
+
+
+@dataclass
+class Feature:
+    """A feature as writers hand it in: geometry in storage CRS (lon/lat)."""
+
+    id: str
+    geometry: BaseGeometry
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+ChangeOp = Literal["add", "modify", "upsert", "delete"]
+
+
+@dataclass
+class Change:
+    """One requested change. `upsert` becomes add or modify depending on the parent state."""
+
+    layer: str
+    op: ChangeOp
+    feature_id: str
+    feature: Feature | None = None  # None only for delete
+
+
+@dataclass(frozen=True)
+class EncodedFeature:
+    """A feature version as stored: encoded once at commit time, never changed afterwards."""
+
+    layer: str
+    feature_id: str
+    geojson: bytes  # a complete GeoJSON Feature, canonical (sorted keys)
+    wkb: bytes
+    bbox: tuple[float, float, float, float]  # minx, miny, maxx, maxy
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredChange:
+    """A change as the store applies it: the op resolved against the parent state."""
+
+    layer: str
+    op: Literal["add", "modify", "delete"]
+    feature_id: str
+    version: EncodedFeature | None  # None for delete
+
+
+LayerCounts = dict[str, int]  # {"added": n, "modified": n, "deleted": n}
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    id: str
+    seq: int
+    parent: str | None
+    author: str
+    message: str
+    time: datetime  # UTC
+    counts: dict[str, LayerCounts]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "parent": self.parent,
+            "author": self.author,
+            "message": self.message,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "counts": self.counts,
+        }
+
+
+DiffKind = Literal["added", "modified", "deleted"]
+
+
+@dataclass(frozen=True)
+class DiffEntry:
+    layer: str
+    feature_id: str
+    kind: DiffKind
+    before: bytes | None  # GeoJSON Feature bytes as stored, or None when added
+    after: bytes | None  # None when deleted
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One version of a feature, with the commit that made it and the one that ended it."""
+
+    commit: CommitInfo
+    ended_by: str | None  # id of the commit that replaced or deleted this version
+    geojson: bytes | None  # None for the deletion entry
+    op: Literal["add", "modify", "delete"]

@@ -1,0 +1,140 @@
+"""The store interface: the few operations the twin needs from a backend.
+
+A store works in commit sequence numbers (`seq`, 1 for the first commit, 0 for the empty twin);
+the `Twin` facade resolves ids and timestamps to sequence numbers and does validation and
+encoding, so a store only persists and retrieves. Every store must pass
+`tests/store_contract.py`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from shapely.geometry.base import BaseGeometry
+
+from twin.model import CommitInfo, LayerSchema, StoredChange
+
+BBox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in storage CRS
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """A stored feature version: visible for from_seq <= s < to_seq (to_seq None while current)."""
+
+    layer: str
+    feature_id: str
+    from_seq: int
+    to_seq: int | None
+    op: str  # "add" or "modify": how this version came to be
+    geojson: bytes
+
+
+@dataclass(frozen=True)
+class Page:
+    """Features of one read, as stored GeoJSON bytes, with how many matched in all."""
+
+    features: list[bytes]
+    feature_ids: list[str]
+    number_matched: int
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    feature_id: str
+    wkb: bytes
+    properties: bytes  # JSON object
+
+
+class Store(ABC):
+    """A versioned feature store. Writes are atomic; reads at any seq are equally cheap."""
+
+    # --- set-up and metadata
+    @abstractmethod
+    def initialize(self, schemas: Sequence[LayerSchema], area_of_interest: BaseGeometry) -> None:
+        """Create an empty twin with these layers. Refuses if the store already holds one."""
+
+    @abstractmethod
+    def add_layer(self, schema: LayerSchema) -> None: ...
+
+    @abstractmethod
+    def schemas(self) -> dict[str, LayerSchema]: ...
+
+    @abstractmethod
+    def area_of_interest(self) -> BaseGeometry: ...
+
+    # --- commits
+    @abstractmethod
+    def head(self) -> CommitInfo | None: ...
+
+    @abstractmethod
+    def commit_by_seq(self, seq: int) -> CommitInfo: ...
+
+    @abstractmethod
+    def commits_by_id_prefix(self, prefix: str) -> list[CommitInfo]:
+        """Commits whose id starts with `prefix` (at most a few: callers check uniqueness)."""
+
+    @abstractmethod
+    def commit_at_time(self, t: datetime) -> CommitInfo | None:
+        """The last commit made at or before `t`, None if the twin was empty then."""
+
+    @abstractmethod
+    def log(self, limit: int, offset: int = 0) -> list[CommitInfo]:
+        """Commits newest first."""
+
+    @abstractmethod
+    def commit_count(self) -> int: ...
+
+    @abstractmethod
+    def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
+        """Write one commit atomically. Raises Conflict unless `commit.parent` is still the head."""
+
+    @abstractmethod
+    def changes_in(self, seq: int) -> list[StoredChange]:
+        """The changes one commit made, rebuilt from the stored versions."""
+
+    # --- reads at a sequence number
+    @abstractmethod
+    def feature(self, layer: str, feature_id: str, seq: int) -> bytes | None: ...
+
+    @abstractmethod
+    def features_by_id(self, layer: str, feature_ids: Sequence[str], seq: int) -> dict[str, bytes]: ...
+
+    @abstractmethod
+    def features(
+        self,
+        layer: str,
+        seq: int,
+        bbox: BBox | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: str | None = None,
+    ) -> Page:
+        """Features visible at `seq`, ordered by feature id; bbox means 'geometry intersects'."""
+
+    @abstractmethod
+    def count(self, layer: str, seq: int) -> int: ...
+
+    @abstractmethod
+    def export_rows(self, layer: str, seq: int, bbox: BBox | None = None) -> Iterator[ExportRow]: ...
+
+    @abstractmethod
+    def versions_of(self, layer: str, feature_id: str) -> list[VersionRow]:
+        """Every version of one feature, oldest first."""
+
+    @abstractmethod
+    def versions_changed_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
+        """Versions that began or ended in (a, b]: what a diff between a and b is made of."""
+
+    @abstractmethod
+    def extent(self, layer: str, seq: int) -> BBox | None: ...
+
+    # --- maintenance
+    @abstractmethod
+    def check(self) -> list[str]:
+        """Store-specific consistency checks for fsck (indexes, mirrors); [] when clean."""
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,676 @@
+"""The embedded store: one SQLite file that is a valid GeoPackage plus the twin's version tables.
+
+Layout (all in one file, WAL mode):
+- `twin_versions`: one row per feature version (slowly-changing rows): layer, feature id,
+  `from_seq`, `to_seq` (NULL while current), WKB, properties and the GeoJSON encoded once.
+- `twin_version_rtree`: an R-tree over every version's bounding box, with layer and the
+  visibility interval as auxiliary columns, so a bbox read as of any commit is one index scan
+  and costs the same for the head and for an old version.
+- `twin_commits`: sequence number, content id, parent, author, message, UTC time, counts and
+  the number of features per layer after the commit (so an unfiltered count is a lookup).
+- One ordinary GeoPackage feature table per layer holding the current state, with its
+  `gpkg_rtree_index` extension, updated in the same transaction: GDAL and QGIS open the file
+  and see today's venue. A guard trigger refuses writes to those tables from anything but the
+  twin (a write that bypassed versioning would silently desync the history).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import struct
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+from pyproj import CRS
+from shapely.geometry.base import BaseGeometry
+
+from twin.encoding import format_time, parse_time
+from twin.errors import BadInput, Conflict, NotFound
+from twin.model import CommitInfo, EncodedFeature, LayerSchema, StoredChange
+from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
+
+FORMAT_VERSION = "1"
+GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+GPKG_USER_VERSION = 10300  # GeoPackage 1.3: the newest that Debian's GDAL reads without a warning
+LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+RESERVED = {"fid", "geom", "feature_id"}
+SQL_TYPES = {"string": "TEXT", "integer": "INTEGER", "number": "REAL", "date": "DATE", "boolean": "BOOLEAN"}
+
+_CORE_DDL = """
+CREATE TABLE gpkg_spatial_ref_sys (
+  srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
+  organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+CREATE TABLE gpkg_contents (
+  table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
+  description TEXT DEFAULT '',
+  last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+CREATE TABLE gpkg_geometry_columns (
+  table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL,
+  srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
+  CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+  CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+  CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+  CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+CREATE TABLE gpkg_extensions (
+  table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL,
+  scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
+CREATE TABLE gpkg_data_columns (
+  table_name TEXT NOT NULL, column_name TEXT NOT NULL, name TEXT, title TEXT, description TEXT,
+  mime_type TEXT, constraint_name TEXT,
+  CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name));
+CREATE TABLE gpkg_tile_matrix_set (
+  table_name TEXT NOT NULL PRIMARY KEY, srs_id INTEGER NOT NULL, min_x DOUBLE NOT NULL,
+  min_y DOUBLE NOT NULL, max_x DOUBLE NOT NULL, max_y DOUBLE NOT NULL);
+CREATE TABLE gpkg_tile_matrix (
+  table_name TEXT NOT NULL, zoom_level INTEGER NOT NULL, matrix_width INTEGER NOT NULL,
+  matrix_height INTEGER NOT NULL, tile_width INTEGER NOT NULL, tile_height INTEGER NOT NULL,
+  pixel_x_size DOUBLE NOT NULL, pixel_y_size DOUBLE NOT NULL,
+  CONSTRAINT pk_ttm PRIMARY KEY (table_name, zoom_level));
+
+CREATE TABLE twin_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE twin_layers (layer_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, schema TEXT NOT NULL);
+CREATE TABLE twin_commits (
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, parent TEXT, author TEXT NOT NULL,
+  message TEXT NOT NULL, time TEXT NOT NULL, counts TEXT NOT NULL, totals TEXT NOT NULL);
+CREATE INDEX twin_commits_time ON twin_commits(time);
+CREATE TABLE twin_versions (
+  vid INTEGER PRIMARY KEY, layer_id INTEGER NOT NULL REFERENCES twin_layers(layer_id),
+  feature_id TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER, op TEXT NOT NULL,
+  minx REAL NOT NULL, miny REAL NOT NULL, maxx REAL NOT NULL, maxy REAL NOT NULL,
+  wkb BLOB NOT NULL, properties TEXT NOT NULL, geojson BLOB NOT NULL);
+CREATE INDEX twin_versions_feature ON twin_versions(layer_id, feature_id, from_seq);
+CREATE INDEX twin_versions_from ON twin_versions(from_seq);
+CREATE INDEX twin_versions_to ON twin_versions(to_seq) WHERE to_seq IS NOT NULL;
+CREATE VIRTUAL TABLE twin_version_rtree USING rtree(
+  id, minx, maxx, miny, maxy, +layer_id INTEGER, +from_seq INTEGER, +to_seq INTEGER);
+-- 1 only inside a twin write transaction, which no other connection can observe.
+CREATE TABLE twin_write_guard (open INTEGER NOT NULL);
+INSERT INTO twin_write_guard VALUES (0);
+"""
+
+
+def gpkg_blob(wkb: bytes, bbox: BBox, srs_id: int = 4326) -> bytes:
+    """A GeoPackage geometry blob: 'GP' header with an XY envelope, then little-endian WKB.
+
+    Written by hand because no Python library exposes GeoPackage blob encoding on its own
+    (GDAL does it internally); the header is 40 bytes of fixed layout (GeoPackage 1.4, §2.1.3).
+    """
+    minx, miny, maxx, maxy = bbox
+    return struct.pack("<2sBBi4d", b"GP", 0, 0b00000011, srs_id, minx, maxx, miny, maxy) + wkb
+
+
+def _geometry_type_name(types: Sequence[str]) -> str:
+    return types[0].upper() if len(types) == 1 else "GEOMETRY"
+
+
+class GeoPackageStore(Store):
+    def __init__(self, path: str | Path, *, create: bool = False):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise NotFound(f"no twin at {self.path} (create one with `venue-twin init`)")
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._schemas: dict[str, LayerSchema] | None = None
+        self._layer_ids: dict[str, int] = {}
+        self._aoi: BaseGeometry | None = None
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        if not create:
+            self._check_is_twin()
+
+    # ------------------------------------------------------------------ connections
+    def _conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=FULL")
+            c.execute("PRAGMA foreign_keys=ON")
+            c.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
+            c.execute("PRAGMA mmap_size=1073741824")
+            self._local.conn = c
+            with self._conns_lock:
+                self._all_conns.append(c)
+        return c
+
+    def close(self) -> None:
+        with self._conns_lock:
+            for c in self._all_conns:
+                try:
+                    c.close()
+                except sqlite3.Error:
+                    pass
+            self._all_conns.clear()
+        self._local = threading.local()
+
+    def _check_is_twin(self) -> None:
+        try:
+            row = self._conn().execute("SELECT value FROM twin_meta WHERE key='format'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise BadInput(f"{self.path} is not a venue twin: {e}") from e
+        if row is None:
+            raise BadInput(f"{self.path} is not a venue twin (no format marker)")
+        if row[0] != FORMAT_VERSION:
+            raise BadInput(f"{self.path} has twin format {row[0]}; this program reads format {FORMAT_VERSION}")
+
+    # ------------------------------------------------------------------ set-up
+    def initialize(self, schemas: Sequence[LayerSchema], area_of_interest: BaseGeometry) -> None:
+        c = self._conn()
+        has = c.execute("SELECT count(*) FROM sqlite_master WHERE name='twin_meta'").fetchone()[0]
+        if has:
+            raise Conflict(f"{self.path} already holds a twin")
+        c.execute(f"PRAGMA application_id={GPKG_APPLICATION_ID}")
+        c.execute(f"PRAGMA user_version={GPKG_USER_VERSION}")
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _CORE_DDL.split(";\n"):
+                if stmt.strip():
+                    c.execute(stmt)
+            self._insert_srs(c)
+            c.executemany(
+                "INSERT INTO twin_meta VALUES (?, ?)",
+                [("format", FORMAT_VERSION), ("area_of_interest", shapely.to_wkt(area_of_interest))],
+            )
+            # Registering the commit log as an attributes table shows it in GDAL and QGIS, and
+            # (with any attributes entry present) GDAL lists only registered tables, hiding the
+            # version tables.
+            c.execute(
+                "INSERT INTO gpkg_contents(table_name, data_type, identifier, description) "
+                "VALUES ('twin_commits', 'attributes', 'Twin history / 版本历史', "
+                "'Every commit to the venue twin: who changed what, when and why.')"
+            )
+            for s in schemas:
+                self._create_layer(c, s)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        self._schemas = None
+
+    @staticmethod
+    def _insert_srs(c: sqlite3.Connection) -> None:
+        wgs84 = CRS.from_epsg(4326)
+        c.executemany(
+            "INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
+                ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
+                ("WGS 84 geodetic", 4326, "EPSG", 4326, wgs84.to_wkt("WKT1_GDAL"), "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
+            ],
+        )
+
+    def add_layer(self, schema: LayerSchema) -> None:
+        c = self._conn()
+        with self._write_lock:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                self._create_layer(c, schema)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        self._schemas = None
+
+    def _create_layer(self, c: sqlite3.Connection, s: LayerSchema) -> None:
+        if not LAYER_NAME.match(s.name) or s.name.startswith(("gpkg_", "rtree_", "twin_", "sqlite_")):
+            raise BadInput(f"layer name {s.name!r} must be lower-case letters, digits and _, not a reserved prefix")
+        for f in s.fields:
+            if not LAYER_NAME.match(f.name) or f.name in RESERVED:
+                raise BadInput(f"field name {f.name!r} of layer {s.name} is not allowed")
+        if c.execute("SELECT 1 FROM twin_layers WHERE name=?", (s.name,)).fetchone():
+            raise Conflict(f"layer {s.name} exists already")
+        c.execute("INSERT INTO twin_layers(name, schema) VALUES (?, ?)", (s.name, orjson.dumps(s.to_dict()).decode()))
+        cols = ", ".join(f'"{f.name}" {SQL_TYPES[f.type]}' for f in s.fields)
+        gtype = _geometry_type_name(s.geometry_types)
+        c.execute(
+            f'CREATE TABLE "{s.name}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom {gtype}, '
+            f"feature_id TEXT NOT NULL UNIQUE{', ' + cols if cols else ''})"
+        )
+        c.execute(
+            "INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) VALUES (?, 'features', ?, ?, 4326)",
+            (s.name, f"{s.title_en} / {s.title_zh}", _layer_description(s)),
+        )
+        c.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, 4326, 0, 0)", (s.name, gtype))
+        c.execute(f'CREATE VIRTUAL TABLE "rtree_{s.name}_geom" USING rtree(id, minx, maxx, miny, maxy)')
+        c.execute(
+            "INSERT INTO gpkg_extensions VALUES (?, 'geom', 'gpkg_rtree_index', "
+            "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+            (s.name,),
+        )
+        c.executemany(
+            "INSERT INTO gpkg_data_columns(table_name, column_name, name, title, description) VALUES (?, ?, ?, ?, ?)",
+            [
+                (s.name, f.name, f.name, f.title_en or f.name,
+                 " / ".join(x for x in (f.title_zh, f"unit: {f.unit}" if f.unit else None) if x) or None)
+                for f in s.fields
+            ],
+        )
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            c.execute(
+                f'CREATE TRIGGER "twin_guard_{s.name}_{event.lower()}" BEFORE {event} ON "{s.name}" '
+                "WHEN (SELECT open FROM twin_write_guard) = 0 BEGIN "
+                "SELECT RAISE(ABORT, 'this table mirrors the venue twin: edit it with venue-twin, "
+                "not directly'); END"
+            )
+
+    def schemas(self) -> dict[str, LayerSchema]:
+        if self._schemas is None:
+            rows = self._conn().execute("SELECT layer_id, name, schema FROM twin_layers ORDER BY layer_id").fetchall()
+            self._schemas = {name: LayerSchema.from_dict(orjson.loads(schema)) for _, name, schema in rows}
+            self._layer_ids = {name: lid for lid, name, _ in rows}
+        return self._schemas
+
+    def _lid(self, layer: str) -> int:
+        self.schemas()
+        try:
+            return self._layer_ids[layer]
+        except KeyError:
+            raise NotFound(f"no layer {layer!r}") from None
+
+    def area_of_interest(self) -> BaseGeometry:
+        if self._aoi is None:
+            row = self._conn().execute("SELECT value FROM twin_meta WHERE key='area_of_interest'").fetchone()
+            self._aoi = shapely.from_wkt(row[0])
+        return self._aoi
+
+    # ------------------------------------------------------------------ commits
+    _COMMIT_COLS = "seq, id, parent, author, message, time, counts"
+
+    @staticmethod
+    def _commit(row: tuple[Any, ...]) -> CommitInfo:
+        seq, cid, parent, author, message, time, counts = row
+        return CommitInfo(cid, seq, parent, author, message, parse_time(time), orjson.loads(counts))
+
+    def head(self) -> CommitInfo | None:
+        row = self._conn().execute(f"SELECT {self._COMMIT_COLS} FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
+        return self._commit(row) if row else None
+
+    def commit_by_seq(self, seq: int) -> CommitInfo:
+        row = self._conn().execute(f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE seq=?", (seq,)).fetchone()
+        if row is None:
+            raise NotFound(f"no commit number {seq}")
+        return self._commit(row)
+
+    def commits_by_id_prefix(self, prefix: str) -> list[CommitInfo]:
+        if not re.fullmatch(r"[0-9a-f]{1,64}", prefix):
+            return []
+        rows = self._conn().execute(
+            f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE id >= ? AND id < ? LIMIT 2",
+            (prefix, prefix + "g"),
+        ).fetchall()
+        return [self._commit(r) for r in rows]
+
+    def commit_at_time(self, t: datetime) -> CommitInfo | None:
+        row = self._conn().execute(
+            f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE time <= ? ORDER BY time DESC, seq DESC LIMIT 1",
+            (format_time(t),),
+        ).fetchone()
+        return self._commit(row) if row else None
+
+    def log(self, limit: int, offset: int = 0) -> list[CommitInfo]:
+        rows = self._conn().execute(
+            f"SELECT {self._COMMIT_COLS} FROM twin_commits ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)
+        ).fetchall()
+        return [self._commit(r) for r in rows]
+
+    def commit_count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM twin_commits").fetchone()[0])
+
+    def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
+        schemas = self.schemas()
+        c = self._conn()
+        with self._write_lock:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                head = c.execute("SELECT seq, id, time FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
+                head_seq, head_id = (head[0], head[1]) if head else (0, None)
+                if head_id != commit.parent:
+                    raise Conflict(
+                        f"the twin moved on: head is {head_id or '(empty)'}, the write was built on "
+                        f"{commit.parent or '(empty)'}; read again and retry"
+                    )
+                if head and parse_time(head[2]) > commit.time:
+                    raise BadInput(f"commit time {format_time(commit.time)} is before its parent's {head[2]}")
+                if commit.seq != head_seq + 1:
+                    raise Conflict(f"commit number {commit.seq} does not follow the head {head_seq}")
+                c.execute("UPDATE twin_write_guard SET open=1")
+                totals = self._apply_changes(c, commit.seq, changes, schemas)
+                c.execute(
+                    "INSERT INTO twin_commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (commit.seq, commit.id, commit.parent, commit.author, commit.message,
+                     format_time(commit.time), orjson.dumps(commit.counts).decode(), orjson.dumps(totals).decode()),
+                )
+                c.execute("UPDATE twin_write_guard SET open=0")
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def _apply_changes(
+        self, c: sqlite3.Connection, seq: int, changes: Sequence[StoredChange], schemas: dict[str, LayerSchema]
+    ) -> dict[str, int]:
+        by_layer: dict[str, list[StoredChange]] = {}
+        for ch in changes:
+            by_layer.setdefault(ch.layer, []).append(ch)
+        prev_totals = c.execute("SELECT totals FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
+        totals: dict[str, int] = orjson.loads(prev_totals[0]) if prev_totals else {}
+        for layer, chs in by_layer.items():
+            lid = self._lid(layer)
+            schema = schemas[layer]
+            closing = [(ch.feature_id,) for ch in chs if ch.op != "add"]
+            if closing:
+                c.executemany(
+                    "UPDATE twin_versions SET to_seq=? WHERE layer_id=? AND feature_id=? AND to_seq IS NULL",
+                    [(seq, lid, fid) for (fid,) in closing],
+                )
+                c.executemany(
+                    "UPDATE twin_version_rtree SET to_seq=? WHERE id IN "
+                    "(SELECT vid FROM twin_versions WHERE layer_id=? AND feature_id=? AND to_seq=?)",
+                    [(seq, lid, fid, seq) for (fid,) in closing],
+                )
+                # Mirror: drop the old rows (and their index entries); new versions are re-inserted below.
+                c.executemany(
+                    f'DELETE FROM "rtree_{layer}_geom" WHERE id = (SELECT fid FROM "{layer}" WHERE feature_id=?)', closing
+                )
+                c.executemany(f'DELETE FROM "{layer}" WHERE feature_id=?', closing)
+            new = [ch.version for ch in chs if ch.version is not None]
+            ops = [ch.op for ch in chs if ch.version is not None]
+            if new:
+                start = (c.execute("SELECT coalesce(max(vid), 0) FROM twin_versions").fetchone()[0]) + 1
+                c.executemany(
+                    "INSERT INTO twin_versions VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (start + k, lid, v.feature_id, seq, op, *v.bbox, v.wkb,
+                         orjson.dumps(v.properties, option=orjson.OPT_SORT_KEYS).decode(), v.geojson)
+                        for k, (v, op) in enumerate(zip(new, ops, strict=True))
+                    ],
+                )
+                c.executemany(
+                    "INSERT INTO twin_version_rtree VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                    [(start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3], lid, seq) for k, v in enumerate(new)],
+                )
+                self._insert_mirror(c, schema, new)
+            added = sum(1 for ch in chs if ch.op == "add")
+            deleted = sum(1 for ch in chs if ch.op == "delete")
+            totals[layer] = totals.get(layer, 0) + added - deleted
+            ext = c.execute(
+                f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{layer}_geom"'
+            ).fetchone()
+            c.execute(
+                "UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=?, "
+                "last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name=?",
+                (ext[0], ext[1], ext[2], ext[3], layer),
+            )
+        return totals
+
+    def _insert_mirror(self, c: sqlite3.Connection, schema: LayerSchema, new: list[EncodedFeature]) -> None:
+        names = [f.name for f in schema.fields]
+        cols = "".join(f', "{n}"' for n in names)
+        marks = ", ?" * len(names)
+        start = c.execute(f'SELECT coalesce(max(fid), 0) FROM "{schema.name}"').fetchone()[0] + 1
+        seq_row = c.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (schema.name,)).fetchone()
+        start = max(start, (seq_row[0] + 1) if seq_row else 1)
+        c.executemany(
+            f'INSERT INTO "{schema.name}" (fid, geom, feature_id{cols}) VALUES (?, ?, ?{marks})',
+            [
+                (start + k, gpkg_blob(v.wkb, v.bbox), v.feature_id, *(v.properties.get(n) for n in names))
+                for k, v in enumerate(new)
+            ],
+        )
+        c.executemany(
+            f'INSERT INTO "rtree_{schema.name}_geom" VALUES (?, ?, ?, ?, ?)',
+            [(start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3]) for k, v in enumerate(new)],
+        )
+
+    def changes_in(self, seq: int) -> list[StoredChange]:
+        c = self._conn()
+        names = {lid: name for name, lid in self._layer_ids_all().items()}
+        out: list[StoredChange] = []
+        started: set[tuple[int, str]] = set()
+        for lid, fid, op, bbox0, bbox1, bbox2, bbox3, wkb, props, gj in c.execute(
+            "SELECT layer_id, feature_id, op, minx, miny, maxx, maxy, wkb, properties, geojson "
+            "FROM twin_versions WHERE from_seq=?",
+            (seq,),
+        ):
+            started.add((lid, fid))
+            v = EncodedFeature(names[lid], fid, gj, wkb, (bbox0, bbox1, bbox2, bbox3), orjson.loads(props))
+            out.append(StoredChange(names[lid], op, fid, v))
+        for lid, fid in c.execute("SELECT layer_id, feature_id FROM twin_versions WHERE to_seq=?", (seq,)):
+            if (lid, fid) not in started:
+                out.append(StoredChange(names[lid], "delete", fid, None))
+        return out
+
+    def _layer_ids_all(self) -> dict[str, int]:
+        self.schemas()
+        return self._layer_ids
+
+    # ------------------------------------------------------------------ reads
+    _VISIBLE = "from_seq <= ? AND (to_seq IS NULL OR to_seq > ?)"
+
+    def feature(self, layer: str, feature_id: str, seq: int) -> bytes | None:
+        row = self._conn().execute(
+            f"SELECT geojson FROM twin_versions WHERE layer_id=? AND feature_id=? AND {self._VISIBLE}",
+            (self._lid(layer), feature_id, seq, seq),
+        ).fetchone()
+        return row[0] if row else None
+
+    def features_by_id(self, layer: str, feature_ids: Sequence[str], seq: int) -> dict[str, bytes]:
+        lid = self._lid(layer)
+        c = self._conn()
+        out: dict[str, bytes] = {}
+        ids = list(feature_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for fid, gj in c.execute(
+                f"SELECT feature_id, geojson FROM twin_versions WHERE layer_id=? AND feature_id IN ({marks}) "
+                f"AND {self._VISIBLE}",
+                (lid, *chunk, seq, seq),
+            ):
+                out[fid] = gj
+        return out
+
+    def _bbox_candidates(self, lid: int, seq: int, bbox: BBox) -> list[tuple[Any, ...]]:
+        minx, miny, maxx, maxy = bbox
+        return self._conn().execute(
+            "SELECT v.feature_id, v.minx, v.miny, v.maxx, v.maxy, v.vid FROM twin_version_rtree r "
+            "JOIN twin_versions v ON v.vid = r.id "
+            "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ? "
+            "AND r.layer_id = ? AND r.from_seq <= ? AND (r.to_seq IS NULL OR r.to_seq > ?)",
+            (maxx, minx, maxy, miny, lid, seq, seq),
+        ).fetchall()
+
+    def _bbox_matches(self, lid: int, seq: int, bbox: BBox) -> list[tuple[str, int]]:
+        """(feature_id, vid) of versions whose geometry intersects bbox, ordered by feature id.
+
+        The R-tree stores float32 boxes rounded outwards, so candidates are checked against the
+        exact double bounds; only those straddling the bbox edge need a geometry test.
+        """
+        minx, miny, maxx, maxy = bbox
+        rows = self._bbox_candidates(lid, seq, bbox)
+        sure: list[tuple[str, int]] = []
+        edge: list[tuple[str, int]] = []
+        for fid, x0, y0, x1, y1, vid in rows:
+            if x0 > maxx or x1 < minx or y0 > maxy or y1 < miny:
+                continue
+            if x0 >= minx and x1 <= maxx and y0 >= miny and y1 <= maxy:
+                sure.append((fid, vid))
+            else:
+                edge.append((fid, vid))
+        if edge:
+            c = self._conn()
+            wkbs: list[bytes] = []
+            for i in range(0, len(edge), 500):
+                chunk = [vid for _, vid in edge[i : i + 500]]
+                got = dict(c.execute(
+                    f"SELECT vid, wkb FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall())
+                wkbs.extend(got[v] for v in chunk)
+            hit = shapely.intersects(shapely.from_wkb(np.array(wkbs, dtype=object)), shapely.box(*bbox))
+            sure.extend(e for e, h in zip(edge, hit, strict=True) if h)
+        sure.sort()
+        return sure
+
+    def features(
+        self,
+        layer: str,
+        seq: int,
+        bbox: BBox | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: str | None = None,
+    ) -> Page:
+        lid = self._lid(layer)
+        c = self._conn()
+        if bbox is not None:
+            matches = self._bbox_matches(lid, seq, bbox)
+            total = len(matches)
+            if after is not None:
+                matches = [m for m in matches if m[0] > after]
+            end = None if limit is None else offset + limit
+            page = matches[offset:end]
+            vids = [vid for _, vid in page]
+            by_vid: dict[int, bytes] = {}
+            for i in range(0, len(vids), 500):
+                chunk = vids[i : i + 500]
+                by_vid.update(c.execute(
+                    f"SELECT vid, geojson FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall())
+            return Page([by_vid[v] for v in vids], [f for f, _ in page], total)
+        total = self.count(layer, seq)
+        sql = f"SELECT feature_id, geojson FROM twin_versions WHERE layer_id=? AND {self._VISIBLE}"
+        args: list[Any] = [lid, seq, seq]
+        if after is not None:
+            sql += " AND feature_id > ?"
+            args.append(after)
+        sql += " ORDER BY feature_id LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, offset]
+        rows = c.execute(sql, args).fetchall()
+        return Page([r[1] for r in rows], [r[0] for r in rows], total)
+
+    def count(self, layer: str, seq: int) -> int:
+        self._lid(layer)
+        if seq == 0:
+            return 0
+        row = self._conn().execute("SELECT totals FROM twin_commits WHERE seq=?", (seq,)).fetchone()
+        if row is None:
+            raise NotFound(f"no commit number {seq}")
+        return int(orjson.loads(row[0]).get(layer, 0))
+
+    def export_rows(self, layer: str, seq: int, bbox: BBox | None = None) -> Iterator[ExportRow]:
+        lid = self._lid(layer)
+        c = self._conn()
+        if bbox is None:
+            cur = c.execute(
+                f"SELECT feature_id, wkb, properties FROM twin_versions WHERE layer_id=? AND {self._VISIBLE} "
+                "ORDER BY feature_id",
+                (lid, seq, seq),
+            )
+            for fid, wkb, props in cur:
+                yield ExportRow(fid, wkb, props.encode())
+            return
+        vids = [vid for _, vid in self._bbox_matches(lid, seq, bbox)]
+        for i in range(0, len(vids), 500):
+            chunk = vids[i : i + 500]
+            for fid, wkb, props in c.execute(
+                f"SELECT feature_id, wkb, properties FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))}) "
+                "ORDER BY feature_id",
+                chunk,
+            ):
+                yield ExportRow(fid, wkb, props.encode())
+
+    def versions_of(self, layer: str, feature_id: str) -> list[VersionRow]:
+        rows = self._conn().execute(
+            "SELECT from_seq, to_seq, op, geojson FROM twin_versions WHERE layer_id=? AND feature_id=? ORDER BY from_seq",
+            (self._lid(layer), feature_id),
+        ).fetchall()
+        return [VersionRow(layer, feature_id, f, t, op, gj) for f, t, op, gj in rows]
+
+    def versions_changed_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
+        ids = {self._lid(name): name for name in layers}
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        cur = self._conn().execute(
+            "SELECT layer_id, feature_id, from_seq, to_seq, op, geojson FROM twin_versions "
+            f"WHERE layer_id IN ({marks}) AND ((from_seq > ? AND from_seq <= ?) OR (to_seq > ? AND to_seq <= ?)) "
+            "ORDER BY layer_id, feature_id, from_seq",
+            (*ids, a, b, a, b),
+        )
+        for lid, fid, f, t, op, gj in cur:
+            yield VersionRow(ids[lid], fid, f, t, op, gj)
+
+    def extent(self, layer: str, seq: int) -> BBox | None:
+        lid = self._lid(layer)
+        row = self._conn().execute(
+            f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM twin_versions WHERE layer_id=? AND {self._VISIBLE}",
+            (lid, seq, seq),
+        ).fetchone()
+        return None if row[0] is None else (row[0], row[1], row[2], row[3])
+
+    # ------------------------------------------------------------------ maintenance
+    def check(self) -> list[str]:
+        c = self._conn()
+        problems: list[str] = []
+        ok = c.execute("PRAGMA quick_check").fetchone()[0]
+        if ok != "ok":
+            problems.append(f"SQLite quick_check: {ok}")
+        n_versions = c.execute("SELECT count(*) FROM twin_versions").fetchone()[0]
+        n_rtree = c.execute("SELECT count(*) FROM twin_version_rtree").fetchone()[0]
+        if n_versions != n_rtree:
+            problems.append(f"version index holds {n_rtree} entries for {n_versions} versions")
+        stale = c.execute(
+            "SELECT count(*) FROM twin_versions v JOIN twin_version_rtree r ON r.id = v.vid "
+            "WHERE r.layer_id != v.layer_id OR r.from_seq != v.from_seq OR coalesce(r.to_seq, -1) != coalesce(v.to_seq, -1)"
+        ).fetchone()[0]
+        if stale:
+            problems.append(f"{stale} version index entries disagree with their versions")
+        for name, schema in self.schemas().items():
+            lid = self._lid(name)
+            cols = "".join(f', "{f.name}"' for f in schema.fields)
+            mirror = {
+                row[0]: row[1:]
+                for row in c.execute(f'SELECT feature_id, geom{cols} FROM "{name}"')
+            }
+            current = c.execute(
+                "SELECT feature_id, wkb, minx, miny, maxx, maxy, properties FROM twin_versions "
+                "WHERE layer_id=? AND to_seq IS NULL",
+                (lid,),
+            ).fetchall()
+            if len(mirror) != len(current):
+                problems.append(f"layer {name}: GeoPackage table has {len(mirror)} features, the twin {len(current)}")
+            bad = 0
+            for fid, wkb, x0, y0, x1, y1, props in current:
+                m = mirror.get(fid)
+                if m is None or m[0] != gpkg_blob(wkb, (x0, y0, x1, y1)):
+                    bad += 1
+                    continue
+                p = orjson.loads(props)
+                if any(p.get(f.name) != (bool(v) if f.type == "boolean" and v is not None else v)
+                       for f, v in zip(schema.fields, m[1:], strict=True)):
+                    bad += 1
+            if bad:
+                problems.append(f"layer {name}: {bad} features in the GeoPackage table differ from the twin")
+            n_idx = c.execute(f'SELECT count(*) FROM "rtree_{name}_geom"').fetchone()[0]
+            if n_idx != len(mirror):
+                problems.append(f"layer {name}: spatial index has {n_idx} entries for {len(mirror)} features")
+        return problems
+
+
+def _layer_description(s: LayerSchema) -> str:
+    text = s.description
+    if s.positions_approximate:
+        text = (text + " " if text else "") + (
+            "Positions are approximate (about ±150 m) until a surveyed layer is imported. / "
+            "位置为近似值（约±150米），待导入测绘数据后更新。"
+        )
+    return text
