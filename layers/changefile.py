@@ -1,0 +1,124 @@
+"""Change files: a GeoJSON FeatureCollection that describes one commit.
+
+A change file is ordinary GeoJSON (QGIS opens it) with a few foreign members:
+
+    {"type": "FeatureCollection",
+     "twin:commit": {"author": "...", "message": "...", "time": "2026-07-01T09:00:00+08:00",
+                     "parent": "<commit id, optional>"},
+     "twin:crs": "EPSG:4549",              # optional; RFC 7946 lon/lat (CRS84) when absent
+     "features": [
+       {"type": "Feature", "id": "hall-1.1H", "twin:layer": "halls", "twin:op": "add",
+        "geometry": {...}, "properties": {...}},
+       {"type": "Feature", "id": "x", "twin:layer": "roads", "twin:op": "delete",
+        "geometry": null, "properties": null}]}
+
+`twin:op` is add, modify, upsert (the default) or delete. The bundled venue history is a series
+of such files, and `venue-twin commit FILE` applies one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+from pyproj import CRS, Transformer
+
+from twin.errors import BadInput, Problem, ValidationFailed
+from twin.model import Change, Feature
+
+OPS = ("add", "modify", "upsert", "delete")
+
+
+@dataclass
+class ChangeFile:
+    changes: list[Change]
+    author: str | None
+    message: str | None
+    time: str | None
+    parent: str | None
+
+
+def read_change_file(path: str | Path) -> ChangeFile:
+    path = Path(path)
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except orjson.JSONDecodeError as e:
+        raise BadInput(f"{path}: not valid JSON ({e})") from None
+    return parse_change_document(doc, source=str(path))
+
+
+def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+        raise BadInput(f"{source}: a change file is a GeoJSON FeatureCollection with a features list")
+    meta = doc.get("twin:commit") or {}
+    if not isinstance(meta, dict):
+        raise BadInput(f"{source}: twin:commit must be an object")
+    to_storage = _transformer(doc.get("twin:crs"), source)
+    problems: list[Problem] = []
+    changes: list[Change] = []
+    for i, f in enumerate(doc["features"]):
+        where = f"feature #{i + 1}"
+        if not isinstance(f, dict):
+            problems.append(Problem("?", None, f"{source}: {where} is not an object"))
+            continue
+        layer = f.get("twin:layer")
+        fid = f.get("id")
+        op = f.get("twin:op", "upsert")
+        if not isinstance(layer, str):
+            problems.append(Problem("?", str(fid) if fid is not None else None, f"{source}: {where} has no twin:layer"))
+            continue
+        if fid is None or isinstance(fid, bool | dict | list):
+            problems.append(Problem(layer, None, f"{source}: {where} has no id"))
+            continue
+        fid = str(fid)
+        if op not in OPS:
+            problems.append(Problem(layer, fid, f"twin:op {op!r} is not one of {', '.join(OPS)}"))
+            continue
+        if op == "delete":
+            changes.append(Change(layer, "delete", fid))
+            continue
+        try:
+            geom = shapely.from_geojson(orjson.dumps(f.get("geometry"))) if f.get("geometry") else None
+        except (shapely.errors.GEOSException, ValueError, TypeError) as e:
+            problems.append(Problem(layer, fid, f"unreadable geometry: {e}"))
+            continue
+        if geom is None:
+            problems.append(Problem(layer, fid, "no geometry"))
+            continue
+        if to_storage is not None:
+            geom = shapely.transform(geom, lambda xy: np.column_stack(to_storage.transform(xy[:, 0], xy[:, 1])))
+        props = f.get("properties") or {}
+        if not isinstance(props, dict):
+            problems.append(Problem(layer, fid, "properties must be an object"))
+            continue
+        changes.append(Change(layer, op, fid, Feature(fid, geom, props)))
+    if problems:
+        raise ValidationFailed(problems)
+    if not changes:
+        raise BadInput(f"{source}: no changes")
+    time = meta.get("time")
+    if time is not None:
+        try:
+            datetime.fromisoformat(str(time).replace("Z", "+00:00"))
+        except ValueError:
+            raise BadInput(f"{source}: twin:commit.time {time!r} is not an RFC 3339 timestamp") from None
+    return ChangeFile(changes, meta.get("author"), meta.get("message"), time, meta.get("parent"))
+
+
+def _transformer(crs_text: Any, source: str) -> Transformer | None:
+    if crs_text is None:
+        return None
+    try:
+        crs = CRS.from_user_input(crs_text)
+    except Exception:  # pyproj raises CRSError, and TypeError for non-strings
+        raise BadInput(f"{source}: unknown CRS {crs_text!r}") from None
+    if crs.equals(CRS.from_epsg(4326)) or crs.equals(CRS("OGC:CRS84")):
+        return None
+    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
