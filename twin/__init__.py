@@ -5,7 +5,22 @@ from twin.errors import BadInput, Conflict, Corrupt, NotFound, Problem, TwinErro
 from twin.model import Change, CommitInfo, DiffEntry, Feature, FieldSpec, HistoryEntry, LayerSchema
 
 __all__ = [
-    "HEAD", "BadInput", "Change", "CommitInfo", "Conflict", "Corrupt", "DiffEntry", "Feature", "FieldSpec",
-    "HistoryEntry", "LayerSchema", "NotFound", "Problem", "Ref", "Twin", "TwinError", "ValidationFailed",
+    "HEAD",
+    "BadInput",
+    "Change",
+    "CommitInfo",
+    "Conflict",
+    "Corrupt",
+    "DiffEntry",
+    "Feature",
+    "FieldSpec",
+    "HistoryEntry",
+    "LayerSchema",
+    "NotFound",
+    "Problem",
+    "Ref",
+    "Twin",
+    "TwinError",
+    "ValidationFailed",
     "feature_from_geojson",
 ]

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import shapely
@@ -215,13 +215,14 @@ class Twin:
             if before is None:
                 undo.append(Change(ch.layer, "delete", ch.feature_id))
             else:
-                undo.append(Change(ch.layer, "add" if now is None else "modify", ch.feature_id, feature_from_geojson(before)))
+                undo.append(
+                    Change(ch.layer, "add" if now is None else "modify", ch.feature_id, feature_from_geojson(before))
+                )
         if later:
-            raise Conflict(
-                f"cannot revert {target.id[:12]}: " + "; ".join(str(p) for p in later[:10])
-            )
-        return self.commit(undo, author=author, message=message or f"Revert {target.id[:12]}: {target.message}",
-                           parent=head.id)
+            raise Conflict(f"cannot revert {target.id[:12]}: " + "; ".join(str(p) for p in later[:10]))
+        return self.commit(
+            undo, author=author, message=message or f"Revert {target.id[:12]}: {target.message}", parent=head.id
+        )
 
     # ------------------------------------------------------------------ reads
     def features(
@@ -252,6 +253,10 @@ class Twin:
     def count(self, layer: str, ref: Ref | None = None) -> int:
         self.layer(layer)
         return self.store.count(layer, (ref or self.resolve()).seq)
+
+    def feature_ids(self, layer: str, ref: Ref | None = None) -> list[str]:
+        self.layer(layer)
+        return self.store.feature_ids(layer, (ref or self.resolve()).seq)
 
     def extent(self, layer: str, ref: Ref | None = None) -> BBox | None:
         self.layer(layer)
@@ -294,9 +299,8 @@ class Twin:
             slot = state.setdefault(key, [None, None])
             if r.from_seq <= lo:  # the version visible at lo, closed inside the range
                 slot[0] = r.geojson
-            if r.to_seq is None or r.to_seq > hi:  # the version visible at hi
-                if r.from_seq <= hi:
-                    slot[1] = r.geojson
+            if r.to_seq is None or r.to_seq > hi:  # visible at hi (it began inside the range)
+                slot[1] = r.geojson
         out: list[DiffEntry] = []
         for (layer, fid), (old, new) in sorted(state.items()):
             if not forward:
@@ -320,14 +324,22 @@ class Twin:
                 problems.append(f"commit number {seq} is missing")
                 continue
             if c.parent != (prev.id if prev else None):
-                problems.append(f"commit {c.id[:12]} (#{seq}) names parent {c.parent}, expected {prev.id if prev else None}")
+                problems.append(
+                    f"commit {c.id[:12]} (#{seq}) names parent {c.parent}, expected {prev.id if prev else None}"
+                )
             changes = self.store.changes_in(seq)
             for ch in changes:
-                if ch.version is not None and not _version_consistent(ch.version.geojson, ch.version.wkb, ch.version.properties):
-                    problems.append(f"commit {c.id[:12]}: stored GeoJSON of {ch.layer}/{ch.feature_id} disagrees with its geometry or properties")
+                if ch.version is not None and not _version_consistent(
+                    ch.version.geojson, ch.version.wkb, ch.version.properties
+                ):
+                    problems.append(
+                        f"commit {c.id[:12]}: stored GeoJSON of {ch.layer}/{ch.feature_id} disagrees with its geometry or properties"
+                    )
             recomputed = stored_commit_id(c.parent, c.author, c.message, c.time, changes)
             if recomputed != c.id:
-                problems.append(f"commit {c.id[:12]} (#{seq}): content hashes to {recomputed[:12]}; its changes or metadata were altered")
+                problems.append(
+                    f"commit {c.id[:12]} (#{seq}): content hashes to {recomputed[:12]}; its changes or metadata were altered"
+                )
             if counts_of(changes) != c.counts:
                 problems.append(f"commit {c.id[:12]} (#{seq}): recorded counts {c.counts} differ from its changes")
             prev = c

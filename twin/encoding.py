@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import orjson
 import shapely
 
@@ -50,7 +49,7 @@ def encode_changes(changes: Sequence[Change]) -> list[EncodedFeature | None]:
     out: list[EncodedFeature | None] = [None] * len(changes)
     if not idx:
         return out
-    geoms = np.array([changes[i].feature.geometry for i in idx], dtype=object)  # type: ignore[union-attr]
+    geoms = [changes[i].feature.geometry for i in idx]  # type: ignore[union-attr]
     gj = shapely.to_geojson(geoms)
     wkb = shapely.to_wkb(geoms, output_dimension=2)
     bounds = shapely.bounds(geoms)
@@ -99,7 +98,9 @@ def commit_id(
     return h.hexdigest()
 
 
-def stored_commit_id(parent: str | None, author: str, message: str, time: datetime, changes: Sequence[StoredChange]) -> str:
+def stored_commit_id(
+    parent: str | None, author: str, message: str, time: datetime, changes: Sequence[StoredChange]
+) -> str:
     return commit_id(
         parent,
         author,
@@ -128,3 +129,17 @@ def feature_collection(features: Iterable[bytes], extra: dict[str, Any] | None =
 
 def commit_json(c: CommitInfo) -> bytes:
     return orjson.dumps(c.to_dict())
+
+
+def diff_feature_bytes(layer: str, kind: str, before: bytes | None, after: bytes | None) -> bytes:
+    """A diff entry as a GeoJSON Feature: the new version (or the old one when deleted), marked
+    with `twin:layer` and `twin:change`; a modified feature also carries `twin:before`
+    (the previous geometry and properties)."""
+    base = after if after is not None else before
+    assert base is not None
+    extra: dict[str, Any] = {"twin:layer": layer, "twin:change": kind}
+    if kind == "modified" and before is not None:
+        old = orjson.loads(before)
+        extra["twin:before"] = {"geometry": old["geometry"], "properties": old["properties"]}
+    # Stored feature bytes are a JSON object: splice the members in before its closing brace.
+    return base[:-1] + b"," + orjson.dumps(extra)[1:-1] + b"}"

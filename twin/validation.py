@@ -142,10 +142,20 @@ def validate_changes(
     if not with_geom:
         return problems
 
-    geoms = np.array([shapely.force_2d(c.feature.geometry) for c in with_geom], dtype=object)  # type: ignore[union-attr]
+    geoms = shapely.force_2d([c.feature.geometry for c in with_geom])  # type: ignore[union-attr]
     types = shapely.get_type_id(geoms)
-    type_names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
-                           "MultiLineString", "MultiPolygon", "GeometryCollection"])
+    type_names = np.array(
+        [
+            "Point",
+            "LineString",
+            "LinearRing",
+            "Polygon",
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ]
+    )
     empty = shapely.is_empty(geoms)
     valid = shapely.is_valid(geoms)
     finite = np.isfinite(shapely.bounds(geoms)).all(axis=1)
@@ -157,8 +167,13 @@ def validate_changes(
         ch.feature.geometry = geoms[k]
         tname = str(type_names[types[k]]) if types[k] >= 0 else "unknown"
         if tname not in schema.geometry_types:
-            problems.append(Problem(ch.layer, ch.feature_id,
-                                    f"geometry is a {tname}; layer {ch.layer} takes {', '.join(schema.geometry_types)}"))
+            problems.append(
+                Problem(
+                    ch.layer,
+                    ch.feature_id,
+                    f"geometry is a {tname}; layer {ch.layer} takes {', '.join(schema.geometry_types)}",
+                )
+            )
             continue
         if empty[k]:
             problems.append(Problem(ch.layer, ch.feature_id, "geometry is empty"))
@@ -171,10 +186,14 @@ def validate_changes(
             continue
         if not inside[k]:
             minx, miny, maxx, maxy = shapely.bounds(geoms[k])
-            problems.append(Problem(
-                ch.layer, ch.feature_id,
-                f"geometry ({minx:.5f},{miny:.5f} – {maxx:.5f},{maxy:.5f}) lies outside the venue's area of interest "
-                f"{_fmt_bounds(area_of_interest)} (lon/lat; was it given in another CRS or in GCJ-02?)"))
+            problems.append(
+                Problem(
+                    ch.layer,
+                    ch.feature_id,
+                    f"geometry ({minx:.5f},{miny:.5f} – {maxx:.5f},{maxy:.5f}) lies outside the venue's area of interest "
+                    f"{_fmt_bounds(area_of_interest)} (lon/lat; was it given in another CRS or in GCJ-02?)",
+                )
+            )
     return problems
 
 

@@ -118,6 +118,10 @@ class Store(ABC):
     def count(self, layer: str, seq: int) -> int: ...
 
     @abstractmethod
+    def feature_ids(self, layer: str, seq: int) -> list[str]:
+        """Ids of the features visible at `seq`, sorted."""
+
+    @abstractmethod
     def export_rows(self, layer: str, seq: int, bbox: BBox | None = None) -> Iterator[ExportRow]: ...
 
     @abstractmethod

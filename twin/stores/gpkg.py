@@ -16,6 +16,7 @@ Layout (all in one file, WAL mode):
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import struct
@@ -145,10 +146,8 @@ class GeoPackageStore(Store):
     def close(self) -> None:
         with self._conns_lock:
             for c in self._all_conns:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     c.close()
-                except sqlite3.Error:
-                    pass
             self._all_conns.clear()
         self._local = threading.local()
 
@@ -202,9 +201,30 @@ class GeoPackageStore(Store):
         c.executemany(
             "INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)",
             [
-                ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
-                ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
-                ("WGS 84 geodetic", 4326, "EPSG", 4326, wgs84.to_wkt("WKT1_GDAL"), "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
+                (
+                    "Undefined cartesian SRS",
+                    -1,
+                    "NONE",
+                    -1,
+                    "undefined",
+                    "undefined cartesian coordinate reference system",
+                ),
+                (
+                    "Undefined geographic SRS",
+                    0,
+                    "NONE",
+                    0,
+                    "undefined",
+                    "undefined geographic coordinate reference system",
+                ),
+                (
+                    "WGS 84 geodetic",
+                    4326,
+                    "EPSG",
+                    4326,
+                    wgs84.to_wkt("WKT1_GDAL"),
+                    "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid",
+                ),
             ],
         )
 
@@ -249,8 +269,13 @@ class GeoPackageStore(Store):
         c.executemany(
             "INSERT INTO gpkg_data_columns(table_name, column_name, name, title, description) VALUES (?, ?, ?, ?, ?)",
             [
-                (s.name, f.name, f.name, f.title_en or f.name,
-                 " / ".join(x for x in (f.title_zh, f"unit: {f.unit}" if f.unit else None) if x) or None)
+                (
+                    s.name,
+                    f.name,
+                    f.name,
+                    f.title_en or f.name,
+                    " / ".join(x for x in (f.title_zh, f"unit: {f.unit}" if f.unit else None) if x) or None,
+                )
                 for f in s.fields
             ],
         )
@@ -303,23 +328,35 @@ class GeoPackageStore(Store):
     def commits_by_id_prefix(self, prefix: str) -> list[CommitInfo]:
         if not re.fullmatch(r"[0-9a-f]{1,64}", prefix):
             return []
-        rows = self._conn().execute(
-            f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE id >= ? AND id < ? LIMIT 2",
-            (prefix, prefix + "g"),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE id >= ? AND id < ? LIMIT 2",
+                (prefix, prefix + "g"),
+            )
+            .fetchall()
+        )
         return [self._commit(r) for r in rows]
 
     def commit_at_time(self, t: datetime) -> CommitInfo | None:
-        row = self._conn().execute(
-            f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE time <= ? ORDER BY time DESC, seq DESC LIMIT 1",
-            (format_time(t),),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE time <= ? ORDER BY time DESC, seq DESC LIMIT 1",
+                (format_time(t),),
+            )
+            .fetchone()
+        )
         return self._commit(row) if row else None
 
     def log(self, limit: int, offset: int = 0) -> list[CommitInfo]:
-        rows = self._conn().execute(
-            f"SELECT {self._COMMIT_COLS} FROM twin_commits ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {self._COMMIT_COLS} FROM twin_commits ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)
+            )
+            .fetchall()
+        )
         return [self._commit(r) for r in rows]
 
     def commit_count(self) -> int:
@@ -346,8 +383,16 @@ class GeoPackageStore(Store):
                 totals = self._apply_changes(c, commit.seq, changes, schemas)
                 c.execute(
                     "INSERT INTO twin_commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (commit.seq, commit.id, commit.parent, commit.author, commit.message,
-                     format_time(commit.time), orjson.dumps(commit.counts).decode(), orjson.dumps(totals).decode()),
+                    (
+                        commit.seq,
+                        commit.id,
+                        commit.parent,
+                        commit.author,
+                        commit.message,
+                        format_time(commit.time),
+                        orjson.dumps(commit.counts).decode(),
+                        orjson.dumps(totals).decode(),
+                    ),
                 )
                 c.execute("UPDATE twin_write_guard SET open=0")
                 c.execute("COMMIT")
@@ -379,7 +424,8 @@ class GeoPackageStore(Store):
                 )
                 # Mirror: drop the old rows (and their index entries); new versions are re-inserted below.
                 c.executemany(
-                    f'DELETE FROM "rtree_{layer}_geom" WHERE id = (SELECT fid FROM "{layer}" WHERE feature_id=?)', closing
+                    f'DELETE FROM "rtree_{layer}_geom" WHERE id = (SELECT fid FROM "{layer}" WHERE feature_id=?)',
+                    closing,
                 )
                 c.executemany(f'DELETE FROM "{layer}" WHERE feature_id=?', closing)
             new = [ch.version for ch in chs if ch.version is not None]
@@ -389,8 +435,17 @@ class GeoPackageStore(Store):
                 c.executemany(
                     "INSERT INTO twin_versions VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (start + k, lid, v.feature_id, seq, op, *v.bbox, v.wkb,
-                         orjson.dumps(v.properties, option=orjson.OPT_SORT_KEYS).decode(), v.geojson)
+                        (
+                            start + k,
+                            lid,
+                            v.feature_id,
+                            seq,
+                            op,
+                            *v.bbox,
+                            v.wkb,
+                            orjson.dumps(v.properties, option=orjson.OPT_SORT_KEYS).decode(),
+                            v.geojson,
+                        )
                         for k, (v, op) in enumerate(zip(new, ops, strict=True))
                     ],
                 )
@@ -402,9 +457,7 @@ class GeoPackageStore(Store):
             added = sum(1 for ch in chs if ch.op == "add")
             deleted = sum(1 for ch in chs if ch.op == "delete")
             totals[layer] = totals.get(layer, 0) + added - deleted
-            ext = c.execute(
-                f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{layer}_geom"'
-            ).fetchone()
+            ext = c.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{layer}_geom"').fetchone()
             c.execute(
                 "UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=?, "
                 "last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name=?",
@@ -457,10 +510,14 @@ class GeoPackageStore(Store):
     _VISIBLE = "from_seq <= ? AND (to_seq IS NULL OR to_seq > ?)"
 
     def feature(self, layer: str, feature_id: str, seq: int) -> bytes | None:
-        row = self._conn().execute(
-            f"SELECT geojson FROM twin_versions WHERE layer_id=? AND feature_id=? AND {self._VISIBLE}",
-            (self._lid(layer), feature_id, seq, seq),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT geojson FROM twin_versions WHERE layer_id=? AND feature_id=? AND {self._VISIBLE}",
+                (self._lid(layer), feature_id, seq, seq),
+            )
+            .fetchone()
+        )
         return row[0] if row else None
 
     def features_by_id(self, layer: str, feature_ids: Sequence[str], seq: int) -> dict[str, bytes]:
@@ -481,13 +538,17 @@ class GeoPackageStore(Store):
 
     def _bbox_candidates(self, lid: int, seq: int, bbox: BBox) -> list[tuple[Any, ...]]:
         minx, miny, maxx, maxy = bbox
-        return self._conn().execute(
-            "SELECT v.feature_id, v.minx, v.miny, v.maxx, v.maxy, v.vid FROM twin_version_rtree r "
-            "JOIN twin_versions v ON v.vid = r.id "
-            "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ? "
-            "AND r.layer_id = ? AND r.from_seq <= ? AND (r.to_seq IS NULL OR r.to_seq > ?)",
-            (maxx, minx, maxy, miny, lid, seq, seq),
-        ).fetchall()
+        return (
+            self._conn()
+            .execute(
+                "SELECT v.feature_id, v.minx, v.miny, v.maxx, v.maxy, v.vid FROM twin_version_rtree r "
+                "JOIN twin_versions v ON v.vid = r.id "
+                "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ? "
+                "AND r.layer_id = ? AND r.from_seq <= ? AND (r.to_seq IS NULL OR r.to_seq > ?)",
+                (maxx, minx, maxy, miny, lid, seq, seq),
+            )
+            .fetchall()
+        )
 
     def _bbox_matches(self, lid: int, seq: int, bbox: BBox) -> list[tuple[str, int]]:
         """(feature_id, vid) of versions whose geometry intersects bbox, ordered by feature id.
@@ -511,9 +572,11 @@ class GeoPackageStore(Store):
             wkbs: list[bytes] = []
             for i in range(0, len(edge), 500):
                 chunk = [vid for _, vid in edge[i : i + 500]]
-                got = dict(c.execute(
-                    f"SELECT vid, wkb FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk
-                ).fetchall())
+                got = dict(
+                    c.execute(
+                        f"SELECT vid, wkb FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk
+                    ).fetchall()
+                )
                 wkbs.extend(got[v] for v in chunk)
             hit = shapely.intersects(shapely.from_wkb(np.array(wkbs, dtype=object)), shapely.box(*bbox))
             sure.extend(e for e, h in zip(edge, hit, strict=True) if h)
@@ -542,9 +605,11 @@ class GeoPackageStore(Store):
             by_vid: dict[int, bytes] = {}
             for i in range(0, len(vids), 500):
                 chunk = vids[i : i + 500]
-                by_vid.update(c.execute(
-                    f"SELECT vid, geojson FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk
-                ).fetchall())
+                by_vid.update(
+                    c.execute(
+                        f"SELECT vid, geojson FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk
+                    ).fetchall()
+                )
             return Page([by_vid[v] for v in vids], [f for f, _ in page], total)
         total = self.count(layer, seq)
         sql = f"SELECT feature_id, geojson FROM twin_versions WHERE layer_id=? AND {self._VISIBLE}"
@@ -565,6 +630,17 @@ class GeoPackageStore(Store):
         if row is None:
             raise NotFound(f"no commit number {seq}")
         return int(orjson.loads(row[0]).get(layer, 0))
+
+    def feature_ids(self, layer: str, seq: int) -> list[str]:
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT feature_id FROM twin_versions WHERE layer_id=? AND {self._VISIBLE} ORDER BY feature_id",
+                (self._lid(layer), seq, seq),
+            )
+            .fetchall()
+        )
+        return [r[0] for r in rows]
 
     def export_rows(self, layer: str, seq: int, bbox: BBox | None = None) -> Iterator[ExportRow]:
         lid = self._lid(layer)
@@ -589,10 +665,14 @@ class GeoPackageStore(Store):
                 yield ExportRow(fid, wkb, props.encode())
 
     def versions_of(self, layer: str, feature_id: str) -> list[VersionRow]:
-        rows = self._conn().execute(
-            "SELECT from_seq, to_seq, op, geojson FROM twin_versions WHERE layer_id=? AND feature_id=? ORDER BY from_seq",
-            (self._lid(layer), feature_id),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT from_seq, to_seq, op, geojson FROM twin_versions WHERE layer_id=? AND feature_id=? ORDER BY from_seq",
+                (self._lid(layer), feature_id),
+            )
+            .fetchall()
+        )
         return [VersionRow(layer, feature_id, f, t, op, gj) for f, t, op, gj in rows]
 
     def versions_changed_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
@@ -611,10 +691,14 @@ class GeoPackageStore(Store):
 
     def extent(self, layer: str, seq: int) -> BBox | None:
         lid = self._lid(layer)
-        row = self._conn().execute(
-            f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM twin_versions WHERE layer_id=? AND {self._VISIBLE}",
-            (lid, seq, seq),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM twin_versions WHERE layer_id=? AND {self._VISIBLE}",
+                (lid, seq, seq),
+            )
+            .fetchone()
+        )
         return None if row[0] is None else (row[0], row[1], row[2], row[3])
 
     # ------------------------------------------------------------------ maintenance
@@ -637,10 +721,7 @@ class GeoPackageStore(Store):
         for name, schema in self.schemas().items():
             lid = self._lid(name)
             cols = "".join(f', "{f.name}"' for f in schema.fields)
-            mirror = {
-                row[0]: row[1:]
-                for row in c.execute(f'SELECT feature_id, geom{cols} FROM "{name}"')
-            }
+            mirror = {row[0]: row[1:] for row in c.execute(f'SELECT feature_id, geom{cols} FROM "{name}"')}
             current = c.execute(
                 "SELECT feature_id, wkb, minx, miny, maxx, maxy, properties FROM twin_versions "
                 "WHERE layer_id=? AND to_seq IS NULL",
@@ -655,8 +736,10 @@ class GeoPackageStore(Store):
                     bad += 1
                     continue
                 p = orjson.loads(props)
-                if any(p.get(f.name) != (bool(v) if f.type == "boolean" and v is not None else v)
-                       for f, v in zip(schema.fields, m[1:], strict=True)):
+                if any(
+                    p.get(f.name) != (bool(v) if f.type == "boolean" and v is not None else v)
+                    for f, v in zip(schema.fields, m[1:], strict=True)
+                ):
                     bad += 1
             if bad:
                 problems.append(f"layer {name}: {bad} features in the GeoPackage table differ from the twin")

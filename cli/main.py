@@ -1,0 +1,420 @@
+"""`venue-twin`: the command line over the twin.
+
+Exit codes: 0 success, 1 the twin is corrupt (fsck), 2 bad input (a malformed file, a feature
+that fails validation, an unknown layer, version or CRS), 3 conflict (the twin moved on).
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from twin import Change, Conflict, Twin, TwinError, ValidationFailed
+from twin.encoding import diff_feature_bytes, feature_collection
+from twin.errors import BadInput, Corrupt, NotFound
+from twin.settings import settings
+
+app = typer.Typer(
+    help="The versioned digital twin of the National Exhibition and Convention Center (Shanghai).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", "-s", help="The twin file (default: $VENUE_TWIN_STORE or data/venue-twin.gpkg)."),
+]
+AuthorOpt = Annotated[
+    str | None, typer.Option("--author", help="Who makes the commit (default: $VENUE_TWIN_AUTHOR or user@host).")
+]
+VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="A commit id (or prefix), HEAD or HEAD~n.")]
+AsofOpt = Annotated[str | None, typer.Option("--asof", help="A time (RFC 3339) or a date (end of that day, Shanghai).")]
+
+EXIT_CORRUPT, EXIT_BAD_INPUT, EXIT_CONFLICT = 1, 2, 3
+
+
+def _fail(message: str, code: int, problems: list[str] | None = None) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    for p in (problems or [])[:50]:
+        err.print(f"  - {p}", highlight=False)
+    if problems and len(problems) > 50:
+        err.print(f"  … and {len(problems) - 50} more", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors(context: str = "") -> Iterator[None]:
+    """Map the twin's errors to exit codes in one place."""
+    prefix = f"{context}: " if context else ""
+    try:
+        yield
+    except ValidationFailed as e:
+        _fail(
+            f"{prefix}{len(e.problems)} problem(s); nothing was committed", EXIT_BAD_INPUT, [str(p) for p in e.problems]
+        )
+    except Conflict as e:
+        _fail(f"{prefix}{e}; nothing was committed", EXIT_CONFLICT)
+    except Corrupt as e:
+        _fail(f"{prefix}{e}", EXIT_CORRUPT)
+    except (BadInput, NotFound) as e:
+        _fail(f"{prefix}{e}", EXIT_BAD_INPUT)
+    except TwinError as e:
+        _fail(f"{prefix}{e}", EXIT_BAD_INPUT)
+
+
+def _store_path(store: Path | None) -> Path:
+    return store or settings().store
+
+
+def _open(store: Path | None) -> Twin:
+    path = _store_path(store)
+    with _errors():
+        return Twin.open(path)
+
+
+def _author(author: str | None) -> str:
+    return author or settings().author or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+# ---------------------------------------------------------------------- commands
+@app.command()
+def init(
+    store: StoreOpt = None,
+    empty: Annotated[
+        bool, typer.Option(help="Only the venue's layer catalogue, no bundled features or history.")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Replace an existing twin file.")] = False,
+) -> None:
+    """Create the twin: the venue's layers with the bundled data and its history."""
+    from layers.bundle import build_bundled_twin
+    from layers.catalogue import AREA_OF_INTEREST, LAYERS
+
+    path = _store_path(store)
+    if path.exists():
+        if not force:
+            _fail(f"{path} exists already (use --force to replace it)", EXIT_BAD_INPUT)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _errors():
+        if empty:
+            Twin.create(path, LAYERS, AREA_OF_INTEREST).close()
+        else:
+            with _progress() as progress:
+                task = progress.add_task("building the bundled venue twin", total=None)
+
+                def step(done: int, total: int, what: str) -> None:
+                    progress.update(task, completed=done, total=total, description=what)
+
+                build_bundled_twin(path, progress=step).close()
+    out.print(f"created {path}")
+    summary(store=path)
+
+
+@app.command()
+def summary(store: StoreOpt = None) -> None:
+    """The twin at a glance: its file, head commit and layers with feature counts."""
+    twin = _open(store)
+    with twin, _errors():
+        head = twin.head()
+        out.print(f"[bold]venue twin[/] {_store_path(store)}")
+        if head is None:
+            out.print("no commits yet")
+        else:
+            out.print(f"head {head.id[:12]}  {_time(head.time)}  {head.author}: {head.message}")
+            out.print(f"{twin.store.commit_count()} commits")
+        table = Table("layer", "title", "features", "geometry")
+        for s in twin.layers():
+            table.add_row(s.name, f"{s.title_en} / {s.title_zh}", str(twin.count(s.name)), ", ".join(s.geometry_types))
+        out.print(table)
+        if any(s.positions_approximate for s in twin.layers()):
+            out.print("positions are approximate (about ±150 m) until a surveyed layer is imported")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile (.zip), .shp or CSV with WKT.")],
+    layer: Annotated[str, typer.Option("--layer", "-l", help="The twin layer to import into.")],
+    store: StoreOpt = None,
+    crs: Annotated[
+        str | None, typer.Option(help="The file's CRS when it has none or a wrong one, e.g. EPSG:4549.")
+    ] = None,
+    datum: Annotated[
+        str, typer.Option(help="wgs84, or gcj02 / bd09 for coordinates copied from Chinese web maps.")
+    ] = "wgs84",
+    id_field: Annotated[str | None, typer.Option(help="The column holding stable feature ids.")] = None,
+    source_layer: Annotated[str | None, typer.Option(help="The layer to read from a multi-layer file.")] = None,
+    mode: Annotated[
+        str, typer.Option(help="upsert: add or modify; add: only new features; replace: the layer becomes the file.")
+    ] = "upsert",
+    message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    author: AuthorOpt = None,
+) -> None:
+    """Import a file into a layer as one commit (reprojected to lon/lat on the way)."""
+    from layers.io import read_layer_file
+
+    if mode not in ("upsert", "add", "replace"):
+        _fail(f"--mode {mode!r} is not one of upsert, add, replace", EXIT_BAD_INPUT)
+    if datum not in ("wgs84", "gcj02", "bd09"):
+        _fail(f"--datum {datum!r} is not one of wgs84, gcj02, bd09", EXIT_BAD_INPUT)
+    twin = _open(store)
+    with twin, _errors(str(file)), _progress() as progress:
+        schema = twin.layer(layer)
+        task = progress.add_task(f"reading {file.name}", total=None)
+        result = read_layer_file(
+            file,
+            schema,
+            crs=crs,
+            datum=datum,
+            id_field=id_field,
+            source_layer=source_layer,  # type: ignore[arg-type]
+            generate_ids=(mode == "add"),
+        )
+        if result.ignored_columns:
+            err.print(f"note: columns not in layer {layer} were not imported: {', '.join(result.ignored_columns)}")
+        n = len(result.features)
+        progress.update(task, description=f"validating and committing {n} features", total=None)
+        op = "add" if mode == "add" else "upsert"
+        changes = [Change(layer, op, f.id, f) for f in result.features]  # type: ignore[arg-type]
+        if mode == "replace":
+            keep = {f.id for f in result.features}
+            changes += [Change(layer, "delete", fid) for fid in twin.feature_ids(layer) if fid not in keep]
+        info = twin.commit(
+            changes, author=_author(author), message=message or f"Import {file.name} into {layer} ({mode})"
+        )
+    c = info.counts.get(layer, {})
+    out.print(
+        f"committed {info.id[:12]}: {layer} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)} "
+        f"(from {result.source_crs}{', ' + datum if datum != 'wgs84' else ''})"
+    )
+
+
+@app.command()
+def commit(
+    file: Annotated[Path, typer.Argument(help="A change file: a GeoJSON FeatureCollection with twin:layer/twin:op.")],
+    store: StoreOpt = None,
+    message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    author: AuthorOpt = None,
+) -> None:
+    """Apply a file of changes as one commit (all or nothing)."""
+    from layers.changefile import read_change_file
+
+    twin = _open(store)
+    with twin, _errors(str(file)):
+        cf = read_change_file(file)
+        info = twin.commit(
+            cf.changes,
+            author=author or cf.author or _author(None),
+            message=message or cf.message or f"Apply {file.name}",
+            parent=cf.parent or "HEAD",
+        )
+    out.print(f"committed {info.id[:12]}: {_counts(info.counts)}")
+
+
+@app.command()
+def log(
+    store: StoreOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The commits, newest first."""
+    twin = _open(store)
+    with twin, _errors():
+        for c in twin.log(limit):
+            if as_json:
+                sys.stdout.write(orjson.dumps(c.to_dict()).decode() + "\n")
+            else:
+                out.print(f"[yellow]{c.id[:12]}[/] {_time(c.time)}  [bold]{c.author}[/]  {c.message}", highlight=False)
+                out.print(f"             {_counts(c.counts)}", highlight=False)
+
+
+@app.command()
+def show(
+    version: Annotated[str, typer.Argument(help="A commit id (or prefix), HEAD or HEAD~n.")] = "HEAD",
+    layer: Annotated[str | None, typer.Option("--layer", "-l", help="With --id: show one feature.")] = None,
+    feature_id: Annotated[str | None, typer.Option("--id", help="The feature to show as of the version.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """A commit with its changes, or (with --layer and --id) one feature as of that commit."""
+    twin = _open(store)
+    with twin, _errors():
+        ref = twin.resolve(version)
+        if layer and feature_id:
+            sys.stdout.write(twin.feature(layer, feature_id, ref).decode() + "\n")
+            return
+        if ref.commit is None:
+            raise NotFound("the twin has no commits")
+        c = ref.commit
+        data = c.to_dict()
+        data["changes"] = [{"layer": ch.layer, "op": ch.op, "id": ch.feature_id} for ch in twin.store.changes_in(c.seq)]
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@app.command()
+def diff(
+    from_version: Annotated[str, typer.Argument(metavar="FROM", help="The older commit (id, HEAD~n) or a time/date.")],
+    to_version: Annotated[str, typer.Argument(metavar="TO", help="The newer commit; HEAD by default.")] = "HEAD",
+    layer: Annotated[list[str] | None, typer.Option("--layer", "-l", help="Only these layers.")] = None,
+    stat: Annotated[bool, typer.Option("--stat", help="Counts per layer instead of GeoJSON.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """What changed between two versions, as a GeoJSON FeatureCollection marked added/modified/deleted."""
+    twin = _open(store)
+    with twin, _errors():
+        a, b = _ref(twin, from_version), _ref(twin, to_version)
+        entries = twin.diff(a, b, layer)
+        if stat:
+            per: dict[str, dict[str, int]] = {}
+            for e in entries:
+                per.setdefault(e.layer, {"added": 0, "modified": 0, "deleted": 0})[e.kind] += 1
+            for name, c in per.items():
+                out.print(f"{name}: +{c['added']} ~{c['modified']} -{c['deleted']}")
+            return
+        body = feature_collection(
+            (diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries),
+            {"twin:from": a.commit.id if a.commit else None, "twin:to": b.commit.id if b.commit else None},
+        )
+        sys.stdout.buffer.write(body + b"\n")
+
+
+@app.command()
+def history(
+    layer: Annotated[str, typer.Argument()],
+    feature_id: Annotated[str, typer.Argument(metavar="ID")],
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="GeoJSON of every version.")] = False,
+) -> None:
+    """Every version of one feature, oldest first, with who changed it and why."""
+    twin = _open(store)
+    with twin, _errors():
+        entries = twin.history(layer, feature_id)
+        if as_json:
+            items = [
+                {
+                    "commit": h.commit.to_dict(),
+                    "op": h.op,
+                    "ended_by": h.ended_by,
+                    "feature": orjson.loads(h.geojson) if h.geojson else None,
+                }
+                for h in entries
+            ]
+            sys.stdout.write(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode() + "\n")
+            return
+        for h in entries:
+            out.print(
+                f"[yellow]{h.commit.id[:12]}[/] {_time(h.commit.time)} {h.op:<7} [bold]{h.commit.author}[/]  {h.commit.message}",
+                highlight=False,
+            )
+
+
+@app.command()
+def revert(
+    version: Annotated[str, typer.Argument(help="The commit to undo.")],
+    store: StoreOpt = None,
+    message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    author: AuthorOpt = None,
+) -> None:
+    """Undo a commit with a new commit (refused if its features changed again since)."""
+    twin = _open(store)
+    with twin, _errors():
+        info = twin.revert(version, author=_author(author), message=message)
+    out.print(f"committed {info.id[:12]}: {info.message} ({_counts(info.counts)})")
+
+
+@app.command()
+def export(
+    layer: Annotated[str, typer.Argument()],
+    output: Annotated[Path, typer.Option("--output", "-o", help=".geojson, .gpkg, .zip (Shapefile) or .csv")],
+    version: VersionOpt = None,
+    asof: AsofOpt = None,
+    crs: Annotated[str, typer.Option(help="Write in this CRS, e.g. EPSG:4549.")] = "EPSG:4326",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="geojson, gpkg, zip or csv (default: from the extension).")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Write a layer, as it is now or as of any version, to a file."""
+    from layers.io import write_layer_file
+
+    twin = _open(store)
+    with twin, _errors(str(output)), _progress() as progress:
+        ref = twin.resolve(version, asof)
+        schema = twin.layer(layer)
+        total = twin.count(layer, ref)
+        task = progress.add_task(f"exporting {layer}", total=total)
+
+        def rows():  # type: ignore[no-untyped-def]
+            for i, row in enumerate(twin.export_rows(layer, ref)):
+                if i % 1000 == 0:
+                    progress.update(task, completed=i)
+                yield row
+
+        n = write_layer_file(rows(), schema, output, crs=crs, fmt=fmt)
+    at = ref.commit.id[:12] if ref.commit else "(empty)"
+    out.print(f"wrote {n} features of {layer} as of {at} to {output} ({crs})")
+
+
+@app.command()
+def fsck(store: StoreOpt = None) -> None:
+    """Recompute every commit id from the stored versions and check the file; exit 1 if corrupt."""
+    twin = _open(store)
+    with twin, _errors():
+        problems = twin.fsck()
+        n = twin.store.commit_count()
+    if problems:
+        _fail(f"{len(problems)} problem(s) in {_store_path(store)}", EXIT_CORRUPT, problems)
+    out.print(f"ok: {n} commits verified, indexes and GeoPackage tables agree")
+
+
+# ---------------------------------------------------------------------- helpers
+def _ref(twin: Twin, text: str):  # type: ignore[no-untyped-def]
+    """A commit id, HEAD~n, or else a time/date."""
+    import re
+
+    if text == "HEAD" or re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
+        return twin.resolve(text)
+    return twin.resolve(asof=text)
+
+
+def _time(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _counts(counts: dict[str, dict[str, int]]) -> str:
+    return ", ".join(f"{name} +{c['added']} ~{c['modified']} -{c['deleted']}" for name, c in counts.items())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

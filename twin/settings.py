@@ -1,0 +1,18 @@
+"""Settings shared by the CLI and the service, read from the environment (prefix VENUE_TWIN_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TwinSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
+
+    store: Path = Path("data/venue-twin.gpkg")  # the embedded twin file
+    author: str | None = None  # default author of commits made from this machine
+
+
+def settings() -> TwinSettings:
+    return TwinSettings()
