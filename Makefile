@@ -19,6 +19,7 @@ install: $(STAMP)
 run: install
 	@test -f $(VENUE_TWIN_STORE) || $(BIN)/venue-twin init
 	$(BIN)/venue-twin summary
+	$(BIN)/venue-twin serve
 
 test: install
 	$(BIN)/python -m pytest -q

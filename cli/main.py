@@ -394,6 +394,78 @@ def fsck(store: StoreOpt = None) -> None:
     out.print(f"ok: {n} commits verified, indexes and GeoPackage tables agree")
 
 
+@app.command()
+def serve(
+    store: StoreOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the twin over HTTP: OGC API - Features with time travel, edits and maps."""
+    import os
+
+    import uvicorn
+
+    from api.settings import ApiSettings
+
+    s = ApiSettings()
+    if store is not None:
+        os.environ["VENUE_TWIN_STORE"] = str(store)  # worker processes read settings from the environment
+        s = ApiSettings()
+    if not s.store.exists():
+        _fail(f"no twin at {s.store}: run `venue-twin init` first", EXIT_BAD_INPUT)
+    with _errors():
+        Twin.open(s.store).close()  # fail here, clearly, rather than in a worker
+    h, p = host or s.host, port or s.port
+    err.print(f"serving {s.store} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
+    uvicorn.run("api.main:app", host=h, port=p, workers=workers, log_level="warning", access_log=False)
+
+
+token_app = typer.Typer(help="Bearer tokens for the API (stored hashed).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _tokens(store: Path | None):  # type: ignore[no-untyped-def]
+    from api.auth import TokenStore
+    from api.settings import ApiSettings
+
+    s = ApiSettings(store=store) if store is not None else ApiSettings()
+    return TokenStore(s.tokens_path())
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="Who holds the token (becomes the author of their commits).")],
+    role: Annotated[str, typer.Option("--role", help="viewer, engineer, editor or admin.")] = "viewer",
+    store: StoreOpt = None,
+) -> None:
+    """Create a token; it is printed once and only its hash is kept."""
+    with _errors():
+        token = _tokens(store).create(name, role)
+    err.print(f"token for {name} ({role}); keep it, it is not shown again:")
+    print(token)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name_or_id: Annotated[str, typer.Argument(metavar="NAME_OR_ID")],
+    store: StoreOpt = None,
+) -> None:
+    """Revoke every live token with this name (or the token with this number)."""
+    with _errors():
+        n = _tokens(store).revoke(name_or_id)
+    out.print(f"revoked {n} token(s)")
+
+
+@token_app.command("list")
+def token_list(store: StoreOpt = None) -> None:
+    """The tokens (never their secrets)."""
+    table = Table("id", "name", "role", "created", "revoked")
+    for t in _tokens(store).list():
+        table.add_row(str(t.id), t.name, t.role, t.created[:19], (t.revoked or "")[:19])
+    out.print(table)
+
+
 # ---------------------------------------------------------------------- helpers
 def _ref(twin: Twin, text: str):  # type: ignore[no-untyped-def]
     """A commit id, HEAD~n, or else a time/date."""

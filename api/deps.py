@@ -1,0 +1,163 @@
+"""Dependencies shared by the API's routes: the twin, the caller, versions, formats, strict parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from api.auth import ANONYMOUS, Principal, TokenStore
+from api.errors import Forbidden, InvalidParameter, NotAcceptable, Unauthorized
+from api.settings import ApiSettings
+from twin import Ref, Twin
+from twin.errors import BadInput, NotFound
+from twin.model import LayerSchema
+
+
+class StrictQueryRoute(APIRoute):
+    """A route that answers 400 naming any query parameter it does not declare.
+
+    OGC API clients rely on this to learn that a parameter (say a misspelt `bbox`) was not
+    applied, instead of silently getting unfiltered data.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        allowed = _query_names(self.dependant)
+
+        async def strict(request: Request) -> Response:
+            for key in request.query_params:
+                if key not in allowed:
+                    takes = ", ".join(sorted(allowed)) or "no query parameters"
+                    raise InvalidParameter(
+                        f"unknown query parameter {key!r}; this endpoint takes {takes}", parameter=key
+                    )
+            return await handler(request)
+
+        return strict
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def get_settings(request: Request) -> ApiSettings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_twin(request: Request) -> Twin:
+    return request.app.state.twin  # type: ignore[no-any-return]
+
+
+def get_tokens(request: Request) -> TokenStore:
+    return request.app.state.tokens  # type: ignore[no-any-return]
+
+
+def get_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    if authorization is None:
+        return ANONYMOUS
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    who = get_tokens(request).verify(token.strip())
+    if who is None:
+        raise Unauthorized("this token is unknown or revoked")
+    return who
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+TwinDep = Annotated[Twin, Depends(get_twin)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+
+
+def reader(principal: PrincipalDep, settings: SettingsDep) -> Principal:
+    if principal.role is None and not settings.public_reads:
+        raise Unauthorized("reads on this service need a token")
+    return principal
+
+
+def editor(principal: PrincipalDep) -> Principal:
+    if principal.role is None:
+        raise Unauthorized()
+    if not principal.at_least("editor"):
+        raise Forbidden(f"{principal.name} is a {principal.role}; edits need the editor role")
+    return principal
+
+
+ReaderDep = Annotated[Principal, Depends(reader)]
+EditorDep = Annotated[Principal, Depends(editor)]
+
+
+def visible_layers(twin: Twin, who: Principal) -> list[LayerSchema]:
+    return [s for s in twin.layers() if who.may_see(s.restricted_to)]
+
+
+def visible_layer(twin: Twin, who: Principal, name: str) -> LayerSchema:
+    """A layer the caller may see; a restricted one is reported missing, not forbidden."""
+    try:
+        schema = twin.layer(name)
+    except NotFound:
+        raise NotFound(f"no collection {name!r}") from None
+    if not who.may_see(schema.restricted_to):
+        raise NotFound(f"no collection {name!r}")
+    return schema
+
+
+@dataclass
+class VersionParams:
+    """Time travel on every read: a commit id (or HEAD~n) or a timestamp."""
+
+    version: Annotated[str | None, Query(description="A commit id (or unique prefix), HEAD or HEAD~n.")] = None
+    asof: Annotated[str | None, Query(description="An RFC 3339 time, or a date (end of that day in Shanghai).")] = None
+
+    def resolve(self, twin: Twin, datetime_instant: str | None = None) -> Ref:
+        if datetime_instant is not None:
+            if self.version is not None or self.asof is not None:
+                raise InvalidParameter("give one of datetime, version or asof", parameter="datetime")
+            return twin.resolve(asof=datetime_instant)
+        try:
+            return twin.resolve(self.version, self.asof)
+        except BadInput as e:
+            raise InvalidParameter(str(e), parameter="version" if self.version else "asof") from None
+
+
+VersionDep = Annotated[VersionParams, Depends()]
+
+FORMAT_TYPES = {
+    "json": "application/json",
+    "geojson": "application/geo+json",
+    "html": "text/html",
+}
+
+
+def negotiate(request: Request, f: str | None, allowed: tuple[str, ...], default: str = "json") -> str:
+    """The response format: `f` wins, then the Accept header, then the default."""
+    if f is not None:
+        if f not in allowed:
+            raise InvalidParameter(f"f={f!r} is not one of {', '.join(allowed)}", parameter="f")
+        return f
+    accept = request.headers.get("accept", "")
+    if "text/html" in accept and "html" in allowed:
+        return "html"
+    if accept and "*/*" not in accept and not any(t in accept for t in ("json", "html")):
+        raise NotAcceptable(f"cannot answer {accept}; this endpoint gives {', '.join(allowed)}")
+    return default
+
+
+def public_url(request: Request, path: str, **params: Any) -> str:
+    from urllib.parse import urlencode
+
+    base = str(request.base_url).rstrip("/")
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{base}{path}" + (f"?{query}" if query else "")

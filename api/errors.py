@@ -1,0 +1,107 @@
+"""Every error the API answers with, mapped to a status code in one place.
+
+Bodies are RFC 9457 problem details (application/problem+json) that name what is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from twin.errors import BadInput, Conflict, Corrupt, NotFound, TwinError, ValidationFailed
+
+
+class ApiError(Exception):
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, parameter: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.parameter = parameter
+        self.headers = headers or {}
+
+
+class InvalidParameter(ApiError):
+    status, title = 400, "Invalid parameter"
+
+
+class Unauthorized(ApiError):
+    status, title = 401, "Unauthorized"
+
+    def __init__(self, detail: str = "this needs a bearer token (Authorization: Bearer <token>)"):
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="venue-twin"'})
+
+
+class Forbidden(ApiError):
+    status, title = 403, "Forbidden"
+
+
+class PreconditionFailed(ApiError):
+    status, title = 412, "Precondition failed"
+
+
+class PayloadTooLarge(ApiError):
+    status, title = 413, "Payload too large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, title = 415, "Unsupported media type"
+
+
+class NotAcceptable(ApiError):
+    status, title = 406, "Not acceptable"
+
+
+TWIN_STATUS: dict[type[TwinError], tuple[int, str]] = {
+    NotFound: (404, "Not found"),
+    Conflict: (409, "Conflict"),
+    ValidationFailed: (400, "Invalid features"),
+    BadInput: (400, "Bad input"),
+    Corrupt: (500, "Twin is corrupt"),
+}
+
+
+def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return problem(exc.status, exc.title, exc.detail, exc.headers, parameter=exc.parameter)
+
+    @app.exception_handler(TwinError)
+    async def _twin_error(request: Request, exc: TwinError) -> Response:
+        for cls in type(exc).__mro__:
+            if cls in TWIN_STATUS:
+                status, title = TWIN_STATUS[cls]  # type: ignore[index]
+                break
+        else:
+            status, title = 400, "Bad input"
+        problems = None
+        if isinstance(exc, ValidationFailed):
+            problems = [{"layer": p.layer, "id": p.feature_id, "reason": p.reason} for p in exc.problems]
+        return problem(status, title, str(exc), problems=problems)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI answers 422 by default; OGC API clients expect 400 naming the parameter.
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        loc = [str(x) for x in first.get("loc", ())]
+        where = loc[0] if loc else "request"
+        name = loc[-1] if len(loc) > 1 else where
+        detail = f"{where} {name}: {first.get('msg', 'invalid')}" if loc else "invalid request"
+        return problem(400, "Invalid parameter", detail, parameter=name if where == "query" else None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem(exc.status_code, "Error", str(exc.detail), getattr(exc, "headers", None))

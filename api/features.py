@@ -1,0 +1,758 @@
+"""OGC API - Features, Parts 1-4, over the twin, with time travel on every read.
+
+One route method per endpoint. Reads return the stored GeoJSON bytes of each feature version
+(encoded once at commit time); only a `crs` other than CRS84 or a property selection re-encodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import numpy as np
+import orjson
+import shapely
+from fastapi import APIRouter, Header, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api import html
+from api.deps import (
+    EditorDep,
+    ReaderDep,
+    StrictQueryRoute,
+    TwinDep,
+    VersionDep,
+    get_settings,
+    negotiate,
+    public_url,
+    visible_layer,
+    visible_layers,
+)
+from api.errors import InvalidParameter, PreconditionFailed, UnsupportedMediaType
+from layers.crs import (
+    CRS84_URI,
+    STORAGE_CRS_URI,
+    SUPPORTED_API_CRS,
+    from_storage,
+    is_northing_first,
+    parse_crs,
+    to_storage,
+)
+from twin import Change, Feature, Ref, Twin
+from twin.encoding import feature_collection
+from twin.errors import BadInput, NotFound
+from twin.model import LayerSchema
+from twin.query import FeatureQuery, parse_filter, parse_sortby, run_query
+
+OGC = "http://www.opengis.net/spec/"
+CONFORMANCE = [
+    OGC + "ogcapi-features-1/1.0/conf/core",
+    OGC + "ogcapi-features-1/1.0/conf/geojson",
+    OGC + "ogcapi-features-1/1.0/conf/html",
+    OGC + "ogcapi-features-1/1.0/conf/oas30",
+    OGC + "ogcapi-features-2/1.0/conf/crs",
+    OGC + "ogcapi-features-3/1.0/conf/queryables",
+    OGC + "ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    OGC + "ogcapi-features-3/1.0/conf/filter",
+    OGC + "ogcapi-features-3/1.0/conf/features-filter",
+    OGC + "cql2/1.0/conf/cql2-text",
+    OGC + "cql2/1.0/conf/cql2-json",
+    OGC + "cql2/1.0/conf/basic-cql2",
+    OGC + "cql2/1.0/conf/advanced-comparison-operators",
+    OGC + "cql2/1.0/conf/basic-spatial-functions",
+    OGC + "cql2/1.0/conf/basic-spatial-functions-plus",
+    OGC + "ogcapi-features-4/1.0/conf/create-replace-delete",
+    OGC + "ogcapi-features-4/1.0/conf/update",
+    OGC + "ogcapi-features-4/1.0/conf/features",
+]
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _json(data: Any, status: int = 200, media: str = JSON, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=media, headers=headers)
+
+
+def _version_headers(ref: Ref, pinned: bool) -> dict[str, str]:
+    headers = {"X-Twin-Version": ref.commit.id if ref.commit else ""}
+    if pinned and ref.commit is not None:
+        headers["Cache-Control"] = "public, max-age=86400"  # a named version never changes
+    return headers
+
+
+def _parse_bbox(text: str) -> tuple[float, ...]:
+    try:
+        parts = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidParameter(f"bbox {text!r} is not a list of numbers", parameter="bbox") from None
+    if len(parts) == 6:  # 3D bbox: drop the heights
+        parts = (parts[0], parts[1], parts[3], parts[4])
+    if len(parts) != 4 or not all(np.isfinite(parts)):
+        raise InvalidParameter("bbox takes 4 (or 6) finite numbers: minx,miny,maxx,maxy", parameter="bbox")
+    return parts
+
+
+def _bbox_to_storage(bbox: tuple[float, ...], bbox_crs: str | None) -> tuple[float, float, float, float]:
+    if bbox_crs is None or bbox_crs == CRS84_URI:
+        a, b, c, d = bbox
+        if a > c or b > d:
+            raise InvalidParameter("bbox minimum is above its maximum", parameter="bbox")
+        return (a, b, c, d)
+    if bbox_crs not in SUPPORTED_API_CRS:
+        raise InvalidParameter(
+            f"bbox-crs {bbox_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="bbox-crs"
+        )
+    crs = parse_crs(bbox_crs)
+    a, b, c, d = bbox
+    if is_northing_first(crs):  # the bbox comes in the CRS's own axis order
+        a, b, c, d = b, a, d, c
+    if a > c or b > d:
+        raise InvalidParameter("bbox minimum is above its maximum", parameter="bbox")
+    box = to_storage(crs)([shapely.box(a, b, c, d).segmentize(max(c - a, d - b) / 16)])[0]
+    minx, miny, maxx, maxy = box.bounds
+    return (minx, miny, maxx, maxy)
+
+
+def _output_crs(crs: str | None) -> str:
+    if crs is None:
+        return CRS84_URI
+    if crs not in SUPPORTED_API_CRS:
+        raise InvalidParameter(f"crs {crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="crs")
+    return crs
+
+
+def reproject_features(features: list[bytes], crs_uri_: str) -> list[bytes]:
+    """Re-encode features in another CRS, in that CRS's axis order (OGC API Features Part 2)."""
+    if crs_uri_ == CRS84_URI or not features:
+        return features
+    crs = parse_crs(crs_uri_)
+    decoded = [orjson.loads(b) for b in features]
+    geoms = shapely.from_geojson([orjson.dumps(d["geometry"]) for d in decoded])
+    geoms = from_storage(crs)(geoms)
+    if is_northing_first(crs):
+        geoms = shapely.transform(geoms, lambda xy: xy[:, ::-1])
+    out = []
+    for d, g in zip(decoded, shapely.to_geojson(geoms), strict=True):
+        d["geometry"] = orjson.loads(g)
+        out.append(orjson.dumps(d))
+    return out
+
+
+def _collection_doc(request: Request, twin: Twin, schema: LayerSchema) -> dict[str, Any]:
+    cid = schema.name
+    ext = twin.extent(cid)
+    first = twin.log(1, max(twin.store.commit_count() - 1, 0))
+    start = first[0].time.isoformat().replace("+00:00", "Z") if first else None
+    base = f"/collections/{cid}"
+    doc: dict[str, Any] = {
+        "id": cid,
+        "title": schema.title_en,
+        "description": f"{schema.title_zh}. {schema.description}".strip(),
+        "itemType": "feature",
+        "crs": SUPPORTED_API_CRS,
+        "storageCrs": STORAGE_CRS_URI,
+        "extent": {
+            "spatial": {"bbox": [list(ext) if ext else [-180, -90, 180, 90]], "crs": CRS84_URI},
+            "temporal": {"interval": [[start, None]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
+        },
+        "twin:titleZh": schema.title_zh,
+        "twin:positionsApproximate": schema.positions_approximate,
+        "links": [
+            {"rel": "self", "type": JSON, "title": "This collection", "href": public_url(request, base)},
+            {
+                "rel": "alternate",
+                "type": "text/html",
+                "title": "This collection as HTML",
+                "href": public_url(request, base, f="html"),
+            },
+            {"rel": "items", "type": GEOJSON, "title": "Features", "href": public_url(request, base + "/items")},
+            {
+                "rel": "items",
+                "type": "text/html",
+                "title": "Features as HTML",
+                "href": public_url(request, base + "/items", f="html"),
+            },
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "type": "application/schema+json",
+                "title": "Queryables",
+                "href": public_url(request, base + "/queryables"),
+            },
+        ],
+    }
+    from layers.io import FORMATS
+
+    for name, spec in FORMATS.items():
+        doc["links"].append(
+            {
+                "rel": "enclosure",
+                "type": spec.media_type,
+                "title": f"Download as {name}",
+                "href": public_url(request, base + "/download", f=name),
+            }
+        )
+    return doc
+
+
+def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
+    types = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "date": "string"}
+    props: dict[str, Any] = {
+        "id": {"title": "Feature id", "type": "string"},
+        "geometry": {"$ref": "https://geojson.org/schema/Geometry.json", "x-ogc-role": "primary-geometry"},
+    }
+    for f in schema.fields:
+        p: dict[str, Any] = {"title": f.title_en or f.name, "type": types[f.type]}
+        if f.type == "date":
+            p["format"] = "date"
+        if f.allowed is not None:
+            p["enum"] = list(f.allowed)
+        if f.unit:
+            p["x-ogc-unit"] = f.unit
+        if f.title_zh:
+            p["description"] = f.title_zh
+        props[f.name] = p
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": public_url(request, f"/collections/{schema.name}/queryables"),
+        "type": "object",
+        "title": schema.title_en,
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
+def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: str | None) -> list[Feature]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadInput(f"the body is not valid JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise BadInput("the body must be a GeoJSON Feature or FeatureCollection")
+    items = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
+    if not isinstance(items, list) or not items:
+        raise BadInput("the body must be a GeoJSON Feature or a non-empty FeatureCollection")
+    out = []
+    crs = parse_crs(content_crs.strip("<>")) if content_crs else None
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or item.get("type") != "Feature":
+            raise BadInput(f"item #{i + 1} of the body is not a GeoJSON Feature")
+        if not isinstance(item.get("geometry"), dict):
+            raise BadInput(f"item #{i + 1} has no geometry object")
+        try:
+            geom = shapely.from_geojson(orjson.dumps(item["geometry"]))
+        except (shapely.errors.GEOSException, ValueError) as e:
+            raise BadInput(f"item #{i + 1}: unreadable geometry: {e}") from None
+        if crs is not None:
+            if is_northing_first(crs):
+                geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
+            geom = to_storage(crs)([geom])[0]
+        props = item.get("properties") or {}
+        if not isinstance(props, dict):
+            raise BadInput(f"item #{i + 1}: properties must be an object")
+        ident = fid if fid is not None else item.get("id")
+        if ident is None:
+            ident = str(uuid.uuid4())
+        if isinstance(ident, bool | dict | list):
+            raise BadInput(f"item #{i + 1}: id must be a string or number")
+        out.append(Feature(str(ident), geom, props))
+    return out
+
+
+class FeaturesFactory:
+    """The OGC API - Features endpoints; mounted by api.main.create_app."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter(route_class=StrictQueryRoute)
+        self.register()
+
+    def register(self) -> None:
+        r = self.router
+        r.add_api_route("/", self.landing, methods=["GET"], summary="Landing page", tags=["Capabilities"])
+        r.add_api_route(
+            "/conformance", self.conformance, methods=["GET"], summary="Conformance classes", tags=["Capabilities"]
+        )
+        r.add_api_route(
+            "/collections", self.collections, methods=["GET"], summary="The venue layers", tags=["Capabilities"]
+        )
+        r.add_api_route(
+            "/collections/{collectionId}", self.collection, methods=["GET"], summary="One layer", tags=["Capabilities"]
+        )
+        r.add_api_route(
+            "/collections/{collectionId}/queryables",
+            self.queryables,
+            methods=["GET"],
+            summary="Queryables",
+            tags=["Capabilities"],
+        )
+        r.add_api_route(
+            "/collections/{collectionId}/items", self.items, methods=["GET"], summary="Features", tags=["Data"]
+        )
+        r.add_api_route(
+            "/collections/{collectionId}/items",
+            self.create,
+            methods=["POST"],
+            summary="Add features (a commit)",
+            tags=["Edit"],
+            status_code=201,
+        )
+        r.add_api_route(
+            "/collections/{collectionId}/items",
+            self.options_items,
+            methods=["OPTIONS"],
+            summary="Allowed methods",
+            tags=["Edit"],
+        )
+        item = "/collections/{collectionId}/items/{featureId}"
+        r.add_api_route(item, self.item, methods=["GET"], summary="One feature", tags=["Data"])
+        r.add_api_route(item, self.replace, methods=["PUT"], summary="Replace a feature (a commit)", tags=["Edit"])
+        r.add_api_route(item, self.update, methods=["PATCH"], summary="Update a feature (a commit)", tags=["Edit"])
+        r.add_api_route(
+            item, self.delete, methods=["DELETE"], summary="Delete a feature (a commit)", tags=["Edit"], status_code=204
+        )
+        r.add_api_route(item, self.options_item, methods=["OPTIONS"], summary="Allowed methods", tags=["Edit"])
+
+    # ------------------------------------------------------------------ capabilities
+    async def landing(
+        self, request: Request, who: ReaderDep, f: Annotated[str | None, Query(description="json or html")] = None
+    ) -> Response:
+        fmt = negotiate(request, f, ("json", "html"))
+        settings = get_settings(request)
+        doc = {
+            "title": settings.title,
+            "description": "The versioned digital twin of the venue of the China International Import Expo: its "
+            "layers as they are now and as they were at any commit. Positions are approximate until surveyed.",
+            "links": [
+                {"rel": "self", "type": JSON, "title": "This document", "href": public_url(request, "/")},
+                {
+                    "rel": "alternate",
+                    "type": "text/html",
+                    "title": "This document as HTML",
+                    "href": public_url(request, "/", f="html"),
+                },
+                {
+                    "rel": "service-desc",
+                    "type": "application/vnd.oai.openapi+json;version=3.0",
+                    "title": "The API definition",
+                    "href": public_url(request, "/api"),
+                },
+                {
+                    "rel": "service-doc",
+                    "type": "text/html",
+                    "title": "The API documentation",
+                    "href": public_url(request, "/api.html"),
+                },
+                {
+                    "rel": "conformance",
+                    "type": JSON,
+                    "title": "Conformance classes",
+                    "href": public_url(request, "/conformance"),
+                },
+                {"rel": "data", "type": JSON, "title": "The venue layers", "href": public_url(request, "/collections")},
+                {
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/data",
+                    "type": JSON,
+                    "title": "The venue layers",
+                    "href": public_url(request, "/collections"),
+                },
+                {
+                    "rel": "version-history",
+                    "type": JSON,
+                    "title": "Versions (commits)",
+                    "href": public_url(request, "/versions"),
+                },
+            ],
+        }
+        if fmt == "html":
+            return html.landing(doc)
+        return _json(doc)
+
+    async def conformance(
+        self, request: Request, who: ReaderDep, f: Annotated[str | None, Query(description="json or html")] = None
+    ) -> Response:
+        doc = {"conformsTo": CONFORMANCE}
+        if negotiate(request, f, ("json", "html")) == "html":
+            return html.conformance(doc)
+        return _json(doc)
+
+    async def collections(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        f: Annotated[str | None, Query(description="json or html")] = None,
+    ) -> Response:
+        doc = {
+            "links": [
+                {"rel": "self", "type": JSON, "href": public_url(request, "/collections")},
+                {"rel": "alternate", "type": "text/html", "href": public_url(request, "/collections", f="html")},
+            ],
+            "collections": [_collection_doc(request, twin, s) for s in visible_layers(twin, who)],
+            "crs": SUPPORTED_API_CRS,
+        }
+        if negotiate(request, f, ("json", "html")) == "html":
+            return html.collections(doc)
+        return _json(doc)
+
+    async def collection(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        f: Annotated[str | None, Query(description="json or html")] = None,
+    ) -> Response:
+        schema = visible_layer(twin, who, collection_id)
+        doc = _collection_doc(request, twin, schema)
+        if negotiate(request, f, ("json", "html")) == "html":
+            return html.collection(doc)
+        return _json(doc)
+
+    async def queryables(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        f: Annotated[str | None, Query(description="json or html")] = None,
+    ) -> Response:
+        schema = visible_layer(twin, who, collection_id)
+        doc = _queryables(request, schema)
+        if negotiate(request, f, ("json", "html")) == "html":
+            return html.queryables(doc)
+        return _json(doc, media="application/schema+json")
+
+    # ------------------------------------------------------------------ reads
+    def items(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        version: VersionDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        limit: Annotated[int | None, Query(ge=1, description="At most this many features (up to 10,000).")] = None,
+        offset: Annotated[int, Query(ge=0, description="Skip this many features.")] = 0,
+        cursor: Annotated[str | None, Query(description="Start after this feature id (from a next link).")] = None,
+        bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (CRS84 by default).")] = None,
+        bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+        crs: Annotated[str | None, Query(description="The CRS of the response's coordinates.")] = None,
+        datetime_: Annotated[
+            str | None, Query(alias="datetime", description="An instant: the features as they stood then.")
+        ] = None,
+        filter_: Annotated[str | None, Query(alias="filter", description="A CQL2 filter (text or JSON).")] = None,
+        filter_lang: Annotated[str | None, Query(alias="filter-lang")] = None,
+        filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
+        sortby: Annotated[str | None, Query(description="Properties to sort by, e.g. -area_m2,code")] = None,
+        properties: Annotated[str | None, Query(description="Only these properties, comma separated.")] = None,
+        f: Annotated[str | None, Query(description="geojson, json or html")] = None,
+    ) -> Response:
+        settings = get_settings(request)
+        fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
+        schema = visible_layer(twin, who, collection_id)
+        instant = None
+        if datetime_ is not None:
+            if "/" in datetime_:
+                raise InvalidParameter(
+                    "datetime intervals are not supported: give an instant (the twin as it stood then)",
+                    parameter="datetime",
+                )
+            instant = datetime_
+        ref = version.resolve(twin, instant)
+        if limit is not None and limit > settings.max_limit:
+            raise InvalidParameter(f"limit {limit} is above the maximum {settings.max_limit}", parameter="limit")
+        n = limit or settings.default_limit
+        out_crs = _output_crs(crs)
+        if bbox_crs is not None and bbox is None:
+            raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
+        box = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox else None
+        if filter_crs is not None and filter_crs != CRS84_URI:
+            raise InvalidParameter(f"filter-crs must be {CRS84_URI}", parameter="filter-crs")
+        expr = None
+        if filter_ is not None:
+            try:
+                expr = parse_filter(filter_, filter_lang)
+            except BadInput as e:
+                raise InvalidParameter(str(e), parameter="filter") from None
+        elif filter_lang is not None:
+            raise InvalidParameter("filter-lang needs a filter", parameter="filter-lang")
+        try:
+            q = FeatureQuery(
+                layer=schema.name,
+                ref=ref,
+                bbox=box,
+                filter=expr,
+                sortby=parse_sortby(sortby) if sortby else (),
+                properties=[p.strip() for p in properties.split(",") if p.strip()] if properties is not None else None,
+                limit=n,
+                offset=offset,
+                after=cursor,
+            )
+            page = run_query(twin, q)
+        except BadInput as e:
+            text = str(e)
+            param = text.split(":", 1)[0] if text.split(":", 1)[0] in ("filter", "sortby", "properties") else None
+            raise InvalidParameter(text, parameter=param) from None
+        features = reproject_features(page.features, out_crs)
+        params = dict(request.query_params)
+        base = f"/collections/{schema.name}/items"
+        links = [
+            {"rel": "self", "type": GEOJSON, "title": "This page", "href": public_url(request, base, **params)},
+            {
+                "rel": "alternate",
+                "type": "text/html",
+                "title": "This page as HTML",
+                "href": public_url(request, base, **{**params, "f": "html"}),
+            },
+            {
+                "rel": "collection",
+                "type": JSON,
+                "title": "The collection",
+                "href": public_url(request, f"/collections/{schema.name}"),
+            },
+        ]
+        returned = len(features)
+        if cursor is None and offset + returned < page.number_matched:
+            nxt = {**params, "offset": str(offset + returned), "limit": str(n)}
+            links.append(
+                {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
+            )
+        elif cursor is not None and returned == n and page.feature_ids:
+            nxt = {**params, "cursor": page.feature_ids[-1], "limit": str(n)}
+            links.append(
+                {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
+            )
+        if cursor is None and offset > 0:
+            prev = {**params, "offset": str(max(offset - n, 0)), "limit": str(n)}
+            links.append(
+                {"rel": "prev", "type": GEOJSON, "title": "Previous page", "href": public_url(request, base, **prev)}
+            )
+        meta = {
+            "numberMatched": page.number_matched,
+            "numberReturned": returned,
+            "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "twin:version": ref.commit.id if ref.commit else None,
+            "links": links,
+        }
+        headers = {"Content-Crs": f"<{out_crs}>", **_version_headers(ref, version.version is not None)}
+        if fmt == "html":
+            return html.items(schema, meta, features, headers)
+        body = feature_collection(features, meta)
+        return Response(body, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
+
+    def item(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        version: VersionDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        feature_id: Annotated[str, Path(alias="featureId")],
+        crs: Annotated[str | None, Query(description="The CRS of the response's coordinates.")] = None,
+        datetime_: Annotated[str | None, Query(alias="datetime", description="An instant.")] = None,
+        f: Annotated[str | None, Query(description="geojson, json or html")] = None,
+    ) -> Response:
+        fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
+        schema = visible_layer(twin, who, collection_id)
+        if datetime_ is not None and "/" in datetime_:
+            raise InvalidParameter("datetime must be an instant here", parameter="datetime")
+        ref = version.resolve(twin, datetime_)
+        out_crs = _output_crs(crs)
+        stored = twin.feature(schema.name, feature_id, ref)
+        body = reproject_features([stored], out_crs)[0]
+        links = [
+            {
+                "rel": "self",
+                "type": GEOJSON,
+                "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}"),
+            },
+            {"rel": "collection", "type": JSON, "href": public_url(request, f"/collections/{schema.name}")},
+            {
+                "rel": "version-history",
+                "type": JSON,
+                "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}/history"),
+            },
+        ]
+        headers = {
+            "Content-Crs": f"<{out_crs}>",
+            "ETag": etag_of(stored),
+            **_version_headers(ref, version.version is not None),
+        }
+        if fmt == "html":
+            return html.item(schema, orjson.loads(body), headers)
+        out = body[:-1] + b',"links":' + orjson.dumps(links) + b"}"
+        return Response(out, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
+
+    # ------------------------------------------------------------------ writes (each one commit)
+    async def _body(self, request: Request) -> bytes:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in ("application/geo+json", "application/json", "application/merge-patch+json"):
+            raise UnsupportedMediaType(f"send application/geo+json (got {ctype or 'no content type'})")
+        return await request.body()
+
+    def _commit(
+        self,
+        twin: Twin,
+        who: Any,
+        changes: list[Change],
+        message: str | None,
+        default: str,
+        parent: str | None = "HEAD",
+    ) -> str:
+        info = twin.commit(changes, author=who.name, message=message or default, parent=parent)
+        return info.id
+
+    def _check_if_match(self, twin: Twin, layer: str, fid: str, if_match: str | None) -> bytes:
+        head = twin.resolve()
+        current = twin.feature(layer, fid, head)
+        if if_match is not None:
+            tags = [t.strip() for t in if_match.split(",")]
+            if "*" not in tags and etag_of(current) not in tags:
+                raise PreconditionFailed(
+                    f"{layer}/{fid} changed since that ETag was read (now {etag_of(current)}); read it again"
+                )
+        return current
+
+    async def create(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: EditorDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
+        content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
+    ) -> Response:
+        schema = visible_layer(twin, who, collection_id)
+        feats = _features_from_body(await self._body(request), content_crs, schema.name, None)
+        changes = [Change(schema.name, "add", f.id, f) for f in feats]
+        cid = await run_in_threadpool(
+            self._commit, twin, who, changes, message, f"API: add {len(feats)} feature(s) to {schema.name}"
+        )
+        loc = public_url(request, f"/collections/{schema.name}/items/{feats[0].id}")
+        headers = {"Location": loc, "X-Twin-Commit": cid}
+        if len(feats) == 1:
+            headers["ETag"] = etag_of(twin.feature(schema.name, feats[0].id))
+        return _json({"commit": cid, "ids": [f.id for f in feats]}, status=201, headers=headers)
+
+    async def replace(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: EditorDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        feature_id: Annotated[str, Path(alias="featureId")],
+        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+        message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
+        content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
+    ) -> Response:
+        schema = visible_layer(twin, who, collection_id)
+        body = await self._body(request)
+        self._check_if_match(twin, schema.name, feature_id, if_match)
+        feats = _features_from_body(body, content_crs, schema.name, feature_id)
+        if len(feats) != 1:
+            raise BadInput("PUT takes one Feature")
+        cid = await run_in_threadpool(
+            self._commit,
+            twin,
+            who,
+            [Change(schema.name, "modify", feature_id, feats[0])],
+            message,
+            f"API: replace {schema.name}/{feature_id}",
+        )
+        return Response(
+            status_code=204, headers={"ETag": etag_of(twin.feature(schema.name, feature_id)), "X-Twin-Commit": cid}
+        )
+
+    async def update(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: EditorDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        feature_id: Annotated[str, Path(alias="featureId")],
+        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+        message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
+        content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
+    ) -> Response:
+        """A JSON merge patch (RFC 7396) of the feature: properties set to null are removed."""
+        schema = visible_layer(twin, who, collection_id)
+        body = await self._body(request)
+        current = orjson.loads(self._check_if_match(twin, schema.name, feature_id, if_match))
+        try:
+            patch = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise BadInput(f"the body is not valid JSON: {e}") from None
+        if not isinstance(patch, dict):
+            raise BadInput("a merge patch must be a JSON object")
+        props = dict(current["properties"])
+        for k, v in (patch.get("properties") or {}).items():
+            if v is None:
+                props.pop(k, None)
+            else:
+                props[k] = v
+        merged = {
+            "type": "Feature",
+            "id": feature_id,
+            "geometry": patch.get("geometry") or current["geometry"],
+            "properties": props,
+        }
+        crs = content_crs if patch.get("geometry") else None
+        feats = _features_from_body(orjson.dumps(merged), crs, schema.name, feature_id)
+        cid = await run_in_threadpool(
+            self._commit,
+            twin,
+            who,
+            [Change(schema.name, "modify", feature_id, feats[0])],
+            message,
+            f"API: update {schema.name}/{feature_id}",
+        )
+        return Response(
+            status_code=204, headers={"ETag": etag_of(twin.feature(schema.name, feature_id)), "X-Twin-Commit": cid}
+        )
+
+    async def delete(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: EditorDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        feature_id: Annotated[str, Path(alias="featureId")],
+        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+        message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
+    ) -> Response:
+        schema = visible_layer(twin, who, collection_id)
+        self._check_if_match(twin, schema.name, feature_id, if_match)
+        cid = await run_in_threadpool(
+            self._commit,
+            twin,
+            who,
+            [Change(schema.name, "delete", feature_id)],
+            message,
+            f"API: delete {schema.name}/{feature_id}",
+        )
+        return Response(status_code=204, headers={"X-Twin-Commit": cid})
+
+    async def options_items(
+        self, twin: TwinDep, who: ReaderDep, collection_id: Annotated[str, Path(alias="collectionId")]
+    ) -> Response:
+        visible_layer(twin, who, collection_id)
+        return Response(status_code=204, headers={"Allow": "GET, HEAD, POST, OPTIONS"})
+
+    async def options_item(
+        self,
+        twin: TwinDep,
+        who: ReaderDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        feature_id: Annotated[str, Path(alias="featureId")],
+    ) -> Response:
+        schema = visible_layer(twin, who, collection_id)
+        try:
+            twin.feature(schema.name, feature_id)
+        except NotFound:
+            return Response(status_code=204, headers={"Allow": "OPTIONS"})
+        return Response(status_code=204, headers={"Allow": "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"})

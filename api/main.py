@@ -1,0 +1,157 @@
+"""The application: settings, the twin, the token store, and the factories mounted on them.
+
+`uvicorn api.main:app` or `venue-twin serve` runs it; tests build their own with create_app().
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from html import escape
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.auth import TokenStore
+from api.errors import add_exception_handlers, problem
+from api.features import FeaturesFactory
+from api.settings import ApiSettings
+from api.versions import VersionsFactory
+from twin import Twin
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit with 413 before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counting, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        resp = problem(
+            413, "Payload too large", f"the body is over the limit of {self.max_bytes} bytes; nothing was changed"
+        )
+        await resp(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _openapi_30(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI writes OpenAPI 3.1; OGC clients and the oas30 conformance class want 3.0.
+
+    The only 3.1 construct our routes produce is `anyOf: [X, {type: null}]` for optional
+    values, which 3.0 spells as X with `nullable: true`.
+    """
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            any_of = node.get("anyOf")
+            if isinstance(any_of, list) and {"type": "null"} in any_of:
+                rest = [fix(x) for x in any_of if x != {"type": "null"}]
+                merged = {k: fix(v) for k, v in node.items() if k != "anyOf"}
+                if len(rest) == 1:
+                    merged.update(rest[0])
+                else:
+                    merged["anyOf"] = rest
+                merged["nullable"] = True
+                return merged
+            return {k: fix(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fix(x) for x in node]
+        return node
+
+    out = fix(schema)
+    out["openapi"] = "3.0.3"
+    return out  # type: ignore[no-any-return]
+
+
+def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_twin:
+            app.state.twin.close()
+
+    owns_twin = twin is None
+    app = FastAPI(
+        title=settings.title,
+        version="0.1.0",
+        description="OGC API - Features over the versioned venue twin, with time travel on every read.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.twin = twin or Twin.open(settings.store)
+    app.state.tokens = TokenStore(settings.tokens_path())
+    add_exception_handlers(app)
+
+    features = FeaturesFactory()
+    versions = VersionsFactory()
+    app.include_router(features.router)
+    app.include_router(versions.router)
+
+    cached: dict[str, Any] = {}
+
+    @app.get("/api", include_in_schema=False)
+    def openapi_doc() -> Response:
+        if "doc" not in cached:
+            cached["doc"] = _openapi_30(app.openapi())
+        return Response(orjson.dumps(cached["doc"]), media_type="application/vnd.oai.openapi+json;version=3.0")
+
+    @app.get("/api.html", include_in_schema=False)
+    def openapi_html(request: Request) -> HTMLResponse:
+        # Swagger UI's assets would come from a CDN; on a closed network we serve a plain index instead.
+        doc = _openapi_30(app.openapi())
+        rows = "".join(
+            f"<tr><td>{m.upper()}</td><td><code>{escape(p)}</code></td><td>{escape(op.get('summary', ''))}</td></tr>"
+            for p, ops in doc["paths"].items()
+            for m, op in ops.items()
+        )
+        return HTMLResponse(
+            f"<!doctype html><meta charset=utf-8><title>API</title><h1>{escape(settings.title)} — API</h1>"
+            f'<p>The full definition: <a href="/api">/api</a> (OpenAPI 3.0).</p><table>{rows}</table>'
+        )
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn api.main:app` builds the app lazily, so importing this module opens nothing.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

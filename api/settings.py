@@ -1,0 +1,21 @@
+"""Service settings, from the environment with the VENUE_TWIN_ prefix (e.g. VENUE_TWIN_PORT=8080)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twin.settings import TwinSettings
+
+
+class ApiSettings(TwinSettings):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_reads: bool = True  # False: every read needs a token (viewer or above)
+    max_body_bytes: int = 20 * 1024 * 1024
+    default_limit: int = 10
+    max_limit: int = 10_000
+    tokens: Path | None = None  # the token database; default: beside the store
+    title: str = "National Exhibition and Convention Center (Shanghai) — venue twin"
+
+    def tokens_path(self) -> Path:
+        return self.tokens or self.store.with_name(self.store.stem + ".tokens.sqlite")

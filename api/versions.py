@@ -1,0 +1,211 @@
+"""Time travel endpoints: the log, one version, diffs, a feature's history, and downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api.deps import ReaderDep, StrictQueryRoute, TwinDep, VersionDep, public_url, visible_layer, visible_layers
+from api.errors import InvalidParameter
+from layers.crs import SUPPORTED_API_CRS, crs_label, parse_crs
+from layers.io import FORMATS, write_layer_bytes
+from twin import Twin
+from twin.encoding import diff_feature_bytes, feature_collection
+from twin.errors import BadInput
+
+JSON = "application/json"
+
+
+def _ref(twin: Twin, text: str, name: str):  # type: ignore[no-untyped-def]
+    """A commit id, HEAD or HEAD~n, else a time or date."""
+    import re
+
+    try:
+        if text == "HEAD" or re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
+            return twin.resolve(text)
+        return twin.resolve(asof=text)
+    except BadInput as e:
+        raise InvalidParameter(f"{name}: {e}", parameter=name) from None
+
+
+class VersionsFactory:
+    def __init__(self) -> None:
+        self.router = APIRouter(route_class=StrictQueryRoute)
+        r = self.router
+        r.add_api_route(
+            "/versions", self.versions, methods=["GET"], summary="The commits, newest first", tags=["Versions"]
+        )
+        r.add_api_route(
+            "/versions/{versionId}",
+            self.version,
+            methods=["GET"],
+            summary="One commit and its changes",
+            tags=["Versions"],
+        )
+        r.add_api_route(
+            "/diff", self.diff, methods=["GET"], summary="What changed between two versions", tags=["Versions"]
+        )
+        r.add_api_route(
+            "/collections/{collectionId}/items/{featureId}/history",
+            self.history,
+            methods=["GET"],
+            summary="Every version of one feature",
+            tags=["Versions"],
+        )
+        r.add_api_route(
+            "/collections/{collectionId}/download",
+            self.download,
+            methods=["GET"],
+            summary="The whole layer as a file, now or as of a version",
+            tags=["Data"],
+        )
+
+    def versions(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> Response:
+        visible = {s.name for s in visible_layers(twin, who)}
+        total = twin.store.commit_count()
+        items = [_commit_doc(request, c.to_dict(), visible) for c in twin.log(limit, offset)]
+        links = [{"rel": "self", "type": JSON, "href": public_url(request, "/versions", limit=limit, offset=offset)}]
+        if offset + len(items) < total:
+            links.append(
+                {
+                    "rel": "next",
+                    "type": JSON,
+                    "href": public_url(request, "/versions", limit=limit, offset=offset + limit),
+                }
+            )
+        if offset > 0:
+            links.append(
+                {
+                    "rel": "prev",
+                    "type": JSON,
+                    "href": public_url(request, "/versions", limit=limit, offset=max(0, offset - limit)),
+                }
+            )
+        return Response(
+            orjson.dumps({"versions": items, "numberMatched": total, "numberReturned": len(items), "links": links}),
+            media_type=JSON,
+        )
+
+    def version(
+        self, request: Request, twin: TwinDep, who: ReaderDep, version_id: Annotated[str, Path(alias="versionId")]
+    ) -> Response:
+        ref = twin.resolve(version_id)
+        if ref.commit is None:
+            raise BadInput("the twin has no commits yet")
+        visible = {s.name for s in visible_layers(twin, who)}
+        doc = _commit_doc(request, ref.commit.to_dict(), visible)
+        doc["changes"] = [
+            {"collection": ch.layer, "op": ch.op, "id": ch.feature_id}
+            for ch in twin.store.changes_in(ref.commit.seq)
+            if ch.layer in visible
+        ]
+        return Response(orjson.dumps(doc), media_type=JSON, headers={"Cache-Control": "public, max-age=86400"})
+
+    def diff(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        from_: Annotated[str, Query(alias="from", description="Commit id, HEAD~n, a time or a date.")],
+        to: Annotated[str, Query(description="Commit id, HEAD, a time or a date.")] = "HEAD",
+        collections: Annotated[str | None, Query(description="Only these collections, comma separated.")] = None,
+    ) -> Response:
+        a, b = _ref(twin, from_, "from"), _ref(twin, to, "to")
+        names = [s.name for s in visible_layers(twin, who)]
+        if collections:
+            wanted = [c.strip() for c in collections.split(",") if c.strip()]
+            for c in wanted:
+                visible_layer(twin, who, c)
+            names = wanted
+        entries = twin.diff(a, b, names)
+        counts: dict[str, dict[str, int]] = {}
+        for e in entries:
+            counts.setdefault(e.layer, {"added": 0, "modified": 0, "deleted": 0})[e.kind] += 1
+        body = feature_collection(
+            (diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries),
+            {
+                "twin:from": a.commit.id if a.commit else None,
+                "twin:to": b.commit.id if b.commit else None,
+                "twin:counts": counts,
+                "numberReturned": len(entries),
+            },
+        )
+        return Response(body, media_type="application/geo+json")
+
+    def history(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        feature_id: Annotated[str, Path(alias="featureId")],
+    ) -> Response:
+        schema = visible_layer(twin, who, collection_id)
+        entries = twin.history(schema.name, feature_id)
+        visible = {schema.name}
+        doc = {
+            "collection": schema.name,
+            "id": feature_id,
+            "versions": [
+                {
+                    "op": h.op,
+                    "commit": _commit_doc(request, h.commit.to_dict(), visible),
+                    "endedBy": h.ended_by,
+                    "feature": orjson.loads(h.geojson) if h.geojson else None,
+                }
+                for h in entries
+            ],
+        }
+        return Response(orjson.dumps(doc), media_type=JSON)
+
+    async def download(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        version: VersionDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        f: Annotated[str, Query(description="geojson, gpkg, shapefile or csv")] = "geojson",
+        crs: Annotated[str | None, Query(description="The CRS of the file (CRS84 by default).")] = None,
+    ) -> Response:
+        schema = visible_layer(twin, who, collection_id)
+        if f not in FORMATS:
+            raise InvalidParameter(f"f={f!r} is not one of {', '.join(FORMATS)}", parameter="f")
+        if crs is not None and crs not in SUPPORTED_API_CRS:
+            raise InvalidParameter(f"crs {crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="crs")
+        ref = version.resolve(twin)
+        target = crs_label(parse_crs(crs)) if crs else "EPSG:4326"
+        spec = FORMATS[f]
+
+        def build() -> bytes:
+            return write_layer_bytes(twin.export_rows(schema.name, ref), schema, fmt=f, crs=target)
+
+        data = await run_in_threadpool(build)
+        tag = ref.commit.id[:12] if ref.commit else "empty"
+        filename = f"{schema.name}-{tag}{spec.extension}"
+        return Response(
+            data,
+            media_type=spec.media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                "X-Twin-Version": ref.commit.id if ref.commit else "",
+            },
+        )
+
+
+def _commit_doc(request: Request, c: dict[str, Any], visible: set[str]) -> dict[str, Any]:
+    c = dict(c)
+    c["counts"] = {k: v for k, v in c["counts"].items() if k in visible}
+    c["links"] = [{"rel": "self", "type": JSON, "href": public_url(request, f"/versions/{c['id']}")}]
+    return c
