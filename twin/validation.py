@@ -52,7 +52,7 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, int | float | np.integer | np.floating):
             v = float(value)
             if math.isfinite(v):
-                return (int(v) if isinstance(value, int | np.integer) else v), None
+                return v, None  # always a float, so 3 and 3.0 encode (and compare) alike
         if isinstance(value, str):
             try:
                 v = float(value)
