@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -147,7 +148,8 @@ class Twin:
         if parent == HEAD:
             parent = head.id if head else None
         elif parent is not None:
-            parent = self.resolve(parent).commit.id  # type: ignore[union-attr]
+            named = self.resolve(parent).commit
+            parent = named.id if named else None
         if (head.id if head else None) != parent:
             raise Conflict(f"the twin moved on: head is {head.id if head else '(empty)'}, not {parent}")
         parent_seq = head.seq if head else 0
@@ -155,6 +157,9 @@ class Twin:
         problems = validate_changes(changes, schemas, self.store.area_of_interest())
         stored, more = self._resolve_ops(changes, parent_seq)
         problems.extend(more)
+        problems.extend(self._check_codes(stored, schemas))
+        if not stored and not problems:
+            problems.append(Problem("*", None, "nothing changes: every feature is already as given"))
         if problems:
             raise ValidationFailed(problems)
         when = _as_utc(time) if time is not None else datetime.now(UTC)
@@ -176,6 +181,8 @@ class Twin:
             layer: self.store.features_by_id(layer, ids, parent_seq) if parent_seq else {}
             for layer, ids in by_layer.items()
         }
+        known = self.store.schemas()
+        changes = [ch for ch in changes if ch.layer in known]  # unknown layers are reported by validation
         encoded = encode_changes(changes)
         stored: list[StoredChange] = []
         for ch, enc in zip(changes, encoded, strict=True):
@@ -192,9 +199,33 @@ class Twin:
             if op == "modify" and enc is not None and before == enc.geojson:
                 continue  # unchanged: not a change, so no new version
             stored.append(StoredChange(ch.layer, op, ch.feature_id, enc))  # type: ignore[arg-type]
-        if not stored and not problems:
-            problems.append(Problem("*", None, "nothing changes: every feature is already as given"))
         return stored, problems
+
+    def _check_codes(self, stored: Sequence[StoredChange], schemas: dict[str, LayerSchema]) -> list[Problem]:
+        """A layer's human code (its schema's code_field) names one feature at a time."""
+        problems: list[Problem] = []
+        by_layer: dict[str, list[StoredChange]] = {}
+        for ch in stored:
+            by_layer.setdefault(ch.layer, []).append(ch)
+        for layer, chs in by_layer.items():
+            code = schemas[layer].code_field
+            if code is None:
+                continue
+            wanted: dict[Any, str] = {}
+            for ch in chs:
+                value = ch.version.properties.get(code) if ch.version else None
+                if value is None:
+                    continue
+                if value in wanted and wanted[value] != ch.feature_id:
+                    problems.append(Problem(layer, ch.feature_id, f"{code} {value!r} is also given to {wanted[value]}"))
+                wanted[value] = ch.feature_id
+            if not wanted:
+                continue
+            changing = {ch.feature_id for ch in chs}
+            for value, holder in self.store.ids_by_value(layer, code, list(wanted)).items():
+                if holder != wanted[value] and holder not in changing:
+                    problems.append(Problem(layer, wanted[value], f"{code} {value!r} already names feature {holder}"))
+        return problems
 
     def revert(self, version: str, *, author: str, message: str | None = None) -> CommitInfo:
         """A new commit that undoes `version`; refused if a feature it touched changed since."""
@@ -349,13 +380,15 @@ class Twin:
 
 def feature_from_geojson(data: bytes | dict) -> Feature:  # type: ignore[type-arg]
     d = orjson.loads(data) if isinstance(data, bytes | bytearray) else data
-    geom = shapely.from_geojson(orjson.dumps(d["geometry"]))
+    geom = shapely.from_geojson(orjson.dumps(d["geometry"])) if d.get("geometry") is not None else None
     return Feature(str(d["id"]), geom, dict(d.get("properties") or {}))
 
 
-def _version_consistent(geojson: bytes, wkb: bytes, properties: dict) -> bool:  # type: ignore[type-arg]
+def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> bool:  # type: ignore[type-arg]
     try:
         d = orjson.loads(geojson)
+        if d["geometry"] is None or wkb is None:
+            return d["geometry"] is None and wkb is None and d.get("properties") == properties
         g1 = shapely.from_geojson(orjson.dumps(d["geometry"]))
         g2 = shapely.from_wkb(wkb)
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties

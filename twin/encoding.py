@@ -60,9 +60,13 @@ def encode_changes(changes: Sequence[Change]) -> list[EncodedFeature | None]:
         out[i] = EncodedFeature(
             layer=ch.layer,
             feature_id=ch.feature_id,
-            geojson=feature_bytes(ch.feature_id, gj[k].encode(), encode_properties(props)),
+            geojson=feature_bytes(
+                ch.feature_id, gj[k].encode() if gj[k] is not None else b"null", encode_properties(props)
+            ),
             wkb=wkb[k],
-            bbox=(float(bounds[k, 0]), float(bounds[k, 1]), float(bounds[k, 2]), float(bounds[k, 3])),
+            bbox=None
+            if wkb[k] is None
+            else (float(bounds[k, 0]), float(bounds[k, 1]), float(bounds[k, 2]), float(bounds[k, 3])),
             properties=props,
         )
     return out

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from shapely.geometry.base import BaseGeometry
 
 STORAGE_CRS = "EPSG:4326"  # lon/lat order, as GeoJSON (RFC 7946) and GeoPackage store it
-FieldType = Literal["string", "integer", "number", "date", "boolean"]
+FieldType = Literal["string", "integer", "number", "date", "boolean", "list"]  # list: of strings
 GEOMETRY_TYPES = (
     "Point",
     "MultiPoint",
@@ -66,6 +66,11 @@ class LayerSchema:
     restricted_to: tuple[str, ...] = ()  # roles that may see the layer; empty = everyone
     storage_crs: str = STORAGE_CRS
 
+    @property
+    def spatial(self) -> bool:
+        """False for a table of records (e.g. the project register): features without geometry."""
+        return bool(self.geometry_types)
+
     def field(self, name: str) -> FieldSpec | None:
         for f in self.fields:
             if f.name == name:
@@ -96,7 +101,7 @@ class Feature:
     """A feature as writers hand it in: geometry in storage CRS (lon/lat)."""
 
     id: str
-    geometry: BaseGeometry
+    geometry: BaseGeometry | None
     properties: dict[str, Any] = field(default_factory=dict)
 
 
@@ -120,8 +125,8 @@ class EncodedFeature:
     layer: str
     feature_id: str
     geojson: bytes  # a complete GeoJSON Feature, canonical (sorted keys)
-    wkb: bytes
-    bbox: tuple[float, float, float, float]  # minx, miny, maxx, maxy
+    wkb: bytes | None  # None for a record without geometry
+    bbox: tuple[float, float, float, float] | None  # minx, miny, maxx, maxy
     properties: dict[str, Any]
 
 

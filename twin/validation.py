@@ -37,12 +37,14 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, bool):
             return None, f"{spec.name} must be an integer, got a boolean"
         if isinstance(value, int | np.integer):
+            if not -(2**63) <= int(value) < 2**63:
+                return None, f"{spec.name}={value} does not fit a 64-bit integer"
             return int(value), None
         if isinstance(value, float | np.floating) and float(value).is_integer():
-            return int(value), None
+            return _coerce(spec, int(value))
         if isinstance(value, str):
             try:
-                return int(value), None
+                return _coerce(spec, int(value))
             except ValueError:
                 pass
         return None, f"{spec.name} must be an integer, got {value!r}"
@@ -69,6 +71,22 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, int) and value in (0, 1):
             return bool(value), None
         return None, f"{spec.name} must be true or false, got {value!r}"
+    if t == "list":
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return list(value), None
+        if isinstance(value, str):  # e.g. from a CSV or Shapefile column: a JSON array or comma list
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    import orjson
+
+                    parsed = orjson.loads(text)
+                    if isinstance(parsed, list) and all(isinstance(v, str) for v in parsed):
+                        return parsed, None
+                except orjson.JSONDecodeError:
+                    pass
+            return [v.strip() for v in text.split(",") if v.strip()], None
+        return None, f"{spec.name} must be a list of text values, got {value!r}"
     if t == "date":
         if isinstance(value, datetime):
             return value.date().isoformat(), None
@@ -76,7 +94,9 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
             return value.isoformat(), None
         if isinstance(value, str):
             try:
-                return date.fromisoformat(value[:10]).isoformat(), None
+                if len(value.strip()) == 10:
+                    return date.fromisoformat(value.strip()).isoformat(), None
+                return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date().isoformat(), None
             except ValueError:
                 pass
         return None, f"{spec.name} must be a date YYYY-MM-DD, got {value!r}"
@@ -132,12 +152,19 @@ def validate_changes(
         seen.add(key)
         if ch.op == "delete":
             continue
-        if ch.feature is None or ch.feature.geometry is None:
-            problems.append(Problem(ch.layer, ch.feature_id, "no geometry"))
+        if ch.feature is None:
+            problems.append(Problem(ch.layer, ch.feature_id, "no feature given"))
             continue
         props, reasons = normalize_properties(schema, ch.feature.properties or {})
         problems.extend(Problem(ch.layer, ch.feature_id, r) for r in reasons)
         ch.feature.properties = props
+        if not schema.spatial:
+            if ch.feature.geometry is not None:
+                problems.append(Problem(ch.layer, ch.feature_id, f"layer {ch.layer} holds records without geometry"))
+            continue
+        if ch.feature.geometry is None:
+            problems.append(Problem(ch.layer, ch.feature_id, "no geometry"))
+            continue
         with_geom.append(ch)
     if not with_geom:
         return problems

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
@@ -116,6 +117,10 @@ class Store(ABC):
 
     @abstractmethod
     def count(self, layer: str, seq: int) -> int: ...
+
+    @abstractmethod
+    def ids_by_value(self, layer: str, field: str, values: Sequence[Any]) -> dict[Any, str]:
+        """At the head: which feature holds each of these values of `field` (for unique codes)."""
 
     @abstractmethod
     def feature_ids(self, layer: str, seq: int) -> list[str]:

@@ -42,7 +42,14 @@ GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10300  # GeoPackage 1.3: the newest that Debian's GDAL reads without a warning
 LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESERVED = {"fid", "geom", "feature_id"}
-SQL_TYPES = {"string": "TEXT", "integer": "INTEGER", "number": "REAL", "date": "DATE", "boolean": "BOOLEAN"}
+SQL_TYPES = {
+    "string": "TEXT",
+    "integer": "INTEGER",
+    "number": "REAL",
+    "date": "DATE",
+    "boolean": "BOOLEAN",
+    "list": "TEXT",
+}
 
 _CORE_DDL = """
 CREATE TABLE gpkg_spatial_ref_sys (
@@ -86,8 +93,8 @@ CREATE INDEX twin_commits_time ON twin_commits(time);
 CREATE TABLE twin_versions (
   vid INTEGER PRIMARY KEY, layer_id INTEGER NOT NULL REFERENCES twin_layers(layer_id),
   feature_id TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER, op TEXT NOT NULL,
-  minx REAL NOT NULL, miny REAL NOT NULL, maxx REAL NOT NULL, maxy REAL NOT NULL,
-  wkb BLOB NOT NULL, properties TEXT NOT NULL, geojson BLOB NOT NULL);
+  minx REAL, miny REAL, maxx REAL, maxy REAL,
+  wkb BLOB, properties TEXT NOT NULL, geojson BLOB NOT NULL);
 CREATE INDEX twin_versions_feature ON twin_versions(layer_id, feature_id, from_seq);
 CREATE INDEX twin_versions_from ON twin_versions(from_seq);
 CREATE INDEX twin_versions_to ON twin_versions(to_seq) WHERE to_seq IS NOT NULL;
@@ -123,6 +130,7 @@ class GeoPackageStore(Store):
         self._schemas: dict[str, LayerSchema] | None = None
         self._layer_ids: dict[str, int] = {}
         self._aoi: BaseGeometry | None = None
+        self._extents: dict[tuple[str, int], BBox | None] = {}
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         if not create:
@@ -193,6 +201,9 @@ class GeoPackageStore(Store):
         except BaseException:
             c.execute("ROLLBACK")
             raise
+        # The GeoPackage header (application_id) lives in page 1; until a checkpoint copies it from
+        # the WAL, GDAL (which reads the header from the main file) would not see a GeoPackage.
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._schemas = None
 
     @staticmethod
@@ -250,22 +261,32 @@ class GeoPackageStore(Store):
             raise Conflict(f"layer {s.name} exists already")
         c.execute("INSERT INTO twin_layers(name, schema) VALUES (?, ?)", (s.name, orjson.dumps(s.to_dict()).decode()))
         cols = ", ".join(f'"{f.name}" {SQL_TYPES[f.type]}' for f in s.fields)
-        gtype = _geometry_type_name(s.geometry_types)
+        gtype = _geometry_type_name(s.geometry_types) if s.spatial else None
+        geom_col = f"geom {gtype}, " if gtype else ""
         c.execute(
-            f'CREATE TABLE "{s.name}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom {gtype}, '
+            f'CREATE TABLE "{s.name}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, {geom_col}'
             f"feature_id TEXT NOT NULL UNIQUE{', ' + cols if cols else ''})"
         )
-        c.execute(
-            "INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) VALUES (?, 'features', ?, ?, 4326)",
-            (s.name, f"{s.title_en} / {s.title_zh}", _layer_description(s)),
-        )
-        c.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, 4326, 0, 0)", (s.name, gtype))
-        c.execute(f'CREATE VIRTUAL TABLE "rtree_{s.name}_geom" USING rtree(id, minx, maxx, miny, maxy)')
-        c.execute(
-            "INSERT INTO gpkg_extensions VALUES (?, 'geom', 'gpkg_rtree_index', "
-            "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
-            (s.name,),
-        )
+        if s.code_field and s.field(s.code_field):
+            c.execute(f'CREATE INDEX "{s.name}_{s.code_field}_idx" ON "{s.name}"("{s.code_field}")')
+        if gtype:
+            c.execute(
+                "INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) "
+                "VALUES (?, 'features', ?, ?, 4326)",
+                (s.name, f"{s.title_en} / {s.title_zh}", _layer_description(s)),
+            )
+            c.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, 4326, 0, 0)", (s.name, gtype))
+            c.execute(f'CREATE VIRTUAL TABLE "rtree_{s.name}_geom" USING rtree(id, minx, maxx, miny, maxy)')
+            c.execute(
+                "INSERT INTO gpkg_extensions VALUES (?, 'geom', 'gpkg_rtree_index', "
+                "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')",
+                (s.name,),
+            )
+        else:
+            c.execute(
+                "INSERT INTO gpkg_contents(table_name, data_type, identifier, description) VALUES (?, 'attributes', ?, ?)",
+                (s.name, f"{s.title_en} / {s.title_zh}", s.description),
+            )
         c.executemany(
             "INSERT INTO gpkg_data_columns(table_name, column_name, name, title, description) VALUES (?, ?, ?, ?, ?)",
             [
@@ -423,10 +444,11 @@ class GeoPackageStore(Store):
                     [(seq, lid, fid, seq) for (fid,) in closing],
                 )
                 # Mirror: drop the old rows (and their index entries); new versions are re-inserted below.
-                c.executemany(
-                    f'DELETE FROM "rtree_{layer}_geom" WHERE id = (SELECT fid FROM "{layer}" WHERE feature_id=?)',
-                    closing,
-                )
+                if schema.spatial:
+                    c.executemany(
+                        f'DELETE FROM "rtree_{layer}_geom" WHERE id = (SELECT fid FROM "{layer}" WHERE feature_id=?)',
+                        closing,
+                    )
                 c.executemany(f'DELETE FROM "{layer}" WHERE feature_id=?', closing)
             new = [ch.version for ch in chs if ch.version is not None]
             ops = [ch.op for ch in chs if ch.version is not None]
@@ -441,7 +463,7 @@ class GeoPackageStore(Store):
                             v.feature_id,
                             seq,
                             op,
-                            *v.bbox,
+                            *(v.bbox or (None, None, None, None)),
                             v.wkb,
                             orjson.dumps(v.properties, option=orjson.OPT_SORT_KEYS).decode(),
                             v.geojson,
@@ -449,21 +471,44 @@ class GeoPackageStore(Store):
                         for k, (v, op) in enumerate(zip(new, ops, strict=True))
                     ],
                 )
-                c.executemany(
-                    "INSERT INTO twin_version_rtree VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                    [(start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3], lid, seq) for k, v in enumerate(new)],
-                )
+                if schema.spatial:
+                    c.executemany(
+                        "INSERT INTO twin_version_rtree VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                        [
+                            (start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3], lid, seq)
+                            for k, v in enumerate(new)
+                            if v.bbox is not None
+                        ],
+                    )
                 self._insert_mirror(c, schema, new)
             added = sum(1 for ch in chs if ch.op == "add")
             deleted = sum(1 for ch in chs if ch.op == "delete")
             totals[layer] = totals.get(layer, 0) + added - deleted
-            ext = c.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{layer}_geom"').fetchone()
-            c.execute(
-                "UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=?, "
-                "last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name=?",
-                (ext[0], ext[1], ext[2], ext[3], layer),
-            )
+            self._grow_extent(c, layer, new)
         return totals
+
+    @staticmethod
+    def _grow_extent(c: sqlite3.Connection, layer: str, new: list[EncodedFeature]) -> None:
+        """Widen the layer's gpkg_contents extent to cover new versions.
+
+        It only grows (a deletion leaves it as it was): the GeoPackage extent is informative, and
+        recomputing it exactly would scan the whole layer on every commit.
+        """
+        boxes = [v.bbox for v in new if v.bbox is not None]
+        row = c.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name=?", (layer,)).fetchone()
+        if row is not None and row[0] is not None:
+            boxes.append((row[0], row[1], row[2], row[3]))
+        c.execute(
+            "UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=?, "
+            "last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name=?",
+            (
+                min((b[0] for b in boxes), default=None),
+                min((b[1] for b in boxes), default=None),
+                max((b[2] for b in boxes), default=None),
+                max((b[3] for b in boxes), default=None),
+                layer,
+            ),
+        )
 
     def _insert_mirror(self, c: sqlite3.Connection, schema: LayerSchema, new: list[EncodedFeature]) -> None:
         names = [f.name for f in schema.fields]
@@ -472,16 +517,28 @@ class GeoPackageStore(Store):
         start = c.execute(f'SELECT coalesce(max(fid), 0) FROM "{schema.name}"').fetchone()[0] + 1
         seq_row = c.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (schema.name,)).fetchone()
         start = max(start, (seq_row[0] + 1) if seq_row else 1)
+        lists = {f.name for f in schema.fields if f.type == "list"}
+
+        def value(v: EncodedFeature, n: str) -> Any:
+            x = v.properties.get(n)
+            return orjson.dumps(x).decode() if n in lists and x is not None else x
+
+        if not schema.spatial:
+            c.executemany(
+                f'INSERT INTO "{schema.name}" (fid, feature_id{cols}) VALUES (?, ?{marks})',
+                [(start + k, v.feature_id, *(value(v, n) for n in names)) for k, v in enumerate(new)],
+            )
+            return
         c.executemany(
             f'INSERT INTO "{schema.name}" (fid, geom, feature_id{cols}) VALUES (?, ?, ?{marks})',
             [
-                (start + k, gpkg_blob(v.wkb, v.bbox), v.feature_id, *(v.properties.get(n) for n in names))
+                (start + k, gpkg_blob(v.wkb, v.bbox), v.feature_id, *(value(v, n) for n in names))  # type: ignore[arg-type]
                 for k, v in enumerate(new)
             ],
         )
         c.executemany(
             f'INSERT INTO "rtree_{schema.name}_geom" VALUES (?, ?, ?, ?, ?)',
-            [(start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3]) for k, v in enumerate(new)],
+            [(start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3]) for k, v in enumerate(new) if v.bbox is not None],
         )
 
     def changes_in(self, seq: int) -> list[StoredChange]:
@@ -495,7 +552,8 @@ class GeoPackageStore(Store):
             (seq,),
         ):
             started.add((lid, fid))
-            v = EncodedFeature(names[lid], fid, gj, wkb, (bbox0, bbox1, bbox2, bbox3), orjson.loads(props))
+            box = None if bbox0 is None else (bbox0, bbox1, bbox2, bbox3)
+            v = EncodedFeature(names[lid], fid, gj, wkb, box, orjson.loads(props))
             out.append(StoredChange(names[lid], op, fid, v))
         for lid, fid in c.execute("SELECT layer_id, feature_id FROM twin_versions WHERE to_seq=?", (seq,)):
             if (lid, fid) not in started:
@@ -594,6 +652,8 @@ class GeoPackageStore(Store):
     ) -> Page:
         lid = self._lid(layer)
         c = self._conn()
+        if bbox is not None and not self.schemas()[layer].spatial:
+            raise BadInput(f"layer {layer} has no geometry, so no bbox")
         if bbox is not None:
             matches = self._bbox_matches(lid, seq, bbox)
             total = len(matches)
@@ -630,6 +690,21 @@ class GeoPackageStore(Store):
         if row is None:
             raise NotFound(f"no commit number {seq}")
         return int(orjson.loads(row[0]).get(layer, 0))
+
+    def ids_by_value(self, layer: str, field: str, values: Sequence[Any]) -> dict[Any, str]:
+        schema = self.schemas()[layer]
+        if schema.field(field) is None:
+            raise NotFound(f"layer {layer} has no field {field!r}")
+        out: dict[Any, str] = {}
+        c = self._conn()
+        vals = list(values)
+        for i in range(0, len(vals), 500):
+            chunk = vals[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            # The mirror table holds the head state, with an index on the code column.
+            for fid, v in c.execute(f'SELECT feature_id, "{field}" FROM "{layer}" WHERE "{field}" IN ({marks})', chunk):
+                out[v] = fid
+        return out
 
     def feature_ids(self, layer: str, seq: int) -> list[str]:
         rows = (
@@ -691,6 +766,9 @@ class GeoPackageStore(Store):
 
     def extent(self, layer: str, seq: int) -> BBox | None:
         lid = self._lid(layer)
+        key = (layer, seq)
+        if key in self._extents:  # the extent as of a commit never changes
+            return self._extents[key]
         row = (
             self._conn()
             .execute(
@@ -699,7 +777,11 @@ class GeoPackageStore(Store):
             )
             .fetchone()
         )
-        return None if row[0] is None else (row[0], row[1], row[2], row[3])
+        ext = None if row[0] is None else (row[0], row[1], row[2], row[3])
+        if len(self._extents) > 4096:
+            self._extents.clear()
+        self._extents[key] = ext
+        return ext
 
     # ------------------------------------------------------------------ maintenance
     def check(self) -> list[str]:
@@ -721,7 +803,8 @@ class GeoPackageStore(Store):
         for name, schema in self.schemas().items():
             lid = self._lid(name)
             cols = "".join(f', "{f.name}"' for f in schema.fields)
-            mirror = {row[0]: row[1:] for row in c.execute(f'SELECT feature_id, geom{cols} FROM "{name}"')}
+            geom = "geom" if schema.spatial else "NULL"
+            mirror = {row[0]: row[1:] for row in c.execute(f'SELECT feature_id, {geom}{cols} FROM "{name}"')}
             current = c.execute(
                 "SELECT feature_id, wkb, minx, miny, maxx, maxy, properties FROM twin_versions "
                 "WHERE layer_id=? AND to_seq IS NULL",
@@ -732,21 +815,31 @@ class GeoPackageStore(Store):
             bad = 0
             for fid, wkb, x0, y0, x1, y1, props in current:
                 m = mirror.get(fid)
-                if m is None or m[0] != gpkg_blob(wkb, (x0, y0, x1, y1)):
+                blob = gpkg_blob(wkb, (x0, y0, x1, y1)) if wkb is not None else None
+                if m is None or m[0] != blob:
                     bad += 1
                     continue
                 p = orjson.loads(props)
-                if any(
-                    p.get(f.name) != (bool(v) if f.type == "boolean" and v is not None else v)
-                    for f, v in zip(schema.fields, m[1:], strict=True)
-                ):
+                if any(p.get(f.name) != _from_sql(f.type, v) for f, v in zip(schema.fields, m[1:], strict=True)):
                     bad += 1
             if bad:
                 problems.append(f"layer {name}: {bad} features in the GeoPackage table differ from the twin")
-            n_idx = c.execute(f'SELECT count(*) FROM "rtree_{name}_geom"').fetchone()[0]
+            n_idx = (
+                c.execute(f'SELECT count(*) FROM "rtree_{name}_geom"').fetchone()[0] if schema.spatial else len(mirror)
+            )
             if n_idx != len(mirror):
                 problems.append(f"layer {name}: spatial index has {n_idx} entries for {len(mirror)} features")
         return problems
+
+
+def _from_sql(field_type: str, v: Any) -> Any:
+    if v is None:
+        return None
+    if field_type == "boolean":
+        return bool(v)
+    if field_type == "list":
+        return orjson.loads(v)
+    return v
 
 
 def _layer_description(s: LayerSchema) -> str:
