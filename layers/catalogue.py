@@ -1,0 +1,155 @@
+"""The venue's layer catalogue: the five layers of the bundled twin and its area of interest.
+
+Every layer names its features in Chinese and English and gives each a unique human code.
+Features that belong to a CIIE "hardware" preparation project (south-plaza zones, road works,
+landscaping, hall renovation) also say which unit and person answer for them and, where there
+is one, the project they belong to (`project_code`, e.g. "SP-01", "RD-03", "LS-12", "HL-02"),
+the key a project register can join on.
+
+Positions in the bundled data are approximate (about ±150 m, see the venue facts) until a
+surveyed layer is imported; every schema says so through `positions_approximate`.
+"""
+
+from __future__ import annotations
+
+from shapely.geometry import Polygon, box
+
+from twin.model import FieldSpec, LayerSchema
+
+# Lon/lat (EPSG:4326). Generous around the site (about 31.187–31.196 N, 121.292–121.303 E) so the
+# surrounding roads, the P5 car park walkway and the Songze Avenue × Laigang Road ramps fit with
+# room to spare: about 5.2 km east–west by 4.7 km north–south.
+AREA_OF_INTEREST: Polygon = box(121.270, 31.170, 121.325, 31.212)
+
+
+# ---------------------------------------------------------------------------- shared fields
+def _naming(code_zh: str, code_en: str) -> tuple[FieldSpec, ...]:
+    return (
+        FieldSpec("code", "string", required=True, title_zh=code_zh, title_en=code_en),
+        FieldSpec("name_zh", "string", required=True, title_zh="中文名称", title_en="Name (Chinese)"),
+        FieldSpec("name_en", "string", required=True, title_zh="英文名称", title_en="Name (English)"),
+    )
+
+
+def _responsibility(required: bool) -> tuple[FieldSpec, ...]:
+    return (
+        FieldSpec("responsible_unit", "string", required=required, title_zh="责任单位", title_en="Responsible unit"),
+        FieldSpec("responsible_person", "string", title_zh="责任人", title_en="Responsible person"),
+        FieldSpec("project_code", "string", title_zh="项目编号", title_en="Hardware project code"),
+    )
+
+
+_NOTES = FieldSpec("notes", "string", title_zh="备注", title_en="Notes")
+
+AREA_M2 = FieldSpec("area_m2", "number", unit="m²", title_zh="面积", title_en="Area")
+LENGTH_M = FieldSpec("length_m", "number", unit="m", title_zh="长度", title_en="Length")
+POTS = FieldSpec("pots", "integer", unit="pots", title_zh="花盆数量", title_en="Flower pots")
+
+# ---------------------------------------------------------------------------- allowed values
+BOUNDARY_TYPES = ("site", "core_area")
+HALL_LEVELS = ("0m", "16m")
+HALL_TYPES = ("exhibition", "plaza", "convention")
+ZONE_TYPES = ("entrance_square", "flower_display", "lighting", "walkway")
+ROAD_CLASSES = ("arterial", "secondary", "branch", "internal", "pedestrian")
+ROAD_WORKS = ("none", "resurfacing", "overhead_lines_burial", "ramp", "walkway", "widening", "tunnel")
+LANDSCAPING_KINDS = ("flower_bed", "green_wall", "lawn", "trees")
+
+POLYGONAL = ("Polygon", "MultiPolygon")
+
+# ---------------------------------------------------------------------------- the layers
+VENUE_BOUNDARY = LayerSchema(
+    name="venue_boundary",
+    title_zh="场馆红线",
+    title_en="Venue boundary",
+    geometry_types=POLYGONAL,
+    fields=(
+        *_naming("边界编号", "Boundary code"),
+        FieldSpec("boundary_type", "string", required=True, allowed=BOUNDARY_TYPES,
+                  title_zh="边界类型", title_en="Boundary type"),
+        FieldSpec("area_ha", "number", unit="ha", title_zh="面积", title_en="Area"),
+        _NOTES,
+    ),
+    code_field="code",
+    description="The site of the National Exhibition and Convention Center (Shanghai), about 86 ha, and the "
+    "2018 CIIE core area around it. / 国家会展中心（上海）用地范围（约86公顷）及2018年进博会核心区。",
+)
+
+HALLS = LayerSchema(
+    name="halls",
+    title_zh="展馆",
+    title_en="Halls",
+    geometry_types=POLYGONAL,
+    fields=(
+        *_naming("展馆编号", "Hall code"),
+        FieldSpec("level", "string", required=True, allowed=HALL_LEVELS, title_zh="楼层标高", title_en="Level"),
+        FieldSpec("hall_type", "string", required=True, allowed=HALL_TYPES, title_zh="展馆类型", title_en="Hall type"),
+        FieldSpec("floor_area_m2", "number", unit="m²", title_zh="展厅面积", title_en="Floor area"),
+        *_responsibility(required=True),
+        _NOTES,
+    ),
+    code_field="code",
+    description="Exhibition halls of the four-leaf-clover plan around the central plaza (GC), the West Hall "
+    "(convention centre) and NH. Upper-level (16 m) halls share the footprint of the hall below them. "
+    "/ 四叶草造型展馆：0米层与16米层展厅、中央广场（GC）、西厅（会议中心）。16米层展厅与其下方0米层展厅共用轮廓。",
+)
+
+SOUTH_PLAZA = LayerSchema(
+    name="south_plaza",
+    title_zh="南广场",
+    title_en="South plaza",
+    geometry_types=POLYGONAL,
+    fields=(
+        *_naming("分区编号", "Zone code"),
+        FieldSpec("zone_type", "string", required=True, allowed=ZONE_TYPES, title_zh="分区类型", title_en="Zone type"),
+        AREA_M2,
+        POTS,
+        FieldSpec("temporary", "boolean", title_zh="临时设施", title_en="Temporary"),
+        *_responsibility(required=True),
+        _NOTES,
+    ),
+    code_field="code",
+    description="Zones of the south square, the main entrance: entrance square, the CIIE flower display, "
+    "lighting and walkways. / 南广场（主入口）分区：入口广场、进博会花卉布置、灯光、步道。",
+)
+
+ROADS = LayerSchema(
+    name="roads",
+    title_zh="道路",
+    title_en="Roads",
+    geometry_types=("LineString", "MultiLineString", *POLYGONAL),
+    fields=(
+        *_naming("路段编号", "Segment code"),
+        FieldSpec("road_class", "string", required=True, allowed=ROAD_CLASSES, title_zh="道路等级", title_en="Road class"),
+        FieldSpec("works", "string", allowed=ROAD_WORKS, title_zh="工程内容", title_en="Works"),
+        LENGTH_M,
+        FieldSpec("lanes", "integer", unit="lanes", title_zh="车道数", title_en="Lanes"),
+        *_responsibility(required=True),
+        _NOTES,
+    ),
+    code_field="code",
+    description="Road segments around and inside the venue, as centre lines (or footprints for ramps), with the "
+    "preparation works on them. / 场馆周边及内部道路路段（中心线，匝道为面），及迎进博整治工程。",
+)
+
+LANDSCAPING = LayerSchema(
+    name="landscaping",
+    title_zh="绿化景观",
+    title_en="Landscaping",
+    geometry_types=(*POLYGONAL, "Point", "MultiPoint", "LineString", "MultiLineString"),
+    fields=(
+        *_naming("景观编号", "Landscaping code"),
+        FieldSpec("kind", "string", required=True, allowed=LANDSCAPING_KINDS, title_zh="类型", title_en="Kind"),
+        AREA_M2,
+        LENGTH_M,
+        POTS,
+        FieldSpec("trees", "integer", unit="trees", title_zh="树木数量", title_en="Trees"),
+        *_responsibility(required=True),
+        _NOTES,
+    ),
+    code_field="code",
+    description="Greening and city-appearance works: flower beds, vertical green walls (lines), lawns and "
+    "tree rows (points). / 绿化市容工程：花坛、立体绿墙（线）、草坪、行道树（点）。",
+)
+
+LAYERS: tuple[LayerSchema, ...] = (VENUE_BOUNDARY, HALLS, SOUTH_PLAZA, ROADS, LANDSCAPING)
+LAYERS_BY_NAME: dict[str, LayerSchema] = {s.name: s for s in LAYERS}
