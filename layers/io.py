@@ -1,0 +1,630 @@
+"""Reading GIS files into a layer's features and writing a layer's rows out again.
+
+Formats (chosen by extension, or by `fmt` when writing):
+
+- GeoJSON (.geojson, .json): RFC 7946 lon/lat unless the file names a CRS (the old "crs"
+  member, which GDAL and QGIS still write for projected data).
+- GeoPackage (.gpkg): one layer; `source_layer` picks one when the file holds several.
+- Shapefile, zipped (.zip) or loose (.shp with its .dbf/.shx/.prj beside it). dBASE limits field
+  names to 10 characters, so `shapefile_field_names` maps longer schema names to unique short
+  ones; writing and reading use the same mapping, so a layer survives a round trip intact.
+- CSV (.csv) with geometry as WKT in a column named wkt, WKT, geometry or geom. A CSV carries no
+  CRS, so reading one needs `crs`; writing one puts the coordinates in the requested CRS.
+
+Reading reprojects to storage lon/lat (EPSG:4326), then undoes a GCJ-02/BD-09 web-map shift if
+asked, and types each schema column (CSV cells are text). Columns not in the schema are reported,
+not imported. Judging the values (required fields, allowed values, geometry types, the area of
+interest) is left to the commit's validation, which reports every problem with its feature id.
+
+GDAL does the format work (through pyogrio); pandas reads and writes CSV.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import tempfile
+import uuid
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import orjson
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from layers.crs import (
+    bd09_to_wgs84_geometries,
+    crs_authority,
+    crs_label,
+    from_storage,
+    gcj02_to_wgs84_geometries,
+    parse_crs,
+    to_storage,
+)
+from twin.errors import BadInput, Problem, ValidationFailed
+from twin.model import Feature, FieldSpec, LayerSchema
+from twin.stores.base import ExportRow
+
+Datum = Literal["wgs84", "gcj02", "bd09"]
+DATUMS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
+WKT_COLUMNS = ("wkt", "geometry", "geom")  # matched case-insensitively, in this order
+ID_COLUMN = "feature_id"  # where exports put the twin's feature id (exactly 10 characters: fits dBASE)
+_GENERIC_ID_COLUMNS = (ID_COLUMN, "id")
+_USE_ARROW = importlib.util.find_spec("pyarrow") is not None  # pyogrio's fastest path, when installed
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    name: str
+    extension: str
+    media_type: str
+    title: str
+
+
+FORMATS: dict[str, FileFormat] = {
+    "geojson": FileFormat("geojson", ".geojson", "application/geo+json", "GeoJSON"),
+    "gpkg": FileFormat("gpkg", ".gpkg", "application/geopackage+sqlite3", "GeoPackage"),
+    "shapefile": FileFormat("shapefile", ".zip", "application/zip", "zipped Shapefile"),
+    "csv": FileFormat("csv", ".csv", "text/csv", "CSV with WKT"),
+}
+_FORMAT_ALIASES = {"json": "geojson", "geopackage": "gpkg", "zip": "shapefile", "shp": "shapefile"}
+_EXTENSIONS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "shapefile",
+               ".shp": "shapefile", ".csv": "csv"}
+
+
+def resolve_format(fmt: str | None, path: str | Path | None = None) -> FileFormat:
+    """The format named by `fmt` (geojson, gpkg, shapefile or zip, csv), else by the path's extension."""
+    if fmt is not None:
+        key = fmt.strip().lower().lstrip(".")
+        key = _FORMAT_ALIASES.get(key, key)
+        if key not in FORMATS:
+            raise BadInput(f"unknown format {fmt!r}: use one of geojson, gpkg, zip (Shapefile), csv")
+        return FORMATS[key]
+    suffix = Path(path).suffix.lower() if path is not None else ""
+    if suffix not in _EXTENSIONS:
+        raise BadInput(f"{path}: cannot tell the format from {suffix or 'no extension'!r}: "
+                       f"use {', '.join(_EXTENSIONS)} or name the format")
+    return FORMATS[_EXTENSIONS[suffix]]
+
+
+def shapefile_field_names(schema: LayerSchema) -> dict[str, str]:
+    """Schema field name → dBASE field name (at most 10 bytes, unique ignoring case).
+
+    Names that fit are kept; longer ones are cut to 10 bytes, and a clash gets a numbered
+    suffix (completion_pct → completion, completion_date → completi_1). Deterministic, so a
+    reader holding the same schema maps the short names back.
+    """
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for name in (ID_COLUMN, *(f.name for f in schema.fields)):
+        short, n = _clip(name, 10), 1
+        while short.lower() in used:
+            suffix = f"_{n}"
+            short, n = _clip(name, 10 - len(suffix)) + suffix, n + 1
+        used.add(short.lower())
+        out[name] = short
+    return out
+
+
+def _clip(name: str, limit: int) -> str:
+    while len(name.encode("utf-8")) > limit:  # dBASE counts bytes, not characters
+        name = name[:-1]
+    return name
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass
+class ReadResult:
+    features: list[Feature]
+    ignored_columns: list[str] = field(default_factory=list)
+    source_crs: str = "OGC:CRS84"
+    id_source: str = ""  # the column the ids came from, "GeoJSON feature ids" or "generated"
+
+
+@dataclass
+class _Table:
+    """What any reader hands on: attribute columns, geometries in the file's CRS, its CRS if known."""
+
+    columns: pd.DataFrame
+    geometries: np.ndarray
+    crs: CRS | None
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (row index, reason)
+    skipped: tuple[str, ...] = ()  # columns consumed by the reader (CSV's WKT column)
+
+
+def read_layer_file(
+    path: str | Path,
+    schema: LayerSchema,
+    *,
+    crs: str | None = None,
+    datum: Datum = "wgs84",
+    id_field: str | None = None,
+    source_layer: str | None = None,
+    generate_ids: bool = False,
+) -> ReadResult:
+    """Read a GeoJSON, GeoPackage, zipped or loose Shapefile or WKT CSV as features of `schema`.
+
+    Geometries come back in storage lon/lat (EPSG:4326). `crs` overrides or supplies the file's
+    CRS (CSV and Shapefiles without .prj must be given one). `datum` gcj02/bd09 undoes a Chinese
+    web-map shift after reprojection. Ids come from `id_field`, else a "feature_id" column (what
+    exports write, so an exported file re-imports onto the same features), else the schema's code
+    column, else an "id" column, else GeoJSON feature ids; with none, `generate_ids` makes UUIDs.
+
+    Raises BadInput for a file that cannot be read at all and ValidationFailed listing every row
+    with an unreadable geometry, a missing id or a duplicate id.
+    """
+    path = Path(path)
+    name = str(path)
+    if datum not in DATUMS:
+        raise BadInput(f"datum {datum!r} is not one of {', '.join(DATUMS)}")
+    given_crs = parse_crs(crs) if crs is not None else None
+    if not path.exists():
+        raise BadInput(f"{name}: no such file")
+    if not path.is_file():
+        raise BadInput(f"{name}: not a file")
+    fmt = resolve_format(None, path)
+
+    table = _read_csv(path, name) if fmt.name == "csv" else _read_ogr(path, name, fmt, source_layer)
+    if fmt.name == "shapefile":
+        table.columns = _unshorten_shapefile_names(table.columns, schema)
+
+    if given_crs is not None:
+        source = given_crs
+    elif table.crs is not None:
+        source = table.crs
+    elif fmt.name == "geojson":
+        source = parse_crs("OGC:CRS84")  # RFC 7946
+    else:
+        raise BadInput(f"{name}: no CRS: pass --crs (e.g. --crs EPSG:4549 or --crs EPSG:4326)")
+
+    columns = table.columns
+    ids, id_source = _ids(columns, schema, path, fmt, id_field, generate_ids)
+
+    problems = [Problem(schema.name, ids[i], f"{name}: {reason}") for i, reason in table.problems]
+    problems += _id_problems(ids, schema, name, id_source)
+    if problems:
+        raise ValidationFailed(problems)
+
+    geoms = to_storage(source)(table.geometries)
+    if datum == "gcj02":
+        geoms = gcj02_to_wgs84_geometries(geoms)
+    elif datum == "bd09":
+        geoms = bd09_to_wgs84_geometries(geoms)
+
+    known = [f for f in schema.fields if f.name in columns.columns]
+    used = {id_source, *table.skipped}
+    ignored = [str(c) for c in columns.columns
+               if c not in used and schema.field(str(c)) is None and str(c).lower() not in _GENERIC_ID_COLUMNS]
+    values = [_typed(columns[f.name], f) for f in known]
+    names = [f.name for f in known]
+    features = [
+        Feature(fid, geom, {k: v for k, v in zip(names, row, strict=True) if v is not None})
+        for fid, geom, *row in zip(ids, geoms, *values, strict=True)
+    ]
+    return ReadResult(features, ignored, crs_label(source), id_source)
+
+
+def _read_ogr(path: Path, name: str, fmt: FileFormat, source_layer: str | None) -> _Table:
+    layer: str | None = None
+    if path.suffix.lower() == ".zip":
+        target = _zip_member(path, name, source_layer)
+    else:
+        target = str(path)
+        # Listing a GeoJSON's layers parses the whole file, so only do it where a choice exists.
+        if fmt.name == "gpkg" or source_layer is not None:
+            layer = _choose_layer(target, name, fmt, source_layer)
+    try:
+        gdf = pyogrio.read_dataframe(target, layer=layer, use_arrow=_USE_ARROW)
+    except Exception as e:  # pyogrio raises DataSourceError, DataLayerError, ...; all mean unreadable
+        raise BadInput(f"{name}: cannot read as {fmt.title}: {e}") from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise BadInput(f"{name}: {('layer ' + repr(layer)) if layer else 'the file'} has no geometry column")
+    geoms = np.asarray(gdf.geometry.array, dtype=object)
+    return _Table(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), geoms, gdf.crs)
+
+
+def _choose_layer(target: str, name: str, fmt: FileFormat, source_layer: str | None) -> str | None:
+    try:
+        listed = pyogrio.list_layers(target)
+    except Exception as e:  # unreadable or not this format
+        raise BadInput(f"{name}: cannot read as {fmt.title}: {e}") from None
+    layers = [str(n) for n, _ in listed]
+    spatial = [str(n) for n, gtype in listed if gtype is not None]
+    if source_layer is not None:
+        if source_layer not in layers:
+            raise BadInput(f"{name}: no layer {source_layer!r}; it has: {', '.join(layers) or 'no layers'}")
+        return source_layer
+    if len(spatial) == 1:
+        return spatial[0]
+    if not spatial:
+        raise BadInput(f"{name}: no layer with geometry (layers: {', '.join(layers) or 'none'})")
+    raise BadInput(f"{name}: holds {len(spatial)} layers, choose one with --source-layer: {', '.join(spatial)}")
+
+
+def _zip_member(path: Path, name: str, source_layer: str | None) -> str:
+    """The /vsizip/ path of the one Shapefile in a zip (or the one named `source_layer`)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = z.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise BadInput(f"{name}: not a readable zip file ({e})") from None
+    shps = [m for m in members if m.lower().endswith(".shp") and not PurePosixPath(m).name.startswith("._")]
+    if not shps:
+        raise BadInput(f"{name}: the zip holds no .shp file (it has: {', '.join(members[:10]) or 'nothing'})")
+    stems = {m: PurePosixPath(m).stem for m in shps}
+    if source_layer is not None:
+        chosen = [m for m in shps if source_layer in (stems[m], m, m[:-4])]
+        if not chosen:
+            raise BadInput(f"{name}: no shapefile {source_layer!r} in the zip; it has: {', '.join(stems.values())}")
+    elif len(shps) > 1:
+        raise BadInput(f"{name}: holds {len(shps)} shapefiles, choose one with --source-layer: "
+                       f"{', '.join(stems.values())}")
+    else:
+        chosen = shps
+    return f"/vsizip/{path.resolve()}/{chosen[0]}"
+
+
+def _read_csv(path: Path, name: str) -> _Table:
+    try:
+        # Every cell as text: ids and codes keep leading zeros; the schema types the rest.
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
+        raise BadInput(f"{name}: cannot read as CSV: {e}") from None
+    lower = {str(c).lower(): str(c) for c in df.columns}
+    wkt_col = next((lower[c] for c in WKT_COLUMNS if c in lower), None)
+    if wkt_col is None:
+        raise BadInput(f"{name}: no geometry column: name the WKT column one of wkt, WKT, geometry, geom "
+                       f"(columns: {', '.join(map(str, df.columns))})")
+    texts = np.asarray(df[wkt_col].tolist(), dtype=object)
+    geoms = np.asarray(shapely.from_wkt(texts, on_invalid="ignore"), dtype=object)
+    problems = []
+    for i in np.flatnonzero(pd.isna(geoms)):
+        text = str(texts[i]).strip()
+        problems.append((int(i), f"row {i + 1} (line {i + 2}): {_wkt_reason(text)}"))
+    return _Table(df.drop(columns=[wkt_col]), geoms, None, problems, (wkt_col,))
+
+
+def _wkt_reason(text: str) -> str:
+    if not text:
+        return "no geometry (empty WKT cell)"
+    try:
+        shapely.from_wkt(text, on_invalid="raise")
+    except shapely.errors.GEOSException as e:
+        return f"unreadable WKT ({e}): {text[:60]!r}"
+    return f"unreadable WKT: {text[:60]!r}"
+
+
+def _unshorten_shapefile_names(df: pd.DataFrame, schema: LayerSchema) -> pd.DataFrame:
+    renames = {short: full for full, short in shapefile_field_names(schema).items()
+               if short != full and short in df.columns and full not in df.columns}
+    return df.rename(columns=renames) if renames else df
+
+
+def _ids(df: pd.DataFrame, schema: LayerSchema, path: Path, fmt: FileFormat,
+         id_field: str | None, generate_ids: bool) -> tuple[list[str | None], str]:
+    cols = [str(c) for c in df.columns]
+    if id_field is not None:
+        if id_field == "id" and "id" not in cols and fmt.name == "geojson":
+            native = _geojson_feature_ids(path, len(df))  # integer ids GDAL took as FIDs
+            if native is not None:
+                return native, "GeoJSON feature ids"
+        if id_field not in cols:
+            raise BadInput(f"{path}: no column {id_field!r} for ids (columns: {', '.join(cols) or 'none'})")
+        return _id_texts(df[id_field]), id_field
+    lower = {c.lower(): c for c in cols}
+    for candidate in (lower.get(ID_COLUMN), schema.code_field, lower.get("id")):
+        if candidate is not None and candidate in cols:
+            return _id_texts(df[candidate]), candidate
+    if fmt.name == "geojson":
+        native = _geojson_feature_ids(path, len(df))
+        if native is not None:
+            return native, "GeoJSON feature ids"
+    if generate_ids:
+        return [str(uuid.uuid4()) for _ in range(len(df))], "generated"
+    raise BadInput(f"{path}: no id column: pass --id-field (columns: {', '.join(cols) or 'none'})")
+
+
+def _geojson_feature_ids(path: Path, n: int) -> list[str | None] | None:
+    """Feature-level "id" members. GDAL turns integer ids into FIDs, which cannot be told apart
+    from the row numbers it invents when ids are absent, so read them from the JSON itself."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (orjson.JSONDecodeError, OSError):
+        return None
+    feats = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(feats, list) or len(feats) != n:
+        return None
+    ids = [_id_text(f.get("id")) if isinstance(f, dict) else None for f in feats]
+    return ids if any(i is not None for i in ids) else None
+
+
+def _id_texts(column: pd.Series) -> list[str | None]:
+    if isinstance(column.dtype, pd.StringDtype):
+        # the usual case, text ids: a vectorised strip, then "" and NaN become None
+        return [v if isinstance(v, str) and v else None for v in column.str.strip().tolist()]
+    return [_id_text(v) for v in column.tolist()]
+
+
+def _id_text(v: Any) -> str | None:
+    if _missing(v):
+        return None
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))  # an integer id column read as float because of a gap
+    return str(v).strip() or None
+
+
+def _id_problems(ids: list[str | None], schema: LayerSchema, name: str, source: str) -> list[Problem]:
+    problems = [Problem(schema.name, None, f"{name}: row {i + 1} has no id in {source}")
+                for i, fid in enumerate(ids) if fid is None]
+    rows: defaultdict[str, list[int]] = defaultdict(list)
+    counts = Counter(ids)
+    for i, fid in enumerate(ids):
+        if fid is not None and counts[fid] > 1:
+            rows[fid].append(i + 1)
+    for fid, where in rows.items():
+        shown = ", ".join(map(str, where[:5])) + (", ..." if len(where) > 5 else "")
+        problems.append(Problem(schema.name, fid, f"{name}: id {fid!r} appears {len(where)} times (rows {shown})"))
+    return problems
+
+
+def _missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, float | np.floating):
+        return math.isnan(v)
+    return isinstance(v, str) and not v.strip()
+
+
+def _typed(column: pd.Series, spec: FieldSpec) -> list[Any]:
+    """Plain Python values of the field's type, None where missing. A value that does not convert
+    is passed on as it is, so validation reports it against its feature id."""
+    dtype = column.dtype
+    # Fast paths for columns GDAL already typed (tolist() yields Python scalars); every other
+    # column goes value by value through the converter.
+    fast = (
+        (spec.type == "string" and isinstance(dtype, pd.StringDtype))
+        or (spec.type in ("number", "integer") and pd.api.types.is_integer_dtype(dtype))
+        or (spec.type == "number" and pd.api.types.is_float_dtype(dtype))
+    )
+    values = column.tolist()
+    if fast:
+        missing = column.isna().to_numpy(copy=True)
+        if spec.type == "string":
+            missing |= column.str.strip().eq("").fillna(False).to_numpy(dtype=bool)
+        if not missing.any():
+            return values
+        return [None if m else v for v, m in zip(values, missing, strict=True)]
+    convert = _CONVERTERS[spec.type]
+    return [None if _missing(v) else convert(v) for v in values]
+
+
+def _to_string(v: Any) -> Any:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool | np.bool_):
+        return v
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    if isinstance(v, float | np.floating):
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+    return v
+
+
+def _to_integer(v: Any) -> Any:
+    if isinstance(v, bool | np.bool_):
+        return v
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return int(v) if float(v).is_integer() else float(v)
+    if isinstance(v, str):
+        try:
+            return int(v.strip())
+        except ValueError:
+            f = _float_or_none(v)
+            return int(f) if f is not None and f.is_integer() else v
+    return v
+
+
+def _to_number(v: Any) -> Any:
+    if isinstance(v, bool | np.bool_):
+        return v
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return float(v)
+    if isinstance(v, str):
+        f = _float_or_none(v)
+        return v if f is None else f
+    return v
+
+
+def _to_boolean(v: Any) -> Any:
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | float | np.integer | np.floating) and v in (0, 1):
+        return bool(v)  # GeoPackage and dBASE store booleans as 0/1
+    if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0"):
+        return v.strip().lower() in ("true", "1")
+    return v
+
+
+def _to_date(v: Any) -> Any:
+    if isinstance(v, datetime):  # also pandas Timestamp
+        return v.date().isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, str):
+        try:
+            return date.fromisoformat(v.strip()[:10]).isoformat()
+        except ValueError:
+            return v
+    return v
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        f = float(text.strip())
+    except ValueError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "string": _to_string,
+    "integer": _to_integer,
+    "number": _to_number,
+    "boolean": _to_boolean,
+    "date": _to_date,
+}
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def write_layer_file(
+    rows: Iterable[ExportRow],
+    schema: LayerSchema,
+    path: str | Path,
+    *,
+    crs: str = "EPSG:4326",
+    fmt: str | None = None,
+) -> int:
+    """Write rows of one layer to a GeoJSON, GeoPackage, zipped Shapefile or CSV; return how many.
+
+    Geometries are reprojected from storage lon/lat to `crs`. Columns are "feature_id" then the
+    schema's fields in order, typed from the schema (integers stay integers; dates are ISO
+    strings). GeoJSON also carries the id as each Feature's "id". An existing file is replaced
+    (written beside it first, so a failed export leaves the old file alone).
+    """
+    path = Path(path)
+    f = resolve_format(fmt, path)
+    target = parse_crs(crs)
+    if f.name == "geojson" and crs_authority(target) is None:
+        # GeoJSON can only name a CRS by code; without one a reader would take metres for degrees
+        raise BadInput(f"{path}: GeoJSON cannot record the CRS {crs_label(target)!r}; "
+                       "write a .gpkg or .zip (Shapefile), which carry its definition")
+    ids, geoms, props = _collect(rows)
+    geoms = from_storage(target)(geoms)
+    columns = _columns(schema, ids, props)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
+        out = Path(tmp) / f"{schema.name}{f.extension}"
+        _WRITERS[f.name](columns, geoms, target, schema, out)
+        os.replace(out, path)
+    return len(ids)
+
+
+def write_layer_bytes(rows: Iterable[ExportRow], schema: LayerSchema, *, fmt: str, crs: str = "EPSG:4326") -> bytes:
+    """The same as `write_layer_file`, returned as bytes (for an HTTP download)."""
+    f = resolve_format(fmt)
+    with tempfile.TemporaryDirectory(prefix="venue-twin-export-") as tmp:
+        out = Path(tmp) / f"{schema.name}{f.extension}"
+        write_layer_file(rows, schema, out, crs=crs, fmt=f.name)
+        return out.read_bytes()
+
+
+def _collect(rows: Iterable[ExportRow]) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+    ids: list[str] = []
+    wkbs: list[bytes] = []
+    props: list[dict[str, Any]] = []
+    for r in rows:
+        ids.append(r.feature_id)
+        wkbs.append(r.wkb)
+        props.append(orjson.loads(r.properties))
+    return ids, np.asarray(shapely.from_wkb(np.asarray(wkbs, dtype=object)), dtype=object), props
+
+
+_PANDAS_TYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean"}  # nullable: a gap stays a gap
+
+
+def _columns(schema: LayerSchema, ids: list[str], props: list[dict[str, Any]]) -> dict[str, Any]:
+    columns: dict[str, Any] = {ID_COLUMN: pd.array(ids, dtype=object)}
+    for spec in schema.fields:
+        values = [p.get(spec.name) for p in props]
+        dtype = _PANDAS_TYPES.get(spec.type)
+        if spec.type == "date":
+            values = [_to_date(v) if v is not None else None for v in values]
+        try:
+            columns[spec.name] = pd.array(values, dtype=dtype or object)
+        except (TypeError, ValueError):
+            # a stored value that does not fit its declared type (should not happen after
+            # validation): write the column as it is rather than refuse the export
+            columns[spec.name] = pd.array(values, dtype=object)
+    return columns
+
+
+def _geometry_type(geoms: np.ndarray, schema: LayerSchema) -> str:
+    kinds = {g.geom_type for g in geoms if g is not None}
+    if len(kinds) == 1:
+        return kinds.pop()
+    if not kinds and len(schema.geometry_types) == 1:
+        return schema.geometry_types[0]
+    return "Unknown"  # mixed (e.g. Polygon and MultiPolygon): keep each feature's own type
+
+
+def _frame(columns: dict[str, Any], geoms: np.ndarray, crs: CRS) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+
+
+def _write_geojson(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
+    # A copy of the id for GDAL to write as the Feature "id" (ID_FIELD moves it out of the
+    # properties); "feature_id" stays a property, as in every other format.
+    gdf = _frame({**columns, "_twin_id": columns[ID_COLUMN]}, geoms, crs)
+    _ogr_write(gdf, out, "GeoJSON", layer=schema.name, geometry_type=_geometry_type(geoms, schema),
+               promote_to_multi=False, layer_options={"ID_FIELD": "_twin_id", "ID_TYPE": "String"})
+
+
+def _write_gpkg(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
+    _ogr_write(_frame(columns, geoms, crs), out, "GPKG", layer=schema.name,
+               geometry_type=_geometry_type(geoms, schema), promote_to_multi=False)
+
+
+def _write_shapefile(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
+    names = shapefile_field_names(schema)
+    gdf = _frame({names[k]: v for k, v in columns.items()}, geoms, crs)
+    kinds = {g.geom_type for g in geoms if g is not None}
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        shp = Path(tmp) / f"{schema.name}.shp"
+        # One shape type per shapefile: pyogrio infers it (Polygon and MultiPolygon share one; GDAL
+        # refuses points mixed with polygons). An empty layer needs it named.
+        _ogr_write(gdf, shp, "ESRI Shapefile", encoding="UTF-8",
+                   geometry_type=None if kinds else schema.geometry_types[0])
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for part in sorted(Path(tmp).iterdir()):
+                z.write(part, part.name)
+
+
+def _write_csv(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
+    df = pd.DataFrame(columns)
+    # rounding_precision=-1: every digit, so the CSV holds exactly what the twin holds
+    df["wkt"] = shapely.to_wkt(geoms, rounding_precision=-1, trim=True)
+    df.to_csv(out, index=False)
+
+
+def _ogr_write(gdf: gpd.GeoDataFrame, out: Path, driver: str, **kwargs: Any) -> None:
+    try:
+        pyogrio.write_dataframe(gdf, out, driver=driver, **kwargs)
+    except Exception as e:  # GDAL refusals (e.g. points and polygons in one shapefile) are the caller's input
+        raise BadInput(f"cannot write {out.name} as {driver}: {e}") from None
+
+
+_WRITERS: dict[str, Callable[[dict[str, Any], np.ndarray, CRS, LayerSchema, Path], None]] = {
+    "geojson": _write_geojson,
+    "gpkg": _write_gpkg,
+    "shapefile": _write_shapefile,
+    "csv": _write_csv,
+}
