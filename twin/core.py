@@ -348,6 +348,7 @@ class Twin:
         problems: list[str] = []
         n = self.store.commit_count()
         prev: CommitInfo | None = None
+        running: dict[str, int] = {}
         for seq in range(1, n + 1):
             try:
                 c = self.store.commit_by_seq(seq)
@@ -373,6 +374,14 @@ class Twin:
                 )
             if counts_of(changes) != c.counts:
                 problems.append(f"commit {c.id[:12]} (#{seq}): recorded counts {c.counts} differ from its changes")
+            for layer, per in counts_of(changes).items():
+                running[layer] = running.get(layer, 0) + per["added"] - per["deleted"]
+            for layer in self.store.schemas():
+                if self.store.count(layer, seq) != running.get(layer, 0):
+                    problems.append(
+                        f"commit {c.id[:12]} (#{seq}): feature total of {layer} is {self.store.count(layer, seq)}, "
+                        f"its history adds up to {running.get(layer, 0)}"
+                    )
             prev = c
         problems.extend(self.store.check())
         return problems

@@ -484,20 +484,37 @@ class GeoPackageStore(Store):
             added = sum(1 for ch in chs if ch.op == "add")
             deleted = sum(1 for ch in chs if ch.op == "delete")
             totals[layer] = totals.get(layer, 0) + added - deleted
-            self._grow_extent(c, layer, new)
+            if schema.spatial:
+                self._update_extent(c, layer, lid, seq, new)
         return totals
 
     @staticmethod
-    def _grow_extent(c: sqlite3.Connection, layer: str, new: list[EncodedFeature]) -> None:
-        """Widen the layer's gpkg_contents extent to cover new versions.
+    def _update_extent(c: sqlite3.Connection, layer: str, lid: int, seq: int, new: list[EncodedFeature]) -> None:
+        """Keep the layer's gpkg_contents extent exact without scanning the layer on every commit.
 
-        It only grows (a deletion leaves it as it was): the GeoPackage extent is informative, and
-        recomputing it exactly would scan the whole layer on every commit.
+        New versions can only widen it; a version that ended here narrows it only if it touched
+        the edge, and only then is the extent recomputed from the layer's spatial index.
         """
-        boxes = [v.bbox for v in new if v.bbox is not None]
         row = c.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name=?", (layer,)).fetchone()
-        if row is not None and row[0] is not None:
-            boxes.append((row[0], row[1], row[2], row[3]))
+        old = None if row is None or row[0] is None else row
+        boxes = [v.bbox for v in new if v.bbox is not None]
+        if old is not None:
+            gone = c.execute(
+                "SELECT min(minx), min(miny), max(maxx), max(maxy) FROM twin_versions WHERE to_seq=? AND layer_id=?",
+                (seq, lid),
+            ).fetchone()
+            eps = 2e-5  # the index stores float32 boxes (an ulp is ~8e-6 degrees here): compare with slack
+            touches = gone[0] is not None and (
+                gone[0] <= old[0] + eps or gone[1] <= old[1] + eps or gone[2] >= old[2] - eps or gone[3] >= old[3] - eps
+            )
+            if touches:
+                old = c.execute(
+                    f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{layer}_geom"'
+                ).fetchone()
+                boxes = []  # the index already holds the new versions
+                old = None if old[0] is None else old
+        if old is not None:
+            boxes.append((old[0], old[1], old[2], old[3]))
         c.execute(
             "UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=?, "
             "last_change=strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name=?",
