@@ -82,10 +82,14 @@ class Twin:
         return list(self.store.schemas().values())
 
     def layer(self, name: str) -> LayerSchema:
+        schemas = self.store.schemas()
+        if name not in schemas:
+            self.store.reload_schemas()  # another handle may have added it since
+            schemas = self.store.schemas()
         try:
-            return self.store.schemas()[name]
+            return schemas[name]
         except KeyError:
-            known = ", ".join(self.store.schemas())
+            known = ", ".join(schemas)
             raise NotFound(f"no layer {name!r} (layers: {known})") from None
 
     @property
@@ -270,6 +274,8 @@ class Twin:
         ref = ref or self.resolve()
         if bbox is not None:
             _check_bbox(bbox)
+        if (limit is not None and limit < 0) or offset < 0:
+            raise BadInput("limit and offset must not be negative")
         return self.store.features(layer, ref.seq, bbox=bbox, limit=limit, offset=offset, after=after)
 
     def feature(self, layer: str, feature_id: str, ref: Ref | None = None) -> bytes:

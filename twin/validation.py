@@ -52,7 +52,10 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         if isinstance(value, bool):
             return None, f"{spec.name} must be a number, got a boolean"
         if isinstance(value, int | float | np.integer | np.floating):
-            v = float(value)
+            try:
+                v = float(value)
+            except OverflowError:
+                return None, f"{spec.name} must be a finite number, got one too large"
             if math.isfinite(v):
                 return v, None  # always a float, so 3 and 3.0 encode (and compare) alike
         if isinstance(value, str):
@@ -187,7 +190,7 @@ def validate_changes(
     valid = shapely.is_valid(geoms)
     finite = np.isfinite(shapely.bounds(geoms)).all(axis=1)
     shapely.prepare(area_of_interest)
-    inside = shapely.within(geoms, area_of_interest)
+    inside = shapely.covered_by(geoms, area_of_interest)
     for k, ch in enumerate(with_geom):
         schema = schemas[ch.layer]
         assert ch.feature is not None

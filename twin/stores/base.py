@@ -63,6 +63,9 @@ class Store(ABC):
     @abstractmethod
     def schemas(self) -> dict[str, LayerSchema]: ...
 
+    def reload_schemas(self) -> None:
+        """Forget cached layer schemas (another handle may have added a layer)."""
+
     @abstractmethod
     def area_of_interest(self) -> BaseGeometry: ...
 

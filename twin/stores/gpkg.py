@@ -95,7 +95,7 @@ CREATE TABLE twin_versions (
   feature_id TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER, op TEXT NOT NULL,
   minx REAL, miny REAL, maxx REAL, maxy REAL,
   wkb BLOB, properties TEXT NOT NULL, geojson BLOB NOT NULL);
-CREATE INDEX twin_versions_feature ON twin_versions(layer_id, feature_id, from_seq);
+CREATE INDEX twin_versions_feature ON twin_versions(layer_id, feature_id, from_seq, to_seq);
 CREATE INDEX twin_versions_from ON twin_versions(from_seq);
 CREATE INDEX twin_versions_to ON twin_versions(to_seq) WHERE to_seq IS NOT NULL;
 CREATE VIRTUAL TABLE twin_version_rtree USING rtree(
@@ -315,8 +315,14 @@ class GeoPackageStore(Store):
             self._layer_ids = {name: lid for lid, name, _ in rows}
         return self._schemas
 
+    def reload_schemas(self) -> None:
+        self._schemas = None
+
     def _lid(self, layer: str) -> int:
         self.schemas()
+        if layer not in self._layer_ids:
+            self._schemas = None  # another handle (the CLI, say) may have added it since
+            self.schemas()
         try:
             return self._layer_ids[layer]
         except KeyError:
@@ -443,13 +449,15 @@ class GeoPackageStore(Store):
                     "(SELECT vid FROM twin_versions WHERE layer_id=? AND feature_id=? AND to_seq=?)",
                     [(seq, lid, fid, seq) for (fid,) in closing],
                 )
-                # Mirror: drop the old rows (and their index entries); new versions are re-inserted below.
-                if schema.spatial:
+                # Mirror: deleted features leave the table; modified ones are updated in place below,
+                # so their fid stays stable for QGIS selections and joins.
+                gone = [(ch.feature_id,) for ch in chs if ch.op == "delete"]
+                if schema.spatial and gone:
                     c.executemany(
                         f'DELETE FROM "rtree_{layer}_geom" WHERE id = (SELECT fid FROM "{layer}" WHERE feature_id=?)',
-                        closing,
+                        gone,
                     )
-                c.executemany(f'DELETE FROM "{layer}" WHERE feature_id=?', closing)
+                c.executemany(f'DELETE FROM "{layer}" WHERE feature_id=?', gone)
             new = [ch.version for ch in chs if ch.version is not None]
             ops = [ch.op for ch in chs if ch.version is not None]
             if new:
@@ -480,7 +488,7 @@ class GeoPackageStore(Store):
                             if v.bbox is not None
                         ],
                     )
-                self._insert_mirror(c, schema, new)
+                self._write_mirror(c, schema, new, ops)
             added = sum(1 for ch in chs if ch.op == "add")
             deleted = sum(1 for ch in chs if ch.op == "delete")
             totals[layer] = totals.get(layer, 0) + added - deleted
@@ -527,19 +535,46 @@ class GeoPackageStore(Store):
             ),
         )
 
-    def _insert_mirror(self, c: sqlite3.Connection, schema: LayerSchema, new: list[EncodedFeature]) -> None:
+    def _write_mirror(
+        self, c: sqlite3.Connection, schema: LayerSchema, versions: list[EncodedFeature], ops: list[str]
+    ) -> None:
         names = [f.name for f in schema.fields]
-        cols = "".join(f', "{n}"' for n in names)
-        marks = ", ?" * len(names)
-        start = c.execute(f'SELECT coalesce(max(fid), 0) FROM "{schema.name}"').fetchone()[0] + 1
-        seq_row = c.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (schema.name,)).fetchone()
-        start = max(start, (seq_row[0] + 1) if seq_row else 1)
         lists = {f.name for f in schema.fields if f.type == "list"}
 
         def value(v: EncodedFeature, n: str) -> Any:
             x = v.properties.get(n)
             return orjson.dumps(x).decode() if n in lists and x is not None else x
 
+        modified = [v for v, op in zip(versions, ops, strict=True) if op == "modify"]
+        if modified:
+            sets = "".join(f', "{n}"=?' for n in names)
+            if schema.spatial:
+                c.executemany(
+                    f'UPDATE "{schema.name}" SET geom=?{sets} WHERE feature_id=?',
+                    [(gpkg_blob(v.wkb, v.bbox), *(value(v, n) for n in names), v.feature_id) for v in modified],  # type: ignore[arg-type]
+                )
+                c.executemany(
+                    f'UPDATE "rtree_{schema.name}_geom" SET minx=?, maxx=?, miny=?, maxy=? '
+                    f'WHERE id = (SELECT fid FROM "{schema.name}" WHERE feature_id=?)',
+                    [
+                        (v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3], v.feature_id)
+                        for v in modified
+                        if v.bbox is not None
+                    ],
+                )
+            else:
+                c.executemany(
+                    f'UPDATE "{schema.name}" SET feature_id=feature_id{sets} WHERE feature_id=?',
+                    [(*(value(v, n) for n in names), v.feature_id) for v in modified],
+                )
+        new = [v for v, op in zip(versions, ops, strict=True) if op == "add"]
+        if not new:
+            return
+        cols = "".join(f', "{n}"' for n in names)
+        marks = ", ?" * len(names)
+        start = c.execute(f'SELECT coalesce(max(fid), 0) FROM "{schema.name}"').fetchone()[0] + 1
+        seq_row = c.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (schema.name,)).fetchone()
+        start = max(start, (seq_row[0] + 1) if seq_row else 1)
         if not schema.spatial:
             c.executemany(
                 f'INSERT INTO "{schema.name}" (fid, feature_id{cols}) VALUES (?, ?{marks})',
@@ -560,6 +595,7 @@ class GeoPackageStore(Store):
 
     def changes_in(self, seq: int) -> list[StoredChange]:
         c = self._conn()
+        self._schemas = None  # rare (fsck, revert): read the layer list afresh
         names = {lid: name for name, lid in self._layer_ids_all().items()}
         out: list[StoredChange] = []
         started: set[tuple[int, str]] = set()
@@ -807,7 +843,8 @@ class GeoPackageStore(Store):
         ok = c.execute("PRAGMA quick_check").fetchone()[0]
         if ok != "ok":
             problems.append(f"SQLite quick_check: {ok}")
-        n_versions = c.execute("SELECT count(*) FROM twin_versions").fetchone()[0]
+        # Records of non-spatial layers (no bounding box) have no index entry.
+        n_versions = c.execute("SELECT count(*) FROM twin_versions WHERE minx IS NOT NULL").fetchone()[0]
         n_rtree = c.execute("SELECT count(*) FROM twin_version_rtree").fetchone()[0]
         if n_versions != n_rtree:
             problems.append(f"version index holds {n_rtree} entries for {n_versions} versions")

@@ -1,0 +1,422 @@
+"""Versions of the twin: content ids, resolving refs and times, history, diff and revert."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from store_contract import (
+    GATES,
+    LAYERS,
+    add,
+    at,
+    build_commit,
+    delete,
+    full_state,
+    gate,
+    hall,
+    parsed,
+    pt,
+    standard_history,
+)
+
+from twin import BadInput, Change, Conflict, LayerSchema, NotFound, Twin
+from twin.encoding import stored_commit_id
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def first_changes() -> list[Change]:
+    return [gate("g1", 0, 0, kind="north"), gate("g2", 1, 1), hall("h1", 2, 2, floors=3, status="built")]
+
+
+def second_changes() -> list[Change]:
+    return [gate("g1", 0.5, 0, op="modify", kind="south"), delete("gates", "g2"), hall("h2", -3, -3)]
+
+
+def commit_pair(t: Twin, second: list[Change] | None = None, **over) -> tuple[str, str]:
+    kw = {"author": "tester", "message": "survey", "time": at(0)}
+    a = t.commit(first_changes(), **kw)
+    kw.update(over)
+    if "time" not in over:
+        kw["time"] = at(1)
+    b = t.commit(second if second is not None else second_changes(), **kw)
+    return a.id, b.id
+
+
+# ---------------------------------------------------------------------------- content ids
+def test_commit_ids_are_64_hex_and_chain_to_their_parents(twin: Twin):
+    m = standard_history(twin)
+    prev = None
+    for c in m.commits:
+        assert HEX64.fullmatch(c.id)
+        assert c.parent == prev
+        prev = c.id
+    assert [c.id for c in twin.log()] == [c.id for c in reversed(m.commits)]
+    # the id is the hash of what is stored: recomputable from the stored changes
+    for c in m.commits:
+        assert stored_commit_id(c.parent, c.author, c.message, c.time, twin.store.changes_in(c.seq)) == c.id
+
+
+def test_same_changes_on_the_same_parent_give_the_same_id_in_two_twins(make_twin):
+    one, two = make_twin("one"), make_twin("two")
+    assert commit_pair(one) == commit_pair(two)
+    assert full_state(one) == full_state(two)
+
+
+def test_id_does_not_depend_on_the_order_of_changes(make_twin):
+    base = commit_pair(make_twin("base"))
+    t = make_twin("reordered")
+    a = t.commit(list(reversed(first_changes())), author="tester", message="survey", time=at(0))
+    b = t.commit(second_changes()[::-1], author="tester", message="survey", time=at(1))
+    assert (a.id, b.id) == base
+
+
+def test_id_changes_when_anything_changes(make_twin):
+    base = commit_pair(make_twin("base"))
+    moved = second_changes()
+    moved[0] = gate("g1", 0.5, 1e-6, op="modify", kind="south")  # a 1e-9 degree move
+    prop = second_changes()
+    prop[0] = gate("g1", 0.5, 0, op="modify", kind="north")
+    renamed = second_changes()
+    renamed[2] = hall("h3", -3, -3, code="H2")
+    extra = [*second_changes(), gate("g9", 4, 4)]
+    fewer = second_changes()[:2]
+    variants = {
+        "author": {"author": "someone else"},
+        "message": {"message": "survey!"},
+        "time": {"time": at(1) + timedelta(microseconds=1)},
+        "geometry": {"second": moved},
+        "property": {"second": prop},
+        "feature id": {"second": renamed},
+        "one more change": {"second": extra},
+        "one change fewer": {"second": fewer},
+    }
+    ids = {base[1]}
+    for i, (what, over) in enumerate(variants.items()):
+        second = over.pop("second", None)
+        first, b = commit_pair(make_twin(f"v{i}"), second, **over)
+        assert first == base[0]
+        assert b != base[1], what
+        ids.add(b)
+    assert len(ids) == len(variants) + 1
+    # the same second commit on a different parent
+    t = make_twin("other-parent")
+    t.commit(first_changes()[:2], author="tester", message="survey", time=at(0))
+    t.commit([hall("h1", 2, 2, floors=3, status="built")], author="tester", message="survey", time=at(0))
+    b = t.commit(second_changes(), author="tester", message="survey", time=at(1))
+    assert b.id != base[1]
+
+
+def test_same_change_in_another_layer_gives_another_id(make_twin):
+    kiosks = LayerSchema("kiosks", "服务台", "Kiosks", ("Point",), GATES.fields)
+    ids = []
+    for layer in ("gates", "kiosks"):
+        t = make_twin(layer, schemas=[GATES, kiosks])
+        ids.append(t.commit([add(layer, "x1", pt(0, 0), code="X")], author="a", message="m", time=at(0)).id)
+    assert ids[0] != ids[1]
+
+
+# ---------------------------------------------------------------------------- resolving refs
+def test_resolve_head_and_head_tilde(twin: Twin):
+    m = standard_history(twin)
+    assert twin.resolve().commit == m.commits[-1]
+    assert twin.resolve("HEAD").commit == m.commits[-1]
+    for n in range(5):
+        assert twin.resolve(f"HEAD~{n}").commit == m.commits[4 - n]
+    empty = twin.resolve("HEAD~5")
+    assert empty.commit is None and empty.seq == 0
+    assert all(twin.count(layer, empty) == 0 for layer in LAYERS)
+    with pytest.raises(NotFound):
+        twin.resolve("HEAD~6")
+
+
+def test_resolve_commit_ids_and_prefixes(twin: Twin):
+    m = standard_history(twin)
+    for c in m.commits:
+        assert twin.resolve(c.id).commit == c
+        assert twin.resolve(c.id[:12]).commit == c
+        assert twin.resolve(c.id[:12].upper()).commit == c
+    with pytest.raises(BadInput):
+        twin.resolve(m.commits[0].id[:3])  # too short
+    with pytest.raises(BadInput):
+        twin.resolve("not-a-commit")
+    unused = next(p for p in (f"{i:04x}" for i in range(65536)) if not any(c.id.startswith(p) for c in m.commits))
+    with pytest.raises(NotFound):
+        twin.resolve(unused)
+
+
+def test_an_ambiguous_prefix_is_refused(twin: Twin):
+    first = twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
+    # find a message that makes the next commit's id share the first's 4-character prefix
+    _, stored = build_commit(twin.store, [gate("g2", 1, 1)], parent=first, time=at(1))
+    message = next(f"m{i}" for i in range(2_000_000)
+                   if stored_commit_id(first.id, "a", f"m{i}", at(1), stored)[:4] == first.id[:4])
+    second = twin.commit([gate("g2", 1, 1)], author="a", message=message, time=at(1))
+    assert second.id[:4] == first.id[:4]
+    with pytest.raises(BadInput, match="ambiguous"):
+        twin.resolve(first.id[:4])
+    common = next(i for i in range(4, 64) if first.id[i] != second.id[i])
+    assert twin.resolve(first.id[: common + 1]).commit == first
+    assert twin.resolve(second.id[: common + 1]).commit == second
+
+
+def test_resolve_as_of_a_time(twin: Twin):
+    m = standard_history(twin)  # commits at T0 + 0, 10, 20, 30, 40 minutes
+    cs = m.commits
+    assert twin.resolve(asof=at(0)).commit == cs[0]
+    assert twin.resolve(asof=at(9.99)).commit == cs[0]  # between two commits: the earlier one
+    assert twin.resolve(asof=at(35)).commit == cs[3]
+    assert twin.resolve(asof=at(99)).commit == cs[4]
+    before = twin.resolve(asof=at(-0.01))  # before the first commit: the empty twin
+    assert before.commit is None
+    assert twin.features("gates", before).features == []
+    assert twin.count("halls", before) == 0
+    # strings: RFC 3339 with Z or an offset
+    assert twin.resolve(asof=at(15).strftime("%Y-%m-%dT%H:%M:%SZ")).commit == cs[1]
+    shanghai = at(25).astimezone(timezone(timedelta(hours=8))).isoformat()
+    assert shanghai.endswith("+08:00")
+    assert twin.resolve(asof=shanghai).commit == cs[2]
+    assert twin.resolve(asof=at(25).astimezone(timezone(timedelta(hours=-5)))).commit == cs[2]
+
+
+@pytest.mark.parametrize("bad", [datetime(2026, 10, 20, 1, 30), "2026-10-20T01:30:00", "yesterday", "2026-13-40"])
+def test_a_time_without_zone_or_unreadable_is_bad_input(twin: Twin, bad):
+    standard_history(twin)
+    with pytest.raises(BadInput):
+        twin.resolve(asof=bad)
+
+
+def test_version_and_time_together_is_bad_input(twin: Twin):
+    standard_history(twin)
+    with pytest.raises(BadInput):
+        twin.resolve("HEAD", asof=at(1))
+
+
+def test_a_bare_date_is_the_end_of_that_day_in_shanghai(twin: Twin):
+    # 2026-10-26 23:59:59 in Shanghai is 15:59:59Z; a minute later it is the 27th there
+    late = twin.commit([gate("g1", 0, 0)], author="a", message="late on the 26th",
+                       time=datetime(2026, 10, 26, 15, 59, 59, tzinfo=UTC))
+    next_day = twin.commit([gate("g2", 1, 1)], author="a", message="early on the 27th",
+                           time=datetime(2026, 10, 26, 16, 0, 1, tzinfo=UTC))
+    assert twin.resolve(asof="2026-10-25").commit is None
+    assert twin.resolve(asof="2026-10-26").commit == late
+    assert twin.resolve(asof="2026-10-27").commit == next_day
+
+
+# ---------------------------------------------------------------------------- history
+def test_history_of_a_feature_added_modified_deleted_and_added_again(twin: Twin):
+    c1 = twin.commit([gate("x", 0, 0), gate("y", 5, 5)], author="a", message="add", time=at(0))
+    c2 = twin.commit([gate("x", 1, 1, op="modify", kind="north")], author="b", message="move", time=at(1))
+    c3 = twin.commit([delete("gates", "x")], author="c", message="remove", time=at(2))
+    c_other = twin.commit([gate("y", 6, 6, op="modify")], author="d", message="unrelated", time=at(3))
+    c4 = twin.commit([gate("x", 2, 2, kind="south")], author="e", message="again", time=at(4))
+    h = twin.history("gates", "x")
+    assert [(e.op, e.commit, e.ended_by) for e in h] == [
+        ("add", c1, c2.id),
+        ("modify", c2, c3.id),
+        ("delete", c3, None),
+        ("add", c4, None),
+    ]
+    assert h[0].geojson == twin.feature("gates", "x", twin.resolve(c1.id))
+    assert h[1].geojson == twin.feature("gates", "x", twin.resolve(c2.id))
+    assert h[2].geojson is None
+    assert h[3].geojson == twin.feature("gates", "x")
+    assert parsed(h[1].geojson)["properties"] == {"code": "X", "kind": "north"}
+    assert c_other.id not in {e.commit.id for e in h}
+    assert [e.op for e in twin.history("gates", "y")] == ["add", "modify"]
+
+
+def test_history_ending_in_a_delete_and_of_unknown_features(twin: Twin):
+    c1 = twin.commit([gate("x", 0, 0)], author="a", message="add", time=at(0))
+    c2 = twin.commit([delete("gates", "x")], author="a", message="del", time=at(1))
+    h = twin.history("gates", "x")
+    assert [(e.op, e.commit.id, e.ended_by) for e in h] == [("add", c1.id, c2.id), ("delete", c2.id, None)]
+    with pytest.raises(NotFound):
+        twin.history("gates", "never")
+    with pytest.raises(NotFound):
+        twin.history("nope", "x")
+
+
+# ---------------------------------------------------------------------------- diff
+def kinds(entries) -> dict[tuple[str, str], str]:
+    return {(e.layer, e.feature_id): e.kind for e in entries}
+
+
+def test_diff_added_modified_deleted_with_before_and_after(twin: Twin):
+    m = standard_history(twin)
+    r1, r2 = twin.resolve(m.commits[0].id), twin.resolve(m.commits[1].id)
+    d = twin.diff(r1, r2)
+    assert kinds(d) == {("gates", "g1"): "modified", ("gates", "g2"): "deleted",
+                        ("gates", "g4"): "added", ("halls", "h1"): "modified"}
+    by = {(e.layer, e.feature_id): e for e in d}
+    assert by["gates", "g1"].before == twin.feature("gates", "g1", r1)
+    assert by["gates", "g1"].after == twin.feature("gates", "g1", r2)
+    assert by["gates", "g2"].before == twin.feature("gates", "g2", r1) and by["gates", "g2"].after is None
+    assert by["gates", "g4"].before is None and by["gates", "g4"].after == twin.feature("gates", "g4", r2)
+    assert [(e.layer, e.feature_id) for e in d] == sorted(by)  # ordered by layer, then id
+
+
+def test_diff_leaves_out_features_born_and_gone_inside_the_range(twin: Twin):
+    m = standard_history(twin)
+    cs = m.commits
+    # g4 is added at #2 and deleted at #5
+    assert kinds(twin.diff(twin.resolve(cs[0].id), twin.resolve(cs[3].id)))["gates", "g4"] == "added"
+    assert ("gates", "g4") not in kinds(twin.diff(twin.resolve(cs[0].id), twin.resolve(cs[4].id)))
+    assert ("gates", "g4") not in kinds(twin.diff(twin.resolve(cs[4].id), twin.resolve(cs[0].id)))
+
+
+def test_diff_leaves_out_a_feature_put_back_exactly_as_it_was(twin: Twin):
+    m = standard_history(twin)
+    cs = m.commits
+    # g1 is modified at #2 and put back exactly at #4; g2 deleted at #2 and re-added elsewhere at #3
+    assert kinds(twin.diff(twin.resolve(cs[0].id), twin.resolve(cs[2].id)))["gates", "g1"] == "modified"
+    whole = kinds(twin.diff(twin.resolve(cs[0].id), twin.resolve(cs[3].id)))
+    assert ("gates", "g1") not in whole
+    assert whole["gates", "g2"] == "modified"
+
+
+def test_diff_backwards_swaps_added_and_deleted(twin: Twin):
+    m = standard_history(twin)
+    a, b = twin.resolve(m.commits[0].id), twin.resolve(m.commits[2].id)
+    fwd, back = twin.diff(a, b), twin.diff(b, a)
+    swap = {"added": "deleted", "deleted": "added", "modified": "modified"}
+    assert {k: swap[v] for k, v in kinds(fwd).items()} == kinds(back)
+    fb = {(e.layer, e.feature_id): (e.before, e.after) for e in fwd}
+    bb = {(e.layer, e.feature_id): (e.after, e.before) for e in back}
+    assert fb == bb
+
+
+def test_diff_restricted_to_layers(twin: Twin):
+    m = standard_history(twin)
+    empty, head = twin.resolve("HEAD~5"), twin.resolve()
+    only_halls = twin.diff(empty, head, ["halls"])
+    assert kinds(only_halls) == {("halls", "h1"): "added", ("halls", "h2"): "added"}
+    two = twin.diff(twin.resolve(m.commits[2].id), head, ["paths", "halls"])
+    assert kinds(two) == {("paths", "p1"): "deleted"}
+    assert twin.diff(empty, head, []) == []
+    with pytest.raises(NotFound):
+        twin.diff(empty, head, ["nope"])
+
+
+def test_diff_between_every_pair_of_versions_matches_the_states(twin: Twin):
+    standard_history(twin)
+    refs = [twin.resolve(f"HEAD~{n}") for n in range(5, -1, -1)]
+    states = [full_state(twin, r) for r in refs]
+    for i, a in enumerate(refs):
+        for j, b in enumerate(refs):
+            old, new = states[i], states[j]
+            want = {}
+            for key in sorted(old.keys() | new.keys()):
+                before, after = old.get(key), new.get(key)
+                if before != after:
+                    kind = "added" if before is None else "deleted" if after is None else "modified"
+                    want[key] = (kind, before, after)
+            got = {(e.layer, e.feature_id): (e.kind, e.before, e.after) for e in twin.diff(a, b)}
+            assert got == want, (i, j)
+
+
+# ---------------------------------------------------------------------------- revert
+def test_revert_restores_the_state_before_the_commit(twin: Twin):
+    m = standard_history(twin)
+    last = m.commits[-1]  # adds g5, deletes g4
+    r = twin.revert(last.id, author="reviewer")
+    assert r.parent == last.id
+    assert r.message.startswith(f"Revert {last.id[:12]}")
+    assert r.counts == {"gates": {"added": 1, "modified": 0, "deleted": 1}}
+    assert full_state(twin) == full_state(twin, twin.resolve(m.commits[3].id))
+    assert twin.feature("gates", "g4") == twin.feature("gates", "g4", twin.resolve(m.commits[3].id))
+    # reverting the revert gives the reverted commit's state back
+    twin.revert(r.id, author="reviewer", message="redo")
+    assert full_state(twin) == full_state(twin, twin.resolve(last.id))
+    assert twin.fsck() == []
+
+
+def test_revert_of_an_older_commit_undoes_only_that_commit(twin: Twin):
+    m = standard_history(twin)
+    c3 = m.commits[2]  # re-adds g2, deletes g3, adds h2; none touched since
+    head_before = full_state(twin)
+    r = twin.revert(c3.id, author="reviewer", message="undo #3")
+    assert r.counts == {"gates": {"added": 1, "modified": 0, "deleted": 1},
+                        "halls": {"added": 0, "modified": 0, "deleted": 1}}
+    after = full_state(twin)
+    at2 = full_state(twin, twin.resolve(m.commits[1].id))
+    assert ("gates", "g2") not in after  # revert of an add deletes
+    assert ("halls", "h2") not in after
+    assert after["gates", "g3"] == at2["gates", "g3"]  # revert of a delete brings it back as it was
+    untouched = {k: v for k, v in head_before.items() if k not in {("gates", "g2"), ("halls", "h2")}}
+    assert {k: v for k, v in after.items() if k != ("gates", "g3")} == untouched
+
+
+def test_revert_of_a_modify_restores_the_exact_bytes(twin: Twin):
+    c1 = twin.commit([hall("h1", 0, 0, size=2.123456789012345, floors=2, area_m2=1234.5, opened="2026-10-01",
+                           accessible=True, status="built")], author="a", message="m", time=at(0))
+    c2 = twin.commit([hall("h1", 0, 0, size=3, op="modify", floors=3)], author="a", message="m", time=at(1))
+    twin.revert(c2.id, author="b")
+    assert twin.feature("halls", "h1") == twin.feature("halls", "h1", twin.resolve(c1.id))
+    assert twin.history("halls", "h1")[-1].op == "modify"
+
+
+def test_revert_of_a_commit_changed_again_later_is_a_conflict(twin: Twin):
+    m = standard_history(twin)
+    c2 = m.commits[1]  # modifies g1, which #4 changed again; and h1, g2, g4
+    head, log, state = twin.head(), twin.log(), full_state(twin)
+    with pytest.raises(Conflict, match="g1"):
+        twin.revert(c2.id, author="reviewer")
+    assert twin.head() == head
+    assert twin.log() == log
+    assert full_state(twin) == state
+
+
+def test_revert_of_the_empty_twin_is_bad_input(twin: Twin):
+    with pytest.raises(BadInput):
+        twin.revert("HEAD", author="a")
+
+
+# ---------------------------------------------------------------------------- commit metadata
+def test_a_commit_older_than_the_head_is_refused(twin: Twin):
+    c = twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(10))
+    with pytest.raises(BadInput):
+        twin.commit([gate("g2", 1, 1)], author="a", message="m", time=at(9))
+    assert twin.head() == c and twin.count("gates") == 1
+
+
+def test_commit_needs_changes_and_an_author(twin: Twin):
+    with pytest.raises(BadInput):
+        twin.commit([], author="a", message="m")
+    with pytest.raises(BadInput):
+        twin.commit([gate("g1", 0, 0)], author="  ", message="m")
+    assert twin.head() is None
+
+
+def test_commit_time_is_stored_in_utc(twin: Twin):
+    local = datetime(2026, 10, 26, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+    c = twin.commit([gate("g1", 0, 0)], author="a", message="m", time=local)
+    assert c.time == local and c.time.utcoffset() == timedelta(0)
+    assert twin.head().time == datetime(2026, 10, 26, 1, 0, tzinfo=UTC)
+    assert c.to_dict()["time"] == "2026-10-26T01:00:00Z"
+    with pytest.raises(BadInput):
+        twin.commit([gate("g2", 1, 1)], author="a", message="m", time=datetime(2026, 10, 27))  # naive
+
+
+def test_parent_may_be_named_by_prefix_or_head(twin: Twin):
+    a = twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
+    b = twin.commit([gate("g2", 1, 1)], author="a", message="m", parent=a.id[:8], time=at(1))
+    c = twin.commit([gate("g3", 2, 2)], author="a", message="m", parent="HEAD", time=at(2))
+    assert (b.parent, c.parent) == (a.id, b.id)
+    with pytest.raises(Conflict):
+        twin.commit([gate("g4", 3, 3)], author="a", message="m", parent=None, time=at(3))
+    with pytest.raises(Conflict):
+        twin.commit([gate("g4", 3, 3)], author="a", message="m", parent=a.id, time=at(3))
+    assert twin.head() == c
+
+
+def test_a_parent_that_resolves_to_the_empty_twin_is_a_conflict(twin: Twin):
+    """A writer that built on HEAD~1 (here: the empty twin before the first commit) is behind.
+    Regression: resolve gives Ref(None) for the empty twin, and `.commit.id` raised AttributeError."""
+    twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
+    with pytest.raises(Conflict):
+        twin.commit([gate("g2", 1, 1)], author="a", message="m", parent="HEAD~1", time=at(1))
+    assert twin.count("gates") == 1
+
