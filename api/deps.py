@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.responses import Response
@@ -17,6 +17,13 @@ from api.settings import ApiSettings
 from twin import Ref, Twin
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
+
+
+def add_get_route(router: APIRouter, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+    """A GET route that answers HEAD too (HEAD kept out of the OpenAPI document, which would
+    otherwise list every read twice under clashing operation ids)."""
+    router.add_api_route(path, endpoint, methods=["GET"], **kwargs)
+    router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False, **kwargs)
 
 
 class StrictQueryRoute(APIRoute):
@@ -122,14 +129,19 @@ class VersionParams:
     asof: Annotated[str | None, Query(description="An RFC 3339 time, or a date (end of that day in Shanghai).")] = None
 
     def resolve(self, twin: Twin, datetime_instant: str | None = None) -> Ref:
+        """The version to read; a version that does not resolve is a bad parameter (400), not a 404."""
         if datetime_instant is not None:
             if self.version is not None or self.asof is not None:
                 raise InvalidParameter("give one of datetime, version or asof", parameter="datetime")
-            return twin.resolve(asof=datetime_instant)
+            try:
+                return twin.resolve(asof=datetime_instant)
+            except (BadInput, NotFound) as e:
+                raise InvalidParameter(f"datetime: {e}", parameter="datetime") from None
         try:
             return twin.resolve(self.version, self.asof)
-        except BadInput as e:
-            raise InvalidParameter(str(e), parameter="version" if self.version else "asof") from None
+        except (BadInput, NotFound) as e:
+            name = "version" if self.version else "asof"
+            raise InvalidParameter(f"{name}: {e}", parameter=name) from None
 
 
 VersionDep = Annotated[VersionParams, Depends()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import orjson
 import shapely
 from fastapi import APIRouter, Header, Path, Query, Request
+from shapely.geometry.base import BaseGeometry
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -25,6 +27,7 @@ from api.deps import (
     StrictQueryRoute,
     TwinDep,
     VersionDep,
+    add_get_route,
     get_settings,
     negotiate,
     public_url,
@@ -43,7 +46,7 @@ from layers.crs import (
 )
 from twin import Change, Feature, Ref, Twin
 from twin.encoding import feature_collection
-from twin.errors import BadInput, NotFound
+from twin.errors import BadInput, Conflict, NotFound
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, parse_filter, parse_sortby, run_query
 
@@ -99,12 +102,15 @@ def _parse_bbox(text: str) -> tuple[float, ...]:
     return parts
 
 
-def _bbox_to_storage(bbox: tuple[float, ...], bbox_crs: str | None) -> tuple[float, float, float, float]:
+def _bbox_to_storage(
+    bbox: tuple[float, ...], bbox_crs: str | None
+) -> tuple[tuple[float, float, float, float], BaseGeometry | None]:
+    """The bbox's bounds in storage lon/lat, and (for another CRS) its exact reprojected shape."""
     if bbox_crs is None or bbox_crs == CRS84_URI:
         a, b, c, d = bbox
         if a > c or b > d:
             raise InvalidParameter("bbox minimum is above its maximum", parameter="bbox")
-        return (a, b, c, d)
+        return (a, b, c, d), None
     if bbox_crs not in SUPPORTED_API_CRS:
         raise InvalidParameter(
             f"bbox-crs {bbox_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="bbox-crs"
@@ -115,9 +121,12 @@ def _bbox_to_storage(bbox: tuple[float, ...], bbox_crs: str | None) -> tuple[flo
         a, b, c, d = b, a, d, c
     if a > c or b > d:
         raise InvalidParameter("bbox minimum is above its maximum", parameter="bbox")
+    # Densified, so the reprojected outline follows the box's curved edges in lon/lat.
     box = to_storage(crs)([shapely.box(a, b, c, d).segmentize(max(c - a, d - b) / 16)])[0]
     minx, miny, maxx, maxy = box.bounds
-    return (minx, miny, maxx, maxy)
+    if not all(np.isfinite((minx, miny, maxx, maxy))) or not box.is_valid:
+        raise InvalidParameter(f"bbox {bbox} lies outside the area where {bbox_crs} is defined", parameter="bbox")
+    return (minx, miny, maxx, maxy), box
 
 
 def _output_crs(crs: str | None) -> str:
@@ -134,15 +143,16 @@ def reproject_features(features: list[bytes], crs_uri_: str) -> list[bytes]:
         return features
     crs = parse_crs(crs_uri_)
     decoded = [orjson.loads(b) for b in features]
-    geoms = shapely.from_geojson([orjson.dumps(d["geometry"]) for d in decoded])
+    spatial = [i for i, d in enumerate(decoded) if d.get("geometry") is not None]  # records have none
+    if not spatial:
+        return features
+    geoms = shapely.from_geojson([orjson.dumps(decoded[i]["geometry"]) for i in spatial])
     geoms = from_storage(crs)(geoms)
     if is_northing_first(crs):
         geoms = shapely.transform(geoms, lambda xy: xy[:, ::-1])
-    out = []
-    for d, g in zip(decoded, shapely.to_geojson(geoms), strict=True):
-        d["geometry"] = orjson.loads(g)
-        out.append(orjson.dumps(d))
-    return out
+    for i, g in zip(spatial, shapely.to_geojson(geoms), strict=True):
+        decoded[i]["geometry"] = orjson.loads(g)
+    return [orjson.dumps(d) for d in decoded]
 
 
 def _collection_doc(request: Request, twin: Twin, schema: LayerSchema) -> dict[str, Any]:
@@ -202,7 +212,14 @@ def _collection_doc(request: Request, twin: Twin, schema: LayerSchema) -> dict[s
 
 
 def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
-    types = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "date": "string"}
+    types = {
+        "string": "string",
+        "integer": "integer",
+        "number": "number",
+        "boolean": "boolean",
+        "date": "string",
+        "list": "array",
+    }
     props: dict[str, Any] = {
         "id": {"title": "Feature id", "type": "string"},
         "geometry": {"$ref": "https://geojson.org/schema/Geometry.json", "x-ogc-role": "primary-geometry"},
@@ -211,6 +228,8 @@ def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
         p: dict[str, Any] = {"title": f.title_en or f.name, "type": types[f.type]}
         if f.type == "date":
             p["format"] = "date"
+        if f.type == "list":
+            p["items"] = {"type": "string"}
         if f.allowed is not None:
             p["enum"] = list(f.allowed)
         if f.unit:
@@ -243,13 +262,15 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
     for i, item in enumerate(items):
         if not isinstance(item, dict) or item.get("type") != "Feature":
             raise BadInput(f"item #{i + 1} of the body is not a GeoJSON Feature")
-        if not isinstance(item.get("geometry"), dict):
-            raise BadInput(f"item #{i + 1} has no geometry object")
-        try:
-            geom = shapely.from_geojson(orjson.dumps(item["geometry"]))
-        except (shapely.errors.GEOSException, ValueError) as e:
-            raise BadInput(f"item #{i + 1}: unreadable geometry: {e}") from None
-        if crs is not None:
+        if "geometry" not in item or not isinstance(item["geometry"], dict | None):
+            raise BadInput(f"item #{i + 1} has no geometry member (an object, or null for a record)")
+        geom = None
+        if item["geometry"] is not None:
+            try:
+                geom = shapely.from_geojson(orjson.dumps(item["geometry"]))
+            except (shapely.errors.GEOSException, ValueError) as e:
+                raise BadInput(f"item #{i + 1}: unreadable geometry: {e}") from None
+        if crs is not None and geom is not None:
             if is_northing_first(crs):
                 geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
             geom = to_storage(crs)([geom])[0]
@@ -266,7 +287,11 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
 
 
 class FeaturesFactory:
-    """The OGC API - Features endpoints; mounted by api.main.create_app."""
+    """The OGC API - Features endpoints; mounted by api.main.create_app.
+
+    Reads are `async` although they query SQLite: a query answers in about a millisecond, and
+    skipping the thread-pool hop is worth more than the loop time it holds.
+    """
 
     def __init__(self) -> None:
         self.router = APIRouter(route_class=StrictQueryRoute)
@@ -274,26 +299,18 @@ class FeaturesFactory:
 
     def register(self) -> None:
         r = self.router
-        r.add_api_route("/", self.landing, methods=["GET"], summary="Landing page", tags=["Capabilities"])
-        r.add_api_route(
-            "/conformance", self.conformance, methods=["GET"], summary="Conformance classes", tags=["Capabilities"]
-        )
-        r.add_api_route(
-            "/collections", self.collections, methods=["GET"], summary="The venue layers", tags=["Capabilities"]
-        )
-        r.add_api_route(
-            "/collections/{collectionId}", self.collection, methods=["GET"], summary="One layer", tags=["Capabilities"]
-        )
-        r.add_api_route(
+        add_get_route(r, "/", self.landing, summary="Landing page", tags=["Capabilities"])
+        add_get_route(r, "/conformance", self.conformance, summary="Conformance classes", tags=["Capabilities"])
+        add_get_route(r, "/collections", self.collections, summary="The venue layers", tags=["Capabilities"])
+        add_get_route(r, "/collections/{collectionId}", self.collection, summary="One layer", tags=["Capabilities"])
+        add_get_route(
+            r,
             "/collections/{collectionId}/queryables",
             self.queryables,
-            methods=["GET"],
             summary="Queryables",
             tags=["Capabilities"],
         )
-        r.add_api_route(
-            "/collections/{collectionId}/items", self.items, methods=["GET"], summary="Features", tags=["Data"]
-        )
+        add_get_route(r, "/collections/{collectionId}/items", self.items, summary="Features", tags=["Data"])
         r.add_api_route(
             "/collections/{collectionId}/items",
             self.create,
@@ -310,7 +327,7 @@ class FeaturesFactory:
             tags=["Edit"],
         )
         item = "/collections/{collectionId}/items/{featureId}"
-        r.add_api_route(item, self.item, methods=["GET"], summary="One feature", tags=["Data"])
+        add_get_route(r, item, self.item, summary="One feature", tags=["Data"])
         r.add_api_route(item, self.replace, methods=["PUT"], summary="Replace a feature (a commit)", tags=["Edit"])
         r.add_api_route(item, self.update, methods=["PATCH"], summary="Update a feature (a commit)", tags=["Edit"])
         r.add_api_route(
@@ -429,7 +446,7 @@ class FeaturesFactory:
         return _json(doc, media="application/schema+json")
 
     # ------------------------------------------------------------------ reads
-    def items(
+    async def items(
         self,
         request: Request,
         twin: TwinDep,
@@ -437,7 +454,7 @@ class FeaturesFactory:
         version: VersionDep,
         collection_id: Annotated[str, Path(alias="collectionId")],
         limit: Annotated[int | None, Query(ge=1, description="At most this many features (up to 10,000).")] = None,
-        offset: Annotated[int, Query(ge=0, description="Skip this many features.")] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**62, description="Skip this many features.")] = 0,
         cursor: Annotated[str | None, Query(description="Start after this feature id (from a next link).")] = None,
         bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (CRS84 by default).")] = None,
         bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
@@ -470,9 +487,13 @@ class FeaturesFactory:
         out_crs = _output_crs(crs)
         if bbox_crs is not None and bbox is None:
             raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
-        box = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox else None
+        box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox else (None, None)
         if filter_crs is not None and filter_crs != CRS84_URI:
             raise InvalidParameter(f"filter-crs must be {CRS84_URI}", parameter="filter-crs")
+        if filter_lang is not None and filter_lang not in ("cql2-text", "cql2-json"):
+            raise InvalidParameter(
+                f"filter-lang {filter_lang!r} is not cql2-text or cql2-json", parameter="filter-lang"
+            )
         expr = None
         if filter_ is not None:
             try:
@@ -492,6 +513,7 @@ class FeaturesFactory:
                 limit=n,
                 offset=offset,
                 after=cursor,
+                within=exact,
             )
             page = run_query(twin, q)
         except BadInput as e:
@@ -545,7 +567,7 @@ class FeaturesFactory:
         body = feature_collection(features, meta)
         return Response(body, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
 
-    def item(
+    async def item(
         self,
         request: Request,
         twin: TwinDep,
@@ -595,28 +617,41 @@ class FeaturesFactory:
             raise UnsupportedMediaType(f"send application/geo+json (got {ctype or 'no content type'})")
         return await request.body()
 
-    def _commit(
+    def _write(
         self,
         twin: Twin,
         who: Any,
-        changes: list[Change],
+        layer: str,
+        fid: str,
+        if_match: str | None,
+        build: Callable[[bytes], list[Change]],
         message: str | None,
         default: str,
-        parent: str | None = "HEAD",
     ) -> str:
-        info = twin.commit(changes, author=who.name, message=message or default, parent=parent)
-        return info.id
+        """Read the feature, check If-Match, build the changes from it and commit on that very head.
 
-    def _check_if_match(self, twin: Twin, layer: str, fid: str, if_match: str | None) -> bytes:
-        head = twin.resolve()
-        current = twin.feature(layer, fid, head)
-        if if_match is not None:
-            tags = [t.strip() for t in if_match.split(",")]
-            if "*" not in tags and etag_of(current) not in tags:
-                raise PreconditionFailed(
-                    f"{layer}/{fid} changed since that ETag was read (now {etag_of(current)}); read it again"
+        The commit names the head it read as its parent, so a commit landing in between makes it
+        retry from a fresh read: a stale ETag then answers 412, and an edit is never built on
+        data it did not see.
+        """
+        for _ in range(5):
+            head = twin.resolve()
+            current = twin.feature(layer, fid, head)
+            if if_match is not None:
+                tags = [t.strip() for t in if_match.split(",")]
+                if "*" not in tags and etag_of(current) not in tags:
+                    raise PreconditionFailed(
+                        f"{layer}/{fid} changed since that ETag was read (now {etag_of(current)}); read it again"
+                    )
+            changes = build(current)
+            try:
+                info = twin.commit(
+                    changes, author=who.name, message=message or default, parent=head.commit.id if head.commit else None
                 )
-        return current
+                return info.id
+            except Conflict:
+                continue
+        raise Conflict("the twin is changing too fast to apply this edit; try again")
 
     async def create(
         self,
@@ -630,9 +665,8 @@ class FeaturesFactory:
         schema = visible_layer(twin, who, collection_id)
         feats = _features_from_body(await self._body(request), content_crs, schema.name, None)
         changes = [Change(schema.name, "add", f.id, f) for f in feats]
-        cid = await run_in_threadpool(
-            self._commit, twin, who, changes, message, f"API: add {len(feats)} feature(s) to {schema.name}"
-        )
+        text = message or f"API: add {len(feats)} feature(s) to {schema.name}"
+        cid = (await run_in_threadpool(lambda: twin.commit(changes, author=who.name, message=text))).id
         loc = public_url(request, f"/collections/{schema.name}/items/{feats[0].id}")
         headers = {"Location": loc, "X-Twin-Commit": cid}
         if len(feats) == 1:
@@ -651,19 +685,17 @@ class FeaturesFactory:
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
         schema = visible_layer(twin, who, collection_id)
-        body = await self._body(request)
-        self._check_if_match(twin, schema.name, feature_id, if_match)
-        feats = _features_from_body(body, content_crs, schema.name, feature_id)
+        feats = _features_from_body(await self._body(request), content_crs, schema.name, feature_id)
         if len(feats) != 1:
             raise BadInput("PUT takes one Feature")
+
+        def build(current: bytes) -> list[Change]:
+            return [Change(schema.name, "modify", feature_id, feats[0])]
+
         cid = await run_in_threadpool(
-            self._commit,
-            twin,
-            who,
-            [Change(schema.name, "modify", feature_id, feats[0])],
-            message,
+            self._write, twin, who, schema.name, feature_id, if_match, build, message,
             f"API: replace {schema.name}/{feature_id}",
-        )
+        )  # fmt: skip
         return Response(
             status_code=204, headers={"ETag": etag_of(twin.feature(schema.name, feature_id)), "X-Twin-Commit": cid}
         )
@@ -682,35 +714,39 @@ class FeaturesFactory:
         """A JSON merge patch (RFC 7396) of the feature: properties set to null are removed."""
         schema = visible_layer(twin, who, collection_id)
         body = await self._body(request)
-        current = orjson.loads(self._check_if_match(twin, schema.name, feature_id, if_match))
         try:
             patch = orjson.loads(body)
         except orjson.JSONDecodeError as e:
             raise BadInput(f"the body is not valid JSON: {e}") from None
         if not isinstance(patch, dict):
             raise BadInput("a merge patch must be a JSON object")
-        props = dict(current["properties"])
-        for k, v in (patch.get("properties") or {}).items():
-            if v is None:
-                props.pop(k, None)
-            else:
-                props[k] = v
-        merged = {
-            "type": "Feature",
-            "id": feature_id,
-            "geometry": patch.get("geometry") or current["geometry"],
-            "properties": props,
-        }
-        crs = content_crs if patch.get("geometry") else None
-        feats = _features_from_body(orjson.dumps(merged), crs, schema.name, feature_id)
+        if not isinstance(patch.get("properties") or {}, dict):
+            raise BadInput("properties in a merge patch must be an object")
+
+        def build(current_bytes: bytes) -> list[Change]:
+            current = orjson.loads(current_bytes)
+            props = dict(current["properties"])
+            for k, v in (patch.get("properties") or {}).items():
+                if v is None:
+                    props.pop(k, None)
+                else:
+                    props[k] = v
+            geometry = patch["geometry"] if "geometry" in patch else current["geometry"]
+            merged = {"type": "Feature", "id": feature_id, "geometry": geometry, "properties": props}
+            crs = content_crs if "geometry" in patch else None
+            return [
+                Change(
+                    schema.name,
+                    "modify",
+                    feature_id,
+                    _features_from_body(orjson.dumps(merged), crs, schema.name, feature_id)[0],
+                )
+            ]
+
         cid = await run_in_threadpool(
-            self._commit,
-            twin,
-            who,
-            [Change(schema.name, "modify", feature_id, feats[0])],
-            message,
+            self._write, twin, who, schema.name, feature_id, if_match, build, message,
             f"API: update {schema.name}/{feature_id}",
-        )
+        )  # fmt: skip
         return Response(
             status_code=204, headers={"ETag": etag_of(twin.feature(schema.name, feature_id)), "X-Twin-Commit": cid}
         )
@@ -726,15 +762,14 @@ class FeaturesFactory:
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
     ) -> Response:
         schema = visible_layer(twin, who, collection_id)
-        self._check_if_match(twin, schema.name, feature_id, if_match)
+
+        def build(current: bytes) -> list[Change]:
+            return [Change(schema.name, "delete", feature_id)]
+
         cid = await run_in_threadpool(
-            self._commit,
-            twin,
-            who,
-            [Change(schema.name, "delete", feature_id)],
-            message,
+            self._write, twin, who, schema.name, feature_id, if_match, build, message,
             f"API: delete {schema.name}/{feature_id}",
-        )
+        )  # fmt: skip
         return Response(status_code=204, headers={"X-Twin-Commit": cid})
 
     async def options_items(

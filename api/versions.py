@@ -9,13 +9,22 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.deps import ReaderDep, StrictQueryRoute, TwinDep, VersionDep, public_url, visible_layer, visible_layers
+from api.deps import (
+    ReaderDep,
+    StrictQueryRoute,
+    TwinDep,
+    VersionDep,
+    add_get_route,
+    public_url,
+    visible_layer,
+    visible_layers,
+)
 from api.errors import InvalidParameter
 from layers.crs import SUPPORTED_API_CRS, crs_label, parse_crs
 from layers.io import FORMATS, write_layer_bytes
 from twin import Twin
 from twin.encoding import diff_feature_bytes, feature_collection
-from twin.errors import BadInput
+from twin.errors import BadInput, NotFound
 
 JSON = "application/json"
 
@@ -28,7 +37,7 @@ def _ref(twin: Twin, text: str, name: str):  # type: ignore[no-untyped-def]
         if text == "HEAD" or re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
             return twin.resolve(text)
         return twin.resolve(asof=text)
-    except BadInput as e:
+    except (BadInput, NotFound) as e:
         raise InvalidParameter(f"{name}: {e}", parameter=name) from None
 
 
@@ -36,30 +45,26 @@ class VersionsFactory:
     def __init__(self) -> None:
         self.router = APIRouter(route_class=StrictQueryRoute)
         r = self.router
-        r.add_api_route(
-            "/versions", self.versions, methods=["GET"], summary="The commits, newest first", tags=["Versions"]
-        )
-        r.add_api_route(
+        add_get_route(r, "/versions", self.versions, summary="The commits, newest first", tags=["Versions"])
+        add_get_route(
+            r,
             "/versions/{versionId}",
             self.version,
-            methods=["GET"],
             summary="One commit and its changes",
             tags=["Versions"],
         )
-        r.add_api_route(
-            "/diff", self.diff, methods=["GET"], summary="What changed between two versions", tags=["Versions"]
-        )
-        r.add_api_route(
+        add_get_route(r, "/diff", self.diff, summary="What changed between two versions", tags=["Versions"])
+        add_get_route(
+            r,
             "/collections/{collectionId}/items/{featureId}/history",
             self.history,
-            methods=["GET"],
             summary="Every version of one feature",
             tags=["Versions"],
         )
-        r.add_api_route(
+        add_get_route(
+            r,
             "/collections/{collectionId}/download",
             self.download,
-            methods=["GET"],
             summary="The whole layer as a file, now or as of a version",
             tags=["Data"],
         )
@@ -70,11 +75,19 @@ class VersionsFactory:
         twin: TwinDep,
         who: ReaderDep,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> Response:
         visible = {s.name for s in visible_layers(twin, who)}
-        total = twin.store.commit_count()
-        items = [_commit_doc(request, c.to_dict(), visible) for c in twin.log(limit, offset)]
+        if len(visible) == len(twin.layers()):
+            total = twin.store.commit_count()
+            commits = twin.log(limit, offset)
+        else:
+            # A commit that touched only layers hidden from the caller is hidden too: its author
+            # and message would tell what the restricted layer holds.
+            shown = [c for c in twin.log(twin.store.commit_count()) if not c.counts or set(c.counts) & visible]
+            total = len(shown)
+            commits = shown[offset : offset + limit]
+        items = [_commit_doc(request, c.to_dict(), visible) for c in commits]
         links = [{"rel": "self", "type": JSON, "href": public_url(request, "/versions", limit=limit, offset=offset)}]
         if offset + len(items) < total:
             links.append(
@@ -104,6 +117,8 @@ class VersionsFactory:
         if ref.commit is None:
             raise BadInput("the twin has no commits yet")
         visible = {s.name for s in visible_layers(twin, who)}
+        if ref.commit.counts and not set(ref.commit.counts) & visible:
+            raise NotFound(f"no version {version_id}")
         doc = _commit_doc(request, ref.commit.to_dict(), visible)
         doc["changes"] = [
             {"collection": ch.layer, "op": ch.op, "id": ch.feature_id}

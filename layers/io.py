@@ -78,8 +78,14 @@ FORMATS: dict[str, FileFormat] = {
     "csv": FileFormat("csv", ".csv", "text/csv", "CSV with WKT"),
 }
 _FORMAT_ALIASES = {"json": "geojson", "geopackage": "gpkg", "zip": "shapefile", "shp": "shapefile"}
-_EXTENSIONS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "shapefile",
-               ".shp": "shapefile", ".csv": "csv"}
+_EXTENSIONS = {
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".gpkg": "gpkg",
+    ".zip": "shapefile",
+    ".shp": "shapefile",
+    ".csv": "csv",
+}
 
 
 def resolve_format(fmt: str | None, path: str | Path | None = None) -> FileFormat:
@@ -92,8 +98,10 @@ def resolve_format(fmt: str | None, path: str | Path | None = None) -> FileForma
         return FORMATS[key]
     suffix = Path(path).suffix.lower() if path is not None else ""
     if suffix not in _EXTENSIONS:
-        raise BadInput(f"{path}: cannot tell the format from {suffix or 'no extension'!r}: "
-                       f"use {', '.join(_EXTENSIONS)} or name the format")
+        raise BadInput(
+            f"{path}: cannot tell the format from {suffix or 'no extension'!r}: "
+            f"use {', '.join(_EXTENSIONS)} or name the format"
+        )
     return FORMATS[_EXTENSIONS[suffix]]
 
 
@@ -205,8 +213,11 @@ def read_layer_file(
 
     known = [f for f in schema.fields if f.name in columns.columns]
     used = {id_source, *table.skipped}
-    ignored = [str(c) for c in columns.columns
-               if c not in used and schema.field(str(c)) is None and str(c).lower() not in _GENERIC_ID_COLUMNS]
+    ignored = [
+        str(c)
+        for c in columns.columns
+        if c not in used and schema.field(str(c)) is None and str(c).lower() not in _GENERIC_ID_COLUMNS
+    ]
     values = [_typed(columns[f.name], f) for f in known]
     names = [f.name for f in known]
     features = [
@@ -269,8 +280,9 @@ def _zip_member(path: Path, name: str, source_layer: str | None) -> str:
         if not chosen:
             raise BadInput(f"{name}: no shapefile {source_layer!r} in the zip; it has: {', '.join(stems.values())}")
     elif len(shps) > 1:
-        raise BadInput(f"{name}: holds {len(shps)} shapefiles, choose one with --source-layer: "
-                       f"{', '.join(stems.values())}")
+        raise BadInput(
+            f"{name}: holds {len(shps)} shapefiles, choose one with --source-layer: {', '.join(stems.values())}"
+        )
     else:
         chosen = shps
     return f"/vsizip/{path.resolve()}/{chosen[0]}"
@@ -285,8 +297,10 @@ def _read_csv(path: Path, name: str) -> _Table:
     lower = {str(c).lower(): str(c) for c in df.columns}
     wkt_col = next((lower[c] for c in WKT_COLUMNS if c in lower), None)
     if wkt_col is None:
-        raise BadInput(f"{name}: no geometry column: name the WKT column one of wkt, WKT, geometry, geom "
-                       f"(columns: {', '.join(map(str, df.columns))})")
+        raise BadInput(
+            f"{name}: no geometry column: name the WKT column one of wkt, WKT, geometry, geom "
+            f"(columns: {', '.join(map(str, df.columns))})"
+        )
     texts = np.asarray(df[wkt_col].tolist(), dtype=object)
     geoms = np.asarray(shapely.from_wkt(texts, on_invalid="ignore"), dtype=object)
     problems = []
@@ -307,13 +321,17 @@ def _wkt_reason(text: str) -> str:
 
 
 def _unshorten_shapefile_names(df: pd.DataFrame, schema: LayerSchema) -> pd.DataFrame:
-    renames = {short: full for full, short in shapefile_field_names(schema).items()
-               if short != full and short in df.columns and full not in df.columns}
+    renames = {
+        short: full
+        for full, short in shapefile_field_names(schema).items()
+        if short != full and short in df.columns and full not in df.columns
+    }
     return df.rename(columns=renames) if renames else df
 
 
-def _ids(df: pd.DataFrame, schema: LayerSchema, path: Path, fmt: FileFormat,
-         id_field: str | None, generate_ids: bool) -> tuple[list[str | None], str]:
+def _ids(
+    df: pd.DataFrame, schema: LayerSchema, path: Path, fmt: FileFormat, id_field: str | None, generate_ids: bool
+) -> tuple[list[str | None], str]:
     cols = [str(c) for c in df.columns]
     if id_field is not None:
         if id_field == "id" and "id" not in cols and fmt.name == "geojson":
@@ -366,8 +384,11 @@ def _id_text(v: Any) -> str | None:
 
 
 def _id_problems(ids: list[str | None], schema: LayerSchema, name: str, source: str) -> list[Problem]:
-    problems = [Problem(schema.name, None, f"{name}: row {i + 1} has no id in {source}")
-                for i, fid in enumerate(ids) if fid is None]
+    problems = [
+        Problem(schema.name, None, f"{name}: row {i + 1} has no id in {source}")
+        for i, fid in enumerate(ids)
+        if fid is None
+    ]
     rows: defaultdict[str, list[int]] = defaultdict(list)
     counts = Counter(ids)
     for i, fid in enumerate(ids):
@@ -514,8 +535,10 @@ def write_layer_file(
     target = parse_crs(crs)
     if f.name == "geojson" and crs_authority(target) is None:
         # GeoJSON can only name a CRS by code; without one a reader would take metres for degrees
-        raise BadInput(f"{path}: GeoJSON cannot record the CRS {crs_label(target)!r}; "
-                       "write a .gpkg or .zip (Shapefile), which carry its definition")
+        raise BadInput(
+            f"{path}: GeoJSON cannot record the CRS {crs_label(target)!r}; "
+            "write a .gpkg or .zip (Shapefile), which carry its definition"
+        )
     ids, geoms, props = _collect(rows)
     geoms = from_storage(target)(geoms)
     columns = _columns(schema, ids, props)
@@ -584,28 +607,64 @@ def _write_geojson(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema:
     # A copy of the id for GDAL to write as the Feature "id" (ID_FIELD moves it out of the
     # properties); "feature_id" stays a property, as in every other format.
     gdf = _frame({**columns, "_twin_id": columns[ID_COLUMN]}, geoms, crs)
-    _ogr_write(gdf, out, "GeoJSON", layer=schema.name, geometry_type=_geometry_type(geoms, schema),
-               promote_to_multi=False, layer_options={"ID_FIELD": "_twin_id", "ID_TYPE": "String"})
+    _ogr_write(
+        gdf,
+        out,
+        "GeoJSON",
+        layer=schema.name,
+        geometry_type=_geometry_type(geoms, schema),
+        promote_to_multi=False,
+        layer_options={"ID_FIELD": "_twin_id", "ID_TYPE": "String"},
+    )
 
 
 def _write_gpkg(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
-    _ogr_write(_frame(columns, geoms, crs), out, "GPKG", layer=schema.name,
-               geometry_type=_geometry_type(geoms, schema), promote_to_multi=False)
+    _ogr_write(
+        _frame(columns, geoms, crs),
+        out,
+        "GPKG",
+        layer=schema.name,
+        geometry_type=_geometry_type(geoms, schema),
+        promote_to_multi=False,
+    )
 
 
 def _write_shapefile(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
     names = shapefile_field_names(schema)
     gdf = _frame({names[k]: v for k, v in columns.items()}, geoms, crs)
-    kinds = {g.geom_type for g in geoms if g is not None}
+    family = np.array([_SHAPE_FAMILY.get(g.geom_type, "other") if g is not None else "none" for g in geoms])
+    present = [f for f in ("polygon", "line", "point") if (family == f).any()]
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        shp = Path(tmp) / f"{schema.name}.shp"
-        # One shape type per shapefile: pyogrio infers it (Polygon and MultiPolygon share one; GDAL
-        # refuses points mixed with polygons). An empty layer needs it named.
-        _ogr_write(gdf, shp, "ESRI Shapefile", encoding="UTF-8",
-                   geometry_type=None if kinds else schema.geometry_types[0])
+        if len(present) <= 1:
+            # One shape type per shapefile: pyogrio infers it (Polygon and MultiPolygon share one).
+            # An empty layer needs it named.
+            shp = Path(tmp) / f"{schema.name}.shp"
+            _ogr_write(
+                gdf,
+                shp,
+                "ESRI Shapefile",
+                encoding="UTF-8",
+                geometry_type=None if present else (schema.geometry_types or ("Point",))[0],
+            )
+        else:
+            # A shapefile holds one shape family, so a mixed layer (landscaping has beds, walls
+            # and tree rows) becomes one shapefile per family in the zip, named by family.
+            for f in present:
+                part = gdf[family == f]
+                _ogr_write(part, Path(tmp) / f"{schema.name}_{f}.shp", "ESRI Shapefile", encoding="UTF-8")
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for part in sorted(Path(tmp).iterdir()):
                 z.write(part, part.name)
+
+
+_SHAPE_FAMILY = {
+    "Polygon": "polygon",
+    "MultiPolygon": "polygon",
+    "LineString": "line",
+    "MultiLineString": "line",
+    "Point": "point",
+    "MultiPoint": "point",
+}
 
 
 def _write_csv(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:

@@ -17,9 +17,12 @@ from typing import Any
 
 import cql2
 import orjson
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 from twin.core import Ref, Twin
 from twin.errors import BadInput
+from twin.model import LayerSchema
 from twin.stores.base import BBox, Page
 
 
@@ -40,21 +43,23 @@ class FeatureQuery:
     limit: int | None = None
     offset: int = 0
     after: str | None = None  # cursor: the last feature id of the previous page
+    within: BaseGeometry | None = None  # exact area (e.g. a bbox given in another CRS); bbox holds its bounds
     queryables: set[str] = field(default_factory=set)
 
 
 def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
-    """Parse CQL2 text or JSON; errors name what is wrong."""
+    """Parse and validate CQL2 text or JSON; errors name what is wrong."""
+    if lang not in (None, "cql2-text", "cql2-json"):
+        raise BadInput(f"filter-lang {lang!r} is not cql2-text or cql2-json")
     try:
-        if lang in (None, "cql2-text"):
-            if lang is None and text.lstrip().startswith("{"):
-                return cql2.parse_json(text)
-            return cql2.parse_text(text)
-        if lang == "cql2-json":
-            return cql2.parse_json(text)
-    except (cql2.ParseError, cql2.ValidationError, ValueError) as e:
+        if lang == "cql2-json" or (lang is None and text.lstrip().startswith("{")):
+            expr = cql2.parse_json(text)
+        else:
+            expr = cql2.parse_text(text)
+        expr.validate()
+    except Exception as e:  # noqa: BLE001 - cql2 raises ParseError, ValidationError and bare Exceptions
         raise BadInput(f"filter: {e}") from None
-    raise BadInput(f"filter-lang {lang!r} is not cql2-text or cql2-json")
+    return expr
 
 
 def filter_properties(expr: cql2.Expr) -> set[str]:
@@ -90,20 +95,24 @@ def run_query(twin: Twin, q: FeatureQuery) -> Page:
             if schema.field(p) is None:
                 raise BadInput(f"properties: {p!r} is not a property of {q.layer}")
 
+    if q.filter is not None:
+        check_filter_types(q.filter, schema)
     simple_order = not q.sortby or (len(q.sortby) == 1 and q.sortby[0] == SortKey("id"))
-    if q.filter is None and simple_order:
+    if q.filter is None and q.within is None and simple_order:
         page = twin.features(q.layer, q.ref, bbox=q.bbox, limit=q.limit, offset=q.offset, after=q.after)
         return _select(page, q.properties)
 
     everything = twin.features(q.layer, q.ref, bbox=q.bbox)
     decoded = [orjson.loads(b) for b in everything.features]
     keep = list(range(len(decoded)))
+    if q.within is not None:
+        shapely.prepare(q.within)
+        geoms = shapely.from_geojson([orjson.dumps(decoded[i]["geometry"]) for i in keep])
+        hit = shapely.intersects(geoms, q.within)
+        keep = [i for i, h in zip(keep, hit, strict=True) if h]
     if q.filter is not None:
         expr = q.filter
-        try:
-            keep = [i for i in keep if expr.matches(_for_cql(decoded[i]))]
-        except (ValueError, cql2.ValidationError) as e:
-            raise BadInput(f"filter: {e}") from None
+        keep = [i for i in keep if _matches(expr, decoded[i])]
     if not simple_order:
         for key in reversed(q.sortby):  # stable sorts, last key first
             keep.sort(key=lambda i, k=key: _sort_value(decoded[i], k.name), reverse=key.descending)
@@ -116,6 +125,60 @@ def run_query(twin: Twin, q: FeatureQuery) -> Page:
     keep = keep[q.offset : end]
     page = Page([everything.features[i] for i in keep], [everything.feature_ids[i] for i in keep], total)
     return _select(page, q.properties)
+
+
+def _matches(expr: cql2.Expr, feature: dict[str, Any]) -> bool:
+    try:
+        return bool(expr.matches(_for_cql(feature)))
+    except Exception:  # noqa: BLE001 - cql2 raises a bare Exception when a value is null or absent
+        # CQL2 comparisons with a missing (null) value are unknown, and unknown does not select.
+        return False
+
+
+_TYPE_OF_FIELD = {"string": str, "integer": (int, float), "number": (int, float), "boolean": bool, "date": str}
+
+
+def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:
+    """Refuse comparisons that can never hold because of their types (400 rather than an empty page).
+
+    cql2 evaluates such a comparison to an error for every feature, indistinguishable from a
+    missing value; checking the literal against the queryable's declared type tells them apart.
+    """
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for x in node:
+                walk(x)
+            return
+        if not isinstance(node, dict):
+            return
+        op = node.get("op")
+        args = node.get("args")
+        if isinstance(op, str) and isinstance(args, list):
+            props = [a["property"] for a in args if isinstance(a, dict) and isinstance(a.get("property"), str)]
+            for name in props:
+                spec = schema.field(name)
+                if spec is None:
+                    continue
+                if op.startswith("t_") and spec.type != "date":
+                    raise BadInput(f"filter: {op.upper()} needs a date or time, and {name} is {spec.type}")
+                if op.startswith("a_") and spec.type != "list":
+                    raise BadInput(f"filter: {op.upper()} needs an array, and {name} is {spec.type}")
+                if op in ("=", "<>", "<", "<=", ">", ">=", "between", "in"):
+                    wanted = _TYPE_OF_FIELD.get(spec.type)
+                    literals = [a for a in args if not isinstance(a, dict | list)]
+                    for a in args:
+                        if isinstance(a, list):
+                            literals.extend(x for x in a if not isinstance(x, dict | list))
+                    for lit in literals:
+                        if wanted is not None and not (
+                            isinstance(lit, wanted) and not (spec.type != "boolean" and isinstance(lit, bool))
+                        ):
+                            raise BadInput(f"filter: {name} is {spec.type}, compared with {lit!r}")
+            for a in args:
+                walk(a)
+
+    walk(expr.to_json())
 
 
 def _for_cql(feature: dict[str, Any]) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class Store(ABC):
     @abstractmethod
     def schemas(self) -> dict[str, LayerSchema]: ...
 
+    @abstractmethod
     def reload_schemas(self) -> None:
         """Forget cached layer schemas (another handle may have added a layer)."""
 

@@ -1,0 +1,232 @@
+"""Helpers for the API tests: venue twins on disk, tokens, in-process clients and a real server.
+
+Imported by tests/test_api_*.py (pytest puts tests/ on sys.path, as for store_contract). Nothing
+here is a fixture, so each test module builds what it needs at the scope it needs:
+
+- `build_venue(path)`: the bundled venue twin with its ten-commit history, closed on disk.
+- `build_restricted_venue(path, roles)`: the same plus a `security` layer restricted to `roles`,
+  with one commit that touches only that layer and one that touches it and `halls`.
+- `make_tokens(path)`: one token per role (and a revoked one); returns name → token.
+- `client(store, tokens, **settings)`: a TestClient on create_app(), used as a context manager
+  so the app's lifespan closes the twin it opened.
+- `LiveServer`: `uvicorn api.main:app` (or `venue-twin serve`) in a subprocess on a free
+  loopback port, with its access log captured so tests can count the requests a client made.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from api.auth import TokenStore
+from api.main import create_app
+from api.settings import ApiSettings
+from layers.bundle import HISTORY_DIR, build_bundled_twin, bundled_history_files
+from layers.catalogue import AREA_OF_INTEREST, LAYERS
+from layers.changefile import read_change_file
+from twin import Change, CommitInfo, Feature, LayerSchema, Twin, feature_from_geojson
+from twin.model import FieldSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+OGC_CRS = "http://www.opengis.net/def/crs/"
+CRS84 = OGC_CRS + "OGC/1.3/CRS84"
+EPSG4326 = OGC_CRS + "EPSG/0/4326"
+EPSG4490 = OGC_CRS + "EPSG/0/4490"
+EPSG4549 = OGC_CRS + "EPSG/0/4549"
+EPSG3857 = OGC_CRS + "EPSG/0/3857"
+
+ROLES = ("viewer", "engineer", "editor", "admin")
+TOKEN_NAMES = {"viewer": "wang.viewer", "engineer": "zhao.engineer", "editor": "li.wei", "admin": "chen.admin"}
+
+RESTRICTED = LayerSchema(
+    name="security",
+    title_zh="安保点位",
+    title_en="Security posts",
+    geometry_types=("Point",),
+    fields=(
+        FieldSpec("code", "string", required=True, title_zh="编号", title_en="Code"),
+        FieldSpec("name_en", "string", title_en="Name"),
+    ),
+    code_field="code",
+    description="Security posts; not for the public.",
+    restricted_to=("engineer",),
+)
+
+
+# ---------------------------------------------------------------------------- twins on disk
+def build_venue(path: Path) -> Path:
+    """The bundled venue twin at `path`, closed (safe to copy or to open from another process)."""
+    build_bundled_twin(path).close()
+    return path
+
+
+def venue_commit(twin: Twin, n: int) -> CommitInfo:
+    """The commit made from the bundled venue change file number `n` (layers/data/history/00n-*.geojson).
+
+    Facts of the bundled history are pinned to these commits, not to HEAD~n or a sequence number,
+    so commits interleaved with them (the project register's reports) or added later do not
+    move them. Found by the file's author and message.
+    """
+    (path,) = sorted(HISTORY_DIR.glob(f"{n:03d}-*.geojson"))
+    cf = read_change_file(path)
+    found = [c for c in twin.log(100_000) if c.message == cf.message and c.author == cf.author]
+    assert len(found) == 1, (path.name, len(found))
+    return found[0]
+
+
+def copy_store(src: Path, dst: Path) -> Path:
+    """A fresh copy of a closed twin file, for a test that writes."""
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def build_restricted_venue(path: Path, roles: Sequence[str] = ("engineer",)) -> Path:
+    """The bundled venue's layers and history plus a `security` layer only `roles` (and admins) may see.
+
+    After the bundled history come two commits: HEAD~1 adds two security posts (security only),
+    HEAD adds a third post and changes hall-1.1H's notes (security and halls).
+    """
+    schema = LayerSchema(**{**RESTRICTED.__dict__, "restricted_to": tuple(roles)})
+    twin = Twin.create(path, [*LAYERS, schema], AREA_OF_INTEREST)
+    try:
+        for f in bundled_history_files():  # the bundled history, as build_bundled_twin applies it
+            cf = read_change_file(f)
+            assert cf.time is not None
+            when = datetime.fromisoformat(cf.time.replace("Z", "+00:00"))
+            twin.commit(cf.changes, author=cf.author or "?", message=cf.message or "?", time=when)
+        posts = [
+            _post("sec-south-gate", 121.2975, 31.1865, "SEC-01", "South gate post"),
+            _post("sec-west-hall", 121.2930, 31.1915, "SEC-02", "West hall post"),
+        ]
+        # Made now, after every bundled commit, so they are HEAD~1 and HEAD.
+        twin.commit(posts, author="site office", message="Security posts for the expo")
+        hall = feature_from_geojson(twin.feature("halls", "hall-1.1H"))
+        hall.properties["notes"] = "Checked before the opening."
+        twin.commit(
+            [_post("sec-north", 121.2980, 31.1950, "SEC-03", "North post"), Change("halls", "modify", "hall-1.1H", hall)],
+            author="site office",
+            message="North post; hall 1.1H checked",
+        )
+    finally:
+        twin.close()
+    return path
+
+
+def _post(fid: str, lon: float, lat: float, code: str, name: str) -> Change:
+    return Change("security", "add", fid, Feature(fid, shapely.Point(lon, lat), {"code": code, "name_en": name}))
+
+
+# ---------------------------------------------------------------------------- tokens and clients
+def make_tokens(path: Path) -> dict[str, str]:
+    """A token per role, keyed by role, plus "revoked": an editor token that was revoked."""
+    store = TokenStore(path)
+    tokens = {role: store.create(TOKEN_NAMES[role], role) for role in ROLES}
+    tokens["revoked"] = store.create("former.editor", "editor")
+    store.revoke("former.editor")
+    return tokens
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@contextmanager
+def client(store: Path, tokens: Path, **settings: Any) -> Iterator[TestClient]:
+    app = create_app(ApiSettings(store=store, tokens=tokens, **settings))
+    # A server error answers 500 here, as it would over the wire, instead of raising in the test.
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def problem_of(resp: httpx.Response, status: int, parameter: str | None = None) -> dict[str, Any]:
+    """Assert `resp` is an RFC 9457 problem with this status (and naming this parameter); return it."""
+    assert resp.status_code == status, (resp.status_code, resp.text[:500])
+    assert resp.headers["content-type"].startswith("application/problem+json"), resp.headers["content-type"]
+    body = resp.json()
+    assert body["status"] == status
+    assert isinstance(body.get("detail"), str) and body["detail"], body
+    if parameter is not None:
+        assert body.get("parameter") == parameter, body
+    return body  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------- a real server
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """The API served by uvicorn in a subprocess on 127.0.0.1; stop() ends only that process."""
+
+    def __init__(self, store: Path, tokens: Path, log: Path, *, cli: bool = False, env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        full_env = {
+            **os.environ,
+            "VENUE_TWIN_STORE": str(store),
+            "VENUE_TWIN_TOKENS": str(tokens),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        if cli:
+            cmd = [str(VENV_BIN / "venue-twin"), "serve", "--store", str(store), "--port", str(self.port)]
+        else:
+            cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--log-level", "info"]  # info: the access log, one line per request
+        self._log_file = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=self._log_file, stderr=subprocess.STDOUT)
+        self._wait()
+
+    def _wait(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/conformance", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the server did not answer within {timeout} s:\n{self.log.read_text()}")
+
+    def access_lines(self, path_fragment: str) -> list[str]:
+        """The access-log lines of requests whose path contains `path_fragment`."""
+        return [line for line in self.log.read_text(errors="replace").splitlines() if path_fragment in line]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log_file.close()
+
+
+def missing_client(reason: str) -> None:
+    """A client tool the suite needs is missing: fail in CI, skip on a developer's machine."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI=true: a missing client is a failure)")
+    pytest.skip(reason)

@@ -1,0 +1,324 @@
+"""Access control: open reads, bearer tokens for writes (401 / 403), closed reads on request, and
+restricted layers that are invisible — not forbidden — to every other role, everywhere: listings,
+items, features, queryables, history, diffs, downloads and the version log.
+
+The twin here is the bundled venue plus a `security` layer restricted to engineers (see
+api_server.build_restricted_venue): commit #11 touches only that layer, #12 that layer and halls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from api_server import (
+    RESTRICTED,
+    TOKEN_NAMES,
+    bearer,
+    build_restricted_venue,
+    build_venue,
+    client,
+    copy_store,
+    make_tokens,
+    problem_of,
+)
+from fastapi.testclient import TestClient
+
+from api.auth import TokenStore
+from layers.catalogue import LAYERS
+
+PUBLIC = [s.name for s in LAYERS]
+SECRET = RESTRICTED.name
+GEOJSON = {"Content-Type": "application/geo+json"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
+    d = tmp_path_factory.mktemp("api-access")
+    store = build_restricted_venue(d / "venue.gpkg", ("engineer",))
+    tokens = d / "tokens.sqlite"
+    return store, tokens, make_tokens(tokens)
+
+
+@pytest.fixture(scope="module")
+def api(site: tuple[Path, Path, dict[str, str]]) -> Iterator[TestClient]:
+    with client(site[0], site[1]) as c:
+        yield c
+
+
+@pytest.fixture
+def writable(site: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> Iterator[TestClient]:
+    with client(copy_store(site[0], tmp_path / "venue.gpkg"), site[1]) as c:
+        yield c
+
+
+def as_(site: tuple[Path, Path, dict[str, str]], who: str | None) -> dict[str, str]:
+    return bearer(site[2][who]) if who else {}
+
+
+def count_versions(api: TestClient) -> int:
+    return api.get("/versions?limit=1").json()["numberMatched"]  # type: ignore[no-any-return]
+
+
+def post_post(fid: str = "sec-east") -> bytes:
+    return orjson.dumps(
+        {
+            "type": "Feature",
+            "id": fid,
+            "geometry": {"type": "Point", "coordinates": [121.3000, 31.1900]},
+            "properties": {"code": "SEC-09"},
+        }
+    )
+
+
+def hall_patch() -> bytes:
+    return orjson.dumps({"properties": {"notes": "access test"}})
+
+
+# ---------------------------------------------------------------------------- reads and writes
+def test_reads_are_open_by_default(api: TestClient) -> None:
+    for url in (
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/halls/items",
+        "/collections/halls/items/hall-1.1H",
+        "/versions",
+        "/diff?from=HEAD~1",
+        "/collections/halls/download",
+    ):
+        assert api.get(url).status_code == 200, url
+
+
+WRITES = [
+    ("POST", "/collections/halls/items"),
+    ("PUT", "/collections/halls/items/hall-1.1H"),
+    ("PATCH", "/collections/halls/items/hall-1.1H"),
+    ("DELETE", "/collections/halls/items/hall-1.1H"),
+]
+
+
+@pytest.mark.parametrize("method,url", WRITES)
+def test_writes_without_a_valid_token_are_401(
+    api: TestClient, site: tuple[Path, Path, dict[str, str]], method: str, url: str
+) -> None:
+    n = count_versions(api)
+    for auth in (
+        None,
+        "Basic bGk6d2Vp",
+        "Bearer",
+        "Bearer ",
+        "Bearer vt_not-a-token",
+        f"Bearer {site[2]['revoked']}",
+        f"Token {site[2]['editor']}",
+    ):
+        headers = {**GEOJSON, **({"Authorization": auth} if auth is not None else {})}
+        r = api.request(method, url, content=hall_patch() if method != "DELETE" else None, headers=headers)
+        problem_of(r, 401)
+        assert r.headers["www-authenticate"].lower().startswith("bearer"), auth
+    assert count_versions(api) == n
+
+
+@pytest.mark.parametrize("method,url", WRITES)
+@pytest.mark.parametrize("role", ["viewer", "engineer"])
+def test_writes_below_the_editor_role_are_403(
+    api: TestClient, site: tuple[Path, Path, dict[str, str]], method: str, url: str, role: str
+) -> None:
+    n = count_versions(api)
+    r = api.request(
+        method, url, content=hall_patch() if method != "DELETE" else None, headers={**GEOJSON, **as_(site, role)}
+    )
+    body = problem_of(r, 403)
+    assert role in body["detail"] and "editor" in body["detail"]
+    assert count_versions(api) == n
+
+
+@pytest.mark.parametrize("role", ["editor", "admin"])
+def test_editors_and_admins_write_and_author_their_commits(
+    writable: TestClient, site: tuple[Path, Path, dict[str, str]], role: str
+) -> None:
+    n = count_versions(writable)
+    r = writable.patch(
+        "/collections/halls/items/hall-1.1H", content=hall_patch(), headers={**GEOJSON, **as_(site, role)}
+    )
+    assert r.status_code == 204, r.text
+    newest = writable.get("/versions?limit=1").json()
+    assert newest["numberMatched"] == n + 1
+    assert newest["versions"][0]["author"] == TOKEN_NAMES[role]
+
+
+def test_a_revoked_token_stops_working_at_once(writable: TestClient, site: tuple[Path, Path, dict[str, str]]) -> None:
+    store = TokenStore(site[1])
+    token = store.create("temp.editor", "editor")
+    headers = {**GEOJSON, **bearer(token)}
+    assert (
+        writable.patch("/collections/halls/items/hall-1.1H", content=hall_patch(), headers=headers).status_code == 204
+    )
+    store.revoke("temp.editor")
+    r = writable.patch(
+        "/collections/halls/items/hall-1.1H", content=orjson.dumps({"properties": {"notes": "again"}}), headers=headers
+    )
+    problem_of(r, 401)
+
+
+def test_closed_reads_need_a_token(tmp_path: Path) -> None:
+    store = build_venue(tmp_path / "venue.gpkg")
+    tokens = make_tokens(tmp_path / "tokens.sqlite")
+    with client(store, tmp_path / "tokens.sqlite", public_reads=False) as api:
+        for url in (
+            "/",
+            "/collections",
+            "/collections/halls/items",
+            "/collections/halls/items/hall-1.1H",
+            "/versions",
+            "/diff?from=HEAD~1",
+            "/collections/halls/download",
+            "/collections/halls/items/hall-1.1H/history",
+        ):
+            r = api.get(url)
+            problem_of(r, 401)
+            assert "www-authenticate" in r.headers
+            assert api.get(url, headers=bearer("vt_wrong")).status_code == 401
+            assert api.get(url, headers=bearer(tokens["viewer"])).status_code == 200, url
+
+
+# ---------------------------------------------------------------------------- restricted layers
+HIDDEN_FROM = [None, "viewer"]
+SHOWN_TO = ["engineer", "admin"]
+
+SECRET_URLS = [
+    f"/collections/{SECRET}",
+    f"/collections/{SECRET}?f=html",
+    f"/collections/{SECRET}/queryables",
+    f"/collections/{SECRET}/items",
+    f"/collections/{SECRET}/items?version=HEAD~1",
+    f"/collections/{SECRET}/items?f=html",
+    f"/collections/{SECRET}/items/sec-south-gate",
+    f"/collections/{SECRET}/items/sec-south-gate?version=HEAD~1",
+    f"/collections/{SECRET}/items/sec-south-gate/history",
+    f"/collections/{SECRET}/download",
+    f"/collections/{SECRET}/download?f=gpkg&version=HEAD~1",
+    f"/diff?from=HEAD~2&collections={SECRET}",
+    f"/diff?from=HEAD~2&collections=halls,{SECRET}",
+]
+
+
+@pytest.mark.parametrize("who", HIDDEN_FROM)
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_a_restricted_layer_is_missing_for_others(
+    api: TestClient, site: tuple[Path, Path, dict[str, str]], who: str | None, url: str
+) -> None:
+    r = api.get(url, headers=as_(site, who))
+    body = problem_of(r, 404)
+    # Indistinguishable from a layer that does not exist.
+    other = problem_of(api.get(url.replace(SECRET, "no_such_layer"), headers=as_(site, who)), 404)
+    assert body["detail"].replace(SECRET, "X") == other["detail"].replace("no_such_layer", "X")
+    assert "restricted" not in r.text.lower() and "engineer" not in r.text.lower()
+
+
+@pytest.mark.parametrize("who", HIDDEN_FROM)
+def test_a_restricted_layer_is_not_listed_for_others(
+    api: TestClient, site: tuple[Path, Path, dict[str, str]], who: str | None
+) -> None:
+    h = as_(site, who)
+    assert [c["id"] for c in api.get("/collections", headers=h).json()["collections"]] == PUBLIC
+    html = api.get("/collections?f=html", headers=h).text
+    assert SECRET not in html and RESTRICTED.title_en not in html and RESTRICTED.title_zh not in html
+    problem_of(api.options(f"/collections/{SECRET}/items", headers=h), 404)
+
+
+@pytest.mark.parametrize("who", HIDDEN_FROM)
+def test_diffs_and_versions_hide_a_restricted_layer(
+    api: TestClient, site: tuple[Path, Path, dict[str, str]], who: str | None
+) -> None:
+    h = as_(site, who)
+    diff = api.get("/diff?from=HEAD~2", headers=h).json()
+    assert {f["twin:layer"] for f in diff["features"]} == {"halls"}
+    assert [f["id"] for f in diff["features"]] == ["hall-1.1H"]
+    assert set(diff["twin:counts"]) == {"halls"}
+    assert SECRET not in orjson.dumps(diff).decode()
+    whole = api.get("/diff?from=2026-01-01", headers=h).json()
+    layers = {f["twin:layer"] for f in whole["features"]}
+    assert SECRET not in layers and {"venue_boundary", "halls", "south_plaza", "roads", "landscaping"} <= layers
+    log = api.get("/versions", headers=h).json()
+    for v in log["versions"]:
+        assert SECRET not in v["counts"], v
+        assert v["counts"], "a commit that touched only the hidden layer must not be listed"
+    assert log["versions"][0]["counts"] == {"halls": {"added": 0, "modified": 1, "deleted": 0}}
+    assert log["numberMatched"] == len(api.get("/versions?limit=1000", headers=h).json()["versions"])
+    secret_only = api.get("/versions/HEAD~1", headers=as_(site, "admin")).json()["id"]
+    assert secret_only not in {v["id"] for v in api.get("/versions?limit=1000", headers=h).json()["versions"]}
+    problem_of(api.get(f"/versions/{secret_only}", headers=h), 404)
+    both = api.get("/versions/HEAD", headers=h).json()
+    assert both["changes"] == [{"collection": "halls", "op": "modify", "id": "hall-1.1H"}]
+    assert SECRET not in orjson.dumps(both).decode()
+    hist = api.get("/collections/halls/items/hall-1.1H/history", headers=h).json()
+    for v in hist["versions"]:
+        assert SECRET not in v["commit"]["counts"]
+
+
+@pytest.mark.parametrize("who", SHOWN_TO)
+def test_a_restricted_layer_is_visible_to_its_roles(
+    api: TestClient, site: tuple[Path, Path, dict[str, str]], who: str, tmp_path: Path
+) -> None:
+    import pyogrio
+
+    h = as_(site, who)
+    assert [c["id"] for c in api.get("/collections", headers=h).json()["collections"]] == [*PUBLIC, SECRET]
+    items = api.get(f"/collections/{SECRET}/items", headers=h).json()
+    assert sorted(f["id"] for f in items["features"]) == ["sec-north", "sec-south-gate", "sec-west-hall"]
+    assert api.get(f"/collections/{SECRET}/items?version=HEAD~1", headers=h).json()["numberMatched"] == 2
+    assert api.get(f"/collections/{SECRET}/items/sec-south-gate", headers=h).status_code == 200
+    assert api.get(f"/collections/{SECRET}/queryables", headers=h).status_code == 200
+    assert api.get(f"/collections/{SECRET}/items/sec-north/history", headers=h).status_code == 200
+    dl = api.get(f"/collections/{SECRET}/download?f=gpkg", headers=h)
+    assert dl.status_code == 200
+    (tmp_path / "s.gpkg").write_bytes(dl.content)
+    assert len(pyogrio.read_dataframe(tmp_path / "s.gpkg")) == 3
+    diff = api.get("/diff?from=HEAD~2", headers=h).json()
+    assert diff["twin:counts"][SECRET] == {"added": 3, "modified": 0, "deleted": 0}
+    assert sorted(f["id"] for f in diff["features"] if f["twin:layer"] == SECRET) == [
+        "sec-north",
+        "sec-south-gate",
+        "sec-west-hall",
+    ]
+    assert api.get(f"/diff?from=HEAD~2&collections={SECRET}", headers=h).status_code == 200
+    only_secret = api.get("/versions/HEAD~1", headers=h).json()
+    assert only_secret["counts"] == {SECRET: {"added": 2, "modified": 0, "deleted": 0}}
+    assert len(only_secret["changes"]) == 2
+    assert SECRET in api.get("/versions", headers=h).json()["versions"][0]["counts"]
+
+
+def test_admins_write_a_restricted_layer_that_others_cannot_see(
+    writable: TestClient, site: tuple[Path, Path, dict[str, str]]
+) -> None:
+    r = writable.post(f"/collections/{SECRET}/items", content=post_post(), headers={**GEOJSON, **as_(site, "admin")})
+    assert r.status_code == 201, r.text
+    cid = r.headers["x-twin-commit"]
+    for who in HIDDEN_FROM:
+        problem_of(writable.get(f"/versions/{cid}", headers=as_(site, who)), 404)
+        problem_of(writable.get(f"/collections/{SECRET}/items/sec-east", headers=as_(site, who)), 404)
+    eng = writable.get(f"/collections/{SECRET}/items/sec-east", headers=as_(site, "engineer"))
+    assert eng.status_code == 200
+    # A viewer cannot write to it either.
+    viewer = writable.post(
+        f"/collections/{SECRET}/items", content=post_post("sec-x"), headers={**GEOJSON, **as_(site, "viewer")}
+    )
+    assert viewer.status_code in (403, 404)
+
+
+def test_a_layer_restricted_to_admins(tmp_path: Path) -> None:
+    store = build_restricted_venue(tmp_path / "venue.gpkg", ("admin",))
+    tokens = make_tokens(tmp_path / "tokens.sqlite")
+    with client(store, tmp_path / "tokens.sqlite") as api:
+        for who in (None, "viewer", "engineer", "editor"):
+            h = bearer(tokens[who]) if who else {}
+            assert SECRET not in [c["id"] for c in api.get("/collections", headers=h).json()["collections"]]
+            problem_of(api.get(f"/collections/{SECRET}/items", headers=h), 404)
+            problem_of(api.get(f"/collections/{SECRET}/download", headers=h), 404)
+            assert SECRET not in api.get("/diff?from=HEAD~2", headers=h).json()["twin:counts"]
+        h = bearer(tokens["admin"])
+        assert api.get(f"/collections/{SECRET}/items", headers=h).json()["numberMatched"] == 3
+        assert SECRET in api.get("/diff?from=HEAD~2", headers=h).json()["twin:counts"]

@@ -1,0 +1,580 @@
+"""OGC API - Features Part 4 over the twin: each write is one commit, by the token's holder.
+
+POST, PUT, PATCH (JSON merge patch) and DELETE with ETags and If-Match (412 and nothing changes),
+OPTIONS, and bad input (malformed JSON, bad geometry, outside the venue, unknown CRS, too large,
+unknown collection or feature): a 4xx naming the reason and the twin exactly as it was.
+
+Each test writes to its own copy of the bundled twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+import shapely
+from api_server import (
+    EPSG4326,
+    EPSG4549,
+    TOKEN_NAMES,
+    bearer,
+    build_venue,
+    client,
+    copy_store,
+    make_tokens,
+    problem_of,
+)
+from fastapi.testclient import TestClient
+from pyproj import Transformer
+
+from api.main import create_app
+from api.settings import ApiSettings
+from layers.catalogue import AREA_OF_INTEREST, LAYERS
+from layers.io import FORMATS
+from twin import Change, Feature, LayerSchema, Twin, feature_from_geojson
+from twin.stores.gpkg import GeoPackageStore
+
+T_4549 = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
+GEOJSON = {"Content-Type": "application/geo+json"}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
+    d = tmp_path_factory.mktemp("api-edits")
+    store = build_venue(d / "venue.gpkg")
+    tokens = d / "tokens.sqlite"
+    return store, tokens, make_tokens(tokens)
+
+
+@pytest.fixture
+def store(base: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> Path:
+    return copy_store(base[0], tmp_path / "venue.gpkg")
+
+
+@pytest.fixture
+def api(base: tuple[Path, Path, dict[str, str]], store: Path) -> Iterator[TestClient]:
+    with client(store, base[1]) as c:
+        yield c
+
+
+@pytest.fixture
+def editor(base: tuple[Path, Path, dict[str, str]]) -> dict[str, str]:
+    return {**bearer(base[2]["editor"]), **GEOJSON}
+
+
+@pytest.fixture
+def twin(store: Path, api: TestClient) -> Iterator[Twin]:
+    """An independent reader of the twin the API writes to."""
+    t = Twin.open(store)
+    yield t
+    t.close()
+
+
+# ---------------------------------------------------------------------------- helpers
+def flower_bed(fid: str | None = "ls-flower-bed-test", **props: Any) -> dict[str, Any]:
+    f: dict[str, Any] = {
+        "type": "Feature",
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[121.2950, 31.1860], [121.2954, 31.1860], [121.2954, 31.1863], [121.2950, 31.1863],
+                             [121.2950, 31.1860]]],
+        },
+        "properties": {
+            "code": "FB-T1",
+            "name_zh": "测试花坛",
+            "name_en": "Test flower bed",
+            "kind": "flower_bed",
+            "pots": 1200,
+            "responsible_unit": "青浦区绿化和市容管理局",
+            **props,
+        },
+    }
+    if fid is not None:
+        f["id"] = fid
+    return f
+
+
+def versions(api: TestClient) -> dict[str, Any]:
+    return api.get("/versions?limit=1").json()  # type: ignore[no-any-return]
+
+
+def state(api: TestClient) -> tuple[int, str]:
+    v = versions(api)
+    return v["numberMatched"], v["versions"][0]["id"]
+
+
+def snapshot(twin: Twin) -> dict[str, list[bytes]]:
+    return {s.name: twin.features(s.name).features for s in twin.layers()}
+
+
+def newest(api: TestClient) -> dict[str, Any]:
+    return versions(api)["versions"][0]  # type: ignore[no-any-return]
+
+
+def hall(api: TestClient, fid: str = "hall-1.1H") -> tuple[dict[str, Any], str]:
+    r = api.get(f"/collections/halls/items/{fid}")
+    assert r.status_code == 200
+    return r.json(), r.headers["etag"]
+
+
+def send(api: TestClient, method: str, url: str, body: Any, headers: dict[str, str]) -> Any:
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    return api.request(method, url, content=content, headers=headers)
+
+
+# ---------------------------------------------------------------------------- create
+def test_post_is_one_commit_by_the_token_holder(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    n, head = state(api)
+    count = twin.count("landscaping")
+    r = send(api, "POST", "/collections/landscaping/items", flower_bed(),
+             {**editor, "X-Twin-Message": "Flower bed at the P5 walkway"})
+    assert r.status_code == 201, r.text
+    assert r.headers["location"].endswith("/collections/landscaping/items/ls-flower-bed-test")
+    commit = r.headers["x-twin-commit"]
+    assert state(api) == (n + 1, commit)
+    c = newest(api)
+    assert c["author"] == TOKEN_NAMES["editor"] == "li.wei"
+    assert c["message"] == "Flower bed at the P5 walkway"
+    assert c["parent"] == head
+    assert c["counts"] == {"landscaping": {"added": 1, "modified": 0, "deleted": 0}}
+    got = api.get("/collections/landscaping/items/ls-flower-bed-test")
+    assert got.status_code == 200 and got.headers["etag"] == r.headers["etag"]
+    assert got.json()["properties"]["pots"] == 1200
+    assert twin.count("landscaping") == count + 1
+    diff = api.get("/diff", params={"from": "HEAD~1"}).json()
+    assert [(f["id"], f["twin:change"]) for f in diff["features"]] == [("ls-flower-bed-test", "added")]
+    assert api.get("/collections/landscaping/items").json()["numberMatched"] == count + 1
+
+
+def test_post_a_feature_collection_is_one_commit(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    n, _ = state(api)
+    second = flower_bed("ls-flower-bed-test-2", code="FB-T2")
+    second["geometry"]["coordinates"] = [[[x + 0.001, y] for x, y in second["geometry"]["coordinates"][0]]]
+    body = {"type": "FeatureCollection", "features": [flower_bed(), second]}
+    r = send(api, "POST", "/collections/landscaping/items", body, editor)
+    assert r.status_code == 201, r.text
+    assert sorted(r.json()["ids"]) == ["ls-flower-bed-test", "ls-flower-bed-test-2"]
+    assert state(api)[0] == n + 1
+    assert newest(api)["counts"] == {"landscaping": {"added": 2, "modified": 0, "deleted": 0}}
+    assert newest(api)["message"]  # a default message when none is given
+
+
+def test_post_without_an_id_gets_one(api: TestClient, editor: dict[str, str]) -> None:
+    r = send(api, "POST", "/collections/landscaping/items", flower_bed(None), editor)
+    assert r.status_code == 201, r.text
+    (fid,) = r.json()["ids"]
+    assert fid
+    assert api.get(f"/collections/landscaping/items/{fid}").json()["properties"]["code"] == "FB-T1"
+
+
+@pytest.mark.parametrize("crs", [EPSG4549, EPSG4326])
+def test_post_in_another_crs_with_content_crs(api: TestClient, twin: Twin, editor: dict[str, str], crs: str) -> None:
+    """Content-Crs names the body's CRS, in that CRS's axis order (northing/latitude first here)."""
+    f = flower_bed()
+    ring = np.array(f["geometry"]["coordinates"][0])
+    if crs == EPSG4549:
+        e, n = T_4549.transform(ring[:, 0], ring[:, 1])
+        given = np.column_stack([n, e])
+    else:
+        given = ring[:, ::-1]
+    f["geometry"]["coordinates"] = [given.tolist()]
+    r = send(api, "POST", "/collections/landscaping/items", f, {**editor, "Content-Crs": f"<{crs}>"})
+    assert r.status_code == 201, r.text
+    stored = shapely.get_coordinates(feature_from_geojson(twin.feature("landscaping", "ls-flower-bed-test")).geometry)
+    assert np.max(np.abs(stored - ring)) < 1e-7  # about a centimetre
+
+
+# ---------------------------------------------------------------------------- replace, update, delete
+def test_put_replaces_the_feature(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    doc, etag = hall(api)
+    n, _ = state(api)
+    props = {k: v for k, v in doc["properties"].items() if k != "notes"}
+    props["floor_area_m2"] = 30000.0
+    body = {"type": "Feature", "geometry": doc["geometry"], "properties": props}
+    r = send(api, "PUT", "/collections/halls/items/hall-1.1H", body, {**editor, "If-Match": etag})
+    assert r.status_code == 204, r.text
+    new_doc, new_etag = hall(api)
+    assert new_etag == r.headers["etag"] != etag
+    assert new_doc["properties"] == props
+    assert state(api) == (n + 1, r.headers["x-twin-commit"])
+    assert newest(api)["author"] == "li.wei"
+    assert [h.op for h in twin.history("halls", "hall-1.1H")] == ["add", "modify"]
+
+
+def test_patch_is_one_commit_whose_diff_shows_the_change(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    before, etag = hall(api, "hall-2.1H")
+    assert before["properties"]["project_code"] == "HL-02"
+    n, head = state(api)
+    patch = {"properties": {"notes": "Ceiling lights replaced; handed over 2026-10-30.", "project_code": None}}
+    r = api.patch("/collections/halls/items/hall-2.1H", content=orjson.dumps(patch),
+                  headers={**editor, "Content-Type": "application/merge-patch+json", "If-Match": etag,
+                           "X-Twin-Message": "Hall 2.1H handed over"})
+    assert r.status_code == 204, r.text
+    n2, head2 = state(api)
+    assert n2 == n + 1 and head2 == r.headers["x-twin-commit"]
+    c = newest(api)
+    assert c["author"] == "li.wei" and c["message"] == "Hall 2.1H handed over" and c["parent"] == head
+    assert c["counts"] == {"halls": {"added": 0, "modified": 1, "deleted": 0}}
+    after, _ = hall(api, "hall-2.1H")
+    assert after["geometry"] == before["geometry"]
+    expected = {k: v for k, v in before["properties"].items() if k != "project_code"}
+    expected["notes"] = patch["properties"]["notes"]
+    assert after["properties"] == expected
+    diff = api.get("/diff", params={"from": head, "to": head2}).json()
+    (entry,) = diff["features"]
+    assert (entry["twin:layer"], entry["id"], entry["twin:change"]) == ("halls", "hall-2.1H", "modified")
+    assert entry["twin:before"]["properties"] == before["properties"]
+    assert entry["properties"] == expected
+    assert orjson.loads(twin.feature("halls", "hall-2.1H"))["properties"] == expected
+
+
+def test_patch_geometry_in_content_crs(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    doc, etag = hall(api)
+    ring = np.array(doc["geometry"]["coordinates"][0]) + [0.0001, 0.0]
+    e, n = T_4549.transform(ring[:, 0], ring[:, 1])
+    patch = {"geometry": {"type": "Polygon", "coordinates": [np.column_stack([n, e]).tolist()]}}
+    r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", patch,
+             {**editor, "If-Match": etag, "Content-Crs": f"<{EPSG4549}>"})
+    assert r.status_code == 204, r.text
+    stored = shapely.get_coordinates(feature_from_geojson(twin.feature("halls", "hall-1.1H")).geometry)
+    assert np.max(np.abs(stored - ring)) < 1e-7
+    assert orjson.loads(twin.feature("halls", "hall-1.1H"))["properties"] == doc["properties"]
+
+
+def test_delete_is_one_commit_and_the_past_keeps_the_feature(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    _, etag = hall(api, "hall-NH")
+    n, _ = state(api)
+    r = api.delete("/collections/halls/items/hall-NH", headers={**editor, "If-Match": etag})
+    assert r.status_code == 204, r.text
+    assert state(api) == (n + 1, r.headers["x-twin-commit"])
+    assert newest(api)["counts"] == {"halls": {"added": 0, "modified": 0, "deleted": 1}}
+    problem_of(api.get("/collections/halls/items/hall-NH"), 404)
+    assert api.get("/collections/halls/items/hall-NH", params={"version": "HEAD~1"}).status_code == 200
+    assert api.get("/collections/halls/items").json()["numberMatched"] == 16 == twin.count("halls")
+    hist = api.get("/collections/halls/items/hall-NH/history").json()["versions"]
+    assert hist[-1]["op"] == "delete" and hist[-1]["commit"]["author"] == "li.wei"
+    diff = api.get("/diff", params={"from": "HEAD~1"}).json()
+    assert [(f["id"], f["twin:change"]) for f in diff["features"]] == [("hall-NH", "deleted")]
+
+
+def test_if_match_star_and_lists(api: TestClient, editor: dict[str, str]) -> None:
+    r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"notes": "one"}},
+             {**editor, "If-Match": "*"})
+    assert r.status_code == 204, r.text
+    _, etag = hall(api)
+    r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"notes": "two"}},
+             {**editor, "If-Match": f'"0000", {etag}'})
+    assert r.status_code == 204, r.text
+    assert hall(api)[0]["properties"]["notes"] == "two"
+
+
+# ---------------------------------------------------------------------------- optimistic locking
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_stale_if_match_is_412_and_nothing_changes(api: TestClient, twin: Twin, editor: dict[str, str], method: str) -> None:
+    doc, stale = hall(api)
+    # Someone else changes the hall after we read it.
+    r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"notes": "changed by Zhou Min"}},
+             {**editor, "If-Match": stale})
+    assert r.status_code == 204
+    n, head = state(api)
+    current = twin.feature("halls", "hall-1.1H")
+    body = {"type": "Feature", "geometry": doc["geometry"], "properties": {**doc["properties"], "notes": "mine"}}
+    if method == "PATCH":
+        body = {"properties": {"notes": "mine"}}
+    r = api.request(method, "/collections/halls/items/hall-1.1H",
+                    content=orjson.dumps(body) if method != "DELETE" else None, headers={**editor, "If-Match": stale})
+    problem_of(r, 412)
+    assert state(api) == (n, head)
+    assert twin.feature("halls", "hall-1.1H") == current
+    assert hall(api)[0]["properties"]["notes"] == "changed by Zhou Min"
+
+
+class RacingTwin(Twin):
+    """A twin where another writer commits just before the API's next commit lands."""
+
+    def __init__(self, path: Path):
+        super().__init__(GeoPackageStore(path))
+        self.intruder: list[Change] | None = None
+
+    def commit(self, changes: Any, **kw: Any) -> Any:  # type: ignore[override]
+        if self.intruder is not None:
+            theirs, self.intruder = self.intruder, None
+            super().commit(theirs, author="zhou.min", message="A concurrent edit")
+        return super().commit(changes, **kw)
+
+
+def test_if_match_holds_against_a_concurrent_commit(base: tuple[Path, Path, dict[str, str]], store: Path,
+                                                    editor: dict[str, str]) -> None:
+    """If-Match is checked and the commit made as one step: a commit landing in between is not lost.
+
+    Here the other writer commits after the API compared the ETag but before it committed; the
+    API must then answer 412 (or 409), not overwrite the other writer's change.
+    """
+    racing = RacingTwin(store)
+    try:
+        with TestClient(create_app(ApiSettings(store=store, tokens=base[1]), racing),
+                        raise_server_exceptions=False) as api:
+            _, etag = hall(api)
+            theirs = feature_from_geojson(racing.feature("halls", "hall-1.1H"))
+            theirs.properties["notes"] = "changed by Zhou Min"
+            racing.intruder = [Change("halls", "modify", "hall-1.1H", theirs)]
+            n = versions(api)["numberMatched"]
+            r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"floor_area_m2": 1.0}},
+                     {**editor, "If-Match": etag})
+            assert r.status_code in (409, 412), (r.status_code, r.text)
+            assert versions(api)["numberMatched"] == n + 1  # only the other writer's commit
+            assert hall(api)[0]["properties"]["notes"] == "changed by Zhou Min"
+    finally:
+        racing.close()
+
+
+# ---------------------------------------------------------------------------- OPTIONS
+def test_options_answers_allow(api: TestClient) -> None:
+    r = api.options("/collections/halls/items")
+    assert r.status_code in (200, 204)
+    assert {"GET", "POST", "OPTIONS"} <= {m.strip() for m in r.headers["allow"].split(",")}
+    r = api.options("/collections/halls/items/hall-1.1H")
+    assert {"GET", "PUT", "PATCH", "DELETE", "OPTIONS"} <= {m.strip() for m in r.headers["allow"].split(",")}
+    assert "DELETE" not in api.options("/collections/halls/items/no-such-hall").headers["allow"]
+    problem_of(api.options("/collections/nope/items"), 404)
+
+
+# ---------------------------------------------------------------------------- bad input
+def _bowtie() -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": [[[121.295, 31.186], [121.296, 31.187], [121.296, 31.186],
+                                                [121.295, 31.187], [121.295, 31.186]]]}
+
+
+def _with(geometry: Any = ..., **props: Any) -> dict[str, Any]:
+    f = flower_bed(**props)
+    if geometry is not ...:
+        f["geometry"] = geometry
+    return f
+
+
+def _bad_props(**changes: Any) -> dict[str, Any]:
+    f = flower_bed()
+    for k, v in changes.items():
+        if v is None:
+            f["properties"].pop(k)
+        else:
+            f["properties"][k] = v
+    return f
+
+
+BAD = [
+    # (name, method, url, body, extra headers, status, words the reason must contain)
+    ("malformed JSON", "POST", "/collections/landscaping/items", b'{"type": "Feature", "geometry": {', {}, 400, "JSON"),
+    ("empty body", "POST", "/collections/landscaping/items", b"", {}, 400, "JSON"),
+    ("a JSON array", "POST", "/collections/landscaping/items", b"[1, 2]", {}, 400, "Feature"),
+    ("not a Feature", "POST", "/collections/landscaping/items", {"type": "Point", "coordinates": [121.29, 31.19]}, {}, 400, "Feature"),
+    ("empty collection", "POST", "/collections/landscaping/items", {"type": "FeatureCollection", "features": []}, {}, 400, "Feature"),
+    ("no geometry", "POST", "/collections/landscaping/items", _with(None), {}, 400, "geometry"),
+    ("geometry not an object", "POST", "/collections/landscaping/items", _with("POINT (121.29 31.19)"), {}, 400, "geometry"),
+    ("unreadable coordinates", "POST", "/collections/landscaping/items", _with({"type": "Polygon", "coordinates": "x"}), {}, 400, "geometry"),
+    ("unclosed ring", "POST", "/collections/landscaping/items",
+     _with({"type": "Polygon", "coordinates": [[[121.295, 31.186], [121.296, 31.186], [121.296, 31.187]]]}), {}, 400, "geometry"),
+    ("unknown geometry type", "POST", "/collections/landscaping/items", _with({"type": "Circle", "coordinates": [121.29, 31.19]}), {}, 400, "geometry"),
+    ("self-intersecting polygon", "POST", "/collections/landscaping/items", _with(_bowtie()), {}, 400, "invalid"),
+    ("wrong geometry type", "POST", "/collections/halls/items",
+     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.295, 31.189]},
+      "properties": {"code": "X", "name_zh": "x", "name_en": "x", "level": "0m", "hall_type": "exhibition", "responsible_unit": "u"}},
+     {}, 400, "Point"),
+    ("lat/lon swapped: outside the venue", "POST", "/collections/landscaping/items",
+     _with({"type": "Point", "coordinates": [31.1860, 121.2950]}), {}, 400, "area of interest"),
+    ("in Beijing: outside the venue", "POST", "/collections/landscaping/items",
+     _with({"type": "Point", "coordinates": [116.39, 39.91]}), {}, 400, "area of interest"),
+    ("metres without Content-Crs", "POST", "/collections/landscaping/items",
+     _with({"type": "Point", "coordinates": [623500.0, 3452700.0]}), {}, 400, "area of interest"),
+    ("unknown Content-Crs", "POST", "/collections/landscaping/items", flower_bed(),
+     {"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/99999>"}, 400, "CRS"),
+    ("missing required property", "POST", "/collections/landscaping/items", _bad_props(name_zh=None), {}, 400, "name_zh"),
+    ("value not allowed", "POST", "/collections/landscaping/items", _bad_props(kind="fountain"), {}, 400, "kind"),
+    ("wrong value type", "POST", "/collections/landscaping/items", _bad_props(pots="many"), {}, 400, "pots"),
+    ("unknown property", "POST", "/collections/landscaping/items", _bad_props(colour="red"), {}, 400, "colour"),
+    ("id exists already", "POST", "/collections/landscaping/items", flower_bed("ls-clover-green"), {}, None, "exists"),
+    ("unknown collection", "POST", "/collections/fountains/items", flower_bed(), {}, 404, "fountains"),
+    ("not JSON media type", "POST", "/collections/landscaping/items", flower_bed(), {"Content-Type": "text/plain"}, 415, "geo+json"),
+    ("PUT of an unknown feature", "PUT", "/collections/landscaping/items/ls-nope", flower_bed(), {}, 404, "ls-nope"),
+    ("PUT of two features", "PUT", "/collections/landscaping/items/ls-clover-green",
+     {"type": "FeatureCollection", "features": [flower_bed(), flower_bed("x")]}, {}, 400, "one"),
+    ("PUT outside the venue", "PUT", "/collections/landscaping/items/ls-clover-green",
+     _with({"type": "Point", "coordinates": [0.0, 0.0]}), {}, 400, "area of interest"),
+    ("PATCH of an unknown feature", "PATCH", "/collections/halls/items/hall-99H", {"properties": {"notes": "x"}}, {}, 404, "hall-99H"),
+    ("PATCH not an object", "PATCH", "/collections/halls/items/hall-1.1H", b'"notes"', {}, 400, "object"),
+    ("PATCH malformed JSON", "PATCH", "/collections/halls/items/hall-1.1H", b"{notes: 1}", {}, 400, "JSON"),
+    ("PATCH value not allowed", "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"level": "99m"}}, {}, 400, "level"),
+    ("PATCH number as text", "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"floor_area_m2": "big"}}, {}, 400, "floor_area_m2"),
+    ("PATCH geometry outside", "PATCH", "/collections/halls/items/hall-1.1H",
+     {"geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}}, {}, 400, "area of interest"),
+    ("PATCH invalid geometry", "PATCH", "/collections/halls/items/hall-1.1H", {"geometry": _bowtie()}, {}, 400, "invalid"),
+    ("DELETE of an unknown feature", "DELETE", "/collections/halls/items/hall-99H", None, {}, 404, "hall-99H"),
+    ("DELETE in an unknown collection", "DELETE", "/collections/fountains/items/x", None, {}, 404, "fountains"),
+]
+
+
+@pytest.mark.parametrize("name,method,url,body,headers,status,reason", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_4xx_with_a_reason_and_nothing_changes(
+    api: TestClient, twin: Twin, editor: dict[str, str], name: str, method: str, url: str, body: Any,
+    headers: dict[str, str], status: int | None, reason: str,
+) -> None:
+    n, head = state(api)
+    before = snapshot(twin)
+    content = None if body is None else body if isinstance(body, bytes) else orjson.dumps(body)
+    r = api.request(method, url, content=content, headers={**editor, **headers})
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:300])
+    if status is not None:
+        assert r.status_code == status, (r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    text = problem["detail"] + " " + " ".join(p.get("reason", "") for p in problem.get("problems", []))
+    assert reason.lower() in text.lower(), text
+    assert state(api) == (n, head)
+    assert snapshot(twin) == before
+
+
+def test_a_hall_code_names_one_hall(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    n, _ = state(api)
+    body = {"type": "Feature", "id": "hall-9.9H",
+            "geometry": {"type": "Polygon", "coordinates": [[[121.2900, 31.2000], [121.2905, 31.2000],
+                                                              [121.2905, 31.2005], [121.2900, 31.2000]]]},
+            "properties": {"code": "1.1H", "name_zh": "x", "name_en": "x", "level": "0m", "hall_type": "exhibition",
+                           "responsible_unit": "u"}}
+    r = send(api, "POST", "/collections/halls/items", body, editor)
+    problem_of(r, 400)
+    assert "1.1H" in r.text
+    assert state(api)[0] == n
+
+
+# ---------------------------------------------------------------------------- body size
+def test_default_body_limit_is_20_mb() -> None:
+    assert ApiSettings().max_body_bytes == 20 * 1024 * 1024
+
+
+def test_a_body_over_the_default_limit_is_413(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    n, head = state(api)
+    f = flower_bed()
+    f["properties"]["notes"] = "x" * (20 * 1024 * 1024)
+    r = send(api, "POST", "/collections/landscaping/items", f, editor)
+    problem_of(r, 413)
+    assert state(api) == (n, head)
+    assert "ls-flower-bed-test" not in twin.feature_ids("landscaping")
+
+
+def test_a_streamed_body_over_the_limit_is_413(base: tuple[Path, Path, dict[str, str]], store: Path,
+                                               editor: dict[str, str]) -> None:
+    """Without a Content-Length (chunked), the limit still holds: counted as the body arrives."""
+    body = orjson.dumps(flower_bed(notes="y" * 5000))
+
+    def chunks() -> Any:
+        for i in range(0, len(body), 1000):
+            yield body[i : i + 1000]
+
+    with client(store, base[1], max_body_bytes=4096) as api:
+        n, head = state(api)
+        r = api.post("/collections/landscaping/items", content=chunks(), headers=editor)
+        problem_of(r, 413)
+        assert state(api) == (n, head)
+        # Just under the limit goes through.
+        small = orjson.dumps(flower_bed())
+        assert len(small) < 4096
+        r = api.post("/collections/landscaping/items", content=small, headers=editor)
+        assert r.status_code == 201, r.text
+
+
+# ---------------------------------------------------------------------------- what was written reads back safely
+def test_html_escapes_what_editors_write(api: TestClient, editor: dict[str, str]) -> None:
+    evil = '<script>alert("x")</script>'
+    r = send(api, "POST", "/collections/landscaping/items", flower_bed(name_en=evil, notes=f"<img src=x onerror=1> {evil}"),
+             editor)
+    assert r.status_code == 201, r.text
+    for url in ("/collections/landscaping/items/ls-flower-bed-test?f=html", "/collections/landscaping/items?f=html&limit=100"):
+        page = api.get(url).text
+        assert "<script>alert" not in page and "<img src=x" not in page
+        assert "&lt;script&gt;" in page
+
+
+def test_writes_land_inside_the_area_of_interest(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    r = send(api, "POST", "/collections/landscaping/items", flower_bed(), editor)
+    assert r.status_code == 201
+    g = feature_from_geojson(twin.feature("landscaping", "ls-flower-bed-test")).geometry
+    assert g is not None and AREA_OF_INTEREST.contains(g)
+
+
+# ---------------------------------------------------------------------------- records without geometry
+RECORD_LAYERS = [s for s in LAYERS if not s.geometry_types]  # the project register
+
+
+def a_record(schema: LayerSchema, n: int = 1) -> dict[str, Any]:
+    """Properties that pass the schema: every required field, with an allowed value where there is a list."""
+    values = {"string": "x", "number": 10.0, "integer": 10, "date": "2026-09-01", "boolean": True, "list": []}
+    props: dict[str, Any] = {}
+    for f in schema.fields:
+        if f.required:
+            props[f.name] = f.allowed[0] if f.allowed else values[f.type]
+    if schema.code_field:
+        props[schema.code_field] = f"TEST-{n}"
+    return props
+
+
+def test_there_are_venue_layers_of_records() -> None:
+    assert RECORD_LAYERS, "the catalogue has a layer without geometry (the project register)"
+
+
+def test_records_without_geometry_read_in_every_form(api: TestClient, store: Path, editor: dict[str, str]) -> None:
+    """A layer of records answers every read — any crs, a filter, HTML, downloads — without a server error."""
+    writer = Twin.open(store)
+    try:
+        for schema in RECORD_LAYERS:
+            props = a_record(schema)
+            writer.commit([Change(schema.name, "add", "rec-1", Feature("rec-1", None, props))], author="t", message="m")
+    finally:
+        writer.close()
+    for schema in RECORD_LAYERS:
+        base = f"/collections/{schema.name}"
+        doc = api.get(f"{base}/items", params={"limit": 10000}).json()
+        assert "rec-1" in [f["id"] for f in doc["features"]]
+        assert all(f["geometry"] is None for f in doc["features"])
+        for crs in (EPSG4549, EPSG4326):
+            r = api.get(f"{base}/items", params={"crs": crs, "limit": 10000})
+            assert r.status_code == 200, (crs, r.status_code, r.text[:200])
+            assert all(f["geometry"] is None for f in r.json()["features"])
+            r = api.get(f"{base}/items/rec-1", params={"crs": crs})
+            assert r.status_code == 200, (crs, r.status_code, r.text[:200])
+        code = schema.code_field or "id"
+        r = api.get(f"{base}/items", params={"filter": f"{code} = 'TEST-1'"})
+        assert r.status_code == 200 and r.json()["numberMatched"] == 1
+        for url in (f"{base}/queryables", f"{base}/items?f=html", f"{base}/items/rec-1?f=html", f"{base}?f=html"):
+            assert api.get(url).status_code == 200, url
+        for query in ("filter=S_INTERSECTS(geometry,POINT(121.29 31.19))", "bbox=121.28,31.18,121.31,31.20"):
+            r = api.get(f"{base}/items?{query}")
+            assert r.status_code < 500, (query, r.status_code)
+            if r.status_code == 200:
+                assert r.json()["features"] == []  # a record without geometry meets no area
+        for fmt in FORMATS:
+            r = api.get(f"{base}/download", params={"f": fmt})
+            assert r.status_code < 500, (fmt, r.status_code, r.text[:200])
+        assert api.get(f"{base}/download", params={"f": "csv"}).status_code == 200
+
+
+def test_records_without_geometry_are_written_through_the_api(api: TestClient, editor: dict[str, str]) -> None:
+    for schema in RECORD_LAYERS:
+        n, _ = state(api)
+        body = {"type": "Feature", "id": "rec-2", "geometry": None, "properties": a_record(schema, 2)}
+        r = send(api, "POST", f"/collections/{schema.name}/items", body, editor)
+        assert r.status_code == 201, r.text
+        etag = r.headers["etag"]
+        r = send(api, "PATCH", f"/collections/{schema.name}/items/rec-2",
+                 {"properties": {schema.code_field or "name_en": "TEST-2b"}}, {**editor, "If-Match": etag})
+        assert r.status_code == 204, r.text
+        assert state(api)[0] == n + 2
+        got = api.get(f"/collections/{schema.name}/items/rec-2").json()
+        assert got["geometry"] is None and got["properties"][schema.code_field or "name_en"] == "TEST-2b"
+        # A record refuses a geometry.
+        body = {"type": "Feature", "id": "rec-3", "geometry": {"type": "Point", "coordinates": [121.29, 31.19]},
+                "properties": a_record(schema, 3)}
+        problem_of(send(api, "POST", f"/collections/{schema.name}/items", body, editor), 400)

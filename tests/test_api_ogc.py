@@ -1,0 +1,946 @@
+"""OGC API - Features reads over the bundled venue twin, in process (TestClient).
+
+Part 1 (core, GeoJSON, HTML, OpenAPI), Part 2 (CRS), Part 3 (queryables, CQL2 filters, sortby,
+properties), strict query parameters, time travel on every read, versions, diffs, feature
+history and downloads. Every expected value is computed independently from the twin (or from
+pyproj/shapely), never from another API answer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import orjson
+import pyogrio
+import pytest
+import shapely
+from api_server import (
+    CRS84,
+    EPSG3857,
+    EPSG4326,
+    EPSG4490,
+    EPSG4549,
+    build_venue,
+    client,
+    make_tokens,
+    problem_of,
+    venue_commit,
+)
+from fastapi.testclient import TestClient
+from pyproj import Transformer
+
+from layers.catalogue import LAYERS
+from layers.io import FORMATS
+from twin import Twin
+
+LAYER_NAMES = [s.name for s in LAYERS]
+SPATIAL = [s.name for s in LAYERS if s.geometry_types]  # records without geometry (the project register) aside
+OGC = "http://www.opengis.net/spec/"
+T_4549 = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
+T_3857 = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+T_4490 = Transformer.from_crs("EPSG:4326", "EPSG:4490", always_xy=True)
+
+
+# ---------------------------------------------------------------------------- fixtures and helpers
+@pytest.fixture(scope="module")
+def venue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("api-ogc")
+    store = build_venue(d / "venue.gpkg")
+    tokens = d / "tokens.sqlite"
+    make_tokens(tokens)
+    return store, tokens
+
+
+@pytest.fixture(scope="module")
+def api(venue: tuple[Path, Path]):
+    with client(*venue) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def twin(venue: tuple[Path, Path]):
+    t = Twin.open(venue[0])
+    yield t
+    t.close()
+
+
+def bundled(twin: Twin, n: int) -> str:
+    """The id of the commit made from bundled venue change file n (1 = the initial survey, 10 = the checkpoint)."""
+    return venue_commit(twin, n).id
+
+
+def local(href: str) -> str:
+    """A link's path and query, to follow it with the TestClient."""
+    parts = urlsplit(href)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def link(doc: dict[str, Any], rel: str) -> dict[str, Any] | None:
+    return next((lk for lk in doc.get("links", []) if lk["rel"] == rel), None)
+
+
+def twin_features(twin: Twin, layer: str, ref: Any = None) -> list[dict[str, Any]]:
+    return [orjson.loads(b) for b in twin.features(layer, ref).features]
+
+
+def geom(feature: dict[str, Any]) -> shapely.Geometry:
+    return shapely.from_geojson(orjson.dumps(feature["geometry"]))
+
+
+def coords(feature: dict[str, Any]) -> np.ndarray:
+    return shapely.get_coordinates(geom(feature))
+
+
+def items(api: TestClient, layer: str, **params: Any) -> dict[str, Any]:
+    r = api.get(f"/collections/{layer}/items", params={"limit": 10000, **params})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def ids(doc: dict[str, Any]) -> list[str]:
+    return [f["id"] for f in doc["features"]]
+
+
+def all_pages(api: TestClient, url: str) -> tuple[list[str], int]:
+    """Follow next links from `url`; the ids in order and the number of pages."""
+    got: list[str] = []
+    pages = 0
+    while url:
+        r = api.get(url)
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        pages += 1
+        assert doc["numberReturned"] == len(doc["features"])
+        got += ids(doc)
+        nxt = link(doc, "next")
+        url = local(nxt["href"]) if nxt else ""
+        assert pages < 100, "next links never end"
+    return got, pages
+
+
+# ---------------------------------------------------------------------------- Part 1: capabilities
+def test_landing_page_links_resolve(api: TestClient) -> None:
+    r = api.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    doc = r.json()
+    assert "Exhibition and Convention Center" in doc["title"]
+    rels = {lk["rel"] for lk in doc["links"]}
+    assert {"self", "service-desc", "service-doc", "conformance", "data"} <= rels
+    for lk in doc["links"]:
+        assert lk["href"].startswith("http://testserver/"), lk
+        got = api.get(local(lk["href"]))
+        assert got.status_code == 200, (lk, got.status_code)
+    assert link(doc, "service-desc")["type"].startswith("application/vnd.oai.openapi+json")  # type: ignore[index]
+
+
+def test_conformance_declares_parts_1_to_4(api: TestClient) -> None:
+    doc = api.get("/conformance").json()
+    declared = set(doc["conformsTo"])
+    for cls in (
+        "ogcapi-features-1/1.0/conf/core",
+        "ogcapi-features-1/1.0/conf/geojson",
+        "ogcapi-features-1/1.0/conf/html",
+        "ogcapi-features-1/1.0/conf/oas30",
+        "ogcapi-features-2/1.0/conf/crs",
+        "ogcapi-features-3/1.0/conf/queryables",
+        "ogcapi-features-3/1.0/conf/filter",
+        "ogcapi-features-3/1.0/conf/features-filter",
+        "cql2/1.0/conf/cql2-text",
+        "cql2/1.0/conf/cql2-json",
+        "cql2/1.0/conf/basic-spatial-functions",
+        "ogcapi-features-4/1.0/conf/create-replace-delete",
+    ):
+        assert OGC + cls in declared, cls
+
+
+def test_collections_list_every_venue_layer(api: TestClient, twin: Twin) -> None:
+    doc = api.get("/collections").json()
+    assert [c["id"] for c in doc["collections"]] == LAYER_NAMES
+    for c in doc["collections"]:
+        schema = twin.layer(c["id"])
+        assert c["title"] == schema.title_en
+        assert c["twin:titleZh"] == schema.title_zh
+        assert c["itemType"] == "feature"
+        items_link = next(lk for lk in c["links"] if lk["rel"] == "items" and lk["type"] == "application/geo+json")
+        assert local(items_link["href"]) == f"/collections/{c['id']}/items"
+        one = api.get(f"/collections/{c['id']}")
+        assert one.status_code == 200 and one.json()["id"] == c["id"]
+        assert one.json()["extent"] == c["extent"]
+        if not schema.geometry_types:
+            continue
+        assert c["crs"][0] == CRS84
+        assert {CRS84, EPSG4326, EPSG4490, EPSG4549, EPSG3857} <= set(c["crs"])
+        assert c["storageCrs"] == CRS84
+        box = c["extent"]["spatial"]["bbox"][0]
+        minx, miny, maxx, maxy = twin.extent(c["id"])  # type: ignore[misc]
+        assert box[0] <= minx and box[1] <= miny and box[2] >= maxx and box[3] >= maxy
+        assert box[2] - box[0] < 0.1 and box[3] - box[1] < 0.1  # the venue, not the world
+        assert c["extent"]["temporal"]["interval"][0][0].startswith("2026-06-15")  # the first commit
+
+
+def test_openapi_document_is_openapi_30_and_describes_the_routes(api: TestClient) -> None:
+    r = api.get("/api")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/vnd.oai.openapi+json")
+    doc = r.json()
+    assert doc["openapi"].startswith("3.0")
+    paths = doc["paths"]
+    for p in (
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/{collectionId}",
+        "/collections/{collectionId}/queryables",
+        "/collections/{collectionId}/items",
+        "/collections/{collectionId}/items/{featureId}",
+        "/versions",
+        "/diff",
+        "/collections/{collectionId}/download",
+    ):
+        assert p in paths, p
+    params = {p["name"] for p in paths["/collections/{collectionId}/items"]["get"]["parameters"]}
+    assert {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "filter", "filter-lang", "sortby",
+            "properties", "version", "asof"} <= params
+    assert '{"type":"null"}' not in orjson.dumps(doc).decode()  # OpenAPI 3.0 spells it nullable
+    html = api.get("/api.html")
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+
+
+# ---------------------------------------------------------------------------- Part 1: features
+@pytest.mark.parametrize("layer", LAYER_NAMES)
+def test_items_equal_the_twin(api: TestClient, twin: Twin, layer: str) -> None:
+    r = api.get(f"/collections/{layer}/items", params={"limit": 10000})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/geo+json")
+    assert r.headers["content-crs"] == f"<{CRS84}>"
+    assert r.headers["x-twin-version"] == twin.head().id  # type: ignore[union-attr]
+    doc = r.json()
+    assert doc["type"] == "FeatureCollection"
+    assert doc["numberMatched"] == twin.count(layer) == doc["numberReturned"]
+    assert ids(doc) == twin.feature_ids(layer)
+    expected = {f["id"]: f for f in twin_features(twin, layer)}
+    for f in doc["features"]:
+        assert f["type"] == "Feature"
+        assert f["properties"] == expected[f["id"]]["properties"]
+        assert f["geometry"] == expected[f["id"]]["geometry"]
+
+
+def test_halls_count_and_a_known_hall(api: TestClient, twin: Twin) -> None:
+    doc = items(api, "halls")
+    assert doc["numberMatched"] == twin.count("halls") == 17
+    by_id = {f["id"]: f for f in doc["features"]}
+    assert by_id["hall-2.1H"]["properties"]["project_code"] == "HL-02"
+    assert sorted(by_id) == twin.feature_ids("halls")
+
+
+def test_default_limit_and_paging_by_next_links(api: TestClient, twin: Twin) -> None:
+    expected = twin.feature_ids("roads")
+    assert len(expected) > 10
+    first = api.get("/collections/roads/items").json()
+    assert first["numberReturned"] == 10 and first["numberMatched"] == len(expected)
+    assert ids(first) == expected[:10]
+    assert link(first, "prev") is None
+    got, pages = all_pages(api, "/collections/roads/items?limit=4")
+    assert got == expected
+    assert pages == math.ceil(len(expected) / 4)
+    second = api.get("/collections/roads/items?limit=4&offset=4").json()
+    prev = link(second, "prev")
+    assert prev is not None and parse_qs(urlsplit(prev["href"]).query)["offset"] == ["0"]
+    last = api.get(f"/collections/roads/items?limit=4&offset={len(expected) - 1}").json()
+    assert ids(last) == expected[-1:] and link(last, "next") is None
+    beyond = api.get("/collections/roads/items?offset=1000").json()
+    assert beyond["features"] == [] and beyond["numberMatched"] == len(expected)
+
+
+def test_cursor_paging(api: TestClient, twin: Twin) -> None:
+    expected = twin.feature_ids("landscaping")
+    got, _ = all_pages(api, f"/collections/landscaping/items?limit=5&cursor={expected[4]}")
+    assert got == expected[5:]
+
+
+def test_paging_keeps_filter_and_sort(api: TestClient, twin: Twin) -> None:
+    feats = [f for f in twin_features(twin, "roads") if f["properties"]["road_class"] != "internal"]
+    expected = [f["id"] for f in sorted(feats, key=lambda f: (f["properties"]["code"]), reverse=True)]
+    got, pages = all_pages(api, "/collections/roads/items?limit=3&filter=road_class<>'internal'&sortby=-code")
+    assert got == expected
+    assert pages == math.ceil(len(expected) / 3)
+
+
+def test_limit_above_the_maximum_is_refused(api: TestClient) -> None:
+    problem_of(api.get("/collections/halls/items?limit=10001"), 400, "limit")
+
+
+def test_item_equals_the_twin_with_etag_and_links(api: TestClient, twin: Twin) -> None:
+    for layer in SPATIAL:
+        fid = twin.feature_ids(layer)[0]
+        r = api.get(f"/collections/{layer}/items/{fid}")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("application/geo+json")
+        assert r.headers["content-crs"] == f"<{CRS84}>"
+        etag = r.headers["etag"]
+        assert etag.startswith('"') and etag.endswith('"') and len(etag) > 10
+        doc = r.json()
+        stored = orjson.loads(twin.feature(layer, fid))
+        assert doc["id"] == fid and doc["properties"] == stored["properties"] and doc["geometry"] == stored["geometry"]
+        assert local(link(doc, "self")["href"]) == f"/collections/{layer}/items/{fid}"  # type: ignore[index]
+        assert local(link(doc, "collection")["href"]) == f"/collections/{layer}"  # type: ignore[index]
+        assert api.get(f"/collections/{layer}/items/{fid}").headers["etag"] == etag  # stable
+
+
+def test_head_request_on_an_item_answers_like_get(api: TestClient) -> None:
+    """OPTIONS advertises HEAD (Allow: GET, HEAD, ...); a client checks an ETag with HEAD."""
+    allow = api.options("/collections/halls/items/hall-1.1H").headers["allow"]
+    assert "HEAD" in allow
+    got = api.get("/collections/halls/items/hall-1.1H")
+    head = api.head("/collections/halls/items/hall-1.1H")
+    assert head.status_code == 200, head.status_code
+    assert head.headers["etag"] == got.headers["etag"]
+    assert head.content == b""
+    assert api.head("/collections/halls/items").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/collections/nope",
+        "/collections/nope/items",
+        "/collections/nope/items/hall-1.1H",
+        "/collections/nope/queryables",
+        "/collections/nope/download",
+        "/collections/nope/items/x/history",
+        "/collections/halls/items/no-such-hall",
+        "/collections/halls/items/no-such-hall/history",
+        "/collections/halls/items/road-zhuguang-1",  # an id of another layer
+    ],
+)
+def test_unknown_collection_or_feature_is_404(api: TestClient, url: str) -> None:
+    problem_of(api.get(url), 404)
+
+
+# ---------------------------------------------------------------------------- HTML and negotiation
+@pytest.mark.parametrize(
+    "url,text",
+    [
+        ("/", "venue twin"),
+        ("/conformance", "ogcapi-features-1"),
+        ("/collections", "展馆"),
+        ("/collections/halls", "展馆"),
+        ("/collections/halls/queryables", "floor_area_m2"),
+        ("/collections/halls/items", "1.1H"),
+        ("/collections/halls/items/hall-2.1H", "HL-02"),
+    ],
+)
+def test_html_views(api: TestClient, url: str, text: str) -> None:
+    for r in (api.get(url, params={"f": "html"}), api.get(url, headers={"Accept": "text/html"})):
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/html")
+        assert r.text.lstrip().lower().startswith("<!doctype html")
+        assert text in r.text
+
+
+def test_format_negotiation(api: TestClient) -> None:
+    r = api.get("/collections/halls/items", params={"f": "json", "limit": 1})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    r = api.get("/collections/halls/items", headers={"Accept": "application/geo+json"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    problem_of(api.get("/collections/halls/items", params={"f": "xml"}), 400, "f")
+    assert api.get("/collections/halls/items", headers={"Accept": "application/xml"}).status_code == 406
+
+
+# ---------------------------------------------------------------------------- strict query parameters
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/halls",
+        "/collections/halls/queryables",
+        "/collections/halls/items",
+        "/collections/halls/items/hall-1.1H",
+        "/collections/halls/items/hall-1.1H/history",
+        "/collections/halls/download",
+        "/versions",
+        "/versions/HEAD",
+        "/diff?from=HEAD~1",
+    ],
+)
+def test_unknown_query_parameter_is_400_naming_it(api: TestClient, url: str) -> None:
+    sep = "&" if "?" in url else "?"
+    body = problem_of(api.get(f"{url}{sep}bboxx=121.29,31.18,121.30,31.19"), 400, "bboxx")
+    assert "bboxx" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "url,parameter",
+    [
+        ("/collections/halls/items?limit=ten", "limit"),
+        ("/collections/halls/items?limit=0", "limit"),
+        ("/collections/halls/items?limit=-5", "limit"),
+        ("/collections/halls/items?offset=-1", "offset"),
+        ("/collections/halls/items?offset=1.5", "offset"),
+        ("/collections/halls/items?offset=99999999999999999999", "offset"),
+        ("/collections/halls/items?limit=99999999999999999999", "limit"),
+        ("/collections/halls/items?bbox=121.29,31.18,121.30", "bbox"),
+        ("/collections/halls/items?bbox=a,b,c,d", "bbox"),
+        ("/collections/halls/items?bbox=121.30,31.18,121.29,31.19", "bbox"),
+        ("/collections/halls/items?bbox=nan,31.18,121.30,31.19", "bbox"),
+        ("/collections/halls/items?bbox-crs=" + EPSG4549, "bbox-crs"),
+        ("/collections/halls/items?bbox=1,2,3,4&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/99999", "bbox-crs"),
+        ("/collections/halls/items?bbox=0,0,1e12,1e12&bbox-crs=" + EPSG4549, "bbox"),
+        ("/collections/halls/items?crs=http://www.opengis.net/def/crs/EPSG/0/99999", "crs"),
+        ("/collections/halls/items?crs=EPSG:4549", "crs"),
+        ("/collections/halls/items/hall-1.1H?crs=nonsense", "crs"),
+        ("/collections/halls/items?filter-crs=" + EPSG4549 + "&filter=level='0m'", "filter-crs"),
+        ("/versions?limit=abc", "limit"),
+        ("/versions?limit=0", "limit"),
+        ("/versions?offset=-1", "offset"),
+        ("/versions?offset=99999999999999999999", "offset"),
+        ("/diff", "from"),
+        ("/diff?from=not-a-version", "from"),
+        ("/diff?from=HEAD~1&to=yesterday", "to"),
+        ("/collections/halls/download?f=dxf", "f"),
+        ("/collections/halls/download?crs=http://www.opengis.net/def/crs/EPSG/0/99999", "crs"),
+    ],
+)
+def test_invalid_query_parameter_is_400_naming_it(api: TestClient, url: str, parameter: str) -> None:
+    problem_of(api.get(url), 400, parameter)
+
+
+# ---------------------------------------------------------------------------- Part 2: CRS
+def _pairs(api: TestClient, layer: str, crs: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(CRS84 coordinates, coordinates in `crs`) of every feature of `layer`, matched by id."""
+    base = {f["id"]: f for f in items(api, layer)["features"]}
+    r = api.get(f"/collections/{layer}/items", params={"limit": 10000, "crs": crs})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-crs"] == f"<{crs}>"
+    out = r.json()["features"]
+    assert sorted(f["id"] for f in out) == sorted(base)
+    return [(coords(base[f["id"]]), coords(f)) for f in out]
+
+
+@pytest.mark.parametrize("layer", SPATIAL)
+def test_crs_epsg_4549_is_northing_first_and_matches_pyproj(api: TestClient, layer: str) -> None:
+    for lonlat, out in _pairs(api, layer, EPSG4549):
+        east, north = T_4549.transform(lonlat[:, 0], lonlat[:, 1])
+        assert np.all(out[:, 0] > 3_000_000), "northing first"  # ~3.45e6 m at 31.19 N
+        assert np.all(out[:, 1] < 1_000_000)  # easting ~623 km (false easting 500 km, CM 120 E)
+        assert np.max(np.abs(out[:, 0] - north)) < 0.01
+        assert np.max(np.abs(out[:, 1] - east)) < 0.01
+
+
+def test_crs_epsg_4326_is_latitude_first(api: TestClient) -> None:
+    for lonlat, out in _pairs(api, "landscaping", EPSG4326):
+        assert np.all((out[:, 0] > 31) & (out[:, 0] < 32)), "latitude first"
+        assert np.allclose(out[:, ::-1], lonlat, atol=1e-9, rtol=0)
+
+
+def test_crs_cgcs2000_4490_is_latitude_first(api: TestClient) -> None:
+    for lonlat, out in _pairs(api, "halls", EPSG4490):
+        lon, lat = T_4490.transform(lonlat[:, 0], lonlat[:, 1])
+        assert np.allclose(out[:, 0], lat, atol=1e-7, rtol=0)
+        assert np.allclose(out[:, 1], lon, atol=1e-7, rtol=0)
+
+
+def test_crs_web_mercator_3857_is_easting_first(api: TestClient) -> None:
+    for lonlat, out in _pairs(api, "roads", EPSG3857):
+        x, y = T_3857.transform(lonlat[:, 0], lonlat[:, 1])
+        assert np.max(np.abs(out[:, 0] - x)) < 0.01 and np.max(np.abs(out[:, 1] - y)) < 0.01
+
+
+def test_single_item_in_another_crs(api: TestClient, twin: Twin) -> None:
+    r = api.get("/collections/halls/items/hall-1.1H", params={"crs": EPSG4549})
+    assert r.status_code == 200 and r.headers["content-crs"] == f"<{EPSG4549}>"
+    lonlat = coords(orjson.loads(twin.feature("halls", "hall-1.1H")))
+    east, north = T_4549.transform(lonlat[:, 0], lonlat[:, 1])
+    out = coords(r.json())
+    assert np.max(np.abs(out[:, 0] - north)) < 0.01 and np.max(np.abs(out[:, 1] - east)) < 0.01
+    # An ETag names the stored version, whatever CRS it is shown in.
+    assert r.headers["etag"] == api.get("/collections/halls/items/hall-1.1H").headers["etag"]
+
+
+# ---------------------------------------------------------------------------- bbox
+def _intersecting(twin: Twin, layer: str, area: shapely.Geometry) -> list[str]:
+    return sorted(f["id"] for f in twin_features(twin, layer) if shapely.intersects(geom(f), area))
+
+
+BBOXES = [
+    (121.2930, 31.1880, 121.2950, 31.1900),  # the west halls
+    (121.2900, 31.1855, 121.3060, 31.1870),  # a strip along the south side
+    (121.2960, 31.1900, 121.2990, 31.1930),  # the centre of the clover
+]
+
+
+@pytest.mark.parametrize("layer", SPATIAL)
+def test_bbox_selects_exactly_the_intersecting_features(api: TestClient, twin: Twin, layer: str) -> None:
+    for box in BBOXES:
+        expected = _intersecting(twin, layer, shapely.box(*box))
+        doc = items(api, layer, bbox=",".join(map(str, box)))
+        assert sorted(ids(doc)) == expected, box
+        assert doc["numberMatched"] == len(expected)
+        # EPSG:4326 takes the same box latitude first.
+        lat_first = (box[1], box[0], box[3], box[2])
+        doc = items(api, layer, bbox=",".join(map(str, lat_first)), **{"bbox-crs": EPSG4326})
+        assert sorted(ids(doc)) == expected, box
+        # A 3D bbox (heights ignored) selects the same.
+        doc = items(api, layer, bbox=f"{box[0]},{box[1]},-10,{box[2]},{box[3]},100")
+        assert sorted(ids(doc)) == expected, box
+
+
+def test_bbox_is_a_real_filter(api: TestClient, twin: Twin) -> None:
+    sizes = [len(_intersecting(twin, "halls", shapely.box(*b))) for b in BBOXES]
+    assert all(0 < n < twin.count("halls") for n in sizes[::2]), sizes
+
+
+def _box_4549(twin: Twin, around: tuple[float, float], half_e: float, half_n: float) -> tuple[float, ...]:
+    e, n = T_4549.transform(*around)
+    return (e - half_e, n - half_n, e + half_e, n + half_n)
+
+
+def _intersecting_4549(twin: Twin, layer: str, box_en: tuple[float, ...]) -> list[str]:
+    area = shapely.box(*box_en)
+    out = []
+    for f in twin_features(twin, layer):
+        g = shapely.transform(geom(f), lambda xy: np.column_stack(T_4549.transform(xy[:, 0], xy[:, 1])))
+        if shapely.intersects(g, area):
+            out.append(f["id"])
+    return sorted(out)
+
+
+@pytest.mark.parametrize("layer", ["halls", "roads", "landscaping"])
+def test_bbox_crs_epsg_4549_selects_what_the_box_covers(api: TestClient, twin: Twin, layer: str) -> None:
+    """bbox-crs EPSG:4549 takes northing first; it selects the features the box meets in that CRS."""
+    for centre, half in (((121.2960, 31.1895), 300.0), ((121.2990, 31.1880), 700.0)):
+        e0, n0, e1, n1 = _box_4549(twin, centre, half, half)
+        expected = _intersecting_4549(twin, layer, (e0, n0, e1, n1))
+        doc = items(api, layer, bbox=f"{n0},{e0},{n1},{e1}", **{"bbox-crs": EPSG4549})
+        assert sorted(ids(doc)) == expected, (centre, half)
+
+
+def test_bbox_crs_epsg_4549_and_the_equivalent_crs84_bbox_agree(api: TestClient, twin: Twin) -> None:
+    """A CRS84 bbox and the same region given in EPSG:4549 select the same halls."""
+    box = (121.2935, 31.1885, 121.2975, 31.1915)
+    inv = Transformer.from_crs("EPSG:4549", "EPSG:4326", always_xy=True)
+    for layer in ("halls", "south_plaza", "landscaping"):
+        expected = sorted(ids(items(api, layer, bbox=",".join(map(str, box)))))
+        region = shapely.transform(shapely.box(*box).segmentize(0.0001),
+                                   lambda xy: np.column_stack(T_4549.transform(xy[:, 0], xy[:, 1])))
+        e0, n0, e1, n1 = region.bounds
+        # The 4549 box around the region is slightly larger than it: only features close to the
+        # edge may differ, and the exact answer is the features that 4549 box meets.
+        doc = items(api, layer, bbox=f"{n0},{e0},{n1},{e1}", **{"bbox-crs": EPSG4549})
+        got = sorted(ids(doc))
+        assert set(expected) <= set(got)
+        outer = shapely.transform(shapely.box(e0, n0, e1, n1).segmentize(5),
+                                  lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])))
+        assert got == _intersecting(twin, layer, outer)
+
+
+def test_bbox_crs_epsg_4549_is_exact_at_its_edge(api: TestClient, twin: Twin) -> None:
+    """A 4549 box that stops 3 m east of a hall must not return the hall.
+
+    EPSG:4549's grid is turned about 0.7° from lon/lat here, so the lon/lat bounds of a tall box
+    stick out several metres beyond its sides; a server that filters by those bounds alone
+    returns features the box does not reach.
+    """
+    hall = orjson.loads(twin.feature("halls", "hall-1.1H"))
+    g = shapely.transform(geom(hall), lambda xy: np.column_stack(T_4549.transform(xy[:, 0], xy[:, 1])))
+    _, _, hx1, _ = g.bounds
+    cy = g.centroid.y
+    box = (hx1 + 3.0, cy - 1500.0, hx1 + 1200.0, cy + 1500.0)  # east, north ranges in metres
+    expected = _intersecting_4549(twin, "halls", box)
+    assert "hall-1.1H" not in expected
+    doc = items(api, "halls", bbox=f"{box[1]},{box[0]},{box[3]},{box[2]}", **{"bbox-crs": EPSG4549})
+    assert sorted(ids(doc)) == expected
+
+
+# ---------------------------------------------------------------------------- time travel
+def test_every_read_at_every_version(api: TestClient, twin: Twin) -> None:
+    log = twin.log(100_000)
+    assert len(log) >= 10
+    for c in log:
+        ref = twin.resolve(c.id)
+        for layer in LAYER_NAMES:
+            r = api.get(f"/collections/{layer}/items", params={"limit": 10000, "version": c.id})
+            assert r.status_code == 200, r.text
+            doc = r.json()
+            assert doc["numberMatched"] == twin.count(layer, ref), (layer, c.seq)
+            assert ids(doc) == twin.feature_ids(layer, ref), (layer, c.seq)
+            assert r.headers["x-twin-version"] == c.id == doc["twin:version"]
+            assert "max-age" in r.headers.get("cache-control", "")  # a named version never changes
+    # HEAD~n and unique prefixes name the same versions.
+    for n in sorted({0, 1, len(log) // 2, len(log) - 1}):
+        c = log[n]
+        for version in (f"HEAD~{n}", c.id[:10], c.id.upper()):
+            doc = items(api, "roads", version=version)
+            assert doc["twin:version"] == c.id and ids(doc) == twin.feature_ids("roads", twin.resolve(c.id))
+
+
+def test_the_flower_display_as_it_was(api: TestClient, twin: Twin) -> None:
+    """The placeholder (528,000 pots) until the 2026 design of 18 September (590,000 pots)."""
+    url = "/collections/south_plaza/items/sp-flower-display"
+    before = {"asof": "2026-09-01"}, {"datetime": "2026-09-17T23:00:00+08:00"}, {"version": bundled(twin, 6)}
+    after = {"asof": "2026-09-19"}, {"datetime": "2026-10-01T00:00:00Z"}, {"version": bundled(twin, 7)[:12]}
+    for params in before:
+        r = api.get(url, params=params)
+        assert r.status_code == 200, (params, r.text)
+        assert r.json()["properties"]["pots"] == 528000, params
+    for params in after:
+        assert api.get(url, params=params).json()["properties"]["pots"] == 590000, params
+    # The ETag names the version: an old version has another one.
+    old, new = (api.get(url, params={"version": bundled(twin, n)}).headers["etag"] for n in (6, 7))
+    assert old != new
+
+
+def test_time_travel_on_items_filter_bbox_and_crs_together(api: TestClient, twin: Twin) -> None:
+    ref = twin.resolve(asof="2026-09-01")
+    feats = [f for f in twin_features(twin, "landscaping", ref) if f["properties"]["kind"] == "flower_bed"]
+    expected = sorted(f["id"] for f in feats if shapely.intersects(geom(f), shapely.box(121.28, 31.18, 121.31, 31.20)))
+    doc = items(api, "landscaping", asof="2026-09-01", filter="kind='flower_bed'", bbox="121.28,31.18,121.31,31.20",
+                crs=EPSG4549)
+    assert sorted(ids(doc)) == expected and len(expected) == 4
+    assert doc["twin:version"] == ref.commit.id  # type: ignore[union-attr]
+    checkpoint = items(api, "landscaping", filter="kind='flower_bed'", version=bundled(twin, 10))
+    assert checkpoint["numberMatched"] == 5  # the Metro Line 17 bed came on 28 October
+
+
+def test_a_deleted_feature_is_still_readable_in_the_past(api: TestClient, twin: Twin) -> None:
+    url = "/collections/south_plaza/items/sp-walkway-temp"
+    problem_of(api.get(url), 404)
+    problem_of(api.get(url, params={"version": bundled(twin, 9)}), 404)
+    assert api.get(url, params={"version": bundled(twin, 8)}).status_code == 200
+    assert api.get(url, params={"asof": "2026-10-01"}).status_code == 200
+    problem_of(api.get(url, params={"asof": "2026-10-21"}), 404)
+
+
+def test_before_the_first_commit_the_twin_is_empty(api: TestClient) -> None:
+    doc = items(api, "halls", asof="2026-01-01")
+    assert doc["numberMatched"] == 0 and doc["features"] == []
+
+
+@pytest.mark.parametrize(
+    "query,parameter",
+    [
+        ("datetime=2026-07-01&version=HEAD", "datetime"),
+        ("datetime=2026-07-01/2026-08-01", "datetime"),
+        ("datetime=../2026-08-01", "datetime"),
+        ("datetime=garbage", "datetime"),
+        ("datetime=2026-13-45", "datetime"),
+        ("version=HEAD~1&asof=2026-07-01", "version"),
+        ("version=zz", "version"),
+        ("version=HEAD~-1", "version"),
+        ("version=HEAD~100000", "version"),  # well formed, but before the first commit
+        ("version=abcdef0123", "version"),  # well formed, but no such commit
+        ("asof=someday", "asof"),
+        ("asof=2026-07-01T08:00:00", "asof"),  # no time zone
+    ],
+)
+def test_bad_time_travel_parameters_are_400(api: TestClient, query: str, parameter: str) -> None:
+    problem_of(api.get(f"/collections/halls/items?{query}"), 400, parameter)
+    if "datetime=" not in query or "/" not in query:
+        problem_of(api.get(f"/collections/halls/items/hall-1.1H?{query}"), 400, parameter)
+
+
+# ---------------------------------------------------------------------------- Part 3: filters
+def _expect(twin: Twin, layer: str, pred: Any) -> list[str]:
+    return sorted(f["id"] for f in twin_features(twin, layer) if pred(f["properties"]))
+
+
+FILTERS = [
+    ("halls", "level='16m'", lambda p: p["level"] == "16m"),
+    ("halls", "floor_area_m2 > 25000", lambda p: (p.get("floor_area_m2") or 0) > 25000),
+    ("halls", "floor_area_m2 >= 25000 AND hall_type = 'exhibition' AND level = '0m'",
+     lambda p: (p.get("floor_area_m2") or 0) >= 25000 and p["hall_type"] == "exhibition" and p["level"] == "0m"),
+    ("halls", "code IN ('1.1H', 'NH', 'GC', '9.9H')", lambda p: p["code"] in ("1.1H", "NH", "GC")),
+    ("halls", "name_en LIKE 'Hall 2%'", lambda p: p["name_en"].startswith("Hall 2")),
+    ("halls", "NOT (level = '0m')", lambda p: p["level"] != "0m"),
+    ("halls", "project_code IS NULL", lambda p: p.get("project_code") is None),
+    ("roads", "road_class = 'arterial' OR works = 'ramp'", lambda p: p["road_class"] == "arterial" or p.get("works") == "ramp"),
+    ("roads", "lanes BETWEEN 2 AND 4", lambda p: p.get("lanes") is not None and 2 <= p["lanes"] <= 4),
+    ("landscaping", "pots > 30000 OR trees >= 46", lambda p: (p.get("pots") or 0) > 30000 or (p.get("trees") or 0) >= 46),
+    ("south_plaza", "temporary = true", lambda p: p.get("temporary") is True),
+    ("landscaping", "responsible_unit LIKE '%绿化%'", lambda p: "绿化" in p["responsible_unit"]),
+]
+
+
+@pytest.mark.parametrize("layer,text,pred", FILTERS, ids=[f[1] for f in FILTERS])
+def test_cql2_text_filter_selects_exactly_the_matching_features(
+    api: TestClient, twin: Twin, layer: str, text: str, pred: Any
+) -> None:
+    expected = _expect(twin, layer, pred)
+    doc = items(api, layer, filter=text)
+    assert sorted(ids(doc)) == expected
+    assert doc["numberMatched"] == len(expected)
+    same = items(api, layer, filter=text, **{"filter-lang": "cql2-text"})
+    assert sorted(ids(same)) == expected
+
+
+def test_some_filters_select_some_but_not_all(twin: Twin) -> None:
+    """The filter cases above are worth running: each selects a proper, non-empty subset (most of them)."""
+    proper = [1 for layer, _, pred in FILTERS if 0 < len(_expect(twin, layer, pred)) < twin.count(layer)]
+    assert len(proper) >= len(FILTERS) - 2
+
+
+def test_cql2_json_filter_equals_the_text_one(api: TestClient, twin: Twin) -> None:
+    js = orjson.dumps({"op": "and", "args": [
+        {"op": "=", "args": [{"property": "level"}, "0m"]},
+        {"op": ">", "args": [{"property": "floor_area_m2"}, 25000]},
+    ]}).decode()
+    expected = _expect(twin, "halls", lambda p: p["level"] == "0m" and (p.get("floor_area_m2") or 0) > 25000)
+    assert 0 < len(expected) < 17
+    assert sorted(ids(items(api, "halls", filter=js, **{"filter-lang": "cql2-json"}))) == expected
+    assert sorted(ids(items(api, "halls", filter="level='0m' AND floor_area_m2>25000"))) == expected
+
+
+def test_spatial_filter(api: TestClient, twin: Twin) -> None:
+    area = shapely.Polygon([(121.2930, 31.1880), (121.2980, 31.1880), (121.2930, 31.1930), (121.2930, 31.1880)])
+    for layer in ("halls", "roads", "landscaping"):
+        expected = _intersecting(twin, layer, area)
+        doc = items(api, layer, filter=f"S_INTERSECTS(geometry, {area.wkt})")
+        assert sorted(ids(doc)) == expected, layer
+    pt = shapely.Point(121.2940, 31.1890)
+    expected = _intersecting(twin, "halls", pt)
+    assert expected  # the point is inside hall 2.1H and 2.2H
+    assert sorted(ids(items(api, "halls", filter=f"S_INTERSECTS(geometry,{pt.wkt})"))) == expected
+
+
+def test_filter_at_a_past_version(api: TestClient, twin: Twin) -> None:
+    """Only the flower display has pots on the plaza; the other zones have none (a null, not a 0)."""
+    design, placeholder = bundled(twin, 7), bundled(twin, 6)
+    assert ids(items(api, "south_plaza", filter="pots > 550000", version=design)) == ["sp-flower-display"]
+    assert ids(items(api, "south_plaza", filter="pots > 550000", version=placeholder)) == []
+    assert ids(items(api, "south_plaza", filter="pots > 500000", version=placeholder)) == ["sp-flower-display"]
+
+
+@pytest.mark.parametrize(
+    "query,parameter",
+    [
+        ("filter=no_such_field='x'", "filter"),
+        ("filter=level=", "filter"),
+        ("filter=level = '0m' AND", "filter"),
+        ("filter=", "filter"),
+        ('filter={"op":"bogus"}&filter-lang=cql2-json', "filter"),
+        ('filter={"op":"=","args":[{"property":"level"}]}&filter-lang=cql2-json', "filter"),  # one argument
+        ("filter=floor_area_m2 > 'large'", "filter"),  # a number compared with text
+        ("filter=T_AFTER(level, TIMESTAMP('2020-01-01T00:00:00Z'))", "filter"),  # not a declared class
+        ("filter=A_CONTAINS(level, ('0m'))", "filter"),  # not a declared class
+        ("filter=level='0m'&filter-lang=cql3", "filter-lang"),
+        ("filter-lang=cql2-text", "filter-lang"),
+    ],
+)
+def test_bad_filters_are_400(api: TestClient, query: str, parameter: str) -> None:
+    problem_of(api.get(f"/collections/halls/items?{query}"), 400, parameter)
+
+
+def test_queryables_describe_every_field(api: TestClient, twin: Twin) -> None:
+    types = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "date": "string",
+             "list": "array"}
+    for layer in LAYER_NAMES:
+        r = api.get(f"/collections/{layer}/queryables")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("application/schema+json")
+        doc = r.json()
+        schema = twin.layer(layer)
+        geometry = {"geometry"} if schema.geometry_types else set()
+        assert set(doc["properties"]) - {"geometry"} == {"id"} | {f.name for f in schema.fields}
+        assert geometry <= set(doc["properties"])
+        for f in schema.fields:
+            assert doc["properties"][f.name]["type"] == types[f.type], (layer, f.name)
+            if f.allowed is not None:
+                assert doc["properties"][f.name]["enum"] == list(f.allowed)
+        # Every queryable can be filtered on.
+        for name in doc["properties"]:
+            if name != "geometry":
+                assert api.get(f"/collections/{layer}/items", params={"filter": f"{name} IS NOT NULL"}).status_code == 200
+
+
+# ---------------------------------------------------------------------------- sortby and properties
+def test_sortby_descending_then_ascending(api: TestClient, twin: Twin) -> None:
+    feats = twin_features(twin, "halls")
+    expected = [f["id"] for f in sorted(feats, key=lambda f: (-(f["properties"].get("floor_area_m2") or 0),
+                                                               f["properties"]["code"]))]
+    assert ids(items(api, "halls", sortby="-floor_area_m2,code")) == expected
+    assert ids(items(api, "halls", sortby="-floor_area_m2,+code")) == expected
+    by_code = [f["id"] for f in sorted(feats, key=lambda f: f["properties"]["code"])]
+    assert ids(items(api, "halls", sortby="code")) == by_code
+    assert ids(items(api, "halls", sortby="-code")) == by_code[::-1]
+    page = items(api, "halls", sortby="code", limit=5, offset=5)
+    assert ids(page) == by_code[5:10] and page["numberMatched"] == 17
+
+
+@pytest.mark.parametrize("value", ["no_such_field", "-", ",,", "code,,level"])
+def test_bad_sortby_is_400(api: TestClient, value: str) -> None:
+    problem_of(api.get("/collections/halls/items", params={"sortby": value}), 400, "sortby")
+
+
+def test_properties_selects_properties(api: TestClient, twin: Twin) -> None:
+    full = {f["id"]: f for f in twin_features(twin, "halls")}
+    doc = items(api, "halls", properties="code,floor_area_m2")
+    assert len(doc["features"]) == 17
+    for f in doc["features"]:
+        want = {k: v for k, v in full[f["id"]]["properties"].items() if k in ("code", "floor_area_m2")}
+        assert f["properties"] == want
+        assert f["geometry"] == full[f["id"]]["geometry"]
+    problem_of(api.get("/collections/halls/items", params={"properties": "code,secret"}), 400, "properties")
+
+
+# ---------------------------------------------------------------------------- versions, diff, history
+def test_versions_list_every_commit_newest_first(api: TestClient, twin: Twin) -> None:
+    log = twin.log(100_000)
+    first = api.get("/versions").json()
+    assert first["numberMatched"] == twin.store.commit_count() == len(log) >= 10
+    assert first["numberReturned"] == len(first["versions"]) == min(50, len(log))
+    doc = api.get("/versions", params={"limit": 1000}).json()
+    assert [v["id"] for v in doc["versions"]] == [c.id for c in log]
+    for v, c in zip(doc["versions"], log, strict=True):
+        assert v["author"] == c.author and v["message"] == c.message and v["seq"] == c.seq
+        assert v["counts"] == c.counts and v["parent"] == c.parent
+    assert doc["versions"][-1]["author"].startswith("王建国")
+    got: list[str] = []
+    url = "/versions?limit=7"
+    while url:
+        page = api.get(url).json()
+        got += [v["id"] for v in page["versions"]]
+        nxt = link(page, "next")
+        url = local(nxt["href"]) if nxt else ""
+    assert got == [c.id for c in log]
+
+
+def test_one_version_lists_its_changes(api: TestClient, twin: Twin) -> None:
+    for c in twin.log(100_000):
+        for key in (c.id, c.id[:10]):
+            r = api.get(f"/versions/{key}")
+            assert r.status_code == 200
+            doc = r.json()
+            assert doc["id"] == c.id and doc["counts"] == c.counts
+            expected = sorted((ch.layer, ch.op, ch.feature_id) for ch in twin.store.changes_in(c.seq))
+            assert sorted((x["collection"], x["op"], x["id"]) for x in doc["changes"]) == expected
+    assert api.get("/versions/HEAD~1").json()["id"] == twin.log(2)[1].id
+    problem_of(api.get("/versions/abcdef0123"), 404)
+    problem_of(api.get("/versions/HEAD~100000"), 404)
+    problem_of(api.get("/versions/not-hex"), 400)
+
+
+def _diff_entries(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return sorted((f["twin:layer"], f["id"], f["twin:change"]) for f in doc["features"])
+
+
+@pytest.mark.parametrize(
+    "frm,to",
+    [("HEAD~3", "HEAD"), ("HEAD~9", "HEAD~5"), ("2026-09-01", "2026-10-21"), ("HEAD", "HEAD~3"), ("2026-01-01", "HEAD")],
+)
+def test_diff_equals_the_twin_diff(api: TestClient, twin: Twin, frm: str, to: str) -> None:
+    def ref(text: str) -> Any:
+        return twin.resolve(text) if text.startswith("HEAD") else twin.resolve(asof=text)
+
+    a, b = ref(frm), ref(to)
+    expected = twin.diff(a, b)
+    r = api.get("/diff", params={"from": frm, "to": to})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    doc = r.json()
+    assert _diff_entries(doc) == sorted((e.layer, e.feature_id, e.kind) for e in expected)
+    assert doc["twin:from"] == (a.commit.id if a.commit else None) and doc["twin:to"] == b.commit.id
+    counts: dict[str, dict[str, int]] = {}
+    for e in expected:
+        counts.setdefault(e.layer, {"added": 0, "modified": 0, "deleted": 0})[e.kind] += 1
+    assert doc["twin:counts"] == counts
+    assert expected  # every case above spans some change
+    for f in doc["features"]:
+        if f["twin:change"] == "modified":
+            before = next(e.before for e in expected if e.feature_id == f["id"] and e.layer == f["twin:layer"])
+            assert before is not None
+            assert f["twin:before"]["properties"] == orjson.loads(before)["properties"]
+
+
+def test_diff_of_known_commits(api: TestClient, twin: Twin) -> None:
+    c8, c9 = venue_commit(twin, 8), venue_commit(twin, 9)
+    doc = api.get("/diff", params={"from": c8.parent, "to": c8.id}).json()  # the hall 2 renovation
+    assert _diff_entries(doc) == [("halls", "hall-2.1H", "modified"), ("halls", "hall-2.2H", "modified")]
+    f = doc["features"][0]
+    assert f["properties"]["project_code"] == "HL-02" and f["twin:before"]["properties"].get("project_code") is None
+    doc = api.get("/diff", params={"from": c9.parent, "to": c9.id}).json()  # the walkway removed
+    assert ("south_plaza", "sp-walkway-temp", "deleted") in _diff_entries(doc)
+    back = api.get("/diff", params={"from": c9.id, "to": c9.parent}).json()
+    assert ("south_plaza", "sp-walkway-temp", "added") in _diff_entries(back)
+
+
+def test_diff_limited_to_collections(api: TestClient, twin: Twin) -> None:
+    a, b = twin.resolve(asof="2026-06-20"), twin.resolve()
+    doc = api.get("/diff", params={"from": "2026-06-20", "collections": "south_plaza,roads"}).json()
+    assert _diff_entries(doc) == sorted((e.layer, e.feature_id, e.kind) for e in twin.diff(a, b, ["south_plaza", "roads"]))
+    assert set(doc["twin:counts"]) == {"south_plaza", "roads"}
+    problem_of(api.get("/diff", params={"from": "2026-06-20", "collections": "south_plaza,nope"}), 404)
+
+
+def test_history_of_a_renovated_hall(api: TestClient, twin: Twin) -> None:
+    doc = api.get("/collections/halls/items/hall-2.1H/history").json()
+    hist = twin.history("halls", "hall-2.1H")
+    assert [v["op"] for v in doc["versions"]] == [h.op for h in hist] == ["add", "modify"]
+    assert [v["commit"]["id"] for v in doc["versions"]] == [h.commit.id for h in hist]
+    assert doc["versions"][0]["endedBy"] == hist[1].commit.id and doc["versions"][1]["endedBy"] is None
+    assert doc["versions"][1]["commit"]["author"].startswith("周敏")
+    assert doc["versions"][0]["feature"]["properties"].get("project_code") is None
+    assert doc["versions"][1]["feature"]["properties"]["project_code"] == "HL-02"
+
+
+def test_history_of_a_deleted_feature(api: TestClient, twin: Twin) -> None:
+    doc = api.get("/collections/south_plaza/items/sp-walkway-temp/history").json()
+    assert doc["versions"][-1]["op"] == "delete" and doc["versions"][-1]["feature"] is None
+    assert doc["versions"][-1]["commit"]["id"] == bundled(twin, 9)
+    assert doc["versions"][0]["op"] == "add"
+
+
+# ---------------------------------------------------------------------------- downloads
+def _read_download(content: bytes, fmt: str, tmp_path: Path) -> Any:
+    """The downloaded file as one data frame (every layer of it: a zip may hold a shapefile per shape type)."""
+    import pandas as pd
+
+    out = tmp_path / f"download{FORMATS[fmt].extension}"
+    out.write_bytes(content)
+    frames = [pyogrio.read_dataframe(out, layer=name) for name, _ in pyogrio.list_layers(out)]
+    assert len({f.crs.to_epsg() for f in frames}) == 1
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_download_every_format(api: TestClient, twin: Twin, tmp_path: Path, fmt: str) -> None:
+    for layer in ("halls", "landscaping"):
+        r = api.get(f"/collections/{layer}/download", params={"f": fmt})
+        assert r.status_code == 200
+        assert r.headers["content-type"].split(";")[0] == FORMATS[fmt].media_type
+        head = twin.head()
+        assert f'filename="{layer}-{head.id[:12]}{FORMATS[fmt].extension}"' in r.headers["content-disposition"]  # type: ignore[union-attr]
+        assert r.headers["x-twin-version"] == head.id  # type: ignore[union-attr]
+        if fmt == "csv":
+            rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+            assert sorted(row["feature_id"] for row in rows) == twin.feature_ids(layer)
+            continue
+        df = _read_download(r.content, fmt, tmp_path)
+        assert len(df) == twin.count(layer)
+        assert sorted(df["feature_id"]) == twin.feature_ids(layer)
+        assert df.crs.to_epsg() == 4326
+
+
+def test_download_at_a_version_and_in_another_crs(api: TestClient, twin: Twin, tmp_path: Path) -> None:
+    ref = twin.resolve(bundled(twin, 9))
+    r = api.get("/collections/landscaping/download", params={"f": "gpkg", "version": bundled(twin, 9)})
+    df = _read_download(r.content, "gpkg", tmp_path)
+    assert sorted(df["feature_id"]) == twin.feature_ids("landscaping", ref)
+    assert len(df) == twin.count("landscaping", twin.resolve(bundled(twin, 10))) - 1  # the Metro Line 17 bed
+    r = api.get("/collections/halls/download", params={"f": "gpkg", "crs": EPSG4549})
+    df = _read_download(r.content, "gpkg", tmp_path)
+    assert df.crs.to_epsg() == 4549
+    stored = {f["id"]: coords(f) for f in twin_features(twin, "halls")}
+    for fid, g in zip(df["feature_id"], df.geometry, strict=True):
+        east, north = T_4549.transform(stored[fid][:, 0], stored[fid][:, 1])
+        got = shapely.get_coordinates(g)
+        assert np.max(np.abs(got[:, 0] - east)) < 0.01 and np.max(np.abs(got[:, 1] - north)) < 0.01
+    r = api.get("/collections/south_plaza/download", params={"f": "geojson", "asof": "2026-06-20"})
+    assert r.status_code == 200 and orjson.loads(r.content)["features"] == []  # before the plaza zones
