@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import TokenStore
+from api.completion import CompletionFactory
 from api.errors import add_exception_handlers, problem
 from api.features import FeaturesFactory
 from api.settings import ApiSettings
@@ -123,6 +124,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     versions = VersionsFactory()
     app.include_router(features.router)
     app.include_router(versions.router)
+    app.include_router(CompletionFactory().router)
 
     cached: dict[str, Any] = {}
 

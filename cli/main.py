@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.completion import completion_app, progress_app
 from twin import Change, Conflict, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound
@@ -423,6 +424,8 @@ def serve(
 
 token_app = typer.Typer(help="Bearer tokens for the API (stored hashed).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(progress_app, name="progress")
+app.add_typer(completion_app, name="completion")
 
 
 def _tokens(store: Path | None):  # type: ignore[no-untyped-def]

@@ -1,8 +1,10 @@
 """Build the bundled venue twin: the layer catalogue plus the 2026 preparation history.
 
-The history is a series of change files in `layers/data/history/` (written by
-`python -m layers.venue_geometry`), applied in file-name order, one commit each, with the
-author, message and time each file records.
+The history is a series of change files, one commit each, with the author, message and time each
+file records: the venue's layers in `layers/data/history/` (written by
+`python -m layers.venue_geometry`) and the project register with its progress reports in
+`layers/data/history/projects/` (written by `python -m layers.projects_demo`). The two series
+interleave in time, so they are applied in the order of their commit times.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+
+import orjson
 
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from layers.changefile import read_change_file
@@ -22,12 +26,35 @@ HISTORY_DIR = DATA_DIR / "history"
 Progress = Callable[[int, int, str], None]
 
 
+PROJECTS_HISTORY_DIR = HISTORY_DIR / "projects"
+_NUMBERED = "[0-9][0-9][0-9]-*.geojson"
+
+
+def venue_history_files() -> list[Path]:
+    """The venue layers' change files, oldest first (their names start with a three-digit number)."""
+    return sorted(HISTORY_DIR.glob(_NUMBERED))
+
+
+def projects_history_files() -> list[Path]:
+    """The project register's change files, oldest first."""
+    return sorted(PROJECTS_HISTORY_DIR.glob(_NUMBERED))
+
+
+def _commit_time(path: Path) -> datetime:
+    meta = orjson.loads(path.read_bytes()).get("twin:commit") or {}
+    try:
+        return datetime.fromisoformat(str(meta["time"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        raise BadInput(f"{path.name}: a bundled change file must give its commit time") from None
+
+
 def bundled_history_files() -> list[Path]:
-    """The bundled change files, oldest first (their names start with a three-digit number)."""
-    files = sorted(HISTORY_DIR.glob("[0-9][0-9][0-9]-*.geojson"))
+    """Every bundled change file in the order they are applied: by commit time (a tie keeps the venue's first)."""
+    files = venue_history_files()
     if not files:
         raise BadInput(f"no bundled history in {HISTORY_DIR} (regenerate it with `python -m layers.venue_geometry`)")
-    return files
+    files += projects_history_files()
+    return sorted(files, key=_commit_time)
 
 
 def build_bundled_twin(path: str | Path, progress: Progress | None = None) -> Twin:

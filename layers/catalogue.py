@@ -1,10 +1,10 @@
-"""The venue's layer catalogue: the five layers of the bundled twin and its area of interest.
+"""The venue's layer catalogue: the five venue layers, the project register and the area of interest.
 
 Every layer names its features in Chinese and English and gives each a unique human code.
 Features that belong to a CIIE "hardware" preparation project (south-plaza zones, road works,
 landscaping, hall renovation) also say which unit and person answer for them and, where there
 is one, the project they belong to (`project_code`, e.g. "SP-01", "RD-03", "LS-12", "HL-02"),
-the key a project register can join on.
+the key the project register (`projects`, a layer of records without geometry) joins on.
 
 Positions in the bundled data are approximate (about ±150 m, see the venue facts) until a
 surveyed layer is imported; every schema says so through `positions_approximate`.
@@ -151,5 +151,48 @@ LANDSCAPING = LayerSchema(
     "tree rows (points). / 绿化市容工程：花坛、立体绿墙（线）、草坪、行道树（点）。",
 )
 
-LAYERS: tuple[LayerSchema, ...] = (VENUE_BOUNDARY, HALLS, SOUTH_PLAZA, ROADS, LANDSCAPING)
+# ---------------------------------------------------------------------------- the project register
+# A table of records (no geometry): one record per CIIE hardware project, versioned like every
+# layer, so who changed a deadline or reported progress, and when, is in the twin's history.
+# The latest progress report sits on the record itself; its earlier reports are the record's
+# earlier versions (see `completion/`).
+PROJECT_AREAS = ("south_plaza", "halls", "roads", "landscaping")
+PROJECT_CATEGORIES = ("venue_renovation", "support_road", "city_appearance", "landscaping", "lighting")  # known; others allowed
+QUANTITY_UNITS = ("m²", "m", "pots", "lamps", "items")
+PLAN_CURVES = ("linear", "s_curve")
+
+PROJECTS = LayerSchema(
+    name="projects",
+    title_zh="硬件项目",
+    title_en="Hardware projects",
+    geometry_types=(),
+    fields=(
+        *_naming("项目编号", "Project code"),
+        FieldSpec("category", "string", required=True, title_zh="项目类别", title_en="Category"),
+        FieldSpec("area", "string", required=True, allowed=PROJECT_AREAS, title_zh="所属区域", title_en="Area"),
+        FieldSpec("features", "list", title_zh="涉及要素", title_en="Features (layer/feature id)"),
+        FieldSpec("responsible_unit", "string", required=True, title_zh="责任单位", title_en="Responsible unit"),
+        FieldSpec("responsible_person", "string", title_zh="责任人", title_en="Responsible person"),
+        FieldSpec("planned_start", "date", required=True, title_zh="计划开工", title_en="Planned start"),
+        FieldSpec("planned_finish", "date", required=True, title_zh="计划完工", title_en="Planned finish"),
+        FieldSpec("quantity", "number", required=True, title_zh="工程量", title_en="Quantity"),
+        FieldSpec("quantity_unit", "string", required=True, allowed=QUANTITY_UNITS, title_zh="计量单位",
+                  title_en="Quantity unit"),
+        FieldSpec("weight", "number", title_zh="权重", title_en="Weight (share of its area)"),
+        FieldSpec("curve", "string", allowed=PLAN_CURVES, title_zh="计划曲线", title_en="Plan curve"),
+        FieldSpec("percent_complete", "number", unit="%", title_zh="完成百分比", title_en="Percent complete"),
+        FieldSpec("progress_date", "date", title_zh="进度日期", title_en="Progress as of"),
+        FieldSpec("progress_reporter", "string", title_zh="填报人", title_en="Reported by"),
+        FieldSpec("progress_note", "string", title_zh="进度说明", title_en="Progress note"),
+        FieldSpec("progress_reason", "string", title_zh="进度回调原因", title_en="Reason for a lower figure"),
+    ),
+    code_field="code",
+    description="The register of CIIE hardware projects (venue renovation, support roads, city appearance, "
+    "landscaping, lighting, ...): what, where, who answers for it, when it is planned and how far it has got. "
+    "Records without geometry; `features` lists the layer features each project covers. / 进博会硬件项目清单："
+    "项目、区域、责任单位与责任人、计划工期及最新进度（无几何，`features`列出涉及的图层要素）。",
+    positions_approximate=False,
+)
+
+LAYERS: tuple[LayerSchema, ...] = (VENUE_BOUNDARY, HALLS, SOUTH_PLAZA, ROADS, LANDSCAPING, PROJECTS)
 LAYERS_BY_NAME: dict[str, LayerSchema] = {s.name: s for s in LAYERS}

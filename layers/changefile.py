@@ -12,7 +12,8 @@ A change file is ordinary GeoJSON (QGIS opens it) with a few foreign members:
        {"type": "Feature", "id": "x", "twin:layer": "roads", "twin:op": "delete",
         "geometry": null, "properties": null}]}
 
-`twin:op` is add, modify, upsert (the default) or delete. The bundled venue history is a series
+`twin:op` is add, modify, upsert (the default) or delete. A record of a layer without geometry
+(the project register) has `"geometry": null`. The bundled venue history is a series
 of such files, and `venue-twin commit FILE` applies one.
 """
 
@@ -89,10 +90,9 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
         except (shapely.errors.GEOSException, ValueError, TypeError) as e:
             problems.append(Problem(layer, fid, f"unreadable geometry: {e}"))
             continue
-        if geom is None:
-            problems.append(Problem(layer, fid, "no geometry"))
-            continue
-        if to_storage is not None:
+        # A null geometry is a record of a non-spatial layer (e.g. the project register); for a
+        # spatial layer the twin's validation refuses it ("no geometry") when the file is committed.
+        if geom is not None and to_storage is not None:
             geom = shapely.transform(geom, lambda xy: np.column_stack(to_storage.transform(xy[:, 0], xy[:, 1])))
         props = f.get("properties") or {}
         if not isinstance(props, dict):

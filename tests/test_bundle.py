@@ -12,13 +12,14 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from layers.bundle import build_bundled_twin, bundled_history_files
+from layers.bundle import build_bundled_twin, bundled_history_files, projects_history_files, venue_history_files
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from layers.changefile import read_change_file
 from layers.venue_geometry import write_history
 from twin import NotFound, Twin
 
-LAYER_NAMES = {"venue_boundary", "halls", "south_plaza", "roads", "landscaping"}
+LAYER_NAMES = {"venue_boundary", "halls", "south_plaza", "roads", "landscaping"}  # the spatial layers
+ALL_LAYERS = LAYER_NAMES | {"projects"}  # and the project register, records without geometry
 GROUND_HALLS = ["1.1H", "2.1H", "3H", "4.1H", "5.1H", "6.1H", "7.1H", "8.1H", "NH", "GC"]
 UPPER_HALLS = ["1.2H", "2.2H", "4.2H", "5.2H", "6.2H", "7.2H", "8.2H"]
 LARGE_HALLS = [h for h in GROUND_HALLS + UPPER_HALLS if h not in ("NH", "GC")]
@@ -63,10 +64,10 @@ def _seq_of(twin: Twin, n: int):
 
 # ------------------------------------------------------------------ catalogue
 def test_catalogue_has_the_five_layers_with_names_and_codes():
-    assert [s.name for s in LAYERS] == ["venue_boundary", "halls", "south_plaza", "roads", "landscaping"]
+    assert [s.name for s in LAYERS] == ["venue_boundary", "halls", "south_plaza", "roads", "landscaping", "projects"]
     for s in LAYERS:
         assert s.code_field == "code"
-        assert s.positions_approximate
+        assert s.positions_approximate == s.spatial  # the register has no positions
         assert s.title_zh and s.title_en
         for name in ("code", "name_zh", "name_en"):
             spec = s.field(name)
@@ -87,26 +88,31 @@ def test_area_of_interest_covers_the_site_with_margin():
 
 # ------------------------------------------------------------------ history files
 def test_history_files_are_ordered_change_files_in_shanghai_time():
+    venue = venue_history_files()
+    assert len(venue) >= 8
+    assert [f.name[:3] for f in venue] == [f"{n:03d}" for n in range(1, len(venue) + 1)]
+    register = projects_history_files()
+    assert [f.name[:3] for f in register] == [f"{n:03d}" for n in range(1, len(register) + 1)]
     files = bundled_history_files()
-    assert len(files) >= 8
-    assert [f.name[:3] for f in files] == [f"{n:03d}" for n in range(1, len(files) + 1)]
+    assert sorted(files) == sorted(venue + register)
     times = []
-    authors = set()
+    authors = {}
     for f in files:
         cf = read_change_file(f)
         assert cf.time is not None and cf.time.endswith("+08:00")
         assert cf.message and cf.author
         times.append(datetime.fromisoformat(cf.time))
-        authors.add(cf.author)
+        authors[f] = cf.author
     assert times == sorted(times)
+    assert len(set(times)) == len(times)
     assert times[0].date().isoformat() == "2026-06-15"
     assert times[-1] < datetime.fromisoformat("2026-11-05T00:00:00+08:00")
-    assert len(authors) == len(files)
+    assert len({authors[f] for f in venue}) == len(venue)
 
 
 def test_generator_reproduces_the_bundled_files(tmp_path: Path):
     fresh = write_history(tmp_path)
-    bundled = bundled_history_files()
+    bundled = venue_history_files()
     assert [p.name for p in fresh] == [p.name for p in bundled]
     for a, b in zip(fresh, bundled, strict=True):
         assert a.read_bytes() == b.read_bytes(), f"{b.name} is stale: run python -m layers.venue_geometry"
@@ -114,7 +120,7 @@ def test_generator_reproduces_the_bundled_files(tmp_path: Path):
 
 # ------------------------------------------------------------------ the built twin
 def test_layers_exist(twin: Twin):
-    assert {s.name for s in twin.layers()} == LAYER_NAMES
+    assert {s.name for s in twin.layers()} == ALL_LAYERS
     for s in LAYERS:
         assert twin.layer(s.name) == s
 
@@ -222,7 +228,7 @@ def test_green_wall_extended_walkway_deleted_ramps_added(twin: Twin):
 def test_the_file_opens_in_gdal_with_every_layer(built):
     twin, path, _ = built
     listed = {str(name) for name, _ in pyogrio.list_layers(path)}
-    assert listed == LAYER_NAMES | {"twin_commits"}
-    for layer in LAYER_NAMES:
+    assert listed == ALL_LAYERS | {"twin_commits"}
+    for layer in ALL_LAYERS:
         assert pyogrio.read_info(path, layer=layer)["features"] == twin.count(layer), layer
     assert pyogrio.read_info(path, layer="twin_commits")["features"] == len(bundled_history_files())

@@ -1,0 +1,450 @@
+"""Hardware-project completion over HTTP: the register, progress reports, status, roll-ups and S-curves.
+
+One route method per endpoint; every read takes ``date`` (YYYY-MM-DD or a checkpoint such as
+T-30) and/or ``version`` (a commit), as ``completion.Completion.at`` reads them, and answers JSON
+or, with ``f=csv`` (or ``Accept: text/csv``), CSV. Reporting progress needs an editor's token;
+the token's name is the reporter and the commit's author.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections.abc import Iterable, Sequence
+from enum import Enum
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, public_url, visible_layer
+from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
+from completion.register import LAYER
+from completion.reports import ProgressReport, report_progress
+from completion.rollup import GROUPINGS
+from completion.settings import CompletionSettings
+from completion.snapshot import (
+    GROUP_COLUMNS,
+    LATE_COLUMNS,
+    PROJECT_COLUMNS,
+    Completion,
+    Snapshot,
+    back_schedule,
+    curve_rows,
+    filter_statuses,
+    group_row,
+    late_row,
+    parse_day,
+    project_row,
+    snapshot_meta,
+    status_doc,
+    today_local,
+)
+from completion.status import STATUSES
+from twin import Twin
+from twin.errors import BadInput
+
+JSON = "application/json"
+CSV = "text/csv; charset=utf-8"
+REPORT_COLUMNS = ("code", "date", "percent", "reporter", "note", "reason", "commit", "time")
+REPORT_KEYS = {"percent", "date", "note", "reason", "parent"}
+
+DateQ = Annotated[
+    str | None,
+    Query(description="The date to evaluate, YYYY-MM-DD or a checkpoint such as T-30 (default: today, Shanghai)."),
+]
+VersionQ = Annotated[str | None, Query(description="Read the twin at this commit (id, HEAD or HEAD~n).")]
+FormatQ = Annotated[str | None, Query(description="json (default) or csv")]
+
+
+def _format(request: Request, f: str | None) -> str:
+    if f is not None:
+        if f not in ("json", "csv"):
+            raise InvalidParameter(f"f={f!r} is not one of json, csv", parameter="f")
+        return f
+    accept = request.headers.get("accept", "")
+    if "text/csv" in accept:
+        return "csv"
+    if accept and "*/*" not in accept and "json" not in accept:
+        raise NotAcceptable(f"cannot answer {accept}; this endpoint gives application/json or text/csv")
+    return "json"
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+
+
+def _csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], filename: str, headers: dict[str, str]) -> Response:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\r\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: _cell(row.get(k)) for k in columns})
+    return Response(
+        buf.getvalue().encode("utf-8"),
+        media_type=CSV,
+        headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | tuple):
+        return ";".join(map(str, v))
+    return v
+
+
+def _headers(snap: Snapshot) -> dict[str, str]:
+    return {"X-Twin-Version": snap.version or ""}
+
+
+class CompletionFactory:
+    """The completion endpoints; mounted by api.main.create_app."""
+
+    def __init__(self, settings: CompletionSettings | None = None) -> None:
+        self.settings = settings or CompletionSettings()
+        self.router = APIRouter(route_class=StrictQueryRoute)
+        r = self.router
+        tags: list[str | Enum] = ["Completion"]
+        r.add_api_route(
+            "/projects", self.projects, methods=["GET"], summary="The hardware projects and their status", tags=tags
+        )
+        r.add_api_route(
+            "/projects/{code}", self.project, methods=["GET"], summary="One project, its status and plan", tags=tags
+        )
+        r.add_api_route(
+            "/projects/{code}/progress",
+            self.progress,
+            methods=["GET"],
+            summary="A project's progress reports",
+            tags=tags,
+        )
+        r.add_api_route(
+            "/projects/{code}/progress",
+            self.report,
+            methods=["POST"],
+            summary="Report progress (a commit)",
+            tags=tags,
+            status_code=201,
+        )
+        r.add_api_route(
+            "/completion",
+            self.completion,
+            methods=["GET"],
+            summary="Weighted completion and status counts by area, unit or category",
+            tags=tags,
+        )
+        r.add_api_route(
+            "/completion/checkpoints",
+            self.checkpoints,
+            methods=["GET"],
+            summary="The back-scheduled checkpoints and each project's planned percent at them",
+            tags=tags,
+        )
+        r.add_api_route(
+            "/completion/scurve", self.scurve, methods=["GET"], summary="Planned against actual S-curve", tags=tags
+        )
+        r.add_api_route(
+            "/completion/late", self.late, methods=["GET"], summary="The late projects, most days late first", tags=tags
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _snapshot(self, twin: Twin, who: Any, on: str | None, version: str | None) -> tuple[Completion, Snapshot]:
+        visible_layer(twin, who, LAYER)
+        comp = Completion(twin, self.settings)
+        try:
+            day = parse_day(on, self.settings)
+        except BadInput as e:
+            raise InvalidParameter(str(e), parameter="date") from None
+        try:
+            return comp, comp.at(day, version)
+        except BadInput as e:
+            raise InvalidParameter(str(e), parameter="version") from None
+
+    # ------------------------------------------------------------------ routes
+    def projects(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: DateQ = None,
+        version: VersionQ = None,
+        area: Annotated[str | None, Query(description="Only this area.")] = None,
+        unit: Annotated[str | None, Query(description="Only this responsible unit.")] = None,
+        category: Annotated[str | None, Query(description="Only this category.")] = None,
+        status: Annotated[str | None, Query(description="Only this status.")] = None,
+        f: FormatQ = None,
+    ) -> Response:
+        fmt = _format(request, f)
+        if status is not None and status not in STATUSES:
+            raise InvalidParameter(f"status {status!r} is not one of {', '.join(STATUSES)}", parameter="status")
+        _, snap = self._snapshot(twin, who, date, version)
+        chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
+        if fmt == "csv":
+            return _csv(
+                (project_row(s, snap.weights.get(s.project.code)) for s in chosen),
+                PROJECT_COLUMNS,
+                f"projects-{snap.on.isoformat()}.csv",
+                _headers(snap),
+            )
+        items = [status_doc(s, snap.weights.get(s.project.code)) for s in chosen]
+        for item in items:
+            item["links"] = [{"rel": "self", "type": JSON, "href": public_url(request, f"/projects/{item['code']}")}]
+        doc = {**snapshot_meta(snap), "projects": items, "numberReturned": len(items)}
+        return _json(doc, headers=_headers(snap))
+
+    def project(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        code: Annotated[str, Path(description="The project code, e.g. RD-03.")],
+        date: DateQ = None,
+        version: VersionQ = None,
+    ) -> Response:
+        _, snap = self._snapshot(twin, who, date, version)
+        s = snap.status(code)
+        cps, rows = back_schedule(snap)
+        planned = next(p for st, p in rows if st.project.code == code)
+        doc = {
+            **snapshot_meta(snap),
+            "project": status_doc(s, snap.weights.get(code)),
+            "checkpoints": [
+                {"checkpoint": c.label, "date": c.on.isoformat(), "planned_percent": round(v, 2)}
+                for c, v in zip(cps, planned, strict=True)
+            ],
+            "reports": [r.to_dict() for r in snap.reports[code] if r.on <= snap.on],
+            "links": [
+                {"rel": "progress", "type": JSON, "href": public_url(request, f"/projects/{code}/progress")},
+                {
+                    "rel": "history",
+                    "type": JSON,
+                    "href": public_url(request, f"/collections/{LAYER}/items/{code}/history"),
+                },
+            ],
+        }
+        return _json(doc, headers=_headers(snap))
+
+    def progress(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        code: Annotated[str, Path(description="The project code.")],
+        date: DateQ = None,
+        version: VersionQ = None,
+        f: FormatQ = None,
+    ) -> Response:
+        fmt = _format(request, f)
+        _, snap = self._snapshot(twin, who, date, version)
+        snap.status(code)  # 404 for a project not in the register then
+        reports = [r for r in snap.reports[code] if r.on <= snap.on]
+        if fmt == "csv":
+            return _csv(
+                ({"code": code, **r.to_dict()} for r in reports),
+                REPORT_COLUMNS,
+                f"progress-{code}-{snap.on.isoformat()}.csv",
+                _headers(snap),
+            )
+        doc = {**snapshot_meta(snap), "code": code, "reports": [r.to_dict() for r in reports]}
+        return _json(doc, headers=_headers(snap))
+
+    async def report(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: EditorDep,
+        code: Annotated[str, Path(description="The project code.")],
+    ) -> Response:
+        visible_layer(twin, who, LAYER)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise UnsupportedMediaType(f"send application/json (got {ctype or 'no content type'})")
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as e:
+            raise BadInput(f"the body is not JSON: {e}") from None
+        report, parent = _parse_report(code, body)
+        info = await run_in_threadpool(report_progress, twin, report, reporter=who.name, parent=parent)
+        comp = Completion(twin, self.settings)
+        snap = comp.at(report.on, info.id)
+        made = next(r for r in reversed(snap.reports[code]) if r.commit == info.id)
+        loc = public_url(request, f"/projects/{code}/progress")
+        doc = {
+            "report": made.to_dict(),
+            "commit": info.to_dict(),
+            "project": status_doc(snap.status(code), snap.weights.get(code)),
+        }
+        return _json(doc, status=201, headers={"Location": loc, "X-Twin-Commit": info.id})
+
+    def completion(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: DateQ = None,
+        version: VersionQ = None,
+        by: Annotated[str, Query(description="area, unit or category")] = "area",
+        f: FormatQ = None,
+    ) -> Response:
+        fmt = _format(request, f)
+        if by not in GROUPINGS:
+            raise InvalidParameter(f"by={by!r} is not one of {', '.join(GROUPINGS)}", parameter="by")
+        _, snap = self._snapshot(twin, who, date, version)
+        groups, overall = snap.groups(by), snap.overall()
+        if fmt == "csv":
+            return _csv(
+                (group_row(g) for g in [*groups, overall]),
+                GROUP_COLUMNS,
+                f"completion-{snap.on.isoformat()}-{by}.csv",
+                _headers(snap),
+            )
+        doc = {
+            **snapshot_meta(snap),
+            "by": by,
+            "overall": overall.to_dict(),
+            "groups": [g.to_dict() for g in groups],
+            "late": [late_row(s) for s in snap.late()],
+            "thresholds": {"at_risk_days": self.settings.at_risk_days, "behind_days": self.settings.behind_days},
+        }
+        return _json(doc, headers=_headers(snap))
+
+    def checkpoints(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: DateQ = None,
+        version: VersionQ = None,
+        f: FormatQ = None,
+    ) -> Response:
+        fmt = _format(request, f)
+        _, snap = self._snapshot(twin, who, date, version)
+        cps, rows = back_schedule(snap)
+        labels = [c.label for c in cps]
+        if fmt == "csv":
+            cols = ("code", "name_en", "area", "responsible_unit", "planned_start", "planned_finish", "curve", *labels)
+            out = []
+            for s, planned in rows:
+                p = s.project
+                row: dict[str, Any] = {
+                    "code": p.code,
+                    "name_en": p.name_en,
+                    "area": p.area,
+                    "responsible_unit": p.responsible_unit,
+                    "planned_start": p.planned_start.isoformat(),
+                    "planned_finish": p.planned_finish.isoformat(),
+                    "curve": p.curve,
+                }
+                row.update({lab: round(v, 2) for lab, v in zip(labels, planned, strict=True)})
+                out.append(row)
+            return _csv(out, cols, f"checkpoints-{snap.opening.year}.csv", _headers(snap))
+        overall = snap.overall()
+        total = sum(snap.weights.values()) or 1.0
+        planned_overall = [
+            sum(snap.weights.get(s.project.code, 0.0) * planned[i] for s, planned in rows) / total
+            for i in range(len(cps))
+        ]
+        doc = {
+            **snapshot_meta(snap),
+            "every_days": self.settings.checkpoint_days,
+            "checkpoints": [
+                {
+                    "checkpoint": c.label,
+                    "date": c.on.isoformat(),
+                    "planned_percent": round(planned_overall[i], 2),
+                }
+                for i, c in enumerate(cps)
+            ],
+            "projects": [
+                {
+                    "code": s.project.code,
+                    "planned_start": s.project.planned_start.isoformat(),
+                    "planned_finish": s.project.planned_finish.isoformat(),
+                    "curve": s.project.curve,
+                    "planned_percent": {lab: round(v, 2) for lab, v in zip(labels, planned, strict=True)},
+                }
+                for s, planned in rows
+            ],
+            "overall": overall.to_dict(),
+        }
+        return _json(doc, headers=_headers(snap))
+
+    def scurve(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: DateQ = None,
+        version: VersionQ = None,
+        by: Annotated[str | None, Query(description="Also per area, unit or category.")] = None,
+        f: FormatQ = None,
+    ) -> Response:
+        fmt = _format(request, f)
+        if by is not None and by not in GROUPINGS:
+            raise InvalidParameter(f"by={by!r} is not one of {', '.join(GROUPINGS)}", parameter="by")
+        comp, snap = self._snapshot(twin, who, date, version)
+        series = comp.scurve(snap, by)
+        rows = curve_rows(series, by)
+        if fmt == "csv":
+            cols = ("by", "key", "checkpoint", "date", "planned_percent", "actual_percent")
+            return _csv(rows, cols, f"scurve-{snap.on.isoformat()}{'-' + by if by else ''}.csv", _headers(snap))
+        doc = {
+            **snapshot_meta(snap),
+            "by": by or "overall",
+            "series": {
+                k: [{kk: v for kk, v in r.items() if kk not in ("by", "key")} for r in rows if r["key"] == k]
+                for k in series
+            },
+        }
+        return _json(doc, headers=_headers(snap))
+
+    def late(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: DateQ = None,
+        version: VersionQ = None,
+        f: FormatQ = None,
+    ) -> Response:
+        fmt = _format(request, f)
+        _, snap = self._snapshot(twin, who, date, version)
+        late = snap.late()
+        if fmt == "csv":
+            return _csv((late_row(s) for s in late), LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
+        doc = {**snapshot_meta(snap), "late": [late_row(s) for s in late], "numberReturned": len(late)}
+        return _json(doc, headers=_headers(snap))
+
+
+def _parse_report(code: str, body: Any) -> tuple[ProgressReport, str]:
+    if not isinstance(body, dict):
+        raise BadInput('the body must be a JSON object such as {"percent": 45, "date": "2026-10-06", "note": "..."}')
+    unknown = set(body) - REPORT_KEYS
+    if unknown:
+        raise BadInput(
+            f"unknown field(s) {', '.join(sorted(unknown))}; a report takes {', '.join(sorted(REPORT_KEYS))}"
+        )
+    pct = body.get("percent")
+    if isinstance(pct, bool) or not isinstance(pct, int | float) or not math.isfinite(pct):
+        raise BadInput("percent must be a number from 0 to 100")
+    on_text = body.get("date")
+    if on_text is None:
+        on = today_local()
+    else:
+        try:
+            on = dt.date.fromisoformat(str(on_text))
+        except ValueError:
+            raise BadInput(f"date {on_text!r} is not YYYY-MM-DD") from None
+    for k in ("note", "reason", "parent"):
+        if body.get(k) is not None and not isinstance(body[k], str):
+            raise BadInput(f"{k} must be text")
+    report = ProgressReport(code, float(pct), on, body.get("note"), body.get("reason"))
+    return report, body.get("parent") or "HEAD"

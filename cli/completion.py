@@ -1,0 +1,349 @@
+"""`venue-twin progress ...` and `venue-twin completion ...`: hardware-project completion on the command line.
+
+    venue-twin progress report RD-03 72 --date 2026-10-26 --note "Two of five sections energised"
+    venue-twin progress show RD-03
+    venue-twin completion --date T-30                 # weighted completion per area and the late projects
+    venue-twin completion --date 2026-10-06 --by unit
+    venue-twin completion late --date T-10 --csv
+    venue-twin completion scurve --date T-10
+    venue-twin completion checkpoints
+    venue-twin completion projects --date T-10 --status at_risk
+
+The figures are `completion.Completion(twin).at(date, version)`, the same the API serves. The
+command-line plumbing (opening the twin, the author, mapping errors to exit codes) is cli.main's,
+imported when a command runs so that cli.main can register these apps without an import cycle.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from completion.rollup import GROUPINGS
+from completion.snapshot import (
+    GROUP_COLUMNS,
+    LATE_COLUMNS,
+    PROJECT_COLUMNS,
+    Completion,
+    Snapshot,
+    back_schedule,
+    curve_rows,
+    filter_statuses,
+    group_row,
+    late_row,
+    project_row,
+    today_local,
+)
+from completion.status import STATUS_LABELS, STATUSES, ProjectStatus
+
+progress_app = typer.Typer(help="Progress reports of the hardware projects (each one a commit).", no_args_is_help=True)
+completion_app = typer.Typer(
+    help="Hardware-project completion on a date: weighted completion, status counts and late projects."
+)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", "-s", help="The twin file (default: $VENUE_TWIN_STORE or data/venue-twin.gpkg)."),
+]
+DateOpt = Annotated[
+    str | None,
+    typer.Option("--date", "-d", help="YYYY-MM-DD or a checkpoint such as T-30 (default: today, Shanghai)."),
+]
+VersionOpt = Annotated[
+    str | None, typer.Option("--version", "-v", help="Read the twin at this commit (id, HEAD or HEAD~n).")
+]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="Write CSV to standard output instead of a table.")]
+
+REPORT_COLUMNS = ("code", "date", "percent", "reporter", "note", "reason", "commit", "time")
+STYLE = {"done": "blue", "on_track": "green", "at_risk": "yellow", "behind": "bold red", "not_started": "dim"}
+
+
+def _out() -> Console:
+    # A pipe or a file gets wide lines, so long unit names stay on one line.
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 220, highlight=False)
+
+
+@contextmanager
+def _reading(store: Path | None, on: str | None, version: str | None) -> Iterator[tuple[Completion, Snapshot]]:
+    """The twin opened (and closed afterwards), its completion as of the date or version; errors mapped."""
+    from cli.main import _errors, _open
+
+    twin = _open(store)
+    with twin, _errors():
+        comp = Completion(twin)
+        yield comp, comp.at(on, version)
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{v:.1f}"
+
+
+def _write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
+    w = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+
+
+def _heading(snap: Snapshot) -> str:
+    cp = f"{snap.checkpoint}, " if snap.checkpoint else ""
+    days = snap.days_to_opening
+    when = f"{days} days to opening day {snap.opening.isoformat()}" if days >= 0 else f"{-days} days after opening day"
+    version = snap.version[:12] if snap.version else "(empty twin)"
+    return f"[bold]Completion on {snap.on.isoformat()}[/] ({cp}{when}) — twin as of {version}"
+
+
+def _status(s: ProjectStatus) -> str:
+    return f"[{STYLE[s.status]}]{STATUS_LABELS[s.status][1]}[/]"
+
+
+# ---------------------------------------------------------------------------- progress
+@progress_app.command("report")
+def report(
+    code: Annotated[str, typer.Argument(help="The project code, e.g. RD-03.")],
+    percent: Annotated[float, typer.Argument(help="Percent complete, 0 to 100.")],
+    on: Annotated[str | None, typer.Option("--date", "-d", help="The date the figure describes (default: today).")] = None,
+    note: Annotated[str | None, typer.Option("--note", "-n", help="What was done, or what is in the way.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the figure is lower than the last one.")] = None,
+    author: Annotated[str | None, typer.Option("--author", help="The reporter (default: $VENUE_TWIN_AUTHOR or user@host).")] = None,
+    store: StoreOpt = None,
+) -> None:  # fmt: skip
+    """Report a project's progress as one commit (refused, with the reason, if it breaks the rules)."""
+    from cli.main import _author, _errors, _open
+    from completion.reports import ProgressReport, report_progress
+    from completion.snapshot import parse_day
+
+    twin = _open(store)
+    with twin, _errors():
+        comp = Completion(twin)
+        day = parse_day(on, comp.settings) or today_local()
+        info = report_progress(twin, ProgressReport(code, percent, day, note, reason), reporter=_author(author))
+        s = Completion(twin).at(day, info.id).status(code)
+    out = _out()
+    out.print(f"committed {info.id[:12]}: {code} {percent:g}% on {day.isoformat()} by {info.author}")
+    sv = f", {s.sv_days:+.1f} days against plan" if s.sv_days is not None else ""
+    fc = s.forecast
+    forecast = f"forecast finish {fc.finish.isoformat()}" if fc.finish else f"no forecast ({fc.basis})"
+    flag = " — [bold red]after opening day[/]" if fc.after_opening and s.status != "done" else ""
+    out.print(f"status {_status(s)} (planned {s.planned:.1f}%{sv}); {forecast}{flag}")
+
+
+@progress_app.command("show")
+def show(
+    code: Annotated[str, typer.Argument(help="The project code.")],
+    on: DateOpt = None,
+    version: VersionOpt = None,
+    as_csv: CsvOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """A project's progress reports as they stood on a date (or at a version), oldest first."""
+    with _reading(store, on, version) as (_, snap):
+        s = snap.status(code)
+        reports = [r for r in snap.reports[code] if r.on <= snap.on]
+        if as_csv:
+            _write_csv(({"code": code, **r.to_dict()} for r in reports), REPORT_COLUMNS)
+            return
+        out = _out()
+        p = s.project
+        out.print(f"[bold]{p.code}[/] {p.name_zh} / {p.name_en} — {p.responsible_unit}, {p.responsible_person or ''}")
+        out.print(
+            f"planned {p.planned_start.isoformat()} → {p.planned_finish.isoformat()} ({p.curve}); on {snap.on.isoformat()}: "
+            f"{s.percent:g}% against {s.planned:.1f}% planned, {_status(s)}"
+        )
+        table = Table("date", "%", "reporter", "note", "reason", "commit")
+        for r in reports:
+            table.add_row(
+                r.on.isoformat(), f"{r.percent:g}", r.reporter or "", r.note or "", r.reason or "", r.commit[:12]
+            )
+        out.print(table)
+
+
+# ---------------------------------------------------------------------------- completion
+@completion_app.callback(invoke_without_command=True)
+def completion(
+    ctx: typer.Context,
+    on: DateOpt = None,
+    version: VersionOpt = None,
+    by: Annotated[str, typer.Option("--by", help="Group by area, unit or category.")] = "area",
+    as_csv: CsvOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Weighted completion and status counts per area (or unit, category), then the late projects."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from cli.main import EXIT_BAD_INPUT, _fail
+
+    if by not in GROUPINGS:
+        _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
+    with _reading(store, on, version) as (_, snap):
+        groups, overall = snap.groups(by), snap.overall()
+        if as_csv:
+            _write_csv((group_row(g) for g in [*groups, overall]), GROUP_COLUMNS)
+            return
+        out = _out()
+        out.print(_heading(snap))
+        table = Table(
+            by, "projects", "weight %", "planned %", "actual %", "± points", *(STATUS_LABELS[k][1] for k in STATUSES)
+        )
+        for g in [*groups, overall]:
+            style = "bold" if g.by is None else None
+            table.add_row(
+                g.key if g.by else "overall",
+                str(g.projects),
+                f"{100 * g.weight:.1f}",
+                f"{g.planned:.1f}",
+                f"{g.actual:.1f}",
+                f"{g.variance:+.1f}",
+                *(str(g.counts[k]) for k in STATUSES),
+                style=style,
+            )
+        out.print(table)
+        _print_late(out, snap)
+
+
+def _print_late(out: Console, snap: Snapshot) -> None:
+    late = snap.late()
+    if not late:
+        out.print("no late projects")
+        return
+    out.print(f"[bold]Late projects ({len(late)})[/], most days late first:")
+    table = Table(
+        "code",
+        "project",
+        "responsible unit",
+        "person",
+        "actual %",
+        "planned %",
+        "days late",
+        "forecast finish",
+        "after opening",
+    )
+    for s in late:
+        fc = s.forecast
+        table.add_row(
+            s.project.code,
+            s.project.name_en,
+            s.project.responsible_unit,
+            s.project.responsible_person or "",
+            _pct(s.percent),
+            _pct(s.planned),
+            f"{s.days_late:.1f}",
+            fc.finish.isoformat() if fc.finish else "—",
+            "[bold red]yes[/]" if fc.after_opening else ("no" if fc.after_opening is False else "—"),
+        )
+    out.print(table)
+
+
+@completion_app.command("late")
+def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
+    """The projects behind schedule on a date, most days late first, with their units."""
+    with _reading(store, on, version) as (_, snap):
+        if as_csv:
+            _write_csv((late_row(s) for s in snap.late()), LATE_COLUMNS)
+            return
+        out = _out()
+        out.print(_heading(snap))
+        _print_late(out, snap)
+
+
+@completion_app.command("projects")
+def projects(
+    on: DateOpt = None,
+    version: VersionOpt = None,
+    area: Annotated[str | None, typer.Option(help="Only this area.")] = None,
+    unit: Annotated[str | None, typer.Option(help="Only this responsible unit.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    as_csv: CsvOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Every project with its status on a date."""
+    from cli.main import EXIT_BAD_INPUT, _fail
+
+    if status is not None and status not in STATUSES:
+        _fail(f"--status {status!r} is not one of {', '.join(STATUSES)}", EXIT_BAD_INPUT)
+    with _reading(store, on, version) as (_, snap):
+        chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
+        if as_csv:
+            _write_csv((project_row(s, snap.weights.get(s.project.code)) for s in chosen), PROJECT_COLUMNS)
+            return
+        out = _out()
+        out.print(_heading(snap))
+        table = Table(
+            "code",
+            "project",
+            "area",
+            "category",
+            "unit",
+            "finish",
+            "actual %",
+            "planned %",
+            "SV days",
+            "status",
+            "forecast",
+        )
+        for s in chosen:
+            p = s.project
+            table.add_row(
+                p.code, p.name_en, p.area, p.category, p.responsible_unit, p.planned_finish.isoformat(), _pct(s.percent),
+                _pct(s.planned), "" if s.sv_days is None else f"{s.sv_days:+.1f}", _status(s),
+                s.forecast.finish.isoformat() if s.forecast.finish else "—",
+            )  # fmt: skip
+        out.print(table)
+
+
+@completion_app.command("scurve")
+def scurve(
+    on: DateOpt = None,
+    version: VersionOpt = None,
+    by: Annotated[str | None, typer.Option("--by", help="Also per area, unit or category.")] = None,
+    as_csv: CsvOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Planned against actual weighted completion at each checkpoint (actual as it stood then)."""
+    from cli.main import EXIT_BAD_INPUT, _fail
+
+    if by is not None and by not in GROUPINGS:
+        _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
+    with _reading(store, on, version) as (comp, snap):
+        rows = curve_rows(comp.scurve(snap, by), by)
+        if as_csv:
+            _write_csv(rows, ("by", "key", "checkpoint", "date", "planned_percent", "actual_percent"))
+            return
+        out = _out()
+        out.print(_heading(snap))
+        table = Table(by or "", "checkpoint", "date", "planned %", "actual %", "± points")
+        for r in rows:
+            a, p = r["actual_percent"], r["planned_percent"]
+            table.add_row(r["key"], r["checkpoint"], r["date"], _pct(p), _pct(a), "" if a is None else f"{a - p:+.1f}")
+        out.print(table)
+
+
+@completion_app.command("checkpoints")
+def checkpoints(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
+    """The checkpoints counted back from opening day and each project's planned percent at them."""
+    with _reading(store, on, version) as (_, snap):
+        cps, rows = back_schedule(snap)
+        labels = [c.label for c in cps]
+        data: list[dict[str, Any]] = [
+            {"code": s.project.code, **{lab: round(v, 1) for lab, v in zip(labels, planned, strict=True)}}
+            for s, planned in rows
+        ]
+        if as_csv:
+            _write_csv(data, ("code", *labels))
+            return
+        out = _out()
+        out.print(f"Opening day {snap.opening.isoformat()}; checkpoints every {snap.settings.checkpoint_days} days:")
+        out.print("  " + ", ".join(f"{c.label} {c.on.isoformat()}" for c in cps))
+        table = Table("code", *labels)
+        for row in data:
+            table.add_row(str(row["code"]), *(f"{row[lab]:.0f}" for lab in labels))
+        out.print(table)

@@ -1,0 +1,42 @@
+"""Hardware-project completion over the twin: the project register, back-scheduled checkpoints,
+progress reports, status and forecasts on any date or version, and roll-ups.
+
+No web code: the API (api/completion.py), the CLI (cli/completion.py) and the maps all ask
+``Completion(twin).at(date, version)`` the same questions.
+"""
+
+from completion.register import LAYER, Project, Register, Report
+from completion.reports import ProgressReport, check_report, report_progress, save_projects
+from completion.rollup import GROUPINGS, Group, area_shares, overall_weights
+from completion.schedule import Checkpoint, checkpoints, planned_percent
+from completion.settings import CompletionSettings
+from completion.snapshot import Completion, Snapshot, parse_day
+from completion.status import STATUS_COLOURS, STATUS_LABELS, STATUSES, Forecast, ProjectStatus, evaluate
+
+__all__ = [
+    "GROUPINGS",
+    "LAYER",
+    "STATUSES",
+    "STATUS_COLOURS",
+    "STATUS_LABELS",
+    "Checkpoint",
+    "Completion",
+    "CompletionSettings",
+    "Forecast",
+    "Group",
+    "ProgressReport",
+    "Project",
+    "ProjectStatus",
+    "Register",
+    "Report",
+    "Snapshot",
+    "area_shares",
+    "check_report",
+    "checkpoints",
+    "evaluate",
+    "overall_weights",
+    "parse_day",
+    "planned_percent",
+    "report_progress",
+    "save_projects",
+]

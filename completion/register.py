@@ -1,0 +1,206 @@
+"""The project register: project records and their progress reports, read from the twin at any version.
+
+The register is the twin layer ``projects`` (records without geometry, see
+``layers.catalogue.PROJECTS``); a project's feature id is its code. Its latest progress report
+lives on the record (``percent_complete``, ``progress_date``, ``progress_reporter``,
+``progress_note``, ``progress_reason``), so each report is one commit that modifies the record,
+and the record's history is the project's progress history: every version whose progress
+fields differ from the version before it is one report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from layers.catalogue import PROJECTS
+from twin.core import Ref, Twin
+from twin.errors import NotFound
+from twin.model import HistoryEntry
+
+LAYER = PROJECTS.name
+PROGRESS_FIELDS = ("percent_complete", "progress_date", "progress_reporter", "progress_note", "progress_reason")
+
+
+def _day(v: Any) -> date | None:
+    return date.fromisoformat(v) if isinstance(v, str) and v else None
+
+
+@dataclass(frozen=True)
+class Project:
+    """One hardware project as its record stood at some version."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    category: str
+    area: str
+    responsible_unit: str
+    planned_start: date
+    planned_finish: date
+    quantity: float
+    quantity_unit: str
+    features: tuple[str, ...] = ()
+    responsible_person: str | None = None
+    weight: float | None = None
+    curve: str = "linear"
+    percent_complete: float | None = None
+    progress_date: date | None = None
+    progress_reporter: str | None = None
+    progress_note: str | None = None
+    progress_reason: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    feature_id: str = field(default="", compare=False, repr=False)  # the record's id; its code by convention
+
+    @property
+    def fid(self) -> str:
+        return self.feature_id or self.code
+
+    @classmethod
+    def from_properties(cls, props: Mapping[str, Any]) -> Project:
+        start, finish = _day(props.get("planned_start")), _day(props.get("planned_finish"))
+        if start is None or finish is None:
+            raise ValueError(f"project {props.get('code')!r} has no planned start or finish")
+        pct = props.get("percent_complete")
+        weight = props.get("weight")
+        return cls(
+            code=str(props["code"]),
+            name_zh=str(props.get("name_zh", "")),
+            name_en=str(props.get("name_en", "")),
+            category=str(props.get("category", "")),
+            area=str(props.get("area", "")),
+            responsible_unit=str(props.get("responsible_unit", "")),
+            planned_start=start,
+            planned_finish=finish,
+            quantity=float(props.get("quantity") or 0.0),
+            quantity_unit=str(props.get("quantity_unit", "")),
+            features=tuple(props.get("features") or ()),
+            responsible_person=props.get("responsible_person"),
+            weight=float(weight) if weight is not None else None,
+            curve=str(props.get("curve") or "linear"),
+            percent_complete=float(pct) if pct is not None else None,
+            progress_date=_day(props.get("progress_date")),
+            progress_reporter=props.get("progress_reporter"),
+            progress_note=props.get("progress_note"),
+            progress_reason=props.get("progress_reason"),
+            properties=dict(props),
+        )
+
+    @classmethod
+    def from_feature(cls, data: bytes | Mapping[str, Any]) -> Project:
+        d = orjson.loads(data) if isinstance(data, bytes | bytearray) else data
+        p = cls.from_properties(d.get("properties") or {})
+        return replace(p, feature_id=str(d.get("id") or p.code))
+
+
+@dataclass(frozen=True)
+class Report:
+    """One progress report: the percent complete on a date, who reported it, and the commit that holds it."""
+
+    on: date
+    percent: float
+    reporter: str | None
+    note: str | None
+    reason: str | None
+    commit: str
+    seq: int
+    time: datetime  # UTC, when it was committed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.on.isoformat(),
+            "percent": self.percent,
+            "reporter": self.reporter,
+            "note": self.note,
+            "reason": self.reason,
+            "commit": self.commit,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+        }
+
+
+def reports_from_history(entries: Sequence[HistoryEntry]) -> list[Report]:
+    """The progress reports in a record's history, in commit order.
+
+    A version is a report when its progress fields differ from the version before it; a version
+    that only changes other fields (a new deadline, say) is not.
+    """
+    out: list[Report] = []
+    before: tuple[Any, ...] | None = None
+    for h in entries:
+        if h.geojson is None:
+            before = None
+            continue
+        props = orjson.loads(h.geojson).get("properties") or {}
+        key = tuple(props.get(k) for k in PROGRESS_FIELDS)
+        if key != before and props.get("progress_date") and props.get("percent_complete") is not None:
+            out.append(
+                Report(
+                    on=date.fromisoformat(props["progress_date"]),
+                    percent=float(props["percent_complete"]),
+                    reporter=props.get("progress_reporter"),
+                    note=props.get("progress_note"),
+                    reason=props.get("progress_reason"),
+                    commit=h.commit.id,
+                    seq=h.commit.seq,
+                    time=h.commit.time,
+                )
+            )
+        before = key
+    return out
+
+
+class Register:
+    """Reads projects and their reports from a twin, as of any version.
+
+    Each project's whole history is read once and cached; a reading as of a version keeps the
+    versions committed up to it. Make a new Register after the twin changes.
+    """
+
+    def __init__(self, twin: Twin):
+        self.twin = twin
+        self._histories: dict[str, list[HistoryEntry]] = {}
+        try:
+            twin.layer(LAYER)
+        except NotFound:
+            raise NotFound(
+                f"this twin has no project register (layer {LAYER!r}); it was made before the register "
+                "existed: rebuild the bundled twin with `venue-twin init --force`"
+            ) from None
+
+    def projects(self, ref: Ref) -> list[Project]:
+        """Every project in the register as of ``ref``, in code order."""
+        page = self.twin.features(LAYER, ref)
+        return sorted((Project.from_feature(b) for b in page.features), key=lambda p: p.code)
+
+    def project(self, code: str, ref: Ref) -> Project:
+        return find_project(self.twin, code, ref)
+
+    def history(self, fid: str) -> list[HistoryEntry]:
+        """Every version of the record with feature id ``fid`` (the project's code, by convention)."""
+        if fid not in self._histories:
+            self._histories[fid] = self.twin.history(LAYER, fid)
+        return self._histories[fid]
+
+    def reports(self, fid: str, ref: Ref) -> list[Report]:
+        """The reports of the record ``fid`` committed up to ``ref``, in commit order."""
+        known = [h for h in self.history(fid) if h.commit.seq <= ref.seq]
+        return reports_from_history(known)
+
+
+def find_project(twin: Twin, code: str, ref: Ref) -> Project:
+    """The project with this code as of ``ref``: the record whose id is the code, else (for a record
+    added with another id, e.g. through the generic feature API) the one the code names now."""
+    try:
+        return Project.from_feature(twin.feature(LAYER, code, ref))
+    except NotFound:
+        fid = twin.store.ids_by_value(LAYER, "code", [code]).get(code)
+        if fid is None:
+            raise NotFound(f"no project {code!r} in the register") from None
+        try:
+            return Project.from_feature(twin.feature(LAYER, fid, ref))
+        except NotFound:
+            raise NotFound(f"no project {code!r} in the register") from None

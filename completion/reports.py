@@ -1,0 +1,233 @@
+"""Writing to the register: progress reports and project records, each one commit.
+
+Progress report rules (checked against the record as it stands at the parent commit; a refused
+report raises ``ValidationFailed`` and commits nothing):
+
+- the percent is a number from 0 to 100 (beyond 100% is refused);
+- the report's date is not before the project's planned start, not after the day it is
+  committed (Shanghai time), and not before the project's last report (correct the last figure
+  with a new report instead);
+- a percent lower than the last report's needs a reason (``reason``), which the record keeps.
+
+The commit's author is the reporter, so the twin's history says who reported what and when.
+
+Project records (``save_projects``) are checked for planned finish not before planned start,
+non-negative quantity and weight, and that every entry of ``features`` ("layer/feature_id")
+names a feature that exists in that layer at the parent commit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from completion.register import LAYER, Project, find_project
+from twin.core import HEAD, Twin
+from twin.errors import BadInput, NotFound, Problem, ValidationFailed
+from twin.model import Change, CommitInfo, Feature
+from twin.validation import normalize_properties
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class ProgressReport:
+    """A report as a reporter hands it in."""
+
+    code: str
+    percent: float
+    on: date
+    note: str | None = None
+    reason: str | None = None
+
+
+def check_report(project: Project, report: ProgressReport, today: date) -> list[str]:
+    """Every reason the report is refused (empty when it is accepted); ``today`` is the commit's local date."""
+    reasons: list[str] = []
+    p = report.percent
+    if not isinstance(p, int | float) or isinstance(p, bool) or not math.isfinite(p):
+        return [f"percent {p!r} is not a number"]
+    if p < 0:
+        reasons.append(f"percent {p:g} is below 0%")
+    if p > 100:
+        reasons.append(f"percent {p:g} is beyond 100%")
+    if report.on < project.planned_start:
+        reasons.append(
+            f"a report dated {report.on.isoformat()} is before the project's planned start "
+            f"{project.planned_start.isoformat()}"
+        )
+    if report.on > today:
+        reasons.append(f"a report dated {report.on.isoformat()} is in the future (today is {today.isoformat()})")
+    if project.progress_date is not None and report.on < project.progress_date:
+        reasons.append(
+            f"a report dated {report.on.isoformat()} is older than the last report "
+            f"({project.progress_date.isoformat()}); correct the figure with a report dated today"
+        )
+    last = project.percent_complete
+    if last is not None and p < last and not (report.reason or "").strip():
+        reasons.append(
+            f"{p:g}% is lower than the last report ({last:g}% on "
+            f"{project.progress_date.isoformat() if project.progress_date else '?'}): give a reason"
+        )
+    return reasons
+
+
+def report_properties(project: Project, report: ProgressReport, reporter: str) -> dict[str, Any]:
+    """The record's properties after the report: the latest progress replaces the previous one."""
+    props = dict(project.properties)
+    for k in ("progress_note", "progress_reason"):
+        props.pop(k, None)
+    props.update(
+        percent_complete=float(report.percent),
+        progress_date=report.on.isoformat(),
+        progress_reporter=reporter,
+    )
+    if report.note and report.note.strip():
+        props["progress_note"] = report.note.strip()
+    if report.reason and report.reason.strip():
+        props["progress_reason"] = report.reason.strip()
+    return props
+
+
+def _local_day(t: datetime) -> date:
+    return t.astimezone(SHANGHAI).date()
+
+
+def report_progress(
+    twin: Twin,
+    reports: ProgressReport | Sequence[ProgressReport],
+    *,
+    reporter: str,
+    message: str | None = None,
+    parent: str | None = HEAD,
+    time: datetime | None = None,
+) -> CommitInfo:
+    """Commit one report (or several, for different projects, in one commit) by ``reporter``.
+
+    All or nothing: if any report breaks a rule, ValidationFailed lists every problem and the
+    twin is unchanged. ``parent`` makes the write conditional as for any commit.
+    """
+    batch = [reports] if isinstance(reports, ProgressReport) else list(reports)
+    if not batch:
+        raise BadInput("no progress report given")
+    if not reporter.strip():
+        raise BadInput("a progress report needs a reporter")
+    ref = twin.resolve(None if parent in (None, HEAD) else parent)
+    base = ref.commit.id if ref.commit else None
+    when = time or datetime.now(UTC)
+    today = _local_day(when)
+    problems: list[Problem] = []
+    changes: list[Change] = []
+    seen: set[str] = set()
+    for r in batch:
+        if r.code in seen:
+            problems.append(Problem(LAYER, r.code, "two reports for the same project in one commit"))
+            continue
+        seen.add(r.code)
+        try:
+            project = find_project(twin, r.code, ref)
+        except NotFound:
+            if len(batch) == 1:
+                raise
+            problems.append(Problem(LAYER, r.code, "no such project in the register"))
+            continue
+        reasons = check_report(project, r, today)
+        if reasons:
+            problems.extend(Problem(LAYER, project.fid, why) for why in reasons)
+            continue
+        props = report_properties(project, r, reporter)
+        changes.append(Change(LAYER, "modify", project.fid, Feature(project.fid, None, props)))
+    if problems:
+        raise ValidationFailed(problems)
+    if message is None:
+        parts = [
+            f"{r.code} {r.percent:g}%" + (f" ({r.note.strip()})" if r.note and r.note.strip() else "") for r in batch
+        ]
+        message = f"Progress reported on {batch[0].on.isoformat()}: " + "; ".join(parts)
+    return twin.commit(changes, author=reporter, message=message, parent=base, time=time)
+
+
+# ---------------------------------------------------------------------------- project records
+def check_project(twin: Twin, props: Mapping[str, Any], seq: int) -> list[str]:
+    """Reasons a project record (already type-checked) is refused, beyond the layer's own rules."""
+    reasons: list[str] = []
+    start, finish = props.get("planned_start"), props.get("planned_finish")
+    if isinstance(start, str) and isinstance(finish, str) and finish < start:
+        reasons.append(f"planned finish {finish} is before planned start {start}")
+    q = props.get("quantity")
+    if isinstance(q, float) and q < 0:
+        reasons.append(f"quantity {q:g} is negative")
+    w = props.get("weight")
+    if isinstance(w, float) and w < 0:
+        reasons.append(f"weight {w:g} is negative")
+    pct = props.get("percent_complete")
+    if isinstance(pct, float) and not 0 <= pct <= 100:
+        reasons.append(f"percent_complete {pct:g} is not between 0 and 100")
+    reasons.extend(check_feature_refs(twin, props.get("features") or [], seq))
+    return reasons
+
+
+def check_feature_refs(twin: Twin, refs: Sequence[str], seq: int) -> list[str]:
+    """Each "layer/feature_id" must name an existing feature of a spatial layer as of commit ``seq``."""
+    reasons: list[str] = []
+    wanted: dict[str, list[str]] = {}
+    schemas = {s.name: s for s in twin.layers()}
+    for ref in refs:
+        layer, sep, fid = ref.partition("/")
+        if not sep or not layer or not fid:
+            reasons.append(f"feature reference {ref!r} is not layer/feature_id")
+        elif layer not in schemas or not schemas[layer].spatial:
+            reasons.append(f"feature reference {ref!r}: no venue layer {layer!r}")
+        else:
+            wanted.setdefault(layer, []).append(fid)
+    for layer, ids in wanted.items():
+        found = twin.store.features_by_id(layer, ids, seq) if seq else {}
+        reasons.extend(f"feature reference {layer}/{fid!s}: no such feature" for fid in ids if fid not in found)
+    return reasons
+
+
+def save_projects(
+    twin: Twin,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    author: str,
+    message: str,
+    parent: str | None = HEAD,
+    time: datetime | None = None,
+) -> CommitInfo:
+    """Add project records, or update them, as one commit after checking them.
+
+    A record whose code is already in the register updates the fields it names and keeps the
+    others (the progress fields included: a new deadline does not erase the last report); a
+    field given as None is removed. A new code is a new record whose feature id is the code.
+    """
+    ref = twin.resolve(None if parent in (None, HEAD) else parent)
+    base = ref.commit.id if ref.commit else None
+    schema = twin.layer(LAYER)
+    problems: list[Problem] = []
+    changes: list[Change] = []
+    for rec in records:
+        code = str(rec.get("code") or "")
+        if not code:
+            problems.append(Problem(LAYER, None, "a project record has no code"))
+            continue
+        fid, merged = code, dict(rec)
+        if ref.commit is not None:
+            try:
+                old = find_project(twin, code, ref)
+                fid, merged = old.fid, {**old.properties, **rec}
+            except NotFound:
+                pass
+        merged = {k: v for k, v in merged.items() if v is not None}
+        props, reasons = normalize_properties(schema, merged)
+        if not reasons:
+            reasons = check_project(twin, props, ref.seq)
+        problems.extend(Problem(LAYER, code, why) for why in reasons)
+        changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
+    if problems:
+        raise ValidationFailed(problems)
+    return twin.commit(changes, author=author, message=message, parent=base, time=time)

@@ -1,0 +1,148 @@
+"""Weights and roll-ups: weighted completion and counts by status, by area, category, unit and overall.
+
+Weights
+    Each project has a share of its area (the area's shares add up to 1):
+
+    - by default its quantity's share among the projects of its area measured in the same unit
+      (m², m, pots, lamps, items: quantities in different units are never compared), with each
+      such unit group holding a part of the area in proportion to its number of projects. In an
+      area where every project is measured in m² this is simply the quantity share: 3,000 m² of
+      10,000 m² is 0.3. In an area with two m² projects (1,000 and 3,000 m²) and one in pots,
+      the m² group holds 2/3 of the area, so the 3,000 m² project weighs 2/3 × 3/4 = 0.5.
+      A group whose quantities are all zero shares its part equally.
+    - a ``weight`` on the record overrides this default; when some projects of an area give one,
+      all the area's figures (given and default) are scaled to add up to 1.
+
+    Overall, each area counts in proportion to its number of projects (an area of 20 projects
+    weighs twice one of 10), so a project's overall weight is its share of its area × the area's
+    projects / all projects. Groups by unit or category use these overall weights.
+
+Roll-up of a group
+    completion = Σ wᵢ·actualᵢ / Σ wᵢ, planned = Σ wᵢ·plannedᵢ / Σ wᵢ over the group's projects,
+    with the number of projects in each status and the group's share of the overall weight.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from completion.register import Project
+from completion.status import STATUSES, ProjectStatus
+
+GROUPINGS = ("area", "unit", "category")
+
+
+def area_shares(projects: Sequence[Project]) -> dict[str, float]:
+    """Each project's share of its area (see the module docstring); the shares of an area add up to 1."""
+    by_area: dict[str, list[Project]] = defaultdict(list)
+    for p in projects:
+        by_area[p.area].append(p)
+    out: dict[str, float] = {}
+    for members in by_area.values():
+        groups: dict[str, list[Project]] = defaultdict(list)
+        for p in members:
+            groups[p.quantity_unit].append(p)
+        default: dict[str, float] = {}
+        for group in groups.values():
+            part = len(group) / len(members)
+            total = sum(max(p.quantity, 0.0) for p in group)
+            for p in group:
+                default[p.code] = part * (max(p.quantity, 0.0) / total if total > 0 else 1.0 / len(group))
+        raw = {p.code: (p.weight if p.weight is not None else default[p.code]) for p in members}
+        s = sum(max(v, 0.0) for v in raw.values())
+        for p in members:
+            out[p.code] = max(raw[p.code], 0.0) / s if s > 0 else 1.0 / len(members)
+    return out
+
+
+def overall_weights(projects: Sequence[Project]) -> dict[str, float]:
+    """Each project's share of all the work: its area share × its area's projects / all projects."""
+    if not projects:
+        return {}
+    shares = area_shares(projects)
+    counts: dict[str, int] = defaultdict(int)
+    for p in projects:
+        counts[p.area] += 1
+    n = len(projects)
+    return {p.code: shares[p.code] * counts[p.area] / n for p in projects}
+
+
+@dataclass(frozen=True)
+class Group:
+    """A roll-up over some projects."""
+
+    by: str | None  # area, unit, category, or None for overall
+    key: str
+    projects: int
+    weight: float  # the group's share of the overall weight
+    planned: float  # weighted planned percent
+    actual: float  # weighted percent complete
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def variance(self) -> float:
+        return self.actual - self.planned
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by or "overall",
+            "key": self.key,
+            "projects": self.projects,
+            "weight": round(self.weight, 6),
+            "planned_percent": round(self.planned, 2),
+            "actual_percent": round(self.actual, 2),
+            "variance_points": round(self.variance, 2),
+            "counts": self.counts,
+        }
+
+
+def key_of(by: str) -> Callable[[Project], str]:
+    if by == "area":
+        return lambda p: p.area
+    if by == "unit":
+        return lambda p: p.responsible_unit
+    if by == "category":
+        return lambda p: p.category
+    raise ValueError(f"cannot group by {by!r}: one of {', '.join(GROUPINGS)}")
+
+
+def roll_up(statuses: Iterable[ProjectStatus], weights: dict[str, float], by: str | None, key: str) -> Group:
+    members = list(statuses)
+    total = sum(weights.get(s.project.code, 0.0) for s in members)
+    if total > 0:
+        planned = sum(weights.get(s.project.code, 0.0) * s.planned for s in members) / total
+        actual = sum(weights.get(s.project.code, 0.0) * s.percent for s in members) / total
+    elif members:  # all weights zero: a plain average
+        planned = sum(s.planned for s in members) / len(members)
+        actual = sum(s.percent for s in members) / len(members)
+    else:
+        planned = actual = 0.0
+    counts = {name: 0 for name in STATUSES}
+    for s in members:
+        counts[s.status] += 1
+    return Group(by, key, len(members), total, planned, actual, counts)
+
+
+def group_by(statuses: Sequence[ProjectStatus], weights: dict[str, float], by: str) -> list[Group]:
+    """One roll-up per value of ``by`` (area, unit or category), in key order."""
+    key = key_of(by)
+    groups: dict[str, list[ProjectStatus]] = defaultdict(list)
+    for s in statuses:
+        groups[key(s.project)].append(s)
+    return [roll_up(groups[k], weights, by, k) for k in sorted(groups)]
+
+
+def late_list(statuses: Iterable[ProjectStatus]) -> list[ProjectStatus]:
+    """The projects behind schedule, most days late first (then the later forecast, then code)."""
+    behind = [s for s in statuses if s.status == "behind"]
+    return sorted(
+        behind,
+        key=lambda s: (
+            -(s.sv_days or 0.0),
+            -(s.forecast.finish.toordinal() if s.forecast.finish else 0),
+            s.project.code,
+        ),
+    )

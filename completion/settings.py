@@ -1,0 +1,66 @@
+"""Completion settings, from the environment with the VENUE_TWIN_ prefix.
+
+- VENUE_TWIN_OPENING_MONTH_DAY: opening day of every expo, "MM-DD" (default "11-05": the CIIE
+  opens on 5 November).
+- VENUE_TWIN_EXPO_YEAR: the expo year to schedule against; by default the year of the date asked
+  about (preparation runs in the months before opening, in the same calendar year).
+- VENUE_TWIN_CHECKPOINT_DAYS: days between back-scheduled checkpoints (default 10: T-0, T-10, ...).
+- VENUE_TWIN_AT_RISK_DAYS, VENUE_TWIN_BEHIND_DAYS: schedule-variance thresholds in days (defaults
+  3 and 10): a project more than 3 days behind its plan is at risk, more than 10 days behind.
+- VENUE_TWIN_FORECAST_SPAN_DAYS: the forecast's rate is measured over at least this many days
+  back from the latest report (default 20; see `completion.status.forecast`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CompletionSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
+
+    opening_month_day: str = "11-05"
+    expo_year: int | None = None
+    checkpoint_days: int = 10
+    at_risk_days: float = 3.0
+    behind_days: float = 10.0
+    forecast_span_days: int = 20
+
+    @field_validator("opening_month_day")
+    @classmethod
+    def _month_day(cls, v: str) -> str:
+        try:
+            month, day = (int(x) for x in v.strip().split("-"))
+            date(2028, month, day)  # a leap year, so 02-29 is accepted
+        except ValueError:
+            raise ValueError(f"opening_month_day {v!r} is not MM-DD, e.g. 11-05") from None
+        return f"{month:02d}-{day:02d}"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CompletionSettings:
+        if self.checkpoint_days < 1:
+            raise ValueError("checkpoint_days must be at least 1")
+        if self.forecast_span_days < 1:
+            raise ValueError("forecast_span_days must be at least 1")
+        if not 0 <= self.at_risk_days <= self.behind_days:
+            raise ValueError("thresholds must satisfy 0 <= at_risk_days <= behind_days")
+        return self
+
+    def opening_day(self, year: int) -> date:
+        """Opening day of the expo of `year` (5 November unless configured otherwise)."""
+        month, day = (int(x) for x in self.opening_month_day.split("-"))
+        try:
+            return date(year, month, day)
+        except ValueError:  # 02-29 in a common year
+            return date(year, month, day - 1)
+
+    def expo_year_for(self, on: date) -> int:
+        """The expo a date belongs to: the configured year, else the date's own year."""
+        return self.expo_year if self.expo_year is not None else on.year
+
+
+def completion_settings() -> CompletionSettings:
+    return CompletionSettings()

@@ -1,0 +1,300 @@
+"""Completion as of a date or a version: the one entry point the API, the CLI and the maps use.
+
+``Completion(twin).at(on, version)`` reads the register and each project's reports as the twin
+stood, and evaluates every project on a date:
+
+- ``on`` only (a date, or a checkpoint label such as "T-30"): the twin as of the end of that day
+  in Shanghai, evaluated on that day. Last month's status is what last month's data said: a
+  report committed later, even one dated earlier, does not change it.
+- ``version`` only: the twin at that commit, evaluated on the commit's (Shanghai) date.
+- both: the twin at that commit, evaluated on ``on`` (e.g. today's data about an earlier date).
+- neither: today (Shanghai) and the twin as of now.
+
+The S-curve compares, at each checkpoint up to the date, the planned and the reported completion
+of the projects in the register as of the snapshot, with the snapshot's weights: planned from
+their planned dates, actual from the reports as they stood at the end of each checkpoint day.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from completion.register import Project, Register, Report
+from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
+from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
+from completion.settings import CompletionSettings
+from completion.status import SEVERITY, ProjectStatus, evaluate, reports_on
+from twin.core import SHANGHAI, Ref, Twin
+from twin.errors import BadInput, NotFound
+
+
+def today_local() -> date:
+    return datetime.now(SHANGHAI).date()
+
+
+def parse_day(text: str | date | None, settings: CompletionSettings, today: date | None = None) -> date | None:
+    """A date YYYY-MM-DD, or a checkpoint label "T-30" of the current expo (None passes through)."""
+    if text is None or isinstance(text, date):
+        return text
+    t = text.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+        try:
+            return date.fromisoformat(t)
+        except ValueError:
+            pass
+    elif re.fullmatch(r"[Tt][-−]\d{1,4}", t):
+        opening = settings.opening_day(settings.expo_year_for(today or today_local()))
+        return checkpoint_date(opening, t)
+    raise BadInput(f"{text!r} is not a date (YYYY-MM-DD) or a checkpoint (T-30)")
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    checkpoint: Checkpoint
+    planned: float
+    actual: float | None  # None after the snapshot's date
+
+
+@dataclass
+class Snapshot:
+    on: date
+    ref: Ref
+    opening: date
+    settings: CompletionSettings
+    statuses: list[ProjectStatus]
+    weights: dict[str, float]
+    reports: dict[str, list[Report]]  # every report known at ref, by project, in commit order
+
+    @property
+    def version(self) -> str | None:
+        return self.ref.commit.id if self.ref.commit else None
+
+    @property
+    def checkpoint(self) -> str | None:
+        return checkpoint_label(self.opening, self.on, self.settings.checkpoint_days)
+
+    @property
+    def days_to_opening(self) -> int:
+        return (self.opening - self.on).days
+
+    def status(self, code: str) -> ProjectStatus:
+        for s in self.statuses:
+            if s.project.code == code:
+                return s
+        raise NotFound(f"no project {code!r} in the register as of {self.on.isoformat()}")
+
+    def overall(self) -> Group:
+        return roll_up(self.statuses, self.weights, None, "overall")
+
+    def groups(self, by: str) -> list[Group]:
+        try:
+            return group_by(self.statuses, self.weights, by)
+        except ValueError as e:
+            raise BadInput(str(e)) from None
+
+    def late(self) -> list[ProjectStatus]:
+        return late_list(self.statuses)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        earliest = min((s.project.planned_start for s in self.statuses), default=None)
+        return checkpoints(self.opening, earliest, self.settings.checkpoint_days)
+
+    def feature_statuses(self) -> dict[str, str]:
+        """ "layer/feature_id" → the worst status of the projects covering it (for maps)."""
+        out: dict[str, str] = {}
+        for s in self.statuses:
+            for ref in s.project.features:
+                old = out.get(ref)
+                if old is None or SEVERITY.index(s.status) < SEVERITY.index(old):
+                    out[ref] = s.status
+        return out
+
+
+class Completion:
+    """Completion figures over a twin; cheap to make, so make one per request or command."""
+
+    def __init__(self, twin: Twin, settings: CompletionSettings | None = None):
+        self.twin = twin
+        self.settings = settings or CompletionSettings()
+        self.register = Register(twin)
+
+    def resolve(self, on: str | date | None = None, version: str | None = None) -> tuple[date, Ref]:
+        today = today_local()
+        day = parse_day(on, self.settings, today)
+        if version is not None:
+            ref = self.twin.resolve(version)
+            if day is None:
+                day = ref.commit.time.astimezone(SHANGHAI).date() if ref.commit else today
+            return day, ref
+        day = day or today
+        return day, self.twin.resolve(asof=day.isoformat())
+
+    def at(self, on: str | date | None = None, version: str | None = None) -> Snapshot:
+        day, ref = self.resolve(on, version)
+        opening = self.settings.opening_day(self.settings.expo_year_for(day))
+        projects = self.register.projects(ref) if ref.commit else []
+        reports = {p.code: self.register.reports(p.fid, ref) for p in projects}
+        statuses = [evaluate(p, reports[p.code], day, opening, self.settings) for p in projects]
+        return Snapshot(day, ref, opening, self.settings, statuses, overall_weights(projects), reports)
+
+    def scurve(self, snap: Snapshot, by: str | None = None) -> dict[str, list[CurvePoint]]:
+        """Planned against actual at each checkpoint, overall or per group (see the module docstring)."""
+        key = key_of(by) if by else (lambda p: "overall")
+        members: dict[str, list[Project]] = {}
+        for s in snap.statuses:
+            members.setdefault(key(s.project), []).append(s.project)
+        out: dict[str, list[CurvePoint]] = {k: [] for k in sorted(members)}
+        for cp in snap.checkpoints():
+            actual_of: dict[str, float] | None = None
+            if cp.on <= snap.on:
+                ref = self.twin.resolve(asof=cp.on.isoformat())
+                if ref.seq > snap.ref.seq:
+                    ref = snap.ref
+                actual_of = {}
+                for s in snap.statuses:
+                    known = [r for r in snap.reports[s.project.code] if r.seq <= ref.seq]
+                    dated = reports_on(known, cp.on)
+                    actual_of[s.project.code] = dated[-1].percent if dated else 0.0
+            for k, projects in members.items():
+                w = {p.code: snap.weights.get(p.code, 0.0) for p in projects}
+                total = sum(w.values()) or 1.0
+                planned = sum(
+                    w[p.code] * planned_percent(p.planned_start, p.planned_finish, cp.on, p.curve) for p in projects
+                )
+                actual = None
+                if actual_of is not None:
+                    actual = sum(w[p.code] * actual_of[p.code] for p in projects) / total
+                out[k].append(CurvePoint(cp, planned / total, actual))
+        return out
+
+
+# ---------------------------------------------------------------------------- JSON and table rows
+def _r(v: float | None, digits: int = 2) -> float | None:
+    return None if v is None else round(v, digits)
+
+
+def status_doc(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
+    """A project with its status, as the API answers it."""
+    p = s.project
+    return {
+        "code": p.code,
+        "name_zh": p.name_zh,
+        "name_en": p.name_en,
+        "category": p.category,
+        "area": p.area,
+        "responsible_unit": p.responsible_unit,
+        "responsible_person": p.responsible_person,
+        "features": list(p.features),
+        "planned_start": p.planned_start.isoformat(),
+        "planned_finish": p.planned_finish.isoformat(),
+        "quantity": p.quantity,
+        "quantity_unit": p.quantity_unit,
+        "weight": p.weight,
+        "curve": p.curve,
+        "date": s.on.isoformat(),
+        "status": s.status,
+        "percent": s.percent,
+        "planned_percent": _r(s.planned),
+        "earned_date": s.earned_date.isoformat() if s.earned_date else None,
+        "sv_days": _r(s.sv_days, 1),
+        "days_late": s.days_late,
+        "forecast": s.forecast.to_dict(),
+        "last_report": s.last_report.to_dict() if s.last_report else None,
+        "overall_weight": _r(weight, 6),
+    }
+
+
+PROJECT_COLUMNS = (
+    "code", "name_zh", "name_en", "category", "area", "responsible_unit", "responsible_person", "planned_start",
+    "planned_finish", "quantity", "quantity_unit", "overall_weight", "date", "status", "percent", "planned_percent",
+    "sv_days", "days_late", "forecast_finish", "forecast_after_opening", "last_report_date", "last_reporter",
+)  # fmt: skip
+
+
+def project_row(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
+    """A flat row (for CSV) with PROJECT_COLUMNS."""
+    d = status_doc(s, weight)
+    d["forecast_finish"] = d["forecast"]["finish"]
+    d["forecast_after_opening"] = d["forecast"]["after_opening"]
+    d["last_report_date"] = s.last_report.on.isoformat() if s.last_report else None
+    d["last_reporter"] = s.last_report.reporter if s.last_report else None
+    return {k: d[k] for k in PROJECT_COLUMNS}
+
+
+LATE_COLUMNS = (
+    "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
+    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening",
+)  # fmt: skip
+
+
+def late_row(s: ProjectStatus) -> dict[str, Any]:
+    return {k: v for k, v in project_row(s).items() if k in LATE_COLUMNS}
+
+
+GROUP_COLUMNS = (
+    "by", "key", "projects", "weight", "planned_percent", "actual_percent", "variance_points",
+    "not_started", "on_track", "at_risk", "behind", "done",
+)  # fmt: skip
+
+
+def group_row(g: Group) -> dict[str, Any]:
+    d = g.to_dict()
+    counts = d.pop("counts")
+    return {k: (counts[k] if k in counts else d[k]) for k in GROUP_COLUMNS}
+
+
+def curve_rows(series: dict[str, list[CurvePoint]], by: str | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "by": by or "overall",
+            "key": k,
+            "checkpoint": pt.checkpoint.label,
+            "date": pt.checkpoint.on.isoformat(),
+            "planned_percent": _r(pt.planned),
+            "actual_percent": _r(pt.actual),
+        }
+        for k, points in series.items()
+        for pt in points
+    ]
+
+
+def snapshot_meta(snap: Snapshot) -> dict[str, Any]:
+    return {
+        "date": snap.on.isoformat(),
+        "checkpoint": snap.checkpoint,
+        "opening_day": snap.opening.isoformat(),
+        "days_to_opening": snap.days_to_opening,
+        "version": snap.version,
+    }
+
+
+def back_schedule(snap: Snapshot) -> tuple[list[Checkpoint], list[tuple[ProjectStatus, list[float]]]]:
+    """Each project's planned percent at every checkpoint."""
+    cps = snap.checkpoints()
+    rows = [
+        (s, [planned_percent(s.project.planned_start, s.project.planned_finish, c.on, s.project.curve) for c in cps])
+        for s in snap.statuses
+    ]
+    return cps, rows
+
+
+def filter_statuses(
+    statuses: Sequence[ProjectStatus],
+    *,
+    area: str | None = None,
+    unit: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+) -> list[ProjectStatus]:
+    return [
+        s
+        for s in statuses
+        if (area is None or s.project.area == area)
+        and (unit is None or s.project.responsible_unit == unit)
+        and (category is None or s.project.category == category)
+        and (status is None or s.status == status)
+    ]

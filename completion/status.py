@@ -1,0 +1,200 @@
+"""A project's status on a date: schedule variance (earned-schedule style) and a forecast finish.
+
+Percent complete on a date D
+    The latest report dated on or before D (among reports committed by the version read; of two
+    reports with the same date the later commit wins). No report: 0%.
+
+Earned schedule and schedule variance
+    ES is the date at which the project's planned curve reaches the actual percent; the schedule
+    variance is ``SV = D − ES`` in days, positive when behind. A linear project planned
+    2026-09-01 → 2026-09-11 at 40% on 2026-09-08 has ES = 2026-09-05, so SV = 3 days.
+    At 0% the ES is the planned start (SV = days since the planned start).
+
+Status
+    - ``done``: 100% reported.
+    - ``not_started``: 0% and the planned start is after D.
+    - ``behind``: SV above the behind threshold (10 days by default), or the forecast finish falls
+      after opening day.
+    - ``at_risk``: SV above the at-risk threshold (3 days by default).
+    - ``on_track``: anything else (including ahead of plan).
+
+Forecast finish (from the recent rate of progress)
+    Take the latest report on or before D, at ``p`` percent on ``d``, and a base point before it:
+    the latest earlier report dated at least ``span`` days (20 by default) before ``d``, so with a
+    report every 10 days the rate covers the last 20–30 days; when there is no such report (the
+    project began less than ``span`` days before ``d``, or reports are sparse) the base is 0% at
+    the planned start. The recent rate is measured against the plan, earned-schedule style: over
+    those days the earned schedule moved on by ``ES(p) − ES(p_base)`` plan days, a rate of
+    ``r = (ES(p) − ES(p_base)) / (d − d_base)`` plan days a day (1 = keeping pace with the plan),
+    and the rest of the plan, ``duration − ES(p)`` days, takes ``ceil((duration − ES(p)) / r)``
+    more days after ``d``. For a linear plan this is simply the percent rate: 40% on 09-16 and 60%
+    on 10-06 is 1% a day, so the remaining 40% take 40 days: 11-15. (For an S-curve plan it keeps
+    a slow start that the plan expects from reading as a slow project.)
+
+    There is no forecast without any progress (no report, or 0%), when fewer than ``span / 2``
+    days (or, for a short job, a third of its planned duration) separate the base point and the
+    latest report (too early to tell), or when the earned schedule did not move since the base
+    point (stalled); the forecast says why. A done project's forecast is the date 100% was first
+    reported. The forecast is flagged when it falls after opening day.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from completion.register import Project, Report
+from completion.schedule import earned_schedule_days, planned_percent
+from completion.settings import CompletionSettings
+
+STATUSES = ("not_started", "on_track", "at_risk", "behind", "done")
+STATUS_LABELS = {
+    "not_started": ("未开工", "Not started"),
+    "on_track": ("正常推进", "On track"),
+    "at_risk": ("存在风险", "At risk"),
+    "behind": ("滞后", "Behind"),
+    "done": ("已完成", "Done"),
+}
+# RAG colours as map dashboards use them, with blue for complete and grey for not started.
+STATUS_COLOURS = {
+    "not_started": "#9e9e9e",
+    "on_track": "#2e7d32",
+    "at_risk": "#f9a825",
+    "behind": "#c62828",
+    "done": "#1565c0",
+}
+# Worst first: the status a feature covered by several projects is shown with.
+SEVERITY = ("behind", "at_risk", "on_track", "not_started", "done")
+
+
+@dataclass(frozen=True)
+class Forecast:
+    finish: date | None  # None: no forecast (see basis)
+    rate: float | None  # percent a day
+    since: date | None  # the base point the rate is measured from
+    since_percent: float | None
+    after_opening: bool | None  # None without a forecast
+    basis: str  # how it was made, or why there is none
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "finish": self.finish.isoformat() if self.finish else None,
+            "rate_per_day": round(self.rate, 3) if self.rate is not None else None,
+            "since": self.since.isoformat() if self.since else None,
+            "since_percent": self.since_percent,
+            "after_opening": self.after_opening,
+            "basis": self.basis,
+        }
+
+
+@dataclass(frozen=True)
+class ProjectStatus:
+    project: Project
+    on: date
+    percent: float
+    planned: float
+    last_report: Report | None
+    earned_days: float | None  # ES as days after the planned start; None when done
+    sv_days: float | None  # schedule variance in days, positive = behind; None when done or not started
+    status: str
+    forecast: Forecast
+
+    @property
+    def earned_date(self) -> date | None:
+        if self.earned_days is None:
+            return None
+        return self.project.planned_start + timedelta(days=math.floor(self.earned_days + 1e-9))
+
+    @property
+    def days_late(self) -> float:
+        return round(self.sv_days, 1) if self.sv_days is not None and self.sv_days > 0 else 0.0
+
+
+def reports_on(reports: Sequence[Report], on: date) -> list[Report]:
+    """The reports dated on or before ``on``, by date (then commit order)."""
+    return sorted((r for r in reports if r.on <= on), key=lambda r: (r.on, r.seq))
+
+
+def classify(
+    percent: float, planned_start: date, on: date, sv_days: float | None, late_for_opening: bool,
+    settings: CompletionSettings,
+) -> str:  # fmt: skip
+    """The status rule (see the module docstring)."""
+    if percent >= 100.0:
+        return "done"
+    if percent <= 0.0 and planned_start > on:
+        return "not_started"
+    sv = sv_days or 0.0
+    if sv > settings.behind_days or late_for_opening:
+        return "behind"
+    if sv > settings.at_risk_days:
+        return "at_risk"
+    return "on_track"
+
+
+def forecast(project: Project, dated: Sequence[Report], opening: date, span_days: int = 20) -> Forecast:
+    """The forecast finish from the recent rate of progress; ``dated`` are the reports up to D, by date."""
+    if not dated or dated[-1].percent <= 0.0:
+        return Forecast(None, None, None, None, None, "no progress reported, so no forecast")
+    last = dated[-1]
+    if last.percent >= 100.0:
+        first_done = next(r for r in dated if r.percent >= 100.0)
+        return Forecast(
+            first_done.on, None, None, None, first_done.on > opening, f"reported done on {first_done.on.isoformat()}"
+        )
+    cutoff = last.on - timedelta(days=span_days)
+    earlier = [r for r in dated if r.on <= cutoff]
+    if earlier:
+        base_on, base_pct = earlier[-1].on, earlier[-1].percent
+        why = f"rate from the report of {base_on.isoformat()} to that of {last.on.isoformat()}"
+    else:
+        base_on, base_pct = project.planned_start, 0.0
+        why = f"rate since the planned start {base_on.isoformat()} (no report {span_days}+ days before the latest)"
+    days = (last.on - base_on).days
+    duration = (project.planned_finish - project.planned_start).days
+    if days < min(span_days / 2, max(duration, 1) / 3):
+        return Forecast(
+            None, None, base_on, base_pct, None,
+            f"only {max(days, 0)} days of progress since {base_on.isoformat()}: too early to forecast",
+        )  # fmt: skip
+    rate = (last.percent - base_pct) / days
+    start, finish, curve = project.planned_start, project.planned_finish, project.curve
+    if duration > 0:
+        moved = earned_schedule_days(start, finish, last.percent, curve) - earned_schedule_days(
+            start, finish, base_pct, curve
+        )
+        remaining_plan = duration - earned_schedule_days(start, finish, last.percent, curve)
+    else:  # a one-day job: percent is all there is
+        moved, remaining_plan = last.percent - base_pct, 100.0 - last.percent
+    if moved <= 1e-9:
+        return Forecast(
+            None, 0.0, base_on, base_pct, None,
+            f"no progress between {base_on.isoformat()} and {last.on.isoformat()} (stalled), so no forecast",
+        )  # fmt: skip
+    ahead = math.ceil(remaining_plan / (moved / days) - 1e-9)
+    end = last.on + timedelta(days=ahead)
+    return Forecast(end, rate, base_on, base_pct, end > opening, why)
+
+
+def evaluate(
+    project: Project, reports: Sequence[Report], on: date, opening: date, settings: CompletionSettings
+) -> ProjectStatus:
+    """The project's status on ``on`` from the reports known at the version read."""
+    dated = reports_on(reports, on)
+    last = dated[-1] if dated else None
+    percent = last.percent if last else 0.0
+    planned = planned_percent(project.planned_start, project.planned_finish, on, project.curve)
+    fc = forecast(project, dated, opening, settings.forecast_span_days)
+    if percent >= 100.0:
+        es: float | None = None
+        sv: float | None = None
+    else:
+        es = earned_schedule_days(project.planned_start, project.planned_finish, percent, project.curve)
+        sv = (on - project.planned_start).days - es
+        if percent <= 0.0 and project.planned_start > on:
+            sv = None
+    status = classify(percent, project.planned_start, on, sv, bool(fc.after_opening) and percent < 100, settings)
+    return ProjectStatus(project, on, percent, planned, last, es, sv, status, fc)

@@ -1,0 +1,261 @@
+"""The completion endpoints on the bundled twin: the same figures as the library, in JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.auth import TokenStore
+from api.main import create_app
+from api.settings import ApiSettings
+from completion import Completion
+from layers.bundle import build_bundled_twin
+from twin import Twin
+
+T30, T10 = "2026-10-06", "2026-10-26"
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("api") / "venue.gpkg"
+    build_bundled_twin(path).close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    path = tmp_path_factory.mktemp("tokens") / "tokens.sqlite"
+    store = TokenStore(path)
+    return path, {"viewer": store.create("wang.viewer", "viewer"), "editor": store.create("li.wei", "editor")}
+
+
+def _client(store: Path, tokens: Path) -> TestClient:
+    return TestClient(create_app(ApiSettings(store=store, tokens=tokens)))
+
+
+@pytest.fixture(scope="module")
+def api(bundled: Path, tokens) -> Iterator[TestClient]:
+    with _client(bundled, tokens[0]) as c:
+        yield c
+
+
+@pytest.fixture
+def writable(bundled: Path, tokens, tmp_path: Path) -> Iterator[TestClient]:
+    path = tmp_path / "w.gpkg"
+    shutil.copyfile(bundled, path)
+    with _client(path, tokens[0]) as c:
+        yield c
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+# ------------------------------------------------------------------ /completion
+def test_completion_by_area_is_the_librarys_figures(api: TestClient, bundled: Path) -> None:
+    r = api.get("/completion", params={"date": T30})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    doc = r.json()
+    assert (doc["date"], doc["checkpoint"], doc["opening_day"], doc["days_to_opening"]) == (
+        T30,
+        "T-30",
+        "2026-11-05",
+        30,
+    )
+    with Twin.open(bundled) as twin:
+        snap = Completion(twin).at(T30)
+        assert doc["version"] == snap.version == r.headers["x-twin-version"]
+        expected = {g.key: round(g.actual, 2) for g in snap.groups("area")}
+    assert {g["key"]: g["actual_percent"] for g in doc["groups"]} == expected
+    assert expected == pytest.approx(
+        {"halls": 69.45, "landscaping": 74.92, "roads": 77.62, "south_plaza": 42.91}, abs=0.01
+    )
+    assert doc["overall"]["actual_percent"] == pytest.approx(68.49, abs=0.01)
+    assert doc["overall"]["counts"] == {"not_started": 3, "on_track": 29, "at_risk": 10, "behind": 2, "done": 16}
+    assert [(x["code"], x["days_late"]) for x in doc["late"]] == [("RD-03", 29.1), ("HL-07", 24.4)]
+    assert doc["late"][0]["responsible_unit"].startswith("国网上海市电力公司")
+
+
+def test_completion_as_csv(api: TestClient) -> None:
+    js = api.get("/completion", params={"date": T30}).json()
+    r = api.get("/completion", params={"date": T30, "f": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert "attachment" in r.headers["content-disposition"]
+    table = rows(r.text)
+    assert [t["key"] for t in table] == ["halls", "landscaping", "roads", "south_plaza", "overall"]
+    for t, g in zip(table, [*js["groups"], js["overall"]], strict=True):
+        assert float(t["actual_percent"]) == g["actual_percent"]
+        assert int(t["behind"]) == g["counts"]["behind"]
+    assert api.get("/completion", params={"date": T30}, headers={"Accept": "text/csv"}).text == r.text
+
+
+def test_an_earlier_checkpoint_gives_its_own_figures(api: TestClient) -> None:
+    t10 = api.get("/completion", params={"date": "T-10"}).json()
+    t30 = api.get("/completion", params={"date": "T-30"}).json()
+    assert t10["date"] == T10
+    assert t10["overall"]["actual_percent"] == pytest.approx(94.79, abs=0.01)
+    assert t30["overall"]["actual_percent"] < t10["overall"]["actual_percent"]
+    assert [x["code"] for x in t10["late"]] == ["HL-07", "RD-03", "SP-09"]
+    assert all(x["forecast_after_opening"] for x in t10["late"])
+    # the same figures when the version is named instead of the date
+    pinned = api.get("/completion", params={"date": T30, "version": t30["version"]}).json()
+    assert pinned["groups"] == t30["groups"]
+
+
+def test_completion_by_unit_and_category(api: TestClient) -> None:
+    by_unit = api.get("/completion", params={"date": T10, "by": "unit"}).json()
+    assert len(by_unit["groups"]) == 7
+    assert sum(g["projects"] for g in by_unit["groups"]) == 60
+    assert sum(g["weight"] for g in by_unit["groups"]) == pytest.approx(1.0, abs=1e-5)
+    by_cat = api.get("/completion", params={"date": T10, "by": "category"}).json()
+    assert {"wayfinding", "lighting", "support_road"} <= {g["key"] for g in by_cat["groups"]}
+    r = api.get("/completion", params={"by": "colour"})
+    assert r.status_code == 400 and r.json()["parameter"] == "by"
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [({"date": "2026-13-01"}, "date"), ({"date": "soon"}, "date"), ({"version": "zz"}, "version"),
+     ({"when": T30}, "when"), ({"f": "xml"}, "f")],
+)  # fmt: skip
+def test_bad_parameters_are_400_naming_them(api: TestClient, query: dict, parameter: str) -> None:
+    r = api.get("/completion", params=query)
+    assert r.status_code == 400 and r.json()["parameter"] == parameter
+
+
+# ------------------------------------------------------------------ checkpoints, S-curve, late
+def test_checkpoints_back_schedule(api: TestClient) -> None:
+    doc = api.get("/completion/checkpoints", params={"date": T10}).json()
+    assert [c["checkpoint"] for c in doc["checkpoints"]] == [f"T-{n}" for n in range(110, -1, -10)]
+    assert doc["checkpoints"][-1] == {"checkpoint": "T-0", "date": "2026-11-05", "planned_percent": 100.0}
+    hl01 = next(p for p in doc["projects"] if p["code"] == "HL-01")  # linear 07-20 → 09-30 (72 days)
+    assert hl01["planned_percent"]["T-100"] == pytest.approx(100 * 8 / 72, abs=0.01)
+    assert hl01["planned_percent"]["T-30"] == 100.0
+    table = rows(api.get("/completion/checkpoints", params={"date": T10, "f": "csv"}).text)
+    assert len(table) == 60 and float(next(t for t in table if t["code"] == "HL-01")["T-100"]) == pytest.approx(11.11)
+
+
+def test_scurve_planned_against_actual(api: TestClient) -> None:
+    doc = api.get("/completion/scurve", params={"date": T10}).json()
+    points = doc["series"]["overall"]
+    assert points[-1] == {"checkpoint": "T-0", "date": "2026-11-05", "planned_percent": 100.0, "actual_percent": None}
+    t30 = next(p for p in points if p["checkpoint"] == "T-30")
+    assert t30["actual_percent"] == pytest.approx(68.49, abs=0.01)
+    by_area = api.get("/completion/scurve", params={"date": T10, "by": "area"}).json()["series"]
+    assert set(by_area) == {"halls", "landscaping", "roads", "south_plaza"}
+    table = rows(api.get("/completion/scurve", params={"date": T10, "by": "area", "f": "csv"}).text)
+    assert len(table) == 4 * 12 and table[-1]["actual_percent"] == ""
+
+
+def test_late_list(api: TestClient) -> None:
+    doc = api.get("/completion/late", params={"date": T10}).json()
+    assert [x["code"] for x in doc["late"]] == ["HL-07", "RD-03", "SP-09"]
+    assert [x["days_late"] for x in doc["late"]] == sorted((x["days_late"] for x in doc["late"]), reverse=True)
+    table = rows(api.get("/completion/late", params={"date": T10, "f": "csv"}).text)
+    assert [(t["code"], t["responsible_person"], t["forecast_after_opening"]) for t in table] == [
+        ("HL-07", "马骏 Ma Jun", "true"), ("RD-03", "孙浩 Sun Hao", "true"), ("SP-09", "陈静 Chen Jing", "true")
+    ]  # fmt: skip
+
+
+# ------------------------------------------------------------------ projects
+def test_projects_list_filters_and_csv(api: TestClient) -> None:
+    doc = api.get("/projects", params={"date": T10}).json()
+    assert doc["numberReturned"] == 60
+    behind = api.get("/projects", params={"date": T10, "status": "behind"}).json()["projects"]
+    assert [p["code"] for p in behind] == ["HL-07", "RD-03", "SP-09"]
+    roads = api.get("/projects", params={"date": T10, "area": "roads"}).json()["projects"]
+    assert len(roads) == 18 and {p["area"] for p in roads} == {"roads"}
+    table = rows(api.get("/projects", params={"date": T10, "f": "csv"}).text)
+    assert len(table) == 60 and table[0]["code"] == "HL-01"
+    assert api.get("/projects", params={"status": "late"}).status_code == 400
+
+
+def test_one_project_with_its_plan_and_reports(api: TestClient) -> None:
+    doc = api.get("/projects/RD-03", params={"date": T30}).json()
+    p = doc["project"]
+    assert (p["status"], p["percent"], p["planned_finish"], p["sv_days"]) == ("behind", 46.0, "2026-10-25", 29.1)
+    assert p["forecast"]["finish"] == "2026-11-25" and p["forecast"]["after_opening"] is True
+    assert [r["percent"] for r in doc["reports"]] == [2, 8, 10, 10, 14, 24, 35, 46]
+    # as of 09-01 the deadline was still 10-10
+    assert api.get("/projects/RD-03", params={"date": "2026-09-01"}).json()["project"]["planned_finish"] == "2026-10-10"
+    assert api.get("/projects/NOPE").status_code == 404
+    assert api.get("/projects/SP-11", params={"date": "2026-08-19"}).status_code == 404  # registered on 08-20
+
+
+def test_progress_history_json_and_csv(api: TestClient) -> None:
+    doc = api.get("/projects/RD-01/progress", params={"date": T10}).json()
+    percents = [r["percent"] for r in doc["reports"]]
+    assert percents == [3, 18, 36, 62, 55, 74, 92, 100]
+    assert doc["reports"][4]["reason"].startswith("Inspection")
+    table = rows(api.get("/projects/RD-01/progress", params={"date": T10, "f": "csv"}).text)
+    assert [float(t["percent"]) for t in table] == percents
+    assert table[0]["reporter"] == "李强 Li Qiang (Qingpu Construction Commission)"
+
+
+# ------------------------------------------------------------------ reporting progress
+def test_reporting_needs_an_editor(writable: TestClient, tokens) -> None:
+    body = {"percent": 80, "date": "2026-11-01"}
+    assert writable.post("/projects/HL-07/progress", json=body).status_code == 401
+    assert writable.post("/projects/HL-07/progress", json=body, headers=auth(tokens[1]["viewer"])).status_code == 403
+
+
+def test_a_report_going_backwards_without_a_reason_is_refused_and_changes_nothing(writable: TestClient, tokens) -> None:
+    before = writable.get("/versions", params={"limit": 1}).json()
+    project_before = writable.get("/projects/HL-07").json()["project"]
+    r = writable.post("/projects/HL-07/progress", json={"percent": 60}, headers=auth(tokens[1]["editor"]))
+    assert r.status_code == 400
+    assert "lower than the last report (69% on 2026-10-26)" in r.json()["problems"][0]["reason"]
+    after = writable.get("/versions", params={"limit": 1}).json()
+    assert after["numberMatched"] == before["numberMatched"]
+    assert after["versions"][0]["id"] == before["versions"][0]["id"]
+    assert writable.get("/projects/HL-07").json()["project"] == project_before
+
+
+def test_a_report_is_a_commit_by_the_tokens_holder(writable: TestClient, tokens) -> None:
+    n = writable.get("/versions", params={"limit": 1}).json()["numberMatched"]
+    r = writable.post(
+        "/projects/HL-07/progress",
+        json={"percent": 60, "note": "Faulty batch removed", "reason": "300 fittings failed inspection"},
+        headers=auth(tokens[1]["editor"]),
+    )
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert doc["commit"]["author"] == "li.wei" and doc["report"]["reporter"] == "li.wei"
+    assert doc["report"]["reason"] == "300 fittings failed inspection"
+    assert doc["project"]["percent"] == 60.0
+    assert r.headers["location"].endswith("/projects/HL-07/progress")
+    assert writable.get("/versions", params={"limit": 1}).json()["numberMatched"] == n + 1
+    assert writable.get("/projects/HL-07/progress").json()["reports"][-1]["percent"] == 60.0
+    # the T-10 figures are untouched
+    assert writable.get("/projects/HL-07", params={"date": T10}).json()["project"]["percent"] == 69.0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "text"),
+    [({"percent": 101}, 400, "beyond 100%"), ({"percent": 80, "date": "2026-08-01"}, 400, "before the project's planned start"),
+     ({"percent": "80"}, 400, "percent must be a number"), ({"percent": 80, "colour": "red"}, 400, "unknown field"),
+     ({"percent": 80, "date": "01/11/2026"}, 400, "is not YYYY-MM-DD")],
+)  # fmt: skip
+def test_bad_reports_are_refused(writable: TestClient, tokens, body: dict, status: int, text: str) -> None:
+    r = writable.post("/projects/HL-07/progress", json=body, headers=auth(tokens[1]["editor"]))
+    assert r.status_code == status and text in r.json()["detail"]
+
+
+def test_a_report_must_be_json(writable: TestClient, tokens) -> None:
+    r = writable.post("/projects/HL-07/progress", content=b"percent=80", headers={
+        **auth(tokens[1]["editor"]), "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 415
+    assert (
+        writable.post("/projects/NOPE/progress", json={"percent": 5}, headers=auth(tokens[1]["editor"])).status_code
+        == 404
+    )

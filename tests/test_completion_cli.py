@@ -1,0 +1,117 @@
+"""`venue-twin completion` and `venue-twin progress` on the bundled twin."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from layers.bundle import build_bundled_twin
+from twin import Twin
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "venue.gpkg"
+    build_bundled_twin(path).close()
+    return path
+
+
+@pytest.fixture
+def writable(bundled: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "w.gpkg"
+    shutil.copyfile(bundled, path)
+    return path
+
+
+def run(*args: str) -> tuple[int, str]:
+    r = runner.invoke(app, list(args))
+    return r.exit_code, r.output
+
+
+def lines_with(output: str, word: str) -> list[str]:
+    return [line for line in output.splitlines() if word in line]
+
+
+def test_completion_at_a_checkpoint_prints_areas_and_late_projects(bundled: Path) -> None:
+    code, out = run("completion", "--date", "2026-10-06", "--store", str(bundled))
+    assert code == 0, out
+    assert "Completion on 2026-10-06 (T-30, 30 days to opening day 2026-11-05)" in out
+    # area, projects, weight %, planned %, actual %, ± points, counts
+    halls = lines_with(out, "halls")[0]
+    assert halls.replace("│", " ").split()[1:6] == ["15", "25.0", "79.0", "69.4", "-9.5"]
+    assert "42.9" in lines_with(out, "south_plaza")[0]
+    overall = lines_with(out, "overall")[0].replace("│", " ").split()
+    assert overall[1:6] == ["60", "100.0", "72.4", "68.5", "-3.9"]
+    assert overall[6:] == ["3", "29", "10", "2", "16"]
+    assert "Late projects (2)" in out
+    rd03 = lines_with(out, "RD-03")[0]
+    assert "State Grid Shanghai Electric Power" in rd03 and "29.1" in rd03 and "2026-11-25" in rd03
+    assert out.index("RD-03") < out.index("HL-07")  # most days late first
+    assert "NECC Shanghai, venue operator" in lines_with(out, "HL-07")[0]
+
+
+def test_an_earlier_checkpoint_gives_the_figures_as_they_stood(bundled: Path) -> None:
+    _, t10 = run("completion", "--date", "T-10", "--store", str(bundled))
+    _, t30 = run("completion", "--date", "T-30", "--store", str(bundled))
+    assert "(T-10, 10 days" in t10 and "Late projects (3)" in t10 and "SP-09" in t10
+    assert lines_with(t10, "overall")[0].replace("│", " ").split()[4] == "94.8"
+    assert lines_with(t30, "overall")[0].replace("│", " ").split()[4] == "68.5"
+    assert "SP-09" not in t30
+
+
+def test_completion_as_csv_by_unit(bundled: Path) -> None:
+    code, out = run("completion", "--date", "T-10", "--by", "unit", "--csv", "--store", str(bundled))
+    assert code == 0
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert table[-1]["key"] == "overall" and table[-1]["projects"] == "60"
+    assert sum(int(t["projects"]) for t in table[:-1]) == 60
+    assert run("completion", "--by", "colour", "--store", str(bundled))[0] == 2
+
+
+def test_the_sub_commands(bundled: Path) -> None:
+    code, out = run("completion", "late", "--date", "T-10", "--store", str(bundled))
+    assert code == 0 and [line.split("│")[1].strip() for line in lines_with(out, "Halls 6.1H")] == ["HL-07"]
+    code, out = run("completion", "scurve", "--date", "T-10", "--store", str(bundled))
+    assert code == 0 and "68.5" in lines_with(out, "│ T-30 ")[0] and "94.8" in lines_with(out, "│ T-10 ")[0]
+    code, out = run("completion", "checkpoints", "--date", "T-10", "--csv", "--store", str(bundled))
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(table) == 60 and next(t for t in table if t["code"] == "HL-01")["T-30"] == "100.0"
+    code, out = run("completion", "projects", "--date", "T-10", "--status", "at_risk", "--store", str(bundled))
+    assert code == 0 and {"HL-09", "LS-08", "SP-03"} <= set(out.split())
+    code, out = run("progress", "show", "RD-01", "--date", "T-10", "--store", str(bundled))
+    assert code == 0 and "Inspection on 09-04 failed" in out and "Behind" not in lines_with(out, "RD-01")[0]
+
+
+def test_a_report_going_backwards_without_a_reason_is_refused_and_changes_nothing(writable: Path) -> None:
+    with Twin.open(writable) as t:
+        before = (t.store.commit_count(), t.feature("projects", "RD-03"))
+    code, out = run("progress", "report", "RD-03", "65", "--date", "2026-11-20", "--author", "孙浩 Sun Hao",
+                    "--store", str(writable))  # fmt: skip
+    assert code == 2
+    assert "65% is lower than the last report (70% on 2026-10-26): give a reason" in out
+    assert "nothing was committed" in out
+    with Twin.open(writable) as t:
+        assert (t.store.commit_count(), t.feature("projects", "RD-03")) == before
+
+
+def test_a_report_is_committed_with_its_author(writable: Path) -> None:
+    code, out = run("progress", "report", "RD-03", "85", "--date", "2026-11-20", "--note", "Three sections energised",
+                    "--author", "孙浩 Sun Hao", "--store", str(writable))  # fmt: skip
+    assert code == 0, out
+    assert "RD-03 85% on 2026-11-20 by 孙浩 Sun Hao" in out and "after opening day" in out
+    with Twin.open(writable) as t:
+        head = t.head()
+        assert head is not None and head.author == "孙浩 Sun Hao"
+        assert t.history("projects", "RD-03")[-1].commit.id == head.id
+    code, out = run("progress", "report", "RD-03", "101", "--author", "x", "--store", str(writable))
+    assert code == 2 and "beyond 100%" in out
+    code, out = run("progress", "report", "NOPE", "10", "--author", "x", "--store", str(writable))
+    assert code == 2 and "no project 'NOPE'" in out
