@@ -23,6 +23,7 @@ from twin.errors import NotFound
 from twin.model import HistoryEntry
 
 LAYER = PROJECTS.name
+RULE = PROJECTS.rules[0]  # "hardware-project-register", implemented by completion.reports.project_rule
 PROGRESS_FIELDS = ("percent_complete", "progress_date", "progress_reporter", "progress_note", "progress_reason")
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from completion.register import LAYER, Project, find_project
 from twin.core import HEAD, Twin
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
-from twin.model import Change, CommitInfo, Feature
+from twin.model import Change, CommitInfo, Feature, StoredChange
 from twin.validation import normalize_properties
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -231,3 +231,44 @@ def save_projects(
     if problems:
         raise ValidationFailed(problems)
     return twin.commit(changes, author=author, message=message, parent=base, time=time)
+
+
+def project_rule(twin: Twin, changes: Sequence[StoredChange], parent_seq: int, when: datetime) -> list[Problem]:
+    """The register's rules on every write path (generic API edits, imports and change files too).
+
+    A record must be a sound project (dates in order, existing features); and when its progress
+    moves, the move must be a valid report against the record as it stood: not before the planned
+    start, not in the future, not older than the last report, not beyond 100%, and not lower than
+    the last figure without a reason.
+    """
+    today = _local_day(when)
+    problems: list[Problem] = []
+    for ch in changes:
+        if ch.version is None:
+            continue
+        props = ch.version.properties
+        reasons = check_project(twin, props, parent_seq)
+        try:
+            new = Project.from_properties(props)
+        except (ValueError, KeyError) as e:
+            problems.append(Problem(LAYER, ch.feature_id, str(e)))
+            continue
+        before = twin.store.feature(LAYER, ch.feature_id, parent_seq) if parent_seq else None
+        old = Project.from_feature(before) if before is not None else None
+        moved = (new.percent_complete, new.progress_date) != (
+            (old.percent_complete, old.progress_date) if old else (None, None)
+        )
+        if new.percent_complete is not None and moved:
+            if new.progress_date is None:
+                reasons.append("a percent complete needs the date it describes (progress_date)")
+            else:
+                as_was = replace(
+                    new,
+                    percent_complete=old.percent_complete if old else None,
+                    progress_date=old.progress_date if old else None,
+                )
+                report = ProgressReport(new.code, new.percent_complete, new.progress_date, new.progress_note,
+                                        new.progress_reason)  # fmt: skip
+                reasons.extend(check_report(as_was, report, today))
+        problems.extend(Problem(LAYER, ch.feature_id, why) for why in reasons)
+    return problems

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+import completion  # noqa: F401  (registers the project register's rules: the bundled history obeys them too)
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from layers.changefile import read_change_file
 from twin.core import Twin

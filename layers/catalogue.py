@@ -64,8 +64,14 @@ VENUE_BOUNDARY = LayerSchema(
     geometry_types=POLYGONAL,
     fields=(
         *_naming("边界编号", "Boundary code"),
-        FieldSpec("boundary_type", "string", required=True, allowed=BOUNDARY_TYPES,
-                  title_zh="边界类型", title_en="Boundary type"),
+        FieldSpec(
+            "boundary_type",
+            "string",
+            required=True,
+            allowed=BOUNDARY_TYPES,
+            title_zh="边界类型",
+            title_en="Boundary type",
+        ),
         FieldSpec("area_ha", "number", unit="ha", title_zh="面积", title_en="Area"),
         _NOTES,
     ),
@@ -119,7 +125,9 @@ ROADS = LayerSchema(
     geometry_types=("LineString", "MultiLineString", *POLYGONAL),
     fields=(
         *_naming("路段编号", "Segment code"),
-        FieldSpec("road_class", "string", required=True, allowed=ROAD_CLASSES, title_zh="道路等级", title_en="Road class"),
+        FieldSpec(
+            "road_class", "string", required=True, allowed=ROAD_CLASSES, title_zh="道路等级", title_en="Road class"
+        ),
         FieldSpec("works", "string", allowed=ROAD_WORKS, title_zh="工程内容", title_en="Works"),
         LENGTH_M,
         FieldSpec("lanes", "integer", unit="lanes", title_zh="车道数", title_en="Lanes"),
@@ -157,7 +165,13 @@ LANDSCAPING = LayerSchema(
 # The latest progress report sits on the record itself; its earlier reports are the record's
 # earlier versions (see `completion/`).
 PROJECT_AREAS = ("south_plaza", "halls", "roads", "landscaping")
-PROJECT_CATEGORIES = ("venue_renovation", "support_road", "city_appearance", "landscaping", "lighting")  # known; others allowed
+PROJECT_CATEGORIES = (
+    "venue_renovation",
+    "support_road",
+    "city_appearance",
+    "landscaping",
+    "lighting",
+)  # known; others allowed
 QUANTITY_UNITS = ("m²", "m", "pots", "lamps", "items")
 PLAN_CURVES = ("linear", "s_curve")
 
@@ -176,8 +190,14 @@ PROJECTS = LayerSchema(
         FieldSpec("planned_start", "date", required=True, title_zh="计划开工", title_en="Planned start"),
         FieldSpec("planned_finish", "date", required=True, title_zh="计划完工", title_en="Planned finish"),
         FieldSpec("quantity", "number", required=True, title_zh="工程量", title_en="Quantity"),
-        FieldSpec("quantity_unit", "string", required=True, allowed=QUANTITY_UNITS, title_zh="计量单位",
-                  title_en="Quantity unit"),
+        FieldSpec(
+            "quantity_unit",
+            "string",
+            required=True,
+            allowed=QUANTITY_UNITS,
+            title_zh="计量单位",
+            title_en="Quantity unit",
+        ),
         FieldSpec("weight", "number", title_zh="权重", title_en="Weight (share of its area)"),
         FieldSpec("curve", "string", allowed=PLAN_CURVES, title_zh="计划曲线", title_en="Plan curve"),
         FieldSpec("percent_complete", "number", unit="%", title_zh="完成百分比", title_en="Percent complete"),
@@ -192,6 +212,7 @@ PROJECTS = LayerSchema(
     "Records without geometry; `features` lists the layer features each project covers. / 进博会硬件项目清单："
     "项目、区域、责任单位与责任人、计划工期及最新进度（无几何，`features`列出涉及的图层要素）。",
     positions_approximate=False,
+    rules=("hardware-project-register",),  # checked by completion.reports.project_rule on every write
 )
 
 LAYERS: tuple[LayerSchema, ...] = (VENUE_BOUNDARY, HALLS, SOUTH_PLAZA, ROADS, LANDSCAPING, PROJECTS)

@@ -238,3 +238,32 @@ def test_a_record_added_under_another_id_is_found_by_its_code(twin: Twin) -> Non
     assert [ch.feature_id for ch in twin.store.changes_in(info.seq)] == ["rec-0001"]
     s = Completion(twin).at("2026-09-03").status("P-20")
     assert s.percent == 10.0 and s.last_report is not None and s.last_report.commit == info.id
+
+
+def test_the_rules_hold_on_generic_write_paths_too(twin: Twin) -> None:
+    """A plain commit (what the generic feature API, an import or a change file makes) of the
+    register obeys the same report rules as report_progress."""
+    report(twin, 40, "2026-09-04")
+    before = state(twin)
+    current = orjson.loads(twin.feature("projects", "P-1"))["properties"]
+
+    def plain(**props: object) -> None:
+        twin.commit(
+            [Change("projects", "modify", "P-1", Feature("P-1", None, {**current, **props}))],
+            author="someone", message="edit", time=at("2026-09-08"),
+        )  # fmt: skip
+
+    for props, why in (
+        ({"percent_complete": 30.0, "progress_date": "2026-09-06"}, "lower than the last report"),
+        ({"percent_complete": 101.0, "progress_date": "2026-09-06"}, "beyond 100%"),
+        ({"percent_complete": 50.0, "progress_date": "2026-09-02"}, "older than the last report"),
+        ({"percent_complete": 50.0, "progress_date": "2026-09-20"}, "in the future"),
+        ({"planned_finish": "2026-08-01"}, "before planned start"),
+        ({"features": ["halls/no-such-hall"]}, "no such feature"),
+    ):
+        with pytest.raises(ValidationFailed) as e:
+            plain(**props)
+        assert why in str(e.value), (props, str(e.value))
+        assert state(twin) == before
+    plain(percent_complete=30.0, progress_date="2026-09-06", progress_reason="Inspection failed")
+    assert orjson.loads(twin.feature("projects", "P-1"))["properties"]["percent_complete"] == 30.0

@@ -8,7 +8,7 @@ ids, diffs and reverts live here once.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
@@ -35,6 +35,19 @@ from twin.stores.base import BBox, ExportRow, Page, Store
 from twin.validation import validate_changes
 
 HEAD = "HEAD"  # a writer that does not care what it builds on
+
+# Named domain rules. A layer's schema lists the rules its commits must pass (e.g. the project
+# register names completion's progress-report rules), so they hold on every write path: API,
+# CLI import, change file. The schema is stored in the twin, so the twin file says which apply.
+CommitRule = Callable[["Twin", Sequence[StoredChange], int, datetime], list[Problem]]
+_RULES: dict[str, CommitRule] = {}
+
+
+def register_rule(name: str, rule: CommitRule) -> None:
+    """Make `rule(twin, changes_to_layer, parent_seq, commit_time)` available to layers naming it."""
+    _RULES[name] = rule
+
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -164,9 +177,20 @@ class Twin:
         problems.extend(self._check_codes(stored, schemas))
         if not stored and not problems:
             problems.append(Problem("*", None, "nothing changes: every feature is already as given"))
+        when = _as_utc(time) if time is not None else datetime.now(UTC)
+        if not problems:
+            by_layer: dict[str, list[StoredChange]] = {}
+            for sc in stored:
+                by_layer.setdefault(sc.layer, []).append(sc)
+            for layer, chs in by_layer.items():
+                for name in schemas[layer].rules:
+                    if name not in _RULES:
+                        raise BadInput(
+                            f"layer {layer} needs the rule {name!r}, which is not loaded (import its module)"
+                        )
+                    problems.extend(_RULES[name](self, chs, parent_seq, when))
         if problems:
             raise ValidationFailed(problems)
-        when = _as_utc(time) if time is not None else datetime.now(UTC)
         if head and when < head.time:
             raise BadInput(f"commit time {when.isoformat()} is before the head's {head.time.isoformat()}")
         cid = stored_commit_id(parent, author, message, when, stored)

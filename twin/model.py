@@ -65,6 +65,7 @@ class LayerSchema:
     positions_approximate: bool = True
     restricted_to: tuple[str, ...] = ()  # roles that may see the layer; empty = everyone
     storage_crs: str = STORAGE_CRS
+    rules: tuple[str, ...] = ()  # named domain rules (twin.core.register_rule) every commit must pass
 
     @property
     def spatial(self) -> bool:
@@ -93,6 +94,7 @@ class LayerSchema:
             positions_approximate=bool(d.get("positions_approximate", True)),
             restricted_to=tuple(d.get("restricted_to", ())),
             storage_crs=d.get("storage_crs", STORAGE_CRS),
+            rules=tuple(d.get("rules", ())),
         )
 
 
