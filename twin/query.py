@@ -115,7 +115,8 @@ def run_query(twin: Twin, q: FeatureQuery) -> Page:
         keep = [i for i in keep if _matches(expr, decoded[i])]
     if not simple_order:
         for key in reversed(q.sortby):  # stable sorts, last key first
-            keep.sort(key=lambda i, k=key: _sort_value(decoded[i], k.name), reverse=key.descending)
+            name = key.name
+            keep.sort(key=lambda i: _sort_value(decoded[i], name), reverse=key.descending)  # noqa: B023
     total = len(keep)
     if q.after is not None:
         if not simple_order:
@@ -135,7 +136,13 @@ def _matches(expr: cql2.Expr, feature: dict[str, Any]) -> bool:
         return False
 
 
-_TYPE_OF_FIELD = {"string": str, "integer": (int, float), "number": (int, float), "boolean": bool, "date": str}
+_TYPE_OF_FIELD: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": (int, float),
+    "number": (int, float),
+    "boolean": bool,
+    "date": str,
+}
 
 
 def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:

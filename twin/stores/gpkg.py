@@ -536,7 +536,7 @@ class GeoPackageStore(Store):
         )
 
     def _write_mirror(
-        self, c: sqlite3.Connection, schema: LayerSchema, versions: list[EncodedFeature], ops: list[str]
+        self, c: sqlite3.Connection, schema: LayerSchema, versions: list[EncodedFeature], ops: Sequence[str]
     ) -> None:
         names = [f.name for f in schema.fields]
         lists = {f.name for f in schema.fields if f.type == "list"}
