@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+WEB_STAMP := web/node_modules/.installed-stamp
 export VENUE_TWIN_STORE ?= data/venue-twin.gpkg
 
 .PHONY: install run test bench lint clean
@@ -13,7 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The maps' browser assets (Leaflet) from the npm registry, pinned by web/package-lock.json.
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+install: $(STAMP) $(WEB_STAMP)
 
 # Builds the embedded twin from the bundled venue layers on first run, then starts the service.
 run: install
@@ -28,8 +34,8 @@ bench: install
 	$(BIN)/python -m bench
 
 lint: install
-	$(BIN)/ruff check twin layers cli tests bench
-	$(BIN)/mypy twin layers cli
+	$(BIN)/ruff check twin layers cli tests bench web
+	$(BIN)/mypy twin layers cli web
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache web/node_modules

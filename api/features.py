@@ -387,7 +387,9 @@ class FeaturesFactory:
             ],
         }
         if fmt == "html":
-            return html.landing(doc)
+            from api.maps import landing_response  # the product's home page (web/landing.py)
+
+            return landing_response(request)
         return _json(doc)
 
     async def conformance(

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from cli.completion import completion_app, progress_app
+from cli.maps import map_app
 from twin import Change, Conflict, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound
@@ -194,9 +195,9 @@ def import_(
             file,
             schema,
             crs=crs,
-            datum=datum,
+            datum=datum,  # type: ignore[arg-type]  # checked against the three datums above
             id_field=id_field,
-            source_layer=source_layer,  # type: ignore[arg-type]
+            source_layer=source_layer,
             generate_ids=(mode == "add"),
         )
         if result.ignored_columns:
@@ -426,6 +427,7 @@ token_app = typer.Typer(help="Bearer tokens for the API (stored hashed).", no_ar
 app.add_typer(token_app, name="token")
 app.add_typer(progress_app, name="progress")
 app.add_typer(completion_app, name="completion")
+app.add_typer(map_app, name="map")
 
 
 def _tokens(store: Path | None):  # type: ignore[no-untyped-def]

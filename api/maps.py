@@ -1,0 +1,225 @@
+"""The maps over HTTP: the home page, the map pages, the data they load, and their static assets.
+
+Pages and data are built by web/ from the twin's own queries; this module only routes.
+
+    /                    (browsers: Accept text/html) the home page; API clients keep the JSON landing
+    /maps                the home page, ?lang=zh|en
+    /maps/completion     ?date=YYYY-MM-DD|T-30 &lang
+    /maps/timeline       ?lang
+    /maps/changes        ?from= &to= (commit, HEAD~n, date) &lang
+    /maps/layers/{layer} ?version= &lang
+    /maps/data/...       the JSON the pages load as the view changes
+    /static/vendor/leaflet/...  Leaflet's dist folder from its npm package (web/node_modules)
+    /static/web/...      the map script and styles (web/static)
+"""
+
+from __future__ import annotations
+
+import gzip
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from api.deps import ReaderDep, StrictQueryRoute, TwinDep, get_settings, get_twin, visible_layers
+from api.errors import InvalidParameter
+from twin.errors import BadInput
+from web import i18n
+from web.assets import OWN_PREFIX, OWN_STATIC, VENDOR_PREFIX, AssetsMissing, vendor_dirs
+from web.data import json_bytes, parse_bbox
+from web.landing import landing_html
+from web.maps import (
+    MapContext,
+    changes_doc,
+    changes_map,
+    completion_map,
+    features_doc,
+    layer_map,
+    panel_data,
+    timeline_map,
+)
+
+LangQ = Annotated[str | None, Query(description="zh or en (default: the browser's language, else Chinese).")]
+JSON = "application/json"
+GZIP_ABOVE = 256 * 1024
+
+
+def _lang(request: Request, lang: str | None) -> str:
+    if lang is not None and lang not in i18n.LANGS:
+        raise InvalidParameter(f"lang={lang!r} is not one of {', '.join(i18n.LANGS)}", parameter="lang")
+    return i18n.norm_lang(lang, request.headers.get("accept-language"))
+
+
+def _ctx(request: Request, twin: Any, who: Any, lang: str) -> MapContext:
+    return MapContext(
+        twin=twin,
+        lang=lang,
+        base=request.scope.get("root_path", "").rstrip("/"),
+        allowed_layers={s.name for s in visible_layers(twin, who)},
+    )
+
+
+def _page(html: str) -> HTMLResponse:
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+
+def _missing_assets(e: AssetsMissing) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><meta charset=utf-8><title>Map assets missing</title><h1>Map assets missing</h1><p>{e}</p>",
+        status_code=503,
+    )
+
+
+def _data(request: Request, doc: dict[str, Any]) -> Response:
+    body = json_bytes(doc)
+    headers = {"Cache-Control": "no-cache"}
+    if len(body) > GZIP_ABOVE and "gzip" in request.headers.get("accept-encoding", ""):
+        body = gzip.compress(body, compresslevel=1)
+        headers["Content-Encoding"] = "gzip"
+        headers["Vary"] = "Accept-Encoding"
+    return Response(body, media_type=JSON, headers=headers)
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    try:
+        return parse_bbox(text)
+    except BadInput as e:
+        raise InvalidParameter(str(e), parameter="bbox") from None
+
+
+def landing_response(request: Request, lang: str | None = None) -> HTMLResponse:
+    """The home page, for the API landing page's HTML branch (browsers asking for "/")."""
+    return _home(request, get_twin(request), lang)
+
+
+def _home(request: Request, twin: Any, lang: str | None) -> HTMLResponse:
+    root = request.scope.get("root_path", "").rstrip("/")
+    return _page(landing_html(twin, _lang(request, lang), root, get_settings(request).title))
+
+
+class MapsFactory:
+    """The map pages and their data; `mount_maps(app)` adds it with the static assets."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter(route_class=StrictQueryRoute)
+        r = self.router
+        tags: list[Any] = ["Maps"]
+        r.add_api_route("/maps", self.home, methods=["GET"], summary="Home page (maps)", tags=tags)
+        r.add_api_route("/maps/completion", self.completion, methods=["GET"], summary="Completion map", tags=tags)
+        r.add_api_route("/maps/timeline", self.timeline, methods=["GET"], summary="Checkpoint timeline", tags=tags)
+        r.add_api_route("/maps/changes", self.changes, methods=["GET"], summary="Change map", tags=tags)
+        r.add_api_route("/maps/layers/{layer}", self.layer, methods=["GET"], summary="Layer check map", tags=tags)
+        r.add_api_route(
+            "/maps/data/features/{layer}", self.data_features, methods=["GET"], summary="Map features", tags=tags
+        )
+        r.add_api_route("/maps/data/changes", self.data_changes, methods=["GET"], summary="Map changes", tags=tags)
+        r.add_api_route("/maps/data/panel", self.data_panel, methods=["GET"], summary="Completion panel", tags=tags)
+
+    # ------------------------------------------------------------------ pages
+    def home(self, request: Request, twin: TwinDep, who: ReaderDep, lang: LangQ = None) -> Response:
+        return _home(request, twin, lang)
+
+    def completion(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: Annotated[
+            str | None, Query(description="YYYY-MM-DD or a checkpoint such as T-30; default today.")
+        ] = None,
+        lang: LangQ = None,
+    ) -> Response:
+        try:
+            return _page(completion_map(_ctx(request, twin, who, _lang(request, lang)), date))
+        except AssetsMissing as e:
+            return _missing_assets(e)
+        except BadInput as e:
+            raise InvalidParameter(str(e), parameter="date") from None
+
+    def timeline(self, request: Request, twin: TwinDep, who: ReaderDep, lang: LangQ = None) -> Response:
+        try:
+            return _page(timeline_map(_ctx(request, twin, who, _lang(request, lang))))
+        except AssetsMissing as e:
+            return _missing_assets(e)
+
+    def changes(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        from_: Annotated[str | None, Query(alias="from", description="Commit id, HEAD~n or a date.")] = None,
+        to: Annotated[str | None, Query(description="Commit id, HEAD or a date.")] = None,
+        lang: LangQ = None,
+    ) -> Response:
+        try:
+            return _page(changes_map(_ctx(request, twin, who, _lang(request, lang)), from_, to))
+        except AssetsMissing as e:
+            return _missing_assets(e)
+
+    def layer(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        layer: Annotated[str, Path(description="A layer (collection) id.")],
+        version: Annotated[str | None, Query(description="Commit id, HEAD~n or a date.")] = None,
+        lang: LangQ = None,
+    ) -> Response:
+        try:
+            return _page(layer_map(_ctx(request, twin, who, _lang(request, lang)), layer, version))
+        except AssetsMissing as e:
+            return _missing_assets(e)
+
+    # ------------------------------------------------------------------ data
+    def data_features(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        layer: Annotated[str, Path()],
+        mode: Annotated[str, Query(description="completion, check or plain")] = "plain",
+        date: Annotated[str | None, Query(description="completion: the date")] = None,
+        version: Annotated[str | None, Query(description="check, plain: the version")] = None,
+        bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy (lon/lat of the basemap)")] = None,
+        zoom: Annotated[float | None, Query(ge=0, le=30, description="The zoom it is drawn at")] = None,
+        lang: LangQ = None,
+    ) -> Response:
+        ctx = _ctx(request, twin, who, _lang(request, lang))
+        doc = features_doc(ctx, layer, mode=mode, date_=date, version=version, bbox=_bbox(bbox), zoom=zoom)
+        return _data(request, doc)
+
+    def data_changes(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        from_: Annotated[str, Query(alias="from")],
+        to: Annotated[str | None, Query()] = None,
+        bbox: Annotated[str | None, Query()] = None,
+        zoom: Annotated[float | None, Query(ge=0, le=30)] = None,
+        lang: LangQ = None,
+    ) -> Response:
+        ctx = _ctx(request, twin, who, _lang(request, lang))
+        return _data(request, changes_doc(ctx, from_, to, _bbox(bbox), zoom))
+
+    async def data_panel(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: Annotated[str, Query()],
+        lang: LangQ = None,
+    ) -> Response:
+        ctx = _ctx(request, twin, who, _lang(request, lang))
+        doc = await run_in_threadpool(panel_data, twin, date, ctx.lang, ctx.gcj02)
+        return _data(request, doc)
+
+
+def mount_maps(app: FastAPI) -> None:
+    """Add the map pages, their data endpoints and the static assets to the app."""
+    app.include_router(MapsFactory().router)
+    for name, folder in vendor_dirs().items():
+        app.mount(f"{VENDOR_PREFIX}/{name}", StaticFiles(directory=folder, check_dir=False), name=f"vendor-{name}")
+    app.mount(OWN_PREFIX, StaticFiles(directory=OWN_STATIC), name="web-static")

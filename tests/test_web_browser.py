@@ -1,0 +1,407 @@
+"""The maps in a real browser: Debian's headless Chromium against the running app.
+
+Each map page loads with no console error and no request to any host but the app; the features
+drawn are the API's; the legend and panel show the completion API's figures for a known date;
+the language switch changes the labels; an exported file works offline. A screenshot of each
+map is written to the artifacts folder ($ARTIFACTS, else tests/artifacts/).
+
+A missing Chromium fails these tests (it never skips them): see tests/web_support.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_server import LiveServer, make_tokens
+from typer.testing import CliRunner
+from web_support import (
+    CHECKPOINT_DATE,
+    INVALID_ID,
+    KNOWN_DATE,
+    MISSING_ID,
+    artifacts_dir,
+    build_web_twin,
+    launch_chromium,
+)
+
+from layers.catalogue import AREA_OF_INTEREST
+
+try:
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # pragma: no cover - the dev extra installs it
+    pytest.fail("playwright is needed for the map tests: pip install -e '.[dev]'", pytrace=False)
+
+WORK_LAYERS = ("halls", "south_plaza", "roads", "landscaping")
+VENUE_LAYERS = ("venue_boundary", *WORK_LAYERS)
+IDLE = "window.VT && VT.isIdle && VT.isIdle()"
+
+
+# ---------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("webb")
+    path = build_web_twin(d / "venue.gpkg")
+    make_tokens(d / "tokens.sqlite")
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(store: Path) -> Iterator[LiveServer]:
+    s = LiveServer(store, store.with_name("tokens.sqlite"), store.with_name("server.log"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = launch_chromium(pw)
+        yield b
+        b.close()
+
+
+@dataclass
+class Visit:
+    page: Page
+    base: str
+    console_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def foreign(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith((self.base + "/", "data:", "about:", "file://"))]
+
+    def stats(self) -> dict[str, Any]:
+        return self.page.evaluate("VT.stats()")  # type: ignore[no-any-return]
+
+    def idle(self) -> None:
+        self.page.wait_for_function(IDLE, timeout=20_000)
+
+    def shot(self, name: str) -> Path:
+        path = artifacts_dir() / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def visit(browser: Browser, server: LiveServer) -> Iterator[Any]:
+    opened = []
+
+    def open_(
+        url: str, *, base: str | None = None, offline: bool = False, wait: bool = True, locale: str = "en-US"
+    ) -> Visit:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=offline, locale=locale)
+        page = ctx.new_page()
+        v = Visit(page, base if base is not None else server.url)
+        page.on("console", lambda m: v.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: v.console_errors.append(f"page error: {e}"))
+        page.on("request", lambda r: v.requests.append(r.url))
+        page.goto(url if "://" in url else server.url + url)
+        if wait:
+            v.idle()
+        opened.append(ctx)
+        return v
+
+    yield open_
+    for ctx in opened:
+        ctx.close()
+
+
+def api(server: LiveServer, path: str, **params: Any) -> Any:
+    r = httpx.get(server.url + path, params=params, timeout=30)
+    assert r.status_code == 200, (path, r.status_code, r.text[:300])
+    return r.json()
+
+
+def clean(v: Visit) -> None:
+    assert v.console_errors == [], v.console_errors
+    assert v.foreign() == [], v.foreign()
+
+
+# ---------------------------------------------------------------------------- every page, clean
+PAGES = {
+    "completion-zh": f"/maps/completion?date={KNOWN_DATE}&lang=zh",
+    "completion-en": f"/maps/completion?date={KNOWN_DATE}&lang=en",
+    "timeline-zh": "/maps/timeline?lang=zh",
+    "changes-en": "/maps/changes?from=2026-09-01&to=HEAD&lang=en",
+    "layer-check-landscaping-zh": "/maps/layers/landscaping?lang=zh",
+    "layer-check-projects-en": "/maps/layers/projects?lang=en",
+}
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_map_page_loads_cleanly(visit: Any, name: str) -> None:
+    v = visit(PAGES[name])
+    clean(v)
+    assert v.page.locator(".leaflet-container").count() == 1
+    assert v.page.locator("#vt-panel").is_visible()
+    stats = v.stats()
+    assert stats and all(s["error"] is None for s in stats.values()), stats
+    assert v.shot(f"map-{name}").stat().st_size > 10_000
+
+
+def test_home_page_leads_to_the_completion_map(visit: Any, server: LiveServer) -> None:
+    v = visit("/", wait=False, locale="zh-CN")  # a browser set to Chinese gets the page in Chinese
+    v.page.wait_for_load_state("load")
+    assert "工程完成情况图" in v.page.inner_text("body")
+    v.shot("home-zh")
+    v.page.click('a[data-map="completion"]')
+    v.page.wait_for_url(re.compile(r"/maps/completion"))
+    v.idle()
+    clean(v)
+    assert v.page.locator('[data-kpi="days"]').count() == 1
+
+
+# ---------------------------------------------------------------------------- features drawn = API
+def test_drawn_features_are_the_api_features(visit: Any, server: LiveServer) -> None:
+    v = visit(PAGES["completion-en"])
+    stats = v.stats()
+    for layer in VENUE_LAYERS:
+        s = stats[layer]
+        items = api(server, f"/collections/{layer}/items", asof=KNOWN_DATE, bbox=s["bbox"], limit=1)
+        assert s["features"] == s["numberMatched"] == items["numberMatched"], (layer, s)
+        assert s["drawn"] == s["features"], (layer, s)
+    # zoomed out to the whole area of interest, every feature of every layer is drawn
+    minx, miny, maxx, maxy = AREA_OF_INTEREST.bounds
+    v.page.evaluate(f"vt_engine.map.fitBounds([[{miny}, {minx}], [{maxy}, {maxx}]], {{animate: false}})")
+    v.page.wait_for_timeout(50)
+    v.idle()
+    stats = v.stats()
+    for layer in VENUE_LAYERS:
+        whole = api(server, f"/collections/{layer}/items", asof=KNOWN_DATE, limit=1)["numberMatched"]
+        assert stats[layer]["features"] == whole, layer
+    clean(v)
+
+
+# ---------------------------------------------------------------------------- legend and panel = API
+def _percent(v: float) -> str:
+    import math
+
+    return f"{math.floor(v + 0.5):.0f}%"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_legend_and_panel_show_the_completion_figures(visit: Any, server: LiveServer, lang: str) -> None:
+    comp = api(server, "/completion", date=KNOWN_DATE, by="area")
+    v = visit(f"/maps/completion?date={KNOWN_DATE}&lang={lang}")
+    page = v.page
+    days = page.locator('[data-kpi="days"] .vt-kpi-value').inner_text()
+    assert re.match(rf"^{comp['days_to_opening']}\D", days + " "), days
+    assert page.locator('[data-kpi="overall"] .vt-kpi-value').inner_text() == _percent(
+        comp["overall"]["actual_percent"]
+    )
+    for status, n in comp["overall"]["counts"].items():
+        assert page.locator(f'.vt-legend li[data-status="{status}"] .vt-count').inner_text() == str(n), status
+    for g in comp["groups"]:
+        row = page.locator(f'tr[data-area="{g["key"]}"] .vt-num').inner_text()
+        assert row == f"{_percent(g['actual_percent'])} / {_percent(g['planned_percent'])}", g["key"]
+    late = page.locator("ul.vt-late li")
+    assert late.count() == len(comp["late"]) > 0
+    for i, p in enumerate(comp["late"]):
+        text = late.nth(i).inner_text()
+        assert p["code"] in text and p["responsible_unit"] in text
+        assert (p["name_en"] if lang == "en" else p["name_zh"]) in text
+    clean(v)
+
+
+# ---------------------------------------------------------------------------- language switch
+def test_language_switch_changes_the_labels(visit: Any) -> None:
+    v = visit(PAGES["completion-zh"])
+    page = v.page
+    assert page.locator('[data-kpi="days"] .vt-kpi-label').inner_text() == "距开幕还有"
+    assert "展馆" in page.locator(".leaflet-control-layers").inner_text()
+    page.click("[data-lang-switch]")
+    page.wait_for_url(re.compile(r"lang=en"))
+    v.idle()
+    assert page.locator('[data-kpi="days"] .vt-kpi-label').inner_text() == "Days to opening day"
+    controls = page.locator(".leaflet-control-layers").inner_text()
+    assert "Halls" in controls and "展馆" not in controls
+    assert page.locator('.vt-legend li[data-status="behind"]').inner_text().startswith("Behind")
+    assert f"date={KNOWN_DATE}" in page.url  # the same map, in the other language
+    v.shot("map-completion-after-language-switch")
+    page.click("[data-lang-switch]")
+    page.wait_for_url(re.compile(r"lang=zh"))
+    v.idle()
+    assert page.locator('.vt-legend li[data-status="behind"]').inner_text().startswith("滞后")
+    clean(v)
+
+
+# ---------------------------------------------------------------------------- late list and popups
+def test_late_project_zooms_the_map_to_its_features(visit: Any, server: LiveServer) -> None:
+    comp = api(server, "/completion", date=KNOWN_DATE)
+    first = comp["late"][0]["code"]
+    project = api(server, f"/projects/{first}", date=KNOWN_DATE)["project"]
+    v = visit(PAGES["completion-en"])
+    before = v.page.evaluate("vt_engine.map.getZoom()")
+    v.page.click(f'ul.vt-late li[data-project="{first}"]')
+    v.page.wait_for_timeout(600)
+    after = v.page.evaluate("vt_engine.map.getZoom()")
+    assert after >= before
+    highlighted = v.page.evaluate(
+        "Object.keys(vt_engine.layers).flatMap(k => vt_engine.layers[k]._highlighted().map(it => k + '/' + it.f.id))"
+    )
+    assert set(highlighted) == set(project["features"])
+    for key in project["features"]:
+        layer, fid = key.split("/", 1)
+        f = api(server, f"/collections/{layer}/items/{fid}", asof=KNOWN_DATE)
+        lon, lat = _centre(f["geometry"])
+        assert v.page.evaluate(f"vt_engine.map.getBounds().contains([{lat}, {lon}])"), key
+    v.shot("map-completion-late-project-zoomed")
+    clean(v)
+
+
+def _centre(geometry: dict[str, Any]) -> tuple[float, float]:
+    import shapely
+
+    g = shapely.geometry.shape(geometry)
+    p = g.representative_point() if g.geom_type.endswith("Polygon") else g.interpolate(0.5, normalized=True)
+    return p.x, p.y
+
+
+def test_popup_names_the_project_its_unit_and_progress(visit: Any, server: LiveServer) -> None:
+    late = api(server, "/completion", date=KNOWN_DATE)["late"][0]
+    project = api(server, f"/projects/{late['code']}", date=KNOWN_DATE)["project"]
+    key = project["features"][0]
+    layer, fid = key.split("/", 1)
+    lon, lat = _centre(api(server, f"/collections/{layer}/items/{fid}", asof=KNOWN_DATE)["geometry"])
+    v = visit(PAGES["completion-en"])
+    v.page.evaluate(f"vt_engine.map.setView([{lat}, {lon}], 18, {{animate: false}})")
+    v.page.wait_for_timeout(50)
+    v.idle()
+    point = v.page.evaluate(
+        f"(() => {{ const p = vt_engine.map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()"
+    )
+    box = v.page.locator(".leaflet-container").bounding_box()
+    assert box is not None
+    v.page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+    popup = v.page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    text = popup.inner_text()
+    assert project["code"] in text and project["responsible_unit"] in text
+    assert f"{_percent(project['percent'])} done / {_percent(project['planned_percent'])} planned" in text
+    assert (project["forecast"]["finish"] or "no forecast") in text
+    assert "Behind" in text
+    v.page.wait_for_timeout(300)  # the popup fades in
+    v.shot("map-completion-popup")
+    clean(v)
+
+
+# ---------------------------------------------------------------------------- timeline
+def test_timeline_steps_through_the_checkpoints(visit: Any, server: LiveServer) -> None:
+    v = visit("/maps/timeline?lang=en")
+    steps = v.page.evaluate("vt_timeline.cfg.steps.map(s => s.date)")
+    assert len(steps) >= 5 and CHECKPOINT_DATE in steps
+    from datetime import date
+
+    assert all(
+        (date.fromisoformat(b) - date.fromisoformat(a)).days == 10 for a, b in zip(steps, steps[1:], strict=False)
+    )
+    i = steps.index(CHECKPOINT_DATE)
+    v.page.locator("#vt-slider").fill(str(i))  # as a user drags the slider
+    v.page.wait_for_function(f"document.getElementById('vt-step-label').textContent.includes('{CHECKPOINT_DATE}')")
+    v.page.wait_for_timeout(50)
+    v.idle()
+    comp = api(server, "/completion", date=CHECKPOINT_DATE)
+    assert v.page.locator('[data-kpi="overall"] .vt-kpi-value').inner_text() == _percent(
+        comp["overall"]["actual_percent"]
+    )
+    for status, n in comp["overall"]["counts"].items():
+        assert v.page.locator(f'.vt-legend li[data-status="{status}"] .vt-count').inner_text() == str(n)
+    stats = v.stats()
+    for layer in VENUE_LAYERS:
+        items = api(server, f"/collections/{layer}/items", asof=CHECKPOINT_DATE, bbox=stats[layer]["bbox"], limit=1)
+        assert stats[layer]["features"] == items["numberMatched"], layer
+        assert stats[layer]["params"]["date"] == CHECKPOINT_DATE
+    v.shot("map-timeline-T-10")
+    v.page.locator("#vt-slider").fill("0")
+    v.page.wait_for_function(f"document.getElementById('vt-step-label').textContent.includes('{steps[0]}')")
+    v.page.wait_for_timeout(50)
+    v.idle()
+    assert v.page.locator('.vt-legend li[data-status="done"] .vt-count').inner_text() == str(
+        api(server, "/completion", date=steps[0])["overall"]["counts"]["done"]
+    )
+    clean(v)
+
+
+# ---------------------------------------------------------------------------- changes and layer check
+def test_change_map_draws_the_diff(visit: Any, server: LiveServer) -> None:
+    v = visit(PAGES["changes-en"])
+    diff = api(server, "/diff", **{"from": "2026-09-01", "to": "HEAD"})
+    spatial = {k: c for k, c in diff["twin:counts"].items() if k in VENUE_LAYERS}
+    stats = v.stats()
+    in_view = [f for f in diff["features"] if f["twin:layer"] in VENUE_LAYERS and _touches(f, stats["changes"]["bbox"])]
+    assert stats["changes"]["features"] == stats["changes"]["numberMatched"] == len(in_view)
+    v.page.evaluate("vt_engine.map.fitBounds([[31.15, 121.25], [31.23, 121.35]], {animate: false})")
+    v.page.wait_for_timeout(50)
+    v.idle()
+    assert v.stats()["changes"]["features"] == sum(sum(c.values()) for c in spatial.values())
+    for kind in ("added", "modified", "deleted"):
+        shown = v.page.locator(f'.vt-legend li[data-kind="{kind}"] .vt-count').inner_text()
+        assert shown == str(sum(c[kind] for c in spatial.values())), kind
+    assert v.page.evaluate("vt_engine.layers.changes.items.some(it => it.f.c === 'modified_old')")
+    clean(v)
+
+
+def _touches(feature: dict[str, Any], bbox: str) -> bool:
+    import shapely
+
+    minx, miny, maxx, maxy = (float(x) for x in bbox.split(","))
+    geoms = [feature["geometry"]]
+    if feature.get("twin:before"):
+        geoms.append(feature["twin:before"]["geometry"])
+    return any(
+        shapely.intersects(shapely.box(minx, miny, maxx, maxy), shapely.box(*shapely.geometry.shape(g).bounds))
+        for g in geoms
+    )
+
+
+def test_layer_check_map_marks_the_problems(visit: Any, server: LiveServer) -> None:
+    v = visit("/maps/layers/landscaping?lang=en")
+    classes = v.page.evaluate("Object.fromEntries(vt_engine.layers.landscaping.items.map(it => [it.f.id, it.f.c]))")
+    assert classes[INVALID_ID] == "invalid" and classes[MISSING_ID] == "missing"
+    assert (
+        v.stats()["landscaping"]["features"] == api(server, "/collections/landscaping/items", limit=1)["numberMatched"]
+    )
+    v.page.click(f'li[data-feature="{MISSING_ID}"]')
+    v.page.wait_for_timeout(400)
+    v.page.evaluate(
+        f"(() => {{ const it = vt_engine.layers.landscaping.keyIndex()['{MISSING_ID}'][0]; "
+        "const b = it.box, m = vt_engine.map; const ll = m.unproject([(b[0]+b[2])/2 * 1, (b[1]+b[3])/2 * 1], 0); "
+        "vt_engine.onClick({latlng: ll}); })()"
+    )
+    text = v.page.locator(".leaflet-popup-content").inner_text()
+    assert "Missing attributes" in text and "Flower pots is missing" in text and "Legacy flower bed" in text
+    v.page.wait_for_timeout(300)  # the popup fades in
+    v.shot("map-layer-check-popup")
+    clean(v)
+
+
+# ---------------------------------------------------------------------------- exported file, offline
+def test_exported_map_opens_offline(visit: Any, server: LiveServer, store: Path, tmp_path: Path) -> None:
+    from cli.main import app
+
+    out = tmp_path / "completion.html"
+    result = CliRunner().invoke(
+        app, ["map", "completion", "--date", KNOWN_DATE, "--lang", "en", "-o", str(out), "--store", str(store)]
+    )
+    assert result.exit_code == 0, result.output
+    v = visit(out.as_uri(), base="file://", offline=True)
+    assert [u for u in v.requests if not u.startswith(("file://", "data:"))] == []
+    assert v.console_errors == []
+    stats = v.stats()
+    for layer in VENUE_LAYERS:
+        assert (
+            stats[layer]["features"]
+            == api(server, f"/collections/{layer}/items", asof=KNOWN_DATE, limit=1)["numberMatched"]
+        )
+    comp = api(server, "/completion", date=KNOWN_DATE)
+    assert v.page.locator('[data-kpi="overall"] .vt-kpi-value').inner_text() == _percent(
+        comp["overall"]["actual_percent"]
+    )
+    assert v.page.locator("ul.vt-late li").count() == len(comp["late"])
+    v.shot("export-completion-offline")

@@ -1,0 +1,101 @@
+"""Helpers for the map tests (tests/test_web_*.py): a venue twin with known layer-check findings,
+a headless Chromium, and the artifacts folder where screenshots go.
+
+- `build_web_twin(path)`: the bundled venue twin (layers, project register, progress reports),
+  plus one "legacy import" commit on 2026-10-30 that adds two landscaping features: one that the
+  twin's validation refuses today (a kind it does not know, outside the area of interest), written
+  to the store directly as an import made under older rules would have been, and one flower bed
+  without the pot count and area the other flower beds have. The completion figures up to
+  2026-10-28 are the bundled ones.
+- `launch_chromium(playwright)`: Debian's /usr/bin/chromium, headless; a missing browser fails
+  the test (never skips).
+- `artifacts_dir()`: $ARTIFACTS, else tests/artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import shapely
+
+from layers.bundle import build_bundled_twin
+from twin import Change, Feature, Twin
+from twin.encoding import counts_of, encode_changes, stored_commit_id
+from twin.model import CommitInfo, StoredChange
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("VENUE_TWIN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+KNOWN_DATE = "2026-10-20"  # a date with projects in every status in the bundled season
+CHECKPOINT_DATE = "2026-10-26"  # T-10
+INVALID_ID = "ls-legacy-hedge"
+MISSING_ID = "ls-flower-bed-legacy"
+LEGACY_TIME = datetime(2026, 10, 30, 2, 0, tzinfo=UTC)
+
+
+def build_web_twin(path: Path) -> Path:
+    """The bundled twin plus the legacy-import commit (see the module docstring); closed on disk."""
+    build_bundled_twin(path).close()
+    twin = Twin.open(path)
+    try:
+        head = twin.head()
+        assert head is not None
+        bad = Feature(
+            INVALID_ID,
+            shapely.box(121.3300, 31.2150, 121.3305, 31.2155),  # east of the area of interest
+            {"code": "LS-LEGACY-1", "name_zh": "旧数据绿篱", "name_en": "Legacy hedge", "kind": "hedge",
+             "responsible_unit": "青浦区绿化和市容管理局"},
+        )  # fmt: skip
+        lonely = Feature(
+            MISSING_ID,
+            shapely.box(121.2950, 31.1875, 121.2953, 31.1877),
+            {"code": "FB-LEGACY", "name_zh": "旧数据花坛", "name_en": "Legacy flower bed", "kind": "flower_bed",
+             "responsible_unit": "青浦区绿化和市容管理局"},
+        )  # fmt: skip
+        stored = []
+        for f in (bad, lonely):
+            enc = encode_changes([Change("landscaping", "add", f.id, f)])[0]
+            stored.append(StoredChange("landscaping", "add", f.id, enc))
+        author, message = "legacy import", "Import of the 2025 landscaping survey (made before the current rules)"
+        cid = stored_commit_id(head.id, author, message, LEGACY_TIME, stored)
+        twin.store.apply(
+            CommitInfo(cid, head.seq + 1, head.id, author, message, LEGACY_TIME, counts_of(stored)), stored
+        )
+    finally:
+        twin.close()
+    return path
+
+
+def artifacts_dir() -> Path:
+    d = Path(os.environ.get("ARTIFACTS") or ROOT / "tests" / "artifacts")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def require_chromium() -> str:
+    """The browser's path; a missing one is a failure (CI=true or not: the maps must be tested in a browser)."""
+    path = CHROMIUM if os.path.isabs(CHROMIUM) else shutil.which(CHROMIUM)
+    if not path or not os.path.exists(path):
+        pytest.fail(
+            f"headless Chromium is needed for the map tests and {CHROMIUM} is missing "
+            "(apt-get install chromium, or set VENUE_TWIN_CHROMIUM)"
+        )
+    return path
+
+
+def launch_chromium(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)

@@ -1,0 +1,113 @@
+"""The maps' browser assets: Leaflet from its npm package, and the twin's own script and styles.
+
+Leaflet comes from the `leaflet` npm package, installed by `make install` (`npm ci` in web/,
+pinned by web/package-lock.json) into web/node_modules. Nothing is vendored into the repository
+and nothing is loaded from a CDN:
+
+- served pages link the files under `/static/...`, which the app serves (api/maps.py);
+- exported pages inline them (the CSS's images as data: URIs), so one HTML file works offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+WEB_DIR = Path(__file__).resolve().parent
+OWN_STATIC = WEB_DIR / "static"
+NODE_MODULES = WEB_DIR / "node_modules"
+LEAFLET_DIST = NODE_MODULES / "leaflet" / "dist"
+
+STATIC_PREFIX = "/static"
+VENDOR_PREFIX = STATIC_PREFIX + "/vendor"  # web/node_modules/<package>/dist, by package
+OWN_PREFIX = STATIC_PREFIX + "/web"  # web/static
+
+
+class AssetsMissing(RuntimeError):
+    """Leaflet is not installed: `make install` (or `npm ci` in web/) has not run."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    kind: str  # "css" or "js"
+    url: str  # where the app serves it
+    path: Path  # the file on disk
+
+
+def vendor_dirs() -> dict[str, Path]:
+    """npm packages the app serves under /static/vendor/<name>/ (their dist folders)."""
+    return {"leaflet": LEAFLET_DIST}
+
+
+def page_assets() -> list[Asset]:
+    """Every asset a map page needs, in load order."""
+    return [
+        Asset("css", f"{VENDOR_PREFIX}/leaflet/leaflet.css", LEAFLET_DIST / "leaflet.css"),
+        Asset("js", f"{VENDOR_PREFIX}/leaflet/leaflet.js", LEAFLET_DIST / "leaflet.js"),
+        Asset("css", f"{OWN_PREFIX}/venue-map.css", OWN_STATIC / "venue-map.css"),
+        Asset("js", f"{OWN_PREFIX}/venue-map.js", OWN_STATIC / "venue-map.js"),
+    ]
+
+
+def check_installed() -> None:
+    missing = [a.path for a in page_assets() if not a.path.is_file()]
+    if missing:
+        raise AssetsMissing(
+            "the maps' browser assets are not installed ("
+            + ", ".join(str(p) for p in missing)
+            + "): run `make install`, or `npm ci` in web/"
+        )
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _inline_css_urls(css: str, base: Path) -> str:
+    """Replace url(relative/path) in CSS with data: URIs of the files, so the CSS stands alone."""
+
+    def repl(m: re.Match[str]) -> str:
+        ref = m.group(2)
+        if ref.startswith(("data:", "#")) or "//" in ref:
+            return m.group(0)
+        target = (base / ref).resolve()
+        if not target.is_file():
+            return m.group(0)
+        mime = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        data = base64.b64encode(target.read_bytes()).decode()
+        return f'url("data:{mime};base64,{data}")'
+
+    return re.sub(r"url\((['\"]?)([^)'\"]+)\1\)", repl, css)
+
+
+@lru_cache(maxsize=4)
+def _inline_block(mtimes: tuple[float, ...]) -> str:
+    parts = []
+    for a in page_assets():
+        text = _read(a.path)
+        if a.kind == "css":
+            parts.append(f"<style>\n{_inline_css_urls(text, a.path.parent)}\n</style>")
+        else:
+            # A script's text may not contain "</script"; escape it the way JSON-in-HTML is escaped.
+            safe = text.replace("</script", "<\\/script")
+            parts.append(f"<script>\n{safe}\n</script>")
+    return "\n".join(parts)
+
+
+def head_html(inline: bool) -> str:
+    """The <head> tags that load Leaflet and the map script: links to /static, or the files inlined."""
+    check_installed()
+    if inline:
+        return _inline_block(tuple(a.path.stat().st_mtime for a in page_assets()))
+    tags = []
+    for a in page_assets():
+        version = int(a.path.stat().st_mtime)
+        if a.kind == "css":
+            tags.append(f'<link rel="stylesheet" href="{a.url}?v={version}">')
+        else:
+            tags.append(f'<script src="{a.url}?v={version}"></script>')
+    return "\n".join(tags)

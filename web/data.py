@@ -1,0 +1,626 @@
+"""What the maps draw, read through the twin's own queries.
+
+Every feature a map draws comes from `twin.query.run_query`, the read path of the API's items
+endpoint, with the same layer, version and bbox, so a map and an API call can never disagree;
+changes come from `Twin.diff` (the API's /diff) and completion figures from
+`completion.Completion` (the API's /completion). This module turns those answers into the
+compact JSON the page script draws:
+
+    {"numberMatched": n, "features": [{"id", "g": geometry, "c": style class, "p": properties,
+                                       "l": label, "j": [project index], "r": [reason], ...}]}
+
+Geometry can be simplified for the zoom it is drawn at (never to nothing: a feature is always
+drawn) and, under a Chinese basemap, shifted to GCJ-02.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import shapely
+
+from completion import Completion, Snapshot
+from completion.register import LAYER as PROJECTS_LAYER
+from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
+from twin.core import Ref, Twin
+from twin.errors import BadInput, NotFound
+from twin.model import LayerSchema
+from twin.query import FeatureQuery, run_query
+from twin.stores.base import BBox
+from web import i18n
+
+# Drawing order, bottom to top; layers not named here come after, in catalogue order.
+LAYER_ORDER = ("venue_boundary", "halls", "south_plaza", "landscaping", "roads")
+LABELLED_LAYERS = {"halls": "code", "south_plaza": "name"}
+SLIM_PROPERTIES = ("code", "name_zh", "name_en")
+MAX_FEATURES = 250_000  # one map request never draws more; beyond it the page asks to zoom in
+SIMPLIFY_MIN_COORDS = 24  # geometries with fewer coordinates are sent as stored
+
+
+# ---------------------------------------------------------------------------- versions
+def resolve_ref(twin: Twin, text: str | None) -> Ref:
+    """A commit id (or prefix), HEAD or HEAD~n, a checkpoint (T-30), else a time or date (end of that
+    day in Shanghai).
+
+    The rule the API's /diff and the CLI's diff use (plus checkpoints, as /completion reads them),
+    so `from`/`to` mean the same everywhere.
+    """
+    if text is None or text == "" or text == "HEAD":
+        return twin.resolve()
+    if re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
+        return twin.resolve(text)
+    if re.fullmatch(r"[Tt][-−]\d{1,4}", text.strip()):  # a checkpoint of the current expo, as /completion reads it
+        from completion.settings import CompletionSettings
+        from completion.snapshot import parse_day
+
+        day = parse_day(text, CompletionSettings())
+        assert day is not None
+        return twin.resolve(asof=day.isoformat())
+    return twin.resolve(asof=text)
+
+
+def spatial_layers(twin: Twin, allowed: Iterable[str] | None = None) -> list[LayerSchema]:
+    """The twin's layers with geometry (the caller may see), in drawing order."""
+    names = set(allowed) if allowed is not None else None
+    layers = [s for s in twin.layers() if s.spatial and (names is None or s.name in names)]
+    rank = {n: i for i, n in enumerate(LAYER_ORDER)}
+    return sorted(layers, key=lambda s: (rank.get(s.name, len(rank)), [x.name for x in twin.layers()].index(s.name)))
+
+
+def has_projects(twin: Twin) -> bool:
+    try:
+        twin.layer(PROJECTS_LAYER)
+        return True
+    except NotFound:
+        return False
+
+
+# ---------------------------------------------------------------------------- caches
+class _LRU:
+    """A small thread-safe LRU for results that depend only on immutable twin versions."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.data: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        value = make()
+        with self.lock:
+            self.data[key] = value
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+        return value
+
+
+_snapshots = _LRU(32)
+_layer_checks = _LRU(16)
+_diffs = _LRU(16)
+
+
+def _twin_key(twin: Twin) -> tuple[int, str | None]:
+    head = twin.head()
+    return (id(twin.store), head.id if head else None)
+
+
+# ---------------------------------------------------------------------------- completion
+@dataclass
+class CompletionView:
+    """A completion snapshot with what the maps need from it, computed once."""
+
+    snapshot: Snapshot
+    curve: list[Any]  # completion.snapshot.CurvePoint, overall
+    membership: dict[str, list[int]] = field(default_factory=dict)  # "layer/id" -> indices into statuses
+    worst: dict[str, str] = field(default_factory=dict)  # "layer/id" -> status
+
+    _bounds: dict[str, list[float] | None] = field(default_factory=dict)
+
+    @property
+    def on(self) -> date:
+        return self.snapshot.on
+
+    def project_bounds(self, twin: Twin, codes: Sequence[str]) -> dict[str, list[float] | None]:
+        """The lon/lat extent of each project's features as of the snapshot (computed once per project)."""
+        todo = [c for c in codes if c not in self._bounds]
+        if todo:
+            wanted = {s.project.code: s.project.features for s in self.snapshot.statuses if s.project.code in todo}
+            boxes = feature_boxes(twin, [k for keys in wanted.values() for k in keys], self.snapshot.ref)
+            for code, keys in wanted.items():
+                self._bounds[code] = union_bounds(boxes[k] for k in keys if k in boxes)
+        return {c: self._bounds.get(c) for c in codes}
+
+    def index_of(self, code: str) -> int:
+        for i, s in enumerate(self.snapshot.statuses):
+            if s.project.code == code:
+                return i
+        raise KeyError(code)
+
+
+def completion_view(twin: Twin, on: str | date | None = None, version: str | None = None) -> CompletionView | None:
+    """The completion snapshot for a date (as `/completion` computes it), or None without a register."""
+    if not has_projects(twin):
+        return None
+
+    def make() -> CompletionView:
+        comp = Completion(twin)
+        snap = comp.at(on, version)
+        curve = comp.scurve(snap).get("overall", [])
+        membership: dict[str, list[int]] = {}
+        for i, s in enumerate(snap.statuses):
+            for key in s.project.features:
+                membership.setdefault(key, []).append(i)
+        return CompletionView(snap, curve, membership, snap.feature_statuses())
+
+    day = on.isoformat() if isinstance(on, date) else on
+    if day is None and version is None:
+        # "today" moves: key the cache on today's date so tomorrow gets a fresh snapshot
+        from completion.snapshot import today_local
+
+        day = today_local().isoformat()
+    return _snapshots.get((_twin_key(twin), day, version), make)  # type: ignore[no-any-return]
+
+
+def season_checkpoints(twin: Twin) -> list[Any]:
+    """The checkpoints of the expo the project register prepares for, oldest first.
+
+    That expo is VENUE_TWIN_EXPO_YEAR's if set, else the year of the register's latest planned
+    finish, so a season's timeline stays the same when it is looked back on a year later.
+    Checkpoints run every 10 days (VENUE_TWIN_CHECKPOINT_DAYS) back from opening day to the
+    earliest planned start. Empty without a register.
+    """
+    from completion.schedule import checkpoints
+    from completion.settings import CompletionSettings
+
+    view = completion_view(twin)
+    if view is None or not view.snapshot.statuses:
+        return []
+    settings = CompletionSettings()
+    projects = [s.project for s in view.snapshot.statuses]
+    year = settings.expo_year or max(p.planned_finish for p in projects).year
+    opening = settings.opening_day(year)
+    return checkpoints(opening, min(p.planned_start for p in projects), settings.checkpoint_days)
+
+
+def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]]:
+    """The projects as the page script's popups show them, in the snapshot's order."""
+    if view is None:
+        return []
+    out = []
+    for s in view.snapshot.statuses:
+        p = s.project
+        fc = s.forecast
+        out.append(
+            {
+                "code": p.code,
+                "name": p.name_en if lang == "en" else p.name_zh,
+                "unit": p.responsible_unit,
+                "person": p.responsible_person,
+                "status": s.status,
+                "actual": round(s.percent, 2),
+                "planned": round(s.planned, 2),
+                "planned_finish": p.planned_finish.isoformat(),
+                "forecast": fc.finish.isoformat() if fc.finish else None,
+                "after_opening": fc.after_opening,
+                "days_late": s.days_late,
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------- geometry helpers
+def _tolerance(zoom: float | None, lat: float) -> float | None:
+    """Half a screen pixel at `zoom`, in degrees (Web Mercator)."""
+    if zoom is None:
+        return None
+    return 0.5 * 360.0 / (256.0 * 2.0**zoom) * max(math.cos(math.radians(lat)), 0.2)
+
+
+def _count_coords(g: Any) -> int:
+    c = g.get("coordinates") if isinstance(g, dict) else None
+    if c is None:
+        return 0 if not isinstance(g, dict) or "geometries" not in g else sum(map(_count_coords, g["geometries"]))
+    n = 0
+    stack = [c]
+    while stack:
+        x = stack.pop()
+        if x and isinstance(x[0], int | float):
+            n += 1
+        else:
+            stack.extend(x)
+    return n
+
+
+def display_geometries(
+    geoms: list[Any], *, zoom: float | None = None, gcj02: bool = False, lat: float = 31.19, force: bool = False
+) -> list[Any]:
+    """GeoJSON geometries as the page draws them: simplified for the zoom, shifted for a GCJ-02 basemap.
+
+    Only geometries of SIMPLIFY_MIN_COORDS coordinates or more are simplified, unless `force`.
+    """
+    tol = _tolerance(zoom, lat)
+    idx = list(range(len(geoms))) if gcj02 or force else []
+    if tol is not None and not gcj02 and not force:
+        idx = [i for i, g in enumerate(geoms) if g is not None and _count_coords(g) >= SIMPLIFY_MIN_COORDS]
+    idx = [i for i in idx if geoms[i] is not None]
+    if not idx:
+        return geoms
+    shapes = shapely.from_geojson([orjson.dumps(geoms[i]) for i in idx])
+    if tol is not None:
+        simple = shapely.simplify(shapes, tol, preserve_topology=True)
+        keep = ~shapely.is_empty(simple)
+        shapes = np.where(keep, simple, shapes)
+    if gcj02:
+        shapes = wgs84_to_gcj02_geometries(shapes)
+    out = list(geoms)
+    for i, text in zip(idx, shapely.to_geojson(shapes, indent=None), strict=True):
+        out[i] = orjson.loads(text)
+    return out
+
+
+def bbox_from_display(bbox: BBox | None, gcj02: bool) -> BBox | None:
+    """A bbox the page sent (in the basemap's datum) as a storage (WGS84) bbox."""
+    if bbox is None or not gcj02:
+        return bbox
+    box = shapely.box(*bbox).segmentize(max(bbox[2] - bbox[0], bbox[3] - bbox[1]) / 8)
+    minx, miny, maxx, maxy = gcj02_to_wgs84_geometries([box])[0].bounds
+    return (minx, miny, maxx, maxy)
+
+
+def bounds_to_display(bounds: Sequence[float] | None, gcj02: bool) -> list[float] | None:
+    if bounds is None:
+        return None
+    if not gcj02:
+        return [round(float(v), 7) for v in bounds]
+    box = wgs84_to_gcj02_geometries([shapely.box(*bounds)])[0]
+    return [round(float(v), 7) for v in box.bounds]
+
+
+def parse_bbox(text: str | None) -> BBox | None:
+    if text is None or text == "":
+        return None
+    try:
+        parts = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise BadInput(f"bbox {text!r} is not four numbers minx,miny,maxx,maxy") from None
+    if len(parts) != 4 or not all(math.isfinite(v) for v in parts) or parts[0] > parts[2] or parts[1] > parts[3]:
+        raise BadInput(f"bbox {text!r} is not four finite numbers minx,miny,maxx,maxy")
+    return (parts[0], parts[1], parts[2], parts[3])
+
+
+def venue_bounds(twin: Twin, ref: Ref | None = None) -> list[float]:
+    """Where to open a map: the venue boundary's extent, else every layer's, else the area of interest."""
+    for name in ("venue_boundary",):
+        try:
+            ext = twin.extent(name, ref)
+        except NotFound:
+            ext = None
+        if ext is not None:
+            return list(ext)
+    exts = []
+    for s in spatial_layers(twin):
+        e = twin.extent(s.name, ref)
+        if e is not None:
+            exts.append(e)
+    if exts:
+        return [min(e[0] for e in exts), min(e[1] for e in exts), max(e[2] for e in exts), max(e[3] for e in exts)]
+    return list(twin.area_of_interest.bounds)
+
+
+def feature_boxes(twin: Twin, keys: Iterable[str], ref: Ref | None) -> dict[str, tuple[float, float, float, float]]:
+    """The lon/lat bounding box of each feature named "layer/id" that exists as of `ref`.
+
+    One read per layer and one vectorised parse, so thousands of features cost milliseconds.
+    """
+    by_layer: dict[str, list[str]] = {}
+    for key in set(keys):
+        layer, _, fid = key.partition("/")
+        by_layer.setdefault(layer, []).append(fid)
+    spatial = {s.name for s in twin.layers() if s.spatial}
+    seq = (ref or twin.resolve()).seq
+    names: list[str] = []
+    geoms: list[bytes | None] = []
+    for layer, ids in by_layer.items():
+        if layer not in spatial or not seq:
+            continue
+        for fid, data in twin.store.features_by_id(layer, ids, seq).items():
+            split = _split_stored(data)
+            g = split[0] if split is not None else orjson.dumps(orjson.loads(data).get("geometry"))
+            if g != b"null":
+                names.append(f"{layer}/{fid}")
+                geoms.append(g)
+    if not names:
+        return {}
+    bounds = shapely.bounds(shapely.from_geojson(geoms))
+    return {k: (float(b[0]), float(b[1]), float(b[2]), float(b[3])) for k, b in zip(names, bounds, strict=True)}
+
+
+def union_bounds(boxes: Iterable[tuple[float, float, float, float]]) -> list[float] | None:
+    arr = np.array(list(boxes), dtype=float)
+    if not len(arr):
+        return None
+    return [float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max())]
+
+
+# ---------------------------------------------------------------------------- layer features
+Classifier = Callable[[str, dict[str, Any] | None], dict[str, Any]]
+
+
+PropertiesMode = Literal["none", "slim", "full"]
+GEOMETRY_PREFIX = b'{"geometry":'
+
+
+def _split_stored(b: bytes) -> tuple[bytes, bytes] | None:
+    """A stored feature's geometry JSON and the rest, cut out of its canonical bytes (no parsing).
+
+    Stored versions are encoded once, canonically, by `twin.encoding.feature_bytes`:
+    {"geometry":G,"id":I,"properties":P,"type":"Feature"}; None if `b` is not in that form.
+    """
+    if not b.startswith(GEOMETRY_PREFIX):
+        return None
+    end = b.find(b',"id":', len(GEOMETRY_PREFIX))
+    if end < 0:
+        return None
+    return b[len(GEOMETRY_PREFIX) : end], b[end:]
+
+
+def layer_features(
+    twin: Twin,
+    layer: str,
+    ref: Ref,
+    *,
+    bbox: BBox | None = None,
+    zoom: float | None = None,
+    gcj02: bool = False,
+    lang: str = i18n.DEFAULT_LANG,
+    classify: Classifier | None = None,
+    properties: PropertiesMode = "slim",
+    max_features: int = MAX_FEATURES,
+) -> dict[str, Any]:
+    """The features of `layer` as of `ref` in `bbox` (lon/lat), as the page script draws them.
+
+    `classify(feature_id, feature)` returns extra members (style class "c", projects "j",
+    reasons "r", ...); a classifier whose `needs_feature` is False gets None for the feature.
+    `properties`: "none" (the page fetches a feature's attributes from the API when it is
+    clicked), "slim" (code and names) or "full". The number matched is the API items endpoint's
+    numberMatched for the same layer, version and bbox.
+
+    The fast path never parses a feature: each stored GeoJSON's geometry bytes go out as they
+    are (orjson.Fragment); only geometries big enough to simplify, a GCJ-02 shift, labels and
+    properties are decoded.
+    """
+    schema = twin.layer(layer)
+    if not schema.spatial:
+        raise BadInput(f"layer {layer} holds records without geometry; it has no map features")
+    page = run_query(twin, FeatureQuery(layer=layer, ref=ref, bbox=bbox_from_display(bbox, gcj02)))
+    if page.number_matched > max_features:
+        return {"layer": layer, "numberMatched": page.number_matched, "truncated": True, "features": []}
+    label_by = LABELLED_LAYERS.get(layer)
+    needs_feature = classify is not None and getattr(classify, "needs_feature", True)
+    decode_all = gcj02 or properties != "none" or label_by is not None or needs_feature
+    lat = (bbox[1] + bbox[3]) / 2 if bbox else 31.19
+    simplify_over = SIMPLIFY_MIN_COORDS * 24  # bytes of geometry JSON: about that many coordinates
+    out: list[dict[str, Any]] = []
+    to_shape: list[int] = []  # features whose geometry is decoded (to simplify or shift)
+    shapes_in: list[Any] = []
+    for b, fid in zip(page.features, page.feature_ids, strict=True):
+        split = _split_stored(b)
+        d = orjson.loads(b) if decode_all or split is None else None
+        props = (d.get("properties") or {}) if d is not None else {}
+        item: dict[str, Any] = {"id": fid}
+        if split is not None and not gcj02 and not (zoom is not None and len(split[0]) > simplify_over):
+            item["g"] = orjson.Fragment(split[0])
+        else:
+            to_shape.append(len(out))
+            shapes_in.append(d["geometry"] if d is not None else orjson.loads(split[0]) if split else None)
+        if properties == "full":
+            item["p"] = props
+        elif properties == "slim" or label_by is not None:
+            item["p"] = {k: props[k] for k in SLIM_PROPERTIES if k in props}
+        if label_by == "code" and props.get("code"):
+            item["l"] = props["code"]
+        elif label_by == "name":
+            item["l"] = i18n.feature_name(lang, props)
+        if classify is not None:
+            item.update(classify(fid, d))
+        out.append(item)
+    if to_shape:
+        shown = display_geometries(shapes_in, zoom=zoom, gcj02=gcj02, lat=lat, force=True)
+        for i, g in zip(to_shape, shown, strict=True):
+            out[i]["g"] = g
+    return {
+        "layer": layer,
+        "version": ref.commit.id if ref.commit else None,
+        "numberMatched": page.number_matched,
+        "features": out,
+    }
+
+
+def completion_classifier(layer: str, view: CompletionView | None) -> Classifier:
+    def classify(fid: str, feature: dict[str, Any] | None) -> dict[str, Any]:
+        if view is None:
+            return {"c": "none"}
+        key = f"{layer}/{fid}"
+        status = view.worst.get(key)
+        if status is None:
+            return {"c": "none"}
+        return {"c": status, "j": view.membership.get(key, [])}
+
+    classify.needs_feature = False  # type: ignore[attr-defined]
+    return classify
+
+
+def plain_classifier(cls: str = "ctx") -> Classifier:
+    def classify(fid: str, feature: dict[str, Any] | None) -> dict[str, Any]:
+        return {"c": cls}
+
+    classify.needs_feature = False  # type: ignore[attr-defined]
+    return classify
+
+
+def check_classifier(twin: Twin, layer: str, ref: Ref, lang: str) -> Classifier:
+    from web.checks import layer_check
+
+    result = layer_check(twin, layer, ref)
+
+    def classify(fid: str, feature: dict[str, Any] | None) -> dict[str, Any]:
+        c = result.get(fid)
+        if c is None:
+            return {"c": "ok"}
+        return {"c": c.status, "r": c.reasons_in(lang, twin.layer(layer)), "m": list(c.missing)}
+
+    return classify
+
+
+# ---------------------------------------------------------------------------- changes
+@dataclass(frozen=True)
+class ChangeItem:
+    layer: str
+    feature_id: str
+    kind: str  # added, modified, deleted
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.layer}/{self.feature_id}"
+
+    @property
+    def shown(self) -> dict[str, Any]:
+        d = self.after if self.after is not None else self.before
+        assert d is not None
+        return d
+
+
+def changes_between(twin: Twin, a: Ref, b: Ref, layers: Sequence[str]) -> list[ChangeItem]:
+    """`Twin.diff(a, b)` over `layers` (what the API's /diff answers), decoded."""
+
+    def make() -> list[ChangeItem]:
+        return [
+            ChangeItem(
+                e.layer,
+                e.feature_id,
+                e.kind,
+                orjson.loads(e.before) if e.before else None,
+                orjson.loads(e.after) if e.after else None,
+            )
+            for e in twin.diff(a, b, layers)
+        ]
+
+    return _diffs.get((_twin_key(twin), a.seq, b.seq, tuple(layers)), make)  # type: ignore[no-any-return]
+
+
+def _value_text(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return i18n.fmt_number(v)
+
+
+def changed_fields(schema: LayerSchema, before: dict[str, Any], after: dict[str, Any], lang: str) -> list[list[str]]:
+    old, new = before.get("properties") or {}, after.get("properties") or {}
+    rows = []
+    names = [f.name for f in schema.fields] + sorted(set(old) | set(new) - {f.name for f in schema.fields})
+    for name in names:
+        if old.get(name) != new.get(name):
+            spec = schema.field(name)
+            title = i18n.field_title(lang, spec) if spec else name
+            rows.append([title, _value_text(old.get(name)), _value_text(new.get(name))])
+    return rows
+
+
+def changes_features(
+    twin: Twin,
+    items: Sequence[ChangeItem],
+    *,
+    bbox: BBox | None = None,
+    zoom: float | None = None,
+    gcj02: bool = False,
+    lang: str = i18n.DEFAULT_LANG,
+) -> dict[str, Any]:
+    """The changed features as the page draws them: added, modified (plus the old shape) and deleted."""
+    storage_bbox = bbox_from_display(bbox, gcj02)
+    spatial = {s.name: s for s in twin.layers() if s.spatial}
+    picked: list[ChangeItem] = []
+    for it in items:
+        if it.layer not in spatial:
+            continue
+        if storage_bbox is not None and not _touches(it, storage_bbox):
+            continue
+        picked.append(it)
+    out: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    for it in picked:
+        shown = it.shown
+        props = shown.get("properties") or {}
+        item: dict[str, Any] = {
+            "id": it.feature_id,
+            "k": it.key,
+            "c": it.kind,
+            "p": {k: props[k] for k in SLIM_PROPERTIES if k in props},
+            "layer": it.layer,
+        }
+        if it.kind == "modified" and it.before is not None and it.after is not None:
+            item["d"] = changed_fields(spatial[it.layer], it.before, it.after, lang)
+            if it.before.get("geometry") != it.after.get("geometry"):
+                item["gc"] = 1
+        out.append(item)
+        geoms.append(shown.get("geometry"))
+        if it.kind == "modified" and it.before is not None and item.get("gc"):
+            out.append({"id": it.feature_id, "k": it.key, "c": "modified_old", "x": 1, "p": item["p"]})
+            geoms.append(it.before.get("geometry"))
+    shown_geoms = display_geometries(geoms, zoom=zoom, gcj02=gcj02)
+    for item, g in zip(out, shown_geoms, strict=True):
+        item["g"] = g
+    return {"numberMatched": len(picked), "features": out}
+
+
+def _touches(it: ChangeItem, bbox: BBox) -> bool:
+    for d in (it.before, it.after):
+        g = d.get("geometry") if d else None
+        if not g:
+            continue
+        minx, miny, maxx, maxy = shapely.bounds(shapely.from_geojson(orjson.dumps(g)))
+        if not (maxx < bbox[0] or minx > bbox[2] or maxy < bbox[1] or miny > bbox[3]):
+            return True
+    return False
+
+
+def change_counts(items: Sequence[ChangeItem]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for it in items:
+        counts.setdefault(it.layer, {"added": 0, "modified": 0, "deleted": 0})[it.kind] += 1
+    return counts
+
+
+def commit_choices(twin: Twin) -> list[tuple[str, str]]:
+    """(value, label) pairs for version pickers: the commits (short id), newest first."""
+    out = []
+    for c in twin.log(200):
+        when = c.time.astimezone(_shanghai()).strftime("%Y-%m-%d %H:%M")
+        msg = c.message if len(c.message) <= 48 else c.message[:47] + "…"
+        out.append((c.id[:12], f"{when} · {msg}"))
+    return out
+
+
+def _shanghai() -> Any:
+    from twin.core import SHANGHAI
+
+    return SHANGHAI
+
+
+def json_bytes(doc: Any) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)

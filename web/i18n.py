@@ -1,0 +1,248 @@
+"""Every label the maps and pages show, in Chinese and English.
+
+`label(lang, key, **values)` formats one; `LANGS` are the languages offered. Layer and field
+titles come from the layer schemas themselves (`title_zh` / `title_en`), so a layer added to
+the twin is labelled without touching this file.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from completion.status import STATUS_COLOURS as _COMPLETION_COLOURS
+from completion.status import STATUS_LABELS as _COMPLETION_LABELS
+from twin.model import FieldSpec, LayerSchema
+
+LANGS = ("zh", "en")
+DEFAULT_LANG = "zh"
+
+# The legend's order, as leaders read it; labels and colours are the completion module's, so a map
+# and the completion API always name and colour a status alike.
+LEGEND_ORDER = ("done", "on_track", "at_risk", "behind", "not_started")
+STATUS_COLOURS: dict[str, str] = dict(_COMPLETION_COLOURS)
+NO_PROJECT_COLOUR = "#d1d5db"
+
+_LABELS: dict[str, dict[str, str]] = {
+    # product
+    "product": {"zh": "国家会展中心（上海）场馆数字孪生", "en": "NECC (Shanghai) venue digital twin"},
+    "product_short": {"zh": "场馆数字孪生", "en": "Venue twin"},
+    "venue": {"zh": "国家会展中心（上海）", "en": "National Exhibition and Convention Center (Shanghai)"},
+    "expo": {"zh": "中国国际进口博览会", "en": "China International Import Expo"},
+    "approximate": {
+        "zh": "位置为示意（约±150米），待导入测绘图层后更新。",
+        "en": "Positions are approximate (about ±150 m) until a surveyed layer is imported.",
+    },
+    "language": {"zh": "语言", "en": "Language"},
+    "home": {"zh": "首页", "en": "Home"},
+    "other_lang": {"zh": "English", "en": "中文"},
+    # landing
+    "landing_intro": {
+        "zh": "进博会场馆保障工程的版本化数字孪生：各图层的现状、任一历史版本与变化，以及硬件工程完成情况。",
+        "en": "The versioned digital twin of the CIIE venue: its layers now, at any earlier version and what "
+        "changed, and the completion of the hardware preparation projects.",
+    },
+    "maps_for_leaders": {"zh": "领导一图看", "en": "For leaders"},
+    "maps_for_teams": {"zh": "城市容貌与业务团队", "en": "For city-appearance and venue teams"},
+    "for_developers": {"zh": "数据接口", "en": "Data and API"},
+    "completion_map": {"zh": "工程完成情况图", "en": "Completion map"},
+    "completion_map_desc": {
+        "zh": "按状态着色的全部工程要素、按区域的加权完成率、计划与实际S曲线、滞后工程清单。",
+        "en": "Every project's features coloured by status, weighted completion by area, the planned-against-"
+        "actual S-curve and the late projects.",
+    },
+    "timeline_map": {"zh": "倒排节点回放", "en": "Checkpoint timeline"},
+    "timeline_map_desc": {
+        "zh": "按每10天一个节点回放完成情况，看场馆逐步“填满”。",
+        "en": "Step through the 10-day checkpoints and watch the venue fill in.",
+    },
+    "changes_map": {"zh": "变化对比图", "en": "Change map"},
+    "changes_map_desc": {
+        "zh": "两个版本或节点之间新增、修改（虚线为原形状）和删除的要素。",
+        "en": "What was added, modified (old shape dashed) and deleted between two versions or checkpoints.",
+    },
+    "layer_check_map": {"zh": "图层核查图", "en": "Layer check map"},
+    "layer_check_desc": {
+        "zh": "逐图层查看属性，标出未通过校验或缺少属性的要素及原因。",
+        "en": "One layer with its attributes; features that fail validation or miss attributes are marked "
+        "with the reason.",
+    },
+    "api_collections": {"zh": "图层（OGC API Features）", "en": "Layers (OGC API Features)"},
+    "api_doc": {"zh": "接口说明", "en": "API description"},
+    "api_versions": {"zh": "版本历史", "en": "Versions (commits)"},
+    "api_landing_json": {"zh": "接口首页（JSON）", "en": "API landing document (JSON)"},
+    "api_conformance": {"zh": "OGC API 符合性声明", "en": "OGC API conformance"},
+    "head_version": {"zh": "当前版本", "en": "Current version"},
+    "commits_n": {"zh": "共 {n} 次提交", "en": "{n} commits"},
+    "features_n": {"zh": "{n} 个要素", "en": "{n} features"},
+    "no_commits": {"zh": "孪生中还没有提交。", "en": "The twin has no commits yet."},
+    # completion
+    "completion_title": {"zh": "进博会场馆保障工程完成情况", "en": "CIIE venue preparation: completion"},
+    "as_of": {"zh": "截至 {date}", "en": "As of {date}"},
+    "date": {"zh": "日期", "en": "Date"},
+    "show": {"zh": "查看", "en": "Show"},
+    "days_left": {"zh": "距开幕还有", "en": "Days to opening day"},
+    "days_unit": {"zh": "天", "en": "days"},
+    "opening_day": {"zh": "开幕日 {date}", "en": "Opening day {date}"},
+    "opening_passed": {"zh": "已开幕（{date}）", "en": "Opened on {date}"},
+    "opening_today": {"zh": "今天开幕", "en": "Opening today"},
+    "overall": {"zh": "总体加权完成率", "en": "Overall weighted completion"},
+    "actual": {"zh": "实际", "en": "Actual"},
+    "planned": {"zh": "计划", "en": "Planned"},
+    "by_area": {"zh": "分区域加权完成率", "en": "Weighted completion by area"},
+    "area": {"zh": "区域", "en": "Area"},
+    "scurve": {"zh": "S曲线：计划与实际累计完成", "en": "S-curve: cumulative planned and actual"},
+    "legend": {"zh": "图例（工程数）", "en": "Legend (projects)"},
+    "legend_plain": {"zh": "图例", "en": "Legend"},
+    "late_projects": {"zh": "滞后工程", "en": "Late projects"},
+    "late_none": {"zh": "没有滞后工程。", "en": "No project is late."},
+    "late_more": {
+        "zh": "另有 {n} 项滞后工程（完整清单见 /completion/late）",
+        "en": "{n} more late projects (all of them: /completion/late)",
+    },
+    "late_hint": {"zh": "点击定位到工程要素", "en": "Click to zoom to a project's features"},
+    "projects_n": {"zh": "{n} 项工程", "en": "{n} projects"},
+    "no_projects": {
+        "zh": "孪生中还没有工程台账（projects 图层），只显示场馆图层。",
+        "en": "The twin has no project register (the projects layer) yet: only the venue layers are shown.",
+    },
+    "status": {"zh": "状态", "en": "Status"},
+    "status_none": {"zh": "不属于工程", "en": "Not in a project"},
+    "project": {"zh": "工程", "en": "Project"},
+    "unit": {"zh": "责任单位", "en": "Responsible unit"},
+    "person": {"zh": "责任人", "en": "Responsible person"},
+    "percent_vs_planned": {"zh": "完成 {actual} / 计划 {planned}", "en": "{actual} done / {planned} planned"},
+    "progress": {"zh": "进度", "en": "Progress"},
+    "forecast": {"zh": "预计完成", "en": "Forecast finish"},
+    "planned_finish": {"zh": "计划完成", "en": "Planned finish"},
+    "days_late": {"zh": "晚 {n} 天", "en": "{n} days late"},
+    "after_opening": {"zh": "晚于开幕日", "en": "after opening day"},
+    "not_forecast": {"zh": "无法预测", "en": "no forecast"},
+    "layer_control_hint": {"zh": "图层", "en": "Layers"},
+    "venue_boundary": {"zh": "场馆红线", "en": "Venue boundary"},
+    "open_timeline": {"zh": "节点回放", "en": "Timeline"},
+    "open_changes": {"zh": "变化对比", "en": "Changes"},
+    # timeline
+    "timeline_title": {"zh": "倒排节点回放：场馆逐步“填满”", "en": "Checkpoint timeline: the venue fills in"},
+    "checkpoint": {"zh": "节点", "en": "Checkpoint"},
+    "play": {"zh": "播放", "en": "Play"},
+    "pause": {"zh": "暂停", "en": "Pause"},
+    "prev": {"zh": "上一节点", "en": "Previous"},
+    "next": {"zh": "下一节点", "en": "Next"},
+    # changes
+    "changes_title": {"zh": "变化对比", "en": "What changed"},
+    "from": {"zh": "从", "en": "From"},
+    "to": {"zh": "到", "en": "To"},
+    "added": {"zh": "新增", "en": "Added"},
+    "modified": {"zh": "修改", "en": "Modified"},
+    "modified_old": {"zh": "修改前形状（虚线）", "en": "Shape before (dashed)"},
+    "deleted": {"zh": "删除", "en": "Deleted"},
+    "no_changes": {"zh": "两个版本之间没有变化。", "en": "Nothing changed between these versions."},
+    "changed_fields": {"zh": "变化的属性", "en": "Changed attributes"},
+    "geometry_changed": {"zh": "形状或位置已改变", "en": "Shape or position changed"},
+    "commit": {"zh": "提交", "en": "Commit"},
+    "context": {"zh": "场馆底图要素", "en": "Venue context"},
+    # layer check
+    "layer_check_title": {"zh": "图层核查：{layer}", "en": "Layer check: {layer}"},
+    "version": {"zh": "版本", "en": "Version"},
+    "check_ok": {"zh": "通过", "en": "Passes"},
+    "check_missing": {"zh": "缺少属性", "en": "Missing attributes"},
+    "check_invalid": {"zh": "未通过校验", "en": "Fails validation"},
+    "problems": {"zh": "问题要素", "en": "Features with problems"},
+    "problems_none": {
+        "zh": "所有要素均通过校验且属性齐全。",
+        "en": "Every feature passes validation and has its attributes.",
+    },
+    "missing_field": {"zh": "缺少“{field}”", "en": "{field} is missing"},
+    "attributes": {"zh": "属性", "en": "Attributes"},
+    "feature_id": {"zh": "要素编号", "en": "Feature id"},
+    "layer": {"zh": "图层", "en": "Layer"},
+    "records_no_geometry": {
+        "zh": "该图层为无几何的台账记录，下表列出问题记录。",
+        "en": "This layer holds records without geometry; the table lists the records with problems.",
+    },
+    "pick_layer": {"zh": "其他图层", "en": "Other layers"},
+    "too_many": {
+        "zh": "此范围内要素过多（{n}），请放大查看。",
+        "en": "Too many features here ({n}); zoom in to see them.",
+    },
+    "loading": {"zh": "加载中…", "en": "Loading…"},
+    "load_failed": {"zh": "数据加载失败：{error}", "en": "Could not load the data: {error}"},
+    "exported": {"zh": "离线导出于 {time}", "en": "Exported for offline use on {time}"},
+    "zoom_in": {"zh": "放大", "en": "Zoom in"},
+    "zoom_out": {"zh": "缩小", "en": "Zoom out"},
+    "basemap": {"zh": "底图", "en": "Basemap"},
+    "yes": {"zh": "是", "en": "yes"},
+    "no": {"zh": "否", "en": "no"},
+}
+
+for _status, (_zh, _en) in _COMPLETION_LABELS.items():
+    _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
+
+
+def norm_lang(lang: str | None, accept_language: str | None = None) -> str:
+    """`lang` when it is one we speak; else the first of Accept-Language we speak; else Chinese."""
+    if lang:
+        low = lang.strip().lower()
+        if low.startswith("zh"):
+            return "zh"
+        if low.startswith("en"):
+            return "en"
+    if accept_language:
+        for part in accept_language.split(","):
+            tag = part.split(";")[0].strip().lower()
+            if tag.startswith("zh"):
+                return "zh"
+            if tag.startswith("en"):
+                return "en"
+    return DEFAULT_LANG
+
+
+def label(lang: str, key: str, **values: Any) -> str:
+    text = _LABELS[key]["en" if lang == "en" else "zh"]
+    return text.format(**values) if values else text
+
+
+def labels(lang: str, keys: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:
+    """Several labels at once (all of them by default), for the page's script."""
+    return {k: label(lang, k) for k in (keys if keys is not None else _LABELS)}
+
+
+def status_label(lang: str, status: str) -> str:
+    return label(lang, f"status_{status}") if f"status_{status}" in _LABELS else status
+
+
+def layer_title(lang: str, schema: LayerSchema) -> str:
+    return schema.title_en if lang == "en" else schema.title_zh
+
+
+def field_title(lang: str, spec: FieldSpec) -> str:
+    title = (spec.title_en if lang == "en" else spec.title_zh) or spec.title_en or spec.name
+    return title
+
+
+def feature_name(lang: str, props: dict[str, Any]) -> str:
+    """A feature's name in the language, falling back to the other one, then its code."""
+    first, second = ("name_en", "name_zh") if lang == "en" else ("name_zh", "name_en")
+    for key in (first, second, "name", "code"):
+        v = props.get(key)
+        if isinstance(v, str) and v.strip():
+            return v
+    return ""
+
+
+def fmt_percent(percent: float | None) -> str:
+    """62.5 -> "63%" (percent values, as the completion module gives them); None -> "–"."""
+    if percent is None:
+        return "–"
+    return f"{math.floor(percent + 0.5):.0f}%"  # half up, as the page script's Math.round
+
+
+def fmt_number(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:,.0f}" if v.is_integer() else f"{v:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)

@@ -1,0 +1,822 @@
+"""The interactive maps, built with folium: completion, timeline, changes and layer check.
+
+Each builder returns a whole HTML page. With `MapContext(export=False)` (what the app serves)
+the page links Leaflet and the map script from /static and its features load from
+/maps/data/... for the part of the venue in view, as the view changes; with `export=True` (the
+CLI's `venue-twin map ... -o file.html`) the assets are inlined and the data embedded, so the
+one file opens offline on any machine.
+
+Folium lays out the page (figure, map, tile layer, layer control); the venue layers are folium
+`Layer`s whose script is the page engine's canvas layer (web/static/venue-map.js), so the
+layer control lists them like any folium layer. Folium's default CDN links (Leaflet, jQuery,
+Bootstrap, Font Awesome) are removed from every map: nothing here needs jQuery or Bootstrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+import folium
+import orjson
+from branca.element import Element, Figure, MacroElement
+from folium.template import Template
+from markupsafe import Markup
+
+from completion.snapshot import today_local
+from twin.core import Ref, Twin
+from twin.errors import BadInput
+from twin.model import LayerSchema
+from web import i18n
+from web.assets import head_html
+from web.checks import layer_check
+from web.data import (
+    LABELLED_LAYERS,
+    ChangeItem,
+    CompletionView,
+    bounds_to_display,
+    changes_between,
+    changes_features,
+    commit_choices,
+    completion_classifier,
+    completion_view,
+    has_projects,
+    layer_features,
+    plain_classifier,
+    project_table,
+    resolve_ref,
+    season_checkpoints,
+    spatial_layers,
+    venue_bounds,
+)
+from web.panels import changes_panel, check_panel, completion_panel
+from web.settings import MapSettings, map_settings
+
+LABEL_MIN_ZOOM = 16
+
+
+@dataclass
+class MapContext:
+    twin: Twin
+    lang: str = i18n.DEFAULT_LANG
+    export: bool = False  # one self-contained file: assets inlined, data embedded
+    base: str = ""  # the app's root path, when it is mounted under a prefix
+    settings: MapSettings = field(default_factory=map_settings)
+    allowed_layers: set[str] | None = None  # the layers the reader may see (None: all)
+
+    @property
+    def gcj02(self) -> bool:
+        return self.settings.gcj02
+
+    def url(self, path: str, **params: Any) -> str:
+        q = urlencode({k: v for k, v in params.items() if v is not None and v != ""})
+        return f"{self.base}{path}" + (f"?{q}" if q else "")
+
+    def layers(self) -> list[LayerSchema]:
+        return spatial_layers(self.twin, self.allowed_layers)
+
+
+def js_json(obj: Any) -> Markup:
+    """JSON safe to put inside a <script> element."""
+    text = orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return Markup(
+        text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("\u2028", "\\u2028")
+    )
+
+
+# ---------------------------------------------------------------------------- folium elements
+class Engine(MacroElement):
+    """The page engine (VT.Engine) for a map; added to the map before any venue layer."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var vt_engine = new VT.Engine({{ this._parent.get_name() }}, {{ this.config }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self._name = "VenueEngine"
+        self.config = js_json(config)
+
+
+class VenueLayer(folium.map.Layer):
+    """A venue layer drawn by the page engine's canvas layer; listed in folium's layer control."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = vt_engine.addLayer({{ this.spec }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, spec: dict[str, Any], name: str, *, show: bool = True, control: bool = True):
+        super().__init__(name=name, overlay=True, control=control, show=show)
+        self._name = "VenueLayer"
+        self.spec = js_json(spec)
+
+
+class Script(MacroElement):
+    """A bit of page script run after the layers are added."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            {{ this.code }}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, code: str):
+        super().__init__()
+        self._name = "VenueScript"
+        self.code = Markup(code)
+
+
+# ---------------------------------------------------------------------------- styles
+def _darker(hex_colour: str, factor: float = 0.7) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return "#{:02x}{:02x}{:02x}".format(*(int(v * factor) for v in (r, g, b)))
+
+
+CONTEXT_STYLE = {
+    "fill": "#e5e7eb",
+    "fillOpacity": 0.35,
+    "color": "#9ca3af",
+    "weight": 0.8,
+    "lineColor": "#b6bcc6",
+    "lineWeight": 2.5,
+    "radius": 3,
+}
+BOUNDARY_STYLE = {"fill": "#fef2f2", "fillOpacity": 0.3, "color": "#991b1b", "weight": 2, "dash": [7, 5]}
+
+
+def completion_styles() -> dict[str, dict[str, Any]]:
+    styles: dict[str, dict[str, Any]] = {}
+    for status, colour in i18n.STATUS_COLOURS.items():
+        styles[status] = {
+            "fill": colour,
+            "fillOpacity": 0.9,  # nearly opaque: a 16 m hall over its 0 m hall shows one legend colour (the worse)
+            "color": _darker(colour),
+            "weight": 1.2,
+            "lineColor": colour,
+            "lineWeight": 5,
+            "casing": "#ffffff",
+            "radius": 5,
+        }
+    styles["none"] = {**CONTEXT_STYLE, "fill": i18n.NO_PROJECT_COLOUR}
+    styles["ctx"] = dict(CONTEXT_STYLE)
+    styles["boundary"] = {**BOUNDARY_STYLE, "interactive": False}
+    return styles
+
+
+COMPLETION_ORDER = ["boundary", "ctx", "none", "done", "not_started", "on_track", "at_risk", "behind"]
+
+CHANGE_STYLES: dict[str, dict[str, Any]] = {
+    "added": {"fill": "#16a34a", "fillOpacity": 0.6, "color": "#166534", "weight": 2, "lineColor": "#16a34a",
+              "lineWeight": 5, "casing": "#ffffff", "radius": 6},
+    "modified": {"fill": "#f59e0b", "fillOpacity": 0.55, "color": "#b45309", "weight": 2, "lineColor": "#f59e0b",
+                 "lineWeight": 5, "casing": "#ffffff", "radius": 6},
+    "modified_old": {"fill": "#ffffff", "fillOpacity": 0, "color": "#374151", "weight": 2, "dash": [6, 4],
+                     "lineColor": "#374151", "lineWeight": 2, "radius": 6, "interactive": False},
+    "deleted": {"fill": "#dc2626", "fillOpacity": 0.18, "color": "#dc2626", "weight": 2.5, "dash": [3, 3],
+                "lineColor": "#dc2626", "lineWeight": 3, "radius": 6},
+    "ctx": dict(CONTEXT_STYLE),
+    "boundary": {**BOUNDARY_STYLE, "interactive": False},
+}  # fmt: skip
+CHANGE_ORDER = ["boundary", "ctx", "deleted", "modified_old", "modified", "added"]
+
+CHECK_STYLES: dict[str, dict[str, Any]] = {
+    "ok": {"fill": "#60a5fa", "fillOpacity": 0.45, "color": "#1d4ed8", "weight": 1, "lineColor": "#3b82f6",
+           "lineWeight": 3.5, "radius": 4},
+    "missing": {"fill": "#f59e0b", "fillOpacity": 0.7, "color": "#b45309", "weight": 2.5, "lineColor": "#f59e0b",
+                "lineWeight": 5, "casing": "#78350f", "radius": 6},
+    "invalid": {"fill": "#dc2626", "fillOpacity": 0.75, "color": "#7f1d1d", "weight": 3, "lineColor": "#dc2626",
+                "lineWeight": 6, "casing": "#450a0a", "radius": 7},
+    "ctx": dict(CONTEXT_STYLE),
+    "boundary": {**BOUNDARY_STYLE, "interactive": False},
+}  # fmt: skip
+CHECK_ORDER = ["boundary", "ctx", "ok", "missing", "invalid"]
+
+
+# ---------------------------------------------------------------------------- page shell
+PAGE_LABELS = (
+    "loading", "load_failed", "too_many", "status_none", "unit", "progress", "percent_vs_planned", "forecast",
+    "planned_finish", "not_forecast", "after_opening", "days_late", "changed_fields", "geometry_changed", "added", "modified",
+    "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
+    "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out",
+)  # fmt: skip
+
+
+def _config(ctx: MapContext, kind: str, styles: dict[str, Any], order: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "lang": ctx.lang,
+        "labels": i18n.labels(ctx.lang, PAGE_LABELS),
+        "styles": styles,
+        "styleOrder": order,
+        **extra,
+    }
+
+
+def _nav(ctx: MapContext, here: str, params: dict[str, Any]) -> str:
+    """The links under a page's title: home, the other maps, and the language switch."""
+    if ctx.export:
+        return ""
+    other = "en" if ctx.lang == "zh" else "zh"
+    lang = ctx.lang
+    links = [
+        (ctx.url("/maps", lang=lang), i18n.label(lang, "home"), "home"),
+        (ctx.url("/maps/completion", lang=lang), i18n.label(lang, "completion_map"), "completion"),
+        (ctx.url("/maps/timeline", lang=lang), i18n.label(lang, "open_timeline"), "timeline"),
+        (ctx.url("/maps/changes", lang=lang), i18n.label(lang, "open_changes"), "changes"),
+    ]
+    html = "".join(f'<a href="{escape(u)}" data-nav="{k}">{escape(t)}</a>' for u, t, k in links if k != here)
+    switch = ctx.url(f"/maps/{here}" if here != "home" else "/maps", **{**params, "lang": other})
+    html += f'<a class="vt-lang" href="{escape(switch)}" data-lang-switch="{other}">{escape(i18n.label(lang, "other_lang"))}</a>'
+    return f'<nav class="vt-nav">{html}</nav>'
+
+
+def _panel_html(head: str, body: str, foot: str) -> str:
+    return (
+        f'<aside id="vt-panel"><header class="vt-head">{head}</header>'
+        f'<div id="vt-panel-body">{body}</div><footer class="vt-foot">{foot}</footer></aside>'
+        '<div id="vt-message" class="vt-message"></div>'
+    )
+
+
+def _foot(ctx: MapContext, extra: str = "") -> str:
+    approx = any(s.positions_approximate for s in ctx.layers())
+    bits = []
+    if approx:
+        bits.append(escape(i18n.label(ctx.lang, "approximate")))
+    if ctx.export:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        bits.append(escape(i18n.label(ctx.lang, "exported", time=stamp)))
+    if extra:
+        bits.append(extra)
+    return "<br>".join(bits)
+
+
+def _render(
+    ctx: MapContext,
+    title: str,
+    panel: str,
+    config: dict[str, Any],
+    layers: Sequence[tuple[dict[str, Any], str, bool, bool]],
+    after: str = "",
+    bounds: Sequence[float] | None = None,
+) -> str:
+    """Lay the page out with folium: the map, its venue layers, a layer control, and the panel."""
+    m = folium.Map(
+        location=[31.191, 121.297],
+        zoom_start=15,
+        tiles=None,
+        control_scale=False,  # the engine adds a metric scale and a zoom control in the page's language
+        zoom_control=False,
+        max_zoom=ctx.settings.basemap_max_zoom if ctx.settings.basemap_url else 20,
+        zoom_snap=0.25,
+    )
+    # No CDN: drop folium's default links; Leaflet and the engine come from head_html below.
+    m.default_js = []
+    m.default_css = []
+    fig = m.get_root()
+    assert isinstance(fig, Figure)
+    fig.title = escape(title)
+    fig.header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")
+    fig.header.add_child(Element(head_html(inline=ctx.export)), name="venue_assets")
+    if ctx.settings.basemap_url:
+        folium.TileLayer(
+            tiles=ctx.settings.basemap_url,
+            attr=ctx.settings.basemap_attribution or " ",
+            name=i18n.label(ctx.lang, "basemap"),
+            max_zoom=ctx.settings.basemap_max_zoom,
+            subdomains=ctx.settings.basemap_subdomains,
+            control=False,
+        ).add_to(m)
+    if bounds is not None:
+        config = {**config, "bounds": list(bounds)}
+    m.add_child(Engine(config), name="vt_engine")
+    for spec, name, show, control in layers:
+        m.add_child(VenueLayer(spec, name, show=show, control=control))
+    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    if after:
+        m.add_child(Script(after))
+    fig.html.add_child(Element(panel), name="vt_panel")
+    html = fig.render()
+    lang_tag = "en" if ctx.lang == "en" else "zh-CN"
+    html = html.replace("<html>", f'<html lang="{lang_tag}">', 1).replace("<body>", '<body class="vt-page">', 1)
+    return html
+
+
+def _layer_spec(
+    ctx: MapContext,
+    schema: LayerSchema,
+    *,
+    popup: str,
+    params: dict[str, Any],
+    data: dict[str, Any] | None,
+    url: str | None,
+    context: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    embedded = extra.pop("embedded", None)
+    embedded_key = extra.pop("embeddedKey", None)
+    spec: dict[str, Any] = {
+        "id": schema.name,
+        "title": i18n.layer_title(ctx.lang, schema),
+        "popup": popup,
+        "params": params,
+        "labels": schema.name in LABELLED_LAYERS,
+        "labelMinZoom": LABEL_MIN_ZOOM,
+        "simplify": True,
+        **extra,
+    }
+    if context:
+        spec["interactive"] = False
+    if not ctx.export:
+        spec["itemUrl"] = ctx.url(f"/collections/{schema.name}/items/")
+    if ctx.export:
+        spec["data"] = data
+        if embedded:
+            spec["embedded"] = embedded
+            spec["embeddedKey"] = embedded_key
+    else:
+        spec["url"] = url
+    return spec
+
+
+def _boundary_classifier(fid: str, feature: dict[str, Any] | None) -> dict[str, Any]:
+    return {"c": "boundary"}
+
+
+_boundary_classifier.needs_feature = False  # type: ignore[attr-defined]
+
+
+def _role_classifier(ctx: MapContext, schema: LayerSchema, view: CompletionView | None) -> Any:
+    if schema.name == "venue_boundary":
+        return _boundary_classifier
+    return completion_classifier(schema.name, view)
+
+
+# ---------------------------------------------------------------------------- completion map
+def _completion_date(ctx: MapContext, on: str | None) -> tuple[CompletionView | None, date, Ref]:
+    from completion.register import LAYER as PROJECTS
+
+    readable = ctx.allowed_layers is None or PROJECTS in ctx.allowed_layers
+    view = completion_view(ctx.twin, on) if readable else None
+    if view is not None:
+        return view, view.on, view.snapshot.ref
+    from completion.settings import CompletionSettings
+    from completion.snapshot import parse_day
+
+    day = parse_day(on, CompletionSettings()) or today_local()
+    return None, day, ctx.twin.resolve(asof=day.isoformat())
+
+
+def _date_form(ctx: MapContext, path: str, day: date) -> str:
+    if ctx.export:
+        return ""  # the date is in the subtitle
+    return (
+        f'<form class="vt-form" method="get" action="{escape(ctx.url(path))}">'
+        f'<label>{escape(i18n.label(ctx.lang, "date"))} <input type="date" name="date" value="{day.isoformat()}"></label>'
+        f'<input type="hidden" name="lang" value="{ctx.lang}">'
+        f'<button type="submit">{escape(i18n.label(ctx.lang, "show"))}</button></form>'
+    )
+
+
+def completion_map(ctx: MapContext, on: str | None = None) -> str:
+    """Every project's features coloured by status on a date, with the panel of figures."""
+    twin, lang = ctx.twin, ctx.lang
+    view, day, ref = _completion_date(ctx, on)
+    styles = completion_styles()
+    specs = []
+    for schema in ctx.layers():
+        is_boundary = schema.name == "venue_boundary"
+        classify = _role_classifier(ctx, schema, view)
+        data = (
+            layer_features(twin, schema.name, ref, gcj02=ctx.gcj02, lang=lang, classify=classify)
+            if ctx.export
+            else None
+        )
+        spec = _layer_spec(
+            ctx,
+            schema,
+            popup="completion",
+            params={"mode": "completion", "date": day.isoformat(), "lang": lang},
+            data=data,
+            url=ctx.url(f"/maps/data/features/{schema.name}"),
+            context=is_boundary,
+        )
+        specs.append((spec, spec["title"], True, not is_boundary))
+    head = (
+        f'<div class="vt-title">{escape(i18n.label(lang, "completion_title"))}</div>'
+        f'<div class="vt-sub">{escape(i18n.label(lang, "venue"))} · {escape(i18n.label(lang, "as_of", date=day.isoformat()))}</div>'
+        + _nav(ctx, "completion", {"date": day.isoformat()})
+        + _date_form(ctx, "/maps/completion", day)
+    )
+    body = completion_panel(twin, view, lang, ctx.gcj02)
+    config = _config(
+        ctx, "completion", styles, COMPLETION_ORDER, projects=project_table(view, lang), date=day.isoformat()
+    )
+    title = f"{i18n.label(lang, 'completion_title')} · {day.isoformat()}"
+    return _render(
+        ctx,
+        title,
+        _panel_html(head, body, _foot(ctx)),
+        config,
+        specs,
+        bounds=bounds_to_display(venue_bounds(twin, ref), ctx.gcj02),
+    )
+
+
+# ---------------------------------------------------------------------------- timeline
+def timeline_steps(twin: Twin) -> list[tuple[date, str]]:
+    """The 10-day checkpoints of the register's expo, oldest first, as (date, label)."""
+    cps = season_checkpoints(twin)
+    if not cps:
+        return [(today_local(), today_local().isoformat())]
+    return [(cp.on, f"{cp.label} · {cp.on.isoformat()}") for cp in cps]
+
+
+def panel_data(twin: Twin, on: str | date, lang: str, gcj02: bool = False) -> dict[str, Any]:
+    """The completion panel and the project table for one date (the timeline's step)."""
+    view = completion_view(twin, on.isoformat() if isinstance(on, date) else on)
+    return {"html": completion_panel(twin, view, lang, gcj02), "projects": project_table(view, lang)}
+
+
+def timeline_map(ctx: MapContext) -> str:
+    """The completion map stepping through the checkpoints with a slider."""
+    twin, lang = ctx.twin, ctx.lang
+    steps = timeline_steps(twin)
+    first = steps[0][0]
+    styles = completion_styles()
+    specs = []
+    embedded_panels: dict[str, Any] = {}
+    if ctx.export:
+        for d, _ in steps:
+            embedded_panels[d.isoformat()] = panel_data(twin, d, lang, ctx.gcj02)
+    for schema in ctx.layers():
+        is_boundary = schema.name == "venue_boundary"
+        embedded: dict[str, Any] = {}
+        if ctx.export:
+            for d, _ in steps:
+                view = completion_view(twin, d.isoformat())
+                ref = view.snapshot.ref if view else twin.resolve(asof=d.isoformat())
+                embedded[d.isoformat()] = layer_features(
+                    twin, schema.name, ref, gcj02=ctx.gcj02, lang=lang, classify=_role_classifier(ctx, schema, view)
+                )
+        spec = _layer_spec(
+            ctx,
+            schema,
+            popup="completion",
+            params={"mode": "completion", "date": first.isoformat(), "lang": lang},
+            data=embedded.get(first.isoformat()),
+            url=ctx.url(f"/maps/data/features/{schema.name}"),
+            context=is_boundary,
+            stepParam=True,
+            embeddedKey="date",
+            embedded=embedded,
+        )
+        specs.append((spec, spec["title"], True, not is_boundary))
+    n = len(steps)
+    head = (
+        f'<div class="vt-title">{escape(i18n.label(lang, "timeline_title"))}</div>'
+        f'<div class="vt-sub">{escape(i18n.label(lang, "venue"))}</div>'
+        + _nav(ctx, "timeline", {})
+        + f'<div id="vt-step-label">{escape(steps[0][1])}</div>'
+        f'<div class="vt-timeline"><button id="vt-prev" type="button" title="{escape(i18n.label(lang, "prev"))}">◀</button>'
+        f'<input id="vt-slider" type="range" min="0" max="{n - 1}" step="1" value="0" '
+        f'aria-label="{escape(i18n.label(lang, "checkpoint"))}">'
+        f'<button id="vt-next" type="button" title="{escape(i18n.label(lang, "next"))}">▶</button>'
+        f'<button id="vt-play" type="button">{escape(i18n.label(lang, "play"))}</button></div>'
+    )
+    body = (
+        panel_data(twin, first, lang, ctx.gcj02)["html"]
+        if not ctx.export
+        else embedded_panels[first.isoformat()]["html"]
+    )
+    cfg = {
+        "steps": [{"date": d.isoformat(), "label": label} for d, label in steps],
+        "index": 0,
+        "panelUrl": None if ctx.export else ctx.url("/maps/data/panel"),
+        "embedded": embedded_panels if ctx.export else None,
+        "intervalMs": 1500,
+    }
+    view0 = completion_view(twin, first.isoformat())
+    config = _config(ctx, "completion", styles, COMPLETION_ORDER, projects=project_table(view0, lang))
+    ref_last = twin.resolve()
+    return _render(
+        ctx,
+        i18n.label(lang, "timeline_title"),
+        _panel_html(head, body, _foot(ctx)),
+        config,
+        specs,
+        after=f"var vt_timeline = new VT.Timeline(vt_engine, {js_json(cfg)});",
+        bounds=bounds_to_display(venue_bounds(twin, ref_last), ctx.gcj02),
+    )
+
+
+# ---------------------------------------------------------------------------- change map
+def default_from(twin: Twin) -> str:
+    head = twin.head()
+    return "HEAD~1" if head is not None and head.seq > 1 else "HEAD"
+
+
+def _version_label(ref: Ref) -> str:
+    if ref.commit is None:
+        return "∅"
+    from twin.core import SHANGHAI
+
+    return f"{ref.commit.id[:12]} ({ref.commit.time.astimezone(SHANGHAI).strftime('%Y-%m-%d %H:%M')})"
+
+
+def checkpoint_options(twin: Twin) -> list[tuple[str, str]]:
+    """(date, label) of the register's checkpoints, newest first, for version pickers."""
+    return [(cp.on.isoformat(), f"{cp.label} · {cp.on.isoformat()}") for cp in reversed(season_checkpoints(twin))]
+
+
+def _as_day(raw: str | None) -> str | None:
+    """The date a picker value names (a date or a checkpoint label), as YYYY-MM-DD, else None."""
+    if not raw:
+        return None
+    from completion.settings import CompletionSettings
+    from completion.snapshot import parse_day
+
+    try:
+        day = parse_day(raw, CompletionSettings())
+    except BadInput:
+        return None
+    return day.isoformat() if day else None
+
+
+def _version_select(ctx: MapContext, name: str, raw: str | None, current: Ref) -> str:
+    """A picker of checkpoints and commits, with the current choice selected."""
+    twin, lang = ctx.twin, ctx.lang
+    cur = current.commit.id[:12] if current.commit else ""
+    wanted = _as_day(raw)
+    checkpoints = checkpoint_options(twin)
+    by_checkpoint = wanted is not None and any(v == wanted for v, _ in checkpoints)
+    seen = False
+
+    def option(value: str, label: str, selected: bool) -> str:
+        nonlocal seen
+        seen = seen or selected
+        return f'<option value="{escape(value)}"{" selected" if selected else ""}>{escape(label)}</option>'
+
+    groups = []
+    if checkpoints:
+        opts = "".join(option(v, lab, by_checkpoint and v == wanted) for v, lab in checkpoints)
+        groups.append(f'<optgroup label="{escape(i18n.label(lang, "checkpoint"))}">{opts}</optgroup>')
+    commits = "".join(option(v, lab, not by_checkpoint and v == cur) for v, lab in commit_choices(twin))
+    groups.append(f'<optgroup label="{escape(i18n.label(lang, "commit"))}">{commits}</optgroup>')
+    extra = "" if seen or not cur else option(cur, _version_label(current), True)
+    return f'<select name="{name}">{extra}{"".join(groups)}</select>'
+
+
+def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None) -> str:
+    """What changed between two versions or dates: added, modified (old shape dashed), deleted."""
+    twin, lang = ctx.twin, ctx.lang
+    from_ = from_ or default_from(twin)
+    to = to or "HEAD"
+    a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
+    layers = ctx.layers()
+    names = [s.name for s in twin.layers() if ctx.allowed_layers is None or s.name in ctx.allowed_layers]
+    items = changes_between(twin, a, b, names)
+    specs = []
+    version_b = b.commit.id if b.commit else None
+    for schema in layers:
+        is_boundary = schema.name == "venue_boundary"
+        classify = _boundary_classifier if is_boundary else plain_classifier("ctx")
+        data = (
+            layer_features(twin, schema.name, b, gcj02=ctx.gcj02, lang=lang, classify=classify) if ctx.export else None
+        )
+        spec = _layer_spec(
+            ctx,
+            schema,
+            popup="plain",
+            params={"mode": "plain", "version": version_b, "lang": lang},
+            data=data,
+            url=ctx.url(f"/maps/data/features/{schema.name}"),
+            context=True,
+        )
+        specs.append((spec, spec["title"], True, False))
+    change_spec: dict[str, Any] = {
+        "id": "changes",
+        "title": i18n.label(lang, "changes_title"),
+        "popup": "changes",
+        "params": {"from": a.commit.id if a.commit else from_, "to": version_b or to, "lang": lang},
+        "labels": False,
+    }
+    if ctx.export:
+        change_spec["data"] = changes_features(twin, items, gcj02=ctx.gcj02, lang=lang)
+    else:
+        change_spec["url"] = ctx.url("/maps/data/changes")
+    specs.append((change_spec, change_spec["title"], True, True))
+    layer_titles = {s.name: i18n.layer_title(lang, s) for s in twin.layers()}
+    config = _config(
+        ctx, "changes", CHANGE_STYLES, CHANGE_ORDER, layerTitles=layer_titles, fields={}, **{"from": from_, "to": to}
+    )
+    if ctx.export:
+        pickers = (
+            f'<div class="vt-form">{escape(i18n.label(lang, "from"))} {escape(_version_label(a))} → '
+            f"{escape(i18n.label(lang, 'to'))} {escape(_version_label(b))}</div>"
+        )
+    else:
+        pickers = (
+            f'<form class="vt-form" method="get" action="{escape(ctx.url("/maps/changes"))}">'
+            f"<label>{escape(i18n.label(lang, 'from'))} {_version_select(ctx, 'from', from_, a)}</label>"
+            f"<label>{escape(i18n.label(lang, 'to'))} {_version_select(ctx, 'to', to, b)}</label>"
+            f'<input type="hidden" name="lang" value="{lang}">'
+            f'<button type="submit">{escape(i18n.label(lang, "show"))}</button></form>'
+        )
+    head = (
+        f'<div class="vt-title">{escape(i18n.label(lang, "changes_title"))}</div>'
+        f'<div class="vt-sub">{escape(i18n.label(lang, "venue"))} · {escape(_version_label(a))} → {escape(_version_label(b))}</div>'
+        + _nav(ctx, "changes", {"from": from_, "to": to})
+        + pickers
+    )
+    body = changes_panel(twin, items, lang, CHANGE_STYLES, ctx.gcj02)
+    return _render(
+        ctx,
+        f"{i18n.label(lang, 'changes_title')} · {_version_label(a)} → {_version_label(b)}",
+        _panel_html(head, body, _foot(ctx)),
+        config,
+        specs,
+        bounds=bounds_to_display(venue_bounds(twin, b), ctx.gcj02),
+    )
+
+
+# ---------------------------------------------------------------------------- layer check
+def _fields(lang: str, schema: LayerSchema) -> list[dict[str, Any]]:
+    return [{"name": f.name, "title": i18n.field_title(lang, f), "unit": f.unit} for f in schema.fields]
+
+
+def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
+    """One layer with its attributes, the features that fail validation or miss attributes marked."""
+    twin, lang = ctx.twin, ctx.lang
+    schema = twin.layer(layer)
+    if ctx.allowed_layers is not None and layer not in ctx.allowed_layers:
+        from twin.errors import NotFound
+
+        raise NotFound(f"no layer {layer!r}")
+    ref = resolve_ref(twin, version)
+    findings = layer_check(twin, layer, ref)
+    page = twin.features(layer, ref)
+    records = {d["id"]: d for d in (orjson.loads(b) for b in page.features)}
+    total = page.number_matched
+    specs = []
+    for other in ctx.layers():  # the other layers, faint, to find one's way
+        if other.name == layer:
+            continue
+        is_boundary = other.name == "venue_boundary"
+        classify = _boundary_classifier if is_boundary else plain_classifier("ctx")
+        data = (
+            layer_features(twin, other.name, ref, gcj02=ctx.gcj02, lang=lang, classify=classify) if ctx.export else None
+        )
+        spec = _layer_spec(
+            ctx,
+            other,
+            popup="plain",
+            params={"mode": "plain", "version": ref.commit.id if ref.commit else None, "lang": lang},
+            data=data,
+            url=ctx.url(f"/maps/data/features/{other.name}"),
+            context=True,
+        )
+        specs.append((spec, spec["title"], True, not is_boundary))
+    if schema.spatial:
+        data = None
+        if ctx.export:
+            from web.data import check_classifier
+
+            data = layer_features(
+                twin,
+                layer,
+                ref,
+                gcj02=ctx.gcj02,
+                lang=lang,
+                classify=check_classifier(twin, layer, ref, lang),
+                properties="full",
+            )
+        spec = _layer_spec(
+            ctx,
+            schema,
+            popup="check",
+            params={"mode": "check", "version": ref.commit.id if ref.commit else None, "lang": lang},
+            data=data,
+            url=ctx.url(f"/maps/data/features/{layer}"),
+        )
+        specs.append((spec, spec["title"], True, True))
+    title = i18n.label(lang, "layer_check_title", layer=i18n.layer_title(lang, schema))
+    if ctx.export:
+        pickers = ""  # the version is in the subtitle; an exported file has nothing to pick from
+    else:
+        layer_links = " ".join(
+            f'<a href="{escape(ctx.url("/maps/layers/" + s.name, lang=lang))}" data-layer-link="{s.name}">'
+            f"{escape(i18n.layer_title(lang, s))}</a>"
+            for s in twin.layers()
+            if s.name != layer and (ctx.allowed_layers is None or s.name in ctx.allowed_layers)
+        )
+        pickers = (
+            f'<form class="vt-form" method="get" action="{escape(ctx.url("/maps/layers/" + layer))}">'
+            f"<label>{escape(i18n.label(lang, 'version'))} {_version_select(ctx, 'version', version, ref)}</label>"
+            f'<input type="hidden" name="lang" value="{lang}">'
+            f'<button type="submit">{escape(i18n.label(lang, "show"))}</button></form>'
+            f'<div class="vt-nav">{escape(i18n.label(lang, "pick_layer"))}: {layer_links}</div>'
+        )
+    head = (
+        f'<div class="vt-title">{escape(title)}</div>'
+        f'<div class="vt-sub">{escape(i18n.label(lang, "version"))} {escape(_version_label(ref))}</div>'
+        + _nav(ctx, f"layers/{layer}", {"version": version})
+        + pickers
+    )
+    body = check_panel(twin, schema, total, findings, records, lang, CHECK_STYLES, ctx.gcj02)
+    config = _config(ctx, "check", CHECK_STYLES, CHECK_ORDER, fields={layer: _fields(lang, schema)}, showEmpty=True)
+    # open on the venue and every feature of the layer, strays (the likeliest problems) included
+    bounds = venue_bounds(twin, ref)
+    extent = twin.extent(layer, ref) if schema.spatial else None
+    if extent is not None:
+        bounds = [
+            min(bounds[0], extent[0]),
+            min(bounds[1], extent[1]),
+            max(bounds[2], extent[2]),
+            max(bounds[3], extent[3]),
+        ]
+    return _render(
+        ctx,
+        title,
+        _panel_html(head, body, _foot(ctx)),
+        config,
+        specs,
+        bounds=bounds_to_display(bounds, ctx.gcj02),
+    )
+
+
+# ---------------------------------------------------------------------------- the data endpoints' bodies
+def features_doc(
+    ctx: MapContext,
+    layer: str,
+    *,
+    mode: str,
+    date_: str | None,
+    version: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    zoom: float | None,
+) -> dict[str, Any]:
+    """What /maps/data/features/{layer} answers: the layer's features in a bbox, classified for a map."""
+    twin = ctx.twin
+    schema = twin.layer(layer)
+    if ctx.allowed_layers is not None and layer not in ctx.allowed_layers:
+        from twin.errors import NotFound
+
+        raise NotFound(f"no layer {layer!r}")
+    props: Any = "none"  # the page fetches a clicked feature's attributes from the API
+    if mode == "completion":
+        view, _, ref = _completion_date(ctx, date_)
+        classify = _role_classifier(ctx, schema, view)
+    elif mode == "check":
+        from web.data import check_classifier
+
+        ref = resolve_ref(twin, version)
+        classify = check_classifier(twin, layer, ref, ctx.lang)
+        props = "full"
+    elif mode == "plain":
+        ref = resolve_ref(twin, version)
+        classify = _boundary_classifier if layer == "venue_boundary" else plain_classifier("ctx")
+    else:
+        raise BadInput(f"mode {mode!r} is not one of completion, check, plain")
+    return layer_features(
+        twin, layer, ref, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang, classify=classify, properties=props
+    )
+
+
+def changes_doc(
+    ctx: MapContext, from_: str, to: str | None, bbox: tuple[float, float, float, float] | None, zoom: float | None
+) -> dict[str, Any]:
+    twin = ctx.twin
+    a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
+    names = [s.name for s in twin.layers() if ctx.allowed_layers is None or s.name in ctx.allowed_layers]
+    items: list[ChangeItem] = changes_between(twin, a, b, names)
+    return changes_features(twin, items, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang)
+
+
+__all__ = [
+    "MapContext",
+    "changes_doc",
+    "changes_map",
+    "completion_map",
+    "features_doc",
+    "has_projects",
+    "layer_map",
+    "panel_data",
+    "timeline_map",
+    "timeline_steps",
+]

@@ -1,0 +1,34 @@
+"""Map settings, from the environment with the VENUE_TWIN_ prefix.
+
+- VENUE_TWIN_BASEMAP_URL: a tile URL template ({z}/{x}/{y}, optionally {s}) drawn under the venue
+  layers. Empty by default: the layers are drawn on a plain background and no page makes a
+  request to any host but the app. A tile server on the local network keeps it that way.
+- VENUE_TWIN_BASEMAP_DATUM: "wgs84" (default), or "gcj02" for a Chinese web map (Amap, Tencent
+  and the like), whose tiles are offset on purpose: the venue layers are then shifted to GCJ-02
+  so they line up with the basemap.
+- VENUE_TWIN_BASEMAP_ATTRIBUTION, VENUE_TWIN_BASEMAP_SUBDOMAINS, VENUE_TWIN_BASEMAP_MAX_ZOOM.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MapSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
+
+    basemap_url: str = ""
+    basemap_datum: Literal["wgs84", "gcj02"] = "wgs84"
+    basemap_attribution: str = ""
+    basemap_subdomains: str = "abc"
+    basemap_max_zoom: int = 20
+
+    @property
+    def gcj02(self) -> bool:
+        return bool(self.basemap_url) and self.basemap_datum == "gcj02"
+
+
+def map_settings() -> MapSettings:
+    return MapSettings()

@@ -1,0 +1,1074 @@
+/*
+ * venue-map.js: the venue twin's map engine, on Leaflet (from its npm package, served by the app).
+ *
+ * Python (web/maps.py) builds each page with folium; this script draws the venue layers.
+ * A layer's features are loaded from the app (/maps/data/...) for the part of the venue in view,
+ * as the view changes, or come embedded in an exported page. Each layer draws all its features
+ * on one canvas in a few batched paths (one per style), so tens of thousands of features draw in
+ * milliseconds; clicks are hit-tested here and answered with a popup.
+ *
+ * Nothing here fetches from anywhere but the page's own origin.
+ */
+(function () {
+  'use strict';
+
+  var VT = (window.VT = window.VT || {});
+  var PAD = 0.35; // each layer's canvas reaches this fraction of the view beyond every edge
+  var MAX_LABELS = 400;
+  var CHUNK_VERTICES = 1500;
+
+  VT.layers = [];
+  VT.pending = 0;
+  VT.messages = [];
+
+  // ------------------------------------------------------------------ small helpers
+  function esc(v) {
+    return String(v === null || v === undefined ? '' : v)
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;');
+  }
+  VT.esc = esc;
+
+  function fmt(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (m, k) {
+      return values && values[k] !== undefined ? values[k] : m;
+    });
+  }
+  VT.fmt = fmt;
+
+  function pct(percent) {
+    if (percent === null || percent === undefined) return '–';
+    return Math.round(percent) + '%';
+  }
+  VT.pct = pct;
+
+  function query(params) {
+    var parts = [];
+    Object.keys(params || {}).forEach(function (k) {
+      var v = params[k];
+      if (v !== null && v !== undefined && v !== '') parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(v));
+    });
+    return parts.join('&');
+  }
+
+  VT.fetchJSON = function (url) {
+    VT.pending++;
+    return fetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+      .then(function (r) {
+        if (!r.ok) {
+          return r.text().then(function (t) {
+            var detail = t;
+            try {
+              detail = JSON.parse(t).detail || t;
+            } catch (e) {
+              /* not JSON */
+            }
+            throw new Error(r.status + ' ' + String(detail).slice(0, 300));
+          });
+        }
+        return r.json();
+      })
+      .finally(function () {
+        VT.pending--;
+      });
+  };
+
+  VT.showMessage = function (text, isError) {
+    var box = document.getElementById('vt-message');
+    if (!box) return;
+    if (!text) {
+      box.style.display = 'none';
+      return;
+    }
+    box.textContent = text;
+    box.className = isError ? 'vt-message vt-error' : 'vt-message';
+    box.style.display = 'block';
+    if (isError) VT.messages.push(text);
+  };
+
+  // ------------------------------------------------------------------ projection
+  // Points at zoom 0 of the map's CRS (Web Mercator by default): pixel = p0 * 2^zoom.
+  var R = 6378137,
+    MAXLAT = 85.0511287798;
+
+  // -> proj(lng, lat, out, i): writes the point's zoom-0 x, y into out[i], out[i + 1]
+  function projector(map) {
+    var crs = map.options.crs;
+    if (crs === L.CRS.EPSG3857) {
+      var d2r = Math.PI / 180,
+        k = 256 / 360,
+        m = 128 / Math.PI;
+      return function (lng, lat, out, i) {
+        var la = (lat > MAXLAT ? MAXLAT : lat < -MAXLAT ? -MAXLAT : lat) * d2r;
+        out[i] = 128 + lng * k;
+        out[i + 1] = 128 - m * Math.log(Math.tan(Math.PI / 4 + la / 2));
+      };
+    }
+    return function (lng, lat, out, i) {
+      var p = crs.latLngToPoint(L.latLng(lat, lng), 0);
+      out[i] = p.x;
+      out[i + 1] = p.y;
+    };
+  }
+
+  // a point's zoom-0 coordinates as [x, y] (for clicks)
+  function project1(proj, lng, lat) {
+    var out = [0, 0];
+    proj(lng, lat, out, 0);
+    return out;
+  }
+
+  // Exterior rings one way round, holes the other: then one batched path of many features fills
+  // with the non-zero rule, so overlapping features (a 16 m hall over the 0 m hall) never cancel
+  // out, while holes stay holes.
+  function signedArea(r) {
+    var a = 0;
+    for (var i = 0, j = r.length - 2; i < r.length; j = i, i += 2) a += (r[j] - r[i]) * (r[j + 1] + r[i + 1]);
+    return a;
+  }
+
+  function reversed(r) {
+    var out = new Float64Array(r.length);
+    for (var i = 0; i < r.length; i += 2) {
+      out[r.length - 2 - i] = r[i];
+      out[r.length - 1 - i] = r[i + 1];
+    }
+    return out;
+  }
+
+  function orient(rings) {
+    return rings.map(function (r, i) {
+      var positive = signedArea(r) > 0;
+      return positive === (i === 0) ? r : reversed(r);
+    });
+  }
+
+  function prepare(f, proj) {
+    // -> {f, parts: [{t: 0 polygon | 1 line | 2 point, rings: [Float64Array]}], box: [minx, miny, maxx, maxy]}
+    var parts = [],
+      box = [Infinity, Infinity, -Infinity, -Infinity];
+    function path(coords) {
+      var a = new Float64Array(coords.length * 2);
+      for (var i = 0; i < coords.length; i++) {
+        proj(coords[i][0], coords[i][1], a, 2 * i);
+        var x = a[2 * i],
+          y = a[2 * i + 1];
+        if (x < box[0]) box[0] = x;
+        if (y < box[1]) box[1] = y;
+        if (x > box[2]) box[2] = x;
+        if (y > box[3]) box[3] = y;
+      }
+      return a;
+    }
+    function part(t, rings) {
+      var n = 0;
+      for (var i = 0; i < rings.length; i++) n += rings[i].length / 2;
+      return { t: t, rings: rings, n: t === 2 ? n * 8 : n };
+    }
+    function add(g) {
+      if (!g) return;
+      var c = g.coordinates;
+      switch (g.type) {
+        case 'Polygon':
+          parts.push(part(0, orient(c.map(path))));
+          break;
+        case 'MultiPolygon':
+          c.forEach(function (poly) {
+            parts.push(part(0, orient(poly.map(path))));
+          });
+          break;
+        case 'LineString':
+          parts.push(part(1, [path(c)]));
+          break;
+        case 'MultiLineString':
+          c.forEach(function (line) {
+            parts.push(part(1, [path(line)]));
+          });
+          break;
+        case 'Point':
+          parts.push(part(2, [path([c])]));
+          break;
+        case 'MultiPoint':
+          parts.push(part(2, [path(c)]));
+          break;
+        case 'GeometryCollection':
+          g.geometries.forEach(add);
+          break;
+      }
+    }
+    add(f.g);
+    return { f: f, parts: parts, box: box };
+  }
+
+  // ------------------------------------------------------------------ the canvas layer
+  VT.VenueLayer = L.Layer.extend({
+    initialize: function (engine, spec) {
+      this.engine = engine;
+      this.spec = spec;
+      this.params = L.extend({}, spec.params || {});
+      this.items = [];
+      this._byKey = null;
+      this.numberMatched = null;
+      this.loaded = false;
+      this.drawn = 0;
+      this._seq = 0;
+      this._loadedBounds = null;
+      this._loadedZoom = null;
+      this._highlight = {};
+      this._buckets = [];
+    },
+
+    getEvents: function () {
+      return { moveend: this._onMoveEnd, zoomanim: this._onZoomAnim, resize: this._onMoveEnd };
+    },
+
+    onAdd: function (map) {
+      this._canvas = L.DomUtil.create('canvas', 'vt-canvas leaflet-zoom-animated');
+      this._canvas.setAttribute('data-layer', this.spec.id);
+      var pane = map.getPane(this.spec.pane || 'overlayPane');
+      pane.appendChild(this._canvas);
+      this._proj = projector(map);
+      if (this.spec.data) {
+        this.setData(this.spec.data);
+        this.spec.data = null;
+      }
+      this._reset();
+      this._maybeLoad();
+    },
+
+    onRemove: function () {
+      L.DomUtil.remove(this._canvas);
+      this._canvas = null;
+    },
+
+    isVisible: function () {
+      return !!(this._map && this._canvas);
+    },
+
+    // ---- data
+    setParams: function (params) {
+      L.extend(this.params, params);
+      this._loadedBounds = null;
+      if (this.spec.embedded) {
+        var key = this.spec.embeddedKey ? this.params[this.spec.embeddedKey] : null;
+        var data = key !== null ? this.spec.embedded[key] : null;
+        this.setData(data || { features: [], numberMatched: 0 });
+        return Promise.resolve();
+      }
+      return this._map ? this.load() : Promise.resolve();
+    },
+
+    _maybeLoad: function () {
+      if (!this._map || this.spec.embedded || !this.spec.url) return;
+      var view = this._map.getBounds();
+      var z = this._map.getZoom();
+      if (this._loadedBounds && this._loadedBounds.contains(view) && !(this.spec.simplify && z > this._loadedZoom + 1)) {
+        return;
+      }
+      this.load();
+    },
+
+    load: function () {
+      var map = this._map;
+      if (!map || !this.spec.url) return Promise.resolve();
+      var bounds = map.getBounds().pad(0.5);
+      var z = map.getZoom();
+      var params = L.extend({}, this.params, {
+        bbox: [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()]
+          .map(function (v) {
+            return v.toFixed(6);
+          })
+          .join(','),
+        zoom: z,
+      });
+      var seq = ++this._seq;
+      var self = this;
+      var t0 = performance.now();
+      this.loading = true;
+      this.requested = params.bbox;
+      VT.showMessage(this.engine.labels.loading || '…');
+      return VT.fetchJSON(this.spec.url + '?' + query(params))
+        .then(function (data) {
+          if (seq !== self._seq) return;
+          self._loadedBounds = bounds;
+          self._loadedZoom = z;
+          self.bbox = params.bbox;
+          var t1 = performance.now();
+          self.setData(data);
+          self.timing = { load_ms: Math.round(t1 - t0), draw_ms: Math.round(performance.now() - t1), at_ms: Math.round(performance.now()) };
+        })
+        .catch(function (err) {
+          if (seq !== self._seq) return;
+          self.loadError = String(err && err.message ? err.message : err);
+          VT.showMessage(fmt(self.engine.labels.load_failed || '{error}', { error: self.loadError }), true);
+        })
+        .finally(function () {
+          if (seq === self._seq) self.loading = false;
+          if (!VT.layers.some(function (l) { return l.loading; }) && !VT.messages.length) VT.showMessage('');
+        });
+    },
+
+    setData: function (data) {
+      var proj = this._proj || projector(this.engine.map);
+      var feats = (data && data.features) || [];
+      var items = new Array(feats.length);
+      for (var i = 0; i < feats.length; i++) items[i] = prepare(feats[i], proj);
+      this.items = items;
+      this._byKey = null;
+      this.numberMatched = data ? data.numberMatched : 0;
+      this.truncated = data && data.truncated;
+      this.loaded = true;
+      this._bucket();
+      this._redraw();
+      if (this.truncated) {
+        VT.showMessage(fmt(this.engine.labels.too_many || '', { n: this.numberMatched }));
+      }
+      this.fire('load');
+      this.engine._changed();
+    },
+
+    _bucket: function () {
+      var order = this.engine.styleOrder;
+      var buckets = {};
+      this.items.forEach(function (it) {
+        var c = it.f.c || 'default';
+        (buckets[c] = buckets[c] || []).push(it);
+      });
+      var keys = Object.keys(buckets).sort(function (a, b) {
+        var ia = order.indexOf(a),
+          ib = order.indexOf(b);
+        return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+      });
+      this._buckets = keys.map(function (k) {
+        return [k, buckets[k]];
+      });
+    },
+
+    // ---- view
+    _onMoveEnd: function () {
+      this._reset();
+      this._maybeLoad();
+    },
+
+    _onZoomAnim: function (e) {
+      if (!this._canvas || !this._center) return;
+      var map = this._map;
+      var scale = map.getZoomScale(e.zoom, this._zoom);
+      var viewHalf = map.getSize().multiplyBy(0.5 + PAD);
+      var currentCenterPoint = map.project(this._center, e.zoom);
+      var topLeftOffset = viewHalf
+        .multiplyBy(-scale)
+        .add(currentCenterPoint)
+        .subtract(map._getNewPixelOrigin(e.center, e.zoom));
+      L.DomUtil.setTransform(this._canvas, topLeftOffset, scale);
+    },
+
+    _reset: function () {
+      if (!this._map || !this._canvas) return;
+      var map = this._map;
+      var size = map.getSize();
+      var topLeft = map.containerPointToLayerPoint(size.multiplyBy(-PAD)).round();
+      var full = size.multiplyBy(1 + 2 * PAD).round();
+      var dpr = window.devicePixelRatio || 1;
+      var c = this._canvas;
+      if (c.width !== Math.round(full.x * dpr) || c.height !== Math.round(full.y * dpr)) {
+        c.width = Math.round(full.x * dpr);
+        c.height = Math.round(full.y * dpr);
+        c.style.width = full.x + 'px';
+        c.style.height = full.y + 'px';
+      }
+      L.DomUtil.setPosition(c, topLeft);
+      this._center = map.getCenter();
+      this._zoom = map.getZoom();
+      this._topLeft = topLeft;
+      this._size = full;
+      this._redraw();
+    },
+
+    _redraw: function () {
+      if (!this._map || !this._canvas || !this._size) return;
+      var map = this._map,
+        ctx = this._canvas.getContext('2d'),
+        dpr = window.devicePixelRatio || 1;
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, this._size.x, this._size.y);
+      var k = Math.pow(2, this._zoom);
+      var origin = map.getPixelOrigin().add(this._topLeft);
+      var ox = origin.x,
+        oy = origin.y;
+      // the canvas in zoom-0 units, to skip features outside it
+      var vx0 = ox / k,
+        vy0 = oy / k,
+        vx1 = (ox + this._size.x) / k,
+        vy1 = (oy + this._size.y) / k;
+      var styles = this.engine.styles,
+        layerStyle = this.spec.style || {};
+      var drawn = 0;
+      var self = this;
+
+      function trace(ring, close) {
+        ctx.moveTo(ring[0] * k - ox, ring[1] * k - oy);
+        for (var i = 2; i < ring.length; i += 2) ctx.lineTo(ring[i] * k - ox, ring[i + 1] * k - oy);
+        if (close) ctx.closePath();
+      }
+      function inView(b, m) {
+        return !(b[2] < vx0 - m || b[0] > vx1 + m || b[3] < vy0 - m || b[1] > vy1 + m);
+      }
+      function chunked(parts, add, paint) {
+        var n = 0;
+        ctx.beginPath();
+        for (var i = 0; i < parts.length; i++) {
+          add(parts[i]);
+          n += parts[i].n;
+          if (n >= CHUNK_VERTICES) {
+            paint();
+            ctx.beginPath();
+            n = 0;
+          }
+        }
+        if (n > 0) paint();
+      }
+
+      this._buckets.forEach(function (pair) {
+        var st = L.extend({}, styles[pair[0]] || styles['default'] || {}, layerStyle, (layerStyle.byClass || {})[pair[0]] || {});
+        var list = pair[1];
+        var polys = [],
+          lines = [],
+          points = [];
+        for (var i = 0; i < list.length; i++) {
+          var it = list[i];
+          if (!inView(it.box, 20 / k)) continue;
+          drawn++;
+          for (var j = 0; j < it.parts.length; j++) {
+            var p = it.parts[j];
+            (p.t === 0 ? polys : p.t === 1 ? lines : points).push(p);
+          }
+        }
+        ctx.setLineDash(st.dash || []);
+        ctx.lineJoin = 'round';
+        ctx.lineCap = 'round';
+        // Paths are painted a few thousand vertices at a time: a canvas path of tens of thousands of
+        // sub-paths fills and strokes superlinearly slower (seconds) than the same in small batches.
+        if (polys.length) {
+          chunked(
+            polys,
+            function (p) {
+              p.rings.forEach(function (r) {
+                trace(r, true);
+              });
+            },
+            function () {
+              if (st.fillOpacity > 0) {
+                ctx.globalAlpha = st.fillOpacity;
+                ctx.fillStyle = st.fill;
+                ctx.fill('nonzero');
+              }
+              if (st.weight > 0) {
+                ctx.globalAlpha = st.opacity === undefined ? 1 : st.opacity;
+                ctx.strokeStyle = st.color;
+                ctx.lineWidth = st.weight;
+                ctx.stroke();
+              }
+            }
+          );
+        }
+        if (lines.length) {
+          var paintLines = function () {
+            if (st.casing) {
+              ctx.globalAlpha = 1;
+              ctx.strokeStyle = st.casing;
+              ctx.lineWidth = (st.lineWeight || 4) + 2.5;
+              ctx.stroke();
+            }
+            ctx.globalAlpha = st.lineOpacity === undefined ? 1 : st.lineOpacity;
+            ctx.strokeStyle = st.lineColor || st.fill || st.color;
+            ctx.lineWidth = st.lineWeight || 4;
+            ctx.stroke();
+          };
+          chunked(lines, function (p) { trace(p.rings[0], false); }, paintLines);
+        }
+        if (points.length) {
+          var r = st.radius || 4;
+          chunked(
+            points,
+            function (p) {
+              var a = p.rings[0];
+              for (var i = 0; i < a.length; i += 2) {
+                var x = a[i] * k - ox,
+                  y = a[i + 1] * k - oy;
+                ctx.moveTo(x + r, y);
+                ctx.arc(x, y, r, 0, 2 * Math.PI);
+              }
+            },
+            function () {
+              ctx.globalAlpha = st.fillOpacity > 0 ? Math.max(st.fillOpacity, 0.8) : 0.8;
+              ctx.fillStyle = st.lineColor || st.fill;
+              ctx.fill();
+              ctx.globalAlpha = 1;
+              ctx.lineWidth = 1;
+              ctx.strokeStyle = st.color || '#333';
+              ctx.stroke();
+            }
+          );
+        }
+        ctx.globalAlpha = 1;
+        ctx.setLineDash([]);
+      });
+
+      // highlighted features: outlined dark on a white halo; a line keeps its colour inside its outline
+      var hl = this._highlighted();
+      if (hl.length) {
+        var shapes = [],
+          lineParts = [];
+        this._highlighted().forEach(function (it) {
+          it.parts.forEach(function (p) {
+            (p.t === 1 ? lineParts : shapes).push([it, p]);
+          });
+        });
+        var traceShapes = function () {
+          ctx.beginPath();
+          shapes.forEach(function (pair) {
+            var p = pair[1];
+            if (p.t === 2) {
+              var a = p.rings[0];
+              for (var i = 0; i < a.length; i += 2) {
+                var x = a[i] * k - ox,
+                  y = a[i + 1] * k - oy;
+                ctx.moveTo(x + 9, y);
+                ctx.arc(x, y, 9, 0, 2 * Math.PI);
+              }
+            } else {
+              p.rings.forEach(function (r) {
+                trace(r, true);
+              });
+            }
+          });
+        };
+        ctx.lineJoin = 'round';
+        ctx.lineCap = 'round';
+        if (shapes.length) {
+          traceShapes();
+          ctx.strokeStyle = '#ffffff';
+          ctx.lineWidth = 7;
+          ctx.stroke();
+          ctx.strokeStyle = '#111827';
+          ctx.lineWidth = 3;
+          ctx.stroke();
+        }
+        lineParts.forEach(function (pair) {
+          var st = L.extend({}, styles[pair[0].f.c] || {}, layerStyle);
+          var w = st.lineWeight || 4;
+          [['#111827', w + 8], ['#ffffff', w + 4], [st.lineColor || st.fill || '#111827', w]].forEach(function (pen) {
+            ctx.beginPath();
+            trace(pair[1].rings[0], false);
+            ctx.strokeStyle = pen[0];
+            ctx.lineWidth = pen[1];
+            ctx.stroke();
+          });
+        });
+      }
+
+      if (this.spec.labels && this._zoom >= (this.spec.labelMinZoom || 0)) this._drawLabels(ctx, k, ox, oy, vx0, vy0, vx1, vy1);
+      this.drawn = drawn;
+      this._canvas.setAttribute('data-drawn', String(drawn));
+    },
+
+    _drawLabels: function (ctx, k, ox, oy, vx0, vy0, vx1, vy1) {
+      var taken = [];
+      var n = 0;
+      ctx.font = '600 12px system-ui, "Noto Sans CJK SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif';
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = 'rgba(255,255,255,0.9)';
+      ctx.fillStyle = '#1f2937';
+      for (var i = 0; i < this.items.length && n < MAX_LABELS; i++) {
+        var it = this.items[i],
+          b = it.box;
+        if (!it.f.l || b[2] < vx0 || b[0] > vx1 || b[3] < vy0 || b[1] > vy1) continue;
+        var w = (b[2] - b[0]) * k,
+          h = (b[3] - b[1]) * k;
+        var isPoly = it.parts.length && it.parts[0].t === 0;
+        if (isPoly && (w < 36 || h < 14)) continue;
+        if (!isPoly && Math.max(w, h) < 80) continue;
+        var x = ((b[0] + b[2]) / 2) * k - ox,
+          y = ((b[1] + b[3]) / 2) * k - oy;
+        var tw = ctx.measureText(it.f.l).width;
+        var rect = [x - tw / 2 - 2, y - 8, x + tw / 2 + 2, y + 8];
+        var clash = taken.some(function (t) {
+          return !(rect[2] < t[0] || rect[0] > t[2] || rect[3] < t[1] || rect[1] > t[3]);
+        });
+        if (clash) continue;
+        taken.push(rect);
+        ctx.strokeText(it.f.l, x, y);
+        ctx.fillText(it.f.l, x, y);
+        n++;
+      }
+    },
+
+    // The items outlined: those named by setHighlight, and the members of the engine's chosen project.
+    _highlighted: function () {
+      var self = this,
+        out = [];
+      Object.keys(this._highlight).forEach(function (key) {
+        (self.keyIndex()[key] || []).forEach(function (it) {
+          out.push(it);
+        });
+      });
+      var pi = this.engine.highlightProject;
+      if (pi !== null && pi !== undefined) {
+        this.items.forEach(function (it) {
+          if (it.f.j && it.f.j.indexOf(pi) >= 0 && !self._highlight[it.f.k || it.f.id]) out.push(it);
+        });
+      }
+      return out;
+    },
+
+    // feature key ("k", else the id) -> its items; built when first needed
+    keyIndex: function () {
+      if (!this._byKey) {
+        var byKey = {};
+        this.items.forEach(function (it) {
+          var k = it.f.k || it.f.id;
+          (byKey[k] = byKey[k] || []).push(it);
+        });
+        this._byKey = byKey;
+      }
+      return this._byKey;
+    },
+
+    setHighlight: function (keys) {
+      this._highlight = {};
+      var self = this;
+      (keys || []).forEach(function (k) {
+        self._highlight[k] = true;
+      });
+      this._redraw();
+    },
+
+    // ---- hit testing (zoom-0 units)
+    hit: function (latlng) {
+      if (!this._map || !this._canvas || this.spec.interactive === false) return null;
+      var p = project1(this._proj, latlng.lng, latlng.lat);
+      var k = Math.pow(2, this._map.getZoom());
+      var tol = 5 / k;
+      for (var b = this._buckets.length - 1; b >= 0; b--) {
+        var list = this._buckets[b][1];
+        var st = this.engine.styles[this._buckets[b][0]] || {};
+        if (st.interactive === false) continue;
+        for (var i = list.length - 1; i >= 0; i--) {
+          var it = list[i],
+            bx = it.box;
+          var m = tol + ((st.lineWeight || 4) / 2 + (st.radius || 4)) / k;
+          if (p[0] < bx[0] - m || p[0] > bx[2] + m || p[1] < bx[1] - m || p[1] > bx[3] + m) continue;
+          if (hitItem(it, p[0], p[1], tol, st, k)) return it.f;
+        }
+      }
+      return null;
+    },
+
+    boundsOf: function (keys) {
+      var box = [Infinity, Infinity, -Infinity, -Infinity],
+        self = this;
+      keys.forEach(function (key) {
+        (self.keyIndex()[key] || []).forEach(function (it) {
+          box = [Math.min(box[0], it.box[0]), Math.min(box[1], it.box[1]), Math.max(box[2], it.box[2]), Math.max(box[3], it.box[3])];
+        });
+      });
+      return box[0] === Infinity ? null : box;
+    },
+  });
+
+  function hitItem(it, x, y, tol, st, k) {
+    for (var j = 0; j < it.parts.length; j++) {
+      var part = it.parts[j];
+      if (part.t === 0) {
+        var inside = false;
+        part.rings.forEach(function (r) {
+          for (var a = 0, b = r.length - 2; a < r.length; b = a, a += 2) {
+            var xa = r[a],
+              ya = r[a + 1],
+              xb = r[b],
+              yb = r[b + 1];
+            if (ya > y !== yb > y && x < ((xb - xa) * (y - ya)) / (yb - ya) + xa) inside = !inside;
+          }
+        });
+        if (inside) return true;
+        if (part.rings.some(function (r) { return distToPath(r, x, y) <= tol; })) return true;
+      } else if (part.t === 1) {
+        if (distToPath(part.rings[0], x, y) <= tol + (st.lineWeight || 4) / 2 / k) return true;
+      } else {
+        var a2 = part.rings[0];
+        for (var i = 0; i < a2.length; i += 2) {
+          if (Math.hypot(a2[i] - x, a2[i + 1] - y) <= tol + (st.radius || 4) / k) return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  function distToPath(r, x, y) {
+    var best = Infinity;
+    for (var i = 0; i + 3 < r.length; i += 2) {
+      var x1 = r[i],
+        y1 = r[i + 1],
+        x2 = r[i + 2],
+        y2 = r[i + 3];
+      var dx = x2 - x1,
+        dy = y2 - y1;
+      var t = dx || dy ? ((x - x1) * dx + (y - y1) * dy) / (dx * dx + dy * dy) : 0;
+      t = Math.max(0, Math.min(1, t));
+      var d = Math.hypot(x - (x1 + t * dx), y - (y1 + t * dy));
+      if (d < best) best = d;
+    }
+    return best;
+  }
+
+  // ------------------------------------------------------------------ popups
+  function chip(colour, text) {
+    return '<span class="vt-chip" style="background:' + esc(colour) + '"></span>' + esc(text);
+  }
+
+  function bar(actual, planned) {
+    var a = Math.max(0, Math.min(100, actual || 0)),
+      p = Math.max(0, Math.min(100, planned || 0));
+    return (
+      '<div class="vt-bar"><div class="vt-bar-fill" style="width:' + a.toFixed(1) + '%"></div>' +
+      '<div class="vt-bar-plan" style="left:' + p.toFixed(1) + '%"></div></div>'
+    );
+  }
+  VT.bar = bar;
+
+  var POPUPS = {
+    completion: function (engine, f, layer) {
+      var L_ = engine.labels,
+        html = popupHead(engine, f, layer);
+      var projects = (f.j || []).map(function (i) {
+        return engine.projects[i];
+      }).filter(Boolean);
+      if (!projects.length) return html + '<p class="vt-muted">' + esc(L_.status_none) + '</p>';
+      projects.forEach(function (p) {
+        var st = engine.styles[p.status] || {};
+        html +=
+          '<div class="vt-popup-project">' +
+          '<div class="vt-popup-status">' + chip(st.fill || '#999', L_['status_' + p.status] || p.status) + '</div>' +
+          '<div><b>' + esc(p.code) + '</b> ' + esc(p.name) + '</div>' +
+          '<table class="vt-kv">' +
+          '<tr><th>' + esc(L_.unit) + '</th><td>' + esc(p.unit || '–') + (p.person ? ' · ' + esc(p.person) : '') + '</td></tr>' +
+          '<tr><th>' + esc(L_.progress) + '</th><td>' + esc(fmt(L_.percent_vs_planned, { actual: pct(p.actual), planned: pct(p.planned) })) + bar(p.actual, p.planned) + '</td></tr>' +
+          (p.planned_finish ? '<tr><th>' + esc(L_.planned_finish) + '</th><td>' + esc(p.planned_finish) + '</td></tr>' : '') +
+          '<tr><th>' + esc(L_.forecast) + '</th><td>' + esc(p.forecast || L_.not_forecast) +
+          (p.after_opening ? ' <span class="vt-late">⚠ ' + esc(L_.after_opening) + '</span>' : '') +
+          (p.days_late > 0 ? ' <span class="vt-late">(' + esc(fmt(L_.days_late, { n: Math.round(p.days_late) })) + ')</span>' : '') + '</td></tr>' +
+          '</table></div>';
+      });
+      return html;
+    },
+    check: function (engine, f, layer) {
+      var L_ = engine.labels,
+        html = popupHead(engine, f, layer);
+      var st = engine.styles[f.c] || {};
+      html += '<div class="vt-popup-status">' + chip(st.fill || '#999', L_['check_' + f.c] || f.c) + '</div>';
+      if (f.r && f.r.length) {
+        html += '<ul class="vt-reasons">' + f.r.map(function (r) { return '<li>' + esc(r) + '</li>'; }).join('') + '</ul>';
+      }
+      html += attributeTable(engine, layer.spec.id, f.p || {}, f.m || []);
+      return html;
+    },
+    changes: function (engine, f, layer) {
+      var L_ = engine.labels,
+        html = popupHead(engine, f, layer);
+      var st = engine.styles[f.c] || {};
+      html += '<div class="vt-popup-status">' + chip(st.fill || st.color || '#999', L_[f.c] || f.c) + '</div>';
+      if (f.d && f.d.length) {
+        html += '<table class="vt-kv vt-diff"><tr><th colspan="3">' + esc(L_.changed_fields) + '</th></tr>';
+        f.d.forEach(function (row) {
+          html += '<tr><th>' + esc(row[0]) + '</th><td class="vt-old">' + esc(row[1]) + '</td><td class="vt-new">' + esc(row[2]) + '</td></tr>';
+        });
+        html += '</table>';
+      }
+      if (f.gc) html += '<p class="vt-muted">' + esc(L_.geometry_changed) + '</p>';
+      return html;
+    },
+    plain: function (engine, f, layer) {
+      return popupHead(engine, f, layer) + attributeTable(engine, layer.spec.id, f.p || {}, []);
+    },
+  };
+
+  function popupHead(engine, f, layer) {
+    var p = f.p || {};
+    var name = engine.lang === 'en' ? p.name_en || p.name_zh : p.name_zh || p.name_en;
+    return (
+      '<div class="vt-popup-title">' + esc(name || p.code || f.id) + '</div>' +
+      '<div class="vt-popup-sub">' + esc(layer.spec.title) + ' · ' + esc(p.code || f.id) + '</div>'
+    );
+  }
+
+  function attributeTable(engine, layerId, props, missing) {
+    var fields = (engine.fields || {})[layerId] || [];
+    if (!fields.length) return '';
+    var html = '<table class="vt-kv">';
+    fields.forEach(function (fd) {
+      var v = props[fd.name];
+      var isMissing = missing.indexOf(fd.name) >= 0;
+      if ((v === undefined || v === null || v === '') && !isMissing && !engine.showEmpty) return;
+      if (Array.isArray(v)) v = v.join(', ');
+      if (typeof v === 'boolean') v = v ? engine.labels.yes : engine.labels.no;
+      if (typeof v === 'number') v = v.toLocaleString(engine.lang === 'en' ? 'en' : 'zh-CN');
+      html +=
+        '<tr' + (isMissing ? ' class="vt-missing"' : '') + '><th>' + esc(fd.title) + '</th><td>' +
+        (v === undefined || v === null || v === '' ? '—' : esc(v) + (fd.unit ? ' ' + esc(fd.unit) : '')) + '</td></tr>';
+    });
+    return html + '</table>';
+  }
+
+  // ------------------------------------------------------------------ the engine: one per page
+  VT.Engine = function (map, config) {
+    this.map = map;
+    this.config = config;
+    this.lang = config.lang;
+    this.labels = config.labels || {};
+    this.styles = config.styles || {};
+    this.styleOrder = config.styleOrder || Object.keys(this.styles);
+    this.projects = config.projects || [];
+    this.fields = config.fields || {};
+    this.kind = config.kind || 'plain';
+    this.layers = {};
+    this._idleWaiters = [];
+    var self = this;
+    VT.engine = this;
+    L.control.zoom({ zoomInTitle: this.labels.zoom_in, zoomOutTitle: this.labels.zoom_out }).addTo(map);
+    L.control.scale({ imperial: false }).addTo(map);
+    if (config.bounds) {
+      var b = config.bounds;
+      map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [10, 10], animate: false });
+    }
+    map.on('click', function (e) {
+      self.onClick(e);
+    });
+    map.on('mousemove', L.Util.throttle(function (e) {
+      var over = self.hitAll(e.latlng);
+      map.getContainer().style.cursor = over ? 'pointer' : '';
+    }, 60));
+    this.wirePanel(document);
+  };
+
+  VT.Engine.prototype.addLayer = function (spec) {
+    var layer = new VT.VenueLayer(this, spec);
+    this.layers[spec.id] = layer;
+    VT.layers.push(layer);
+    return layer;
+  };
+
+  VT.Engine.prototype.hitAll = function (latlng) {
+    var order = VT.layers.slice().reverse();
+    for (var i = 0; i < order.length; i++) {
+      var f = order[i].isVisible() && order[i].hit(latlng);
+      if (f) return { layer: order[i], feature: f };
+    }
+    return null;
+  };
+
+  VT.Engine.prototype.onClick = function (e) {
+    var found = this.hitAll(e.latlng);
+    if (!found) return;
+    var self = this,
+      f = found.feature,
+      layer = found.layer;
+    var kind = layer.spec.popup || this.kind;
+    var build = function () {
+      return (POPUPS[kind] || POPUPS.plain)(self, f, layer);
+    };
+    var popup = L.popup({ maxWidth: 360, className: 'vt-popup' }).setLatLng(e.latlng);
+    if (f.p || !layer.spec.itemUrl) {
+      popup.setContent(build()).openOn(this.map);
+      return;
+    }
+    // A big layer is sent without attributes: read the clicked feature's from the API (items endpoint).
+    popup.setContent('<div class="vt-muted">' + esc(this.labels.loading || '…') + '</div>').openOn(this.map);
+    var at = layer.params.date ? { asof: layer.params.date } : { version: layer.params.version };
+    VT.fetchJSON(layer.spec.itemUrl + encodeURIComponent(f.id) + '?' + query(at))
+      .then(function (item) {
+        f.p = item.properties || {};
+        popup.setContent(build());
+        popup.update();
+      })
+      .catch(function (err) {
+        popup.setContent('<div class="vt-error">' + esc(fmt(self.labels.load_failed || '{error}', { error: err.message })) + '</div>');
+      });
+  };
+
+  VT.Engine.prototype.highlight = function (keysByLayer) {
+    var self = this;
+    Object.keys(this.layers).forEach(function (id) {
+      self.layers[id].setHighlight((keysByLayer || {})[id] || []);
+    });
+  };
+
+  // Zoom to a lon/lat bbox and outline features given as "mapLayer:featureKey" keys.
+  VT.Engine.prototype.zoomTo = function (keys, bbox) {
+    var byLayer = {};
+    (keys || []).forEach(function (key) {
+      var cut = key.indexOf(':');
+      var layer = key.slice(0, cut),
+        id = key.slice(cut + 1);
+      (byLayer[layer] = byLayer[layer] || []).push(id);
+    });
+    this.highlight(byLayer);
+    if (bbox && bbox.length === 4) {
+      this.map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], { padding: [60, 60], maxZoom: 18 });
+    }
+  };
+
+  VT.Engine.prototype.wirePanel = function (root) {
+    var self = this;
+    Array.prototype.forEach.call(root.querySelectorAll('[data-zoom]'), function (el) {
+      el.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        var keys = (el.getAttribute('data-keys') || '').split('|').filter(Boolean);
+        var bbox = (el.getAttribute('data-zoom') || '').split(',').filter(Boolean).map(Number);
+        var project = el.getAttribute('data-project-index');
+        Array.prototype.forEach.call(document.querySelectorAll('.vt-selected'), function (s) {
+          s.classList.remove('vt-selected');
+        });
+        el.classList.add('vt-selected');
+        self.highlightProject = project === null ? null : parseInt(project, 10);
+        self.zoomTo(keys, bbox);
+      });
+    });
+  };
+
+  VT.Engine.prototype.setPanel = function (html) {
+    var body = document.getElementById('vt-panel-body');
+    if (!body) return;
+    body.innerHTML = html;
+    this.wirePanel(body);
+  };
+
+  VT.Engine.prototype.isIdle = function () {
+    var visible = VT.layers.filter(function (l) {
+      return l.isVisible();
+    });
+    return VT.pending === 0 && visible.every(function (l) { return l.loaded && !l.loading; });
+  };
+
+  VT.Engine.prototype._changed = function () {
+    if (!this.isIdle()) return;
+    var waiters = this._idleWaiters;
+    this._idleWaiters = [];
+    waiters.forEach(function (w) { w(); });
+  };
+
+  VT.Engine.prototype.whenIdle = function () {
+    var self = this;
+    return new Promise(function (resolve) {
+      if (self.isIdle()) resolve();
+      else self._idleWaiters.push(resolve);
+    });
+  };
+
+  // What is drawn, per layer: for tests and the benchmark.
+  VT.stats = function () {
+    var out = {};
+    VT.layers.forEach(function (l) {
+      out[l.spec.id] = {
+        visible: l.isVisible(),
+        loaded: l.items.length,
+        features: countFeatures(l),
+        drawn: l.drawn,
+        numberMatched: l.numberMatched,
+        bbox: l.bbox || null,
+        timing: l.timing || null,
+        params: l.params,
+        error: l.loadError || null,
+      };
+    });
+    return out;
+  };
+
+  function countFeatures(layer) {
+    // entries that are not features of their own (e.g. the dashed old shape of a modified feature)
+    return layer.items.filter(function (it) { return !it.f.x; }).length;
+  }
+
+  VT.isIdle = function () {
+    return !!VT.engine && VT.engine.isIdle();
+  };
+
+  // ------------------------------------------------------------------ timeline
+  VT.Timeline = function (engine, cfg) {
+    this.engine = engine;
+    this.cfg = cfg;
+    this.index = cfg.index;
+    this.timer = null;
+    var self = this;
+    this.slider = document.getElementById('vt-slider');
+    this.label = document.getElementById('vt-step-label');
+    this.playBtn = document.getElementById('vt-play');
+    if (this.slider) {
+      this.slider.addEventListener('input', function () {
+        self.go(parseInt(self.slider.value, 10));
+      });
+    }
+    var prev = document.getElementById('vt-prev'),
+      next = document.getElementById('vt-next');
+    if (prev) prev.addEventListener('click', function () { self.stop(); self.go(self.index - 1); });
+    if (next) next.addEventListener('click', function () { self.stop(); self.go(self.index + 1); });
+    if (this.playBtn) this.playBtn.addEventListener('click', function () { self.timer ? self.stop() : self.play(); });
+    VT.timeline = this;
+    this.go(this.index, true);
+  };
+
+  VT.Timeline.prototype.go = function (i, first) {
+    var steps = this.cfg.steps;
+    i = Math.max(0, Math.min(steps.length - 1, i));
+    if (i === this.index && !first) return Promise.resolve();
+    this.index = i;
+    var step = steps[i],
+      engine = this.engine,
+      self = this;
+    if (this.slider) this.slider.value = String(i);
+    if (this.label) this.label.textContent = step.label;
+    var panel;
+    if (this.cfg.embedded) {
+      var data = this.cfg.embedded[step.date];
+      panel = Promise.resolve(data);
+    } else {
+      panel = VT.fetchJSON(this.cfg.panelUrl + '?' + query({ date: step.date, lang: engine.lang }));
+    }
+    var seq = (this._seq = (this._seq || 0) + 1);
+    var loads = Object.keys(engine.layers).map(function (id) {
+      var layer = engine.layers[id];
+      return layer.spec.stepParam ? layer.setParams({ date: step.date }) : Promise.resolve();
+    });
+    engine.highlightProject = null; // project indices are per date
+    return panel.then(function (data) {
+      if (seq !== self._seq) return;
+      engine.projects = data.projects || [];
+      engine.setPanel(data.html);
+      engine.map.closePopup();
+      return Promise.all(loads);
+    }).catch(function (err) {
+      VT.showMessage(fmt(engine.labels.load_failed || '{error}', { error: err.message || err }), true);
+    });
+  };
+
+  VT.Timeline.prototype.play = function () {
+    var self = this;
+    if (this.index >= this.cfg.steps.length - 1) this.go(0);
+    if (this.playBtn) this.playBtn.textContent = this.engine.labels.pause;
+    this.timer = setInterval(function () {
+      if (!self.engine.isIdle()) return;
+      if (self.index >= self.cfg.steps.length - 1) return self.stop();
+      self.go(self.index + 1);
+    }, this.cfg.intervalMs || 1400);
+  };
+
+  VT.Timeline.prototype.stop = function () {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.playBtn) this.playBtn.textContent = this.engine.labels.play;
+  };
+})();
