@@ -57,17 +57,17 @@ def encode_changes(changes: Sequence[Change]) -> list[EncodedFeature | None]:
         ch = changes[i]
         assert ch.feature is not None
         props = ch.feature.properties
+        props_json = encode_properties(props)
         out[i] = EncodedFeature(
             layer=ch.layer,
             feature_id=ch.feature_id,
-            geojson=feature_bytes(
-                ch.feature_id, gj[k].encode() if gj[k] is not None else b"null", encode_properties(props)
-            ),
+            geojson=feature_bytes(ch.feature_id, gj[k].encode() if gj[k] is not None else b"null", props_json),
             wkb=wkb[k],
             bbox=None
             if wkb[k] is None
             else (float(bounds[k, 0]), float(bounds[k, 1]), float(bounds[k, 2]), float(bounds[k, 3])),
             properties=props,
+            properties_json=props_json.decode(),
         )
     return out
 

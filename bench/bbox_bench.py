@@ -1,0 +1,131 @@
+"""Bbox reads of ~1,000 features from the big edited layer, at the head and 50 commits back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bench.cache import BigTwin
+from bench.common import Result, Timing, timed
+from bench.synth import GRID
+
+TARGET_S = 0.010
+EXPECTED = 1_000  # features per query box
+PAGE = 1_000
+PAGED_EXPECTED = 10_000  # features in the boxes walked page by page
+
+
+def run(big: BigTwin, queries: int, log: Any = print) -> list[Result]:
+    from twin import Twin
+
+    n = big.n
+    versions = n + big.meta["big_modify_features"] + big.meta["small_commits"] * big.meta["small_commit_features"]
+    size = f"{n:,} features, {versions:,} versions, {big.meta['commits']} commits"
+    grid = big.grid
+    out: list[Result] = []
+    twin = Twin.open(big.path)
+    try:
+        refs = {"HEAD": twin.resolve("HEAD"), "HEAD~50": twin.resolve("HEAD~50")}
+        bboxes = grid.random_bboxes(queries, EXPECTED, seed=11)
+        warm = grid.random_bboxes(20, EXPECTED, seed=12)
+        rng = np.random.default_rng(13)
+        ids = [grid.fid(int(i)) for i in rng.integers(0, n, max(queries * 5, 500))]
+        paged = grid.random_bboxes(max(queries // 10, 5), PAGED_EXPECTED, seed=14)
+        for label, ref in refs.items():
+            log(f"bbox: {queries} queries at {label} (seq {ref.seq})")
+            for b in warm:
+                twin.features(GRID.name, ref, bbox=b)
+
+            samples: list[Timing] = []
+            returned: list[int] = []
+            matched: list[int] = []
+            for b in bboxes:
+                t, page = timed(lambda b=b, ref=ref: twin.features(GRID.name, ref, bbox=b))
+                samples.append(t)
+                returned.append(len(page.features))
+                matched.append(page.number_matched)
+            out.append(
+                Result(
+                    "bbox",
+                    f"bbox ~1k features at {label}",
+                    size,
+                    samples,
+                    TARGET_S,
+                    extra=_counts(returned, matched),
+                    profile=lambda ref=ref: [twin.features(GRID.name, ref, bbox=b) for b in bboxes[:50]],
+                )
+            )
+
+            samples, returned, matched = [], [], []
+            for b in bboxes:
+                t, page = timed(lambda b=b, ref=ref: twin.features(GRID.name, ref, bbox=b, limit=PAGE))
+                samples.append(t)
+                returned.append(len(page.features))
+                matched.append(page.number_matched)
+            out.append(
+                Result(
+                    "bbox",
+                    f"bbox ~1k, limit={PAGE} (first page) at {label}",
+                    size,
+                    samples,
+                    TARGET_S,
+                    extra=_counts(returned, matched),
+                    profile=lambda ref=ref: [twin.features(GRID.name, ref, bbox=b, limit=PAGE) for b in bboxes[:50]],
+                )
+            )
+
+            # Walking a ~10k-feature box in pages of 1,000 by offset: every page pays for the
+            # whole match (the store finds and sorts all matches, then slices).
+            per_page: list[Timing] = []
+            walks: list[float] = []
+            pages_n: list[int] = []
+            for b in paged:
+                offset, total_t, k = 0, 0.0, 0
+                while True:
+                    t, page = timed(
+                        lambda b=b, ref=ref, offset=offset: twin.features(
+                            GRID.name, ref, bbox=b, limit=PAGE, offset=offset
+                        )
+                    )
+                    per_page.append(t)
+                    total_t += t.wall
+                    k += 1
+                    offset += PAGE
+                    if offset >= page.number_matched:
+                        break
+                walks.append(total_t)
+                pages_n.append(k)
+            out.append(
+                Result(
+                    "bbox",
+                    f"bbox ~10k paged by offset, per page of {PAGE} at {label}",
+                    size,
+                    per_page,
+                    None,
+                    extra={
+                        "pages_per_walk_mean": float(np.mean(pages_n)),
+                        "walk_median_s": float(np.median(walks)),
+                        "walk_p95_s": float(np.percentile(walks, 95)),
+                        "note": f"{np.mean(pages_n):.1f} pages/walk, walk median {np.median(walks) * 1e3:.0f} ms",
+                    },
+                )
+            )
+
+            for fid in ids[:50]:
+                twin.feature(GRID.name, fid, ref)
+            samples = [timed(lambda fid=fid, ref=ref: twin.feature(GRID.name, fid, ref))[0] for fid in ids]
+            out.append(Result("bbox", f"single feature by id at {label}", size, samples, None))
+    finally:
+        twin.close()
+    return out
+
+
+def _counts(returned: list[int], matched: list[int]) -> dict[str, Any]:
+    return {
+        "returned_mean": float(np.mean(returned)),
+        "returned_min": int(min(returned)),
+        "returned_max": int(max(returned)),
+        "number_matched_mean": float(np.mean(matched)),
+        "note": f"returned mean {np.mean(returned):.0f} ({min(returned)}-{max(returned)})",
+    }
