@@ -30,12 +30,15 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# Store benchmarks, then API throughput (needs Debian's wrk), then the 50,000-feature map in Chromium.
 bench: install
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.api_bench
+	$(BIN)/python -m web.bench_maps
 
 lint: install
-	$(BIN)/ruff check twin layers cli tests bench web
-	$(BIN)/mypy twin layers cli web
+	$(BIN)/ruff check twin layers cli api completion tests bench web
+	$(BIN)/mypy twin layers cli api completion web
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache web/node_modules
