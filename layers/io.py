@@ -167,8 +167,8 @@ def read_layer_file(
     Geometries come back in storage lon/lat (EPSG:4326). `crs` overrides or supplies the file's
     CRS (CSV and Shapefiles without .prj must be given one). `datum` gcj02/bd09 undoes a Chinese
     web-map shift after reprojection. Ids come from `id_field`, else a "feature_id" column (what
-    exports write, so an exported file re-imports onto the same features), else the schema's code
-    column, else an "id" column, else GeoJSON feature ids; with none, `generate_ids` makes UUIDs.
+    exports write, so an exported file re-imports onto the same features), else an "id" column,
+    else GeoJSON feature ids, else the schema's code column; with none, `generate_ids` makes UUIDs.
 
     Raises BadInput for a file that cannot be read at all and ValidationFailed listing every row
     with an unreadable geometry, a missing id or a duplicate id.
@@ -342,13 +342,17 @@ def _ids(
             raise BadInput(f"{path}: no column {id_field!r} for ids (columns: {', '.join(cols) or 'none'})")
         return _id_texts(df[id_field]), id_field
     lower = {c.lower(): c for c in cols}
-    for candidate in (lower.get(ID_COLUMN), schema.code_field, lower.get("id")):
+    # Explicit identity first (our exports' feature_id column, an id column, GeoJSON feature ids),
+    # then the layer's human code: a file that carries both names each feature by its id.
+    for candidate in (lower.get(ID_COLUMN), lower.get("id")):
         if candidate is not None and candidate in cols:
             return _id_texts(df[candidate]), candidate
     if fmt.name == "geojson":
         native = _geojson_feature_ids(path, len(df))
         if native is not None:
             return native, "GeoJSON feature ids"
+    if schema.code_field is not None and schema.code_field in cols:
+        return _id_texts(df[schema.code_field]), schema.code_field
     if generate_ids:
         return [str(uuid.uuid4()) for _ in range(len(df))], "generated"
     raise BadInput(f"{path}: no id column: pass --id-field (columns: {', '.join(cols) or 'none'})")

@@ -299,7 +299,7 @@ def test_csv_needs_a_crs(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="no CRS: pass --crs"):
         read_layer_file(path, HALLS)
     (f,) = read_layer_file(path, HALLS, crs="4326").features
-    assert f.id == "1.1H"  # the schema's code column comes before a generic "id" column
+    assert f.id == "a"  # an explicit id column names the feature; the code is only a fallback
     assert f.geometry.equals(shapely.Point(VENUE))
 
 

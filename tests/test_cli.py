@@ -1,0 +1,211 @@
+"""The venue-twin command as a user runs it: init, log, show, diff, history, import, commit,
+revert, export and fsck, with exit codes (2 for bad input, 3 for a conflict) and the twin
+unchanged after every refusal. The GDAL command line checks the file really is a GeoPackage."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import orjson
+import pyogrio
+import pytest
+import shapely
+from pyproj import Transformer
+from typer.testing import CliRunner
+
+from cli.main import app
+from twin import Twin
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    r = runner.invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "venue.gpkg"
+    code, out, err = run("init", "--store", str(path))
+    assert code == 0, err
+    assert "halls" in out and "venue_boundary" in out
+    return path
+
+
+@pytest.fixture
+def store(built: Path, tmp_path: Path) -> Path:
+    """A private copy of the bundled twin, so tests that write do not see each other."""
+    copy = tmp_path / "venue.gpkg"
+    shutil.copy(built, copy)
+    return copy
+
+
+def state(path: Path) -> tuple[str | None, int, list[str]]:
+    with Twin.open(path) as t:
+        head = t.head()
+        return (head.id if head else None), t.store.commit_count(), t.fsck()
+
+
+def test_log_shows_the_bundled_history(store: Path) -> None:
+    code, out, _ = run("log", "--store", str(store), "--json", "-n", "1000")
+    assert code == 0
+    commits = [json.loads(line) for line in out.splitlines()]
+    with Twin.open(store) as t:
+        assert [c["id"] for c in commits] == [c.id for c in t.log(1000)]
+        assert len(commits) == t.store.commit_count() > 10
+    assert commits[-1]["parent"] is None and all(c["author"] for c in commits)
+
+
+def test_diff_prints_the_changed_features_as_geojson(store: Path) -> None:
+    with Twin.open(store) as t:
+        log = t.log(1000)
+        # the commit that redesigned the flower display, and the one before it
+        redesign = next(c for c in log if "flower display" in c.message.lower() and "south_plaza" in c.counts)
+        before = t.store.commit_by_seq(redesign.seq - 1)
+        expected = t.diff(t.resolve(before.id), t.resolve(redesign.id))
+    code, out, _ = run("diff", before.id[:12], redesign.id[:12], "--store", str(store))
+    assert code == 0
+    doc = orjson.loads(out)
+    assert doc["type"] == "FeatureCollection" and doc["twin:to"] == redesign.id
+    assert [(f["twin:layer"], f["id"], f["twin:change"]) for f in doc["features"]] == [
+        (e.layer, e.feature_id, e.kind) for e in expected
+    ]
+    modified = [f for f in doc["features"] if f["twin:change"] == "modified"]
+    assert modified and all("twin:before" in f and f["twin:before"]["geometry"] != f["geometry"] or
+                            f["twin:before"]["properties"] != f["properties"] for f in modified)  # fmt: skip
+
+
+def test_show_and_history(store: Path) -> None:
+    code, out, _ = run("show", "HEAD~1", "--store", str(store))
+    assert code == 0
+    shown = json.loads(out)
+    with Twin.open(store) as t:
+        assert shown["id"] == t.resolve("HEAD~1").commit.id  # type: ignore[union-attr]
+        assert len(shown["changes"]) == sum(sum(c.values()) for c in shown["counts"].values())
+        hist = t.history("south_plaza", "sp-flower-display")
+    code, out, _ = run("history", "south_plaza", "sp-flower-display", "--json", "--store", str(store))
+    assert code == 0
+    assert [h["commit"]["id"] for h in json.loads(out)] == [h.commit.id for h in hist]
+    assert len(hist) >= 2  # added, then redesigned
+
+
+def test_an_invalid_import_is_refused_with_a_clear_message_and_fsck_stays_clean(store: Path, tmp_path: Path) -> None:
+    before = state(store)
+    bad = tmp_path / "halls.geojson"
+    bad.write_text(json.dumps({
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[121.296, 31.190], [121.297, 31.191],
+             [121.297, 31.190], [121.296, 31.191], [121.296, 31.190]]]},
+             "properties": {"code": "9.9H", "name_zh": "坏馆", "name_en": "Bow-tie hall", "responsible_unit": "x"}},
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.296, 31.190]},
+             "properties": {"code": "9.8H", "name_zh": "点", "name_en": "Point hall", "responsible_unit": "x"}},
+        ]}))  # fmt: skip
+    code, _, err = run("import", str(bad), "--layer", "halls", "--store", str(store))
+    assert code == 2
+    assert str(bad) in err and "9.9H" in err and "Self-intersection" in err and "Point" in err
+    assert "nothing was committed" in err
+    assert state(store) == before and before[2] == []
+    code, _, err = run("fsck", "--store", str(store))
+    assert code == 0
+
+    truncated = tmp_path / "broken.geojson"
+    truncated.write_text('{"type": "FeatureCollection", "features": [{"type": "Feat')
+    code, _, err = run("import", str(truncated), "--layer", "halls", "--store", str(store))
+    assert code == 2 and "broken.geojson" in err
+    code, _, err = run("import", str(bad), "--layer", "no_such_layer", "--store", str(store))
+    assert code == 2 and "no_such_layer" in err
+    code, _, err = run("import", str(bad), "--layer", "halls", "--crs", "EPSG:999999", "--store", str(store))
+    assert code == 2 and "999999" in err
+    assert state(store) == before
+
+
+def test_import_in_gauss_kruger_and_export_as_of_an_earlier_version(store: Path, tmp_path: Path) -> None:
+    to_gk = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
+    lon, lat = 121.2985, 31.1925
+    e, n = to_gk.transform(lon, lat)
+    src = tmp_path / "kiosk.geojson"
+    ring = [[e, n], [e + 20, n], [e + 20, n + 10], [e, n + 10], [e, n]]
+    src.write_text(json.dumps({
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4549"}},
+        "features": [{"type": "Feature", "id": "ls-kiosk-bed", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                      "properties": {"code": "LS-K-01", "name_zh": "花亭", "name_en": "Kiosk bed",
+                                     "kind": "flower_bed", "responsible_unit": "青浦区绿化市容局"}}]}))  # fmt: skip
+    head_before, n_before, _ = state(store)
+    code, out, err = run("import", str(src), "--layer", "landscaping", "-m", "Kiosk bed", "--author", "tester",
+                         "--store", str(store))  # fmt: skip
+    assert code == 0, err
+    assert "+1" in out
+    with Twin.open(store) as t:
+        got = shapely.from_geojson(orjson.dumps(orjson.loads(t.feature("landscaping", "ls-kiosk-bed"))["geometry"]))
+        x0, y0 = got.exterior.coords[0]
+        assert abs(x0 - lon) < 1e-7 and abs(y0 - lat) < 1e-7  # the corner given in metres lands where it should
+        assert t.head().author == "tester"  # type: ignore[union-attr]
+    old = tmp_path / "old.gpkg"
+    code, _, err = run("export", "landscaping", "-o", str(old), "--version", head_before or "", "--store", str(store))
+    assert code == 0, err
+    new = tmp_path / "new.gpkg"
+    code, _, err = run("export", "landscaping", "-o", str(new), "--crs", "EPSG:4549", "--store", str(store))
+    assert code == 0, err
+    old_ids = set(pyogrio.read_dataframe(old)["feature_id"])
+    new_df = pyogrio.read_dataframe(new)
+    assert "ls-kiosk-bed" not in old_ids and "ls-kiosk-bed" in set(new_df["feature_id"])
+    assert len(new_df) == len(old_ids) + 1
+    assert new_df.crs.to_epsg() == 4549
+    row = new_df[new_df["feature_id"] == "ls-kiosk-bed"].iloc[0]
+    assert abs(row.geometry.bounds[0] - e) < 0.01 and abs(row.geometry.bounds[1] - n) < 0.01
+
+
+def test_commit_a_change_file_then_revert_it(store: Path, tmp_path: Path) -> None:
+    with Twin.open(store) as t:
+        head = t.head()
+        assert head is not None
+        feature = orjson.loads(t.feature("south_plaza", "sp-flower-display"))
+    feature["properties"]["pots"] = 600000
+    change = tmp_path / "change.geojson"
+    change.write_text(json.dumps({
+        "type": "FeatureCollection",
+        "twin:commit": {"author": "li.wei", "message": "More pots", "parent": head.id},
+        "features": [{**feature, "twin:layer": "south_plaza", "twin:op": "modify"}]}))  # fmt: skip
+    code, out, err = run("commit", str(change), "--store", str(store))
+    assert code == 0, err
+    # The same file again names a parent that is no longer the head: a conflict, nothing lost.
+    after = state(store)
+    code, _, err = run("commit", str(change), "--store", str(store))
+    assert code == 3 and "moved on" in err
+    assert state(store) == after
+    code, out, err = run("revert", "HEAD", "--author", "li.wei", "--store", str(store))
+    assert code == 0, err
+    with Twin.open(store) as t:
+        assert orjson.loads(t.feature("south_plaza", "sp-flower-display"))["properties"]["pots"] != 600000
+        assert t.store.commit_count() == after[1] + 1 and t.fsck() == []
+
+
+def test_fsck_reports_corruption_with_exit_1(store: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(store) as c:
+        c.execute("UPDATE twin_commits SET message = 'rewritten' WHERE seq = 2")
+    code, _, err = run("fsck", "--store", str(store))
+    assert code == 1 and "altered" in err
+
+
+def test_gdal_command_line_lists_the_venue_layers(store: Path) -> None:
+    ogrinfo = shutil.which("ogrinfo")
+    if ogrinfo is None:
+        pytest.fail("GDAL's ogrinfo is not installed (apt-get install gdal-bin)")
+    out = subprocess.run([ogrinfo, "-ro", "-q", str(store)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "CPL_DEBUG": "OFF"}).stdout  # fmt: skip
+    listed = {line.split(": ", 1)[1].split(" ")[0] for line in out.splitlines() if ": " in line}
+    assert {"venue_boundary", "halls", "south_plaza", "roads", "landscaping", "twin_commits"} <= listed
+    assert not any(name.startswith("twin_version") for name in listed)
+    with Twin.open(store) as t:
+        n = t.count("halls")
+    summary = subprocess.run([ogrinfo, "-ro", "-so", str(store), "halls"], capture_output=True, text=True, check=True)
+    assert f"Feature Count: {n}" in summary.stdout
