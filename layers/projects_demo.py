@@ -50,6 +50,7 @@ from layers.venue_geometry import (
     SUN_HAO,
     ZHAO_LEI,
     ZHOU_MIN,
+    write_numbered,
 )
 
 OUT_DIR = Path(__file__).parent / "data" / "history" / "projects"
@@ -485,17 +486,7 @@ def change_file_bytes(c: Commit) -> bytes:
 
 def write_season(outdir: str | Path = OUT_DIR, commits: Callable[[], list[Commit]] = season) -> list[Path]:
     """(Re)write the register's change files into ``outdir``, removing stale ones; return the paths in order."""
-    outdir = Path(outdir)
-    made = commits()
-    outdir.mkdir(parents=True, exist_ok=True)
-    for old in outdir.glob("[0-9][0-9][0-9]-*.geojson"):
-        old.unlink()
-    paths: list[Path] = []
-    for n, c in enumerate(made, start=1):
-        p = outdir / f"{n:03d}-{c.slug}.geojson"
-        p.write_bytes(change_file_bytes(c))
-        paths.append(p)
-    return paths
+    return write_numbered(outdir, [(c.slug, change_file_bytes(c)) for c in commits()])
 
 
 def main() -> None:

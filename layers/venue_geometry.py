@@ -65,8 +65,9 @@ def to_lonlat(local: BaseGeometry) -> BaseGeometry:
     return shapely.transform(local, project)
 
 
-def rounded_rect(x0: float, y0: float, x1: float, y1: float, corners: dict[str, float] | None = None,
-                 segments: int = 8) -> Polygon:
+def rounded_rect(
+    x0: float, y0: float, x1: float, y1: float, corners: dict[str, float] | None = None, segments: int = 8
+) -> Polygon:
     """A rectangle with some corners (keys "sw", "se", "ne", "nw") rounded to the given radius."""
     corners = corners or {}
     spec = (  # corner, its position, the arc centre's direction inwards, the arc's start angle
@@ -89,10 +90,18 @@ def rounded_rect(x0: float, y0: float, x1: float, y1: float, corners: dict[str, 
 
 
 def chamfered_box(x0: float, y0: float, x1: float, y1: float, cut: float) -> Polygon:
-    return Polygon([
-        (x0 + cut, y0), (x1 - cut, y0), (x1, y0 + cut), (x1, y1 - cut),
-        (x1 - cut, y1), (x0 + cut, y1), (x0, y1 - cut), (x0, y0 + cut),
-    ])
+    return Polygon(
+        [
+            (x0 + cut, y0),
+            (x1 - cut, y0),
+            (x1, y0 + cut),
+            (x1, y1 - cut),
+            (x1 - cut, y1),
+            (x0 + cut, y1),
+            (x0, y1 - cut),
+            (x0, y0 + cut),
+        ]
+    )
 
 
 def ellipse(cx: float, cy: float, area: float, aspect: float, n: int = 72) -> Polygon:
@@ -104,16 +113,25 @@ def ellipse(cx: float, cy: float, area: float, aspect: float, n: int = 72) -> Po
 
 def clover(cx: float, cy: float, area: float) -> Polygon:
     """A four-leaf clover (four discs round a centre, turned 45°), scaled to `area`."""
-    leaves = [Point(math.cos(a) * 1.0, math.sin(a) * 1.0).buffer(0.8, quad_segs=12)
-              for a in (math.pi / 4, 3 * math.pi / 4, 5 * math.pi / 4, 7 * math.pi / 4)]
+    leaves = [
+        Point(math.cos(a) * 1.0, math.sin(a) * 1.0).buffer(0.8, quad_segs=12)
+        for a in (math.pi / 4, 3 * math.pi / 4, 5 * math.pi / 4, 7 * math.pi / 4)
+    ]
     shape = unary_union([*leaves, Point(0, 0).buffer(0.9, quad_segs=12)])
     s = math.sqrt(area / shape.area)
     shape = affinity.scale(shape, s, s, origin=(0, 0))
     return affinity.translate(shape, cx, cy)
 
 
-def arc_path(start: tuple[float, float], centre: tuple[float, float], r: float, a0: float, a1: float,
-             end: tuple[float, float], segments: int = 12) -> LineString:
+def arc_path(
+    start: tuple[float, float],
+    centre: tuple[float, float],
+    r: float,
+    a0: float,
+    a1: float,
+    end: tuple[float, float],
+    segments: int = 12,
+) -> LineString:
     """A centre line: straight from `start` to an arc (angles in degrees), then straight to `end`."""
     pts = [start]
     for k in range(segments + 1):
@@ -245,129 +263,393 @@ HUIZHUO_X_LAIGANG = 760.0
 FLOWER_DISPLAY_CENTRE = (0.0, -335.0)
 
 
-def _hall_props(code: str, level: str, hall_type: str, geom: BaseGeometry, name_zh: str, name_en: str,
-                **extra: Any) -> dict[str, Any]:
-    return dict(code=code, name_zh=name_zh, name_en=name_en, level=level, hall_type=hall_type,
-                floor_area_m2=float(round(geom.area, -1)), responsible_unit=OPERATOR,
-                responsible_person=ZHOU_MIN, **extra)
+def _hall_props(
+    code: str, level: str, hall_type: str, geom: BaseGeometry, name_zh: str, name_en: str, **extra: Any
+) -> dict[str, Any]:
+    return dict(
+        code=code,
+        name_zh=name_zh,
+        name_en=name_en,
+        level=level,
+        hall_type=hall_type,
+        floor_area_m2=float(round(geom.area, -1)),
+        responsible_unit=OPERATOR,
+        responsible_person=ZHOU_MIN,
+        **extra,
+    )
 
 
 def _initial_survey(h: HistoryBuilder) -> None:
     h.commit(
-        "initial-survey", "2026-06-15T10:00:00+08:00", "王建国 Wang Jianguo (survey team)",
+        "initial-survey",
+        "2026-06-15T10:00:00+08:00",
+        "王建国 Wang Jianguo (survey team)",
         "Initial survey for the 2026 CIIE preparation season: site boundary and 2018 core area, the halls of "
         "the clover plan at 0 m and 16 m, the central plaza and NH (West Hall), and the surrounding and internal "
         "roads. Drawn from public sources; positions approximate (±150 m) until the surveyed layers arrive.",
     )
     site = chamfered_box(-475, -465, 475, 440, 30)
-    h.add("venue_boundary", "boundary-site", site, code="B-SITE", name_zh="国家会展中心（上海）用地红线",
-          name_en="NECC (Shanghai) site boundary", boundary_type="site", area_ha=round(site.area / 10_000, 1),
-          notes="Published land area 86 ha (construction plot about 104 ha); outline estimated.")
+    h.add(
+        "venue_boundary",
+        "boundary-site",
+        site,
+        code="B-SITE",
+        name_zh="国家会展中心（上海）用地红线",
+        name_en="NECC (Shanghai) site boundary",
+        boundary_type="site",
+        area_ha=round(site.area / 10_000, 1),
+        notes="Published land area 86 ha (construction plot about 104 ha); outline estimated.",
+    )
     core = box(ZHUGUANG_X, HUIZHUO_Y, LAIGANG_X, SONGZE_Y)
-    h.add("venue_boundary", "boundary-core-area", core, code="B-CORE", name_zh="进博会核心区（2018）",
-          name_en="CIIE core area (2018)", boundary_type="core_area", area_ha=round(core.area / 10_000, 1),
-          notes="Reported as about 1 km² between Songze Avenue, Zhuguang Road, Huizhuo Road and the district "
-                "boundary; the district boundary is taken along Laigang Road here.")
+    h.add(
+        "venue_boundary",
+        "boundary-core-area",
+        core,
+        code="B-CORE",
+        name_zh="进博会核心区（2018）",
+        name_en="CIIE core area (2018)",
+        boundary_type="core_area",
+        area_ha=round(core.area / 10_000, 1),
+        notes="Reported as about 1 km² between Songze Avenue, Zhuguang Road, Huizhuo Road and the district "
+        "boundary; the district boundary is taken along Laigang Road here.",
+    )
 
     for code, (x0, y0, x1, y1), corners in _LEAF_HALLS:
         g = rounded_rect(x0, y0, x1, y1, corners)
-        h.add("halls", f"hall-{code}H", g, **_hall_props(f"{code}H", "0m", "exhibition", g,
-                                                            f"{code}H 展厅", f"Hall {code}H"))
+        h.add(
+            "halls",
+            f"hall-{code}H",
+            g,
+            **_hall_props(f"{code}H", "0m", "exhibition", g, f"{code}H 展厅", f"Hall {code}H"),
+        )
     footprints = {code: rounded_rect(*b, c) for code, b, c in _LEAF_HALLS}
     for code in UPPER_HALLS:
         below = code.replace(".2", ".1")
         g = footprints[below]
-        h.add("halls", f"hall-{code}H", g, **_hall_props(f"{code}H", "16m", "exhibition", g,
-                                                            f"{code}H 展厅（16米层）", f"Hall {code}H (upper level)",
-                                                            notes=f"Upper level over {below}H; same footprint."))
+        h.add(
+            "halls",
+            f"hall-{code}H",
+            g,
+            **_hall_props(
+                f"{code}H",
+                "16m",
+                "exhibition",
+                g,
+                f"{code}H 展厅（16米层）",
+                f"Hall {code}H (upper level)",
+                notes=f"Upper level over {below}H; same footprint.",
+            ),
+        )
     gc = chamfered_box(-110, -110, 110, 110, 40)
-    h.add("halls", "hall-GC", gc, **_hall_props(
-        "GC", "0m", "plaza", gc, "中央广场", "Central plaza", project_code="HL-01",
-        notes="Commercial plaza at the centre of the clover; canopy and signage refresh before the expo."))
+    h.add(
+        "halls",
+        "hall-GC",
+        gc,
+        **_hall_props(
+            "GC",
+            "0m",
+            "plaza",
+            gc,
+            "中央广场",
+            "Central plaza",
+            project_code="HL-01",
+            notes="Commercial plaza at the centre of the clover; canopy and signage refresh before the expo.",
+        ),
+    )
     nh = box(-385, -100, -135, 100)
-    h.add("halls", "hall-NH", nh, **_hall_props(
-        "NH", "0m", "convention", nh, "NH 西厅（会议中心）", "NH West Hall (convention centre)",
-        notes="NH is taken to be the West Hall (西厅), the convention centre; to be confirmed against venue plans."))
+    h.add(
+        "halls",
+        "hall-NH",
+        nh,
+        **_hall_props(
+            "NH",
+            "0m",
+            "convention",
+            nh,
+            "NH 西厅（会议中心）",
+            "NH West Hall (convention centre)",
+            notes="NH is taken to be the West Hall (西厅), the convention centre; to be confirmed against venue plans.",
+        ),
+    )
 
-    def road(fid: str, code: str, geom: BaseGeometry, zh: str, en: str, road_class: str, lanes: int | None,
-             unit: str = QP_CONSTRUCTION, person: str = LI_QIANG, **extra: Any) -> None:
-        h.add("roads", fid, geom, code=code, name_zh=zh, name_en=en, road_class=road_class,
-              works=extra.pop("works", "none"), length_m=_m(geom), lanes=lanes, responsible_unit=unit,
-              responsible_person=person, **extra)
+    def road(
+        fid: str,
+        code: str,
+        geom: BaseGeometry,
+        zh: str,
+        en: str,
+        road_class: str,
+        lanes: int | None,
+        unit: str = QP_CONSTRUCTION,
+        person: str = LI_QIANG,
+        **extra: Any,
+    ) -> None:
+        h.add(
+            "roads",
+            fid,
+            geom,
+            code=code,
+            name_zh=zh,
+            name_en=en,
+            road_class=road_class,
+            works=extra.pop("works", "none"),
+            length_m=_m(geom),
+            lanes=lanes,
+            responsible_unit=unit,
+            responsible_person=person,
+            **extra,
+        )
 
-    road("road-songze-1", "SZ-01", LineString([(-1500, 470), (ZHUGUANG_X, SONGZE_Y)]),
-         "崧泽大道（诸光路以西）", "Songze Avenue (west of Zhuguang Road)", "arterial", 8)
-    road("road-songze-2", "SZ-02", LineString([(ZHUGUANG_X, SONGZE_Y), (LAIGANG_X, SONGZE_Y)]),
-         "崧泽大道（诸光路—涞港路）", "Songze Avenue (Zhuguang Road – Laigang Road)", "arterial", 8)
-    road("road-songze-3", "SZ-03", LineString([(LAIGANG_X, SONGZE_Y), (1500, 492)]),
-         "崧泽大道（涞港路以东）", "Songze Avenue (east of Laigang Road)", "arterial", 8)
-    road("road-zhuguang-1", "ZG-01", LineString([(-522, -1200), (ZHUGUANG_X, YINGGANG_Y)]),
-         "诸光路（盈港东路以南）", "Zhuguang Road (south of Yinggang East Road)", "secondary", 6)
-    road("road-zhuguang-2", "ZG-02", LineString([(ZHUGUANG_X, YINGGANG_Y), (ZHUGUANG_X, SONGZE_Y)]),
-         "诸光路（盈港东路—崧泽大道）", "Zhuguang Road (Yinggang East Road – Songze Avenue)", "secondary", 6)
-    road("road-zhuguang-3", "ZG-03", LineString([(ZHUGUANG_X, SONGZE_Y), (-516, 1300)]),
-         "诸光路（崧泽大道以北）", "Zhuguang Road (north of Songze Avenue)", "secondary", 6)
-    road("road-yinggang-1", "YG-01", LineString([(-1500, -506), (ZHUGUANG_X, YINGGANG_Y)]),
-         "盈港东路（诸光路以西）", "Yinggang East Road (west of Zhuguang Road)", "secondary", 6)
-    road("road-yinggang-2", "YG-02", LineString([(ZHUGUANG_X, YINGGANG_Y), (YINGGANG_X_LAIGANG, YINGGANG_Y)]),
-         "盈港东路（诸光路—涞港路）", "Yinggang East Road (Zhuguang Road – Laigang Road)", "secondary", 6)
-    road("road-yinggang-3", "YG-03", LineString([(YINGGANG_X_LAIGANG, YINGGANG_Y), (1400, -510)]),
-         "盈港东路（涞港路以东）", "Yinggang East Road (east of Laigang Road)", "secondary", 6)
-    road("road-laigang-1", "LG-01", LineString([(LAIGANG_X, SONGZE_Y), LAIGANG_BEND[0]]),
-         "涞港路（崧泽大道以南）", "Laigang Road (south of Songze Avenue)", "branch", 4)
-    road("road-laigang-2", "LG-02", LineString(LAIGANG_BEND),
-         "涞港路（南段）", "Laigang Road (southern bend)", "branch", 4)
-    road("road-laigang-3", "LG-03", LineString([(LAIGANG_X, SONGZE_Y), (562, 1200)]),
-         "涞港路（崧泽大道以北）", "Laigang Road (north of Songze Avenue)", "branch", 4)
-    road("road-huizhuo-1", "HZ-01", LineString([(ZHUGUANG_X, HUIZHUO_Y), (HUIZHUO_X_LAIGANG, HUIZHUO_Y)]),
-         "会卓路（诸光路—涞港路）", "Huizhuo Road (Zhuguang Road – Laigang Road)", "branch", 4)
-    road("road-huizhuo-2", "HZ-02", LineString([(-1200, -624), (ZHUGUANG_X, HUIZHUO_Y)]),
-         "会卓路（诸光路以西）", "Huizhuo Road (west of Zhuguang Road)", "branch", 4)
+    road(
+        "road-songze-1",
+        "SZ-01",
+        LineString([(-1500, 470), (ZHUGUANG_X, SONGZE_Y)]),
+        "崧泽大道（诸光路以西）",
+        "Songze Avenue (west of Zhuguang Road)",
+        "arterial",
+        8,
+    )
+    road(
+        "road-songze-2",
+        "SZ-02",
+        LineString([(ZHUGUANG_X, SONGZE_Y), (LAIGANG_X, SONGZE_Y)]),
+        "崧泽大道（诸光路—涞港路）",
+        "Songze Avenue (Zhuguang Road – Laigang Road)",
+        "arterial",
+        8,
+    )
+    road(
+        "road-songze-3",
+        "SZ-03",
+        LineString([(LAIGANG_X, SONGZE_Y), (1500, 492)]),
+        "崧泽大道（涞港路以东）",
+        "Songze Avenue (east of Laigang Road)",
+        "arterial",
+        8,
+    )
+    road(
+        "road-zhuguang-1",
+        "ZG-01",
+        LineString([(-522, -1200), (ZHUGUANG_X, YINGGANG_Y)]),
+        "诸光路（盈港东路以南）",
+        "Zhuguang Road (south of Yinggang East Road)",
+        "secondary",
+        6,
+    )
+    road(
+        "road-zhuguang-2",
+        "ZG-02",
+        LineString([(ZHUGUANG_X, YINGGANG_Y), (ZHUGUANG_X, SONGZE_Y)]),
+        "诸光路（盈港东路—崧泽大道）",
+        "Zhuguang Road (Yinggang East Road – Songze Avenue)",
+        "secondary",
+        6,
+    )
+    road(
+        "road-zhuguang-3",
+        "ZG-03",
+        LineString([(ZHUGUANG_X, SONGZE_Y), (-516, 1300)]),
+        "诸光路（崧泽大道以北）",
+        "Zhuguang Road (north of Songze Avenue)",
+        "secondary",
+        6,
+    )
+    road(
+        "road-yinggang-1",
+        "YG-01",
+        LineString([(-1500, -506), (ZHUGUANG_X, YINGGANG_Y)]),
+        "盈港东路（诸光路以西）",
+        "Yinggang East Road (west of Zhuguang Road)",
+        "secondary",
+        6,
+    )
+    road(
+        "road-yinggang-2",
+        "YG-02",
+        LineString([(ZHUGUANG_X, YINGGANG_Y), (YINGGANG_X_LAIGANG, YINGGANG_Y)]),
+        "盈港东路（诸光路—涞港路）",
+        "Yinggang East Road (Zhuguang Road – Laigang Road)",
+        "secondary",
+        6,
+    )
+    road(
+        "road-yinggang-3",
+        "YG-03",
+        LineString([(YINGGANG_X_LAIGANG, YINGGANG_Y), (1400, -510)]),
+        "盈港东路（涞港路以东）",
+        "Yinggang East Road (east of Laigang Road)",
+        "secondary",
+        6,
+    )
+    road(
+        "road-laigang-1",
+        "LG-01",
+        LineString([(LAIGANG_X, SONGZE_Y), LAIGANG_BEND[0]]),
+        "涞港路（崧泽大道以南）",
+        "Laigang Road (south of Songze Avenue)",
+        "branch",
+        4,
+    )
+    road(
+        "road-laigang-2",
+        "LG-02",
+        LineString(LAIGANG_BEND),
+        "涞港路（南段）",
+        "Laigang Road (southern bend)",
+        "branch",
+        4,
+    )
+    road(
+        "road-laigang-3",
+        "LG-03",
+        LineString([(LAIGANG_X, SONGZE_Y), (562, 1200)]),
+        "涞港路（崧泽大道以北）",
+        "Laigang Road (north of Songze Avenue)",
+        "branch",
+        4,
+    )
+    road(
+        "road-huizhuo-1",
+        "HZ-01",
+        LineString([(ZHUGUANG_X, HUIZHUO_Y), (HUIZHUO_X_LAIGANG, HUIZHUO_Y)]),
+        "会卓路（诸光路—涞港路）",
+        "Huizhuo Road (Zhuguang Road – Laigang Road)",
+        "branch",
+        4,
+    )
+    road(
+        "road-huizhuo-2",
+        "HZ-02",
+        LineString([(-1200, -624), (ZHUGUANG_X, HUIZHUO_Y)]),
+        "会卓路（诸光路以西）",
+        "Huizhuo Road (west of Zhuguang Road)",
+        "branch",
+        4,
+    )
     internal = (
         ("road-internal-north", "IN-01", [(-430, 405), (430, 405)], "北侧内部环路", "Internal ring road, north"),
         ("road-internal-east", "IN-02", [(430, 405), (430, -440)], "东侧内部环路", "Internal ring road, east"),
         ("road-internal-west", "IN-03", [(-430, 405), (-430, -440)], "西侧内部环路", "Internal ring road, west"),
-        ("road-internal-south-west", "IN-04", [(-430, -440), (-125, -440)], "南侧内部道路（西）",
-         "Internal road, south-west"),
-        ("road-internal-south-east", "IN-05", [(125, -440), (430, -440)], "南侧内部道路（东）",
-         "Internal road, south-east"),
+        (
+            "road-internal-south-west",
+            "IN-04",
+            [(-430, -440), (-125, -440)],
+            "南侧内部道路（西）",
+            "Internal road, south-west",
+        ),
+        (
+            "road-internal-south-east",
+            "IN-05",
+            [(125, -440), (430, -440)],
+            "南侧内部道路（东）",
+            "Internal road, south-east",
+        ),
     )
     for fid, code, pts, zh, en in internal:
         road(fid, code, LineString(pts), zh, en, "internal", 2, unit=OPERATOR, person=ZHOU_MIN)
     walkway = length_to([(-385, 20), (-760, 20), (-1200, -110)], 847.0)
-    road("road-walkway-p5", "WK-P5", walkway, "国家会展中心—P5停车场人行天桥", "Raised walkway to car park P5",
-         "pedestrian", None, unit=OPERATOR, person=ZHOU_MIN, works="walkway",
-         notes="847 m raised walkway built in 2018; the P5 end is placed approximately.")
+    road(
+        "road-walkway-p5",
+        "WK-P5",
+        walkway,
+        "国家会展中心—P5停车场人行天桥",
+        "Raised walkway to car park P5",
+        "pedestrian",
+        None,
+        unit=OPERATOR,
+        person=ZHOU_MIN,
+        works="walkway",
+        notes="847 m raised walkway built in 2018; the P5 end is placed approximately.",
+    )
 
 
 def _south_plaza(h: HistoryBuilder) -> None:
     h.commit(
-        "south-plaza-zones", "2026-06-29T16:30:00+08:00", "陈静 Chen Jing (venue operator, south plaza)",
+        "south-plaza-zones",
+        "2026-06-29T16:30:00+08:00",
+        "陈静 Chen Jing (venue operator, south plaza)",
         "South plaza zones for the 2026 expo: entrance square, flower display, light-show strip, east and west "
         "walkways, and a temporary construction-access walkway. The flower display carries the 2025 figures "
         "(8,251.3 m², 528,000 pots) as a placeholder until the 2026 design is approved.",
     )
 
-    def zone(fid: str, code: str, geom: BaseGeometry, zh: str, en: str, zone_type: str, project: str,
-             **extra: Any) -> None:
+    def zone(
+        fid: str, code: str, geom: BaseGeometry, zh: str, en: str, zone_type: str, project: str, **extra: Any
+    ) -> None:
         extra.setdefault("area_m2", float(_m2(geom, 1)))
-        h.add("south_plaza", fid, geom, code=code, name_zh=zh, name_en=en, zone_type=zone_type,
-              responsible_unit=OPERATOR, responsible_person=CHEN_JING, project_code=project, **extra)
+        h.add(
+            "south_plaza",
+            fid,
+            geom,
+            code=code,
+            name_zh=zh,
+            name_en=en,
+            zone_type=zone_type,
+            responsible_unit=OPERATOR,
+            responsible_person=CHEN_JING,
+            project_code=project,
+            **extra,
+        )
 
-    zone("sp-entrance-square", "SP-Z01", box(-115, -250, 115, -125), "南广场入口广场", "South entrance square",
-         "entrance_square", "SP-01")
-    zone("sp-flower-display", "SP-Z02", ellipse(*FLOWER_DISPLAY_CENTRE, 8251.3, 1.6), "南广场进博会主题花坛",
-         "South plaza CIIE flower display", "flower_display", "SP-02", area_m2=8251.3, pots=528_000,
-         notes="Placeholder with the 2025 display figures.")
-    zone("sp-lighting-south", "SP-Z03", box(-97, -455, 97, -420), "南广场灯光秀区域", "South plaza light-show strip",
-         "lighting", "SP-03")
-    zone("sp-walkway-west", "SP-Z04", box(-115, -455, -97, -250), "南广场西侧步道", "South plaza west walkway",
-         "walkway", "SP-04")
-    zone("sp-walkway-east", "SP-Z05", box(97, -455, 115, -250), "南广场东侧步道", "South plaza east walkway",
-         "walkway", "SP-04")
-    zone("sp-walkway-temp", "SP-Z06", box(-97, -412, 97, -398), "南广场临时施工便道", "Temporary construction walkway",
-         "walkway", "SP-04", temporary=True,
-         notes="Access for the flower-display installation; to be removed before opening.")
+    zone(
+        "sp-entrance-square",
+        "SP-Z01",
+        box(-115, -250, 115, -125),
+        "南广场入口广场",
+        "South entrance square",
+        "entrance_square",
+        "SP-01",
+    )
+    zone(
+        "sp-flower-display",
+        "SP-Z02",
+        ellipse(*FLOWER_DISPLAY_CENTRE, 8251.3, 1.6),
+        "南广场进博会主题花坛",
+        "South plaza CIIE flower display",
+        "flower_display",
+        "SP-02",
+        area_m2=8251.3,
+        pots=528_000,
+        notes="Placeholder with the 2025 display figures.",
+    )
+    zone(
+        "sp-lighting-south",
+        "SP-Z03",
+        box(-97, -455, 97, -420),
+        "南广场灯光秀区域",
+        "South plaza light-show strip",
+        "lighting",
+        "SP-03",
+    )
+    zone(
+        "sp-walkway-west",
+        "SP-Z04",
+        box(-115, -455, -97, -250),
+        "南广场西侧步道",
+        "South plaza west walkway",
+        "walkway",
+        "SP-04",
+    )
+    zone(
+        "sp-walkway-east",
+        "SP-Z05",
+        box(97, -455, 115, -250),
+        "南广场东侧步道",
+        "South plaza east walkway",
+        "walkway",
+        "SP-04",
+    )
+    zone(
+        "sp-walkway-temp",
+        "SP-Z06",
+        box(-97, -412, 97, -398),
+        "南广场临时施工便道",
+        "Temporary construction walkway",
+        "walkway",
+        "SP-04",
+        temporary=True,
+        notes="Access for the flower-display installation; to be removed before opening.",
+    )
 
 
 GREEN_WALL_X = -500.0
@@ -389,26 +671,58 @@ FLOWER_BEDS = (  # id suffix, code, box, zh, en, planned pots
 
 def _landscaping(h: HistoryBuilder) -> None:
     h.commit(
-        "landscaping-projects", "2026-07-10T11:00:00+08:00", "刘洋 Liu Yang (greening bureau)",
+        "landscaping-projects",
+        "2026-07-10T11:00:00+08:00",
+        "刘洋 Liu Yang (greening bureau)",
         "Landscaping projects: the 12 vertical green walls on Zhuguang Road (900 m), the 16,500 m² clover "
         "green north of Laigang Road, four core-area flower beds (4,100 m², 140,000 pots planned), lawns and "
         "the street-tree rows along Songze Avenue and Laigang Road.",
     )
     for i in range(12):
         g = _green_wall(i)
-        h.add("landscaping", f"ls-green-wall-{i + 1:02d}", g, code=f"GW-{i + 1:02d}",
-              name_zh=f"诸光路立体绿墙 {i + 1:02d}", name_en=f"Zhuguang Road green wall {i + 1:02d}",
-              kind="green_wall", length_m=_m(g), responsible_unit=QP_GREENING, responsible_person=HUANG_LI,
-              project_code="LS-03")
+        h.add(
+            "landscaping",
+            f"ls-green-wall-{i + 1:02d}",
+            g,
+            code=f"GW-{i + 1:02d}",
+            name_zh=f"诸光路立体绿墙 {i + 1:02d}",
+            name_en=f"Zhuguang Road green wall {i + 1:02d}",
+            kind="green_wall",
+            length_m=_m(g),
+            responsible_unit=QP_GREENING,
+            responsible_person=HUANG_LI,
+            project_code="LS-03",
+        )
     g = clover(800, -380, 16_500)
-    h.add("landscaping", "ls-clover-green", g, code="CG-01", name_zh="涞港路北侧四叶草绿地",
-          name_en="Clover-shaped green north of Laigang Road", kind="lawn", area_m2=16_500.0,
-          responsible_unit=CITY_GREENING, responsible_person=LIU_YANG, project_code="LS-01")
+    h.add(
+        "landscaping",
+        "ls-clover-green",
+        g,
+        code="CG-01",
+        name_zh="涞港路北侧四叶草绿地",
+        name_en="Clover-shaped green north of Laigang Road",
+        kind="lawn",
+        area_m2=16_500.0,
+        responsible_unit=CITY_GREENING,
+        responsible_person=LIU_YANG,
+        project_code="LS-01",
+    )
     for suffix, code, b, zh, en, pots in FLOWER_BEDS:
         g = box(*b)
-        h.add("landscaping", f"ls-flower-bed-{suffix}", g, code=code, name_zh=zh, name_en=en, kind="flower_bed",
-              area_m2=float(_m2(g)), pots=pots, responsible_unit=QP_GREENING, responsible_person=HUANG_LI,
-              project_code="LS-02")
+        h.add(
+            "landscaping",
+            f"ls-flower-bed-{suffix}",
+            g,
+            code=code,
+            name_zh=zh,
+            name_en=en,
+            kind="flower_bed",
+            area_m2=float(_m2(g)),
+            pots=pots,
+            responsible_unit=QP_GREENING,
+            responsible_person=HUANG_LI,
+            project_code="LS-02",
+        )
     lawns = (
         ("east", "LW-01", (140, -105, 370, 105), "东侧草坪", "East lawn"),
         ("south-west", "LW-02", (-420, -432, -135, -392), "西南草坪", "South-west lawn"),
@@ -416,83 +730,163 @@ def _landscaping(h: HistoryBuilder) -> None:
     )
     for suffix, code, b, zh, en in lawns:
         g = box(*b)
-        h.add("landscaping", f"ls-lawn-{suffix}", g, code=code, name_zh=zh, name_en=en, kind="lawn",
-              area_m2=float(_m2(g)), responsible_unit=OPERATOR, responsible_person=ZHOU_MIN, project_code="LS-04")
+        h.add(
+            "landscaping",
+            f"ls-lawn-{suffix}",
+            g,
+            code=code,
+            name_zh=zh,
+            name_en=en,
+            kind="lawn",
+            area_m2=float(_m2(g)),
+            responsible_unit=OPERATOR,
+            responsible_person=ZHOU_MIN,
+            project_code="LS-04",
+        )
     rows = (
         ("songze", "TR-01", (-460, 455, 460, 455), "崧泽大道行道树", "Street trees, Songze Avenue"),
         ("laigang", "TR-02", (505, -440, 505, 440), "涞港路行道树", "Street trees, Laigang Road"),
     )
     for suffix, code, (x0, y0, x1, y1), zh, en in rows:
         g = tree_row(x0, y0, x1, y1, 20)
-        h.add("landscaping", f"ls-trees-{suffix}", g, code=code, name_zh=zh, name_en=en, kind="trees",
-              trees=len(g.geoms), length_m=_m(LineString([(x0, y0), (x1, y1)])), responsible_unit=CITY_GREENING,
-              responsible_person=LIU_YANG, project_code="LS-05")
+        h.add(
+            "landscaping",
+            f"ls-trees-{suffix}",
+            g,
+            code=code,
+            name_zh=zh,
+            name_en=en,
+            kind="trees",
+            trees=len(g.geoms),
+            length_m=_m(LineString([(x0, y0), (x1, y1)])),
+            responsible_unit=CITY_GREENING,
+            responsible_person=LIU_YANG,
+            project_code="LS-05",
+        )
 
 
-def _ramp(centre: tuple[float, float], a0: float, a1: float, start: tuple[float, float],
-          end: tuple[float, float]) -> tuple[Polygon, LineString]:
+def _ramp(
+    centre: tuple[float, float], a0: float, a1: float, start: tuple[float, float], end: tuple[float, float]
+) -> tuple[Polygon, LineString]:
     line = arc_path(start, centre, 60, a0, a1, end)
     return line.buffer(4.5, cap_style="flat", join_style="round", quad_segs=4), line
 
 
 def _later_commits(h: HistoryBuilder) -> None:
     h.commit(
-        "road-works", "2026-07-24T15:00:00+08:00", "李强 Li Qiang (Qingpu Construction Commission)",
+        "road-works",
+        "2026-07-24T15:00:00+08:00",
+        "李强 Li Qiang (Qingpu Construction Commission)",
         "Road works from the district's battle map: resurfacing of Zhuguang Road and Yinggang East Road along "
         "the venue (RD-01, RD-02), and burial of the overhead lines on Huizhuo Road (RD-03, State Grid).",
     )
     h.modify("roads", "road-zhuguang-2", works="resurfacing", project_code="RD-01")
     h.modify("roads", "road-yinggang-2", works="resurfacing", project_code="RD-02")
-    h.modify("roads", "road-huizhuo-1", works="overhead_lines_burial", project_code="RD-03",
-             responsible_unit=POWER, responsible_person=SUN_HAO)
+    h.modify(
+        "roads",
+        "road-huizhuo-1",
+        works="overhead_lines_burial",
+        project_code="RD-03",
+        responsible_unit=POWER,
+        responsible_person=SUN_HAO,
+    )
 
     h.commit(
-        "songze-laigang-ramps", "2026-08-12T09:30:00+08:00", "赵磊 Zhao Lei (Qingpu Transport Commission)",
+        "songze-laigang-ramps",
+        "2026-08-12T09:30:00+08:00",
+        "赵磊 Zhao Lei (Qingpu Transport Commission)",
         "Add the two ramps at Songze Avenue × Laigang Road. They opened on 26 October 2024 but were missing from "
         "the June survey; included now for the traffic plan (RD-05: signage and markings renewal).",
     )
     ne, ne_line = _ramp((640, 560), 180, 270, (580, 620), (700, 500))
     se, se_line = _ramp((640, 400), 180, 90, (580, 340), (700, 460))
     for fid, code, g, line, zh, en in (
-        ("road-ramp-songze-laigang-ne", "RP-01", ne, ne_line, "崧泽大道—涞港路匝道（东北）",
-         "Songze Avenue × Laigang Road ramp (north-east)"),
-        ("road-ramp-songze-laigang-se", "RP-02", se, se_line, "崧泽大道—涞港路匝道（东南）",
-         "Songze Avenue × Laigang Road ramp (south-east)"),
+        (
+            "road-ramp-songze-laigang-ne",
+            "RP-01",
+            ne,
+            ne_line,
+            "崧泽大道—涞港路匝道（东北）",
+            "Songze Avenue × Laigang Road ramp (north-east)",
+        ),
+        (
+            "road-ramp-songze-laigang-se",
+            "RP-02",
+            se,
+            se_line,
+            "崧泽大道—涞港路匝道（东南）",
+            "Songze Avenue × Laigang Road ramp (south-east)",
+        ),
     ):
-        h.add("roads", fid, g, code=code, name_zh=zh, name_en=en, road_class="branch", works="ramp",
-              length_m=_m(line), lanes=1, responsible_unit=QP_TRANSPORT, responsible_person=ZHAO_LEI,
-              project_code="RD-05", notes="Opened 2024-10-26; footprint approximate.")
+        h.add(
+            "roads",
+            fid,
+            g,
+            code=code,
+            name_zh=zh,
+            name_en=en,
+            road_class="branch",
+            works="ramp",
+            length_m=_m(line),
+            lanes=1,
+            responsible_unit=QP_TRANSPORT,
+            responsible_person=ZHAO_LEI,
+            project_code="RD-05",
+            notes="Opened 2024-10-26; footprint approximate.",
+        )
 
     h.commit(
-        "green-wall-extension", "2026-08-31T17:00:00+08:00", "黄丽 Huang Li (Qingpu Greening Bureau)",
+        "green-wall-extension",
+        "2026-08-31T17:00:00+08:00",
+        "黄丽 Huang Li (Qingpu Greening Bureau)",
         "Green wall GW-12 extended 30 m round the corner onto Songze Avenue, so the Zhuguang Road walls now "
         "total 930 m.",
     )
     last = _green_wall(11)
     (x, y0), (_, y1) = last.coords
     extended = LineString([(x, y0), (x, y1), (x + 30, y1)])
-    h.modify("landscaping", "ls-green-wall-12", extended, length_m=_m(extended),
-             notes="Extended round the Songze Avenue corner in August 2026.")
+    h.modify(
+        "landscaping",
+        "ls-green-wall-12",
+        extended,
+        length_m=_m(extended),
+        notes="Extended round the Songze Avenue corner in August 2026.",
+    )
 
     h.commit(
-        "flower-display-2026-design", "2026-09-18T14:00:00+08:00", "徐芳 Xu Fang (flower display design team)",
+        "flower-display-2026-design",
+        "2026-09-18T14:00:00+08:00",
+        "徐芳 Xu Fang (flower display design team)",
         "South plaza flower display redrawn to the approved 2026 design: wider and flatter, 9,180 m² with "
         "590,000 pots (was the 2025 placeholder of 8,251.3 m² and 528,000 pots).",
     )
-    h.modify("south_plaza", "sp-flower-display", ellipse(*FLOWER_DISPLAY_CENTRE, 9180.0, 1.75),
-             area_m2=9180.0, pots=590_000, notes="2026 design as approved on 2026-09-16; installation in the last "
-             "ten days before opening.")
+    h.modify(
+        "south_plaza",
+        "sp-flower-display",
+        ellipse(*FLOWER_DISPLAY_CENTRE, 9180.0, 1.75),
+        area_m2=9180.0,
+        pots=590_000,
+        notes="2026 design as approved on 2026-09-16; installation in the last ten days before opening.",
+    )
 
     h.commit(
-        "hall-2-renovation", "2026-10-09T10:30:00+08:00", "周敏 Zhou Min (venue operator, halls)",
+        "hall-2-renovation",
+        "2026-10-09T10:30:00+08:00",
+        "周敏 Zhou Min (venue operator, halls)",
         "Record the lighting and ceiling renovation of halls 2.1H and 2.2H as hardware project HL-02.",
     )
     h.modify("halls", "hall-2.1H", project_code="HL-02", notes="Lighting and ceiling renovation (HL-02).")
-    h.modify("halls", "hall-2.2H", project_code="HL-02",
-             notes="Upper level over 2.1H; same footprint. Lighting and ceiling renovation (HL-02).")
+    h.modify(
+        "halls",
+        "hall-2.2H",
+        project_code="HL-02",
+        notes="Upper level over 2.1H; same footprint. Lighting and ceiling renovation (HL-02).",
+    )
 
     h.commit(
-        "remove-temporary-walkway", "2026-10-20T18:00:00+08:00", "马骏 Ma Jun (site coordinator)",
+        "remove-temporary-walkway",
+        "2026-10-20T18:00:00+08:00",
+        "马骏 Ma Jun (site coordinator)",
         "Temporary construction walkway on the south plaza removed now the flower display is in; the light-show "
         "strip takes over the freed ground.",
     )
@@ -501,16 +895,29 @@ def _later_commits(h: HistoryBuilder) -> None:
     h.modify("south_plaza", "sp-lighting-south", lighting, area_m2=float(_m2(lighting, 1)))
 
     h.commit(
-        "pre-opening-checkpoint", "2026-10-28T21:00:00+08:00", "郭晖 Guo Hui (district battle-map office)",
+        "pre-opening-checkpoint",
+        "2026-10-28T21:00:00+08:00",
+        "郭晖 Guo Hui (district battle-map office)",
         "Pre-opening checkpoint: flower beds counted as installed (the north and south gates took more pots than "
         "planned) and a fifth bed added at the Metro Line 17 exit on Zhuguang Road.",
     )
     h.modify("landscaping", "ls-flower-bed-north-gate", pots=43_200)
     h.modify("landscaping", "ls-flower-bed-south-gate", pots=50_400)
     fb5 = box(-470, 200, -445, 236)
-    h.add("landscaping", "ls-flower-bed-metro-line17-exit", fb5, code="FB-05", name_zh="地铁17号线出口花坛",
-          name_en="Metro Line 17 exit flower bed", kind="flower_bed", area_m2=float(_m2(fb5)), pots=28_000,
-          responsible_unit=QP_GREENING, responsible_person=HUANG_LI, project_code="LS-02")
+    h.add(
+        "landscaping",
+        "ls-flower-bed-metro-line17-exit",
+        fb5,
+        code="FB-05",
+        name_zh="地铁17号线出口花坛",
+        name_en="Metro Line 17 exit flower bed",
+        kind="flower_bed",
+        area_m2=float(_m2(fb5)),
+        pots=28_000,
+        responsible_unit=QP_GREENING,
+        responsible_person=HUANG_LI,
+        project_code="LS-02",
+    )
 
 
 def build_history() -> list[CommitSpec]:
@@ -526,11 +933,23 @@ def build_history() -> list[CommitSpec]:
 # ============================================================================ writing
 def feature_json(e: Entry) -> dict[str, Any]:
     if e.op == "delete":
-        return {"type": "Feature", "id": e.feature_id, "twin:layer": e.layer, "twin:op": "delete",
-                "geometry": None, "properties": None}
+        return {
+            "type": "Feature",
+            "id": e.feature_id,
+            "twin:layer": e.layer,
+            "twin:op": "delete",
+            "geometry": None,
+            "properties": None,
+        }
     assert e.geometry is not None
-    return {"type": "Feature", "id": e.feature_id, "twin:layer": e.layer, "twin:op": e.op,
-            "geometry": mapping(to_lonlat(e.geometry)), "properties": e.properties}
+    return {
+        "type": "Feature",
+        "id": e.feature_id,
+        "twin:layer": e.layer,
+        "twin:op": e.op,
+        "geometry": mapping(to_lonlat(e.geometry)),
+        "properties": e.properties,
+    }
 
 
 def change_file_bytes(c: CommitSpec) -> bytes:
@@ -538,8 +957,11 @@ def change_file_bytes(c: CommitSpec) -> bytes:
     meta = {"author": c.author, "message": c.message, "time": c.time}
     lines = [orjson.dumps(feature_json(e)) for e in c.entries]
     return (
-        b'{"type": "FeatureCollection",\n"twin:commit": ' + orjson.dumps(meta)
-        + b',\n"features": [\n' + b",\n".join(lines) + b"\n]}\n"
+        b'{"type": "FeatureCollection",\n"twin:commit": '
+        + orjson.dumps(meta)
+        + b',\n"features": [\n'
+        + b",\n".join(lines)
+        + b"\n]}\n"
     )
 
 
@@ -561,16 +983,21 @@ def check(commits: Iterable[CommitSpec]) -> None:
 
 def write_history(outdir: str | Path = HISTORY_DIR) -> list[Path]:
     """(Re)write the history change files into `outdir`, removing stale ones; return the paths in order."""
-    outdir = Path(outdir)
     commits = build_history()
     check(commits)
+    return write_numbered(outdir, [(c.slug, change_file_bytes(c)) for c in commits])
+
+
+def write_numbered(outdir: str | Path, files: list[tuple[str, bytes]]) -> list[Path]:
+    """Write change files as NNN-slug.geojson in order, removing stale ones; return the paths."""
+    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     for old in outdir.glob("[0-9][0-9][0-9]-*.geojson"):
         old.unlink()
     paths: list[Path] = []
-    for n, c in enumerate(commits, start=1):
-        p = outdir / f"{n:03d}-{c.slug}.geojson"
-        p.write_bytes(change_file_bytes(c))
+    for n, (slug, data) in enumerate(files, start=1):
+        p = outdir / f"{n:03d}-{slug}.geojson"
+        p.write_bytes(data)
         paths.append(p)
     return paths
 
