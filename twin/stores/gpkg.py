@@ -170,7 +170,10 @@ class GeoPackageStore(Store):
         if row is None:
             raise BadInput(f"{self.path} is not a venue twin (no format marker)")
         if row[0] != FORMAT_VERSION:
-            raise BadInput(f"{self.path} has twin format {row[0]}; this program reads format {FORMAT_VERSION}")
+            raise BadInput(
+                f"{self.path} has twin format {row[0]}; this program reads format {FORMAT_VERSION}: export what "
+                f"you need with the older version, or rebuild the bundled twin with `venue-twin init --force`"
+            )
 
     # ------------------------------------------------------------------ set-up
     def initialize(self, schemas: Sequence[LayerSchema], area_of_interest: BaseGeometry) -> None:
