@@ -20,23 +20,20 @@ from api.deps import (
     visible_layers,
 )
 from api.errors import InvalidParameter
+from completion.snapshot import resolve_ref
 from layers.crs import SUPPORTED_API_CRS, crs_label, parse_crs
 from layers.io import FORMATS, write_layer_bytes
-from twin import Twin
+from twin import Ref, Twin
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, NotFound
 
 JSON = "application/json"
 
 
-def _ref(twin: Twin, text: str, name: str):  # type: ignore[no-untyped-def]
-    """A commit id, HEAD or HEAD~n, else a time or date."""
-    import re
-
+def _ref(twin: Twin, text: str, name: str) -> Ref:
+    """A commit id, HEAD or HEAD~n, a checkpoint (T-30), else a time or date."""
     try:
-        if text == "HEAD" or re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
-            return twin.resolve(text)
-        return twin.resolve(asof=text)
+        return resolve_ref(twin, text)
     except (BadInput, NotFound) as e:
         raise InvalidParameter(f"{name}: {e}", parameter=name) from None
 

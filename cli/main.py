@@ -23,7 +23,7 @@ from rich.table import Table
 
 from cli.completion import completion_app, progress_app
 from cli.maps import map_app
-from twin import Change, Conflict, Twin, TwinError, ValidationFailed
+from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound
 from twin.settings import settings
@@ -282,7 +282,12 @@ def show(
 
 @app.command()
 def diff(
-    from_version: Annotated[str, typer.Argument(metavar="FROM", help="The older commit (id, HEAD~n) or a time/date.")],
+    from_version: Annotated[
+        str,
+        typer.Argument(
+            metavar="FROM", help="The older version: a commit id, HEAD~n, a checkpoint (T-30) or a time/date."
+        ),
+    ],
     to_version: Annotated[str, typer.Argument(metavar="TO", help="The newer commit; HEAD by default.")] = "HEAD",
     layer: Annotated[list[str] | None, typer.Option("--layer", "-l", help="Only these layers.")] = None,
     stat: Annotated[bool, typer.Option("--stat", help="Counts per layer instead of GeoJSON.")] = False,
@@ -472,13 +477,11 @@ def token_list(store: StoreOpt = None) -> None:
 
 
 # ---------------------------------------------------------------------- helpers
-def _ref(twin: Twin, text: str):  # type: ignore[no-untyped-def]
-    """A commit id, HEAD~n, or else a time/date."""
-    import re
+def _ref(twin: Twin, text: str) -> Ref:
+    """A commit id, HEAD or HEAD~n, a checkpoint (T-30), else a time or date."""
+    from completion.snapshot import resolve_ref
 
-    if text == "HEAD" or re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
-        return twin.resolve(text)
-    return twin.resolve(asof=text)
+    return resolve_ref(twin, text)
 
 
 def _time(t: datetime) -> str:

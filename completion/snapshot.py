@@ -298,3 +298,15 @@ def filter_statuses(
         and (category is None or s.project.category == category)
         and (status is None or s.status == status)
     ]
+
+
+def resolve_ref(twin: Twin, text: str | None, settings: CompletionSettings | None = None) -> Ref:
+    """A version as people name it anywhere (CLI, API, maps): a commit id, HEAD or HEAD~n, a
+    checkpoint of the current expo (T-30: the end of that day), else a time or date."""
+    if text is None or text.strip() in ("", "HEAD"):
+        return twin.resolve()
+    if re.fullmatch(r"[Tt][-−]\d{1,4}", text.strip()):
+        day = parse_day(text, settings or CompletionSettings())
+        assert day is not None
+        return twin.resolve(asof=day.isoformat())
+    return twin.resolve_text(text)

@@ -139,6 +139,12 @@ class Twin:
             raise BadInput(f"commit id prefix {version} is ambiguous; give more characters")
         return Ref(found[0])
 
+    def resolve_text(self, text: str) -> Ref:
+        """What a user types for a version: a commit id (or prefix), HEAD or HEAD~n, else a time or date."""
+        if text == HEAD or re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
+            return self.resolve(text)
+        return self.resolve(asof=text)
+
     def log(self, limit: int = 50, offset: int = 0) -> list[CommitInfo]:
         return self.store.log(limit, offset)
 

@@ -16,7 +16,6 @@ drawn) and, under a Chinese basemap, shifted to GCJ-02.
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -54,18 +53,9 @@ def resolve_ref(twin: Twin, text: str | None) -> Ref:
     The rule the API's /diff and the CLI's diff use (plus checkpoints, as /completion reads them),
     so `from`/`to` mean the same everywhere.
     """
-    if text is None or text == "" or text == "HEAD":
-        return twin.resolve()
-    if re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
-        return twin.resolve(text)
-    if re.fullmatch(r"[Tt][-−]\d{1,4}", text.strip()):  # a checkpoint of the current expo, as /completion reads it
-        from completion.settings import CompletionSettings
-        from completion.snapshot import parse_day
+    from completion.snapshot import resolve_ref as resolve
 
-        day = parse_day(text, CompletionSettings())
-        assert day is not None
-        return twin.resolve(asof=day.isoformat())
-    return twin.resolve(asof=text)
+    return resolve(twin, text)
 
 
 def spatial_layers(twin: Twin, allowed: Iterable[str] | None = None) -> list[LayerSchema]:
