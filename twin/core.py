@@ -212,7 +212,10 @@ class Twin:
             if ch.layer in self.store.schemas():
                 by_layer.setdefault(ch.layer, []).append(ch.feature_id)
         existing = {
-            layer: self.store.features_by_id(layer, ids, parent_seq) if parent_seq else {}
+            # An empty layer (a first import, say) has nothing to look up: its count is a lookup.
+            layer: self.store.features_by_id(layer, ids, parent_seq)
+            if parent_seq and self.store.count(layer, parent_seq)
+            else {}
             for layer, ids in by_layer.items()
         }
         known = self.store.schemas()
@@ -253,7 +256,8 @@ class Twin:
                 if value in wanted and wanted[value] != ch.feature_id:
                     problems.append(Problem(layer, ch.feature_id, f"{code} {value!r} is also given to {wanted[value]}"))
                 wanted[value] = ch.feature_id
-            if not wanted:
+            head = self.store.head()
+            if not wanted or head is None or self.store.count(layer, head.seq) == 0:
                 continue
             changing = {ch.feature_id for ch in chs}
             for value, holder in self.store.ids_by_value(layer, code, list(wanted)).items():
