@@ -20,6 +20,8 @@ from shapely.geometry.base import BaseGeometry
 from twin.errors import Problem
 from twin.model import Change, FieldSpec, LayerSchema
 
+_CANONICAL: dict[str, type] = {"string": str, "number": float, "boolean": bool}
+
 
 def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
@@ -125,10 +127,13 @@ def normalize_properties(schema: LayerSchema, props: Mapping[str, Any]) -> tuple
             if spec.required:
                 reasons.append(f"required property {spec.name!r} is missing")
             continue
-        value, why = _coerce(spec, raw)
-        if why:
-            reasons.append(why)
-            continue
+        if type(raw) is _CANONICAL.get(spec.type) and not (isinstance(raw, float) and not math.isfinite(raw)):
+            value = raw  # already in its canonical type: the common case of a large import
+        else:
+            value, why = _coerce(spec, raw)
+            if why:
+                reasons.append(why)
+                continue
         if spec.allowed is not None and value not in spec.allowed:
             allowed = ", ".join(map(str, spec.allowed))
             reasons.append(f"{spec.name}={value!r} is not one of: {allowed}")
