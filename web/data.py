@@ -45,19 +45,6 @@ MAX_FEATURES = 250_000  # one map request never draws more; beyond it the page a
 SIMPLIFY_MIN_COORDS = 24  # geometries with fewer coordinates are sent as stored
 
 
-# ---------------------------------------------------------------------------- versions
-def resolve_ref(twin: Twin, text: str | None) -> Ref:
-    """A commit id (or prefix), HEAD or HEAD~n, a checkpoint (T-30), else a time or date (end of that
-    day in Shanghai).
-
-    The rule the API's /diff and the CLI's diff use (plus checkpoints, as /completion reads them),
-    so `from`/`to` mean the same everywhere.
-    """
-    from completion.snapshot import resolve_ref as resolve
-
-    return resolve(twin, text)
-
-
 def spatial_layers(twin: Twin, allowed: Iterable[str] | None = None) -> list[LayerSchema]:
     """The twin's layers with geometry (the caller may see), in drawing order."""
     names = set(allowed) if allowed is not None else None

@@ -27,7 +27,7 @@ from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 from markupsafe import Markup
 
-from completion.snapshot import today_local
+from completion.snapshot import resolve_ref, today_local
 from twin.core import Ref, Twin
 from twin.errors import BadInput
 from twin.model import LayerSchema
@@ -48,7 +48,6 @@ from web.data import (
     layer_features,
     plain_classifier,
     project_table,
-    resolve_ref,
     season_checkpoints,
     spatial_layers,
     venue_bounds,
@@ -582,6 +581,25 @@ def _version_select(ctx: MapContext, name: str, raw: str | None, current: Ref) -
     return f'<select name="{name}">{extra}{"".join(groups)}</select>'
 
 
+def _context_spec(ctx: MapContext, schema: LayerSchema, ref: Ref) -> dict[str, Any]:
+    """A layer drawn faintly as it stood at `ref`, for orientation under a map's own layer."""
+    classify = _boundary_classifier if schema.name == "venue_boundary" else plain_classifier("ctx")
+    data = (
+        layer_features(ctx.twin, schema.name, ref, gcj02=ctx.gcj02, lang=ctx.lang, classify=classify)
+        if ctx.export
+        else None
+    )
+    return _layer_spec(
+        ctx,
+        schema,
+        popup="plain",
+        params={"mode": "plain", "version": ref.commit.id if ref.commit else None, "lang": ctx.lang},
+        data=data,
+        url=ctx.url(f"/maps/data/features/{schema.name}"),
+        context=True,
+    )
+
+
 def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None) -> str:
     """What changed between two versions or dates: added, modified (old shape dashed), deleted."""
     twin, lang = ctx.twin, ctx.lang
@@ -594,20 +612,7 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
     specs = []
     version_b = b.commit.id if b.commit else None
     for schema in layers:
-        is_boundary = schema.name == "venue_boundary"
-        classify = _boundary_classifier if is_boundary else plain_classifier("ctx")
-        data = (
-            layer_features(twin, schema.name, b, gcj02=ctx.gcj02, lang=lang, classify=classify) if ctx.export else None
-        )
-        spec = _layer_spec(
-            ctx,
-            schema,
-            popup="plain",
-            params={"mode": "plain", "version": version_b, "lang": lang},
-            data=data,
-            url=ctx.url(f"/maps/data/features/{schema.name}"),
-            context=True,
-        )
+        spec = _context_spec(ctx, schema, b)
         specs.append((spec, spec["title"], True, False))
     change_spec: dict[str, Any] = {
         "id": "changes",
@@ -677,21 +682,8 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
     for other in ctx.layers():  # the other layers, faint, to find one's way
         if other.name == layer:
             continue
-        is_boundary = other.name == "venue_boundary"
-        classify = _boundary_classifier if is_boundary else plain_classifier("ctx")
-        data = (
-            layer_features(twin, other.name, ref, gcj02=ctx.gcj02, lang=lang, classify=classify) if ctx.export else None
-        )
-        spec = _layer_spec(
-            ctx,
-            other,
-            popup="plain",
-            params={"mode": "plain", "version": ref.commit.id if ref.commit else None, "lang": lang},
-            data=data,
-            url=ctx.url(f"/maps/data/features/{other.name}"),
-            context=True,
-        )
-        specs.append((spec, spec["title"], True, not is_boundary))
+        spec = _context_spec(ctx, other, ref)
+        specs.append((spec, spec["title"], True, other.name != "venue_boundary"))
     if schema.spatial:
         data = None
         if ctx.export:
