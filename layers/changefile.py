@@ -24,11 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 import shapely
-from pyproj import CRS, Transformer
 
+from layers.crs import parse_crs, to_storage
 from twin.errors import BadInput, Problem, ValidationFailed
 from twin.model import Change, Feature
 
@@ -61,7 +60,11 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
     meta = doc.get("twin:commit") or {}
     if not isinstance(meta, dict):
         raise BadInput(f"{source}: twin:commit must be an object")
-    to_storage = _transformer(doc.get("twin:crs"), source)
+    crs_text = doc.get("twin:crs")
+    try:
+        reproject = to_storage(parse_crs(crs_text)) if crs_text is not None else None
+    except BadInput as e:
+        raise BadInput(f"{source}: {e}") from None
     problems: list[Problem] = []
     changes: list[Change] = []
     for i, f in enumerate(doc["features"]):
@@ -92,8 +95,6 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
             continue
         # A null geometry is a record of a non-spatial layer (e.g. the project register); for a
         # spatial layer the twin's validation refuses it ("no geometry") when the file is committed.
-        if geom is not None and to_storage is not None:
-            geom = shapely.transform(geom, lambda xy: np.column_stack(to_storage.transform(xy[:, 0], xy[:, 1])))
         props = f.get("properties") or {}
         if not isinstance(props, dict):
             problems.append(Problem(layer, fid, "properties must be an object"))
@@ -103,6 +104,10 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
         raise ValidationFailed(problems)
     if not changes:
         raise BadInput(f"{source}: no changes")
+    if reproject is not None:  # every geometry of the file in one vectorised pass
+        spatial = [c.feature for c in changes if c.feature is not None and c.feature.geometry is not None]
+        for feature, geom in zip(spatial, reproject([f.geometry for f in spatial]), strict=True):
+            feature.geometry = geom
     time = meta.get("time")
     if time is not None:
         try:
@@ -110,15 +115,3 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
         except ValueError:
             raise BadInput(f"{source}: twin:commit.time {time!r} is not an RFC 3339 timestamp") from None
     return ChangeFile(changes, meta.get("author"), meta.get("message"), time, meta.get("parent"))
-
-
-def _transformer(crs_text: Any, source: str) -> Transformer | None:
-    if crs_text is None:
-        return None
-    try:
-        crs = CRS.from_user_input(crs_text)
-    except Exception:  # pyproj raises CRSError, and TypeError for non-strings
-        raise BadInput(f"{source}: unknown CRS {crs_text!r}") from None
-    if crs.equals(CRS.from_epsg(4326)) or crs.equals(CRS("OGC:CRS84")):
-        return None
-    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
