@@ -180,7 +180,7 @@ class Twin:
         problems = validate_changes(changes, schemas, self.store.area_of_interest())
         stored, more = self._resolve_ops(changes, parent_seq)
         problems.extend(more)
-        problems.extend(self._check_codes(stored, schemas))
+        problems.extend(self._check_codes(stored, schemas, parent_seq))
         if not stored and not problems:
             problems.append(Problem("*", None, "nothing changes: every feature is already as given"))
         when = _as_utc(time) if time is not None else datetime.now(UTC)
@@ -238,7 +238,9 @@ class Twin:
             stored.append(StoredChange(ch.layer, op, ch.feature_id, enc))  # type: ignore[arg-type]
         return stored, problems
 
-    def _check_codes(self, stored: Sequence[StoredChange], schemas: dict[str, LayerSchema]) -> list[Problem]:
+    def _check_codes(
+        self, stored: Sequence[StoredChange], schemas: dict[str, LayerSchema], parent_seq: int
+    ) -> list[Problem]:
         """A layer's human code (its schema's code_field) names one feature at a time."""
         problems: list[Problem] = []
         by_layer: dict[str, list[StoredChange]] = {}
@@ -256,8 +258,7 @@ class Twin:
                 if value in wanted and wanted[value] != ch.feature_id:
                     problems.append(Problem(layer, ch.feature_id, f"{code} {value!r} is also given to {wanted[value]}"))
                 wanted[value] = ch.feature_id
-            head = self.store.head()
-            if not wanted or head is None or self.store.count(layer, head.seq) == 0:
+            if not wanted or parent_seq == 0 or self.store.count(layer, parent_seq) == 0:
                 continue
             changing = {ch.feature_id for ch in chs}
             for value, holder in self.store.ids_by_value(layer, code, list(wanted)).items():

@@ -614,8 +614,15 @@ class GeoPackageStore(Store):
 
     def changes_in(self, seq: int) -> list[StoredChange]:
         c = self._conn()
-        self._schemas = None  # rare (fsck, revert): read the layer list afresh
-        names = {lid: name for name, lid in self._layer_ids_all().items()}
+        names = self._names_by_lid()
+
+        def name_of(lid: int) -> str:
+            nonlocal names
+            if lid not in names:  # a layer added through another handle since the list was read
+                self.reload_schemas()
+                names = self._names_by_lid()
+            return names[lid]
+
         out: list[StoredChange] = []
         started: set[tuple[int, str]] = set()
         for lid, fid, op, bbox0, bbox1, bbox2, bbox3, wkb, props, gj in c.execute(
@@ -625,16 +632,16 @@ class GeoPackageStore(Store):
         ):
             started.add((lid, fid))
             box = None if bbox0 is None else (bbox0, bbox1, bbox2, bbox3)
-            v = EncodedFeature(names[lid], fid, gj, wkb, box, orjson.loads(props), props)
-            out.append(StoredChange(names[lid], op, fid, v))
+            v = EncodedFeature(name_of(lid), fid, gj, wkb, box, orjson.loads(props), props)
+            out.append(StoredChange(name_of(lid), op, fid, v))
         for lid, fid in c.execute("SELECT layer_id, feature_id FROM twin_versions WHERE to_seq=?", (seq,)):
             if (lid, fid) not in started:
-                out.append(StoredChange(names[lid], "delete", fid, None))
+                out.append(StoredChange(name_of(lid), "delete", fid, None))
         return out
 
-    def _layer_ids_all(self) -> dict[str, int]:
+    def _names_by_lid(self) -> dict[int, str]:
         self.schemas()
-        return self._layer_ids
+        return {lid: name for name, lid in self._layer_ids.items()}
 
     # ------------------------------------------------------------------ reads
     _VISIBLE = "from_seq <= ? AND (to_seq IS NULL OR to_seq > ?)"
