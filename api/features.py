@@ -44,6 +44,7 @@ from layers.crs import (
     parse_crs,
     to_storage,
 )
+from layers.io import FORMATS
 from twin import Change, Feature, Ref, Twin
 from twin.encoding import feature_collection
 from twin.errors import BadInput, Conflict, NotFound
@@ -158,8 +159,7 @@ def reproject_features(features: list[bytes], crs_uri_: str) -> list[bytes]:
 def _collection_doc(request: Request, twin: Twin, schema: LayerSchema) -> dict[str, Any]:
     cid = schema.name
     ext = twin.extent(cid)
-    first = twin.log(1, max(twin.store.commit_count() - 1, 0))
-    start = first[0].time.isoformat().replace("+00:00", "Z") if first else None
+    start = twin.store.commit_by_seq(1).time.isoformat().replace("+00:00", "Z") if twin.head() else None
     base = f"/collections/{cid}"
     doc: dict[str, Any] = {
         "id": cid,
@@ -197,8 +197,6 @@ def _collection_doc(request: Request, twin: Twin, schema: LayerSchema) -> dict[s
             },
         ],
     }
-    from layers.io import FORMATS
-
     for name, spec in FORMATS.items():
         doc["links"].append(
             {
@@ -284,6 +282,13 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
             raise BadInput(f"item #{i + 1}: id must be a string or number")
         out.append(Feature(str(ident), geom, props))
     return out
+
+
+def _written(twin: Twin, layer: str, fid: str, cid: str) -> Response:
+    """204 for a replaced or updated feature, with the ETag of the version this commit made
+    (not of the head, which another writer may already have moved)."""
+    etag = etag_of(twin.feature(layer, fid, twin.resolve(cid)))
+    return Response(status_code=204, headers={"ETag": etag, "X-Twin-Commit": cid})
 
 
 class FeaturesFactory:
@@ -680,7 +685,7 @@ class FeaturesFactory:
         loc = public_url(request, f"/collections/{schema.name}/items/{feats[0].id}")
         headers = {"Location": loc, "X-Twin-Commit": cid}
         if len(feats) == 1:
-            headers["ETag"] = etag_of(twin.feature(schema.name, feats[0].id))
+            headers["ETag"] = etag_of(twin.feature(schema.name, feats[0].id, twin.resolve(cid)))
         return _json({"commit": cid, "ids": [f.id for f in feats]}, status=201, headers=headers)
 
     async def replace(
@@ -706,9 +711,7 @@ class FeaturesFactory:
             self._write, twin, who, schema.name, feature_id, if_match, build, message,
             f"API: replace {schema.name}/{feature_id}",
         )  # fmt: skip
-        return Response(
-            status_code=204, headers={"ETag": etag_of(twin.feature(schema.name, feature_id)), "X-Twin-Commit": cid}
-        )
+        return _written(twin, schema.name, feature_id, cid)
 
     async def update(
         self,
@@ -757,9 +760,7 @@ class FeaturesFactory:
             self._write, twin, who, schema.name, feature_id, if_match, build, message,
             f"API: update {schema.name}/{feature_id}",
         )  # fmt: skip
-        return Response(
-            status_code=204, headers={"ETag": etag_of(twin.feature(schema.name, feature_id)), "X-Twin-Commit": cid}
-        )
+        return _written(twin, schema.name, feature_id, cid)
 
     async def delete(
         self,
