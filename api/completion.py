@@ -21,7 +21,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, public_url, visible_layer
+from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, add_get_route, public_url, visible_layer
 from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
 from completion.register import LAYER
 from completion.reports import ProgressReport, report_progress
@@ -113,16 +113,12 @@ class CompletionFactory:
         self.router = APIRouter(route_class=StrictQueryRoute)
         r = self.router
         tags: list[str | Enum] = ["Completion"]
-        r.add_api_route(
-            "/projects", self.projects, methods=["GET"], summary="The hardware projects and their status", tags=tags
-        )
-        r.add_api_route(
-            "/projects/{code}", self.project, methods=["GET"], summary="One project, its status and plan", tags=tags
-        )
-        r.add_api_route(
+        add_get_route(r, "/projects", self.projects, summary="The hardware projects and their status", tags=tags)
+        add_get_route(r, "/projects/{code}", self.project, summary="One project, its status and plan", tags=tags)
+        add_get_route(
+            r,
             "/projects/{code}/progress",
             self.progress,
-            methods=["GET"],
             summary="A project's progress reports",
             tags=tags,
         )
@@ -134,26 +130,22 @@ class CompletionFactory:
             tags=tags,
             status_code=201,
         )
-        r.add_api_route(
+        add_get_route(
+            r,
             "/completion",
             self.completion,
-            methods=["GET"],
             summary="Weighted completion and status counts by area, unit or category",
             tags=tags,
         )
-        r.add_api_route(
+        add_get_route(
+            r,
             "/completion/checkpoints",
             self.checkpoints,
-            methods=["GET"],
             summary="The back-scheduled checkpoints and each project's planned percent at them",
             tags=tags,
         )
-        r.add_api_route(
-            "/completion/scurve", self.scurve, methods=["GET"], summary="Planned against actual S-curve", tags=tags
-        )
-        r.add_api_route(
-            "/completion/late", self.late, methods=["GET"], summary="The late projects, most days late first", tags=tags
-        )
+        add_get_route(r, "/completion/scurve", self.scurve, summary="Planned against actual S-curve", tags=tags)
+        add_get_route(r, "/completion/late", self.late, summary="The late projects, most days late first", tags=tags)
 
     # ------------------------------------------------------------------ helpers
     def _snapshot(self, twin: Twin, who: Any, on: str | None, version: str | None) -> tuple[Completion, Snapshot]:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from api.deps import ReaderDep, StrictQueryRoute, TwinDep, get_settings, get_twin, visible_layers
+from api.deps import ReaderDep, StrictQueryRoute, TwinDep, add_get_route, get_settings, get_twin, visible_layers
 from api.errors import InvalidParameter
 from twin.errors import BadInput
 from web import i18n
@@ -106,16 +106,14 @@ class MapsFactory:
         self.router = APIRouter(route_class=StrictQueryRoute)
         r = self.router
         tags: list[Any] = ["Maps"]
-        r.add_api_route("/maps", self.home, methods=["GET"], summary="Home page (maps)", tags=tags)
-        r.add_api_route("/maps/completion", self.completion, methods=["GET"], summary="Completion map", tags=tags)
-        r.add_api_route("/maps/timeline", self.timeline, methods=["GET"], summary="Checkpoint timeline", tags=tags)
-        r.add_api_route("/maps/changes", self.changes, methods=["GET"], summary="Change map", tags=tags)
-        r.add_api_route("/maps/layers/{layer}", self.layer, methods=["GET"], summary="Layer check map", tags=tags)
-        r.add_api_route(
-            "/maps/data/features/{layer}", self.data_features, methods=["GET"], summary="Map features", tags=tags
-        )
-        r.add_api_route("/maps/data/changes", self.data_changes, methods=["GET"], summary="Map changes", tags=tags)
-        r.add_api_route("/maps/data/panel", self.data_panel, methods=["GET"], summary="Completion panel", tags=tags)
+        add_get_route(r, "/maps", self.home, summary="Home page (maps)", tags=tags)
+        add_get_route(r, "/maps/completion", self.completion, summary="Completion map", tags=tags)
+        add_get_route(r, "/maps/timeline", self.timeline, summary="Checkpoint timeline", tags=tags)
+        add_get_route(r, "/maps/changes", self.changes, summary="Change map", tags=tags)
+        add_get_route(r, "/maps/layers/{layer}", self.layer, summary="Layer check map", tags=tags)
+        add_get_route(r, "/maps/data/features/{layer}", self.data_features, summary="Map features", tags=tags)
+        add_get_route(r, "/maps/data/changes", self.data_changes, summary="Map changes", tags=tags)
+        add_get_route(r, "/maps/data/panel", self.data_panel, summary="Completion panel", tags=tags)
 
     # ------------------------------------------------------------------ pages
     def home(self, request: Request, twin: TwinDep, who: ReaderDep, lang: LangQ = None) -> Response:
