@@ -38,10 +38,6 @@ def _links(links: list[dict[str, Any]]) -> str:
     return f"<ul>{rows}</ul>"
 
 
-def landing(doc: dict[str, Any]) -> HTMLResponse:
-    return _page(doc["title"], f"<p>{escape(doc['description'])}</p>{_links(doc['links'])}")
-
-
 def conformance(doc: dict[str, Any]) -> HTMLResponse:
     items = "".join(f"<li><code>{escape(c)}</code></li>" for c in doc["conformsTo"])
     return _page("Conformance", f"<ul>{items}</ul>")
