@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from twin.access import ROLES
 from twin.errors import BadInput, NotFound
 
-ROLES = ("viewer", "engineer", "editor", "admin")  # each role can do what the ones before it can
+__all__ = ["ANONYMOUS", "ROLES", "Principal", "TokenInfo", "TokenStore"]
 TOKEN_PREFIX = "vt_"
 
 
@@ -28,12 +29,6 @@ class Principal:
 
     def at_least(self, role: str) -> bool:
         return self.role is not None and ROLES.index(self.role) >= ROLES.index(role)
-
-    def may_see(self, restricted_to: tuple[str, ...]) -> bool:
-        """A restricted layer is visible to its named roles and to admins only."""
-        if not restricted_to:
-            return True
-        return self.role is not None and (self.role in restricted_to or self.role == "admin")
 
 
 ANONYMOUS = Principal("anonymous", None)

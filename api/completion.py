@@ -21,7 +21,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, add_get_route, public_url, visible_layer
+from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
 from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
 from completion.register import LAYER
 from completion.reports import ProgressReport, report_progress
@@ -45,7 +45,7 @@ from completion.snapshot import (
     today_local,
 )
 from completion.status import STATUSES
-from twin import Twin
+from twin.access import TwinView
 from twin.errors import BadInput
 
 JSON = "application/json"
@@ -148,8 +148,8 @@ class CompletionFactory:
         add_get_route(r, "/completion/late", self.late, summary="The late projects, most days late first", tags=tags)
 
     # ------------------------------------------------------------------ helpers
-    def _snapshot(self, twin: Twin, who: Any, on: str | None, version: str | None) -> tuple[Completion, Snapshot]:
-        visible_layer(twin, who, LAYER)
+    def _snapshot(self, twin: TwinView, who: Any, on: str | None, version: str | None) -> tuple[Completion, Snapshot]:
+        collection_of(twin, LAYER)
         comp = Completion(twin, self.settings)
         try:
             day = parse_day(on, self.settings)
@@ -255,7 +255,7 @@ class CompletionFactory:
         who: EditorDep,
         code: Annotated[str, Path(description="The project code.")],
     ) -> Response:
-        visible_layer(twin, who, LAYER)
+        collection_of(twin, LAYER)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
             raise UnsupportedMediaType(f"send application/json (got {ctype or 'no content type'})")

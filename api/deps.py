@@ -15,6 +15,7 @@ from api.auth import ANONYMOUS, Principal, TokenStore
 from api.errors import Forbidden, InvalidParameter, NotAcceptable, Unauthorized
 from api.settings import ApiSettings
 from twin import Ref, Twin
+from twin.access import TwinView
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 
@@ -60,7 +61,8 @@ def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_twin(request: Request) -> Twin:
+def whole_twin(request: Request) -> Twin:
+    """The twin itself, unfiltered: for the app's own plumbing only, never a route's answer."""
     return request.app.state.twin  # type: ignore[no-any-return]
 
 
@@ -84,7 +86,15 @@ def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-TwinDep = Annotated[Twin, Depends(get_twin)]
+
+
+def get_twin(request: Request, who: PrincipalDep) -> TwinView:
+    """The twin as the caller may see it: every route reads and writes through this view, so the
+    visibility rule (twin.access) holds on every answer, page, download and tile."""
+    return whole_twin(request).for_role(who.role)
+
+
+TwinDep = Annotated[TwinView, Depends(get_twin)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
@@ -106,19 +116,13 @@ ReaderDep = Annotated[Principal, Depends(reader)]
 EditorDep = Annotated[Principal, Depends(editor)]
 
 
-def visible_layers(twin: Twin, who: Principal) -> list[LayerSchema]:
-    return [s for s in twin.layers() if who.may_see(s.restricted_to)]
-
-
-def visible_layer(twin: Twin, who: Principal, name: str) -> LayerSchema:
-    """A layer the caller may see; a restricted one is reported missing, not forbidden."""
+def collection_of(twin: TwinView, name: str) -> LayerSchema:
+    """The collection `name` as the caller's view has it; a layer hidden from the caller is
+    missing, not forbidden (a 403 would say that it exists)."""
     try:
-        schema = twin.layer(name)
+        return twin.layer(name)
     except NotFound:
         raise NotFound(f"no collection {name!r}") from None
-    if not who.may_see(schema.restricted_to):
-        raise NotFound(f"no collection {name!r}")
-    return schema
 
 
 @dataclass
@@ -128,7 +132,7 @@ class VersionParams:
     version: Annotated[str | None, Query(description="A commit id (or unique prefix), HEAD or HEAD~n.")] = None
     asof: Annotated[str | None, Query(description="An RFC 3339 time, or a date (end of that day in Shanghai).")] = None
 
-    def resolve(self, twin: Twin, datetime_instant: str | None = None) -> Ref:
+    def resolve(self, twin: TwinView, datetime_instant: str | None = None) -> Ref:
         """The version to read; a version that does not resolve is a bad parameter (400), not a 404."""
         if datetime_instant is not None:
             if self.version is not None or self.asof is not None:

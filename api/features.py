@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api import html
+from api.caching import cache_headers, version_etag
 from api.deps import (
     EditorDep,
     ReaderDep,
@@ -28,11 +29,10 @@ from api.deps import (
     TwinDep,
     VersionDep,
     add_get_route,
+    collection_of,
     get_settings,
     negotiate,
     public_url,
-    visible_layer,
-    visible_layers,
 )
 from api.errors import InvalidParameter, PreconditionFailed, UnsupportedMediaType
 from layers.crs import (
@@ -45,7 +45,8 @@ from layers.crs import (
     to_storage,
 )
 from layers.io import FORMATS
-from twin import Change, Feature, Ref, Twin
+from twin import Change, Feature, Ref
+from twin.access import TwinView
 from twin.encoding import feature_collection
 from twin.errors import BadInput, Conflict, NotFound
 from twin.model import LayerSchema
@@ -84,11 +85,14 @@ def _json(data: Any, status: int = 200, media: str = JSON, headers: dict[str, st
     return Response(orjson.dumps(data), status_code=status, media_type=media, headers=headers)
 
 
-def _version_headers(ref: Ref, pinned: bool) -> dict[str, str]:
-    headers = {"X-Twin-Version": ref.commit.id if ref.commit else ""}
-    if pinned and ref.commit is not None:
-        headers["Cache-Control"] = "public, max-age=86400"  # a named version never changes
-    return headers
+def _version_headers(request: Request, ref: Ref, version: str | None) -> dict[str, str]:
+    """The version read, how long the answer may be kept, and an ETag made from the version and
+    the request (cheaper than hashing a large page; the page's timeStamp does not make it new)."""
+    accept = request.headers.get("accept", "")
+    return {
+        **cache_headers(version, ref),
+        "ETag": version_etag(ref, request.url.path, request.url.query, accept, request.headers.get("authorization")),
+    }
 
 
 def _parse_bbox(text: str) -> tuple[float, ...]:
@@ -156,10 +160,11 @@ def reproject_features(features: list[bytes], crs_uri_: str) -> list[bytes]:
     return [orjson.dumps(d) for d in decoded]
 
 
-def _collection_doc(request: Request, twin: Twin, schema: LayerSchema) -> dict[str, Any]:
+def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema) -> dict[str, Any]:
     cid = schema.name
     ext = twin.extent(cid)
-    start = twin.store.commit_by_seq(1).time.isoformat().replace("+00:00", "Z") if twin.head() else None
+    first = twin.first_commit()
+    start = first.time.isoformat().replace("+00:00", "Z") if first else None
     base = f"/collections/{cid}"
     doc: dict[str, Any] = {
         "id": cid,
@@ -284,7 +289,7 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
     return out
 
 
-def _written(twin: Twin, layer: str, fid: str, cid: str) -> Response:
+def _written(twin: TwinView, layer: str, fid: str, cid: str) -> Response:
     """204 for a replaced or updated feature, with the ETag of the version this commit made
     (not of the head, which another writer may already have moved)."""
     etag = etag_of(twin.feature(layer, fid, twin.resolve(cid)))
@@ -342,7 +347,11 @@ class FeaturesFactory:
 
     # ------------------------------------------------------------------ capabilities
     async def landing(
-        self, request: Request, who: ReaderDep, f: Annotated[str | None, Query(description="json or html")] = None
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        f: Annotated[str | None, Query(description="json or html")] = None,
     ) -> Response:
         fmt = negotiate(request, f, ("json", "html"))
         settings = get_settings(request)
@@ -394,7 +403,7 @@ class FeaturesFactory:
         if fmt == "html":
             from api.maps import landing_response  # the product's home page (web/landing.py)
 
-            return landing_response(request)
+            return landing_response(request, twin)
         return _json(doc)
 
     async def conformance(
@@ -417,7 +426,7 @@ class FeaturesFactory:
                 {"rel": "self", "type": JSON, "href": public_url(request, "/collections")},
                 {"rel": "alternate", "type": "text/html", "href": public_url(request, "/collections", f="html")},
             ],
-            "collections": [_collection_doc(request, twin, s) for s in visible_layers(twin, who)],
+            "collections": [_collection_doc(request, twin, s) for s in twin.layers()],
             "crs": SUPPORTED_API_CRS,
         }
         if negotiate(request, f, ("json", "html")) == "html":
@@ -432,7 +441,7 @@ class FeaturesFactory:
         collection_id: Annotated[str, Path(alias="collectionId")],
         f: Annotated[str | None, Query(description="json or html")] = None,
     ) -> Response:
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         doc = _collection_doc(request, twin, schema)
         if negotiate(request, f, ("json", "html")) == "html":
             return html.collection(doc)
@@ -446,7 +455,7 @@ class FeaturesFactory:
         collection_id: Annotated[str, Path(alias="collectionId")],
         f: Annotated[str | None, Query(description="json or html")] = None,
     ) -> Response:
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         doc = _queryables(request, schema)
         if negotiate(request, f, ("json", "html")) == "html":
             return html.queryables(doc)
@@ -478,7 +487,7 @@ class FeaturesFactory:
     ) -> Response:
         settings = get_settings(request)
         fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         instant = None
         if datetime_ is not None:
             if "/" in datetime_:
@@ -576,7 +585,7 @@ class FeaturesFactory:
             "twin:version": ref.commit.id if ref.commit else None,
             "links": links,
         }
-        headers = {"Content-Crs": f"<{out_crs}>", **_version_headers(ref, version.version is not None)}
+        headers = {"Content-Crs": f"<{out_crs}>", **_version_headers(request, ref, version.version)}
         if fmt == "html":
             return html.items(schema, meta, features, headers)
         body = feature_collection(features, meta)
@@ -595,7 +604,7 @@ class FeaturesFactory:
         f: Annotated[str | None, Query(description="geojson, json or html")] = None,
     ) -> Response:
         fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         if datetime_ is not None and "/" in datetime_:
             raise InvalidParameter("datetime must be an instant here", parameter="datetime")
         ref = version.resolve(twin, datetime_)
@@ -617,8 +626,8 @@ class FeaturesFactory:
         ]
         headers = {
             "Content-Crs": f"<{out_crs}>",
+            **cache_headers(version.version, ref),
             "ETag": etag_of(stored),
-            **_version_headers(ref, version.version is not None),
         }
         if fmt == "html":
             return html.item(schema, orjson.loads(body), headers)
@@ -634,7 +643,7 @@ class FeaturesFactory:
 
     def _write(
         self,
-        twin: Twin,
+        twin: TwinView,
         who: Any,
         layer: str,
         fid: str,
@@ -677,7 +686,7 @@ class FeaturesFactory:
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         feats = _features_from_body(await self._body(request), content_crs, schema.name, None)
         changes = [Change(schema.name, "add", f.id, f) for f in feats]
         text = message or f"API: add {len(feats)} feature(s) to {schema.name}"
@@ -699,7 +708,7 @@ class FeaturesFactory:
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         feats = _features_from_body(await self._body(request), content_crs, schema.name, feature_id)
         if len(feats) != 1:
             raise BadInput("PUT takes one Feature")
@@ -725,7 +734,7 @@ class FeaturesFactory:
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
         """A JSON merge patch (RFC 7396) of the feature: properties set to null are removed."""
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         body = await self._body(request)
         try:
             patch = orjson.loads(body)
@@ -772,7 +781,7 @@ class FeaturesFactory:
         if_match: Annotated[str | None, Header(alias="If-Match")] = None,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
     ) -> Response:
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
 
         def build(current: bytes) -> list[Change]:
             return [Change(schema.name, "delete", feature_id)]
@@ -786,7 +795,7 @@ class FeaturesFactory:
     async def options_items(
         self, twin: TwinDep, who: ReaderDep, collection_id: Annotated[str, Path(alias="collectionId")]
     ) -> Response:
-        visible_layer(twin, who, collection_id)
+        collection_of(twin, collection_id)
         return Response(status_code=204, headers={"Allow": "GET, HEAD, POST, OPTIONS"})
 
     async def options_item(
@@ -796,7 +805,7 @@ class FeaturesFactory:
         collection_id: Annotated[str, Path(alias="collectionId")],
         feature_id: Annotated[str, Path(alias="featureId")],
     ) -> Response:
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         try:
             twin.feature(schema.name, feature_id)
         except NotFound:

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import TokenStore
+from api.caching import Revalidation
 from api.completion import CompletionFactory
 from api.errors import add_exception_handlers, problem
 from api.features import FeaturesFactory
@@ -150,6 +151,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
             f'<p>The full definition: <a href="/api">/api</a> (OpenAPI 3.0).</p><table>{rows}</table>'
         )
 
+    app.add_middleware(Revalidation)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

@@ -23,8 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from api.deps import ReaderDep, StrictQueryRoute, TwinDep, add_get_route, get_settings, get_twin, visible_layers
+from api.deps import ReaderDep, StrictQueryRoute, TwinDep, add_get_route, get_settings
 from api.errors import InvalidParameter
+from twin.access import TwinView
 from twin.errors import BadInput
 from web import i18n
 from web.assets import OWN_PREFIX, OWN_STATIC, VENDOR_PREFIX, AssetsMissing, vendor_dirs
@@ -52,13 +53,9 @@ def _lang(request: Request, lang: str | None) -> str:
     return i18n.norm_lang(lang, request.headers.get("accept-language"))
 
 
-def _ctx(request: Request, twin: Any, who: Any, lang: str) -> MapContext:
-    return MapContext(
-        twin=twin,
-        lang=lang,
-        base=request.scope.get("root_path", "").rstrip("/"),
-        allowed_layers={s.name for s in visible_layers(twin, who)},
-    )
+def _ctx(request: Request, twin: TwinView, who: Any, lang: str) -> MapContext:
+    # The view hides what the caller may not see: the maps need no rule of their own.
+    return MapContext(twin=twin, lang=lang, base=request.scope.get("root_path", "").rstrip("/"))
 
 
 def _page(html: str) -> HTMLResponse:
@@ -89,12 +86,12 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
         raise InvalidParameter(str(e), parameter="bbox") from None
 
 
-def landing_response(request: Request, lang: str | None = None) -> HTMLResponse:
+def landing_response(request: Request, twin: TwinView, lang: str | None = None) -> HTMLResponse:
     """The home page, for the API landing page's HTML branch (browsers asking for "/")."""
-    return _home(request, get_twin(request), lang)
+    return _home(request, twin, lang)
 
 
-def _home(request: Request, twin: Any, lang: str | None) -> HTMLResponse:
+def _home(request: Request, twin: TwinView, lang: str | None) -> HTMLResponse:
     root = request.scope.get("root_path", "").rstrip("/")
     return _page(landing_html(twin, _lang(request, lang), root, get_settings(request).title))
 

@@ -9,28 +9,29 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from api.caching import cache_headers, version_etag
 from api.deps import (
     ReaderDep,
     StrictQueryRoute,
     TwinDep,
     VersionDep,
     add_get_route,
+    collection_of,
     public_url,
-    visible_layer,
-    visible_layers,
 )
 from api.errors import InvalidParameter
 from completion.snapshot import resolve_ref
 from layers.crs import SUPPORTED_API_CRS, crs_label, parse_crs
 from layers.io import FORMATS, write_layer_bytes
-from twin import Ref, Twin
+from twin import CommitInfo, Ref
+from twin.access import TwinView
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, NotFound
 
 JSON = "application/json"
 
 
-def _ref(twin: Twin, text: str, name: str) -> Ref:
+def _ref(twin: TwinView, text: str, name: str) -> Ref:
     """A commit id, HEAD or HEAD~n, a checkpoint (T-30), else a time or date."""
     try:
         return resolve_ref(twin, text)
@@ -74,17 +75,9 @@ class VersionsFactory:
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> Response:
-        visible = {s.name for s in visible_layers(twin, who)}
-        if len(visible) == len(twin.layers()):
-            total = twin.store.commit_count()
-            commits = twin.log(limit, offset)
-        else:
-            # A commit that touched only layers hidden from the caller is hidden too: its author
-            # and message would tell what the restricted layer holds.
-            shown = [c for c in twin.log(twin.store.commit_count()) if not c.counts or set(c.counts) & visible]
-            total = len(shown)
-            commits = shown[offset : offset + limit]
-        items = [_commit_doc(request, c.to_dict(), visible) for c in commits]
+        # The view leaves out commits the caller may not see and redacts the rest (twin.access).
+        total = twin.commit_count()
+        items = [_commit_doc(request, c) for c in twin.log(limit, offset)]
         links = [{"rel": "self", "type": JSON, "href": public_url(request, "/versions", limit=limit, offset=offset)}]
         if offset + len(items) < total:
             links.append(
@@ -113,16 +106,9 @@ class VersionsFactory:
         ref = twin.resolve(version_id)
         if ref.commit is None:
             raise BadInput("the twin has no commits yet")
-        visible = {s.name for s in visible_layers(twin, who)}
-        if ref.commit.counts and not set(ref.commit.counts) & visible:
-            raise NotFound(f"no version {version_id}")
-        doc = _commit_doc(request, ref.commit.to_dict(), visible)
-        doc["changes"] = [
-            {"collection": ch.layer, "op": ch.op, "id": ch.feature_id}
-            for ch in twin.store.changes_in(ref.commit.seq)
-            if ch.layer in visible
-        ]
-        return Response(orjson.dumps(doc), media_type=JSON, headers={"Cache-Control": "public, max-age=86400"})
+        doc = _commit_doc(request, ref.commit)
+        doc["changes"] = [{"collection": layer, "op": op, "id": fid} for layer, op, fid in twin.changes(ref)]
+        return Response(orjson.dumps(doc), media_type=JSON, headers=cache_headers(version_id, ref))
 
     def diff(
         self,
@@ -134,11 +120,11 @@ class VersionsFactory:
         collections: Annotated[str | None, Query(description="Only these collections, comma separated.")] = None,
     ) -> Response:
         a, b = _ref(twin, from_, "from"), _ref(twin, to, "to")
-        names = [s.name for s in visible_layers(twin, who)]
+        names = [s.name for s in twin.layers()]
         if collections:
             wanted = [c.strip() for c in collections.split(",") if c.strip()]
             for c in wanted:
-                visible_layer(twin, who, c)
+                collection_of(twin, c)
             names = wanted
         entries = twin.diff(a, b, names)
         counts: dict[str, dict[str, int]] = {}
@@ -163,16 +149,15 @@ class VersionsFactory:
         collection_id: Annotated[str, Path(alias="collectionId")],
         feature_id: Annotated[str, Path(alias="featureId")],
     ) -> Response:
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         entries = twin.history(schema.name, feature_id)
-        visible = {schema.name}
         doc = {
             "collection": schema.name,
             "id": feature_id,
             "versions": [
                 {
                     "op": h.op,
-                    "commit": _commit_doc(request, h.commit.to_dict(), visible),
+                    "commit": _commit_doc(request, h.commit),
                     "endedBy": h.ended_by,
                     "feature": orjson.loads(h.geojson) if h.geojson else None,
                 }
@@ -191,7 +176,7 @@ class VersionsFactory:
         f: Annotated[str, Query(description="geojson, gpkg, shapefile or csv")] = "geojson",
         crs: Annotated[str | None, Query(description="The CRS of the file (CRS84 by default).")] = None,
     ) -> Response:
-        schema = visible_layer(twin, who, collection_id)
+        schema = collection_of(twin, collection_id)
         if f not in FORMATS:
             raise InvalidParameter(f"f={f!r} is not one of {', '.join(FORMATS)}", parameter="f")
         if crs is not None and crs not in SUPPORTED_API_CRS:
@@ -211,13 +196,13 @@ class VersionsFactory:
             media_type=spec.media_type,
             headers={
                 "Content-Disposition": f'attachment; filename="{filename}"',
-                "X-Twin-Version": ref.commit.id if ref.commit else "",
+                **cache_headers(version.version, ref),
+                "ETag": version_etag(ref, request.url.path, request.url.query, request.headers.get("authorization")),
             },
         )
 
 
-def _commit_doc(request: Request, c: dict[str, Any], visible: set[str]) -> dict[str, Any]:
-    c = dict(c)
-    c["counts"] = {k: v for k, v in c["counts"].items() if k in visible}
+def _commit_doc(request: Request, commit: CommitInfo) -> dict[str, Any]:
+    c = commit.to_dict()
     c["links"] = [{"rel": "self", "type": JSON, "href": public_url(request, f"/versions/{c['id']}")}]
     return c

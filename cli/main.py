@@ -152,7 +152,7 @@ def summary(store: StoreOpt = None) -> None:
             out.print("no commits yet")
         else:
             out.print(f"head {head.id[:12]}  {_time(head.time)}  {head.author}: {head.message}")
-            out.print(f"{twin.store.commit_count()} commits")
+            out.print(f"{twin.commit_count()} commits")
         table = Table("layer", "title", "features", "geometry")
         for s in twin.layers():
             table.add_row(s.name, f"{s.title_en} / {s.title_zh}", str(twin.count(s.name)), ", ".join(s.geometry_types))
@@ -276,7 +276,7 @@ def show(
             raise NotFound("the twin has no commits")
         c = ref.commit
         data = c.to_dict()
-        data["changes"] = [{"layer": ch.layer, "op": ch.op, "id": ch.feature_id} for ch in twin.store.changes_in(c.seq)]
+        data["changes"] = [{"layer": layer, "op": op, "id": fid} for layer, op, fid in twin.changes(ref)]
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
@@ -395,7 +395,7 @@ def fsck(store: StoreOpt = None) -> None:
     twin = _open(store)
     with twin, _errors():
         problems = twin.fsck()
-        n = twin.store.commit_count()
+        n = twin.commit_count()
     if problems:
         _fail(f"{len(problems)} problem(s) in {_store_path(store)}", EXIT_CORRUPT, problems)
     out.print(f"ok: {n} commits verified, indexes and GeoPackage tables agree")

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from layers.catalogue import PROJECTS
-from twin.core import Ref, Twin
+from twin.core import Ref, TwinLike
 from twin.errors import NotFound
 from twin.model import HistoryEntry
 
@@ -161,7 +161,7 @@ class Register:
     versions committed up to it. Make a new Register after the twin changes.
     """
 
-    def __init__(self, twin: Twin):
+    def __init__(self, twin: TwinLike):
         self.twin = twin
         self._histories: dict[str, list[HistoryEntry]] = {}
         try:
@@ -192,13 +192,13 @@ class Register:
         return reports_from_history(known)
 
 
-def find_project(twin: Twin, code: str, ref: Ref) -> Project:
+def find_project(twin: TwinLike, code: str, ref: Ref) -> Project:
     """The project with this code as of ``ref``: the record whose id is the code, else (for a record
     added with another id, e.g. through the generic feature API) the one the code names now."""
     try:
         return Project.from_feature(twin.feature(LAYER, code, ref))
     except NotFound:
-        fid = twin.store.ids_by_value(LAYER, "code", [code]).get(code)
+        fid = twin.id_by_value(LAYER, "code", code)
         if fid is None:
             raise NotFound(f"no project {code!r} in the register") from None
         try:

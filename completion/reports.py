@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from completion.register import LAYER, Project, find_project
-from twin.core import HEAD, Twin
+from twin.core import HEAD, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, StoredChange
 from twin.validation import normalize_properties
@@ -98,7 +98,7 @@ def _local_day(t: datetime) -> date:
 
 
 def report_progress(
-    twin: Twin,
+    twin: TwinLike,
     reports: ProgressReport | Sequence[ProgressReport],
     *,
     reporter: str,
@@ -152,7 +152,7 @@ def report_progress(
 
 
 # ---------------------------------------------------------------------------- project records
-def check_project(twin: Twin, props: Mapping[str, Any], seq: int) -> list[str]:
+def check_project(twin: TwinLike, props: Mapping[str, Any], seq: int) -> list[str]:
     """Reasons a project record (already type-checked) is refused, beyond the layer's own rules."""
     reasons: list[str] = []
     start, finish = props.get("planned_start"), props.get("planned_finish")
@@ -171,7 +171,7 @@ def check_project(twin: Twin, props: Mapping[str, Any], seq: int) -> list[str]:
     return reasons
 
 
-def check_feature_refs(twin: Twin, refs: Sequence[str], seq: int) -> list[str]:
+def check_feature_refs(twin: TwinLike, refs: Sequence[str], seq: int) -> list[str]:
     """Each "layer/feature_id" must name an existing feature of a spatial layer as of commit ``seq``."""
     reasons: list[str] = []
     wanted: dict[str, list[str]] = {}
@@ -185,13 +185,13 @@ def check_feature_refs(twin: Twin, refs: Sequence[str], seq: int) -> list[str]:
         else:
             wanted.setdefault(layer, []).append(fid)
     for layer, ids in wanted.items():
-        found = twin.store.features_by_id(layer, ids, seq) if seq else {}
+        found = twin.features_by_id(layer, ids, twin.at_seq(seq))
         reasons.extend(f"feature reference {layer}/{fid!s}: no such feature" for fid in ids if fid not in found)
     return reasons
 
 
 def save_projects(
-    twin: Twin,
+    twin: TwinLike,
     records: Sequence[Mapping[str, Any]],
     *,
     author: str,
@@ -233,7 +233,7 @@ def save_projects(
     return twin.commit(changes, author=author, message=message, parent=base, time=time)
 
 
-def project_rule(twin: Twin, changes: Sequence[StoredChange], parent_seq: int, when: datetime) -> list[Problem]:
+def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: int, when: datetime) -> list[Problem]:
     """The register's rules on every write path (generic API edits, imports and change files too).
 
     A record must be a sound project (dates in order, existing features); and when its progress
@@ -253,7 +253,7 @@ def project_rule(twin: Twin, changes: Sequence[StoredChange], parent_seq: int, w
         except (ValueError, KeyError) as e:
             problems.append(Problem(LAYER, ch.feature_id, str(e)))
             continue
-        before = twin.store.feature(LAYER, ch.feature_id, parent_seq) if parent_seq else None
+        before = twin.features_by_id(LAYER, [ch.feature_id], twin.at_seq(parent_seq)).get(ch.feature_id)
         old = Project.from_feature(before) if before is not None else None
         moved = (new.percent_complete, new.progress_date) != (
             (old.percent_complete, old.progress_date) if old else (None, None)

@@ -28,7 +28,7 @@ from completion.rollup import Group, group_by, key_of, late_list, overall_weight
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
 from completion.settings import CompletionSettings
 from completion.status import SEVERITY, ProjectStatus, evaluate, reports_on
-from twin.core import SHANGHAI, Ref, Twin
+from twin.core import SHANGHAI, Ref, TwinLike
 from twin.errors import BadInput, NotFound
 
 
@@ -117,7 +117,7 @@ class Snapshot:
 class Completion:
     """Completion figures over a twin; cheap to make, so make one per request or command."""
 
-    def __init__(self, twin: Twin, settings: CompletionSettings | None = None):
+    def __init__(self, twin: TwinLike, settings: CompletionSettings | None = None):
         self.twin = twin
         self.settings = settings or CompletionSettings()
         self.register = Register(twin)
@@ -300,7 +300,7 @@ def filter_statuses(
     ]
 
 
-def resolve_ref(twin: Twin, text: str | None, settings: CompletionSettings | None = None) -> Ref:
+def resolve_ref(twin: TwinLike, text: str | None, settings: CompletionSettings | None = None) -> Ref:
     """A version as people name it anywhere (CLI, API, maps): a commit id, HEAD or HEAD~n, a
     checkpoint of the current expo (T-30: the end of that day), else a time or date."""
     if text is None or text.strip() in ("", "HEAD"):

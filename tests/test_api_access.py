@@ -234,7 +234,8 @@ def test_diffs_and_versions_hide_a_restricted_layer(
     api: TestClient, site: tuple[Path, Path, dict[str, str]], who: str | None
 ) -> None:
     h = as_(site, who)
-    diff = api.get("/diff?from=HEAD~2", headers=h).json()
+    # HEAD~n counts the commits the caller can see: the commit before the last is hidden from them.
+    diff = api.get("/diff?from=HEAD~1", headers=h).json()
     assert {f["twin:layer"] for f in diff["features"]} == {"halls"}
     assert [f["id"] for f in diff["features"]] == ["hall-1.1H"]
     assert set(diff["twin:counts"]) == {"halls"}
@@ -254,6 +255,14 @@ def test_diffs_and_versions_hide_a_restricted_layer(
     both = api.get("/versions/HEAD", headers=h).json()
     assert both["changes"] == [{"collection": "halls", "op": "modify", "id": "hall-1.1H"}]
     assert SECRET not in orjson.dumps(both).decode()
+    # The commit that also touched the hidden layer keeps its author but not its message; its
+    # parent is the last commit the caller can see, and the numbers run without a gap.
+    admin_view = api.get("/versions/HEAD", headers=as_(site, "admin")).json()
+    assert both["id"] == admin_view["id"] and both["author"] == admin_view["author"]
+    assert both["message"] != admin_view["message"] and "withheld" in both["message"]
+    assert both["parent"] == api.get("/versions/HEAD~1", headers=h).json()["id"] != admin_view["parent"]
+    every = api.get("/versions?limit=1000", headers=h).json()["versions"]
+    assert [v["seq"] for v in every][::-1] == list(range(1, log["numberMatched"] + 1))
     hist = api.get("/collections/halls/items/hall-1.1H/history", headers=h).json()
     for v in hist["versions"]:
         assert SECRET not in v["commit"]["counts"]

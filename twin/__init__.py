@@ -1,6 +1,6 @@
 """The versioned venue twin: layers of features, committed atomically, readable at any version."""
 
-from twin.core import HEAD, Ref, Twin, feature_from_geojson
+from twin.core import HEAD, Ref, Twin, TwinLike, feature_from_geojson
 from twin.errors import BadInput, Conflict, Corrupt, NotFound, Problem, TwinError, ValidationFailed
 from twin.model import Change, CommitInfo, DiffEntry, Feature, FieldSpec, HistoryEntry, LayerSchema
 
@@ -20,6 +20,7 @@ __all__ = [
     "Problem",
     "Ref",
     "Twin",
+    "TwinLike",
     "TwinError",
     "ValidationFailed",
     "feature_from_geojson",

@@ -20,6 +20,7 @@ import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from twin.access import TwinView
 from twin.encoding import counts_of, encode_changes, stored_commit_id
 from twin.errors import BadInput, Conflict, NotFound, Problem, ValidationFailed
 from twin.model import (
@@ -147,6 +148,35 @@ class Twin:
 
     def log(self, limit: int = 50, offset: int = 0) -> list[CommitInfo]:
         return self.store.log(limit, offset)
+
+    def commit_count(self) -> int:
+        return self.store.commit_count()
+
+    def first_commit(self) -> CommitInfo | None:
+        return self.store.commit_by_seq(1) if self.store.commit_count() else None
+
+    def changes(self, ref: Ref) -> list[tuple[str, str, str]]:
+        """(layer, op, feature id) of each change the commit `ref` names made."""
+        if ref.commit is None:
+            return []
+        return [(ch.layer, ch.op, ch.feature_id) for ch in self.store.changes_in(ref.seq)]
+
+    def at_seq(self, seq: int) -> Ref:
+        """The version with this sequence number (0: the empty twin), for code handed a seq."""
+        return Ref(self.store.commit_by_seq(seq) if seq else None)
+
+    def state_key(self) -> tuple[Any, ...]:
+        """Identifies this twin as it is now, for caches of answers derived from it."""
+        head = self.store.head()
+        return (id(self.store), head.id if head else None)
+
+    # ------------------------------------------------------------------ who sees what
+    def for_role(self, role: str | None) -> TwinView:
+        """The twin as `role` may see it (None: anonymous); see twin.access for the rule."""
+        return TwinView(self, role)
+
+    def present(self, commit: CommitInfo | None) -> CommitInfo | None:
+        return commit  # the whole twin hides nothing (TwinView.present redacts)
 
     # ------------------------------------------------------------------ writes
     def commit(
@@ -322,6 +352,16 @@ class Twin:
             raise NotFound(f"no feature {feature_id!r} in layer {layer}{where}")
         return got
 
+    def features_by_id(self, layer: str, feature_ids: Sequence[str], ref: Ref | None = None) -> dict[str, bytes]:
+        self.layer(layer)
+        seq = (ref or self.resolve()).seq
+        return self.store.features_by_id(layer, feature_ids, seq) if seq else {}
+
+    def id_by_value(self, layer: str, field: str, value: Any) -> str | None:
+        """At the head: the feature whose `field` holds `value` (a layer's human code), if any."""
+        self.layer(layer)
+        return self.store.ids_by_value(layer, field, [value]).get(value)
+
     def count(self, layer: str, ref: Ref | None = None) -> int:
         self.layer(layer)
         return self.store.count(layer, (ref or self.resolve()).seq)
@@ -468,3 +508,8 @@ def _check_bbox(bbox: BBox) -> None:
         raise BadInput("bbox values must be finite numbers")
     if minx > maxx or miny > maxy:
         raise BadInput(f"bbox {bbox} has its minimum above its maximum")
+
+
+# What front ends read through: the whole twin (the CLI, core rules) or one role's view of it (the
+# API, the maps). Both offer the same reads, so completion, queries and maps take either.
+TwinLike = Twin | TwinView

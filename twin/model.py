@@ -155,11 +155,14 @@ class CommitInfo:
     message: str
     time: datetime  # UTC
     counts: dict[str, LayerCounts]
+    # The number shown for `seq` where it differs: a reader who may not see every layer sees its
+    # commits numbered without the gaps hidden commits would leave (twin.access). Reads use `seq`.
+    number: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "seq": self.seq,
+            "seq": self.number if self.number is not None else self.seq,
             "parent": self.parent,
             "author": self.author,
             "message": self.message,

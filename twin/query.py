@@ -20,7 +20,7 @@ import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from twin.core import Ref, Twin
+from twin.core import Ref, TwinLike
 from twin.errors import BadInput
 from twin.model import LayerSchema
 from twin.stores.base import BBox, Page
@@ -80,7 +80,7 @@ def filter_properties(expr: cql2.Expr) -> set[str]:
     return names
 
 
-def run_query(twin: Twin, q: FeatureQuery) -> Page:
+def run_query(twin: TwinLike, q: FeatureQuery) -> Page:
     schema = twin.layer(q.layer)
     if q.filter is not None:
         allowed = {f.name for f in schema.fields} | {"id", "geometry", "geom"}

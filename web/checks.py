@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import shapely
 
-from twin.core import Ref, Twin
+from twin.core import Ref, TwinLike
 from twin.model import Change, Feature, LayerSchema
 from twin.validation import validate_changes
 from web import i18n
@@ -102,7 +102,7 @@ def check_records(schema: LayerSchema, records: list[dict[str, Any]], area_of_in
     return out
 
 
-def layer_check(twin: Twin, layer: str, ref: Ref) -> dict[str, FeatureCheck]:
+def layer_check(twin: TwinLike, layer: str, ref: Ref) -> dict[str, FeatureCheck]:
     """Findings for every feature of `layer` as of `ref` (cached per version)."""
     from web.data import _layer_checks, _twin_key
 

@@ -30,7 +30,7 @@ import shapely
 from completion import Completion, Snapshot
 from completion.register import LAYER as PROJECTS_LAYER
 from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
-from twin.core import Ref, Twin
+from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, run_query
@@ -45,15 +45,16 @@ MAX_FEATURES = 250_000  # one map request never draws more; beyond it the page a
 SIMPLIFY_MIN_COORDS = 24  # geometries with fewer coordinates are sent as stored
 
 
-def spatial_layers(twin: Twin, allowed: Iterable[str] | None = None) -> list[LayerSchema]:
-    """The twin's layers with geometry (the caller may see), in drawing order."""
-    names = set(allowed) if allowed is not None else None
-    layers = [s for s in twin.layers() if s.spatial and (names is None or s.name in names)]
+def spatial_layers(twin: TwinLike) -> list[LayerSchema]:
+    """The twin's layers with geometry (those the twin's view shows), in drawing order."""
+    every = twin.layers()
+    layers = [s for s in every if s.spatial]
     rank = {n: i for i, n in enumerate(LAYER_ORDER)}
-    return sorted(layers, key=lambda s: (rank.get(s.name, len(rank)), [x.name for x in twin.layers()].index(s.name)))
+    position = {s.name: i for i, s in enumerate(every)}
+    return sorted(layers, key=lambda s: (rank.get(s.name, len(rank)), position[s.name]))
 
 
-def has_projects(twin: Twin) -> bool:
+def has_projects(twin: TwinLike) -> bool:
     try:
         twin.layer(PROJECTS_LAYER)
         return True
@@ -88,9 +89,8 @@ _layer_checks = _LRU(16)
 _diffs = _LRU(16)
 
 
-def _twin_key(twin: Twin) -> tuple[int, str | None]:
-    head = twin.head()
-    return (id(twin.store), head.id if head else None)
+def _twin_key(twin: TwinLike) -> tuple[Any, ...]:
+    return twin.state_key()  # a view's key includes what it hides, so roles never share an answer
 
 
 # ---------------------------------------------------------------------------- completion
@@ -109,7 +109,7 @@ class CompletionView:
     def on(self) -> date:
         return self.snapshot.on
 
-    def project_bounds(self, twin: Twin, codes: Sequence[str]) -> dict[str, list[float] | None]:
+    def project_bounds(self, twin: TwinLike, codes: Sequence[str]) -> dict[str, list[float] | None]:
         """The lon/lat extent of each project's features as of the snapshot (computed once per project)."""
         todo = [c for c in codes if c not in self._bounds]
         if todo:
@@ -126,7 +126,7 @@ class CompletionView:
         raise KeyError(code)
 
 
-def completion_view(twin: Twin, on: str | date | None = None, version: str | None = None) -> CompletionView | None:
+def completion_view(twin: TwinLike, on: str | date | None = None, version: str | None = None) -> CompletionView | None:
     """The completion snapshot for a date (as `/completion` computes it), or None without a register."""
     if not has_projects(twin):
         return None
@@ -150,7 +150,7 @@ def completion_view(twin: Twin, on: str | date | None = None, version: str | Non
     return _snapshots.get((_twin_key(twin), day, version), make)  # type: ignore[no-any-return]
 
 
-def season_checkpoints(twin: Twin) -> list[Any]:
+def season_checkpoints(twin: TwinLike) -> list[Any]:
     """The checkpoints of the expo the project register prepares for, oldest first.
 
     That expo is VENUE_TWIN_EXPO_YEAR's if set, else the year of the register's latest planned
@@ -277,7 +277,7 @@ def parse_bbox(text: str | None) -> BBox | None:
     return (parts[0], parts[1], parts[2], parts[3])
 
 
-def venue_bounds(twin: Twin, ref: Ref | None = None) -> list[float]:
+def venue_bounds(twin: TwinLike, ref: Ref | None = None) -> list[float]:
     """Where to open a map: the venue boundary's extent, else every layer's, else the area of interest."""
     for name in ("venue_boundary",):
         try:
@@ -296,7 +296,7 @@ def venue_bounds(twin: Twin, ref: Ref | None = None) -> list[float]:
     return list(twin.area_of_interest.bounds)
 
 
-def feature_boxes(twin: Twin, keys: Iterable[str], ref: Ref | None) -> dict[str, tuple[float, float, float, float]]:
+def feature_boxes(twin: TwinLike, keys: Iterable[str], ref: Ref | None) -> dict[str, tuple[float, float, float, float]]:
     """The lon/lat bounding box of each feature named "layer/id" that exists as of `ref`.
 
     One read per layer and one vectorised parse, so thousands of features cost milliseconds.
@@ -306,13 +306,13 @@ def feature_boxes(twin: Twin, keys: Iterable[str], ref: Ref | None) -> dict[str,
         layer, _, fid = key.partition("/")
         by_layer.setdefault(layer, []).append(fid)
     spatial = {s.name for s in twin.layers() if s.spatial}
-    seq = (ref or twin.resolve()).seq
+    ref = ref or twin.resolve()
     names: list[str] = []
     geoms: list[bytes | None] = []
     for layer, ids in by_layer.items():
-        if layer not in spatial or not seq:
+        if layer not in spatial:
             continue
-        for fid, data in twin.store.features_by_id(layer, ids, seq).items():
+        for fid, data in twin.features_by_id(layer, ids, ref).items():
             split = _split_stored(data)
             g = split[0] if split is not None else orjson.dumps(orjson.loads(data).get("geometry"))
             if g != b"null":
@@ -354,7 +354,7 @@ def _split_stored(b: bytes) -> tuple[bytes, bytes] | None:
 
 
 def layer_features(
-    twin: Twin,
+    twin: TwinLike,
     layer: str,
     ref: Ref,
     *,
@@ -447,7 +447,7 @@ def plain_classifier(cls: str = "ctx") -> Classifier:
     return classify
 
 
-def check_classifier(twin: Twin, layer: str, ref: Ref, lang: str) -> Classifier:
+def check_classifier(twin: TwinLike, layer: str, ref: Ref, lang: str) -> Classifier:
     from web.checks import layer_check
 
     result = layer_check(twin, layer, ref)
@@ -481,7 +481,7 @@ class ChangeItem:
         return d
 
 
-def changes_between(twin: Twin, a: Ref, b: Ref, layers: Sequence[str]) -> list[ChangeItem]:
+def changes_between(twin: TwinLike, a: Ref, b: Ref, layers: Sequence[str]) -> list[ChangeItem]:
     """`Twin.diff(a, b)` over `layers` (what the API's /diff answers), decoded."""
 
     def make() -> list[ChangeItem]:
@@ -520,7 +520,7 @@ def changed_fields(schema: LayerSchema, before: dict[str, Any], after: dict[str,
 
 
 def changes_features(
-    twin: Twin,
+    twin: TwinLike,
     items: Sequence[ChangeItem],
     *,
     bbox: BBox | None = None,
@@ -583,7 +583,7 @@ def change_counts(items: Sequence[ChangeItem]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def commit_choices(twin: Twin) -> list[tuple[str, str]]:
+def commit_choices(twin: TwinLike) -> list[tuple[str, str]]:
     """(value, label) pairs for version pickers: the commits (short id), newest first."""
     out = []
     for c in twin.log(200):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from twin.core import SHANGHAI, Twin
+from twin.core import SHANGHAI, TwinLike
 from web import i18n
 from web.data import completion_view, spatial_layers
 from web.panels import RED_FLAG
@@ -39,7 +39,7 @@ footer{padding:10px 32px 26px;font-size:12px;color:#6b7280}
 """
 
 
-def landing_html(twin: Twin, lang: str, base: str = "", service_title: str | None = None) -> str:
+def landing_html(twin: TwinLike, lang: str, base: str = "", service_title: str | None = None) -> str:
     """The home page in `lang` (links are relative to `base`, the app's root path).
 
     `service_title` is the API's title, shown with the API links (the OGC API landing page's
@@ -81,7 +81,7 @@ def landing_html(twin: Twin, lang: str, base: str = "", service_title: str | Non
     layer_links = "".join(
         f'<a href="{u("/maps/layers/" + s.name, lang=lang)}" data-layer="{escape(s.name)}">'
         f"{escape(i18n.layer_title(lang, s))} <small>({twin.count(s.name)})</small></a>"
-        for s in twin.layers()
+        for s in twin.layers()  # the caller's view: hidden layers are not there to list
     )
     api = [
         (u("/collections", f="html"), i18n.label(lang, "api_collections")),
@@ -96,7 +96,7 @@ def landing_html(twin: Twin, lang: str, base: str = "", service_title: str | Non
         when = head.time.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
         version = (
             f"{escape(i18n.label(lang, 'head_version'))}: <code>{head.id[:12]}</code> ({when}) · "
-            f"{escape(i18n.label(lang, 'commits_n', n=twin.store.commit_count()))}"
+            f"{escape(i18n.label(lang, 'commits_n', n=twin.commit_count()))}"
         )
     else:
         version = escape(i18n.label(lang, "no_commits"))

@@ -28,7 +28,7 @@ from folium.template import Template
 from markupsafe import Markup
 
 from completion.snapshot import resolve_ref, today_local
-from twin.core import Ref, Twin
+from twin.core import Ref, TwinLike
 from twin.errors import BadInput
 from twin.model import LayerSchema
 from web import i18n
@@ -60,12 +60,11 @@ LABEL_MIN_ZOOM = 16
 
 @dataclass
 class MapContext:
-    twin: Twin
+    twin: TwinLike
     lang: str = i18n.DEFAULT_LANG
     export: bool = False  # one self-contained file: assets inlined, data embedded
     base: str = ""  # the app's root path, when it is mounted under a prefix
     settings: MapSettings = field(default_factory=map_settings)
-    allowed_layers: set[str] | None = None  # the layers the reader may see (None: all)
 
     @property
     def gcj02(self) -> bool:
@@ -76,7 +75,7 @@ class MapContext:
         return f"{self.base}{path}" + (f"?{q}" if q else "")
 
     def layers(self) -> list[LayerSchema]:
-        return spatial_layers(self.twin, self.allowed_layers)
+        return spatial_layers(self.twin)
 
 
 def js_json(obj: Any) -> Markup:
@@ -370,7 +369,7 @@ def _role_classifier(ctx: MapContext, schema: LayerSchema, view: CompletionView 
 def _completion_date(ctx: MapContext, on: str | None) -> tuple[CompletionView | None, date, Ref]:
     from completion.register import LAYER as PROJECTS
 
-    readable = ctx.allowed_layers is None or PROJECTS in ctx.allowed_layers
+    readable = any(s.name == PROJECTS for s in ctx.twin.layers())  # the twin (view) may hide the register
     view = completion_view(ctx.twin, on) if readable else None
     if view is not None:
         return view, view.on, view.snapshot.ref
@@ -438,7 +437,7 @@ def completion_map(ctx: MapContext, on: str | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------- timeline
-def timeline_steps(twin: Twin) -> list[tuple[date, str]]:
+def timeline_steps(twin: TwinLike) -> list[tuple[date, str]]:
     """The 10-day checkpoints of the register's expo, oldest first, as (date, label)."""
     cps = season_checkpoints(twin)
     if not cps:
@@ -446,7 +445,7 @@ def timeline_steps(twin: Twin) -> list[tuple[date, str]]:
     return [(cp.on, f"{cp.label} · {cp.on.isoformat()}") for cp in cps]
 
 
-def panel_data(twin: Twin, on: str | date, lang: str, gcj02: bool = False) -> dict[str, Any]:
+def panel_data(twin: TwinLike, on: str | date, lang: str, gcj02: bool = False) -> dict[str, Any]:
     """The completion panel and the project table for one date (the timeline's step)."""
     view = completion_view(twin, on.isoformat() if isinstance(on, date) else on)
     return {"html": completion_panel(twin, view, lang, gcj02), "projects": project_table(view, lang)}
@@ -525,7 +524,7 @@ def timeline_map(ctx: MapContext) -> str:
 
 
 # ---------------------------------------------------------------------------- change map
-def default_from(twin: Twin) -> str:
+def default_from(twin: TwinLike) -> str:
     head = twin.head()
     return "HEAD~1" if head is not None and head.seq > 1 else "HEAD"
 
@@ -538,7 +537,7 @@ def _version_label(ref: Ref) -> str:
     return f"{ref.commit.id[:12]} ({ref.commit.time.astimezone(SHANGHAI).strftime('%Y-%m-%d %H:%M')})"
 
 
-def checkpoint_options(twin: Twin) -> list[tuple[str, str]]:
+def checkpoint_options(twin: TwinLike) -> list[tuple[str, str]]:
     """(date, label) of the register's checkpoints, newest first, for version pickers."""
     return [(cp.on.isoformat(), f"{cp.label} · {cp.on.isoformat()}") for cp in reversed(season_checkpoints(twin))]
 
@@ -607,7 +606,7 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
     to = to or "HEAD"
     a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
     layers = ctx.layers()
-    names = [s.name for s in twin.layers() if ctx.allowed_layers is None or s.name in ctx.allowed_layers]
+    names = [s.name for s in twin.layers()]
     items = changes_between(twin, a, b, names)
     specs = []
     version_b = b.commit.id if b.commit else None
@@ -669,10 +668,6 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
     """One layer with its attributes, the features that fail validation or miss attributes marked."""
     twin, lang = ctx.twin, ctx.lang
     schema = twin.layer(layer)
-    if ctx.allowed_layers is not None and layer not in ctx.allowed_layers:
-        from twin.errors import NotFound
-
-        raise NotFound(f"no layer {layer!r}")
     ref = resolve_ref(twin, version)
     findings = layer_check(twin, layer, ref)
     page = twin.features(layer, ref)
@@ -715,7 +710,7 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
             f'<a href="{escape(ctx.url("/maps/layers/" + s.name, lang=lang))}" data-layer-link="{s.name}">'
             f"{escape(i18n.layer_title(lang, s))}</a>"
             for s in twin.layers()
-            if s.name != layer and (ctx.allowed_layers is None or s.name in ctx.allowed_layers)
+            if s.name != layer
         )
         pickers = (
             f'<form class="vt-form" method="get" action="{escape(ctx.url("/maps/layers/" + layer))}">'
@@ -766,10 +761,6 @@ def features_doc(
     """What /maps/data/features/{layer} answers: the layer's features in a bbox, classified for a map."""
     twin = ctx.twin
     schema = twin.layer(layer)
-    if ctx.allowed_layers is not None and layer not in ctx.allowed_layers:
-        from twin.errors import NotFound
-
-        raise NotFound(f"no layer {layer!r}")
     props: Any = "none"  # the page fetches a clicked feature's attributes from the API
     if mode == "completion":
         view, _, ref = _completion_date(ctx, date_)
@@ -795,7 +786,7 @@ def changes_doc(
 ) -> dict[str, Any]:
     twin = ctx.twin
     a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
-    names = [s.name for s in twin.layers() if ctx.allowed_layers is None or s.name in ctx.allowed_layers]
+    names = [s.name for s in twin.layers()]
     items: list[ChangeItem] = changes_between(twin, a, b, names)
     return changes_features(twin, items, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang)
 

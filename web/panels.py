@@ -13,7 +13,7 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from twin.core import Twin
+from twin.core import TwinLike
 from twin.model import LayerSchema
 from web import i18n
 from web.checks import FeatureCheck
@@ -131,7 +131,7 @@ LATE_LIMIT = 60  # the panel lists the latest this many; the API (/completion/la
 
 
 def completion_panel(
-    twin: Twin, view: CompletionView | None, lang: str, gcj02: bool = False, late_limit: int = LATE_LIMIT
+    twin: TwinLike, view: CompletionView | None, lang: str, gcj02: bool = False, late_limit: int = LATE_LIMIT
 ) -> str:
     """The completion panel for one date: days left, overall and per-area completion, legend, S-curve, late list."""
     if view is None:
@@ -258,7 +258,7 @@ CHANGE_KINDS = ("added", "modified", "deleted")
 
 
 def changes_panel(
-    twin: Twin, items: Sequence[ChangeItem], lang: str, styles: dict[str, Any], gcj02: bool = False, limit: int = 400
+    twin: TwinLike, items: Sequence[ChangeItem], lang: str, styles: dict[str, Any], gcj02: bool = False, limit: int = 400
 ) -> str:
     schemas = {s.name: s for s in twin.layers()}
     spatial = [it for it in items if schemas.get(it.layer) and schemas[it.layer].spatial]
@@ -336,7 +336,7 @@ CHECK_CLASSES = ("invalid", "missing", "ok")
 
 
 def check_panel(
-    twin: Twin,
+    twin: TwinLike,
     schema: LayerSchema,
     total: int,
     findings: dict[str, FeatureCheck],

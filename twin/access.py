@@ -1,0 +1,305 @@
+"""Who may see what: the one visibility rule, and the twin as one role sees it.
+
+A layer whose schema names `restricted_to` roles is visible to those roles and to admins only.
+Everything a front end serves (JSON, HTML pages, map data, CSV, downloads, tiles) reads through a
+`TwinView` made for the caller's role, so a new route cannot forget the rule: the view simply has
+no way to reach a hidden layer.
+
+What a caller who may not see a layer sees of the history (the policy, documented in the README):
+- a commit that touched only hidden layers does not exist for them: it is not in the log, its id
+  does not resolve (`version=<id>` is "no commit"), and HEAD, HEAD~n and as-of times count only
+  the commits they can see (a hidden commit cannot change a visible layer, so the state of every
+  visible layer at the nearest visible commit is exactly the state at the hidden one);
+- a commit that touched visible and hidden layers is shown with only the visible layers in its
+  counts and its message withheld (a message may name hidden features); its author stays;
+- `parent` is the nearest commit they can see, and `seq` numbers the commits they can see, 1, 2,
+  3 ... without gaps, so neither tells that hidden commits exist.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from twin.errors import BadInput, NotFound
+from twin.model import Change, CommitInfo, DiffEntry, HistoryEntry, LayerSchema
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
+
+    from twin.core import Ref, Twin
+    from twin.stores.base import BBox, ExportRow, Page
+
+ROLES = ("viewer", "engineer", "editor", "admin")  # each role can do what the ones before it can
+MESSAGE_WITHHELD = "(message withheld: this commit also changed layers you may not see)"
+
+
+def may_see(role: str | None, schema: LayerSchema) -> bool:
+    """The visibility rule: an open layer is everyone's; a restricted one its named roles' and admins'."""
+    if not schema.restricted_to:
+        return True
+    return role is not None and (role == "admin" or role in schema.restricted_to)
+
+
+@dataclass(frozen=True)
+class _History:
+    """The commits one set of hidden layers leaves visible, as of one head (oldest first)."""
+
+    head_id: str | None
+    real: tuple[CommitInfo, ...]  # as stored
+    shown: tuple[CommitInfo, ...]  # as presented: numbered, parent rewritten, redacted
+    seqs: tuple[int, ...]  # real seq of each, ascending (for as-of look-ups)
+    by_id: dict[str, int]  # id -> index
+
+
+class TwinView:
+    """The twin as one role may see it: the same reads and writes as `Twin`, minus hidden layers.
+
+    With nothing hidden from the role (no restricted layer, or an admin) every call passes straight
+    through, so the common case costs nothing.
+    """
+
+    _cache_lock = threading.Lock()
+
+    def __init__(self, twin: Twin, role: str | None):
+        self.twin = twin
+        self.role = role
+
+    # ------------------------------------------------------------------ the rule
+    def _hidden(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.twin.layers() if not may_see(self.role, s))
+
+    def may_see(self, schema: LayerSchema) -> bool:
+        return may_see(self.role, schema)
+
+    def _history(self, hidden: frozenset[str]) -> _History:
+        """The visible commits, computed once per head and hidden set (kept on the twin)."""
+        head = self.twin.head()
+        head_id = head.id if head else None
+        cache: dict[frozenset[str], _History] = self.twin.__dict__.setdefault("_visible_histories", {})
+        got = cache.get(hidden)
+        if got is not None and got.head_id == head_id:
+            return got
+        everything = list(reversed(self.twin.log(self.twin.commit_count())))
+        real: list[CommitInfo] = []
+        shown: list[CommitInfo] = []
+        for c in everything:
+            touched = set(c.counts)
+            if touched and touched <= hidden:
+                continue
+            withheld = bool(touched & hidden)
+            shown.append(
+                dataclasses.replace(
+                    c,
+                    parent=real[-1].id if real else None,
+                    message=MESSAGE_WITHHELD if withheld else c.message,
+                    counts={k: v for k, v in c.counts.items() if k not in hidden},
+                    number=len(shown) + 1,
+                )
+            )
+            real.append(c)
+        made = _History(
+            head_id, tuple(real), tuple(shown), tuple(c.seq for c in real), {c.id: i for i, c in enumerate(real)}
+        )
+        with self._cache_lock:
+            cache[hidden] = made
+        return made
+
+    def present(self, commit: CommitInfo | None) -> CommitInfo | None:
+        """A commit as this role may see it; None for one it may not see (or None)."""
+        if commit is None:
+            return None
+        hidden = self._hidden()
+        if not hidden:
+            return commit
+        h = self._history(hidden)
+        i = h.by_id.get(commit.id)
+        return h.shown[i] if i is not None else None
+
+    def _ref(self, commit: CommitInfo | None) -> Ref:
+        from twin.core import Ref
+
+        return Ref(commit)
+
+    # ------------------------------------------------------------------ layers
+    def layers(self) -> list[LayerSchema]:
+        return [s for s in self.twin.layers() if self.may_see(s)]
+
+    def layer(self, name: str) -> LayerSchema:
+        try:
+            schema = self.twin.layer(name)
+        except NotFound:
+            schema = None
+        if schema is None or not self.may_see(schema):
+            # Name only the layers this role may see: the twin's own message lists them all.
+            known = ", ".join(s.name for s in self.layers())
+            raise NotFound(f"no layer {name!r} (layers: {known})")
+        return schema
+
+    @property
+    def area_of_interest(self) -> BaseGeometry:
+        return self.twin.area_of_interest
+
+    def state_key(self) -> tuple[Any, ...]:
+        """Identifies what this role sees now, for caches of derived answers."""
+        return (*self.twin.state_key(), self._hidden())
+
+    # ------------------------------------------------------------------ versions
+    def head(self) -> CommitInfo | None:
+        hidden = self._hidden()
+        if not hidden:
+            return self.twin.head()
+        shown = self._history(hidden).shown
+        return shown[-1] if shown else None
+
+    def commit_count(self) -> int:
+        hidden = self._hidden()
+        if not hidden:
+            return self.twin.commit_count()
+        return len(self._history(hidden).shown)
+
+    def log(self, limit: int = 50, offset: int = 0) -> list[CommitInfo]:
+        hidden = self._hidden()
+        if not hidden:
+            return self.twin.log(limit, offset)
+        shown = self._history(hidden).shown
+        newest_first = shown[::-1]
+        return list(newest_first[offset : offset + limit])
+
+    def first_commit(self) -> CommitInfo | None:
+        hidden = self._hidden()
+        if not hidden:
+            return self.twin.first_commit()
+        shown = self._history(hidden).shown
+        return shown[0] if shown else None
+
+    def resolve(self, version: str | None = None, asof: datetime | str | None = None) -> Ref:
+        hidden = self._hidden()
+        if not hidden:
+            return self.twin.resolve(version, asof)
+        h = self._history(hidden)
+        if version is not None and asof is not None:
+            raise BadInput("give a version or a time, not both")
+        if asof is not None:
+            real = self.twin.resolve(asof=asof).commit
+            # The nearest visible commit at or before it: the visible layers are the same there.
+            i = bisect.bisect_right(h.seqs, real.seq if real else 0) - 1
+            return self._ref(h.shown[i] if i >= 0 else None)
+        if version is None or version == "HEAD":
+            return self._ref(h.shown[-1] if h.shown else None)
+        m = re.fullmatch(r"HEAD~(\d+)", version)
+        if m:
+            back = int(m.group(1))
+            if back > len(h.shown):
+                raise NotFound(f"{version} goes back past the first commit")
+            return self._ref(h.shown[len(h.shown) - 1 - back] if back < len(h.shown) else None)
+        v = version.lower()
+        if not re.fullmatch(r"[0-9a-f]{4,64}", v):
+            raise BadInput(f"version {version!r} is not a commit id (hex, at least 4 characters), HEAD or HEAD~n")
+        found = [c for c in h.shown if c.id.startswith(v)]
+        if not found:
+            raise NotFound(f"no commit {version}")
+        if len(found) > 1:
+            raise BadInput(f"commit id prefix {version} is ambiguous; give more characters")
+        return self._ref(found[0])
+
+    def resolve_text(self, text: str) -> Ref:
+        if text == "HEAD" or re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
+            return self.resolve(text)
+        return self.resolve(asof=text)
+
+    def at_seq(self, seq: int) -> Ref:
+        ref = self.twin.at_seq(seq)
+        if ref.commit is not None and self.present(ref.commit) is None:
+            raise NotFound(f"no commit number {seq}")
+        return self._ref(self.present(ref.commit))
+
+    def changes(self, ref: Ref) -> list[tuple[str, str, str]]:
+        """(layer, op, feature id) of what the commit `ref` names changed, in visible layers only."""
+        names = {s.name for s in self.layers()}
+        return [c for c in self.twin.changes(ref) if c[0] in names]
+
+    # ------------------------------------------------------------------ reads
+    def features(
+        self,
+        layer: str,
+        ref: Ref | None = None,
+        *,
+        bbox: BBox | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: str | None = None,
+    ) -> Page:
+        self.layer(layer)
+        return self.twin.features(layer, ref or self.resolve(), bbox=bbox, limit=limit, offset=offset, after=after)
+
+    def feature(self, layer: str, feature_id: str, ref: Ref | None = None) -> bytes:
+        self.layer(layer)
+        return self.twin.feature(layer, feature_id, ref or self.resolve())
+
+    def features_by_id(self, layer: str, feature_ids: Sequence[str], ref: Ref | None = None) -> dict[str, bytes]:
+        self.layer(layer)
+        return self.twin.features_by_id(layer, feature_ids, ref or self.resolve())
+
+    def id_by_value(self, layer: str, field: str, value: Any) -> str | None:
+        self.layer(layer)
+        return self.twin.id_by_value(layer, field, value)
+
+    def count(self, layer: str, ref: Ref | None = None) -> int:
+        self.layer(layer)
+        return self.twin.count(layer, ref or self.resolve())
+
+    def feature_ids(self, layer: str, ref: Ref | None = None) -> list[str]:
+        self.layer(layer)
+        return self.twin.feature_ids(layer, ref or self.resolve())
+
+    def extent(self, layer: str, ref: Ref | None = None) -> BBox | None:
+        self.layer(layer)
+        return self.twin.extent(layer, ref or self.resolve())
+
+    def export_rows(self, layer: str, ref: Ref | None = None, bbox: BBox | None = None) -> Iterator[ExportRow]:
+        self.layer(layer)
+        return self.twin.export_rows(layer, ref or self.resolve(), bbox)
+
+    def history(self, layer: str, feature_id: str) -> list[HistoryEntry]:
+        self.layer(layer)
+        out = []
+        for h in self.twin.history(layer, feature_id):
+            # Every commit that changed a visible layer is visible, so present() never drops one here.
+            shown = self.present(h.commit)
+            out.append(dataclasses.replace(h, commit=shown) if shown is not None else h)
+        return out
+
+    def diff(self, a: Ref, b: Ref, layers: Iterable[str] | None = None) -> list[DiffEntry]:
+        names = [self.layer(n).name for n in layers] if layers is not None else [s.name for s in self.layers()]
+        return self.twin.diff(a, b, names)
+
+    # ------------------------------------------------------------------ writes
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        author: str,
+        message: str,
+        parent: str | None = "HEAD",
+        time: datetime | None = None,
+    ) -> CommitInfo:
+        """A write through the view: only to layers the role may see (others are "no layer")."""
+        for name in {c.layer for c in changes}:
+            self.layer(name)
+        hidden = self._hidden()
+        if hidden and parent is not None and parent != "HEAD":
+            # Commits after the caller's parent that it cannot see touched only hidden layers, so
+            # they cannot overlap this write: build on the real head they lead to.
+            h = self._history(hidden)
+            named = self.resolve(parent).commit
+            if named is not None and named.id == (h.shown[-1].id if h.shown else None):
+                parent = h.head_id  # still checked: a commit landing meanwhile is a conflict
+        made = self.twin.commit(changes, author=author, message=message, parent=parent, time=time)
+        return self.present(made) or made
