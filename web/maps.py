@@ -309,10 +309,23 @@ def _render(
     if after:
         m.add_child(Script(after))
     fig.html.add_child(Element(panel), name="vt_panel")
+    _number_elements(fig)
     html = fig.render()
     lang_tag = "en" if ctx.lang == "en" else "zh-CN"
     html = html.replace("<html>", f'<html lang="{lang_tag}">', 1).replace("<body>", '<body class="vt-page">', 1)
     return html
+
+
+def _number_elements(root: Element) -> None:
+    """Give every element an id by its place in the tree instead of folium's random one, so the same
+    map renders to the same bytes: its ETag then revalidates, and exported files compare equal."""
+    todo = [root]
+    n = 0
+    while todo:
+        el = todo.pop(0)
+        n += 1
+        el._id = f"{n:032x}"
+        todo.extend(el._children.values())
 
 
 def _layer_spec(
