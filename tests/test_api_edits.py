@@ -336,6 +336,42 @@ def test_if_match_holds_against_a_concurrent_commit(base: tuple[Path, Path, dict
         racing.close()
 
 
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_if_match_write_lands_on_a_commit_to_another_feature(base: tuple[Path, Path, dict[str, str]], store: Path,
+                                                             editor: dict[str, str], method: str) -> None:
+    """A commit to another hall landing between the ETag check and the commit does not stop the
+    write: it applies on top (204), after the other writer's commit, and both changes stay."""
+    racing = RacingTwin(store)
+    try:
+        with TestClient(create_app(ApiSettings(store=store, tokens=base[1]), racing),
+                        raise_server_exceptions=False) as api:
+            doc, etag = hall(api)
+            theirs = feature_from_geojson(racing.feature("halls", "hall-1.2H"))
+            theirs.properties["notes"] = "changed by Zhou Min"
+            racing.intruder = [Change("halls", "modify", "hall-1.2H", theirs)]
+            n, head = state(api)
+            body: Any = {"properties": {"notes": "mine"}}
+            if method == "PUT":
+                body = {**doc, "properties": {**doc["properties"], "notes": "mine"}}
+            r = api.request(method, "/collections/halls/items/hall-1.1H",
+                            content=orjson.dumps(body) if method != "DELETE" else None,
+                            headers={**editor, "If-Match": etag})  # fmt: skip
+            assert r.status_code == 204, (r.status_code, r.text)
+            log = api.get("/versions?limit=2").json()
+            assert log["numberMatched"] == n + 2
+            mine, other = log["versions"]
+            assert (mine["id"], mine["parent"], other["parent"]) == (r.headers["x-twin-commit"], other["id"], head)
+            assert hall(api, "hall-1.2H")[0]["properties"]["notes"] == "changed by Zhou Min"
+            got = api.get("/collections/halls/items/hall-1.1H")
+            if method == "DELETE":
+                assert got.status_code == 404
+            else:
+                assert got.json()["properties"]["notes"] == "mine" and got.headers["etag"] == r.headers["etag"]
+            assert racing.fsck() == []
+    finally:
+        racing.close()
+
+
 # ---------------------------------------------------------------------------- OPTIONS
 def test_options_answers_allow(api: TestClient) -> None:
     r = api.options("/collections/halls/items")
