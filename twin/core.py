@@ -24,9 +24,9 @@ from twin.encoding import counts_of, encode_changes, stored_commit_id
 from twin.errors import BadInput, Conflict, NotFound, Problem, ValidationFailed
 from twin.model import (
     Change,
-    EncodedFeature,
     CommitInfo,
     DiffEntry,
+    EncodedFeature,
     Feature,
     HistoryEntry,
     LayerSchema,
