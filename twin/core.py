@@ -189,7 +189,7 @@ class Twin:
             head = self.store.head()
             parent_seq = head.seq if head else 0
             # Taken under the lock, so commits that queued for it get times in the order they land.
-            when = given or max(datetime.now(UTC), head.time if head else datetime.min.replace(tzinfo=UTC))
+            when = given or datetime.now(UTC)
             since: Ref | None = None  # what the writer built on, when the head has moved past it
             if base is not None and (base.commit.id if base.commit else None) != (head.id if head else None):
                 if strict:
