@@ -225,18 +225,33 @@ def commit(
     store: StoreOpt = None,
     message: Annotated[str | None, typer.Option("--message", "-m")] = None,
     author: AuthorOpt = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Refuse (exit 3) unless the file's twin:commit.parent is still the head, instead of "
+            "applying it on top of later commits that touched none of its features.",
+        ),
+    ] = False,
 ) -> None:
-    """Apply a file of changes as one commit (all or nothing)."""
+    """Apply a file of changes as one commit (all or nothing).
+
+    A file naming an older parent is applied on top of the head if none of its features (and
+    none of the codes it gives) changed since that parent; otherwise it is a conflict (exit 3).
+    """
     from layers.changefile import read_change_file
 
     twin = _open(store)
     with twin, _errors(str(file)):
         cf = read_change_file(file)
+        if strict and not cf.parent:
+            raise BadInput("--strict needs the file to name its parent (twin:commit.parent)")
         info = twin.commit(
             cf.changes,
             author=author or cf.author or _author(None),
             message=message or cf.message or f"Apply {file.name}",
             parent=cf.parent or "HEAD",
+            strict=strict,
         )
     out.print(f"committed {info.id[:12]}: {_counts(info.counts)}")
 

@@ -14,7 +14,9 @@ A change file is ordinary GeoJSON (QGIS opens it) with a few foreign members:
 
 `twin:op` is add, modify, upsert (the default) or delete. A record of a layer without geometry
 (the project register) has `"geometry": null`. The bundled venue history is a series
-of such files, and `venue-twin commit FILE` applies one.
+of such files, and `venue-twin commit FILE` applies one. A `parent` names the version the file
+was written against: the file is applied on top of later commits that touched none of its
+features (Twin.commit's rule), or only onto that very head with `--strict`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ here is a fixture, so each test module builds what it needs at the scope it need
 - `client(store, tokens, **settings)`: a TestClient on create_app(), used as a context manager
   so the app's lifespan closes the twin it opened.
 - `LiveServer`: `uvicorn api.main:app` (or `venue-twin serve`) in a subprocess on a free
-  loopback port, with its access log captured so tests can count the requests a client made.
+  loopback port, with its access log captured so tests can count the requests a client made;
+  `workers=2` runs two worker processes on the one twin file, as production does.
 """
 
 from __future__ import annotations
@@ -176,7 +177,16 @@ def free_port() -> int:
 class LiveServer:
     """The API served by uvicorn in a subprocess on 127.0.0.1; stop() ends only that process."""
 
-    def __init__(self, store: Path, tokens: Path, log: Path, *, cli: bool = False, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        store: Path,
+        tokens: Path,
+        log: Path,
+        *,
+        cli: bool = False,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -188,10 +198,11 @@ class LiveServer:
             **(env or {}),
         }
         if cli:
-            cmd = [str(VENV_BIN / "venue-twin"), "serve", "--store", str(store), "--port", str(self.port)]
+            cmd = [str(VENV_BIN / "venue-twin"), "serve", "--store", str(store), "--port", str(self.port),
+                   "--workers", str(workers)]
         else:
             cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--log-level", "info"]  # info: the access log, one line per request
+                   "--workers", str(workers), "--log-level", "info"]  # info: the access log, one line per request
         self._log_file = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=self._log_file, stderr=subprocess.STDOUT)
         self._wait()

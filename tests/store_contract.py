@@ -478,37 +478,85 @@ class StoreContract:
         assert other.head() == a
         b = twin.commit([gate("g2", 1, 1)], author="first", message="B", parent=a.id, time=at(1))
         with pytest.raises(Conflict):
-            other.commit([gate("g3", 2, 2)], author="second", message="C", parent=a.id, time=at(2))
+            other.commit([gate("g3", 2, 2)], author="second", message="C", parent=a.id, time=at(2), strict=True)
+        with pytest.raises(Conflict, match="gates/g2"):  # the same feature: refused without strict too
+            other.commit([gate("g2", 2, 2, op="modify")], author="second", message="C", parent=a.id, time=at(2))
         for t in (twin, other):
             assert t.head() == b
             assert t.log() == [b, a]
             assert t.count("gates") == 2
             assert layer_state(t, "gates").keys() == {"g1", "g2"}
+        # A different feature lands on top of the other writer's commit.
+        c = other.commit([gate("g3", 2, 2)], author="second", message="C", parent=a.id, time=at(2))
+        for t in (twin, other):
+            assert t.log() == [c, b, a] and c.parent == b.id
+            assert layer_state(t, "gates").keys() == {"g1", "g2", "g3"}
 
-    def test_racing_writers_exactly_one_wins(self, store: Store, twin: Twin, store_factory: StoreFactory):
-        a = twin.commit([gate("g0", 0, 0)], author="a", message="A", time=at(0))
-        writers = [Twin(store_factory.reopen(store)) for _ in range(4)]
+    def _race(self, writers: list[Twin], write: Callable[[int], Any]) -> list[Any]:
         barrier = threading.Barrier(len(writers))
         results: list[Any] = [None] * len(writers)
 
-        def write(i: int) -> None:
+        def run(i: int) -> None:
             barrier.wait()
             try:
-                results[i] = writers[i].commit([gate(f"w{i}", i, 1)], author=f"w{i}", message="race",
-                                               parent=a.id, time=at(1))
-            except Conflict as e:
+                results[i] = write(i)
+            except TwinError as e:
                 results[i] = e
 
-        threads = [threading.Thread(target=write, args=(i,)) for i in range(len(writers))]
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(writers))]
         for th in threads:
             th.start()
         for th in threads:
-            th.join(10)
+            th.join(60)
+        assert not any(th.is_alive() for th in threads)
+        return results
+
+    def test_racing_strict_writers_exactly_one_wins(self, store: Store, twin: Twin, store_factory: StoreFactory):
+        a = twin.commit([gate("g0", 0, 0)], author="a", message="A", time=at(0))
+        writers = [Twin(store_factory.reopen(store)) for _ in range(4)]
+        results = self._race(writers, lambda i: writers[i].commit(
+            [gate(f"w{i}", i, 1)], author=f"w{i}", message="race", parent=a.id, time=at(1), strict=True))  # fmt: skip
         won = [r for r in results if isinstance(r, CommitInfo)]
         assert len(won) == 1, results
         assert sum(isinstance(r, Conflict) for r in results) == len(writers) - 1
         assert twin.head() == won[0]
         assert twin.count("gates") == 2
+        assert twin.fsck() == []
+
+    def test_racing_writers_of_one_feature_exactly_one_wins(
+        self, store: Store, twin: Twin, store_factory: StoreFactory
+    ):
+        a = twin.commit([gate("g0", 0, 0)], author="a", message="A", time=at(0))
+        writers = [Twin(store_factory.reopen(store)) for _ in range(4)]
+        results = self._race(writers, lambda i: writers[i].commit(
+            [gate("g0", i, 1, op="modify")], author=f"w{i}", message="race", parent=a.id, time=at(1)))  # fmt: skip
+        won = [r for r in results if isinstance(r, CommitInfo)]
+        assert len(won) == 1, results
+        assert all(isinstance(r, Conflict) and "gates/g0" in str(r) for r in results if r not in won)
+        assert twin.head() == won[0] and twin.fsck() == []
+
+    def test_racing_writers_of_distinct_features_all_land(
+        self, store: Store, twin: Twin, store_factory: StoreFactory
+    ):
+        """Each writer edits its own feature again and again, every time from the head it last saw:
+        no write conflicts, each is one commit, and each feature ends as its writer last left it."""
+        rounds = 8
+        # Commit times are the clock's (taken as each commit lands), so this history starts now.
+        a = twin.commit([gate(f"g{i}", i, 0) for i in range(4)], author="a", message="A")
+        writers = [Twin(store_factory.reopen(store)) for _ in range(4)]
+
+        def write(i: int) -> int:
+            seen = a.id
+            for k in range(1, rounds + 1):
+                seen = writers[i].commit([gate(f"g{i}", i, k, op="modify")], author=f"w{i}", message=f"{k}",
+                                         parent=seen).id
+            return rounds
+
+        results = self._race(writers, write)
+        assert results == [rounds] * len(writers)
+        assert twin.store.commit_count() == 1 + rounds * len(writers)
+        for i in range(4):
+            assert parsed(twin.feature("gates", f"g{i}"))["geometry"]["coordinates"] == list(pt(i, rounds).coords[0])
         assert twin.fsck() == []
 
     # ------------------------------------------------------------ reads at any version

@@ -9,10 +9,13 @@ Each test writes to its own copy of the bundled twin.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import orjson
 import pytest
@@ -21,6 +24,7 @@ from api_server import (
     EPSG4326,
     EPSG4549,
     TOKEN_NAMES,
+    LiveServer,
     bearer,
     build_venue,
     client,
@@ -332,6 +336,42 @@ def test_if_match_holds_against_a_concurrent_commit(base: tuple[Path, Path, dict
         racing.close()
 
 
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_if_match_write_lands_on_a_commit_to_another_feature(base: tuple[Path, Path, dict[str, str]], store: Path,
+                                                             editor: dict[str, str], method: str) -> None:
+    """A commit to another hall landing between the ETag check and the commit does not stop the
+    write: it applies on top (204), after the other writer's commit, and both changes stay."""
+    racing = RacingTwin(store)
+    try:
+        with TestClient(create_app(ApiSettings(store=store, tokens=base[1]), racing),
+                        raise_server_exceptions=False) as api:
+            doc, etag = hall(api)
+            theirs = feature_from_geojson(racing.feature("halls", "hall-1.2H"))
+            theirs.properties["notes"] = "changed by Zhou Min"
+            racing.intruder = [Change("halls", "modify", "hall-1.2H", theirs)]
+            n, head = state(api)
+            body: Any = {"properties": {"notes": "mine"}}
+            if method == "PUT":
+                body = {**doc, "properties": {**doc["properties"], "notes": "mine"}}
+            r = api.request(method, "/collections/halls/items/hall-1.1H",
+                            content=orjson.dumps(body) if method != "DELETE" else None,
+                            headers={**editor, "If-Match": etag})  # fmt: skip
+            assert r.status_code == 204, (r.status_code, r.text)
+            log = api.get("/versions?limit=2").json()
+            assert log["numberMatched"] == n + 2
+            mine, other = log["versions"]
+            assert (mine["id"], mine["parent"], other["parent"]) == (r.headers["x-twin-commit"], other["id"], head)
+            assert hall(api, "hall-1.2H")[0]["properties"]["notes"] == "changed by Zhou Min"
+            got = api.get("/collections/halls/items/hall-1.1H")
+            if method == "DELETE":
+                assert got.status_code == 404
+            else:
+                assert got.json()["properties"]["notes"] == "mine" and got.headers["etag"] == r.headers["etag"]
+            assert racing.fsck() == []
+    finally:
+        racing.close()
+
+
 # ---------------------------------------------------------------------------- OPTIONS
 def test_options_answers_allow(api: TestClient) -> None:
     r = api.options("/collections/halls/items")
@@ -578,3 +618,51 @@ def test_records_without_geometry_are_written_through_the_api(api: TestClient, e
         body = {"type": "Feature", "id": "rec-3", "geometry": {"type": "Point", "coordinates": [121.29, 31.19]},
                 "properties": a_record(schema, 3)}
         problem_of(send(api, "POST", f"/collections/{schema.name}/items", body, editor), 400)
+
+
+# ---------------------------------------------------------------------------- concurrent writers
+def test_concurrent_if_match_edits_of_distinct_features_never_conflict(
+    base: tuple[Path, Path, dict[str, str]], store: Path, tmp_path: Path
+) -> None:
+    """8 clients, each PATCHing its own hall with If-Match 25 times, against 2 worker processes:
+    every write lands (no 409/412), one commit each, each hall as its client last wrote it."""
+    clients, edits = 8, 25
+    with Twin.open(store) as t:
+        halls = t.feature_ids("halls")[:clients]
+        before = t.store.commit_count()
+    server = LiveServer(store, base[1], tmp_path / "access.log", workers=2)
+    statuses: list[Counter[int]] = [Counter() for _ in range(clients)]
+    last: list[str | None] = [None] * clients
+    barrier = threading.Barrier(clients)
+
+    def run(i: int) -> None:
+        url = f"{server.url}/collections/halls/items/{halls[i]}"
+        with httpx.Client(timeout=60) as http:
+            barrier.wait()
+            for k in range(edits):
+                etag = http.get(url).headers["etag"]
+                notes = f"client {i} edit {k}"
+                r = http.patch(url, json={"properties": {"notes": notes}},
+                               headers={**bearer(base[2]["editor"]), "If-Match": etag,
+                                        "Content-Type": "application/merge-patch+json"})  # fmt: skip
+                statuses[i][r.status_code] += 1
+                if r.status_code == 204:
+                    last[i] = notes
+
+    try:
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(300)
+        assert not any(th.is_alive() for th in threads)
+        final = {fid: httpx.get(f"{server.url}/collections/halls/items/{fid}").json() for fid in halls}
+    finally:
+        server.stop()
+    total: Counter[int] = sum(statuses, Counter())
+    assert total == Counter({204: clients * edits}), total
+    assert [final[fid]["properties"]["notes"] for fid in halls] == last
+    assert last == [f"client {i} edit {edits - 1}" for i in range(clients)]
+    with Twin.open(store) as t:
+        assert t.store.commit_count() - before == clients * edits
+        assert t.fsck() == []

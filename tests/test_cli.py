@@ -175,16 +175,52 @@ def test_commit_a_change_file_then_revert_it(store: Path, tmp_path: Path) -> Non
         "features": [{**feature, "twin:layer": "south_plaza", "twin:op": "modify"}]}))  # fmt: skip
     code, out, err = run("commit", str(change), "--store", str(store))
     assert code == 0, err
-    # The same file again names a parent that is no longer the head: a conflict, nothing lost.
+    # The same file again names a parent its feature changed after: a conflict, nothing lost.
     after = state(store)
     code, _, err = run("commit", str(change), "--store", str(store))
-    assert code == 3 and "moved on" in err
+    assert code == 3 and "moved on" in err and "south_plaza/sp-flower-display" in err
     assert state(store) == after
     code, out, err = run("revert", "HEAD", "--author", "li.wei", "--store", str(store))
     assert code == 0, err
     with Twin.open(store) as t:
         assert orjson.loads(t.feature("south_plaza", "sp-flower-display"))["properties"]["pots"] != 600000
         assert t.store.commit_count() == after[1] + 1 and t.fsck() == []
+
+
+def test_a_change_file_on_an_older_parent_is_applied_on_top_unless_strict(store: Path, tmp_path: Path) -> None:
+    with Twin.open(store) as t:
+        old = t.head()
+        assert old is not None
+        plaza = orjson.loads(t.feature("south_plaza", "sp-flower-display"))
+        hall = orjson.loads(t.feature("halls", "hall-1.1H"))
+    # Someone else commits to another feature after the file was written against `old`.
+    plaza["properties"]["pots"] = 123
+    theirs = tmp_path / "theirs.geojson"
+    theirs.write_text(json.dumps({"type": "FeatureCollection", "twin:commit": {"author": "zhou.min", "parent": old.id},
+                                  "features": [{**plaza, "twin:layer": "south_plaza", "twin:op": "modify"}]}))
+    assert run("commit", str(theirs), "--store", str(store))[0] == 0
+    hall["properties"]["notes"] = "checked"
+    mine = tmp_path / "mine.geojson"
+    mine.write_text(json.dumps({"type": "FeatureCollection", "twin:commit": {"author": "li.wei", "parent": old.id},
+                                "features": [{**hall, "twin:layer": "halls", "twin:op": "modify"}]}))
+    before = state(store)
+    code, _, err = run("commit", str(mine), "--store", str(store), "--strict")
+    assert code == 3 and "moved on" in err
+    assert state(store) == before
+    code, out, err = run("commit", str(mine), "--store", str(store))
+    assert code == 0, err
+    with Twin.open(store) as t:
+        head = t.head()
+        assert head is not None and head.parent == before[0] and out.startswith(f"committed {head.id[:12]}")
+        assert orjson.loads(t.feature("halls", "hall-1.1H"))["properties"]["notes"] == "checked"
+        assert orjson.loads(t.feature("south_plaza", "sp-flower-display"))["properties"]["pots"] == 123
+        assert t.store.commit_count() == before[1] + 1 and t.fsck() == []
+    # --strict needs a parent to hold the head to.
+    bare = tmp_path / "bare.geojson"
+    bare.write_text(json.dumps({"type": "FeatureCollection", "twin:commit": {"author": "li.wei"},
+                                "features": [{**hall, "twin:layer": "halls", "twin:op": "modify"}]}))
+    code, _, err = run("commit", str(bare), "--store", str(store), "--strict")
+    assert code == 2 and "parent" in err
 
 
 def test_fsck_reports_corruption_with_exit_1(store: Path) -> None:

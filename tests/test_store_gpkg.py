@@ -81,9 +81,11 @@ def test_failed_writes_leave_the_geopackage_untouched(twin: Twin, make_twin):
         twin.commit([gate("n1", 1, 2), gate("g1", 3, 3, op="modify"), delete("halls", "h1"),
                      gate("n2", 500, 500)], author="a", message="m", time=at(50))
     assert snapshot(path) == before
-    # a writer that built on an older commit
+    # a writer that built on an older commit, strictly; and one whose feature changed since
     with pytest.raises(Conflict):
-        twin.commit([gate("n1", 1, 2)], author="a", message="m", parent=m.commits[3].id, time=at(50))
+        twin.commit([gate("n1", 1, 2)], author="a", message="m", parent=m.commits[3].id, time=at(50), strict=True)
+    with pytest.raises(Conflict):
+        twin.commit([gate("g1", 3, 3, op="modify")], author="a", message="m", parent=None, time=at(50))
     assert snapshot(path) == before
     # a store-level write that fails half way through (after closing versions and editing the mirror)
     info, stored = build_commit(twin.store, [gate("g1", 3, 3, op="modify"), delete("halls", "h1"), gate("n1", 1, 2)],

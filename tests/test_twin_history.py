@@ -21,7 +21,8 @@ from store_contract import (
     standard_history,
 )
 
-from twin import BadInput, Change, Conflict, LayerSchema, NotFound, Twin
+from twin import BadInput, Change, Conflict, LayerSchema, NotFound, Problem, Twin, ValidationFailed
+from twin.core import register_rule
 from twin.encoding import stored_commit_id
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -405,10 +406,10 @@ def test_parent_may_be_named_by_prefix_or_head(twin: Twin):
     b = twin.commit([gate("g2", 1, 1)], author="a", message="m", parent=a.id[:8], time=at(1))
     c = twin.commit([gate("g3", 2, 2)], author="a", message="m", parent="HEAD", time=at(2))
     assert (b.parent, c.parent) == (a.id, b.id)
-    with pytest.raises(Conflict):
-        twin.commit([gate("g4", 3, 3)], author="a", message="m", parent=None, time=at(3))
-    with pytest.raises(Conflict):
-        twin.commit([gate("g4", 3, 3)], author="a", message="m", parent=a.id, time=at(3))
+    with pytest.raises(Conflict, match="moved on"):
+        twin.commit([gate("g4", 3, 3)], author="a", message="m", parent=None, time=at(3), strict=True)
+    with pytest.raises(Conflict, match="moved on"):
+        twin.commit([gate("g4", 3, 3)], author="a", message="m", parent=a.id, time=at(3), strict=True)
     assert twin.head() == c
 
 
@@ -417,6 +418,97 @@ def test_a_parent_that_resolves_to_the_empty_twin_is_a_conflict(twin: Twin):
     Regression: resolve gives Ref(None) for the empty twin, and `.commit.id` raised AttributeError."""
     twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
     with pytest.raises(Conflict):
-        twin.commit([gate("g2", 1, 1)], author="a", message="m", parent="HEAD~1", time=at(1))
+        twin.commit([gate("g2", 1, 1)], author="a", message="m", parent="HEAD~1", time=at(1), strict=True)
+    with pytest.raises(Conflict, match="gates/g1"):  # and built on the empty twin, g1 was not there
+        twin.commit([gate("g1", 1, 1)], author="a", message="m", parent="HEAD~1", time=at(1))
     assert twin.count("gates") == 1
 
+
+# ---------------------------------------------------------------------------- rebasing onto the head
+def test_commits_of_different_features_from_one_parent_both_land(twin: Twin):
+    """Non-overlapping writes built on the same parent are applied on top of each other, in order."""
+    a = twin.commit([gate("g1", 0, 0), gate("g2", 1, 1), hall("h1", 2, 2, floors=1)], author="a", message="A",
+                    time=at(0))
+    b = twin.commit([gate("g1", 5, 5, op="modify")], author="b", message="B", parent=a.id, time=at(1))
+    c = twin.commit([gate("g2", 6, 6, op="modify"), hall("h1", 2, 2, floors=2, op="modify"), gate("g3", 7, 7)],
+                    author="c", message="C", parent=a.id, time=at(2))
+    d = twin.commit([delete("gates", "g3")], author="d", message="D", parent=c.id, time=at(3))
+    assert (b.parent, c.parent, d.parent) == (a.id, b.id, c.id)  # recorded on the head they landed on
+    assert twin.log() == [d, c, b, a]
+    state = full_state(twin)
+    assert parsed(state["gates", "g1"])["geometry"] == parsed(twin.feature("gates", "g1", twin.resolve(b.id)))["geometry"]
+    assert parsed(state["gates", "g2"])["geometry"]["coordinates"] == list(gate("g2", 6, 6).feature.geometry.coords[0])
+    assert parsed(state["halls", "h1"])["properties"]["floors"] == 2
+    assert ("gates", "g3") not in state
+    # The id is the one the same commit gets when made on that head directly.
+    assert c.id == stored_commit_id(b.id, "c", "C", at(2), twin.store.changes_in(c.seq))
+    assert twin.fsck() == []
+
+
+@pytest.mark.parametrize(
+    "theirs, mine",
+    [
+        ([gate("g1", 5, 5, op="modify")], [gate("g1", 6, 6, op="modify")]),  # both modify
+        ([delete("gates", "g1")], [gate("g1", 6, 6, op="modify")]),  # delete vs modify
+        ([gate("g1", 5, 5, op="modify")], [delete("gates", "g1")]),  # modify vs delete
+        ([gate("g9", 5, 5)], [gate("g9", 6, 6, code="OTHER")]),  # both add the same id
+        ([gate("g9", 5, 5)], [Change("gates", "upsert", "g9", gate("g9", 6, 6, code="X").feature)]),
+    ],
+    ids=["modify-modify", "delete-modify", "modify-delete", "add-add", "add-upsert"],
+)
+def test_touching_a_feature_that_changed_since_the_parent_is_a_conflict(twin: Twin, theirs, mine):
+    a = twin.commit([gate("g1", 0, 0), gate("g2", 1, 1)], author="a", message="A", time=at(0))
+    b = twin.commit(theirs, author="b", message="B", parent=a.id, time=at(1))
+    state = full_state(twin)
+    fid = mine[0].feature_id
+    with pytest.raises(Conflict, match=f"gates/{fid}") as e:
+        # a feature that did not change since does not hide the one that did
+        twin.commit([*mine, gate("g2", 3, 3, op="modify")], author="c", message="C", parent=a.id, time=at(2))
+    assert "gates/g2" not in str(e.value) and a.id[:12] in str(e.value)
+    assert twin.head() == b and full_state(twin) == state
+
+
+def test_a_code_taken_since_the_parent_is_a_conflict(twin: Twin):
+    a = twin.commit([gate("g1", 0, 0), gate("g2", 1, 1)], author="a", message="A", time=at(0))
+    b = twin.commit([gate("g3", 5, 5, code="NORTH-1")], author="b", message="B", parent=a.id, time=at(1))
+    with pytest.raises(Conflict, match="NORTH-1") as e:
+        twin.commit([gate("g1", 0, 0, op="modify", code="NORTH-1")], author="c", message="C", parent=a.id,
+                    time=at(2))
+    assert "g3" in str(e.value)
+    # Taken already at the parent it is bad input, as it would be without a rebase.
+    with pytest.raises(ValidationFailed, match="G2"):
+        twin.commit([gate("g1", 0, 0, op="modify", code="G2")], author="c", message="C", parent=a.id, time=at(2))
+    # A code freed since the parent may be taken.
+    c = twin.commit([gate("g3", 5, 5, op="modify", code="G3")], author="b", message="free", time=at(3))
+    d = twin.commit([gate("g1", 0, 0, op="modify", code="NORTH-1")], author="c", message="C", parent=a.id,
+                    time=at(4))
+    assert d.parent == c.id and twin.head() == d
+    assert b.parent == a.id and twin.fsck() == []
+
+
+def test_rules_judge_a_rebased_commit_against_the_head_it_lands_on(make_twin):
+    """A layer rule (here: at most two gates) sees the state the commit is written on, not the
+    older parent the writer built on."""
+
+    def at_most_two(t: Twin, chs, parent_seq: int, when) -> list[Problem]:
+        n = (t.store.count("gates", parent_seq) if parent_seq else 0) + sum(c.op == "add" for c in chs)
+        return [Problem("gates", None, f"{n} gates; at most 2")] if n > 2 else []
+
+    register_rule("test-at-most-two-gates", at_most_two)
+    limited = LayerSchema(**{**GATES.__dict__, "rules": ("test-at-most-two-gates",)})
+    twin = make_twin("limited", schemas=[limited])
+    a = twin.commit([gate("g1", 0, 0)], author="a", message="A", time=at(0))
+    twin.commit([gate("g2", 1, 1)], author="b", message="B", parent=a.id, time=at(1))
+    with pytest.raises(ValidationFailed, match="3 gates"):  # at `a` it would have been 2
+        twin.commit([gate("g3", 2, 2)], author="c", message="C", parent=a.id, time=at(2))
+    assert twin.count("gates") == 2
+
+
+def test_strict_demands_the_parent_be_the_head(twin: Twin):
+    a = twin.commit([gate("g1", 0, 0)], author="a", message="A", time=at(0))
+    b = twin.commit([gate("g2", 1, 1)], author="b", message="B", parent=a.id, strict=True, time=at(1))
+    with pytest.raises(Conflict, match="moved on"):
+        twin.commit([gate("g3", 2, 2)], author="c", message="C", parent=a.id, strict=True, time=at(2))
+    assert twin.head() == b
+    c = twin.commit([gate("g3", 2, 2)], author="c", message="C", parent=a.id, time=at(2))
+    assert c.parent == b.id

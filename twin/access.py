@@ -289,17 +289,15 @@ class TwinView:
         message: str,
         parent: str | None = "HEAD",
         time: datetime | None = None,
+        strict: bool = False,
     ) -> CommitInfo:
-        """A write through the view: only to layers the role may see (others are "no layer")."""
+        """A write through the view: only to layers the role may see (others are "no layer"), built
+        on a commit it may see (a hidden one is "no commit"). Commits it cannot see touch only
+        hidden layers, so the twin's per-feature rebase lands the write on top of them."""
         for name in {c.layer for c in changes}:
             self.layer(name)
-        hidden = self._hidden()
-        if hidden and parent is not None and parent != "HEAD":
-            # Commits after the caller's parent that it cannot see touched only hidden layers, so
-            # they cannot overlap this write: build on the real head they lead to.
-            h = self._history(hidden)
+        if parent is not None and parent != "HEAD":
             named = self.resolve(parent).commit
-            if named is not None and named.id == (h.shown[-1].id if h.shown else None):
-                parent = h.head_id  # still checked: a commit landing meanwhile is a conflict
-        made = self.twin.commit(changes, author=author, message=message, parent=parent, time=time)
+            parent = named.id if named else None
+        made = self.twin.commit(changes, author=author, message=message, parent=parent, time=time, strict=strict)
         return self.present(made) or made

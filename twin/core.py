@@ -27,6 +27,7 @@ from twin.model import (
     Change,
     CommitInfo,
     DiffEntry,
+    EncodedFeature,
     Feature,
     HistoryEntry,
     LayerSchema,
@@ -187,60 +188,100 @@ class Twin:
         message: str,
         parent: str | None = HEAD,
         time: datetime | None = None,
+        strict: bool = False,
     ) -> CommitInfo:
-        """Validate and write `changes` as one commit on top of `parent` (a commit id, None, or HEAD).
+        """Validate and write `changes` as one commit on top of the head.
 
-        Raises ValidationFailed with every problem, or Conflict when the head is no longer
-        `parent`; in both cases nothing is written.
+        `parent` (a commit id, None for the empty twin, or HEAD for no check) names the version
+        the writer built on. When the head has moved past it, the commit is rebased onto the head
+        if every feature it touches is as it was at `parent` and no code it gives was taken
+        since; otherwise it raises Conflict naming what changed. `strict` demands that `parent`
+        is still the head. The recorded parent is the head the commit lands on, so history stays
+        linear and the id a function of (parent, metadata, changes).
+
+        Raises ValidationFailed with every problem, or Conflict; in both cases nothing is written.
         """
         if not changes:
             raise BadInput("a commit needs at least one change")
         if not author.strip():
             raise BadInput("a commit needs an author")
-        head = self.store.head()
-        if parent == HEAD:
-            parent = head.id if head else None
-        elif parent is not None:
-            named = self.resolve(parent).commit
-            parent = named.id if named else None
-        if (head.id if head else None) != parent:
-            raise Conflict(f"the twin moved on: head is {head.id if head else '(empty)'}, not {parent}")
-        parent_seq = head.seq if head else 0
+        base: Ref | None = None if parent == HEAD else self.resolve(parent) if parent is not None else Ref(None)
         schemas = self.store.schemas()
         problems = validate_changes(changes, schemas, self.store.area_of_interest())
-        stored, more = self._resolve_ops(changes, parent_seq)
-        problems.extend(more)
-        problems.extend(self._check_codes(stored, schemas, parent_seq))
-        if not stored and not problems:
-            problems.append(Problem("*", None, "nothing changes: every feature is already as given"))
-        when = _as_utc(time) if time is not None else datetime.now(UTC)
-        if not problems:
-            by_layer: dict[str, list[StoredChange]] = {}
-            for sc in stored:
-                by_layer.setdefault(sc.layer, []).append(sc)
-            for layer, chs in by_layer.items():
-                for name in schemas[layer].rules:
-                    if name not in _RULES:
-                        raise BadInput(
-                            f"layer {layer} needs the rule {name!r}, which is not loaded (import its module)"
-                        )
-                    problems.extend(_RULES[name](self, chs, parent_seq, when))
-        if problems:
-            raise ValidationFailed(problems)
-        if head and when < head.time:
-            raise BadInput(f"commit time {when.isoformat()} is before the head's {head.time.isoformat()}")
-        cid = stored_commit_id(parent, author, message, when, stored)
-        info = CommitInfo(cid, parent_seq + 1, parent, author, message, when, counts_of(stored))
-        self.store.apply(info, stored)
+        known = [ch for ch in changes if ch.layer in schemas]  # unknown layers are reported by validation
+        encoded = encode_changes(known)  # the costly part of a big commit: before taking the lock
+        given = _as_utc(time) if time is not None else None
+        # The write lock is held from reading the head to writing the commit, so the head checked
+        # against is the head written on, across threads and processes (the API runs several
+        # workers on one file). A check-then-retry loop would need no lock but can starve a writer
+        # under steady contention; the lock costs only the few milliseconds a small commit takes.
+        with self.store.writing():
+            head = self.store.head()
+            parent_seq = head.seq if head else 0
+            # Taken under the lock, so commits that queued for it get times in the order they land.
+            when = given or datetime.now(UTC)
+            since: Ref | None = None  # what the writer built on, when the head has moved past it
+            if base is not None and (base.commit.id if base.commit else None) != (head.id if head else None):
+                if strict:
+                    raise Conflict(f"the twin moved on: head is {head.id if head else '(empty)'}, not {_short(base)}")
+                since = base
+                self._check_unchanged(known, since, parent_seq)
+            stored, more = self._resolve_ops(known, encoded, parent_seq)
+            problems.extend(more)
+            code_problems, taken = self._check_codes(stored, schemas, parent_seq, since.seq if since else None)
+            if taken:
+                assert since is not None
+                raise Conflict(f"the twin moved on since {_short(since)}: " + "; ".join(str(p) for p in taken[:10]))
+            problems.extend(code_problems)
+            if not stored and not problems:
+                problems.append(Problem("*", None, "nothing changes: every feature is already as given"))
+            if not problems:
+                by_layer: dict[str, list[StoredChange]] = {}
+                for sc in stored:
+                    by_layer.setdefault(sc.layer, []).append(sc)
+                for layer, chs in by_layer.items():
+                    for name in schemas[layer].rules:
+                        if name not in _RULES:
+                            raise BadInput(
+                                f"layer {layer} needs the rule {name!r}, which is not loaded (import its module)"
+                            )
+                        problems.extend(_RULES[name](self, chs, parent_seq, when))
+            if problems:
+                raise ValidationFailed(problems)
+            if head and when < head.time:
+                raise BadInput(f"commit time {when.isoformat()} is before the head's {head.time.isoformat()}")
+            head_id = head.id if head else None
+            cid = stored_commit_id(head_id, author, message, when, stored)
+            info = CommitInfo(cid, parent_seq + 1, head_id, author, message, when, counts_of(stored))
+            self.store.apply(info, stored)
         return info
 
-    def _resolve_ops(self, changes: Sequence[Change], parent_seq: int) -> tuple[list[StoredChange], list[Problem]]:
+    def _check_unchanged(self, changes: Sequence[Change], since: Ref, head_seq: int) -> None:
+        """Raise Conflict naming the features these changes touch that changed after `since`.
+
+        A feature counts as unchanged when the same stored bytes are visible at both commits
+        (absent at both, for an add).
+        """
+        by_layer: dict[str, list[str]] = {}
+        for ch in changes:
+            by_layer.setdefault(ch.layer, []).append(ch.feature_id)
+        changed: list[str] = []
+        for layer, ids in by_layer.items():
+            then = self.store.features_by_id(layer, ids, since.seq) if since.seq else {}
+            now = self.store.features_by_id(layer, ids, head_seq) if head_seq else {}
+            changed.extend(f"{layer}/{fid}" for fid in dict.fromkeys(ids) if then.get(fid) != now.get(fid))
+        if changed:
+            shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+            raise Conflict(f"the twin moved on since {_short(since)}: {shown} changed since; read again and retry")
+
+    def _resolve_ops(
+        self, changes: Sequence[Change], encoded: Sequence[EncodedFeature | None], parent_seq: int
+    ) -> tuple[list[StoredChange], list[Problem]]:
         """Turn upserts into adds or modifies and check adds, modifies and deletes against the parent."""
         problems: list[Problem] = []
         by_layer: dict[str, list[str]] = {}
         for ch in changes:
-            if ch.layer in self.store.schemas():
-                by_layer.setdefault(ch.layer, []).append(ch.feature_id)
+            by_layer.setdefault(ch.layer, []).append(ch.feature_id)
         existing = {
             # An empty layer (a first import, say) has nothing to look up: its count is a lookup.
             layer: self.store.features_by_id(layer, ids, parent_seq)
@@ -248,9 +289,6 @@ class Twin:
             else {}
             for layer, ids in by_layer.items()
         }
-        known = self.store.schemas()
-        changes = [ch for ch in changes if ch.layer in known]  # unknown layers are reported by validation
-        encoded = encode_changes(changes)
         stored: list[StoredChange] = []
         for ch, enc in zip(changes, encoded, strict=True):
             before = existing.get(ch.layer, {}).get(ch.feature_id)
@@ -269,10 +307,15 @@ class Twin:
         return stored, problems
 
     def _check_codes(
-        self, stored: Sequence[StoredChange], schemas: dict[str, LayerSchema], parent_seq: int
-    ) -> list[Problem]:
-        """A layer's human code (its schema's code_field) names one feature at a time."""
+        self, stored: Sequence[StoredChange], schemas: dict[str, LayerSchema], head_seq: int, since: int | None
+    ) -> tuple[list[Problem], list[Problem]]:
+        """A layer's human code (its schema's code_field) names one feature at a time.
+
+        Returns the problems, and separately those codes that were free at `since` (the parent
+        a rebased commit was built on) and were taken after it: a conflict, not bad input.
+        """
         problems: list[Problem] = []
+        taken: list[Problem] = []
         by_layer: dict[str, list[StoredChange]] = {}
         for ch in stored:
             by_layer.setdefault(ch.layer, []).append(ch)
@@ -288,13 +331,23 @@ class Twin:
                 if value in wanted and wanted[value] != ch.feature_id:
                     problems.append(Problem(layer, ch.feature_id, f"{code} {value!r} is also given to {wanted[value]}"))
                 wanted[value] = ch.feature_id
-            if not wanted or parent_seq == 0 or self.store.count(layer, parent_seq) == 0:
+            if not wanted or head_seq == 0 or self.store.count(layer, head_seq) == 0:
                 continue
             changing = {ch.feature_id for ch in chs}
-            for value, holder in self.store.ids_by_value(layer, code, list(wanted)).items():
-                if holder != wanted[value] and holder not in changing:
+            # ids_by_value reads the head state, which the write lock keeps the state written on.
+            clashes = {
+                value: holder
+                for value, holder in self.store.ids_by_value(layer, code, list(wanted)).items()
+                if holder != wanted[value] and holder not in changing
+            }
+            then = self.store.features_by_id(layer, list(clashes.values()), since) if since and clashes else {}
+            for value, holder in clashes.items():
+                held = holder in then and orjson.loads(then[holder])["properties"].get(code) == value
+                if since is not None and not held:
+                    taken.append(Problem(layer, wanted[value], f"{code} {value!r} was given to feature {holder} since"))
+                else:
                     problems.append(Problem(layer, wanted[value], f"{code} {value!r} already names feature {holder}"))
-        return problems
+        return problems, taken
 
     def revert(self, version: str, *, author: str, message: str | None = None) -> CommitInfo:
         """A new commit that undoes `version`; refused if a feature it touched changed since."""
@@ -484,6 +537,10 @@ def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> 
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties
     except (ValueError, KeyError, shapely.errors.GEOSException):
         return False
+
+
+def _short(ref: Ref) -> str:
+    return ref.commit.id[:12] if ref.commit else "(empty)"
 
 
 def _as_utc(t: datetime | str) -> datetime:

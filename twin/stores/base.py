@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,6 +92,12 @@ class Store(ABC):
 
     @abstractmethod
     def commit_count(self) -> int: ...
+
+    @abstractmethod
+    def writing(self) -> AbstractContextManager[None]:
+        """Hold the store's write lock for the block: no other writer (thread or process) commits
+        until it ends, so the head read inside is the head `apply` writes on. An `apply` inside the
+        block is part of it, and an exception rolls the block back. Re-entrant in one thread."""
 
     @abstractmethod
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:

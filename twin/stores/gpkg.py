@@ -395,11 +395,40 @@ class GeoPackageStore(Store):
     def commit_count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM twin_commits").fetchone()[0])
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        # BEGIN IMMEDIATE takes SQLite's write lock, which holds across processes; the thread lock
+        # queues this process's threads first, so at most one connection per process waits on it.
+        c = self._conn()
+        if getattr(self._local, "writing", False):
+            # Nested (apply inside a commit's block): a savepoint, so a failed apply leaves nothing.
+            c.execute("SAVEPOINT twin_nested")
+            try:
+                yield
+            except BaseException:
+                if c.in_transaction:  # SQLite may have rolled the whole transaction back already
+                    c.execute("ROLLBACK TO twin_nested")
+                    c.execute("RELEASE twin_nested")
+                raise
+            c.execute("RELEASE twin_nested")
+            return
+        with self._write_lock:
+            c.execute("BEGIN IMMEDIATE")
+            self._local.writing = True
+            try:
+                yield
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
+            finally:
+                self._local.writing = False
+
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
         schemas = self.schemas()
         c = self._conn()
-        with self._write_lock:
-            c.execute("BEGIN IMMEDIATE")
+        with self.writing():
             try:
                 head = c.execute("SELECT seq, id, time FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
                 head_seq, head_id = (head[0], head[1]) if head else (0, None)
@@ -431,10 +460,6 @@ class GeoPackageStore(Store):
                     ),
                 )
                 c.execute("UPDATE twin_write_guard SET open=0")
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
             finally:
                 c.execute(f"PRAGMA cache_size={READ_CACHE_KIB}")
 
