@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -91,9 +92,9 @@ class _Guarded:
         except _TooLarge:
             if self.started:
                 raise
-            await problem(413, "Payload too large", f"the body is over the limit of {limit} bytes; nothing was changed")(
-                self.scope, self.receive, self.send
-            )
+            await problem(
+                413, "Payload too large", f"the body is over the limit of {limit} bytes; nothing was changed"
+            )(self.scope, self.receive, self.send)
         except _BodyTimeout:
             log.warning("%s: no body data for %g s; answered 408 and closed", self._what(), self.guard.body_timeout)
             if self.started:
@@ -105,7 +106,9 @@ class _Guarded:
                 {"Connection": "close"},
             )(self.scope, self.receive, self.send)
         except ClientDisconnect:
-            log.info("%s: the client went away after %d bytes of the body; nothing was changed", self._what(), self.seen)
+            log.info(
+                "%s: the client went away after %d bytes of the body; nothing was changed", self._what(), self.seen
+            )
 
     def _what(self) -> str:
         client = self.scope.get("client")
@@ -173,4 +176,3 @@ class _Guarded:
             pass
         if not (self.complete or self.gone):
             log.info("%s: stopped reading an unwanted body after %d bytes", self._what(), self.seen)
-

@@ -72,7 +72,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         assert self.header_timeout is not None
         if self._head_begun:
-            client = "%s:%d " % self.client if self.client else ""
+            client = f"{self.client[0]}:{self.client[1]} " if self.client else ""
             log.warning("%sthe request head was not complete after %g s; closed", client, self.header_timeout)
             self.transport.write(_response_408(self.header_timeout))
         self.transport.close()
@@ -104,4 +104,3 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if not self.transport.is_closing() and self.cycle.response_complete and self._head_deadline is None:
             self._await_head()  # the next request's head (uvicorn's keep-alive timeout closes an idle one sooner)
-

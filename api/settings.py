@@ -15,8 +15,8 @@ class ApiSettings(TwinSettings):
     public_reads: bool = True  # False: every read needs a token (viewer or above)
     max_body_bytes: int = 20 * 1024 * 1024
     # Seconds a client may take to send a request head (api/server.py), and may stall mid-body (api/limits.py).
-    header_timeout: float = Field(30.0, gt=0)
-    body_timeout: float = Field(30.0, gt=0)
+    header_timeout: float = Field(default=30.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
     default_limit: int = 10
     max_limit: int = 10_000
     tokens: Path | None = None  # the token database; default: beside the store

@@ -76,7 +76,9 @@ def test_a_refused_body_read_to_its_end_leaves_the_keep_alive_connection_usable(
     # httpx keeps the connection; after a refusal the server closes it (the body was not wanted),
     # and the next request on the same client still answers.
     with httpx.Client(base_url=server.url, timeout=30) as c:
-        r = c.post("/collections/halls/items", content=b" " * 3_000_000, headers={"Content-Type": "application/geo+json"})
+        r = c.post(
+            "/collections/halls/items", content=b" " * 3_000_000, headers={"Content-Type": "application/geo+json"}
+        )
         assert r.status_code == 401 and r.headers["connection"] == "close"
         assert c.get("/collections").status_code == 200
 
@@ -234,11 +236,24 @@ def test_a_slow_but_steady_upload_longer_than_the_timeout_goes_through(
         "id": "ls-slow-upload",
         "geometry": {
             "type": "Polygon",
-            "coordinates": [[[121.2950, 31.1860], [121.2954, 31.1860], [121.2954, 31.1863], [121.2950, 31.1863],
-                             [121.2950, 31.1860]]],
+            "coordinates": [
+                [
+                    [121.2950, 31.1860],
+                    [121.2954, 31.1860],
+                    [121.2954, 31.1863],
+                    [121.2950, 31.1863],
+                    [121.2950, 31.1860],
+                ]
+            ],
         },
-        "properties": {"code": "FB-SLOW", "name_zh": "慢花坛", "name_en": "Slow flower bed", "kind": "flower_bed",
-                       "pots": 10, "responsible_unit": "青浦区绿化和市容管理局"},
+        "properties": {
+            "code": "FB-SLOW",
+            "name_zh": "慢花坛",
+            "name_en": "Slow flower bed",
+            "kind": "flower_bed",
+            "pots": 10,
+            "responsible_unit": "青浦区绿化和市容管理局",
+        },
     }
     body = orjson.dumps(feature)
     pieces = 8
