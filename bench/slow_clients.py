@@ -137,9 +137,10 @@ def post_with_urllib(url: str, size: int, token: str | None = None) -> str:
         return f"error: {getattr(e, 'reason', e)!r}"
 
 
-def read_latencies(url: str, stop: threading.Event, out: list[tuple[float, int]]) -> None:
-    """GET url over and over until `stop`; appends (seconds, status)."""
+def read_latencies(url: str, stop: threading.Event, out: list[tuple[float, int, float]]) -> None:
+    """GET url over and over until `stop`; appends (seconds, status, when it started on time.monotonic())."""
     while not stop.is_set():
+        started = time.monotonic()
         t = time.perf_counter()
         try:
             with urllib.request.urlopen(url, timeout=30) as r:
@@ -149,7 +150,7 @@ def read_latencies(url: str, stop: threading.Event, out: list[tuple[float, int]]
             status = e.code
         except OSError:
             status = 0
-        out.append((time.perf_counter() - t, status))
+        out.append((time.perf_counter() - t, status, started))
 
 
 def raise_fd_limit(need: int) -> None:
@@ -224,20 +225,20 @@ def main(argv: list[str] | None = None) -> int:
             read_url = url + "/collections/halls/items?limit=10"
             print(f"server: uvicorn + api.server protocol, 1 worker; header and body timeout {args.timeout:g} s")
 
-            base: list[tuple[float, int]] = []
+            base: list[tuple[float, int, float]] = []
             stop = threading.Event()
             t = threading.Thread(target=read_latencies, args=(read_url, stop, base))
             t.start()
             time.sleep(3)
             stop.set()
             t.join()
-            print(f"reads alone: {len(base)} in 3 s, {_ms([x for x, _ in base])}")
+            print(f"reads alone: {len(base)} in 3 s, {_ms([x for x, _, _ in base])}")
 
             t0 = time.monotonic()
             stalled = open_stalled(port, args.connections, editor)
             print(f"opened {args.connections} stalled connections in {time.monotonic() - t0:.2f} s "
                   f"({', '.join(KINDS)}; {args.connections // len(KINDS)} each)")  # fmt: skip
-            during: list[tuple[float, int]] = []
+            during: list[tuple[float, int, float]] = []
             stop = threading.Event()
             reader = threading.Thread(target=read_latencies, args=(read_url, stop, during))
             reader.start()
@@ -258,8 +259,14 @@ def main(argv: list[str] | None = None) -> int:
                           f"answer: {', '.join(sorted(answers))}")  # fmt: skip
             for limit in (args.timeout + 1, args.timeout + 5, 2 * args.timeout + 5):
                 print(f"  closed within {limit:g} s of opening: {sum(1 for x in after if x <= limit)}")
-            ok = sum(1 for _, s in during if s == 200)
-            print(f"reads meanwhile: {len(during)} ({ok} answered 200), {_ms([x for x, _ in during])}")
+            ok = sum(1 for _, s, _ in during if s == 200)
+            print(f"reads meanwhile: {len(during)} ({ok} answered 200), {_ms([x for x, _, _ in during])}")
+            slow = [(x, at - t0) for x, _, at in during if x > 0.1]
+            if slow:
+                shown = ", ".join(f"{x * 1e3:.0f} ms at {a:.2f} s" for x, a in sorted(slow, key=lambda p: -p[0])[:5])
+                print(
+                    f"  reads over 100 ms: {len(slow)} (slowest: {shown}, counted from the opening of the stalled connections)"
+                )
 
             print(f"urllib POST 25 MB with the editor's token: {post_with_urllib(url, 25_000_000, editor)}")
             print(f"urllib POST 25 MB anonymously: {post_with_urllib(url, 25_000_000)}")

@@ -160,7 +160,7 @@ def test_reads_keep_answering_while_a_body_stalls(server: LiveServer, site: tupl
     port = server.port
     stalled = open_stalled(port, 1, site[2]["editor"], kinds=["half body, editor"])
     stop = threading.Event()
-    reads: list[tuple[float, int]] = []
+    reads: list[tuple[float, int, float]] = []
     reader = threading.Thread(target=read_latencies, args=(server.url + "/conformance", stop, reads))
     reader.start()
     try:
@@ -170,7 +170,7 @@ def test_reads_keep_answering_while_a_body_stalls(server: LiveServer, site: tupl
         reader.join()
         stalled.close_all()
     assert stalled.open_count() == 0
-    assert reads and all(status == 200 for _, status in reads)
+    assert reads and all(status == 200 for _, status, _ in reads)
     assert b'"status":408' in stalled.answers[0]
 
 
