@@ -5,13 +5,14 @@ any byte received cancels it, so a connection that sends nothing, or half a requ
 one header byte a minute (slowloris), is held for ever. Its other knobs do not help here:
 `h11_max_incomplete_event_size` bounds the size of a head for the h11 parser only, and
 `limit_concurrency` answers 503 to everyone once stalled connections fill it. Other servers were
-weighed: hypercorn has a read timeout but parses HTTP in Python (several times slower than
-httptools); gunicorn's `timeout` watches workers, not clients. So we keep uvicorn and give it, through its
-documented `http=` option, a subclass of its httptools protocol that closes a connection whose
-request head is not complete `VENUE_TWIN_HEADER_TIMEOUT` seconds (default 30) after the
-connection opened or the previous response ended. It costs one timer per connection, not one per
-request: a pending timer that finds its deadline moved on waits again. The body's timeout is the app's
-(api/limits.py), where the answer can be a proper 408 problem.
+weighed: hypercorn has a read timeout but parses HTTP with h11 in pure Python, not httptools' C
+parser; gunicorn's `timeout` watches workers, not clients. So we keep uvicorn and give it, through
+its `http=` option (which takes a protocol class or its import path), a subclass of its httptools
+protocol that closes a connection whose request head is not complete `VENUE_TWIN_HEADER_TIMEOUT`
+seconds (default 30) after the connection opened or the previous response ended. It costs one
+timer per connection, not one per request: a pending timer that finds its deadline moved on
+waits again. The body's timeout is the app's (api/limits.py), where the answer can be a proper
+408 problem.
 
 Run it with `venue-twin serve`, or `uvicorn api.main:app --http api.server:GuardedHttpToolsProtocol`
 (plain `uvicorn api.main:app` serves the same app without the head's deadline).
