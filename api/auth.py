@@ -7,7 +7,9 @@ and checking one costs microseconds on every request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import secrets
 import sqlite3
 import threading
@@ -47,6 +49,10 @@ class TokenStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Created 0600 before SQLite opens it (its -wal and -shm files take the database's mode):
+        # the hashes are not the tokens, but the names and roles are nobody else's business.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._local = threading.local()
         with self._conn() as c:
             c.execute(

@@ -14,59 +14,17 @@ import orjson
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import TokenStore
 from api.caching import Revalidation
 from api.completion import CompletionFactory
-from api.errors import add_exception_handlers, problem
+from api.errors import add_exception_handlers
 from api.features import FeaturesFactory
+from api.limits import BodyGuard
 from api.maps import mount_maps
 from api.settings import ApiSettings
 from api.versions import VersionsFactory
 from twin import Twin
-
-
-class BodyLimit:
-    """Refuses request bodies over the limit with 413 before they are read into memory."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(scope, receive, send)
-            return
-        seen = 0
-
-        async def counting() -> Any:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge()
-            return message
-
-        try:
-            await self.app(scope, counting, send)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        resp = problem(
-            413, "Payload too large", f"the body is over the limit of {self.max_bytes} bytes; nothing was changed"
-        )
-        await resp(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _openapi_30(schema: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +89,9 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
 
     cached: dict[str, Any] = {}
 
+    # /api is OGC's place for the definition; /openapi.json is where most tools look first.
     @app.get("/api", include_in_schema=False)
+    @app.get("/openapi.json", include_in_schema=False)
     def openapi_doc() -> Response:
         if "doc" not in cached:
             cached["doc"] = _openapi_30(app.openapi())
@@ -152,7 +112,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
         )
 
     app.add_middleware(Revalidation)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout)
     return app
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from twin.settings import TwinSettings
 
 
@@ -12,6 +14,9 @@ class ApiSettings(TwinSettings):
     port: int = 8000
     public_reads: bool = True  # False: every read needs a token (viewer or above)
     max_body_bytes: int = 20 * 1024 * 1024
+    # Seconds a client may take to send a request head (api/server.py), and may stall mid-body (api/limits.py).
+    header_timeout: float = Field(default=30.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
     default_limit: int = 10
     max_limit: int = 10_000
     tokens: Path | None = None  # the token database; default: beside the store

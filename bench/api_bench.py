@@ -2,8 +2,8 @@
 
     python -m bench.api_bench [--features N] [--seconds S] [--workers W]
 
-The server is `uvicorn api.main:app` with W worker processes (2 by default, one per core) on the
-cached big twin (bench/cache.py); the load comes from `wrk` (Debian's package; C, so the client
+The server is `uvicorn api.main:app` with api.server's protocol (as `venue-twin serve` runs it) and
+W worker processes (2 by default, one per core) on the cached big twin (bench/cache.py); the load comes from `wrk` (Debian's package; C, so the client
 takes little of the two cores) with 8 connections, each request drawn from a list of distinct
 URLs (random bboxes sized to return about 1,000 features, or random feature ids). The figures are
 requests per second and the latency median over the whole run; nothing is asserted.
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],
+             "--workers", str(args.workers), "--log-level", "warning", "--no-access-log",
+             "--http", "api.server:GuardedHttpToolsProtocol"],  # as `venue-twin serve` runs it
             cwd=REPO, env=env,
         )  # fmt: skip
         try:

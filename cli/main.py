@@ -428,6 +428,7 @@ def serve(
 
     import uvicorn
 
+    from api.server import HTTP_PROTOCOL
     from api.settings import ApiSettings
 
     s = ApiSettings()
@@ -440,7 +441,10 @@ def serve(
         Twin.open(s.store).close()  # fail here, clearly, rather than in a worker
     h, p = host or s.host, port or s.port
     err.print(f"serving {s.store} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
-    uvicorn.run("api.main:app", host=h, port=p, workers=workers, log_level="warning", access_log=False)
+    # uvicorn with our protocol, which closes connections whose request head stalls (api/server.py).
+    uvicorn.run(
+        "api.main:app", host=h, port=p, workers=workers, log_level="warning", access_log=False, http=HTTP_PROTOCOL
+    )
 
 
 token_app = typer.Typer(help="Bearer tokens for the API (stored hashed).", no_args_is_help=True)

@@ -35,6 +35,7 @@ from fastapi.testclient import TestClient
 
 from api.auth import TokenStore
 from api.main import create_app
+from api.server import HTTP_PROTOCOL
 from api.settings import ApiSettings
 from layers.bundle import HISTORY_DIR, build_bundled_twin, bundled_history_files
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
@@ -202,7 +203,9 @@ class LiveServer:
                    "--workers", str(workers)]
         else:
             cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--workers", str(workers), "--log-level", "info"]  # info: the access log, one line per request
+                   "--workers", str(workers),
+                   "--http", HTTP_PROTOCOL,  # as `venue-twin serve` runs it
+                   "--log-level", "info"]  # info: the access log, one line per request
         self._log_file = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=self._log_file, stderr=subprocess.STDOUT)
         self._wait()
