@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from twin.errors import BadInput, NotFound
-
-ROLES = ("viewer", "engineer", "editor", "admin")  # each role can do what the ones before it can
+from twin.model import ROLES
 TOKEN_PREFIX = "vt_"
 
 
