@@ -41,7 +41,7 @@ _FIELD_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,),
     "type": (str,),
     "required": (bool,),
-    "allowed": (list,),
+    "allowed": (list, tuple),
     "unit": (str,),
     "title_zh": (str,),
     "title_en": (str,),
@@ -50,14 +50,14 @@ _LAYER_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,),
     "title_zh": (str,),
     "title_en": (str,),
-    "geometry_types": (list,),
-    "fields": (list,),
+    "geometry_types": (list, tuple),
+    "fields": (list, tuple),
     "code_field": (str,),
     "description": (str,),
     "positions_approximate": (bool,),
-    "restricted_to": (list,),
+    "restricted_to": (list, tuple),
     "storage_crs": (str,),
-    "rules": (list,),
+    "rules": (list, tuple),
 }
 _REQUIRED_LAYER_KEYS = ("name", "title_zh", "title_en", "geometry_types")
 
@@ -213,25 +213,25 @@ def schema_of(version: EncodedFeature) -> LayerSchema:
 # ---------------------------------------------------------------------- alterations
 _FIELD_CHANGE_KEYS: dict[str, tuple[type, ...]] = {
     "required": (bool,),
-    "allowed": (list,),
+    "allowed": (list, tuple),
     "unit": (str,),
     "title_zh": (str,),
     "title_en": (str,),
     "type": (str,),
 }
 _ALTER_KEYS: dict[str, tuple[type, ...]] = {
-    "add_fields": (list,),
+    "add_fields": (list, tuple),
     "rename_fields": (dict,),
-    "drop_fields": (list,),
+    "drop_fields": (list, tuple),
     "fields": (dict,),
     "title_zh": (str,),
     "title_en": (str,),
     "description": (str,),
-    "geometry_types": (list,),
+    "geometry_types": (list, tuple),
     "code_field": (str,),
     "positions_approximate": (bool,),
-    "restricted_to": (list,),
-    "rules": (list,),
+    "restricted_to": (list, tuple),
+    "rules": (list, tuple),
 }
 # Keys whose null means "clear it" (rather than "not given").
 _CLEARABLE_FIELD_KEYS = {"allowed", "unit", "title_zh", "title_en"}
