@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import orjson
 import pyogrio
 import pytest
 import shapely
-from api_server import ROOT, bearer, build_venue, client, copy_store, make_tokens, problem_of
+from api_server import ROOT, VENV_BIN, bearer, build_venue, client, copy_store, make_tokens, problem_of
 from conftest import MakeTwin
 from store_contract import GATES, at, gate, pt
 
@@ -342,7 +341,7 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [str(VENV_BIN / "venue-twin"), *args], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
 
 
