@@ -17,6 +17,7 @@ from pathlib import Path
 
 from twin.errors import BadInput, NotFound
 from twin.model import ROLES
+
 TOKEN_PREFIX = "vt_"
 
 

@@ -20,6 +20,7 @@ from api.auth import TokenStore
 from api.completion import CompletionFactory
 from api.errors import add_exception_handlers, problem
 from api.features import FeaturesFactory
+from api.layers_admin import LayersAdminFactory
 from api.maps import mount_maps
 from api.settings import ApiSettings
 from api.versions import VersionsFactory
@@ -126,6 +127,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     app.include_router(features.router)
     app.include_router(versions.router)
     app.include_router(CompletionFactory().router)
+    app.include_router(LayersAdminFactory().router)
     mount_maps(app)
 
     cached: dict[str, Any] = {}

@@ -78,7 +78,8 @@ def layer_alter(
     ] = None,
     code_field: Annotated[str | None, typer.Option("--code-field", help="The field that names a feature.")] = None,
     restrict: Annotated[
-        str | None, typer.Option("--restrict", help="Roles that may see the layer, e.g. engineer,editor (admins always).")
+        str | None,
+        typer.Option("--restrict", help="Roles that may see the layer, e.g. engineer,editor (admins always)."),
     ] = None,
     open_: Annotated[bool, typer.Option("--open", help="Let everyone see the layer.")] = False,
     changes_file: Annotated[
@@ -149,7 +150,9 @@ def layer_alter(
         if open_:
             changes["restricted_to"] = []
         if not changes:
-            raise BadInput("nothing to change: give --add-field, --rename-field, --allowed, --restrict, ... (see --help)")
+            raise BadInput(
+                "nothing to change: give --add-field, --rename-field, --allowed, --restrict, ... (see --help)"
+            )
         info = twin.alter_layer(name, changes, author=m._author(author), message=message)
     c = info.counts.get(name, {})
     rewritten = f" ({c.get('modified', 0)} features rewritten)" if c.get("modified") else ""
@@ -160,7 +163,8 @@ def layer_alter(
 def layer_show(
     name: Annotated[str, typer.Argument(help="The layer.")],
     version: Annotated[
-        str | None, typer.Option("--version", "-v", help="A commit id, HEAD~n, a checkpoint or a time: the schema then.")
+        str | None,
+        typer.Option("--version", "-v", help="A commit id, HEAD~n, a checkpoint or a time: the schema then."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False,
     store: Annotated[Path | None, typer.Option("--store", "-s", help="The twin file.")] = None,

@@ -109,18 +109,53 @@ def test_create_layer_from_a_mapping_checks_it(make_twin: MakeTwin):
         ({"name": "Bad Name", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"]}, "layer name"),
         ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Circle"]}, "Circle"),
         ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"], "colour": 1}, "colour"),
-        ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"],
-          "fields": [{"name": "n", "type": "float"}]}, "float"),  # fmt: skip
-        ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"],
-          "restricted_to": ["guards"]}, "guards"),  # fmt: skip
-        ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"],
-          "fields": [{"name": "n", "type": "integer", "allowed": [1, "two"]}]}, "two"),  # fmt: skip
-        ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"], "code_field": "c"}, "code_field"),
+        (
+            {
+                "name": "posts",
+                "title_zh": "x",
+                "title_en": "x",
+                "geometry_types": ["Point"],
+                "fields": [{"name": "n", "type": "float"}],
+            },
+            "float",
+        ),  # fmt: skip
+        (
+            {
+                "name": "posts",
+                "title_zh": "x",
+                "title_en": "x",
+                "geometry_types": ["Point"],
+                "restricted_to": ["guards"],
+            },
+            "guards",
+        ),  # fmt: skip
+        (
+            {
+                "name": "posts",
+                "title_zh": "x",
+                "title_en": "x",
+                "geometry_types": ["Point"],
+                "fields": [{"name": "n", "type": "integer", "allowed": [1, "two"]}],
+            },
+            "two",
+        ),  # fmt: skip
+        (
+            {"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"], "code_field": "c"},
+            "code_field",
+        ),
         ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"], "rules": ["nope"]}, "nope"),
         ({"name": "twin_posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"]}, "twin_"),
         ({"title_zh": "x", "title_en": "x", "geometry_types": ["Point"]}, "name is missing"),
-        ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"],
-          "fields": [{"name": "geom"}]}, "geom"),  # fmt: skip
+        (
+            {
+                "name": "posts",
+                "title_zh": "x",
+                "title_en": "x",
+                "geometry_types": ["Point"],
+                "fields": [{"name": "geom"}],
+            },
+            "geom",
+        ),  # fmt: skip
     ]
     for doc, word in bad:
         with pytest.raises(BadInput, match=word):
@@ -191,7 +226,10 @@ def test_narrowing_allowed_values_is_refused_naming_the_features(kiosks: Twin):
     # So is clearing them, and changing titles and units.
     kiosks.alter_layer(
         "kiosks",
-        {"fields": {"kind": {"allowed": None, "title_en": "Service", "title_zh": "服务"}}, "title_en": "Service kiosks"},
+        {
+            "fields": {"kind": {"allowed": None, "title_en": "Service", "title_zh": "服务"}},
+            "title_en": "Service kiosks",
+        },
         author="chen.admin",
         time=at(4),
     )
@@ -340,9 +378,7 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VENV_BIN / "venue-twin"), *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([str(VENV_BIN / "venue-twin"), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_cli_creates_a_restricted_layer_and_alters_it(venue: Path, tmp_path: Path):
