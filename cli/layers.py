@@ -128,14 +128,14 @@ def layer_alter(
                 if key == "allowed" and v is not None:
                     v = [x.strip() for x in value.split(",") if x.strip()]
                 per_field.setdefault(field.strip(), {})[key] = v
-        for texts, flag in ((required, True), (optional, False)):
-            for f in texts or []:
-                per_field.setdefault(f, {})["required"] = flag
+        for names, is_required in ((required, True), (optional, False)):
+            for f in names or []:
+                per_field.setdefault(f, {})["required"] = is_required
         if per_field:
             changes["fields"] = per_field
-        for key, value in (("title_en", title_en), ("title_zh", title_zh), ("description", description)):
-            if value is not None:
-                changes[key] = value
+        for key, text in (("title_en", title_en), ("title_zh", title_zh), ("description", description)):
+            if text is not None:
+                changes[key] = text
         if geometry_types is not None:
             changes["geometry_types"] = [g.strip() for g in geometry_types.split(",") if g.strip()]
         if code_field is not None:
