@@ -33,8 +33,7 @@ def layer_create(
     message: Annotated[str | None, typer.Option("--message", "-m")] = None,
     author: Annotated[str | None, typer.Option("--author", help="Who makes the commit.")] = None,
 ) -> None:
-    """Create a layer from a schema file: name, titles, geometry_types, fields (name, type,
-    required, allowed, unit, titles), code_field, restricted_to (roles), rules."""
+    """Create a layer from a schema file (name, titles, geometry_types, fields, code_field, restricted_to, rules)."""
     import completion  # noqa: F401  (registers the rules a schema may name)
 
     m = _main()
@@ -89,8 +88,7 @@ def layer_alter(
     message: Annotated[str | None, typer.Option("--message", "-m")] = None,
     author: Annotated[str | None, typer.Option("--author", help="Who makes the commit.")] = None,
 ) -> None:
-    """Change a layer's schema as one commit. Refused (exit 2, naming the features) when existing
-    features would break the new schema."""
+    """Change a layer's schema as one commit; refused (exit 2, naming them) if existing features would break it."""
     import completion  # noqa: F401
 
     m = _main()
@@ -177,5 +175,7 @@ def layer_show(
         data = orjson.loads(orjson.dumps(twin.layer(name, ref).to_dict()))
     if as_json:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
+    else:  # unset keys left out, so the output reads like the file `layer create` takes
+        data["fields"] = [{k: v for k, v in f.items() if v is not None} for f in data["fields"]]
+        data = {k: v for k, v in data.items() if v is not None}
         sys.stdout.write(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))

@@ -511,3 +511,12 @@ def test_api_layer_admin_needs_the_admin_role(api: tuple[object, dict[str, str]]
     assert any(p["id"] == "hall-1.1H" for p in found["problems"])
     problem_of(c.patch("/collections/nope/schema", json={"title_en": "x"}, headers=admin), 404)  # type: ignore[attr-defined]
     assert c.get("/collections/posts").status_code == 404  # type: ignore[attr-defined]
+
+
+def test_a_layer_may_share_another_layers_titles(kiosks: Twin):
+    """GeoPackage wants unique identifiers (titles) in gpkg_contents: the twin tells them apart."""
+    twin_of_gates = LayerSchema("gates_copy", GATES.title_zh, GATES.title_en, ("Point",), GATES.fields)
+    kiosks.create_layer(twin_of_gates, author="chen.admin", time=at(3))
+    kiosks.alter_layer("kiosks", {"title_en": GATES.title_en, "title_zh": GATES.title_zh}, author="a", time=at(4))
+    assert kiosks.layer("gates_copy").title_en == kiosks.layer("kiosks").title_en == GATES.title_en
+    assert kiosks.fsck() == []

@@ -284,7 +284,7 @@ class GeoPackageStore(Store):
             c.execute(
                 "INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) "
                 "VALUES (?, 'features', ?, ?, 4326)",
-                (s.name, f"{s.title_en} / {s.title_zh}", _layer_description(s)),
+                (s.name, _identifier(c, s), _layer_description(s)),
             )
             c.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, 4326, 0, 0)", (s.name, gtype))
             c.execute(f'CREATE VIRTUAL TABLE "rtree_{s.name}_geom" USING rtree(id, minx, maxx, miny, maxy)')
@@ -296,7 +296,7 @@ class GeoPackageStore(Store):
         else:
             c.execute(
                 "INSERT INTO gpkg_contents(table_name, data_type, identifier, description) VALUES (?, 'attributes', ?, ?)",
-                (s.name, f"{s.title_en} / {s.title_zh}", s.description),
+                (s.name, _identifier(c, s), s.description),
             )
         self._describe_columns(c, s)
         for event in ("INSERT", "UPDATE", "DELETE"):
@@ -355,7 +355,7 @@ class GeoPackageStore(Store):
         self._describe_columns(c, new)
         c.execute(
             "UPDATE gpkg_contents SET identifier=?, description=? WHERE table_name=?",
-            (f"{new.title_en} / {new.title_zh}", _layer_description(new) if new.spatial else new.description, name),
+            (_identifier(c, new), _layer_description(new) if new.spatial else new.description, name),
         )
         if new.spatial:
             c.execute(
@@ -1078,6 +1078,14 @@ def _from_sql(field_type: str, v: Any) -> Any:
     if field_type == "list":
         return orjson.loads(v)
     return v
+
+
+def _identifier(c: sqlite3.Connection, s: LayerSchema) -> str:
+    """The layer's title as GIS tools list it; GeoPackage wants it unique, so a title another
+    layer has already is told apart by the layer's name."""
+    title = f"{s.title_en} / {s.title_zh}"
+    taken = c.execute("SELECT 1 FROM gpkg_contents WHERE identifier=? AND table_name != ?", (title, s.name)).fetchone()
+    return f"{title} ({s.name})" if taken else title
 
 
 def _layer_description(s: LayerSchema) -> str:
