@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from twin.access import ROLES
 from twin.errors import BadInput, NotFound
+from twin.model import ROLES
 
 __all__ = ["ANONYMOUS", "ROLES", "Principal", "TokenInfo", "TokenStore"]
 TOKEN_PREFIX = "vt_"

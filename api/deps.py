@@ -112,8 +112,17 @@ def editor(principal: PrincipalDep) -> Principal:
     return principal
 
 
+def admin(principal: PrincipalDep) -> Principal:
+    if principal.role is None:
+        raise Unauthorized()
+    if not principal.at_least("admin"):
+        raise Forbidden(f"{principal.name} is a {principal.role}; layer administration needs the admin role")
+    return principal
+
+
 ReaderDep = Annotated[Principal, Depends(reader)]
 EditorDep = Annotated[Principal, Depends(editor)]
+AdminDep = Annotated[Principal, Depends(admin)]
 
 
 def collection_of(twin: TwinView, name: str) -> LayerSchema:

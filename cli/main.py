@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from cli.completion import completion_app, progress_app
+from cli.layers import layer_app
 from cli.maps import map_app
 from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
@@ -452,6 +453,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(progress_app, name="progress")
 app.add_typer(completion_app, name="completion")
 app.add_typer(map_app, name="map")
+app.add_typer(layer_app, name="layer")
 
 
 def _tokens(store: Path | None):  # type: ignore[no-untyped-def]
@@ -508,7 +510,13 @@ def _time(t: datetime) -> str:
 
 
 def _counts(counts: dict[str, dict[str, int]]) -> str:
-    return ", ".join(f"{name} +{c['added']} ~{c['modified']} -{c['deleted']}" for name, c in counts.items())
+    def one(name: str, c: dict[str, int]) -> str:
+        n = f" +{c['added']} ~{c['modified']} -{c['deleted']}"
+        if c.get("schema"):  # a layer created or its schema changed (twin.schema)
+            return f"{name} schema" + (n if c["added"] or c["modified"] or c["deleted"] else "")
+        return name + n
+
+    return ", ".join(one(name, c) for name, c in counts.items())
 
 
 def main() -> None:

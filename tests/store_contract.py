@@ -331,18 +331,21 @@ class StoreContract:
             store_factory.reopen(store).initialize(SCHEMAS, AOI)
         assert list(store.schemas()) == list(LAYERS)
 
-    def test_add_layer(self, store: Store, store_factory: StoreFactory, twin: Twin):
+    def test_a_layer_is_created_by_a_commit(self, store: Store, store_factory: StoreFactory, twin: Twin):
         twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
         kiosks = LayerSchema("kiosks", "服务台", "Kiosks", ("Point",), (FieldSpec("code"),))
-        store.add_layer(kiosks)
+        made = twin.create_layer(kiosks, author="admin", message="Kiosks", time=at(1))
+        assert made.seq == 2 and made.counts == {"kiosks": {"added": 0, "modified": 0, "deleted": 0, "schema": 1}}
         assert store.schemas()["kiosks"] == kiosks
         assert store_factory.reopen(store).schemas()["kiosks"] == kiosks
+        assert "kiosks" not in store.schemas_at(1) and store.schemas_at(2)["kiosks"] == kiosks
         with pytest.raises(Conflict):
-            store.add_layer(kiosks)
-        assert store.count("kiosks", 1) == 0
-        twin.commit([add("kiosks", "k1", pt(1, 1), code="K1")], author="a", message="m", time=at(1))
-        assert store.count("kiosks", 2) == 1
-        assert store.count("gates", 2) == 1
+            twin.create_layer(kiosks, author="admin", time=at(2))
+        assert store.count("kiosks", 2) == 0
+        twin.commit([add("kiosks", "k1", pt(1, 1), code="K1")], author="a", message="m", time=at(2))
+        assert store.count("kiosks", 3) == 1
+        assert store.count("gates", 3) == 1
+        assert twin.fsck() == []
 
     def test_a_layer_added_through_one_handle_is_seen_by_another(self, store: Store, store_factory: StoreFactory):
         """Two handles on one twin (the API server and the CLI, say) must agree on its layers."""
@@ -351,7 +354,7 @@ class StoreContract:
         twin = Twin(store)
         twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
         kiosks = LayerSchema("kiosks", "服务台", "Kiosks", ("Point",), (FieldSpec("code"),))
-        store.add_layer(kiosks)
+        twin.create_layer(kiosks, author="admin", time=at(1))
         twin.commit([add("kiosks", "k1", pt(1, 1), code="K1")], author="a", message="m", time=at(1))
         assert other.layer("kiosks") == kiosks
         assert other.count("kiosks") == 1

@@ -22,7 +22,7 @@ import bisect
 import dataclasses
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from twin.core import Ref, Twin
     from twin.stores.base import BBox, ExportRow, Page
 
-ROLES = ("viewer", "engineer", "editor", "admin")  # each role can do what the ones before it can
 MESSAGE_WITHHELD = "(message withheld: this commit also changed layers you may not see)"
 
 
@@ -128,17 +127,20 @@ class TwinView:
         return Ref(commit)
 
     # ------------------------------------------------------------------ layers
-    def layers(self) -> list[LayerSchema]:
-        return [s for s in self.twin.layers() if self.may_see(s)]
+    def layers(self, ref: Ref | None = None) -> list[LayerSchema]:
+        """The layers this role may see, now or as of `ref` (whether a layer is hidden is decided by
+        its schema now: restricting a layer hides its whole history, opening it shows it)."""
+        hidden = self._hidden()
+        return [s for s in self.twin.layers(ref) if s.name not in hidden]
 
-    def layer(self, name: str) -> LayerSchema:
+    def layer(self, name: str, ref: Ref | None = None) -> LayerSchema:
         try:
-            schema = self.twin.layer(name)
+            schema: LayerSchema | None = self.twin.layer(name, ref)
         except NotFound:
             schema = None
-        if schema is None or not self.may_see(schema):
+        if schema is None or name in self._hidden():
             # Name only the layers this role may see: the twin's own message lists them all.
-            known = ", ".join(s.name for s in self.layers())
+            known = ", ".join(s.name for s in self.layers(ref))
             raise NotFound(f"no layer {name!r} (layers: {known})")
         return schema
 
@@ -300,4 +302,16 @@ class TwinView:
             named = self.resolve(parent).commit
             parent = named.id if named else None
         made = self.twin.commit(changes, author=author, message=message, parent=parent, time=time, strict=strict)
+        return self.present(made) or made
+
+    def create_layer(self, schema: LayerSchema | Mapping[str, Any], *, author: str, message: str | None = None) -> CommitInfo:
+        """A new layer (the routes that call this are for admins, who see every layer)."""
+        made = self.twin.create_layer(schema, author=author, message=message)
+        return self.present(made) or made
+
+    def alter_layer(
+        self, name: str, changes: Mapping[str, Any], *, author: str, message: str | None = None
+    ) -> CommitInfo:
+        self.layer(name)
+        made = self.twin.alter_layer(name, changes, author=author, message=message)
         return self.present(made) or made

@@ -7,8 +7,9 @@ ids, diffs and reverts live here once.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
@@ -24,6 +25,7 @@ from twin.access import TwinView
 from twin.encoding import counts_of, encode_changes, stored_commit_id
 from twin.errors import BadInput, Conflict, NotFound, Problem, ValidationFailed
 from twin.model import (
+    SCHEMA_ID,
     Change,
     CommitInfo,
     DiffEntry,
@@ -33,8 +35,9 @@ from twin.model import (
     LayerSchema,
     StoredChange,
 )
+from twin.schema import Alteration, encode_schema, normalize_schema, plan_alteration, schema_from_dict
 from twin.stores.base import BBox, ExportRow, Page, Store
-from twin.validation import validate_changes
+from twin.validation import normalize_properties, validate_changes
 
 HEAD = "HEAD"  # a writer that does not care what it builds on
 
@@ -93,19 +96,22 @@ class Twin:
         self.close()
 
     # ------------------------------------------------------------------ layers
-    def layers(self) -> list[LayerSchema]:
-        return list(self.store.schemas().values())
+    def layers(self, ref: Ref | None = None) -> list[LayerSchema]:
+        """The layers now, or (given a ref) as they were then: schemas are versioned."""
+        return list(self._schemas(ref).values())
 
-    def layer(self, name: str) -> LayerSchema:
-        schemas = self.store.schemas()
-        if name not in schemas:
-            self.store.reload_schemas()  # another handle may have added it since
-            schemas = self.store.schemas()
+    def layer(self, name: str, ref: Ref | None = None) -> LayerSchema:
+        """A layer's schema now, or as of `ref` (NotFound if the layer did not exist yet)."""
+        schemas = self._schemas(ref)
         try:
             return schemas[name]
         except KeyError:
             known = ", ".join(schemas)
-            raise NotFound(f"no layer {name!r} (layers: {known})") from None
+            when = f" as of {ref.commit.id[:12]}" if ref is not None and ref.commit else ""
+            raise NotFound(f"no layer {name!r}{when} (layers: {known})") from None
+
+    def _schemas(self, ref: Ref | None) -> dict[str, LayerSchema]:
+        return self.store.schemas() if ref is None else self.store.schemas_at(ref.seq)
 
     @property
     def area_of_interest(self) -> BaseGeometry:
@@ -206,10 +212,11 @@ class Twin:
         if not author.strip():
             raise BadInput("a commit needs an author")
         base: Ref | None = None if parent == HEAD else self.resolve(parent) if parent is not None else Ref(None)
-        schemas = self.store.schemas()
-        problems = validate_changes(changes, schemas, self.store.area_of_interest())
-        known = [ch for ch in changes if ch.layer in schemas]  # unknown layers are reported by validation
-        encoded = encode_changes(known)  # the costly part of a big commit: before taking the lock
+        # Validated against the schemas of the head as it is now, and checked again under the lock
+        # in the rare case that a layer's schema changed meanwhile (another handle altered it).
+        before = self.store.head()
+        schemas = self.store.schemas_at(before.seq if before else 0)
+        problems, known, encoded = self._prepare(changes, schemas)
         given = _as_utc(time) if time is not None else None
         # The write lock is held from reading the head to writing the commit, so the head checked
         # against is the head written on, across threads and processes (the API runs several
@@ -218,6 +225,10 @@ class Twin:
         with self.store.writing():
             head = self.store.head()
             parent_seq = head.seq if head else 0
+            landing = self.store.schemas_at(parent_seq)
+            if landing != schemas:
+                schemas = landing
+                problems, known, encoded = self._prepare(changes, schemas)
             # Taken under the lock, so commits that queued for it get times in the order they land.
             when = given or datetime.now(UTC)
             since: Ref | None = None  # what the writer built on, when the head has moved past it
@@ -248,13 +259,16 @@ class Twin:
                         problems.extend(_RULES[name](self, chs, parent_seq, when))
             if problems:
                 raise ValidationFailed(problems)
-            if head and when < head.time:
-                raise BadInput(f"commit time {when.isoformat()} is before the head's {head.time.isoformat()}")
-            head_id = head.id if head else None
-            cid = stored_commit_id(head_id, author, message, when, stored)
-            info = CommitInfo(cid, parent_seq + 1, head_id, author, message, when, counts_of(stored))
-            self.store.apply(info, stored)
-        return info
+            return self._write(head, head.id if head else None, author, message, when, stored)
+
+    def _prepare(
+        self, changes: Sequence[Change], schemas: Mapping[str, LayerSchema]
+    ) -> tuple[list[Problem], list[Change], list[EncodedFeature | None]]:
+        """Validation problems, the changes to known layers, and their encodings (the costly part of
+        a big commit, done before the write lock is taken)."""
+        problems = validate_changes(changes, dict(schemas), self.store.area_of_interest())
+        known = [ch for ch in changes if ch.layer in schemas]  # unknown layers are reported by validation
+        return problems, known, encode_changes(known)
 
     def _check_unchanged(self, changes: Sequence[Change], since: Ref, head_seq: int) -> None:
         """Raise Conflict naming the features these changes touch that changed after `since`.
@@ -273,6 +287,145 @@ class Twin:
         if changed:
             shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
             raise Conflict(f"the twin moved on since {_short(since)}: {shown} changed since; read again and retry")
+
+    def _parent(self, parent: str | None, author: str) -> tuple[CommitInfo | None, str | None, int]:
+        """The head, the parent a write names (checked to be the head) and its seq."""
+        if not author.strip():
+            raise BadInput("a commit needs an author")
+        head = self.store.head()
+        if parent == HEAD:
+            parent = head.id if head else None
+        elif parent is not None:
+            named = self.resolve(parent).commit
+            parent = named.id if named else None
+        if (head.id if head else None) != parent:
+            raise Conflict(f"the twin moved on: head is {head.id if head else '(empty)'}, not {parent}")
+        return head, parent, head.seq if head else 0
+
+    def _write(
+        self,
+        head: CommitInfo | None,
+        parent: str | None,
+        author: str,
+        message: str,
+        when: datetime,
+        stored: list[StoredChange],
+    ) -> CommitInfo:
+        if head and when < head.time:
+            raise BadInput(f"commit time {when.isoformat()} is before the head's {head.time.isoformat()}")
+        cid = stored_commit_id(parent, author, message, when, stored)
+        info = CommitInfo(cid, (head.seq if head else 0) + 1, parent, author, message, when, counts_of(stored))
+        self.store.apply(info, stored)
+        return info
+
+    # ------------------------------------------------------------------ layer administration
+    def create_layer(
+        self,
+        schema: LayerSchema | Mapping[str, Any],
+        *,
+        author: str,
+        message: str | None = None,
+        parent: str | None = HEAD,
+        time: datetime | None = None,
+    ) -> CommitInfo:
+        """Create a layer as one commit (its first schema version; see twin.schema).
+
+        BadInput for a schema that is not valid (names, types, roles, unknown rules), Conflict
+        if the name is taken."""
+        schema = schema_from_dict(schema) if isinstance(schema, Mapping) else normalize_schema(schema)
+        missing = [r for r in schema.rules if r not in _RULES]
+        if missing:
+            raise BadInput(f"layer {schema.name}: unknown rule(s) {', '.join(missing)} (known: {', '.join(_RULES)})")
+        # Under the write lock, like every commit: the head checked is the head written on.
+        with self.store.writing():
+            head, parent, parent_seq = self._parent(parent, author)
+            if self._ever_existed(schema.name):
+                raise Conflict(f"layer {schema.name} exists already")
+            when = _as_utc(time) if time is not None else datetime.now(UTC)
+            stored = [StoredChange(schema.name, "add", SCHEMA_ID, encode_schema(schema))]
+            restricted = f", restricted to {', '.join(schema.restricted_to)}" if schema.restricted_to else ""
+            return self._write(head, parent, author, message or f"Create layer {schema.name}{restricted}", when, stored)
+
+    def _ever_existed(self, name: str) -> bool:
+        try:
+            self.store.versions_of(name, SCHEMA_ID)
+        except NotFound:
+            return False
+        return True
+
+    def alter_layer(
+        self,
+        name: str,
+        changes: Mapping[str, Any],
+        *,
+        author: str,
+        message: str | None = None,
+        parent: str | None = HEAD,
+        time: datetime | None = None,
+    ) -> CommitInfo:
+        """Change a layer's schema as one commit (see twin.schema.plan_alteration for `changes`).
+
+        Features whose properties a rename, drop or default changes get a new version in the same
+        commit. Refused with ValidationFailed naming the features if any existing feature would
+        break the new schema (a new required field without a default, narrowed allowed values or
+        geometry types, a code field with duplicate values); nothing is written then."""
+        # Under the write lock, like every commit: the head checked is the head written on.
+        with self.store.writing():
+            head, parent, parent_seq = self._parent(parent, author)
+            old = self.layer(name, Ref(head))
+            plan = plan_alteration(old, changes, f"layer {name}")
+            new = plan.new
+            missing = [r for r in new.rules if r not in _RULES and r not in old.rules]
+            if missing:
+                raise BadInput(f"layer {name}: unknown rule(s) {', '.join(missing)} (known: {', '.join(_RULES)})")
+            stored = [StoredChange(name, "modify", SCHEMA_ID, encode_schema(new))]
+            if plan.touches_data:
+                rewritten, problems = self._migrate(plan, parent_seq)
+                if problems:
+                    raise ValidationFailed(problems)
+                stored.extend(rewritten)
+            when = _as_utc(time) if time is not None else datetime.now(UTC)
+            text = message or f"Alter layer {name}: " + "; ".join(plan.summary)
+            return self._write(head, parent, author, text, when, stored)
+
+    def _migrate(self, plan: Alteration, parent_seq: int) -> tuple[list[StoredChange], list[Problem]]:
+        """Every feature of the layer under the new schema: the new versions a rename, drop or
+        default makes, and every reason a feature would break the new schema."""
+        new, name = plan.new, plan.new.name
+        problems: list[Problem] = []
+        changed: list[Change] = []
+        codes: dict[Any, str] = {}
+        for row in self.store.export_rows(name, parent_seq):
+            props: dict[str, Any] = orjson.loads(row.properties)
+            moved = {plan.renames.get(k, k): v for k, v in props.items() if k not in plan.drops}
+            for k, v in plan.defaults.items():
+                if moved.get(k) is None:
+                    moved[k] = v
+            clean, reasons = normalize_properties(new, moved)
+            problems.extend(Problem(name, row.feature_id, r) for r in reasons)
+            if new.spatial and row.wkb is not None:
+                kind = shapely.from_wkb(row.wkb).geom_type
+                if kind not in new.geometry_types:
+                    problems.append(
+                        Problem(
+                            name,
+                            row.feature_id,
+                            f"geometry is a {kind}; the new schema takes {', '.join(new.geometry_types)}",
+                        )
+                    )
+            code = clean.get(new.code_field) if new.code_field else None
+            if code is not None:
+                if code in codes:
+                    problems.append(
+                        Problem(name, row.feature_id, f"{new.code_field} {code!r} is also given to {codes[code]}")
+                    )
+                codes[code] = row.feature_id
+            if not reasons and clean != props:
+                geom = shapely.from_wkb(row.wkb) if row.wkb is not None else None
+                changed.append(Change(name, "modify", row.feature_id, Feature(row.feature_id, geom, clean)))
+        encoded = encode_changes(changed)
+        stored = [StoredChange(name, "modify", ch.feature_id, enc) for ch, enc in zip(changed, encoded, strict=True)]
+        return stored, problems
 
     def _resolve_ops(
         self, changes: Sequence[Change], encoded: Sequence[EncodedFeature | None], parent_seq: int
@@ -358,7 +511,14 @@ class Twin:
         assert head is not None
         undo: list[Change] = []
         later: list[Problem] = []
-        for ch in self.store.changes_in(target.seq):
+        changes = self.store.changes_in(target.seq)
+        altered = sorted({ch.layer for ch in changes if ch.feature_id == SCHEMA_ID})
+        if altered:
+            raise BadInput(
+                f"commit {target.id[:12]} changed the schema of {', '.join(altered)}: undo a schema change "
+                "with `venue-twin layer alter`, not revert"
+            )
+        for ch in changes:
             now = self.store.feature(ch.layer, ch.feature_id, head.seq)
             made = ch.version.geojson if ch.version else None
             if now != made:
@@ -388,8 +548,8 @@ class Twin:
         offset: int = 0,
         after: str | None = None,
     ) -> Page:
-        self.layer(layer)
         ref = ref or self.resolve()
+        self.layer(layer, ref)
         if bbox is not None:
             _check_bbox(bbox)
         if (limit is not None and limit < 0) or offset < 0:
@@ -397,8 +557,8 @@ class Twin:
         return self.store.features(layer, ref.seq, bbox=bbox, limit=limit, offset=offset, after=after)
 
     def feature(self, layer: str, feature_id: str, ref: Ref | None = None) -> bytes:
-        self.layer(layer)
         ref = ref or self.resolve()
+        self.layer(layer, ref)
         got = self.store.feature(layer, feature_id, ref.seq)
         if got is None:
             where = f" as of {ref.commit.id[:12]}" if ref.commit else ""
@@ -416,20 +576,24 @@ class Twin:
         return self.store.ids_by_value(layer, field, [value]).get(value)
 
     def count(self, layer: str, ref: Ref | None = None) -> int:
-        self.layer(layer)
-        return self.store.count(layer, (ref or self.resolve()).seq)
+        ref = ref or self.resolve()
+        self.layer(layer, ref)
+        return self.store.count(layer, ref.seq)
 
     def feature_ids(self, layer: str, ref: Ref | None = None) -> list[str]:
-        self.layer(layer)
-        return self.store.feature_ids(layer, (ref or self.resolve()).seq)
+        ref = ref or self.resolve()
+        self.layer(layer, ref)
+        return self.store.feature_ids(layer, ref.seq)
 
     def extent(self, layer: str, ref: Ref | None = None) -> BBox | None:
-        self.layer(layer)
-        return self.store.extent(layer, (ref or self.resolve()).seq)
+        ref = ref or self.resolve()
+        self.layer(layer, ref)
+        return self.store.extent(layer, ref.seq)
 
     def export_rows(self, layer: str, ref: Ref | None = None, bbox: BBox | None = None) -> Iterator[ExportRow]:
-        self.layer(layer)
-        return self.store.export_rows(layer, (ref or self.resolve()).seq, bbox)
+        ref = ref or self.resolve()
+        self.layer(layer, ref)
+        return self.store.export_rows(layer, ref.seq, bbox)
 
     def history(self, layer: str, feature_id: str) -> list[HistoryEntry]:
         """Every version of a feature, oldest first, with a final entry if it was deleted."""
@@ -459,7 +623,12 @@ class Twin:
         lo, hi = sorted((a.seq, b.seq))
         forward = a.seq <= b.seq
         state: dict[tuple[str, str], list[bytes | None]] = {}
-        for r in self.store.versions_changed_between(lo, hi, names):
+        # A layer's schema versions pair like a feature's (feature_id SCHEMA_ID), so a created
+        # layer or an altered schema is an entry of that layer: whoever may see the layer sees it.
+        rows = itertools.chain(
+            self.store.schema_versions_between(lo, hi, names), self.store.versions_changed_between(lo, hi, names)
+        )
+        for r in rows:
             key = (r.layer, r.feature_id)
             slot = state.setdefault(key, [None, None])
             if r.from_seq <= lo:  # the version visible at lo, closed inside the range
@@ -467,7 +636,9 @@ class Twin:
             if r.to_seq is None or r.to_seq > hi:  # visible at hi (it began inside the range)
                 slot[1] = r.geojson
         out: list[DiffEntry] = []
-        for (layer, fid), (old, new) in sorted(state.items()):
+        for (layer, fid), (old, new) in sorted(
+            state.items(), key=lambda kv: (kv[0][0], kv[0][1] != SCHEMA_ID, kv[0][1])
+        ):
             if not forward:
                 old, new = new, old
             if old == new:
@@ -510,7 +681,7 @@ class Twin:
                 problems.append(f"commit {c.id[:12]} (#{seq}): recorded counts {c.counts} differ from its changes")
             for layer, per in counts_of(changes).items():
                 running[layer] = running.get(layer, 0) + per["added"] - per["deleted"]
-            for layer in self.store.schemas():
+            for layer in self.store.schemas_at(seq):
                 if self.store.count(layer, seq) != running.get(layer, 0):
                     problems.append(
                         f"commit {c.id[:12]} (#{seq}): feature total of {layer} is {self.store.count(layer, seq)}, "

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import shapely
 
-from twin.model import Change, CommitInfo, EncodedFeature, StoredChange
+from twin.model import SCHEMA_ID, Change, CommitInfo, EncodedFeature, StoredChange
 
 COMMIT_ID_VERSION = b"venue-twin commit v1\n"
 
@@ -115,11 +115,17 @@ def stored_commit_id(
 
 
 def counts_of(changes: Iterable[StoredChange]) -> dict[str, dict[str, int]]:
+    """Per layer: features added, modified and deleted; a layer whose schema changed (or that was
+    created) also has "schema": 1, under the layer's own name, so whoever may not see the layer
+    does not see its schema change either."""
     counts: dict[str, dict[str, int]] = {}
     names = {"add": "added", "modify": "modified", "delete": "deleted"}
     for c in changes:
         per = counts.setdefault(c.layer, {"added": 0, "modified": 0, "deleted": 0})
-        per[names[c.op]] += 1
+        if c.feature_id == SCHEMA_ID:
+            per["schema"] = per.get("schema", 0) + 1
+        else:
+            per[names[c.op]] += 1
     return counts
 
 

@@ -23,6 +23,11 @@ GEOMETRY_TYPES = (
     "Polygon",
     "MultiPolygon",
 )
+ROLES = ("viewer", "engineer", "editor", "admin")  # each role can do what the ones before it can
+# The feature id under which a layer's schema appears in a commit's changes, a diff and a history:
+# a schema version is versioned like a feature of its layer (see twin.schema), so this id is
+# reserved and no feature may take it.
+SCHEMA_ID = "@schema"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from twin.errors import Problem
-from twin.model import Change, FieldSpec, LayerSchema
+from twin.model import SCHEMA_ID, Change, FieldSpec, LayerSchema
 
 _CANONICAL: dict[str, type] = {"string": str, "number": float, "boolean": bool}
 
@@ -158,6 +158,9 @@ def validate_changes(
             continue
         if not isinstance(ch.feature_id, str) or not ch.feature_id.strip():
             problems.append(Problem(ch.layer, None, "a feature has no id"))
+            continue
+        if ch.feature_id == SCHEMA_ID:
+            problems.append(Problem(ch.layer, ch.feature_id, f"the id {SCHEMA_ID} is reserved for the layer's schema"))
             continue
         key = (ch.layer, ch.feature_id)
         if key in seen:

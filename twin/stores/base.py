@@ -59,14 +59,21 @@ class Store(ABC):
         """Create an empty twin with these layers. Refuses if the store already holds one."""
 
     @abstractmethod
-    def add_layer(self, schema: LayerSchema) -> None: ...
+    def schemas(self) -> dict[str, LayerSchema]:
+        """The layers at the head, in the order they were created (read fresh: another handle may
+        have changed a schema)."""
 
     @abstractmethod
-    def schemas(self) -> dict[str, LayerSchema]: ...
+    def schemas_at(self, seq: int) -> dict[str, LayerSchema]:
+        """The layers and their schemas as of commit `seq`: schemas are versioned like features.
+
+        A layer is created, and a schema changed, only by a commit (`apply` with a change whose
+        feature_id is model.SCHEMA_ID: op add creates the layer, modify replaces its schema and
+        brings any mirror in step); the layers given to `initialize` exist from seq 0."""
 
     @abstractmethod
     def reload_schemas(self) -> None:
-        """Forget cached layer schemas (another handle may have added a layer)."""
+        """Forget cached layer schemas."""
 
     @abstractmethod
     def area_of_interest(self) -> BaseGeometry: ...
@@ -105,7 +112,7 @@ class Store(ABC):
 
     @abstractmethod
     def changes_in(self, seq: int) -> list[StoredChange]:
-        """The changes one commit made, rebuilt from the stored versions."""
+        """The changes one commit made, rebuilt from the stored versions (schema versions included)."""
 
     # --- reads at a sequence number
     @abstractmethod
@@ -142,11 +149,15 @@ class Store(ABC):
 
     @abstractmethod
     def versions_of(self, layer: str, feature_id: str) -> list[VersionRow]:
-        """Every version of one feature, oldest first."""
+        """Every version of one feature (or, for SCHEMA_ID, of the layer's schema), oldest first."""
 
     @abstractmethod
     def versions_changed_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
         """Versions that began or ended in (a, b]: what a diff between a and b is made of."""
+
+    @abstractmethod
+    def schema_versions_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
+        """Schema versions (feature_id SCHEMA_ID) that began or ended in (a, b]."""
 
     @abstractmethod
     def extent(self, layer: str, seq: int) -> BBox | None: ...

@@ -8,6 +8,9 @@ Layout (all in one file, WAL mode):
   joined to the version rows for the end of visibility (`to_seq` lives only in the row: an
   R-tree rewrites a whole entry for any change), and costs the same for the head and for an old
   version.
+- `twin_layers` names every layer ever created; `twin_schema_versions` holds each layer's schema
+  versions, visible for `from_seq <= s < to_seq` like feature versions (see twin.schema for why
+  a schema is versioned like a feature). The layers a twin is created with start at seq 0.
 - `twin_commits`: sequence number, content id, parent, author, message, UTC time, counts and
   the number of features per layer after the commit (so an unfiltered count is a lookup).
 - One ordinary GeoPackage feature table per layer holding the current state, with its
@@ -36,15 +39,14 @@ from shapely.geometry.base import BaseGeometry
 
 from twin.encoding import format_time, parse_time
 from twin.errors import BadInput, Conflict, NotFound
-from twin.model import CommitInfo, EncodedFeature, LayerSchema, StoredChange
+from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
+from twin.schema import check_schema, encode_schema, schema_of
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
 
 READ_CACHE_KIB = -65536  # 64 MiB page cache per connection (negative: KiB, as SQLite takes it)
-FORMAT_VERSION = "2"  # 2: the version R-tree no longer carries to_seq
+FORMAT_VERSION = "3"  # 2: the version R-tree no longer carries to_seq; 3: versioned layer schemas
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10300  # GeoPackage 1.3: the newest that Debian's GDAL reads without a warning
-LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-RESERVED = {"fid", "geom", "feature_id"}
 SQL_TYPES = {
     "string": "TEXT",
     "integer": "INTEGER",
@@ -88,7 +90,11 @@ CREATE TABLE gpkg_tile_matrix (
   CONSTRAINT pk_ttm PRIMARY KEY (table_name, zoom_level));
 
 CREATE TABLE twin_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE twin_layers (layer_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, schema TEXT NOT NULL);
+CREATE TABLE twin_layers (layer_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE twin_schema_versions (
+  layer_id INTEGER NOT NULL REFERENCES twin_layers(layer_id), from_seq INTEGER NOT NULL, to_seq INTEGER,
+  op TEXT NOT NULL, properties TEXT NOT NULL, geojson BLOB NOT NULL, PRIMARY KEY (layer_id, from_seq));
+CREATE INDEX twin_schema_versions_to ON twin_schema_versions(to_seq) WHERE to_seq IS NOT NULL;
 CREATE TABLE twin_commits (
   seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, parent TEXT, author TEXT NOT NULL,
   message TEXT NOT NULL, time TEXT NOT NULL, counts TEXT NOT NULL, totals TEXT NOT NULL);
@@ -130,8 +136,12 @@ class GeoPackageStore(Store):
             raise NotFound(f"no twin at {self.path} (create one with `venue-twin init`)")
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        self._schemas: dict[str, LayerSchema] | None = None
         self._layer_ids: dict[str, int] = {}
+        # Every schema version in memory (name, from_seq, to_seq, schema), in layer order; exact for
+        # every seq up to _rows_seq. Schemas as of a seq are memoised: they never change.
+        self._schema_rows: list[tuple[str, int, int | None, LayerSchema]] = []
+        self._rows_seq = -1
+        self._schemas_by_seq: dict[int, dict[str, LayerSchema]] = {}
         self._aoi: BaseGeometry | None = None
         self._extents: dict[tuple[str, int], BBox | None] = {}
         self._all_conns: list[sqlite3.Connection] = []
@@ -201,8 +211,8 @@ class GeoPackageStore(Store):
                 "VALUES ('twin_commits', 'attributes', 'Twin history / 版本历史', "
                 "'Every commit to the venue twin: who changed what, when and why.')"
             )
-            for s in schemas:
-                self._create_layer(c, s)
+            for s in schemas:  # the initial layers: schema versions from before the first commit
+                self._create_layer(c, s, 0, encode_schema(s))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -210,7 +220,7 @@ class GeoPackageStore(Store):
         # The GeoPackage header (application_id) lives in page 1; until a checkpoint copies it from
         # the WAL, GDAL (which reads the header from the main file) would not see a GeoPackage.
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._schemas = None
+        self.reload_schemas()
 
     @staticmethod
     def _insert_srs(c: sqlite3.Connection) -> None:
@@ -245,27 +255,22 @@ class GeoPackageStore(Store):
             ],
         )
 
-    def add_layer(self, schema: LayerSchema) -> None:
-        c = self._conn()
-        with self._write_lock:
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                self._create_layer(c, schema)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-        self._schemas = None
-
-    def _create_layer(self, c: sqlite3.Connection, s: LayerSchema) -> None:
-        if not LAYER_NAME.match(s.name) or s.name.startswith(("gpkg_", "rtree_", "twin_", "sqlite_")):
-            raise BadInput(f"layer name {s.name!r} must be lower-case letters, digits and _, not a reserved prefix")
-        for f in s.fields:
-            if not LAYER_NAME.match(f.name) or f.name in RESERVED:
-                raise BadInput(f"field name {f.name!r} of layer {s.name} is not allowed")
+    # ------------------------------------------------------------------ layers and their schemas
+    def _create_layer(self, c: sqlite3.Connection, s: LayerSchema, seq: int, version: EncodedFeature) -> int:
+        """Register a layer, its first schema version (visible from `seq`) and its mirror table."""
+        problems = check_schema(s)
+        if problems:
+            raise BadInput(f"layer {s.name}: " + "; ".join(problems))
         if c.execute("SELECT 1 FROM twin_layers WHERE name=?", (s.name,)).fetchone():
             raise Conflict(f"layer {s.name} exists already")
-        c.execute("INSERT INTO twin_layers(name, schema) VALUES (?, ?)", (s.name, orjson.dumps(s.to_dict()).decode()))
+        if c.execute("SELECT 1 FROM sqlite_master WHERE lower(name)=lower(?)", (s.name,)).fetchone():
+            raise Conflict(f"the name {s.name} is taken by a table of the GeoPackage")
+        lid = c.execute("INSERT INTO twin_layers(name) VALUES (?)", (s.name,)).lastrowid
+        assert lid is not None
+        c.execute(
+            "INSERT INTO twin_schema_versions VALUES (?, ?, NULL, 'add', ?, ?)",
+            (lid, seq, version.properties_json, version.geojson),
+        )
         cols = ", ".join(f'"{f.name}" {SQL_TYPES[f.type]}' for f in s.fields)
         gtype = _geometry_type_name(s.geometry_types) if s.spatial else None
         geom_col = f"geom {gtype}, " if gtype else ""
@@ -279,7 +284,7 @@ class GeoPackageStore(Store):
             c.execute(
                 "INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) "
                 "VALUES (?, 'features', ?, ?, 4326)",
-                (s.name, f"{s.title_en} / {s.title_zh}", _layer_description(s)),
+                (s.name, _identifier(c, s), _layer_description(s)),
             )
             c.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, 4326, 0, 0)", (s.name, gtype))
             c.execute(f'CREATE VIRTUAL TABLE "rtree_{s.name}_geom" USING rtree(id, minx, maxx, miny, maxy)')
@@ -291,8 +296,22 @@ class GeoPackageStore(Store):
         else:
             c.execute(
                 "INSERT INTO gpkg_contents(table_name, data_type, identifier, description) VALUES (?, 'attributes', ?, ?)",
-                (s.name, f"{s.title_en} / {s.title_zh}", s.description),
+                (s.name, _identifier(c, s), s.description),
             )
+        self._describe_columns(c, s)
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            c.execute(
+                f'CREATE TRIGGER "twin_guard_{s.name}_{event.lower()}" BEFORE {event} ON "{s.name}" '
+                "WHEN (SELECT open FROM twin_write_guard) = 0 BEGIN "
+                "SELECT RAISE(ABORT, 'this table mirrors the venue twin: edit it with venue-twin, "
+                "not directly'); END"
+            )
+        return lid
+
+    @staticmethod
+    def _describe_columns(c: sqlite3.Connection, s: LayerSchema) -> None:
+        """Titles and units of the mirror table's columns, where GDAL and QGIS read them."""
+        c.execute("DELETE FROM gpkg_data_columns WHERE table_name=?", (s.name,))
         c.executemany(
             "INSERT INTO gpkg_data_columns(table_name, column_name, name, title, description) VALUES (?, ?, ?, ?, ?)",
             [
@@ -306,33 +325,96 @@ class GeoPackageStore(Store):
                 for f in s.fields
             ],
         )
-        for event in ("INSERT", "UPDATE", "DELETE"):
+
+    def _alter_layer(
+        self, c: sqlite3.Connection, seq: int, lid: int, old: LayerSchema, new: LayerSchema, version: EncodedFeature
+    ) -> None:
+        """A new schema version, and the mirror table brought in step with it.
+
+        A renamed field is a dropped column plus a new one: the same commit holds a new version of
+        every feature that had the property, and writing those versions fills the new column.
+        """
+        name = new.name
+        c.execute("UPDATE twin_schema_versions SET to_seq=? WHERE layer_id=? AND to_seq IS NULL", (seq, lid))
+        c.execute(
+            "INSERT INTO twin_schema_versions VALUES (?, ?, NULL, 'modify', ?, ?)",
+            (lid, seq, version.properties_json, version.geojson),
+        )
+        kept = {f.name for f in new.fields}
+        before = {f.name for f in old.fields}
+        if old.code_field:  # SQLite drops no indexed column; the index is made again below
+            c.execute(f'DROP INDEX IF EXISTS "{name}_{old.code_field}_idx"')
+        for f in old.fields:
+            if f.name not in kept:
+                c.execute(f'ALTER TABLE "{name}" DROP COLUMN "{f.name}"')
+        for f in new.fields:
+            if f.name not in before:
+                c.execute(f'ALTER TABLE "{name}" ADD COLUMN "{f.name}" {SQL_TYPES[f.type]}')
+        if new.code_field:
+            c.execute(f'CREATE INDEX IF NOT EXISTS "{name}_{new.code_field}_idx" ON "{name}"("{new.code_field}")')
+        self._describe_columns(c, new)
+        c.execute(
+            "UPDATE gpkg_contents SET identifier=?, description=? WHERE table_name=?",
+            (_identifier(c, new), _layer_description(new) if new.spatial else new.description, name),
+        )
+        if new.spatial:
             c.execute(
-                f'CREATE TRIGGER "twin_guard_{s.name}_{event.lower()}" BEFORE {event} ON "{s.name}" '
-                "WHEN (SELECT open FROM twin_write_guard) = 0 BEGIN "
-                "SELECT RAISE(ABORT, 'this table mirrors the venue twin: edit it with venue-twin, "
-                "not directly'); END"
+                "UPDATE gpkg_geometry_columns SET geometry_type_name=? WHERE table_name=?",
+                (_geometry_type_name(new.geometry_types), name),
             )
 
+    def _load_schemas(self) -> None:
+        """Read every schema version (a few rows per layer) into memory.
+
+        The head is read first: versions read after it are exact for every seq up to that head
+        (a later commit only adds versions from a later seq, or ends one after it).
+        """
+        c = self._conn()
+        head = c.execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]
+        rows = c.execute(
+            "SELECT l.layer_id, l.name, s.from_seq, s.to_seq, s.properties FROM twin_schema_versions s "
+            "JOIN twin_layers l USING (layer_id) ORDER BY l.layer_id, s.from_seq"
+        ).fetchall()
+        self._layer_ids = {name: lid for lid, name, *_ in rows}
+        self._schema_rows = [(name, f, t, LayerSchema.from_dict(orjson.loads(p))) for _, name, f, t, p in rows]
+        self._schemas_by_seq = {}
+        self._rows_seq = head
+
+    def schemas_at(self, seq: int) -> dict[str, LayerSchema]:
+        got = self._schemas_by_seq.get(seq)
+        if got is not None:
+            return got
+        if seq > self._rows_seq:
+            self._load_schemas()
+        out = {name: s for name, f, t, s in self._schema_rows if f <= seq and (t is None or t > seq)}
+        if seq <= self._rows_seq:  # exact, and never changes: history is append-only
+            if len(self._schemas_by_seq) > 1024:
+                self._schemas_by_seq = {}
+            self._schemas_by_seq[seq] = out
+        return out
+
     def schemas(self) -> dict[str, LayerSchema]:
-        if self._schemas is None:
-            rows = self._conn().execute("SELECT layer_id, name, schema FROM twin_layers ORDER BY layer_id").fetchall()
-            self._schemas = {name: LayerSchema.from_dict(orjson.loads(schema)) for _, name, schema in rows}
-            self._layer_ids = {name: lid for lid, name, _ in rows}
-        return self._schemas
+        return self.schemas_at(self._head_seq())
+
+    def _head_seq(self) -> int:
+        return int(self._conn().execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0])
 
     def reload_schemas(self) -> None:
-        self._schemas = None
+        self._rows_seq = -1
+        self._schemas_by_seq = {}
 
     def _lid(self, layer: str) -> int:
-        self.schemas()
         if layer not in self._layer_ids:
-            self._schemas = None  # another handle (the CLI, say) may have added it since
-            self.schemas()
+            self._load_schemas()  # another handle (the CLI, say) may have added it since
         try:
             return self._layer_ids[layer]
         except KeyError:
             raise NotFound(f"no layer {layer!r}") from None
+
+    def _spatial(self, layer: str) -> bool:
+        """Whether a layer holds geometries (fixed for its life, so any schema version answers)."""
+        self._lid(layer)
+        return next(s.spatial for name, _, _, s in self._schema_rows if name == layer)
 
     def area_of_interest(self) -> BaseGeometry:
         if self._aoi is None:
@@ -426,7 +508,6 @@ class GeoPackageStore(Store):
                 self._local.writing = False
 
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
-        schemas = self.schemas()
         c = self._conn()
         with self.writing():
             try:
@@ -445,7 +526,15 @@ class GeoPackageStore(Store):
                 # A large commit writes more pages than the read cache holds; spilling them
                 # mid-transaction costs more than the memory (measured: -0.6 s on 100k features).
                 c.execute("PRAGMA cache_size=-524288")
-                totals = self._apply_changes(c, commit.seq, changes, schemas)
+                # Schema changes first: a new layer's table, or a renamed field's column, must
+                # exist before the features of the same commit are written to it.
+                schemas = dict(self.schemas_at(head_seq))
+                lids = dict(self._layer_ids)
+                for ch in changes:
+                    if ch.feature_id == SCHEMA_ID:
+                        self._apply_schema(c, commit.seq, ch, schemas, lids)
+                features = [ch for ch in changes if ch.feature_id != SCHEMA_ID]
+                totals = self._apply_changes(c, commit.seq, features, schemas, lids)
                 c.execute(
                     "INSERT INTO twin_commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -463,8 +552,34 @@ class GeoPackageStore(Store):
             finally:
                 c.execute(f"PRAGMA cache_size={READ_CACHE_KIB}")
 
+    def _apply_schema(
+        self,
+        c: sqlite3.Connection,
+        seq: int,
+        ch: StoredChange,
+        schemas: dict[str, LayerSchema],
+        lids: dict[str, int],
+    ) -> None:
+        if ch.version is None:
+            raise BadInput(f"layer {ch.layer}: a layer cannot be deleted")
+        new = schema_of(ch.version)
+        if new.name != ch.layer:
+            raise BadInput(f"the schema of layer {ch.layer} names layer {new.name}")
+        if ch.op == "add":
+            lids[new.name] = self._create_layer(c, new, seq, ch.version)
+        else:
+            if ch.layer not in schemas:
+                raise NotFound(f"no layer {ch.layer!r} to alter")
+            self._alter_layer(c, seq, lids[ch.layer], schemas[ch.layer], new, ch.version)
+        schemas[new.name] = new
+
     def _apply_changes(
-        self, c: sqlite3.Connection, seq: int, changes: Sequence[StoredChange], schemas: dict[str, LayerSchema]
+        self,
+        c: sqlite3.Connection,
+        seq: int,
+        changes: Sequence[StoredChange],
+        schemas: dict[str, LayerSchema],
+        lids: dict[str, int],
     ) -> dict[str, int]:
         by_layer: dict[str, list[StoredChange]] = {}
         for ch in changes:
@@ -472,7 +587,9 @@ class GeoPackageStore(Store):
         prev_totals = c.execute("SELECT totals FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
         totals: dict[str, int] = orjson.loads(prev_totals[0]) if prev_totals else {}
         for layer, chs in by_layer.items():
-            lid = self._lid(layer)
+            if layer not in schemas:
+                raise NotFound(f"no layer {layer!r}")
+            lid = lids[layer]
             schema = schemas[layer]
             closing = [ch.feature_id for ch in chs if ch.op != "add"]
             if closing:
@@ -662,10 +779,16 @@ class GeoPackageStore(Store):
         for lid, fid in c.execute("SELECT layer_id, feature_id FROM twin_versions WHERE to_seq=?", (seq,)):
             if (lid, fid) not in started:
                 out.append(StoredChange(name_of(lid), "delete", fid, None))
+        for lid, op, props, gj in c.execute(
+            "SELECT layer_id, op, properties, geojson FROM twin_schema_versions WHERE from_seq=?", (seq,)
+        ):
+            v = EncodedFeature(name_of(lid), SCHEMA_ID, gj, None, None, orjson.loads(props), props)
+            out.append(StoredChange(name_of(lid), op, SCHEMA_ID, v))
         return out
 
     def _names_by_lid(self) -> dict[int, str]:
-        self.schemas()
+        if not self._layer_ids:
+            self._load_schemas()
         return {lid: name for name, lid in self._layer_ids.items()}
 
     # ------------------------------------------------------------------ reads
@@ -757,7 +880,7 @@ class GeoPackageStore(Store):
     ) -> Page:
         lid = self._lid(layer)
         c = self._conn()
-        if bbox is not None and not self.schemas()[layer].spatial:
+        if bbox is not None and not self._spatial(layer):
             raise BadInput(f"layer {layer} has no geometry, so no bbox")
         if bbox is not None:
             matches = self._bbox_matches(lid, seq, bbox)
@@ -845,6 +968,12 @@ class GeoPackageStore(Store):
                 yield ExportRow(fid, wkb, props.encode())
 
     def versions_of(self, layer: str, feature_id: str) -> list[VersionRow]:
+        if feature_id == SCHEMA_ID:
+            got = self._conn().execute(
+                "SELECT from_seq, to_seq, op, geojson FROM twin_schema_versions WHERE layer_id=? ORDER BY from_seq",
+                (self._lid(layer),),
+            )
+            return [VersionRow(layer, SCHEMA_ID, f, t, op, gj) for f, t, op, gj in got]
         rows = (
             self._conn()
             .execute(
@@ -868,6 +997,20 @@ class GeoPackageStore(Store):
         )
         for lid, fid, f, t, op, gj in cur:
             yield VersionRow(ids[lid], fid, f, t, op, gj)
+
+    def schema_versions_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
+        ids = {self._lid(name): name for name in layers}
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        cur = self._conn().execute(
+            "SELECT layer_id, from_seq, to_seq, op, geojson FROM twin_schema_versions "
+            f"WHERE layer_id IN ({marks}) AND ((from_seq > ? AND from_seq <= ?) OR (to_seq > ? AND to_seq <= ?)) "
+            "ORDER BY layer_id, from_seq",
+            (*ids, a, b, a, b),
+        )
+        for lid, f, t, op, gj in cur:
+            yield VersionRow(ids[lid], SCHEMA_ID, f, t, op, gj)
 
     def extent(self, layer: str, seq: int) -> BBox | None:
         lid = self._lid(layer)
@@ -906,8 +1049,22 @@ class GeoPackageStore(Store):
         ).fetchone()[0]
         if stale:
             problems.append(f"{stale} version index entries disagree with their versions")
+        current_schemas = c.execute(
+            "SELECT l.name, count(s.layer_id) FROM twin_layers l LEFT JOIN twin_schema_versions s "
+            "ON s.layer_id = l.layer_id AND s.to_seq IS NULL GROUP BY l.layer_id"
+        ).fetchall()
+        for name, n in current_schemas:
+            if n != 1:
+                problems.append(f"layer {name} has {n} current schema versions, not one")
         for name, schema in self.schemas().items():
             lid = self._lid(name)
+            columns = [r[1] for r in c.execute(f'PRAGMA table_info("{name}")')]
+            want = ["fid", *(["geom"] if schema.spatial else []), "feature_id"]
+            if sorted(columns) != sorted(want + [f.name for f in schema.fields]):
+                problems.append(
+                    f"layer {name}: GeoPackage table columns {', '.join(columns)} do not match its schema's fields"
+                )
+                continue
             cols = "".join(f', "{f.name}"' for f in schema.fields)
             geom = "geom" if schema.spatial else "NULL"
             mirror = {row[0]: row[1:] for row in c.execute(f'SELECT feature_id, {geom}{cols} FROM "{name}"')}
@@ -946,6 +1103,14 @@ def _from_sql(field_type: str, v: Any) -> Any:
     if field_type == "list":
         return orjson.loads(v)
     return v
+
+
+def _identifier(c: sqlite3.Connection, s: LayerSchema) -> str:
+    """The layer's title as GIS tools list it; GeoPackage wants it unique, so a title another
+    layer has already is told apart by the layer's name."""
+    title = f"{s.title_en} / {s.title_zh}"
+    taken = c.execute("SELECT 1 FROM gpkg_contents WHERE identifier=? AND table_name != ?", (title, s.name)).fetchone()
+    return f"{title} ({s.name})" if taken else title
 
 
 def _layer_description(s: LayerSchema) -> str:

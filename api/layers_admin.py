@@ -1,0 +1,129 @@
+"""Layer administration over HTTP, for the admin role: create a layer, alter its schema, read it.
+
+- `POST /collections`: the body is a schema (JSON, or YAML with Content-Type application/yaml),
+  as `venue-twin layer create` reads it; 201 with the new collection's Location.
+- `PATCH /collections/{id}/schema`: an alteration document (twin.schema.plan_alteration:
+  add_fields, rename_fields, drop_fields, fields, restricted_to, titles, ...); 200 with the new schema.
+- `GET /collections/{id}/schema`: the schema, now or as of `version`/`asof`, for whoever may see the layer.
+
+Each change is one commit whose author is the token's name (`X-Twin-Message` sets its message).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Path, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api.caching import cache_headers
+from api.deps import (
+    AdminDep,
+    ReaderDep,
+    StrictQueryRoute,
+    TwinDep,
+    VersionDep,
+    add_get_route,
+    collection_of,
+    public_url,
+)
+from api.errors import UnsupportedMediaType
+from twin.errors import BadInput
+from twin.model import LayerSchema
+from twin.schema import parse_document
+
+JSON = "application/json"
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+def _schema_json(
+    schema: LayerSchema, status: int = 200, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = {**extra, "schema": schema.to_dict()} if extra else schema.to_dict()
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
+
+
+async def _document(request: Request) -> Any:
+    """The body as plain data: JSON, or YAML (which the schema files of `venue-twin layer` are)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in (JSON, "application/merge-patch+json", *YAML_TYPES):
+        raise UnsupportedMediaType(f"send application/json or application/yaml (got {ctype or 'no content type'})")
+    body = await request.body()
+    if ctype in YAML_TYPES:
+        doc = parse_document(body, "the body")
+    else:
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise BadInput(f"the body is not valid JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise BadInput("the body must be an object (a mapping)")
+    return doc
+
+
+class LayersAdminFactory:
+    """The layer administration endpoints; mounted by api.main.create_app."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter(route_class=StrictQueryRoute)
+        self.register()
+
+    def register(self) -> None:
+        r = self.router
+        r.add_api_route(
+            "/collections",
+            self.create,
+            methods=["POST"],
+            summary="Create a layer from a schema (a commit; admin)",
+            tags=["Administration"],
+            status_code=201,
+        )
+        path = "/collections/{collectionId}/schema"
+        add_get_route(r, path, self.schema, summary="A layer's schema, now or as of a version", tags=["Capabilities"])
+        r.add_api_route(
+            path,
+            self.alter,
+            methods=["PATCH"],
+            summary="Alter a layer's schema (a commit; admin)",
+            tags=["Administration"],
+        )
+
+    async def create(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: AdminDep,
+        message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
+    ) -> Response:
+        doc = await _document(request)
+        info = await run_in_threadpool(lambda: twin.create_layer(doc, author=who.name, message=message))
+        schema = twin.layer(doc["name"], twin.resolve(info.id))
+        headers = {"Location": public_url(request, f"/collections/{schema.name}"), "X-Twin-Commit": info.id}
+        return _schema_json(schema, 201, headers, commit=info.id, collection=schema.name)
+
+    async def alter(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: AdminDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+        message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
+    ) -> Response:
+        schema = collection_of(twin, collection_id)
+        doc = await _document(request)
+        info = await run_in_threadpool(lambda: twin.alter_layer(schema.name, doc, author=who.name, message=message))
+        new = twin.layer(schema.name, twin.resolve(info.id))
+        return _schema_json(new, headers={"X-Twin-Commit": info.id}, commit=info.id, message=info.message)
+
+    async def schema(
+        self,
+        twin: TwinDep,
+        who: ReaderDep,
+        version: VersionDep,
+        collection_id: Annotated[str, Path(alias="collectionId")],
+    ) -> Response:
+        current = collection_of(twin, collection_id)
+        ref = version.resolve(twin)
+        return _schema_json(twin.layer(current.name, ref), headers=cache_headers(version.version, ref))
