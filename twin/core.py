@@ -32,7 +32,7 @@ from twin.model import (
     StoredChange,
 )
 from twin.stores.base import BBox, ExportRow, Page, Store
-from twin.validation import validate_changes
+from twin.validation import resolvable, validate_changes
 
 HEAD = "HEAD"  # a writer that does not care what it builds on
 
@@ -207,6 +207,7 @@ class Twin:
     def _resolve_ops(self, changes: Sequence[Change], parent_seq: int) -> tuple[list[StoredChange], list[Problem]]:
         """Turn upserts into adds or modifies and check adds, modifies and deletes against the parent."""
         problems: list[Problem] = []
+        changes = [ch for ch in changes if resolvable(ch)]  # bad ids and ops are reported by validation
         by_layer: dict[str, list[str]] = {}
         for ch in changes:
             if ch.layer in self.store.schemas():
