@@ -838,3 +838,11 @@ class StoreContract:
     def test_check_and_fsck_are_clean_after_a_history(self, store: Store, twin: Twin, model: Model):
         assert store.check() == []
         assert twin.fsck() == []
+
+    # ------------------------------------------------------------ random histories against a model
+    def test_model_based_histories(self, store_factory: StoreFactory):
+        """Random histories, every read checked against a naive model (tests/store_model.py);
+        a short deterministic budget here, a long one with `make fuzz`."""
+        from store_model import run_model_test
+
+        run_model_test(store_factory)
