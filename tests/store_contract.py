@@ -7,7 +7,8 @@ A store's test module runs it by subclassing `StoreContract` and choosing the st
     class TestGeoPackageStoreContract(StoreContract):
         pass
 
-A PostGIS store runs the same class with "postgis". The module also holds the small schema set,
+A PostGIS store runs the same class with "postgis". The contract includes the model-based test
+of random histories (`test_model_based_histories`, in `store_model.py`). The module also holds the small schema set,
 area of interest and change builders the other test modules share.
 """
 

@@ -302,8 +302,28 @@ class TwinModel(RuleBasedStateMachine):
         return out
 
     # ------------------------------------------------------------ writes
+    # Several commit rules, so that about a third of the steps write (Hypothesis picks rules evenly).
     @rule(specs=st.lists(change_specs, min_size=1, max_size=6), seconds=st.integers(0, 90))
     def commit(self, specs: list[tuple[Any, ...]], seconds: int) -> None:
+        self.make_commit(specs, seconds)
+
+    @rule(spec=change_specs)
+    def commit_one(self, spec: tuple[Any, ...]) -> None:
+        self.make_commit([spec], 60)
+
+    @rule(layer=st.sampled_from(LAYER_NAMES), specs=st.lists(change_specs, min_size=2, max_size=10))
+    def commit_one_layer(self, layer: str, specs: list[tuple[Any, ...]]) -> None:
+        self.make_commit([(layer, *s[1:]) for s in specs], 0)  # equal commit times too
+
+    @rule(ops=st.lists(st.tuples(st.sampled_from(("delete", "noop", "upsert", "readd")), st.integers(0, 15)),
+                       min_size=1, max_size=4), spec=change_specs)
+    def commit_edits(self, ops: list[tuple[str, int]], spec: tuple[Any, ...]) -> None:
+        """Deletes, no-op modifies, upserts and re-adds across layers, beside one change of any kind."""
+        layers = LAYER_NAMES
+        self.make_commit([spec, *((layers[n % len(layers)], op, n, *spec[3:]) for op, n in ops)], 30)
+
+    def make_commit(self, specs: list[tuple[Any, ...]], seconds: int) -> None:
+        STATS["commit steps"] += 1
         changes: list[Change] = []
         touched: set[tuple[str, str]] = set()
         head = self.states[-1]
@@ -620,6 +640,7 @@ class TwinModel(RuleBasedStateMachine):
 
     @invariant()
     def head_and_counts(self) -> None:
+        STATS["steps"] += 1
         self.eq(self.twin.head(), self.commits[-1] if self.commits else None, "head")
         for layer in LAYER_NAMES:
             self.eq(self.twin.count(layer), len(self.live(layer)), f"count of {layer} at head")
@@ -660,5 +681,5 @@ def run_model_test(store_factory: Any) -> None:
     print(
         f"\nmodel-based test on the {store_factory.kind} store ({'fuzz' if FUZZ else 'ci'} profile): "
         f"{made['histories']} histories, {made['commits']} commits ({made['reverts']} reverts), "
-        f"{made['refused']} refused writes, {made['checks']} checks"
+        f"{made['refused']} refused writes, {made['steps']} steps ({made['commit steps']} commit steps), {made['checks']} checks"
     )
