@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 WEB_STAMP := web/node_modules/.installed-stamp
 export VENUE_TWIN_STORE ?= data/venue-twin.gpkg
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test fuzz bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The model-based store test with a long budget: random histories on every store over several
+# seeds (tests/store_model.py); `make test` runs it with a short, derandomised budget.
+FUZZ_SEEDS ?= 1 2 3
+fuzz: install
+	for seed in $(FUZZ_SEEDS); do \
+	  VENUE_TWIN_FUZZ=1 $(BIN)/python -m pytest -q -s -p no:cacheprovider tests -k model_based_histories \
+	    --hypothesis-seed=$$seed || exit 1; \
+	done
 
 # Store benchmarks, then API throughput (needs Debian's wrk), then the 50,000-feature map in Chromium.
 bench: install

@@ -7,7 +7,8 @@ A store's test module runs it by subclassing `StoreContract` and choosing the st
     class TestGeoPackageStoreContract(StoreContract):
         pass
 
-A PostGIS store runs the same class with "postgis". The module also holds the small schema set,
+A PostGIS store runs the same class with "postgis". The contract includes the model-based test
+of random histories (`test_model_based_histories`, in `store_model.py`). The module also holds the small schema set,
 area of interest and change builders the other test modules share.
 """
 
@@ -637,6 +638,37 @@ class StoreContract:
         assert twin.features("halls", bbox=bbox_of(100, 100, 101, 101)).feature_ids == []
         assert list(r.feature_id for r in store.export_rows("halls", 1, q)) == ["big"]
 
+    def test_a_point_or_segment_sized_bbox_finds_lines_through_it(self, store: Store, twin: Twin):
+        """Regression (issue 14): a zero-area bbox became a degenerate polygon that intersected
+        only points, so lines through the point (at a vertex or along a segment) were missed."""
+        twin.commit(
+            [
+                add("paths", "vertex", line((-4, 2), (0, 2), (0, 6)), name="v"),  # a vertex at (0, 2)
+                add("paths", "along", line((-3, 4), (5, 4)), name="a"),  # passes through (2, 4) mid-segment
+                add("paths", "diag", line((-2, -2), (1, 1), (3, 0)), name="d"),  # a vertex at (1, 1)
+                add("paths", "away", line((7, 7), (9, 9)), name="w"),
+                add("halls", "sq", square(0, 0, 2), code="SQ"),  # (0, 2) is its corner, (1, 2) on its edge
+                gate("on", 0, 2),
+            ],
+            author="a", message="m", time=at(0),
+        )
+        cases = {
+            bbox_of(0, 2, 0, 2): ({"paths": ["vertex"], "halls": ["sq"], "gates": ["on"]}),
+            bbox_of(2, 4, 2, 4): ({"paths": ["along"], "halls": [], "gates": []}),
+            bbox_of(1, 1, 1, 1): ({"paths": ["diag"], "halls": ["sq"], "gates": []}),
+            bbox_of(1, 2, 1, 2): ({"paths": [], "halls": ["sq"], "gates": []}),
+            # a segment-sized bbox: along the line "along", across "vertex", on the square's top edge
+            bbox_of(-1, 4, 3, 4): ({"paths": ["along", "vertex"], "halls": [], "gates": []}),
+            bbox_of(-1, 2, 0.5, 2): ({"paths": ["vertex"], "halls": ["sq"], "gates": ["on"]}),
+            bbox_of(0, 5, 0, 9): ({"paths": ["vertex"], "halls": [], "gates": []}),
+            bbox_of(4, 0, 4, 3): ({"paths": [], "halls": [], "gates": []}),
+        }
+        for b, want in cases.items():
+            for layer, ids in want.items():
+                page = twin.features(layer, bbox=b)
+                assert (page.feature_ids, page.number_matched) == (ids, len(ids)), (b, layer)
+                assert [r.feature_id for r in twin.export_rows(layer, bbox=b)] == ids, (b, layer)
+
     def test_bbox_reads_agree_with_brute_force_at_every_version(self, store: Store, twin: Twin):
         rng = np.random.default_rng(7)
         expected: list[dict[str, dict[str, BaseGeometry]]] = [{n: {} for n in SPATIAL}]
@@ -858,3 +890,11 @@ class StoreContract:
     def test_check_and_fsck_are_clean_after_a_history(self, store: Store, twin: Twin, model: Model):
         assert store.check() == []
         assert twin.fsck() == []
+
+    # ------------------------------------------------------------ random histories against a model
+    def test_model_based_histories(self, store_factory: StoreFactory):
+        """Random histories, every read checked against a naive model (tests/store_model.py);
+        a short deterministic budget here, a long one with `make fuzz`."""
+        from store_model import run_model_test
+
+        run_model_test(store_factory)

@@ -37,7 +37,7 @@ from twin.model import (
 )
 from twin.schema import Alteration, encode_schema, normalize_schema, plan_alteration, schema_from_dict
 from twin.stores.base import BBox, ExportRow, Page, Store
-from twin.validation import normalize_properties, validate_changes
+from twin.validation import normalize_properties, resolvable, validate_changes
 
 HEAD = "HEAD"  # a writer that does not care what it builds on
 
@@ -267,7 +267,8 @@ class Twin:
         """Validation problems, the changes to known layers, and their encodings (the costly part of
         a big commit, done before the write lock is taken)."""
         problems = validate_changes(changes, dict(schemas), self.store.area_of_interest())
-        known = [ch for ch in changes if ch.layer in schemas]  # unknown layers are reported by validation
+        # Unknown layers, unusable ids and ops are reported by validation; the rest go on.
+        known = [ch for ch in changes if ch.layer in schemas and resolvable(ch)]
         return problems, known, encode_changes(known)
 
     def _check_unchanged(self, changes: Sequence[Change], since: Ref, head_seq: int) -> None:

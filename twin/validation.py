@@ -3,12 +3,19 @@
 Every problem is collected (not just the first), each with its layer, feature id and reason,
 so a writer can fix a whole file in one go. Geometry checks run vectorised through shapely,
 which keeps a 100,000-feature import fast.
+
+Feature ids are compared exactly, code point by code point (as Python compares str and SQLite
+compares UTF-8 TEXT), with no case folding or Unicode normalisation. So that two ids that look the
+same are the same id, an id must be text that is already in Unicode NFC form, with no control
+characters (NUL included), no lone surrogates and no leading or trailing white space; anything
+else is refused with the reason, never silently rewritten (see `id_problem`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +28,53 @@ from twin.errors import Problem
 from twin.model import SCHEMA_ID, Change, FieldSpec, LayerSchema
 
 _CANONICAL: dict[str, type] = {"string": str, "number": float, "boolean": bool}
+OPS = ("add", "modify", "upsert", "delete")
+
+
+def shown_id(value: Any) -> str:
+    """An id as a problem can name it: lone surrogates escaped, so the message can be encoded."""
+    text = value if isinstance(value, str) else repr(value)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def id_problem(feature_id: Any) -> str | None:
+    """Why `feature_id` cannot be a feature id, or None if it can (the rule in the module docstring)."""
+    if not isinstance(feature_id, str):
+        return f"feature id {feature_id!r} is a {type(feature_id).__name__}; ids are text"
+    if not feature_id.strip():
+        return "a feature has no id"
+    if _unencodable(feature_id):
+        return "the id is not valid Unicode text (it holds a lone surrogate)"
+    if feature_id != feature_id.strip():
+        return "the id has leading or trailing white space"
+    if any(unicodedata.category(c) == "Cc" for c in feature_id):
+        return "the id holds a control character"
+    if not unicodedata.is_normalized("NFC", feature_id):
+        return f"the id is not in Unicode NFC form (write it as {unicodedata.normalize('NFC', feature_id)!r})"
+    return None
+
+
+def resolvable(change: Change) -> bool:
+    """Whether a change can be looked up and encoded at all (its id and op are usable); those that
+    cannot are reported by validate_changes and must not reach the store or the encoder."""
+    return change.op in OPS and id_problem(change.feature_id) is None
+
+
+def _text_problem(value: Any) -> bool:
+    """True if a property value holds text that cannot be stored (a lone surrogate)."""
+    if isinstance(value, str):
+        return _unencodable(value)
+    if isinstance(value, list | tuple):
+        return any(isinstance(v, str) and _unencodable(v) for v in value)
+    return False
 
 
 def _is_missing(v: Any) -> bool:
@@ -120,9 +174,12 @@ def normalize_properties(schema: LayerSchema, props: Mapping[str, Any]) -> tuple
     out: dict[str, Any] = {}
     known = _field_names(schema)
     for k in props.keys() - known:
-        reasons.append(f"unknown property {k!r} (layer {schema.name} has: {', '.join(sorted(known))})")
+        reasons.append(f"unknown property {shown_id(k)!r} (layer {schema.name} has: {', '.join(sorted(known))})")
     for spec in schema.fields:
         raw = props.get(spec.name)
+        if _text_problem(raw):
+            reasons.append(f"{spec.name} is not valid Unicode text (it holds a lone surrogate)")
+            continue
         if _is_missing(raw) or raw == "":
             if spec.required:
                 reasons.append(f"required property {spec.name!r} is missing")
@@ -156,8 +213,13 @@ def validate_changes(
         if schema is None:
             problems.append(Problem(ch.layer, ch.feature_id, f"unknown layer {ch.layer!r}"))
             continue
-        if not isinstance(ch.feature_id, str) or not ch.feature_id.strip():
-            problems.append(Problem(ch.layer, None, "a feature has no id"))
+        why = id_problem(ch.feature_id)
+        if why is not None:
+            named = shown_id(ch.feature_id) if isinstance(ch.feature_id, str) and ch.feature_id.strip() else None
+            problems.append(Problem(ch.layer, named, why))
+            continue
+        if ch.op not in OPS:
+            problems.append(Problem(ch.layer, ch.feature_id, f"op {ch.op!r} is not one of {', '.join(OPS)}"))
             continue
         if ch.feature_id == SCHEMA_ID:
             problems.append(Problem(ch.layer, ch.feature_id, f"the id {SCHEMA_ID} is reserved for the layer's schema"))
@@ -167,9 +229,18 @@ def validate_changes(
             problems.append(Problem(ch.layer, ch.feature_id, "the same feature is changed twice in one commit"))
         seen.add(key)
         if ch.op == "delete":
+            # Refused rather than ignored: a body on a delete is a caller's mistake (it would
+            # otherwise be stored as a version of a deleted feature).
+            if ch.feature is not None:
+                problems.append(Problem(ch.layer, ch.feature_id, "a delete carries no feature; drop its body"))
             continue
         if ch.feature is None:
             problems.append(Problem(ch.layer, ch.feature_id, "no feature given"))
+            continue
+        if ch.feature.id != ch.feature_id:
+            problems.append(
+                Problem(ch.layer, ch.feature_id, f"the feature's own id {shown_id(ch.feature.id)!r} differs from the change's")
+            )
             continue
         props, reasons = normalize_properties(schema, ch.feature.properties or {})
         problems.extend(Problem(ch.layer, ch.feature_id, r) for r in reasons)

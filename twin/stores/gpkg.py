@@ -125,6 +125,18 @@ def gpkg_blob(wkb: bytes, bbox: BBox, srs_id: int = 4326) -> bytes:
     return struct.pack("<2sBBi4d", b"GP", 0, 0b00000011, srs_id, minx, maxx, miny, maxy) + wkb
 
 
+def bbox_geometry(bbox: BBox) -> BaseGeometry:
+    """The closed rectangle `bbox` as a geometry to intersect with. A box of zero width or height
+    is the point or segment it is: as a polygon it would be degenerate, and GEOS finds that it
+    intersects only points (a line through the point would be missed)."""
+    minx, miny, maxx, maxy = bbox
+    if minx == maxx and miny == maxy:
+        return shapely.Point(minx, miny)
+    if minx == maxx or miny == maxy:
+        return shapely.LineString([(minx, miny), (maxx, maxy)])
+    return shapely.box(minx, miny, maxx, maxy)
+
+
 def _geometry_type_name(types: Sequence[str]) -> str:
     return types[0].upper() if len(types) == 1 else "GEOMETRY"
 
@@ -659,10 +671,11 @@ class GeoPackageStore(Store):
 
     @staticmethod
     def _update_extent(c: sqlite3.Connection, layer: str, lid: int, seq: int, new: list[EncodedFeature]) -> None:
-        """Keep the layer's gpkg_contents extent exact without scanning the layer on every commit.
+        """Keep the layer's gpkg_contents extent exact (the exact bounds of its current features)
+        without scanning the layer on every commit.
 
         New versions can only widen it; a version that ended here narrows it only if it touched
-        the edge, and only then is the extent recomputed from the layer's spatial index.
+        the edge, and only then is the extent recomputed, through the layer's spatial index.
         """
         row = c.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name=?", (layer,)).fetchone()
         old = None if row is None or row[0] is None else row
@@ -672,16 +685,15 @@ class GeoPackageStore(Store):
                 "SELECT min(minx), min(miny), max(maxx), max(maxy) FROM twin_versions WHERE to_seq=? AND layer_id=?",
                 (seq, lid),
             ).fetchone()
-            eps = 2e-5  # the index stores float32 boxes (an ulp is ~8e-6 degrees here): compare with slack
+            # Both are exact doubles; the slack also heals a file whose extent an older version
+            # took from the float32 index (a little wider than exact).
+            eps = 2e-5
             touches = gone[0] is not None and (
                 gone[0] <= old[0] + eps or gone[1] <= old[1] + eps or gone[2] >= old[2] - eps or gone[3] >= old[3] - eps
             )
             if touches:
-                old = c.execute(
-                    f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{layer}_geom"'
-                ).fetchone()
-                boxes = []  # the index already holds the new versions
-                old = None if old[0] is None else old
+                boxes = [] if (ext := _exact_extent(c, layer, lid)) is None else [ext]  # holds the new versions
+                old = None
         if old is not None:
             boxes.append((old[0], old[1], old[2], old[3]))
         c.execute(
@@ -864,7 +876,7 @@ class GeoPackageStore(Store):
                     ).fetchall()
                 )
                 wkbs.extend(got[v] for v in chunk)
-            hit = shapely.intersects(shapely.from_wkb(np.array(wkbs, dtype=object)), shapely.box(*bbox))
+            hit = shapely.intersects(shapely.from_wkb(np.array(wkbs, dtype=object)), bbox_geometry(bbox))
             sure.extend(e for e, h in zip(edge, hit, strict=True) if h)
         sure.sort()
         return sure
@@ -1087,12 +1099,51 @@ class GeoPackageStore(Store):
                     bad += 1
             if bad:
                 problems.append(f"layer {name}: {bad} features in the GeoPackage table differ from the twin")
+            if schema.spatial:
+                boxes = [r[2:6] for r in current if r[2] is not None]
+                exact = (
+                    (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+                    if boxes
+                    else (None, None, None, None)
+                )
+                got = c.execute(
+                    "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name=?", (name,)
+                ).fetchone()
+                if tuple(got) != exact:
+                    problems.append(f"layer {name}: GeoPackage extent {tuple(got)} is not the exact extent {exact}")
             n_idx = (
                 c.execute(f'SELECT count(*) FROM "rtree_{name}_geom"').fetchone()[0] if schema.spatial else len(mirror)
             )
             if n_idx != len(mirror):
                 problems.append(f"layer {name}: spatial index has {n_idx} entries for {len(mirror)} features")
         return problems
+
+
+def _exact_extent(c: sqlite3.Connection, layer: str, lid: int) -> BBox | None:
+    """The exact bounds of a layer's current features, found through its spatial index.
+
+    The R-tree holds float32 boxes rounded outwards (an ulp is ~8e-6 degrees here), so its minimum
+    is within an ulp below the true one; the exact double bounds of the few entries near each edge
+    are read from their current versions.
+    """
+    rough = c.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{layer}_geom"').fetchone()
+    if rough[0] is None:
+        return None
+    slack = 1e-4  # well above a float32 ulp at any longitude or latitude
+    exact = []
+    for k, (col, cmp, agg) in enumerate(
+        (("minx", "<=", "min"), ("miny", "<=", "min"), ("maxx", ">=", "max"), ("maxy", ">=", "max"))
+    ):
+        edge = rough[k] + slack if cmp == "<=" else rough[k] - slack
+        value = c.execute(
+            f"SELECT {agg}(v.{col}) FROM \"rtree_{layer}_geom\" r CROSS JOIN \"{layer}\" m ON m.fid = r.id "
+            "CROSS JOIN twin_versions v INDEXED BY twin_versions_feature "
+            "ON v.layer_id = ? AND v.feature_id = m.feature_id AND v.to_seq IS NULL "
+            f"WHERE r.{col} {cmp} ?",
+            (lid, edge),
+        ).fetchone()[0]
+        exact.append(value)
+    return (exact[0], exact[1], exact[2], exact[3])
 
 
 def _from_sql(field_type: str, v: Any) -> Any:
