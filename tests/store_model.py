@@ -118,7 +118,9 @@ def make_geometry(kind: str | None, a: int, b: int, w: int, h: int, f1: float, f
     if kind == "mpt":
         return MultiPoint([(gx(a), gy(b)), (gx(a + w), gy(b)), (gx(a), gy(b + h))])
     if kind == "line":
-        return LineString([(gx(a), gy(b)), (gx(a + w), gy(b + (h if f1 < 0.5 else 0))), (gx(a + w), gy(b + h))])
+        if f1 < 0.5:  # an L with a corner inside the line
+            return LineString([(gx(a), gy(b)), (gx(a + w), gy(b)), (gx(a + w), gy(b + h))])
+        return LineString([(gx(a), gy(b)), (gx(a), gy(b + h)), (gx(a + w), gy(b + h)), (gx(a + w), gy(b + 2 * h))])
     if kind == "mline":
         return MultiLineString([[(gx(a), gy(b)), (gx(a + w), gy(b))], [(gx(a), gy(b + h)), (gx(a), gy(b + 2 * h))]])
     x0, y0, x1, y1 = gx(a), gy(b), gx(a + w), gy(b + h)
@@ -171,9 +173,13 @@ change_specs = st.tuples(
     st.sampled_from(LAYER_NAMES), st.sampled_from(OPS), st.integers(0, 15),
     st.integers(0, 5), geometry_args, st.integers(0, 4), texts,
 )
+sizes = st.one_of(st.just(0), st.integers(0, 8))  # zero often: point- and segment-sized boxes
 box_specs = st.one_of(
-    st.tuples(st.just("grid"), st.integers(0, NX), st.integers(0, NY), st.integers(0, 8), st.integers(0, 8)),
-    st.tuples(st.just("feature"), st.integers(0, 50), st.sampled_from(("bounds", "vertex", "outside", "edge"))),
+    st.tuples(st.just("grid"), st.integers(0, NX), st.integers(0, NY), sizes, sizes),
+    # a box made from a feature of any layer: its bounds, a vertex, the midpoint of a segment, its
+    # top edge, or one float step beyond its right edge
+    st.tuples(st.just("feature"), st.sampled_from(LAYER_NAMES[:4]), st.integers(0, 50),
+              st.sampled_from(("bounds", "vertex", "midpoint", "outside", "edge"))),
     st.tuples(st.just("aoi")),
 )
 ADVERSARIAL = (
@@ -497,28 +503,31 @@ class TwinModel(RuleBasedStateMachine):
         state = self.states[seq]
         return [f for f in ids if state[(layer, f)].geom is not None and state[(layer, f)].geom.intersects(q)]
 
-    def boxes(self, layer: str, seq: int, specs: list[tuple[Any, ...]]) -> list[tuple[float, float, float, float]]:
+    def boxes(self, seq: int, specs: list[tuple[Any, ...]]) -> list[tuple[float, float, float, float]]:
         out: list[tuple[float, float, float, float]] = []
-        ids = self.live(layer, seq)
         for spec in specs:
             if spec[0] == "grid":
                 _, a, b, w, h = spec
                 out.append((gx(a), gy(b), gx(a + w), gy(b + h)))
             elif spec[0] == "aoi":
                 out.append((X_MIN, Y_MIN, X_MAX, Y_MAX))
-            elif ids:
-                _, k, mode = spec
+            elif ids := self.live(spec[1], seq):
+                _, layer, k, mode = spec
                 g = self.states[seq][(layer, ids[k % len(ids)])].geom
                 assert g is not None
                 x0, y0, x1, y1 = g.bounds
+                xy = shapely.get_coordinates(g)
                 if mode == "bounds":
                     out.append((x0, y0, x1, y1))
-                elif mode == "vertex":
-                    x, y = shapely.get_coordinates(g)[k % len(shapely.get_coordinates(g))]
-                    out.append((float(x), float(y), float(x), float(y)))
+                elif mode == "vertex":  # every vertex (up to 12): where lines pass through corners
+                    out.extend((float(x), float(y), float(x), float(y)) for x, y in xy[:12])
+                elif mode == "midpoint":  # every segment's midpoint (on the segment when axis-parallel)
+                    for (xa, ya), (xb, yb) in zip(xy[:12], xy[1:13], strict=False):
+                        mx, my = (float(xa) + float(xb)) / 2, (float(ya) + float(yb)) / 2
+                        out.append((mx, my, mx, my))
                 elif mode == "edge":  # the segment-sized box along the feature's top edge
                     out.append((x0, y1, x1, y1))
-                else:  # one float step beyond the feature's right edge: touches nothing of it
+                elif mode == "outside":  # one float step beyond the feature's right edge: touches nothing of it
                     nx = math.nextafter(x1, math.inf)
                     out.append((nx, y0, nx + STEP, y1))
         return out
@@ -531,6 +540,7 @@ class TwinModel(RuleBasedStateMachine):
         ref = self.ref(seq)
         self.eq(ref.seq, seq, "resolved version")
         state = self.states[seq]
+        boxes = self.boxes(seq, box_list)
         for layer in LAYER_NAMES:
             want = self.live(layer, seq)
             what = f"{layer} at #{seq}"
@@ -568,15 +578,31 @@ class TwinModel(RuleBasedStateMachine):
                 f = state[(layer, r.feature_id)]
                 self.ok(bool(shapely.equals_exact(shapely.from_wkb(r.wkb), f.geom, tolerance=0)), f"export wkb {what}")
                 self.eq(orjson.loads(r.properties), f.props, f"export properties of {what}")
-            for b in self.boxes(layer, seq, box_list):
-                hits = self.expected_page(layer, seq, b)
-                page = self.twin.features(layer, ref, bbox=b)
-                self.eq((page.feature_ids, page.number_matched), (hits, len(hits)), f"bbox {b!r} on {what}")
-                self.eq(len(page.features), len(hits), f"bbox {b!r} on {what}: features")
+            for b in boxes:
+                hits = self.check_bbox(layer, ref, seq, b)
                 page = self.twin.features(layer, ref, bbox=b, limit=limit, offset=offset, after=after)
                 sliced = [f for f in hits if after is None or f > after][offset : offset + limit]
                 self.eq((page.feature_ids, page.number_matched), (sliced, len(hits)), f"paged bbox {b!r} on {what}")
-                self.eq([r.feature_id for r in self.twin.export_rows(layer, ref, b)], hits, f"export bbox {b!r} on {what}")
+
+    def check_bbox(self, layer: str, ref: Any, seq: int, b: tuple[float, float, float, float]) -> list[str]:
+        what = f"bbox {b!r} on {layer} at #{seq}"
+        hits = self.expected_page(layer, seq, b)
+        page = self.twin.features(layer, ref, bbox=b)
+        self.eq((page.feature_ids, page.number_matched), (hits, len(hits)), what)
+        self.eq(len(page.features), len(hits), what + ": features")
+        self.eq([r.feature_id for r in self.twin.export_rows(layer, ref, b)], hits, "export of " + what)
+        return hits
+
+    def sweep_shapes(self, seq: int) -> None:
+        """bbox reads of every layer with boxes made from every feature: each vertex, each segment's
+        midpoint, the top edge, and one float step outside (where lines pass through corners and
+        along edges, which random boxes rarely hit)."""
+        specs = [("feature", layer, k, mode) for layer in LAYER_NAMES[:4] for k in range(len(self.live(layer, seq)))
+                 for mode in ("vertex", "midpoint", "edge", "outside")]
+        ref = self.ref(seq)
+        for b in sorted(set(self.boxes(seq, specs))):
+            for layer in LAYER_NAMES[:4]:
+                self.check_bbox(layer, ref, seq, b)
 
     @rule(a=st.integers(0, 1000), b=st.integers(0, 1000), some=st.booleans())
     def diff(self, a: int, b: int, some: bool) -> None:
@@ -656,12 +682,15 @@ class TwinModel(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
+            for k, kind in enumerate(ADVERSARIAL):  # every kind once, whatever the steps chose
+                self.refused_input(kind, k, bool(k % 2))
             if self.commits:
                 self.eq(self.twin.fsck(), [], "fsck at the end")
                 for seq in range(self.head_seq + 1):
                     ref = self.ref(seq)
                     for layer in LAYER_NAMES:
                         self.eq(self.twin.feature_ids(layer, ref), self.live(layer, seq), f"ids of {layer} at #{seq}")
+                self.sweep_shapes(self.head_seq)
                 self.replay()
         finally:
             self.store.close()
