@@ -109,7 +109,12 @@ class TilesFactory:
         return _json(
             {
                 "tileMatrixSets": [
-                    {"id": tms.id, "title": tms.title, "uri": TMS_URI, "links": [{"rel": "self", "type": JSON, "href": href}]}
+                    {
+                        "id": tms.id,
+                        "title": tms.title,
+                        "uri": TMS_URI,
+                        "links": [{"rel": "self", "type": JSON, "href": href}],
+                    }
                 ],
                 "links": [{"rel": "self", "type": JSON, "href": public_url(request, "/tileMatrixSets")}],
             }
@@ -121,7 +126,9 @@ class TilesFactory:
 
     # ------------------------------------------------------------------ tilesets
     def _tileset_summary(self, request: Request, schema: LayerSchema) -> dict[str, Any]:
-        href = public_url(request, f"/collections/{schema.name}/tiles/{core.TILE_MATRIX_SET}", **_version_query(request))
+        href = public_url(
+            request, f"/collections/{schema.name}/tiles/{core.TILE_MATRIX_SET}", **_version_query(request)
+        )
         return {
             "title": f"{schema.title_en} ({core.TILE_MATRIX_SET})",
             "dataType": "vector",

@@ -103,14 +103,20 @@ def encode_rows(
     if wkbs:
         geoms = shapely.from_wkb(wkbs)
         t = _transformer(True)
+        minx, miny, maxx, maxy = bounds
+        sx, sy = extent / (maxx - minx), extent / (maxy - miny)
 
-        def xy(coords: np.ndarray) -> np.ndarray:
+        def to_tile(coords: np.ndarray) -> np.ndarray:
+            # lon/lat -> 3857 -> tile units (y up; the encoder flips it), in one vectorised pass
             x, y = t.transform(coords[:, 0], coords[:, 1])
-            return np.column_stack((x, y))
+            return np.column_stack(((np.asarray(x) - minx) * sx, (np.asarray(y) - miny) * sy))
 
-        geoms = shapely.transform(geoms, xy)
-        # Clipped to the buffered tile, so a big polygon costs a tile only what shows on it.
-        clipped = shapely.clip_by_rect(geoms, *buffered(bounds, buffer, extent))
+        # Clipped to the buffered tile, so a big polygon costs a tile only what shows on it, then
+        # snapped to whole tile units by GEOS, which keeps polygons valid (slivers collapse away).
+        clipped = shapely.clip_by_rect(
+            shapely.transform(geoms, to_tile), -buffer, -buffer, extent + buffer, extent + buffer
+        )
+        clipped = shapely.set_precision(clipped, 1.0)
         for fid, g, p in zip(ids, clipped, props, strict=True):
             if g is None or g.is_empty:
                 continue
@@ -127,8 +133,7 @@ def encode_rows(
         mapbox_vector_tile.encode(
             [{"name": layer_name, "features": features}],
             default_options={
-                "quantize_bounds": bounds,
-                "extents": extent,
+                "extents": extent,  # coordinates are whole tile units already
                 "on_invalid_geometry": on_invalid_geometry_make_valid,
             },
         )
