@@ -35,6 +35,7 @@ from fastapi.testclient import TestClient
 from pyproj import Transformer
 
 from layers.catalogue import LAYERS
+from twin import Twin
 
 OGC = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
 MVT = "application/vnd.mapbox-vector-tile"
@@ -340,3 +341,31 @@ def test_a_restricted_layers_tiles_are_its_roles_only(tmp_path: Path) -> None:
             assert "sec-south-gate" in got and got["sec-south-gate"]["code"] == "SEC-01"
         # Other layers' tiles stay open to everyone.
         assert api.get(tile_url("halls", t)).status_code == 200
+
+
+# ---------------------------------------------------------------------------- the store seam
+def test_a_store_with_a_native_encoder_is_asked_first(site: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
+    """Twin.tile hands the store the tile's 3857 bounds and the version's seq (Store.mvt, which the
+    PostGIS store answers with ST_AsMVT) and encodes in Python only when the store returns None."""
+    twin = Twin.open(copy_store(site[0], tmp_path / "venue.gpkg"))
+    try:
+        t = TMS.tile(121.2975, 31.19, 16)
+        ref = twin.resolve("HEAD~1")
+        python = twin.tile("halls", t.z, t.x, t.y, ref)
+        asked: list[tuple[Any, ...]] = []
+
+        def native(layer: str, seq: int, bounds: tuple[float, ...], **kw: Any) -> bytes:
+            asked.append((layer, seq, bounds, kw))
+            return b"native"
+
+        twin.store.mvt = native  # type: ignore[method-assign]
+        assert twin.tile("halls", t.z, t.x, t.y, ref) == b"native"
+        ((layer, seq, bounds, kw),) = asked
+        b = TMS.xy_bounds(t)
+        assert (layer, seq, kw["layer_name"]) == ("halls", ref.seq, "halls")
+        assert bounds == pytest.approx((b.left, b.bottom, b.right, b.top))
+        assert (kw["extent"], kw["buffer"]) == (EXTENT, BUFFER_PX)
+        twin.store.mvt = lambda *a, **k: None  # type: ignore[method-assign]
+        assert twin.tile("halls", t.z, t.x, t.y, ref) == python
+    finally:
+        twin.close()
