@@ -72,6 +72,13 @@ CONFORMANCE = [
     OGC + "ogcapi-features-4/1.0/conf/create-replace-delete",
     OGC + "ogcapi-features-4/1.0/conf/update",
     OGC + "ogcapi-features-4/1.0/conf/features",
+    # OGC API - Tiles (api/tiles.py): vector tilesets of each collection on WebMercatorQuad.
+    OGC + "ogcapi-tiles-1/1.0/conf/core",
+    OGC + "ogcapi-tiles-1/1.0/conf/tileset",
+    OGC + "ogcapi-tiles-1/1.0/conf/tilesets-list",
+    OGC + "ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    OGC + "ogcapi-tiles-1/1.0/conf/mvt",
+    OGC + "ogcapi-tiles-1/1.0/conf/oas30",
 ]
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -202,6 +209,15 @@ def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema) -> di
             },
         ],
     }
+    if schema.spatial:
+        doc["links"].append(
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                "type": JSON,
+                "title": "Vector tilesets (Mapbox Vector Tiles)",
+                "href": public_url(request, base + "/tiles"),
+            }
+        )
     for name, spec in FORMATS.items():
         doc["links"].append(
             {

@@ -74,6 +74,11 @@ def _requests(facts: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
         "featureId": ["hall-1.1H", "sec-north"],
         "versionId": ["HEAD", facts["secret_only_id"], facts["mixed_id"], facts["secret_only_id"][:12]],
         "code": [facts["project"]],
+        "tileMatrixSetId": ["WebMercatorQuad"],
+        # a z16 tile over the north of the venue, where the north security post is
+        "tileMatrix": ["16"],
+        "tileRow": ["26785"],
+        "tileCol": ["54849"],
     }
     query_variants: list[dict[str, str]] = [
         {},

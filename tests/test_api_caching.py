@@ -57,7 +57,9 @@ def test_a_full_commit_id_is_immutable(api: TestClient) -> None:
 
 def _get_routes(api: TestClient) -> list[str]:
     """Every GET operation of the OpenAPI document with its path parameters filled."""
-    fill = {"collectionId": "halls", "featureId": "hall-1.1H", "versionId": "HEAD", "layer": "halls", "code": "RD-03"}
+    fill = {"collectionId": "halls", "featureId": "hall-1.1H", "versionId": "HEAD", "layer": "halls", "code": "RD-03",
+            # a z16 tile over the venue's halls (OGC order: tileMatrix/tileRow/tileCol)
+            "tileMatrixSetId": "WebMercatorQuad", "tileMatrix": "16", "tileRow": "26786", "tileCol": "54849"}  # fmt: skip
     required = {"from": "2026-09-01", "date": "T-10"}
     urls = []
     for path, ops in api.get("/api").json()["paths"].items():

@@ -269,6 +269,10 @@ class TwinView:
         self.layer(layer)
         return self.twin.export_rows(layer, ref or self.resolve(), bbox)
 
+    def tile(self, layer: str, z: int, x: int, y: int, ref: Ref | None = None) -> bytes:
+        self.layer(layer)
+        return self.twin.tile(layer, z, x, y, ref or self.resolve())
+
     def history(self, layer: str, feature_id: str) -> list[HistoryEntry]:
         self.layer(layer)
         out = []

@@ -596,6 +596,22 @@ class Twin:
         self.layer(layer, ref)
         return self.store.export_rows(layer, ref.seq, bbox)
 
+    def tile(self, layer: str, z: int, x: int, y: int, ref: Ref | None = None) -> bytes:
+        """The Mapbox Vector Tile of `layer` at tile (z, x=column, y=row) of WebMercatorQuad, as of
+        `ref` (see twin.tiles). NotFound for a layer without geometry, BadInput for a tile off the grid."""
+        from twin import tiles
+
+        ref = ref or self.resolve()
+        schema = self.layer(layer, ref)
+        if not schema.spatial:
+            raise NotFound(f"layer {layer} holds records without geometry, so it has no tiles")
+        bounds = tiles.mercator_bounds(z, x, y)
+        native = self.store.mvt(layer, ref.seq, bounds, extent=tiles.EXTENT, buffer=tiles.BUFFER, layer_name=layer)
+        if native is not None:
+            return native
+        rows = self.store.export_rows(layer, ref.seq, tiles.lonlat_bbox(tiles.buffered(bounds))) if ref.seq else []
+        return tiles.encode_rows(rows, bounds, layer)
+
     def history(self, layer: str, feature_id: str) -> list[HistoryEntry]:
         """Every version of a feature, oldest first, with a final entry if it was deleted."""
         self.layer(layer)

@@ -162,6 +162,24 @@ class Store(ABC):
     @abstractmethod
     def extent(self, layer: str, seq: int) -> BBox | None: ...
 
+    def mvt(
+        self,
+        layer: str,
+        seq: int,
+        bounds: tuple[float, float, float, float],
+        *,
+        extent: int = 4096,
+        buffer: int = 64,
+        layer_name: str | None = None,
+    ) -> bytes | None:
+        """One Mapbox Vector Tile of the features visible at seq within `bounds` (EPSG:3857 metres),
+        or None if this store has no native encoder (the twin then encodes the store's bbox read).
+
+        Its one layer is named `layer_name` (default: `layer`); each feature carries its properties
+        (lists and objects as JSON text) plus `id`, the feature id; features are clipped to the
+        bounds widened by `buffer` of `extent` units on each side."""
+        return None
+
     # --- maintenance
     @abstractmethod
     def check(self) -> list[str]:

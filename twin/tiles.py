@@ -1,0 +1,140 @@
+"""Mapbox Vector Tiles of a layer on the WebMercatorQuad grid, at any version.
+
+The grid is morecantile's WebMercatorQuad (OGC's definition). A store may encode tiles itself
+(`Store.mvt`, e.g. ST_AsMVT on PostGIS); otherwise the features come from the store's bbox read
+at that version and are clipped, quantised and encoded here with mapbox-vector-tile.
+
+A tile has one layer, named after the collection, whose features carry their properties (a list
+or object as JSON text: MVT values are scalars) plus `id`, the feature id (MVT's own feature id
+is an unsigned integer and cannot hold ours). A tile with no features is a valid MVT holding the
+empty layer, answered like any other tile: GDAL opens it and web map clients draw nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import mapbox_vector_tile
+import morecantile
+import numpy as np
+import orjson
+import shapely
+from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
+from pyproj import Transformer
+
+from twin.errors import BadInput
+from twin.stores.base import BBox, ExportRow
+
+TILE_MATRIX_SET = "WebMercatorQuad"
+EXTENT = 4096  # tile coordinate units along a side, the MVT default
+BUFFER = 64  # units drawn beyond each edge, so strokes and symbols at the edges are not cut
+MIN_ZOOM, MAX_ZOOM = 0, 24
+
+
+@lru_cache(maxsize=1)
+def tms() -> morecantile.TileMatrixSet:
+    return morecantile.tms.get(TILE_MATRIX_SET)
+
+
+@lru_cache(maxsize=2)
+def _transformer(to_mercator: bool) -> Transformer:
+    a, b = ("EPSG:4326", "EPSG:3857") if to_mercator else ("EPSG:3857", "EPSG:4326")
+    return Transformer.from_crs(a, b, always_xy=True)
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """BadInput naming the coordinate that is off the grid (x is the column, y the row)."""
+    if not MIN_ZOOM <= z <= MAX_ZOOM:
+        raise BadInput(f"tileMatrix {z} is not a zoom level of {TILE_MATRIX_SET} ({MIN_ZOOM} to {MAX_ZOOM})")
+    n = 1 << z
+    if not 0 <= y < n:
+        raise BadInput(f"tileRow {y} is outside tileMatrix {z}, which has rows 0 to {n - 1}")
+    if not 0 <= x < n:
+        raise BadInput(f"tileCol {x} is outside tileMatrix {z}, which has columns 0 to {n - 1}")
+
+
+def mercator_bounds(z: int, x: int, y: int) -> BBox:
+    """The tile's bounds in EPSG:3857 metres."""
+    check_tile(z, x, y)
+    b = tms().xy_bounds(morecantile.Tile(x, y, z))
+    return (b.left, b.bottom, b.right, b.top)
+
+
+def buffered(bounds: BBox, buffer: int = BUFFER, extent: int = EXTENT) -> BBox:
+    minx, miny, maxx, maxy = bounds
+    pad = (maxx - minx) * buffer / extent
+    return (minx - pad, miny - pad, maxx + pad, maxy + pad)
+
+
+def lonlat_bbox(bounds: BBox) -> BBox:
+    """A 3857 box as a lon/lat box (exact: Mercator maps lines of longitude and latitude to lines)."""
+    t = _transformer(False)
+    (x0, x1), (y0, y1) = t.transform([bounds[0], bounds[2]], [bounds[1], bounds[3]])
+    return (x0, y0, x1, y1)
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, bool | int | float | str):
+        return v
+    return orjson.dumps(v).decode()  # lists, objects: MVT holds scalars only
+
+
+def encode_rows(
+    rows: Iterable[ExportRow],
+    bounds: BBox,
+    layer_name: str,
+    *,
+    extent: int = EXTENT,
+    buffer: int = BUFFER,
+) -> bytes:
+    """One tile of these features (lon/lat WKB) over `bounds` (EPSG:3857)."""
+    ids: list[str] = []
+    wkbs: list[bytes] = []
+    props: list[bytes] = []
+    for r in rows:
+        if r.wkb is None:
+            continue
+        ids.append(r.feature_id)
+        wkbs.append(r.wkb)
+        props.append(r.properties)
+    features: list[dict[str, Any]] = []
+    if wkbs:
+        geoms = shapely.from_wkb(wkbs)
+        t = _transformer(True)
+        minx, miny, maxx, maxy = bounds
+        sx, sy = extent / (maxx - minx), extent / (maxy - miny)
+
+        def to_tile(coords: np.ndarray) -> np.ndarray:
+            # lon/lat -> 3857 -> tile units (y up; the encoder flips it), in one vectorised pass
+            x, y = t.transform(coords[:, 0], coords[:, 1])
+            return np.column_stack(((np.asarray(x) - minx) * sx, (np.asarray(y) - miny) * sy))
+
+        # Clipped to the buffered tile, so a big polygon costs a tile only what shows on it, then
+        # snapped to whole tile units by GEOS, which keeps polygons valid (slivers collapse away).
+        clipped = shapely.clip_by_rect(
+            shapely.transform(geoms, to_tile), -buffer, -buffer, extent + buffer, extent + buffer
+        )
+        clipped = shapely.set_precision(clipped, 1.0)
+        for fid, g, p in zip(ids, clipped, props, strict=True):
+            if g is None or g.is_empty:
+                continue
+            if g.geom_type == "GeometryCollection":  # what clipping leaves of a polygon along an edge
+                parts = [part for part in g.geoms if part.geom_type != "GeometryCollection" and not part.is_empty]
+                if not parts:
+                    continue
+                top = max(int(shapely.get_dimensions(part)) for part in parts)
+                g = shapely.union_all([part for part in parts if shapely.get_dimensions(part) == top])
+            values = {k: _value(v) for k, v in orjson.loads(p).items() if v is not None}
+            values["id"] = fid
+            features.append({"geometry": g, "properties": values})
+    return bytes(
+        mapbox_vector_tile.encode(
+            [{"name": layer_name, "features": features}],
+            default_options={
+                "extents": extent,  # coordinates are whole tile units already
+                "on_invalid_geometry": on_invalid_geometry_make_valid,
+            },
+        )
+    )
