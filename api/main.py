@@ -78,7 +78,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     )
     app.state.settings = settings
     app.state.twin = twin or Twin.open(settings.store)
-    app.state.tokens = TokenStore(settings.tokens_path())
+    app.state.tokens = TokenStore(app.state.twin)
     add_exception_handlers(app)
 
     features = FeaturesFactory()
