@@ -419,6 +419,35 @@ def fsck(store: StoreOpt = None) -> None:
 
 
 @app.command()
+def copy(
+    src: Annotated[str, typer.Argument(metavar="SRC", help="The twin to copy: a file, gpkg:///path or postgresql://…")],
+    dst: Annotated[str, typer.Argument(metavar="DST", help="Where to: a file, gpkg:///path or postgresql://…")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a destination file that is not empty.")] = False,
+) -> None:
+    """Copy a whole twin (every commit with its id, the schemas, the area and the tokens) to another store.
+
+    An interrupted copy leaves the destination as it was: a file appears only when whole, a
+    database gets everything in one transaction."""
+    from twin.copying import copy_twin
+
+    with _progress() as bar, _errors():
+        commits = bar.add_task("commits", total=None)
+        changes = bar.add_task("changes", total=None)
+
+        def start(n: int, m: int) -> None:
+            bar.update(commits, total=n)
+            bar.update(changes, total=m)
+
+        def advance(n: int, m: int) -> None:
+            bar.advance(commits, n)
+            bar.advance(changes, m)
+
+        done = copy_twin(src, dst, force=force, start=start, advance=advance)
+    head = done.head[:12] if done.head else "(empty)"
+    out.print(f"copied {done.commits} commits ({done.changes} changes) and {done.tokens} token(s) to {dst}; head {head}")
+
+
+@app.command()
 def serve(
     store: StoreOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
