@@ -181,7 +181,7 @@ class LiveServer:
 
     def __init__(
         self,
-        store: Path,
+        store: str | Path,  # a file or a store URL
         log: Path,
         *,
         cli: bool = False,
