@@ -514,6 +514,9 @@ def test_a_twin_made_before_tokens_lived_in_it_gets_the_table_and_the_old_token_
         ]
         assert twin.fsck() == []
     assert "imported 2 token(s)" in caplog.text
+    # Set aside: a twin rebuilt here does not bring back tokens revoked in the twin since.
+    assert not (tmp_path / "venue.tokens.sqlite").exists()
+    assert (tmp_path / "venue.tokens.sqlite.imported").exists()
     caplog.clear()
     with caplog.at_level("WARNING"), Twin.open(path) as twin:  # once only
         assert len(twin.store.token_rows()) == 2

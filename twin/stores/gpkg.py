@@ -169,6 +169,7 @@ class GeoPackageStore(Store):
         self._extents: dict[tuple[str, int], BBox | None] = {}
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._tokens_missing = False  # a read-only twin from before tokens lived in it
         if not create:
             self._check_is_twin()
             self._ensure_tokens()
@@ -1066,6 +1067,7 @@ class GeoPackageStore(Store):
                 c.execute(_TOKENS_DDL)
             except sqlite3.OperationalError as e:  # a read-only file: readable, with no tokens
                 log.warning("%s has no token table and cannot get one (%s): no token is valid on it", self.path, e)
+                self._tokens_missing = True
                 return
         old = self.path.with_name(self.path.stem + ".tokens.sqlite")
         if not old.exists():
@@ -1084,11 +1086,23 @@ class GeoPackageStore(Store):
                 "INSERT OR IGNORE INTO twin_tokens(name, role, hash, created, revoked) VALUES (?, ?, ?, ?, ?)", rows
             )
             c.execute("INSERT INTO twin_meta VALUES ('tokens_imported', ?)", (str(old),))
+        # Set aside, so a twin rebuilt here later (`init --force`) does not bring back tokens
+        # that were revoked in the twin after the import.
+        done = old.with_name(old.name + ".imported")
+        try:
+            old.rename(done)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    old.with_name(old.name + suffix).unlink()
+        except OSError as e:
+            done = old
+            log.warning("could not rename %s after importing it (%s); delete it", old, e)
         log.warning(
-            "imported %d token(s) from %s into the twin %s; tokens live in the twin now, the old file can go",
+            "imported %d token(s) from %s into the twin %s (tokens live in the twin now; the old file is %s)",
             len(rows),
             old,
             self.path,
+            done,
         )
 
     def token_add(self, name: str, role: str, token_hash: str, created: str) -> int:
@@ -1103,6 +1117,8 @@ class GeoPackageStore(Store):
         return cur.lastrowid
 
     def token_lookup(self, token_hash: str) -> tuple[str, str] | None:
+        if self._tokens_missing:
+            return None
         row = (
             self._conn()
             .execute("SELECT name, role FROM twin_tokens WHERE hash=? AND revoked IS NULL", (token_hash,))
@@ -1119,6 +1135,8 @@ class GeoPackageStore(Store):
         return cur.rowcount
 
     def token_rows(self) -> list[tuple[int, str, str, str, str | None]]:
+        if self._tokens_missing:
+            return []
         return self._conn().execute("SELECT id, name, role, created, revoked FROM twin_tokens ORDER BY id").fetchall()
 
     def token_export(self) -> list[tuple[int, str, str, str, str, str | None]]:
