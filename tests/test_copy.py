@@ -156,3 +156,33 @@ def test_a_copy_killed_half_way_leaves_no_twin_at_the_destination(
     assert cli("copy", str(src), str(dst)).returncode == 0
     with Twin.open(dst) as t:
         assert t.fsck() == []
+
+
+def test_the_database_way_puts_every_commit_and_token_in_one_transaction(
+    source: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A database destination cannot be renamed into place: the copy writes it in one transaction
+    (Store.writing). Exercised here on a GeoPackage store, through the same code path."""
+    from twin.copying import _to_database
+
+    src, _ = source
+    dst = tmp_path / "db.gpkg"
+    done = []
+
+    def advance(n: int, m: int) -> None:
+        done.append(n)
+        if len(done) == 5:
+            raise Interrupted
+
+    with Twin.open(src) as a:
+        with pytest.raises(Interrupted):
+            _to_database(a, str(dst), False, None, advance)
+        with Twin.open(dst) as b:  # initialised, but not one commit or token: empty, not partial
+            assert b.commit_count() == 0 and b.tokens.list() == []
+        dst.unlink()
+        result = _to_database(a, str(dst), False, None, None)
+        assert result.commits == a.commit_count() and result.tokens == len(a.tokens.list())
+        with Twin.open(dst) as b:
+            assert b.log(10_000) == a.log(10_000) and b.tokens.list() == a.tokens.list() and b.fsck() == []
+            with pytest.raises(Exception, match="already holds a twin"):
+                _to_database(a, str(dst), False, None, None)
