@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from html import escape
@@ -79,7 +81,13 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     )
     app.state.settings = settings
     app.state.twin = twin or Twin.open(settings.store)
-    app.state.tokens = TokenStore(settings.tokens_path())
+    app.state.tokens = TokenStore(app.state.twin)
+    if os.environ.get("VENUE_TWIN_TOKENS"):
+        # The setting is gone; say so rather than let a deployment's tokens vanish silently.
+        logging.getLogger(__name__).warning(
+            "VENUE_TWIN_TOKENS is no longer used: tokens live in the twin's store (only a token file "
+            "beside the twin, <name>.tokens.sqlite, is imported); make them again with `venue-twin token create`"
+        )
     add_exception_handlers(app)
 
     features = FeaturesFactory()

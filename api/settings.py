@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 
 from twin.settings import TwinSettings
@@ -19,8 +17,4 @@ class ApiSettings(TwinSettings):
     body_timeout: float = Field(default=30.0, gt=0)
     default_limit: int = 10
     max_limit: int = 10_000
-    tokens: Path | None = None  # the token database; default: beside the store
     title: str = "National Exhibition and Convention Center (Shanghai) — venue twin"
-
-    def tokens_path(self) -> Path:
-        return self.tokens or self.store.with_name(self.store.stem + ".tokens.sqlite")

@@ -127,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             **os.environ,
             "VENUE_TWIN_STORE": str(big.path),
-            "VENUE_TWIN_TOKENS": str(Path(tmp) / "tokens.sqlite"),
         }
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),

@@ -98,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=600, help="stop the clients after this long")
     args = ap.parse_args(argv)
 
-    from api.auth import TokenStore
     from layers.bundle import build_bundled_twin
     from twin import Twin
 
@@ -113,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         if len(ids) < args.clients:
             print(f"layer {args.layer} has {len(ids)} features, fewer than {args.clients} clients", file=sys.stderr)
             return 2
-        token = TokenStore(Path(tmp) / "tokens.sqlite").create("bench.editor", "editor")
+        with Twin.open(store) as twin:
+            token = twin.tokens.create("bench.editor", "editor")
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "VENUE_TWIN_STORE": str(store), "VENUE_TWIN_TOKENS": str(Path(tmp) / "tokens.sqlite")}
+        env = {**os.environ, "VENUE_TWIN_STORE": str(store)}
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
              "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],

@@ -160,7 +160,7 @@ def raise_fd_limit(need: int) -> None:
 
 
 @contextlib.contextmanager
-def served(store: Path, tokens: Path, timeout: float, log: Path) -> Iterator[str]:
+def served(store: Path, timeout: float, log: Path) -> Iterator[str]:
     """The API as `venue-twin serve` runs it, on a free loopback port, with both timeouts set to `timeout`."""
     from api.server import HTTP_PROTOCOL
 
@@ -170,7 +170,6 @@ def served(store: Path, tokens: Path, timeout: float, log: Path) -> Iterator[str
     env = {
         **os.environ,
         "VENUE_TWIN_STORE": str(store),
-        "VENUE_TWIN_TOKENS": str(tokens),
         "VENUE_TWIN_HEADER_TIMEOUT": str(timeout),
         "VENUE_TWIN_BODY_TIMEOUT": str(timeout),
     }
@@ -212,15 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     raise_fd_limit(args.connections + 256)
 
-    from api.auth import TokenStore
     from layers.bundle import build_bundled_twin
+    from twin import Twin
 
     with tempfile.TemporaryDirectory(prefix="venue-twin-slow-") as tmp:
         d = Path(tmp)
         build_bundled_twin(d / "venue.gpkg").close()
-        editor = TokenStore(d / "tokens.sqlite").create("bench.editor", "editor")
+        with Twin.open(d / "venue.gpkg") as twin:
+            editor = twin.tokens.create("bench.editor", "editor")
         log = d / "server.log"
-        with served(d / "venue.gpkg", d / "tokens.sqlite", args.timeout, log) as url:
+        with served(d / "venue.gpkg", args.timeout, log) as url:
             port = int(url.rsplit(":", 1)[1])
             read_url = url + "/collections/halls/items?limit=10"
             print(f"server: uvicorn + api.server protocol, 1 worker; header and body timeout {args.timeout:g} s")

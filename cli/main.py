@@ -28,6 +28,7 @@ from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound
 from twin.settings import settings
+from twin.tokens import Tokens
 
 app = typer.Typer(
     help="The versioned digital twin of the National Exhibition and Convention Center (Shanghai).",
@@ -418,6 +419,35 @@ def fsck(store: StoreOpt = None) -> None:
 
 
 @app.command()
+def copy(
+    src: Annotated[str, typer.Argument(metavar="SRC", help="The twin to copy: a file, gpkg:///path or postgresql://…")],
+    dst: Annotated[str, typer.Argument(metavar="DST", help="Where to: a file, gpkg:///path or postgresql://…")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a destination file that is not empty.")] = False,
+) -> None:
+    """Copy a whole twin (every commit with its id, the schemas, the area and the tokens) to another store.
+
+    An interrupted copy leaves the destination as it was: a file appears only when whole, a
+    database gets everything in one transaction."""
+    from twin.copying import copy_twin
+
+    with _progress() as bar, _errors():
+        commits = bar.add_task("commits", total=None)
+        changes = bar.add_task("changes", total=None)
+
+        def start(n: int, m: int) -> None:
+            bar.update(commits, total=n)
+            bar.update(changes, total=m)
+
+        def advance(n: int, m: int) -> None:
+            bar.advance(commits, n)
+            bar.advance(changes, m)
+
+        done = copy_twin(src, dst, force=force, start=start, advance=advance)
+    head = done.head[:12] if done.head else "(empty)"
+    out.print(f"copied {done.commits} commits ({done.changes} changes) and {done.tokens} token(s) to {dst}; head {head}")
+
+
+@app.command()
 def serve(
     store: StoreOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
@@ -456,12 +486,11 @@ app.add_typer(map_app, name="map")
 app.add_typer(layer_app, name="layer")
 
 
-def _tokens(store: Path | None):  # type: ignore[no-untyped-def]
-    from api.auth import TokenStore
-    from api.settings import ApiSettings
-
-    s = ApiSettings(store=store) if store is not None else ApiSettings()
-    return TokenStore(s.tokens_path())
+@contextmanager
+def _tokens(store: Path | None) -> Iterator[Tokens]:
+    """The tokens of the twin (they live in its store, so every API process on it sees them)."""
+    with _open(store) as twin:
+        yield twin.tokens
 
 
 @token_app.command("create")
@@ -471,8 +500,8 @@ def token_create(
     store: StoreOpt = None,
 ) -> None:
     """Create a token; it is printed once and only its hash is kept."""
-    with _errors():
-        token = _tokens(store).create(name, role)
+    with _tokens(store) as tokens, _errors():
+        token = tokens.create(name, role)
     err.print(f"token for {name} ({role}); keep it, it is not shown again:")
     print(token)
 
@@ -483,8 +512,8 @@ def token_revoke(
     store: StoreOpt = None,
 ) -> None:
     """Revoke every live token with this name (or the token with this number)."""
-    with _errors():
-        n = _tokens(store).revoke(name_or_id)
+    with _tokens(store) as tokens, _errors():
+        n = tokens.revoke(name_or_id)
     out.print(f"revoked {n} token(s)")
 
 
@@ -492,7 +521,9 @@ def token_revoke(
 def token_list(store: StoreOpt = None) -> None:
     """The tokens (never their secrets)."""
     table = Table("id", "name", "role", "created", "revoked")
-    for t in _tokens(store).list():
+    with _tokens(store) as tokens:
+        rows = tokens.list()
+    for t in rows:
         table.add_row(str(t.id), t.name, t.role, t.created[:19], (t.revoked or "")[:19])
     out.print(table)
 

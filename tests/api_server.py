@@ -6,8 +6,9 @@ here is a fixture, so each test module builds what it needs at the scope it need
 - `build_venue(path)`: the bundled venue twin with its ten-commit history, closed on disk.
 - `build_restricted_venue(path, roles)`: the same plus a `security` layer restricted to `roles`,
   with one commit that touches only that layer and one that touches it and `halls`.
-- `make_tokens(path)`: one token per role (and a revoked one); returns name → token.
-- `client(store, tokens, **settings)`: a TestClient on create_app(), used as a context manager
+- `make_tokens(store)`: one token per role (and a revoked one) in the twin at `store` (tokens live
+  in the twin's store, so a copy of the file carries them); returns role → token.
+- `client(store, **settings)`: a TestClient on create_app(), used as a context manager
   so the app's lifespan closes the twin it opened.
 - `LiveServer`: `uvicorn api.main:app` (or `venue-twin serve`) in a subprocess on a free
   loopback port, with its access log captured so tests can count the requests a client made;
@@ -33,7 +34,6 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from api.auth import TokenStore
 from api.main import create_app
 from api.server import HTTP_PROTOCOL
 from api.settings import ApiSettings
@@ -135,12 +135,13 @@ def _post(fid: str, lon: float, lat: float, code: str, name: str) -> Change:
 
 
 # ---------------------------------------------------------------------------- tokens and clients
-def make_tokens(path: Path) -> dict[str, str]:
-    """A token per role, keyed by role, plus "revoked": an editor token that was revoked."""
-    store = TokenStore(path)
-    tokens = {role: store.create(TOKEN_NAMES[role], role) for role in ROLES}
-    tokens["revoked"] = store.create("former.editor", "editor")
-    store.revoke("former.editor")
+def make_tokens(store: str | Path) -> dict[str, str]:
+    """A token per role in the twin at `store`, keyed by role, plus "revoked": an editor token that
+    was revoked."""
+    with Twin.open(store) as twin:
+        tokens = {role: twin.tokens.create(TOKEN_NAMES[role], role) for role in ROLES}
+        tokens["revoked"] = twin.tokens.create("former.editor", "editor")
+        twin.tokens.revoke("former.editor")
     return tokens
 
 
@@ -149,8 +150,8 @@ def bearer(token: str | None) -> dict[str, str]:
 
 
 @contextmanager
-def client(store: Path, tokens: Path, **settings: Any) -> Iterator[TestClient]:
-    app = create_app(ApiSettings(store=store, tokens=tokens, **settings))
+def client(store: Path, **settings: Any) -> Iterator[TestClient]:
+    app = create_app(ApiSettings(store=store, **settings))
     # A server error answers 500 here, as it would over the wire, instead of raising in the test.
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
@@ -180,8 +181,7 @@ class LiveServer:
 
     def __init__(
         self,
-        store: Path,
-        tokens: Path,
+        store: str | Path,  # a file or a store URL
         log: Path,
         *,
         cli: bool = False,
@@ -194,7 +194,6 @@ class LiveServer:
         full_env = {
             **os.environ,
             "VENUE_TWIN_STORE": str(store),
-            "VENUE_TWIN_TOKENS": str(tokens),
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }

@@ -891,6 +891,39 @@ class StoreContract:
         assert store.check() == []
         assert twin.fsck() == []
 
+    # ------------------------------------------------------------ server state: tokens
+    def test_tokens_are_stored_looked_up_and_revoked(self, store: Store, store_factory: StoreFactory):
+        a = store.token_add("li.wei", "editor", "a" * 64, "2026-10-01T00:00:00+00:00")
+        b = store.token_add("li.wei", "viewer", "b" * 64, "2026-10-02T00:00:00+00:00")
+        c = store.token_add("chen.admin", "admin", "c" * 64, "2026-10-03T00:00:00+00:00")
+        assert a < b < c
+        other = store_factory.reopen(store)  # another process sees them at once
+        assert other.token_lookup("a" * 64) == ("li.wei", "editor")
+        assert other.token_lookup("d" * 64) is None
+        with pytest.raises(TwinError):  # a hash names one token
+            store.token_add("someone", "viewer", "a" * 64, "2026-10-04T00:00:00+00:00")
+        assert store.token_revoke("li.wei", "2026-10-05T00:00:00+00:00") == 2
+        assert store.token_revoke("li.wei", "2026-10-06T00:00:00+00:00") == 0  # none live
+        assert other.token_lookup("a" * 64) is None and other.token_lookup("b" * 64) is None
+        assert store.token_revoke(str(c), "2026-10-07T00:00:00+00:00") == 1
+        assert other.token_rows() == [
+            (a, "li.wei", "editor", "2026-10-01T00:00:00+00:00", "2026-10-05T00:00:00+00:00"),
+            (b, "li.wei", "viewer", "2026-10-02T00:00:00+00:00", "2026-10-05T00:00:00+00:00"),
+            (c, "chen.admin", "admin", "2026-10-03T00:00:00+00:00", "2026-10-07T00:00:00+00:00"),
+        ]
+        assert store.commit_count() == 0  # server state, not history
+
+    def test_twin_tokens_hash_secrets_and_fsck_ignores_them(self, twin: Twin, model: Model):
+        token = twin.tokens.create("li.wei", "editor")
+        assert twin.tokens.verify(token) == ("li.wei", "editor")
+        assert twin.tokens.verify(token + "x") is None
+        assert all(token not in str(row) for row in twin.store.token_rows())
+        with pytest.raises(BadInput):
+            twin.tokens.create("x", "superuser")
+        with pytest.raises(NotFound):
+            twin.tokens.revoke("nobody")
+        assert twin.fsck() == []
+
     # ------------------------------------------------------------ random histories against a model
     def test_model_based_histories(self, store_factory: StoreFactory):
         """Random histories, every read checked against a naive model (tests/store_model.py);

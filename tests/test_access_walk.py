@@ -39,8 +39,8 @@ SECRET_TEXT = (
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str], dict[str, Any]]]:
     d = tmp_path_factory.mktemp("access-walk")
     store = build_restricted_venue(d / "venue.gpkg", ("engineer",))
-    tokens = make_tokens(d / "tokens.sqlite")
-    with client(store, d / "tokens.sqlite") as c:
+    tokens = make_tokens(store)
+    with client(store) as c:
         admin = bearer(tokens["admin"])
         secret_only = c.get("/versions/HEAD~1", headers=admin).json()
         mixed = c.get("/versions/HEAD", headers=admin).json()

@@ -26,7 +26,6 @@ from api_server import (
 )
 from fastapi.testclient import TestClient
 
-from api.auth import TokenStore
 from layers.catalogue import LAYERS
 
 PUBLIC = [s.name for s in LAYERS]
@@ -38,19 +37,18 @@ GEOJSON = {"Content-Type": "application/geo+json"}
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
     d = tmp_path_factory.mktemp("api-access")
     store = build_restricted_venue(d / "venue.gpkg", ("engineer",))
-    tokens = d / "tokens.sqlite"
-    return store, tokens, make_tokens(tokens)
+    return store, store, make_tokens(store)
 
 
 @pytest.fixture(scope="module")
 def api(site: tuple[Path, Path, dict[str, str]]) -> Iterator[TestClient]:
-    with client(site[0], site[1]) as c:
+    with client(site[0]) as c:
         yield c
 
 
 @pytest.fixture
 def writable(site: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> Iterator[TestClient]:
-    with client(copy_store(site[0], tmp_path / "venue.gpkg"), site[1]) as c:
+    with client(copy_store(site[0], tmp_path / "venue.gpkg")) as c:
         yield c
 
 
@@ -150,7 +148,7 @@ def test_editors_and_admins_write_and_author_their_commits(
 
 
 def test_a_revoked_token_stops_working_at_once(writable: TestClient, site: tuple[Path, Path, dict[str, str]]) -> None:
-    store = TokenStore(site[1])
+    store = writable.app.state.tokens  # the tokens of the copy the client serves
     token = store.create("temp.editor", "editor")
     headers = {**GEOJSON, **bearer(token)}
     assert (
@@ -165,8 +163,8 @@ def test_a_revoked_token_stops_working_at_once(writable: TestClient, site: tuple
 
 def test_closed_reads_need_a_token(tmp_path: Path) -> None:
     store = build_venue(tmp_path / "venue.gpkg")
-    tokens = make_tokens(tmp_path / "tokens.sqlite")
-    with client(store, tmp_path / "tokens.sqlite", public_reads=False) as api:
+    tokens = make_tokens(store)
+    with client(store, public_reads=False) as api:
         for url in (
             "/",
             "/collections",
@@ -320,8 +318,8 @@ def test_admins_write_a_restricted_layer_that_others_cannot_see(
 
 def test_a_layer_restricted_to_admins(tmp_path: Path) -> None:
     store = build_restricted_venue(tmp_path / "venue.gpkg", ("admin",))
-    tokens = make_tokens(tmp_path / "tokens.sqlite")
-    with client(store, tmp_path / "tokens.sqlite") as api:
+    tokens = make_tokens(store)
+    with client(store) as api:
         for who in (None, "viewer", "engineer", "editor"):
             h = bearer(tokens[who]) if who else {}
             assert SECRET not in [c["id"] for c in api.get("/collections", headers=h).json()["collections"]]

@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
     d = tmp_path_factory.mktemp("api-caching")
     store = build_venue(d / "venue.gpkg")
-    return store, d / "tokens.sqlite", make_tokens(d / "tokens.sqlite")
+    return store, store, make_tokens(store)
 
 
 @pytest.fixture
 def api(site: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> Iterator[TestClient]:
-    with client(copy_store(site[0], tmp_path / "venue.gpkg"), site[1]) as c:
+    with client(copy_store(site[0], tmp_path / "venue.gpkg")) as c:
         yield c
 
 

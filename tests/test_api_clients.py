@@ -47,13 +47,12 @@ T_4549 = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
     d = tmp_path_factory.mktemp("api-clients")
     store = build_venue(d / "venue.gpkg")
-    tokens = d / "tokens.sqlite"
-    return store, tokens, make_tokens(tokens)
+    return store, store, make_tokens(store)
 
 
 @pytest.fixture(scope="module")
 def server(site: tuple[Path, Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = LiveServer(site[0], site[1], tmp_path_factory.mktemp("server") / "access.log")
+    s = LiveServer(site[0], tmp_path_factory.mktemp("server") / "access.log")
     yield s
     s.stop()
 
@@ -290,7 +289,7 @@ def test_writes_over_the_wire(server: LiveServer, site: tuple[Path, Path, dict[s
 def test_venue_twin_serve_starts_the_api(site: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
     if not (VENV_BIN / "venue-twin").exists():
         missing_client(f"the venue-twin command is not installed in {VENV_BIN}")
-    s = LiveServer(site[0], site[1], tmp_path / "cli.log", cli=True)
+    s = LiveServer(site[0], tmp_path / "cli.log", cli=True)
     try:
         doc = httpx.get(s.url + "/collections/halls/items", params={"limit": 1}, timeout=30).json()
         assert doc["numberMatched"] == 17
@@ -362,7 +361,7 @@ def test_no_server_errors_on_any_write(site: tuple[Path, Path, dict[str, str]], 
         missing_client("schemathesis is not installed")
     store = tmp_path / "venue.gpkg"
     shutil.copy(site[0], store)
-    s = LiveServer(store, site[1], tmp_path / "access.log")
+    s = LiveServer(store, tmp_path / "access.log")
     try:
         schema = schemathesis.openapi.from_url(s.url + "/api")
         operations = [r.ok() for r in schema.get_all_operations()]  # type: ignore[union-attr]

@@ -50,8 +50,7 @@ GEOJSON = {"Content-Type": "application/geo+json"}
 def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
     d = tmp_path_factory.mktemp("api-edits")
     store = build_venue(d / "venue.gpkg")
-    tokens = d / "tokens.sqlite"
-    return store, tokens, make_tokens(tokens)
+    return store, store, make_tokens(store)
 
 
 @pytest.fixture
@@ -61,7 +60,7 @@ def store(base: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> Path:
 
 @pytest.fixture
 def api(base: tuple[Path, Path, dict[str, str]], store: Path) -> Iterator[TestClient]:
-    with client(store, base[1]) as c:
+    with client(store) as c:
         yield c
 
 
@@ -320,7 +319,7 @@ def test_if_match_holds_against_a_concurrent_commit(base: tuple[Path, Path, dict
     """
     racing = RacingTwin(store)
     try:
-        with TestClient(create_app(ApiSettings(store=store, tokens=base[1]), racing),
+        with TestClient(create_app(ApiSettings(store=store), racing),
                         raise_server_exceptions=False) as api:
             _, etag = hall(api)
             theirs = feature_from_geojson(racing.feature("halls", "hall-1.1H"))
@@ -343,7 +342,7 @@ def test_if_match_write_lands_on_a_commit_to_another_feature(base: tuple[Path, P
     write: it applies on top (204), after the other writer's commit, and both changes stay."""
     racing = RacingTwin(store)
     try:
-        with TestClient(create_app(ApiSettings(store=store, tokens=base[1]), racing),
+        with TestClient(create_app(ApiSettings(store=store), racing),
                         raise_server_exceptions=False) as api:
             doc, etag = hall(api)
             theirs = feature_from_geojson(racing.feature("halls", "hall-1.2H"))
@@ -514,7 +513,7 @@ def test_a_streamed_body_over_the_limit_is_413(base: tuple[Path, Path, dict[str,
         for i in range(0, len(body), 1000):
             yield body[i : i + 1000]
 
-    with client(store, base[1], max_body_bytes=4096) as api:
+    with client(store, max_body_bytes=4096) as api:
         n, head = state(api)
         r = api.post("/collections/landscaping/items", content=chunks(), headers=editor)
         problem_of(r, 413)
@@ -630,7 +629,7 @@ def test_concurrent_if_match_edits_of_distinct_features_never_conflict(
     with Twin.open(store) as t:
         halls = t.feature_ids("halls")[:clients]
         before = t.store.commit_count()
-    server = LiveServer(store, base[1], tmp_path / "access.log", workers=2)
+    server = LiveServer(store, tmp_path / "access.log", workers=2)
     statuses: list[Counter[int]] = [Counter() for _ in range(clients)]
     last: list[str | None] = [None] * clients
     barrier = threading.Barrier(clients)

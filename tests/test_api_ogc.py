@@ -52,14 +52,13 @@ T_4490 = Transformer.from_crs("EPSG:4326", "EPSG:4490", always_xy=True)
 def venue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("api-ogc")
     store = build_venue(d / "venue.gpkg")
-    tokens = d / "tokens.sqlite"
-    make_tokens(tokens)
-    return store, tokens
+    make_tokens(store)
+    return store, store
 
 
 @pytest.fixture(scope="module")
 def api(venue: tuple[Path, Path]):
-    with client(*venue) as c:
+    with client(venue[0]) as c:
         yield c
 
 

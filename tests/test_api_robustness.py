@@ -5,14 +5,14 @@
 - Connections that stall in the head or the body are closed after the timeouts (2 s here), while
   reads go on being answered.
 - An abandoned upload is one log line, no traceback.
-- Smaller: the token file is 0600; /openapi.json is the /api document.
+- Smaller: tokens live in the twin's store (hashed) and nowhere else; /openapi.json is the /api document.
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
 import socket
-import stat
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +23,6 @@ import orjson
 import pytest
 from api_server import VENV_BIN, LiveServer, bearer, build_venue, make_tokens, missing_client
 
-from api.auth import TokenStore
 from bench.slow_clients import KINDS, open_stalled, post_with_urllib, raise_fd_limit, read_latencies, watch_closes
 
 TIMEOUT = 2.0  # seconds, both the head's and the body's
@@ -44,14 +43,13 @@ def wait_for(condition, timeout: float = 30, what: str = "the condition"):  # ty
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
     d = tmp_path_factory.mktemp("api-robustness")
     store = build_venue(d / "venue.gpkg")
-    tokens = d / "tokens.sqlite"
-    return store, tokens, make_tokens(tokens)
+    return store, store, make_tokens(store)
 
 
 @pytest.fixture(scope="module")
 def server(site: tuple[Path, Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {"VENUE_TWIN_HEADER_TIMEOUT": str(TIMEOUT), "VENUE_TWIN_BODY_TIMEOUT": str(TIMEOUT)}
-    s = LiveServer(site[0], site[1], tmp_path_factory.mktemp("server") / "server.log", env=env)
+    s = LiveServer(site[0], tmp_path_factory.mktemp("server") / "server.log", env=env)
     yield s
     s.stop()
 
@@ -179,7 +177,7 @@ def test_venue_twin_serve_cuts_a_stalled_head(site: tuple[Path, Path, dict[str, 
     if not (VENV_BIN / "venue-twin").exists():
         missing_client(f"the venue-twin command is not installed in {VENV_BIN}")
     env = {"VENUE_TWIN_HEADER_TIMEOUT": str(TIMEOUT)}
-    s = LiveServer(site[0], site[1], tmp_path / "cli.log", cli=True, env=env)
+    s = LiveServer(site[0], tmp_path / "cli.log", cli=True, env=env)
     try:
         stalled = open_stalled(s.port, 4, None, kinds=["half head"])
         watch_closes(stalled, time.monotonic() + 30)
@@ -206,16 +204,25 @@ def test_an_abandoned_upload_is_one_log_line_without_a_traceback(
 
 
 # ---------------------------------------------------------------------------- smaller
-def test_the_token_file_and_its_wal_are_created_0600(tmp_path: Path) -> None:
-    old = os.umask(0o022)  # the usual umask, which would make a plain file 0644
-    try:
-        store = TokenStore(tmp_path / "tokens.sqlite")
-        store.create("someone", "viewer")  # writes through the WAL, so -wal and -shm exist now
-        for name in ("tokens.sqlite", "tokens.sqlite-wal", "tokens.sqlite-shm"):
-            mode = stat.S_IMODE((tmp_path / name).stat().st_mode)
-            assert mode == 0o600, (name, oct(mode))
-    finally:
-        os.umask(old)
+def test_tokens_live_in_the_store_hashed_and_nowhere_else(
+    server: LiveServer, site: tuple[Path, Path, dict[str, str]]
+) -> None:
+    store, _, tokens = site
+    # The server accepts the tokens made in the store: an editor may read the layer admin list.
+    r = httpx.get(server.url + "/collections", headers=bearer(tokens["editor"]), timeout=10)
+    assert r.status_code == 200
+    assert httpx.get(server.url + "/collections", headers=bearer("vt_unknown"), timeout=10).status_code == 401
+    # Beside the twin there is only the twin (and SQLite's -wal/-shm): no token file.
+    beside = {p.name for p in store.parent.iterdir()} - {"server.log"}
+    assert beside <= {store.name, store.name + "-wal", store.name + "-shm"}, beside
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as c:
+        hashes = {h for (h,) in c.execute("SELECT hash FROM twin_tokens")}
+        registered = {t for (t,) in c.execute("SELECT table_name FROM gpkg_contents")}
+    assert {hashlib.sha256(t.encode()).hexdigest() for t in tokens.values()} <= hashes
+    assert "twin_tokens" not in registered  # GIS users do not see it listed
+    # Only hashes: no secret appears in the file's bytes (main file or WAL).
+    raw = b"".join(p.read_bytes() for p in store.parent.glob(store.name + "*"))
+    assert not any(t.encode() in raw for t in tokens.values())
 
 
 def test_openapi_json_is_the_api_document(server: LiveServer) -> None:

@@ -49,18 +49,18 @@ BUFFER_PX, EXTENT = 64, 4096
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
     d = tmp_path_factory.mktemp("api-tiles")
     store = build_venue(d / "venue.gpkg")
-    return store, d / "tokens.sqlite", make_tokens(d / "tokens.sqlite")
+    return store, store, make_tokens(store)  # tokens live in the twin
 
 
 @pytest.fixture(scope="module")
 def api(site: tuple[Path, Path, dict[str, str]]) -> Iterator[TestClient]:
-    with client(site[0], site[1]) as c:
+    with client(site[0]) as c:
         yield c
 
 
 @pytest.fixture
 def writable(site: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> Iterator[TestClient]:
-    with client(copy_store(site[0], tmp_path / "venue.gpkg"), site[1]) as c:
+    with client(copy_store(site[0], tmp_path / "venue.gpkg")) as c:
         yield c
 
 
@@ -321,7 +321,7 @@ def test_other_bad_tile_requests(api: TestClient) -> None:
 # ---------------------------------------------------------------------------- who sees what
 def test_a_restricted_layers_tiles_are_its_roles_only(tmp_path: Path) -> None:
     store = build_restricted_venue(tmp_path / "venue.gpkg", ("engineer",))
-    tokens = make_tokens(tmp_path / "tokens.sqlite")
+    tokens = make_tokens(store)
     t = TMS.tile(121.2975, 31.1865, 16)  # over the south gate post
     urls = [
         "/collections/security/tiles",
@@ -329,7 +329,7 @@ def test_a_restricted_layers_tiles_are_its_roles_only(tmp_path: Path) -> None:
         "/collections/security/tiles/WebMercatorQuad?f=tilejson",
         tile_url("security", t),
     ]
-    with client(store, tmp_path / "tokens.sqlite") as api:
+    with client(store) as api:
         for who in (None, "viewer", "editor"):
             for url in urls:
                 body = problem_of(api.get(url, headers=bearer(tokens[who] if who else None)), 404)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import TokenStore
 from api.main import create_app
 from api.settings import ApiSettings
 from completion import Completion
@@ -29,19 +28,20 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tokens(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    path = tmp_path_factory.mktemp("tokens") / "tokens.sqlite"
-    store = TokenStore(path)
-    return path, {"viewer": store.create("wang.viewer", "viewer"), "editor": store.create("li.wei", "editor")}
+def tokens(bundled: Path) -> tuple[Path, dict[str, str]]:
+    # In the twin's store: made before a test copies the file, so every copy has them.
+    with Twin.open(bundled) as twin:
+        made = {"viewer": twin.tokens.create("wang.viewer", "viewer"), "editor": twin.tokens.create("li.wei", "editor")}
+    return bundled, made
 
 
-def _client(store: Path, tokens: Path) -> TestClient:
-    return TestClient(create_app(ApiSettings(store=store, tokens=tokens)))
+def _client(store: Path) -> TestClient:
+    return TestClient(create_app(ApiSettings(store=store)))
 
 
 @pytest.fixture(scope="module")
 def api(bundled: Path, tokens) -> Iterator[TestClient]:
-    with _client(bundled, tokens[0]) as c:
+    with _client(bundled) as c:
         yield c
 
 
@@ -49,7 +49,7 @@ def api(bundled: Path, tokens) -> Iterator[TestClient]:
 def writable(bundled: Path, tokens, tmp_path: Path) -> Iterator[TestClient]:
     path = tmp_path / "w.gpkg"
     shutil.copyfile(bundled, path)
-    with _client(path, tokens[0]) as c:
+    with _client(path) as c:
         yield c
 
 

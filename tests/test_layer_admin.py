@@ -456,8 +456,8 @@ def test_cli_refusals_exit_2_or_3_and_change_nothing(venue: Path, tmp_path: Path
 @pytest.fixture
 def api(venue: Path, tmp_path: Path) -> Iterator[tuple[object, dict[str, str]]]:
     store = copy_store(venue, tmp_path / "venue.gpkg")
-    tokens = make_tokens(tmp_path / "tokens.db")
-    with client(store, tmp_path / "tokens.db") as c:
+    tokens = make_tokens(store)
+    with client(store) as c:
         yield c, tokens
 
 

@@ -483,3 +483,43 @@ def test_opening_what_is_not_a_twin(tmp_path: Path, twin: Twin, schemas, aoi):
     with pytest.raises(Conflict):
         Twin.create(path_of(twin), schemas, aoi)
     assert shapely.equals_exact(twin.area_of_interest, aoi, 0) and twin.layers() == list(schemas)
+
+
+# ---------------------------------------------------------------------------- tokens in the file
+def test_a_twin_made_before_tokens_lived_in_it_gets_the_table_and_the_old_token_file(
+    tmp_path: Path, schemas, aoi, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "venue.gpkg"
+    Twin.create(path, schemas, aoi).close()
+    with closing(sqlite3.connect(path)) as c:  # as an older version left it: no token table
+        c.execute("DROP TABLE twin_tokens")
+        c.commit()
+    # The token file the older version kept beside the twin, with a live and a revoked token.
+    with closing(sqlite3.connect(tmp_path / "venue.tokens.sqlite")) as c:
+        c.execute(
+            "CREATE TABLE tokens (id INTEGER PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, "
+            "hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL, revoked TEXT)"
+        )
+        c.executemany(
+            "INSERT INTO tokens(name, role, hash, created, revoked) VALUES (?, ?, ?, ?, ?)",
+            [("li.wei", "editor", "a" * 64, "2026-10-01", None), ("old", "viewer", "b" * 64, "2026-09-01", "2026-09-02")],
+        )
+        c.commit()
+    with caplog.at_level("WARNING"), Twin.open(path) as twin:
+        assert twin.store.token_lookup("a" * 64) == ("li.wei", "editor")
+        assert twin.store.token_lookup("b" * 64) is None
+        assert [r[1:] for r in twin.store.token_rows()] == [
+            ("li.wei", "editor", "2026-10-01", None),
+            ("old", "viewer", "2026-09-01", "2026-09-02"),
+        ]
+        assert twin.fsck() == []
+    assert "imported 2 token(s)" in caplog.text
+    # Set aside: a twin rebuilt here does not bring back tokens revoked in the twin since.
+    assert not (tmp_path / "venue.tokens.sqlite").exists()
+    assert (tmp_path / "venue.tokens.sqlite.imported").exists()
+    caplog.clear()
+    with caplog.at_level("WARNING"), Twin.open(path) as twin:  # once only
+        assert len(twin.store.token_rows()) == 2
+    assert "imported" not in caplog.text
+    # GDAL lists the twin's layers and history, not the token table.
+    assert "twin_tokens" not in pyogrio.list_layers(path)[:, 0]

@@ -47,13 +47,13 @@ IDLE = "window.VT && VT.isIdle && VT.isIdle()"
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("webb")
     path = build_web_twin(d / "venue.gpkg")
-    make_tokens(d / "tokens.sqlite")
+    make_tokens(path)
     return path
 
 
 @pytest.fixture(scope="module")
 def server(store: Path) -> Iterator[LiveServer]:
-    s = LiveServer(store, store.with_name("tokens.sqlite"), store.with_name("server.log"))
+    s = LiveServer(store, store.with_name("server.log"))
     yield s
     s.stop()
 

@@ -35,13 +35,13 @@ VENUE_LAYERS = ("venue_boundary", "halls", "south_plaza", "roads", "landscaping"
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("web")
     path = build_web_twin(d / "venue.gpkg")
-    make_tokens(d / "tokens.sqlite")
+    make_tokens(path)
     return path
 
 
 @pytest.fixture(scope="module")
 def api(store: Path) -> Iterator[TestClient]:
-    app = create_app(ApiSettings(store=store, tokens=store.with_name("tokens.sqlite")))
+    app = create_app(ApiSettings(store=store))
     with TestClient(app) as c:
         yield c
 

@@ -37,6 +37,7 @@ from twin.model import (
 )
 from twin.schema import Alteration, encode_schema, normalize_schema, plan_alteration, schema_from_dict
 from twin.stores.base import BBox, ExportRow, Page, Store
+from twin.tokens import Tokens
 from twin.validation import normalize_properties, resolvable, validate_changes
 
 HEAD = "HEAD"  # a writer that does not care what it builds on
@@ -88,6 +89,11 @@ class Twin:
 
     def close(self) -> None:
         self.store.close()
+
+    @property
+    def tokens(self) -> Tokens:
+        """The API's bearer tokens, kept in the store (server state, not history)."""
+        return Tokens(self.store)
 
     def __enter__(self) -> Twin:
         return self

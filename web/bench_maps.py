@@ -131,7 +131,7 @@ def run(n_features: int, n_projects: int, runs: int, keep: Path | None) -> dict[
         build_twin(store, n_features, n_projects)
     built = time.perf_counter() - t
     port = free_port()
-    env = {**os.environ, "VENUE_TWIN_STORE": str(store), "VENUE_TWIN_TOKENS": str(work / "tokens.sqlite")}
+    env = {**os.environ, "VENUE_TWIN_STORE": str(store)}
     log = open(work / "server.log", "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),

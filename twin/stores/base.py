@@ -180,6 +180,28 @@ class Store(ABC):
         bounds widened by `buffer` of `extent` units on each side."""
         return None
 
+    # --- server state: API tokens (not history: no commit; copied by `venue-twin copy`)
+    @abstractmethod
+    def token_add(self, name: str, role: str, token_hash: str, created: str) -> int:
+        """Store a token's hash; returns the new token's id."""
+
+    @abstractmethod
+    def token_lookup(self, token_hash: str) -> tuple[str, str] | None:
+        """(name, role) of the live (unrevoked) token with this hash, None if there is none."""
+
+    @abstractmethod
+    def token_revoke(self, name_or_id: str, when: str) -> int:
+        """Revoke every live token with this name (or, given digits, the one with this id); how many."""
+
+    @abstractmethod
+    def token_rows(self) -> list[tuple[int, str, str, str, str | None]]:
+        """(id, name, role, created, revoked) of every token, by id."""
+
+    def token_export(self) -> list[tuple[int, str, str, str, str, str | None]]:
+        """(id, name, role, hash, created, revoked) of every token, by id: what a copy of the twin
+        carries over (token_rows leaves the hash out, as everything else needs it not)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot export its tokens")
+
     # --- maintenance
     @abstractmethod
     def check(self) -> list[str]:

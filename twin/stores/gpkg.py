@@ -22,6 +22,7 @@ Layout (all in one file, WAL mode):
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import sqlite3
 import struct
@@ -42,6 +43,8 @@ from twin.errors import BadInput, Conflict, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
 from twin.schema import check_schema, encode_schema, schema_of
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
+
+log = logging.getLogger(__name__)
 
 READ_CACHE_KIB = -65536  # 64 MiB page cache per connection (negative: KiB, as SQLite takes it)
 FORMAT_VERSION = "3"  # 2: the version R-tree no longer carries to_seq; 3: versioned layer schemas
@@ -114,6 +117,14 @@ CREATE TABLE twin_write_guard (open INTEGER NOT NULL);
 INSERT INTO twin_write_guard VALUES (0);
 """
 
+# API tokens: server state, not history. Not registered in gpkg_contents, so GDAL and QGIS do not
+# list it. It holds only SHA-256 hashes of full-entropy secrets, which cannot be reversed, so the
+# twin file can stay readable by GIS users. Added to older twins on open (an additive change).
+_TOKENS_DDL = (
+    "CREATE TABLE IF NOT EXISTS twin_tokens (id INTEGER PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, "
+    "hash TEXT NOT NULL UNIQUE, created TEXT NOT NULL, revoked TEXT)"
+)
+
 
 def gpkg_blob(wkb: bytes, bbox: BBox, srs_id: int = 4326) -> bytes:
     """A GeoPackage geometry blob: 'GP' header with an XY envelope, then little-endian WKB.
@@ -158,8 +169,10 @@ class GeoPackageStore(Store):
         self._extents: dict[tuple[str, int], BBox | None] = {}
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._tokens_missing = False  # a read-only twin from before tokens lived in it
         if not create:
             self._check_is_twin()
+            self._ensure_tokens()
 
     # ------------------------------------------------------------------ connections
     def _conn(self) -> sqlite3.Connection:
@@ -223,6 +236,7 @@ class GeoPackageStore(Store):
                 "VALUES ('twin_commits', 'attributes', 'Twin history / 版本历史', "
                 "'Every commit to the venue twin: who changed what, when and why.')"
             )
+            c.execute(_TOKENS_DDL)
             for s in schemas:  # the initial layers: schema versions from before the first commit
                 self._create_layer(c, s, 0, encode_schema(s))
             c.execute("COMMIT")
@@ -1042,6 +1056,95 @@ class GeoPackageStore(Store):
             self._extents.clear()
         self._extents[key] = ext
         return ext
+
+    # ------------------------------------------------------------------ tokens
+    def _ensure_tokens(self) -> None:
+        """Give a twin made before tokens lived in it the table, and import the token file that
+        used to sit beside it (`<stem>.tokens.sqlite`) once, so a deployment keeps its tokens."""
+        c = self._conn()
+        if c.execute("SELECT 1 FROM sqlite_master WHERE name='twin_tokens'").fetchone() is None:
+            try:
+                c.execute(_TOKENS_DDL)
+            except sqlite3.OperationalError as e:  # a read-only file: readable, with no tokens
+                log.warning("%s has no token table and cannot get one (%s): no token is valid on it", self.path, e)
+                self._tokens_missing = True
+                return
+        old = self.path.with_name(self.path.stem + ".tokens.sqlite")
+        if not old.exists():
+            return
+        if c.execute("SELECT 1 FROM twin_meta WHERE key='tokens_imported'").fetchone() is not None:
+            return
+        with self.writing():
+            if c.execute("SELECT 1 FROM twin_meta WHERE key='tokens_imported'").fetchone() is not None:
+                return  # another process imported them meanwhile
+            src = sqlite3.connect(f"file:{old}?mode=ro", uri=True)
+            try:
+                rows = src.execute("SELECT name, role, hash, created, revoked FROM tokens ORDER BY id").fetchall()
+            finally:
+                src.close()
+            c.executemany(
+                "INSERT OR IGNORE INTO twin_tokens(name, role, hash, created, revoked) VALUES (?, ?, ?, ?, ?)", rows
+            )
+            c.execute("INSERT INTO twin_meta VALUES ('tokens_imported', ?)", (str(old),))
+        # Set aside, so a twin rebuilt here later (`init --force`) does not bring back tokens
+        # that were revoked in the twin after the import.
+        done = old.with_name(old.name + ".imported")
+        try:
+            old.rename(done)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    old.with_name(old.name + suffix).unlink()
+        except OSError as e:
+            done = old
+            log.warning("could not rename %s after importing it (%s); delete it", old, e)
+        log.warning(
+            "imported %d token(s) from %s into the twin %s (tokens live in the twin now; the old file is %s)",
+            len(rows),
+            old,
+            self.path,
+            done,
+        )
+
+    def token_add(self, name: str, role: str, token_hash: str, created: str) -> int:
+        try:
+            cur = self._conn().execute(
+                "INSERT INTO twin_tokens(name, role, hash, created) VALUES (?, ?, ?, ?)",
+                (name, role, token_hash, created),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict("a token with this hash exists already") from None
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def token_lookup(self, token_hash: str) -> tuple[str, str] | None:
+        if self._tokens_missing:
+            return None
+        row = (
+            self._conn()
+            .execute("SELECT name, role FROM twin_tokens WHERE hash=? AND revoked IS NULL", (token_hash,))
+            .fetchone()
+        )
+        return (row[0], row[1]) if row else None
+
+    def token_revoke(self, name_or_id: str, when: str) -> int:
+        c = self._conn()
+        if name_or_id.isdigit():
+            cur = c.execute("UPDATE twin_tokens SET revoked=? WHERE id=? AND revoked IS NULL", (when, int(name_or_id)))
+        else:
+            cur = c.execute("UPDATE twin_tokens SET revoked=? WHERE name=? AND revoked IS NULL", (when, name_or_id))
+        return cur.rowcount
+
+    def token_rows(self) -> list[tuple[int, str, str, str, str | None]]:
+        if self._tokens_missing:
+            return []
+        return self._conn().execute("SELECT id, name, role, created, revoked FROM twin_tokens ORDER BY id").fetchall()
+
+    def token_export(self) -> list[tuple[int, str, str, str, str, str | None]]:
+        return (
+            self._conn()
+            .execute("SELECT id, name, role, hash, created, revoked FROM twin_tokens ORDER BY id")
+            .fetchall()
+        )
 
     # ------------------------------------------------------------------ maintenance
     def check(self) -> list[str]:

@@ -1,0 +1,143 @@
+"""Copy a whole twin from one store to another: `venue-twin copy SRC DST`.
+
+Every commit is replayed at the store level (`changes_in` then `apply`), so ids, times, authors,
+messages, feature versions and schema versions (layers made by a commit, schema changes) arrive
+exactly as they were; the layers from before the first commit and the area of interest are the
+destination's `initialize`; the API tokens (server state, not history) follow. Works between any
+two stores, through the Store interface only.
+
+Atomic from a reader's point of view: a file destination is written to a hidden temporary file
+beside it and renamed over it at the end, so an interrupted copy leaves no file at the
+destination; a database destination gets every commit and token in one write transaction
+(`Store.writing`), so an interrupted copy leaves it without commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from twin.core import Twin
+from twin.encoding import stored_commit_id
+from twin.errors import BadInput, Corrupt, NotFound, TwinError
+
+# Called once with (commits, changes) in all, then after each commit with (1, its changes).
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    commits: int
+    changes: int
+    tokens: int
+    head: str | None
+
+
+def file_of(url: str | Path) -> Path | None:
+    """The file a store URL names (a plain path, gpkg:///abs or gpkg:rel), None for a database."""
+    text = str(url)
+    if text.startswith(("postgresql://", "postgres://")):
+        return None
+    if text.startswith("gpkg://"):
+        return Path(text[len("gpkg://") :])
+    if text.startswith("gpkg:"):
+        return Path(text[len("gpkg:") :])
+    return Path(text)
+
+
+def copy_twin(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    force: bool = False,
+    start: Progress | None = None,
+    advance: Progress | None = None,
+) -> CopyResult:
+    """Copy the twin at `src` to `dst` (store URLs or paths). Refuses a destination that holds
+    anything unless `force` (a file only: it is replaced when the copy is whole)."""
+    path, src_path = file_of(dst), file_of(src)
+    if path is not None and src_path is not None and path.resolve() == src_path.resolve():
+        raise BadInput("the source and the destination are the same file")
+    with Twin.open(src) as source:
+        if path is not None:
+            return _to_file(source, path, force, start, advance)
+        return _to_database(source, str(dst), force, start, advance)
+
+
+def _to_file(source: Twin, path: Path, force: bool, start: Progress | None, advance: Progress | None) -> CopyResult:
+    if path.exists() and path.stat().st_size > 0 and not force:
+        raise BadInput(f"{path} exists and is not empty; give --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Hidden, and named so nobody takes it for a twin; renamed over the destination when whole.
+    tmp = path.with_name(f".{path.name}.copy-{uuid.uuid4().hex[:8]}.part")
+    try:
+        target = Twin.create(tmp, list(source.store.schemas_at(0).values()), source.area_of_interest)
+        try:
+            result = _replay(source, target, start, advance)
+        finally:
+            target.close()  # the last connection's close folds the WAL into the file
+        for suffix in ("-wal", "-shm"):  # a replaced twin's WAL must not be applied to the copy
+            with contextlib.suppress(FileNotFoundError):
+                path.with_name(path.name + suffix).unlink()
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    return result
+
+
+def _to_database(source: Twin, url: str, force: bool, start: Progress | None, advance: Progress | None) -> CopyResult:
+    try:
+        existing = Twin.open(url)
+    except NotFound:
+        existing = None
+    if existing is not None:
+        with existing:
+            if existing.commit_count() or existing.tokens.list():
+                raise BadInput(
+                    f"{url} already holds a twin"
+                    + ("; --force replaces files only: drop the database's twin first" if force else "")
+                )
+        # An empty twin (an interrupted copy's leftover, say) cannot be initialised again either.
+        raise BadInput(f"{url} holds an empty twin; drop it first, then copy")
+    target = Twin.create(url, list(source.store.schemas_at(0).values()), source.area_of_interest)
+    try:
+        with target.store.writing():  # one transaction: readers see no commit until all are in
+            return _replay(source, target, start, advance)
+    finally:
+        target.close()
+
+
+def _replay(source: Twin, target: Twin, start: Progress | None, advance: Progress | None) -> CopyResult:
+    src, dst = source.store, target.store
+    n = src.commit_count()  # commits after these (a live source) are not copied: history is append-only
+    total = sum(sum(sum(per.values()) for per in c.counts.values()) for c in src.log(n)) if n else 0
+    if start:
+        start(n, total)
+    changes = 0
+    last: str | None = None
+    for seq in range(1, n + 1):
+        info = src.commit_by_seq(seq)
+        chs = src.changes_in(seq)
+        # The id is the content's hash: checked here, so a damaged source is not copied silently.
+        if stored_commit_id(info.parent, info.author, info.message, info.time, chs) != info.id:
+            raise Corrupt(f"commit {info.id[:12]} (#{seq}) of the source does not match its content; run fsck")
+        dst.apply(info, chs)
+        last = info.id
+        changes += len(chs)
+        if advance:
+            advance(1, len(chs))
+    rows = src.token_export()
+    for _id, name, role, token_hash, created, revoked in rows:
+        new = dst.token_add(name, role, token_hash, created)
+        if revoked is not None:
+            dst.token_revoke(str(new), revoked)
+    head = dst.head()
+    if (head.id if head else None) != last:
+        raise TwinError("the copy's head differs from the source's")  # apply would have refused first
+    return CopyResult(n, changes, len(rows), head.id if head else None)
