@@ -23,6 +23,7 @@ import numpy as np
 import orjson
 import pytest
 import shapely
+from deadlines import join_all
 from shapely.geometry import LineString, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
@@ -502,8 +503,7 @@ class StoreContract:
         threads = [threading.Thread(target=write, args=(i,)) for i in range(len(writers))]
         for th in threads:
             th.start()
-        for th in threads:
-            th.join(10)
+        join_all(threads)
         won = [r for r in results if isinstance(r, CommitInfo)]
         assert len(won) == 1, results
         assert sum(isinstance(r, Conflict) for r in results) == len(writers) - 1
@@ -797,8 +797,7 @@ class StoreContract:
                 twin.commit(chs, author="w", message=str(i), time=at(i))
         finally:
             stop.set()
-            for th in readers:
-                th.join(20)
+            join_all(readers)
         assert errors == []
         assert set(seen) <= valid_counts
         assert max(seen) == n
