@@ -171,7 +171,9 @@ def _cli(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         missing_client(f"{tool} is not on PATH")
-    out = subprocess.run([path, "--format", "OAPIF"], capture_output=True, text=True, timeout=SUBPROCESS)  # type: ignore[list-item]
+    out = subprocess.run(
+        [path, "--format", "OAPIF"], capture_output=True, text=True, timeout=SUBPROCESS  # type: ignore[list-item]
+    )
     if out.returncode != 0 or "OAPIF" not in out.stdout:
         missing_client(f"{tool}'s GDAL has no OAPIF driver")
     return path  # type: ignore[return-value]
@@ -179,7 +181,9 @@ def _cli(tool: str) -> str:
 
 def test_ogrinfo_lists_the_layers_and_counts(server: LiveServer, twin: Twin) -> None:
     ogrinfo = _cli("ogrinfo")
-    out = subprocess.run([ogrinfo, "-ro", "-q", f"OAPIF:{server.url}"], capture_output=True, text=True, timeout=SUBPROCESS)
+    out = subprocess.run(
+        [ogrinfo, "-ro", "-q", f"OAPIF:{server.url}"], capture_output=True, text=True, timeout=SUBPROCESS
+    )
     assert out.returncode == 0, out.stderr
     listed = re.findall(r"^\d+: (\S+)", out.stdout, flags=re.MULTILINE)
     assert listed == collection_ids(server), out.stdout
@@ -260,9 +264,12 @@ def test_writes_over_the_wire(server: LiveServer, site: tuple[Path, Path, dict[s
     patch = orjson.dumps({"properties": {"notes": "over the wire"}})
     headers = {"Content-Type": "application/merge-patch+json"}
     assert httpx.patch(url, content=patch, headers=headers, timeout=HTTP).status_code == 401
-    assert httpx.patch(url, content=patch, headers={**headers, **bearer(site[2]["viewer"])}, timeout=HTTP).status_code == 403
+    r = httpx.patch(url, content=patch, headers={**headers, **bearer(site[2]["viewer"])}, timeout=HTTP)
+    assert r.status_code == 403
     stale = '"0123456789abcdef"'
-    r = httpx.patch(url, content=patch, headers={**headers, **bearer(site[2]["editor"]), "If-Match": stale}, timeout=HTTP)
+    r = httpx.patch(
+        url, content=patch, headers={**headers, **bearer(site[2]["editor"]), "If-Match": stale}, timeout=HTTP
+    )
     assert r.status_code == 412
     assert api_get(server, "/versions", limit=1)["numberMatched"] == n
     # A streamed (chunked) body over 20 MB is refused before it is all read, and nothing changes.

@@ -389,7 +389,9 @@ def test_a_second_process_reads_while_a_writer_holds_the_file(make_twin):
     writer.execute("DELETE FROM gates")
     writer.execute("INSERT INTO twin_commits VALUES (99, 'x', NULL, 'w', 'w', 'x', '{}', '{}')")
     try:
-        done = subprocess.run([sys.executable, "-c", READER, str(path)], capture_output=True, text=True, timeout=SUBPROCESS)
+        done = subprocess.run(
+            [sys.executable, "-c", READER, str(path)], capture_output=True, text=True, timeout=SUBPROCESS
+        )
     finally:
         writer.execute("ROLLBACK")
         writer.close()

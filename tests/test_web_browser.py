@@ -201,7 +201,8 @@ def test_drawn_features_are_the_api_features(visit: Any, server: LiveServer) -> 
         assert s["drawn"] == s["features"], (layer, s)
     # zoomed out to the whole area of interest, every feature of every layer is drawn
     minx, miny, maxx, maxy = AREA_OF_INTEREST.bounds
-    v.moved(lambda: v.page.evaluate(f"vt_engine.map.fitBounds([[{miny}, {minx}], [{maxy}, {maxx}]], {{animate: false}})"))
+    whole_area = f"vt_engine.map.fitBounds([[{miny}, {minx}], [{maxy}, {maxx}]], {{animate: false}})"
+    v.moved(lambda: v.page.evaluate(whole_area))
     stats = v.stats()
     for layer in VENUE_LAYERS:
         whole = api(server, f"/collections/{layer}/items", asof=KNOWN_DATE, limit=1)["numberMatched"]
