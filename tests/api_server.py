@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import pytest
 import shapely
+from deadlines import HTTP, SERVER_START, STOP
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -170,10 +171,23 @@ def problem_of(resp: httpx.Response, status: int, parameter: str | None = None) 
 
 
 # ---------------------------------------------------------------------------- a real server
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _listening_socket() -> socket.socket:
+    """A loopback socket on a free port, already listening: the server inherits it (uvicorn --fd),
+    so no other process (a second test run, say) can take the port between choosing and serving."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+    return s
+
+
+def _reserved_port() -> socket.socket:
+    """A free port held by a bound, non-listening socket with SO_REUSEADDR, for a server that binds
+    the port itself (`venue-twin serve --port`): servers set SO_REUSEADDR and can bind it, while a
+    plain bind elsewhere (another run's free port) cannot. Closed once the server answers."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 class LiveServer:
@@ -188,7 +202,8 @@ class LiveServer:
         env: dict[str, str] | None = None,
         workers: int = 1,
     ):
-        self.port = free_port()
+        sock = _reserved_port() if cli else _listening_socket()
+        self.port = int(sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         full_env = {
@@ -201,27 +216,35 @@ class LiveServer:
             cmd = [str(VENV_BIN / "venue-twin"), "serve", "--store", str(store), "--port", str(self.port),
                    "--workers", str(workers)]
         else:
-            cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port),
+            cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--fd", str(sock.fileno()),
                    "--workers", str(workers),
                    "--http", HTTP_PROTOCOL,  # as `venue-twin serve` runs it
                    "--log-level", "info"]  # info: the access log, one line per request
         self._log_file = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=self._log_file, stderr=subprocess.STDOUT)
-        self._wait()
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                         pass_fds=() if cli else (sock.fileno(),))
+            if not cli:
+                sock.close()  # the server holds its copy; ours closed, a server that dies refuses connections
+            self._wait()
+        finally:
+            sock.close()  # the reservation ends once the server has bound the port itself
 
-    def _wait(self, timeout: float = 30) -> None:
+    def _wait(self, timeout: float = SERVER_START) -> None:
+        """Poll /conformance until the server answers 200: ready, whatever the machine's load."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log.read_text()}")
             try:
-                if httpx.get(self.url + "/conformance", timeout=2).status_code == 200:
+                # a slow first answer is still an answer: wait for it rather than ask again
+                if httpx.get(self.url + "/conformance", timeout=HTTP).status_code == 200:
                     return
-            except httpx.HTTPError:
+            except httpx.HTTPError:  # not listening yet
                 pass
-            time.sleep(0.1)
+            time.sleep(0.1)  # between polls of a condition, not a wait for time to pass
         self.stop()
-        raise RuntimeError(f"the server did not answer within {timeout} s:\n{self.log.read_text()}")
+        raise RuntimeError(f"the server did not answer within {timeout:.0f} s:\n{self.log.read_text()}")
 
     def access_lines(self, path_fragment: str) -> list[str]:
         """The access-log lines of requests whose path contains `path_fragment`."""
@@ -231,10 +254,10 @@ class LiveServer:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=STOP)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=STOP)
         self._log_file.close()
 
 

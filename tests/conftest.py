@@ -14,9 +14,11 @@ and add tests/test_store_postgis.py with
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from shapely.geometry.base import BaseGeometry
@@ -43,6 +45,21 @@ def _gpkg_factory(tmp_path: Path, template: Path) -> StoreFactory:
         return GeoPackageStore(path)
 
     return StoreFactory("gpkg", make, reopen, initialized)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """Under CI=true a skip is a failure: a test that did not run must not pass for one that did."""
+    outcome = yield
+    report = outcome.get_result()
+    if _in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
 
 
 # kind -> builder of a StoreFactory for one test, given that test's tmp_path and the path of an

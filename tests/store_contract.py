@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 import pytest
 import shapely
+from deadlines import join_all
 from shapely.geometry import LineString, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
@@ -510,9 +511,7 @@ class StoreContract:
         threads = [threading.Thread(target=run, args=(i,)) for i in range(len(writers))]
         for th in threads:
             th.start()
-        for th in threads:
-            th.join(60)
-        assert not any(th.is_alive() for th in threads)
+        join_all(threads)
         return results
 
     def test_racing_strict_writers_exactly_one_wins(self, store: Store, twin: Twin, store_factory: StoreFactory):
@@ -880,8 +879,7 @@ class StoreContract:
                 twin.commit(chs, author="w", message=str(i), time=at(i))
         finally:
             stop.set()
-            for th in readers:
-                th.join(20)
+            join_all(readers)
         assert errors == []
         assert set(seen) <= valid_counts
         assert max(seen) == n

@@ -35,6 +35,7 @@ from api_server import (
     make_tokens,
     missing_client,
 )
+from deadlines import HTTP, SUBPROCESS
 from hypothesis import HealthCheck, settings
 from pyproj import Transformer
 
@@ -72,7 +73,7 @@ def oapif(server: LiveServer) -> str:
 
 
 def api_get(server: LiveServer, path: str, **params: Any) -> Any:
-    r = httpx.get(server.url + path, params=params, timeout=30)
+    r = httpx.get(server.url + path, params=params, timeout=HTTP)
     assert r.status_code == 200, (path, r.status_code, r.text[:300])
     return r.json()
 
@@ -169,7 +170,9 @@ def _cli(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         missing_client(f"{tool} is not on PATH")
-    out = subprocess.run([path, "--format", "OAPIF"], capture_output=True, text=True, timeout=60)  # type: ignore[list-item]
+    out = subprocess.run(
+        [path, "--format", "OAPIF"], capture_output=True, text=True, timeout=SUBPROCESS  # type: ignore[list-item]
+    )
     if out.returncode != 0 or "OAPIF" not in out.stdout:
         missing_client(f"{tool}'s GDAL has no OAPIF driver")
     return path  # type: ignore[return-value]
@@ -177,12 +180,14 @@ def _cli(tool: str) -> str:
 
 def test_ogrinfo_lists_the_layers_and_counts(server: LiveServer, twin: Twin) -> None:
     ogrinfo = _cli("ogrinfo")
-    out = subprocess.run([ogrinfo, "-ro", "-q", f"OAPIF:{server.url}"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [ogrinfo, "-ro", "-q", f"OAPIF:{server.url}"], capture_output=True, text=True, timeout=SUBPROCESS
+    )
     assert out.returncode == 0, out.stderr
     listed = re.findall(r"^\d+: (\S+)", out.stdout, flags=re.MULTILINE)
     assert listed == collection_ids(server), out.stdout
     out = subprocess.run([ogrinfo, "-ro", "-so", f"OAPIF:{server.url}", "halls"], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=SUBPROCESS)
     assert out.returncode == 0, out.stderr
     assert f"Feature Count: {twin.count('halls')}" in out.stdout
 
@@ -194,7 +199,7 @@ def test_ogr2ogr_copies_a_layer_out(server: LiveServer, twin: Twin, tmp_path: Pa
         missing_client("ogr2ogr is not on PATH")
     out_file = tmp_path / "landscaping.gpkg"
     out = subprocess.run([ogr2ogr, "-f", "GPKG", "-nlt", "GEOMETRY", str(out_file), f"OAPIF:{server.url}",  # type: ignore[list-item]
-                          "landscaping"], capture_output=True, text=True, timeout=120)
+                          "landscaping"], capture_output=True, text=True, timeout=SUBPROCESS)
     assert out.returncode == 0, out.stderr
     df = pyogrio.read_dataframe(out_file)
     assert sorted(df["id"]) == twin.feature_ids("landscaping")
@@ -208,7 +213,7 @@ def owslib_features(server: LiveServer) -> Any:
         from owslib.ogcapi.features import Features
     except ImportError:
         missing_client("OWSLib is not installed")
-    return Features(server.url)
+    return Features(server.url, timeout=int(HTTP))
 
 
 def test_owslib_collections_and_items(server: LiveServer, owslib_features: Any, twin: Twin) -> None:
@@ -244,11 +249,11 @@ def test_owslib_queryables_filter_and_bbox(owslib_features: Any, twin: Twin) -> 
 
 # ---------------------------------------------------------------------------- over the wire
 def test_strict_parameters_over_the_wire(server: LiveServer) -> None:
-    r = httpx.get(server.url + "/collections/halls/items", params={"bbx": "1,2,3,4"})
+    r = httpx.get(server.url + "/collections/halls/items", params={"bbx": "1,2,3,4"}, timeout=HTTP)
     assert r.status_code == 400 and r.json()["parameter"] == "bbx"
-    r = httpx.get(server.url + "/collections/halls/items", params={"limit": "many"})
+    r = httpx.get(server.url + "/collections/halls/items", params={"limit": "many"}, timeout=HTTP)
     assert r.status_code == 400 and r.json()["parameter"] == "limit"
-    r = httpx.get(server.url + "/collections/halls/items/hall-1.1H")
+    r = httpx.get(server.url + "/collections/halls/items/hall-1.1H", timeout=HTTP)
     assert r.headers["content-crs"] == f"<{CRS84}>" and r.headers["etag"]
 
 
@@ -257,10 +262,13 @@ def test_writes_over_the_wire(server: LiveServer, site: tuple[Path, Path, dict[s
     n = api_get(server, "/versions", limit=1)["numberMatched"]
     patch = orjson.dumps({"properties": {"notes": "over the wire"}})
     headers = {"Content-Type": "application/merge-patch+json"}
-    assert httpx.patch(url, content=patch, headers=headers).status_code == 401
-    assert httpx.patch(url, content=patch, headers={**headers, **bearer(site[2]["viewer"])}).status_code == 403
+    assert httpx.patch(url, content=patch, headers=headers, timeout=HTTP).status_code == 401
+    r = httpx.patch(url, content=patch, headers={**headers, **bearer(site[2]["viewer"])}, timeout=HTTP)
+    assert r.status_code == 403
     stale = '"0123456789abcdef"'
-    r = httpx.patch(url, content=patch, headers={**headers, **bearer(site[2]["editor"]), "If-Match": stale})
+    r = httpx.patch(
+        url, content=patch, headers={**headers, **bearer(site[2]["editor"]), "If-Match": stale}, timeout=HTTP
+    )
     assert r.status_code == 412
     assert api_get(server, "/versions", limit=1)["numberMatched"] == n
     # A streamed (chunked) body over 20 MB is refused before it is all read, and nothing changes.
@@ -275,12 +283,12 @@ def test_writes_over_the_wire(server: LiveServer, site: tuple[Path, Path, dict[s
 
     try:
         r = httpx.post(server.url + "/collections/halls/items", content=chunks(),
-                       headers={"Content-Type": "application/geo+json", **bearer(site[2]["editor"])}, timeout=60)
+                       headers={"Content-Type": "application/geo+json", **bearer(site[2]["editor"])}, timeout=HTTP)
         assert r.status_code == 413, r.status_code
     except httpx.WriteError:
         pass  # the server answered and closed while the body was still coming: also a refusal
     assert api_get(server, "/versions", limit=1)["numberMatched"] == n
-    r = httpx.patch(url, content=patch, headers={**headers, **bearer(site[2]["editor"])})
+    r = httpx.patch(url, content=patch, headers={**headers, **bearer(site[2]["editor"])}, timeout=HTTP)
     assert r.status_code == 204
     newest = api_get(server, "/versions", limit=1)
     assert newest["numberMatched"] == n + 1 and newest["versions"][0]["author"] == "li.wei"
@@ -291,7 +299,7 @@ def test_venue_twin_serve_starts_the_api(site: tuple[Path, Path, dict[str, str]]
         missing_client(f"the venue-twin command is not installed in {VENV_BIN}")
     s = LiveServer(site[0], tmp_path / "cli.log", cli=True)
     try:
-        doc = httpx.get(s.url + "/collections/halls/items", params={"limit": 1}, timeout=30).json()
+        doc = httpx.get(s.url + "/collections/halls/items", params={"limit": 1}, timeout=HTTP).json()
         assert doc["numberMatched"] == 17
     finally:
         s.stop()
@@ -328,7 +336,7 @@ def test_no_server_errors_on_any_get(server: LiveServer) -> None:
         @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None,
                   derandomize=True)
         def run(case: Any) -> None:
-            resp = case.call(base_url=server.url, session=session, timeout=30)
+            resp = case.call(base_url=server.url, session=session, timeout=HTTP)
             if resp.status_code >= 500:
                 failures.append(f"{resp.status_code} GET {op.path}: {case.as_curl_command(base_url=server.url)}")
 
@@ -377,7 +385,7 @@ def test_no_server_errors_on_any_write(site: tuple[Path, Path, dict[str, str]], 
             @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None,
                       derandomize=True)  # fmt: skip
             def run(case: Any) -> None:
-                resp = case.call(base_url=s.url, session=session, timeout=30)
+                resp = case.call(base_url=s.url, session=session, timeout=HTTP)
                 answered.append(resp.status_code)
                 if resp.status_code >= 500:
                     failures.append(f"{resp.status_code} {op.method} {op.path}: {case.as_curl_command(base_url=s.url)}")

@@ -17,6 +17,7 @@ import orjson
 import pyogrio
 import pytest
 import shapely
+from deadlines import SUBPROCESS, join_all
 from shapely.geometry import LineString
 from store_contract import (
     LAYERS,
@@ -412,7 +413,9 @@ def test_a_second_process_reads_while_a_writer_holds_the_file(make_twin):
     writer.execute("DELETE FROM gates")
     writer.execute("INSERT INTO twin_commits VALUES (99, 'x', NULL, 'w', 'w', 'x', '{}', '{}')")
     try:
-        done = subprocess.run([sys.executable, "-c", READER, str(path)], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", READER, str(path)], capture_output=True, text=True, timeout=SUBPROCESS
+        )
     finally:
         writer.execute("ROLLBACK")
         writer.close()
@@ -461,8 +464,7 @@ def test_readers_of_the_mirror_table_never_see_a_partial_commit(twin: Twin):
             twin.commit(chs, author="w", message=str(i), time=at(i + 1))
     finally:
         stop.set()
-        for th in readers:
-            th.join(20)
+        join_all(readers)
     assert errors == []
     assert max(seen) == n == twin.count("gates")
 

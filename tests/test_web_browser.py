@@ -10,8 +10,10 @@ A missing Chromium fails these tests (it never skips them): see tests/web_suppor
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from api_server import LiveServer, make_tokens
+from deadlines import BROWSER_MS, HTTP
 from typer.testing import CliRunner
 from web_support import (
     CHECKPOINT_DATE,
@@ -40,6 +43,16 @@ except ImportError:  # pragma: no cover - the dev extra installs it
 WORK_LAYERS = ("halls", "south_plaza", "roads", "landscaping")
 VENUE_LAYERS = ("venue_boundary", *WORK_LAYERS)
 IDLE = "window.VT && VT.isIdle && VT.isIdle()"
+# The popup's content is final: not the placeholder shown while the feature's attributes load.
+POPUP_READY = """(() => {
+  const el = document.querySelector('.leaflet-popup-content');
+  return !!el && el.textContent.trim() !== '' && el.textContent.trim() !== (vt_engine.labels.loading || '…');
+})()"""
+# The popup has faded in (Leaflet's opacity transition is over), so a screenshot shows it whole.
+POPUP_SHOWN = """(() => {
+  const el = document.querySelector('.leaflet-popup');
+  return !!el && getComputedStyle(el).opacity === '1';
+})()"""
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -61,7 +74,7 @@ def server(store: Path) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as pw:
-        b = launch_chromium(pw)
+        b = launch_chromium(pw, timeout=BROWSER_MS)
         yield b
         b.close()
 
@@ -80,12 +93,29 @@ class Visit:
         return self.page.evaluate("VT.stats()")  # type: ignore[no-any-return]
 
     def idle(self) -> None:
-        self.page.wait_for_function(IDLE, timeout=20_000)
+        self.page.wait_for_function(IDLE)
 
-    def shot(self, name: str) -> Path:
-        path = artifacts_dir() / f"{name}.png"
-        self.page.screenshot(path=str(path))
-        return path
+    def moved(self, action: Callable[[], Any]) -> None:
+        """Do `action`, which moves the map (maybe animated), and wait until the move has ended and
+        the data for the new view is drawn; how long that takes depends on the machine's load."""
+        self.page.evaluate(
+            "window.__vtMoved = false; vt_engine.map.once('moveend', () => { window.__vtMoved = true; })"
+        )
+        action()
+        self.page.wait_for_function("window.__vtMoved === true")
+        self.idle()
+
+    def shot(self, name: str) -> bytes:
+        """A screenshot of the page, written to the artifacts folder; returns the PNG. The file is
+        replaced atomically: two test runs on one machine share the folder and never see half a file."""
+        png: bytes = self.page.screenshot()
+        folder = artifacts_dir()
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".png", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(png)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 is for secrets; a screenshot is for whoever reads the folder
+        os.replace(tmp, folder / f"{name}.png")
+        return png
 
 
 @pytest.fixture
@@ -96,6 +126,9 @@ def visit(browser: Browser, server: LiveServer) -> Iterator[Any]:
         url: str, *, base: str | None = None, offline: bool = False, wait: bool = True, locale: str = "en-US"
     ) -> Visit:
         ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=offline, locale=locale)
+        # every wait below is for a condition; this only ends one that is truly stuck
+        ctx.set_default_timeout(BROWSER_MS)
+        ctx.set_default_navigation_timeout(BROWSER_MS)
         page = ctx.new_page()
         v = Visit(page, base if base is not None else server.url)
         page.on("console", lambda m: v.console_errors.append(m.text) if m.type == "error" else None)
@@ -113,7 +146,7 @@ def visit(browser: Browser, server: LiveServer) -> Iterator[Any]:
 
 
 def api(server: LiveServer, path: str, **params: Any) -> Any:
-    r = httpx.get(server.url + path, params=params, timeout=30)
+    r = httpx.get(server.url + path, params=params, timeout=HTTP)
     assert r.status_code == 200, (path, r.status_code, r.text[:300])
     return r.json()
 
@@ -142,7 +175,7 @@ def test_map_page_loads_cleanly(visit: Any, name: str) -> None:
     assert v.page.locator("#vt-panel").is_visible()
     stats = v.stats()
     assert stats and all(s["error"] is None for s in stats.values()), stats
-    assert v.shot(f"map-{name}").stat().st_size > 10_000
+    assert len(v.shot(f"map-{name}")) > 10_000
 
 
 def test_home_page_leads_to_the_completion_map(visit: Any, server: LiveServer) -> None:
@@ -168,9 +201,8 @@ def test_drawn_features_are_the_api_features(visit: Any, server: LiveServer) -> 
         assert s["drawn"] == s["features"], (layer, s)
     # zoomed out to the whole area of interest, every feature of every layer is drawn
     minx, miny, maxx, maxy = AREA_OF_INTEREST.bounds
-    v.page.evaluate(f"vt_engine.map.fitBounds([[{miny}, {minx}], [{maxy}, {maxx}]], {{animate: false}})")
-    v.page.wait_for_timeout(50)
-    v.idle()
+    whole_area = f"vt_engine.map.fitBounds([[{miny}, {minx}], [{maxy}, {maxx}]], {{animate: false}})"
+    v.moved(lambda: v.page.evaluate(whole_area))
     stats = v.stats()
     for layer in VENUE_LAYERS:
         whole = api(server, f"/collections/{layer}/items", asof=KNOWN_DATE, limit=1)["numberMatched"]
@@ -238,8 +270,7 @@ def test_late_project_zooms_the_map_to_its_features(visit: Any, server: LiveServ
     project = api(server, f"/projects/{first}", date=KNOWN_DATE)["project"]
     v = visit(PAGES["completion-en"])
     before = v.page.evaluate("vt_engine.map.getZoom()")
-    v.page.click(f'ul.vt-late li[data-project="{first}"]')
-    v.page.wait_for_timeout(600)
+    v.moved(lambda: v.page.click(f'ul.vt-late li[data-project="{first}"]'))  # an animated zoom
     after = v.page.evaluate("vt_engine.map.getZoom()")
     assert after >= before
     highlighted = v.page.evaluate(
@@ -270,9 +301,7 @@ def test_popup_names_the_project_its_unit_and_progress(visit: Any, server: LiveS
     layer, fid = key.split("/", 1)
     lon, lat = _centre(api(server, f"/collections/{layer}/items/{fid}", asof=KNOWN_DATE)["geometry"])
     v = visit(PAGES["completion-en"])
-    v.page.evaluate(f"vt_engine.map.setView([{lat}, {lon}], 18, {{animate: false}})")
-    v.page.wait_for_timeout(50)
-    v.idle()
+    v.moved(lambda: v.page.evaluate(f"vt_engine.map.setView([{lat}, {lon}], 18, {{animate: false}})"))
     point = v.page.evaluate(
         f"(() => {{ const p = vt_engine.map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()"
     )
@@ -280,13 +309,13 @@ def test_popup_names_the_project_its_unit_and_progress(visit: Any, server: LiveS
     assert box is not None
     v.page.mouse.click(box["x"] + point[0], box["y"] + point[1])
     popup = v.page.locator(".leaflet-popup-content")
-    popup.wait_for(timeout=5000)
+    v.page.wait_for_function(POPUP_READY)  # the feature's attributes may still be on their way
     text = popup.inner_text()
     assert project["code"] in text and project["responsible_unit"] in text
     assert f"{_percent(project['percent'])} done / {_percent(project['planned_percent'])} planned" in text
     assert (project["forecast"]["finish"] or "no forecast") in text
     assert "Behind" in text
-    v.page.wait_for_timeout(300)  # the popup fades in
+    v.page.wait_for_function(POPUP_SHOWN)
     v.shot("map-completion-popup")
     clean(v)
 
@@ -303,8 +332,8 @@ def test_timeline_steps_through_the_checkpoints(visit: Any, server: LiveServer) 
     )
     i = steps.index(CHECKPOINT_DATE)
     v.page.locator("#vt-slider").fill(str(i))  # as a user drags the slider
+    # the step's label changes first; its loads (started with it) are then what idle waits for
     v.page.wait_for_function(f"document.getElementById('vt-step-label').textContent.includes('{CHECKPOINT_DATE}')")
-    v.page.wait_for_timeout(50)
     v.idle()
     comp = api(server, "/completion", date=CHECKPOINT_DATE)
     assert v.page.locator('[data-kpi="overall"] .vt-kpi-value').inner_text() == _percent(
@@ -320,7 +349,6 @@ def test_timeline_steps_through_the_checkpoints(visit: Any, server: LiveServer) 
     v.shot("map-timeline-T-10")
     v.page.locator("#vt-slider").fill("0")
     v.page.wait_for_function(f"document.getElementById('vt-step-label').textContent.includes('{steps[0]}')")
-    v.page.wait_for_timeout(50)
     v.idle()
     assert v.page.locator('.vt-legend li[data-status="done"] .vt-count').inner_text() == str(
         api(server, "/completion", date=steps[0])["overall"]["counts"]["done"]
@@ -336,9 +364,7 @@ def test_change_map_draws_the_diff(visit: Any, server: LiveServer) -> None:
     stats = v.stats()
     in_view = [f for f in diff["features"] if f["twin:layer"] in VENUE_LAYERS and _touches(f, stats["changes"]["bbox"])]
     assert stats["changes"]["features"] == stats["changes"]["numberMatched"] == len(in_view)
-    v.page.evaluate("vt_engine.map.fitBounds([[31.15, 121.25], [31.23, 121.35]], {animate: false})")
-    v.page.wait_for_timeout(50)
-    v.idle()
+    v.moved(lambda: v.page.evaluate("vt_engine.map.fitBounds([[31.15, 121.25], [31.23, 121.35]], {animate: false})"))
     assert v.stats()["changes"]["features"] == sum(sum(c.values()) for c in spatial.values())
     for kind in ("added", "modified", "deleted"):
         shown = v.page.locator(f'.vt-legend li[data-kind="{kind}"] .vt-count').inner_text()
@@ -367,16 +393,16 @@ def test_layer_check_map_marks_the_problems(visit: Any, server: LiveServer) -> N
     assert (
         v.stats()["landscaping"]["features"] == api(server, "/collections/landscaping/items", limit=1)["numberMatched"]
     )
-    v.page.click(f'li[data-feature="{MISSING_ID}"]')
-    v.page.wait_for_timeout(400)
+    v.moved(lambda: v.page.click(f'li[data-feature="{MISSING_ID}"]'))  # an animated zoom to the feature
     v.page.evaluate(
         f"(() => {{ const it = vt_engine.layers.landscaping.keyIndex()['{MISSING_ID}'][0]; "
         "const b = it.box, m = vt_engine.map; const ll = m.unproject([(b[0]+b[2])/2 * 1, (b[1]+b[3])/2 * 1], 0); "
         "vt_engine.onClick({latlng: ll}); })()"
     )
+    v.page.wait_for_function(POPUP_READY)
     text = v.page.locator(".leaflet-popup-content").inner_text()
     assert "Missing attributes" in text and "Flower pots is missing" in text and "Legacy flower bed" in text
-    v.page.wait_for_timeout(300)  # the popup fades in
+    v.page.wait_for_function(POPUP_SHOWN)
     v.shot("map-layer-check-popup")
     clean(v)
 

@@ -9,7 +9,8 @@ a headless Chromium, and the artifacts folder where screenshots go.
   2026-10-28 are the bundled ones.
 - `launch_chromium(playwright)`: Debian's /usr/bin/chromium, headless; a missing browser fails
   the test (never skips).
-- `artifacts_dir()`: $ARTIFACTS, else tests/artifacts/ (gitignored).
+- `artifacts_dir()`: $ARTIFACTS, else tests/artifacts/ (gitignored); shared by runs on one machine,
+  so files are written there atomically (see test_web_browser.Visit.shot).
 """
 
 from __future__ import annotations
@@ -97,5 +98,5 @@ def require_chromium() -> str:
     return path
 
 
-def launch_chromium(playwright: Any) -> Any:
-    return playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
+def launch_chromium(playwright: Any, **options: Any) -> Any:
+    return playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS, **options)
