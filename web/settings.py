@@ -7,12 +7,16 @@
   and the like), whose tiles are offset on purpose: the venue layers are then shifted to GCJ-02
   so they line up with the basemap.
 - VENUE_TWIN_BASEMAP_ATTRIBUTION, VENUE_TWIN_BASEMAP_SUBDOMAINS, VENUE_TWIN_BASEMAP_MAX_ZOOM.
+- VENUE_TWIN_MAP_TILE_THRESHOLD: a served map draws a layer of more features than this from the
+  API's vector tiles instead of loading its GeoJSON (default 20,000). Exported maps and maps on
+  a GCJ-02 basemap (tiles cannot be shifted) always use GeoJSON.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +28,7 @@ class MapSettings(BaseSettings):
     basemap_attribution: str = ""
     basemap_subdomains: str = "abc"
     basemap_max_zoom: int = 20
+    map_tile_threshold: int = Field(default=20_000, ge=0)
 
     @property
     def gcj02(self) -> bool:
