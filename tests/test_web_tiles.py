@@ -1,7 +1,7 @@
 """Maps of a layer too large for GeoJSON: drawn from the API's vector tiles, in a real browser.
 
-A twin with one large layer (30,000 small flower beds, above VENUE_TWIN_MAP_TILE_THRESHOLD's
-default of 20,000, with a project register over them): its completion map requests the layer's
+A twin with one large layer (30,000 small flower beds, with a project register over them)
+served with VENUE_TWIN_MAP_TILE_THRESHOLD=20000: its completion map requests the layer's
 `/tiles/` URLs, never its GeoJSON features, draws the tiles' features coloured by status, and
 answers a click with the feature's popup. Small layers (everything in the bundled venue) keep
 the GeoJSON path, and exported maps always embed GeoJSON.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -45,7 +44,12 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(big_store: Path) -> Iterator[LiveServer]:
-    s = LiveServer(big_store, big_store.with_name("tokens.sqlite"), big_store.with_name("server.log"))
+    s = LiveServer(
+        big_store,
+        big_store.with_name("tokens.sqlite"),
+        big_store.with_name("server.log"),
+        env={"VENUE_TWIN_MAP_TILE_THRESHOLD": "20000"},
+    )
     yield s
     s.stop()
 
@@ -137,8 +141,6 @@ def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     twin.close()
 
 
-
-
 def test_small_layers_keep_geojson(venue: Twin) -> None:
     html = completion_map(MapContext(venue, lang="en"), ON)
     assert "/maps/data/features/landscaping" in html
@@ -161,5 +163,3 @@ def test_threshold_switches_served_maps_only(venue: Twin) -> None:
     assert "/maps/data/features/halls" not in html
     exported = completion_map(MapContext(venue, lang="en", settings=low, export=True), ON)
     assert "/tiles/WebMercatorQuad/" not in exported and "importmap" not in exported
-
-

@@ -814,9 +814,7 @@ def features_doc(
     )
 
 
-def classes_doc(
-    ctx: MapContext, layer: str, *, mode: str, date_: str | None, version: str | None
-) -> dict[str, Any]:
+def classes_doc(ctx: MapContext, layer: str, *, mode: str, date_: str | None, version: str | None) -> dict[str, Any]:
     """What /maps/data/classes/{layer} answers: the version a tiled layer is drawn at and each
     feature's style class (and popup members), joined in the page on the tiles' `id` property.
 
