@@ -88,6 +88,7 @@ def test_large_layer_is_drawn_from_tiles(browser: Browser, server: LiveServer) -
         assert land["drawn"] > 1000, land  # the beds in view, from the tiles
         tile_urls = [u for u in requests if "/collections/landscaping/tiles/WebMercatorQuad/" in u]
         assert tile_urls and all("version=" in u for u in tile_urls), tile_urls[:3]
+        assert all(u.split("/WebMercatorQuad/")[1].split("/")[0].isdigit() for u in tile_urls), tile_urls[:3]
         assert not [u for u in requests if "/maps/data/features/landscaping" in u]
         assert [u for u in requests if "/maps/data/features/venue_boundary" in u]  # small layers: GeoJSON
         assert not [u for u in requests if not u.startswith((server.url + "/", "data:", "about:"))]
@@ -163,3 +164,32 @@ def test_threshold_switches_served_maps_only(venue: Twin) -> None:
     assert "/maps/data/features/halls" not in html
     exported = completion_map(MapContext(venue, lang="en", settings=low, export=True), ON)
     assert "/tiles/WebMercatorQuad/" not in exported and "importmap" not in exported
+
+
+def test_timeline_redraws_tiles_at_each_step(browser: Browser, server: LiveServer) -> None:
+    ctx = browser.new_context(viewport={"width": 1200, "height": 800}, locale="en-US")
+    page = ctx.new_page()
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    try:
+        page.goto(f"{server.url}/maps/timeline?lang=en")
+        page.wait_for_function(IDLE, timeout=60_000)
+        first = page.evaluate("VT.stats()")["landscaping"]
+        # the first checkpoint is before the beds were added (2026-09-01): nothing to draw
+        assert first["tiles"]["version"] is None and first["drawn"] == 0, first
+        page.evaluate("VT.timeline.go(VT.timeline.cfg.steps.length - 1)")
+        page.wait_for_function(
+            IDLE + " && VT.stats().landscaping.tiles.version !== null && VT.stats().landscaping.drawn > 0",
+            timeout=60_000,
+        )
+        last = page.evaluate("VT.stats()")["landscaping"]
+        assert last["tiles"]["failed"] == 0, last
+        tile_urls = [u for u in requests if "/tiles/WebMercatorQuad/" in u]
+        assert all(u.split("/WebMercatorQuad/")[1].split("/")[0].isdigit() for u in tile_urls), tile_urls[:3]
+        assert any(f"version={last['tiles']['version']}" in u for u in requests if "/tiles/WebMercatorQuad/" in u)
+        assert not [u for u in requests if "/maps/data/features/landscaping" in u]
+        assert not errors, errors
+    finally:
+        ctx.close()

@@ -776,6 +776,11 @@
       return !!this._map;
     },
 
+    // Tiles exist at whole zooms only; GridLayer's redraw() would ask for the map's own (0.25-step) zoom.
+    _clampZoom: function (zoom) {
+      return L.GridLayer.prototype._clampZoom.call(this, Math.round(zoom));
+    },
+
     setParams: function (params) {
       L.extend(this.params, params);
       if (!this._map) return Promise.resolve();
@@ -842,7 +847,7 @@
         })
         .then(function (buf) {
           var feats = buf ? self._decode(buf) : [];
-          self.tileStats.loaded++;
+          if (buf) self.tileStats.loaded++;
           self.tileStats.features += feats.length;
           self._tiles2[key] = { canvas: canvas, coords: coords, feats: feats };
           self._paint(canvas, feats);
