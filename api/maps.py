@@ -8,7 +8,7 @@ Pages and data are built by web/ from the twin's own queries; this module only r
     /maps/timeline       ?lang
     /maps/changes        ?from= &to= (commit, HEAD~n, date) &lang
     /maps/layers/{layer} ?version= &lang
-    /maps/data/...       the JSON the pages load as the view changes
+    /maps/data/...       the JSON the pages load as the view changes (features; classes of tiled layers)
     /static/vendor/leaflet/...  Leaflet's dist folder from its npm package (web/node_modules)
     /static/web/...      the map script and styles (web/static)
 """
@@ -35,6 +35,7 @@ from web.maps import (
     MapContext,
     changes_doc,
     changes_map,
+    classes_doc,
     completion_map,
     features_doc,
     layer_map,
@@ -109,6 +110,7 @@ class MapsFactory:
         add_get_route(r, "/maps/changes", self.changes, summary="Change map", tags=tags)
         add_get_route(r, "/maps/layers/{layer}", self.layer, summary="Layer check map", tags=tags)
         add_get_route(r, "/maps/data/features/{layer}", self.data_features, summary="Map features", tags=tags)
+        add_get_route(r, "/maps/data/classes/{layer}", self.data_classes, summary="Map feature classes", tags=tags)
         add_get_route(r, "/maps/data/changes", self.data_changes, summary="Map changes", tags=tags)
         add_get_route(r, "/maps/data/panel", self.data_panel, summary="Completion panel", tags=tags)
 
@@ -184,6 +186,21 @@ class MapsFactory:
         ctx = _ctx(request, twin, who, _lang(request, lang))
         doc = features_doc(ctx, layer, mode=mode, date_=date, version=version, bbox=_bbox(bbox), zoom=zoom)
         return _data(request, doc)
+
+    def data_classes(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        layer: Annotated[str, Path()],
+        mode: Annotated[str, Query(description="completion, check or plain")] = "plain",
+        date: Annotated[str | None, Query(description="completion: the date")] = None,
+        version: Annotated[str | None, Query(description="check, plain: the version")] = None,
+        lang: LangQ = None,
+    ) -> Response:
+        """Style classes of a layer drawn from vector tiles, by feature id, and the version to draw."""
+        ctx = _ctx(request, twin, who, _lang(request, lang))
+        return _data(request, classes_doc(ctx, layer, mode=mode, date_=date, version=version))
 
     def data_changes(
         self,

@@ -11,6 +11,7 @@ and nothing is loaded from a CDN:
 from __future__ import annotations
 
 import base64
+import json
 import mimetypes
 import re
 from dataclasses import dataclass
@@ -38,9 +39,45 @@ class Asset:
     path: Path  # the file on disk
 
 
+# The vector tile decoder: maintained npm packages shipped as ES modules only. Served pages load
+# them as modules through an import map (no bundler step); only served pages draw tiles.
+TILE_MODULES = {
+    "vector-tile": NODE_MODULES / "@mapbox" / "vector-tile",
+    "point-geometry": NODE_MODULES / "@mapbox" / "point-geometry",
+    "pbf": NODE_MODULES / "pbf",
+}
+
+
 def vendor_dirs() -> dict[str, Path]:
     """npm packages the app serves under /static/vendor/<name>/ (their dist folders)."""
-    return {"leaflet": LEAFLET_DIST}
+    return {"leaflet": LEAFLET_DIST, **TILE_MODULES}
+
+
+def tile_decoder_html() -> str:
+    """The <head> tags of a page that draws vector tiles: the decoder as ES modules, handed to the
+    page engine (a classic script) as VT.mvt, with a "vt-mvt-ready" event."""
+    missing = [p / "index.js" for p in TILE_MODULES.values() if not (p / "index.js").is_file()]
+    if missing:
+        raise AssetsMissing(
+            "the maps' vector tile decoder is not installed ("
+            + ", ".join(str(p) for p in missing)
+            + "): run `make install`, or `npm ci` in web/"
+        )
+
+    def url(name: str) -> str:
+        return f"{VENDOR_PREFIX}/{name}/index.js?v={int((TILE_MODULES[name] / 'index.js').stat().st_mtime)}"
+
+    imports = {"@mapbox/point-geometry": url("point-geometry")}
+    return (
+        f'<script type="importmap">{{"imports": {json.dumps(imports)}}}</script>\n'
+        '<script type="module">\n'
+        f'import {{ VectorTile }} from "{url("vector-tile")}";\n'
+        f'import {{ PbfReader }} from "{url("pbf")}";\n'
+        "window.VT = window.VT || {};\n"
+        "window.VT.mvt = { VectorTile: VectorTile, Pbf: PbfReader };\n"
+        'window.dispatchEvent(new Event("vt-mvt-ready"));\n'
+        "</script>"
+    )
 
 
 def page_assets() -> list[Asset]:

@@ -32,7 +32,7 @@ from twin.core import Ref, TwinLike
 from twin.errors import BadInput
 from twin.model import LayerSchema
 from web import i18n
-from web.assets import head_html
+from web.assets import head_html, tile_decoder_html
 from web.checks import layer_check
 from web.data import (
     LABELLED_LAYERS,
@@ -291,6 +291,8 @@ def _render(
     fig.title = escape(title)
     fig.header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")
     fig.header.add_child(Element(head_html(inline=ctx.export)), name="venue_assets")
+    if any(spec.get("tiles") for spec, *_ in layers):
+        fig.header.add_child(Element(tile_decoder_html()), name="venue_tile_decoder")
     if ctx.settings.basemap_url:
         folium.TileLayer(
             tiles=ctx.settings.basemap_url,
@@ -328,10 +330,20 @@ def _number_elements(root: Element) -> None:
         todo.extend(el._children.values())
 
 
+def uses_tiles(ctx: MapContext, schema: LayerSchema, ref: Ref | None) -> bool:
+    """Whether a page draws `schema` from the API's vector tiles: a served (not exported) map, on a
+    WGS84 basemap (tiles cannot be shifted to GCJ-02), of a layer with more features than
+    VENUE_TWIN_MAP_TILE_THRESHOLD, which would be too much to load as GeoJSON."""
+    if ctx.export or ctx.gcj02 or not schema.spatial or ref is None or ref.commit is None:
+        return False
+    return ctx.twin.count(schema.name, ref) > ctx.settings.map_tile_threshold
+
+
 def _layer_spec(
     ctx: MapContext,
     schema: LayerSchema,
     *,
+    ref: Ref | None,
     popup: str,
     params: dict[str, Any],
     data: dict[str, Any] | None,
@@ -360,6 +372,10 @@ def _layer_spec(
         if embedded:
             spec["embedded"] = embedded
             spec["embeddedKey"] = embedded_key
+    elif uses_tiles(ctx, schema, ref):
+        # the page draws the layer's tiles at the version the classes answer names, coloured by them
+        spec["tiles"] = ctx.url(f"/collections/{schema.name}/tiles/WebMercatorQuad/") + "{z}/{y}/{x}"
+        spec["classesUrl"] = ctx.url(f"/maps/data/classes/{schema.name}")
     else:
         spec["url"] = url
     return spec
@@ -421,6 +437,7 @@ def completion_map(ctx: MapContext, on: str | None = None) -> str:
         spec = _layer_spec(
             ctx,
             schema,
+            ref=ref,
             popup="completion",
             params={"mode": "completion", "date": day.isoformat(), "lang": lang},
             data=data,
@@ -488,6 +505,7 @@ def timeline_map(ctx: MapContext) -> str:
         spec = _layer_spec(
             ctx,
             schema,
+            ref=twin.resolve(),
             popup="completion",
             params={"mode": "completion", "date": first.isoformat(), "lang": lang},
             data=embedded.get(first.isoformat()),
@@ -604,6 +622,7 @@ def _context_spec(ctx: MapContext, schema: LayerSchema, ref: Ref) -> dict[str, A
     return _layer_spec(
         ctx,
         schema,
+        ref=ref,
         popup="plain",
         params={"mode": "plain", "version": ref.commit.id if ref.commit else None, "lang": ctx.lang},
         data=data,
@@ -709,6 +728,7 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
         spec = _layer_spec(
             ctx,
             schema,
+            ref=ref,
             popup="check",
             params={"mode": "check", "version": ref.commit.id if ref.commit else None, "lang": lang},
             data=data,
@@ -794,6 +814,42 @@ def features_doc(
     )
 
 
+def classes_doc(ctx: MapContext, layer: str, *, mode: str, date_: str | None, version: str | None) -> dict[str, Any]:
+    """What /maps/data/classes/{layer} answers: the version a tiled layer is drawn at and each
+    feature's style class (and popup members), joined in the page on the tiles' `id` property.
+
+    Only features off the `default` class are listed, so a layer costs bytes per classified
+    feature, never per geometry.
+    """
+    twin = ctx.twin
+    schema = twin.layer(layer)
+    if not schema.spatial:
+        raise BadInput(f"layer {layer} holds records without geometry; it has no map features")
+    doc: dict[str, Any] = {"layer": layer, "c": {}}
+    if mode == "completion":
+        view, _, ref = _completion_date(ctx, date_)
+        doc["default"] = "boundary" if layer == "venue_boundary" else "none"
+        if view is not None and layer != "venue_boundary":
+            prefix = layer + "/"
+            cut = len(prefix)
+            doc["c"] = {k[cut:]: st for k, st in view.worst.items() if k.startswith(prefix)}
+            doc["j"] = {k[cut:]: view.membership.get(k, []) for k in view.worst if k.startswith(prefix)}
+    elif mode == "check":
+        ref = resolve_ref(twin, version)
+        doc["default"] = "ok"
+        found = layer_check(twin, layer, ref)
+        doc["c"] = {fid: c.status for fid, c in found.items()}
+        doc["r"] = {fid: c.reasons_in(ctx.lang, schema) for fid, c in found.items()}
+        doc["m"] = {fid: list(c.missing) for fid, c in found.items()}
+    elif mode == "plain":
+        ref = resolve_ref(twin, version)
+        doc["default"] = "boundary" if layer == "venue_boundary" else "ctx"
+    else:
+        raise BadInput(f"mode {mode!r} is not one of completion, check, plain")
+    doc["version"] = ref.commit.id if ref.commit else None
+    return doc
+
+
 def changes_doc(
     ctx: MapContext, from_: str, to: str | None, bbox: tuple[float, float, float, float] | None, zoom: float | None
 ) -> dict[str, Any]:
@@ -808,6 +864,7 @@ __all__ = [
     "MapContext",
     "changes_doc",
     "changes_map",
+    "classes_doc",
     "completion_map",
     "features_doc",
     "has_projects",

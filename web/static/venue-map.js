@@ -5,7 +5,8 @@
  * A layer's features are loaded from the app (/maps/data/...) for the part of the venue in view,
  * as the view changes, or come embedded in an exported page. Each layer draws all its features
  * on one canvas in a few batched paths (one per style), so tens of thousands of features draw in
- * milliseconds; clicks are hit-tested here and answered with a popup.
+ * milliseconds; clicks are hit-tested here and answered with a popup. A layer too large for that
+ * (more features than VENUE_TWIN_MAP_TILE_THRESHOLD) is drawn from the API's vector tiles instead.
  *
  * Nothing here fetches from anywhere but the page's own origin.
  */
@@ -726,6 +727,361 @@
     return best;
   }
 
+  // ------------------------------------------------------------------ a layer drawn from vector tiles
+  // A layer too large to load as GeoJSON (web/maps.py `uses_tiles`) is drawn tile by tile from the
+  // API's Mapbox Vector Tiles at the version the layer's classes answer names; each feature's style
+  // class (and popup members) comes from that answer, joined on the tile feature's `id` property.
+  // The decoder (@mapbox/vector-tile and pbf, ES modules) arrives as VT.mvt from a module script.
+  var mvtReady = new Promise(function (resolve) {
+    if (VT.mvt) resolve();
+    else window.addEventListener('vt-mvt-ready', function () { resolve(); }, { once: true });
+  });
+
+  VT.TiledLayer = L.GridLayer.extend({
+    initialize: function (engine, spec) {
+      L.GridLayer.prototype.initialize.call(this, {
+        pane: spec.pane || 'overlayPane',
+        tileSize: 256,
+        updateWhenZooming: false,
+        keepBuffer: 1,
+      });
+      this.engine = engine;
+      this.spec = spec;
+      this.tiled = true;
+      this.params = L.extend({}, spec.params || {});
+      this.items = [];
+      this.classes = null;
+      this.version = null;
+      this.loaded = false;
+      this.loading = true;
+      this.drawn = 0;
+      this.numberMatched = null;
+      this._pendingTiles = 0;
+      this._tiles2 = {}; // tile key -> {canvas, coords, feats}, for hit tests and redraws
+      this._highlight = {};
+      this._seq = 0;
+      this.tileStats = { requested: 0, loaded: 0, features: 0, failed: 0 };
+      this.on('tileunload', function (e) {
+        delete this._tiles2[this._tileCoordsToKey(e.coords)];
+        this._countDrawn();
+      });
+    },
+
+    onAdd: function (map) {
+      this._ready = this._loadClasses();
+      L.GridLayer.prototype.onAdd.call(this, map);
+    },
+
+    isVisible: function () {
+      return !!this._map;
+    },
+
+    // Tiles exist at whole zooms only; GridLayer's redraw() would ask for the map's own (0.25-step) zoom.
+    _clampZoom: function (zoom) {
+      return L.GridLayer.prototype._clampZoom.call(this, Math.round(zoom));
+    },
+
+    setParams: function (params) {
+      L.extend(this.params, params);
+      if (!this._map) return Promise.resolve();
+      var self = this;
+      this._ready = this._loadClasses();
+      return this._ready.then(function () {
+        self.redraw(); // the same tiles at a new version or classes (an immutable tile comes from the cache)
+      });
+    },
+
+    _loadClasses: function () {
+      var seq = ++this._seq,
+        self = this;
+      this.loading = true;
+      this._classesPending = true;
+      var q = query(this.params);
+      return Promise.all([VT.fetchJSON(this.spec.classesUrl + (q ? '?' + q : '')), mvtReady])
+        .then(function (res) {
+          if (seq !== self._seq) return;
+          self.classes = res[0];
+          self.version = res[0].version;
+        })
+        .catch(function (err) {
+          self.loadError = String(err && err.message ? err.message : err);
+          VT.showMessage(fmt(self.engine.labels.load_failed || '{error}', { error: self.loadError }), true);
+        })
+        .finally(function () {
+          if (seq === self._seq) self._classesPending = false;
+          self._settle();
+        });
+    },
+
+    _settle: function () {
+      this.loading = this._classesPending || this._pendingTiles > 0;
+      if (!this.loading) {
+        this.loaded = true;
+        // the GeoJSON layers clear the loading note when none is loading; this layer may finish last
+        if (!VT.layers.some(function (l) { return l.loading; }) && !VT.messages.length) VT.showMessage('');
+        this.fire('load');
+        this.engine._changed();
+      }
+    },
+
+    createTile: function (coords, done) {
+      var canvas = L.DomUtil.create('canvas', 'vt-canvas vt-tile');
+      var size = this.getTileSize(),
+        dpr = window.devicePixelRatio || 1;
+      canvas.width = size.x * dpr;
+      canvas.height = size.y * dpr;
+      canvas.setAttribute('data-layer', this.spec.id);
+      var self = this,
+        key = this._tileCoordsToKey(coords);
+      this._pendingTiles++;
+      this.loading = true;
+      this._ready
+        .then(function () {
+          if (!self.version) return null;
+          var url = self.spec.tiles.replace('{z}', coords.z).replace('{y}', coords.y).replace('{x}', coords.x);
+          self.tileStats.requested++;
+          return fetch(url + '?' + query({ version: self.version }), { credentials: 'same-origin' }).then(function (r) {
+            if (!r.ok) throw new Error(r.status + ' ' + url);
+            return r.arrayBuffer();
+          });
+        })
+        .then(function (buf) {
+          var feats = buf ? self._decode(buf) : [];
+          if (buf) self.tileStats.loaded++;
+          self.tileStats.features += feats.length;
+          self._tiles2[key] = { canvas: canvas, coords: coords, feats: feats };
+          self._paint(canvas, feats);
+          self._countDrawn();
+          done(null, canvas);
+        })
+        .catch(function (err) {
+          self.tileStats.failed++;
+          self.loadError = String(err && err.message ? err.message : err);
+          done(err, canvas);
+        })
+        .finally(function () {
+          self._pendingTiles--;
+          self._settle();
+        });
+      return canvas;
+    },
+
+    // a tile's features for this layer: {f: {id, c, j, r, m}, parts (tile pixels), box}
+    _decode: function (buf) {
+      var tile = new VT.mvt.VectorTile(new VT.mvt.Pbf(new Uint8Array(buf)));
+      var layer = tile.layers[this.spec.id];
+      if (!layer) return [];
+      var cls = this.classes || {},
+        byId = cls.c || {},
+        out = [];
+      var scale = this.getTileSize().x / layer.extent;
+      for (var i = 0; i < layer.length; i++) {
+        var feature = layer.feature(i);
+        var id = feature.properties.id;
+        var f = { id: id, c: byId[id] || cls['default'] || 'default' };
+        ['j', 'r', 'm'].forEach(function (k) {
+          if (cls[k] && cls[k][id]) f[k] = cls[k][id];
+        });
+        var t = feature.type === 3 ? 0 : feature.type === 2 ? 1 : 2;
+        var box = [Infinity, Infinity, -Infinity, -Infinity];
+        var rings = feature.loadGeometry().map(function (ring) {
+          var a = new Float64Array(ring.length * 2);
+          for (var n = 0; n < ring.length; n++) {
+            var x = ring[n].x * scale,
+              y = ring[n].y * scale;
+            a[2 * n] = x;
+            a[2 * n + 1] = y;
+            if (x < box[0]) box[0] = x;
+            if (y < box[1]) box[1] = y;
+            if (x > box[2]) box[2] = x;
+            if (y > box[3]) box[3] = y;
+          }
+          return a;
+        });
+        // MVT rings are already wound exterior one way, holes the other: the non-zero fill keeps holes
+        var parts = t === 0 ? [{ t: 0, rings: rings, n: 0 }] : rings.map(function (r) { return { t: t, rings: [r], n: 0 }; });
+        out.push({ f: f, parts: parts, box: box });
+      }
+      return out;
+    },
+
+    _countDrawn: function () {
+      var n = 0,
+        tiles = this._tiles2;
+      Object.keys(tiles).forEach(function (k) {
+        n += tiles[k].feats.length;
+      });
+      this.drawn = n; // features drawn on the tiles in place (one cut by a tile edge counts per tile)
+    },
+
+    _isHighlighted: function (f) {
+      var pi = this.engine.highlightProject;
+      return !!this._highlight[f.id] || (pi !== null && pi !== undefined && !!f.j && f.j.indexOf(pi) >= 0);
+    },
+
+    // The GeoJSON layer's look: one batched path per style class, in the engine's style order.
+    _paint: function (canvas, feats) {
+      var ctx = canvas.getContext('2d'),
+        dpr = window.devicePixelRatio || 1;
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      var styles = this.engine.styles,
+        layerStyle = this.spec.style || {},
+        order = this.engine.styleOrder,
+        buckets = {},
+        self = this;
+      feats.forEach(function (it) {
+        (buckets[it.f.c] = buckets[it.f.c] || []).push(it);
+      });
+      var keys = Object.keys(buckets).sort(function (a, b) {
+        var ia = order.indexOf(a),
+          ib = order.indexOf(b);
+        return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+      });
+      function trace(r, close) {
+        ctx.moveTo(r[0], r[1]);
+        for (var i = 2; i < r.length; i += 2) ctx.lineTo(r[i], r[i + 1]);
+        if (close) ctx.closePath();
+      }
+      ctx.lineJoin = 'round';
+      ctx.lineCap = 'round';
+      keys.forEach(function (c) {
+        var st = L.extend({}, styles[c] || styles['default'] || {}, layerStyle, (layerStyle.byClass || {})[c] || {});
+        var list = buckets[c];
+        ctx.setLineDash(st.dash || []);
+        ctx.beginPath();
+        var any = false;
+        list.forEach(function (it) {
+          it.parts.forEach(function (p) {
+            if (p.t === 0) {
+              any = true;
+              p.rings.forEach(function (r) { trace(r, true); });
+            }
+          });
+        });
+        if (any) {
+          if (st.fillOpacity > 0) {
+            ctx.globalAlpha = st.fillOpacity;
+            ctx.fillStyle = st.fill;
+            ctx.fill('nonzero');
+          }
+          if (st.weight > 0) {
+            ctx.globalAlpha = st.opacity === undefined ? 1 : st.opacity;
+            ctx.strokeStyle = st.color;
+            ctx.lineWidth = st.weight;
+            ctx.stroke();
+          }
+        }
+        ctx.beginPath();
+        any = false;
+        list.forEach(function (it) {
+          it.parts.forEach(function (p) {
+            if (p.t === 1) {
+              any = true;
+              trace(p.rings[0], false);
+            }
+          });
+        });
+        if (any) {
+          if (st.casing) {
+            ctx.globalAlpha = 1;
+            ctx.strokeStyle = st.casing;
+            ctx.lineWidth = (st.lineWeight || 4) + 2.5;
+            ctx.stroke();
+          }
+          ctx.globalAlpha = st.lineOpacity === undefined ? 1 : st.lineOpacity;
+          ctx.strokeStyle = st.lineColor || st.fill || st.color;
+          ctx.lineWidth = st.lineWeight || 4;
+          ctx.stroke();
+        }
+        ctx.beginPath();
+        any = false;
+        var rad = st.radius || 4;
+        list.forEach(function (it) {
+          it.parts.forEach(function (p) {
+            if (p.t !== 2) return;
+            any = true;
+            var a = p.rings[0];
+            for (var i = 0; i < a.length; i += 2) {
+              ctx.moveTo(a[i] + rad, a[i + 1]);
+              ctx.arc(a[i], a[i + 1], rad, 0, 2 * Math.PI);
+            }
+          });
+        });
+        if (any) {
+          ctx.globalAlpha = st.fillOpacity > 0 ? Math.max(st.fillOpacity, 0.8) : 0.8;
+          ctx.fillStyle = st.lineColor || st.fill;
+          ctx.fill();
+          ctx.globalAlpha = 1;
+          ctx.lineWidth = 1;
+          ctx.strokeStyle = st.color || '#333';
+          ctx.stroke();
+        }
+        ctx.globalAlpha = 1;
+        ctx.setLineDash([]);
+      });
+      var hl = feats.filter(function (it) { return self._isHighlighted(it.f); });
+      if (hl.length) {
+        ctx.beginPath();
+        hl.forEach(function (it) {
+          it.parts.forEach(function (p) { p.rings.forEach(function (r) { trace(r, p.t === 0); }); });
+        });
+        ctx.strokeStyle = '#ffffff';
+        ctx.lineWidth = 7;
+        ctx.stroke();
+        ctx.strokeStyle = '#111827';
+        ctx.lineWidth = 3;
+        ctx.stroke();
+      }
+    },
+
+    setHighlight: function (keys) {
+      this._highlight = {};
+      var self = this;
+      (keys || []).forEach(function (k) {
+        self._highlight[k] = true;
+      });
+      Object.keys(this._tiles2).forEach(function (k) {
+        var t = self._tiles2[k];
+        self._paint(t.canvas, t.feats);
+      });
+    },
+
+    keyIndex: function () {
+      return {};
+    },
+
+    boundsOf: function () {
+      return null;
+    },
+
+    // the feature under a point: hit-tested in the pixels of the tile it falls in
+    hit: function (latlng) {
+      if (!this._map || this.spec.interactive === false || this._tileZoom === undefined) return null;
+      var tz = this._tileZoom,
+        size = this.getTileSize();
+      var p = this._map.project(latlng, tz);
+      var coords = L.point(Math.floor(p.x / size.x), Math.floor(p.y / size.y));
+      coords.z = tz;
+      var t = this._tiles2[this._tileCoordsToKey(coords)];
+      if (!t) return null;
+      var x = p.x - coords.x * size.x,
+        y = p.y - coords.y * size.y;
+      var k = this._map.getZoomScale(this._map.getZoom(), tz); // screen pixels per tile pixel
+      var tol = 5 / k;
+      for (var i = t.feats.length - 1; i >= 0; i--) {
+        var it = t.feats[i];
+        var st = this.engine.styles[it.f.c] || {};
+        if (st.interactive === false) continue;
+        var m = tol + ((st.lineWeight || 4) / 2 + (st.radius || 4)) / k,
+          bx = it.box;
+        if (x < bx[0] - m || x > bx[2] + m || y < bx[1] - m || y > bx[3] + m) continue;
+        if (hitItem(it, x, y, tol, st, k)) return it.f;
+      }
+      return null;
+    },
+  });
+
   // ------------------------------------------------------------------ popups
   function chip(colour, text) {
     return '<span class="vt-chip" style="background:' + esc(colour) + '"></span>' + esc(text);
@@ -856,7 +1212,7 @@
   };
 
   VT.Engine.prototype.addLayer = function (spec) {
-    var layer = new VT.VenueLayer(this, spec);
+    var layer = spec.tiles ? new VT.TiledLayer(this, spec) : new VT.VenueLayer(this, spec);
     this.layers[spec.id] = layer;
     VT.layers.push(layer);
     return layer;
@@ -975,8 +1331,9 @@
     VT.layers.forEach(function (l) {
       out[l.spec.id] = {
         visible: l.isVisible(),
-        loaded: l.items.length,
-        features: countFeatures(l),
+        loaded: l.tiled ? l.tileStats.features : l.items.length,
+        features: l.tiled ? l.drawn : countFeatures(l),
+        tiles: l.tiled ? L.extend({ version: l.version }, l.tileStats) : null,
         drawn: l.drawn,
         numberMatched: l.numberMatched,
         bbox: l.bbox || null,
