@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_server import LiveServer, build_venue, make_tokens
+from api_server import LiveServer, build_venue
 from web_support import artifacts_dir, launch_chromium
 
 from twin import Twin
@@ -38,7 +38,6 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("tiles")
     path = d / "big.gpkg"
     build_twin(path, N, 300)
-    make_tokens(d / "tokens.sqlite")
     return path
 
 
@@ -46,7 +45,6 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(big_store: Path) -> Iterator[LiveServer]:
     s = LiveServer(
         big_store,
-        big_store.with_name("tokens.sqlite"),
         big_store.with_name("server.log"),
         env={"VENUE_TWIN_MAP_TILE_THRESHOLD": "20000"},
     )
