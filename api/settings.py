@@ -23,4 +23,9 @@ class ApiSettings(TwinSettings):
     title: str = "National Exhibition and Convention Center (Shanghai) — venue twin"
 
     def tokens_path(self) -> Path:
-        return self.tokens or self.store.with_name(self.store.stem + ".tokens.sqlite")
+        if self.tokens:
+            return self.tokens
+        if self.store.startswith(("postgresql://", "postgres://")):  # until tokens live in the store
+            return Path("venue-twin.tokens.sqlite")
+        store = Path(self.store.removeprefix("gpkg://").removeprefix("gpkg:"))
+        return store.with_name(store.stem + ".tokens.sqlite")

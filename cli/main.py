@@ -39,8 +39,12 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 StoreOpt = Annotated[
-    Path | None,
-    typer.Option("--store", "-s", help="The twin file (default: $VENUE_TWIN_STORE or data/venue-twin.gpkg)."),
+    str | None,
+    typer.Option(
+        "--store",
+        "-s",
+        help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE or data/venue-twin.gpkg).",
+    ),
 ]
 AuthorOpt = Annotated[
     str | None, typer.Option("--author", help="Who makes the commit (default: $VENUE_TWIN_AUTHOR or user@host).")
@@ -80,11 +84,11 @@ def _errors(context: str = "") -> Iterator[None]:
         _fail(f"{prefix}{e}", EXIT_BAD_INPUT)
 
 
-def _store_path(store: Path | None) -> Path:
-    return store or settings().store
+def _store_path(store: str | Path | None) -> str:
+    return str(store) if store is not None else settings().store
 
 
-def _open(store: Path | None) -> Twin:
+def _open(store: str | Path | None) -> Twin:
     path = _store_path(store)
     with _errors():
         return Twin.open(path)
@@ -121,13 +125,11 @@ def init(
     from layers.catalogue import AREA_OF_INTEREST, LAYERS
 
     path = _store_path(store)
-    if path.exists():
-        if not force:
-            _fail(f"{path} exists already (use --force to replace it)", EXIT_BAD_INPUT)
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with _errors():
+        if Twin.exists(path):
+            if not force:
+                _fail(f"{path} holds a twin already (use --force to replace it)", EXIT_BAD_INPUT)
+            Twin.remove(path)
         if empty:
             Twin.create(path, LAYERS, AREA_OF_INTEREST).close()
         else:
@@ -406,6 +408,19 @@ def export(
 
 
 @app.command()
+def migrate(store: StoreOpt = None) -> None:
+    """Create or upgrade the store's schema (PostGIS: numbered migrations); a GeoPackage needs none."""
+    path = _store_path(store)
+    with _errors():
+        steps = Twin.migrate(path)
+    if steps:
+        for step in steps:
+            out.print(f"applied {step}")
+    else:
+        out.print(f"{path} is up to date")
+
+
+@app.command()
 def fsck(store: StoreOpt = None) -> None:
     """Recompute every commit id from the stored versions and check the file; exit 1 if corrupt."""
     twin = _open(store)
@@ -414,7 +429,7 @@ def fsck(store: StoreOpt = None) -> None:
         n = twin.commit_count()
     if problems:
         _fail(f"{len(problems)} problem(s) in {_store_path(store)}", EXIT_CORRUPT, problems)
-    out.print(f"ok: {n} commits verified, indexes and GeoPackage tables agree")
+    out.print(f"ok: {n} commits verified, indexes and stored tables agree")
 
 
 @app.command()
@@ -436,9 +451,9 @@ def serve(
     if store is not None:
         os.environ["VENUE_TWIN_STORE"] = str(store)  # worker processes read settings from the environment
         s = ApiSettings()
-    if not s.store.exists():
-        _fail(f"no twin at {s.store}: run `venue-twin init` first", EXIT_BAD_INPUT)
     with _errors():
+        if not Twin.exists(s.store):
+            _fail(f"no twin at {s.store}: run `venue-twin init` first", EXIT_BAD_INPUT)
         Twin.open(s.store).close()  # fail here, clearly, rather than in a worker
     h, p = host or s.host, port or s.port
     err.print(f"serving {s.store} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
@@ -456,7 +471,7 @@ app.add_typer(map_app, name="map")
 app.add_typer(layer_app, name="layer")
 
 
-def _tokens(store: Path | None):  # type: ignore[no-untyped-def]
+def _tokens(store: str | None):  # type: ignore[no-untyped-def]
     from api.auth import TokenStore
     from api.settings import ApiSettings
 

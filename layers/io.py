@@ -53,7 +53,7 @@ from layers.crs import (
 )
 from twin.errors import BadInput, Problem, ValidationFailed
 from twin.model import Feature, FieldSpec, LayerSchema
-from twin.stores.base import ExportRow
+from twin import ExportRow
 
 Datum = Literal["wgs84", "gcj02", "bd09"]
 DATUMS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")

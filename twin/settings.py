@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class TwinSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
 
-    store: Path = Path("data/venue-twin.gpkg")  # the embedded twin file
+    # Where the twin lives: a GeoPackage file path (or gpkg:...), or a postgresql:// URL.
+    store: str = "data/venue-twin.gpkg"
     author: str | None = None  # default author of commits made from this machine
 
 

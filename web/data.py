@@ -34,7 +34,7 @@ from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, run_query
-from twin.stores.base import BBox
+from twin import BBox
 from web import i18n
 
 # Drawing order, bottom to top; layers not named here come after, in catalogue order.

@@ -167,5 +167,23 @@ class Store(ABC):
     def check(self) -> list[str]:
         """Store-specific consistency checks for fsck (indexes, mirrors); [] when clean."""
 
+    def flush(self) -> None:
+        """Make what is committed readable by other programs at the storage level (a no-op
+        where committing already does)."""
+
+    def mvt(
+        self,
+        layer: str,
+        seq: int,
+        bounds: tuple[float, float, float, float],
+        *,
+        extent: int = 4096,
+        buffer: int = 64,
+        layer_name: str | None = None,
+    ) -> bytes | None:
+        """One Mapbox Vector Tile of the features visible at seq within `bounds` (EPSG:3857 metres),
+        or None if this store has no native encoder."""
+        return None
+
     @abstractmethod
     def close(self) -> None: ...

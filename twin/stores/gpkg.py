@@ -176,6 +176,12 @@ class GeoPackageStore(Store):
                 self._all_conns.append(c)
         return c
 
+    def flush(self) -> None:
+        # The GeoPackage header (application_id "GPKG", user_version) and the latest commits live in
+        # the write-ahead log until a checkpoint; GDAL reads the header from the file itself and
+        # would warn "bad application_id" before it.
+        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         with self._conns_lock:
             for c in self._all_conns:
