@@ -172,16 +172,37 @@ def aoi() -> BaseGeometry:
 MakeTwin = Callable[..., Twin]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test module that sets `TWIN_STORES = ("gpkg", "postgis")` runs its twin-level tests (those
+    using `make_twin` or `twin`) on each of those stores; other modules use the GeoPackage store."""
+    stores = getattr(metafunc.module, "TWIN_STORES", None)
+    if metafunc.definition.get_closest_marker("gpkg_only"):  # tests of the GeoPackage file itself
+        stores = ("gpkg",)
+    if stores and "twin_store" in metafunc.fixturenames:
+        metafunc.parametrize("twin_store", stores, indirect=True)
+
+
 @pytest.fixture
-def make_twin(tmp_path: Path, _template_twin: Path) -> Iterator[MakeTwin]:
+def twin_store(request: pytest.FixtureRequest) -> str:
+    """Which store `make_twin` makes twins on ("gpkg" unless the module says otherwise)."""
+    return getattr(request, "param", "gpkg")
+
+
+@pytest.fixture
+def make_twin(tmp_path: Path, _template_twin: Path, twin_store: str) -> Iterator[MakeTwin]:
     """`make_twin(name="twin", schemas=SCHEMAS, aoi=AOI, fresh=False)`: a new, empty Twin on a
-    GeoPackage in tmp_path. With the default schemas it is a copy of a twin created once per session
-    (creating one costs ~60 ms of fsyncs); `fresh=True` runs Twin.create for this test."""
+    GeoPackage in tmp_path (or, where the module chose PostGIS, in a fresh schema). With the default
+    schemas a GeoPackage twin is a copy of one created once per session (creating one costs ~60 ms
+    of fsyncs); `fresh=True` runs Twin.create for this test."""
     made: list[Twin] = []
 
     def make(
         name: str = "twin", schemas: Sequence[LayerSchema] = SCHEMAS, aoi: BaseGeometry = AOI, fresh: bool = False
     ) -> Twin:
+        if twin_store == "postgis":
+            t = Twin.create(postgis_url(), schemas, aoi)
+            made.append(t)
+            return t
         path = tmp_path / f"{name}.gpkg"
         if fresh or tuple(schemas) != SCHEMAS or not aoi.equals(AOI):
             t = Twin.create(path, schemas, aoi)
@@ -194,6 +215,7 @@ def make_twin(tmp_path: Path, _template_twin: Path) -> Iterator[MakeTwin]:
     yield make
     for t in made:
         t.close()
+    drop_postgis_schemas()
 
 
 @pytest.fixture

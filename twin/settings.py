@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -11,6 +15,11 @@ class TwinSettings(BaseSettings):
     # Where the twin lives: a GeoPackage file path (or gpkg:...), or a postgresql:// URL.
     store: str = "data/venue-twin.gpkg"
     author: str | None = None  # default author of commits made from this machine
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _path_is_a_store(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, Path) else v
 
 
 def settings() -> TwinSettings:

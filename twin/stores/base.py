@@ -53,6 +53,8 @@ class ExportRow:
 class Store(ABC):
     """A versioned feature store. Writes are atomic; reads at any seq are equally cheap."""
 
+    url: str  # where it is: what twin.stores.open_store takes to open it again
+
     # --- set-up and metadata
     @abstractmethod
     def initialize(self, schemas: Sequence[LayerSchema], area_of_interest: BaseGeometry) -> None:

@@ -144,6 +144,7 @@ def _geometry_type_name(types: Sequence[str]) -> str:
 class GeoPackageStore(Store):
     def __init__(self, path: str | Path, *, create: bool = False):
         self.path = Path(path)
+        self.url = str(self.path)  # what Twin.open takes to open it again
         if not create and not self.path.exists():
             raise NotFound(f"no twin at {self.path} (create one with `venue-twin init`)")
         self._local = threading.local()
