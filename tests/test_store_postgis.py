@@ -49,8 +49,11 @@ def _many_gates(n: int, prefix: str = "g") -> list[Change]:
             "gates",
             "add",
             f"{prefix}{i:06d}",
-            Feature(f"{prefix}{i:06d}", shapely.Point(X0 - 0.02 + 0.04 * (i % side) / side, Y0 - 0.02 + 0.04 * (i // side) / side),
-                    {"code": f"{prefix.upper()}{i:06d}"}),
+            Feature(
+                f"{prefix}{i:06d}",
+                shapely.Point(X0 - 0.02 + 0.04 * (i % side) / side, Y0 - 0.02 + 0.04 * (i // side) / side),
+                {"code": f"{prefix.upper()}{i:06d}"},
+            ),
         )
         for i in range(n)
     ]
@@ -79,7 +82,8 @@ def test_a_large_commit_goes_through_copy_and_bbox_reads_use_the_index(postgis_t
         with store._conn() as c:
             plan = c.execute(
                 f"EXPLAIN (FORMAT JSON) SELECT feature_id, geojson FROM twin_versions WHERE {store._IN_BBOX} "
-                "ORDER BY feature_id", args
+                "ORDER BY feature_id",
+                args,
             ).fetchone()[0]
         text = orjson.dumps(plan).decode()
         assert "twin_versions_space" in text, text
@@ -135,7 +139,9 @@ def test_writers_in_two_processes_lose_nothing(postgis_twin_url: str):
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
-        subprocess.Popen([sys.executable, "-c", script, postgis_twin_url, who], env=env, cwd=REPO, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", script, postgis_twin_url, who], env=env, cwd=REPO, stderr=subprocess.PIPE
+        )
         for who in ("a", "b")
     ]
     for p in procs:
@@ -154,7 +160,9 @@ def test_native_vector_tile_holds_the_features_as_of_a_version(postgis_twin_url:
     import morecantile
 
     with Twin.create(postgis_twin_url, SCHEMAS, AOI) as twin:
-        c1 = twin.commit([gate("g1", 0, 0, kind="north"), hall("h1", 1, 1, floors=2)], author="a", message="m", time=at(0))
+        c1 = twin.commit(
+            [gate("g1", 0, 0, kind="north"), hall("h1", 1, 1, floors=2)], author="a", message="m", time=at(0)
+        )
         twin.commit([Change("gates", "delete", "g1")], author="a", message="m2", time=at(1))
         tms = morecantile.tms.get("WebMercatorQuad")
         tile = tms.tile(X0, Y0, 15)

@@ -172,6 +172,7 @@ class Store(ABC):
     def flush(self) -> None:
         """Make what is committed readable by other programs at the storage level (a no-op
         where committing already does)."""
+        return None
 
     def mvt(
         self,

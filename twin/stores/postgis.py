@@ -82,7 +82,15 @@ CREATE TABLE twin_tokens (
     ),
 ]
 FORMAT_VERSION = len(MIGRATIONS)
-_TABLES = ("twin_tokens", "twin_versions", "twin_schema_versions", "twin_commits", "twin_layers", "twin_head", "twin_meta")
+_TABLES = (
+    "twin_tokens",
+    "twin_versions",
+    "twin_schema_versions",
+    "twin_commits",
+    "twin_layers",
+    "twin_head",
+    "twin_meta",
+)
 _MIGRATE_LOCK = 0x7477696E  # "twin": one migration at a time per database
 
 
@@ -107,9 +115,7 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _search_path(schema: str | None) -> sql.Composable:
-    if schema is None:
-        return sql.SQL("")
+def _search_path(schema: str) -> sql.Composed:
     # PostGIS and btree_gist live in public, so the twin's schema comes first and public after.
     return sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema))
 
@@ -285,13 +291,17 @@ class PostGISStore(Store):
         if s.code_field is None:
             return
         c.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON twin_versions ((properties::jsonb -> {})) "
-                    "WHERE layer_id = {} AND to_seq IS NULL").format(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON twin_versions ((properties::jsonb -> {})) "
+                "WHERE layer_id = {} AND to_seq IS NULL"
+            ).format(
                 sql.Identifier(f"twin_code_{lid}_{s.code_field}"[:63]), sql.Literal(s.code_field), sql.Literal(lid)
             )
         )
 
-    def _alter_layer(self, c: psycopg.Connection[Any], seq: int, lid: int, new: LayerSchema, version: EncodedFeature) -> None:
+    def _alter_layer(
+        self, c: psycopg.Connection[Any], seq: int, lid: int, new: LayerSchema, version: EncodedFeature
+    ) -> None:
         c.execute("UPDATE twin_schema_versions SET to_seq=%s WHERE layer_id=%s AND to_seq IS NULL", (seq, lid))
         c.execute(
             "INSERT INTO twin_schema_versions VALUES (%s, %s, NULL, 'modify', %s, %s)",
@@ -434,7 +444,9 @@ class PostGISStore(Store):
                 if ch.feature_id == SCHEMA_ID:
                     self._apply_schema(c, commit.seq, ch, schemas, lids)
             totals: dict[str, int] = orjson.loads(head[3]) if head else {}
-            self._apply_changes(c, commit.seq, [ch for ch in changes if ch.feature_id != SCHEMA_ID], schemas, lids, totals)
+            self._apply_changes(
+                c, commit.seq, [ch for ch in changes if ch.feature_id != SCHEMA_ID], schemas, lids, totals
+            )
             c.execute(
                 "INSERT INTO twin_commits VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (
@@ -453,7 +465,12 @@ class PostGISStore(Store):
             self.reload_schemas()
 
     def _apply_schema(
-        self, c: psycopg.Connection[Any], seq: int, ch: StoredChange, schemas: dict[str, LayerSchema], lids: dict[str, int]
+        self,
+        c: psycopg.Connection[Any],
+        seq: int,
+        ch: StoredChange,
+        schemas: dict[str, LayerSchema],
+        lids: dict[str, int],
     ) -> None:
         if ch.version is None:
             raise BadInput(f"layer {ch.layer}: a layer cannot be deleted")
@@ -508,10 +525,13 @@ class PostGISStore(Store):
         if rows:
             # COPY streams every new version in one statement: an import of 100,000 features is
             # one round trip, not 100,000 inserts.
-            with c.cursor() as cur, cur.copy(
-                "COPY twin_versions (layer_id, feature_id, from_seq, op, geom, minx, miny, maxx, maxy, properties, geojson) "
-                "FROM STDIN"
-            ) as cp:
+            with (
+                c.cursor() as cur,
+                cur.copy(
+                    "COPY twin_versions (layer_id, feature_id, from_seq, op, geom, minx, miny, maxx, maxy, properties, geojson) "
+                    "FROM STDIN"
+                ) as cp,
+            ):
                 for r in rows:
                     cp.write_row(r)
 
@@ -536,8 +556,9 @@ class PostGISStore(Store):
         for lid, fid, op, x0, y0, x1, y1, wkb, props, gj in started:
             seen.add((lid, fid))
             box = None if x0 is None else (x0, y0, x1, y1)
-            v = EncodedFeature(names[lid], fid, bytes(gj), bytes(wkb) if wkb is not None else None, box,
-                               orjson.loads(props), props)
+            v = EncodedFeature(
+                names[lid], fid, bytes(gj), bytes(wkb) if wkb is not None else None, box, orjson.loads(props), props
+            )
             out.append(StoredChange(names[lid], op, fid, v))
         for lid, fid in ended:
             if (lid, fid) not in seen:
@@ -648,8 +669,11 @@ class PostGISStore(Store):
         else:
             where = f"layer_id=%(lid)s AND {self._VISIBLE}"
         with self._conn() as c, c.cursor() as cur:
-            cur.execute(f"SELECT feature_id, ST_AsBinary(geom), properties FROM twin_versions WHERE {where} "
-                        "ORDER BY feature_id", args)
+            cur.execute(
+                f"SELECT feature_id, ST_AsBinary(geom), properties FROM twin_versions WHERE {where} "
+                "ORDER BY feature_id",
+                args,
+            )
             for fid, wkb, props in cur:
                 yield ExportRow(fid, bytes(wkb) if wkb is not None else None, props.encode())  # type: ignore[arg-type]
 
@@ -731,8 +755,16 @@ class PostGISStore(Store):
             "  sel.properties::jsonb || jsonb_build_object('id', sel.feature_id) AS props FROM sel, t) "
             "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL",
             {
-                "x0": minx, "y0": miny, "x1": maxx, "y1": maxy, "m": margin, "lid": lid, "seq": seq,
-                "extent": extent, "buffer": buffer, "name": layer_name or layer,
+                "x0": minx,
+                "y0": miny,
+                "x1": maxx,
+                "y1": maxy,
+                "m": margin,
+                "lid": lid,
+                "seq": seq,
+                "extent": extent,
+                "buffer": buffer,
+                "name": layer_name or layer,
             },
         )
         return bytes(row[0]) if row and row[0] is not None else b""
@@ -756,7 +788,9 @@ class PostGISStore(Store):
                     "UPDATE twin_tokens SET revoked=%s WHERE id=%s AND revoked IS NULL", (when, int(name_or_id))
                 )
             else:
-                cur = c.execute("UPDATE twin_tokens SET revoked=%s WHERE name=%s AND revoked IS NULL", (when, name_or_id))
+                cur = c.execute(
+                    "UPDATE twin_tokens SET revoked=%s WHERE name=%s AND revoked IS NULL", (when, name_or_id)
+                )
             return cur.rowcount
 
     def token_rows(self) -> list[tuple[int, str, str, str, str | None]]:
