@@ -219,3 +219,21 @@ def test_opening_a_database_without_a_twin_says_so(postgis_twin_url: str):
     Twin.remove(postgis_twin_url)
     assert not Twin.exists(postgis_twin_url)
     assert psycopg  # imported for the server tests above
+
+
+def test_a_twin_in_a_schema_is_apart_from_one_in_public(postgis_twin_url: str):
+    """`?schema=` names where the twin is; a twin further along the search path (public) is
+    neither seen, nor refused as 'already there', nor dropped."""
+    base = postgis_twin_url.split("?")[0]
+    public = f"{base}?schema=public"
+    Twin.create(public, SCHEMAS, AOI).close()
+    try:
+        assert not Twin.exists(postgis_twin_url)
+        Twin.remove(postgis_twin_url)  # nothing there: public's twin stays
+        assert Twin.exists(public)
+        with Twin.create(postgis_twin_url, SCHEMAS, AOI) as twin:
+            twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
+        with Twin.open(public) as other:
+            assert other.commit_count() == 0
+    finally:
+        Twin.remove(public)

@@ -131,9 +131,18 @@ def _connect(url: str) -> psycopg.Connection[Any]:
     return conn
 
 
-def _format_of(conn: psycopg.Connection[Any]) -> int | None:
-    """The twin format of the schema this connection looks at; None where nothing was migrated."""
-    if conn.execute("SELECT to_regclass('twin_meta')").fetchone()[0] is None:  # type: ignore[index]
+def _where(conn: psycopg.Connection[Any], schema: str | None) -> str:
+    return schema or conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index,no-any-return]
+
+
+def _format_of(conn: psycopg.Connection[Any], schema: str | None) -> int | None:
+    """The twin format in the schema the URL names (else the connection's current schema); None
+    where nothing was migrated. Only that schema counts: a twin in `public`, which is on the search
+    path after a named schema, is another twin."""
+    where = _where(conn, schema)
+    if conn.execute("SELECT to_regnamespace(%s)", (where,)).fetchone()[0] is None:  # type: ignore[index]
+        return None
+    if conn.execute("SELECT to_regclass(format('%%I.twin_meta', %s::text))", (where,)).fetchone()[0] is None:  # type: ignore[index]
         return None
     row = conn.execute("SELECT value FROM twin_meta WHERE key='format'").fetchone()
     return int(row[0]) if row else 0
@@ -151,7 +160,7 @@ def migrate(url: str, target: int | None = None) -> list[str]:
                 conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} SCHEMA public").format(sql.Identifier(ext)))
         if schema is not None:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        have = _format_of(conn) or 0
+        have = _format_of(conn, schema) or 0
         if have > FORMAT_VERSION:
             raise BadInput(
                 f"{display_url(url)} holds a twin of format {have}; this program knows formats up to "
@@ -172,7 +181,7 @@ def migrate(url: str, target: int | None = None) -> list[str]:
 
 def holds_twin(url: str) -> bool:
     with _connect(url) as conn:
-        if _format_of(conn) is None:
+        if _format_of(conn, _split_url(url)[1]) is None:
             return False
         return conn.execute("SELECT 1 FROM twin_meta WHERE key='area_of_interest'").fetchone() is not None
 
@@ -180,8 +189,11 @@ def holds_twin(url: str) -> bool:
 def drop_twin(url: str) -> None:
     """Drop the twin's tables (its history, schemas and tokens) from the database."""
     with _connect(url) as conn, conn.transaction():
+        if _format_of(conn, _split_url(url)[1]) is None:
+            return  # nothing of a twin here (and never a twin further along the search path)
+        where = _where(conn, _split_url(url)[1])
         for t in _TABLES:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(t)))
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(where, t)))
 
 
 class PostGISStore(Store):
@@ -218,7 +230,7 @@ class PostGISStore(Store):
 
     def _check_is_twin(self) -> None:
         with _connect(self.url) as conn:
-            fmt = _format_of(conn)
+            fmt = _format_of(conn, self._schema)
             where = display_url(self.url)
             if fmt is None:
                 raise NotFound(f"no twin at {where} (create one with `venue-twin init --store URL`)")
@@ -422,6 +434,11 @@ class PostGISStore(Store):
             self._local.wconn = c
             try:
                 yield
+            except BaseException:
+                # Schemas read inside the block may include a layer this rollback undoes.
+                self._layer_ids = {}
+                self.reload_schemas()
+                raise
             finally:
                 self._local.wconn = None
 
