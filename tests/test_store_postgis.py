@@ -237,3 +237,21 @@ def test_a_twin_in_a_schema_is_apart_from_one_in_public(postgis_twin_url: str):
             assert other.commit_count() == 0
     finally:
         Twin.remove(public)
+
+
+def test_nul_characters_in_properties_are_kept_checked_for_uniqueness_and_tiled(postgis_twin_url: str):
+    """PostgreSQL's text and jsonb hold no NUL character; a property value may (JSON escapes it)."""
+    import morecantile
+
+    from twin import ValidationFailed
+
+    with Twin.create(postgis_twin_url, SCHEMAS, AOI) as twin:
+        c1 = twin.commit([gate("g1", 0, 0, code="N\x00UL\\\\u0000")], author="a", message="m", time=at(0))
+        assert orjson.loads(twin.feature("gates", "g1"))["properties"]["code"] == "N\x00UL\\\\u0000"
+        with pytest.raises(ValidationFailed, match="already names feature g1"):
+            twin.commit([gate("g2", 1, 1, code="N\x00UL\\\\u0000")], author="a", message="m", time=at(1))
+        tms = morecantile.tms.get("WebMercatorQuad")
+        b = tms.xy_bounds(tms.tile(X0, Y0, 15))
+        tile = mapbox_vector_tile.decode(twin.store.mvt("gates", c1.seq, (b.left, b.bottom, b.right, b.top)))
+        assert [f["properties"]["code"] for f in tile["gates"]["features"]] == ["NUL\\\\u0000"]
+        assert twin.fsck() == []

@@ -64,7 +64,9 @@ CREATE TABLE twin_versions (
   feature_id text COLLATE "C" NOT NULL, from_seq integer NOT NULL, to_seq integer, op text NOT NULL,
   vis int4range GENERATED ALWAYS AS (int4range(from_seq, to_seq)) STORED,
   geom geometry(Geometry, 4326), minx float8, miny float8, maxx float8, maxy float8,
-  properties text NOT NULL, geojson bytea NOT NULL);
+  properties text NOT NULL, geojson bytea NOT NULL,
+  code text);  -- the canonical JSON of the layer's human code (code_field), for uniqueness checks
+CREATE INDEX twin_versions_code ON twin_versions (layer_id, code) WHERE to_seq IS NULL AND code IS NOT NULL;
 CREATE INDEX twin_versions_feature ON twin_versions (layer_id, feature_id, from_seq);
 CREATE INDEX twin_versions_current ON twin_versions (layer_id, feature_id) WHERE to_seq IS NULL;
 CREATE INDEX twin_versions_from ON twin_versions (from_seq);
@@ -293,33 +295,34 @@ class PostGISStore(Store):
             "INSERT INTO twin_schema_versions VALUES (%s, %s, NULL, 'add', %s, %s)",
             (lid, seq, version.properties_json, version.geojson),
         )
-        self._code_index(c, lid, s)
         return int(lid)
 
-    @staticmethod
-    def _code_index(c: psycopg.Connection[Any], lid: int, s: LayerSchema) -> None:
-        """A partial index on the layer's human code among current versions: the uniqueness check
-        of a commit (ids_by_value) is then a few index probes however large the layer."""
-        if s.code_field is None:
-            return
-        c.execute(
-            sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {} ON twin_versions ((properties::jsonb -> {})) "
-                "WHERE layer_id = {} AND to_seq IS NULL"
-            ).format(
-                sql.Identifier(f"twin_code_{lid}_{s.code_field}"[:63]), sql.Literal(s.code_field), sql.Literal(lid)
-            )
-        )
-
     def _alter_layer(
-        self, c: psycopg.Connection[Any], seq: int, lid: int, new: LayerSchema, version: EncodedFeature
+        self,
+        c: psycopg.Connection[Any],
+        seq: int,
+        lid: int,
+        old: LayerSchema,
+        new: LayerSchema,
+        version: EncodedFeature,
     ) -> None:
         c.execute("UPDATE twin_schema_versions SET to_seq=%s WHERE layer_id=%s AND to_seq IS NULL", (seq, lid))
         c.execute(
             "INSERT INTO twin_schema_versions VALUES (%s, %s, NULL, 'modify', %s, %s)",
             (lid, seq, version.properties_json, version.geojson),
         )
-        self._code_index(c, lid, new)
+        if new.code_field != old.code_field:
+            # The code column follows the schema's code field; versions this commit writes get it
+            # from the new schema, the others are set here (computed in Python: PostgreSQL's JSON
+            # functions refuse the NUL character a value may hold).
+            rows = c.execute(
+                "SELECT vid, properties FROM twin_versions WHERE layer_id=%s AND to_seq IS NULL", (lid,)
+            ).fetchall()
+            with c.cursor() as cur:
+                cur.executemany(
+                    "UPDATE twin_versions SET code=%s WHERE vid=%s",
+                    [(_code_of(orjson.loads(p), new.code_field), vid) for vid, p in rows],
+                )
 
     def _load_schemas(self) -> None:
         with self._conn() as c:
@@ -499,7 +502,7 @@ class PostGISStore(Store):
         else:
             if ch.layer not in schemas:
                 raise NotFound(f"no layer {ch.layer!r} to alter")
-            self._alter_layer(c, seq, lids[ch.layer], new, ch.version)
+            self._alter_layer(c, seq, lids[ch.layer], schemas[ch.layer], new, ch.version)
         schemas[new.name] = new
 
     def _apply_changes(
@@ -535,7 +538,8 @@ class PostGISStore(Store):
                 for ch, v, g in zip(new, versions, ewkb, strict=True):
                     assert v is not None
                     box = v.bbox or (None, None, None, None)
-                    rows.append((lid, v.feature_id, seq, ch.op, g, *box, v.properties_json, v.geojson))
+                    code = _code_of(v.properties, schemas[layer].code_field)
+                    rows.append((lid, v.feature_id, seq, ch.op, g, *box, v.properties_json, v.geojson, code))
             added = sum(1 for ch in chs if ch.op == "add")
             deleted = sum(1 for ch in chs if ch.op == "delete")
             totals[layer] = totals.get(layer, 0) + added - deleted
@@ -545,7 +549,7 @@ class PostGISStore(Store):
             with (
                 c.cursor() as cur,
                 cur.copy(
-                    "COPY twin_versions (layer_id, feature_id, from_seq, op, geom, minx, miny, maxx, maxy, properties, geojson) "
+                    "COPY twin_versions (layer_id, feature_id, from_seq, op, geom, minx, miny, maxx, maxy, properties, geojson, code) "
                     "FROM STDIN"
                 ) as cp,
             ):
@@ -663,13 +667,21 @@ class PostGISStore(Store):
         if schema.field(field) is None:
             raise NotFound(f"layer {layer} has no field {field!r}")
         lid = self._lid(layer)
-        vals = [orjson.dumps(v).decode() for v in values]
-        # Literal layer id and field, so the planner matches the layer's partial code index.
-        query = sql.SQL(
-            "SELECT feature_id, properties::jsonb -> {f} FROM twin_versions "
-            "WHERE layer_id = {lid} AND to_seq IS NULL AND (properties::jsonb -> {f}) = ANY(%s::jsonb[])"
-        ).format(f=sql.Literal(field), lid=sql.Literal(lid))
-        return {v: fid for fid, v in self._all(query, (vals,))}
+        by_text = {orjson.dumps(v).decode(): v for v in values if v is not None}
+        if field == schema.code_field:  # the code column, on its index
+            rows = self._all(
+                "SELECT feature_id, code FROM twin_versions WHERE layer_id=%s AND to_seq IS NULL AND code = ANY(%s)",
+                (lid, list(by_text)),
+            )
+            return {by_text[code]: fid for fid, code in rows}
+        out: dict[Any, str] = {}
+        for fid, props in self._all(
+            "SELECT feature_id, properties FROM twin_versions WHERE layer_id=%s AND to_seq IS NULL", (lid,)
+        ):
+            text = _code_of(orjson.loads(props), field)
+            if text in by_text:
+                out[by_text[text]] = fid
+        return out
 
     def feature_ids(self, layer: str, seq: int) -> list[str]:
         rows = self._all(
@@ -769,7 +781,9 @@ class PostGISStore(Store):
             "  WHERE v.layer_id = %(lid)s AND v.vis @> %(seq)s::integer "
             "  AND v.geom && ST_Transform(ST_Expand(t.box, %(m)s), 4326)), "
             "q AS (SELECT ST_AsMVTGeom(ST_Transform(sel.geom, 3857), t.box, %(extent)s, %(buffer)s, true) AS geom, "
-            "  sel.properties::jsonb || jsonb_build_object('id', sel.feature_id) AS props FROM sel, t) "
+            # jsonb holds no NUL character: an escaped one (after an even run of backslashes) is dropped.
+            "  regexp_replace(sel.properties, '((?:^|[^\\\\])(?:\\\\\\\\)*)\\\\u0000', '\\1', 'g')::jsonb "
+            "  || jsonb_build_object('id', sel.feature_id) AS props FROM sel, t) "
             "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL",
             {
                 "x0": minx,
@@ -863,3 +877,10 @@ class PostGISStore(Store):
             ).fetchall():
                 problems.append(f"index {idx[0]} is not valid (rebuild it with REINDEX)")
         return problems
+
+
+def _code_of(properties: dict[str, Any], field: str | None) -> str | None:
+    """A version's human code as canonical JSON text (what the code column holds)."""
+    if field is None or properties.get(field) is None:
+        return None
+    return orjson.dumps(properties[field]).decode()
