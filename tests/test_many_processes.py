@@ -25,6 +25,7 @@ import pytest
 from api_server import LiveServer, bearer, build_venue, copy_store
 
 from twin import Twin
+from twin.copying import copy_twin
 
 WRITERS_PER_SERVER, EDITS = 4, 8  # distinct features: 2 × 4 writers × 8 edits
 SAME_PER_SERVER, SAME_EDITS = 2, 6  # one shared feature: 2 × 2 writers × 6 attempts
@@ -37,12 +38,21 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # kind -> (a temporary directory, the bundled twin file) -> the URL of a twin holding a copy of it
+def _on_postgis(tmp: Path, bundled: Path) -> str:
+    from conftest import postgis_url
+
+    url = postgis_url()  # a fresh schema, dropped after the session
+    copy_twin(bundled, url)
+    return url
+
+
 STORES: dict[str, Callable[[Path, Path], str]] = {
     "gpkg": lambda tmp, bundled: str(copy_store(bundled, tmp / "venue.gpkg")),
+    "postgis": _on_postgis,
 }
 
 
-@pytest.fixture(params=["gpkg"])  # the lead adds "postgis" (and its STORES entry) at merge
+@pytest.fixture(params=sorted(STORES))
 def store_url(request: pytest.FixtureRequest, tmp_path: Path, bundled: Path) -> str:
     return STORES[request.param](tmp_path, bundled)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from twin.core import Twin
 from twin.encoding import stored_commit_id
 from twin.errors import BadInput, Corrupt, NotFound, TwinError
+from twin.stores import gpkg_path
 
 # Called once with (commits, changes) in all, then after each commit with (1, its changes).
 Progress = Callable[[int, int], None]
@@ -37,18 +38,6 @@ class CopyResult:
     head: str | None
 
 
-def file_of(url: str | Path) -> Path | None:
-    """The file a store URL names (a plain path, gpkg:///abs or gpkg:rel), None for a database."""
-    text = str(url)
-    if text.startswith(("postgresql://", "postgres://")):
-        return None
-    if text.startswith("gpkg://"):
-        return Path(text[len("gpkg://") :])
-    if text.startswith("gpkg:"):
-        return Path(text[len("gpkg:") :])
-    return Path(text)
-
-
 def copy_twin(
     src: str | Path,
     dst: str | Path,
@@ -59,7 +48,7 @@ def copy_twin(
 ) -> CopyResult:
     """Copy the twin at `src` to `dst` (store URLs or paths). Refuses a destination that holds
     anything unless `force` (a file only: it is replaced when the copy is whole)."""
-    path, src_path = file_of(dst), file_of(src)
+    path, src_path = gpkg_path(dst), gpkg_path(src)
     if path is not None and src_path is not None and path.resolve() == src_path.resolve():
         raise BadInput("the source and the destination are the same file")
     with Twin.open(src) as source:
