@@ -73,10 +73,32 @@ RESTRICTED = LayerSchema(
 
 
 # ---------------------------------------------------------------------------- twins on disk
-def build_venue(path: Path) -> Path:
-    """The bundled venue twin at `path`, closed (safe to copy or to open from another process)."""
+# The store the API and map tests run on: the GeoPackage file by default; with
+# VENUE_TWIN_TEST_STORE=postgis (a second run in `make test`) every twin these helpers build is
+# copied into a fresh PostGIS schema and the tests get its URL, so the same tests check both stores.
+TEST_STORE = os.environ.get("VENUE_TWIN_TEST_STORE", "gpkg")
+
+
+def on_test_store(path: Path) -> Any:
+    """The twin file at `path` as the test store holds it: the path itself, or a PostGIS copy's URL."""
+    if TEST_STORE == "gpkg":
+        return path
+    if TEST_STORE != "postgis":
+        raise ValueError(f"VENUE_TWIN_TEST_STORE={TEST_STORE!r} is not gpkg or postgis")
+    from conftest import postgis_url
+
+    from twin.copying import copy_twin
+
+    url = postgis_url()
+    copy_twin(path, url)
+    return url
+
+
+def build_venue(path: Path) -> Any:
+    """The bundled venue twin at `path` (closed: safe to copy or to open from another process), on
+    the test store (a path, or a PostGIS URL)."""
     build_bundled_twin(path).close()
-    return path
+    return on_test_store(path)
 
 
 def venue_commit(twin: Twin, n: int) -> CommitInfo:
@@ -93,13 +115,21 @@ def venue_commit(twin: Twin, n: int) -> CommitInfo:
     return found[0]
 
 
-def copy_store(src: Path, dst: Path) -> Path:
-    """A fresh copy of a closed twin file, for a test that writes."""
-    shutil.copyfile(src, dst)
-    return dst
+def copy_store(src: Any, dst: Path) -> Any:
+    """A fresh copy of a closed twin (a file, or a PostGIS twin: a new schema), for a test that writes."""
+    if isinstance(src, Path):
+        shutil.copyfile(src, dst)
+        return dst
+    from conftest import postgis_url
+
+    from twin.copying import copy_twin
+
+    url = postgis_url()
+    copy_twin(src, url)
+    return url
 
 
-def build_restricted_venue(path: Path, roles: Sequence[str] = ("engineer",)) -> Path:
+def build_restricted_venue(path: Path, roles: Sequence[str] = ("engineer",)) -> Any:
     """The bundled venue's layers and history plus a `security` layer only `roles` (and admins) may see.
 
     After the bundled history come two commits: HEAD~1 adds two security posts (security only),
@@ -128,7 +158,7 @@ def build_restricted_venue(path: Path, roles: Sequence[str] = ("engineer",)) -> 
         )
     finally:
         twin.close()
-    return path
+    return on_test_store(path)
 
 
 def _post(fid: str, lon: float, lat: float, code: str, name: str) -> Change:

@@ -784,7 +784,8 @@ class PostGISStore(Store):
             # jsonb holds no NUL character: an escaped one (after an even run of backslashes) is dropped.
             "  regexp_replace(sel.properties, '((?:^|[^\\\\])(?:\\\\\\\\)*)\\\\u0000', '\\1', 'g')::jsonb "
             "  || jsonb_build_object('id', sel.feature_id) AS props FROM sel, t) "
-            "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL",
+            # Ordered by feature id, so a tile of a version is the same bytes every time (cacheable).
+            "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom' ORDER BY q.props->>'id') FROM q WHERE q.geom IS NOT NULL",
             {
                 "x0": minx,
                 "y0": miny,
@@ -798,14 +799,21 @@ class PostGISStore(Store):
                 "name": layer_name or layer,
             },
         )
-        return bytes(row[0]) if row and row[0] is not None else b""
+        # No feature: None, so the twin writes its empty tile (one layer, no features) as on every store.
+        return bytes(row[0]) if row and row[0] else None
 
     # ------------------------------------------------------------------ server state: tokens
     def token_add(self, name: str, role: str, token_hash: str, created: str) -> int:
-        row = self._one(
-            "INSERT INTO twin_tokens(name, role, hash, created) VALUES (%s, %s, %s, %s) RETURNING id",
-            (name, role, token_hash, created),
-        )
+        with self._conn() as c:
+            try:
+                with c.transaction():  # a savepoint inside a write block: a refusal keeps the rest
+                    row = c.execute(
+                        "INSERT INTO twin_tokens(name, role, hash, created) VALUES (%s, %s, %s, %s) RETURNING id",
+                        (name, role, token_hash, created),
+                    ).fetchone()
+            except psycopg.errors.UniqueViolation:
+                raise Conflict("a token with this hash exists already") from None
+        assert row is not None  # INSERT ... RETURNING gives its row
         return int(row[0])
 
     def token_lookup(self, token_hash: str) -> tuple[str, str] | None:
