@@ -20,7 +20,6 @@ import csv
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -50,8 +49,8 @@ completion_app = typer.Typer(
 )
 
 StoreOpt = Annotated[
-    Path | None,
-    typer.Option("--store", "-s", help="The twin file (default: $VENUE_TWIN_STORE or data/venue-twin.gpkg)."),
+    str | None,
+    typer.Option("--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE)."),
 ]
 DateOpt = Annotated[
     str | None,
@@ -72,7 +71,7 @@ def _out() -> Console:
 
 
 @contextmanager
-def _reading(store: Path | None, on: str | None, version: str | None) -> Iterator[tuple[Completion, Snapshot]]:
+def _reading(store: str | None, on: str | None, version: str | None) -> Iterator[tuple[Completion, Snapshot]]:
     """The twin opened (and closed afterwards), its completion as of the date or version; errors mapped."""
     from cli.main import _errors, _open
 

@@ -29,7 +29,7 @@ def _main():  # type: ignore[no-untyped-def]
 @layer_app.command("create")
 def layer_create(
     file: Annotated[Path, typer.Argument(help="The schema: a YAML or JSON file (see the README).")],
-    store: Annotated[Path | None, typer.Option("--store", "-s", help="The twin file.")] = None,
+    store: Annotated[str | None, typer.Option("--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL.")] = None,
     message: Annotated[str | None, typer.Option("--message", "-m")] = None,
     author: Annotated[str | None, typer.Option("--author", help="Who makes the commit.")] = None,
 ) -> None:
@@ -84,7 +84,7 @@ def layer_alter(
     changes_file: Annotated[
         Path | None, typer.Option("--file", help="An alteration document (YAML or JSON), as PATCH …/schema takes.")
     ] = None,
-    store: Annotated[Path | None, typer.Option("--store", "-s", help="The twin file.")] = None,
+    store: Annotated[str | None, typer.Option("--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL.")] = None,
     message: Annotated[str | None, typer.Option("--message", "-m")] = None,
     author: Annotated[str | None, typer.Option("--author", help="Who makes the commit.")] = None,
 ) -> None:
@@ -165,7 +165,7 @@ def layer_show(
         typer.Option("--version", "-v", help="A commit id, HEAD~n, a checkpoint or a time: the schema then."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML.")] = False,
-    store: Annotated[Path | None, typer.Option("--store", "-s", help="The twin file.")] = None,
+    store: Annotated[str | None, typer.Option("--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL.")] = None,
 ) -> None:
     """A layer's schema, now or as of a version (YAML, the form `layer create` reads)."""
     m = _main()

@@ -40,8 +40,12 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 StoreOpt = Annotated[
-    Path | None,
-    typer.Option("--store", "-s", help="The twin file (default: $VENUE_TWIN_STORE or data/venue-twin.gpkg)."),
+    str | None,
+    typer.Option(
+        "--store",
+        "-s",
+        help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE or data/venue-twin.gpkg).",
+    ),
 ]
 AuthorOpt = Annotated[
     str | None, typer.Option("--author", help="Who makes the commit (default: $VENUE_TWIN_AUTHOR or user@host).")
@@ -81,11 +85,11 @@ def _errors(context: str = "") -> Iterator[None]:
         _fail(f"{prefix}{e}", EXIT_BAD_INPUT)
 
 
-def _store_path(store: Path | None) -> Path:
-    return store or settings().store
+def _store_path(store: str | Path | None) -> str:
+    return str(store) if store is not None else settings().store
 
 
-def _open(store: Path | None) -> Twin:
+def _open(store: str | Path | None) -> Twin:
     path = _store_path(store)
     with _errors():
         return Twin.open(path)
@@ -122,13 +126,11 @@ def init(
     from layers.catalogue import AREA_OF_INTEREST, LAYERS
 
     path = _store_path(store)
-    if path.exists():
-        if not force:
-            _fail(f"{path} exists already (use --force to replace it)", EXIT_BAD_INPUT)
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with _errors():
+        if Twin.exists(path):
+            if not force:
+                _fail(f"{path} holds a twin already (use --force to replace it)", EXIT_BAD_INPUT)
+            Twin.remove(path)
         if empty:
             Twin.create(path, LAYERS, AREA_OF_INTEREST).close()
         else:
@@ -407,6 +409,19 @@ def export(
 
 
 @app.command()
+def migrate(store: StoreOpt = None) -> None:
+    """Create or upgrade the store's schema (PostGIS: numbered migrations); a GeoPackage needs none."""
+    path = _store_path(store)
+    with _errors():
+        steps = Twin.migrate(path)
+    if steps:
+        for step in steps:
+            out.print(f"applied {step}")
+    else:
+        out.print(f"{path} is up to date")
+
+
+@app.command()
 def fsck(store: StoreOpt = None) -> None:
     """Recompute every commit id from the stored versions and check the file; exit 1 if corrupt."""
     twin = _open(store)
@@ -415,7 +430,7 @@ def fsck(store: StoreOpt = None) -> None:
         n = twin.commit_count()
     if problems:
         _fail(f"{len(problems)} problem(s) in {_store_path(store)}", EXIT_CORRUPT, problems)
-    out.print(f"ok: {n} commits verified, indexes and GeoPackage tables agree")
+    out.print(f"ok: {n} commits verified, indexes and stored tables agree")
 
 
 @app.command()
@@ -466,9 +481,9 @@ def serve(
     if store is not None:
         os.environ["VENUE_TWIN_STORE"] = str(store)  # worker processes read settings from the environment
         s = ApiSettings()
-    if not s.store.exists():
-        _fail(f"no twin at {s.store}: run `venue-twin init` first", EXIT_BAD_INPUT)
     with _errors():
+        if not Twin.exists(s.store):
+            _fail(f"no twin at {s.store}: run `venue-twin init` first", EXIT_BAD_INPUT)
         Twin.open(s.store).close()  # fail here, clearly, rather than in a worker
     h, p = host or s.host, port or s.port
     err.print(f"serving {s.store} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
@@ -487,7 +502,7 @@ app.add_typer(layer_app, name="layer")
 
 
 @contextmanager
-def _tokens(store: Path | None) -> Iterator[Tokens]:
+def _tokens(store: str | None) -> Iterator[Tokens]:
     """The tokens of the twin (they live in its store, so every API process on it sees them)."""
     with _open(store) as twin:
         yield twin.tokens

@@ -59,11 +59,12 @@ def bundled_history_files() -> list[Path]:
 
 
 def build_bundled_twin(path: str | Path, progress: Progress | None = None) -> Twin:
-    """Create a twin at `path` with the venue's layers and apply the bundled history to it.
+    """Create a twin at `path` (a file or a store URL) with the venue's layers and apply the
+    bundled history to it.
 
     `progress(done, total, file_name)` is called after each commit. Refuses (Conflict) if `path`
-    already holds a twin. The twin is closed once built (so the file on disk is complete and
-    GDAL/QGIS read it cleanly) and returned opened afresh; the caller closes it.
+    already holds a twin. The twin is flushed once built (so other programs, GDAL or QGIS, read
+    it completely) and returned open; the caller closes it.
     """
     files = bundled_history_files()
     twin = Twin.create(path, LAYERS, AREA_OF_INTEREST)
@@ -76,9 +77,8 @@ def build_bundled_twin(path: str | Path, progress: Progress | None = None) -> Tw
             twin.commit(cf.changes, author=cf.author, message=cf.message, time=when)
             if progress is not None:
                 progress(n, len(files), f.name)
-    finally:
-        # Closing the last connection checkpoints the write-ahead log into the file. Until then the
-        # GeoPackage header (application_id "GPKG", user_version) exists only in the WAL, and GDAL,
-        # which reads the header from the file itself, warns "bad application_id" (see the report).
+        twin.flush()
+    except BaseException:
         twin.close()
-    return Twin.open(path)
+        raise
+    return twin

@@ -51,9 +51,9 @@ from layers.crs import (
     parse_crs,
     to_storage,
 )
+from twin import ExportRow
 from twin.errors import BadInput, Problem, ValidationFailed
 from twin.model import Feature, FieldSpec, LayerSchema
-from twin.stores.base import ExportRow
 
 Datum = Literal["wgs84", "gcj02", "bd09"]
 DATUMS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")

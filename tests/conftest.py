@@ -1,21 +1,19 @@
 """Fixtures shared by the twin tests: the small schema set, the area of interest, `make_twin`
-(a Twin on a GeoPackage in tmp_path) and `store_factory` (parametrised over the stores available).
+(a Twin on a GeoPackage in tmp_path) and `store_factory` (parametrised over the stores: "gpkg" and
+"postgis"; a store's test module picks one with
+`@pytest.mark.parametrize("store_factory", ["postgis"], indirect=True)`).
 
-To run the store contract on another store, register a factory builder in STORE_FACTORIES; e.g.
-a PostGIS store, when a test database is configured::
-
-    if os.environ.get("VENUE_TWIN_TEST_POSTGIS_DSN"):
-        STORE_FACTORIES["postgis"] = _postgis_factory  # (tmp_path, template) -> StoreFactory;
-                                                        # a fresh schema per test, dropped after
-
-and add tests/test_store_postgis.py with
-`@pytest.mark.parametrize("store_factory", ["postgis"], indirect=True)` on a StoreContract subclass.
+PostGIS tests run on the server `VENUE_TWIN_TEST_POSTGIS_DSN` names (default
+postgresql://postgres@127.0.0.1:5432/postgres): each test session makes its own throwaway
+database there, each test its own schema in it, and drops both after. Without a server they skip
+with a note on how to get one, except under CI=true, where they fail.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,9 +60,103 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
 
 
+POSTGIS_DSN = os.environ.get("VENUE_TWIN_TEST_POSTGIS_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+HOW_TO_GET_POSTGIS = (
+    "no PostgreSQL with PostGIS answers at {dsn} ({why}); the PostGIS half of the tests needs one: "
+    "`apt-get install postgresql-15-postgis-3` (or any PostgreSQL 13+ with PostGIS 3), start it, and "
+    "point VENUE_TWIN_TEST_POSTGIS_DSN at a role that may create databases (.ci/run does all this)"
+)
+
+
+def postgis_database() -> str:
+    """A URL of a throwaway database with PostGIS for this test session (made on first use)."""
+    global _session_db
+    if _session_db is None:
+        import psycopg
+        from psycopg import sql
+
+        try:
+            admin = psycopg.connect(POSTGIS_DSN, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError as e:
+            msg = HOW_TO_GET_POSTGIS.format(dsn=POSTGIS_DSN, why=str(e).strip().splitlines()[0])
+            if os.environ.get("CI") == "true":
+                pytest.fail(msg)
+            pytest.skip(msg)
+        name = f"venue_twin_test_{uuid.uuid4().hex[:12]}"
+        with admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        base = POSTGIS_DSN.rsplit("/", 1)[0]
+        _session_db = (f"{base}/{name}", name)
+    return _session_db[0]
+
+
+_session_db: tuple[str, str] | None = None
+
+
+def drop_postgis_database() -> None:
+    if _session_db is None:
+        return
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(POSTGIS_DSN, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(_session_db[1])))
+
+
+def postgis_url() -> str:
+    """A URL naming a fresh schema in the session's database (drop it with drop_postgis_schemas)."""
+    url = f"{postgis_database()}?schema=t_{uuid.uuid4().hex[:12]}"
+    _made_schemas.append(url)
+    return url
+
+
+_made_schemas: list[str] = []
+
+
+def drop_postgis_schemas() -> None:
+    import psycopg
+    from psycopg import sql
+
+    if not _made_schemas:
+        return
+    with psycopg.connect(postgis_database(), autocommit=True) as c:
+        while _made_schemas:
+            schema = _made_schemas.pop().rsplit("=", 1)[1]
+            c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _postgis_factory(tmp_path: Path, template: Path) -> StoreFactory:
+    from twin.stores.postgis import PostGISStore
+
+    def make() -> Store:
+        return PostGISStore(postgis_url(), create=True, pool_size=4)
+
+    def reopen(store: Store) -> Store:
+        assert isinstance(store, PostGISStore)
+        return PostGISStore(store.url, pool_size=4)
+
+    return StoreFactory("postgis", make, reopen)
+
+
 # kind -> builder of a StoreFactory for one test, given that test's tmp_path and the path of an
 # empty GeoPackage twin with SCHEMAS and AOI (a file-based store may copy it; others ignore it)
-STORE_FACTORIES: dict[str, Callable[[Path, Path], StoreFactory]] = {"gpkg": _gpkg_factory}
+STORE_FACTORIES: dict[str, Callable[[Path, Path], StoreFactory]] = {
+    "gpkg": _gpkg_factory,
+    "postgis": _postgis_factory,
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgis_session() -> Iterator[None]:
+    yield
+    drop_postgis_database()
+
+
+@pytest.fixture
+def postgis_twin_url() -> Iterator[str]:
+    """A URL for a new PostGIS twin (a fresh schema), dropped after the test."""
+    yield postgis_url()
+    drop_postgis_schemas()
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +172,7 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path, _template_twin
     factory = STORE_FACTORIES[request.param](tmp_path, _template_twin)
     yield factory
     factory.close_all()
+    drop_postgis_schemas()
 
 
 @pytest.fixture
@@ -95,16 +188,37 @@ def aoi() -> BaseGeometry:
 MakeTwin = Callable[..., Twin]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test module that sets `TWIN_STORES = ("gpkg", "postgis")` runs its twin-level tests (those
+    using `make_twin` or `twin`) on each of those stores; other modules use the GeoPackage store."""
+    stores = getattr(metafunc.module, "TWIN_STORES", None)
+    if metafunc.definition.get_closest_marker("gpkg_only"):  # tests of the GeoPackage file itself
+        stores = ("gpkg",)
+    if stores and "twin_store" in metafunc.fixturenames:
+        metafunc.parametrize("twin_store", stores, indirect=True)
+
+
 @pytest.fixture
-def make_twin(tmp_path: Path, _template_twin: Path) -> Iterator[MakeTwin]:
+def twin_store(request: pytest.FixtureRequest) -> str:
+    """Which store `make_twin` makes twins on ("gpkg" unless the module says otherwise)."""
+    return getattr(request, "param", "gpkg")
+
+
+@pytest.fixture
+def make_twin(tmp_path: Path, _template_twin: Path, twin_store: str) -> Iterator[MakeTwin]:
     """`make_twin(name="twin", schemas=SCHEMAS, aoi=AOI, fresh=False)`: a new, empty Twin on a
-    GeoPackage in tmp_path. With the default schemas it is a copy of a twin created once per session
-    (creating one costs ~60 ms of fsyncs); `fresh=True` runs Twin.create for this test."""
+    GeoPackage in tmp_path (or, where the module chose PostGIS, in a fresh schema). With the default
+    schemas a GeoPackage twin is a copy of one created once per session (creating one costs ~60 ms
+    of fsyncs); `fresh=True` runs Twin.create for this test."""
     made: list[Twin] = []
 
     def make(
         name: str = "twin", schemas: Sequence[LayerSchema] = SCHEMAS, aoi: BaseGeometry = AOI, fresh: bool = False
     ) -> Twin:
+        if twin_store == "postgis":
+            t = Twin.create(postgis_url(), schemas, aoi)
+            made.append(t)
+            return t
         path = tmp_path / f"{name}.gpkg"
         if fresh or tuple(schemas) != SCHEMAS or not aoi.equals(AOI):
             t = Twin.create(path, schemas, aoi)
@@ -117,6 +231,7 @@ def make_twin(tmp_path: Path, _template_twin: Path) -> Iterator[MakeTwin]:
     yield make
     for t in made:
         t.close()
+    drop_postgis_schemas()
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ from twin import BadInput, Change, Conflict, LayerSchema, NotFound, Problem, Twi
 from twin.core import register_rule
 from twin.encoding import stored_commit_id
 
+TWIN_STORES = ("gpkg", "postgis")  # twin-level tests run on both stores (conftest.py)
+
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
 

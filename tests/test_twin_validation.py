@@ -28,6 +28,8 @@ from store_contract import (
 
 from twin import BadInput, Change, Feature, Problem, Twin, ValidationFailed
 
+TWIN_STORES = ("gpkg", "postgis")  # twin-level tests run on both stores (conftest.py)
+
 BOWTIE = Polygon([(X0, Y0), (X0 + 0.001, Y0 + 0.001), (X0 + 0.001, Y0), (X0, Y0 + 0.001)])
 
 

@@ -3,20 +3,24 @@
 from twin.core import HEAD, Ref, Twin, TwinLike, feature_from_geojson
 from twin.errors import BadInput, Conflict, Corrupt, NotFound, Problem, TwinError, ValidationFailed
 from twin.model import Change, CommitInfo, DiffEntry, Feature, FieldSpec, HistoryEntry, LayerSchema
+from twin.stores.base import BBox, ExportRow, Page
 
 __all__ = [
     "HEAD",
+    "BBox",
     "BadInput",
     "Change",
     "CommitInfo",
     "Conflict",
     "Corrupt",
     "DiffEntry",
+    "ExportRow",
     "Feature",
     "FieldSpec",
     "HistoryEntry",
     "LayerSchema",
     "NotFound",
+    "Page",
     "Problem",
     "Ref",
     "Twin",

@@ -74,18 +74,50 @@ class Twin:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, path: str | Path) -> Twin:
-        from twin.stores.gpkg import GeoPackageStore
+    def open(cls, url: str | Path) -> Twin:
+        """The twin at a path or URL (see twin.stores.open_store)."""
+        from twin.stores import open_store
 
-        return cls(GeoPackageStore(path))
+        return cls(open_store(url))
 
     @classmethod
-    def create(cls, path: str | Path, schemas: Sequence[LayerSchema], area_of_interest: BaseGeometry) -> Twin:
-        from twin.stores.gpkg import GeoPackageStore
+    def create(cls, url: str | Path, schemas: Sequence[LayerSchema], area_of_interest: BaseGeometry) -> Twin:
+        """A new, empty twin at a path or URL; Conflict if one is there already."""
+        from twin.stores import open_store
 
-        store = GeoPackageStore(path, create=True)
-        store.initialize(schemas, area_of_interest)
+        store = open_store(url, create=True)
+        try:
+            store.initialize(schemas, area_of_interest)
+        except BaseException:
+            store.close()
+            raise
         return cls(store)
+
+    @staticmethod
+    def exists(url: str | Path) -> bool:
+        """Whether a twin (or, for a file path, any file) is at this path or URL."""
+        from twin.stores import twin_exists
+
+        return twin_exists(url)
+
+    @staticmethod
+    def remove(url: str | Path) -> None:
+        """Delete the twin at this path or URL (for `venue-twin init --force`)."""
+        from twin.stores import remove_twin
+
+        remove_twin(url)
+
+    @staticmethod
+    def migrate(url: str | Path) -> list[str]:
+        """Create or upgrade the store's schema (PostGIS); the migration steps applied."""
+        from twin.stores import migrate
+
+        return migrate(url)
+
+    def flush(self) -> None:
+        """Make everything committed durable where other programs read it (e.g. GDAL reading a
+        GeoPackage file), without closing."""
+        self.store.flush()
 
     def close(self) -> None:
         self.store.close()

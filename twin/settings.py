@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class TwinSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
 
-    store: Path = Path("data/venue-twin.gpkg")  # the embedded twin file
+    # Where the twin lives: a GeoPackage file path (or gpkg:...), or a postgresql:// URL.
+    store: str = "data/venue-twin.gpkg"
     author: str | None = None  # default author of commits made from this machine
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _path_is_a_store(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, Path) else v
 
 
 def settings() -> TwinSettings:

@@ -30,11 +30,11 @@ import shapely
 from completion import Completion, Snapshot
 from completion.register import LAYER as PROJECTS_LAYER
 from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
+from twin import BBox
 from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, run_query
-from twin.stores.base import BBox
 from web import i18n
 
 # Drawing order, bottom to top; layers not named here come after, in catalogue order.

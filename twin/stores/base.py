@@ -53,6 +53,8 @@ class ExportRow:
 class Store(ABC):
     """A versioned feature store. Writes are atomic; reads at any seq are equally cheap."""
 
+    url: str  # where it is: what twin.stores.open_store takes to open it again
+
     # --- set-up and metadata
     @abstractmethod
     def initialize(self, schemas: Sequence[LayerSchema], area_of_interest: BaseGeometry) -> None:
@@ -206,6 +208,11 @@ class Store(ABC):
     @abstractmethod
     def check(self) -> list[str]:
         """Store-specific consistency checks for fsck (indexes, mirrors); [] when clean."""
+
+    def flush(self) -> None:
+        """Make what is committed readable by other programs at the storage level (a no-op
+        where committing already does)."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

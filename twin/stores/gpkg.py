@@ -155,6 +155,7 @@ def _geometry_type_name(types: Sequence[str]) -> str:
 class GeoPackageStore(Store):
     def __init__(self, path: str | Path, *, create: bool = False):
         self.path = Path(path)
+        self.url = str(self.path)  # what Twin.open takes to open it again
         if not create and not self.path.exists():
             raise NotFound(f"no twin at {self.path} (create one with `venue-twin init`)")
         self._local = threading.local()
@@ -188,6 +189,12 @@ class GeoPackageStore(Store):
             with self._conns_lock:
                 self._all_conns.append(c)
         return c
+
+    def flush(self) -> None:
+        # The GeoPackage header (application_id "GPKG", user_version) and the latest commits live in
+        # the write-ahead log until a checkpoint; GDAL reads the header from the file itself and
+        # would warn "bad application_id" before it.
+        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._conns_lock:

@@ -1,0 +1,239 @@
+"""The PostGIS store: the store contract on PostgreSQL, and what only PostGIS has (the query plan,
+migrations, writers in other processes, COPY, native vector tiles, ids equal to the embedded store's)."""
+
+from __future__ import annotations
+
+import pytest
+from store_contract import StoreContract
+
+
+@pytest.mark.parametrize("store_factory", ["postgis"], indirect=True)
+class TestPostGISStoreContract(StoreContract):
+    pass
+
+
+# ---------------------------------------------------------------------------- PostGIS only
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import mapbox_vector_tile  # noqa: E402
+import orjson  # noqa: E402
+import psycopg  # noqa: E402
+import shapely  # noqa: E402
+from pyproj import Transformer  # noqa: E402
+from store_contract import AOI, SCHEMAS, X0, Y0, at, bbox_of, gate, hall, standard_history  # noqa: E402
+
+from layers.bundle import build_bundled_twin  # noqa: E402
+from twin import BadInput, Change, Feature, Twin  # noqa: E402
+from twin.stores.postgis import FORMAT_VERSION, PostGISStore, migrate  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _sql(url: str, query: str, args: tuple = ()) -> list[tuple]:
+    from twin.stores.postgis import _connect
+
+    with _connect(url) as c:
+        cur = c.execute(query, args)
+        return cur.fetchall() if cur.description else []
+
+
+def _many_gates(n: int, prefix: str = "g") -> list[Change]:
+    side = int(n**0.5) + 1
+    return [
+        Change(
+            "gates",
+            "add",
+            f"{prefix}{i:06d}",
+            Feature(
+                f"{prefix}{i:06d}",
+                shapely.Point(X0 - 0.02 + 0.04 * (i % side) / side, Y0 - 0.02 + 0.04 * (i // side) / side),
+                {"code": f"{prefix.upper()}{i:06d}"},
+            ),
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_large_commit_goes_through_copy_and_bbox_reads_use_the_index(postgis_twin_url: str):
+    """20,000 features in one commit, then 30 commits of history on top; the as-of bbox read
+    is planned on the GiST index, never as a scan of the versions table."""
+    with Twin.create(postgis_twin_url, SCHEMAS, AOI) as twin:
+        changes = _many_gates(20_000)
+        t0 = time.perf_counter()
+        first = twin.commit(changes, author="bulk", message="import", time=at(0))
+        took = time.perf_counter() - t0
+        print(f"\n20,000-feature commit on PostGIS: {took:.2f} s")
+        for k in range(30):
+            twin.commit([gate(f"x{k}", k % 10, k // 10)], author="a", message=f"c{k}", time=at(k + 1))
+        assert twin.count("gates") == 20_030
+        assert twin.count("gates", twin.resolve(first.id)) == 20_000
+        b = bbox_of(-1, -1, 1, 1)
+        old = twin.features("gates", twin.resolve(first.id), bbox=b)
+        assert 0 < old.number_matched < 100
+        _sql(postgis_twin_url, "ANALYZE twin_versions")
+        store = twin.store
+        assert isinstance(store, PostGISStore)
+        args = {"lid": store._lid("gates"), "seq": first.seq, "box": store._box(b)}
+        with store._conn() as c:
+            plan = c.execute(
+                f"EXPLAIN (FORMAT JSON) SELECT feature_id, geojson FROM twin_versions WHERE {store._IN_BBOX} "
+                "ORDER BY feature_id",
+                args,
+            ).fetchone()[0]
+        text = orjson.dumps(plan).decode()
+        assert "twin_versions_space" in text, text
+        assert '"Seq Scan"' not in text, text
+        # The copy path wrote what a row insert would: fsck recomputes every id from the stored bytes.
+        assert twin.fsck() == []
+
+
+def test_an_older_format_is_upgraded_by_migrate_and_a_newer_one_refused(postgis_twin_url: str):
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+        ids = [c.id for c in twin.log()]
+    # A twin made before migration 2 (tokens in the store): no token table, format 1.
+    _sql(url, "DROP TABLE twin_tokens")
+    _sql(url, "UPDATE twin_meta SET value='1' WHERE key='format'")
+    with pytest.raises(BadInput, match="venue-twin migrate"):
+        Twin.open(url)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-m", "cli.main", "migrate", "--store", url], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    assert run.returncode == 0, run.stderr
+    assert "applied 2:" in run.stdout
+    assert migrate(url) == []  # up to date now
+    with Twin.open(url) as twin:
+        assert [c.id for c in twin.log()] == ids
+        assert twin.fsck() == []
+        assert twin.store.token_add("ops", "admin", "h1", "2026-10-20T00:00:00Z") == 1  # type: ignore[attr-defined]
+    _sql(url, "UPDATE twin_meta SET value=%s WHERE key='format'", (str(FORMAT_VERSION + 1),))
+    with pytest.raises(BadInput, match="newer"):
+        Twin.open(url)
+    with pytest.raises(BadInput, match="upgrade venue-twin"):
+        migrate(url)
+
+
+def test_writers_in_two_processes_lose_nothing(postgis_twin_url: str):
+    """Two processes commit on one database at once: the head row lock serialises them, so every
+    commit lands on the one before it and the chain of ids is whole."""
+    Twin.create(postgis_twin_url, SCHEMAS, AOI).close()
+    script = textwrap.dedent(
+        """
+        import sys
+        from shapely import Point
+        from twin import Change, Feature, Twin
+        url, who = sys.argv[1], sys.argv[2]
+        with Twin.open(url) as t:
+            for i in range(15):
+                fid = f"{who}{i}"
+                t.commit([Change("gates", "add", fid, Feature(fid, Point(121.3 + i / 1e4, 31.19), {"code": fid}))],
+                         author=who, message=fid)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, postgis_twin_url, who], env=env, cwd=REPO, stderr=subprocess.PIPE
+        )
+        for who in ("a", "b")
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    with Twin.open(postgis_twin_url) as twin:
+        log = twin.log(100)
+        assert len(log) == 30
+        assert twin.count("gates") == 30
+        for newer, older in zip(log, log[1:], strict=False):
+            assert newer.parent == older.id
+        assert twin.fsck() == []
+
+
+def test_native_vector_tile_holds_the_features_as_of_a_version(postgis_twin_url: str):
+    import morecantile
+
+    with Twin.create(postgis_twin_url, SCHEMAS, AOI) as twin:
+        c1 = twin.commit(
+            [gate("g1", 0, 0, kind="north"), hall("h1", 1, 1, floors=2)], author="a", message="m", time=at(0)
+        )
+        twin.commit([Change("gates", "delete", "g1")], author="a", message="m2", time=at(1))
+        tms = morecantile.tms.get("WebMercatorQuad")
+        tile = tms.tile(X0, Y0, 15)
+        b = tms.xy_bounds(tile)
+        bounds = (b.left, b.bottom, b.right, b.top)
+        store = twin.store
+        then = mapbox_vector_tile.decode(store.mvt("gates", c1.seq, bounds, layer_name="gates"))
+        feats = then["gates"]["features"]
+        assert [f["properties"]["id"] for f in feats] == ["g1"]
+        assert feats[0]["properties"]["code"] == "G1" and feats[0]["properties"]["kind"] == "north"
+        # the point lands where it should inside the 4096-unit tile
+        to_m = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+        mx, my = to_m.transform(X0, Y0)
+        x, y = feats[0]["geometry"]["coordinates"]
+        assert abs(x - (mx - b.left) / (b.right - b.left) * 4096) <= 1
+        assert abs(y - (my - b.bottom) / (b.top - b.bottom) * 4096) <= 1  # decode flips y to grow upwards
+        now = mapbox_vector_tile.decode(store.mvt("gates", c1.seq + 1, bounds))
+        assert now.get("gates", {"features": []})["features"] == []
+        hb = tms.xy_bounds(tms.tile(X0 + 0.0015, Y0 + 0.0015, 15))  # the tile holding the hall's middle
+        halls = mapbox_vector_tile.decode(store.mvt("halls", c1.seq + 1, (hb.left, hb.bottom, hb.right, hb.top)))
+        assert [f["properties"]["id"] for f in halls["halls"]["features"]] == ["h1"]
+        assert store.mvt("projects", c1.seq, bounds) is None  # records have no geometry
+
+
+def test_the_bundled_twin_has_the_same_commit_ids_on_both_stores(postgis_twin_url: str, tmp_path: Path):
+    t0 = time.perf_counter()
+    gpkg = build_bundled_twin(tmp_path / "venue.gpkg")
+    t1 = time.perf_counter()
+    pg = build_bundled_twin(postgis_twin_url)
+    t2 = time.perf_counter()
+    print(f"\nbundled twin: GeoPackage {t1 - t0:.1f} s, PostGIS {t2 - t1:.1f} s")
+    try:
+        assert [c.to_dict() for c in pg.log(1000)] == [c.to_dict() for c in gpkg.log(1000)]
+        assert pg.commit_count() == gpkg.commit_count() > 10
+        for layer in gpkg.layers():
+            assert pg.features(layer.name).features == gpkg.features(layer.name).features
+            assert pg.extent(layer.name) == gpkg.extent(layer.name)
+        assert pg.fsck() == []
+    finally:
+        gpkg.close()
+        pg.close()
+
+
+def test_opening_a_database_without_a_twin_says_so(postgis_twin_url: str):
+    from twin import NotFound
+
+    with pytest.raises(NotFound, match="venue-twin init"):
+        Twin.open(postgis_twin_url)
+    assert not Twin.exists(postgis_twin_url)
+    Twin.create(postgis_twin_url, SCHEMAS, AOI).close()
+    assert Twin.exists(postgis_twin_url)
+    with pytest.raises(Exception, match="already holds a twin"):
+        Twin.create(postgis_twin_url, SCHEMAS, AOI)
+    Twin.remove(postgis_twin_url)
+    assert not Twin.exists(postgis_twin_url)
+    assert psycopg  # imported for the server tests above
+
+
+def test_a_twin_in_a_schema_is_apart_from_one_in_public(postgis_twin_url: str):
+    """`?schema=` names where the twin is; a twin further along the search path (public) is
+    neither seen, nor refused as 'already there', nor dropped."""
+    base = postgis_twin_url.split("?")[0]
+    public = f"{base}?schema=public"
+    Twin.create(public, SCHEMAS, AOI).close()
+    try:
+        assert not Twin.exists(postgis_twin_url)
+        Twin.remove(postgis_twin_url)  # nothing there: public's twin stays
+        assert Twin.exists(public)
+        with Twin.create(postgis_twin_url, SCHEMAS, AOI) as twin:
+            twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
+        with Twin.open(public) as other:
+            assert other.commit_count() == 0
+    finally:
+        Twin.remove(public)

@@ -1,0 +1,865 @@
+"""The PostGIS store: the twin's version tables in PostgreSQL, for many processes and machines.
+
+The layout mirrors the embedded store (twin.stores.gpkg) without the GeoPackage mirror tables:
+- `twin_versions`: one row per feature version: layer, feature id, `from_seq`, `to_seq` (NULL
+  while current), `vis` = int4range(from_seq, to_seq) (generated), the geometry, its exact
+  double bounds, the properties as their canonical JSON text and the GeoJSON encoded once
+  (reads stream the stored bytes; the commit id hashes the same bytes, so ids match the
+  embedded store's).
+- One GiST index over (layer_id, geom, vis) (btree_gist for the integer): a bbox read as of
+  any commit is one index scan whose keys are the layer, the box and the visibility interval,
+  so an old version costs what the head costs.
+- `twin_layers`, `twin_schema_versions` (schemas versioned like features), `twin_commits`
+  (with per-layer totals after each commit, so an unfiltered count is a lookup), `twin_tokens`
+  (server state, not history), and `twin_meta` with the format: the number of migrations applied.
+- `twin_head`: one row, locked FOR UPDATE by a writer for its whole transaction, so checking the
+  head and writing on it is atomic across connections, processes and machines.
+
+A URL may name a schema to hold the twin (`?schema=name`), so one database can hold several.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+import psycopg
+import shapely
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+from shapely.geometry.base import BaseGeometry
+
+from twin.encoding import format_time, parse_time
+from twin.errors import BadInput, Conflict, NotFound
+from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
+from twin.schema import check_schema, encode_schema, schema_of
+from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
+from twin.stores.gpkg import bbox_geometry
+
+# Numbered migrations: a twin's format is how many of them it has had. Never edit a released
+# step; append a new one (and `venue-twin migrate` brings older twins up to date).
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "1: version tables, commits, layers and schema versions",
+        """
+CREATE TABLE twin_meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE twin_head (one boolean PRIMARY KEY DEFAULT true CHECK (one), seq integer NOT NULL);
+INSERT INTO twin_head VALUES (true, 0);
+CREATE TABLE twin_layers (layer_id serial PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE twin_schema_versions (
+  layer_id integer NOT NULL REFERENCES twin_layers, from_seq integer NOT NULL, to_seq integer,
+  op text NOT NULL, properties text NOT NULL, geojson bytea NOT NULL, PRIMARY KEY (layer_id, from_seq));
+CREATE TABLE twin_commits (
+  seq integer PRIMARY KEY, id text COLLATE "C" NOT NULL UNIQUE, parent text, author text NOT NULL,
+  message text NOT NULL, time text COLLATE "C" NOT NULL, counts text NOT NULL, totals text NOT NULL);
+CREATE INDEX twin_commits_time ON twin_commits (time, seq);
+CREATE TABLE twin_versions (
+  vid bigserial PRIMARY KEY, layer_id integer NOT NULL REFERENCES twin_layers,
+  feature_id text COLLATE "C" NOT NULL, from_seq integer NOT NULL, to_seq integer, op text NOT NULL,
+  vis int4range GENERATED ALWAYS AS (int4range(from_seq, to_seq)) STORED,
+  geom geometry(Geometry, 4326), minx float8, miny float8, maxx float8, maxy float8,
+  properties text NOT NULL, geojson bytea NOT NULL);
+CREATE INDEX twin_versions_feature ON twin_versions (layer_id, feature_id, from_seq);
+CREATE INDEX twin_versions_current ON twin_versions (layer_id, feature_id) WHERE to_seq IS NULL;
+CREATE INDEX twin_versions_from ON twin_versions (from_seq);
+CREATE INDEX twin_versions_to ON twin_versions (to_seq) WHERE to_seq IS NOT NULL;
+CREATE INDEX twin_versions_space ON twin_versions USING gist (layer_id, geom, vis);
+""",
+    ),
+    (
+        "2: API tokens in the store (server state shared by every API process)",
+        """
+CREATE TABLE twin_tokens (
+  id serial PRIMARY KEY, name text NOT NULL, role text NOT NULL, hash text NOT NULL UNIQUE,
+  created text NOT NULL, revoked text);
+""",
+    ),
+]
+FORMAT_VERSION = len(MIGRATIONS)
+_TABLES = (
+    "twin_tokens",
+    "twin_versions",
+    "twin_schema_versions",
+    "twin_commits",
+    "twin_layers",
+    "twin_head",
+    "twin_meta",
+)
+_MIGRATE_LOCK = 0x7477696E  # "twin": one migration at a time per database
+
+
+def _split_url(url: str) -> tuple[str, str | None]:
+    """(conninfo for psycopg, the schema the URL names or None)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = [(k, v) for k, v in query if k != "schema"]
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+        raise BadInput(f"schema {schema!r} in the store URL is not a plain SQL name")
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), schema
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _search_path(schema: str) -> sql.Composed:
+    # PostGIS and btree_gist live in public, so the twin's schema comes first and public after.
+    return sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema))
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    conninfo, schema = _split_url(url)
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as e:
+        raise BadInput(f"cannot connect to {display_url(url)}: {str(e).strip()}") from e
+    if schema is not None:
+        conn.execute(_search_path(schema))
+    return conn
+
+
+def _where(conn: psycopg.Connection[Any], schema: str | None) -> str:
+    return schema or conn.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index,no-any-return]
+
+
+def _format_of(conn: psycopg.Connection[Any], schema: str | None) -> int | None:
+    """The twin format in the schema the URL names (else the connection's current schema); None
+    where nothing was migrated. Only that schema counts: a twin in `public`, which is on the search
+    path after a named schema, is another twin."""
+    where = _where(conn, schema)
+    if conn.execute("SELECT to_regnamespace(%s)", (where,)).fetchone()[0] is None:  # type: ignore[index]
+        return None
+    if conn.execute("SELECT to_regclass(format('%%I.twin_meta', %s::text))", (where,)).fetchone()[0] is None:  # type: ignore[index]
+        return None
+    row = conn.execute("SELECT value FROM twin_meta WHERE key='format'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(url: str, target: int | None = None) -> list[str]:
+    """Create or upgrade the twin's tables to `target` (default: this program's format); returns the
+    steps applied. Refuses a twin of a newer format than this program knows."""
+    target = FORMAT_VERSION if target is None else target
+    _, schema = _split_url(url)
+    with _connect(url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+        for ext in ("postgis", "btree_gist"):
+            if conn.execute("SELECT 1 FROM pg_extension WHERE extname=%s", (ext,)).fetchone() is None:
+                conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} SCHEMA public").format(sql.Identifier(ext)))
+        if schema is not None:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        have = _format_of(conn, schema) or 0
+        if have > FORMAT_VERSION:
+            raise BadInput(
+                f"{display_url(url)} holds a twin of format {have}; this program knows formats up to "
+                f"{FORMAT_VERSION}: upgrade venue-twin"
+            )
+        done: list[str] = []
+        for n in range(have, target):
+            name, ddl = MIGRATIONS[n]
+            conn.execute(ddl)
+            done.append(name)
+        if done:
+            conn.execute(
+                "INSERT INTO twin_meta VALUES ('format', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(max(have, target)),),
+            )
+        return done
+
+
+def holds_twin(url: str) -> bool:
+    with _connect(url) as conn:
+        if _format_of(conn, _split_url(url)[1]) is None:
+            return False
+        return conn.execute("SELECT 1 FROM twin_meta WHERE key='area_of_interest'").fetchone() is not None
+
+
+def drop_twin(url: str) -> None:
+    """Drop the twin's tables (its history, schemas and tokens) from the database."""
+    with _connect(url) as conn, conn.transaction():
+        if _format_of(conn, _split_url(url)[1]) is None:
+            return  # nothing of a twin here (and never a twin further along the search path)
+        where = _where(conn, _split_url(url)[1])
+        for t in _TABLES:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(where, t)))
+
+
+class PostGISStore(Store):
+    def __init__(self, url: str, *, create: bool = False, pool_size: int = 8):
+        self.url = url
+        self._conninfo, self._schema = _split_url(url)
+        self._local = threading.local()
+        self._layer_ids: dict[str, int] = {}
+        self._schema_rows: list[tuple[str, int, int | None, LayerSchema]] = []
+        self._rows_seq = -1
+        self._schemas_by_seq: dict[int, dict[str, LayerSchema]] = {}
+        self._schema_lock = threading.Lock()
+        self._aoi: BaseGeometry | None = None
+        self._extents: dict[tuple[str, int], BBox | None] = {}
+        if not create:
+            self._check_is_twin()
+        self._pool = ConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            open=False,
+            name="venue-twin",
+        )
+        try:
+            self._pool.open(wait=True, timeout=30)
+        except PoolTimeout as e:
+            raise BadInput(f"cannot connect to {display_url(url)}") from e
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        if self._schema is not None:
+            conn.execute(_search_path(self._schema))
+
+    def _check_is_twin(self) -> None:
+        with _connect(self.url) as conn:
+            fmt = _format_of(conn, self._schema)
+            where = display_url(self.url)
+            if fmt is None:
+                raise NotFound(f"no twin at {where} (create one with `venue-twin init --store URL`)")
+            if fmt < FORMAT_VERSION:
+                raise BadInput(
+                    f"{where} holds a twin of format {fmt}; this program reads format {FORMAT_VERSION}: "
+                    "upgrade it with `venue-twin migrate`"
+                )
+            if fmt > FORMAT_VERSION:
+                raise BadInput(
+                    f"{where} holds a twin of format {fmt}, newer than this program knows ({FORMAT_VERSION}): "
+                    "upgrade venue-twin"
+                )
+            if conn.execute("SELECT 1 FROM twin_meta WHERE key='area_of_interest'").fetchone() is None:
+                raise NotFound(f"no twin at {where}: its tables exist but hold none (run `venue-twin init`)")
+
+    # ------------------------------------------------------------------ connections
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """The connection of this thread's write block if one is open (reads inside a commit see
+        the commit's own transaction), else one from the pool."""
+        w = getattr(self._local, "wconn", None)
+        if w is not None:
+            yield w
+            return
+        with self._pool.connection() as c:
+            yield c
+
+    def _one(self, query: Any, args: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        with self._conn() as c:
+            return c.execute(query, args).fetchone()
+
+    def _all(self, query: Any, args: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        with self._conn() as c:
+            return c.execute(query, args).fetchall()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # ------------------------------------------------------------------ set-up
+    def initialize(self, schemas: Sequence[LayerSchema], area_of_interest: BaseGeometry) -> None:
+        migrate(self.url)
+        with self.writing(), self._conn() as c:
+            if c.execute("SELECT 1 FROM twin_meta WHERE key='area_of_interest'").fetchone():
+                raise Conflict(f"{display_url(self.url)} already holds a twin")
+            c.execute("INSERT INTO twin_meta VALUES ('area_of_interest', %s)", (shapely.to_wkt(area_of_interest),))
+            for s in schemas:
+                self._create_layer(c, s, 0, encode_schema(s))
+        self.reload_schemas()
+
+    # ------------------------------------------------------------------ layers and their schemas
+    def _create_layer(self, c: psycopg.Connection[Any], s: LayerSchema, seq: int, version: EncodedFeature) -> int:
+        problems = check_schema(s)
+        if problems:
+            raise BadInput(f"layer {s.name}: " + "; ".join(problems))
+        if c.execute("SELECT 1 FROM twin_layers WHERE name=%s", (s.name,)).fetchone():
+            raise Conflict(f"layer {s.name} exists already")
+        lid = c.execute("INSERT INTO twin_layers(name) VALUES (%s) RETURNING layer_id", (s.name,)).fetchone()[0]  # type: ignore[index]
+        c.execute(
+            "INSERT INTO twin_schema_versions VALUES (%s, %s, NULL, 'add', %s, %s)",
+            (lid, seq, version.properties_json, version.geojson),
+        )
+        self._code_index(c, lid, s)
+        return int(lid)
+
+    @staticmethod
+    def _code_index(c: psycopg.Connection[Any], lid: int, s: LayerSchema) -> None:
+        """A partial index on the layer's human code among current versions: the uniqueness check
+        of a commit (ids_by_value) is then a few index probes however large the layer."""
+        if s.code_field is None:
+            return
+        c.execute(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON twin_versions ((properties::jsonb -> {})) "
+                "WHERE layer_id = {} AND to_seq IS NULL"
+            ).format(
+                sql.Identifier(f"twin_code_{lid}_{s.code_field}"[:63]), sql.Literal(s.code_field), sql.Literal(lid)
+            )
+        )
+
+    def _alter_layer(
+        self, c: psycopg.Connection[Any], seq: int, lid: int, new: LayerSchema, version: EncodedFeature
+    ) -> None:
+        c.execute("UPDATE twin_schema_versions SET to_seq=%s WHERE layer_id=%s AND to_seq IS NULL", (seq, lid))
+        c.execute(
+            "INSERT INTO twin_schema_versions VALUES (%s, %s, NULL, 'modify', %s, %s)",
+            (lid, seq, version.properties_json, version.geojson),
+        )
+        self._code_index(c, lid, new)
+
+    def _load_schemas(self) -> None:
+        with self._conn() as c:
+            head = c.execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]  # type: ignore[index]
+            rows = c.execute(
+                "SELECT l.layer_id, l.name, s.from_seq, s.to_seq, s.properties FROM twin_schema_versions s "
+                "JOIN twin_layers l USING (layer_id) ORDER BY l.layer_id, s.from_seq"
+            ).fetchall()
+        with self._schema_lock:
+            self._layer_ids = {name: lid for lid, name, *_ in rows}
+            self._schema_rows = [(name, f, t, LayerSchema.from_dict(orjson.loads(p))) for _, name, f, t, p in rows]
+            self._schemas_by_seq = {}
+            self._rows_seq = head
+
+    def schemas_at(self, seq: int) -> dict[str, LayerSchema]:
+        got = self._schemas_by_seq.get(seq)
+        if got is not None:
+            return got
+        if seq > self._rows_seq or getattr(self._local, "wconn", None) is not None:
+            # Inside a write block the schemas may have changed uncommitted: read them afresh.
+            self._load_schemas()
+        rows, rows_seq = self._schema_rows, self._rows_seq
+        out = {name: s for name, f, t, s in rows if f <= seq and (t is None or t > seq)}
+        if seq <= rows_seq and getattr(self._local, "wconn", None) is None:
+            if len(self._schemas_by_seq) > 1024:
+                self._schemas_by_seq = {}
+            self._schemas_by_seq[seq] = out
+        return out
+
+    def schemas(self) -> dict[str, LayerSchema]:
+        return self.schemas_at(self._head_seq())
+
+    def _head_seq(self) -> int:
+        return int(self._one("SELECT coalesce(max(seq), 0) FROM twin_commits")[0])
+
+    def reload_schemas(self) -> None:
+        self._rows_seq = -1
+        self._schemas_by_seq = {}
+
+    def _lid(self, layer: str) -> int:
+        if layer not in self._layer_ids:
+            self._load_schemas()
+        try:
+            return self._layer_ids[layer]
+        except KeyError:
+            raise NotFound(f"no layer {layer!r}") from None
+
+    def _spatial(self, layer: str) -> bool:
+        self._lid(layer)
+        return next(s.spatial for name, _, _, s in self._schema_rows if name == layer)
+
+    def area_of_interest(self) -> BaseGeometry:
+        if self._aoi is None:
+            row = self._one("SELECT value FROM twin_meta WHERE key='area_of_interest'")
+            self._aoi = shapely.from_wkt(row[0])
+        return self._aoi
+
+    # ------------------------------------------------------------------ commits
+    _COMMIT_COLS = "seq, id, parent, author, message, time, counts"
+
+    @staticmethod
+    def _commit(row: tuple[Any, ...]) -> CommitInfo:
+        seq, cid, parent, author, message, time, counts = row
+        return CommitInfo(cid, seq, parent, author, message, parse_time(time), orjson.loads(counts))
+
+    def head(self) -> CommitInfo | None:
+        row = self._one(f"SELECT {self._COMMIT_COLS} FROM twin_commits ORDER BY seq DESC LIMIT 1")
+        return self._commit(row) if row else None
+
+    def commit_by_seq(self, seq: int) -> CommitInfo:
+        row = self._one(f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE seq=%s", (seq,))
+        if row is None:
+            raise NotFound(f"no commit number {seq}")
+        return self._commit(row)
+
+    def commits_by_id_prefix(self, prefix: str) -> list[CommitInfo]:
+        if not re.fullmatch(r"[0-9a-f]{1,64}", prefix):
+            return []
+        rows = self._all(
+            f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE id >= %s AND id < %s ORDER BY id LIMIT 2",
+            (prefix, prefix + "g"),
+        )
+        return [self._commit(r) for r in rows]
+
+    def commit_at_time(self, t: datetime) -> CommitInfo | None:
+        row = self._one(
+            f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE time <= %s ORDER BY time DESC, seq DESC LIMIT 1",
+            (format_time(t),),
+        )
+        return self._commit(row) if row else None
+
+    def log(self, limit: int, offset: int = 0) -> list[CommitInfo]:
+        rows = self._all(
+            f"SELECT {self._COMMIT_COLS} FROM twin_commits ORDER BY seq DESC LIMIT %s OFFSET %s", (limit, offset)
+        )
+        return [self._commit(r) for r in rows]
+
+    def commit_count(self) -> int:
+        return int(self._one("SELECT count(*) FROM twin_commits")[0])
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        w = getattr(self._local, "wconn", None)
+        if w is not None:  # nested: a savepoint, so a failed apply inside leaves nothing
+            with w.transaction():
+                yield
+            return
+        with self._pool.connection() as c, c.transaction():
+            # The head row stays locked until this transaction ends: another writer anywhere
+            # waits here, then reads the head this one wrote.
+            c.execute("SELECT seq FROM twin_head FOR UPDATE")
+            self._local.wconn = c
+            try:
+                yield
+            except BaseException:
+                # Schemas read inside the block may include a layer this rollback undoes.
+                self._layer_ids = {}
+                self.reload_schemas()
+                raise
+            finally:
+                self._local.wconn = None
+
+    def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
+        with self.writing(), self._conn() as c:
+            head = c.execute("SELECT seq, id, time, totals FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
+            head_seq, head_id = (head[0], head[1]) if head else (0, None)
+            if head_id != commit.parent:
+                raise Conflict(
+                    f"the twin moved on: head is {head_id or '(empty)'}, the write was built on "
+                    f"{commit.parent or '(empty)'}; read again and retry"
+                )
+            if head and parse_time(head[2]) > commit.time:
+                raise BadInput(f"commit time {format_time(commit.time)} is before its parent's {head[2]}")
+            if commit.seq != head_seq + 1:
+                raise Conflict(f"commit number {commit.seq} does not follow the head {head_seq}")
+            schemas = dict(self.schemas_at(head_seq))
+            lids = dict(self._layer_ids)
+            for ch in changes:
+                if ch.feature_id == SCHEMA_ID:
+                    self._apply_schema(c, commit.seq, ch, schemas, lids)
+            totals: dict[str, int] = orjson.loads(head[3]) if head else {}
+            self._apply_changes(
+                c, commit.seq, [ch for ch in changes if ch.feature_id != SCHEMA_ID], schemas, lids, totals
+            )
+            c.execute(
+                "INSERT INTO twin_commits VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    commit.seq,
+                    commit.id,
+                    commit.parent,
+                    commit.author,
+                    commit.message,
+                    format_time(commit.time),
+                    orjson.dumps(commit.counts).decode(),
+                    orjson.dumps(totals).decode(),
+                ),
+            )
+            c.execute("UPDATE twin_head SET seq=%s", (commit.seq,))
+        if any(ch.feature_id == SCHEMA_ID for ch in changes):
+            self.reload_schemas()
+
+    def _apply_schema(
+        self,
+        c: psycopg.Connection[Any],
+        seq: int,
+        ch: StoredChange,
+        schemas: dict[str, LayerSchema],
+        lids: dict[str, int],
+    ) -> None:
+        if ch.version is None:
+            raise BadInput(f"layer {ch.layer}: a layer cannot be deleted")
+        new = schema_of(ch.version)
+        if new.name != ch.layer:
+            raise BadInput(f"the schema of layer {ch.layer} names layer {new.name}")
+        if ch.op == "add":
+            lids[new.name] = self._create_layer(c, new, seq, ch.version)
+        else:
+            if ch.layer not in schemas:
+                raise NotFound(f"no layer {ch.layer!r} to alter")
+            self._alter_layer(c, seq, lids[ch.layer], new, ch.version)
+        schemas[new.name] = new
+
+    def _apply_changes(
+        self,
+        c: psycopg.Connection[Any],
+        seq: int,
+        changes: Sequence[StoredChange],
+        schemas: dict[str, LayerSchema],
+        lids: dict[str, int],
+        totals: dict[str, int],
+    ) -> None:
+        by_layer: dict[str, list[StoredChange]] = {}
+        for ch in changes:
+            by_layer.setdefault(ch.layer, []).append(ch)
+        rows: list[tuple[Any, ...]] = []
+        for layer, chs in by_layer.items():
+            if layer not in schemas:
+                raise NotFound(f"no layer {layer!r}")
+            lid = lids[layer]
+            closing = [ch.feature_id for ch in chs if ch.op != "add"]
+            if closing:
+                c.execute(
+                    "UPDATE twin_versions SET to_seq=%s WHERE layer_id=%s AND to_seq IS NULL AND feature_id = ANY(%s)",
+                    (seq, lid, closing),
+                )
+            new = [ch for ch in chs if ch.version is not None]
+            if new:
+                versions = [ch.version for ch in new]
+                wkbs = [v.wkb for v in versions]  # type: ignore[union-attr]
+                geoms = shapely.from_wkb(wkbs)
+                # EWKB (hex) carries the SRID the typed geometry column demands.
+                ewkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+                for ch, v, g in zip(new, versions, ewkb, strict=True):
+                    assert v is not None
+                    box = v.bbox or (None, None, None, None)
+                    rows.append((lid, v.feature_id, seq, ch.op, g, *box, v.properties_json, v.geojson))
+            added = sum(1 for ch in chs if ch.op == "add")
+            deleted = sum(1 for ch in chs if ch.op == "delete")
+            totals[layer] = totals.get(layer, 0) + added - deleted
+        if rows:
+            # COPY streams every new version in one statement: an import of 100,000 features is
+            # one round trip, not 100,000 inserts.
+            with (
+                c.cursor() as cur,
+                cur.copy(
+                    "COPY twin_versions (layer_id, feature_id, from_seq, op, geom, minx, miny, maxx, maxy, properties, geojson) "
+                    "FROM STDIN"
+                ) as cp,
+            ):
+                for r in rows:
+                    cp.write_row(r)
+
+    def changes_in(self, seq: int) -> list[StoredChange]:
+        names = self._names_by_lid()
+        with self._conn() as c:
+            started = c.execute(
+                "SELECT layer_id, feature_id, op, minx, miny, maxx, maxy, ST_AsBinary(geom), properties, geojson "
+                "FROM twin_versions WHERE from_seq=%s",
+                (seq,),
+            ).fetchall()
+            ended = c.execute("SELECT layer_id, feature_id FROM twin_versions WHERE to_seq=%s", (seq,)).fetchall()
+            schema_rows = c.execute(
+                "SELECT layer_id, op, properties, geojson FROM twin_schema_versions WHERE from_seq=%s", (seq,)
+            ).fetchall()
+        if any(r[0] not in names for r in (*started, *ended, *schema_rows)):
+            self.reload_schemas()
+            self._load_schemas()
+            names = self._names_by_lid()
+        out: list[StoredChange] = []
+        seen: set[tuple[int, str]] = set()
+        for lid, fid, op, x0, y0, x1, y1, wkb, props, gj in started:
+            seen.add((lid, fid))
+            box = None if x0 is None else (x0, y0, x1, y1)
+            v = EncodedFeature(
+                names[lid], fid, bytes(gj), bytes(wkb) if wkb is not None else None, box, orjson.loads(props), props
+            )
+            out.append(StoredChange(names[lid], op, fid, v))
+        for lid, fid in ended:
+            if (lid, fid) not in seen:
+                out.append(StoredChange(names[lid], "delete", fid, None))
+        for lid, op, props, gj in schema_rows:
+            v = EncodedFeature(names[lid], SCHEMA_ID, bytes(gj), None, None, orjson.loads(props), props)
+            out.append(StoredChange(names[lid], op, SCHEMA_ID, v))
+        return out
+
+    def _names_by_lid(self) -> dict[int, str]:
+        if not self._layer_ids:
+            self._load_schemas()
+        return {lid: name for name, lid in self._layer_ids.items()}
+
+    # ------------------------------------------------------------------ reads
+    _VISIBLE = "from_seq <= %(seq)s AND (to_seq IS NULL OR to_seq > %(seq)s)"
+    # The as-of bbox selection: every condition is a key of the GiST index (layer, box, interval);
+    # ST_Intersects then checks the exact geometry against the exact bbox geometry.
+    _IN_BBOX = (
+        "layer_id = %(lid)s AND vis @> %(seq)s::integer AND geom && ST_GeomFromWKB(%(box)s, 4326) "
+        "AND ST_Intersects(geom, ST_GeomFromWKB(%(box)s, 4326))"
+    )
+
+    def feature(self, layer: str, feature_id: str, seq: int) -> bytes | None:
+        row = self._one(
+            f"SELECT geojson FROM twin_versions WHERE layer_id=%(lid)s AND feature_id=%(fid)s AND {self._VISIBLE}",
+            {"lid": self._lid(layer), "fid": feature_id, "seq": seq},
+        )
+        return bytes(row[0]) if row else None
+
+    def features_by_id(self, layer: str, feature_ids: Sequence[str], seq: int) -> dict[str, bytes]:
+        rows = self._all(
+            "SELECT feature_id, geojson FROM twin_versions WHERE layer_id=%(lid)s AND feature_id = ANY(%(ids)s) "
+            f"AND {self._VISIBLE}",
+            {"lid": self._lid(layer), "ids": list(feature_ids), "seq": seq},
+        )
+        return {fid: bytes(gj) for fid, gj in rows}
+
+    @staticmethod
+    def _box(bbox: BBox) -> bytes:
+        return shapely.to_wkb(bbox_geometry(bbox))
+
+    def features(
+        self,
+        layer: str,
+        seq: int,
+        bbox: BBox | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: str | None = None,
+    ) -> Page:
+        lid = self._lid(layer)
+        if bbox is not None and not self._spatial(layer):
+            raise BadInput(f"layer {layer} has no geometry, so no bbox")
+        args: dict[str, Any] = {"lid": lid, "seq": seq, "after": after, "limit": limit, "offset": offset}
+        if bbox is not None:
+            args["box"] = self._box(bbox)
+            where = self._IN_BBOX
+        else:
+            where = f"layer_id=%(lid)s AND {self._VISIBLE}"
+        with self._conn() as c:
+            if bbox is not None:
+                total = c.execute(f"SELECT count(*) FROM twin_versions WHERE {where}", args).fetchone()[0]  # type: ignore[index]
+            else:
+                total = self.count(layer, seq)
+            page_where = where + (" AND feature_id > %(after)s" if after is not None else "")
+            rows = c.execute(
+                f"SELECT feature_id, geojson FROM twin_versions WHERE {page_where} "
+                "ORDER BY feature_id LIMIT %(limit)s OFFSET %(offset)s",
+                args,
+            ).fetchall()
+        return Page([bytes(r[1]) for r in rows], [r[0] for r in rows], int(total))
+
+    def count(self, layer: str, seq: int) -> int:
+        self._lid(layer)
+        if seq == 0:
+            return 0
+        row = self._one("SELECT totals FROM twin_commits WHERE seq=%s", (seq,))
+        if row is None:
+            raise NotFound(f"no commit number {seq}")
+        return int(orjson.loads(row[0]).get(layer, 0))
+
+    def ids_by_value(self, layer: str, field: str, values: Sequence[Any]) -> dict[Any, str]:
+        schema = self.schemas()[layer]
+        if schema.field(field) is None:
+            raise NotFound(f"layer {layer} has no field {field!r}")
+        lid = self._lid(layer)
+        vals = [orjson.dumps(v).decode() for v in values]
+        # Literal layer id and field, so the planner matches the layer's partial code index.
+        query = sql.SQL(
+            "SELECT feature_id, properties::jsonb -> {f} FROM twin_versions "
+            "WHERE layer_id = {lid} AND to_seq IS NULL AND (properties::jsonb -> {f}) = ANY(%s::jsonb[])"
+        ).format(f=sql.Literal(field), lid=sql.Literal(lid))
+        return {v: fid for fid, v in self._all(query, (vals,))}
+
+    def feature_ids(self, layer: str, seq: int) -> list[str]:
+        rows = self._all(
+            f"SELECT feature_id FROM twin_versions WHERE layer_id=%(lid)s AND {self._VISIBLE} ORDER BY feature_id",
+            {"lid": self._lid(layer), "seq": seq},
+        )
+        return [r[0] for r in rows]
+
+    def export_rows(self, layer: str, seq: int, bbox: BBox | None = None) -> Iterator[ExportRow]:
+        args: dict[str, Any] = {"lid": self._lid(layer), "seq": seq}
+        if bbox is not None:
+            args["box"] = self._box(bbox)
+            where = self._IN_BBOX
+        else:
+            where = f"layer_id=%(lid)s AND {self._VISIBLE}"
+        with self._conn() as c, c.cursor() as cur:
+            cur.execute(
+                f"SELECT feature_id, ST_AsBinary(geom), properties FROM twin_versions WHERE {where} "
+                "ORDER BY feature_id",
+                args,
+            )
+            for fid, wkb, props in cur:
+                yield ExportRow(fid, bytes(wkb) if wkb is not None else None, props.encode())  # type: ignore[arg-type]
+
+    def versions_of(self, layer: str, feature_id: str) -> list[VersionRow]:
+        lid = self._lid(layer)
+        table = "twin_schema_versions" if feature_id == SCHEMA_ID else "twin_versions"
+        cond = "" if feature_id == SCHEMA_ID else " AND feature_id=%(fid)s"
+        rows = self._all(
+            f"SELECT from_seq, to_seq, op, geojson FROM {table} WHERE layer_id=%(lid)s{cond} ORDER BY from_seq",
+            {"lid": lid, "fid": feature_id},
+        )
+        return [VersionRow(layer, feature_id, f, t, op, bytes(gj)) for f, t, op, gj in rows]
+
+    def versions_changed_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
+        ids = {self._lid(name): name for name in layers}
+        if not ids:
+            return
+        with self._conn() as c, c.cursor() as cur:
+            cur.execute(
+                "SELECT layer_id, feature_id, from_seq, to_seq, op, geojson FROM twin_versions "
+                "WHERE layer_id = ANY(%(ids)s) AND ((from_seq > %(a)s AND from_seq <= %(b)s) "
+                "OR (to_seq > %(a)s AND to_seq <= %(b)s)) ORDER BY layer_id, feature_id, from_seq",
+                {"ids": list(ids), "a": a, "b": b},
+            )
+            for lid, fid, f, t, op, gj in cur:
+                yield VersionRow(ids[lid], fid, f, t, op, bytes(gj))
+
+    def schema_versions_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
+        ids = {self._lid(name): name for name in layers}
+        if not ids:
+            return
+        rows = self._all(
+            "SELECT layer_id, from_seq, to_seq, op, geojson FROM twin_schema_versions "
+            "WHERE layer_id = ANY(%(ids)s) AND ((from_seq > %(a)s AND from_seq <= %(b)s) "
+            "OR (to_seq > %(a)s AND to_seq <= %(b)s)) ORDER BY layer_id, from_seq",
+            {"ids": list(ids), "a": a, "b": b},
+        )
+        for lid, f, t, op, gj in rows:
+            yield VersionRow(ids[lid], SCHEMA_ID, f, t, op, bytes(gj))
+
+    def extent(self, layer: str, seq: int) -> BBox | None:
+        lid = self._lid(layer)
+        key = (layer, seq)
+        if key in self._extents:  # the extent as of a commit never changes
+            return self._extents[key]
+        # The exact double bounds kept with each version (a geometry's own box is float4-rounded).
+        row = self._one(
+            f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM twin_versions WHERE layer_id=%(lid)s AND {self._VISIBLE}",
+            {"lid": lid, "seq": seq},
+        )
+        ext = None if row[0] is None else (row[0], row[1], row[2], row[3])
+        if len(self._extents) > 4096:
+            self._extents.clear()
+        self._extents[key] = ext
+        return ext
+
+    def mvt(
+        self,
+        layer: str,
+        seq: int,
+        bounds: tuple[float, float, float, float],
+        *,
+        extent: int = 4096,
+        buffer: int = 64,
+        layer_name: str | None = None,
+    ) -> bytes | None:
+        lid = self._lid(layer)
+        if not self._spatial(layer):
+            return None
+        minx, miny, maxx, maxy = bounds
+        margin = (maxx - minx) * buffer / extent  # the tile's buffer in metres
+        row = self._one(
+            "WITH t AS (SELECT ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857) AS box), "
+            # The same index keys as a bbox read: layer, the tile (with its buffer) in lon/lat, seq.
+            "sel AS (SELECT v.feature_id, v.properties, v.geom FROM twin_versions v, t "
+            "  WHERE v.layer_id = %(lid)s AND v.vis @> %(seq)s::integer "
+            "  AND v.geom && ST_Transform(ST_Expand(t.box, %(m)s), 4326)), "
+            "q AS (SELECT ST_AsMVTGeom(ST_Transform(sel.geom, 3857), t.box, %(extent)s, %(buffer)s, true) AS geom, "
+            "  sel.properties::jsonb || jsonb_build_object('id', sel.feature_id) AS props FROM sel, t) "
+            "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom') FROM q WHERE q.geom IS NOT NULL",
+            {
+                "x0": minx,
+                "y0": miny,
+                "x1": maxx,
+                "y1": maxy,
+                "m": margin,
+                "lid": lid,
+                "seq": seq,
+                "extent": extent,
+                "buffer": buffer,
+                "name": layer_name or layer,
+            },
+        )
+        return bytes(row[0]) if row and row[0] is not None else b""
+
+    # ------------------------------------------------------------------ server state: tokens
+    def token_add(self, name: str, role: str, token_hash: str, created: str) -> int:
+        row = self._one(
+            "INSERT INTO twin_tokens(name, role, hash, created) VALUES (%s, %s, %s, %s) RETURNING id",
+            (name, role, token_hash, created),
+        )
+        return int(row[0])
+
+    def token_lookup(self, token_hash: str) -> tuple[str, str] | None:
+        row = self._one("SELECT name, role FROM twin_tokens WHERE hash=%s AND revoked IS NULL", (token_hash,))
+        return (row[0], row[1]) if row else None
+
+    def token_revoke(self, name_or_id: str, when: str) -> int:
+        with self._conn() as c:
+            if name_or_id.isdigit():
+                cur = c.execute(
+                    "UPDATE twin_tokens SET revoked=%s WHERE id=%s AND revoked IS NULL", (when, int(name_or_id))
+                )
+            else:
+                cur = c.execute(
+                    "UPDATE twin_tokens SET revoked=%s WHERE name=%s AND revoked IS NULL", (when, name_or_id)
+                )
+            return cur.rowcount
+
+    def token_rows(self) -> list[tuple[int, str, str, str, str | None]]:
+        return [tuple(r) for r in self._all("SELECT id, name, role, created, revoked FROM twin_tokens ORDER BY id")]  # type: ignore[misc]
+
+    def token_export(self) -> list[tuple[int, str, str, str, str, str | None]]:
+        return [
+            tuple(r)  # type: ignore[misc]
+            for r in self._all("SELECT id, name, role, hash, created, revoked FROM twin_tokens ORDER BY id")
+        ]
+
+    # ------------------------------------------------------------------ maintenance
+    def check(self) -> list[str]:
+        problems: list[str] = []
+        with self._conn() as c:
+            head = c.execute("SELECT seq FROM twin_head").fetchone()[0]  # type: ignore[index]
+            last = c.execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]  # type: ignore[index]
+            if head != last:
+                problems.append(f"the head row says commit {head}, the last commit is {last}")
+            for name, n in c.execute(
+                "SELECT l.name, count(s.layer_id) FROM twin_layers l LEFT JOIN twin_schema_versions s "
+                "ON s.layer_id = l.layer_id AND s.to_seq IS NULL GROUP BY l.layer_id, l.name ORDER BY l.layer_id"
+            ).fetchall():
+                if n != 1:
+                    problems.append(f"layer {name} has {n} current schema versions, not one")
+            totals_row = c.execute("SELECT totals FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
+            totals = orjson.loads(totals_row[0]) if totals_row else {}
+            current = dict(
+                c.execute(
+                    "SELECT l.name, count(v.vid) FROM twin_layers l LEFT JOIN twin_versions v "
+                    "ON v.layer_id = l.layer_id AND v.to_seq IS NULL GROUP BY l.name"
+                ).fetchall()
+            )
+            for name, n in current.items():
+                if n != totals.get(name, 0):
+                    problems.append(f"layer {name}: {n} current versions, the head's total is {totals.get(name, 0)}")
+            bad = c.execute(
+                "SELECT count(*) FROM twin_versions WHERE (geom IS NULL) != (minx IS NULL) "
+                "OR (geom IS NOT NULL AND NOT (minx <= maxx AND miny <= maxy "
+                "AND ST_Covers(ST_Expand(ST_MakeEnvelope(minx, miny, maxx, maxy, 4326), 1e-9), geom)))"
+            ).fetchone()[0]  # type: ignore[index]
+            if bad:
+                problems.append(f"{bad} versions have bounds that disagree with their geometry")
+            overlap = c.execute(
+                "SELECT count(*) FROM (SELECT layer_id, feature_id FROM twin_versions WHERE to_seq IS NULL "
+                "GROUP BY layer_id, feature_id HAVING count(*) > 1) d"
+            ).fetchone()[0]  # type: ignore[index]
+            if overlap:
+                problems.append(f"{overlap} features have more than one current version")
+            for idx in c.execute(
+                "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+                "WHERE t.oid = to_regclass('twin_versions') AND NOT (i.indisvalid AND i.indisready)"
+            ).fetchall():
+                problems.append(f"index {idx[0]} is not valid (rebuild it with REINDEX)")
+        return problems
