@@ -381,4 +381,8 @@ def api_server(store: str, workers: int, extra_env: dict[str, str] | None = None
         yield base
     finally:
         server.terminate()
-        server.wait(20)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:  # busy finishing answers nobody waits for any more
+            server.kill()
+            server.wait(20)

@@ -13,9 +13,10 @@
    each store, bboxes returning about 1,000 features, at the head and as of HEAD~50; and TiPg
    (installed with pip into a virtualenv of its own in the bench dir, not a dependency of the
    project) serving a plain indexed table of the same current features from the same database;
-5. Mapbox Vector Tiles: random tiles inside the grid at z16 and at the zoom whose tiles hold
-   about 1,000 features (the synthetic grid is far denser than the venue: a z16 tile holds tens
-   of thousands), on both stores and from TiPg's tile endpoint.
+5. Mapbox Vector Tiles: random tiles inside the grid at the zoom whose tiles hold about 1,000
+   features (the issue's "z16 over the venue"; the synthetic grid is far denser than the venue,
+   so a z16 tile of it holds ~45,000 features and the ~1,000-feature tile is z19), on both stores
+   and from TiPg's tile endpoint.
 
 One server runs at a time, so each has the machine's cores to itself. The table gives each
 figure, its target and the ratio to TiPg; results-postgis.json in the bench dir has the rest.
@@ -287,7 +288,11 @@ def tipg_server(py: Path, url: str, workers: int) -> Iterator[str]:
         yield base
     finally:
         server.terminate()
-        server.wait(20)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:  # busy finishing answers nobody waits for any more
+            server.kill()
+            server.wait(20)
 
 
 # ---------------------------------------------------------------------- tiles
@@ -334,7 +339,11 @@ def bench_servers(big: BigTwin, url: str, args: argparse.Namespace, workdir: Pat
         assert old is not None
         old_id = old.id
     boxes = grid.random_bboxes(400, 1000, seed=22)
-    zooms = sorted({16, min(range(12, 22), key=lambda z: abs(math.log(features_per_tile(grid, z) / 1000)))})
+    # The zoom whose tiles hold about 1,000 features. The issue says z16, meaning a tile of the venue
+    # with about 1,000 features; the synthetic grid is so dense that a z16 tile holds ~45,000
+    # (seconds per tile for the embedded store's Python encoder), so the tile that holds ~1,000
+    # is further in.
+    zooms = [min(range(12, 22), key=lambda z: abs(math.log(features_per_tile(grid, z) / 1000)))]
     tiles = {z: tiles_at(z, 200, seed=23 + z) for z in zooms}
 
     def bbox_paths(collection: str, version: str | None) -> list[str]:
