@@ -43,11 +43,14 @@ fuzz: install
 	    --hypothesis-seed=$$seed || exit 1; \
 	done
 
-# Store benchmarks, API throughput (needs Debian's wrk), the 50,000-feature map in Chromium, then
-# 8 concurrent editors of distinct features and 1,000 stalled connections against a real server.
+# Store benchmarks, API throughput (needs Debian's wrk), the PostGIS store beside the embedded one
+# and TiPg (needs PostgreSQL with PostGIS; installs TiPg into its own virtualenv in the bench dir),
+# the 50,000-feature map in Chromium, then 8 concurrent editors of distinct features and 1,000
+# stalled connections against a real server.
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.api_bench
+	$(BIN)/python -m bench.postgis_bench
 	$(BIN)/python -m web.bench_maps
 	$(BIN)/python -m bench.concurrent_edits
 	$(BIN)/python -m bench.slow_clients --timeout 5

@@ -13,75 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from bench.cache import get_big_twin
-from bench.common import REPO, machine, print_machine
+from bench.common import CONNECTIONS, api_server, machine, print_machine, wrk
 from bench.synth import GRID
 
 TARGETS = {"bbox": 200.0, "item": 1500.0}  # requests per second, from the issue
-CONNECTIONS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, seconds: float = 60) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer {url}")
-
-
-def _lua(paths: list[str]) -> str:
-    # wrk calls request() for every request; cycling through distinct URLs keeps every request
-    # a real query instead of one answer served from a warm cache line.
-    items = ",\n".join(json.dumps(p) for p in paths)
-    return (
-        f"local paths = {{\n{items}\n}}\nlocal i = 0\n"
-        "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
-    )
-
-
-def _wrk(base: str, paths: list[str], seconds: int, workdir: Path) -> dict[str, Any]:
-    script = workdir / "paths.lua"
-    script.write_text(_lua(paths))
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), base],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    lat = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(50|90|99)%\s+(\S+)", out, re.M)}
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    requests = re.search(r"(\d+) requests in", out)
-    return {
-        "requests_per_s": rps,
-        "latency_p50": lat.get("50"),
-        "latency_p90": lat.get("90"),
-        "latency_p99": lat.get("99"),
-        "requests": int(requests.group(1)) if requests else None,
-        "non_2xx": int(errors.group(1)) if errors else 0,
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,43 +65,27 @@ def main(argv: list[str] | None = None) -> int:
         "single feature by id, as of HEAD~50": ("item", [f"{items}/{i}?version={old_id}" for i in ids]),
     }
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="venue-twin-api-bench-") as tmp:
-        env = {
-            **os.environ,
-            "VENUE_TWIN_STORE": str(big.path),
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(args.workers), "--log-level", "warning", "--no-access-log",
-             "--http", "api.server:GuardedHttpToolsProtocol"],  # as `venue-twin serve` runs it
-            cwd=REPO, env=env,
-        )  # fmt: skip
-        try:
-            _wait(base + "/conformance")
-            # How many features a bbox answer really holds (and that the answers are right).
-            with urllib.request.urlopen(base + bbox_paths(None)[0]) as r:
-                doc = json.load(r)
-            print(
-                f"\nserver: uvicorn, {args.workers} workers; load: wrk, {CONNECTIONS} connections, {args.seconds} s each"
-            )
-            print(f"data: {grid.n:,} features in one layer, {n_commits} commits; a bbox answer holds "
-                  f"{doc['numberReturned']} features ({len(json.dumps(doc)) / 1e6:.2f} MB)\n")  # fmt: skip
-            results = {}
-            for name, (kind, paths) in scenarios.items():
-                _wrk(base, paths[:50], 3, Path(tmp))  # warm the caches and the workers
-                r = _wrk(base, paths, args.seconds, Path(tmp))
-                r["target_requests_per_s"] = TARGETS[kind]
-                r["target_met"] = r["requests_per_s"] >= TARGETS[kind]
-                results[name] = r
-                mark = "met" if r["target_met"] else "MISSED"
-                print(f"{name:<40} {r['requests_per_s']:>8.0f} req/s  p50 {r['latency_p50']:>8}  "
-                      f"p99 {r['latency_p99']:>8}  target ≥ {TARGETS[kind]:.0f}: {mark}"
-                      f"{'  (' + str(r['non_2xx']) + ' non-2xx!)' if r['non_2xx'] else ''}")  # fmt: skip
-        finally:
-            server.terminate()
-            server.wait(20)
+    with (
+        tempfile.TemporaryDirectory(prefix="venue-twin-api-bench-") as tmp,
+        api_server(str(big.path), args.workers) as base,
+    ):
+        # How many features a bbox answer really holds (and that the answers are right).
+        with urllib.request.urlopen(base + bbox_paths(None)[0]) as r:
+            doc = json.load(r)
+        print(f"\nserver: uvicorn, {args.workers} workers; load: wrk, {CONNECTIONS} connections, {args.seconds} s each")
+        print(f"data: {grid.n:,} features in one layer, {n_commits} commits; a bbox answer holds "
+              f"{doc['numberReturned']} features ({len(json.dumps(doc)) / 1e6:.2f} MB)\n")  # fmt: skip
+        results = {}
+        for name, (kind, paths) in scenarios.items():
+            wrk(base, paths[:50], 3, Path(tmp))  # warm the caches and the workers
+            r = wrk(base, paths, args.seconds, Path(tmp))
+            r["target_requests_per_s"] = TARGETS[kind]
+            r["target_met"] = r["requests_per_s"] >= TARGETS[kind]
+            results[name] = r
+            mark = "met" if r["target_met"] else "MISSED"
+            print(f"{name:<40} {r['requests_per_s']:>8.0f} req/s  p50 {r['latency_p50']:>8}  "
+                  f"p99 {r['latency_p99']:>8}  target ≥ {TARGETS[kind]:.0f}: {mark}"
+                  f"{'  (' + str(r['non_2xx']) + ' non-2xx!)' if r['non_2xx'] else ''}")  # fmt: skip
     out = big.path.parent / "results-api.json"
     out.write_text(json.dumps({"machine": m, "features": grid.n, "results": results}, indent=2))
     print(f"\nresults: {out}")

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import cProfile
 import io
+import json
 import os
 import platform
 import pstats
+import re
+import resource
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -49,6 +56,21 @@ def repeat(fn: Callable[[], Any], runs: int, warmup: int = 0) -> list[Timing]:
     for _ in range(warmup):
         fn()
     return [timed(fn)[0] for _ in range(runs)]
+
+
+# ---------------------------------------------------------------------- child processes
+def cli_path() -> str:
+    """The venue-twin command beside this interpreter (else on PATH)."""
+    exe = Path(sys.executable).with_name("venue-twin")
+    return str(exe) if exe.exists() else shutil.which("venue-twin") or "venue-twin"
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> tuple[Timing, subprocess.CompletedProcess[str]]:
+    """Wall time of a child process, and its CPU time (user + system) from the kernel's accounting."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t, proc = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, env=env))
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return Timing(t.wall, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)), proc
 
 
 # ---------------------------------------------------------------------- results
@@ -285,3 +307,82 @@ def print_machine(m: dict[str, Any]) -> None:
             else ""
         )
     )
+
+
+# ---------------------------------------------------------------------- HTTP load (wrk)
+CONNECTIONS = 8  # concurrent clients of the API benchmarks
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, seconds: float = 60) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server did not answer {url}")
+
+
+def _lua(paths: list[str]) -> str:
+    # wrk calls request() for every request; cycling through distinct URLs keeps every request
+    # a real query instead of one answer served from a warm cache line.
+    items = ",\n".join(json.dumps(p) for p in paths)
+    return (
+        f"local paths = {{\n{items}\n}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
+    )
+
+
+def wrk(base: str, paths: list[str], seconds: int, workdir: Path) -> dict[str, Any]:
+    script = workdir / "paths.lua"
+    script.write_text(_lua(paths))
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), base],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(50|90|99)%\s+(\S+)", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    requests = re.search(r"(\d+) requests in", out)
+    return {
+        "requests_per_s": rps,
+        "latency_p50": lat.get("50"),
+        "latency_p90": lat.get("90"),
+        "latency_p99": lat.get("99"),
+        "requests": int(requests.group(1)) if requests else None,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+@contextmanager
+def api_server(store: str, workers: int, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """The real API server (`uvicorn api.main:app` with api.server's protocol, as `venue-twin
+    serve` runs it) on the twin at `store`, with `workers` processes; yields its base URL once it
+    answers, and stops it on exit."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "VENUE_TWIN_STORE": store, **(extra_env or {})}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+         "--http", "api.server:GuardedHttpToolsProtocol"],
+        cwd=REPO, env=env,
+    )  # fmt: skip
+    try:
+        wait_http(base + "/conformance")
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:  # busy finishing answers nobody waits for any more
+            server.kill()
+            server.wait(20)

@@ -17,16 +17,15 @@ def _encode(entries: list[Any]) -> bytes:
     return feature_collection(diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries)
 
 
-def run(big: BigTwin, runs: int, log: Any = print) -> list[Result]:
-    from twin import Twin
-
-    meta = big.meta
+def diff_pairs(meta: dict[str, Any]) -> list[tuple[str, str, str, int]]:
+    """(from ref, to ref, what changed in words, how many changes) of the big twin's diffs, each
+    about N/10 (100,000 of 1M) changes apart."""
     add_n, big_n = meta["add_commit_features"], meta["big_modify_features"]
     small_n, small_k = meta["small_commit_features"], meta["small_commits"]
     # HEAD~50 is the big modification, HEAD~51 the last add commit; the edit commits after
     # HEAD~50 add up to about big_n modifications after k of them.
     k = min(math.ceil(big_n / small_n), small_k)
-    pairs = [
+    return [
         (f"HEAD~{small_k + 2}", f"HEAD~{small_k + 1}", f"one commit of {add_n:,} adds", add_n),
         (f"HEAD~{small_k + 1}", f"HEAD~{small_k}", f"one commit of {big_n:,} modifications", big_n),
         (
@@ -36,6 +35,12 @@ def run(big: BigTwin, runs: int, log: Any = print) -> list[Result]:
             k * small_n,
         ),
     ]
+
+
+def run(big: BigTwin, runs: int, log: Any = print) -> list[Result]:
+    from twin import Twin
+
+    pairs = diff_pairs(big.meta)
     size_base = f"{big.n:,}-feature layer"
     out: list[Result] = []
     twin = Twin.open(big.path)

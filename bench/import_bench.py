@@ -4,15 +4,11 @@ fresh twin, the path `venue-twin import` takes; and the CLI itself, end to end, 
 from __future__ import annotations
 
 import os
-import resource
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Result, Timing, timed
+from bench.common import Result, Timing, cli_path, run_child, timed
 from bench.synth import AREA_OF_INTEREST, PARCELS, parcels, write_geojson, write_gpkg
 
 TARGET_S = 10.0
@@ -25,11 +21,6 @@ def io_available() -> str | None:
     except Exception as e:  # noqa: BLE001 - anything that stops the import is a reason to skip
         return f"{type(e).__name__}: {e}"
     return None
-
-
-def _cli() -> str:
-    exe = Path(sys.executable).with_name("venue-twin")
-    return str(exe) if exe.exists() else shutil.which("venue-twin") or "venue-twin"
 
 
 def run(workdir: Path, n: int, runs: int, cli: bool = True, log: Any = print) -> list[Result]:
@@ -104,7 +95,7 @@ def run(workdir: Path, n: int, runs: int, cli: bool = True, log: Any = print) ->
 
     if cli:
         # What every CLI run pays before reading a byte: interpreter start-up and imports.
-        startup = [_run_child([_cli(), "--help"], dict(os.environ))[0] for _ in range(3)]
+        startup = [run_child([cli_path(), "--help"], dict(os.environ))[0] for _ in range(3)]
         out.append(
             Result(
                 "import",
@@ -119,9 +110,9 @@ def run(workdir: Path, n: int, runs: int, cli: bool = True, log: Any = print) ->
             store = workdir / f"twin-cli-{fmt.lower()}.gpkg"
             _unlink_store(store)
             Twin.create(store, [PARCELS], AREA_OF_INTEREST).close()
-            cmd = [_cli(), "import", str(path), "--layer", layer, "--store", str(store)]
+            cmd = [cli_path(), "import", str(path), "--layer", layer, "--store", str(store)]
             env = {**os.environ, "VENUE_TWIN_AUTHOR": "bench"}
-            t, proc = _run_child(cmd, env)
+            t, proc = run_child(cmd, env)
             log(
                 f"  CLI {fmt}: {t.wall:.2f} s (CPU {t.cpu:.2f} s), exit {proc.returncode}: {(proc.stdout + proc.stderr).strip()[:300]}"
             )
@@ -139,14 +130,6 @@ def run(workdir: Path, n: int, runs: int, cli: bool = True, log: Any = print) ->
             }
             out.append(Result("import", f"CLI venue-twin import, {fmt}", f"{n:,} polygons", [t], TARGET_S, extra=extra))
     return out
-
-
-def _run_child(cmd: list[str], env: dict[str, str]) -> tuple[Timing, subprocess.CompletedProcess[str]]:
-    """Wall time of a child process, and its CPU time (user + system) from the kernel's accounting."""
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t, proc = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, env=env))
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return Timing(t.wall, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)), proc
 
 
 def _unlink_store(path: Path) -> None:
