@@ -179,8 +179,8 @@ def test_native_vector_tile_holds_the_features_as_of_a_version(postgis_twin_url:
         x, y = feats[0]["geometry"]["coordinates"]
         assert abs(x - (mx - b.left) / (b.right - b.left) * 4096) <= 1
         assert abs(y - (my - b.bottom) / (b.top - b.bottom) * 4096) <= 1  # decode flips y to grow upwards
-        now = mapbox_vector_tile.decode(store.mvt("gates", c1.seq + 1, bounds))
-        assert now.get("gates", {"features": []})["features"] == []
+        # No feature left: no native tile, so the twin writes its own empty one (as on every store).
+        assert store.mvt("gates", c1.seq + 1, bounds) is None
         hb = tms.xy_bounds(tms.tile(X0 + 0.0015, Y0 + 0.0015, 15))  # the tile holding the hall's middle
         halls = mapbox_vector_tile.decode(store.mvt("halls", c1.seq + 1, (hb.left, hb.bottom, hb.right, hb.top)))
         assert [f["properties"]["id"] for f in halls["halls"]["features"]] == ["h1"]

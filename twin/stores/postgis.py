@@ -306,7 +306,7 @@ class PostGISStore(Store):
         new: LayerSchema,
         version: EncodedFeature,
     ) -> None:
-        c.execute("UPDATE twin_schema_versions SET to_seq=%s WHERE layer_id=%s AND to_seq IS NULL", (seq, lid))
+        c.execute("UPDATE twin_schema_versions SET to_seq=%s WHERE layer_id=%s::integer AND to_seq IS NULL", (seq, lid))
         c.execute(
             "INSERT INTO twin_schema_versions VALUES (%s, %s, NULL, 'modify', %s, %s)",
             (lid, seq, version.properties_json, version.geojson),
@@ -316,7 +316,7 @@ class PostGISStore(Store):
             # from the new schema, the others are set here (computed in Python: PostgreSQL's JSON
             # functions refuse the NUL character a value may hold).
             rows = c.execute(
-                "SELECT vid, properties FROM twin_versions WHERE layer_id=%s AND to_seq IS NULL", (lid,)
+                "SELECT vid, properties FROM twin_versions WHERE layer_id=%s::integer AND to_seq IS NULL", (lid,)
             ).fetchall()
             with c.cursor() as cur:
                 cur.executemany(
@@ -525,7 +525,7 @@ class PostGISStore(Store):
             closing = [ch.feature_id for ch in chs if ch.op != "add"]
             if closing:
                 c.execute(
-                    "UPDATE twin_versions SET to_seq=%s WHERE layer_id=%s AND to_seq IS NULL AND feature_id = ANY(%s)",
+                    "UPDATE twin_versions SET to_seq=%s WHERE layer_id=%s::integer AND to_seq IS NULL AND feature_id = ANY(%s)",
                     (seq, lid, closing),
                 )
             new = [ch for ch in chs if ch.version is not None]
@@ -599,20 +599,20 @@ class PostGISStore(Store):
     # The as-of bbox selection: every condition is a key of the GiST index (layer, box, interval);
     # ST_Intersects then checks the exact geometry against the exact bbox geometry.
     _IN_BBOX = (
-        "layer_id = %(lid)s AND vis @> %(seq)s::integer AND geom && ST_GeomFromWKB(%(box)s, 4326) "
+        "layer_id = %(lid)s::integer AND vis @> %(seq)s::integer AND geom && ST_GeomFromWKB(%(box)s, 4326) "
         "AND ST_Intersects(geom, ST_GeomFromWKB(%(box)s, 4326))"
     )
 
     def feature(self, layer: str, feature_id: str, seq: int) -> bytes | None:
         row = self._one(
-            f"SELECT geojson FROM twin_versions WHERE layer_id=%(lid)s AND feature_id=%(fid)s AND {self._VISIBLE}",
+            f"SELECT geojson FROM twin_versions WHERE layer_id=%(lid)s::integer AND feature_id=%(fid)s AND {self._VISIBLE}",
             {"lid": self._lid(layer), "fid": feature_id, "seq": seq},
         )
         return bytes(row[0]) if row else None
 
     def features_by_id(self, layer: str, feature_ids: Sequence[str], seq: int) -> dict[str, bytes]:
         rows = self._all(
-            "SELECT feature_id, geojson FROM twin_versions WHERE layer_id=%(lid)s AND feature_id = ANY(%(ids)s) "
+            "SELECT feature_id, geojson FROM twin_versions WHERE layer_id=%(lid)s::integer AND feature_id = ANY(%(ids)s) "
             f"AND {self._VISIBLE}",
             {"lid": self._lid(layer), "ids": list(feature_ids), "seq": seq},
         )
@@ -639,7 +639,7 @@ class PostGISStore(Store):
             args["box"] = self._box(bbox)
             where = self._IN_BBOX
         else:
-            where = f"layer_id=%(lid)s AND {self._VISIBLE}"
+            where = f"layer_id=%(lid)s::integer AND {self._VISIBLE}"
         with self._conn() as c:
             if bbox is not None:
                 total = c.execute(f"SELECT count(*) FROM twin_versions WHERE {where}", args).fetchone()[0]  # type: ignore[index]
@@ -670,13 +670,13 @@ class PostGISStore(Store):
         by_text = {orjson.dumps(v).decode(): v for v in values if v is not None}
         if field == schema.code_field:  # the code column, on its index
             rows = self._all(
-                "SELECT feature_id, code FROM twin_versions WHERE layer_id=%s AND to_seq IS NULL AND code = ANY(%s)",
+                "SELECT feature_id, code FROM twin_versions WHERE layer_id=%s::integer AND to_seq IS NULL AND code = ANY(%s)",
                 (lid, list(by_text)),
             )
             return {by_text[code]: fid for fid, code in rows}
         out: dict[Any, str] = {}
         for fid, props in self._all(
-            "SELECT feature_id, properties FROM twin_versions WHERE layer_id=%s AND to_seq IS NULL", (lid,)
+            "SELECT feature_id, properties FROM twin_versions WHERE layer_id=%s::integer AND to_seq IS NULL", (lid,)
         ):
             text = _code_of(orjson.loads(props), field)
             if text in by_text:
@@ -685,7 +685,7 @@ class PostGISStore(Store):
 
     def feature_ids(self, layer: str, seq: int) -> list[str]:
         rows = self._all(
-            f"SELECT feature_id FROM twin_versions WHERE layer_id=%(lid)s AND {self._VISIBLE} ORDER BY feature_id",
+            f"SELECT feature_id FROM twin_versions WHERE layer_id=%(lid)s::integer AND {self._VISIBLE} ORDER BY feature_id",
             {"lid": self._lid(layer), "seq": seq},
         )
         return [r[0] for r in rows]
@@ -696,7 +696,7 @@ class PostGISStore(Store):
             args["box"] = self._box(bbox)
             where = self._IN_BBOX
         else:
-            where = f"layer_id=%(lid)s AND {self._VISIBLE}"
+            where = f"layer_id=%(lid)s::integer AND {self._VISIBLE}"
         with self._conn() as c, c.cursor() as cur:
             cur.execute(
                 f"SELECT feature_id, ST_AsBinary(geom), properties FROM twin_versions WHERE {where} "
@@ -711,7 +711,7 @@ class PostGISStore(Store):
         table = "twin_schema_versions" if feature_id == SCHEMA_ID else "twin_versions"
         cond = "" if feature_id == SCHEMA_ID else " AND feature_id=%(fid)s"
         rows = self._all(
-            f"SELECT from_seq, to_seq, op, geojson FROM {table} WHERE layer_id=%(lid)s{cond} ORDER BY from_seq",
+            f"SELECT from_seq, to_seq, op, geojson FROM {table} WHERE layer_id=%(lid)s::integer{cond} ORDER BY from_seq",
             {"lid": lid, "fid": feature_id},
         )
         return [VersionRow(layer, feature_id, f, t, op, bytes(gj)) for f, t, op, gj in rows]
@@ -750,7 +750,7 @@ class PostGISStore(Store):
             return self._extents[key]
         # The exact double bounds kept with each version (a geometry's own box is float4-rounded).
         row = self._one(
-            f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM twin_versions WHERE layer_id=%(lid)s AND {self._VISIBLE}",
+            f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM twin_versions WHERE layer_id=%(lid)s::integer AND {self._VISIBLE}",
             {"lid": lid, "seq": seq},
         )
         ext = None if row[0] is None else (row[0], row[1], row[2], row[3])
@@ -778,7 +778,7 @@ class PostGISStore(Store):
             "WITH t AS (SELECT ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857) AS box), "
             # The same index keys as a bbox read: layer, the tile (with its buffer) in lon/lat, seq.
             "sel AS (SELECT v.feature_id, v.properties, v.geom FROM twin_versions v, t "
-            "  WHERE v.layer_id = %(lid)s AND v.vis @> %(seq)s::integer "
+            "  WHERE v.layer_id = %(lid)s::integer AND v.vis @> %(seq)s::integer "
             "  AND v.geom && ST_Transform(ST_Expand(t.box, %(m)s), 4326)), "
             "q AS (SELECT ST_AsMVTGeom(ST_Transform(sel.geom, 3857), t.box, %(extent)s, %(buffer)s, true) AS geom, "
             # jsonb holds no NUL character: an escaped one (after an even run of backslashes) is dropped.
