@@ -32,6 +32,7 @@ from api_server import (
     LiveServer,
     bearer,
     build_venue,
+    copy_store,
     make_tokens,
     missing_client,
 )
@@ -367,8 +368,7 @@ def test_no_server_errors_on_any_write(site: tuple[Path, Path, dict[str, str]], 
         from schemathesis import GenerationMode
     except ImportError:
         missing_client("schemathesis is not installed")
-    store = tmp_path / "venue.gpkg"
-    shutil.copy(site[0], store)
+    store = copy_store(site[0], tmp_path / "venue.gpkg")
     s = LiveServer(store, tmp_path / "access.log")
     try:
         schema = schemathesis.openapi.from_url(s.url + "/api")

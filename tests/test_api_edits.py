@@ -40,7 +40,7 @@ from api.settings import ApiSettings
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from layers.io import FORMATS
 from twin import Change, Feature, LayerSchema, Twin, feature_from_geojson
-from twin.stores.gpkg import GeoPackageStore
+from twin.stores import open_store
 
 T_4549 = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
 GEOJSON = {"Content-Type": "application/geo+json"}
@@ -299,8 +299,8 @@ def test_stale_if_match_is_412_and_nothing_changes(api: TestClient, twin: Twin, 
 class RacingTwin(Twin):
     """A twin where another writer commits just before the API's next commit lands."""
 
-    def __init__(self, path: Path):
-        super().__init__(GeoPackageStore(path))
+    def __init__(self, path: Any):
+        super().__init__(open_store(path))  # the test store: a file or a PostGIS URL
         self.intruder: list[Change] | None = None
 
     def commit(self, changes: Any, **kw: Any) -> Any:  # type: ignore[override]

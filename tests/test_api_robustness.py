@@ -204,6 +204,7 @@ def test_an_abandoned_upload_is_one_log_line_without_a_traceback(
 
 
 # ---------------------------------------------------------------------------- smaller
+@pytest.mark.gpkg_only  # looks beside the twin's file
 def test_tokens_live_in_the_store_hashed_and_nowhere_else(
     server: LiveServer, site: tuple[Path, Path, dict[str, str]]
 ) -> None:
