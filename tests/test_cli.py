@@ -245,3 +245,12 @@ def test_gdal_command_line_lists_the_venue_layers(store: Path) -> None:
         n = t.count("halls")
     summary = subprocess.run([ogrinfo, "-ro", "-so", str(store), "halls"], capture_output=True, text=True, check=True)
     assert f"Feature Count: {n}" in summary.stdout
+
+
+def test_init_makes_the_folder_of_a_new_twin(tmp_path: Path) -> None:
+    """`make run` on a fresh clone inits data/venue-twin.gpkg before data/ exists."""
+    path = tmp_path / "data" / "not-yet" / "venue-twin.gpkg"
+    code, out, err = run("init", "--store", str(path))
+    assert code == 0, err
+    with Twin.open(path) as twin:
+        assert twin.commit_count() > 10 and twin.fsck() == []

@@ -171,7 +171,9 @@ class GeoPackageStore(Store):
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._tokens_missing = False  # a read-only twin from before tokens lived in it
-        if not create:
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # `init` on a fresh clone: data/ is not there yet
+        else:
             self._check_is_twin()
             self._ensure_tokens()
 
