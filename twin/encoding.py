@@ -137,6 +137,12 @@ def feature_collection(features: Iterable[bytes], extra: dict[str, Any] | None =
     return head + b',"features":[' + b",".join(features) + b"]}"
 
 
+def commit_from_row(row: tuple[Any, ...]) -> CommitInfo:
+    """A commit from a stored row (seq, id, parent, author, message, time, counts), as every store keeps it."""
+    seq, cid, parent, author, message, time, counts = row
+    return CommitInfo(cid, seq, parent, author, message, parse_time(time), orjson.loads(counts))
+
+
 def commit_json(c: CommitInfo) -> bytes:
     return orjson.dumps(c.to_dict())
 

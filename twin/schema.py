@@ -27,8 +27,8 @@ import orjson
 import yaml
 
 from twin.encoding import encode_properties, feature_bytes
-from twin.errors import BadInput
-from twin.model import GEOMETRY_TYPES, ROLES, SCHEMA_ID, EncodedFeature, FieldSpec, FieldType, LayerSchema
+from twin.errors import BadInput, NotFound
+from twin.model import GEOMETRY_TYPES, ROLES, SCHEMA_ID, EncodedFeature, FieldSpec, FieldType, LayerSchema, StoredChange
 from twin.validation import _coerce
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -407,3 +407,16 @@ def parse_pairs(texts: Sequence[str], flag: str) -> dict[str, str]:
             raise BadInput(f"{flag} {t!r}: give OLD=NEW")
         out[a.strip()] = b.strip()
     return out
+
+
+def schema_change(ch: StoredChange, schemas: Mapping[str, LayerSchema]) -> LayerSchema:
+    """The new schema a stored `@schema` change gives its layer, checked the same way by every
+    store before it creates or alters the layer's tables."""
+    if ch.version is None:
+        raise BadInput(f"layer {ch.layer}: a layer cannot be deleted")
+    new = schema_of(ch.version)
+    if new.name != ch.layer:
+        raise BadInput(f"the schema of layer {ch.layer} names layer {new.name}")
+    if ch.op != "add" and ch.layer not in schemas:
+        raise NotFound(f"no layer {ch.layer!r} to alter")
+    return new

@@ -35,10 +35,10 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 from shapely.geometry.base import BaseGeometry
 
-from twin.encoding import format_time, parse_time
+from twin.encoding import commit_from_row, format_time, parse_time
 from twin.errors import BadInput, Conflict, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
-from twin.schema import check_schema, encode_schema, schema_of
+from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
 from twin.stores.gpkg import bbox_geometry
 
@@ -383,10 +383,7 @@ class PostGISStore(Store):
     # ------------------------------------------------------------------ commits
     _COMMIT_COLS = "seq, id, parent, author, message, time, counts"
 
-    @staticmethod
-    def _commit(row: tuple[Any, ...]) -> CommitInfo:
-        seq, cid, parent, author, message, time, counts = row
-        return CommitInfo(cid, seq, parent, author, message, parse_time(time), orjson.loads(counts))
+    _commit = staticmethod(commit_from_row)
 
     def head(self) -> CommitInfo | None:
         row = self._one(f"SELECT {self._COMMIT_COLS} FROM twin_commits ORDER BY seq DESC LIMIT 1")
@@ -492,16 +489,11 @@ class PostGISStore(Store):
         schemas: dict[str, LayerSchema],
         lids: dict[str, int],
     ) -> None:
-        if ch.version is None:
-            raise BadInput(f"layer {ch.layer}: a layer cannot be deleted")
-        new = schema_of(ch.version)
-        if new.name != ch.layer:
-            raise BadInput(f"the schema of layer {ch.layer} names layer {new.name}")
+        new = schema_change(ch, schemas)
+        assert ch.version is not None  # schema_change refuses a deleted layer
         if ch.op == "add":
             lids[new.name] = self._create_layer(c, new, seq, ch.version)
         else:
-            if ch.layer not in schemas:
-                raise NotFound(f"no layer {ch.layer!r} to alter")
             self._alter_layer(c, seq, lids[ch.layer], schemas[ch.layer], new, ch.version)
         schemas[new.name] = new
 
