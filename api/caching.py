@@ -46,6 +46,22 @@ def version_etag(ref: Ref, *parts: Any) -> str:
     return 'W/"' + h.hexdigest()[:32] + '"'
 
 
+def read_headers(request: Any, ref: Ref, version: str | None) -> dict[str, str]:
+    """Headers of an answer read at `ref` (the caller named it `version`): the version read, how long
+    it may be kept, and an ETag made from the version and the request — cheaper than hashing a
+    large page, and a page's timeStamp does not make it new. `request` is a Starlette Request."""
+    return {
+        **cache_headers(version, ref),
+        "ETag": version_etag(
+            ref,
+            request.url.path,
+            request.url.query,
+            request.headers.get("accept", ""),
+            request.headers.get("authorization"),
+        ),
+    }
+
+
 def _etag_matches(if_none_match: str, etag: str) -> bool:
     if if_none_match.strip() == "*":
         return True

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api import html
-from api.caching import cache_headers, version_etag
+from api.caching import cache_headers, read_headers
 from api.deps import (
     EditorDep,
     ReaderDep,
@@ -45,7 +45,7 @@ from layers.crs import (
     to_storage,
 )
 from layers.io import FORMATS
-from twin import Change, Feature, Ref
+from twin import Change, Feature
 from twin.access import TwinView
 from twin.encoding import feature_collection
 from twin.errors import BadInput, Conflict, NotFound
@@ -90,16 +90,6 @@ def etag_of(body: bytes) -> str:
 
 def _json(data: Any, status: int = 200, media: str = JSON, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=media, headers=headers)
-
-
-def _version_headers(request: Request, ref: Ref, version: str | None) -> dict[str, str]:
-    """The version read, how long the answer may be kept, and an ETag made from the version and
-    the request (cheaper than hashing a large page; the page's timeStamp does not make it new)."""
-    accept = request.headers.get("accept", "")
-    return {
-        **cache_headers(version, ref),
-        "ETag": version_etag(ref, request.url.path, request.url.query, accept, request.headers.get("authorization")),
-    }
 
 
 def _parse_bbox(text: str) -> tuple[float, ...]:
@@ -608,7 +598,7 @@ class FeaturesFactory:
             "twin:version": ref.commit.id if ref.commit else None,
             "links": links,
         }
-        headers = {"Content-Crs": f"<{out_crs}>", **_version_headers(request, ref, version.version)}
+        headers = {"Content-Crs": f"<{out_crs}>", **read_headers(request, ref, version.version)}
         if fmt == "html":
             return html.items(schema, meta, features, headers)
         body = feature_collection(features, meta)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.caching import cache_headers, version_etag
+from api.caching import read_headers
 from api.deps import ReaderDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, collection_of, public_url
 from api.errors import InvalidParameter
 from layers.crs import CRS84_URI, epsg_uri
@@ -51,13 +51,6 @@ def _spatial(twin: TwinView, collection_id: str) -> LayerSchema:
     if not schema.spatial:
         raise NotFound(f"collection {collection_id!r} holds records without geometry, so it has no tiles")
     return schema
-
-
-def _headers(request: Request, ref: Ref, version: str | None) -> dict[str, str]:
-    return {
-        **cache_headers(version, ref),
-        "ETag": version_etag(ref, request.url.path, request.url.query, request.headers.get("authorization")),
-    }
 
 
 def _version_query(request: Request) -> dict[str, str]:
@@ -167,7 +160,7 @@ class TilesFactory:
                 {"rel": "collection", "type": JSON, "href": public_url(request, f"/collections/{schema.name}")},
             ],
         }
-        return _json(doc, _headers(request, ref, version.version))
+        return _json(doc, read_headers(request, ref, version.version))
 
     async def tileset(
         self,
@@ -188,7 +181,7 @@ class TilesFactory:
         bounds = _bounds(twin, schema, ref)
         path = f"/collections/{schema.name}/tiles/{core.TILE_MATRIX_SET}"
         vq = _version_query(request)
-        headers = _headers(request, ref, version.version)
+        headers = read_headers(request, ref, version.version)
         fields = {"id": "Feature id (string)"} | {
             fs.name: f"{fs.title_en or fs.name} ({fs.type}{', as JSON text' if fs.type == 'list' else ''})"
             for fs in schema.fields
@@ -286,7 +279,7 @@ class TilesFactory:
         ref = version.resolve(twin, datetime_)
         # Decoding and clipping the features takes milliseconds to seconds: off the event loop.
         body = await run_in_threadpool(twin.tile, schema.name, tile_matrix, tile_col, tile_row, ref)
-        return Response(body, media_type=MVT, headers=_headers(request, ref, version.version))
+        return Response(body, media_type=MVT, headers=read_headers(request, ref, version.version))
 
 
 def _dimension(schema: LayerSchema) -> int | None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.caching import cache_headers, version_etag
+from api.caching import cache_headers, read_headers
 from api.deps import (
     ReaderDep,
     StrictQueryRoute,
@@ -196,8 +196,7 @@ class VersionsFactory:
             media_type=spec.media_type,
             headers={
                 "Content-Disposition": f'attachment; filename="{filename}"',
-                **cache_headers(version.version, ref),
-                "ETag": version_etag(ref, request.url.path, request.url.query, request.headers.get("authorization")),
+                **read_headers(request, ref, version.version),
             },
         )
 
