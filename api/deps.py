@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.responses import Response
@@ -95,6 +95,7 @@ def get_twin(request: Request, who: PrincipalDep) -> TwinView:
 
 
 TwinDep = Annotated[TwinView, Depends(get_twin)]
+CollectionId = Annotated[str, Path(alias="collectionId", description="A layer (collection) id.")]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from api import html
 from api.caching import cache_headers, read_headers
 from api.deps import (
+    CollectionId,
     EditorDep,
     ReaderDep,
     StrictQueryRoute,
@@ -451,7 +452,7 @@ class FeaturesFactory:
         request: Request,
         twin: TwinDep,
         who: ReaderDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         f: Annotated[str | None, Query(description="json or html")] = None,
     ) -> Response:
         schema = collection_of(twin, collection_id)
@@ -465,7 +466,7 @@ class FeaturesFactory:
         request: Request,
         twin: TwinDep,
         who: ReaderDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         f: Annotated[str | None, Query(description="json or html")] = None,
     ) -> Response:
         schema = collection_of(twin, collection_id)
@@ -481,7 +482,7 @@ class FeaturesFactory:
         twin: TwinDep,
         who: ReaderDep,
         version: VersionDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         limit: Annotated[int | None, Query(ge=1, description="At most this many features (up to 10,000).")] = None,
         offset: Annotated[int, Query(ge=0, le=2**62, description="Skip this many features.")] = 0,
         cursor: Annotated[str | None, Query(description="Start after this feature id (from a next link).")] = None,
@@ -610,7 +611,7 @@ class FeaturesFactory:
         twin: TwinDep,
         who: ReaderDep,
         version: VersionDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
         crs: Annotated[str | None, Query(description="The CRS of the response's coordinates.")] = None,
         datetime_: Annotated[str | None, Query(alias="datetime", description="An instant.")] = None,
@@ -699,7 +700,7 @@ class FeaturesFactory:
         request: Request,
         twin: TwinDep,
         who: EditorDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
@@ -719,7 +720,7 @@ class FeaturesFactory:
         request: Request,
         twin: TwinDep,
         who: EditorDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
         if_match: Annotated[str | None, Header(alias="If-Match")] = None,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
@@ -744,7 +745,7 @@ class FeaturesFactory:
         request: Request,
         twin: TwinDep,
         who: EditorDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
         if_match: Annotated[str | None, Header(alias="If-Match")] = None,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
@@ -793,7 +794,7 @@ class FeaturesFactory:
         request: Request,
         twin: TwinDep,
         who: EditorDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
         if_match: Annotated[str | None, Header(alias="If-Match")] = None,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
@@ -810,7 +811,7 @@ class FeaturesFactory:
         return Response(status_code=204, headers={"X-Twin-Commit": cid})
 
     async def options_items(
-        self, twin: TwinDep, who: ReaderDep, collection_id: Annotated[str, Path(alias="collectionId")]
+        self, twin: TwinDep, who: ReaderDep, collection_id: CollectionId
     ) -> Response:
         collection_of(twin, collection_id)
         return Response(status_code=204, headers={"Allow": "GET, HEAD, POST, OPTIONS"})
@@ -819,7 +820,7 @@ class FeaturesFactory:
         self,
         twin: TwinDep,
         who: ReaderDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
     ) -> Response:
         schema = collection_of(twin, collection_id)

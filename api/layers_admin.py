@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.caching import cache_headers
 from api.deps import (
     AdminDep,
+    CollectionId,
     ReaderDep,
     StrictQueryRoute,
     TwinDep,
@@ -108,7 +109,7 @@ class LayersAdminFactory:
         request: Request,
         twin: TwinDep,
         who: AdminDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
     ) -> Response:
         schema = collection_of(twin, collection_id)
@@ -122,7 +123,7 @@ class LayersAdminFactory:
         twin: TwinDep,
         who: ReaderDep,
         version: VersionDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
     ) -> Response:
         current = collection_of(twin, collection_id)
         ref = version.resolve(twin)

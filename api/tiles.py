@@ -17,7 +17,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.caching import read_headers
-from api.deps import ReaderDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, collection_of, public_url
+from api.deps import (
+    CollectionId,
+    ReaderDep,
+    StrictQueryRoute,
+    TwinDep,
+    VersionDep,
+    add_get_route,
+    collection_of,
+    public_url,
+)
 from api.errors import InvalidParameter
 from layers.crs import CRS84_URI, epsg_uri
 from twin import Ref
@@ -144,7 +153,7 @@ class TilesFactory:
         twin: TwinDep,
         who: ReaderDep,
         version: VersionDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         datetime_: DatetimeParam = None,
     ) -> Response:
         schema = _spatial(twin, collection_id)
@@ -168,7 +177,7 @@ class TilesFactory:
         twin: TwinDep,
         who: ReaderDep,
         version: VersionDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         tms_id: TileMatrixSetId,
         datetime_: DatetimeParam = None,
         f: Annotated[str | None, Query(description="json (OGC tileset metadata) or tilejson (TileJSON 3.0)")] = None,
@@ -263,7 +272,7 @@ class TilesFactory:
         twin: TwinDep,
         who: ReaderDep,
         version: VersionDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         tms_id: TileMatrixSetId,
         tile_matrix: Annotated[int, Path(alias="tileMatrix", description="The zoom level, 0 to 24.")],
         tile_row: Annotated[int, Path(alias="tileRow", description="The row (y), from the top.")],

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from api.caching import cache_headers, read_headers
 from api.deps import (
+    CollectionId,
     ReaderDep,
     StrictQueryRoute,
     TwinDep,
@@ -146,7 +147,7 @@ class VersionsFactory:
         request: Request,
         twin: TwinDep,
         who: ReaderDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
     ) -> Response:
         schema = collection_of(twin, collection_id)
@@ -172,7 +173,7 @@ class VersionsFactory:
         twin: TwinDep,
         who: ReaderDep,
         version: VersionDep,
-        collection_id: Annotated[str, Path(alias="collectionId")],
+        collection_id: CollectionId,
         f: Annotated[str, Query(description="geojson, gpkg, shapefile or csv")] = "geojson",
         crs: Annotated[str | None, Query(description="The CRS of the file (CRS84 by default).")] = None,
     ) -> Response:
