@@ -391,7 +391,7 @@ class FeaturesFactory:
                     "rel": "service-doc",
                     "type": "text/html",
                     "title": "The API documentation",
-                    "href": public_url(request, "/api.html"),
+                    "href": public_url(request, "/docs"),
                 },
                 {
                     "rel": "conformance",

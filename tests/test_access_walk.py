@@ -106,7 +106,7 @@ def _requests(facts: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
                     params = {**{n: "2026-01-01" if n == "from" else "T-10" for n in required}, **q}
                     query = "&".join(f"{k}={v}" for k, v in params.items())
                     out.append((method.upper(), url + ("?" + query if query else ""), {}))
-    pages = ["/", "/maps", "/maps?lang=en", "/collections?f=html", "/api.html", "/maps/changes?from=2026-01-01"]
+    pages = ["/", "/maps", "/maps?lang=en", "/collections?f=html", "/docs", "/maps/changes?from=2026-01-01"]
     out += [("GET", p, {"Accept": "text/html"}) for p in pages]
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -208,8 +209,16 @@ def test_openapi_document_is_openapi_30_and_describes_the_routes(api: TestClient
     assert {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "filter", "filter-lang", "sortby",
             "properties", "version", "asof"} <= params
     assert '{"type":"null"}' not in orjson.dumps(doc).decode()  # OpenAPI 3.0 spells it nullable
-    html = api.get("/api.html")
+    html = api.get("/docs")
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    # the page's assets are the app's own (offline), and each of them is served
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+    assert assets and all(a.startswith("/static/vendor/swagger-ui/") for a in assets), assets
+    for a in assets:
+        assert api.get(a).status_code == 200, a
+    assert "'/api'" in html.text or '"/api"' in html.text  # it documents this API's definition
+    moved = api.get("/api.html", follow_redirects=False)
+    assert moved.status_code == 301 and moved.headers["location"] == "/docs"
 
 
 # ---------------------------------------------------------------------------- Part 1: features

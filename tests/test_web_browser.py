@@ -190,6 +190,16 @@ def test_home_page_leads_to_the_completion_map(visit: Any, server: LiveServer) -
     assert v.page.locator('[data-kpi="days"]').count() == 1
 
 
+def test_api_docs_page_lists_the_operations_offline(visit: Any, server: LiveServer) -> None:
+    """/docs is Swagger UI from the app's own assets: it loads the definition and lists operations."""
+    v = visit("/docs", wait=False)
+    v.page.wait_for_selector(".opblock-summary-path")
+    paths = v.page.locator(".opblock-summary-path").all_inner_texts()
+    assert any(p.strip().startswith("/collections/{collectionId}/items") for p in paths), paths[:10]
+    clean(v)
+    v.shot("api-docs")
+
+
 # ---------------------------------------------------------------------------- features drawn = API
 def test_drawn_features_are_the_api_features(visit: Any, server: LiveServer) -> None:
     v = visit(PAGES["completion-en"])

@@ -48,9 +48,14 @@ TILE_MODULES = {
 }
 
 
+# The API's interactive documentation (/docs): the swagger-ui-dist package is itself the dist folder.
+SWAGGER_UI_DIST = NODE_MODULES / "swagger-ui-dist"
+SWAGGER_UI_URL = VENDOR_PREFIX + "/swagger-ui"
+
+
 def vendor_dirs() -> dict[str, Path]:
     """npm packages the app serves under /static/vendor/<name>/ (their dist folders)."""
-    return {"leaflet": LEAFLET_DIST, **TILE_MODULES}
+    return {"leaflet": LEAFLET_DIST, "swagger-ui": SWAGGER_UI_DIST, **TILE_MODULES}
 
 
 def tile_decoder_html() -> str:

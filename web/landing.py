@@ -85,7 +85,7 @@ def landing_html(twin: TwinLike, lang: str, base: str = "", service_title: str |
     )
     api = [
         (u("/collections", f="html"), i18n.label(lang, "api_collections")),
-        (u("/api.html"), i18n.label(lang, "api_doc")),
+        (u("/docs"), i18n.label(lang, "api_doc")),
         (u("/versions"), i18n.label(lang, "api_versions")),
         (u("/", f="json"), i18n.label(lang, "api_landing_json")),
         (u("/conformance"), i18n.label(lang, "api_conformance")),
