@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run-stamp
 STAMP  := $(VENV)/.installed-stamp
 WEB_STAMP := web/node_modules/.installed-stamp
 export VENUE_TWIN_STORE ?= data/venue-twin.gpkg
@@ -15,9 +16,14 @@ STORE_TESTS := tests/test_access_walk.py tests/test_api_access.py tests/test_api
 
 .PHONY: install run test fuzz bench lint clean
 
-$(STAMP): pyproject.toml
+# What running needs (make run), and on top of it the test, lint and benchmark tools (make test).
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -28,10 +34,11 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 
 install: $(STAMP) $(WEB_STAMP)
 
-# Builds the embedded twin from the bundled venue layers on first run, then starts the service.
-run: install
-	@$(BIN)/python -c "import sys; from twin import Twin; sys.exit(0 if Twin.exists('$(VENUE_TWIN_STORE)') else 1)" || $(BIN)/venue-twin init
-	$(BIN)/venue-twin summary
+# Builds the embedded twin from the bundled venue layers on first run (init prints the summary),
+# otherwise prints the summary, then starts the service.
+run: $(RUN_STAMP) $(WEB_STAMP)
+	@if $(BIN)/python -c "import sys; from twin import Twin; sys.exit(0 if Twin.exists('$(VENUE_TWIN_STORE)') else 1)"; \
+	  then $(BIN)/venue-twin summary; else $(BIN)/venue-twin init; fi
 	$(BIN)/venue-twin serve
 
 # The PostGIS half runs against VENUE_TWIN_TEST_POSTGIS_DSN (default postgres@127.0.0.1:5432);

@@ -112,7 +112,7 @@ def report(
     on: Annotated[str | None, typer.Option("--date", "-d", help="The date the figure describes (default: today).")] = None,
     note: Annotated[str | None, typer.Option("--note", "-n", help="What was done, or what is in the way.")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Why the figure is lower than the last one.")] = None,
-    author: Annotated[str | None, typer.Option("--author", help="The reporter (default: $VENUE_TWIN_AUTHOR or user@host).")] = None,
+    author: Annotated[str | None, typer.Option("--author", help="The reporter (default: $VENUE_TWIN_AUTHOR; one of the two is needed).")] = None,
     store: StoreOpt = None,
 ) -> None:  # fmt: skip
     """Report a project's progress as one commit (refused, with the reason, if it breaks the rules)."""

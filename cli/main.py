@@ -6,8 +6,6 @@ that fails validation, an unknown layer, version or CRS), 3 conflict (the twin m
 
 from __future__ import annotations
 
-import getpass
-import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +46,7 @@ StoreOpt = Annotated[
     ),
 ]
 AuthorOpt = Annotated[
-    str | None, typer.Option("--author", help="Who makes the commit (default: $VENUE_TWIN_AUTHOR or user@host).")
+    str | None, typer.Option("--author", help="Who makes the commit (default: $VENUE_TWIN_AUTHOR; one of the two is needed).")
 ]
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="A commit id (or prefix), HEAD or HEAD~n.")]
 AsofOpt = Annotated[str | None, typer.Option("--asof", help="A time (RFC 3339) or a date (end of that day, Shanghai).")]
@@ -96,7 +94,16 @@ def _open(store: str | Path | None) -> Twin:
 
 
 def _author(author: str | None) -> str:
-    return author or settings().author or f"{getpass.getuser()}@{socket.gethostname()}"
+    """Who the commit is by: --author, else $VENUE_TWIN_AUTHOR. A login name on a shared server
+    (root@host) says nothing about who answers for a change, so there is no silent fallback."""
+    who = author or settings().author
+    if not who or not who.strip():
+        _fail(
+            "who makes this commit? Give --author \"Name <unit>\" or set VENUE_TWIN_AUTHOR "
+            "(for example: export VENUE_TWIN_AUTHOR=\"Li Wei <venue office>\")",
+            EXIT_BAD_INPUT,
+        )
+    return who
 
 
 def _progress() -> Progress:

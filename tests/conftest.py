@@ -26,6 +26,10 @@ from twin import LayerSchema, Twin
 from twin.stores.base import Store
 from twin.stores.gpkg import GeoPackageStore
 
+# The CLI refuses a commit with no named author; the suite's commands are made by this one
+# (tests of the refusal remove it).
+os.environ.setdefault("VENUE_TWIN_AUTHOR", "Test Runner <venue-twin tests>")
+
 
 def _gpkg_factory(tmp_path: Path, template: Path) -> StoreFactory:
     counter = iter(range(1_000_000))

@@ -187,6 +187,21 @@ def test_commit_a_change_file_then_revert_it(store: Path, tmp_path: Path) -> Non
         assert t.store.commit_count() == after[1] + 1 and t.fsck() == []
 
 
+def test_a_commit_with_no_named_author_is_refused_with_a_hint(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VENUE_TWIN_AUTHOR", raising=False)
+    before = state(store)
+    code, _, err = run("revert", "HEAD", "--store", str(store))
+    assert code == 2 and "--author" in err and "VENUE_TWIN_AUTHOR" in err
+    assert state(store) == before
+    monkeypatch.setenv("VENUE_TWIN_AUTHOR", "Zhou Min <landscaping unit>")
+    code, _, err = run("revert", "HEAD", "--store", str(store))
+    assert code == 0, err
+    with Twin.open(store) as t:
+        assert t.head().author == "Zhou Min <landscaping unit>"  # type: ignore[union-attr]
+
+
 def test_a_change_file_on_an_older_parent_is_applied_on_top_unless_strict(store: Path, tmp_path: Path) -> None:
     with Twin.open(store) as t:
         old = t.head()
