@@ -27,7 +27,7 @@ from completion.register import Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
 from completion.settings import CompletionSettings
-from completion.status import SEVERITY, ProjectStatus, evaluate, reports_on
+from completion.status import SEVERITY, ProjectStatus, evaluate_all, reports_on
 from twin.core import SHANGHAI, Ref, TwinLike
 from twin.errors import BadInput, NotFound
 
@@ -138,7 +138,7 @@ class Completion:
         opening = self.settings.opening_day(self.settings.expo_year_for(day))
         projects = self.register.projects(ref) if ref.commit else []
         reports = {p.code: self.register.reports(p.fid, ref) for p in projects}
-        statuses = [evaluate(p, reports[p.code], day, opening, self.settings) for p in projects]
+        statuses = evaluate_all([(p, reports[p.code]) for p in projects], day, opening, self.settings)
         return Snapshot(day, ref, opening, self.settings, statuses, overall_weights(projects), reports)
 
     def scurve(self, snap: Snapshot, by: str | None = None) -> dict[str, list[CurvePoint]]:

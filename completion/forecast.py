@@ -1,0 +1,250 @@
+"""Readiness forecasts: each project's probability of finishing by opening day, and a forecast
+finish with an interval, learnt from the history of the whole register.
+
+Progress is measured against the plan, earned-schedule style: a report of ``p`` percent means the
+plan's first ``ES(p)`` days of work are done (``completion.schedule.earned_schedule_days``), and a
+pace of 1 keeps up with the plan. For a project with progress on date D:
+
+1. **Its own pace** is the plan days earned since the planned start over the days gone by (the
+   whole history, not the last window: a stoppage or one slow fortnight dilutes it instead of
+   collapsing it to zero).
+2. **Its reference class** is the projects of the same category and unit (else the same category,
+   else the whole register, when fewer than ``MIN_CLASS`` projects have ``MIN_ELAPSED`` days of
+   history). The class's typical pace (median) and spread (MAD) are the prior; the project's own
+   pace is weighted by ``days / (days + PRIOR_DAYS)``, so a project just started leans on its class
+   and one with months of reports on itself.
+3. **How such paces turned out.** Over the register's own history up to D, every report of an
+   unfinished project gave a pace estimate made the same way; the progress actually reported 10–40+
+   days later, divided by what that estimate predicted, is a forecast error. These ratios, pooled
+   across the register and kept apart by the horizon and by whether the project was in its last
+   ``CLOSING_DAYS`` before its planned finish and behind plan (where crews put in overtime), carry
+   what the register's reporting really does: stoppages, speed-ups near deadlines, reporters who
+   round up. No tuning to a particular season is needed: the errors are measured afresh on each
+   register and date.
+4. **Monte Carlo.** The remaining plan days divided by the pace times a sampled error ratio (and,
+   for short histories, a sampled class deviation) give ``SAMPLES`` possible finishes: their median
+   is the forecast finish, their 10th–90th percentiles the 80 % interval, and their share after
+   opening day the probability of missing it.
+
+A project with no progress yet starts at the later of its planned start and D and runs at a pace
+drawn from its class. A project reported done has finished: probability 0 (1 if it finished after
+opening day). Sampling uses a fixed seed, so the same register gives the same figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from completion.register import Project, Report
+from completion.schedule import earned_schedule_days
+
+MIN_ELAPSED = 10  # days of history before a project's own pace counts towards its class
+MIN_CLASS = 8  # projects a reference class needs, else the next wider class is used
+PRIOR_DAYS = 10.0  # the class prior weighs as much as this many days of the project's own history
+CLOSING_DAYS = 25  # "closing": within this many days of the planned finish (overtime territory)
+MIN_POOL = 40  # forecast errors a pool needs, else the next wider pool is used
+SAMPLES = 500
+MAX_HORIZON = 60  # forecast errors are measured over at most this many days
+PACE_FLOOR = 0.02  # plan days a day: no pace is taken as lower (a stalled project still ends some day)
+DEFAULT_SPREAD = 0.35  # log-pace spread assumed when the register is too small to measure one
+LATEST = 365  # days after opening day beyond which finishes are not told apart
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """A project's forecast: probability of missing opening day, forecast finish and its interval."""
+
+    p_late: float
+    finish: date
+    low: date
+    high: date
+    pace: float | None  # plan days a day assumed (1 = the plan's pace); None when done
+    basis: str
+
+
+@dataclass
+class _Track:
+    project: Project
+    duration: int
+    days: np.ndarray  # report dates as ordinals
+    earned: np.ndarray  # plan days earned at each report
+    done_on: date | None
+
+
+def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
+    latest: dict[date, float] = {}
+    for r in sorted((r for r in reports if r.on <= on), key=lambda r: (r.on, r.seq)):
+        latest[r.on] = r.percent
+    duration = max((project.planned_finish - project.planned_start).days, 1)
+    done_on = next((d for d, p in latest.items() if p >= 100.0), None)
+    days = np.array([d.toordinal() for d in latest], dtype=float)
+    earned = np.array(
+        [
+            earned_schedule_days(project.planned_start, project.planned_finish, p, project.curve)
+            if project.planned_finish > project.planned_start
+            else p / 100.0
+            for p in latest.values()
+        ]
+    )
+    return _Track(project, duration, days, np.minimum(earned, duration), done_on)
+
+
+def _robust(values: Sequence[float]) -> tuple[float, float]:
+    a = np.asarray(values)
+    m = float(np.median(a))
+    return m, float(np.clip(1.4826 * np.median(np.abs(a - m)), 0.08, 1.0))
+
+
+class _Classes:
+    """Each reference class's typical log pace and spread."""
+
+    def __init__(self, tracks: Sequence[_Track]):
+        by: dict[tuple[str, ...], list[float]] = defaultdict(list)
+        for t in tracks:
+            if not len(t.days):
+                continue
+            elapsed = t.days[-1] - t.project.planned_start.toordinal()
+            if elapsed < MIN_ELAPSED:
+                continue
+            v = math.log(max(float(t.earned[-1]) / elapsed, PACE_FLOOR))
+            p = t.project
+            for key in ((p.category, p.responsible_unit), (p.category,), ()):
+                by[key].append(v)
+        self.stats = {k: (_robust(v), len(v)) for k, v in by.items() if len(v) >= MIN_CLASS}
+
+    def prior(self, p: Project) -> tuple[float, float, str]:
+        """(log pace, spread, description) of the project's reference class."""
+        for key, name in (
+            ((p.category, p.responsible_unit), f"{p.category} × {p.responsible_unit}"),
+            ((p.category,), p.category),
+            ((), "the whole register"),
+        ):
+            if key in self.stats:
+                (m, s), n = self.stats[key]
+                return m, s, f"{name}, {n} projects"
+        return 0.0, DEFAULT_SPREAD, "the plan's own pace (too few projects to learn from)"
+
+
+def _shrunk(log_own: float, elapsed: float, prior: tuple[float, float, str]) -> tuple[float, float]:
+    """The project's log pace, its own weighted against its class by days of history; and the weight."""
+    w = elapsed / (elapsed + PRIOR_DAYS)
+    return w * log_own + (1.0 - w) * prior[0], w
+
+
+def _horizon_bucket(days: float) -> int:
+    return int(min(4, max(1, round(days / 10.0))))
+
+
+class _Errors:
+    """Forecast errors (log of actual over predicted pace) measured on the register's own history."""
+
+    def __init__(self, tracks: Sequence[_Track], classes: _Classes):
+        pools: dict[tuple[int, ...], list[float]] = defaultdict(list)
+        for t in tracks:
+            start = t.project.planned_start.toordinal()
+            finish = t.project.planned_finish.toordinal()
+            prior = classes.prior(t.project)
+            n = len(t.days)
+            for k in range(n):
+                elapsed = t.days[k] - start
+                if elapsed < MIN_ELAPSED or t.earned[k] >= t.duration:
+                    continue
+                own = math.log(max(float(t.earned[k]) / elapsed, PACE_FLOOR))
+                log_pace, _ = _shrunk(own, elapsed, prior)
+                closing = int(finish - t.days[k] <= CLOSING_DAYS and t.earned[k] < elapsed)
+                for j in range(k + 1, n):
+                    h = t.days[j] - t.days[k]
+                    if h > MAX_HORIZON:
+                        break
+                    if t.earned[j] >= t.duration:
+                        # Done somewhere since the report before: take the middle of that span.
+                        before = max(t.days[j - 1], t.days[k])
+                        h = before + (t.days[j] - before) / 2.0 - t.days[k]
+                    ratio = max((t.earned[j] - t.earned[k]) / h, PACE_FLOOR) / math.exp(log_pace)
+                    e = math.log(ratio)
+                    b = _horizon_bucket(h)
+                    pools[(closing, b)].append(e)
+                    pools[(b,)].append(e)
+                    pools[()].append(e)
+                    if t.earned[j] >= t.duration:
+                        break
+        self.pools = {k: np.asarray(v) for k, v in pools.items() if len(v) >= MIN_POOL}
+
+    def pool(self, closing: int, horizon: float) -> np.ndarray | None:
+        b = _horizon_bucket(horizon)
+        for key in ((closing, b), (b,), ()):
+            if key in self.pools:
+                return self.pools[key]
+        return None
+
+
+def outlooks(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, *, interval: float = 0.8,
+    samples: int = SAMPLES, seed: int = 20261105,
+) -> list[Outlook]:  # fmt: skip
+    """Each project's outlook on ``on`` from the reports dated up to it, learning from all of them."""
+    tracks = [_track(p, rs, on) for p, rs in items]
+    classes = _Classes(tracks)
+    errors = _Errors(tracks, classes)
+    rng = np.random.default_rng(seed)
+    lo_q, hi_q = 50.0 * (1.0 - interval), 50.0 * (1.0 + interval)
+    today = on.toordinal()
+    last_day = opening.toordinal() + LATEST
+    out: list[Outlook] = []
+    for t in tracks:
+        p = t.project
+        if t.done_on is not None:
+            out.append(
+                Outlook(
+                    1.0 if t.done_on > opening else 0.0, t.done_on, t.done_on, t.done_on, None,
+                    f"reported done on {t.done_on.isoformat()}",
+                )
+            )  # fmt: skip
+            continue
+        prior = classes.prior(p)
+        start = p.planned_start.toordinal()
+        progressed = len(t.days) > 0 and t.earned[-1] > 0
+        if progressed and t.days[-1] - start > 0:
+            elapsed = float(t.days[-1] - start)
+            own = math.log(max(float(t.earned[-1]) / elapsed, PACE_FLOOR))
+            log_pace, w = _shrunk(own, elapsed, prior)
+            remaining = t.duration - float(t.earned[-1])
+            origin = float(t.days[-1])
+            closing = int(p.planned_finish.toordinal() - origin <= CLOSING_DAYS and t.earned[-1] < elapsed)
+            pool = errors.pool(closing, remaining / math.exp(log_pace))
+            if pool is None:
+                err = rng.normal(0.0, DEFAULT_SPREAD, samples)
+            else:
+                err = rng.choice(pool, samples)
+            # A short history leaves the project's own pace uncertain: add the class's spread for it.
+            err = err + rng.normal(0.0, prior[1] * (1.0 - w), samples)
+            basis = (
+                f"{100 * w:.0f}% its own pace over {elapsed:.0f} days, {100 * (1 - w):.0f}% its reference class "
+                f"({prior[2]}); spread from {len(pool) if pool is not None else 0} past forecast errors"
+            )
+        else:
+            log_pace, remaining = prior[0], float(t.duration)
+            origin = float(max(start, today))
+            err = rng.normal(0.0, prior[1], samples)
+            basis = f"no progress yet: the pace of its reference class ({prior[2]})"
+        pace = np.maximum(np.exp(log_pace + err), PACE_FLOOR)
+        finish = np.minimum(np.ceil(origin + remaining / pace), last_day)
+        median, low, high = np.percentile(finish, [50.0, lo_q, hi_q], method="inverted_cdf")
+        out.append(
+            Outlook(
+                float(np.mean(finish > opening.toordinal())),
+                date.fromordinal(int(median)),
+                date.fromordinal(int(low)),
+                date.fromordinal(int(high)),
+                math.exp(log_pace),
+                basis,
+            )
+        )
+    return out
+
