@@ -44,13 +44,16 @@ class Score:
     late: int
     open: int
     seconds: float
+    unforeseeable: int = 0  # truly late projects whose first stoppage begins after the forecast date
 
 
 def _ratio(a: int, b: int) -> float:
     return a / b if b else 0.0
 
 
-def score_season(seed: int, assumptions: SeasonAssumptions, days_before: int, settings: CompletionSettings) -> dict[str, Score]:
+def score_season(
+    seed: int, assumptions: SeasonAssumptions, days_before: int, settings: CompletionSettings
+) -> dict[str, Score]:
     season = simulate(seed, assumptions)
     on = season.opening - timedelta(days=days_before)
     known = season.reports_until(on)
@@ -67,7 +70,7 @@ def score_season(seed: int, assumptions: SeasonAssumptions, days_before: int, se
         errors: list[float] = []
         inside: list[bool] = []
         brier: list[float] = []
-        n_open = 0
+        n_open = unforeseeable = 0
         for (p, rs), fc in zip(items, forecasts, strict=True):
             if rs and rs[-1].percent >= 100.0:
                 continue  # done by the forecast date: nothing left to forecast
@@ -76,6 +79,8 @@ def score_season(seed: int, assumptions: SeasonAssumptions, days_before: int, se
             is_late = truth > season.opening
             flag = bool(fc.after_opening)
             late += is_late
+            stops = season.stoppages.get(p.code, [])
+            unforeseeable += is_late and bool(stops) and min(first for first, _ in stops) > on
             flagged += flag
             hit += is_late and flag
             prob = fc.p_late if fc.p_late is not None else float(flag)
@@ -94,6 +99,7 @@ def score_season(seed: int, assumptions: SeasonAssumptions, days_before: int, se
             late=late,
             open=n_open,
             seconds=secs,
+            unforeseeable=unforeseeable,
         )
     return out
 
@@ -106,6 +112,7 @@ def _row(label: str, s: Score) -> str:
     return (
         f"{label:<14} {s.open:>5} {s.late:>5} {s.flagged:>5} {s.recall:>7.2f} {s.false_alarms:>7.2f} "
         f"{_f(s.median_error, '>7.1f'):>7} {_f(s.coverage, '>7.2f'):>7} {s.brier:>7.3f} {s.seconds * 1000:>7.0f}"
+        f" {s.unforeseeable:>7}"
     )
 
 
@@ -124,15 +131,18 @@ def _mean(scores: Sequence[Score]) -> Score:
         late=round(statistics.fmean(s.late for s in scores)),
         open=round(statistics.fmean(s.open for s in scores)),
         seconds=statistics.median(s.seconds for s in scores),
+        unforeseeable=round(statistics.fmean(s.unforeseeable for s in scores)),
     )
 
 
-def run(seeds: Sequence[int], name: str, assumptions: SeasonAssumptions, days_before: int, settings: CompletionSettings) -> dict[str, Score]:
+def run(
+    seeds: Sequence[int], name: str, assumptions: SeasonAssumptions, days_before: int, settings: CompletionSettings
+) -> dict[str, Score]:
     print(
         f"\n{name}: {assumptions.projects} projects a season, forecast at T-{days_before}, "
         f"flag when P(late) > {settings.late_probability_threshold}"
     )
-    head = f"{'seed':<14} {'open':>5} {'late':>5} {'flag':>5} {'recall':>7} {'f.alarm':>7} {'med.err':>7} {'cover80':>7} {'Brier':>7} {'ms':>7}"
+    head = f"{'seed':<14} {'open':>5} {'late':>5} {'flag':>5} {'recall':>7} {'f.alarm':>7} {'med.err':>7} {'cover80':>7} {'Brier':>7} {'ms':>7} {'unseen':>7}"
     by_method: dict[str, list[Score]] = {"calibrated": [], "single-rate": []}
     for seed in seeds:
         for method, s in score_season(seed, assumptions, days_before, settings).items():
@@ -164,10 +174,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     seeds = _seeds(args.seeds)
     m = machine()
     print(f"forecast benchmark on {m.get('cpu', '?')} ({m.get('cores', '?')} cores); seeds {args.seeds}")
-    print("times: milliseconds to forecast one whole season (the calibrated one learns from the register each time)")
+    print("ms: milliseconds to forecast one whole season (the calibrated one learns from the register each time)")
+    print("unseen: truly late projects whose first stoppage begins after the forecast date (no forecaster sees it)")
     base = SeasonAssumptions(projects=args.projects)
     means = run(seeds, "default season", base, args.days_before, settings)
-    hard = run(seeds, "harder season", HARD_SEASON.__class__(**{**HARD_SEASON.__dict__, "projects": args.projects}), args.days_before, settings)
+    hard = run(
+        seeds,
+        "harder season",
+        HARD_SEASON.__class__(**{**HARD_SEASON.__dict__, "projects": args.projects}),
+        args.days_before,
+        settings,
+    )
     c, h = means["calibrated"], hard["calibrated"]
     print(
         f"\ngoal (mean over seeds, default season): recall {c.recall:.2f} ≥ 0.85, false alarms {c.false_alarms:.2f} ≤ 0.15, "

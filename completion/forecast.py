@@ -53,6 +53,7 @@ SAMPLES = 500
 MAX_HORIZON = 60  # forecast errors are measured over at most this many days
 PACE_FLOOR = 0.02  # plan days a day: no pace is taken as lower (a stalled project still ends some day)
 DEFAULT_SPREAD = 0.35  # log-pace spread assumed when the register is too small to measure one
+RIDGE = 1.0  # pulls each coefficient towards "the shrunk pace alone" by as much as one pair would
 LATEST = 365  # days after opening day beyond which finishes are not told apart
 
 
@@ -141,47 +142,81 @@ def _horizon_bucket(days: float) -> int:
     return int(min(4, max(1, round(days / 10.0))))
 
 
+def _features(t: _Track, k: int, prior: tuple[float, float, str], horizon: float) -> tuple[list[float], float]:
+    """The pace measures at report ``k`` (see ``_Errors``) and the weight of the project's own history."""
+    start = t.project.planned_start.toordinal()
+    elapsed = float(t.days[k] - start)
+    own = math.log(max(float(t.earned[k]) / elapsed, PACE_FLOOR))
+    shrunk, w = _shrunk(own, elapsed, prior)
+    days = np.concatenate(([float(start)], t.days[: k + 1]))
+    earned = np.concatenate(([0.0], t.earned[: k + 1]))
+    spans = np.diff(days)
+    paces = np.diff(earned) / np.maximum(spans, 1.0)
+    last = math.log(max(float(paces[-1]), PACE_FLOOR))
+    best = math.log(max(float(paces[spans >= 5].max()) if (spans >= 5).any() else float(paces.max()), PACE_FLOOR))
+    closing = float(t.project.planned_finish.toordinal() - t.days[k] <= CLOSING_DAYS and t.earned[k] < elapsed)
+    stalled = float(paces[-1] < 0.1 * math.exp(shrunk))
+    return [1.0, shrunk, w * (last - shrunk), w * (best - shrunk), closing, stalled, math.log(horizon / 20.0)], w
+
+
 class _Errors:
-    """Forecast errors (log of actual over predicted pace) measured on the register's own history."""
+    """How pace measures turned out on the register's own history (see the module docstring).
+
+    For every report k of an unfinished project and every later report j within ``MAX_HORIZON``
+    days, the pace actually reported between them is regressed (least squares, in logs) on the
+    measures at k: the shrunk whole-history pace, the latest span's and the best span's pace beside
+    it, whether the project was closing in on its planned finish behind plan, whether its latest
+    span stalled, and the horizon. The coefficients say how much each measure is worth on this
+    register; the residuals, by horizon, are the forecast errors sampled for the spread.
+    """
 
     def __init__(self, tracks: Sequence[_Track], classes: _Classes):
-        pools: dict[tuple[int, ...], list[float]] = defaultdict(list)
+        rows: list[list[float]] = []
+        target: list[float] = []
+        bucket: list[int] = []
         for t in tracks:
             start = t.project.planned_start.toordinal()
-            finish = t.project.planned_finish.toordinal()
             prior = classes.prior(t.project)
             n = len(t.days)
             for k in range(n):
-                elapsed = t.days[k] - start
-                if elapsed < MIN_ELAPSED or t.earned[k] >= t.duration:
+                if t.days[k] - start < MIN_ELAPSED or t.earned[k] >= t.duration or t.earned[k] <= 0:
                     continue
-                own = math.log(max(float(t.earned[k]) / elapsed, PACE_FLOOR))
-                log_pace, _ = _shrunk(own, elapsed, prior)
-                closing = int(finish - t.days[k] <= CLOSING_DAYS and t.earned[k] < elapsed)
                 for j in range(k + 1, n):
-                    h = t.days[j] - t.days[k]
+                    h = float(t.days[j] - t.days[k])
                     if h > MAX_HORIZON:
                         break
                     if t.earned[j] >= t.duration:
                         # Done somewhere since the report before: take the middle of that span.
-                        before = max(t.days[j - 1], t.days[k])
-                        h = before + (t.days[j] - before) / 2.0 - t.days[k]
-                    ratio = max((t.earned[j] - t.earned[k]) / h, PACE_FLOOR) / math.exp(log_pace)
-                    e = math.log(ratio)
-                    b = _horizon_bucket(h)
-                    pools[(closing, b)].append(e)
-                    pools[(b,)].append(e)
-                    pools[()].append(e)
+                        before = max(float(t.days[j - 1]), float(t.days[k]))
+                        h = before + (float(t.days[j]) - before) / 2.0 - float(t.days[k])
+                    x, _ = _features(t, k, prior, h)
+                    rows.append(x)
+                    target.append(math.log(max(float(t.earned[j] - t.earned[k]) / h, PACE_FLOOR)))
+                    bucket.append(_horizon_bucket(h))
                     if t.earned[j] >= t.duration:
                         break
-        self.pools = {k: np.asarray(v) for k, v in pools.items() if len(v) >= MIN_POOL}
+        self.coef: np.ndarray | None = None
+        self.pools: dict[int, np.ndarray] = {}
+        if len(rows) >= MIN_POOL:
+            x_arr, y = np.asarray(rows), np.asarray(target)
+            # A little ridge keeps a measure that never varies on this register (e.g. no project
+            # closing yet) from taking an arbitrary coefficient.
+            ridge = RIDGE * np.eye(x_arr.shape[1])
+            ridge[0, 0] = 0.0
+            prior_coef = np.array([0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+            self.coef = np.linalg.solve(x_arr.T @ x_arr + ridge, x_arr.T @ y + ridge @ prior_coef)
+            resid = y - x_arr @ self.coef
+            b = np.asarray(bucket)
+            self.pools = {int(k): resid[b == k] for k in np.unique(b) if (b == k).sum() >= MIN_POOL}
+            self.pools[0] = resid
 
-    def pool(self, closing: int, horizon: float) -> np.ndarray | None:
-        b = _horizon_bucket(horizon)
-        for key in ((closing, b), (b,), ()):
-            if key in self.pools:
-                return self.pools[key]
-        return None
+    def predict(self, x: list[float]) -> float:
+        if self.coef is None:
+            return x[1]
+        return float(np.dot(self.coef, x))
+
+    def pool(self, horizon: float) -> np.ndarray | None:
+        return self.pools.get(_horizon_bucket(horizon), self.pools.get(0))
 
 
 def outlooks(
@@ -212,18 +247,17 @@ def outlooks(
         progressed = len(t.days) > 0 and t.earned[-1] > 0
         if progressed and t.days[-1] - start > 0:
             elapsed = float(t.days[-1] - start)
-            own = math.log(max(float(t.earned[-1]) / elapsed, PACE_FLOOR))
-            log_pace, w = _shrunk(own, elapsed, prior)
             remaining = t.duration - float(t.earned[-1])
             origin = float(t.days[-1])
-            closing = int(p.planned_finish.toordinal() - origin <= CLOSING_DAYS and t.earned[-1] < elapsed)
-            pool = errors.pool(closing, remaining / math.exp(log_pace))
-            if pool is None:
-                err = rng.normal(0.0, DEFAULT_SPREAD, samples)
-            else:
-                err = rng.choice(pool, samples)
-            # A short history leaves the project's own pace uncertain: add the class's spread for it.
-            err = err + rng.normal(0.0, prior[1] * (1.0 - w), samples)
+            k = len(t.days) - 1
+            x, w = _features(t, k, prior, 20.0)
+            log_pace = errors.predict(x)
+            for _ in range(2):  # the horizon is the time left, which depends on the pace
+                horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
+                x, w = _features(t, k, prior, horizon)
+                log_pace = errors.predict(x)
+            pool = errors.pool(horizon)
+            err = rng.normal(0.0, DEFAULT_SPREAD, samples) if pool is None else rng.choice(pool, samples)
             basis = (
                 f"{100 * w:.0f}% its own pace over {elapsed:.0f} days, {100 * (1 - w):.0f}% its reference class "
                 f"({prior[2]}); spread from {len(pool) if pool is not None else 0} past forecast errors"
@@ -247,4 +281,3 @@ def outlooks(
             )
         )
     return out
-

@@ -86,7 +86,7 @@ class Season:
     projects: list[Project]
     reports: dict[str, list[Report]]  # by project code, by date
     true_finish: dict[str, date]
-    stopped: set[str] = field(default_factory=set)  # codes of the projects hit by a stoppage
+    stoppages: dict[str, list[tuple[date, date]]] = field(default_factory=dict)  # code → (first, last day)
 
     @property
     def opening(self) -> date:
@@ -131,10 +131,14 @@ def simulate(seed: int, assumptions: SeasonAssumptions | None = None) -> Season:
 
     stopped = np.zeros((n, days), dtype=bool)
     hit = rng.random(n) < a.stoppage_share
-    for i in np.flatnonzero(hit):
+    spans: dict[int, list[tuple[date, date]]] = {}
+    for i in map(int, np.flatnonzero(hit)):
         for _ in range(int(rng.integers(1, 3))):
             s0 = int(rng.integers(start_idx[i], max(finish_idx[i], start_idx[i] + 1)))
-            stopped[i, s0 : s0 + int(rng.integers(a.stoppage_days[0], a.stoppage_days[1] + 1))] = True
+            length = int(rng.integers(a.stoppage_days[0], a.stoppage_days[1] + 1))
+            stopped[i, s0 : s0 + length] = True
+            first = origin + timedelta(days=s0)
+            spans.setdefault(i, []).append((first, first + timedelta(days=length - 1)))
 
     wobble = np.exp(rng.normal(0.0, a.daily_spread, (n, days)) - a.daily_spread**2 / 2)
     earned = np.zeros((n, days + 1))
@@ -199,5 +203,4 @@ def simulate(seed: int, assumptions: SeasonAssumptions | None = None) -> Season:
                 )
             )  # fmt: skip
         reports[code] = out
-    return Season(seed, a, projects, reports, true_finish, {projects[i].code for i in np.flatnonzero(hit)})
-
+    return Season(seed, a, projects, reports, true_finish, {projects[i].code: v for i, v in spans.items()})
