@@ -77,6 +77,10 @@ class _Track:
     earned: np.ndarray  # plan days earned at each report
     done_on: date | None
 
+    def __post_init__(self) -> None:
+        self.days_list: list[float] = [float(d) for d in self.days]
+        self.earned_list: list[float] = [float(e) for e in self.earned]
+
 
 def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
     latest: dict[date, float] = {}
@@ -142,21 +146,28 @@ def _horizon_bucket(days: float) -> int:
     return int(min(4, max(1, round(days / 10.0))))
 
 
-def _features(t: _Track, k: int, prior: tuple[float, float, str], horizon: float) -> tuple[list[float], float]:
-    """The pace measures at report ``k`` (see ``_Errors``) and the weight of the project's own history."""
+def _features(t: _Track, k: int, prior: tuple[float, float, str]) -> tuple[list[float], float]:
+    """The pace measures at report ``k`` (see ``_Errors``; the horizon is appended by the caller)
+    and the weight of the project's own history. Plain floats: this runs for every pair of reports."""
     start = t.project.planned_start.toordinal()
-    elapsed = float(t.days[k] - start)
-    own = math.log(max(float(t.earned[k]) / elapsed, PACE_FLOOR))
+    days, earned = t.days_list, t.earned_list
+    elapsed = days[k] - start
+    own = math.log(max(earned[k] / elapsed, PACE_FLOOR))
     shrunk, w = _shrunk(own, elapsed, prior)
-    days = np.concatenate(([float(start)], t.days[: k + 1]))
-    earned = np.concatenate(([0.0], t.earned[: k + 1]))
-    spans = np.diff(days)
-    paces = np.diff(earned) / np.maximum(spans, 1.0)
-    last = math.log(max(float(paces[-1]), PACE_FLOOR))
-    best = math.log(max(float(paces[spans >= 5].max()) if (spans >= 5).any() else float(paces.max()), PACE_FLOOR))
-    closing = float(t.project.planned_finish.toordinal() - t.days[k] <= CLOSING_DAYS and t.earned[k] < elapsed)
-    stalled = float(paces[-1] < 0.1 * math.exp(shrunk))
-    return [1.0, shrunk, w * (last - shrunk), w * (best - shrunk), closing, stalled, math.log(horizon / 20.0)], w
+    before_day, before_earned, last, best, best_any = float(start), 0.0, 0.0, -1.0, 0.0
+    for i in range(k + 1):
+        span = days[i] - before_day
+        pace = (earned[i] - before_earned) / max(span, 1.0)
+        best_any = max(best_any, pace)
+        if span >= 5:
+            best = max(best, pace)
+        last, before_day, before_earned = pace, days[i], earned[i]
+    if best < 0:
+        best = best_any
+    closing = float(t.project.planned_finish.toordinal() - days[k] <= CLOSING_DAYS and earned[k] < elapsed)
+    stalled = float(last < 0.1 * math.exp(shrunk))
+    log_last, log_best = math.log(max(last, PACE_FLOOR)), math.log(max(best, PACE_FLOOR))
+    return [1.0, shrunk, w * (log_last - shrunk), w * (log_best - shrunk), closing, stalled], w
 
 
 class _Errors:
@@ -168,19 +179,25 @@ class _Errors:
     it, whether the project was closing in on its planned finish behind plan, whether its latest
     span stalled, and the horizon. The coefficients say how much each measure is worth on this
     register; the residuals, by horizon, are the forecast errors sampled for the spread.
+
+    Each project is forecast with coefficients learnt from the *other* projects (leave one project
+    out: the sums of the least squares less its own rows), so its own past — a stall, say — is
+    judged by what happened to others, not fitted to itself; its residuals are out-of-sample too.
     """
 
     def __init__(self, tracks: Sequence[_Track], classes: _Classes):
         rows: list[list[float]] = []
         target: list[float] = []
         bucket: list[int] = []
-        for t in tracks:
+        owner: list[int] = []
+        for index, t in enumerate(tracks):
             start = t.project.planned_start.toordinal()
             prior = classes.prior(t.project)
             n = len(t.days)
             for k in range(n):
                 if t.days[k] - start < MIN_ELAPSED or t.earned[k] >= t.duration or t.earned[k] <= 0:
                     continue
+                base, _ = _features(t, k, prior)
                 for j in range(k + 1, n):
                     h = float(t.days[j] - t.days[k])
                     if h > MAX_HORIZON:
@@ -189,31 +206,44 @@ class _Errors:
                         # Done somewhere since the report before: take the middle of that span.
                         before = max(float(t.days[j - 1]), float(t.days[k]))
                         h = before + (float(t.days[j]) - before) / 2.0 - float(t.days[k])
-                    x, _ = _features(t, k, prior, h)
-                    rows.append(x)
+                    rows.append([*base, math.log(h / 20.0)])
                     target.append(math.log(max(float(t.earned[j] - t.earned[k]) / h, PACE_FLOOR)))
                     bucket.append(_horizon_bucket(h))
+                    owner.append(index)
                     if t.earned[j] >= t.duration:
                         break
-        self.coef: np.ndarray | None = None
+        self.coef: np.ndarray | None = None  # one row of coefficients per project (its own rows left out)
+        self.low = self.high = np.zeros(0)
         self.pools: dict[int, np.ndarray] = {}
         if len(rows) >= MIN_POOL:
-            x_arr, y = np.asarray(rows), np.asarray(target)
+            x_arr, y, who = np.asarray(rows), np.asarray(target), np.asarray(owner)
+            m = x_arr.shape[1]
             # A little ridge keeps a measure that never varies on this register (e.g. no project
-            # closing yet) from taking an arbitrary coefficient.
-            ridge = RIDGE * np.eye(x_arr.shape[1])
-            ridge[0, 0] = 0.0
-            prior_coef = np.array([0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-            self.coef = np.linalg.solve(x_arr.T @ x_arr + ridge, x_arr.T @ y + ridge @ prior_coef)
-            resid = y - x_arr @ self.coef
+            # closing yet) from taking an arbitrary coefficient: it stays at "the shrunk pace alone".
+            ridge = RIDGE * np.eye(m)
+            ridge[0, 0] = 1e-6  # the intercept is free (barely held, so a register of one project still solves)
+            prior_coef = np.zeros(m)
+            prior_coef[1] = 1.0
+            xtx = np.zeros((len(tracks), m, m))
+            xty = np.zeros((len(tracks), m))
+            np.add.at(xtx, who, x_arr[:, :, None] * x_arr[:, None, :])
+            np.add.at(xty, who, x_arr * y[:, None])
+            lhs = xtx.sum(axis=0) - xtx + ridge
+            rhs = (xty.sum(axis=0) - xty + ridge @ prior_coef)[:, :, None]
+            self.coef = np.linalg.solve(lhs, rhs)[:, :, 0]
+            # A measure is never taken beyond the range it was learnt over: a register where nothing
+            # ever stalled cannot say what a stall means, so a stalled project is not extrapolated to zero.
+            self.low, self.high = x_arr.min(axis=0), x_arr.max(axis=0)
+            resid = y - np.einsum("ij,ij->i", x_arr, self.coef[who])
             b = np.asarray(bucket)
             self.pools = {int(k): resid[b == k] for k in np.unique(b) if (b == k).sum() >= MIN_POOL}
             self.pools[0] = resid
 
-    def predict(self, x: list[float]) -> float:
+    def predict(self, index: int, x: list[float]) -> float:
+        """The log pace of project ``index`` (its position in the register) from its measures ``x``."""
         if self.coef is None:
             return x[1]
-        return float(np.dot(self.coef, x))
+        return float(np.dot(self.coef[index], np.clip(x, self.low, self.high)))
 
     def pool(self, horizon: float) -> np.ndarray | None:
         return self.pools.get(_horizon_bucket(horizon), self.pools.get(0))
@@ -231,8 +261,9 @@ def outlooks(
     lo_q, hi_q = 50.0 * (1.0 - interval), 50.0 * (1.0 + interval)
     today = on.toordinal()
     last_day = opening.toordinal() + LATEST
-    out: list[Outlook] = []
-    for t in tracks:
+    out: list[Outlook | None] = []
+    plans: list[tuple[int, float, float, float, np.ndarray, str]] = []  # sampled together at the end
+    for index, t in enumerate(tracks):
         p = t.project
         if t.done_on is not None:
             out.append(
@@ -250,12 +281,11 @@ def outlooks(
             remaining = t.duration - float(t.earned[-1])
             origin = float(t.days[-1])
             k = len(t.days) - 1
-            x, w = _features(t, k, prior, 20.0)
-            log_pace = errors.predict(x)
+            base, w = _features(t, k, prior)
+            log_pace = errors.predict(index, [*base, 0.0])
             for _ in range(2):  # the horizon is the time left, which depends on the pace
                 horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
-                x, w = _features(t, k, prior, horizon)
-                log_pace = errors.predict(x)
+                log_pace = errors.predict(index, [*base, math.log(horizon / 20.0)])
             pool = errors.pool(horizon)
             err = rng.normal(0.0, DEFAULT_SPREAD, samples) if pool is None else rng.choice(pool, samples)
             basis = (
@@ -267,17 +297,23 @@ def outlooks(
             origin = float(max(start, today))
             err = rng.normal(0.0, prior[1], samples)
             basis = f"no progress yet: the pace of its reference class ({prior[2]})"
-        pace = np.maximum(np.exp(log_pace + err), PACE_FLOOR)
-        finish = np.minimum(np.ceil(origin + remaining / pace), last_day)
-        median, low, high = np.percentile(finish, [50.0, lo_q, hi_q], method="inverted_cdf")
-        out.append(
-            Outlook(
-                float(np.mean(finish > opening.toordinal())),
-                date.fromordinal(int(median)),
-                date.fromordinal(int(low)),
-                date.fromordinal(int(high)),
-                math.exp(log_pace),
+        plans.append((len(out), origin, remaining, log_pace, err, basis))
+        out.append(None)
+    if plans:
+        origin_a = np.array([pl[1] for pl in plans])[:, None]
+        remaining_a = np.array([pl[2] for pl in plans])[:, None]
+        log_pace_a = np.array([pl[3] for pl in plans])[:, None]
+        pace = np.maximum(np.exp(log_pace_a + np.stack([pl[4] for pl in plans])), PACE_FLOOR)
+        finish = np.minimum(np.ceil(origin_a + remaining_a / pace), last_day)
+        qs = np.percentile(finish, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
+        p_late = (finish > opening.toordinal()).mean(axis=1)
+        for row, (at, _, _, lp, _, basis) in enumerate(plans):
+            out[at] = Outlook(
+                float(p_late[row]),
+                date.fromordinal(int(qs[0, row])),
+                date.fromordinal(int(qs[1, row])),
+                date.fromordinal(int(qs[2, row])),
+                math.exp(lp),
                 basis,
             )
-        )
-    return out
+    return [o for o in out if o is not None]
