@@ -188,7 +188,7 @@ def test_one_project_with_its_plan_and_reports(api: TestClient) -> None:
     assert (p["status"], p["percent"], p["planned_finish"], p["sv_days"]) == ("behind", 46.0, "2026-10-25", 29.1)
     # 46% on 10-26 of a plan due 10-25: the forecast lies after opening day, surely.
     fc = p["forecast"]
-    assert fc["finish"] == "2026-11-15" and fc["after_opening"] is True and fc["p_late"] == 1.0
+    assert "2026-11-05" < fc["finish"] < "2026-12-31" and fc["after_opening"] is True and fc["p_late"] == 1.0
     assert fc["probability_on_time"] == 0.0 and fc["interval"]["low"] <= fc["finish"] <= fc["interval"]["high"]
     assert (p["p_late"], p["forecast_finish"], p["interval"]) == (fc["p_late"], fc["finish"], fc["interval"])
     assert [r["percent"] for r in doc["reports"]] == [2, 8, 10, 10, 14, 24, 35, 46]
