@@ -45,6 +45,7 @@ class Score:
     open: int
     seconds: float
     unforeseeable: int = 0  # truly late projects whose first stoppage begins after the forecast date
+    recall_foreseeable: float = 0.0  # recall among the other truly late projects
 
 
 def _ratio(a: int, b: int) -> float:
@@ -70,7 +71,7 @@ def score_season(
         errors: list[float] = []
         inside: list[bool] = []
         brier: list[float] = []
-        n_open = unforeseeable = 0
+        n_open = unforeseeable = hit_unforeseeable = 0
         for (p, rs), fc in zip(items, forecasts, strict=True):
             if rs and rs[-1].percent >= 100.0:
                 continue  # done by the forecast date: nothing left to forecast
@@ -80,7 +81,9 @@ def score_season(
             flag = bool(fc.after_opening)
             late += is_late
             stops = season.stoppages.get(p.code, [])
-            unforeseeable += is_late and bool(stops) and min(first for first, _ in stops) > on
+            unseen = is_late and bool(stops) and min(first for first, _ in stops) > on
+            unforeseeable += unseen
+            hit_unforeseeable += unseen and flag
             flagged += flag
             hit += is_late and flag
             prob = fc.p_late if fc.p_late is not None else float(flag)
@@ -100,6 +103,7 @@ def score_season(
             open=n_open,
             seconds=secs,
             unforeseeable=unforeseeable,
+            recall_foreseeable=_ratio(hit - hit_unforeseeable, late - unforeseeable),
         )
     return out
 
@@ -112,7 +116,7 @@ def _row(label: str, s: Score) -> str:
     return (
         f"{label:<14} {s.open:>5} {s.late:>5} {s.flagged:>5} {s.recall:>7.2f} {s.false_alarms:>7.2f} "
         f"{_f(s.median_error, '>7.1f'):>7} {_f(s.coverage, '>7.2f'):>7} {s.brier:>7.3f} {s.seconds * 1000:>7.0f}"
-        f" {s.unforeseeable:>7}"
+        f" {s.unforeseeable:>7} {s.recall_foreseeable:>7.2f}"
     )
 
 
@@ -132,6 +136,7 @@ def _mean(scores: Sequence[Score]) -> Score:
         open=round(statistics.fmean(s.open for s in scores)),
         seconds=statistics.median(s.seconds for s in scores),
         unforeseeable=round(statistics.fmean(s.unforeseeable for s in scores)),
+        recall_foreseeable=statistics.fmean(s.recall_foreseeable for s in scores),
     )
 
 
@@ -142,7 +147,7 @@ def run(
         f"\n{name}: {assumptions.projects} projects a season, forecast at T-{days_before}, "
         f"flag when P(late) > {settings.late_probability_threshold}"
     )
-    head = f"{'seed':<14} {'open':>5} {'late':>5} {'flag':>5} {'recall':>7} {'f.alarm':>7} {'med.err':>7} {'cover80':>7} {'Brier':>7} {'ms':>7} {'unseen':>7}"
+    head = f"{'seed':<14} {'open':>5} {'late':>5} {'flag':>5} {'recall':>7} {'f.alarm':>7} {'med.err':>7} {'cover80':>7} {'Brier':>7} {'ms':>7} {'unseen':>7} {'rec.fs':>7}"
     by_method: dict[str, list[Score]] = {"calibrated": [], "single-rate": []}
     for seed in seeds:
         for method, s in score_season(seed, assumptions, days_before, settings).items():
@@ -175,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     m = machine()
     print(f"forecast benchmark on {m.get('cpu', '?')} ({m.get('cores', '?')} cores); seeds {args.seeds}")
     print("ms: milliseconds to forecast one whole season (the calibrated one learns from the register each time)")
-    print("unseen: truly late projects whose first stoppage begins after the forecast date (no forecaster sees it)")
+    print("unseen: truly late projects whose first stoppage begins after the forecast date (no forecaster sees it);")
+    print("rec.fs: recall among the other truly late projects (those a forecast on the day could foresee)")
     base = SeasonAssumptions(projects=args.projects)
     means = run(seeds, "default season", base, args.days_before, settings)
     hard = run(

@@ -14,21 +14,28 @@ pace of 1 keeps up with the plan. For a project with progress on date D:
    pace is weighted by ``days / (days + PRIOR_DAYS)``, so a project just started leans on its class
    and one with months of reports on itself.
 3. **How such paces turned out.** Over the register's own history up to D, every report of an
-   unfinished project gave a pace estimate made the same way; the progress actually reported 10–40+
-   days later, divided by what that estimate predicted, is a forecast error. These ratios, pooled
-   across the register and kept apart by the horizon and by whether the project was in its last
-   ``CLOSING_DAYS`` before its planned finish and behind plan (where crews put in overtime), carry
-   what the register's reporting really does: stoppages, speed-ups near deadlines, reporters who
-   round up. No tuning to a particular season is needed: the errors are measured afresh on each
-   register and date.
-4. **Monte Carlo.** The remaining plan days divided by the pace times a sampled error ratio (and,
-   for short histories, a sampled class deviation) give ``SAMPLES`` possible finishes: their median
-   is the forecast finish, their 10th–90th percentiles the 80 % interval, and their share after
-   opening day the probability of missing it.
+   unfinished project gave the same measures; the pace actually reported 10–60 days later is
+   regressed on them (in logs): the shrunk whole-history pace, the latest span's and the best
+   span's pace beside it, whether the project was in the last ``CLOSING_DAYS`` before its planned
+   finish and behind plan (where crews put in overtime), whether its latest span stalled, and the
+   horizon. Each project's forecast uses coefficients learnt from the *other* projects (leave one
+   project out), and a measure is never extrapolated beyond the range learnt. The residuals — by
+   horizon, and apart for projects whose history already had a near-stop — are the forecast
+   errors: they carry what the register's reporting really does (stoppages, speed-ups near
+   deadlines, reporters who round up). Nothing is tuned to a particular season: the errors are
+   measured afresh on each register and date.
+4. **Monte Carlo.** The remaining plan days divided by the pace times a sampled error ratio give
+   ``SAMPLES`` possible finishes: their median is the forecast finish, their 10th–90th
+   percentiles the 80 % interval, and their share after opening day the probability of missing it.
 
-A project with no progress yet starts at the later of its planned start and D and runs at a pace
-drawn from its class. A project reported done has finished: probability 0 (1 if it finished after
-opening day). Sampling uses a fixed seed, so the same register gives the same figures.
+A project with no progress yet starts at the later of its planned start and D and runs at its
+class's pace (read through the same regression) with the class's spread. A project reported done
+has finished: probability 0 (1 if it finished after opening day). Sampling uses a fixed seed, so
+the same register gives the same figures.
+
+Hand-written with numpy: the pieces (a shrinkage prior, a ridge least squares with one project
+left out, resampled residuals) are a few lines each, and no installed library fits them together
+this way; scipy/statsmodels would add a dependency for a small part of it.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ CLOSING_DAYS = 25  # "closing": within this many days of the planned finish (ove
 MIN_POOL = 40  # forecast errors a pool needs, else the next wider pool is used
 SAMPLES = 500
 MAX_HORIZON = 60  # forecast errors are measured over at most this many days
+ROUGH = 0.3  # a span at under this share of the project's pace counts as (nearly) stopped
 PACE_FLOOR = 0.02  # plan days a day: no pace is taken as lower (a stalled project still ends some day)
 DEFAULT_SPREAD = 0.35  # log-pace spread assumed when the register is too small to measure one
 RIDGE = 1.0  # pulls each coefficient towards "the shrunk pace alone" by as much as one pair would
@@ -146,28 +154,36 @@ def _horizon_bucket(days: float) -> int:
     return int(min(4, max(1, round(days / 10.0))))
 
 
-def _features(t: _Track, k: int, prior: tuple[float, float, str]) -> tuple[list[float], float]:
+def _features(t: _Track, k: int, prior: tuple[float, float, str]) -> tuple[list[float], float, int]:
     """The pace measures at report ``k`` (see ``_Errors``; the horizon is appended by the caller)
-    and the weight of the project's own history. Plain floats: this runs for every pair of reports."""
+    the weight of the project's own history, and whether any span so far nearly stopped (a project
+    with a rough history: its errors are drawn from such projects). Plain floats: this runs for
+    every pair of reports."""
     start = t.project.planned_start.toordinal()
     days, earned = t.days_list, t.earned_list
     elapsed = days[k] - start
     own = math.log(max(earned[k] / elapsed, PACE_FLOOR))
     shrunk, w = _shrunk(own, elapsed, prior)
-    before_day, before_earned, last, best, best_any = float(start), 0.0, 0.0, -1.0, 0.0
+    before_day, before_earned, last, best, best_any, worst = float(start), 0.0, 0.0, -1.0, 0.0, math.inf
     for i in range(k + 1):
         span = days[i] - before_day
         pace = (earned[i] - before_earned) / max(span, 1.0)
         best_any = max(best_any, pace)
         if span >= 5:
             best = max(best, pace)
+            if i > 0:  # the first span holds the start's delay, which every project may have
+                worst = min(worst, pace)
         last, before_day, before_earned = pace, days[i], earned[i]
     if best < 0:
         best = best_any
     closing = float(t.project.planned_finish.toordinal() - days[k] <= CLOSING_DAYS and earned[k] < elapsed)
     stalled = float(last < 0.1 * math.exp(shrunk))
     log_last, log_best = math.log(max(last, PACE_FLOOR)), math.log(max(best, PACE_FLOOR))
-    return [1.0, shrunk, w * (log_last - shrunk), w * (log_best - shrunk), closing, stalled], w
+    rough = int(worst < ROUGH * math.exp(shrunk))
+    # The latest span's pace beside the whole history's, no lower than ROUGH of it: a near-stop is
+    # the ``stalled`` measure's business (a log-linear term would read a stop as a pace of zero).
+    recent = max(log_last - shrunk, math.log(ROUGH))
+    return [1.0, shrunk, w * recent, w * (log_best - shrunk), closing, stalled], w, rough
 
 
 class _Errors:
@@ -188,7 +204,7 @@ class _Errors:
     def __init__(self, tracks: Sequence[_Track], classes: _Classes):
         rows: list[list[float]] = []
         target: list[float] = []
-        bucket: list[int] = []
+        bucket: list[tuple[int, int]] = []
         owner: list[int] = []
         for index, t in enumerate(tracks):
             start = t.project.planned_start.toordinal()
@@ -197,7 +213,7 @@ class _Errors:
             for k in range(n):
                 if t.days[k] - start < MIN_ELAPSED or t.earned[k] >= t.duration or t.earned[k] <= 0:
                     continue
-                base, _ = _features(t, k, prior)
+                base, _, rough = _features(t, k, prior)
                 for j in range(k + 1, n):
                     h = float(t.days[j] - t.days[k])
                     if h > MAX_HORIZON:
@@ -208,13 +224,13 @@ class _Errors:
                         h = before + (float(t.days[j]) - before) / 2.0 - float(t.days[k])
                     rows.append([*base, math.log(h / 20.0)])
                     target.append(math.log(max(float(t.earned[j] - t.earned[k]) / h, PACE_FLOOR)))
-                    bucket.append(_horizon_bucket(h))
+                    bucket.append((rough, _horizon_bucket(h)))
                     owner.append(index)
                     if t.earned[j] >= t.duration:
                         break
         self.coef: np.ndarray | None = None  # one row of coefficients per project (its own rows left out)
         self.low = self.high = np.zeros(0)
-        self.pools: dict[int, np.ndarray] = {}
+        self.pools: dict[tuple[int, ...], np.ndarray] = {}
         if len(rows) >= MIN_POOL:
             x_arr, y, who = np.asarray(rows), np.asarray(target), np.asarray(owner)
             m = x_arr.shape[1]
@@ -235,9 +251,12 @@ class _Errors:
             # ever stalled cannot say what a stall means, so a stalled project is not extrapolated to zero.
             self.low, self.high = x_arr.min(axis=0), x_arr.max(axis=0)
             resid = y - np.einsum("ij,ij->i", x_arr, self.coef[who])
-            b = np.asarray(bucket)
-            self.pools = {int(k): resid[b == k] for k in np.unique(b) if (b == k).sum() >= MIN_POOL}
-            self.pools[0] = resid
+            groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+            for row, (rough, b) in enumerate(bucket):
+                groups[(rough, b)].append(row)
+                groups[(b,)].append(row)
+            self.pools = {key: resid[rows_] for key, rows_ in groups.items() if len(rows_) >= MIN_POOL}
+            self.pools[()] = resid
 
     def predict(self, index: int, x: list[float]) -> float:
         """The log pace of project ``index`` (its position in the register) from its measures ``x``."""
@@ -245,8 +264,15 @@ class _Errors:
             return x[1]
         return float(np.dot(self.coef[index], np.clip(x, self.low, self.high)))
 
-    def pool(self, horizon: float) -> np.ndarray | None:
-        return self.pools.get(_horizon_bucket(horizon), self.pools.get(0))
+    def pool(self, rough: int, horizon: float) -> np.ndarray | None:
+        """The errors of projects like this one (as rough or smooth so far) over the nearest horizon
+        measured, the longest below it when the register's history is not yet that long (errors over
+        short spans are wider, so this errs wide); else of all projects."""
+        for key_of in ((lambda b: (rough, b)), (lambda b: (b,))):
+            for b in range(_horizon_bucket(horizon), 0, -1):
+                if key_of(b) in self.pools:
+                    return self.pools[key_of(b)]
+        return self.pools.get(())
 
 
 def outlooks(
@@ -281,20 +307,27 @@ def outlooks(
             remaining = t.duration - float(t.earned[-1])
             origin = float(t.days[-1])
             k = len(t.days) - 1
-            base, w = _features(t, k, prior)
+            base, w, rough = _features(t, k, prior)
             log_pace = errors.predict(index, [*base, 0.0])
             for _ in range(2):  # the horizon is the time left, which depends on the pace
                 horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
                 log_pace = errors.predict(index, [*base, math.log(horizon / 20.0)])
-            pool = errors.pool(horizon)
+            pool = errors.pool(rough, horizon)
             err = rng.normal(0.0, DEFAULT_SPREAD, samples) if pool is None else rng.choice(pool, samples)
             basis = (
                 f"{100 * w:.0f}% its own pace over {elapsed:.0f} days, {100 * (1 - w):.0f}% its reference class "
                 f"({prior[2]}); spread from {len(pool) if pool is not None else 0} past forecast errors"
             )
         else:
-            log_pace, remaining = prior[0], float(t.duration)
+            remaining = float(t.duration)
             origin = float(max(start, today))
+            # The class's pace, read through the same regression as everyone's (so what the register
+            # learnt about how paces turn out applies here too), with the class's spread.
+            base = [1.0, prior[0], 0.0, 0.0, 0.0, 0.0]
+            log_pace = errors.predict(index, [*base, 0.0])
+            for _ in range(2):
+                horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
+                log_pace = errors.predict(index, [*base, math.log(horizon / 20.0)])
             err = rng.normal(0.0, prior[1], samples)
             basis = f"no progress yet: the pace of its reference class ({prior[2]})"
         plans.append((len(out), origin, remaining, log_pace, err, basis))

@@ -53,7 +53,7 @@ class SeasonAssumptions:
     projects: int = 300
     units: int = 10
     opening: date = date(2026, 11, 5)
-    max_slack_days: int = 30
+    max_slack_days: int = 60
     earliest_start_days: int = 110
     just_started_share: float = 0.10
     mean_pace: float = 0.97

@@ -153,7 +153,7 @@ def test_the_same_register_gives_the_same_forecasts() -> None:
 
 # ------------------------------------------------------------------ a simulated season
 def test_on_a_simulated_season_it_finds_the_late_projects_better_than_the_single_rate() -> None:
-    season = simulate(11, SeasonAssumptions(projects=200))
+    season = simulate(11, SeasonAssumptions(projects=300))
     on = season.opening - timedelta(days=30)
     known = season.reports_until(on)
     items = [(p, known[p.code]) for p in season.projects]
@@ -161,16 +161,23 @@ def test_on_a_simulated_season_it_finds_the_late_projects_better_than_the_single
     old = [single_rate_forecast(p, reports_on(rs, on), season.opening) for p, rs in items]
     open_ = [i for i, (_, rs) in enumerate(items) if not (rs and rs[-1].percent >= 100)]
     late = {i for i in open_ if season.true_finish[items[i][0].code] > season.opening}
-    assert late, "the season should have late projects"
+    assert len(late) >= 10, "the season should have late projects"
 
     def recall(fcs: list) -> float:
         return sum(bool(fcs[i].after_opening) for i in late) / len(late)
 
-    flagged = [i for i in open_ if new[i].after_opening]
-    assert recall(new) > 0.6 and recall(new) > recall(old)
-    assert sum(i not in late for i in flagged) / len(flagged) < 0.6  # most flags are right
+    def false_alarms(fcs: list) -> float:
+        flagged = [i for i in open_ if fcs[i].after_opening]
+        return sum(i not in late for i in flagged) / len(flagged)
+
+    assert recall(new) >= 0.5 and recall(new) > recall(old)
+    assert false_alarms(new) < 0.7 and false_alarms(new) <= false_alarms(old) + 0.1
     brier_new = sum((new[i].p_late - (i in late)) ** 2 for i in open_) / len(open_)
     brier_old = sum((float(bool(old[i].after_opening)) - (i in late)) ** 2 for i in open_) / len(open_)
     assert brier_new < brier_old
     covered = [new[i].low <= season.true_finish[items[i][0].code] <= new[i].high for i in open_]
-    assert 0.6 < sum(covered) / len(covered) < 0.95  # roughly the 80% the intervals claim
+    assert 0.65 < sum(covered) / len(covered) < 0.95  # roughly the 80% the intervals claim
+    # Probabilities mean something: the likeliest tenth is late far more often than the least likely half.
+    ranked = sorted(open_, key=lambda i: new[i].p_late)
+    top, bottom = ranked[-len(ranked) // 10 :], ranked[: len(ranked) // 2]
+    assert sum(i in late for i in top) / len(top) > 3 * sum(i in late for i in bottom) / len(bottom)
