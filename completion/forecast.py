@@ -58,6 +58,7 @@ CLOSING_DAYS = 25  # "closing": within this many days of the planned finish (ove
 MIN_POOL = 40  # forecast errors a pool needs, else the next wider pool is used
 SAMPLES = 500
 MAX_HORIZON = 60  # forecast errors are measured over at most this many days
+YOUNG_DAYS = 25  # a history shorter than this has its own (wider) error pool
 ROUGH = 0.3  # a span at under this share of the project's pace counts as (nearly) stopped
 PACE_FLOOR = 0.02  # plan days a day: no pace is taken as lower (a stalled project still ends some day)
 DEFAULT_SPREAD = 0.35  # log-pace spread assumed when the register is too small to measure one
@@ -179,7 +180,8 @@ def _features(t: _Track, k: int, prior: tuple[float, float, str]) -> tuple[list[
     closing = float(t.project.planned_finish.toordinal() - days[k] <= CLOSING_DAYS and earned[k] < elapsed)
     stalled = float(last < 0.1 * math.exp(shrunk))
     log_last, log_best = math.log(max(last, PACE_FLOOR)), math.log(max(best, PACE_FLOOR))
-    rough = int(worst < ROUGH * math.exp(shrunk))
+    # The error pool's kind: 0 smooth, 1 a near-stop already, 2 a history still too short to tell.
+    rough = 2 if elapsed < YOUNG_DAYS else int(worst < ROUGH * math.exp(shrunk))
     # The latest span's pace beside the whole history's, no lower than ROUGH of it: a near-stop is
     # the ``stalled`` measure's business (a log-linear term would read a stop as a pace of zero).
     recent = max(log_last - shrunk, math.log(ROUGH))
@@ -328,7 +330,10 @@ def outlooks(
             for _ in range(2):
                 horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
                 log_pace = errors.predict(index, [*base, math.log(horizon / 20.0)])
-            err = rng.normal(0.0, prior[1], samples)
+            # The errors of the young projects (those with under YOUNG_DAYS of history), as the
+            # nearest kind measured; else the class's spread.
+            pool = errors.pool(2, horizon)
+            err = rng.normal(0.0, prior[1], samples) if pool is None else rng.choice(pool, samples)
             basis = f"no progress yet: the pace of its reference class ({prior[2]})"
         plans.append((len(out), origin, remaining, log_pace, err, basis))
         out.append(None)

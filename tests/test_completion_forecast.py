@@ -170,7 +170,12 @@ def test_on_a_simulated_season_it_finds_the_late_projects_better_than_the_single
         flagged = [i for i in open_ if fcs[i].after_opening]
         return sum(i not in late for i in flagged) / len(flagged)
 
-    assert recall(new) >= 0.5 and recall(new) > recall(old)
+    assert recall(new) > recall(old)
+    # Of the late projects a forecast on the day could foresee (not late by a stoppage yet to begin),
+    # most are flagged.
+    unseen = {i for i in late if min((a for a, _ in season.stoppages.get(items[i][0].code, [])), default=on) > on}
+    foreseeable = late - unseen
+    assert sum(bool(new[i].after_opening) for i in foreseeable) / len(foreseeable) >= 0.6
     assert false_alarms(new) < 0.7 and false_alarms(new) <= false_alarms(old) + 0.1
     brier_new = sum((new[i].p_late - (i in late)) ** 2 for i in open_) / len(open_)
     brier_old = sum((float(bool(old[i].after_opening)) - (i in late)) ** 2 for i in open_) / len(open_)
