@@ -16,9 +16,9 @@ pace of 1 keeps up with the plan. For a project with progress on date D:
 3. **How such paces turned out.** Over the register's own history up to D, every report of an
    unfinished project gave the same measures; the pace actually reported 10–60 days later is
    regressed on them (in logs): the shrunk whole-history pace, the latest span's and the best
-   span's pace beside it, whether the project was in the last ``CLOSING_DAYS`` before its planned
-   finish and behind plan (where crews put in overtime), whether its latest span stalled, and the
-   horizon. Each project's forecast uses coefficients learnt from the *other* projects (leave one
+   span's pace beside it, for a project behind plan the share of the horizon spent in the run-in
+   to its planned finish (its last ``CLOSING_DAYS`` and after, where crews put in overtime),
+   whether its latest span stalled, and the horizon. Each project's forecast uses coefficients learnt from the *other* projects (leave one
    project out), and a measure is never extrapolated beyond the range learnt. The residuals — by
    horizon, and apart for projects whose history already had a near-stop — are the forecast
    errors: they carry what the register's reporting really does (stoppages, speed-ups near
@@ -54,7 +54,7 @@ from completion.schedule import earned_schedule_days
 MIN_ELAPSED = 10  # days of history before a project's own pace counts towards its class
 MIN_CLASS = 8  # projects a reference class needs, else the next wider class is used
 PRIOR_DAYS = 10.0  # the class prior weighs as much as this many days of the project's own history
-CLOSING_DAYS = 25  # "closing": within this many days of the planned finish (overtime territory)
+CLOSING_DAYS = 25  # the run-in: from this many days before the planned finish on (overtime territory)
 MIN_POOL = 40  # forecast errors a pool needs, else the next wider pool is used
 SAMPLES = 500
 MAX_HORIZON = 60  # forecast errors are measured over at most this many days
@@ -177,7 +177,7 @@ def _features(t: _Track, k: int, prior: tuple[float, float, str]) -> tuple[list[
         last, before_day, before_earned = pace, days[i], earned[i]
     if best < 0:
         best = best_any
-    closing = float(t.project.planned_finish.toordinal() - days[k] <= CLOSING_DAYS and earned[k] < elapsed)
+    behind = float(earned[k] < elapsed)  # becomes the share of the horizon in the run-in (``_at_horizon``)
     stalled = float(last < 0.1 * math.exp(shrunk))
     log_last, log_best = math.log(max(last, PACE_FLOOR)), math.log(max(best, PACE_FLOOR))
     # The error pool's kind: 0 smooth, 1 a near-stop already, 2 a history still too short to tell.
@@ -185,7 +185,15 @@ def _features(t: _Track, k: int, prior: tuple[float, float, str]) -> tuple[list[
     # The latest span's pace beside the whole history's, no lower than ROUGH of it: a near-stop is
     # the ``stalled`` measure's business (a log-linear term would read a stop as a pace of zero).
     recent = max(log_last - shrunk, math.log(ROUGH))
-    return [1.0, shrunk, w * recent, w * (log_best - shrunk), closing, stalled], w, rough
+    return [1.0, shrunk, w * recent, w * (log_best - shrunk), behind, stalled], w, rough
+
+
+def _at_horizon(base: list[float], day: float, horizon: float, finish: float) -> list[float]:
+    """The measures over ``horizon`` days from ``day``: for a project behind plan, the share of
+    those days in the run-in to its planned ``finish`` (the last ``CLOSING_DAYS`` and after, where
+    crews put in overtime), and the horizon itself."""
+    run_in = max(0.0, day + horizon - max(day, finish - CLOSING_DAYS)) / horizon
+    return [*base[:4], base[4] * run_in, base[5], math.log(horizon / 20.0)]
 
 
 class _Errors:
@@ -194,8 +202,8 @@ class _Errors:
     For every report k of an unfinished project and every later report j within ``MAX_HORIZON``
     days, the pace actually reported between them is regressed (least squares, in logs) on the
     measures at k: the shrunk whole-history pace, the latest span's and the best span's pace beside
-    it, whether the project was closing in on its planned finish behind plan, whether its latest
-    span stalled, and the horizon. The coefficients say how much each measure is worth on this
+    it, the share of the horizon in the run-in to the planned finish when behind plan, whether its
+    latest span stalled, and the horizon. The coefficients say how much each measure is worth on this
     register; the residuals, by horizon, are the forecast errors sampled for the spread.
 
     Each project is forecast with coefficients learnt from the *other* projects (leave one project
@@ -211,6 +219,7 @@ class _Errors:
         for index, t in enumerate(tracks):
             start = t.project.planned_start.toordinal()
             prior = classes.prior(t.project)
+            finish = float(t.project.planned_finish.toordinal())
             n = len(t.days)
             for k in range(n):
                 if t.days[k] - start < MIN_ELAPSED or t.earned[k] >= t.duration or t.earned[k] <= 0:
@@ -224,7 +233,7 @@ class _Errors:
                         # Done somewhere since the report before: take the middle of that span.
                         before = max(float(t.days[j - 1]), float(t.days[k]))
                         h = before + (float(t.days[j]) - before) / 2.0 - float(t.days[k])
-                    rows.append([*base, math.log(h / 20.0)])
+                    rows.append(_at_horizon(base, t.days_list[k], h, finish))
                     target.append(math.log(max(float(t.earned[j] - t.earned[k]) / h, PACE_FLOOR)))
                     bucket.append((rough, _horizon_bucket(h)))
                     owner.append(index)
@@ -310,10 +319,11 @@ def outlooks(
             origin = float(t.days[-1])
             k = len(t.days) - 1
             base, w, rough = _features(t, k, prior)
-            log_pace = errors.predict(index, [*base, 0.0])
+            finish = float(p.planned_finish.toordinal())
+            log_pace = errors.predict(index, _at_horizon(base, origin, 20.0, finish))
             for _ in range(2):  # the horizon is the time left, which depends on the pace
                 horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
-                log_pace = errors.predict(index, [*base, math.log(horizon / 20.0)])
+                log_pace = errors.predict(index, _at_horizon(base, origin, horizon, finish))
             pool = errors.pool(rough, horizon)
             err = rng.normal(0.0, DEFAULT_SPREAD, samples) if pool is None else rng.choice(pool, samples)
             basis = (
