@@ -20,6 +20,7 @@ import csv
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Annotated, Any
 
 import typer
@@ -223,7 +224,8 @@ def _print_late(out: Console, snap: Snapshot) -> None:
         "planned %",
         "days late",
         "forecast finish",
-        "after opening",
+        "80% range",
+        "P(late)",
     )
     for s in late:
         fc = s.forecast
@@ -236,9 +238,19 @@ def _print_late(out: Console, snap: Snapshot) -> None:
             _pct(s.planned),
             f"{s.days_late:.1f}",
             fc.finish.isoformat() if fc.finish else "—",
-            "[bold red]yes[/]" if fc.after_opening else ("no" if fc.after_opening is False else "—"),
+            _range(fc.low, fc.high, s.on.year),
+            ("[bold red]" if fc.after_opening else "") + (f"{fc.p_late:.0%}" if fc.p_late is not None else "—")
+            + ("[/]" if fc.after_opening else ""),
         )
     out.print(table)
+
+
+def _range(low: date | None, high: date | None, year: int) -> str:
+    """An interval, short (MM-DD) when it stays in the year asked about."""
+    if low is None or high is None:
+        return "—"
+    short = low.year == high.year == year
+    return f"{low:%m-%d}–{high:%m-%d}" if short else f"{low.isoformat()}–{high.isoformat()}"
 
 
 @completion_app.command("late")

@@ -11,7 +11,15 @@ from completion.rollup import GROUPINGS, Group, area_shares, overall_weights
 from completion.schedule import Checkpoint, checkpoints, planned_percent
 from completion.settings import CompletionSettings
 from completion.snapshot import Completion, Snapshot, parse_day
-from completion.status import STATUS_COLOURS, STATUS_LABELS, STATUSES, Forecast, ProjectStatus, evaluate
+from completion.status import (
+    STATUS_COLOURS,
+    STATUS_LABELS,
+    STATUSES,
+    Forecast,
+    ProjectStatus,
+    evaluate,
+    evaluate_all,
+)
 from twin.core import register_rule
 
 # The register's rules hold on every write path, not only through report_progress/save_projects.
@@ -38,6 +46,7 @@ __all__ = [
     "check_report",
     "checkpoints",
     "evaluate",
+    "evaluate_all",
     "overall_weights",
     "parse_day",
     "planned_percent",

@@ -8,7 +8,11 @@
 - VENUE_TWIN_AT_RISK_DAYS, VENUE_TWIN_BEHIND_DAYS: schedule-variance thresholds in days (defaults
   3 and 10): a project more than 3 days behind its plan is at risk, more than 10 days behind.
 - VENUE_TWIN_FORECAST_SPAN_DAYS: the forecast's rate is measured over at least this many days
-  back from the latest report (default 20; see `completion.status.forecast`).
+  back from the latest report (default 20; see `completion.status.single_rate_forecast`, the
+  former forecaster, kept as the forecasting benchmark's baseline).
+- VENUE_TWIN_LATE_PROBABILITY_THRESHOLD: the leaders' flag is raised on a project whose
+  probability of missing opening day is above this (default 0.4: on the calibration seasons of
+  bench/forecast_bench.py as good a balance (F1) as 0.5, with more of the late projects found).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class CompletionSettings(BaseSettings):
     at_risk_days: float = 3.0
     behind_days: float = 10.0
     forecast_span_days: int = 20
+    late_probability_threshold: float = 0.4
 
     @field_validator("opening_month_day")
     @classmethod
@@ -45,6 +50,8 @@ class CompletionSettings(BaseSettings):
             raise ValueError("checkpoint_days must be at least 1")
         if self.forecast_span_days < 1:
             raise ValueError("forecast_span_days must be at least 1")
+        if not 0.0 < self.late_probability_threshold < 1.0:
+            raise ValueError("late_probability_threshold must be between 0 and 1 (exclusive)")
         if not 0 <= self.at_risk_days <= self.behind_days:
             raise ValueError("thresholds must satisfy 0 <= at_risk_days <= behind_days")
         return self

@@ -27,7 +27,7 @@ from completion.register import Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
 from completion.settings import CompletionSettings
-from completion.status import SEVERITY, ProjectStatus, evaluate, reports_on
+from completion.status import SEVERITY, ProjectStatus, evaluate_all, reports_on
 from twin.core import SHANGHAI, Ref, TwinLike
 from twin.errors import BadInput, NotFound
 
@@ -138,7 +138,7 @@ class Completion:
         opening = self.settings.opening_day(self.settings.expo_year_for(day))
         projects = self.register.projects(ref) if ref.commit else []
         reports = {p.code: self.register.reports(p.fid, ref) for p in projects}
-        statuses = [evaluate(p, reports[p.code], day, opening, self.settings) for p in projects]
+        statuses = evaluate_all([(p, reports[p.code]) for p in projects], day, opening, self.settings)
         return Snapshot(day, ref, opening, self.settings, statuses, overall_weights(projects), reports)
 
     def scurve(self, snap: Snapshot, by: str | None = None) -> dict[str, list[CurvePoint]]:
@@ -203,6 +203,11 @@ def status_doc(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
         "sv_days": _r(s.sv_days, 1),
         "days_late": s.days_late,
         "forecast": s.forecast.to_dict(),
+        # The readiness forecast's headline figures, also at the top level (see completion.forecast).
+        "p_late": _r(s.forecast.p_late, 3),
+        "probability_on_time": _r(None if s.forecast.p_late is None else 1.0 - s.forecast.p_late, 3),
+        "forecast_finish": s.forecast.finish.isoformat() if s.forecast.finish else None,
+        "interval": s.forecast.to_dict()["interval"],
         "last_report": s.last_report.to_dict() if s.last_report else None,
         "overall_weight": _r(weight, 6),
     }
@@ -212,6 +217,7 @@ PROJECT_COLUMNS = (
     "code", "name_zh", "name_en", "category", "area", "responsible_unit", "responsible_person", "planned_start",
     "planned_finish", "quantity", "quantity_unit", "overall_weight", "date", "status", "percent", "planned_percent",
     "sv_days", "days_late", "forecast_finish", "forecast_after_opening", "last_report_date", "last_reporter",
+    "p_late", "forecast_low", "forecast_high",
 )  # fmt: skip
 
 
@@ -220,6 +226,7 @@ def project_row(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]
     d = status_doc(s, weight)
     d["forecast_finish"] = d["forecast"]["finish"]
     d["forecast_after_opening"] = d["forecast"]["after_opening"]
+    d["forecast_low"], d["forecast_high"] = (d["interval"] or {}).get("low"), (d["interval"] or {}).get("high")
     d["last_report_date"] = s.last_report.on.isoformat() if s.last_report else None
     d["last_reporter"] = s.last_report.reporter if s.last_report else None
     return {k: d[k] for k in PROJECT_COLUMNS}
@@ -227,7 +234,8 @@ def project_row(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]
 
 LATE_COLUMNS = (
     "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
-    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening",
+    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "p_late", "forecast_low",
+    "forecast_high",
 )  # fmt: skip
 
 

@@ -13,29 +13,29 @@ Earned schedule and schedule variance
 Status
     - ``done``: 100% reported.
     - ``not_started``: 0% and the planned start is after D.
-    - ``behind``: SV above the behind threshold (10 days by default), or the forecast finish falls
-      after opening day.
+    - ``behind``: SV above the behind threshold (10 days by default), or the probability of
+      missing opening day is above the flag threshold (see below).
     - ``at_risk``: SV above the at-risk threshold (3 days by default).
     - ``on_track``: anything else (including ahead of plan).
 
-Forecast finish (from the recent rate of progress)
-    Take the latest report on or before D, at ``p`` percent on ``d``, and a base point before it:
-    the latest earlier report dated at least ``span`` days (20 by default) before ``d``, so with a
-    report every 10 days the rate covers the last 20–30 days; when there is no such report (the
-    project began less than ``span`` days before ``d``, or reports are sparse) the base is 0% at
-    the planned start. The recent rate is measured against the plan, earned-schedule style: over
-    those days the earned schedule moved on by ``ES(p) − ES(p_base)`` plan days, a rate of
-    ``r = (ES(p) − ES(p_base)) / (d − d_base)`` plan days a day (1 = keeping pace with the plan),
-    and the rest of the plan, ``duration − ES(p)`` days, takes ``ceil((duration − ES(p)) / r)``
-    more days after ``d``. For a linear plan this is simply the percent rate: 40% on 09-16 and 60%
-    on 10-06 is 1% a day, so the remaining 40% take 40 days: 11-15. (For an S-curve plan it keeps
-    a slow start that the plan expects from reading as a slow project.)
+Readiness forecast (``completion.forecast``)
+    Every project gets a probability of missing opening day (``p_late``), a forecast finish (the
+    median of the possible finishes) and an 80% interval, from its own pace weighed against its
+    reference class (category × unit) and the forecast errors measured on the whole register's
+    history (see ``completion.forecast`` for the method). The leaders' flag, ``after_opening``, is
+    raised when ``p_late`` exceeds ``late_probability_threshold`` (a setting); a flagged project is
+    ``behind``. A done project's finish is the date 100% was first reported.
 
-    There is no forecast without any progress (no report, or 0%), when fewer than ``span / 2``
-    days (or, for a short job, a third of its planned duration) separate the base point and the
-    latest report (too early to tell), or when the earned schedule did not move since the base
-    point (stalled); the forecast says why. A done project's forecast is the date 100% was first
-    reported. The forecast is flagged when it falls after opening day.
+Single-rate forecast (``single_rate_forecast``: the former forecaster, kept as the benchmark's baseline)
+    Take the latest report on or before D, at ``p`` percent on ``d``, and a base point before it:
+    the latest earlier report dated at least ``span`` days (20 by default) before ``d``, or 0% at
+    the planned start when there is none. The earned schedule moved on by ``ES(p) − ES(p_base)``
+    plan days over those days, a rate of ``r`` plan days a day, and the rest of the plan,
+    ``duration − ES(p)`` days, takes ``ceil((duration − ES(p)) / r)`` more days after ``d``. For a
+    linear plan, 40% on 09-16 and 60% on 10-06 is 1% a day, so the remaining 40% take 40 days: 11-15.
+    There is none without progress, with fewer than ``span / 2`` days (or a third of a short job's
+    duration) between the base and the latest report, or when the earned schedule did not move
+    (stalled); the basis says why.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from completion.forecast import outlooks
 from completion.register import Project, Report
 from completion.schedule import earned_schedule_days, planned_percent
 from completion.settings import CompletionSettings
@@ -68,6 +69,7 @@ STATUS_COLOURS = {
 }
 # Worst first: the status a feature covered by several projects is shown with.
 SEVERITY = ("behind", "at_risk", "on_track", "not_started", "done")
+INTERVAL = 0.8  # the forecast interval's coverage
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,12 @@ class Forecast:
     rate: float | None  # percent a day
     since: date | None  # the base point the rate is measured from
     since_percent: float | None
-    after_opening: bool | None  # None without a forecast
+    after_opening: bool | None  # the flag (p_late above the threshold); None without a forecast
     basis: str  # how it was made, or why there is none
+    p_late: float | None = None  # probability of finishing after opening day
+    low: date | None = None  # the interval (80% by default) around the forecast finish
+    high: date | None = None
+    pace: float | None = None  # plan days a day assumed (1 = the plan's own pace)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +93,12 @@ class Forecast:
             "since_percent": self.since_percent,
             "after_opening": self.after_opening,
             "basis": self.basis,
+            "p_late": None if self.p_late is None else round(self.p_late, 3),
+            "probability_on_time": None if self.p_late is None else round(1.0 - self.p_late, 3),
+            "interval": None
+            if self.low is None or self.high is None
+            else {"low": self.low.isoformat(), "high": self.high.isoformat(), "level": INTERVAL},
+            "pace": None if self.pace is None else round(self.pace, 3),
         }
 
 
@@ -135,8 +147,8 @@ def classify(
     return "on_track"
 
 
-def forecast(project: Project, dated: Sequence[Report], opening: date, span_days: int = 20) -> Forecast:
-    """The forecast finish from the recent rate of progress; ``dated`` are the reports up to D, by date."""
+def single_rate_forecast(project: Project, dated: Sequence[Report], opening: date, span_days: int = 20) -> Forecast:
+    """The former forecast from one recent rate (the benchmark's baseline); ``dated``: the reports up to D, by date."""
     if not dated or dated[-1].percent <= 0.0:
         return Forecast(None, None, None, None, None, "no progress reported, so no forecast")
     last = dated[-1]
@@ -179,15 +191,47 @@ def forecast(project: Project, dated: Sequence[Report], opening: date, span_days
     return Forecast(end, rate, base_on, base_pct, end > opening, why)
 
 
+def readiness(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings
+) -> list[Forecast]:
+    """Each project's readiness forecast on ``on``, learning from every project in ``items``."""
+    out = []
+    for (project, reports), o in zip(items, outlooks(items, on, opening, interval=INTERVAL), strict=True):
+        dated = reports_on(reports, on)
+        last = dated[-1] if dated else None
+        elapsed = (last.on - project.planned_start).days if last else 0
+        rate = last.percent / elapsed if last and elapsed > 0 and o.pace is not None else None
+        out.append(
+            Forecast(
+                o.finish, rate, project.planned_start if rate is not None else None, 0.0 if rate is not None else None,
+                o.p_late > settings.late_probability_threshold, o.basis, o.p_late, o.low, o.high, o.pace,
+            )
+        )  # fmt: skip
+    return out
+
+
+def evaluate_all(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings
+) -> list[ProjectStatus]:
+    """Every project's status on ``on``; the forecasts learn from all of them (the reference classes)."""
+    forecasts = readiness(items, on, opening, settings)
+    return [_status(p, rs, on, settings, fc) for (p, rs), fc in zip(items, forecasts, strict=True)]
+
+
 def evaluate(
     project: Project, reports: Sequence[Report], on: date, opening: date, settings: CompletionSettings
 ) -> ProjectStatus:
-    """The project's status on ``on`` from the reports known at the version read."""
+    """One project's status on ``on``, as if it were the whole register (use ``evaluate_all`` for a register)."""
+    return evaluate_all([(project, reports)], on, opening, settings)[0]
+
+
+def _status(
+    project: Project, reports: Sequence[Report], on: date, settings: CompletionSettings, fc: Forecast
+) -> ProjectStatus:
     dated = reports_on(reports, on)
     last = dated[-1] if dated else None
     percent = last.percent if last else 0.0
     planned = planned_percent(project.planned_start, project.planned_finish, on, project.curve)
-    fc = forecast(project, dated, opening, settings.forecast_span_days)
     if percent >= 100.0:
         es: float | None = None
         sv: float | None = None

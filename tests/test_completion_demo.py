@@ -100,14 +100,17 @@ def test_figures_at_t_minus_30(twin: Twin) -> None:
     assert snap.on == D(T30) and snap.checkpoint == "T-30"
     overall = snap.overall()
     assert overall.projects == 60
-    assert overall.counts == {"not_started": 3, "on_track": 29, "at_risk": 10, "behind": 2, "done": 16}
+    assert overall.counts == {"not_started": 3, "on_track": 29, "at_risk": 9, "behind": 3, "done": 16}
     assert (round(overall.planned, 1), round(overall.actual, 1)) == (72.4, 68.5)
     areas = {g.key: round(g.actual, 1) for g in snap.groups("area")}
     assert areas == {"halls": 69.4, "landscaping": 74.9, "roads": 77.6, "south_plaza": 42.9}
     late = snap.late()
-    assert [(s.project.code, s.days_late) for s in late] == [("RD-03", 29.1), ("HL-07", 24.4)]
+    # The three projects that still miss opening day at T-10 are flagged already: SP-09 is only 3.6
+    # days behind its plan, but a plan due 11-01 at 5% leaves no room (the single-rate forecast
+    # could not tell so early).
+    assert [(s.project.code, s.days_late) for s in late] == [("RD-03", 29.1), ("HL-07", 24.4), ("SP-09", 3.6)]
     assert late[0].project.responsible_unit.startswith("国网上海市电力公司")
-    assert all(s.forecast.after_opening for s in late)
+    assert all(s.forecast.after_opening and s.forecast.p_late is not None and s.forecast.p_late > 0.5 for s in late)
 
 
 def test_figures_at_t_minus_10(twin: Twin) -> None:
@@ -117,8 +120,13 @@ def test_figures_at_t_minus_10(twin: Twin) -> None:
     assert (round(overall.planned, 1), round(overall.actual, 1)) == (96.9, 94.8)
     late = snap.late()
     assert [s.project.code for s in late] == ["HL-07", "RD-03", "SP-09"]
-    assert [s.forecast.finish for s in late] == [D("2026-11-24"), D("2026-11-20"), D("2026-12-09")]
-    assert all(s.forecast.after_opening for s in late)
+    # Ten days out, all three surely miss opening day, by one to three weeks (the Monte Carlo's
+    # exact dates are not hand-checkable, so the test holds them to what they must be).
+    for s in late:
+        fc = s.forecast
+        assert fc.after_opening and fc.p_late == 1.0
+        assert fc.low is not None and fc.high is not None and fc.finish is not None
+        assert D("2026-11-05") < fc.low <= fc.finish <= fc.high < D("2026-12-05")
     # The flower display goes in during the last ten days before opening: on track, forecast just in time.
     sp02 = snap.status("SP-02")
     assert sp02.status == "on_track" and sp02.forecast.finish is not None

@@ -191,6 +191,9 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "planned_finish": p.planned_finish.isoformat(),
                 "forecast": fc.finish.isoformat() if fc.finish else None,
                 "after_opening": fc.after_opening,
+                "p_late": None if fc.p_late is None else round(fc.p_late, 3),
+                "forecast_low": fc.low.isoformat() if fc.low else None,
+                "forecast_high": fc.high.isoformat() if fc.high else None,
                 "days_late": s.days_late,
             }
         )

@@ -118,6 +118,10 @@ _LABELS: dict[str, dict[str, str]] = {
     "days_late": {"zh": "晚 {n} 天", "en": "{n} days late"},
     "after_opening": {"zh": "晚于开幕日", "en": "after opening day"},
     "not_forecast": {"zh": "无法预测", "en": "no forecast"},
+    "late_chance": {
+        "zh": "误开幕日概率 {p}（80% 区间 {low} 至 {high}）",
+        "en": "{p} chance of missing opening day (80% range {low} to {high})",
+    },
     "layer_control_hint": {"zh": "图层", "en": "Layers"},
     "venue_boundary": {"zh": "场馆红线", "en": "Venue boundary"},
     "open_timeline": {"zh": "节点回放", "en": "Timeline"},

@@ -220,6 +220,12 @@ def completion_panel(
                 if s.forecast.after_opening
                 else ""
             )
+            if s.forecast.p_late is not None and s.forecast.low and s.forecast.high:
+                chance = i18n.label(
+                    lang, "late_chance", p=i18n.fmt_percent(100 * s.forecast.p_late),
+                    low=s.forecast.low.isoformat(), high=s.forecast.high.isoformat(),
+                )  # fmt: skip
+                after += f'<div class="vt-late-meta">{escape(chance)}</div>'
             out.append(
                 f'<li class="vt-{s.status}" data-project="{escape(p.code)}" data-zoom="{_zoom_attr(box)}" '
                 f'data-project-index="{view.index_of(p.code)}">'

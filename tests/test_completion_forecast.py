@@ -1,0 +1,188 @@
+"""Readiness forecasts (completion.forecast) and the season simulator (completion.season).
+
+Constructed registers check each behaviour the forecaster promises; a small simulated season checks,
+loosely, that it tells late projects from the others better than the single-rate forecast it replaced.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from completion.forecast import outlooks
+from completion.register import Project, Report
+from completion.season import HARD_SEASON, SeasonAssumptions, simulate
+from completion.settings import CompletionSettings
+from completion.status import evaluate_all, readiness, reports_on, single_rate_forecast
+
+D = date.fromisoformat
+OPENING = D("2026-11-05")
+SETTINGS = CompletionSettings(_env_file=None)  # type: ignore[call-arg]
+
+
+def project(code: str, start: str, finish: str, unit: str = "Unit A", category: str = "support_road") -> Project:
+    return Project(
+        code=code, name_zh=code, name_en=code, category=category, area="roads", responsible_unit=unit,
+        planned_start=D(start), planned_finish=D(finish), quantity=100.0, quantity_unit="m",
+    )  # fmt: skip
+
+
+def steady(start: str, pace_percent: float, until: str, every: int = 10, stop_from: str | None = None) -> list[Report]:
+    """Reports every ``every`` days from the start at ``pace_percent`` a day (no progress from ``stop_from``)."""
+    out: list[Report] = []
+    day, end = D(start) + timedelta(days=every), D(until)
+    stop = D(stop_from) if stop_from else None
+    while day <= end:
+        worked = ((min(day, stop) if stop else day) - D(start)).days
+        out.append(
+            Report(day, min(100.0, round(worked * pace_percent, 1)), "r", None, None, f"c{len(out)}", len(out) + 1,
+                   datetime(2026, 1, 1, tzinfo=UTC))
+        )  # fmt: skip
+        day += timedelta(days=every)
+    return out
+
+
+def a_class(n: int, percent_a_day: float, unit: str = "Unit A", category: str = "support_road") -> list[tuple]:
+    """``n`` projects of one class (plan 08-01 → 10-30, 90 days), all at the same pace, reported to 10-06."""
+    return [
+        (project(f"{unit[-1]}-{i:02d}", "2026-08-01", "2026-10-30", unit, category),
+         steady("2026-08-01", percent_a_day * (0.9 + 0.2 * i / n), "2026-10-06"))
+        for i in range(n)
+    ]  # fmt: skip
+
+
+ON = D("2026-10-06")  # T-30
+
+
+# ------------------------------------------------------------------ the simulator
+def test_a_season_is_the_same_for_the_same_seed_and_another_for_another() -> None:
+    a, b, c = simulate(7, SeasonAssumptions(projects=80)), simulate(7, SeasonAssumptions(projects=80)), simulate(8)
+    assert a.true_finish == b.true_finish and a.stoppages == b.stoppages
+    assert {k: [(r.on, r.percent) for r in v] for k, v in a.reports.items()} == {
+        k: [(r.on, r.percent) for r in v] for k, v in b.reports.items()
+    }
+    assert [p.planned_finish for p in a.projects] == [p.planned_finish for p in b.projects]
+    assert a.true_finish != {k: c.true_finish.get(k) for k in a.true_finish}
+
+
+def test_a_season_follows_the_registers_rules_and_its_assumptions() -> None:
+    season = simulate(3)
+    assert len(season.projects) == SeasonAssumptions().projects
+    for p in season.projects:
+        assert p.planned_start < p.planned_finish <= season.opening  # back-scheduled from opening day
+        rs = season.reports[p.code]
+        assert all(r.on >= p.planned_start for r in rs)  # none before the planned start
+        assert [r.percent for r in rs] == sorted(r.percent for r in rs)  # never lower
+        for r in rs:  # 100% only once the work is truly done
+            assert (r.percent >= 100.0) == (season.true_finish[p.code] <= r.on)
+        assert all((r.on - season.opening).days % 10 == 0 for r in rs)  # on the 10-day checkpoints
+    late = sum(f > season.opening for f in season.true_finish.values())
+    assert 0.05 < late / len(season.projects) < 0.5  # some, not most, miss opening day
+    hard = simulate(3, HARD_SEASON)
+    assert len(hard.stoppages) > len(season.stoppages)
+    assert sum(f > hard.opening for f in hard.true_finish.values()) > late
+
+
+# ------------------------------------------------------------------ constructed cases
+def test_a_steady_project_finishing_after_opening_day_is_likely_late() -> None:
+    # 0.5% a day since 08-01: 30% on 09-30, so another 140 days at that pace — far beyond opening day.
+    register = a_class(12, 1.3) + [
+        (project("SLOW", "2026-08-01", "2026-10-30"), steady("2026-08-01", 0.5, "2026-10-06"))
+    ]
+    slow = outlooks(register, ON, OPENING)[-1]
+    assert slow.p_late > 0.9 and slow.finish > OPENING and slow.low <= slow.finish <= slow.high
+    # ...and the class itself, at about 1.3% a day (done by about 10-18), mostly is not.
+    assert sum(o.p_late < 0.5 for o in outlooks(register, ON, OPENING)[:-1]) >= 9
+
+
+def test_a_finished_project_has_finished() -> None:
+    done = steady("2026-08-01", 2.0, "2026-10-06")  # 100% reported on 09-20
+    o = outlooks(a_class(10, 1.1) + [(project("DONE", "2026-08-01", "2026-10-30"), done)], ON, OPENING)[-1]
+    assert (o.p_late, o.finish, o.low, o.high) == (0.0, D("2026-09-20"), D("2026-09-20"), D("2026-09-20"))
+    late_done = [(project("LATE", "2026-08-01", "2026-10-30"), steady("2026-08-01", 1.0, "2026-11-10", every=5))]
+    assert outlooks(late_done, D("2026-11-12"), OPENING)[0].p_late == 1.0
+
+
+def test_a_project_just_started_leans_on_its_reference_class() -> None:
+    # Started 10-01 with a 31-day plan, 16% on 10-06 (its plan's pace); the same project in a class
+    # that runs at two-thirds of its plans and in one that keeps to its plans.
+    new = (project("NEW", "2026-10-01", "2026-11-01"), steady("2026-10-01", 3.2, "2026-10-06", every=5))
+    in_slow = outlooks(a_class(12, 0.75) + [new], ON, OPENING)[-1]
+    in_fast = outlooks(a_class(12, 1.15) + [new], ON, OPENING)[-1]
+    assert in_slow.finish > in_fast.finish + timedelta(days=5)
+    assert in_slow.p_late > in_fast.p_late + 0.3
+    assert "its reference class (support_road × Unit A, 12 projects)" in in_slow.basis
+    # A class of another category and unit does not count: it falls back to the whole register.
+    other = outlooks(a_class(12, 0.75, "Unit B", "power") + [new], ON, OPENING)[-1]
+    assert "the whole register" in other.basis
+
+
+def test_a_stoppage_in_the_last_window_does_not_collapse_the_rate() -> None:
+    # 1.2% a day from 08-01, then stopped from 09-16: three reports at 54% (the last 20 days flat).
+    stopped = (
+        project("STOP", "2026-08-01", "2026-10-30"),
+        steady("2026-08-01", 1.2, "2026-10-06", stop_from="2026-09-06"),
+    )
+    register = a_class(12, 1.1) + [stopped]
+    assert single_rate_forecast(stopped[0], reports_on(stopped[1], ON), OPENING).finish is None  # "stalled"
+    o = outlooks(register, ON, OPENING)[-1]
+    assert o.pace is not None and o.pace > 0.3  # the whole history, not the flat last window
+    assert o.finish < OPENING + timedelta(days=120) and o.low < o.finish < o.high
+    assert 0.0 < o.p_late <= 1.0
+
+
+def test_the_flag_follows_the_threshold_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    register = a_class(12, 1.0)  # finishing near 10-30 to 11-10: uncertain
+    p_late = [o.p_late for o in outlooks(register, ON, OPENING)]
+    for threshold in (0.1, 0.5, 0.9):
+        monkeypatch.setenv("VENUE_TWIN_LATE_PROBABILITY_THRESHOLD", str(threshold))
+        settings = CompletionSettings(_env_file=None)  # type: ignore[call-arg]
+        flags = [s.forecast.after_opening for s in evaluate_all(register, ON, OPENING, settings)]
+        assert flags == [p > threshold for p in p_late]
+    monkeypatch.setenv("VENUE_TWIN_LATE_PROBABILITY_THRESHOLD", "1.5")
+    with pytest.raises(ValidationError, match="late_probability_threshold"):
+        CompletionSettings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_same_register_gives_the_same_forecasts() -> None:
+    register = a_class(12, 1.0)
+    assert outlooks(register, ON, OPENING) == outlooks(list(register), ON, OPENING)
+
+
+# ------------------------------------------------------------------ a simulated season
+def test_on_a_simulated_season_it_finds_the_late_projects_better_than_the_single_rate() -> None:
+    season = simulate(11, SeasonAssumptions(projects=300))
+    on = season.opening - timedelta(days=30)
+    known = season.reports_until(on)
+    items = [(p, known[p.code]) for p in season.projects]
+    new = readiness(items, on, season.opening, SETTINGS)
+    old = [single_rate_forecast(p, reports_on(rs, on), season.opening) for p, rs in items]
+    open_ = [i for i, (_, rs) in enumerate(items) if not (rs and rs[-1].percent >= 100)]
+    late = {i for i in open_ if season.true_finish[items[i][0].code] > season.opening}
+    assert len(late) >= 10, "the season should have late projects"
+
+    def recall(fcs: list) -> float:
+        return sum(bool(fcs[i].after_opening) for i in late) / len(late)
+
+    def false_alarms(fcs: list) -> float:
+        flagged = [i for i in open_ if fcs[i].after_opening]
+        return sum(i not in late for i in flagged) / len(flagged)
+
+    assert recall(new) > recall(old)
+    # Of the late projects a forecast on the day could foresee (not late by a stoppage yet to begin),
+    # most are flagged.
+    unseen = {i for i in late if min((a for a, _ in season.stoppages.get(items[i][0].code, [])), default=on) > on}
+    foreseeable = late - unseen
+    assert sum(bool(new[i].after_opening) for i in foreseeable) / len(foreseeable) >= 0.6
+    assert false_alarms(new) < 0.7 and false_alarms(new) <= false_alarms(old) + 0.1
+    brier_new = sum((new[i].p_late - (i in late)) ** 2 for i in open_) / len(open_)
+    brier_old = sum((float(bool(old[i].after_opening)) - (i in late)) ** 2 for i in open_) / len(open_)
+    assert brier_new < brier_old
+    covered = [new[i].low <= season.true_finish[items[i][0].code] <= new[i].high for i in open_]
+    assert 0.65 < sum(covered) / len(covered) < 0.95  # roughly the 80% the intervals claim
+    # Probabilities mean something: the likeliest tenth is late far more often than the least likely half.
+    ranked = sorted(open_, key=lambda i: new[i].p_late)
+    top, bottom = ranked[-len(ranked) // 10 :], ranked[: len(ranked) // 2]
+    assert sum(i in late for i in top) / len(top) > 3 * sum(i in late for i in bottom) / len(bottom)
