@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from completion.intake import first_data
 from completion.rollup import GROUPINGS
 from completion.snapshot import (
     GROUP_COLUMNS,
@@ -78,7 +79,9 @@ def _reading(store: str | None, on: str | None, version: str | None) -> Iterator
     twin = _open(store)
     with twin, _errors():
         comp = Completion(twin)
-        yield comp, comp.at(on, version)
+        snap = comp.at(on, version)
+        first_data(twin, snap.ref.seq, snap.on)  # a date before any data says so, not "0 projects"
+        yield comp, snap
 
 
 def _pct(v: float | None) -> str:

@@ -350,8 +350,16 @@ class Twin:
         when: datetime,
         stored: list[StoredChange],
     ) -> CommitInfo:
+        # Commit times only move forward and never past now, so a read "as of" a time sees exactly
+        # the commits made up to it, and no later read can find the history changed under it.
         if head and when < head.time:
-            raise BadInput(f"commit time {when.isoformat()} is before the head's {head.time.isoformat()}")
+            raise BadInput(
+                f"commit time {_utc_text(when)} is before the head's {_utc_text(head.time)}: commit times "
+                "never go back (history with original dates can only be added after the last commit)"
+            )
+        now = datetime.now(UTC)
+        if when > now:
+            raise BadInput(f"commit time {_utc_text(when)} is in the future (now is {_utc_text(now)})")
         cid = stored_commit_id(parent, author, message, when, stored)
         info = CommitInfo(cid, (head.seq if head else 0) + 1, parent, author, message, when, counts_of(stored))
         self.store.apply(info, stored)
@@ -763,6 +771,10 @@ def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> 
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties
     except (ValueError, KeyError, shapely.errors.GEOSException):
         return False
+
+
+def _utc_text(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _short(ref: Ref) -> str:
