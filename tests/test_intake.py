@@ -273,12 +273,12 @@ def test_change_file_time_is_used_only_when_asked(tmp_path: Path) -> None:
         p.write_bytes(orjson.dumps(doc))
         return p
 
-    def merged(pct: float, time: str) -> Path:
+    def merged(pct: float, time: str, **more: str) -> Path:
         with Twin.open(store) as twin:
             props = orjson.loads(twin.feature("projects", "B-1"))["properties"]
         p = change(time, pct)
         doc = orjson.loads(p.read_bytes())
-        doc["features"][0]["properties"] = {**props, "percent_complete": pct, "progress_date": time[:10]}
+        doc["features"][0]["properties"] = {**props, "percent_complete": pct, "progress_date": time[:10], **more}
         p.write_bytes(orjson.dumps(doc))
         return p
 
@@ -286,9 +286,17 @@ def test_change_file_time_is_used_only_when_asked(tmp_path: Path) -> None:
     assert code == 0, out
     with Twin.open(store) as twin:
         assert twin.head().time.isoformat().startswith("2026-08-10T10:00:00")
-    # Before the head: refused, nothing written.
-    code, out = run("commit", str(merged(20, "2026-08-05T18:00:00+08:00")), "--original-dates", "--store", str(store))
-    assert code == 2 and "before the head" in out
+    # Before the head: refused, nothing written (a change of person, so no report rule answers first).
+    with Twin.open(store) as twin:
+        head = twin.head()
+    stale = merged(10, "2026-08-05T18:00:00+08:00", responsible_person="Zhao")
+    doc = orjson.loads(stale.read_bytes())
+    doc["features"][0]["properties"]["progress_date"] = "2026-08-10"
+    stale.write_bytes(orjson.dumps(doc))
+    code, out = run("commit", str(stale), "--original-dates", "--store", str(store))
+    assert code == 2 and "before the head" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
     # Without the flag the commit is recorded now, and the command says the file's time was not used.
     code, out = run("commit", str(merged(20, "2026-08-20T18:00:00+08:00")), "--store", str(store))
     assert code == 0 and "not at the file's twin:commit.time" in out
