@@ -24,7 +24,9 @@ projects_app = typer.Typer(help="The project register: import it from Excel or C
 
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE)."),
+    typer.Option(
+        "--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE)."
+    ),
 ]
 SheetOpt = Annotated[
     str | None, typer.Option("--sheet", help="The workbook's sheet (default: found by name, e.g. 项目清单 / 进度).")
@@ -133,10 +135,9 @@ def export_cmd(
 ) -> None:
     """Write the register (importable again) or the status table to Excel or CSV (UTF-8 with BOM)."""
     from cli.completion import _reading
+    from cli.main import _errors, out
     from completion.intake import REGISTER_COLUMNS, format_of, register_row, table_bytes
     from completion.snapshot import PROJECT_COLUMNS, project_row
-
-    from cli.main import _errors, out
 
     with _errors(str(output)):
         kind = format_of(output, fmt)

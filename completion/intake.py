@@ -148,11 +148,12 @@ def _match_headers(
     for i, h in enumerate(headers):
         if h is None or str(h).strip() == "":
             continue
-        name = explicit.get(_key(h)) or (None if _key(h) in explicit else by_header.get(_key(h)))
-        if name is None or (name in columns.values() and _key(h) not in explicit):
+        target = explicit.get(_key(h)) or by_header.get(_key(h))
+        by_default = _key(h) not in explicit
+        if target is None or (by_default and (target in mapping or target in columns.values())):
             ignored.append(str(h))
             continue
-        columns[i] = name
+        columns[i] = target
     missing = [f for f in mapping if f not in columns.values()]
     if missing:
         raise BadInput(f"{source}: no column {', '.join(repr(mapping[f]) for f in missing)} (from the mapping)")
@@ -184,11 +185,12 @@ def read_sheet(
     """The rows of a register ("register") or report ("reports") sheet of an .xlsx or .csv file."""
     known = REGISTER_HEADERS if kind == "register" else REPORT_HEADERS
     if isinstance(data, str | Path):
-        filename = filename or str(data)
+        path = Path(data)
+        filename = filename or str(path)
         try:
-            data = Path(data).read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
-            raise BadInput(f"{data}: no such file") from None
+            raise BadInput(f"{path}: no such file") from None
     source = Path(filename).name if filename else "upload"
     is_xlsx = data[:2] == b"PK"  # an .xlsx is a zip; anything else is taken for CSV text
     if is_xlsx:
@@ -261,7 +263,9 @@ def _as_date(v: Any) -> date:
     if isinstance(v, int | float) and not isinstance(v, bool) and 20000 < v < 80000:
         return date(1899, 12, 30) + timedelta(days=int(v))  # an Excel serial day number left unformatted
     text = str(v).strip()
-    m = re.fullmatch(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?", text)
+    m = re.fullmatch(
+        r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?", text
+    )
     if m:
         try:
             return date(int(m[1]), int(m[2]), int(m[3]))

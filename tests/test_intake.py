@@ -25,7 +25,19 @@ T30 = date(2026, 10, 6)  # T-30 of the 2026 expo (opening day 11-05)
 UNITS = ["青浦区建管委", "国网上海市电力公司", "市绿化市容局", "国家会展中心（上海）有限责任公司", "市政工程公司"]
 AREAS = ["south_plaza", "halls", "roads", "landscaping"]
 AREAS_ZH = {"south_plaza": "南广场", "halls": "展馆", "roads": "道路", "landscaping": "绿化"}
-REGISTER_ZH = ["项目编号", "项目名称", "类别", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量", "单位", "权重"]
+REGISTER_ZH = [
+    "项目编号",
+    "项目名称",
+    "类别",
+    "片区",
+    "责任单位",
+    "责任人",
+    "计划开始",
+    "计划完成",
+    "工程量",
+    "单位",
+    "权重",
+]
 REPORTS_ZH = ["项目编号", "日期", "完成百分比", "备注", "原因", "填报人"]
 
 
@@ -113,7 +125,9 @@ def test_season_with_original_dates_reads_as_it_stood(imported, tmp_path: Path) 
             for i, r in enumerate(register)
         ]  # fmt: skip
         first = min(r[6] for r in register)
-        save_projects(twin, records, author="office", message="register", time=recorded_time(first) - timedelta(hours=12))
+        save_projects(
+            twin, records, author="office", message="register", time=recorded_time(first) - timedelta(hours=12)
+        )
         for r in sorted(reports, key=lambda r: (r[1], r[0])):
             if r[1] > T30:
                 continue  # later reports cannot change the figures of T-30
