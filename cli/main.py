@@ -192,6 +192,12 @@ def import_(
         _fail(f"--mode {mode!r} is not one of upsert, add, replace", EXIT_BAD_INPUT)
     if datum not in ("wgs84", "gcj02", "bd09"):
         _fail(f"--datum {datum!r} is not one of wgs84, gcj02, bd09", EXIT_BAD_INPUT)
+    if layer == "projects":
+        # The register has no geometry: its spreadsheet importer reads it (no WKT column needed).
+        from cli.intake import import_register_cmd
+
+        import_register_cmd(file, message=message, author=author, store=store)
+        return
     twin = _open(store)
     with twin, _errors(str(file)), _progress() as progress:
         schema = twin.layer(layer)

@@ -227,6 +227,20 @@ def test_csv_with_english_headers_and_m2(tmp_path: Path) -> None:
         assert twin.head().author == "Wang"
 
 
+def test_generic_import_of_a_register_needs_no_geometry(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    reg = tmp_path / "register.csv"
+    reg.write_text(
+        "code,name_zh,name_en,area,responsible_unit,planned_start,planned_finish,quantity,quantity_unit,wkt\n"
+        "LS-9,花坛,Flower bed,landscaping,Greening,2026-08-01,2026-10-01,300,m2,\n",
+        encoding="utf-8",
+    )
+    code, out = run("import", str(reg), "--layer", "projects", "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert orjson.loads(twin.feature("projects", "LS-9"))["properties"]["quantity_unit"] == "m²"
+
+
 def test_mapping_file_names_other_headers(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     reg = tmp_path / "r.csv"
