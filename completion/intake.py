@@ -604,7 +604,7 @@ def first_data(twin: TwinLike, ref_seq: int, on: date) -> None:
     since = first.time.astimezone(SHANGHAI).date().isoformat()
     raise NotFound(
         f"the twin has no data on {on.isoformat()}: its history starts on {since} (commit {first.id[:12]}). "
-        "Reports imported without original dates are recorded on the day they were imported"
+        "(a season imported without --original-dates is recorded on the day of the import)"
     )
 
 
