@@ -29,7 +29,14 @@ from typing import Any
 import orjson
 
 from completion.register import LAYER, Project
-from completion.reports import SHANGHAI, ProgressReport, check_project, check_report, report_properties
+from completion.reports import (
+    SHANGHAI,
+    ProgressReport,
+    check_project,
+    check_report,
+    feature_ref_problems,
+    report_properties,
+)
 from twin.core import HEAD, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature
@@ -380,7 +387,7 @@ def import_register(
     schema = twin.layer(LAYER)
     refs = sorted({r for _, rec in records for r in rec.get("features", [])})
     # Every feature reference checked in one read per layer (check_project would read per record).
-    bad_refs = _bad_feature_refs(twin, refs, ref.seq)
+    bad_refs = feature_ref_problems(twin, refs, ref.seq)
     changes: list[Change] = []
     for row, rec in records:
         old = existing.get(rec.get("code", ""))
@@ -397,20 +404,6 @@ def import_register(
         raise Refused(source, sorted(bad))
     msg = message or f"Import the project register from {source} ({len(changes)} projects)"
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
-
-
-def _bad_feature_refs(twin: TwinLike, refs: Sequence[str], seq: int) -> dict[str, str]:
-    """Each reference that names no existing feature → why."""
-    from completion.reports import check_feature_refs
-
-    reasons = check_feature_refs(twin, refs, seq) if refs else []
-    out: dict[str, str] = {}
-    for why in reasons:
-        m = re.search(r"feature reference '?([^':]+)'?", why)
-        if m:
-            out[m[1]] = why
-    # check_feature_refs quotes malformed references but not missing ones; both forms land above.
-    return out
 
 
 # ---------------------------------------------------------------------------- reports

@@ -328,3 +328,19 @@ def test_change_file_time_is_used_only_when_asked(tmp_path: Path) -> None:
     # Without the flag the commit is recorded now, and the command says the file's time was not used.
     code, out = run("commit", str(merged(20, "2026-08-20T18:00:00+08:00")), "--store", str(store))
     assert code == 0 and "not at the file's twin:commit.time" in out
+
+
+def test_register_rows_naming_missing_features_are_refused(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    reg = tmp_path / "r.csv"
+    reg.write_text(
+        "项目编号,项目名称,片区,责任单位,计划开始,计划完成,关联要素\n"
+        "H-1,一号,展馆,甲,2026-08-01,2026-09-01,\n"
+        "H-2,二号,展馆,甲,2026-08-01,2026-09-01,halls/hall-9.9H\n"
+        "H-3,三号,展馆,甲,2026-08-01,2026-09-01,nowhere\n",
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 2
+    assert "row 3: feature reference halls/hall-9.9H: no such feature" in out
+    assert "row 4: feature reference 'nowhere' is not layer/feature_id" in out and "row 2" not in out
