@@ -68,10 +68,14 @@ class IntakeFactory:
         self.router = APIRouter(route_class=StrictQueryRoute)
         tags: list[str | Enum] = ["Completion"]
         r = self.router
+        sheet_body = {"requestBody": {"required": True, "content": {
+            t: {"schema": {"type": "string", "format": "binary"}} for t in (XLSX, "text/csv")}}}  # fmt: skip
         r.add_api_route("/projects/import", self.import_register, methods=["POST"], status_code=201, tags=tags,
-                        summary="Import a project register sheet (.xlsx or .csv) as one commit")  # fmt: skip
+                        summary="Import a project register sheet (.xlsx or .csv) as one commit",
+                        openapi_extra=sheet_body)  # fmt: skip
         r.add_api_route("/progress/import", self.import_reports, methods=["POST"], status_code=201, tags=tags,
-                        summary="Import a sheet of progress reports (one commit per unit per date)")  # fmt: skip
+                        summary="Import a sheet of progress reports (one commit per unit per date)",
+                        openapi_extra=sheet_body)  # fmt: skip
         r.add_api_route("/progress", self.batch, methods=["POST"], status_code=201, tags=tags,
                         summary="Report the progress of many projects as one commit")  # fmt: skip
 
