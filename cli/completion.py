@@ -17,6 +17,9 @@ imported when a command runs so that cli.main can register these apps without an
 from __future__ import annotations
 
 import csv
+import io
+import os
+import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -88,7 +91,18 @@ def _pct(v: float | None) -> str:
     return "" if v is None else f"{v:.1f}"
 
 
+def _stdout_is_a_file() -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
 def _write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
+    if _stdout_is_a_file():
+        # `... --csv > late.csv` is a file for Excel, which reads UTF-8 (Chinese names) only after a
+        # byte-order mark; a pipe to another program gets plain UTF-8.
+        sys.stdout.write("\ufeff")
     w = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
     w.writeheader()
     for row in rows:

@@ -344,3 +344,18 @@ def test_register_rows_naming_missing_features_are_refused(tmp_path: Path) -> No
     assert code == 2
     assert "row 3: feature reference halls/hall-9.9H: no such feature" in out
     assert "row 4: feature reference 'nowhere' is not layer/feature_id" in out and "row 2" not in out
+
+
+def test_csv_redirected_to_a_file_has_a_bom_and_a_pipe_has_none(imported, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    store = imported[0]
+    cmd = [sys.executable, "-m", "cli.main", "completion", "late", "--date", "T-30", "--csv", "--store", str(store)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = tmp_path / "late.csv"
+    with out.open("wb") as f:
+        assert subprocess.run(cmd, stdout=f, env=env).returncode == 0
+    piped = subprocess.run(cmd, capture_output=True, env=env).stdout
+    assert out.read_bytes() == b"\xef\xbb\xbf" + piped and piped.startswith(b"code,")
