@@ -205,6 +205,8 @@ def read_sheet(
     else:
         if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
+        if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # the old binary .xls (OLE2) format
+            raise BadInput(f"{source}: an Excel 97-2003 .xls file; save it as .xlsx (or CSV UTF-8) and import that")
         table, name = _csv_rows(data, source), Path(filename).stem if filename else "csv"
     it = iter(table)
     headers = next(it, None)
