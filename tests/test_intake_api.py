@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from test_intake import T30, empty_twin, season, workbook
+from test_intake import T30, UNITS, empty_twin, season, workbook
 
 from api.main import create_app
 from api.settings import ApiSettings
@@ -62,9 +62,7 @@ def test_upload_register_and_season_with_original_dates(setup) -> None:
     r = api.post("/progress/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["admin"]))
     assert r.status_code == 201, r.text
     commits = r.json()["commits"]
-    assert len(commits) > 1 and {c["author"] for c in commits} == {
-        f"{u}联络员" for u in __import__("test_intake").UNITS
-    }
+    assert len(commits) > 1 and {c["author"] for c in commits} == {f"{u}联络员" for u in UNITS}
 
     doc = api.get("/completion", params={"date": T30.isoformat()}).json()
     with Twin.open(store) as twin:
