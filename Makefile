@@ -65,7 +65,8 @@ fuzz: install
 # Store benchmarks, API throughput (needs Debian's wrk), the PostGIS store beside the embedded one
 # and TiPg (needs PostgreSQL with PostGIS; installs TiPg into its own virtualenv in the bench dir),
 # the 50,000-feature map in Chromium, then 8 concurrent editors of distinct features and 1,000
-# stalled connections against a real server, and the readiness forecasts on simulated seasons.
+# stalled connections against a real server; then the readiness forecasts on simulated seasons and
+# the spreadsheet intake of 5,000 projects and 150,000 reports.
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.api_bench
@@ -74,6 +75,7 @@ bench: install
 	$(BIN)/python -m bench.concurrent_edits
 	$(BIN)/python -m bench.slow_clients --timeout 5
 	$(BIN)/python -m bench.forecast_bench
+	$(BIN)/python -m bench.intake_bench
 
 lint: install
 	$(BIN)/ruff check twin layers cli api completion tests bench web

@@ -8,9 +8,7 @@ the token's name is the reporter and the commit's author.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import math
 from collections.abc import Iterable, Sequence
 from enum import Enum
@@ -23,6 +21,7 @@ from starlette.responses import Response
 
 from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
 from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
+from completion.intake import first_data, table_bytes
 from completion.register import LAYER
 from completion.reports import ProgressReport, report_progress
 from completion.rollup import GROUPINGS
@@ -49,6 +48,7 @@ from twin.access import TwinView
 from twin.errors import BadInput
 
 JSON = "application/json"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 REPORT_COLUMNS = ("code", "date", "percent", "reporter", "note", "reason", "commit", "time")
 REPORT_KEYS = {"percent", "date", "note", "reason", "parent"}
@@ -61,14 +61,17 @@ VersionQ = Annotated[str | None, Query(description="Read the twin at this commit
 FormatQ = Annotated[str | None, Query(description="json (default) or csv")]
 
 
-def _format(request: Request, f: str | None) -> str:
+def _format(request: Request, f: str | None, xlsx: bool = False) -> str:
+    known = ("json", "csv", "xlsx") if xlsx else ("json", "csv")
     if f is not None:
-        if f not in ("json", "csv"):
-            raise InvalidParameter(f"f={f!r} is not one of json, csv", parameter="f")
+        if f not in known:
+            raise InvalidParameter(f"f={f!r} is not one of {', '.join(known)}", parameter="f")
         return f
     accept = request.headers.get("accept", "")
     if "text/csv" in accept:
         return "csv"
+    if xlsx and XLSX in accept:
+        return "xlsx"
     if accept and "*/*" not in accept and "json" not in accept:
         raise NotAcceptable(f"cannot answer {accept}; this endpoint gives application/json or text/csv")
     return "json"
@@ -78,27 +81,17 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
 
 
-def _csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], filename: str, headers: dict[str, str]) -> Response:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\r\n")
-    w.writeheader()
-    for row in rows:
-        w.writerow({k: _cell(row.get(k)) for k in columns})
+def _csv(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str], filename: str, headers: dict[str, str], fmt: str = "csv"
+) -> Response:
+    """A download as CSV (UTF-8 with a BOM, so Excel reads Chinese text) or, with fmt="xlsx", Excel."""
+    if fmt == "xlsx":
+        filename = filename.removesuffix(".csv") + ".xlsx"
     return Response(
-        buf.getvalue().encode("utf-8"),
-        media_type=CSV,
+        table_bytes(rows, columns, fmt, sheet=filename.removesuffix(".csv")[:31]),
+        media_type=XLSX if fmt == "xlsx" else CSV,
         headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-def _cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, list | tuple):
-        return ";".join(map(str, v))
-    return v
 
 
 def _headers(snap: Snapshot) -> dict[str, str]:
@@ -156,9 +149,11 @@ class CompletionFactory:
         except BadInput as e:
             raise InvalidParameter(str(e), parameter="date") from None
         try:
-            return comp, comp.at(day, version)
+            snap = comp.at(day, version)
         except BadInput as e:
             raise InvalidParameter(str(e), parameter="version") from None
+        first_data(twin, snap.ref.seq, snap.on)  # 404 naming when the data starts, not "0 projects"
+        return comp, snap
 
     # ------------------------------------------------------------------ routes
     def projects(
@@ -174,17 +169,18 @@ class CompletionFactory:
         status: Annotated[str | None, Query(description="Only this status.")] = None,
         f: FormatQ = None,
     ) -> Response:
-        fmt = _format(request, f)
+        fmt = _format(request, f, xlsx=True)
         if status is not None and status not in STATUSES:
             raise InvalidParameter(f"status {status!r} is not one of {', '.join(STATUSES)}", parameter="status")
         _, snap = self._snapshot(twin, who, date, version)
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
-        if fmt == "csv":
+        if fmt != "json":
             return _csv(
                 (project_row(s, snap.weights.get(s.project.code)) for s in chosen),
                 PROJECT_COLUMNS,
                 f"projects-{snap.on.isoformat()}.csv",
                 _headers(snap),
+                fmt,
             )
         items = [status_doc(s, snap.weights.get(s.project.code)) for s in chosen]
         for item in items:
@@ -286,17 +282,18 @@ class CompletionFactory:
         by: Annotated[str, Query(description="area, unit or category")] = "area",
         f: FormatQ = None,
     ) -> Response:
-        fmt = _format(request, f)
+        fmt = _format(request, f, xlsx=True)
         if by not in GROUPINGS:
             raise InvalidParameter(f"by={by!r} is not one of {', '.join(GROUPINGS)}", parameter="by")
         _, snap = self._snapshot(twin, who, date, version)
         groups, overall = snap.groups(by), snap.overall()
-        if fmt == "csv":
+        if fmt != "json":
             return _csv(
                 (group_row(g) for g in [*groups, overall]),
                 GROUP_COLUMNS,
                 f"completion-{snap.on.isoformat()}-{by}.csv",
                 _headers(snap),
+                fmt,
             )
         doc = {
             **snapshot_meta(snap),

@@ -17,6 +17,9 @@ imported when a command runs so that cli.main can register these apps without an
 from __future__ import annotations
 
 import csv
+import io
+import os
+import stat
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +30,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from completion.intake import first_data
 from completion.rollup import GROUPINGS
 from completion.snapshot import (
     GROUP_COLUMNS,
@@ -79,14 +83,27 @@ def _reading(store: str | None, on: str | None, version: str | None) -> Iterator
     twin = _open(store)
     with twin, _errors():
         comp = Completion(twin)
-        yield comp, comp.at(on, version)
+        snap = comp.at(on, version)
+        first_data(twin, snap.ref.seq, snap.on)  # a date before any data says so, not "0 projects"
+        yield comp, snap
 
 
 def _pct(v: float | None) -> str:
     return "" if v is None else f"{v:.1f}"
 
 
+def _stdout_is_a_file() -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
 def _write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
+    if _stdout_is_a_file():
+        # `... --csv > late.csv` is a file for Excel, which reads UTF-8 (Chinese names) only after a
+        # byte-order mark; a pipe to another program gets plain UTF-8.
+        sys.stdout.write("\ufeff")
     w = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
     w.writeheader()
     for row in rows:

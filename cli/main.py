@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from cli.completion import completion_app, progress_app
+from cli.intake import projects_app  # also adds `progress import`
 from cli.layers import layer_app
 from cli.maps import map_app
 from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
@@ -198,6 +199,12 @@ def import_(
         _fail(f"--mode {mode!r} is not one of upsert, add, replace", EXIT_BAD_INPUT)
     if datum not in ("wgs84", "gcj02", "bd09"):
         _fail(f"--datum {datum!r} is not one of wgs84, gcj02, bd09", EXIT_BAD_INPUT)
+    if layer == "projects":
+        # The register has no geometry: its spreadsheet importer reads it (no WKT column needed).
+        from cli.intake import import_register_cmd
+
+        import_register_cmd(file, message=message, author=author, store=store)
+        return
     twin = _open(store)
     with twin, _errors(str(file)), _progress() as progress:
         schema = twin.layer(layer)
@@ -244,6 +251,13 @@ def commit(
             "applying it on top of later commits that touched none of its features.",
         ),
     ] = False,
+    original_dates: Annotated[
+        bool,
+        typer.Option(
+            "--original-dates",
+            help="Record the commit at the file's twin:commit.time (not before the head, not in the future).",
+        ),
+    ] = False,
 ) -> None:
     """Apply a file of changes as one commit (all or nothing).
 
@@ -263,7 +277,10 @@ def commit(
             message=message or cf.message or f"Apply {file.name}",
             parent=cf.parent or "HEAD",
             strict=strict,
+            time=cf.when if original_dates else None,
         )
+    if cf.time and not original_dates:
+        err.print(f"note: recorded now, not at the file's twin:commit.time {cf.time} (use --original-dates for that)")
     out.print(f"committed {info.id[:12]}: {_counts(info.counts)}")
 
 
@@ -504,6 +521,7 @@ token_app = typer.Typer(help="Bearer tokens for the API (stored hashed).", no_ar
 app.add_typer(token_app, name="token")
 app.add_typer(progress_app, name="progress")
 app.add_typer(completion_app, name="completion")
+app.add_typer(projects_app, name="projects")
 app.add_typer(map_app, name="map")
 app.add_typer(layer_app, name="layer")
 

@@ -173,20 +173,29 @@ def check_project(twin: TwinLike, props: Mapping[str, Any], seq: int) -> list[st
 
 def check_feature_refs(twin: TwinLike, refs: Sequence[str], seq: int) -> list[str]:
     """Each "layer/feature_id" must name an existing feature of a spatial layer as of commit ``seq``."""
-    reasons: list[str] = []
+    return list(feature_ref_problems(twin, refs, seq).values())
+
+
+def feature_ref_problems(twin: TwinLike, refs: Sequence[str], seq: int) -> dict[str, str]:
+    """Each bad "layer/feature_id" reference → why (one read per layer, however many references)."""
+    if not refs:
+        return {}
+    reasons: dict[str, str] = {}
     wanted: dict[str, list[str]] = {}
     schemas = {s.name: s for s in twin.layers()}
     for ref in refs:
         layer, sep, fid = ref.partition("/")
         if not sep or not layer or not fid:
-            reasons.append(f"feature reference {ref!r} is not layer/feature_id")
+            reasons[ref] = f"feature reference {ref!r} is not layer/feature_id"
         elif layer not in schemas or not schemas[layer].spatial:
-            reasons.append(f"feature reference {ref!r}: no venue layer {layer!r}")
+            reasons[ref] = f"feature reference {ref!r}: no venue layer {layer!r}"
         else:
             wanted.setdefault(layer, []).append(fid)
     for layer, ids in wanted.items():
         found = twin.features_by_id(layer, ids, twin.at_seq(seq))
-        reasons.extend(f"feature reference {layer}/{fid!s}: no such feature" for fid in ids if fid not in found)
+        reasons.update(
+            {f"{layer}/{fid}": f"feature reference {layer}/{fid!s}: no such feature" for fid in ids if fid not in found}
+        )
     return reasons
 
 

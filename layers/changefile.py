@@ -41,8 +41,15 @@ class ChangeFile:
     changes: list[Change]
     author: str | None
     message: str | None
+    # When the change was made (RFC 3339, with a zone). A commit records it only when asked to
+    # (`venue-twin commit --original-dates`, Twin.commit's rule: never before the head, never in
+    # the future); otherwise the commit is recorded now and the command says the time was not used.
     time: str | None
     parent: str | None
+
+    @property
+    def when(self) -> datetime | None:
+        return datetime.fromisoformat(self.time.replace("Z", "+00:00")) if self.time else None
 
 
 def read_change_file(path: str | Path) -> ChangeFile:
@@ -113,7 +120,9 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
     time = meta.get("time")
     if time is not None:
         try:
-            datetime.fromisoformat(str(time).replace("Z", "+00:00"))
+            when = datetime.fromisoformat(str(time).replace("Z", "+00:00"))
         except ValueError:
             raise BadInput(f"{source}: twin:commit.time {time!r} is not an RFC 3339 timestamp") from None
+        if when.tzinfo is None:
+            raise BadInput(f"{source}: twin:commit.time {time!r} has no time zone; add Z or +08:00")
     return ChangeFile(changes, meta.get("author"), meta.get("message"), time, meta.get("parent"))

@@ -425,6 +425,17 @@ class StoreContract:
         c2 = twin.commit([gate("g2", 0, 1)], author="a", message="2", time=at(0))
         assert store.commit_at_time(at(0)) == c2
 
+    def test_commit_times_never_go_back_nor_into_the_future(self, store: Store, twin: Twin):
+        a = twin.commit([gate("g1", 0, 0)], author="a", message="A", time=at(10))
+        with pytest.raises(BadInput, match="before the head"):
+            twin.commit([gate("g2", 1, 1)], author="a", message="B", time=at(9))
+        future = datetime.now(UTC) + timedelta(days=1)
+        with pytest.raises(BadInput, match="in the future"):
+            twin.commit([gate("g2", 1, 1)], author="a", message="B", time=future)
+        assert store.head() == a and store.log(10) == [a]
+        b = twin.commit([gate("g2", 1, 1)], author="a", message="B", time=at(10))  # an equal time is not going back
+        assert store.head() == b and b.seq == 2
+
     def test_changes_in_rebuilds_each_commit(self, store: Store, model: Model):
         for c in model.commits:
             rebuilt = store.changes_in(c.seq)

@@ -58,7 +58,8 @@ def auth(token: str) -> dict[str, str]:
 
 
 def rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+    assert text.startswith("\ufeff")  # the BOM that makes Excel read UTF-8
+    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
 
 
 # ------------------------------------------------------------------ /completion

@@ -269,6 +269,8 @@ class Twin:
                 problems, known, encoded = self._prepare(changes, schemas)
             # Taken under the lock, so commits that queued for it get times in the order they land.
             when = given or datetime.now(UTC)
+            if given is not None:
+                _check_time(head, given)  # before the layers' rules, which judge reports by this time
             since: Ref | None = None  # what the writer built on, when the head has moved past it
             if base is not None and (base.commit.id if base.commit else None) != (head.id if head else None):
                 if strict:
@@ -350,8 +352,7 @@ class Twin:
         when: datetime,
         stored: list[StoredChange],
     ) -> CommitInfo:
-        if head and when < head.time:
-            raise BadInput(f"commit time {when.isoformat()} is before the head's {head.time.isoformat()}")
+        _check_time(head, when)
         cid = stored_commit_id(parent, author, message, when, stored)
         info = CommitInfo(cid, (head.seq if head else 0) + 1, parent, author, message, when, counts_of(stored))
         self.store.apply(info, stored)
@@ -763,6 +764,23 @@ def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> 
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties
     except (ValueError, KeyError, shapely.errors.GEOSException):
         return False
+
+
+def _check_time(head: CommitInfo | None, when: datetime) -> None:
+    """Commit times only move forward and never past now, so a read "as of" a time sees exactly the
+    commits made up to it, and no later read finds that history changed under it."""
+    if head and when < head.time:
+        raise BadInput(
+            f"commit time {_utc_text(when)} is before the head's {_utc_text(head.time)}: commit times "
+            "never go back (history with original dates can only be added after the last commit)"
+        )
+    now = datetime.now(UTC)
+    if when > now:
+        raise BadInput(f"commit time {_utc_text(when)} is in the future (now is {_utc_text(now)})")
+
+
+def _utc_text(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _short(ref: Ref) -> str:

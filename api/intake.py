@@ -1,0 +1,221 @@
+"""Spreadsheet intake over HTTP: upload a register or a report sheet, or post many reports at once.
+
+- ``POST /projects/import``: the body is an .xlsx workbook or a CSV file (``?sheet=`` names the
+  sheet); the projects are added or updated as one commit. ``?time=`` records it at that time.
+- ``POST /progress/import``: a report sheet; one commit per responsible unit per report date.
+  ``?original_dates=true`` records each report at its own date.
+- ``POST /progress``: ``{"reports": [{"code", "percent", "date", "note", "reason"}, ...]}``, one
+  commit by the token's holder.
+
+Writing needs an editor's token; setting a commit's time (``time``, ``original_dates``) needs an
+admin's, since it writes history as of the past. The body is limited by api.limits.BodyGuard
+(``max_body_bytes``) like every other. A file or batch with bad rows answers 422 with every bad row
+(``rows``: number and reason) and commits nothing; the work itself is completion.intake's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from enum import Enum
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api.auth import Principal
+from api.deps import EditorDep, StrictQueryRoute, TwinDep, collection_of
+from api.errors import Forbidden, UnsupportedMediaType, problem
+from completion.intake import Refused, commit_reports, import_register, plan_reports, read_sheet, report_rows
+from completion.register import LAYER
+from completion.reports import ProgressReport, report_progress
+from twin.access import TwinView
+from twin.core import _as_utc
+from twin.errors import BadInput, NotFound, ValidationFailed
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SHEET_TYPES = {XLSX: "xlsx", "text/csv": "csv", "application/csv": "csv", "application/vnd.ms-excel": "csv"}
+BATCH_KEYS = {"reports", "parent", "time"}
+REPORT_KEYS = {"code", "percent", "date", "note", "reason"}
+
+
+def _refused(e: Refused) -> Response:
+    rows = [{"row": n, "reason": why} for n, why in e.rows]
+    shown = "; ".join(f"row {n}: {why}" for n, why in e.rows[:10])
+    more = f" (and {len(e.rows) - 10} more)" if len(e.rows) > 10 else ""
+    return problem(422, "Invalid rows", f"{e.source}: {len(e.rows)} bad row(s), nothing committed: {shown}{more}",
+                   rows=rows)  # fmt: skip
+
+
+def _admin_for_time(who: Principal, what: str) -> None:
+    if not who.at_least("admin"):
+        raise Forbidden(f"{who.name} is a {who.role}; {what} writes history as of the past and needs the admin role")
+
+
+def _sheet_kind(request: Request) -> str:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in SHEET_TYPES:
+        raise UnsupportedMediaType(f"send {XLSX} or text/csv (got {ctype or 'no content type'})")
+    return SHEET_TYPES[ctype]
+
+
+class IntakeFactory:
+    """The intake endpoints; mounted by api.main.create_app."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter(route_class=StrictQueryRoute)
+        tags: list[str | Enum] = ["Completion"]
+        r = self.router
+        sheet_body = {"requestBody": {"required": True, "content": {
+            t: {"schema": {"type": "string", "format": "binary"}} for t in (XLSX, "text/csv")}}}  # fmt: skip
+        r.add_api_route("/projects/import", self.import_register, methods=["POST"], status_code=201, tags=tags,
+                        summary="Import a project register sheet (.xlsx or .csv) as one commit",
+                        openapi_extra=sheet_body)  # fmt: skip
+        r.add_api_route("/progress/import", self.import_reports, methods=["POST"], status_code=201, tags=tags,
+                        summary="Import a sheet of progress reports (one commit per unit per date)",
+                        openapi_extra=sheet_body)  # fmt: skip
+        r.add_api_route("/progress", self.batch, methods=["POST"], status_code=201, tags=tags,
+                        summary="Report the progress of many projects as one commit")  # fmt: skip
+
+    async def import_register(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: EditorDep,
+        sheet: Annotated[str | None, Query(description="The workbook's sheet (default: found by name).")] = None,
+        time: Annotated[str | None, Query(description="Record the commit at this time (admin).")] = None,
+    ) -> Response:
+        collection_of(twin, LAYER)
+        kind = _sheet_kind(request)
+        when = None
+        if time is not None:
+            _admin_for_time(who, "setting a commit's time")
+            when = _as_utc(time)
+        body = await request.body()
+        filename = f"upload.{kind}"
+
+        def work() -> dict[str, Any]:
+            sh = read_sheet(body, "register", filename=filename, sheet=sheet)
+            info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=when)
+            return {"commit": info.to_dict(), "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored}
+
+        try:
+            doc = await run_in_threadpool(work)
+        except Refused as e:
+            return _refused(e)
+        return Response(orjson.dumps(doc), status_code=201, media_type="application/json",
+                        headers={"X-Twin-Commit": doc["commit"]["id"]})  # fmt: skip
+
+    async def import_reports(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: EditorDep,
+        sheet: Annotated[str | None, Query(description="The workbook's sheet (default: found by name).")] = None,
+        original_dates: Annotated[
+            bool, Query(description="Record each report at its own date instead of now (admin).")
+        ] = False,
+    ) -> Response:
+        collection_of(twin, LAYER)
+        kind = _sheet_kind(request)
+        if original_dates:
+            _admin_for_time(who, "original_dates")
+        body = await request.body()
+
+        def work() -> dict[str, Any]:
+            sh = read_sheet(body, "reports", filename=f"upload.{kind}", sheet=sheet)
+            source = f"sheet {sh.name!r}"
+            reports, bad = report_rows(sh)
+            if bad:
+                raise Refused(source, bad)
+            if not reports:
+                raise BadInput(f"{source}: no report rows")
+            batches, base = plan_reports(
+                twin, reports, source=source, original_dates=original_dates, default_reporter=who.name
+            )
+            done = commit_reports(twin, batches, base, original_dates=original_dates, source=source)
+            return {"commits": [c.to_dict() for c in done], "reports": len(reports), "sheet": sh.name}
+
+        try:
+            doc = await run_in_threadpool(work)
+        except Refused as e:
+            return _refused(e)
+        return Response(orjson.dumps(doc), status_code=201, media_type="application/json",
+                        headers={"X-Twin-Commit": doc["commits"][-1]["id"]})  # fmt: skip
+
+    async def batch(self, request: Request, twin: TwinDep, who: EditorDep) -> Response:
+        collection_of(twin, LAYER)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise UnsupportedMediaType(f"send application/json (got {ctype or 'no content type'})")
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as e:
+            raise BadInput(f"the body is not JSON: {e}") from None
+        try:
+            reports, parent, when = _parse_batch(body, who)
+            info = await run_in_threadpool(_commit_batch, twin, reports, who.name, parent, when)
+        except Refused as e:
+            return _refused(e)
+        doc = {"commit": info.to_dict(), "reports": len(reports)}
+        return Response(orjson.dumps(doc), status_code=201, media_type="application/json",
+                        headers={"X-Twin-Commit": info.id})  # fmt: skip
+
+
+def _commit_batch(
+    twin: TwinView, reports: list[ProgressReport], reporter: str, parent: str, when: dt.datetime | None
+) -> Any:
+    """One commit; every refused report named by its place in the list (item 1 is the first)."""
+    try:
+        return report_progress(twin, reports, reporter=reporter, parent=parent, time=when)
+    except NotFound as e:  # a batch of one names its missing project this way
+        raise Refused("reports", [(1, str(e))]) from None
+    except ValidationFailed as e:
+        where = {r.code: i for i, r in reversed(list(enumerate(reports, start=1)))}
+        rows = sorted((where.get(p.feature_id or "", 0), p.reason) for p in e.problems)
+        raise Refused("reports", rows) from None
+
+
+def _parse_batch(body: Any, who: Principal) -> tuple[list[ProgressReport], str, dt.datetime | None]:
+    example = '{"reports": [{"code": "RD-03", "percent": 45, "date": "2026-10-06", "note": "..."}]}'
+    if not isinstance(body, dict) or not isinstance(body.get("reports"), list) or not body["reports"]:
+        raise BadInput(f"the body must be a JSON object such as {example}")
+    unknown = set(body) - BATCH_KEYS
+    if unknown:
+        raise BadInput(f"unknown field(s) {', '.join(sorted(unknown))}; a batch takes {', '.join(sorted(BATCH_KEYS))}")
+    when = None
+    if body.get("time") is not None:
+        _admin_for_time(who, "setting a commit's time")
+        when = _as_utc(str(body["time"]))
+    bad: list[tuple[int, str]] = []
+    out: list[ProgressReport] = []
+    for i, item in enumerate(body["reports"], start=1):
+        if not isinstance(item, dict):
+            bad.append((i, "a report is an object with code, percent and date"))
+            continue
+        extra = set(item) - REPORT_KEYS
+        if extra:
+            bad.append((i, f"unknown field(s) {', '.join(sorted(extra))}"))
+            continue
+        code, pct, on = item.get("code"), item.get("percent"), item.get("date")
+        if not isinstance(code, str) or not code:
+            bad.append((i, "no project code"))
+            continue
+        if isinstance(pct, bool) or not isinstance(pct, int | float) or not math.isfinite(pct):
+            bad.append((i, "percent must be a number from 0 to 100"))
+            continue
+        try:
+            day = dt.date.fromisoformat(str(on))
+        except ValueError:
+            bad.append((i, f"date {on!r} is not YYYY-MM-DD"))
+            continue
+        note, reason = item.get("note"), item.get("reason")
+        if not all(v is None or isinstance(v, str) for v in (note, reason)):
+            bad.append((i, "note and reason must be text"))
+            continue
+        out.append(ProgressReport(code, float(pct), day, note, reason))
+    if bad:
+        raise Refused("reports", bad)
+    return out, str(body.get("parent") or "HEAD"), when

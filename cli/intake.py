@@ -1,0 +1,153 @@
+"""`venue-twin projects ...` and `venue-twin progress import`: the register and reports from spreadsheets.
+
+    venue-twin projects import season.xlsx --original-dates     # the register sheet of a workbook
+    venue-twin progress import season.xlsx --original-dates     # its reports sheet, with their real dates
+    venue-twin progress import reports.csv --mapping columns.yaml
+    venue-twin projects export register.xlsx                    # the register (re-importable)
+    venue-twin projects export status.xlsx --status --date T-30 # every project with its status
+
+Reading, checking and committing is completion.intake's; this module only maps the command line
+onto it (cli.main's plumbing is imported when a command runs, as in cli.completion).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.completion import progress_app
+
+projects_app = typer.Typer(help="The project register: import it from Excel or CSV, export it.", no_args_is_help=True)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE)."
+    ),
+]
+SheetOpt = Annotated[
+    str | None, typer.Option("--sheet", help="The workbook's sheet (default: found by name, e.g. 项目清单 / 进度).")
+]
+MappingOpt = Annotated[
+    Path | None,
+    typer.Option("--mapping", help="A YAML or JSON file of field: column header, for headers not known by default."),
+]
+AuthorOpt = Annotated[str | None, typer.Option("--author", help="Who makes the commit (default: $VENUE_TWIN_AUTHOR).")]
+
+
+@projects_app.command("import")
+def import_register_cmd(
+    file: Annotated[Path, typer.Argument(help="An .xlsx workbook or a .csv file with one project per row.")],
+    sheet: SheetOpt = None,
+    mapping: MappingOpt = None,
+    original_dates: Annotated[
+        bool,
+        typer.Option(
+            "--original-dates",
+            help="Record the register as of the start of its earliest planned start day, so that a season "
+            "of reports can follow with their own dates.",
+        ),
+    ] = False,
+    at: Annotated[
+        str | None, typer.Option("--time", help="Record the register at this time (RFC 3339 or a date).")
+    ] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    author: AuthorOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Add or update the projects of a register sheet as one commit; any bad row refuses the whole file."""
+    from cli.main import EXIT_BAD_INPUT, _author, _errors, _fail, _open, err, out
+    from completion.intake import import_register, load_mapping, read_sheet, register_records
+    from completion.reports import SHANGHAI
+    from twin.core import _as_utc
+
+    if original_dates and at is not None:
+        _fail("give --original-dates or --time, not both", EXIT_BAD_INPUT)
+    twin = _open(store)
+    with twin, _errors(str(file)):
+        sh = read_sheet(file, "register", sheet=sheet, mapping=load_mapping(mapping))
+        if sh.ignored:
+            err.print(f"note: columns not imported: {', '.join(sh.ignored)}")
+        when: datetime | None = _as_utc(at) if at is not None else None
+        if original_dates:
+            starts = [r["planned_start"] for _, r in register_records(sh)[0] if "planned_start" in r]
+            if starts:
+                first = datetime.combine(datetime.fromisoformat(min(starts)).date(), time(0), tzinfo=SHANGHAI)
+                when = min(first.astimezone(UTC), datetime.now(UTC))
+        info = import_register(twin, sh, author=_author(author), source=file.name, message=message, time=when)
+    c = info.counts.get("projects", {})
+    out.print(
+        f"committed {info.id[:12]}: projects +{c.get('added', 0)} ~{c.get('modified', 0)} from sheet {sh.name!r} "
+        f"(recorded {info.time.astimezone(UTC):%Y-%m-%d %H:%MZ})"
+    )
+
+
+@progress_app.command("import")
+def import_reports_cmd(
+    file: Annotated[Path, typer.Argument(help="An .xlsx workbook or a .csv file with one report per row.")],
+    sheet: SheetOpt = None,
+    mapping: MappingOpt = None,
+    original_dates: Annotated[
+        bool,
+        typer.Option(
+            "--original-dates",
+            help="Record each report at its own date (end of that day, Shanghai) instead of now: for a season "
+            "already under way. Refused if a date falls before the twin's last commit.",
+        ),
+    ] = False,
+    author: Annotated[
+        str | None, typer.Option("--author", help="The reporter for rows without one (default: $VENUE_TWIN_AUTHOR).")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Check every report of a sheet, then commit them: one commit per responsible unit per report date."""
+    from cli.main import _author, _errors, _open, err, out
+    from completion.intake import import_reports, load_mapping, read_sheet
+
+    twin = _open(store)
+    with twin, _errors(str(file)):
+        sh = read_sheet(file, "reports", sheet=sheet, mapping=load_mapping(mapping))
+        if sh.ignored:
+            err.print(f"note: columns not imported: {', '.join(sh.ignored)}")
+        done = import_reports(
+            twin, sh, source=file.name, default_reporter=_author(author), original_dates=original_dates
+        )
+    first, last = done[0].time.astimezone(UTC), done[-1].time.astimezone(UTC)
+    out.print(
+        f"committed {len(done)} commits ({len(sh.rows)} reports from sheet {sh.name!r}), "
+        f"recorded {first:%Y-%m-%d %H:%MZ} to {last:%Y-%m-%d %H:%MZ}; head {done[-1].id[:12]}"
+    )
+
+
+@projects_app.command("export")
+def export_cmd(
+    output: Annotated[Path, typer.Argument(help="An .xlsx or .csv file to write.")],
+    status: Annotated[
+        bool, typer.Option("--status", help="Every project with its status on the date, not the register.")
+    ] = False,
+    on: Annotated[str | None, typer.Option("--date", "-d", help="YYYY-MM-DD or a checkpoint such as T-30.")] = None,
+    version: Annotated[str | None, typer.Option("--version", "-v", help="Read the twin at this commit.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="xlsx or csv (default: from the extension).")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Write the register (importable again) or the status table to Excel or CSV (UTF-8 with BOM)."""
+    from cli.completion import _reading
+    from cli.main import _errors, out
+    from completion.intake import REGISTER_COLUMNS, format_of, register_row, table_bytes
+    from completion.snapshot import PROJECT_COLUMNS, project_row
+
+    with _errors(str(output)):
+        kind = format_of(output, fmt)
+    with _reading(store, on, version) as (_, snap):
+        if status:
+            rows = [project_row(s, snap.weights.get(s.project.code)) for s in snap.statuses]
+            data = table_bytes(rows, PROJECT_COLUMNS, kind, sheet=f"status {snap.on.isoformat()}")
+        else:
+            rows = [register_row(s.project) for s in snap.statuses]
+            data = table_bytes(rows, REGISTER_COLUMNS, kind, sheet="register")
+    output.write_bytes(data)
+    what = "statuses" if status else "projects"
+    out.print(f"wrote {len(rows)} {what} as of {snap.on.isoformat()} to {output}")

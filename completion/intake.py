@@ -1,0 +1,672 @@
+"""Spreadsheet intake: a project register and a season of progress reports from Excel or CSV.
+
+A sheet is read (openpyxl for .xlsx, the csv module for .csv), its columns are matched to the
+register's fields by header name (Chinese or English, see ``REGISTER_HEADERS`` and
+``REPORT_HEADERS``) or by a mapping file, and every row is checked before anything is written:
+one bad row refuses the whole file, with every bad row named by its number as the spreadsheet
+shows it (the header is row 1). Nothing is committed then.
+
+Reports are committed one commit per responsible unit per report date, authored by the unit's
+reporter. With ``original_dates`` each commit is stamped with its report's date (the end of the
+working day in Shanghai), so reads as of a past date see the season as it stood then; without
+it every commit is stamped now. The register is read once, and each report is checked against
+the project as the earlier rows of the same file left it, so the cost per report does not
+depend on the size of the register.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from completion.register import LAYER, Project
+from completion.reports import (
+    SHANGHAI,
+    ProgressReport,
+    check_project,
+    check_report,
+    feature_ref_problems,
+    report_properties,
+)
+from twin.core import HEAD, TwinLike
+from twin.errors import BadInput, NotFound, Problem, ValidationFailed
+from twin.model import Change, CommitInfo, Feature
+from twin.validation import normalize_properties
+
+# Header names each field is known by (compared without case, spaces, underscores or brackets).
+REGISTER_HEADERS: dict[str, tuple[str, ...]] = {
+    "code": ("code", "project code", "项目编号", "编号", "项目代码"),
+    "name_zh": ("name_zh", "项目名称", "名称", "中文名称", "name (chinese)"),
+    "name_en": ("name_en", "name", "project name", "英文名称", "name (english)"),
+    "category": ("category", "类别", "项目类别"),
+    "area": ("area", "片区", "区域", "所属区域"),
+    "responsible_unit": ("responsible_unit", "unit", "responsible unit", "责任单位"),
+    "responsible_person": ("responsible_person", "person", "responsible person", "责任人"),
+    "planned_start": ("planned_start", "planned start", "start", "计划开始", "计划开工"),
+    "planned_finish": ("planned_finish", "planned finish", "finish", "计划完成", "计划完工"),
+    "quantity": ("quantity", "工程量"),
+    "quantity_unit": ("quantity_unit", "unit of quantity", "quantity unit", "单位", "计量单位"),
+    "weight": ("weight", "权重"),
+    "features": ("features", "关联要素", "涉及要素"),
+    "curve": ("curve", "plan curve", "计划曲线"),
+}
+REPORT_HEADERS: dict[str, tuple[str, ...]] = {
+    "code": ("code", "project code", "项目编号", "编号", "项目代码"),
+    "date": ("date", "report date", "日期", "填报日期", "进度日期"),
+    "percent": ("percent", "percent complete", "percent_complete", "完成百分比", "完成比例", "完成率"),
+    "note": ("note", "备注", "进度说明"),
+    "reason": ("reason", "原因", "回调原因"),
+    "reporter": ("reporter", "填报人"),
+}
+REGISTER_REQUIRED = ("code", "planned_start", "planned_finish", "responsible_unit")
+REPORT_REQUIRED = ("code", "date", "percent")
+# The sheet each kind is looked for in a workbook when none is named (compared like headers).
+REGISTER_SHEETS = ("register", "projects", "项目清单", "项目", "清单", "台账")
+REPORT_SHEETS = ("reports", "progress", "进度", "进度填报", "填报")
+
+# Quantity units as people type them → the register's spelling (layers.catalogue.QUANTITY_UNITS).
+UNIT_ALIASES: dict[str, str] = {
+    "m2": "m²", "m^2": "m²", "sqm": "m²", "sq m": "m²", "平方米": "m²", "平米": "m²", "㎡": "m²", "m²": "m²",
+    "m": "m", "米": "m", "延米": "m", "m3": "m³", "m^3": "m³", "立方米": "m³", "方": "m³", "㎥": "m³", "m³": "m³",
+    "pots": "pots", "pot": "pots", "盆": "pots", "lamps": "lamps", "lamp": "lamps", "盏": "lamps", "套": "items",
+    "items": "items", "item": "items", "个": "items", "项": "items", "处": "items",
+}  # fmt: skip
+AREA_ALIASES: dict[str, str] = {
+    "南广场": "south_plaza", "south plaza": "south_plaza", "展馆": "halls", "场馆": "halls", "halls": "halls",
+    "道路": "roads", "roads": "roads", "绿化": "landscaping", "景观绿化": "landscaping", "landscaping": "landscaping",
+}  # fmt: skip
+CURVE_ALIASES: dict[str, str] = {"线性": "linear", "s": "s_curve", "s curve": "s_curve", "s型": "s_curve"}
+# A report made on a day is recorded, with original dates, at the end of that working day.
+REPORT_HOUR = time(18, 0)
+
+
+def _key(text: Any) -> str:
+    return re.sub(r"[\s_()（）\[\]【】:：/]+", "", str(text)).casefold()
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int  # as the spreadsheet shows it: the header is row 1
+    values: dict[str, Any]  # field → the cell's value (None for empty cells)
+
+
+@dataclass
+class Sheet:
+    name: str
+    rows: list[Row]
+    ignored: list[str] = field(default_factory=list)  # headers no field is known by
+
+
+class Refused(ValidationFailed):
+    """A file with bad rows; ``rows`` pairs each row number with its reasons."""
+
+    def __init__(self, source: str, rows: list[tuple[int, str]]):
+        self.source = source
+        self.rows = rows
+        super().__init__([Problem(LAYER, None, f"{source} row {n}: {why}") for n, why in rows])
+
+
+# ---------------------------------------------------------------------------- reading sheets
+def load_mapping(path: str | Path | None) -> dict[str, str]:
+    """A mapping file (YAML or JSON): {field: header}, e.g. {"code": "任务编号", "percent": "进度%"}."""
+    if path is None:
+        return {}
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BadInput(f"{p}: no such mapping file") from None
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            doc = yaml.safe_load(text)
+        else:
+            doc = orjson.loads(text)
+    except Exception as e:  # noqa: BLE001 — any parse error of either format is the same bad input
+        raise BadInput(f"{p}: not a readable mapping ({e})") from None
+    if not isinstance(doc, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in doc.items()):
+        raise BadInput(f"{p}: a mapping is an object of field: column header, e.g. code: 任务编号")
+    return dict(doc)
+
+
+def _match_headers(
+    headers: Sequence[Any], known: Mapping[str, Sequence[str]], mapping: Mapping[str, str], source: str
+) -> tuple[dict[int, str], list[str]]:
+    unknown = set(mapping) - set(known)
+    if unknown:
+        raise BadInput(f"{source}: the mapping names unknown field(s) {', '.join(sorted(unknown))}")
+    by_header: dict[str, str] = {}
+    for name, aliases in known.items():
+        for a in aliases:
+            by_header.setdefault(_key(a), name)
+    explicit = {_key(h): f for f, h in mapping.items()}
+    columns: dict[int, str] = {}
+    ignored: list[str] = []
+    for i, h in enumerate(headers):
+        if h is None or str(h).strip() == "":
+            continue
+        target = explicit.get(_key(h)) or by_header.get(_key(h))
+        by_default = _key(h) not in explicit
+        if target is None or (by_default and (target in mapping or target in columns.values())):
+            ignored.append(str(h))
+            continue
+        columns[i] = target
+    missing = [f for f in mapping if f not in columns.values()]
+    if missing:
+        raise BadInput(f"{source}: no column {', '.join(repr(mapping[f]) for f in missing)} (from the mapping)")
+    return columns, ignored
+
+
+def _pick_sheet(names: Sequence[str], wanted: str | None, candidates: Sequence[str], source: str) -> str:
+    if wanted is not None:
+        if wanted in names:
+            return wanted
+        raise BadInput(f"{source}: no sheet {wanted!r} (it has {', '.join(names)})")
+    keys = {_key(n): n for n in names}
+    for c in candidates:
+        if _key(c) in keys:
+            return keys[_key(c)]
+    if len(names) == 1:
+        return names[0]
+    raise BadInput(f"{source}: which sheet? it has {', '.join(names)}; name one with --sheet")
+
+
+def read_sheet(
+    data: bytes | str | Path,
+    kind: str,
+    *,
+    filename: str | None = None,
+    sheet: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+) -> Sheet:
+    """The rows of a register ("register") or report ("reports") sheet of an .xlsx or .csv file."""
+    known = REGISTER_HEADERS if kind == "register" else REPORT_HEADERS
+    if isinstance(data, str | Path):
+        path = Path(data)
+        filename = filename or str(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise BadInput(f"{path}: no such file") from None
+    source = Path(filename).name if filename else "upload"
+    is_xlsx = data[:2] == b"PK"  # an .xlsx is a zip; anything else is taken for CSV text
+    if is_xlsx:
+        table, name = _xlsx_rows(data, kind, sheet, source)
+    else:
+        if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
+            raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
+        if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # the old binary .xls (OLE2) format
+            raise BadInput(f"{source}: an Excel 97-2003 .xls file; save it as .xlsx (or CSV UTF-8) and import that")
+        table, name = _csv_rows(data, source), Path(filename).stem if filename else "csv"
+    it = iter(table)
+    headers = next(it, None)
+    if headers is None:
+        raise BadInput(f"{source}: the sheet {name!r} is empty")
+    columns, ignored = _match_headers(headers, known, mapping or {}, source)
+    required = REGISTER_REQUIRED if kind == "register" else REPORT_REQUIRED
+    absent = [f for f in required if f not in columns.values()]
+    if absent:
+        names = "; ".join(f"{f} ({' / '.join(known[f][:3])})" for f in absent)
+        raise BadInput(f"{source}: sheet {name!r} has no column for {names}")
+    rows: list[Row] = []
+    for n, cells in enumerate(it, start=2):
+        values = {f: _clean(cells[i]) if i < len(cells) else None for i, f in columns.items()}
+        if all(v is None for v in values.values()):
+            continue  # blank lines between blocks are common in hand-kept sheets
+        rows.append(Row(n, values))
+    return Sheet(name, rows, ignored)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    return v
+
+
+def _xlsx_rows(data: bytes, kind: str, sheet: str | None, source: str) -> tuple[Iterable[Sequence[Any]], str]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        raise BadInput(f"{source}: not a readable Excel workbook ({e})") from None
+    name = _pick_sheet(book.sheetnames, sheet, REGISTER_SHEETS if kind == "register" else REPORT_SHEETS, source)
+    return list(book[name].iter_rows(values_only=True)), name
+
+
+def _csv_rows(data: bytes, source: str) -> list[list[str]]:
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK unless told otherwise
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise BadInput(f"{source}: the CSV is neither UTF-8 nor GB18030 text")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel  # type: ignore[assignment]
+    return list(csv.reader(io.StringIO(text), dialect))
+
+
+# ---------------------------------------------------------------------------- cell values
+def _as_date(v: Any) -> date:
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    if isinstance(v, int | float) and not isinstance(v, bool) and 20000 < v < 80000:
+        return date(1899, 12, 30) + timedelta(days=int(v))  # an Excel serial day number left unformatted
+    text = str(v).strip()
+    m = re.fullmatch(
+        r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?", text
+    )
+    if m:
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            pass
+    raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
+
+
+def _as_number(v: Any, what: str) -> float:
+    if isinstance(v, bool):
+        raise ValueError(f"{what} {v!r} is not a number")
+    if isinstance(v, int | float):
+        x = float(v)
+    else:
+        text = str(v).strip().replace(",", "").replace("，", "")
+        try:
+            x = float(text[:-1]) if text.endswith(("%", "％")) else float(text)
+        except ValueError:
+            raise ValueError(f"{what} {text!r} is not a number") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{what} {v!r} is not a number")
+    return x
+
+
+def _unit(v: Any) -> str:
+    text = str(v).strip()
+    return UNIT_ALIASES.get(text.casefold(), UNIT_ALIASES.get(text, text))
+
+
+# ---------------------------------------------------------------------------- the register
+def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], list[tuple[int, str]]]:
+    """Each row as a project record (the register's field names and types), and the rows' problems."""
+    out: list[tuple[Row, dict[str, Any]]] = []
+    bad: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    for row in sheet.rows:
+        v = row.values
+        rec: dict[str, Any] = {}
+        reasons: list[str] = []
+        code = v.get("code")
+        if code is None:
+            reasons.append("no project code")
+        else:
+            code = str(int(code)) if isinstance(code, float) and code.is_integer() else str(code)
+            rec["code"] = code
+            if code in seen:
+                reasons.append(f"project code {code} is also on row {seen[code]}")
+            seen.setdefault(code, row.number)
+        for f in ("planned_start", "planned_finish"):
+            if v.get(f) is not None:
+                try:
+                    rec[f] = _as_date(v[f]).isoformat()
+                except ValueError as e:
+                    reasons.append(f"{f}: {e}")
+        for f in ("quantity", "weight"):
+            if v.get(f) is not None:
+                try:
+                    rec[f] = _as_number(v[f], f)
+                except ValueError as e:
+                    reasons.append(str(e))
+        if v.get("quantity_unit") is not None:
+            rec["quantity_unit"] = _unit(v["quantity_unit"])
+        if v.get("area") is not None:
+            a = str(v["area"])
+            rec["area"] = AREA_ALIASES.get(a.casefold(), AREA_ALIASES.get(a, a))
+        if v.get("curve") is not None:
+            c = str(v["curve"])
+            rec["curve"] = CURVE_ALIASES.get(c.casefold(), c)
+        if v.get("features") is not None:
+            rec["features"] = [s.strip() for s in re.split(r"[;,；，\s]+", str(v["features"])) if s.strip()]
+        for f in ("category", "responsible_unit", "responsible_person", "name_zh", "name_en"):
+            if v.get(f) is not None:
+                rec[f] = str(v[f])
+        # One name column is common: it serves as both names rather than refusing the row.
+        if "name_zh" not in rec and "name_en" in rec:
+            rec["name_zh"] = rec["name_en"]
+        if "name_en" not in rec and "name_zh" in rec:
+            rec["name_en"] = rec["name_zh"]
+        rec.setdefault("quantity", 0.0)
+        rec.setdefault("quantity_unit", "items")
+        rec.setdefault("category", "other")
+        bad.extend((row.number, why) for why in reasons)
+        out.append((row, rec))
+    return out, bad
+
+
+def import_register(
+    twin: TwinLike,
+    sheet: Sheet,
+    *,
+    author: str,
+    source: str,
+    message: str | None = None,
+    time: datetime | None = None,
+    parent: str | None = HEAD,
+) -> CommitInfo:
+    """Add or update every project of the sheet as one commit; any bad row refuses the whole sheet.
+
+    A code already in the register updates the fields the sheet gives and keeps the rest (its
+    progress too). Raises Refused naming every bad row.
+    """
+    records, bad = register_records(sheet)
+    if not records and not bad:
+        raise BadInput(f"{source}: no project rows")
+    ref = twin.resolve(None if parent in (None, HEAD) else parent)
+    base = ref.commit.id if ref.commit else None
+    existing: dict[str, Project] = {}
+    if ref.commit is not None:
+        for b in twin.features(LAYER, ref).features:
+            p = Project.from_feature(b)
+            existing[p.code] = p
+    schema = twin.layer(LAYER)
+    refs = sorted({r for _, rec in records for r in rec.get("features", [])})
+    # Every feature reference checked in one read per layer (check_project would read per record).
+    bad_refs = feature_ref_problems(twin, refs, ref.seq)
+    changes: list[Change] = []
+    for row, rec in records:
+        old = existing.get(rec.get("code", ""))
+        fid = old.fid if old else rec.get("code", "")
+        merged = {k: v for k, v in ({**old.properties, **rec} if old else rec).items() if v is not None}
+        props, reasons = normalize_properties(schema, merged)
+        if not reasons:
+            reasons = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)
+            reasons += [bad_refs[r] for r in props.get("features", []) if r in bad_refs]
+        bad.extend((row.number, why) for why in reasons)
+        if fid:
+            changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
+    if bad:
+        raise Refused(source, sorted(bad))
+    msg = message or f"Import the project register from {source} ({len(changes)} projects)"
+    return twin.commit(changes, author=author, message=msg, parent=base, time=time)
+
+
+# ---------------------------------------------------------------------------- reports
+@dataclass(frozen=True)
+class SheetReport:
+    row: int
+    report: ProgressReport
+    reporter: str | None
+
+
+def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[tuple[int, str]]]:
+    out: list[SheetReport] = []
+    bad: list[tuple[int, str]] = []
+    for row in sheet.rows:
+        v = row.values
+        reasons: list[str] = []
+        code = v.get("code")
+        code = str(int(code)) if isinstance(code, float) and code.is_integer() else (str(code) if code else "")
+        if not code:
+            reasons.append("no project code")
+        on: date | None = None
+        pct: float | None = None
+        if v.get("date") is None:
+            reasons.append("no date")
+        else:
+            try:
+                on = _as_date(v["date"])
+            except ValueError as e:
+                reasons.append(f"date: {e}")
+        if v.get("percent") is None:
+            reasons.append("no percent")
+        else:
+            try:
+                pct = _as_number(v["percent"], "percent")
+            except ValueError as e:
+                reasons.append(str(e))
+        if reasons or on is None or pct is None:
+            bad.extend((row.number, why) for why in reasons)
+            continue
+        note, reason = v.get("note"), v.get("reason")
+        reporter = v.get("reporter")
+        out.append(
+            SheetReport(
+                row.number,
+                ProgressReport(code, pct, on, str(note) if note is not None else None,
+                               str(reason) if reason is not None else None),
+                str(reporter) if reporter is not None else None,
+            )
+        )  # fmt: skip
+    return out, bad
+
+
+def recorded_time(on: date) -> datetime:
+    """When a report made on ``on`` is recorded with original dates: the end of that working day
+    in Shanghai (or now, for a report made today before that hour)."""
+    t = datetime.combine(on, REPORT_HOUR, tzinfo=SHANGHAI).astimezone(UTC)
+    return min(t, datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One commit to be: the reports of one unit on one date."""
+
+    on: date
+    unit: str
+    reporter: str
+    items: list[tuple[SheetReport, Project]]
+
+
+def plan_reports(
+    twin: TwinLike,
+    reports: Sequence[SheetReport],
+    *,
+    source: str,
+    original_dates: bool,
+    default_reporter: str,
+    parent: str | None = HEAD,
+) -> tuple[list[Batch], str | None]:
+    """Check every report against the register read once, as the file's earlier reports leave
+    each project, and group them into commits (one per unit per date, in date order).
+
+    Raises Refused naming every bad row; nothing is written here.
+    """
+    ref = twin.resolve(None if parent in (None, HEAD) else parent)
+    base = ref.commit.id if ref.commit else None
+    state: dict[str, Project] = {}
+    if ref.commit is not None:
+        for b in twin.features(LAYER, ref).features:
+            p = Project.from_feature(b)
+            state[p.code] = p
+    head = ref.commit
+    now = datetime.now(UTC)
+    bad: list[tuple[int, str]] = []
+    ordered = sorted(reports, key=lambda r: (r.report.on, r.row))
+    groups: dict[tuple[date, str], list[tuple[SheetReport, Project]]] = {}
+    reporters: dict[tuple[date, str], str] = {}
+    seen: dict[tuple[str, date], int] = {}
+    for sr in ordered:
+        r = sr.report
+        project = state.get(r.code)
+        if project is None:
+            bad.append((sr.row, f"no project {r.code!r} in the register"))
+            continue
+        if (r.code, r.on) in seen:
+            bad.append((sr.row, f"a second report for {r.code} on {r.on.isoformat()} (also row {seen[r.code, r.on]})"))
+            continue
+        seen[(r.code, r.on)] = sr.row
+        when = recorded_time(r.on) if original_dates else now
+        reasons = check_report(project, r, when.astimezone(SHANGHAI).date())
+        if original_dates and head is not None and when < head.time:
+            reasons.append(
+                f"dated {r.on.isoformat()}, it would be recorded before the twin's last commit "
+                f"({head.time.astimezone(SHANGHAI).date().isoformat()}); original dates only extend history"
+            )
+        if reasons:
+            bad.extend((sr.row, why) for why in reasons)
+            continue
+        key = (r.on, project.responsible_unit)
+        reporter = sr.reporter or default_reporter
+        props = report_properties(project, r, reporter)
+        groups.setdefault(key, []).append((sr, project))
+        reporters.setdefault(key, reporter)
+        state[r.code] = Project.from_feature({"id": project.fid, "properties": props})
+    if bad:
+        raise Refused(source, sorted(bad))
+    batches = [Batch(on, unit, reporters[(on, unit)], items) for (on, unit), items in sorted(groups.items())]
+    return batches, base
+
+
+def commit_reports(
+    twin: TwinLike, batches: Sequence[Batch], base: str | None, *, original_dates: bool, source: str
+) -> list[CommitInfo]:
+    """Write the planned batches, one commit each, in date order."""
+    done: list[CommitInfo] = []
+    parent = base
+    for b in batches:
+        changes = []
+        for sr, project in b.items:
+            props = report_properties(project, sr.report, sr.reporter or b.reporter)
+            changes.append(Change(LAYER, "modify", project.fid, Feature(project.fid, None, props)))
+        parts = "; ".join(f"{sr.report.code} {sr.report.percent:g}%" for sr, _ in b.items[:20])
+        more = f" and {len(b.items) - 20} more" if len(b.items) > 20 else ""
+        message = f"Progress reported on {b.on.isoformat()} by {b.unit} (from {source}): {parts}{more}"
+        info = twin.commit(
+            changes,
+            author=b.reporter,
+            message=message,
+            parent=parent,
+            time=recorded_time(b.on) if original_dates else None,
+        )
+        done.append(info)
+        parent = info.id
+    return done
+
+
+def import_reports(
+    twin: TwinLike,
+    sheet: Sheet,
+    *,
+    source: str,
+    default_reporter: str,
+    original_dates: bool = False,
+    parent: str | None = HEAD,
+) -> list[CommitInfo]:
+    """Check every report of the sheet, then commit them (one commit per unit per report date)."""
+    reports, bad = report_rows(sheet)
+    if bad:
+        # Rows that cannot be read are reported together with the rows that break the rules.
+        try:
+            plan_reports(twin, reports, source=source, original_dates=original_dates,
+                         default_reporter=default_reporter, parent=parent)  # fmt: skip
+        except Refused as e:
+            bad += e.rows
+        raise Refused(source, sorted(bad))
+    if not reports:
+        raise BadInput(f"{source}: no report rows")
+    batches, base = plan_reports(
+        twin, reports, source=source, original_dates=original_dates, default_reporter=default_reporter, parent=parent
+    )
+    return commit_reports(twin, batches, base, original_dates=original_dates, source=source)
+
+
+def first_data(twin: TwinLike, ref_seq: int, on: date) -> None:
+    """Raise NotFound when a read on ``on`` falls before the twin's first commit (an empty answer
+    would read as "0 projects" rather than "no data yet")."""
+    if ref_seq:
+        return
+    first = twin.first_commit()
+    if first is None:
+        return  # an empty twin is empty on every date
+    since = first.time.astimezone(SHANGHAI).date().isoformat()
+    raise NotFound(
+        f"the twin has no data on {on.isoformat()}: its history starts on {since} (commit {first.id[:12]}). "
+        "(a season imported without --original-dates is recorded on the day of the import)"
+    )
+
+
+# ---------------------------------------------------------------------------- exports
+REGISTER_COLUMNS = (
+    "code", "name_zh", "name_en", "category", "area", "responsible_unit", "responsible_person", "planned_start",
+    "planned_finish", "quantity", "quantity_unit", "weight", "curve", "features", "percent_complete",
+    "progress_date", "progress_reporter",
+)  # fmt: skip
+
+
+def register_row(p: Project) -> dict[str, Any]:
+    """A project's record as a flat row whose headers the importer reads back (REGISTER_COLUMNS)."""
+    return {
+        "code": p.code, "name_zh": p.name_zh, "name_en": p.name_en, "category": p.category, "area": p.area,
+        "responsible_unit": p.responsible_unit, "responsible_person": p.responsible_person,
+        "planned_start": p.planned_start, "planned_finish": p.planned_finish, "quantity": p.quantity,
+        "quantity_unit": p.quantity_unit, "weight": p.weight, "curve": p.curve, "features": ";".join(p.features),
+        "percent_complete": p.percent_complete, "progress_date": p.progress_date,
+        "progress_reporter": p.progress_reporter,
+    }  # fmt: skip
+
+
+def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | tuple):
+        return ";".join(map(str, v))
+    return v
+
+
+def table_bytes(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: str, sheet: str = "Sheet1") -> bytes:
+    """Rows as .xlsx (openpyxl) or as CSV in UTF-8 with a byte-order mark, which Excel needs to
+    open Chinese text as UTF-8 rather than the system's code page."""
+    if fmt == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        ws = book.create_sheet(sheet[:31])
+        ws.append(list(columns))
+        for row in rows:
+            ws.append([_xlsx_cell(row.get(k)) for k in columns])
+        buf = io.BytesIO()
+        book.save(buf)
+        return buf.getvalue()
+    if fmt != "csv":
+        raise BadInput(f"format {fmt!r} is not one of csv, xlsx")
+    text = io.StringIO()
+    w = csv.writer(text, lineterminator="\r\n")
+    w.writerow(columns)
+    for row in rows:
+        w.writerow([_cell(row.get(k)) for k in columns])
+    return b"\xef\xbb\xbf" + text.getvalue().encode("utf-8")
+
+
+def _xlsx_cell(v: Any) -> Any:
+    if isinstance(v, list | tuple):
+        return ";".join(map(str, v))
+    if isinstance(v, date | int | float | str) or v is None:
+        return v
+    return str(v)
+
+
+def format_of(path: str | Path, fmt: str | None = None) -> str:
+    f = (fmt or Path(path).suffix.lstrip(".")).lower()
+    if f not in ("csv", "xlsx"):
+        raise BadInput(f"{path}: write .xlsx or .csv (or say --format)")
+    return f

@@ -1,0 +1,361 @@
+"""Spreadsheet intake on the command line: a register and a season of reports from one workbook,
+with original dates; refused files; CSV with English headers; exports; the change file's time."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from datetime import date, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from openpyxl import Workbook, load_workbook
+from typer.testing import CliRunner
+
+from cli.main import app
+from completion import Completion, ProgressReport, report_progress, save_projects
+from completion.intake import REGISTER_HEADERS, recorded_time
+from layers.catalogue import AREA_OF_INTEREST, LAYERS
+from twin import Twin
+
+runner = CliRunner()
+T30 = date(2026, 10, 6)  # T-30 of the 2026 expo (opening day 11-05)
+UNITS = ["青浦区建管委", "国网上海市电力公司", "市绿化市容局", "国家会展中心（上海）有限责任公司", "市政工程公司"]
+AREAS = ["south_plaza", "halls", "roads", "landscaping"]
+AREAS_ZH = {"south_plaza": "南广场", "halls": "展馆", "roads": "道路", "landscaping": "绿化"}
+REGISTER_ZH = [
+    "项目编号",
+    "项目名称",
+    "类别",
+    "片区",
+    "责任单位",
+    "责任人",
+    "计划开始",
+    "计划完成",
+    "工程量",
+    "单位",
+    "权重",
+]
+REPORTS_ZH = ["项目编号", "日期", "完成百分比", "备注", "原因", "填报人"]
+
+
+def run(*args: str) -> tuple[int, str]:
+    r = runner.invoke(app, list(args))
+    return r.exit_code, r.output
+
+
+def season(n: int = 80, seed: int = 7) -> tuple[list[list], list[list]]:
+    """A register of n projects (Chinese headers) and reports every 10 days from 2026-08-01."""
+    rnd = random.Random(seed)
+    register, reports = [], []
+    days = [date(2026, 8, 1) + timedelta(days=10 * k) for k in range(9)]  # to 2026-10-21
+    for i in range(n):
+        unit = UNITS[i % len(UNITS)]
+        area = AREAS[i % len(AREAS)]
+        start = date(2026, 7, 20) + timedelta(days=rnd.randrange(0, 12))
+        finish = start + timedelta(days=rnd.randrange(40, 100))
+        code = f"XM-{i + 1:03d}"
+        register.append([code, f"项目{i + 1}", "venue_renovation", AREAS_ZH[area], unit, f"负责人{i % 7}",
+                         start, finish, rnd.randrange(100, 5000), rnd.choice(["m2", "平方米", "m", "盏"]),
+                         None])  # fmt: skip
+        pct = 0.0
+        for d in days:
+            if d < start:
+                continue
+            pct = min(100.0, pct + rnd.uniform(3, 18))
+            reports.append([code, d, round(pct, 1), "按计划" if pct < 100 else "完成", None, f"{unit}联络员"])
+    rnd.shuffle(reports)  # the importer orders them by date itself
+    return register, reports
+
+
+def workbook(path: Path, register: list[list], reports: list[list]) -> Path:
+    book = Workbook()
+    ws = book.active
+    ws.title = "项目清单"
+    ws.append(REGISTER_ZH)
+    for r in register:
+        ws.append(r)
+    ws2 = book.create_sheet("进度填报")
+    ws2.append(REPORTS_ZH)
+    for r in reports:
+        ws2.append(r)
+    book.save(path)
+    return path
+
+
+def empty_twin(path: Path) -> Path:
+    Twin.create(path, LAYERS, AREA_OF_INTEREST).close()
+    return path
+
+
+def figures(store: Path, on: date) -> tuple:
+    with Twin.open(store) as twin:
+        snap = Completion(twin).at(on)
+        overall = snap.overall()
+        groups = [(g.key, g.projects, round(g.actual, 6), dict(g.counts)) for g in snap.groups("unit")]
+        per = sorted((s.project.code, s.percent, s.status) for s in snap.statuses)
+        return round(overall.actual, 6), overall.projects, groups, per
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[list], list[list]]:
+    d = tmp_path_factory.mktemp("intake")
+    register, reports = season()
+    book = workbook(d / "season.xlsx", register, reports)
+    store = empty_twin(d / "twin.gpkg")
+    code, out = run("projects", "import", str(book), "--original-dates", "--store", str(store))
+    assert code == 0, out
+    code, out = run("progress", "import", str(book), "--original-dates", "--store", str(store))
+    assert code == 0, out
+    return store, book, register, reports
+
+
+def test_season_with_original_dates_reads_as_it_stood(imported, tmp_path: Path) -> None:
+    store, _, register, reports = imported
+    # The same season committed report by report, each on its day, gives the same figures at T-30.
+    by_hand = empty_twin(tmp_path / "by-hand.gpkg")
+    with Twin.open(by_hand) as twin:
+        records = [
+            {"code": r[0], "name_zh": r[1], "name_en": r[1], "category": r[2], "area": AREAS[i % 4],
+             "responsible_unit": r[4], "responsible_person": r[5], "planned_start": r[6].isoformat(),
+             "planned_finish": r[7].isoformat(), "quantity": float(r[8]),
+             "quantity_unit": {"m2": "m²", "平方米": "m²", "m": "m", "盏": "lamps"}[r[9]]}
+            for i, r in enumerate(register)
+        ]  # fmt: skip
+        first = min(r[6] for r in register)
+        save_projects(
+            twin, records, author="office", message="register", time=recorded_time(first) - timedelta(hours=12)
+        )
+        for r in sorted(reports, key=lambda r: (r[1], r[0])):
+            if r[1] > T30:
+                continue  # later reports cannot change the figures of T-30
+            report_progress(twin, ProgressReport(r[0], r[2], r[1], r[3]), reporter=r[5], time=recorded_time(r[1]))
+    expected = figures(by_hand, T30)
+    got = figures(store, T30)
+    assert got == expected
+    assert got[1] == 80 and 0 < got[0] < 100  # the season is under way on T-30, not an empty twin
+
+    # The command line reads the same day by its checkpoint label.
+    code, out = run("completion", "--date", "T-30", "--csv", "--store", str(store))
+    assert code == 0, out
+    overall = [row for row in csv.DictReader(io.StringIO(out)) if row["by"] == "overall"][0]
+    assert int(overall["projects"]) == 80 and float(overall["actual_percent"]) == pytest.approx(got[0], abs=0.01)
+
+
+def test_reports_are_one_commit_per_unit_per_date_by_the_reporter(imported) -> None:
+    store, _, _, reports = imported
+    with Twin.open(store) as twin:
+        log = twin.log(limit=1000)
+    report_commits = [c for c in log if c.message.startswith("Progress reported")]
+    expected = {(r[1], r[5]) for r in reports}  # each unit has one reporter here
+    assert len(report_commits) == len(expected)
+    assert {(c.time.astimezone(recorded_time(T30).tzinfo).date(), c.author) for c in report_commits} == {
+        (d, a) for d, a in expected
+    }
+    times = [c.time for c in reversed(log)]
+    assert times == sorted(times)  # monotonic
+
+
+def test_before_any_data_the_read_says_so(imported) -> None:
+    store = imported[0]
+    code, out = run("completion", "--date", "2026-05-01", "--store", str(store))
+    assert code == 2 and "no data on 2026-05-01" in out and "history starts on" in out
+
+
+@pytest.mark.parametrize(
+    ("bad_cell", "value", "why"),
+    [
+        ("date", "2026-13-45", "is not a date"),
+        ("percent", 140, "beyond 100%"),
+        ("code", "NOPE-1", "no project 'NOPE-1'"),
+    ],
+)
+def test_a_bad_report_row_refuses_the_whole_file(imported, tmp_path: Path, bad_cell: str, value, why: str) -> None:
+    source, _, register, reports = imported
+    store = tmp_path / "t.gpkg"
+    store.write_bytes(source.read_bytes())
+    fresh = [[r[0], r[1] + timedelta(days=50), min(100, r[2] + 1), None, None, r[5]] for r in reports[:30]]
+    fresh = [r for r in fresh if r[1] <= date(2026, 12, 1)]
+    col = {"code": 0, "date": 1, "percent": 2}[bad_cell]
+    fresh[11][col] = value
+    book = workbook(tmp_path / "bad.xlsx", register, fresh)
+    with Twin.open(store) as twin:
+        before = [c.id for c in twin.log(limit=2000)]
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    assert "row 13" in out and why in out and "nothing was committed" in out
+    with Twin.open(store) as twin:
+        assert [c.id for c in twin.log(limit=2000)] == before
+
+
+def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
+    register, _ = season(10)
+    register[4][4] = None  # no responsible unit
+    register[6][9] = "furlongs"  # unknown unit of quantity
+    register[8][7] = "someday"
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
+    assert code == 2, out
+    assert "row 6" in out and "responsible_unit" in out
+    assert "row 8" in out and "furlongs" in out
+    assert "row 10" in out and "'someday' is not a date" in out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+
+
+def test_csv_with_english_headers_and_m2(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    reg = tmp_path / "register.csv"
+    reg.write_text(
+        "Code,Name,Category,Area,Unit,Person,Planned start,Planned finish,Quantity,Unit of quantity,Weight\n"
+        "RD-90,Ring road resurfacing,support_road,roads,Road Co,Wang,2026-08-01,2026-10-20,12000,m2,2\n"
+        "RD-91,Lamp posts,lighting,roads,Power Co,Li,2026/08/05,2026/10/25,120,lamps,\n",
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(reg), "--time", "2026-07-31", "--store", str(store))
+    assert code == 0, out
+    rep = tmp_path / "reports.csv"
+    rep.write_text("code,date,percent,note,reporter\nRD-90,2026-09-01,35%,base course,Wang\n", encoding="utf-8")
+    code, out = run("progress", "import", str(rep), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        p = orjson.loads(twin.feature("projects", "RD-90"))["properties"]
+        assert p["quantity_unit"] == "m²" and p["weight"] == 2.0 and p["name_en"] == "Ring road resurfacing"
+        assert p["percent_complete"] == 35.0 and p["progress_reporter"] == "Wang"
+        assert twin.head().author == "Wang"
+
+
+def test_generic_import_of_a_register_needs_no_geometry(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    reg = tmp_path / "register.csv"
+    reg.write_text(
+        "code,name_zh,name_en,area,responsible_unit,planned_start,planned_finish,quantity,quantity_unit,wkt\n"
+        "LS-9,花坛,Flower bed,landscaping,Greening,2026-08-01,2026-10-01,300,m2,\n",
+        encoding="utf-8",
+    )
+    code, out = run("import", str(reg), "--layer", "projects", "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert orjson.loads(twin.feature("projects", "LS-9"))["properties"]["quantity_unit"] == "m²"
+
+
+def test_mapping_file_names_other_headers(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    reg = tmp_path / "r.csv"
+    reg.write_text(
+        "任务号,任务,区域,牵头单位,开工,完工\nA-1,测试任务,halls,某单位,2026-08-01,2026-09-01\n", encoding="utf-8"
+    )
+    mapping = tmp_path / "columns.yaml"
+    mapping.write_text(
+        "code: 任务号\nname_zh: 任务\nresponsible_unit: 牵头单位\nplanned_start: 开工\nplanned_finish: 完工\n",
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(reg), "--mapping", str(mapping), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert orjson.loads(twin.feature("projects", "A-1"))["properties"]["responsible_unit"] == "某单位"
+
+
+def test_export_register_and_status_to_excel_and_csv(imported, tmp_path: Path) -> None:
+    store = imported[0]
+    xlsx = tmp_path / "status.xlsx"
+    code, out = run("projects", "export", str(xlsx), "--status", "--date", "T-30", "--store", str(store))
+    assert code == 0, out
+    ws = load_workbook(xlsx, read_only=True).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0][0] == "code" and len(rows) == 81
+    statuses = {r[0]: r[rows[0].index("percent")] for r in rows[1:]}
+    with Twin.open(store) as twin:
+        snap = Completion(twin).at(T30)
+        assert statuses == {s.project.code: s.percent for s in snap.statuses}
+    # The register as CSV with a BOM (Excel reads the Chinese text) imports again unchanged.
+    reg = tmp_path / "register.csv"
+    assert run("projects", "export", str(reg), "--store", str(store))[0] == 0
+    data = reg.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and "项目1".encode() in data
+    copy = empty_twin(tmp_path / "copy.gpkg")
+    code, out = run("projects", "import", str(reg), "--store", str(copy))
+    assert code == 0, out
+    with Twin.open(store) as a, Twin.open(copy) as b:
+        fields = set(REGISTER_HEADERS) - {"curve"}  # the export spells out the default curve
+        for code in ("XM-001", "XM-042"):
+            pa = orjson.loads(a.feature("projects", code))["properties"]
+            pb = orjson.loads(b.feature("projects", code))["properties"]
+            assert {k: v for k, v in pa.items() if k in fields} == {k: v for k, v in pb.items() if k in fields}
+            assert "percent_complete" in pa and "percent_complete" not in pb  # progress comes from reports
+
+
+def test_change_file_time_is_used_only_when_asked(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    reg = tmp_path / "r.csv"
+    reg.write_text("code,name,area,unit,planned start,planned finish\nB-1,b,halls,U,2026-08-01,2026-09-01\n", "utf-8")
+    assert run("projects", "import", str(reg), "--time", "2026-08-01T00:00:00+08:00", "--store", str(store))[0] == 0
+
+    def change(time: str, pct: float) -> Path:
+        doc = {"type": "FeatureCollection", "twin:commit": {"author": "a", "message": "m", "time": time},
+               "features": [{"type": "Feature", "id": "B-1", "twin:layer": "projects", "twin:op": "modify",
+                             "geometry": None, "properties": {"percent_complete": pct, "progress_date": time[:10]}}]}  # fmt: skip
+        p = tmp_path / f"c{pct}.geojson"
+        p.write_bytes(orjson.dumps(doc))
+        return p
+
+    def merged(pct: float, time: str, **more: str) -> Path:
+        with Twin.open(store) as twin:
+            props = orjson.loads(twin.feature("projects", "B-1"))["properties"]
+        p = change(time, pct)
+        doc = orjson.loads(p.read_bytes())
+        doc["features"][0]["properties"] = {**props, "percent_complete": pct, "progress_date": time[:10], **more}
+        p.write_bytes(orjson.dumps(doc))
+        return p
+
+    code, out = run("commit", str(merged(10, "2026-08-10T18:00:00+08:00")), "--original-dates", "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert twin.head().time.isoformat().startswith("2026-08-10T10:00:00")
+    # Before the head: refused, nothing written (a change of person, so no report rule answers first).
+    with Twin.open(store) as twin:
+        head = twin.head()
+    stale = merged(10, "2026-08-05T18:00:00+08:00", responsible_person="Zhao")
+    doc = orjson.loads(stale.read_bytes())
+    doc["features"][0]["properties"]["progress_date"] = "2026-08-10"
+    stale.write_bytes(orjson.dumps(doc))
+    code, out = run("commit", str(stale), "--original-dates", "--store", str(store))
+    assert code == 2 and "before the head" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+    # Without the flag the commit is recorded now, and the command says the file's time was not used.
+    code, out = run("commit", str(merged(20, "2026-08-20T18:00:00+08:00")), "--store", str(store))
+    assert code == 0 and "not at the file's twin:commit.time" in out
+
+
+def test_register_rows_naming_missing_features_are_refused(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    reg = tmp_path / "r.csv"
+    reg.write_text(
+        "项目编号,项目名称,片区,责任单位,计划开始,计划完成,关联要素\n"
+        "H-1,一号,展馆,甲,2026-08-01,2026-09-01,\n"
+        "H-2,二号,展馆,甲,2026-08-01,2026-09-01,halls/hall-9.9H\n"
+        "H-3,三号,展馆,甲,2026-08-01,2026-09-01,nowhere\n",
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 2
+    assert "row 3: feature reference halls/hall-9.9H: no such feature" in out
+    assert "row 4: feature reference 'nowhere' is not layer/feature_id" in out and "row 2" not in out
+
+
+def test_csv_redirected_to_a_file_has_a_bom_and_a_pipe_has_none(imported, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    store = imported[0]
+    cmd = [sys.executable, "-m", "cli.main", "completion", "late", "--date", "T-30", "--csv", "--store", str(store)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = tmp_path / "late.csv"
+    with out.open("wb") as f:
+        assert subprocess.run(cmd, stdout=f, env=env).returncode == 0
+    piped = subprocess.run(cmd, capture_output=True, env=env).stdout
+    assert out.read_bytes() == b"\xef\xbb\xbf" + piped and piped.startswith(b"code,")

@@ -1,0 +1,162 @@
+"""Spreadsheet intake over HTTP: register and report uploads, the batch endpoint, who may set times,
+422 with the bad rows, reads before any data, and Excel / CSV-with-BOM downloads."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from test_intake import T30, UNITS, empty_twin, season, workbook
+
+from api.main import create_app
+from api.settings import ApiSettings
+from completion import Completion
+from twin import Twin
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Path, bytes]]:
+    store = empty_twin(tmp_path / "t.gpkg")
+    with Twin.open(store) as twin:
+        tokens = {
+            role: twin.tokens.create(name, role)
+            for role, name in (("viewer", "wang.viewer"), ("editor", "li.wei"), ("admin", "zhou.admin"))
+        }
+    register, reports = season()
+    book = workbook(tmp_path / "season.xlsx", register, reports).read_bytes()
+    with TestClient(create_app(ApiSettings(store=store))) as client:
+        yield client, tokens, store, book
+
+
+def auth(token: str, ctype: str = XLSX) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": ctype}
+
+
+def log_ids(store: Path) -> list[str]:
+    with Twin.open(store) as twin:
+        return [c.id for c in twin.log(limit=5000)]
+
+
+def test_upload_register_and_season_with_original_dates(setup) -> None:
+    api, tokens, store, book = setup
+    assert api.post("/projects/import", content=book, headers={"Content-Type": XLSX}).status_code == 401
+    r = api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["editor"]))
+    assert r.status_code == 403 and "admin" in r.json()["detail"]
+    r = api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["projects"] == 80 and r.json()["sheet"] == "项目清单"
+
+    # A read before the register existed says so.
+    r = api.get("/completion", params={"date": "2026-06-01"})
+    assert r.status_code == 404 and "no data on 2026-06-01" in r.json()["detail"]
+
+    r = api.post("/progress/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["editor"]))
+    assert r.status_code == 403
+    r = api.post("/progress/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["admin"]))
+    assert r.status_code == 201, r.text
+    commits = r.json()["commits"]
+    assert len(commits) > 1 and {c["author"] for c in commits} == {f"{u}联络员" for u in UNITS}
+
+    doc = api.get("/completion", params={"date": T30.isoformat()}).json()
+    with Twin.open(store) as twin:
+        overall = Completion(twin).at(T30).overall()
+    assert doc["overall"]["projects"] == 80 and doc["overall"]["actual_percent"] == pytest.approx(overall.actual, 0.01)
+    assert 0 < overall.actual < 100
+
+
+def test_editor_uploads_reports_recorded_now(setup) -> None:
+    api, tokens, store, book = setup
+    csv_register = (
+        b"code,name,area,unit,planned start,planned finish,quantity,unit of quantity\n"
+        b"RD-1,Road,roads,Road Co,2026-08-01,2026-11-20,100,m2\n"
+    )
+    r = api.post("/projects/import", content=csv_register, headers=auth(tokens["editor"], "text/csv"))
+    assert r.status_code == 201, r.text
+    reports = "项目编号,日期,完成百分比,备注\nRD-1,2026-11-30,40,路基\n".encode()
+    assert api.post("/progress/import", content=reports, headers={"Content-Type": "text/csv"}).status_code == 401
+    r = api.post("/progress/import", content=reports, headers=auth(tokens["editor"], "text/csv; charset=utf-8"))
+    assert r.status_code == 201, r.text
+    (c,) = r.json()["commits"]
+    assert c["author"] == "li.wei"
+    assert abs(datetime.fromisoformat(c["time"].replace("Z", "+00:00")) - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_bad_rows_answer_422_and_commit_nothing(setup, tmp_path: Path) -> None:
+    api, tokens, store, _ = setup
+    register, reports = season(12)
+    register[3][9] = "furlongs"
+    bad = workbook(tmp_path / "bad.xlsx", register, reports).read_bytes()
+    r = api.post("/projects/import", content=bad, headers=auth(tokens["editor"]))
+    assert r.status_code == 422
+    assert [row["row"] for row in r.json()["rows"]] == [5] and "furlongs" in r.json()["rows"][0]["reason"]
+    assert log_ids(store) == []
+
+    register[3][9] = "m2"
+    reports[2][2] = 140
+    book = workbook(tmp_path / "book.xlsx", register, reports).read_bytes()
+    assert api.post("/projects/import", content=book, headers=auth(tokens["admin"]), params={"time": "2026-07-01"}).status_code == 201  # fmt: skip
+    before = log_ids(store)
+    r = api.post("/progress/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["admin"]))
+    assert r.status_code == 422
+    assert 4 in [row["row"] for row in r.json()["rows"]] and "beyond 100%" in r.text
+    assert log_ids(store) == before
+
+
+def test_batch_reports_are_one_commit(setup) -> None:
+    api, tokens, store, book = setup
+    api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"]))
+    batch = {
+        "reports": [
+            {"code": "XM-001", "percent": 5, "date": "2026-08-05", "note": "开工"},
+            {"code": "XM-002", "percent": 7, "date": "2026-08-05"},
+            {"code": "XM-003", "percent": 9, "date": "2026-08-06"},
+        ]
+    }
+    json_type = "application/json"
+    assert api.post("/progress", json=batch).status_code == 401
+    r = api.post(
+        "/progress", json={**batch, "time": "2026-08-06T18:00:00+08:00"}, headers=auth(tokens["editor"], json_type)
+    )
+    assert r.status_code == 403
+    before = log_ids(store)
+    # A bad item: 422 naming it, nothing committed.
+    wrong = {"reports": [*batch["reports"], {"code": "XM-004", "percent": 140, "date": "2026-08-06"}]}
+    r = api.post("/progress", json=wrong, headers=auth(tokens["editor"], json_type))
+    assert r.status_code == 422 and r.json()["rows"][0]["row"] == 4 and log_ids(store) == before
+    r = api.post(
+        "/progress", json={**batch, "time": "2026-08-06T18:00:00+08:00"}, headers=auth(tokens["admin"], json_type)
+    )
+    assert r.status_code == 201, r.text
+    assert len(log_ids(store)) == len(before) + 1 and r.json()["commit"]["author"] == "zhou.admin"
+    assert r.json()["commit"]["time"].startswith("2026-08-06T10:00:00")
+    # An editor's batch is recorded now; after it, an admin cannot record one on an earlier day.
+    later = {"reports": [{"code": "XM-001", "percent": 15, "date": "2026-08-15"}]}
+    r = api.post("/progress", json=later, headers=auth(tokens["editor"], json_type))
+    assert r.status_code == 201 and r.json()["commit"]["author"] == "li.wei"
+    again = {"reports": [{"code": "XM-002", "percent": 17, "date": "2026-08-15"}], "time": "2026-08-16T00:00:00Z"}
+    before = log_ids(store)
+    r = api.post("/progress", json=again, headers=auth(tokens["admin"], json_type))
+    assert r.status_code == 400 and "before the head" in r.json()["detail"]
+    r = api.post("/progress", json={**again, "time": "2099-01-01T00:00:00Z"}, headers=auth(tokens["admin"], json_type))
+    assert r.status_code in (400, 422) and "future" in r.text and log_ids(store) == before
+    with Twin.open(store) as twin:
+        snap = Completion(twin).at("2026-08-06")
+        assert [snap.status(c).percent for c in ("XM-001", "XM-002", "XM-003")] == [5, 7, 9]
+
+
+def test_downloads_in_excel_and_csv_with_bom(setup) -> None:
+    api, tokens, store, book = setup
+    api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"]))
+    r = api.get("/projects", params={"f": "xlsx", "date": "2026-08-01"})
+    assert r.status_code == 200 and r.headers["content-type"] == XLSX
+    rows = list(load_workbook(io.BytesIO(r.content), read_only=True).active.iter_rows(values_only=True))
+    assert len(rows) == 81 and rows[0][0] == "code" and rows[1][1] == "项目1"
+    r = api.get("/completion", params={"f": "csv", "date": "2026-08-01", "by": "unit"})
+    assert r.content.startswith(b"\xef\xbb\xbf") and "青浦区建管委" in r.content.decode("utf-8-sig")
