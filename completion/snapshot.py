@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from completion.accountability import ReportState, report_state, report_states
 from completion.register import Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
@@ -68,6 +69,7 @@ class Snapshot:
     statuses: list[ProjectStatus]
     weights: dict[str, float]
     reports: dict[str, list[Report]]  # every report known at ref, by project, in commit order
+    _states: dict[str, ReportState] | None = field(default=None, repr=False, compare=False)
 
     @property
     def version(self) -> str | None:
@@ -102,6 +104,12 @@ class Snapshot:
     def checkpoints(self) -> list[Checkpoint]:
         earliest = min((s.project.planned_start for s in self.statuses), default=None)
         return checkpoints(self.opening, earliest, self.settings.checkpoint_days)
+
+    def report_states(self) -> dict[str, ReportState]:
+        """Each project's report freshness on the snapshot's date (see completion.accountability)."""
+        if self._states is None:
+            self._states = report_states(self.statuses, self.settings)
+        return self._states
 
     def feature_statuses(self) -> dict[str, str]:
         """ "layer/feature_id" → the worst status of the projects covering it (for maps)."""
@@ -177,9 +185,11 @@ def _r(v: float | None, digits: int = 2) -> float | None:
     return None if v is None else round(v, digits)
 
 
-def status_doc(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
-    """A project with its status, as the API answers it."""
+def status_doc(s: ProjectStatus, weight: float | None = None, state: ReportState | None = None) -> dict[str, Any]:
+    """A project with its status, as the API answers it, with how fresh its figure is (``state``:
+    computed with the default settings when not given)."""
     p = s.project
+    state = state or report_state(s, CompletionSettings())
     return {
         "code": p.code,
         "name_zh": p.name_zh,
@@ -204,6 +214,9 @@ def status_doc(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
         "days_late": s.days_late,
         "forecast": s.forecast.to_dict(),
         "last_report": s.last_report.to_dict() if s.last_report else None,
+        "report_age_days": state.age_days,
+        "report_due": state.due.isoformat() if state.due else None,
+        "stale": state.stale,
         "overall_weight": _r(weight, 6),
     }
 
@@ -212,12 +225,13 @@ PROJECT_COLUMNS = (
     "code", "name_zh", "name_en", "category", "area", "responsible_unit", "responsible_person", "planned_start",
     "planned_finish", "quantity", "quantity_unit", "overall_weight", "date", "status", "percent", "planned_percent",
     "sv_days", "days_late", "forecast_finish", "forecast_after_opening", "last_report_date", "last_reporter",
+    "report_age_days", "stale",
 )  # fmt: skip
 
 
-def project_row(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
+def project_row(s: ProjectStatus, weight: float | None = None, state: ReportState | None = None) -> dict[str, Any]:
     """A flat row (for CSV) with PROJECT_COLUMNS."""
-    d = status_doc(s, weight)
+    d = status_doc(s, weight, state)
     d["forecast_finish"] = d["forecast"]["finish"]
     d["forecast_after_opening"] = d["forecast"]["after_opening"]
     d["last_report_date"] = s.last_report.on.isoformat() if s.last_report else None
@@ -227,12 +241,15 @@ def project_row(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]
 
 LATE_COLUMNS = (
     "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
-    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening",
+    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "last_report_date",
+    "report_age_days", "stale",
 )  # fmt: skip
 
 
-def late_row(s: ProjectStatus) -> dict[str, Any]:
-    return {k: v for k, v in project_row(s).items() if k in LATE_COLUMNS}
+def late_row(s: ProjectStatus, state: ReportState | None = None) -> dict[str, Any]:
+    """A late project as the late list gives it; ``stale`` marks a figure whose report is overdue
+    (late by an old figure), which is not the same as late."""
+    return {k: v for k, v in project_row(s, None, state).items() if k in LATE_COLUMNS}
 
 
 GROUP_COLUMNS = (

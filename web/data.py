@@ -176,9 +176,11 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
     if view is None:
         return []
     out = []
+    states = view.snapshot.report_states()
     for s in view.snapshot.statuses:
         p = s.project
         fc = s.forecast
+        state = states[p.code]
         out.append(
             {
                 "code": p.code,
@@ -192,6 +194,8 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "forecast": fc.finish.isoformat() if fc.finish else None,
                 "after_opening": fc.after_opening,
                 "days_late": s.days_late,
+                "stale": state.stale,
+                "last_report": state.last_report.isoformat() if state.last_report else None,
             }
         )
     return out

@@ -1118,6 +1118,8 @@
           '<tr><th>' + esc(L_.forecast) + '</th><td>' + esc(p.forecast || L_.not_forecast) +
           (p.after_opening ? ' <span class="vt-late">⚠ ' + esc(L_.after_opening) + '</span>' : '') +
           (p.days_late > 0 ? ' <span class="vt-late">(' + esc(fmt(L_.days_late, { n: Math.round(p.days_late) })) + ')</span>' : '') + '</td></tr>' +
+          (p.stale ? '<tr><th></th><td class="vt-stale" data-stale="true">' +
+            esc(p.last_report ? fmt(L_.stale, { date: p.last_report }) : L_.stale_never) + '</td></tr>' : '') +
           '</table></div>';
       });
       return html;
