@@ -28,6 +28,7 @@ from completion.accountability import (
     UNIT_COLUMNS,
     UNIT_GROUPINGS,
     missing_reports,
+    report_state,
     unit_row,
     unit_table,
 )
@@ -284,14 +285,15 @@ class CompletionFactory:
             raise BadInput(f"the body is not JSON: {e}") from None
         report, parent = _parse_report(code, body)
         info = await run_in_threadpool(report_progress, twin, report, reporter=who.name, parent=parent)
-        comp = Completion(twin, self.settings)
-        snap = comp.at(report.on, info.id)
-        made = next(r for r in reversed(snap.reports[code]) if r.commit == info.id)
+        # Only this project is evaluated (not the whole register), so a report costs the same
+        # whatever the size of the register.
+        status, weight, reports = Completion(twin, self.settings).project_at(code, report.on, info.id)
+        made = next(r for r in reversed(reports) if r.commit == info.id)
         loc = public_url(request, f"/projects/{code}/progress")
         doc = {
             "report": made.to_dict(),
             "commit": info.to_dict(),
-            "project": status_doc(snap.status(code), snap.weights.get(code)),
+            "project": status_doc(status, weight, report_state(status, self.settings)),
         }
         return _json(doc, status=201, headers={"Location": loc, "X-Twin-Commit": info.id})
 

@@ -137,7 +137,7 @@ def report(
         comp = Completion(twin)
         day = parse_day(on, comp.settings) or today_local()
         info = report_progress(twin, ProgressReport(code, percent, day, note, reason), reporter=_author(author))
-        s = Completion(twin).at(day, info.id).status(code)
+        s = Completion(twin).project_at(code, day, info.id)[0]
     out = _out()
     out.print(f"committed {info.id[:12]}: {code} {percent:g}% on {day.isoformat()} by {info.author}")
     sv = f", {s.sv_days:+.1f} days against plan" if s.sv_days is not None else ""

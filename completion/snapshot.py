@@ -24,7 +24,8 @@ from datetime import date, datetime
 from typing import Any
 
 from completion.accountability import ReportState, report_state, report_states
-from completion.register import Project, Register, Report
+from completion.cache import cached_snapshot, latest_snapshot, register_state, remember_latest
+from completion.register import LAYER, Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
 from completion.settings import CompletionSettings
@@ -144,10 +145,55 @@ class Completion:
     def at(self, on: str | date | None = None, version: str | None = None) -> Snapshot:
         day, ref = self.resolve(on, version)
         opening = self.settings.opening_day(self.settings.expo_year_for(day))
-        projects = self.register.projects(ref) if ref.commit else []
-        reports = {p.code: self.register.reports(p.fid, ref) for p in projects}
-        statuses = [evaluate(p, reports[p.code], day, opening, self.settings) for p in projects]
-        return Snapshot(day, ref, opening, self.settings, statuses, overall_weights(projects), reports)
+        if ref.commit is None:
+            return Snapshot(day, ref, opening, self.settings, [], {}, {})
+        # A commit id names an immutable state, so a snapshot of it on a date is kept (per what the
+        # caller's role hides: the twin's state key after its head).
+        kind = (day, self.settings.model_dump_json(), *self.twin.state_key()[2:])
+        return cached_snapshot((ref.commit.id, *kind), lambda: self._evaluate(day, ref, opening, kind))
+
+    def _evaluate(self, day: date, ref: Ref, opening: date, kind: tuple[Any, ...]) -> Snapshot:
+        state = register_state(self.twin)
+        if ref.seq != state.seq:  # an earlier version: its records read, its reports kept
+            projects = self.register.projects(ref)
+            reports = {p.code: [r for r in state.reports.get(p.fid, ()) if r.seq <= ref.seq] for p in projects}
+            statuses = [evaluate(p, reports[p.code], day, opening, self.settings) for p in projects]
+            return Snapshot(day, ref, opening, self.settings, statuses, overall_weights(projects), reports)
+        # The head. A project's status depends only on its own record and reports, so the statuses
+        # of the latest head snapshot on this date are kept for every project that no commit since
+        # has touched, and only the touched ones are evaluated again (after one report: one).
+        reuse: dict[str, ProjectStatus] = {}
+        prev: Snapshot | None = latest_snapshot(kind)
+        if prev is not None and prev.ref.commit is not None and prev.ref.seq < ref.seq:
+            at = self.twin.at_seq(prev.ref.seq)
+            if at.commit is not None and at.commit.id == prev.ref.commit.id:
+                touched = self.twin.layer_history(LAYER, at, ref)
+                reuse = {s.project.fid: s for s in prev.statuses if s.project.fid not in touched}
+        statuses, reports = [], {}
+        for p in state.ordered:
+            reports[p.code] = list(state.reports.get(p.fid, ()))
+            kept = reuse.get(p.fid)
+            statuses.append(kept if kept is not None else evaluate(p, reports[p.code], day, opening, self.settings))
+        snap = Snapshot(day, ref, opening, self.settings, statuses, state.weights, reports)
+        remember_latest(kind, snap)
+        return snap
+
+    def project_at(
+        self, code: str, on: str | date | None = None, version: str | None = None
+    ) -> tuple[ProjectStatus, float | None, list[Report]]:
+        """One project's status, overall weight and reports, without evaluating the others when the
+        version read is the head (what answering a report needs: its cost does not grow with the
+        register)."""
+        day, ref = self.resolve(on, version)
+        state = register_state(self.twin)
+        project = state.records.get(code) if ref.seq == state.seq and ref.commit else None
+        if project is None or project.code != code:
+            snap = self.at(day, version)
+            s = snap.status(code)
+            return s, snap.weights.get(code), snap.reports[code]
+        opening = self.settings.opening_day(self.settings.expo_year_for(day))
+        reports = list(state.reports.get(project.fid, ()))
+        return evaluate(project, reports, day, opening, self.settings), state.weights.get(code), reports
 
     def scurve(self, snap: Snapshot, by: str | None = None) -> dict[str, list[CurvePoint]]:
         """Planned against actual at each checkpoint, overall or per group (see the module docstring)."""
