@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -35,6 +36,7 @@ from completion.settings import CompletionSettings
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
 from twin.core import SHANGHAI
+from twin.model import Feature
 
 D = date.fromisoformat
 ON = "2026-10-20"
@@ -232,3 +234,62 @@ def test_the_completion_panel_marks_stale_figures(api: TestClient) -> None:
     assert item, "the late project E is marked stale in the late list"
     assert "stale: never reported" in html
     assert '"stale":true' in html.replace(" ", "")  # the popups' project table carries the mark
+
+
+# ------------------------------------------------------------------ the register kept between reads
+def test_the_layer_history_read_is_every_features_history(register: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from completion.register import LAYER
+    from twin.model import Change
+
+    path = tmp_path / "h.gpkg"
+    shutil.copyfile(register, path)
+    with Twin.open(path) as twin:
+        # a deleted project and one deleted and added again, so the bulk read must mark deletions
+        gone = twin.commit([Change(LAYER, "delete", "D")], author="coordinator", message="Drop D")
+        record = orjson.loads(twin.feature(LAYER, "C", twin.at_seq(gone.seq - 1)))
+        twin.commit([Change(LAYER, "delete", "C")], author="coordinator", message="Drop C")
+        twin.commit(
+            [Change(LAYER, "add", "C", Feature("C", None, record["properties"]))], author="coordinator", message="C back"
+        )
+        whole = twin.layer_history(LAYER)
+        assert set(whole) == set(PROJECTS)
+        for fid, entries in whole.items():
+            assert entries == twin.history(LAYER, fid), fid
+        assert [h.op for h in whole["D"]][-1] == "delete" and [h.op for h in whole["C"]][-3:] == ["modify", "delete", "add"]
+        # a range: the versions made after one commit, up to another
+        mid = twin.at_seq(4)
+        part = twin.layer_history(LAYER, mid, twin.at_seq(6))
+        for fid, entries in part.items():
+            expected = [h for h in twin.history(LAYER, fid) if 4 < h.commit.seq <= 6]
+            assert [(h.commit.id, h.op, h.geojson) for h in entries] == [(h.commit.id, h.op, h.geojson) for h in expected]
+
+
+def test_kept_figures_are_the_figures_read_afresh(register: Path, tmp_path: Path) -> None:
+    """The state kept between reads, brought forward by reports, gives what a fresh read gives."""
+    import shutil
+
+    from completion import cache
+
+    path = tmp_path / "k.gpkg"
+    shutil.copyfile(register, path)
+    today = date(2026, 10, 22)
+    with Twin.open(path) as twin:
+        before = Completion(twin).at(today)  # kept, then brought forward below
+        for code, pct in (("A", 55.0), ("E", 10.0)):
+            report_progress(twin, ProgressReport(code, pct, today), reporter=f"r.{code}", time=_noon("2026-10-22"))
+            status, weight, reports = Completion(twin).project_at(code, today)
+            assert status.percent == pct and reports[-1].percent == pct
+        save_projects(twin, [{"code": "B", "quantity": 900.0}], author="coordinator", message="B grows", time=_noon("2026-10-22"))  # fmt: skip
+        kept = Completion(twin).at(today)
+        for store in (cache._states, cache._snapshots, cache._latest):
+            store.items.clear()
+        fresh = Completion(twin).at(today)
+        assert kept is not fresh and kept.version == fresh.version != before.version
+        assert kept.statuses == fresh.statuses and kept.weights == fresh.weights
+        assert {k: [r.commit for r in v] for k, v in kept.reports.items()} == {
+            k: [r.commit for r in v] for k, v in fresh.reports.items()
+        }
+        assert kept.weights["B"] != before.weights["B"]  # the new quantity moved the weights
+        assert Completion(twin).project_at("B", today)[1] == fresh.weights["B"]
