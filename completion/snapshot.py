@@ -29,7 +29,7 @@ from completion.register import LAYER, Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
 from completion.settings import CompletionSettings
-from completion.status import SEVERITY, ProjectStatus, evaluate, reports_on
+from completion.status import SEVERITY, ProjectStatus, evaluate
 from twin.core import SHANGHAI, Ref, TwinLike
 from twin.errors import BadInput, NotFound
 
@@ -208,11 +208,8 @@ class Completion:
                 ref = self.twin.resolve(asof=cp.on.isoformat())
                 if ref.seq > snap.ref.seq:
                     ref = snap.ref
-                actual_of = {}
-                for s in snap.statuses:
-                    known = [r for r in snap.reports[s.project.code] if r.seq <= ref.seq]
-                    dated = reports_on(known, cp.on)
-                    actual_of[s.project.code] = dated[-1].percent if dated else 0.0
+                seq = ref.seq
+                actual_of = {s.project.code: _percent_on(snap.reports[s.project.code], cp.on, seq) for s in snap.statuses}
             for k, projects in members.items():
                 w = {p.code: snap.weights.get(p.code, 0.0) for p in projects}
                 total = sum(w.values()) or 1.0
@@ -224,6 +221,17 @@ class Completion:
                     actual = sum(w[p.code] * actual_of[p.code] for p in projects) / total
                 out[k].append(CurvePoint(cp, planned / total, actual))
         return out
+
+
+def _percent_on(reports: Sequence[Report], on: date, seq: int) -> float:
+    """The percent of the latest report dated on or before ``on`` among those committed by ``seq``
+    (of two with the same date the later commit), 0 without one: ``reports_on(...)[-1]`` in one
+    pass, without sorting (the S-curve asks it of every project at every checkpoint)."""
+    best: Report | None = None
+    for r in reports:
+        if r.seq <= seq and r.on <= on and (best is None or (r.on, r.seq) > (best.on, best.seq)):
+            best = r
+    return best.percent if best is not None else 0.0
 
 
 # ---------------------------------------------------------------------------- JSON and table rows

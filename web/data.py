@@ -104,6 +104,7 @@ class CompletionView:
     worst: dict[str, str] = field(default_factory=dict)  # "layer/id" -> status
 
     _bounds: dict[str, list[float] | None] = field(default_factory=dict)
+    _index: dict[str, int] = field(default_factory=dict)
 
     @property
     def on(self) -> date:
@@ -120,10 +121,9 @@ class CompletionView:
         return {c: self._bounds.get(c) for c in codes}
 
     def index_of(self, code: str) -> int:
-        for i, s in enumerate(self.snapshot.statuses):
-            if s.project.code == code:
-                return i
-        raise KeyError(code)
+        if not self._index:  # a dict once, not a scan per call: the panel asks for each late project
+            self._index.update((s.project.code, i) for i, s in enumerate(self.snapshot.statuses))
+        return self._index[code]
 
 
 def completion_view(twin: TwinLike, on: str | date | None = None, version: str | None = None) -> CompletionView | None:
