@@ -25,10 +25,13 @@ from typing import Any, TypeVar
 from completion.register import LAYER, Project, Report, progress_key, reports_from_history
 from completion.rollup import overall_weights
 from twin.core import Ref, TwinLike
+from twin.errors import NotFound
+from twin.model import HistoryEntry
 
 T = TypeVar("T")
 SHAPE_FIELDS = ("code", "area", "quantity", "quantity_unit", "weight")  # what the weights depend on
 FULL_RELOAD = 2000  # more records changed than this since a kept state: read the layer whole instead
+FEW_COMMITS = 64  # up to this many commits since a kept state are read commit by commit
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,19 @@ class RegisterState:
 
     @classmethod
     def make(
-        cls, head: Ref, records: dict[str, Project], reports: dict[str, tuple[Report, ...]], weights: dict[str, float]
+        cls,
+        head: Ref,
+        records: dict[str, Project],
+        reports: dict[str, tuple[Report, ...]],
+        weights: dict[str, float],
+        like: RegisterState | None = None,
     ) -> RegisterState:
-        ordered = tuple(sorted(records.values(), key=lambda p: p.code))
+        """``like``: an earlier state with the same records and codes (only their contents changed),
+        whose order is kept instead of sorting again."""
+        if like is not None:
+            ordered = tuple(records[p.fid] for p in like.ordered)
+        else:
+            ordered = tuple(sorted(records.values(), key=lambda p: p.code))
         return cls(head.commit.id if head.commit else None, head.seq, records, reports, weights, ordered)
 
     def projects(self) -> list[Project]:
@@ -122,10 +135,10 @@ def _bring_forward(twin: TwinLike, head: Ref) -> RegisterState | None:
     for old in _states.values():
         if old.seq > head.seq or old.head_id is None:
             continue
-        at = twin.at_seq(old.seq)
-        if at.commit is None or at.commit.id != old.head_id:
+        at = ancestor(twin, old.seq, old.head_id)
+        if at is None:
             continue  # another twin, or another branch of a copied one
-        versions = twin.layer_history(LAYER, at, head)
+        versions = versions_since(twin, at, head)
         if len(versions) > FULL_RELOAD:
             return None
         records, reports = dict(old.records), dict(old.reports)
@@ -143,8 +156,42 @@ def _bring_forward(twin: TwinLike, head: Ref) -> RegisterState | None:
             if _shape(before) != _shape(after):
                 reshaped = True
         weights = overall_weights(list(records.values())) if reshaped else old.weights
-        return RegisterState.make(head, records, reports, weights)
+        return RegisterState.make(head, records, reports, weights, None if reshaped else old)
     return None
+
+
+def ancestor(twin: TwinLike, seq: int, commit_id: str | None) -> Ref | None:
+    """The version ``seq`` of this twin if it is the commit ``commit_id`` (so what was derived from
+    that commit holds for this twin's history up to it), else None."""
+    try:
+        at = twin.at_seq(seq)
+    except NotFound:  # a commit the caller's role does not see
+        return None
+    return at if at.commit is not None and at.commit.id == commit_id else None
+
+
+def versions_since(twin: TwinLike, at: Ref, head: Ref) -> dict[str, list[HistoryEntry]]:
+    """The register's versions made after ``at`` up to ``head``, by feature id.
+
+    A few commits (a report or two since the state was kept) are read commit by commit: what each
+    changed, then those records' histories, so the cost follows the changes, not the register (one
+    range read of the layer's versions scans the whole layer). Many commits: one range read.
+    """
+    if head.seq - at.seq > FEW_COMMITS:
+        return twin.layer_history(LAYER, at, head)
+    touched: set[str] = set()
+    for seq in range(at.seq + 1, head.seq + 1):
+        try:
+            ref = twin.at_seq(seq)
+        except NotFound:  # a commit to layers the caller's role does not see: not the register
+            continue
+        touched.update(fid for layer, _, fid in twin.changes(ref) if layer == LAYER)
+    out: dict[str, list[HistoryEntry]] = {}
+    for fid in sorted(touched):
+        entries = [h for h in twin.history(LAYER, fid) if at.seq < h.commit.seq <= head.seq]
+        if entries:
+            out[fid] = entries
+    return out
 
 
 def _read_whole(twin: TwinLike, head: Ref) -> RegisterState:

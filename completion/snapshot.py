@@ -24,8 +24,15 @@ from datetime import date, datetime
 from typing import Any
 
 from completion.accountability import ReportState, report_state, report_states
-from completion.cache import cached_snapshot, latest_snapshot, register_state, remember_latest
-from completion.register import LAYER, Project, Register, Report
+from completion.cache import (
+    ancestor,
+    cached_snapshot,
+    latest_snapshot,
+    register_state,
+    remember_latest,
+    versions_since,
+)
+from completion.register import Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
 from completion.settings import CompletionSettings
@@ -71,6 +78,8 @@ class Snapshot:
     weights: dict[str, float]
     reports: dict[str, list[Report]]  # every report known at ref, by project, in commit order
     _states: dict[str, ReportState] | None = field(default=None, repr=False, compare=False)
+    # answers derived from this snapshot (e.g. the API's JSON), kept with it: it never changes
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def version(self) -> str | None:
@@ -165,15 +174,19 @@ class Completion:
         reuse: dict[str, ProjectStatus] = {}
         prev: Snapshot | None = latest_snapshot(kind)
         if prev is not None and prev.ref.commit is not None and prev.ref.seq < ref.seq:
-            at = self.twin.at_seq(prev.ref.seq)
-            if at.commit is not None and at.commit.id == prev.ref.commit.id:
-                touched = self.twin.layer_history(LAYER, at, ref)
+            at = ancestor(self.twin, prev.ref.seq, prev.ref.commit.id)
+            if at is not None:
+                touched = versions_since(self.twin, at, ref)
                 reuse = {s.project.fid: s for s in prev.statuses if s.project.fid not in touched}
         statuses, reports = [], {}
         for p in state.ordered:
-            reports[p.code] = list(state.reports.get(p.fid, ()))
             kept = reuse.get(p.fid)
-            statuses.append(kept if kept is not None else evaluate(p, reports[p.code], day, opening, self.settings))
+            if kept is not None and prev is not None:
+                reports[p.code] = prev.reports[p.code]
+                statuses.append(kept)
+            else:
+                reports[p.code] = list(state.reports.get(p.fid, ()))
+                statuses.append(evaluate(p, reports[p.code], day, opening, self.settings))
         snap = Snapshot(day, ref, opening, self.settings, statuses, state.weights, reports)
         remember_latest(kind, snap)
         return snap
