@@ -293,3 +293,30 @@ def test_kept_figures_are_the_figures_read_afresh(register: Path, tmp_path: Path
         }
         assert kept.weights["B"] != before.weights["B"]  # the new quantity moved the weights
         assert Completion(twin).project_at("B", today)[1] == fresh.weights["B"]
+
+
+def test_kept_figures_brought_over_many_commits_are_the_figures_read_afresh(register: Path, tmp_path: Path) -> None:
+    """More commits than are read one by one since the kept state: the range read brings it forward."""
+    import shutil
+
+    from completion import cache
+
+    path = tmp_path / "m.gpkg"
+    shutil.copyfile(register, path)
+    today = date(2026, 10, 23)
+    with Twin.open(path) as twin:
+        before = Completion(twin).at(today)
+        for i in range(cache.FEW_COMMITS + 6):
+            code = "AB"[i % 2]
+            report_progress(twin, ProgressReport(code, 61.0 + i / 10, today, note=f"round {i}"), reporter="r",
+                            time=_noon("2026-10-23"))  # fmt: skip
+        kept = Completion(twin).at(today)
+        for store in (cache._states, cache._snapshots, cache._latest):
+            store.items.clear()
+        fresh = Completion(twin).at(today)
+        assert kept.version == fresh.version != before.version
+        assert kept.statuses == fresh.statuses
+        assert len(kept.reports["A"]) == len(before.reports["A"]) + (cache.FEW_COMMITS + 6) // 2
+        assert {k: [r.commit for r in v] for k, v in kept.reports.items()} == {
+            k: [r.commit for r in v] for k, v in fresh.reports.items()
+        }
