@@ -188,6 +188,7 @@ def measure(store: Path, n: int, runs: int, with_map: bool) -> dict[str, Any]:
     from twin import Twin
 
     work = store.with_name(f"work-{n}.gpkg")
+    _remove_copy(work)  # a write-ahead log left beside an old copy would corrupt the new one
     shutil.copyfile(store, work)
     with Twin.open(work) as twin:
         token = twin.tokens.create("bench.editor", "editor")
@@ -256,8 +257,13 @@ def measure(store: Path, n: int, runs: int, with_map: bool) -> dict[str, Any]:
         server.terminate()
         server.wait(timeout=30)
         log.close()
-        work.unlink(missing_ok=True)
+        _remove_copy(work)
     return out
+
+
+def _remove_copy(path: Path) -> None:
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)
 
 
 def _map_times(base: str, runs: int) -> dict[str, Any]:
