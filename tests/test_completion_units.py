@@ -63,21 +63,26 @@ def _noon(day: str) -> datetime:
     return datetime.combine(D(day), time(12), SHANGHAI)
 
 
+def fill(twin: Twin) -> None:
+    """The small register of the module docstring, with its reports at their original dates."""
+    records = [
+        {
+            "code": code, "name_zh": f"工程{code}", "name_en": f"Project {code}", "category": "venue_renovation",
+            "area": area, "responsible_unit": unit, "responsible_person": person, "planned_start": start,
+            "planned_finish": finish, "quantity": qty, "quantity_unit": "m²",
+        }  # fmt: skip
+        for code, (unit, person, start, finish, area, qty) in PROJECTS.items()
+    ]
+    save_projects(twin, records, author="coordinator", message="Register", time=_noon("2026-08-20"))
+    for day, code, pct in REPORTS:
+        report_progress(twin, ProgressReport(code, pct, D(day)), reporter=f"r.{code}", time=_noon(day))
+
+
 @pytest.fixture(scope="module")
 def register(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("units") / "units.gpkg"
     with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
-        records = [
-            {
-                "code": code, "name_zh": f"工程{code}", "name_en": f"Project {code}", "category": "venue_renovation",
-                "area": area, "responsible_unit": unit, "responsible_person": person, "planned_start": start,
-                "planned_finish": finish, "quantity": qty, "quantity_unit": "m²",
-            }  # fmt: skip
-            for code, (unit, person, start, finish, area, qty) in PROJECTS.items()
-        ]
-        save_projects(twin, records, author="coordinator", message="Register", time=_noon("2026-08-20"))
-        for day, code, pct in REPORTS:
-            report_progress(twin, ProgressReport(code, pct, D(day)), reporter=f"r.{code}", time=_noon(day))
+        fill(twin)
         twin.tokens.create("wang.viewer", "viewer")
     return path
 
@@ -320,3 +325,18 @@ def test_kept_figures_brought_over_many_commits_are_the_figures_read_afresh(regi
         assert {k: [r.commit for r in v] for k, v in kept.reports.items()} == {
             k: [r.commit for r in v] for k, v in fresh.reports.items()
         }
+
+
+def test_the_layer_history_read_on_postgis(postgis_twin_url: str) -> None:
+    """The bulk read gives, on the PostGIS store too, what the per-feature history gives, and the
+    figures read through it are the GeoPackage twin's."""
+    from completion.register import LAYER
+
+    with Twin.create(postgis_twin_url, LAYERS, AREA_OF_INTEREST) as twin:
+        fill(twin)
+        whole = twin.layer_history(LAYER)
+        assert set(whole) == set(PROJECTS)
+        for fid, entries in whole.items():
+            assert entries == twin.history(LAYER, fid), fid
+        states = Completion(twin).at(ON).report_states()
+        assert {k for k, v in states.items() if v.overdue} == {"A", "E"}
