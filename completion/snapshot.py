@@ -40,6 +40,12 @@ from completion.status import SEVERITY, ProjectStatus, evaluate
 from twin.core import SHANGHAI, Ref, TwinLike
 from twin.errors import BadInput, NotFound
 
+# A project's status depends only on its own record and reports (completion.status.evaluate), so at a
+# new head only the projects a commit touched are evaluated again. Set this False if a status comes
+# to depend on other projects too (e.g. a forecaster pooling every project's history): then every
+# project is evaluated at each new head.
+STATUS_IS_PER_PROJECT = True
+
 
 def today_local() -> date:
     return datetime.now(SHANGHAI).date()
@@ -172,7 +178,7 @@ class Completion:
         # of the latest head snapshot on this date are kept for every project that no commit since
         # has touched, and only the touched ones are evaluated again (after one report: one).
         reuse: dict[str, ProjectStatus] = {}
-        prev: Snapshot | None = latest_snapshot(kind)
+        prev: Snapshot | None = latest_snapshot(kind) if STATUS_IS_PER_PROJECT else None
         if prev is not None and prev.ref.commit is not None and prev.ref.seq < ref.seq:
             at = ancestor(self.twin, prev.ref.seq, prev.ref.commit.id)
             if at is not None:
