@@ -310,13 +310,18 @@ def projects(
             "SV days",
             "status",
             "forecast",
+            "last report",
         )
+        states = snap.report_states()
         for s in chosen:
             p = s.project
+            st = states[p.code]
+            last = st.last_report.isoformat() if st.last_report else "never"
             table.add_row(
                 p.code, p.name_en, p.area, p.category, p.responsible_unit, p.planned_finish.isoformat(), _pct(s.percent),
                 _pct(s.planned), "" if s.sv_days is None else f"{s.sv_days:+.1f}", _status(s),
                 s.forecast.finish.isoformat() if s.forecast.finish else "—",
+                f"[yellow]{last} (stale)[/]" if st.stale else last,
             )  # fmt: skip
         out.print(table)
 

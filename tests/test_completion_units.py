@@ -222,6 +222,9 @@ def test_cli_and_api_agree(api: TestClient, register: Path) -> None:
     assert re.search(r"U1\s.*1 / 2", table), table
     missing = cli("completion", "missing", "--date", ON, "--store", str(register))
     assert "never" in missing and "2026-10-06" in missing
+    listed = cli("completion", "projects", "--date", ON, "--store", str(register))
+    assert re.search(r"^\S*\s*A\s.*2026-10-06 \(stale\)", listed, re.M), listed
+    assert not re.search(r"^\S*\s*B\s.*stale", listed, re.M)
 
 
 def test_bad_grouping_is_exit_2(register: Path) -> None:
