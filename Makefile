@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python -m bench.api_bench
 	$(BIN)/python -m bench.postgis_bench
 	$(BIN)/python -m web.bench_maps
+	$(BIN)/python -m bench.register_scale
 	$(BIN)/python -m bench.concurrent_edits
 	$(BIN)/python -m bench.slow_clients --timeout 5
 	$(BIN)/python -m bench.forecast_bench

@@ -17,10 +17,19 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
 from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
+from completion.accountability import (
+    MISSING_COLUMNS,
+    UNIT_COLUMNS,
+    UNIT_GROUPINGS,
+    missing_reports,
+    report_state,
+    unit_row,
+    unit_table,
+)
 from completion.intake import first_data, table_bytes
 from completion.register import LAYER
 from completion.reports import ProgressReport, report_progress
@@ -139,6 +148,16 @@ class CompletionFactory:
         )
         add_get_route(r, "/completion/scurve", self.scurve, summary="Planned against actual S-curve", tags=tags)
         add_get_route(r, "/completion/late", self.late, summary="The late projects, most days late first", tags=tags)
+        add_get_route(
+            r,
+            "/completion/units",
+            self.units,
+            summary="Per responsible unit (or person): overdue reports, late projects and completion",
+            tags=tags,
+        )
+        add_get_route(
+            r, "/completion/missing", self.missing, summary="The reports missing since the last checkpoint", tags=tags
+        )
 
     # ------------------------------------------------------------------ helpers
     def _snapshot(self, twin: TwinView, who: Any, on: str | None, version: str | None) -> tuple[Completion, Snapshot]:
@@ -174,15 +193,16 @@ class CompletionFactory:
             raise InvalidParameter(f"status {status!r} is not one of {', '.join(STATUSES)}", parameter="status")
         _, snap = self._snapshot(twin, who, date, version)
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
+        states = snap.report_states()
         if fmt != "json":
             return _csv(
-                (project_row(s, snap.weights.get(s.project.code)) for s in chosen),
+                (project_row(s, snap.weights.get(s.project.code), states[s.project.code]) for s in chosen),
                 PROJECT_COLUMNS,
                 f"projects-{snap.on.isoformat()}.csv",
                 _headers(snap),
                 fmt,
             )
-        items = [status_doc(s, snap.weights.get(s.project.code)) for s in chosen]
+        items = [status_doc(s, snap.weights.get(s.project.code), states[s.project.code]) for s in chosen]
         for item in items:
             item["links"] = [{"rel": "self", "type": JSON, "href": public_url(request, f"/projects/{item['code']}")}]
         doc = {**snapshot_meta(snap), "projects": items, "numberReturned": len(items)}
@@ -203,7 +223,7 @@ class CompletionFactory:
         planned = next(p for st, p in rows if st.project.code == code)
         doc = {
             **snapshot_meta(snap),
-            "project": status_doc(s, snap.weights.get(code)),
+            "project": status_doc(s, snap.weights.get(code), snap.report_states()[code]),
             "checkpoints": [
                 {"checkpoint": c.label, "date": c.on.isoformat(), "planned_percent": round(v, 2)}
                 for c, v in zip(cps, planned, strict=True)
@@ -261,14 +281,15 @@ class CompletionFactory:
             raise BadInput(f"the body is not JSON: {e}") from None
         report, parent = _parse_report(code, body)
         info = await run_in_threadpool(report_progress, twin, report, reporter=who.name, parent=parent)
-        comp = Completion(twin, self.settings)
-        snap = comp.at(report.on, info.id)
-        made = next(r for r in reversed(snap.reports[code]) if r.commit == info.id)
+        # Only this project is evaluated (not the whole register), so a report costs the same
+        # whatever the size of the register.
+        status, weight, reports = Completion(twin, self.settings).project_at(code, report.on, info.id)
+        made = next(r for r in reversed(reports) if r.commit == info.id)
         loc = public_url(request, f"/projects/{code}/progress")
         doc = {
             "report": made.to_dict(),
             "commit": info.to_dict(),
-            "project": status_doc(snap.status(code), snap.weights.get(code)),
+            "project": status_doc(status, weight, report_state(status, self.settings)),
         }
         return _json(doc, status=201, headers={"Location": loc, "X-Twin-Commit": info.id})
 
@@ -286,6 +307,8 @@ class CompletionFactory:
         if by not in GROUPINGS:
             raise InvalidParameter(f"by={by!r} is not one of {', '.join(GROUPINGS)}", parameter="by")
         _, snap = self._snapshot(twin, who, date, version)
+        if fmt == "json" and ("completion", by) in snap.memo:  # made once per snapshot, which never changes
+            return Response(snap.memo[("completion", by)], media_type=JSON, headers=_headers(snap))
         groups, overall = snap.groups(by), snap.overall()
         if fmt != "json":
             return _csv(
@@ -300,10 +323,11 @@ class CompletionFactory:
             "by": by,
             "overall": overall.to_dict(),
             "groups": [g.to_dict() for g in groups],
-            "late": [late_row(s) for s in snap.late()],
+            "late": [late_row(s, snap.report_states()[s.project.code]) for s in snap.late()],
             "thresholds": {"at_risk_days": self.settings.at_risk_days, "behind_days": self.settings.behind_days},
         }
-        return _json(doc, headers=_headers(snap))
+        body = snap.memo[("completion", by)] = orjson.dumps(doc)
+        return Response(body, media_type=JSON, headers=_headers(snap))
 
     def checkpoints(
         self,
@@ -406,11 +430,60 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f)
         _, snap = self._snapshot(twin, who, date, version)
-        late = snap.late()
+        late, states = snap.late(), snap.report_states()
+        rows = [late_row(s, states[s.project.code]) for s in late]
         if fmt == "csv":
-            return _csv((late_row(s) for s in late), LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
-        doc = {**snapshot_meta(snap), "late": [late_row(s) for s in late], "numberReturned": len(late)}
+            return _csv(rows, LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
+        doc = {**snapshot_meta(snap), "late": rows, "numberReturned": len(late)}
         return _json(doc, headers=_headers(snap))
+
+    def units(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: DateQ = None,
+        version: VersionQ = None,
+        by: Annotated[str, Query(description="unit (responsible unit) or person (responsible person)")] = "unit",
+        f: Annotated[str | None, Query(description="json (default), csv or html")] = None,
+    ) -> Response:
+        fmt = "html" if f == "html" or (f is None and _wants_html(request)) else _format(request, f)
+        if by not in UNIT_GROUPINGS:
+            raise InvalidParameter(f"by={by!r} is not one of {', '.join(UNIT_GROUPINGS)}", parameter="by")
+        _, snap = self._snapshot(twin, who, date, version)
+        rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
+        if fmt == "csv":
+            return _csv(
+                (unit_row(u) for u in rows), UNIT_COLUMNS, f"units-{snap.on.isoformat()}-{by}.csv", _headers(snap)
+            )
+        doc = {**snapshot_meta(snap), "by": by, "units": [u.to_dict() for u in rows], "numberReturned": len(rows)}
+        if fmt == "html":
+            from api.templates import render
+
+            return HTMLResponse(render("completion_units.html", doc=doc), headers=_headers(snap))
+        return _json(doc, headers=_headers(snap))
+
+    def missing(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: DateQ = None,
+        version: VersionQ = None,
+        f: FormatQ = None,
+    ) -> Response:
+        fmt = _format(request, f)
+        _, snap = self._snapshot(twin, who, date, version)
+        rows = missing_reports(snap.statuses, snap.report_states())
+        if fmt == "csv":
+            return _csv(rows, MISSING_COLUMNS, f"missing-{snap.on.isoformat()}.csv", _headers(snap))
+        doc = {**snapshot_meta(snap), "missing": rows, "numberReturned": len(rows)}
+        return _json(doc, headers=_headers(snap))
+
+
+def _wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept.split(";")[0] or accept.startswith("text/html")
 
 
 def _parse_report(code: str, body: Any) -> tuple[ProgressReport, str]:

@@ -8,6 +8,8 @@
     venue-twin completion scurve --date T-10
     venue-twin completion checkpoints
     venue-twin completion projects --date T-10 --status at_risk
+    venue-twin completion units --date T-10 --by person   # overdue reports, late projects, completion
+    venue-twin completion missing --date T-10             # the reports missing since the last checkpoint
 
 The figures are `completion.Completion(twin).at(date, version)`, the same the API serves. The
 command-line plumbing (opening the twin, the author, mapping errors to exit codes) is cli.main's,
@@ -30,6 +32,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from completion.accountability import (
+    MISSING_COLUMNS,
+    UNIT_COLUMNS,
+    UNIT_GROUPINGS,
+    missing_reports,
+    unit_row,
+    unit_table,
+)
 from completion.intake import first_data
 from completion.rollup import GROUPINGS
 from completion.snapshot import (
@@ -55,7 +65,9 @@ completion_app = typer.Typer(
 
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE)."),
+    typer.Option(
+        "--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE)."
+    ),
 ]
 DateOpt = Annotated[
     str | None,
@@ -143,7 +155,7 @@ def report(
         comp = Completion(twin)
         day = parse_day(on, comp.settings) or today_local()
         info = report_progress(twin, ProgressReport(code, percent, day, note, reason), reporter=_author(author))
-        s = Completion(twin).at(day, info.id).status(code)
+        s = Completion(twin).project_at(code, day, info.id)[0]
     out = _out()
     out.print(f"committed {info.id[:12]}: {code} {percent:g}% on {day.isoformat()} by {info.author}")
     sv = f", {s.sv_days:+.1f} days against plan" if s.sv_days is not None else ""
@@ -243,9 +255,13 @@ def _print_late(out: Console, snap: Snapshot) -> None:
         "forecast finish",
         "80% range",
         "P(late)",
+        "last report",
     )
+    states = snap.report_states()
     for s in late:
         fc = s.forecast
+        st = states[s.project.code]
+        last = st.last_report.isoformat() if st.last_report else "never"
         table.add_row(
             s.project.code,
             s.project.name_en,
@@ -258,6 +274,7 @@ def _print_late(out: Console, snap: Snapshot) -> None:
             _range(fc.low, fc.high, s.on.year),
             ("[bold red]" if fc.after_opening else "") + (f"{fc.p_late:.0%}" if fc.p_late is not None else "—")
             + ("[/]" if fc.after_opening else ""),
+            f"[yellow]{last} (stale)[/]" if st.stale else last,
         )
     out.print(table)
 
@@ -275,7 +292,8 @@ def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False,
     """The projects behind schedule on a date, most days late first, with their units."""
     with _reading(store, on, version) as (_, snap):
         if as_csv:
-            _write_csv((late_row(s) for s in snap.late()), LATE_COLUMNS)
+            states = snap.report_states()
+            _write_csv((late_row(s, states[s.project.code]) for s in snap.late()), LATE_COLUMNS)
             return
         out = _out()
         out.print(_heading(snap))
@@ -301,7 +319,11 @@ def projects(
     with _reading(store, on, version) as (_, snap):
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
         if as_csv:
-            _write_csv((project_row(s, snap.weights.get(s.project.code)) for s in chosen), PROJECT_COLUMNS)
+            states = snap.report_states()
+            _write_csv(
+                (project_row(s, snap.weights.get(s.project.code), states[s.project.code]) for s in chosen),
+                PROJECT_COLUMNS,
+            )
             return
         out = _out()
         out.print(_heading(snap))
@@ -317,13 +339,18 @@ def projects(
             "SV days",
             "status",
             "forecast",
+            "last report",
         )
+        states = snap.report_states()
         for s in chosen:
             p = s.project
+            st = states[p.code]
+            last = st.last_report.isoformat() if st.last_report else "never"
             table.add_row(
                 p.code, p.name_en, p.area, p.category, p.responsible_unit, p.planned_finish.isoformat(), _pct(s.percent),
                 _pct(s.planned), "" if s.sv_days is None else f"{s.sv_days:+.1f}", _status(s),
                 s.forecast.finish.isoformat() if s.forecast.finish else "—",
+                f"[yellow]{last} (stale)[/]" if st.stale else last,
             )  # fmt: skip
         out.print(table)
 
@@ -374,4 +401,59 @@ def checkpoints(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt =
         table = Table("code", *labels)
         for row in data:
             table.add_row(str(row["code"]), *(f"{row[lab]:.0f}" for lab in labels))
+        out.print(table)
+
+
+@completion_app.command("units")
+def units(
+    on: DateOpt = None,
+    version: VersionOpt = None,
+    by: Annotated[str, typer.Option("--by", help="unit (responsible unit) or person (responsible person).")] = "unit",
+    as_csv: CsvOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Per responsible unit (or person): overdue reports, late projects and weighted completion."""
+    from cli.main import EXIT_BAD_INPUT, _fail
+
+    if by not in UNIT_GROUPINGS:
+        _fail(f"--by {by!r} is not one of {', '.join(UNIT_GROUPINGS)}", EXIT_BAD_INPUT)
+    with _reading(store, on, version) as (_, snap):
+        rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
+        if as_csv:
+            _write_csv((unit_row(u) for u in rows), UNIT_COLUMNS)
+            return
+        out = _out()
+        out.print(_heading(snap))
+        table = Table(by, "projects", "reports overdue", "late", "at risk", "done", "planned %", "actual %", "± points")
+        for u in rows:
+            style = "bold red" if u.late else ("yellow" if u.reports_overdue else None)
+            table.add_row(
+                u.key if by == "unit" else f"{u.key} ({', '.join(u.units)})",
+                str(u.projects), f"{u.reports_overdue} / {u.reports_due}", str(u.late), str(u.at_risk), str(u.done),
+                f"{u.planned:.1f}", f"{u.actual:.1f}", f"{u.actual - u.planned:+.1f}", style=style,
+            )  # fmt: skip
+        out.print(table)
+
+
+@completion_app.command("missing")
+def missing(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
+    """The reports missing: projects with no report since the last checkpoint, oldest first."""
+    with _reading(store, on, version) as (_, snap):
+        rows = missing_reports(snap.statuses, snap.report_states())
+        if as_csv:
+            _write_csv(rows, MISSING_COLUMNS)
+            return
+        out = _out()
+        out.print(_heading(snap))
+        if not rows:
+            out.print("no reports missing")
+            return
+        out.print(f"[bold]Reports missing ({len(rows)})[/], oldest first:")
+        table = Table("code", "project", "responsible unit", "person", "last report", "days since", "due since")
+        for r in rows:
+            table.add_row(
+                r["code"], r["name_en"], r["responsible_unit"], r["responsible_person"] or "",
+                r["last_report_date"] or "never", "" if r["days_since"] is None else str(r["days_since"]),
+                r["report_due"] or "",
+            )  # fmt: skip
         out.print(table)

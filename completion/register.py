@@ -123,20 +123,25 @@ class Report:
         }
 
 
-def reports_from_history(entries: Sequence[HistoryEntry]) -> list[Report]:
+def progress_key(props: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What makes a version a new report: its progress fields."""
+    return tuple(map(props.get, PROGRESS_FIELDS))
+
+
+def reports_from_history(entries: Sequence[HistoryEntry], before: tuple[Any, ...] | None = None) -> list[Report]:
     """The progress reports in a record's history, in commit order.
 
     A version is a report when its progress fields differ from the version before it; a version
-    that only changes other fields (a new deadline, say) is not.
+    that only changes other fields (a new deadline, say) is not. ``before`` is the progress key
+    (``progress_key``) of the version before ``entries``, when they continue a history.
     """
     out: list[Report] = []
-    before: tuple[Any, ...] | None = None
     for h in entries:
         if h.geojson is None:
             before = None
             continue
         props = orjson.loads(h.geojson).get("properties") or {}
-        key = tuple(props.get(k) for k in PROGRESS_FIELDS)
+        key = progress_key(props)
         if key != before and props.get("progress_date") and props.get("percent_complete") is not None:
             out.append(
                 Report(

@@ -19,7 +19,7 @@ names a feature that exists in that layer at the parent commit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -152,8 +152,13 @@ def report_progress(
 
 
 # ---------------------------------------------------------------------------- project records
-def check_project(twin: TwinLike, props: Mapping[str, Any], seq: int) -> list[str]:
-    """Reasons a project record (already type-checked) is refused, beyond the layer's own rules."""
+def check_project(
+    twin: TwinLike, props: Mapping[str, Any], seq: int, known: Mapping[str, set[str]] | None = None
+) -> list[str]:
+    """Reasons a project record (already type-checked) is refused, beyond the layer's own rules.
+
+    ``known``: the ids that exist at ``seq`` in each layer the record's ``features`` name, when the
+    caller has read them for many records at once (``venue_features``)."""
     reasons: list[str] = []
     start, finish = props.get("planned_start"), props.get("planned_finish")
     if isinstance(start, str) and isinstance(finish, str) and finish < start:
@@ -167,19 +172,43 @@ def check_project(twin: TwinLike, props: Mapping[str, Any], seq: int) -> list[st
     pct = props.get("percent_complete")
     if isinstance(pct, float) and not 0 <= pct <= 100:
         reasons.append(f"percent_complete {pct:g} is not between 0 and 100")
-    reasons.extend(check_feature_refs(twin, props.get("features") or [], seq))
+    reasons.extend(check_feature_refs(twin, props.get("features") or [], seq, known))
     return reasons
 
 
-def check_feature_refs(twin: TwinLike, refs: Sequence[str], seq: int) -> list[str]:
+def _spatial_layers(twin: TwinLike) -> set[str]:
+    return {s.name for s in twin.layers() if s.spatial}
+
+
+def venue_features(twin: TwinLike, refs: Iterable[str], seq: int) -> dict[str, set[str]]:
+    """The ids among ``refs`` ("layer/feature_id") that exist at ``seq``, by layer: one read per
+    layer for a whole commit's records instead of one per record."""
+    spatial = _spatial_layers(twin)
+    wanted: dict[str, set[str]] = {}
+    for ref in refs:
+        layer, sep, fid = ref.partition("/")
+        if sep and fid and layer in spatial:
+            wanted.setdefault(layer, set()).add(fid)
+    at = twin.at_seq(seq)
+    return {layer: set(twin.features_by_id(layer, sorted(ids), at)) for layer, ids in wanted.items()}
+
+
+def check_feature_refs(
+    twin: TwinLike, refs: Sequence[str], seq: int, known: Mapping[str, set[str]] | None = None
+) -> list[str]:
     """Each "layer/feature_id" must name an existing feature of a spatial layer as of commit ``seq``."""
-    return list(feature_ref_problems(twin, refs, seq).values())
+    return list(feature_ref_problems(twin, refs, seq, known).values())
 
 
-def feature_ref_problems(twin: TwinLike, refs: Sequence[str], seq: int) -> dict[str, str]:
-    """Each bad "layer/feature_id" reference → why (one read per layer, however many references)."""
+def feature_ref_problems(
+    twin: TwinLike, refs: Sequence[str], seq: int, known: Mapping[str, set[str]] | None = None
+) -> dict[str, str]:
+    """Each bad "layer/feature_id" reference → why. ``known`` (from venue_features) is the ids that
+    exist, read once per layer for a whole commit's records; without it they are read here."""
     if not refs:
         return {}
+    if known is None:
+        known = venue_features(twin, refs, seq)
     reasons: dict[str, str] = {}
     wanted: dict[str, list[str]] = {}
     schemas = {s.name: s for s in twin.layers()}
@@ -192,7 +221,7 @@ def feature_ref_problems(twin: TwinLike, refs: Sequence[str], seq: int) -> dict[
         else:
             wanted.setdefault(layer, []).append(fid)
     for layer, ids in wanted.items():
-        found = twin.features_by_id(layer, ids, twin.at_seq(seq))
+        found = known.get(layer, set())
         reasons.update(
             {f"{layer}/{fid}": f"feature reference {layer}/{fid!s}: no such feature" for fid in ids if fid not in found}
         )
@@ -252,17 +281,21 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
     """
     today = _local_day(when)
     problems: list[Problem] = []
-    for ch in changes:
-        if ch.version is None:
-            continue
+    live = [ch for ch in changes if ch.version is not None]
+    # Read once for the whole commit (a batch of reports or an imported register), not per record.
+    befores = twin.features_by_id(LAYER, [ch.feature_id for ch in live], twin.at_seq(parent_seq))
+    refs = [r for ch in live for r in (ch.version.properties.get("features") or []) if isinstance(r, str)]  # type: ignore[union-attr]
+    known = venue_features(twin, refs, parent_seq)
+    for ch in live:
+        assert ch.version is not None
         props = ch.version.properties
-        reasons = check_project(twin, props, parent_seq)
+        reasons = check_project(twin, props, parent_seq, known)
         try:
             new = Project.from_properties(props)
         except (ValueError, KeyError) as e:
             problems.append(Problem(LAYER, ch.feature_id, str(e)))
             continue
-        before = twin.features_by_id(LAYER, [ch.feature_id], twin.at_seq(parent_seq)).get(ch.feature_id)
+        before = befores.get(ch.feature_id)
         old = Project.from_feature(before) if before is not None else None
         moved = (new.percent_complete, new.progress_date) != (
             (old.percent_complete, old.progress_date) if old else (None, None)

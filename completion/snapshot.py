@@ -19,17 +19,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from completion.accountability import ReportState, report_state, report_states
+from completion.cache import (
+    ancestor,
+    cached_snapshot,
+    latest_snapshot,
+    register_state,
+    remember_latest,
+    versions_since,
+)
 from completion.register import Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
 from completion.settings import CompletionSettings
-from completion.status import SEVERITY, ProjectStatus, evaluate_all, reports_on
+from completion.status import SEVERITY, ProjectStatus, evaluate_all
 from twin.core import SHANGHAI, Ref, TwinLike
 from twin.errors import BadInput, NotFound
+
+# When a project's status depended only on its own record and reports, at a new head only the
+# projects a commit touched were evaluated again. The readiness forecast (completion.forecast) pools
+# every project's history (reference classes), so every project is evaluated at each new head.
+STATUS_IS_PER_PROJECT = False
 
 
 def today_local() -> date:
@@ -68,6 +82,9 @@ class Snapshot:
     statuses: list[ProjectStatus]
     weights: dict[str, float]
     reports: dict[str, list[Report]]  # every report known at ref, by project, in commit order
+    _states: dict[str, ReportState] | None = field(default=None, repr=False, compare=False)
+    # answers derived from this snapshot (e.g. the API's JSON), kept with it: it never changes
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def version(self) -> str | None:
@@ -103,6 +120,12 @@ class Snapshot:
         earliest = min((s.project.planned_start for s in self.statuses), default=None)
         return checkpoints(self.opening, earliest, self.settings.checkpoint_days)
 
+    def report_states(self) -> dict[str, ReportState]:
+        """Each project's report freshness on the snapshot's date (see completion.accountability)."""
+        if self._states is None:
+            self._states = report_states(self.statuses, self.settings)
+        return self._states
+
     def feature_statuses(self) -> dict[str, str]:
         """ "layer/feature_id" → the worst status of the projects covering it (for maps)."""
         out: dict[str, str] = {}
@@ -136,10 +159,64 @@ class Completion:
     def at(self, on: str | date | None = None, version: str | None = None) -> Snapshot:
         day, ref = self.resolve(on, version)
         opening = self.settings.opening_day(self.settings.expo_year_for(day))
-        projects = self.register.projects(ref) if ref.commit else []
-        reports = {p.code: self.register.reports(p.fid, ref) for p in projects}
-        statuses = evaluate_all([(p, reports[p.code]) for p in projects], day, opening, self.settings)
-        return Snapshot(day, ref, opening, self.settings, statuses, overall_weights(projects), reports)
+        if ref.commit is None:
+            return Snapshot(day, ref, opening, self.settings, [], {}, {})
+        # A commit id names an immutable state, so a snapshot of it on a date is kept (per what the
+        # caller's role hides: the twin's state key after its head).
+        kind = (day, self.settings.model_dump_json(), *self.twin.state_key()[2:])
+        return cached_snapshot((ref.commit.id, *kind), lambda: self._evaluate(day, ref, opening, kind))
+
+    def _evaluate(self, day: date, ref: Ref, opening: date, kind: tuple[Any, ...]) -> Snapshot:
+        state = register_state(self.twin)
+        if ref.seq != state.seq:  # an earlier version: its records read, its reports kept
+            projects = self.register.projects(ref)
+            reports = {p.code: [r for r in state.reports.get(p.fid, ()) if r.seq <= ref.seq] for p in projects}
+            statuses = evaluate_all([(p, reports[p.code]) for p in projects], day, opening, self.settings)
+            return Snapshot(day, ref, opening, self.settings, statuses, overall_weights(projects), reports)
+        # The head. A project's status depends only on its own record and reports, so the statuses
+        # of the latest head snapshot on this date are kept for every project that no commit since
+        # has touched, and only the touched ones are evaluated again (after one report: one).
+        reuse: dict[str, ProjectStatus] = {}
+        prev: Snapshot | None = latest_snapshot(kind) if STATUS_IS_PER_PROJECT else None
+        if prev is not None and prev.ref.commit is not None and prev.ref.seq < ref.seq:
+            at = ancestor(self.twin, prev.ref.seq, prev.ref.commit.id)
+            if at is not None:
+                touched = versions_since(self.twin, at, ref)
+                reuse = {s.project.fid: s for s in prev.statuses if s.project.fid not in touched}
+        reports = {}
+        fresh: list[tuple[Project, list[Report]]] = []
+        for p in state.ordered:
+            kept = reuse.get(p.fid)
+            if kept is not None and prev is not None:
+                reports[p.code] = prev.reports[p.code]
+            else:
+                reports[p.code] = list(state.reports.get(p.fid, ()))
+                fresh.append((p, reports[p.code]))
+        evaluated = {s.project.fid: s for s in evaluate_all(fresh, day, opening, self.settings)}
+        statuses = [reuse[p.fid] if p.fid in reuse else evaluated[p.fid] for p in state.ordered]
+        snap = Snapshot(day, ref, opening, self.settings, statuses, state.weights, reports)
+        remember_latest(kind, snap)
+        return snap
+
+    def project_at(
+        self, code: str, on: str | date | None = None, version: str | None = None
+    ) -> tuple[ProjectStatus, float | None, list[Report]]:
+        """One project's status, overall weight and reports, without evaluating the others when the
+        version read is the head (what answering a report needs: its cost does not grow with the
+        register)."""
+        day, ref = self.resolve(on, version)
+        state = register_state(self.twin)
+        project = state.records.get(code) if ref.seq == state.seq and ref.commit else None
+        if project is None or project.code != code or not STATUS_IS_PER_PROJECT:
+            # The forecast pools every project (reference classes), so one project's status is
+            # read from the register's snapshot, kept per version.
+            snap = self.at(day, version)
+            s = snap.status(code)
+            return s, snap.weights.get(code), snap.reports[code]
+        opening = self.settings.opening_day(self.settings.expo_year_for(day))
+        reports = list(state.reports.get(project.fid, ()))
+        (status,) = evaluate_all([(project, reports)], day, opening, self.settings)
+        return status, state.weights.get(code), reports
 
     def scurve(self, snap: Snapshot, by: str | None = None) -> dict[str, list[CurvePoint]]:
         """Planned against actual at each checkpoint, overall or per group (see the module docstring)."""
@@ -154,11 +231,8 @@ class Completion:
                 ref = self.twin.resolve(asof=cp.on.isoformat())
                 if ref.seq > snap.ref.seq:
                     ref = snap.ref
-                actual_of = {}
-                for s in snap.statuses:
-                    known = [r for r in snap.reports[s.project.code] if r.seq <= ref.seq]
-                    dated = reports_on(known, cp.on)
-                    actual_of[s.project.code] = dated[-1].percent if dated else 0.0
+                seq = ref.seq
+                actual_of = {s.project.code: _percent_on(snap.reports[s.project.code], cp.on, seq) for s in snap.statuses}
             for k, projects in members.items():
                 w = {p.code: snap.weights.get(p.code, 0.0) for p in projects}
                 total = sum(w.values()) or 1.0
@@ -172,14 +246,27 @@ class Completion:
         return out
 
 
+def _percent_on(reports: Sequence[Report], on: date, seq: int) -> float:
+    """The percent of the latest report dated on or before ``on`` among those committed by ``seq``
+    (of two with the same date the later commit), 0 without one: ``reports_on(...)[-1]`` in one
+    pass, without sorting (the S-curve asks it of every project at every checkpoint)."""
+    best: Report | None = None
+    for r in reports:
+        if r.seq <= seq and r.on <= on and (best is None or (r.on, r.seq) > (best.on, best.seq)):
+            best = r
+    return best.percent if best is not None else 0.0
+
+
 # ---------------------------------------------------------------------------- JSON and table rows
 def _r(v: float | None, digits: int = 2) -> float | None:
     return None if v is None else round(v, digits)
 
 
-def status_doc(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
-    """A project with its status, as the API answers it."""
+def status_doc(s: ProjectStatus, weight: float | None = None, state: ReportState | None = None) -> dict[str, Any]:
+    """A project with its status, as the API answers it, with how fresh its figure is (``state``:
+    computed with the default settings when not given)."""
     p = s.project
+    state = state or report_state(s, CompletionSettings())
     return {
         "code": p.code,
         "name_zh": p.name_zh,
@@ -209,6 +296,9 @@ def status_doc(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
         "forecast_finish": s.forecast.finish.isoformat() if s.forecast.finish else None,
         "interval": s.forecast.to_dict()["interval"],
         "last_report": s.last_report.to_dict() if s.last_report else None,
+        "report_age_days": state.age_days,
+        "report_due": state.due.isoformat() if state.due else None,
+        "stale": state.stale,
         "overall_weight": _r(weight, 6),
     }
 
@@ -217,13 +307,13 @@ PROJECT_COLUMNS = (
     "code", "name_zh", "name_en", "category", "area", "responsible_unit", "responsible_person", "planned_start",
     "planned_finish", "quantity", "quantity_unit", "overall_weight", "date", "status", "percent", "planned_percent",
     "sv_days", "days_late", "forecast_finish", "forecast_after_opening", "last_report_date", "last_reporter",
-    "p_late", "forecast_low", "forecast_high",
+    "p_late", "forecast_low", "forecast_high", "report_age_days", "stale",
 )  # fmt: skip
 
 
-def project_row(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
+def project_row(s: ProjectStatus, weight: float | None = None, state: ReportState | None = None) -> dict[str, Any]:
     """A flat row (for CSV) with PROJECT_COLUMNS."""
-    d = status_doc(s, weight)
+    d = status_doc(s, weight, state)
     d["forecast_finish"] = d["forecast"]["finish"]
     d["forecast_after_opening"] = d["forecast"]["after_opening"]
     d["forecast_low"], d["forecast_high"] = (d["interval"] or {}).get("low"), (d["interval"] or {}).get("high")
@@ -235,12 +325,14 @@ def project_row(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]
 LATE_COLUMNS = (
     "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
     "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "p_late", "forecast_low",
-    "forecast_high",
+    "forecast_high", "last_report_date", "report_age_days", "stale",
 )  # fmt: skip
 
 
-def late_row(s: ProjectStatus) -> dict[str, Any]:
-    return {k: v for k, v in project_row(s).items() if k in LATE_COLUMNS}
+def late_row(s: ProjectStatus, state: ReportState | None = None) -> dict[str, Any]:
+    """A late project as the late list gives it; ``stale`` marks a figure whose report is overdue
+    (late by an old figure), which is not the same as late."""
+    return {k: v for k, v in project_row(s, None, state).items() if k in LATE_COLUMNS}
 
 
 GROUP_COLUMNS = (

@@ -282,6 +282,16 @@ class TwinView:
             out.append(dataclasses.replace(h, commit=shown) if shown is not None else h)
         return out
 
+    def layer_history(self, layer: str, after: Ref | None = None, upto: Ref | None = None) -> dict[str, list[HistoryEntry]]:
+        self.layer(layer)
+        got = self.twin.layer_history(layer, after, upto)
+        if not self._hidden():
+            return got
+        return {
+            fid: [dataclasses.replace(h, commit=self.present(h.commit) or h.commit) for h in entries]
+            for fid, entries in got.items()
+        }
+
     def diff(self, a: Ref, b: Ref, layers: Iterable[str] | None = None) -> list[DiffEntry]:
         names = [self.layer(n).name for n in layers] if layers is not None else [s.name for s in self.layers()]
         return self.twin.diff(a, b, names)

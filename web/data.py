@@ -104,6 +104,7 @@ class CompletionView:
     worst: dict[str, str] = field(default_factory=dict)  # "layer/id" -> status
 
     _bounds: dict[str, list[float] | None] = field(default_factory=dict)
+    _index: dict[str, int] = field(default_factory=dict)
 
     @property
     def on(self) -> date:
@@ -120,10 +121,9 @@ class CompletionView:
         return {c: self._bounds.get(c) for c in codes}
 
     def index_of(self, code: str) -> int:
-        for i, s in enumerate(self.snapshot.statuses):
-            if s.project.code == code:
-                return i
-        raise KeyError(code)
+        if not self._index:  # a dict once, not a scan per call: the panel asks for each late project
+            self._index.update((s.project.code, i) for i, s in enumerate(self.snapshot.statuses))
+        return self._index[code]
 
 
 def completion_view(twin: TwinLike, on: str | date | None = None, version: str | None = None) -> CompletionView | None:
@@ -176,9 +176,11 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
     if view is None:
         return []
     out = []
+    states = view.snapshot.report_states()
     for s in view.snapshot.statuses:
         p = s.project
         fc = s.forecast
+        state = states[p.code]
         out.append(
             {
                 "code": p.code,
@@ -195,6 +197,8 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "forecast_low": fc.low.isoformat() if fc.low else None,
                 "forecast_high": fc.high.isoformat() if fc.high else None,
                 "days_late": s.days_late,
+                "stale": state.stale,
+                "last_report": state.last_report.isoformat() if state.last_report else None,
             }
         )
     return out

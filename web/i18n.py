@@ -122,6 +122,14 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "误开幕日概率 {p}（80% 区间 {low} 至 {high}）",
         "en": "{p} chance of missing opening day (80% range {low} to {high})",
     },
+    # a figure whose report is overdue (no report since the last checkpoint): stale, not the same as late
+    "stale": {"zh": "数据过期：上次填报 {date}", "en": "stale: last reported {date}"},
+    "stale_never": {"zh": "数据过期：从未填报", "en": "stale: never reported"},
+    "reports_missing": {"zh": "逾期未报", "en": "Reports missing"},
+    "reports_missing_note": {
+        "zh": "上个节点以来未填报（/completion/missing）",
+        "en": "none since the last checkpoint (/completion/missing)",
+    },
     "layer_control_hint": {"zh": "图层", "en": "Layers"},
     "venue_boundary": {"zh": "场馆红线", "en": "Venue boundary"},
     "open_timeline": {"zh": "节点回放", "en": "Timeline"},

@@ -142,6 +142,14 @@ def completion_panel(
     overall = snap.overall()
     out = ['<section class="vt-section"><div class="vt-kpis">']
     out.append(days_kpi(view, snap.on, snap.opening, lang))
+    states = snap.report_states()
+    missing = sum(1 for st in states.values() if st.overdue)
+    out.append(
+        f'<div class="vt-kpi" data-kpi="reports_missing" data-value="{missing}">'
+        f'<div class="vt-kpi-label">{escape(i18n.label(lang, "reports_missing"))}</div>'
+        f'<div class="vt-kpi-value">{missing}</div>'
+        f'<div class="vt-kpi-note">{escape(i18n.label(lang, "reports_missing_note"))}</div></div>'
+    )
     out.append(
         f'<div class="vt-kpi" data-kpi="overall" data-value="{overall.actual:.2f}" data-planned="{overall.planned:.2f}">'
         f'<div class="vt-kpi-label">{escape(i18n.label(lang, "overall"))}</div>'
@@ -226,15 +234,21 @@ def completion_panel(
                     low=s.forecast.low.isoformat(), high=s.forecast.high.isoformat(),
                 )  # fmt: skip
                 after += f'<div class="vt-late-meta">{escape(chance)}</div>'
+            state = states[p.code]
+            stale = ""
+            if state.stale:  # late by a figure nobody has brought up to date: say so, it is not the same
+                when = state.last_report.isoformat() if state.last_report else None
+                text = i18n.label(lang, "stale", date=when) if when else i18n.label(lang, "stale_never")
+                stale = f'<div class="vt-late-meta vt-stale">{escape(text)}</div>'
             out.append(
                 f'<li class="vt-{s.status}" data-project="{escape(p.code)}" data-zoom="{_zoom_attr(box)}" '
-                f'data-project-index="{view.index_of(p.code)}">'
+                f'data-project-index="{view.index_of(p.code)}" data-stale="{"true" if state.stale else "false"}">'
                 f'<div class="vt-late-name">{escape(p.code)} {escape(name)}</div>'
                 f'<div class="vt-late-meta">{escape(p.responsible_unit)}'
                 f"{' · ' + escape(p.responsible_person) if p.responsible_person else ''}</div>"
                 f'<div class="vt-late-meta">{escape(i18n.label(lang, "percent_vs_planned", actual=i18n.fmt_percent(s.percent), planned=i18n.fmt_percent(s.planned)))}'
                 f" · {escape(i18n.label(lang, 'days_late', n=_days(s.days_late)))}</div>"
-                f'<div class="vt-late-meta">{escape(i18n.label(lang, "forecast"))} {escape(fc)}{after}</div></li>'
+                f'<div class="vt-late-meta">{escape(i18n.label(lang, "forecast"))} {escape(fc)}{after}</div>{stale}</li>'
             )
         out.append("</ul>")
         if len(late) > len(shown):

@@ -1121,6 +1121,8 @@
           (p.p_late !== null && p.p_late !== undefined && p.forecast_low ?
             '<div class="vt-muted">' + esc(fmt(L_.late_chance, { p: pct(100 * p.p_late), low: p.forecast_low, high: p.forecast_high })) + '</div>' : '') +
           '</td></tr>' +
+          (p.stale ? '<tr><th></th><td class="vt-stale" data-stale="true">' +
+            esc(p.last_report ? fmt(L_.stale, { date: p.last_report }) : L_.stale_never) + '</td></tr>' : '') +
           '</table></div>';
       });
       return html;

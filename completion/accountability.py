@@ -1,0 +1,202 @@
+"""Accountability: is each project's figure fresh, and who answers for the late and the unreported.
+
+Reports are due at every checkpoint (every 10 days back from opening day, see
+``completion.schedule``). On a date D the **due checkpoint** is the last checkpoint strictly
+before D: its day has passed, so its report should be in. A project owes that report when it was
+planned to have started by then (planned start on or before the checkpoint) and is not done (its
+figure on D is below 100%). It is **overdue** when its latest report dated on or before D is older
+than the due checkpoint, or it has never reported; its figures are then **stale**: they describe
+the project as it was more than a checkpoint ago. Stale is not late: a late project is behind its
+plan by its own (possibly fresh) report; a stale figure is one nobody has brought up to date.
+
+Per responsible unit (责任单位) and per responsible person (责任人) the table counts the reports
+overdue, the late (``behind``) projects and those at risk, and rolls up weighted completion as
+``completion.rollup`` does, with the projects' overall weights. Units with late projects come
+first, then those with overdue reports.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from completion.rollup import roll_up
+from completion.settings import CompletionSettings
+from completion.status import ProjectStatus
+
+UNIT_GROUPINGS = ("unit", "person")
+NO_PERSON = "—"  # the key of the projects whose register entry names no responsible person
+
+
+def due_checkpoint(on: date, opening: date, every: int) -> date:
+    """The last checkpoint (a whole number of ``every`` days from opening day) strictly before ``on``."""
+    k = (on - opening).days % every or every
+    return on - timedelta(days=k)
+
+
+@dataclass(frozen=True)
+class ReportState:
+    """How fresh a project's figure is on a date."""
+
+    last_report: date | None  # the date of the latest report dated on or before the date read
+    age_days: int | None  # days from that report to the date read; None without a report
+    due: date | None  # the checkpoint whose report the project owes; None when it owes none
+    overdue: bool  # owes a report and has none since ``due``
+
+    @property
+    def stale(self) -> bool:
+        return self.overdue
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "last_report_date": self.last_report.isoformat() if self.last_report else None,
+            "report_age_days": self.age_days,
+            "report_due": self.due.isoformat() if self.due else None,
+            "stale": self.stale,
+        }
+
+
+def report_state(s: ProjectStatus, settings: CompletionSettings) -> ReportState:
+    """The freshness of a project's status (see the module docstring)."""
+    opening = settings.opening_day(settings.expo_year_for(s.on))
+    checkpoint = due_checkpoint(s.on, opening, settings.checkpoint_days)
+    last = s.last_report.on if s.last_report else None
+    age = (s.on - last).days if last else None
+    owes = s.percent < 100.0 and s.project.planned_start <= checkpoint
+    if not owes:
+        return ReportState(last, age, None, False)
+    return ReportState(last, age, checkpoint, last is None or last < checkpoint)
+
+
+def report_states(statuses: Iterable[ProjectStatus], settings: CompletionSettings) -> dict[str, ReportState]:
+    return {s.project.code: report_state(s, settings) for s in statuses}
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One responsible unit's (or person's) projects on a date."""
+
+    by: str  # unit or person
+    key: str
+    units: tuple[str, ...]  # the units of a person's projects (the unit itself for a unit row)
+    projects: int
+    reports_due: int
+    reports_overdue: int
+    late: int  # projects behind schedule
+    at_risk: int
+    done: int
+    weight: float  # share of the overall weight
+    planned: float  # weighted planned percent
+    actual: float  # weighted percent complete
+    overdue_codes: tuple[str, ...]
+    late_codes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "key": self.key,
+            "units": list(self.units),
+            "projects": self.projects,
+            "reports_due": self.reports_due,
+            "reports_overdue": self.reports_overdue,
+            "late": self.late,
+            "at_risk": self.at_risk,
+            "done": self.done,
+            "weight": round(self.weight, 6),
+            "planned_percent": round(self.planned, 2),
+            "actual_percent": round(self.actual, 2),
+            "variance_points": round(self.actual - self.planned, 2),
+            "overdue_projects": list(self.overdue_codes),
+            "late_projects": list(self.late_codes),
+        }
+
+
+UNIT_COLUMNS = (
+    "by", "key", "units", "projects", "reports_due", "reports_overdue", "late", "at_risk", "done", "weight",
+    "planned_percent", "actual_percent", "variance_points", "overdue_projects", "late_projects",
+)  # fmt: skip
+
+
+def unit_row(row: UnitRow) -> dict[str, Any]:
+    """A flat row (for CSV) with UNIT_COLUMNS; lists joined with ";"."""
+    d = row.to_dict()
+    return {k: (";".join(d[k]) if isinstance(d[k], list) else d[k]) for k in UNIT_COLUMNS}
+
+
+def _key(s: ProjectStatus, by: str) -> str:
+    if by == "unit":
+        return s.project.responsible_unit
+    if by == "person":
+        return (s.project.responsible_person or "").strip() or NO_PERSON
+    raise ValueError(f"cannot group by {by!r}: one of {', '.join(UNIT_GROUPINGS)}")
+
+
+def unit_table(
+    statuses: Sequence[ProjectStatus],
+    weights: Mapping[str, float],
+    states: Mapping[str, ReportState],
+    by: str = "unit",
+) -> list[UnitRow]:
+    """One row per unit (or person): late projects first, then overdue reports, then by name."""
+    groups: dict[str, list[ProjectStatus]] = defaultdict(list)
+    for s in statuses:
+        groups[_key(s, by)].append(s)
+    rows = []
+    for key, members in groups.items():
+        g = roll_up(members, dict(weights), by, key)
+        overdue = tuple(s.project.code for s in members if states[s.project.code].overdue)
+        late = tuple(s.project.code for s in members if s.status == "behind")
+        rows.append(
+            UnitRow(
+                by=by,
+                key=key,
+                units=tuple(sorted({s.project.responsible_unit for s in members})),
+                projects=len(members),
+                reports_due=sum(1 for s in members if states[s.project.code].due is not None),
+                reports_overdue=len(overdue),
+                late=len(late),
+                at_risk=g.counts.get("at_risk", 0),
+                done=g.counts.get("done", 0),
+                weight=g.weight,
+                planned=g.planned,
+                actual=g.actual,
+                overdue_codes=overdue,
+                late_codes=late,
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.late, -r.reports_overdue, r.key))
+
+
+MISSING_COLUMNS = (
+    "code", "name_zh", "name_en", "responsible_unit", "responsible_person", "last_report_date", "days_since",
+    "report_due", "percent", "status",
+)  # fmt: skip
+
+
+def missing_reports(statuses: Sequence[ProjectStatus], states: Mapping[str, ReportState]) -> list[dict[str, Any]]:
+    """The coordinator's list of reports missing: every overdue project, never-reported and oldest first."""
+    rows = []
+    for s in statuses:
+        st = states[s.project.code]
+        if not st.overdue:
+            continue
+        p = s.project
+        rows.append(
+            {
+                "code": p.code,
+                "name_zh": p.name_zh,
+                "name_en": p.name_en,
+                "responsible_unit": p.responsible_unit,
+                "responsible_person": p.responsible_person,
+                "last_report_date": st.last_report.isoformat() if st.last_report else None,
+                "days_since": st.age_days,
+                "report_due": st.due.isoformat() if st.due else None,
+                "percent": s.percent,
+                "status": s.status,
+            }
+        )
+    never = 10**9  # sorts never-reported projects before any age
+    return sorted(rows, key=lambda r: (-(never if r["days_since"] is None else r["days_since"]), r["code"]))
