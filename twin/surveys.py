@@ -24,6 +24,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -320,13 +321,16 @@ def _temporary(directory: Path) -> Iterator[Path]:
 def _check_source(path: Path, aoi: Any) -> _Source:
     import numpy as np
     import rasterio
-    from rasterio.errors import RasterioError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
     from rasterio.warp import transform_bounds
     from rasterio.windows import Window
 
     name = path.name
     try:
-        src = rasterio.open(path)
+        with warnings.catch_warnings():
+            # An ungeoreferenced file is refused below with a message naming it, not a warning.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
     except RasterioError as e:
         raise BadInput(f"{name}: not a raster GDAL can read ({_first_line(e)})") from None
     with src:
@@ -436,10 +440,10 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
     if source.dtype == "uint8" and source.count == 3:
         profile = cog_profiles.get("jpeg")
         add_mask = source.nodata is not None
-        profile["quality"] = 90
+        profile["jpeg_quality"] = 90
     elif source.dtype == "uint8" and source.count == 4:
         profile = cog_profiles.get("webp")
-        profile["quality"] = 90
+        profile["webp_level"] = 90
     else:
         profile = cog_profiles.get("deflate")
         profile["predictor"] = 3 if source.dtype.startswith("float") else 2
