@@ -75,7 +75,7 @@ def test_the_list_and_metadata_link_to_everything(api: TestClient, site: Any) ->
     listed = r.json()["surveys"]
     assert [(s["kind"], s["date"]) for s in listed] == [("orthophoto", "2026-10-20"), ("ndvi", "2026-10-21")]
     ortho = listed[0]
-    assert ortho["id"] == ids["orthophoto"] and ortho["crs"] == "EPSG:4549" and ortho["band_count"] == 3
+    assert ortho["id"] == ids["orthophoto"] and ortho["source_crs"] == "EPSG:4549" and ortho["band_count"] == 3
     rels = {link["rel"]: link["href"] for link in ortho["links"]}
     for rel in ("self", "enclosure", "tilejson", "preview"):
         assert api.get(rels[rel].replace("http://testserver", "")).status_code == 200, rel
@@ -153,7 +153,7 @@ def test_tiles_and_downloads_are_immutable_and_revalidate(api: TestClient, site:
     part = api.get(f"/surveys/{sid}/download", headers={"Range": "bytes=0-1023"})
     assert part.status_code == 206 and part.content == d.content[:1024]
     with MemoryFile(d.content) as f, f.open() as cog:
-        assert cog.crs.to_epsg() == 4549 and cog.block_shapes[0] == (512, 512)
+        assert cog.crs.to_epsg() == 3857 and cog.block_shapes[0] == (512, 512)
     preview = decode(api.get(f"/surveys/{sid}/preview.png").content)
     assert preview.shape[0] == 4 and max(preview.shape[1:]) <= 1024 and preview[:3].std() > 20
 

@@ -12,9 +12,11 @@ import os
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 import rasterio
+from rasterio.warp import transform_bounds
 from rio_cogeo.cogeo import cog_validate
 from survey_rasters import VENUE, write_geotiff
 from typer.testing import CliRunner
@@ -54,11 +56,15 @@ def test_an_import_is_one_commit_recording_a_cog_and_its_metadata(twin: Twin, su
     valid, errors, _ = cog_validate(str(path))
     assert valid, errors
     with rasterio.open(src) as s, rasterio.open(path) as cog:
-        assert cog.crs == s.crs and cog.count == 3 and cog.dtypes[0] == "uint8"
-        assert (cog.width, cog.height) == (info.width, info.height) == (512, 512)
-        assert cog.bounds == pytest.approx(s.bounds)
-    assert (info.kind, info.date, info.crs, info.band_count, info.dtype) == (
-        "orthophoto", date(2026, 10, 20), "EPSG:4549", 3, "uint8",
+        # Warped once to Web Mercator at the source's pixel size; the same ground covered.
+        assert cog.crs.to_epsg() == 3857 and cog.count == 3 and cog.dtypes[0] == "uint8"
+        assert (cog.width, cog.height) == (info.width, info.height)
+        assert abs(cog.width - 512) < 12 and abs(cog.height - 512) < 12
+        src_box = transform_bounds(s.crs, "EPSG:4326", *s.bounds)
+        assert transform_bounds(cog.crs, "EPSG:4326", *cog.bounds) == pytest.approx(src_box, abs=2e-5)
+        assert 0.95 < (cog.dataset_mask() > 0).mean() < 1  # outside the flight's edges is masked
+    assert (info.kind, info.date, info.crs, info.source_crs, info.band_count, info.dtype) == (
+        "orthophoto", date(2026, 10, 20), "EPSG:3857", "EPSG:4549", 3, "uint8",
     )  # fmt: skip
     assert info.resolution == pytest.approx(0.3)
     w, s_, e, n = info.bounds
@@ -89,11 +95,13 @@ def test_a_new_flight_is_a_new_version_and_older_ones_stay_readable(
     ]  # fmt: skip
     assert [s.date for s in twin.surveys(kind="orthophoto")] == [date(2026, 9, 1), date(2026, 10, 20)]
     ndvi = twin.survey(now[1].id)
-    assert (ndvi.band_count, ndvi.dtype, ndvi.nodata, ndvi.crs) == (1, "float32", -9999.0, "EPSG:4490")
+    assert (ndvi.band_count, ndvi.dtype, ndvi.nodata, ndvi.source_crs) == (1, "float32", -9999.0, "EPSG:4490")
     assert ndvi.resolution == pytest.approx(0.5, rel=0.1)  # 0.000005° is about half a metre
     with rasterio.open(twin.survey_path(ndvi)) as cog, rasterio.open(ndvi_src) as s:
-        # Index bands are stored losslessly: the evidence reads the values as flown.
-        assert (cog.read(1) == s.read(1)).all() and cog.nodata == -9999
+        # Index bands are stored losslessly and resampled nearest: every value is one that was flown.
+        stored = cog.read(1)
+        assert cog.nodata == -9999 and (stored == -9999).mean() < 0.1
+        assert np.isin(stored[stored != -9999], s.read(1)).all()
     # As of the first commit only the first survey existed; a survey recorded later is not found then.
     then = twin.resolve(first.id)
     assert [s.commit for s in twin.surveys(then)] == [first.id]
