@@ -62,6 +62,7 @@ fuzz: install
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.api_bench
+	$(BIN)/python -m bench.raster_bench
 	$(BIN)/python -m bench.postgis_bench
 	$(BIN)/python -m web.bench_maps
 	$(BIN)/python -m bench.concurrent_edits
