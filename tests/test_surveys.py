@@ -234,3 +234,18 @@ def test_the_cli_imports_lists_shows_and_fsck_checks(tmp_path: Path, monkeypatch
     (tmp_path / "venue.surveys" / name).write_bytes(b"replaced")
     r = runner.invoke(app, ["fsck", "-s", str(store)])
     assert r.exit_code == 1 and "modified" in r.stderr
+
+
+@pytest.mark.gpkg_only
+def test_copying_a_twin_brings_its_survey_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from store_contract import AOI, SCHEMAS
+
+    from twin.copying import copy_twin
+
+    monkeypatch.delenv("VENUE_TWIN_SURVEY_DIR", raising=False)
+    with Twin.create(tmp_path / "a.gpkg", SCHEMAS, AOI) as a:
+        a.import_survey(write_geotiff(tmp_path / "o.tif"), kind="orthophoto", on=date(2026, 9, 1), author="x")
+    copy_twin(tmp_path / "a.gpkg", tmp_path / "b.gpkg")
+    assert files_in(tmp_path / "b.surveys") == files_in(tmp_path / "a.surveys") != []
+    with Twin.open(tmp_path / "b.gpkg") as b:
+        assert b.fsck() == [] and len(b.surveys()) == 1

@@ -517,6 +517,28 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def copy_survey_files(source: Twin, target: Twin) -> int:
+    """Copy the survey files `source` records (at its head) into `target`'s survey directory, for
+    `venue-twin copy`; files already there are kept (a file's name is its checksum). The count copied."""
+    import shutil
+
+    src_dir, dst_dir = survey_directory(source), survey_directory(target)
+    if src_dir.resolve() == dst_dir.resolve():
+        return 0
+    copied = 0
+    for info in list_surveys(source):
+        there = dst_dir / info.file_name
+        if there.exists() or not (src_dir / info.file_name).exists():
+            continue  # fsck of the source reports a missing file
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        with _temporary(dst_dir) as tmp:
+            shutil.copyfile(src_dir / info.file_name, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, there)
+        copied += 1
+    return copied
+
+
 # ---------------------------------------------------------------------- integrity
 def check_survey_files(twin: Twin) -> list[str]:
     """fsck's part: each survey recorded at the head has its file, with the recorded checksum."""
