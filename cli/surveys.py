@@ -82,7 +82,7 @@ def list_(
     for s in surveys:
         out.print(
             f"[bold]{s.id}[/]  {s.date}  {s.kind:<12} {s.width}×{s.height} px  {s.band_count} × {s.dtype}  "
-            f"{s.resolution:.2f} m  {s.crs}  commit [yellow]{s.commit[:12]}[/]",
+            f"{s.resolution:.2f} m  from {s.source_crs}  commit [yellow]{s.commit[:12]}[/]",
             highlight=False,
         )
     if not surveys:
