@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from shapely.geometry import box
 
-from twin.errors import BadInput, NotFound
+from twin.errors import BadInput, Conflict, NotFound
 from twin.model import Change, CommitInfo, Feature, FieldSpec, LayerSchema
 
 if TYPE_CHECKING:
@@ -267,7 +267,8 @@ def import_survey(
         os.replace(tmp, final)
         try:
             if layer not in {s.name for s in real_twin.layers()}:
-                twin.create_layer(survey_schema(layer), author=author, message=f"Create survey layer {layer}")
+                with contextlib.suppress(Conflict):  # another import created it meanwhile
+                    twin.create_layer(survey_schema(layer), author=author, message=f"Create survey layer {layer}")
             else:
                 twin.layer(layer)  # through a view: refuse a layer the caller may not see
             props = {
