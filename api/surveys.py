@@ -21,6 +21,9 @@ import hashlib
 import math
 import os
 import tempfile
+import threading
+import warnings
+from collections import OrderedDict
 from datetime import date
 from enum import Enum
 from pathlib import Path as FilePath
@@ -334,16 +337,39 @@ def _render(img: Any, fmt: str, in_range: Any, colormap: Any) -> bytes:
     )  # type: ignore[no-any-return]
 
 
+# rio-tiler encodes PNG/WEBP through an in-memory GDAL file with no georeference, which is what a
+# web image is; rasterio warns about that on every tile.
+warnings.filterwarnings("ignore", message="Dataset has no geotransform", module="rasterio")
+
+_open_readers = threading.local()
+_READERS_PER_THREAD = 8
+
+
+def _reader(path: FilePath) -> Any:
+    """An open rio-tiler Reader of a survey file, kept per thread: opening one costs as much as
+    reading a tile, and keeps GDAL's block cache warm between tiles. Safe to keep because a survey
+    file never changes (it is named by its checksum); a GDAL dataset is not shared across threads."""
+    from rio_tiler.io import Reader
+
+    cache: OrderedDict[FilePath, Any] = _open_readers.__dict__.setdefault("cache", OrderedDict())
+    src = cache.pop(path, None)
+    if src is None:
+        src = Reader(str(path))
+        while len(cache) >= _READERS_PER_THREAD:
+            cache.popitem(last=False)[1].close()
+    cache[path] = src
+    return src
+
+
 def render_tile(path: FilePath, z: int, x: int, y: int, fmt: str, in_range: Any, colormap: Any) -> bytes | None:
     """A 256×256 tile of the survey file in PNG or WEBP; None when it lies wholly outside the raster."""
     from rio_tiler.errors import TileOutsideBounds
-    from rio_tiler.io import Reader
 
-    with Reader(str(path)) as src:
-        try:
-            img = src.tile(x, y, z, tilesize=256, indexes=_indexes(src))
-        except TileOutsideBounds:
-            return None
+    src = _reader(path)
+    try:
+        img = src.tile(x, y, z, tilesize=256, indexes=_indexes(src))
+    except TileOutsideBounds:
+        return None
     return _render(img, fmt, in_range, colormap)
 
 

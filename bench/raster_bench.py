@@ -163,28 +163,11 @@ def renderer(cog: Path, tiles: Iterator[tuple[int, int, int]], in_range: Any, co
     return one
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pixels", type=int, default=20_000, help="side of the tile benchmark's COG")
-    ap.add_argument("--size", type=float, default=1.0, help="GB of the GeoTIFF the import benchmark imports")
-    ap.add_argument("--runs", type=int, default=200, help="tiles rendered in process")
-    ap.add_argument("--seconds", type=int, default=10, help="seconds of wrk load")
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args(argv)
-    m = machine()
-    print_machine(m)
-    d = bench_dir() / "rasters"
-    d.mkdir(parents=True, exist_ok=True)
-    results: list[Result] = []
-    report: dict[str, object] = {"machine": m}
-
-    # 1. Import of a big uncompressed GeoTIFF, in a child process (first child: its own peak RSS).
-    side = int(math.sqrt(args.size * 1e9 / 3))
+def bench_import(d: Path, size_gb: float, report: dict[str, object]) -> None:
+    side = int(math.sqrt(size_gb * 1e9 / 3))
     source = d / f"import-{side}.tif"
     if not source.exists():
-        print(
-            f"generating a {args.size:g} GB source ({side:,}² RGB, uncompressed) for the import (once) ...", flush=True
-        )
+        print(f"generating a {size_gb:g} GB source ({side:,}² RGB, uncompressed) for the import (once) ...", flush=True)
         write_source(source, side)
     with tempfile.TemporaryDirectory(prefix="import-", dir=d) as tmp:
         store = Path(tmp) / "venue.gpkg"
@@ -197,6 +180,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {said}")
     report["import"] = {"source_bytes": source.stat().st_size, "pixels": side, "wall_s": wall, "cpu_s": cpu,
                         "peak_rss_bytes": peak, "cog_bytes": cog_size}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pixels", type=int, default=20_000, help="side of the tile benchmark's COG")
+    ap.add_argument("--size", type=float, default=1.0, help="GB of the GeoTIFF the import benchmark imports")
+    ap.add_argument("--runs", type=int, default=200, help="tiles rendered in process")
+    ap.add_argument("--seconds", type=int, default=10, help="seconds of wrk load")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-import", action="store_true", help="skip the import benchmark (tiles only)")
+    args = ap.parse_args(argv)
+    m = machine()
+    print_machine(m)
+    d = bench_dir() / "rasters"
+    d.mkdir(parents=True, exist_ok=True)
+    results: list[Result] = []
+    report: dict[str, object] = {"machine": m}
+
+    # 1. Import of a big uncompressed GeoTIFF, in a child process (first child: its own peak RSS).
+    if not args.no_import:
+        bench_import(d, args.size, report)
 
     # 2. Tiles in process, through the function the API renders with.
     from api.surveys import _style
