@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         info = twin.survey(survey_id)
     in_range, colormap = _style(info, None, None)
     print(f"\ntile source: {info.width:,}×{info.height:,} px RGB COG, {info.size_bytes / 1e6:.0f} MB, {info.crs}, "
-          f"{info.resolution:.2f} m; tiles reprojected to WebMercatorQuad on the fly")  # fmt: skip
+          f"{info.resolution:.2f} m (warped to Web Mercator at import: tiles need no reprojection)")  # fmt: skip
     for zooms in ((17,), (18,)):
         timings = repeat(renderer(cog, iter(venue_tiles(cog, zooms, args.runs + 5)), in_range, colormap), args.runs, 5)
         results.append(Result("tiles", f"256×256 WebP tile, z{zooms[0]}, in process", f"{info.width:,}² px COG",
