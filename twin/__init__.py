@@ -4,6 +4,7 @@ from twin.core import HEAD, Ref, Twin, TwinLike, feature_from_geojson
 from twin.errors import BadInput, Conflict, Corrupt, NotFound, Problem, TwinError, ValidationFailed
 from twin.model import Change, CommitInfo, DiffEntry, Feature, FieldSpec, HistoryEntry, LayerSchema
 from twin.stores.base import BBox, ExportRow, Page
+from twin.surveys import SurveyInfo
 
 __all__ = [
     "HEAD",
@@ -24,6 +25,7 @@ __all__ = [
     "Problem",
     "Ref",
     "Twin",
+    "SurveyInfo",
     "TwinLike",
     "TwinError",
     "ValidationFailed",

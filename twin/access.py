@@ -24,7 +24,8 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twin.errors import BadInput, NotFound
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from twin.core import Ref, Twin
     from twin.stores.base import BBox, ExportRow, Page
+    from twin.surveys import SurveyInfo
 
 MESSAGE_WITHHELD = "(message withheld: this commit also changed layers you may not see)"
 
@@ -328,4 +330,35 @@ class TwinView:
     ) -> CommitInfo:
         self.layer(name)
         made = self.twin.alter_layer(name, changes, author=author, message=message)
+        return self.present(made) or made
+
+    # ------------------------------------------------------------------ survey rasters
+    # Surveys are features of survey layers, so the visibility rule above applies to them as is.
+    def surveys(self, ref: Ref | None = None, kind: str | None = None) -> list[SurveyInfo]:
+        from twin.surveys import list_surveys
+
+        return list_surveys(self, ref, kind)
+
+    def survey(self, survey_id: str, ref: Ref | None = None) -> SurveyInfo:
+        from twin.surveys import get_survey
+
+        return get_survey(self, survey_id, ref)
+
+    def survey_path(self, info: SurveyInfo) -> Path:
+        self.layer(info.layer)
+        return self.twin.survey_path(info)
+
+    def import_survey(
+        self,
+        path: str | Path,
+        *,
+        kind: str,
+        on: date,
+        author: str,
+        message: str | None = None,
+        layer: str = "surveys",
+    ) -> CommitInfo:
+        from twin.surveys import import_survey
+
+        made = import_survey(self, path, kind=kind, on=on, author=author, message=message, layer=layer)
         return self.present(made) or made

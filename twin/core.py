@@ -37,6 +37,7 @@ from twin.model import (
 )
 from twin.schema import Alteration, encode_schema, normalize_schema, plan_alteration, schema_from_dict
 from twin.stores.base import BBox, ExportRow, Page, Store
+from twin.surveys import SurveyInfo
 from twin.tokens import Tokens
 from twin.validation import normalize_properties, resolvable, validate_changes
 
@@ -776,7 +777,44 @@ class Twin:
                     )
             prev = c
         problems.extend(self.store.check())
+        from twin.surveys import check_survey_files
+
+        problems.extend(check_survey_files(self))
         return problems
+
+    # ------------------------------------------------------------------ survey rasters (twin.surveys)
+    def surveys(self, ref: Ref | None = None, kind: str | None = None) -> list[SurveyInfo]:
+        """The survey rasters recorded as of `ref` (default HEAD), oldest flight first."""
+        from twin.surveys import list_surveys
+
+        return list_surveys(self, ref, kind)
+
+    def survey(self, survey_id: str, ref: Ref | None = None) -> SurveyInfo:
+        """One survey by id (NotFound if it is not recorded as of `ref`)."""
+        from twin.surveys import get_survey
+
+        return get_survey(self, survey_id, ref)
+
+    def survey_path(self, info: SurveyInfo) -> Path:
+        """The survey's Cloud-Optimized GeoTIFF (content-addressed: it never changes)."""
+        from twin.surveys import survey_path
+
+        return survey_path(self, info)
+
+    def import_survey(
+        self,
+        path: str | Path,
+        *,
+        kind: str,
+        on: date,
+        author: str,
+        message: str | None = None,
+        layer: str = "surveys",
+    ) -> CommitInfo:
+        """Validate a georeferenced raster, store it as a COG and record it as one commit."""
+        from twin.surveys import import_survey
+
+        return import_survey(self, path, kind=kind, on=on, author=author, message=message, layer=layer)
 
 
 def feature_from_geojson(data: bytes | dict) -> Feature:  # type: ignore[type-arg]

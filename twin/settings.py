@@ -15,6 +15,10 @@ class TwinSettings(BaseSettings):
     # Where the twin lives: a GeoPackage file path (or gpkg:...), or a postgresql:// URL.
     store: str = "data/venue-twin.gpkg"
     author: str | None = None  # default author of commits made from this machine
+    # Survey rasters (twin.surveys): where their COG files live (default: beside a GeoPackage twin,
+    # data/surveys for a database) and the largest file an import accepts.
+    survey_dir: str | None = None
+    survey_max_bytes: int = 4 * 1024**3
 
     @field_validator("store", mode="before")
     @classmethod

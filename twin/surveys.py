@@ -1,0 +1,562 @@
+"""Survey rasters (drone orthophotos, vegetation indexes) recorded in the twin's history.
+
+How a survey is kept: the raster itself is a Cloud-Optimized GeoTIFF in a directory beside the
+twin (`survey_directory`), named by the SHA-256 of its bytes so a file never changes once
+written; the twin records each survey as one feature of a survey layer (`surveys`, or any layer
+named `surveys_*`, e.g. a restricted `surveys_internal`): its footprint within the venue's area of
+interest as geometry (EPSG:4326) and its metadata (kind, flight date, checksum, CRS, bounds,
+resolution, bands...) as properties. So one import is one ordinary commit (author, message, time,
+checksum in its content id), and as-of reads, diff, log, history, copying between stores, the
+PostGIS store and a layer's restricted visibility all apply to surveys with no code of their own.
+The pixels are never inside a commit; `check_survey_files` (run by fsck) recomputes each file's
+checksum against the one the history recorded.
+
+The COG is warped once, at import, to EPSG:3857 at the source's pixel size (the source CRS is
+recorded beside it): see _to_cog for why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from shapely.geometry import box
+
+from twin.errors import BadInput, Conflict, NotFound
+from twin.model import Change, CommitInfo, Feature, FieldSpec, LayerSchema
+
+if TYPE_CHECKING:
+    from twin.core import Ref, Twin, TwinLike
+
+SURVEY_LAYER = "surveys"  # the default survey layer, created by the first import
+SURVEY_LAYER_PREFIX = "surveys_"  # other survey layers, e.g. restricted ones
+KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+DEFAULT_MAX_BYTES = 4 * 1024**3
+WEB_MERCATOR = "EPSG:3857"  # the CRS survey COGs are stored in (see _to_cog for why)
+_CHUNK = 1 << 20
+
+_FIELDS = (
+    FieldSpec("kind", "string", required=True, title_en="Survey kind", title_zh="测量类型"),
+    FieldSpec("date", "date", required=True, title_en="Flight date", title_zh="飞行日期"),
+    FieldSpec("checksum", "string", required=True, title_en="SHA-256 of the COG file"),
+    FieldSpec("crs", "string", required=True, title_en="CRS of the raster"),
+    FieldSpec("west", "number", required=True, unit="deg"),
+    FieldSpec("south", "number", required=True, unit="deg"),
+    FieldSpec("east", "number", required=True, unit="deg"),
+    FieldSpec("north", "number", required=True, unit="deg"),
+    FieldSpec("resolution_m", "number", required=True, unit="m", title_en="Ground sample distance"),
+    FieldSpec("width", "integer", required=True, unit="px"),
+    FieldSpec("height", "integer", required=True, unit="px"),
+    FieldSpec("band_count", "integer", required=True),
+    FieldSpec("band_descriptions", "list"),
+    FieldSpec("dtype", "string", required=True),
+    FieldSpec("nodata", "string", title_en="No-data value as text (nan for NaN)"),
+    FieldSpec("file_name", "string", required=True),
+    FieldSpec("size_bytes", "integer", required=True, unit="B"),
+    FieldSpec("source_name", "string", title_en="File name the survey was imported from"),
+    FieldSpec("source_crs", "string", title_en="CRS of the raster as imported"),
+)
+
+
+def survey_schema(name: str = SURVEY_LAYER, restricted_to: Sequence[str] = ()) -> LayerSchema:
+    """The schema of a survey layer (restricted_to: roles that may see its surveys)."""
+    if not is_survey_layer(name):
+        raise BadInput(f"a survey layer is named {SURVEY_LAYER} or {SURVEY_LAYER_PREFIX}..., not {name!r}")
+    return LayerSchema(
+        name=name,
+        title_zh="航测影像",
+        title_en="Survey rasters",
+        geometry_types=("Polygon",),
+        fields=_FIELDS,
+        description="Drone surveys (orthophotos, vegetation indexes): footprint and metadata; "
+        "the pixels are Cloud-Optimized GeoTIFFs in the twin's survey directory, named by checksum.",
+        positions_approximate=False,
+        restricted_to=tuple(restricted_to),
+    )
+
+
+def is_survey_layer(name: str) -> bool:
+    return name == SURVEY_LAYER or name.startswith(SURVEY_LAYER_PREFIX)
+
+
+@dataclass(frozen=True)
+class SurveyInfo:
+    """One recorded survey: what the twin's history says of it."""
+
+    id: str  # the feature id: the first 16 hex digits of the checksum
+    layer: str  # the survey layer that holds it (decides who may see it)
+    kind: str  # orthophoto, ndvi, ...
+    date: date  # the flight date
+    checksum: str  # SHA-256 of the COG file, hex
+    crs: str  # the COG's CRS: EPSG:3857 (see _to_cog)
+    bounds: tuple[float, float, float, float]  # west, south, east, north in lon/lat
+    resolution: float  # metres on the ground per pixel of the source (mean of x and y)
+    width: int
+    height: int
+    band_count: int
+    band_descriptions: tuple[str, ...]
+    dtype: str
+    nodata: float | None
+    file_name: str
+    size_bytes: int
+    commit: str  # id of the commit that recorded it (as the reader may see it)
+    source_name: str | None = None
+    source_crs: str | None = None  # the CRS it was imported in (EPSG:xxxx, or WKT when it has no code)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["date"] = self.date.isoformat()
+        d["bounds"] = list(self.bounds)
+        d["band_descriptions"] = list(self.band_descriptions)
+        if self.nodata is not None and math.isnan(self.nodata):
+            d["nodata"] = "nan"
+        return d
+
+
+# ---------------------------------------------------------------------- where files live
+def survey_directory(twin: Twin) -> Path:
+    """Where this twin's survey files live: $VENUE_TWIN_SURVEY_DIR, else beside a GeoPackage twin
+    (`data/venue-twin.gpkg` -> `data/venue-twin.surveys/`), else `data/surveys` for a database."""
+    from twin.settings import settings
+
+    configured = settings().survey_dir
+    if configured:
+        return Path(configured)
+    path = getattr(twin.store, "path", None)
+    if isinstance(path, Path):
+        return path.with_name(path.stem + ".surveys")
+    return Path("data/surveys")
+
+
+def survey_path(twin: Twin, info: SurveyInfo) -> Path:
+    return survey_directory(twin) / info.file_name
+
+
+# ---------------------------------------------------------------------- reads
+def survey_layers(twin: TwinLike, ref: Ref | None = None) -> list[str]:
+    """The survey layers the reader may see (a TwinView hides restricted ones)."""
+    return [s.name for s in twin.layers(ref) if is_survey_layer(s.name)]
+
+
+def list_surveys(twin: TwinLike, ref: Ref | None = None, kind: str | None = None) -> list[SurveyInfo]:
+    """The surveys recorded as of `ref` (default HEAD), oldest flight first."""
+    ref = ref or twin.resolve()
+    out: list[SurveyInfo] = []
+    for layer in survey_layers(twin, ref):
+        page = twin.features(layer, ref)
+        for raw in page.features:
+            info = _info(twin, layer, raw)
+            if kind is None or info.kind == kind:
+                out.append(info)
+    out.sort(key=lambda s: (s.date, s.kind, s.id))
+    return out
+
+
+def get_survey(twin: TwinLike, survey_id: str, ref: Ref | None = None) -> SurveyInfo:
+    ref = ref or twin.resolve()
+    for layer in survey_layers(twin, ref):
+        found = twin.features_by_id(layer, [survey_id], ref)
+        if survey_id in found:
+            return _info(twin, layer, found[survey_id])
+    when = f" as of {ref.commit.id[:12]}" if ref.commit else ""
+    raise NotFound(f"no survey {survey_id!r}{when}")
+
+
+def _info(twin: TwinLike, layer: str, raw: bytes) -> SurveyInfo:
+    d = orjson.loads(raw)
+    p = d["properties"]
+    fid = str(d["id"])
+    # Surveys are added once and never modified, so the first version's commit recorded it.
+    recorded = twin.history(layer, fid)[0].commit.id
+    nodata = p.get("nodata")
+    return SurveyInfo(
+        id=fid,
+        layer=layer,
+        kind=p["kind"],
+        date=date.fromisoformat(p["date"]),
+        checksum=p["checksum"],
+        crs=p["crs"],
+        bounds=(p["west"], p["south"], p["east"], p["north"]),
+        resolution=p["resolution_m"],
+        width=p["width"],
+        height=p["height"],
+        band_count=p["band_count"],
+        band_descriptions=tuple(p.get("band_descriptions") or ()),
+        dtype=p["dtype"],
+        nodata=float(nodata) if nodata is not None else None,
+        file_name=p["file_name"],
+        size_bytes=p["size_bytes"],
+        commit=recorded,
+        source_name=p.get("source_name"),
+        source_crs=p.get("source_crs"),
+    )
+
+
+# ---------------------------------------------------------------------- import
+@dataclass(frozen=True)
+class _Source:
+    crs: str
+    bounds_lonlat: tuple[float, float, float, float]
+    resolution: float
+    count: int
+    dtype: str
+    nodata: float | None
+    descriptions: tuple[str, ...]
+
+
+def import_survey(
+    twin: TwinLike,
+    path: str | Path,
+    *,
+    kind: str,
+    on: date,
+    author: str,
+    message: str | None = None,
+    layer: str = SURVEY_LAYER,
+    max_bytes: int | None = None,
+) -> CommitInfo:
+    """Validate a georeferenced raster, convert it to a COG in the survey directory and record it
+    as one commit. BadInput naming the problem for anything unusable; then nothing is recorded and
+    no file is left behind."""
+    from twin.settings import settings
+
+    src_path = Path(path)
+    if not KIND.match(kind):
+        raise BadInput(f"survey kind {kind!r} must be lower-case letters, digits and _ (e.g. orthophoto, ndvi)")
+    if not is_survey_layer(layer):
+        raise BadInput(f"{layer!r} is not a survey layer ({SURVEY_LAYER} or {SURVEY_LAYER_PREFIX}...)")
+    limit = max_bytes if max_bytes is not None else settings().survey_max_bytes
+    try:
+        size = src_path.stat().st_size
+    except OSError as e:
+        raise BadInput(f"cannot read {src_path}: {e.strerror}") from None
+    if size > limit:
+        raise BadInput(
+            f"{src_path.name}: {size:,} bytes is over the survey size limit of {limit:,} bytes "
+            "(VENUE_TWIN_SURVEY_MAX_BYTES)"
+        )
+    aoi = twin.area_of_interest
+    source = _check_source(src_path, aoi)
+    footprint = box(*source.bounds_lonlat).intersection(aoi)
+    from twin.access import TwinView
+
+    real_twin = twin.twin if isinstance(twin, TwinView) else twin
+    directory = survey_directory(real_twin)
+    directory.mkdir(parents=True, exist_ok=True)
+    with _temporary(directory) as tmp:
+        _to_cog(src_path, tmp, source)
+        checksum, cog_size = _sha256(tmp)
+        survey_id = checksum[:16]
+        for other in survey_layers(real_twin):
+            if real_twin.features_by_id(other, [survey_id]):
+                raise BadInput(f"{src_path.name}: this raster is already recorded as survey {survey_id}")
+        final = directory / f"{checksum}.tif"
+        existed = final.exists()
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the service may run as another user
+        os.replace(tmp, final)
+        try:
+            if layer not in {s.name for s in real_twin.layers()}:
+                with contextlib.suppress(Conflict):  # another import created it meanwhile
+                    twin.create_layer(survey_schema(layer), author=author, message=f"Create survey layer {layer}")
+            else:
+                twin.layer(layer)  # through a view: refuse a layer the caller may not see
+            props = {
+                "kind": kind,
+                "date": on.isoformat(),
+                "checksum": checksum,
+                "crs": WEB_MERCATOR,
+                "source_crs": source.crs,
+                "west": source.bounds_lonlat[0],
+                "south": source.bounds_lonlat[1],
+                "east": source.bounds_lonlat[2],
+                "north": source.bounds_lonlat[3],
+                "resolution_m": source.resolution,
+                "width": 0,
+                "height": 0,
+                "band_count": source.count,
+                "band_descriptions": list(source.descriptions),
+                "dtype": source.dtype,
+                "nodata": None
+                if source.nodata is None
+                else ("nan" if math.isnan(source.nodata) else repr(source.nodata)),
+                "file_name": final.name,
+                "size_bytes": cog_size,
+                "source_name": src_path.name,
+            }
+            import rasterio
+
+            with rasterio.open(final) as cog:
+                props["width"], props["height"] = cog.width, cog.height
+            feature = Feature(survey_id, footprint, props)
+            return twin.commit(
+                [Change(layer, "add", survey_id, feature)],
+                author=author,
+                message=message or f"Survey {kind} of {on.isoformat()} ({src_path.name}, sha256 {checksum[:12]})",
+            )
+        except BaseException:
+            if not existed:
+                final.unlink(missing_ok=True)
+            raise
+
+
+@contextlib.contextmanager
+def _temporary(directory: Path) -> Iterator[Path]:
+    """A hidden temporary file in the survey directory (same file system: the rename is atomic),
+    removed unless it was moved into place."""
+    fd, name = tempfile.mkstemp(prefix=".import-", suffix=".tif", dir=directory)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_source(path: Path, aoi: Any) -> _Source:
+    import numpy as np
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window
+
+    name = path.name
+    try:
+        with warnings.catch_warnings():
+            # An ungeoreferenced file is refused below with a message naming it, not a warning.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+    except RasterioError as e:
+        raise BadInput(f"{name}: not a raster GDAL can read ({_first_line(e)})") from None
+    with src:
+        if src.crs is None or (src.transform.is_identity and not src.gcps[0]):
+            raise BadInput(f"{name}: not georeferenced (no CRS or geotransform); give a GeoTIFF with both")
+        if src.gcps[0] and src.transform.is_identity:
+            raise BadInput(f"{name}: georeferenced by control points only; warp it to a CRS first (gdalwarp)")
+        if src.count < 1:
+            raise BadInput(f"{name}: has no bands")
+        dtype = src.dtypes[0]
+        if any(d != dtype for d in src.dtypes):
+            raise BadInput(f"{name}: bands of different types ({', '.join(sorted(set(src.dtypes)))})")
+        if np.dtype(dtype).kind == "c":
+            raise BadInput(f"{name}: complex pixel type {dtype} is not a survey raster")
+        nodata = src.nodata
+        if nodata is not None and not _nodata_fits(nodata, dtype):
+            raise BadInput(f"{name}: nodata {nodata!r} cannot be a {dtype} value")
+        try:
+            west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
+        except Exception as e:  # pyproj/PROJ errors have no common base worth naming
+            raise BadInput(f"{name}: its bounds cannot be put in lon/lat ({_first_line(e)})") from None
+        if not all(math.isfinite(v) for v in (west, south, east, north)):
+            raise BadInput(f"{name}: its bounds are not finite in lon/lat; is its CRS right?")
+        if not box(west, south, east, north).intersects(aoi):
+            x0, y0, x1, y1 = aoi.bounds
+            raise BadInput(
+                f"{name}: covers ({west:.4f},{south:.4f} – {east:.4f},{north:.4f}) lon/lat, outside the venue's area "
+                f"of interest ({x0:.3f},{y0:.3f} – {x1:.3f},{y1:.3f}); is its CRS right?"
+            )
+        # Reading the last block of every band catches a truncated file now rather than half way
+        # through the conversion (a whole read would load the raster).
+        h, w = src.block_shapes[0]
+        last = Window(max(0, src.width - w), max(0, src.height - h), min(w, src.width), min(h, src.height))
+        try:
+            src.read(window=last)
+            src.read(window=Window(0, 0, min(w, src.width), min(h, src.height)))
+        except RasterioError as e:
+            raise BadInput(
+                f"{name}: its bands cannot be read, is the file truncated or corrupt? ({_first_line(e)})"
+            ) from None
+        crs = src.crs.to_string() if src.crs.to_epsg() is None else f"EPSG:{src.crs.to_epsg()}"
+        return _Source(
+            crs=crs,
+            bounds_lonlat=(west, south, east, north),
+            resolution=_metres_per_pixel(src),
+            count=src.count,
+            dtype=dtype,
+            nodata=nodata,
+            descriptions=tuple(
+                d or (c.name if c.name not in ("undefined", "gray") else f"band {i + 1}")
+                for i, (d, c) in enumerate(zip(src.descriptions, src.colorinterp, strict=True))
+            ),
+        )
+
+
+def _nodata_fits(nodata: float, dtype: str) -> bool:
+    import numpy as np
+
+    dt = np.dtype(dtype)
+    if math.isnan(nodata):
+        return dt.kind == "f"
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return float(nodata).is_integer() and info.min <= nodata <= info.max
+    if dt.kind == "f":
+        return math.isinf(nodata) or abs(nodata) <= float(np.finfo(dt).max)
+    return True
+
+
+def _metres_per_pixel(src: Any) -> float:
+    """Mean pixel size in metres (geodesic at the raster's centre for a geographic CRS)."""
+    from pyproj import Geod
+
+    xres, yres = abs(src.transform.a), abs(src.transform.e)
+    if src.crs.is_geographic:
+        from rasterio.warp import transform
+
+        cx, cy = (src.bounds.left + src.bounds.right) / 2, (src.bounds.bottom + src.bounds.top) / 2
+        (lon,), (lat,) = transform(src.crs, "EPSG:4326", [cx], [cy])
+        geod = Geod(ellps="WGS84")
+        dx = geod.inv(lon, lat, lon + xres, lat)[2]
+        dy = geod.inv(lon, lat, lon, lat + yres)[2]
+        return (dx + dy) / 2
+    factor = src.crs.linear_units_factor[1] if src.crs.linear_units_factor else 1.0
+    res = (xres + yres) / 2 * factor
+    if src.crs.to_epsg() == 3857:
+        # Web Mercator stretches distances by 1/cos(latitude).
+        from rasterio.warp import transform
+
+        cy = (src.bounds.bottom + src.bounds.top) / 2
+        (_,), (lat,) = transform(src.crs, "EPSG:4326", [src.bounds.left], [cy])
+        res *= math.cos(math.radians(lat))
+    return res
+
+
+def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
+    """Warp to EPSG:3857 and write a COG with rio-cogeo, streaming by blocks (never the whole raster
+    in memory).
+
+    Why Web Mercator: web tiles are read in EPSG:3857, and PROJ takes 100-400 ms to set up a
+    CGCS2000 (EPSG:4490/4549) to Web Mercator transformation, every time a tile is warped (the
+    raster benchmark measured it), against a 25 ms budget per tile. Warping once at import costs
+    one resampling; the pixel size stays the source's (no upsampling to a zoom level), the source
+    CRS is recorded, and shares of an area (green cover) are the same in either CRS since the
+    Mercator scale is constant across the venue to 0.01 %.
+
+    Profile: JPEG (an internal mask for what is outside the flight) for 3-band 8-bit orthophotos,
+    WEBP for 4-band 8-bit ones (it keeps the alpha), DEFLATE with a predictor for everything else,
+    index bands included, since a lossy codec would change the values the evidence reads; index
+    bands are resampled nearest so every value is one that was flown."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.errors import RasterioError
+    from rasterio.shutil import copy as rio_copy
+    from rasterio.vrt import WarpedVRT
+    from rasterio.warp import calculate_default_transform
+    from rio_cogeo.cogeo import cog_translate
+    from rio_cogeo.profiles import cog_profiles
+
+    rgb = source.dtype == "uint8" and source.count in (3, 4)
+    if rgb and source.count == 3:
+        profile = cog_profiles.get("jpeg")
+        profile["jpeg_quality"] = 90
+    elif rgb:
+        profile = cog_profiles.get("webp")
+        profile["webp_level"] = 90
+    else:
+        profile = cog_profiles.get("deflate")
+        profile["predictor"] = 3 if source.dtype.startswith("float") else 2
+    profile["blockxsize"] = profile["blockysize"] = 512
+    config: dict[str, Any] = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": "TRUE", "GDAL_CACHEMAX": 256}
+    try:
+        with rasterio.Env(**config), rasterio.open(src_path) as src, _temporary(dst.parent) as warped:
+            transform, width, height = calculate_default_transform(
+                src.crs, WEB_MERCATOR, src.width, src.height, *src.bounds
+            )
+            warp: dict[str, Any] = {
+                "crs": WEB_MERCATOR,
+                "transform": transform,
+                "width": width,
+                "height": height,
+                "resampling": Resampling.bilinear if rgb else Resampling.nearest,
+                "warp_mem_limit": 256,
+            }
+            add_mask = False
+            if source.nodata is not None:
+                warp |= {"nodata": source.nodata, "src_nodata": source.nodata}
+                add_mask = rgb and source.count == 3  # JPEG has no nodata: a mask says where the flight ends
+            elif source.dtype.startswith("float"):
+                warp["nodata"] = float("nan")
+            elif not (rgb and source.count == 4):
+                warp["add_alpha"] = True  # outside the flight, made an internal mask below
+                add_mask = True
+            # Warped into a plain tiled file first: GDAL's copy warps each chunk once, where
+            # cog_translate reading a WarpedVRT warped it again for masks and overviews (3x the CPU).
+            with WarpedVRT(src, **warp) as vrt:
+                rio_copy(
+                    vrt, str(warped), driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
+                    compress="ZSTD", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+                )  # fmt: skip
+            cog_translate(str(warped), str(dst), profile, add_mask=add_mask, in_memory=False, quiet=True, config=config)
+    except (RasterioError, ValueError, OSError) as e:
+        raise BadInput(
+            f"{src_path.name}: cannot be converted to a Cloud-Optimized GeoTIFF ({_first_line(e)})"
+        ) from None
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def copy_survey_files(source: Twin, target: Twin) -> int:
+    """Copy the survey files `source` records (at its head) into `target`'s survey directory, for
+    `venue-twin copy`; files already there are kept (a file's name is its checksum). The count copied."""
+    import shutil
+
+    src_dir, dst_dir = survey_directory(source), survey_directory(target)
+    if src_dir.resolve() == dst_dir.resolve():
+        return 0
+    copied = 0
+    for info in list_surveys(source):
+        there = dst_dir / info.file_name
+        if there.exists() or not (src_dir / info.file_name).exists():
+            continue  # fsck of the source reports a missing file
+        dst_dir.mkdir(parents=True, exist_ok=True)
+        with _temporary(dst_dir) as tmp:
+            shutil.copyfile(src_dir / info.file_name, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, there)
+        copied += 1
+    return copied
+
+
+# ---------------------------------------------------------------------- integrity
+def check_survey_files(twin: Twin) -> list[str]:
+    """fsck's part: each survey recorded at the head has its file, with the recorded checksum."""
+    problems: list[str] = []
+    directory = survey_directory(twin)
+    for layer in survey_layers(twin):
+        for raw in twin.features(layer).features:
+            d = orjson.loads(raw)
+            p = d["properties"]
+            f = directory / p["file_name"]
+            if not f.exists():
+                problems.append(f"survey {d['id']} ({p['kind']} {p['date']}): file {f} is missing")
+                continue
+            digest, _ = _sha256(f)
+            if digest != p["checksum"]:
+                problems.append(
+                    f"survey {d['id']} ({p['kind']} {p['date']}): file {f} hashes to {digest[:12]}, "
+                    f"the twin recorded {p['checksum'][:12]}; it was modified"
+                )
+    return problems
