@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
 from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
+from completion.evidence import late_and_flagged, snapshot_flags
 from completion.register import LAYER
 from completion.reports import ProgressReport, report_progress
 from completion.rollup import GROUPINGS
@@ -179,14 +180,15 @@ class CompletionFactory:
             raise InvalidParameter(f"status {status!r} is not one of {', '.join(STATUSES)}", parameter="status")
         _, snap = self._snapshot(twin, who, date, version)
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
+        flags = snapshot_flags(twin, snap, version)
         if fmt == "csv":
             return _csv(
-                (project_row(s, snap.weights.get(s.project.code)) for s in chosen),
+                (project_row(s, snap.weights.get(s.project.code), flags.get(s.project.code)) for s in chosen),
                 PROJECT_COLUMNS,
                 f"projects-{snap.on.isoformat()}.csv",
                 _headers(snap),
             )
-        items = [status_doc(s, snap.weights.get(s.project.code)) for s in chosen]
+        items = [status_doc(s, snap.weights.get(s.project.code), flags.get(s.project.code)) for s in chosen]
         for item in items:
             item["links"] = [{"rel": "self", "type": JSON, "href": public_url(request, f"/projects/{item['code']}")}]
         doc = {**snapshot_meta(snap), "projects": items, "numberReturned": len(items)}
@@ -207,7 +209,7 @@ class CompletionFactory:
         planned = next(p for st, p in rows if st.project.code == code)
         doc = {
             **snapshot_meta(snap),
-            "project": status_doc(s, snap.weights.get(code)),
+            "project": status_doc(s, snap.weights.get(code), snapshot_flags(twin, snap, version).get(code)),
             "checkpoints": [
                 {"checkpoint": c.label, "date": c.on.isoformat(), "planned_percent": round(v, 2)}
                 for c, v in zip(cps, planned, strict=True)
@@ -215,6 +217,7 @@ class CompletionFactory:
             "reports": [r.to_dict() for r in snap.reports[code] if r.on <= snap.on],
             "links": [
                 {"rel": "progress", "type": JSON, "href": public_url(request, f"/projects/{code}/progress")},
+                {"rel": "evidence", "type": JSON, "href": public_url(request, f"/projects/{code}/evidence")},
                 {
                     "rel": "history",
                     "type": JSON,
@@ -291,6 +294,7 @@ class CompletionFactory:
             raise InvalidParameter(f"by={by!r} is not one of {', '.join(GROUPINGS)}", parameter="by")
         _, snap = self._snapshot(twin, who, date, version)
         groups, overall = snap.groups(by), snap.overall()
+        flags = {} if fmt == "csv" else snapshot_flags(twin, snap, version)
         if fmt == "csv":
             return _csv(
                 (group_row(g) for g in [*groups, overall]),
@@ -303,7 +307,7 @@ class CompletionFactory:
             "by": by,
             "overall": overall.to_dict(),
             "groups": [g.to_dict() for g in groups],
-            "late": [late_row(s) for s in snap.late()],
+            "late": [late_row(s, flags.get(s.project.code)) for s in late_and_flagged(snap, flags)],
             "thresholds": {"at_risk_days": self.settings.at_risk_days, "behind_days": self.settings.behind_days},
         }
         return _json(doc, headers=_headers(snap))
@@ -409,10 +413,12 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f)
         _, snap = self._snapshot(twin, who, date, version)
-        late = snap.late()
+        flags = snapshot_flags(twin, snap, version)
+        late = late_and_flagged(snap, flags)
+        rows = [late_row(s, flags.get(s.project.code)) for s in late]
         if fmt == "csv":
-            return _csv((late_row(s) for s in late), LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
-        doc = {**snapshot_meta(snap), "late": [late_row(s) for s in late], "numberReturned": len(late)}
+            return _csv(rows, LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
+        doc = {**snapshot_meta(snap), "late": rows, "numberReturned": len(late)}
         return _json(doc, headers=_headers(snap))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from completion.evidence import late_and_flagged, snapshot_flags
 from completion.rollup import GROUPINGS
 from completion.snapshot import (
     GROUP_COLUMNS,
@@ -50,7 +51,9 @@ completion_app = typer.Typer(
 
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE)."),
+    typer.Option(
+        "--store", "-s", help="The twin: a GeoPackage file or a postgresql:// URL (default: $VENUE_TWIN_STORE)."
+    ),
 ]
 DateOpt = Annotated[
     str | None,
@@ -182,7 +185,7 @@ def completion(
 
     if by not in GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version) as (comp, snap):
         groups, overall = snap.groups(by), snap.overall()
         if as_csv:
             _write_csv((group_row(g) for g in [*groups, overall]), GROUP_COLUMNS)
@@ -205,15 +208,15 @@ def completion(
                 style=style,
             )
         out.print(table)
-        _print_late(out, snap)
+        _print_late(out, snap, snapshot_flags(comp.twin, snap, version))
 
 
-def _print_late(out: Console, snap: Snapshot) -> None:
-    late = snap.late()
+def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
+    late = late_and_flagged(snap, flags)
     if not late:
         out.print("no late projects")
         return
-    out.print(f"[bold]Late projects ({len(late)})[/], most days late first:")
+    out.print(f"[bold]Late projects ({len(late)})[/], most days late first, then those their imagery contradicts:")
     table = Table(
         "code",
         "project",
@@ -224,6 +227,7 @@ def _print_late(out: Console, snap: Snapshot) -> None:
         "days late",
         "forecast finish",
         "after opening",
+        "imagery",
     )
     for s in late:
         fc = s.forecast
@@ -237,6 +241,7 @@ def _print_late(out: Console, snap: Snapshot) -> None:
             f"{s.days_late:.1f}",
             fc.finish.isoformat() if fc.finish else "—",
             "[bold red]yes[/]" if fc.after_opening else ("no" if fc.after_opening is False else "—"),
+            f"[bold red]⚑ {flags[s.project.code]}[/]" if s.project.code in flags else "",
         )
     out.print(table)
 
@@ -244,13 +249,14 @@ def _print_late(out: Console, snap: Snapshot) -> None:
 @completion_app.command("late")
 def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
     """The projects behind schedule on a date, most days late first, with their units."""
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version) as (comp, snap):
+        flags = snapshot_flags(comp.twin, snap, version)
         if as_csv:
-            _write_csv((late_row(s) for s in snap.late()), LATE_COLUMNS)
+            _write_csv((late_row(s, flags.get(s.project.code)) for s in late_and_flagged(snap, flags)), LATE_COLUMNS)
             return
         out = _out()
         out.print(_heading(snap))
-        _print_late(out, snap)
+        _print_late(out, snap, flags)
 
 
 @completion_app.command("projects")

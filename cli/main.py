@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from cli.completion import completion_app, progress_app
+from cli.evidence import evidence
 from cli.layers import layer_app
 from cli.maps import map_app
 from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
@@ -499,6 +500,7 @@ app.add_typer(progress_app, name="progress")
 app.add_typer(completion_app, name="completion")
 app.add_typer(map_app, name="map")
 app.add_typer(layer_app, name="layer")
+app.command("evidence")(evidence)
 
 
 @contextmanager

@@ -29,7 +29,9 @@ entrance square being repaved), so finished surface seen there may be another pr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -44,6 +46,7 @@ from shapely.ops import unary_union
 from completion.register import Project
 from completion.settings import CompletionSettings
 from completion.snapshot import Completion, Snapshot
+from completion.status import ProjectStatus
 from completion.zonal import signature_shares, zonal_stats
 from layers.crs import METRIC_CRS, STORAGE_CRS
 from twin.core import Ref, TwinLike
@@ -390,3 +393,34 @@ def project_evidence(
 def flags_by_code(evidence: Sequence[Evidence]) -> dict[str, str]:
     """Project code -> flag message, for the projects whose report runs ahead of their imagery."""
     return {e.code: e.message or "" for e in evidence if e.flag}
+
+
+# ---------------------------------------------------------------------------- for status pages
+_FLAG_CACHE: OrderedDict[Any, dict[str, str]] = OrderedDict()
+_FLAG_CACHE_SIZE = 32
+_flag_lock = threading.Lock()
+
+
+def snapshot_flags(twin: TwinLike, snap: Snapshot, version: str | None = None) -> dict[str, str]:
+    """Project code -> flag message for a completion snapshot, cached per twin state (a view's
+    key includes what it hides) and snapshot, since the late list, the project pages and the maps
+    ask it again and again. Empty, and cheap, while the twin has no survey."""
+    key = (twin.state_key(), snap.on, snap.ref.seq, version is None)
+    with _flag_lock:
+        if key in _FLAG_CACHE:
+            _FLAG_CACHE.move_to_end(key)
+            return _FLAG_CACHE[key]
+    flags = flags_by_code(evidence_for_snapshot(twin, snap, version=version)) if twin.surveys() else {}
+    with _flag_lock:
+        _FLAG_CACHE[key] = flags
+        while len(_FLAG_CACHE) > _FLAG_CACHE_SIZE:
+            _FLAG_CACHE.popitem(last=False)
+    return flags
+
+
+def late_and_flagged(snap: Snapshot, flags: Mapping[str, str]) -> list[ProjectStatus]:
+    """The late list, then the projects whose report runs ahead of their imagery that are not
+    late by their reports (a flagged project reported done is the one to check first)."""
+    late = snap.late()
+    codes = {s.project.code for s in late}
+    return late + [s for s in snap.statuses if s.project.code in flags and s.project.code not in codes]

@@ -177,8 +177,9 @@ def _r(v: float | None, digits: int = 2) -> float | None:
     return None if v is None else round(v, digits)
 
 
-def status_doc(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
-    """A project with its status, as the API answers it."""
+def status_doc(s: ProjectStatus, weight: float | None = None, flag: str | None = None) -> dict[str, Any]:
+    """A project with its status, as the API answers it; ``flag``: the imagery's disagreement with
+    its report, if any (completion.evidence.snapshot_flags)."""
     p = s.project
     return {
         "code": p.code,
@@ -205,6 +206,7 @@ def status_doc(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
         "forecast": s.forecast.to_dict(),
         "last_report": s.last_report.to_dict() if s.last_report else None,
         "overall_weight": _r(weight, 6),
+        "evidence_flag": flag,
     }
 
 
@@ -212,12 +214,13 @@ PROJECT_COLUMNS = (
     "code", "name_zh", "name_en", "category", "area", "responsible_unit", "responsible_person", "planned_start",
     "planned_finish", "quantity", "quantity_unit", "overall_weight", "date", "status", "percent", "planned_percent",
     "sv_days", "days_late", "forecast_finish", "forecast_after_opening", "last_report_date", "last_reporter",
+    "evidence_flag",
 )  # fmt: skip
 
 
-def project_row(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]:
+def project_row(s: ProjectStatus, weight: float | None = None, flag: str | None = None) -> dict[str, Any]:
     """A flat row (for CSV) with PROJECT_COLUMNS."""
-    d = status_doc(s, weight)
+    d = status_doc(s, weight, flag)
     d["forecast_finish"] = d["forecast"]["finish"]
     d["forecast_after_opening"] = d["forecast"]["after_opening"]
     d["last_report_date"] = s.last_report.on.isoformat() if s.last_report else None
@@ -227,12 +230,12 @@ def project_row(s: ProjectStatus, weight: float | None = None) -> dict[str, Any]
 
 LATE_COLUMNS = (
     "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
-    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening",
+    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "evidence_flag",
 )  # fmt: skip
 
 
-def late_row(s: ProjectStatus) -> dict[str, Any]:
-    return {k: v for k, v in project_row(s).items() if k in LATE_COLUMNS}
+def late_row(s: ProjectStatus, flag: str | None = None) -> dict[str, Any]:
+    return {k: v for k, v in project_row(s, flag=flag).items() if k in LATE_COLUMNS}
 
 
 GROUP_COLUMNS = (

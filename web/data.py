@@ -28,6 +28,7 @@ import orjson
 import shapely
 
 from completion import Completion, Snapshot
+from completion.evidence import snapshot_flags
 from completion.register import LAYER as PROJECTS_LAYER
 from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
 from twin import BBox
@@ -102,6 +103,7 @@ class CompletionView:
     curve: list[Any]  # completion.snapshot.CurvePoint, overall
     membership: dict[str, list[int]] = field(default_factory=dict)  # "layer/id" -> indices into statuses
     worst: dict[str, str] = field(default_factory=dict)  # "layer/id" -> status
+    flags: dict[str, str] = field(default_factory=dict)  # project code -> imagery's disagreement (completion.evidence)
 
     _bounds: dict[str, list[float] | None] = field(default_factory=dict)
 
@@ -139,7 +141,8 @@ def completion_view(twin: TwinLike, on: str | date | None = None, version: str |
         for i, s in enumerate(snap.statuses):
             for key in s.project.features:
                 membership.setdefault(key, []).append(i)
-        return CompletionView(snap, curve, membership, snap.feature_statuses())
+        flags = snapshot_flags(twin, snap, version)
+        return CompletionView(snap, curve, membership, snap.feature_statuses(), flags)
 
     day = on.isoformat() if isinstance(on, date) else on
     if day is None and version is None:
@@ -192,6 +195,7 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "forecast": fc.finish.isoformat() if fc.finish else None,
                 "after_opening": fc.after_opening,
                 "days_late": s.days_late,
+                "evidence": view.flags.get(p.code),
             }
         )
     return out

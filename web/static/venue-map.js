@@ -1118,6 +1118,7 @@
           '<tr><th>' + esc(L_.forecast) + '</th><td>' + esc(p.forecast || L_.not_forecast) +
           (p.after_opening ? ' <span class="vt-late">⚠ ' + esc(L_.after_opening) + '</span>' : '') +
           (p.days_late > 0 ? ' <span class="vt-late">(' + esc(fmt(L_.days_late, { n: Math.round(p.days_late) })) + ')</span>' : '') + '</td></tr>' +
+          (p.evidence ? '<tr class="vt-evidence-flag"><th>' + esc(L_.imagery) + '</th><td><span class="vt-late">\u{1F6F0} ' + esc(p.evidence) + '</span></td></tr>' : '') +
           '</table></div>';
       });
       return html;
