@@ -203,8 +203,8 @@ def _class_shares(
     if classes.size == 0:
         return [{} for _ in range(len(frame))], [0.0] * len(frame)
     rows, cols = classes.shape
-    left, top = transform * (0, 0)
-    right, bottom = transform * (cols, rows)
+    left, top = transform @ (0, 0)
+    right, bottom = transform @ (cols, rows)
     source = NumPyRasterSource(
         classes, left, bottom, right, top, nodata=CLASS_NODATA, srs_wkt=rasterio.crs.CRS.from_user_input(crs).to_wkt()
     )

@@ -248,7 +248,7 @@ def _texture(grid: Grid, row0: int, rows: int, seed: int, cell_m: float, sigma: 
     coarse = rng.normal(0, sigma, (ch, cw)).astype(np.float32)
     coarse_tf = Affine(cell_m, 0, grid.transform.c, 0, -cell_m, grid.transform.f)
     out = np.zeros((rows, grid.width), np.float32)
-    strip_tf = grid.transform * Affine.translation(0, row0)
+    strip_tf = grid.transform @ Affine.translation(0, row0)
     reproject(
         coarse, out, src_transform=coarse_tf, dst_transform=strip_tf, src_crs=METRIC_CRS, dst_crs=METRIC_CRS,
         resampling=Resampling.bilinear,

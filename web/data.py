@@ -36,6 +36,7 @@ from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, run_query
+from twin.surveys import is_survey_layer
 from web import i18n
 
 # Drawing order, bottom to top; layers not named here come after, in catalogue order.
@@ -49,7 +50,8 @@ SIMPLIFY_MIN_COORDS = 24  # geometries with fewer coordinates are sent as stored
 def spatial_layers(twin: TwinLike) -> list[LayerSchema]:
     """The twin's layers with geometry (those the twin's view shows), in drawing order."""
     every = twin.layers()
-    layers = [s for s in every if s.spatial]
+    # Survey layers hold raster footprints, not venue features (and may not exist at a past date).
+    layers = [s for s in every if s.spatial and not is_survey_layer(s.name)]
     rank = {n: i for i, n in enumerate(LAYER_ORDER)}
     position = {s.name: i for i, s in enumerate(every)}
     return sorted(layers, key=lambda s: (rank.get(s.name, len(rank)), position[s.name]))
