@@ -66,6 +66,7 @@ bench: install
 	$(BIN)/python -m web.bench_maps
 	$(BIN)/python -m bench.concurrent_edits
 	$(BIN)/python -m bench.slow_clients --timeout 5
+	$(BIN)/python -m bench.evidence_bench
 
 lint: install
 	$(BIN)/ruff check twin layers cli api completion tests bench web
