@@ -38,6 +38,7 @@ from typing import Any
 
 import geopandas as gpd
 import orjson
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
@@ -72,6 +73,18 @@ class EvidenceSettings(BaseSettings):
     evidence_planted_share: float = 0.9  # share of a bed that planting covers when not measured in m²
     evidence_min_coverage: float = 0.5  # below this share of the footprint covered, no estimate
     evidence_change_threshold: float = 40.0  # RGB distance (8-bit) that counts as a changed pixel
+
+    @model_validator(mode="after")
+    def _sane(self) -> EvidenceSettings:
+        if not 0 < self.evidence_planted_share <= 1:
+            raise ValueError("evidence_planted_share must be in (0, 1]")
+        if not 0 <= self.evidence_min_coverage <= 1:
+            raise ValueError("evidence_min_coverage must be in [0, 1]")
+        if self.evidence_margin < 0 or self.evidence_change_threshold < 0:
+            raise ValueError("evidence_margin and evidence_change_threshold must not be negative")
+        if not -1 <= self.evidence_ndvi_threshold <= 1:
+            raise ValueError("evidence_ndvi_threshold must be an NDVI value, -1 to 1")
+        return self
 
 
 @dataclass

@@ -20,10 +20,12 @@ about 55 % green cover. A lawn is chosen because it is large (tens of thousands 
 NDVI pixels per lawn even at 1 m) and because "laid" against "growing" is the classic gap between a
 report and a vegetation index.
 
-Sizes (the venue's extent is about 1.45 × 1.16 km in EPSG:4549): an orthophoto is about 4,800 ×
-3,900 pixels (JPEG-compressed COG about 3–4 MB), an NDVI survey about 1,450 × 1,160 (about 4 MB
-deflated); four checkpoints (T-70, T-50, T-30, T-10) make eight surveys, about 30 MB, rendered in
-strips of 512 rows so memory stays under about 150 MB. Deterministic for a seed.
+Sizes (the venue's extent is about 1.45 × 1.16 km in EPSG:4549): an orthophoto is 4,840 × 3,880
+pixels (a JPEG-compressed COG of about 4 MB), an NDVI survey 1,452 × 1,164 (about 5.5 MB deflated:
+float noise compresses poorly); four checkpoints (T-70, T-50, T-30, T-10) make eight surveys,
+about 36 MB. Rendering takes about 15 s and importing (COG conversion) about as long on a busy
+2-core machine; written in strips of 512 rows, the process peaks at about 350 MB. Deterministic
+for a seed.
 
 `build_demo_surveys(twin, workdir)` renders them into ``workdir`` and imports each into the twin
 (one commit per survey); `venue-twin init` calls it. `python -m layers.demo_surveys OUTDIR`
