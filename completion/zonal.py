@@ -1,12 +1,11 @@
 """Zonal statistics of survey rasters over footprints (twin-free: geometries and raster files in).
 
 exactextract does the zonal work (exact pixel-coverage fractions, one call per raster over every
-footprint). What it has no operation for — the share of a footprint above an NDVI threshold, or at
-a surface signature that needs all three RGB bands — is a small Python operation on the values
-and coverage fractions exactextract hands it, or, for the RGB signatures and the change between
-two surveys, a one-band class raster made with numpy for the footprints' window and given to
-exactextract as a numpy array (a per-pixel rule over three bands or two rasters is not a zonal
-operation exactextract has).
+footprint). What it has no operation for is done in numpy around it: the share of a footprint
+above an NDVI threshold is summed from the per-cell values and coverage fractions exactextract
+returns; the share at a surface signature (a rule over all three RGB bands) and the change
+between two surveys (a rule over two rasters) are a one-band class raster made with numpy for
+the footprints' windows and given to exactextract as a numpy array.
 
 Footprints come in any CRS (EPSG:4326 by default, the twin's storage CRS) and are reprojected
 into the raster's CRS with geopandas/pyproj. Shares are fractions 0–1:
@@ -31,6 +30,7 @@ import rasterio
 import shapely
 from exactextract import exact_extract
 from exactextract.raster import NumPyRasterSource, RasterioRasterSource
+from rasterio.enums import MaskFlags
 from rasterio.windows import Window, from_bounds
 from shapely.geometry.base import BaseGeometry
 
@@ -87,17 +87,14 @@ def footprints_frame(
     return frame.to_crs(to_crs)
 
 
-def _share_above(threshold: float) -> Callable[[Any, Any], float]:
-    def above(values: Any, coverage: Any) -> float:
-        valid = ~np.ma.getmaskarray(values)
-        cov = np.asarray(coverage)[valid]
-        if cov.sum() <= 0:
-            return math.nan
-        v = np.ma.getdata(values)[valid]
-        return float(cov[v > threshold].sum() / cov.sum())
-
-    above.__name__ = "above"
-    return above
+def _share_above(values: Any, coverage: Any, threshold: float) -> float | None:
+    """The coverage-weighted share of valid cells above ``threshold`` (exactextract's ``values``
+    and ``coverage`` ops give the valid cells and their coverage fractions, aligned)."""
+    cov = np.asarray(coverage, dtype=np.float64)
+    total = float(cov.sum())
+    if total <= 0:
+        return None
+    return float(cov[np.asarray(values) > threshold].sum() / total)
 
 
 def _coverage(frame: gpd.GeoDataFrame, counts: Sequence[Any], pixel_area: float) -> list[float]:
@@ -136,8 +133,10 @@ def zonal_stats(
         pixel_area = abs(ds.transform.a * ds.transform.e - ds.transform.b * ds.transform.d)
         ops: list[Any] = ["mean", "quantile(q=0.1)", "quantile(q=0.5)", "quantile(q=0.9)", "count"]
         if threshold is not None:
-            ops.append(_share_above(threshold))
-        source: Any = ds if ds.count == 1 else _band_source(ds, band)
+            # The cells' values and coverage, summed here: cheaper than a Python operation
+            # exactextract would call once per footprint with masked arrays.
+            ops += ["values", "coverage"]
+        source = _band_source(ds, band)
         table = exact_extract(source, frame, ops, include_cols=["key"], output="pandas")
     coverage = _coverage(frame, list(table["count"]), pixel_area)
     return [
@@ -148,13 +147,27 @@ def zonal_stats(
             p50=_num(row["quantile_50"]),
             p90=_num(row["quantile_90"]),
             coverage=cov,
-            above=_num(row["above"]) if threshold is not None else None,
+            above=_share_above(row["values"], row["coverage"], threshold) if threshold is not None else None,
         )
         for (_, row), cov in zip(table.iterrows(), coverage, strict=True)
     ]
 
 
+class _NodataRasterioSource(RasterioRasterSource):
+    """exactextract's rasterio source, reading a band whose only mask is its nodata value without
+    rasterio's masked read: exactextract drops the nodata cells itself (nodata_value), so the
+    mask band rasterio would build for each window is work done twice."""
+
+    def read_window(self, x0: int, y0: int, nx: int, ny: int) -> Any:
+        return self.ds.read(self.band_idx, window=Window(x0, y0, nx, ny))
+
+
 def _band_source(ds: rasterio.DatasetReader, band: int) -> Any:
+    flags = ds.mask_flag_enums[band - 1]
+    nodata_only = ds.nodata is not None and list(flags) == [MaskFlags.nodata]
+    unscaled = ds.scales[band - 1] == 1.0 and ds.offsets[band - 1] == 0.0
+    if nodata_only and unscaled:
+        return _NodataRasterioSource(ds, band_idx=band)
     return RasterioRasterSource(ds, band_idx=band)
 
 
