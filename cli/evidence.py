@@ -65,7 +65,17 @@ def evidence(
     out = _out()
     out.print(_heading(snap))
     shown = items if (code or show_all) else [e for e in items if e.method is not None]
-    table = Table("code", "category", "reported %", "estimate %", "measure", "survey", "coverage %", "imagery says")
+    table = Table(
+        "code",
+        "category",
+        "reported %",
+        "estimate %",
+        "measure",
+        "survey",
+        "coverage %",
+        "changed since",
+        "imagery says",
+    )
     for e in shown:
         table.add_row(
             e.code,
@@ -75,6 +85,9 @@ def evidence(
             _measure(e),
             f"{e.survey_kind} {e.survey_date.isoformat()} {e.survey}" if e.survey and e.survey_date else "—",
             _pct(e.coverage),
+            f"{e.changed:.0f} % since {e.baseline_date.isoformat()}"
+            if e.changed is not None and e.baseline_date
+            else "—",
             f"[bold red]⚑ {e.message}[/]" if e.flag else (e.reason or "agrees"),
         )
     out.print(table)

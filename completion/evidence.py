@@ -48,7 +48,7 @@ from completion.register import Project
 from completion.settings import CompletionSettings
 from completion.snapshot import Completion, Snapshot
 from completion.status import ProjectStatus
-from completion.zonal import signature_shares, zonal_stats
+from completion.zonal import signature_shares, surface_change, zonal_stats
 from layers.crs import METRIC_CRS, STORAGE_CRS
 from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
@@ -107,6 +107,11 @@ class Evidence:
     flag: bool = False
     message: str | None = None
     features: tuple[str, ...] = field(default=())
+    # Surfaces and roofs: the share of the footprint whose colour changed since the latest
+    # orthophoto flown before the project's start (completion.zonal.surface_change), if any.
+    baseline_survey: str | None = None
+    baseline_date: date | None = None
+    changed: float | None = None  # percent of the footprint
 
     @property
     def difference(self) -> float | None:
@@ -136,6 +141,9 @@ class Evidence:
             "flag": self.flag,
             "message": self.message,
             "features": list(self.features),
+            "baseline_survey": self.baseline_survey,
+            "baseline_date": self.baseline_date.isoformat() if self.baseline_date else None,
+            "changed_since_baseline_percent": r(self.changed),
         }
 
 
@@ -237,6 +245,7 @@ class _Job:
     project: Project
     footprint: BaseGeometry  # EPSG:4549
     info: SurveyInfo
+    baseline: SurveyInfo | None = None
 
 
 def _prepare(
@@ -267,7 +276,11 @@ def _prepare(
         ev.reason = f"no {kind} survey flown between its planned start {project.planned_start} and {on}"
         return ev
     ev.survey, ev.survey_kind, ev.survey_date = info.id, info.kind, info.date
-    return _Job(ev, project, unary_union([geoms[k] for k in keys]), info)
+    baseline = None
+    if kind == ORTHOPHOTO:
+        before = [s for s in surveys if s.kind == ORTHOPHOTO and s.date < project.planned_start]
+        baseline = max(before, key=lambda s: (s.date, s.commit)) if before else None
+    return _Job(ev, project, unary_union([geoms[k] for k in keys]), info, baseline)
 
 
 def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings) -> None:
@@ -291,6 +304,25 @@ def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings) -
                 measured.append((share.get(SURFACE_OF_LAYER[layer], 0.0) if cov > 0 else None, cov))
         for j, (value, cov) in zip(group, measured, strict=True):
             _conclude(j, value, cov, settings)
+    # The change since each baseline: one pass per (baseline, survey) pair.
+    pairs: dict[tuple[str, str], list[_Job]] = {}
+    for j in jobs:
+        if j.baseline is not None:
+            pairs.setdefault((j.baseline.id, j.info.id), []).append(j)
+    for group in pairs.values():
+        first = group[0]
+        assert first.baseline is not None
+        changes = surface_change(
+            twin.survey_path(first.baseline),
+            twin.survey_path(first.info),
+            [j.footprint for j in group],
+            [j.project.code for j in group],
+            threshold=settings.evidence_change_threshold,
+            crs=METRIC_CRS,
+        )
+        for j, (changed, _) in zip(group, changes, strict=True):
+            j.evidence.baseline_survey, j.evidence.baseline_date = first.baseline.id, first.baseline.date
+            j.evidence.changed = None if changed is None else 100.0 * changed
 
 
 def _conclude(job: _Job, value: float | None, coverage: float, settings: EvidenceSettings) -> None:

@@ -27,7 +27,7 @@ from layers.demo_surveys import LAGGING, build_demo_surveys, render_demo_surveys
 from twin import Twin
 from twin.errors import BadInput
 
-T10, T30 = "2026-10-26", "2026-10-06"
+T10, T30, T70 = "2026-10-26", "2026-10-06", "2026-08-27"
 X0, Y0 = 623_000.0, 3_453_000.0  # top-left of the hand-made rasters, EPSG:4549, 1 m pixels
 EDGE = 0.01  # a footprint's edge cuts pixels; exactextract weighs them by the share covered
 
@@ -112,13 +112,13 @@ def test_rgb_signatures_and_change(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- demo surveys
 @pytest.fixture(scope="module")
 def surveyed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled twin with the demo surveys of T-30 and T-10."""
+    """The bundled twin with the demo surveys of T-70, T-30 and T-10."""
     path = tmp_path_factory.mktemp("evidence") / "venue.gpkg"
     with build_bundled_twin(path) as twin:
-        made = build_demo_surveys(twin, path.parent / "render", checkpoints=(30, 10))
+        made = build_demo_surveys(twin, path.parent / "render", checkpoints=(70, 30, 10))
         twin.flush()
     assert [(s.kind, s.on.isoformat()) for s in made] == [
-        ("orthophoto", T30), ("ndvi", T30), ("orthophoto", T10), ("ndvi", T10),
+        ("orthophoto", T70), ("ndvi", T70), ("orthophoto", T30), ("ndvi", T30), ("orthophoto", T10), ("ndvi", T10),
     ]  # fmt: skip
     return path
 
@@ -142,7 +142,7 @@ def test_demo_rendering_is_deterministic(surveyed: Path, tmp_path: Path) -> None
 
 def test_the_lagging_project_is_flagged_and_the_others_agree(surveyed: Path) -> None:
     with Twin.open(surveyed) as twin:
-        assert len(twin.surveys()) == 4
+        assert len(twin.surveys()) == 6
         items = {e.code: e for e in all_evidence(twin, T10)}
         lag = items[LAGGING]
         assert lag.flag and lag.reported == 100.0 and lag.method == "green_cover"
@@ -160,6 +160,13 @@ def test_the_lagging_project_is_flagged_and_the_others_agree(surveyed: Path) -> 
         # At T-30 the lawns were reported at 90 %: already flagged on the T-30 flight.
         t30 = project_evidence(twin, LAGGING, on=T30)
         assert t30.flag and t30.survey_date is not None and t30.survey_date.isoformat() == T30
+        # Roads repaired from 09-01: the T-70 flight is their baseline, and the surface changed
+        # over their whole footprint by T-10; the entrance square was already 62 % repaved then.
+        rd08, sp01 = items["RD-08"], items["SP-01"]
+        assert rd08.baseline_date is not None and rd08.baseline_date.isoformat() == T70
+        assert rd08.changed is not None and rd08.changed >= 90
+        assert sp01.baseline_survey is None and sp01.changed is None  # started before any flight
+        assert items["SP-10"].changed is not None and 25 <= items["SP-10"].changed <= 50
         # Before the first flight after the lawns' start there is no survey to speak to them.
         early = project_evidence(twin, LAGGING, on="2026-09-20")
         assert early.estimate is None and "no ndvi survey" in (early.reason or "")
