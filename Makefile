@@ -11,7 +11,7 @@ export VENUE_TWIN_STORE ?= data/venue-twin.gpkg
 # pages, which the other tests show read the same answers from both stores; this keeps the suite short.)
 STORE_TESTS := tests/test_access_walk.py tests/test_api_access.py tests/test_api_caching.py \
   tests/test_api_edits.py tests/test_api_ogc.py tests/test_api_tiles.py tests/test_completion_api.py \
-  tests/test_web_maps.py tests/test_web_tiles.py
+  tests/test_web_maps.py tests/test_web_tiles.py tests/test_api_surveys.py
 
 .PHONY: install run test fuzz bench lint clean
 
@@ -62,6 +62,7 @@ fuzz: install
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.api_bench
+	$(BIN)/python -m bench.raster_bench
 	$(BIN)/python -m bench.postgis_bench
 	$(BIN)/python -m web.bench_maps
 	$(BIN)/python -m bench.concurrent_edits

@@ -27,6 +27,7 @@ from api.layers_admin import LayersAdminFactory
 from api.limits import BodyGuard
 from api.maps import mount_maps
 from api.settings import ApiSettings
+from api.surveys import SurveysFactory
 from api.tiles import TilesFactory
 from api.versions import VersionsFactory
 from twin import Twin
@@ -99,6 +100,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     app.include_router(EvidenceFactory().router)
     app.include_router(LayersAdminFactory().router)
     app.include_router(TilesFactory().router)
+    app.include_router(SurveysFactory().router)
     mount_maps(app)
 
     cached: dict[str, Any] = {}

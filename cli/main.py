@@ -25,6 +25,7 @@ from cli.completion import completion_app, progress_app
 from cli.evidence import evidence
 from cli.layers import layer_app
 from cli.maps import map_app
+from cli.surveys import raster_app
 from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound
@@ -496,6 +497,7 @@ def serve(
 
 token_app = typer.Typer(help="Bearer tokens for the API (stored hashed).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(raster_app, name="raster")
 app.add_typer(progress_app, name="progress")
 app.add_typer(completion_app, name="completion")
 app.add_typer(map_app, name="map")

@@ -53,8 +53,14 @@ def copy_twin(
         raise BadInput("the source and the destination are the same file")
     with Twin.open(src) as source:
         if path is not None:
-            return _to_file(source, path, force, start, advance)
-        return _to_database(source, str(dst), force, start, advance)
+            result = _to_file(source, path, force, start, advance)
+        else:
+            result = _to_database(source, str(dst), force, start, advance)
+        from twin.surveys import copy_survey_files
+
+        with Twin.open(dst) as target:
+            copy_survey_files(source, target)  # the survey rasters the history names, beside the copy
+        return result
 
 
 def _to_file(source: Twin, path: Path, force: bool, start: Progress | None, advance: Progress | None) -> CopyResult:

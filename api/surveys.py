@@ -1,0 +1,363 @@
+"""Survey rasters over HTTP: list, metadata, download, XYZ tiles (PNG/WebP), TileJSON, preview, upload.
+
+- `/surveys`, `/surveys/{id}`: JSON with links; `version=`/`asof=` read the surveys recorded then.
+- `/surveys/{id}/download`: the Cloud-Optimized GeoTIFF itself (Range requests answered, so GDAL's
+  /vsicurl/ and QGIS read it remotely).
+- `/surveys/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}.png|.webp`: web-map order {z}/{x}/{y} (XYZ),
+  rendered by rio-tiler from the COG (reprojected on the fly from its CRS). Single-band surveys
+  take `rescale=min,max` and `colormap_name=` (an NDVI defaults to 0,1 on red-yellow-green). A
+  tile wholly outside the raster is 204 No Content: nothing to draw, and no bytes spent on it.
+- Everything a survey serves is a function of its file, which never changes (the file is named by
+  its checksum), so tiles, previews and downloads are immutable: kept a year, ETag from the
+  checksum. A survey in a restricted layer is "private" (no shared cache may keep it) and, like a
+  hidden layer, "no survey" (404) to callers outside its roles: every read goes through TwinDep.
+- `POST /surveys?kind=...&date=...`: the raster as the request body (editor role), streamed to a
+  temporary file, imported as one commit; 201 with the survey's metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+from datetime import date
+from enum import Enum
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, Response
+
+from api.caching import read_headers
+from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, public_url
+from api.errors import InvalidParameter
+from twin.access import TwinView
+from twin.surveys import SurveyInfo
+
+JSON = "application/json"
+COG = "image/tiff; application=geotiff; profile=cloud-optimized"
+IMAGE_TYPES = {"png": "image/png", "webp": "image/webp"}
+MIN_ZOOM, MAX_ZOOM = 0, 24
+PREVIEW_SIZE = 1024
+# Defaults for single-band surveys by kind: (rescale range, colour map).
+INDEX_DEFAULTS: dict[str, tuple[tuple[float, float], str]] = {
+    "ndvi": ((0.0, 1.0), "rdylgn"),
+}
+FALLBACK_COLORMAP = "viridis"
+
+SurveyId = Annotated[str, Path(alias="surveyId", description="A survey id (from /surveys).")]
+RescaleParam = Annotated[
+    str | None, Query(description="min,max of the values drawn (single-band surveys), e.g. 0,1 for an NDVI.")
+]
+ColormapParam = Annotated[str | None, Query(description="A rio-tiler colour map name (single-band surveys).")]
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+
+
+def _immutable(twin: TwinView, info: SurveyInfo, request: Request) -> dict[str, str]:
+    """Cache headers of an answer made only from the survey's (unchanging) file and the request."""
+    hidden = bool(twin.layer(info.layer).restricted_to)
+    tag = hashlib.sha256(f"{info.checksum}\0{request.url.path}\0{request.url.query}".encode()).hexdigest()[:32]
+    return {
+        "Cache-Control": ("private" if hidden else "public") + ", max-age=31536000, immutable",
+        "ETag": f'"{tag}"',
+    }
+
+
+def _not_modified(request: Request, headers: dict[str, str]) -> Response | None:
+    if request.headers.get("if-none-match", "").strip() in (headers["ETag"], "*"):
+        return Response(status_code=304, headers=headers)
+    return None
+
+
+class SurveysFactory:
+    """The survey raster endpoints; mounted by api.main.create_app."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter(route_class=StrictQueryRoute)
+        self.register()
+
+    def register(self) -> None:
+        r = self.router
+        tags: list[str | Enum] = ["Surveys"]
+        add_get_route(r, "/surveys", self.list_surveys, summary="The survey rasters recorded", tags=tags)
+        r.add_api_route(
+            "/surveys", self.upload, methods=["POST"], status_code=201, tags=tags,
+            summary="Import a survey raster (the GeoTIFF as the body; editor role)",
+        )  # fmt: skip
+        add_get_route(r, "/surveys/{surveyId}", self.metadata, summary="A survey's metadata", tags=tags)
+        add_get_route(
+            r, "/surveys/{surveyId}/download", self.download, summary="The survey as a Cloud-Optimized GeoTIFF",
+            tags=tags, response_class=Response,
+        )  # fmt: skip
+        add_get_route(
+            r, "/surveys/{surveyId}/tilejson.json", self.tilejson, summary="The survey's tiles as TileJSON 3.0",
+            tags=tags,
+        )  # fmt: skip
+        add_get_route(
+            r, "/surveys/{surveyId}/preview.png", self.preview, summary="A preview of the whole survey (PNG)",
+            tags=tags, response_class=Response,
+        )  # fmt: skip
+        add_get_route(
+            r, "/surveys/{surveyId}/tiles/WebMercatorQuad/{z}/{x}/{y}.{fmt}", self.tile,
+            summary="An XYZ tile of the survey (PNG or WebP)", tags=tags, response_class=Response,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ metadata
+    def _doc(self, request: Request, info: SurveyInfo) -> dict[str, Any]:
+        base = f"/surveys/{info.id}"
+        doc = info.to_dict()
+        doc.pop("file_name")
+        doc["links"] = [
+            {"rel": "self", "type": JSON, "href": public_url(request, base)},
+            {"rel": "enclosure", "type": COG, "title": "The COG file", "href": public_url(request, base + "/download")},
+            {"rel": "tilejson", "type": JSON, "href": public_url(request, base + "/tilejson.json")},
+            {
+                "rel": "item",
+                "type": "image/webp",
+                "templated": True,
+                "href": public_url(request, base + "/tiles/WebMercatorQuad") + "/{z}/{x}/{y}.webp",
+            },
+            {"rel": "preview", "type": "image/png", "href": public_url(request, base + "/preview.png")},
+            {"rel": "version", "type": JSON, "href": public_url(request, f"/versions/{info.commit}")},
+        ]
+        return doc
+
+    async def list_surveys(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        version: VersionDep,
+        kind: Annotated[str | None, Query(description="Only surveys of this kind (orthophoto, ndvi, ...).")] = None,
+    ) -> Response:
+        ref = version.resolve(twin)
+        surveys = await run_in_threadpool(twin.surveys, ref, kind)
+        doc = {
+            "surveys": [self._doc(request, s) for s in surveys],
+            "numberReturned": len(surveys),
+            "links": [{"rel": "self", "type": JSON, "href": str(request.url)}],
+        }
+        return _json(doc, headers=read_headers(request, ref, version.version))
+
+    async def metadata(
+        self, request: Request, twin: TwinDep, who: ReaderDep, version: VersionDep, survey_id: SurveyId
+    ) -> Response:
+        ref = version.resolve(twin)
+        info = await run_in_threadpool(twin.survey, survey_id, ref)
+        return _json(self._doc(request, info), headers=read_headers(request, ref, version.version))
+
+    # ------------------------------------------------------------------ files and pixels
+    def _survey(self, twin: TwinView, version: Any, survey_id: str) -> tuple[SurveyInfo, FilePath]:
+        info = twin.survey(survey_id, version.resolve(twin))
+        return info, twin.survey_path(info)
+
+    async def download(
+        self, request: Request, twin: TwinDep, who: ReaderDep, version: VersionDep, survey_id: SurveyId
+    ) -> Response:
+        info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
+        headers = _immutable(twin, info, request) | {"ETag": f'"{info.checksum}"'}
+        stamp = info.date.isoformat()
+        return FileResponse(path, media_type=COG, headers=headers, filename=f"{info.kind}-{stamp}-{info.id}.tif")
+
+    async def tilejson(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        version: VersionDep,
+        survey_id: SurveyId,
+        rescale: RescaleParam = None,
+        colormap_name: ColormapParam = None,
+        fmt: Annotated[str, Query(alias="format", description="png or webp (the tiles' format).")] = "webp",
+    ) -> Response:
+        if fmt not in IMAGE_TYPES:
+            raise InvalidParameter(f"format={fmt!r} is not one of png, webp", parameter="format")
+        info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
+        minzoom, maxzoom = await run_in_threadpool(_zooms, path)
+        query = {k: v for k, v in (("rescale", rescale), ("colormap_name", colormap_name)) if v is not None}
+        template = public_url(request, f"/surveys/{info.id}/tiles/WebMercatorQuad") + "/{z}/{x}/{y}." + fmt
+        if query:
+            template += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+        w, s, e, n = info.bounds
+        doc = {
+            "tilejson": "3.0.0",
+            "name": f"{info.kind} {info.date.isoformat()}",
+            "description": f"Survey {info.id}: {info.kind} flown {info.date.isoformat()}, {info.resolution:.2f} m",
+            "version": "1.0.0",
+            "scheme": "xyz",
+            "tiles": [template],
+            "minzoom": minzoom,
+            "maxzoom": maxzoom,
+            "bounds": [w, s, e, n],
+            "center": [(w + e) / 2, (s + n) / 2, max(minzoom, min(maxzoom, 16))],
+        }
+        headers = _immutable(twin, info, request)
+        return _not_modified(request, headers) or _json(doc, headers=headers)
+
+    async def preview(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        version: VersionDep,
+        survey_id: SurveyId,
+        rescale: RescaleParam = None,
+        colormap_name: ColormapParam = None,
+    ) -> Response:
+        info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
+        headers = _immutable(twin, info, request)
+        cached = _not_modified(request, headers)
+        if cached is not None:
+            return cached
+        style = _style(info, rescale, colormap_name)
+        body = await run_in_threadpool(render_preview, path, "png", *style)
+        return Response(body, media_type="image/png", headers=headers)
+
+    async def tile(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        version: VersionDep,
+        survey_id: SurveyId,
+        z: Annotated[int, Path(description="Zoom level, 0 to 24.")],
+        x: Annotated[int, Path(description="Column, from the left.")],
+        y: Annotated[int, Path(description="Row, from the top.")],
+        fmt: Annotated[str, Path(description="png or webp.")],
+        rescale: RescaleParam = None,
+        colormap_name: ColormapParam = None,
+    ) -> Response:
+        if fmt not in IMAGE_TYPES:
+            raise InvalidParameter(f"tile format {fmt!r} is not one of png, webp", parameter="format")
+        if not MIN_ZOOM <= z <= MAX_ZOOM:
+            raise InvalidParameter(f"z={z} is not a zoom level from {MIN_ZOOM} to {MAX_ZOOM}", parameter="z")
+        for name, value in (("x", x), ("y", y)):
+            if not 0 <= value < 2**z:
+                raise InvalidParameter(f"{name}={value} is off the grid at zoom {z} (0 to {2**z - 1})", parameter=name)
+        info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
+        headers = _immutable(twin, info, request)
+        cached = _not_modified(request, headers)
+        if cached is not None:
+            return cached
+        style = _style(info, rescale, colormap_name)
+        body = await run_in_threadpool(render_tile, path, z, x, y, fmt, *style)
+        if body is None:
+            return Response(status_code=204, headers=headers)
+        return Response(body, media_type=IMAGE_TYPES[fmt], headers=headers)
+
+    # ------------------------------------------------------------------ upload
+    async def upload(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: EditorDep,
+        kind: Annotated[str, Query(description="The kind of survey: orthophoto, ndvi, ...")],
+        date_: Annotated[str, Query(alias="date", description="The flight date, YYYY-MM-DD.")],
+        message: Annotated[str | None, Query(description="The commit message.")] = None,
+        layer: Annotated[str, Query(description="The survey layer (surveys, or a surveys_* layer).")] = "surveys",
+    ) -> Response:
+        try:
+            flown = date.fromisoformat(date_)
+        except ValueError:
+            raise InvalidParameter(f"date={date_!r} is not a date (YYYY-MM-DD)", parameter="date") from None
+        # The body is streamed to a temporary file (BodyGuard caps its size), never held in memory.
+        fd, name = tempfile.mkstemp(prefix="venue-twin-upload-", suffix=".tif")
+        tmp = FilePath(name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for chunk in request.stream():
+                    f.write(chunk)
+            if tmp.stat().st_size == 0:
+                raise InvalidParameter("the request body is empty; send the GeoTIFF as the body", parameter="body")
+            made = await run_in_threadpool(
+                twin.import_survey, tmp, kind=kind, on=flown, author=who.name, message=message, layer=layer
+            )
+        finally:
+            tmp.unlink(missing_ok=True)
+        info = next(s for s in await run_in_threadpool(twin.surveys) if s.commit == made.id)
+        doc = self._doc(request, info)
+        doc["source_name"] = None  # the temporary file's name says nothing
+        return _json(doc, status=201, headers={"Location": public_url(request, f"/surveys/{info.id}")})
+
+
+# ---------------------------------------------------------------------- rendering (rio-tiler)
+def _style(info: SurveyInfo, rescale: str | None, colormap_name: str | None) -> tuple[Any, Any]:
+    """The (rescale range, colour map) a survey's images are drawn with, checked."""
+    from rio_tiler.colormap import cmap
+
+    single = info.band_count == 1
+    default_range, default_cmap = INDEX_DEFAULTS.get(info.kind, (None, FALLBACK_COLORMAP))
+    in_range: tuple[float, float] | None = None
+    if rescale is not None:
+        try:
+            lo, hi = (float(v) for v in rescale.split(","))
+        except ValueError:
+            raise InvalidParameter(f"rescale={rescale!r} is not min,max (two numbers)", parameter="rescale") from None
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise InvalidParameter(f"rescale={rescale!r}: min must be below max, both finite", parameter="rescale")
+        in_range = (lo, hi)
+    elif single and default_range is not None:
+        in_range = default_range
+    elif info.dtype != "uint8":
+        # No range given for a non-8-bit raster: the index range for floats, else the type's range.
+        in_range = (-1.0, 1.0) if info.dtype.startswith("float") else (0.0, 65535.0 if "16" in info.dtype else 255.0)
+    colormap = None
+    if colormap_name is not None:
+        if not single:
+            raise InvalidParameter("colormap_name applies to single-band surveys only", parameter="colormap_name")
+        if colormap_name not in cmap.list():
+            raise InvalidParameter(
+                f"no colour map {colormap_name!r} (e.g. rdylgn, greens, viridis)", parameter="colormap_name"
+            )
+        colormap = cmap.get(colormap_name)
+    elif single:
+        colormap = cmap.get(default_cmap)
+    return in_range, colormap
+
+
+def _indexes(src: Any) -> tuple[int, ...] | None:
+    # Three bands drawn as RGB; more (RGBA, multispectral) draw their first three, alpha from the mask.
+    return (1, 2, 3) if src.dataset.count >= 3 else None
+
+
+def _render(img: Any, fmt: str, in_range: Any, colormap: Any) -> bytes:
+    if in_range is not None:
+        img.rescale(in_range=(in_range,) * img.count)
+    return img.render(
+        img_format=fmt.upper(), colormap=colormap, **({"lossless": False, "quality": 85} if fmt == "webp" else {})
+    )  # type: ignore[no-any-return]
+
+
+def render_tile(path: FilePath, z: int, x: int, y: int, fmt: str, in_range: Any, colormap: Any) -> bytes | None:
+    """A 256×256 tile of the survey file in PNG or WEBP; None when it lies wholly outside the raster."""
+    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.io import Reader
+
+    with Reader(str(path)) as src:
+        try:
+            img = src.tile(x, y, z, tilesize=256, indexes=_indexes(src))
+        except TileOutsideBounds:
+            return None
+    return _render(img, fmt, in_range, colormap)
+
+
+def render_preview(path: FilePath, fmt: str, in_range: Any, colormap: Any) -> bytes:
+    """The whole survey, at most PREVIEW_SIZE pixels a side, read from the COG's overviews."""
+    from rio_tiler.io import Reader
+
+    with Reader(str(path)) as src:
+        img = src.preview(max_size=PREVIEW_SIZE, indexes=_indexes(src))
+    return _render(img, fmt, in_range, colormap)
+
+
+def _zooms(path: FilePath) -> tuple[int, int]:
+    from rio_tiler.io import Reader
+
+    with Reader(str(path)) as src:
+        return max(MIN_ZOOM, src.minzoom), min(MAX_ZOOM, src.maxzoom)

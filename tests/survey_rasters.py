@@ -1,0 +1,46 @@
+"""Real GeoTIFFs for the survey tests, written with rasterio in any CRS around a lon/lat centre."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from pyproj import Transformer
+from rasterio.transform import from_origin
+
+VENUE = (121.2975, 31.191)  # the middle of the venue (inside both test areas of interest)
+
+
+def write_geotiff(
+    path: Path,
+    *,
+    crs: str | None = "EPSG:4549",
+    centre: tuple[float, float] = VENUE,
+    size: int = 512,
+    res: float = 0.5,
+    bands: int = 3,
+    dtype: str = "uint8",
+    nodata: float | None = None,
+    seed: int = 1,
+    georeferenced: bool = True,
+) -> Path:
+    """A size×size raster centred on `centre`, `res` CRS units a pixel; RGB texture for uint8, an
+    NDVI-like field from -0.2 to 0.9 for floats."""
+    rng = np.random.default_rng(seed)
+    if dtype == "uint8":
+        data = rng.integers(20, 236, (bands, size, size), dtype=np.uint8)
+    else:
+        ramp = np.linspace(-0.2, 0.9, size, dtype=np.float32)[None, None, :]
+        data = (ramp + rng.normal(0, 0.02, (bands, size, size))).astype(dtype)
+    profile: dict = dict(
+        driver="GTiff", width=size, height=size, count=bands, dtype=dtype, tiled=True, blockxsize=256, blockysize=256
+    )
+    if georeferenced and crs is not None:
+        x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(*centre)
+        profile |= {"crs": crs, "transform": from_origin(x - size / 2 * res, y + size / 2 * res, res, res)}
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path

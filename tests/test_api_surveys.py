@@ -1,0 +1,210 @@
+"""Survey rasters over HTTP: list, metadata, TileJSON, PNG/WebP tiles, preview, download, caching,
+visibility and upload. Images are decoded with rasterio (GDAL's PNG and WEBP drivers); tile
+positions come from morecantile, not from the code under test. Runs on the test store
+(VENUE_TWIN_TEST_STORE=postgis in `make test`'s second run)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import morecantile
+import numpy as np
+import pytest
+from api_server import bearer, build_venue, client, make_tokens, problem_of
+from fastapi.testclient import TestClient
+from rasterio.io import MemoryFile
+from survey_rasters import VENUE, write_geotiff
+
+from twin import Twin
+from twin.surveys import survey_schema
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, str], dict[str, str], Path]]:
+    d = tmp_path_factory.mktemp("api-surveys")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VENUE_TWIN_SURVEY_DIR", str(d / "rasters"))
+        store = build_venue(d / "venue.gpkg")
+        tokens = make_tokens(store)
+        with Twin.open(store) as twin:
+            twin.import_survey(
+                write_geotiff(d / "ortho.tif", crs="EPSG:4549", res=0.3), kind="orthophoto", on=date(2026, 10, 20),
+                author="drone.team",
+            )  # fmt: skip
+            twin.import_survey(
+                write_geotiff(d / "ndvi.tif", crs="EPSG:3857", res=0.4, bands=1, dtype="float32"),
+                kind="ndvi", on=date(2026, 10, 21), author="drone.team",
+            )  # fmt: skip
+            twin.create_layer(survey_schema("surveys_internal", ("engineer",)), author="admin")
+            twin.import_survey(
+                write_geotiff(d / "secret.tif", seed=9), kind="orthophoto", on=date(2026, 10, 22), author="x",
+                layer="surveys_internal",
+            )  # fmt: skip
+            ids = {s.kind if s.layer == "surveys" else "internal": s.id for s in twin.surveys()}
+        yield store, tokens, ids, d / "rasters"
+
+
+@pytest.fixture(scope="module")
+def api(site: tuple[Any, dict[str, str], dict[str, str], Path]) -> Iterator[TestClient]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VENUE_TWIN_SURVEY_DIR", str(site[3]))
+        with client(site[0]) as c:
+            yield c
+
+
+def decode(body: bytes) -> np.ndarray:
+    with MemoryFile(body) as f, f.open() as img:
+        return img.read()
+
+
+def venue_tile(z: int = 17) -> morecantile.Tile:
+    return TMS.tile(*VENUE, z)
+
+
+def test_the_list_and_metadata_link_to_everything(api: TestClient, site: Any) -> None:
+    ids = site[2]
+    r = api.get("/surveys")
+    assert r.status_code == 200
+    listed = r.json()["surveys"]
+    assert [(s["kind"], s["date"]) for s in listed] == [("orthophoto", "2026-10-20"), ("ndvi", "2026-10-21")]
+    ortho = listed[0]
+    assert ortho["id"] == ids["orthophoto"] and ortho["source_crs"] == "EPSG:4549" and ortho["band_count"] == 3
+    rels = {link["rel"]: link["href"] for link in ortho["links"]}
+    for rel in ("self", "enclosure", "tilejson", "preview"):
+        assert api.get(rels[rel].replace("http://testserver", "")).status_code == 200, rel
+    assert api.get(f"/surveys/{ids['ndvi']}").json()["dtype"] == "float32"
+    assert [s["kind"] for s in api.get("/surveys?kind=ndvi").json()["surveys"]] == ["ndvi"]
+    # As of the day before the first flight was recorded... the bundled history has no surveys.
+    assert api.get("/surveys?asof=2026-09-01").json()["surveys"] == []
+    problem_of(api.get("/surveys/0123456789abcdef"), 404)
+    problem_of(api.get("/surveys?colour=red"), 400, "colour")
+
+
+def test_tilejson_describes_tiles_that_are_there(api: TestClient, site: Any) -> None:
+    sid = site[2]["orthophoto"]
+    doc = api.get(f"/surveys/{sid}/tilejson.json").json()
+    assert doc["tilejson"] == "3.0.0" and doc["scheme"] == "xyz"
+    w, s, e, n = doc["bounds"]
+    assert w < VENUE[0] < e and s < VENUE[1] < n
+    assert doc["minzoom"] <= 17 <= doc["maxzoom"]
+    t = venue_tile(17)
+    url = doc["tiles"][0].format(z=t.z, x=t.x, y=t.y).replace("http://testserver", "")
+    r = api.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/webp"
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_tiles_decode_to_256_pixels_of_the_survey(api: TestClient, site: Any, fmt: str) -> None:
+    t = venue_tile(17)
+    r = api.get(f"/surveys/{site[2]['orthophoto']}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.{fmt}")
+    assert r.status_code == 200 and r.headers["content-type"] == f"image/{fmt}"
+    img = decode(r.content)
+    assert img.shape == (4, 256, 256)  # RGB and alpha
+    opaque = img[3] > 0
+    assert opaque.mean() > 0.2  # the raster covers a good part of this tile
+    assert img[:3, opaque].std() > 20  # textured, not blank
+    # The NDVI renders through a colour map: RGB from one band.
+    r = api.get(f"/surveys/{site[2]['ndvi']}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.{fmt}")
+    ndvi = decode(r.content)
+    assert ndvi.shape == (4, 256, 256) and (ndvi[3] > 0).any()
+    green = api.get(
+        f"/surveys/{site[2]['ndvi']}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.{fmt}?rescale=-1,0&colormap_name=greens"
+    )
+    assert not np.array_equal(decode(green.content)[:3], ndvi[:3])
+
+
+def test_tiles_outside_the_raster_and_bad_parameters(api: TestClient, site: Any) -> None:
+    sid = site[2]["ndvi"]
+    far = TMS.tile(121.0, 31.0, 17)
+    r = api.get(f"/surveys/{sid}/tiles/WebMercatorQuad/{far.z}/{far.x}/{far.y}.png")
+    assert r.status_code == 204 and r.content == b""
+    t = venue_tile(17)
+    base = f"/surveys/{sid}/tiles/WebMercatorQuad"
+    problem_of(api.get(f"{base}/{t.z}/{t.x}/{t.y}.jpg"), 400, "format")
+    problem_of(api.get(f"{base}/25/0/0.png"), 400, "z")
+    problem_of(api.get(f"{base}/3/8/0.png"), 400, "x")
+    problem_of(api.get(f"{base}/{t.z}/{t.x}/{t.y}.png?rescale=1"), 400, "rescale")
+    problem_of(api.get(f"{base}/{t.z}/{t.x}/{t.y}.png?colormap_name=nope"), 400, "colormap_name")
+    rgb = site[2]["orthophoto"]
+    problem_of(api.get(f"/surveys/{rgb}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png?colormap_name=greens"), 400)
+
+
+def test_tiles_and_downloads_are_immutable_and_revalidate(api: TestClient, site: Any) -> None:
+    sid = site[2]["orthophoto"]
+    t = venue_tile(17)
+    url = f"/surveys/{sid}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.webp"
+    r = api.get(url)
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    again = api.get(url, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert api.get(url.replace(".webp", ".png")).headers["etag"] != r.headers["etag"]
+    d = api.get(f"/surveys/{sid}/download")
+    checksum = api.get(f"/surveys/{sid}").json()["checksum"]
+    assert d.status_code == 200 and hashlib.sha256(d.content).hexdigest() == checksum
+    assert d.headers["etag"] == f'"{checksum}"' and "immutable" in d.headers["cache-control"]
+    assert int(d.headers["content-length"]) == len(d.content)
+    part = api.get(f"/surveys/{sid}/download", headers={"Range": "bytes=0-1023"})
+    assert part.status_code == 206 and part.content == d.content[:1024]
+    with MemoryFile(d.content) as f, f.open() as cog:
+        assert cog.crs.to_epsg() == 3857 and cog.block_shapes[0] == (512, 512)
+    preview = decode(api.get(f"/surveys/{sid}/preview.png").content)
+    assert preview.shape[0] == 4 and max(preview.shape[1:]) <= 1024 and preview[:3].std() > 20
+
+
+def test_a_restricted_survey_is_its_roles_only(api: TestClient, site: Any) -> None:
+    tokens, sid = site[1], site[2]["internal"]
+    t = venue_tile(17)
+    urls = [
+        f"/surveys/{sid}",
+        f"/surveys/{sid}/download",
+        f"/surveys/{sid}/tilejson.json",
+        f"/surveys/{sid}/preview.png",
+        f"/surveys/{sid}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png",
+    ]
+    for who in (None, "viewer", "editor"):
+        assert sid not in api.get("/surveys", headers=bearer(tokens[who] if who else None)).text
+        for url in urls:
+            body = problem_of(api.get(url, headers=bearer(tokens[who] if who else None)), 404)
+            assert "surveys_internal" not in body["detail"]
+    for who in ("engineer", "admin"):
+        assert sid in api.get("/surveys", headers=bearer(tokens[who])).text
+        for url in urls:
+            r = api.get(url, headers=bearer(tokens[who]))
+            assert r.status_code == 200, (who, url)
+            assert r.headers["cache-control"].startswith("private")  # no shared cache keeps it
+
+
+def test_upload_is_for_editors_and_refuses_bad_files_recording_nothing(
+    api: TestClient, site: Any, tmp_path: Path
+) -> None:
+    tokens, rasters = site[1], site[3]
+    body = write_geotiff(tmp_path / "new.tif", crs="EPSG:4549", res=0.25, seed=5).read_bytes()
+    url = "/surveys?kind=orthophoto&date=2026-10-25&message=Uploaded"
+    problem_of(api.post(url, content=body), 401)
+    problem_of(api.post(url, content=body, headers=bearer(tokens["viewer"])), 403)
+    before = api.get("/versions").json()
+    files = sorted(os.listdir(rasters))
+    for bad, words in ((b"not a raster at all", "not a raster"), (body[: len(body) // 3], "")):
+        r = problem_of(api.post(url, content=bad, headers=bearer(tokens["editor"])), 400)
+        assert words in r["detail"]
+    problem_of(
+        api.post("/surveys?kind=orthophoto&date=25.10.2026", content=body, headers=bearer(tokens["editor"])),
+        400,
+        "date",
+    )
+    assert api.get("/versions").json() == before and sorted(os.listdir(rasters)) == files
+    r = api.post(url, content=body, headers=bearer(tokens["editor"]))
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["date"] == "2026-10-25" and r.headers["location"].endswith(f"/surveys/{made['id']}")
+    assert made["checksum"] == hashlib.sha256((rasters / f"{made['checksum']}.tif").read_bytes()).hexdigest()
+    version = api.get(f"/versions/{made['commit']}").json()
+    assert version["author"] == "li.wei"  # the editor token's name
+    assert made["id"] in api.get("/surveys").text
