@@ -6,7 +6,7 @@ with rasterio.features.rasterize, and each class is given a colour (orthophoto, 
 NDVI value (index, float32, 1 m) with seeded texture and noise. At each checkpoint the projects
 the imagery can see (see completion.evidence.method_for) have finished the part of their footprint
 their *true* progress says — fresh asphalt, new paving, new roof membrane, planted lawns and beds —
-swept across each feature along its longer side with a ragged edge, so later flights extend
+swept across each feature along its longer side with a slightly ragged edge, so later flights extend
 earlier ones.
 
 True progress is the reported percent as the register stood on the flight's day, except for one
@@ -228,11 +228,11 @@ def render_classes(
         k = int(round(paint.share * n))
         if k == 0:
             continue
-        # Progress order: along the feature's longer side, with a ragged edge (seeded per feature
+        # Progress order: along the feature's longer side, with a slightly ragged edge (seeded per feature
         # and grid, so later flights extend earlier ones).
         rng = np.random.default_rng(_stable_seed(seed, paint.key, str(grid.transform.a)))
         axis = np.arange(cols)[None, :] / max(cols, 1) if cols >= rows else np.arange(rows)[:, None] / max(rows, 1)
-        order = np.broadcast_to(axis, (rows, cols)) + rng.normal(0, 0.04, (rows, cols))
+        order = np.broadcast_to(axis, (rows, cols)) + rng.normal(0, 0.008, (rows, cols))
         keys = order[inside]
         chosen = np.argpartition(keys, k - 1)[:k] if k < n else np.arange(n)
         r, c = np.nonzero(inside)
