@@ -78,6 +78,7 @@ bench: install
 	$(BIN)/python -m bench.slow_clients --timeout 5
 	$(BIN)/python -m bench.forecast_bench
 	$(BIN)/python -m bench.intake_bench
+	$(BIN)/python -m bench.evidence_bench
 
 lint: install
 	$(BIN)/ruff check twin layers cli api completion tests bench web

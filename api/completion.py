@@ -30,6 +30,7 @@ from completion.accountability import (
     unit_row,
     unit_table,
 )
+from completion.evidence import late_and_flagged, snapshot_flags
 from completion.intake import first_data, table_bytes
 from completion.register import LAYER
 from completion.reports import ProgressReport, report_progress
@@ -194,15 +195,22 @@ class CompletionFactory:
         _, snap = self._snapshot(twin, who, date, version)
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
         states = snap.report_states()
+        flags = snapshot_flags(twin, snap, version)
         if fmt != "json":
             return _csv(
-                (project_row(s, snap.weights.get(s.project.code), states[s.project.code]) for s in chosen),
+                (
+                    project_row(s, snap.weights.get(s.project.code), states[s.project.code], flags.get(s.project.code))
+                    for s in chosen
+                ),
                 PROJECT_COLUMNS,
                 f"projects-{snap.on.isoformat()}.csv",
                 _headers(snap),
                 fmt,
             )
-        items = [status_doc(s, snap.weights.get(s.project.code), states[s.project.code]) for s in chosen]
+        items = [
+            status_doc(s, snap.weights.get(s.project.code), states[s.project.code], flags.get(s.project.code))
+            for s in chosen
+        ]
         for item in items:
             item["links"] = [{"rel": "self", "type": JSON, "href": public_url(request, f"/projects/{item['code']}")}]
         doc = {**snapshot_meta(snap), "projects": items, "numberReturned": len(items)}
@@ -223,7 +231,9 @@ class CompletionFactory:
         planned = next(p for st, p in rows if st.project.code == code)
         doc = {
             **snapshot_meta(snap),
-            "project": status_doc(s, snap.weights.get(code), snap.report_states()[code]),
+            "project": status_doc(
+                s, snap.weights.get(code), snap.report_states()[code], snapshot_flags(twin, snap, version).get(code)
+            ),
             "checkpoints": [
                 {"checkpoint": c.label, "date": c.on.isoformat(), "planned_percent": round(v, 2)}
                 for c, v in zip(cps, planned, strict=True)
@@ -231,6 +241,7 @@ class CompletionFactory:
             "reports": [r.to_dict() for r in snap.reports[code] if r.on <= snap.on],
             "links": [
                 {"rel": "progress", "type": JSON, "href": public_url(request, f"/projects/{code}/progress")},
+                {"rel": "evidence", "type": JSON, "href": public_url(request, f"/projects/{code}/evidence")},
                 {
                     "rel": "history",
                     "type": JSON,
@@ -310,6 +321,7 @@ class CompletionFactory:
         if fmt == "json" and ("completion", by) in snap.memo:  # made once per snapshot, which never changes
             return Response(snap.memo[("completion", by)], media_type=JSON, headers=_headers(snap))
         groups, overall = snap.groups(by), snap.overall()
+        flags = snapshot_flags(twin, snap, version)
         if fmt != "json":
             return _csv(
                 (group_row(g) for g in [*groups, overall]),
@@ -323,7 +335,10 @@ class CompletionFactory:
             "by": by,
             "overall": overall.to_dict(),
             "groups": [g.to_dict() for g in groups],
-            "late": [late_row(s, snap.report_states()[s.project.code]) for s in snap.late()],
+            "late": [
+                late_row(s, snap.report_states()[s.project.code], flags.get(s.project.code))
+                for s in late_and_flagged(snap, flags)
+            ],
             "thresholds": {"at_risk_days": self.settings.at_risk_days, "behind_days": self.settings.behind_days},
         }
         body = snap.memo[("completion", by)] = orjson.dumps(doc)
@@ -430,8 +445,9 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f)
         _, snap = self._snapshot(twin, who, date, version)
-        late, states = snap.late(), snap.report_states()
-        rows = [late_row(s, states[s.project.code]) for s in late]
+        flags = snapshot_flags(twin, snap, version)
+        late, states = late_and_flagged(snap, flags), snap.report_states()
+        rows = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late]
         if fmt == "csv":
             return _csv(rows, LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
         doc = {**snapshot_meta(snap), "late": rows, "numberReturned": len(late)}

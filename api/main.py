@@ -20,6 +20,7 @@ from api.auth import TokenStore
 from api.caching import Revalidation
 from api.completion import CompletionFactory
 from api.errors import add_exception_handlers
+from api.evidence import EvidenceFactory
 from api.features import FeaturesFactory
 from api.intake import IntakeFactory
 from api.layers_admin import LayersAdminFactory
@@ -98,6 +99,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     app.include_router(versions.router)
     app.include_router(CompletionFactory().router)
     app.include_router(IntakeFactory().router)
+    app.include_router(EvidenceFactory().router)
     app.include_router(LayersAdminFactory().router)
     app.include_router(TilesFactory().router)
     app.include_router(SurveysFactory().router)

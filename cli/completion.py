@@ -23,7 +23,7 @@ import io
 import os
 import stat
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any
@@ -40,6 +40,7 @@ from completion.accountability import (
     unit_row,
     unit_table,
 )
+from completion.evidence import late_and_flagged, snapshot_flags
 from completion.intake import first_data
 from completion.rollup import GROUPINGS
 from completion.snapshot import (
@@ -212,7 +213,7 @@ def completion(
 
     if by not in GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version) as (comp, snap):
         groups, overall = snap.groups(by), snap.overall()
         if as_csv:
             _write_csv((group_row(g) for g in [*groups, overall]), GROUP_COLUMNS)
@@ -235,15 +236,15 @@ def completion(
                 style=style,
             )
         out.print(table)
-        _print_late(out, snap)
+        _print_late(out, snap, snapshot_flags(comp.twin, snap, version))
 
 
-def _print_late(out: Console, snap: Snapshot) -> None:
-    late = snap.late()
+def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
+    late = late_and_flagged(snap, flags)
     if not late:
         out.print("no late projects")
         return
-    out.print(f"[bold]Late projects ({len(late)})[/], most days late first:")
+    out.print(f"[bold]Late projects ({len(late)})[/], most days late first, then those their imagery contradicts:")
     table = Table(
         "code",
         "project",
@@ -256,6 +257,7 @@ def _print_late(out: Console, snap: Snapshot) -> None:
         "80% range",
         "P(late)",
         "last report",
+        "imagery",
     )
     states = snap.report_states()
     for s in late:
@@ -272,9 +274,11 @@ def _print_late(out: Console, snap: Snapshot) -> None:
             f"{s.days_late:.1f}",
             fc.finish.isoformat() if fc.finish else "—",
             _range(fc.low, fc.high, s.on.year),
-            ("[bold red]" if fc.after_opening else "") + (f"{fc.p_late:.0%}" if fc.p_late is not None else "—")
+            ("[bold red]" if fc.after_opening else "")
+            + (f"{fc.p_late:.0%}" if fc.p_late is not None else "—")
             + ("[/]" if fc.after_opening else ""),
             f"[yellow]{last} (stale)[/]" if st.stale else last,
+            f"[bold red]⚑ {flags[s.project.code]}[/]" if s.project.code in flags else "",
         )
     out.print(table)
 
@@ -290,14 +294,18 @@ def _range(low: date | None, high: date | None, year: int) -> str:
 @completion_app.command("late")
 def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
     """The projects behind schedule on a date, most days late first, with their units."""
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version) as (comp, snap):
+        flags = snapshot_flags(comp.twin, snap, version)
         if as_csv:
             states = snap.report_states()
-            _write_csv((late_row(s, states[s.project.code]) for s in snap.late()), LATE_COLUMNS)
+            _write_csv(
+                (late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late_and_flagged(snap, flags)),
+                LATE_COLUMNS,
+            )
             return
         out = _out()
         out.print(_heading(snap))
-        _print_late(out, snap)
+        _print_late(out, snap, flags)
 
 
 @completion_app.command("projects")

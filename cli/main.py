@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from cli.completion import completion_app, progress_app
+from cli.evidence import evidence
 from cli.intake import projects_app  # also adds `progress import`
 from cli.layers import layer_app
 from cli.maps import map_app
@@ -526,6 +527,7 @@ app.add_typer(completion_app, name="completion")
 app.add_typer(projects_app, name="projects")
 app.add_typer(map_app, name="map")
 app.add_typer(layer_app, name="layer")
+app.command("evidence")(evidence)
 
 
 @contextmanager

@@ -232,7 +232,9 @@ class Completion:
                 if ref.seq > snap.ref.seq:
                     ref = snap.ref
                 seq = ref.seq
-                actual_of = {s.project.code: _percent_on(snap.reports[s.project.code], cp.on, seq) for s in snap.statuses}
+                actual_of = {
+                    s.project.code: _percent_on(snap.reports[s.project.code], cp.on, seq) for s in snap.statuses
+                }
             for k, projects in members.items():
                 w = {p.code: snap.weights.get(p.code, 0.0) for p in projects}
                 total = sum(w.values()) or 1.0
@@ -262,9 +264,12 @@ def _r(v: float | None, digits: int = 2) -> float | None:
     return None if v is None else round(v, digits)
 
 
-def status_doc(s: ProjectStatus, weight: float | None = None, state: ReportState | None = None) -> dict[str, Any]:
+def status_doc(
+    s: ProjectStatus, weight: float | None = None, state: ReportState | None = None, flag: str | None = None
+) -> dict[str, Any]:
     """A project with its status, as the API answers it, with how fresh its figure is (``state``:
-    computed with the default settings when not given)."""
+    computed with the default settings when not given) and ``flag``, the imagery's disagreement
+    with its report if any (completion.evidence.snapshot_flags)."""
     p = s.project
     state = state or report_state(s, CompletionSettings())
     return {
@@ -300,6 +305,7 @@ def status_doc(s: ProjectStatus, weight: float | None = None, state: ReportState
         "report_due": state.due.isoformat() if state.due else None,
         "stale": state.stale,
         "overall_weight": _r(weight, 6),
+        "evidence_flag": flag,
     }
 
 
@@ -307,13 +313,15 @@ PROJECT_COLUMNS = (
     "code", "name_zh", "name_en", "category", "area", "responsible_unit", "responsible_person", "planned_start",
     "planned_finish", "quantity", "quantity_unit", "overall_weight", "date", "status", "percent", "planned_percent",
     "sv_days", "days_late", "forecast_finish", "forecast_after_opening", "last_report_date", "last_reporter",
-    "p_late", "forecast_low", "forecast_high", "report_age_days", "stale",
+    "p_late", "forecast_low", "forecast_high", "report_age_days", "stale", "evidence_flag",
 )  # fmt: skip
 
 
-def project_row(s: ProjectStatus, weight: float | None = None, state: ReportState | None = None) -> dict[str, Any]:
+def project_row(
+    s: ProjectStatus, weight: float | None = None, state: ReportState | None = None, flag: str | None = None
+) -> dict[str, Any]:
     """A flat row (for CSV) with PROJECT_COLUMNS."""
-    d = status_doc(s, weight, state)
+    d = status_doc(s, weight, state, flag)
     d["forecast_finish"] = d["forecast"]["finish"]
     d["forecast_after_opening"] = d["forecast"]["after_opening"]
     d["forecast_low"], d["forecast_high"] = (d["interval"] or {}).get("low"), (d["interval"] or {}).get("high")
@@ -325,14 +333,14 @@ def project_row(s: ProjectStatus, weight: float | None = None, state: ReportStat
 LATE_COLUMNS = (
     "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
     "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "p_late", "forecast_low",
-    "forecast_high", "last_report_date", "report_age_days", "stale",
+    "forecast_high", "last_report_date", "report_age_days", "stale", "evidence_flag",
 )  # fmt: skip
 
 
-def late_row(s: ProjectStatus, state: ReportState | None = None) -> dict[str, Any]:
+def late_row(s: ProjectStatus, state: ReportState | None = None, flag: str | None = None) -> dict[str, Any]:
     """A late project as the late list gives it; ``stale`` marks a figure whose report is overdue
-    (late by an old figure), which is not the same as late."""
-    return {k: v for k, v in project_row(s, None, state).items() if k in LATE_COLUMNS}
+    (late by an old figure), which is not the same as late; ``flag`` is the imagery's disagreement."""
+    return {k: v for k, v in project_row(s, None, state, flag).items() if k in LATE_COLUMNS}
 
 
 GROUP_COLUMNS = (

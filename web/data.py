@@ -28,6 +28,7 @@ import orjson
 import shapely
 
 from completion import Completion, Snapshot
+from completion.evidence import snapshot_flags
 from completion.register import LAYER as PROJECTS_LAYER
 from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
 from twin import BBox
@@ -35,6 +36,7 @@ from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, run_query
+from twin.surveys import is_survey_layer
 from web import i18n
 
 # Drawing order, bottom to top; layers not named here come after, in catalogue order.
@@ -48,7 +50,8 @@ SIMPLIFY_MIN_COORDS = 24  # geometries with fewer coordinates are sent as stored
 def spatial_layers(twin: TwinLike) -> list[LayerSchema]:
     """The twin's layers with geometry (those the twin's view shows), in drawing order."""
     every = twin.layers()
-    layers = [s for s in every if s.spatial]
+    # Survey layers hold raster footprints, not venue features (and may not exist at a past date).
+    layers = [s for s in every if s.spatial and not is_survey_layer(s.name)]
     rank = {n: i for i, n in enumerate(LAYER_ORDER)}
     position = {s.name: i for i, s in enumerate(every)}
     return sorted(layers, key=lambda s: (rank.get(s.name, len(rank)), position[s.name]))
@@ -102,6 +105,7 @@ class CompletionView:
     curve: list[Any]  # completion.snapshot.CurvePoint, overall
     membership: dict[str, list[int]] = field(default_factory=dict)  # "layer/id" -> indices into statuses
     worst: dict[str, str] = field(default_factory=dict)  # "layer/id" -> status
+    flags: dict[str, str] = field(default_factory=dict)  # project code -> imagery's disagreement (completion.evidence)
 
     _bounds: dict[str, list[float] | None] = field(default_factory=dict)
     _index: dict[str, int] = field(default_factory=dict)
@@ -139,7 +143,8 @@ def completion_view(twin: TwinLike, on: str | date | None = None, version: str |
         for i, s in enumerate(snap.statuses):
             for key in s.project.features:
                 membership.setdefault(key, []).append(i)
-        return CompletionView(snap, curve, membership, snap.feature_statuses())
+        flags = snapshot_flags(twin, snap, version)
+        return CompletionView(snap, curve, membership, snap.feature_statuses(), flags)
 
     day = on.isoformat() if isinstance(on, date) else on
     if day is None and version is None:
@@ -199,6 +204,7 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "days_late": s.days_late,
                 "stale": state.stale,
                 "last_report": state.last_report.isoformat() if state.last_report else None,
+                "evidence": view.flags.get(p.code),
             }
         )
     return out

@@ -117,6 +117,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "planned_finish": {"zh": "计划完成", "en": "Planned finish"},
     "days_late": {"zh": "晚 {n} 天", "en": "{n} days late"},
     "after_opening": {"zh": "晚于开幕日", "en": "after opening day"},
+    "imagery": {"zh": "影像核查", "en": "Imagery"},
     "not_forecast": {"zh": "无法预测", "en": "no forecast"},
     "late_chance": {
         "zh": "误开幕日概率 {p}（80% 区间 {low} 至 {high}）",

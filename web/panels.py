@@ -13,6 +13,7 @@ from datetime import date
 from html import escape
 from typing import Any
 
+from completion.evidence import late_and_flagged
 from twin.core import TwinLike
 from twin.model import LayerSchema
 from web import i18n
@@ -23,6 +24,7 @@ BLACK_FLAG = (
     '<svg class="vt-flag" width="12" height="14" viewBox="0 0 12 14" aria-hidden="true">'
     '<path d="M1 0v14" stroke="#111" stroke-width="1.6"/><path d="M2 1h9l-2.5 3 2.5 3H2z" fill="#111"/></svg>'
 )
+EVIDENCE_MARK = "🛰"  # beside a project whose report runs ahead of its imagery (completion.evidence)
 RED_FLAG = BLACK_FLAG.replace('fill="#111"/></svg>', 'fill="#dc2626"/></svg>')
 
 
@@ -207,7 +209,7 @@ def completion_panel(
         )
 
     # the late projects
-    late = snap.late()
+    late = late_and_flagged(snap, view.flags)
     out.append(
         f'<section class="vt-section"><h3>{BLACK_FLAG}{escape(i18n.label(lang, "late_projects"))} '
         f'<span data-late-count="{len(late)}">({len(late)})</span></h3>'
@@ -248,7 +250,14 @@ def completion_panel(
                 f"{' · ' + escape(p.responsible_person) if p.responsible_person else ''}</div>"
                 f'<div class="vt-late-meta">{escape(i18n.label(lang, "percent_vs_planned", actual=i18n.fmt_percent(s.percent), planned=i18n.fmt_percent(s.planned)))}'
                 f" · {escape(i18n.label(lang, 'days_late', n=_days(s.days_late)))}</div>"
-                f'<div class="vt-late-meta">{escape(i18n.label(lang, "forecast"))} {escape(fc)}{after}</div>{stale}</li>'
+                f'<div class="vt-late-meta">{escape(i18n.label(lang, "forecast"))} {escape(fc)}{after}</div>{stale}'
+                + (
+                    f'<div class="vt-late-meta vt-evidence-flag" data-evidence-flag="{escape(p.code)}">'
+                    f"{EVIDENCE_MARK} {escape(view.flags[p.code])}</div>"
+                    if p.code in view.flags
+                    else ""
+                )
+                + "</li>"
             )
         out.append("</ul>")
         if len(late) > len(shown):
@@ -278,7 +287,12 @@ CHANGE_KINDS = ("added", "modified", "deleted")
 
 
 def changes_panel(
-    twin: TwinLike, items: Sequence[ChangeItem], lang: str, styles: dict[str, Any], gcj02: bool = False, limit: int = 400
+    twin: TwinLike,
+    items: Sequence[ChangeItem],
+    lang: str,
+    styles: dict[str, Any],
+    gcj02: bool = False,
+    limit: int = 400,
 ) -> str:
     schemas = {s.name: s for s in twin.layers()}
     spatial = [it for it in items if schemas.get(it.layer) and schemas[it.layer].spatial]

@@ -1123,6 +1123,7 @@
           '</td></tr>' +
           (p.stale ? '<tr><th></th><td class="vt-stale" data-stale="true">' +
             esc(p.last_report ? fmt(L_.stale, { date: p.last_report }) : L_.stale_never) + '</td></tr>' : '') +
+          (p.evidence ? '<tr class="vt-evidence-flag"><th>' + esc(L_.imagery) + '</th><td><span class="vt-late">\u{1F6F0} ' + esc(p.evidence) + '</span></td></tr>' : '') +
           '</table></div>';
       });
       return html;

@@ -1,0 +1,132 @@
+"""Evidence from imagery over HTTP: each project's imagery-derived completion estimate beside its
+reported percent, and the flag when the report runs ahead of it (completion.evidence).
+
+``GET /projects/{code}/evidence`` (``survey=`` an id to use that survey) and ``GET /evidence``
+(every project, ``flagged=true`` for the flagged ones only); both take ``date`` (YYYY-MM-DD or a
+checkpoint such as T-30) and ``version`` like the completion endpoints.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from api.deps import ReaderDep, StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
+from api.errors import InvalidParameter
+from completion.evidence import EvidenceSettings, evidence_for_snapshot, project_evidence
+from completion.register import LAYER
+from completion.settings import CompletionSettings
+from completion.snapshot import Completion, Snapshot, parse_day, snapshot_meta
+from twin.access import TwinView
+from twin.errors import BadInput
+
+JSON = "application/json"
+
+DateQ = Annotated[
+    str | None,
+    Query(description="The date to evaluate, YYYY-MM-DD or a checkpoint such as T-30 (default: today, Shanghai)."),
+]
+VersionQ = Annotated[str | None, Query(description="Read the twin at this commit (id, HEAD or HEAD~n).")]
+
+
+def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), media_type=JSON, headers=headers)
+
+
+def _settings_doc(s: EvidenceSettings) -> dict[str, Any]:
+    return {
+        "ndvi_threshold": s.evidence_ndvi_threshold,
+        "margin_points": s.evidence_margin,
+        "planted_share": s.evidence_planted_share,
+        "min_coverage": s.evidence_min_coverage,
+    }
+
+
+class EvidenceFactory:
+    """The evidence endpoints; mounted by api.main.create_app."""
+
+    def __init__(self, settings: CompletionSettings | None = None) -> None:
+        self.settings = settings or CompletionSettings()
+        self.router = APIRouter(route_class=StrictQueryRoute)
+        tags: list[str | Enum] = ["Completion"]
+        add_get_route(
+            self.router,
+            "/projects/{code}/evidence",
+            self.project,
+            summary="A project's imagery-derived completion estimate against its report",
+            tags=tags,
+        )
+        add_get_route(self.router, "/evidence", self.all, summary="Every project's evidence from imagery", tags=tags)
+
+    def _snapshot(self, twin: TwinView, on: str | None, version: str | None) -> Snapshot:
+        collection_of(twin, LAYER)
+        try:
+            day = parse_day(on, self.settings)
+        except BadInput as e:
+            raise InvalidParameter(str(e), parameter="date") from None
+        try:
+            return Completion(twin, self.settings).at(day, version)
+        except BadInput as e:
+            raise InvalidParameter(str(e), parameter="version") from None
+
+    def project(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        code: Annotated[str, Path(description="The project code, e.g. LS-04.")],
+        survey: Annotated[
+            str | None, Query(description="Use this survey (its id) instead of the latest fitting one.")
+        ] = None,
+        date: DateQ = None,
+        version: VersionQ = None,
+    ) -> Response:
+        snap = self._snapshot(twin, date, version)
+        snap.status(code)  # 404 for a project not in the register then
+        settings = EvidenceSettings()
+        ev = project_evidence(
+            twin, code, survey, snap.on, version=version, settings=settings, completion_settings=self.settings
+        )
+        doc = {
+            **snapshot_meta(snap),
+            "evidence": ev.to_dict(),
+            "settings": _settings_doc(settings),
+            "links": [
+                {"rel": "project", "type": JSON, "href": public_url(request, f"/projects/{code}")},
+                *(
+                    [{"rel": "survey", "type": JSON, "href": public_url(request, f"/surveys/{ev.survey}")}]
+                    if ev.survey
+                    else []
+                ),
+            ],
+        }
+        return _json(doc, {"X-Twin-Version": snap.version or ""})
+
+    def all(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: DateQ = None,
+        version: VersionQ = None,
+        flagged: Annotated[
+            bool, Query(description="Only the projects whose report runs ahead of their imagery.")
+        ] = False,
+    ) -> Response:
+        snap = self._snapshot(twin, date, version)
+        settings = EvidenceSettings()
+        items = evidence_for_snapshot(twin, snap, settings, version=version)
+        if flagged:
+            items = [e for e in items if e.flag]
+        doc = {
+            **snapshot_meta(snap),
+            "evidence": [e.to_dict() for e in items],
+            "numberReturned": len(items),
+            "flagged": sum(1 for e in items if e.flag),
+            "settings": _settings_doc(settings),
+        }
+        return _json(doc, {"X-Twin-Version": snap.version or ""})

@@ -1,0 +1,471 @@
+"""Evidence from imagery against the reported progress of hardware projects.
+
+A report is a claim; a survey raster of the venue is evidence. For each project this module picks
+the survey that can speak to it (the latest one of the right kind flown at or before the date
+asked and on or after the project's planned start), measures the project's footprint on it with
+exactextract (completion.zonal) and turns the measure into an imagery-derived completion estimate:
+
+- landscaping (planting measured in m² or pots, on lawn, bed or plaza polygons): the green cover,
+  the share of the footprint whose NDVI is above ``VENUE_TWIN_EVIDENCE_NDVI_THRESHOLD``, relative
+  to the share the project plans to plant;
+- roads and paving (support_road projects measured in m², and renovation of plaza paving): the share of the footprint at the
+  finished-surface signature of its layer in the orthophoto (fresh asphalt on roads, new paving on
+  the south plaza), relative to the planned share;
+- hall renovation of roofs (venue_renovation projects whose name says roof): the share of the roof
+  at the new-membrane signature, relative to the planned share;
+- anything else (interior work, lamps, signs, cables, facades, irrigation, hedges and walls
+  measured in metres, features that are lines): no estimate, with the reason.
+
+The planned share is the project's quantity over its footprint's area when it is measured in m²
+(at most 1: a 16,000 m² roof repair over four 30,000 m² roofs plans 13 % of them), else
+``VENUE_TWIN_EVIDENCE_PLANTED_SHARE`` (pots fill most of a bed, not its edging and paths).
+
+A flag is raised when the report runs ahead of the estimate by more than
+``VENUE_TWIN_EVIDENCE_MARGIN`` points (default 20): the claim the imagery does not back. Imagery
+ahead of a report is shown but not flagged: footprints are shared (the shuttle-bus bays lie on the
+entrance square being repaved), so finished surface seen there may be another project's work.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import geopandas as gpd
+import orjson
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
+
+from completion.register import Project
+from completion.settings import CompletionSettings
+from completion.snapshot import Completion, Snapshot
+from completion.status import ProjectStatus
+from completion.zonal import signature_shares, surface_change, zonal_stats
+from layers.crs import METRIC_CRS, STORAGE_CRS
+from twin.core import Ref, TwinLike
+from twin.errors import BadInput, NotFound
+from twin.surveys import SurveyInfo
+
+NDVI, ORTHOPHOTO = "ndvi", "orthophoto"
+GREEN_COVER, FINISHED_SURFACE, ROOF_CHANGE = "green_cover", "finished_surface", "roof_change"
+SURVEY_KIND = {GREEN_COVER: NDVI, FINISHED_SURFACE: ORTHOPHOTO, ROOF_CHANGE: ORTHOPHOTO}
+SURFACE_OF_LAYER = {"roads": "fresh_asphalt", "south_plaza": "new_paving", "halls": "roof_membrane"}
+PLANTED_LAYERS = ("landscaping", "south_plaza")  # polygons that can be planted (lawns, beds, displays)
+LANE_WIDTH_M = 3.5
+ROOF_WORDS = ("roof", "屋面", "屋顶")
+
+
+class EvidenceSettings(BaseSettings):
+    """From the environment with the VENUE_TWIN_ prefix (VENUE_TWIN_EVIDENCE_MARGIN=25, ...)."""
+
+    model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
+
+    evidence_ndvi_threshold: float = 0.4  # NDVI above this is living vegetation (bare soil ~0.1–0.2)
+    evidence_margin: float = 20.0  # points by which a report may run ahead of its imagery unflagged
+    evidence_planted_share: float = 0.9  # share of a bed that planting covers when not measured in m²
+    evidence_min_coverage: float = 0.5  # below this share of the footprint covered, no estimate
+    evidence_change_threshold: float = 40.0  # RGB distance (8-bit) that counts as a changed pixel
+
+    @model_validator(mode="after")
+    def _sane(self) -> EvidenceSettings:
+        if not 0 < self.evidence_planted_share <= 1:
+            raise ValueError("evidence_planted_share must be in (0, 1]")
+        if not 0 <= self.evidence_min_coverage <= 1:
+            raise ValueError("evidence_min_coverage must be in [0, 1]")
+        if self.evidence_margin < 0 or self.evidence_change_threshold < 0:
+            raise ValueError("evidence_margin and evidence_change_threshold must not be negative")
+        if not -1 <= self.evidence_ndvi_threshold <= 1:
+            raise ValueError("evidence_ndvi_threshold must be an NDVI value, -1 to 1")
+        return self
+
+
+@dataclass
+class Evidence:
+    """A project's imagery-derived completion estimate beside its reported percent on a date."""
+
+    code: str
+    category: str
+    on: date
+    reported: float | None  # percent, as reported by the date
+    method: str | None  # green_cover, finished_surface, roof_change; None when imagery cannot say
+    survey: str | None = None  # the survey's id
+    survey_kind: str | None = None
+    survey_date: date | None = None
+    measure: float | None = None  # percent of the footprint (green, at the finished signature)
+    planned_share: float | None = None  # percent of the footprint the project plans to cover
+    estimate: float | None = None  # percent complete by the imagery
+    coverage: float | None = None  # percent of the footprint the survey covers with valid pixels
+    reason: str | None = None  # why there is no estimate
+    flag: bool = False
+    message: str | None = None
+    features: tuple[str, ...] = field(default=())
+    # Surfaces and roofs: the share of the footprint whose colour changed since the latest
+    # orthophoto flown before the project's start (completion.zonal.surface_change), if any.
+    baseline_survey: str | None = None
+    baseline_date: date | None = None
+    changed: float | None = None  # percent of the footprint
+
+    @property
+    def difference(self) -> float | None:
+        if self.estimate is None or self.reported is None:
+            return None
+        return self.reported - self.estimate
+
+    def to_dict(self) -> dict[str, Any]:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 1)
+
+        return {
+            "code": self.code,
+            "category": self.category,
+            "date": self.on.isoformat(),
+            "reported_percent": self.reported,
+            "method": self.method,
+            "survey": self.survey,
+            "survey_kind": self.survey_kind,
+            "survey_date": self.survey_date.isoformat() if self.survey_date else None,
+            "measure_percent": r(self.measure),
+            "planned_share_percent": r(self.planned_share),
+            "estimate_percent": r(self.estimate),
+            "difference_points": r(self.difference),
+            "coverage_percent": r(self.coverage),
+            "reason": self.reason,
+            "flag": self.flag,
+            "message": self.message,
+            "features": list(self.features),
+            "baseline_survey": self.baseline_survey,
+            "baseline_date": self.baseline_date.isoformat() if self.baseline_date else None,
+            "changed_since_baseline_percent": r(self.changed),
+        }
+
+
+# ---------------------------------------------------------------------------- footprints
+def feature_geometries(twin: TwinLike, project: Project, ref: Ref) -> dict[str, BaseGeometry]:
+    """The project's features ("layer/id") that exist as of ``ref``, as geometries in EPSG:4549
+    (roads, stored as centre lines, widened to their lanes × 3.5 m)."""
+    by_layer: dict[str, list[str]] = {}
+    for ref_text in project.features:
+        layer, _, fid = ref_text.partition("/")
+        if fid:
+            by_layer.setdefault(layer, []).append(fid)
+    out: dict[str, BaseGeometry] = {}
+    for layer, ids in by_layer.items():
+        try:
+            found = twin.features_by_id(layer, ids, ref)
+        except NotFound:  # a layer the caller may not see, or that does not exist: nothing of it
+            continue
+        keys, geoms, widths = [], [], []
+        for fid, raw in found.items():
+            d = orjson.loads(raw)
+            if not d.get("geometry"):
+                continue
+            keys.append(f"{layer}/{fid}")
+            geoms.append(shape(d["geometry"]))
+            lanes = (d.get("properties") or {}).get("lanes")
+            widths.append(float(lanes or 2) * LANE_WIDTH_M)
+        if not geoms:
+            continue
+        metric = gpd.GeoSeries(geoms, crs=STORAGE_CRS).to_crs(METRIC_CRS)
+        for key, g, width in zip(keys, metric, widths, strict=True):
+            if g.geom_type in ("LineString", "MultiLineString"):
+                g = g.buffer(width / 2, cap_style="flat") if layer == "roads" else g
+            out[key] = g
+    return out
+
+
+def method_for(project: Project, geoms: dict[str, BaseGeometry]) -> tuple[str | None, str | None, list[str]]:
+    """(method, reason when none, the feature keys the method measures) for a project."""
+    polygons = [k for k, g in geoms.items() if g.area > 0]
+    unit, cat, name = project.quantity_unit, project.category, f"{project.name_en} {project.name_zh}".lower()
+    if not geoms:
+        return None, "none of its features has a geometry to measure", []
+    if cat == "landscaping":
+        if unit not in ("m²", "m2", "pots"):
+            return (
+                None,
+                f"planting counted in {unit or 'no unit'} (trees, irrigation, hedges, walls) is not seen as cover from above",
+                [],
+            )
+        planted = [k for k in polygons if k.split("/")[0] in PLANTED_LAYERS]
+        if not planted:
+            return (
+                None,
+                "its features are roads or lines; at survey resolution a median or a tree row cannot be told from its surroundings",
+                [],
+            )
+        return GREEN_COVER, None, planted
+    paving = cat == "venue_renovation" and unit in ("m²", "m2") and any(k.startswith("south_plaza/") for k in polygons)
+    if cat == "support_road" or paving:
+        if unit not in ("m²", "m2"):
+            return (
+                None,
+                f"work measured in {unit or 'no unit'} (markings, signs, kerbs) is too thin to see at survey resolution",
+                [],
+            )
+        paved = [k for k in polygons if k.split("/")[0] in ("roads", "south_plaza")]
+        if not paved:
+            return None, "none of its features is a road or plaza surface", []
+        return FINISHED_SURFACE, None, paved
+    if cat == "venue_renovation" and any(w in name for w in ROOF_WORDS):
+        roofs = [k for k in polygons if k.startswith("halls/")]
+        if roofs:
+            return ROOF_CHANGE, None, roofs
+    reasons = {
+        "venue_renovation": "interior work is not visible from above",
+        "lighting": "lamps are too small to see in a daytime survey",
+        "city_appearance": "facades, signboards and buried cables are not visible from above",
+    }
+    return None, reasons.get(cat, f"imagery cannot measure {cat or 'this'} work"), []  # fmt: skip
+
+
+def planned_share(project: Project, area_m2: float, settings: EvidenceSettings) -> float:
+    """The share (0–1) of the footprint the project plans to cover (see the module docstring)."""
+    if project.quantity_unit in ("m²", "m2") and area_m2 > 0 and project.quantity > 0:
+        return min(1.0, project.quantity / area_m2)
+    return settings.evidence_planted_share
+
+
+# ---------------------------------------------------------------------------- surveys
+def _pick(surveys: Sequence[SurveyInfo], kind: str, start: date, on: date) -> SurveyInfo | None:
+    fit = [s for s in surveys if s.kind == kind and start <= s.date <= on]
+    return max(fit, key=lambda s: (s.date, s.commit)) if fit else None
+
+
+@dataclass
+class _Job:
+    evidence: Evidence
+    project: Project
+    footprint: BaseGeometry  # EPSG:4549
+    info: SurveyInfo
+    baseline: SurveyInfo | None = None
+
+
+def _prepare(
+    twin: TwinLike,
+    project: Project,
+    reported: float | None,
+    on: date,
+    ref: Ref,
+    surveys: Sequence[SurveyInfo],
+    chosen: SurveyInfo | None,
+) -> Evidence | _Job:
+    ev = Evidence(project.code, project.category, on, reported, None)
+    geoms = feature_geometries(twin, project, ref)
+    method, reason, keys = method_for(project, geoms)
+    ev.features = tuple(keys)
+    if method is None:
+        ev.reason = reason
+        return ev
+    ev.method = method
+    kind = SURVEY_KIND[method]
+    if chosen is not None:
+        if chosen.kind != kind:
+            raise BadInput(f"survey {chosen.id} is a {chosen.kind} survey; {project.code}'s evidence needs {kind}")
+        info: SurveyInfo | None = chosen
+    else:
+        info = _pick(surveys, kind, project.planned_start, on)
+    if info is None:
+        ev.reason = f"no {kind} survey flown between its planned start {project.planned_start} and {on}"
+        return ev
+    ev.survey, ev.survey_kind, ev.survey_date = info.id, info.kind, info.date
+    baseline = None
+    if kind == ORTHOPHOTO:
+        before = [s for s in surveys if s.kind == ORTHOPHOTO and s.date < project.planned_start]
+        baseline = max(before, key=lambda s: (s.date, s.commit)) if before else None
+    return _Job(ev, project, unary_union([geoms[k] for k in keys]), info, baseline)
+
+
+def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings) -> None:
+    """Measure every job on its survey: one exactextract pass per survey raster."""
+    by_survey: dict[str, list[_Job]] = {}
+    for j in jobs:
+        by_survey.setdefault(j.info.id, []).append(j)
+    for group in by_survey.values():
+        info = group[0].info
+        path = twin.survey_path(info)
+        geoms = [j.footprint for j in group]
+        keys = [j.project.code for j in group]
+        if info.kind == NDVI:
+            stats = zonal_stats(path, geoms, keys, crs=METRIC_CRS, threshold=settings.evidence_ndvi_threshold)
+            measured = [(s.above, s.coverage) for s in stats]
+        else:
+            shares = signature_shares(path, geoms, keys, crs=METRIC_CRS)
+            measured = []
+            for j, (share, cov) in zip(group, shares, strict=True):
+                layer = j.evidence.features[0].split("/")[0]
+                measured.append((share.get(SURFACE_OF_LAYER[layer], 0.0) if cov > 0 else None, cov))
+        for j, (value, cov) in zip(group, measured, strict=True):
+            _conclude(j, value, cov, settings)
+    # The change since each baseline: one pass per (baseline, survey) pair.
+    pairs: dict[tuple[str, str], list[_Job]] = {}
+    for j in jobs:
+        if j.baseline is not None:
+            pairs.setdefault((j.baseline.id, j.info.id), []).append(j)
+    for group in pairs.values():
+        first = group[0]
+        assert first.baseline is not None
+        changes = surface_change(
+            twin.survey_path(first.baseline),
+            twin.survey_path(first.info),
+            [j.footprint for j in group],
+            [j.project.code for j in group],
+            threshold=settings.evidence_change_threshold,
+            crs=METRIC_CRS,
+        )
+        for j, (changed, _) in zip(group, changes, strict=True):
+            j.evidence.baseline_survey, j.evidence.baseline_date = first.baseline.id, first.baseline.date
+            j.evidence.changed = None if changed is None else 100.0 * changed
+
+
+def _conclude(job: _Job, value: float | None, coverage: float, settings: EvidenceSettings) -> None:
+    ev = job.evidence
+    ev.coverage = 100.0 * coverage
+    if value is None or math.isnan(value) or coverage < settings.evidence_min_coverage:
+        ev.reason = (
+            f"survey {ev.survey} covers {100 * coverage:.0f} % of the footprint "
+            f"(at least {100 * settings.evidence_min_coverage:.0f} % needed)"
+        )
+        return
+    share = planned_share(job.project, job.footprint.area, settings)
+    ev.measure = 100.0 * value
+    ev.planned_share = 100.0 * share
+    ev.estimate = min(100.0, 100.0 * value / share)
+    diff = ev.difference
+    if diff is not None and diff > settings.evidence_margin:
+        what = {
+            GREEN_COVER: "green cover",
+            FINISHED_SURFACE: "finished surface",
+            ROOF_CHANGE: "new roof membrane",
+        }[ev.method or GREEN_COVER]
+        when = ev.survey_date.strftime("%m-%d") if ev.survey_date else "?"
+        ev.flag = True
+        ev.message = f"reported {ev.reported:.0f} %, imagery shows {ev.measure:.0f} % {what} on {when}"
+        if abs(ev.estimate - ev.measure) >= 1:
+            ev.message += f" (about {ev.estimate:.0f} % of the planned {ev.planned_share:.0f} %)"
+
+
+# ---------------------------------------------------------------------------- entry points
+def survey_ref(twin: TwinLike, snap: Snapshot, version: str | None) -> Ref:
+    """The version of the twin whose surveys are evidence about the snapshot's day: the version
+    asked, else the head. A flight is processed and recorded days after it is flown, so the twin
+    as of the day itself would miss the flight of that morning; the flight date (at or before the
+    day) is what decides whether a survey speaks to it."""
+    return snap.ref if version is not None else twin.resolve()
+
+
+def evidence_for_snapshot(
+    twin: TwinLike,
+    snap: Snapshot,
+    settings: EvidenceSettings | None = None,
+    survey_id: str | None = None,
+    version: str | None = None,
+) -> list[Evidence]:
+    """Evidence for every project of a completion snapshot (its date and register), from the
+    surveys recorded by ``version`` (default: the head) and flown by the snapshot's day."""
+    settings = settings or EvidenceSettings()
+    sref = survey_ref(twin, snap, version)
+    surveys = twin.surveys(ref=sref)
+    chosen = _chosen(twin, survey_id, sref, snap.on)
+    out: list[Evidence] = []
+    jobs: list[_Job] = []
+    for s in snap.statuses:
+        reported = s.percent if s.last_report is not None else None
+        item = _prepare(twin, s.project, reported, snap.on, snap.ref, surveys, chosen)
+        if isinstance(item, _Job):
+            jobs.append(item)
+            out.append(item.evidence)
+        else:
+            out.append(item)
+    _measure(twin, jobs, settings)
+    return out
+
+
+def _chosen(twin: TwinLike, survey_id: str | None, ref: Ref, on: date) -> SurveyInfo | None:
+    if not survey_id:
+        return None
+    chosen = twin.survey(survey_id, ref)
+    if chosen.date > on:
+        raise BadInput(f"survey {chosen.id} was flown on {chosen.date}, after the date asked ({on})")
+    return chosen
+
+
+def all_evidence(
+    twin: TwinLike,
+    on: str | date | None = None,
+    *,
+    version: str | None = None,
+    settings: EvidenceSettings | None = None,
+    completion_settings: CompletionSettings | None = None,
+) -> list[Evidence]:
+    """Evidence for every project in the register as of ``on`` (a date or checkpoint label; default today)."""
+    snap = Completion(twin, completion_settings).at(on, version)
+    return evidence_for_snapshot(twin, snap, settings, version=version)
+
+
+def project_evidence(
+    twin: TwinLike,
+    code: str,
+    survey_id: str | None = None,
+    on: str | date | None = None,
+    *,
+    version: str | None = None,
+    settings: EvidenceSettings | None = None,
+    completion_settings: CompletionSettings | None = None,
+) -> Evidence:
+    """One project's evidence on ``on`` from the latest fitting survey, or from ``survey_id``."""
+    settings = settings or EvidenceSettings()
+    completion = Completion(twin, completion_settings)
+    snap = completion.at(on, version)
+    status = snap.status(code)
+    sref = survey_ref(twin, snap, version)
+    chosen = _chosen(twin, survey_id, sref, snap.on)
+    reported = status.percent if status.last_report is not None else None
+    item = _prepare(twin, status.project, reported, snap.on, snap.ref, twin.surveys(ref=sref), chosen)
+    if isinstance(item, _Job):
+        _measure(twin, [item], settings)
+        return item.evidence
+    return item
+
+
+def flags_by_code(evidence: Sequence[Evidence]) -> dict[str, str]:
+    """Project code -> flag message, for the projects whose report runs ahead of their imagery."""
+    return {e.code: e.message or "" for e in evidence if e.flag}
+
+
+# ---------------------------------------------------------------------------- for status pages
+_FLAG_CACHE: OrderedDict[Any, dict[str, str]] = OrderedDict()
+_FLAG_CACHE_SIZE = 32
+_flag_lock = threading.Lock()
+
+
+def snapshot_flags(twin: TwinLike, snap: Snapshot, version: str | None = None) -> dict[str, str]:
+    """Project code -> flag message for a completion snapshot, cached per twin state (a view's
+    key includes what it hides) and snapshot, since the late list, the project pages and the maps
+    ask it again and again. Empty, and cheap, while the twin has no survey."""
+    key = (twin.state_key(), snap.on, snap.ref.seq, version is None)
+    with _flag_lock:
+        if key in _FLAG_CACHE:
+            _FLAG_CACHE.move_to_end(key)
+            return _FLAG_CACHE[key]
+    flags = flags_by_code(evidence_for_snapshot(twin, snap, version=version)) if twin.surveys() else {}
+    with _flag_lock:
+        _FLAG_CACHE[key] = flags
+        while len(_FLAG_CACHE) > _FLAG_CACHE_SIZE:
+            _FLAG_CACHE.popitem(last=False)
+    return flags
+
+
+def late_and_flagged(snap: Snapshot, flags: Mapping[str, str]) -> list[ProjectStatus]:
+    """The late list, then the projects whose report runs ahead of their imagery that are not
+    late by their reports (a flagged project reported done is the one to check first)."""
+    late = snap.late()
+    codes = {s.project.code for s in late}
+    return late + [s for s in snap.statuses if s.project.code in flags and s.project.code not in codes]

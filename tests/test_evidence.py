@@ -1,0 +1,235 @@
+"""Evidence from imagery: zonal statistics on rasters whose answers are known by construction, the
+demo surveys, and the lagging project's flag through the library, the API and the CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import orjson
+import pytest
+import rasterio
+from fastapi.testclient import TestClient
+from rasterio.transform import from_origin
+from shapely.geometry import box
+from typer.testing import CliRunner
+
+from api.main import create_app
+from api.settings import ApiSettings
+from cli.main import app
+from completion.evidence import all_evidence, project_evidence
+from completion.zonal import signature_shares, surface_change, zonal_stats
+from layers.bundle import build_bundled_twin
+from layers.demo_surveys import LAGGING, build_demo_surveys, render_demo_surveys
+from twin import Twin
+from twin.errors import BadInput
+
+T10, T30, T70 = "2026-10-26", "2026-10-06", "2026-08-27"
+X0, Y0 = 623_000.0, 3_453_000.0  # top-left of the hand-made rasters, EPSG:4549, 1 m pixels
+EDGE = 0.01  # a footprint's edge cuts pixels; exactextract weighs them by the share covered
+
+
+def write(path: Path, bands: np.ndarray, nodata: float | None = None) -> Path:
+    count, height, width = bands.shape
+    with rasterio.open(
+        path, "w", driver="GTiff", width=width, height=height, count=count, dtype=bands.dtype,
+        crs="EPSG:4549", transform=from_origin(X0, Y0, 1.0, 1.0), nodata=nodata,
+    ) as out:  # fmt: skip
+        out.write(bands)
+    return path
+
+
+def in_lonlat(*geoms):
+    return list(gpd.GeoSeries(list(geoms), crs=4549).to_crs(4326))
+
+
+# ---------------------------------------------------------------------------- zonal statistics
+@pytest.fixture
+def ndvi_half(tmp_path: Path) -> Path:
+    """100 × 100 m: NDVI 0.8 in the west half, 0.1 in the east half; the top 10 rows nodata."""
+    a = np.full((1, 100, 100), 0.1, np.float32)
+    a[:, :, :50] = 0.8
+    a[:, :10, :] = -9999.0
+    return write(tmp_path / "ndvi.tif", a, nodata=-9999.0)
+
+
+def test_green_cover_is_the_share_above_the_threshold(ndvi_half: Path) -> None:
+    # A 60 × 60 m square straddling the middle, given in lon/lat: reprojected into the raster's CRS.
+    square = box(X0 + 20.3, Y0 - 80.2, X0 + 80.3, Y0 - 20.2)
+    outside_half = box(X0 - 30, Y0 - 60, X0 + 30, Y0 - 30)  # half of it west of the raster
+    top = box(X0 + 60, Y0 - 20, X0 + 80, Y0)  # half of it on nodata rows
+    got = {
+        s.key: s
+        for s in zonal_stats(ndvi_half, in_lonlat(square, outside_half, top), ["sq", "out", "top"], threshold=0.4)
+    }
+    sq = got["sq"]
+    assert sq.above == pytest.approx((50 - 20.3) / 60, abs=EDGE)  # the part west of x = 50 m
+    assert sq.coverage == pytest.approx(1.0, abs=EDGE)
+    assert sq.mean == pytest.approx(0.8 * (29.7 / 60) + 0.1 * (30.3 / 60), abs=0.01)
+    assert 0.1 <= (sq.p10 or 0) < (sq.p50 or 0) < (sq.p90 or 0) <= 0.8
+    assert got["out"].coverage == pytest.approx(0.5, abs=EDGE)
+    assert got["out"].above == pytest.approx(1.0, abs=EDGE)  # its valid part is all west half
+    assert got["top"].coverage == pytest.approx(0.5, abs=EDGE)
+    assert got["top"].above == pytest.approx(0.0, abs=EDGE)
+    # A higher threshold than every value: no green at all.
+    (none,) = zonal_stats(ndvi_half, in_lonlat(square), ["sq"], threshold=0.9)
+    assert none.above == pytest.approx(0.0)
+
+
+def test_percentiles_of_a_gradient(tmp_path: Path) -> None:
+    # Values rise west to east by 0.01 a pixel: over the whole raster the percentiles are known.
+    a = np.broadcast_to((np.arange(100, dtype=np.float32) + 0.5) / 100, (1, 100, 100)).copy()
+    raster = write(tmp_path / "gradient.tif", a, nodata=-9999.0)
+    (s,) = zonal_stats(raster, in_lonlat(box(X0, Y0 - 100, X0 + 100, Y0)), ["all"])
+    assert s.p10 == pytest.approx(0.1, abs=0.02) and s.p50 == pytest.approx(0.5, abs=0.02)
+    assert s.p90 == pytest.approx(0.9, abs=0.02) and s.mean == pytest.approx(0.5, abs=0.01)
+
+
+def test_rgb_signatures_and_change(tmp_path: Path) -> None:
+    old = np.zeros((3, 100, 100), np.uint8)
+    old[:] = np.array([120, 120, 116], np.uint8)[:, None, None]  # worn asphalt
+    new = old.copy()
+    new[:, :, :30] = np.array([44, 45, 48], np.uint8)[:, None, None]  # fresh asphalt in the west 30 m
+    new[:, 90:, :] = np.array([236, 237, 238], np.uint8)[:, None, None]  # a white strip at the bottom
+    before, after = write(tmp_path / "before.tif", old), write(tmp_path / "after.tif", new)
+    road = box(X0, Y0 - 80, X0 + 60, Y0 - 20)  # 60 × 60 m, half of it in the fresh part
+    (shares, cov), = signature_shares(after, in_lonlat(road), ["road"])  # fmt: skip
+    assert shares["fresh_asphalt"] == pytest.approx(0.5, abs=EDGE)
+    assert "roof_membrane" not in shares and cov == pytest.approx(1.0, abs=EDGE)
+    ((changed, cov2),) = surface_change(before, after, in_lonlat(road), ["road"], threshold=40)
+    assert changed == pytest.approx(0.5, abs=EDGE) and cov2 == pytest.approx(1.0, abs=EDGE)
+    ((unchanged, _),) = surface_change(before, before, in_lonlat(road), ["road"], threshold=40)
+    assert unchanged == 0.0
+    with pytest.raises(BadInput, match="no band 4"):
+        zonal_stats(after, in_lonlat(road), ["road"], band=4)
+    with pytest.raises(BadInput, match="not a readable raster"):
+        zonal_stats(tmp_path / "missing.tif", in_lonlat(road), ["road"])
+
+
+# ---------------------------------------------------------------------------- demo surveys
+@pytest.fixture(scope="module")
+def surveyed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled twin with the demo surveys of T-70, T-30 and T-10."""
+    path = tmp_path_factory.mktemp("evidence") / "venue.gpkg"
+    with build_bundled_twin(path) as twin:
+        made = build_demo_surveys(twin, path.parent / "render", checkpoints=(70, 30, 10))
+        twin.flush()
+    assert [(s.kind, s.on.isoformat()) for s in made] == [
+        ("orthophoto", T70), ("ndvi", T70), ("orthophoto", T30), ("ndvi", T30), ("orthophoto", T10), ("ndvi", T10),
+    ]  # fmt: skip
+    return path
+
+
+def test_demo_rendering_is_deterministic(surveyed: Path, tmp_path: Path) -> None:
+    with Twin.open(surveyed) as twin:
+        a = render_demo_surveys(twin, tmp_path / "a", checkpoints=(10,))
+        b = render_demo_surveys(twin, tmp_path / "b", checkpoints=(10,))
+        c = render_demo_surveys(twin, tmp_path / "c", checkpoints=(10,), seed=7)
+    for x, y, z in zip(a, b, c, strict=True):
+        with rasterio.open(x.path) as rx, rasterio.open(y.path) as ry, rasterio.open(z.path) as rz:
+            assert rx.crs.to_epsg() == 4549 and rx.transform == ry.transform
+            assert np.array_equal(rx.read(), ry.read())
+            assert not np.array_equal(rx.read(), rz.read())  # the seed matters
+            if x.kind == "ndvi":
+                assert rx.count == 1 and rx.dtypes[0] == "float32" and rx.nodata is not None
+                assert rx.res == (1.0, 1.0)
+            else:
+                assert rx.count == 3 and rx.dtypes[0] == "uint8" and rx.res == pytest.approx((0.3, 0.3))
+
+
+def test_the_lagging_project_is_flagged_and_the_others_agree(surveyed: Path) -> None:
+    with Twin.open(surveyed) as twin:
+        assert len(twin.surveys()) == 6
+        items = {e.code: e for e in all_evidence(twin, T10)}
+        lag = items[LAGGING]
+        assert lag.flag and lag.reported == 100.0 and lag.method == "green_cover"
+        assert lag.estimate is not None and 45 <= lag.estimate <= 65
+        assert re.fullmatch(r"reported 100 %, imagery shows \d+ % green cover on 10-26", lag.message or "")
+        measured = [e for e in items.values() if e.estimate is not None]
+        assert len(measured) >= 10  # roads, paving, roofs and beds all measured
+        for e in measured:
+            if e.code != LAGGING:
+                assert not e.flag, e
+                assert e.reported is not None and abs(e.reported - e.estimate) <= 10, e
+        assert [c for c, e in items.items() if e.flag] == [LAGGING]
+        # Imagery cannot speak to interior work: no estimate, and the reason.
+        assert items["HL-03"].estimate is None and "interior" in (items["HL-03"].reason or "")
+        # At T-30 the lawns were reported at 90 %: already flagged on the T-30 flight.
+        t30 = project_evidence(twin, LAGGING, on=T30)
+        assert t30.flag and t30.survey_date is not None and t30.survey_date.isoformat() == T30
+        # Roads repaired from 09-01: the T-70 flight is their baseline, and the surface changed
+        # over their whole footprint by T-10; the entrance square was already 62 % repaved then.
+        rd08, sp01 = items["RD-08"], items["SP-01"]
+        assert rd08.baseline_date is not None and rd08.baseline_date.isoformat() == T70
+        assert rd08.changed is not None and rd08.changed >= 90
+        assert sp01.baseline_survey is None and sp01.changed is None  # started before any flight
+        assert items["SP-10"].changed is not None and 25 <= items["SP-10"].changed <= 50
+        # Before the first flight after the lawns' start there is no survey to speak to them.
+        early = project_evidence(twin, LAGGING, on="2026-09-20")
+        assert early.estimate is None and "no ndvi survey" in (early.reason or "")
+
+
+# ---------------------------------------------------------------------------- API and CLI
+@pytest.fixture(scope="module")
+def api(surveyed: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(ApiSettings(store=surveyed))) as c:
+        yield c
+
+
+def test_api_evidence_and_flags(api: TestClient, surveyed: Path) -> None:
+    r = api.get(f"/projects/{LAGGING}/evidence", params={"date": T10})
+    assert r.status_code == 200, r.text
+    ev = r.json()["evidence"]
+    assert ev["flag"] is True and ev["survey_kind"] == "ndvi" and ev["survey_date"] == T10
+    assert ev["message"].startswith("reported 100 %, imagery shows")
+    agree = api.get("/projects/LS-01/evidence", params={"date": T10}).json()["evidence"]
+    assert agree["flag"] is False and agree["estimate_percent"] >= 90
+    batch = api.get("/evidence", params={"date": T10, "flagged": "true"}).json()
+    assert [e["code"] for e in batch["evidence"]] == [LAGGING]
+    # The flag on the status: the project's page, the project list and the late list.
+    page = api.get(f"/projects/{LAGGING}", params={"date": T10}).json()["project"]
+    assert page["status"] == "done" and page["evidence_flag"] == ev["message"]
+    late = api.get("/completion/late", params={"date": T10}).json()["late"]
+    assert [x["code"] for x in late if x["evidence_flag"]] == [LAGGING]
+    listed = {p["code"]: p for p in api.get("/projects", params={"date": T10}).json()["projects"]}
+    assert listed["LS-01"]["evidence_flag"] is None and listed[LAGGING]["evidence_flag"]
+    # The completion map's late list marks it, and its popups carry the message.
+    html = api.get("/maps/completion", params={"date": T10, "lang": "en"}, headers={"Accept": "text/html"}).text
+    assert f'data-evidence-flag="{LAGGING}"' in html and html.count("data-evidence-flag=") == 1
+    assert ev["message"] in html
+    # A named survey: of the wrong kind for a lawn, unknown, or flown after the date.
+    with Twin.open(surveyed) as twin:
+        ortho = next(s for s in twin.surveys(kind="orthophoto") if s.date.isoformat() == T10)
+    r = api.get(f"/projects/{LAGGING}/evidence", params={"date": T10, "survey": ortho.id})
+    assert r.status_code == 400 and "needs ndvi" in r.text
+    assert (
+        api.get(f"/projects/{LAGGING}/evidence", params={"survey": "0123456789abcdef", "date": T10}).status_code == 404
+    )
+    r = api.get(f"/projects/{LAGGING}/evidence", params={"date": T30, "survey": ortho.id})
+    assert r.status_code == 400 and "after the date" in r.text
+    assert api.get(f"/projects/{LAGGING}/evidence", params={"date": "26 Oct"}).status_code == 400
+    assert api.get("/projects/XX-99/evidence", params={"date": T10}).status_code == 404
+
+
+def test_cli_evidence(surveyed: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["evidence", LAGGING, "--date", T10, "--json", "--store", str(surveyed)])
+    assert r.exit_code == 0, r.output
+    (ev,) = orjson.loads(r.output)["evidence"]
+    assert ev["flag"] is True and ev["code"] == LAGGING
+    r = runner.invoke(app, ["evidence", "--date", T10, "--store", str(surveyed)])
+    assert r.exit_code == 0, r.output
+    flagged = [line for line in r.output.splitlines() if "⚑" in line]
+    assert len(flagged) == 1 and LAGGING in flagged[0]
+    assert "1 flagged: LS-04" in r.output
+    r = runner.invoke(app, ["completion", "late", "--date", T10, "--store", str(surveyed)])
+    assert r.exit_code == 0 and any(LAGGING in line and "⚑" in line for line in r.output.splitlines())
+    r = runner.invoke(
+        app, ["evidence", LAGGING, "--survey", "0123456789abcdef", "--date", T10, "--store", str(surveyed)]
+    )
+    assert r.exit_code == 2 and "0123456789abcdef" in r.output
+    r = runner.invoke(app, ["evidence", "--survey", "0123456789abcdef", "--store", str(surveyed)])
+    assert r.exit_code == 2 and "needs a project CODE" in r.output
