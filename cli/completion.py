@@ -85,7 +85,7 @@ STYLE = {"done": "blue", "on_track": "green", "at_risk": "yellow", "behind": "bo
 
 def _out() -> Console:
     # A pipe or a file gets wide lines, so long unit names stay on one line.
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 220, highlight=False)
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 320, highlight=False)
 
 
 @contextmanager

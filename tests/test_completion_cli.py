@@ -56,7 +56,7 @@ def test_completion_at_a_checkpoint_prints_areas_and_late_projects(bundled: Path
     assert "State Grid Shanghai Electric Power" in rd03 and "29.1" in rd03 and "2026-11-" in rd03
     assert "100%" in rd03  # its probability of missing opening day
     assert out.index("RD-03") < out.index("HL-07")  # most days late first
-    assert "(NECC Shanghai, venue" in lines_with(out, "HL-07")[0]  # the unit (wrapped in a narrow terminal)
+    assert "NECC Shanghai, venue operator" in lines_with(out, "HL-07")[0]
 
 
 def test_an_earlier_checkpoint_gives_the_figures_as_they_stood(bundled: Path) -> None:
