@@ -27,6 +27,11 @@ pace of 1 keeps up with the plan. For a project with progress on date D:
 4. **Monte Carlo.** The remaining plan days divided by the pace times a sampled error ratio give
    ``SAMPLES`` possible finishes: their median is the forecast finish, their 10th–90th
    percentiles the 80 % interval, and their share after opening day the probability of missing it.
+5. **A project stopped now** (its latest span nearly flat) is not forecast as a slow project: a
+   stoppage ends. Its finish is a wait — sampled from how long the register's other stoppages went
+   on after a report found them stopped — plus its remaining work at the pace of its working spans
+   (the regression read as if it were not stalled), with the smooth projects' errors. Without
+   ``MIN_WAITS`` such stoppages on the register, it falls back to the regression's stalled measure.
 
 A project with no progress yet starts at the later of its planned start and D and runs at its
 class's pace (read through the same regression) with the class's spread. A project reported done
@@ -63,6 +68,7 @@ ROUGH = 0.3  # a span at under this share of the project's pace counts as (nearl
 PACE_FLOOR = 0.02  # plan days a day: no pace is taken as lower (a stalled project still ends some day)
 DEFAULT_SPREAD = 0.35  # log-pace spread assumed when the register is too small to measure one
 RIDGE = 1.0  # pulls each coefficient towards "the shrunk pace alone" by as much as one pair would
+MIN_WAITS = 10  # stoppages seen before their length is learnt from the register
 LATEST = 365  # days after opening day beyond which finishes are not told apart
 
 
@@ -193,7 +199,7 @@ def _at_horizon(base: list[float], day: float, horizon: float, finish: float) ->
     those days in the run-in to its planned ``finish`` (the last ``CLOSING_DAYS`` and after, where
     crews put in overtime), and the horizon itself."""
     run_in = max(0.0, day + horizon - max(day, finish - CLOSING_DAYS)) / horizon
-    return [*base[:4], base[4] * run_in, base[5], math.log(horizon / 20.0)]
+    return [*base[:4], base[4] * run_in, *base[5:], math.log(horizon / 20.0)]
 
 
 class _Errors:
@@ -216,6 +222,8 @@ class _Errors:
         target: list[float] = []
         bucket: list[tuple[int, int]] = []
         owner: list[int] = []
+        stop_waits: list[float] = []
+        stop_owner: list[int] = []
         for index, t in enumerate(tracks):
             start = t.project.planned_start.toordinal()
             prior = classes.prior(t.project)
@@ -225,6 +233,19 @@ class _Errors:
                 if t.days[k] - start < MIN_ELAPSED or t.earned[k] >= t.duration or t.earned[k] <= 0:
                     continue
                 base, _, rough = _features(t, k, prior)
+                if base[5]:
+                    # Stopped at report k: the days until work resumed — to the middle of the first
+                    # span that shows progress again; still stopped at the last report: as long as
+                    # seen so far (a lower bound, so this errs short).
+                    resumed = next((j for j in range(k + 1, n) if t.earned[j] > t.earned[j - 1]), None)
+                    if resumed is None:
+                        wait = float(t.days[-1] - t.days[k])
+                    else:
+                        wait = (
+                            float(t.days[resumed - 1] - t.days[k]) + float(t.days[resumed] - t.days[resumed - 1]) / 2.0
+                        )
+                    stop_waits.append(wait)
+                    stop_owner.append(index)
                 for j in range(k + 1, n):
                     h = float(t.days[j] - t.days[k])
                     if h > MAX_HORIZON:
@@ -239,6 +260,7 @@ class _Errors:
                     owner.append(index)
                     if t.earned[j] >= t.duration:
                         break
+        self.stop_waits, self.stop_owner = np.asarray(stop_waits), np.asarray(stop_owner, dtype=int)
         self.coef: np.ndarray | None = None  # one row of coefficients per project (its own rows left out)
         self.low = self.high = np.zeros(0)
         self.pools: dict[tuple[int, ...], np.ndarray] = {}
@@ -268,6 +290,11 @@ class _Errors:
                 groups[(b,)].append(row)
             self.pools = {key: resid[rows_] for key, rows_ in groups.items() if len(rows_) >= MIN_POOL}
             self.pools[()] = resid
+
+    def waits(self, index: int) -> np.ndarray | None:
+        """How long the other projects' stoppages went on after a report that found them stopped."""
+        got = self.stop_waits[self.stop_owner != index]
+        return got if len(got) >= MIN_WAITS else None
 
     def predict(self, index: int, x: list[float]) -> float:
         """The log pace of project ``index`` (its position in the register) from its measures ``x``."""
@@ -299,7 +326,7 @@ def outlooks(
     today = on.toordinal()
     last_day = opening.toordinal() + LATEST
     out: list[Outlook | None] = []
-    plans: list[tuple[int, float, float, float, np.ndarray, str]] = []  # sampled together at the end
+    plans: list[tuple[int, float, float, float, np.ndarray, str, np.ndarray]] = []  # sampled together at the end
     for index, t in enumerate(tracks):
         p = t.project
         if t.done_on is not None:
@@ -320,14 +347,35 @@ def outlooks(
             k = len(t.days) - 1
             base, w, rough = _features(t, k, prior)
             finish = float(p.planned_finish.toordinal())
-            log_pace = errors.predict(index, _at_horizon(base, origin, 20.0, finish))
+            waits = errors.waits(index) if base[5] else None
+            wait = np.zeros(samples)
+            if waits is not None:
+                # Stopped now: the stoppage lasts as long as the register's stoppages did (sampled),
+                # then work resumes at the pace of its working spans.
+                wait = rng.choice(waits, samples)
+                # Its pace over the days it worked: the current flat run (since the last report that
+                # showed progress) is left out of the whole history's pace.
+                moved = [i for i in range(k + 1) if t.earned_list[i] > (t.earned_list[i - 1] if i else 0.0)]
+                worked = elapsed - (t.days_list[k] - t.days_list[moved[-1]]) if moved else elapsed
+                own = math.log(max(t.earned_list[k] / max(worked, 1.0), PACE_FLOOR))
+                shrunk, w = _shrunk(own, worked, prior)
+                base = [base[0], shrunk, 0.0, base[3], base[4], 0.0]
+                origin_eff = origin + float(np.median(wait))
+            else:
+                origin_eff = origin
+            log_pace = errors.predict(index, _at_horizon(base, origin_eff, 20.0, finish))
             for _ in range(2):  # the horizon is the time left, which depends on the pace
                 horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
-                log_pace = errors.predict(index, _at_horizon(base, origin, horizon, finish))
-            pool = errors.pool(rough, horizon)
+                log_pace = errors.predict(index, _at_horizon(base, origin_eff, horizon, finish))
+            pool = errors.pool(0 if waits is not None else rough, horizon)
             err = rng.normal(0.0, DEFAULT_SPREAD, samples) if pool is None else rng.choice(pool, samples)
             basis = (
-                f"{100 * w:.0f}% its own pace over {elapsed:.0f} days, {100 * (1 - w):.0f}% its reference class "
+                (
+                    ""
+                    if waits is None
+                    else f"stopped: resumes after a wait drawn from {len(waits)} stoppages seen, then "
+                )
+                + f"{100 * w:.0f}% its own pace over {elapsed:.0f} days, {100 * (1 - w):.0f}% its reference class "
                 f"({prior[2]}); spread from {len(pool) if pool is not None else 0} past forecast errors"
             )
         else:
@@ -344,18 +392,20 @@ def outlooks(
             # nearest kind measured; else the class's spread.
             pool = errors.pool(2, horizon)
             err = rng.normal(0.0, prior[1], samples) if pool is None else rng.choice(pool, samples)
+            wait = np.zeros(samples)
             basis = f"no progress yet: the pace of its reference class ({prior[2]})"
-        plans.append((len(out), origin, remaining, log_pace, err, basis))
+        plans.append((len(out), origin, remaining, log_pace, err, basis, wait))
         out.append(None)
     if plans:
         origin_a = np.array([pl[1] for pl in plans])[:, None]
         remaining_a = np.array([pl[2] for pl in plans])[:, None]
         log_pace_a = np.array([pl[3] for pl in plans])[:, None]
         pace = np.maximum(np.exp(log_pace_a + np.stack([pl[4] for pl in plans])), PACE_FLOOR)
-        finish = np.minimum(np.ceil(origin_a + remaining_a / pace), last_day)
+        wait_a = np.stack([pl[6] for pl in plans])
+        finish = np.minimum(np.ceil(origin_a + wait_a + remaining_a / pace), last_day)
         qs = np.percentile(finish, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
         p_late = (finish > opening.toordinal()).mean(axis=1)
-        for row, (at, _, _, lp, _, basis) in enumerate(plans):
+        for row, (at, _, _, lp, _, basis, _) in enumerate(plans):
             out[at] = Outlook(
                 float(p_late[row]),
                 date.fromordinal(int(qs[0, row])),
