@@ -13,25 +13,34 @@ pace of 1 keeps up with the plan. For a project with progress on date D:
    history). The class's typical pace (median) and spread (MAD) are the prior; the project's own
    pace is weighted by ``days / (days + PRIOR_DAYS)``, so a project just started leans on its class
    and one with months of reports on itself.
-3. **How such paces turned out.** Over the register's own history up to D, every report of an
-   unfinished project gave the same measures; the pace actually reported 10–60 days later is
-   regressed on them (in logs): the shrunk whole-history pace, the latest span's and the best
-   span's pace beside it, for a project behind plan the share of the horizon spent in the run-in
-   to its planned finish (its last ``CLOSING_DAYS`` and after, where crews put in overtime),
-   whether its latest span stalled, and the horizon. Each project's forecast uses coefficients learnt from the *other* projects (leave one
-   project out), and a measure is never extrapolated beyond the range learnt. The residuals — by
-   horizon, and apart for projects whose history already had a near-stop — are the forecast
-   errors: they carry what the register's reporting really does (stoppages, speed-ups near
-   deadlines, reporters who round up). Nothing is tuned to a particular season: the errors are
-   measured afresh on each register and date.
-4. **Monte Carlo.** The remaining plan days divided by the pace times a sampled error ratio give
-   ``SAMPLES`` possible finishes: their median is the forecast finish, their 10th–90th
+3. **How such paces turned out while working.** Over the register's own history up to D, every
+   report of an unfinished, working project gave the same measures; the pace actually reported
+   10–60 days later — up to the first span that shows a stoppage — is regressed on them (in logs):
+   the shrunk whole-history pace, the latest span's and the best span's pace beside it, for a
+   project behind plan the share of the horizon spent in the run-in to its planned finish (its
+   last ``CLOSING_DAYS`` and after, where crews put in overtime), and the horizon. Each project's
+   forecast uses coefficients learnt from the *other* projects (leave one project out), and a
+   measure is never extrapolated beyond the range learnt. The residuals — by horizon, and apart
+   for projects whose history already had a near-stop — are the working forecast errors: they
+   carry the register's productivity wobble, speed-ups near deadlines and reporters who round up.
+4. **Stoppages apart, as a register-wide hazard.** A span (after the first, which holds the
+   start's delay) with under ``STALL`` of its class's pace is a stoppage. How often one begins per
+   day a project is open, and how long each lasted (from the last report that saw work to the last
+   that saw none), are counted on the register's history. Baking stoppages into every residual
+   would stretch a nearly finished project's few days as much as a long one's months; as a rate,
+   the risk grows with the working days left.
+5. **Monte Carlo.** The remaining plan days divided by the pace times a sampled error ratio give
+   the working days left; over them stoppages begin at the register's rate (Poisson), each as long
+   as one seen. ``SAMPLES`` such futures: their median is the forecast finish, their 10th–90th
    percentiles the 80 % interval, and their share after opening day the probability of missing it.
-5. **A project stopped now** (its latest span nearly flat) is not forecast as a slow project: a
+6. **A project stopped now** (its latest span nearly flat) is not forecast as a slow project: a
    stoppage ends. Its finish is a wait — sampled from how long the register's other stoppages went
-   on after a report found them stopped — plus its remaining work at the pace of its working spans
-   (the regression read as if it were not stalled), with the smooth projects' errors. Without
-   ``MIN_WAITS`` such stoppages on the register, it falls back to the regression's stalled measure.
+   on after a report found them stopped — plus its remaining work at the pace of the days it
+   worked, with the smooth projects' errors (and the hazard of further stoppages). With fewer than
+   ``MIN_WAITS`` such stoppages on the register, it is forecast at its whole-history pace.
+
+Nothing is tuned to a particular season: the coefficients, errors, stoppage rate and lengths are
+measured afresh on each register and date.
 
 A project with no progress yet starts at the later of its planned start and D and runs at its
 class's pace (read through the same regression) with the class's spread. A project reported done
@@ -39,7 +48,7 @@ has finished: probability 0 (1 if it finished after opening day). Sampling uses 
 the same register gives the same figures.
 
 Hand-written with numpy: the pieces (a shrinkage prior, a ridge least squares with one project
-left out, resampled residuals) are a few lines each, and no installed library fits them together
+left out, resampled residuals, a Poisson stoppage count) are a few lines each, and no installed library fits them together
 this way; scipy/statsmodels would add a dependency for a small part of it.
 """
 
@@ -69,6 +78,7 @@ PACE_FLOOR = 0.02  # plan days a day: no pace is taken as lower (a stalled proje
 DEFAULT_SPREAD = 0.35  # log-pace spread assumed when the register is too small to measure one
 RIDGE = 1.0  # pulls each coefficient towards "the shrunk pace alone" by as much as one pair would
 MIN_WAITS = 10  # stoppages seen before their length is learnt from the register
+STALL = 0.1  # a span at under this share of its class's pace counts as stopped (for the stoppage rate)
 LATEST = 365  # days after opening day beyond which finishes are not told apart
 
 
@@ -224,11 +234,30 @@ class _Errors:
         owner: list[int] = []
         stop_waits: list[float] = []
         stop_owner: list[int] = []
+        stop_lengths: list[float] = []
+        open_days = 0.0
         for index, t in enumerate(tracks):
             start = t.project.planned_start.toordinal()
             prior = classes.prior(t.project)
             finish = float(t.project.planned_finish.toordinal())
             n = len(t.days)
+            # Stoppages: a span (after the first, which holds the start's delay) with almost no
+            # progress while unfinished; how often one begins per day open, and how long it lasts.
+            class_pace = math.exp(prior[0])
+            flat = [False] * n
+            for i in range(1, n):
+                span = float(t.days[i] - t.days[i - 1])
+                if 0 < t.earned[i - 1] < t.duration:
+                    open_days += span
+                    flat[i] = float(t.earned[i] - t.earned[i - 1]) < STALL * class_pace * span
+            for i in range(1, n):
+                if flat[i] and not flat[i - 1]:
+                    # From the last report that saw work to the last that saw none (still stopped at
+                    # the latest report: as long as seen so far, which errs short).
+                    last = i
+                    while last + 1 < n and flat[last + 1]:
+                        last += 1
+                    stop_lengths.append(float(t.days[last] - t.days[i - 1]))
             for k in range(n):
                 if t.days[k] - start < MIN_ELAPSED or t.earned[k] >= t.duration or t.earned[k] <= 0:
                     continue
@@ -248,8 +277,8 @@ class _Errors:
                     stop_owner.append(index)
                 for j in range(k + 1, n):
                     h = float(t.days[j] - t.days[k])
-                    if h > MAX_HORIZON:
-                        break
+                    if h > MAX_HORIZON or base[5] or flat[j]:
+                        break  # with the hazard apart: the errors are those of working spans only
                     if t.earned[j] >= t.duration:
                         # Done somewhere since the report before: take the middle of that span.
                         before = max(float(t.days[j - 1]), float(t.days[k]))
@@ -260,6 +289,8 @@ class _Errors:
                     owner.append(index)
                     if t.earned[j] >= t.duration:
                         break
+        self.hazard = len(stop_lengths) / open_days if open_days and len(stop_lengths) >= MIN_WAITS else 0.0
+        self.stop_lengths = np.asarray(stop_lengths)
         self.stop_waits, self.stop_owner = np.asarray(stop_waits), np.asarray(stop_owner, dtype=int)
         self.coef: np.ndarray | None = None  # one row of coefficients per project (its own rows left out)
         self.low = self.high = np.zeros(0)
@@ -402,6 +433,13 @@ def outlooks(
         log_pace_a = np.array([pl[3] for pl in plans])[:, None]
         pace = np.maximum(np.exp(log_pace_a + np.stack([pl[4] for pl in plans])), PACE_FLOOR)
         wait_a = np.stack([pl[6] for pl in plans])
+        if errors.hazard > 0:
+            # Stoppages yet to come: over the working days left, each day may begin one at the
+            # register's rate; each lasts as long as one of the register's stoppages did.
+            work_days = remaining_a / pace
+            count = rng.poisson(errors.hazard * work_days)
+            for c in range(1, 4):
+                wait_a = wait_a + np.where(count >= c, rng.choice(errors.stop_lengths, wait_a.shape), 0.0)
         finish = np.minimum(np.ceil(origin_a + wait_a + remaining_a / pace), last_day)
         qs = np.percentile(finish, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
         p_late = (finish > opening.toordinal()).mean(axis=1)
