@@ -122,6 +122,8 @@ def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
             for p in latest.values()
         ]
     )
+    # 0% is no progress (the S-curve's inverse gives a rounding speck above zero there).
+    earned = np.where(np.array([p > 0.0 for p in latest.values()], dtype=bool), earned, 0.0)
     return _Track(project, duration, days, np.minimum(earned, duration), done_on)
 
 

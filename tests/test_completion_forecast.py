@@ -6,6 +6,7 @@ loosely, that it tells late projects from the others better than the single-rate
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -123,6 +124,16 @@ def test_a_project_just_started_leans_on_its_reference_class() -> None:
     # A class of another category and unit does not count: it falls back to the whole register.
     other = outlooks(a_class(12, 0.75, "Unit B", "power") + [new], ON, OPENING)[-1]
     assert "the whole register" in other.basis
+
+
+def test_a_project_reported_at_0_percent_has_no_progress_whatever_its_curve() -> None:
+    # An S-curve plan reported at 0%: not a project crawling at a speck of a pace (which would read
+    # as stopped), but one not yet under way, forecast from its class's pace.
+    zero = [Report(D("2026-10-01"), 0.0, "r", None, None, "z", 1, datetime(2026, 1, 1, tzinfo=UTC))]
+    for curve in ("s_curve", "linear"):
+        p = replace(project("ZERO", "2026-09-26", "2026-10-26"), curve=curve)
+        o = outlooks([*a_class(12, 1.1), (p, zero)], ON, OPENING)[-1]
+        assert o.basis.startswith("no progress yet"), (curve, o.basis)
 
 
 def test_a_stoppage_in_the_last_window_does_not_collapse_the_rate() -> None:
