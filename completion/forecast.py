@@ -217,12 +217,16 @@ def _at_horizon(base: list[float], day: float, horizon: float, finish: float) ->
 class _Errors:
     """How pace measures turned out on the register's own history (see the module docstring).
 
-    For every report k of an unfinished project and every later report j within ``MAX_HORIZON``
-    days, the pace actually reported between them is regressed (least squares, in logs) on the
-    measures at k: the shrunk whole-history pace, the latest span's and the best span's pace beside
-    it, the share of the horizon in the run-in to the planned finish when behind plan, whether its
-    latest span stalled, and the horizon. The coefficients say how much each measure is worth on this
-    register; the residuals, by horizon, are the forecast errors sampled for the spread.
+    For every report k of an unfinished project that is working (its latest span not stalled) and
+    every later report j within ``MAX_HORIZON`` days, up to the first span that shows a stoppage,
+    the pace actually reported between them is regressed (least squares, in logs) on the measures
+    at k: the shrunk whole-history pace, the latest span's and the best span's pace beside it, the
+    share of the horizon in the run-in to the planned finish when behind plan, and the horizon (the
+    ``stalled`` measure has no rows, so the ridge holds it at nothing). The coefficients say how
+    much each measure is worth on this register; the residuals, by horizon, are the working
+    forecast errors sampled for the spread. Stoppages are counted apart: the register's rate of
+    stoppages per open day (``hazard``), their lengths, and how long a stoppage went on after a
+    report found it (``waits``).
 
     Each project is forecast with coefficients learnt from the *other* projects (leave one project
     out: the sums of the least squares less its own rows), so its own past — a stall, say — is
