@@ -13,20 +13,34 @@ pace of 1 keeps up with the plan. For a project with progress on date D:
    history). The class's typical pace (median) and spread (MAD) are the prior; the project's own
    pace is weighted by ``days / (days + PRIOR_DAYS)``, so a project just started leans on its class
    and one with months of reports on itself.
-3. **How such paces turned out.** Over the register's own history up to D, every report of an
-   unfinished project gave the same measures; the pace actually reported 10–60 days later is
-   regressed on them (in logs): the shrunk whole-history pace, the latest span's and the best
-   span's pace beside it, for a project behind plan the share of the horizon spent in the run-in
-   to its planned finish (its last ``CLOSING_DAYS`` and after, where crews put in overtime),
-   whether its latest span stalled, and the horizon. Each project's forecast uses coefficients learnt from the *other* projects (leave one
-   project out), and a measure is never extrapolated beyond the range learnt. The residuals — by
-   horizon, and apart for projects whose history already had a near-stop — are the forecast
-   errors: they carry what the register's reporting really does (stoppages, speed-ups near
-   deadlines, reporters who round up). Nothing is tuned to a particular season: the errors are
-   measured afresh on each register and date.
-4. **Monte Carlo.** The remaining plan days divided by the pace times a sampled error ratio give
-   ``SAMPLES`` possible finishes: their median is the forecast finish, their 10th–90th
+3. **How such paces turned out while working.** Over the register's own history up to D, every
+   report of an unfinished, working project gave the same measures; the pace actually reported
+   10–60 days later — up to the first span that shows a stoppage — is regressed on them (in logs):
+   the shrunk whole-history pace, the latest span's and the best span's pace beside it, for a
+   project behind plan the share of the horizon spent in the run-in to its planned finish (its
+   last ``CLOSING_DAYS`` and after, where crews put in overtime), and the horizon. Each project's
+   forecast uses coefficients learnt from the *other* projects (leave one project out), and a
+   measure is never extrapolated beyond the range learnt. The residuals — by horizon, and apart
+   for projects whose history already had a near-stop — are the working forecast errors: they
+   carry the register's productivity wobble, speed-ups near deadlines and reporters who round up.
+4. **Stoppages apart, as a register-wide hazard.** A span (after the first, which holds the
+   start's delay) with under ``STALL`` of its class's pace is a stoppage. How often one begins per
+   day a project is open, and how long each lasted (from the last report that saw work to the last
+   that saw none), are counted on the register's history. Baking stoppages into every residual
+   would stretch a nearly finished project's few days as much as a long one's months; as a rate,
+   the risk grows with the working days left.
+5. **Monte Carlo.** The remaining plan days divided by the pace times a sampled error ratio give
+   the working days left; over them stoppages begin at the register's rate (Poisson), each as long
+   as one seen. ``SAMPLES`` such futures: their median is the forecast finish, their 10th–90th
    percentiles the 80 % interval, and their share after opening day the probability of missing it.
+6. **A project stopped now** (its latest span nearly flat) is not forecast as a slow project: a
+   stoppage ends. Its finish is a wait — sampled from how long the register's other stoppages went
+   on after a report found them stopped — plus its remaining work at the pace of the days it
+   worked, with the smooth projects' errors (and the hazard of further stoppages). With fewer than
+   ``MIN_WAITS`` such stoppages on the register, it is forecast at its whole-history pace.
+
+Nothing is tuned to a particular season: the coefficients, errors, stoppage rate and lengths are
+measured afresh on each register and date.
 
 A project with no progress yet starts at the later of its planned start and D and runs at its
 class's pace (read through the same regression) with the class's spread. A project reported done
@@ -34,7 +48,7 @@ has finished: probability 0 (1 if it finished after opening day). Sampling uses 
 the same register gives the same figures.
 
 Hand-written with numpy: the pieces (a shrinkage prior, a ridge least squares with one project
-left out, resampled residuals) are a few lines each, and no installed library fits them together
+left out, resampled residuals, a Poisson stoppage count) are a few lines each, and no installed library fits them together
 this way; scipy/statsmodels would add a dependency for a small part of it.
 """
 
@@ -63,6 +77,8 @@ ROUGH = 0.3  # a span at under this share of the project's pace counts as (nearl
 PACE_FLOOR = 0.02  # plan days a day: no pace is taken as lower (a stalled project still ends some day)
 DEFAULT_SPREAD = 0.35  # log-pace spread assumed when the register is too small to measure one
 RIDGE = 1.0  # pulls each coefficient towards "the shrunk pace alone" by as much as one pair would
+MIN_WAITS = 10  # stoppages seen before their length is learnt from the register
+STALL = 0.1  # a span at under this share of its class's pace counts as stopped (for the stoppage rate)
 LATEST = 365  # days after opening day beyond which finishes are not told apart
 
 
@@ -106,6 +122,8 @@ def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
             for p in latest.values()
         ]
     )
+    # 0% is no progress (the S-curve's inverse gives a rounding speck above zero there).
+    earned = np.where(np.array([p > 0.0 for p in latest.values()], dtype=bool), earned, 0.0)
     return _Track(project, duration, days, np.minimum(earned, duration), done_on)
 
 
@@ -193,18 +211,22 @@ def _at_horizon(base: list[float], day: float, horizon: float, finish: float) ->
     those days in the run-in to its planned ``finish`` (the last ``CLOSING_DAYS`` and after, where
     crews put in overtime), and the horizon itself."""
     run_in = max(0.0, day + horizon - max(day, finish - CLOSING_DAYS)) / horizon
-    return [*base[:4], base[4] * run_in, base[5], math.log(horizon / 20.0)]
+    return [*base[:4], base[4] * run_in, *base[5:], math.log(horizon / 20.0)]
 
 
 class _Errors:
     """How pace measures turned out on the register's own history (see the module docstring).
 
-    For every report k of an unfinished project and every later report j within ``MAX_HORIZON``
-    days, the pace actually reported between them is regressed (least squares, in logs) on the
-    measures at k: the shrunk whole-history pace, the latest span's and the best span's pace beside
-    it, the share of the horizon in the run-in to the planned finish when behind plan, whether its
-    latest span stalled, and the horizon. The coefficients say how much each measure is worth on this
-    register; the residuals, by horizon, are the forecast errors sampled for the spread.
+    For every report k of an unfinished project that is working (its latest span not stalled) and
+    every later report j within ``MAX_HORIZON`` days, up to the first span that shows a stoppage,
+    the pace actually reported between them is regressed (least squares, in logs) on the measures
+    at k: the shrunk whole-history pace, the latest span's and the best span's pace beside it, the
+    share of the horizon in the run-in to the planned finish when behind plan, and the horizon (the
+    ``stalled`` measure has no rows, so the ridge holds it at nothing). The coefficients say how
+    much each measure is worth on this register; the residuals, by horizon, are the working
+    forecast errors sampled for the spread. Stoppages are counted apart: the register's rate of
+    stoppages per open day (``hazard``), their lengths, and how long a stoppage went on after a
+    report found it (``waits``).
 
     Each project is forecast with coefficients learnt from the *other* projects (leave one project
     out: the sums of the least squares less its own rows), so its own past — a stall, say — is
@@ -216,19 +238,53 @@ class _Errors:
         target: list[float] = []
         bucket: list[tuple[int, int]] = []
         owner: list[int] = []
+        stop_waits: list[float] = []
+        stop_owner: list[int] = []
+        stop_lengths: list[float] = []
+        open_days = 0.0
         for index, t in enumerate(tracks):
             start = t.project.planned_start.toordinal()
             prior = classes.prior(t.project)
             finish = float(t.project.planned_finish.toordinal())
             n = len(t.days)
+            # Stoppages: a span (after the first, which holds the start's delay) with almost no
+            # progress while unfinished; how often one begins per day open, and how long it lasts.
+            class_pace = math.exp(prior[0])
+            flat = [False] * n
+            for i in range(1, n):
+                span = float(t.days[i] - t.days[i - 1])
+                if 0 < t.earned[i - 1] < t.duration:
+                    open_days += span
+                    flat[i] = float(t.earned[i] - t.earned[i - 1]) < STALL * class_pace * span
+            for i in range(1, n):
+                if flat[i] and not flat[i - 1]:
+                    # From the last report that saw work to the last that saw none (still stopped at
+                    # the latest report: as long as seen so far, which errs short).
+                    last = i
+                    while last + 1 < n and flat[last + 1]:
+                        last += 1
+                    stop_lengths.append(float(t.days[last] - t.days[i - 1]))
             for k in range(n):
                 if t.days[k] - start < MIN_ELAPSED or t.earned[k] >= t.duration or t.earned[k] <= 0:
                     continue
                 base, _, rough = _features(t, k, prior)
+                if base[5]:
+                    # Stopped at report k: the days until work resumed — to the middle of the first
+                    # span that shows progress again; still stopped at the last report: as long as
+                    # seen so far (a lower bound, so this errs short).
+                    resumed = next((j for j in range(k + 1, n) if t.earned[j] > t.earned[j - 1]), None)
+                    if resumed is None:
+                        wait = float(t.days[-1] - t.days[k])
+                    else:
+                        wait = (
+                            float(t.days[resumed - 1] - t.days[k]) + float(t.days[resumed] - t.days[resumed - 1]) / 2.0
+                        )
+                    stop_waits.append(wait)
+                    stop_owner.append(index)
                 for j in range(k + 1, n):
                     h = float(t.days[j] - t.days[k])
-                    if h > MAX_HORIZON:
-                        break
+                    if h > MAX_HORIZON or base[5] or flat[j]:
+                        break  # with the hazard apart: the errors are those of working spans only
                     if t.earned[j] >= t.duration:
                         # Done somewhere since the report before: take the middle of that span.
                         before = max(float(t.days[j - 1]), float(t.days[k]))
@@ -239,6 +295,9 @@ class _Errors:
                     owner.append(index)
                     if t.earned[j] >= t.duration:
                         break
+        self.hazard = len(stop_lengths) / open_days if open_days and len(stop_lengths) >= MIN_WAITS else 0.0
+        self.stop_lengths = np.asarray(stop_lengths)
+        self.stop_waits, self.stop_owner = np.asarray(stop_waits), np.asarray(stop_owner, dtype=int)
         self.coef: np.ndarray | None = None  # one row of coefficients per project (its own rows left out)
         self.low = self.high = np.zeros(0)
         self.pools: dict[tuple[int, ...], np.ndarray] = {}
@@ -268,6 +327,11 @@ class _Errors:
                 groups[(b,)].append(row)
             self.pools = {key: resid[rows_] for key, rows_ in groups.items() if len(rows_) >= MIN_POOL}
             self.pools[()] = resid
+
+    def waits(self, index: int) -> np.ndarray | None:
+        """How long the other projects' stoppages went on after a report that found them stopped."""
+        got = self.stop_waits[self.stop_owner != index]
+        return got if len(got) >= MIN_WAITS else None
 
     def predict(self, index: int, x: list[float]) -> float:
         """The log pace of project ``index`` (its position in the register) from its measures ``x``."""
@@ -299,7 +363,7 @@ def outlooks(
     today = on.toordinal()
     last_day = opening.toordinal() + LATEST
     out: list[Outlook | None] = []
-    plans: list[tuple[int, float, float, float, np.ndarray, str]] = []  # sampled together at the end
+    plans: list[tuple[int, float, float, float, np.ndarray, str, np.ndarray]] = []  # sampled together at the end
     for index, t in enumerate(tracks):
         p = t.project
         if t.done_on is not None:
@@ -320,14 +384,35 @@ def outlooks(
             k = len(t.days) - 1
             base, w, rough = _features(t, k, prior)
             finish = float(p.planned_finish.toordinal())
-            log_pace = errors.predict(index, _at_horizon(base, origin, 20.0, finish))
+            waits = errors.waits(index) if base[5] else None
+            wait = np.zeros(samples)
+            if waits is not None:
+                # Stopped now: the stoppage lasts as long as the register's stoppages did (sampled),
+                # then work resumes at the pace of its working spans.
+                wait = rng.choice(waits, samples)
+                # Its pace over the days it worked: the current flat run (since the last report that
+                # showed progress) is left out of the whole history's pace.
+                moved = [i for i in range(k + 1) if t.earned_list[i] > (t.earned_list[i - 1] if i else 0.0)]
+                worked = elapsed - (t.days_list[k] - t.days_list[moved[-1]]) if moved else elapsed
+                own = math.log(max(t.earned_list[k] / max(worked, 1.0), PACE_FLOOR))
+                shrunk, w = _shrunk(own, worked, prior)
+                base = [base[0], shrunk, 0.0, base[3], base[4], 0.0]
+                origin_eff = origin + float(np.median(wait))
+            else:
+                origin_eff = origin
+            log_pace = errors.predict(index, _at_horizon(base, origin_eff, 20.0, finish))
             for _ in range(2):  # the horizon is the time left, which depends on the pace
                 horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
-                log_pace = errors.predict(index, _at_horizon(base, origin, horizon, finish))
-            pool = errors.pool(rough, horizon)
+                log_pace = errors.predict(index, _at_horizon(base, origin_eff, horizon, finish))
+            pool = errors.pool(0 if waits is not None else rough, horizon)
             err = rng.normal(0.0, DEFAULT_SPREAD, samples) if pool is None else rng.choice(pool, samples)
             basis = (
-                f"{100 * w:.0f}% its own pace over {elapsed:.0f} days, {100 * (1 - w):.0f}% its reference class "
+                (
+                    ""
+                    if waits is None
+                    else f"stopped: resumes after a wait drawn from {len(waits)} stoppages seen, then "
+                )
+                + f"{100 * w:.0f}% its own pace over {elapsed:.0f} days, {100 * (1 - w):.0f}% its reference class "
                 f"({prior[2]}); spread from {len(pool) if pool is not None else 0} past forecast errors"
             )
         else:
@@ -344,18 +429,27 @@ def outlooks(
             # nearest kind measured; else the class's spread.
             pool = errors.pool(2, horizon)
             err = rng.normal(0.0, prior[1], samples) if pool is None else rng.choice(pool, samples)
+            wait = np.zeros(samples)
             basis = f"no progress yet: the pace of its reference class ({prior[2]})"
-        plans.append((len(out), origin, remaining, log_pace, err, basis))
+        plans.append((len(out), origin, remaining, log_pace, err, basis, wait))
         out.append(None)
     if plans:
         origin_a = np.array([pl[1] for pl in plans])[:, None]
         remaining_a = np.array([pl[2] for pl in plans])[:, None]
         log_pace_a = np.array([pl[3] for pl in plans])[:, None]
         pace = np.maximum(np.exp(log_pace_a + np.stack([pl[4] for pl in plans])), PACE_FLOOR)
-        finish = np.minimum(np.ceil(origin_a + remaining_a / pace), last_day)
+        wait_a = np.stack([pl[6] for pl in plans])
+        if errors.hazard > 0:
+            # Stoppages yet to come: over the working days left, each day may begin one at the
+            # register's rate; each lasts as long as one of the register's stoppages did.
+            work_days = remaining_a / pace
+            count = rng.poisson(errors.hazard * work_days)
+            for c in range(1, 4):
+                wait_a = wait_a + np.where(count >= c, rng.choice(errors.stop_lengths, wait_a.shape), 0.0)
+        finish = np.minimum(np.ceil(origin_a + wait_a + remaining_a / pace), last_day)
         qs = np.percentile(finish, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
         p_late = (finish > opening.toordinal()).mean(axis=1)
-        for row, (at, _, _, lp, _, basis) in enumerate(plans):
+        for row, (at, _, _, lp, _, basis, _) in enumerate(plans):
             out[at] = Outlook(
                 float(p_late[row]),
                 date.fromordinal(int(qs[0, row])),

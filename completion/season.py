@@ -24,6 +24,24 @@ Assumptions (each a field of ``SeasonAssumptions``; the defaults are a plausible
   A report is missed with probability ``missed_share``. Figures never go down, and 100% is reported
   only when the work is truly done (a site check confirms it); otherwise at most 99%.
 - The true finish is the first day the work is done (followed up to a year after opening).
+
+How realistic, and where it is harsh (reviewed against how such preparation seasons go; kept as
+it is, since making it easier would only flatter the forecaster):
+
+- Reports every 10 days with a site check before 100%, start delays of up to a week, crews that
+  speed up behind plan near their deadline and a minority of reporters who round up: as in a real
+  back-scheduled register.
+- Stoppages fall anywhere in a project's planned window, the last 30 days before opening day
+  included, at the same rate and length (up to four weeks) as earlier, and with no sign in earlier
+  reports. Weather, inspections and supply failures do strike late and without warning, but in
+  the final month before a national exhibition a stoppage is usually escalated and shortened, and
+  many (waiting for materials or a design change) are announced in a report's note first; this
+  simulator gives none of that, so about a third of its late projects (two-fifths on the harder
+  season) are late through a stoppage that begins after T-30 and that no forecast on T-30 can
+  see. The forecasting benchmark prints recall on the other late projects beside the overall one.
+- A project already past its planned finish is never stopped (stoppages start inside the planned
+  window), and stopped reports carry no reason: both make the simulated register a little poorer in
+  information than a real one, not richer.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ loosely, that it tells late projects from the others better than the single-rate
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -29,13 +30,19 @@ def project(code: str, start: str, finish: str, unit: str = "Unit A", category: 
     )  # fmt: skip
 
 
-def steady(start: str, pace_percent: float, until: str, every: int = 10, stop_from: str | None = None) -> list[Report]:
-    """Reports every ``every`` days from the start at ``pace_percent`` a day (no progress from ``stop_from``)."""
+def steady(
+    start: str, pace_percent: float, until: str, every: int = 10, stop_from: str | None = None,
+    stop_days: int = 10_000,
+) -> list[Report]:  # fmt: skip
+    """Reports every ``every`` days from the start at ``pace_percent`` a day (no progress for
+    ``stop_days`` from ``stop_from``)."""
     out: list[Report] = []
     day, end = D(start) + timedelta(days=every), D(until)
     stop = D(stop_from) if stop_from else None
     while day <= end:
-        worked = ((min(day, stop) if stop else day) - D(start)).days
+        worked = (day - D(start)).days
+        if stop is not None:
+            worked -= max(0, min((day - stop).days, stop_days))
         out.append(
             Report(day, min(100.0, round(worked * pace_percent, 1)), "r", None, None, f"c{len(out)}", len(out) + 1,
                    datetime(2026, 1, 1, tzinfo=UTC))
@@ -119,6 +126,16 @@ def test_a_project_just_started_leans_on_its_reference_class() -> None:
     assert "the whole register" in other.basis
 
 
+def test_a_project_reported_at_0_percent_has_no_progress_whatever_its_curve() -> None:
+    # An S-curve plan reported at 0%: not a project crawling at a speck of a pace (which would read
+    # as stopped), but one not yet under way, forecast from its class's pace.
+    zero = [Report(D("2026-10-01"), 0.0, "r", None, None, "z", 1, datetime(2026, 1, 1, tzinfo=UTC))]
+    for curve in ("s_curve", "linear"):
+        p = replace(project("ZERO", "2026-09-26", "2026-10-26"), curve=curve)
+        o = outlooks([*a_class(12, 1.1), (p, zero)], ON, OPENING)[-1]
+        assert o.basis.startswith("no progress yet"), (curve, o.basis)
+
+
 def test_a_stoppage_in_the_last_window_does_not_collapse_the_rate() -> None:
     # 1.2% a day from 08-01, then stopped from 09-16: three reports at 54% (the last 20 days flat).
     stopped = (
@@ -131,6 +148,47 @@ def test_a_stoppage_in_the_last_window_does_not_collapse_the_rate() -> None:
     assert o.pace is not None and o.pace > 0.3  # the whole history, not the flat last window
     assert o.finish < OPENING + timedelta(days=120) and o.low < o.finish < o.high
     assert 0.0 < o.p_late <= 1.0
+
+
+def test_stoppages_the_register_has_seen_are_a_risk_that_grows_with_the_work_left() -> None:
+    # Twelve projects that each stopped for 20 days from 08-21 and then went on: the register has
+    # seen stoppages begin and end. The same steady projects, one with most of its work left and
+    # one nearly done, in that register and in one whose projects never stopped.
+    stopping = [
+        (project(f"S-{i:02d}", "2026-08-01", "2026-10-30"),
+         steady("2026-08-01", 1.3 * (0.9 + 0.2 * i / 12), "2026-10-06", stop_from="2026-08-21", stop_days=20))
+        for i in range(12)
+    ]  # fmt: skip
+    smooth = a_class(12, 1.1)
+    long_left = (project("LONG", "2026-09-06", "2026-11-04"), steady("2026-09-06", 1.75, "2026-10-06"))
+    short_left = (project("SHORT", "2026-08-01", "2026-10-20"), steady("2026-08-01", 1.45, "2026-10-06"))
+    with_stops = outlooks([*smooth, *stopping, long_left, short_left], ON, OPENING)
+    without = outlooks([*smooth, *a_class(12, 1.1, "Unit B"), long_left, short_left], ON, OPENING)
+    # Half its work left, a month to go: the stoppages seen add real risk and a later upper bound.
+    assert with_stops[-2].p_late > without[-2].p_late + 0.05
+    assert with_stops[-2].high > without[-2].high
+    # A few days of work left: hardly any.
+    assert with_stops[-1].p_late < 0.1 and with_stops[-1].p_late - without[-1].p_late < 0.05
+
+
+def test_a_project_stopped_now_waits_out_a_stoppage_then_works_at_its_working_pace() -> None:
+    # The register has seen a dozen stoppages of about 20 days; a project that has worked at 1.5%
+    # a day (its plan's pace) has shown no progress since 09-20 (its reports of 09-25 and 10-05).
+    stopping = [
+        (project(f"S-{i:02d}", "2026-08-01", "2026-10-30"),
+         steady("2026-08-01", 1.3 * (0.9 + 0.2 * i / 12), "2026-10-06", stop_from="2026-08-21", stop_days=20))
+        for i in range(12)
+    ]  # fmt: skip
+    stopped = (
+        project("NOW", "2026-08-16", "2026-10-20"),
+        steady("2026-08-16", 1.5, "2026-10-06", stop_from="2026-09-20"),
+    )
+    o = outlooks([*a_class(12, 1.1), *stopping, stopped], ON, OPENING)[-1]
+    assert o.basis.startswith("stopped: resumes after a wait")
+    # About 30 plan days left at about its working pace, after a wait of days to weeks: November,
+    # not the months its diluted whole-history pace would give.
+    assert o.pace is not None and o.pace > 0.8
+    assert D("2026-10-25") < o.finish < D("2026-12-05") and o.low < o.finish < o.high
 
 
 def test_the_flag_follows_the_threshold_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,18 +228,23 @@ def test_on_a_simulated_season_it_finds_the_late_projects_better_than_the_single
         flagged = [i for i in open_ if fcs[i].after_opening]
         return sum(i not in late for i in flagged) / len(flagged)
 
-    assert recall(new) > recall(old)
+    def f1(fcs: list) -> float:
+        precision = 1.0 - false_alarms(fcs)
+        return 2 * precision * recall(fcs) / (precision + recall(fcs))
+
+    # At the default threshold it finds about as many late projects with far fewer false alarms.
+    assert f1(new) > f1(old) and recall(new) > recall(old) - 0.1
     # Of the late projects a forecast on the day could foresee (not late by a stoppage yet to begin),
     # most are flagged.
     unseen = {i for i in late if min((a for a, _ in season.stoppages.get(items[i][0].code, [])), default=on) > on}
     foreseeable = late - unseen
-    assert sum(bool(new[i].after_opening) for i in foreseeable) / len(foreseeable) >= 0.6
-    assert false_alarms(new) < 0.7 and false_alarms(new) <= false_alarms(old) + 0.1
+    assert sum(bool(new[i].after_opening) for i in foreseeable) / len(foreseeable) >= 0.5
+    assert false_alarms(new) < 0.5 and false_alarms(new) < false_alarms(old) - 0.1
     brier_new = sum((new[i].p_late - (i in late)) ** 2 for i in open_) / len(open_)
     brier_old = sum((float(bool(old[i].after_opening)) - (i in late)) ** 2 for i in open_) / len(open_)
     assert brier_new < brier_old
     covered = [new[i].low <= season.true_finish[items[i][0].code] <= new[i].high for i in open_]
-    assert 0.65 < sum(covered) / len(covered) < 0.95  # roughly the 80% the intervals claim
+    assert 0.7 < sum(covered) / len(covered) < 0.9  # roughly the 80% the intervals claim
     # Probabilities mean something: the likeliest tenth is late far more often than the least likely half.
     ranked = sorted(open_, key=lambda i: new[i].p_late)
     top, bottom = ranked[-len(ranked) // 10 :], ranked[: len(ranked) // 2]
