@@ -68,7 +68,9 @@ def bbox_growth(n: int, queries: int, log: Any) -> dict[str, Any]:
     return out
 
 
-def import_growth(n: int, batch_over: int, log: Any) -> list[dict[str, Any]]:
+def import_growth(
+    n: int, batch_over: int, log: Any, formats: tuple[str, ...] = ("GeoPackage", "GeoJSON")
+) -> list[dict[str, Any]]:
     from twin import Twin
 
     d = bench_dir() / "growth-import"
@@ -82,6 +84,8 @@ def import_growth(n: int, batch_over: int, log: Any) -> list[dict[str, Any]]:
         del geoms, props
     rows = []
     for fmt, path in files.items():
+        if fmt not in formats:
+            continue
         store = d / f"twin-{n}-{fmt.lower()}.gpkg"
         for suffix in ("", "-wal", "-shm"):
             Path(str(store) + suffix).unlink(missing_ok=True)
@@ -122,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="10000,100000,1000000", help="layer sizes of the bbox read")
     ap.add_argument("--import-sizes", default="10000,100000,1000000", help="sizes of the import")
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--import-formats", default="GeoPackage,GeoJSON", help="GeoPackage, GeoJSON or both")
     ap.add_argument("--batch-over", type=int, default=200_000, help="import larger files with --batch 100000")
     args = ap.parse_args(argv)
 
@@ -130,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
 
     m = machine()
     print_machine(m)
+    formats = tuple(f.strip() for f in args.import_formats.split(",") if f.strip())
     reads = [bbox_growth(n, args.queries, log) for n in _sizes(args.sizes)]
-    imports = [r for n in _sizes(args.import_sizes) for r in import_growth(n, args.batch_over, log)]
+    imports = [r for n in _sizes(args.import_sizes) for r in import_growth(n, args.batch_over, log, formats)]
 
     print("\nbbox read of ~1,000 features, in process (median of", args.queries, "queries)")
     print(f"{'features':>12} {'file MB':>8} {'HEAD ms':>8} {'cpu ms':>7} {'HEAD~50 ms':>11} {'cpu ms':>7}")
