@@ -282,7 +282,7 @@ class CompletionFactory:
         who: EditorDep,
         code: Annotated[str, Path(description="The project code.")],
     ) -> Response:
-        collection_of(twin, LAYER)
+        await run_in_threadpool(collection_of, twin, LAYER)  # a store read: off the event loop
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
             raise UnsupportedMediaType(f"send application/json (got {ctype or 'no content type'})")
@@ -291,10 +291,12 @@ class CompletionFactory:
         except orjson.JSONDecodeError as e:
             raise BadInput(f"the body is not JSON: {e}") from None
         report, parent = _parse_report(code, body)
-        info = await run_in_threadpool(report_progress, twin, report, reporter=who.name, parent=parent)
-        # Only this project is evaluated (not the whole register), so a report costs the same
-        # whatever the size of the register.
-        status, weight, reports = Completion(twin, self.settings).project_at(code, report.on, info.id)
+
+        def commit() -> tuple[Any, Any]:  # store work, off the event loop
+            made = report_progress(twin, report, reporter=who.name, parent=parent)
+            return made, Completion(twin, self.settings).project_at(code, report.on, made.id)
+
+        info, (status, weight, reports) = await run_in_threadpool(commit)
         made = next(r for r in reversed(reports) if r.commit == info.id)
         loc = public_url(request, f"/projects/{code}/progress")
         doc = {

@@ -1,4 +1,11 @@
-"""Dependencies shared by the API's routes: the twin, the caller, versions, formats, strict parameters."""
+"""Dependencies shared by the API's routes: the twin, the caller, versions, formats, strict parameters.
+
+The dependencies are `async` where they touch no store: FastAPI runs a plain `def` dependency in
+its thread pool, and each such hop costs about as much as a small read (measured with
+`python -m bench.api_bench`). What does touch a store (a token's look-up) goes to the pool
+itself, and so do the routes that read the twin (they are plain `def`), so no store call runs on
+the event loop.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.auth import ANONYMOUS, Principal, TokenStore
@@ -70,7 +78,7 @@ def get_tokens(request: Request) -> TokenStore:
     return request.app.state.tokens  # type: ignore[no-any-return]
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
@@ -79,7 +87,7 @@ def get_principal(
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
-    who = get_tokens(request).verify(token.strip())
+    who = await run_in_threadpool(get_tokens(request).verify, token.strip())  # a store read
     if who is None:
         raise Unauthorized("this token is unknown or revoked")
     return who
@@ -88,7 +96,7 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_twin(request: Request, who: PrincipalDep) -> TwinView:
+async def get_twin(request: Request, who: PrincipalDep) -> TwinView:
     """The twin as the caller may see it: every route reads and writes through this view, so the
     visibility rule (twin.access) holds on every answer, page, download and tile."""
     return whole_twin(request).for_role(who.role)
@@ -96,16 +104,22 @@ def get_twin(request: Request, who: PrincipalDep) -> TwinView:
 
 TwinDep = Annotated[TwinView, Depends(get_twin)]
 CollectionId = Annotated[str, Path(alias="collectionId", description="A layer (collection) id.")]
-SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
-def reader(principal: PrincipalDep, settings: SettingsDep) -> Principal:
+async def _settings(request: Request) -> ApiSettings:
+    return get_settings(request)
+
+
+SettingsDep = Annotated[ApiSettings, Depends(_settings)]
+
+
+async def reader(principal: PrincipalDep, settings: SettingsDep) -> Principal:
     if principal.role is None and not settings.public_reads:
         raise Unauthorized("reads on this service need a token")
     return principal
 
 
-def editor(principal: PrincipalDep) -> Principal:
+async def editor(principal: PrincipalDep) -> Principal:
     if principal.role is None:
         raise Unauthorized()
     if not principal.at_least("editor"):
@@ -113,7 +127,7 @@ def editor(principal: PrincipalDep) -> Principal:
     return principal
 
 
-def admin(principal: PrincipalDep) -> Principal:
+async def admin(principal: PrincipalDep) -> Principal:
     if principal.role is None:
         raise Unauthorized()
     if not principal.at_least("admin"):
@@ -158,7 +172,16 @@ class VersionParams:
             raise InvalidParameter(f"{name}: {e}", parameter=name) from None
 
 
-VersionDep = Annotated[VersionParams, Depends()]
+async def version_params(
+    version: Annotated[str | None, Query(description="A commit id (or unique prefix), HEAD or HEAD~n.")] = None,
+    asof: Annotated[str | None, Query(description="An RFC 3339 time, or a date (end of that day in Shanghai).")] = None,
+) -> VersionParams:
+    # A function, not the dataclass itself as the dependency: FastAPI would call the class in its
+    # thread pool (it is not a coroutine), one more hop on every read.
+    return VersionParams(version, asof)
+
+
+VersionDep = Annotated[VersionParams, Depends(version_params)]
 
 FORMAT_TYPES = {
     "json": "application/json",

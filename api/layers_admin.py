@@ -32,7 +32,7 @@ from api.deps import (
 )
 from api.errors import UnsupportedMediaType
 from twin.errors import BadInput
-from twin.model import LayerSchema
+from twin.model import CommitInfo, LayerSchema
 from twin.schema import parse_document
 
 JSON = "application/json"
@@ -99,8 +99,12 @@ class LayersAdminFactory:
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
     ) -> Response:
         doc = await _document(request)
-        info = await run_in_threadpool(lambda: twin.create_layer(doc, author=who.name, message=message))
-        schema = twin.layer(doc["name"], twin.resolve(info.id))
+
+        def create() -> tuple[CommitInfo, LayerSchema]:  # store work, off the event loop
+            made = twin.create_layer(doc, author=who.name, message=message)
+            return made, twin.layer(doc["name"], twin.resolve(made.id))
+
+        info, schema = await run_in_threadpool(create)
         headers = {"Location": public_url(request, f"/collections/{schema.name}"), "X-Twin-Commit": info.id}
         return _schema_json(schema, 201, headers, commit=info.id, collection=schema.name)
 
@@ -112,13 +116,17 @@ class LayersAdminFactory:
         collection_id: CollectionId,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
     ) -> Response:
-        schema = collection_of(twin, collection_id)
         doc = await _document(request)
-        info = await run_in_threadpool(lambda: twin.alter_layer(schema.name, doc, author=who.name, message=message))
-        new = twin.layer(schema.name, twin.resolve(info.id))
+
+        def alter() -> tuple[CommitInfo, LayerSchema]:  # store work, off the event loop
+            schema = collection_of(twin, collection_id)
+            made = twin.alter_layer(schema.name, doc, author=who.name, message=message)
+            return made, twin.layer(schema.name, twin.resolve(made.id))
+
+        info, new = await run_in_threadpool(alter)
         return _schema_json(new, headers={"X-Twin-Commit": info.id}, commit=info.id, message=info.message)
 
-    async def schema(
+    def schema(
         self,
         twin: TwinDep,
         who: ReaderDep,

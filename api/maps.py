@@ -19,7 +19,6 @@ import gzip
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
@@ -216,7 +215,7 @@ class MapsFactory:
         ctx = _ctx(request, twin, who, _lang(request, lang))
         return _data(request, changes_doc(ctx, from_, to, _bbox(bbox), zoom))
 
-    async def data_panel(
+    def data_panel(
         self,
         request: Request,
         twin: TwinDep,
@@ -225,7 +224,7 @@ class MapsFactory:
         lang: LangQ = None,
     ) -> Response:
         ctx = _ctx(request, twin, who, _lang(request, lang))
-        doc = await run_in_threadpool(panel_data, twin, date, ctx.lang, ctx.gcj02)
+        doc = panel_data(twin, date, ctx.lang, ctx.gcj02)
         return _data(request, doc)
 
 

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.caching import cache_headers, read_headers
@@ -167,7 +166,7 @@ class VersionsFactory:
         }
         return Response(orjson.dumps(doc), media_type=JSON)
 
-    async def download(
+    def download(
         self,
         request: Request,
         twin: TwinDep,
@@ -189,7 +188,7 @@ class VersionsFactory:
         def build() -> bytes:
             return write_layer_bytes(twin.export_rows(schema.name, ref), schema, fmt=f, crs=target)
 
-        data = await run_in_threadpool(build)
+        data = build()
         tag = ref.commit.id[:12] if ref.commit else "empty"
         filename = f"{schema.name}-{tag}{spec.extension}"
         return Response(

@@ -2,8 +2,11 @@
 ($VENUE_TWIN_BENCH_DIR, default /tmp/venue-twin-bench; partial runs write results-<groups>.json).
 
 Targets (medians; timings are reported, never asserted):
-  import  100,000 polygons, read_layer_file + Twin.commit into a fresh twin   ≤ 10 s
-  bbox    ~1,000 features from a 1,000,000-feature layer, at HEAD and HEAD~50  ≤ 10 ms
+  import  100,000 polygons, read_layer_file + Twin.commit into a fresh twin   ≥ 50,000/s (GeoPackage),
+          and `venue-twin import` end to end                                 ≥ 35,000/s (GeoJSON)
+  bbox    ~1,000 features from a 1,000,000-feature layer, at HEAD and HEAD~50  ≤ 2 ms
+(issue 13; `python -m bench.growth` prints how they grow with the data, `python -m bench.api_bench`
+the API's reads as shares of the server stack's limit)
   diff    two commits 100,000 changes apart                                   ≤ 3 s
 """
 

@@ -10,7 +10,7 @@ from bench.cache import BigTwin
 from bench.common import Result, Timing, timed
 from bench.synth import GRID
 
-TARGET_S = 0.010
+TARGET_S = 0.002  # issue 13: a bbox read of ~1,000 features in at most 2 ms (median, in process)
 EXPECTED = 1_000  # features per query box
 PAGE = 1_000
 PAGED_EXPECTED = 10_000  # features in the boxes walked page by page

@@ -363,15 +363,17 @@ def wrk(base: str, paths: list[str], seconds: int, workdir: Path) -> dict[str, A
 
 
 @contextmanager
-def api_server(store: str, workers: int, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def api_server(
+    store: str, workers: int, extra_env: dict[str, str] | None = None, app: str = "api.main:app"
+) -> Iterator[str]:
     """The real API server (`uvicorn api.main:app` with api.server's protocol, as `venue-twin
     serve` runs it) on the twin at `store`, with `workers` processes; yields its base URL once it
-    answers, and stops it on exit."""
+    answers, and stops it on exit. `app` may name another app built on it (bench.stack_app)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "VENUE_TWIN_STORE": store, **(extra_env or {})}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning", "--no-access-log",
          "--http", "api.server:GuardedHttpToolsProtocol"],
         cwd=REPO, env=env,

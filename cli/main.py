@@ -193,6 +193,13 @@ def import_(
     ] = "upsert",
     message: Annotated[str | None, typer.Option("--message", "-m")] = None,
     author: AuthorOpt = None,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            help="Read and commit N features at a time (one commit each), so a file of millions of features "
+            "is never held whole; a batch that fails stops the import and the batches before it stay committed."
+        ),
+    ] = None,
 ) -> None:
     """Import a file into a layer as one commit (reprojected to lon/lat on the way)."""
     from layers.io import read_layer_file
@@ -206,6 +213,15 @@ def import_(
         from cli.intake import import_register_cmd
 
         import_register_cmd(file, message=message, author=author, store=store)
+        return
+    if batch is not None:
+        if mode == "replace":
+            _fail("--batch imports with --mode upsert or add (replace needs the whole file at once)", EXIT_BAD_INPUT)
+        if batch < 1:
+            _fail(f"--batch {batch}: a batch holds at least one feature", EXIT_BAD_INPUT)
+        from cli.batch_import import import_batches
+
+        import_batches(file, layer, store, crs, datum, id_field, source_layer, mode, message, _author(author), batch)
         return
     twin = _open(store)
     with twin, _errors(str(file)), _progress() as progress:

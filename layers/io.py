@@ -28,7 +28,7 @@ import tempfile
 import uuid
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
@@ -150,6 +150,8 @@ class _Table:
     crs: CRS | None
     problems: list[tuple[int, str]] = field(default_factory=list)  # (row index, reason)
     skipped: tuple[str, ...] = ()  # columns consumed by the reader (CSV's WKT column)
+    first_row: int = 0  # the file's row number of the first row here (a batch starts further in)
+    feature_ids: list[str | None] | None = None  # GeoJSON feature ids read beforehand, for a batch
 
 
 def read_layer_file(
@@ -173,6 +175,58 @@ def read_layer_file(
     Raises BadInput for a file that cannot be read at all and ValidationFailed listing every row
     with an unreadable geometry, a missing id or a duplicate id.
     """
+    path, fmt, given_crs = _check_source(path, datum, crs)
+    name = str(path)
+    table = _read_csv(path, name) if fmt.name == "csv" else _read_ogr(path, name, fmt, source_layer)
+    return _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, None)
+
+
+def read_layer_batches(
+    path: str | Path,
+    schema: LayerSchema,
+    batch: int,
+    *,
+    crs: str | None = None,
+    datum: Datum = "wgs84",
+    id_field: str | None = None,
+    source_layer: str | None = None,
+    generate_ids: bool = False,
+) -> Iterator[ReadResult]:
+    """`read_layer_file` in pieces of at most `batch` features, so a file of millions of features is
+    never held whole: GDAL reads each piece (skip_features / max_features), a CSV comes in pandas
+    chunks. An id given twice is refused even when the two rows fall in different pieces (the ids
+    seen so far are kept: a few dozen bytes each)."""
+    if batch < 1:
+        raise BadInput(f"a batch holds at least one feature, not {batch}")
+    path, fmt, given_crs = _check_source(path, datum, crs)
+    name = str(path)
+    seen: set[str] = set()
+    if fmt.name == "csv":
+        try:
+            chunks = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", chunksize=batch)
+            for k, df in enumerate(chunks):
+                table = _csv_table(df, name, first_row=k * batch)
+                yield _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, seen)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
+            raise BadInput(f"{name}: cannot read as CSV: {e}") from None
+        return
+    target, layer = _ogr_target(path, name, fmt, source_layer)
+    try:
+        total = int(pyogrio.read_info(target, layer=layer)["features"])
+    except Exception as e:  # unreadable: the same refusal as a whole read
+        raise BadInput(f"{name}: cannot read as {fmt.title}: {e}") from None
+    ids_from_json = None
+    for start in range(0, max(total, 1), batch):
+        table = _read_ogr(path, name, fmt, source_layer, skip=start, count=batch)
+        if fmt.name == "geojson" and id_field is None and ids_from_json is None and not _has_id_column(table):
+            # GeoJSON feature ids are read from the JSON itself (see _geojson_feature_ids), once
+            ids_from_json = _geojson_feature_ids(path, total) or []
+        if ids_from_json:
+            table.feature_ids = ids_from_json[start : start + len(table.geometries)]
+        yield _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, seen)
+
+
+def _check_source(path: str | Path, datum: str, crs: str | None) -> tuple[Path, FileFormat, CRS | None]:
     path = Path(path)
     name = str(path)
     if datum not in DATUMS:
@@ -182,9 +236,28 @@ def read_layer_file(
         raise BadInput(f"{name}: no such file")
     if not path.is_file():
         raise BadInput(f"{name}: not a file")
-    fmt = resolve_format(None, path)
+    return path, resolve_format(None, path), given_crs
 
-    table = _read_csv(path, name) if fmt.name == "csv" else _read_ogr(path, name, fmt, source_layer)
+
+def _has_id_column(table: _Table) -> bool:
+    lower = {str(c).lower() for c in table.columns.columns}
+    return ID_COLUMN in lower or "id" in lower
+
+
+def _to_features(
+    table: _Table,
+    path: Path,
+    fmt: FileFormat,
+    schema: LayerSchema,
+    given_crs: CRS | None,
+    datum: Datum,
+    id_field: str | None,
+    generate_ids: bool,
+    seen: set[str] | None,
+) -> ReadResult:
+    """The features of one table read from a file (all of it, or one batch); `seen` holds the ids
+    of the batches before, to refuse an id that comes again."""
+    name = str(path)
     if fmt.name == "shapefile":
         table.columns = _unshorten_shapefile_names(table.columns, schema)
 
@@ -198,10 +271,19 @@ def read_layer_file(
         raise BadInput(f"{name}: no CRS: pass --crs (e.g. --crs EPSG:4549 or --crs EPSG:4326)")
 
     columns = table.columns
-    ids, id_source = _ids(columns, schema, path, fmt, id_field, generate_ids)
+    if table.feature_ids is not None:
+        ids, id_source = list(table.feature_ids), "GeoJSON feature ids"
+    else:
+        ids, id_source = _ids(columns, schema, path, fmt, id_field, generate_ids, whole=seen is None)
 
     problems = [Problem(schema.name, ids[i], f"{name}: {reason}") for i, reason in table.problems]
-    problems += _id_problems(ids, schema, name, id_source)
+    problems += _id_problems(ids, schema, name, id_source, table.first_row)
+    if seen is not None:
+        again = [fid for fid in ids if fid is not None and fid in seen]
+        problems += [
+            Problem(schema.name, fid, f"{name}: id {fid!r} appears again (in an earlier batch)") for fid in again
+        ]
+        seen.update(fid for fid in ids if fid is not None)
     if problems:
         raise ValidationFailed(problems)
 
@@ -227,7 +309,7 @@ def read_layer_file(
     return ReadResult(features, ignored, crs_label(source), id_source)
 
 
-def _read_ogr(path: Path, name: str, fmt: FileFormat, source_layer: str | None) -> _Table:
+def _ogr_target(path: Path, name: str, fmt: FileFormat, source_layer: str | None) -> tuple[str, str | None]:
     layer: str | None = None
     if path.suffix.lower() == ".zip":
         target = _zip_member(path, name, source_layer)
@@ -236,14 +318,21 @@ def _read_ogr(path: Path, name: str, fmt: FileFormat, source_layer: str | None) 
         # Listing a GeoJSON's layers parses the whole file, so only do it where a choice exists.
         if fmt.name == "gpkg" or source_layer is not None:
             layer = _choose_layer(target, name, fmt, source_layer)
+    return target, layer
+
+
+def _read_ogr(
+    path: Path, name: str, fmt: FileFormat, source_layer: str | None, skip: int = 0, count: int | None = None
+) -> _Table:
+    target, layer = _ogr_target(path, name, fmt, source_layer)
     try:
-        gdf = pyogrio.read_dataframe(target, layer=layer, use_arrow=_USE_ARROW)
+        gdf = pyogrio.read_dataframe(target, layer=layer, use_arrow=_USE_ARROW, skip_features=skip, max_features=count)
     except Exception as e:  # pyogrio raises DataSourceError, DataLayerError, ...; all mean unreadable
         raise BadInput(f"{name}: cannot read as {fmt.title}: {e}") from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise BadInput(f"{name}: {('layer ' + repr(layer)) if layer else 'the file'} has no geometry column")
     geoms = np.asarray(gdf.geometry.array, dtype=object)
-    return _Table(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), geoms, gdf.crs)
+    return _Table(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), geoms, gdf.crs, first_row=skip)
 
 
 def _choose_layer(target: str, name: str, fmt: FileFormat, source_layer: str | None) -> str | None:
@@ -294,6 +383,10 @@ def _read_csv(path: Path, name: str) -> _Table:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
         raise BadInput(f"{name}: cannot read as CSV: {e}") from None
+    return _csv_table(df, name)
+
+
+def _csv_table(df: pd.DataFrame, name: str, first_row: int = 0) -> _Table:
     lower = {str(c).lower(): str(c) for c in df.columns}
     wkt_col = next((lower[c] for c in WKT_COLUMNS if c in lower), None)
     if wkt_col is None:
@@ -306,8 +399,9 @@ def _read_csv(path: Path, name: str) -> _Table:
     problems = []
     for i in np.flatnonzero(pd.isna(geoms)):
         text = str(texts[i]).strip()
-        problems.append((int(i), f"row {i + 1} (line {i + 2}): {_wkt_reason(text)}"))
-    return _Table(df.drop(columns=[wkt_col]), geoms, None, problems, (wkt_col,))
+        row = first_row + int(i)
+        problems.append((int(i), f"row {row + 1} (line {row + 2}): {_wkt_reason(text)}"))
+    return _Table(df.drop(columns=[wkt_col]), geoms, None, problems, (wkt_col,), first_row)
 
 
 def _wkt_reason(text: str) -> str:
@@ -330,11 +424,19 @@ def _unshorten_shapefile_names(df: pd.DataFrame, schema: LayerSchema) -> pd.Data
 
 
 def _ids(
-    df: pd.DataFrame, schema: LayerSchema, path: Path, fmt: FileFormat, id_field: str | None, generate_ids: bool
+    df: pd.DataFrame,
+    schema: LayerSchema,
+    path: Path,
+    fmt: FileFormat,
+    id_field: str | None,
+    generate_ids: bool,
+    whole: bool = True,
 ) -> tuple[list[str | None], str]:
+    """The ids of the rows of `df` and where they came from. `whole`: df is the whole file (GeoJSON
+    feature ids can then be matched to its rows; a batch gets them from read_layer_batches)."""
     cols = [str(c) for c in df.columns]
     if id_field is not None:
-        if id_field == "id" and "id" not in cols and fmt.name == "geojson":
+        if id_field == "id" and "id" not in cols and fmt.name == "geojson" and whole:
             native = _geojson_feature_ids(path, len(df))  # integer ids GDAL took as FIDs
             if native is not None:
                 return native, "GeoJSON feature ids"
@@ -347,7 +449,7 @@ def _ids(
     for candidate in (lower.get(ID_COLUMN), lower.get("id")):
         if candidate is not None and candidate in cols:
             return _id_texts(df[candidate]), candidate
-    if fmt.name == "geojson":
+    if fmt.name == "geojson" and whole:
         native = _geojson_feature_ids(path, len(df))
         if native is not None:
             return native, "GeoJSON feature ids"
@@ -387,9 +489,11 @@ def _id_text(v: Any) -> str | None:
     return str(v).strip() or None
 
 
-def _id_problems(ids: list[str | None], schema: LayerSchema, name: str, source: str) -> list[Problem]:
+def _id_problems(
+    ids: list[str | None], schema: LayerSchema, name: str, source: str, first_row: int = 0
+) -> list[Problem]:
     problems = [
-        Problem(schema.name, None, f"{name}: row {i + 1} has no id in {source}")
+        Problem(schema.name, None, f"{name}: row {first_row + i + 1} has no id in {source}")
         for i, fid in enumerate(ids)
         if fid is None
     ]
@@ -397,7 +501,7 @@ def _id_problems(ids: list[str | None], schema: LayerSchema, name: str, source: 
     counts = Counter(ids)
     for i, fid in enumerate(ids):
         if fid is not None and counts[fid] > 1:
-            rows[fid].append(i + 1)
+            rows[fid].append(first_row + i + 1)
     for fid, where in rows.items():
         shown = ", ".join(map(str, where[:5])) + (", ..." if len(where) > 5 else "")
         problems.append(Problem(schema.name, fid, f"{name}: id {fid!r} appears {len(where)} times (rows {shown})"))

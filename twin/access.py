@@ -71,10 +71,19 @@ class TwinView:
     def __init__(self, twin: Twin, role: str | None):
         self.twin = twin
         self.role = role
+        self._hidden_kept: tuple[Mapping[str, LayerSchema], frozenset[str]] | None = None
 
     # ------------------------------------------------------------------ the rule
     def _hidden(self) -> frozenset[str]:
-        return frozenset(s.name for s in self.twin.layers() if not may_see(self.role, s))
+        # Asked several times per request; derived again only when the schemas are another object
+        # (the store hands out one per commit), which holds the schemas it was derived from alive.
+        schemas = self.twin.schema_map()
+        kept = self._hidden_kept
+        if kept is not None and kept[0] is schemas:
+            return kept[1]
+        hidden = frozenset(name for name, s in schemas.items() if not may_see(self.role, s))
+        self._hidden_kept = (schemas, hidden)
+        return hidden
 
     def may_see(self, schema: LayerSchema) -> bool:
         return may_see(self.role, schema)

@@ -152,6 +152,11 @@ class Twin:
     def _schemas(self, ref: Ref | None) -> dict[str, LayerSchema]:
         return self.store.schemas() if ref is None else self.store.schemas_at(ref.seq)
 
+    def schema_map(self, ref: Ref | None = None) -> Mapping[str, LayerSchema]:
+        """Layer name → schema, now or as of `ref`; the same object while the schemas are the same
+        (the store keeps them per commit), so callers may key what they derive from it on it."""
+        return self._schemas(ref)
+
     @property
     def area_of_interest(self) -> BaseGeometry:
         return self.store.area_of_interest()

@@ -49,6 +49,13 @@ def id_problem(feature_id: Any) -> str | None:
     """Why `feature_id` cannot be a feature id, or None if it can (the rule in the module docstring)."""
     if not isinstance(feature_id, str):
         return f"feature id {feature_id!r} is a {type(feature_id).__name__}; ids are text"
+    if feature_id.isascii() and feature_id.isprintable():
+        # The usual id, checked without a pass per character: printable ASCII is valid, holds no
+        # control character and is its own NFC form, so only the white space rules are left.
+        stripped = feature_id.strip()
+        if not stripped:
+            return "a feature has no id"
+        return None if stripped == feature_id else "the id has leading or trailing white space"
     if not feature_id.strip():
         return "a feature has no id"
     if _unencodable(feature_id):
@@ -71,7 +78,7 @@ def resolvable(change: Change) -> bool:
 def _text_problem(value: Any) -> bool:
     """True if a property value holds text that cannot be stored (a lone surrogate)."""
     if isinstance(value, str):
-        return _unencodable(value)
+        return not value.isascii() and _unencodable(value)  # ASCII always encodes
     if isinstance(value, list | tuple):
         return any(isinstance(v, str) and _unencodable(v) for v in value)
     return False

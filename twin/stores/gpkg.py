@@ -21,6 +21,7 @@ Layout (all in one file, WAL mode):
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import re
@@ -46,6 +47,9 @@ from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
 
 log = logging.getLogger(__name__)
 
+# Map the file rather than copy its pages into each connection's cache; SQLite caps this at its
+# compile-time maximum (2 GiB in Debian's build), so a bigger twin is partly mapped.
+MMAP_BYTES = 1 << 40
 READ_CACHE_KIB = -65536  # 64 MiB page cache per connection (negative: KiB, as SQLite takes it)
 FORMAT_VERSION = "3"  # 2: the version R-tree no longer carries to_seq; 3: versioned layer schemas
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
@@ -168,7 +172,7 @@ class GeoPackageStore(Store):
         self._schemas_by_seq: dict[int, dict[str, LayerSchema]] = {}
         self._aoi: BaseGeometry | None = None
         self._extents: dict[tuple[str, int], BBox | None] = {}
-        self._all_conns: list[sqlite3.Connection] = []
+        self._all_conns: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._conns_lock = threading.Lock()
         self._tokens_missing = False  # a read-only twin from before tokens lived in it
         if create:
@@ -186,10 +190,22 @@ class GeoPackageStore(Store):
             c.execute("PRAGMA synchronous=FULL")
             c.execute("PRAGMA foreign_keys=ON")
             c.execute(f"PRAGMA cache_size={READ_CACHE_KIB}")
-            c.execute("PRAGMA mmap_size=1073741824")
+            c.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self._local.conn = c
             with self._conns_lock:
-                self._all_conns.append(c)
+                # One connection per thread (a SQLite connection must not be used by two threads at
+                # once, and a write transaction belongs to one). The API's thread pool ends idle
+                # threads and starts new ones, so the connections of threads that have ended are
+                # closed here instead of piling up until the store is closed.
+                alive = []
+                for thread, old in self._all_conns:
+                    if thread.is_alive():
+                        alive.append((thread, old))
+                    else:
+                        with contextlib.suppress(sqlite3.Error):
+                            old.close()
+                alive.append((threading.current_thread(), c))
+                self._all_conns = alive
         return c
 
     def flush(self) -> None:
@@ -200,7 +216,7 @@ class GeoPackageStore(Store):
 
     def close(self) -> None:
         with self._conns_lock:
-            for c in self._all_conns:
+            for _, c in self._all_conns:
                 with contextlib.suppress(sqlite3.Error):
                     c.close()
             self._all_conns.clear()
@@ -432,7 +448,8 @@ class GeoPackageStore(Store):
         return self.schemas_at(self._head_seq())
 
     def _head_seq(self) -> int:
-        return int(self._conn().execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0])
+        head = self.head()
+        return head.seq if head is not None else 0
 
     def reload_schemas(self) -> None:
         self._rows_seq = -1
@@ -463,8 +480,20 @@ class GeoPackageStore(Store):
     _commit = staticmethod(commit_from_row)
 
     def head(self) -> CommitInfo | None:
-        row = self._conn().execute(f"SELECT {self._COMMIT_COLS} FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
-        return self._commit(row) if row else None
+        """The newest commit. Every read asks for it (to resolve HEAD, to know the schemas), so it is
+        kept per connection and read again only when the file changed: SQLite's `data_version`
+        moves whenever another connection commits, and this connection's own commits (writing())
+        drop what it kept. The check is one pragma, not a query and a commit row to decode."""
+        c = self._conn()
+        version = c.execute("PRAGMA data_version").fetchone()[0]
+        kept = getattr(self._local, "head", None)
+        if kept is not None and kept[0] == version:
+            return kept[1]  # type: ignore[no-any-return]
+        row = c.execute(f"SELECT {self._COMMIT_COLS} FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
+        head = self._commit(row) if row else None
+        if not c.in_transaction:  # inside a write, the head may still change before it ends
+            self._local.head = (version, head)
+        return head
 
     def commit_by_seq(self, seq: int) -> CommitInfo:
         row = self._conn().execute(f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE seq=?", (seq,)).fetchone()
@@ -527,6 +556,7 @@ class GeoPackageStore(Store):
             c.execute("RELEASE twin_nested")
             return
         with self._write_lock:
+            self._local.head = None  # data_version does not move for this connection's own commits
             c.execute("BEGIN IMMEDIATE")
             self._local.writing = True
             try:
@@ -538,6 +568,7 @@ class GeoPackageStore(Store):
                 raise
             finally:
                 self._local.writing = False
+                self._local.head = None
 
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
         c = self._conn()
@@ -848,53 +879,43 @@ class GeoPackageStore(Store):
                 out[fid] = gj
         return out
 
-    def _bbox_candidates(self, lid: int, seq: int, bbox: BBox) -> list[tuple[Any, ...]]:
+    def _bbox_rows(self, lid: int, seq: int, bbox: BBox, payload: str) -> list[tuple[Any, ...]]:
+        """(feature_id, *payload columns) of the versions visible at `seq` whose geometry intersects
+        the closed box `bbox`, ordered by feature id: one index query.
+
+        The R-tree stores float32 boxes rounded outwards, so its candidates are checked against
+        each version's exact double bounds in the same query; only those straddling the box's
+        edge bring their geometry (NULL for the rest) for an exact test here. Everything else
+        (the visibility interval, the order) is done by SQLite, so Python touches each returned
+        row once. The payload comes from the row the join reads anyway: no second look-up by id.
+        The layer and the first visible commit are tested on the version row, not on the R-tree's
+        auxiliary columns: SQLite keeps those in a shadow table, one more look-up per candidate
+        (measured: about 40 % of the query).
+        """
         minx, miny, maxx, maxy = bbox
-        return (
+        rows = (
             self._conn()
             .execute(
                 # CROSS JOIN keeps the R-tree as the outer loop (SQLite does not reorder it).
-                "SELECT v.feature_id, v.minx, v.miny, v.maxx, v.maxy, v.vid FROM twin_version_rtree r "
-                "CROSS JOIN twin_versions v ON v.vid = r.id "
-                "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ? "
-                "AND r.layer_id = ? AND r.from_seq <= ? AND (v.to_seq IS NULL OR v.to_seq > ?)",
-                (maxx, minx, maxy, miny, lid, seq, seq),
+                f"SELECT v.feature_id, {payload}, CASE WHEN v.minx >= :minx AND v.maxx <= :maxx AND "
+                "v.miny >= :miny AND v.maxy <= :maxy THEN NULL ELSE v.wkb END "
+                "FROM twin_version_rtree r CROSS JOIN twin_versions v ON v.vid = r.id "
+                "WHERE r.minx <= :maxx AND r.maxx >= :minx AND r.miny <= :maxy AND r.maxy >= :miny "
+                "AND v.layer_id = :lid AND v.from_seq <= :seq AND (v.to_seq IS NULL OR v.to_seq > :seq) "
+                "AND v.minx <= :maxx AND v.maxx >= :minx AND v.miny <= :maxy AND v.maxy >= :miny "
+                "ORDER BY v.feature_id",
+                {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy, "lid": lid, "seq": seq},
             )
             .fetchall()
         )
-
-    def _bbox_matches(self, lid: int, seq: int, bbox: BBox) -> list[tuple[str, int]]:
-        """(feature_id, vid) of versions whose geometry intersects bbox, ordered by feature id.
-
-        The R-tree stores float32 boxes rounded outwards, so candidates are checked against the
-        exact double bounds; only those straddling the bbox edge need a geometry test.
-        """
-        minx, miny, maxx, maxy = bbox
-        rows = self._bbox_candidates(lid, seq, bbox)
-        sure: list[tuple[str, int]] = []
-        edge: list[tuple[str, int]] = []
-        for fid, x0, y0, x1, y1, vid in rows:
-            if x0 > maxx or x1 < minx or y0 > maxy or y1 < miny:
-                continue
-            if x0 >= minx and x1 <= maxx and y0 >= miny and y1 <= maxy:
-                sure.append((fid, vid))
-            else:
-                edge.append((fid, vid))
-        if edge:
-            c = self._conn()
-            wkbs: list[bytes] = []
-            for i in range(0, len(edge), 500):
-                chunk = [vid for _, vid in edge[i : i + 500]]
-                got = dict(
-                    c.execute(
-                        f"SELECT vid, wkb FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk
-                    ).fetchall()
-                )
-                wkbs.extend(got[v] for v in chunk)
-            hit = shapely.intersects(shapely.from_wkb(np.array(wkbs, dtype=object)), bbox_geometry(bbox))
-            sure.extend(e for e, h in zip(edge, hit, strict=True) if h)
-        sure.sort()
-        return sure
+        edge = [i for i, r in enumerate(rows) if r[-1] is not None]
+        if not edge:
+            return rows
+        hit = shapely.intersects(
+            shapely.from_wkb(np.array([rows[i][-1] for i in edge], dtype=object)), bbox_geometry(bbox)
+        )
+        missed = {i for i, h in zip(edge, hit, strict=True) if not h}
+        return [r for i, r in enumerate(rows) if i not in missed] if missed else rows
 
     def features(
         self,
@@ -910,22 +931,13 @@ class GeoPackageStore(Store):
         if bbox is not None and not self._spatial(layer):
             raise BadInput(f"layer {layer} has no geometry, so no bbox")
         if bbox is not None:
-            matches = self._bbox_matches(lid, seq, bbox)
+            matches = self._bbox_rows(lid, seq, bbox, "v.geojson")
             total = len(matches)
             if after is not None:
-                matches = [m for m in matches if m[0] > after]
+                matches = matches[bisect.bisect_right(matches, after, key=lambda m: m[0]) :]
             end = None if limit is None else offset + limit
             page = matches[offset:end]
-            vids = [vid for _, vid in page]
-            by_vid: dict[int, bytes] = {}
-            for i in range(0, len(vids), 500):
-                chunk = vids[i : i + 500]
-                by_vid.update(
-                    c.execute(
-                        f"SELECT vid, geojson FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk
-                    ).fetchall()
-                )
-            return Page([by_vid[v] for v in vids], [f for f, _ in page], total)
+            return Page([m[1] for m in page], [m[0] for m in page], total)
         total = self.count(layer, seq)
         sql = f"SELECT feature_id, geojson FROM twin_versions WHERE layer_id=? AND {self._VISIBLE}"
         args: list[Any] = [lid, seq, seq]
@@ -984,15 +996,8 @@ class GeoPackageStore(Store):
             for fid, wkb, props in cur:
                 yield ExportRow(fid, wkb, props.encode())
             return
-        vids = [vid for _, vid in self._bbox_matches(lid, seq, bbox)]
-        for i in range(0, len(vids), 500):
-            chunk = vids[i : i + 500]
-            for fid, wkb, props in c.execute(
-                f"SELECT feature_id, wkb, properties FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))}) "
-                "ORDER BY feature_id",
-                chunk,
-            ):
-                yield ExportRow(fid, wkb, props.encode())
+        for fid, wkb, props, _ in self._bbox_rows(lid, seq, bbox, "v.wkb, v.properties"):
+            yield ExportRow(fid, wkb, props.encode())
 
     def versions_of(self, layer: str, feature_id: str) -> list[VersionRow]:
         if feature_id == SCHEMA_ID:

@@ -1,0 +1,85 @@
+"""`venue-twin import --batch N`: a file too large to hold whole, read and committed N features at a time.
+
+Each batch is one commit ("Import FILE into LAYER (upsert), batch k/n"), validated and written like
+any import, so the twin never holds half a batch. A batch that fails (bad rows, a conflict) stops
+the import with the usual exit code; the batches before it stay committed and the message says
+how far the import got, so it can be resumed with an upsert of the same file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from twin import Change
+
+
+def import_batches(
+    file: Path,
+    layer: str,
+    store: str | Path | None,
+    crs: str | None,
+    datum: str,
+    id_field: str | None,
+    source_layer: str | None,
+    mode: str,
+    message: str | None,
+    author: str,
+    batch: int,
+) -> None:
+    import pyogrio
+
+    from cli.main import _errors, _open, _progress, err, out
+    from layers.io import read_layer_batches
+
+    twin = _open(store)
+    done = 0
+    with twin, _progress() as progress:
+        try:
+            total: int | None = int(pyogrio.read_info(str(file), layer=source_layer)["features"]) if file.suffix.lower() != ".csv" else None
+        except Exception:  # noqa: BLE001 - the reader reports an unreadable file properly below
+            total = None
+        batches = math.ceil(total / batch) if total else None
+        task = progress.add_task(f"importing {file.name}", total=total)
+        op = "add" if mode == "add" else "upsert"
+        counts = {"added": 0, "modified": 0}
+        try:
+            with _errors(str(file)):
+                schema = twin.layer(layer)
+                pieces = read_layer_batches(
+                    file,
+                    schema,
+                    batch,
+                    crs=crs,
+                    datum=datum,  # type: ignore[arg-type]  # checked by the caller
+                    id_field=id_field,
+                    source_layer=source_layer,
+                    generate_ids=(mode == "add"),
+                )
+                for k, result in enumerate(pieces, start=1):
+                    if k == 1 and result.ignored_columns:
+                        err.print(
+                            f"note: columns not in layer {layer} were not imported: {', '.join(result.ignored_columns)}"
+                        )
+                    if not result.features:
+                        continue
+                    of = f"/{batches}" if batches else ""
+                    info = twin.commit(
+                        [Change(layer, op, f.id, f) for f in result.features],  # type: ignore[arg-type]
+                        author=author,
+                        message=(message or f"Import {file.name} into {layer} ({mode})") + f", batch {k}{of}",
+                    )
+                    c = info.counts.get(layer, {})
+                    counts["added"] += c.get("added", 0)
+                    counts["modified"] += c.get("modified", 0)
+                    done += len(result.features)
+                    progress.update(task, completed=done)
+        except BaseException:
+            if done:
+                err.print(f"{done:,} features of {file.name} in the batches before stay committed")
+            raise
+        head = twin.head()
+        out.print(
+            f"committed {done:,} features in batches of {batch:,}: {layer} +{counts['added']} ~{counts['modified']} "
+            f"(head {head.id[:12] if head else '-'})"
+        )
