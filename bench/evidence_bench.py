@@ -8,7 +8,7 @@
    and cached in the bench dir ($VENUE_TWIN_BENCH_DIR, default /tmp/venue-twin-bench). Each run is
    a fresh child process, so its peak memory (max RSS, and its growth over the imports) is the
    zonal work's alone; the child also gives its CPU time.
-2. **The demo surveys** (what `venue-twin init` adds): rendering and importing the eight demo
+2. **The demo surveys** (what `venue-twin init` adds): rendering and importing the seven demo
    surveys into a freshly built bundled twin, their size on disk, and `all_evidence` over the
    60 projects on T-10 (median of warm runs).
 
@@ -185,7 +185,7 @@ def demo_results(runs: int) -> list[Result]:
         Result(
             "demo",
             "all_evidence on T-10",
-            "60 projects, 8 surveys",
+            f"60 projects, {len(made)} surveys",
             timings,
             extra={"note": f"flagged: {', '.join(flagged) or 'none'}"},
         ),

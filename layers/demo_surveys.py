@@ -21,11 +21,12 @@ NDVI pixels per lawn even at 1 m) and because "laid" against "growing" is the cl
 report and a vegetation index.
 
 Sizes (the venue's extent is about 1.45 × 1.16 km in EPSG:4549): an orthophoto is 4,840 × 3,880
-pixels (a JPEG-compressed COG of about 4 MB), an NDVI survey 1,452 × 1,164 (about 5.5 MB deflated:
-float noise compresses poorly); four checkpoints (T-70, T-50, T-30, T-10) make eight surveys,
-about 36 MB. Rendering takes about 15 s and importing (COG conversion) about as long on a busy
-2-core machine; written in strips of 512 rows, the process peaks at about 350 MB. Deterministic
-for a seed.
+pixels (a JPEG-compressed COG of about 4–6 MB), an NDVI survey 1,452 × 1,164 (about 5.5 MB
+deflated: float noise compresses poorly). NDVI at four checkpoints (T-70, T-50, T-30, T-10),
+orthophotos at three (T-70, T-30, T-10): seven surveys, about 37 MB. The cost is mostly the
+twin's import of each orthophoto (a warp of 19 Mpx to EPSG:3857 and JPEG, about 9 s of CPU each);
+rendering all seven takes about 10 s of CPU. Written in strips of 512 rows, the renderer peaks at
+about 350 MB. Deterministic for a seed.
 
 `build_demo_surveys(twin, workdir)` renders them into ``workdir`` and imports each into the twin
 (one commit per survey); `venue-twin init` calls it. `python -m layers.demo_surveys OUTDIR`
@@ -69,7 +70,8 @@ from twin.core import Ref, TwinLike
 LAGGING = "LS-04"
 LAGGING_FACTOR = 0.55
 OPENING = date(2026, 11, 5)
-CHECKPOINTS = (70, 50, 30, 10)  # T-n days of the 2026 season's surveys
+CHECKPOINTS = (70, 50, 30, 10)  # T-n days of the 2026 season's NDVI surveys
+ORTHO_CHECKPOINTS = (70, 30, 10)  # and of its orthophotos (importing one costs ~9 s of CPU: a warp of 19 Mpx)
 SEED = 2026
 ORTHO_RES, NDVI_RES = 0.3, 1.0  # metres per pixel
 NDVI_NODATA = -9999.0
@@ -302,10 +304,12 @@ def render_demo_surveys(
     *,
     seed: int = SEED,
     checkpoints: Sequence[int] = CHECKPOINTS,
+    ortho_checkpoints: Sequence[int] = ORTHO_CHECKPOINTS,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> list[DemoSurvey]:
-    """Render an orthophoto and an NDVI survey at each checkpoint (T-n of the 2026 season) into
-    ``outdir`` as GeoTIFFs in EPSG:4549; return them oldest first."""
+    """Render an NDVI survey at each checkpoint (T-n of the 2026 season) and an orthophoto at
+    those also in ``ortho_checkpoints`` into ``outdir`` as GeoTIFFs in EPSG:4549; return them
+    oldest first."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     head = twin.resolve()
@@ -313,11 +317,13 @@ def render_demo_surveys(
     base = _base_shapes(twin, head)
     settings = EvidenceSettings()
     made: list[DemoSurvey] = []
-    total = 2 * len(checkpoints)
+    total = len(checkpoints) + len(set(checkpoints) & set(ortho_checkpoints))
     for t in sorted(checkpoints, reverse=True):
         on = checkpoint_day(t)
         paints = _paints(twin, on, settings)
         for kind, res, write in (("orthophoto", ORTHO_RES, write_orthophoto), ("ndvi", NDVI_RES, write_ndvi)):
+            if kind == "orthophoto" and t not in ortho_checkpoints:
+                continue
             grid = Grid.over(bounds, res)
             path = outdir / f"demo-{kind}-{on.isoformat()}-T-{t}.tif"
             write(path, render_classes(base, paints, grid, seed), grid, _stable_seed(seed, kind, str(t)))
@@ -333,12 +339,15 @@ def build_demo_surveys(
     *,
     seed: int = SEED,
     checkpoints: Sequence[int] = CHECKPOINTS,
+    ortho_checkpoints: Sequence[int] = ORTHO_CHECKPOINTS,
     author: str = AUTHOR,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> list[DemoSurvey]:
     """Render the demo surveys into ``workdir`` and import each into the twin (one commit per
     survey, converted to a COG by the twin); the rendered GeoTIFFs are removed once imported."""
-    made = render_demo_surveys(twin, workdir, seed=seed, checkpoints=checkpoints, progress=progress)
+    made = render_demo_surveys(
+        twin, workdir, seed=seed, checkpoints=checkpoints, ortho_checkpoints=ortho_checkpoints, progress=progress
+    )
     for s in made:
         what = "RGB orthophoto, 0.3 m" if s.kind == "orthophoto" else "NDVI, 1 m"
         twin.import_survey(
