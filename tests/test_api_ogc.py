@@ -759,6 +759,11 @@ def test_queryables_describe_every_field(api: TestClient, twin: Twin) -> None:
         geometry = {"geometry"} if schema.geometry_types else set()
         assert set(doc["properties"]) - {"geometry"} == {"id"} | {f.name for f in schema.fields}
         assert geometry <= set(doc["properties"])
+        if schema.geometry_type:  # the one geometry type, as OGC API - Features Part 5 names it
+            fmt = doc["properties"]["geometry"]["format"]
+            assert fmt.startswith(f"geometry-{schema.geometry_type.removeprefix('Multi').lower()}"), (layer, fmt)
+            collection = api.get(f"/collections/{layer}").json()
+            assert collection["twin:geometryType"] == schema.geometry_type
         for f in schema.fields:
             assert doc["properties"][f.name]["type"] == types[f.type], (layer, f.name)
             if f.allowed is not None:

@@ -252,5 +252,9 @@ def test_the_file_opens_in_gdal_with_every_layer(built):
     listed = {str(name) for name, _ in pyogrio.list_layers(path)}
     assert listed == ALL_LAYERS | {"twin_commits"}
     for layer in ALL_LAYERS:
-        assert pyogrio.read_info(path, layer=layer)["features"] == twin.count(layer), layer
+        info = pyogrio.read_info(path, layer=layer)
+        assert info["features"] == twin.count(layer), layer
+        # one geometry type per table, the declared one, so QGIS opens it whole (no per-type sublayers)
+        declared = twin.layer(layer).geometry_type
+        assert info["geometry_type"] == (declared or None), layer
     assert pyogrio.read_info(path, layer="twin_commits")["features"] == len(bundled_history_files())

@@ -149,7 +149,10 @@ def bbox_geometry(bbox: BBox) -> BaseGeometry:
 
 
 def _geometry_type_name(types: Sequence[str]) -> str:
-    return types[0].upper() if len(types) == 1 else "GEOMETRY"
+    """gpkg_geometry_columns' geometry_type_name: the layer's declared type (LayerSchema.geometry_type),
+    GEOMETRY only for a schema stored before layers held one kind of geometry."""
+    declared = LayerSchema("_", "_", "_", tuple(types)).geometry_type
+    return declared.upper() if declared else "GEOMETRY"
 
 
 class GeoPackageStore(Store):
