@@ -677,16 +677,16 @@ def _initial_survey(h: HistoryBuilder) -> None:
             "MT-02",
             METRO_LINE2_EXIT,
             (300.0, 380.0),
-            "地铁2号线国家会展中心站出口通道",
-            "Metro Line 2 (National Exhibition and Convention Center station) exit passage",
+            "地铁2号线出口通道（国家会展中心站）",
+            "Metro Line 2 exit passage (National Exhibition and Convention Center station)",
         ),
         (
             "road-metro-line17-exit",
             "MT-17",
             METRO_LINE17_EXIT,
             (-380.0, 150.0),
-            "地铁17号线国家会展中心站出口通道",
-            "Metro Line 17 (National Exhibition and Convention Center station) exit passage",
+            "地铁17号线出口通道（国家会展中心站）",
+            "Metro Line 17 exit passage (National Exhibition and Convention Center station)",
         ),
     ):
         road(

@@ -154,6 +154,9 @@ CONTEXT_STYLE = {
     "lineWeight": 2.5,
     "radius": 3,
 }
+# Drawn over whatever class colours a feature (status, change, check): greenery keeps a green
+# outline so a lawn or the off-site clover green never reads as a hall.
+LAYER_STYLES: dict[str, dict[str, Any]] = {"landscaping": {"color": "#15803d", "weight": 2.5}}
 BOUNDARY_STYLE = {"fill": "#fef2f2", "fillOpacity": 0.3, "color": "#991b1b", "weight": 2, "dash": [7, 5]}
 
 
@@ -363,6 +366,8 @@ def _layer_spec(
         "simplify": True,
         **extra,
     }
+    if schema.name in LAYER_STYLES and "style" not in spec:
+        spec["style"] = LAYER_STYLES[schema.name]
     if context:
         spec["interactive"] = False
     if not ctx.export:
