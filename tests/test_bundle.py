@@ -250,7 +250,7 @@ def test_green_wall_extended_walkway_deleted_ramps_added(twin: Twin):
 def test_the_file_opens_in_gdal_with_every_layer(built):
     twin, path, _ = built
     listed = {str(name) for name, _ in pyogrio.list_layers(path)}
-    assert listed == ALL_LAYERS | {"twin_commits"}
+    assert listed == ALL_LAYERS | {"twin_commits", "layer_styles"}  # QGIS reads its default styles there
     for layer in ALL_LAYERS:
         info = pyogrio.read_info(path, layer=layer)
         assert info["features"] == twin.count(layer), layer
