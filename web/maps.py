@@ -156,7 +156,10 @@ CONTEXT_STYLE = {
 }
 # Drawn over whatever class colours a feature (status, change, check): greenery keeps a green
 # outline so a lawn or the off-site clover green never reads as a hall.
-LAYER_STYLES: dict[str, dict[str, Any]] = {"landscaping": {"color": "#15803d", "weight": 2.5}}
+_GREEN_CONTEXT = {"fill": "#bbf7d0", "fillOpacity": 0.7}  # greenery outside any project or change: light green
+LAYER_STYLES: dict[str, dict[str, Any]] = {
+    "landscaping": {"color": "#15803d", "weight": 2.5, "byClass": {"ctx": _GREEN_CONTEXT, "none": _GREEN_CONTEXT}}
+}
 BOUNDARY_STYLE = {"fill": "#fef2f2", "fillOpacity": 0.3, "color": "#991b1b", "weight": 2, "dash": [7, 5]}
 
 
