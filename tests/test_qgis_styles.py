@@ -188,3 +188,14 @@ def test_a_commit_that_changes_what_they_show_rewrites_them(built) -> None:
                          author="t", message="edit", time=datetime.fromisoformat("2026-10-30T10:00:00+08:00"))
     assert edited.id != added.id
     assert _project(path).find("properties").findtext("head") == added.id  # type: ignore[union-attr]
+
+
+def test_a_copied_twin_file_carries_them_under_its_own_name(built, tmp_path: Path) -> None:
+    from twin.copying import copy_twin
+
+    _, path = built
+    dest = tmp_path / "copy-of-venue.gpkg"
+    copy_twin(path, dest)
+    assert set(_styles(dest)) == set(STACK)
+    sources = [m.findtext("datasource") for m in _project(dest).findall("projectlayers/maplayer")]
+    assert sources and all(s is not None and s.startswith(f"./{dest.name}|") for s in sources)
