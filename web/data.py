@@ -43,7 +43,7 @@ LAYER_ORDER = ("venue_boundary", "halls", "south_plaza", "landscaping", "roads")
 # How each layer is labelled on the maps: by code, by name, or by the name before its parenthesis
 # (a road segment's label is its road: "Songze Avenue", not "Songze Avenue (Zhuguang Road – ...)").
 LABELLED_LAYERS = {"halls": "code", "south_plaza": "name", "landscaping": "name", "roads": "short_name"}
-SLIM_PROPERTIES = ("code", "name_zh", "name_en")
+SLIM_PROPERTIES = ("code", "name_zh", "name_en", "level")  # level: a hall popup says which floor
 MAX_FEATURES = 250_000  # one map request never draws more; beyond it the page asks to zoom in
 SIMPLIFY_MIN_COORDS = 24  # geometries with fewer coordinates are sent as stored
 
