@@ -326,27 +326,18 @@ def style_sld(style: LayerStyle) -> str:
     user = ET.SubElement(named, f"{{{SLD}}}UserStyle")
     _se(user, "Name", style.layer)
     fts = _se(user, "FeatureTypeStyle")
-    highlighted = [v for r in style.highlights for v in r.values]
+    # SLD has no nested "else": the base rules come first and the highlights after, so a highlighted
+    # feature is painted over in its highlight (a list of ids once, not again in every base rule).
+    for rule in style.base:
+        el = _se(fts, "Rule")
+        _se(el, "Name", rule.label)
+        if rule.field is not None:
+            _equals_any(_ogc(el, "Filter"), rule.field, rule.values)
+        _sld_symbolizer(el, style.kind, rule.symbol)
     for rule in style.highlights:
         el = _se(fts, "Rule")
         _se(el, "Name", rule.label)
         _equals_any(_ogc(el, "Filter"), rule.field or "feature_id", rule.values)
-        _sld_symbolizer(el, style.kind, rule.symbol)
-    for rule in style.base:
-        el = _se(fts, "Rule")
-        _se(el, "Name", rule.label)
-        if rule.field is None and not highlighted:
-            pass  # every feature
-        elif rule.field is None:
-            _se(el, "ElseFilter")
-        else:
-            flt = _ogc(el, "Filter")
-            if highlighted:
-                both = _ogc(flt, "And")
-                _equals_any(_ogc(both, "Not"), "feature_id", highlighted)
-                _equals_any(both, rule.field, rule.values)
-            else:
-                _equals_any(flt, rule.field, rule.values)
         _sld_symbolizer(el, style.kind, rule.symbol)
     if style.label_fields:
         el = _se(fts, "Rule")
