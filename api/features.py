@@ -177,6 +177,7 @@ def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema) -> di
         },
         "twin:titleZh": schema.title_zh,
         "twin:positionsApproximate": schema.positions_approximate,
+        "twin:geometryType": schema.geometry_type,  # the one type the layer holds (None: records)
         "links": [
             {"rel": "self", "type": JSON, "title": "This collection", "href": public_url(request, base)},
             {
@@ -221,6 +222,16 @@ def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema) -> di
     return doc
 
 
+def _geometry_queryable(schema: LayerSchema) -> dict[str, Any]:
+    """The layer's one geometry type as OGC API - Features Part 5 names it (e.g. geometry-polygon-or-multipolygon)."""
+    t = schema.geometry_type
+    fmt = "geometry-any"
+    if t is not None:
+        single = t.removeprefix("Multi")
+        fmt = f"geometry-{single.lower()}" + (f"-or-multi{single.lower()}" if len(schema.geometry_types) > 1 else "")
+    return {"format": fmt, "x-ogc-role": "primary-geometry", "x-twin-geometryType": t}
+
+
 def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
     types = {
         "string": "string",
@@ -232,7 +243,7 @@ def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
     }
     props: dict[str, Any] = {
         "id": {"title": "Feature id", "type": "string"},
-        "geometry": {"$ref": "https://geojson.org/schema/Geometry.json", "x-ogc-role": "primary-geometry"},
+        "geometry": _geometry_queryable(schema),
     }
     for f in schema.fields:
         p: dict[str, Any] = {"title": f.title_en or f.name, "type": types[f.type]}

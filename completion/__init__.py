@@ -5,6 +5,7 @@ No web code: the API (api/completion.py), the CLI (cli/completion.py) and the ma
 ``Completion(twin).at(date, version)`` the same questions.
 """
 
+from completion.qgis import present_venue, shows_commit
 from completion.register import LAYER, RULE, Project, Register, Report
 from completion.reports import ProgressReport, check_report, project_rule, report_progress, save_projects
 from completion.rollup import GROUPINGS, Group, area_shares, overall_weights
@@ -20,10 +21,12 @@ from completion.status import (
     evaluate,
     evaluate_all,
 )
-from twin.core import register_rule
+from twin.core import register_presenter, register_rule
 
 # The register's rules hold on every write path, not only through report_progress/save_projects.
 register_rule(RULE, project_rule)
+# The twin file carries its QGIS styles and project, refreshed after each commit (GeoPackage only).
+register_presenter(present_venue, shows_commit)
 
 __all__ = [
     "GROUPINGS",

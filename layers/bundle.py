@@ -69,14 +69,15 @@ def build_bundled_twin(path: str | Path, progress: Progress | None = None) -> Tw
     files = bundled_history_files()
     twin = Twin.create(path, LAYERS, AREA_OF_INTEREST)
     try:
-        for n, f in enumerate(files, start=1):
-            cf = read_change_file(f)
-            if not cf.author or not cf.message or not cf.time:
-                raise BadInput(f"{f.name}: a bundled change file must give author, message and time")
-            when = datetime.fromisoformat(cf.time.replace("Z", "+00:00"))
-            twin.commit(cf.changes, author=cf.author, message=cf.message, time=when)
-            if progress is not None:
-                progress(n, len(files), f.name)
+        with twin.presentation_deferred():  # the QGIS styles and project are written once, at the head
+            for n, f in enumerate(files, start=1):
+                cf = read_change_file(f)
+                if not cf.author or not cf.message or not cf.time:
+                    raise BadInput(f"{f.name}: a bundled change file must give author, message and time")
+                when = datetime.fromisoformat(cf.time.replace("Z", "+00:00"))
+                twin.commit(cf.changes, author=cf.author, message=cf.message, time=when)
+                if progress is not None:
+                    progress(n, len(files), f.name)
         twin.flush()
     except BaseException:
         twin.close()

@@ -46,7 +46,7 @@ LENGTH_M = FieldSpec("length_m", "number", unit="m", title_zh="长度", title_en
 POTS = FieldSpec("pots", "integer", unit="pots", title_zh="花盆数量", title_en="Flower pots")
 
 # ---------------------------------------------------------------------------- allowed values
-BOUNDARY_TYPES = ("site", "core_area")
+BOUNDARY_TYPES = ("site", "core_area", "building")
 HALL_LEVELS = ("0m", "16m")
 HALL_TYPES = ("exhibition", "plaza", "convention")
 ZONE_TYPES = ("entrance_square", "flower_display", "lighting", "walkway")
@@ -55,6 +55,7 @@ ROAD_WORKS = ("none", "resurfacing", "overhead_lines_burial", "ramp", "walkway",
 LANDSCAPING_KINDS = ("flower_bed", "green_wall", "lawn", "trees")
 
 POLYGONAL = ("Polygon", "MultiPolygon")
+LINEAR = ("LineString", "MultiLineString")
 
 # ---------------------------------------------------------------------------- the layers
 VENUE_BOUNDARY = LayerSchema(
@@ -76,8 +77,9 @@ VENUE_BOUNDARY = LayerSchema(
         _NOTES,
     ),
     code_field="code",
-    description="The site of the National Exhibition and Convention Center (Shanghai), about 86 ha, and the "
-    "2018 CIIE core area around it. / 国家会展中心（上海）用地范围（约86公顷）及2018年进博会核心区。",
+    description="The site of the National Exhibition and Convention Center (Shanghai), about 86 ha, the outline "
+    "of its one four-leaf-clover building, and the 2018 CIIE core area around it. / 国家会展中心（上海）用地范围"
+    "（约86公顷）、四叶草主体建筑轮廓及2018年进博会核心区。",
 )
 
 HALLS = LayerSchema(
@@ -95,8 +97,9 @@ HALLS = LayerSchema(
     ),
     code_field="code",
     description="Exhibition halls of the four-leaf-clover plan around the central plaza (GC), the West Hall "
-    "(convention centre) and NH. Upper-level (16 m) halls share the footprint of the hall below them. "
-    "/ 四叶草造型展馆：0米层与16米层展厅、中央广场（GC）、西厅（会议中心）。16米层展厅与其下方0米层展厅共用轮廓。",
+    "(NH, the convention centre). Upper-level (16 m) halls stand over the hall below them and are drawn "
+    "inset within it, so both levels show; `level` says which. / 四叶草造型展馆：0米层与16米层展厅、中央广场（GC）、"
+    "西厅（NH，会议中心）。16米层展厅位于0米层展厅之上，绘制为其内缩轮廓，以`level`区分楼层。",
 )
 
 SOUTH_PLAZA = LayerSchema(
@@ -122,7 +125,7 @@ ROADS = LayerSchema(
     name="roads",
     title_zh="道路",
     title_en="Roads",
-    geometry_types=("LineString", "MultiLineString", *POLYGONAL),
+    geometry_types=LINEAR,
     fields=(
         *_naming("路段编号", "Segment code"),
         FieldSpec(
@@ -135,15 +138,16 @@ ROADS = LayerSchema(
         _NOTES,
     ),
     code_field="code",
-    description="Road segments around and inside the venue, as centre lines (or footprints for ramps), with the "
-    "preparation works on them. / 场馆周边及内部道路路段（中心线，匝道为面），及迎进博整治工程。",
+    description="Road segments around and inside the venue, ramps, walkways and the Metro exit passages, as "
+    "centre lines, with the preparation works on them. / 场馆周边及内部道路、匝道、步道及地铁出口通道（中心线），"
+    "及迎进博整治工程。",
 )
 
 LANDSCAPING = LayerSchema(
     name="landscaping",
     title_zh="绿化景观",
     title_en="Landscaping",
-    geometry_types=(*POLYGONAL, "Point", "MultiPoint", "LineString", "MultiLineString"),
+    geometry_types=POLYGONAL,
     fields=(
         *_naming("景观编号", "Landscaping code"),
         FieldSpec("kind", "string", required=True, allowed=LANDSCAPING_KINDS, title_zh="类型", title_en="Kind"),
@@ -155,8 +159,9 @@ LANDSCAPING = LayerSchema(
         _NOTES,
     ),
     code_field="code",
-    description="Greening and city-appearance works: flower beds, vertical green walls (lines), lawns and "
-    "tree rows (points). / 绿化市容工程：花坛、立体绿墙（线）、草坪、行道树（点）。",
+    description="Greening and city-appearance works as areas: flower beds, vertical green walls (the strip they "
+    "stand on, length in length_m), lawns and street-tree belts (tree count in trees). / 绿化市容工程（面）："
+    "花坛、立体绿墙（占地带，长度见length_m）、草坪、行道树带（株数见trees）。",
 )
 
 # ---------------------------------------------------------------------------- the project register

@@ -15,10 +15,24 @@ Everything is approximate (about ±150 m): the public facts give the centre, the
 extent, the neighbouring roads, the four-leaf-clover plan with the hall codes and the typical
 hall size (28,800–30,000 m²); the outline of each hall, zone and road here is a plausible
 drawing that respects those facts, not a survey. In particular:
-- Halls 1–8 sit in four leaves around the central plaza GC (1/2 south-west, 3/4 north-west,
-  5/6 north-east, 7/8 south-east); upper-level (16 m) halls repeat the footprint below.
-- NH is drawn as the West Hall (西厅, the convention centre) on the west side.
-- The south plaza (南广场, the main entrance) lies between the two southern leaves.
+- The building is ONE four-leaf clover round the central plaza GC (also drawn whole as the
+  `boundary-building` outline): four leaves pointing north-west, north-east, south-west and
+  south-east, each split lengthwise into two halls. Halls are numbered clockwise from the south
+  entrance (1.1H/2.1H south-west, 3H/4.1H north-west, 5.1H/6.1H north-east, 7.1H/8.1H south-east),
+  so 1.1H and 8.1H flank the south square. The numbering round the clover is taken from visitor
+  plans as best public sources allow; each hall's outline is a drawing, not a survey.
+- Upper-level (16 m) halls are drawn inset 18 m within the hall below, not on the same footprint:
+  both levels then show and can be clicked in every client (web map, QGIS, GDAL) without a level
+  switch, and `level` ("0m" / "16m") says which is which. Their floor area is the hall below's.
+- NH is drawn as the West Hall (西厅, the convention centre) in the notch between the western leaves.
+- The south plaza (南广场, the main entrance) fills the notch between the two southern leaves and
+  the square south of them.
+- Metro: the Line 2 exit is placed on Songze Avenue at the north-east corner, the Line 17 exit on
+  Zhuguang Road on the west side (both stations "National Exhibition and Convention Center" since
+  2024-09-21); the roads layer carries each exit's passage to the nearest gate.
+- Every layer holds one geometry family: roads and ramps are centre lines; landscaping is areas
+  (green walls and street-tree rows as the thin strips they occupy, with length and tree count
+  as attributes).
 - Which side of Laigang Road the 16,500 m² clover green lies on is only known as "north of
   Laigang Road"; here Laigang Road bends south-east below the site and the green sits north of
   that bend.
@@ -239,20 +253,97 @@ def _m(g: BaseGeometry) -> int:
 
 
 # ============================================================================ the features
-# Halls: (code, leaf box, rounded outer corner). Each leaf is two halls 122 m × 244 m side by side
-# with a 16 m gap; the leaf's outer tip is rounded (r = 40 m). Floor areas come out at
-# 29,425–29,768 m², inside the published 28,800–30,000 m².
-_LEAF_HALLS: tuple[tuple[str, tuple[float, float, float, float], dict[str, float]], ...] = (
-    ("1.1", (-247, -369, -125, -125), {}),
-    ("2.1", (-385, -369, -263, -125), {"sw": 40}),
-    ("3", (-369, 263, -125, 385), {"nw": 40}),
-    ("4.1", (-369, 125, -125, 247), {}),
-    ("5.1", (125, 125, 247, 369), {}),
-    ("6.1", (263, 125, 385, 369), {"ne": 40}),
-    ("7.1", (125, -385, 369, -263), {"se": 40}),
-    ("8.1", (125, -247, 369, -125), {}),
+# The clover. Each leaf is the convex hull of a small disc near the centre (the stem) and a large
+# disc at the tip, pointing out along a diagonal (NE 45°, NW 135°, SW 225°, SE 315°), cut back from
+# the central plaza GC by a 10 m seam and split lengthwise by a 12 m corridor into its two halls.
+# Halls are numbered clockwise from the south entrance, as a visitor walks round: 1.1H and 2.1H in
+# the south-west leaf (1.1H beside the south square), 3H and 4.1H north-west, 5.1H and 6.1H
+# north-east, 7.1H and 8.1H south-east (8.1H beside the south square). The half-leaf areas come out
+# at about 29,400 m², inside the published 28,800–30,000 m².
+LEAF_STEM = (152.0, 71.0)  # distance of the stem disc's centre from GC, its radius (m)
+LEAF_TIP = (302.0, 126.0)  # the same for the tip disc
+GC_RADIUS = 95.0
+LEAF_SEAM, LEAF_CORRIDOR = 10.0, 12.0
+# Upper-level (16 m) halls are drawn as an inset of the hall below them, so on a map both levels
+# show and can be clicked: the ground hall as the outer ring, the upper hall inside it.
+UPPER_INSET = 18.0
+# (leaf direction in degrees, hall on the clockwise-earlier side, hall on the other side). Seen
+# from the centre looking out, "earlier" is the right-hand side for a clockwise walk.
+_LEAVES: tuple[tuple[float, str, str], ...] = (
+    (225.0, "1.1", "2.1"),
+    (135.0, "3", "4.1"),
+    (45.0, "5.1", "6.1"),
+    (315.0, "7.1", "8.1"),
 )
 UPPER_HALLS = ("1.2", "2.2", "4.2", "5.2", "6.2", "7.2", "8.2")
+
+
+def _direction(angle: float) -> tuple[float, float]:
+    a = math.radians(angle)
+    return math.cos(a), math.sin(a)
+
+
+def central_plaza() -> Polygon:
+    return Point(0, 0).buffer(GC_RADIUS, quad_segs=16)
+
+
+def leaf(angle: float) -> Polygon:
+    """One leaf of the clover pointing along `angle` (degrees from east, anticlockwise)."""
+    dx, dy = _direction(angle)
+    stem = Point(dx * LEAF_STEM[0], dy * LEAF_STEM[0]).buffer(LEAF_STEM[1], quad_segs=16)
+    tip = Point(dx * LEAF_TIP[0], dy * LEAF_TIP[0]).buffer(LEAF_TIP[1], quad_segs=16)
+    hull = unary_union([stem, tip]).convex_hull
+    return hull.difference(central_plaza().buffer(LEAF_SEAM, quad_segs=16))
+
+
+def leaf_halls(angle: float) -> tuple[Polygon, Polygon]:
+    """The leaf's two halls: (the one clockwise-first seen from the south entrance, the other)."""
+    dx, dy = _direction(angle)
+    corridor = LineString([(0, 0), (dx * 700, dy * 700)]).buffer(LEAF_CORRIDOR / 2, cap_style="flat")
+    parts = list(leaf(angle).difference(corridor).geoms)
+    # Walking clockwise (a heading that turns right) the first hall of a leaf is the one on the
+    # anticlockwise side of its axis: positive cross product of the axis with the hall's centre.
+    def side(g: BaseGeometry) -> float:
+        c = g.centroid
+        return dx * c.y - dy * c.x
+
+    ccw, cw = sorted(parts, key=side, reverse=True)
+    return ccw, cw
+
+
+def ground_halls() -> dict[str, Polygon]:
+    """Hall code (e.g. "1.1", "3") -> footprint, for the eight leaf halls."""
+    out: dict[str, Polygon] = {}
+    for angle, first, second in _LEAVES:
+        a, b = leaf_halls(angle)
+        out[first], out[second] = a, b
+    return out
+
+
+def building_outline() -> Polygon:
+    """The one clover building: leaves, central plaza and West Hall closed over the seams."""
+    parts = [leaf(a) for a, _, _ in _LEAVES] + [central_plaza(), west_hall()]
+    return unary_union(parts).buffer(14, quad_segs=8).buffer(-8, quad_segs=8)
+
+
+def west_hall() -> Polygon:
+    """NH, the West Hall (convention centre), in the notch between the two western leaves."""
+    leaves = unary_union([leaf(a) for a, _, _ in _LEAVES])
+    block = rounded_rect(-400, -82, -110, 82, {"nw": 30, "sw": 30})
+    g = block.difference(leaves.buffer(LEAF_CORRIDOR, quad_segs=8)).difference(
+        central_plaza().buffer(LEAF_SEAM, quad_segs=16)
+    )
+    return max(getattr(g, "geoms", [g]), key=lambda p: p.area)
+
+
+def _clear_of_building(g: BaseGeometry, gap: float = 8.0) -> BaseGeometry:
+    """`g` with the building (and a `gap`) cut out: plaza zones and lawns lie beside the halls, not on them."""
+    leaves = unary_union([leaf(a) for a, _, _ in _LEAVES] + [central_plaza()])
+    cut = g.difference(leaves.buffer(gap, quad_segs=8))
+    if cut.geom_type == "MultiPolygon":
+        cut = max(cut.geoms, key=lambda p: p.area)
+    return cut
+
 
 # Road centre lines (local metres).
 SONGZE_Y, ZHUGUANG_X, YINGGANG_Y, LAIGANG_X, HUIZHUO_Y = 480.0, -520.0, -500.0, 560.0, -620.0
@@ -260,7 +351,11 @@ LAIGANG_BEND = [(LAIGANG_X, -300.0), (590.0, -420.0), (660.0, -520.0), (760.0, -
 YINGGANG_X_LAIGANG = 646.0  # where Yinggang East Road meets the bend of Laigang Road
 HUIZHUO_X_LAIGANG = 760.0
 
-FLOWER_DISPLAY_CENTRE = (0.0, -335.0)
+FLOWER_DISPLAY_CENTRE = (0.0, -368.0)
+# Metro station exits (local metres), as the exits' flower beds place them: Line 2 on Songze
+# Avenue at the north-east corner, Line 17 on Zhuguang Road on the west side.
+METRO_LINE2_EXIT = (455.0, 470.0)
+METRO_LINE17_EXIT = (-528.0, 218.0)
 
 
 def _hall_props(
@@ -314,18 +409,32 @@ def _initial_survey(h: HistoryBuilder) -> None:
         "boundary; the district boundary is taken along Laigang Road here.",
     )
 
-    for code, (x0, y0, x1, y1), corners in _LEAF_HALLS:
-        g = rounded_rect(x0, y0, x1, y1, corners)
+    outline = building_outline()
+    h.add(
+        "venue_boundary",
+        "boundary-building",
+        outline,
+        code="B-BLDG",
+        name_zh="国家会展中心（上海）四叶草主体建筑",
+        name_en="NECC (Shanghai) four-leaf-clover building",
+        boundary_type="building",
+        area_ha=round(outline.area / 10_000, 1),
+        notes="One building in four leaves round the central plaza; outline drawn from the published plan and "
+        "aerial views, approximate (±150 m).",
+    )
+
+    footprints = ground_halls()
+    for code, g in footprints.items():
         h.add(
             "halls",
             f"hall-{code}H",
             g,
             **_hall_props(f"{code}H", "0m", "exhibition", g, f"{code}H 展厅", f"Hall {code}H"),
         )
-    footprints = {code: rounded_rect(*b, c) for code, b, c in _LEAF_HALLS}
     for code in UPPER_HALLS:
         below = code.replace(".2", ".1")
-        g = footprints[below]
+        footprint = footprints[below]
+        g = footprint.buffer(-UPPER_INSET, quad_segs=8)
         h.add(
             "halls",
             f"hall-{code}H",
@@ -334,13 +443,14 @@ def _initial_survey(h: HistoryBuilder) -> None:
                 f"{code}H",
                 "16m",
                 "exhibition",
-                g,
+                footprint,
                 f"{code}H 展厅（16米层）",
                 f"Hall {code}H (upper level)",
-                notes=f"Upper level over {below}H; same footprint.",
+                notes=f"Upper level over {below}H; drawn inset by {UPPER_INSET:.0f} m so both levels show. "
+                "Floor area as the hall below.",
             ),
         )
-    gc = chamfered_box(-110, -110, 110, 110, 40)
+    gc = central_plaza()
     h.add(
         "halls",
         "hall-GC",
@@ -356,7 +466,7 @@ def _initial_survey(h: HistoryBuilder) -> None:
             notes="Commercial plaza at the centre of the clover; canopy and signage refresh before the expo.",
         ),
     )
-    nh = box(-385, -100, -135, 100)
+    nh = west_hall()
     h.add(
         "halls",
         "hall-NH",
@@ -561,6 +671,37 @@ def _initial_survey(h: HistoryBuilder) -> None:
         works="walkway",
         notes="847 m raised walkway built in 2018; the P5 end is placed approximately.",
     )
+    for fid, code, exit_xy, gate_xy, zh, en in (
+        (
+            "road-metro-line2-exit",
+            "MT-02",
+            METRO_LINE2_EXIT,
+            (300.0, 380.0),
+            "地铁2号线出口通道（国家会展中心站）",
+            "Metro Line 2 exit passage (National Exhibition and Convention Center station)",
+        ),
+        (
+            "road-metro-line17-exit",
+            "MT-17",
+            METRO_LINE17_EXIT,
+            (-380.0, 150.0),
+            "地铁17号线出口通道（国家会展中心站）",
+            "Metro Line 17 exit passage (National Exhibition and Convention Center station)",
+        ),
+    ):
+        road(
+            fid,
+            code,
+            LineString([exit_xy, gate_xy]),
+            zh,
+            en,
+            "pedestrian",
+            None,
+            unit=OPERATOR,
+            person=ZHOU_MIN,
+            notes="From the station exit to the nearest venue gate; both ends placed approximately. Stations "
+            "renamed from East Xujing (Line 2) and Zhuguang Road (Line 17) on 2024-09-21.",
+        )
 
 
 def _south_plaza(h: HistoryBuilder) -> None:
@@ -594,7 +735,7 @@ def _south_plaza(h: HistoryBuilder) -> None:
     zone(
         "sp-entrance-square",
         "SP-Z01",
-        box(-115, -250, 115, -125),
+        _clear_of_building(box(-125, -325, 125, -100)),
         "南广场入口广场",
         "South entrance square",
         "entrance_square",
@@ -615,7 +756,7 @@ def _south_plaza(h: HistoryBuilder) -> None:
     zone(
         "sp-lighting-south",
         "SP-Z03",
-        box(-97, -455, 97, -420),
+        box(-105, -455, 105, -426),
         "南广场灯光秀区域",
         "South plaza light-show strip",
         "lighting",
@@ -624,7 +765,7 @@ def _south_plaza(h: HistoryBuilder) -> None:
     zone(
         "sp-walkway-west",
         "SP-Z04",
-        box(-115, -455, -97, -250),
+        box(-125, -455, -107, -330),
         "南广场西侧步道",
         "South plaza west walkway",
         "walkway",
@@ -633,7 +774,7 @@ def _south_plaza(h: HistoryBuilder) -> None:
     zone(
         "sp-walkway-east",
         "SP-Z05",
-        box(97, -455, 115, -250),
+        box(107, -455, 125, -330),
         "南广场东侧步道",
         "South plaza east walkway",
         "walkway",
@@ -642,7 +783,7 @@ def _south_plaza(h: HistoryBuilder) -> None:
     zone(
         "sp-walkway-temp",
         "SP-Z06",
-        box(-97, -412, 97, -398),
+        box(-105, -424, 105, -412),
         "南广场临时施工便道",
         "Temporary construction walkway",
         "walkway",
@@ -656,9 +797,20 @@ GREEN_WALL_X = -500.0
 GREEN_WALL_LEN, GREEN_WALL_GAP, GREEN_WALL_Y0 = 75.0, 3.0, -470.0
 
 
+GREEN_WALL_DEPTH = 3.0  # a vertical green wall drawn as the thin strip of ground it stands on
+
+
 def _green_wall(i: int) -> LineString:
     y0 = GREEN_WALL_Y0 + i * (GREEN_WALL_LEN + GREEN_WALL_GAP)
     return LineString([(GREEN_WALL_X, y0), (GREEN_WALL_X, y0 + GREEN_WALL_LEN)])
+
+
+def strip(line: LineString, width: float) -> Polygon:
+    """The area a linear feature (green wall, tree row) covers: landscaping is a layer of areas only,
+    so QGIS draws all of it (a layer of one geometry type); its length stays in `length_m`."""
+    g = line.buffer(width / 2, cap_style="flat", join_style="mitre")
+    assert isinstance(g, Polygon)
+    return g
 
 
 FLOWER_BEDS = (  # id suffix, code, box, zh, en, planned pots
@@ -679,7 +831,8 @@ def _landscaping(h: HistoryBuilder) -> None:
         "the street-tree rows along Songze Avenue and Laigang Road.",
     )
     for i in range(12):
-        g = _green_wall(i)
+        wall = _green_wall(i)
+        g = strip(wall, GREEN_WALL_DEPTH)
         h.add(
             "landscaping",
             f"ls-green-wall-{i + 1:02d}",
@@ -688,7 +841,7 @@ def _landscaping(h: HistoryBuilder) -> None:
             name_zh=f"诸光路立体绿墙 {i + 1:02d}",
             name_en=f"Zhuguang Road green wall {i + 1:02d}",
             kind="green_wall",
-            length_m=_m(g),
+            length_m=_m(wall),
             responsible_unit=QP_GREENING,
             responsible_person=HUANG_LI,
             project_code="LS-03",
@@ -724,12 +877,15 @@ def _landscaping(h: HistoryBuilder) -> None:
             project_code="LS-02",
         )
     lawns = (
-        ("east", "LW-01", (140, -105, 370, 105), "东侧草坪", "East lawn"),
+        ("east", "LW-01", (150, -70, 400, 70), "东侧草坪", "East lawn"),
         ("south-west", "LW-02", (-420, -432, -135, -392), "西南草坪", "South-west lawn"),
         ("south-east", "LW-03", (135, -432, 420, -392), "东南草坪", "South-east lawn"),
     )
     for suffix, code, b, zh, en in lawns:
-        g = box(*b)
+        x0, y0, x1, y1 = b
+        # Lawns are rounded (an ellipse in their box), so they do not read as halls.
+        shape = ellipse((x0 + x1) / 2, (y0 + y1) / 2, 0.78 * (x1 - x0) * (y1 - y0), (x1 - x0) / (y1 - y0))
+        g = _clear_of_building(shape)
         h.add(
             "landscaping",
             f"ls-lawn-{suffix}",
@@ -748,7 +904,9 @@ def _landscaping(h: HistoryBuilder) -> None:
         ("laigang", "TR-02", (505, -440, 505, 440), "涞港路行道树", "Street trees, Laigang Road"),
     )
     for suffix, code, (x0, y0, x1, y1), zh, en in rows:
-        g = tree_row(x0, y0, x1, y1, 20)
+        row = LineString([(x0, y0), (x1, y1)])
+        trees = tree_row(x0, y0, x1, y1, 20)
+        g = strip(row, 8.0)  # the belt the crowns cover
         h.add(
             "landscaping",
             f"ls-trees-{suffix}",
@@ -757,8 +915,8 @@ def _landscaping(h: HistoryBuilder) -> None:
             name_zh=zh,
             name_en=en,
             kind="trees",
-            trees=len(g.geoms),
-            length_m=_m(LineString([(x0, y0), (x1, y1)])),
+            trees=len(trees.geoms),
+            length_m=_m(row),
             responsible_unit=CITY_GREENING,
             responsible_person=LIU_YANG,
             project_code="LS-05",
@@ -767,9 +925,9 @@ def _landscaping(h: HistoryBuilder) -> None:
 
 def _ramp(
     centre: tuple[float, float], a0: float, a1: float, start: tuple[float, float], end: tuple[float, float]
-) -> tuple[Polygon, LineString]:
-    line = arc_path(start, centre, 60, a0, a1, end)
-    return line.buffer(4.5, cap_style="flat", join_style="round", quad_segs=4), line
+) -> LineString:
+    """A ramp's centre line: roads is a layer of lines only (QGIS draws a layer of one geometry type)."""
+    return arc_path(start, centre, 60, a0, a1, end)
 
 
 def _later_commits(h: HistoryBuilder) -> None:
@@ -798,14 +956,13 @@ def _later_commits(h: HistoryBuilder) -> None:
         "Add the two ramps at Songze Avenue × Laigang Road. They opened on 26 October 2024 but were missing from "
         "the June survey; included now for the traffic plan (RD-05: signage and markings renewal).",
     )
-    ne, ne_line = _ramp((640, 560), 180, 270, (580, 620), (700, 500))
-    se, se_line = _ramp((640, 400), 180, 90, (580, 340), (700, 460))
-    for fid, code, g, line, zh, en in (
+    ne = _ramp((640, 560), 180, 270, (580, 620), (700, 500))
+    se = _ramp((640, 400), 180, 90, (580, 340), (700, 460))
+    for fid, code, g, zh, en in (
         (
             "road-ramp-songze-laigang-ne",
             "RP-01",
             ne,
-            ne_line,
             "崧泽大道—涞港路匝道（东北）",
             "Songze Avenue × Laigang Road ramp (north-east)",
         ),
@@ -813,7 +970,6 @@ def _later_commits(h: HistoryBuilder) -> None:
             "road-ramp-songze-laigang-se",
             "RP-02",
             se,
-            se_line,
             "崧泽大道—涞港路匝道（东南）",
             "Songze Avenue × Laigang Road ramp (south-east)",
         ),
@@ -827,12 +983,12 @@ def _later_commits(h: HistoryBuilder) -> None:
             name_en=en,
             road_class="branch",
             works="ramp",
-            length_m=_m(line),
+            length_m=_m(g),
             lanes=1,
             responsible_unit=QP_TRANSPORT,
             responsible_person=ZHAO_LEI,
             project_code="RD-05",
-            notes="Opened 2024-10-26; footprint approximate.",
+            notes="Opened 2024-10-26; centre line approximate.",
         )
 
     h.commit(
@@ -848,7 +1004,7 @@ def _later_commits(h: HistoryBuilder) -> None:
     h.modify(
         "landscaping",
         "ls-green-wall-12",
-        extended,
+        strip(extended, GREEN_WALL_DEPTH),
         length_m=_m(extended),
         notes="Extended round the Songze Avenue corner in August 2026.",
     )
@@ -880,7 +1036,8 @@ def _later_commits(h: HistoryBuilder) -> None:
         "halls",
         "hall-2.2H",
         project_code="HL-02",
-        notes="Upper level over 2.1H; same footprint. Lighting and ceiling renovation (HL-02).",
+        notes="Upper level over 2.1H; drawn inset by 18 m so both levels show. Lighting and ceiling renovation "
+        "(HL-02).",
     )
 
     h.commit(
@@ -891,7 +1048,7 @@ def _later_commits(h: HistoryBuilder) -> None:
         "strip takes over the freed ground.",
     )
     h.delete("south_plaza", "sp-walkway-temp")
-    lighting = box(-97, -455, 97, -400)
+    lighting = box(-105, -455, 105, -412)
     h.modify("south_plaza", "sp-lighting-south", lighting, area_m2=float(_m2(lighting, 1)))
 
     h.commit(

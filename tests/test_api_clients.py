@@ -113,6 +113,23 @@ def test_gdal_reads_every_layer_in_full(server: LiveServer, oapif: str, twin: Tw
             assert sorted(df["id"]) == twin.feature_ids(layer), layer
 
 
+def test_gdal_reads_one_geometry_type_per_collection(server: LiveServer, oapif: str, twin: Twin) -> None:
+    """QGIS and GDAL type a layer from its features: each collection must give them one type, whole."""
+    for layer in collection_ids(server):
+        schema = twin.layer(layer)
+        info = pyogrio.read_info(oapif, layer=layer, force_feature_count=True)
+        assert info["features"] == twin.count(layer), layer
+        df = pyogrio.read_dataframe(oapif, layer=layer)
+        if schema.geometry_type is None:
+            assert info["geometry_type"] in (None, "Unknown") and df.geometry.isna().all(), layer  # records
+            continue
+        kinds = set(df.geometry.geom_type)
+        family = schema.geometry_type.removeprefix("Multi")
+        assert kinds <= {family, "Multi" + family}, (layer, kinds)
+        assert info["geometry_type"] in (family, "Multi" + family), (layer, info["geometry_type"])
+        assert len(df) == twin.count(layer), layer
+
+
 def test_gdal_follows_next_links_page_by_page(server: LiveServer, oapif: str, twin: Twin) -> None:
     mark = log_mark(server)
     df = pyogrio.read_dataframe(oapif, layer="roads", PAGE_SIZE=3)

@@ -388,6 +388,11 @@ def _bowtie() -> dict[str, Any]:
                                                 [121.295, 31.187], [121.295, 31.186]]]}
 
 
+def _square(x: float, y: float, side: float = 0.0002) -> dict[str, Any]:
+    """A small square at (x, y): landscaping takes areas only."""
+    return {"type": "Polygon", "coordinates": [[[x, y], [x + side, y], [x + side, y + side], [x, y + side], [x, y]]]}
+
+
 def _with(geometry: Any = ..., **props: Any) -> dict[str, Any]:
     f = flower_bed(**props)
     if geometry is not ...:
@@ -424,11 +429,11 @@ BAD = [
       "properties": {"code": "X", "name_zh": "x", "name_en": "x", "level": "0m", "hall_type": "exhibition", "responsible_unit": "u"}},
      {}, 400, "Point"),
     ("lat/lon swapped: outside the venue", "POST", "/collections/landscaping/items",
-     _with({"type": "Point", "coordinates": [31.1860, 121.2950]}), {}, 400, "area of interest"),
+     _with(_square(31.1860, 121.2950)), {}, 400, "area of interest"),
     ("in Beijing: outside the venue", "POST", "/collections/landscaping/items",
-     _with({"type": "Point", "coordinates": [116.39, 39.91]}), {}, 400, "area of interest"),
+     _with(_square(116.39, 39.91)), {}, 400, "area of interest"),
     ("metres without Content-Crs", "POST", "/collections/landscaping/items",
-     _with({"type": "Point", "coordinates": [623500.0, 3452700.0]}), {}, 400, "area of interest"),
+     _with(_square(623500.0, 3452700.0)), {}, 400, "area of interest"),
     ("unknown Content-Crs", "POST", "/collections/landscaping/items", flower_bed(),
      {"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/99999>"}, 400, "CRS"),
     ("missing required property", "POST", "/collections/landscaping/items", _bad_props(name_zh=None), {}, 400, "name_zh"),
@@ -442,7 +447,7 @@ BAD = [
     ("PUT of two features", "PUT", "/collections/landscaping/items/ls-clover-green",
      {"type": "FeatureCollection", "features": [flower_bed(), flower_bed("x")]}, {}, 400, "one"),
     ("PUT outside the venue", "PUT", "/collections/landscaping/items/ls-clover-green",
-     _with({"type": "Point", "coordinates": [0.0, 0.0]}), {}, 400, "area of interest"),
+     _with(_square(0.0, 0.0)), {}, 400, "area of interest"),
     ("PATCH of an unknown feature", "PATCH", "/collections/halls/items/hall-99H", {"properties": {"notes": "x"}}, {}, 404, "hall-99H"),
     ("PATCH not an object", "PATCH", "/collections/halls/items/hall-1.1H", b'"notes"', {}, 400, "object"),
     ("PATCH malformed JSON", "PATCH", "/collections/halls/items/hall-1.1H", b"{notes: 1}", {}, 400, "JSON"),

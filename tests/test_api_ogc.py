@@ -482,7 +482,7 @@ def _intersecting(twin: Twin, layer: str, area: shapely.Geometry) -> list[str]:
 BBOXES = [
     (121.2930, 31.1880, 121.2950, 31.1900),  # the west halls
     (121.2900, 31.1855, 121.3060, 31.1870),  # a strip along the south side
-    (121.2960, 31.1900, 121.2990, 31.1930),  # the centre of the clover
+    (121.2965, 31.1908, 121.2983, 31.1924),  # the centre of the clover (GC and the leaves' stems)
 ]
 
 
@@ -713,7 +713,7 @@ def test_spatial_filter(api: TestClient, twin: Twin) -> None:
         expected = _intersecting(twin, layer, area)
         doc = items(api, layer, filter=f"S_INTERSECTS(geometry, {area.wkt})")
         assert sorted(ids(doc)) == expected, layer
-    pt = shapely.Point(121.2940, 31.1890)
+    pt = shapely.Point(121.2949, 31.1902)
     expected = _intersecting(twin, "halls", pt)
     assert expected  # the point is inside hall 2.1H and 2.2H
     assert sorted(ids(items(api, "halls", filter=f"S_INTERSECTS(geometry,{pt.wkt})"))) == expected
@@ -759,6 +759,11 @@ def test_queryables_describe_every_field(api: TestClient, twin: Twin) -> None:
         geometry = {"geometry"} if schema.geometry_types else set()
         assert set(doc["properties"]) - {"geometry"} == {"id"} | {f.name for f in schema.fields}
         assert geometry <= set(doc["properties"])
+        if schema.geometry_type:  # the one geometry type, as OGC API - Features Part 5 names it
+            fmt = doc["properties"]["geometry"]["format"]
+            assert fmt.startswith(f"geometry-{schema.geometry_type.removeprefix('Multi').lower()}"), (layer, fmt)
+            collection = api.get(f"/collections/{layer}").json()
+            assert collection["twin:geometryType"] == schema.geometry_type
         for f in schema.fields:
             assert doc["properties"][f.name]["type"] == types[f.type], (layer, f.name)
             if f.allowed is not None:

@@ -138,12 +138,34 @@ def test_every_hall_code_is_present_at_head(twin: Twin):
     for code in UPPER_HALLS:
         assert halls[code]["properties"]["level"] == "16m", code
         below = halls[code.replace(".2H", ".1H")]
-        assert shapely.equals(_geom(halls[code]), _geom(below))
+        # drawn inset within the hall below, so both levels can be seen and clicked
+        assert _geom(below).contains(_geom(halls[code])) and not shapely.equals(_geom(halls[code]), _geom(below))
+        assert halls[code]["properties"]["floor_area_m2"] == below["properties"]["floor_area_m2"]
+
+
+def test_the_halls_form_one_clover_round_the_central_plaza(twin: Twin):
+    """Four leaves of two halls each, one in each diagonal quadrant round GC, numbered clockwise from the south."""
+    halls = {f["properties"]["code"]: _geom(f) for f in _features(twin, "halls")}
+    gc = halls["GC"].centroid
+    quadrant = {code: (halls[code].centroid.x > gc.x, halls[code].centroid.y > gc.y) for code in GROUND_HALLS[:8]}
+    assert quadrant["1.1H"] == quadrant["2.1H"] == (False, False)  # south-west
+    assert quadrant["3H"] == quadrant["4.1H"] == (False, True)  # north-west
+    assert quadrant["5.1H"] == quadrant["6.1H"] == (True, True)  # north-east
+    assert quadrant["7.1H"] == quadrant["8.1H"] == (True, False)  # south-east
+    assert halls["NH"].centroid.x < gc.x and abs(halls["NH"].centroid.y - gc.y) < 0.0005  # the West Hall
+    plaza = _geom(orjson.loads(twin.feature("south_plaza", "sp-entrance-square")))
+    assert plaza.centroid.y < gc.y and abs(plaza.centroid.x - gc.x) < 0.0005  # the south square
+    building = _geom(orjson.loads(twin.feature("venue_boundary", "boundary-building")))
+    assert building.geom_type == "Polygon"  # one building
+    for code in GROUND_HALLS:
+        assert building.buffer(1e-6).contains(halls[code]), code
+    green = _geom(orjson.loads(twin.feature("landscaping", "ls-clover-green")))
+    assert not green.intersects(building) and _area_4549(green) < _area_4549(building) / 10
 
 
 def test_hall_areas_are_plausible_in_metres(twin: Twin):
     halls = {f["properties"]["code"]: f for f in _features(twin, "halls")}
-    for code in LARGE_HALLS:
+    for code in [h for h in LARGE_HALLS if h not in UPPER_HALLS]:
         area = _area_4549(_geom(halls[code]))
         assert 28_800 <= area <= 30_000, (code, area)
         assert halls[code]["properties"]["floor_area_m2"] == pytest.approx(area, abs=20)
@@ -219,7 +241,7 @@ def test_green_wall_extended_walkway_deleted_ramps_added(twin: Twin):
         twin.feature("roads", "road-ramp-songze-laigang-ne", early)
     ramp = orjson.loads(twin.feature("roads", "road-ramp-songze-laigang-ne"))
     assert ramp["properties"]["works"] == "ramp"
-    assert _geom(ramp).geom_type == "Polygon"
+    assert _geom(ramp).geom_type == "LineString"
     kinds = {e.kind for e in twin.diff(early, twin.resolve())}
     assert kinds == {"added", "modified", "deleted"}
 
@@ -228,7 +250,11 @@ def test_green_wall_extended_walkway_deleted_ramps_added(twin: Twin):
 def test_the_file_opens_in_gdal_with_every_layer(built):
     twin, path, _ = built
     listed = {str(name) for name, _ in pyogrio.list_layers(path)}
-    assert listed == ALL_LAYERS | {"twin_commits"}
+    assert listed == ALL_LAYERS | {"twin_commits", "layer_styles"}  # QGIS reads its default styles there
     for layer in ALL_LAYERS:
-        assert pyogrio.read_info(path, layer=layer)["features"] == twin.count(layer), layer
+        info = pyogrio.read_info(path, layer=layer)
+        assert info["features"] == twin.count(layer), layer
+        # one geometry type per table, the declared one, so QGIS opens it whole (no per-type sublayers)
+        declared = twin.layer(layer).geometry_type
+        assert info["geometry_type"] == (declared or None), layer
     assert pyogrio.read_info(path, layer="twin_commits")["features"] == len(bundled_history_files())

@@ -120,6 +120,10 @@ def test_create_layer_from_a_mapping_checks_it(make_twin: MakeTwin):
     bad = [
         ({"name": "Bad Name", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"]}, "layer name"),
         ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Circle"]}, "Circle"),
+        (
+            {"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point", "LineString"]},
+            "one",
+        ),  # a layer holds one kind of geometry
         ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"], "colour": 1}, "colour"),
         (
             {

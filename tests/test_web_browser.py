@@ -330,6 +330,30 @@ def test_popup_names_the_project_its_unit_and_progress(visit: Any, server: LiveS
     clean(v)
 
 
+def test_both_levels_of_a_hall_can_be_clicked_and_say_their_level(visit: Any, server: LiveServer) -> None:
+    """The 16 m hall is drawn inset in the 0 m one: a click inside reaches it, a click on the rim the hall below."""
+    import shapely
+
+    ground = shapely.geometry.shape(api(server, "/collections/halls/items/hall-2.1H")["geometry"])
+    upper = shapely.geometry.shape(api(server, "/collections/halls/items/hall-2.2H")["geometry"])
+    rim = ground.buffer(-0.00008).exterior.interpolate(0.5, normalized=True)  # about 8 m in from the hall's edge
+    centre = upper.representative_point()
+    v = visit(PAGES["completion-en"])
+    v.moved(lambda: v.page.evaluate(f"vt_engine.map.setView([{centre.y}, {centre.x}], 18, {{animate: false}})"))
+    box = v.page.locator(".leaflet-container").bounding_box()
+    assert box is not None
+    for where, code, level in ((centre, "2.2H", "Upper level (16 m)"), (rim, "2.1H", "Ground level (0 m)")):
+        v.page.evaluate("vt_engine.map.closePopup()")
+        point = v.page.evaluate(
+            f"(() => {{ const p = vt_engine.map.latLngToContainerPoint([{where.y}, {where.x}]); return [p.x, p.y]; }})()"
+        )
+        v.page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+        v.page.wait_for_function(POPUP_READY)
+        sub = v.page.locator(".leaflet-popup-content .vt-popup-sub").first.inner_text()
+        assert code in sub and level in sub, (where, sub)
+    clean(v)
+
+
 # ---------------------------------------------------------------------------- timeline
 def test_timeline_steps_through_the_checkpoints(visit: Any, server: LiveServer) -> None:
     v = visit("/maps/timeline?lang=en")

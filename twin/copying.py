@@ -79,6 +79,10 @@ def _to_file(source: Twin, path: Path, force: bool, start: Progress | None, adva
             with contextlib.suppress(FileNotFoundError):
                 path.with_name(path.name + suffix).unlink()
         os.replace(tmp, path)
+        # Styles and the QGIS project name the file they are in: written under its final name.
+        with Twin.open(path) as copied:
+            copied.refresh_presentation()
+            copied.flush()
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
             with contextlib.suppress(FileNotFoundError):

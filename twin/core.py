@@ -7,7 +7,9 @@ ids, diffs and reverts live here once.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from twin.model import (
     LayerSchema,
     StoredChange,
 )
+from twin.qgis import Presentation
 from twin.schema import Alteration, encode_schema, normalize_schema, plan_alteration, schema_from_dict
 from twin.stores.base import BBox, ExportRow, Page, Store
 from twin.surveys import SurveyInfo
@@ -55,6 +58,24 @@ def register_rule(name: str, rule: CommitRule) -> None:
     _RULES[name] = rule
 
 
+# Presenters describe how desktop GIS should show a twin (twin.qgis: layer styles and a project).
+# The Twin asks them after each commit and hands what they return to its store, which keeps it
+# where such programs look (a GeoPackage's layer_styles and qgis_projects) or ignores it. A
+# presenter returns None for a twin it has nothing to say about.
+# `shows(twin, commit)` says whether a commit can change what the presenter shows (so an edit that
+# cannot is not followed by a rewrite).
+Presenter = Callable[["Twin"], Presentation | None]
+ShowsCommit = Callable[["Twin", CommitInfo], bool]
+_PRESENTERS: list[tuple[Presenter, ShowsCommit]] = []
+log = logging.getLogger(__name__)
+
+
+def register_presenter(presenter: Presenter, shows: ShowsCommit = lambda twin, commit: True) -> None:
+    """Have `presenter(twin)` describe the twin's styles after every commit `shows` (once per presenter)."""
+    if all(p is not presenter for p, _ in _PRESENTERS):
+        _PRESENTERS.append((presenter, shows))
+
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -72,6 +93,8 @@ class Ref:
 class Twin:
     def __init__(self, store: Store):
         self.store = store
+        self._presentation_hold = 0  # > 0 inside presentation_deferred()
+        self._presentation_stale = False
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -305,7 +328,43 @@ class Twin:
                         problems.extend(_RULES[name](self, chs, parent_seq, when))
             if problems:
                 raise ValidationFailed(problems)
-            return self._write(head, head.id if head else None, author, message, when, stored)
+            info = self._write(head, head.id if head else None, author, message, when, stored)
+        if self.store.keeps_presentation and any(shows(self, info) for _, shows in _PRESENTERS):
+            self._presentation_changed()
+        return info
+
+    # ------------------------------------------------------------------ presentation
+    def refresh_presentation(self) -> bool:
+        """Ask the presenters how the twin shows at its head and have the store keep it; whether
+        anything was written (False: no presenter knows this twin, or the store keeps no styles)."""
+        self._presentation_stale = False
+        for presenter, _ in _PRESENTERS:
+            p = presenter(self)
+            if p is not None:
+                return self.store.write_presentation(p)
+        return False
+
+    @contextlib.contextmanager
+    def presentation_deferred(self) -> Iterator[None]:
+        """Commits inside refresh the presentation once, at the end (building a twin of many commits)."""
+        self._presentation_hold += 1
+        try:
+            yield
+        finally:
+            self._presentation_hold -= 1
+            if not self._presentation_hold and self._presentation_stale:
+                self._presentation_changed()
+
+    def _presentation_changed(self) -> None:
+        if not _PRESENTERS:
+            return
+        if self._presentation_hold:
+            self._presentation_stale = True
+            return
+        try:
+            self.refresh_presentation()
+        except Exception:  # derived from the history, which is committed: never fail the commit for it
+            log.exception("could not refresh the twin's layer styles and project")
 
     def _prepare(
         self, changes: Sequence[Change], schemas: Mapping[str, LayerSchema]

@@ -23,6 +23,17 @@ GEOMETRY_TYPES = (
     "Polygon",
     "MultiPolygon",
 )
+# A layer holds ONE kind of geometry (clients such as QGIS type a layer from its first features and
+# silently drop the rest): a single type, or a type and its multi form, which readers promote to
+# the multi type. The family's declared name is that multi type when both are listed.
+GEOMETRY_FAMILIES = {
+    "Point": "Point",
+    "MultiPoint": "Point",
+    "LineString": "LineString",
+    "MultiLineString": "LineString",
+    "Polygon": "Polygon",
+    "MultiPolygon": "Polygon",
+}
 ROLES = ("viewer", "engineer", "editor", "admin")  # each role can do what the ones before it can
 # The feature id under which a layer's schema appears in a commit's changes, a diff and a history:
 # a schema version is versioned like a feature of its layer (see twin.schema), so this id is
@@ -76,6 +87,20 @@ class LayerSchema:
     def spatial(self) -> bool:
         """False for a table of records (e.g. the project register): features without geometry."""
         return bool(self.geometry_types)
+
+    @property
+    def geometry_type(self) -> str | None:
+        """The layer's one declared geometry type (GeoJSON / GeoPackage name), None for records.
+
+        "Polygon" if only polygons are allowed, "MultiPolygon" if polygons and multipolygons are (a
+        reader promotes the single ones); a schema listing two families is refused (twin.schema).
+        """
+        if not self.geometry_types:
+            return None
+        if len(self.geometry_types) == 1:
+            return self.geometry_types[0]
+        multi = [t for t in self.geometry_types if t.startswith("Multi")]
+        return multi[0] if len(multi) == 1 else None
 
     def field(self, name: str) -> FieldSpec | None:
         for f in self.fields:

@@ -28,7 +28,17 @@ import yaml
 
 from twin.encoding import encode_properties, feature_bytes
 from twin.errors import BadInput, NotFound
-from twin.model import GEOMETRY_TYPES, ROLES, SCHEMA_ID, EncodedFeature, FieldSpec, FieldType, LayerSchema, StoredChange
+from twin.model import (
+    GEOMETRY_FAMILIES,
+    GEOMETRY_TYPES,
+    ROLES,
+    SCHEMA_ID,
+    EncodedFeature,
+    FieldSpec,
+    FieldType,
+    LayerSchema,
+    StoredChange,
+)
 from twin.validation import _coerce
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -157,6 +167,13 @@ def check_schema(s: LayerSchema) -> list[str]:
         )
     if len(set(s.geometry_types)) != len(s.geometry_types):
         problems.append("a geometry type is listed twice")
+    families = {GEOMETRY_FAMILIES[g] for g in s.geometry_types if g in GEOMETRY_FAMILIES}
+    if len(families) > 1:
+        problems.append(
+            f"geometry types {', '.join(s.geometry_types)} mix {len(families)} kinds of geometry: a layer holds one "
+            "(a type and its multi form, e.g. Polygon, MultiPolygon), since QGIS and GDAL draw a layer of one "
+            "type only; put the others in a layer of their own"
+        )
     seen: set[str] = set()
     for f in s.fields:
         if not isinstance(f.name, str) or not NAME.match(f.name) or f.name in RESERVED_FIELDS:

@@ -16,6 +16,7 @@ drawn) and, under a Chinese basemap, shifted to GCJ-02.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -41,8 +42,10 @@ from web import i18n
 
 # Drawing order, bottom to top; layers not named here come after, in catalogue order.
 LAYER_ORDER = ("venue_boundary", "halls", "south_plaza", "landscaping", "roads")
-LABELLED_LAYERS = {"halls": "code", "south_plaza": "name"}
-SLIM_PROPERTIES = ("code", "name_zh", "name_en")
+# How each layer is labelled on the maps: by code, by name, or by the name before its parenthesis
+# (a road segment's label is its road: "Songze Avenue", not "Songze Avenue (Zhuguang Road – ...)").
+LABELLED_LAYERS = {"halls": "code", "south_plaza": "name", "landscaping": "name", "roads": "short_name"}
+SLIM_PROPERTIES = ("code", "name_zh", "name_en", "level")  # level: a hall popup says which floor
 MAX_FEATURES = 250_000  # one map request never draws more; beyond it the page asks to zoom in
 SIMPLIFY_MIN_COORDS = 24  # geometries with fewer coordinates are sent as stored
 
@@ -423,6 +426,8 @@ def layer_features(
             item["l"] = props["code"]
         elif label_by == "name":
             item["l"] = i18n.feature_name(lang, props)
+        elif label_by == "short_name":
+            item["l"] = re.split(r"\s*[(（]", i18n.feature_name(lang, props), maxsplit=1)[0]
         if classify is not None:
             item.update(classify(fid, d))
         out.append(item)

@@ -34,6 +34,8 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Positions are approximate (about ±150 m) until a surveyed layer is imported.",
     },
     "language": {"zh": "语言", "en": "Language"},
+    "level_0m": {"zh": "0米层（地面层）", "en": "Ground level (0 m)"},
+    "level_16m": {"zh": "16米层（上层）", "en": "Upper level (16 m)"},
     "home": {"zh": "首页", "en": "Home"},
     "other_lang": {"zh": "English", "en": "中文"},
     # landing

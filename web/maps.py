@@ -154,6 +154,12 @@ CONTEXT_STYLE = {
     "lineWeight": 2.5,
     "radius": 3,
 }
+# Drawn over whatever class colours a feature (status, change, check): greenery keeps a green
+# outline so a lawn or the off-site clover green never reads as a hall.
+_GREEN_CONTEXT = {"fill": "#bbf7d0", "fillOpacity": 0.7}  # greenery outside any project or change: light green
+LAYER_STYLES: dict[str, dict[str, Any]] = {
+    "landscaping": {"color": "#15803d", "weight": 2.5, "byClass": {"ctx": _GREEN_CONTEXT, "none": _GREEN_CONTEXT}}
+}
 BOUNDARY_STYLE = {"fill": "#fef2f2", "fillOpacity": 0.3, "color": "#991b1b", "weight": 2, "dash": [7, 5]}
 
 
@@ -212,6 +218,7 @@ PAGE_LABELS = (
     "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
     "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out",
     "stale", "stale_never", "imagery",
+    "level_0m", "level_16m",
 )  # fmt: skip
 
 
@@ -364,6 +371,8 @@ def _layer_spec(
         "simplify": True,
         **extra,
     }
+    if schema.name in LAYER_STYLES and "style" not in spec:
+        spec["style"] = LAYER_STYLES[schema.name]
     if context:
         spec["interactive"] = False
     if not ctx.export:

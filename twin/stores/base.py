@@ -18,6 +18,7 @@ from typing import Any
 from shapely.geometry.base import BaseGeometry
 
 from twin.model import CommitInfo, LayerSchema, StoredChange
+from twin.qgis import Presentation
 
 BBox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in storage CRS
 
@@ -208,6 +209,14 @@ class Store(ABC):
     @abstractmethod
     def check(self) -> list[str]:
         """Store-specific consistency checks for fsck (indexes, mirrors); [] when clean."""
+
+    keeps_presentation = False  # whether write_presentation keeps anything (else it is not even computed)
+
+    def write_presentation(self, presentation: Presentation) -> bool:
+        """Store how desktop GIS should show the layers (styles, a project) where it looks for
+        them; False where the storage has no such place (the default). Not history: rewritten
+        whole each time, outside any commit."""
+        return False
 
     def flush(self) -> None:
         """Make what is committed readable by other programs at the storage level (a no-op

@@ -42,6 +42,7 @@ from shapely.geometry.base import BaseGeometry
 from twin.encoding import commit_from_row, format_time, parse_time
 from twin.errors import BadInput, Conflict, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
+from twin.qgis import Presentation, project_qgz, style_qml, style_sld
 from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
 
@@ -152,8 +153,20 @@ def bbox_geometry(bbox: BBox) -> BaseGeometry:
     return shapely.box(minx, miny, maxx, maxy)
 
 
+# QGIS's own definitions of the two tables (as QGIS / GDAL create them in a GeoPackage).
+_LAYER_STYLES_DDL = """CREATE TABLE IF NOT EXISTS layer_styles (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  f_table_catalog TEXT(256), f_table_schema TEXT(256), f_table_name TEXT(256), f_geometry_column TEXT(256),
+  styleName TEXT(30), styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, owner TEXT(30),
+  ui TEXT(30), update_time DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"""
+_QGIS_PROJECTS_DDL = "CREATE TABLE IF NOT EXISTS qgis_projects (name TEXT PRIMARY KEY, metadata BLOB, content BLOB)"
+
+
 def _geometry_type_name(types: Sequence[str]) -> str:
-    return types[0].upper() if len(types) == 1 else "GEOMETRY"
+    """gpkg_geometry_columns' geometry_type_name: the layer's declared type (LayerSchema.geometry_type),
+    GEOMETRY only for a schema stored before layers held one kind of geometry."""
+    declared = LayerSchema("_", "_", "_", tuple(types)).geometry_type
+    return declared.upper() if declared else "GEOMETRY"
 
 
 class GeoPackageStore(Store):
@@ -207,6 +220,51 @@ class GeoPackageStore(Store):
                 alive.append((threading.current_thread(), c))
                 self._all_conns = alive
         return c
+
+    keeps_presentation = True
+
+    def write_presentation(self, presentation: Presentation) -> bool:
+        """Write QGIS's `layer_styles` (one default style per layer, QML and SLD) and
+        `qgis_projects` (the project, as .qgz bytes) tables, replacing what this twin wrote before.
+
+        The tables have the columns QGIS creates them with, so QGIS reads them as its own: it
+        applies a layer's default style when the layer is added, and lists the project under the
+        file in its browser. `layer_styles` is registered in gpkg_contents as attributes, as QGIS
+        (through GDAL) registers it; `qgis_projects` is not, as QGIS leaves it.
+        """
+        c = self._conn()
+        rows = [
+            (
+                s.layer,
+                s.title,
+                style_qml(s),
+                style_sld(s),
+                s.description,
+                presentation.owner,
+            )
+            for s in presentation.styles
+        ]
+        qgz = project_qgz(presentation, self.path.name)
+        meta = orjson.dumps({"last_modified_user": presentation.owner})
+        with self.writing():
+            c.execute(_LAYER_STYLES_DDL)
+            c.execute(_QGIS_PROJECTS_DDL)
+            c.execute(
+                "INSERT OR IGNORE INTO gpkg_contents(table_name, data_type, identifier, description) "
+                "VALUES ('layer_styles', 'attributes', 'layer_styles', 'QGIS layer styles')"
+            )
+            c.execute("DELETE FROM layer_styles WHERE owner = ?", (presentation.owner,))
+            c.executemany(
+                "INSERT INTO layer_styles(f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
+                "styleName, styleQML, styleSLD, useAsDefault, description, owner, ui) "
+                "VALUES ('', '', ?, 'geom', ?, ?, ?, 1, ?, ?, NULL)",
+                rows,
+            )
+            c.execute(
+                "INSERT OR REPLACE INTO qgis_projects(name, metadata, content) VALUES (?, ?, ?)",
+                (presentation.project_name, meta, qgz),
+            )
+        return True
 
     def flush(self) -> None:
         # The GeoPackage header (application_id "GPKG", user_version) and the latest commits live in

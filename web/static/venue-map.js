@@ -1164,7 +1164,9 @@
     var name = engine.lang === 'en' ? p.name_en || p.name_zh : p.name_zh || p.name_en;
     return (
       '<div class="vt-popup-title">' + esc(name || p.code || f.id) + '</div>' +
-      '<div class="vt-popup-sub">' + esc(layer.spec.title) + ' · ' + esc(p.code || f.id) + '</div>'
+      '<div class="vt-popup-sub">' + esc(layer.spec.title) + ' · ' + esc(p.code || f.id) +
+      (p.level ? ' · <span class="vt-popup-level">' + esc(engine.labels['level_' + p.level] || p.level) + '</span>' : '') +
+      '</div>'
     );
   }
 
