@@ -380,6 +380,7 @@ class FeaturesFactory:
         twin: TwinDep,
         who: ReaderDep,
         f: Annotated[str | None, Query(description="json or html")] = None,
+        lang: Annotated[str | None, Query(description="the home page's language: zh or en")] = None,
     ) -> Response:
         fmt = negotiate(request, f, ("json", "html"))
         settings = get_settings(request)
@@ -431,7 +432,7 @@ class FeaturesFactory:
         if fmt == "html":
             from api.maps import landing_response  # the product's home page (web/landing.py)
 
-            return landing_response(request, twin)
+            return landing_response(request, twin, lang)
         return _json(doc)
 
     async def conformance(

@@ -223,6 +223,11 @@ def test_home_page_for_browsers_json_for_api_clients(api: TestClient) -> None:
     assert api.get("/", params={"f": "json"}).json() == doc.json()
     assert "工程完成情况图" in api.get("/maps", params={"lang": "zh"}).text
     assert api.get("/maps", params={"lang": "fr"}).status_code == 400
+    # the language link of the home page itself (/?lang=…) works on "/" as on /maps
+    browser = {"Accept": "text/html"}
+    assert "工程完成情况图" in api.get("/", params={"lang": "zh"}, headers=browser).text
+    assert "Completion map" in api.get("/", params={"lang": "en"}, headers=browser).text
+    assert api.get("/", params={"lang": "fr"}, headers=browser).status_code == 400
 
 
 def test_every_label_speaks_both_languages() -> None:
