@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from api_server import RESTRICTED, bearer, build_restricted_venue, client, make_tokens
 from fastapi.testclient import TestClient
+from survey_rasters import write_geotiff
+
+from twin import Twin
+from twin.surveys import survey_schema
 
 HIDDEN_FROM = (None, "viewer")
 ALLOWED = ("engineer", "admin")
 SECRET = RESTRICTED.name
+SECRET_SURVEYS = "surveys_security"
 SECRET_IDS = ("sec-south-gate", "sec-west-hall", "sec-north")
 SECRET_TEXT = (
     RESTRICTED.title_en,
@@ -40,14 +46,33 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
     d = tmp_path_factory.mktemp("access-walk")
     store = build_restricted_venue(d / "venue.gpkg", ("engineer",))
     tokens = make_tokens(store)
+    # A public orthophoto and one in a survey layer restricted to engineers, imported after the
+    # restricted layer's commits: the secret survey's id and commit must not reach outsiders either.
+    with Twin.open(store) as twin:
+        twin.import_survey(
+            write_geotiff(d / "ortho.tif"), kind="orthophoto", on=date(2026, 10, 20), author="drone.team"
+        )
+        twin.create_layer(survey_schema(SECRET_SURVEYS, ("engineer",)), author="admin")
+        twin.import_survey(
+            write_geotiff(d / "secret.tif", seed=9), kind="orthophoto", on=date(2026, 10, 22), author="drone.team",
+            layer=SECRET_SURVEYS,
+        )  # fmt: skip
+        public_survey, secret_survey = (
+            next(s for s in twin.surveys() if s.layer == n) for n in ("surveys", SECRET_SURVEYS)
+        )
     with client(store) as c:
         admin = bearer(tokens["admin"])
-        secret_only = c.get("/versions/HEAD~1", headers=admin).json()
-        mixed = c.get("/versions/HEAD", headers=admin).json()
+        log = c.get("/versions", params={"limit": 100}, headers=admin).json()["versions"]
+        secret_only = next(v for v in log if v["message"] == "Security posts for the expo")
+        mixed = next(v for v in log if v["message"] == "North post; hall 1.1H checked")
         assert secret_only["counts"].keys() == {SECRET} and mixed["counts"].keys() == {SECRET, "halls"}
         facts = {
             "secret_only_id": secret_only["id"],
             "mixed_id": mixed["id"],
+            "before_secret": secret_only["parent"],
+            "public_head": public_survey.commit,  # the last commit an outsider can see
+            "survey_ids": [public_survey.id, secret_survey.id],
+            "secret_survey": [secret_survey.id, secret_survey.commit, SECRET_SURVEYS],
             "project": c.get("/projects", headers=admin).json()["projects"][0]["code"],
             "openapi": c.get("/api").json(),
         }
@@ -56,7 +81,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
 
 def _secret_markers(facts: dict[str, Any]) -> list[str]:
     hidden_commit = facts["secret_only_id"]
-    return [*SECRET_TEXT, hidden_commit, hidden_commit[:12]]
+    return [*SECRET_TEXT, hidden_commit, hidden_commit[:12], *facts["secret_survey"]]
 
 
 def _layer_name_leaks(text: str) -> bool:
@@ -79,6 +104,12 @@ def _requests(facts: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
         "tileMatrix": ["16"],
         "tileRow": ["26785"],
         "tileCol": ["54849"],
+        # survey tiles: z17 over the middle of the venue, where both test surveys are
+        "surveyId": facts["survey_ids"],
+        "z": ["17"],
+        "x": ["109699"],
+        "y": ["53573"],
+        "fmt": ["png"],
     }
     query_variants: list[dict[str, str]] = [
         {},
@@ -113,7 +144,10 @@ def _requests(facts: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
 
 def _bodies(method: str) -> dict[str, Any]:
     if method in ("POST", "PUT"):
-        return {"content": b'{"type":"Feature","geometry":null,"properties":{}}', "headers": {"Content-Type": "application/geo+json"}}
+        return {
+            "content": b'{"type":"Feature","geometry":null,"properties":{}}',
+            "headers": {"Content-Type": "application/geo+json"},
+        }
     if method == "PATCH":
         return {"content": b'{"properties":{}}', "headers": {"Content-Type": "application/merge-patch+json"}}
     return {}
@@ -161,9 +195,7 @@ def test_writes_to_a_restricted_layer_tell_nothing_either(
 
 
 @pytest.mark.parametrize("who", ALLOWED)
-def test_the_layer_is_there_for_its_roles(
-    site: tuple[TestClient, dict[str, str], dict[str, Any]], who: str
-) -> None:
+def test_the_layer_is_there_for_its_roles(site: tuple[TestClient, dict[str, str], dict[str, Any]], who: str) -> None:
     c, tokens, facts = site
     auth = bearer(tokens[who])
     assert SECRET in [x["id"] for x in c.get("/collections", headers=auth).json()["collections"]]
@@ -174,18 +206,23 @@ def test_the_layer_is_there_for_its_roles(
     items = c.get(f"/collections/{SECRET}/items", headers=auth).json()
     assert sorted(f["id"] for f in items["features"]) == sorted(SECRET_IDS)
     assert c.get(f"/collections/halls/items?version={facts['secret_only_id']}", headers=auth).status_code == 200
-    diff = c.get("/diff?from=HEAD~2", headers=auth).json()
+    diff = c.get("/diff", params={"from": facts["before_secret"], "to": facts["mixed_id"]}, headers=auth).json()
     assert {f["twin:layer"] for f in diff["features"]} == {"halls", SECRET}
+    secret_survey = facts["survey_ids"][1]
+    assert secret_survey in {x["id"] for x in c.get("/surveys", headers=auth).json()["surveys"]}
+    tile = c.get(f"/surveys/{secret_survey}/tiles/WebMercatorQuad/17/109699/53573.png", headers=auth)
+    assert tile.status_code == 200 and tile.content.startswith(b"\x89PNG")
 
 
 def test_every_page_a_hidden_caller_gets_is_the_same_as_if_the_layer_did_not_exist(
     site: tuple[TestClient, dict[str, str], dict[str, Any]], tmp_path: Path
 ) -> None:
     """The hidden history is invisible in form too: the version a viewer reads at HEAD is the last
-    commit they can see, and a hidden commit id does not resolve."""
+    commit they can see (the public survey's, not the restricted survey layer's after it), and a
+    hidden commit id does not resolve."""
     c, tokens, facts = site
     r = c.get(f"/collections/halls/items?version={facts['secret_only_id']}")
     assert r.status_code == 400 and "no commit" in r.json()["detail"]
     head = c.get("/collections/halls/items?limit=1")
-    assert head.headers["X-Twin-Version"] == facts["mixed_id"]
+    assert head.headers["X-Twin-Version"] == facts["public_head"]
     assert c.get("/versions/HEAD~1").json()["id"] != facts["secret_only_id"]
