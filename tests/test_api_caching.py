@@ -63,8 +63,8 @@ def _get_routes(api: TestClient) -> list[str]:
     required = {"from": "2026-09-01", "date": "T-10"}
     urls = []
     for path, ops in api.get("/api").json()["paths"].items():
-        if "get" not in ops:
-            continue
+        if "get" not in ops or "{surveyId}" in path:
+            continue  # this twin has no survey; test_api_surveys checks their caching and 304s
         url = re.sub(r"{(\w+)}", lambda m: fill[m.group(1)], path)
         params = [p["name"] for p in ops["get"].get("parameters", []) if p.get("in") == "query" and p.get("required")]
         if params:

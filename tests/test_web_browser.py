@@ -344,6 +344,9 @@ def test_both_levels_of_a_hall_can_be_clicked_and_say_their_level(visit: Any, se
     assert box is not None
     for where, code, level in ((centre, "2.2H", "Upper level (16 m)"), (rim, "2.1H", "Ground level (0 m)")):
         v.page.evaluate("vt_engine.map.closePopup()")
+        # the closed popup fades out before it leaves the page: wait until it is gone, or its
+        # content would pass for the next one's
+        v.page.wait_for_function("!document.querySelector('.leaflet-popup')")
         point = v.page.evaluate(
             f"(() => {{ const p = vt_engine.map.latLngToContainerPoint([{where.y}, {where.x}]); return [p.x, p.y]; }})()"
         )
