@@ -41,6 +41,7 @@ from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, Store
 from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
 from twin.stores.gpkg import bbox_geometry
+from twin.tiles import TileCache, lonlat_bbox
 
 # Numbered migrations: a twin's format is how many of them it has had. Never edit a released
 # step; append a new one (and `venue-twin migrate` brings older twins up to date).
@@ -210,6 +211,8 @@ class PostGISStore(Store):
         self._schema_lock = threading.Lock()
         self._aoi: BaseGeometry | None = None
         self._extents: dict[tuple[str, int], BBox | None] = {}
+        self._tiles = TileCache.from_environment()
+        self._commits_by_id: dict[str, CommitInfo] = {}
         if not create:
             self._check_is_twin()
         self._pool = ConnectionPool(
@@ -398,11 +401,21 @@ class PostGISStore(Store):
     def commits_by_id_prefix(self, prefix: str) -> list[CommitInfo]:
         if not re.fullmatch(r"[0-9a-f]{1,64}", prefix):
             return []
+        # A full id names one committed state forever: kept, so a read pinned to it costs no lookup
+        # (not inside a write block, whose commit may still roll back).
+        known = self._commits_by_id.get(prefix)
+        if known is not None:
+            return [known]
         rows = self._all(
             f"SELECT {self._COMMIT_COLS} FROM twin_commits WHERE id >= %s AND id < %s ORDER BY id LIMIT 2",
             (prefix, prefix + "g"),
         )
-        return [self._commit(r) for r in rows]
+        found = [self._commit(r) for r in rows]
+        if len(found) == 1 and found[0].id == prefix and getattr(self._local, "wconn", None) is None:
+            if len(self._commits_by_id) > 4096:
+                self._commits_by_id.clear()
+            self._commits_by_id[prefix] = found[0]
+        return found
 
     def commit_at_time(self, t: datetime) -> CommitInfo | None:
         row = self._one(
@@ -751,6 +764,26 @@ class PostGISStore(Store):
         self._extents[key] = ext
         return ext
 
+    # A tile: the same index keys as a bbox read (layer, the buffered tile in lon/lat, the
+    # visibility interval; every box a constant, so the plan is one GiST scan, checked by EXPLAIN
+    # in tests/test_store_postgis.py), encoded by ST_AsMVT. jsonb holds no NUL character, so an
+    # escaped one (after an even run of backslashes) is dropped, and only where there is one (the
+    # regular expression costs a third of a tile otherwise). Ordered by feature id, so a tile of a
+    # version is the same bytes every time.
+    _MVT = (
+        "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom') FROM ("
+        "  SELECT ST_AsMVTGeom(ST_Transform(v.geom, 3857),"
+        "    ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857)::box2d, %(extent)s, %(buffer)s, true) AS geom,"
+        "    (CASE WHEN strpos(v.properties, '\\u0000') > 0"
+        "      THEN regexp_replace(v.properties, '((?:^|[^\\\\])(?:\\\\\\\\)*)\\\\u0000', '\\1', 'g')"
+        "      ELSE v.properties END)::jsonb || jsonb_build_object('id', v.feature_id) AS props"
+        "  FROM twin_versions v"
+        "  WHERE v.layer_id = %(lid)s::integer AND v.vis @> %(seq)s::integer"
+        "  AND v.geom && ST_MakeEnvelope(%(lx0)s, %(ly0)s, %(lx1)s, %(ly1)s, 4326)"
+        "  ORDER BY v.feature_id) q "
+        "WHERE q.geom IS NOT NULL"
+    )
+
     def mvt(
         self,
         layer: str,
@@ -764,35 +797,31 @@ class PostGISStore(Store):
         lid = self._lid(layer)
         if not self._spatial(layer):
             return None
+        name = layer_name or layer
+        # A committed version never changes, so neither does its tile: kept by (layer, commit,
+        # tile). Not inside a write block, whose state may still roll back.
+        key = (lid, seq, bounds, extent, buffer, name)
+        cacheable = getattr(self._local, "wconn", None) is None
+        if cacheable:
+            hit = self._tiles.get(key)
+            if hit is not None:
+                return hit or None
         minx, miny, maxx, maxy = bounds
         margin = (maxx - minx) * buffer / extent  # the tile's buffer in metres
+        lx0, ly0, lx1, ly1 = lonlat_bbox((minx - margin, miny - margin, maxx + margin, maxy + margin))
         row = self._one(
-            "WITH t AS (SELECT ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857) AS box), "
-            # The same index keys as a bbox read: layer, the tile (with its buffer) in lon/lat, seq.
-            "sel AS (SELECT v.feature_id, v.properties, v.geom FROM twin_versions v, t "
-            "  WHERE v.layer_id = %(lid)s::integer AND v.vis @> %(seq)s::integer "
-            "  AND v.geom && ST_Transform(ST_Expand(t.box, %(m)s), 4326)), "
-            "q AS (SELECT ST_AsMVTGeom(ST_Transform(sel.geom, 3857), t.box, %(extent)s, %(buffer)s, true) AS geom, "
-            # jsonb holds no NUL character: an escaped one (after an even run of backslashes) is dropped.
-            "  regexp_replace(sel.properties, '((?:^|[^\\\\])(?:\\\\\\\\)*)\\\\u0000', '\\1', 'g')::jsonb "
-            "  || jsonb_build_object('id', sel.feature_id) AS props FROM sel, t) "
-            # Ordered by feature id, so a tile of a version is the same bytes every time (cacheable).
-            "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom' ORDER BY q.props->>'id') FROM q WHERE q.geom IS NOT NULL",
+            self._MVT,
             {
-                "x0": minx,
-                "y0": miny,
-                "x1": maxx,
-                "y1": maxy,
-                "m": margin,
-                "lid": lid,
-                "seq": seq,
-                "extent": extent,
-                "buffer": buffer,
-                "name": layer_name or layer,
+                "x0": minx, "y0": miny, "x1": maxx, "y1": maxy,
+                "lx0": lx0, "ly0": ly0, "lx1": lx1, "ly1": ly1,
+                "lid": lid, "seq": seq, "extent": extent, "buffer": buffer, "name": name,
             },
-        )
+        )  # fmt: skip
         # No feature: None, so the twin writes its empty tile (one layer, no features) as on every store.
-        return bytes(row[0]) if row and row[0] else None
+        body = bytes(row[0]) if row and row[0] else b""
+        if cacheable:
+            self._tiles.put(key, body)
+        return body or None
 
     # ------------------------------------------------------------------ server state: tokens
     def token_add(self, name: str, role: str, token_hash: str, created: str) -> int:
