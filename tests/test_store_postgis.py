@@ -309,3 +309,44 @@ def test_the_tile_cache_keeps_at_most_its_size_dropping_the_least_recently_used(
     cache.put("big", b"x" * 11)  # larger than the whole cache: not kept, nothing dropped for it
     assert cache.get("big") is None and len(cache) == 3
     assert TileCache(0).get("a") is None
+
+
+def test_a_copy_builds_the_deferred_indexes_again_and_reads_on_them(postgis_twin_url: str, tmp_path: Path):
+    """`copy` drops the version table's secondary indexes for its load and builds them at the end:
+    the copy has every index a twin made in place has, valid, and the same answers."""
+    from conftest import postgis_url
+
+    from twin.copying import copy_twin
+
+    src = tmp_path / "src.gpkg"
+    with Twin.create(src, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+        twin.commit(_many_gates(12_000, "b"), author="bulk", message="many", time=at(100))
+        twin.commit([Change("gates", "delete", "b000001")], author="a", message="one gone", time=at(101))
+        ids = [c.id for c in twin.log(100)]
+        count = twin.count("gates")
+        box = bbox_of(-1, -1, 1, 1)
+        in_box = twin.features("gates", bbox=box).feature_ids
+    made_in_place = postgis_url()
+    Twin.create(made_in_place, SCHEMAS, AOI).close()
+    copy_twin(src, postgis_twin_url)
+
+    def indexes(url: str) -> set[tuple[str, str]]:
+        rows = _sql(
+            url,
+            "SELECT indexname, regexp_replace(indexdef, ' ON \\S+\\.', ' ON ') FROM pg_indexes "
+            "WHERE schemaname = current_schema() AND tablename = 'twin_versions'",
+        )
+        return {(r[0], r[1]) for r in rows}
+
+    assert indexes(postgis_twin_url) == indexes(made_in_place)
+    assert not _sql(
+        postgis_twin_url,
+        "SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+        "WHERE t.oid = to_regclass('twin_versions') AND NOT i.indisvalid",
+    )
+    with Twin.open(postgis_twin_url) as copy:
+        assert [c.id for c in copy.log(100)] == ids
+        assert copy.count("gates") == count
+        assert copy.features("gates", bbox=box).feature_ids == in_box
+        assert copy.fsck() == []

@@ -96,7 +96,8 @@ def _to_database(source: Twin, url: str, force: bool, start: Progress | None, ad
         raise BadInput(f"{url} holds an empty twin; drop it first, then copy")
     target = Twin.create(url, list(source.store.schemas_at(0).values()), source.area_of_interest)
     try:
-        with target.store.writing():  # one transaction: readers see no commit until all are in
+        # One transaction: readers see no commit until all are in; indexes are built at the end.
+        with target.store.writing(), target.store.bulk_load():
             return _replay(source, target, start, advance)
     finally:
         target.close()
