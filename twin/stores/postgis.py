@@ -791,7 +791,10 @@ class PostGISStore(Store):
         ids = {self._lid(name): name for name in layers}
         if not ids:
             return
-        with self._conn() as c, c.cursor() as cur:
+        # A server-side cursor: the versions stream in batches instead of arriving all at once
+        # (a diff across a big import holds hundreds of thousands).
+        with self._conn() as c, c.transaction(), c.cursor(name="twin_versions_between") as cur:
+            cur.itersize = 20_000
             cur.execute(
                 "SELECT layer_id, feature_id, from_seq, to_seq, op, geojson FROM twin_versions "
                 "WHERE layer_id = ANY(%(ids)s) AND ((from_seq > %(a)s AND from_seq <= %(b)s) "
