@@ -792,13 +792,15 @@ class PostGISStore(Store):
         if not ids:
             return
         # A server-side cursor: the versions stream in batches instead of arriving all at once
-        # (a diff across a big import holds hundreds of thousands).
+        # (a diff across a big import holds hundreds of thousands). In no order: the diff pairs
+        # them by feature itself, and a server-side sort of 200,000 rows held the first one back
+        # (a 100,000-feature diff: 3.1-3.9 s with ORDER BY, 1.6-1.7 s without).
         with self._conn() as c, c.transaction(), c.cursor(name="twin_versions_between") as cur:
             cur.itersize = 20_000
             cur.execute(
                 "SELECT layer_id, feature_id, from_seq, to_seq, op, geojson FROM twin_versions "
                 "WHERE layer_id = ANY(%(ids)s) AND ((from_seq > %(a)s AND from_seq <= %(b)s) "
-                "OR (to_seq > %(a)s AND to_seq <= %(b)s)) ORDER BY layer_id, feature_id, from_seq",
+                "OR (to_seq > %(a)s AND to_seq <= %(b)s))",
                 {"ids": list(ids), "a": a, "b": b},
             )
             for lid, fid, f, t, op, gj in cur:
