@@ -23,6 +23,7 @@ from api.deps import (
     StrictQueryRoute,
     TwinDep,
     VersionDep,
+    VersionParams,
     add_get_route,
     collection_of,
     public_url,
@@ -279,16 +280,32 @@ class TilesFactory:
         tile_col: Annotated[int, Path(alias="tileCol", description="The column (x), from the left.")],
         datetime_: DatetimeParam = None,
     ) -> Response:
-        schema = _spatial(twin, collection_id)
-        _tms_id(tms_id)
-        try:
-            core.check_tile(tile_matrix, tile_col, tile_row)
-        except BadInput as e:
-            raise InvalidParameter(str(e), parameter=str(e).split(" ", 1)[0]) from None
-        ref = version.resolve(twin, datetime_)
-        # Decoding and clipping the features takes milliseconds to seconds: off the event loop.
-        body = await run_in_threadpool(twin.tile, schema.name, tile_matrix, tile_col, tile_row, ref)
+        # Every step reads the store (the layer, the head, the tile), and each read waits on a
+        # network round trip on PostGIS: all of it off the event loop, so other requests proceed.
+        body, ref = await run_in_threadpool(
+            _read_tile, twin, version, datetime_, collection_id, tms_id, tile_matrix, tile_row, tile_col
+        )
         return Response(body, media_type=MVT, headers=read_headers(request, ref, version.version))
+
+
+def _read_tile(
+    twin: TwinView,
+    version: VersionParams,
+    datetime_: str | None,
+    collection_id: str,
+    tms_id: str,
+    z: int,
+    y: int,
+    x: int,
+) -> tuple[bytes, Ref]:
+    schema = _spatial(twin, collection_id)
+    _tms_id(tms_id)
+    try:
+        core.check_tile(z, x, y)
+    except BadInput as e:
+        raise InvalidParameter(str(e), parameter=str(e).split(" ", 1)[0]) from None
+    ref = version.resolve(twin, datetime_)
+    return twin.tile(schema.name, z, x, y, ref), ref
 
 
 def _dimension(schema: LayerSchema) -> int | None:

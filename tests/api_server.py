@@ -85,12 +85,38 @@ def on_test_store(path: Path) -> Any:
         return path
     if TEST_STORE != "postgis":
         raise ValueError(f"VENUE_TWIN_TEST_STORE={TEST_STORE!r} is not gpkg or postgis")
-    from conftest import postgis_url
+    from conftest import clone_postgis_twin
+
+    return clone_postgis_twin(_postgis_template(path))
+
+
+# A twin's identity -> a PostGIS copy of it made once per session, which each test clones.
+_templates: dict[tuple[Any, ...], str] = {}
+
+
+def _postgis_template(path: Path) -> str:
+    """A PostGIS copy of the twin file at `path`, shared by every twin with the same content: the same
+    history (the head's id hashes all of it), first schemas, area of interest and tokens."""
+    from conftest import postgis_database
 
     from twin.copying import copy_twin
 
-    url = postgis_url()
-    copy_twin(path, url)
+    with Twin.open(path) as twin:
+        head = twin.head()
+        key = (
+            head.id if head else None,
+            tuple(sorted((s.name, repr(s)) for s in twin.store.schemas_at(0).values())),
+            twin.area_of_interest.wkt,
+            tuple(twin.store.token_export()),
+        )
+    url = _templates.get(key)
+    if url is None:
+        import uuid
+
+        # Not among the test's schemas (those are dropped after each test): it goes with the session's database.
+        url = f"{postgis_database()}?schema=template_{uuid.uuid4().hex[:12]}"
+        copy_twin(path, url)
+        _templates[key] = url
     return url
 
 
@@ -120,13 +146,9 @@ def copy_store(src: Any, dst: Path) -> Any:
     if isinstance(src, Path):
         shutil.copyfile(src, dst)
         return dst
-    from conftest import postgis_url
+    from conftest import clone_postgis_twin
 
-    from twin.copying import copy_twin
-
-    url = postgis_url()
-    copy_twin(src, url)
-    return url
+    return clone_postgis_twin(src)
 
 
 def build_restricted_venue(path: Path, roles: Sequence[str] = ("engineer",)) -> Any:
@@ -152,7 +174,10 @@ def build_restricted_venue(path: Path, roles: Sequence[str] = ("engineer",)) -> 
         hall = feature_from_geojson(twin.feature("halls", "hall-1.1H"))
         hall.properties["notes"] = "Checked before the opening."
         twin.commit(
-            [_post("sec-north", 121.2980, 31.1950, "SEC-03", "North post"), Change("halls", "modify", "hall-1.1H", hall)],
+            [
+                _post("sec-north", 121.2980, 31.1950, "SEC-03", "North post"),
+                Change("halls", "modify", "hall-1.1H", hall),
+            ],
             author="site office",
             message="North post; hall 1.1H checked",
         )
@@ -243,17 +268,41 @@ class LiveServer:
             **(env or {}),
         }
         if cli:
-            cmd = [str(VENV_BIN / "venue-twin"), "serve", "--store", str(store), "--port", str(self.port),
-                   "--workers", str(workers)]
+            cmd = [
+                str(VENV_BIN / "venue-twin"),
+                "serve",
+                "--store",
+                str(store),
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ]
         else:
-            cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--fd", str(sock.fileno()),
-                   "--workers", str(workers),
-                   "--http", HTTP_PROTOCOL,  # as `venue-twin serve` runs it
-                   "--log-level", "info"]  # info: the access log, one line per request
+            cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.main:app",
+                "--fd",
+                str(sock.fileno()),
+                "--workers",
+                str(workers),
+                "--http",
+                HTTP_PROTOCOL,  # as `venue-twin serve` runs it
+                "--log-level",
+                "info",
+            ]  # info: the access log, one line per request
         self._log_file = open(log, "wb")  # noqa: SIM115 - closed in stop()
         try:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                         pass_fds=() if cli else (sock.fileno(),))
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=full_env,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                pass_fds=() if cli else (sock.fileno(),),
+            )
             if not cli:
                 sock.close()  # the server holds its copy; ours closed, a server that dies refuses connections
             self._wait()

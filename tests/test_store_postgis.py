@@ -88,6 +88,22 @@ def test_a_large_commit_goes_through_copy_and_bbox_reads_use_the_index(postgis_t
         text = orjson.dumps(plan).decode()
         assert "twin_versions_space" in text, text
         assert '"Seq Scan"' not in text, text
+        # The vector tile's query runs on the same index (its boxes are constants, not a join).
+        import morecantile
+
+        tms = morecantile.tms.get("WebMercatorQuad")
+        t = tms.xy_bounds(tms.tile(X0, Y0, 16))
+        lon = tms.bounds(tms.tile(X0, Y0, 16))
+        tile_args = {
+            "x0": t.left, "y0": t.bottom, "x1": t.right, "y1": t.top,
+            "lx0": lon.left, "ly0": lon.bottom, "lx1": lon.right, "ly1": lon.top,
+            "lid": store._lid("gates"), "seq": first.seq, "extent": 4096, "buffer": 64, "name": "gates",
+        }  # fmt: skip
+        with store._conn() as c:
+            plan = c.execute("EXPLAIN (FORMAT JSON) " + store._MVT, tile_args).fetchone()[0]
+        text = orjson.dumps(plan).decode()
+        assert "twin_versions_space" in text, text
+        assert '"Seq Scan"' not in text, text
         # The copy path wrote what a row insert would: fsck recomputes every id from the stored bytes.
         assert twin.fsck() == []
 
@@ -255,3 +271,82 @@ def test_nul_characters_in_properties_are_kept_checked_for_uniqueness_and_tiled(
         tile = mapbox_vector_tile.decode(twin.store.mvt("gates", c1.seq, (b.left, b.bottom, b.right, b.top)))
         assert [f["properties"]["code"] for f in tile["gates"]["features"]] == ["NUL\\\\u0000"]
         assert twin.fsck() == []
+
+
+def test_tiles_of_a_commit_are_kept_and_a_new_commit_gets_its_own(postgis_twin_url: str):
+    """The store keeps a committed version's tile (it never changes): the head's tile after a
+    commit is a new one, the old commit's tile is still the old one, from the cache or not."""
+    import morecantile
+
+    with Twin.create(postgis_twin_url, SCHEMAS, AOI) as twin:
+        store = twin.store
+        assert isinstance(store, PostGISStore)
+        c1 = twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
+        tms = morecantile.tms.get("WebMercatorQuad")
+        b = tms.xy_bounds(tms.tile(X0, Y0, 15))
+        bounds = (b.left, b.bottom, b.right, b.top)
+        first = store.mvt("gates", c1.seq, bounds)
+        assert first is not None and store.mvt("gates", c1.seq, bounds) == first
+        c2 = twin.commit([gate("g2", 0.0001, 0.0001)], author="a", message="m", time=at(1))
+        then, now = (mapbox_vector_tile.decode(store.mvt("gates", s, bounds) or b"") for s in (c1.seq, c2.seq))
+        assert [f["properties"]["id"] for f in then["gates"]["features"]] == ["g1"]
+        assert sorted(f["properties"]["id"] for f in now["gates"]["features"]) == ["g1", "g2"]
+        # Another process's store (no cache) reads the same bytes.
+        with Twin.open(postgis_twin_url) as other:
+            assert other.store.mvt("gates", c1.seq, bounds) == first
+
+
+def test_the_tile_cache_keeps_at_most_its_size_dropping_the_least_recently_used():
+    from twin.tiles import TileCache
+
+    cache = TileCache(max_bytes=10)
+    cache.put("a", b"1234")
+    cache.put("b", b"5678")
+    assert cache.get("a") == b"1234"  # a is now the most recently used
+    cache.put("c", b"90")
+    cache.put("d", b"xy")  # 12 bytes: b, the least recently used, goes
+    assert cache.get("b") is None and cache.get("a") == b"1234" and cache.get("d") == b"xy"
+    cache.put("big", b"x" * 11)  # larger than the whole cache: not kept, nothing dropped for it
+    assert cache.get("big") is None and len(cache) == 3
+    assert TileCache(0).get("a") is None
+
+
+def test_a_copy_builds_the_deferred_indexes_again_and_reads_on_them(postgis_twin_url: str, tmp_path: Path):
+    """`copy` drops the version table's secondary indexes for its load and builds them at the end:
+    the copy has every index a twin made in place has, valid, and the same answers."""
+    from conftest import postgis_url
+
+    from twin.copying import copy_twin
+
+    src = tmp_path / "src.gpkg"
+    with Twin.create(src, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+        twin.commit(_many_gates(12_000, "b"), author="bulk", message="many", time=at(100))
+        twin.commit([Change("gates", "delete", "b000001")], author="a", message="one gone", time=at(101))
+        ids = [c.id for c in twin.log(100)]
+        count = twin.count("gates")
+        box = bbox_of(-1, -1, 1, 1)
+        in_box = twin.features("gates", bbox=box).feature_ids
+    made_in_place = postgis_url()
+    Twin.create(made_in_place, SCHEMAS, AOI).close()
+    copy_twin(src, postgis_twin_url)
+
+    def indexes(url: str) -> set[tuple[str, str]]:
+        rows = _sql(
+            url,
+            "SELECT indexname, regexp_replace(indexdef, ' ON \\S+\\.', ' ON ') FROM pg_indexes "
+            "WHERE schemaname = current_schema() AND tablename = 'twin_versions'",
+        )
+        return {(r[0], r[1]) for r in rows}
+
+    assert indexes(postgis_twin_url) == indexes(made_in_place)
+    assert not _sql(
+        postgis_twin_url,
+        "SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+        "WHERE t.oid = to_regclass('twin_versions') AND NOT i.indisvalid",
+    )
+    with Twin.open(postgis_twin_url) as copy:
+        assert [c.id for c in copy.log(100)] == ids
+        assert copy.count("gates") == count
+        assert copy.features("gates", bbox=box).feature_ids == in_box
+        assert copy.fsck() == []

@@ -18,12 +18,14 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from twin.core import Twin
 from twin.encoding import stored_commit_id
 from twin.errors import BadInput, Corrupt, NotFound, TwinError
+from twin.model import CommitInfo, StoredChange
 from twin.stores import gpkg_path
 
 # Called once with (commits, changes) in all, then after each commit with (1, its changes).
@@ -106,7 +108,8 @@ def _to_database(source: Twin, url: str, force: bool, start: Progress | None, ad
         raise BadInput(f"{url} holds an empty twin; drop it first, then copy")
     target = Twin.create(url, list(source.store.schemas_at(0).values()), source.area_of_interest)
     try:
-        with target.store.writing():  # one transaction: readers see no commit until all are in
+        # One transaction: readers see no commit until all are in; indexes are built at the end.
+        with target.store.writing(), target.store.bulk_load():
             return _replay(source, target, start, advance)
     finally:
         target.close()
@@ -120,17 +123,28 @@ def _replay(source: Twin, target: Twin, start: Progress | None, advance: Progres
         start(n, total)
     changes = 0
     last: str | None = None
-    for seq in range(1, n + 1):
+
+    def read(seq: int) -> tuple[CommitInfo, list[StoredChange]]:
         info = src.commit_by_seq(seq)
         chs = src.changes_in(seq)
         # The id is the content's hash: checked here, so a damaged source is not copied silently.
         if stored_commit_id(info.parent, info.author, info.message, info.time, chs) != info.id:
             raise Corrupt(f"commit {info.id[:12]} (#{seq}) of the source does not match its content; run fsck")
-        dst.apply(info, chs)
-        last = info.id
-        changes += len(chs)
-        if advance:
-            advance(1, len(chs))
+        return info, chs
+
+    # The next commit is read (decoded and its id checked) while this one is written: a database
+    # destination spends its time in the server, so the two overlap.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy-read") as reader:
+        ahead: Future[tuple[CommitInfo, list[StoredChange]]] | None = reader.submit(read, 1) if n else None
+        for seq in range(1, n + 1):
+            assert ahead is not None
+            info, chs = ahead.result()
+            ahead = reader.submit(read, seq + 1) if seq < n else None
+            dst.apply(info, chs)
+            last = info.id
+            changes += len(chs)
+            if advance:
+                advance(1, len(chs))
     rows = src.token_export()
     for _id, name, role, token_hash, created, revoked in rows:
         new = dst.token_add(name, role, token_hash, created)

@@ -12,7 +12,10 @@ empty layer, answered like any other tile: GDAL opens it and web map clients dra
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -138,3 +141,49 @@ def encode_rows(
             },
         )
     )
+
+
+class TileCache:
+    """Encoded tiles of committed versions, least recently used out first, up to a number of bytes.
+
+    A tile of a commit never changes (history is append-only), so a store may keep it keyed by the
+    commit's number and serve it again without touching its database. `VENUE_TWIN_TILE_CACHE_MB`
+    sets the size (default 64; 0 turns the cache off). A dozen lines of OrderedDict rather than
+    functools.lru_cache, which bounds entries, not bytes, and cannot be looked into without computing.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._tiles: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> TileCache:
+        text = os.environ.get("VENUE_TWIN_TILE_CACHE_MB", "64")
+        try:
+            mb = float(text)
+        except ValueError:
+            raise BadInput(f"VENUE_TWIN_TILE_CACHE_MB={text!r} is not a number of megabytes") from None
+        return cls(int(max(mb, 0.0) * 1e6))
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            body = self._tiles.get(key)
+            if body is not None:
+                self._tiles.move_to_end(key)
+            return body
+
+    def put(self, key: Hashable, body: bytes) -> None:
+        if len(body) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._tiles.pop(key, None)
+            self._bytes += len(body) - (len(old) if old is not None else 0)
+            self._tiles[key] = body
+            while self._bytes > self.max_bytes:
+                _, dropped = self._tiles.popitem(last=False)
+                self._bytes -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._tiles)

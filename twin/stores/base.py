@@ -8,6 +8,7 @@ encoding, so a store only persists and retrieves. Every store must pass
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -108,6 +109,11 @@ class Store(ABC):
         """Hold the store's write lock for the block: no other writer (thread or process) commits
         until it ends, so the head read inside is the head `apply` writes on. An `apply` inside the
         block is part of it, and an exception rolls the block back. Re-entrant in one thread."""
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """Inside `writing()`: many commits are about to be applied (a copy of a whole twin), so the
+        store may defer work such as index maintenance to the end of the block. Nothing by default."""
+        return contextlib.nullcontext()
 
     @abstractmethod
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
