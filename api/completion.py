@@ -476,9 +476,9 @@ class CompletionFactory:
             )
         doc = {**snapshot_meta(snap), "by": by, "units": [u.to_dict() for u in rows], "numberReturned": len(rows)}
         if fmt == "html":
-            from api.templates import render
+            from web.templating import render
 
-            return HTMLResponse(render("completion_units.html", doc=doc), headers=_headers(snap))
+            return HTMLResponse(render("completion_units.html", lang="en", doc=doc), headers=_headers(snap))
         return _json(doc, headers=_headers(snap))
 
     def missing(

@@ -1,0 +1,33 @@
+"""The one Jinja2 environment every HTML page is rendered from (autoescaped).
+
+Pages extend `base.html`; labels come from web/i18n.py through `t(key, **values)`, bound to the
+page's language, so a page never carries its own copy of a string and never escapes by hand.
+"""
+
+from __future__ import annotations
+
+from functools import cache, partial
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from web.i18n import DEFAULT_LANG, LANGS, label
+
+
+@cache
+def environment() -> Environment:
+    # StrictUndefined: a misspelt variable fails the render (and its test) instead of printing nothing.
+    env = Environment(
+        loader=PackageLoader("web", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["LANGS"] = LANGS
+    return env
+
+
+def render(name: str, *, lang: str = DEFAULT_LANG, **context: Any) -> str:
+    """Render one template with the page language and its label function `t`."""
+    return environment().get_template(name).render(lang=lang, t=partial(label, lang), **context)
