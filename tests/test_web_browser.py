@@ -163,8 +163,7 @@ PAGES = {
     "timeline-zh": "/maps/timeline?lang=zh",
     "changes-en": "/maps/changes?from=2026-09-01&to=HEAD&lang=en",
     "layer-check-landscaping-zh": "/maps/layers/landscaping?lang=zh",
-    "layer-check-projects-en": "/maps/layers/projects?lang=en",
-}
+}  # the register (projects) has no geometry: its table page is tested in test_web_checks_browser.py
 
 
 @pytest.mark.parametrize("name", PAGES)

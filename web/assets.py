@@ -95,6 +95,33 @@ def page_assets() -> list[Asset]:
     ]
 
 
+# The attribute table, the problems list, stacked-feature popups and code labels of the layer-check
+# and change pages (web/maps.py layer_map, changes_map): loaded by those pages only.
+CHECK_TABLE_ASSETS = (
+    Asset("css", f"{OWN_PREFIX}/check-table.css", OWN_STATIC / "check-table.css"),
+    Asset("js", f"{OWN_PREFIX}/check-table.js", OWN_STATIC / "check-table.js"),
+)
+# The register's table page has no map: the panel's look without Leaflet.
+REGISTER_PAGE_ASSETS = (Asset("css", f"{OWN_PREFIX}/venue-map.css", OWN_STATIC / "venue-map.css"), *CHECK_TABLE_ASSETS)
+
+
+def assets_html(assets: tuple[Asset, ...], inline: bool) -> str:
+    """Tags that load `assets`: links to /static (versioned by the file's time), or the files inlined."""
+    tags = []
+    for a in assets:
+        if inline:
+            text = _read(a.path)
+            if a.kind == "css":
+                tags.append(f"<style>\n{_inline_css_urls(text, a.path.parent)}\n</style>")
+            else:
+                tags.append("<script>\n" + text.replace("</script", "<\\/script") + "\n</script>")
+        elif a.kind == "css":
+            tags.append(f'<link rel="stylesheet" href="{a.url}?v={int(a.path.stat().st_mtime)}">')
+        else:
+            tags.append(f'<script src="{a.url}?v={int(a.path.stat().st_mtime)}"></script>')
+    return "\n".join(tags)
+
+
 def check_installed() -> None:
     missing = [a.path for a in page_assets() if not a.path.is_file()]
     if missing:

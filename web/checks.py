@@ -40,10 +40,15 @@ class FeatureCheck:
     missing: tuple[str, ...]  # names of expected fields left empty
 
     def reasons_in(self, lang: str, schema: LayerSchema) -> list[str]:
-        out = [translate_problem(p, lang, schema) for p in self.problems]
+        return [text for _, text in self.findings_in(lang, schema)]
+
+    def findings_in(self, lang: str, schema: LayerSchema) -> list[tuple[str, str]]:
+        """Each reason as (kind, text in `lang`); kinds are REASON_KINDS."""
+        out = [(reason_kind(p), translate_problem(p, lang, schema)) for p in self.problems]
         for name in self.missing:
             spec = schema.field(name)
-            out.append(i18n.label(lang, "missing_field", field=i18n.field_title(lang, spec) if spec else name))
+            title = i18n.field_title(lang, spec) if spec else name
+            out.append(("attribute_expected", i18n.label(lang, "missing_field", field=title)))
         return out
 
 
@@ -140,9 +145,76 @@ def translate_problem(reason: str, lang: str, schema: LayerSchema) -> str:
             lambda m: f"几何（{m[1]}）位于场馆范围之外（坐标系或 GCJ-02 偏移有误？）",
         ),
         (r"no geometry", lambda m: "缺少几何"),
+        (r"layer \w+ holds records without geometry", lambda m: "本图层为无几何的台账记录，却带有几何"),
     ]
     for pattern, make in rules:
         m = re.fullmatch(pattern, reason)
         if m:
             return str(make(m))
     return reason
+
+
+# ---------------------------------------------------------------------------- grouped by reason
+# The kinds of finding, in the order the problems list shows them: what stops a feature from being
+# drawn where it is first, then what the twin would refuse in its attributes, then what is only
+# expected of it. Each is an i18n label "reason_<kind>".
+REASON_KINDS = (
+    "geometry_invalid",
+    "geometry_empty",
+    "geometry_type",
+    "outside_venue",
+    "required_missing",
+    "value_not_allowed",
+    "wrong_type",
+    "unknown_field",
+    "bad_id",
+    "other",
+    "attribute_expected",
+)
+_KIND_PATTERNS: list[tuple[str, str]] = [
+    (r"invalid geometry: .*|geometry has coordinates that are not finite numbers", "geometry_invalid"),
+    (r"geometry is empty|no geometry", "geometry_empty"),
+    (r"geometry is a \w+; layer .*|layer \w+ holds records without geometry", "geometry_type"),
+    (r"geometry \(.+\) lies outside the venue's area of interest.*", "outside_venue"),
+    (r"required property '\w+' is missing", "required_missing"),
+    (r"\w+=.+ is not one of: .*", "value_not_allowed"),
+    (r"\w+ must be .*|\w+=.+ does not fit .*|\w+ is not valid Unicode text.*|\w+ has unknown type .*", "wrong_type"),
+    (r"unknown property .*", "unknown_field"),
+    (r"feature id .*|the id .*|a feature has no id", "bad_id"),
+]
+
+
+def reason_kind(reason: str) -> str:
+    """Which of REASON_KINDS a validation reason (as the twin words it) is."""
+    for pattern, kind in _KIND_PATTERNS:
+        if re.fullmatch(pattern, reason, flags=re.DOTALL):
+            return kind
+    return "other"
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    kind: str
+    title: str
+    entries: tuple[tuple[FeatureCheck, tuple[str, ...]], ...]  # each feature once, with its reasons of this kind
+
+
+def group_by_reason(
+    findings: dict[str, FeatureCheck], lang: str, schema: LayerSchema, code_of: dict[str, str] | None = None
+) -> list[ReasonGroup]:
+    """The findings by kind of reason, in REASON_KINDS order, each group's features by code
+    (`code_of`, else the id). A feature with reasons of two kinds is in both groups."""
+    code_of = code_of or {}
+    by_kind: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    for check in findings.values():
+        for kind, text in check.findings_in(lang, schema):
+            by_kind[kind].setdefault(check.feature_id, []).append(text)
+    groups = []
+    for kind in REASON_KINDS:
+        texts = by_kind.get(kind)
+        if not texts:
+            continue
+        order = sorted(texts, key=lambda fid: (code_of.get(fid, fid), fid))
+        entries = tuple((findings[fid], tuple(texts[fid])) for fid in order)
+        groups.append(ReasonGroup(kind, i18n.label(lang, f"reason_{kind}"), entries))
+    return groups

@@ -422,12 +422,9 @@ def layer_features(
             item["p"] = props
         elif properties == "slim" or label_by is not None:
             item["p"] = {k: props[k] for k in SLIM_PROPERTIES if k in props}
-        if label_by == "code" and props.get("code"):
-            item["l"] = props["code"]
-        elif label_by == "name":
-            item["l"] = i18n.feature_name(lang, props)
-        elif label_by == "short_name":
-            item["l"] = re.split(r"\s*[(（]", i18n.feature_name(lang, props), maxsplit=1)[0]
+        label = feature_label(layer, props, lang)
+        if label:
+            item["l"] = label
         if classify is not None:
             item.update(classify(fid, d))
         out.append(item)
@@ -441,6 +438,18 @@ def layer_features(
         "numberMatched": page.number_matched,
         "features": out,
     }
+
+
+def feature_label(layer: str, props: dict[str, Any], lang: str) -> str | None:
+    """What the maps write on a feature of `layer` (LABELLED_LAYERS says how), or None."""
+    label_by = LABELLED_LAYERS.get(layer)
+    if label_by == "code":
+        return str(props["code"]) if props.get("code") else None
+    if label_by == "name":
+        return i18n.feature_name(lang, props)
+    if label_by == "short_name":
+        return re.split(r"\s*[(（]", i18n.feature_name(lang, props), maxsplit=1)[0]
+    return None
 
 
 def completion_classifier(layer: str, view: CompletionView | None) -> Classifier:
@@ -465,16 +474,29 @@ def plain_classifier(cls: str = "ctx") -> Classifier:
     return classify
 
 
+def feature_code(schema: LayerSchema, fid: str, props: dict[str, Any]) -> str:
+    """What people call a feature: its code (the schema's code field, else `code`), else its id."""
+    for name in (schema.code_field, "code"):
+        v = props.get(name) if name else None
+        if v not in (None, ""):
+            return str(v)
+    return fid
+
+
 def check_classifier(twin: TwinLike, layer: str, ref: Ref, lang: str) -> Classifier:
+    """The layer check's class of each feature, its reasons, and its code as the label the map
+    writes on it (every feature of the checked layer, so any can be told apart)."""
     from web.checks import layer_check
 
     result = layer_check(twin, layer, ref)
+    schema = twin.layer(layer)
 
     def classify(fid: str, feature: dict[str, Any] | None) -> dict[str, Any]:
+        label = feature_code(schema, fid, (feature or {}).get("properties") or {})
         c = result.get(fid)
         if c is None:
-            return {"c": "ok"}
-        return {"c": c.status, "r": c.reasons_in(lang, twin.layer(layer)), "m": list(c.missing)}
+            return {"c": "ok", "l": label}
+        return {"c": c.status, "r": c.reasons_in(lang, schema), "m": list(c.missing), "l": label}
 
     return classify
 
@@ -526,9 +548,12 @@ def _value_text(v: Any) -> str:
 
 
 def changed_fields(schema: LayerSchema, before: dict[str, Any], after: dict[str, Any], lang: str) -> list[list[str]]:
+    """[title, before, after] of each property whose value differs, once each: the schema's fields
+    in its order, then any others (a field since dropped or renamed) by name."""
     old, new = before.get("properties") or {}, after.get("properties") or {}
     rows = []
-    names = [f.name for f in schema.fields] + sorted(set(old) | set(new) - {f.name for f in schema.fields})
+    declared = [f.name for f in schema.fields]
+    names = declared + sorted((set(old) | set(new)) - set(declared))
     for name in names:
         if old.get(name) != new.get(name):
             spec = schema.field(name)
@@ -568,6 +593,9 @@ def changes_features(
             "p": {k: props[k] for k in SLIM_PROPERTIES if k in props},
             "layer": it.layer,
         }
+        label = feature_label(it.layer, props, lang)
+        if label:  # written on the change's own fill, which would hide the context layer's label
+            item["l"] = label
         if it.kind == "modified" and it.before is not None and it.after is not None:
             item["d"] = changed_fields(spatial[it.layer], it.before, it.after, lang)
             if it.before.get("geometry") != it.after.get("geometry"):

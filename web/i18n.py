@@ -177,6 +177,52 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "This layer holds records without geometry; the table lists the records with problems.",
     },
     "pick_layer": {"zh": "其他图层", "en": "Other layers"},
+    # the layer check: problems by reason (web/checks.py REASON_KINDS)
+    "reason_geometry_invalid": {"zh": "几何无效", "en": "Invalid geometry"},
+    "reason_geometry_empty": {"zh": "几何为空或缺失", "en": "Empty or missing geometry"},
+    "reason_geometry_type": {"zh": "几何类型不符", "en": "Wrong geometry type"},
+    "reason_outside_venue": {"zh": "位于场馆范围之外", "en": "Outside the venue"},
+    "reason_required_missing": {"zh": "缺少必填属性", "en": "Missing required field"},
+    "reason_value_not_allowed": {"zh": "属性值不在允许值之内", "en": "Value not allowed"},
+    "reason_wrong_type": {"zh": "属性值类型不正确", "en": "Value of the wrong type"},
+    "reason_unknown_field": {"zh": "图层未定义的属性", "en": "Field the layer does not define"},
+    "reason_bad_id": {"zh": "要素编号不合规", "en": "Unusable feature id"},
+    "reason_other": {"zh": "其他问题", "en": "Other problems"},
+    "reason_attribute_expected": {
+        "zh": "缺少同类要素都填写的属性",
+        "en": "Missing attributes its peers have",
+    },
+    # the layer check: attribute table
+    "attr_table": {"zh": "属性表", "en": "Attribute table"},
+    "code": {"zh": "编号", "en": "Code"},
+    "filter": {"zh": "筛选", "en": "Filter"},
+    "filter_placeholder": {"zh": "编号、名称或任一属性值…", "en": "Code, name or any value…"},
+    "problems_only": {"zh": "只看问题要素", "en": "Problems only"},
+    "rows_shown": {"zh": "显示 {shown} / {total}", "en": "{shown} of {total} shown"},
+    "table_hint": {"zh": "点击表头排序，点击行定位到要素", "en": "Click a header to sort, a row to zoom to it"},
+    "table_hint_records": {"zh": "点击表头排序", "en": "Click a header to sort"},
+    "table_truncated": {
+        "zh": "表中列出 {shown} 个要素（含全部问题要素），共 {total} 个；完整数据请下载：",
+        "en": "The table lists {shown} of {total} features (every one with a problem among them); "
+        "download the layer for all:",
+    },
+    "download": {"zh": "下载", "en": "Download"},
+    "register_note": {
+        "zh": "台账记录没有几何，不上地图，以表格列出。",
+        "en": "The register's records have no geometry: they are listed as a table, not drawn on a map.",
+    },
+    "stack_n": {"zh": "此处有 {n} 个要素", "en": "{n} features here"},
+    "stack_prev": {"zh": "上一个", "en": "Previous"},
+    "stack_next": {"zh": "下一个", "en": "Next"},
+    # the change map's side list
+    "changes_geometry": {
+        "zh": "几何变化（新增、删除、移动或改形）",
+        "en": "Geometry changes (added, deleted, moved or reshaped)",
+    },
+    "changes_attributes": {"zh": "仅属性变化", "en": "Attribute-only changes"},
+    "changes_none_here": {"zh": "无", "en": "None"},
+    "hide_register": {"zh": "隐藏工程台账的变化（{n}）", "en": "Hide the project register's changes ({n})"},
+    "record": {"zh": "台账记录", "en": "record"},
     "too_many": {
         "zh": "此范围内要素过多（{n}），请放大查看。",
         "en": "Too many features here ({n}); zoom in to see them.",

@@ -32,7 +32,8 @@ from twin.core import Ref, TwinLike
 from twin.errors import BadInput
 from twin.model import LayerSchema
 from web import i18n
-from web.assets import head_html, tile_decoder_html
+from web.assets import CHECK_TABLE_ASSETS, REGISTER_PAGE_ASSETS, assets_html, head_html, tile_decoder_html
+from web.check_views import CheckView, changes_view, check_view
 from web.checks import layer_check
 from web.data import (
     LABELLED_LAYERS,
@@ -52,8 +53,9 @@ from web.data import (
     spatial_layers,
     venue_bounds,
 )
-from web.panels import changes_panel, check_panel, completion_panel
+from web.panels import completion_panel
 from web.settings import MapSettings, map_settings
+from web.templating import render
 
 LABEL_MIN_ZOOM = 16
 
@@ -196,7 +198,9 @@ CHANGE_STYLES: dict[str, dict[str, Any]] = {
     "ctx": dict(CONTEXT_STYLE),
     "boundary": {**BOUNDARY_STYLE, "interactive": False},
 }  # fmt: skip
-CHANGE_ORDER = ["boundary", "ctx", "deleted", "modified_old", "modified", "added"]
+# Deleted features and the old shapes of modified ones are drawn above the features that replaced
+# them (outlines and a faint fill), so what went stays visible where something new now stands.
+CHANGE_ORDER = ["boundary", "ctx", "modified", "added", "modified_old", "deleted"]
 
 CHECK_STYLES: dict[str, dict[str, Any]] = {
     "ok": {"fill": "#60a5fa", "fillOpacity": 0.45, "color": "#1d4ed8", "weight": 1, "lineColor": "#3b82f6",
@@ -660,7 +664,8 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
         "title": i18n.label(lang, "changes_title"),
         "popup": "changes",
         "params": {"from": a.commit.id if a.commit else from_, "to": version_b or to, "lang": lang},
-        "labels": False,
+        "labels": True,  # on top of the changes' fills, which cover the context layers' labels
+        "labelMinZoom": LABEL_MIN_ZOOM,
     }
     if ctx.export:
         change_spec["data"] = changes_features(twin, items, gcj02=ctx.gcj02, lang=lang)
@@ -690,13 +695,18 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
         + _nav(ctx, "changes", {"from": from_, "to": to})
         + pickers
     )
-    body = changes_panel(twin, items, lang, CHANGE_STYLES, ctx.gcj02)
+    side = changes_view(twin, items, lang, a, b, ctx.gcj02)
+    body = render(
+        "changes_side.html", lang=lang, view=side, styles=CHANGE_STYLES, context_colour=i18n.NO_PROJECT_COLOUR
+    )
+    panel = _panel_html(head, body, _foot(ctx)) + assets_html(CHECK_TABLE_ASSETS, inline=ctx.export)
     return _render(
         ctx,
         f"{i18n.label(lang, 'changes_title')} · {_version_label(a)} → {_version_label(b)}",
-        _panel_html(head, body, _foot(ctx)),
+        panel,
         config,
         specs,
+        after=f"VT.changeMap.attach(vt_engine, {js_json({'labels': _stack_labels(lang)})});",
         bounds=bounds_to_display(venue_bounds(twin, b), ctx.gcj02),
     )
 
@@ -706,54 +716,78 @@ def _fields(lang: str, schema: LayerSchema) -> list[dict[str, Any]]:
     return [{"name": f.name, "title": i18n.field_title(lang, f), "unit": f.unit} for f in schema.fields]
 
 
+CODE_LABEL_MIN_ZOOM = 15  # from this zoom the checked layer's codes are written on its features
+
+
+def _stack_labels(lang: str) -> dict[str, str]:
+    """The labels of the stacked-features popup (web/static/check-table.js)."""
+    return i18n.labels(lang, ("stack_n", "stack_prev", "stack_next"))
+
+
+def _downloads(ctx: MapContext, layer: str, ref: Ref) -> list[tuple[str, str]]:
+    """(label, url) of the layer's downloads at the version shown; none in an exported file."""
+    if ctx.export:
+        return []
+    version = ref.commit.id if ref.commit else None
+    return [
+        (fmt, ctx.url(f"/collections/{layer}/download", f=fmt.lower(), version=version)) for fmt in ("CSV", "GeoJSON")
+    ]
+
+
+def _layer_links(ctx: MapContext, layer: str) -> list[tuple[str, str, str]]:
+    """(url, title, name) of the other layers' check pages."""
+    return [
+        (ctx.url("/maps/layers/" + s.name, lang=ctx.lang), i18n.layer_title(ctx.lang, s), s.name)
+        for s in ctx.twin.layers()
+        if s.name != layer
+    ]
+
+
 def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
-    """One layer with its attributes, the features that fail validation or miss attributes marked."""
+    """One layer with its attributes: the features that fail validation or miss attributes marked,
+    each feature's code written on it, the problems by reason beside the map and the attribute table
+    under it. A layer of records without geometry (the project register) gets a table page instead."""
     twin, lang = ctx.twin, ctx.lang
     schema = twin.layer(layer)
     ref = resolve_ref(twin, version)
     findings = layer_check(twin, layer, ref)
     page = twin.features(layer, ref)
-    records = {d["id"]: d for d in (orjson.loads(b) for b in page.features)}
-    total = page.number_matched
+    records = [orjson.loads(b) for b in page.features]
+    view = check_view(schema, records, findings, lang, ctx.gcj02)
+    title = i18n.label(lang, "layer_check_title", layer=i18n.layer_title(lang, schema))
+    if not schema.spatial:
+        return _register_page(ctx, schema, ref, version, view, title)
     specs = []
     for other in ctx.layers():  # the other layers, faint, to find one's way
         if other.name == layer:
             continue
         spec = _context_spec(ctx, other, ref)
         specs.append((spec, spec["title"], True, other.name != "venue_boundary"))
-    if schema.spatial:
-        data = None
-        if ctx.export:
-            from web.data import check_classifier
+    data = None
+    if ctx.export:
+        from web.data import check_classifier
 
-            data = layer_features(
-                twin,
-                layer,
-                ref,
-                gcj02=ctx.gcj02,
-                lang=lang,
-                classify=check_classifier(twin, layer, ref, lang),
-                properties="full",
-            )
-        spec = _layer_spec(
-            ctx,
-            schema,
-            ref=ref,
-            popup="check",
-            params={"mode": "check", "version": ref.commit.id if ref.commit else None, "lang": lang},
-            data=data,
-            url=ctx.url(f"/maps/data/features/{layer}"),
-        )
-        specs.append((spec, spec["title"], True, True))
-    title = i18n.label(lang, "layer_check_title", layer=i18n.layer_title(lang, schema))
+        data = layer_features(
+            twin, layer, ref, gcj02=ctx.gcj02, lang=lang, classify=check_classifier(twin, layer, ref, lang),
+            properties="full",
+        )  # fmt: skip
+    spec = _layer_spec(
+        ctx,
+        schema,
+        ref=ref,
+        popup="check",
+        params={"mode": "check", "version": ref.commit.id if ref.commit else None, "lang": lang},
+        data=data,
+        url=ctx.url(f"/maps/data/features/{layer}"),
+        labels=False,  # the page script writes every feature's code instead (check-table.js)
+    )
+    specs.append((spec, spec["title"], True, True))
     if ctx.export:
         pickers = ""  # the version is in the subtitle; an exported file has nothing to pick from
     else:
         layer_links = " ".join(
-            f'<a href="{escape(ctx.url("/maps/layers/" + s.name, lang=lang))}" data-layer-link="{s.name}">'
-            f"{escape(i18n.layer_title(lang, s))}</a>"
-            for s in twin.layers()
-            if s.name != layer
+            f'<a href="{escape(url)}" data-layer-link="{name}">{escape(text)}</a>'
+            for url, text, name in _layer_links(ctx, layer)
         )
         pickers = (
             f'<form class="vt-form" method="get" action="{escape(ctx.url("/maps/layers/" + layer))}">'
@@ -768,11 +802,14 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
         + _nav(ctx, f"layers/{layer}", {"version": version})
         + pickers
     )
-    body = check_panel(twin, schema, total, findings, records, lang, CHECK_STYLES, ctx.gcj02)
+    body = render("check_side.html", lang=lang, view=view, styles=CHECK_STYLES)
+    table = render("check_table.html", lang=lang, view=view, styles=CHECK_STYLES, downloads=_downloads(ctx, layer, ref))
+    panel = _panel_html(head, body, _foot(ctx)) + table + assets_html(CHECK_TABLE_ASSETS, inline=ctx.export)
     config = _config(ctx, "check", CHECK_STYLES, CHECK_ORDER, fields={layer: _fields(lang, schema)}, showEmpty=True)
+    attach = {"layer": layer, "labelMinZoom": CODE_LABEL_MIN_ZOOM, "labels": _stack_labels(lang)}
     # open on the venue and every feature of the layer, strays (the likeliest problems) included
     bounds = venue_bounds(twin, ref)
-    extent = twin.extent(layer, ref) if schema.spatial else None
+    extent = twin.extent(layer, ref)
     if extent is not None:
         bounds = [
             min(bounds[0], extent[0]),
@@ -783,10 +820,37 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
     return _render(
         ctx,
         title,
-        _panel_html(head, body, _foot(ctx)),
+        panel,
         config,
         specs,
+        after=f"VT.checkMap.attach(vt_engine, {js_json(attach)});",
         bounds=bounds_to_display(bounds, ctx.gcj02),
+    )
+
+
+def _register_page(
+    ctx: MapContext, schema: LayerSchema, ref: Ref, version: str | None, view: CheckView, title: str
+) -> str:
+    """The check of a layer of records (no geometry): its problems and its attribute table, no map."""
+    lang = ctx.lang
+    note = ""
+    if ctx.export:
+        note = i18n.label(lang, "exported", time=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    return render(
+        "check_register.html",
+        lang=lang,
+        title=title,
+        assets=Markup(assets_html(REGISTER_PAGE_ASSETS, inline=ctx.export)),
+        # the maps' shared navigation and version picker (escaped where they are built)
+        nav=Markup(_nav(ctx, f"layers/{schema.name}", {"version": version})),
+        picker=Markup(_version_select(ctx, "version", version, ref)) if not ctx.export else "",
+        action=ctx.url("/maps/layers/" + schema.name),
+        layer_links=[] if ctx.export else _layer_links(ctx, schema.name),
+        version_label=_version_label(ref),
+        view=view,
+        styles=CHECK_STYLES,
+        downloads=_downloads(ctx, schema.name, ref),
+        note=note,
     )
 
 

@@ -651,7 +651,13 @@
 
     // ---- hit testing (zoom-0 units)
     hit: function (latlng) {
-      if (!this._map || !this._canvas || this.spec.interactive === false) return null;
+      return this.hits(latlng, 1)[0] || null;
+    },
+
+    // the features under a point, the top-most (drawn last) first; at most `max` if given
+    hits: function (latlng, max) {
+      var out = [];
+      if (!this._map || !this._canvas || this.spec.interactive === false) return out;
       var p = project1(this._proj, latlng.lng, latlng.lat);
       var k = Math.pow(2, this._map.getZoom());
       var tol = 5 / k;
@@ -664,10 +670,13 @@
             bx = it.box;
           var m = tol + ((st.lineWeight || 4) / 2 + (st.radius || 4)) / k;
           if (p[0] < bx[0] - m || p[0] > bx[2] + m || p[1] < bx[1] - m || p[1] > bx[3] + m) continue;
-          if (hitItem(it, p[0], p[1], tol, st, k)) return it.f;
+          if (hitItem(it, p[0], p[1], tol, st, k) && out.indexOf(it.f) < 0) {
+            out.push(it.f);
+            if (max && out.length >= max) return out;
+          }
         }
       }
-      return null;
+      return out;
     },
 
     boundsOf: function (keys) {
@@ -1055,16 +1064,21 @@
       return null;
     },
 
-    // the feature under a point: hit-tested in the pixels of the tile it falls in
     hit: function (latlng) {
-      if (!this._map || this.spec.interactive === false || this._tileZoom === undefined) return null;
+      return this.hits(latlng, 1)[0] || null;
+    },
+
+    // the features under a point, the top-most first: hit-tested in the pixels of the tile it falls in
+    hits: function (latlng, max) {
+      var out = [];
+      if (!this._map || this.spec.interactive === false || this._tileZoom === undefined) return out;
       var tz = this._tileZoom,
         size = this.getTileSize();
       var p = this._map.project(latlng, tz);
       var coords = L.point(Math.floor(p.x / size.x), Math.floor(p.y / size.y));
       coords.z = tz;
       var t = this._tiles2[this._tileCoordsToKey(coords)];
-      if (!t) return null;
+      if (!t) return out;
       var x = p.x - coords.x * size.x,
         y = p.y - coords.y * size.y;
       var k = this._map.getZoomScale(this._map.getZoom(), tz); // screen pixels per tile pixel
@@ -1076,9 +1090,12 @@
         var m = tol + ((st.lineWeight || 4) / 2 + (st.radius || 4)) / k,
           bx = it.box;
         if (x < bx[0] - m || x > bx[2] + m || y < bx[1] - m || y > bx[3] + m) continue;
-        if (hitItem(it, x, y, tol, st, k)) return it.f;
+        if (hitItem(it, x, y, tol, st, k)) {
+          out.push(it.f);
+          if (max && out.length >= max) return out;
+        }
       }
-      return null;
+      return out;
     },
   });
 
@@ -1145,9 +1162,10 @@
       var st = engine.styles[f.c] || {};
       html += '<div class="vt-popup-status">' + chip(st.fill || st.color || '#999', L_[f.c] || f.c) + '</div>';
       if (f.d && f.d.length) {
-        html += '<table class="vt-kv vt-diff"><tr><th colspan="3">' + esc(L_.changed_fields) + '</th></tr>';
+        html += '<table class="vt-kv vt-diff"><tr><th colspan="4">' + esc(L_.changed_fields) + '</th></tr>';
         f.d.forEach(function (row) {
-          html += '<tr><th>' + esc(row[0]) + '</th><td class="vt-old">' + esc(row[1]) + '</td><td class="vt-new">' + esc(row[2]) + '</td></tr>';
+          html += '<tr data-field="' + esc(row[0]) + '"><th>' + esc(row[0]) + '</th><td class="vt-old">' + esc(row[1]) +
+            '</td><td class="vt-arrow">→</td><td class="vt-new">' + esc(row[2]) + '</td></tr>';
         });
         html += '</table>';
       }
@@ -1162,9 +1180,11 @@
   function popupHead(engine, f, layer) {
     var p = f.p || {};
     var name = engine.lang === 'en' ? p.name_en || p.name_zh : p.name_zh || p.name_en;
+    // a change names the twin layer it belongs to, not the map layer of changes
+    var title = (f.layer && (engine.config.layerTitles || {})[f.layer]) || layer.spec.title;
     return (
       '<div class="vt-popup-title">' + esc(name || p.code || f.id) + '</div>' +
-      '<div class="vt-popup-sub">' + esc(layer.spec.title) + ' · ' + esc(p.code || f.id) +
+      '<div class="vt-popup-sub">' + esc(title) + ' · ' + esc(p.code || f.id) +
       (p.level ? ' · <span class="vt-popup-level">' + esc(engine.labels['level_' + p.level] || p.level) + '</span>' : '') +
       '</div>'
     );
@@ -1235,28 +1255,54 @@
     return null;
   };
 
+  // Every feature under a point, over the visible layers, the top-most first: [{layer, feature}].
+  VT.Engine.prototype.hitsAt = function (latlng) {
+    var out = [];
+    VT.layers.slice().reverse().forEach(function (layer) {
+      if (!layer.isVisible()) return;
+      layer.hits(latlng).forEach(function (f) {
+        out.push({ layer: layer, feature: f });
+      });
+    });
+    return out;
+  };
+
+  // A feature's popup as HTML; its attributes must be there (see withAttributes).
+  VT.Engine.prototype.popupHtml = function (f, layer) {
+    return (POPUPS[layer.spec.popup || this.kind] || POPUPS.plain)(this, f, layer);
+  };
+
+  // A big layer is sent without attributes: read a feature's from the API (items endpoint) when it is
+  // clicked. Resolves with the feature, its attributes in f.p.
+  VT.Engine.prototype.withAttributes = function (f, layer) {
+    if (f.p || !layer.spec.itemUrl) return Promise.resolve(f);
+    var at = layer.params.date ? { asof: layer.params.date } : { version: layer.params.version };
+    return VT.fetchJSON(layer.spec.itemUrl + encodeURIComponent(f.id) + '?' + query(at)).then(function (item) {
+      f.p = item.properties || {};
+      return f;
+    });
+  };
+
   VT.Engine.prototype.onClick = function (e) {
+    // A page may list every feature under a click (web/static/check-table.js sets stackHandler).
+    if (this.stackHandler) {
+      var all = this.hitsAt(e.latlng);
+      if (all.length > 1) return this.stackHandler(e.latlng, all);
+    }
     var found = this.hitAll(e.latlng);
     if (!found) return;
     var self = this,
       f = found.feature,
       layer = found.layer;
-    var kind = layer.spec.popup || this.kind;
-    var build = function () {
-      return (POPUPS[kind] || POPUPS.plain)(self, f, layer);
-    };
     var popup = L.popup({ maxWidth: 360, className: 'vt-popup' }).setLatLng(e.latlng);
     if (f.p || !layer.spec.itemUrl) {
-      popup.setContent(build()).openOn(this.map);
+      popup.setContent(this.popupHtml(f, layer)).openOn(this.map);
       return;
     }
-    // A big layer is sent without attributes: read the clicked feature's from the API (items endpoint).
     popup.setContent('<div class="vt-muted">' + esc(this.labels.loading || '…') + '</div>').openOn(this.map);
-    var at = layer.params.date ? { asof: layer.params.date } : { version: layer.params.version };
-    VT.fetchJSON(layer.spec.itemUrl + encodeURIComponent(f.id) + '?' + query(at))
-      .then(function (item) {
-        f.p = item.properties || {};
-        popup.setContent(build());
+    this.withAttributes(f, layer)
+      .then(function () {
+        popup.setContent(self.popupHtml(f, layer));
         popup.update();
       })
       .catch(function (err) {

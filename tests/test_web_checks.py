@@ -1,0 +1,262 @@
+"""The layer-check and change pages without a browser: the attribute table holds every feature with
+its code, the problems are grouped by reason, the register gets a table page, a change lists each
+changed attribute once, and the change list separates geometry changes from attribute-only ones.
+
+The browser side (filtering, sorting, zooming, stacked features, the register checkbox) is in
+tests/test_web_checks_browser.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import shapely
+from api_server import make_tokens
+from fastapi.testclient import TestClient
+from lxml import html as lxml_html
+from web_support import INVALID_ID, MISSING_ID, build_web_twin
+
+from api.main import create_app
+from api.settings import ApiSettings
+from layers.catalogue import AREA_OF_INTEREST
+from twin import Twin
+from twin.model import FieldSpec, LayerSchema
+from web.checks import REASON_KINDS, check_records, group_by_reason, reason_kind
+from web.maps import MapContext, changes_map, layer_map
+from web.settings import MapSettings
+
+VENUE_LAYERS = ("venue_boundary", "halls", "south_plaza", "roads", "landscaping")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = build_web_twin(tmp_path_factory.mktemp("webchecks") / "venue.gpkg")
+    make_tokens(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def api(store: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(ApiSettings(store=store))) as c:
+        yield c
+
+
+def _json(api: TestClient, url: str, **params: Any) -> Any:
+    r = api.get(url, params=params)
+    assert r.status_code == 200, (url, r.status_code, r.text[:400])
+    return r.json()
+
+
+def _page(api: TestClient, url: str, **params: Any) -> Any:
+    r = api.get(url, params=params)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), (url, r.status_code)
+    return lxml_html.fromstring(r.text)
+
+
+def _items(api: TestClient, layer: str, **params: Any) -> list[dict[str, Any]]:
+    return _json(api, f"/collections/{layer}/items", limit=10000, **params)["features"]  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------- the attribute table
+@pytest.mark.parametrize("layer", ["landscaping", "halls", "roads", "projects"])
+def test_attribute_table_lists_every_feature_with_its_code(api: TestClient, layer: str) -> None:
+    items = _items(api, layer)
+    doc = _page(api, f"/maps/layers/{layer}", lang="en")
+    rows = doc.xpath("//section[@data-attr-table]//tbody/tr")
+    assert {r.get("data-id") for r in rows} == {f["id"] for f in items} and len(rows) == len(items)
+    columns = [th.get("data-field") for th in doc.xpath("//section[@data-attr-table]//thead//th")]
+    assert columns[0] == "code" and columns[-1] == ""  # the code first, the feature id last
+    for r in rows:
+        f = next(f for f in items if f["id"] == r.get("data-id"))
+        code = f["properties"].get("code") or f["id"]
+        cells = [td.text_content().strip() for td in r.xpath("./td")]
+        assert r.get("data-code") == code and cells[0] == code and cells[-1] == f["id"]
+        if layer != "projects":  # a row click zooms to its feature: the box holds it
+            minx, miny, maxx, maxy = (float(v) for v in r.get("data-bbox").split(","))
+            g = shapely.geometry.shape(f["geometry"])
+            assert shapely.box(minx - 1e-6, miny - 1e-6, maxx + 1e-6, maxy + 1e-6).covers(g)
+            assert r.get("data-key") == f"{layer}:{f['id']}"
+
+
+def test_table_marks_the_check_and_the_missing_cells(api: TestClient) -> None:
+    doc = _page(api, "/maps/layers/landscaping", lang="en")
+    status = {r.get("data-id"): r.get("data-check") for r in doc.xpath("//section[@data-attr-table]//tbody/tr")}
+    assert status[INVALID_ID] == "invalid" and status[MISSING_ID] == "missing"
+    assert {s for k, s in status.items() if k not in (INVALID_ID, MISSING_ID)} == {"ok"}
+    fields = [th.get("data-field") for th in doc.xpath("//section[@data-attr-table]//thead//th")]
+    row = doc.xpath(f'//section[@data-attr-table]//tbody/tr[@data-id="{MISSING_ID}"]')[0]
+    missing = {fields[i] for i, td in enumerate(row.xpath("./td")) if "vt-missing" in (td.get("class") or "")}
+    assert {"pots", "area_m2"} <= missing
+
+
+def test_code_labels_are_the_features_codes(api: TestClient) -> None:
+    """The map writes each checked feature's `l`: its code, or its id when it has none."""
+    items = {f["id"]: f for f in _items(api, "landscaping")}
+    doc = _json(api, "/maps/data/features/landscaping", mode="check", lang="zh")
+    assert len(doc["features"]) == len(items)
+    for f in doc["features"]:
+        assert f["l"] == (items[f["id"]]["properties"].get("code") or f["id"])
+    page = api.get("/maps/layers/landscaping", params={"lang": "en"}).text
+    assert "VT.checkMap.attach(vt_engine" in page and "/static/web/check-table.js" in page
+
+
+# ---------------------------------------------------------------------------- problems by reason
+def test_problems_are_grouped_by_reason(api: TestClient) -> None:
+    for lang, titles in (
+        ("en", ("Outside the venue", "Value not allowed")),
+        ("zh", ("位于场馆范围之外", "属性值不在允许值之内")),
+    ):
+        doc = _page(api, "/maps/layers/landscaping", lang=lang)
+        groups = {
+            d.get("data-reason"): [li.get("data-feature") for li in d.xpath(".//li")]
+            for d in doc.xpath('//section[contains(@class, "vt-problems")]//details')
+        }
+        assert groups == {
+            "outside_venue": [INVALID_ID],
+            "value_not_allowed": [INVALID_ID],
+            "attribute_expected": [MISSING_ID],
+        }
+        order = [d.get("data-reason") for d in doc.xpath('//section[contains(@class, "vt-problems")]//details')]
+        assert order == sorted(order, key=REASON_KINDS.index)  # geometry first, expectations last
+        summaries = [s.text_content() for s in doc.xpath("//details/summary")]
+        assert all(any(t in s for s in summaries) for t in titles)
+        assert doc.xpath('//section[contains(@class, "vt-problems")]/@data-problems') == ["2"]
+    # a feature with several reasons of one kind is listed once in that group, with each reason
+    lonely = doc.xpath(f'//details[@data-reason="attribute_expected"]//li[@data-feature="{MISSING_ID}"]')
+    assert len(lonely) == 1 and len(lonely[0].xpath('./div[contains(@class, "vt-why")]')) >= 2
+
+
+def _schema() -> LayerSchema:
+    return LayerSchema(
+        name="kiosks",
+        title_zh="售货亭",
+        title_en="Kiosks",
+        geometry_types=("Polygon",),
+        code_field="code",
+        fields=(
+            FieldSpec("code", "string", required=True),
+            FieldSpec("kind", "string", required=True, allowed=("food", "drink")),
+            FieldSpec("seats", "integer"),
+        ),
+    )
+
+
+def test_every_kind_of_reason_finds_its_group() -> None:
+    inside = shapely.box(*AREA_OF_INTEREST.centroid.buffer(0.0004).bounds)
+    x, y = inside.centroid.x, inside.centroid.y
+    bowtie = {"type": "Polygon", "coordinates": [[[x, y], [x + 1e-4, y + 1e-4], [x + 1e-4, y], [x, y + 1e-4], [x, y]]]}
+    far = shapely.geometry.mapping(shapely.box(130.0, 40.0, 130.001, 40.001))
+    square = shapely.geometry.mapping(inside)
+    records = [
+        {"id": "k-bowtie", "geometry": bowtie, "properties": {"code": "K1", "kind": "food"}},
+        {"id": "k-far", "geometry": far, "properties": {"code": "K2", "kind": "food"}},
+        {"id": "k-nocode", "geometry": square, "properties": {"kind": "food"}},
+        {"id": "k-soup", "geometry": square, "properties": {"code": "K4", "kind": "soup"}},
+        {"id": "k-seats", "geometry": square, "properties": {"code": "K5", "kind": "drink", "seats": "many"}},
+        {
+            "id": "k-point",
+            "geometry": {"type": "Point", "coordinates": [x, y]},
+            "properties": {"code": "K6", "kind": "food"},
+        },
+        {"id": "k-none", "geometry": None, "properties": {"code": "K7", "kind": "food"}},
+        {"id": "k-extra", "geometry": square, "properties": {"code": "K8", "kind": "food", "colour": "red"}},
+        {"id": "k-fine", "geometry": square, "properties": {"code": "K9", "kind": "food", "seats": 4}},
+    ]
+    schema = _schema()
+    found = check_records(schema, records, AREA_OF_INTEREST)
+    assert "k-fine" not in found and all(c.status == "invalid" for c in found.values())
+    groups = {g.kind: [c.feature_id for c, _ in g.entries] for g in group_by_reason(found, "en", schema)}
+    assert groups == {
+        "geometry_invalid": ["k-bowtie"],
+        "geometry_empty": ["k-none"],
+        "geometry_type": ["k-point"],
+        "outside_venue": ["k-far"],
+        "required_missing": ["k-nocode"],
+        "value_not_allowed": ["k-soup"],
+        "wrong_type": ["k-seats"],
+        "unknown_field": ["k-extra"],
+    }
+    zh = {g.kind: g.title for g in group_by_reason(found, "zh", schema)}
+    assert zh["geometry_invalid"] == "几何无效" and zh["required_missing"] == "缺少必填属性"
+    assert reason_kind("something the twin has not said before") == "other"
+
+
+# ---------------------------------------------------------------------------- the register's table page
+def test_register_gets_a_table_page_not_a_map(api: TestClient, store: Path) -> None:
+    r = api.get("/maps/layers/projects", params={"lang": "en"})
+    assert r.status_code == 200
+    assert "leaflet" not in r.text.lower() and "folium" not in r.text.lower() and "VT.Engine" not in r.text
+    doc = lxml_html.fromstring(r.text)
+    assert doc.xpath("//h1")[0].text_content().strip() == "Layer check: Hardware projects"
+    assert len(doc.xpath("//section[@data-attr-table]//tbody/tr")) == len(_items(api, "projects")) == 60
+    assert doc.xpath("//section[@data-attr-table]//tbody/tr[@data-bbox]") == []  # nothing to zoom to
+    assert doc.xpath('//a[@data-layer-link="halls"]') and doc.xpath("//select[@name='version']")
+    assert doc.xpath('//a[contains(@href, "/collections/projects/download?f=csv")]')
+    zh = lxml_html.fromstring(api.get("/maps/layers/projects", params={"lang": "zh"}).text)
+    assert "硬件项目" in zh.xpath("//h1")[0].text_content() and zh.xpath('//html[@lang="zh-CN"]')
+    # an exported register page stands alone: its script and styles inlined
+    with Twin.open(store) as twin:
+        page = layer_map(MapContext(twin=twin, lang="en", export=True, settings=MapSettings()), "projects")
+    assert "<script src=" not in page and 'rel="stylesheet"' not in page and "VT.AttributeTable" in page
+
+
+# ---------------------------------------------------------------------------- the change map
+def test_change_popup_lists_each_changed_attribute_once(api: TestClient) -> None:
+    doc = _json(api, "/maps/data/changes", **{"from": "2026-09-01", "to": "HEAD", "lang": "en"})
+    diff = {f["id"]: f for f in _json(api, "/diff", **{"from": "2026-09-01", "to": "HEAD"})["features"]}
+    modified = [f for f in doc["features"] if f["c"] == "modified"]
+    assert modified
+    for f in modified:
+        titles = [row[0] for row in f["d"]]
+        assert len(titles) == len(set(titles)), f["id"]
+        d = diff[f["id"]]
+        before, after = d["twin:before"]["properties"], d["properties"]
+        assert len(titles) == sum(1 for k in set(before) | set(after) if before.get(k) != after.get(k)), f["id"]
+    north = next(f for f in modified if f["id"] == "ls-flower-bed-north-gate")
+    assert north["d"] == [["Flower pots", "41,000", "43,200"]]
+
+
+def test_change_list_separates_geometry_from_attribute_changes(api: TestClient) -> None:
+    diff = _json(api, "/diff", **{"from": "2026-09-01", "to": "HEAD"})["features"]
+    doc = _page(api, "/maps/changes", **{"from": "2026-09-01", "to": "HEAD", "lang": "en"})
+
+    def section(name: str) -> list[tuple[str, str]]:
+        return [
+            (li.get("data-layer"), li.get("data-feature"))
+            for li in doc.xpath(f'//section[@data-change-section="{name}"]//li[@data-feature]')
+        ]
+
+    spatial = [f for f in diff if f["twin:layer"] in VENUE_LAYERS]
+    moved = {(f["twin:layer"], f["id"]) for f in spatial if f.get("twin:before") is None or f["geometry"] is None
+             or f["twin:before"]["geometry"] != f["geometry"]}  # fmt: skip
+    assert set(section("geometry")) == moved
+    assert ("south_plaza", "sp-walkway-temp") in moved and ("halls", "hall-2.1H") not in moved
+    records = {(f["twin:layer"], f["id"]) for f in diff if f["twin:layer"] == "projects"}
+    assert set(section("attributes")) == {(f["twin:layer"], f["id"]) for f in spatial} - moved | records
+    register = doc.xpath('//section[@data-change-section="attributes"]//li[@data-register]')
+    assert {li.get("data-layer") for li in register} == {"projects"} and len(register) == len(records) == 60
+    assert doc.xpath("//input[@data-hide-register]")
+    # the venue's own attribute changes come before the register's
+    layers = [layer for layer, _ in section("attributes")]
+    assert layers.index("projects") == len(layers) - len(records)
+    # an attribute-only change names what changed
+    north = doc.xpath('//li[@data-feature="ls-flower-bed-north-gate"]/div[@class="vt-change-fields"]')[0]
+    assert north.text_content() == "Flower pots"
+    # a register record zooms to the venue features its project covers
+    project = _json(api, "/projects/HL-02")["project"]
+    li = doc.xpath('//li[@data-layer="projects"][@data-feature="HL-02"]')[0]
+    assert set(li.get("data-keys").split("|")) == {k.replace("/", ":", 1) for k in project["features"]}
+
+
+def test_deleted_changes_are_drawn_above_their_replacements(store: Path) -> None:
+    from web import maps
+
+    order = maps.CHANGE_ORDER
+    assert order.index("deleted") > max(order.index("added"), order.index("modified"))
+    assert order.index("modified_old") > order.index("modified")
+    with Twin.open(store) as twin:
+        page = changes_map(MapContext(twin=twin, lang="en", settings=MapSettings()), "2026-09-01", "HEAD")
+    assert '"styleOrder":["boundary","ctx","modified","added","modified_old","deleted"]' in page

@@ -1,0 +1,337 @@
+"""What the layer-check and change pages show beside their maps, ready for their templates.
+
+- `check_view`: a layer's attribute table (every feature with its code, check status and fields,
+  and the box a row click zooms to), its counts, and its problems grouped by reason
+  (`web.checks.group_by_reason`);
+- `changes_view`: the change map's side list, with geometry changes (added, deleted, moved or
+  reshaped) apart from attribute-only ones, and the project register's changes marked so the page
+  can hide them.
+
+The templates in web/templates/ (check_*.html, changes_side.html) render these; web/maps.py puts
+them on the pages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+
+from completion.register import LAYER as PROJECTS_LAYER
+from twin.core import Ref, TwinLike
+from twin.model import FieldSpec, LayerSchema
+from web import i18n
+from web.checks import FeatureCheck, group_by_reason
+from web.data import ChangeItem, bounds_to_display, changed_fields, feature_boxes, feature_code, union_bounds
+
+TABLE_LIMIT = 3000  # rows a page's attribute table holds; the rest are a download away
+LIST_LIMIT = 400  # entries in each of the change map's lists
+SEVERITY = {"invalid": 0, "missing": 1, "ok": 2}  # the status column sorts worst first
+NUMERIC_TYPES = ("integer", "number")
+
+
+def _bbox_text(bounds: Sequence[float] | None, gcj02: bool) -> str:
+    """A lon/lat box as the page's data-bbox/data-zoom attribute (in the basemap's datum), or ""."""
+    if bounds is None or not all(np.isfinite(bounds)):
+        return ""
+    shown = bounds_to_display([float(v) for v in bounds], gcj02)
+    return ",".join(f"{v:.7f}" for v in shown) if shown else ""
+
+
+def _geometry_bounds(geometries: Sequence[Any]) -> np.ndarray:
+    """The bounds of GeoJSON geometries (None allowed: NaN bounds), in one vectorised parse."""
+    if not geometries:
+        return np.empty((0, 4))
+    data = [orjson.dumps(g) if g else None for g in geometries]
+    return np.asarray(shapely.bounds(shapely.from_geojson(data, on_invalid="ignore")), dtype=float)
+
+
+# ---------------------------------------------------------------------------- the layer check
+@dataclass(frozen=True)
+class Column:
+    name: str
+    title: str
+    numeric: bool
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    sort: float | None = None  # a number column's value; None sorts by the text (empties last)
+    missing: bool = False  # an attribute the check expects and the feature leaves empty
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    code: str
+    name: str
+    status: str  # ok, missing or invalid
+    cells: tuple[Cell, ...]
+    bbox: str  # the feature's box, "" without geometry
+    key: str  # the feature as the page engine names it: "mapLayer:featureId"
+
+    @property
+    def severity(self) -> int:
+        return SEVERITY[self.status]
+
+
+@dataclass(frozen=True)
+class ProblemEntry:
+    id: str
+    code: str
+    name: str
+    status: str
+    texts: tuple[str, ...]
+    bbox: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ProblemGroup:
+    kind: str
+    title: str
+    entries: tuple[ProblemEntry, ...]
+
+
+@dataclass
+class CheckView:
+    layer: str
+    spatial: bool
+    total: int
+    counts: dict[str, int]  # ok / missing / invalid
+    problems: int  # features with at least one finding
+    groups: list[ProblemGroup]
+    columns: list[Column]
+    rows: list[Row]  # at most TABLE_LIMIT: every feature with a problem, then the others by code
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.rows) < self.total
+
+
+def _value_cell(spec: FieldSpec | None, value: Any, lang: str, missing: bool) -> Cell:
+    if value is None or value == "" or value == []:
+        return Cell("", None, missing)
+    if isinstance(value, bool):
+        return Cell(i18n.label(lang, "yes" if value else "no"), None, missing)
+    if isinstance(value, int | float):
+        return Cell(i18n.fmt_number(value), float(value), missing)
+    if isinstance(value, list):
+        return Cell(", ".join(map(str, value)), None, missing)
+    return Cell(str(value), None, missing)
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    """A sort key that puts "HL-2" before "HL-10", as the page's collator does."""
+    return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text))
+
+
+def check_view(
+    schema: LayerSchema,
+    records: Sequence[dict[str, Any]],
+    findings: dict[str, FeatureCheck],
+    lang: str,
+    gcj02: bool = False,
+    limit: int = TABLE_LIMIT,
+) -> CheckView:
+    """The layer check of `records` (every feature of the layer, decoded GeoJSON) for its page."""
+    layer = schema.name
+    props_of = {str(d["id"]): (d.get("properties") or {}) for d in records}
+    code_of = {fid: feature_code(schema, fid, props) for fid, props in props_of.items()}
+    boxes = _geometry_bounds([d.get("geometry") for d in records]) if schema.spatial else None
+    bbox_of = {str(d["id"]): _bbox_text(boxes[i], gcj02) if boxes is not None else "" for i, d in enumerate(records)}
+
+    def key(fid: str) -> str:
+        return f"{layer}:{fid}"
+
+    counts = {"invalid": 0, "missing": 0}
+    for c in findings.values():
+        counts[c.status] += 1
+    counts["ok"] = len(records) - len(findings)
+
+    groups = [
+        ProblemGroup(
+            g.kind,
+            g.title,
+            tuple(
+                ProblemEntry(
+                    c.feature_id,
+                    code_of.get(c.feature_id, c.feature_id),
+                    i18n.feature_name(lang, props_of.get(c.feature_id, {})),
+                    c.status,
+                    texts,
+                    bbox_of.get(c.feature_id, ""),
+                    key(c.feature_id),
+                )
+                for c, texts in g.entries
+            ),
+        )
+        for g in group_by_reason(findings, lang, schema, code_of)
+    ]
+
+    code_spec = schema.field(schema.code_field) if schema.code_field else schema.field("code")
+    fields = [f for f in schema.fields if code_spec is None or f.name != code_spec.name]
+    columns = [
+        Column(code_spec.name if code_spec else "", i18n.field_title(lang, code_spec) if code_spec else
+               i18n.label(lang, "code"), False),
+        *(Column(f.name, i18n.field_title(lang, f), f.type in NUMERIC_TYPES) for f in fields),
+        Column("", i18n.label(lang, "feature_id"), False),
+    ]  # fmt: skip
+
+    # every feature with a problem, then the others by code, up to the limit; shown by code
+    order = sorted(props_of, key=lambda fid: (fid not in findings, _natural(code_of[fid]), fid))[:limit]
+    order.sort(key=lambda fid: (_natural(code_of[fid]), fid))
+    rows = []
+    for fid in order:
+        props = props_of[fid]
+        check = findings.get(fid)
+        missing = set(check.missing) if check else set()
+        cells = (
+            Cell(code_of[fid]),
+            *(_value_cell(f, props.get(f.name), lang, f.name in missing) for f in fields),
+            Cell(fid),
+        )
+        rows.append(
+            Row(
+                fid,
+                code_of[fid],
+                i18n.feature_name(lang, props),
+                check.status if check else "ok",
+                cells,
+                bbox_of[fid],
+                key(fid),
+            )
+        )
+    return CheckView(layer, schema.spatial, len(records), counts, len(findings), groups, columns, rows)
+
+
+# ---------------------------------------------------------------------------- the change map
+@dataclass(frozen=True)
+class ChangeEntry:
+    layer: str
+    layer_title: str
+    feature_id: str
+    kind: str  # added, modified, deleted
+    name: str
+    fields: tuple[str, ...]  # titles of the attributes that changed (a modification)
+    geometry: bool  # the feature appeared, went, moved or changed shape
+    register: bool  # a record of the project register
+    bbox: str  # where a click zooms: the feature before and after, or a register record's features
+    keys: str  # what a click outlines, "|"-separated engine keys
+
+
+@dataclass
+class LayerCounts:
+    layer: str
+    title: str
+    counts: dict[str, int]
+    register: bool
+
+
+@dataclass
+class ChangesView:
+    counts: dict[str, int]  # the map's (spatial) changes by kind, for the legend
+    layers: list[LayerCounts]
+    geometry: list[ChangeEntry]
+    attributes: list[ChangeEntry]
+    geometry_total: int
+    attributes_total: int
+    register_total: int
+    total: int
+
+
+CHANGE_KINDS = ("added", "modified", "deleted")
+
+
+def changes_view(
+    twin: TwinLike,
+    items: Sequence[ChangeItem],
+    lang: str,
+    before: Ref,
+    after: Ref,
+    gcj02: bool = False,
+    limit: int = LIST_LIMIT,
+) -> ChangesView:
+    """The change map's side list of `items` (Twin.diff between `before` and `after`)."""
+    schemas = {s.name: s for s in twin.layers()}
+    geometry: list[ChangeEntry] = []
+    attributes: list[ChangeEntry] = []
+    per: dict[str, dict[str, int]] = {}
+    counts = dict.fromkeys(CHANGE_KINDS, 0)
+
+    # a register record zooms to the venue features it covers, as they stood on its side of the diff
+    def covered(it: ChangeItem) -> list[str]:
+        feats = (it.shown.get("properties") or {}).get("features") or []
+        return [str(k) for k in feats if isinstance(k, str) and "/" in k]
+
+    wanted_after = [k for it in items if it.layer == PROJECTS_LAYER and it.after for k in covered(it)]
+    wanted_before = [k for it in items if it.layer == PROJECTS_LAYER and not it.after for k in covered(it)]
+    boxes_after = feature_boxes(twin, wanted_after, after) if wanted_after else {}
+    boxes_before = feature_boxes(twin, wanted_before, before) if wanted_before else {}
+
+    spatial_items = [it for it in items if it.layer in schemas and schemas[it.layer].spatial]
+    pairs = [(it.before or {}).get("geometry") for it in spatial_items]
+    afters = [(it.after or {}).get("geometry") for it in spatial_items]
+    b0, b1 = _geometry_bounds(pairs), _geometry_bounds(afters)
+    spatial_box = {}
+    for i, it in enumerate(spatial_items):
+        both = [tuple(b) for b in (b0[i], b1[i]) if np.isfinite(b).all()]
+        spatial_box[it.key] = _bbox_text(union_bounds(both), gcj02)
+
+    for it in items:
+        per.setdefault(it.layer, dict.fromkeys(CHANGE_KINDS, 0))[it.kind] += 1
+        schema = schemas.get(it.layer)
+        title = i18n.layer_title(lang, schema) if schema else it.layer
+        props = it.shown.get("properties") or {}
+        name = i18n.feature_name(lang, props) or it.feature_id
+        fields: tuple[str, ...] = ()
+        if it.kind == "modified" and schema is not None and it.before is not None and it.after is not None:
+            fields = tuple(row[0] for row in changed_fields(schema, it.before, it.after, lang))
+        spatial = schema is not None and schema.spatial
+        if spatial:
+            counts[it.kind] += 1
+            if it.kind == "modified":
+                moved = (it.before or {}).get("geometry") != (it.after or {}).get("geometry")
+            else:
+                moved = it.shown.get("geometry") is not None
+            entry = ChangeEntry(
+                it.layer, title, it.feature_id, it.kind, name, fields, moved, False,
+                spatial_box.get(it.key, ""), f"changes:{it.key}",
+            )  # fmt: skip
+            (geometry if moved else attributes).append(entry)
+            continue
+        register = it.layer == PROJECTS_LAYER
+        keys = covered(it) if register else []
+        boxes = boxes_after if it.after else boxes_before
+        box = union_bounds(boxes[k] for k in keys if k in boxes)
+        found = [k for k in keys if k in boxes]
+        engine_keys = "|".join(f"{k.partition('/')[0]}:{k.partition('/')[2]}" for k in found)
+        attributes.append(
+            ChangeEntry(
+                it.layer, title, it.feature_id, it.kind, name, fields, False, register,
+                _bbox_text(box, gcj02), engine_keys,
+            )
+        )  # fmt: skip
+
+    # the register's records last, so the venue's own attribute changes come first
+    attributes.sort(key=lambda e: e.register)
+    layers = [
+        LayerCounts(name, i18n.layer_title(lang, schemas[name]) if name in schemas else name, c, name == PROJECTS_LAYER)
+        for name, c in per.items()
+    ]
+    return ChangesView(
+        counts,
+        layers,
+        geometry[:limit],
+        attributes[:limit],
+        len(geometry),
+        len(attributes),
+        sum(1 for it in items if it.layer == PROJECTS_LAYER),
+        len(items),
+    )
