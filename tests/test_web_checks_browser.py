@@ -11,6 +11,7 @@ folder. The fixtures (a live server, Chromium, `visit`) are tests/test_web_brows
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import shapely
@@ -25,6 +26,7 @@ from test_web_browser import (  # noqa: F401 - the fixtures are used by name
     store,
     visit,
 )
+from typer.testing import CliRunner
 from web_support import INVALID_ID, MISSING_ID
 
 TABLE = "section[data-attr-table]"
@@ -119,8 +121,11 @@ def test_codes_are_written_on_the_features(visit: Any, server: LiveServer) -> No
     lonely = shapely.geometry.shape(next(f for f in items if f["id"] == MISSING_ID)["geometry"]).centroid
     v = visit("/maps/layers/landscaping?lang=en")
     labels = "Array.from(document.querySelectorAll('.leaflet-tooltip.vt-code-label')).map(t => t.textContent)"
-    v.moved(lambda: v.page.evaluate("vt_engine.map.setZoom(14, {animate: false})"))  # too far out: no codes
-    assert v.page.evaluate(labels) == []
+    # zoomed out, only the features with problems carry their codes (a stray is found by its code)
+    v.moved(lambda: v.page.evaluate("vt_engine.map.setZoom(13, {animate: false})"))
+    problems = {f["properties"]["code"] for f in items if f["id"] in (INVALID_ID, MISSING_ID)}
+    v.page.wait_for_function(f"document.querySelector('.leaflet-container').dataset.codeLabels == {len(problems)}")
+    assert set(v.page.evaluate(labels)) == problems
     v.moved(lambda: v.page.evaluate(f"vt_engine.map.setView([{lonely.y}, {lonely.x}], 17, {{animate: false}})"))
     v.page.wait_for_function("document.querySelector('.leaflet-container').dataset.codeLabels > 0")
     shown = v.page.evaluate(labels)
@@ -304,3 +309,21 @@ def test_change_list_separates_geometry_and_hides_the_register(visit: Any, serve
     )
     assert count.inner_text() == f"({own + register})"
     clean(v)
+
+
+# ---------------------------------------------------------------------------- exported, offline
+def test_exported_layer_check_works_offline(visit: Any, server: LiveServer, store: Path, tmp_path: Path) -> None:
+    from cli.main import app
+
+    out = tmp_path / "landscaping.html"
+    args = ["map", "layer", "landscaping", "--lang", "en", "-o", str(out), "--store", str(store)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    v = visit(out.as_uri(), base="file://", offline=True)
+    assert [u for u in v.requests if not u.startswith(("file://", "data:"))] == [] and v.console_errors == []
+    items = api(server, "/collections/landscaping/items", limit=1000)["features"]
+    assert sorted(_visible_ids(v)) == sorted(f["id"] for f in items)
+    v.page.wait_for_function("document.querySelector('.leaflet-container').dataset.codeLabels >= 2")
+    v.moved(lambda: v.page.click(f'{TABLE} tbody tr[data-id="{MISSING_ID}"] td:nth-child(3)'))
+    assert v.page.evaluate("vt_engine.layers.landscaping._highlighted().map(it => it.f.id)") == [MISSING_ID]
+    assert v.console_errors == []

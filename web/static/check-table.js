@@ -8,8 +8,9 @@
  *   feature's row.
  * - VT.stackedPopup: a click where features lie over one another lists them all in one popup, the
  *   top-most first, with previous / next; the chosen one's own popup shows under the list.
- * - VT.CodeLabels: the checked layer's codes written on its features (Leaflet permanent tooltips)
- *   from a zoom on, features with problems first, none covering another.
+ * - VT.CodeLabels: the checked layer's codes written on its features (Leaflet permanent tooltips):
+ *   the features with problems at every zoom (a stray far from the venue is found by its code),
+ *   the others from a zoom on; problems first, no label covering another.
  * - VT.checkMap.attach / VT.changeMap.attach: wire those to a page's engine (web/maps.py).
  * - The change list's checkbox that hides the project register's changes.
  *
@@ -303,10 +304,13 @@
     this.tips = [];
     this.codes = [];
     var layer = this.engine.layers[this.layerId];
-    if (layer && layer.isVisible() && layer.items && map.getZoom() >= this.minZoom) {
-      var order = this.engine.styleOrder;
+    if (layer && layer.isVisible() && layer.items) {
+      var order = this.engine.styleOrder,
+        all = map.getZoom() >= this.minZoom;
       // the worst class first (last in the drawing order), so a problem's code is never crowded out
-      var items = layer.items.filter(function (it) { return it.f.l && it.parts.length; });
+      var items = layer.items.filter(function (it) {
+        return it.f.l && it.parts.length && (all || (it.f.c && it.f.c !== 'ok'));
+      });
       items.sort(function (a, b) { return order.indexOf(b.f.c) - order.indexOf(a.f.c); });
       var size = map.getSize(),
         taken = [];
