@@ -8,6 +8,7 @@ tests/test_web_checks_browser.py.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -260,3 +261,24 @@ def test_deleted_changes_are_drawn_above_their_replacements(store: Path) -> None
     with Twin.open(store) as twin:
         page = changes_map(MapContext(twin=twin, lang="en", settings=MapSettings()), "2026-09-01", "HEAD")
     assert '"styleOrder":["boundary","ctx","modified","added","modified_old","deleted"]' in page
+
+
+def test_a_long_table_keeps_every_problem_and_says_it_is_cut(store: Path) -> None:
+    import orjson
+
+    from web.check_views import check_view
+    from web.checks import layer_check
+    from web.templating import render
+
+    with Twin.open(store) as twin:
+        ref = twin.resolve()
+        records = [orjson.loads(b) for b in twin.features("landscaping", ref).features]
+        view = check_view(twin.layer("landscaping"), records, layer_check(twin, "landscaping", ref), "en", limit=5)
+    assert len(view.rows) == 5 and view.truncated and view.total == len(records)
+    assert {INVALID_ID, MISSING_ID} <= {r.id for r in view.rows}
+    codes = [r.code for r in view.rows]
+    assert codes == sorted(codes, key=lambda c: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", c)])
+    html = render("check_table.html", lang="en", view=view, styles={k: {"fill": "#000"} for k in ("ok", "missing", "invalid")},
+                  downloads=[("CSV", "/collections/landscaping/download?f=csv")])  # fmt: skip
+    note = lxml_html.fromstring(html).xpath("//p[@data-truncated]")[0]
+    assert note.get("data-truncated") == "5" and f"5 of {len(records)} features" in note.text_content()

@@ -29,7 +29,7 @@ from web import i18n
 from web.checks import FeatureCheck, group_by_reason
 from web.data import ChangeItem, bounds_to_display, changed_fields, feature_boxes, feature_code, union_bounds
 
-TABLE_LIMIT = 3000  # rows a page's attribute table holds; the rest are a download away
+TABLE_LIMIT = 2000  # rows a page's attribute table holds; the rest are a download away
 LIST_LIMIT = 400  # entries in each of the change map's lists
 SEVERITY = {"invalid": 0, "missing": 1, "ok": 2}  # the status column sorts worst first
 NUMERIC_TYPES = ("integer", "number")
@@ -142,10 +142,17 @@ def check_view(
 ) -> CheckView:
     """The layer check of `records` (every feature of the layer, decoded GeoJSON) for its page."""
     layer = schema.name
-    props_of = {str(d["id"]): (d.get("properties") or {}) for d in records}
+    by_id = {str(d["id"]): d for d in records}
+    props_of = {fid: (d.get("properties") or {}) for fid, d in by_id.items()}
     code_of = {fid: feature_code(schema, fid, props) for fid, props in props_of.items()}
-    boxes = _geometry_bounds([d.get("geometry") for d in records]) if schema.spatial else None
-    bbox_of = {str(d["id"]): _bbox_text(boxes[i], gcj02) if boxes is not None else "" for i, d in enumerate(records)}
+    # every feature with a problem, then the others by code, up to the limit (picked by a plain sort:
+    # a big layer is cut long before "FB-2" against "FB-10" matters), shown in natural code order
+    order = sorted(props_of, key=lambda fid: (fid not in findings, code_of[fid], fid))[:limit]
+    order.sort(key=lambda fid: (_natural(code_of[fid]), fid))
+    # boxes for what the page shows only: the table's rows and the problems
+    boxed = list(dict.fromkeys([*order, *findings])) if schema.spatial else []
+    boxes = _geometry_bounds([by_id[fid].get("geometry") for fid in boxed])
+    bbox_of = {fid: _bbox_text(boxes[i], gcj02) for i, fid in enumerate(boxed)}
 
     def key(fid: str) -> str:
         return f"{layer}:{fid}"
@@ -185,8 +192,6 @@ def check_view(
     ]  # fmt: skip
 
     # every feature with a problem, then the others by code, up to the limit; shown by code
-    order = sorted(props_of, key=lambda fid: (fid not in findings, _natural(code_of[fid]), fid))[:limit]
-    order.sort(key=lambda fid: (_natural(code_of[fid]), fid))
     rows = []
     for fid in order:
         props = props_of[fid]
@@ -204,7 +209,7 @@ def check_view(
                 i18n.feature_name(lang, props),
                 check.status if check else "ok",
                 cells,
-                bbox_of[fid],
+                bbox_of.get(fid, ""),
                 key(fid),
             )
         )
