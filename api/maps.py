@@ -126,13 +126,19 @@ class MapsFactory:
             str | None, Query(description="YYYY-MM-DD or a checkpoint such as T-30; default today.")
         ] = None,
         lang: LangQ = None,
+        survey: Annotated[
+            str | None,
+            Query(
+                description="The orthophoto under the layers (a survey id; default the latest flown by the date), or none."
+            ),
+        ] = None,
     ) -> Response:
         try:
-            return _page(completion_map(_ctx(request, twin, who, _lang(request, lang)), date))
+            return _page(completion_map(_ctx(request, twin, who, _lang(request, lang)), date, survey))
         except AssetsMissing as e:
             return _missing_assets(e)
         except BadInput as e:
-            raise InvalidParameter(str(e), parameter="date") from None
+            raise InvalidParameter(str(e), parameter="survey" if str(e).startswith("survey=") else "date") from None
 
     def timeline(self, request: Request, twin: TwinDep, who: ReaderDep, lang: LangQ = None) -> Response:
         try:

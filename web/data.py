@@ -60,6 +60,12 @@ def spatial_layers(twin: TwinLike) -> list[LayerSchema]:
     return sorted(layers, key=lambda s: (rank.get(s.name, len(rank)), position[s.name]))
 
 
+def changed_layer_names(twin: TwinLike) -> list[str]:
+    """The layers a change map compares: every venue layer and the register, not the survey layers
+    (a new flight is a new picture of the venue, not a change to it)."""
+    return [s.name for s in twin.layers() if not is_survey_layer(s.name)]
+
+
 def has_projects(twin: TwinLike) -> bool:
     try:
         twin.layer(PROJECTS_LAYER)
