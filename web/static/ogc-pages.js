@@ -62,7 +62,9 @@
     var bounds = layer.getBounds();
     if (!bounds.isValid()) { bounds = outline.getBounds(); }
     if (bounds.isValid()) {
-      map.fitBounds(bounds, { padding: [16, 16], maxZoom: 18 });
+      // One feature is shown with room around it, so the outline beside it says where it is.
+      var pad = drawn === 1 ? 60 : 16;
+      map.fitBounds(bounds, { padding: [pad, pad], maxZoom: 18 });
     } else {
       map.setView([31.191, 121.297], 15);
     }
