@@ -405,9 +405,9 @@ def items(
         if (rel := lk["rel"]) in ("next", "prev")
     }
     returned, matched = meta["numberReturned"], meta["numberMatched"]
-    if not returned:
+    if not matched:
         summary = page.t("items_none")
-    elif offset is not None:
+    elif offset is not None and returned:
         summary = page.t("items_range", first=offset + 1, last=offset + returned, matched=matched)
     else:
         summary = page.t("items_returned", returned=returned, matched=matched)
