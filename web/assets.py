@@ -96,6 +96,22 @@ def page_assets() -> list[Asset]:
     ]
 
 
+def ogc_page_assets() -> list[Asset]:
+    """What an OGC API HTML page with a map loads: Leaflet and the pages' own small script and styles
+    (not the map engine). Leaflet is left out when it is not installed: the page keeps its tables."""
+    own = [
+        Asset("css", f"{OWN_PREFIX}/ogc-pages.css", OWN_STATIC / "ogc-pages.css"),
+        Asset("js", f"{OWN_PREFIX}/ogc-pages.js", OWN_STATIC / "ogc-pages.js"),
+    ]
+    leaflet = page_assets()[:2]
+    return [*(leaflet if all(a.path.is_file() for a in leaflet) else []), *own]
+
+
+def versioned_url(asset: Asset) -> str:
+    """The asset's URL with its file's time, so a browser fetches it again after an update."""
+    return f"{asset.url}?v={int(asset.path.stat().st_mtime)}"
+
+
 def check_installed() -> None:
     missing = [a.path for a in page_assets() if not a.path.is_file()]
     if missing:

@@ -204,6 +204,75 @@ _LABELS: dict[str, dict[str, str]] = {
     "no": {"zh": "否", "en": "no"},
 }
 
+# The OGC API's HTML pages (api/html.py): the collections, their items and features, for engineers.
+_LABELS.update(
+    {
+        "collections": {"zh": "图层", "en": "Collections"},
+        "conformance": {"zh": "符合性声明", "en": "Conformance"},
+        "conformance_intro": {
+            "zh": "本服务实现的 OGC API 标准部分（符合性类）：",
+            "en": "The parts of the OGC API standards this service implements (conformance classes):",
+        },
+        "collections_intro": {
+            "zh": "场馆孪生的各图层，每个图层是一个 OGC API Features 集合。",
+            "en": "The venue twin's layers, each an OGC API - Features collection.",
+        },
+        "items": {"zh": "要素", "en": "Items"},
+        "queryables": {"zh": "可查询字段", "en": "Queryables"},
+        "queryables_of": {"zh": "可查询字段：{layer}", "en": "Queryables: {layer}"},
+        "queryables_intro": {
+            "zh": "可用于 filter（CQL2）和 sortby 的字段。",
+            "en": "The fields a filter (CQL2) and sortby can use.",
+        },
+        "json": {"zh": "JSON", "en": "JSON"},
+        "geojson": {"zh": "GeoJSON", "en": "GeoJSON"},
+        "layer_id": {"zh": "编号", "en": "Id"},
+        "title": {"zh": "名称", "en": "Title"},
+        "description": {"zh": "说明", "en": "Description"},
+        "spatial_extent": {"zh": "空间范围（经纬度）", "en": "Spatial extent (lon/lat)"},
+        "time_range": {"zh": "时间范围", "en": "Time range"},
+        "first_version": {"zh": "最早版本 {time}", "en": "first version {time}"},
+        "time_open": {"zh": "至今（仍在更新）", "en": "until now (still current)"},
+        "geometry_type": {"zh": "几何类型", "en": "Geometry type"},
+        "no_geometry": {"zh": "无几何（台账记录）", "en": "none (records)"},
+        "feature_count": {"zh": "要素数量", "en": "Features"},
+        "field": {"zh": "字段", "en": "Field"},
+        "field_type": {"zh": "类型", "en": "Type"},
+        "allowed_values": {"zh": "取值", "en": "Allowed values"},
+        "field_unit": {"zh": "单位", "en": "Unit"},
+        "browse_items": {"zh": "浏览要素", "en": "Browse the features"},
+        "downloads": {"zh": "下载", "en": "Downloads"},
+        "other_links": {"zh": "其他链接", "en": "Other links"},
+        "items_range": {
+            "zh": "第 {first}–{last} 个，共 {matched} 个要素",
+            "en": "Features {first}–{last} of {matched}",
+        },
+        "items_returned": {"zh": "本页 {returned} 个，共 {matched} 个要素", "en": "{returned} of {matched} features"},
+        "items_none": {"zh": "没有符合条件的要素。", "en": "No feature matches."},
+        "next_page": {"zh": "下一页", "en": "Next page"},
+        "prev_page": {"zh": "上一页", "en": "Previous page"},
+        "query_in_effect": {"zh": "查询条件", "en": "Query"},
+        "read_at": {"zh": "版本 {id}（{time}）", "en": "Version {id} ({time})"},
+        "version_pick": {"zh": "查看版本", "en": "Version"},
+        "version_head": {"zh": "当前版本（HEAD）", "en": "Current (HEAD)"},
+        "versions_of_layer": {"zh": "修改过本图层的提交", "en": "Commits that changed this layer"},
+        "versions_of_feature": {"zh": "本要素的各版本", "en": "Versions of this feature"},
+        "checkpoints": {"zh": "倒排节点", "en": "Checkpoints"},
+        "properties": {"zh": "属性", "en": "Properties"},
+        "other_properties": {"zh": "其他属性", "en": "Other properties"},
+        "history_json": {"zh": "历史版本（JSON）", "en": "History (JSON)"},
+        "map_of_items": {"zh": "本页要素地图", "en": "Map of the features on this page"},
+        "map_of_feature": {"zh": "要素位置", "en": "Map of the feature"},
+        "open_layer_check": {"zh": "在图层核查图中查看", "en": "Open in the layer check map"},
+        "records_table": {
+            "zh": "该图层为无几何的台账记录，没有地图。",
+            "en": "This layer holds records without geometry, so there is no map.",
+        },
+        "op_add": {"zh": "新增", "en": "added"},
+        "op_modify": {"zh": "修改", "en": "modified"},
+    }
+)
+
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 
