@@ -83,7 +83,11 @@ def _scurve(view: CompletionView, width: int = 340, height: int = 150) -> dict[s
         return " ".join(f"{'M' if i == 0 else 'L'}{x(d):.1f},{y(v or 0):.1f}" for i, (d, v) in enumerate(series))
 
     step = max(1, len(pts) // 5)
-    ticks = pts[::step] if pts[-1] in pts[::step] else [*pts[::step], pts[-1]]
+    ticks = pts[::step]
+    if pts[-1] not in ticks:  # opening day always gets its label, in place of a neighbour too close to it
+        if len(ticks) > 1 and x(pts[-1].checkpoint.on) - x(ticks[-1].checkpoint.on) < 30:
+            ticks.pop()
+        ticks.append(pts[-1])
     end = actual[-1] if actual else None
     return {
         "width": width,
