@@ -496,3 +496,33 @@ def test_unit_names_in_the_page_language(api: TestClient) -> None:
         assert all(i18n.unit_name(other, p["responsible_unit"]) not in shown for p in comp["late"])
         units = {p["code"]: p["unit"] for p in panel["projects"]}
         assert units[comp["late"][0]["code"]] == i18n.unit_name(lang, comp["late"][0]["responsible_unit"])
+
+
+def test_a_unit_of_many_features_zooms_to_their_layers(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past UNIT_FEATURE_LIMIT features a unit's row outlines nothing and zooms to its layers' extent,
+    so a register of thousands of features per unit keeps the panel small and quick."""
+    from web import panels
+    from web.data import completion_view
+
+    with Twin.open(store) as twin:
+        view = completion_view(twin, KNOWN_DATE)
+        assert view is not None
+        sizes: dict[str, set[str]] = {}
+        for s in view.snapshot.statuses:
+            sizes.setdefault(s.project.responsible_unit, set()).update(s.project.features)
+        big = max(sizes, key=lambda k: len(sizes[k]))
+        monkeypatch.setattr(panels, "UNIT_FEATURE_LIMIT", len(sizes[big]) - 1)
+        html = panels.completion_panel(twin, view, "en")
+        layers = sorted({k.split("/")[0] for k in sizes[big]})
+        extents = [e for e in (twin.extent(layer, view.snapshot.ref) for layer in layers) if e is not None]
+    row = re.search(rf'data-unit="{re.escape(big)}"[^>]*data-zoom="([^"]*)" data-keys="([^"]*)"', html)
+    assert row and row.group(2) == ""
+    expected = [
+        min(e[0] for e in extents),
+        min(e[1] for e in extents),
+        max(e[2] for e in extents),
+        max(e[3] for e in extents),
+    ]
+    assert [float(v) for v in row.group(1).split(",")] == pytest.approx(expected, abs=1e-6)
+    others = re.findall(r'data-unit="([^"]+)"[^>]*data-keys="([^"]+)"', html)
+    assert len(others) == len(sizes) - 1  # every other unit still outlines its features

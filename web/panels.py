@@ -258,20 +258,37 @@ def completion_panel(
     return render("panel_completion.html", lang=lang, **ctx)
 
 
+# A unit's row outlines its projects' features and zooms to their exact extent up to this many
+# features; a unit with more (a register of thousands of features per unit) zooms to the extent of
+# the layers they are in and outlines nothing, so the panel stays small and quick to build.
+UNIT_FEATURE_LIMIT = 2000
+
+
 def _units(twin: TwinLike, view: CompletionView, lang: str, gcj02: bool) -> dict[str, Any]:
     """The per-unit section: /completion/units' table (late projects first, then overdue reports),
     each unit with the extent and features of its projects for the page script to zoom to."""
     snap = view.snapshot
     rows = unit_table(snap.statuses, snap.weights, snap.report_states(), "unit")
     codes_of: dict[str, list[str]] = {}
-    features_of: dict[str, list[str]] = {}
+    features_of: dict[str, set[str]] = {}
     for s in snap.statuses:
         codes_of.setdefault(s.project.responsible_unit, []).append(s.project.code)
-        features_of.setdefault(s.project.responsible_unit, []).extend(s.project.features)
-    boxes = view.project_bounds(twin, [s.project.code for s in snap.statuses])
+        features_of.setdefault(s.project.responsible_unit, set()).update(s.project.features)
+    small = [u.key for u in rows if len(features_of.get(u.key, ())) <= UNIT_FEATURE_LIMIT]
+    boxes = view.project_bounds(twin, [c for key in small for c in codes_of.get(key, ())])
+    spatial = {s.name for s in twin.layers() if s.spatial}
     units = []
     for u in rows:
-        box = union_bounds((b[0], b[1], b[2], b[3]) for b in (boxes.get(c) for c in codes_of.get(u.key, ())) if b)
+        features = features_of.get(u.key, set())
+        if len(features) <= UNIT_FEATURE_LIMIT:
+            box = union_bounds(
+                (b[0], b[1], b[2], b[3]) for b in (boxes.get(c) for c in codes_of.get(u.key, ())) if b
+            )
+            keys = "|".join(map_keys(sorted(features)))
+        else:
+            layers = {k.partition("/")[0] for k in features} & spatial
+            box = union_bounds(e for e in (twin.extent(layer, snap.ref) for layer in sorted(layers)) if e)
+            keys = ""
         units.append(
             {
                 "key": u.key,
@@ -285,7 +302,7 @@ def _units(twin: TwinLike, view: CompletionView, lang: str, gcj02: bool) -> dict
                 "actual_text": i18n.fmt_percent(u.actual),
                 "planned_text": i18n.fmt_percent(u.planned),
                 "zoom": _zoom_attr(bounds_to_display(box, gcj02)),
-                "feature_keys": "|".join(map_keys(sorted(set(features_of.get(u.key, ()))))),
+                "feature_keys": keys,
             }
         )
     return {
