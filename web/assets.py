@@ -91,6 +91,7 @@ def page_assets() -> list[Asset]:
         Asset("css", f"{VENDOR_PREFIX}/leaflet/leaflet.css", LEAFLET_DIST / "leaflet.css"),
         Asset("js", f"{VENDOR_PREFIX}/leaflet/leaflet.js", LEAFLET_DIST / "leaflet.js"),
         Asset("css", f"{OWN_PREFIX}/venue-map.css", OWN_STATIC / "venue-map.css"),
+        Asset("css", f"{OWN_PREFIX}/panels.css", OWN_STATIC / "panels.css"),
         Asset("js", f"{OWN_PREFIX}/venue-map.js", OWN_STATIC / "venue-map.js"),
         Asset("js", f"{OWN_PREFIX}/imagery.js", OWN_STATIC / "imagery.js"),
     ]

@@ -8,6 +8,7 @@ the twin is labelled without touching this file.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from completion.status import STATUS_COLOURS as _COMPLETION_COLOURS
@@ -133,6 +134,37 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "上个节点以来未填报（/completion/missing）",
         "en": "none since the last checkpoint (/completion/missing)",
     },
+    # the date a view lands on when none is asked for (completion.landing), and each figure's age
+    "landed": {
+        "zh": "显示{checkpoint}（{date}）：有填报数据的最近节点",
+        "en": "Showing {checkpoint} ({date}), the latest checkpoint with reports",
+    },
+    "landed_after_opening": {"zh": "开幕日已过，今天是 {today}。", "en": "Opening day has passed; today is {today}."},
+    "landed_no_reports": {
+        "zh": "该节点以来尚无新的填报，今天是 {today}。",
+        "en": "No report has come in since; today is {today}.",
+    },
+    "newest_report": {"zh": "最新填报 {date}，数据龄 {n} 天", "en": "Newest report {date}, {n} d old"},
+    "no_report_yet": {"zh": "尚无填报", "en": "No report yet"},
+    "data_age": {"zh": "数据龄", "en": "Data age"},
+    "age_days": {"zh": "{n}天", "en": "{n} d"},
+    "last_report_age": {"zh": "最近填报 {date}（数据龄 {n} 天）", "en": "last report {date} ({n} d old)"},
+    "stale_badge": {"zh": "数据过期", "en": "stale"},
+    "stale_in_late": {
+        "zh": "其中 {n} 项数据过期：上个节点以来未填报，未必真的滞后。",
+        "en": "{n} of them rest on stale figures: no report since the last checkpoint, so not necessarily late.",
+    },
+    "stale_of_behind": {"zh": "其中数据过期 {n}", "en": "{n} of them stale"},
+    "forecast_passed": {"zh": "{date}（已过，未报完成）", "en": "{date} (passed, not reported done)"},
+    # the per-unit view (completion.accountability.unit_table, as /completion/units)
+    "by_unit": {"zh": "分责任单位", "en": "By responsible unit"},
+    "units_summary": {
+        "zh": "{late} 个单位有滞后工程，{overdue} 个单位逾期未报",
+        "en": "{late} with late projects, {overdue} with reports overdue",
+    },
+    "unit_late": {"zh": "滞后 {n}", "en": "{n} late"},
+    "unit_overdue": {"zh": "逾期未报 {n}/{due}", "en": "{n}/{due} reports overdue"},
+    "unit_hint": {"zh": "点击定位到该单位的全部工程", "en": "Click to zoom to the unit's projects"},
     "layer_control_hint": {"zh": "图层", "en": "Layers"},
     "venue_boundary": {"zh": "场馆红线", "en": "Venue boundary"},
     "open_timeline": {"zh": "节点回放", "en": "Timeline"},
@@ -326,6 +358,24 @@ def feature_name(lang: str, props: dict[str, Any]) -> str:
         if isinstance(v, str) and v.strip():
             return v
     return ""
+
+
+# "中文名 (English name)": how the register's one responsible-unit field carries both names
+_TWO_NAMES = re.compile(r"^(?P<zh>.+?)\s*\((?P<en>[^()]+)\)$")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def unit_name(lang: str, unit: str) -> str:
+    """A responsible unit's name in the page's language.
+
+    The register has one field for it (`responsible_unit`, no zh/en pair); a value written as
+    "中文名 (English name)", as the bundled register writes them, is read as both names.
+    Any other value is shown as it is.
+    """
+    m = _TWO_NAMES.match(unit.strip())
+    if m is None or not _CJK.search(m["zh"]) or _CJK.search(m["en"]):
+        return unit
+    return m["en"].strip() if lang == "en" else m["zh"].strip()
 
 
 def fmt_percent(percent: float | None) -> str:

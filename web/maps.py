@@ -46,11 +46,13 @@ from web.data import (
     completion_classifier,
     completion_view,
     has_projects,
+    landed_view,
     layer_features,
     plain_classifier,
     project_table,
     season_checkpoints,
     spatial_layers,
+    timeline_start,
     venue_bounds,
 )
 from web.imagery import imagery_config
@@ -461,7 +463,7 @@ def _completion_date(ctx: MapContext, on: str | None) -> tuple[CompletionView | 
     from completion.register import LAYER as PROJECTS
 
     readable = any(s.name == PROJECTS for s in ctx.twin.layers())  # the twin (view) may hide the register
-    view = completion_view(ctx.twin, on) if readable else None
+    view = (completion_view(ctx.twin, on) if on else landed_view(ctx.twin)) if readable else None
     if view is not None:
         return view, view.on, view.snapshot.ref
     from completion.settings import CompletionSettings
@@ -551,7 +553,8 @@ def timeline_map(ctx: MapContext) -> str:
     """The completion map stepping through the checkpoints with a slider."""
     twin, lang = ctx.twin, ctx.lang
     steps = timeline_steps(twin)
-    first = steps[0][0]
+    start = timeline_start(twin, [d for d, _ in steps])
+    first = steps[start][0]
     styles = completion_styles()
     specs = []
     embedded_panels: dict[str, Any] = {}
@@ -587,9 +590,9 @@ def timeline_map(ctx: MapContext) -> str:
         f'<div class="vt-title">{escape(i18n.label(lang, "timeline_title"))}</div>'
         f'<div class="vt-sub">{escape(i18n.label(lang, "venue"))}</div>'
         + _nav(ctx, "timeline", {})
-        + f'<div id="vt-step-label">{escape(steps[0][1])}</div>'
+        + f'<div id="vt-step-label">{escape(steps[start][1])}</div>'
         f'<div class="vt-timeline"><button id="vt-prev" type="button" title="{escape(i18n.label(lang, "prev"))}">◀</button>'
-        f'<input id="vt-slider" type="range" min="0" max="{n - 1}" step="1" value="0" '
+        f'<input id="vt-slider" type="range" min="0" max="{n - 1}" step="1" value="{start}" '
         f'aria-label="{escape(i18n.label(lang, "checkpoint"))}">'
         f'<button id="vt-next" type="button" title="{escape(i18n.label(lang, "next"))}">▶</button>'
         f'<button id="vt-play" type="button">{escape(i18n.label(lang, "play"))}</button></div>'
@@ -601,7 +604,7 @@ def timeline_map(ctx: MapContext) -> str:
     )
     cfg = {
         "steps": [{"date": d.isoformat(), "label": label} for d, label in steps],
-        "index": 0,
+        "index": start,
         "panelUrl": None if ctx.export else ctx.url("/maps/data/panel"),
         "embedded": embedded_panels if ctx.export else None,
         "intervalMs": 1500,
