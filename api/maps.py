@@ -63,10 +63,9 @@ def _page(html: str) -> HTMLResponse:
 
 
 def _missing_assets(e: AssetsMissing) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><meta charset=utf-8><title>Map assets missing</title><h1>Map assets missing</h1><p>{e}</p>",
-        status_code=503,
-    )
+    from web.templating import render
+
+    return HTMLResponse(render("assets_missing.html", lang="en", error=str(e)), status_code=503)
 
 
 def _data(request: Request, doc: dict[str, Any]) -> Response:

@@ -11,12 +11,12 @@ and nothing is loaded from a CDN:
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 WEB_DIR = Path(__file__).resolve().parent
 OWN_STATIC = WEB_DIR / "static"
@@ -72,17 +72,9 @@ def tile_decoder_html() -> str:
     def url(name: str) -> str:
         return f"{VENDOR_PREFIX}/{name}/index.js?v={int((TILE_MODULES[name] / 'index.js').stat().st_mtime)}"
 
-    imports = {"@mapbox/point-geometry": url("point-geometry")}
-    return (
-        f'<script type="importmap">{{"imports": {json.dumps(imports)}}}</script>\n'
-        '<script type="module">\n'
-        f'import {{ VectorTile }} from "{url("vector-tile")}";\n'
-        f'import {{ PbfReader }} from "{url("pbf")}";\n'
-        "window.VT = window.VT || {};\n"
-        "window.VT.mvt = { VectorTile: VectorTile, Pbf: PbfReader };\n"
-        'window.dispatchEvent(new Event("vt-mvt-ready"));\n'
-        "</script>"
-    )
+    from web.templating import render
+
+    return render("tile_decoder.html", urls={name: url(name) for name in TILE_MODULES})
 
 
 def page_assets() -> list[Asset]:
@@ -146,16 +138,20 @@ def _inline_css_urls(css: str, base: Path) -> str:
 
 @lru_cache(maxsize=4)
 def _inline_block(mtimes: tuple[float, ...]) -> str:
-    parts = []
+    items = []
     for a in page_assets():
+        # CSS with its images inlined; a script's text may not contain "</script", escaped the way
+        # JSON-in-HTML is escaped.
         text = _read(a.path)
-        if a.kind == "css":
-            parts.append(f"<style>\n{_inline_css_urls(text, a.path.parent)}\n</style>")
-        else:
-            # A script's text may not contain "</script"; escape it the way JSON-in-HTML is escaped.
-            safe = text.replace("</script", "<\\/script")
-            parts.append(f"<script>\n{safe}\n</script>")
-    return "\n".join(parts)
+        text = _inline_css_urls(text, a.path.parent) if a.kind == "css" else text.replace("</script", "<\\/script")
+        items.append({"kind": a.kind, "url": a.url, "text": text})
+    return _head(items)
+
+
+def _head(items: list[dict[str, Any]]) -> str:
+    from web.templating import render
+
+    return render("assets_head.html", assets=items)
 
 
 def head_html(inline: bool) -> str:
@@ -163,11 +159,6 @@ def head_html(inline: bool) -> str:
     check_installed()
     if inline:
         return _inline_block(tuple(a.path.stat().st_mtime for a in page_assets()))
-    tags = []
-    for a in page_assets():
-        version = int(a.path.stat().st_mtime)
-        if a.kind == "css":
-            tags.append(f'<link rel="stylesheet" href="{a.url}?v={version}">')
-        else:
-            tags.append(f'<script src="{a.url}?v={version}"></script>')
-    return "\n".join(tags)
+    return _head(
+        [{"kind": a.kind, "url": f"{a.url}?v={int(a.path.stat().st_mtime)}", "text": None} for a in page_assets()]
+    )

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from twin.core import SHANGHAI, TwinLike
 from web import i18n
-from web.data import completion_view, spatial_layers
+from web.data import landed_view, spatial_layers
 from web.panels import RED_FLAG
 from web.templating import render
 
@@ -22,7 +22,7 @@ from web.templating import render
 def _kpis(twin: TwinLike, lang: str) -> dict[str, Any] | None:
     """The completion card's figures, or None without a register (or with a broken one)."""
     try:
-        view = completion_view(twin)
+        view = landed_view(twin)  # after opening day, or before a round of reports: the latest checkpoint with data
     except Exception:  # noqa: BLE001 - the home page must open even if the register is broken
         return None
     if view is None or not view.snapshot.statuses:
@@ -30,7 +30,8 @@ def _kpis(twin: TwinLike, lang: str) -> dict[str, Any] | None:
     snap = view.snapshot
     overall = snap.overall()
     return {
-        "days": snap.days_to_opening,
+        # days from today, not from the date the figures are shown for
+        "days": (snap.opening - view.landing.today).days if view.landing is not None else snap.days_to_opening,
         "opening": snap.opening.isoformat(),
         "actual": i18n.fmt_percent(overall.actual),
         "planned": i18n.fmt_percent(overall.planned),
@@ -38,6 +39,7 @@ def _kpis(twin: TwinLike, lang: str) -> dict[str, Any] | None:
         "done": overall.counts.get("done", 0),
         "done_label": i18n.status_label(lang, "done"),
         "projects": overall.projects,
+        "landing": view.landing if view.landing is not None and view.landing.moved else None,
     }
 
 
