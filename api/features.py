@@ -436,11 +436,15 @@ class FeaturesFactory:
         return _json(doc)
 
     async def conformance(
-        self, request: Request, who: ReaderDep, f: Annotated[str | None, Query(description="json or html")] = None
+        self,
+        request: Request,
+        who: ReaderDep,
+        f: Annotated[str | None, Query(description="json or html")] = None,
+        lang: html.PageLang = None,
     ) -> Response:
         doc = {"conformsTo": CONFORMANCE}
         if negotiate(request, f, ("json", "html")) == "html":
-            return html.conformance(doc)
+            return html.conformance(request, lang, doc)
         return _json(doc)
 
     def collections(
@@ -449,6 +453,7 @@ class FeaturesFactory:
         twin: TwinDep,
         who: ReaderDep,
         f: Annotated[str | None, Query(description="json or html")] = None,
+        lang: html.PageLang = None,
     ) -> Response:
         doc = {
             "links": [
@@ -459,7 +464,7 @@ class FeaturesFactory:
             "crs": SUPPORTED_API_CRS,
         }
         if negotiate(request, f, ("json", "html")) == "html":
-            return html.collections(doc)
+            return html.collections(request, lang, doc)
         return _json(doc)
 
     def collection(
@@ -469,11 +474,12 @@ class FeaturesFactory:
         who: ReaderDep,
         collection_id: CollectionId,
         f: Annotated[str | None, Query(description="json or html")] = None,
+        lang: html.PageLang = None,
     ) -> Response:
         schema = collection_of(twin, collection_id)
         doc = _collection_doc(request, twin, schema)
         if negotiate(request, f, ("json", "html")) == "html":
-            return html.collection(doc)
+            return html.collection(request, lang, doc, schema, _queryables(request, schema), twin.count(schema.name))
         return _json(doc)
 
     def queryables(
@@ -483,11 +489,12 @@ class FeaturesFactory:
         who: ReaderDep,
         collection_id: CollectionId,
         f: Annotated[str | None, Query(description="json or html")] = None,
+        lang: html.PageLang = None,
     ) -> Response:
         schema = collection_of(twin, collection_id)
         doc = _queryables(request, schema)
         if negotiate(request, f, ("json", "html")) == "html":
-            return html.queryables(doc)
+            return html.queryables(request, lang, doc, schema)
         return _json(doc, media="application/schema+json")
 
     # ------------------------------------------------------------------ reads
@@ -513,6 +520,7 @@ class FeaturesFactory:
         sortby: Annotated[str | None, Query(description="Properties to sort by, e.g. -area_m2,code")] = None,
         properties: Annotated[str | None, Query(description="Only these properties, comma separated.")] = None,
         f: Annotated[str | None, Query(description="geojson, json or html")] = None,
+        lang: html.PageLang = None,
     ) -> Response:
         settings = get_settings(request)
         fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
@@ -613,7 +621,9 @@ class FeaturesFactory:
         }
         headers = {"Content-Crs": f"<{out_crs}>", **read_headers(request, ref, version.version)}
         if fmt == "html":
-            return html.items(schema, meta, features, headers)
+            # The page's map draws lon/lat, whatever crs the JSON form would answer in.
+            offset_read = offset if cursor is None else None
+            return html.items(request, lang, twin, schema, meta, page.features, ref, offset_read, headers)
         body = feature_collection(features, meta)
         return Response(body, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
 
@@ -628,6 +638,7 @@ class FeaturesFactory:
         crs: Annotated[str | None, Query(description="The CRS of the response's coordinates.")] = None,
         datetime_: Annotated[str | None, Query(alias="datetime", description="An instant.")] = None,
         f: Annotated[str | None, Query(description="geojson, json or html")] = None,
+        lang: html.PageLang = None,
     ) -> Response:
         fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
         schema = collection_of(twin, collection_id)
@@ -656,7 +667,7 @@ class FeaturesFactory:
             "ETag": etag_of(stored),
         }
         if fmt == "html":
-            return html.item(schema, orjson.loads(body), headers)
+            return html.item(request, lang, twin, schema, orjson.loads(stored), ref, headers)
         out = body[:-1] + b',"links":' + orjson.dumps(links) + b"}"
         return Response(out, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
 

@@ -1,110 +1,494 @@
-"""Plain HTML views of the OGC API documents (the Part 1 HTML conformance class).
+"""HTML views of the OGC API documents (the Part 1 HTML conformance class), for engineers to browse.
 
-Deliberately small: every value is escaped, nothing is fetched from outside, and each page
-links to its JSON form. The interactive maps live in web/.
+Each page is rendered from the document its JSON form answers with, through the app's one
+template environment (web/templating.py, autoescaped; templates web/templates/ogc_*.html):
+breadcrumbs from home, the JSON link, headings in the page's language (English unless
+`lang=zh`). Items and item pages draw their features with the app's own Leaflet
+(web/static/ogc-pages.js); the features ride in the page as JSON (the |tojson filter), never as
+markup. Everything is read through the caller's view of the twin, so a hidden layer or commit
+is not there to show.
 """
 
 from __future__ import annotations
 
-from html import escape
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import orjson
+from fastapi import Query, Request
 from starlette.responses import HTMLResponse
 
-from twin.model import LayerSchema
+from api.caching import REVALIDATE
+from api.deps import public_url
+from completion.schedule import checkpoints
+from completion.settings import CompletionSettings
+from completion.snapshot import today_local
+from layers.catalogue import VENUE_BOUNDARY
+from twin import Ref
+from twin.access import TwinView
+from twin.core import SHANGHAI
+from twin.errors import NotFound
+from twin.model import CommitInfo, LayerSchema
+from web import i18n
+from web.assets import ogc_page_assets, versioned_url
+from web.templating import render
 
-_STYLE = (
-    "body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:2rem;max-width:72rem;color:#1b2733}"
-    "table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ccd;padding:.25rem .5rem;text-align:left}"
-    "th{background:#eef2f6}code{font-size:.85rem}a{color:#0b5cad}"
-)
-
-
-def _page(title: str, body: str, headers: dict[str, str] | None = None) -> HTMLResponse:
-    doc = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>"
-    )
-    return HTMLResponse(doc, headers=headers)
-
-
-def _links(links: list[dict[str, Any]]) -> str:
-    rows = "".join(
-        f'<li><a href="{escape(link["href"])}">{escape(link.get("title") or link["rel"])}</a> '
-        f"<small>({escape(link['rel'])}, {escape(link.get('type', ''))})</small></li>"
-        for link in links
-    )
-    return f"<ul>{rows}</ul>"
-
-
-def conformance(doc: dict[str, Any]) -> HTMLResponse:
-    items = "".join(f"<li><code>{escape(c)}</code></li>" for c in doc["conformsTo"])
-    return _page("Conformance", f"<ul>{items}</ul>")
+PAGE_LANG = "en"  # the OGC pages' language unless `lang` names another (GIS tools and their users read English)
+PageLang = Annotated[
+    Literal["en", "zh"] | None,
+    Query(description="The HTML page's language: en (default) or zh. JSON answers ignore it."),
+]
+RECENT_COMMITS = 15  # commits that changed the layer, offered by the version picker
+LOG_SCAN = 200  # how far back the log is read to find them
+FEATURE_VERSIONS = 30
+# Parameters that name the version read or the place in the paging: the version picker replaces them.
+_VERSION_PARAMS = ("version", "asof", "datetime", "offset", "cursor")
 
 
-def collections(doc: dict[str, Any]) -> HTMLResponse:
-    rows = "".join(
-        f'<tr><td><a href="{escape(_href(c, "self"))}?f=html">{escape(c["id"])}</a></td><td>{escape(c["title"])}</td>'
-        f'<td>{escape(c.get("twin:titleZh", ""))}</td><td><a href="{escape(_href(c, "items"))}?f=html">features</a></td></tr>'
-        for c in doc["collections"]
-    )
-    return _page("Venue layers", f"<table><tr><th>id</th><th>title</th><th>名称</th><th></th></tr>{rows}</table>")
+@dataclass(frozen=True)
+class Crumb:
+    label: str
+    href: str | None  # None: the page itself
+    kind: str  # home, collections, collection, items, feature, ... (for tests and styles)
 
 
-def collection(doc: dict[str, Any]) -> HTMLResponse:
-    bbox = doc["extent"]["spatial"]["bbox"][0]
-    body = (
-        f"<p>{escape(doc['description'])}</p><p>Extent (lon/lat): <code>{escape(', '.join(f'{v:.5f}' for v in bbox))}</code></p>"
-        f"{_links(doc['links'])}"
-    )
-    return _page(f"{doc['title']} / {doc.get('twin:titleZh', '')}", body)
+@dataclass(frozen=True)
+class VersionChoice:
+    value: str
+    label: str
+    selected: bool = False
 
 
-def queryables(doc: dict[str, Any]) -> HTMLResponse:
-    rows = "".join(
-        f"<tr><td>{escape(k)}</td><td>{escape(str(v.get('type', '')))}</td><td>{escape(v.get('title', ''))}</td>"
-        f"<td>{escape(', '.join(map(str, v.get('enum', []))))}</td></tr>"
-        for k, v in doc["properties"].items()
-    )
-    return _page(
-        f"Queryables of {doc['title']}",
-        f"<table><tr><th>name</th><th>type</th><th>title</th><th>values</th></tr>{rows}</table>",
-    )
+@dataclass
+class VersionPicker:
+    """A select of versions that reloads the page with ?version=..., keeping its other parameters."""
+
+    action: str
+    keep: list[tuple[str, str]]
+    head: VersionChoice | None
+    groups: list[tuple[str, list[VersionChoice]]] = field(default_factory=list)
 
 
-def items(schema: LayerSchema, meta: dict[str, Any], features: list[bytes], headers: dict[str, str]) -> HTMLResponse:
-    names = [f.name for f in schema.fields]
-    head = "".join(f"<th>{escape(n)}</th>" for n in ["id", *names])
-    rows = []
-    for b in features:
-        d = orjson.loads(b)
-        p = d.get("properties") or {}
-        cells = "".join(f"<td>{escape(str(p.get(n, '')))}</td>" for n in names)
-        rows.append(
-            f'<tr><td><a href="items/{escape(str(d["id"]))}?f=html">{escape(str(d["id"]))}</a></td>{cells}</tr>'
+class _Page:
+    """One HTML page's language and its links (absolute, like the JSON documents' links)."""
+
+    def __init__(self, request: Request, lang: str | None):
+        self.request = request
+        self.lang = lang or PAGE_LANG
+
+    def t(self, key: str, **values: Any) -> str:
+        return i18n.label(self.lang, key, **values)
+
+    def url(self, path: str, **params: Any) -> str:
+        return public_url(self.request, path, **params)
+
+    def page(self, path: str, **params: Any) -> str:
+        """The HTML form of `path`, in this page's language."""
+        return public_url(self.request, path, **params, f="html", lang=self.lang)
+
+    def this_with(self, **params: str | None) -> str:
+        """This page's URL with `params` set (None removes one)."""
+        return _with_params(str(self.request.url), **params)
+
+    def crumbs(self, *trail: Crumb) -> list[Crumb]:
+        return [Crumb(self.t("home"), self.page("/"), "home"), *trail]
+
+    def collections_crumb(self) -> Crumb:
+        return Crumb(self.t("collections"), self.page("/collections"), "collections")
+
+    def layer_crumbs(self, schema: LayerSchema) -> list[Crumb]:
+        base = f"/collections/{schema.name}"
+        return [
+            self.collections_crumb(),
+            Crumb(i18n.layer_title(self.lang, schema), self.page(base), "collection"),
+        ]
+
+    def respond(
+        self,
+        template: str,
+        *,
+        title: str,
+        crumbs: list[Crumb],
+        json_href: str,
+        json_label: str = "JSON",
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        # The last crumb is this page: not a link.
+        trail = [*crumbs[:-1], Crumb(crumbs[-1].label, None, crumbs[-1].kind)]
+        body = render(
+            template,
+            lang=self.lang,
+            title=title,
+            crumbs=trail,
+            json_href=json_href,
+            json_label=json_label,
+            other_lang=self.this_with(lang="zh" if self.lang == "en" else "en"),
+            assets=[{"kind": a.kind, "href": public_url(self.request, versioned_url(a))} for a in ogc_page_assets()],
+            **context,
         )
-    nav = _links([link for link in meta["links"] if link["rel"] in ("next", "prev", "collection")])
-    body = (
-        f"<p>{meta['numberReturned']} of {meta['numberMatched']} features"
-        f"{' as of version ' + escape(meta['twin:version'][:12]) if meta.get('twin:version') else ''}.</p>"
-        f"<table><tr>{head}</tr>{''.join(rows)}</table>{nav}"
+        # A page lists the versions to pick from, which grow with every commit: even a page pinned to a
+        # commit is revalidated, against the hash of its body (the middleware's ETag), not kept a year.
+        kept = {k: v for k, v in (headers or {}).items() if k.lower() not in ("etag", "cache-control")}
+        return HTMLResponse(body, headers={**kept, "Cache-Control": REVALIDATE})
+
+
+def _with_params(url: str, **params: str | None) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query += [(k, v) for k, v in params.items() if v is not None]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _local_time(t: datetime) -> str:
+    return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def _cell(value: Any) -> str:
+    """A property value as a table shows it (the template escapes it)."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _geometry_label(page: _Page, geometry_type: str | None) -> str:
+    return geometry_type if geometry_type else page.t("no_geometry")
+
+
+# ---------------------------------------------------------------------------- capabilities
+def conformance(request: Request, lang: str | None, doc: dict[str, Any]) -> HTMLResponse:
+    page = _Page(request, lang)
+    return page.respond(
+        "ogc_conformance.html",
+        title=page.t("conformance"),
+        crumbs=page.crumbs(Crumb(page.t("conformance"), None, "conformance")),
+        json_href=page.url("/conformance", f="json"),
+        classes=doc["conformsTo"],
     )
-    return _page(f"{schema.title_en} / {schema.title_zh}", body, headers)
 
 
-def item(schema: LayerSchema, feature: dict[str, Any], headers: dict[str, str]) -> HTMLResponse:
-    p = feature.get("properties") or {}
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in p.items())
-    body = (
-        f"<table>{rows}</table><h2>Geometry</h2><pre>{escape(orjson.dumps(feature['geometry']).decode()[:20000])}</pre>"
-        f'<p><a href="{escape(str(feature["id"]))}">GeoJSON</a> · <a href="{escape(str(feature["id"]))}/history">history</a></p>'
+def collections(request: Request, lang: str | None, doc: dict[str, Any]) -> HTMLResponse:
+    page = _Page(request, lang)
+    rows = [
+        {
+            "id": c["id"],
+            "title": c["title"] if page.lang == "en" else c["twin:titleZh"],
+            "other_title": c["twin:titleZh"] if page.lang == "en" else c["title"],
+            "geometry": _geometry_label(page, c.get("twin:geometryType")),
+            "href": page.page(f"/collections/{c['id']}"),
+            "items_href": page.page(f"/collections/{c['id']}/items"),
+            "queryables": page.page(f"/collections/{c['id']}/queryables"),
+            "json": page.url(f"/collections/{c['id']}", f="json"),
+        }
+        for c in doc["collections"]
+    ]
+    return page.respond(
+        "ogc_collections.html",
+        title=page.t("collections"),
+        crumbs=page.crumbs(page.collections_crumb()),
+        json_href=page.url("/collections", f="json"),
+        rows=rows,
     )
-    return _page(f"{schema.title_en} {feature['id']}", body, headers)
 
 
-def _href(doc: dict[str, Any], rel: str) -> str:
-    for link in doc["links"]:
-        if link["rel"] == rel and link.get("type") != "text/html":
-            return str(link["href"])
-    return ""
+def _queryable_rows(page: _Page, doc: dict[str, Any]) -> list[dict[str, str]]:
+    rows = []
+    for name, spec in doc["properties"].items():
+        kind = spec.get("type") or spec.get("format", "")
+        if spec.get("format") and spec.get("type"):
+            kind = f"{spec['type']} ({spec['format']})"
+        if name == "geometry":
+            kind = spec.get("x-twin-geometryType") or spec.get("format", "")
+        title = spec.get("title", "")
+        if page.lang == "zh" and spec.get("description"):
+            title = spec["description"]
+        rows.append(
+            {
+                "name": name,
+                "type": str(kind),
+                "title": title,
+                "allowed": ", ".join(map(str, spec.get("enum", []))),
+                "unit": str(spec.get("x-ogc-unit", "")),
+            }
+        )
+    return rows
+
+
+def collection(
+    request: Request,
+    lang: str | None,
+    doc: dict[str, Any],
+    schema: LayerSchema,
+    queryables_doc: dict[str, Any],
+    count: int,
+) -> HTMLResponse:
+    page = _Page(request, lang)
+    start, end = doc["extent"]["temporal"]["interval"][0]
+    base = f"/collections/{schema.name}"
+    downloads = [lk for lk in doc["links"] if lk["rel"] == "enclosure"]
+    skip = {"self", "alternate", "items", "enclosure"}
+    other = [lk for lk in doc["links"] if lk["rel"] not in skip and lk.get("type") != "text/html"]
+    return page.respond(
+        "ogc_collection.html",
+        title=i18n.layer_title(page.lang, schema),
+        crumbs=page.crumbs(*page.layer_crumbs(schema)),
+        json_href=page.url(base, f="json"),
+        doc=doc,
+        other_title=schema.title_zh if page.lang == "en" else schema.title_en,
+        description=schema.description,
+        bbox=[f"{v:.5f}" for v in doc["extent"]["spatial"]["bbox"][0]] if schema.spatial else None,
+        first_time=_local_time(datetime.fromisoformat(start.replace("Z", "+00:00"))) if start else None,
+        end_time=end,
+        geometry=_geometry_label(page, doc.get("twin:geometryType")),
+        count=count,
+        items_href=page.page(base + "/items"),
+        queryables_href=page.page(base + "/queryables"),
+        layer_check_href=page.url(f"/maps/layers/{schema.name}", lang=page.lang),
+        queryables=_queryable_rows(page, queryables_doc),
+        downloads=downloads,
+        other_links=other,
+    )
+
+
+def queryables(request: Request, lang: str | None, doc: dict[str, Any], schema: LayerSchema) -> HTMLResponse:
+    page = _Page(request, lang)
+    title = page.t("queryables_of", layer=i18n.layer_title(page.lang, schema))
+    return page.respond(
+        "ogc_queryables.html",
+        title=title,
+        crumbs=page.crumbs(*page.layer_crumbs(schema), Crumb(page.t("queryables"), None, "queryables")),
+        json_href=page.url(f"/collections/{schema.name}/queryables", f="json"),
+        queryables=_queryable_rows(page, doc),
+    )
+
+
+# ---------------------------------------------------------------------------- features
+def _read_at(page: _Page, ref: Ref) -> str | None:
+    c = ref.commit
+    return page.t("read_at", id=c.id[:12], time=_local_time(c.time)) if c else None
+
+
+def _commit_choice(page: _Page, c: CommitInfo, current: Ref, note: str = "") -> VersionChoice:
+    message = c.message if len(c.message) <= 60 else c.message[:59] + "…"
+    label = " · ".join(x for x in (_local_time(c.time), c.id[:8], note, message) if x)
+    return VersionChoice(c.id, label, current.commit is not None and current.commit.id == c.id)
+
+
+def _picker(
+    page: _Page,
+    current: Ref,
+    named: bool,
+    groups: list[tuple[str, list[CommitInfo], dict[str, str]]],
+    head_exists: bool = True,
+) -> VersionPicker:
+    """The version select: HEAD, then each group of commits (with a note per commit id), the version
+    read marked; one version read that no group lists is offered at the top, so the select says it."""
+    keep = [(k, v) for k, v in page.request.query_params.multi_items() if k not in (*_VERSION_PARAMS, "f", "lang")]
+    keep += [("f", "html"), ("lang", page.lang)]
+    picker = VersionPicker(
+        action=page.request.url.path,
+        keep=keep,
+        head=VersionChoice("HEAD", page.t("version_head"), not named) if head_exists else None,
+    )
+    listed = False
+    for label, commits, notes in groups:
+        choices = []
+        for c in commits:
+            choice = _commit_choice(page, c, current, notes.get(c.id, ""))
+            # The version read is marked once, in the first group that lists it (and not when it is HEAD).
+            selected = choice.selected and named and not listed
+            listed = listed or choice.selected
+            choices.append(VersionChoice(choice.value, choice.label, selected))
+        if choices:
+            picker.groups.append((label, choices))
+    if named and not listed and current.commit is not None:
+        picker.groups.insert(0, (page.t("version"), [_commit_choice(page, current.commit, current)]))
+    return picker
+
+
+def _checkpoint_commits(twin: TwinView) -> tuple[list[CommitInfo], dict[str, str]]:
+    """The commit each past checkpoint of this expo reads (newest first), and its checkpoint label."""
+    head, first = twin.head(), twin.first_commit()
+    if head is None or first is None:
+        return [], {}
+    settings = CompletionSettings()
+    opening = settings.opening_day(settings.expo_year_for(head.time.astimezone(SHANGHAI).date()))
+    today = today_local()
+    found: list[CommitInfo] = []
+    notes: dict[str, str] = {}
+    for cp in reversed(checkpoints(opening, first.time.astimezone(SHANGHAI).date(), settings.checkpoint_days)):
+        if cp.on > today:
+            continue
+        c = twin.resolve(asof=cp.on.isoformat()).commit
+        if c is None:
+            continue
+        if c.id in notes:  # a quiet stretch: several checkpoints read one commit
+            notes[c.id] = f"{cp.label}, {notes[c.id]}"
+            continue
+        found.append(c)
+        notes[c.id] = cp.label
+    return found, notes
+
+
+def _named(page: _Page) -> bool:
+    return any(k in page.request.query_params for k in ("version", "asof", "datetime"))
+
+
+def _geojson(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Feature", "id": doc["id"], "geometry": doc["geometry"], "properties": doc.get("properties") or {}}
+
+
+def _context(twin: TwinView, schema: LayerSchema, ref: Ref) -> list[dict[str, Any]]:
+    """The venue's outline under the map, so a page of features shows where on the site they are."""
+    if schema.name == VENUE_BOUNDARY.name or not schema.spatial:
+        return []
+    try:
+        found = twin.features(VENUE_BOUNDARY.name, ref)
+    except NotFound:  # not in the caller's view (or not in this twin): no outline
+        return []
+    out = []
+    for b in found.features:
+        d = orjson.loads(b)
+        if d.get("geometry") is not None:
+            out.append({"type": "Feature", "id": d["id"], "geometry": d["geometry"], "properties": {}})
+    return out
+
+
+def _columns(page: _Page, schema: LayerSchema, features: list[dict[str, Any]]) -> list[dict[str, str]]:
+    selected = page.request.query_params.get("properties")
+    names = [p.strip() for p in selected.split(",")] if selected is not None else None
+    return [
+        {"name": f.name, "title": i18n.field_title(page.lang, f)}
+        for f in schema.fields
+        if names is None or f.name in names
+    ]
+
+
+def items(
+    request: Request,
+    lang: str | None,
+    twin: TwinView,
+    schema: LayerSchema,
+    meta: dict[str, Any],
+    features: list[bytes],
+    ref: Ref,
+    offset: int | None,
+    headers: dict[str, str],
+) -> HTMLResponse:
+    """A page of features: its map, its table, the paging links and the version picker.
+
+    `features` are in storage lon/lat (the map's), whatever `crs` the JSON form would use;
+    `offset` is None when the page was read from a cursor."""
+    page = _Page(request, lang)
+    decoded = [orjson.loads(b) for b in features]
+    base = f"/collections/{schema.name}"
+    columns = _columns(page, schema, decoded)
+    pin = {"version": ref.commit.id} if _named(page) and ref.commit else {}
+    rows = [
+        {
+            "id": str(d["id"]),
+            "href": page.page(f"{base}/items/{quote(str(d['id']), safe='')}", **pin),
+            "cells": [_cell((d.get("properties") or {}).get(c["name"])) for c in columns],
+            "name": i18n.feature_name(page.lang, d.get("properties") or {}),
+        }
+        for d in decoded
+    ]
+    paging = {
+        rel: _with_params(lk["href"], f="html", lang=page.lang)
+        for lk in meta["links"]
+        if (rel := lk["rel"]) in ("next", "prev")
+    }
+    returned, matched = meta["numberReturned"], meta["numberMatched"]
+    if not matched:
+        summary = page.t("items_none")
+    elif offset is not None and returned:
+        summary = page.t("items_range", first=offset + 1, last=offset + returned, matched=matched)
+    else:
+        summary = page.t("items_returned", returned=returned, matched=matched)
+    log = [c for c in twin.log(LOG_SCAN) if schema.name in c.counts][:RECENT_COMMITS]
+    cps, notes = _checkpoint_commits(twin)
+    picker = _picker(
+        page,
+        ref,
+        _named(page),
+        [(page.t("versions_of_layer"), log, {}), (page.t("checkpoints"), cps, notes)],
+    )
+    query = [(k, v) for k, v in request.query_params.multi_items() if k in ("filter", "bbox", "sortby", "properties")]
+    spatial = [_geojson(d) for d in decoded if d.get("geometry") is not None]
+    return page.respond(
+        "ogc_items.html",
+        title=i18n.layer_title(page.lang, schema),
+        crumbs=page.crumbs(*page.layer_crumbs(schema), Crumb(page.t("items"), None, "items")),
+        json_href=page.this_with(f="geojson", lang=None),
+        json_label=page.t("geojson"),
+        headers=headers,
+        schema_name=schema.name,
+        columns=columns,
+        rows=rows,
+        summary=summary,
+        paging=paging,
+        picker=picker,
+        read_at=_read_at(page, ref),
+        query=query,
+        spatial=schema.spatial,
+        features={"type": "FeatureCollection", "features": spatial},
+        context={"type": "FeatureCollection", "features": _context(twin, schema, ref) if spatial else []},
+    )
+
+
+def item(
+    request: Request,
+    lang: str | None,
+    twin: TwinView,
+    schema: LayerSchema,
+    feature: dict[str, Any],
+    ref: Ref,
+    headers: dict[str, str],
+) -> HTMLResponse:
+    """One feature: its map, its properties (the schema's fields first), its versions."""
+    page = _Page(request, lang)
+    fid = str(feature["id"])
+    base = f"/collections/{schema.name}"
+    props = feature.get("properties") or {}
+    known = {f.name for f in schema.fields}
+    fields = [
+        {"name": f.name, "title": i18n.field_title(page.lang, f), "value": _cell(props.get(f.name))}
+        for f in schema.fields
+        if f.name in props
+    ]
+    extra = [{"name": k, "title": "", "value": _cell(v)} for k, v in props.items() if k not in known]
+    versions = sorted(twin.history(schema.name, fid), key=lambda h: h.commit.seq, reverse=True)
+    exists_at_head = bool(versions) and versions[0].op != "delete"
+    made = [h.commit for h in versions if h.op != "delete"][:FEATURE_VERSIONS]
+    notes = {h.commit.id: page.t(f"op_{h.op}") for h in versions if h.op != "delete"}
+    picker = _picker(page, ref, _named(page), [(page.t("versions_of_feature"), made, notes)], exists_at_head)
+    pin = {"version": ref.commit.id} if _named(page) and ref.commit else {}
+    name = i18n.feature_name(page.lang, props)
+    return page.respond(
+        "ogc_item.html",
+        title=f"{name} ({fid})" if name else fid,
+        crumbs=page.crumbs(
+            *page.layer_crumbs(schema),
+            Crumb(page.t("items"), page.page(f"{base}/items", **pin), "items"),
+            Crumb(fid, None, "feature"),
+        ),
+        json_href=page.this_with(f="geojson", lang=None),
+        json_label=page.t("geojson"),
+        headers=headers,
+        schema_name=schema.name,
+        feature_id=fid,
+        fields=fields,
+        extra=extra,
+        picker=picker,
+        read_at=_read_at(page, ref),
+        history_href=page.url(f"{base}/items/{quote(fid, safe='')}/history"),
+        spatial=feature.get("geometry") is not None,
+        features={"type": "FeatureCollection", "features": [_geojson(feature)] if feature.get("geometry") else []},
+        context={"type": "FeatureCollection", "features": _context(twin, schema, ref)},
+    )

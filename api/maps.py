@@ -63,10 +63,9 @@ def _page(html: str) -> HTMLResponse:
 
 
 def _missing_assets(e: AssetsMissing) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><meta charset=utf-8><title>Map assets missing</title><h1>Map assets missing</h1><p>{e}</p>",
-        status_code=503,
-    )
+    from web.templating import render
+
+    return HTMLResponse(render("assets_missing.html", lang="en", error=str(e)), status_code=503)
 
 
 def _data(request: Request, doc: dict[str, Any]) -> Response:
@@ -126,13 +125,19 @@ class MapsFactory:
             str | None, Query(description="YYYY-MM-DD or a checkpoint such as T-30; default today.")
         ] = None,
         lang: LangQ = None,
+        survey: Annotated[
+            str | None,
+            Query(
+                description="The orthophoto under the layers (a survey id; default the latest flown by the date), or none."
+            ),
+        ] = None,
     ) -> Response:
         try:
-            return _page(completion_map(_ctx(request, twin, who, _lang(request, lang)), date))
+            return _page(completion_map(_ctx(request, twin, who, _lang(request, lang)), date, survey))
         except AssetsMissing as e:
             return _missing_assets(e)
         except BadInput as e:
-            raise InvalidParameter(str(e), parameter="date") from None
+            raise InvalidParameter(str(e), parameter="survey" if str(e).startswith("survey=") else "date") from None
 
     def timeline(self, request: Request, twin: TwinDep, who: ReaderDep, lang: LangQ = None) -> Response:
         try:

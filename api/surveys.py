@@ -21,9 +21,6 @@ import hashlib
 import math
 import os
 import tempfile
-import threading
-import warnings
-from collections import OrderedDict
 from datetime import date
 from enum import Enum
 from pathlib import Path as FilePath
@@ -38,18 +35,22 @@ from api.caching import read_headers
 from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, public_url
 from api.errors import InvalidParameter
 from twin.access import TwinView
+from twin.survey_images import (
+    MAX_ZOOM,
+    MIN_ZOOM,
+    colormap,
+    colormap_names,
+    default_colormap_name,
+    default_range,
+    render_preview,
+    render_tile,
+    zooms,
+)
 from twin.surveys import SurveyInfo
 
 JSON = "application/json"
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 IMAGE_TYPES = {"png": "image/png", "webp": "image/webp"}
-MIN_ZOOM, MAX_ZOOM = 0, 24
-PREVIEW_SIZE = 1024
-# Defaults for single-band surveys by kind: (rescale range, colour map).
-INDEX_DEFAULTS: dict[str, tuple[tuple[float, float], str]] = {
-    "ndvi": ((0.0, 1.0), "rdylgn"),
-}
-FALLBACK_COLORMAP = "viridis"
 
 SurveyId = Annotated[str, Path(alias="surveyId", description="A survey id (from /surveys).")]
 RescaleParam = Annotated[
@@ -182,7 +183,7 @@ class SurveysFactory:
         if fmt not in IMAGE_TYPES:
             raise InvalidParameter(f"format={fmt!r} is not one of png, webp", parameter="format")
         info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
-        minzoom, maxzoom = await run_in_threadpool(_zooms, path)
+        minzoom, maxzoom = await run_in_threadpool(zooms, path)
         query = {k: v for k, v in (("rescale", rescale), ("colormap_name", colormap_name)) if v is not None}
         template = public_url(request, f"/surveys/{info.id}/tiles/WebMercatorQuad") + "/{z}/{x}/{y}." + fmt
         if query:
@@ -291,12 +292,9 @@ class SurveysFactory:
 
 # ---------------------------------------------------------------------- rendering (rio-tiler)
 def _style(info: SurveyInfo, rescale: str | None, colormap_name: str | None) -> tuple[Any, Any]:
-    """The (rescale range, colour map) a survey's images are drawn with, checked."""
-    from rio_tiler.colormap import cmap
-
-    single = info.band_count == 1
-    default_range, default_cmap = INDEX_DEFAULTS.get(info.kind, (None, FALLBACK_COLORMAP))
-    in_range: tuple[float, float] | None = None
+    """The (rescale range, colour map) a survey's images are drawn with, checked; the defaults
+    are twin.survey_images' (which the maps' legends use too)."""
+    in_range = default_range(info)
     if rescale is not None:
         try:
             lo, hi = (float(v) for v in rescale.split(","))
@@ -305,85 +303,12 @@ def _style(info: SurveyInfo, rescale: str | None, colormap_name: str | None) -> 
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise InvalidParameter(f"rescale={rescale!r}: min must be below max, both finite", parameter="rescale")
         in_range = (lo, hi)
-    elif single and default_range is not None:
-        in_range = default_range
-    elif info.dtype != "uint8":
-        # No range given for a non-8-bit raster: the index range for floats, else the type's range.
-        in_range = (-1.0, 1.0) if info.dtype.startswith("float") else (0.0, 65535.0 if "16" in info.dtype else 255.0)
-    colormap = None
     if colormap_name is not None:
-        if not single:
+        if info.band_count != 1:
             raise InvalidParameter("colormap_name applies to single-band surveys only", parameter="colormap_name")
-        if colormap_name not in cmap.list():
+        if colormap_name not in colormap_names():
             raise InvalidParameter(
                 f"no colour map {colormap_name!r} (e.g. rdylgn, greens, viridis)", parameter="colormap_name"
             )
-        colormap = cmap.get(colormap_name)
-    elif single:
-        colormap = cmap.get(default_cmap)
-    return in_range, colormap
-
-
-def _indexes(src: Any) -> tuple[int, ...] | None:
-    # Three bands drawn as RGB; more (RGBA, multispectral) draw their first three, alpha from the mask.
-    return (1, 2, 3) if src.dataset.count >= 3 else None
-
-
-def _render(img: Any, fmt: str, in_range: Any, colormap: Any) -> bytes:
-    if in_range is not None:
-        img.rescale(in_range=(in_range,) * img.count)
-    return img.render(
-        img_format=fmt.upper(), colormap=colormap, **({"lossless": False, "quality": 85} if fmt == "webp" else {})
-    )  # type: ignore[no-any-return]
-
-
-# rio-tiler encodes PNG/WEBP through an in-memory GDAL file with no georeference, which is what a
-# web image is; rasterio warns about that on every tile.
-warnings.filterwarnings("ignore", message="Dataset has no geotransform", module="rasterio")
-
-_open_readers = threading.local()
-_READERS_PER_THREAD = 8
-
-
-def _reader(path: FilePath) -> Any:
-    """An open rio-tiler Reader of a survey file, kept per thread: opening one costs as much as
-    reading a tile, and keeps GDAL's block cache warm between tiles. Safe to keep because a survey
-    file never changes (it is named by its checksum); a GDAL dataset is not shared across threads."""
-    from rio_tiler.io import Reader
-
-    cache: OrderedDict[FilePath, Any] = _open_readers.__dict__.setdefault("cache", OrderedDict())
-    src = cache.pop(path, None)
-    if src is None:
-        src = Reader(str(path))
-        while len(cache) >= _READERS_PER_THREAD:
-            cache.popitem(last=False)[1].close()
-    cache[path] = src
-    return src
-
-
-def render_tile(path: FilePath, z: int, x: int, y: int, fmt: str, in_range: Any, colormap: Any) -> bytes | None:
-    """A 256×256 tile of the survey file in PNG or WEBP; None when it lies wholly outside the raster."""
-    from rio_tiler.errors import TileOutsideBounds
-
-    src = _reader(path)
-    try:
-        img = src.tile(x, y, z, tilesize=256, indexes=_indexes(src))
-    except TileOutsideBounds:
-        return None
-    return _render(img, fmt, in_range, colormap)
-
-
-def render_preview(path: FilePath, fmt: str, in_range: Any, colormap: Any) -> bytes:
-    """The whole survey, at most PREVIEW_SIZE pixels a side, read from the COG's overviews."""
-    from rio_tiler.io import Reader
-
-    with Reader(str(path)) as src:
-        img = src.preview(max_size=PREVIEW_SIZE, indexes=_indexes(src))
-    return _render(img, fmt, in_range, colormap)
-
-
-def _zooms(path: FilePath) -> tuple[int, int]:
-    from rio_tiler.io import Reader
-
-    with Reader(str(path)) as src:
-        return max(MIN_ZOOM, src.minzoom), min(MAX_ZOOM, src.maxzoom)
+    name = colormap_name or default_colormap_name(info)
+    return in_range, (colormap(name) if name else None)

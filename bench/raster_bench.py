@@ -154,7 +154,7 @@ def venue_tiles(cog: Path, zooms: tuple[int, ...], n: int, seed: int = 5) -> lis
 
 def renderer(cog: Path, tiles: Iterator[tuple[int, int, int]], in_range: Any, colormap: Any) -> Callable[[], None]:
     """Renders the next tile of `tiles` as the API does, each call."""
-    from api.surveys import render_tile
+    from twin.survey_images import render_tile
 
     def one() -> None:
         z, x, y = next(tiles)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -49,7 +49,8 @@ StoreOpt = Annotated[
     ),
 ]
 AuthorOpt = Annotated[
-    str | None, typer.Option("--author", help="Who makes the commit (default: $VENUE_TWIN_AUTHOR; one of the two is needed).")
+    str | None,
+    typer.Option("--author", help="Who makes the commit (default: $VENUE_TWIN_AUTHOR; one of the two is needed)."),
 ]
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="A commit id (or prefix), HEAD or HEAD~n.")]
 AsofOpt = Annotated[str | None, typer.Option("--asof", help="A time (RFC 3339) or a date (end of that day, Shanghai).")]
@@ -102,8 +103,8 @@ def _author(author: str | None) -> str:
     who = author or settings().author
     if not who or not who.strip():
         _fail(
-            "who makes this commit? Give --author \"Name <unit>\" or set VENUE_TWIN_AUTHOR "
-            "(for example: export VENUE_TWIN_AUTHOR=\"Li Wei <venue office>\")",
+            'who makes this commit? Give --author "Name <unit>" or set VENUE_TWIN_AUTHOR '
+            '(for example: export VENUE_TWIN_AUTHOR="Li Wei <venue office>")',
             EXIT_BAD_INPUT,
         )
     return who
@@ -130,12 +131,32 @@ def init(
         bool, typer.Option(help="Only the venue's layer catalogue, no bundled features or history.")
     ] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing twin file.")] = False,
+    surveys: Annotated[
+        bool,
+        typer.Option(
+            "--surveys/--no-surveys",
+            help="Render and import the synthetic demo drone surveys (orthophotos, NDVI; about a minute).",
+        ),
+    ] = True,
+    survey_checkpoints: Annotated[
+        str,
+        typer.Option(help="The checkpoints (days before opening, comma-separated) the demo surveys are flown at."),
+    ] = "70,50,30,10",
 ) -> None:
-    """Create the twin: the venue's layers with the bundled data and its history."""
+    """Create the twin: the venue's layers with the bundled data and its history, and demo surveys."""
     from layers.bundle import build_bundled_twin
     from layers.catalogue import AREA_OF_INTEREST, LAYERS
 
     path = _store_path(store)
+    try:
+        checkpoints = tuple(sorted({int(t.strip().removeprefix("T-")) for t in survey_checkpoints.split(",")}))
+    except ValueError:
+        _fail(f"--survey-checkpoints {survey_checkpoints!r}: days before opening day, e.g. 70,30,10", EXIT_BAD_INPUT)
+    if any(t <= 0 for t in checkpoints):
+        _fail(
+            f"--survey-checkpoints {survey_checkpoints!r}: each must be a number of days before opening day",
+            EXIT_BAD_INPUT,
+        )
     with _errors():
         if Twin.exists(path):
             if not force:
@@ -150,9 +171,26 @@ def init(
                 def step(done: int, total: int, what: str) -> None:
                     progress.update(task, completed=done, total=total, description=what)
 
-                build_bundled_twin(path, progress=step).close()
+                twin = build_bundled_twin(path, progress=step)
+                with twin:
+                    if surveys:
+                        _demo_surveys(twin, progress, task, checkpoints)
     out.print(f"created {path}")
     summary(store=path)
+
+
+def _demo_surveys(twin: Twin, progress: Any, task: Any, checkpoints: tuple[int, ...]) -> None:
+    """The synthetic demo surveys (layers.demo_surveys), rendered in a scratch directory and imported:
+    a new user sees imagery and an imagery flag with nothing to download."""
+    import tempfile
+
+    from layers.demo_surveys import build_demo_surveys
+
+    def step(done: int, total: int, what: str) -> None:
+        progress.update(task, completed=done, total=total, description=f"rendering demo survey {what}")
+
+    with tempfile.TemporaryDirectory(prefix="venue-twin-demo-surveys-") as scratch:
+        build_demo_surveys(twin, scratch, checkpoints=checkpoints, progress=step)
 
 
 @app.command()
@@ -501,7 +539,9 @@ def copy(
 
         done = copy_twin(src, dst, force=force, start=start, advance=advance)
     head = done.head[:12] if done.head else "(empty)"
-    out.print(f"copied {done.commits} commits ({done.changes} changes) and {done.tokens} token(s) to {dst}; head {head}")
+    out.print(
+        f"copied {done.commits} commits ({done.changes} changes) and {done.tokens} token(s) to {dst}; head {head}"
+    )
 
 
 @app.command()

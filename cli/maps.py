@@ -86,16 +86,24 @@ def completion(
     lang: LangOpt = "zh",
     basemap: BasemapOpt = None,
     basemap_datum: DatumOpt = None,
+    survey: Annotated[
+        str | None,
+        typer.Option(
+            "--survey",
+            help="The orthophoto under the layers: a survey id (default: the latest flown by the date), or none.",
+        ),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """The completion map on a date: features coloured by status, figures, S-curve, late projects."""
+    """The completion map on a date: features coloured by status, figures, S-curve, late projects,
+    over the latest orthophoto (carried in the file, downsampled, so it opens offline)."""
     from cli.main import _errors
     from web.maps import completion_map
 
     _assets_or_fail()
     twin, ctx = _context(store, lang, basemap, basemap_datum)
     with twin, _errors():
-        html = completion_map(ctx, date)
+        html = completion_map(ctx, date, survey)
     _write(output, html)
 
 

@@ -78,6 +78,7 @@ NDVI_NODATA = -9999.0
 MARGIN_M = 30.0
 STRIP = 512
 AUTHOR = "无人机测绘组 Drone survey team (demo)"
+DEMO_FILE_PREFIX = "demo-"  # the rendered files' names; the maps credit a survey imported from one as synthetic
 
 # Surface classes: (name, RGB, NDVI). The RGB of the finished surfaces falls in the signatures of
 # completion.zonal.SIGNATURES; the worn and unfinished ones fall outside them.
@@ -325,7 +326,7 @@ def render_demo_surveys(
             if kind == "orthophoto" and t not in ortho_checkpoints:
                 continue
             grid = Grid.over(bounds, res)
-            path = outdir / f"demo-{kind}-{on.isoformat()}-T-{t}.tif"
+            path = outdir / f"{DEMO_FILE_PREFIX}{kind}-{on.isoformat()}-T-{t}.tif"
             write(path, render_classes(base, paints, grid, seed), grid, _stable_seed(seed, kind, str(t)))
             made.append(DemoSurvey(path, kind, on, f"T-{t}"))
             if progress is not None:

@@ -214,6 +214,23 @@ def _template_twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def surveyed_twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled twin with the demo surveys flown at T-70, T-30 and T-10 (an orthophoto and an
+    NDVI each), built once per session for the evidence and imagery tests, which only read it."""
+    from layers.bundle import build_bundled_twin
+    from layers.demo_surveys import build_demo_surveys
+
+    path = tmp_path_factory.mktemp("surveyed") / "venue.gpkg"
+    with build_bundled_twin(path) as twin:
+        made = build_demo_surveys(twin, path.parent / "render", checkpoints=(70, 30, 10))
+        twin.flush()
+    assert [(s.kind, s.on.isoformat()) for s in made] == [
+        (kind, day) for day in ("2026-08-27", "2026-10-06", "2026-10-26") for kind in ("orthophoto", "ndvi")
+    ]
+    return path
+
+
 @pytest.fixture(params=sorted(STORE_FACTORIES))
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path, _template_twin: Path) -> Iterator[StoreFactory]:
     factory = STORE_FACTORIES[request.param](tmp_path, _template_twin)

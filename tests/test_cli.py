@@ -31,7 +31,7 @@ def run(*args: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "venue.gpkg"
-    code, out, err = run("init", "--store", str(path))
+    code, out, err = run("init", "--no-surveys", "--store", str(path))
     assert code == 0, err
     assert "halls" in out and "venue_boundary" in out
     return path
@@ -211,13 +211,27 @@ def test_a_change_file_on_an_older_parent_is_applied_on_top_unless_strict(store:
     # Someone else commits to another feature after the file was written against `old`.
     plaza["properties"]["pots"] = 123
     theirs = tmp_path / "theirs.geojson"
-    theirs.write_text(json.dumps({"type": "FeatureCollection", "twin:commit": {"author": "zhou.min", "parent": old.id},
-                                  "features": [{**plaza, "twin:layer": "south_plaza", "twin:op": "modify"}]}))
+    theirs.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "twin:commit": {"author": "zhou.min", "parent": old.id},
+                "features": [{**plaza, "twin:layer": "south_plaza", "twin:op": "modify"}],
+            }
+        )
+    )
     assert run("commit", str(theirs), "--store", str(store))[0] == 0
     hall["properties"]["notes"] = "checked"
     mine = tmp_path / "mine.geojson"
-    mine.write_text(json.dumps({"type": "FeatureCollection", "twin:commit": {"author": "li.wei", "parent": old.id},
-                                "features": [{**hall, "twin:layer": "halls", "twin:op": "modify"}]}))
+    mine.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "twin:commit": {"author": "li.wei", "parent": old.id},
+                "features": [{**hall, "twin:layer": "halls", "twin:op": "modify"}],
+            }
+        )
+    )
     before = state(store)
     code, _, err = run("commit", str(mine), "--store", str(store), "--strict")
     assert code == 3 and "moved on" in err
@@ -232,8 +246,15 @@ def test_a_change_file_on_an_older_parent_is_applied_on_top_unless_strict(store:
         assert t.store.commit_count() == before[1] + 1 and t.fsck() == []
     # --strict needs a parent to hold the head to.
     bare = tmp_path / "bare.geojson"
-    bare.write_text(json.dumps({"type": "FeatureCollection", "twin:commit": {"author": "li.wei"},
-                                "features": [{**hall, "twin:layer": "halls", "twin:op": "modify"}]}))
+    bare.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "twin:commit": {"author": "li.wei"},
+                "features": [{**hall, "twin:layer": "halls", "twin:op": "modify"}],
+            }
+        )
+    )
     code, _, err = run("commit", str(bare), "--store", str(store), "--strict")
     assert code == 2 and "parent" in err
 
@@ -265,7 +286,20 @@ def test_gdal_command_line_lists_the_venue_layers(store: Path) -> None:
 def test_init_makes_the_folder_of_a_new_twin(tmp_path: Path) -> None:
     """`make run` on a fresh clone inits data/venue-twin.gpkg before data/ exists."""
     path = tmp_path / "data" / "not-yet" / "venue-twin.gpkg"
-    code, out, err = run("init", "--store", str(path))
+    code, out, err = run("init", "--survey-checkpoints", "T-10", "--store", str(path))
     assert code == 0, err
     with Twin.open(path) as twin:
         assert twin.commit_count() > 10 and twin.fsck() == []
+        # the demo surveys of that checkpoint, beside the twin: an orthophoto and an NDVI
+        assert sorted((s.kind, s.date.isoformat()) for s in twin.surveys()) == [
+            ("ndvi", "2026-10-26"),
+            ("orthophoto", "2026-10-26"),
+        ]
+        assert all(twin.survey_path(s).is_file() for s in twin.surveys())
+    assert (path.parent / "venue-twin.surveys").is_dir()
+
+
+def test_init_refuses_bad_survey_checkpoints(tmp_path: Path) -> None:
+    path = tmp_path / "venue.gpkg"
+    code, out, err = run("init", "--survey-checkpoints", "ten", "--store", str(path))
+    assert code == 2 and "--survey-checkpoints" in err and not path.exists()

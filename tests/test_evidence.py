@@ -22,8 +22,7 @@ from api.settings import ApiSettings
 from cli.main import app
 from completion.evidence import all_evidence, project_evidence
 from completion.zonal import signature_shares, surface_change, zonal_stats
-from layers.bundle import build_bundled_twin
-from layers.demo_surveys import LAGGING, build_demo_surveys, render_demo_surveys
+from layers.demo_surveys import LAGGING, render_demo_surveys
 from twin import Twin
 from twin.errors import BadInput
 
@@ -111,16 +110,9 @@ def test_rgb_signatures_and_change(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------- demo surveys
 @pytest.fixture(scope="module")
-def surveyed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled twin with the demo surveys of T-70, T-30 and T-10."""
-    path = tmp_path_factory.mktemp("evidence") / "venue.gpkg"
-    with build_bundled_twin(path) as twin:
-        made = build_demo_surveys(twin, path.parent / "render", checkpoints=(70, 30, 10))
-        twin.flush()
-    assert [(s.kind, s.on.isoformat()) for s in made] == [
-        ("orthophoto", T70), ("ndvi", T70), ("orthophoto", T30), ("ndvi", T30), ("orthophoto", T10), ("ndvi", T10),
-    ]  # fmt: skip
-    return path
+def surveyed(surveyed_twin: Path) -> Path:
+    """The bundled twin with the demo surveys of T-70, T-30 and T-10 (tests/conftest.py)."""
+    return surveyed_twin
 
 
 def test_demo_rendering_is_deterministic(surveyed: Path, tmp_path: Path) -> None:

@@ -185,7 +185,7 @@ def test_the_same_raster_twice_and_bad_kinds_are_refused(twin: Twin, survey_dir:
 def test_the_cli_imports_lists_shows_and_fsck_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VENUE_TWIN_SURVEY_DIR", raising=False)
     store = tmp_path / "venue.gpkg"
-    assert runner.invoke(app, ["init", "--store", str(store)]).exit_code == 0
+    assert runner.invoke(app, ["init", "--no-surveys", "--store", str(store)]).exit_code == 0
     src = write_geotiff(tmp_path / "ortho.tif", crs="EPSG:4549", res=0.3)
     r = runner.invoke(
         app,

@@ -34,6 +34,7 @@ from web_support import (
 )
 
 from layers.catalogue import AREA_OF_INTEREST
+from web import i18n
 
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
@@ -245,7 +246,7 @@ def test_legend_and_panel_show_the_completion_figures(visit: Any, server: LiveSe
     assert late.count() == len(comp["late"]) > 0
     for i, p in enumerate(comp["late"]):
         text = late.nth(i).inner_text()
-        assert p["code"] in text and p["responsible_unit"] in text
+        assert p["code"] in text and i18n.unit_name(lang, p["responsible_unit"]) in text  # in the page's language
         assert (p["name_en"] if lang == "en" else p["name_zh"]) in text
     clean(v)
 
@@ -295,6 +296,51 @@ def test_late_project_zooms_the_map_to_its_features(visit: Any, server: LiveServ
     clean(v)
 
 
+def test_unit_section_zooms_to_a_units_projects(visit: Any, server: LiveServer) -> None:
+    """The per-unit section opens, lists /completion/units' rows in order, and a unit's row zooms
+    to and outlines the features of all its projects."""
+    units = api(server, "/completion/units", date=KNOWN_DATE)["units"]
+    projects = api(server, "/projects", date=KNOWN_DATE)["projects"]
+    v = visit(PAGES["completion-en"])
+    section = v.page.locator('details[data-section="units"]')
+    assert not section.evaluate("el => el.open")  # folded until asked for: the late list stays in view
+    section.locator("summary").click()
+    v.page.wait_for_function("document.querySelector('details[data-section=\"units\"]').open")
+    rows = section.locator("li.vt-unit")
+    assert rows.evaluate_all("els => els.map(el => el.dataset.unit)") == [u["key"] for u in units]
+    first = units[0]
+    assert first["late"] > 0 and i18n.unit_name("en", first["key"]) in rows.first.inner_text()
+    v.moved(lambda: rows.first.click())  # an animated zoom
+    highlighted = v.page.evaluate(
+        "Object.keys(vt_engine.layers).flatMap(k => vt_engine.layers[k]._highlighted().map(it => k + '/' + it.f.id))"
+    )
+    wanted = {f for p in projects if p["responsible_unit"] == first["key"] for f in p["features"]}
+    assert set(highlighted) == wanted
+    assert "vt-selected" in (rows.first.get_attribute("class") or "")
+    section.evaluate("el => el.scrollIntoView({block: 'start'})")  # the panel scrolls; the map stays
+    v.shot("map-completion-units")
+    clean(v)
+
+
+def test_default_completion_map_says_which_date_it_shows(visit: Any, server: LiveServer, store: Path) -> None:
+    """Without a date the map opens on completion.landing's date for today, and says so when that is
+    not today (by this machine's clock: after the bundled season, the latest checkpoint with reports)."""
+    from completion.landing import landing_date
+    from twin import Twin
+
+    with Twin.open(store) as twin:
+        landing = landing_date(twin)
+    v = visit("/maps/completion?lang=en")
+    assert v.stats()["halls"]["params"]["date"] == landing.on.isoformat()
+    note = v.page.locator(".vt-landing-note")
+    if landing.moved:
+        assert f"Showing {landing.checkpoint} ({landing.on.isoformat()})" in note.inner_text()
+    else:
+        assert note.count() == 0
+    v.shot("map-completion-default")
+    clean(v)
+
+
 def _centre(geometry: dict[str, Any]) -> tuple[float, float]:
     import shapely
 
@@ -320,7 +366,7 @@ def test_popup_names_the_project_its_unit_and_progress(visit: Any, server: LiveS
     popup = v.page.locator(".leaflet-popup-content")
     v.page.wait_for_function(POPUP_READY)  # the feature's attributes may still be on their way
     text = popup.inner_text()
-    assert project["code"] in text and project["responsible_unit"] in text
+    assert project["code"] in text and i18n.unit_name("en", project["responsible_unit"]) in text
     assert f"{_percent(project['percent'])} done / {_percent(project['planned_percent'])} planned" in text
     assert (project["forecast"]["finish"] or "no forecast") in text
     assert "Behind" in text

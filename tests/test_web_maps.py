@@ -341,3 +341,188 @@ def test_changes_between_checkpoints(api: TestClient) -> None:
     assert page.status_code == 200
     assert '<option value="2026-10-06" selected>T-30 · 2026-10-06' in page.text
     assert '<option value="2026-10-26" selected>T-10 · 2026-10-26' in page.text
+
+
+# ---------------------------------------------------------------------------- the date a map lands on
+AFTER_OPENING = "2026-12-03"  # a clock four weeks after opening day; the bundled reports stop at T-10
+
+
+def _day(text: str) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(text)
+
+
+def test_after_opening_day_a_map_lands_on_the_last_checkpoint_with_reports(store: Path) -> None:
+    from completion.landing import landing_date
+    from web.data import landed_view
+    from web.panels import completion_panel
+
+    with Twin.open(store) as twin:
+        landing = landing_date(twin, _day(AFTER_OPENING))
+        assert (landing.on.isoformat(), landing.checkpoint, landing.reason) == (
+            CHECKPOINT_DATE, "T-10", "after_opening",
+        )  # fmt: skip
+        # before opening day, with no report since the last checkpoint: that checkpoint, saying why
+        early = landing_date(twin, _day("2026-10-29"))
+        assert (early.on.isoformat(), early.reason) == (CHECKPOINT_DATE, "no_reports_since_checkpoint")
+        # on a checkpoint day with its reports in, and before the first report: today, as asked
+        assert not landing_date(twin, _day(CHECKPOINT_DATE)).moved
+        assert not landing_date(twin, _day("2026-07-01")).moved
+        view = landed_view(twin, _day(AFTER_OPENING))
+        assert view is not None and view.on.isoformat() == CHECKPOINT_DATE
+        html = completion_panel(twin, view, "en")
+        zh = completion_panel(twin, view, "zh")
+    assert "Showing T-10 (2026-10-26), the latest checkpoint with reports" in html
+    assert f"today is {AFTER_OPENING}" in html and "Opening day has passed" in html
+    assert f'data-landed="{CHECKPOINT_DATE}" data-landed-checkpoint="T-10" data-today="{AFTER_OPENING}"' in html
+    assert "显示T-10（2026-10-26）：有填报数据的最近节点" in zh
+    # the figures are T-10's: 10 days to go, and behind only by fresh reports (none stale)
+    assert 'data-kpi="days" data-value="10"' in html
+    assert 'data-kpi="reports_missing" data-value="0"' in html and 'data-stale="true"' not in html
+    # every figure with its age: overall, each area, each late project
+    assert re.search(r'data-kpi="overall"[^>]*data-age="0"', html) and "Newest report 2026-10-26, 0 d old" in html
+    assert len(re.findall(r'<tr data-area="[^"]+"[^>]*data-age="\d+"', html)) == 4
+    assert html.count("last report 2026-10-26 (0 d old)") == len(
+        re.findall(r"<li class=\"vt-\w+\" data-project=", html)
+    )
+
+
+def test_the_default_page_is_the_landing_date(api: TestClient, store: Path) -> None:
+    """Without a date the page opens where landing_date puts today (whatever the machine's clock)."""
+    from completion.landing import landing_date
+
+    with Twin.open(store) as twin:
+        landing = landing_date(twin)
+    html = api.get("/maps/completion", params={"lang": "en"}).text
+    assert f'"date":"{landing.on.isoformat()}"' in html.replace(" ", "")
+    assert ('data-landed="' in html) == landing.moved
+    explicit = api.get("/maps/completion", params={"lang": "en", "date": landing.on.isoformat()}).text
+    assert 'data-landed="' not in explicit  # a date asked for is shown as asked, without the note
+
+
+def test_stale_figures_and_passed_forecasts_are_marked_apart_from_late(api: TestClient) -> None:
+    # The day after opening day every unfinished project owes its T-0 report: all stale.
+    comp = _json(api, "/completion", date="2026-11-06")
+    stale = [p["code"] for p in comp["late"] if p["stale"]]
+    assert stale and len(stale) == len(comp["late"])
+    html = _json(api, "/maps/data/panel", date="2026-11-06", lang="en")["html"]
+    for code in stale:
+        item = re.search(rf'<li class="vt-behind" data-project="{code}"[^>]*data-stale="true">(.*?)</li>', html, re.S)
+        assert item and '<span class="vt-badge vt-badge-stale">stale</span>' in item.group(1), code
+        assert "stale: last reported 2026-10-26" in item.group(1)
+    assert f'data-stale-late="{len(stale)}"' in html and f"{len(stale)} of them rest on stale figures" in html
+    assert f'data-stale-behind="{comp["overall"]["counts"]["behind"]}"' in html
+    # The forecasts of the T-10 reports have all passed by December: shown as passed, never as
+    # a finish to come or "after opening day".
+    later = _json(api, "/completion", date=AFTER_OPENING)
+    gone = [p for p in later["late"] if p["forecast_finish"] and p["forecast_finish"] < AFTER_OPENING]
+    assert gone
+    panel = _json(api, "/maps/data/panel", date=AFTER_OPENING, lang="en")
+    for p in gone:
+        item = re.search(rf'data-project="{p["code"]}".*?</li>', panel["html"], re.S)
+        assert item and 'data-forecast-passed="true"' in item.group(0)
+        assert f"{p['forecast_finish']} (passed, not reported done)" in item.group(0)
+        assert "after opening day" not in item.group(0) and "chance of missing" not in item.group(0)
+        popup = next(x for x in panel["projects"] if x["code"] == p["code"])
+        assert popup["forecast"].endswith("(passed, not reported done)") and not popup["after_opening"]
+        assert popup["p_late"] is None and popup["stale"] is True
+
+
+def test_the_timeline_opens_at_the_current_checkpoint(api: TestClient, store: Path) -> None:
+    from web.data import timeline_start
+    from web.maps import timeline_steps
+
+    with Twin.open(store) as twin:
+        steps = timeline_steps(twin)
+        days = [d for d, _ in steps]
+        assert steps[0][1].startswith("T-110")  # before any project starts: nothing to see there
+        assert days[timeline_start(twin, days, _day(AFTER_OPENING))].isoformat() == CHECKPOINT_DATE
+        assert days[timeline_start(twin, days, _day("2026-10-29"))].isoformat() == CHECKPOINT_DATE
+        # before the season: the first checkpoint with a project started
+        first = timeline_start(twin, days, _day("2026-07-01"))
+        assert steps[first][1].startswith("T-100")
+        now = timeline_start(twin, days)  # today, by the machine's clock
+    html = api.get("/maps/timeline", params={"lang": "en"}).text
+    assert f'"index":{now}' in html.replace(" ", "") and f'value="{now}"' in html
+    assert f'<div id="vt-step-label">{steps[now][1]}</div>' in html
+
+
+def test_units_section_lists_late_then_overdue_units_as_the_api(api: TestClient, store: Path) -> None:
+    from datetime import date
+
+    from web.data import completion_view
+
+    for day in (KNOWN_DATE, "2026-11-06"):
+        units = _json(api, "/completion/units", date=day)["units"]
+        html = _json(api, "/maps/data/panel", date=day, lang="en")["html"]
+        rows = re.findall(r'<li class="vt-unit[^"]*" data-unit="([^"]+)" data-late="(\d+)" data-overdue="(\d+)"', html)
+        assert [(k.replace("&amp;", "&"), int(a), int(b)) for k, a, b in rows] == [
+            (u["key"], u["late"], u["reports_overdue"]) for u in units
+        ]
+        assert rows[0][1] != "0"  # a unit with late projects leads
+        # each row zooms to its unit's projects: the features of them all
+        with Twin.open(store) as twin:
+            view = completion_view(twin, date.fromisoformat(day))
+            assert view is not None
+            for u in units:
+                keys = sorted(
+                    {f.replace("/", ":", 1) for s in view.snapshot.statuses if s.project.responsible_unit == u["key"]
+                     for f in s.project.features}
+                )  # fmt: skip
+                row = re.search(rf'data-unit="{re.escape(u["key"])}"[^>]*data-zoom="([^"]*)" data-keys="([^"]*)"', html)
+                assert row and row.group(2).split("|") == keys and len(row.group(1).split(",")) == 4
+    # the day after opening day the units of unfinished projects owe reports: a stale badge says how many
+    section = re.search(r'<details class="vt-section vt-units".*?</details>', html, re.S)
+    owing = [u for u in units if u["reports_overdue"]]
+    assert section and owing
+    assert section.group(0).count('<span class="vt-badge vt-badge-stale">') == len(owing)
+
+
+def test_unit_names_in_the_page_language(api: TestClient) -> None:
+    assert i18n.unit_name("en", "青浦区交通委员会 (Qingpu Transport Commission)") == "Qingpu Transport Commission"
+    assert i18n.unit_name("zh", "青浦区交通委员会 (Qingpu Transport Commission)") == "青浦区交通委员会"
+    assert i18n.unit_name("zh", "国家会展中心（上海）有限责任公司 (NECC Shanghai, venue operator)") == (
+        "国家会展中心（上海）有限责任公司"
+    )
+    for one_name in ("青浦区绿化和市容管理局", "Shanghai Greening Bureau", "Unit (Shanghai)", "A (B (C))"):
+        assert i18n.unit_name("en", one_name) == i18n.unit_name("zh", one_name) == one_name
+    comp = _json(api, "/completion", date=KNOWN_DATE)
+    for lang in ("en", "zh"):
+        panel = _json(api, "/maps/data/panel", date=KNOWN_DATE, lang=lang)
+        shown = re.findall(r'<div class="vt-late-meta" title="[^"]*">([^<·]+?)(?: · |</div>)', panel["html"])
+        assert shown == [i18n.unit_name(lang, p["responsible_unit"]) for p in comp["late"]]
+        other = "en" if lang == "zh" else "zh"
+        assert all(i18n.unit_name(other, p["responsible_unit"]) not in shown for p in comp["late"])
+        units = {p["code"]: p["unit"] for p in panel["projects"]}
+        assert units[comp["late"][0]["code"]] == i18n.unit_name(lang, comp["late"][0]["responsible_unit"])
+
+
+def test_a_unit_of_many_features_zooms_to_their_layers(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past UNIT_FEATURE_LIMIT features a unit's row outlines nothing and zooms to its layers' extent,
+    so a register of thousands of features per unit keeps the panel small and quick."""
+    from web import panels
+    from web.data import completion_view
+
+    with Twin.open(store) as twin:
+        view = completion_view(twin, KNOWN_DATE)
+        assert view is not None
+        sizes: dict[str, set[str]] = {}
+        for s in view.snapshot.statuses:
+            sizes.setdefault(s.project.responsible_unit, set()).update(s.project.features)
+        big = max(sizes, key=lambda k: len(sizes[k]))
+        monkeypatch.setattr(panels, "UNIT_FEATURE_LIMIT", len(sizes[big]) - 1)
+        html = panels.completion_panel(twin, view, "en")
+        layers = sorted({k.split("/")[0] for k in sizes[big]})
+        extents = [e for e in (twin.extent(layer, view.snapshot.ref) for layer in layers) if e is not None]
+    row = re.search(rf'data-unit="{re.escape(big)}"[^>]*data-zoom="([^"]*)" data-keys="([^"]*)"', html)
+    assert row and row.group(2) == ""
+    expected = [
+        min(e[0] for e in extents),
+        min(e[1] for e in extents),
+        max(e[2] for e in extents),
+        max(e[3] for e in extents),
+    ]
+    assert [float(v) for v in row.group(1).split(",")] == pytest.approx(expected, abs=1e-6)
+    others = re.findall(r'data-unit="([^"]+)"[^>]*data-keys="([^"]+)"', html)
+    assert len(others) == len(sizes) - 1  # every other unit still outlines its features

@@ -11,12 +11,12 @@ and nothing is loaded from a CDN:
 from __future__ import annotations
 
 import base64
-import json
 import mimetypes
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 WEB_DIR = Path(__file__).resolve().parent
 OWN_STATIC = WEB_DIR / "static"
@@ -72,17 +72,9 @@ def tile_decoder_html() -> str:
     def url(name: str) -> str:
         return f"{VENDOR_PREFIX}/{name}/index.js?v={int((TILE_MODULES[name] / 'index.js').stat().st_mtime)}"
 
-    imports = {"@mapbox/point-geometry": url("point-geometry")}
-    return (
-        f'<script type="importmap">{{"imports": {json.dumps(imports)}}}</script>\n'
-        '<script type="module">\n'
-        f'import {{ VectorTile }} from "{url("vector-tile")}";\n'
-        f'import {{ PbfReader }} from "{url("pbf")}";\n'
-        "window.VT = window.VT || {};\n"
-        "window.VT.mvt = { VectorTile: VectorTile, Pbf: PbfReader };\n"
-        'window.dispatchEvent(new Event("vt-mvt-ready"));\n'
-        "</script>"
-    )
+    from web.templating import render
+
+    return render("tile_decoder.html", urls={name: url(name) for name in TILE_MODULES})
 
 
 def page_assets() -> list[Asset]:
@@ -91,8 +83,26 @@ def page_assets() -> list[Asset]:
         Asset("css", f"{VENDOR_PREFIX}/leaflet/leaflet.css", LEAFLET_DIST / "leaflet.css"),
         Asset("js", f"{VENDOR_PREFIX}/leaflet/leaflet.js", LEAFLET_DIST / "leaflet.js"),
         Asset("css", f"{OWN_PREFIX}/venue-map.css", OWN_STATIC / "venue-map.css"),
+        Asset("css", f"{OWN_PREFIX}/panels.css", OWN_STATIC / "panels.css"),
         Asset("js", f"{OWN_PREFIX}/venue-map.js", OWN_STATIC / "venue-map.js"),
+        Asset("js", f"{OWN_PREFIX}/imagery.js", OWN_STATIC / "imagery.js"),
     ]
+
+
+def ogc_page_assets() -> list[Asset]:
+    """What an OGC API HTML page with a map loads: Leaflet and the pages' own small script and styles
+    (not the map engine). Leaflet is left out when it is not installed: the page keeps its tables."""
+    own = [
+        Asset("css", f"{OWN_PREFIX}/ogc-pages.css", OWN_STATIC / "ogc-pages.css"),
+        Asset("js", f"{OWN_PREFIX}/ogc-pages.js", OWN_STATIC / "ogc-pages.js"),
+    ]
+    leaflet = page_assets()[:2]
+    return [*(leaflet if all(a.path.is_file() for a in leaflet) else []), *own]
+
+
+def versioned_url(asset: Asset) -> str:
+    """The asset's URL with its file's time, so a browser fetches it again after an update."""
+    return f"{asset.url}?v={int(asset.path.stat().st_mtime)}"
 
 
 # The attribute table, the problems list, stacked-feature popups and code labels of the layer-check
@@ -101,25 +111,21 @@ CHECK_TABLE_ASSETS = (
     Asset("css", f"{OWN_PREFIX}/check-table.css", OWN_STATIC / "check-table.css"),
     Asset("js", f"{OWN_PREFIX}/check-table.js", OWN_STATIC / "check-table.js"),
 )
-# The register's table page has no map: the panel's look without Leaflet.
+# The register's table page has no map: the panel's look without Leaflet or the map engine.
 REGISTER_PAGE_ASSETS = (Asset("css", f"{OWN_PREFIX}/venue-map.css", OWN_STATIC / "venue-map.css"), *CHECK_TABLE_ASSETS)
 
 
 def assets_html(assets: tuple[Asset, ...], inline: bool) -> str:
-    """Tags that load `assets`: links to /static (versioned by the file's time), or the files inlined."""
-    tags = []
+    """Tags that load `assets` (assets_head.html): links to /static, or the files inlined."""
+    items: list[dict[str, Any]] = []
     for a in assets:
         if inline:
             text = _read(a.path)
-            if a.kind == "css":
-                tags.append(f"<style>\n{_inline_css_urls(text, a.path.parent)}\n</style>")
-            else:
-                tags.append("<script>\n" + text.replace("</script", "<\\/script") + "\n</script>")
-        elif a.kind == "css":
-            tags.append(f'<link rel="stylesheet" href="{a.url}?v={int(a.path.stat().st_mtime)}">')
+            text = _inline_css_urls(text, a.path.parent) if a.kind == "css" else text.replace("</script", "<\\/script")
+            items.append({"kind": a.kind, "url": a.url, "text": text})
         else:
-            tags.append(f'<script src="{a.url}?v={int(a.path.stat().st_mtime)}"></script>')
-    return "\n".join(tags)
+            items.append({"kind": a.kind, "url": versioned_url(a), "text": None})
+    return _head(items)
 
 
 def check_installed() -> None:
@@ -155,16 +161,20 @@ def _inline_css_urls(css: str, base: Path) -> str:
 
 @lru_cache(maxsize=4)
 def _inline_block(mtimes: tuple[float, ...]) -> str:
-    parts = []
+    items = []
     for a in page_assets():
+        # CSS with its images inlined; a script's text may not contain "</script", escaped the way
+        # JSON-in-HTML is escaped.
         text = _read(a.path)
-        if a.kind == "css":
-            parts.append(f"<style>\n{_inline_css_urls(text, a.path.parent)}\n</style>")
-        else:
-            # A script's text may not contain "</script"; escape it the way JSON-in-HTML is escaped.
-            safe = text.replace("</script", "<\\/script")
-            parts.append(f"<script>\n{safe}\n</script>")
-    return "\n".join(parts)
+        text = _inline_css_urls(text, a.path.parent) if a.kind == "css" else text.replace("</script", "<\\/script")
+        items.append({"kind": a.kind, "url": a.url, "text": text})
+    return _head(items)
+
+
+def _head(items: list[dict[str, Any]]) -> str:
+    from web.templating import render
+
+    return render("assets_head.html", assets=items)
 
 
 def head_html(inline: bool) -> str:
@@ -172,11 +182,6 @@ def head_html(inline: bool) -> str:
     check_installed()
     if inline:
         return _inline_block(tuple(a.path.stat().st_mtime for a in page_assets()))
-    tags = []
-    for a in page_assets():
-        version = int(a.path.stat().st_mtime)
-        if a.kind == "css":
-            tags.append(f'<link rel="stylesheet" href="{a.url}?v={version}">')
-        else:
-            tags.append(f'<script src="{a.url}?v={version}"></script>')
-    return "\n".join(tags)
+    return _head(
+        [{"kind": a.kind, "url": f"{a.url}?v={int(a.path.stat().st_mtime)}", "text": None} for a in page_assets()]
+    )

@@ -20,7 +20,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -30,7 +30,9 @@ import shapely
 
 from completion import Completion, Snapshot
 from completion.evidence import snapshot_flags
+from completion.landing import Landing, landing_date, season_of
 from completion.register import LAYER as PROJECTS_LAYER
+from completion.status import ProjectStatus
 from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
 from twin import BBox
 from twin.core import Ref, TwinLike
@@ -58,6 +60,12 @@ def spatial_layers(twin: TwinLike) -> list[LayerSchema]:
     rank = {n: i for i, n in enumerate(LAYER_ORDER)}
     position = {s.name: i for i, s in enumerate(every)}
     return sorted(layers, key=lambda s: (rank.get(s.name, len(rank)), position[s.name]))
+
+
+def changed_layer_names(twin: TwinLike) -> list[str]:
+    """The layers a change map compares: every venue layer and the register, not the survey layers
+    (a new flight is a new picture of the venue, not a change to it)."""
+    return [s.name for s in twin.layers() if not is_survey_layer(s.name)]
 
 
 def has_projects(twin: TwinLike) -> bool:
@@ -109,6 +117,7 @@ class CompletionView:
     membership: dict[str, list[int]] = field(default_factory=dict)  # "layer/id" -> indices into statuses
     worst: dict[str, str] = field(default_factory=dict)  # "layer/id" -> status
     flags: dict[str, str] = field(default_factory=dict)  # project code -> imagery's disagreement (completion.evidence)
+    landing: Landing | None = None  # set when the date was chosen for the caller (completion.landing)
 
     _bounds: dict[str, list[float] | None] = field(default_factory=dict)
     _index: dict[str, int] = field(default_factory=dict)
@@ -158,6 +167,14 @@ def completion_view(twin: TwinLike, on: str | date | None = None, version: str |
     return _snapshots.get((_twin_key(twin), day, version), make)  # type: ignore[no-any-return]
 
 
+def landed_view(twin: TwinLike, today: date | None = None) -> CompletionView | None:
+    """The completion view of the date a map opens on when none is asked for: today, or the latest
+    checkpoint with data (completion.landing.landing_date), marked with why; None without a register."""
+    landing = landing_date(twin, today)
+    view = completion_view(twin, landing.on)
+    return None if view is None else replace(view, landing=landing)
+
+
 def season_checkpoints(twin: TwinLike) -> list[Any]:
     """The checkpoints of the expo the project register prepares for, oldest first.
 
@@ -166,17 +183,38 @@ def season_checkpoints(twin: TwinLike) -> list[Any]:
     Checkpoints run every 10 days (VENUE_TWIN_CHECKPOINT_DAYS) back from opening day to the
     earliest planned start. Empty without a register.
     """
-    from completion.schedule import checkpoints
-    from completion.settings import CompletionSettings
+    return season_of(twin) if has_projects(twin) else []
 
-    view = completion_view(twin)
-    if view is None or not view.snapshot.statuses:
-        return []
-    settings = CompletionSettings()
-    projects = [s.project for s in view.snapshot.statuses]
-    year = settings.expo_year or max(p.planned_finish for p in projects).year
-    opening = settings.opening_day(year)
-    return checkpoints(opening, min(p.planned_start for p in projects), settings.checkpoint_days)
+
+def timeline_start(twin: TwinLike, days: Sequence[date], today: date | None = None) -> int:
+    """The step a timeline of checkpoint `days` (oldest first) opens on: the current one (the last
+    on or before the date a map lands on, completion.landing), and never one before the first that
+    has projects (a register as of that day, one of its projects planned to have started)."""
+    from completion.cache import register_state
+    from completion.register import LAYER
+
+    if not days or not has_projects(twin):
+        return 0
+    starts = sorted(p.planned_start for p in register_state(twin).projects())
+
+    def has_started(day: date) -> bool:
+        if not starts or starts[0] > day:
+            return False
+        try:
+            return twin.count(LAYER, twin.resolve(asof=day.isoformat())) > 0
+        except NotFound:  # the register's layer did not exist yet
+            return False
+
+    first = next((i for i, d in enumerate(days) if has_started(d)), 0)
+    on = landing_date(twin, today).on
+    current = max((i for i, d in enumerate(days) if d <= on), default=first)
+    return max(first, current)
+
+
+def forecast_passed(s: ProjectStatus) -> bool:
+    """Whether a project's forecast finish is before the date read while it is not done: a date
+    gone by, not a forecast (shown as passed, and not flagged as after opening day)."""
+    return s.forecast.finish is not None and s.forecast.finish < s.on and s.percent < 100.0
 
 
 def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]]:
@@ -189,19 +227,24 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
         p = s.project
         fc = s.forecast
         state = states[p.code]
+        # a forecast finish already behind the date read is no forecast: say it has passed
+        passed = forecast_passed(s)
+        forecast = fc.finish.isoformat() if fc.finish else None
+        if passed and forecast:
+            forecast = i18n.label(lang, "forecast_passed", date=forecast)
         out.append(
             {
                 "code": p.code,
                 "name": p.name_en if lang == "en" else p.name_zh,
-                "unit": p.responsible_unit,
+                "unit": i18n.unit_name(lang, p.responsible_unit),
                 "person": p.responsible_person,
                 "status": s.status,
                 "actual": round(s.percent, 2),
                 "planned": round(s.planned, 2),
                 "planned_finish": p.planned_finish.isoformat(),
-                "forecast": fc.finish.isoformat() if fc.finish else None,
-                "after_opening": fc.after_opening,
-                "p_late": None if fc.p_late is None else round(fc.p_late, 3),
+                "forecast": forecast,
+                "after_opening": False if passed else fc.after_opening,
+                "p_late": None if fc.p_late is None or passed else round(fc.p_late, 3),
                 "forecast_low": fc.low.isoformat() if fc.low else None,
                 "forecast_high": fc.high.isoformat() if fc.high else None,
                 "days_late": s.days_late,

@@ -8,6 +8,7 @@ the twin is labelled without touching this file.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from completion.status import STATUS_COLOURS as _COMPLETION_COLOURS
@@ -133,6 +134,37 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "上个节点以来未填报（/completion/missing）",
         "en": "none since the last checkpoint (/completion/missing)",
     },
+    # the date a view lands on when none is asked for (completion.landing), and each figure's age
+    "landed": {
+        "zh": "显示{checkpoint}（{date}）：有填报数据的最近节点",
+        "en": "Showing {checkpoint} ({date}), the latest checkpoint with reports",
+    },
+    "landed_after_opening": {"zh": "开幕日已过，今天是 {today}。", "en": "Opening day has passed; today is {today}."},
+    "landed_no_reports": {
+        "zh": "该节点以来尚无新的填报，今天是 {today}。",
+        "en": "No report has come in since; today is {today}.",
+    },
+    "newest_report": {"zh": "最新填报 {date}，数据龄 {n} 天", "en": "Newest report {date}, {n} d old"},
+    "no_report_yet": {"zh": "尚无填报", "en": "No report yet"},
+    "data_age": {"zh": "数据龄", "en": "Data age"},
+    "age_days": {"zh": "{n}天", "en": "{n} d"},
+    "last_report_age": {"zh": "最近填报 {date}（数据龄 {n} 天）", "en": "last report {date} ({n} d old)"},
+    "stale_badge": {"zh": "数据过期", "en": "stale"},
+    "stale_in_late": {
+        "zh": "其中 {n} 项数据过期：上个节点以来未填报，未必真的滞后。",
+        "en": "{n} of them rest on stale figures: no report since the last checkpoint, so not necessarily late.",
+    },
+    "stale_of_behind": {"zh": "其中数据过期 {n}", "en": "{n} of them stale"},
+    "forecast_passed": {"zh": "{date}（已过，未报完成）", "en": "{date} (passed, not reported done)"},
+    # the per-unit view (completion.accountability.unit_table, as /completion/units)
+    "by_unit": {"zh": "分责任单位", "en": "By responsible unit"},
+    "units_summary": {
+        "zh": "{late} 个单位有滞后工程，{overdue} 个单位逾期未报",
+        "en": "{late} with late projects, {overdue} with reports overdue",
+    },
+    "unit_late": {"zh": "滞后 {n}", "en": "{n} late"},
+    "unit_overdue": {"zh": "逾期未报 {n}/{due}", "en": "{n}/{due} reports overdue"},
+    "unit_hint": {"zh": "点击定位到该单位的全部工程", "en": "Click to zoom to the unit's projects"},
     "layer_control_hint": {"zh": "图层", "en": "Layers"},
     "venue_boundary": {"zh": "场馆红线", "en": "Venue boundary"},
     "open_timeline": {"zh": "节点回放", "en": "Timeline"},
@@ -233,9 +265,91 @@ _LABELS: dict[str, dict[str, str]] = {
     "zoom_in": {"zh": "放大", "en": "Zoom in"},
     "zoom_out": {"zh": "缩小", "en": "Zoom out"},
     "basemap": {"zh": "底图", "en": "Basemap"},
+    "survey_orthophoto": {"zh": "正射影像", "en": "Orthophoto"},
+    "survey_layer": {"zh": "{kind} {date}", "en": "{kind} {date}"},
+    "survey_basemap_group": {"zh": "航测影像", "en": "Survey imagery"},
+    "survey_attribution": {"zh": "{kind} {date} 航测（{resolution} 米）", "en": "{kind} flown {date} ({resolution} m)"},
+    "survey_attribution_demo": {"zh": "{kind} {date}（合成演示，非真实航测）", "en": "{kind} {date} (synthetic demo)"},
+    "legend_ndvi": {"zh": "植被指数 NDVI", "en": "Vegetation index (NDVI)"},
+    "legend_index": {"zh": "{kind} 指数", "en": "{kind} index"},
+    "legend_bare": {"zh": "裸地", "en": "bare"},
+    "legend_green": {"zh": "植被茂盛", "en": "dense green"},
+    "map_attribution": {
+        "zh": "{product} · 数据 {version} · 位置为示意",
+        "en": "{product} · data {version} · positions approximate",
+    },
     "yes": {"zh": "是", "en": "yes"},
     "no": {"zh": "否", "en": "no"},
 }
+
+# The OGC API's HTML pages (api/html.py): the collections, their items and features, for engineers.
+_LABELS.update(
+    {
+        "collections": {"zh": "图层", "en": "Collections"},
+        "conformance": {"zh": "符合性声明", "en": "Conformance"},
+        "conformance_intro": {
+            "zh": "本服务实现的 OGC API 标准部分（符合性类）：",
+            "en": "The parts of the OGC API standards this service implements (conformance classes):",
+        },
+        "collections_intro": {
+            "zh": "场馆孪生的各图层，每个图层是一个 OGC API Features 集合。",
+            "en": "The venue twin's layers, each an OGC API - Features collection.",
+        },
+        "items": {"zh": "要素", "en": "Items"},
+        "queryables": {"zh": "可查询字段", "en": "Queryables"},
+        "queryables_of": {"zh": "可查询字段：{layer}", "en": "Queryables: {layer}"},
+        "queryables_intro": {
+            "zh": "可用于 filter（CQL2）和 sortby 的字段。",
+            "en": "The fields a filter (CQL2) and sortby can use.",
+        },
+        "json": {"zh": "JSON", "en": "JSON"},
+        "geojson": {"zh": "GeoJSON", "en": "GeoJSON"},
+        "layer_id": {"zh": "编号", "en": "Id"},
+        "title": {"zh": "名称", "en": "Title"},
+        "description": {"zh": "说明", "en": "Description"},
+        "spatial_extent": {"zh": "空间范围（经纬度）", "en": "Spatial extent (lon/lat)"},
+        "time_range": {"zh": "时间范围", "en": "Time range"},
+        "first_version": {"zh": "最早版本 {time}", "en": "first version {time}"},
+        "time_open": {"zh": "至今（仍在更新）", "en": "until now (still current)"},
+        "geometry_type": {"zh": "几何类型", "en": "Geometry type"},
+        "no_geometry": {"zh": "无几何（台账记录）", "en": "none (records)"},
+        "feature_count": {"zh": "要素数量", "en": "Features"},
+        "field": {"zh": "字段", "en": "Field"},
+        "field_type": {"zh": "类型", "en": "Type"},
+        "allowed_values": {"zh": "取值", "en": "Allowed values"},
+        "field_unit": {"zh": "单位", "en": "Unit"},
+        "browse_items": {"zh": "浏览要素", "en": "Browse the features"},
+        "downloads": {"zh": "下载", "en": "Downloads"},
+        "other_links": {"zh": "其他链接", "en": "Other links"},
+        "items_range": {
+            "zh": "第 {first}–{last} 个，共 {matched} 个要素",
+            "en": "Features {first}–{last} of {matched}",
+        },
+        "items_returned": {"zh": "本页 {returned} 个，共 {matched} 个要素", "en": "{returned} of {matched} features"},
+        "items_none": {"zh": "没有符合条件的要素。", "en": "No feature matches."},
+        "next_page": {"zh": "下一页", "en": "Next page"},
+        "prev_page": {"zh": "上一页", "en": "Previous page"},
+        "query_in_effect": {"zh": "查询条件", "en": "Query"},
+        "read_at": {"zh": "版本 {id}（{time}）", "en": "Version {id} ({time})"},
+        "version_pick": {"zh": "查看版本", "en": "Version"},
+        "version_head": {"zh": "当前版本（HEAD）", "en": "Current (HEAD)"},
+        "versions_of_layer": {"zh": "修改过本图层的提交", "en": "Commits that changed this layer"},
+        "versions_of_feature": {"zh": "本要素的各版本", "en": "Versions of this feature"},
+        "checkpoints": {"zh": "倒排节点", "en": "Checkpoints"},
+        "properties": {"zh": "属性", "en": "Properties"},
+        "other_properties": {"zh": "其他属性", "en": "Other properties"},
+        "history_json": {"zh": "历史版本（JSON）", "en": "History (JSON)"},
+        "map_of_items": {"zh": "本页要素地图", "en": "Map of the features on this page"},
+        "map_of_feature": {"zh": "要素位置", "en": "Map of the feature"},
+        "open_layer_check": {"zh": "在图层核查图中查看", "en": "Open in the layer check map"},
+        "records_table": {
+            "zh": "该图层为无几何的台账记录，没有地图。",
+            "en": "This layer holds records without geometry, so there is no map.",
+        },
+        "op_add": {"zh": "新增", "en": "added"},
+        "op_modify": {"zh": "修改", "en": "modified"},
+    }
+)
 
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
@@ -290,6 +404,24 @@ def feature_name(lang: str, props: dict[str, Any]) -> str:
         if isinstance(v, str) and v.strip():
             return v
     return ""
+
+
+# "中文名 (English name)": how the register's one responsible-unit field carries both names
+_TWO_NAMES = re.compile(r"^(?P<zh>.+?)\s*\((?P<en>[^()]+)\)$")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def unit_name(lang: str, unit: str) -> str:
+    """A responsible unit's name in the page's language.
+
+    The register has one field for it (`responsible_unit`, no zh/en pair); a value written as
+    "中文名 (English name)", as the bundled register writes them, is read as both names.
+    Any other value is shown as it is.
+    """
+    m = _TWO_NAMES.match(unit.strip())
+    if m is None or not _CJK.search(m["zh"]) or _CJK.search(m["en"]):
+        return unit
+    return m["en"].strip() if lang == "en" else m["zh"].strip()
 
 
 def fmt_percent(percent: float | None) -> str:

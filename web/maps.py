@@ -40,19 +40,23 @@ from web.data import (
     ChangeItem,
     CompletionView,
     bounds_to_display,
+    changed_layer_names,
     changes_between,
     changes_features,
     commit_choices,
     completion_classifier,
     completion_view,
     has_projects,
+    landed_view,
     layer_features,
     plain_classifier,
     project_table,
     season_checkpoints,
     spatial_layers,
+    timeline_start,
     venue_bounds,
 )
+from web.imagery import imagery_config
 from web.panels import completion_panel
 from web.settings import MapSettings, map_settings
 from web.templating import render
@@ -138,6 +142,23 @@ class Script(MacroElement):
         super().__init__()
         self._name = "VenueScript"
         self.code = Markup(code)
+
+
+class ImageryControl(MacroElement):
+    """Lists the page's survey imagery (web/static/imagery.js) in folium's layer control."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            if (vt_engine.imagery) vt_engine.imagery.register({{ this.control.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: folium.LayerControl):
+        super().__init__()
+        self._name = "VenueImagery"
+        self.control = control
 
 
 # ---------------------------------------------------------------------------- styles
@@ -284,8 +305,14 @@ def _render(
     layers: Sequence[tuple[dict[str, Any], str, bool, bool]],
     after: str = "",
     bounds: Sequence[float] | None = None,
+    *,
+    version: Ref | None = None,
+    imagery: dict[str, Any] | None = None,
 ) -> str:
-    """Lay the page out with folium: the map, its venue layers, a layer control, and the panel."""
+    """Lay the page out with folium: the map, its venue layers, a layer control, and the panel.
+
+    `version`: the twin version the page draws, named in the map's credit; `imagery`: the survey
+    imagery under and over the layers (web/imagery.py)."""
     m = folium.Map(
         location=[31.191, 121.297],
         zoom_start=15,
@@ -316,10 +343,19 @@ def _render(
         ).add_to(m)
     if bounds is not None:
         config = {**config, "bounds": list(bounds)}
+    shown = version.commit.id[:8] if version is not None and version.commit is not None else "∅"
+    config["attribution"] = i18n.label(
+        ctx.lang, "map_attribution", product=i18n.label(ctx.lang, "product_short"), version=shown
+    )
+    if imagery:
+        config["imagery"] = imagery
     m.add_child(Engine(config), name="vt_engine")
     for spec, name, show, control in layers:
         m.add_child(VenueLayer(spec, name, show=show, control=control))
-    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    layer_control = folium.LayerControl(position="topright", collapsed=False)
+    layer_control.add_to(m)
+    if imagery:
+        m.add_child(ImageryControl(layer_control), name="vt_imagery")
     if after:
         m.add_child(Script(after))
     fig.html.add_child(Element(panel), name="vt_panel")
@@ -408,12 +444,30 @@ def _role_classifier(ctx: MapContext, schema: LayerSchema, view: CompletionView 
     return completion_classifier(schema.name, view)
 
 
+def _imagery(
+    ctx: MapContext, on: date | None, survey: str | None = None, every_date: bool = False
+) -> dict[str, Any] | None:
+    """The survey imagery a map draws; none on a GCJ-02 basemap, which shifts the venue layers off
+    the surveys' true positions."""
+    if ctx.gcj02:
+        return None
+    return imagery_config(
+        ctx.twin, lang=ctx.lang, on=on, base=ctx.base, export=ctx.export, survey=survey, every_date=every_date
+    )
+
+
+def _ref_day(ref: Ref) -> date | None:
+    from twin.core import SHANGHAI
+
+    return ref.commit.time.astimezone(SHANGHAI).date() if ref.commit is not None else None
+
+
 # ---------------------------------------------------------------------------- completion map
 def _completion_date(ctx: MapContext, on: str | None) -> tuple[CompletionView | None, date, Ref]:
     from completion.register import LAYER as PROJECTS
 
     readable = any(s.name == PROJECTS for s in ctx.twin.layers())  # the twin (view) may hide the register
-    view = completion_view(ctx.twin, on) if readable else None
+    view = (completion_view(ctx.twin, on) if on else landed_view(ctx.twin)) if readable else None
     if view is not None:
         return view, view.on, view.snapshot.ref
     from completion.settings import CompletionSettings
@@ -434,10 +488,12 @@ def _date_form(ctx: MapContext, path: str, day: date) -> str:
     )
 
 
-def completion_map(ctx: MapContext, on: str | None = None) -> str:
-    """Every project's features coloured by status on a date, with the panel of figures."""
+def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = None) -> str:
+    """Every project's features coloured by status on a date, with the panel of figures, over the
+    latest orthophoto flown by then (`survey`: another orthophoto's id, or "none")."""
     twin, lang = ctx.twin, ctx.lang
     view, day, ref = _completion_date(ctx, on)
+    imagery = _imagery(ctx, day, survey)
     styles = completion_styles()
     specs = []
     for schema in ctx.layers():
@@ -477,6 +533,8 @@ def completion_map(ctx: MapContext, on: str | None = None) -> str:
         config,
         specs,
         bounds=bounds_to_display(venue_bounds(twin, ref), ctx.gcj02),
+        version=ref,
+        imagery=imagery,
     )
 
 
@@ -499,7 +557,8 @@ def timeline_map(ctx: MapContext) -> str:
     """The completion map stepping through the checkpoints with a slider."""
     twin, lang = ctx.twin, ctx.lang
     steps = timeline_steps(twin)
-    first = steps[0][0]
+    start = timeline_start(twin, [d for d, _ in steps])
+    first = steps[start][0]
     styles = completion_styles()
     specs = []
     embedded_panels: dict[str, Any] = {}
@@ -535,9 +594,9 @@ def timeline_map(ctx: MapContext) -> str:
         f'<div class="vt-title">{escape(i18n.label(lang, "timeline_title"))}</div>'
         f'<div class="vt-sub">{escape(i18n.label(lang, "venue"))}</div>'
         + _nav(ctx, "timeline", {})
-        + f'<div id="vt-step-label">{escape(steps[0][1])}</div>'
+        + f'<div id="vt-step-label">{escape(steps[start][1])}</div>'
         f'<div class="vt-timeline"><button id="vt-prev" type="button" title="{escape(i18n.label(lang, "prev"))}">◀</button>'
-        f'<input id="vt-slider" type="range" min="0" max="{n - 1}" step="1" value="0" '
+        f'<input id="vt-slider" type="range" min="0" max="{n - 1}" step="1" value="{start}" '
         f'aria-label="{escape(i18n.label(lang, "checkpoint"))}">'
         f'<button id="vt-next" type="button" title="{escape(i18n.label(lang, "next"))}">▶</button>'
         f'<button id="vt-play" type="button">{escape(i18n.label(lang, "play"))}</button></div>'
@@ -549,7 +608,7 @@ def timeline_map(ctx: MapContext) -> str:
     )
     cfg = {
         "steps": [{"date": d.isoformat(), "label": label} for d, label in steps],
-        "index": 0,
+        "index": start,
         "panelUrl": None if ctx.export else ctx.url("/maps/data/panel"),
         "embedded": embedded_panels if ctx.export else None,
         "intervalMs": 1500,
@@ -565,6 +624,8 @@ def timeline_map(ctx: MapContext) -> str:
         specs,
         after=f"var vt_timeline = new VT.Timeline(vt_engine, {js_json(cfg)});",
         bounds=bounds_to_display(venue_bounds(twin, ref_last), ctx.gcj02),
+        version=ref_last,
+        imagery=_imagery(ctx, first, every_date=True),
     )
 
 
@@ -652,8 +713,7 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
     to = to or "HEAD"
     a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
     layers = ctx.layers()
-    names = [s.name for s in twin.layers()]
-    items = changes_between(twin, a, b, names)
+    items = changes_between(twin, a, b, changed_layer_names(twin))
     specs = []
     version_b = b.commit.id if b.commit else None
     for schema in layers:
@@ -708,6 +768,8 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
         specs,
         after=f"VT.changeMap.attach(vt_engine, {js_json({'labels': _stack_labels(lang)})});",
         bounds=bounds_to_display(venue_bounds(twin, b), ctx.gcj02),
+        version=b,
+        imagery=_imagery(ctx, _ref_day(b)),
     )
 
 
@@ -825,6 +887,8 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
         specs,
         after=f"VT.checkMap.attach(vt_engine, {js_json(attach)});",
         bounds=bounds_to_display(bounds, ctx.gcj02),
+        version=ref,
+        imagery=_imagery(ctx, _ref_day(ref)),
     )
 
 
@@ -929,8 +993,7 @@ def changes_doc(
 ) -> dict[str, Any]:
     twin = ctx.twin
     a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
-    names = [s.name for s in twin.layers()]
-    items: list[ChangeItem] = changes_between(twin, a, b, names)
+    items: list[ChangeItem] = changes_between(twin, a, b, changed_layer_names(twin))
     return changes_features(twin, items, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang)
 
 

@@ -1225,6 +1225,12 @@
     VT.engine = this;
     L.control.zoom({ zoomInTitle: this.labels.zoom_in, zoomOutTitle: this.labels.zoom_out }).addTo(map);
     L.control.scale({ imperial: false }).addTo(map);
+    if (map.attributionControl) {
+      // The page's own credit (product, data version, positions approximate), not Leaflet's prefix.
+      map.attributionControl.setPrefix(false);
+      if (config.attribution) map.attributionControl.addAttribution(esc(config.attribution));
+    }
+    if (config.imagery && VT.Imagery) this.imagery = new VT.Imagery(this, config.imagery);
     if (config.bounds) {
       var b = config.bounds;
       map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [10, 10], animate: false });
@@ -1442,6 +1448,7 @@
       self = this;
     if (this.slider) this.slider.value = String(i);
     if (this.label) this.label.textContent = step.label;
+    if (engine.imagery) engine.imagery.showFor(step.date);
     var panel;
     if (this.cfg.embedded) {
       var data = this.cfg.embedded[step.date];

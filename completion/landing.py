@@ -1,0 +1,102 @@
+"""Which date a completion view opens on when nobody names one.
+
+Today is the natural answer while reports keep coming in. It misleads in two cases: after
+opening day (every figure is then measured against a plan that reached 100% while the reports
+stopped), and in the days after a checkpoint before the next round of reports (the plan has moved
+on, the reports have not, and projects read as behind only for want of a report). In both the
+view lands on the **latest checkpoint with data**: the latest checkpoint, up to today and up to
+opening day, with at least one report dated after the checkpoint before it and on or before it
+(the reports of that round). With no report at all it stays on today.
+
+The season's checkpoints are those of the expo the register prepares for: VENUE_TWIN_EXPO_YEAR's
+if set, else the year of the register's latest planned finish, so a season looked back on a year
+later keeps its checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from completion.cache import register_state
+from completion.register import Project
+from completion.schedule import Checkpoint, checkpoint_label, checkpoints
+from completion.settings import CompletionSettings
+from completion.snapshot import today_local
+from twin.core import TwinLike
+from twin.errors import NotFound
+
+# Why a view did not open on today.
+AFTER_OPENING = "after_opening"
+NO_REPORTS_SINCE = "no_reports_since_checkpoint"
+
+
+@dataclass(frozen=True)
+class Landing:
+    """The date a view opens on, and why."""
+
+    today: date
+    on: date  # the date shown
+    checkpoint: str | None  # its checkpoint label (T-10) when it is one
+    reason: str | None  # None when `on` is today; else AFTER_OPENING or NO_REPORTS_SINCE
+    newest_report: date | None  # the newest report dated on or before `on` (of any project)
+
+    @property
+    def moved(self) -> bool:
+        return self.on != self.today
+
+
+def season(projects: Sequence[Project], settings: CompletionSettings) -> list[Checkpoint]:
+    """The checkpoints of the expo `projects` prepare for, oldest first (empty without projects)."""
+    if not projects:
+        return []
+    year = settings.expo_year or max(p.planned_finish for p in projects).year
+    return checkpoints(settings.opening_day(year), min(p.planned_start for p in projects), settings.checkpoint_days)
+
+
+def season_of(twin: TwinLike, settings: CompletionSettings | None = None) -> list[Checkpoint]:
+    """The season's checkpoints for the register at the twin's head (empty without a register)."""
+    try:
+        state = register_state(twin)
+    except NotFound:  # no register, or one the caller may not see
+        return []
+    return season(state.projects(), settings or CompletionSettings())
+
+
+def landing_date(twin: TwinLike, today: date | None = None, settings: CompletionSettings | None = None) -> Landing:
+    """The date a completion view opens on (see the module docstring)."""
+    settings = settings or CompletionSettings()
+    today = today or today_local()
+    try:
+        state = register_state(twin)
+    except NotFound:
+        return Landing(today, today, None, None, None)
+    cps = season(state.projects(), settings)
+    if not cps or twin.resolve().commit is None:
+        return Landing(today, today, None, None, None)
+    # the reports as the twin stood at the end of today, dated up to today
+    known = twin.resolve(asof=today.isoformat()).seq
+    report_days = sorted({r.on for reports in state.reports.values() for r in reports if r.seq <= known})
+    report_days = [d for d in report_days if d <= today]
+    opening = cps[-1].on
+    passed = [cp for cp in cps if cp.on <= min(today, opening)]
+
+    def newest(on: date) -> date | None:
+        return max((d for d in report_days if d <= on), default=None)
+
+    if not passed or not report_days:
+        return Landing(today, today, None, None, newest(today))
+    last = passed[-1]
+    if today <= opening and any(last.on < d for d in report_days):
+        return Landing(today, today, checkpoint_label(opening, today, settings.checkpoint_days), None, newest(today))
+    for i in range(len(passed) - 1, -1, -1):
+        since = passed[i - 1].on if i else date.min
+        if any(since < d <= passed[i].on for d in report_days):
+            cp = passed[i]
+            reason = None if cp.on == today else AFTER_OPENING if today > opening else NO_REPORTS_SINCE
+            return Landing(today, cp.on, cp.label, reason, newest(cp.on))
+    return Landing(today, today, None, None, newest(today))
+
+
+__all__ = ["AFTER_OPENING", "NO_REPORTS_SINCE", "Landing", "landing_date", "season", "season_of"]

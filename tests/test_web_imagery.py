@@ -1,0 +1,270 @@
+"""Survey imagery on the maps (web/imagery.py, web/static/imagery.js): the orthophoto under the
+venue layers, the NDVI overlay with its legend, the timeline switching flights, the exported file
+carrying its imagery offline; on the bundled twin with the demo surveys of T-70, T-30 and T-10."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_server import LiveServer
+from deadlines import BROWSER_MS
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+from web_support import artifacts_dir, launch_chromium
+
+from api.main import create_app
+from api.settings import ApiSettings
+from twin import Twin
+from twin.errors import BadInput
+from web.imagery import imagery_config, native_zoom
+
+from playwright.sync_api import Browser, Page, sync_playwright  # isort: skip
+
+T70, T30, T10 = "2026-08-27", "2026-10-06", "2026-10-26"
+IDLE = "window.VT && VT.isIdle && VT.isIdle()"
+
+
+def _ids(twin: Twin) -> dict[tuple[str, str], str]:
+    return {(s.kind, s.date.isoformat()): s.id for s in twin.surveys()}
+
+
+# ---------------------------------------------------------------------------- which flight a page shows
+def test_the_page_shows_the_latest_flight_by_its_date(surveyed_twin: Path) -> None:
+    with Twin.open(surveyed_twin) as twin:
+        ids = _ids(twin)
+        cfg = imagery_config(twin, lang="en", on=date(2026, 10, 20), base="/root")
+        assert cfg is not None
+        assert cfg["basemap"] == ids[("orthophoto", T30)] and cfg["overlays"] == {"ndvi": ids[("ndvi", T30)]}
+        # before the first flight: the first one (its credit names its own date); no date: the latest
+        early = imagery_config(twin, lang="en", on=date(2026, 7, 1))
+        latest = imagery_config(twin, lang="en", on=None)
+        assert early and early["basemap"] == ids[("orthophoto", T70)]
+        assert latest and latest["basemap"] == ids[("orthophoto", T10)]
+        # a served page lists every flight with the app's own tile route, under its root path
+        assert len(cfg["surveys"]) == 6 and not cfg["pinned"]
+        ortho = next(s for s in cfg["surveys"] if s["id"] == cfg["basemap"])
+        assert ortho["tiles"] == f"/root/surveys/{ortho['id']}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.webp"
+        assert ortho["role"] == "basemap" and ortho["maxNativeZoom"] == 19  # 0.3 m at 31° N
+        assert "synthetic" in ortho["attribution"] and T30 in ortho["attribution"]
+        assert "NDVI" in cfg["legends"]["ndvi"] and "linear-gradient" in cfg["legends"]["ndvi"]
+        # an exported page carries the images it shows, as WebP data: URIs, and only those...
+        one = imagery_config(twin, lang="zh", on=date(2026, 10, 20), export=True)
+        assert one is not None
+        assert {s["id"] for s in one["surveys"]} == {ids[("orthophoto", T30)], ids[("ndvi", T30)]}
+        assert all(s["image"].startswith("data:image/webp;base64,") and "tiles" not in s for s in one["surveys"])
+        # ... unless it steps through dates (the timeline)
+        every = imagery_config(twin, lang="zh", on=date(2026, 10, 20), export=True, every_date=True)
+        assert every is not None and len(every["surveys"]) == 6
+        # picked by the reader: that flight, pinned; none: no imagery; anything else is refused
+        picked = imagery_config(twin, lang="en", on=date(2026, 10, 20), survey=ids[("orthophoto", T70)])
+        assert picked and picked["basemap"] == ids[("orthophoto", T70)] and picked["pinned"]
+        off = imagery_config(twin, lang="en", on=date(2026, 10, 20), survey="none")
+        assert off and off["basemap"] is None
+        with pytest.raises(BadInput, match="survey='nope' is not an orthophoto"):
+            imagery_config(twin, lang="en", on=None, survey="nope")
+        with pytest.raises(BadInput, match="is not an orthophoto"):
+            imagery_config(twin, lang="en", on=None, survey=ids[("ndvi", T10)])  # an index is not a basemap
+        assert native_zoom(twin.survey(ids[("ndvi", T10)])) == 18  # 1 m
+
+
+def test_a_twin_without_surveys_draws_no_imagery(tmp_path: Path) -> None:
+    from layers.bundle import build_bundled_twin
+
+    with build_bundled_twin(tmp_path / "plain.gpkg") as twin:
+        assert imagery_config(twin, lang="en", on=None) is None
+        assert imagery_config(twin, lang="en", on=None, survey="none") is None
+        with pytest.raises(BadInput, match="no survey rasters"):
+            imagery_config(twin, lang="en", on=None, survey="0123456789abcdef")
+
+
+def test_the_completion_route_takes_a_survey(surveyed_twin: Path) -> None:
+    with Twin.open(surveyed_twin) as twin:
+        ids = _ids(twin)
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        page = c.get("/maps/completion", params={"date": T10, "survey": ids[("orthophoto", T70)]})
+        assert page.status_code == 200
+        assert f'"basemap":"{ids[("orthophoto", T70)]}"' in page.text and '"pinned":true' in page.text
+        off = c.get("/maps/completion", params={"date": T10, "survey": "none"})
+        assert off.status_code == 200 and '"basemap":null' in off.text
+        bad = c.get("/maps/completion", params={"date": T10, "survey": "nope"})
+        assert bad.status_code == 400 and "survey='nope'" in bad.text and "survey" in bad.json()["parameter"]
+        # the change map compares the venue and the register: a new flight is not a change to them
+        changes = c.get("/maps/data/changes", params={"from": "2026-08-01", "to": "HEAD", "lang": "en"})
+        assert changes.status_code == 200
+        layers = {f["k"].split("/")[0] for f in changes.json()["features"]}
+        assert (
+            layers
+            and "surveys" not in layers
+            and layers <= {"halls", "south_plaza", "roads", "landscaping", "projects"}
+        )
+
+
+# ---------------------------------------------------------------------------- in the browser
+@pytest.fixture(scope="module")
+def store(surveyed_twin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("imagery")
+    shutil.copy(surveyed_twin, d / "venue.gpkg")
+    shutil.copytree(surveyed_twin.with_name("venue.surveys"), d / "venue.surveys")
+    return d / "venue.gpkg"
+
+
+@pytest.fixture(scope="module")
+def server(store: Path) -> Iterator[LiveServer]:
+    s = LiveServer(store, store.with_name("server.log"), env={"VENUE_TWIN_SURVEY_DIR": ""})
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = launch_chromium(pw, timeout=BROWSER_MS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[tuple[Page, list[str], list[str]]]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=False)
+    ctx.set_default_timeout(BROWSER_MS)
+    ctx.set_default_navigation_timeout(BROWSER_MS)
+    p = ctx.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    p.on("request", lambda r: requests.append(r.url))
+    yield p, errors, requests
+    ctx.close()
+
+
+def _tiles_drawn(p: Page, role: str) -> None:
+    """Wait until every tile the survey layer asked for has arrived and faded in."""
+    p.wait_for_function(
+        f"""(() => {{
+          const layer = document.querySelector('.leaflet-layer.vt-survey-{role}');
+          if (!layer) return false;
+          const imgs = [...layer.querySelectorAll('img.leaflet-tile')];
+          return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth === 256
+            && i.classList.contains('leaflet-tile-loaded') && getComputedStyle(i).opacity === '1');
+        }})()"""
+    )
+
+
+def _shot(p: Page, name: str) -> None:
+    folder = artifacts_dir()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".png", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(p.screenshot())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, folder / f"{name}.png")
+
+
+def _state(p: Page) -> dict[str, Any]:
+    return p.evaluate("VT.engine.imagery.state()")  # type: ignore[no-any-return]
+
+
+def test_completion_map_draws_the_orthophoto_under_the_layers(page: Any, server: LiveServer, store: Path) -> None:
+    p, errors, requests = page
+    with Twin.open(store) as twin:
+        ids = _ids(twin)
+    p.goto(f"{server.url}/maps/completion?date={T10}&lang=en")
+    p.wait_for_function(IDLE)
+    _tiles_drawn(p, "basemap")
+    state = _state(p)
+    assert state["basemap"] == {"id": ids[("orthophoto", T10)], "date": T10, "shown": True}
+    assert state["ndvi"]["id"] == ids[("ndvi", T10)] and not state["ndvi"]["shown"]
+    # under the venue layers: in the tile pane, below the overlay pane the venue layers draw in
+    assert p.evaluate(
+        "getComputedStyle(document.querySelector('.leaflet-layer.vt-survey-basemap').closest('.leaflet-pane')).zIndex"
+        " < getComputedStyle(document.querySelector('.leaflet-overlay-pane')).zIndex"
+    )
+    credit = p.locator(".leaflet-control-attribution").inner_text()
+    assert f"Orthophoto {T10} (synthetic demo)" in credit and "positions approximate" in credit
+    assert "Leaflet" not in credit  # the page's own credit, not the library's prefix and flag
+    # every tile from the app itself
+    tiles = [u for u in requests if "/tiles/" in u]
+    assert tiles and all(u.startswith(f"{server.url}/surveys/{ids[('orthophoto', T10)]}/tiles/") for u in tiles)
+    # the NDVI overlay switched on from the layer control: drawn above the orthophoto, with its legend
+    p.locator(f'[data-survey="{ids[("ndvi", T10)]}"]').click()
+    _tiles_drawn(p, "overlay")
+    assert _state(p)["ndvi"]["shown"]
+    z = p.evaluate(
+        "[...document.querySelectorAll('.leaflet-layer')].map(l => [l.className.match(/vt-survey-(\\w+)/)[1],"
+        " +l.style.zIndex])"
+    )
+    assert dict(z)["overlay"] > dict(z)["basemap"]
+    legend = p.locator(".vt-imagery-legend")
+    assert legend.is_visible() and "Vegetation index (NDVI)" in legend.inner_text()
+    assert "vt-index-on" in (p.locator(".leaflet-container").get_attribute("class") or "")
+    _shot(p, "map-completion-imagery")
+    # and off again: no legend
+    p.locator(f'[data-survey="{ids[("ndvi", T10)]}"]').click()
+    p.wait_for_function("!VT.engine.imagery.state().ndvi.shown")
+    assert not legend.is_visible()
+    assert errors == []
+
+
+def test_the_timeline_switches_flights_as_it_steps(page: Any, server: LiveServer, store: Path) -> None:
+    p, errors, _ = page
+    with Twin.open(store) as twin:
+        ids = _ids(twin)
+    p.goto(f"{server.url}/maps/timeline?lang=zh")
+    p.wait_for_function("window.VT && VT.timeline && VT.isIdle()")
+    steps = p.evaluate("VT.timeline.cfg.steps.map(s => s.date)")
+    for day, flown in (("2026-10-16", T30), ("2026-10-26", T10), ("2026-09-06", T70)):
+        p.evaluate(f"VT.timeline.go({steps.index(day)})")
+        p.wait_for_function(IDLE)
+        state = _state(p)
+        assert state["basemap"]["id"] == ids[("orthophoto", flown)] and state["basemap"]["shown"], day
+        assert state["ndvi"]["id"] == ids[("ndvi", flown)], day
+        assert p.locator(f'[data-survey="{ids[("orthophoto", flown)]}"]').count() == 1  # the control names it
+    _tiles_drawn(p, "basemap")
+    credit = p.locator(".leaflet-control-attribution").inner_text()
+    assert T70 in credit and T10 not in credit  # the credit follows the flight shown
+    _shot(p, "map-timeline-imagery")
+    assert errors == []
+
+
+def test_an_exported_map_carries_its_imagery_offline(browser: Browser, store: Path, tmp_path: Path) -> None:
+    from cli.main import app
+
+    with Twin.open(store) as twin:
+        ids = _ids(twin)
+    out = tmp_path / "completion.html"
+    r = CliRunner().invoke(
+        app, ["map", "completion", "--date", T30, "--lang", "en", "-o", str(out), "--store", str(store)]
+    )
+    assert r.exit_code == 0, r.output
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=True)
+    ctx.set_default_timeout(BROWSER_MS)
+    try:
+        p = ctx.new_page()
+        requests: list[str] = []
+        errors: list[str] = []
+        p.on("request", lambda q: requests.append(q.url))
+        p.on("pageerror", lambda e: errors.append(str(e)))
+        p.goto(out.as_uri())
+        p.wait_for_function(IDLE)
+        p.wait_for_function(
+            "(() => { const i = document.querySelector('.leaflet-tile-pane img.leaflet-image-layer');"
+            " return i && i.complete && i.naturalWidth > 0; })()"
+        )
+        size = p.evaluate(
+            "(() => { const i = document.querySelector('.leaflet-tile-pane img.leaflet-image-layer');"
+            " return [i.naturalWidth, i.naturalHeight]; })()"
+        )
+        assert max(size) == 2048  # the orthophoto, downsampled to at most 2,048 px a side
+        assert _state(p)["basemap"] == {"id": ids[("orthophoto", T30)], "date": T30, "shown": True}
+        assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+        assert errors == []
+        _shot(p, "export-completion-imagery-offline")
+    finally:
+        ctx.close()

@@ -1,0 +1,124 @@
+"""Survey images: tiles and previews of a survey's COG, rendered with rio-tiler.
+
+The API's tile and preview routes and the maps' exported single-file pages (which carry a
+downsampled survey as an image) draw a survey the same way: same default range and colour map per
+kind (`DISPLAY_DEFAULTS`), so a legend drawn from `colormap_stops` matches the tiles.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import OrderedDict
+from pathlib import Path as FilePath
+from typing import Any
+
+from twin.surveys import SurveyInfo
+
+MIN_ZOOM, MAX_ZOOM = 0, 24
+PREVIEW_SIZE = 1024
+# How a single-band survey of a kind is drawn unless a caller says otherwise: (value range, colour map).
+DISPLAY_DEFAULTS: dict[str, tuple[tuple[float, float], str]] = {
+    "ndvi": ((0.0, 1.0), "rdylgn"),
+}
+FALLBACK_COLORMAP = "viridis"
+
+
+def default_range(info: SurveyInfo) -> tuple[float, float] | None:
+    """The value range a survey is rescaled from by default (None: drawn as stored, 8-bit RGB)."""
+    if info.band_count == 1 and info.kind in DISPLAY_DEFAULTS:
+        return DISPLAY_DEFAULTS[info.kind][0]
+    if info.dtype != "uint8":
+        return (-1.0, 1.0) if info.dtype.startswith("float") else (0.0, 65535.0 if "16" in info.dtype else 255.0)
+    return None
+
+
+def default_colormap_name(info: SurveyInfo) -> str | None:
+    """The colour map a single-band survey is drawn with by default (None for RGB)."""
+    if info.band_count != 1:
+        return None
+    return DISPLAY_DEFAULTS.get(info.kind, (None, FALLBACK_COLORMAP))[1]
+
+
+def colormap(name: str) -> Any:
+    from rio_tiler.colormap import cmap
+
+    return cmap.get(name)
+
+
+def colormap_names() -> list[str]:
+    from rio_tiler.colormap import cmap
+
+    return list(cmap.list())
+
+
+def colormap_stops(name: str, count: int = 6) -> list[str]:
+    """`count` evenly spaced colours of a colour map as CSS hex, low to high (for a legend)."""
+    table = colormap(name)
+    picks = [round(i * 255 / (count - 1)) for i in range(count)]
+    return ["#{:02x}{:02x}{:02x}".format(*table[i][:3]) for i in picks]
+
+
+def _indexes(src: Any) -> tuple[int, ...] | None:
+    # Three bands drawn as RGB; more (RGBA, multispectral) draw their first three, alpha from the mask.
+    return (1, 2, 3) if src.dataset.count >= 3 else None
+
+
+def _render(img: Any, fmt: str, in_range: Any, colormap: Any) -> bytes:
+    if in_range is not None:
+        img.rescale(in_range=(in_range,) * img.count)
+    return img.render(
+        img_format=fmt.upper(), colormap=colormap, **({"lossless": False, "quality": 85} if fmt == "webp" else {})
+    )  # type: ignore[no-any-return]
+
+
+# rio-tiler encodes PNG/WEBP through an in-memory GDAL file with no georeference, which is what a
+# web image is; rasterio warns about that on every tile.
+warnings.filterwarnings("ignore", message="Dataset has no geotransform", module="rasterio")
+
+_open_readers = threading.local()
+_READERS_PER_THREAD = 8
+
+
+def _reader(path: FilePath) -> Any:
+    """An open rio-tiler Reader of a survey file, kept per thread: opening one costs as much as
+    reading a tile, and keeps GDAL's block cache warm between tiles. Safe to keep because a survey
+    file never changes (it is named by its checksum); a GDAL dataset is not shared across threads."""
+    from rio_tiler.io import Reader
+
+    cache: OrderedDict[FilePath, Any] = _open_readers.__dict__.setdefault("cache", OrderedDict())
+    src = cache.pop(path, None)
+    if src is None:
+        src = Reader(str(path))
+        while len(cache) >= _READERS_PER_THREAD:
+            cache.popitem(last=False)[1].close()
+    cache[path] = src
+    return src
+
+
+def render_tile(path: FilePath, z: int, x: int, y: int, fmt: str, in_range: Any, colormap: Any) -> bytes | None:
+    """A 256×256 tile of the survey file in PNG or WEBP; None when it lies wholly outside the raster."""
+    from rio_tiler.errors import TileOutsideBounds
+
+    src = _reader(path)
+    try:
+        img = src.tile(x, y, z, tilesize=256, indexes=_indexes(src))
+    except TileOutsideBounds:
+        return None
+    return _render(img, fmt, in_range, colormap)
+
+
+def render_preview(path: FilePath, fmt: str, in_range: Any, colormap: Any, max_size: int = PREVIEW_SIZE) -> bytes:
+    """The whole survey, at most `max_size` pixels a side, read from the COG's overviews."""
+    from rio_tiler.io import Reader
+
+    with Reader(str(path)) as src:
+        img = src.preview(max_size=max_size, indexes=_indexes(src))
+    return _render(img, fmt, in_range, colormap)
+
+
+def zooms(path: FilePath) -> tuple[int, int]:
+    from rio_tiler.io import Reader
+
+    with Reader(str(path)) as src:
+        return max(MIN_ZOOM, src.minzoom), min(MAX_ZOOM, src.maxzoom)
