@@ -542,13 +542,19 @@ def _map(page: Page, box: Box, facts: BriefFacts, lang: str) -> None:
     labels: list[Label] = []
     _draw_boundary(ax, layers.get("venue_boundary"))
     labels += _draw_halls(ax, layers.get("halls"), lang)
-    labels += _draw_areas(ax, layers.get("south_plaza"), layers.get("landscaping"), lang)
+    titles = {name: title for name, title, _ in facts.layers}
+    labels += _draw_areas(ax, layers.get("south_plaza"), titles.get("south_plaza", ""), layers.get("landscaping"), lang)
     labels += _draw_roads(ax, layers.get("roads"), frame, lang)
     _draw_building(ax, layers.get("venue_boundary"))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
-    ax.set_axis_off()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")  # geopandas names the CRS's axes
+    ax.set_ylabel("")
+    for spine in ax.spines.values():  # the sheet's frame, over the roads that run off the map
+        spine.set(edgecolor=INK, linewidth=0.8, zorder=20)
     ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fc="#f8fafc", ec="none", zorder=0))
     _place_labels(page, ax, labels, frame, (x1 - x0) / inner.w)
     _map_legend(page, strip, facts, lang)
@@ -622,10 +628,15 @@ def _draw_halls(ax: Axes, halls: gpd.GeoDataFrame | None, lang: str) -> list[Lab
     return labels
 
 
-def _draw_areas(ax: Axes, plaza: gpd.GeoDataFrame | None, green: gpd.GeoDataFrame | None, lang: str) -> list[Label]:
+def _draw_areas(
+    ax: Axes, plaza: gpd.GeoDataFrame | None, plaza_title: str, green: gpd.GeoDataFrame | None, lang: str
+) -> list[Label]:
     labels: list[Label] = []
     if plaza is not None and len(plaza):
         plaza.plot(ax=ax, color=[_fill(s) for s in plaza["status"]], edgecolor="white", linewidth=0.7, zorder=2)
+        whole = plaza.union_all()  # the main entrance, named once as a whole
+        p = whole.representative_point()
+        labels.append(Label([(p.x, p.y, 0.0)], plaza_title, 8.0, True, beside=whole.bounds))
     if green is not None and len(green):
         # greenery stays green: its outline is green whatever its status fill
         colours = [GREEN_FILL if not isinstance(s, str) else _fill(s) for s in green["status"]]
@@ -852,7 +863,10 @@ def _scurve(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
                    label=i18n.label(lang, "as_of", date=on.strftime("%m-%d")))  # fmt: skip
         if actual:
             v = actual[-1][1] or 0.0
-            ax.annotate(api_percent(v), (days(on), v), xytext=(5, -13), textcoords="offset points", ha="left",
+            # below right of the point high on the curve, above left low on it: where the curves are not
+            low = v < 50
+            ax.annotate(api_percent(v), (days(on), v), xytext=(-5, 7) if low else (5, -13),
+                        textcoords="offset points", ha="right" if low else "left",
                         fontproperties=page.font(9, True), color=ACTUAL_COLOUR)  # fmt: skip
     step = max(1, round(len(pts) / 6))
     ticks = pts[::-1][::step][::-1]  # every step-th checkpoint, counted back from the last
