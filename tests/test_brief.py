@@ -257,3 +257,17 @@ def test_closed_reads_need_a_token_as_completion_does(store: Any, tmp_path: Path
             problem_of(closed.get(url), 401)
         r = closed.get("/brief?date=T-10&f=png", headers=bearer(tokens["viewer"]))
         assert r.status_code == 200 and r.content.startswith(b"\x89PNG")
+
+
+def test_without_a_cjk_font_the_page_is_drawn_with_a_warning(
+    store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import web.brief
+
+    monkeypatch.setattr(web.brief, "CJK_FAMILIES", ("No Such Font SC",))  # as on a machine without one
+    out = tmp_path / "brief.pdf"
+    with pytest.warns(RuntimeWarning, match="no CJK font found"):
+        code, text = run("brief", "--date", "T-30", "-o", str(out), "--lang", "en", "--store", str(store))
+    assert code == 0, text
+    _, page_text = pdf_page(out.read_bytes())
+    assert "2026-10-06" in page_text and "Late projects" in page_text

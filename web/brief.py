@@ -393,6 +393,7 @@ def _render(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, fmt: st
 _RC: dict[Any, Any] = {
     "pdf.fonttype": 42,  # TrueType embedded: the text stays text (searchable, copyable)
     "axes.unicode_minus": False,  # CJK fonts often lack U+2212
+    "text.parse_math": False,  # names are the register's text: a "$" in one is a dollar sign, not TeX
     # unhinted glyphs, so that a halo or a drawn bold (the outline under the text) lines up with
     # the text in the PNG as it does in the PDF
     "text.hinting": "no_hinting",
@@ -459,7 +460,7 @@ def _footer(page: Page, facts: BriefFacts, lang: str) -> None:
     made = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
     right = i18n.label(lang, "brief_generated", time=made)
     left = i18n.label(lang, "brief_source", product=i18n.label(lang, "product"), version=version, time=committed)
-    left += " " + i18n.label(lang, "approximate")
+    left += ("" if lang == "zh" else " ") + i18n.label(lang, "approximate")  # no space after a Chinese full stop
     page.rule(MARGIN, page.w - MARGIN, FOOTER_TOP)
     room = page.w - 2 * MARGIN - page.width(right, 7.5) - 8
     page.text(MARGIN, FOOTER_TOP - 5, page.fit(left, room, 7.5), 7.5, colour=MUTED)
@@ -558,6 +559,10 @@ def _map(page: Page, box: Box, facts: BriefFacts, lang: str) -> None:
     ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fc="#f8fafc", ec="none", zorder=0))
     _place_labels(page, ax, labels, frame, (x1 - x0) / inner.w)
     _map_legend(page, strip, facts, lang)
+    if not any(len(f) for f in layers.values()):  # nothing to draw (an empty twin): say so
+        page.put(ax, 0.5, 0.5, i18n.label(lang, "brief_map_empty"), 11, colour=MUTED, ha="center", va="center",
+                 transform=ax.transAxes)  # fmt: skip
+        return
     _north_arrow(page, strip, (x0, y0, x1, y1), lang)
     _scale_bar(page, strip, (x1 - x0) / inner.w)
 

@@ -193,6 +193,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_title": {"zh": "进博会场馆保障工程完成情况简报", "en": "CIIE venue preparation: briefing"},
     "brief_days_left": {"zh": "距开幕还有 {n} 天", "en": "{n} days to opening day"},
     "brief_map": {"zh": "工程完成情况图", "en": "Completion map"},
+    "brief_map_empty": {"zh": "此日期孪生中还没有场馆要素。", "en": "The twin holds no venue features on this date."},
     "brief_key_figures": {"zh": "关键指标", "en": "Key figures"},
     "brief_variance": {"zh": "较计划 {v} 个百分点", "en": "{v} points against plan"},
     "brief_planned_mark": {"zh": "竖线为计划进度", "en": "The tick marks the plan"},
