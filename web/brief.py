@@ -61,7 +61,7 @@ from web.data import spatial_layers
 FORMATS = ("pdf", "png")
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png"}
 PAGE_MM = (420.0, 297.0)  # A3 landscape
-PNG_DPI = 150  # sharp on a phone, about 1 MB: what messaging apps take without recompressing it badly
+PNG_DPI = 150  # sharp on a phone at well under 1 MB, which messaging apps pass on without shrinking it
 MAP_CRS = "EPSG:4549"  # CGCS2000 Gauss-Krüger zone 40, the twin's metric CRS: the scale bar is true
 # CJK families, best first; the first one the font manager knows is used.
 CJK_FAMILIES = (
