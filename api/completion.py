@@ -509,6 +509,11 @@ class CompletionFactory:
         if fmt not in FORMATS:
             raise InvalidParameter(f"f={f!r} is not one of {', '.join(FORMATS)}", parameter="f")
         language = page_lang(request, lang)
+        if date is None and version is None:
+            # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
+            from completion.landing import landing_date
+
+            date = landing_date(twin).on.isoformat()
         comp, snap = self._snapshot(twin, who, date, version)
         body = render_brief(twin, comp, snap, lang=language, fmt=fmt, version=version)
         disposition = f'inline; filename="{default_filename(snap, language, fmt)}"'
