@@ -2,8 +2,9 @@
 
 One route method per endpoint; every read takes ``date`` (YYYY-MM-DD or a checkpoint such as
 T-30) and/or ``version`` (a commit), as ``completion.Completion.at`` reads them, and answers JSON
-or, with ``f=csv`` (or ``Accept: text/csv``), CSV. Reporting progress needs an editor's token;
-the token's name is the reporter and the commit's author.
+or, with ``f=csv`` (or ``Accept: text/csv``), CSV; ``/brief`` answers the same snapshot as one
+A3 page to print (PDF, or PNG with ``f=png``; drawn by web.brief). Reporting progress needs an
+editor's token; the token's name is the reporter and the commit's author.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from starlette.responses import HTMLResponse, Response
 
 from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
 from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
+from api.maps import LangQ
+from api.maps import _lang as page_lang
 from completion.accountability import (
     MISSING_COLUMNS,
     UNIT_COLUMNS,
@@ -158,6 +161,15 @@ class CompletionFactory:
         )
         add_get_route(
             r, "/completion/missing", self.missing, summary="The reports missing since the last checkpoint", tags=tags
+        )
+        add_get_route(
+            r,
+            "/brief",
+            self.brief,
+            summary="A briefing to print: one A3 landscape page (PDF or PNG) of the completion on a date",
+            tags=tags,
+            response_class=Response,
+            responses={200: {"content": {"application/pdf": {}, "image/png": {}}}},
         )
 
     # ------------------------------------------------------------------ helpers
@@ -480,6 +492,34 @@ class CompletionFactory:
 
             return HTMLResponse(render("completion_units.html", lang="en", doc=doc), headers=_headers(snap))
         return _json(doc, headers=_headers(snap))
+
+    def brief(
+        self,
+        request: Request,
+        twin: TwinDep,
+        who: ReaderDep,
+        date: DateQ = None,
+        version: VersionQ = None,
+        f: Annotated[str | None, Query(description="pdf (default) or png")] = None,
+        lang: LangQ = None,
+    ) -> Response:
+        from web.brief import FORMATS, MEDIA_TYPES, default_filename, render_brief
+
+        fmt = f or "pdf"
+        if fmt not in FORMATS:
+            raise InvalidParameter(f"f={f!r} is not one of {', '.join(FORMATS)}", parameter="f")
+        language = page_lang(request, lang)
+        if date is None and version is None:
+            # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
+            from completion.landing import landing_date
+
+            date = landing_date(twin).on.isoformat()
+        comp, snap = self._snapshot(twin, who, date, version)
+        body = render_brief(twin, comp, snap, lang=language, fmt=fmt, version=version)
+        disposition = f'inline; filename="{default_filename(snap, language, fmt)}"'
+        return Response(
+            body, media_type=MEDIA_TYPES[fmt], headers={**_headers(snap), "Content-Disposition": disposition}
+        )
 
     def missing(
         self,

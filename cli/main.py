@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.brief import brief
 from cli.completion import completion_app, progress_app
 from cli.evidence import evidence
 from cli.intake import projects_app  # also adds `progress import`
@@ -584,6 +585,7 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(map_app, name="map")
 app.add_typer(layer_app, name="layer")
 app.command("evidence")(evidence)
+app.command("brief")(brief)
 
 
 @contextmanager

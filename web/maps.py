@@ -59,7 +59,7 @@ from web.data import (
 from web.imagery import imagery_config
 from web.panels import completion_panel
 from web.settings import MapSettings, map_settings
-from web.templating import render
+from web.templating import macro, render
 
 LABEL_MIN_ZOOM = 16
 
@@ -265,36 +265,35 @@ def _nav(ctx: MapContext, here: str, params: dict[str, Any]) -> str:
     other = "en" if ctx.lang == "zh" else "zh"
     lang = ctx.lang
     links = [
-        (ctx.url("/maps", lang=lang), i18n.label(lang, "home"), "home"),
-        (ctx.url("/maps/completion", lang=lang), i18n.label(lang, "completion_map"), "completion"),
-        (ctx.url("/maps/timeline", lang=lang), i18n.label(lang, "open_timeline"), "timeline"),
-        (ctx.url("/maps/changes", lang=lang), i18n.label(lang, "open_changes"), "changes"),
+        {"url": ctx.url(path, lang=lang), "text": i18n.label(lang, text), "key": key}
+        for path, text, key in (
+            ("/maps", "home", "home"),
+            ("/maps/completion", "completion_map", "completion"),
+            ("/maps/timeline", "open_timeline", "timeline"),
+            ("/maps/changes", "open_changes", "changes"),
+        )
+        if key != here
     ]
-    html = "".join(f'<a href="{escape(u)}" data-nav="{k}">{escape(t)}</a>' for u, t, k in links if k != here)
     switch = ctx.url(f"/maps/{here}" if here != "home" else "/maps", **{**params, "lang": other})
-    html += f'<a class="vt-lang" href="{escape(switch)}" data-lang-switch="{other}">{escape(i18n.label(lang, "other_lang"))}</a>'
-    return f'<nav class="vt-nav">{html}</nav>'
+    # str, not Markup: callers still concatenating strings would otherwise have theirs escaped
+    return str(macro("map_parts.html", "nav", lang=lang, links=links, switch=switch, other=other))
 
 
 def _panel_html(head: str, body: str, foot: str) -> str:
-    return (
-        f'<aside id="vt-panel"><header class="vt-head">{head}</header>'
-        f'<div id="vt-panel-body">{body}</div><footer class="vt-foot">{foot}</footer></aside>'
-        '<div id="vt-message" class="vt-message"></div>'
-    )
+    return str(macro("map_parts.html", "panel", head=Markup(head), body=Markup(body), foot=Markup(foot)))
 
 
 def _foot(ctx: MapContext, extra: str = "") -> str:
-    approx = any(s.positions_approximate for s in ctx.layers())
-    bits = []
-    if approx:
-        bits.append(escape(i18n.label(ctx.lang, "approximate")))
-    if ctx.export:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        bits.append(escape(i18n.label(ctx.lang, "exported", time=stamp)))
-    if extra:
-        bits.append(extra)
-    return "<br>".join(bits)
+    return str(
+        macro(
+            "map_parts.html",
+            "foot",
+            lang=ctx.lang,
+            approximate=any(s.positions_approximate for s in ctx.layers()),
+            exported_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC") if ctx.export else None,
+            extra=Markup(extra),
+        )
+    )
 
 
 def _render(
@@ -480,12 +479,7 @@ def _completion_date(ctx: MapContext, on: str | None) -> tuple[CompletionView | 
 def _date_form(ctx: MapContext, path: str, day: date) -> str:
     if ctx.export:
         return ""  # the date is in the subtitle
-    return (
-        f'<form class="vt-form" method="get" action="{escape(ctx.url(path))}">'
-        f'<label>{escape(i18n.label(ctx.lang, "date"))} <input type="date" name="date" value="{day.isoformat()}"></label>'
-        f'<input type="hidden" name="lang" value="{ctx.lang}">'
-        f'<button type="submit">{escape(i18n.label(ctx.lang, "show"))}</button></form>'
-    )
+    return str(macro("map_parts.html", "date_form", lang=ctx.lang, action=ctx.url(path), day=day.isoformat()))
 
 
 def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = None) -> str:
@@ -515,11 +509,13 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
             context=is_boundary,
         )
         specs.append((spec, spec["title"], True, not is_boundary))
-    head = (
-        f'<div class="vt-title">{escape(i18n.label(lang, "completion_title"))}</div>'
-        f'<div class="vt-sub">{escape(i18n.label(lang, "venue"))} · {escape(i18n.label(lang, "as_of", date=day.isoformat()))}</div>'
-        + _nav(ctx, "completion", {"date": day.isoformat()})
-        + _date_form(ctx, "/maps/completion", day)
+    head = macro(
+        "map_parts.html",
+        "completion_head",
+        lang=lang,
+        day=day.isoformat(),
+        nav=Markup(_nav(ctx, "completion", {"date": day.isoformat()})),
+        form=Markup(_date_form(ctx, "/maps/completion", day)),
     )
     body = completion_panel(twin, view, lang, ctx.gcj02)
     config = _config(
@@ -590,16 +586,14 @@ def timeline_map(ctx: MapContext) -> str:
         )
         specs.append((spec, spec["title"], True, not is_boundary))
     n = len(steps)
-    head = (
-        f'<div class="vt-title">{escape(i18n.label(lang, "timeline_title"))}</div>'
-        f'<div class="vt-sub">{escape(i18n.label(lang, "venue"))}</div>'
-        + _nav(ctx, "timeline", {})
-        + f'<div id="vt-step-label">{escape(steps[start][1])}</div>'
-        f'<div class="vt-timeline"><button id="vt-prev" type="button" title="{escape(i18n.label(lang, "prev"))}">◀</button>'
-        f'<input id="vt-slider" type="range" min="0" max="{n - 1}" step="1" value="{start}" '
-        f'aria-label="{escape(i18n.label(lang, "checkpoint"))}">'
-        f'<button id="vt-next" type="button" title="{escape(i18n.label(lang, "next"))}">▶</button>'
-        f'<button id="vt-play" type="button">{escape(i18n.label(lang, "play"))}</button></div>'
+    head = macro(
+        "map_parts.html",
+        "timeline_head",
+        lang=lang,
+        nav=Markup(_nav(ctx, "timeline", {})),
+        step_label=steps[start][1],
+        steps=n,
+        start=start,
     )
     body = (
         panel_data(twin, first, lang, ctx.gcj02)["html"]

@@ -10,6 +10,7 @@ from functools import cache, partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from web.i18n import DEFAULT_LANG, LANGS, label
 
@@ -31,3 +32,13 @@ def environment() -> Environment:
 def render(name: str, *, lang: str = DEFAULT_LANG, **context: Any) -> str:
     """Render one template with the page language and its label function `t`."""
     return environment().get_template(name).render(lang=lang, t=partial(label, lang), **context)
+
+
+@cache
+def _module(name: str, lang: str) -> Any:
+    return environment().get_template(name).make_module({"lang": lang, "t": partial(label, lang), "LANGS": LANGS})
+
+
+def macro(name: str, macro_name: str, *, lang: str = DEFAULT_LANG, **arguments: Any) -> Markup:
+    """Call one macro of a template (a page part: autoescaped, returned as Markup) in a language."""
+    return Markup(getattr(_module(name, lang), macro_name)(**arguments))

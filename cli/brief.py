@@ -1,0 +1,84 @@
+"""`venue-twin brief`: the one-page A3 briefing for a leaders' meeting, as PDF (to print) or PNG (to send).
+
+    venue-twin brief --date T-10 -o brief.pdf
+    venue-twin brief --date 2026-10-26 -o brief.png --lang en
+    venue-twin brief -o today --format pdf
+
+The page is web.brief's, from the snapshot `venue-twin completion` and the API's /completion read
+(see web/brief.py for what it holds). Registered on cli.main's app as the `brief` command; it only
+reads, so it needs no author.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.completion import DateOpt, StoreOpt, VersionOpt
+
+FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="pdf or png (default: from the file's suffix).")]
+LangOpt = Annotated[str, typer.Option("--lang", help="zh (Chinese) or en (English).")]
+
+
+def brief(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write, e.g. brief.pdf or brief.png.")],
+    on: DateOpt = None,
+    version: VersionOpt = None,
+    fmt: FormatOpt = None,
+    lang: LangOpt = "zh",
+    store: StoreOpt = None,
+) -> None:
+    """An A3 landscape briefing on a date: the completion map, the key figures, the S-curve, the late
+    projects with their units and persons, and the overdue reports."""
+    from cli.completion import _reading
+    from cli.main import EXIT_BAD_INPUT, _fail, out
+    from web.brief import FORMATS, render_brief
+    from web.i18n import LANGS
+
+    if lang not in LANGS:
+        _fail(f"--lang {lang!r} is not one of {', '.join(LANGS)}", EXIT_BAD_INPUT)
+    suffix = output.suffix.lower().removeprefix(".")
+    if fmt is None:
+        if suffix not in FORMATS:
+            _fail(
+                f"cannot tell the format of {str(output)!r} from its name: give --format pdf|png, "
+                "or name it .pdf or .png",
+                EXIT_BAD_INPUT,
+            )
+        fmt = suffix
+    elif fmt not in FORMATS:
+        _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}", EXIT_BAD_INPUT)
+    elif suffix in FORMATS and suffix != fmt:
+        _fail(f"--format {fmt} does not match the file name {str(output)!r}", EXIT_BAD_INPUT)
+    if on is None and version is None:
+        # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
+        from completion.landing import landing_date
+
+        with _reading(store, None, None) as (comp, _):
+            on = landing_date(comp.twin).on.isoformat()
+    with _reading(store, on, version) as (comp, snap):
+        body = render_brief(comp.twin, comp, snap, lang=lang, fmt=fmt, version=version)
+    _write(output, body)
+    checkpoint = f" ({snap.checkpoint})" if snap.checkpoint else ""
+    out.print(
+        f"wrote {output}: A3 {fmt.upper()}, completion on {snap.on.isoformat()}{checkpoint}, {len(body) // 1024} KiB"
+    )
+
+
+def _write(output: Path, body: bytes) -> None:
+    """Write the file whole or not at all: a hidden part file beside it, renamed into place."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, part = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.replace(part, output)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part)
+        raise

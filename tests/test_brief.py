@@ -1,0 +1,273 @@
+"""The printed briefing (`venue-twin brief`, GET /brief) on the bundled twin: one A3 landscape page
+whose text carries the figures /completion answers, in Chinese and in English, as PDF and PNG."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_server import bearer, build_venue, client, make_tokens, problem_of
+from fastapi.testclient import TestClient
+from pypdf import PdfReader
+from typer.testing import CliRunner
+from web_support import artifacts_dir
+
+from cli.main import app
+
+runner = CliRunner()
+A3_PT = (420 / 25.4 * 72, 297 / 25.4 * 72)  # 1190.55 × 841.89 points
+A3_PX_150 = (420 / 25.4 * 150, 297 / 25.4 * 150)  # 2480.3 × 1753.9 pixels at 150 dpi
+T10 = "2026-10-26"
+AFTER_OPENING = "2026-11-10"  # no report since T-10: late projects and overdue reports alike
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return build_venue(tmp_path_factory.mktemp("brief") / "venue.gpkg")
+
+
+@pytest.fixture(scope="module")
+def api(store: Any) -> Iterator[TestClient]:
+    with client(store) as c:
+        yield c
+
+
+def run(*args: str) -> tuple[int, str]:
+    r = runner.invoke(app, list(args))
+    return r.exit_code, r.output
+
+
+def pdf_page(data: bytes) -> tuple[Any, str]:
+    """The PDF's only page and its text (checked to be one page)."""
+    reader = PdfReader(io.BytesIO(data))
+    assert len(reader.pages) == 1
+    page = reader.pages[0]
+    return page, page.extract_text()
+
+
+def squashed(text: str) -> str:
+    """Without white space: a name wrapped onto two lines of a table cell is still found."""
+    return re.sub(r"\s+", "", text)
+
+
+def in_language(bilingual: str, lang: str) -> str:
+    """The page's half of a register entry "中文 (English)" or "中文 English"."""
+    m = re.fullmatch(r"(.+?)\s*\(([^()]+)\)", bilingual) or re.fullmatch(r"(\S+)\s+(.+)", bilingual)
+    assert m, bilingual
+    return m[2] if lang == "en" else m[1]
+
+
+def listed(text: str, codes: list[str], lang: str, path: str) -> int:
+    """How many of ``codes`` the page lists: the first ones, in the API's order, and then a line
+    that says how many more there are and where they all are."""
+    shown = [c for c in codes if c in text]
+    assert shown == codes[: len(shown)], (shown, codes)
+    if len(shown) < len(codes):
+        more = len(codes) - len(shown)
+        assert (f"{more} more" if lang == "en" else f"另有 {more} 项") in text and path in text
+    return len(shown)
+
+
+def check_page(data: bytes, lang: str, completion: dict[str, Any], every_late: bool = True) -> str:
+    """An A3 landscape page whose text holds the date, the overall figures written as /completion's
+    JSON writes them, and every late project's code (or, with ``every_late`` false, the first ones
+    and how many more) with its unit and person in the page's language."""
+    assert data.startswith(b"%PDF-")
+    page, text = pdf_page(data)
+    width, height = float(page.mediabox.width), float(page.mediabox.height)
+    assert abs(width - A3_PT[0]) <= 1 and abs(height - A3_PT[1]) <= 1, (width, height)
+    assert completion["date"] in text
+    overall = completion["overall"]
+    for key in ("actual_percent", "planned_percent"):
+        assert f"{overall[key]}%" in text, (key, overall[key])  # 94.79 -> "94.79%", as JSON writes it
+    flat = squashed(text)
+    assert completion["late"], "the bundled season has late projects at this date"
+    late = completion["late"]
+    heading, next_heading = {"zh": ("滞后工程", "逾期未报"), "en": ("Late projects", "Reports missing")}[lang]
+    table = text[text.index(heading) : text.index(next_heading)]  # the tables are drawn one after the other
+    shown = listed(table, [row["code"] for row in late], lang, "/completion/late")
+    assert shown == len(late) or not every_late
+    for row in late[:shown]:
+        assert squashed(in_language(row["responsible_unit"], lang)) in flat, (row["code"], row["responsible_unit"])
+        assert squashed(in_language(row["responsible_person"], lang)) in flat, row["code"]
+    return text
+
+
+def embedded_fonts(data: bytes) -> list[tuple[str, bool]]:
+    """Each font of the page with whether its TrueType program is embedded (FontFile2)."""
+    page, _ = pdf_page(data)
+    out = []
+    for font in page["/Resources"]["/Font"].values():
+        font = font.get_object()
+        desc = font.get("/FontDescriptor") or font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+        out.append((str(font["/BaseFont"]), "/FontFile2" in desc.get_object()))
+    return out
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+    return width, height
+
+
+def save_artifact(name: str, data: bytes) -> Path:
+    """Write a file to the artifacts folder whole (runs on one machine share it)."""
+    folder = artifacts_dir()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, folder / name)
+    return folder / name
+
+
+# ---------------------------------------------------------------------------- through the CLI
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_cli_writes_the_briefing_as_one_a3_pdf_page_with_the_apis_figures(
+    store: Any, api: TestClient, tmp_path: Path, lang: str
+) -> None:
+    out = tmp_path / "brief.pdf"
+    code, text = run("brief", "--date", "T-10", "-o", str(out), "--lang", lang, "--store", str(store))
+    assert code == 0, text
+    assert f"wrote {out}" in text and "T-10" in text
+    completion = api.get("/completion", params={"date": "T-10"}).json()
+    assert completion["date"] == T10
+    page_text = check_page(out.read_bytes(), lang, completion)
+    assert {"zh": "关键指标", "en": "Key figures"}[lang] in page_text
+    fonts = embedded_fonts(out.read_bytes())
+    assert fonts and all(embedded for _, embedded in fonts), fonts  # TrueType (Type 42), so the text is text
+
+
+def test_the_cli_takes_the_format_from_the_file_name_or_the_option(store: Any, tmp_path: Path) -> None:
+    png = tmp_path / "brief.png"
+    code, text = run("brief", "--date", "T-10", "-o", str(png), "--store", str(store))
+    assert code == 0, text
+    w, h = png_size(png.read_bytes())
+    assert abs(w - A3_PX_150[0]) <= 1 and abs(h - A3_PX_150[1]) <= 1, (w, h)
+    plain = tmp_path / "brief-for-the-meeting"
+    code, text = run("brief", "--date", "T-10", "-o", str(plain), "--format", "pdf", "--store", str(store))
+    assert code == 0, text
+    assert plain.read_bytes().startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--date", "2026-13-45"], "2026-13-45"),
+        (["--date", "T-1x"], "T-1x"),
+        (["--date", "2020-01-01"], "no data on 2020-01-01"),  # before the twin's first commit
+        (["--lang", "fr"], "--lang"),
+        (["--format", "svg"], "--format"),
+        (["--format", "png"], "does not match"),  # the file is named .pdf
+    ],
+)
+def test_bad_input_exits_2_naming_it_and_writes_nothing(
+    store: Any, tmp_path: Path, args: list[str], named: str
+) -> None:
+    out = tmp_path / "brief.pdf"
+    code, text = run(
+        "brief", "-o", str(out), "--store", str(store), *(["--date", "T-10"] if "--date" not in args else []), *args
+    )
+    assert code == 2, text
+    assert named in text
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a part of it
+
+
+def test_a_file_name_without_a_format_is_refused(store: Any, tmp_path: Path) -> None:
+    code, text = run("brief", "--date", "T-10", "-o", str(tmp_path / "brief.docx"), "--store", str(store))
+    assert code == 2 and "--format" in text
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------- through the API
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_api_serves_the_briefing_as_pdf_with_the_figures_of_completion(api: TestClient, lang: str) -> None:
+    r = api.get("/brief", params={"date": "T-10", "f": "pdf", "lang": lang})
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["content-type"] == "application/pdf"
+    assert f'filename="brief-{T10}-{lang}.pdf"' in r.headers["content-disposition"]
+    completion = api.get("/completion", params={"date": "T-10"}).json()
+    assert r.headers["x-twin-version"] == completion["version"]
+    check_page(r.content, lang, completion)
+    assert api.get("/brief", params={"date": "T-10", "lang": lang}).content[:5] == b"%PDF-"  # pdf by default
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_png_is_a3_at_150_dpi_for_messaging_apps(api: TestClient, lang: str) -> None:
+    r = api.get("/brief", params={"date": "T-10", "f": "png", "lang": lang})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    w, h = png_size(r.content)
+    assert abs(w - A3_PX_150[0]) <= 1 and abs(h - A3_PX_150[1]) <= 1, (w, h)
+    save_artifact(f"brief-{lang}.png", r.content)  # for a person to look at: tests/artifacts/
+
+
+def test_the_overdue_reports_are_listed_with_their_units(api: TestClient) -> None:
+    r = api.get("/brief", params={"date": AFTER_OPENING, "lang": "en"})
+    assert r.status_code == 200
+    missing = api.get("/completion/missing", params={"date": AFTER_OPENING}).json()["missing"]
+    assert len(missing) >= 5
+    completion = api.get("/completion", params={"date": AFTER_OPENING}).json()
+    assert len(completion["late"]) > 8  # more than the table's room: the first ones, then how many more
+    text = check_page(r.content, "en", completion, every_late=False)
+    flat = squashed(text)
+    assert "Reports missing" in text
+    after_late = text[text.index("Reports missing") :]  # the late list names the same codes
+    shown = listed(after_late, [row["code"] for row in missing], "en", "/completion/missing")
+    assert shown >= 5
+    for row in missing[:shown]:
+        assert squashed(in_language(row["responsible_unit"], "en")) in flat
+    assert "(stale)" in text  # a late project's figure is older than the last checkpoint
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter", "status"),
+    [
+        ({"date": "T-1x"}, "date", 400),
+        ({"date": "2026-02-30"}, "date", 400),
+        ({"f": "svg"}, "f", 400),
+        ({"lang": "fr"}, "lang", 400),
+        ({"version": "zz"}, "version", 400),
+        ({"colour": "red"}, "colour", 400),
+    ],
+)
+def test_bad_parameters_are_400_naming_them(
+    api: TestClient, query: dict[str, str], parameter: str, status: int
+) -> None:
+    body = problem_of(api.get("/brief", params=query), status, parameter)
+    if parameter == "date":
+        assert query["date"] in body["detail"]
+
+
+def test_a_date_before_the_twins_history_says_when_it_starts(api: TestClient) -> None:
+    body = problem_of(api.get("/brief", params={"date": "2020-01-01"}), 404)
+    assert "history starts" in body["detail"]
+
+
+def test_closed_reads_need_a_token_as_completion_does(store: Any, tmp_path: Path) -> None:
+    tokens = make_tokens(store)
+    with client(store, public_reads=False) as closed:
+        for url in ("/completion?date=T-10", "/brief?date=T-10"):
+            problem_of(closed.get(url), 401)
+        r = closed.get("/brief?date=T-10&f=png", headers=bearer(tokens["viewer"]))
+        assert r.status_code == 200 and r.content.startswith(b"\x89PNG")
+
+
+def test_without_a_cjk_font_the_page_is_drawn_with_a_warning(
+    store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import web.brief
+
+    monkeypatch.setattr(web.brief, "CJK_FAMILIES", ("No Such Font SC",))  # as on a machine without one
+    out = tmp_path / "brief.pdf"
+    with pytest.warns(RuntimeWarning, match="no CJK font found"):
+        code, text = run("brief", "--date", "T-30", "-o", str(out), "--lang", "en", "--store", str(store))
+    assert code == 0, text
+    _, page_text = pdf_page(out.read_bytes())
+    assert "2026-10-06" in page_text and "Late projects" in page_text

@@ -1,0 +1,1053 @@
+"""A briefing to print: one A3 landscape page (PDF, or PNG for messaging apps) for a leaders' meeting.
+
+The page holds the completion map (project features coloured by status over the venue's layers,
+with a north arrow, a scale bar, a legend, the date and the data's age), the key figures
+(overall and per-area weighted completion, actual against planned), the S-curve, the late
+projects with their units and persons, and the overdue reports, labelled in Chinese or English.
+
+Every figure is the completion API's own, read from the same snapshot the route /completion
+reads (``Completion.at``): the roll-ups of ``Snapshot.overall`` and ``Snapshot.groups("area")``,
+formatted as /completion's JSON gives them (``Group.to_dict``); the curve of
+``Completion.scurve`` (/completion/scurve); the rows of ``late_row`` over ``late_and_flagged``
+(/completion's late list) and of ``missing_reports`` (/completion/missing). The map's features
+come through ``twin.query.run_query``, the items endpoint's read path, as of the snapshot's
+version, coloured by ``Snapshot.feature_statuses`` as the completion map colours them.
+
+Drawn with matplotlib (the map through geopandas' plot), with no pyplot figure and no web
+framework: the API route (api/completion.py) and ``venue-twin brief`` (cli/brief.py) call
+``render_brief``. Text is set in a CJK font found through matplotlib's font manager
+(WenQuanYi Micro Hei, Debian's fonts-wqy-microhei, or another listed in ``CJK_FAMILIES``) and
+embedded as TrueType (Type 42), so the PDF's text can be searched and copied; without such a font
+the page is drawn in DejaVu Sans with a warning (Chinese characters then show as boxes). Nothing is
+fetched from the network.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import geopandas as gpd
+import matplotlib
+import orjson
+import shapely
+import shapely.affinity
+from matplotlib import font_manager, patheffects
+from matplotlib.axes import Axes
+from matplotlib.backend_bases import FigureCanvasBase
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import Rectangle
+from pyproj import Transformer
+
+from completion.accountability import missing_reports
+from completion.evidence import late_and_flagged, snapshot_flags
+from completion.rollup import Group
+from completion.snapshot import Completion, CurvePoint, Snapshot, late_row
+from twin.core import SHANGHAI, TwinLike
+from twin.query import FeatureQuery, run_query
+from web import i18n
+from web.data import spatial_layers
+
+FORMATS = ("pdf", "png")
+MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png"}
+PAGE_MM = (420.0, 297.0)  # A3 landscape
+PNG_DPI = 150  # sharp on a phone at well under 1 MB, which messaging apps pass on without shrinking it
+MAP_CRS = "EPSG:4549"  # CGCS2000 Gauss-Krüger zone 40, the twin's metric CRS: the scale bar is true
+# CJK families, best first; the first one the font manager knows is used.
+CJK_FAMILIES = (
+    "WenQuanYi Micro Hei",
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "Noto Sans SC",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "SimHei",
+)
+LATIN_FAMILY = "DejaVu Sans"  # matplotlib's own font: always there, and it has the symbols CJK fonts lack
+
+INK = "#111827"
+MUTED = "#6b7280"
+RULE = "#d1d5db"
+ACCENT = "#991b1b"  # the venue boundary's red, also the header rule
+PLANNED_COLOUR = "#6b7280"
+ACTUAL_COLOUR = "#b91c1c"
+GREEN_EDGE = "#15803d"
+GREEN_FILL = "#bbf7d0"
+ROAD_GREY = "#9ca3af"
+STALE_COLOUR = "#b45309"
+ROAD_WIDTHS = {"arterial": 3.2, "secondary": 2.4, "branch": 1.8, "internal": 1.3, "pedestrian": 1.1}
+
+_render_lock = threading.Lock()  # matplotlib's rcParams are process-wide; one page is drawn at a time
+
+
+# ============================================================================ what the page shows
+@dataclass
+class BriefFacts:
+    """The figures and features one briefing shows, each from the query the API answers it with."""
+
+    snap: Snapshot
+    overall: Group
+    areas: list[Group]
+    area_titles: dict[str, str]  # area key -> the layer's title in the page's language
+    curve: list[CurvePoint]
+    late: list[dict[str, Any]]  # late_row(...) of late_and_flagged: /completion's "late"
+    flagged: set[str]  # codes whose imagery contradicts their report
+    missing: list[dict[str, Any]]  # /completion/missing
+    layers: list[tuple[str, str, gpd.GeoDataFrame]]  # (layer, title, features in MAP_CRS with "status")
+    latest_report: date | None  # the newest report dated on or before the date
+
+
+def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version: str | None = None) -> BriefFacts:
+    """Read what the page shows: ``snap`` is the /completion route's snapshot (``comp.at``)."""
+    flags = snapshot_flags(twin, snap, version)
+    states = snap.report_states()
+    late = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late_and_flagged(snap, flags)]
+    statuses = snap.feature_statuses()
+    layers = []
+    for schema in spatial_layers(twin):
+        page = run_query(twin, FeatureQuery(layer=schema.name, ref=snap.ref))
+        docs = [orjson.loads(b) for b in page.features]
+        frame = gpd.GeoDataFrame.from_features(docs, crs="EPSG:4326") if docs else gpd.GeoDataFrame(geometry=[])
+        if docs:
+            frame["fid"] = page.feature_ids
+            frame["status"] = [statuses.get(f"{schema.name}/{fid}") for fid in page.feature_ids]
+            frame = frame.to_crs(MAP_CRS)
+        layers.append((schema.name, i18n.layer_title(lang, schema), frame))
+    dates = [r.on for reports in snap.reports.values() for r in reports if r.on <= snap.on]
+    return BriefFacts(
+        snap=snap,
+        overall=snap.overall(),
+        areas=snap.groups("area"),
+        area_titles={s.name: i18n.layer_title(lang, s) for s in twin.layers()},
+        curve=comp.scurve(snap).get("overall", []),
+        late=late,
+        flagged=set(flags),
+        missing=missing_reports(snap.statuses, states),
+        layers=layers,
+        latest_report=max(dates, default=None),
+    )
+
+
+def api_percent(value: float) -> str:
+    """A percent as /completion's JSON writes it (``Group.to_dict`` rounds to 2 places): 94.79, 100.0."""
+    return f"{round(value, 2)!r}%"
+
+
+_BRACKETED = re.compile(r"^(?P<zh>.*\S)\s*\((?P<en>[^()]*[A-Za-z][^()]*)\)$")
+_NAME_PAIR = re.compile(r"^(?P<zh>[\u3400-\u9fff·]+)\s+(?P<en>[A-Za-z].*)$")
+
+
+def in_language(text: str | None, lang: str) -> str:
+    """The page's half of a bilingual register entry: "国网上海市电力公司 (State Grid Shanghai
+    Electric Power)" and "孙浩 Sun Hao" give the Chinese or the English part; other text is kept."""
+    if not text:
+        return ""
+    m = _BRACKETED.match(text.strip()) or _NAME_PAIR.match(text.strip())
+    if m is None or not re.search(r"[\u3400-\u9fff]", m["zh"]):
+        return text
+    return m["en"].strip() if lang == "en" else m["zh"].strip()
+
+
+# ============================================================================ fonts
+def font_families() -> list[str]:
+    """The CJK family to set text in (found through matplotlib's font manager), then DejaVu Sans
+    for the symbols it lacks; DejaVu Sans alone, with a warning, when no CJK font is installed."""
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    for family in CJK_FAMILIES:
+        if family in known:
+            return [family, LATIN_FAMILY]
+    warnings.warn(
+        "no CJK font found (install fonts-wqy-microhei, or one of "
+        f"{', '.join(CJK_FAMILIES[1:])}); the briefing's Chinese text will show as boxes",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return [LATIN_FAMILY]
+
+
+# ============================================================================ page geometry (mm)
+@dataclass(frozen=True)
+class Box:
+    """A rectangle on the page in millimetres from its lower left corner."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @property
+    def top(self) -> float:
+        return self.y + self.h
+
+    @property
+    def right(self) -> float:
+        return self.x + self.w
+
+
+def _weight_of(entry: Any) -> int:
+    w = entry.weight
+    return w if isinstance(w, int) else int(font_manager.weight_dict.get(w, 400))
+
+
+class Page:
+    """An A3 landscape figure addressed in millimetres, whose text is measured before it is placed
+    (so it is fitted or wrapped to its room, never cut off or overlapping)."""
+
+    def __init__(self, families: list[str]):
+        self.w, self.h = PAGE_MM
+        self.fig = Figure(figsize=(self.w / 25.4, self.h / 25.4), dpi=PNG_DPI)
+        # A canvas that draws nothing until saved: geopandas asks for a redraw after every plot.
+        FigureCanvasBase(self.fig)
+        self.renderer = RendererAgg(
+            int(self.w / 25.4 * PNG_DPI), int(self.h / 25.4 * PNG_DPI), PNG_DPI
+        )  # measures text
+        self.families = families
+        # WenQuanYi Micro Hei has one weight: bold is then drawn as the glyphs' outline stroked
+        # under the text (the text itself stays text in the PDF).
+        self.true_bold = any(f.name == families[0] and _weight_of(f) >= 600 for f in font_manager.fontManager.ttflist)
+        self.ax = self.fig.add_axes((0.0, 0.0, 1.0, 1.0))
+        self.ax.set_xlim(0, self.w)
+        self.ax.set_ylim(0, self.h)
+        self.ax.set_axis_off()
+        self.ax.set_zorder(-1)
+
+    def font(self, size: float, bold: bool = False) -> FontProperties:
+        return FontProperties(family=self.families, size=size, weight="bold" if bold and self.true_bold else "normal")
+
+    def axes(self, b: Box) -> Axes:
+        return self.fig.add_axes((b.x / self.w, b.y / self.h, b.w / self.w, b.h / self.h))
+
+    def width(self, text: str, size: float, bold: bool = False) -> float:
+        """The width of ``text`` in mm as it will be drawn."""
+        if not text:
+            return 0.0
+        w, _, _ = self.renderer.get_text_width_height_descent(text, self.font(size, bold), ismath=False)
+        return float(w) / self.fig.dpi * 25.4 + (0.06 * size * 0.3528 if bold else 0.0)
+
+    def fit(self, text: str, width: float, size: float, bold: bool = False) -> str:
+        """``text``, shortened with an ellipsis if it is wider than ``width`` mm."""
+        if self.width(text, size, bold) <= width:
+            return text
+        while text and self.width(text + "…", size, bold) > width:
+            text = text[:-1]
+        return text.rstrip() + "…"
+
+    def wrap(self, text: str, width: float, size: float, bold: bool = False, lines: int = 2) -> list[str]:
+        """``text`` in at most ``lines`` lines of ``width`` mm, broken between words or between
+        Chinese characters; the last line shortened with an ellipsis if it still does not fit."""
+        tokens = re.findall(r"[\u3000-\u9fff\uff00-\uffef]\s*|[^\s\u3000-\u9fff\uff00-\uffef]+\s*", text)
+        out: list[str] = []
+        line = ""
+        for i, tok in enumerate(tokens):
+            if not line or self.width((line + tok).rstrip(), size, bold) <= width:
+                line += tok
+                continue
+            out.append(line.rstrip())
+            line = tok
+            if len(out) == lines - 1:
+                line = "".join(tokens[i:])
+                break
+        out.append(line.rstrip())
+        out[-1] = self.fit(out[-1], width, size, bold)
+        return [s for s in out if s]
+
+    def put(
+        self,
+        ax: Axes | None,
+        x: float,
+        y: float,
+        s: str,
+        size: float,
+        *,
+        bold: bool = False,
+        colour: str = INK,
+        halo: float = 0.0,
+        **kw: Any,
+    ) -> None:
+        """Text at (x, y) in ``ax``'s data coordinates (the page's millimetres by default). A halo
+        or a drawn bold is an outline under the text, so the text stays text (searchable)."""
+        ax = ax or self.ax
+        under = []
+        if halo:
+            under.append(patheffects.Stroke(linewidth=halo, foreground="white"))
+        if bold and not self.true_bold:
+            under.append(patheffects.Stroke(linewidth=0.055 * size, foreground=colour))
+        font = self.font(size, bold)
+        if under:
+            ax.text(x, y, s, fontproperties=font, color=colour, path_effects=under, **kw)
+        ax.text(x, y, s, fontproperties=font, color=colour, **kw)
+
+    def text(self, x: float, y: float, s: str, size: float, bold: bool = False, colour: str = INK, **kw: Any) -> None:
+        self.put(None, x, y, s, size, bold=bold, colour=colour, **kw)
+
+    def rule(self, x0: float, x1: float, y: float, colour: str = RULE, lw: float = 0.6) -> None:
+        self.ax.plot([x0, x1], [y, y], color=colour, lw=lw, solid_capstyle="butt")
+
+    def heading(self, b: Box, text: str, note: str = "") -> None:
+        """A section heading along the top of ``b``, with a rule under it; ``note`` right-aligned."""
+        y = b.top - 4.6
+        self.text(b.x, y, text, 12.5, bold=True)
+        if note:
+            room = b.w - self.width(text, 12.5, True) - 6
+            self.text(b.right, y, self.fit(note, room, 8.5), 8.5, colour=MUTED, ha="right")
+        self.rule(b.x, b.right, b.top - 7.0, colour=INK, lw=0.8)
+
+
+HEADING_H = 9.5  # a heading's height, rule included, down from its box's top
+
+
+# ============================================================================ the page
+MARGIN = 12.0
+TOP = 257.0  # the sections' top edge, under the page header
+FOOTER_TOP = 15.0  # the footer's rule
+GUTTER = 10.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    map: Box
+    figures: Box
+    curve: Box
+    late: Box
+    missing: Box
+
+
+def _layout(tables_h: float) -> Layout:
+    """The sections' boxes: the tables' band as tall as they need (within limits), the map and
+    the figures above it."""
+    band_top = FOOTER_TOP + 3 + tables_h
+    left_w = 216.0
+    right_x = MARGIN + left_w + GUTTER
+    right_w = PAGE_MM[0] - MARGIN - right_x
+    upper = Box(MARGIN, band_top + GUTTER, left_w, TOP - band_top - GUTTER)
+    figures_h = 72.0
+    late_w = 250.0
+    return Layout(
+        map=upper,
+        figures=Box(right_x, TOP - figures_h, right_w, figures_h),
+        curve=Box(right_x, upper.y, right_w, TOP - figures_h - 6 - upper.y),
+        late=Box(MARGIN, FOOTER_TOP + 3, late_w, tables_h),
+        missing=Box(MARGIN + late_w + GUTTER, FOOTER_TOP + 3, PAGE_MM[0] - 2 * MARGIN - late_w - GUTTER, tables_h),
+    )
+
+
+def render_brief(
+    twin: TwinLike, comp: Completion, snap: Snapshot, *, lang: str, fmt: str, version: str | None = None
+) -> bytes:
+    """The briefing as PDF or PNG bytes, for the snapshot /completion answers from (``comp.at``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    # what the caller may see (the view's state key), the snapshot, and how it was asked for
+    key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt)
+    with _made_lock:
+        if key in _made:
+            _made.move_to_end(key)
+            return _made[key]
+    body = _render(twin, comp, snap, lang, fmt, version)
+    with _made_lock:
+        _made[key] = body
+        while len(_made) > MADE_KEPT:
+            _made.popitem(last=False)
+    return body
+
+
+# The pages made last, kept: a page is asked for again (HEAD then GET, a phone re-opening a link)
+# and takes seconds to draw; a snapshot never changes, and a new commit is a new key.
+MADE_KEPT = 8
+_made: OrderedDict[Any, bytes] = OrderedDict()
+_made_lock = threading.Lock()
+
+
+def _render(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, fmt: str, version: str | None) -> bytes:
+    facts = gather(twin, comp, snap, lang, version)
+    with _render_lock, matplotlib.rc_context(_RC):
+        page = Page(font_families())
+        late, missing = _late_table(facts, lang), _missing_table(facts, lang)
+        needed = max(late.height(page, LATE_W), missing.height(page, MISSING_W))
+        layout = _layout(min(max(needed, MIN_TABLES_H), MAX_TABLES_H))
+        _header(page, facts, lang)
+        _map(page, layout.map, facts, lang)
+        _key_figures(page, layout.figures, facts, lang)
+        _scurve(page, layout.curve, facts, lang)
+        late.draw(page, layout.late)
+        missing.draw(page, layout.missing)
+        _footer(page, facts, lang)
+        out = io.BytesIO()
+        if fmt == "pdf":
+            page.fig.savefig(out, format="pdf", metadata=_pdf_metadata(facts, lang))
+        else:
+            page.fig.savefig(out, format="png", dpi=PNG_DPI, metadata={"Title": _title(facts, lang)})
+        return out.getvalue()
+
+
+_RC: dict[Any, Any] = {
+    "pdf.fonttype": 42,  # TrueType embedded: the text stays text (searchable, copyable)
+    "axes.unicode_minus": False,  # CJK fonts often lack U+2212
+    "text.parse_math": False,  # names are the register's text: a "$" in one is a dollar sign, not TeX
+    # unhinted glyphs, so that a halo or a drawn bold (the outline under the text) lines up with
+    # the text in the PNG as it does in the PDF
+    "text.hinting": "no_hinting",
+    "path.simplify": True,
+}
+
+
+def _title(facts: BriefFacts, lang: str) -> str:
+    return f"{i18n.label(lang, 'brief_title')} · {facts.snap.on.isoformat()}"
+
+
+def _pdf_metadata(facts: BriefFacts, lang: str) -> dict[str, Any]:
+    return {
+        "Title": _title(facts, lang),
+        "Subject": i18n.label(lang, "venue"),
+        "Creator": i18n.label(lang, "product"),
+        "Keywords": f"version {facts.snap.version or '-'}",
+    }
+
+
+def _version_text(facts: BriefFacts) -> tuple[str, str]:
+    ref = facts.snap.ref
+    if ref.commit is None:
+        return "–", "–"
+    return ref.commit.id[:12], ref.commit.time.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def _data_age(facts: BriefFacts, lang: str) -> str:
+    version, committed = _version_text(facts)
+    if facts.latest_report is None:
+        latest = i18n.label(lang, "brief_no_reports")
+    else:
+        days = (facts.snap.on - facts.latest_report).days
+        age = i18n.label(lang, "brief_same_day") if days == 0 else i18n.label(lang, "brief_days_old", n=days)
+        latest = i18n.label(lang, "brief_latest_report", date=facts.latest_report.isoformat(), age=age)
+    return i18n.label(lang, "brief_data_age", latest=latest, version=version, time=committed)
+
+
+def _days_text(snap: Snapshot, lang: str) -> str:
+    days, opening = snap.days_to_opening, snap.opening.isoformat()
+    if days > 0:
+        return f"{i18n.label(lang, 'brief_days_left', n=days)} · {i18n.label(lang, 'opening_day', date=opening)}"
+    if days == 0:
+        return i18n.label(lang, "opening_today")
+    return i18n.label(lang, "opening_passed", date=opening)
+
+
+def _header(page: Page, facts: BriefFacts, lang: str) -> None:
+    snap = facts.snap
+    x0, x1 = MARGIN, page.w - MARGIN
+    page.ax.add_patch(Rectangle((0, 266.0), page.w, 1.0, color=ACCENT, lw=0))
+    when = snap.on.isoformat() + (f" · {snap.checkpoint}" if snap.checkpoint else "")
+    days = _days_text(snap, lang)
+    right_w = max(page.width(when, 20, True), page.width(days, 10.5)) + 8
+    page.text(x0, 277.5, page.fit(i18n.label(lang, "brief_title"), x1 - x0 - right_w, 22, True), 22, bold=True)
+    sub = f"{i18n.label(lang, 'venue')} · {i18n.label(lang, 'expo')}"
+    page.text(x0, 270.0, page.fit(sub, x1 - x0 - right_w, 10.5), 10.5, colour=MUTED)
+    page.text(x1, 277.5, when, 20, bold=True, ha="right")
+    page.text(x1, 270.0, days, 10.5, colour=MUTED, ha="right")
+
+
+def _footer(page: Page, facts: BriefFacts, lang: str) -> None:
+    version, committed = _version_text(facts)
+    made = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    right = i18n.label(lang, "brief_generated", time=made)
+    left = i18n.label(lang, "brief_source", product=i18n.label(lang, "product"), version=version, time=committed)
+    left += ("" if lang == "zh" else " ") + i18n.label(lang, "approximate")  # no space after a Chinese full stop
+    page.rule(MARGIN, page.w - MARGIN, FOOTER_TOP)
+    room = page.w - 2 * MARGIN - page.width(right, 7.5) - 8
+    page.text(MARGIN, FOOTER_TOP - 5, page.fit(left, room, 7.5), 7.5, colour=MUTED)
+    page.text(page.w - MARGIN, FOOTER_TOP - 5, right, 7.5, colour=MUTED, ha="right")
+
+
+# ---------------------------------------------------------------------------- the map
+def _darker(hex_colour: str, factor: float = 0.68) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return "#{:02x}{:02x}{:02x}".format(*(int(v * factor) for v in (r, g, b)))
+
+
+def _fill(status: Any) -> str:
+    return (
+        i18n.STATUS_COLOURS.get(status, i18n.NO_PROJECT_COLOUR) if isinstance(status, str) else i18n.NO_PROJECT_COLOUR
+    )
+
+
+def _frame(facts: BriefFacts, box: Box) -> tuple[float, float, float, float]:
+    """The map's extent in MAP_CRS: the venue boundary, the halls and the greenery round them,
+    padded, in the proportions of the map's box."""
+    parts = [f for name, _, f in facts.layers if name in ("venue_boundary", "halls", "landscaping") and len(f)]
+    parts = parts or [f for _, _, f in facts.layers if len(f)]
+    if not parts:
+        return (0.0, 0.0, box.w, box.h)
+    bounds = [f.total_bounds for f in parts]
+    x0, y0 = min(b[0] for b in bounds), min(b[1] for b in bounds)
+    x1, y1 = max(b[2] for b in bounds), max(b[3] for b in bounds)
+    pad = 0.05 * max(x1 - x0, y1 - y0, 200.0)
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    scale = max((x1 - x0) / box.w, (y1 - y0) / box.h)  # metres per mm
+    return (cx - scale * box.w / 2, cy - scale * box.h / 2, cx + scale * box.w / 2, cy + scale * box.h / 2)
+
+
+def _short_name(props: dict[str, Any], lang: str) -> str:
+    """A feature's name before its parenthesis ("Songze Avenue", not "Songze Avenue (west of ...)")."""
+    return re.split(r"\s*[(（]", i18n.feature_name(lang, props), maxsplit=1)[0]
+
+
+@dataclass(frozen=True)
+class Label:
+    """A map label: where it may go (x, y, rotation in degrees), best first, in MAP_CRS."""
+
+    spots: list[tuple[float, float, float]]
+    text: str
+    size: float
+    bold: bool = False
+    beside: tuple[float, float, float, float] | None = None  # else a feature's bounds to try each side of
+    wrap: float | None = None  # the width in mm to break the text at
+
+
+STRIP_W = 52.0  # the map sheet's margin on the right: legend, north arrow, scale bar
+
+
+def _map(page: Page, box: Box, facts: BriefFacts, lang: str) -> None:
+    page.heading(box, i18n.label(lang, "brief_map"))
+    caption_h = 8.0
+    sheet = Box(box.x, box.y, box.w, box.h - HEADING_H - caption_h)
+    inner = Box(sheet.x, sheet.y, sheet.w - STRIP_W, sheet.h)
+    strip = Box(inner.right, sheet.y, STRIP_W, sheet.h)
+    page.ax.add_patch(Rectangle((sheet.x, sheet.y), sheet.w, sheet.h + caption_h, fc="white", ec=INK, lw=0.8))
+    page.rule(sheet.x, sheet.right, sheet.top, colour=INK, lw=0.8)
+    page.ax.plot([strip.x, strip.x], [strip.y, strip.top], color=INK, lw=0.8)
+    # the caption: the date and how old the data is
+    snap = facts.snap
+    stamp = i18n.label(lang, "as_of", date=snap.on.isoformat())
+    if snap.checkpoint:
+        stamp += f"（{snap.checkpoint}）" if lang == "zh" else f" ({snap.checkpoint})"
+    page.text(sheet.x + 2.5, sheet.top + 2.6, stamp, 10, bold=True)
+    room = sheet.w - page.width(stamp, 10, True) - 9
+    page.text(sheet.right - 2.5, sheet.top + 2.6, page.fit(_data_age(facts, lang), room, 7.6), 7.6,
+              colour=MUTED, ha="right")  # fmt: skip
+
+    ax = page.axes(inner)
+    x0, y0, x1, y1 = _frame(facts, inner)
+    layers = {name: f for name, _, f in facts.layers}
+    frame = shapely.box(x0, y0, x1, y1)
+    labels: list[Label] = []
+    _draw_boundary(ax, layers.get("venue_boundary"))
+    labels += _draw_halls(ax, layers.get("halls"), lang)
+    titles = {name: title for name, title, _ in facts.layers}
+    labels += _draw_areas(ax, layers.get("south_plaza"), titles.get("south_plaza", ""), layers.get("landscaping"), lang)
+    labels += _draw_roads(ax, layers.get("roads"), frame, lang)
+    _draw_building(ax, layers.get("venue_boundary"))
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")  # geopandas names the CRS's axes
+    ax.set_ylabel("")
+    for spine in ax.spines.values():  # the sheet's frame, over the roads that run off the map
+        spine.set(edgecolor=INK, linewidth=0.8, zorder=20)
+    ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fc="#f8fafc", ec="none", zorder=0))
+    _place_labels(page, ax, labels, frame, (x1 - x0) / inner.w)
+    _map_legend(page, strip, facts, lang)
+    if not any(len(f) for f in layers.values()):  # nothing to draw (an empty twin): say so
+        page.put(ax, 0.5, 0.5, i18n.label(lang, "brief_map_empty"), 11, colour=MUTED, ha="center", va="center",
+                 transform=ax.transAxes)  # fmt: skip
+        return
+    _north_arrow(page, strip, (x0, y0, x1, y1), lang)
+    _scale_bar(page, strip, (x1 - x0) / inner.w)
+
+
+def _place_labels(page: Page, ax: Axes, labels: Sequence[Label], frame: Any, m_per_mm: float) -> None:
+    """Each label at its first spot where it lies wholly inside the map and clear of the labels
+    already placed (in the order given: halls, then greenery, then roads); a label with no such
+    spot is left out rather than cut off or drawn over another."""
+    placed: list[Any] = []
+    inside = frame.buffer(-1.5 * m_per_mm)
+    for label in labels:
+        lines = page.wrap(label.text, label.wrap, label.size, label.bold) if label.wrap else [label.text]
+        text = "\n".join(lines)
+        w = (max(page.width(t, label.size, label.bold) for t in lines) + 1.6) * m_per_mm
+        h = label.size * 0.3528 * 1.25 * len(lines) * m_per_mm
+        spots = list(label.spots)
+        if label.beside is not None:  # then right of the feature, left, below, above
+            x0, y0, x1, y1 = label.beside
+            cx, cy, gap = (x0 + x1) / 2, (y0 + y1) / 2, 1.5 * m_per_mm
+            spots += [(x1 + gap + w / 2, cy, 0.0), (x0 - gap - w / 2, cy, 0.0), (cx, y0 - gap - h / 2, 0.0),
+                      (cx, y1 + gap + h / 2, 0.0)]  # fmt: skip
+        for x, y, rot in spots:
+            rect = shapely.affinity.translate(
+                shapely.affinity.rotate(shapely.box(-w / 2, -h / 2, w / 2, h / 2), rot, origin=(0, 0)), x, y
+            )
+            if inside.contains(rect) and not any(rect.intersects(p) for p in placed):
+                placed.append(rect)
+                page.put(ax, x, y, text, label.size, bold=label.bold, halo=2.4, ha="center", va="center",
+                         rotation=rot, rotation_mode="anchor", zorder=8, linespacing=1.1,
+                         multialignment="center")  # fmt: skip
+                break
+
+
+def _draw_boundary(ax: Axes, boundary: gpd.GeoDataFrame | None) -> None:
+    if boundary is None or not len(boundary):
+        return
+    kind = boundary.get("boundary_type")
+    site = boundary[kind != "building"] if kind is not None else boundary
+    if len(site):
+        site.plot(ax=ax, facecolor="#fef2f2", edgecolor=ACCENT, linewidth=1.1, linestyle=(0, (6, 4)), zorder=1)
+
+
+def _draw_building(ax: Axes, boundary: gpd.GeoDataFrame | None) -> None:
+    """The four-leaf-clover outline over the halls: what a visitor recognises the venue by."""
+    if boundary is None or "boundary_type" not in boundary:
+        return
+    building = boundary[boundary["boundary_type"] == "building"]
+    if len(building):
+        building.boundary.plot(ax=ax, color=INK, linewidth=1.6, zorder=6)
+
+
+def _draw_halls(ax: Axes, halls: gpd.GeoDataFrame | None, lang: str) -> list[Label]:
+    if halls is None or not len(halls):
+        return []
+    upper = halls["level"].eq("16m") if "level" in halls else halls.index.isna()
+    ground, top = halls[~upper], halls[upper]
+    ground.plot(ax=ax, color=[_fill(s) for s in ground["status"]],
+                edgecolor=[_darker(_fill(s)) for s in ground["status"]], linewidth=0.7, zorder=3)  # fmt: skip
+    if len(top):  # drawn inset within the hall below (as the twin holds them), dashed white edge
+        top.plot(ax=ax, color=[_fill(s) for s in top["status"]], edgecolor="white", linewidth=0.9,
+                 linestyle=(0, (3, 2)), zorder=4)  # fmt: skip
+    labels = []
+    for _, row in ground.iterrows():
+        p = row.geometry.representative_point()
+        code = str(row.get("code") or "")
+        text = code if re.fullmatch(r"\d+(\.\d)?H", code) else _short_name(row.to_dict(), lang)
+        labels.append(Label([(p.x, p.y, 0.0)], text, 8.0, True))
+    return labels
+
+
+def _draw_areas(
+    ax: Axes, plaza: gpd.GeoDataFrame | None, plaza_title: str, green: gpd.GeoDataFrame | None, lang: str
+) -> list[Label]:
+    labels: list[Label] = []
+    if plaza is not None and len(plaza):
+        plaza.plot(ax=ax, color=[_fill(s) for s in plaza["status"]], edgecolor="white", linewidth=0.7, zorder=2)
+        whole = plaza.union_all()  # the main entrance, named once as a whole
+        p = whole.representative_point()
+        labels.append(Label([(p.x, p.y, 0.0)], plaza_title, 8.0, True, beside=whole.bounds))
+    if green is not None and len(green):
+        # greenery stays green: its outline is green whatever its status fill
+        colours = [GREEN_FILL if not isinstance(s, str) else _fill(s) for s in green["status"]]
+        green.plot(ax=ax, color=colours, edgecolor=GREEN_EDGE, linewidth=0.9, zorder=2.5)
+        for _, row in green.iterrows():
+            if row.geometry.area >= 8000:  # the lawns and the off-site clover green, not every strip
+                p = row.geometry.representative_point()
+                name = _short_name(row.to_dict(), lang)
+                labels.append(Label([(p.x, p.y, 0.0)], name, 6.4, beside=row.geometry.bounds, wrap=26.0))
+    return labels
+
+
+def _draw_roads(ax: Axes, roads: gpd.GeoDataFrame | None, frame: Any, lang: str) -> list[Label]:
+    if roads is None or not len(roads):
+        return []
+    classes = roads.get("road_class")
+    for i, row in roads.iterrows():
+        cls = str(classes[i]) if classes is not None else ""
+        width = ROAD_WIDTHS.get(cls, 1.5)
+        style = (0, (2, 1.5)) if cls == "pedestrian" else "solid"
+        one = gpd.GeoSeries([row.geometry], crs=MAP_CRS)
+        if isinstance(row["status"], str):  # a project's road, over a white casing above the halls' edges
+            one.plot(ax=ax, color="white", linewidth=width + 2.6, zorder=4.9)
+            one.plot(ax=ax, color=_fill(row["status"]), linewidth=width + 0.8, linestyle=style, zorder=5)
+        else:
+            one.plot(ax=ax, color=ROAD_GREY, linewidth=width, linestyle=style, zorder=1.5)
+    return _road_labels(roads, classes, frame, lang)
+
+
+def _road_labels(roads: gpd.GeoDataFrame, classes: Any, frame: Any, lang: str) -> list[Label]:
+    """One label per named road along its longest piece inside the map, upright, at the middle or
+    further along; internal roads are left unlabelled (their names only say where they are)."""
+    best: dict[str, Any] = {}
+    for i, row in roads.iterrows():
+        if classes is not None and str(classes[i]) == "internal":
+            continue
+        name = _short_name(row.to_dict(), lang)
+        piece = row.geometry.intersection(frame)
+        if piece.is_empty or not name:
+            continue
+        longest = max(getattr(piece, "geoms", [piece]), key=lambda g: g.length)
+        if name not in best or longest.length > best[name].length:
+            best[name] = longest
+    out = []
+    for name, line in best.items():
+        spots = []
+        for at in (0.5, 0.35, 0.65, 0.2, 0.8):
+            d = at * line.length
+            mid = line.interpolate(d)
+            a, b = line.interpolate(max(0.0, d - 40)), line.interpolate(min(line.length, d + 40))
+            angle = math.degrees(math.atan2(b.y - a.y, b.x - a.x))
+            angle = angle - 180 if angle >= 100 else angle + 180 if angle < -80 else angle  # read upwards
+            spots.append((mid.x, mid.y, angle))
+        out.append(Label(spots, name, 6.4))
+    return out
+
+
+def _north_arrow(page: Page, strip: Box, frame: tuple[float, float, float, float], lang: str) -> None:
+    """A true-north arrow: EPSG:4549's grid north is off true north by the meridian convergence
+    (about 0.7° at the venue, 1.3° east of the zone's central meridian)."""
+    x0, y0, x1, y1 = frame
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    lon, lat = Transformer.from_crs(MAP_CRS, "EPSG:4326", always_xy=True).transform(cx, cy)
+    nx, ny = Transformer.from_crs("EPSG:4326", MAP_CRS, always_xy=True).transform(lon, lat + 0.01)
+    tilt = math.atan2(nx - cx, ny - cy)  # radians clockwise from grid north
+    length = 13.0
+    bx, by = strip.x + strip.w / 2, strip.y + 20.0
+    dx, dy = length * math.sin(tilt), length * math.cos(tilt)
+    page.ax.annotate("", xy=(bx + dx / 2, by + dy / 2), xytext=(bx - dx / 2, by - dy / 2),
+                     arrowprops={"arrowstyle": "-|>,head_length=0.9,head_width=0.4", "color": INK, "lw": 1.6})  # fmt: skip
+    page.text(bx + dx / 2, by + dy / 2 + 1.2, i18n.label(lang, "north"), 11, bold=True, ha="center", va="bottom")
+
+
+def _scale_bar(page: Page, strip: Box, m_per_mm: float) -> None:
+    """A bar of a round length in metres, drawn at the map's scale in the sheet's margin."""
+    room = strip.w - 14
+    nice = (20, 50, 100, 200, 250, 300, 500, 1000, 2000, 5000, 10000)
+    length = max((n for n in nice if n / m_per_mm <= room), default=nice[0])
+    bar_mm = length / m_per_mm
+    x, y = strip.x + (strip.w - bar_mm) / 2, strip.y + 6.0
+    half = bar_mm / 2
+    page.ax.add_patch(Rectangle((x, y), half, 1.3, fc=INK, ec=INK, lw=0.5))
+    page.ax.add_patch(Rectangle((x + half, y), half, 1.3, fc="white", ec=INK, lw=0.5))
+    for at, value in ((0.0, 0), (half, length // 2), (bar_mm, length)):
+        page.text(x + at, y + 2.3, f"{value}", 7.2, ha="center")
+    page.text(x + bar_mm + 1.5, y + 0.1, "m", 7.2)
+
+
+def _map_legend(page: Page, strip: Box, facts: BriefFacts, lang: str) -> None:
+    """Status colours with their numbers of projects, then the venue context, down the margin."""
+    counts = facts.overall.counts
+    size, x = 7.8, strip.x + 3.0
+    text_x, text_w = x + 7.5, strip.right - 2.0 - (x + 7.5)
+    y = strip.top - 5.5
+    page.text(x, y, i18n.label(lang, "legend"), 8.6, bold=True)
+    y -= 6.0
+
+    def item(draw: Callable[[float, float], None], text: str) -> None:
+        nonlocal y
+        lines = page.wrap(text, text_w, size)
+        draw(x, y)
+        for k, line in enumerate(lines):
+            page.text(text_x, y - k * size * 0.3528 * 1.25, line, size)
+        y -= (len(lines) - 1) * size * 0.3528 * 1.25 + 5.0
+
+    def patch(face: str, edge: str, lw: float = 0.6, dashed: bool = False) -> Callable[[float, float], None]:
+        def draw(px: float, py: float) -> None:
+            page.ax.add_patch(Rectangle((px, py - 0.6), 5.5, 3.2, fc=face, ec=edge, lw=lw,
+                                        linestyle=(0, (2, 1.2)) if dashed else "solid"))  # fmt: skip
+
+        return draw
+
+    def line(colour: str, lw: float, dashed: bool = False) -> Callable[[float, float], None]:
+        def draw(px: float, py: float) -> None:
+            page.ax.plot([px, px + 5.5], [py + 1.0, py + 1.0], color=colour, lw=lw,
+                         linestyle=(0, (3, 1.8)) if dashed else "solid", solid_capstyle="butt")  # fmt: skip
+
+        return draw
+
+    for s in i18n.LEGEND_ORDER:
+        colour = i18n.STATUS_COLOURS[s]
+        item(patch(colour, _darker(colour)), f"{i18n.status_label(lang, s)} ({counts.get(s, 0)})")
+    y -= 1.5
+    item(patch(i18n.NO_PROJECT_COLOUR, _darker(i18n.NO_PROJECT_COLOUR)), i18n.label(lang, "status_none"))
+    item(patch(GREEN_FILL, GREEN_EDGE, 1.0), i18n.label(lang, "brief_greenery"))
+    item(patch("#94a3b8", "white", 1.0, dashed=True), i18n.label(lang, "brief_upper_level"))
+    item(line(INK, 1.6), i18n.label(lang, "brief_building"))
+    item(line(ACCENT, 1.1, dashed=True), i18n.label(lang, "venue_boundary"))
+    item(line(ROAD_GREY, 2.2), i18n.label(lang, "brief_roads"))
+
+
+# ---------------------------------------------------------------------------- key figures
+def _variance_colour(variance: float) -> str:
+    if variance <= -5:
+        return i18n.STATUS_COLOURS["behind"]
+    if variance < -1:
+        return STALE_COLOUR
+    return i18n.STATUS_COLOURS["on_track"]
+
+
+def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
+    o = facts.overall
+    page.heading(b, i18n.label(lang, "brief_key_figures"), i18n.label(lang, "projects_n", n=o.projects))
+    top = b.top - HEADING_H - 4.5
+    page.text(b.x, top, i18n.label(lang, "overall"), 9, colour=MUTED)
+    big = api_percent(o.actual)
+    page.text(b.x, top - 13, big, 32, bold=True, colour=_variance_colour(o.variance))
+    x = b.x + page.width(big, 32, True) + 6
+    page.text(x, top - 4.5, f"{i18n.label(lang, 'actual')} {big}", 10, bold=True)
+    page.text(x, top - 9.5, f"{i18n.label(lang, 'planned')} {api_percent(o.planned)}", 10, colour=MUTED)
+    var = f"{o.to_dict()['variance_points']:+g}"
+    page.text(x, top - 14.5, i18n.label(lang, "brief_variance", v=var), 8.5, colour=_variance_colour(o.variance))
+    # the number of projects in each status, in the legend's order, on the right
+    cx, cy = b.x + b.w * 0.66, top + 0.5
+    for s in i18n.LEGEND_ORDER:
+        page.ax.add_patch(Rectangle((cx, cy - 0.6), 3.0, 3.0, color=i18n.STATUS_COLOURS[s], lw=0))
+        page.text(cx + 4.6, cy, i18n.status_label(lang, s), 8.8)
+        page.text(b.right, cy, str(o.counts.get(s, 0)), 9.5, bold=True, ha="right")
+        cy -= 4.4
+    # by area: a bar of the actual percent with a tick at the planned one
+    y = top - 26
+    page.text(b.x, y, i18n.label(lang, "by_area"), 10, bold=True)
+    page.text(
+        b.right, y, f"{i18n.label(lang, 'actual')} / {i18n.label(lang, 'planned')}", 8.2, colour=MUTED, ha="right"
+    )
+    page.rule(b.x, b.right, y - 2.2)
+    name_w = max((page.width(facts.area_titles.get(g.key, g.key), 9.2) for g in facts.areas), default=20.0) + 3
+    fig_w = max((page.width(_area_figures(g), 9.2) for g in facts.areas), default=30.0) + 3
+    flag_w = 8.0
+    bar_x, bar_w = b.x + name_w, b.w - name_w - fig_w - flag_w
+    step = min(6.0, (y - 7 - b.y) / max(len(facts.areas), 1))
+    y -= 7.0
+    for g in facts.areas:
+        page.text(b.x, y, page.fit(facts.area_titles.get(g.key, g.key), name_w - 2, 9.2), 9.2)
+        page.ax.add_patch(Rectangle((bar_x, y - 0.5), bar_w, 3.2, color="#e5e7eb", lw=0))
+        page.ax.add_patch(Rectangle((bar_x, y - 0.5), bar_w * min(g.actual, 100.0) / 100, 3.2,
+                                    color=_variance_colour(g.variance), lw=0))  # fmt: skip
+        px = bar_x + bar_w * min(g.planned, 100.0) / 100
+        page.ax.plot([px, px], [y - 1.4, y + 3.6], color=INK, lw=1.1, solid_capstyle="butt")
+        behind = g.counts.get("behind", 0)
+        if behind:
+            page.text(bar_x + bar_w + 1.5, y, f"⚑{behind}", 8.5, bold=True, colour=i18n.STATUS_COLOURS["behind"])
+        page.text(b.right, y, _area_figures(g), 9.2, ha="right")
+        y -= step
+    note = f"{i18n.label(lang, 'brief_planned_mark')} · ⚑ {i18n.status_label(lang, 'behind')}"
+    page.text(bar_x, y + 1.0, note, 7.2, colour=MUTED)
+
+
+def _area_figures(g: Group) -> str:
+    return f"{api_percent(g.actual)} / {api_percent(g.planned)}"
+
+
+# ---------------------------------------------------------------------------- S-curve
+def _scurve(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
+    snap = facts.snap
+    page.heading(b, i18n.label(lang, "scurve"))
+    ax = page.axes(Box(b.x + 12, b.y + 9, b.w - 14, b.h - HEADING_H - 12))
+    pts = list(facts.curve)
+    if not pts:
+        ax.set_axis_off()
+        return
+    planned = [(p.checkpoint.on, p.planned) for p in pts]
+    actual = [(p.checkpoint.on, p.actual) for p in pts if p.actual is not None]
+    first, last, on = pts[0].checkpoint.on, pts[-1].checkpoint.on, snap.on
+    if first <= on <= last and all(d != on for d, _ in planned):  # a date between two checkpoints
+        planned = sorted([*planned, (on, facts.overall.planned)])
+        actual = sorted([*[a for a in actual if a[0] < on], (on, facts.overall.actual)])
+
+    def days(d: date) -> float:
+        return float((d - first).days)
+
+    ax.plot([days(d) for d, _ in planned], [v for _, v in planned], color=PLANNED_COLOUR, lw=1.6,
+            linestyle=(0, (5, 3)), label=i18n.label(lang, "planned"))  # fmt: skip
+    if actual:
+        ax.plot([days(d) for d, _ in actual], [v or 0.0 for _, v in actual], color=ACTUAL_COLOUR, lw=2.2,
+                marker="o", markersize=3.0, label=i18n.label(lang, "actual"))  # fmt: skip
+    ax.set_xlim(-1, max(days(last), days(snap.opening), 1) + 1)
+    ax.set_ylim(0, 106)
+    # the opening day and the date as vertical lines, named in the legend (never over the curves)
+    ax.axvline(days(snap.opening), color=ACCENT, lw=1.0,
+               label=i18n.label(lang, "opening_day", date=snap.opening.strftime("%m-%d")))  # fmt: skip
+    if first <= on < snap.opening:
+        ax.axvline(days(on), color=INK, lw=0.9, linestyle=(0, (2, 2)),
+                   label=i18n.label(lang, "as_of", date=on.strftime("%m-%d")))  # fmt: skip
+        if actual:
+            v = actual[-1][1] or 0.0
+            # below right of the point high on the curve, above left low on it: where the curves are not
+            low = v < 50
+            ax.annotate(api_percent(v), (days(on), v), xytext=(-5, 7) if low else (5, -13),
+                        textcoords="offset points", ha="right" if low else "left",
+                        fontproperties=page.font(9, True), color=ACTUAL_COLOUR)  # fmt: skip
+    step = max(1, round(len(pts) / 6))
+    ticks = pts[::-1][::step][::-1]  # every step-th checkpoint, counted back from the last
+    ax.set_xticks([days(p.checkpoint.on) for p in ticks])
+    ax.set_xticklabels([f"{p.checkpoint.label}\n{p.checkpoint.on:%m-%d}" for p in ticks])
+    ax.set_yticks([0, 25, 50, 75, 100])
+    ax.set_yticklabels(["0%", "25%", "50%", "75%", "100%"])
+    for tick in [*ax.get_xticklabels(), *ax.get_yticklabels()]:
+        tick.set_fontproperties(page.font(7.8))
+        tick.set_color(MUTED)
+    ax.grid(axis="y", color="#e5e7eb", lw=0.6)
+    ax.tick_params(length=2, color=RULE)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_color(RULE)
+    ax.legend(loc="upper left", prop=page.font(8.2), frameon=False, handlelength=2.6, ncols=2, columnspacing=1.6)
+
+
+# ---------------------------------------------------------------------------- tables
+@dataclass(frozen=True)
+class Column:
+    title: str
+    width: float  # share of the table's width (mm at the designed width)
+    align: str = "left"
+    flex: bool = False  # names: wrapped to their width, and what gives room to the others
+
+
+TABLE_SIZE = 8.4
+HEAD_SIZE = TABLE_SIZE - 0.6  # column titles
+CELL_PAD = 1.2  # mm each side of a cell's text
+LINE_H = TABLE_SIZE * 0.3528 * 1.32  # points to mm, with leading
+ROW_PAD = 2.2
+TABLE_HEAD_H = HEADING_H + 7.5  # heading, then the column titles and their rule
+LATE_W, MISSING_W = 250.0, 420.0 - 2 * MARGIN - 250.0 - GUTTER
+MIN_TABLES_H, MAX_TABLES_H = TABLE_HEAD_H + 4 * (LINE_H + ROW_PAD), 92.0
+
+
+@dataclass
+class Table:
+    """A table under a heading: rows wrapped to two lines in their column, as many as fit, then a
+    line saying how many more there are and where they all are."""
+
+    title: str
+    columns: Sequence[Column]
+    rows: Sequence[Sequence[str]]
+    empty: str
+    more: Callable[[int], str]
+    colour_of: Callable[[int, int], str]
+
+    def _widths(self, page: Page, total: float) -> list[float]:
+        """The columns' widths for a table ``total`` mm wide: each column that is not a name as wide
+        as its title and its widest value; the names share the rest in proportion to their widest
+        value (so they wrap alike), and what is left over when all of them fit."""
+
+        def natural(j: int, c: Column) -> float:
+            texts = [page.width(c.title, HEAD_SIZE), *(page.width(r[j], TABLE_SIZE, j == 0) for r in self.rows)]
+            return max(texts) + 2 * CELL_PAD + 0.2
+
+        scale = total / sum(c.width for c in self.columns)
+        widths = [
+            c.width * scale if c.flex else max(c.width * scale, natural(j, c)) for j, c in enumerate(self.columns)
+        ]
+        flex = [j for j, c in enumerate(self.columns) if c.flex]
+        room = total - sum(w for j, w in enumerate(widths) if j not in flex)
+        wanted = {j: natural(j, self.columns[j]) for j in flex}
+        if sum(wanted.values()) > room:
+            for j in flex:
+                widths[j] = room * wanted[j] / sum(wanted.values())
+        else:  # every name fits: the room left over goes to them as designed
+            extra, designed = room - sum(wanted.values()), sum(widths[j] for j in flex)
+            for j in flex:
+                widths[j] = wanted[j] + extra * widths[j] / designed
+        return widths
+
+    def _cells(self, page: Page, widths: Sequence[float]) -> list[list[list[str]]]:
+        return [
+            [
+                page.wrap(v, w - 2 * CELL_PAD, TABLE_SIZE, bold=j == 0)
+                for j, (v, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            for row in self.rows
+        ]
+
+    def height(self, page: Page, width: float) -> float:
+        """The height every row needs (plus a line spare)."""
+        cells = self._cells(page, self._widths(page, width))
+        rows = sum(max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells)
+        return TABLE_HEAD_H + max(rows, LINE_H + ROW_PAD) + LINE_H + 3
+
+    def draw(self, page: Page, b: Box) -> None:
+        page.heading(b, self.title, f"({len(self.rows)})")
+        widths = self._widths(page, b.w)
+        xs = [b.x + sum(widths[:i]) for i in range(len(widths))]
+        y = b.top - HEADING_H - 4.0
+        for c, x, w in zip(self.columns, xs, widths, strict=True):
+            tx = x + w - CELL_PAD if c.align == "right" else x + CELL_PAD
+            page.text(tx, y, page.fit(c.title, w - 2 * CELL_PAD, HEAD_SIZE), HEAD_SIZE, colour=MUTED, ha=c.align)
+        y -= 2.2
+        page.rule(b.x, b.right, y)
+        if not self.rows:
+            page.text(b.x + 1.2, y - 6.5, self.empty, TABLE_SIZE + 0.6, colour=MUTED)
+            return
+        cells = self._cells(page, widths)
+        for i, row in enumerate(cells):
+            height = max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD
+            left = len(cells) - i
+            spare = LINE_H + 3 if left > 1 else 0.0  # room for the "more" line unless this is the last row
+            if y - height - spare < b.y:
+                page.text(b.x + 1.2, y - LINE_H - 0.6, self.more(left), TABLE_SIZE, colour=MUTED)
+                return
+            if i % 2 == 0:
+                page.ax.add_patch(Rectangle((b.x, y - height), b.w, height, color="#f3f4f6", lw=0))
+            for j, (c, x, w, lines) in enumerate(zip(self.columns, xs, widths, row, strict=True)):
+                tx = x + w - CELL_PAD if c.align == "right" else x + CELL_PAD
+                for k, line in enumerate(lines):
+                    page.text(tx, y - ROW_PAD / 2 - LINE_H * (k + 0.8), line, TABLE_SIZE, bold=j == 0,
+                              colour=self.colour_of(i, j), ha=c.align)  # fmt: skip
+            y -= height
+
+
+def _late_table(facts: BriefFacts, lang: str) -> Table:
+    def t(key: str, **v: Any) -> str:
+        return i18n.label(lang, key, **v)
+
+    columns = [
+        Column(t("brief_code"), 17), Column(t("project"), 56, flex=True), Column(t("unit"), 64, flex=True),
+        Column(t("person"), 19),
+        Column(t("brief_actual_planned"), 31, "right"), Column(t("brief_days_late"), 16, "right"),
+        Column(t("forecast"), 21, "right"), Column(t("brief_p_late"), 14, "right"),
+        Column(t("brief_last_report"), 24, "right"),
+    ]  # fmt: skip
+    rows, stale = [], []
+    for r in facts.late:
+        last = r["last_report_date"] or t("brief_never")
+        rows.append([
+            ("⚑" if r["code"] in facts.flagged else "") + r["code"],
+            r["name_en"] if lang == "en" else r["name_zh"],
+            in_language(r["responsible_unit"], lang),
+            in_language(r["responsible_person"], lang),
+            f"{api_percent(r['percent'])} / {api_percent(r['planned_percent'])}",
+            f"{r['days_late']:g}",
+            r["forecast_finish"] or "–",
+            "–" if r["p_late"] is None else f"{r['p_late']:.0%}",
+            f"{last} {t('brief_stale_mark')}" if r["stale"] else last,
+        ])  # fmt: skip
+        stale.append(bool(r["stale"]))
+
+    def colour(i: int, j: int) -> str:
+        if j == 0:
+            return i18n.STATUS_COLOURS["behind"]
+        return STALE_COLOUR if j == len(columns) - 1 and stale[i] else INK
+
+    return Table(t("late_projects"), columns, rows, t("late_none"),
+                 lambda n: t("brief_more", n=n, path="/completion/late"), colour)  # fmt: skip
+
+
+def _missing_table(facts: BriefFacts, lang: str) -> Table:
+    def t(key: str, **v: Any) -> str:
+        return i18n.label(lang, key, **v)
+
+    columns = [
+        Column(t("brief_code"), 17), Column(t("unit"), 50, flex=True), Column(t("person"), 19),
+        Column(t("brief_last_report"), 24, "right"), Column(t("brief_days_since"), 16, "right"),
+    ]  # fmt: skip
+    rows = [
+        [
+            r["code"], in_language(r["responsible_unit"], lang), in_language(r["responsible_person"], lang),
+            r["last_report_date"] or t("brief_never"), "–" if r["days_since"] is None else str(r["days_since"]),
+        ]
+        for r in facts.missing
+    ]  # fmt: skip
+    return Table(t("reports_missing"), columns, rows, t("brief_missing_none"),
+                 lambda n: t("brief_more", n=n, path="/completion/missing"),
+                 lambda i, j: STALE_COLOUR if j == 0 else INK)  # fmt: skip
+
+
+def default_filename(snap: Snapshot, lang: str, fmt: str) -> str:
+    return f"brief-{snap.on.isoformat()}-{lang}.{fmt}"
