@@ -13,6 +13,12 @@ from collections import OrderedDict
 from pathlib import Path as FilePath
 from typing import Any
 
+# rio-tiler at import time, not in the functions: tiles render in a thread pool, and two threads
+# importing it at once for the first tiles hit its circular imports half-initialised (ImportError).
+from rio_tiler.colormap import cmap
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+
 from twin.surveys import SurveyInfo
 
 MIN_ZOOM, MAX_ZOOM = 0, 24
@@ -41,14 +47,10 @@ def default_colormap_name(info: SurveyInfo) -> str | None:
 
 
 def colormap(name: str) -> Any:
-    from rio_tiler.colormap import cmap
-
     return cmap.get(name)
 
 
 def colormap_names() -> list[str]:
-    from rio_tiler.colormap import cmap
-
     return list(cmap.list())
 
 
@@ -84,8 +86,6 @@ def _reader(path: FilePath) -> Any:
     """An open rio-tiler Reader of a survey file, kept per thread: opening one costs as much as
     reading a tile, and keeps GDAL's block cache warm between tiles. Safe to keep because a survey
     file never changes (it is named by its checksum); a GDAL dataset is not shared across threads."""
-    from rio_tiler.io import Reader
-
     cache: OrderedDict[FilePath, Any] = _open_readers.__dict__.setdefault("cache", OrderedDict())
     src = cache.pop(path, None)
     if src is None:
@@ -98,8 +98,6 @@ def _reader(path: FilePath) -> Any:
 
 def render_tile(path: FilePath, z: int, x: int, y: int, fmt: str, in_range: Any, colormap: Any) -> bytes | None:
     """A 256×256 tile of the survey file in PNG or WEBP; None when it lies wholly outside the raster."""
-    from rio_tiler.errors import TileOutsideBounds
-
     src = _reader(path)
     try:
         img = src.tile(x, y, z, tilesize=256, indexes=_indexes(src))
@@ -110,15 +108,11 @@ def render_tile(path: FilePath, z: int, x: int, y: int, fmt: str, in_range: Any,
 
 def render_preview(path: FilePath, fmt: str, in_range: Any, colormap: Any, max_size: int = PREVIEW_SIZE) -> bytes:
     """The whole survey, at most `max_size` pixels a side, read from the COG's overviews."""
-    from rio_tiler.io import Reader
-
     with Reader(str(path)) as src:
         img = src.preview(max_size=max_size, indexes=_indexes(src))
     return _render(img, fmt, in_range, colormap)
 
 
 def zooms(path: FilePath) -> tuple[int, int]:
-    from rio_tiler.io import Reader
-
     with Reader(str(path)) as src:
         return max(MIN_ZOOM, src.minzoom), min(MAX_ZOOM, src.maxzoom)

@@ -204,10 +204,6 @@ _LABELS: dict[str, dict[str, str]] = {
     "attributes": {"zh": "属性", "en": "Attributes"},
     "feature_id": {"zh": "要素编号", "en": "Feature id"},
     "layer": {"zh": "图层", "en": "Layer"},
-    "records_no_geometry": {
-        "zh": "该图层为无几何的台账记录，下表列出问题记录。",
-        "en": "This layer holds records without geometry; the table lists the records with problems.",
-    },
     "pick_layer": {"zh": "其他图层", "en": "Other layers"},
     # the layer check: problems by reason (web/checks.py REASON_KINDS)
     "reason_geometry_invalid": {"zh": "几何无效", "en": "Invalid geometry"},

@@ -326,7 +326,7 @@ def _render(
     m.default_css = []
     fig = m.get_root()
     assert isinstance(fig, Figure)
-    fig.title = escape(title)
+    fig.title = escape(title)  # folium writes the title into its template unescaped
     fig.header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")
     fig.header.add_child(Element(head_html(inline=ctx.export)), name="venue_assets")
     if any(spec.get("tiles") for spec, *_ in layers):
@@ -663,21 +663,15 @@ def _version_select(ctx: MapContext, name: str, raw: str | None, current: Ref) -
     wanted = _as_day(raw)
     checkpoints = checkpoint_options(twin)
     by_checkpoint = wanted is not None and any(v == wanted for v, _ in checkpoints)
-    seen = False
-
-    def option(value: str, label: str, selected: bool) -> str:
-        nonlocal seen
-        seen = seen or selected
-        return f'<option value="{escape(value)}"{" selected" if selected else ""}>{escape(label)}</option>'
-
-    groups = []
-    if checkpoints:
-        opts = "".join(option(v, lab, by_checkpoint and v == wanted) for v, lab in checkpoints)
-        groups.append(f'<optgroup label="{escape(i18n.label(lang, "checkpoint"))}">{opts}</optgroup>')
-    commits = "".join(option(v, lab, not by_checkpoint and v == cur) for v, lab in commit_choices(twin))
-    groups.append(f'<optgroup label="{escape(i18n.label(lang, "commit"))}">{commits}</optgroup>')
-    extra = "" if seen or not cur else option(cur, _version_label(current), True)
-    return f'<select name="{name}">{extra}{"".join(groups)}</select>'
+    cps = [{"value": v, "label": lab, "selected": by_checkpoint and v == wanted} for v, lab in checkpoints]
+    commits = [
+        {"value": v, "label": lab, "selected": not by_checkpoint and v == cur} for v, lab in commit_choices(twin)
+    ]
+    seen = any(o["selected"] for o in cps + commits)
+    extra = None if seen or not cur else {"value": cur, "label": _version_label(current)}
+    return str(
+        macro("map_parts.html", "version_select", lang=lang, name=name, checkpoints=cps, commits=commits, extra=extra)
+    )
 
 
 def _context_spec(ctx: MapContext, schema: LayerSchema, ref: Ref) -> dict[str, Any]:
@@ -730,24 +724,16 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
     config = _config(
         ctx, "changes", CHANGE_STYLES, CHANGE_ORDER, layerTitles=layer_titles, fields={}, **{"from": from_, "to": to}
     )
-    if ctx.export:
-        pickers = (
-            f'<div class="vt-form">{escape(i18n.label(lang, "from"))} {escape(_version_label(a))} → '
-            f"{escape(i18n.label(lang, 'to'))} {escape(_version_label(b))}</div>"
-        )
-    else:
-        pickers = (
-            f'<form class="vt-form" method="get" action="{escape(ctx.url("/maps/changes"))}">'
-            f"<label>{escape(i18n.label(lang, 'from'))} {_version_select(ctx, 'from', from_, a)}</label>"
-            f"<label>{escape(i18n.label(lang, 'to'))} {_version_select(ctx, 'to', to, b)}</label>"
-            f'<input type="hidden" name="lang" value="{lang}">'
-            f'<button type="submit">{escape(i18n.label(lang, "show"))}</button></form>'
-        )
-    head = (
-        f'<div class="vt-title">{escape(i18n.label(lang, "changes_title"))}</div>'
-        f'<div class="vt-sub">{escape(i18n.label(lang, "venue"))} · {escape(_version_label(a))} → {escape(_version_label(b))}</div>'
-        + _nav(ctx, "changes", {"from": from_, "to": to})
-        + pickers
+    head = macro(
+        "map_parts.html",
+        "changes_head",
+        lang=lang,
+        from_label=_version_label(a),
+        to_label=_version_label(b),
+        nav=Markup(_nav(ctx, "changes", {"from": from_, "to": to})),
+        action=None if ctx.export else ctx.url("/maps/changes"),  # an exported file has nothing to pick from
+        select_from=None if ctx.export else Markup(_version_select(ctx, "from", from_, a)),
+        select_to=None if ctx.export else Markup(_version_select(ctx, "to", to, b)),
     )
     side = changes_view(twin, items, lang, a, b, ctx.gcj02)
     body = render(
@@ -838,25 +824,19 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
         labels=False,  # the page script writes every feature's code instead (check-table.js)
     )
     specs.append((spec, spec["title"], True, True))
-    if ctx.export:
-        pickers = ""  # the version is in the subtitle; an exported file has nothing to pick from
-    else:
-        layer_links = " ".join(
-            f'<a href="{escape(url)}" data-layer-link="{name}">{escape(text)}</a>'
-            for url, text, name in _layer_links(ctx, layer)
-        )
-        pickers = (
-            f'<form class="vt-form" method="get" action="{escape(ctx.url("/maps/layers/" + layer))}">'
-            f"<label>{escape(i18n.label(lang, 'version'))} {_version_select(ctx, 'version', version, ref)}</label>"
-            f'<input type="hidden" name="lang" value="{lang}">'
-            f'<button type="submit">{escape(i18n.label(lang, "show"))}</button></form>'
-            f'<div class="vt-nav">{escape(i18n.label(lang, "pick_layer"))}: {layer_links}</div>'
-        )
-    head = (
-        f'<div class="vt-title">{escape(title)}</div>'
-        f'<div class="vt-sub">{escape(i18n.label(lang, "version"))} {escape(_version_label(ref))}</div>'
-        + _nav(ctx, f"layers/{layer}", {"version": version})
-        + pickers
+    head = macro(
+        "map_parts.html",
+        "layer_head",
+        lang=lang,
+        title=title,
+        version_label=_version_label(ref),
+        nav=Markup(_nav(ctx, f"layers/{layer}", {"version": version})),
+        # the version is in the subtitle; an exported file has nothing to pick from
+        action=None if ctx.export else ctx.url("/maps/layers/" + layer),
+        select=None if ctx.export else Markup(_version_select(ctx, "version", version, ref)),
+        layer_links=[]
+        if ctx.export
+        else [{"url": url, "text": text, "name": name} for url, text, name in _layer_links(ctx, layer)],
     )
     body = render("check_side.html", lang=lang, view=view, styles=CHECK_STYLES)
     table = render("check_table.html", lang=lang, view=view, styles=CHECK_STYLES, downloads=_downloads(ctx, layer, ref))

@@ -20,10 +20,8 @@ from markupsafe import Markup
 from completion.accountability import unit_table
 from completion.evidence import late_and_flagged
 from twin.core import TwinLike
-from twin.model import LayerSchema
 from web import i18n
-from web.checks import FeatureCheck
-from web.data import ChangeItem, CompletionView, bounds_to_display, forecast_passed, union_bounds
+from web.data import CompletionView, bounds_to_display, forecast_passed, union_bounds
 from web.templating import environment, render
 
 
@@ -314,105 +312,3 @@ def _units(twin: TwinLike, view: CompletionView, lang: str, gcj02: bool) -> dict
 
 def _days(v: float) -> str:
     return f"{math.floor(v + 0.5):.0f}"  # whole days, half up, as the popups round them
-
-
-# ---------------------------------------------------------------------------- changes
-CHANGE_KINDS = ("added", "modified", "deleted")
-
-
-def changes_panel(
-    twin: TwinLike,
-    items: Sequence[ChangeItem],
-    lang: str,
-    styles: dict[str, Any],
-    gcj02: bool = False,
-    limit: int = 400,
-) -> str:
-    schemas = {s.name: s for s in twin.layers()}
-    spatial = [it for it in items if schemas.get(it.layer) and schemas[it.layer].spatial]
-    records = [it for it in items if it not in spatial]
-    counts = {k: sum(1 for it in spatial if it.kind == k) for k in CHANGE_KINDS}
-    per: dict[str, dict[str, int]] = {}
-    for it in items:
-        per.setdefault(it.layer, {k: 0 for k in CHANGE_KINDS})[it.kind] += 1
-
-    def title(layer: str) -> str:
-        return i18n.layer_title(lang, schemas[layer]) if layer in schemas else layer
-
-    def entry(it: ChangeItem) -> dict[str, Any]:
-        props = it.shown.get("properties") or {}
-        return {
-            "kind": it.kind,
-            "name": i18n.feature_name(lang, props) or it.feature_id,
-            "layer_title": title(it.layer),
-        }
-
-    return render(
-        "panel_changes.html",
-        lang=lang,
-        kinds=CHANGE_KINDS,
-        styles=styles,
-        counts=counts,
-        no_project_colour=i18n.NO_PROJECT_COLOUR,
-        has_items=bool(items),
-        per_layer=[{"name": layer, "title": title(layer), "counts": c} for layer, c in per.items()],
-        spatial=[
-            {
-                **entry(it),
-                "zoom": _zoom_attr(_geometry_box(it.shown.get("geometry"), gcj02)),
-                "feature_keys": "changes:" + it.key,
-            }
-            for it in spatial[:limit]
-        ],
-        spatial_more=max(0, len(spatial) - limit),
-        records=[entry(it) for it in records[:limit]],
-    )
-
-
-# ---------------------------------------------------------------------------- layer check
-CHECK_CLASSES = ("invalid", "missing", "ok")
-
-
-def check_panel(
-    twin: TwinLike,
-    schema: LayerSchema,
-    total: int,
-    findings: dict[str, FeatureCheck],
-    records: dict[str, dict[str, Any]],
-    lang: str,
-    styles: dict[str, Any],
-    gcj02: bool = False,
-    limit: int = 500,
-) -> str:
-    counts = {"invalid": 0, "missing": 0}
-    for c in findings.values():
-        counts[c.status] += 1
-    ordered = sorted(findings.values(), key=lambda c: (c.status != "invalid", c.feature_id))
-    shown = []
-    for c in ordered[:limit]:
-        d = records.get(c.feature_id) or {}
-        props = d.get("properties") or {}
-        box = _geometry_box(d.get("geometry"), gcj02)
-        shown.append(
-            {
-                "feature_id": c.feature_id,
-                "status": c.status,
-                "code": str(props.get("code") or c.feature_id),
-                "name": i18n.feature_name(lang, props),
-                "reasons": c.reasons_in(lang, schema),
-                "zoom": _zoom_attr(box) if box else "",
-                "feature_keys": f"{schema.name}:{c.feature_id}",
-            }
-        )
-    return render(
-        "panel_check.html",
-        lang=lang,
-        classes=CHECK_CLASSES,
-        styles=styles,
-        counts={"ok": total - len(findings), **counts},
-        total=total,
-        problems=len(findings),
-        spatial=schema.spatial,
-        shown=shown,
-        more=max(0, len(ordered) - limit),
-    )

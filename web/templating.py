@@ -39,6 +39,6 @@ def _module(name: str, lang: str) -> Any:
     return environment().get_template(name).make_module({"lang": lang, "t": partial(label, lang), "LANGS": LANGS})
 
 
-def macro(name: str, macro_name: str, *, lang: str = DEFAULT_LANG, **arguments: Any) -> Markup:
+def macro(template: str, macro_name: str, /, *, lang: str = DEFAULT_LANG, **arguments: Any) -> Markup:
     """Call one macro of a template (a page part: autoescaped, returned as Markup) in a language."""
-    return Markup(getattr(_module(name, lang), macro_name)(**arguments))
+    return Markup(getattr(_module(template, lang), macro_name)(**arguments))
