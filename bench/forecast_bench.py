@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bench.common import machine
+from bench.forecast_ceiling import oracle
 from completion.season import HARD_SEASON, SeasonAssumptions, simulate
 from completion.settings import CompletionSettings
 from completion.status import readiness, reports_on, single_rate_forecast
@@ -48,10 +49,27 @@ class Score:
     seconds: float
     unforeseeable: int = 0  # truly late projects whose first stoppage begins after the forecast date
     recall_foreseeable: float = 0.0  # recall among the other truly late projects
+    best_recall: float = 0.0  # the highest recall at any threshold with false alarms at most 0.15 (hindsight)
 
 
 def _ratio(a: int, b: int) -> float:
     return a / b if b else 0.0
+
+
+def best_recall(probabilities: Sequence[float], late: Sequence[bool], max_false: float = 0.15) -> float:
+    """The highest recall of flagging everything above some threshold with at most ``max_false`` of the
+    flagged on time: how well the probabilities rank late above on-time, whatever the threshold."""
+    total = sum(late)
+    best = hit = flagged = 0
+    ranked = sorted(zip(probabilities, late, strict=True), key=lambda x: -x[0])
+    for k, (p, is_late) in enumerate(ranked):
+        hit += is_late
+        flagged += 1
+        if k + 1 < len(ranked) and ranked[k + 1][0] == p:
+            continue  # a threshold cannot split equal probabilities
+        if flagged - hit <= max_false * flagged:
+            best = max(best, hit)
+    return _ratio(best, total)
 
 
 def score_season(
@@ -67,13 +85,20 @@ def score_season(
     t0 = time.perf_counter()
     old = [single_rate_forecast(p, reports_on(rs, on), season.opening, settings.forecast_span_days) for p, rs in items]
     old_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ceiling = oracle(season, on, settings.late_probability_threshold)
+    ceiling_seconds = time.perf_counter() - t0
     out: dict[str, Score] = {}
-    for name, forecasts, secs in (("calibrated", new, seconds), ("single-rate", old, old_seconds)):
+    for name, forecasts, secs in (
+        ("calibrated", new, seconds), ("single-rate", old, old_seconds), ("ceiling", ceiling, ceiling_seconds)
+    ):  # fmt: skip
         late = flagged = hit = 0
         errors: list[float] = []
         inside: list[bool] = []
         brier: list[float] = []
         n_open = unforeseeable = hit_unforeseeable = 0
+        probs: list[float] = []
+        truths: list[bool] = []
         for (p, rs), fc in zip(items, forecasts, strict=True):
             if rs and rs[-1].percent >= 100.0:
                 continue  # done by the forecast date: nothing left to forecast
@@ -90,6 +115,8 @@ def score_season(
             hit += is_late and flag
             prob = fc.p_late if fc.p_late is not None else float(flag)
             brier.append((prob - float(is_late)) ** 2)
+            probs.append(prob)
+            truths.append(is_late)
             if fc.finish is not None:
                 errors.append(abs((fc.finish - truth).days))
             if fc.low is not None and fc.high is not None:
@@ -106,6 +133,7 @@ def score_season(
             seconds=secs,
             unforeseeable=unforeseeable,
             recall_foreseeable=_ratio(hit - hit_unforeseeable, late - unforeseeable),
+            best_recall=best_recall(probs, truths),
         )
     return out
 
@@ -118,7 +146,7 @@ def _row(label: str, s: Score) -> str:
     return (
         f"{label:<14} {s.open:>5} {s.late:>5} {s.flagged:>5} {s.recall:>7.2f} {s.false_alarms:>7.2f} "
         f"{_f(s.median_error, '>7.1f'):>7} {_f(s.coverage, '>7.2f'):>7} {s.brier:>7.3f} {s.seconds * 1000:>7.0f}"
-        f" {s.unforeseeable:>7} {s.recall_foreseeable:>7.2f}"
+        f" {s.unforeseeable:>7} {s.recall_foreseeable:>7.2f} {s.best_recall:>7.2f}"
     )
 
 
@@ -139,6 +167,7 @@ def _mean(scores: Sequence[Score]) -> Score:
         seconds=statistics.median(s.seconds for s in scores),
         unforeseeable=round(statistics.fmean(s.unforeseeable for s in scores)),
         recall_foreseeable=statistics.fmean(s.recall_foreseeable for s in scores),
+        best_recall=statistics.fmean(s.best_recall for s in scores),
     )
 
 
@@ -149,8 +178,8 @@ def run(
         f"\n{name}: {assumptions.projects} projects a season, forecast at T-{days_before}, "
         f"flag when P(late) > {settings.late_probability_threshold}"
     )
-    head = f"{'seed':<14} {'open':>5} {'late':>5} {'flag':>5} {'recall':>7} {'f.alarm':>7} {'med.err':>7} {'cover80':>7} {'Brier':>7} {'ms':>7} {'unseen':>7} {'rec.fs':>7}"
-    by_method: dict[str, list[Score]] = {"calibrated": [], "single-rate": []}
+    head = f"{'seed':<14} {'open':>5} {'late':>5} {'flag':>5} {'recall':>7} {'f.alarm':>7} {'med.err':>7} {'cover80':>7} {'Brier':>7} {'ms':>7} {'unseen':>7} {'rec.fs':>7} {'rec@.15':>7}"
+    by_method: dict[str, list[Score]] = {"calibrated": [], "single-rate": [], "ceiling": []}
     for seed in seeds:
         for method, s in score_season(seed, assumptions, days_before, settings).items():
             by_method[method].append(s)
