@@ -67,7 +67,6 @@ from datetime import date
 import numpy as np
 
 from completion.register import Project, Report
-from completion.schedule import earned_schedule_days
 
 MIN_ELAPSED = 10  # days of history before a project's whole-history pace counts towards its class's usual pace
 MIN_CLASS = 8  # projects a class needs for its usual pace, else the next wider class is used
@@ -118,16 +117,17 @@ def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
     duration = max((project.planned_finish - project.planned_start).days, 1)
     done_on = next((d for d, p in latest.items() if p >= 100.0), None)
     days = np.array([d.toordinal() for d in latest], dtype=float)
-    earned = np.array(
-        [
-            earned_schedule_days(project.planned_start, project.planned_finish, p, project.curve)
-            if project.planned_finish > project.planned_start
-            else p / 100.0
-            for p in latest.values()
-        ]
-    )
+    percent = np.array(list(latest.values()), dtype=float)
+    if project.planned_finish > project.planned_start:
+        # completion.schedule.earned_schedule_days for every report at once
+        share = np.clip(percent / 100.0, 0.0, 1.0)
+        if project.curve == "s_curve":
+            share = np.clip(0.5 - np.sin(np.arcsin(1.0 - 2.0 * share) / 3.0), 0.0, 1.0)
+        earned = share * duration
+    else:
+        earned = percent / 100.0
     # 0% is no progress (the S-curve's inverse gives a rounding speck above zero there).
-    earned = np.where(np.array([p > 0.0 for p in latest.values()], dtype=bool), earned, 0.0)
+    earned = np.where(percent > 0.0, earned, 0.0)
     return _Track(project, duration, days, np.minimum(earned, duration), done_on)
 
 
@@ -158,41 +158,33 @@ class _Spans:
     """Every span of every project, as arrays (one entry a span)."""
 
     def __init__(self, tracks: Sequence[_Track], usual: np.ndarray):
-        owner: list[int] = []
-        a: list[float] = []
-        b: list[float] = []
-        de: list[float] = []
-        first: list[bool] = []
-        done: list[bool] = []
-        behind: list[bool] = []
-        for i, t in enumerate(tracks):
-            start = float(t.project.planned_start.toordinal())
-            prev_day, prev_earned, seen = start, 0.0, False
-            for day, e in zip(t.days.tolist(), t.earned.tolist(), strict=True):
-                if day <= prev_day:  # a report on (or before) the planned start
-                    prev_earned = max(prev_earned, e)
-                    continue
-                owner.append(i)
-                a.append(prev_day)
-                b.append(day)
-                de.append(e - prev_earned)
-                first.append(not seen)
-                done.append(e >= t.duration)
-                behind.append(prev_earned < prev_day - start)
-                prev_day, prev_earned, seen = day, e, True
-        self.owner = np.asarray(owner, dtype=int)
-        self.a, self.b, self.de = np.asarray(a), np.asarray(b), np.asarray(de)
-        self.dt = self.b - self.a
-        self.first = np.asarray(first, dtype=bool)
-        self.done = np.asarray(done, dtype=bool)
-        self.behind = np.asarray(behind, dtype=bool)
-        usual_pace = usual[self.owner] * self.dt if len(owner) else np.zeros(0)
-        self.flat = ~self.done & (self.de < STALL * usual_pace)
-        self.rough = ~self.done & (self.de < ROUGH * usual_pace)
-        self.working = ~self.rough & ~self.done & (self.de > 0)
+        n = len(tracks)
         self.finish = np.array([float(t.project.planned_finish.toordinal()) for t in tracks])
         self.start = np.array([float(t.project.planned_start.toordinal()) for t in tracks])
         self.duration = np.array([float(t.duration) for t in tracks])
+        counts = np.array([len(t.days) for t in tracks], dtype=int)
+        every = np.repeat(np.arange(n), counts)
+        day = np.concatenate([t.days for t in tracks]) if n else np.zeros(0)
+        earned = np.concatenate([t.earned for t in tracks]) if n else np.zeros(0)
+        # Reports on (or before) the planned start only set where the first span starts from.
+        early = day <= self.start[every]
+        from_earned = np.zeros(n)
+        np.maximum.at(from_earned, every[early], earned[early])
+        owner, b, e = every[~early], day[~early], earned[~early]
+        first = np.ones(len(owner), dtype=bool)
+        first[1:] = owner[1:] != owner[:-1]
+        self.owner = owner
+        self.a = np.where(first, self.start[owner], np.roll(b, 1))
+        before = np.where(first, from_earned[owner], np.roll(e, 1))
+        self.b, self.de = b, e - before
+        self.dt = self.b - self.a
+        self.first = first
+        self.done = e >= self.duration[owner]
+        self.behind = before < self.a - self.start[owner]
+        usual_pace = usual[self.owner] * self.dt
+        self.flat = ~self.done & (self.de < STALL * usual_pace)
+        self.rough = ~self.done & (self.de < ROUGH * usual_pace)
+        self.working = ~self.rough & ~self.done & (self.de > 0)
 
     def run_in_share(self, days: int) -> np.ndarray:
         """The share of each span in the run-in (its last ``days`` before the planned finish, and
@@ -404,7 +396,7 @@ def _prior(tracks: Sequence[_Track], own: np.ndarray, own_var: np.ndarray) -> _P
     inv = best[1]
     mean = x @ (inv @ xty)
     # Each project's class judged without it (leave one out, from the hat matrix's diagonal).
-    leverage = np.einsum("ij,jk,ik->i", xh, inv, xh)
+    leverage = ((xh @ inv) * xh).sum(axis=1)
     loo = (mean[have] - leverage * yh) / np.maximum(1.0 - leverage, 1e-3)
     mean[have] = loo
     resid = yh - loo
@@ -480,7 +472,8 @@ def outlooks(
     lo_q, hi_q = 50.0 * (1.0 - interval), 50.0 * (1.0 + interval)
     today = on.toordinal()
     last_day = opening.toordinal() + LATEST
-    last_span = {int(o): k for k, o in enumerate(spans.owner.tolist())}  # each project's latest span
+    last_span = np.full(n, -1)  # each project's latest span
+    last_span[spans.owner] = np.arange(len(spans.owner))  # (spans are in order, so the last write wins)
     out: list[Outlook | None] = []
     rows: list[int] = []
     origins: list[float] = []
@@ -498,7 +491,7 @@ def outlooks(
             )  # fmt: skip
             continue
         progressed = len(t.days) > 0 and t.earned[-1] > 0
-        k = last_span.get(i)
+        k = int(last_span[i])
         if progressed:
             origin, e0 = float(t.days[-1]), float(t.earned[-1])
             basis = (
@@ -507,7 +500,7 @@ def outlooks(
                 if has[i]
                 else f"a slow start, no working span yet: the pace of its reference class ({prior.names[i]})"
             )
-            if k is not None and spans.flat[k] and not spans.first[k]:
+            if k >= 0 and spans.flat[k] and not spans.first[k]:
                 others = stops.waits[stops.wait_owner != i]
                 if len(others) >= MIN_WAITS:
                     # Stopped now: a wait as long as the register's stoppages went on, then work.
