@@ -498,7 +498,7 @@ def outlooks(
                 f"{100 * own_weight[i]:.0f}% its own working pace over {worked[i]:.0f} days, "
                 f"{100 * (1 - own_weight[i]):.0f}% its reference class ({prior.names[i]})"
                 if has[i]
-                else f"a slow start, no working span yet: the pace of its reference class ({prior.names[i]})"
+                else f"no working span yet (a late or slow start): the pace of its reference class ({prior.names[i]})"
             )
             if k >= 0 and spans.flat[k] and not spans.first[k]:
                 others = stops.waits[stops.wait_owner != i]
