@@ -1,55 +1,59 @@
-"""Readiness forecasts: each project's probability of finishing by opening day, and a forecast
-finish with an interval, learnt from the history of the whole register.
+"""Readiness forecasts: each project's probability of finishing by opening day, and a forecast finish
+with an interval, from a model of how projects progress whose parts are all measured on the
+register's own history.
 
 Progress is measured against the plan, earned-schedule style: a report of ``p`` percent means the
 plan's first ``ES(p)`` days of work are done (``completion.schedule.earned_schedule_days``), and a
-pace of 1 keeps up with the plan. For a project with progress on date D:
+pace of 1 keeps up with the plan. The history between two reports of a project is a *span*: its
+pace is the plan days earned over its days. A span with under ``ROUGH`` of its class's usual pace
+(``STALL`` for a span with almost nothing) was (at least partly) stopped; the others are *working*
+spans. On date D the register is read like this:
 
-1. **Its own pace** is the plan days earned since the planned start over the days gone by (the
-   whole history, not the last window: a stoppage or one slow fortnight dilutes it instead of
-   collapsing it to zero).
-2. **Its reference class** is the projects of the same category and unit (else the same category,
-   else the whole register, when fewer than ``MIN_CLASS`` projects have ``MIN_ELAPSED`` days of
-   history). The class's typical pace (median) and spread (MAD) are the prior; the project's own
-   pace is weighted by ``days / (days + PRIOR_DAYS)``, so a project just started leans on its class
-   and one with months of reports on itself.
-3. **How such paces turned out while working.** Over the register's own history up to D, every
-   report of an unfinished, working project gave the same measures; the pace actually reported
-   10–60 days later — up to the first span that shows a stoppage — is regressed on them (in logs):
-   the shrunk whole-history pace, the latest span's and the best span's pace beside it, for a
-   project behind plan the share of the horizon spent in the run-in to its planned finish (its
-   last ``CLOSING_DAYS`` and after, where crews put in overtime), and the horizon. Each project's
-   forecast uses coefficients learnt from the *other* projects (leave one project out), and a
-   measure is never extrapolated beyond the range learnt. The residuals — by horizon, and apart
-   for projects whose history already had a near-stop — are the working forecast errors: they
-   carry the register's productivity wobble, speed-ups near deadlines and reporters who round up.
-4. **Stoppages apart, as a register-wide hazard.** A span (after the first, which holds the
-   start's delay) with under ``STALL`` of its class's pace is a stoppage. How often one begins per
-   day a project is open, and how long each lasted (from the last report that saw work to the last
-   that saw none), are counted on the register's history. Baking stoppages into every residual
-   would stretch a nearly finished project's few days as much as a long one's months; as a rate,
-   the risk grows with the working days left.
-5. **Monte Carlo.** The remaining plan days divided by the pace times a sampled error ratio give
-   the working days left; over them stoppages begin at the register's rate (Poisson), each as long
-   as one seen. ``SAMPLES`` such futures: their median is the forecast finish, their 10th–90th
-   percentiles the 80 % interval, and their share after opening day the probability of missing it.
-6. **A project stopped now** (its latest span nearly flat) is not forecast as a slow project: a
-   stoppage ends. Its finish is a wait — sampled from how long the register's other stoppages went
-   on after a report found them stopped — plus its remaining work at the pace of the days it
-   worked, with the smooth projects' errors (and the hazard of further stoppages). With fewer than
-   ``MIN_WAITS`` such stoppages on the register, it is forecast at its whole-history pace.
+1. **Deadline run-in.** A crew behind its plan near its planned finish works faster (overtime). How
+   much faster, and over how many days before the planned finish (one of ``RUN_IN_CHOICES``), is
+   measured within projects: the working spans of a project behind plan in its run-in against the
+   same project's other working spans (least squares in logs, each project its own baseline; the
+   first span, which holds a late start and a first figure rounded up, gets a term of its own).
+   The run-in length is the one that fits best, counting its extra term (BIC).
+2. **Working pace.** A project's own pace is its plan days over its days in working spans, with the
+   run-in speed-up taken out — so a past stoppage neither drags it down nor counts twice (stoppages
+   are priced in step 4). How much the pace of a project's spans wanders about its own pace is
+   measured on the register too, which says how much a project's own days are worth.
+3. **Reference class.** The typical working pace of each category and of each responsible unit
+   (a ridge fit of category + unit effects over the other projects, its strength chosen by
+   generalised cross-validation), and how far projects spread about it. A project's pace is its own
+   and its class's weighed by what each is worth (a normal posterior in logs): a project just
+   started leans on its class, one with months of working spans on itself.
+4. **Stoppages apart.** How often a stoppage begins — per day a project is open, or per share of
+   its planned duration, whichever explains the register's stoppages better — inside a project's
+   planned window and after its planned finish (counted apart, the latter drawn towards the former
+   until the register has seen enough days after planned finishes); how long stoppages last, with
+   the ones still going on counted as at least as long as seen (Kaplan–Meier); and how long a
+   stoppage went on after a report found it.
+5. **Monte Carlo.** ``SAMPLES`` futures per project: a pace drawn from the posterior (and the
+   wander over the days left), stoppages drawn at the register's rate over the working days left,
+   a project stopped now waiting as long as the register's stoppages went on after being found,
+   then the work left done at that pace, speeded up in the run-in while behind plan. Their median is
+   the forecast finish, their 10th–90th percentiles the 80 % interval, and the share after opening
+   day the probability of missing it.
 
-Nothing is tuned to a particular season: the coefficients, errors, stoppage rate and lengths are
-measured afresh on each register and date.
+Nothing is tuned to a particular season: every rate, speed-up, spread and length is measured afresh
+on each register and date; the few constants below only say what counts as stopped, the least
+spread and wander assumed (``MIN_SPREAD``, ``MIN_WANDER``: a register too regular to show any does
+not make a few days of reports conclusive), and how much a fit is held back when there is little to
+learn from. With too little history for a part, that part falls back to the plan's own pace, no
+speed-up, no stoppages, and ``DEFAULT_SPREAD``.
 
-A project with no progress yet starts at the later of its planned start and D and runs at its
-class's pace (read through the same regression) with the class's spread. A project reported done
-has finished: probability 0 (1 if it finished after opening day). Sampling uses a fixed seed, so
-the same register gives the same figures.
+A project with no progress yet starts at the later of its planned start and D, at its class's pace;
+so does one whose only span is too slow to read as working (a late start: on the register a slow
+first span says little about a crew's pace). A project stopped now while the register has seen too
+few stoppages to say how long one lasts is forecast at its whole history's pace, the stop included.
+A project reported done has finished: probability 0 (1 if it finished after opening day). Sampling
+uses a fixed seed, so the same register gives the same figures.
 
-Hand-written with numpy: the pieces (a shrinkage prior, a ridge least squares with one project
-left out, resampled residuals, a Poisson stoppage count) are a few lines each, and no installed library fits them together
-this way; scipy/statsmodels would add a dependency for a small part of it.
+Hand-written with numpy: the pieces (a within-project least squares, a ridge fit, a normal
+posterior, Kaplan–Meier, a Poisson count, a piecewise finish time) are a few lines each, and no
+installed library fits them together this way.
 """
 
 from __future__ import annotations
@@ -63,22 +67,25 @@ from datetime import date
 import numpy as np
 
 from completion.register import Project, Report
-from completion.schedule import earned_schedule_days
 
-MIN_ELAPSED = 10  # days of history before a project's own pace counts towards its class
-MIN_CLASS = 8  # projects a reference class needs, else the next wider class is used
-PRIOR_DAYS = 10.0  # the class prior weighs as much as this many days of the project's own history
-CLOSING_DAYS = 25  # the run-in: from this many days before the planned finish on (overtime territory)
-MIN_POOL = 40  # forecast errors a pool needs, else the next wider pool is used
-SAMPLES = 500
-MAX_HORIZON = 60  # forecast errors are measured over at most this many days
-YOUNG_DAYS = 25  # a history shorter than this has its own (wider) error pool
-ROUGH = 0.3  # a span at under this share of the project's pace counts as (nearly) stopped
-PACE_FLOOR = 0.02  # plan days a day: no pace is taken as lower (a stalled project still ends some day)
+MIN_ELAPSED = 10  # days of history before a project's whole-history pace counts towards its class's usual pace
+MIN_CLASS = 8  # projects a class needs for its usual pace, else the next wider class is used
+STALL = 0.1  # a span under this share of its class's usual pace: stopped (a report can find a project stopped)
+ROUGH = 0.3  # a span under this share: (partly) stopped, so not a working span; its lost days are a stoppage's
+MIN_LOST = 3.0  # lost days below which a rough span is taken for wobble, not a stoppage
+RUN_IN_CHOICES = (0, 10, 15, 20, 25, 30)  # run-in lengths tried (days before the planned finish); 0: no run-in
+MAX_SPEED_UP = 2.0  # the run-in speed-up is taken as at most this
+MIN_FIT = 10  # projects with two working spans the run-in fit needs (else no run-in, no first-span term)
+RIDGE_CHOICES = (1.0, 3.0, 10.0, 30.0, 100.0)  # strengths tried for the class fit (in projects' worth)
+MIN_SPREAD = 0.1  # projects of one class differ in pace by at least about this much (log pace)
 DEFAULT_SPREAD = 0.35  # log-pace spread assumed when the register is too small to measure one
-RIDGE = 1.0  # pulls each coefficient towards "the shrunk pace alone" by as much as one pair would
-MIN_WAITS = 10  # stoppages seen before their length is learnt from the register
-STALL = 0.1  # a span at under this share of its class's pace counts as stopped (for the stoppage rate)
+# A crew's pace wanders from day to day (weather, crew size) by at least this (log pace, squared, per
+# day): a register reported too regularly to show any wander does not make a few days conclusive.
+MIN_WANDER = 0.3**2
+MIN_WAITS = 10  # stoppages the register needs before stoppages are priced in
+PRIOR_WINDOWS = 2.5  # the rate after planned finishes is drawn towards the rate inside by this many windows' worth
+SAMPLES = 500
+PACE_FLOOR = 0.02  # plan days a day: no pace is taken as lower (a stalled project still ends some day)
 LATEST = 365  # days after opening day beyond which finishes are not told apart
 
 
@@ -90,7 +97,7 @@ class Outlook:
     finish: date
     low: date
     high: date
-    pace: float | None  # plan days a day assumed (1 = the plan's pace); None when done
+    pace: float | None  # working pace assumed, plan days a day (1 = the plan's pace); None when done
     basis: str
 
 
@@ -102,10 +109,6 @@ class _Track:
     earned: np.ndarray  # plan days earned at each report
     done_on: date | None
 
-    def __post_init__(self) -> None:
-        self.days_list: list[float] = [float(d) for d in self.days]
-        self.earned_list: list[float] = [float(e) for e in self.earned]
-
 
 def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
     latest: dict[date, float] = {}
@@ -114,240 +117,322 @@ def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
     duration = max((project.planned_finish - project.planned_start).days, 1)
     done_on = next((d for d, p in latest.items() if p >= 100.0), None)
     days = np.array([d.toordinal() for d in latest], dtype=float)
-    earned = np.array(
-        [
-            earned_schedule_days(project.planned_start, project.planned_finish, p, project.curve)
-            if project.planned_finish > project.planned_start
-            else p / 100.0
-            for p in latest.values()
-        ]
-    )
+    percent = np.array(list(latest.values()), dtype=float)
+    if project.planned_finish > project.planned_start:
+        # completion.schedule.earned_schedule_days for every report at once
+        share = np.clip(percent / 100.0, 0.0, 1.0)
+        if project.curve == "s_curve":
+            share = np.clip(0.5 - np.sin(np.arcsin(1.0 - 2.0 * share) / 3.0), 0.0, 1.0)
+        earned = share * duration
+    else:
+        earned = percent / 100.0
     # 0% is no progress (the S-curve's inverse gives a rounding speck above zero there).
-    earned = np.where(np.array([p > 0.0 for p in latest.values()], dtype=bool), earned, 0.0)
+    earned = np.where(percent > 0.0, earned, 0.0)
     return _Track(project, duration, days, np.minimum(earned, duration), done_on)
 
 
-def _robust(values: Sequence[float]) -> tuple[float, float]:
-    a = np.asarray(values)
-    m = float(np.median(a))
-    return m, float(np.clip(1.4826 * np.median(np.abs(a - m)), 0.08, 1.0))
-
-
-class _Classes:
-    """Each reference class's typical log pace and spread."""
-
-    def __init__(self, tracks: Sequence[_Track]):
-        by: dict[tuple[str, ...], list[float]] = defaultdict(list)
-        for t in tracks:
-            if not len(t.days):
-                continue
-            elapsed = t.days[-1] - t.project.planned_start.toordinal()
-            if elapsed < MIN_ELAPSED:
-                continue
-            v = math.log(max(float(t.earned[-1]) / elapsed, PACE_FLOOR))
+def _usual_paces(tracks: Sequence[_Track]) -> np.ndarray:
+    """Each project's class's usual pace (median whole-history pace of the same category and unit,
+    else category, else register): the yardstick a span is called stopped against."""
+    by: dict[tuple[str, ...], list[float]] = defaultdict(list)
+    for t in tracks:
+        if not len(t.days):
+            continue
+        elapsed = t.days[-1] - t.project.planned_start.toordinal()
+        if elapsed >= MIN_ELAPSED:
             p = t.project
             for key in ((p.category, p.responsible_unit), (p.category,), ()):
-                by[key].append(v)
-        self.stats = {k: (_robust(v), len(v)) for k, v in by.items() if len(v) >= MIN_CLASS}
-
-    def prior(self, p: Project) -> tuple[float, float, str]:
-        """(log pace, spread, description) of the project's reference class."""
-        for key, name in (
-            ((p.category, p.responsible_unit), f"{p.category} × {p.responsible_unit}"),
-            ((p.category,), p.category),
-            ((), "the whole register"),
-        ):
-            if key in self.stats:
-                (m, s), n = self.stats[key]
-                return m, s, f"{name}, {n} projects"
-        return 0.0, DEFAULT_SPREAD, "the plan's own pace (too few projects to learn from)"
+                by[key].append(max(float(t.earned[-1]) / elapsed, PACE_FLOOR))
+    usual = {k: float(np.median(v)) for k, v in by.items() if len(v) >= MIN_CLASS}
+    out = np.ones(len(tracks))
+    for i, t in enumerate(tracks):
+        p = t.project
+        for key in ((p.category, p.responsible_unit), (p.category,), ()):
+            if key in usual:
+                out[i] = usual[key]
+                break
+    return out
 
 
-def _shrunk(log_own: float, elapsed: float, prior: tuple[float, float, str]) -> tuple[float, float]:
-    """The project's log pace, its own weighted against its class by days of history; and the weight."""
-    w = elapsed / (elapsed + PRIOR_DAYS)
-    return w * log_own + (1.0 - w) * prior[0], w
+class _Spans:
+    """Every span of every project, as arrays (one entry a span)."""
+
+    def __init__(self, tracks: Sequence[_Track], usual: np.ndarray):
+        n = len(tracks)
+        self.finish = np.array([float(t.project.planned_finish.toordinal()) for t in tracks])
+        self.start = np.array([float(t.project.planned_start.toordinal()) for t in tracks])
+        self.duration = np.array([float(t.duration) for t in tracks])
+        counts = np.array([len(t.days) for t in tracks], dtype=int)
+        every = np.repeat(np.arange(n), counts)
+        day = np.concatenate([t.days for t in tracks]) if n else np.zeros(0)
+        earned = np.concatenate([t.earned for t in tracks]) if n else np.zeros(0)
+        # Reports on (or before) the planned start only set where the first span starts from.
+        early = day <= self.start[every]
+        from_earned = np.zeros(n)
+        np.maximum.at(from_earned, every[early], earned[early])
+        owner, b, e = every[~early], day[~early], earned[~early]
+        first = np.ones(len(owner), dtype=bool)
+        first[1:] = owner[1:] != owner[:-1]
+        self.owner = owner
+        self.a = np.where(first, self.start[owner], np.roll(b, 1))
+        before = np.where(first, from_earned[owner], np.roll(e, 1))
+        self.b, self.de = b, e - before
+        self.dt = self.b - self.a
+        self.first = first
+        self.done = e >= self.duration[owner]
+        self.behind = before < self.a - self.start[owner]
+        usual_pace = usual[self.owner] * self.dt
+        self.flat = ~self.done & (self.de < STALL * usual_pace)
+        self.rough = ~self.done & (self.de < ROUGH * usual_pace)
+        self.working = ~self.rough & ~self.done & (self.de > 0)
+
+    def run_in_share(self, days: int) -> np.ndarray:
+        """The share of each span in the run-in (its last ``days`` before the planned finish, and
+        after) while behind plan."""
+        if not days or not len(self.owner):
+            return np.zeros(len(self.owner))
+        from_day = np.maximum(self.a, self.finish[self.owner] - days)
+        return np.where(self.behind, np.clip(self.b - from_day, 0.0, None) / self.dt, 0.0)
 
 
-def _horizon_bucket(days: float) -> int:
-    return int(min(4, max(1, round(days / 10.0))))
+def _run_in(spans: _Spans, n: int) -> tuple[int, float, float]:
+    """(run-in days, log speed-up in it, log first-span term), fitted within projects (step 1)."""
+    w = spans.working
+    counts = np.bincount(spans.owner[w], minlength=n)
+    use = w & (counts[spans.owner] >= 2)
+    if int((counts >= 2).sum()) < MIN_FIT:
+        return 0, 0.0, 0.0
+    own, dt = spans.owner[use], spans.dt[use]
+    y = np.log(spans.de[use] / dt)
+    weight = np.bincount(own, dt, minlength=n)
+
+    def centred(v: np.ndarray) -> np.ndarray:
+        return v - (np.bincount(own, dt * v, minlength=n) / np.where(weight > 0, weight, 1.0))[own]
+
+    yc, first_c = centred(y), centred(spans.first[use].astype(float))
+    best: tuple[float, int, float, float] | None = None
+    m = len(y)
+    for days in RUN_IN_CHOICES:
+        x = np.stack([centred(spans.run_in_share(days)[use]), first_c], axis=1)
+        xtx = (x * dt[:, None]).T @ x + 1e-9 * np.eye(2)
+        coef = np.linalg.solve(xtx, (x * dt[:, None]).T @ yc)
+        ssr = float((dt * (yc - x @ coef) ** 2).sum())
+        bic = m * math.log(max(ssr, 1e-12) / m) + (2 if days else 1) * math.log(m)
+        if best is None or bic < best[0]:
+            best = (bic, days, float(coef[0]) if days else 0.0, float(coef[1]))
+    assert best is not None
+    _, days, speed_up, first = best
+    return days, min(max(speed_up, 0.0), math.log(MAX_SPEED_UP)), first
 
 
-def _features(t: _Track, k: int, prior: tuple[float, float, str]) -> tuple[list[float], float, int]:
-    """The pace measures at report ``k`` (see ``_Errors``; the horizon is appended by the caller)
-    the weight of the project's own history, and whether any span so far nearly stopped (a project
-    with a rough history: its errors are drawn from such projects). Plain floats: this runs for
-    every pair of reports."""
-    start = t.project.planned_start.toordinal()
-    days, earned = t.days_list, t.earned_list
-    elapsed = days[k] - start
-    own = math.log(max(earned[k] / elapsed, PACE_FLOOR))
-    shrunk, w = _shrunk(own, elapsed, prior)
-    before_day, before_earned, last, best, best_any, worst = float(start), 0.0, 0.0, -1.0, 0.0, math.inf
-    for i in range(k + 1):
-        span = days[i] - before_day
-        pace = (earned[i] - before_earned) / max(span, 1.0)
-        best_any = max(best_any, pace)
-        if span >= 5:
-            best = max(best, pace)
-            if i > 0:  # the first span holds the start's delay, which every project may have
-                worst = min(worst, pace)
-        last, before_day, before_earned = pace, days[i], earned[i]
-    if best < 0:
-        best = best_any
-    behind = float(earned[k] < elapsed)  # becomes the share of the horizon in the run-in (``_at_horizon``)
-    stalled = float(last < 0.1 * math.exp(shrunk))
-    log_last, log_best = math.log(max(last, PACE_FLOOR)), math.log(max(best, PACE_FLOOR))
-    # The error pool's kind: 0 smooth, 1 a near-stop already, 2 a history still too short to tell.
-    rough = 2 if elapsed < YOUNG_DAYS else int(worst < ROUGH * math.exp(shrunk))
-    # The latest span's pace beside the whole history's, no lower than ROUGH of it: a near-stop is
-    # the ``stalled`` measure's business (a log-linear term would read a stop as a pace of zero).
-    recent = max(log_last - shrunk, math.log(ROUGH))
-    return [1.0, shrunk, w * recent, w * (log_best - shrunk), behind, stalled], w, rough
+def _kaplan_meier(lengths: Sequence[tuple[float, bool]]) -> tuple[np.ndarray, np.ndarray]:
+    """Support and probabilities of stoppage lengths, ``(length, ended)``: one still going on counts
+    as at least as long as seen; what is left beyond the longest ended one sits on the longest seen."""
+    x = np.array([v for v, _ in lengths])
+    ended = np.array([e for _, e in lengths], dtype=bool)
+    order = np.lexsort((~ended, x))  # by length, an ended one before one still going on at the same length
+    x, ended = x[order], ended[order]
+    left, support, mass = 1.0, [], []
+    for k in range(len(x)):
+        if ended[k]:
+            p = left / (len(x) - k)
+            support.append(float(x[k]))
+            mass.append(p)
+            left -= p
+    if left > 1e-9:
+        support.append(float(x.max()))
+        mass.append(left)
+    probs = np.asarray(mass)
+    return np.asarray(support), probs / probs.sum()
 
 
-def _at_horizon(base: list[float], day: float, horizon: float, finish: float) -> list[float]:
-    """The measures over ``horizon`` days from ``day``: for a project behind plan, the share of
-    those days in the run-in to its planned ``finish`` (the last ``CLOSING_DAYS`` and after, where
-    crews put in overtime), and the horizon itself."""
-    run_in = max(0.0, day + horizon - max(day, finish - CLOSING_DAYS)) / horizon
-    return [*base[:4], base[4] * run_in, *base[5:], math.log(horizon / 20.0)]
+@dataclass
+class _Stoppages:
+    """How stoppages come and go on the register (step 4)."""
+
+    per_share: bool  # the rate is per share of the planned duration (else per day)
+    rate_inside: float  # stoppages beginning per unit of exposure inside the planned window
+    rate_after: float  # ... after the planned finish
+    lengths: np.ndarray  # support of the lengths (lost days)
+    probs: np.ndarray
+    waits: np.ndarray  # how long stoppages went on after a report found them
+    wait_owner: np.ndarray
+    seen: int
+
+    @property
+    def priced(self) -> bool:
+        return self.seen >= MIN_WAITS and self.rate_inside > 0
 
 
-class _Errors:
-    """How pace measures turned out on the register's own history (see the module docstring).
+def _stoppages(tracks: Sequence[_Track], spans: _Spans, working_pace: np.ndarray) -> _Stoppages:
+    n_spans = len(spans.owner)
+    inside = np.clip(
+        np.minimum(spans.b, spans.finish[spans.owner]) - np.maximum(spans.a, spans.start[spans.owner]), 0.0, None
+    ) if n_spans else np.zeros(0)  # fmt: skip
+    open_ = ~spans.done & ~spans.first
+    began = np.zeros(n_spans)  # 1 for the span a kept stoppage began in
+    began_inside = np.zeros(n_spans)  # the chance it began inside the planned window
+    lengths: list[tuple[float, bool]] = []
+    waits: list[float] = []
+    wait_owner: list[int] = []
+    lost_all = np.clip(spans.dt - spans.de / np.maximum(working_pace[spans.owner], PACE_FLOOR), 0.0, spans.dt)
+    owner, rough, flat = spans.owner.tolist(), spans.rough.tolist(), spans.flat.tolist()
+    a, b, lost = spans.a.tolist(), spans.b.tolist(), lost_all.tolist()
+    finish = spans.finish.tolist()
+    k = 0
+    while k < n_spans:
+        i = owner[k]
+        end = k
+        while end < n_spans and owner[end] == i:
+            end += 1
+        run, run_at = 0.0, -1
+        for j in range(k, end):
+            if not open_[j]:
+                continue
+            if rough[j]:
+                if not run:
+                    run_at = j
+                    # It began before the span's lost days at the latest.
+                    latest = max(b[j] - lost[j], a[j])
+                    began_inside[j] = (
+                        float(a[j] < finish[i]) if latest <= a[j] else max(0.0, min(latest, finish[i]) - a[j]) / (latest - a[j])
+                    )  # fmt: skip
+                run += lost[j]
+            elif run:
+                if run >= MIN_LOST:
+                    lengths.append((run, True))
+                    began[run_at] = 1.0
+                run = 0.0
+            if flat[j]:
+                nxt = j + 1
+                while nxt < end and flat[nxt]:
+                    nxt += 1
+                # To the middle of the first span that shows progress again; still stopped at the
+                # latest report: as long as seen so far (this errs short).
+                waits.append(a[nxt] - b[j] + (b[nxt] - a[nxt]) / 2.0 if nxt < end else b[end - 1] - b[j])
+                wait_owner.append(i)
+        if run >= MIN_LOST:
+            lengths.append((run, False))
+            began[run_at] = 1.0
+        k = end
+    # Per day or per share of the planned duration: whichever makes the stoppages seen likelier.
+    scale = spans.duration[spans.owner] if n_spans else np.zeros(0)
+    best: tuple[float, bool] | None = None
+    for per_share in (False, True):
+        unit = np.where(open_, spans.dt / (scale if per_share else 1.0), 0.0)
+        total = float(unit.sum())
+        if total <= 0 or not began.any():
+            break
+        rate = float(began.sum()) / total
+        with np.errstate(divide="ignore"):
+            loglik = float((began * np.log(rate / (scale if per_share else 1.0))).sum()) - rate * total
+        if best is None or loglik > best[0]:
+            best = (loglik, per_share)
+    per_share = best[1] if best else False
+    norm = scale if per_share else np.ones(n_spans)
+    x_in = float((np.where(open_, inside, 0.0) / np.maximum(norm, 1e-9)).sum())
+    x_after = float((np.where(open_, spans.dt - inside, 0.0) / np.maximum(norm, 1e-9)).sum())
+    n_in = float((began * began_inside).sum())
+    n_after = float((began * (1.0 - began_inside)).sum())
+    rate_inside = n_in / x_in if x_in > 0 else 0.0
+    prior = PRIOR_WINDOWS * (1.0 if per_share else float(np.mean(spans.duration)) if len(spans.duration) else 0.0)
+    rate_after = (n_after + prior * rate_inside) / (x_after + prior) if x_after + prior > 0 else rate_inside
+    support, probs = _kaplan_meier(lengths) if lengths else (np.zeros(0), np.zeros(0))
+    return _Stoppages(
+        per_share, rate_inside, rate_after, support, probs, np.asarray(waits), np.asarray(wait_owner, dtype=int),
+        len(lengths),
+    )  # fmt: skip
 
-    For every report k of an unfinished project that is working (its latest span not stalled) and
-    every later report j within ``MAX_HORIZON`` days, up to the first span that shows a stoppage,
-    the pace actually reported between them is regressed (least squares, in logs) on the measures
-    at k: the shrunk whole-history pace, the latest span's and the best span's pace beside it, the
-    share of the horizon in the run-in to the planned finish when behind plan, and the horizon (the
-    ``stalled`` measure has no rows, so the ridge holds it at nothing). The coefficients say how
-    much each measure is worth on this register; the residuals, by horizon, are the working
-    forecast errors sampled for the spread. Stoppages are counted apart: the register's rate of
-    stoppages per open day (``hazard``), their lengths, and how long a stoppage went on after a
-    report found it (``waits``).
 
-    Each project is forecast with coefficients learnt from the *other* projects (leave one project
-    out: the sums of the least squares less its own rows), so its own past — a stall, say — is
-    judged by what happened to others, not fitted to itself; its residuals are out-of-sample too.
-    """
+@dataclass
+class _Prior:
+    mean: np.ndarray  # each project's class log pace (fitted on the other projects)
+    spread2: float  # squared spread of projects about their class
+    names: list[str]  # each project's class, for the basis
 
-    def __init__(self, tracks: Sequence[_Track], classes: _Classes):
-        rows: list[list[float]] = []
-        target: list[float] = []
-        bucket: list[tuple[int, int]] = []
-        owner: list[int] = []
-        stop_waits: list[float] = []
-        stop_owner: list[int] = []
-        stop_lengths: list[float] = []
-        open_days = 0.0
-        for index, t in enumerate(tracks):
-            start = t.project.planned_start.toordinal()
-            prior = classes.prior(t.project)
-            finish = float(t.project.planned_finish.toordinal())
-            n = len(t.days)
-            # Stoppages: a span (after the first, which holds the start's delay) with almost no
-            # progress while unfinished; how often one begins per day open, and how long it lasts.
-            class_pace = math.exp(prior[0])
-            flat = [False] * n
-            for i in range(1, n):
-                span = float(t.days[i] - t.days[i - 1])
-                if 0 < t.earned[i - 1] < t.duration:
-                    open_days += span
-                    flat[i] = float(t.earned[i] - t.earned[i - 1]) < STALL * class_pace * span
-            for i in range(1, n):
-                if flat[i] and not flat[i - 1]:
-                    # From the last report that saw work to the last that saw none (still stopped at
-                    # the latest report: as long as seen so far, which errs short).
-                    last = i
-                    while last + 1 < n and flat[last + 1]:
-                        last += 1
-                    stop_lengths.append(float(t.days[last] - t.days[i - 1]))
-            for k in range(n):
-                if t.days[k] - start < MIN_ELAPSED or t.earned[k] >= t.duration or t.earned[k] <= 0:
-                    continue
-                base, _, rough = _features(t, k, prior)
-                if base[5]:
-                    # Stopped at report k: the days until work resumed — to the middle of the first
-                    # span that shows progress again; still stopped at the last report: as long as
-                    # seen so far (a lower bound, so this errs short).
-                    resumed = next((j for j in range(k + 1, n) if t.earned[j] > t.earned[j - 1]), None)
-                    if resumed is None:
-                        wait = float(t.days[-1] - t.days[k])
-                    else:
-                        wait = (
-                            float(t.days[resumed - 1] - t.days[k]) + float(t.days[resumed] - t.days[resumed - 1]) / 2.0
-                        )
-                    stop_waits.append(wait)
-                    stop_owner.append(index)
-                for j in range(k + 1, n):
-                    h = float(t.days[j] - t.days[k])
-                    if h > MAX_HORIZON or base[5] or flat[j]:
-                        break  # with the hazard apart: the errors are those of working spans only
-                    if t.earned[j] >= t.duration:
-                        # Done somewhere since the report before: take the middle of that span.
-                        before = max(float(t.days[j - 1]), float(t.days[k]))
-                        h = before + (float(t.days[j]) - before) / 2.0 - float(t.days[k])
-                    rows.append(_at_horizon(base, t.days_list[k], h, finish))
-                    target.append(math.log(max(float(t.earned[j] - t.earned[k]) / h, PACE_FLOOR)))
-                    bucket.append((rough, _horizon_bucket(h)))
-                    owner.append(index)
-                    if t.earned[j] >= t.duration:
-                        break
-        self.hazard = len(stop_lengths) / open_days if open_days and len(stop_lengths) >= MIN_WAITS else 0.0
-        self.stop_lengths = np.asarray(stop_lengths)
-        self.stop_waits, self.stop_owner = np.asarray(stop_waits), np.asarray(stop_owner, dtype=int)
-        self.coef: np.ndarray | None = None  # one row of coefficients per project (its own rows left out)
-        self.low = self.high = np.zeros(0)
-        self.pools: dict[tuple[int, ...], np.ndarray] = {}
-        if len(rows) >= MIN_POOL:
-            x_arr, y, who = np.asarray(rows), np.asarray(target), np.asarray(owner)
-            m = x_arr.shape[1]
-            # A little ridge keeps a measure that never varies on this register (e.g. no project
-            # closing yet) from taking an arbitrary coefficient: it stays at "the shrunk pace alone".
-            ridge = RIDGE * np.eye(m)
-            ridge[0, 0] = 1e-6  # the intercept is free (barely held, so a register of one project still solves)
-            prior_coef = np.zeros(m)
-            prior_coef[1] = 1.0
-            xtx = np.zeros((len(tracks), m, m))
-            xty = np.zeros((len(tracks), m))
-            np.add.at(xtx, who, x_arr[:, :, None] * x_arr[:, None, :])
-            np.add.at(xty, who, x_arr * y[:, None])
-            lhs = xtx.sum(axis=0) - xtx + ridge
-            rhs = (xty.sum(axis=0) - xty + ridge @ prior_coef)[:, :, None]
-            self.coef = np.linalg.solve(lhs, rhs)[:, :, 0]
-            # A measure is never taken beyond the range it was learnt over: a register where nothing
-            # ever stalled cannot say what a stall means, so a stalled project is not extrapolated to zero.
-            self.low, self.high = x_arr.min(axis=0), x_arr.max(axis=0)
-            resid = y - np.einsum("ij,ij->i", x_arr, self.coef[who])
-            groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
-            for row, (rough, b) in enumerate(bucket):
-                groups[(rough, b)].append(row)
-                groups[(b,)].append(row)
-            self.pools = {key: resid[rows_] for key, rows_ in groups.items() if len(rows_) >= MIN_POOL}
-            self.pools[()] = resid
 
-    def waits(self, index: int) -> np.ndarray | None:
-        """How long the other projects' stoppages went on after a report that found them stopped."""
-        got = self.stop_waits[self.stop_owner != index]
-        return got if len(got) >= MIN_WAITS else None
+def _prior(tracks: Sequence[_Track], own: np.ndarray, own_var: np.ndarray) -> _Prior:
+    """Category + unit effects on the working log pace (step 3)."""
+    n = len(tracks)
+    cats = sorted({t.project.category for t in tracks})
+    units = sorted({t.project.responsible_unit for t in tracks})
+    col = {("c", c): 1 + j for j, c in enumerate(cats)} | {("u", u): 1 + len(cats) + j for j, u in enumerate(units)}
+    x = np.zeros((n, 1 + len(col)))
+    x[:, 0] = 1.0
+    for i, t in enumerate(tracks):
+        x[i, col[("c", t.project.category)]] = 1.0
+        x[i, col[("u", t.project.responsible_unit)]] = 1.0
+    have = np.isfinite(own_var)
+    n_cat: dict[str, int] = defaultdict(int)
+    n_unit: dict[str, int] = defaultdict(int)
+    for i in np.flatnonzero(have).tolist():
+        n_cat[tracks[i].project.category] += 1
+        n_unit[tracks[i].project.responsible_unit] += 1
+    names = []
+    for i, t in enumerate(tracks):
+        c, u = t.project.category, t.project.responsible_unit
+        mine = int(have[i])
+        own_c, own_u, own_all = n_cat[c] - mine, n_unit[u] - mine, int(have.sum()) - mine
+        names.append(
+            f"{c}, {own_c} other projects; {u}, {own_u} other projects"
+            if own_c or own_u
+            else f"the whole register, {own_all} other projects"
+        )
+    if have.sum() < 3:
+        return _Prior(np.zeros(n), DEFAULT_SPREAD**2, ["the plan's own pace (too few projects to learn from)"] * n)
+    xh, yh = x[have], own[have]
+    xtx, xty = xh.T @ xh, xh.T @ yh
+    best: tuple[float, np.ndarray] | None = None
+    for strength in RIDGE_CHOICES:
+        penalty = strength * np.eye(x.shape[1])
+        penalty[0, 0] = 1e-9  # the register's mean itself is not held back
+        inv = np.linalg.inv(xtx + penalty)
+        fitted = xh @ (inv @ xty)
+        trace = float(np.trace(inv @ xtx))
+        gcv = float(np.mean((yh - fitted) ** 2)) / max(1.0 - trace / len(yh), 1e-3) ** 2
+        if best is None or gcv < best[0]:
+            best = (gcv, inv)
+    assert best is not None
+    inv = best[1]
+    mean = x @ (inv @ xty)
+    # Each project's class judged without it (leave one out, from the hat matrix's diagonal).
+    leverage = ((xh @ inv) * xh).sum(axis=1)
+    loo = (mean[have] - leverage * yh) / np.maximum(1.0 - leverage, 1e-3)
+    mean[have] = loo
+    resid = yh - loo
+    mad = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    spread2 = max(mad**2 - float(np.median(own_var[have])), MIN_SPREAD**2)
+    return _Prior(mean, spread2, names)
 
-    def predict(self, index: int, x: list[float]) -> float:
-        """The log pace of project ``index`` (its position in the register) from its measures ``x``."""
-        if self.coef is None:
-            return x[1]
-        return float(np.dot(self.coef[index], np.clip(x, self.low, self.high)))
 
-    def pool(self, rough: int, horizon: float) -> np.ndarray | None:
-        """The errors of projects like this one (as rough or smooth so far) over the nearest horizon
-        measured, the longest below it when the register's history is not yet that long (errors over
-        short spans are wider, so this errs wide); else of all projects."""
-        for key_of in ((lambda b: (rough, b)), (lambda b: (b,))):
-            for b in range(_horizon_bucket(horizon), 0, -1):
-                if key_of(b) in self.pools:
-                    return self.pools[key_of(b)]
-        return self.pools.get(())
+def _finish(
+    t0: np.ndarray, e0: np.ndarray, pace: np.ndarray, speed_up: np.floating | float, start: np.ndarray, finish: np.ndarray,
+    duration: np.ndarray, run_in: int,
+) -> np.ndarray:  # fmt: skip
+    """The day the work is done, starting on ``t0`` with ``e0`` plan days earned, at ``pace``; in the
+    run-in (from ``run_in`` days before the planned finish on) a crew behind plan (earned below the
+    days since the planned start) works ``speed_up`` times as fast, and one that catches up keeps to
+    the plan (or goes on at its own pace if that is faster)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        run_from = finish - run_in if run_in else np.full_like(finish, np.inf)
+        before = t0 + (duration - e0) / pace
+        done_before = (t0 < run_from) & (before <= run_from)
+        t1 = np.maximum(t0, run_from)
+        e1 = np.minimum(np.where(t0 < run_from, e0 + pace * (run_from - t0), e0), duration)
+        gap = (t1 - start) - e1  # days behind plan when the run-in begins
+        left = duration - e1
+        fast = pace * speed_up
+        # Behind: works fast until caught up with the plan, then keeps to it (or its own faster pace).
+        catch = np.where(fast > 1.0, gap / (fast - 1.0), np.inf)
+        caught = (fast > 1.0) & (fast * catch < left)
+        after_catch = np.where(pace >= 1.0, t1 + catch + (left - fast * catch) / pace, finish)
+        behind = np.where(caught, after_catch, t1 + left / fast)
+        # On or ahead of plan: its own pace until the plan catches up with it, then as above.
+        fall = np.where(pace < 1.0, -gap / (1.0 - pace), np.inf)
+        falls = (pace < 1.0) & (pace * fall < left)
+        after_fall = np.where(fast > 1.0, finish, t1 + fall + (left - pace * fall) / fast)
+        ahead = np.where(falls, after_fall, t1 + left / pace)
+        return np.where(done_before, before, np.where(gap > 0, behind, ahead))
 
 
 def outlooks(
@@ -356,15 +441,46 @@ def outlooks(
 ) -> list[Outlook]:  # fmt: skip
     """Each project's outlook on ``on`` from the reports dated up to it, learning from all of them."""
     tracks = [_track(p, rs, on) for p, rs in items]
-    classes = _Classes(tracks)
-    errors = _Errors(tracks, classes)
+    n = len(tracks)
+    spans = _Spans(tracks, _usual_paces(tracks))
+    run_in, speed_up, first_term = _run_in(spans, n)
+
+    # Step 2: working pace (run-in speed-up and first-span term taken out) and its worth.
+    w = spans.working
+    own_of = spans.owner[w]
+    lift = np.exp(speed_up * spans.run_in_share(run_in)[w] + first_term * spans.first[w])
+    worked = np.bincount(own_of, spans.dt[w], minlength=n)
+    earned = np.bincount(own_of, spans.de[w] / lift, minlength=n)
+    has = worked > 0
+    own = np.where(has, np.log(np.maximum(earned / np.where(has, worked, 1.0), PACE_FLOOR)), 0.0)
+    counts = np.bincount(own_of, minlength=n)
+    resid = np.log(np.maximum(spans.de[w] / lift / spans.dt[w], PACE_FLOOR)) - own[own_of]
+    repeat = counts[own_of] >= 2
+    dof = float(np.maximum(counts - 1, 0).sum())
+    wander = float((spans.dt[w] * resid**2)[repeat].sum()) / dof if dof >= MIN_FIT else DEFAULT_SPREAD**2 * 10.0
+    wander = max(wander, MIN_WANDER)
+    own_var = np.where(has, wander / np.where(has, worked, 1.0), np.inf)
+
+    prior = _prior(tracks, own, own_var)
+    precision = 1.0 / prior.spread2 + np.where(has, 1.0 / np.where(has, own_var, 1.0), 0.0)
+    post_mean = (prior.mean / prior.spread2 + np.where(has, own / np.where(has, own_var, 1.0), 0.0)) / precision
+    post_var = 1.0 / precision
+    own_weight = 1.0 - post_var / prior.spread2
+    stops = _stoppages(tracks, spans, np.exp(np.where(has, own, prior.mean)))
+
     rng = np.random.default_rng(seed)
     lo_q, hi_q = 50.0 * (1.0 - interval), 50.0 * (1.0 + interval)
     today = on.toordinal()
     last_day = opening.toordinal() + LATEST
+    last_span = np.full(n, -1)  # each project's latest span
+    last_span[spans.owner] = np.arange(len(spans.owner))  # (spans are in order, so the last write wins)
     out: list[Outlook | None] = []
-    plans: list[tuple[int, float, float, float, np.ndarray, str, np.ndarray]] = []  # sampled together at the end
-    for index, t in enumerate(tracks):
+    rows: list[int] = []
+    origins: list[float] = []
+    e0s: list[float] = []
+    waits = np.zeros((n, samples))
+    bases: list[str] = []
+    for i, t in enumerate(tracks):
         p = t.project
         if t.done_on is not None:
             out.append(
@@ -374,88 +490,84 @@ def outlooks(
                 )
             )  # fmt: skip
             continue
-        prior = classes.prior(p)
-        start = p.planned_start.toordinal()
         progressed = len(t.days) > 0 and t.earned[-1] > 0
-        if progressed and t.days[-1] - start > 0:
-            elapsed = float(t.days[-1] - start)
-            remaining = t.duration - float(t.earned[-1])
-            origin = float(t.days[-1])
-            k = len(t.days) - 1
-            base, w, rough = _features(t, k, prior)
-            finish = float(p.planned_finish.toordinal())
-            waits = errors.waits(index) if base[5] else None
-            wait = np.zeros(samples)
-            if waits is not None:
-                # Stopped now: the stoppage lasts as long as the register's stoppages did (sampled),
-                # then work resumes at the pace of its working spans.
-                wait = rng.choice(waits, samples)
-                # Its pace over the days it worked: the current flat run (since the last report that
-                # showed progress) is left out of the whole history's pace.
-                moved = [i for i in range(k + 1) if t.earned_list[i] > (t.earned_list[i - 1] if i else 0.0)]
-                worked = elapsed - (t.days_list[k] - t.days_list[moved[-1]]) if moved else elapsed
-                own = math.log(max(t.earned_list[k] / max(worked, 1.0), PACE_FLOOR))
-                shrunk, w = _shrunk(own, worked, prior)
-                base = [base[0], shrunk, 0.0, base[3], base[4], 0.0]
-                origin_eff = origin + float(np.median(wait))
-            else:
-                origin_eff = origin
-            log_pace = errors.predict(index, _at_horizon(base, origin_eff, 20.0, finish))
-            for _ in range(2):  # the horizon is the time left, which depends on the pace
-                horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
-                log_pace = errors.predict(index, _at_horizon(base, origin_eff, horizon, finish))
-            pool = errors.pool(0 if waits is not None else rough, horizon)
-            err = rng.normal(0.0, DEFAULT_SPREAD, samples) if pool is None else rng.choice(pool, samples)
+        k = int(last_span[i])
+        if progressed:
+            origin, e0 = float(t.days[-1]), float(t.earned[-1])
             basis = (
-                (
-                    ""
-                    if waits is None
-                    else f"stopped: resumes after a wait drawn from {len(waits)} stoppages seen, then "
-                )
-                + f"{100 * w:.0f}% its own pace over {elapsed:.0f} days, {100 * (1 - w):.0f}% its reference class "
-                f"({prior[2]}); spread from {len(pool) if pool is not None else 0} past forecast errors"
+                f"{100 * own_weight[i]:.0f}% its own working pace over {worked[i]:.0f} days, "
+                f"{100 * (1 - own_weight[i]):.0f}% its reference class ({prior.names[i]})"
+                if has[i]
+                else f"no working span yet (a late or slow start): the pace of its reference class ({prior.names[i]})"
             )
+            if k >= 0 and spans.flat[k] and not spans.first[k]:
+                others = stops.waits[stops.wait_owner != i]
+                if len(others) >= MIN_WAITS:
+                    # Stopped now: a wait as long as the register's stoppages went on, then work.
+                    waits[len(rows)] = rng.choice(others, samples)
+                    basis = f"stopped: resumes after a wait drawn from {len(others)} stoppages seen, then " + basis
+                else:
+                    # The register cannot yet say how long stoppages last: the whole history's pace,
+                    # the stop included, weighed against the class the same way.
+                    elapsed = max(float(t.days[-1]) - spans.start[i], 1.0)
+                    hist_var = wander / elapsed
+                    prec = 1.0 / prior.spread2 + 1.0 / hist_var
+                    hist = math.log(max(e0 / elapsed, PACE_FLOOR))
+                    post_mean[i] = (prior.mean[i] / prior.spread2 + hist / hist_var) / prec
+                    post_var[i] = 1.0 / prec
+                    basis = (
+                        f"stopped (too few stoppages seen to say how long one lasts): "
+                        f"{100 / hist_var / prec:.0f}% its whole history's pace over {elapsed:.0f} days, "
+                        f"{100 / prior.spread2 / prec:.0f}% its reference class ({prior.names[i]})"
+                    )
         else:
-            remaining = float(t.duration)
-            origin = float(max(start, today))
-            # The class's pace, read through the same regression as everyone's (so what the register
-            # learnt about how paces turn out applies here too), with the class's spread.
-            base = [1.0, prior[0], 0.0, 0.0, 0.0, 0.0]
-            log_pace = errors.predict(index, [*base, 0.0])
-            for _ in range(2):
-                horizon = min(max(remaining / math.exp(log_pace), 5.0), MAX_HORIZON)
-                log_pace = errors.predict(index, [*base, math.log(horizon / 20.0)])
-            # The errors of the young projects (those with under YOUNG_DAYS of history), as the
-            # nearest kind measured; else the class's spread.
-            pool = errors.pool(2, horizon)
-            err = rng.normal(0.0, prior[1], samples) if pool is None else rng.choice(pool, samples)
-            wait = np.zeros(samples)
-            basis = f"no progress yet: the pace of its reference class ({prior[2]})"
-        plans.append((len(out), origin, remaining, log_pace, err, basis, wait))
+            origin, e0 = float(max(p.planned_start.toordinal(), today)), 0.0
+            basis = f"no progress yet: the pace of its reference class ({prior.names[i]})"
+        rows.append(i)
+        origins.append(origin)
+        e0s.append(e0)
+        bases.append(basis)
         out.append(None)
-    if plans:
-        origin_a = np.array([pl[1] for pl in plans])[:, None]
-        remaining_a = np.array([pl[2] for pl in plans])[:, None]
-        log_pace_a = np.array([pl[3] for pl in plans])[:, None]
-        pace = np.maximum(np.exp(log_pace_a + np.stack([pl[4] for pl in plans])), PACE_FLOOR)
-        wait_a = np.stack([pl[6] for pl in plans])
-        if errors.hazard > 0:
-            # Stoppages yet to come: over the working days left, each day may begin one at the
-            # register's rate; each lasts as long as one of the register's stoppages did.
-            work_days = remaining_a / pace
-            count = rng.poisson(errors.hazard * work_days)
+    if rows:
+        idx = np.asarray(rows)
+        m = len(rows)
+        f32 = np.float32
+        # Days from ``on`` in single precision: the futures are many, and a day is all that is told apart.
+        origin_a = (np.asarray(origins) - today).astype(f32)[:, None]
+        e0_a = np.asarray(e0s, dtype=f32)[:, None]
+        wait = waits[:m].astype(f32)
+        duration = spans.duration[idx].astype(f32)[:, None]
+        start = (spans.start[idx] - today).astype(f32)[:, None]
+        finish = (spans.finish[idx] - today).astype(f32)[:, None]
+        mu = post_mean[idx][:, None]
+        left = duration - e0_a
+        # The pace: uncertain as the posterior says, and wandering over the days left (one normal draw
+        # for both, as the sum of two independent normals is one).
+        sd = np.sqrt(post_var[idx][:, None] + wander / np.maximum(left / np.exp(mu), 5.0))
+        draws = rng.standard_normal((m, samples), dtype=f32)
+        pace = np.maximum(np.exp(mu.astype(f32) + sd.astype(f32) * draws), f32(PACE_FLOOR))
+        if stops.priced:
+            # Stoppages yet to come, over the working days left (inside the planned window and after).
+            work_days = left / pace
+            inside = np.clip(np.minimum(finish - (origin_a + wait), work_days), 0.0, None)
+            norm = duration if stops.per_share else f32(1.0)
+            expected = (f32(stops.rate_inside) * inside + f32(stops.rate_after) * (work_days - inside)) / norm
+            count = rng.poisson(expected)
             for c in range(1, 4):
-                wait_a = wait_a + np.where(count >= c, rng.choice(errors.stop_lengths, wait_a.shape), 0.0)
-        finish = np.minimum(np.ceil(origin_a + wait_a + remaining_a / pace), last_day)
-        qs = np.percentile(finish, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
-        p_late = (finish > opening.toordinal()).mean(axis=1)
-        for row, (at, _, _, lp, _, basis, _) in enumerate(plans):
-            out[at] = Outlook(
+                more = count >= c
+                wait[more] += rng.choice(stops.lengths, int(more.sum()), p=stops.probs).astype(f32)
+        done = _finish(origin_a + wait, e0_a, pace, f32(math.exp(speed_up)), start, finish, duration, run_in)
+        done = np.minimum(np.ceil(done), f32(last_day - today)) + today
+        qs = np.percentile(done, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
+        p_late = (done > opening.toordinal()).mean(axis=1)
+        at = [k for k, o in enumerate(out) if o is None]
+        for row, (pos, i) in enumerate(zip(at, rows, strict=True)):
+            out[pos] = Outlook(
                 float(p_late[row]),
                 date.fromordinal(int(qs[0, row])),
                 date.fromordinal(int(qs[1, row])),
                 date.fromordinal(int(qs[2, row])),
-                math.exp(lp),
-                basis,
+                math.exp(float(post_mean[i])),
+                bases[row],
             )
     return [o for o in out if o is not None]

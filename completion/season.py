@@ -97,6 +97,21 @@ HARD_SEASON = SeasonAssumptions(
 )
 
 
+@dataclass(frozen=True)
+class Truth:
+    """What the simulator knows and a register never does (for the benchmark's ceiling): by project,
+    in the order of ``Season.projects``, day indices from ``origin``."""
+
+    origin: date  # day 0
+    pace: np.ndarray  # true productivity, plan days a calendar day
+    begins: np.ndarray  # the day the crew began
+    start_idx: np.ndarray  # planned start
+    finish_idx: np.ndarray  # planned finish
+    duration: np.ndarray  # planned days of work
+    earned: np.ndarray  # plan days earned at the end of each day (column d + 1 for day d)
+    stopped: np.ndarray  # (project, day): stopped that day
+
+
 @dataclass
 class Season:
     seed: int
@@ -105,6 +120,7 @@ class Season:
     reports: dict[str, list[Report]]  # by project code, by date
     true_finish: dict[str, date]
     stoppages: dict[str, list[tuple[date, date]]] = field(default_factory=dict)  # code → (first, last day)
+    truth: Truth | None = None
 
     @property
     def opening(self) -> date:
@@ -113,6 +129,31 @@ class Season:
     def reports_until(self, on: date) -> dict[str, list[Report]]:
         """The reports a register would hold at the end of ``on`` (dated on or before it)."""
         return {code: [r for r in rs if r.on <= on] for code, rs in self.reports.items()}
+
+
+def work_days(
+    a: SeasonAssumptions, pace: np.ndarray, begins: np.ndarray, start_idx: np.ndarray, finish_idx: np.ndarray,
+    duration: np.ndarray, stopped: np.ndarray, wobble: np.ndarray, e: np.ndarray, first_day: int,
+    earned: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """The crews' work from day ``first_day`` on (``e``: plan days earned before it; ``stopped`` and
+    ``wobble`` by day, columns from ``first_day``, rows may be several futures of each project): the
+    day each finishes (the last day simulated + 1 if it does not), and the earned plan days at the end
+    of each day in ``earned`` if given. Shared by the simulator and the benchmark's ceiling."""
+    last = first_day + stopped.shape[1]
+    done_idx = np.full(len(e), last, dtype=int)
+    done_idx[e >= duration] = first_day - 1
+    for d in range(first_day, last):
+        working = (d >= begins) & ~stopped[:, d - first_day] & (e < duration)
+        behind = e < (d - start_idx)
+        overtime = behind & (finish_idx - d <= a.overtime_days)
+        step = pace * wobble[:, d - first_day] * np.where(overtime, 1.0 + a.overtime_boost, 1.0)
+        e = np.where(working, np.minimum(e + step, duration), e)
+        newly = (e >= duration) & (done_idx == last)
+        done_idx[newly] = d
+        if earned is not None:
+            earned[:, d + 1] = e  # earned at the end of day d
+    return done_idx
 
 
 def simulate(seed: int, assumptions: SeasonAssumptions | None = None) -> Season:
@@ -160,17 +201,7 @@ def simulate(seed: int, assumptions: SeasonAssumptions | None = None) -> Season:
 
     wobble = np.exp(rng.normal(0.0, a.daily_spread, (n, days)) - a.daily_spread**2 / 2)
     earned = np.zeros((n, days + 1))
-    e = np.zeros(n)
-    done_idx = np.full(n, days, dtype=int)
-    for d in range(days):
-        working = (d >= begins) & ~stopped[:, d] & (e < duration)
-        behind = e < (d - start_idx)
-        overtime = behind & (finish_idx - d <= a.overtime_days)
-        step = pace * wobble[:, d] * np.where(overtime, 1.0 + a.overtime_boost, 1.0)
-        e = np.where(working, np.minimum(e + step, duration), e)
-        newly = (e >= duration) & (done_idx == days)
-        done_idx[newly] = d
-        earned[:, d + 1] = e  # earned at the end of day d
+    done_idx = work_days(a, pace, begins, start_idx, finish_idx, duration, stopped, wobble, np.zeros(n), 0, earned)
 
     optimist = rng.random(n) < a.optimist_share
     projects: list[Project] = []
@@ -221,4 +252,5 @@ def simulate(seed: int, assumptions: SeasonAssumptions | None = None) -> Season:
                 )
             )  # fmt: skip
         reports[code] = out
-    return Season(seed, a, projects, reports, true_finish, {projects[i].code: v for i, v in spans.items()})
+    state = Truth(origin, pace, begins, start_idx, finish_idx, duration, earned, stopped)
+    return Season(seed, a, projects, reports, true_finish, {projects[i].code: v for i, v in spans.items()}, state)

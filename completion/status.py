@@ -20,9 +20,9 @@ Status
 
 Readiness forecast (``completion.forecast``)
     Every project gets a probability of missing opening day (``p_late``), a forecast finish (the
-    median of the possible finishes) and an 80% interval, from its own pace weighed against its
-    reference class (category × unit) and the forecast errors measured on the whole register's
-    history (see ``completion.forecast`` for the method). The leaders' flag, ``after_opening``, is
+    median of the possible finishes) and an 80% interval, from its own working pace weighed against
+    its reference class (category and unit), with the deadline speed-up and the stoppages measured
+    on the whole register's history (see ``completion.forecast`` for the method). The leaders' flag, ``after_opening``, is
     raised when ``p_late`` exceeds ``late_probability_threshold`` (a setting); a flagged project is
     ``behind``. A done project's finish is the date 100% was first reported.
 

@@ -100,17 +100,21 @@ def test_figures_at_t_minus_30(twin: Twin) -> None:
     assert snap.on == D(T30) and snap.checkpoint == "T-30"
     overall = snap.overall()
     assert overall.projects == 60
-    assert overall.counts == {"not_started": 3, "on_track": 29, "at_risk": 9, "behind": 3, "done": 16}
+    assert overall.counts == {"not_started": 3, "on_track": 29, "at_risk": 10, "behind": 2, "done": 16}
     assert (round(overall.planned, 1), round(overall.actual, 1)) == (72.4, 68.5)
     areas = {g.key: round(g.actual, 1) for g in snap.groups("area")}
     assert areas == {"halls": 69.4, "landscaping": 74.9, "roads": 77.6, "south_plaza": 42.9}
     late = snap.late()
-    # The three projects that still miss opening day at T-10 are flagged already: SP-09 is only 3.6
-    # days behind its plan, but a plan due 11-01 at 5% leaves no room (the single-rate forecast
-    # could not tell so early).
-    assert [(s.project.code, s.days_late) for s in late] == [("RD-03", 29.1), ("HL-07", 24.4), ("SP-09", 3.6)]
+    # The two projects well behind are flagged already, all but sure to miss opening day.
+    assert [(s.project.code, s.days_late) for s in late] == [("RD-03", 29.1), ("HL-07", 24.4)]
     assert late[0].project.responsible_unit.startswith("国网上海市电力公司")
-    assert all(s.forecast.after_opening and s.forecast.p_late is not None and s.forecast.p_late > 0.5 for s in late)
+    assert all(s.forecast.after_opening and s.forecast.p_late is not None and s.forecast.p_late > 0.9 for s in late)
+    # SP-09, the third to miss it, is only 3.6 days behind its plan: 5% in its first five days reads
+    # as a late start (on the register a slow first span says little about a crew's pace), so it is
+    # at risk, not yet flagged; its next report (15% at T-20) flags it.
+    sp09 = snap.status("SP-09")
+    assert sp09.status == "at_risk" and sp09.forecast.p_late is not None and sp09.forecast.p_late < 0.4
+    assert Completion(twin).at("T-20").status("SP-09").forecast.after_opening
 
 
 def test_figures_at_t_minus_10(twin: Twin) -> None:

@@ -120,10 +120,10 @@ def test_a_project_just_started_leans_on_its_reference_class() -> None:
     in_fast = outlooks(a_class(12, 1.15) + [new], ON, OPENING)[-1]
     assert in_slow.finish > in_fast.finish + timedelta(days=5)
     assert in_slow.p_late > in_fast.p_late + 0.3
-    assert "its reference class (support_road × Unit A, 12 projects)" in in_slow.basis
-    # A class of another category and unit does not count: it falls back to the whole register.
+    assert "its reference class (support_road, 12 other projects; Unit A, 12 other projects)" in in_slow.basis
+    # A register of another category and unit says nothing about either: the whole register is its class.
     other = outlooks(a_class(12, 0.75, "Unit B", "power") + [new], ON, OPENING)[-1]
-    assert "the whole register" in other.basis
+    assert "its reference class (the whole register, 12 other projects)" in other.basis
 
 
 def test_a_project_reported_at_0_percent_has_no_progress_whatever_its_curve() -> None:
