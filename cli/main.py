@@ -28,6 +28,7 @@ from cli.surveys import raster_app
 from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound
+from twin.gcpause import gc_paused
 from twin.settings import settings
 from twin.tokens import Tokens
 
@@ -262,7 +263,8 @@ def import_(
         import_batches(file, layer, store, crs, datum, id_field, source_layer, mode, message, _author(author), batch)
         return
     twin = _open(store)
-    with twin, _errors(str(file)), _progress() as progress:
+    # The whole file's features live until the commit is written: the collector is paused (twin.gcpause).
+    with twin, _errors(str(file)), _progress() as progress, gc_paused():
         schema = twin.layer(layer)
         task = progress.add_task(f"reading {file.name}", total=None)
         result = read_layer_file(

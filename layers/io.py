@@ -53,6 +53,7 @@ from layers.crs import (
 )
 from twin import ExportRow
 from twin.errors import BadInput, Problem, ValidationFailed
+from twin.gcpause import gc_paused_for
 from twin.model import Feature, FieldSpec, LayerSchema
 
 Datum = Literal["wgs84", "gcj02", "bd09"]
@@ -302,10 +303,11 @@ def _to_features(
     ]
     values = [_typed(columns[f.name], f) for f in known]
     names = [f.name for f in known]
-    features = [
-        Feature(fid, geom, {k: v for k, v in zip(names, row, strict=True) if v is not None})
-        for fid, geom, *row in zip(ids, geoms, *values, strict=True)
-    ]
+    with gc_paused_for(len(ids)):  # a Feature and a dict per row, all kept (twin.gcpause)
+        features = [
+            Feature(fid, geom, {k: v for k, v in zip(names, row, strict=True) if v is not None})
+            for fid, geom, *row in zip(ids, geoms, *values, strict=True)
+        ]
     return ReadResult(features, ignored, crs_label(source), id_source)
 
 
