@@ -69,10 +69,23 @@ def id_problem(feature_id: Any) -> str | None:
     return None
 
 
+def _plain_id(feature_id: Any) -> bool:
+    """The usual id, known good without id_problem's reasons: printable ASCII text (so already NFC,
+    no control characters) with no space at either end (the only white space that prints)."""
+    return (
+        type(feature_id) is str
+        and feature_id.isascii()
+        and feature_id.isprintable()
+        and feature_id != ""
+        and feature_id[0] != " "
+        and feature_id[-1] != " "
+    )
+
+
 def resolvable(change: Change) -> bool:
     """Whether a change can be looked up and encoded at all (its id and op are usable); those that
     cannot are reported by validate_changes and must not reach the store or the encoder."""
-    return change.op in OPS and id_problem(change.feature_id) is None
+    return change.op in OPS and (_plain_id(change.feature_id) or id_problem(change.feature_id) is None)
 
 
 def _text_problem(value: Any) -> bool:
@@ -329,7 +342,7 @@ def validate_changes(
         if schema is None:
             problems.append(Problem(ch.layer, ch.feature_id, f"unknown layer {ch.layer!r}"))
             continue
-        why = id_problem(ch.feature_id)
+        why = None if _plain_id(ch.feature_id) else id_problem(ch.feature_id)
         if why is not None:
             named = shown_id(ch.feature_id) if isinstance(ch.feature_id, str) and ch.feature_id.strip() else None
             problems.append(Problem(ch.layer, named, why))

@@ -139,7 +139,10 @@ def gpkg_blob(wkb: bytes, bbox: BBox, srs_id: int = 4326) -> bytes:
     (GDAL does it internally); the header is 40 bytes of fixed layout (GeoPackage 1.4, §2.1.3).
     """
     minx, miny, maxx, maxy = bbox
-    return struct.pack("<2sBBi4d", b"GP", 0, 0b00000011, srs_id, minx, maxx, miny, maxy) + wkb
+    return _GP_HEADER(b"GP", 0, 0b00000011, srs_id, minx, maxx, miny, maxy) + wkb
+
+
+_GP_HEADER = struct.Struct("<2sBBi4d").pack  # compiled once: a big commit packs one header per feature
 
 
 def bbox_geometry(bbox: BBox) -> BaseGeometry:
@@ -834,13 +837,18 @@ class GeoPackageStore(Store):
             x = v.properties.get(n)
             return orjson.dumps(x).decode() if n in lists and x is not None else x
 
+        def values(v: EncodedFeature) -> tuple[Any, ...]:
+            if lists:
+                return tuple(value(v, n) for n in names)
+            return tuple(map(v.properties.get, names))  # the usual layer: no list column to encode
+
         modified = [v for v, op in zip(versions, ops, strict=True) if op == "modify"]
         if modified:
             sets = "".join(f', "{n}"=?' for n in names)
             if schema.spatial:
                 c.executemany(
                     f'UPDATE "{schema.name}" SET geom=?{sets} WHERE feature_id=?',
-                    [(gpkg_blob(v.wkb, v.bbox), *(value(v, n) for n in names), v.feature_id) for v in modified],  # type: ignore[arg-type]
+                    [(gpkg_blob(v.wkb, v.bbox), *values(v), v.feature_id) for v in modified],  # type: ignore[arg-type]
                 )
                 c.executemany(
                     f'UPDATE "rtree_{schema.name}_geom" SET minx=?, maxx=?, miny=?, maxy=? '
@@ -854,7 +862,7 @@ class GeoPackageStore(Store):
             else:
                 c.executemany(
                     f'UPDATE "{schema.name}" SET feature_id=feature_id{sets} WHERE feature_id=?',
-                    [(*(value(v, n) for n in names), v.feature_id) for v in modified],
+                    [(*values(v), v.feature_id) for v in modified],
                 )
         new = [v for v, op in zip(versions, ops, strict=True) if op == "add"]
         if not new:
@@ -867,13 +875,13 @@ class GeoPackageStore(Store):
         if not schema.spatial:
             c.executemany(
                 f'INSERT INTO "{schema.name}" (fid, feature_id{cols}) VALUES (?, ?{marks})',
-                [(start + k, v.feature_id, *(value(v, n) for n in names)) for k, v in enumerate(new)],
+                [(start + k, v.feature_id, *values(v)) for k, v in enumerate(new)],
             )
             return
         c.executemany(
             f'INSERT INTO "{schema.name}" (fid, geom, feature_id{cols}) VALUES (?, ?, ?{marks})',
             [
-                (start + k, gpkg_blob(v.wkb, v.bbox), v.feature_id, *(value(v, n) for n in names))  # type: ignore[arg-type]
+                (start + k, gpkg_blob(v.wkb, v.bbox), v.feature_id, *values(v))  # type: ignore[arg-type]
                 for k, v in enumerate(new)
             ],
         )
