@@ -304,7 +304,9 @@ def _to_features(
     values = [_typed(columns[f.name], f) for f in known]
     names = [f.name for f in known]
     with gc_paused_for(len(ids)):  # a Feature and a dict per row, all kept (twin.gcpause)
-        if any(None in column for column in values):  # a missing value is left out of its row
+        # A missing value is left out of its row. (Looked for by identity: `None in column` would
+        # compare each value with ==, which an array-valued cell cannot answer.)
+        if any(v is None for column in values for v in column):
             features = [
                 Feature(fid, geom, {k: v for k, v in zip(names, row, strict=True) if v is not None})
                 for fid, geom, *row in zip(ids, geoms, *values, strict=True)
@@ -617,6 +619,12 @@ def _to_date(v: Any) -> Any:
     return v
 
 
+def _to_list(v: Any) -> Any:
+    # GDAL gives a list field's cell (a JSON array, a StringList) as a numpy array; text ("a, b" or
+    # a JSON array in a CSV) is passed on for validation to split
+    return v.tolist() if isinstance(v, np.ndarray) else v
+
+
 def _float_or_none(text: str) -> float | None:
     try:
         f = float(text.strip())
@@ -631,6 +639,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "number": _to_number,
     "boolean": _to_boolean,
     "date": _to_date,
+    "list": _to_list,
 }
 
 
