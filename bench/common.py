@@ -65,10 +65,12 @@ def cli_path() -> str:
     return str(exe) if exe.exists() else shutil.which("venue-twin") or "venue-twin"
 
 
-def run_child(cmd: list[str], env: dict[str, str]) -> tuple[Timing, subprocess.CompletedProcess[str]]:
+def run_child(
+    cmd: list[str], env: dict[str, str], cwd: Path | None = None
+) -> tuple[Timing, subprocess.CompletedProcess[str]]:
     """Wall time of a child process, and its CPU time (user + system) from the kernel's accounting."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t, proc = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, env=env))
+    t, proc = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd))
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     return Timing(t.wall, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)), proc
 

@@ -11,8 +11,16 @@ at the head and 50 commits back, median wall and CPU time of `--queries` queries
 import: `venue-twin import` end to end in a child process (start-up, read, validate, encode,
 commit) of that many synthetic polygons from GeoPackage and from GeoJSON, with the child's peak
 memory (its maximum resident set). Sizes above `--batch-over` (default 200,000) are imported with
-`--batch 100000` (one commit per 100,000 features, never the whole file in memory). Nothing is
-asserted; the table is printed and written to results-growth.json in the bench dir.
+`--batch 100000` (one commit per 100,000 features, never the whole file in memory). `--stores
+gpkg,postgis` imports into a fresh GeoPackage twin and into a fresh PostGIS twin (a schema of its
+own in the database `venue_twin_bench_import` on `--dsn`; the CPU column is the client's, the
+server's work shows in the wall time); `--runs N` repeats each import and gives medians.
+`--baseline DIR` runs every import also with the code in DIR (say `git archive` of an older
+commit unpacked there), alternating with this code run by run, so that both see the same machine:
+the before/after table of a change. Nothing is asserted; the table is printed and written to
+results-growth.json in the bench dir.
+
+    python -m bench.growth --only import --import-sizes 100000 --runs 3 --stores gpkg,postgis
 """
 
 from __future__ import annotations
@@ -68,11 +76,93 @@ def bbox_growth(n: int, queries: int, log: Any) -> dict[str, Any]:
     return out
 
 
-def import_growth(
-    n: int, batch_over: int, log: Any, formats: tuple[str, ...] = ("GeoPackage", "GeoJSON")
-) -> list[dict[str, Any]]:
+DEFAULT_DSN = os.environ.get("VENUE_TWIN_TEST_POSTGIS_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+IMPORT_DATABASE = "venue_twin_bench_import"
+
+
+def _postgis_url(dsn: str, schema: str | None = None) -> str:
+    base = dsn.split("?", 1)[0]
+    base = base.rsplit("/", 1)[0] if base.count("/") >= 3 else base.rstrip("/")
+    return f"{base}/{IMPORT_DATABASE}" + (f"?schema={schema}" if schema else "")
+
+
+def _ensure_database(dsn: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_postgis_url(dsn).rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
+        if c.execute("SELECT 1 FROM pg_database WHERE datname=%s", (IMPORT_DATABASE,)).fetchone() is None:
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(IMPORT_DATABASE)))
+
+
+def _drop_schema(dsn: str, schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_postgis_url(dsn), autocommit=True) as c:
+        c.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _fresh_store(store: str, n: int, fmt: str, dsn: str) -> str:
+    """A new empty twin of the parcels layer; its path or URL."""
     from twin import Twin
 
+    if store == "postgis":
+        schema = f"bench_import_{n}_{fmt.lower()}_{os.getpid()}"
+        _drop_schema(dsn, schema)
+        url = _postgis_url(dsn, schema)
+    else:
+        path = bench_dir() / "growth-import" / f"twin-{n}-{fmt.lower()}.gpkg"
+        _remove_store(str(path), dsn)
+        url = str(path)
+    Twin.create(url, [PARCELS], AREA_OF_INTEREST).close()
+    return url
+
+
+def _remove_store(url: str, dsn: str) -> None:
+    if url.startswith("postgresql"):
+        _drop_schema(dsn, url.rsplit("schema=", 1)[1])
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(url + suffix).unlink(missing_ok=True)
+
+
+def _import_once(n: int, fmt: str, path: Path, store: str, code: Path, batch: int | None, dsn: str) -> dict[str, Any]:
+    """One `venue-twin import` of `path` into a fresh twin, in a child running the code in `code`."""
+    from twin import Twin
+
+    url = _fresh_store(store, n, fmt, dsn)
+    cmd = [sys.executable, "-c", _PEAK, "import", str(path), "--layer", PARCELS.name, "--store", url]
+    if batch:
+        cmd += ["--batch", str(batch)]
+    env = {**os.environ, "VENUE_TWIN_AUTHOR": "bench", "PYTHONPATH": str(code)}
+    # cwd too: `python -c` puts the working directory first on the path.
+    t, proc = run_child(cmd, env, cwd=code)
+    peak = re.search(r"PEAK_KIB (\d+)", proc.stderr)
+    with Twin.open(url) as twin:
+        count = twin.count(PARCELS.name)
+        head = twin.head()
+    _remove_store(url, dsn)
+    return {
+        "wall_s": t.wall,
+        "cpu_s": t.cpu,  # the child's user + system time: what the import costs on an idle machine
+        "peak_mb": int(peak.group(1)) / 1024 if peak else None,
+        "ok": proc.returncode == 0 and count == n,
+        "head": head.id if head else None,
+        "output": (proc.stdout + proc.stderr).strip()[-500:],
+    }
+
+
+def import_growth(
+    n: int,
+    batch_over: int,
+    log: Any,
+    formats: tuple[str, ...] = ("GeoPackage", "GeoJSON"),
+    stores: tuple[str, ...] = ("gpkg",),
+    runs: int = 1,
+    baseline: Path | None = None,
+    dsn: str = DEFAULT_DSN,
+) -> list[dict[str, Any]]:
     d = bench_dir() / "growth-import"
     d.mkdir(exist_ok=True)
     files = {"GeoPackage": d / f"parcels-{n}.gpkg", "GeoJSON": d / f"parcels-{n}.geojson"}
@@ -82,53 +172,67 @@ def import_growth(
         write_gpkg(files["GeoPackage"], geoms, props)
         write_geojson(files["GeoJSON"], geoms, props)
         del geoms, props
+    if "postgis" in stores:
+        _ensure_database(dsn)
+    codes = {"after": REPO} if baseline is None else {"before": baseline, "after": REPO}
+    batch = 100_000 if n > batch_over else None
     rows = []
-    for fmt, path in files.items():
-        if fmt not in formats:
-            continue
-        store = d / f"twin-{n}-{fmt.lower()}.gpkg"
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(store) + suffix).unlink(missing_ok=True)
-        Twin.create(store, [PARCELS], AREA_OF_INTEREST).close()
-        cmd = [sys.executable, "-c", _PEAK, "import", str(path), "--layer", PARCELS.name, "--store", str(store)]
-        if n > batch_over:
-            cmd += ["--batch", "100000"]
-        env = {**os.environ, "VENUE_TWIN_AUTHOR": "bench", "PYTHONPATH": str(REPO)}
-        t, proc = run_child(cmd, env)
-        wall = t.wall
-        peak = re.search(r"PEAK_KIB (\d+)", proc.stderr)
-        with Twin.open(store) as twin:
-            count = twin.count(PARCELS.name)
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(store) + suffix).unlink(missing_ok=True)
-        ok = proc.returncode == 0 and count == n
-        row = {
-            "features": n,
-            "format": fmt,
-            "file_mb": path.stat().st_size / 1e6,
-            "wall_s": wall,
-            "features_per_s": n / wall,
-            "cpu_s": t.cpu,  # the child's user + system time: what the import costs on an idle machine
-            "peak_mb": int(peak.group(1)) / 1024 if peak else None,
-            "batch": 100_000 if n > batch_over else None,
-            "ok": ok,
-            "output": (proc.stdout + proc.stderr).strip()[-500:],
-        }
-        log(
-            f"  import {n:,} from {fmt}: {wall:.1f} s (CPU {t.cpu:.1f} s), {n / wall:,.0f}/s, peak {row['peak_mb']} MB, ok={ok}"
-        )
-        rows.append(row)
+    for store in stores:
+        for fmt, path in files.items():
+            if fmt not in formats:
+                continue
+            samples: dict[str, list[dict[str, Any]]] = {label: [] for label in codes}
+            for i in range(runs):
+                for label, code in codes.items():  # alternating, so both meet the same load
+                    s = _import_once(n, fmt, path, store, code, batch, dsn)
+                    samples[label].append(s)
+                    log(
+                        f"  import {n:,} from {fmt} into {store} ({label}, run {i + 1}/{runs}): {s['wall_s']:.1f} s "
+                        f"(CPU {s['cpu_s']:.1f} s), {n / s['wall_s']:,.0f}/s, peak {s['peak_mb']} MB, ok={s['ok']}"
+                    )
+            for label, got in samples.items():
+                wall = float(np.median([s["wall_s"] for s in got]))
+                cpu = float(np.median([s["cpu_s"] for s in got]))
+                peaks = [s["peak_mb"] for s in got if s["peak_mb"]]
+                rows.append(
+                    {
+                        "features": n,
+                        "format": fmt,
+                        "store": store,
+                        "code": label if baseline is not None else None,
+                        "file_mb": path.stat().st_size / 1e6,
+                        "runs": runs,
+                        "wall_s": wall,
+                        "features_per_s": n / wall,
+                        "cpu_s": cpu,
+                        "peak_mb": float(np.median(peaks)) if peaks else None,
+                        "batch": batch,
+                        "ok": all(s["ok"] for s in got),
+                        "heads": sorted({s["head"] for s in got if s["head"]}),
+                        "samples": got,
+                    }
+                )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=("bbox", "import"), help="measure only the bbox reads or only the import")
     ap.add_argument("--sizes", default="10000,100000,1000000", help="layer sizes of the bbox read")
     ap.add_argument("--import-sizes", default="10000,100000,1000000", help="sizes of the import")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--import-formats", default="GeoPackage,GeoJSON", help="GeoPackage, GeoJSON or both")
+    ap.add_argument("--stores", default="gpkg", help="gpkg, postgis or both (comma-separated)")
+    ap.add_argument("--runs", type=int, default=1, help="imports of each size, format and store (medians)")
+    ap.add_argument("--baseline", type=Path, help="a tree of other code to import with too, run by run")
+    ap.add_argument("--dsn", default=DEFAULT_DSN, help="the PostgreSQL server for --stores postgis")
     ap.add_argument("--batch-over", type=int, default=200_000, help="import larger files with --batch 100000")
     args = ap.parse_args(argv)
+    stores = tuple(s.strip() for s in args.stores.split(",") if s.strip())
+    if bad := [s for s in stores if s not in ("gpkg", "postgis")]:
+        ap.error(f"--stores takes gpkg and postgis, not {', '.join(bad)}")
+    if args.baseline is not None and not (args.baseline / "cli" / "main.py").exists():
+        ap.error(f"--baseline {args.baseline}: no cli/main.py there")
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -136,29 +240,45 @@ def main(argv: list[str] | None = None) -> int:
     m = machine()
     print_machine(m)
     formats = tuple(f.strip() for f in args.import_formats.split(",") if f.strip())
-    reads = [bbox_growth(n, args.queries, log) for n in _sizes(args.sizes)]
-    imports = [r for n in _sizes(args.import_sizes) for r in import_growth(n, args.batch_over, log, formats)]
-
-    print("\nbbox read of ~1,000 features, in process (median of", args.queries, "queries)")
-    print(f"{'features':>12} {'file MB':>8} {'HEAD ms':>8} {'cpu ms':>7} {'HEAD~50 ms':>11} {'cpu ms':>7}")
-    for r in reads:
-        h, o = r["HEAD"], r["HEAD~50"]
-        print(
-            f"{r['features']:>12,} {r['file_mb']:>8.0f} {h['median_ms']:>8.2f} {h['cpu_median_ms']:>7.2f} "
-            f"{o['median_ms']:>11.2f} {o['cpu_median_ms']:>7.2f}"
-        )
-    print("\nimport (venue-twin import, end to end, one child process each)")
-    print(
-        f"{'features':>12} {'format':<11} {'file MB':>8} {'seconds':>8} {'CPU s':>7} {'features/s':>11} "
-        f"{'per CPU s':>10} {'peak MB':>8}  batch"
+    reads = [] if args.only == "import" else [bbox_growth(n, args.queries, log) for n in _sizes(args.sizes)]
+    imports = (
+        []
+        if args.only == "bbox"
+        else [
+            r
+            for n in _sizes(args.import_sizes)
+            for r in import_growth(n, args.batch_over, log, formats, stores, max(args.runs, 1), args.baseline, args.dsn)
+        ]
     )
-    for r in imports:
-        peak = f"{r['peak_mb']:.0f}" if r["peak_mb"] else "?"
+
+    if reads:
+        print("\nbbox read of ~1,000 features, in process (median of", args.queries, "queries)")
+        print(f"{'features':>12} {'file MB':>8} {'HEAD ms':>8} {'cpu ms':>7} {'HEAD~50 ms':>11} {'cpu ms':>7}")
+        for r in reads:
+            h, o = r["HEAD"], r["HEAD~50"]
+            print(
+                f"{r['features']:>12,} {r['file_mb']:>8.0f} {h['median_ms']:>8.2f} {h['cpu_median_ms']:>7.2f} "
+                f"{o['median_ms']:>11.2f} {o['cpu_median_ms']:>7.2f}"
+            )
+    if imports:
+        runs = max(args.runs, 1)
         print(
-            f"{r['features']:>12,} {r['format']:<11} {r['file_mb']:>8.0f} {r['wall_s']:>8.1f} {r['cpu_s']:>7.1f} "
-            f"{r['features_per_s']:>11,.0f} {r['features'] / r['cpu_s']:>10,.0f} {peak:>8}  "
-            f"{r['batch'] or '-'}{'' if r['ok'] else '  FAILED'}"
+            "\nimport (venue-twin import, end to end, one child process each"
+            + (f"; medians of {runs} runs" if runs > 1 else "")
+            + (f"; before = {args.baseline}" if args.baseline else "")
+            + ")"
         )
+        print(
+            f"{'features':>12} {'format':<11} {'store':<8} {'code':<7} {'file MB':>8} {'seconds':>8} {'CPU s':>7} "
+            f"{'features/s':>11} {'per CPU s':>10} {'peak MB':>8}  batch"
+        )
+        for r in imports:
+            peak = f"{r['peak_mb']:.0f}" if r["peak_mb"] else "?"
+            print(
+                f"{r['features']:>12,} {r['format']:<11} {r['store']:<8} {r['code'] or '-':<7} {r['file_mb']:>8.0f} "
+                f"{r['wall_s']:>8.1f} {r['cpu_s']:>7.1f} {r['features_per_s']:>11,.0f} "
+                f"{r['features'] / r['cpu_s']:>10,.0f} {peak:>8}  {r['batch'] or '-'}{'' if r['ok'] else '  FAILED'}"
+            )
     out = bench_dir() / "results-growth.json"
     out.write_text(json.dumps({"machine": m, "bbox": reads, "import": imports}, indent=2))
     print(f"\nresults: {out}")

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from twin import Change
+from twin.gcpause import gc_paused
 
 
 def import_batches(
@@ -36,7 +37,11 @@ def import_batches(
     done = 0
     with twin, _progress() as progress:
         try:
-            total: int | None = int(pyogrio.read_info(str(file), layer=source_layer)["features"]) if file.suffix.lower() != ".csv" else None
+            total: int | None = (
+                int(pyogrio.read_info(str(file), layer=source_layer)["features"])
+                if file.suffix.lower() != ".csv"
+                else None
+            )
         except Exception:  # noqa: BLE001 - the reader reports an unreadable file properly below
             total = None
         batches = math.ceil(total / batch) if total else None
@@ -64,11 +69,12 @@ def import_batches(
                     if not result.features:
                         continue
                     of = f"/{batches}" if batches else ""
-                    info = twin.commit(
-                        [Change(layer, op, f.id, f) for f in result.features],  # type: ignore[arg-type]
-                        author=author,
-                        message=(message or f"Import {file.name} into {layer} ({mode})") + f", batch {k}{of}",
-                    )
+                    with gc_paused():  # the batch's objects live to its commit (twin.gcpause)
+                        info = twin.commit(
+                            [Change(layer, op, f.id, f) for f in result.features],  # type: ignore[arg-type]
+                            author=author,
+                            message=(message or f"Import {file.name} into {layer} ({mode})") + f", batch {k}{of}",
+                        )
                     c = info.counts.get(layer, {})
                     counts["added"] += c.get("added", 0)
                     counts["modified"] += c.get("modified", 0)

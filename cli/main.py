@@ -29,6 +29,7 @@ from cli.surveys import raster_app
 from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound
+from twin.gcpause import gc_paused_for
 from twin.settings import settings
 from twin.tokens import Tokens
 
@@ -280,13 +281,14 @@ def import_(
         n = len(result.features)
         progress.update(task, description=f"validating and committing {n} features", total=None)
         op = "add" if mode == "add" else "upsert"
-        changes = [Change(layer, op, f.id, f) for f in result.features]  # type: ignore[arg-type]
-        if mode == "replace":
-            keep = {f.id for f in result.features}
-            changes += [Change(layer, "delete", fid) for fid in twin.feature_ids(layer) if fid not in keep]
-        info = twin.commit(
-            changes, author=_author(author), message=message or f"Import {file.name} into {layer} ({mode})"
-        )
+        with gc_paused_for(n):  # the changes live until the commit is written (twin.gcpause)
+            changes = [Change(layer, op, f.id, f) for f in result.features]  # type: ignore[arg-type]
+            if mode == "replace":
+                keep = {f.id for f in result.features}
+                changes += [Change(layer, "delete", fid) for fid in twin.feature_ids(layer) if fid not in keep]
+            info = twin.commit(
+                changes, author=_author(author), message=message or f"Import {file.name} into {layer} ({mode})"
+            )
     c = info.counts.get(layer, {})
     out.print(
         f"committed {info.id[:12]}: {layer} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)} "

@@ -53,6 +53,7 @@ from layers.crs import (
 )
 from twin import ExportRow
 from twin.errors import BadInput, Problem, ValidationFailed
+from twin.gcpause import gc_paused_for
 from twin.model import Feature, FieldSpec, LayerSchema
 
 Datum = Literal["wgs84", "gcj02", "bd09"]
@@ -302,10 +303,19 @@ def _to_features(
     ]
     values = [_typed(columns[f.name], f) for f in known]
     names = [f.name for f in known]
-    features = [
-        Feature(fid, geom, {k: v for k, v in zip(names, row, strict=True) if v is not None})
-        for fid, geom, *row in zip(ids, geoms, *values, strict=True)
-    ]
+    with gc_paused_for(len(ids)):  # a Feature and a dict per row, all kept (twin.gcpause)
+        # A missing value is left out of its row. (Looked for by identity: `None in column` would
+        # compare each value with ==, which an array-valued cell cannot answer.)
+        if any(v is None for column in values for v in column):
+            features = [
+                Feature(fid, geom, {k: v for k, v in zip(names, row, strict=True) if v is not None})
+                for fid, geom, *row in zip(ids, geoms, *values, strict=True)
+            ]
+        else:
+            features = [
+                Feature(fid, geom, dict(zip(names, row, strict=True)))
+                for fid, geom, *row in zip(ids, geoms, *values, strict=True)
+            ]
     return ReadResult(features, ignored, crs_label(source), id_source)
 
 
@@ -476,8 +486,9 @@ def _geojson_feature_ids(path: Path, n: int) -> list[str | None] | None:
 
 def _id_texts(column: pd.Series) -> list[str | None]:
     if isinstance(column.dtype, pd.StringDtype):
-        # the usual case, text ids: a vectorised strip, then "" and NaN become None
-        return [v if isinstance(v, str) and v else None for v in column.str.strip().tolist()]
+        # the usual case, text ids: stripped, and "" and NaN become None (str.strip on each value:
+        # pandas' own .str.strip() calls Python per cell too, and builds a Series on the way)
+        return [(v.strip() or None) if isinstance(v, str) else None for v in column.tolist()]
     return [_id_text(v) for v in column.tolist()]
 
 
@@ -529,9 +540,14 @@ def _typed(column: pd.Series, spec: FieldSpec) -> list[Any]:
     )
     values = column.tolist()
     if fast:
-        missing = column.isna().to_numpy(copy=True)
         if spec.type == "string":
-            missing |= column.str.strip().eq("").fillna(False).to_numpy(dtype=bool)
+            # Missing or blank text becomes None. Looked for among the distinct values (a set is
+            # hashed in C, and a column of kinds has a handful), where pandas' str.strip() calls
+            # Python once per cell.
+            if all(isinstance(v, str) and v.strip() for v in set(values)):
+                return values
+            return [v if isinstance(v, str) and v.strip() else None for v in values]
+        missing = column.isna().to_numpy(copy=True)
         if not missing.any():
             return values
         return [None if m else v for v, m in zip(values, missing, strict=True)]
@@ -603,6 +619,12 @@ def _to_date(v: Any) -> Any:
     return v
 
 
+def _to_list(v: Any) -> Any:
+    # GDAL gives a list field's cell (a JSON array, a StringList) as a numpy array; text ("a, b" or
+    # a JSON array in a CSV) is passed on for validation to split
+    return v.tolist() if isinstance(v, np.ndarray) else v
+
+
 def _float_or_none(text: str) -> float | None:
     try:
         f = float(text.strip())
@@ -617,6 +639,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "number": _to_number,
     "boolean": _to_boolean,
     "date": _to_date,
+    "list": _to_list,
 }
 
 

@@ -353,3 +353,25 @@ def test_multi_layer_geopackage_needs_a_source_layer(tmp_path: Path) -> None:
     assert len(read_layer_file(path, HALLS, source_layer="halls_2025").features) == 3
     with pytest.raises(BadInput, match="no layer 'halls_2030'"):
         read_layer_file(path, HALLS, source_layer="halls_2030")
+
+
+def test_a_list_field_reads_from_geojson_arrays_and_csv_text(tmp_path: Path) -> None:
+    """A layer's list field: GDAL hands a GeoJSON array over as a numpy array per cell (it was a
+    KeyError), a CSV cell as text; both reach validation, which makes them lists of text. The row
+    whose cell is empty has no value, and the array cell is found missing by identity, not by ==."""
+    from twin.validation import normalize_properties
+
+    tagged = LayerSchema("tagged", "标签", "Tagged", ("Point",), (FieldSpec("code", "string"), FieldSpec("tags", "list")))
+    src = tmp_path / "tags.geojson"
+    src.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "a", "properties": {"code": "A", "tags": ["x", "y"]},
+         "geometry": {"type": "Point", "coordinates": list(VENUE)}},
+        {"type": "Feature", "id": "b", "properties": {"code": "B", "tags": None},
+         "geometry": {"type": "Point", "coordinates": list(VENUE)}},
+    ]}))  # fmt: skip
+    got = {f.id: normalize_properties(tagged, f.properties) for f in read_layer_file(src, tagged).features}
+    assert got == {"a": ({"code": "A", "tags": ["x", "y"]}, []), "b": ({"code": "B"}, [])}
+    csv = tmp_path / "tags.csv"
+    csv.write_text(f"id,code,tags,wkt\nc,C,\"p, q\",POINT ({VENUE[0]} {VENUE[1]})\n")
+    (f,) = read_layer_file(csv, tagged, crs="EPSG:4326").features
+    assert normalize_properties(tagged, f.properties) == ({"code": "C", "tags": ["p", "q"]}, [])

@@ -205,6 +205,41 @@ def test_the_guard_is_closed_again_after_a_failed_write(twin: Twin):
         c.execute("DELETE FROM gates WHERE feature_id = 'g1'")
 
 
+
+def _guard_triggers(path: Path) -> list[tuple[str, str]]:
+    with closing(connect(path, readonly=True)) as c:
+        return c.execute("SELECT name, sql FROM sqlite_master WHERE type='trigger' ORDER BY name").fetchall()
+
+
+def test_a_bulk_commit_leaves_the_guards_as_they_were(twin: Twin, monkeypatch: pytest.MonkeyPatch):
+    """A commit of many rows to one layer drops that layer's guard triggers inside its transaction
+    (they cost a subquery per row) and makes them again before committing: afterwards, and after
+    one that fails half way, they are there as before and refuse outside writes."""
+    import twin.stores.gpkg as gpkg
+
+    standard_history(twin)
+    path = path_of(twin)
+    guards = _guard_triggers(path)
+    gates = twin.count("gates")
+    assert len(guards) == 3 * len(LAYERS)
+    monkeypatch.setattr(gpkg, "BULK_ROWS", 3)  # the threshold of a bulk write, small enough for a test
+    twin.commit([gate(f"b{i}", i % 9, i // 9, code=f"B{i}") for i in range(30)], author="a", message="bulk", time=at(60))
+    twin.commit([gate(f"b{i}", i % 9, 5 + i // 9, op="modify", code=f"B{i}") for i in range(0, 30, 2)]
+                + [delete("gates", f"b{i}") for i in range(1, 30, 2)], author="a", message="bulk edit", time=at(61))
+    assert _guard_triggers(path) == guards
+    with closing(connect(path)) as c, pytest.raises(sqlite3.IntegrityError, match=GUARD):
+        c.execute("DELETE FROM gates WHERE feature_id = 'b0'")
+    before = snapshot(path)
+    info, stored = build_commit(twin.store, [gate(f"c{i}", i % 9, 9, code=f"C{i}") for i in range(10)],
+                                parent=twin.head(), time=at(62))
+    with pytest.raises(TwinError):  # fails after the gates were written, with their guards dropped
+        twin.store.apply(info, [*stored, StoredChange("nope", "delete", "x", None)])
+    assert snapshot(path) == before and _guard_triggers(path) == guards
+    with closing(connect(path)) as c, pytest.raises(sqlite3.IntegrityError, match=GUARD):
+        c.execute("UPDATE gates SET code = 'HACKED' WHERE feature_id = 'b0'")
+    assert twin.count("gates") == gates + 15
+    assert twin.fsck() == []
+
 def test_gdal_cannot_write_to_a_mirror_table(twin: Twin):
     import geopandas as gpd
 

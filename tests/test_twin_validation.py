@@ -7,8 +7,12 @@ from datetime import UTC, date, datetime
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, Polygon
 from store_contract import (
+    HALLS,
+    PROJECTS,
     X0,
     Y0,
     add,
@@ -27,6 +31,7 @@ from store_contract import (
 )
 
 from twin import BadInput, Change, Feature, Problem, Twin, ValidationFailed
+from twin.validation import already_normal, normalize_properties
 
 TWIN_STORES = ("gpkg", "postgis")  # twin-level tests run on both stores (conftest.py)
 
@@ -326,3 +331,49 @@ def test_ids_compare_exactly_and_nfc_ids_work_in_every_script(twin: Twin):
     # the NFD spelling of an existing id is refused, not taken as a second feature
     problems = problems_of(twin, [gate("cafe\u0301", 9, 9, code="X")])
     assert "NFC" in problems[0].reason and "'café'" in problems[0].reason
+
+
+# ---------------------------------------------------------------------------- many features at once
+_ODD_VALUES = st.sampled_from(
+    ["", " ", "built", "planned", "x\ud800", "展馆", "2026-10-26", "2026-W43-1", " 2026-10-26", "2026-02-30",
+     "20261026", 0, 1, True, False, 2**63, -(2**63), 2**63 - 1, 3.0, 2.5, float("nan"), float("inf"), None,
+     np.int64(2), np.float64(1.5), np.bool_(True), ["a", "b"], ["a", 1], ("t",), [], ["\udfff"], {"k": 1}]
+)  # fmt: skip
+_PROPERTIES = st.dictionaries(
+    st.sampled_from(["code", "floors", "area_m2", "status", "opened", "accessible", "colour", "tags", "name"]),
+    _ODD_VALUES,
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(rows=st.lists(_PROPERTIES | st.none(), min_size=1, max_size=12))
+def test_the_column_checks_pass_exactly_what_the_per_feature_rule_keeps_as_it_is(rows: list):
+    """validate_changes checks a big commit's properties a column at a time and sends only the features
+    that fail to normalize_properties; a feature the columns pass must be one the per-feature rule
+    would keep as it is (same keys, values and types: the stored JSON is the same) with no reason,
+    however many values of other types share its column (a set of values would take 1 and True as one)."""
+    for schema in (HALLS, PROJECTS):
+        flags = already_normal(schema, rows)
+        assert flags == [already_normal(schema, [r])[0] for r in rows]  # each row's answer is its own
+        for row, flag in zip(rows, flags, strict=True):
+            if not flag:
+                continue
+            out, reasons = normalize_properties(schema, row)
+            assert reasons == [] and out == row
+            assert [type(v) for v in out.values()] == [type(row[k]) for k in out]
+
+
+def test_one_bad_feature_among_many_good_ones_is_found_and_worded_as_alone(twin: Twin):
+    """The column checks and the array geometry checks find the one feature that fails among many that
+    pass, and word its problem as the per-feature path does when it comes alone."""
+    twin.commit([gate("base", 0, 0)], author="a", message="base", time=at(0))
+    good = [hall(f"ok{i}", i % 7, i // 7, code=f"OK{i}", floors=i, area_m2=float(i), status="built") for i in range(60)]
+    for make, _, _ in [*CASES.values(), *BAD_INPUTS.values()]:
+        alone = [str(p) for p in problems_of(twin, [make()])]
+        assert [str(p) for p in problems_of(twin, [*good[:30], make(), *good[30:]])] == alone
+    assert twin.count("halls") == 0
+    # several: problems of ids and properties in the order of the changes, then those of geometries
+    problems = problems_of(twin, [*good[:5], gate("g-out", 900, 900), hall("h-a", 0, 0, floors="x"), *good[5:],
+                                  add("halls", "h-pt", pt(0, 0), code="P"), hall("h-c", 3, 3, colour="red")])
+    assert [p.feature_id for p in problems] == ["h-a", "h-c", "g-out", "h-pt"]

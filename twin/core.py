@@ -26,6 +26,7 @@ from shapely.geometry.base import BaseGeometry
 from twin.access import TwinView
 from twin.encoding import counts_of, encode_changes, stored_commit_id
 from twin.errors import BadInput, Conflict, NotFound, Problem, ValidationFailed
+from twin.gcpause import gc_paused_for
 from twin.model import (
     SCHEMA_ID,
     Change,
@@ -274,6 +275,18 @@ class Twin:
 
         Raises ValidationFailed with every problem, or Conflict; in both cases nothing is written.
         """
+        with gc_paused_for(len(changes)):  # a big commit's objects live to its end (twin.gcpause)
+            return self._commit(changes, author, message, parent, time, strict)
+
+    def _commit(
+        self,
+        changes: Sequence[Change],
+        author: str,
+        message: str,
+        parent: str | None,
+        time: datetime | None,
+        strict: bool,
+    ) -> CommitInfo:
         if not changes:
             raise BadInput("a commit needs at least one change")
         if not author.strip():
@@ -733,7 +746,9 @@ class Twin:
                 out.append(HistoryEntry(self.store.commit_by_seq(r.to_seq), None, None, "delete"))
         return out
 
-    def layer_history(self, layer: str, after: Ref | None = None, upto: Ref | None = None) -> dict[str, list[HistoryEntry]]:
+    def layer_history(
+        self, layer: str, after: Ref | None = None, upto: Ref | None = None
+    ) -> dict[str, list[HistoryEntry]]:
         """Every version of every feature of ``layer`` made after ``after`` (default: the beginning) up
         to ``upto`` (default: the head), by feature id, oldest first, as ``history`` gives one feature's
         (with a final "delete" entry for a feature deleted in the range; ``ended_by`` is None for a

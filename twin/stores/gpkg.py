@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 # compile-time maximum (2 GiB in Debian's build), so a bigger twin is partly mapped.
 MMAP_BYTES = 1 << 40
 READ_CACHE_KIB = -65536  # 64 MiB page cache per connection (negative: KiB, as SQLite takes it)
+BULK_ROWS = 5_000  # rows of one layer from which a commit lifts its mirror's guard triggers (_guards_lifted)
 FORMAT_VERSION = "3"  # 2: the version R-tree no longer carries to_seq; 3: versioned layer schemas
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10300  # GeoPackage 1.3: the newest that Debian's GDAL reads without a warning
@@ -138,7 +139,10 @@ def gpkg_blob(wkb: bytes, bbox: BBox, srs_id: int = 4326) -> bytes:
     (GDAL does it internally); the header is 40 bytes of fixed layout (GeoPackage 1.4, §2.1.3).
     """
     minx, miny, maxx, maxy = bbox
-    return struct.pack("<2sBBi4d", b"GP", 0, 0b00000011, srs_id, minx, maxx, miny, maxy) + wkb
+    return _GP_HEADER(b"GP", 0, 0b00000011, srs_id, minx, maxx, miny, maxy) + wkb
+
+
+_GP_HEADER = struct.Struct("<2sBBi4d").pack  # compiled once: a big commit packs one header per feature
 
 
 def bbox_geometry(bbox: BBox) -> BaseGeometry:
@@ -705,73 +709,84 @@ class GeoPackageStore(Store):
         for layer, chs in by_layer.items():
             if layer not in schemas:
                 raise NotFound(f"no layer {layer!r}")
-            lid = lids[layer]
-            schema = schemas[layer]
-            closing = [ch.feature_id for ch in chs if ch.op != "add"]
-            if closing:
-                # Find the current versions first, then close them by rowid: a plain UPDATE ... WHERE
-                # feature_id=? AND to_seq IS NULL is at the mercy of the planner's index choice. The
-                # version R-tree does not hold to_seq (an R-tree rewrites a whole entry for any
-                # change), so closing a version touches only its row.
-                vids: list[int] = []
-                for i in range(0, len(closing), 500):
-                    chunk = closing[i : i + 500]
-                    vids.extend(
-                        r[0]
-                        for r in c.execute(
-                            "SELECT vid FROM twin_versions INDEXED BY twin_versions_feature WHERE layer_id=? "
-                            f"AND feature_id IN ({','.join('?' * len(chunk))}) AND to_seq IS NULL",
-                            (lid, *chunk),
-                        )
+            with _guards_lifted(c, layer, len(chs)):
+                self._apply_layer(c, seq, layer, lids[layer], schemas[layer], chs, totals)
+        return totals
+
+    def _apply_layer(
+        self,
+        c: sqlite3.Connection,
+        seq: int,
+        layer: str,
+        lid: int,
+        schema: LayerSchema,
+        chs: list[StoredChange],
+        totals: dict[str, int],
+    ) -> None:
+        closing = [ch.feature_id for ch in chs if ch.op != "add"]
+        if closing:
+            # Find the current versions first, then close them by rowid: a plain UPDATE ... WHERE
+            # feature_id=? AND to_seq IS NULL is at the mercy of the planner's index choice. The
+            # version R-tree does not hold to_seq (an R-tree rewrites a whole entry for any
+            # change), so closing a version touches only its row.
+            vids: list[int] = []
+            for i in range(0, len(closing), 500):
+                chunk = closing[i : i + 500]
+                vids.extend(
+                    r[0]
+                    for r in c.execute(
+                        "SELECT vid FROM twin_versions INDEXED BY twin_versions_feature WHERE layer_id=? "
+                        f"AND feature_id IN ({','.join('?' * len(chunk))}) AND to_seq IS NULL",
+                        (lid, *chunk),
                     )
-                c.executemany("UPDATE twin_versions SET to_seq=? WHERE vid=?", [(seq, v) for v in vids])
-            if closing:
-                # Mirror: deleted features leave the table; modified ones are updated in place below,
-                # so their fid stays stable for QGIS selections and joins.
-                gone = [(ch.feature_id,) for ch in chs if ch.op == "delete"]
-                if schema.spatial and gone:
-                    c.executemany(
-                        f'DELETE FROM "rtree_{layer}_geom" WHERE id = (SELECT fid FROM "{layer}" WHERE feature_id=?)',
-                        gone,
-                    )
-                c.executemany(f'DELETE FROM "{layer}" WHERE feature_id=?', gone)
-            new = [ch.version for ch in chs if ch.version is not None]
-            ops = [ch.op for ch in chs if ch.version is not None]
-            if new:
-                start = (c.execute("SELECT coalesce(max(vid), 0) FROM twin_versions").fetchone()[0]) + 1
+                )
+            c.executemany("UPDATE twin_versions SET to_seq=? WHERE vid=?", [(seq, v) for v in vids])
+        if closing:
+            # Mirror: deleted features leave the table; modified ones are updated in place below,
+            # so their fid stays stable for QGIS selections and joins.
+            gone = [(ch.feature_id,) for ch in chs if ch.op == "delete"]
+            if schema.spatial and gone:
                 c.executemany(
-                    "INSERT INTO twin_versions VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f'DELETE FROM "rtree_{layer}_geom" WHERE id = (SELECT fid FROM "{layer}" WHERE feature_id=?)',
+                    gone,
+                )
+            c.executemany(f'DELETE FROM "{layer}" WHERE feature_id=?', gone)
+        new = [ch.version for ch in chs if ch.version is not None]
+        ops = [ch.op for ch in chs if ch.version is not None]
+        if new:
+            start = (c.execute("SELECT coalesce(max(vid), 0) FROM twin_versions").fetchone()[0]) + 1
+            c.executemany(
+                "INSERT INTO twin_versions VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        start + k,
+                        lid,
+                        v.feature_id,
+                        seq,
+                        op,
+                        *(v.bbox or (None, None, None, None)),
+                        v.wkb,
+                        v.properties_json,
+                        v.geojson,
+                    )
+                    for k, (v, op) in enumerate(zip(new, ops, strict=True))
+                ],
+            )
+            if schema.spatial:
+                c.executemany(
+                    "INSERT INTO twin_version_rtree VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (
-                            start + k,
-                            lid,
-                            v.feature_id,
-                            seq,
-                            op,
-                            *(v.bbox or (None, None, None, None)),
-                            v.wkb,
-                            v.properties_json,
-                            v.geojson,
-                        )
-                        for k, (v, op) in enumerate(zip(new, ops, strict=True))
+                        (start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3], lid, seq)
+                        for k, v in enumerate(new)
+                        if v.bbox is not None
                     ],
                 )
-                if schema.spatial:
-                    c.executemany(
-                        "INSERT INTO twin_version_rtree VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [
-                            (start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3], lid, seq)
-                            for k, v in enumerate(new)
-                            if v.bbox is not None
-                        ],
-                    )
-                self._write_mirror(c, schema, new, ops)
-            added = sum(1 for ch in chs if ch.op == "add")
-            deleted = sum(1 for ch in chs if ch.op == "delete")
-            totals[layer] = totals.get(layer, 0) + added - deleted
-            if schema.spatial:
-                self._update_extent(c, layer, lid, seq, new)
-        return totals
+            self._write_mirror(c, schema, new, ops)
+        added = sum(1 for ch in chs if ch.op == "add")
+        deleted = sum(1 for ch in chs if ch.op == "delete")
+        totals[layer] = totals.get(layer, 0) + added - deleted
+        if schema.spatial:
+            self._update_extent(c, layer, lid, seq, new)
 
     @staticmethod
     def _update_extent(c: sqlite3.Connection, layer: str, lid: int, seq: int, new: list[EncodedFeature]) -> None:
@@ -822,13 +837,18 @@ class GeoPackageStore(Store):
             x = v.properties.get(n)
             return orjson.dumps(x).decode() if n in lists and x is not None else x
 
+        def values(v: EncodedFeature) -> tuple[Any, ...]:
+            if lists:
+                return tuple(value(v, n) for n in names)
+            return tuple(map(v.properties.get, names))  # the usual layer: no list column to encode
+
         modified = [v for v, op in zip(versions, ops, strict=True) if op == "modify"]
         if modified:
             sets = "".join(f', "{n}"=?' for n in names)
             if schema.spatial:
                 c.executemany(
                     f'UPDATE "{schema.name}" SET geom=?{sets} WHERE feature_id=?',
-                    [(gpkg_blob(v.wkb, v.bbox), *(value(v, n) for n in names), v.feature_id) for v in modified],  # type: ignore[arg-type]
+                    [(gpkg_blob(v.wkb, v.bbox), *values(v), v.feature_id) for v in modified],  # type: ignore[arg-type]
                 )
                 c.executemany(
                     f'UPDATE "rtree_{schema.name}_geom" SET minx=?, maxx=?, miny=?, maxy=? '
@@ -842,7 +862,7 @@ class GeoPackageStore(Store):
             else:
                 c.executemany(
                     f'UPDATE "{schema.name}" SET feature_id=feature_id{sets} WHERE feature_id=?',
-                    [(*(value(v, n) for n in names), v.feature_id) for v in modified],
+                    [(*values(v), v.feature_id) for v in modified],
                 )
         new = [v for v, op in zip(versions, ops, strict=True) if op == "add"]
         if not new:
@@ -855,13 +875,13 @@ class GeoPackageStore(Store):
         if not schema.spatial:
             c.executemany(
                 f'INSERT INTO "{schema.name}" (fid, feature_id{cols}) VALUES (?, ?{marks})',
-                [(start + k, v.feature_id, *(value(v, n) for n in names)) for k, v in enumerate(new)],
+                [(start + k, v.feature_id, *values(v)) for k, v in enumerate(new)],
             )
             return
         c.executemany(
             f'INSERT INTO "{schema.name}" (fid, geom, feature_id{cols}) VALUES (?, ?, ?{marks})',
             [
-                (start + k, gpkg_blob(v.wkb, v.bbox), v.feature_id, *(value(v, n) for n in names))  # type: ignore[arg-type]
+                (start + k, gpkg_blob(v.wkb, v.bbox), v.feature_id, *values(v))  # type: ignore[arg-type]
                 for k, v in enumerate(new)
             ],
         )
@@ -1269,7 +1289,12 @@ class GeoPackageStore(Store):
             if schema.spatial:
                 boxes = [r[2:6] for r in current if r[2] is not None]
                 exact = (
-                    (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+                    (
+                        min(b[0] for b in boxes),
+                        min(b[1] for b in boxes),
+                        max(b[2] for b in boxes),
+                        max(b[3] for b in boxes),
+                    )
                     if boxes
                     else (None, None, None, None)
                 )
@@ -1284,6 +1309,30 @@ class GeoPackageStore(Store):
             if n_idx != len(mirror):
                 problems.append(f"layer {name}: spatial index has {n_idx} entries for {len(mirror)} features")
         return problems
+
+
+@contextlib.contextmanager
+def _guards_lifted(c: sqlite3.Connection, layer: str, rows: int) -> Iterator[None]:
+    """Inside a write transaction: the layer's guard triggers are dropped for a bulk write to its
+    mirror table and made again before the transaction ends.
+
+    Each trigger runs a subquery for every row written (0.35 s of CPU for 100,000 rows), only to
+    refuse writes from outside the twin, and no one outside can write or even see this transaction
+    (it holds the write lock, and SQLite's DDL is transactional): a rollback brings the triggers
+    back with everything else. Python 3.11's sqlite3 cannot switch triggers off for one connection
+    (`setconfig` comes with 3.12), so they are dropped. Small writes keep them (a schema change
+    makes other connections read the schema again)."""
+    if rows < BULK_ROWS:
+        yield
+        return
+    names = [f"twin_guard_{layer}_{event}" for event in ("insert", "update", "delete")]
+    marks = ",".join("?" * len(names))
+    ddl = c.execute(f"SELECT name, sql FROM sqlite_master WHERE type='trigger' AND name IN ({marks})", names).fetchall()
+    for name, _ in ddl:
+        c.execute(f'DROP TRIGGER "{name}"')
+    yield  # on an exception the caller rolls the transaction back, triggers and all
+    for _, sql in ddl:
+        c.execute(sql)
 
 
 def _exact_extent(c: sqlite3.Connection, layer: str, lid: int) -> BBox | None:
@@ -1303,7 +1352,7 @@ def _exact_extent(c: sqlite3.Connection, layer: str, lid: int) -> BBox | None:
     ):
         edge = rough[k] + slack if cmp == "<=" else rough[k] - slack
         value = c.execute(
-            f"SELECT {agg}(v.{col}) FROM \"rtree_{layer}_geom\" r CROSS JOIN \"{layer}\" m ON m.fid = r.id "
+            f'SELECT {agg}(v.{col}) FROM "rtree_{layer}_geom" r CROSS JOIN "{layer}" m ON m.fid = r.id '
             "CROSS JOIN twin_versions v INDEXED BY twin_versions_feature "
             "ON v.layer_id = ? AND v.feature_id = m.feature_id AND v.to_seq IS NULL "
             f"WHERE r.{col} {cmp} ?",

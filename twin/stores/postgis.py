@@ -99,6 +99,8 @@ _TABLES = (
 _COPY_TYPES: list[str | int] = [
     "int4", "text", "int4", "text", 0, "float8", "float8", "float8", "float8", "text", "bytea", "text",
 ]  # fmt: skip
+_COPY_SLICE = 10_000  # rows made at a time while a COPY streams (see _apply_changes)
+_NO_BOX = (None, None, None, None)
 _MIGRATE_LOCK = 0x7477696E  # "twin": one migration at a time per database
 
 
@@ -556,7 +558,7 @@ class PostGISStore(Store):
         by_layer: dict[str, list[StoredChange]] = {}
         for ch in changes:
             by_layer.setdefault(ch.layer, []).append(ch)
-        rows: list[tuple[Any, ...]] = []
+        copies: list[tuple[int, str | None, list[StoredChange]]] = []  # (layer id, code field, new versions)
         for layer, chs in by_layer.items():
             if layer not in schemas:
                 raise NotFound(f"no layer {layer!r}")
@@ -573,24 +575,18 @@ class PostGISStore(Store):
                 )
             new = [ch for ch in chs if ch.version is not None]
             if new:
-                versions = [ch.version for ch in new]
-                wkbs = [v.wkb for v in versions]  # type: ignore[union-attr]
-                geoms = shapely.from_wkb(wkbs)
-                # EWKB carries the SRID the typed geometry column demands.
-                ewkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), include_srid=True)
-                for ch, v, g in zip(new, versions, ewkb, strict=True):
-                    assert v is not None
-                    box = v.bbox or (None, None, None, None)
-                    code = _code_of(v.properties, schemas[layer].code_field)
-                    rows.append((lid, v.feature_id, seq, ch.op, g, *box, v.properties_json, v.geojson, code))
+                copies.append((lid, schemas[layer].code_field, new))
             added = sum(1 for ch in chs if ch.op == "add")
             deleted = sum(1 for ch in chs if ch.op == "delete")
             totals[layer] = totals.get(layer, 0) + added - deleted
+        rows = sum(len(new) for _, _, new in copies)
         if rows:
             # COPY streams every new version in one statement: an import of 100,000 features is
             # one round trip, not 100,000 inserts.
             # In COPY's binary format: the server takes the EWKB, the GeoJSON bytes and the numbers
             # as they are, instead of parsing hex and decimal text for every version.
+            # The rows are made while the COPY runs, a slice at a time: the server inserts the rows
+            # sent so far (its indexes are most of an import's time) while the next are made.
             c.adapters.register_dumper(None, self._ewkb_dumper(c))
             with (
                 c.cursor() as cur,
@@ -600,14 +596,25 @@ class PostGISStore(Store):
                 ) as cp,
             ):
                 cp.set_types([t or self._ewkb_dumper(c).oid for t in _COPY_TYPES])
-                for r in rows:
-                    cp.write_row(r)
+                for lid, code_field, new in copies:
+                    for i in range(0, len(new), _COPY_SLICE):
+                        part = new[i : i + _COPY_SLICE]
+                        versions = [ch.version for ch in part]
+                        # EWKB carries the SRID the typed geometry column demands.
+                        geoms = shapely.from_wkb([v.wkb for v in versions])  # type: ignore[union-attr]
+                        ewkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), include_srid=True).tolist()
+                        for ch, v, g in zip(part, versions, ewkb, strict=True):
+                            assert v is not None
+                            cp.write_row(
+                                (lid, v.feature_id, seq, ch.op, g, *(v.bbox or _NO_BOX), v.properties_json, v.geojson,
+                                 _code_of(v.properties, code_field))
+                            )  # fmt: skip
             loaded = getattr(self._local, "bulk", None)
             if loaded is not None:
                 # Autovacuum never sees a bulk load's uncommitted rows, so the planner would go on
                 # thinking the table empty and plan the next commits' updates as layer scans:
                 # statistics of the columns they look up, again each time the rows have doubled.
-                loaded[0] += len(rows)
+                loaded[0] += rows
                 if loaded[0] >= max(10_000, 2 * loaded[1]):
                     c.execute("ANALYZE twin_versions (layer_id, feature_id, to_seq)")
                     loaded[1] = loaded[0]
