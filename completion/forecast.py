@@ -48,8 +48,13 @@ A project with no progress yet starts at the later of its planned start and D, a
 so does one whose only span is too slow to read as working (a late start: on the register a slow
 first span says little about a crew's pace). A project stopped now while the register has seen too
 few stoppages to say how long one lasts is forecast at its whole history's pace, the stop included.
-A project reported done has finished: probability 0 (1 if it finished after opening day). Sampling
-uses a fixed seed, so the same register gives the same figures.
+A project reported done has finished: probability 0 (1 if it finished after opening day).
+
+Steps 1–4 are learnt once (``fit_pool``: a ``Pool``) from the reports dated up to the last checkpoint
+on or before D, not up to D (``Pool`` says why: one report then costs one project's forecast); each
+project is then forecast (``forecast``) from the pool and its own reports up to D. Its futures are
+drawn from random numbers of its own (a fixed seed and its code), so the same version on the same
+date gives the same figures, whichever other projects are forecast with it.
 
 Hand-written with numpy: the pieces (a within-project least squares, a ridge fit, a normal
 posterior, Kaplan–Meier, a Poisson count, a piecewise finish time) are a few lines each, and no
@@ -508,11 +513,25 @@ def _working_pace(
     return own, worked, has, resid
 
 
+def _until(t: _Track, day: date) -> _Track:
+    """The track as it stood on ``day`` (what ``_track`` gives from the same reports up to it)."""
+    k = int(np.searchsorted(t.days, day.toordinal(), side="right"))
+    if k == len(t.days):
+        return t
+    return _Track(
+        t.project, t.duration, t.days[:k], t.earned[:k], t.done_on if t.done_on and t.done_on <= day else None
+    )
+
+
 def fit_pool(items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, every: int = 10) -> Pool:
     """The pool for forecasts on ``on``: learnt from every project's reports dated up to the last
     checkpoint on or before ``on`` (projects without any such report teach nothing)."""
     checkpoint = pool_checkpoint(on, opening, every)
-    tracks = [t for t in (_track(p, rs, checkpoint) for p, rs in items) if len(t.days)]
+    return _fit_pool([_track(p, rs, checkpoint) for p, rs in items], checkpoint)
+
+
+def _fit_pool(tracks_then: Sequence[_Track], checkpoint: date) -> Pool:
+    tracks = [t for t in tracks_then if len(t.days)]
     n = len(tracks)
     usual = _usual_by_class(tracks)
     spans = _Spans(tracks, _usual_paces(tracks, usual))
@@ -543,7 +562,12 @@ def forecast(
 ) -> list[Outlook]:  # fmt: skip
     """Each project's outlook on ``on`` from its own reports dated up to it and the pool: a project's
     outlook is the same whichever other projects are forecast with it."""
-    tracks = [_track(p, rs, on) for p, rs in items]
+    return _forecast(pool, [_track(p, rs, on) for p, rs in items], on, opening, interval, samples, seed)
+
+
+def _forecast(
+    pool: Pool, tracks: Sequence[_Track], on: date, opening: date, interval: float, samples: int, seed: int
+) -> list[Outlook]:
     n = len(tracks)
     spans = _Spans(tracks, _usual_paces(tracks, pool.usual))
     own, worked, has, _ = _working_pace(spans, n, pool.run_in, pool.speed_up, pool.first_term)
@@ -653,11 +677,10 @@ def forecast(
             below = term  # P(count < c)
             cumulative = np.cumsum(stops.probs)
             for c in range(1, 4):
-                more = u[:, 0] >= below
-                pick = np.minimum(
-                    np.searchsorted(cumulative, u[:, c] * cumulative[-1], side="right"), len(cumulative) - 1
-                )
-                wait = wait + np.where(more, stops.lengths[pick].astype(f32), f32(0.0))
+                more = np.nonzero(u[:, 0] >= below)
+                at_u = u[:, c][more].astype(np.float64) * cumulative[-1]
+                pick = np.minimum(np.searchsorted(cumulative, at_u, side="right"), len(cumulative) - 1)
+                wait[more] += stops.lengths[pick].astype(f32)
                 term = term * expected / c
                 below = below + term
         done = _finish(origin_a + wait, e0_a, pace, f32(math.exp(pool.speed_up)), start, finish, duration, pool.run_in)
@@ -677,12 +700,21 @@ def forecast(
     return [o for o in out if o is not None]
 
 
+def pooled_outlooks(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, *, interval: float = 0.8,
+    samples: int = SAMPLES, seed: int = SEED, every: int = 10,
+) -> tuple[Pool, list[Outlook]]:  # fmt: skip
+    """``fit_pool`` and ``forecast`` of the same projects, each project's reports read once."""
+    tracks = [_track(p, rs, on) for p, rs in items]
+    checkpoint = pool_checkpoint(on, opening, every)
+    pool = _fit_pool([_until(t, checkpoint) for t in tracks], checkpoint)
+    return pool, _forecast(pool, tracks, on, opening, interval, samples, seed)
+
+
 def outlooks(
     items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, *, interval: float = 0.8,
     samples: int = SAMPLES, seed: int = SEED, every: int = 10,
 ) -> list[Outlook]:  # fmt: skip
     """Each project's outlook on ``on``: the pool learnt from all of them (``fit_pool``), then each
     forecast from its own reports dated up to ``on`` (``forecast``)."""
-    return forecast(
-        fit_pool(items, on, opening, every), items, on, opening, interval=interval, samples=samples, seed=seed
-    )
+    return pooled_outlooks(items, on, opening, interval=interval, samples=samples, seed=seed, every=every)[1]

@@ -32,12 +32,12 @@ from completion.cache import (
     remember_latest,
     versions_since,
 )
-from completion.forecast import Pool, fit_pool, pool_checkpoint
+from completion.forecast import Pool, pool_checkpoint
 from completion.register import Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
 from completion.settings import CompletionSettings
-from completion.status import SEVERITY, ProjectStatus, evaluate_all
+from completion.status import SEVERITY, ProjectStatus, evaluate_pooled
 from twin.core import SHANGHAI, Ref, TwinLike
 from twin.errors import BadInput, NotFound
 
@@ -172,8 +172,7 @@ class Completion:
             projects = self.register.projects(ref)
             reports = {p.code: [r for r in state.reports.get(p.fid, ()) if r.seq <= ref.seq] for p in projects}
             items = [(p, reports[p.code]) for p in projects]
-            earlier = fit_pool(items, day, opening, every)
-            statuses = evaluate_all(items, day, opening, self.settings, earlier)
+            earlier, statuses = evaluate_pooled(items, day, opening, self.settings)
             return Snapshot(
                 day, ref, opening, self.settings, statuses, overall_weights(projects), reports, pool=earlier
             )
@@ -208,9 +207,9 @@ class Completion:
             else:
                 reports[p.code] = list(state.reports.get(p.fid, ()))
                 fresh.append((p, reports[p.code]))
-        if pool is None:
-            pool = fit_pool(fresh, day, opening, every)  # every project is fresh
-        evaluated = {s.project.fid: s for s in evaluate_all(fresh, day, opening, self.settings, pool)}
+        # (without a pool kept, every project is fresh and the pool is learnt from them all)
+        pool, done = evaluate_pooled(fresh, day, opening, self.settings, pool)
+        evaluated = {s.project.fid: s for s in done}
         statuses = [reuse[p.fid] if p.fid in reuse else evaluated[p.fid] for p in state.ordered]
         snap = Snapshot(day, ref, opening, self.settings, statuses, state.weights, reports, pool=pool)
         remember_latest(kind, snap)

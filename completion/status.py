@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from completion.forecast import Pool, fit_pool, forecast
+from completion.forecast import Outlook, Pool, forecast, pooled_outlooks
 from completion.register import Project, Report
 from completion.schedule import earned_schedule_days, planned_percent
 from completion.settings import CompletionSettings
@@ -196,10 +196,23 @@ def readiness(
     pool: Pool | None = None,
 ) -> list[Forecast]:  # fmt: skip
     """Each project's readiness forecast on ``on`` with ``pool`` (by default learnt from ``items``)."""
+    return _readiness(items, on, settings, _outlooks(items, on, opening, settings, pool)[1])
+
+
+def _outlooks(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings,
+    pool: Pool | None,
+) -> tuple[Pool, list[Outlook]]:  # fmt: skip
     if pool is None:
-        pool = fit_pool(items, on, opening, settings.checkpoint_days)
+        return pooled_outlooks(items, on, opening, interval=INTERVAL, every=settings.checkpoint_days)
+    return pool, forecast(pool, items, on, opening, interval=INTERVAL)
+
+
+def _readiness(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, settings: CompletionSettings, looks: list[Outlook]
+) -> list[Forecast]:
     out = []
-    for (project, reports), o in zip(items, forecast(pool, items, on, opening, interval=INTERVAL), strict=True):
+    for (project, reports), o in zip(items, looks, strict=True):
         dated = reports_on(reports, on)
         last = dated[-1] if dated else None
         elapsed = (last.on - project.planned_start).days if last else 0
@@ -220,8 +233,17 @@ def evaluate_all(
     """Each project's status on ``on``; the forecasts learn from ``pool``, by default the pool of
     ``items`` (see ``completion.forecast.fit_pool``). A project's status depends only on its own
     record and reports and the pool, not on which other projects are evaluated with it."""
-    forecasts = readiness(items, on, opening, settings, pool)
-    return [_status(p, rs, on, settings, fc) for (p, rs), fc in zip(items, forecasts, strict=True)]
+    return evaluate_pooled(items, on, opening, settings, pool)[1]
+
+
+def evaluate_pooled(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings,
+    pool: Pool | None = None,
+) -> tuple[Pool, list[ProjectStatus]]:  # fmt: skip
+    """``evaluate_all`` and the pool it used."""
+    pool, looks = _outlooks(items, on, opening, settings, pool)
+    forecasts = _readiness(items, on, settings, looks)
+    return pool, [_status(p, rs, on, settings, fc) for (p, rs), fc in zip(items, forecasts, strict=True)]
 
 
 def evaluate(
