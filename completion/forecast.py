@@ -48,8 +48,13 @@ A project with no progress yet starts at the later of its planned start and D, a
 so does one whose only span is too slow to read as working (a late start: on the register a slow
 first span says little about a crew's pace). A project stopped now while the register has seen too
 few stoppages to say how long one lasts is forecast at its whole history's pace, the stop included.
-A project reported done has finished: probability 0 (1 if it finished after opening day). Sampling
-uses a fixed seed, so the same register gives the same figures.
+A project reported done has finished: probability 0 (1 if it finished after opening day).
+
+Steps 1–4 are learnt once (``fit_pool``: a ``Pool``) from the reports dated up to the last checkpoint
+on or before D, not up to D (``Pool`` says why: one report then costs one project's forecast); each
+project is then forecast (``forecast``) from the pool and its own reports up to D. Its futures are
+drawn from random numbers of its own (a fixed seed and its code), so the same version on the same
+date gives the same figures, whichever other projects are forecast with it.
 
 Hand-written with numpy: the pieces (a within-project least squares, a ridge fit, a normal
 posterior, Kaplan–Meier, a Poisson count, a piecewise finish time) are a few lines each, and no
@@ -59,10 +64,11 @@ installed library fits them together this way.
 from __future__ import annotations
 
 import math
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -131,23 +137,29 @@ def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
     return _Track(project, duration, days, np.minimum(earned, duration), done_on)
 
 
-def _usual_paces(tracks: Sequence[_Track]) -> np.ndarray:
-    """Each project's class's usual pace (median whole-history pace of the same category and unit,
-    else category, else register): the yardstick a span is called stopped against."""
+def _classes(p: Project) -> tuple[tuple[str, ...], ...]:
+    return ((p.category, p.responsible_unit), (p.category,), ())
+
+
+def _usual_by_class(tracks: Sequence[_Track]) -> dict[tuple[str, ...], float]:
+    """Each class's usual pace (median whole-history pace of its projects): the yardstick a span is
+    called stopped against."""
     by: dict[tuple[str, ...], list[float]] = defaultdict(list)
     for t in tracks:
         if not len(t.days):
             continue
         elapsed = t.days[-1] - t.project.planned_start.toordinal()
         if elapsed >= MIN_ELAPSED:
-            p = t.project
-            for key in ((p.category, p.responsible_unit), (p.category,), ()):
+            for key in _classes(t.project):
                 by[key].append(max(float(t.earned[-1]) / elapsed, PACE_FLOOR))
-    usual = {k: float(np.median(v)) for k, v in by.items() if len(v) >= MIN_CLASS}
+    return {k: float(np.median(v)) for k, v in by.items() if len(v) >= MIN_CLASS}
+
+
+def _usual_paces(tracks: Sequence[_Track], usual: dict[tuple[str, ...], float]) -> np.ndarray:
+    """Each project's class's usual pace (same category and unit, else category, else register)."""
     out = np.ones(len(tracks))
     for i, t in enumerate(tracks):
-        p = t.project
-        for key in ((p.category, p.responsible_unit), (p.category,), ()):
+        for key in _classes(t.project):
             if key in usual:
                 out[i] = usual[key]
                 break
@@ -256,7 +268,7 @@ class _Stoppages:
     lengths: np.ndarray  # support of the lengths (lost days)
     probs: np.ndarray
     waits: np.ndarray  # how long stoppages went on after a report found them
-    wait_owner: np.ndarray
+    wait_owner: np.ndarray  # the code of the project each wait was seen on
     seen: int
 
     @property
@@ -274,7 +286,7 @@ def _stoppages(tracks: Sequence[_Track], spans: _Spans, working_pace: np.ndarray
     began_inside = np.zeros(n_spans)  # the chance it began inside the planned window
     lengths: list[tuple[float, bool]] = []
     waits: list[float] = []
-    wait_owner: list[int] = []
+    wait_owner: list[str] = []
     lost_all = np.clip(spans.dt - spans.de / np.maximum(working_pace[spans.owner], PACE_FLOOR), 0.0, spans.dt)
     owner, rough, flat = spans.owner.tolist(), spans.rough.tolist(), spans.flat.tolist()
     a, b, lost = spans.a.tolist(), spans.b.tolist(), lost_all.tolist()
@@ -310,7 +322,7 @@ def _stoppages(tracks: Sequence[_Track], spans: _Spans, working_pace: np.ndarray
                 # To the middle of the first span that shows progress again; still stopped at the
                 # latest report: as long as seen so far (this errs short).
                 waits.append(a[nxt] - b[j] + (b[nxt] - a[nxt]) / 2.0 if nxt < end else b[end - 1] - b[j])
-                wait_owner.append(i)
+                wait_owner.append(tracks[i].project.code)
         if run >= MIN_LOST:
             lengths.append((run, False))
             began[run_at] = 1.0
@@ -339,52 +351,67 @@ def _stoppages(tracks: Sequence[_Track], spans: _Spans, working_pace: np.ndarray
     rate_after = (n_after + prior * rate_inside) / (x_after + prior) if x_after + prior > 0 else rate_inside
     support, probs = _kaplan_meier(lengths) if lengths else (np.zeros(0), np.zeros(0))
     return _Stoppages(
-        per_share, rate_inside, rate_after, support, probs, np.asarray(waits), np.asarray(wait_owner, dtype=int),
+        per_share, rate_inside, rate_after, support, probs, np.asarray(waits), np.asarray(wait_owner, dtype=str),
         len(lengths),
     )  # fmt: skip
 
 
 @dataclass
-class _Prior:
-    mean: np.ndarray  # each project's class log pace (fitted on the other projects)
+class _ClassFit:
+    """Category + unit effects on the working log pace (step 3), as learnt from the pool."""
+
+    coef: np.ndarray | None  # register mean, category and unit effects; None: too few projects to learn from
+    column: dict[tuple[str, str], int]  # ("c", category) / ("u", unit) -> its effect's index in coef
+    loo: dict[str, float]  # a pool project's class log pace, fitted without it (by code)
     spread2: float  # squared spread of projects about their class
-    names: list[str]  # each project's class, for the basis
+    n_cat: dict[str, int]  # projects with a working pace in the pool, by category
+    n_unit: dict[str, int]  # ... by unit
+    n_all: int
+
+    def mean(self, p: Project) -> float:
+        if self.coef is None:
+            return 0.0
+        if p.code in self.loo:
+            return self.loo[p.code]
+        return float(
+            self.coef[0] + sum(self.coef[self.column[k]] for k in (("c", p.category), ("u", p.responsible_unit)) if k in self.column)
+        )  # fmt: skip
+
+    def name(self, p: Project) -> str:
+        if self.coef is None:
+            return "the plan's own pace (too few projects to learn from)"
+        mine = int(p.code in self.loo)
+        own_c, own_u = self.n_cat.get(p.category, 0) - mine, self.n_unit.get(p.responsible_unit, 0) - mine
+        if own_c or own_u:
+            return f"{p.category}, {own_c} other projects; {p.responsible_unit}, {own_u} other projects"
+        return f"the whole register, {self.n_all - mine} other projects"
 
 
-def _prior(tracks: Sequence[_Track], own: np.ndarray, own_var: np.ndarray) -> _Prior:
-    """Category + unit effects on the working log pace (step 3)."""
-    n = len(tracks)
-    cats = sorted({t.project.category for t in tracks})
-    units = sorted({t.project.responsible_unit for t in tracks})
-    col = {("c", c): 1 + j for j, c in enumerate(cats)} | {("u", u): 1 + len(cats) + j for j, u in enumerate(units)}
-    x = np.zeros((n, 1 + len(col)))
-    x[:, 0] = 1.0
-    for i, t in enumerate(tracks):
-        x[i, col[("c", t.project.category)]] = 1.0
-        x[i, col[("u", t.project.responsible_unit)]] = 1.0
+def _class_fit(tracks: Sequence[_Track], own: np.ndarray, own_var: np.ndarray) -> _ClassFit:
+    """A ridge fit of category + unit effects, its strength chosen by generalised cross-validation."""
     have = np.isfinite(own_var)
     n_cat: dict[str, int] = defaultdict(int)
     n_unit: dict[str, int] = defaultdict(int)
     for i in np.flatnonzero(have).tolist():
         n_cat[tracks[i].project.category] += 1
         n_unit[tracks[i].project.responsible_unit] += 1
-    names = []
-    for i, t in enumerate(tracks):
-        c, u = t.project.category, t.project.responsible_unit
-        mine = int(have[i])
-        own_c, own_u, own_all = n_cat[c] - mine, n_unit[u] - mine, int(have.sum()) - mine
-        names.append(
-            f"{c}, {own_c} other projects; {u}, {own_u} other projects"
-            if own_c or own_u
-            else f"the whole register, {own_all} other projects"
-        )
-    if have.sum() < 3:
-        return _Prior(np.zeros(n), DEFAULT_SPREAD**2, ["the plan's own pace (too few projects to learn from)"] * n)
-    xh, yh = x[have], own[have]
+    n_all = int(have.sum())
+    if n_all < 3:
+        return _ClassFit(None, {}, {}, DEFAULT_SPREAD**2, dict(n_cat), dict(n_unit), n_all)
+    fitted_on = [tracks[i].project for i in np.flatnonzero(have).tolist()]
+    cats = sorted({p.category for p in fitted_on})
+    units = sorted({p.responsible_unit for p in fitted_on})
+    col = {("c", c): 1 + j for j, c in enumerate(cats)} | {("u", u): 1 + len(cats) + j for j, u in enumerate(units)}
+    xh = np.zeros((n_all, 1 + len(col)))
+    xh[:, 0] = 1.0
+    for i, p in enumerate(fitted_on):
+        xh[i, col[("c", p.category)]] = 1.0
+        xh[i, col[("u", p.responsible_unit)]] = 1.0
+    yh = own[have]
     xtx, xty = xh.T @ xh, xh.T @ yh
     best: tuple[float, np.ndarray] | None = None
     for strength in RIDGE_CHOICES:
-        penalty = strength * np.eye(x.shape[1])
+        penalty = strength * np.eye(xh.shape[1])
         penalty[0, 0] = 1e-9  # the register's mean itself is not held back
         inv = np.linalg.inv(xtx + penalty)
         fitted = xh @ (inv @ xty)
@@ -394,15 +421,15 @@ def _prior(tracks: Sequence[_Track], own: np.ndarray, own_var: np.ndarray) -> _P
             best = (gcv, inv)
     assert best is not None
     inv = best[1]
-    mean = x @ (inv @ xty)
+    coef = inv @ xty
     # Each project's class judged without it (leave one out, from the hat matrix's diagonal).
     leverage = ((xh @ inv) * xh).sum(axis=1)
-    loo = (mean[have] - leverage * yh) / np.maximum(1.0 - leverage, 1e-3)
-    mean[have] = loo
+    loo = (xh @ coef - leverage * yh) / np.maximum(1.0 - leverage, 1e-3)
     resid = yh - loo
     mad = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
     spread2 = max(mad**2 - float(np.median(own_var[have])), MIN_SPREAD**2)
-    return _Prior(mean, spread2, names)
+    by_code = {p.code: float(v) for p, v in zip(fitted_on, loo.tolist(), strict=True)}
+    return _ClassFit(coef, col, by_code, spread2, dict(n_cat), dict(n_unit), n_all)
 
 
 def _finish(
@@ -435,17 +462,46 @@ def _finish(
         return np.where(done_before, before, np.where(gap > 0, behind, ahead))
 
 
-def outlooks(
-    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, *, interval: float = 0.8,
-    samples: int = SAMPLES, seed: int = 20261105,
-) -> list[Outlook]:  # fmt: skip
-    """Each project's outlook on ``on`` from the reports dated up to it, learning from all of them."""
-    tracks = [_track(p, rs, on) for p, rs in items]
-    n = len(tracks)
-    spans = _Spans(tracks, _usual_paces(tracks))
-    run_in, speed_up, first_term = _run_in(spans, n)
+SEED = 20261105
 
-    # Step 2: working pace (run-in speed-up and first-span term taken out) and its worth.
+
+def pool_checkpoint(on: date, opening: date, every: int = 10) -> date:
+    """The last checkpoint on or before ``on`` (every ``every`` days back from opening day, and on
+    past it after opening day): the pool is learnt from the reports dated up to it."""
+    return opening - timedelta(days=every * math.ceil((opening - on).days / every))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """What the register teaches about how projects progress (steps 1–4): the class yardsticks, the
+    run-in, the wander, the reference classes and the stoppages, learnt from every project's reports
+    dated up to ``checkpoint``, the last checkpoint on or before the forecast date — the register as
+    it stood at the end of that checkpoint day (as known to the version read).
+
+    Why there and not on the forecast date: a report dated after the checkpoint (a unit reporting
+    today, the usual case) then changes its own project's forecast only, so a new version of the
+    register is forecast again only for the projects it touched, and every figure stays a function
+    of the version and the date alone. A back-dated report (dated on or before the checkpoint), a
+    changed class or plan of a project that has such reports, and any report dated on a checkpoint
+    day read on that day change the pool, and then every project is forecast again. The price: the
+    pool lags the register by up to ``checkpoint_days - 1`` days (each project's own reports up to the
+    forecast date still count in full); on a checkpoint day it is the whole register."""
+
+    checkpoint: date
+    usual: dict[tuple[str, ...], float]  # each class's usual pace (a span under ROUGH of it is not working)
+    run_in: int
+    speed_up: float  # log speed-up in the run-in
+    first_term: float  # log term of a project's first span
+    wander: float
+    classes: _ClassFit
+    stops: _Stoppages
+
+
+def _working_pace(
+    spans: _Spans, n: int, run_in: int, speed_up: float, first_term: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Step 2: each project's working log pace (run-in speed-up and first-span term taken out), its
+    days in working spans, whether it has any, and each working span's log pace less its project's."""
     w = spans.working
     own_of = spans.owner[w]
     lift = np.exp(speed_up * spans.run_in_share(run_in)[w] + first_term * spans.first[w])
@@ -453,22 +509,78 @@ def outlooks(
     earned = np.bincount(own_of, spans.de[w] / lift, minlength=n)
     has = worked > 0
     own = np.where(has, np.log(np.maximum(earned / np.where(has, worked, 1.0), PACE_FLOOR)), 0.0)
-    counts = np.bincount(own_of, minlength=n)
     resid = np.log(np.maximum(spans.de[w] / lift / spans.dt[w], PACE_FLOOR)) - own[own_of]
-    repeat = counts[own_of] >= 2
+    return own, worked, has, resid
+
+
+def _until(t: _Track, day: date) -> _Track:
+    """The track as it stood on ``day`` (what ``_track`` gives from the same reports up to it)."""
+    k = int(np.searchsorted(t.days, day.toordinal(), side="right"))
+    if k == len(t.days):
+        return t
+    return _Track(
+        t.project, t.duration, t.days[:k], t.earned[:k], t.done_on if t.done_on and t.done_on <= day else None
+    )
+
+
+def fit_pool(items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, every: int = 10) -> Pool:
+    """The pool for forecasts on ``on``: learnt from every project's reports dated up to the last
+    checkpoint on or before ``on`` (projects without any such report teach nothing)."""
+    checkpoint = pool_checkpoint(on, opening, every)
+    return _fit_pool([_track(p, rs, checkpoint) for p, rs in items], checkpoint)
+
+
+def _fit_pool(tracks_then: Sequence[_Track], checkpoint: date) -> Pool:
+    tracks = [t for t in tracks_then if len(t.days)]
+    n = len(tracks)
+    usual = _usual_by_class(tracks)
+    spans = _Spans(tracks, _usual_paces(tracks, usual))
+    run_in, speed_up, first_term = _run_in(spans, n)
+    own, worked, has, resid = _working_pace(spans, n, run_in, speed_up, first_term)
+    w = spans.working
+    counts = np.bincount(spans.owner[w], minlength=n)
+    repeat = counts[spans.owner[w]] >= 2
     dof = float(np.maximum(counts - 1, 0).sum())
     wander = float((spans.dt[w] * resid**2)[repeat].sum()) / dof if dof >= MIN_FIT else DEFAULT_SPREAD**2 * 10.0
     wander = max(wander, MIN_WANDER)
     own_var = np.where(has, wander / np.where(has, worked, 1.0), np.inf)
+    classes = _class_fit(tracks, own, own_var)
+    class_mean = np.array([classes.mean(t.project) for t in tracks])
+    stops = _stoppages(tracks, spans, np.exp(np.where(has, own, class_mean)))
+    return Pool(checkpoint, usual, run_in, speed_up, first_term, wander, classes, stops)
 
-    prior = _prior(tracks, own, own_var)
-    precision = 1.0 / prior.spread2 + np.where(has, 1.0 / np.where(has, own_var, 1.0), 0.0)
-    post_mean = (prior.mean / prior.spread2 + np.where(has, own / np.where(has, own_var, 1.0), 0.0)) / precision
+
+def _stream(seed: int, code: str) -> np.random.Generator:
+    """A project's own random numbers (Philox keyed by the seed and its code): its futures do not
+    depend on which other projects are forecast with it."""
+    return np.random.Generator(np.random.Philox(key=np.array([seed, zlib.crc32(code.encode())], dtype=np.uint64)))
+
+
+def forecast(
+    pool: Pool, items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, *,
+    interval: float = 0.8, samples: int = SAMPLES, seed: int = SEED,
+) -> list[Outlook]:  # fmt: skip
+    """Each project's outlook on ``on`` from its own reports dated up to it and the pool: a project's
+    outlook is the same whichever other projects are forecast with it."""
+    return _forecast(pool, [_track(p, rs, on) for p, rs in items], on, opening, interval, samples, seed)
+
+
+def _forecast(
+    pool: Pool, tracks: Sequence[_Track], on: date, opening: date, interval: float, samples: int, seed: int
+) -> list[Outlook]:
+    n = len(tracks)
+    spans = _Spans(tracks, _usual_paces(tracks, pool.usual))
+    own, worked, has, _ = _working_pace(spans, n, pool.run_in, pool.speed_up, pool.first_term)
+    wander = pool.wander
+    own_var = np.where(has, wander / np.where(has, worked, 1.0), np.inf)
+    classes, stops = pool.classes, pool.stops
+    class_mean = np.array([classes.mean(t.project) for t in tracks])
+    spread2 = classes.spread2
+    precision = 1.0 / spread2 + np.where(has, 1.0 / np.where(has, own_var, 1.0), 0.0)
+    post_mean = (class_mean / spread2 + np.where(has, own / np.where(has, own_var, 1.0), 0.0)) / precision
     post_var = 1.0 / precision
-    own_weight = 1.0 - post_var / prior.spread2
-    stops = _stoppages(tracks, spans, np.exp(np.where(has, own, prior.mean)))
+    own_weight = 1.0 - post_var / spread2
 
-    rng = np.random.default_rng(seed)
     lo_q, hi_q = 50.0 * (1.0 - interval), 50.0 * (1.0 + interval)
     today = on.toordinal()
     last_day = opening.toordinal() + LATEST
@@ -478,7 +590,9 @@ def outlooks(
     rows: list[int] = []
     origins: list[float] = []
     e0s: list[float] = []
-    waits = np.zeros((n, samples))
+    waits = np.zeros((n, samples), dtype=np.float32)
+    normals = np.zeros((n, samples), dtype=np.float32)
+    uniforms = np.zeros((n, 4, samples), dtype=np.float32)  # a stoppage count, then up to three lengths
     bases: list[str] = []
     for i, t in enumerate(tracks):
         p = t.project
@@ -490,39 +604,45 @@ def outlooks(
                 )
             )  # fmt: skip
             continue
+        m = len(rows)
+        stream = _stream(seed, p.code)
+        normals[m] = stream.standard_normal(samples, dtype=np.float32)
+        uniforms[m] = stream.random((4, samples), dtype=np.float32)
         progressed = len(t.days) > 0 and t.earned[-1] > 0
         k = int(last_span[i])
+        name = classes.name(p)
         if progressed:
             origin, e0 = float(t.days[-1]), float(t.earned[-1])
             basis = (
                 f"{100 * own_weight[i]:.0f}% its own working pace over {worked[i]:.0f} days, "
-                f"{100 * (1 - own_weight[i]):.0f}% its reference class ({prior.names[i]})"
+                f"{100 * (1 - own_weight[i]):.0f}% its reference class ({name})"
                 if has[i]
-                else f"no working span yet (a late or slow start): the pace of its reference class ({prior.names[i]})"
+                else f"no working span yet (a late or slow start): the pace of its reference class ({name})"
             )
             if k >= 0 and spans.flat[k] and not spans.first[k]:
-                others = stops.waits[stops.wait_owner != i]
+                others = stops.waits[stops.wait_owner != p.code]
                 if len(others) >= MIN_WAITS:
                     # Stopped now: a wait as long as the register's stoppages went on, then work.
-                    waits[len(rows)] = rng.choice(others, samples)
+                    pick = stream.integers(0, len(others), samples)
+                    waits[m] = others[pick]
                     basis = f"stopped: resumes after a wait drawn from {len(others)} stoppages seen, then " + basis
                 else:
                     # The register cannot yet say how long stoppages last: the whole history's pace,
                     # the stop included, weighed against the class the same way.
                     elapsed = max(float(t.days[-1]) - spans.start[i], 1.0)
                     hist_var = wander / elapsed
-                    prec = 1.0 / prior.spread2 + 1.0 / hist_var
+                    prec = 1.0 / spread2 + 1.0 / hist_var
                     hist = math.log(max(e0 / elapsed, PACE_FLOOR))
-                    post_mean[i] = (prior.mean[i] / prior.spread2 + hist / hist_var) / prec
+                    post_mean[i] = (class_mean[i] / spread2 + hist / hist_var) / prec
                     post_var[i] = 1.0 / prec
                     basis = (
                         f"stopped (too few stoppages seen to say how long one lasts): "
                         f"{100 / hist_var / prec:.0f}% its whole history's pace over {elapsed:.0f} days, "
-                        f"{100 / prior.spread2 / prec:.0f}% its reference class ({prior.names[i]})"
+                        f"{100 / spread2 / prec:.0f}% its reference class ({name})"
                     )
         else:
             origin, e0 = float(max(p.planned_start.toordinal(), today)), 0.0
-            basis = f"no progress yet: the pace of its reference class ({prior.names[i]})"
+            basis = f"no progress yet: the pace of its reference class ({name})"
         rows.append(i)
         origins.append(origin)
         e0s.append(e0)
@@ -535,7 +655,7 @@ def outlooks(
         # Days from ``on`` in single precision: the futures are many, and a day is all that is told apart.
         origin_a = (np.asarray(origins) - today).astype(f32)[:, None]
         e0_a = np.asarray(e0s, dtype=f32)[:, None]
-        wait = waits[:m].astype(f32)
+        wait = waits[:m]
         duration = spans.duration[idx].astype(f32)[:, None]
         start = (spans.start[idx] - today).astype(f32)[:, None]
         finish = (spans.finish[idx] - today).astype(f32)[:, None]
@@ -544,19 +664,26 @@ def outlooks(
         # The pace: uncertain as the posterior says, and wandering over the days left (one normal draw
         # for both, as the sum of two independent normals is one).
         sd = np.sqrt(post_var[idx][:, None] + wander / np.maximum(left / np.exp(mu), 5.0))
-        draws = rng.standard_normal((m, samples), dtype=f32)
-        pace = np.maximum(np.exp(mu.astype(f32) + sd.astype(f32) * draws), f32(PACE_FLOOR))
+        pace = np.maximum(np.exp(mu.astype(f32) + sd.astype(f32) * normals[:m]), f32(PACE_FLOOR))
         if stops.priced:
-            # Stoppages yet to come, over the working days left (inside the planned window and after).
+            # Stoppages yet to come, over the working days left (inside the planned window and after):
+            # a Poisson count (up to three) and their lengths, each drawn by its inverse CDF.
             work_days = left / pace
             inside = np.clip(np.minimum(finish - (origin_a + wait), work_days), 0.0, None)
             norm = duration if stops.per_share else f32(1.0)
             expected = (f32(stops.rate_inside) * inside + f32(stops.rate_after) * (work_days - inside)) / norm
-            count = rng.poisson(expected)
+            u = uniforms[:m]
+            term = np.exp(-expected)
+            below = term  # P(count < c)
+            cumulative = np.cumsum(stops.probs)
             for c in range(1, 4):
-                more = count >= c
-                wait[more] += rng.choice(stops.lengths, int(more.sum()), p=stops.probs).astype(f32)
-        done = _finish(origin_a + wait, e0_a, pace, f32(math.exp(speed_up)), start, finish, duration, run_in)
+                more = np.nonzero(u[:, 0] >= below)
+                at_u = u[:, c][more].astype(np.float64) * cumulative[-1]
+                pick = np.minimum(np.searchsorted(cumulative, at_u, side="right"), len(cumulative) - 1)
+                wait[more] += stops.lengths[pick].astype(f32)
+                term = term * expected / c
+                below = below + term
+        done = _finish(origin_a + wait, e0_a, pace, f32(math.exp(pool.speed_up)), start, finish, duration, pool.run_in)
         done = np.minimum(np.ceil(done), f32(last_day - today)) + today
         qs = np.percentile(done, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
         p_late = (done > opening.toordinal()).mean(axis=1)
@@ -571,3 +698,23 @@ def outlooks(
                 bases[row],
             )
     return [o for o in out if o is not None]
+
+
+def pooled_outlooks(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, *, interval: float = 0.8,
+    samples: int = SAMPLES, seed: int = SEED, every: int = 10,
+) -> tuple[Pool, list[Outlook]]:  # fmt: skip
+    """``fit_pool`` and ``forecast`` of the same projects, each project's reports read once."""
+    tracks = [_track(p, rs, on) for p, rs in items]
+    checkpoint = pool_checkpoint(on, opening, every)
+    pool = _fit_pool([_until(t, checkpoint) for t in tracks], checkpoint)
+    return pool, _forecast(pool, tracks, on, opening, interval, samples, seed)
+
+
+def outlooks(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, *, interval: float = 0.8,
+    samples: int = SAMPLES, seed: int = SEED, every: int = 10,
+) -> list[Outlook]:  # fmt: skip
+    """Each project's outlook on ``on``: the pool learnt from all of them (``fit_pool``), then each
+    forecast from its own reports dated up to ``on`` (``forecast``)."""
+    return pooled_outlooks(items, on, opening, interval=interval, samples=samples, seed=seed, every=every)[1]

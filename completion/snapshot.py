@@ -32,18 +32,14 @@ from completion.cache import (
     remember_latest,
     versions_since,
 )
+from completion.forecast import Pool, pool_checkpoint
 from completion.register import Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
 from completion.settings import CompletionSettings
-from completion.status import SEVERITY, ProjectStatus, evaluate_all
+from completion.status import SEVERITY, ProjectStatus, evaluate_pooled
 from twin.core import SHANGHAI, Ref, TwinLike
 from twin.errors import BadInput, NotFound
-
-# When a project's status depended only on its own record and reports, at a new head only the
-# projects a commit touched were evaluated again. The readiness forecast (completion.forecast) pools
-# every project's history (reference classes), so every project is evaluated at each new head.
-STATUS_IS_PER_PROJECT = False
 
 
 def today_local() -> date:
@@ -83,6 +79,9 @@ class Snapshot:
     weights: dict[str, float]
     reports: dict[str, list[Report]]  # every report known at ref, by project, in commit order
     _states: dict[str, ReportState] | None = field(default=None, repr=False, compare=False)
+    # what the forecasts learnt from (completion.forecast.Pool): kept so the next head's snapshot
+    # can reuse it, and the statuses made with it, when the commits since leave it as it was
+    pool: Pool | None = field(default=None, repr=False, compare=False)
     # answers derived from this snapshot (e.g. the API's JSON), kept with it: it never changes
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -168,21 +167,37 @@ class Completion:
 
     def _evaluate(self, day: date, ref: Ref, opening: date, kind: tuple[Any, ...]) -> Snapshot:
         state = register_state(self.twin)
+        every = self.settings.checkpoint_days
         if ref.seq != state.seq:  # an earlier version: its records read, its reports kept
             projects = self.register.projects(ref)
             reports = {p.code: [r for r in state.reports.get(p.fid, ()) if r.seq <= ref.seq] for p in projects}
-            statuses = evaluate_all([(p, reports[p.code]) for p in projects], day, opening, self.settings)
-            return Snapshot(day, ref, opening, self.settings, statuses, overall_weights(projects), reports)
-        # The head. A project's status depends only on its own record and reports, so the statuses
-        # of the latest head snapshot on this date are kept for every project that no commit since
-        # has touched, and only the touched ones are evaluated again (after one report: one).
+            items = [(p, reports[p.code]) for p in projects]
+            earlier, statuses = evaluate_pooled(items, day, opening, self.settings)
+            return Snapshot(
+                day, ref, opening, self.settings, statuses, overall_weights(projects), reports, pool=earlier
+            )
+        # The head. A project's status depends only on its own record and reports and on the pool the
+        # forecasts learn from, which is learnt from the reports dated up to the last checkpoint
+        # (completion.forecast.Pool). So when no commit since the latest head snapshot on this date
+        # changed what the pool is learnt from (the usual report, dated today, does not), its pool
+        # and the statuses of every project no commit touched are kept, and only the touched ones
+        # are evaluated again (after one report: one). Otherwise every project is evaluated again.
         reuse: dict[str, ProjectStatus] = {}
-        prev: Snapshot | None = latest_snapshot(kind) if STATUS_IS_PER_PROJECT else None
-        if prev is not None and prev.ref.commit is not None and prev.ref.seq < ref.seq:
+        pool: Pool | None = None
+        prev: Snapshot | None = latest_snapshot(kind)
+        if prev is not None and prev.pool is not None and prev.ref.commit is not None and prev.ref.seq < ref.seq:
             at = ancestor(self.twin, prev.ref.seq, prev.ref.commit.id)
             if at is not None:
                 touched = versions_since(self.twin, at, ref)
-                reuse = {s.project.fid: s for s in prev.statuses if s.project.fid not in touched}
+                checkpoint = pool_checkpoint(day, opening, every)
+                before = {s.project.fid: s.project for s in prev.statuses}
+                if all(
+                    _pool_part(before.get(fid), prev.reports, checkpoint)
+                    == _pool_part(state.records.get(fid), {}, checkpoint, state.reports.get(fid, ()))
+                    for fid in touched
+                ):
+                    pool = prev.pool
+                    reuse = {s.project.fid: s for s in prev.statuses if s.project.fid not in touched}
         reports = {}
         fresh: list[tuple[Project, list[Report]]] = []
         for p in state.ordered:
@@ -192,31 +207,22 @@ class Completion:
             else:
                 reports[p.code] = list(state.reports.get(p.fid, ()))
                 fresh.append((p, reports[p.code]))
-        evaluated = {s.project.fid: s for s in evaluate_all(fresh, day, opening, self.settings)}
+        # (without a pool kept, every project is fresh and the pool is learnt from them all)
+        pool, done = evaluate_pooled(fresh, day, opening, self.settings, pool)
+        evaluated = {s.project.fid: s for s in done}
         statuses = [reuse[p.fid] if p.fid in reuse else evaluated[p.fid] for p in state.ordered]
-        snap = Snapshot(day, ref, opening, self.settings, statuses, state.weights, reports)
+        snap = Snapshot(day, ref, opening, self.settings, statuses, state.weights, reports, pool=pool)
         remember_latest(kind, snap)
         return snap
 
     def project_at(
         self, code: str, on: str | date | None = None, version: str | None = None
     ) -> tuple[ProjectStatus, float | None, list[Report]]:
-        """One project's status, overall weight and reports, without evaluating the others when the
-        version read is the head (what answering a report needs: its cost does not grow with the
-        register)."""
-        day, ref = self.resolve(on, version)
-        state = register_state(self.twin)
-        project = state.records.get(code) if ref.seq == state.seq and ref.commit else None
-        if project is None or project.code != code or not STATUS_IS_PER_PROJECT:
-            # The forecast pools every project (reference classes), so one project's status is
-            # read from the register's snapshot, kept per version.
-            snap = self.at(day, version)
-            s = snap.status(code)
-            return s, snap.weights.get(code), snap.reports[code]
-        opening = self.settings.opening_day(self.settings.expo_year_for(day))
-        reports = list(state.reports.get(project.fid, ()))
-        (status,) = evaluate_all([(project, reports)], day, opening, self.settings)
-        return status, state.weights.get(code), reports
+        """One project's status, overall weight and reports, read from the register's snapshot (at a
+        new head after a report, only the touched projects are evaluated again: see ``_evaluate``)."""
+        snap = self.at(on, version)
+        s = snap.status(code)
+        return s, snap.weights.get(code), snap.reports[code]
 
     def scurve(self, snap: Snapshot, by: str | None = None) -> dict[str, list[CurvePoint]]:
         """Planned against actual at each checkpoint, overall or per group (see the module docstring)."""
@@ -246,6 +252,25 @@ class Completion:
                     actual = sum(w[p.code] * actual_of[p.code] for p in projects) / total
                 out[k].append(CurvePoint(cp, planned / total, actual))
         return out
+
+
+def _pool_part(
+    project: Project | None,
+    reports_by_code: dict[str, list[Report]],
+    checkpoint: date,
+    reports: Sequence[Report] | None = None,
+) -> tuple[Any, ...] | None:
+    """What a project gives the pool learnt up to ``checkpoint``: its class, plan and the reports
+    dated up to it (None: nothing). ``reports``: its reports, else looked up by its code."""
+    if project is None:
+        return None
+    if reports is None:
+        reports = reports_by_code.get(project.code, ())
+    early = tuple(sorted((r.on, r.seq, r.percent) for r in reports if r.on <= checkpoint))
+    if not early:
+        return None
+    p = project
+    return (p.code, p.category, p.responsible_unit, p.planned_start, p.planned_finish, p.curve, early)
 
 
 def _percent_on(reports: Sequence[Report], on: date, seq: int) -> float:

@@ -22,7 +22,7 @@ Readiness forecast (``completion.forecast``)
     Every project gets a probability of missing opening day (``p_late``), a forecast finish (the
     median of the possible finishes) and an 80% interval, from its own working pace weighed against
     its reference class (category and unit), with the deadline speed-up and the stoppages measured
-    on the whole register's history (see ``completion.forecast`` for the method). The leaders' flag, ``after_opening``, is
+    on the register's history as it stood at the last checkpoint (see ``completion.forecast`` for the method). The leaders' flag, ``after_opening``, is
     raised when ``p_late`` exceeds ``late_probability_threshold`` (a setting); a flagged project is
     ``behind``. A done project's finish is the date 100% was first reported.
 
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from completion.forecast import outlooks
+from completion.forecast import Outlook, Pool, forecast, pooled_outlooks
 from completion.register import Project, Report
 from completion.schedule import earned_schedule_days, planned_percent
 from completion.settings import CompletionSettings
@@ -192,11 +192,27 @@ def single_rate_forecast(project: Project, dated: Sequence[Report], opening: dat
 
 
 def readiness(
-    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings,
+    pool: Pool | None = None,
+) -> list[Forecast]:  # fmt: skip
+    """Each project's readiness forecast on ``on`` with ``pool`` (by default learnt from ``items``)."""
+    return _readiness(items, on, settings, _outlooks(items, on, opening, settings, pool)[1])
+
+
+def _outlooks(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings,
+    pool: Pool | None,
+) -> tuple[Pool, list[Outlook]]:  # fmt: skip
+    if pool is None:
+        return pooled_outlooks(items, on, opening, interval=INTERVAL, every=settings.checkpoint_days)
+    return pool, forecast(pool, items, on, opening, interval=INTERVAL)
+
+
+def _readiness(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, settings: CompletionSettings, looks: list[Outlook]
 ) -> list[Forecast]:
-    """Each project's readiness forecast on ``on``, learning from every project in ``items``."""
     out = []
-    for (project, reports), o in zip(items, outlooks(items, on, opening, interval=INTERVAL), strict=True):
+    for (project, reports), o in zip(items, looks, strict=True):
         dated = reports_on(reports, on)
         last = dated[-1] if dated else None
         elapsed = (last.on - project.planned_start).days if last else 0
@@ -211,11 +227,23 @@ def readiness(
 
 
 def evaluate_all(
-    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings
-) -> list[ProjectStatus]:
-    """Every project's status on ``on``; the forecasts learn from all of them (the reference classes)."""
-    forecasts = readiness(items, on, opening, settings)
-    return [_status(p, rs, on, settings, fc) for (p, rs), fc in zip(items, forecasts, strict=True)]
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings,
+    pool: Pool | None = None,
+) -> list[ProjectStatus]:  # fmt: skip
+    """Each project's status on ``on``; the forecasts learn from ``pool``, by default the pool of
+    ``items`` (see ``completion.forecast.fit_pool``). A project's status depends only on its own
+    record and reports and the pool, not on which other projects are evaluated with it."""
+    return evaluate_pooled(items, on, opening, settings, pool)[1]
+
+
+def evaluate_pooled(
+    items: Sequence[tuple[Project, Sequence[Report]]], on: date, opening: date, settings: CompletionSettings,
+    pool: Pool | None = None,
+) -> tuple[Pool, list[ProjectStatus]]:  # fmt: skip
+    """``evaluate_all`` and the pool it used."""
+    pool, looks = _outlooks(items, on, opening, settings, pool)
+    forecasts = _readiness(items, on, settings, looks)
+    return pool, [_status(p, rs, on, settings, fc) for (p, rs), fc in zip(items, forecasts, strict=True)]
 
 
 def evaluate(

@@ -183,3 +183,59 @@ def test_map_colours_follow_the_worst_project_on_a_feature(twin: Twin) -> None:
     assert colours["halls/hall-6.1H"] == "behind"  # HL-07
     assert colours["roads/road-huizhuo-1"] == "behind"  # RD-03, though RD-18 on the same road is further on
     assert colours["landscaping/ls-clover-green"] == "at_risk"  # LS-08, while LS-01 and LS-15 are done
+
+
+def test_a_new_head_reevaluates_only_what_a_report_touched_and_equals_a_full_evaluation(tmp_path: Path) -> None:
+    """After a report dated after the pool's checkpoint, the snapshot of the new head keeps the pool
+    and every other project's status and forecasts one project; after a back-dated report the pool
+    is learnt again. Either way it is what a full evaluation of that version on that date gives."""
+    from completion import CompletionSettings, evaluate_all
+    from completion.forecast import pool_checkpoint
+
+    demo = build_bundled_twin(tmp_path / "venue.gpkg")
+    try:
+        day = D("2026-10-29")  # the day after the demo's last report; its pool checkpoint is T-10
+        settings = CompletionSettings()
+        opening = settings.opening_day(2026)
+        checkpoint = pool_checkpoint(day, opening, settings.checkpoint_days)
+        assert checkpoint == D(T10) < day
+
+        def head_snapshot():
+            return Completion(demo).at(day, demo.resolve().commit.id)
+
+        def fresh(snap):  # every project evaluated afresh, the pool learnt afresh
+            items = [(s.project, snap.reports[s.project.code]) for s in snap.statuses]
+            return evaluate_all(items, day, opening, settings)
+
+        before = head_snapshot()
+        assert before.pool is not None and before.pool.checkpoint == checkpoint
+        open_ = [s for s in before.statuses if s.status != "done" and s.project.planned_start < checkpoint]
+        today = open_[0]
+        report_progress(
+            demo, ProgressReport(today.project.code, today.percent + 5.0, day), reporter="r.today",
+            time=datetime(2026, 10, 29, 10, tzinfo=SH),
+        )  # fmt: skip
+        after = head_snapshot()
+        assert after.pool is before.pool  # the pool as it was: only the reported project forecast again
+        assert all(
+            a is b for a, b in zip(after.statuses, before.statuses, strict=True) if a.project.code != today.project.code
+        )
+        assert after.status(today.project.code).percent == today.percent + 5.0
+        assert after.statuses == fresh(after)
+
+        # A report dated on the checkpoint (a late one, or a correction of that day's): the pool moves.
+        late = next(
+            s for s in open_
+            if s.project.code != today.project.code and (s.last_report is None or s.last_report.on <= checkpoint)
+        )  # fmt: skip
+        report_progress(
+            demo, ProgressReport(late.project.code, late.percent + 2.0, checkpoint), reporter="r.late",
+            time=datetime(2026, 10, 29, 11, tzinfo=SH),
+        )  # fmt: skip
+        backdated = head_snapshot()
+        assert backdated.pool is not after.pool
+        assert backdated.status(late.project.code).percent == late.percent + 2.0
+        assert backdated.statuses == fresh(backdated)
+        assert [s.forecast for s in backdated.statuses] != [s.forecast for s in after.statuses]
+    finally:
+        demo.close()

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from completion.forecast import outlooks
+from completion.forecast import fit_pool, forecast, outlooks
 from completion.register import Project, Report
 from completion.season import HARD_SEASON, SeasonAssumptions, simulate
 from completion.settings import CompletionSettings
@@ -249,3 +249,21 @@ def test_on_a_simulated_season_it_finds_the_late_projects_better_than_the_single
     ranked = sorted(open_, key=lambda i: new[i].p_late)
     top, bottom = ranked[-len(ranked) // 10 :], ranked[: len(ranked) // 2]
     assert sum(i in late for i in top) / len(top) > 3 * sum(i in late for i in bottom) / len(bottom)
+
+
+def test_a_projects_outlook_is_the_same_forecast_alone_or_with_the_whole_register() -> None:
+    """Learnt once, the pool is all a project's forecast shares with the others: its own random
+    draws are keyed by its code, so alone, in the batch or in another order it is the same."""
+    season = simulate(3, HARD_SEASON)
+    on = season.opening - timedelta(days=25)  # between checkpoints: the pool is learnt up to T-30
+    known = season.reports_until(on)
+    items = [(p, known[p.code]) for p in season.projects]
+    pool = fit_pool(items, on, season.opening)
+    assert pool.checkpoint == season.opening - timedelta(days=30)
+    assert pool.stops.priced
+    batch = forecast(pool, items, on, season.opening)
+    assert batch == outlooks(items, on, season.opening)
+    assert any(o.basis.startswith("stopped: resumes") for o in batch)  # waits drawn too
+    assert forecast(pool, items[::-1], on, season.opening) == batch[::-1]
+    for item, whole in zip(items, batch, strict=True):
+        assert forecast(pool, [item], on, season.opening) == [whole]
