@@ -214,6 +214,19 @@ def _template_twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium for a test module's pages (a missing browser fails, never skips)."""
+    from deadlines import BROWSER_MS
+    from playwright.sync_api import sync_playwright
+    from web_support import launch_chromium
+
+    with sync_playwright() as pw:
+        b = launch_chromium(pw, timeout=BROWSER_MS)
+        yield b
+        b.close()
+
+
 @pytest.fixture(scope="session")
 def surveyed_twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled twin with the demo surveys flown at T-70, T-30 and T-10 (an orthophoto and an

@@ -74,8 +74,12 @@ PROJECTS = LayerSchema(  # a table of records: features without geometry
     title_zh="项目",
     title_en="Projects",
     geometry_types=(),
-    fields=(FieldSpec("code", "string", required=True), FieldSpec("name", "string"), FieldSpec("tags", "list"),
-            FieldSpec("budget", "number")),
+    fields=(
+        FieldSpec("code", "string", required=True),
+        FieldSpec("name", "string"),
+        FieldSpec("tags", "list"),
+        FieldSpec("budget", "number"),
+    ),
     code_field="code",
 )
 SCHEMAS: tuple[LayerSchema, ...] = (HALLS, GATES, PATHS, PROJECTS)
@@ -378,8 +382,10 @@ class StoreContract:
             message="初次测绘 / first survey\nsecond line",
             time=when,
         )
-        assert info.counts == {"gates": {"added": 2, "modified": 0, "deleted": 0},
-                               "halls": {"added": 1, "modified": 0, "deleted": 0}}
+        assert info.counts == {
+            "gates": {"added": 2, "modified": 0, "deleted": 0},
+            "halls": {"added": 1, "modified": 0, "deleted": 0},
+        }
         for s in (store, store_factory.reopen(store)):
             assert s.head() == info
             assert s.commit_by_seq(1) == info
@@ -442,8 +448,12 @@ class StoreContract:
             assert counts_of(rebuilt) == c.counts
             assert stored_commit_id(c.parent, c.author, c.message, c.time, rebuilt) == c.id
         ops = {(ch.layer, ch.feature_id): ch.op for ch in store.changes_in(2)}
-        assert ops == {("gates", "g1"): "modify", ("gates", "g2"): "delete",
-                       ("gates", "g4"): "add", ("halls", "h1"): "modify"}
+        assert ops == {
+            ("gates", "g1"): "modify",
+            ("gates", "g2"): "delete",
+            ("gates", "g4"): "add",
+            ("halls", "h1"): "modify",
+        }
         g2 = next(ch for ch in store.changes_in(3) if ch.feature_id == "g2")
         assert g2.op == "add"  # a re-add is an add
         assert g2.version is not None and g2.version.geojson == store.feature("gates", "g2", 3)
@@ -549,9 +559,7 @@ class StoreContract:
         assert all(isinstance(r, Conflict) and "gates/g0" in str(r) for r in results if r not in won)
         assert twin.head() == won[0] and twin.fsck() == []
 
-    def test_racing_writers_of_distinct_features_all_land(
-        self, store: Store, twin: Twin, store_factory: StoreFactory
-    ):
+    def test_racing_writers_of_distinct_features_all_land(self, store: Store, twin: Twin, store_factory: StoreFactory):
         """Each writer edits its own feature again and again, every time from the head it last saw:
         no write conflicts, each is one commit, and each feature ends as its writer last left it."""
         rounds = 8
@@ -562,8 +570,11 @@ class StoreContract:
         def write(i: int) -> int:
             seen = a.id
             for k in range(1, rounds + 1):
-                seen = writers[i].commit([gate(f"g{i}", i, k, op="modify")], author=f"w{i}", message=f"{k}",
-                                         parent=seen).id
+                seen = (
+                    writers[i]
+                    .commit([gate(f"g{i}", i, k, op="modify")], author=f"w{i}", message=f"{k}", parent=seen)
+                    .id
+                )
             return rounds
 
         results = self._race(writers, write)
@@ -630,7 +641,9 @@ class StoreContract:
                 gate("edge", 2, 3),  # exactly on the bbox boundary
                 gate("out", 5, 5),
             ],
-            author="a", message="m", time=at(0),
+            author="a",
+            message="m",
+            time=at(0),
         )
         q = bbox_of(2, 2, 3, 3)  # inside the L's envelope, but in its empty corner
         assert twin.features("halls", bbox=q).feature_ids == ["big"]
@@ -660,7 +673,9 @@ class StoreContract:
                 add("halls", "sq", square(0, 0, 2), code="SQ"),  # (0, 2) is its corner, (1, 2) on its edge
                 gate("on", 0, 2),
             ],
-            author="a", message="m", time=at(0),
+            author="a",
+            message="m",
+            time=at(0),
         )
         cases = {
             bbox_of(0, 2, 0, 2): ({"paths": ["vertex"], "halls": ["sq"], "gates": ["on"]}),
@@ -733,14 +748,25 @@ class StoreContract:
 
     def test_records_without_geometry(self, store: Store, twin: Twin):
         """A layer of records (no geometry) is versioned like any other; fsck must not mind them."""
-        c1 = twin.commit([record("r1", name="One", tags="a, b", budget=10), record("r2", tags='["x", "y"]'),
-                          gate("g1", 0, 0)], author="a", message="m", time=at(0))
+        c1 = twin.commit(
+            [record("r1", name="One", tags="a, b", budget=10), record("r2", tags='["x", "y"]'), gate("g1", 0, 0)],
+            author="a",
+            message="m",
+            time=at(0),
+        )
         assert parsed(twin.feature("projects", "r1")) == {
-            "type": "Feature", "id": "r1", "geometry": None,
-            "properties": {"code": "R1", "name": "One", "tags": ["a", "b"], "budget": 10.0}}
+            "type": "Feature",
+            "id": "r1",
+            "geometry": None,
+            "properties": {"code": "R1", "name": "One", "tags": ["a", "b"], "budget": 10.0},
+        }
         assert parsed(twin.feature("projects", "r2"))["properties"]["tags"] == ["x", "y"]
-        c2 = twin.commit([record("r1", op="modify", name="One!", tags=[]), delete("projects", "r2")],
-                         author="a", message="m", time=at(1))
+        c2 = twin.commit(
+            [record("r1", op="modify", name="One!", tags=[]), delete("projects", "r2")],
+            author="a",
+            message="m",
+            time=at(1),
+        )
         assert twin.features("projects").feature_ids == ["r1"]
         assert twin.features("projects", twin.resolve(c1.id)).feature_ids == ["r1", "r2"]
         assert twin.count("projects") == 1 and twin.count("projects", twin.resolve(c1.id)) == 2
@@ -748,7 +774,9 @@ class StoreContract:
         assert [r.wkb for r in store.export_rows("projects", 2)] == [None]
         assert [e.op for e in twin.history("projects", "r1")] == ["add", "modify"]
         assert kinds_of(twin.diff(twin.resolve(c1.id), twin.resolve(c2.id))) == {
-            ("projects", "r1"): "modified", ("projects", "r2"): "deleted"}
+            ("projects", "r1"): "modified",
+            ("projects", "r2"): "deleted",
+        }
         with pytest.raises(BadInput):
             twin.features("projects", bbox=AOI.bounds)
         r = twin.revert(c2.id, author="b")
@@ -759,8 +787,9 @@ class StoreContract:
 
     def test_feature_ids_sort_by_code_point_and_page(self, store: Store, twin: Twin):
         ids = [f"g-{i:02d}" for i in range(20)] + ["A", "a", "B", "_x", "Z9", "10", "9", "展馆1", "é", "😀", "ｚ"]
-        changes = [Change("gates", "add", fid, Feature(fid, pt(i % 7, i // 7), {"code": f"C{i}"}))
-                   for i, fid in enumerate(ids)]
+        changes = [
+            Change("gates", "add", fid, Feature(fid, pt(i % 7, i // 7), {"code": f"C{i}"})) for i, fid in enumerate(ids)
+        ]
         twin.commit(changes, author="a", message="many", time=at(0))
         want = sorted(ids)  # code point order, as Python sorts str
         full = twin.features("gates")
@@ -814,8 +843,11 @@ class StoreContract:
                 for after in (None, "g1"):
                     a = twin.features("gates", limit=limit, offset=offset, after=after)
                     b = twin.features("gates", bbox=whole, limit=limit, offset=offset, after=after)
-                    assert (a.feature_ids, a.features, a.number_matched) == (b.feature_ids, b.features,
-                                                                              b.number_matched)
+                    assert (a.feature_ids, a.features, a.number_matched) == (
+                        b.feature_ids,
+                        b.features,
+                        b.number_matched,
+                    )
 
     def test_versions_of_and_versions_changed_between(self, store: Store, model: Model):
         rows = store.versions_of("gates", "g1")
@@ -838,11 +870,19 @@ class StoreContract:
         cs = model.commits
         h = twin.history("gates", "g2")
         assert [(e.op, e.commit.id, e.ended_by) for e in h] == [
-            ("add", cs[0].id, cs[1].id), ("delete", cs[1].id, None), ("add", cs[2].id, None)]
+            ("add", cs[0].id, cs[1].id),
+            ("delete", cs[1].id, None),
+            ("add", cs[2].id, None),
+        ]
         d = twin.diff(twin.resolve(cs[0].id), twin.resolve(cs[2].id))
         assert {(e.layer, e.feature_id): e.kind for e in d} == {
-            ("gates", "g1"): "modified", ("gates", "g2"): "modified", ("gates", "g3"): "deleted",
-            ("gates", "g4"): "added", ("halls", "h1"): "modified", ("halls", "h2"): "added"}
+            ("gates", "g1"): "modified",
+            ("gates", "g2"): "modified",
+            ("gates", "g3"): "deleted",
+            ("gates", "g4"): "added",
+            ("halls", "h1"): "modified",
+            ("halls", "h2"): "added",
+        }
         r = twin.revert(cs[4].id, author="b", message="undo last")
         assert full_state(twin, twin.resolve(r.id)) == full_state(twin, twin.resolve(cs[3].id))
         assert twin.fsck() == []

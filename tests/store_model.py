@@ -129,7 +129,10 @@ def make_geometry(kind: str | None, a: int, b: int, w: int, h: int, f1: float, f
     if kind == "holed":
         if w < 3 or h < 3:
             return box(x0, y0, x1, y1)
-        return Polygon(box(x0, y0, x1, y1).exterior.coords, [box(gx(a + 1), gy(b + 1), gx(a + w - 1), gy(b + h - 1)).exterior.coords])
+        return Polygon(
+            box(x0, y0, x1, y1).exterior.coords,
+            [box(gx(a + 1), gy(b + 1), gx(a + w - 1), gy(b + h - 1)).exterior.coords],
+        )
     if kind == "ell":
         if w < 2 or h < 2:
             return box(x0, y0, x1, y1)
@@ -148,8 +151,13 @@ def make_properties(layer: str, fid: str, v: int, text: str) -> dict[str, Any]:
     """Properties already in their canonical types, so validation leaves them as they are.
     Codes are unique per id (no id holds ':'), as the layers' code fields require."""
     if layer == "halls":
-        p: dict[str, Any] = {"code": f"C:{fid}:{v}", "floors": v, "area_m2": v * 1.5 + 0.25,
-                             "status": ("planned", "built")[v % 2], "opened": f"2026-10-{10 + v:02d}"}
+        p: dict[str, Any] = {
+            "code": f"C:{fid}:{v}",
+            "floors": v,
+            "area_m2": v * 1.5 + 0.25,
+            "status": ("planned", "built")[v % 2],
+            "opened": f"2026-10-{10 + v:02d}",
+        }
         if v % 3:
             p["accessible"] = v % 3 == 1
         return p
@@ -165,27 +173,54 @@ def make_properties(layer: str, fid: str, v: int, text: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- strategies
 texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6)
 geometry_args = st.tuples(
-    st.integers(0, NX), st.integers(0, NY), st.integers(0, 6), st.integers(0, 6),
-    st.floats(0, 1, allow_nan=False), st.floats(0, 1, allow_nan=False),
+    st.integers(0, NX),
+    st.integers(0, NY),
+    st.integers(0, 6),
+    st.integers(0, 6),
+    st.floats(0, 1, allow_nan=False),
+    st.floats(0, 1, allow_nan=False),
 )
 OPS = ("add", "modify", "upsert", "delete", "noop", "readd")
 change_specs = st.tuples(
-    st.sampled_from(LAYER_NAMES), st.sampled_from(OPS), st.integers(0, 15),
-    st.integers(0, 5), geometry_args, st.integers(0, 4), texts,
+    st.sampled_from(LAYER_NAMES),
+    st.sampled_from(OPS),
+    st.integers(0, 15),
+    st.integers(0, 5),
+    geometry_args,
+    st.integers(0, 4),
+    texts,
 )
 sizes = st.one_of(st.just(0), st.integers(0, 8))  # zero often: point- and segment-sized boxes
 box_specs = st.one_of(
     st.tuples(st.just("grid"), st.integers(0, NX), st.integers(0, NY), sizes, sizes),
     # a box made from a feature of any layer: its bounds, a vertex, the midpoint of a segment, its
     # top edge, or one float step beyond its right edge
-    st.tuples(st.just("feature"), st.sampled_from(LAYER_NAMES[:4]), st.integers(0, 50),
-              st.sampled_from(("bounds", "vertex", "midpoint", "outside", "edge"))),
+    st.tuples(
+        st.just("feature"),
+        st.sampled_from(LAYER_NAMES[:4]),
+        st.integers(0, 50),
+        st.sampled_from(("bounds", "vertex", "midpoint", "outside", "edge")),
+    ),
     st.tuples(st.just("aoi")),
 )
 ADVERSARIAL = (
-    "delete-with-body", "unknown-op", "surrogate-id", "surrogate-prop", "id-mismatch", "int-id", "nfd-id",
-    "nul-id", "space-id", "add-existing", "modify-missing", "delete-missing", "twice", "outside-aoi",
-    "bowtie", "wrong-type", "no-feature",
+    "delete-with-body",
+    "unknown-op",
+    "surrogate-id",
+    "surrogate-prop",
+    "id-mismatch",
+    "int-id",
+    "nfd-id",
+    "nul-id",
+    "space-id",
+    "add-existing",
+    "modify-missing",
+    "delete-missing",
+    "twice",
+    "outside-aoi",
+    "bowtie",
+    "wrong-type",
+    "no-feature",
 )
 
 
@@ -266,8 +301,10 @@ class TwinModel(RuleBasedStateMachine):
             self.eq(d["geometry"], None, what + " geometry")
         else:
             g = shapely.from_geojson(orjson.dumps(d["geometry"]))
-            self.ok(bool(shapely.equals_exact(g, want.geom, tolerance=0)) and g.geom_type == want.geom.geom_type,
-                    f"{what}: geometry {g.wkt} is not {want.geom.wkt}")
+            self.ok(
+                bool(shapely.equals_exact(g, want.geom, tolerance=0)) and g.geom_type == want.geom.geom_type,
+                f"{what}: geometry {g.wkt} is not {want.geom.wkt}",
+            )
 
     def apply_expected(self, changes: list[Change]) -> tuple[State, dict[str, dict[str, int]]]:
         """The model's own reading of a commit: upserts resolved, no-op modifies dropped."""
@@ -330,8 +367,14 @@ class TwinModel(RuleBasedStateMachine):
     def commit_one_layer(self, layer: str, specs: list[tuple[Any, ...]]) -> None:
         self.make_commit([(layer, *s[1:]) for s in specs], 0)  # equal commit times too
 
-    @rule(ops=st.lists(st.tuples(st.sampled_from(("delete", "noop", "upsert", "readd")), st.integers(0, 15)),
-                       min_size=1, max_size=4), spec=change_specs)
+    @rule(
+        ops=st.lists(
+            st.tuples(st.sampled_from(("delete", "noop", "upsert", "readd")), st.integers(0, 15)),
+            min_size=1,
+            max_size=4,
+        ),
+        spec=change_specs,
+    )
     def commit_edits(self, ops: list[tuple[str, int]], spec: tuple[Any, ...]) -> None:
         """Deletes, no-op modifies, upserts and re-adds across layers, beside one change of any kind."""
         layers = LAYER_NAMES
@@ -372,9 +415,18 @@ class TwinModel(RuleBasedStateMachine):
             else:
                 geom = make_geometry(kinds[kind_pick % len(kinds)], *gargs)
                 changes.append(Change(layer, op, fid, Feature(fid, geom, make_properties(layer, fid, v, text))))
-        note(f"commit step {self.head_seq + 1}: " + "; ".join(
-            f"{c.op} {c.layer}/{c.feature_id}" + (f" {c.feature.geometry.wkt if c.feature.geometry is not None else ''}"
-                                                 f" {c.feature.properties}" if c.feature else "") for c in changes))
+        note(
+            f"commit step {self.head_seq + 1}: "
+            + "; ".join(
+                f"{c.op} {c.layer}/{c.feature_id}"
+                + (
+                    f" {c.feature.geometry.wkt if c.feature.geometry is not None else ''} {c.feature.properties}"
+                    if c.feature
+                    else ""
+                )
+                for c in changes
+            )
+        )
         state, counts = self.apply_expected(changes)
         # Twin.revert stamps the time now, so after a revert the history goes on in real time.
         when = max(self.clock, datetime.now(UTC)) if self.reverted else self.clock + timedelta(seconds=seconds)
@@ -398,8 +450,11 @@ class TwinModel(RuleBasedStateMachine):
     def revert(self, pick: int) -> None:
         target = 1 + pick % self.head_seq
         before, made, now = self.states[target - 1], self.states[target], self.states[-1]
-        touched = [k for k in set(before) | set(made) if (before[k].key if k in before else None)
-                   != (made[k].key if k in made else None)]
+        touched = [
+            k
+            for k in set(before) | set(made)
+            if (before[k].key if k in before else None) != (made[k].key if k in made else None)
+        ]
         changed_since = any((made[k].key if k in made else None) != (now[k].key if k in now else None) for k in touched)
         if changed_since:
             try:
@@ -447,8 +502,11 @@ class TwinModel(RuleBasedStateMachine):
             bad = [Change("gates", "add", n, Feature(n, good.geometry, good.properties))]  # type: ignore[arg-type]
             named = None
         elif kind in ("nfd-id", "nul-id", "space-id"):
-            odd = {"nfd-id": unicodedata.normalize("NFD", "g-é" + str(n)), "nul-id": f"g-\x00{n}",
-                   "space-id": f"g-{n} "}[kind]
+            odd = {
+                "nfd-id": unicodedata.normalize("NFD", "g-é" + str(n)),
+                "nul-id": f"g-\x00{n}",
+                "space-id": f"g-{n} ",
+            }[kind]
             bad = [Change("gates", "add", odd, Feature(odd, good.geometry, {"code": f"C:{n}"}))]
             named = odd
         elif kind == "add-existing" and some_live:
@@ -461,8 +519,11 @@ class TwinModel(RuleBasedStateMachine):
         elif kind == "twice":
             bad = [Change("gates", "add", fid, good), Change("gates", "upsert", fid, good)]
         elif kind == "outside-aoi":
-            bad = [Change("gates", "add", fid, Feature(fid, Point(math.nextafter(X_MAX, math.inf), gy(n)),
-                                                       good.properties))]
+            bad = [
+                Change(
+                    "gates", "add", fid, Feature(fid, Point(math.nextafter(X_MAX, math.inf), gy(n)), good.properties)
+                )
+            ]
         elif kind == "bowtie":
             fid = POOL["halls"][n]
             bow = Polygon([(gx(1), gy(1)), (gx(3), gy(3)), (gx(3), gy(1)), (gx(1), gy(3))])
@@ -476,8 +537,15 @@ class TwinModel(RuleBasedStateMachine):
         if with_good:
             other = POOL["paths"][n]
             op = "modify" if other in self.live("paths") else "add"
-            changes.insert(0, Change("paths", op, other, Feature(other, LineString([(gx(0), gy(0)), (gx(n + 1), gy(2))]),
-                                                                 {"name": f"good {n}"})))
+            changes.insert(
+                0,
+                Change(
+                    "paths",
+                    op,
+                    other,
+                    Feature(other, LineString([(gx(0), gy(0)), (gx(n + 1), gy(2))]), {"name": f"good {n}"}),
+                ),
+            )
         note(f"refused_input: {kind} {[(c.layer, c.op, c.feature_id) for c in changes]}")
         head = self.twin.head()
         try:
@@ -532,9 +600,16 @@ class TwinModel(RuleBasedStateMachine):
                     out.append((nx, y0, nx + STEP, y1))
         return out
 
-    @rule(pick=st.integers(0, 1000), box_list=st.lists(box_specs, min_size=1, max_size=5),
-          limit=st.integers(0, 7), offset=st.integers(0, 6), after_pick=st.integers(0, 20))
-    def read_version(self, pick: int, box_list: list[tuple[Any, ...]], limit: int, offset: int, after_pick: int) -> None:
+    @rule(
+        pick=st.integers(0, 1000),
+        box_list=st.lists(box_specs, min_size=1, max_size=5),
+        limit=st.integers(0, 7),
+        offset=st.integers(0, 6),
+        after_pick=st.integers(0, 20),
+    )
+    def read_version(
+        self, pick: int, box_list: list[tuple[Any, ...]], limit: int, offset: int, after_pick: int
+    ) -> None:
         """Every read of every layer at one version against the model."""
         seq = pick % (self.head_seq + 1)
         ref = self.ref(seq)
@@ -553,8 +628,11 @@ class TwinModel(RuleBasedStateMachine):
             after = None if after_pick >= len(POOL[layer]) else POOL[layer][after_pick]
             sliced = [f for f in want if after is None or f > after][offset : offset + limit]
             page = self.twin.features(layer, ref, limit=limit, offset=offset, after=after)
-            self.eq((page.feature_ids, page.number_matched), (sliced, len(want)),
-                    f"page limit={limit} offset={offset} after={after!r} of {what}")
+            self.eq(
+                (page.feature_ids, page.number_matched),
+                (sliced, len(want)),
+                f"page limit={limit} offset={offset} after={after!r} of {what}",
+            )
             for fid in POOL[layer]:
                 if (layer, fid) in state:
                     self.check_feature(self.twin.feature(layer, fid, ref), fid, state[(layer, fid)], f"{what}/{fid}")
@@ -569,8 +647,16 @@ class TwinModel(RuleBasedStateMachine):
                 self.eq(self.twin.extent(layer, ref), None, f"extent of {what}")
                 continue
             bounds = shapely.bounds(geoms) if geoms else None
-            ext = None if bounds is None else (float(bounds[:, 0].min()), float(bounds[:, 1].min()),
-                                               float(bounds[:, 2].max()), float(bounds[:, 3].max()))
+            ext = (
+                None
+                if bounds is None
+                else (
+                    float(bounds[:, 0].min()),
+                    float(bounds[:, 1].min()),
+                    float(bounds[:, 2].max()),
+                    float(bounds[:, 3].max()),
+                )
+            )
             self.eq(self.twin.extent(layer, ref), ext, f"extent of {what}")
             rows = list(self.twin.export_rows(layer, ref))
             self.eq([r.feature_id for r in rows], want, f"export of {what}")
@@ -597,8 +683,12 @@ class TwinModel(RuleBasedStateMachine):
         """bbox reads of every layer with boxes made from every feature: each vertex, each segment's
         midpoint, the top edge, and one float step outside (where lines pass through corners and
         along edges, which random boxes rarely hit)."""
-        specs = [("feature", layer, k, mode) for layer in LAYER_NAMES[:4] for k in range(len(self.live(layer, seq)))
-                 for mode in ("vertex", "midpoint", "edge", "outside")]
+        specs = [
+            ("feature", layer, k, mode)
+            for layer in LAYER_NAMES[:4]
+            for k in range(len(self.live(layer, seq)))
+            for mode in ("vertex", "midpoint", "edge", "outside")
+        ]
         ref = self.ref(seq)
         for b in sorted(set(self.boxes(seq, specs))):
             for layer in LAYER_NAMES[:4]:
@@ -620,7 +710,10 @@ class TwinModel(RuleBasedStateMachine):
         got = self.twin.diff(self.ref(sa), self.ref(sb), layers)
         self.eq([(e.layer, e.feature_id, e.kind) for e in got], want, f"diff #{sa} -> #{sb}")
         for e in got:
-            for data, side in ((e.before, old.get((e.layer, e.feature_id))), (e.after, new.get((e.layer, e.feature_id)))):
+            for data, side in (
+                (e.before, old.get((e.layer, e.feature_id))),
+                (e.after, new.get((e.layer, e.feature_id))),
+            ):
                 if side is None:
                     self.eq(data, None, "diff side")
                 else:

@@ -110,7 +110,10 @@ def test_an_etag_of_head_goes_stale_when_head_moves(api: TestClient, site: tuple
         headers={**bearer(site[2]["editor"]), "Content-Type": "application/merge-patch+json"},
     )
     assert r.status_code == 204, r.text
-    assert api.get("/collections/halls/items/hall-1.1H", headers={"If-None-Match": hall.headers["etag"]}).status_code == 304
+    assert (
+        api.get("/collections/halls/items/hall-1.1H", headers={"If-None-Match": hall.headers["etag"]}).status_code
+        == 304
+    )
 
 
 def test_answers_to_a_token_are_private(api: TestClient, site: tuple[Path, Path, dict[str, str]]) -> None:

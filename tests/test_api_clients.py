@@ -145,8 +145,11 @@ def test_gdal_bbox_is_sent_to_the_server(server: LiveServer, oapif: str, twin: T
     for layer in ("halls", "roads", "landscaping"):
         mark = log_mark(server)
         df = pyogrio.read_dataframe(oapif, layer=layer, bbox=box)
-        expected = sorted(f["id"] for f in twin_features(twin, layer)
-                          if shapely.intersects(shapely.from_geojson(orjson.dumps(f["geometry"])), shapely.box(*box)))
+        expected = sorted(
+            f["id"]
+            for f in twin_features(twin, layer)
+            if shapely.intersects(shapely.from_geojson(orjson.dumps(f["geometry"])), shapely.box(*box))
+        )
         assert sorted(df["id"]) == expected, layer
         sent = requests_since(server, mark, f"/collections/{layer}/items")
         assert any("bbox=" in line for line in sent), sent
@@ -167,8 +170,10 @@ def test_gdal_asks_for_epsg_4549(server: LiveServer, oapif: str, twin: Twin) -> 
     assert df.crs is not None and df.crs.to_epsg() == 4549
     sent = requests_since(server, mark, "/collections/halls/items")
     assert any(f"crs={EPSG4549}" in line for line in sent), sent
-    stored = {f["id"]: shapely.get_coordinates(shapely.from_geojson(orjson.dumps(f["geometry"])))
-              for f in twin_features(twin, "halls")}
+    stored = {
+        f["id"]: shapely.get_coordinates(shapely.from_geojson(orjson.dumps(f["geometry"])))
+        for f in twin_features(twin, "halls")
+    }
     assert sorted(df["id"]) == sorted(stored)
     for fid, g in zip(df["id"], df.geometry, strict=True):
         east, north = T_4549.transform(stored[fid][:, 0], stored[fid][:, 1])
@@ -189,7 +194,10 @@ def _cli(tool: str) -> str:
     if path is None:
         missing_client(f"{tool} is not on PATH")
     out = subprocess.run(
-        [path, "--format", "OAPIF"], capture_output=True, text=True, timeout=SUBPROCESS  # type: ignore[list-item]
+        [path, "--format", "OAPIF"],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS,  # type: ignore[list-item]
     )
     if out.returncode != 0 or "OAPIF" not in out.stdout:
         missing_client(f"{tool}'s GDAL has no OAPIF driver")
@@ -204,8 +212,9 @@ def test_ogrinfo_lists_the_layers_and_counts(server: LiveServer, twin: Twin) -> 
     assert out.returncode == 0, out.stderr
     listed = re.findall(r"^\d+: (\S+)", out.stdout, flags=re.MULTILINE)
     assert listed == collection_ids(server), out.stdout
-    out = subprocess.run([ogrinfo, "-ro", "-so", f"OAPIF:{server.url}", "halls"], capture_output=True, text=True,
-                         timeout=SUBPROCESS)
+    out = subprocess.run(
+        [ogrinfo, "-ro", "-so", f"OAPIF:{server.url}", "halls"], capture_output=True, text=True, timeout=SUBPROCESS
+    )
     assert out.returncode == 0, out.stderr
     assert f"Feature Count: {twin.count('halls')}" in out.stdout
 
@@ -216,8 +225,21 @@ def test_ogr2ogr_copies_a_layer_out(server: LiveServer, twin: Twin, tmp_path: Pa
     if ogr2ogr is None:
         missing_client("ogr2ogr is not on PATH")
     out_file = tmp_path / "landscaping.gpkg"
-    out = subprocess.run([ogr2ogr, "-f", "GPKG", "-nlt", "GEOMETRY", str(out_file), f"OAPIF:{server.url}",  # type: ignore[list-item]
-                          "landscaping"], capture_output=True, text=True, timeout=SUBPROCESS)
+    out = subprocess.run(
+        [
+            ogr2ogr,
+            "-f",
+            "GPKG",
+            "-nlt",
+            "GEOMETRY",
+            str(out_file),
+            f"OAPIF:{server.url}",  # type: ignore[list-item]
+            "landscaping",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS,
+    )
     assert out.returncode == 0, out.stderr
     df = pyogrio.read_dataframe(out_file)
     assert sorted(df["id"]) == twin.feature_ids("landscaping")
@@ -260,8 +282,11 @@ def test_owslib_queryables_filter_and_bbox(owslib_features: Any, twin: Twin) -> 
     assert sorted(f["id"] for f in res["features"]) == expected
     box = (121.2930, 31.1880, 121.2950, 31.1900)
     res = w.collection_items("halls", limit=100, bbox=list(box))
-    expected = sorted(f["id"] for f in twin_features(twin, "halls")
-                      if shapely.intersects(shapely.from_geojson(orjson.dumps(f["geometry"])), shapely.box(*box)))
+    expected = sorted(
+        f["id"]
+        for f in twin_features(twin, "halls")
+        if shapely.intersects(shapely.from_geojson(orjson.dumps(f["geometry"])), shapely.box(*box))
+    )
     assert sorted(f["id"] for f in res["features"]) == expected and 0 < len(expected) < twin.count("halls")
 
 
@@ -300,8 +325,12 @@ def test_writes_over_the_wire(server: LiveServer, site: tuple[Path, Path, dict[s
         yield big[-3:]
 
     try:
-        r = httpx.post(server.url + "/collections/halls/items", content=chunks(),
-                       headers={"Content-Type": "application/geo+json", **bearer(site[2]["editor"])}, timeout=HTTP)
+        r = httpx.post(
+            server.url + "/collections/halls/items",
+            content=chunks(),
+            headers={"Content-Type": "application/geo+json", **bearer(site[2]["editor"])},
+            timeout=HTTP,
+        )
         assert r.status_code == 413, r.status_code
     except httpx.WriteError:
         pass  # the server answered and closed while the body was still coming: also a refusal
@@ -351,8 +380,13 @@ def test_no_server_errors_on_any_get(server: LiveServer) -> None:
 
     def fuzz(op: Any, mode: Any, pinned: dict[str, str] | None, examples: int) -> None:
         @given(case=op.as_strategy(generation_mode=mode, path_parameters=pinned))
-        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-                  derandomize=True)
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=True,
+        )
         def run(case: Any) -> None:
             resp = case.call(base_url=server.url, session=session, timeout=HTTP)
             if resp.status_code >= 500:
@@ -397,6 +431,7 @@ def test_no_server_errors_on_any_write(site: tuple[Path, Path, dict[str, str]], 
         session.headers.update(bearer(site[2]["editor"]))
         failures: list[str] = []
         answered: list[int] = []
+
         def fuzz(op: Any, path_params: dict[str, str] | None) -> None:
             @given(case=op.as_strategy(generation_mode=GenerationMode.POSITIVE, path_parameters=path_params))
             @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None,

@@ -83,8 +83,15 @@ def flower_bed(fid: str | None = "ls-flower-bed-test", **props: Any) -> dict[str
         "type": "Feature",
         "geometry": {
             "type": "Polygon",
-            "coordinates": [[[121.2950, 31.1860], [121.2954, 31.1860], [121.2954, 31.1863], [121.2950, 31.1863],
-                             [121.2950, 31.1860]]],
+            "coordinates": [
+                [
+                    [121.2950, 31.1860],
+                    [121.2954, 31.1860],
+                    [121.2954, 31.1863],
+                    [121.2950, 31.1863],
+                    [121.2950, 31.1860],
+                ]
+            ],
         },
         "properties": {
             "code": "FB-T1",
@@ -133,8 +140,13 @@ def send(api: TestClient, method: str, url: str, body: Any, headers: dict[str, s
 def test_post_is_one_commit_by_the_token_holder(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
     n, head = state(api)
     count = twin.count("landscaping")
-    r = send(api, "POST", "/collections/landscaping/items", flower_bed(),
-             {**editor, "X-Twin-Message": "Flower bed at the P5 walkway"})
+    r = send(
+        api,
+        "POST",
+        "/collections/landscaping/items",
+        flower_bed(),
+        {**editor, "X-Twin-Message": "Flower bed at the P5 walkway"},
+    )
     assert r.status_code == 201, r.text
     assert r.headers["location"].endswith("/collections/landscaping/items/ls-flower-bed-test")
     commit = r.headers["x-twin-commit"]
@@ -213,9 +225,16 @@ def test_patch_is_one_commit_whose_diff_shows_the_change(api: TestClient, twin: 
     assert before["properties"]["project_code"] == "HL-02"
     n, head = state(api)
     patch = {"properties": {"notes": "Ceiling lights replaced; handed over 2026-10-30.", "project_code": None}}
-    r = api.patch("/collections/halls/items/hall-2.1H", content=orjson.dumps(patch),
-                  headers={**editor, "Content-Type": "application/merge-patch+json", "If-Match": etag,
-                           "X-Twin-Message": "Hall 2.1H handed over"})
+    r = api.patch(
+        "/collections/halls/items/hall-2.1H",
+        content=orjson.dumps(patch),
+        headers={
+            **editor,
+            "Content-Type": "application/merge-patch+json",
+            "If-Match": etag,
+            "X-Twin-Message": "Hall 2.1H handed over",
+        },
+    )
     assert r.status_code == 204, r.text
     n2, head2 = state(api)
     assert n2 == n + 1 and head2 == r.headers["x-twin-commit"]
@@ -240,15 +259,22 @@ def test_patch_geometry_in_content_crs(api: TestClient, twin: Twin, editor: dict
     ring = np.array(doc["geometry"]["coordinates"][0]) + [0.0001, 0.0]
     e, n = T_4549.transform(ring[:, 0], ring[:, 1])
     patch = {"geometry": {"type": "Polygon", "coordinates": [np.column_stack([n, e]).tolist()]}}
-    r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", patch,
-             {**editor, "If-Match": etag, "Content-Crs": f"<{EPSG4549}>"})
+    r = send(
+        api,
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        patch,
+        {**editor, "If-Match": etag, "Content-Crs": f"<{EPSG4549}>"},
+    )
     assert r.status_code == 204, r.text
     stored = shapely.get_coordinates(feature_from_geojson(twin.feature("halls", "hall-1.1H")).geometry)
     assert np.max(np.abs(stored - ring)) < 1e-7
     assert orjson.loads(twin.feature("halls", "hall-1.1H"))["properties"] == doc["properties"]
 
 
-def test_delete_is_one_commit_and_the_past_keeps_the_feature(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+def test_delete_is_one_commit_and_the_past_keeps_the_feature(
+    api: TestClient, twin: Twin, editor: dict[str, str]
+) -> None:
     _, etag = hall(api, "hall-NH")
     n, _ = state(api)
     r = api.delete("/collections/halls/items/hall-NH", headers={**editor, "If-Match": etag})
@@ -265,31 +291,52 @@ def test_delete_is_one_commit_and_the_past_keeps_the_feature(api: TestClient, tw
 
 
 def test_if_match_star_and_lists(api: TestClient, editor: dict[str, str]) -> None:
-    r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"notes": "one"}},
-             {**editor, "If-Match": "*"})
+    r = send(
+        api,
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        {"properties": {"notes": "one"}},
+        {**editor, "If-Match": "*"},
+    )
     assert r.status_code == 204, r.text
     _, etag = hall(api)
-    r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"notes": "two"}},
-             {**editor, "If-Match": f'"0000", {etag}'})
+    r = send(
+        api,
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        {"properties": {"notes": "two"}},
+        {**editor, "If-Match": f'"0000", {etag}'},
+    )
     assert r.status_code == 204, r.text
     assert hall(api)[0]["properties"]["notes"] == "two"
 
 
 # ---------------------------------------------------------------------------- optimistic locking
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
-def test_stale_if_match_is_412_and_nothing_changes(api: TestClient, twin: Twin, editor: dict[str, str], method: str) -> None:
+def test_stale_if_match_is_412_and_nothing_changes(
+    api: TestClient, twin: Twin, editor: dict[str, str], method: str
+) -> None:
     doc, stale = hall(api)
     # Someone else changes the hall after we read it.
-    r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"notes": "changed by Zhou Min"}},
-             {**editor, "If-Match": stale})
+    r = send(
+        api,
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        {"properties": {"notes": "changed by Zhou Min"}},
+        {**editor, "If-Match": stale},
+    )
     assert r.status_code == 204
     n, head = state(api)
     current = twin.feature("halls", "hall-1.1H")
     body = {"type": "Feature", "geometry": doc["geometry"], "properties": {**doc["properties"], "notes": "mine"}}
     if method == "PATCH":
         body = {"properties": {"notes": "mine"}}
-    r = api.request(method, "/collections/halls/items/hall-1.1H",
-                    content=orjson.dumps(body) if method != "DELETE" else None, headers={**editor, "If-Match": stale})
+    r = api.request(
+        method,
+        "/collections/halls/items/hall-1.1H",
+        content=orjson.dumps(body) if method != "DELETE" else None,
+        headers={**editor, "If-Match": stale},
+    )
     problem_of(r, 412)
     assert state(api) == (n, head)
     assert twin.feature("halls", "hall-1.1H") == current
@@ -310,8 +357,9 @@ class RacingTwin(Twin):
         return super().commit(changes, **kw)
 
 
-def test_if_match_holds_against_a_concurrent_commit(base: tuple[Path, Path, dict[str, str]], store: Path,
-                                                    editor: dict[str, str]) -> None:
+def test_if_match_holds_against_a_concurrent_commit(
+    base: tuple[Path, Path, dict[str, str]], store: Path, editor: dict[str, str]
+) -> None:
     """If-Match is checked and the commit made as one step: a commit landing in between is not lost.
 
     Here the other writer commits after the API compared the ETag but before it committed; the
@@ -319,15 +367,19 @@ def test_if_match_holds_against_a_concurrent_commit(base: tuple[Path, Path, dict
     """
     racing = RacingTwin(store)
     try:
-        with TestClient(create_app(ApiSettings(store=store), racing),
-                        raise_server_exceptions=False) as api:
+        with TestClient(create_app(ApiSettings(store=store), racing), raise_server_exceptions=False) as api:
             _, etag = hall(api)
             theirs = feature_from_geojson(racing.feature("halls", "hall-1.1H"))
             theirs.properties["notes"] = "changed by Zhou Min"
             racing.intruder = [Change("halls", "modify", "hall-1.1H", theirs)]
             n = versions(api)["numberMatched"]
-            r = send(api, "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"floor_area_m2": 1.0}},
-                     {**editor, "If-Match": etag})
+            r = send(
+                api,
+                "PATCH",
+                "/collections/halls/items/hall-1.1H",
+                {"properties": {"floor_area_m2": 1.0}},
+                {**editor, "If-Match": etag},
+            )
             assert r.status_code in (409, 412), (r.status_code, r.text)
             assert versions(api)["numberMatched"] == n + 1  # only the other writer's commit
             assert hall(api)[0]["properties"]["notes"] == "changed by Zhou Min"
@@ -336,14 +388,14 @@ def test_if_match_holds_against_a_concurrent_commit(base: tuple[Path, Path, dict
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
-def test_if_match_write_lands_on_a_commit_to_another_feature(base: tuple[Path, Path, dict[str, str]], store: Path,
-                                                             editor: dict[str, str], method: str) -> None:
+def test_if_match_write_lands_on_a_commit_to_another_feature(
+    base: tuple[Path, Path, dict[str, str]], store: Path, editor: dict[str, str], method: str
+) -> None:
     """A commit to another hall landing between the ETag check and the commit does not stop the
     write: it applies on top (204), after the other writer's commit, and both changes stay."""
     racing = RacingTwin(store)
     try:
-        with TestClient(create_app(ApiSettings(store=store), racing),
-                        raise_server_exceptions=False) as api:
+        with TestClient(create_app(ApiSettings(store=store), racing), raise_server_exceptions=False) as api:
             doc, etag = hall(api)
             theirs = feature_from_geojson(racing.feature("halls", "hall-1.2H"))
             theirs.properties["notes"] = "changed by Zhou Min"
@@ -384,8 +436,12 @@ def test_options_answers_allow(api: TestClient) -> None:
 
 # ---------------------------------------------------------------------------- bad input
 def _bowtie() -> dict[str, Any]:
-    return {"type": "Polygon", "coordinates": [[[121.295, 31.186], [121.296, 31.187], [121.296, 31.186],
-                                                [121.295, 31.187], [121.295, 31.186]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [
+            [[121.295, 31.186], [121.296, 31.187], [121.296, 31.186], [121.295, 31.187], [121.295, 31.186]]
+        ],
+    }
 
 
 def _square(x: float, y: float, side: float = 0.0002) -> dict[str, Any]:
@@ -415,47 +471,207 @@ BAD = [
     ("malformed JSON", "POST", "/collections/landscaping/items", b'{"type": "Feature", "geometry": {', {}, 400, "JSON"),
     ("empty body", "POST", "/collections/landscaping/items", b"", {}, 400, "JSON"),
     ("a JSON array", "POST", "/collections/landscaping/items", b"[1, 2]", {}, 400, "Feature"),
-    ("not a Feature", "POST", "/collections/landscaping/items", {"type": "Point", "coordinates": [121.29, 31.19]}, {}, 400, "Feature"),
-    ("empty collection", "POST", "/collections/landscaping/items", {"type": "FeatureCollection", "features": []}, {}, 400, "Feature"),
+    (
+        "not a Feature",
+        "POST",
+        "/collections/landscaping/items",
+        {"type": "Point", "coordinates": [121.29, 31.19]},
+        {},
+        400,
+        "Feature",
+    ),
+    (
+        "empty collection",
+        "POST",
+        "/collections/landscaping/items",
+        {"type": "FeatureCollection", "features": []},
+        {},
+        400,
+        "Feature",
+    ),
     ("no geometry", "POST", "/collections/landscaping/items", _with(None), {}, 400, "geometry"),
-    ("geometry not an object", "POST", "/collections/landscaping/items", _with("POINT (121.29 31.19)"), {}, 400, "geometry"),
-    ("unreadable coordinates", "POST", "/collections/landscaping/items", _with({"type": "Polygon", "coordinates": "x"}), {}, 400, "geometry"),
-    ("unclosed ring", "POST", "/collections/landscaping/items",
-     _with({"type": "Polygon", "coordinates": [[[121.295, 31.186], [121.296, 31.186], [121.296, 31.187]]]}), {}, 400, "geometry"),
-    ("unknown geometry type", "POST", "/collections/landscaping/items", _with({"type": "Circle", "coordinates": [121.29, 31.19]}), {}, 400, "geometry"),
+    (
+        "geometry not an object",
+        "POST",
+        "/collections/landscaping/items",
+        _with("POINT (121.29 31.19)"),
+        {},
+        400,
+        "geometry",
+    ),
+    (
+        "unreadable coordinates",
+        "POST",
+        "/collections/landscaping/items",
+        _with({"type": "Polygon", "coordinates": "x"}),
+        {},
+        400,
+        "geometry",
+    ),
+    (
+        "unclosed ring",
+        "POST",
+        "/collections/landscaping/items",
+        _with({"type": "Polygon", "coordinates": [[[121.295, 31.186], [121.296, 31.186], [121.296, 31.187]]]}),
+        {},
+        400,
+        "geometry",
+    ),
+    (
+        "unknown geometry type",
+        "POST",
+        "/collections/landscaping/items",
+        _with({"type": "Circle", "coordinates": [121.29, 31.19]}),
+        {},
+        400,
+        "geometry",
+    ),
     ("self-intersecting polygon", "POST", "/collections/landscaping/items", _with(_bowtie()), {}, 400, "invalid"),
-    ("wrong geometry type", "POST", "/collections/halls/items",
-     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.295, 31.189]},
-      "properties": {"code": "X", "name_zh": "x", "name_en": "x", "level": "0m", "hall_type": "exhibition", "responsible_unit": "u"}},
-     {}, 400, "Point"),
-    ("lat/lon swapped: outside the venue", "POST", "/collections/landscaping/items",
-     _with(_square(31.1860, 121.2950)), {}, 400, "area of interest"),
-    ("in Beijing: outside the venue", "POST", "/collections/landscaping/items",
-     _with(_square(116.39, 39.91)), {}, 400, "area of interest"),
-    ("metres without Content-Crs", "POST", "/collections/landscaping/items",
-     _with(_square(623500.0, 3452700.0)), {}, 400, "area of interest"),
-    ("unknown Content-Crs", "POST", "/collections/landscaping/items", flower_bed(),
-     {"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/99999>"}, 400, "CRS"),
-    ("missing required property", "POST", "/collections/landscaping/items", _bad_props(name_zh=None), {}, 400, "name_zh"),
+    (
+        "wrong geometry type",
+        "POST",
+        "/collections/halls/items",
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [121.295, 31.189]},
+            "properties": {
+                "code": "X",
+                "name_zh": "x",
+                "name_en": "x",
+                "level": "0m",
+                "hall_type": "exhibition",
+                "responsible_unit": "u",
+            },
+        },
+        {},
+        400,
+        "Point",
+    ),
+    (
+        "lat/lon swapped: outside the venue",
+        "POST",
+        "/collections/landscaping/items",
+        _with(_square(31.1860, 121.2950)),
+        {},
+        400,
+        "area of interest",
+    ),
+    (
+        "in Beijing: outside the venue",
+        "POST",
+        "/collections/landscaping/items",
+        _with(_square(116.39, 39.91)),
+        {},
+        400,
+        "area of interest",
+    ),
+    (
+        "metres without Content-Crs",
+        "POST",
+        "/collections/landscaping/items",
+        _with(_square(623500.0, 3452700.0)),
+        {},
+        400,
+        "area of interest",
+    ),
+    (
+        "unknown Content-Crs",
+        "POST",
+        "/collections/landscaping/items",
+        flower_bed(),
+        {"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/99999>"},
+        400,
+        "CRS",
+    ),
+    (
+        "missing required property",
+        "POST",
+        "/collections/landscaping/items",
+        _bad_props(name_zh=None),
+        {},
+        400,
+        "name_zh",
+    ),
     ("value not allowed", "POST", "/collections/landscaping/items", _bad_props(kind="fountain"), {}, 400, "kind"),
     ("wrong value type", "POST", "/collections/landscaping/items", _bad_props(pots="many"), {}, 400, "pots"),
     ("unknown property", "POST", "/collections/landscaping/items", _bad_props(colour="red"), {}, 400, "colour"),
     ("id exists already", "POST", "/collections/landscaping/items", flower_bed("ls-clover-green"), {}, None, "exists"),
     ("unknown collection", "POST", "/collections/fountains/items", flower_bed(), {}, 404, "fountains"),
-    ("not JSON media type", "POST", "/collections/landscaping/items", flower_bed(), {"Content-Type": "text/plain"}, 415, "geo+json"),
+    (
+        "not JSON media type",
+        "POST",
+        "/collections/landscaping/items",
+        flower_bed(),
+        {"Content-Type": "text/plain"},
+        415,
+        "geo+json",
+    ),
     ("PUT of an unknown feature", "PUT", "/collections/landscaping/items/ls-nope", flower_bed(), {}, 404, "ls-nope"),
-    ("PUT of two features", "PUT", "/collections/landscaping/items/ls-clover-green",
-     {"type": "FeatureCollection", "features": [flower_bed(), flower_bed("x")]}, {}, 400, "one"),
-    ("PUT outside the venue", "PUT", "/collections/landscaping/items/ls-clover-green",
-     _with(_square(0.0, 0.0)), {}, 400, "area of interest"),
-    ("PATCH of an unknown feature", "PATCH", "/collections/halls/items/hall-99H", {"properties": {"notes": "x"}}, {}, 404, "hall-99H"),
+    (
+        "PUT of two features",
+        "PUT",
+        "/collections/landscaping/items/ls-clover-green",
+        {"type": "FeatureCollection", "features": [flower_bed(), flower_bed("x")]},
+        {},
+        400,
+        "one",
+    ),
+    (
+        "PUT outside the venue",
+        "PUT",
+        "/collections/landscaping/items/ls-clover-green",
+        _with(_square(0.0, 0.0)),
+        {},
+        400,
+        "area of interest",
+    ),
+    (
+        "PATCH of an unknown feature",
+        "PATCH",
+        "/collections/halls/items/hall-99H",
+        {"properties": {"notes": "x"}},
+        {},
+        404,
+        "hall-99H",
+    ),
     ("PATCH not an object", "PATCH", "/collections/halls/items/hall-1.1H", b'"notes"', {}, 400, "object"),
     ("PATCH malformed JSON", "PATCH", "/collections/halls/items/hall-1.1H", b"{notes: 1}", {}, 400, "JSON"),
-    ("PATCH value not allowed", "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"level": "99m"}}, {}, 400, "level"),
-    ("PATCH number as text", "PATCH", "/collections/halls/items/hall-1.1H", {"properties": {"floor_area_m2": "big"}}, {}, 400, "floor_area_m2"),
-    ("PATCH geometry outside", "PATCH", "/collections/halls/items/hall-1.1H",
-     {"geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}}, {}, 400, "area of interest"),
-    ("PATCH invalid geometry", "PATCH", "/collections/halls/items/hall-1.1H", {"geometry": _bowtie()}, {}, 400, "invalid"),
+    (
+        "PATCH value not allowed",
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        {"properties": {"level": "99m"}},
+        {},
+        400,
+        "level",
+    ),
+    (
+        "PATCH number as text",
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        {"properties": {"floor_area_m2": "big"}},
+        {},
+        400,
+        "floor_area_m2",
+    ),
+    (
+        "PATCH geometry outside",
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        {"geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}},
+        {},
+        400,
+        "area of interest",
+    ),
+    (
+        "PATCH invalid geometry",
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        {"geometry": _bowtie()},
+        {},
+        400,
+        "invalid",
+    ),
     ("DELETE of an unknown feature", "DELETE", "/collections/halls/items/hall-99H", None, {}, 404, "hall-99H"),
     ("DELETE in an unknown collection", "DELETE", "/collections/fountains/items/x", None, {}, 404, "fountains"),
 ]
@@ -463,8 +679,16 @@ BAD = [
 
 @pytest.mark.parametrize("name,method,url,body,headers,status,reason", BAD, ids=[b[0] for b in BAD])
 def test_bad_input_is_4xx_with_a_reason_and_nothing_changes(
-    api: TestClient, twin: Twin, editor: dict[str, str], name: str, method: str, url: str, body: Any,
-    headers: dict[str, str], status: int | None, reason: str,
+    api: TestClient,
+    twin: Twin,
+    editor: dict[str, str],
+    name: str,
+    method: str,
+    url: str,
+    body: Any,
+    headers: dict[str, str],
+    status: int | None,
+    reason: str,
 ) -> None:
     n, head = state(api)
     before = snapshot(twin)
@@ -483,11 +707,22 @@ def test_bad_input_is_4xx_with_a_reason_and_nothing_changes(
 
 def test_a_hall_code_names_one_hall(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
     n, _ = state(api)
-    body = {"type": "Feature", "id": "hall-9.9H",
-            "geometry": {"type": "Polygon", "coordinates": [[[121.2900, 31.2000], [121.2905, 31.2000],
-                                                              [121.2905, 31.2005], [121.2900, 31.2000]]]},
-            "properties": {"code": "1.1H", "name_zh": "x", "name_en": "x", "level": "0m", "hall_type": "exhibition",
-                           "responsible_unit": "u"}}
+    body = {
+        "type": "Feature",
+        "id": "hall-9.9H",
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[121.2900, 31.2000], [121.2905, 31.2000], [121.2905, 31.2005], [121.2900, 31.2000]]],
+        },
+        "properties": {
+            "code": "1.1H",
+            "name_zh": "x",
+            "name_en": "x",
+            "level": "0m",
+            "hall_type": "exhibition",
+            "responsible_unit": "u",
+        },
+    }
     r = send(api, "POST", "/collections/halls/items", body, editor)
     problem_of(r, 400)
     assert "1.1H" in r.text
@@ -509,8 +744,9 @@ def test_a_body_over_the_default_limit_is_413(api: TestClient, twin: Twin, edito
     assert "ls-flower-bed-test" not in twin.feature_ids("landscaping")
 
 
-def test_a_streamed_body_over_the_limit_is_413(base: tuple[Path, Path, dict[str, str]], store: Path,
-                                               editor: dict[str, str]) -> None:
+def test_a_streamed_body_over_the_limit_is_413(
+    base: tuple[Path, Path, dict[str, str]], store: Path, editor: dict[str, str]
+) -> None:
     """Without a Content-Length (chunked), the limit still holds: counted as the body arrives."""
     body = orjson.dumps(flower_bed(notes="y" * 5000))
 
@@ -533,10 +769,18 @@ def test_a_streamed_body_over_the_limit_is_413(base: tuple[Path, Path, dict[str,
 # ---------------------------------------------------------------------------- what was written reads back safely
 def test_html_escapes_what_editors_write(api: TestClient, editor: dict[str, str]) -> None:
     evil = '<script>alert("x")</script>'
-    r = send(api, "POST", "/collections/landscaping/items", flower_bed(name_en=evil, notes=f"<img src=x onerror=1> {evil}"),
-             editor)
+    r = send(
+        api,
+        "POST",
+        "/collections/landscaping/items",
+        flower_bed(name_en=evil, notes=f"<img src=x onerror=1> {evil}"),
+        editor,
+    )
     assert r.status_code == 201, r.text
-    for url in ("/collections/landscaping/items/ls-flower-bed-test?f=html", "/collections/landscaping/items?f=html&limit=100"):
+    for url in (
+        "/collections/landscaping/items/ls-flower-bed-test?f=html",
+        "/collections/landscaping/items?f=html&limit=100",
+    ):
         page = api.get(url).text
         assert "<script>alert" not in page and "<img src=x" not in page
         assert "&lt;script&gt;" in page
@@ -612,15 +856,24 @@ def test_records_without_geometry_are_written_through_the_api(api: TestClient, e
         r = send(api, "POST", f"/collections/{schema.name}/items", body, editor)
         assert r.status_code == 201, r.text
         etag = r.headers["etag"]
-        r = send(api, "PATCH", f"/collections/{schema.name}/items/rec-2",
-                 {"properties": {schema.code_field or "name_en": "TEST-2b"}}, {**editor, "If-Match": etag})
+        r = send(
+            api,
+            "PATCH",
+            f"/collections/{schema.name}/items/rec-2",
+            {"properties": {schema.code_field or "name_en": "TEST-2b"}},
+            {**editor, "If-Match": etag},
+        )
         assert r.status_code == 204, r.text
         assert state(api)[0] == n + 2
         got = api.get(f"/collections/{schema.name}/items/rec-2").json()
         assert got["geometry"] is None and got["properties"][schema.code_field or "name_en"] == "TEST-2b"
         # A record refuses a geometry.
-        body = {"type": "Feature", "id": "rec-3", "geometry": {"type": "Point", "coordinates": [121.29, 31.19]},
-                "properties": a_record(schema, 3)}
+        body = {
+            "type": "Feature",
+            "id": "rec-3",
+            "geometry": {"type": "Point", "coordinates": [121.29, 31.19]},
+            "properties": a_record(schema, 3),
+        }
         problem_of(send(api, "POST", f"/collections/{schema.name}/items", body, editor), 400)
 
 

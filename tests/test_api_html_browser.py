@@ -21,10 +21,10 @@ import httpx
 import pytest
 from api_server import LiveServer, build_venue
 from deadlines import BROWSER_MS, HTTP
-from web_support import artifacts_dir, launch_chromium
+from web_support import artifacts_dir
 
 try:
-    from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import Browser, Page
 except ImportError:  # pragma: no cover - the dev extra installs it
     pytest.fail("playwright is needed for the page tests: pip install -e '.[dev]'", pytrace=False)
 
@@ -40,14 +40,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     s = LiveServer(store, d / "server.log")
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = launch_chromium(pw, timeout=BROWSER_MS)
-        yield b
-        b.close()
 
 
 class Visit:

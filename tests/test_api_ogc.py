@@ -206,8 +206,20 @@ def test_openapi_document_is_openapi_30_and_describes_the_routes(api: TestClient
     ):
         assert p in paths, p
     params = {p["name"] for p in paths["/collections/{collectionId}/items"]["get"]["parameters"]}
-    assert {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "filter", "filter-lang", "sortby",
-            "properties", "version", "asof"} <= params
+    assert {
+        "limit",
+        "offset",
+        "bbox",
+        "bbox-crs",
+        "crs",
+        "datetime",
+        "filter",
+        "filter-lang",
+        "sortby",
+        "properties",
+        "version",
+        "asof",
+    } <= params
     assert '{"type":"null"}' not in orjson.dumps(doc).decode()  # OpenAPI 3.0 spells it nullable
     html = api.get("/docs")
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
@@ -275,7 +287,7 @@ def test_cursor_paging(api: TestClient, twin: Twin) -> None:
 
 def test_paging_keeps_filter_and_sort(api: TestClient, twin: Twin) -> None:
     feats = [f for f in twin_features(twin, "roads") if f["properties"]["road_class"] != "internal"]
-    expected = [f["id"] for f in sorted(feats, key=lambda f: (f["properties"]["code"]), reverse=True)]
+    expected = [f["id"] for f in sorted(feats, key=lambda f: f["properties"]["code"], reverse=True)]
     got, pages = all_pages(api, "/collections/roads/items?limit=3&filter=road_class<>'internal'&sortby=-code")
     assert got == expected
     assert pages == math.ceil(len(expected) / 3)
@@ -538,16 +550,18 @@ def test_bbox_crs_epsg_4549_and_the_equivalent_crs84_bbox_agree(api: TestClient,
     inv = Transformer.from_crs("EPSG:4549", "EPSG:4326", always_xy=True)
     for layer in ("halls", "south_plaza", "landscaping"):
         expected = sorted(ids(items(api, layer, bbox=",".join(map(str, box)))))
-        region = shapely.transform(shapely.box(*box).segmentize(0.0001),
-                                   lambda xy: np.column_stack(T_4549.transform(xy[:, 0], xy[:, 1])))
+        region = shapely.transform(
+            shapely.box(*box).segmentize(0.0001), lambda xy: np.column_stack(T_4549.transform(xy[:, 0], xy[:, 1]))
+        )
         e0, n0, e1, n1 = region.bounds
         # The 4549 box around the region is slightly larger than it: only features close to the
         # edge may differ, and the exact answer is the features that 4549 box meets.
         doc = items(api, layer, bbox=f"{n0},{e0},{n1},{e1}", **{"bbox-crs": EPSG4549})
         got = sorted(ids(doc))
         assert set(expected) <= set(got)
-        outer = shapely.transform(shapely.box(e0, n0, e1, n1).segmentize(5),
-                                  lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])))
+        outer = shapely.transform(
+            shapely.box(e0, n0, e1, n1).segmentize(5), lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1]))
+        )
         assert got == _intersecting(twin, layer, outer)
 
 
@@ -611,8 +625,14 @@ def test_time_travel_on_items_filter_bbox_and_crs_together(api: TestClient, twin
     ref = twin.resolve(asof="2026-09-01")
     feats = [f for f in twin_features(twin, "landscaping", ref) if f["properties"]["kind"] == "flower_bed"]
     expected = sorted(f["id"] for f in feats if shapely.intersects(geom(f), shapely.box(121.28, 31.18, 121.31, 31.20)))
-    doc = items(api, "landscaping", asof="2026-09-01", filter="kind='flower_bed'", bbox="121.28,31.18,121.31,31.20",
-                crs=EPSG4549)
+    doc = items(
+        api,
+        "landscaping",
+        asof="2026-09-01",
+        filter="kind='flower_bed'",
+        bbox="121.28,31.18,121.31,31.20",
+        crs=EPSG4549,
+    )
     assert sorted(ids(doc)) == expected and len(expected) == 4
     assert doc["twin:version"] == ref.commit.id  # type: ignore[union-attr]
     checkpoint = items(api, "landscaping", filter="kind='flower_bed'", version=bundled(twin, 10))
@@ -664,15 +684,26 @@ def _expect(twin: Twin, layer: str, pred: Any) -> list[str]:
 FILTERS = [
     ("halls", "level='16m'", lambda p: p["level"] == "16m"),
     ("halls", "floor_area_m2 > 25000", lambda p: (p.get("floor_area_m2") or 0) > 25000),
-    ("halls", "floor_area_m2 >= 25000 AND hall_type = 'exhibition' AND level = '0m'",
-     lambda p: (p.get("floor_area_m2") or 0) >= 25000 and p["hall_type"] == "exhibition" and p["level"] == "0m"),
+    (
+        "halls",
+        "floor_area_m2 >= 25000 AND hall_type = 'exhibition' AND level = '0m'",
+        lambda p: (p.get("floor_area_m2") or 0) >= 25000 and p["hall_type"] == "exhibition" and p["level"] == "0m",
+    ),
     ("halls", "code IN ('1.1H', 'NH', 'GC', '9.9H')", lambda p: p["code"] in ("1.1H", "NH", "GC")),
     ("halls", "name_en LIKE 'Hall 2%'", lambda p: p["name_en"].startswith("Hall 2")),
     ("halls", "NOT (level = '0m')", lambda p: p["level"] != "0m"),
     ("halls", "project_code IS NULL", lambda p: p.get("project_code") is None),
-    ("roads", "road_class = 'arterial' OR works = 'ramp'", lambda p: p["road_class"] == "arterial" or p.get("works") == "ramp"),
+    (
+        "roads",
+        "road_class = 'arterial' OR works = 'ramp'",
+        lambda p: p["road_class"] == "arterial" or p.get("works") == "ramp",
+    ),
     ("roads", "lanes BETWEEN 2 AND 4", lambda p: p.get("lanes") is not None and 2 <= p["lanes"] <= 4),
-    ("landscaping", "pots > 30000 OR trees >= 46", lambda p: (p.get("pots") or 0) > 30000 or (p.get("trees") or 0) >= 46),
+    (
+        "landscaping",
+        "pots > 30000 OR trees >= 46",
+        lambda p: (p.get("pots") or 0) > 30000 or (p.get("trees") or 0) >= 46,
+    ),
     ("south_plaza", "temporary = true", lambda p: p.get("temporary") is True),
     ("landscaping", "responsible_unit LIKE '%绿化%'", lambda p: "绿化" in p["responsible_unit"]),
 ]
@@ -697,10 +728,15 @@ def test_some_filters_select_some_but_not_all(twin: Twin) -> None:
 
 
 def test_cql2_json_filter_equals_the_text_one(api: TestClient, twin: Twin) -> None:
-    js = orjson.dumps({"op": "and", "args": [
-        {"op": "=", "args": [{"property": "level"}, "0m"]},
-        {"op": ">", "args": [{"property": "floor_area_m2"}, 25000]},
-    ]}).decode()
+    js = orjson.dumps(
+        {
+            "op": "and",
+            "args": [
+                {"op": "=", "args": [{"property": "level"}, "0m"]},
+                {"op": ">", "args": [{"property": "floor_area_m2"}, 25000]},
+            ],
+        }
+    ).decode()
     expected = _expect(twin, "halls", lambda p: p["level"] == "0m" and (p.get("floor_area_m2") or 0) > 25000)
     assert 0 < len(expected) < 17
     assert sorted(ids(items(api, "halls", filter=js, **{"filter-lang": "cql2-json"}))) == expected
@@ -748,8 +784,14 @@ def test_bad_filters_are_400(api: TestClient, query: str, parameter: str) -> Non
 
 
 def test_queryables_describe_every_field(api: TestClient, twin: Twin) -> None:
-    types = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "date": "string",
-             "list": "array"}
+    types = {
+        "string": "string",
+        "integer": "integer",
+        "number": "number",
+        "boolean": "boolean",
+        "date": "string",
+        "list": "array",
+    }
     for layer in LAYER_NAMES:
         r = api.get(f"/collections/{layer}/queryables")
         assert r.status_code == 200
@@ -771,14 +813,18 @@ def test_queryables_describe_every_field(api: TestClient, twin: Twin) -> None:
         # Every queryable can be filtered on.
         for name in doc["properties"]:
             if name != "geometry":
-                assert api.get(f"/collections/{layer}/items", params={"filter": f"{name} IS NOT NULL"}).status_code == 200
+                assert (
+                    api.get(f"/collections/{layer}/items", params={"filter": f"{name} IS NOT NULL"}).status_code == 200
+                )
 
 
 # ---------------------------------------------------------------------------- sortby and properties
 def test_sortby_descending_then_ascending(api: TestClient, twin: Twin) -> None:
     feats = twin_features(twin, "halls")
-    expected = [f["id"] for f in sorted(feats, key=lambda f: (-(f["properties"].get("floor_area_m2") or 0),
-                                                               f["properties"]["code"]))]
+    expected = [
+        f["id"]
+        for f in sorted(feats, key=lambda f: (-(f["properties"].get("floor_area_m2") or 0), f["properties"]["code"]))
+    ]
     assert ids(items(api, "halls", sortby="-floor_area_m2,code")) == expected
     assert ids(items(api, "halls", sortby="-floor_area_m2,+code")) == expected
     by_code = [f["id"] for f in sorted(feats, key=lambda f: f["properties"]["code"])]
@@ -847,7 +893,13 @@ def _diff_entries(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize(
     "frm,to",
-    [("HEAD~3", "HEAD"), ("HEAD~9", "HEAD~5"), ("2026-09-01", "2026-10-21"), ("HEAD", "HEAD~3"), ("2026-01-01", "HEAD")],
+    [
+        ("HEAD~3", "HEAD"),
+        ("HEAD~9", "HEAD~5"),
+        ("2026-09-01", "2026-10-21"),
+        ("HEAD", "HEAD~3"),
+        ("2026-01-01", "HEAD"),
+    ],
 )
 def test_diff_equals_the_twin_diff(api: TestClient, twin: Twin, frm: str, to: str) -> None:
     def ref(text: str) -> Any:
@@ -887,7 +939,9 @@ def test_diff_of_known_commits(api: TestClient, twin: Twin) -> None:
 def test_diff_limited_to_collections(api: TestClient, twin: Twin) -> None:
     a, b = twin.resolve(asof="2026-06-20"), twin.resolve()
     doc = api.get("/diff", params={"from": "2026-06-20", "collections": "south_plaza,roads"}).json()
-    assert _diff_entries(doc) == sorted((e.layer, e.feature_id, e.kind) for e in twin.diff(a, b, ["south_plaza", "roads"]))
+    assert _diff_entries(doc) == sorted(
+        (e.layer, e.feature_id, e.kind) for e in twin.diff(a, b, ["south_plaza", "roads"])
+    )
     assert set(doc["twin:counts"]) == {"south_plaza", "roads"}
     problem_of(api.get("/diff", params={"from": "2026-06-20", "collections": "south_plaza,nope"}), 404)
 

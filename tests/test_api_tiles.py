@@ -264,7 +264,9 @@ def test_tiles_as_of_a_version_keep_what_was_there(
     assert decoded(api.get(tile_url("halls", t, "version=HEAD~1")).content, "halls") == decoded(before.content, "halls")
     # A time between the two commits names the older one too.
     when = api.get(f"/versions/{old}").json()["time"]
-    assert decoded(api.get(tile_url("halls", t, f"datetime={when}")).content, "halls") == decoded(before.content, "halls")
+    assert decoded(api.get(tile_url("halls", t, f"datetime={when}")).content, "halls") == decoded(
+        before.content, "halls"
+    )
 
 
 def test_pinned_tiles_are_immutable_and_head_tiles_revalidate(

@@ -85,7 +85,9 @@ def test_completion_by_area_is_the_librarys_figures(api: TestClient, bundled: Pa
     assert doc["overall"]["counts"] == {"not_started": 3, "on_track": 29, "at_risk": 10, "behind": 2, "done": 16}
     # Flagged by their probability of missing opening day (SP-09 only from T-20: see test_completion_demo).
     assert [(x["code"], x["days_late"]) for x in doc["late"]] == [("RD-03", 29.1), ("HL-07", 24.4)]
-    assert all(x["p_late"] > 0.9 and x["forecast_low"] <= x["forecast_finish"] <= x["forecast_high"] for x in doc["late"])
+    assert all(
+        x["p_late"] > 0.9 and x["forecast_low"] <= x["forecast_finish"] <= x["forecast_high"] for x in doc["late"]
+    )
     assert doc["late"][0]["responsible_unit"].startswith("国网上海市电力公司")
 
 

@@ -67,9 +67,17 @@ def fill(twin: Twin) -> None:
     """The small register of the module docstring, with its reports at their original dates."""
     records = [
         {
-            "code": code, "name_zh": f"工程{code}", "name_en": f"Project {code}", "category": "venue_renovation",
-            "area": area, "responsible_unit": unit, "responsible_person": person, "planned_start": start,
-            "planned_finish": finish, "quantity": qty, "quantity_unit": "m²",
+            "code": code,
+            "name_zh": f"工程{code}",
+            "name_en": f"Project {code}",
+            "category": "venue_renovation",
+            "area": area,
+            "responsible_unit": unit,
+            "responsible_person": person,
+            "planned_start": start,
+            "planned_finish": finish,
+            "quantity": qty,
+            "quantity_unit": "m²",
         }  # fmt: skip
         for code, (unit, person, start, finish, area, qty) in PROJECTS.items()
     ]
@@ -266,19 +274,27 @@ def test_the_layer_history_read_is_every_features_history(register: Path, tmp_pa
         record = orjson.loads(twin.feature(LAYER, "C", twin.at_seq(gone.seq - 1)))
         twin.commit([Change(LAYER, "delete", "C")], author="coordinator", message="Drop C")
         twin.commit(
-            [Change(LAYER, "add", "C", Feature("C", None, record["properties"]))], author="coordinator", message="C back"
+            [Change(LAYER, "add", "C", Feature("C", None, record["properties"]))],
+            author="coordinator",
+            message="C back",
         )
         whole = twin.layer_history(LAYER)
         assert set(whole) == set(PROJECTS)
         for fid, entries in whole.items():
             assert entries == twin.history(LAYER, fid), fid
-        assert [h.op for h in whole["D"]][-1] == "delete" and [h.op for h in whole["C"]][-3:] == ["modify", "delete", "add"]
+        assert [h.op for h in whole["D"]][-1] == "delete" and [h.op for h in whole["C"]][-3:] == [
+            "modify",
+            "delete",
+            "add",
+        ]
         # a range: the versions made after one commit, up to another
         mid = twin.at_seq(4)
         part = twin.layer_history(LAYER, mid, twin.at_seq(6))
         for fid, entries in part.items():
             expected = [h for h in twin.history(LAYER, fid) if 4 < h.commit.seq <= 6]
-            assert [(h.commit.id, h.op, h.geojson) for h in entries] == [(h.commit.id, h.op, h.geojson) for h in expected]
+            assert [(h.commit.id, h.op, h.geojson) for h in entries] == [
+                (h.commit.id, h.op, h.geojson) for h in expected
+            ]
 
 
 def test_kept_figures_are_the_figures_read_afresh(register: Path, tmp_path: Path) -> None:

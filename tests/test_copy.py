@@ -53,7 +53,10 @@ def test_a_copy_has_every_commit_schema_and_token(source: tuple[Path, dict[str, 
     for path in (src, dst):
         fsck = cli("fsck", "--store", str(path))
         assert fsck.returncode == 0, fsck.stdout + fsck.stderr
-    log_a, log_b = cli("log", "--store", str(src), "--limit", "1000"), cli("log", "--store", str(dst), "--limit", "1000")
+    log_a, log_b = (
+        cli("log", "--store", str(src), "--limit", "1000"),
+        cli("log", "--store", str(dst), "--limit", "1000"),
+    )
     assert log_a.returncode == 0 and log_a.stdout == log_b.stdout
     with Twin.open(src) as a, Twin.open(dst) as b:
         assert a.commit_count() == b.commit_count() > 10

@@ -102,10 +102,16 @@ def test_gauss_kruger_venue_point_reaches_lon_lat() -> None:
 
 
 def test_reprojection_is_vectorised_over_mixed_geometries() -> None:
-    polygon = shapely.Polygon(shapely.box(623_600, 3_452_900, 623_700, 3_453_000).exterior,
-                              [shapely.box(623_640, 3_452_940, 623_660, 3_452_960).exterior.coords])
-    geoms = [polygon, shapely.LineString([(623_000, 3_452_000), (624_000, 3_453_000)]),
-             shapely.MultiPoint([(623_664, 3_452_942), (623_700, 3_453_000)]), None]
+    polygon = shapely.Polygon(
+        shapely.box(623_600, 3_452_900, 623_700, 3_453_000).exterior,
+        [shapely.box(623_640, 3_452_940, 623_660, 3_452_960).exterior.coords],
+    )
+    geoms = [
+        polygon,
+        shapely.LineString([(623_000, 3_452_000), (624_000, 3_453_000)]),
+        shapely.MultiPoint([(623_664, 3_452_942), (623_700, 3_453_000)]),
+        None,
+    ]
     out = to_storage(parse_crs("EPSG:4549"))(geoms)
     assert isinstance(out, np.ndarray) and len(out) == 4 and out[3] is None
     assert [g.geom_type for g in out[:3]] == ["Polygon", "LineString", "MultiPoint"]

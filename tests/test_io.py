@@ -54,12 +54,24 @@ def _features() -> list[Feature]:
         shapely.box(121.2950, 31.1900, 121.2970, 31.1915).exterior.coords,
         [shapely.box(121.2955, 31.1905, 121.2960, 31.1910).exterior.coords],
     )
-    two = shapely.MultiPolygon([shapely.box(121.2980, 31.1920, 121.2990, 31.1930),
-                                shapely.box(121.3000, 31.1920, 121.3010, 31.1930)])
+    two = shapely.MultiPolygon(
+        [shapely.box(121.2980, 31.1920, 121.2990, 31.1930), shapely.box(121.3000, 31.1920, 121.3010, 31.1930)]
+    )
     odd = shapely.Polygon([(121.29612345678901, 31.19187654321098), (121.2971, 31.1919), (121.2966, 31.1925)])
     return [
-        Feature("hall-1.1H", hole, {"code": "1.1H", "area_m2": 28800.5, "floors": 1, "opened": "2014-11-05",
-                                    "indoor": True, "completion_percent": 62.5, "completion_date": "2026-10-20"}),
+        Feature(
+            "hall-1.1H",
+            hole,
+            {
+                "code": "1.1H",
+                "area_m2": 28800.5,
+                "floors": 1,
+                "opened": "2014-11-05",
+                "indoor": True,
+                "completion_percent": 62.5,
+                "completion_date": "2026-10-20",
+            },
+        ),
         Feature("hall-NH", two, {"code": "NH", "area_m2": 30000.0, "floors": 2, "indoor": False}),
         Feature("hall-GC", odd, {"code": "GC"}),  # missing values stay missing
     ]
@@ -87,10 +99,16 @@ def _geojson(path: Path, features: list[dict[str, Any]], crs: str | None = None)
 
 
 def _point_feature(x: float, y: float, code: str = "1.1H", **extra: Any) -> dict[str, Any]:
-    box = [[x, y], [x + 10, y], [x + 10, y + 10], [x, y + 10], [x, y]] if extra.pop("metres", False) else \
-          [[x, y], [x + 1e-4, y], [x + 1e-4, y + 1e-4], [x, y + 1e-4], [x, y]]
-    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [box]},
-            "properties": {"code": code, **extra}}
+    box = (
+        [[x, y], [x + 10, y], [x + 10, y + 10], [x, y + 10], [x, y]]
+        if extra.pop("metres", False)
+        else [[x, y], [x + 1e-4, y], [x + 1e-4, y + 1e-4], [x, y + 1e-4], [x, y]]
+    )
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [box]},
+        "properties": {"code": code, **extra},
+    }
 
 
 # --------------------------------------------------------------------------- round trips
@@ -192,8 +210,11 @@ def test_empty_export_and_bytes(tmp_path: Path) -> None:
 
 
 def test_geojson_in_gauss_kruger_lands_on_the_venue(tmp_path: Path) -> None:
-    path = _geojson(tmp_path / "gk.geojson", [{**_point_feature(*VENUE_4549, metres=True), "id": "a"}],
-                    crs="urn:ogc:def:crs:EPSG::4549")
+    path = _geojson(
+        tmp_path / "gk.geojson",
+        [{**_point_feature(*VENUE_4549, metres=True), "id": "a"}],
+        crs="urn:ogc:def:crs:EPSG::4549",
+    )
     result = read_layer_file(path, HALLS)
     assert result.source_crs == "EPSG:4549"
     x, y = result.features[0].geometry.exterior.coords[0]
@@ -203,8 +224,9 @@ def test_geojson_in_gauss_kruger_lands_on_the_venue(tmp_path: Path) -> None:
 
 
 def test_geojson_in_cgcs2000_lands_on_the_venue(tmp_path: Path) -> None:
-    path = _geojson(tmp_path / "cgcs.geojson", [{**_point_feature(*VENUE), "id": "a"}],
-                    crs="urn:ogc:def:crs:EPSG::4490")
+    path = _geojson(
+        tmp_path / "cgcs.geojson", [{**_point_feature(*VENUE), "id": "a"}], crs="urn:ogc:def:crs:EPSG::4490"
+    )
     result = read_layer_file(path, HALLS)
     assert result.source_crs == "EPSG:4490"
     x, y = result.features[0].geometry.exterior.coords[0]
@@ -228,8 +250,17 @@ def test_web_map_datums_convert_back(tmp_path: Path, datum: str) -> None:
     shifted = [list(forward(x, y)) for x, y in original.exterior.coords]
     shift = _metres(*original.exterior.coords[0], *shifted[0])
     assert (470 < shift < 490) if datum == "gcj02" else shift > 900
-    path = _geojson(tmp_path / "web.geojson", [{"type": "Feature", "id": "a", "properties": {"code": "1.1H"},
-                                                  "geometry": {"type": "Polygon", "coordinates": [shifted]}}])
+    path = _geojson(
+        tmp_path / "web.geojson",
+        [
+            {
+                "type": "Feature",
+                "id": "a",
+                "properties": {"code": "1.1H"},
+                "geometry": {"type": "Polygon", "coordinates": [shifted]},
+            }
+        ],
+    )
     got = read_layer_file(path, HALLS, datum=datum).features[0].geometry  # type: ignore[arg-type]
     for (x0, y0), (x1, y1) in zip(original.exterior.coords, got.exterior.coords, strict=True):
         assert _metres(x0, y0, x1, y1) < 0.01
@@ -279,11 +310,13 @@ def test_duplicate_and_missing_ids_are_listed(tmp_path: Path) -> None:
 
 def test_csv_with_bad_wkt_names_each_row(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
-    path.write_text("feature_id,code,wkt\n"
-                    "a,1.1H,\"POLYGON ((0 0, 1 0, 1 1, 0 0))\"\n"
-                    "b,NH,\"POLYGON ((0 0, 1 0\"\n"
-                    "c,GC,\n"
-                    "d,3H,not wkt at all\n")
+    path.write_text(
+        "feature_id,code,wkt\n"
+        'a,1.1H,"POLYGON ((0 0, 1 0, 1 1, 0 0))"\n'
+        'b,NH,"POLYGON ((0 0, 1 0"\n'
+        "c,GC,\n"
+        "d,3H,not wkt at all\n"
+    )
     with pytest.raises(ValidationFailed) as e:
         read_layer_file(path, HALLS, crs="EPSG:4326")
     problems = e.value.problems
@@ -361,7 +394,9 @@ def test_a_list_field_reads_from_geojson_arrays_and_csv_text(tmp_path: Path) -> 
     whose cell is empty has no value, and the array cell is found missing by identity, not by ==."""
     from twin.validation import normalize_properties
 
-    tagged = LayerSchema("tagged", "标签", "Tagged", ("Point",), (FieldSpec("code", "string"), FieldSpec("tags", "list")))
+    tagged = LayerSchema(
+        "tagged", "标签", "Tagged", ("Point",), (FieldSpec("code", "string"), FieldSpec("tags", "list"))
+    )
     src = tmp_path / "tags.geojson"
     src.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": "a", "properties": {"code": "A", "tags": ["x", "y"]},
@@ -372,6 +407,6 @@ def test_a_list_field_reads_from_geojson_arrays_and_csv_text(tmp_path: Path) -> 
     got = {f.id: normalize_properties(tagged, f.properties) for f in read_layer_file(src, tagged).features}
     assert got == {"a": ({"code": "A", "tags": ["x", "y"]}, []), "b": ({"code": "B"}, [])}
     csv = tmp_path / "tags.csv"
-    csv.write_text(f"id,code,tags,wkt\nc,C,\"p, q\",POINT ({VENUE[0]} {VENUE[1]})\n")
+    csv.write_text(f'id,code,tags,wkt\nc,C,"p, q",POINT ({VENUE[0]} {VENUE[1]})\n')
     (f,) = read_layer_file(csv, tagged, crs="EPSG:4326").features
     assert normalize_properties(tagged, f.properties) == ({"code": "C", "tags": ["p", "q"]}, [])

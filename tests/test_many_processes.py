@@ -109,7 +109,9 @@ def test_two_api_processes_on_one_store_lose_nothing(store_url: str, tmp_path: P
         for s in servers:  # both processes answer the same
             for fid in mine:
                 got = httpx.get(f"{s.url}/collections/halls/items/{fid}", timeout=10).json()
-                assert got["properties"]["notes"] == f"{fid} via {mine.index(fid) // WRITERS_PER_SERVER} edit {EDITS - 1}"
+                assert (
+                    got["properties"]["notes"] == f"{fid} via {mine.index(fid) // WRITERS_PER_SERVER} edit {EDITS - 1}"
+                )
 
         # A real conflict, deterministically: both processes hand out the same ETag; the first
         # write wins, the second (built on what is no longer there) is refused.

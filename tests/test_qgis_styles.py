@@ -135,9 +135,11 @@ def test_project_features_are_coloured_by_status_as_of_the_head(built) -> None:
         for rule in _rules(styles[layer]):
             f = rule.get("filter", "")
             if f.startswith('"feature_id"'):
-                ids = set(f.split("(", 1)[1].rstrip(")").replace("'", "").split(", ")) if " IN " in f else {
-                    f.split("= ", 1)[1].strip("'")
-                }
+                ids = (
+                    set(f.split("(", 1)[1].rstrip(")").replace("'", "").split(", "))
+                    if " IN " in f
+                    else {f.split("= ", 1)[1].strip("'")}
+                )
                 status = next(s for s in STATUS_COLOURS if rule.get("label", "").endswith(_en(s)))
                 found[status] = ids
                 sym = next(s for s in styles[layer].iter("symbol") if s.get("name") == rule.get("symbol"))
@@ -176,16 +178,29 @@ def test_a_commit_that_changes_what_they_show_rewrites_them(built) -> None:
     twin, path = built
     head = twin.head()
     assert head is not None
-    props = {"code": "LS-QGIS-1", "name_zh": "测试花坛", "name_en": "Test bed", "kind": "flower_bed",
-             "responsible_unit": "unit"}
+    props = {
+        "code": "LS-QGIS-1",
+        "name_zh": "测试花坛",
+        "name_en": "Test bed",
+        "kind": "flower_bed",
+        "responsible_unit": "unit",
+    }
     bed = shapely.box(121.2960, 31.1880, 121.2962, 31.1881)
-    added = twin.commit([Change("landscaping", "add", "ls-qgis-test", Feature("ls-qgis-test", bed, props))], author="t",
-                        message="add", time=datetime.fromisoformat("2026-10-30T09:00:00+08:00"))
+    added = twin.commit(
+        [Change("landscaping", "add", "ls-qgis-test", Feature("ls-qgis-test", bed, props))],
+        author="t",
+        message="add",
+        time=datetime.fromisoformat("2026-10-30T09:00:00+08:00"),
+    )
     properties = _project(path).find("properties")
     assert properties is not None and properties.findtext("head") == added.id
     # the same day, an attribute edit: the statuses cannot change, so the tables are left alone
-    edited = twin.commit([Change("landscaping", "modify", "ls-qgis-test", Feature("ls-qgis-test", bed, {**props, "pots": 10}))],
-                         author="t", message="edit", time=datetime.fromisoformat("2026-10-30T10:00:00+08:00"))
+    edited = twin.commit(
+        [Change("landscaping", "modify", "ls-qgis-test", Feature("ls-qgis-test", bed, {**props, "pots": 10}))],
+        author="t",
+        message="edit",
+        time=datetime.fromisoformat("2026-10-30T10:00:00+08:00"),
+    )
     assert edited.id != added.id
     assert _project(path).find("properties").findtext("head") == added.id  # type: ignore[union-attr]
 

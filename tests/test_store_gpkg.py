@@ -62,8 +62,14 @@ def snapshot(path: Path) -> dict[str, list[tuple]]:
     """Everything a failed write must leave alone, read through plain sqlite3."""
     with closing(connect(path, readonly=True)) as c:
         out = {}
-        for table in ["twin_commits", "twin_versions", "gpkg_contents", "twin_write_guard",
-                      *LAYERS, *(f"rtree_{n}_geom" for n in SPATIAL)]:
+        for table in [
+            "twin_commits",
+            "twin_versions",
+            "gpkg_contents",
+            "twin_write_guard",
+            *LAYERS,
+            *(f"rtree_{n}_geom" for n in SPATIAL),
+        ]:
             out[table] = c.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
     return out
 
@@ -81,8 +87,12 @@ def test_failed_writes_leave_the_geopackage_untouched(twin: Twin, make_twin):
     assert before["gates"] and before["rtree_gates_geom"]
     # one invalid feature among valid ones
     with pytest.raises(ValidationFailed):
-        twin.commit([gate("n1", 1, 2), gate("g1", 3, 3, op="modify"), delete("halls", "h1"),
-                     gate("n2", 500, 500)], author="a", message="m", time=at(50))
+        twin.commit(
+            [gate("n1", 1, 2), gate("g1", 3, 3, op="modify"), delete("halls", "h1"), gate("n2", 500, 500)],
+            author="a",
+            message="m",
+            time=at(50),
+        )
     assert snapshot(path) == before
     # a writer that built on an older commit, strictly; and one whose feature changed since
     with pytest.raises(Conflict):
@@ -91,8 +101,12 @@ def test_failed_writes_leave_the_geopackage_untouched(twin: Twin, make_twin):
         twin.commit([gate("g1", 3, 3, op="modify")], author="a", message="m", parent=None, time=at(50))
     assert snapshot(path) == before
     # a store-level write that fails half way through (after closing versions and editing the mirror)
-    info, stored = build_commit(twin.store, [gate("g1", 3, 3, op="modify"), delete("halls", "h1"), gate("n1", 1, 2)],
-                                parent=m.commits[-1], time=at(50))
+    info, stored = build_commit(
+        twin.store,
+        [gate("g1", 3, 3, op="modify"), delete("halls", "h1"), gate("n1", 1, 2)],
+        parent=m.commits[-1],
+        time=at(50),
+    )
     with pytest.raises(TwinError):
         twin.store.apply(info, [*stored, StoredChange("nope", "delete", "x", None)])
     assert snapshot(path) == before
@@ -118,8 +132,9 @@ def test_mirror_tables_follow_every_commit(twin: Twin):
             n = c.execute(f'SELECT count(*) FROM "{layer}"').fetchone()[0]
             assert n == twin.count(layer)
             assert c.execute(f'SELECT count(*) FROM "rtree_{layer}_geom"').fetchone()[0] == n
-            ext = c.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name=?",
-                            (layer,)).fetchone()
+            ext = c.execute(
+                "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name=?", (layer,)
+            ).fetchone()
             want = twin.extent(layer)
             assert ext == (want if want is not None else (None, None, None, None))  # exact, not float32
         assert c.execute("SELECT open FROM twin_write_guard").fetchone()[0] == 0
@@ -160,10 +175,16 @@ def test_the_extent_is_exact_after_an_edge_feature_is_deleted(twin: Twin):
     """Regression (issue 14): the extent was recomputed from the R-tree's float32 boxes, off by up
     to 1.5e-5 degrees, although exactness was promised (and fsck now checks it)."""
     x, y = 121.2995123456789, 31.1870987654321  # far from any float32 value
-    twin.commit([add("paths", "edge", LineString([(x - 0.01, y - 0.01), (x, y)]), name="e"),
-                 add("paths", "mid", LineString([(x - 0.005, y - 0.006), (x - 0.002, y - 0.001)]), name="m"),
-                 add("paths", "low", LineString([(x - 0.012, y - 0.002), (x - 0.011, y - 0.013)]), name="l")],
-                author="a", message="m", time=at(0))
+    twin.commit(
+        [
+            add("paths", "edge", LineString([(x - 0.01, y - 0.01), (x, y)]), name="e"),
+            add("paths", "mid", LineString([(x - 0.005, y - 0.006), (x - 0.002, y - 0.001)]), name="m"),
+            add("paths", "low", LineString([(x - 0.012, y - 0.002), (x - 0.011, y - 0.013)]), name="l"),
+        ],
+        author="a",
+        message="m",
+        time=at(0),
+    )
     assert _contents_extent(twin, "paths") == twin.extent("paths")
     twin.commit([delete("paths", "edge")], author="a", message="m", time=at(1))
     assert twin.extent("paths") == (x - 0.012, y - 0.013, x - 0.002, y - 0.001)
@@ -180,12 +201,15 @@ def test_fsck_finds_an_extent_that_is_not_exact(twin: Twin):
 
 
 # ---------------------------------------------------------------------------- the guard
-@pytest.mark.parametrize("sql", [
-    "INSERT INTO gates (geom, feature_id, code) VALUES (NULL, 'sneaky', 'S')",
-    "UPDATE gates SET code = 'HACKED' WHERE feature_id = 'g1'",
-    "DELETE FROM gates WHERE feature_id = 'g1'",
-    "DELETE FROM halls",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO gates (geom, feature_id, code) VALUES (NULL, 'sneaky', 'S')",
+        "UPDATE gates SET code = 'HACKED' WHERE feature_id = 'g1'",
+        "DELETE FROM gates WHERE feature_id = 'g1'",
+        "DELETE FROM halls",
+    ],
+)
 def test_direct_writes_to_a_mirror_table_are_refused(twin: Twin, sql: str):
     standard_history(twin)
     path = path_of(twin)
@@ -205,7 +229,6 @@ def test_the_guard_is_closed_again_after_a_failed_write(twin: Twin):
         c.execute("DELETE FROM gates WHERE feature_id = 'g1'")
 
 
-
 def _guard_triggers(path: Path) -> list[tuple[str, str]]:
     with closing(connect(path, readonly=True)) as c:
         return c.execute("SELECT name, sql FROM sqlite_master WHERE type='trigger' ORDER BY name").fetchall()
@@ -223,15 +246,23 @@ def test_a_bulk_commit_leaves_the_guards_as_they_were(twin: Twin, monkeypatch: p
     gates = twin.count("gates")
     assert len(guards) == 3 * len(LAYERS)
     monkeypatch.setattr(gpkg, "BULK_ROWS", 3)  # the threshold of a bulk write, small enough for a test
-    twin.commit([gate(f"b{i}", i % 9, i // 9, code=f"B{i}") for i in range(30)], author="a", message="bulk", time=at(60))
-    twin.commit([gate(f"b{i}", i % 9, 5 + i // 9, op="modify", code=f"B{i}") for i in range(0, 30, 2)]
-                + [delete("gates", f"b{i}") for i in range(1, 30, 2)], author="a", message="bulk edit", time=at(61))
+    twin.commit(
+        [gate(f"b{i}", i % 9, i // 9, code=f"B{i}") for i in range(30)], author="a", message="bulk", time=at(60)
+    )
+    twin.commit(
+        [gate(f"b{i}", i % 9, 5 + i // 9, op="modify", code=f"B{i}") for i in range(0, 30, 2)]
+        + [delete("gates", f"b{i}") for i in range(1, 30, 2)],
+        author="a",
+        message="bulk edit",
+        time=at(61),
+    )
     assert _guard_triggers(path) == guards
     with closing(connect(path)) as c, pytest.raises(sqlite3.IntegrityError, match=GUARD):
         c.execute("DELETE FROM gates WHERE feature_id = 'b0'")
     before = snapshot(path)
-    info, stored = build_commit(twin.store, [gate(f"c{i}", i % 9, 9, code=f"C{i}") for i in range(10)],
-                                parent=twin.head(), time=at(62))
+    info, stored = build_commit(
+        twin.store, [gate(f"c{i}", i % 9, 9, code=f"C{i}") for i in range(10)], parent=twin.head(), time=at(62)
+    )
     with pytest.raises(TwinError):  # fails after the gates were written, with their guards dropped
         twin.store.apply(info, [*stored, StoredChange("nope", "delete", "x", None)])
     assert snapshot(path) == before and _guard_triggers(path) == guards
@@ -240,14 +271,16 @@ def test_a_bulk_commit_leaves_the_guards_as_they_were(twin: Twin, monkeypatch: p
     assert twin.count("gates") == gates + 15
     assert twin.fsck() == []
 
+
 def test_gdal_cannot_write_to_a_mirror_table(twin: Twin):
     import geopandas as gpd
 
     standard_history(twin)
     path = path_of(twin)
     before = snapshot(path)
-    gdf = gpd.GeoDataFrame({"feature_id": ["sneaky"], "code": ["S"]}, geometry=[gate("x", 0, 0).feature.geometry],
-                           crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        {"feature_id": ["sneaky"], "code": ["S"]}, geometry=[gate("x", 0, 0).feature.geometry], crs="EPSG:4326"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(Exception, match=GUARD):  # noqa: B017 - pyogrio's error class varies by version
@@ -275,7 +308,9 @@ def _version(twin: Twin, layer: str, fid: str, from_seq: int) -> tuple[int, str,
     with closing(connect(path_of(twin), readonly=True)) as c:
         return c.execute(
             "SELECT vid, properties, geojson FROM twin_versions JOIN twin_layers USING (layer_id) "
-            "WHERE name=? AND feature_id=? AND from_seq=?", (layer, fid, from_seq)).fetchone()
+            "WHERE name=? AND feature_id=? AND from_seq=?",
+            (layer, fid, from_seq),
+        ).fetchone()
 
 
 def test_fsck_finds_altered_version_properties(twin: Twin):
@@ -295,8 +330,9 @@ def test_fsck_finds_altered_geojson_even_when_made_consistent(twin: Twin):
     doc["properties"]["floors"] = 9
     forged = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
     forged_props = orjson.dumps(doc["properties"], option=orjson.OPT_SORT_KEYS).decode()
-    problems = _tamper(twin, ("UPDATE twin_versions SET geojson=?, properties=? WHERE vid=?",
-                              (forged, forged_props, vid)))
+    problems = _tamper(
+        twin, ("UPDATE twin_versions SET geojson=?, properties=? WHERE vid=?", (forged, forged_props, vid))
+    )
     # only the content hash can tell: the row agrees with itself
     assert any(m.commits[1].id[:12] in p and "altered" in p for p in problems), problems
 
@@ -304,8 +340,7 @@ def test_fsck_finds_altered_geojson_even_when_made_consistent(twin: Twin):
 def test_fsck_finds_altered_geojson_bytes(twin: Twin):
     m = standard_history(twin)
     vid, _, gj = _version(twin, "gates", "g5", 5)
-    problems = _tamper(twin, ("UPDATE twin_versions SET geojson=? WHERE vid=?",
-                              (gj.replace(b'"G5"', b'"G6"'), vid)))
+    problems = _tamper(twin, ("UPDATE twin_versions SET geojson=? WHERE vid=?", (gj.replace(b'"G5"', b'"G6"'), vid)))
     assert any(m.commits[4].id[:12] in p for p in problems), problems
 
 
@@ -318,15 +353,15 @@ def test_fsck_finds_an_altered_commit_message(twin: Twin):
 
 def test_fsck_finds_a_row_deleted_from_a_mirror_table(twin: Twin):
     standard_history(twin)
-    problems = _tamper(twin, ("DROP TRIGGER twin_guard_gates_delete",),
-                       ("DELETE FROM gates WHERE feature_id='g1'",))
+    problems = _tamper(twin, ("DROP TRIGGER twin_guard_gates_delete",), ("DELETE FROM gates WHERE feature_id='g1'",))
     assert any("gates" in p for p in problems), problems
 
 
 def test_fsck_finds_an_altered_mirror_value(twin: Twin):
     standard_history(twin)
-    problems = _tamper(twin, ("DROP TRIGGER twin_guard_halls_update",),
-                       ("UPDATE halls SET floors=99 WHERE feature_id='h1'",))
+    problems = _tamper(
+        twin, ("DROP TRIGGER twin_guard_halls_update",), ("UPDATE halls SET floors=99 WHERE feature_id='h1'",)
+    )
     assert any("halls" in p and "differ" in p for p in problems), problems
 
 
@@ -336,8 +371,9 @@ def test_fsck_finds_altered_feature_totals(twin: Twin):
     standard_history(twin)
     with closing(connect(path_of(twin), readonly=True)) as c:
         totals = json.loads(c.execute("SELECT totals FROM twin_commits WHERE seq=5").fetchone()[0])
-    problems = _tamper(twin, ("UPDATE twin_commits SET totals=? WHERE seq=5",
-                              (json.dumps({**totals, "gates": totals["gates"] + 1}),)))
+    problems = _tamper(
+        twin, ("UPDATE twin_commits SET totals=? WHERE seq=5", (json.dumps({**totals, "gates": totals["gates"] + 1}),))
+    )
     reopened = Twin.open(path_of(twin))
     assert reopened.count("gates") != len(reopened.features("gates").features)  # the lie fsck must see
     assert problems, "fsck is clean although count() disagrees with the features"
@@ -357,9 +393,17 @@ def test_gdal_lists_the_layers_and_the_commit_log_but_not_the_version_tables(twi
 
 def test_gdal_reads_the_current_state(twin: Twin):
     standard_history(twin)
-    twin.commit([hall("h3", 8, 8, floors=4, area_m2=1234.5, status="built", opened="2026-10-26", accessible=True),
-                 hall("h4", 10, 10, accessible=False), record("pr-1", name="Fit-out", tags=["halls", "2026"]),
-                 record("pr-2", tags="signs", budget=99.5)], author="a", message="m", time=at(60))
+    twin.commit(
+        [
+            hall("h3", 8, 8, floors=4, area_m2=1234.5, status="built", opened="2026-10-26", accessible=True),
+            hall("h4", 10, 10, accessible=False),
+            record("pr-1", name="Fit-out", tags=["halls", "2026"]),
+            record("pr-2", tags="signs", budget=99.5),
+        ],
+        author="a",
+        message="m",
+        time=at(60),
+    )
     schemas = {s.name: s for s in SCHEMAS}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -539,7 +583,10 @@ def test_a_twin_made_before_tokens_lived_in_it_gets_the_table_and_the_old_token_
         )
         c.executemany(
             "INSERT INTO tokens(name, role, hash, created, revoked) VALUES (?, ?, ?, ?, ?)",
-            [("li.wei", "editor", "a" * 64, "2026-10-01", None), ("old", "viewer", "b" * 64, "2026-09-01", "2026-09-02")],
+            [
+                ("li.wei", "editor", "a" * 64, "2026-10-01", None),
+                ("old", "viewer", "b" * 64, "2026-09-01", "2026-09-02"),
+            ],
         )
         c.commit()
     with caplog.at_level("WARNING"), Twin.open(path) as twin:

@@ -154,8 +154,9 @@ def test_an_ambiguous_prefix_is_refused(twin: Twin):
     first = twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
     # find a message that makes the next commit's id share the first's 4-character prefix
     _, stored = build_commit(twin.store, [gate("g2", 1, 1)], parent=first, time=at(1))
-    message = next(f"m{i}" for i in range(2_000_000)
-                   if stored_commit_id(first.id, "a", f"m{i}", at(1), stored)[:4] == first.id[:4])
+    message = next(
+        f"m{i}" for i in range(2_000_000) if stored_commit_id(first.id, "a", f"m{i}", at(1), stored)[:4] == first.id[:4]
+    )
     second = twin.commit([gate("g2", 1, 1)], author="a", message=message, time=at(1))
     assert second.id[:4] == first.id[:4]
     with pytest.raises(BadInput, match="ambiguous"):
@@ -199,10 +200,12 @@ def test_version_and_time_together_is_bad_input(twin: Twin):
 
 def test_a_bare_date_is_the_end_of_that_day_in_shanghai(twin: Twin):
     # 2026-10-26 23:59:59 in Shanghai is 15:59:59Z; a minute later it is the 27th there
-    late = twin.commit([gate("g1", 0, 0)], author="a", message="late on the 26th",
-                       time=datetime(2026, 10, 26, 15, 59, 59, tzinfo=UTC))
-    next_day = twin.commit([gate("g2", 1, 1)], author="a", message="early on the 27th",
-                           time=datetime(2026, 10, 26, 16, 0, 1, tzinfo=UTC))
+    late = twin.commit(
+        [gate("g1", 0, 0)], author="a", message="late on the 26th", time=datetime(2026, 10, 26, 15, 59, 59, tzinfo=UTC)
+    )
+    next_day = twin.commit(
+        [gate("g2", 1, 1)], author="a", message="early on the 27th", time=datetime(2026, 10, 26, 16, 0, 1, tzinfo=UTC)
+    )
     assert twin.resolve(asof="2026-10-25").commit is None
     assert twin.resolve(asof="2026-10-26").commit == late
     assert twin.resolve(asof="2026-10-27").commit == next_day
@@ -251,8 +254,12 @@ def test_diff_added_modified_deleted_with_before_and_after(twin: Twin):
     m = standard_history(twin)
     r1, r2 = twin.resolve(m.commits[0].id), twin.resolve(m.commits[1].id)
     d = twin.diff(r1, r2)
-    assert kinds(d) == {("gates", "g1"): "modified", ("gates", "g2"): "deleted",
-                        ("gates", "g4"): "added", ("halls", "h1"): "modified"}
+    assert kinds(d) == {
+        ("gates", "g1"): "modified",
+        ("gates", "g2"): "deleted",
+        ("gates", "g4"): "added",
+        ("halls", "h1"): "modified",
+    }
     by = {(e.layer, e.feature_id): e for e in d}
     assert by["gates", "g1"].before == twin.feature("gates", "g1", r1)
     assert by["gates", "g1"].after == twin.feature("gates", "g1", r2)
@@ -341,8 +348,10 @@ def test_revert_of_an_older_commit_undoes_only_that_commit(twin: Twin):
     c3 = m.commits[2]  # re-adds g2, deletes g3, adds h2; none touched since
     head_before = full_state(twin)
     r = twin.revert(c3.id, author="reviewer", message="undo #3")
-    assert r.counts == {"gates": {"added": 1, "modified": 0, "deleted": 1},
-                        "halls": {"added": 0, "modified": 0, "deleted": 1}}
+    assert r.counts == {
+        "gates": {"added": 1, "modified": 0, "deleted": 1},
+        "halls": {"added": 0, "modified": 0, "deleted": 1},
+    }
     after = full_state(twin)
     at2 = full_state(twin, twin.resolve(m.commits[1].id))
     assert ("gates", "g2") not in after  # revert of an add deletes
@@ -353,8 +362,24 @@ def test_revert_of_an_older_commit_undoes_only_that_commit(twin: Twin):
 
 
 def test_revert_of_a_modify_restores_the_exact_bytes(twin: Twin):
-    c1 = twin.commit([hall("h1", 0, 0, size=2.123456789012345, floors=2, area_m2=1234.5, opened="2026-10-01",
-                           accessible=True, status="built")], author="a", message="m", time=at(0))
+    c1 = twin.commit(
+        [
+            hall(
+                "h1",
+                0,
+                0,
+                size=2.123456789012345,
+                floors=2,
+                area_m2=1234.5,
+                opened="2026-10-01",
+                accessible=True,
+                status="built",
+            )
+        ],
+        author="a",
+        message="m",
+        time=at(0),
+    )
     c2 = twin.commit([hall("h1", 0, 0, size=3, op="modify", floors=3)], author="a", message="m", time=at(1))
     twin.revert(c2.id, author="b")
     assert twin.feature("halls", "h1") == twin.feature("halls", "h1", twin.resolve(c1.id))
@@ -429,16 +454,24 @@ def test_a_parent_that_resolves_to_the_empty_twin_is_a_conflict(twin: Twin):
 # ---------------------------------------------------------------------------- rebasing onto the head
 def test_commits_of_different_features_from_one_parent_both_land(twin: Twin):
     """Non-overlapping writes built on the same parent are applied on top of each other, in order."""
-    a = twin.commit([gate("g1", 0, 0), gate("g2", 1, 1), hall("h1", 2, 2, floors=1)], author="a", message="A",
-                    time=at(0))
+    a = twin.commit(
+        [gate("g1", 0, 0), gate("g2", 1, 1), hall("h1", 2, 2, floors=1)], author="a", message="A", time=at(0)
+    )
     b = twin.commit([gate("g1", 5, 5, op="modify")], author="b", message="B", parent=a.id, time=at(1))
-    c = twin.commit([gate("g2", 6, 6, op="modify"), hall("h1", 2, 2, floors=2, op="modify"), gate("g3", 7, 7)],
-                    author="c", message="C", parent=a.id, time=at(2))
+    c = twin.commit(
+        [gate("g2", 6, 6, op="modify"), hall("h1", 2, 2, floors=2, op="modify"), gate("g3", 7, 7)],
+        author="c",
+        message="C",
+        parent=a.id,
+        time=at(2),
+    )
     d = twin.commit([delete("gates", "g3")], author="d", message="D", parent=c.id, time=at(3))
     assert (b.parent, c.parent, d.parent) == (a.id, b.id, c.id)  # recorded on the head they landed on
     assert twin.log() == [d, c, b, a]
     state = full_state(twin)
-    assert parsed(state["gates", "g1"])["geometry"] == parsed(twin.feature("gates", "g1", twin.resolve(b.id)))["geometry"]
+    assert (
+        parsed(state["gates", "g1"])["geometry"] == parsed(twin.feature("gates", "g1", twin.resolve(b.id)))["geometry"]
+    )
     assert parsed(state["gates", "g2"])["geometry"]["coordinates"] == list(gate("g2", 6, 6).feature.geometry.coords[0])
     assert parsed(state["halls", "h1"])["properties"]["floors"] == 2
     assert ("gates", "g3") not in state
@@ -474,16 +507,14 @@ def test_a_code_taken_since_the_parent_is_a_conflict(twin: Twin):
     a = twin.commit([gate("g1", 0, 0), gate("g2", 1, 1)], author="a", message="A", time=at(0))
     b = twin.commit([gate("g3", 5, 5, code="NORTH-1")], author="b", message="B", parent=a.id, time=at(1))
     with pytest.raises(Conflict, match="NORTH-1") as e:
-        twin.commit([gate("g1", 0, 0, op="modify", code="NORTH-1")], author="c", message="C", parent=a.id,
-                    time=at(2))
+        twin.commit([gate("g1", 0, 0, op="modify", code="NORTH-1")], author="c", message="C", parent=a.id, time=at(2))
     assert "g3" in str(e.value)
     # Taken already at the parent it is bad input, as it would be without a rebase.
     with pytest.raises(ValidationFailed, match="G2"):
         twin.commit([gate("g1", 0, 0, op="modify", code="G2")], author="c", message="C", parent=a.id, time=at(2))
     # A code freed since the parent may be taken.
     c = twin.commit([gate("g3", 5, 5, op="modify", code="G3")], author="b", message="free", time=at(3))
-    d = twin.commit([gate("g1", 0, 0, op="modify", code="NORTH-1")], author="c", message="C", parent=a.id,
-                    time=at(4))
+    d = twin.commit([gate("g1", 0, 0, op="modify", code="NORTH-1")], author="c", message="C", parent=a.id, time=at(4))
     assert d.parent == c.id and twin.head() == d
     assert b.parent == a.id and twin.fsck() == []
 

@@ -53,36 +53,59 @@ def props_of(twin: Twin, layer: str, fid: str) -> dict:
 CASES = {
     "unknown layer": (lambda: add("roads", "r1", pt(0, 0), name="x"), ("roads", "r1"), "unknown layer"),
     "wrong geometry type": (lambda: add("halls", "h1", pt(0, 0), code="H1"), ("halls", "h1"), "geometry is a Point"),
-    "line in a point layer": (lambda: add("gates", "g1", line((0, 0), (1, 1)), code="G1"), ("gates", "g1"),
-                              "layer gates takes Point"),
+    "line in a point layer": (
+        lambda: add("gates", "g1", line((0, 0), (1, 1)), code="G1"),
+        ("gates", "g1"),
+        "layer gates takes Point",
+    ),
     "self-intersecting bow-tie": (lambda: add("halls", "h1", BOWTIE, code="H1"), ("halls", "h1"), "self-intersection"),
     "empty point": (lambda: add("gates", "g1", Point(), code="G1"), ("gates", "g1"), "empty"),
     "empty polygon": (lambda: add("halls", "h1", Polygon(), code="H1"), ("halls", "h1"), "empty"),
     "empty line": (lambda: add("paths", "p1", LineString(), name="p"), ("paths", "p1"), "empty"),
     "not finite": (lambda: add("gates", "g1", Point(float("nan"), Y0), code="G1"), ("gates", "g1"), "not finite"),
-    "outside the area of interest": (lambda: gate("g1", 500, 0), ("gates", "g1"), "outside the venue's area of interest"),
+    "outside the area of interest": (
+        lambda: gate("g1", 500, 0),
+        ("gates", "g1"),
+        "outside the venue's area of interest",
+    ),
     "partly outside": (lambda: add("paths", "p1", line((0, 0), (0, 25)), name="p"), ("paths", "p1"), "outside"),
-    "given in another CRS": (lambda: add("gates", "g1", Point(X0 * 1000, Y0 * 1000), code="G1"), ("gates", "g1"),
-                             "outside"),
-    "required property missing": (lambda: add("gates", "g1", pt(0, 0)), ("gates", "g1"),
-                                  "required property 'code' is missing"),
+    "given in another CRS": (
+        lambda: add("gates", "g1", Point(X0 * 1000, Y0 * 1000), code="G1"),
+        ("gates", "g1"),
+        "outside",
+    ),
+    "required property missing": (
+        lambda: add("gates", "g1", pt(0, 0)),
+        ("gates", "g1"),
+        "required property 'code' is missing",
+    ),
     "required property empty": (lambda: add("gates", "g1", pt(0, 0), code=""), ("gates", "g1"), "'code' is missing"),
     "required property None": (lambda: add("gates", "g1", pt(0, 0), code=None), ("gates", "g1"), "'code' is missing"),
     "value not allowed": (lambda: gate("g1", 0, 0, kind="east"), ("gates", "g1"), "kind='east' is not one of"),
     "text in a number field": (lambda: hall("h1", 0, 0, area_m2="big"), ("halls", "h1"), "area_m2 must be a finite"),
     "infinite number": (lambda: hall("h1", 0, 0, area_m2=float("inf")), ("halls", "h1"), "area_m2 must be a finite"),
     "text in an integer field": (lambda: hall("h1", 0, 0, floors="two"), ("halls", "h1"), "floors must be an integer"),
-    "fraction in an integer field": (lambda: hall("h1", 0, 0, floors=2.5), ("halls", "h1"), "floors must be an integer"),
+    "fraction in an integer field": (
+        lambda: hall("h1", 0, 0, floors=2.5),
+        ("halls", "h1"),
+        "floors must be an integer",
+    ),
     "boolean in an integer field": (lambda: hall("h1", 0, 0, floors=True), ("halls", "h1"), "boolean"),
     "not a date": (lambda: hall("h1", 0, 0, opened="26/10/2026"), ("halls", "h1"), "opened must be a date"),
     "not a boolean": (lambda: hall("h1", 0, 0, accessible="yes"), ("halls", "h1"), "accessible must be true or false"),
     "boolean in a text field": (lambda: gate("g1", 0, 0, code=True), ("gates", "g1"), "code must be text"),
     "unknown property": (lambda: gate("g1", 0, 0, colour="red"), ("gates", "g1"), "unknown property 'colour'"),
-    "no geometry": (lambda: Change("gates", "add", "g1", Feature("g1", None, {"code": "G1"})), ("gates", "g1"),
-                    "no geometry"),
+    "no geometry": (
+        lambda: Change("gates", "add", "g1", Feature("g1", None, {"code": "G1"})),
+        ("gates", "g1"),
+        "no geometry",
+    ),
     "no id": (lambda: Change("gates", "add", "", Feature("", pt(0, 0), {"code": "G1"})), ("gates", None), "no id"),
-    "geometry on a layer of records": (lambda: Change("projects", "add", "r1", Feature("r1", pt(0, 0), {"code": "R1"})),
-                                       ("projects", "r1"), "holds records without geometry"),
+    "geometry on a layer of records": (
+        lambda: Change("projects", "add", "r1", Feature("r1", pt(0, 0), {"code": "R1"})),
+        ("projects", "r1"),
+        "holds records without geometry",
+    ),
     "list of non-text": (lambda: record("r1", tags=[1, 2]), ("projects", "r1"), "tags must be a list of text"),
 }
 
@@ -123,13 +146,17 @@ def test_a_number_too_large_for_a_float_is_a_problem_not_a_crash(twin: Twin):
 
 def test_commit_level_reasons(twin: Twin):
     twin.commit([gate("g1", 0, 0), hall("h1", 0, 0)], author="a", message="m", time=at(0))
-    problems = problems_of(twin, [
-        gate("g2", 1, 1), gate("g2", 2, 2),  # the same feature twice in one commit
-        gate("g1", 3, 3),  # add of an existing id
-        gate("nope", 4, 4, op="modify"),  # modify of a missing id
-        delete("halls", "nope"),  # delete of a missing id
-        delete("paths", "p1"),
-    ])
+    problems = problems_of(
+        twin,
+        [
+            gate("g2", 1, 1),
+            gate("g2", 2, 2),  # the same feature twice in one commit
+            gate("g1", 3, 3),  # add of an existing id
+            gate("nope", 4, 4, op="modify"),  # modify of a missing id
+            delete("halls", "nope"),  # delete of a missing id
+            delete("paths", "p1"),
+        ],
+    )
     reasons = {(p.layer, p.feature_id, p.reason) for p in problems}
     assert ("gates", "g2", "the same feature is changed twice in one commit") in reasons
     assert ("gates", "g1", "a feature with this id exists already") in reasons
@@ -148,26 +175,43 @@ def test_a_code_names_one_feature_at_a_time(twin: Twin):
     problems = problems_of(twin, [gate("g3", 2, 2, code="N3"), gate("g4", 3, 3, code="N3")])  # twice in one commit
     assert {p.feature_id for p in problems} <= {"g3", "g4"} and len(problems) == 1
     # swapping two codes in one commit, and reusing the code of a feature deleted in the same commit, are fine
-    twin.commit([gate("g1", 0, 0, op="modify", code="N2"), gate("g2", 1, 1, op="modify", code="N1")],
-                author="a", message="swap", time=at(1))
+    twin.commit(
+        [gate("g1", 0, 0, op="modify", code="N2"), gate("g2", 1, 1, op="modify", code="N1")],
+        author="a",
+        message="swap",
+        time=at(1),
+    )
     twin.commit([delete("gates", "g1"), gate("g5", 4, 4, code="N2")], author="a", message="reuse", time=at(2))
     assert props_of(twin, "gates", "g5")["code"] == "N2"
 
 
 def test_every_problem_is_reported_at_once(twin: Twin):
     twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
-    problems = problems_of(twin, [
-        gate("ok1", 1, 1),
-        hall("h-bad", 0, 0, floors="many", colour="red"),  # two property problems
-        add("halls", "h-geom", pt(0, 0)),  # wrong type and missing code
-        gate("g-out", 900, 900, kind="west"),  # outside and not allowed
-        add("paths", "p-ok", line((0, 0), (1, 1))),
-        add("paths", "p-bow", BOWTIE),
-        gate("g1", 2, 2),  # exists
-    ])
+    problems = problems_of(
+        twin,
+        [
+            gate("ok1", 1, 1),
+            hall("h-bad", 0, 0, floors="many", colour="red"),  # two property problems
+            add("halls", "h-geom", pt(0, 0)),  # wrong type and missing code
+            gate("g-out", 900, 900, kind="west"),  # outside and not allowed
+            add("paths", "p-ok", line((0, 0), (1, 1))),
+            add("paths", "p-bow", BOWTIE),
+            gate("g1", 2, 2),  # exists
+        ],
+    )
     got = sorted((p.layer, p.feature_id) for p in problems)
-    assert got == sorted([("halls", "h-bad"), ("halls", "h-bad"), ("halls", "h-geom"), ("halls", "h-geom"),
-                          ("gates", "g-out"), ("gates", "g-out"), ("paths", "p-bow"), ("gates", "g1")])
+    assert got == sorted(
+        [
+            ("halls", "h-bad"),
+            ("halls", "h-bad"),
+            ("halls", "h-geom"),
+            ("halls", "h-geom"),
+            ("gates", "g-out"),
+            ("gates", "g-out"),
+            ("paths", "p-bow"),
+            ("gates", "g1"),
+        ]
+    )
     assert all(p.reason for p in problems)
 
 
@@ -175,9 +219,18 @@ def test_a_commit_with_one_invalid_feature_writes_nothing(twin: Twin):
     first = twin.commit([gate("g1", 0, 0), hall("h1", 0, 0)], author="a", message="m", time=at(0))
     state = full_state(twin)
     with pytest.raises(ValidationFailed) as e:
-        twin.commit([gate("g2", 1, 1), gate("g1", 2, 2, op="modify"), delete("halls", "h1"),
-                     hall("h2", 3, 3), add("halls", "h3", BOWTIE, code="H3")],
-                    author="a", message="m", time=at(1))
+        twin.commit(
+            [
+                gate("g2", 1, 1),
+                gate("g1", 2, 2, op="modify"),
+                delete("halls", "h1"),
+                hall("h2", 3, 3),
+                add("halls", "h3", BOWTIE, code="H3"),
+            ],
+            author="a",
+            message="m",
+            time=at(1),
+        )
     assert [(p.layer, p.feature_id) for p in e.value.problems] == [("halls", "h3")]
     assert twin.head() == first
     assert twin.log() == [first]
@@ -189,29 +242,60 @@ def test_a_commit_with_one_invalid_feature_writes_nothing(twin: Twin):
 
 # ---------------------------------------------------------------------------- normalisation
 def test_values_are_coerced_to_their_declared_types(twin: Twin):
-    twin.commit([
-        hall("h1", 0, 0, floors=3.0, area_m2=12, opened="2026-10-26T08:00:00+08:00", accessible="true"),
-        hall("h2", 2, 2, floors="4", area_m2="12.5", opened=date(2026, 10, 27), accessible=1, status="built"),
-        hall("h3", 4, 4, floors=np.int64(5), area_m2=np.float64(7.25), opened=datetime(2026, 10, 28, 23, 0, tzinfo=UTC),
-             accessible=np.bool_(False)),
-        hall("h4", 6, 6, code=42, floors=None, area_m2=float("nan"), opened="", accessible="0"),
-    ], author="a", message="m", time=at(0))
+    twin.commit(
+        [
+            hall("h1", 0, 0, floors=3.0, area_m2=12, opened="2026-10-26T08:00:00+08:00", accessible="true"),
+            hall("h2", 2, 2, floors="4", area_m2="12.5", opened=date(2026, 10, 27), accessible=1, status="built"),
+            hall(
+                "h3",
+                4,
+                4,
+                floors=np.int64(5),
+                area_m2=np.float64(7.25),
+                opened=datetime(2026, 10, 28, 23, 0, tzinfo=UTC),
+                accessible=np.bool_(False),
+            ),
+            hall("h4", 6, 6, code=42, floors=None, area_m2=float("nan"), opened="", accessible="0"),
+        ],
+        author="a",
+        message="m",
+        time=at(0),
+    )
     h1, h2, h3, h4 = (props_of(twin, "halls", f"h{i}") for i in range(1, 5))
     assert h1 == {"code": "H1", "floors": 3, "area_m2": 12.0, "opened": "2026-10-26", "accessible": True}
     assert type(h1["floors"]) is int
     assert type(h1["area_m2"]) is float  # a number is always a float, so 12 and 12.0 encode alike
-    assert h2 == {"code": "H2", "floors": 4, "area_m2": 12.5, "opened": "2026-10-27", "accessible": True,
-                  "status": "built"}
+    assert h2 == {
+        "code": "H2",
+        "floors": 4,
+        "area_m2": 12.5,
+        "opened": "2026-10-27",
+        "accessible": True,
+        "status": "built",
+    }
     assert h3 == {"code": "H3", "floors": 5, "area_m2": 7.25, "opened": "2026-10-28", "accessible": False}
     assert h4 == {"code": "42", "accessible": False}  # missing values are left out, not stored as null
     assert b'"floors":3,' in twin.feature("halls", "h1")  # an integer, not 3.0
 
 
 def test_list_values_are_normalised(twin: Twin):
-    twin.commit([record("r1", tags="a, b ,, c"), record("r2", tags='["x", "y, z"]'), record("r3", tags=("t",)),
-                 record("r4", tags=[])], author="a", message="m", time=at(0))
+    twin.commit(
+        [
+            record("r1", tags="a, b ,, c"),
+            record("r2", tags='["x", "y, z"]'),
+            record("r3", tags=("t",)),
+            record("r4", tags=[]),
+        ],
+        author="a",
+        message="m",
+        time=at(0),
+    )
     assert [props_of(twin, "projects", f"r{i}").get("tags") for i in range(1, 5)] == [
-        ["a", "b", "c"], ["x", "y, z"], ["t"], []]
+        ["a", "b", "c"],
+        ["x", "y, z"],
+        ["t"],
+        [],
+    ]
 
 
 def test_geometry_is_stored_in_2d(twin: Twin):
@@ -224,27 +308,39 @@ def test_multi_geometries_and_holes_are_accepted(twin: Twin):
     from shapely.geometry import MultiPolygon
 
     holed = Polygon(square(0, 0, 4).exterior.coords, [square(1, 1, 1).exterior.coords])
-    twin.commit([add("halls", "m", MultiPolygon([square(0, 0), square(3, 3)]), code="M"),
-                 add("halls", "holed", holed, code="HOLED"), add("halls", "ell", l_shape(5, 5), code="L")],
-                author="a", message="m", time=at(0))
+    twin.commit(
+        [
+            add("halls", "m", MultiPolygon([square(0, 0), square(3, 3)]), code="M"),
+            add("halls", "holed", holed, code="HOLED"),
+            add("halls", "ell", l_shape(5, 5), code="L"),
+        ],
+        author="a",
+        message="m",
+        time=at(0),
+    )
     assert twin.count("halls") == 3
 
 
 # ---------------------------------------------------------------------------- no-op changes
 def test_modify_with_identical_content_is_not_a_change(twin: Twin):
-    first = twin.commit([gate("g1", 0, 0, kind="north"), hall("h1", 0, 0, floors=2, area_m2=150.0)],
-                        author="a", message="m", time=at(0))
-    problems = problems_of(twin, [gate("g1", 0, 0, op="modify", kind="north"),
-                                  hall("h1", 0, 0, op="modify", floors=2.0, area_m2=150)])  # normalise alike
+    first = twin.commit(
+        [gate("g1", 0, 0, kind="north"), hall("h1", 0, 0, floors=2, area_m2=150.0)], author="a", message="m", time=at(0)
+    )
+    problems = problems_of(
+        twin, [gate("g1", 0, 0, op="modify", kind="north"), hall("h1", 0, 0, op="modify", floors=2.0, area_m2=150)]
+    )  # normalise alike
     assert len(problems) == 1 and "nothing changes" in problems[0].reason
     assert twin.head() == first and twin.log() == [first]
     with pytest.raises(ValidationFailed, match="nothing changes"):
         twin.commit([upsert("gates", "g1", pt(0, 0), code="G1", kind="north")], author="a", message="m", time=at(1))
     assert twin.head() == first
     # mixed with a real change, the no-op is dropped: no new version and not counted
-    c = twin.commit([gate("g1", 0, 0, op="modify", kind="north"),
-                     hall("h1", 0, 0, op="modify", floors=3, area_m2=150.0)],
-                    author="a", message="m", time=at(2))
+    c = twin.commit(
+        [gate("g1", 0, 0, op="modify", kind="north"), hall("h1", 0, 0, op="modify", floors=3, area_m2=150.0)],
+        author="a",
+        message="m",
+        time=at(2),
+    )
     assert c.counts == {"halls": {"added": 0, "modified": 1, "deleted": 0}}
     assert len(twin.history("gates", "g1")) == 1
     assert {ch.feature_id for ch in twin.store.changes_in(c.seq)} == {"h1"}
@@ -253,8 +349,12 @@ def test_modify_with_identical_content_is_not_a_change(twin: Twin):
 
 def test_upsert_adds_or_modifies(twin: Twin):
     twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
-    c = twin.commit([upsert("gates", "g1", pt(1, 1), code="G1"), upsert("gates", "g2", pt(2, 2), code="G2")],
-                    author="a", message="m", time=at(1))
+    c = twin.commit(
+        [upsert("gates", "g1", pt(1, 1), code="G1"), upsert("gates", "g2", pt(2, 2), code="G2")],
+        author="a",
+        message="m",
+        time=at(1),
+    )
     assert c.counts == {"gates": {"added": 1, "modified": 1, "deleted": 0}}
     assert [e.op for e in twin.history("gates", "g1")] == ["add", "modify"]
     assert [e.op for e in twin.history("gates", "g2")] == ["add"]
@@ -289,17 +389,29 @@ def test_a_delete_that_carries_a_feature_is_refused_and_writes_nothing(twin: Twi
 
 
 BAD_INPUTS = {
-    "unknown op": (lambda: Change("gates", "remove", "g9", Feature("g9", pt(0, 0), {"code": "G9"})),
-                   ("gates", "g9"), "op 'remove' is not one of"),
+    "unknown op": (
+        lambda: Change("gates", "remove", "g9", Feature("g9", pt(0, 0), {"code": "G9"})),
+        ("gates", "g9"),
+        "op 'remove' is not one of",
+    ),
     "lone surrogate in an id": (lambda: gate("g\ud800", 1, 1, code="GS"), ("gates", "g\\ud800"), "lone surrogate"),
     "lone surrogate in a property": (lambda: gate("g9", 1, 1, code="G\udfff9"), ("gates", "g9"), "code is not valid"),
     "lone surrogate in a list": (lambda: record("r9", tags=["ok", "\ud83d"]), ("projects", "r9"), "tags is not valid"),
-    "lone surrogate in a property name": (lambda: gate("g9", 1, 1, **{"k\ud800": "v"}), ("gates", "g9"),
-                                          "unknown property"),
-    "feature id differs from the change's": (lambda: Change("gates", "add", "g9", Feature("g8", pt(0, 0), {"code": "G9"})),
-                                             ("gates", "g9"), "own id 'g8' differs"),
-    "integer id": (lambda: Change("gates", "add", 5, Feature(5, pt(0, 0), {"code": "G5"})),  # type: ignore[arg-type]
-                   ("gates", None), "feature id 5 is a int; ids are text"),
+    "lone surrogate in a property name": (
+        lambda: gate("g9", 1, 1, **{"k\ud800": "v"}),
+        ("gates", "g9"),
+        "unknown property",
+    ),
+    "feature id differs from the change's": (
+        lambda: Change("gates", "add", "g9", Feature("g8", pt(0, 0), {"code": "G9"})),
+        ("gates", "g9"),
+        "own id 'g8' differs",
+    ),
+    "integer id": (
+        lambda: Change("gates", "add", 5, Feature(5, pt(0, 0), {"code": "G5"})),  # type: ignore[arg-type]
+        ("gates", None),
+        "feature id 5 is a int; ids are text",
+    ),
     "id not in NFC": (lambda: gate("cafe\u0301", 1, 1, code="C"), ("gates", "cafe\u0301"), "not in Unicode NFC form"),
     "id with NUL": (lambda: gate("g\x009", 1, 1, code="C"), ("gates", "g\x009"), "control character"),
     "id with a trailing space": (lambda: gate("g9 ", 1, 1, code="C"), ("gates", "g9 "), "white space"),
@@ -374,6 +486,15 @@ def test_one_bad_feature_among_many_good_ones_is_found_and_worded_as_alone(twin:
         assert [str(p) for p in problems_of(twin, [*good[:30], make(), *good[30:]])] == alone
     assert twin.count("halls") == 0
     # several: problems of ids and properties in the order of the changes, then those of geometries
-    problems = problems_of(twin, [*good[:5], gate("g-out", 900, 900), hall("h-a", 0, 0, floors="x"), *good[5:],
-                                  add("halls", "h-pt", pt(0, 0), code="P"), hall("h-c", 3, 3, colour="red")])
+    problems = problems_of(
+        twin,
+        [
+            *good[:5],
+            gate("g-out", 900, 900),
+            hall("h-a", 0, 0, floors="x"),
+            *good[5:],
+            add("halls", "h-pt", pt(0, 0), code="P"),
+            hall("h-c", 3, 3, colour="red"),
+        ],
+    )
     assert [p.feature_id for p in problems] == ["h-a", "h-c", "g-out", "h-pt"]

@@ -30,14 +30,13 @@ from web_support import (
     MISSING_ID,
     artifacts_dir,
     build_web_twin,
-    launch_chromium,
 )
 
 from layers.catalogue import AREA_OF_INTEREST
 from web import i18n
 
 try:
-    from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import Browser, Page
 except ImportError:  # pragma: no cover - the dev extra installs it
     pytest.fail("playwright is needed for the map tests: pip install -e '.[dev]'", pytrace=False)
 
@@ -70,14 +69,6 @@ def server(store: Path) -> Iterator[LiveServer]:
     s = LiveServer(store, store.with_name("server.log"))
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = launch_chromium(pw, timeout=BROWSER_MS)
-        yield b
-        b.close()
 
 
 @dataclass

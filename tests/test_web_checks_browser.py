@@ -20,7 +20,6 @@ from test_web_browser import (  # noqa: F401 - the fixtures are used by name
     POPUP_SHOWN,
     Visit,
     api,
-    browser,
     clean,
     server,
     store,

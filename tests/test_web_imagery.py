@@ -17,7 +17,7 @@ from api_server import LiveServer
 from deadlines import BROWSER_MS
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
-from web_support import artifacts_dir, launch_chromium
+from web_support import artifacts_dir
 
 from api.main import create_app
 from api.settings import ApiSettings
@@ -25,7 +25,7 @@ from twin import Twin
 from twin.errors import BadInput
 from web.imagery import imagery_config, native_zoom
 
-from playwright.sync_api import Browser, Page, sync_playwright  # isort: skip
+from playwright.sync_api import Browser, Page  # isort: skip
 
 T70, T30, T10 = "2026-08-27", "2026-10-06", "2026-10-26"
 IDLE = "window.VT && VT.isIdle && VT.isIdle()"
@@ -120,14 +120,6 @@ def server(store: Path) -> Iterator[LiveServer]:
     s = LiveServer(store, store.with_name("server.log"), env={"VENUE_TWIN_SURVEY_DIR": ""})
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = launch_chromium(pw, timeout=BROWSER_MS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

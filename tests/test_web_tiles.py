@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from api_server import LiveServer, build_venue
-from web_support import artifacts_dir, launch_chromium
+from web_support import artifacts_dir
 
 from twin import Twin
 from web.bench_maps import SITE, build_twin
@@ -23,7 +23,7 @@ from web.maps import MapContext, completion_map, uses_tiles
 from web.settings import MapSettings
 
 try:
-    from playwright.sync_api import Browser, sync_playwright
+    from playwright.sync_api import Browser
 except ImportError:  # pragma: no cover - the dev extra installs it
     pytest.fail("playwright is needed for the map tests: pip install -e '.[dev]'", pytrace=False)
 
@@ -50,14 +50,6 @@ def server(big_store: Path) -> Iterator[LiveServer]:
     )
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = launch_chromium(pw)
-        yield b
-        b.close()
 
 
 def _bed(i: int) -> tuple[float, float]:
