@@ -22,7 +22,7 @@ from typing import Any
 from layers.demo_surveys import DEMO_FILE_PREFIX
 from twin.core import TwinLike
 from twin.errors import BadInput
-from twin.survey_images import colormap, default_colormap_name, default_range, render_preview
+from twin.survey_images import colormap, colormap_stops, default_colormap_name, default_range, render_preview
 from twin.surveys import SurveyInfo
 from web import i18n
 from web.templating import render
@@ -84,8 +84,6 @@ def _legend(lang: str, info: SurveyInfo) -> str | None:
     value_range = default_range(info)
     if name is None or value_range is None:
         return None
-    from twin.survey_images import colormap_stops
-
     return render(
         "imagery_legend.html",
         lang=lang,
