@@ -143,21 +143,6 @@ def api_percent(value: float) -> str:
     return f"{round(value, 2)!r}%"
 
 
-_BRACKETED = re.compile(r"^(?P<zh>.*\S)\s*\((?P<en>[^()]*[A-Za-z][^()]*)\)$")
-_NAME_PAIR = re.compile(r"^(?P<zh>[\u3400-\u9fff·]+)\s+(?P<en>[A-Za-z].*)$")
-
-
-def in_language(text: str | None, lang: str) -> str:
-    """The page's half of a bilingual register entry: "国网上海市电力公司 (State Grid Shanghai
-    Electric Power)" and "孙浩 Sun Hao" give the Chinese or the English part; other text is kept."""
-    if not text:
-        return ""
-    m = _BRACKETED.match(text.strip()) or _NAME_PAIR.match(text.strip())
-    if m is None or not re.search(r"[\u3400-\u9fff]", m["zh"]):
-        return text
-    return m["en"].strip() if lang == "en" else m["zh"].strip()
-
-
 # ============================================================================ fonts
 def font_families() -> list[str]:
     """The CJK family to set text in (found through matplotlib's font manager), then DejaVu Sans
@@ -1010,8 +995,8 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
         rows.append([
             ("⚑" if r["code"] in facts.flagged else "") + r["code"],
             r["name_en"] if lang == "en" else r["name_zh"],
-            in_language(r["responsible_unit"], lang),
-            in_language(r["responsible_person"], lang),
+            i18n.in_language(lang, r["responsible_unit"]),
+            i18n.in_language(lang, r["responsible_person"]),
             f"{api_percent(r['percent'])} / {api_percent(r['planned_percent'])}",
             f"{r['days_late']:g}",
             r["forecast_finish"] or "–",
@@ -1039,7 +1024,7 @@ def _missing_table(facts: BriefFacts, lang: str) -> Table:
     ]  # fmt: skip
     rows = [
         [
-            r["code"], in_language(r["responsible_unit"], lang), in_language(r["responsible_person"], lang),
+            r["code"], i18n.in_language(lang, r["responsible_unit"]), i18n.in_language(lang, r["responsible_person"]),
             r["last_report_date"] or t("brief_never"), "–" if r["days_since"] is None else str(r["days_since"]),
         ]
         for r in facts.missing

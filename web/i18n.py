@@ -440,21 +440,29 @@ def feature_name(lang: str, props: dict[str, Any]) -> str:
 
 
 # "中文名 (English name)": how the register's one responsible-unit field carries both names
-_TWO_NAMES = re.compile(r"^(?P<zh>.+?)\s*\((?P<en>[^()]+)\)$")
+_TWO_NAMES = re.compile(r"^(?P<zh>.+?)\s*\((?P<en>[^()]+)\)$")  # 中文名 (English name)
+_NAME_PAIR = re.compile(r"^(?P<zh>[\u3400-\u9fff·]+)\s+(?P<en>[A-Za-z].*)$")  # 孙浩 Sun Hao
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-def unit_name(lang: str, unit: str) -> str:
-    """A responsible unit's name in the page's language.
+def in_language(lang: str, text: str | None) -> str:
+    """The page's half of a bilingual register entry.
 
-    The register has one field for it (`responsible_unit`, no zh/en pair); a value written as
-    "中文名 (English name)", as the bundled register writes them, is read as both names.
-    Any other value is shown as it is.
-    """
-    m = _TWO_NAMES.match(unit.strip())
+    The register keeps one field per name (no zh/en pair); a unit written "中文名 (English name)"
+    or a person "孙浩 Sun Hao", as the bundled register writes them, is read as both names. Any
+    other value is shown as it is."""
+    if not text:
+        return ""
+    t = text.strip()
+    m = _TWO_NAMES.match(t) or _NAME_PAIR.match(t)
     if m is None or not _CJK.search(m["zh"]) or _CJK.search(m["en"]):
-        return unit
+        return text
     return m["en"].strip() if lang == "en" else m["zh"].strip()
+
+
+def unit_name(lang: str, unit: str) -> str:
+    """A responsible unit's name in the page's language (see in_language)."""
+    return in_language(lang, unit)
 
 
 def fmt_percent(percent: float | None) -> str:
