@@ -30,7 +30,6 @@ import struct
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,6 @@ log = logging.getLogger(__name__)
 # Map the file rather than copy its pages into each connection's cache; SQLite caps this at its
 # compile-time maximum (2 GiB in Debian's build), so a bigger twin is partly mapped.
 MMAP_BYTES = 1 << 40
-_first = itemgetter(0)  # a row's feature id
 READ_CACHE_KIB = -65536  # 64 MiB page cache per connection (negative: KiB, as SQLite takes it)
 BULK_ROWS = 5_000  # rows of one layer from which a commit lifts its mirror's guard triggers (_guards_lifted)
 FORMAT_VERSION = "3"  # 2: the version R-tree no longer carries to_seq; 3: versioned layer schemas
@@ -970,10 +968,7 @@ class GeoPackageStore(Store):
         row once. The payload comes from the row the join reads anyway: no second look-up by id.
         The layer and the first visible commit are tested on the version row, not on the R-tree's
         auxiliary columns: SQLite keeps those in a shadow table, one more look-up per candidate
-        (measured: about 40 % of the query). The rows are sorted here, not by ORDER BY: SQLite's
-        sorter copies every row's GeoJSON into its records (0.55 of 2.3 ms for 1,000 features),
-        while Python's sort moves only references (ids are unique among visible versions, so the
-        tuples compare by id alone).
+        (measured: about 40 % of the query).
         """
         minx, miny, maxx, maxy = bbox
         rows = (
@@ -985,12 +980,12 @@ class GeoPackageStore(Store):
                 "FROM twin_version_rtree r CROSS JOIN twin_versions v ON v.vid = r.id "
                 "WHERE r.minx <= :maxx AND r.maxx >= :minx AND r.miny <= :maxy AND r.maxy >= :miny "
                 "AND v.layer_id = :lid AND v.from_seq <= :seq AND (v.to_seq IS NULL OR v.to_seq > :seq) "
-                "AND v.minx <= :maxx AND v.maxx >= :minx AND v.miny <= :maxy AND v.maxy >= :miny",
+                "AND v.minx <= :maxx AND v.maxx >= :minx AND v.miny <= :maxy AND v.maxy >= :miny "
+                "ORDER BY v.feature_id",
                 {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy, "lid": lid, "seq": seq},
             )
             .fetchall()
         )
-        rows.sort(key=_first)
         edge = [i for i, r in enumerate(rows) if r[-1] is not None]
         if not edge:
             return rows
