@@ -124,7 +124,10 @@ def test_an_older_format_is_upgraded_by_migrate_and_a_newer_one_refused(postgis_
     )
     assert run.returncode == 0, run.stderr
     assert "applied 2:" in run.stdout
+    assert "applied 3:" in run.stdout
     assert migrate(url) == []  # up to date now
+    # Migration 3 took the per-row foreign key off the versions (commits check their layers once).
+    assert _sql(url, "SELECT count(*) FROM pg_constraint WHERE conname = 'twin_versions_layer_id_fkey'")[0][0] == 0
     with Twin.open(url) as twin:
         assert [c.id for c in twin.log()] == ids
         assert twin.fsck() == []
@@ -134,6 +137,22 @@ def test_an_older_format_is_upgraded_by_migrate_and_a_newer_one_refused(postgis_
         Twin.open(url)
     with pytest.raises(BadInput, match="upgrade venue-twin"):
         migrate(url)
+
+
+def test_fsck_finds_versions_whose_layer_is_gone(postgis_twin_url: str):
+    """No foreign key guards twin_versions.layer_id row by row any more: a commit checks its
+    layers once, and fsck finds versions that name a layer no longer there."""
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+        assert twin.fsck() == []
+        lid = twin.store._lid("gates")  # type: ignore[attr-defined]
+    _sql(url, "DELETE FROM twin_schema_versions WHERE layer_id = %s", (lid,))
+    _sql(url, "DELETE FROM twin_layers WHERE layer_id = %s", (lid,))
+    n = _sql(url, "SELECT count(*) FROM twin_versions WHERE layer_id = %s", (lid,))[0][0]
+    assert n > 0
+    with Twin.open(url) as twin:
+        assert f"{n} versions name a layer that does not exist" in twin.fsck()
 
 
 def test_writers_in_two_processes_lose_nothing(postgis_twin_url: str):
