@@ -100,5 +100,6 @@ def present_venue(twin: Twin) -> Presentation | None:
         project_title=PROJECT_TITLE,
         extent=(x0, y0, x1, y1),
         layer_order=tuple(reversed(STACK)),
-        extra={"head": head.id if head else "", "status_as_of": day or ""},
+        extra={"status_as_of": day or ""},
+        made_at=head.id if head else "",
     )

@@ -214,3 +214,47 @@ def test_a_copied_twin_file_carries_them_under_its_own_name(built, tmp_path: Pat
     assert set(_styles(dest)) == set(STACK)
     sources = [m.findtext("datasource") for m in _project(dest).findall("projectlayers/maplayer")]
     assert sources and all(s is not None and s.startswith(f"./{dest.name}|") for s in sources)
+
+
+def test_a_report_that_moves_no_project_to_another_status_leaves_the_styles_as_they_are(tmp_path: Path) -> None:
+    """Styles name every project by status, so writing them grows with the register; a report is
+    written into them only when some status (or the day they are as of) changes."""
+    from completion.reports import ProgressReport, report_progress
+    from completion.snapshot import Completion
+
+    path = tmp_path / "venue.gpkg"
+    twin = build_bundled_twin(path)
+    try:
+        day = datetime.fromisoformat("2026-10-31T09:00:00+08:00")
+        open_ = [
+            s
+            for s in Completion(twin).at(version=twin.head().id).statuses  # type: ignore[union-attr]
+            if 10 < s.percent < 90
+        ]
+        first = report_progress(
+            twin, ProgressReport(open_[0].project.code, open_[0].percent + 0.1, day.date()), reporter="t", time=day
+        )
+        assert _project(path).find("properties").findtext("head") == first.id  # type: ignore[union-attr]
+        before = _styles(path)
+        statuses = head_statuses(twin)[0]
+        # The same day, another project a tenth of a percent further: no status moves.
+        s = open_[1]
+        second = report_progress(
+            twin,
+            ProgressReport(s.project.code, s.percent + 0.1, day.date()),
+            reporter="t",
+            time=day.replace(hour=10),
+        )
+        assert head_statuses(twin)[0] == statuses
+        assert _project(path).find("properties").findtext("head") == first.id  # type: ignore[union-attr]
+        assert _styles(path) == before
+        # A project reported done moves to another status: written, as of that report.
+        done = report_progress(
+            twin, ProgressReport(s.project.code, 100, day.date()), reporter="t", time=day.replace(hour=11)
+        )
+        assert head_statuses(twin)[0] != statuses
+        assert _project(path).find("properties").findtext("head") == done.id  # type: ignore[union-attr]
+        assert _styles(path) != before
+        assert second.id != done.id
+    finally:
+        twin.close()

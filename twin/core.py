@@ -96,6 +96,10 @@ class Twin:
         self.store = store
         self._presentation_hold = 0  # > 0 inside presentation_deferred()
         self._presentation_stale = False
+        # What this handle last wrote, and the head up to which the stored one is known to show
+        # the same (no other writer committed in between): see refresh_presentation.
+        self._presented: Presentation | None = None
+        self._presented_holds_at: str | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -343,18 +347,29 @@ class Twin:
                 raise ValidationFailed(problems)
             info = self._write(head, head.id if head else None, author, message, when, stored)
         if self.store.keeps_presentation and any(shows(self, info) for _, shows in _PRESENTERS):
-            self._presentation_changed()
+            self._presentation_changed(info.parent)
         return info
 
     # ------------------------------------------------------------------ presentation
-    def refresh_presentation(self) -> bool:
+    def refresh_presentation(self, after: str | None = None) -> bool:
         """Ask the presenters how the twin shows at its head and have the store keep it; whether
-        anything was written (False: no presenter knows this twin, or the store keeps no styles)."""
+        anything was written (False: no presenter knows this twin, or the store keeps no styles).
+
+        `after` (a commit just made on this handle, by its parent's id): not written again when it
+        shows what this handle last wrote and nobody else has committed since. Writing costs far
+        more than deciding (a register of 5,000 projects: styles naming every project by status,
+        about 0.15 s of XML and writes per report), and most reports move no project to another
+        status."""
         self._presentation_stale = False
         for presenter, _ in _PRESENTERS:
             p = presenter(self)
             if p is not None:
-                return self.store.write_presentation(p)
+                if after is not None and self._presented_holds_at == after and p.shows_same(self._presented):
+                    self._presented_holds_at = p.made_at or None
+                    return False
+                written = self.store.write_presentation(p)
+                self._presented, self._presented_holds_at = (p, p.made_at or None) if written else (None, None)
+                return written
         return False
 
     @contextlib.contextmanager
@@ -368,14 +383,14 @@ class Twin:
             if not self._presentation_hold and self._presentation_stale:
                 self._presentation_changed()
 
-    def _presentation_changed(self) -> None:
+    def _presentation_changed(self, after: str | None = None) -> None:
         if not _PRESENTERS:
             return
         if self._presentation_hold:
             self._presentation_stale = True
             return
         try:
-            self.refresh_presentation()
+            self.refresh_presentation(after)
         except Exception:  # derived from the history, which is committed: never fail the commit for it
             log.exception("could not refresh the twin's layer styles and project")
 

@@ -18,7 +18,7 @@ import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Kind = Literal["polygon", "line", "point"]
@@ -80,6 +80,13 @@ class Presentation:
     layer_order: tuple[str, ...] = ()  # top first, as in QGIS's layer panel
     owner: str = "venue-twin"
     extra: dict[str, str] = field(default_factory=dict)
+    # The commit it was made at, written into the project's properties as `head`. Not part of what
+    # it shows: a presentation that differs from the last one written only here is not written
+    # again (`shows_same`), so a report that moves no project to another status costs no rewrite.
+    made_at: str = ""
+
+    def shows_same(self, other: Presentation | None) -> bool:
+        return other is not None and replace(self, made_at="") == replace(other, made_at="")
 
 
 # ---------------------------------------------------------------------------- expressions
@@ -422,6 +429,8 @@ def project_xml(p: Presentation, gpkg_name: str) -> str:
     for name in order:
         ET.SubElement(order_el, "layer", id=layer_id(name))
     props = ET.SubElement(root, "properties")
+    if p.made_at:
+        ET.SubElement(props, "head", type="QString").text = p.made_at
     for key, text in p.extra.items():
         ET.SubElement(props, key, type="QString").text = text
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode")
