@@ -978,25 +978,28 @@ class PostGISStore(Store):
             for name, n in current.items():
                 if n != totals.get(name, 0):
                     problems.append(f"layer {name}: {n} current versions, the head's total is {totals.get(name, 0)}")
-            bad = c.execute(
-                "SELECT count(*) FROM twin_versions WHERE (geom IS NULL) != (minx IS NULL) "
-                "OR (geom IS NOT NULL AND NOT (minx <= maxx AND miny <= maxy "
-                "AND ST_Covers(ST_Expand(ST_MakeEnvelope(minx, miny, maxx, maxy, 4326), 1e-9), geom)))"
-            ).fetchone()[0]  # type: ignore[index]
-            if bad:
-                problems.append(f"{bad} versions have bounds that disagree with their geometry")
-            overlap = c.execute(
-                "SELECT count(*) FROM (SELECT layer_id, feature_id FROM twin_versions WHERE to_seq IS NULL "
-                "GROUP BY layer_id, feature_id HAVING count(*) > 1) d"
-            ).fetchone()[0]  # type: ignore[index]
-            if overlap:
-                problems.append(f"{overlap} features have more than one current version")
-            orphans = c.execute(
-                "SELECT count(*) FROM twin_versions v WHERE NOT EXISTS "
-                "(SELECT 1 FROM twin_layers l WHERE l.layer_id = v.layer_id)"
-            ).fetchone()[0]  # type: ignore[index]
-            if orphans:
-                problems.append(f"{orphans} versions name a layer that does not exist")
+            # Counts that must be zero, and how to name what they count.
+            for query, says in (
+                (
+                    "SELECT count(*) FROM twin_versions WHERE (geom IS NULL) != (minx IS NULL) "
+                    "OR (geom IS NOT NULL AND NOT (minx <= maxx AND miny <= maxy "
+                    "AND ST_Covers(ST_Expand(ST_MakeEnvelope(minx, miny, maxx, maxy, 4326), 1e-9), geom)))",
+                    "{} versions have bounds that disagree with their geometry",
+                ),
+                (
+                    "SELECT count(*) FROM (SELECT layer_id, feature_id FROM twin_versions WHERE to_seq IS NULL "
+                    "GROUP BY layer_id, feature_id HAVING count(*) > 1) d",
+                    "{} features have more than one current version",
+                ),
+                (
+                    "SELECT count(*) FROM twin_versions v WHERE NOT EXISTS "
+                    "(SELECT 1 FROM twin_layers l WHERE l.layer_id = v.layer_id)",
+                    "{} versions name a layer that does not exist",
+                ),
+            ):
+                n = c.execute(query).fetchone()[0]  # type: ignore[index]
+                if n:
+                    problems.append(says.format(n))
             for idx in c.execute(
                 "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
                 "WHERE t.oid = to_regclass('twin_versions') AND NOT (i.indisvalid AND i.indisready)"
