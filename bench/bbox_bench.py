@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 from typing import Any
 
@@ -30,8 +31,6 @@ def _concurrent(twin: Any, ref: Any, label: str, bboxes: list[Any], size: str) -
     thread pool runs them: each sample is one round's wall (and CPU) time divided by its reads.
     A read that hands the GIL back and forth row by row looks fine alone and collapses here
     (sorting the rows in Python instead of SQL did: 771 -> 224 reads/s with 4 threads)."""
-    import threading
-
     per_thread = max(len(bboxes) // THREADS, 1)
     samples: list[Timing] = []
     for _round in range(5):

@@ -96,10 +96,9 @@ class Twin:
         self.store = store
         self._presentation_hold = 0  # > 0 inside presentation_deferred()
         self._presentation_stale = False
-        # What this handle last wrote, and the head up to which the stored one is known to show
-        # the same (no other writer committed in between): see refresh_presentation.
+        # What the stored presentation shows, as this handle last made it; its made_at is the head
+        # up to which that is known to hold (no other writer committed between): refresh_presentation.
         self._presented: Presentation | None = None
-        self._presented_holds_at: str | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -364,11 +363,12 @@ class Twin:
         for presenter, _ in _PRESENTERS:
             p = presenter(self)
             if p is not None:
-                if after is not None and self._presented_holds_at == after and p.shows_same(self._presented):
-                    self._presented_holds_at = p.made_at or None
+                last = self._presented
+                if after is not None and last is not None and last.made_at == after and p.shows_same(last):
+                    self._presented = p  # the stored one shows the same, now known up to this head
                     return False
                 written = self.store.write_presentation(p)
-                self._presented, self._presented_holds_at = (p, p.made_at or None) if written else (None, None)
+                self._presented = p if written else None
                 return written
         return False
 
