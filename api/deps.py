@@ -3,8 +3,9 @@
 The dependencies are `async` where they touch no store: FastAPI runs a plain `def` dependency in
 its thread pool, and each such hop costs about as much as a small read (measured with
 `python -m bench.api_bench`). What does touch a store (a token's look-up) goes to the pool
-itself, and so do the routes that read the twin (they are plain `def`), so no store call runs on
-the event loop.
+itself, and so do the routes that read the twin (they are plain `def`): no store call that could
+wait runs on the event loop (the one exception, a single feature from a local file, is explained
+in api/features.py).
 """
 
 from __future__ import annotations
@@ -96,27 +97,29 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def _may_read(request: Request, who: Principal) -> Principal:
+    """The service's read rule: with public reads off, every read needs a token (viewer or above)."""
+    if who.role is None and not get_settings(request).public_reads:
+        raise Unauthorized("reads on this service need a token")
+    return who
+
+
 async def get_twin(request: Request, who: PrincipalDep) -> TwinView:
     """The twin as the caller may see it: every route reads and writes through this view, so the
-    visibility rule (twin.access) holds on every answer, page, download and tile."""
-    return whole_twin(request).for_role(who.role)
+    read rule and the visibility rule (twin.access) hold on every answer, page, download and tile.
+    One dependency for both, not one each: every dependency FastAPI solves costs a request about
+    as much as reading a feature (measured with `python -m bench.api_bench`)."""
+    return whole_twin(request).for_role(_may_read(request, who).role)
 
 
 TwinDep = Annotated[TwinView, Depends(get_twin)]
 CollectionId = Annotated[str, Path(alias="collectionId", description="A layer (collection) id.")]
 
 
-async def _settings(request: Request) -> ApiSettings:
-    return get_settings(request)
-
-
-SettingsDep = Annotated[ApiSettings, Depends(_settings)]
-
-
-async def reader(principal: PrincipalDep, settings: SettingsDep) -> Principal:
-    if principal.role is None and not settings.public_reads:
-        raise Unauthorized("reads on this service need a token")
-    return principal
+async def reader(request: Request, principal: PrincipalDep) -> Principal:
+    """The caller, once the read rule lets them read: for routes that need to know who reads
+    (a route that takes TwinDep has the rule applied already)."""
+    return _may_read(request, principal)
 
 
 async def editor(principal: PrincipalDep) -> Principal:

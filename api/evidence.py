@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from api.deps import ReaderDep, StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
+from api.deps import StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
 from api.errors import InvalidParameter
 from completion.evidence import EvidenceSettings, evidence_for_snapshot, project_evidence
 from completion.register import LAYER
@@ -77,7 +77,6 @@ class EvidenceFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         code: Annotated[str, Path(description="The project code, e.g. LS-04.")],
         survey: Annotated[
             str | None, Query(description="Use this survey (its id) instead of the latest fitting one.")
@@ -110,7 +109,6 @@ class EvidenceFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         date: DateQ = None,
         version: VersionQ = None,
         flagged: Annotated[

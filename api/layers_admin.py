@@ -22,7 +22,6 @@ from api.caching import cache_headers
 from api.deps import (
     AdminDep,
     CollectionId,
-    ReaderDep,
     StrictQueryRoute,
     TwinDep,
     VersionDep,
@@ -129,7 +128,6 @@ class LayersAdminFactory:
     def schema(
         self,
         twin: TwinDep,
-        who: ReaderDep,
         version: VersionDep,
         collection_id: CollectionId,
     ) -> Response:

@@ -113,7 +113,7 @@ class MapsFactory:
         add_get_route(r, "/maps/data/panel", self.data_panel, summary="Completion panel", tags=tags)
 
     # ------------------------------------------------------------------ pages
-    def home(self, request: Request, twin: TwinDep, who: ReaderDep, lang: LangQ = None) -> Response:
+    def home(self, request: Request, twin: TwinDep, lang: LangQ = None) -> Response:
         return _home(request, twin, lang)
 
     def completion(

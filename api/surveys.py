@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from api.caching import read_headers
-from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, public_url
+from api.deps import EditorDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, public_url
 from api.errors import InvalidParameter
 from twin.access import TwinView
 from twin.survey_images import (
@@ -136,7 +136,6 @@ class SurveysFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         version: VersionDep,
         kind: Annotated[str | None, Query(description="Only surveys of this kind (orthophoto, ndvi, ...).")] = None,
     ) -> Response:
@@ -149,9 +148,7 @@ class SurveysFactory:
         }
         return _json(doc, headers=read_headers(request, ref, version.version))
 
-    async def metadata(
-        self, request: Request, twin: TwinDep, who: ReaderDep, version: VersionDep, survey_id: SurveyId
-    ) -> Response:
+    async def metadata(self, request: Request, twin: TwinDep, version: VersionDep, survey_id: SurveyId) -> Response:
         ref = version.resolve(twin)
         info = await run_in_threadpool(twin.survey, survey_id, ref)
         return _json(self._doc(request, info), headers=read_headers(request, ref, version.version))
@@ -161,9 +158,7 @@ class SurveysFactory:
         info = twin.survey(survey_id, version.resolve(twin))
         return info, twin.survey_path(info)
 
-    async def download(
-        self, request: Request, twin: TwinDep, who: ReaderDep, version: VersionDep, survey_id: SurveyId
-    ) -> Response:
+    async def download(self, request: Request, twin: TwinDep, version: VersionDep, survey_id: SurveyId) -> Response:
         info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
         headers = _immutable(twin, info, request) | {"ETag": f'"{info.checksum}"'}
         stamp = info.date.isoformat()
@@ -173,7 +168,6 @@ class SurveysFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         version: VersionDep,
         survey_id: SurveyId,
         rescale: RescaleParam = None,
@@ -208,7 +202,6 @@ class SurveysFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         version: VersionDep,
         survey_id: SurveyId,
         rescale: RescaleParam = None,
@@ -227,7 +220,6 @@ class SurveysFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         version: VersionDep,
         survey_id: SurveyId,
         z: Annotated[int, Path(description="Zoom level, 0 to 24.")],

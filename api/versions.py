@@ -11,7 +11,6 @@ from starlette.responses import Response
 from api.caching import cache_headers, read_headers
 from api.deps import (
     CollectionId,
-    ReaderDep,
     StrictQueryRoute,
     TwinDep,
     VersionDep,
@@ -71,7 +70,6 @@ class VersionsFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> Response:
@@ -100,9 +98,7 @@ class VersionsFactory:
             media_type=JSON,
         )
 
-    def version(
-        self, request: Request, twin: TwinDep, who: ReaderDep, version_id: Annotated[str, Path(alias="versionId")]
-    ) -> Response:
+    def version(self, request: Request, twin: TwinDep, version_id: Annotated[str, Path(alias="versionId")]) -> Response:
         ref = twin.resolve(version_id)
         if ref.commit is None:
             raise BadInput("the twin has no commits yet")
@@ -114,7 +110,6 @@ class VersionsFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         from_: Annotated[str, Query(alias="from", description="Commit id, HEAD~n, a time or a date.")],
         to: Annotated[str, Query(description="Commit id, HEAD, a time or a date.")] = "HEAD",
         collections: Annotated[str | None, Query(description="Only these collections, comma separated.")] = None,
@@ -145,7 +140,6 @@ class VersionsFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
     ) -> Response:
@@ -170,7 +164,6 @@ class VersionsFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: ReaderDep,
         version: VersionDep,
         collection_id: CollectionId,
         f: Annotated[str, Query(description="geojson, gpkg, shapefile or csv")] = "geojson",

@@ -12,24 +12,29 @@ No timing is asserted: a try whose read ended before the test looked is simply t
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import CodeType, FrameType
+from typing import Any
 
 import httpx
 import pytest
 import shapely
 import uvicorn
 from deadlines import HTTP, SERVER_START, STOP
+from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.server import HTTP_PROTOCOL
 from api.settings import ApiSettings
 from twin import Change, Feature, LayerSchema, Twin
+from twin.access import TwinView
 from twin.model import FieldSpec
 
 TWIN_STORES = ("gpkg", "postgis")
@@ -127,3 +132,52 @@ def test_a_slow_read_does_not_hold_cheap_requests(live: str, plots_twin: Twin) -
         f"in {TRIES} tries, cheap requests were answered during a slow store read only {overlapped} times: "
         "a store call is holding the event loop"
     )
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_only_a_local_point_read_runs_on_the_event_loop(
+    make_twin: Callable[..., Twin], twin_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single feature by id from the embedded store is read on the event loop (an index look-up
+    costs less than the hop to a worker thread); from PostGIS (a read may wait for a connection or
+    the network), reprojected, as a page, or for a caller with a layer hidden (resolving a version
+    may first build the visible history) it is read in the thread pool, like every other read."""
+    secret = dataclasses.replace(PLOTS, name="secret_plots", restricted_to=("engineer",))
+    twin = make_twin(name="points", schemas=[PLOTS, secret], aoi=AOI)
+    geom = shapely.box(X0, Y0, X0 + STEP, Y0 + STEP)
+    twin.commit(
+        [Change(layer, "add", "p1", Feature("p1", geom, {"code": "P1"})) for layer in ("plots", "secret_plots")],
+        author="test",
+        message="a plot in each layer",
+    )
+    where: list[bool] = []
+    read = TwinView.feature
+
+    def spied(self: TwinView, *args: Any, **kwargs: Any) -> bytes:
+        where.append(_on_event_loop())
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwinView, "feature", spied)
+    engineer = {"Authorization": f"Bearer {twin.tokens.create('eng', 'engineer')}"}  # sees every layer
+    local = twin_store == "gpkg"
+    app = create_app(ApiSettings(store="unused", public_reads=True), twin=twin)
+    with TestClient(app) as api:
+        for url, headers, on_loop in [
+            ("/collections/plots/items/p1", engineer, local),
+            ("/collections/secret_plots/items/p1?version=HEAD", engineer, local),
+            ("/collections/plots/items/p1?crs=http://www.opengis.net/def/crs/EPSG/0/4326", engineer, False),
+            ("/collections/plots/items/p1?f=html", engineer, False),
+            ("/collections/plots/items/p1", {}, False),  # anonymous: secret_plots is hidden
+        ]:
+            where.clear()
+            r = api.get(url, headers=headers)
+            assert r.status_code == 200, (url, r.text)
+            assert r.json()["id"] == "p1" if "f=html" not in url else "p1" in r.text
+            assert where and all(w == on_loop for w in where), (url, where)

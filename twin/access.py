@@ -252,6 +252,11 @@ class TwinView:
         self.layer(layer)
         return self.twin.features(layer, ref or self.resolve(), bbox=bbox, limit=limit, offset=offset, after=after)
 
+    def quick_point_reads(self) -> bool:
+        """Twin.quick_point_reads, and nothing hidden from this view: with a hidden layer, resolving
+        a version may first build the visible history, which grows with the number of commits."""
+        return self.twin.quick_point_reads() and not self._hidden()
+
     def feature(self, layer: str, feature_id: str, ref: Ref | None = None) -> bytes:
         self.layer(layer)
         return self.twin.feature(layer, feature_id, ref or self.resolve())

@@ -188,6 +188,13 @@ class Twin:
     def area_of_interest(self) -> BaseGeometry:
         return self.store.area_of_interest()
 
+    def quick_point_reads(self) -> bool:
+        """Whether reading one feature by id is a bounded local look-up: the store is a file this
+        process reads itself, where a reader never waits for a lock, a connection or the network.
+        The API then reads such a feature on its event loop: the look-up costs less than the hop
+        to a worker thread (measured by `python -m bench.api_bench`)."""
+        return self.store.local_reads
+
     # ------------------------------------------------------------------ refs
     def head(self) -> CommitInfo | None:
         return self.store.head()

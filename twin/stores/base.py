@@ -211,6 +211,11 @@ class Store(ABC):
         carries over (token_rows leaves the hash out, as everything else needs it not)."""
         raise NotImplementedError(f"{type(self).__name__} cannot export its tokens")
 
+    # Whether this process reads the storage itself (a local file whose readers never wait for a
+    # writer), so that a read of one feature by id is a few index look-ups with nothing to wait
+    # for; False where a read may wait (a server across a socket, a pool's free connection).
+    local_reads = False
+
     # --- maintenance
     @abstractmethod
     def check(self) -> list[str]:

@@ -226,6 +226,7 @@ class GeoPackageStore(Store):
         return c
 
     keeps_presentation = True
+    local_reads = True  # WAL: a reader reads its snapshot while a writer writes, no lock to wait for
 
     def write_presentation(self, presentation: Presentation) -> bool:
         """Write QGIS's `layer_styles` (one default style per layer, QML and SLD) and
