@@ -347,9 +347,12 @@ def test_a_restricted_layers_tiles_are_its_roles_only(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- the store seam
-def test_a_store_with_a_native_encoder_is_asked_first(site: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
+def test_a_store_with_a_native_encoder_is_asked_first(
+    site: tuple[Path, Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Twin.tile hands the store the tile's 3857 bounds and the version's seq (Store.mvt, which the
     PostGIS store answers with ST_AsMVT) and encodes in Python only when the store returns None."""
+    monkeypatch.setenv("VENUE_TWIN_TILE_CACHE_MB", "0")  # the same tile twice, each from its encoder
     twin = Twin.open(copy_store(site[0], tmp_path / "venue.gpkg"))
     try:
         t = TMS.tile(121.2975, 31.19, 16)
@@ -372,3 +375,35 @@ def test_a_store_with_a_native_encoder_is_asked_first(site: tuple[Path, Path, di
         assert (kw["extent"], kw["buffer"]) == (EXTENT, BUFFER_PX)
     finally:
         twin.close()
+
+
+def test_polygons_keep_their_holes_in_the_embedded_stores_tiles() -> None:
+    """MVT tells a hole from another polygon by its ring's winding: the embedded store's encoder
+    orients every polygon itself (whatever orientation its rings came in), so each exterior ring
+    has the winding the spec demands and each hole the opposite one."""
+    from twin.stores.base import ExportRow
+    from twin.tiles import encode_rows, mercator_bounds
+
+    t = TMS.tile(121.2975, 31.19, 16)
+    b = TMS.bounds(t)
+    cx, cy, w = (b.left + b.right) / 2, (b.bottom + b.top) / 2, (b.right - b.left) / 8
+
+    def donut(x: float, y: float) -> shapely.Polygon:
+        # Rings in both orientations on purpose: the encoder must fix whichever it is given.
+        outer = shapely.box(x - w, y - w, x + w, y + w, ccw=False)
+        return shapely.Polygon(
+            outer.exterior.coords, [shapely.box(x - w / 2, y - w / 2, x + w / 2, y + w / 2).exterior.coords]
+        )
+
+    one = donut(cx - 2 * w, cy)
+    two = shapely.MultiPolygon([donut(cx + 2 * w, cy + 1.5 * w), donut(cx + 2 * w, cy - 1.5 * w)])
+    rows = [ExportRow(fid, shapely.to_wkb(g), b"{}") for fid, g in (("one", one), ("two", two))]
+    body = encode_rows(rows, mercator_bounds(t.z, t.x, t.y), "donuts")
+    # The spec's test, in tile coordinates (y down): an exterior ring has a positive area by the
+    # surveyor's formula (shapely's is_ccw), a hole a negative one.
+    tile = mapbox_vector_tile.decode(body, default_options={"y_coord_down": True})
+    got = {f["properties"]["id"]: f["geometry"] for f in tile["donuts"]["features"]}
+    assert got["one"]["type"] == "Polygon" and got["two"]["type"] == "MultiPolygon"
+    for rings in [got["one"]["coordinates"], *got["two"]["coordinates"]]:
+        assert [shapely.LinearRing(r).is_ccw for r in rings] == [True, False]
+        assert shapely.Polygon(rings[1]).area == pytest.approx(shapely.Polygon(rings[0]).area / 4, rel=0.05)

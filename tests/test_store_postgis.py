@@ -292,44 +292,6 @@ def test_nul_characters_in_properties_are_kept_checked_for_uniqueness_and_tiled(
         assert twin.fsck() == []
 
 
-def test_tiles_of_a_commit_are_kept_and_a_new_commit_gets_its_own(postgis_twin_url: str):
-    """The store keeps a committed version's tile (it never changes): the head's tile after a
-    commit is a new one, the old commit's tile is still the old one, from the cache or not."""
-    import morecantile
-
-    with Twin.create(postgis_twin_url, SCHEMAS, AOI) as twin:
-        store = twin.store
-        assert isinstance(store, PostGISStore)
-        c1 = twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
-        tms = morecantile.tms.get("WebMercatorQuad")
-        b = tms.xy_bounds(tms.tile(X0, Y0, 15))
-        bounds = (b.left, b.bottom, b.right, b.top)
-        first = store.mvt("gates", c1.seq, bounds)
-        assert first is not None and store.mvt("gates", c1.seq, bounds) == first
-        c2 = twin.commit([gate("g2", 0.0001, 0.0001)], author="a", message="m", time=at(1))
-        then, now = (mapbox_vector_tile.decode(store.mvt("gates", s, bounds) or b"") for s in (c1.seq, c2.seq))
-        assert [f["properties"]["id"] for f in then["gates"]["features"]] == ["g1"]
-        assert sorted(f["properties"]["id"] for f in now["gates"]["features"]) == ["g1", "g2"]
-        # Another process's store (no cache) reads the same bytes.
-        with Twin.open(postgis_twin_url) as other:
-            assert other.store.mvt("gates", c1.seq, bounds) == first
-
-
-def test_the_tile_cache_keeps_at_most_its_size_dropping_the_least_recently_used():
-    from twin.tiles import TileCache
-
-    cache = TileCache(max_bytes=10)
-    cache.put("a", b"1234")
-    cache.put("b", b"5678")
-    assert cache.get("a") == b"1234"  # a is now the most recently used
-    cache.put("c", b"90")
-    cache.put("d", b"xy")  # 12 bytes: b, the least recently used, goes
-    assert cache.get("b") is None and cache.get("a") == b"1234" and cache.get("d") == b"xy"
-    cache.put("big", b"x" * 11)  # larger than the whole cache: not kept, nothing dropped for it
-    assert cache.get("big") is None and len(cache) == 3
-    assert TileCache(0).get("a") is None
-
-
 def test_a_copy_builds_the_deferred_indexes_again_and_reads_on_them(postgis_twin_url: str, tmp_path: Path):
     """`copy` drops the version table's secondary indexes for its load and builds them at the end:
     the copy has every index a twin made in place has, valid, and the same answers."""

@@ -9,6 +9,8 @@ import pytest
 from store_contract import (
     GATES,
     LAYERS,
+    X0,
+    Y0,
     add,
     at,
     build_commit,
@@ -545,3 +547,62 @@ def test_strict_demands_the_parent_be_the_head(twin: Twin):
     assert twin.head() == b
     c = twin.commit([gate("g3", 2, 2)], author="c", message="C", parent=a.id, time=at(2))
     assert c.parent == b.id
+
+
+# ---------------------------------------------------------------------------- tiles
+def test_a_commits_tiles_are_kept_and_a_new_commit_gets_its_own(twin: Twin, monkeypatch: pytest.MonkeyPatch):
+    """A committed version's tile never changes, on either store, so the twin keeps it: read again,
+    it comes without asking the store; the head's tile after a commit is a new one, and the old
+    commit's tile is still the old one. Inside a write (state that may still roll back), and with
+    the cache set to 0 MB, every read asks the store."""
+    import mapbox_vector_tile
+    import morecantile
+
+    tms = morecantile.tms.get("WebMercatorQuad")
+    t = tms.tile(X0, Y0, 15)
+    asked: list[int] = []
+    for name in ("mvt", "export_rows"):  # the native encoder (PostGIS) or the rows for the twin's own
+        real = getattr(twin.store, name)
+        monkeypatch.setattr(twin.store, name, lambda *a, real=real, **k: asked.append(1) or real(*a, **k))
+
+    def ids(body: bytes) -> list[str]:
+        return sorted(f["properties"]["id"] for f in mapbox_vector_tile.decode(body)["gates"]["features"])
+
+    c1 = twin.commit([gate("g1", 0, 0)], author="a", message="m", time=at(0))
+    first = twin.tile("gates", t.z, t.x, t.y)
+    assert ids(first) == ["g1"] and asked
+    asked.clear()
+    assert twin.tile("gates", t.z, t.x, t.y, twin.resolve(c1.id)) == first and not asked
+    c2 = twin.commit([gate("g2", 0.1, 0.1)], author="a", message="m", time=at(1))
+    assert ids(twin.tile("gates", t.z, t.x, t.y)) == ["g1", "g2"] and asked  # the head moved: a new tile
+    asked.clear()
+    assert twin.tile("gates", t.z, t.x, t.y, twin.resolve(c1.id)) == first and not asked
+    with twin.store.writing():
+        twin.tile("gates", t.z, t.x, t.y, twin.resolve(c2.id))
+        assert asked
+        asked.clear()
+        twin.tile("gates", t.z, t.x, t.y, twin.resolve(c2.id))
+        assert asked
+    monkeypatch.setenv("VENUE_TWIN_TILE_CACHE_MB", "0")
+    with Twin.open(twin.store.url) as uncached:
+        for name in ("mvt", "export_rows"):
+            real = getattr(uncached.store, name)
+            monkeypatch.setattr(uncached.store, name, lambda *a, real=real, **k: asked.append(1) or real(*a, **k))
+        for _ in range(2):
+            asked.clear()
+            assert uncached.tile("gates", t.z, t.x, t.y, uncached.resolve(c1.id)) == first and asked
+
+
+def test_the_tile_cache_keeps_at_most_its_size_dropping_the_least_recently_used():
+    from twin.tiles import TileCache
+
+    cache = TileCache(max_bytes=10)
+    cache.put("a", b"1234")
+    cache.put("b", b"5678")
+    assert cache.get("a") == b"1234"  # a is now the most recently used
+    cache.put("c", b"90")
+    cache.put("d", b"xy")  # 12 bytes: b, the least recently used, goes
+    assert cache.get("b") is None and cache.get("a") == b"1234" and cache.get("d") == b"xy"
+    cache.put("big", b"x" * 11)  # larger than the whole cache: not kept, nothing dropped for it
+    assert cache.get("big") is None and len(cache) == 3
+    assert TileCache(0).get("a") is None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -44,6 +44,9 @@ from twin.stores.base import BBox, ExportRow, Page, Store
 from twin.surveys import SurveyInfo
 from twin.tokens import Tokens
 from twin.validation import normalize_properties, resolvable, validate_changes
+
+if TYPE_CHECKING:
+    from twin.tiles import TileCache
 
 HEAD = "HEAD"  # a writer that does not care what it builds on
 
@@ -99,6 +102,7 @@ class Twin:
         # What the stored presentation shows, as this handle last made it; its made_at is the head
         # up to which that is known to hold (no other writer committed between): refresh_presentation.
         self._presented: Presentation | None = None
+        self._tiles: TileCache | None = None  # made by the first tile read (twin.tiles is heavy to import)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -744,12 +748,22 @@ class Twin:
         schema = self.layer(layer, ref)
         if not schema.spatial:
             raise NotFound(f"layer {layer} holds records without geometry, so it has no tiles")
+        # A tile of a committed version never changes (history is append-only), on any store: kept
+        # by (layer, commit, tile), except inside a write on this thread, whose state may roll back.
+        if self._tiles is None:
+            self._tiles = tiles.TileCache.from_environment()
+        key = (layer, ref.seq, z, x, y)
+        cacheable = not self.store.writing_here()
+        if cacheable and (kept := self._tiles.get(key)) is not None:
+            return kept
         bounds = tiles.mercator_bounds(z, x, y)
-        native = self.store.mvt(layer, ref.seq, bounds, extent=tiles.EXTENT, buffer=tiles.BUFFER, layer_name=layer)
-        if native is not None:
-            return native
-        rows = self.store.export_rows(layer, ref.seq, tiles.lonlat_bbox(tiles.buffered(bounds))) if ref.seq else []
-        return tiles.encode_rows(rows, bounds, layer)
+        body = self.store.mvt(layer, ref.seq, bounds, extent=tiles.EXTENT, buffer=tiles.BUFFER, layer_name=layer)
+        if body is None:
+            rows = self.store.export_rows(layer, ref.seq, tiles.lonlat_bbox(tiles.buffered(bounds))) if ref.seq else []
+            body = tiles.encode_rows(rows, bounds, layer)
+        if cacheable:
+            self._tiles.put(key, body)
+        return body
 
     def history(self, layer: str, feature_id: str) -> list[HistoryEntry]:
         """Every version of a feature, oldest first, with a final entry if it was deleted."""

@@ -211,6 +211,10 @@ class Store(ABC):
         carries over (token_rows leaves the hash out, as everything else needs it not)."""
         raise NotImplementedError(f"{type(self).__name__} cannot export its tokens")
 
+    def writing_here(self) -> bool:
+        """Whether this thread is inside writing(): what it reads there may still roll back."""
+        return False
+
     # Whether this process reads the storage itself (a local file whose readers never wait for a
     # writer), so that a read of one feature by id is a few index look-ups with nothing to wait
     # for; False where a read may wait (a server across a socket, a pool's free connection).

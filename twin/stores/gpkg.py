@@ -601,6 +601,9 @@ class GeoPackageStore(Store):
     def commit_count(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM twin_commits").fetchone()[0])
 
+    def writing_here(self) -> bool:
+        return bool(getattr(self._local, "writing", False))
+
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
         # BEGIN IMMEDIATE takes SQLite's write lock, which holds across processes; the thread lock

@@ -42,7 +42,7 @@ from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, Store
 from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
 from twin.stores.gpkg import bbox_geometry
-from twin.tiles import TileCache, lonlat_bbox
+from twin.tiles import lonlat_bbox
 
 # Numbered migrations: a twin's format is how many of them it has had. Never edit a released
 # step; append a new one (and `venue-twin migrate` brings older twins up to date).
@@ -227,7 +227,6 @@ class PostGISStore(Store):
         self._schema_lock = threading.Lock()
         self._aoi: BaseGeometry | None = None
         self._extents: dict[tuple[str, int], BBox | None] = {}
-        self._tiles = TileCache.from_environment()
         self._commits_by_id: dict[str, CommitInfo] = {}
         self._ewkb: type[Dumper] | None = None
         if not create:
@@ -449,6 +448,9 @@ class PostGISStore(Store):
 
     def commit_count(self) -> int:
         return int(self._one("SELECT count(*) FROM twin_commits")[0])
+
+    def writing_here(self) -> bool:
+        return getattr(self._local, "wconn", None) is not None
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -889,14 +891,6 @@ class PostGISStore(Store):
         if not self._spatial(layer):
             return None
         name = layer_name or layer
-        # A committed version never changes, so neither does its tile: kept by (layer, commit,
-        # tile). Not inside a write block, whose state may still roll back.
-        key = (lid, seq, bounds, extent, buffer, name)
-        cacheable = getattr(self._local, "wconn", None) is None
-        if cacheable:
-            hit = self._tiles.get(key)
-            if hit is not None:
-                return hit or None
         minx, miny, maxx, maxy = bounds
         margin = (maxx - minx) * buffer / extent  # the tile's buffer in metres
         lx0, ly0, lx1, ly1 = lonlat_bbox((minx - margin, miny - margin, maxx + margin, maxy + margin))
@@ -909,10 +903,7 @@ class PostGISStore(Store):
             },
         )  # fmt: skip
         # No feature: None, so the twin writes its empty tile (one layer, no features) as on every store.
-        body = bytes(row[0]) if row and row[0] else b""
-        if cacheable:
-            self._tiles.put(key, body)
-        return body or None
+        return bytes(row[0]) if row and row[0] else None
 
     # ------------------------------------------------------------------ server state: tokens
     def token_add(self, name: str, role: str, token_hash: str, created: str) -> int:
