@@ -29,7 +29,6 @@ from api.deps import (
     StrictQueryRoute,
     TwinDep,
     VersionDep,
-    VersionParams,
     add_get_route,
     collection_of,
     get_settings,
@@ -639,53 +638,42 @@ class FeaturesFactory:
         lang: html.PageLang = None,
     ) -> Response:
         fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
-        args = (request, twin, version, collection_id, feature_id, crs, datetime_, fmt, lang)
+
+        def answer() -> Response:
+            schema = collection_of(twin, collection_id)
+            if datetime_ is not None and "/" in datetime_:
+                raise InvalidParameter("datetime must be an instant here", parameter="datetime")
+            ref = version.resolve(twin, datetime_)
+            out_crs = _output_crs(crs)
+            stored = twin.feature(schema.name, feature_id, ref)
+            body = reproject_features([stored], out_crs)[0]
+            links = [
+                {
+                    "rel": "self",
+                    "type": GEOJSON,
+                    "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}"),
+                },
+                {"rel": "collection", "type": JSON, "href": public_url(request, f"/collections/{schema.name}")},
+                {
+                    "rel": "version-history",
+                    "type": JSON,
+                    "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}/history"),
+                },
+            ]
+            headers = {
+                "Content-Crs": f"<{out_crs}>",
+                **cache_headers(version.version, ref),
+                "ETag": etag_of(stored),
+            }
+            if fmt == "html":
+                return html.item(request, lang, twin, schema, orjson.loads(stored), ref, headers)
+            out = body[:-1] + b',"links":' + orjson.dumps(links) + b"}"
+            return Response(out, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
+
         if fmt != "html" and crs is None and twin.quick_point_reads():
             # The stored bytes as they are: bounded work with nothing to wait for (see the class).
-            return self._item(*args)
-        return await run_in_threadpool(self._item, *args)
-
-    def _item(
-        self,
-        request: Request,
-        twin: TwinView,
-        version: VersionParams,
-        collection_id: str,
-        feature_id: str,
-        crs: str | None,
-        datetime_: str | None,
-        fmt: str,
-        lang: str | None,
-    ) -> Response:
-        schema = collection_of(twin, collection_id)
-        if datetime_ is not None and "/" in datetime_:
-            raise InvalidParameter("datetime must be an instant here", parameter="datetime")
-        ref = version.resolve(twin, datetime_)
-        out_crs = _output_crs(crs)
-        stored = twin.feature(schema.name, feature_id, ref)
-        body = reproject_features([stored], out_crs)[0]
-        links = [
-            {
-                "rel": "self",
-                "type": GEOJSON,
-                "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}"),
-            },
-            {"rel": "collection", "type": JSON, "href": public_url(request, f"/collections/{schema.name}")},
-            {
-                "rel": "version-history",
-                "type": JSON,
-                "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}/history"),
-            },
-        ]
-        headers = {
-            "Content-Crs": f"<{out_crs}>",
-            **cache_headers(version.version, ref),
-            "ETag": etag_of(stored),
-        }
-        if fmt == "html":
-            return html.item(request, lang, twin, schema, orjson.loads(stored), ref, headers)
-        out = body[:-1] + b',"links":' + orjson.dumps(links) + b"}"
-        return Response(out, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
+            return answer()
+        return await run_in_threadpool(answer)
 
     # ------------------------------------------------------------------ writes (each one commit)
     async def _body(self, request: Request) -> bytes:

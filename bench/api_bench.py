@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             f"and middleware); load: wrk, {CONNECTIONS} connections, {args.seconds} s each"
         )
         print(f"data: {grid.n:,} features in one layer, {n_commits} commits; a bbox answer holds "
-              f"{doc['numberReturned']} features ({_mean_size(base, bbox_paths(None)[:20]) / 1e3:.0f} KB)\n")  # fmt: skip
+              f"{doc['numberReturned']} features ({(kind_size.get('bbox') or _mean_size(base, bbox_paths(None)[:20])) / 1e3:.0f} KB)\n")  # fmt: skip
 
         def run(name: str, paths: list[str]) -> dict:  # type: ignore[type-arg]
             wrk(base, paths[:50], 2, Path(tmp))  # warm the caches and the workers

@@ -561,9 +561,13 @@ def test_a_commits_tiles_are_kept_and_a_new_commit_gets_its_own(twin: Twin, monk
     tms = morecantile.tms.get("WebMercatorQuad")
     t = tms.tile(X0, Y0, 15)
     asked: list[int] = []
-    for name in ("mvt", "export_rows"):  # the native encoder (PostGIS) or the rows for the twin's own
-        real = getattr(twin.store, name)
-        monkeypatch.setattr(twin.store, name, lambda *a, real=real, **k: asked.append(1) or real(*a, **k))
+
+    def count_store_calls(store: object) -> None:
+        for name in ("mvt", "export_rows"):  # the native encoder (PostGIS), or the rows for the twin's own
+            real = getattr(store, name)
+            monkeypatch.setattr(store, name, lambda *a, real=real, **k: asked.append(1) or real(*a, **k))
+
+    count_store_calls(twin.store)
 
     def ids(body: bytes) -> list[str]:
         return sorted(f["properties"]["id"] for f in mapbox_vector_tile.decode(body)["gates"]["features"])
@@ -585,9 +589,7 @@ def test_a_commits_tiles_are_kept_and_a_new_commit_gets_its_own(twin: Twin, monk
         assert asked
     monkeypatch.setenv("VENUE_TWIN_TILE_CACHE_MB", "0")
     with Twin.open(twin.store.url) as uncached:
-        for name in ("mvt", "export_rows"):
-            real = getattr(uncached.store, name)
-            monkeypatch.setattr(uncached.store, name, lambda *a, real=real, **k: asked.append(1) or real(*a, **k))
+        count_store_calls(uncached.store)
         for _ in range(2):
             asked.clear()
             assert uncached.tile("gates", t.z, t.x, t.y, uncached.resolve(c1.id)) == first and asked

@@ -24,7 +24,6 @@ import morecantile
 import numpy as np
 import orjson
 import shapely
-from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
 from pyproj import Transformer
 
 from twin.errors import BadInput
@@ -120,10 +119,7 @@ def encode_rows(
             shapely.transform(geoms, to_tile), -buffer, -buffer, extent + buffer, extent + buffer
         )
         clipped = shapely.set_precision(clipped, 1.0)
-        # MVT's winding (exterior rings clockwise with y up, before the encoder flips y), for every
-        # polygon in one vectorised call: the encoder's own check rebuilds each polygon in Python
-        # (a third of encoding a tile). set_precision keeps them valid, so nothing else changes.
-        clipped = shapely.orient_polygons(clipped, exterior_cw=True)
+        kept: list[tuple[str, Any, bytes]] = []
         for fid, g, p in zip(ids, clipped, props, strict=True):
             if g is None or g.is_empty:
                 continue
@@ -133,6 +129,13 @@ def encode_rows(
                     continue
                 top = max(int(shapely.get_dimensions(part)) for part in parts)
                 g = shapely.union_all([part for part in parts if shapely.get_dimensions(part) == top])
+            kept.append((fid, g, p))
+        # MVT's winding (exterior rings clockwise with y up, before the encoder flips y), for every
+        # polygon at once, after the last step that makes polygons: the encoder's own check rebuilds
+        # each polygon in Python (a third of encoding a tile). set_precision and union_all give valid
+        # polygons, so the encoder's repair of invalid ones (which only that check ran) is not needed.
+        oriented = shapely.orient_polygons([g for _, g, _ in kept], exterior_cw=True)
+        for (fid, _, p), g in zip(kept, oriented, strict=True):
             values = {k: _value(v) for k, v in orjson.loads(p).items() if v is not None}
             values["id"] = fid
             features.append({"geometry": g, "properties": values})
@@ -142,7 +145,6 @@ def encode_rows(
             default_options={
                 "extents": extent,  # coordinates are whole tile units already
                 "check_winding_order": False,  # oriented above
-                "on_invalid_geometry": on_invalid_geometry_make_valid,
             },
         )
     )
