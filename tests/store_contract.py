@@ -25,7 +25,7 @@ import orjson
 import pytest
 import shapely
 from deadlines import join_all
-from shapely.geometry import LineString, Point, Polygon, box
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from twin import BadInput, Change, CommitInfo, Conflict, Feature, FieldSpec, LayerSchema, NotFound, Twin, TwinError
@@ -635,6 +635,8 @@ class StoreContract:
                 add("halls", "ell", l_shape(0, 0), code="L"),
                 add("halls", "big", square(-15, -15, 30), code="BIG"),
                 add("halls", "far", square(15, 15, 1), code="FAR"),
+                # two parts either side of a gap: its envelope crosses a box in the gap
+                add("halls", "pair", MultiPolygon([square(0, 16), square(3, 16)]), code="PAIR"),
                 add("paths", "diag", line((-20, -20), (20, 20)), name="d"),
                 add("paths", "corner", line((10, 0), (13, 3)), name="c"),
                 gate("in", 2.5, 2.5),
@@ -659,6 +661,10 @@ class StoreContract:
         # a degenerate (point) bbox on a vertex of the L
         assert twin.features("halls", bbox=bbox_of(1, 1, 1, 1)).feature_ids == ["big", "ell"]
         assert twin.features("halls", bbox=bbox_of(100, 100, 101, 101)).feature_ids == []
+        # the box lies in the pair's gap, its height within the pair's and its width inside it
+        assert twin.features("halls", bbox=bbox_of(1.5, 15.5, 2.5, 17.5)).feature_ids == []
+        assert twin.features("halls", bbox=bbox_of(0.5, 15.5, 2.5, 17.5)).feature_ids == ["pair"]
+        assert twin.features("halls", bbox=bbox_of(1.5, 16.2, 2.5, 16.8)).feature_ids == []
         assert list(r.feature_id for r in store.export_rows("halls", 1, q)) == ["big"]
 
     def test_a_point_or_segment_sized_bbox_finds_lines_through_it(self, store: Store, twin: Twin):
@@ -705,7 +711,10 @@ class StoreContract:
                 return pt(x, y)
             if layer == "paths":
                 return line((x, y), (x + rng.uniform(-6, 6), y + rng.uniform(-6, 6)), (x + 5, y - 3))
-            return l_shape(x, y) if rng.random() < 0.5 else square(x, y, rng.uniform(0.2, 5))
+            r = rng.random()
+            if r < 0.2:  # two parts with a gap between them
+                return MultiPolygon([square(x, y, 1), square(x + rng.uniform(2, 6), y + rng.uniform(-1, 1), 1)])
+            return l_shape(x, y) if r < 0.6 else square(x, y, rng.uniform(0.2, 5))
 
         def props(layer: str, fid: str) -> dict[str, Any]:
             return {"name": fid} if layer == "paths" else {"code": fid.upper()}
