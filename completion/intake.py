@@ -207,9 +207,8 @@ def read_sheet(
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
         if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # the old binary .xls (OLE2) format
             raise BadInput(f"{source}: an Excel 97-2003 .xls file; save it as .xlsx (or CSV UTF-8) and import that")
-        table, name = _csv_rows(data, source), Path(filename).stem if filename else "csv"
-    it = iter(table)
-    headers = next(it, None)
+        table, name = _csv_rows(data, source), Path(filename).stem if filename else "csv"  # type: ignore[assignment]
+    headers = table[0] if table else None
     if headers is None:
         raise BadInput(f"{source}: the sheet {name!r} is empty")
     columns, ignored = _match_headers(headers, known, mapping or {}, source)
@@ -218,8 +217,19 @@ def read_sheet(
     if absent:
         names = "; ".join(f"{f} ({' / '.join(known[f][:3])})" for f in absent)
         raise BadInput(f"{source}: sheet {name!r} has no column for {names}")
+    if is_xlsx:
+        # A formula's result is read as empty when the file holds none: look for formulas only
+        # when a cell the import relies on is empty (a clean sheet is read once).
+        watched = [i for i, f in columns.items() if f in (*required, "percent", "quantity", "weight", "quantity_unit")]
+        if any(
+            i >= len(cells) or cells[i] is None
+            for cells in table[1:]
+            if any(c is not None for c in cells)
+            for i in watched
+        ):
+            _mark_formulas(data, name, table)
     rows: list[Row] = []
-    for n, cells in enumerate(it, start=2):
+    for n, cells in enumerate(table[1:], start=2):
         values = {f: _clean(cells[i]) if i < len(cells) else None for i, f in columns.items()}
         if all(v is None for v in values.values()):
             continue  # blank lines between blocks are common in hand-kept sheets
@@ -228,13 +238,13 @@ def read_sheet(
 
 
 def _clean(v: Any) -> Any:
-    if isinstance(v, str):
+    if isinstance(v, str) and not isinstance(v, Uncomputed):
         v = v.strip()
         return v or None
     return v
 
 
-def _xlsx_rows(data: bytes, kind: str, sheet: str | None, source: str) -> tuple[Iterable[Sequence[Any]], str]:
+def _xlsx_rows(data: bytes, kind: str, sheet: str | None, source: str) -> tuple[list[list[Any]], str]:
     import zipfile
 
     from openpyxl import load_workbook
@@ -244,7 +254,31 @@ def _xlsx_rows(data: bytes, kind: str, sheet: str | None, source: str) -> tuple[
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
         raise BadInput(f"{source}: not a readable Excel workbook ({e})") from None
     name = _pick_sheet(book.sheetnames, sheet, REGISTER_SHEETS if kind == "register" else REPORT_SHEETS, source)
-    return list(book[name].iter_rows(values_only=True)), name
+    return [[_xlsx_value(c) for c in row] for row in book[name].iter_rows()], name
+
+
+def _xlsx_value(cell: Any) -> Any:
+    """A cell's value as the sheet shows it: a number formatted as a percent (Excel stores 45% as
+    0.45) is read as the text "45%", so a percent column typed either way means the same."""
+    v = cell.value
+    if isinstance(v, int | float) and not isinstance(v, bool) and "%" in (getattr(cell, "number_format", None) or ""):
+        return f"{round(v * 100, 10):g}%"
+    return v
+
+
+class Uncomputed(str):
+    """A formula cell whose result the file does not hold (written by a program, never opened and
+    saved in Excel): its value is unknown, so the row is refused rather than read as empty."""
+
+
+def _mark_formulas(data: bytes, name: str, table: list[list[Any]]) -> None:
+    from openpyxl import load_workbook
+
+    formulas = load_workbook(io.BytesIO(data), read_only=True, data_only=False)[name]
+    for row, cells in zip(table, formulas.iter_rows(values_only=True), strict=False):
+        for i, (v, f) in enumerate(zip(row, cells, strict=False)):
+            if v is None and isinstance(f, str) and f.startswith("="):
+                row[i] = Uncomputed(f)
 
 
 def _csv_rows(data: bytes, source: str) -> list[list[str]]:
@@ -283,17 +317,33 @@ def _as_date(v: Any) -> date:
     raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
 
 
+def _uncomputed(values: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{f}: the formula {v} has no saved result (open and save the workbook in Excel, or paste the values)"
+        for f, v in values.items()
+        if isinstance(v, Uncomputed)
+    ]
+
+
+# Thousands separators: "1,500" or "12,000.5" (a comma elsewhere, as in "9,5", is a decimal comma
+# or a typo, and reading it as 95 would be a silent wrong figure).
+_GROUPED = re.compile(r"[+-]?\d{1,3}([,，]\d{3})+(\.\d*)?%?")
+
+
 def _as_number(v: Any, what: str) -> float:
     if isinstance(v, bool):
         raise ValueError(f"{what} {v!r} is not a number")
     if isinstance(v, int | float):
         x = float(v)
     else:
-        text = str(v).strip().replace(",", "").replace("，", "")
+        text = str(v).strip().replace("％", "%")
+        if _GROUPED.fullmatch(text):
+            text = text.replace(",", "").replace("，", "")
         try:
-            x = float(text[:-1]) if text.endswith(("%", "％")) else float(text)
+            x = float(text[:-1]) if text.endswith("%") else float(text)
         except ValueError:
-            raise ValueError(f"{what} {text!r} is not a number") from None
+            hint = " (write decimals with a point, e.g. 99.5)" if re.fullmatch(r"[+-]?\d+[,，]\d+%?", text) else ""
+            raise ValueError(f"{what} {text!r} is not a number{hint}") from None
     if not math.isfinite(x):
         raise ValueError(f"{what} {v!r} is not a number")
     return x
@@ -313,7 +363,8 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
     for row in sheet.rows:
         v = row.values
         rec: dict[str, Any] = {}
-        reasons: list[str] = []
+        reasons: list[str] = _uncomputed(v)
+        v = {f: x for f, x in v.items() if not isinstance(x, Uncomputed)}
         code = v.get("code")
         if code is None:
             reasons.append("no project code")
@@ -420,8 +471,11 @@ def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[tuple[int, str]]]
     out: list[SheetReport] = []
     bad: list[tuple[int, str]] = []
     for row in sheet.rows:
+        reasons: list[str] = _uncomputed(row.values)
+        if reasons:
+            bad.extend((row.number, why) for why in reasons)
+            continue
         v = row.values
-        reasons: list[str] = []
         code = v.get("code")
         code = str(int(code)) if isinstance(code, float) and code.is_integer() else (str(code) if code else "")
         if not code:

@@ -190,6 +190,75 @@ def test_a_bad_report_row_refuses_the_whole_file(imported, tmp_path: Path, bad_c
         assert [c.id for c in twin.log(limit=2000)] == before
 
 
+def _report_book(path: Path, rows: list[list], percent_format: str | None = None) -> Path:
+    book = Workbook()
+    ws = book.active
+    ws.title = "进度填报"
+    ws.append(REPORTS_ZH)
+    for r in rows:
+        ws.append(r)
+    if percent_format:
+        for (cell,) in ws.iter_rows(min_row=2, min_col=3, max_col=3):
+            cell.number_format = percent_format
+    book.save(path)
+    return path
+
+
+def _copy_of(source: Path, tmp_path: Path) -> Path:
+    store = tmp_path / "t.gpkg"
+    store.write_bytes(source.read_bytes())
+    return store
+
+
+def test_percent_cells_formatted_as_percent_are_read_as_shown(imported, tmp_path: Path) -> None:
+    # Excel stores a cell typed as 45% as 0.45 with a percent format; reading the stored number
+    # would record 0.45%, a silent wrong figure on a project's first report.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    book = _report_book(tmp_path / "pct.xlsx", [[register[0][0], day, 0.995], [register[1][0], day, 1]], "0.0%")
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        got = [orjson.loads(twin.feature("projects", r[0]))["properties"]["percent_complete"] for r in register[:2]]
+    assert got == [99.5, 100.0]
+
+
+def test_a_formula_without_a_saved_result_is_refused_as_such(imported, tmp_path: Path) -> None:
+    # A workbook written by a program holds formulas without their results: the cell reads as
+    # empty, and "no percent" would send the user looking for a value that is on the screen.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    book = _report_book(tmp_path / "f.xlsx", [[register[0][0], day, 100], [register[1][0], day, "=90+9"]])
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    assert "row 3" in out and "formula =90+9 has no saved result" in out and "no percent" not in out
+
+
+@pytest.mark.parametrize("value", ["9,5", "99,5%"])
+def test_a_decimal_comma_is_refused_not_read_as_a_thousands_separator(imported, tmp_path: Path, value: str) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    rows = f"code;date;percent\n{register[0][0]};2026-11-01;{value}\n"
+    path = tmp_path / "r.csv"
+    path.write_text(rows, encoding="utf-8")
+    code, out = run("progress", "import", str(path), "--store", str(store))
+    assert code == 2, out
+    assert "row 2" in out and "is not a number" in out and "decimals with a point" in out
+    # A thousands separator is still one.
+    reg = tmp_path / "g.csv"
+    reg.write_text(
+        "code,name,area,unit,planned start,planned finish,quantity,unit of quantity\n"
+        'NEW-1,Road,roads,Road Co,2026-08-01,2026-10-01,"12,000.5",m2\n',
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert orjson.loads(twin.feature("projects", "NEW-1"))["properties"]["quantity"] == 12000.5
+
+
 def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
     register, _ = season(10)
     register[4][4] = None  # no responsible unit
