@@ -15,6 +15,7 @@ admin's, since it writes history as of the past. The body is limited by api.limi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from enum import Enum
@@ -28,8 +29,8 @@ from starlette.responses import Response
 from api.auth import Principal
 from api.deps import EditorDep, StrictQueryRoute, TwinDep, collection_of
 from api.errors import Forbidden, UnsupportedMediaType, problem
-from completion.intake import Refused, commit_reports, import_register, plan_reports, read_sheet, report_rows
-from completion.register import LAYER
+from completion.intake import Refused, import_register, import_reports, read_sheet
+from completion.register import LAYER, find_project
 from completion.reports import ProgressReport, report_progress
 from twin.access import TwinView
 from twin.core import _as_utc
@@ -126,17 +127,11 @@ class IntakeFactory:
 
         def work() -> dict[str, Any]:
             sh = read_sheet(body, "reports", filename=f"upload.{kind}", sheet=sheet)
-            source = f"sheet {sh.name!r}"
-            reports, bad = report_rows(sh)
-            if bad:
-                raise Refused(source, bad)
-            if not reports:
-                raise BadInput(f"{source}: no report rows")
-            batches, base = plan_reports(
-                twin, reports, source=source, original_dates=original_dates, default_reporter=who.name
+            # The rows that cannot be read are refused together with those that break the rules.
+            done = import_reports(
+                twin, sh, source=f"sheet {sh.name!r}", default_reporter=who.name, original_dates=original_dates
             )
-            done = commit_reports(twin, batches, base, original_dates=original_dates, source=source)
-            return {"commits": [c.to_dict() for c in done], "reports": len(reports), "sheet": sh.name}
+            return {"commits": [c.to_dict() for c in done], "reports": len(sh.rows), "sheet": sh.name}
 
         try:
             doc = await run_in_threadpool(work)
@@ -173,7 +168,14 @@ def _commit_batch(
     except NotFound as e:  # a batch of one names its missing project this way
         raise Refused("reports", [(1, str(e))]) from None
     except ValidationFailed as e:
-        where = {r.code: i for i, r in reversed(list(enumerate(reports, start=1)))}
+        # A problem names the project's record; a record added with an id other than its code
+        # (through the feature API) is found by its code.
+        where: dict[str, int] = {}
+        ref = twin.resolve(None if parent == "HEAD" else parent)
+        for i, r in enumerate(reports, start=1):
+            where.setdefault(r.code, i)
+            with contextlib.suppress(NotFound):
+                where.setdefault(find_project(twin, r.code, ref).fid, i)
         rows = sorted((where.get(p.feature_id or "", 0), p.reason) for p in e.problems)
         raise Refused("reports", rows) from None
 
@@ -191,6 +193,7 @@ def _parse_batch(body: Any, who: Principal) -> tuple[list[ProgressReport], str, 
         when = _as_utc(str(body["time"]))
     bad: list[tuple[int, str]] = []
     out: list[ProgressReport] = []
+    seen: dict[str, int] = {}
     for i, item in enumerate(body["reports"], start=1):
         if not isinstance(item, dict):
             bad.append((i, "a report is an object with code, percent and date"))
@@ -203,6 +206,10 @@ def _parse_batch(body: Any, who: Principal) -> tuple[list[ProgressReport], str, 
         if not isinstance(code, str) or not code:
             bad.append((i, "no project code"))
             continue
+        if code in seen:
+            bad.append((i, f"a second report for {code} (also item {seen[code]}); a batch is one commit"))
+            continue
+        seen[code] = i
         if isinstance(pct, bool) or not isinstance(pct, int | float) or not math.isfinite(pct):
             bad.append((i, "percent must be a number from 0 to 100"))
             continue

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
@@ -17,6 +18,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from completion import Completion
 from twin import Twin
+from twin.model import Change, Feature
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -108,6 +110,14 @@ def test_bad_rows_answer_422_and_commit_nothing(setup, tmp_path: Path) -> None:
     assert 4 in [row["row"] for row in r.json()["rows"]] and "beyond 100%" in r.text
     assert log_ids(store) == before
 
+    # A row that cannot be read does not hide the rows that break the rules: every bad row is named.
+    reports[5][1] = "someday"
+    book = workbook(tmp_path / "book2.xlsx", register, reports).read_bytes()
+    r = api.post("/progress/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["admin"]))
+    assert r.status_code == 422
+    assert {4, 7} <= {row["row"] for row in r.json()["rows"]} and "beyond 100%" in r.text and "someday" in r.text
+    assert log_ids(store) == before
+
 
 def test_batch_reports_are_one_commit(setup) -> None:
     api, tokens, store, book = setup
@@ -130,6 +140,10 @@ def test_batch_reports_are_one_commit(setup) -> None:
     wrong = {"reports": [*batch["reports"], {"code": "XM-004", "percent": 140, "date": "2026-08-06"}]}
     r = api.post("/progress", json=wrong, headers=auth(tokens["editor"], json_type))
     assert r.status_code == 422 and r.json()["rows"][0]["row"] == 4 and log_ids(store) == before
+    # A second report for a project is named where it is, not at the first one.
+    twice = {"reports": [*batch["reports"], {"code": "XM-001", "percent": 6, "date": "2026-08-06"}]}
+    r = api.post("/progress", json=twice, headers=auth(tokens["editor"], json_type))
+    assert r.status_code == 422 and [row["row"] for row in r.json()["rows"]] == [4] and log_ids(store) == before
     r = api.post(
         "/progress", json={**batch, "time": "2026-08-06T18:00:00+08:00"}, headers=auth(tokens["admin"], json_type)
     )
@@ -149,6 +163,23 @@ def test_batch_reports_are_one_commit(setup) -> None:
     with Twin.open(store) as twin:
         snap = Completion(twin).at("2026-08-06")
         assert [snap.status(c).percent for c in ("XM-001", "XM-002", "XM-003")] == [5, 7, 9]
+
+
+def test_batch_names_the_item_of_a_record_whose_id_is_not_its_code(setup) -> None:
+    api, tokens, store, book = setup
+    api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"]))
+    with Twin.open(store) as twin:
+        props = orjson.loads(twin.feature("projects", "XM-001"))["properties"]
+        props["code"] = "XM-901"
+        twin.commit(
+            [Change("projects", "upsert", "record-7", Feature("record-7", None, props))],
+            author="gis",
+            message="a record by id",
+        )
+    batch = {"reports": [{"code": "XM-002", "percent": 7, "date": "2026-08-05"},
+                         {"code": "XM-901", "percent": 140, "date": "2026-08-05"}]}  # fmt: skip
+    r = api.post("/progress", json=batch, headers=auth(tokens["editor"], "application/json"))
+    assert r.status_code == 422 and [row["row"] for row in r.json()["rows"]] == [2], r.text
 
 
 def test_downloads_in_excel_and_csv_with_bom(setup) -> None:
