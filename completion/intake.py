@@ -150,6 +150,20 @@ def _match_headers(
         for a in aliases:
             by_header.setdefault(_key(a), name)
     explicit = {_key(h): f for f, h in mapping.items()}
+    # A bare "Unit" is the responsible unit (责任单位), unless the sheet has a column for that too
+    # ("Responsible unit"): then it is the unit of quantity beside "Quantity" (单位), not a unit
+    # read as the responsible one while the real one is left out.
+    keys = [_key(h) for h in headers if h is not None]
+    field_of = {k: explicit.get(k) or by_header.get(k) for k in keys}
+    bare = _key("unit")
+    if (
+        "quantity_unit" in known
+        and bare in keys
+        and bare not in explicit
+        and any(f == "responsible_unit" for k, f in field_of.items() if k != bare)
+        and "quantity_unit" not in field_of.values()
+    ):
+        by_header[bare] = "quantity_unit"
     columns: dict[int, str] = {}
     ignored: list[str] = []
     for i, h in enumerate(headers):

@@ -296,6 +296,28 @@ def test_csv_with_english_headers_and_m2(tmp_path: Path) -> None:
         assert twin.head().author == "Wang"
 
 
+@pytest.mark.parametrize(
+    "header",
+    ["Code,Name,Area,Unit,Responsible unit,Planned start,Planned finish,Quantity",
+     "Code,Name,Area,Responsible unit,Planned start,Planned finish,Quantity,Unit"],
+)  # fmt: skip
+def test_unit_beside_responsible_unit_is_the_unit_of_quantity(tmp_path: Path, header: str) -> None:
+    # "Unit" alone means the responsible unit; beside a "Responsible unit" column it can only be
+    # the unit of quantity (it was read as the responsible unit, or left out with m² lost).
+    store = empty_twin(tmp_path / "t.gpkg")
+    cols = header.split(",")
+    values = {"Code": "EN-1", "Name": "Road", "Area": "roads", "Unit": "m2", "Responsible unit": "Road Co",
+              "Planned start": "2026-08-01", "Planned finish": "2026-10-01", "Quantity": "100"}  # fmt: skip
+    reg = tmp_path / "register.csv"
+    reg.write_text(header + "\n" + ",".join(values[c] for c in cols) + "\n", encoding="utf-8")
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 0, out
+    assert "not imported" not in out
+    with Twin.open(store) as twin:
+        p = orjson.loads(twin.feature("projects", "EN-1"))["properties"]
+    assert (p["responsible_unit"], p["quantity_unit"]) == ("Road Co", "m²")
+
+
 def test_generic_import_of_a_register_needs_no_geometry(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     reg = tmp_path / "register.csv"
