@@ -4,7 +4,7 @@ A sheet is read (openpyxl for .xlsx, the csv module for .csv), its columns are m
 register's fields by header name (Chinese or English, see ``REGISTER_HEADERS`` and
 ``REPORT_HEADERS``) or by a mapping file, and every row is checked before anything is written:
 one bad row refuses the whole file, with every bad row named by its number as the spreadsheet
-shows it (the header is row 1). Nothing is committed then.
+shows it (the header row is the first, or the first under a title). Nothing is committed then.
 
 Reports are committed one commit per responsible unit per report date, authored by the unit's
 reporter. With ``original_dates`` each commit is stamped with its report's date (the end of the
@@ -85,6 +85,8 @@ AREA_ALIASES: dict[str, str] = {
     "道路": "roads", "roads": "roads", "绿化": "landscaping", "景观绿化": "landscaping", "landscaping": "landscaping",
 }  # fmt: skip
 CURVE_ALIASES: dict[str, str] = {"线性": "linear", "s": "s_curve", "s curve": "s_curve", "s型": "s_curve"}
+# How far down a sheet its header row is looked for (below a title, a date line ...).
+HEADER_ROWS_SEARCHED = 10
 # A report made on a day is recorded, with original dates, at the end of that working day.
 REPORT_HOUR = time(18, 0)
 
@@ -95,7 +97,7 @@ def _key(text: Any) -> str:
 
 @dataclass(frozen=True)
 class Row:
-    number: int  # as the spreadsheet shows it: the header is row 1
+    number: int  # as the spreadsheet shows it (the header row is row 1, or below a title)
     values: dict[str, Any]  # field → the cell's value (None for empty cells)
 
 
@@ -222,28 +224,41 @@ def read_sheet(
         if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # the old binary .xls (OLE2) format
             raise BadInput(f"{source}: an Excel 97-2003 .xls file; save it as .xlsx (or CSV UTF-8) and import that")
         table, name = _csv_rows(data, source), Path(filename).stem if filename else "csv"  # type: ignore[assignment]
-    headers = table[0] if table else None
-    if headers is None:
+    if not table:
         raise BadInput(f"{source}: the sheet {name!r} is empty")
-    columns, ignored = _match_headers(headers, known, mapping or {}, source)
     required = REGISTER_REQUIRED if kind == "register" else REPORT_REQUIRED
+    # The headers are on the first row, or below a title (表头 under a merged title row is common):
+    # the first of the first rows that has a column for every required field.
+    top = 0
+    for j, candidate in enumerate(table[:HEADER_ROWS_SEARCHED]):
+        try:
+            found, _ = _match_headers(candidate, known, mapping or {}, source)
+        except BadInput:
+            continue
+        if all(f in found.values() for f in required):
+            top = j
+            break
+    columns, ignored = _match_headers(table[top], known, mapping or {}, source)
     absent = [f for f in required if f not in columns.values()]
     if absent:
         names = "; ".join(f"{f} ({' / '.join(known[f][:3])})" for f in absent)
-        raise BadInput(f"{source}: sheet {name!r} has no column for {names}")
+        raise BadInput(
+            f"{source}: sheet {name!r} has no column for {names} "
+            f"(headers looked for in its first {HEADER_ROWS_SEARCHED} rows)"
+        )
     if is_xlsx:
         # A formula's result is read as empty when the file holds none: look for formulas only
         # when a cell the import relies on is empty (a clean sheet is read once).
         watched = [i for i, f in columns.items() if f in (*required, "percent", "quantity", "weight", "quantity_unit")]
         if any(
             i >= len(cells) or cells[i] is None
-            for cells in table[1:]
+            for cells in table[top + 1 :]
             if any(c is not None for c in cells)
             for i in watched
         ):
             _mark_formulas(data, name, table)
     rows: list[Row] = []
-    for n, cells in enumerate(table[1:], start=2):
+    for n, cells in enumerate(table[top + 1 :], start=top + 2):
         values = {f: _clean(cells[i]) if i < len(cells) else None for i, f in columns.items()}
         if all(v is None for v in values.values()):
             continue  # blank lines between blocks are common in hand-kept sheets

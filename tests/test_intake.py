@@ -259,6 +259,29 @@ def test_a_decimal_comma_is_refused_not_read_as_a_thousands_separator(imported, 
         assert orjson.loads(twin.feature("projects", "NEW-1"))["properties"]["quantity"] == 12000.5
 
 
+def test_headers_under_a_title_row_are_found_and_rows_keep_their_numbers(imported, tmp_path: Path) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    book = Workbook()
+    ws = book.active
+    ws.title = "进度填报"
+    ws.append(["2026年进博会硬件项目进度填报表（第45周）"])
+    ws.merge_cells("A1:F1")
+    ws.append(REPORTS_ZH)
+    ws.append([register[0][0], date(2026, 11, 1), 100])
+    ws.append([register[1][0], date(2026, 11, 1), 140])
+    book.save(tmp_path / "title.xlsx")
+    code, out = run("progress", "import", str(tmp_path / "title.xlsx"), "--store", str(store))
+    assert code == 2, out
+    assert "row 4: percent 140 is beyond 100%" in out and "row 3" not in out
+    ws.cell(4, 3).value = 99
+    book.save(tmp_path / "title.xlsx")
+    code, out = run("progress", "import", str(tmp_path / "title.xlsx"), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert orjson.loads(twin.feature("projects", register[1][0]))["properties"]["percent_complete"] == 99
+
+
 def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
     register, _ = season(10)
     register[4][4] = None  # no responsible unit
