@@ -283,7 +283,41 @@ def _xlsx_rows(data: bytes, kind: str, sheet: str | None, source: str) -> tuple[
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
         raise BadInput(f"{source}: not a readable Excel workbook ({e})") from None
     name = _pick_sheet(book.sheetnames, sheet, REGISTER_SHEETS if kind == "register" else REPORT_SHEETS, source)
-    return [[_xlsx_value(c) for c in row] for row in book[name].iter_rows()], name
+    ws = book[name]
+    table = [[_xlsx_value(c) for c in row] for row in ws.iter_rows()]
+    _fill_merged(table, _merged_ranges(ws))
+    return table, name
+
+
+_MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s[^>]*?ref=\"([A-Z]+[0-9]+:[A-Z]+[0-9]+)\"")
+
+
+def _merged_ranges(ws: Any) -> list[tuple[int, int, int, int]]:
+    """The merged ranges of a read-only worksheet (openpyxl's read-only mode does not read them):
+    (min_col, min_row, max_col, max_row), 1-based, from the sheet's XML after its cells."""
+    from openpyxl.utils.cell import range_boundaries
+
+    try:
+        xml = ws.parent._archive.read(ws._worksheet_path)
+    except (AttributeError, KeyError):
+        return []
+    tail = xml[xml.rfind(b"</sheetData>") :]
+    return [range_boundaries(m.decode()) for m in _MERGE.findall(tail)]
+
+
+def _fill_merged(table: list[list[Any]], ranges: Sequence[tuple[int, int, int, int]]) -> None:
+    """Every cell of a merged range holds its first cell's value, as Excel shows it (a unit or a
+    date merged over the rows of its projects is theirs, not empty below the first)."""
+    for min_col, min_row, max_col, max_row in ranges:
+        if min_row > len(table):
+            continue
+        value = table[min_row - 1][min_col - 1] if min_col <= len(table[min_row - 1]) else None
+        for r in range(min_row - 1, min(max_row, len(table))):
+            row = table[r]
+            if len(row) < max_col:
+                row.extend([None] * (max_col - len(row)))
+            for c in range(min_col - 1, max_col):
+                row[c] = value
 
 
 def _xlsx_value(cell: Any) -> Any:

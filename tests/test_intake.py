@@ -282,6 +282,28 @@ def test_headers_under_a_title_row_are_found_and_rows_keep_their_numbers(importe
         assert orjson.loads(twin.feature("projects", register[1][0]))["properties"]["percent_complete"] == 99
 
 
+def test_merged_cells_hold_their_value_on_every_row(tmp_path: Path) -> None:
+    # A hand-kept register merges a unit's cells over its projects; Excel shows the value on every
+    # row, and so must the import (below the first row they read as empty: the responsible unit
+    # refused, the unit of quantity silently "items").
+    register, _ = season(4)
+    for r in register[1:3]:
+        r[4] = r[9] = None
+    register[0][9] = "m2"
+    book = workbook(tmp_path / "merged.xlsx", register, [])
+    wb = load_workbook(book)
+    wb["项目清单"].merge_cells("E2:E4")
+    wb["项目清单"].merge_cells("J2:J4")
+    wb.save(book)
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        props = [orjson.loads(twin.feature("projects", r[0]))["properties"] for r in register]
+    assert [(p["responsible_unit"], p["quantity_unit"]) for p in props[:3]] == [(register[0][4], "m²")] * 3
+    assert props[3]["responsible_unit"] == register[3][4]
+
+
 def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
     register, _ = season(10)
     register[4][4] = None  # no responsible unit
