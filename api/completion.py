@@ -98,10 +98,11 @@ def _csv(
     rows: Iterable[dict[str, Any]], columns: Sequence[str], filename: str, headers: dict[str, str], fmt: str = "csv"
 ) -> Response:
     """A download as CSV (UTF-8 with a BOM, so Excel reads Chinese text) or, with fmt="xlsx", Excel."""
+    sheet = filename.removesuffix(".csv")[:31]  # the sheet is named as the file, without its suffix
     if fmt == "xlsx":
         filename = filename.removesuffix(".csv") + ".xlsx"
     return Response(
-        table_bytes(rows, columns, fmt, sheet=filename.removesuffix(".csv")[:31]),
+        table_bytes(rows, columns, fmt, sheet=sheet),
         media_type=XLSX if fmt == "xlsx" else CSV,
         headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -187,7 +187,9 @@ def test_downloads_in_excel_and_csv_with_bom(setup) -> None:
     api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"]))
     r = api.get("/projects", params={"f": "xlsx", "date": "2026-08-01"})
     assert r.status_code == 200 and r.headers["content-type"] == XLSX
-    rows = list(load_workbook(io.BytesIO(r.content), read_only=True).active.iter_rows(values_only=True))
+    downloaded = load_workbook(io.BytesIO(r.content), read_only=True)
+    assert downloaded.sheetnames == ["projects-2026-08-01"]  # not named "….xlsx" like the file
+    rows = list(downloaded.active.iter_rows(values_only=True))
     assert len(rows) == 81 and rows[0][0] == "code" and rows[1][1] == "项目1"
     r = api.get("/completion", params={"f": "csv", "date": "2026-08-01", "by": "unit"})
     assert r.content.startswith(b"\xef\xbb\xbf") and "青浦区建管委" in r.content.decode("utf-8-sig")
