@@ -449,6 +449,10 @@ def _unit(v: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- the register
+# What a new project gets for the columns a register sheet leaves out.
+NEW_PROJECT_DEFAULTS: dict[str, Any] = {"quantity": 0.0, "quantity_unit": "items", "category": "other"}
+
+
 def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], list[tuple[int, str]]]:
     """Each row as a project record (the register's field names and types), and the rows' problems."""
     out: list[tuple[Row, dict[str, Any]]] = []
@@ -498,9 +502,6 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
             rec["name_zh"] = rec["name_en"]
         if "name_en" not in rec and "name_zh" in rec:
             rec["name_en"] = rec["name_zh"]
-        rec.setdefault("quantity", 0.0)
-        rec.setdefault("quantity_unit", "items")
-        rec.setdefault("category", "other")
         bad.extend((row.number, why) for why in reasons)
         out.append((row, rec))
     return out, bad
@@ -539,7 +540,10 @@ def import_register(
     for row, rec in records:
         old = existing.get(rec.get("code", ""))
         fid = old.fid if old else rec.get("code", "")
-        merged = {k: v for k, v in ({**old.properties, **rec} if old else rec).items() if v is not None}
+        # A new project without these columns gets their defaults; a known one keeps its own (a
+        # sheet that moves a deadline must not reset its quantity, unit and category).
+        merged = {k: v for k, v in ({**old.properties, **rec} if old else {**NEW_PROJECT_DEFAULTS, **rec}).items()
+                  if v is not None}  # fmt: skip
         props, reasons = normalize_properties(schema, merged)
         if not reasons:
             reasons = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)

@@ -319,6 +319,27 @@ def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
         assert twin.head() is None
 
 
+def test_a_sheet_that_moves_a_deadline_keeps_the_other_fields(imported, tmp_path: Path) -> None:
+    # "A code already in the register updates the fields the sheet gives and keeps the rest":
+    # the defaults of a new project (quantity 0, items, category other) are not an update.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    code_, start = register[0][0], register[0][6]
+    with Twin.open(store) as twin:
+        before = orjson.loads(twin.feature("projects", code_))["properties"]
+    sheet = tmp_path / "move.csv"
+    unit = register[0][4]
+    sheet.write_text(
+        f"code,unit,planned start,planned finish\n{code_},{unit},{start.isoformat()},2026-10-30\n", "utf-8"
+    )
+    code, out = run("projects", "import", str(sheet), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        after = orjson.loads(twin.feature("projects", code_))["properties"]
+    assert after == {**before, "planned_finish": "2026-10-30"}
+    assert before["quantity"] > 0 and before["quantity_unit"] != "items"
+
+
 def test_csv_with_english_headers_and_m2(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     reg = tmp_path / "register.csv"
