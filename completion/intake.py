@@ -497,11 +497,6 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
         for f in ("category", "responsible_unit", "responsible_person", "name_zh", "name_en"):
             if v.get(f) is not None:
                 rec[f] = str(v[f])
-        # One name column is common: it serves as both names rather than refusing the row.
-        if "name_zh" not in rec and "name_en" in rec:
-            rec["name_zh"] = rec["name_en"]
-        if "name_en" not in rec and "name_zh" in rec:
-            rec["name_en"] = rec["name_zh"]
         bad.extend((row.number, why) for why in reasons)
         out.append((row, rec))
     return out, bad
@@ -544,6 +539,11 @@ def import_register(
         # sheet that moves a deadline must not reset its quantity, unit and category).
         merged = {k: v for k, v in ({**old.properties, **rec} if old else {**NEW_PROJECT_DEFAULTS, **rec}).items()
                   if v is not None}  # fmt: skip
+        # One name column is common: it serves as both names rather than refusing the row (for a
+        # known project, only as the name it lacks: a Chinese sheet keeps its English name).
+        for name, other in (("name_zh", "name_en"), ("name_en", "name_zh")):
+            if name not in merged and other in merged:
+                merged[name] = merged[other]
         props, reasons = normalize_properties(schema, merged)
         if not reasons:
             reasons = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)

@@ -19,6 +19,7 @@ from completion import Completion, ProgressReport, report_progress, save_project
 from completion.intake import REGISTER_HEADERS, recorded_time
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
+from twin.model import Change, Feature
 
 runner = CliRunner()
 T30 = date(2026, 10, 6)  # T-30 of the 2026 expo (opening day 11-05)
@@ -338,6 +339,23 @@ def test_a_sheet_that_moves_a_deadline_keeps_the_other_fields(imported, tmp_path
         after = orjson.loads(twin.feature("projects", code_))["properties"]
     assert after == {**before, "planned_finish": "2026-10-30"}
     assert before["quantity"] > 0 and before["quantity_unit"] != "items"
+
+    # A Chinese sheet renaming it keeps its English name (one name column serves as both only
+    # for a new project).
+    with Twin.open(store) as twin:
+        twin.commit(
+            [Change("projects", "modify", code_, Feature(code_, None, {**after, "name_en": "Plaza paving"}))],
+            author="office",
+            message="English name",
+        )
+    sheet.write_text(
+        f"项目编号,项目名称,责任单位,计划开始,计划完成\n{code_},南广场铺装,{unit},{start},2026-10-30\n", "utf-8"
+    )
+    code, out = run("projects", "import", str(sheet), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        renamed = orjson.loads(twin.feature("projects", code_))["properties"]
+    assert (renamed["name_zh"], renamed["name_en"]) == ("南广场铺装", "Plaza paving")
 
 
 def test_csv_with_english_headers_and_m2(tmp_path: Path) -> None:
