@@ -267,9 +267,9 @@ def read_sheet(
 
 
 def _clean(v: Any) -> Any:
-    if isinstance(v, str) and not isinstance(v, Uncomputed):
+    if isinstance(v, str) and not isinstance(v, Unreadable):
         v = v.strip()
-        return v or None
+        return CellError(v) if v in EXCEL_ERRORS else (v or None)
     return v
 
 
@@ -360,9 +360,23 @@ def _xlsx_value(cell: Any) -> Any:
     return v
 
 
-class Uncomputed(str):
+class Unreadable(str):
+    """A cell whose value is not known: the row is refused rather than read with it empty or as text."""
+
+
+class Uncomputed(Unreadable):
     """A formula cell whose result the file does not hold (written by a program, never opened and
-    saved in Excel): its value is unknown, so the row is refused rather than read as empty."""
+    saved in Excel)."""
+
+
+class CellError(Unreadable):
+    """A formula's error value as Excel shows it (#N/A from a lookup that found nothing, #REF! ...),
+    which would otherwise be taken for a responsible unit's or a person's name."""
+
+
+EXCEL_ERRORS = frozenset(
+    ("#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!", "#GETTING_DATA")
+)
 
 
 def _mark_formulas(data: bytes, name: str, table: list[list[Any]]) -> None:
@@ -411,11 +425,13 @@ def _as_date(v: Any) -> date:
     raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
 
 
-def _uncomputed(values: Mapping[str, Any]) -> list[str]:
+def _unreadable(values: Mapping[str, Any]) -> list[str]:
     return [
         f"{f}: the formula {v} has no saved result (open and save the workbook in Excel, or paste the values)"
-        for f, v in values.items()
         if isinstance(v, Uncomputed)
+        else f"{f}: the cell shows the error {v} (a formula that failed)"
+        for f, v in values.items()
+        if isinstance(v, Unreadable)
     ]
 
 
@@ -461,8 +477,8 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
     for row in sheet.rows:
         v = row.values
         rec: dict[str, Any] = {}
-        reasons: list[str] = _uncomputed(v)
-        v = {f: x for f, x in v.items() if not isinstance(x, Uncomputed)}
+        reasons: list[str] = _unreadable(v)
+        v = {f: x for f, x in v.items() if not isinstance(x, Unreadable)}
         code = v.get("code")
         if code is None:
             reasons.append("no project code")
@@ -569,7 +585,7 @@ def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[tuple[int, str]]]
     out: list[SheetReport] = []
     bad: list[tuple[int, str]] = []
     for row in sheet.rows:
-        reasons: list[str] = _uncomputed(row.values)
+        reasons: list[str] = _unreadable(row.values)
         if reasons:
             bad.extend((row.number, why) for why in reasons)
             continue

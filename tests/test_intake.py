@@ -260,6 +260,19 @@ def test_a_decimal_comma_is_refused_not_read_as_a_thousands_separator(imported, 
         assert orjson.loads(twin.feature("projects", "NEW-1"))["properties"]["quantity"] == 12000.5
 
 
+def test_a_cell_showing_a_formula_error_is_refused_not_taken_for_a_name(tmp_path: Path) -> None:
+    # A VLOOKUP of the responsible unit that found nothing shows #N/A; saved by Excel, the file
+    # holds the text "#N/A", which would become a unit's name.
+    register, _ = season(3)
+    register[1][4] = "#N/A"
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
+    assert code == 2, out
+    assert "row 3: responsible_unit: the cell shows the error #N/A" in out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+
+
 def test_headers_under_a_title_row_are_found_and_rows_keep_their_numbers(imported, tmp_path: Path) -> None:
     source, _, register, _ = imported
     store = _copy_of(source, tmp_path)
