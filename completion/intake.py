@@ -564,6 +564,12 @@ def import_register(
         if not reasons:
             reasons = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)
             reasons += [bad_refs[r] for r in props.get("features", []) if r in bad_refs]
+        q = rec.get("quantity")
+        if old is None and "quantity_unit" not in rec and isinstance(q, float) and q > 0:
+            # "items" for 1,200 m² would put the project in a group of its own in its area's weights.
+            reasons.append(
+                f"quantity {q:g} has no unit of quantity (单位 / unit of quantity: m², m, pots, lamps, items)"
+            )
         bad.extend((row.number, why) for why in reasons)
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))

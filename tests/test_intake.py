@@ -273,6 +273,18 @@ def test_a_cell_showing_a_formula_error_is_refused_not_taken_for_a_name(tmp_path
         assert twin.head() is None
 
 
+def test_a_new_project_with_a_quantity_and_no_unit_is_refused(tmp_path: Path) -> None:
+    # Left out, the unit of quantity was "items": a paving of 1,200 m² weighed as 1,200 items, in
+    # a group of its own among its area's projects. A project with no quantity still needs none.
+    register, _ = season(3)
+    register[1][9] = None
+    register[2][8] = register[2][9] = None
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
+    assert code == 2, out
+    assert f"row 3: quantity {register[1][8]} has no unit of quantity" in out and "row 4" not in out
+
+
 def test_headers_under_a_title_row_are_found_and_rows_keep_their_numbers(imported, tmp_path: Path) -> None:
     source, _, register, _ = imported
     store = _copy_of(source, tmp_path)
