@@ -229,7 +229,10 @@ def read_sheet(
     required = REGISTER_REQUIRED if kind == "register" else REPORT_REQUIRED
     # The headers are on the first row, or below a title (表头 under a merged title row is common):
     # the first of the first rows that has a column for every required field.
-    top = 0
+    # Without one, the errors name what is missing from the row most like a header.
+    headerish = {_key(a) for aliases in known.values() for a in aliases} | {_key(h) for h in (mapping or {}).values()}
+    scores = [sum(_key(h) in headerish for h in row if h is not None) for row in table[:HEADER_ROWS_SEARCHED]]
+    top = scores.index(max(scores))
     for j, candidate in enumerate(table[:HEADER_ROWS_SEARCHED]):
         try:
             found, _ = _match_headers(candidate, known, mapping or {}, source)

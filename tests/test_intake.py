@@ -458,6 +458,17 @@ def test_mapping_file_names_other_headers(tmp_path: Path) -> None:
         assert orjson.loads(twin.feature("projects", "A-1"))["properties"]["responsible_unit"] == "某单位"
 
 
+def test_a_mapping_column_missing_under_a_title_is_the_only_one_named(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    rep = tmp_path / "r.csv"
+    rep.write_text("第45周填报\n任务号,时间,进度%\nA-1,2026-11-01,10%\n", encoding="utf-8")
+    mapping = tmp_path / "columns.yaml"
+    mapping.write_text("code: 任务号\ndate: 日子\npercent: 进度%\n", encoding="utf-8")
+    code, out = run("progress", "import", str(rep), "--mapping", str(mapping), "--store", str(store))
+    assert code == 2, out
+    assert "no column '日子' (from the mapping)" in out  # not '任务号' and '进度%', found on row 2
+
+
 def test_export_register_and_status_to_excel_and_csv(imported, tmp_path: Path) -> None:
     store = imported[0]
     xlsx = tmp_path / "status.xlsx"
