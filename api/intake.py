@@ -98,7 +98,7 @@ class IntakeFactory:
         filename = f"upload.{kind}"
 
         def work() -> dict[str, Any]:
-            sh = read_sheet(body, "register", filename=filename, sheet=sheet)
+            sh = read_sheet(body, "register", filename=filename, sheet=sheet, sheet_option="?sheet=")
             info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=when)
             return {"commit": info.to_dict(), "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored}
 
@@ -126,7 +126,7 @@ class IntakeFactory:
         body = await request.body()
 
         def work() -> dict[str, Any]:
-            sh = read_sheet(body, "reports", filename=f"upload.{kind}", sheet=sheet)
+            sh = read_sheet(body, "reports", filename=f"upload.{kind}", sheet=sheet, sheet_option="?sheet=")
             # The rows that cannot be read are refused together with those that break the rules.
             done = import_reports(
                 twin, sh, source=f"sheet {sh.name!r}", default_reporter=who.name, original_dates=original_dates

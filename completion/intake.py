@@ -183,7 +183,9 @@ def _match_headers(
     return columns, ignored
 
 
-def _pick_sheet(names: Sequence[str], wanted: str | None, candidates: Sequence[str], source: str) -> str:
+def _pick_sheet(
+    names: Sequence[str], wanted: str | None, candidates: Sequence[str], source: str, option: str = "--sheet"
+) -> str:
     if wanted is not None:
         if wanted in names:
             return wanted
@@ -194,7 +196,7 @@ def _pick_sheet(names: Sequence[str], wanted: str | None, candidates: Sequence[s
             return keys[_key(c)]
     if len(names) == 1:
         return names[0]
-    raise BadInput(f"{source}: which sheet? it has {', '.join(names)}; name one with --sheet")
+    raise BadInput(f"{source}: which sheet? it has {', '.join(names)}; name one with {option}")
 
 
 def read_sheet(
@@ -204,8 +206,10 @@ def read_sheet(
     filename: str | None = None,
     sheet: str | None = None,
     mapping: Mapping[str, str] | None = None,
+    sheet_option: str = "--sheet",
 ) -> Sheet:
-    """The rows of a register ("register") or report ("reports") sheet of an .xlsx or .csv file."""
+    """The rows of a register ("register") or report ("reports") sheet of an .xlsx or .csv file
+    (``sheet_option``: how the caller names a sheet, for the error asking for one)."""
     known = REGISTER_HEADERS if kind == "register" else REPORT_HEADERS
     if isinstance(data, str | Path):
         path = Path(data)
@@ -217,7 +221,7 @@ def read_sheet(
     source = Path(filename).name if filename else "upload"
     is_xlsx = data[:2] == b"PK"  # an .xlsx is a zip; anything else is taken for CSV text
     if is_xlsx:
-        table, name = _xlsx_rows(data, kind, sheet, source)
+        table, name = _xlsx_rows(data, kind, sheet, source, sheet_option)
     else:
         if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
@@ -276,7 +280,9 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def _xlsx_rows(data: bytes, kind: str, sheet: str | None, source: str) -> tuple[list[list[Any]], str]:
+def _xlsx_rows(
+    data: bytes, kind: str, sheet: str | None, source: str, sheet_option: str = "--sheet"
+) -> tuple[list[list[Any]], str]:
     import zipfile
 
     from openpyxl import load_workbook
@@ -285,7 +291,8 @@ def _xlsx_rows(data: bytes, kind: str, sheet: str | None, source: str) -> tuple[
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
         raise BadInput(f"{source}: not a readable Excel workbook ({e})") from None
-    name = _pick_sheet(book.sheetnames, sheet, REGISTER_SHEETS if kind == "register" else REPORT_SHEETS, source)
+    candidates = REGISTER_SHEETS if kind == "register" else REPORT_SHEETS
+    name = _pick_sheet(book.sheetnames, sheet, candidates, source, sheet_option)
     ws = book[name]
     table = _xlsx_values(ws)
     _fill_merged(table, _merged_ranges(ws))

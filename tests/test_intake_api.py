@@ -118,6 +118,15 @@ def test_bad_rows_answer_422_and_commit_nothing(setup, tmp_path: Path) -> None:
     assert {4, 7} <= {row["row"] for row in r.json()["rows"]} and "beyond 100%" in r.text and "someday" in r.text
     assert log_ids(store) == before
 
+    # A workbook whose sheet cannot be told says how to name one over HTTP.
+    two = load_workbook(io.BytesIO(book))
+    two["进度填报"].title = "第45周"
+    two.create_sheet("说明")
+    buf = io.BytesIO()
+    two.save(buf)
+    r = api.post("/progress/import", content=buf.getvalue(), headers=auth(tokens["editor"]))
+    assert r.status_code == 400 and "name one with ?sheet=" in r.json()["detail"], r.text
+
 
 def test_batch_reports_are_one_commit(setup) -> None:
     api, tokens, store, book = setup
