@@ -475,6 +475,9 @@ def _unit(v: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- the register
+# How far from today a planned date may lie (a date further off is an empty cell or a typo: with
+# --original-dates a start in 1900 would begin the twin's history then).
+PLAN_YEARS = 10
 # What a new project gets for the columns a register sheet leaves out.
 NEW_PROJECT_DEFAULTS: dict[str, Any] = {"quantity": 0.0, "quantity_unit": "items", "category": "other"}
 
@@ -484,6 +487,7 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
     out: list[tuple[Row, dict[str, Any]]] = []
     bad: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
+    today = datetime.now(SHANGHAI).date()
     for row in sheet.rows:
         v = row.values
         rec: dict[str, Any] = {}
@@ -501,9 +505,18 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
         for f in ("planned_start", "planned_finish"):
             if v.get(f) is not None:
                 try:
-                    rec[f] = _as_date(v[f]).isoformat()
+                    day = _as_date(v[f])
                 except ValueError as e:
                     reasons.append(f"{f}: {e}")
+                    continue
+                if abs(day.year - today.year) > PLAN_YEARS:
+                    # 1900-01-00 is how Excel shows an empty cell's date; a year off by a century is a typo.
+                    reasons.append(
+                        f"{f} {day.isoformat()} is more than {PLAN_YEARS} years from today ({today.isoformat()}): "
+                        "an empty date cell or a typo?"
+                    )
+                    continue
+                rec[f] = day.isoformat()
         for f in ("quantity", "weight"):
             if v.get(f) is not None:
                 try:

@@ -344,6 +344,19 @@ def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
     with Twin.open(store) as twin:
         assert twin.head() is None
 
+    # A date a century off (Excel shows an empty date cell as 1900-01-00) would, with original
+    # dates, start the twin's history in 1899 and its checkpoints with it.
+    register, _ = season(3)
+    register[1][6] = date(1900, 1, 1)
+    register[2][7] = date(2206, 10, 1)
+    book = workbook(tmp_path / "r2.xlsx", register, [])
+    code, out = run("projects", "import", str(book), "--original-dates", "--store", str(store))
+    assert code == 2, out
+    assert "row 3: planned_start 1900-01-01 is more than 10 years from today" in out
+    assert "row 4: planned_finish 2206-10-01" in out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+
 
 def test_a_sheet_that_moves_a_deadline_keeps_the_other_fields(imported, tmp_path: Path) -> None:
     # "A code already in the register updates the fields the sheet gives and keeps the rest":
