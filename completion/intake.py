@@ -347,18 +347,19 @@ def _merged_ranges(ws: Any) -> list[tuple[int, int, int, int]]:
 
 
 def _fill_merged(table: list[list[Any]], ranges: Sequence[tuple[int, int, int, int]]) -> None:
-    """Every cell of a merged range holds its first cell's value, as Excel shows it (a unit or a
-    date merged over the rows of its projects is theirs, not empty below the first)."""
-    for min_col, min_row, max_col, max_row in ranges:
-        if min_row > len(table):
+    """A cell merged down over several rows holds its value on each, as Excel shows it (a unit or a
+    date merged over the rows of its projects is theirs, not empty below the first). Across
+    columns a merge is only a wider cell: a remark spread over the reason and reporter columns is
+    not a reason nor a reporter, so only its first column is filled."""
+    for min_col, min_row, _, max_row in ranges:
+        if min_row > len(table) or max_row == min_row:
             continue
         value = table[min_row - 1][min_col - 1] if min_col <= len(table[min_row - 1]) else None
-        for r in range(min_row - 1, min(max_row, len(table))):
+        for r in range(min_row, min(max_row, len(table))):
             row = table[r]
-            if len(row) < max_col:
-                row.extend([None] * (max_col - len(row)))
-            for c in range(min_col - 1, max_col):
-                row[c] = value
+            if len(row) < min_col:
+                row.extend([None] * (min_col - len(row)))
+            row[min_col - 1] = value
 
 
 def _xlsx_value(cell: Any) -> Any:

@@ -329,6 +329,24 @@ def test_merged_cells_hold_their_value_on_every_row(tmp_path: Path) -> None:
     assert [(p["responsible_unit"], p["quantity_unit"]) for p in props[:3]] == [(register[0][4], "m²")] * 3
     assert props[3]["responsible_unit"] == register[3][4]
 
+    # Across columns a merge is a wider cell: a note spread over the reason and reporter columns
+    # is the note, not a reporter.
+    rows = [[register[0][0], date(2026, 11, 1), 50, "钢结构到货，明日吊装", None, None],
+            [register[1][0], date(2026, 11, 1), 50, None, None, "王五"]]  # fmt: skip
+    book = _report_book(tmp_path / "notes.xlsx", rows)
+    wb = load_workbook(book)
+    wb["进度填报"].merge_cells("D2:F2")
+    wb.save(book)
+    code, out = run("progress", "import", str(book), "--author", "office <o>", "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        p = orjson.loads(twin.feature("projects", register[0][0]))["properties"]
+    assert (p["progress_note"], p["progress_reporter"], p.get("progress_reason")) == (
+        "钢结构到货，明日吊装",
+        "office <o>",
+        None,
+    )
+
 
 def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
     register, _ = season(10)
