@@ -1,7 +1,8 @@
 """Spreadsheet intake over HTTP: upload a register or a report sheet, or post many reports at once.
 
 - ``POST /projects/import``: the body is an .xlsx workbook or a CSV file (``?sheet=`` names the
-  sheet); the projects are added or updated as one commit. ``?time=`` records it at that time.
+  sheet); the projects are added or updated as one commit. ``?time=`` records it at that time,
+  ``?original_dates=true`` at the start of its earliest planned start day (as the CLI's option).
 - ``POST /progress/import``: a report sheet; one commit per responsible unit per report date.
   ``?original_dates=true`` records each report at its own date.
 - ``POST /progress``: ``{"reports": [{"code", "percent", "date", "note", "reason"}, ...]}``, one
@@ -28,8 +29,8 @@ from starlette.responses import Response
 
 from api.auth import Principal
 from api.deps import EditorDep, StrictQueryRoute, TwinDep, collection_of
-from api.errors import Forbidden, UnsupportedMediaType, problem
-from completion.intake import Refused, import_register, import_reports, read_sheet
+from api.errors import Forbidden, InvalidParameter, UnsupportedMediaType, problem
+from completion.intake import Refused, import_register, import_reports, read_sheet, register_recorded_time
 from completion.register import LAYER, find_project
 from completion.reports import ProgressReport, report_progress
 from twin.access import TwinView
@@ -87,19 +88,28 @@ class IntakeFactory:
         who: EditorDep,
         sheet: Annotated[str | None, Query(description="The workbook's sheet (default: found by name).")] = None,
         time: Annotated[str | None, Query(description="Record the commit at this time (admin).")] = None,
+        original_dates: Annotated[
+            bool,
+            Query(description="Record the register at the start of its earliest planned start day (admin)."),
+        ] = False,
     ) -> Response:
         collection_of(twin, LAYER)
         kind = _sheet_kind(request)
         when = None
+        if time is not None and original_dates:
+            raise InvalidParameter("give time or original_dates, not both", parameter="original_dates")
         if time is not None:
             _admin_for_time(who, "setting a commit's time")
             when = _as_utc(time)
+        if original_dates:
+            _admin_for_time(who, "original_dates")
         body = await request.body()
         filename = f"upload.{kind}"
 
         def work() -> dict[str, Any]:
             sh = read_sheet(body, "register", filename=filename, sheet=sheet, sheet_option="?sheet=")
-            info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=when)
+            at = register_recorded_time(sh) if original_dates else when
+            info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=at)
             return {"commit": info.to_dict(), "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored}
 
         try:

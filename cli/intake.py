@@ -12,7 +12,7 @@ onto it (cli.main's plumbing is imported when a command runs, as in cli.completi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -60,8 +60,7 @@ def import_register_cmd(
 ) -> None:
     """Add or update the projects of a register sheet as one commit; any bad row refuses the whole file."""
     from cli.main import EXIT_BAD_INPUT, _author, _errors, _fail, _open, err, out
-    from completion.intake import import_register, load_mapping, read_sheet, register_records
-    from completion.reports import SHANGHAI
+    from completion.intake import import_register, load_mapping, read_sheet, register_recorded_time
     from twin.core import _as_utc
 
     if original_dates and at is not None:
@@ -73,10 +72,7 @@ def import_register_cmd(
             err.print(f"note: columns not imported: {', '.join(sh.ignored)}")
         when: datetime | None = _as_utc(at) if at is not None else None
         if original_dates:
-            starts = [r["planned_start"] for _, r in register_records(sh)[0] if "planned_start" in r]
-            if starts:
-                first = datetime.combine(datetime.fromisoformat(min(starts)).date(), time(0), tzinfo=SHANGHAI)
-                when = min(first.astimezone(UTC), datetime.now(UTC))
+            when = register_recorded_time(sh)
         info = import_register(twin, sh, author=_author(author), source=file.name, message=message, time=when)
     c = info.counts.get("projects", {})
     out.print(

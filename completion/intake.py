@@ -656,6 +656,17 @@ def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[tuple[int, str]]]
     return out, bad
 
 
+def register_recorded_time(sheet: Sheet) -> datetime | None:
+    """When a register is recorded with original dates: the start of its earliest planned start
+    day in Shanghai (never in the future), so the reports of a season imported after it, recorded
+    at the end of their own days, all land after it; None when no row gives a planned start."""
+    starts = [r["planned_start"] for _, r in register_records(sheet)[0] if "planned_start" in r]
+    if not starts:
+        return None
+    first = datetime.combine(date.fromisoformat(min(starts)), time(0), tzinfo=SHANGHAI)
+    return min(first.astimezone(UTC), datetime.now(UTC))
+
+
 def recorded_time(on: date) -> datetime:
     """When a report made on ``on`` is recorded with original dates: the end of that working day
     in Shanghai (or now, for a report made today before that hour)."""

@@ -73,6 +73,24 @@ def test_upload_register_and_season_with_original_dates(setup) -> None:
     assert 0 < overall.actual < 100
 
 
+def test_a_register_upload_with_original_dates_is_recorded_before_its_first_reports(setup) -> None:
+    """As `projects import --original-dates`: the register at the start of its earliest planned
+    start day (Shanghai), so reports made on that day, recorded at its end, land after it."""
+    api, tokens, store, book = setup
+    r = api.post("/projects/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["editor"]))
+    assert r.status_code == 403 and "admin" in r.json()["detail"]
+    both = {"original_dates": "true", "time": "2026-07-01"}
+    r = api.post("/projects/import", params=both, content=book, headers=auth(tokens["admin"]))
+    assert r.status_code == 400 and r.json()["parameter"] == "original_dates"
+    assert log_ids(store) == []
+    r = api.post("/projects/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["admin"]))
+    assert r.status_code == 201, r.text
+    first_start = min(row[6] for row in season()[0])  # planned start
+    assert r.json()["commit"]["time"].startswith(f"{first_start - timedelta(days=1):%Y-%m-%d}T16:00:00")
+    r = api.post("/progress/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["admin"]))
+    assert r.status_code == 201, r.text
+
+
 def test_editor_uploads_reports_recorded_now(setup) -> None:
     api, tokens, store, book = setup
     csv_register = (
