@@ -526,3 +526,29 @@ def test_a_unit_of_many_features_zooms_to_their_layers(store: Path, monkeypatch:
     assert [float(v) for v in row.group(1).split(",")] == pytest.approx(expected, abs=1e-6)
     others = re.findall(r'data-unit="([^"]+)"[^>]*data-keys="([^"]+)"', html)
     assert len(others) == len(sizes) - 1  # every other unit still outlines its features
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
+    """/completion/units as HTML (for leaders and their staff) is in the page's language, as every
+    other page: headings, labels and the units' names, with the same figures as its JSON."""
+    doc = _json(api, "/completion/units", date=CHECKPOINT_DATE)
+    r = api.get("/completion/units", params={"date": CHECKPOINT_DATE, "f": "html", "lang": lang})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in html
+    zh_words, en_words = ("责任单位", "逾期未报", "滞后工程"), ("Responsible unit", "Reports overdue", "days to opening")
+    own, other = (zh_words, en_words) if lang == "zh" else (en_words, zh_words)
+    assert all(w in html for w in own) and not any(w in html for w in other), html
+    cells = re.findall(r'<tr[^>]*data-key="([^"]+)">\s*<td>([^<]+)</td>', html)
+    assert [k.replace("&amp;", "&") for k, _ in cells] == [u["key"] for u in doc["units"]]
+    assert [name.strip() for _, name in cells] == [i18n.unit_name(lang, u["key"]) for u in doc["units"]]
+    # by person: the person and their units, each in the page's language
+    people = _json(api, "/completion/units", date=CHECKPOINT_DATE, by="person")["units"]
+    html = api.get("/completion/units", params={"date": CHECKPOINT_DATE, "by": "person", "lang": lang, "f": "html"}).text
+    first = f"{i18n.in_language(lang, people[0]['key'])} <small>({i18n.unit_name(lang, people[0]['units'][0])}"
+    assert first in html and i18n.label(lang, "person") in html
+    # after opening day: no "-30 days to opening day", it says the venue opened
+    after = api.get("/completion/units", params={"date": "2026-12-05", "f": "html", "lang": lang}).text
+    assert not re.search(r"-\d+\s*(days|天)", after), after
+    assert i18n.label(lang, "opening_passed", date="2026-11-05") in after
