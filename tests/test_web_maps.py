@@ -528,6 +528,19 @@ def test_a_unit_of_many_features_zooms_to_their_layers(store: Path, monkeypatch:
     assert len(others) == len(sizes) - 1  # every other unit still outlines its features
 
 
+def test_person_names_in_the_page_language(api: TestClient) -> None:
+    """The register writes a person "马骏 Ma Jun"; the panel's late list and the popups name them in
+    the page's language, as the units beside them (and as the printed briefing does)."""
+    assert i18n.in_language("zh", "马骏 Ma Jun") == "马骏" and i18n.in_language("en", "马骏 Ma Jun") == "Ma Jun"
+    comp = _json(api, "/completion", date=KNOWN_DATE)
+    for lang in ("en", "zh"):
+        panel = _json(api, "/maps/data/panel", date=KNOWN_DATE, lang=lang)
+        shown = re.findall(r'<div class="vt-late-meta" title="[^"]*">[^<]*? · ([^<]+)</div>', panel["html"])
+        assert shown == [i18n.in_language(lang, p["responsible_person"]) for p in comp["late"]]
+        persons = {p["code"]: p["person"] for p in panel["projects"]}
+        assert persons[comp["late"][0]["code"]] == i18n.in_language(lang, comp["late"][0]["responsible_person"])
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
     """/completion/units as HTML (for leaders and their staff) is in the page's language, as every
