@@ -169,6 +169,42 @@ def test_map_page_loads_cleanly(visit: Any, name: str) -> None:
     assert len(v.shot(f"map-{name}")) > 10_000
 
 
+PRINTED = """(() => {
+  const p = document.getElementById('vt-panel'), m = vt_engine.map.getContainer();
+  const pr = p.getBoundingClientRect(), mr = m.getBoundingClientRect();
+  return {panel: [p.scrollHeight, p.clientHeight, getComputedStyle(p).overflowY, pr.bottom],
+          map: [mr.left, mr.top, mr.width, mr.height], size: vt_engine.map.getSize(),
+          bounds: vt_engine.map.getBounds().toBBoxString(),
+          late: Array.from(document.querySelectorAll('ul.vt-late li')).map(li => li.getBoundingClientRect().height)};
+})()"""
+
+
+@pytest.mark.parametrize("name", ["completion-en", "layer-check-landscaping-zh"])
+def test_map_page_prints_whole_on_a4(visit: Any, name: str) -> None:
+    """Printed, a map page is A4 landscape; the panel prints whole (the screen scrolls it: paper
+    would cut it, with the S-curve and the late projects) and the map prints as the screen shows it,
+    scaled down to fit its page: the same view, not drawn again, on a page after the panel."""
+    v = visit(PAGES[name])
+    screen = v.page.evaluate(PRINTED)
+    pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert boxes and all((round(float(w)), round(float(h))) == (842, 595) for w, h in boxes), boxes  # pt
+    v.page.emulate_media(media="print")
+    v.page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    paper = v.page.evaluate(PRINTED)
+    scroll, client, overflow, panel_bottom = paper["panel"]
+    assert overflow == "visible" and scroll <= client + 1, paper
+    assert all(h > 0 for h in paper["late"]) and len(paper["late"]) == len(screen["late"])
+    mm = 96 / 25.4
+    left, top, width, height = paper["map"]
+    assert left >= -1 and top >= panel_bottom - 1 and width <= 281 * mm + 1 and height <= 192 * mm + 1, paper
+    assert paper["size"] == screen["size"] and paper["bounds"] == screen["bounds"]  # not resized, not moved
+    v.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    v.page.emulate_media(media="screen")
+    assert v.page.evaluate(PRINTED)["map"] == screen["map"]
+    clean(v)
+
+
 def test_home_page_leads_to_the_completion_map(visit: Any, server: LiveServer) -> None:
     v = visit("/", wait=False, locale="zh-CN")  # a browser set to Chinese gets the page in Chinese
     v.page.wait_for_load_state("load")

@@ -550,7 +550,10 @@ def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     html = r.text
     assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in html
-    zh_words, en_words = ("责任单位", "逾期未报", "滞后工程"), ("Responsible unit", "Reports overdue", "days to opening")
+    zh_words, en_words = (
+        ("责任单位", "逾期未报", "滞后工程"),
+        ("Responsible unit", "Reports overdue", "days to opening"),
+    )
     own, other = (zh_words, en_words) if lang == "zh" else (en_words, zh_words)
     assert all(w in html for w in own) and not any(w in html for w in other), html
     cells = re.findall(r'<tr[^>]*data-key="([^"]+)">\s*<td>([^<]+)</td>', html)
@@ -558,7 +561,9 @@ def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
     assert [name.strip() for _, name in cells] == [i18n.unit_name(lang, u["key"]) for u in doc["units"]]
     # by person: the person and their units, each in the page's language
     people = _json(api, "/completion/units", date=CHECKPOINT_DATE, by="person")["units"]
-    html = api.get("/completion/units", params={"date": CHECKPOINT_DATE, "by": "person", "lang": lang, "f": "html"}).text
+    html = api.get(
+        "/completion/units", params={"date": CHECKPOINT_DATE, "by": "person", "lang": lang, "f": "html"}
+    ).text
     first = f"{i18n.in_language(lang, people[0]['key'])} <small>({i18n.unit_name(lang, people[0]['units'][0])}"
     assert first in html and i18n.label(lang, "person") in html
     # after opening day: no "-30 days to opening day", it says the venue opened

@@ -167,7 +167,10 @@ _LABELS: dict[str, dict[str, str]] = {
     "unit_hint": {"zh": "点击定位到该单位的全部工程", "en": "Click to zoom to the unit's projects"},
     # the per-unit page (/completion/units as HTML, web/templates/completion_units.html)
     "units_title_unit": {"zh": "分责任单位进度与填报（{date}）", "en": "Accountability by responsible unit on {date}"},
-    "units_title_person": {"zh": "分责任人进度与填报（{date}）", "en": "Accountability by responsible person on {date}"},
+    "units_title_person": {
+        "zh": "分责任人进度与填报（{date}）",
+        "en": "Accountability by responsible person on {date}",
+    },
     "units_days_left": {"zh": "距开幕还有 {n} 天（开幕日 {date}）", "en": "{n} days to opening day ({date})"},
     "units_version": {"zh": "孪生版本 {version}。", "en": "twin version {version}."},
     "units_empty_twin": {"zh": "（空孪生）。", "en": "(empty twin)."},

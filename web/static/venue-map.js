@@ -1235,6 +1235,31 @@
       var b = config.bounds;
       map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [10, 10], animate: false });
     }
+    // Printing (venue-map.css): the map prints as the screen shows it, scaled down to the printed
+    // map's box. It keeps its size in pixels and is scaled, not resized: a resized map would draw
+    // again, and a browser may take the map's canvases for the paper before they are drawn anew.
+    window.addEventListener('beforeprint', function () {
+      var box = map.getContainer();
+      var w = box.clientWidth,
+        h = box.clientHeight;
+      var probe = document.createElement('div');
+      probe.style.cssText =
+        'position:absolute;visibility:hidden;width:var(--vt-print-map-w);height:var(--vt-print-map-h)';
+      document.body.appendChild(probe);
+      var scale = Math.min(1, probe.offsetWidth / w, probe.offsetHeight / h);
+      probe.remove();
+      box.style.setProperty('width', w + 'px', 'important');
+      box.style.setProperty('height', h + 'px', 'important');
+      box.style.setProperty('zoom', scale.toFixed(4));
+      document.body.classList.add('vt-print');
+    });
+    window.addEventListener('afterprint', function () {
+      var box = map.getContainer();
+      ['width', 'height', 'zoom'].forEach(function (p) {
+        box.style.removeProperty(p);
+      });
+      document.body.classList.remove('vt-print');
+    });
     map.on('click', function (e) {
       self.onClick(e);
     });
