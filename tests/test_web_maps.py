@@ -570,3 +570,17 @@ def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
     after = api.get("/completion/units", params={"date": "2026-12-05", "f": "html", "lang": lang}).text
     assert not re.search(r"-\d+\s*(days|天)", after), after
     assert i18n.label(lang, "opening_passed", date="2026-11-05") in after
+
+
+def test_home_page_names_the_service_in_its_language(api: TestClient, store: Path) -> None:
+    """The API links' heading names the service: the page's own name for it in the page's language,
+    unless the operator titled the service (VENUE_TWIN_TITLE), whose title is shown as written."""
+    zh = api.get("/maps", params={"lang": "zh"}).text
+    heading = re.search(r"<h2>(数据接口[^<]*)</h2>", zh)
+    assert heading and not re.search(r"[A-Za-z]{3,}", heading.group(1)), heading
+    en = api.get("/maps", params={"lang": "en"}).text
+    assert re.search(r"<h2>Data and API[^<]*</h2>", en)
+    titled = create_app(ApiSettings(store=store, title="进博会场馆孪生（测试）"))
+    with TestClient(titled) as c:
+        for lang in ("zh", "en"):
+            assert "进博会场馆孪生（测试）</h2>" in c.get("/maps", params={"lang": lang}).text
