@@ -25,7 +25,7 @@ from completion.status import SEVERITY
 from twin import Twin
 from web import assets, i18n
 from web.data import display_geometries
-from web.maps import MapContext, completion_map
+from web.maps import MapContext, completion_map, layer_map
 from web.settings import MapSettings
 
 VENUE_LAYERS = ("venue_boundary", "halls", "south_plaza", "roads", "landscaping")
@@ -97,6 +97,27 @@ def test_export_is_one_self_contained_file(store: Path) -> None:
     assert "/maps/data/features" not in html  # the data is embedded, not fetched
     assert "L.map(" in html and "VT.Engine" in html
     assert re.search(r"\bhttps?://(?!www\.w3\.org|leafletjs\.com|bugs\.|bugzilla\.)", html) is None
+
+
+def test_export_says_when_it_was_made_in_shanghai_time(store: Path) -> None:
+    """The exported file's foot gives the time it was made as every other time on the pages: Shanghai's
+    (at 01:20 on 5 December in Shanghai, not "2026-12-04 17:20 UTC")."""
+    from datetime import datetime
+
+    from twin.core import SHANGHAI
+
+    for lang in ("zh", "en"):
+        before = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        with Twin.open(store) as twin:
+            html = completion_map(MapContext(twin=twin, lang=lang, export=True, settings=MapSettings()), KNOWN_DATE)
+        after = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        foot = re.search(r'<footer class="vt-foot">(.*?)</footer>', html, re.S)
+        assert foot and "UTC" not in foot.group(1), foot
+        assert any(i18n.label(lang, "exported", time=t) in foot.group(1) for t in (before, after)), foot.group(1)
+        with Twin.open(store) as twin:  # the register's page (no map) says it alike
+            page = layer_map(MapContext(twin=twin, lang=lang, export=True, settings=MapSettings()), "projects")
+        made = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        assert "UTC" not in page and any(i18n.label(lang, "exported", time=t) in page for t in (before, made))
 
 
 def test_missing_assets_are_reported(api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
