@@ -605,3 +605,15 @@ def test_home_page_names_the_service_in_its_language(api: TestClient, store: Pat
     with TestClient(titled) as c:
         for lang in ("zh", "en"):
             assert "进博会场馆孪生（测试）</h2>" in c.get("/maps", params={"lang": lang}).text
+
+
+def test_reports_missing_figure_speaks_to_leaders(api: TestClient) -> None:
+    """The "reports missing" figure says what it counts in words; the API path with the list is no
+    label for a leader (it is kept in the figure's tooltip for the staff who fetch the list)."""
+    for lang in ("zh", "en"):
+        html = _json(api, "/maps/data/panel", date=KNOWN_DATE, lang=lang)["html"]
+        kpi = re.search(r'<div class="vt-kpi" data-kpi="reports_missing".*?</div>\s*</div>', html, re.S)
+        assert kpi, html[:2000]
+        text = re.sub(r"<[^>]+>", " ", kpi.group(0))
+        assert "/completion" not in text and i18n.label(lang, "reports_missing_note") in text
+        assert 'title="/completion/missing' in kpi.group(0)

@@ -131,8 +131,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "stale_never": {"zh": "数据过期：从未填报", "en": "stale: never reported"},
     "reports_missing": {"zh": "逾期未报", "en": "Reports missing"},
     "reports_missing_note": {
-        "zh": "上个节点以来未填报（/completion/missing）",
-        "en": "none since the last checkpoint (/completion/missing)",
+        "zh": "上个节点以来未填报",
+        "en": "none since the last checkpoint",
     },
     # the date a view lands on when none is asked for (completion.landing), and each figure's age
     "landed": {
