@@ -375,6 +375,12 @@ _LABELS.update(
         "field_unit": {"zh": "单位", "en": "Unit"},
         "browse_items": {"zh": "浏览要素", "en": "Browse the features"},
         "downloads": {"zh": "下载", "en": "Downloads"},
+        "download_as": {"zh": "下载 {format}", "en": "Download as {format}"},
+        "format_geojson": {"zh": "GeoJSON", "en": "GeoJSON"},
+        "format_gpkg": {"zh": "GeoPackage", "en": "GeoPackage"},
+        "format_shapefile": {"zh": "Shapefile（zip 压缩包）", "en": "zipped Shapefile"},
+        "format_csv": {"zh": "CSV（几何为 WKT）", "en": "CSV with WKT"},
+        "vector_tilesets": {"zh": "矢量瓦片集（Mapbox Vector Tiles）", "en": "Vector tilesets (Mapbox Vector Tiles)"},
         "other_links": {"zh": "其他链接", "en": "Other links"},
         "items_range": {
             "zh": "第 {first}–{last} 个，共 {matched} 个要素",
@@ -433,6 +439,10 @@ def label(lang: str, key: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
+def has_label(key: str) -> bool:
+    return key in _LABELS
+
+
 def labels(lang: str, keys: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:
     """Several labels at once (all of them by default), for the page's script."""
     return {k: label(lang, k) for k in (keys if keys is not None else _LABELS)}
@@ -480,6 +490,25 @@ def in_language(lang: str, text: str | None) -> str:
     if m is None or not _CJK.search(m["zh"]) or _CJK.search(m["en"]):
         return text
     return m["en"].strip() if lang == "en" else m["zh"].strip()
+
+
+_HALVES = re.compile(r"^(?P<a>.+?)\s+/\s+(?P<b>.+)$", re.S)  # "English text / 中文"
+
+
+def description_in(lang: str, text: str | None) -> str:
+    """A layer's description in the page's language: the catalogue writes one field as
+    "English text / 中文"; anything else is shown as it is."""
+    if not text:
+        return ""
+    m = _HALVES.match(text.strip())
+    if m is None:
+        return text
+    a, b = m["a"].strip(), m["b"].strip()
+    if _CJK.search(b) and not _CJK.search(a):
+        return b if lang == "zh" else a
+    if _CJK.search(a) and not _CJK.search(b):
+        return a if lang == "zh" else b
+    return text
 
 
 def unit_name(lang: str, unit: str) -> str:
