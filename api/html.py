@@ -208,6 +208,8 @@ def _queryable_rows(page: _Page, doc: dict[str, Any]) -> list[dict[str, str]]:
         title = spec.get("title", "")
         if page.lang == "zh" and spec.get("description"):
             title = spec["description"]
+        if name == "id":  # the twin's own field, not the layer's: its name is the pages' label
+            title = page.t("feature_id")
         rows.append(
             {
                 "name": name,

@@ -358,3 +358,6 @@ def test_collection_page_is_in_one_language(api: TestClient, lang: str) -> None:
         assert all(not cjk.search(label) for label in links), links
     doc = api.get("/collections/halls", params={"f": "json"}).json()
     assert "Download as gpkg" in [lk["title"] for lk in doc["links"]]
+    # the queryables' names too: the feature id's among them
+    names = [text(td) for td in halls.xpath("//table//tr/td[3]")]
+    assert names[0] == ("要素编号" if lang == "zh" else "Feature id"), names
