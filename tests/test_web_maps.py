@@ -617,3 +617,21 @@ def test_reports_missing_figure_speaks_to_leaders(api: TestClient) -> None:
         text = re.sub(r"<[^>]+>", " ", kpi.group(0))
         assert "/completion" not in text and i18n.label(lang, "reports_missing_note") in text
         assert 'title="/completion/missing' in kpi.group(0)
+
+
+def test_pages_lead_to_the_briefing_to_print(api: TestClient, store: Path) -> None:
+    """The staff preparing a leaders' meeting find the printed briefing from the pages: the home page
+    offers it (PDF, and PNG to send), the completion map for the date it shows, in the page's language;
+    an exported map, offline, has no server to ask and offers none."""
+    home = api.get("/maps", params={"lang": "en"}).text
+    links = dict(re.findall(r'<a href="([^"]+)" data-brief="(pdf|png)"', home)[::1])
+    assert sorted(links.values()) == ["pdf", "png"], home
+    assert all("/brief?" in h and "lang=en" in h for h in links), links
+    html = api.get("/maps/completion", params={"date": KNOWN_DATE, "lang": "zh"}).text
+    brief = re.search(r'<a class="vt-brief" href="([^"]+)"', html)
+    assert brief and brief.group(1).replace("&amp;", "&") == f"/brief?date={KNOWN_DATE}&lang=zh", brief
+    r = api.get(brief.group(1).replace("&amp;", "&"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    with Twin.open(store) as twin:
+        exported = completion_map(MapContext(twin=twin, lang="zh", export=True, settings=MapSettings()), KNOWN_DATE)
+    assert 'class="vt-brief"' not in exported

@@ -54,6 +54,13 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Every project's features coloured by status, weighted completion by area, the planned-against-"
         "actual S-curve and the late projects.",
     },
+    "brief_card": {"zh": "打印简报", "en": "Briefing to print"},
+    "brief_card_desc": {
+        "zh": "一页A3：工程完成情况图、关键指标、S曲线、滞后工程与逾期未报。PDF用于打印，PNG便于发送。",
+        "en": "One A3 page: the completion map, key figures, S-curve, late projects and overdue reports. "
+        "PDF to print, PNG to send.",
+    },
+    "brief_link": {"zh": "打印简报（PDF）", "en": "Briefing to print (PDF)"},
     "timeline_map": {"zh": "倒排节点回放", "en": "Checkpoint timeline"},
     "timeline_map_desc": {
         "zh": "按每10天一个节点回放完成情况，看场馆逐步“填满”。",

@@ -521,6 +521,8 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
         day=day.isoformat(),
         nav=Markup(_nav(ctx, "completion", {"date": day.isoformat()})),
         form=Markup(_date_form(ctx, "/maps/completion", day)),
+        # the printed briefing of the same date (an exported file, offline, has no server to ask)
+        brief=None if ctx.export else ctx.url("/brief", date=day.isoformat(), lang=lang),
     )
     body = completion_panel(twin, view, lang, ctx.gcj02)
     config = _config(
