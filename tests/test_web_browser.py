@@ -205,6 +205,25 @@ def test_map_page_prints_whole_on_a4(visit: Any, name: str) -> None:
     clean(v)
 
 
+def test_labels_of_different_layers_do_not_overlap(visit: Any) -> None:
+    """Labels keep apart across layers as within one: a square's or a road's name never covers a
+    hall's code (at T-10 "South entrance square" lay over 1.1H and 8.1H, "Internal road,
+    south-west" over the light-show strip)."""
+    v = visit(PAGES["completion-en"])
+    placed = v.page.evaluate(
+        "Object.keys(vt_engine.layers).flatMap(id => (vt_engine.layers[id]._labels || []).map(l => [id].concat(l)))"
+    )
+    assert len({p[0] for p in placed}) >= 3 and len(placed) >= 20, placed  # halls, squares, roads, greenery
+
+    def overlap(a: list[Any], b: list[Any]) -> bool:
+        return not (a[4] <= b[2] or a[2] >= b[4] or a[5] <= b[3] or a[3] >= b[5])
+
+    clashes = [(a[:2], b[:2]) for i, a in enumerate(placed) for b in placed[i + 1 :] if overlap(a, b)]
+    assert clashes == [], clashes
+    v.shot("map-completion-labels")
+    clean(v)
+
+
 def test_home_page_leads_to_the_completion_map(visit: Any, server: LiveServer) -> None:
     v = visit("/", wait=False, locale="zh-CN")  # a browser set to Chinese gets the page in Chinese
     v.page.wait_for_load_state("load")
