@@ -224,6 +224,19 @@ def test_labels_of_different_layers_do_not_overlap(visit: Any) -> None:
     clean(v)
 
 
+def test_days_to_opening_day_keeps_its_unit_whole(visit: Any) -> None:
+    """Over 99 days before opening day (T-110 is in July) the figure and its unit fit their box, and
+    the unit is never cut inside the word ("110 da" / "ys")."""
+    v = visit("/maps/completion?date=2026-07-18&lang=en")
+    box = v.page.locator('[data-kpi="days"] .vt-kpi-value')
+    assert re.sub(r"\s", "", box.inner_text()) == "110days"
+    unit = '[data-kpi="days"] .vt-kpi-value small'
+    assert v.page.evaluate(f"document.querySelector('{unit}').getClientRects().length") == 1
+    right = v.page.evaluate(f"document.querySelector('{unit}').getBoundingClientRect().right")
+    assert right <= v.page.evaluate("document.querySelector('[data-kpi=\"days\"]').getBoundingClientRect().right")
+    clean(v)
+
+
 def test_home_page_leads_to_the_completion_map(visit: Any, server: LiveServer) -> None:
     v = visit("/", wait=False, locale="zh-CN")  # a browser set to Chinese gets the page in Chinese
     v.page.wait_for_load_state("load")
