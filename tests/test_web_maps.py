@@ -587,6 +587,10 @@ def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
     ).text
     first = f"{i18n.in_language(lang, people[0]['key'])} <small>({i18n.unit_name(lang, people[0]['units'][0])}"
     assert first in html and i18n.label(lang, "person") in html
+    # a project code is never broken at its hyphen ("RD-" / "03") in a narrow column
+    late = [c for u in people for c in u["late_projects"]]
+    assert late and all(f'<span class="code">{c}</span>' in html for c in late)
+    assert re.search(r"span\.code\s*\{\s*white-space:\s*nowrap", html)
     # after opening day: no "-30 days to opening day", it says the venue opened
     after = api.get("/completion/units", params={"date": "2026-12-05", "f": "html", "lang": lang}).text
     assert not re.search(r"-\d+\s*(days|天)", after), after
