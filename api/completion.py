@@ -13,6 +13,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from enum import Enum
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -477,6 +478,7 @@ class CompletionFactory:
         version: VersionQ = None,
         by: Annotated[str, Query(description="unit (responsible unit) or person (responsible person)")] = "unit",
         f: Annotated[str | None, Query(description="json (default), csv or html")] = None,
+        lang: LangQ = None,
     ) -> Response:
         fmt = "html" if f == "html" or (f is None and _wants_html(request)) else _format(request, f)
         if by not in UNIT_GROUPINGS:
@@ -489,9 +491,14 @@ class CompletionFactory:
             )
         doc = {**snapshot_meta(snap), "by": by, "units": [u.to_dict() for u in rows], "numberReturned": len(rows)}
         if fmt == "html":
+            from web.i18n import in_language
             from web.templating import render
 
-            return HTMLResponse(render("completion_units.html", lang="en", doc=doc), headers=_headers(snap))
+            language = page_lang(request, lang)
+            return HTMLResponse(
+                render("completion_units.html", lang=language, doc=doc, local=partial(in_language, language)),
+                headers=_headers(snap),
+            )
         return _json(doc, headers=_headers(snap))
 
     def brief(

@@ -208,6 +208,8 @@ def _queryable_rows(page: _Page, doc: dict[str, Any]) -> list[dict[str, str]]:
         title = spec.get("title", "")
         if page.lang == "zh" and spec.get("description"):
             title = spec["description"]
+        if name == "id":  # the twin's own field, not the layer's: its name is the pages' label
+            title = page.t("feature_id")
         rows.append(
             {
                 "name": name,
@@ -218,6 +220,18 @@ def _queryable_rows(page: _Page, doc: dict[str, Any]) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+# the collection document's links, named on the page in its language (the JSON keeps its English titles)
+_LINK_LABELS = {
+    "http://www.opengis.net/def/rel/ogc/1.0/queryables": "queryables",
+    "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector": "vector_tilesets",
+}
+
+
+def _format_label(page: _Page, link: dict[str, Any]) -> str:
+    fmt = dict(parse_qsl(urlsplit(link["href"]).query)).get("f", "")
+    return page.t(f"format_{fmt}") if i18n.has_label(f"format_{fmt}") else str(link.get("title", fmt))
 
 
 def collection(
@@ -231,9 +245,17 @@ def collection(
     page = _Page(request, lang)
     start, end = doc["extent"]["temporal"]["interval"][0]
     base = f"/collections/{schema.name}"
-    downloads = [lk for lk in doc["links"] if lk["rel"] == "enclosure"]
+    downloads = [
+        {**lk, "title": page.t("download_as", format=_format_label(page, lk))}
+        for lk in doc["links"]
+        if lk["rel"] == "enclosure"
+    ]
     skip = {"self", "alternate", "items", "enclosure"}
-    other = [lk for lk in doc["links"] if lk["rel"] not in skip and lk.get("type") != "text/html"]
+    other = [
+        {**lk, "title": page.t(_LINK_LABELS[lk["rel"]]) if lk["rel"] in _LINK_LABELS else lk.get("title")}
+        for lk in doc["links"]
+        if lk["rel"] not in skip and lk.get("type") != "text/html"
+    ]
     return page.respond(
         "ogc_collection.html",
         title=i18n.layer_title(page.lang, schema),
@@ -241,7 +263,7 @@ def collection(
         json_href=page.url(base, f="json"),
         doc=doc,
         other_title=schema.title_zh if page.lang == "en" else schema.title_en,
-        description=schema.description,
+        description=i18n.description_in(page.lang, schema.description),
         bbox=[f"{v:.5f}" for v in doc["extent"]["spatial"]["bbox"][0]] if schema.spatial else None,
         first_time=_local_time(datetime.fromisoformat(start.replace("Z", "+00:00"))) if start else None,
         end_time=end,

@@ -92,7 +92,10 @@ def landing_response(request: Request, twin: TwinView, lang: str | None = None) 
 
 def _home(request: Request, twin: TwinView, lang: str | None) -> HTMLResponse:
     root = request.scope.get("root_path", "").rstrip("/")
-    return _page(landing_html(twin, _lang(request, lang), root, get_settings(request).title))
+    settings = get_settings(request)
+    # the default title is English only: the page names the twin in its own language instead
+    title = settings.title if settings.title != type(settings).model_fields["title"].default else None
+    return _page(landing_html(twin, _lang(request, lang), root, title))
 
 
 class MapsFactory:

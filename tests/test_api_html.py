@@ -12,6 +12,7 @@ Expected values come from the JSON API and the twin, never from another page.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
@@ -166,7 +167,7 @@ def test_collection_page_says_what_the_collection_is(api: TestClient, twin: Twin
     doc = page(api, "/collections/halls", f="html")
     schema = twin.layer("halls")
     assert text(doc.xpath("//h1")[0]).startswith(schema.title_en)
-    assert schema.description in text(doc.xpath('//p[@class="ogc-description"]')[0])
+    assert schema.description.split(" / ")[0] == text(doc.xpath('//p[@class="ogc-description"]')[0])  # its English half
     (extent,) = doc.xpath('//dd[@data-fact="extent"]')
     shown = [float(v) for v in text(extent).split(",")]
     assert shown == pytest.approx(js["extent"]["spatial"]["bbox"][0], abs=1e-5)
@@ -336,3 +337,27 @@ def test_headings_follow_lang(api: TestClient) -> None:
     item = page(api, "/collections/halls/items/hall-2.1H", f="html", lang="zh")
     assert text(item.xpath("//h2")[0]) == "属性"
     problem_of(api.get("/collections", params={"f": "html", "lang": "fr"}), 400, "lang")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_collection_page_is_in_one_language(api: TestClient, lang: str) -> None:
+    """A layer's page in one language: its description's half in that language (the catalogue writes
+    "English / 中文"), the downloads and the other links named in it, not "Download as gpkg" on the
+    Chinese page; the JSON keeps its English link titles."""
+    halls = page(api, "/collections/halls", f="html", lang=lang)
+    description = text(halls.xpath("//p[contains(@class, 'ogc-description')]")[0])
+    downloads = [text(a) for a in halls.xpath("//h2[following-sibling::ul][1]/following-sibling::ul[1]//a")]
+    links = [text(a) for a in halls.xpath("//ul[contains(@class, 'ogc-links')]//a")]
+    assert len(links) > len(downloads) >= 4
+    cjk = re.compile(r"[\u3400-\u9fff]")
+    if lang == "zh":
+        assert cjk.search(description) and not re.search(r"[A-Za-z]{4,} [a-z]{3,}", description), description
+        assert all(cjk.search(label) and "Download" not in label for label in links), links
+    else:
+        assert not cjk.search(description) and description.startswith("Exhibition halls"), description
+        assert all(not cjk.search(label) for label in links), links
+    doc = api.get("/collections/halls", params={"f": "json"}).json()
+    assert "Download as gpkg" in [lk["title"] for lk in doc["links"]]
+    # the queryables' names too: the feature id's among them
+    names = [text(td) for td in halls.xpath("//table//tr/td[3]")]
+    assert names[0] == ("要素编号" if lang == "zh" else "Feature id"), names

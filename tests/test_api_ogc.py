@@ -348,7 +348,7 @@ def test_unknown_collection_or_feature_is_404(api: TestClient, url: str) -> None
 @pytest.mark.parametrize(
     "url,text",
     [
-        ("/", "venue twin"),
+        ("/", "场馆数字孪生"),  # the home page, in Chinese by default
         ("/conformance", "ogcapi-features-1"),
         ("/collections", "展馆"),
         ("/collections/halls", "展馆"),

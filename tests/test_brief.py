@@ -271,3 +271,16 @@ def test_without_a_cjk_font_the_page_is_drawn_with_a_warning(
     assert code == 0, text
     _, page_text = pdf_page(out.read_bytes())
     assert "2026-10-06" in page_text and "Late projects" in page_text
+
+
+def test_a_forecast_gone_by_is_marked_passed_as_on_the_map(api: TestClient) -> None:
+    """After opening day a late project's forecast finish can lie before the date of the page while
+    it is not done: the map's panel says "(passed, not reported done)"; the briefing marks it too
+    rather than print a past date as a forecast."""
+    completion = api.get("/completion", params={"date": AFTER_OPENING}).json()
+    gone = [r for r in completion["late"][:7] if r["forecast_finish"] and r["forecast_finish"] < AFTER_OPENING]
+    assert gone, completion["late"]
+    for lang, mark in (("en", "(passed)"), ("zh", "（已过）")):
+        text = squashed(pdf_page(api.get("/brief", params={"date": AFTER_OPENING, "lang": lang}).content)[1])
+        for r in gone:
+            assert squashed(f"{r['forecast_finish']}{mark}") in text, (lang, r["code"])

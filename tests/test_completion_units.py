@@ -217,9 +217,9 @@ def test_missing_reports_list(api: TestClient) -> None:
 
 
 def test_units_html_and_bad_parameters(api: TestClient) -> None:
-    r = api.get("/completion/units", params={"date": ON, "f": "html"})
+    r = api.get("/completion/units", params={"date": ON, "f": "html", "lang": "en"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert 'data-key="U2"' in r.text and "reports overdue" in r.text
+    assert 'data-key="U2"' in r.text and "Reports overdue" in r.text
     bad = api.get("/completion/units", params={"by": "colour"})
     assert bad.status_code == 400 and "by" in bad.text
     assert api.get("/completion/missing", params={"date": "yesterday"}).status_code == 400

@@ -169,6 +169,74 @@ def test_map_page_loads_cleanly(visit: Any, name: str) -> None:
     assert len(v.shot(f"map-{name}")) > 10_000
 
 
+PRINTED = """(() => {
+  const p = document.getElementById('vt-panel'), m = vt_engine.map.getContainer();
+  const pr = p.getBoundingClientRect(), mr = m.getBoundingClientRect();
+  return {panel: [p.scrollHeight, p.clientHeight, getComputedStyle(p).overflowY, pr.bottom],
+          map: [mr.left, mr.top, mr.width, mr.height], size: vt_engine.map.getSize(),
+          bounds: vt_engine.map.getBounds().toBBoxString(),
+          late: Array.from(document.querySelectorAll('ul.vt-late li')).map(li => li.getBoundingClientRect().height)};
+})()"""
+
+
+@pytest.mark.parametrize("name", ["completion-en", "layer-check-landscaping-zh"])
+def test_map_page_prints_whole_on_a4(visit: Any, name: str) -> None:
+    """Printed, a map page is A4 landscape; the panel prints whole (the screen scrolls it: paper
+    would cut it, with the S-curve and the late projects) and the map prints as the screen shows it,
+    scaled down to fit its page: the same view, not drawn again, on a page after the panel."""
+    v = visit(PAGES[name])
+    screen = v.page.evaluate(PRINTED)
+    pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert boxes and all((round(float(w)), round(float(h))) == (842, 595) for w, h in boxes), boxes  # pt
+    v.page.emulate_media(media="print")
+    v.page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    paper = v.page.evaluate(PRINTED)
+    scroll, client, overflow, panel_bottom = paper["panel"]
+    assert overflow == "visible" and scroll <= client + 1, paper
+    assert all(h > 0 for h in paper["late"]) and len(paper["late"]) == len(screen["late"])
+    mm = 96 / 25.4
+    left, top, width, height = paper["map"]
+    assert left >= -1 and top >= panel_bottom - 1 and width <= 281 * mm + 1 and height <= 192 * mm + 1, paper
+    assert paper["size"] == screen["size"] and paper["bounds"] == screen["bounds"]  # not resized, not moved
+    v.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    v.page.emulate_media(media="screen")
+    assert v.page.evaluate(PRINTED)["map"] == screen["map"]
+    clean(v)
+
+
+def test_labels_of_different_layers_do_not_overlap(visit: Any) -> None:
+    """Labels keep apart across layers as within one: a square's or a road's name never covers a
+    hall's code (at T-10 "South entrance square" lay over 1.1H and 8.1H, "Internal road,
+    south-west" over the light-show strip)."""
+    v = visit(PAGES["completion-en"])
+    placed = v.page.evaluate(
+        "Object.keys(vt_engine.layers).flatMap(id => (vt_engine.layers[id]._labels || []).map(l => [id].concat(l)))"
+    )
+    assert len({p[0] for p in placed}) >= 3 and len(placed) >= 20, placed  # halls, squares, roads, greenery
+
+    def overlap(a: list[Any], b: list[Any]) -> bool:
+        return not (a[4] <= b[2] or a[2] >= b[4] or a[5] <= b[3] or a[3] >= b[5])
+
+    clashes = [(a[:2], b[:2]) for i, a in enumerate(placed) for b in placed[i + 1 :] if overlap(a, b)]
+    assert clashes == [], clashes
+    v.shot("map-completion-labels")
+    clean(v)
+
+
+def test_days_to_opening_day_keeps_its_unit_whole(visit: Any) -> None:
+    """Over 99 days before opening day (T-110 is in July) the figure and its unit fit their box, and
+    the unit is never cut inside the word ("110 da" / "ys")."""
+    v = visit("/maps/completion?date=2026-07-18&lang=en")
+    box = v.page.locator('[data-kpi="days"] .vt-kpi-value')
+    assert re.sub(r"\s", "", box.inner_text()) == "110days"
+    unit = '[data-kpi="days"] .vt-kpi-value small'
+    assert v.page.evaluate(f"document.querySelector('{unit}').getClientRects().length") == 1
+    right = v.page.evaluate(f"document.querySelector('{unit}').getBoundingClientRect().right")
+    assert right <= v.page.evaluate("document.querySelector('[data-kpi=\"days\"]').getBoundingClientRect().right")
+    clean(v)
+
+
 def test_home_page_leads_to_the_completion_map(visit: Any, server: LiveServer) -> None:
     v = visit("/", wait=False, locale="zh-CN")  # a browser set to Chinese gets the page in Chinese
     v.page.wait_for_load_state("load")

@@ -25,7 +25,7 @@ from completion.status import SEVERITY
 from twin import Twin
 from web import assets, i18n
 from web.data import display_geometries
-from web.maps import MapContext, completion_map
+from web.maps import MapContext, completion_map, layer_map
 from web.settings import MapSettings
 
 VENUE_LAYERS = ("venue_boundary", "halls", "south_plaza", "roads", "landscaping")
@@ -97,6 +97,27 @@ def test_export_is_one_self_contained_file(store: Path) -> None:
     assert "/maps/data/features" not in html  # the data is embedded, not fetched
     assert "L.map(" in html and "VT.Engine" in html
     assert re.search(r"\bhttps?://(?!www\.w3\.org|leafletjs\.com|bugs\.|bugzilla\.)", html) is None
+
+
+def test_export_says_when_it_was_made_in_shanghai_time(store: Path) -> None:
+    """The exported file's foot gives the time it was made as every other time on the pages: Shanghai's
+    (at 01:20 on 5 December in Shanghai, not "2026-12-04 17:20 UTC")."""
+    from datetime import datetime
+
+    from twin.core import SHANGHAI
+
+    for lang in ("zh", "en"):
+        before = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        with Twin.open(store) as twin:
+            html = completion_map(MapContext(twin=twin, lang=lang, export=True, settings=MapSettings()), KNOWN_DATE)
+        after = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        foot = re.search(r'<footer class="vt-foot">(.*?)</footer>', html, re.S)
+        assert foot and "UTC" not in foot.group(1), foot
+        assert any(i18n.label(lang, "exported", time=t) in foot.group(1) for t in (before, after)), foot.group(1)
+        with Twin.open(store) as twin:  # the register's page (no map) says it alike
+            page = layer_map(MapContext(twin=twin, lang=lang, export=True, settings=MapSettings()), "projects")
+        made = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        assert "UTC" not in page and any(i18n.label(lang, "exported", time=t) in page for t in (before, made))
 
 
 def test_missing_assets_are_reported(api: TestClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -526,3 +547,95 @@ def test_a_unit_of_many_features_zooms_to_their_layers(store: Path, monkeypatch:
     assert [float(v) for v in row.group(1).split(",")] == pytest.approx(expected, abs=1e-6)
     others = re.findall(r'data-unit="([^"]+)"[^>]*data-keys="([^"]+)"', html)
     assert len(others) == len(sizes) - 1  # every other unit still outlines its features
+
+
+def test_person_names_in_the_page_language(api: TestClient) -> None:
+    """The register writes a person "马骏 Ma Jun"; the panel's late list and the popups name them in
+    the page's language, as the units beside them (and as the printed briefing does)."""
+    assert i18n.in_language("zh", "马骏 Ma Jun") == "马骏" and i18n.in_language("en", "马骏 Ma Jun") == "Ma Jun"
+    comp = _json(api, "/completion", date=KNOWN_DATE)
+    for lang in ("en", "zh"):
+        panel = _json(api, "/maps/data/panel", date=KNOWN_DATE, lang=lang)
+        shown = re.findall(r'<div class="vt-late-meta" title="[^"]*">[^<]*? · ([^<]+)</div>', panel["html"])
+        assert shown == [i18n.in_language(lang, p["responsible_person"]) for p in comp["late"]]
+        persons = {p["code"]: p["person"] for p in panel["projects"]}
+        assert persons[comp["late"][0]["code"]] == i18n.in_language(lang, comp["late"][0]["responsible_person"])
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
+    """/completion/units as HTML (for leaders and their staff) is in the page's language, as every
+    other page: headings, labels and the units' names, with the same figures as its JSON."""
+    doc = _json(api, "/completion/units", date=CHECKPOINT_DATE)
+    r = api.get("/completion/units", params={"date": CHECKPOINT_DATE, "f": "html", "lang": lang})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in html
+    zh_words, en_words = (
+        ("责任单位", "逾期未报", "滞后工程"),
+        ("Responsible unit", "Reports overdue", "days to opening"),
+    )
+    own, other = (zh_words, en_words) if lang == "zh" else (en_words, zh_words)
+    assert all(w in html for w in own) and not any(w in html for w in other), html
+    cells = re.findall(r'<tr[^>]*data-key="([^"]+)">\s*<td>([^<]+)</td>', html)
+    assert [k.replace("&amp;", "&") for k, _ in cells] == [u["key"] for u in doc["units"]]
+    assert [name.strip() for _, name in cells] == [i18n.unit_name(lang, u["key"]) for u in doc["units"]]
+    # by person: the person and their units, each in the page's language
+    people = _json(api, "/completion/units", date=CHECKPOINT_DATE, by="person")["units"]
+    html = api.get(
+        "/completion/units", params={"date": CHECKPOINT_DATE, "by": "person", "lang": lang, "f": "html"}
+    ).text
+    first = f"{i18n.in_language(lang, people[0]['key'])} <small>({i18n.unit_name(lang, people[0]['units'][0])}"
+    assert first in html and i18n.label(lang, "person") in html
+    # a project code is never broken at its hyphen ("RD-" / "03") in a narrow column
+    late = [c for u in people for c in u["late_projects"]]
+    assert late and all(f'<span class="code">{c}</span>' in html for c in late)
+    assert re.search(r"span\.code\s*\{\s*white-space:\s*nowrap", html)
+    # after opening day: no "-30 days to opening day", it says the venue opened
+    after = api.get("/completion/units", params={"date": "2026-12-05", "f": "html", "lang": lang}).text
+    assert not re.search(r"-\d+\s*(days|天)", after), after
+    assert i18n.label(lang, "opening_passed", date="2026-11-05") in after
+
+
+def test_home_page_names_the_service_in_its_language(api: TestClient, store: Path) -> None:
+    """The API links' heading names the service: the page's own name for it in the page's language,
+    unless the operator titled the service (VENUE_TWIN_TITLE), whose title is shown as written."""
+    zh = api.get("/maps", params={"lang": "zh"}).text
+    heading = re.search(r"<h2>(数据接口[^<]*)</h2>", zh)
+    assert heading and not re.search(r"[A-Za-z]{3,}", heading.group(1)), heading
+    en = api.get("/maps", params={"lang": "en"}).text
+    assert re.search(r"<h2>Data and API[^<]*</h2>", en)
+    titled = create_app(ApiSettings(store=store, title="进博会场馆孪生（测试）"))
+    with TestClient(titled) as c:
+        for lang in ("zh", "en"):
+            assert "进博会场馆孪生（测试）</h2>" in c.get("/maps", params={"lang": lang}).text
+
+
+def test_reports_missing_figure_speaks_to_leaders(api: TestClient) -> None:
+    """The "reports missing" figure says what it counts in words; the API path with the list is no
+    label for a leader (it is kept in the figure's tooltip for the staff who fetch the list)."""
+    for lang in ("zh", "en"):
+        html = _json(api, "/maps/data/panel", date=KNOWN_DATE, lang=lang)["html"]
+        kpi = re.search(r'<div class="vt-kpi" data-kpi="reports_missing".*?</div>\s*</div>', html, re.S)
+        assert kpi, html[:2000]
+        text = re.sub(r"<[^>]+>", " ", kpi.group(0))
+        assert "/completion" not in text and i18n.label(lang, "reports_missing_note") in text
+        assert 'title="/completion/missing' in kpi.group(0)
+
+
+def test_pages_lead_to_the_briefing_to_print(api: TestClient, store: Path) -> None:
+    """The staff preparing a leaders' meeting find the printed briefing from the pages: the home page
+    offers it (PDF, and PNG to send), the completion map for the date it shows, in the page's language;
+    an exported map, offline, has no server to ask and offers none."""
+    home = api.get("/maps", params={"lang": "en"}).text
+    links = dict(re.findall(r'<a href="([^"]+)" data-brief="(pdf|png)"', home)[::1])
+    assert sorted(links.values()) == ["pdf", "png"], home
+    assert all("/brief?" in h and "lang=en" in h for h in links), links
+    html = api.get("/maps/completion", params={"date": KNOWN_DATE, "lang": "zh"}).text
+    brief = re.search(r'<a class="vt-brief" href="([^"]+)"', html)
+    assert brief and brief.group(1).replace("&amp;", "&") == f"/brief?date={KNOWN_DATE}&lang=zh", brief
+    r = api.get(brief.group(1).replace("&amp;", "&"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    with Twin.open(store) as twin:
+        exported = completion_map(MapContext(twin=twin, lang="zh", export=True, settings=MapSettings()), KNOWN_DATE)
+    assert 'class="vt-brief"' not in exported

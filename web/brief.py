@@ -990,8 +990,12 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
         Column(t("brief_last_report"), 24, "right"),
     ]  # fmt: skip
     rows, stale = [], []
+    on = facts.snap.on.isoformat()
     for r in facts.late:
         last = r["last_report_date"] or t("brief_never")
+        forecast = r["forecast_finish"] or "–"
+        if r["forecast_finish"] and r["forecast_finish"] < on and r["percent"] < 100.0:
+            forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
         rows.append([
             ("⚑" if r["code"] in facts.flagged else "") + r["code"],
             r["name_en"] if lang == "en" else r["name_zh"],
@@ -999,7 +1003,7 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
             i18n.in_language(lang, r["responsible_person"]),
             f"{api_percent(r['percent'])} / {api_percent(r['planned_percent'])}",
             f"{r['days_late']:g}",
-            r["forecast_finish"] or "–",
+            forecast,
             "–" if r["p_late"] is None else f"{r['p_late']:.0%}",
             f"{last} {t('brief_stale_mark')}" if r["stale"] else last,
         ])  # fmt: skip

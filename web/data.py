@@ -237,7 +237,7 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "code": p.code,
                 "name": p.name_en if lang == "en" else p.name_zh,
                 "unit": i18n.unit_name(lang, p.responsible_unit),
-                "person": p.responsible_person,
+                "person": i18n.in_language(lang, p.responsible_person),
                 "status": s.status,
                 "actual": round(s.percent, 2),
                 "planned": round(s.planned, 2),

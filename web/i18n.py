@@ -54,6 +54,13 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Every project's features coloured by status, weighted completion by area, the planned-against-"
         "actual S-curve and the late projects.",
     },
+    "brief_card": {"zh": "打印简报", "en": "Briefing to print"},
+    "brief_card_desc": {
+        "zh": "一页A3：工程完成情况图、关键指标、S曲线、滞后工程与逾期未报。PDF用于打印，PNG便于发送。",
+        "en": "One A3 page: the completion map, key figures, S-curve, late projects and overdue reports. "
+        "PDF to print, PNG to send.",
+    },
+    "brief_link": {"zh": "打印简报（PDF）", "en": "Briefing to print (PDF)"},
     "timeline_map": {"zh": "倒排节点回放", "en": "Checkpoint timeline"},
     "timeline_map_desc": {
         "zh": "按每10天一个节点回放完成情况，看场馆逐步“填满”。",
@@ -131,8 +138,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "stale_never": {"zh": "数据过期：从未填报", "en": "stale: never reported"},
     "reports_missing": {"zh": "逾期未报", "en": "Reports missing"},
     "reports_missing_note": {
-        "zh": "上个节点以来未填报（/completion/missing）",
-        "en": "none since the last checkpoint (/completion/missing)",
+        "zh": "上个节点以来未填报",
+        "en": "none since the last checkpoint",
     },
     # the date a view lands on when none is asked for (completion.landing), and each figure's age
     "landed": {
@@ -165,6 +172,28 @@ _LABELS: dict[str, dict[str, str]] = {
     "unit_late": {"zh": "滞后 {n}", "en": "{n} late"},
     "unit_overdue": {"zh": "逾期未报 {n}/{due}", "en": "{n}/{due} reports overdue"},
     "unit_hint": {"zh": "点击定位到该单位的全部工程", "en": "Click to zoom to the unit's projects"},
+    # the per-unit page (/completion/units as HTML, web/templates/completion_units.html)
+    "units_title_unit": {"zh": "分责任单位进度与填报（{date}）", "en": "Accountability by responsible unit on {date}"},
+    "units_title_person": {
+        "zh": "分责任人进度与填报（{date}）",
+        "en": "Accountability by responsible person on {date}",
+    },
+    "units_days_left": {"zh": "距开幕还有 {n} 天（开幕日 {date}）", "en": "{n} days to opening day ({date})"},
+    "units_version": {"zh": "孪生版本 {version}。", "en": "twin version {version}."},
+    "units_empty_twin": {"zh": "（空孪生）。", "en": "(empty twin)."},
+    "units_overdue_note": {
+        "zh": "上个节点以来没有填报即为逾期未报，其数据已过期（过期不等于滞后）。",
+        "en": "A report is overdue when none came in since the last checkpoint; its figures are stale "
+        "(not the same as late).",
+    },
+    "units_projects": {"zh": "工程数", "en": "Projects"},
+    "units_reports_overdue": {"zh": "逾期未报 / 应报", "en": "Reports overdue / due"},
+    "units_late": {"zh": "滞后", "en": "Late"},
+    "units_planned": {"zh": "计划 %", "en": "Planned %"},
+    "units_actual": {"zh": "实际 %", "en": "Actual %"},
+    "units_variance": {"zh": "偏差（百分点）", "en": "± points"},
+    "units_overdue_projects": {"zh": "逾期未报工程", "en": "Overdue projects"},
+    "units_late_projects": {"zh": "滞后工程", "en": "Late projects"},
     "layer_control_hint": {"zh": "图层", "en": "Layers"},
     "venue_boundary": {"zh": "场馆红线", "en": "Venue boundary"},
     "open_timeline": {"zh": "节点回放", "en": "Timeline"},
@@ -306,6 +335,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_days_since": {"zh": "未报天数", "en": "Days since"},
     "brief_never": {"zh": "从未填报", "en": "never"},
     "brief_stale_mark": {"zh": "（过期）", "en": "(stale)"},
+    "brief_forecast_passed": {"zh": "{date}（已过）", "en": "{date} (passed)"},
     "brief_missing_none": {"zh": "没有逾期未报的进度。", "en": "No report is overdue."},
     "brief_more": {"zh": "另有 {n} 项（完整清单：{path}）", "en": "{n} more (all of them: {path})"},
     "brief_source": {
@@ -353,6 +383,12 @@ _LABELS.update(
         "field_unit": {"zh": "单位", "en": "Unit"},
         "browse_items": {"zh": "浏览要素", "en": "Browse the features"},
         "downloads": {"zh": "下载", "en": "Downloads"},
+        "download_as": {"zh": "下载 {format}", "en": "Download as {format}"},
+        "format_geojson": {"zh": "GeoJSON", "en": "GeoJSON"},
+        "format_gpkg": {"zh": "GeoPackage", "en": "GeoPackage"},
+        "format_shapefile": {"zh": "Shapefile（zip 压缩包）", "en": "zipped Shapefile"},
+        "format_csv": {"zh": "CSV（几何为 WKT）", "en": "CSV with WKT"},
+        "vector_tilesets": {"zh": "矢量瓦片集（Mapbox Vector Tiles）", "en": "Vector tilesets (Mapbox Vector Tiles)"},
         "other_links": {"zh": "其他链接", "en": "Other links"},
         "items_range": {
             "zh": "第 {first}–{last} 个，共 {matched} 个要素",
@@ -411,6 +447,10 @@ def label(lang: str, key: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
+def has_label(key: str) -> bool:
+    return key in _LABELS
+
+
 def labels(lang: str, keys: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:
     """Several labels at once (all of them by default), for the page's script."""
     return {k: label(lang, k) for k in (keys if keys is not None else _LABELS)}
@@ -458,6 +498,25 @@ def in_language(lang: str, text: str | None) -> str:
     if m is None or not _CJK.search(m["zh"]) or _CJK.search(m["en"]):
         return text
     return m["en"].strip() if lang == "en" else m["zh"].strip()
+
+
+_HALVES = re.compile(r"^(?P<a>.+?)\s+/\s+(?P<b>.+)$", re.S)  # "English text / 中文"
+
+
+def description_in(lang: str, text: str | None) -> str:
+    """A layer's description in the page's language: the catalogue writes one field as
+    "English text / 中文"; anything else is shown as it is."""
+    if not text:
+        return ""
+    m = _HALVES.match(text.strip())
+    if m is None:
+        return text
+    a, b = m["a"].strip(), m["b"].strip()
+    if _CJK.search(b) and not _CJK.search(a):
+        return b if lang == "zh" else a
+    if _CJK.search(a) and not _CJK.search(b):
+        return a if lang == "zh" else b
+    return text
 
 
 def unit_name(lang: str, unit: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +28,7 @@ from folium.template import Template
 from markupsafe import Markup
 
 from completion.snapshot import resolve_ref, today_local
-from twin.core import Ref, TwinLike
+from twin.core import SHANGHAI, Ref, TwinLike
 from twin.errors import BadInput
 from twin.model import LayerSchema
 from web import i18n
@@ -283,6 +283,11 @@ def _panel_html(head: str, body: str, foot: str) -> str:
     return str(macro("map_parts.html", "panel", head=Markup(head), body=Markup(body), foot=Markup(foot)))
 
 
+def _made_at() -> str:
+    """When an exported file is made, in Shanghai time as every time the pages show."""
+    return datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
 def _foot(ctx: MapContext, extra: str = "") -> str:
     return str(
         macro(
@@ -290,7 +295,7 @@ def _foot(ctx: MapContext, extra: str = "") -> str:
             "foot",
             lang=ctx.lang,
             approximate=any(s.positions_approximate for s in ctx.layers()),
-            exported_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC") if ctx.export else None,
+            exported_at=_made_at() if ctx.export else None,
             extra=Markup(extra),
         )
     )
@@ -516,6 +521,8 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
         day=day.isoformat(),
         nav=Markup(_nav(ctx, "completion", {"date": day.isoformat()})),
         form=Markup(_date_form(ctx, "/maps/completion", day)),
+        # the printed briefing of the same date (an exported file, offline, has no server to ask)
+        brief=None if ctx.export else ctx.url("/brief", date=day.isoformat(), lang=lang),
     )
     body = completion_panel(twin, view, lang, ctx.gcj02)
     config = _config(
@@ -873,7 +880,7 @@ def _register_page(
     lang = ctx.lang
     note = ""
     if ctx.export:
-        note = i18n.label(lang, "exported", time=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        note = i18n.label(lang, "exported", time=_made_at())
     return render(
         "check_register.html",
         lang=lang,

@@ -233,7 +233,7 @@ def completion_panel(
                 "name": p.name_en if lang == "en" else p.name_zh,
                 "unit": i18n.unit_name(lang, p.responsible_unit),
                 "unit_full": p.responsible_unit,
-                "person": p.responsible_person,
+                "person": i18n.in_language(lang, p.responsible_person),
                 "zoom": _zoom_attr(bounds_to_display(boxes[p.code], gcj02)),
                 "index": view.index_of(p.code),
                 "stale": state.stale,

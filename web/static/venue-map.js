@@ -572,12 +572,26 @@
       }
 
       if (this.spec.labels && this._zoom >= (this.spec.labelMinZoom || 0)) this._drawLabels(ctx, k, ox, oy, vx0, vy0, vx1, vy1);
+      else this._labels = [];
       this.drawn = drawn;
       this._canvas.setAttribute('data-drawn', String(drawn));
     },
 
     _drawLabels: function (ctx, k, ox, oy, vx0, vy0, vx1, vy1) {
+      // the labels other layers have placed at this zoom are taken too: labels keep apart across
+      // layers as within one (the layer drawn first keeps its labels)
+      var self = this,
+        layers = this.engine.layers;
       var taken = [];
+      Object.keys(layers).forEach(function (id) {
+        var other = layers[id];
+        if (other === self || !other.isVisible() || other._labelsZoom !== self._zoom) return;
+        (other._labels || []).forEach(function (l) {
+          taken.push([l[1] - ox, l[2] - oy, l[3] - ox, l[4] - oy]);
+        });
+      });
+      var placed = (this._labels = []); // [text, x0, y0, x1, y1] in the map's pixels at this zoom
+      this._labelsZoom = this._zoom;
       var n = 0;
       ctx.font = '600 12px system-ui, "Noto Sans CJK SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif';
       ctx.textAlign = 'center';
@@ -603,6 +617,7 @@
         });
         if (clash) continue;
         taken.push(rect);
+        placed.push([it.f.l, rect[0] + ox, rect[1] + oy, rect[2] + ox, rect[3] + oy]);
         ctx.strokeText(it.f.l, x, y);
         ctx.fillText(it.f.l, x, y);
         n++;
@@ -1235,6 +1250,31 @@
       var b = config.bounds;
       map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [10, 10], animate: false });
     }
+    // Printing (venue-map.css): the map prints as the screen shows it, scaled down to the printed
+    // map's box. It keeps its size in pixels and is scaled, not resized: a resized map would draw
+    // again, and a browser may take the map's canvases for the paper before they are drawn anew.
+    window.addEventListener('beforeprint', function () {
+      var box = map.getContainer();
+      var w = box.clientWidth,
+        h = box.clientHeight;
+      var probe = document.createElement('div');
+      probe.style.cssText =
+        'position:absolute;visibility:hidden;width:var(--vt-print-map-w);height:var(--vt-print-map-h)';
+      document.body.appendChild(probe);
+      var scale = Math.min(1, probe.offsetWidth / w, probe.offsetHeight / h);
+      probe.remove();
+      box.style.setProperty('width', w + 'px', 'important');
+      box.style.setProperty('height', h + 'px', 'important');
+      box.style.setProperty('zoom', scale.toFixed(4));
+      document.body.classList.add('vt-print');
+    });
+    window.addEventListener('afterprint', function () {
+      var box = map.getContainer();
+      ['width', 'height', 'zoom'].forEach(function (p) {
+        box.style.removeProperty(p);
+      });
+      document.body.classList.remove('vt-print');
+    });
     map.on('click', function (e) {
       self.onClick(e);
     });
