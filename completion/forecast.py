@@ -684,11 +684,7 @@ def _forecast(
                 term = term * expected / c
                 below = below + term
         done = _finish(origin_a + wait, e0_a, pace, f32(math.exp(pool.speed_up)), start, finish, duration, pool.run_in)
-        # A project not reported done is open on ``on``: a future in which it finished before then
-        # (drawn from its last report on, weeks ago for a unit that stopped reporting) finishes on
-        # ``on`` at the earliest, so neither the forecast finish nor its interval lies in the past,
-        # and after opening day every open project has missed it.
-        done = np.clip(np.ceil(done), f32(0), f32(last_day - today)) + today
+        done = np.minimum(np.ceil(done), f32(last_day - today)) + today
         qs = np.percentile(done, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
         p_late = (done > opening.toordinal()).mean(axis=1)
         at = [k for k, o in enumerate(out) if o is None]

@@ -112,20 +112,6 @@ def test_a_finished_project_has_finished() -> None:
     assert outlooks(late_done, D("2026-11-12"), OPENING)[0].p_late == 1.0
 
 
-def test_an_open_project_silent_for_weeks_is_not_forecast_to_have_finished_already() -> None:
-    # SILENT reported 53 % on 09-16 and nothing since: its futures, drawn from that report, would
-    # mostly finish before the read on 10-26, while the twin (not reported done) holds it open.
-    register = a_class(12, 1.3) + [
-        (project("SILENT", "2026-08-01", "2026-10-30"), steady("2026-08-01", 1.15, "2026-09-16"))
-    ]
-    on = D("2026-10-26")
-    silent = outlooks(register, on, OPENING)[-1]
-    assert on <= silent.low <= silent.finish <= silent.high
-    # After opening day, every project not reported done has missed it.
-    after = outlooks(register, D("2026-11-08"), OPENING)
-    assert all(o.p_late == 1.0 and o.low >= D("2026-11-08") for o in after)
-
-
 def test_a_project_just_started_leans_on_its_reference_class() -> None:
     # Started 10-01 with a 31-day plan, 16% on 10-06 (its plan's pace); the same project in a class
     # that runs at two-thirds of its plans and in one that keeps to its plans.
