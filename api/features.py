@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import numpy as np
 import orjson
@@ -305,6 +306,12 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
             raise BadInput(f"item #{i + 1}: id must be a string or number")
         out.append(Feature(str(ident), geom, props))
     return out
+
+
+def item_path(layer: str, fid: str) -> str:
+    """The path of one feature, its id percent-encoded as one segment: an id may hold `/`, `?`,
+    `#`, `%`, spaces or characters a header cannot carry (Location is latin-1)."""
+    return f"/collections/{layer}/items/{quote(fid, safe='')}"
 
 
 def _written(twin: TwinView, layer: str, fid: str, cid: str) -> Response:
@@ -651,13 +658,13 @@ class FeaturesFactory:
                 {
                     "rel": "self",
                     "type": GEOJSON,
-                    "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}"),
+                    "href": public_url(request, item_path(schema.name, feature_id)),
                 },
                 {"rel": "collection", "type": JSON, "href": public_url(request, f"/collections/{schema.name}")},
                 {
                     "rel": "version-history",
                     "type": JSON,
-                    "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}/history"),
+                    "href": public_url(request, item_path(schema.name, feature_id) + "/history"),
                 },
             ]
             headers = {
@@ -742,7 +749,7 @@ class FeaturesFactory:
             return made, one
 
         cid, etag = await run_in_threadpool(commit)
-        loc = public_url(request, f"/collections/{schema.name}/items/{feats[0].id}")
+        loc = public_url(request, item_path(schema.name, feats[0].id))
         headers = {"Location": loc, "X-Twin-Commit": cid}
         if etag is not None:
             headers["ETag"] = etag

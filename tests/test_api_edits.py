@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -184,6 +185,28 @@ def test_post_without_an_id_gets_one(api: TestClient, editor: dict[str, str]) ->
     (fid,) = r.json()["ids"]
     assert fid
     assert api.get(f"/collections/landscaping/items/{fid}").json()["properties"]["code"] == "FB-T1"
+
+
+@pytest.mark.parametrize("fid", ["花坛 北门", "bed #1?x=2", "50%", "café"])
+def test_post_of_an_id_that_is_not_url_safe_answers_its_url(
+    api: TestClient, twin: Twin, editor: dict[str, str], fid: str
+) -> None:
+    """Location and the feature's links hold the id percent-encoded: a Chinese id (not latin-1,
+    which a header cannot carry) must not fail after its commit, and `#`, `?`, `%` or a space must
+    not make the link name another resource."""
+    n, _ = state(api)
+    r = send(api, "POST", "/collections/landscaping/items", flower_bed(fid), editor)
+    assert r.status_code == 201, r.text
+    assert state(api)[0] == n + 1
+    quoted = quote(fid, safe="")
+    loc = r.headers["location"]
+    assert loc.endswith(f"/collections/landscaping/items/{quoted}"), loc
+    got = api.get(loc)
+    assert got.status_code == 200 and got.json()["id"] == fid
+    hrefs = {link["rel"]: link["href"] for link in got.json()["links"]}
+    assert hrefs["self"] == loc
+    assert hrefs["version-history"] == f"{loc}/history"
+    assert api.get(hrefs["version-history"]).status_code == 200
 
 
 @pytest.mark.parametrize("crs", [EPSG4549, EPSG4326])
