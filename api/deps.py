@@ -171,7 +171,7 @@ class VersionParams:
         try:
             return twin.resolve(self.version, self.asof)
         except (BadInput, NotFound) as e:
-            name = "version" if self.version else "asof"
+            name = "version" if self.version is not None else "asof"
             raise InvalidParameter(f"{name}: {e}", parameter=name) from None
 
 

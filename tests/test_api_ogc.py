@@ -666,6 +666,8 @@ def test_before_the_first_commit_the_twin_is_empty(api: TestClient) -> None:
         ("version=HEAD~-1", "version"),
         ("version=HEAD~100000", "version"),  # well formed, but before the first commit
         ("version=abcdef0123", "version"),  # well formed, but no such commit
+        ("version=", "version"),  # empty: the message names version, not asof
+        ("version=&asof=2026-07-01", "version"),
         ("asof=someday", "asof"),
         ("asof=2026-07-01T08:00:00", "asof"),  # no time zone
     ],
