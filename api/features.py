@@ -608,7 +608,10 @@ class FeaturesFactory:
                 {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
             )
         elif cursor is not None and returned == n and page.feature_ids:
-            nxt = {**pinned, "cursor": page.feature_ids[-1], "limit": str(n)}
+            # The cursor alone says where the next page starts: an offset given with it skipped
+            # features after the cursor on this page, and must not skip again on every next one.
+            nxt = {k: v for k, v in pinned.items() if k != "offset"}
+            nxt.update(cursor=page.feature_ids[-1], limit=str(n))
             links.append(
                 {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
             )
