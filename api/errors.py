@@ -100,7 +100,7 @@ def add_exception_handlers(app: FastAPI) -> None:
         where = loc[0] if loc else "request"
         name = loc[-1] if len(loc) > 1 else where
         detail = f"{where} {name}: {first.get('msg', 'invalid')}" if loc else "invalid request"
-        return problem(400, "Invalid parameter", detail, parameter=name if where == "query" else None)
+        return problem(400, "Invalid parameter", detail, parameter=name if where in ("query", "path") else None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -545,7 +545,9 @@ class FeaturesFactory:
         out_crs = _output_crs(crs)
         if bbox_crs is not None and bbox is None:
             raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
-        box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox else (None, None)
+        box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox is not None else (None, None)
+        if box is not None and not schema.spatial:
+            raise InvalidParameter(f"layer {schema.name} has no geometry, so no bbox", parameter="bbox")
         if filter_crs is not None and filter_crs != CRS84_URI:
             raise InvalidParameter(f"filter-crs must be {CRS84_URI}", parameter="filter-crs")
         if filter_lang is not None and filter_lang not in ("cql2-text", "cql2-json"):
@@ -576,7 +578,8 @@ class FeaturesFactory:
             page = run_query(twin, q)
         except BadInput as e:
             text = str(e)
-            param = text.split(":", 1)[0] if text.split(":", 1)[0] in ("filter", "sortby", "properties") else None
+            head = text.split(":", 1)[0]
+            param = head if head in ("filter", "sortby", "properties", "cursor") else None
             raise InvalidParameter(text, parameter=param) from None
         features = reproject_features(page.features, out_crs)
         params = dict(request.query_params)

@@ -421,6 +421,11 @@ def test_unknown_query_parameter_is_400_naming_it(api: TestClient, url: str) -> 
         ("/collections/halls/items?bbox=a,b,c,d", "bbox"),
         ("/collections/halls/items?bbox=121.30,31.18,121.29,31.19", "bbox"),
         ("/collections/halls/items?bbox=nan,31.18,121.30,31.19", "bbox"),
+        ("/collections/halls/items?bbox=", "bbox"),  # empty: not the same as no bbox
+        ("/collections/projects/items?bbox=121.29,31.18,121.30,31.19", "bbox"),  # records have no geometry
+        ("/collections/halls/items?cursor=hall-2.1H&sortby=-code", "cursor"),  # a cursor pages in id order
+        ("/collections/halls/items?sortby=--code", "sortby"),
+        ("/collections/halls/items?sortby=%2B-code", "sortby"),
         ("/collections/halls/items?bbox-crs=" + EPSG4549, "bbox-crs"),
         ("/collections/halls/items?bbox=1,2,3,4&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/99999", "bbox-crs"),
         ("/collections/halls/items?bbox=0,0,1e12,1e12&bbox-crs=" + EPSG4549, "bbox"),

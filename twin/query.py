@@ -155,7 +155,7 @@ def run_query(twin: TwinLike, q: FeatureQuery) -> Page:
     total = len(keep)
     if q.after is not None:
         if not simple_order:
-            raise BadInput("a cursor (after) pages only in id order; use offset with sortby")
+            raise BadInput("cursor: a cursor pages only in id order; use offset with sortby")
         keep = [i for i in keep if decoded[i]["id"] > q.after]
     end = None if q.limit is None else q.offset + q.limit
     keep = keep[q.offset : end]
@@ -259,6 +259,8 @@ def parse_sortby(text: str) -> list[SortKey]:
         if not part:
             raise BadInput("sortby: empty key")
         desc = part.startswith("-")
-        name = part.lstrip("+-")
+        name = part[1:] if part[0] in "+-" else part
+        if name[:1] in ("+", "-"):
+            raise BadInput(f"sortby: {part!r} has more than one sign; write -name or +name")
         keys.append(SortKey(name, desc))
     return keys
