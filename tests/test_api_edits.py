@@ -457,6 +457,24 @@ def test_options_answers_allow(api: TestClient) -> None:
     problem_of(api.options("/collections/nope/items"), 404)
 
 
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("PUT", "/collections/halls/items", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("POST", "/collections/halls/items/hall-1.1H", {"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}),
+        ("DELETE", "/collections/halls", {"GET", "HEAD"}),
+    ],
+)
+def test_a_method_not_allowed_answers_every_method_that_is(
+    api: TestClient, method: str, url: str, allowed: set[str]
+) -> None:
+    """405's Allow lists the resource's methods (RFC 9110), not only those of the first route that
+    matched the path (each method is a route of its own)."""
+    r = api.request(method, url)
+    problem_of(r, 405)
+    assert {m.strip() for m in r.headers["allow"].split(",")} == allowed
+
+
 # ---------------------------------------------------------------------------- bad input
 def _bowtie() -> dict[str, Any]:
     return {
