@@ -231,6 +231,11 @@ def test_openapi_document_is_openapi_30_and_describes_the_routes(api: TestClient
     assert "'/api'" in html.text or '"/api"' in html.text  # it documents this API's definition
     moved = api.get("/api.html", follow_redirects=False)
     assert moved.status_code == 301 and moved.headers["location"] == "/docs"
+    for url in ("/api", "/openapi.json", "/docs"):  # a HEAD answers like the GET, as on every other read
+        head = api.head(url)
+        assert head.status_code == 200 and head.content == b"", url
+        assert head.headers["content-type"] == api.get(url).headers["content-type"], url
+    assert api.head("/api.html", follow_redirects=False).status_code == 301
 
 
 # ---------------------------------------------------------------------------- Part 1: features
