@@ -697,6 +697,14 @@ def test_bad_time_travel_parameters_are_400(api: TestClient, query: str, paramet
         problem_of(api.get(f"/collections/halls/items/hall-1.1H?{query}"), 400, parameter)
 
 
+@pytest.mark.parametrize("text", ["20261028", "2026-W44", "2026-W44-3", "2026-10-28T1300Z"])
+def test_a_time_in_a_form_rfc_3339_does_not_have_is_refused_as_such(api: TestClient, text: str) -> None:
+    """ISO 8601 forms beyond RFC 3339 (basic, week dates) are named as not RFC 3339, not read as a
+    timestamp 'without a time zone' that the caller never wrote."""
+    detail = problem_of(api.get("/collections/halls/items", params={"asof": text}), 400, "asof")["detail"]
+    assert "not an RFC 3339 timestamp" in detail and "time zone" not in detail, detail
+
+
 # ---------------------------------------------------------------------------- Part 3: filters
 def _expect(twin: Twin, layer: str, pred: Any) -> list[str]:
     return sorted(f["id"] for f in twin_features(twin, layer) if pred(f["properties"]))
