@@ -54,6 +54,9 @@ class StrictQueryRoute(APIRoute):
                     raise InvalidParameter(
                         f"unknown query parameter {key!r}; this endpoint takes {takes}", parameter=key
                     )
+                # Each parameter takes one value: of two, one would be dropped without a word.
+                if (n := len(request.query_params.getlist(key))) > 1:
+                    raise InvalidParameter(f"query parameter {key!r} is given {n} times; give it once", parameter=key)
             return await handler(request)
 
         return strict

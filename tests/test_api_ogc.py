@@ -413,6 +413,19 @@ def test_unknown_query_parameter_is_400_naming_it(api: TestClient, url: str) -> 
 
 
 @pytest.mark.parametrize(
+    "query,parameter",
+    [
+        ("filter=level='0m'&filter=hall_type='exhibition'", "filter"),  # not both: the first was dropped
+        ("limit=2&limit=5", "limit"),
+        ("bbox=121.29,31.18,121.30,31.19&bbox=0,0,1,1", "bbox"),
+    ],
+)
+def test_a_query_parameter_given_twice_is_400_naming_it(api: TestClient, query: str, parameter: str) -> None:
+    body = problem_of(api.get(f"/collections/halls/items?{query}"), 400, parameter)
+    assert "twice" in body["detail"] or "times" in body["detail"]
+
+
+@pytest.mark.parametrize(
     "url,parameter",
     [
         ("/collections/halls/items?limit=ten", "limit"),
