@@ -388,6 +388,27 @@ def test_format_negotiation(api: TestClient) -> None:
     assert api.get("/collections/halls/items", headers={"Accept": "application/xml"}).status_code == 406
 
 
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html"),  # a browser
+        ("text/html", "text/html"),
+        ("application/json, text/html", "text/html"),
+        ("application/json, text/html;q=0.5", "application/geo+json"),  # JSON preferred, HTML a fallback
+        ("text/html;q=0, application/json", "application/geo+json"),  # HTML refused outright
+        ("text/html;q=0.1, */*", "application/geo+json"),
+        ("*/*", "application/geo+json"),
+        ("application/geo+json", "application/geo+json"),
+        ("", "application/geo+json"),
+    ],
+)
+def test_accept_weighs_its_q_values(api: TestClient, accept: str, media: str) -> None:
+    for url in ("/collections/halls/items?limit=1", "/collections/halls/items/hall-1.1H"):
+        r = api.get(url, headers={"Accept": accept})
+        assert r.status_code == 200 and r.headers["content-type"].startswith(media), (url, r.headers["content-type"])
+    assert api.get("/collections/halls/items", headers={"Accept": "text/html;q=0, application/xml"}).status_code == 406
+
+
 # ---------------------------------------------------------------------------- strict query parameters
 @pytest.mark.parametrize(
     "url",
