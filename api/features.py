@@ -746,6 +746,14 @@ class FeaturesFactory:
     ) -> Response:
         schema = await run_in_threadpool(collection_of, twin, collection_id)
         feats = _features_from_body(await self._body(request), content_crs, schema.name, None)
+        for i, feat in enumerate(feats):
+            # Routes match the decoded path (so %2F is a / too) and clients resolve dot segments:
+            # no URL could read, replace or delete such a feature at /items/{featureId}.
+            if "/" in feat.id or feat.id in (".", ".."):
+                raise BadInput(
+                    f"item #{i + 1}: the id {feat.id!r} cannot be part of a URL "
+                    f"(/collections/{schema.name}/items/{{featureId}}): an id may not hold '/' or be '.' or '..'"
+                )
         changes = [Change(schema.name, "add", f.id, f) for f in feats]
         text = message or f"API: add {len(feats)} feature(s) to {schema.name}"
 

@@ -209,6 +209,16 @@ def test_post_of_an_id_that_is_not_url_safe_answers_its_url(
     assert api.get(hrefs["version-history"]).status_code == 200
 
 
+@pytest.mark.parametrize("fid", ["bed/1", "/", ".", ".."])
+def test_post_of_an_id_no_url_can_name_is_refused(api: TestClient, editor: dict[str, str], fid: str) -> None:
+    """An id holding `/` (routes match the decoded path, so %2F is a `/` too) or a dot segment
+    (clients resolve it away) could never be read, replaced or deleted at /items/{id}: a 400."""
+    before = state(api)
+    r = send(api, "POST", "/collections/landscaping/items", flower_bed(fid), editor)
+    assert repr(fid) in problem_of(r, 400)["detail"]
+    assert state(api) == before
+
+
 @pytest.mark.parametrize("crs", [EPSG4549, EPSG4326])
 def test_post_in_another_crs_with_content_crs(api: TestClient, twin: Twin, editor: dict[str, str], crs: str) -> None:
     """Content-Crs names the body's CRS, in that CRS's axis order (northing/latitude first here)."""
