@@ -54,6 +54,9 @@ class StrictQueryRoute(APIRoute):
                     raise InvalidParameter(
                         f"unknown query parameter {key!r}; this endpoint takes {takes}", parameter=key
                     )
+                # Each parameter takes one value: of two, one would be dropped without a word.
+                if (n := len(request.query_params.getlist(key))) > 1:
+                    raise InvalidParameter(f"query parameter {key!r} is given {n} times; give it once", parameter=key)
             return await handler(request)
 
         return strict
@@ -171,7 +174,7 @@ class VersionParams:
         try:
             return twin.resolve(self.version, self.asof)
         except (BadInput, NotFound) as e:
-            name = "version" if self.version else "asof"
+            name = "version" if self.version is not None else "asof"
             raise InvalidParameter(f"{name}: {e}", parameter=name) from None
 
 
@@ -200,11 +203,47 @@ def negotiate(request: Request, f: str | None, allowed: tuple[str, ...], default
             raise InvalidParameter(f"f={f!r} is not one of {', '.join(allowed)}", parameter="f")
         return f
     accept = request.headers.get("accept", "")
-    if "text/html" in accept and "html" in allowed:
+    ranges = _media_ranges(accept)
+    if not ranges:
+        return default
+    # HTML as the Accept header weighs it, and the default (a JSON form) as its best JSON type or
+    # wildcard: `application/json, text/html;q=0.5` prefers JSON, `text/html;q=0` refuses HTML.
+    html_q, html_exact = _quality(ranges, lambda m: m == "text/html", "text/")
+    json_q, _ = _quality(ranges, lambda m: "json" in m, "application/")
+    if "html" in allowed and html_q > 0 and (html_q > json_q or (html_exact and html_q == json_q)):
         return "html"
-    if accept and "*/*" not in accept and not any(t in accept for t in ("json", "html")):
-        raise NotAcceptable(f"cannot answer {accept}; this endpoint gives {', '.join(allowed)}")
-    return default
+    if json_q > 0:
+        return default
+    raise NotAcceptable(f"cannot answer {accept}; this endpoint gives {', '.join(allowed)}")
+
+
+def _media_ranges(accept: str) -> list[tuple[str, float]]:
+    """The media ranges of an Accept header with their q values (1 when not given)."""
+    out = []
+    for part in accept.split(","):
+        media, *params = (x.strip() for x in part.split(";"))
+        if not media:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        out.append((media.lower(), q))
+    return out
+
+
+def _quality(ranges: list[tuple[str, float]], exact: Callable[[str], bool], family: str) -> tuple[float, bool]:
+    """The q the most specific matching range gives (a type, then type/*, then */*), and whether
+    a type itself matched."""
+    for match, is_exact in ((exact, True), (lambda m: m == family + "*", False), (lambda m: m == "*/*", False)):
+        qs = [q for m, q in ranges if match(m)]
+        if qs:
+            return max(qs), is_exact
+    return 0.0, False
 
 
 def public_url(request: Request, path: str, **params: Any) -> str:

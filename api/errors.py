@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from twin.errors import BadInput, Conflict, Corrupt, NotFound, TwinError, ValidationFailed
 
@@ -100,8 +101,23 @@ def add_exception_handlers(app: FastAPI) -> None:
         where = loc[0] if loc else "request"
         name = loc[-1] if len(loc) > 1 else where
         detail = f"{where} {name}: {first.get('msg', 'invalid')}" if loc else "invalid request"
-        return problem(400, "Invalid parameter", detail, parameter=name if where == "query" else None)
+        return problem(400, "Invalid parameter", detail, parameter=name if where in ("query", "path") else None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem(exc.status_code, "Error", str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        allowed = allowed_methods(request) if exc.status_code == 405 else None
+        if allowed:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return problem(exc.status_code, "Error", str(exc.detail), headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path: each method is a route of its own, and
+    Starlette's 405 names only the methods of the first route whose path matched."""
+    scope = {k: v for k, v in request.scope.items() if k not in ("endpoint", "route", "path_params")}
+    return [
+        m
+        for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+        if any(r.matches({**scope, "method": m})[0] == Match.FULL for r in request.app.router.routes)
+    ]

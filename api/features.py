@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import numpy as np
 import orjson
@@ -307,6 +308,12 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
     return out
 
 
+def item_path(layer: str, fid: str) -> str:
+    """The path of one feature, its id percent-encoded as one segment: an id may hold `/`, `?`,
+    `#`, `%`, spaces or characters a header cannot carry (Location is latin-1)."""
+    return f"/collections/{layer}/items/{quote(fid, safe='')}"
+
+
 def _written(twin: TwinView, layer: str, fid: str, cid: str) -> Response:
     """204 for a replaced or updated feature, with the ETag of the version this commit made
     (not of the head, which another writer may already have moved)."""
@@ -538,7 +545,9 @@ class FeaturesFactory:
         out_crs = _output_crs(crs)
         if bbox_crs is not None and bbox is None:
             raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
-        box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox else (None, None)
+        box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox is not None else (None, None)
+        if box is not None and not schema.spatial:
+            raise InvalidParameter(f"layer {schema.name} has no geometry, so no bbox", parameter="bbox")
         if filter_crs is not None and filter_crs != CRS84_URI:
             raise InvalidParameter(f"filter-crs must be {CRS84_URI}", parameter="filter-crs")
         if filter_lang is not None and filter_lang not in ("cql2-text", "cql2-json"):
@@ -569,7 +578,8 @@ class FeaturesFactory:
             page = run_query(twin, q)
         except BadInput as e:
             text = str(e)
-            param = text.split(":", 1)[0] if text.split(":", 1)[0] in ("filter", "sortby", "properties") else None
+            head = text.split(":", 1)[0]
+            param = head if head in ("filter", "sortby", "properties", "cursor") else None
             raise InvalidParameter(text, parameter=param) from None
         features = reproject_features(page.features, out_crs)
         params = dict(request.query_params)
@@ -601,7 +611,10 @@ class FeaturesFactory:
                 {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
             )
         elif cursor is not None and returned == n and page.feature_ids:
-            nxt = {**pinned, "cursor": page.feature_ids[-1], "limit": str(n)}
+            # The cursor alone says where the next page starts: an offset given with it skipped
+            # features after the cursor on this page, and must not skip again on every next one.
+            nxt = {k: v for k, v in pinned.items() if k != "offset"}
+            nxt.update(cursor=page.feature_ids[-1], limit=str(n))
             links.append(
                 {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
             )
@@ -651,13 +664,13 @@ class FeaturesFactory:
                 {
                     "rel": "self",
                     "type": GEOJSON,
-                    "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}"),
+                    "href": public_url(request, item_path(schema.name, feature_id)),
                 },
                 {"rel": "collection", "type": JSON, "href": public_url(request, f"/collections/{schema.name}")},
                 {
                     "rel": "version-history",
                     "type": JSON,
-                    "href": public_url(request, f"/collections/{schema.name}/items/{feature_id}/history"),
+                    "href": public_url(request, item_path(schema.name, feature_id) + "/history"),
                 },
             ]
             headers = {
@@ -733,6 +746,14 @@ class FeaturesFactory:
     ) -> Response:
         schema = await run_in_threadpool(collection_of, twin, collection_id)
         feats = _features_from_body(await self._body(request), content_crs, schema.name, None)
+        for i, feat in enumerate(feats):
+            # Routes match the decoded path (so %2F is a / too) and clients resolve dot segments:
+            # no URL could read, replace or delete such a feature at /items/{featureId}.
+            if "/" in feat.id or feat.id in (".", ".."):
+                raise BadInput(
+                    f"item #{i + 1}: the id {feat.id!r} cannot be part of a URL "
+                    f"(/collections/{schema.name}/items/{{featureId}}): an id may not hold '/' or be '.' or '..'"
+                )
         changes = [Change(schema.name, "add", f.id, f) for f in feats]
         text = message or f"API: add {len(feats)} feature(s) to {schema.name}"
 
@@ -742,7 +763,7 @@ class FeaturesFactory:
             return made, one
 
         cid, etag = await run_in_threadpool(commit)
-        loc = public_url(request, f"/collections/{schema.name}/items/{feats[0].id}")
+        loc = public_url(request, item_path(schema.name, feats[0].id))
         headers = {"Location": loc, "X-Twin-Commit": cid}
         if etag is not None:
             headers["ETag"] = etag

@@ -108,8 +108,8 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     cached: dict[str, Any] = {}
 
     # /api is OGC's place for the definition; /openapi.json is where most tools look first.
-    @app.get("/api", include_in_schema=False)
-    @app.get("/openapi.json", include_in_schema=False)
+    @app.api_route("/api", methods=["GET", "HEAD"], include_in_schema=False)
+    @app.api_route("/openapi.json", methods=["GET", "HEAD"], include_in_schema=False)
     def openapi_doc() -> Response:
         if "doc" not in cached:
             cached["doc"] = _openapi_30(app.openapi())
@@ -118,7 +118,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     # Interactive documentation: Swagger UI from its npm package (web/node_modules/swagger-ui-dist),
     # served by the app like Leaflet, so it works on a closed network. FastAPI's helper writes the
     # page; the validator badge (which would call validator.swagger.io) is switched off.
-    @app.get("/docs", include_in_schema=False)
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
     def api_docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/api",
@@ -130,7 +130,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
         )
 
     # The address earlier releases linked as the documentation.
-    @app.get("/api.html", include_in_schema=False)
+    @app.api_route("/api.html", methods=["GET", "HEAD"], include_in_schema=False)
     def api_html_moved() -> RedirectResponse:
         return RedirectResponse("/docs", status_code=301)
 

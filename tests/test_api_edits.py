@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -184,6 +185,38 @@ def test_post_without_an_id_gets_one(api: TestClient, editor: dict[str, str]) ->
     (fid,) = r.json()["ids"]
     assert fid
     assert api.get(f"/collections/landscaping/items/{fid}").json()["properties"]["code"] == "FB-T1"
+
+
+@pytest.mark.parametrize("fid", ["花坛 北门", "bed #1?x=2", "50%", "café"])
+def test_post_of_an_id_that_is_not_url_safe_answers_its_url(
+    api: TestClient, twin: Twin, editor: dict[str, str], fid: str
+) -> None:
+    """Location and the feature's links hold the id percent-encoded: a Chinese id (not latin-1,
+    which a header cannot carry) must not fail after its commit, and `#`, `?`, `%` or a space must
+    not make the link name another resource."""
+    n, _ = state(api)
+    r = send(api, "POST", "/collections/landscaping/items", flower_bed(fid), editor)
+    assert r.status_code == 201, r.text
+    assert state(api)[0] == n + 1
+    quoted = quote(fid, safe="")
+    loc = r.headers["location"]
+    assert loc.endswith(f"/collections/landscaping/items/{quoted}"), loc
+    got = api.get(loc)
+    assert got.status_code == 200 and got.json()["id"] == fid
+    hrefs = {link["rel"]: link["href"] for link in got.json()["links"]}
+    assert hrefs["self"] == loc
+    assert hrefs["version-history"] == f"{loc}/history"
+    assert api.get(hrefs["version-history"]).status_code == 200
+
+
+@pytest.mark.parametrize("fid", ["bed/1", "/", ".", ".."])
+def test_post_of_an_id_no_url_can_name_is_refused(api: TestClient, editor: dict[str, str], fid: str) -> None:
+    """An id holding `/` (routes match the decoded path, so %2F is a `/` too) or a dot segment
+    (clients resolve it away) could never be read, replaced or deleted at /items/{id}: a 400."""
+    before = state(api)
+    r = send(api, "POST", "/collections/landscaping/items", flower_bed(fid), editor)
+    assert repr(fid) in problem_of(r, 400)["detail"]
+    assert state(api) == before
 
 
 @pytest.mark.parametrize("crs", [EPSG4549, EPSG4326])
@@ -432,6 +465,24 @@ def test_options_answers_allow(api: TestClient) -> None:
     assert {"GET", "PUT", "PATCH", "DELETE", "OPTIONS"} <= {m.strip() for m in r.headers["allow"].split(",")}
     assert "DELETE" not in api.options("/collections/halls/items/no-such-hall").headers["allow"]
     problem_of(api.options("/collections/nope/items"), 404)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("PUT", "/collections/halls/items", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("POST", "/collections/halls/items/hall-1.1H", {"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}),
+        ("DELETE", "/collections/halls", {"GET", "HEAD"}),
+    ],
+)
+def test_a_method_not_allowed_answers_every_method_that_is(
+    api: TestClient, method: str, url: str, allowed: set[str]
+) -> None:
+    """405's Allow lists the resource's methods (RFC 9110), not only those of the first route that
+    matched the path (each method is a route of its own)."""
+    r = api.request(method, url)
+    problem_of(r, 405)
+    assert {m.strip() for m in r.headers["allow"].split(",")} == allowed
 
 
 # ---------------------------------------------------------------------------- bad input

@@ -303,6 +303,9 @@ def test_pinned_tiles_are_immutable_and_head_tiles_revalidate(
         ("2/4/0", "tileRow", "rows 0 to 3"),
         ("2/0/4", "tileCol", "columns 0 to 3"),
         ("16/-1/0", "tileRow", "rows 0 to 65535"),
+        ("x/0/0", "tileMatrix", "integer"),
+        ("0/y/0", "tileRow", "integer"),
+        ("0/0/0.pbf", "tileCol", "integer"),
     ],
 )
 def test_a_tile_off_the_grid_is_a_bad_request_naming_it(api: TestClient, path: str, parameter: str, words: str) -> None:

@@ -268,6 +268,20 @@ def test_restrict_and_open_a_layer(kiosks: Twin):
         kiosks.alter_layer("kiosks", {"restricted_to": ["guards"]}, author="chen.admin")
 
 
+@pytest.mark.parametrize("name", ["id", "geometry", "wkt"])
+def test_a_field_may_not_take_a_name_the_api_or_the_downloads_use(kiosks: Twin, make_twin: MakeTwin, name: str):
+    """`id` and `geometry` are the feature's own in filters, sortby, queryables and GeoJSON; `wkt` (and
+    `geometry`) is the geometry column of a CSV download: such a field was shadowed or lost there."""
+    doc = {"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"], "fields": [{"name": name}]}
+    with pytest.raises(BadInput, match=repr(name)):
+        make_twin().create_layer(doc, author="admin")
+    head = kiosks.head()
+    for changes in ({"add_fields": [{"name": name}]}, {"rename_fields": {"kind": name}}):
+        with pytest.raises(BadInput, match=repr(name)):
+            kiosks.alter_layer("kiosks", changes, author="chen.admin")
+    assert kiosks.head() == head
+
+
 def test_refused_alterations_change_nothing(kiosks: Twin):
     head = kiosks.head()
     refusals: list[tuple[dict[str, object], type[Exception], str]] = [

@@ -397,6 +397,9 @@ BAD_INPUTS = {
     "lone surrogate in an id": (lambda: gate("g\ud800", 1, 1, code="GS"), ("gates", "g\\ud800"), "lone surrogate"),
     "lone surrogate in a property": (lambda: gate("g9", 1, 1, code="G\udfff9"), ("gates", "g9"), "code is not valid"),
     "lone surrogate in a list": (lambda: record("r9", tags=["ok", "\ud83d"]), ("projects", "r9"), "tags is not valid"),
+    # GDAL's GeoJSON, GeoPackage and Shapefile writers cut text at a NUL: the downloads lost the rest.
+    "NUL in a property": (lambda: gate("g9", 1, 1, code="G\x009"), ("gates", "g9"), "code holds a NUL"),
+    "NUL in a list": (lambda: record("r9", tags=["ok", "a\x00b"]), ("projects", "r9"), "tags holds a NUL"),
     "lone surrogate in a property name": (
         lambda: gate("g9", 1, 1, **{"k\ud800": "v"}),
         ("gates", "g9"),

@@ -971,6 +971,10 @@ def _short(ref: Ref) -> str:
     return ref.commit.id[:12] if ref.commit else "(empty)"
 
 
+# RFC 3339's date-time (seconds optional), its zone optional so that a time without one is named as such.
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}:?\d{2})?")
+
+
 def _as_utc(t: datetime | str) -> datetime:
     if isinstance(t, str):
         text = t.strip()
@@ -978,8 +982,10 @@ def _as_utc(t: datetime | str) -> datetime:
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
                 # A bare date means the end of that day in Shanghai, where checkpoints are dated.
                 t = datetime.combine(date.fromisoformat(text), dt_time.max, tzinfo=SHANGHAI)
-            else:
+            elif _TIMESTAMP.fullmatch(text):
                 t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            else:  # ISO 8601 forms beyond RFC 3339 (20261028, 2026-W44), which fromisoformat reads too
+                raise ValueError(text)
         except ValueError:
             raise BadInput(f"{text!r} is not an RFC 3339 timestamp such as 2026-10-26T08:00:00Z or a date") from None
     if t.tzinfo is None:

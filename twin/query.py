@@ -47,6 +47,19 @@ class FeatureQuery:
     queryables: set[str] = field(default_factory=set)
 
 
+# The operators and functions the cql2 evaluator knows (lower case). The parser takes any name as
+# a function call (`foo(x)`, ECQL's `ENVELOPE(...)`), and the evaluator then fails on every feature,
+# which `_matches` cannot tell from a missing value: such a filter would answer an empty page.
+KNOWN_OPS = frozenset(
+    {"and", "or", "not", "=", "<>", "<", "<=", ">", ">=", "like", "between", "in", "isnull", "casei", "accenti"}
+    | {"+", "-", "*", "/", "%", "^", "div"}
+    | {f"s_{n}" for n in ("intersects", "equals", "disjoint", "touches", "within", "overlaps", "crosses", "contains")}
+    | {f"a_{n}" for n in ("equals", "contains", "containedby", "overlaps")}
+    | {f"t_{n}" for n in ("after", "before", "contains", "disjoint", "during", "equals", "finishedby", "finishes")}
+    | {f"t_{n}" for n in ("intersects", "meets", "metby", "overlappedby", "overlaps", "startedby", "starts")}
+)
+
+
 def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
     """Parse and validate CQL2 text or JSON; errors name what is wrong."""
     if lang not in (None, "cql2-text", "cql2-json"):
@@ -59,7 +72,29 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
         expr.validate()
     except Exception as e:  # noqa: BLE001 - cql2 raises ParseError, ValidationError and bare Exceptions
         raise BadInput(f"filter: {e}") from None
+    unknown = sorted(filter_ops(expr) - KNOWN_OPS, key=str.lower)
+    if unknown:
+        hint = " (a box is BBOX(minx, miny, maxx, maxy) in CQL2)" if "envelope" in unknown else ""
+        raise BadInput(f"filter: unknown function(s) {', '.join(unknown)}{hint}")
     return expr
+
+
+def filter_ops(expr: cql2.Expr) -> set[str]:
+    """The operator and function names a filter uses, in lower case."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("op"), str):
+                names.add(node["op"].lower())
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(expr.to_json())
+    return names
 
 
 def filter_properties(expr: cql2.Expr) -> set[str]:
@@ -120,7 +155,7 @@ def run_query(twin: TwinLike, q: FeatureQuery) -> Page:
     total = len(keep)
     if q.after is not None:
         if not simple_order:
-            raise BadInput("a cursor (after) pages only in id order; use offset with sortby")
+            raise BadInput("cursor: a cursor pages only in id order; use offset with sortby")
         keep = [i for i in keep if decoded[i]["id"] > q.after]
     end = None if q.limit is None else q.offset + q.limit
     keep = keep[q.offset : end]
@@ -224,6 +259,8 @@ def parse_sortby(text: str) -> list[SortKey]:
         if not part:
             raise BadInput("sortby: empty key")
         desc = part.startswith("-")
-        name = part.lstrip("+-")
+        name = part[1:] if part[0] in "+-" else part
+        if name[:1] in ("+", "-"):
+            raise BadInput(f"sortby: {part!r} has more than one sign; write -name or +name")
         keys.append(SortKey(name, desc))
     return keys

@@ -44,6 +44,10 @@ from twin.validation import _coerce
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESERVED_PREFIXES = ("gpkg_", "rtree_", "twin_", "sqlite_")  # GeoPackage, SQLite and the twin's own tables
 RESERVED_FIELDS = frozenset({"fid", "geom", "feature_id"})  # columns of every GeoPackage mirror table
+# The feature's own id and geometry in OGC API filters, sortby, queryables and GeoJSON, and the
+# geometry column of a CSV download (layers.io.WKT_COLUMNS): a field of that name was shadowed there
+# or lost. Refused in a schema made or altered now; a store still holds (and copies) older layers.
+OWN_NAMES = frozenset({"id", "geometry", "wkt"})
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 
 # Every key a schema file may hold, with the JSON type it takes (a YAML file gives the same types).
@@ -138,6 +142,12 @@ def schema_from_dict(d: Any, source: str = "schema") -> LayerSchema:
 def normalize_schema(s: LayerSchema, source: str = "schema") -> LayerSchema:
     """Check a whole schema; return it with its allowed values in their fields' canonical types."""
     problems = check_schema(s)
+    problems += [
+        f"field name {f.name!r} is taken by the feature's own id or geometry in the API and in downloads "
+        f"({', '.join(sorted(OWN_NAMES))}); give the field another name"
+        for f in s.fields
+        if f.name in OWN_NAMES
+    ]
     if problems:
         raise BadInput(f"{source}: " + "; ".join(problems))
     fields = []

@@ -97,6 +97,16 @@ def _text_problem(value: Any) -> bool:
     return False
 
 
+def _holds_nul(value: Any) -> bool:
+    """True if a property value's text holds a NUL, which PostgreSQL's text and jsonb refuse and
+    GDAL's writers (the GeoJSON, GeoPackage and Shapefile downloads, QGIS) cut the text at."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(isinstance(v, str) and "\x00" in v for v in value)
+    return False
+
+
 def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
@@ -200,6 +210,9 @@ def normalize_properties(schema: LayerSchema, props: Mapping[str, Any]) -> tuple
         if _text_problem(raw):
             reasons.append(f"{spec.name} is not valid Unicode text (it holds a lone surrogate)")
             continue
+        if _holds_nul(raw):
+            reasons.append(f"{spec.name} holds a NUL character (\\u0000), which text in the twin may not hold")
+            continue
         if _is_missing(raw) or raw == "":
             if spec.required:
                 reasons.append(f"required property {spec.name!r} is missing")
@@ -269,6 +282,8 @@ def _all_normal(spec: FieldSpec, distinct: set[Any]) -> bool:
     if spec.type == "string":
         if "" in distinct or (not all(map(str.isascii, distinct)) and any(map(_unencodable, distinct))):
             return False
+        if "\x00" in "\n".join(distinct):  # one scan: a NUL is in some value
+            return False
     elif spec.type == "number":
         if not all(map(math.isfinite, distinct)):
             return False
@@ -288,7 +303,7 @@ def _normal_value(spec: FieldSpec, v: Any) -> bool:
         return not spec.required
     t = spec.type
     if t == "string":
-        ok = type(v) is str and v != "" and not _text_problem(v)
+        ok = type(v) is str and v != "" and not _text_problem(v) and not _holds_nul(v)
     elif t == "number":
         ok = type(v) is float and math.isfinite(v)
     elif t == "integer":
@@ -298,7 +313,7 @@ def _normal_value(spec: FieldSpec, v: Any) -> bool:
     elif t == "date":
         ok = type(v) is str and len(v) == 10 and v.isascii() and v == v.strip() and _iso_date(v) == v
     elif t == "list":
-        ok = type(v) is list and all(type(x) is str for x in v) and not _text_problem(v)
+        ok = type(v) is list and all(type(x) is str for x in v) and not _text_problem(v) and not _holds_nul(v)
     else:
         ok = False
     if not ok:
