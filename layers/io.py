@@ -760,9 +760,31 @@ def _write_gpkg(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: La
     )
 
 
+DBF_TEXT_BYTES = 254  # the longest text a dBASE character field holds
+
+
+def _dbf_texts(values: Any) -> tuple[Any, int]:
+    """A column with its texts cut to what a dBASE field holds, at a character boundary, and how
+    many were cut. GDAL cuts the bytes itself, which can split a Chinese character (3 bytes in
+    UTF-8) and leave text no reader decodes."""
+    if not any(isinstance(v, str) and len(v) > DBF_TEXT_BYTES // 4 for v in values):
+        return values, 0  # at most 4 bytes a character: these all fit
+    out, cut = [], 0
+    for v in values:
+        if isinstance(v, str) and len(raw := v.encode("utf-8")) > DBF_TEXT_BYTES:
+            v = raw[:DBF_TEXT_BYTES].decode("utf-8", "ignore")  # drops a character split at the end
+            cut += 1
+        out.append(v)
+    return pd.array(out, dtype=object), cut
+
+
 def _write_shapefile(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
     names = shapefile_field_names(schema)
-    gdf = _frame({names[k]: v for k, v in columns.items()}, geoms, crs)
+    fitted: dict[str, Any] = {}
+    cut: dict[str, int] = {}
+    for k, v in columns.items():
+        fitted[names[k]], cut[k] = _dbf_texts(v)
+    gdf = _frame(fitted, geoms, crs)
     family = np.array([_SHAPE_FAMILY.get(g.geom_type, "other") if g is not None else "none" for g in geoms])
     present = [f for f in ("polygon", "line", "point") if (family == f).any()]
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
@@ -783,9 +805,28 @@ def _write_shapefile(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schem
             for f in present:
                 part = gdf[family == f]
                 _ogr_write(part, Path(tmp) / f"{schema.name}_{f}.shp", "ESRI Shapefile", encoding="UTF-8")
+        _write_field_list(Path(tmp) / f"{schema.name}.fields.csv", schema, names, cut)
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for part in sorted(Path(tmp).iterdir()):
                 z.write(part, part.name)
+
+
+def _write_field_list(path: Path, schema: LayerSchema, names: dict[str, str], cut: dict[str, int]) -> None:
+    """What the zip's dBASE fields are: each short name's field in the twin, its type and how many
+    of its texts were cut to fit, so a person in QGIS or Excel can tell `responsibl` from
+    `responsi_1` and knows what the Shapefile could not hold (this reader maps the names back
+    itself). UTF-8 with a BOM, as the other CSV downloads, so Excel shows Chinese text."""
+    types = {f.name: f.type for f in schema.fields}
+    rows = [
+        {
+            "shapefile_field": short,
+            "field": full,
+            "type": types.get(full, "string"),
+            f"texts_cut_to_{DBF_TEXT_BYTES}_bytes": cut.get(full, 0),
+        }
+        for full, short in names.items()
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False, encoding="utf-8-sig")
 
 
 _SHAPE_FAMILY = {

@@ -189,6 +189,23 @@ def test_shapefile_field_names_are_short_unique_and_restored(tmp_path: Path) -> 
     assert fields == ["feature_id", "code", "area_m2", "floors", "opened", "indoor", "completion", "completi_1"]
 
 
+def test_a_shapefile_cuts_long_text_at_a_character_and_lists_its_fields(tmp_path: Path) -> None:
+    """dBASE holds 254 bytes of text: GDAL cut a Chinese text inside a character (bytes no reader
+    decodes); the export cuts at a character and says so in the zip's field list."""
+    long_code = "展" * 90 + "A"  # 271 bytes in UTF-8; 84 characters fit
+    features = _features()
+    features[0].properties["code"] = long_code
+    path = tmp_path / "h.zip"
+    write_layer_file(_rows(features), HALLS, path)
+    back = {f.id: f for f in read_layer_file(path, HALLS).features}
+    assert back["hall-1.1H"].properties["code"] == "展" * 84
+    assert back["hall-NH"].properties["code"] == "NH"
+    with zipfile.ZipFile(path) as z:
+        text = z.read("halls.fields.csv").decode("utf-8-sig").splitlines()
+    assert text[0] == "shapefile_field,field,type,texts_cut_to_254_bytes"
+    assert "code,code,string,1" in text and "completi_1,completion_date,date,0" in text
+
+
 def test_empty_export_and_bytes(tmp_path: Path) -> None:
     for name, fmt in FORMATS.items():
         data = write_layer_bytes(_rows(_features()), HALLS, fmt=name)
