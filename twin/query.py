@@ -11,7 +11,7 @@ through the R-tree first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,40 +79,25 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
     return expr
 
 
+def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in a filter's CQL2 JSON form, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _nodes(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _nodes(v)
+
+
 def filter_ops(expr: cql2.Expr) -> set[str]:
     """The operator and function names a filter uses, in lower case."""
-    names: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("op"), str):
-                names.add(node["op"].lower())
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(expr.to_json())
-    return names
+    return {n["op"].lower() for n in _nodes(expr.to_json()) if isinstance(n.get("op"), str)}
 
 
 def filter_properties(expr: cql2.Expr) -> set[str]:
     """The property names a filter refers to (to check them against the queryables)."""
-    names: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "property" in node and isinstance(node["property"], str):
-                names.add(node["property"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(expr.to_json())
-    return names
+    return {n["property"] for n in _nodes(expr.to_json()) if isinstance(n.get("property"), str)}
 
 
 def run_query(twin: TwinLike, q: FeatureQuery) -> Page:
