@@ -171,7 +171,8 @@ def make_properties(layer: str, fid: str, v: int, text: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- strategies
-texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6)
+# Any text a property may hold: no lone surrogates, and no NUL (refused by validation).
+texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=6)
 geometry_args = st.tuples(
     st.integers(0, NX),
     st.integers(0, NY),

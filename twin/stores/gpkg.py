@@ -815,7 +815,8 @@ class GeoPackageStore(Store):
                 gone[0] <= old[0] + eps or gone[1] <= old[1] + eps or gone[2] >= old[2] - eps or gone[3] >= old[3] - eps
             )
             if touches:
-                boxes = [] if (ext := _exact_extent(c, layer, lid)) is None else [ext]  # holds the new versions
+                ext = _exact_extent(c, layer, lid, near=(old[0], old[1], old[2], old[3]))
+                boxes = [] if ext is None else [ext]  # holds the new versions
                 old = None
         if old is not None:
             boxes.append((old[0], old[1], old[2], old[3]))
@@ -1339,14 +1340,19 @@ def _guards_lifted(c: sqlite3.Connection, layer: str, rows: int) -> Iterator[Non
         c.execute(sql)
 
 
-def _exact_extent(c: sqlite3.Connection, layer: str, lid: int) -> BBox | None:
+def _exact_extent(c: sqlite3.Connection, layer: str, lid: int, near: BBox | None = None) -> BBox | None:
     """The exact bounds of a layer's current features, found through its spatial index.
 
     The R-tree holds float32 boxes rounded outwards (an ulp is ~8e-6 degrees here), so its minimum
     is within an ulp below the true one; the exact double bounds of the few entries near each edge
     are read from their current versions.
+
+    `near`: the extent before the commit. Each edge is then looked for in a strip along the old
+    one, widened until the strip holds an entry (its extreme is then the layer's), so the R-tree
+    prunes every node away from that edge: an edit commit of a 1,000,000-feature layer spent a
+    quarter of its time scanning the whole index for its minimum and maximum.
     """
-    rough = c.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM "rtree_{layer}_geom"').fetchone()
+    rough = _rough_extent(c, layer, near)
     if rough[0] is None:
         return None
     slack = 1e-4  # well above a float32 ulp at any longitude or latitude
@@ -1364,6 +1370,27 @@ def _exact_extent(c: sqlite3.Connection, layer: str, lid: int) -> BBox | None:
         ).fetchone()[0]
         exact.append(value)
     return (exact[0], exact[1], exact[2], exact[3])
+
+
+def _rough_extent(c: sqlite3.Connection, layer: str, near: BBox | None) -> tuple[Any, ...]:
+    """min(minx), min(miny), max(maxx), max(maxy) of a layer's R-tree (see _exact_extent)."""
+    table = f'"rtree_{layer}_geom"'
+    if near is None:
+        return tuple(c.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {table}").fetchone())
+    span = max(near[2] - near[0], near[3] - near[1], 1e-9)
+    rough: list[Any] = []
+    for col, old, sign in (("minx", near[0], 1), ("miny", near[1], 1), ("maxx", near[2], -1), ("maxy", near[3], -1)):
+        agg, cmp = ("min", "<=") if sign > 0 else ("max", ">=")
+        width, value = 1e-4, None
+        while value is None and width <= 2 * span:
+            value = c.execute(
+                f"SELECT {agg}({col}) FROM {table} WHERE {col} {cmp} ?", (old + sign * width,)
+            ).fetchone()[0]
+            width *= 8
+        if value is None:  # nothing within the old extent: an empty layer, or a strip search that missed
+            value = c.execute(f"SELECT {agg}({col}) FROM {table}").fetchone()[0]
+        rough.append(value)
+    return tuple(rough)
 
 
 def _from_sql(field_type: str, v: Any) -> Any:
