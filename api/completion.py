@@ -21,7 +21,16 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
-from api.deps import EditorDep, ReaderDep, StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
+from api.deps import (
+    EditorDep,
+    ReaderDep,
+    StrictQueryRoute,
+    TwinDep,
+    add_get_route,
+    collection_of,
+    prefers_html,
+    public_url,
+)
 from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
 from api.maps import LangQ
 from api.maps import _lang as page_lang
@@ -480,7 +489,7 @@ class CompletionFactory:
         f: Annotated[str | None, Query(description="json (default), csv or html")] = None,
         lang: LangQ = None,
     ) -> Response:
-        fmt = "html" if f == "html" or (f is None and _wants_html(request)) else _format(request, f)
+        fmt = "html" if f == "html" or (f is None and prefers_html(request)) else _format(request, f)
         if by not in UNIT_GROUPINGS:
             raise InvalidParameter(f"by={by!r} is not one of {', '.join(UNIT_GROUPINGS)}", parameter="by")
         _, snap = self._snapshot(twin, who, date, version)
@@ -545,11 +554,6 @@ class CompletionFactory:
             return _csv(rows, MISSING_COLUMNS, f"missing-{snap.on.isoformat()}.csv", _headers(snap))
         doc = {**snapshot_meta(snap), "missing": rows, "numberReturned": len(rows)}
         return _json(doc, headers=_headers(snap))
-
-
-def _wants_html(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept.split(";")[0] or accept.startswith("text/html")
 
 
 def _parse_report(code: str, body: Any) -> tuple[ProgressReport, str]:

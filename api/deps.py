@@ -206,15 +206,25 @@ def negotiate(request: Request, f: str | None, allowed: tuple[str, ...], default
     ranges = _media_ranges(accept)
     if not ranges:
         return default
-    # HTML as the Accept header weighs it, and the default (a JSON form) as its best JSON type or
-    # wildcard: `application/json, text/html;q=0.5` prefers JSON, `text/html;q=0` refuses HTML.
-    html_q, html_exact = _quality(ranges, lambda m: m == "text/html", "text/")
-    json_q, _ = _quality(ranges, lambda m: "json" in m, "application/")
-    if "html" in allowed and html_q > 0 and (html_q > json_q or (html_exact and html_q == json_q)):
+    if "html" in allowed and _html_wins(ranges):
         return "html"
-    if json_q > 0:
+    if _quality(ranges, lambda m: "json" in m, "application/")[0] > 0:
         return default
     raise NotAcceptable(f"cannot answer {accept}; this endpoint gives {', '.join(allowed)}")
+
+
+def prefers_html(request: Request) -> bool:
+    """Whether the Accept header prefers an HTML page to JSON (negotiate's rule, for routes that
+    also offer other forms, such as CSV)."""
+    return _html_wins(_media_ranges(request.headers.get("accept", "")))
+
+
+def _html_wins(ranges: list[tuple[str, float]]) -> bool:
+    # HTML as the Accept header weighs it, and JSON as its best JSON type or wildcard:
+    # `application/json, text/html;q=0.5` prefers JSON, `text/html;q=0` refuses HTML.
+    html_q, html_exact = _quality(ranges, lambda m: m == "text/html", "text/")
+    json_q, _ = _quality(ranges, lambda m: "json" in m, "application/")
+    return html_q > 0 and (html_q > json_q or (html_exact and html_q == json_q))
 
 
 def _media_ranges(accept: str) -> list[tuple[str, float]]:

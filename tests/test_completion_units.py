@@ -220,6 +220,13 @@ def test_units_html_and_bad_parameters(api: TestClient) -> None:
     r = api.get("/completion/units", params={"date": ON, "f": "html", "lang": "en"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert 'data-key="U2"' in r.text and "Reports overdue" in r.text
+    # The Accept header is weighed as on every other route: a browser gets the page, a client
+    # that ranks HTML below JSON (or refuses it) gets JSON.
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    assert api.get("/completion/units", params={"date": ON}, headers={"Accept": browser}).text.startswith("<!")
+    for accept in ("application/json, text/html;q=0.5", "text/html;q=0, application/json"):
+        r = api.get("/completion/units", params={"date": ON}, headers={"Accept": accept})
+        assert r.headers["content-type"].startswith("application/json"), accept
     bad = api.get("/completion/units", params={"by": "colour"})
     assert bad.status_code == 400 and "by" in bad.text
     assert api.get("/completion/missing", params={"date": "yesterday"}).status_code == 400
