@@ -504,7 +504,7 @@ class FeaturesFactory:
         return _json(doc, media="application/schema+json")
 
     # ------------------------------------------------------------------ reads
-    def items(
+    async def items(
         self,
         request: Request,
         twin: TwinDep,
@@ -527,116 +527,128 @@ class FeaturesFactory:
         f: Annotated[str | None, Query(description="geojson, json or html")] = None,
         lang: html.PageLang = None,
     ) -> Response:
-        settings = get_settings(request)
-        fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
-        schema = collection_of(twin, collection_id)
-        instant = None
-        if datetime_ is not None:
-            if "/" in datetime_:
+        def answer() -> Response:
+            settings = get_settings(request)
+            fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
+            schema = collection_of(twin, collection_id)
+            instant = None
+            if datetime_ is not None:
+                if "/" in datetime_:
+                    raise InvalidParameter(
+                        "datetime intervals are not supported: give an instant (the twin as it stood then)",
+                        parameter="datetime",
+                    )
+                instant = datetime_
+            ref = version.resolve(twin, instant)
+            if limit is not None and limit > settings.max_limit:
+                raise InvalidParameter(f"limit {limit} is above the maximum {settings.max_limit}", parameter="limit")
+            n = limit or settings.default_limit
+            out_crs = _output_crs(crs)
+            if bbox_crs is not None and bbox is None:
+                raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
+            box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox is not None else (None, None)
+            if box is not None and not schema.spatial:
+                raise InvalidParameter(f"layer {schema.name} has no geometry, so no bbox", parameter="bbox")
+            if filter_crs is not None and filter_crs != CRS84_URI:
+                raise InvalidParameter(f"filter-crs must be {CRS84_URI}", parameter="filter-crs")
+            if filter_lang is not None and filter_lang not in ("cql2-text", "cql2-json"):
                 raise InvalidParameter(
-                    "datetime intervals are not supported: give an instant (the twin as it stood then)",
-                    parameter="datetime",
+                    f"filter-lang {filter_lang!r} is not cql2-text or cql2-json", parameter="filter-lang"
                 )
-            instant = datetime_
-        ref = version.resolve(twin, instant)
-        if limit is not None and limit > settings.max_limit:
-            raise InvalidParameter(f"limit {limit} is above the maximum {settings.max_limit}", parameter="limit")
-        n = limit or settings.default_limit
-        out_crs = _output_crs(crs)
-        if bbox_crs is not None and bbox is None:
-            raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
-        box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox is not None else (None, None)
-        if box is not None and not schema.spatial:
-            raise InvalidParameter(f"layer {schema.name} has no geometry, so no bbox", parameter="bbox")
-        if filter_crs is not None and filter_crs != CRS84_URI:
-            raise InvalidParameter(f"filter-crs must be {CRS84_URI}", parameter="filter-crs")
-        if filter_lang is not None and filter_lang not in ("cql2-text", "cql2-json"):
-            raise InvalidParameter(
-                f"filter-lang {filter_lang!r} is not cql2-text or cql2-json", parameter="filter-lang"
-            )
-        expr = None
-        if filter_ is not None:
+            expr = None
+            if filter_ is not None:
+                try:
+                    expr = parse_filter(filter_, filter_lang)
+                except BadInput as e:
+                    raise InvalidParameter(str(e), parameter="filter") from None
+            elif filter_lang is not None:
+                raise InvalidParameter("filter-lang needs a filter", parameter="filter-lang")
             try:
-                expr = parse_filter(filter_, filter_lang)
+                q = FeatureQuery(
+                    layer=schema.name,
+                    ref=ref,
+                    bbox=box,
+                    filter=expr,
+                    sortby=parse_sortby(sortby) if sortby else (),
+                    properties=[p.strip() for p in properties.split(",") if p.strip()] if properties is not None else None,
+                    limit=n,
+                    offset=offset,
+                    after=cursor,
+                    within=exact,
+                )
+                page = run_query(twin, q)
             except BadInput as e:
-                raise InvalidParameter(str(e), parameter="filter") from None
-        elif filter_lang is not None:
-            raise InvalidParameter("filter-lang needs a filter", parameter="filter-lang")
-        try:
-            q = FeatureQuery(
-                layer=schema.name,
-                ref=ref,
-                bbox=box,
-                filter=expr,
-                sortby=parse_sortby(sortby) if sortby else (),
-                properties=[p.strip() for p in properties.split(",") if p.strip()] if properties is not None else None,
-                limit=n,
-                offset=offset,
-                after=cursor,
-                within=exact,
-            )
-            page = run_query(twin, q)
-        except BadInput as e:
-            text = str(e)
-            head = text.split(":", 1)[0]
-            param = head if head in ("filter", "sortby", "properties", "cursor") else None
-            raise InvalidParameter(text, parameter=param) from None
-        features = reproject_features(page.features, out_crs)
-        params = dict(request.query_params)
-        base = f"/collections/{schema.name}/items"
-        # The next and previous pages are read at the version this page was read at, so a commit
-        # landing between two pages cannot make the walk skip or repeat a feature.
-        pinned = {k: v for k, v in params.items() if k not in ("version", "asof", "datetime")}
-        if ref.commit is not None:
-            pinned["version"] = ref.commit.id
-        links = [
-            {"rel": "self", "type": GEOJSON, "title": "This page", "href": public_url(request, base, **params)},
-            {
-                "rel": "alternate",
-                "type": "text/html",
-                "title": "This page as HTML",
-                "href": public_url(request, base, **{**params, "f": "html"}),
-            },
-            {
-                "rel": "collection",
-                "type": JSON,
-                "title": "The collection",
-                "href": public_url(request, f"/collections/{schema.name}"),
-            },
-        ]
-        returned = len(features)
-        if cursor is None and offset + returned < page.number_matched:
-            nxt = {**pinned, "offset": str(offset + returned), "limit": str(n)}
-            links.append(
-                {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
-            )
-        elif cursor is not None and returned == n and page.feature_ids:
-            # The cursor alone says where the next page starts: an offset given with it skipped
-            # features after the cursor on this page, and must not skip again on every next one.
-            nxt = {k: v for k, v in pinned.items() if k != "offset"}
-            nxt.update(cursor=page.feature_ids[-1], limit=str(n))
-            links.append(
-                {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
-            )
-        if cursor is None and offset > 0:
-            prev = {**pinned, "offset": str(max(offset - n, 0)), "limit": str(n)}
-            links.append(
-                {"rel": "prev", "type": GEOJSON, "title": "Previous page", "href": public_url(request, base, **prev)}
-            )
-        meta = {
-            "numberMatched": page.number_matched,
-            "numberReturned": returned,
-            "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "twin:version": ref.commit.id if ref.commit else None,
-            "links": links,
-        }
-        headers = {"Content-Crs": f"<{out_crs}>", **read_headers(request, ref, version.version)}
-        if fmt == "html":
-            # The page's map draws lon/lat, whatever crs the JSON form would answer in.
-            offset_read = offset if cursor is None else None
-            return html.items(request, lang, twin, schema, meta, page.features, ref, offset_read, headers)
-        body = feature_collection(features, meta)
-        return Response(body, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
+                text = str(e)
+                head = text.split(":", 1)[0]
+                param = head if head in ("filter", "sortby", "properties", "cursor") else None
+                raise InvalidParameter(text, parameter=param) from None
+            features = reproject_features(page.features, out_crs)
+            params = dict(request.query_params)
+            base = f"/collections/{schema.name}/items"
+            # The next and previous pages are read at the version this page was read at, so a commit
+            # landing between two pages cannot make the walk skip or repeat a feature.
+            pinned = {k: v for k, v in params.items() if k not in ("version", "asof", "datetime")}
+            if ref.commit is not None:
+                pinned["version"] = ref.commit.id
+            links = [
+                {"rel": "self", "type": GEOJSON, "title": "This page", "href": public_url(request, base, **params)},
+                {
+                    "rel": "alternate",
+                    "type": "text/html",
+                    "title": "This page as HTML",
+                    "href": public_url(request, base, **{**params, "f": "html"}),
+                },
+                {
+                    "rel": "collection",
+                    "type": JSON,
+                    "title": "The collection",
+                    "href": public_url(request, f"/collections/{schema.name}"),
+                },
+            ]
+            returned = len(features)
+            if cursor is None and offset + returned < page.number_matched:
+                nxt = {**pinned, "offset": str(offset + returned), "limit": str(n)}
+                links.append(
+                    {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
+                )
+            elif cursor is not None and returned == n and page.feature_ids:
+                # The cursor alone says where the next page starts: an offset given with it skipped
+                # features after the cursor on this page, and must not skip again on every next one.
+                nxt = {k: v for k, v in pinned.items() if k != "offset"}
+                nxt.update(cursor=page.feature_ids[-1], limit=str(n))
+                links.append(
+                    {"rel": "next", "type": GEOJSON, "title": "Next page", "href": public_url(request, base, **nxt)}
+                )
+            if cursor is None and offset > 0:
+                prev = {**pinned, "offset": str(max(offset - n, 0)), "limit": str(n)}
+                links.append(
+                    {"rel": "prev", "type": GEOJSON, "title": "Previous page", "href": public_url(request, base, **prev)}
+                )
+            meta = {
+                "numberMatched": page.number_matched,
+                "numberReturned": returned,
+                "timeStamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "twin:version": ref.commit.id if ref.commit else None,
+                "links": links,
+            }
+            headers = {"Content-Crs": f"<{out_crs}>", **read_headers(request, ref, version.version)}
+            if fmt == "html":
+                # The page's map draws lon/lat, whatever crs the JSON form would answer in.
+                offset_read = offset if cursor is None else None
+                return html.items(request, lang, twin, schema, meta, page.features, ref, offset_read, headers)
+            body = feature_collection(features, meta)
+            return Response(body, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
+
+        quick = (
+            bbox is not None
+            and all(p is None for p in (bbox_crs, crs, filter_, sortby, properties))
+            and negotiate(request, f, ("geojson", "json", "html"), default="geojson") != "html"
+        )
+        if quick and bbox is not None and twin.quick_bbox_read(collection_id, _bbox_to_storage(_parse_bbox(bbox), None)[0]):
+            # Answered from the store's in-memory index: bounded work with nothing to wait for, cheaper
+            # than the hop to a worker thread (see Twin.quick_bbox_reads).
+            return answer()
+        return await run_in_threadpool(answer)
 
     async def item(
         self,

@@ -68,6 +68,9 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A server lives long: the store builds its in-memory read structures now, beside the
+        # first requests (which its queries answer meanwhile).
+        app.state.twin.warm()
         yield
         if owns_twin:
             app.state.twin.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import threading
 from functools import partial
 from typing import Any
@@ -72,6 +73,19 @@ def run(big: BigTwin, queries: int, log: Any = print) -> list[Result]:
     twin = Twin.open(big.path)
     try:
         refs = {"HEAD": twin.resolve("HEAD"), "HEAD~50": twin.resolve("HEAD~50")}
+        # As a server does at start-up: the store's in-memory read index (twin.stores.read_index).
+        rss0 = peak_rss_mb()
+        t_warm, _ = timed(lambda: twin.warm(wait=True))
+        out.append(
+            Result(
+                "bbox",
+                "read index built at start-up (Twin.warm)",
+                size,
+                [t_warm],
+                None,
+                extra={"note": f"peak RSS {rss0:,.0f} -> {peak_rss_mb():,.0f} MB"},
+            )
+        )
         bboxes = grid.random_bboxes(queries, EXPECTED, seed=11)
         warm = grid.random_bboxes(20, EXPECTED, seed=12)
         rng = np.random.default_rng(13)
@@ -179,7 +193,32 @@ def run(big: BigTwin, queries: int, log: Any = print) -> list[Result]:
             out.append(_concurrent(twin, ref, label, bboxes, size))
     finally:
         twin.close()
+    out += _store_query_alone(big, bboxes, warm, size)
     return out
+
+
+def _store_query_alone(big: BigTwin, bboxes: list[Any], warm: list[Any], size: str) -> list[Result]:
+    """The same reads with the read index off: what the store's SQLite query gives (a one-shot
+    command's reads of a big layer, or a layer over the index's memory budget)."""
+    from twin import Twin
+    from twin.stores.gpkg import GeoPackageStore
+
+    out: list[Result] = []
+    twin = Twin(GeoPackageStore(big.path, read_index_mb=0))
+    try:
+        for label in ("HEAD", "HEAD~50"):
+            ref = twin.resolve(label)
+            for b in warm:
+                twin.features(GRID.name, ref, bbox=b)
+            samples = [timed(lambda b=b, ref=ref: twin.features(GRID.name, ref, bbox=b))[0] for b in bboxes]
+            out.append(Result("bbox", f"bbox ~1k features at {label}, read index off (SQLite query)", size, samples, None))
+    finally:
+        twin.close()
+    return out
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _counts(returned: list[int], matched: list[int]) -> dict[str, Any]:

@@ -181,3 +181,47 @@ def test_only_a_local_point_read_runs_on_the_event_loop(
             assert r.status_code == 200, (url, r.text)
             assert r.json()["id"] == "p1" if "f=html" not in url else "p1" in r.text
             assert where and all(w == on_loop for w in where), (url, where)
+
+
+def test_only_a_small_bbox_read_from_memory_runs_on_the_event_loop(
+    plots_twin: Twin, twin_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bbox read that the embedded store answers from its in-memory index with bounded work (few
+    versions in the box, the index up to date) runs on the event loop; a box meeting thousands of
+    features, a filtered or reprojected read, an HTML page, a read just after a commit (the index
+    must first read what landed) and every PostGIS read go to the thread pool."""
+    where: list[bool] = []
+    read = TwinView.features
+
+    def spied(self: TwinView, *args: Any, **kwargs: Any) -> Any:
+        where.append(_on_event_loop())
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwinView, "features", spied)
+    local = twin_store == "gpkg"
+    small = f"{X0},{Y0},{X0 + 3 * STEP},{Y0 + 3 * STEP}"  # 16 plots
+    app = create_app(ApiSettings(store="unused", public_reads=True), twin=plots_twin)
+    items = "/collections/plots/items"
+
+    def check(url: str, on_loop: bool, matched: int) -> None:
+        where.clear()
+        r = api.get(url)
+        assert r.status_code == 200, (url, r.text)
+        if "f=html" not in url:
+            assert r.json()["numberMatched"] == matched, url
+        assert where and all(w == on_loop for w in where), (url, where)
+
+    with TestClient(app) as api:
+        api.get(f"{items}?bbox={small}")  # the first read builds the index (a layer this small: inline)
+        check(f"{items}?bbox={small}", local, 16)
+        check(f"{items}?bbox={small}&limit=2&version=HEAD", local, 16)
+        check(f"{items}?bbox=121.2,31.1,121.4,31.3&limit=5", False, SIDE * SIDE)
+        check(f"{items}?bbox={small}&filter=code='P000-000'", False, 1)
+        check(f"{items}?bbox={small}&crs=http://www.opengis.net/def/crs/EPSG/0/4326", False, 16)
+        check(f"{items}?bbox={small}&f=html", False, 16)
+        check(f"{items}?limit=3", False, SIDE * SIDE)
+        plots_twin.commit(
+            [Change("plots", "delete", "p000-000")], author="test", message="one plot fewer"
+        )
+        check(f"{items}?bbox={small}", False, 15)  # the index reads the commit first, in the pool
+        check(f"{items}?bbox={small}", local, 15)

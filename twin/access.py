@@ -257,6 +257,10 @@ class TwinView:
         a version may first build the visible history, which grows with the number of commits."""
         return self.twin.quick_point_reads() and not self._hidden()
 
+    def quick_bbox_read(self, layer: str, bbox: BBox) -> bool:
+        """Twin.quick_bbox_read, with nothing hidden from this view (see quick_point_reads)."""
+        return not self._hidden() and self.twin.quick_bbox_read(layer, bbox)
+
     def feature(self, layer: str, feature_id: str, ref: Ref | None = None) -> bytes:
         self.layer(layer)
         return self.twin.feature(layer, feature_id, ref or self.resolve())

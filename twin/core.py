@@ -151,6 +151,11 @@ class Twin:
         GeoPackage file), without closing."""
         self.store.flush()
 
+    def warm(self, wait: bool = False) -> None:
+        """Prepare the store's in-memory read structures (a server does at start-up), beside the
+        reads; `wait` returns when they are ready."""
+        self.store.warm(wait)
+
     def close(self) -> None:
         self.store.close()
 
@@ -198,6 +203,12 @@ class Twin:
         The API then reads such a feature on its event loop: the look-up costs less than the hop
         to a worker thread (measured by `python -m bench.api_bench`)."""
         return self.store.local_reads
+
+    def quick_bbox_read(self, layer: str, bbox: BBox) -> bool:
+        """Whether reading this box of `layer` (at the head or before) is bounded work from the
+        store's memory with at most a few local look-ups (Store.bbox_read_in_memory); the API then
+        runs it on its event loop, as it does a point read."""
+        return self.store.local_reads and self.store.bbox_read_in_memory(layer, bbox)
 
     # ------------------------------------------------------------------ refs
     def head(self) -> CommitInfo | None:

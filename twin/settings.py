@@ -19,6 +19,9 @@ class TwinSettings(BaseSettings):
     # data/surveys for a database) and the largest file an import accepts.
     survey_dir: str | None = None
     survey_max_bytes: int = 4 * 1024**3
+    # Memory a process may give the embedded store's in-memory read index (twin.stores.read_index),
+    # in MiB; layers that do not fit are read by the store's query. 0 turns the index off.
+    read_index_mb: int = 2048
 
     @field_validator("store", mode="before")
     @classmethod

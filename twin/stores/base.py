@@ -238,5 +238,16 @@ class Store(ABC):
         where committing already does)."""
         return None
 
+    def bbox_read_in_memory(self, layer: str, bbox: BBox) -> bool:
+        """Whether a read of this box of this layer, at the head or before, is answered from memory
+        with bounded work (a built read index that is up to date and few versions in the box) and
+        at most a few local look-ups: nothing to wait for."""
+        return False
+
+    def warm(self, wait: bool = False) -> None:
+        """Prepare what makes reads fast in a long-running process (a server), beside the reads
+        (`wait`: until done). A no-op where the store keeps nothing in memory."""
+        return None
+
     @abstractmethod
     def close(self) -> None: ...

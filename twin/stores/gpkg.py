@@ -45,6 +45,7 @@ from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, Store
 from twin.qgis import Presentation, project_qgz, style_qml, style_sld
 from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
+from twin.stores.read_index import BYTES_PER_VERSION, INLINE_MAX, LayerReadIndex
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def _geometry_type_name(types: Sequence[str]) -> str:
 
 
 class GeoPackageStore(Store):
-    def __init__(self, path: str | Path, *, create: bool = False):
+    def __init__(self, path: str | Path, *, create: bool = False, read_index_mb: int | None = None):
         self.path = Path(path)
         self.url = str(self.path)  # what Twin.open takes to open it again
         if not create and not self.path.exists():
@@ -192,6 +193,16 @@ class GeoPackageStore(Store):
         self._all_conns: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._conns_lock = threading.Lock()
         self._tokens_missing = False  # a read-only twin from before tokens lived in it
+        # In-memory read indexes by layer (None: the layer does not fit the budget); see read_index.
+        if read_index_mb is None:
+            from twin.settings import settings
+
+            read_index_mb = settings().read_index_mb
+        self._read_index_budget = read_index_mb * 1024 * 1024
+        self._read_indexes: dict[str, LayerReadIndex | None] = {}
+        self._read_index_lock = threading.Lock()
+        self._warmed = False
+        self._too_big_unwarmed: set[str] = set()
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)  # `init` on a fresh clone: data/ is not there yet
         else:
@@ -278,6 +289,8 @@ class GeoPackageStore(Store):
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
+        with self._read_index_lock:
+            self._read_indexes.clear()
         with self._conns_lock:
             for _, c in self._all_conns:
                 with contextlib.suppress(sqlite3.Error):
@@ -962,6 +975,75 @@ class GeoPackageStore(Store):
                 out[fid] = gj
         return out
 
+    # ------------------------------------------------------------------ the in-memory read index
+    def _read_index(self, layer: str, lid: int) -> LayerReadIndex | None:
+        """The layer's read index, made on first use if it fits the budget (see LayerReadIndex for
+        when it is built). None: the layer does not fit, or is too big to index for a one-shot
+        command (which would pay more to build it than its reads could save)."""
+        if layer in self._read_indexes:
+            return self._read_indexes[layer]
+        with self._read_index_lock:
+            if layer in self._read_indexes:
+                return self._read_indexes[layer]
+            n, size = (
+                self._conn()
+                .execute(
+                    "SELECT count(*), coalesce(sum(length(geojson)), 0) FROM twin_versions "
+                    "WHERE layer_id = ? AND minx IS NOT NULL",
+                    (lid,),
+                )
+                .fetchone()
+            )
+            if n > INLINE_MAX and not self._warmed:
+                self._read_indexes[layer] = None  # until warm() asks again
+                self._too_big_unwarmed.add(layer)
+                return None
+            used = sum(i.estimated_bytes for i in self._read_indexes.values() if i is not None)
+            estimate = n * BYTES_PER_VERSION + size
+            index = None
+            if used + estimate <= self._read_index_budget:
+                index = LayerReadIndex(
+                    lid,
+                    self._conn,
+                    self._versions_wkb,
+                    inline=n <= INLINE_MAX,
+                    background=self._warmed,
+                    estimated_bytes=estimate,
+                )
+            self._read_indexes[layer] = index
+            return index
+
+    def bbox_read_in_memory(self, layer: str, bbox: BBox) -> bool:
+        index = self._read_indexes.get(layer)
+        if index is None or not index.ready:
+            return False
+        head = self._conn().execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]
+        return index.quick(head, bbox_geometry(bbox))
+
+    def warm(self, wait: bool = False) -> None:
+        """Build the read index of every spatial layer that fits the budget, beside the reads."""
+        self._warmed = True
+        with self._read_index_lock:
+            for layer in self._too_big_unwarmed:
+                self._read_indexes.pop(layer, None)
+            self._too_big_unwarmed.clear()
+        threads = []
+        for name, schema in self.schemas().items():
+            index = self._read_index(name, self._lid(name)) if schema.spatial else None
+            if index is not None and not index.ready:
+                threads.append(index.build_beside())
+        if wait:
+            for t in threads:
+                t.join()
+
+    def _versions_wkb(self, vids: Sequence[int]) -> dict[int, bytes]:
+        c = self._conn()
+        out: dict[int, bytes] = {}
+        for i in range(0, len(vids), 500):
+            chunk = vids[i : i + 500]
+            out.update(c.execute(f"SELECT vid, wkb FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk))
+        return out
+
     def _bbox_rows(self, lid: int, seq: int, bbox: BBox, payload: str) -> list[tuple[Any, ...]]:
         """(feature_id, *payload columns) of the versions visible at `seq` whose geometry intersects
         the closed box `bbox`, ordered by feature id: one index query.
@@ -1014,6 +1096,13 @@ class GeoPackageStore(Store):
         if bbox is not None and not self._spatial(layer):
             raise BadInput(f"layer {layer} has no geometry, so no bbox")
         if bbox is not None:
+            index = self._read_index(layer, lid) if self._read_index_budget > 0 else None
+            found = index.matches(seq, bbox, bbox_geometry(bbox)) if index is not None else None
+            if found is not None:
+                ids, payloads = found
+                start = offset + (0 if after is None else bisect.bisect_right(ids, after))
+                end = None if limit is None else start + limit
+                return Page(payloads[start:end], ids[start:end], len(ids))
             matches = self._bbox_rows(lid, seq, bbox, "v.geojson")
             total = len(matches)
             if after is not None:
