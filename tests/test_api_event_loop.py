@@ -212,7 +212,7 @@ def test_only_a_small_bbox_read_from_memory_runs_on_the_event_loop(
         assert where and all(w == on_loop for w in where), (url, where)
 
     with TestClient(app) as api:
-        api.get(f"{items}?bbox={small}")  # the first read builds the index (a layer this small: inline)
+        plots_twin.warm(wait=True)  # the server started building its index: wait for it
         check(f"{items}?bbox={small}", local, 16)
         check(f"{items}?bbox={small}&limit=2&version=HEAD", local, 16)
         check(f"{items}?bbox=121.2,31.1,121.4,31.3&limit=5", False, SIDE * SIDE)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 import shapely
 
 from twin.stores.base import BBox
@@ -40,10 +41,10 @@ from twin.stores.base import BBox
 log = logging.getLogger(__name__)
 
 OPEN = np.iinfo(np.int64).max  # the end of a version no commit has closed
-# Estimated private memory of one version beside its GeoJSON (measured at 1,250,000 versions: 1.1 GB
+# Estimated private memory of one version beside its GeoJSON (measured at 1,250,000 versions: 1.2 GB
 # in all with 458 MB of GeoJSON; the STRtree of
 # two-point lines 145 B, arrays 72 B, the id's str and the list slots about 100 B), with room.
-BYTES_PER_VERSION = 500
+BYTES_PER_VERSION = 600
 # A layer of up to this many versions is indexed at its first bbox read, in the reading thread
 # (about 5 ms per 1,000 versions); a bigger one only when the store is warmed (a server), beside
 # the reads, which take the store's query meanwhile.
@@ -90,18 +91,26 @@ class _Delta:
     closed_at: np.ndarray
 
 
-def _read_versions(c: sqlite3.Connection, lid: int, where: str, args: tuple[int, ...]) -> _Versions:
-    """The versions of layer `lid` with a geometry matching `where`, streamed in chunks so that no
-    list of a million row tuples is held at once."""
+def _read_versions(
+    c: sqlite3.Connection, lid: int, where: str, args: tuple[int, ...], *, spatial_order: bool = False
+) -> tuple[_Versions, np.ndarray]:
+    """The versions of layer `lid` with a geometry matching `where`, and the boxes as two-point
+    lines (the STRtree's input: their envelopes are the boxes, at half the memory of box polygons).
+    Streamed in chunks, so that no list of a million row tuples is held at once.
+
+    `spatial_order`: the versions in the order of their boxes' centres along a Hilbert curve
+    (geopandas), their ids and GeoJSON read from SQLite in that order, so that the objects a box's
+    read touches lie near each other in memory: measured on 1,000,000 versions, collecting a read's
+    ~1,000 ids and GeoJSON took 0.49 ms when storage order had nothing to do with place, 0.20 ms
+    in Hilbert order.
+    """
     vids: list[np.ndarray] = []
     fs: list[np.ndarray] = []
     ts: list[np.ndarray] = []
     bs: list[np.ndarray] = []
     fills: list[np.ndarray] = []
-    feature_ids: list[str] = []
-    payloads: list[bytes] = []
     cur = c.execute(
-        f"SELECT vid, from_seq, coalesce(to_seq, {OPEN}), minx, miny, maxx, maxy, feature_id, geojson, wkb "
+        f"SELECT vid, from_seq, coalesce(to_seq, {OPEN}), minx, miny, maxx, maxy, wkb "
         f"FROM twin_versions WHERE layer_id = ? AND minx IS NOT NULL AND {where} ORDER BY vid",
         (lid, *args),
     )
@@ -111,21 +120,32 @@ def _read_versions(c: sqlite3.Connection, lid: int, where: str, args: tuple[int,
         fs.append(np.array(cols[1], dtype=np.int64))
         ts.append(np.array(cols[2], dtype=np.int64))
         bs.append(np.array(cols[3:7], dtype=np.float64).T)
-        fills.append(_fills_box(cols[9], bs[-1]))
-        feature_ids.extend(cols[7])
-        payloads.extend(cols[8])
+        fills.append(_fills_box(cols[7], bs[-1]))
     if not vids:
         empty = np.empty(0, dtype=np.int64)
-        return _Versions(empty, empty, empty, np.empty((0, 4)), np.empty(0, dtype=bool), [], [])
-    return _Versions(
-        np.concatenate(vids),
-        np.concatenate(fs),
-        np.concatenate(ts),
-        np.concatenate(bs),
-        np.concatenate(fills),
-        feature_ids,
-        payloads,
-    )
+        return _Versions(empty, empty, empty, np.empty((0, 4)), np.empty(0, dtype=bool), [], []), np.empty(0, object)
+    vid, f, t, b, fill = (np.concatenate(a) for a in (vids, fs, ts, bs, fills))
+    lines = shapely.linestrings(np.stack([b[:, :2], b[:, 2:]], axis=1))
+    if spatial_order:
+        import geopandas
+
+        order = np.argsort(geopandas.GeoSeries(lines).hilbert_distance().to_numpy(), kind="stable")
+        vid, f, t, b, fill, lines = (a[order] for a in (vid, f, t, b, fill, lines))
+    feature_ids: list[str] = []
+    payloads: list[bytes] = []
+    for i in range(0, len(vid), _CHUNK):
+        chunk = vid[i : i + _CHUNK].tolist()
+        # json_each as the outer loop gives the rows in the list's order; checked, not assumed.
+        rows = c.execute(
+            "SELECT v.vid, v.feature_id, v.geojson FROM json_each(?) j CROSS JOIN twin_versions v ON v.vid = j.value",
+            (orjson.dumps(chunk).decode(),),
+        ).fetchall()
+        if [r[0] for r in rows] != chunk:
+            by_vid = {r[0]: r for r in rows}
+            rows = [by_vid[v] for v in chunk]
+        feature_ids.extend(r[1] for r in rows)
+        payloads.extend(r[2] for r in rows)
+    return _Versions(vid, f, t, b, fill, feature_ids, payloads), lines
 
 
 def _fills_box(wkbs: Sequence[bytes], bounds: np.ndarray) -> np.ndarray:
@@ -202,16 +222,19 @@ class LayerReadIndex:
         c.execute("BEGIN")
         try:
             seq = c.execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]
-            versions = _read_versions(c, self.lid, "from_seq <= ?", (seq,))
+            versions, lines = _read_versions(c, self.lid, "from_seq <= ?", (seq,), spatial_order=True)
         finally:
             c.execute("COMMIT")
-        b = versions.bounds
-        # Two-point lines have the boxes' envelopes at half the memory of box polygons.
-        tree = shapely.STRtree(shapely.linestrings(np.stack([b[:, :2], b[:, 2:]], axis=1)) if len(b) else [])
+        tree = shapely.STRtree(lines)
+        del lines  # the tree keeps them
         rank = np.empty(len(versions.feature_ids), dtype=np.int64)
         rank[np.argsort(np.array(versions.feature_ids), kind="stable")] = np.arange(len(rank))
         with self._lock:
-            self._state = (_Base(seq, versions, tree, rank), None)
+            # A newer base replaces the state (the next read after it reads its own delta); one of
+            # the same seq (two builds that raced) does not drop a delta read meanwhile.
+            current = self._state
+            if current is None or seq > current[0].seq or (seq == current[0].seq and current[1] is None):
+                self._state = (_Base(seq, versions, tree, rank), None)
 
     def build_beside(self) -> threading.Thread:
         """Build in a thread of its own (once at a time); reads take the store's query meanwhile."""
@@ -254,9 +277,10 @@ class LayerReadIndex:
     def _current(self, seq: int) -> tuple[_Base, _Delta | None] | None:
         state = self._state
         if state is None:
-            if self._inline:
+            building = self._building is not None and self._building.is_alive()
+            if self._inline and not building:
                 self.build()
-            elif self._background:
+            elif self._background and not building:
                 self.build_beside()
             state = self._state
             if state is None:
@@ -277,7 +301,7 @@ class LayerReadIndex:
             c.execute("BEGIN")
             try:
                 upto = c.execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]
-                new = _read_versions(c, self.lid, "from_seq > ?", (base.seq,))
+                new, _ = _read_versions(c, self.lid, "from_seq > ?", (base.seq,))
                 closed = c.execute(
                     "SELECT vid, to_seq FROM twin_versions WHERE to_seq > ? AND from_seq <= ? AND layer_id = ? "
                     "ORDER BY vid",
