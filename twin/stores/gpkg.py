@@ -290,6 +290,9 @@ class GeoPackageStore(Store):
 
     def close(self) -> None:
         with self._read_index_lock:
+            for index in self._read_indexes.values():
+                if index is not None:
+                    index.close()
             self._read_indexes.clear()
         with self._conns_lock:
             for _, c in self._all_conns:

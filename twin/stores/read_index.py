@@ -211,6 +211,7 @@ class LayerReadIndex:
         self._state: tuple[_Base, _Delta | None] | None = None
         self._building: threading.Thread | None = None
         self.failed: str | None = None
+        self._closed = False
 
     # ------------------------------------------------------------------ building
     def build(self) -> None:
@@ -247,11 +248,17 @@ class LayerReadIndex:
                     self.build()
                 except Exception as e:  # an index is an optimisation: the store's query still answers
                     self.failed = f"{type(e).__name__}: {e}"
-                    log.warning("read index of layer %s not built: %s", self.lid, self.failed)
+                    if not self._closed:  # a store closed under a build ends it: nothing to report
+                        log.warning("read index of layer %s not built: %s", self.lid, self.failed)
 
             self._building = threading.Thread(target=run, name=f"read-index-{self.lid}", daemon=True)
             self._building.start()
             return self._building
+
+    def close(self) -> None:
+        """The store is closing: drop the index (a build under way fails quietly)."""
+        self._closed = True
+        self._state = None
 
     @property
     def ready(self) -> bool:
