@@ -11,9 +11,14 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from store_contract import at, bbox_of, delete, gate, hall
+from fastapi.testclient import TestClient
+from store_contract import at, bbox_of, delete, gate, hall, pt
 
-from twin import Twin
+from api.main import create_app
+from api.settings import ApiSettings
+from twin import Change, CommitInfo, Feature, Twin
+from twin.encoding import counts_of, encode_changes, stored_commit_id
+from twin.model import StoredChange
 from twin.stores import read_index
 from twin.stores.gpkg import GeoPackageStore
 from twin.stores.read_index import BYTES_PER_VERSION, LayerReadIndex
@@ -188,3 +193,40 @@ def test_threads_read_while_another_handle_commits_and_the_index_is_rebuilt(
             t.join()
         other.close()
     assert not wrong, wrong[:2]
+
+
+def test_ids_that_differ_by_a_trailing_nul_keep_sqlite_order(twin: Twin):
+    """Validation refuses control characters in ids, but the store takes what it is handed (a
+    twin written before the rule, another writer): numpy's fixed-width 'U' strings drop trailing
+    NULs, so "a" and "a\\0" tied and came in the order of their place on the map."""
+    store = _store(twin)
+    # Each pair's two ids at the same two places, swapped: whichever way the map order ties
+    # them, one pair comes out of order.
+    ids = [("a", -2), ("a\x00", 2), ("b", 2), ("b\x00", -2), ("c\x00\x00", 0), ("c\x00", 0), ("c", 0)]
+    changes = [Change("gates", "add", f, Feature(f, pt(x, 1), {"code": f"C{i}"})) for i, (f, x) in enumerate(ids)]
+    stored = [
+        StoredChange(c.layer, c.op, c.feature_id, e) for c, e in zip(changes, encode_changes(changes), strict=True)
+    ]
+    cid = stored_commit_id(None, "a", "m", at(1), stored)
+    store.apply(CommitInfo(cid, 1, None, "a", "m", at(1), counts_of(stored)), stored)
+    want = _by_query(store, "gates", 1, EVERYWHERE)
+    assert want == sorted(f for f, _ in ids)
+    assert twin.features("gates", bbox=EVERYWHERE).feature_ids == want
+
+
+def test_the_quick_bbox_read_reports_errors_in_the_order_the_worker_read_does(twin: Twin):
+    """The API's check for a read on the event loop parsed the bbox first, so a malformed bbox on
+    an unknown collection answered 400 where the same request for HTML (or with a CRS) answered
+    404, and a bad bbox hid the datetime error the read reports first."""
+    twin.commit([gate("g1", 1, 1)], author="a", message="m", time=at(1))
+    twin.warm(wait=True)
+    assert twin.quick_bbox_read("gates", EVERYWHERE)
+    with TestClient(create_app(ApiSettings(store="unused", public_reads=True), twin=twin)) as api:
+        for bad in ("1,2,3", "3,2,1,1", "a,b,c,d"):
+            html = api.get(f"/collections/nope/items?bbox={bad}&f=html")
+            got = api.get(f"/collections/nope/items?bbox={bad}")
+            assert (html.status_code, got.status_code) == (404, 404), bad
+        r = api.get("/collections/gates/items?bbox=1,2,3&datetime=2026-01-01/2026-02-01")
+        assert r.status_code == 400 and r.json()["parameter"] == "datetime"
+        b = ",".join(map(str, EVERYWHERE))
+        assert api.get(f"/collections/gates/items?bbox={b}").json()["numberMatched"] == 1
