@@ -133,6 +133,16 @@ def _bbox_to_storage(
     return (minx, miny, maxx, maxy), box
 
 
+def _quick_box(text: str) -> tuple[float, float, float, float] | None:
+    """The bbox in storage lon/lat for the event loop's quick read, or None when it is not valid:
+    the read on a worker thread then reports it, after the checks it makes first (an unknown
+    collection is a 404 whatever the bbox)."""
+    try:
+        return _bbox_to_storage(_parse_bbox(text), None)[0]
+    except InvalidParameter:
+        return None
+
+
 def _output_crs(crs: str | None) -> str:
     if crs is None:
         return CRS84_URI
@@ -644,7 +654,12 @@ class FeaturesFactory:
             and all(p is None for p in (bbox_crs, crs, filter_, sortby, properties))
             and negotiate(request, f, ("geojson", "json", "html"), default="geojson") != "html"
         )
-        if quick and bbox is not None and twin.quick_bbox_read(collection_id, _bbox_to_storage(_parse_bbox(bbox), None)[0]):
+        if (
+            quick
+            and bbox is not None
+            and (storage_box := _quick_box(bbox)) is not None
+            and twin.quick_bbox_read(collection_id, storage_box)
+        ):
             # Answered from the store's in-memory index: bounded work with nothing to wait for, cheaper
             # than the hop to a worker thread (see Twin.quick_bbox_reads).
             return answer()

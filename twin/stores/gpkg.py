@@ -45,7 +45,7 @@ from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, Store
 from twin.qgis import Presentation, project_qgz, style_qml, style_sld
 from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
-from twin.stores.read_index import BYTES_PER_VERSION, INLINE_MAX, LayerReadIndex
+from twin.stores.read_index import INLINE_MAX, LayerReadIndex, estimated_bytes
 
 log = logging.getLogger(__name__)
 
@@ -1002,7 +1002,7 @@ class GeoPackageStore(Store):
                 self._too_big_unwarmed.add(layer)
                 return None
             used = sum(i.estimated_bytes for i in self._read_indexes.values() if i is not None)
-            estimate = n * BYTES_PER_VERSION + size
+            estimate = estimated_bytes(n, size)
             index = None
             if used + estimate <= self._read_index_budget:
                 index = LayerReadIndex(
@@ -1012,9 +1012,24 @@ class GeoPackageStore(Store):
                     inline=n <= INLINE_MAX,
                     background=self._warmed,
                     estimated_bytes=estimate,
+                    admit=lambda ix, nbytes: self._admit_read_index(layer, ix, nbytes),
                 )
             self._read_indexes[layer] = index
             return index
+
+    def _admit_read_index(self, layer: str, index: LayerReadIndex, estimate: int) -> bool:
+        """Whether a (re)build of `layer`'s index that would hold `estimate` bytes fits the budget
+        beside the other layers' indexes; if it does not, the layer is read by the store's query
+        from then on (the layer only grows: history is append-only)."""
+        with self._read_index_lock:
+            if self._read_indexes.get(layer) is not index:  # dropped meanwhile (the store closed)
+                return False
+            used = sum(i.estimated_bytes for i in self._read_indexes.values() if i is not None and i is not index)
+            if used + estimate > self._read_index_budget:
+                self._read_indexes[layer] = None
+                return False
+            index.estimated_bytes = estimate
+            return True
 
     def bbox_read_in_memory(self, layer: str, bbox: BBox) -> bool:
         index = self._read_indexes.get(layer)

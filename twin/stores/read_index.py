@@ -55,6 +55,8 @@ _CHUNK = 50_000
 QUICK_MAX = 4_000
 
 WkbReader = Callable[[Sequence[int]], dict[int, bytes]]
+# Whether an index of this many estimated bytes may be held (the store's budget, less the others').
+Admit = Callable[["LayerReadIndex", int], bool]
 
 
 def _rebuild_share(n_base: int) -> int:
@@ -148,6 +150,21 @@ def _read_versions(
     return _Versions(vid, f, t, b, fill, feature_ids, payloads), lines
 
 
+def estimated_bytes(versions: int, geojson_bytes: int) -> int:
+    """What an index of this many versions holding this much GeoJSON costs (see BYTES_PER_VERSION)."""
+    return versions * BYTES_PER_VERSION + geojson_bytes
+
+
+def _id_order(feature_ids: list[str]) -> np.ndarray:
+    """The positions of the ids in code point order (SQLite's BINARY order of UTF-8 text).
+
+    Sorted as variable-width strings: a fixed-width 'U' array costs 4 bytes x the longest id x
+    every id (one 30,000-character id among 1,000,000 versions: 120 GB), and drops trailing NULs."""
+    string_dtype = getattr(np.dtypes, "StringDType", None)  # numpy >= 2; else Python str objects
+    keys = np.array(feature_ids, dtype=string_dtype() if string_dtype is not None else object)
+    return np.argsort(keys, kind="stable")
+
+
 def _fills_box(wkbs: Sequence[bytes], bounds: np.ndarray) -> np.ndarray:
     """Which geometries cover their whole bounding box: a point, or a polygon without holes whose
     ring is the box's four corners in turn (an axis-aligned rectangle). Any box meeting such a
@@ -198,15 +215,20 @@ class LayerReadIndex:
         inline: bool,
         background: bool,
         estimated_bytes: int,
+        admit: Admit | None = None,
     ):
         """`inline`: small enough to build in the reading thread; `background`: build beside the
-        reads (a warmed store, a server); neither: never built (a one-shot command on a big layer)."""
+        reads (a warmed store, a server); neither: never built (a one-shot command on a big layer).
+        `admit`: asked at every build with what the index would then hold (the layer grows); a
+        refusal drops the index for good, and the store's query answers."""
         self.lid = lid
         self._conn = conn
         self._read_wkb = read_wkb
         self._inline = inline
         self._background = background
         self.estimated_bytes = estimated_bytes
+        self._admit = admit
+        self.dropped = False  # over the budget: never built again
         self._lock = threading.Lock()  # one build or delta read at a time
         self._state: tuple[_Base, _Delta | None] | None = None
         self._building: threading.Thread | None = None
@@ -226,11 +248,19 @@ class LayerReadIndex:
             versions, lines = _read_versions(c, self.lid, "from_seq <= ?", (seq,), spatial_order=True)
         finally:
             c.execute("COMMIT")
+        size = estimated_bytes(len(versions.vids), sum(map(len, versions.payloads)))
+        if self._admit is not None and not self._admit(self, size):
+            with self._lock:
+                self.dropped = True
+                self._state = None
+            return
         tree = shapely.STRtree(lines)
         del lines  # the tree keeps them
         rank = np.empty(len(versions.feature_ids), dtype=np.int64)
-        rank[np.argsort(np.array(versions.feature_ids), kind="stable")] = np.arange(len(rank))
+        rank[_id_order(versions.feature_ids)] = np.arange(len(rank))
         with self._lock:
+            if self.dropped:
+                return
             # A newer base replaces the state (the next read after it reads its own delta); one of
             # the same seq (two builds that raced) does not drop a delta read meanwhile.
             current = self._state
@@ -284,6 +314,8 @@ class LayerReadIndex:
     def _current(self, seq: int) -> tuple[_Base, _Delta | None] | None:
         state = self._state
         if state is None:
+            if self.dropped:
+                return None
             building = self._building is not None and self._building.is_alive()
             if self._inline and not building:
                 self.build()
@@ -298,7 +330,8 @@ class LayerReadIndex:
         with self._lock:
             if self._state is not state:  # another thread moved it on while this one waited
                 state = self._state
-                assert state is not None
+                if state is None:  # dropped meanwhile (over the budget)
+                    return None
                 base, delta = state
                 if seq <= (delta.upto if delta else base.seq):
                     return state
