@@ -184,3 +184,24 @@ def test_only_points_and_axis_aligned_rectangles_are_taken_to_fill_their_box():
     geoms = [g for g, _ in cases.values()]
     got = read_index._fills_box([g.wkb for g in geoms], np.array([g.bounds for g in geoms]))
     assert dict(zip(cases, got.tolist(), strict=True)) == {k: want for k, (_, want) in cases.items()}
+
+
+def test_a_build_that_fails_leaves_the_query_to_answer_and_is_not_retried_by_every_read(
+    twin: Twin, monkeypatch: pytest.MonkeyPatch
+):
+    history = _RandomHistory(twin, seed=16)
+    history.commit()
+    calls: list[int] = []
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(read_index, "_read_versions", broken)
+    b = bbox_of(-30, -30, 30, 30)
+    for _ in range(3):
+        page = twin.features("halls", bbox=b)
+        assert page.feature_ids == _by_query(_store(twin), "halls", 1, b) and page.feature_ids
+    index = _store(twin)._read_indexes["halls"]
+    assert index is not None and not index.ready and index.failed == "OSError: disk on fire"
+    assert len(calls) == 1

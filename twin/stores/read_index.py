@@ -270,6 +270,7 @@ class LayerReadIndex:
     def build_beside(self) -> threading.Thread:
         """Build in a thread of its own (once at a time); reads take the store's query meanwhile."""
         with self._lock:
+            self.failed = None  # asked again (Twin.warm): try again
             if self._building is not None and self._building.is_alive():
                 return self._building
 
@@ -317,9 +318,11 @@ class LayerReadIndex:
             if self.dropped:
                 return None
             building = self._building is not None and self._building.is_alive()
-            if self._inline and not building:
-                self.build()
-            elif self._background and not building:
+            if self.failed is not None or building:
+                pass  # a build that failed is not tried again by every read: the query answers
+            elif self._inline:
+                self._build_here()
+            elif self._background:
                 self.build_beside()
             state = self._state
             if state is None:
@@ -355,12 +358,23 @@ class LayerReadIndex:
         if seq > delta.upto:
             return None
         if len(delta.new.vids) + len(delta.closed_vids) > _rebuild_share(len(base.versions.vids)):
-            if not self._inline:
-                self.build_beside()
+            # Built again here only while the layer is still small (it grows: `inline` was decided
+            # at its first read); else beside the reads in a server, else never (the query answers).
+            if len(base.versions.vids) + len(delta.new.vids) > INLINE_MAX:
+                if self._background:
+                    self.build_beside()
                 return None
-            self.build()
+            self._build_here()
             return self._state
         return state
+
+    def _build_here(self) -> None:
+        """Build in the reading thread; a failure leaves the store's query to answer, not the reader."""
+        try:
+            self.build()
+        except Exception as e:
+            self.failed = f"{type(e).__name__}: {e}"
+            log.warning("read index of layer %s not built: %s", self.lid, self.failed)
 
     def matches(self, seq: int, bbox: BBox, box_geometry: shapely.Geometry) -> tuple[list[str], list[bytes]] | None:
         """(feature ids, GeoJSON) of the versions visible at `seq` whose geometry intersects the
