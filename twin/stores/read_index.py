@@ -177,7 +177,8 @@ def _fills_box(wkbs: Sequence[bytes], bounds: np.ndarray) -> np.ndarray:
         (kind == 3) & (shapely.get_num_interior_rings(g) == 0) & (shapely.get_num_coordinates(g) == 5)
     )
     if len(rings):
-        xy = shapely.get_coordinates(shapely.get_exterior_ring(g[rings])).reshape(-1, 5, 2)[:, :4]
+        # A polygon without holes: its coordinates are its exterior ring's (no ring objects made).
+        xy = shapely.get_coordinates(g[rings]).reshape(-1, 5, 2)[:, :4]
         b = bounds[rings][:, None, :]
         x_at = xy[:, :, 0] == b[:, :, 2]
         y_at = xy[:, :, 1] == b[:, :, 3]
