@@ -142,6 +142,19 @@ def _on_event_loop() -> bool:
     return True
 
 
+def _where_each_call_runs(monkeypatch: pytest.MonkeyPatch, method: str) -> list[bool]:
+    """Spies on a TwinView read: the list gets, for each call, whether it ran on the event loop."""
+    where: list[bool] = []
+    read = getattr(TwinView, method)
+
+    def spied(self: TwinView, *args: Any, **kwargs: Any) -> Any:
+        where.append(_on_event_loop())
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwinView, method, spied)
+    return where
+
+
 def test_only_a_local_point_read_runs_on_the_event_loop(
     make_twin: Callable[..., Twin], twin_store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,14 +170,7 @@ def test_only_a_local_point_read_runs_on_the_event_loop(
         author="test",
         message="a plot in each layer",
     )
-    where: list[bool] = []
-    read = TwinView.feature
-
-    def spied(self: TwinView, *args: Any, **kwargs: Any) -> bytes:
-        where.append(_on_event_loop())
-        return read(self, *args, **kwargs)
-
-    monkeypatch.setattr(TwinView, "feature", spied)
+    where = _where_each_call_runs(monkeypatch, "feature")
     engineer = {"Authorization": f"Bearer {twin.tokens.create('eng', 'engineer')}"}  # sees every layer
     local = twin_store == "gpkg"
     app = create_app(ApiSettings(store="unused", public_reads=True), twin=twin)
@@ -190,14 +196,7 @@ def test_only_a_small_bbox_read_from_memory_runs_on_the_event_loop(
     versions in the box, the index up to date) runs on the event loop; a box meeting thousands of
     features, a filtered or reprojected read, an HTML page, a read just after a commit (the index
     must first read what landed) and every PostGIS read go to the thread pool."""
-    where: list[bool] = []
-    read = TwinView.features
-
-    def spied(self: TwinView, *args: Any, **kwargs: Any) -> Any:
-        where.append(_on_event_loop())
-        return read(self, *args, **kwargs)
-
-    monkeypatch.setattr(TwinView, "features", spied)
+    where = _where_each_call_runs(monkeypatch, "features")
     local = twin_store == "gpkg"
     small = f"{X0},{Y0},{X0 + 3 * STEP},{Y0 + 3 * STEP}"  # 16 plots
     app = create_app(ApiSettings(store="unused", public_reads=True), twin=plots_twin)

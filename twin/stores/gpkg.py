@@ -988,8 +988,7 @@ class GeoPackageStore(Store):
         with self._read_index_lock:
             if layer in self._read_indexes:
                 return self._read_indexes[layer]
-            head = self._conn().execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]
-            if not self._warmed and self.count(layer, head) > INLINE_MAX:
+            if not self._warmed and self.count(layer, self._head_seq()) > INLINE_MAX:
                 # Known too big from the head's feature total, without the scan below (0.7 s at a
                 # million versions, which a one-shot command's read would pay for nothing).
                 self._read_indexes[layer] = None  # until warm() asks again
@@ -1042,8 +1041,7 @@ class GeoPackageStore(Store):
         index = self._read_indexes.get(layer)
         if index is None or not index.ready:
             return False
-        head = self._conn().execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]
-        return index.quick(head, bbox_geometry(bbox))
+        return index.quick(self._head_seq(), bbox_geometry(bbox))
 
     def warm(self, wait: bool = False) -> None:
         """Build the read index of every spatial layer that fits the budget, beside the reads."""

@@ -58,6 +58,12 @@ WkbReader = Callable[[Sequence[int]], dict[int, bytes]]
 Admit = Callable[["LayerReadIndex", int], bool]
 
 
+def _head_in(c: sqlite3.Connection) -> int:
+    """The newest commit as this connection's open read transaction sees it (the store's kept head
+    may be newer or older than the snapshot the index reads)."""
+    return int(c.execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0])
+
+
 def _rebuild_share(n_base: int) -> int:
     """How many versions written or closed since the base make it worth building again."""
     return max(2_000, n_base // 50)
@@ -91,6 +97,15 @@ class _Delta:
     new: _Versions  # written after the base
     closed_vids: np.ndarray  # base versions closed after the base, sorted
     closed_at: np.ndarray
+
+
+_State = tuple[_Base, "_Delta | None"]
+
+
+def _covered(state: _State) -> int:
+    """The newest commit a state answers for exactly: its delta's, else its base's."""
+    base, delta = state
+    return delta.upto if delta is not None else base.seq
 
 
 def _read_versions(
@@ -236,7 +251,7 @@ class LayerReadIndex:
         self._admit = admit
         self.dropped = False  # over the budget: never built again
         self._lock = threading.Lock()  # one build or delta read at a time
-        self._state: tuple[_Base, _Delta | None] | None = None
+        self._state: _State | None = None
         self._building: threading.Thread | None = None
         self.failed: str | None = None
         self._closed = False
@@ -250,7 +265,7 @@ class LayerReadIndex:
             return
         c.execute("BEGIN")
         try:
-            seq = c.execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]
+            seq = _head_in(c)
             versions, lines = _read_versions(c, self.lid, "from_seq <= ?", (seq,), spatial_order=True)
         finally:
             c.execute("COMMIT")
@@ -280,15 +295,7 @@ class LayerReadIndex:
             if self._building is not None and self._building.is_alive():
                 return self._building
 
-            def run() -> None:
-                try:
-                    self.build()
-                except Exception as e:  # an index is an optimisation: the store's query still answers
-                    self.failed = f"{type(e).__name__}: {e}"
-                    if not self._closed:  # a store closed under a build ends it: nothing to report
-                        log.warning("read index of layer %s not built: %s", self.lid, self.failed)
-
-            self._building = threading.Thread(target=run, name=f"read-index-{self.lid}", daemon=True)
+            self._building = threading.Thread(target=self._build_here, name=f"read-index-{self.lid}", daemon=True)
             self._building.start()
             return self._building
 
@@ -314,11 +321,11 @@ class LayerReadIndex:
         if state is None:
             return False
         base, delta = state
-        if head > (delta.upto if delta else base.seq):
+        if head > _covered(state):
             return False
         return len(base.tree.query(box_geometry)) + (len(delta.new.vids) if delta else 0) <= QUICK_MAX
 
-    def _current(self, seq: int) -> tuple[_Base, _Delta | None] | None:
+    def _current(self, seq: int) -> _State | None:
         state = self._state
         if state is None:
             if self.dropped:
@@ -334,7 +341,7 @@ class LayerReadIndex:
             if state is None:
                 return None
         base, delta = state
-        if seq <= (delta.upto if delta else base.seq):
+        if seq <= _covered(state):
             return state
         with self._lock:
             if self._state is not state:  # another thread moved it on while this one waited
@@ -342,14 +349,14 @@ class LayerReadIndex:
                 if state is None:  # dropped meanwhile (over the budget)
                     return None
                 base, delta = state
-                if seq <= (delta.upto if delta else base.seq):
+                if seq <= _covered(state):
                     return state
             c = self._conn()
             if c.in_transaction:
                 return None
             c.execute("BEGIN")
             try:
-                upto = c.execute("SELECT coalesce(max(seq), 0) FROM twin_commits").fetchone()[0]
+                upto = _head_in(c)
                 new, _ = _read_versions(c, self.lid, "from_seq > ?", (base.seq,))
                 closed = c.execute(
                     "SELECT vid, to_seq FROM twin_versions WHERE to_seq > ? AND from_seq <= ? AND layer_id = ? "
@@ -375,12 +382,14 @@ class LayerReadIndex:
         return state
 
     def _build_here(self) -> None:
-        """Build in the reading thread; a failure leaves the store's query to answer, not the reader."""
+        """Build in this thread; a failure is recorded, and the store's query answers (an index is an
+        optimisation: no reader ever sees its failure)."""
         try:
             self.build()
         except Exception as e:
             self.failed = f"{type(e).__name__}: {e}"
-            log.warning("read index of layer %s not built: %s", self.lid, self.failed)
+            if not self._closed:  # a store closed under a build ends it: nothing to report
+                log.warning("read index of layer %s not built: %s", self.lid, self.failed)
 
     def matches(self, seq: int, bbox: BBox, box_geometry: shapely.Geometry) -> tuple[list[str], list[bytes]] | None:
         """(feature ids, GeoJSON) of the versions visible at `seq` whose geometry intersects the
