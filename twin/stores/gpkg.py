@@ -44,6 +44,7 @@ from twin.errors import BadInput, Conflict, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
 from twin.qgis import Presentation, project_qgz, style_qml, style_sld
 from twin.schema import check_schema, encode_schema, schema_change
+from twin.stores import rtree_bulk
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
 from twin.stores.read_index import INLINE_MAX, LayerReadIndex, estimated_bytes
 
@@ -793,13 +794,9 @@ class GeoPackageStore(Store):
                 ],
             )
             if schema.spatial:
-                c.executemany(
-                    "INSERT INTO twin_version_rtree VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3], lid, seq)
-                        for k, v in enumerate(new)
-                        if v.bbox is not None
-                    ],
+                boxed = [(start + k, v.bbox) for k, v in enumerate(new) if v.bbox is not None]
+                rtree_bulk.insert(
+                    c, "twin_version_rtree", [k for k, _ in boxed], [b for _, b in boxed], [(lid, seq)] * len(boxed)
                 )
             self._write_mirror(c, schema, new, ops)
         added = sum(1 for ch in chs if ch.op == "add")
@@ -906,10 +903,8 @@ class GeoPackageStore(Store):
                 for k, v in enumerate(new)
             ],
         )
-        c.executemany(
-            f'INSERT INTO "rtree_{schema.name}_geom" VALUES (?, ?, ?, ?, ?)',
-            [(start + k, v.bbox[0], v.bbox[2], v.bbox[1], v.bbox[3]) for k, v in enumerate(new) if v.bbox is not None],
-        )
+        boxed = [(start + k, v.bbox) for k, v in enumerate(new) if v.bbox is not None]
+        rtree_bulk.insert(c, f"rtree_{schema.name}_geom", [k for k, _ in boxed], [b for _, b in boxed])
 
     def changes_in(self, seq: int) -> list[StoredChange]:
         c = self._conn()
@@ -1365,6 +1360,13 @@ class GeoPackageStore(Store):
         ).fetchone()[0]
         if stale:
             problems.append(f"{stale} version index entries disagree with their versions")
+        # SQLite's own walk of an R-tree's nodes (boxes hold their children, every entry on the leaf
+        # its rowid names, depths agree): commits may write packed nodes directly (rtree_bulk).
+        spatial = [f"rtree_{name}_geom" for name, schema in self.schemas().items() if schema.spatial]
+        for tree in ["twin_version_rtree", *spatial]:
+            verdict = c.execute("SELECT rtreecheck(?)", (tree,)).fetchone()[0]
+            if verdict != "ok":
+                problems.append(f"R-tree {tree}: {verdict.strip()}")
         current_schemas = c.execute(
             "SELECT l.name, count(s.layer_id) FROM twin_layers l LEFT JOIN twin_schema_versions s "
             "ON s.layer_id = l.layer_id AND s.to_seq IS NULL GROUP BY l.layer_id"
