@@ -29,7 +29,7 @@ from store_contract import AOI, SCHEMAS, X0, Y0, at, bbox_of, gate, hall, standa
 
 from layers.bundle import build_bundled_twin  # noqa: E402
 from twin import BadInput, Change, Feature, Twin  # noqa: E402
-from twin.stores.postgis import FORMAT_VERSION, PostGISStore, migrate  # noqa: E402
+from twin.stores.postgis import FORMAT_VERSION, PostGISStore, ewkb_4326, migrate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -339,3 +339,21 @@ def test_a_copy_builds_the_deferred_indexes_again_and_reads_on_them(postgis_twin
         assert copy.count("gates") == count
         assert copy.features("gates", bbox=box).feature_ids == in_box
         assert copy.fsck() == []
+
+
+@pytest.mark.parametrize(
+    "wkt",
+    [
+        "POINT (121.3 31.19)",
+        "LINESTRING (121.3 31.19, 121.31 31.2, 121.32 31.19)",
+        "POLYGON ((0 0, 4 0, 4 4, 0 4, 0 0), (1 1, 2 1, 2 2, 1 1))",
+        "MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)), ((2 2, 3 2, 3 3, 2 2)))",
+        "GEOMETRYCOLLECTION (POINT (1 2), LINESTRING (0 0, 1 1))",
+    ],
+)
+@pytest.mark.parametrize("byte_order", [0, 1])
+def test_the_spliced_ewkb_is_what_shapely_writes_with_the_srid(wkt: str, byte_order: int):
+    g = shapely.from_wkt(wkt)
+    spliced = ewkb_4326(shapely.to_wkb(g, output_dimension=2, byte_order=byte_order))
+    assert spliced == shapely.to_wkb(shapely.set_srid(g, 4326), include_srid=True, byte_order=byte_order)
+    assert shapely.get_srid(shapely.from_wkb(spliced)) == 4326 and shapely.from_wkb(spliced).equals(g)
