@@ -26,38 +26,19 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from completion.accountability import (
-    MISSING_COLUMNS,
-    UNIT_COLUMNS,
-    UNIT_GROUPINGS,
-    missing_reports,
-    unit_row,
-    unit_table,
-)
-from completion.evidence import late_and_flagged, snapshot_flags
-from completion.intake import first_data
-from completion.rollup import GROUPINGS
-from completion.snapshot import (
-    GROUP_COLUMNS,
-    LATE_COLUMNS,
-    PROJECT_COLUMNS,
-    Completion,
-    Snapshot,
-    back_schedule,
-    curve_rows,
-    filter_statuses,
-    group_row,
-    late_row,
-    project_row,
-    today_local,
-)
-from completion.status import STATUS_LABELS, STATUSES, ProjectStatus
+if TYPE_CHECKING:
+    from completion.snapshot import Completion, Snapshot
+    from completion.status import ProjectStatus
+
+# completion's modules are imported inside the commands, not here: cli.main registers these apps for
+# every command, and completion.evidence and completion.intake bring pandas, geopandas and rasterio,
+# which `venue-twin import` and the other twin commands do not need.
 
 progress_app = typer.Typer(help="Progress reports of the hardware projects (each one a commit).", no_args_is_help=True)
 completion_app = typer.Typer(
@@ -92,6 +73,8 @@ def _out() -> Console:
 def _reading(store: str | None, on: str | None, version: str | None) -> Iterator[tuple[Completion, Snapshot]]:
     """The twin opened (and closed afterwards), its completion as of the date or version; errors mapped."""
     from cli.main import _errors, _open
+    from completion.intake import first_data
+    from completion.snapshot import Completion
 
     twin = _open(store)
     with twin, _errors():
@@ -132,6 +115,8 @@ def _heading(snap: Snapshot) -> str:
 
 
 def _status(s: ProjectStatus) -> str:
+    from completion.status import STATUS_LABELS
+
     return f"[{STYLE[s.status]}]{STATUS_LABELS[s.status][1]}[/]"
 
 
@@ -149,7 +134,7 @@ def report(
     """Report a project's progress as one commit (refused, with the reason, if it breaks the rules)."""
     from cli.main import _author, _errors, _open
     from completion.reports import ProgressReport, report_progress
-    from completion.snapshot import parse_day
+    from completion.snapshot import Completion, parse_day, today_local
 
     twin = _open(store)
     with twin, _errors():
@@ -210,6 +195,10 @@ def completion(
     if ctx.invoked_subcommand is not None:
         return
     from cli.main import EXIT_BAD_INPUT, _fail
+    from completion.evidence import snapshot_flags
+    from completion.rollup import GROUPINGS
+    from completion.snapshot import GROUP_COLUMNS, group_row
+    from completion.status import STATUS_LABELS, STATUSES
 
     if by not in GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
@@ -240,6 +229,8 @@ def completion(
 
 
 def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
+    from completion.evidence import late_and_flagged
+
     late = late_and_flagged(snap, flags)
     if not late:
         out.print("no late projects")
@@ -294,6 +285,9 @@ def _range(low: date | None, high: date | None, year: int) -> str:
 @completion_app.command("late")
 def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
     """The projects behind schedule on a date, most days late first, with their units."""
+    from completion.evidence import late_and_flagged, snapshot_flags
+    from completion.snapshot import LATE_COLUMNS, late_row
+
     with _reading(store, on, version) as (comp, snap):
         flags = snapshot_flags(comp.twin, snap, version)
         if as_csv:
@@ -321,6 +315,8 @@ def projects(
 ) -> None:
     """Every project with its status on a date."""
     from cli.main import EXIT_BAD_INPUT, _fail
+    from completion.snapshot import PROJECT_COLUMNS, filter_statuses, project_row
+    from completion.status import STATUSES
 
     if status is not None and status not in STATUSES:
         _fail(f"--status {status!r} is not one of {', '.join(STATUSES)}", EXIT_BAD_INPUT)
@@ -373,6 +369,8 @@ def scurve(
 ) -> None:
     """Planned against actual weighted completion at each checkpoint (actual as it stood then)."""
     from cli.main import EXIT_BAD_INPUT, _fail
+    from completion.rollup import GROUPINGS
+    from completion.snapshot import curve_rows
 
     if by is not None and by not in GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
@@ -393,6 +391,8 @@ def scurve(
 @completion_app.command("checkpoints")
 def checkpoints(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
     """The checkpoints counted back from opening day and each project's planned percent at them."""
+    from completion.snapshot import back_schedule
+
     with _reading(store, on, version) as (_, snap):
         cps, rows = back_schedule(snap)
         labels = [c.label for c in cps]
@@ -422,6 +422,7 @@ def units(
 ) -> None:
     """Per responsible unit (or person): overdue reports, late projects and weighted completion."""
     from cli.main import EXIT_BAD_INPUT, _fail
+    from completion.accountability import UNIT_COLUMNS, UNIT_GROUPINGS, unit_row, unit_table
 
     if by not in UNIT_GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(UNIT_GROUPINGS)}", EXIT_BAD_INPUT)
@@ -446,6 +447,8 @@ def units(
 @completion_app.command("missing")
 def missing(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
     """The reports missing: projects with no report since the last checkpoint, oldest first."""
+    from completion.accountability import MISSING_COLUMNS, missing_reports
+
     with _reading(store, on, version) as (_, snap):
         rows = missing_reports(snap.statuses, snap.report_states())
         if as_csv:

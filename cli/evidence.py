@@ -11,13 +11,16 @@ The figures are completion.evidence's, the same the API serves at /evidence and
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
-from completion.evidence import Evidence, all_evidence, project_evidence
-from completion.snapshot import Completion
+if TYPE_CHECKING:
+    from completion.evidence import Evidence
+
+# completion's modules are imported inside the command, not here: cli.main registers it for every
+# command line, and completion.evidence brings geopandas and rasterio.
 
 StoreOpt = Annotated[
     str | None,
@@ -46,6 +49,8 @@ def evidence(
     runs ahead of the imagery by more than the margin (VENUE_TWIN_EVIDENCE_MARGIN, 20 points)."""
     from cli.completion import _heading, _out
     from cli.main import EXIT_BAD_INPUT, _errors, _fail, _open
+    from completion.evidence import all_evidence, project_evidence
+    from completion.snapshot import Completion
 
     if survey and not code:
         _fail("--survey needs a project CODE", EXIT_BAD_INPUT)

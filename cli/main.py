@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -30,8 +30,10 @@ from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound
 from twin.gcpause import gc_paused_for
-from twin.settings import settings
 from twin.tokens import Tokens
+
+if TYPE_CHECKING:
+    from twin.settings import TwinSettings
 
 app = typer.Typer(
     help="The versioned digital twin of the National Exhibition and Convention Center (Shanghai).",
@@ -89,11 +91,28 @@ def _errors(context: str = "") -> Iterator[None]:
         _fail(f"{prefix}{e}", EXIT_BAD_INPUT)
 
 
+def _settings() -> TwinSettings:
+    # Imported when a command reads a setting: pydantic-settings takes about 0.1 s to import.
+    from twin.settings import settings
+
+    return settings()
+
+
 def _store_path(store: str | Path | None) -> str:
-    return str(store) if store is not None else settings().store
+    return str(store) if store is not None else _settings().store
+
+
+def _load_domain() -> None:
+    """Load the venue's domain, completion, which registers with the twin the project register's
+    commit rules and the QGIS presenter that rewrites the file's styles after a commit
+    (completion/__init__.py). Every command that opens a twin loads it, so that an import, a change
+    file, a revert or a copy obeys the rules and keeps the styles as the API does; it is not imported
+    at the top, so that `--help` does not pay for it."""
+    import completion  # noqa: F401
 
 
 def _open(store: str | Path | None) -> Twin:
+    _load_domain()
     path = _store_path(store)
     with _errors():
         return Twin.open(path)
@@ -102,7 +121,7 @@ def _open(store: str | Path | None) -> Twin:
 def _author(author: str | None) -> str:
     """Who the commit is by: --author, else $VENUE_TWIN_AUTHOR. A login name on a shared server
     (root@host) says nothing about who answers for a change, so there is no silent fallback."""
-    who = author or settings().author
+    who = author or _settings().author
     if not who or not who.strip():
         _fail(
             'who makes this commit? Give --author "Name <unit>" or set VENUE_TWIN_AUTHOR '
@@ -528,6 +547,7 @@ def copy(
     database gets everything in one transaction."""
     from twin.copying import copy_twin
 
+    _load_domain()  # the copy's styles are written by the domain's presenter
     with _progress() as bar, _errors():
         commits = bar.add_task("commits", total=None)
         changes = bar.add_task("changes", total=None)
