@@ -14,6 +14,7 @@ import orjson
 import pyogrio
 import pytest
 import shapely
+from deadlines import SUBPROCESS
 from pyproj import Transformer
 from typer.testing import CliRunner
 
@@ -303,3 +304,21 @@ def test_init_refuses_bad_survey_checkpoints(tmp_path: Path) -> None:
     path = tmp_path / "venue.gpkg"
     code, out, err = run("init", "--survey-checkpoints", "ten", "--store", str(path))
     assert code == 2 and "--survey-checkpoints" in err and not path.exists()
+
+
+def test_the_command_line_starts_without_the_heavy_libraries_no_command_needs_yet():
+    """Every command line pays for what `cli.main` imports at start (an import's start-up is part of
+    its features/s): pandas, geopandas, rasterio and the completion package come with the commands
+    that use them."""
+    import sys
+
+    code = (
+        "import sys, cli.main; "
+        "print(' '.join(m for m in ('pandas', 'geopandas', 'rasterio', 'completion', 'pydantic_settings') "
+        "if m in sys.modules))"
+    )
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=SUBPROCESS, cwd=repo
+    )
+    assert out.stdout.split() == []
