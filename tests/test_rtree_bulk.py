@@ -196,3 +196,13 @@ def test_fsck_finds_a_damaged_r_tree_node(twin: Twin):
         c.execute("UPDATE rtree_gates_geom_node SET data = ? WHERE nodeno = 1", (bytes(blob),))
     problems = Twin.open(path).fsck()
     assert any(p.startswith("R-tree rtree_gates_geom:") for p in problems), problems
+
+
+def test_an_entry_id_given_twice_is_refused_and_nothing_is_written():
+    c = sqlite3.connect(":memory:")
+    c.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
+    ids = list(range(rtree_bulk.BULK_MIN, 0, -1))
+    ids[10] = ids[500]
+    with pytest.raises(ValueError, match="given twice"):
+        rtree_bulk.insert(c, "r", ids, [(0.0, 0.0, 1.0, 1.0)] * len(ids))
+    assert c.execute("SELECT count(*) FROM r").fetchone()[0] == 0

@@ -83,28 +83,34 @@ def insert(
             ],
         )
         return
-    new_ids = np.asarray(ids, dtype=np.int64)
+    every_id = np.asarray(ids, dtype=np.int64)
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if not (b[:, 0] <= b[:, 2]).all() or not (b[:, 1] <= b[:, 3]).all():
         raise ValueError(f"{table}: a box with its minimum above its maximum")  # SQLite's insert refuses it too
     # Columns in the R-tree's own order: minx, maxx, miny, maxy.
-    new_box = np.column_stack([round_down(b[:, 0]), round_up(b[:, 2]), round_down(b[:, 1]), round_up(b[:, 3])])
-    new_aux: list[tuple[object, ...]] = list(aux) if aux else [()] * len(new_ids)
+    box = np.column_stack([round_down(b[:, 0]), round_up(b[:, 2]), round_down(b[:, 1]), round_up(b[:, 3])])
+    aux_columns = [list(col) for col in zip(*aux, strict=True)] if aux else []
     if existing:
         # The entries already there, as stored (float32 values, which the rounding keeps).
         old = c.execute(f'SELECT * FROM "{table}"').fetchall()
         old_ids = np.fromiter((r[0] for r in old), dtype=np.int64, count=len(old))
         old_box = np.array([r[1:5] for r in old], dtype=np.float64).astype(np.float32).reshape(-1, 4)
-        new_ids = np.concatenate([old_ids, new_ids])
-        new_box = np.concatenate([old_box, new_box])
-        new_aux = [tuple(r[5:]) for r in old] + new_aux
-    if len(np.unique(new_ids)) != len(new_ids):
-        raise ValueError(f"{table}: an entry id given twice")  # the rowid table's key would refuse it
-    _write(c, table, new_ids, new_box, new_aux)
+        every_id = np.concatenate([old_ids, every_id])
+        box = np.concatenate([old_box, box])
+        aux_columns = [[r[5 + k] for r in old] + col for k, col in enumerate(aux_columns)]
+    if not (np.diff(every_id) > 0).all():  # ids usually come in order: a twin's vids and fids only grow
+        by_id = np.argsort(every_id, kind="stable")
+        every_id, box = every_id[by_id], box[by_id]
+        aux_columns = [[col[k] for k in by_id.tolist()] for col in aux_columns]
+        if (np.diff(every_id) == 0).any():
+            raise ValueError(f"{table}: an entry id given twice")  # the rowid table's key would refuse it
+    _write(c, table, every_id, box, aux_columns)
 
 
-def _write(c: sqlite3.Connection, table: str, ids: np.ndarray, box: np.ndarray, aux: list[tuple[object, ...]]) -> None:
-    """Replace the tree's nodes with a packed tree of these entries."""
+def _write(
+    c: sqlite3.Connection, table: str, ids: np.ndarray, box: np.ndarray, aux_columns: list[list[object]]
+) -> None:
+    """Replace the tree's nodes with a packed tree of these entries (in id order)."""
     size = c.execute(f'SELECT length(data) FROM "{table}_node" WHERE nodeno = 1').fetchone()[0]
     capacity = (size - 4) // _CELL.itemsize
     levels = _pack(box, capacity)
@@ -137,15 +143,14 @@ def _write(c: sqlite3.Connection, table: str, ids: np.ndarray, box: np.ndarray, 
             blobs[0, 0:2] = np.array([depth], dtype=">u2").view(np.uint8)
         blobs[:, 4 : 4 + capacity * _CELL.itemsize] = cells.view(np.uint8).reshape(len(starts), -1)
         nodes.extend(zip(range(first[depth], first[depth] + len(starts)), map(bytes, blobs), strict=True))
-    marks = ", ?" * (len(aux[0]) if aux else 0)
-    by_id = np.argsort(ids, kind="stable")  # rowid order: the B-tree appends
+    marks = ", ?" * len(aux_columns)
     c.execute(f'DELETE FROM "{table}_node"')
     c.execute(f'DELETE FROM "{table}_rowid"')
     c.execute(f'DELETE FROM "{table}_parent"')
     c.executemany(f'INSERT INTO "{table}_node" VALUES (?, ?)', nodes)
     c.executemany(
         f'INSERT INTO "{table}_rowid" VALUES (?, ?{marks})',
-        [(i, n, *aux[k]) for k, i, n in zip(by_id.tolist(), ids[by_id].tolist(), leaf_of[by_id].tolist(), strict=True)],
+        zip(ids.tolist(), leaf_of.tolist(), *aux_columns, strict=True),
     )
     c.executemany(f'INSERT INTO "{table}_parent" VALUES (?, ?)', parents)
 
