@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import shapely
 from store_contract import (
     GATES,
     LAYERS,
@@ -20,12 +23,21 @@ from store_contract import (
     hall,
     parsed,
     pt,
+    record,
     standard_history,
 )
 
 from twin import BadInput, Change, Conflict, LayerSchema, NotFound, Problem, Twin, ValidationFailed
 from twin.core import register_rule
-from twin.encoding import stored_commit_id
+from twin.encoding import (
+    COMMIT_ID_VERSION,
+    commit_id,
+    encode_changes,
+    encode_properties,
+    feature_bytes,
+    format_time,
+    stored_commit_id,
+)
 
 TWIN_STORES = ("gpkg", "postgis")  # twin-level tests run on both stores (conftest.py)
 
@@ -121,6 +133,57 @@ def test_same_change_in_another_layer_gives_another_id(make_twin):
         t = make_twin(layer, schemas=[GATES, kiosks])
         ids.append(t.commit([add(layer, "x1", pt(0, 0), code="X")], author="a", message="m", time=at(0)).id)
     assert ids[0] != ids[1]
+
+
+def _commit_id_as_defined(parent, author, message, time, changes) -> str:
+    """The commit id as documented (twin.encoding.commit_id), one line at a time: the reference the
+    faster implementation must match bit for bit."""
+    h = hashlib.sha256(COMMIT_ID_VERSION)
+    h.update((parent or "").encode() + b"\n")
+    h.update(encode_properties({"author": author, "message": message, "time": format_time(time)}) + b"\n")
+    for layer, op, fid, gj in sorted(changes, key=lambda c: (c[0], c[2])):
+        digest = hashlib.sha256(gj).hexdigest() if gj is not None else "-"
+        h.update(f"{op}\t{layer}\t{fid}\t{digest}\n".encode())
+    return h.hexdigest()
+
+
+def test_commit_id_is_the_hash_of_its_sorted_lines_in_one_layer_or_several():
+    rng = random.Random(7)
+    ids = ["10", "9", "a", "A", "é", "展", "g 1", "@schema"]
+    rows = [
+        (rng.choice(["halls", "gates", "paths"]), rng.choice(["add", "modify", "delete"]), rng.choice(ids), gj)
+        for gj in [None, b"", b"x", *(f'{{"n":{i}}}'.encode() for i in range(40))]
+    ]  # the same (layer, id) more than once too: the sort is stable
+    for _ in range(5):
+        rng.shuffle(rows)
+        one = [r for r in rows if r[0] == "gates"]
+        for changes in (rows, one, one[:1], []):
+            expected = _commit_id_as_defined("p", "a", "m", at(0), changes)
+            assert commit_id("p", "a", "m", at(0), changes) == expected
+            assert commit_id("p", "a", "m", at(0), iter(changes)) == expected
+
+
+def test_encoded_features_are_the_canonical_bytes_whatever_the_ids_hold():
+    """encode_changes writes a plain id into the Feature's text as it is and escapes the others with
+    orjson: either way the bytes are feature_bytes' (the id's JSON, the geometry's, the properties')."""
+    odd = ["plain", 'quote"d', "back\\slash", "tab\tid", "nl\nid", "展馆-1", "😀", "\x7f", "a/b", "<&>"]
+    for ids in (["p1", "p2"], odd, ["p1", 'q"']):
+        changes = [
+            add("gates", fid, pt(i, 0), code=f"C{i}") if i % 3 else record(fid, name=f"n{i}")
+            for i, fid in enumerate(ids)
+        ]
+        changes.insert(1, delete("gates", "gone"))
+        encoded = encode_changes(changes)
+        assert encoded[1] is None
+        for ch, enc in zip(changes, encoded, strict=True):
+            if ch.feature is None:
+                continue
+            geometry = b"null" if ch.feature.geometry is None else shapely.to_geojson(ch.feature.geometry).encode()
+            properties = encode_properties(ch.feature.properties)
+            assert enc.geojson == feature_bytes(ch.feature_id, geometry, properties)
+            assert enc.properties_json == properties.decode() and enc.properties is ch.feature.properties
+            assert enc.wkb == (None if ch.feature.geometry is None else shapely.to_wkb(ch.feature.geometry))
+            assert enc.bbox == (None if ch.feature.geometry is None else tuple(ch.feature.geometry.bounds))
 
 
 # ---------------------------------------------------------------------------- resolving refs

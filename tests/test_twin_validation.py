@@ -7,11 +7,15 @@ from datetime import UTC, date, datetime
 import numpy as np
 import orjson
 import pytest
-from hypothesis import given, settings
+import shapely
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, Polygon
 from store_contract import (
+    AOI,
+    GATES,
     HALLS,
+    PATHS,
     PROJECTS,
     X0,
     Y0,
@@ -30,7 +34,7 @@ from store_contract import (
     upsert,
 )
 
-from twin import BadInput, Change, Feature, Problem, Twin, ValidationFailed
+from twin import BadInput, Change, Feature, Problem, Twin, ValidationFailed, validation
 from twin.validation import already_normal, normalize_properties
 
 TWIN_STORES = ("gpkg", "postgis")  # twin-level tests run on both stores (conftest.py)
@@ -501,3 +505,148 @@ def test_one_bad_feature_among_many_good_ones_is_found_and_worded_as_alone(twin:
         ],
     )
     assert [p.feature_id for p in problems] == ["h-a", "h-c", "g-out", "h-pt"]
+
+
+# The column-wise path (twin.validation._to_look_at) against the one-by-one path it skips.
+_LAYER_NAMES = st.sampled_from(["halls", "gates", "paths", "projects", "roads"])
+_OPS = st.sampled_from(["add", "upsert", "modify", "delete", "remove"])
+_IDS = st.sampled_from(
+    ["h1", "h2", "g1", "p1", "r1", "@schema", "", " ", "h1 ", "café", "cafe\u0301", "展馆 1", "g\x009", "g\ud800", 5]
+)
+_GEOMETRIES = st.sampled_from(
+    [None, "point", "far point", "square", "bow-tie", "line", "empty", "3d point", "nan point", "multi square"]
+)
+
+
+def _geometry(kind: str | None):
+    return {
+        None: None,
+        "point": pt(0, 0),
+        "far point": pt(900, 900),
+        "square": square(1, 1),
+        "bow-tie": BOWTIE,
+        "line": line((0, 0), (1, 1)),
+        "empty": Polygon(),
+        "3d point": Point(X0, Y0, 5.0),
+        "nan point": Point(float("nan"), Y0),
+        "multi square": shapely.MultiPolygon([square(1, 1), square(3, 3)]),
+    }[kind]
+
+
+_CHANGE = st.tuples(_LAYER_NAMES, _OPS, _IDS, st.booleans(), st.booleans(), _GEOMETRIES, _PROPERTIES | st.none())
+_GATE_IDS = st.sampled_from([f"g{i}" for i in range(40)])
+_NORMAL_GATE = st.just({"code": "G", "kind": "north"})
+_CLEAN = st.one_of(  # changes that pass every check (or all but their geometry's), as most of a large import does
+    st.tuples(
+        st.just("gates"),
+        st.sampled_from(["add", "upsert"]),
+        _GATE_IDS,
+        st.just(True),
+        st.just(True),
+        st.sampled_from(["point", "point", "point", None, "far point", "bow-tie", "square"]),
+        _NORMAL_GATE,
+    ),
+    st.tuples(
+        st.just("projects"),
+        st.sampled_from(["add", "upsert", "modify"]),
+        st.sampled_from([f"r{i}" for i in range(40)]),
+        st.just(True),
+        st.just(True),
+        st.sampled_from([None, None, "point"]),
+        st.just({"code": "R", "tags": ["a"]}),
+    ),
+    st.tuples(
+        st.just("halls"),
+        st.just("delete"),
+        st.sampled_from([f"h{i}" for i in range(40)]),
+        st.just(False),
+        st.just(True),
+        st.just(None),
+        st.just(None),
+    ),
+)
+# every change a feature with a geometry (so their validity is worked out ahead), some refused
+_WITH_GEOMETRY = st.one_of(
+    st.tuples(
+        _LAYER_NAMES.filter(lambda name: name != "projects"),
+        st.sampled_from(["add", "upsert", "remove"]),
+        _IDS | _GATE_IDS,
+        st.just(True),
+        st.booleans(),
+        _GEOMETRIES.filter(lambda g: g is not None),
+        _PROPERTIES | _NORMAL_GATE,
+    ),
+    st.tuples(
+        st.just("gates"),
+        st.just("add"),
+        _GATE_IDS,
+        st.just(True),
+        st.just(True),
+        st.sampled_from(["point", "bow-tie", "far point", "3d point", "line"]),
+        _NORMAL_GATE,
+    ),
+)
+_DRAWN = st.one_of(
+    st.lists(_CHANGE | _CLEAN | _CLEAN, min_size=1, max_size=12, unique_by=lambda t: (t[0], t[2])),
+    st.lists(_CHANGE | _CLEAN, min_size=1, max_size=8),
+    st.lists(_WITH_GEOMETRY, min_size=1, max_size=12, unique_by=lambda t: (t[0], t[2])),
+)  # fmt: skip
+
+
+def _changes(drawn: list) -> list[Change]:
+    """Fresh changes from drawn tuples (validation normalises them in place, so each path gets its own)."""
+    out = []
+    for layer, op, fid, has_feature, own_id, geometry, props in drawn:
+        feature = Feature(fid if own_id else "other", _geometry(geometry), dict(props) if props else props)
+        out.append(Change(layer, op, fid, feature if has_feature else None))  # type: ignore[arg-type]
+    return out
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(drawn=_DRAWN)
+def test_the_column_wise_checks_give_what_the_checks_one_by_one_give(drawn: list):
+    """check_changes clears most changes a column at a time and runs the per-change checks only on
+    the rest: the same problems in the same order, the same usable changes, the same properties and
+    geometries afterwards as running every change through them, with the validity of the
+    geometries worked out ahead in a thread or not."""
+    schemas = {s.name: s for s in (HALLS, GATES, PATHS, PROJECTS)}
+
+    def outcome(changes: list[Change], problems: list[Problem], usable: list[Change]) -> tuple:
+        after = [
+            (repr(c.feature.properties), None if c.feature.geometry is None else c.feature.geometry.wkb_hex)
+            if c.feature is not None and isinstance(c.feature.geometry, shapely.Geometry | type(None))
+            else None
+            for c in changes
+        ]
+        at = [next(k for k, x in enumerate(changes) if x is c) for c in usable]
+        return [(p.layer, p.feature_id, p.reason) for p in problems], at, after
+
+    one_by_one = _changes(drawn)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(validation, "_to_look_at", lambda *a: None)
+        m.setattr(validation._Validity, "AHEAD", 10**9)
+        expected = outcome(one_by_one, *validation.check_changes(one_by_one, schemas, AOI))
+    for ahead in (10**9, 1):
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(validation._Validity, "AHEAD", ahead)
+            changes = _changes(drawn)
+            assert outcome(changes, *validation.check_changes(changes, schemas, AOI)) == expected
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(
+    ids=st.lists(
+        st.text(alphabet="ab ", max_size=3) | st.text(alphabet="ab \t\n\x00é展\u3000", max_size=4) | st.integers(),
+        max_size=6,
+    )
+)
+@example(ids=["a", " a"])
+@example(ids=["a", "a ", "b"])
+@example(ids=["", "a"])
+@example(ids=["a", "", "b"])
+@example(ids=["a", ""])
+@example(ids=[""])
+@example(ids=[" "])
+@example(ids=[])
+def test_ids_are_judged_plain_all_at_once_exactly_as_one_at_a_time(ids: list):
+    assert validation._plain_ids(ids) == all(map(validation._plain_id, ids))

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
+from itertools import repeat
+from operator import is_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -43,7 +45,7 @@ from twin.schema import Alteration, encode_schema, normalize_schema, plan_altera
 from twin.stores.base import BBox, ExportRow, Page, Store
 from twin.surveys import SurveyInfo
 from twin.tokens import Tokens
-from twin.validation import normalize_properties, resolvable, validate_changes
+from twin.validation import check_changes, normalize_properties
 
 if TYPE_CHECKING:
     from twin.tiles import TileCache
@@ -421,9 +423,8 @@ class Twin:
     ) -> tuple[list[Problem], list[Change], list[EncodedFeature | None]]:
         """Validation problems, the changes to known layers, and their encodings (the costly part of
         a big commit, done before the write lock is taken)."""
-        problems = validate_changes(changes, dict(schemas), self.store.area_of_interest())
-        # Unknown layers, unusable ids and ops are reported by validation; the rest go on.
-        known = [ch for ch in changes if ch.layer in schemas and resolvable(ch)]
+        # Unknown layers, unusable ids and ops are reported by validation, which hands on the rest.
+        problems, known = check_changes(changes, dict(schemas), self.store.area_of_interest())
         return problems, known, encode_changes(known)
 
     def _check_unchanged(self, changes: Sequence[Change], since: Ref, head_seq: int) -> None:
@@ -587,31 +588,40 @@ class Twin:
     ) -> tuple[list[StoredChange], list[Problem]]:
         """Turn upserts into adds or modifies and check adds, modifies and deletes against the parent."""
         problems: list[Problem] = []
+        layers = [ch.layer for ch in changes]
+        ids = [ch.feature_id for ch in changes]
+        ops = [ch.op for ch in changes]
         by_layer: dict[str, list[str]] = {}
-        for ch in changes:
-            by_layer.setdefault(ch.layer, []).append(ch.feature_id)
+        if len(names := set(layers)) == 1:
+            by_layer[layers[0]] = ids
+        else:
+            for layer, fid in zip(layers, ids, strict=True):
+                by_layer.setdefault(layer, []).append(fid)
         existing = {
             # An empty layer (a first import, say) has nothing to look up: its count is a lookup.
-            layer: self.store.features_by_id(layer, ids, parent_seq)
+            layer: self.store.features_by_id(layer, wanted, parent_seq)
             if parent_seq and self.store.count(layer, parent_seq)
             else {}
-            for layer, ids in by_layer.items()
+            for layer, wanted in by_layer.items()
         }
+        if not any(existing.values()) and set(ops) <= {"add", "upsert"}:
+            # Nothing of these layers exists yet and every change adds (a first import): each is an add.
+            return list(map(StoredChange, layers, repeat("add"), ids, encoded)), problems  # type: ignore[arg-type]
+        one = existing[layers[0]] if len(names) == 1 else None
         stored: list[StoredChange] = []
-        for ch, enc in zip(changes, encoded, strict=True):
-            before = existing.get(ch.layer, {}).get(ch.feature_id)
-            op = ch.op
+        for layer, fid, op, enc in zip(layers, ids, ops, encoded, strict=True):
+            before = (one if one is not None else existing.get(layer, {})).get(fid)
             if op == "upsert":
                 op = "modify" if before is not None else "add"
             if op == "add" and before is not None:
-                problems.append(Problem(ch.layer, ch.feature_id, "a feature with this id exists already"))
+                problems.append(Problem(layer, fid, "a feature with this id exists already"))
                 continue
             if op in ("modify", "delete") and before is None:
-                problems.append(Problem(ch.layer, ch.feature_id, "no such feature to " + op))
+                problems.append(Problem(layer, fid, "no such feature to " + op))
                 continue
             if op == "modify" and enc is not None and before == enc.geojson:
                 continue  # unchanged: not a change, so no new version
-            stored.append(StoredChange(ch.layer, op, ch.feature_id, enc))  # type: ignore[arg-type]
+            stored.append(StoredChange(layer, op, fid, enc))
         return stored, problems
 
     def _check_codes(
@@ -625,23 +635,32 @@ class Twin:
         problems: list[Problem] = []
         taken: list[Problem] = []
         by_layer: dict[str, list[StoredChange]] = {}
-        for ch in stored:
-            by_layer.setdefault(ch.layer, []).append(ch)
+        if len({ch.layer for ch in stored}) == 1:
+            by_layer[stored[0].layer] = list(stored)
+        else:
+            for ch in stored:
+                by_layer.setdefault(ch.layer, []).append(ch)
         for layer, chs in by_layer.items():
             code = schemas[layer].code_field
             if code is None:
                 continue
-            wanted: dict[Any, str] = {}
-            for ch in chs:
-                value = ch.version.properties.get(code) if ch.version else None
-                if value is None:
-                    continue
-                if value in wanted and wanted[value] != ch.feature_id:
-                    problems.append(Problem(layer, ch.feature_id, f"{code} {value!r} is also given to {wanted[value]}"))
-                wanted[value] = ch.feature_id
+            versions = [ch.version for ch in chs]
+            fids = [ch.feature_id for ch in chs]
+            values = [v.properties.get(code) if v is not None else None for v in versions]
+            wanted: dict[Any, str]
+            if not any(map(is_, values, repeat(None))) and _distinct(values):
+                wanted = dict(zip(values, fids, strict=True))  # each code given once: no clash among them
+            else:
+                wanted = {}
+                for fid, value in zip(fids, values, strict=True):
+                    if value is None:
+                        continue
+                    if value in wanted and wanted[value] != fid:
+                        problems.append(Problem(layer, fid, f"{code} {value!r} is also given to {wanted[value]}"))
+                    wanted[value] = fid
             if not wanted or head_seq == 0 or self.store.count(layer, head_seq) == 0:
                 continue
-            changing = {ch.feature_id for ch in chs}
+            changing = set(fids)
             # ids_by_value reads the head state, which the write lock keeps the state written on.
             clashes = {
                 value: holder
@@ -958,6 +977,15 @@ def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> 
         g2 = shapely.from_wkb(wkb)
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties
     except (ValueError, KeyError, shapely.errors.GEOSException):
+        return False
+
+
+def _distinct(values: list[Any]) -> bool:
+    """Whether no two of `values` are equal (as dict keys compare); False too for a value that
+    cannot be a key, which the caller's one-by-one path then meets as it always did."""
+    try:
+        return len(set(values)) == len(values)
+    except TypeError:
         return False
 
 

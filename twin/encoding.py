@@ -8,8 +8,11 @@ feed the commit id, so `fsck` can recompute every id from what is stored.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import is_, itemgetter
 from typing import Any
 
 import orjson
@@ -44,36 +47,61 @@ def encode_changes(changes: Sequence[Change]) -> list[EncodedFeature | None]:
 
     shapely's vectorised GeoJSON/WKB writers keep full double precision and are about ten
     times faster than going through `__geo_interface__` one feature at a time. What is left per
-    feature is orjson for the properties and one bytes format (`feature_bytes`' layout) for the
+    feature is orjson for the properties and one text format (`feature_bytes`' layout) for the
     whole Feature; the arrays come back as Python lists first, since indexing a numpy array
-    element by element costs more than the encoding.
+    element by element costs more than the encoding, and each column is read off the changes by
+    one comprehension (or map) rather than attribute by attribute in one loop.
     """
-    idx = [i for i, c in enumerate(changes) if c.feature is not None]
     out: list[EncodedFeature | None] = [None] * len(changes)
-    if not idx:
-        return out
-    geoms = [changes[i].feature.geometry for i in idx]  # type: ignore[union-attr]
+    feats = [c.feature for c in changes]
+    if any(map(is_, feats, repeat(None))):
+        idx = [i for i, f in enumerate(feats) if f is not None]
+        if not idx:
+            return out
+        changes = [changes[i] for i in idx]
+        feats = [feats[i] for i in idx]
+    else:
+        idx = None
+    layers = [c.layer for c in changes]
+    fids = [c.feature_id for c in changes]
+    props = [f.properties for f in feats]  # type: ignore[union-attr]
+    geoms = [f.geometry for f in feats]  # type: ignore[union-attr]
     gj = shapely.to_geojson(geoms).tolist()
+    if any(map(is_, gj, repeat(None))):  # a record without geometry
+        gj = ["null" if g is None else g for g in gj]
     wkb = shapely.to_wkb(geoms, output_dimension=2).tolist()
-    bounds = shapely.bounds(geoms).tolist()
-    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
-    for i, g, w, box in zip(idx, gj, wkb, bounds, strict=True):
-        ch = changes[i]
-        props = ch.feature.properties  # type: ignore[union-attr]
-        props_json = dumps(props, option=sort_keys)
-        out[i] = EncodedFeature(
-            ch.layer,
-            ch.feature_id,
-            _FEATURE % (g.encode() if g is not None else b"null", dumps(ch.feature_id), props_json),
-            w,
-            None if w is None else tuple(box),
-            props,
-            props_json.decode(),
-        )
+    boxes: list[tuple[float, float, float, float] | None] = list(zip(*shapely.bounds(geoms).T.tolist(), strict=True))
+    if any(map(is_, wkb, repeat(None))):  # no geometry: no box
+        boxes = [None if w is None else b for w, b in zip(wkb, boxes, strict=True)]
+    sort_keys = orjson.OPT_SORT_KEYS
+    props_json = [orjson.dumps(p, option=sort_keys).decode() for p in props]
+    if _plain_json_texts(fids):
+        # each id's JSON is the id in quotes: written by the format itself
+        text = [(_FEATURE_QUOTED_ID % row).encode() for row in zip(gj, fids, props_json, strict=True)]
+    else:
+        ids_json = [orjson.dumps(f).decode() for f in fids]
+        text = [(_FEATURE_TEXT % row).encode() for row in zip(gj, ids_json, props_json, strict=True)]
+    encoded = list(map(EncodedFeature, layers, fids, text, wkb, boxes, props, props_json))
+    if idx is None:
+        return encoded  # type: ignore[return-value]
+    for i, e in zip(idx, encoded, strict=True):
+        out[i] = e
     return out
 
 
-_FEATURE = b'{"geometry":%b,"id":%b,"properties":%b,"type":"Feature"}'  # feature_bytes' layout, for a format
+# feature_bytes' layout, as text formats (the whole Feature is encoded to UTF-8 at once)
+_FEATURE_TEXT = '{"geometry":%s,"id":%s,"properties":%s,"type":"Feature"}'
+_FEATURE_QUOTED_ID = '{"geometry":%s,"id":"%s","properties":%s,"type":"Feature"}'
+
+
+def _plain_json_texts(values: list[Any]) -> bool:
+    """Whether every value is text whose JSON (orjson's) is the text itself in quotes: nothing in
+    it is escaped. Decided by one orjson call over all of them: an escape only ever lengthens a
+    string's JSON, so the two are equal only if no value needed one."""
+    try:
+        return orjson.dumps(values) == ('["' + '","'.join(values) + '"]').encode()
+    except (TypeError, UnicodeEncodeError, orjson.JSONEncodeError):  # not all text, or not encodable
+        return False
 
 
 def format_time(t: datetime) -> str:
@@ -95,26 +123,44 @@ def commit_id(
     """SHA-256 over the parent id, the commit's metadata and its changes in canonical order.
 
     `changes` are (layer, op, feature_id, geojson-or-None); they are sorted here so the id
-    does not depend on the order a writer listed them in.
+    does not depend on the order a writer listed them in. One line per change is hashed; the
+    lines are joined and hashed in one update (the same bytes as one update per line).
     """
     h = hashlib.sha256(COMMIT_ID_VERSION)
     h.update((parent or "").encode() + b"\n")
     h.update(encode_properties({"author": author, "message": message, "time": format_time(time)}) + b"\n")
-    for layer, op, fid, gj in sorted(changes, key=lambda c: (c[0], c[2])):
-        digest = hashlib.sha256(gj).hexdigest() if gj is not None else "-"
-        h.update(f"{op}\t{layer}\t{fid}\t{digest}\n".encode())
+    rows = list(changes)
+    # Within one layer, (layer, id) order is id order: sorting by the id alone makes no key tuple
+    # per change (100,000 changes in no order: 0.04 s instead of 0.14 s).
+    key = _ID if len(set(map(_LAYER, rows))) <= 1 else _LAYER_AND_ID
+    sha256 = hashlib.sha256
+    lines = [
+        f"{op}\t{layer}\t{fid}\t{sha256(gj).hexdigest() if gj is not None else '-'}\n"
+        for layer, op, fid, gj in sorted(rows, key=key)
+    ]
+    h.update("".join(lines).encode())
     return h.hexdigest()
+
+
+_LAYER, _ID, _LAYER_AND_ID = itemgetter(0), itemgetter(2), itemgetter(0, 2)
 
 
 def stored_commit_id(
     parent: str | None, author: str, message: str, time: datetime, changes: Sequence[StoredChange]
 ) -> str:
+    versions = [c.version for c in changes]
     return commit_id(
         parent,
         author,
         message,
         time,
-        ((c.layer, c.op, c.feature_id, c.version.geojson if c.version else None) for c in changes),
+        zip(
+            [c.layer for c in changes],
+            [c.op for c in changes],
+            [c.feature_id for c in changes],
+            [v.geojson if v is not None else None for v in versions],
+            strict=True,
+        ),
     )
 
 
@@ -122,14 +168,20 @@ def counts_of(changes: Iterable[StoredChange]) -> dict[str, dict[str, int]]:
     """Per layer: features added, modified and deleted; a layer whose schema changed (or that was
     created) also has "schema": 1, under the layer's own name, so whoever may not see the layer
     does not see its schema change either."""
+    changes = list(changes)
     counts: dict[str, dict[str, int]] = {}
     names = {"add": "added", "modify": "modified", "delete": "deleted"}
-    for c in changes:
-        per = counts.setdefault(c.layer, {"added": 0, "modified": 0, "deleted": 0})
-        if c.feature_id == SCHEMA_ID:
-            per["schema"] = per.get("schema", 0) + 1
-        else:
-            per[names[c.op]] += 1
+    if SCHEMA_ID in [c.feature_id for c in changes]:
+        for c in changes:
+            per = counts.setdefault(c.layer, {"added": 0, "modified": 0, "deleted": 0})
+            if c.feature_id == SCHEMA_ID:
+                per["schema"] = per.get("schema", 0) + 1
+            else:
+                per[names[c.op]] += 1
+        return counts
+    # No schema change: a count per (layer, op), taken in C; layers in the order they first appear.
+    for (layer, op), n in Counter(zip([c.layer for c in changes], [c.op for c in changes], strict=True)).items():
+        counts.setdefault(layer, {"added": 0, "modified": 0, "deleted": 0})[names[op]] += n
     return counts
 
 

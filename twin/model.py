@@ -163,9 +163,10 @@ class EncodedFeature:
     properties_json: str = ""  # the properties as canonical JSON (sorted keys), as stored
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, as EncodedFeature: a frozen init cost 0.06 s of a 100,000-feature commit
 class StoredChange:
-    """A change as the store applies it: the op resolved against the parent state."""
+    """A change as the store applies it: the op resolved against the parent state (never changed
+    once made)."""
 
     layer: str
     op: Literal["add", "modify", "delete"]

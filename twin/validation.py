@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from itertools import chain, repeat
+from operator import is_
 from typing import Any
 
 import numpy as np
@@ -25,7 +28,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from twin.errors import Problem
-from twin.model import SCHEMA_ID, Change, FieldSpec, LayerSchema
+from twin.model import SCHEMA_ID, Change, Feature, FieldSpec, LayerSchema
 
 _CANONICAL: dict[str, type] = {"string": str, "number": float, "boolean": bool}
 OPS = ("add", "modify", "upsert", "delete")
@@ -253,8 +256,11 @@ def already_normal(schema: LayerSchema, rows: Sequence[Any]) -> list[bool]:
     as it is (every key a field, every value of its canonical type, allowed, required ones present)
     with no reason. Where False, the per-feature path decides (and says why)."""
     known = _field_names(schema)
-    ok = [type(p) is dict and p.keys() <= known for p in rows]
-    dicts = [p if good else {} for p, good in zip(rows, ok, strict=True)]
+    if set(map(type, rows)) <= {dict} and known.issuperset(chain.from_iterable(rows)):
+        ok, dicts = [True] * len(rows), rows  # all dicts, no key outside the schema (asked of all keys at once)
+    else:
+        ok = [type(p) is dict and p.keys() <= known for p in rows]
+        dicts = [p if good else {} for p, good in zip(rows, ok, strict=True)]
     for spec in schema.fields:
         column = [d.get(spec.name, _ABSENT) for d in dicts]
         for i in _abnormal(spec, column):
@@ -280,9 +286,10 @@ def _abnormal(spec: FieldSpec, column: list[Any]) -> list[int]:
 def _all_normal(spec: FieldSpec, distinct: set[Any]) -> bool:
     """Whether every value of `distinct` (all of the field's canonical type) is normal as it is."""
     if spec.type == "string":
-        if "" in distinct or (not all(map(str.isascii, distinct)) and any(map(_unencodable, distinct))):
+        if "" in distinct:
             return False
-        if "\x00" in "\n".join(distinct):  # one scan: a NUL is in some value
+        joined = "".join(distinct)  # one pass over the set; then a NUL or non-ASCII text is in some value
+        if "\x00" in joined or (not joined.isascii() and any(map(_unencodable, distinct))):
             return False
     elif spec.type == "number":
         if not all(map(math.isfinite, distinct)):
@@ -349,95 +356,301 @@ def validate_changes(
     area_of_interest: BaseGeometry,
 ) -> list[Problem]:
     """Validate and normalise `changes` in place (properties coerced, geometry made 2D)."""
+    return check_changes(changes, schemas, area_of_interest)[0]
+
+
+def check_changes(
+    changes: Sequence[Change],
+    schemas: Mapping[str, LayerSchema],
+    area_of_interest: BaseGeometry,
+) -> tuple[list[Problem], list[Change]]:
+    """`validate_changes`, and the changes that can be looked up and encoded, in order: those whose
+    layer is known and whose id and op are usable (what `resolvable` says of each), so a commit
+    need not check every id again.
+
+    The per-change checks (`_check_one`) run only on the changes a pass over whole columns cannot
+    clear (`_to_look_at`); a change it clears would pass every one of them as it is, so skipping it
+    changes nothing: the same problems, in the same order, and nothing to normalise.
+    """
+    layers = [c.layer for c in changes]
+    ids = [c.feature_id for c in changes]
+    ops = [c.op for c in changes]
+    feats = [c.feature for c in changes]
     problems: list[Problem] = []
-    seen: set[tuple[str, str]] = set()
-    with_geom: list[Change] = []
-    normal = _normal_properties(changes, schemas)
-    for k, ch in enumerate(changes):
-        schema = schemas.get(ch.layer)
-        if schema is None:
-            problems.append(Problem(ch.layer, ch.feature_id, f"unknown layer {ch.layer!r}"))
-            continue
-        why = None if _plain_id(ch.feature_id) else id_problem(ch.feature_id)
-        if why is not None:
-            named = shown_id(ch.feature_id) if isinstance(ch.feature_id, str) and ch.feature_id.strip() else None
-            problems.append(Problem(ch.layer, named, why))
-            continue
-        if ch.op not in OPS:
-            problems.append(Problem(ch.layer, ch.feature_id, f"op {ch.op!r} is not one of {', '.join(OPS)}"))
-            continue
-        if ch.feature_id == SCHEMA_ID:
-            problems.append(Problem(ch.layer, ch.feature_id, f"the id {SCHEMA_ID} is reserved for the layer's schema"))
-            continue
+    usable: list[Change]
+    with_geom: list[Change]
+    at: list[int] | None = None  # where the changes of with_geom are in `changes`, unless it is all of them
+    validity = _Validity.ahead(feats)
+    try:
+        normal = _normal_properties(layers, feats, schemas)
+        look = _to_look_at(layers, ids, ops, feats, normal, schemas)
+        if look is None:  # one by one, keeping the ids seen: which of two changes of a feature came first matters
+            seen: set[tuple[str, str]] = set()
+            usable, with_geom, at = [], [], []
+            for k, (ch, is_normal) in enumerate(zip(changes, normal, strict=True)):
+                ok, geometry = _check_one(ch, schemas, is_normal, problems, seen)
+                if ok:
+                    usable.append(ch)
+                if geometry:
+                    with_geom.append(ch)
+                    at.append(k)
+        elif not look and "delete" not in ops and all(schemas[name].spatial for name in set(layers)):
+            usable, with_geom = list(changes), list(changes)  # the usual large import
+        else:
+            # Each (layer, id) is given once (_to_look_at), so no change can repeat an earlier one.
+            looked = {k: _check_one(changes[k], schemas, normal[k], problems, None) for k in look}
+            spatial = {name: schemas[name].spatial for name in set(layers) if name in schemas}
+            usable, with_geom, at = [], [], []
+            for k, ch in enumerate(changes):
+                ok, geometry = looked[k] if k in looked else (True, ops[k] != "delete" and spatial[layers[k]])
+                if ok:
+                    usable.append(ch)
+                if geometry:
+                    with_geom.append(ch)
+                    at.append(k)
+    finally:
+        valid = validity.result() if validity is not None else None
+    if with_geom:
+        if valid is not None and at is not None:
+            valid = valid[at]
+        problems.extend(_geometry_problems(with_geom, schemas, area_of_interest, valid))
+    return problems, usable
+
+
+class _Validity:
+    """`shapely.is_valid` of every change's geometry, worked out in a thread while this one checks
+    the properties and ids: GEOS releases the GIL there, so on two cores it costs no time (0.07 s of
+    100,000 polygons). Nothing else touches those geometries until `result()`, which waits for it;
+    the checks make none of them 2D or new (only force_2d does, after, and then validity is taken
+    again), so the answer is the one `_geometry_problems` would get."""
+
+    AHEAD = 5_000  # geometries from which a thread is worth starting
+
+    def __init__(self, geoms: np.ndarray) -> None:  # type: ignore[type-arg]
+        self._valid: np.ndarray | None = None  # type: ignore[type-arg]
+        self._thread = threading.Thread(target=self._run, args=(geoms,), name="twin-validity", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def ahead(cls, feats: list[Feature | None]) -> _Validity | None:
+        """Started when every change has a feature with a geometry (a large import), else None."""
+        if len(feats) < cls.AHEAD or any(map(is_, feats, repeat(None))):
+            return None
+        geoms = np.asarray([f.geometry for f in feats], dtype=object)  # type: ignore[union-attr, type-var]
+        if geoms.ndim != 1 or not shapely.is_geometry(geoms).all():
+            return None  # None, or not a geometry: left to the checks to refuse
+        return cls(geoms)
+
+    def _run(self, geoms: np.ndarray) -> None:  # type: ignore[type-arg]
+        try:
+            self._valid = shapely.is_valid(geoms)
+        except Exception:  # noqa: BLE001 - then _geometry_problems asks again, and meets the error itself
+            self._valid = None
+
+    def result(self) -> np.ndarray | None:  # type: ignore[type-arg]
+        self._thread.join()
+        return self._valid
+
+
+def _check_one(
+    ch: Change,
+    schemas: Mapping[str, LayerSchema],
+    is_normal: bool,
+    problems: list[Problem],
+    seen: set[tuple[str, str]] | None,
+) -> tuple[bool, bool]:
+    """The checks of one change: its problems are added to `problems` (its properties normalised in
+    place); returns whether it can be looked up and encoded, and whether its geometry is to be
+    checked. `seen` holds the (layer, id) of the changes before it, None when no key repeats."""
+    schema = schemas.get(ch.layer)
+    if schema is None:
+        problems.append(Problem(ch.layer, ch.feature_id, f"unknown layer {ch.layer!r}"))
+        return False, False
+    why = None if _plain_id(ch.feature_id) else id_problem(ch.feature_id)
+    if why is not None:
+        named = shown_id(ch.feature_id) if isinstance(ch.feature_id, str) and ch.feature_id.strip() else None
+        problems.append(Problem(ch.layer, named, why))
+        return False, False
+    if ch.op not in OPS:
+        problems.append(Problem(ch.layer, ch.feature_id, f"op {ch.op!r} is not one of {', '.join(OPS)}"))
+        return False, False
+    if ch.feature_id == SCHEMA_ID:
+        problems.append(Problem(ch.layer, ch.feature_id, f"the id {SCHEMA_ID} is reserved for the layer's schema"))
+        return True, False
+    if seen is not None:
         key = (ch.layer, ch.feature_id)
         if key in seen:
             problems.append(Problem(ch.layer, ch.feature_id, "the same feature is changed twice in one commit"))
         seen.add(key)
-        feature = ch.feature
-        if ch.op == "delete":
-            # Refused rather than ignored: a body on a delete is a caller's mistake (it would
-            # otherwise be stored as a version of a deleted feature).
-            if feature is not None:
-                problems.append(Problem(ch.layer, ch.feature_id, "a delete carries no feature; drop its body"))
-            continue
-        if feature is None:
-            problems.append(Problem(ch.layer, ch.feature_id, "no feature given"))
-            continue
-        if feature.id != ch.feature_id:
-            problems.append(
-                Problem(
-                    ch.layer, ch.feature_id, f"the feature's own id {shown_id(feature.id)!r} differs from the change's"
-                )
-            )
-            continue
-        if not normal[k]:
-            props, reasons = normalize_properties(schema, feature.properties or {})
-            problems.extend(Problem(ch.layer, ch.feature_id, r) for r in reasons)
-            feature.properties = props
-        if not schema.spatial:
-            if feature.geometry is not None:
-                problems.append(Problem(ch.layer, ch.feature_id, f"layer {ch.layer} holds records without geometry"))
-            continue
-        if feature.geometry is None:
-            problems.append(Problem(ch.layer, ch.feature_id, "no geometry"))
-            continue
-        with_geom.append(ch)
-    if with_geom:
-        problems.extend(_geometry_problems(with_geom, schemas, area_of_interest))
-    return problems
+    feature = ch.feature
+    if ch.op == "delete":
+        # Refused rather than ignored: a body on a delete is a caller's mistake (it would
+        # otherwise be stored as a version of a deleted feature).
+        if feature is not None:
+            problems.append(Problem(ch.layer, ch.feature_id, "a delete carries no feature; drop its body"))
+        return True, False
+    if feature is None:
+        problems.append(Problem(ch.layer, ch.feature_id, "no feature given"))
+        return True, False
+    if feature.id != ch.feature_id:
+        problems.append(
+            Problem(ch.layer, ch.feature_id, f"the feature's own id {shown_id(feature.id)!r} differs from the change's")
+        )
+        return True, False
+    if not is_normal:
+        props, reasons = normalize_properties(schema, feature.properties or {})
+        problems.extend(Problem(ch.layer, ch.feature_id, r) for r in reasons)
+        feature.properties = props
+    if not schema.spatial:
+        if feature.geometry is not None:
+            problems.append(Problem(ch.layer, ch.feature_id, f"layer {ch.layer} holds records without geometry"))
+        return True, False
+    if feature.geometry is None:
+        problems.append(Problem(ch.layer, ch.feature_id, "no geometry"))
+        return True, False
+    return True, True
 
 
-def _normal_properties(changes: Sequence[Change], schemas: Mapping[str, LayerSchema]) -> list[bool]:
+_OPS = frozenset(OPS)
+
+
+def _to_look_at(
+    layers: list[Any],
+    ids: list[Any],
+    ops: list[Any],
+    feats: list[Feature | None],
+    normal: list[bool],
+    schemas: Mapping[str, LayerSchema],
+) -> list[int] | None:
+    """The positions of the changes `_check_one` must look at, in order; every other change passes
+    all its checks as it is (known layer, plain id, usable op, not the schema's id, a feature
+    exactly when not a delete, the feature's own id, properties already normal, a geometry exactly
+    when the layer is spatial). Each question is asked of a whole column at once (sets, joins,
+    list comparisons, in C), and only where the column's answer is not all yes is it asked change
+    by change. None: look at every change in order, because some (layer, id) is given twice (or a
+    layer, id or op cannot be hashed)."""
+    n = len(ids)
+    try:
+        layer_set = set(layers)
+        op_set = set(ops)
+        keys = set(ids) if len(layer_set) == 1 else set(zip(layers, ids, strict=True))
+    except TypeError:
+        return None
+    if len(keys) != n:
+        return None
+    look: set[int] = set()
+    if not layer_set <= schemas.keys():
+        look.update(k for k, name in enumerate(layers) if name not in schemas)
+    plain = _plain_ids(ids)
+    if not plain:
+        look.update(k for k, fid in enumerate(ids) if not _plain_id(fid))
+    if not op_set <= _OPS:
+        look.update(k for k, op in enumerate(ops) if op not in OPS)
+    reserved = SCHEMA_ID in keys if len(layer_set) == 1 else any((name, SCHEMA_ID) in keys for name in layer_set)
+    if reserved:
+        look.update(k for k, fid in enumerate(ids) if fid == SCHEMA_ID)
+    body: Sequence[int]
+    if "delete" not in op_set and not any(map(is_, feats, repeat(None))):
+        body, bodies = range(n), feats  # every change a non-delete with a feature: the usual import
+    else:
+        # a delete with a feature, or another op without one, is a problem
+        look.update(k for k, (op, f) in enumerate(zip(ops, feats, strict=True)) if (op == "delete") != (f is None))
+        body = [k for k, f in enumerate(feats) if f is not None]
+        bodies = [feats[k] for k in body]
+    whole = len(body) == n
+    own = [f.id for f in bodies]  # type: ignore[union-attr]
+    given = ids if whole else [ids[k] for k in body]
+    # (an id that is not plain text is looked at already, and never compared here)
+    if not (plain and set(map(type, own)) <= {str} and own == given):
+        look.update(
+            k
+            for k, mine, fid in zip(body, own, given, strict=True)
+            if type(fid) is not str or type(mine) is not str or mine != fid
+        )
+    if not all(normal if whole else [normal[k] for k in body]):
+        look.update(k for k in body if not normal[k])
+    spatial = [name for name in layer_set if name in schemas and schemas[name].spatial]
+    geoms = [f.geometry for f in bodies]  # type: ignore[union-attr]
+    if len(spatial) == len(layer_set):
+        if any(map(is_, geoms, repeat(None))):
+            look.update(k for k, g in zip(body, geoms, strict=True) if g is None)
+    elif not spatial:
+        if not all(map(is_, geoms, repeat(None))):
+            look.update(k for k, g in zip(body, geoms, strict=True) if g is not None)
+    else:
+        wants = set(spatial)
+        look.update(k for k, g in zip(body, geoms, strict=True) if (g is None) == (layers[k] in wants))
+    return sorted(look)
+
+
+def _plain_ids(ids: list[Any]) -> bool:
+    """Whether `_plain_id` holds for every id, asked of all of them at once: all exactly str, the
+    text of all of them printable ASCII (so no line break inside one), and, joined by line breaks,
+    no empty id and no space at either end of one."""
+    if not ids:
+        return True
+    if set(map(type, ids)) != {str}:
+        return False
+    if not ((joined := "".join(ids)).isascii() and joined.isprintable()):
+        return False
+    lines = "\n".join(ids)
+    return not (
+        not lines
+        or lines.startswith((" ", "\n"))
+        or lines.endswith((" ", "\n"))
+        or "\n\n" in lines
+        or " \n" in lines
+        or "\n " in lines
+    )
+
+
+def _normal_properties(
+    layers: list[Any], feats: list[Feature | None], schemas: Mapping[str, LayerSchema]
+) -> list[bool]:
     """Per change: whether its properties are already normal (see already_normal), by layer."""
-    normal = [False] * len(changes)
-    by_layer: dict[str, list[int]] = {}
-    for k, ch in enumerate(changes):
-        if ch.feature is not None:
-            by_layer.setdefault(ch.layer, []).append(k)
+    n = len(feats)
+    by_layer: dict[str, Sequence[int]] = {}
+    if n and not any(map(is_, feats, repeat(None))) and len(set(layers)) == 1:
+        by_layer[layers[0]] = range(n)  # one layer, every change with a feature
+    else:
+        grouped: dict[str, list[int]] = {}
+        for k, (layer, f) in enumerate(zip(layers, feats, strict=True)):
+            if f is not None:
+                grouped.setdefault(layer, []).append(k)
+        by_layer.update(grouped)
+    normal = [False] * n
     for layer, idx in by_layer.items():
         schema = schemas.get(layer)
         if schema is None:
             continue
-        flags = already_normal(schema, [changes[k].feature.properties for k in idx])  # type: ignore[union-attr]
+        if len(idx) == n:
+            return already_normal(schema, [f.properties for f in feats])  # type: ignore[union-attr]
+        flags = already_normal(schema, [feats[k].properties for k in idx])  # type: ignore[union-attr]
         for k, flag in zip(idx, flags, strict=True):
             normal[k] = flag
     return normal
 
 
 def _geometry_problems(
-    with_geom: list[Change], schemas: Mapping[str, LayerSchema], area_of_interest: BaseGeometry
+    with_geom: list[Change],
+    schemas: Mapping[str, LayerSchema],
+    area_of_interest: BaseGeometry,
+    valid: np.ndarray | None = None,  # type: ignore[type-arg]
 ) -> list[Problem]:
     """The geometry checks of every change at once (shapely's array functions); only the features
-    that fail one are visited one by one, to word the first reason each fails."""
+    that fail one are visited one by one, to word the first reason each fails. `valid`: their
+    geometries' validity, when already known (see _Validity)."""
     problems: list[Problem] = []
     geoms = np.asarray([c.feature.geometry for c in with_geom], dtype=object)  # type: ignore[union-attr, type-var]
     if shapely.has_z(geoms).any():  # the twin is 2D; most inputs already are, so skip the copy
         geoms = shapely.force_2d(geoms)
         for ch, g in zip(with_geom, geoms.tolist(), strict=True):
             ch.feature.geometry = g  # type: ignore[union-attr]
+        valid = None  # of the geometries as given; asked again of the 2D ones
     types = shapely.get_type_id(geoms)
     empty = shapely.is_empty(geoms)
-    valid = shapely.is_valid(geoms)
+    if valid is None:
+        valid = shapely.is_valid(geoms)
     bounds = shapely.bounds(geoms)
     finite = np.isfinite(bounds).all(axis=1)
     if area_of_interest.equals(shapely.envelope(area_of_interest)):
@@ -449,8 +662,12 @@ def _geometry_problems(
         inside = shapely.covered_by(geoms, area_of_interest)
     type_ok = np.zeros(len(with_geom), dtype=bool)
     layers = [c.layer for c in with_geom]
-    for layer in dict.fromkeys(layers):
+    names = dict.fromkeys(layers)
+    for layer in names:
         ids = [i for i, name in enumerate(_TYPE_NAMES) if name in schemas[layer].geometry_types]
+        if len(names) == 1:
+            type_ok = np.isin(types, ids)  # one layer: every geometry is its
+            break
         mine = np.fromiter((name == layer for name in layers), dtype=bool, count=len(layers))
         type_ok |= mine & np.isin(types, ids)
     for k in np.flatnonzero(~(type_ok & ~empty & finite & valid & inside)).tolist():
