@@ -1,6 +1,7 @@
 """The twin on PostGIS beside the embedded store, and beside TiPg on the same table, in one run.
 
     python -m bench.postgis_bench [--features N] [--seconds S] [--workers W] [--dsn URL]
+    python -m bench.postgis_bench --only import     # the import alone (1. below)
 
 1. import: 100,000 synthetic polygons (bench/import_bench.py's data) read with read_layer_file
    and committed with Twin.commit into a fresh PostGIS twin (a schema of its own), features/s;
@@ -462,8 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dsn", default=os.environ.get("VENUE_TWIN_BENCH_POSTGIS_DSN", "postgresql://postgres@127.0.0.1:5432"),
                     help="the PostgreSQL server (a role that may create databases)")  # fmt: skip
     ap.add_argument("--database", default="venue_twin_bench", help="dropped and made afresh by the benchmark")
+    ap.add_argument("--only", choices=("import",), help="only the import (needs neither the big twin nor wrk)")
     args = ap.parse_args(argv)
-    if shutil.which("wrk") is None:
+    if args.only is None and shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
 
@@ -481,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"PostgreSQL {pg}, PostGIS {postgis}; database {args.database} (made afresh)")
     load_before = load()
     print_load("before", load_before)
-    big = get_big_twin(args.features, log=log)
+    big = None if args.only else get_big_twin(args.features, log=log)
     started = time.perf_counter()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="postgis-bench-", dir=bench_dir()) as tmp:
@@ -489,6 +491,10 @@ def main(argv: list[str] | None = None) -> int:
         log(f"import: {args.import_features:,} polygons into PostGIS, {args.runs} runs")
         rows += bench_import(lambda schema: db_url(args.dsn, args.database, schema), work, args.import_features,
                              args.runs)  # fmt: skip
+        if big is None:
+            print_rows(rows)
+            print_load("after", load(), own=1.0)
+            return 0
         rows.append(bench_copy(big, url))
         rows += bench_diff(big, url, args.runs)
         tipg_rows = make_tipg_table(url)
