@@ -85,15 +85,83 @@ def test_a_packed_tree_takes_inserts_and_deletes_afterwards(monkeypatch: pytest.
     _agree(c)
 
 
-def test_few_new_entries_or_fewer_than_the_tree_holds_are_inserted_one_by_one():
+def test_a_small_commit_into_a_big_tree_is_inserted_not_repacked():
     """A big twin's small commits must not repack its whole index: they go through SQLite."""
-    c = _both(4_000, 2_500)  # 2,500 >= BULK_MIN but fewer than the 4,000 already there
-    _agree(c)
+    c = _both(4_000, 0)
     node_rows_before = c.execute("SELECT nodeno, data FROM b_node ORDER BY nodeno").fetchall()
     rtree_bulk.insert(c, "b", [10**9], [(1.0, 2.0, 3.0, 4.0)], [(1, 1)])
+    c.execute("INSERT INTO a VALUES (?, 1.0, 3.0, 2.0, 4.0, 1, 1)", (10**9,))
+    _agree(c)
     after = dict(c.execute("SELECT nodeno, data FROM b_node").fetchall())
     # an INSERT rewrites the path to one leaf (and splits); a repack would rewrite nearly every node
     assert sum(after.get(n) != d for n, d in node_rows_before) < len(node_rows_before) / 10
+
+
+def _root(c: sqlite3.Connection, table: str = "b") -> tuple[int, int]:
+    """The tree's height and the number of entries in its root."""
+    data = c.execute(f"SELECT data FROM {table}_node WHERE nodeno = 1").fetchone()[0]
+    return int.from_bytes(data[0:2], "big"), int.from_bytes(data[2:4], "big")
+
+
+@pytest.mark.parametrize(
+    "old,new,bulk_min",
+    [
+        (4_000, 2_500, rtree_bulk.BULK_MIN),  # a subtree as tall as the root's children
+        (3_000, 10, 1),  # one leaf, wrapped in a node of one entry to reach the children's level
+        (30_000, 2_000, rtree_bulk.BULK_MIN),  # 30,000: height 3
+        (8_000, 3_000, rtree_bulk.BULK_MIN),  # a subtree as tall as the tree: its top's entries join the root
+    ],
+)
+def test_a_batch_into_a_bigger_tree_goes_in_as_a_packed_subtree_under_the_root(
+    old: int, new: int, bulk_min: int, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(rtree_bulk, "BULK_MIN", bulk_min)
+    c = sqlite3.connect(":memory:")
+    c.execute(AUX_TREE.format("a"))
+    c.execute(AUX_TREE.format("b"))
+    c.close()
+    c = _both(old, 0, seed=3)
+    height, children = _root(c)
+    last_old_node = c.execute("SELECT max(nodeno) FROM b_node").fetchone()[0]
+    rng = np.random.default_rng(4)
+    boxes = _boxes(rng, new)
+    ids = list(range(10**8, 10**8 + new))
+    rtree_bulk.insert(c, "b", ids, boxes, [(7, 9)] * new)
+    c.executemany(
+        "INSERT INTO a VALUES (?, ?, ?, ?, ?, 7, 9)",
+        [(i, b[0], b[2], b[1], b[3]) for i, b in zip(ids, boxes, strict=True)],
+    )
+    _agree(c)
+    assert _root(c)[0] == height and _root(c)[1] > children  # more children of the root, no taller
+    leaves = {r[0] for r in c.execute("SELECT nodeno FROM b_rowid WHERE rowid >= ?", (10**8,))}
+    assert min(leaves) > last_old_node  # nodes of their own, not the old leaves
+    # and SQLite maintains the grafted tree like its own
+    gone = [r[0] for r in c.execute("SELECT id FROM a ORDER BY id LIMIT 1500")] + ids[: new // 2]
+    for t in "ab":
+        c.executemany(f"DELETE FROM {t} WHERE id = ?", [(i,) for i in gone])
+        c.executemany(
+            f"INSERT INTO {t} VALUES (?, ?, ?, ?, ?, 1, 1)", [(2 * 10**8 + i, i, i + 1, -i, -i + 1) for i in range(700)]
+        )
+    _agree(c)
+
+
+def test_grafts_until_the_root_is_full_and_then_inserts(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(rtree_bulk, "BULK_MIN", 1)
+    c = _both(3_000, 0, seed=5)
+    rng = np.random.default_rng(6)
+    roots = []
+    for batch in range(60):
+        ids = list(range(10**8 + 100 * batch, 10**8 + 100 * batch + 40))
+        boxes = _boxes(rng, len(ids))
+        rtree_bulk.insert(c, "b", ids, boxes, [(1, batch)] * len(ids))
+        c.executemany(
+            "INSERT INTO a VALUES (?, ?, ?, ?, ?, 1, ?)",
+            [(i, b[0], b[2], b[1], b[3], batch) for i, b in zip(ids, boxes, strict=True)],
+        )
+        roots.append(_root(c))
+    full = [i for i, (_, n) in enumerate(roots) if n == 51]
+    assert full and full[0] < len(roots) - 5  # filled by grafts, then batches went in by SQLite's inserts
+    _agree(c)
 
 
 @pytest.mark.parametrize(
@@ -206,3 +274,40 @@ def test_an_entry_id_given_twice_is_refused_and_nothing_is_written():
     with pytest.raises(ValueError, match="given twice"):
         rtree_bulk.insert(c, "r", ids, [(0.0, 0.0, 1.0, 1.0)] * len(ids))
     assert c.execute("SELECT count(*) FROM r").fetchone()[0] == 0
+
+
+def test_batches_of_an_import_graft_onto_both_trees_and_read_back_exactly(twin: Twin, monkeypatch: pytest.MonkeyPatch):
+    """Like `venue-twin import --batch`: the first batch packs the trees, the later (smaller than
+    the trees) go in as subtrees; GDAL's filter, the twin's bbox reads and fsck agree with shapely."""
+    standard_history(twin)
+    path = path_of(twin)
+    monkeypatch.setattr(rtree_bulk, "BULK_MIN", 100)
+    grafts: list[str] = []
+    graft = rtree_bulk._graft
+
+    def counted(c: sqlite3.Connection, table: str, *rest: object) -> bool:
+        done = graft(c, table, *rest)  # type: ignore[arg-type]
+        grafts.extend([table] if done else [])
+        return done
+
+    monkeypatch.setattr(rtree_bulk, "_graft", counted)
+    for batch, (start, n) in enumerate([(0, 3_000), (3_000, 700), (3_700, 700)]):
+        twin.commit(
+            [
+                gate(f"p{i}", (i * 7 % 60) * 0.8 - 19, (i * 11 % 50) * 0.7 - 15, code=f"P{i}")
+                for i in range(start, start + n)
+            ],
+            author="a",
+            message=f"batch {batch}",
+            time=at(60 + batch),
+        )
+    assert twin.fsck() == []
+    # both trees of both later batches went in as subtrees
+    assert sorted(grafts) == sorted(["twin_version_rtree", "rtree_gates_geom"] * 2)
+    everything = pyogrio.read_dataframe(path, layer="gates")
+    for x0, y0, x1, y1 in [bbox_of(-3, -2, 4.05, 2.1), bbox_of(-19, -15, -10, -5), bbox_of(20, 10, 30, 20)]:
+        want = sorted(
+            everything[shapely.intersects(everything.geometry.values, shapely.box(x0, y0, x1, y1))]["feature_id"]
+        )
+        assert sorted(pyogrio.read_dataframe(path, layer="gates", bbox=(x0, y0, x1, y1))["feature_id"]) == want
+        assert sorted(twin.features("gates", bbox=(x0, y0, x1, y1)).feature_ids) == want

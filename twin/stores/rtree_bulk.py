@@ -69,42 +69,69 @@ def insert(
 ) -> None:
     """Add entries to the 2-D R-tree `table`: `boxes` as (minx, miny, maxx, maxy), `aux` the
     values of its auxiliary columns per entry. Few entries are INSERTed; many, at least as many as
-    the tree holds, rebuild the whole tree packed."""
-    marks = ", ?" * (len(aux[0]) if aux else 0)
+    the tree holds, rebuild the whole tree packed; many into a bigger tree go in as a packed
+    subtree under its root where there is room, else by INSERTs."""
     if not ids:
         return
-    existing = c.execute(f'SELECT count(*) FROM "{table}_rowid"').fetchone()[0]
-    if len(ids) < BULK_MIN or len(ids) < existing:
-        c.executemany(
-            f'INSERT INTO "{table}" VALUES (?, ?, ?, ?, ?{marks})',
-            [
-                (i, b[0], b[2], b[1], b[3], *(aux[k] if aux else ()))
-                for k, (i, b) in enumerate(zip(ids, boxes, strict=True))
-            ],
-        )
+    if len(ids) < BULK_MIN:
+        _insert_rows(c, table, ids, boxes, aux)
         return
-    every_id = np.asarray(ids, dtype=np.int64)
+    new_ids = np.asarray(ids, dtype=np.int64)
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if not (b[:, 0] <= b[:, 2]).all() or not (b[:, 1] <= b[:, 3]).all():
         raise ValueError(f"{table}: a box with its minimum above its maximum")  # SQLite's insert refuses it too
     # Columns in the R-tree's own order: minx, maxx, miny, maxy.
-    box = np.column_stack([round_down(b[:, 0]), round_up(b[:, 2]), round_down(b[:, 1]), round_up(b[:, 3])])
-    aux_columns = [list(col) for col in zip(*aux, strict=True)] if aux else []
+    new_box = np.column_stack([round_down(b[:, 0]), round_up(b[:, 2]), round_down(b[:, 1]), round_up(b[:, 3])])
+    new_aux = [list(col) for col in zip(*aux, strict=True)] if aux else []
+    new_ids, new_box, new_aux = _by_id(table, new_ids, new_box, new_aux)
+    existing = c.execute(f'SELECT count(*) FROM "{table}_rowid"').fetchone()[0]
+    if len(new_ids) < existing:
+        if not _graft(c, table, new_ids, new_box, new_aux):
+            _insert_rows(c, table, ids, boxes, aux)
+        return
     if existing:
         # The entries already there, as stored (float32 values, which the rounding keeps).
         old = c.execute(f'SELECT * FROM "{table}"').fetchall()
         old_ids = np.fromiter((r[0] for r in old), dtype=np.int64, count=len(old))
         old_box = np.array([r[1:5] for r in old], dtype=np.float64).astype(np.float32).reshape(-1, 4)
-        every_id = np.concatenate([old_ids, every_id])
-        box = np.concatenate([old_box, box])
-        aux_columns = [[r[5 + k] for r in old] + col for k, col in enumerate(aux_columns)]
-    if not (np.diff(every_id) > 0).all():  # ids usually come in order: a twin's vids and fids only grow
-        by_id = np.argsort(every_id, kind="stable")
-        every_id, box = every_id[by_id], box[by_id]
-        aux_columns = [[col[k] for k in by_id.tolist()] for col in aux_columns]
-        if (np.diff(every_id) == 0).any():
-            raise ValueError(f"{table}: an entry id given twice")  # the rowid table's key would refuse it
-    _write(c, table, every_id, box, aux_columns)
+        new_ids, new_box, new_aux = _by_id(
+            table,
+            np.concatenate([old_ids, new_ids]),
+            np.concatenate([old_box, new_box]),
+            [[r[5 + k] for r in old] + col for k, col in enumerate(new_aux)],
+        )
+    _write(c, table, new_ids, new_box, new_aux)
+
+
+def _insert_rows(
+    c: sqlite3.Connection,
+    table: str,
+    ids: Sequence[int],
+    boxes: Sequence[tuple[float, float, float, float]],
+    aux: Sequence[tuple[object, ...]] | None,
+) -> None:
+    """Entry by entry, through SQLite's rtree module."""
+    marks = ", ?" * (len(aux[0]) if aux else 0)
+    c.executemany(
+        f'INSERT INTO "{table}" VALUES (?, ?, ?, ?, ?{marks})',
+        [
+            (i, b[0], b[2], b[1], b[3], *(aux[k] if aux else ()))
+            for k, (i, b) in enumerate(zip(ids, boxes, strict=True))
+        ],
+    )
+
+
+def _by_id(
+    table: str, ids: np.ndarray, box: np.ndarray, aux_columns: list[list[object]]
+) -> tuple[np.ndarray, np.ndarray, list[list[object]]]:
+    """The entries in id order (the rowid table's B-tree then appends), none given twice."""
+    if (np.diff(ids) > 0).all():  # they usually come in order: a twin's vids and fids only grow
+        return ids, box, aux_columns
+    by_id = np.argsort(ids, kind="stable")
+    ids, box = ids[by_id], box[by_id]
+    if (np.diff(ids) == 0).any():
+        raise ValueError(f"{table}: an entry id given twice")  # the rowid table's key would refuse it
+    return ids, box, [[col[k] for k in by_id.tolist()] for col in aux_columns]
 
 
 def _write(
@@ -112,12 +139,62 @@ def _write(
 ) -> None:
     """Replace the tree's nodes with a packed tree of these entries (in id order)."""
     size = c.execute(f'SELECT length(data) FROM "{table}_node" WHERE nodeno = 1').fetchone()[0]
+    levels = _pack(box, (size - 4) // _CELL.itemsize)
+    nodes, parents, leaf_of = _nodes(levels, ids, 1, size, tree_root=True)  # the root is node 1 (SQLite's rule)
+    c.execute(f'DELETE FROM "{table}_node"')
+    c.execute(f'DELETE FROM "{table}_rowid"')
+    c.execute(f'DELETE FROM "{table}_parent"')
+    _store(c, table, nodes, parents, ids, leaf_of, aux_columns)
+
+
+def _graft(
+    c: sqlite3.Connection, table: str, ids: np.ndarray, box: np.ndarray, aux_columns: list[list[object]]
+) -> bool:
+    """Add the entries as a packed subtree whose top nodes become children of the root, beside its
+    others, when the tree has room for them there (its root is not a leaf, has a cell free for each,
+    and the subtree is no taller than the tree); False, with nothing written, when it has not. A
+    batch of an import into a bigger tree then costs its own packing, not an insert per entry; the
+    subtree's boxes may overlap their neighbours', which costs a query a descent, never an answer."""
+    root = c.execute(f'SELECT data FROM "{table}_node" WHERE nodeno = 1').fetchone()[0]
+    size = len(root)
     capacity = (size - 4) // _CELL.itemsize
+    height, count = int.from_bytes(root[0:2], "big"), int.from_bytes(root[2:4], "big")
     levels = _pack(box, capacity)
-    # Node numbers: the root is 1 (SQLite's rule), then every other node level by level from the top.
+    if height == 0 or len(levels) > height + 1:
+        return False
+    while len(levels) < height + 1:  # a node of one entry on top, until the top is the root's level
+        top = levels[-1][2]
+        union = np.array([[top[:, 0].min(), top[:, 1].max(), top[:, 2].min(), top[:, 3].max()]], dtype=np.float32)
+        levels.append((np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), union))
+    # The top level stands for the root: its entries (the nodes below it) become the root's cells.
+    order, _, cell_box = levels.pop()
+    if count + len(order) > capacity:
+        return False
+    first = c.execute(f'SELECT max(nodeno) FROM "{table}_node"').fetchone()[0] + 1
+    nodes, parents, leaf_of = _nodes(levels, ids, first, size, tree_root=False)
+    cells = np.zeros(len(order), dtype=_CELL)
+    cells["id"], cells["box"] = first + order, cell_box  # the top written level is numbered from `first`
+    at = 4 + count * _CELL.itemsize
+    grown = root[:2] + (count + len(order)).to_bytes(2, "big") + root[4:at] + cells.tobytes()
+    c.execute(f'UPDATE "{table}_node" SET data = ? WHERE nodeno = 1', (grown + root[len(grown) :],))
+    _store(c, table, nodes, [*parents, *((int(n), 1) for n in first + order)], ids, leaf_of, aux_columns)
+    return True
+
+
+def _nodes(
+    levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    ids: np.ndarray,
+    first_number: int,
+    size: int,
+    tree_root: bool,
+) -> tuple[list[tuple[int, bytes]], list[tuple[int, int]], np.ndarray]:
+    """The node rows of packed levels (leaves first), numbered from `first_number` level by level
+    from the top; the (child, parent) rows below the top level; and each entry's leaf. `tree_root`:
+    the top is the tree's root, whose first two bytes say its height."""
+    capacity = (size - 4) // _CELL.itemsize
     counts = [len(level[1]) for level in levels]
     first = [0] * len(levels)
-    number = 1
+    number = first_number
     for depth in range(len(levels) - 1, -1, -1):
         first[depth] = number
         number += counts[depth]
@@ -139,14 +216,23 @@ def _write(
         cells["box"][slot] = entry_box
         blobs = np.zeros((len(starts), size), dtype=np.uint8)
         blobs[:, 2:4] = members.astype(">u2").view(np.uint8).reshape(-1, 2)
-        if depth == len(levels) - 1:
+        if tree_root and depth == len(levels) - 1:
             blobs[0, 0:2] = np.array([depth], dtype=">u2").view(np.uint8)
         blobs[:, 4 : 4 + capacity * _CELL.itemsize] = cells.view(np.uint8).reshape(len(starts), -1)
         nodes.extend(zip(range(first[depth], first[depth] + len(starts)), map(bytes, blobs), strict=True))
+    return nodes, parents, leaf_of
+
+
+def _store(
+    c: sqlite3.Connection,
+    table: str,
+    nodes: list[tuple[int, bytes]],
+    parents: list[tuple[int, int]],
+    ids: np.ndarray,
+    leaf_of: np.ndarray,
+    aux_columns: list[list[object]],
+) -> None:
     marks = ", ?" * len(aux_columns)
-    c.execute(f'DELETE FROM "{table}_node"')
-    c.execute(f'DELETE FROM "{table}_rowid"')
-    c.execute(f'DELETE FROM "{table}_parent"')
     c.executemany(f'INSERT INTO "{table}_node" VALUES (?, ?)', nodes)
     c.executemany(
         f'INSERT INTO "{table}_rowid" VALUES (?, ?{marks})',
