@@ -97,11 +97,6 @@ def test_a_small_commit_into_a_big_tree_is_inserted_not_repacked():
     assert sum(after.get(n) != d for n, d in node_rows_before) < len(node_rows_before) / 10
 
 
-def _east(boxes: list[tuple[float, float, float, float]], k: int) -> list[tuple[float, float, float, float]]:
-    """The boxes moved k times 400 east, clear of the others (the R-tree knows no longitudes)."""
-    return [(x0 + 400 * k, y0, x1 + 400 * k, y1) for x0, y0, x1, y1 in boxes]
-
-
 def _root(c: sqlite3.Connection, table: str = "b") -> tuple[int, int]:
     """The tree's height and the number of entries in its root."""
     data = c.execute(f"SELECT data FROM {table}_node WHERE nodeno = 1").fetchone()[0]
@@ -129,7 +124,7 @@ def test_a_batch_into_a_bigger_tree_goes_in_as_a_packed_subtree_under_the_root(
     height, children = _root(c)
     last_old_node = c.execute("SELECT max(nodeno) FROM b_node").fetchone()[0]
     rng = np.random.default_rng(4)
-    boxes = _east(_boxes(rng, new), 1)  # ground of their own, as a batch of a file in its order
+    boxes = _boxes(rng, new)
     ids = list(range(10**8, 10**8 + new))
     rtree_bulk.insert(c, "b", ids, boxes, [(7, 9)] * new)
     c.executemany(
@@ -157,7 +152,7 @@ def test_grafts_until_the_root_is_full_and_then_inserts(monkeypatch: pytest.Monk
     roots = []
     for batch in range(60):
         ids = list(range(10**8 + 100 * batch, 10**8 + 100 * batch + 40))
-        boxes = _east(_boxes(rng, len(ids)), batch + 1)
+        boxes = _boxes(rng, len(ids))
         rtree_bulk.insert(c, "b", ids, boxes, [(1, batch)] * len(ids))
         c.executemany(
             "INSERT INTO a VALUES (?, ?, ?, ?, ?, 1, ?)",
@@ -282,10 +277,9 @@ def test_an_entry_id_given_twice_is_refused_and_nothing_is_written():
 
 
 def test_batches_of_an_import_graft_onto_both_trees_and_read_back_exactly(twin: Twin, monkeypatch: pytest.MonkeyPatch):
-    """Like `venue-twin import --batch` of a file in its order (rows of gates, south to north): the
-    first batch packs the trees, the later (smaller than the trees, each on ground of its own) go in
-    as subtrees; GDAL's filter, the twin's bbox reads and fsck agree with shapely."""
-    # an empty twin: the trees hold only these rows (a history elsewhere would stretch the root's children)
+    """Like `venue-twin import --batch`: the first batch packs the trees, the later (smaller than
+    the trees) go in as subtrees; GDAL's filter, the twin's bbox reads and fsck agree with shapely."""
+    standard_history(twin)
     path = path_of(twin)
     monkeypatch.setattr(rtree_bulk, "BULK_MIN", 100)
     grafts: list[str] = []
@@ -299,7 +293,10 @@ def test_batches_of_an_import_graft_onto_both_trees_and_read_back_exactly(twin: 
     monkeypatch.setattr(rtree_bulk, "_graft", counted)
     for batch, (start, n) in enumerate([(0, 3_000), (3_000, 700), (3_700, 700)]):
         twin.commit(
-            [gate(f"p{i}", (i % 60) * 0.8 - 19, i // 60 * 0.2 - 15, code=f"P{i}") for i in range(start, start + n)],
+            [
+                gate(f"p{i}", (i * 7 % 60) * 0.8 - 19, (i * 11 % 50) * 0.7 - 15, code=f"P{i}")
+                for i in range(start, start + n)
+            ],
             author="a",
             message=f"batch {batch}",
             time=at(60 + batch),
@@ -314,25 +311,3 @@ def test_batches_of_an_import_graft_onto_both_trees_and_read_back_exactly(twin: 
         )
         assert sorted(pyogrio.read_dataframe(path, layer="gates", bbox=(x0, y0, x1, y1))["feature_id"]) == want
         assert sorted(twin.features("gates", bbox=(x0, y0, x1, y1)).feature_ids) == want
-
-
-def test_a_batch_over_the_same_ground_as_the_tree_is_inserted_not_grafted(monkeypatch: pytest.MonkeyPatch):
-    """A subtree overlapping the root's children would be descended by most queries of the area
-    (a commit modifying features all over a layer): those entries go in one by one."""
-    monkeypatch.setattr(rtree_bulk, "BULK_MIN", 1)
-    c = _both(6_000, 2_500, seed=7)  # the 2,500 spread over the 6,000's ground
-    _agree(c)
-    spy: list[bool] = []
-    graft = rtree_bulk._graft
-    monkeypatch.setattr(rtree_bulk, "_graft", lambda *a: spy.append(graft(*a)) or spy[-1])
-    rng = np.random.default_rng(8)
-    over, aside = _boxes(rng, 500), _east(_boxes(rng, 500), 1)
-    rtree_bulk.insert(c, "b", list(range(10**8, 10**8 + 500)), over, [(1, 1)] * 500)
-    rtree_bulk.insert(c, "b", list(range(2 * 10**8, 2 * 10**8 + 500)), aside, [(1, 1)] * 500)
-    assert spy == [False, True]
-    for ids, boxes in ((range(10**8, 10**8 + 500), over), (range(2 * 10**8, 2 * 10**8 + 500), aside)):
-        c.executemany(
-            "INSERT INTO a VALUES (?, ?, ?, ?, ?, 1, 1)",
-            [(i, b[0], b[2], b[1], b[3]) for i, b in zip(ids, boxes, strict=True)],
-        )
-    _agree(c)

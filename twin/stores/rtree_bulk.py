@@ -159,10 +159,8 @@ def _graft(
     size = len(root)
     capacity = (size - 4) // _CELL.itemsize
     height, count = int.from_bytes(root[0:2], "big"), int.from_bytes(root[2:4], "big")
-    if height == 0 or _mostly_inside(root, count, box):
-        return False
     levels = _pack(box, capacity)
-    if len(levels) > height + 1:
+    if height == 0 or len(levels) > height + 1:
         return False
     while len(levels) < height + 1:  # a node of one entry on top, until the top is the root's level
         top = levels[-1][2]
@@ -181,21 +179,6 @@ def _graft(
     c.execute(f'UPDATE "{table}_node" SET data = ? WHERE nodeno = 1', (grown + root[len(grown) :],))
     _store(c, table, nodes, [*parents, *((int(n), 1) for n in first + order)], ids, leaf_of, aux_columns)
     return True
-
-
-def _mostly_inside(root: bytes, count: int, box: np.ndarray) -> bool:
-    """Whether most new entries lie inside the boxes of the root's children: a subtree of them would
-    then overlap those children and be descended by most queries of the area (measured: a commit
-    modifying 100,000 features spread over a million-feature layer, grafted, made its bbox query
-    15 % slower), so they go in one by one, each where it fits. A batch of an import that comes in
-    the file's order covers ground of its own, and is grafted."""
-    children = np.frombuffer(root, dtype=_CELL, count=count, offset=4)["box"].astype(np.float64)
-    cx = (box[:, 0].astype(np.float64) + box[:, 1]) / 2
-    cy = (box[:, 2].astype(np.float64) + box[:, 3]) / 2
-    inside = np.zeros(len(box), dtype=bool)
-    for x0, x1, y0, y1 in children:
-        inside |= (cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1)
-    return bool(inside.mean() > 0.5)
 
 
 def _nodes(
