@@ -19,6 +19,8 @@ SQLite's `rtreecheck`).
 
 The boxes are packed by Sort-Tile-Recursive (Leutenegger et al. 1997): sort by centre x, cut into
 vertical slices, sort each by centre y, fill nodes in that order; the same for each level above.
+New entries at least as many as the tree's repack the whole tree; fewer (a later batch of an
+import) are packed on their own and grafted under the root where it has room (`_graft`).
 All writes happen in the caller's transaction, so a commit that fails leaves the tree as it was.
 """
 
