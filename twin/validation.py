@@ -85,12 +85,6 @@ def _plain_id(feature_id: Any) -> bool:
     )
 
 
-def resolvable(change: Change) -> bool:
-    """Whether a change can be looked up and encoded at all (its id and op are usable); those that
-    cannot are reported by validate_changes and must not reach the store or the encoder."""
-    return change.op in OPS and (_plain_id(change.feature_id) or id_problem(change.feature_id) is None)
-
-
 def _text_problem(value: Any) -> bool:
     """True if a property value holds text that cannot be stored (a lone surrogate)."""
     if isinstance(value, str):
@@ -365,8 +359,8 @@ def check_changes(
     area_of_interest: BaseGeometry,
 ) -> tuple[list[Problem], list[Change]]:
     """`validate_changes`, and the changes that can be looked up and encoded, in order: those whose
-    layer is known and whose id and op are usable (what `resolvable` says of each), so a commit
-    need not check every id again.
+    layer is known and whose id and op are usable (the rest are reported and must not reach the
+    store or the encoder), so a commit need not check every id again.
 
     The per-change checks (`_check_one`) run only on the changes a pass over whole columns cannot
     clear (`_to_look_at`); a change it clears would pass every one of them as it is, so skipping it
