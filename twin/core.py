@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from itertools import repeat
-from operator import is_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -592,11 +591,8 @@ class Twin:
         ids = [ch.feature_id for ch in changes]
         ops = [ch.op for ch in changes]
         by_layer: dict[str, list[str]] = {}
-        if len(names := set(layers)) == 1:
-            by_layer[layers[0]] = ids
-        else:
-            for layer, fid in zip(layers, ids, strict=True):
-                by_layer.setdefault(layer, []).append(fid)
+        for layer, fid in zip(layers, ids, strict=True):
+            by_layer.setdefault(layer, []).append(fid)
         existing = {
             # An empty layer (a first import, say) has nothing to look up: its count is a lookup.
             layer: self.store.features_by_id(layer, wanted, parent_seq)
@@ -607,10 +603,9 @@ class Twin:
         if not any(existing.values()) and set(ops) <= {"add", "upsert"}:
             # Nothing of these layers exists yet and every change adds (a first import): each is an add.
             return list(map(StoredChange, layers, repeat("add"), ids, encoded)), problems  # type: ignore[arg-type]
-        one = existing[layers[0]] if len(names) == 1 else None
         stored: list[StoredChange] = []
         for layer, fid, op, enc in zip(layers, ids, ops, encoded, strict=True):
-            before = (one if one is not None else existing.get(layer, {})).get(fid)
+            before = existing[layer].get(fid)
             if op == "upsert":
                 op = "modify" if before is not None else "add"
             if op == "add" and before is not None:
@@ -635,29 +630,21 @@ class Twin:
         problems: list[Problem] = []
         taken: list[Problem] = []
         by_layer: dict[str, list[StoredChange]] = {}
-        if len({ch.layer for ch in stored}) == 1:
-            by_layer[stored[0].layer] = list(stored)
-        else:
-            for ch in stored:
-                by_layer.setdefault(ch.layer, []).append(ch)
+        for ch in stored:
+            by_layer.setdefault(ch.layer, []).append(ch)
         for layer, chs in by_layer.items():
             code = schemas[layer].code_field
             if code is None:
                 continue
-            versions = [ch.version for ch in chs]
             fids = [ch.feature_id for ch in chs]
-            values = [v.properties.get(code) if v is not None else None for v in versions]
-            wanted: dict[Any, str]
-            if not any(map(is_, values, repeat(None))) and _distinct(values):
-                wanted = dict(zip(values, fids, strict=True))  # each code given once: no clash among them
-            else:
-                wanted = {}
-                for fid, value in zip(fids, values, strict=True):
-                    if value is None:
-                        continue
-                    if value in wanted and wanted[value] != fid:
-                        problems.append(Problem(layer, fid, f"{code} {value!r} is also given to {wanted[value]}"))
-                    wanted[value] = fid
+            wanted: dict[Any, str] = {}
+            for fid, ch in zip(fids, chs, strict=True):
+                value = ch.version.properties.get(code) if ch.version else None
+                if value is None:
+                    continue
+                if value in wanted and wanted[value] != fid:
+                    problems.append(Problem(layer, fid, f"{code} {value!r} is also given to {wanted[value]}"))
+                wanted[value] = fid
             if not wanted or head_seq == 0 or self.store.count(layer, head_seq) == 0:
                 continue
             changing = set(fids)
@@ -977,15 +964,6 @@ def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> 
         g2 = shapely.from_wkb(wkb)
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties
     except (ValueError, KeyError, shapely.errors.GEOSException):
-        return False
-
-
-def _distinct(values: list[Any]) -> bool:
-    """Whether no two of `values` are equal (as dict keys compare); False too for a value that
-    cannot be a key, which the caller's one-by-one path then meets as it always did."""
-    try:
-        return len(set(values)) == len(values)
-    except TypeError:
         return False
 
 

@@ -168,17 +168,16 @@ def counts_of(changes: Iterable[StoredChange]) -> dict[str, dict[str, int]]:
     """Per layer: features added, modified and deleted; a layer whose schema changed (or that was
     created) also has "schema": 1, under the layer's own name, so whoever may not see the layer
     does not see its schema change either."""
-    changes = list(changes)
     counts: dict[str, dict[str, int]] = {}
     names = {"add": "added", "modify": "modified", "delete": "deleted"}
-    if SCHEMA_ID in [c.feature_id for c in changes]:
-        for c in changes:
-            per = counts.setdefault(c.layer, {"added": 0, "modified": 0, "deleted": 0})
-            if c.feature_id == SCHEMA_ID:
-                per["schema"] = per.get("schema", 0) + 1
-            else:
-                per[names[c.op]] += 1
-        return counts
+    # Counted per (layer, op, schema or not) in C; layers in the order they first appear.
+    for (layer, op, schema), n in Counter((c.layer, c.op, c.feature_id == SCHEMA_ID) for c in changes).items():
+        per = counts.setdefault(layer, {"added": 0, "modified": 0, "deleted": 0})
+        if schema:
+            per["schema"] = per.get("schema", 0) + n
+        else:
+            per[names[op]] += n
+    return counts
     # No schema change: a count per (layer, op), taken in C; layers in the order they first appear.
     for (layer, op), n in Counter(zip([c.layer for c in changes], [c.op for c in changes], strict=True)).items():
         counts.setdefault(layer, {"added": 0, "modified": 0, "deleted": 0})[names[op]] += n

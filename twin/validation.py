@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -373,77 +372,33 @@ def check_changes(
     problems: list[Problem] = []
     usable: list[Change]
     with_geom: list[Change]
-    at: list[int] | None = None  # where the changes of with_geom are in `changes`, unless it is all of them
-    validity = _Validity.ahead(feats)
-    try:
-        normal = _normal_properties(layers, feats, schemas)
-        look = _to_look_at(layers, ids, ops, feats, normal, schemas)
-        if look is None:  # one by one, keeping the ids seen: which of two changes of a feature came first matters
-            seen: set[tuple[str, str]] = set()
-            usable, with_geom, at = [], [], []
-            for k, (ch, is_normal) in enumerate(zip(changes, normal, strict=True)):
-                ok, geometry = _check_one(ch, schemas, is_normal, problems, seen)
-                if ok:
-                    usable.append(ch)
-                if geometry:
-                    with_geom.append(ch)
-                    at.append(k)
-        elif not look and "delete" not in ops and all(schemas[name].spatial for name in set(layers)):
-            usable, with_geom = list(changes), list(changes)  # the usual large import
-        else:
-            # Each (layer, id) is given once (_to_look_at), so no change can repeat an earlier one.
-            looked = {k: _check_one(changes[k], schemas, normal[k], problems, None) for k in look}
-            spatial = {name: schemas[name].spatial for name in set(layers) if name in schemas}
-            usable, with_geom, at = [], [], []
-            for k, ch in enumerate(changes):
-                ok, geometry = looked[k] if k in looked else (True, ops[k] != "delete" and spatial[layers[k]])
-                if ok:
-                    usable.append(ch)
-                if geometry:
-                    with_geom.append(ch)
-                    at.append(k)
-    finally:
-        valid = validity.result() if validity is not None else None
+    normal = _normal_properties(layers, feats, schemas)
+    look = _to_look_at(layers, ids, ops, feats, normal, schemas)
+    if look is None:  # one by one, keeping the ids seen: which of two changes of a feature came first matters
+        seen: set[tuple[str, str]] = set()
+        usable, with_geom = [], []
+        for ch, is_normal in zip(changes, normal, strict=True):
+            ok, geometry = _check_one(ch, schemas, is_normal, problems, seen)
+            if ok:
+                usable.append(ch)
+            if geometry:
+                with_geom.append(ch)
+    elif not look and "delete" not in ops and all(schemas[name].spatial for name in set(layers)):
+        usable, with_geom = list(changes), list(changes)  # the usual large import
+    else:
+        # Each (layer, id) is given once (_to_look_at), so no change can repeat an earlier one.
+        looked = {k: _check_one(changes[k], schemas, normal[k], problems, None) for k in look}
+        spatial = {name: schemas[name].spatial for name in set(layers) if name in schemas}
+        usable, with_geom = [], []
+        for k, ch in enumerate(changes):
+            ok, geometry = looked[k] if k in looked else (True, ops[k] != "delete" and spatial[layers[k]])
+            if ok:
+                usable.append(ch)
+            if geometry:
+                with_geom.append(ch)
     if with_geom:
-        if valid is not None and at is not None:
-            valid = valid[at]
-        problems.extend(_geometry_problems(with_geom, schemas, area_of_interest, valid))
+        problems.extend(_geometry_problems(with_geom, schemas, area_of_interest))
     return problems, usable
-
-
-class _Validity:
-    """`shapely.is_valid` of every change's geometry, worked out in a thread while this one checks
-    the properties and ids: GEOS releases the GIL there, so on two cores it costs no time (0.07 s of
-    100,000 polygons). Nothing else touches those geometries until `result()`, which waits for it;
-    the checks make none of them 2D or new (only force_2d does, after, and then validity is taken
-    again), so the answer is the one `_geometry_problems` would get."""
-
-    AHEAD = 5_000  # geometries from which a thread is worth starting
-
-    def __init__(self, geoms: np.ndarray) -> None:  # type: ignore[type-arg]
-        self._valid: np.ndarray | None = None  # type: ignore[type-arg]
-        self._thread = threading.Thread(target=self._run, args=(geoms,), name="twin-validity", daemon=True)
-        self._thread.start()
-
-    @classmethod
-    def ahead(cls, feats: list[Feature | None]) -> _Validity | None:
-        """Started when every change has a feature with a geometry (a large import), else None."""
-        if len(feats) < cls.AHEAD or any(map(is_, feats, repeat(None))):
-            return None
-        geoms = np.asarray([f.geometry for f in feats], dtype=object)  # type: ignore[union-attr, type-var]
-        if geoms.ndim != 1 or not shapely.is_geometry(geoms).all():
-            return None  # None, or not a geometry: left to the checks to refuse
-        return cls(geoms)
-
-    def _run(self, geoms: np.ndarray) -> None:  # type: ignore[type-arg]
-        try:
-            self._valid = shapely.is_valid(geoms)
-        except Exception:  # noqa: BLE001 - then _geometry_problems asks again, and meets the error itself
-            self._valid = None
-
-    def result(self) -> np.ndarray | None:  # type: ignore[type-arg]
-        self._thread.join()
-        return self._valid
 
 
 def _check_one(
@@ -629,22 +584,18 @@ def _geometry_problems(
     with_geom: list[Change],
     schemas: Mapping[str, LayerSchema],
     area_of_interest: BaseGeometry,
-    valid: np.ndarray | None = None,  # type: ignore[type-arg]
 ) -> list[Problem]:
     """The geometry checks of every change at once (shapely's array functions); only the features
-    that fail one are visited one by one, to word the first reason each fails. `valid`: their
-    geometries' validity, when already known (see _Validity)."""
+    that fail one are visited one by one, to word the first reason each fails."""
     problems: list[Problem] = []
     geoms = np.asarray([c.feature.geometry for c in with_geom], dtype=object)  # type: ignore[union-attr, type-var]
     if shapely.has_z(geoms).any():  # the twin is 2D; most inputs already are, so skip the copy
         geoms = shapely.force_2d(geoms)
         for ch, g in zip(with_geom, geoms.tolist(), strict=True):
             ch.feature.geometry = g  # type: ignore[union-attr]
-        valid = None  # of the geometries as given; asked again of the 2D ones
     types = shapely.get_type_id(geoms)
     empty = shapely.is_empty(geoms)
-    if valid is None:
-        valid = shapely.is_valid(geoms)
+    valid = shapely.is_valid(geoms)
     bounds = shapely.bounds(geoms)
     finite = np.isfinite(bounds).all(axis=1)
     if area_of_interest.equals(shapely.envelope(area_of_interest)):
