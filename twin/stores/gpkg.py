@@ -794,10 +794,7 @@ class GeoPackageStore(Store):
                 ],
             )
             if schema.spatial:
-                boxed = [(start + k, v.bbox) for k, v in enumerate(new) if v.bbox is not None]
-                rtree_bulk.insert(
-                    c, "twin_version_rtree", [k for k, _ in boxed], [b for _, b in boxed], [(lid, seq)] * len(boxed)
-                )
+                _index_boxes(c, "twin_version_rtree", start, new, (lid, seq))
             self._write_mirror(c, schema, new, ops)
         added = sum(1 for ch in chs if ch.op == "add")
         deleted = sum(1 for ch in chs if ch.op == "delete")
@@ -903,8 +900,7 @@ class GeoPackageStore(Store):
                 for k, v in enumerate(new)
             ],
         )
-        boxed = [(start + k, v.bbox) for k, v in enumerate(new) if v.bbox is not None]
-        rtree_bulk.insert(c, f"rtree_{schema.name}_geom", [k for k, _ in boxed], [b for _, b in boxed])
+        _index_boxes(c, f"rtree_{schema.name}_geom", start, new)
 
     def changes_in(self, seq: int) -> list[StoredChange]:
         c = self._conn()
@@ -1059,7 +1055,9 @@ class GeoPackageStore(Store):
         out: dict[int, bytes] = {}
         for i in range(0, len(vids), 500):
             chunk = vids[i : i + 500]
-            out.update(c.execute(f"SELECT vid, wkb FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk))
+            out.update(
+                c.execute(f"SELECT vid, wkb FROM twin_versions WHERE vid IN ({','.join('?' * len(chunk))})", chunk)
+            )
         return out
 
     def _bbox_rows(self, lid: int, seq: int, bbox: BBox, payload: str) -> list[tuple[Any, ...]]:
@@ -1428,6 +1426,15 @@ class GeoPackageStore(Store):
             if n_idx != len(mirror):
                 problems.append(f"layer {name}: spatial index has {n_idx} entries for {len(mirror)} features")
         return problems
+
+
+def _index_boxes(
+    c: sqlite3.Connection, tree: str, start: int, versions: list[EncodedFeature], aux: tuple[int, ...] | None = None
+) -> None:
+    """Add the versions' boxes to an R-tree, the k-th as entry `start + k` with the auxiliary values
+    `aux`; a version without a box has no entry."""
+    boxed = [(start + k, v.bbox) for k, v in enumerate(versions) if v.bbox is not None]
+    rtree_bulk.insert(c, tree, [k for k, _ in boxed], [b for _, b in boxed], [aux] * len(boxed) if aux else None)
 
 
 @contextlib.contextmanager
