@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +18,7 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
+from twin.errors import Conflict
 from twin.model import CommitInfo, LayerSchema, StoredChange
 from twin.qgis import Presentation
 
@@ -118,6 +119,28 @@ class Store(ABC):
     @abstractmethod
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
         """Write one commit atomically. Raises Conflict unless `commit.parent` is still the head."""
+
+    # Whether apply_streamed writes while the caller is still making the versions (a server that
+    # works on the rows already sent); when False, the Twin does not stream to it.
+    streams_versions = False
+
+    def apply_streamed(
+        self,
+        parent: str | None,
+        changes: Sequence[StoredChange],
+        added: Iterable[Sequence[StoredChange]],
+        commit: Callable[[], CommitInfo],
+    ) -> CommitInfo:
+        """Write one commit atomically: `changes`, then the adds `added` yields a slice at a time
+        (made while the store writes the slices before), as the commit `commit()` describes once
+        every slice is given. Raises Conflict unless `parent` is still the head. By default the
+        slices are gathered and written with apply."""
+        everything = [*changes, *(ch for part in added for ch in part)]
+        info = commit()
+        if info.parent != parent:
+            raise Conflict(f"the commit names parent {info.parent}, not {parent}")
+        self.apply(info, everything)
+        return info
 
     @abstractmethod
     def changes_in(self, seq: int) -> list[StoredChange]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -108,7 +108,6 @@ _TABLES = (
 _COPY_TYPES: list[str | int] = [
     "int4", "text", "int4", "text", 0, "float8", "float8", "float8", "float8", "text", "bytea", "text",
 ]  # fmt: skip
-_COPY_SLICE = 10_000  # rows made at a time while a COPY streams (see _apply_changes)
 _NO_BOX = (None, None, None, None)
 _MIGRATE_LOCK = 0x7477696E  # "twin": one migration at a time per database
 
@@ -504,42 +503,96 @@ class PostGISStore(Store):
 
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
         with self.writing(), self._conn() as c:
-            head = c.execute("SELECT seq, id, time, totals FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
-            head_seq, head_id = (head[0], head[1]) if head else (0, None)
-            if head_id != commit.parent:
-                raise Conflict(
-                    f"the twin moved on: head is {head_id or '(empty)'}, the write was built on "
-                    f"{commit.parent or '(empty)'}; read again and retry"
-                )
-            if head and parse_time(head[2]) > commit.time:
-                raise BadInput(f"commit time {format_time(commit.time)} is before its parent's {head[2]}")
-            if commit.seq != head_seq + 1:
-                raise Conflict(f"commit number {commit.seq} does not follow the head {head_seq}")
+            head_seq, totals = self._check_head(c, commit.parent, commit.time, commit.seq)
             schemas = dict(self.schemas_at(head_seq))
             lids = dict(self._layer_ids)
             for ch in changes:
                 if ch.feature_id == SCHEMA_ID:
                     self._apply_schema(c, commit.seq, ch, schemas, lids)
-            totals: dict[str, int] = orjson.loads(head[3]) if head else {}
-            self._apply_changes(
+            new = self._close_versions(
                 c, commit.seq, [ch for ch in changes if ch.feature_id != SCHEMA_ID], schemas, lids, totals
             )
-            c.execute(
-                "INSERT INTO twin_commits VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    commit.seq,
-                    commit.id,
-                    commit.parent,
-                    commit.author,
-                    commit.message,
-                    format_time(commit.time),
-                    orjson.dumps(commit.counts).decode(),
-                    orjson.dumps(totals).decode(),
-                ),
-            )
-            c.execute("UPDATE twin_head SET seq=%s", (commit.seq,))
+            if new:
+                _lock_layers(c, {lid for lid, _, _ in new})
+                self._copy_versions(c, commit.seq, new)
+            self._record_commit(c, commit, totals)
         if any(ch.feature_id == SCHEMA_ID for ch in changes):
             self.reload_schemas()
+
+    streams_versions = True
+
+    def apply_streamed(
+        self,
+        parent: str | None,
+        changes: Sequence[StoredChange],
+        added: Iterable[Sequence[StoredChange]],
+        commit: Callable[[], CommitInfo],
+    ) -> CommitInfo:
+        """One COPY takes the versions of `changes` and then each slice of `added` as it comes: the
+        server inserts the rows sent (its indexes are most of a big import's time) while the
+        caller makes the next slice."""
+        if any(ch.feature_id == SCHEMA_ID for ch in changes):
+            raise BadInput("a streamed commit changes features only, not a layer's schema")
+        with self.writing(), self._conn() as c:
+            head_seq, totals = self._check_head(c, parent, None, None)
+            seq = head_seq + 1
+            schemas = self.schemas_at(head_seq)
+            lids = dict(self._layer_ids)
+            new = self._close_versions(c, seq, changes, schemas, lids, totals)
+
+            def versions() -> Iterator[tuple[int, str | None, list[StoredChange]]]:
+                yield from new
+                for part in added:
+                    by_layer = _by_layer(part)
+                    for layer, chs in by_layer.items():
+                        if layer not in schemas or any(ch.op != "add" for ch in chs):
+                            raise BadInput(f"a streamed slice holds what is not an add to a layer ({layer!r})")
+                        totals[layer] = totals.get(layer, 0) + len(chs)
+                        yield lids[layer], schemas[layer].code_field, chs
+
+            # Every layer is locked, as the slices to come may name any of them.
+            _lock_layers(c, {lids[name] for name in schemas})
+            self._copy_versions(c, seq, versions())
+            info = commit()
+            self._check_head(c, info.parent, info.time, info.seq)  # the head is locked: a check of the caller
+            self._record_commit(c, info, totals)
+        return info
+
+    @staticmethod
+    def _check_head(
+        c: psycopg.Connection[Any], parent: str | None, time: datetime | None, seq: int | None
+    ) -> tuple[int, dict[str, int]]:
+        """The head's number and layer totals, once the head is checked to be `parent`, its time not
+        after `time` and its number just before `seq` (each check where given)."""
+        head = c.execute("SELECT seq, id, time, totals FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
+        head_seq, head_id = (head[0], head[1]) if head else (0, None)
+        if head_id != parent:
+            raise Conflict(
+                f"the twin moved on: head is {head_id or '(empty)'}, the write was built on "
+                f"{parent or '(empty)'}; read again and retry"
+            )
+        if head and time is not None and parse_time(head[2]) > time:
+            raise BadInput(f"commit time {format_time(time)} is before its parent's {head[2]}")
+        if seq is not None and seq != head_seq + 1:
+            raise Conflict(f"commit number {seq} does not follow the head {head_seq}")
+        return head_seq, orjson.loads(head[3]) if head else {}
+
+    @staticmethod
+    def _record_commit(c: psycopg.Connection[Any], commit: CommitInfo, totals: dict[str, int]) -> None:
+        c.execute(
+            "INSERT INTO twin_commits VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                commit.seq,
+                commit.id,
+                commit.parent,
+                commit.author,
+                commit.message,
+                format_time(commit.time),
+                orjson.dumps(commit.counts).decode(),
+                orjson.dumps(totals).decode(),
+            ),
+        )
+        c.execute("UPDATE twin_head SET seq=%s", (commit.seq,))
 
     def _apply_schema(
         self,
@@ -557,20 +610,19 @@ class PostGISStore(Store):
             self._alter_layer(c, seq, lids[ch.layer], schemas[ch.layer], new, ch.version)
         schemas[new.name] = new
 
-    def _apply_changes(
+    def _close_versions(
         self,
         c: psycopg.Connection[Any],
         seq: int,
         changes: Sequence[StoredChange],
-        schemas: dict[str, LayerSchema],
+        schemas: Mapping[str, LayerSchema],
         lids: dict[str, int],
         totals: dict[str, int],
-    ) -> None:
-        by_layer: dict[str, list[StoredChange]] = {}
-        for ch in changes:
-            by_layer.setdefault(ch.layer, []).append(ch)
-        copies: list[tuple[int, str | None, list[StoredChange]]] = []  # (layer id, code field, new versions)
-        for layer, chs in by_layer.items():
+    ) -> list[tuple[int, str | None, list[StoredChange]]]:
+        """End the versions these changes replace or delete and count them into `totals`; the new
+        versions to copy, by layer: (layer id, code field, changes)."""
+        copies: list[tuple[int, str | None, list[StoredChange]]] = []
+        for layer, chs in _by_layer(changes).items():
             if layer not in schemas:
                 raise NotFound(f"no layer {layer!r}")
             lid = lids[layer]
@@ -590,43 +642,46 @@ class PostGISStore(Store):
             added = sum(1 for ch in chs if ch.op == "add")
             deleted = sum(1 for ch in chs if ch.op == "delete")
             totals[layer] = totals.get(layer, 0) + added - deleted
-        rows = sum(len(new) for _, _, new in copies)
-        if rows:
-            _lock_layers(c, {lid for lid, _, _ in copies})
-            # COPY streams every new version in one statement: an import of 100,000 features is
-            # one round trip, not 100,000 inserts.
-            # In COPY's binary format: the server takes the EWKB, the GeoJSON bytes and the numbers
-            # as they are, instead of parsing hex and decimal text for every version.
-            # The rows are made while the COPY runs, a slice at a time: the server inserts the rows
-            # sent so far (its indexes are most of an import's time) while the next are made.
-            c.adapters.register_dumper(None, self._ewkb_dumper(c))
-            with (
-                c.cursor() as cur,
-                cur.copy(
-                    "COPY twin_versions (layer_id, feature_id, from_seq, op, geom, minx, miny, maxx, maxy, properties, geojson, code) "
-                    "FROM STDIN (FORMAT BINARY)"
-                ) as cp,
-            ):
-                cp.set_types([t or self._ewkb_dumper(c).oid for t in _COPY_TYPES])
-                for lid, code_field, new in copies:
-                    for i in range(0, len(new), _COPY_SLICE):
-                        part = new[i : i + _COPY_SLICE]
-                        for ch in part:
-                            v = ch.version
-                            assert v is not None
-                            cp.write_row(
-                                (lid, v.feature_id, seq, ch.op, ewkb_4326(v.wkb), *(v.bbox or _NO_BOX), v.properties_json,
-                                 v.geojson, _code_of(v.properties, code_field))
-                            )  # fmt: skip
-            loaded = getattr(self._local, "bulk", None)
-            if loaded is not None:
-                # Autovacuum never sees a bulk load's uncommitted rows, so the planner would go on
-                # thinking the table empty and plan the next commits' updates as layer scans:
-                # statistics of the columns they look up, again each time the rows have doubled.
-                loaded[0] += rows
-                if loaded[0] >= max(10_000, 2 * loaded[1]):
-                    c.execute("ANALYZE twin_versions (layer_id, feature_id, to_seq)")
-                    loaded[1] = loaded[0]
+        return copies
+
+    def _copy_versions(
+        self, c: psycopg.Connection[Any], seq: int, versions: Iterable[tuple[int, str | None, list[StoredChange]]]
+    ) -> None:
+        """Insert new versions, by layer: (layer id, code field, changes), in one COPY.
+
+        One statement: an import of 100,000 features is one round trip, not 100,000 inserts. In
+        COPY's binary format: the server takes the EWKB, the GeoJSON bytes and the numbers as they
+        are, instead of parsing hex and decimal text for every version. `versions` may be made
+        while the COPY runs: the server inserts the rows sent so far (its indexes are most of an
+        import's time) while the next are made."""
+        c.adapters.register_dumper(None, self._ewkb_dumper(c))
+        rows = 0
+        with (
+            c.cursor() as cur,
+            cur.copy(
+                "COPY twin_versions (layer_id, feature_id, from_seq, op, geom, minx, miny, maxx, maxy, properties, geojson, code) "
+                "FROM STDIN (FORMAT BINARY)"
+            ) as cp,
+        ):
+            cp.set_types([t or self._ewkb_dumper(c).oid for t in _COPY_TYPES])
+            for lid, code_field, new in versions:
+                rows += len(new)
+                for ch in new:
+                    v = ch.version
+                    assert v is not None
+                    cp.write_row(
+                        (lid, v.feature_id, seq, ch.op, ewkb_4326(v.wkb), *(v.bbox or _NO_BOX), v.properties_json,
+                         v.geojson, _code_of(v.properties, code_field))
+                    )  # fmt: skip
+        loaded = getattr(self._local, "bulk", None)
+        if loaded is not None and rows:
+            # Autovacuum never sees a bulk load's uncommitted rows, so the planner would go on
+            # thinking the table empty and plan the next commits' updates as layer scans:
+            # statistics of the columns they look up, again each time the rows have doubled.
+            loaded[0] += rows
+            if loaded[0] >= max(10_000, 2 * loaded[1]):
+                c.execute("ANALYZE twin_versions (layer_id, feature_id, to_seq)")
+                loaded[1] = loaded[0]
 
     def _ewkb_dumper(self, c: psycopg.Connection[Any]) -> type[Dumper]:
         """A binary dumper of EWKB bytes for the geometry type (its oid is this database's own)."""
@@ -999,6 +1054,13 @@ class PostGISStore(Store):
 class _NamesOrIds(dict[int, str]):
     def __missing__(self, lid: int) -> str:
         return f"<layer id {lid}>"
+
+
+def _by_layer(changes: Iterable[StoredChange]) -> dict[str, list[StoredChange]]:
+    by_layer: dict[str, list[StoredChange]] = {}
+    for ch in changes:
+        by_layer.setdefault(ch.layer, []).append(ch)
+    return by_layer
 
 
 def _lock_layers(c: psycopg.Connection[Any], layer_ids: set[int]) -> None:
