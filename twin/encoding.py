@@ -198,6 +198,12 @@ def commit_from_row(row: tuple[Any, ...]) -> CommitInfo:
     return CommitInfo(cid, seq, parent, author, message, parse_time(time), orjson.loads(counts))
 
 
+def commit_row(c: CommitInfo, totals: dict[str, int]) -> tuple[Any, ...]:
+    """The stored row of a commit: commit_from_row's columns and the layers' totals after it."""
+    counts, totals_json = orjson.dumps(c.counts).decode(), orjson.dumps(totals).decode()
+    return (c.seq, c.id, c.parent, c.author, c.message, format_time(c.time), counts, totals_json)
+
+
 def commit_json(c: CommitInfo) -> bytes:
     return orjson.dumps(c.to_dict())
 

@@ -39,7 +39,7 @@ import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
-from twin.encoding import commit_from_row, format_time, parse_time
+from twin.encoding import commit_from_row, commit_row, format_time, parse_time
 from twin.errors import BadInput, Conflict, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
 from twin.qgis import Presentation, project_qgz, style_qml, style_sld
@@ -681,19 +681,7 @@ class GeoPackageStore(Store):
                         self._apply_schema(c, commit.seq, ch, schemas, lids)
                 features = [ch for ch in changes if ch.feature_id != SCHEMA_ID]
                 totals = self._apply_changes(c, commit.seq, features, schemas, lids)
-                c.execute(
-                    "INSERT INTO twin_commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        commit.seq,
-                        commit.id,
-                        commit.parent,
-                        commit.author,
-                        commit.message,
-                        format_time(commit.time),
-                        orjson.dumps(commit.counts).decode(),
-                        orjson.dumps(totals).decode(),
-                    ),
-                )
+                c.execute("INSERT INTO twin_commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", commit_row(commit, totals))
                 c.execute("UPDATE twin_write_guard SET open=0")
             finally:
                 c.execute(f"PRAGMA cache_size={READ_CACHE_KIB}")

@@ -36,7 +36,7 @@ from psycopg.adapt import Dumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 from shapely.geometry.base import BaseGeometry
 
-from twin.encoding import commit_from_row, format_time, parse_time
+from twin.encoding import commit_from_row, commit_row, format_time, parse_time
 from twin.errors import BadInput, Conflict, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
 from twin.schema import check_schema, encode_schema, schema_change
@@ -579,19 +579,7 @@ class PostGISStore(Store):
 
     @staticmethod
     def _record_commit(c: psycopg.Connection[Any], commit: CommitInfo, totals: dict[str, int]) -> None:
-        c.execute(
-            "INSERT INTO twin_commits VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                commit.seq,
-                commit.id,
-                commit.parent,
-                commit.author,
-                commit.message,
-                format_time(commit.time),
-                orjson.dumps(commit.counts).decode(),
-                orjson.dumps(totals).decode(),
-            ),
-        )
+        c.execute("INSERT INTO twin_commits VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", commit_row(commit, totals))
         c.execute("UPDATE twin_head SET seq=%s", (commit.seq,))
 
     def _apply_schema(
