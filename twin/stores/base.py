@@ -18,7 +18,8 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
-from twin.errors import Conflict
+from twin.encoding import format_time, parse_time
+from twin.errors import BadInput, Conflict
 from twin.model import CommitInfo, LayerSchema, StoredChange
 from twin.qgis import Presentation
 
@@ -51,6 +52,23 @@ class ExportRow:
     feature_id: str
     wkb: bytes
     properties: bytes  # JSON object
+
+
+def check_head(head: Sequence[Any] | None, parent: str | None, time: datetime | None, seq: int | None) -> int:
+    """The head's number, once the head's row (seq, id, time, ...; None for the empty twin) is
+    checked to be `parent`, its time not after `time` and its number just before `seq` (each check
+    where given): what every store checks under its write lock before it writes a commit."""
+    head_seq, head_id = (head[0], head[1]) if head else (0, None)
+    if head_id != parent:
+        raise Conflict(
+            f"the twin moved on: head is {head_id or '(empty)'}, the write was built on "
+            f"{parent or '(empty)'}; read again and retry"
+        )
+    if head and time is not None and parse_time(head[2]) > time:
+        raise BadInput(f"commit time {format_time(time)} is before its parent's {head[2]}")
+    if seq is not None and seq != head_seq + 1:
+        raise Conflict(f"commit number {seq} does not follow the head {head_seq}")
+    return int(head_seq)
 
 
 class Store(ABC):

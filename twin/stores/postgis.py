@@ -36,11 +36,11 @@ from psycopg.adapt import Dumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 from shapely.geometry.base import BaseGeometry
 
-from twin.encoding import commit_from_row, commit_row, format_time, parse_time
+from twin.encoding import commit_from_row, commit_row, format_time
 from twin.errors import BadInput, Conflict, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
 from twin.schema import check_schema, encode_schema, schema_change
-from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow
+from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow, check_head
 from twin.stores.gpkg import bbox_geometry
 from twin.tiles import lonlat_bbox
 
@@ -562,20 +562,9 @@ class PostGISStore(Store):
     def _check_head(
         c: psycopg.Connection[Any], parent: str | None, time: datetime | None, seq: int | None
     ) -> tuple[int, dict[str, int]]:
-        """The head's number and layer totals, once the head is checked to be `parent`, its time not
-        after `time` and its number just before `seq` (each check where given)."""
+        """check_head's number of the head, and the layers' totals after it."""
         head = c.execute("SELECT seq, id, time, totals FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
-        head_seq, head_id = (head[0], head[1]) if head else (0, None)
-        if head_id != parent:
-            raise Conflict(
-                f"the twin moved on: head is {head_id or '(empty)'}, the write was built on "
-                f"{parent or '(empty)'}; read again and retry"
-            )
-        if head and time is not None and parse_time(head[2]) > time:
-            raise BadInput(f"commit time {format_time(time)} is before its parent's {head[2]}")
-        if seq is not None and seq != head_seq + 1:
-            raise Conflict(f"commit number {seq} does not follow the head {head_seq}")
-        return head_seq, orjson.loads(head[3]) if head else {}
+        return check_head(head, parent, time, seq), orjson.loads(head[3]) if head else {}
 
     @staticmethod
     def _record_commit(c: psycopg.Connection[Any], commit: CommitInfo, totals: dict[str, int]) -> None:
