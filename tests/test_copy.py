@@ -211,5 +211,18 @@ def test_a_twin_goes_to_postgis_and_back_with_the_same_ids(source: tuple[Path, d
         for seq in (1, head // 2, head):
             assert state(a, a.at_seq(seq)) == state(p, p.at_seq(seq)) == state(b, b.at_seq(seq))
         assert a.tokens.list() == p.tokens.list() == b.tokens.list()
+        # Every feature's history as a whole layer's read gives it, which the completion figures
+        # are made of (PostGIS hands the versions over in no order).
+        for layer in ("projects", "halls"):
+            assert a.layer_history(layer) == p.layer_history(layer) == b.layer_history(layer)
+            assert a.layer_history(layer) == {fid: a.history(layer, fid) for fid in a.feature_ids(layer)}
     with client(db) as api:  # the API on PostGIS knows the source's tokens
         assert api.get("/collections/kiosks", headers=bearer(tokens["viewer"])).status_code == 200
+    # The same completion figures from both stores (the register's projects, reports and forecasts).
+    figures = []
+    for where in (src, db):
+        with client(where) as api:
+            r = api.get("/completion?f=json&date=2026-10-20", headers=bearer(tokens["viewer"]))
+            assert r.status_code == 200, r.text
+            figures.append(r.json())
+    assert figures[0] == figures[1] and figures[0]["groups"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from itertools import repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -896,6 +897,7 @@ class Twin:
                 rows.setdefault(r.feature_id, []).append(r)
         out: dict[str, list[HistoryEntry]] = {}
         for fid, versions in rows.items():
+            versions.sort(key=_FROM_SEQ)  # the store gives them in no order (PostGIS: as its heap holds them)
             entries = out[fid] = []
             for i, r in enumerate(versions):
                 end = r.to_seq if r.to_seq is not None and r.to_seq <= hi else None
@@ -1038,6 +1040,9 @@ def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> 
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties
     except (ValueError, KeyError, shapely.errors.GEOSException):
         return False
+
+
+_FROM_SEQ = attrgetter("from_seq")
 
 
 def _unencoded(ch: Change) -> EncodedFeature:

@@ -203,7 +203,8 @@ class Store(ABC):
 
     @abstractmethod
     def versions_changed_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
-        """Versions that began or ended in (a, b]: what a diff between a and b is made of."""
+        """Versions that began or ended in (a, b]: what a diff between a and b is made of, in no
+        particular order (a big diff's rows stream without a sort)."""
 
     @abstractmethod
     def schema_versions_between(self, a: int, b: int, layers: Sequence[str]) -> Iterator[VersionRow]:
