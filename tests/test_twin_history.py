@@ -7,6 +7,7 @@ import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 import pytest
 import shapely
 from store_contract import (
@@ -671,3 +672,14 @@ def test_the_tile_cache_keeps_at_most_its_size_dropping_the_least_recently_used(
     cache.put("big", b"x" * 11)  # larger than the whole cache: not kept, nothing dropped for it
     assert cache.get("big") is None and len(cache) == 3
     assert TileCache(0).get("a") is None
+
+
+def test_features_by_id_answers_in_the_order_asked(twin: Twin):
+    """Whatever order the store finds them in (PostGIS: its heap's, where a modified feature's
+    version moves to the end), the answer follows the ids asked, absent ones left out."""
+    twin.commit([hall(f"h{i}", i, i) for i in range(1, 6)], author="a", message="halls", time=at(0))
+    twin.commit([hall("h2", 2, 3, op="modify")], author="a", message="move h2", time=at(1))
+    for asked in (["h5", "h2", "nope", "h1", "h4", "h3"], ["h1", "h2", "h3", "h4", "h5"], ["h3", "h1", "h3"]):
+        found = twin.features_by_id("halls", asked)
+        assert list(found) == [fid for fid in dict.fromkeys(asked) if fid != "nope"]
+        assert all(orjson.loads(found[fid])["id"] == fid for fid in found)

@@ -801,9 +801,12 @@ class Twin:
         return got
 
     def features_by_id(self, layer: str, feature_ids: Sequence[str], ref: Ref | None = None) -> dict[str, bytes]:
+        """The stored bytes of those of `feature_ids` that exist as of `ref`, in the order asked (a
+        store answers in its own order: PostGIS's is its heap's)."""
         self.layer(layer)
         seq = (ref or self.resolve()).seq
-        return self.store.features_by_id(layer, feature_ids, seq) if seq else {}
+        found = self.store.features_by_id(layer, feature_ids, seq) if seq else {}
+        return {fid: found[fid] for fid in dict.fromkeys(feature_ids) if fid in found}
 
     def id_by_value(self, layer: str, field: str, value: Any) -> str | None:
         """At the head: the feature whose `field` holds `value` (a layer's human code), if any."""
