@@ -683,3 +683,21 @@ def test_features_by_id_answers_in_the_order_asked(twin: Twin):
         found = twin.features_by_id("halls", asked)
         assert list(found) == [fid for fid in dict.fromkeys(asked) if fid != "nope"]
         assert all(orjson.loads(found[fid])["id"] == fid for fid in found)
+
+
+def test_layer_history_is_in_commit_order_whatever_order_the_store_keeps(twin: Twin, monkeypatch: pytest.MonkeyPatch):
+    """A whole layer's history (what the completion figures are made of) equals each feature's own,
+    whatever order the store hands the versions over in (its contract promises none; PostGIS's
+    depends on the plan, and a heap scan gave a project's reports out of order), here reversed."""
+    twin.commit([hall(f"h{i}", i, i) for i in range(1, 4)], author="a", message="halls", time=at(0))
+    twin.commit([hall("h1", 1, 2, op="modify")], author="a", message="move h1", time=at(1))
+    twin.commit([hall("h1", 1, 3, op="modify"), delete("halls", "h2")], author="a", message="again", time=at(2))
+    twin.commit([hall("h2", 5, 5)], author="a", message="h2 back", time=at(3))
+    in_order = twin.store.versions_changed_between
+    monkeypatch.setattr(
+        twin.store, "versions_changed_between", lambda a, b, layers: reversed(list(in_order(a, b, layers)))
+    )
+    whole = twin.layer_history("halls")
+    assert whole == {fid: twin.history("halls", fid) for fid in ("h1", "h2", "h3")}
+    assert [e.op for e in whole["h2"]] == ["add", "delete", "add"]
+    assert [e.commit.message for e in whole["h1"]] == ["halls", "move h1", "again"]

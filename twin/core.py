@@ -266,10 +266,12 @@ class Twin:
         return self.store.commit_by_seq(1) if self.store.commit_count() else None
 
     def changes(self, ref: Ref) -> list[tuple[str, str, str]]:
-        """(layer, op, feature id) of each change the commit `ref` names made."""
+        """(layer, op, feature id) of each change the commit `ref` names made, by layer (a schema
+        change first) and id, as a diff lists them: a store gives them in its own order."""
         if ref.commit is None:
             return []
-        return [(ch.layer, ch.op, ch.feature_id) for ch in self.store.changes_in(ref.seq)]
+        made = [(ch.layer, ch.op, ch.feature_id) for ch in self.store.changes_in(ref.seq)]
+        return sorted(made, key=lambda c: (c[0], c[2] != SCHEMA_ID, c[2]))
 
     def at_seq(self, seq: int) -> Ref:
         """The version with this sequence number (0: the empty twin), for code handed a seq."""

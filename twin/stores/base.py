@@ -162,7 +162,8 @@ class Store(ABC):
 
     @abstractmethod
     def changes_in(self, seq: int) -> list[StoredChange]:
-        """The changes one commit made, rebuilt from the stored versions (schema versions included)."""
+        """The changes one commit made, rebuilt from the stored versions (schema versions included),
+        in no particular order."""
 
     # --- reads at a sequence number
     @abstractmethod
