@@ -611,16 +611,7 @@ class Twin:
         layers = [ch.layer for ch in changes]
         ids = [ch.feature_id for ch in changes]
         ops = [ch.op for ch in changes]
-        by_layer: dict[str, list[str]] = {}
-        for layer, fid in zip(layers, ids, strict=True):
-            by_layer.setdefault(layer, []).append(fid)
-        existing = {
-            # An empty layer (a first import, say) has nothing to look up: its count is a lookup.
-            layer: self.store.features_by_id(layer, wanted, parent_seq)
-            if parent_seq and self.store.count(layer, parent_seq)
-            else {}
-            for layer, wanted in by_layer.items()
-        }
+        existing = self._stored_at(changes, parent_seq)
         if not any(existing.values()) and set(ops) <= {"add", "upsert"}:
             # Nothing of these layers exists yet and every change adds (a first import): each is an add.
             return list(map(StoredChange, layers, repeat("add"), ids, encoded)), problems  # type: ignore[arg-type]
@@ -640,22 +631,24 @@ class Twin:
             stored.append(StoredChange(layer, op, fid, enc))
         return stored, problems
 
+    def _stored_at(self, changes: Sequence[Change], seq: int) -> dict[str, dict[str, bytes]]:
+        """The stored bytes at `seq` of the features these changes name, by layer and id."""
+        by_layer: dict[str, list[str]] = {}
+        for ch in changes:
+            by_layer.setdefault(ch.layer, []).append(ch.feature_id)
+        return {
+            # An empty layer (a first import, say) has nothing to look up: its count is a lookup.
+            layer: self.store.features_by_id(layer, ids, seq) if seq and self.store.count(layer, seq) else {}
+            for layer, ids in by_layer.items()
+        }
+
     def _resolve_streamed(
         self, changes: Sequence[Change], parent_seq: int
     ) -> tuple[list[StoredChange], list[Problem], list[Change]]:
         """As _resolve_ops, for a streamed commit: the changes that meet no feature at the parent and
         add one are handed back unencoded (their bytes are made while the store writes); the
         others are encoded and resolved now, since an unchanged modify is no change."""
-        wanted: dict[str, list[str]] = {}
-        for ch in changes:
-            if ch.op in ("add", "upsert"):
-                wanted.setdefault(ch.layer, []).append(ch.feature_id)
-        existing = {
-            layer: self.store.features_by_id(layer, ids, parent_seq)
-            if parent_seq and self.store.count(layer, parent_seq)
-            else {}
-            for layer, ids in wanted.items()
-        }
+        existing = self._stored_at([ch for ch in changes if ch.op in ("add", "upsert")], parent_seq)
         adds: list[Change] = []
         others: list[Change] = []
         for ch in changes:
@@ -902,7 +895,7 @@ class Twin:
                 rows.setdefault(r.feature_id, []).append(r)
         out: dict[str, list[HistoryEntry]] = {}
         for fid, versions in rows.items():
-            versions.sort(key=_FROM_SEQ)  # the store gives them in no order (PostGIS: as its heap holds them)
+            versions.sort(key=attrgetter("from_seq"))  # the store gives them in no order (PostGIS: its heap's)
             entries = out[fid] = []
             for i, r in enumerate(versions):
                 end = r.to_seq if r.to_seq is not None and r.to_seq <= hi else None
@@ -1045,9 +1038,6 @@ def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> 
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties
     except (ValueError, KeyError, shapely.errors.GEOSException):
         return False
-
-
-_FROM_SEQ = attrgetter("from_seq")
 
 
 def _unencoded(ch: Change) -> EncodedFeature:
