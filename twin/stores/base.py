@@ -170,7 +170,8 @@ class Store(ABC):
     def feature(self, layer: str, feature_id: str, seq: int) -> bytes | None: ...
 
     @abstractmethod
-    def features_by_id(self, layer: str, feature_ids: Sequence[str], seq: int) -> dict[str, bytes]: ...
+    def features_by_id(self, layer: str, feature_ids: Sequence[str], seq: int) -> dict[str, bytes]:
+        """The stored bytes of those of `feature_ids` visible at `seq`, in no particular order."""
 
     @abstractmethod
     def features(
