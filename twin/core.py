@@ -604,14 +604,20 @@ class Twin:
         return stored, problems
 
     def _resolve_ops(
-        self, changes: Sequence[Change], encoded: Sequence[EncodedFeature | None], parent_seq: int
+        self,
+        changes: Sequence[Change],
+        encoded: Sequence[EncodedFeature | None],
+        parent_seq: int,
+        existing: dict[str, dict[str, bytes]] | None = None,
     ) -> tuple[list[StoredChange], list[Problem]]:
-        """Turn upserts into adds or modifies and check adds, modifies and deletes against the parent."""
+        """Turn upserts into adds or modifies and check adds, modifies and deletes against the parent
+        (`existing`: what _stored_at gives for these changes, when the caller has it already)."""
         problems: list[Problem] = []
         layers = [ch.layer for ch in changes]
         ids = [ch.feature_id for ch in changes]
         ops = [ch.op for ch in changes]
-        existing = self._stored_at(changes, parent_seq)
+        if existing is None:
+            existing = self._stored_at(changes, parent_seq)
         if not any(existing.values()) and set(ops) <= {"add", "upsert"}:
             # Nothing of these layers exists yet and every change adds (a first import): each is an add.
             return list(map(StoredChange, layers, repeat("add"), ids, encoded)), problems  # type: ignore[arg-type]
@@ -648,13 +654,14 @@ class Twin:
         """As _resolve_ops, for a streamed commit: the changes that meet no feature at the parent and
         add one are handed back unencoded (their bytes are made while the store writes); the
         others are encoded and resolved now, since an unchanged modify is no change."""
-        existing = self._stored_at([ch for ch in changes if ch.op in ("add", "upsert")], parent_seq)
+        existing = self._stored_at(changes, parent_seq)
         adds: list[Change] = []
         others: list[Change] = []
         for ch in changes:
             (adds if ch.op in ("add", "upsert") and ch.feature_id not in existing[ch.layer] else others).append(ch)
-        stored, problems = self._resolve_ops(others, encode_changes(others), parent_seq) if others else ([], [])
-        return stored, problems, adds
+        if not others:
+            return [], [], adds
+        return *self._resolve_ops(others, encode_changes(others), parent_seq, existing), adds
 
     def _write_streamed(
         self,
