@@ -151,12 +151,10 @@ class Store(ABC):
     ) -> CommitInfo:
         """Write one commit atomically: `changes`, then the adds `added` yields a slice at a time
         (made while the store writes the slices before), as the commit `commit()` describes once
-        every slice is given. Raises Conflict unless `parent` is still the head. By default the
-        slices are gathered and written with apply."""
+        every slice is given (its parent is `parent`). Raises Conflict unless `parent` is still the
+        head. By default the slices are gathered and written with apply, which checks the head."""
         everything = [*changes, *(ch for part in added for ch in part)]
         info = commit()
-        if info.parent != parent:
-            raise Conflict(f"the commit names parent {info.parent}, not {parent}")
         self.apply(info, everything)
         return info
 
