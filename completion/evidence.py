@@ -29,6 +29,7 @@ entrance square being repaved), so finished surface seen there may be another pr
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -340,16 +341,30 @@ def _conclude(job: _Job, value: float | None, coverage: float, settings: Evidenc
     ev.estimate = min(100.0, 100.0 * value / share)
     diff = ev.difference
     if diff is not None and diff > settings.evidence_margin:
-        what = {
-            GREEN_COVER: "green cover",
-            FINISHED_SURFACE: "finished surface",
-            ROOF_CHANGE: "new roof membrane",
-        }[ev.method or GREEN_COVER]
         when = ev.survey_date.strftime("%m-%d") if ev.survey_date else "?"
         ev.flag = True
-        ev.message = f"reported {ev.reported:.0f} %, imagery shows {ev.measure:.0f} % {what} on {when}"
-        if abs(ev.estimate - ev.measure) >= 1:
-            ev.message += f" (about {ev.estimate:.0f} % of the planned {ev.planned_share:.0f} %)"
+        ev.message = flag_message(ev.reported or 0.0, ev.measure, ev.method or GREEN_COVER, when, ev.estimate,
+                                  ev.planned_share)  # fmt: skip
+
+
+# The flag's message, in English (the API's `evidence_flag`, the CLI). FLAG_MESSAGE reads one back
+# into its parts, so that a page can say it in its own language (web.i18n.evidence_flag).
+MEASURE_WORDS = {GREEN_COVER: "green cover", FINISHED_SURFACE: "finished surface", ROOF_CHANGE: "new roof membrane"}
+FLAG_MESSAGE = re.compile(
+    r"reported (?P<reported>\d+) %, imagery shows (?P<measure>\d+) % (?P<what>green cover|finished surface|"
+    r"new roof membrane) on (?P<when>\S+)(?: \(about (?P<estimate>\d+) % of the planned (?P<planned>\d+) %\))?"
+)
+
+
+def flag_message(
+    reported: float, measure: float, method: str, when: str, estimate: float, planned_share: float | None
+) -> str:
+    """The flag, e.g. "reported 100 %, imagery shows 49 % green cover on 10-06", with the estimate when
+    the project plans to cover only part of its footprint (FLAG_MESSAGE matches every message this writes)."""
+    text = f"reported {reported:.0f} %, imagery shows {measure:.0f} % {MEASURE_WORDS[method]} on {when}"
+    if abs(estimate - measure) >= 1:
+        text += f" (about {estimate:.0f} % of the planned {planned_share or 0:.0f} %)"
+    return text
 
 
 # ---------------------------------------------------------------------------- entry points

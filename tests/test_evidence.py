@@ -3,6 +3,7 @@ demo surveys, and the lagging project's flag through the library, the API and th
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import orjson
 import pytest
 import rasterio
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 from rasterio.transform import from_origin
 from shapely.geometry import box
 from typer.testing import CliRunner
@@ -20,11 +22,12 @@ from typer.testing import CliRunner
 from api.main import create_app
 from api.settings import ApiSettings
 from cli.main import app
-from completion.evidence import all_evidence, project_evidence
+from completion.evidence import all_evidence, flag_message, project_evidence
 from completion.zonal import signature_shares, surface_change, zonal_stats
 from layers.demo_surveys import LAGGING, render_demo_surveys
 from twin import Twin
 from twin.errors import BadInput
+from web import i18n
 
 T10, T30, T70 = "2026-10-26", "2026-10-06", "2026-08-27"
 X0, Y0 = 623_000.0, 3_453_000.0  # top-left of the hand-made rasters, EPSG:4549, 1 m pixels
@@ -204,6 +207,33 @@ def test_api_evidence_and_flags(api: TestClient, surveyed: Path) -> None:
     assert r.status_code == 400 and "after the date" in r.text
     assert api.get(f"/projects/{LAGGING}/evidence", params={"date": "26 Oct"}).status_code == 400
     assert api.get("/projects/XX-99/evidence", params={"date": T10}).status_code == 404
+
+
+def test_flag_messages_read_in_chinese() -> None:
+    """Every form of the flag's message (the API's English) reads back into the page's Chinese."""
+    cases = [
+        ((100, 49.2, "green_cover", "10-06", 49.2, 100.0), "填报 100%，10-06 航测影像显示绿化覆盖 49%"),
+        ((100, 75, "finished_surface", "10-26", 75, 100.0), "填报 100%，10-26 航测影像显示完工铺面 75%"),
+        ((100, 12, "roof_change", "10-26", 92.3, 13.0), "填报 100%，10-26 航测影像显示新屋面防水层 12%（约合计划覆盖 13% 的 92%）"),
+    ]  # fmt: skip
+    for args, zh in cases:
+        en = flag_message(*args)
+        assert i18n.evidence_flag("zh", en) == zh and i18n.evidence_flag("en", en) == en
+    assert i18n.evidence_flag("zh", "a note of another form") == "a note of another form"
+
+
+def test_chinese_pages_say_the_flag_in_chinese(api: TestClient) -> None:
+    """The completion map's late list and popups and the printed briefing, in Chinese, give the
+    imagery's flag in Chinese (the API's English message appeared as it was on the Chinese pages)."""
+    en = api.get(f"/projects/{LAGGING}/evidence", params={"date": T10}).json()["evidence"]["message"]
+    zh = i18n.evidence_flag("zh", en)
+    assert zh != en and "航测影像" in zh
+    html = api.get("/maps/completion", params={"date": T10, "lang": "zh"}, headers={"Accept": "text/html"}).text
+    assert f'data-evidence-flag="{LAGGING}"' in html and zh in html and "imagery shows" not in html
+    pdf = api.get("/brief", params={"date": T10, "lang": "zh", "f": "pdf"})
+    assert pdf.status_code == 200, pdf.text
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "航测影像显示" in re.sub(r"\s", "", text), text
 
 
 def test_cli_evidence(surveyed: Path) -> None:

@@ -398,6 +398,8 @@ def test_after_opening_day_a_map_lands_on_the_last_checkpoint_with_reports(store
     assert f"today is {AFTER_OPENING}" in html and "Opening day has passed" in html
     assert f'data-landed="{CHECKPOINT_DATE}" data-landed-checkpoint="T-10" data-today="{AFTER_OPENING}"' in html
     assert "显示T-10（2026-10-26）：有填报数据的最近节点" in zh
+    # the note is two sentences, not one run together ("...with reports Opening day has passed")
+    assert "the latest checkpoint with reports.</b>" in html and "有填报数据的最近节点。</b>" in zh
     # the figures are T-10's: 10 days to go, and behind only by fresh reports (none stale)
     assert 'data-kpi="days" data-value="10"' in html
     assert 'data-kpi="reports_missing" data-value="0"' in html and 'data-stale="true"' not in html
@@ -577,6 +579,9 @@ def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
     )
     own, other = (zh_words, en_words) if lang == "zh" else (en_words, zh_words)
     assert all(w in html for w in own) and not any(w in html for w in other), html
+    # the version's sentence and the overdue note are two sentences ("a2388849b26b.A report ...")
+    text = re.sub(r"<[^>]+>", "", html)
+    assert not re.search(r"\.[A-Z]", text), text
     cells = re.findall(r'<tr[^>]*data-key="([^"]+)">\s*<td>([^<]+)</td>', html)
     assert [k.replace("&amp;", "&") for k, _ in cells] == [u["key"] for u in doc["units"]]
     assert [name.strip() for _, name in cells] == [i18n.unit_name(lang, u["key"]) for u in doc["units"]]

@@ -996,9 +996,12 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
         forecast = r["forecast_finish"] or "–"
         if r["forecast_finish"] and r["forecast_finish"] < on and r["percent"] < 100.0:
             forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
+        name = r["name_en"] if lang == "en" else r["name_zh"]
+        if r["evidence_flag"]:  # on the list for its imagery, not its schedule: say what the imagery showed
+            name = f"{name} ⚑ {i18n.evidence_flag(lang, r['evidence_flag'])}"
         rows.append([
             ("⚑" if r["code"] in facts.flagged else "") + r["code"],
-            r["name_en"] if lang == "en" else r["name_zh"],
+            name,
             i18n.in_language(lang, r["responsible_unit"]),
             i18n.in_language(lang, r["responsible_person"]),
             f"{api_percent(r['percent'])} / {api_percent(r['planned_percent'])}",

@@ -250,7 +250,7 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "days_late": s.days_late,
                 "stale": state.stale,
                 "last_report": state.last_report.isoformat() if state.last_report else None,
-                "evidence": view.flags.get(p.code),
+                "evidence": i18n.evidence_flag(lang, view.flags.get(p.code)) or None,
             }
         )
     return out

@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+from completion.evidence import FLAG_MESSAGE as _FLAG_MESSAGE
 from completion.status import STATUS_COLOURS as _COMPLETION_COLOURS
 from completion.status import STATUS_LABELS as _COMPLETION_LABELS
 from twin.model import FieldSpec, LayerSchema
@@ -522,6 +523,25 @@ def description_in(lang: str, text: str | None) -> str:
 def unit_name(lang: str, unit: str) -> str:
     """A responsible unit's name in the page's language (see in_language)."""
     return in_language(lang, unit)
+
+
+# What the imagery measured, in Chinese (completion.evidence.MEASURE_WORDS is the English).
+_MEASURE_ZH = {"green cover": "绿化覆盖", "finished surface": "完工铺面", "new roof membrane": "新屋面防水层"}
+
+
+def evidence_flag(lang: str, message: str | None) -> str:
+    """An imagery flag (completion.evidence.flag_message, English, as the API gives it) in the
+    page's language: "reported 100 %, imagery shows 49 % green cover on 10-06" ->
+    "填报 100%，10-06 航测影像显示绿化覆盖 49%". A message of another form is shown as it is."""
+    if not message:
+        return ""
+    m = _FLAG_MESSAGE.fullmatch(message.strip())
+    if lang == "en" or m is None:
+        return message
+    text = f"填报 {m['reported']}%，{m['when']} 航测影像显示{_MEASURE_ZH[m['what']]} {m['measure']}%"
+    if m["estimate"] is not None:
+        text += f"（约合计划覆盖 {m['planned']}% 的 {m['estimate']}%）"
+    return text
 
 
 def fmt_percent(percent: float | None) -> str:

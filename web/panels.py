@@ -246,7 +246,7 @@ def completion_panel(
                 "forecast_passed": passed,
                 "after_opening": bool(fc.after_opening) and not passed,
                 "chance": chance,
-                "flag": view.flags.get(p.code),
+                "flag": i18n.evidence_flag(lang, view.flags.get(p.code)) or None,
             }
         )
     ctx["late"] = items
