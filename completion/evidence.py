@@ -29,7 +29,6 @@ entrance square being repaved), so finished surface seen there may be another pr
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -341,29 +340,23 @@ def _conclude(job: _Job, value: float | None, coverage: float, settings: Evidenc
     ev.estimate = min(100.0, 100.0 * value / share)
     diff = ev.difference
     if diff is not None and diff > settings.evidence_margin:
-        when = ev.survey_date.strftime("%m-%d") if ev.survey_date else "?"
         ev.flag = True
-        ev.message = flag_message(ev.reported or 0.0, ev.measure, ev.method or GREEN_COVER, when, ev.estimate,
-                                  ev.planned_share)  # fmt: skip
+        ev.message = flag_message(ev)
 
 
-# The flag's message, in English (the API's `evidence_flag`, the CLI). FLAG_MESSAGE reads one back
-# into its parts, so that a page can say it in its own language (web.i18n.evidence_flag).
+# What the imagery measured, in the English of the flag's message (web.i18n words it in Chinese).
 MEASURE_WORDS = {GREEN_COVER: "green cover", FINISHED_SURFACE: "finished surface", ROOF_CHANGE: "new roof membrane"}
-FLAG_MESSAGE = re.compile(
-    r"reported (?P<reported>\d+) %, imagery shows (?P<measure>\d+) % (?P<what>green cover|finished surface|"
-    r"new roof membrane) on (?P<when>\S+)(?: \(about (?P<estimate>\d+) % of the planned (?P<planned>\d+) %\))?"
-)
 
 
-def flag_message(
-    reported: float, measure: float, method: str, when: str, estimate: float, planned_share: float | None
-) -> str:
-    """The flag, e.g. "reported 100 %, imagery shows 49 % green cover on 10-06", with the estimate when
-    the project plans to cover only part of its footprint (FLAG_MESSAGE matches every message this writes)."""
-    text = f"reported {reported:.0f} %, imagery shows {measure:.0f} % {MEASURE_WORDS[method]} on {when}"
-    if abs(estimate - measure) >= 1:
-        text += f" (about {estimate:.0f} % of the planned {planned_share or 0:.0f} %)"
+def flag_message(ev: Evidence) -> str:
+    """The flag in English, as the API and the CLI give it: "reported 100 %, imagery shows 49 % green
+    cover on 10-06", with the estimate when the project plans to cover only part of its footprint.
+    Pages word the same fields in their own language (web.i18n.evidence_flag)."""
+    when = ev.survey_date.strftime("%m-%d") if ev.survey_date else "?"
+    text = f"reported {ev.reported or 0:.0f} %, imagery shows {ev.measure or 0:.0f} % "
+    text += f"{MEASURE_WORDS[ev.method or GREEN_COVER]} on {when}"
+    if ev.estimate is not None and ev.measure is not None and abs(ev.estimate - ev.measure) >= 1:
+        text += f" (about {ev.estimate:.0f} % of the planned {ev.planned_share or 0:.0f} %)"
     return text
 
 
@@ -450,19 +443,20 @@ def project_evidence(
     return item
 
 
-def flags_by_code(evidence: Sequence[Evidence]) -> dict[str, str]:
-    """Project code -> flag message, for the projects whose report runs ahead of their imagery."""
-    return {e.code: e.message or "" for e in evidence if e.flag}
+def flags_by_code(evidence: Sequence[Evidence]) -> dict[str, Evidence]:
+    """Project code -> its evidence, for the projects whose report runs ahead of their imagery (the
+    API gives its `message`; a page words its fields in the page's language)."""
+    return {e.code: e for e in evidence if e.flag}
 
 
 # ---------------------------------------------------------------------------- for status pages
-_FLAG_CACHE: OrderedDict[Any, dict[str, str]] = OrderedDict()
+_FLAG_CACHE: OrderedDict[Any, dict[str, Evidence]] = OrderedDict()
 _FLAG_CACHE_SIZE = 32
 _flag_lock = threading.Lock()
 
 
-def snapshot_flags(twin: TwinLike, snap: Snapshot, version: str | None = None) -> dict[str, str]:
-    """Project code -> flag message for a completion snapshot, cached per twin state (a view's
+def snapshot_flags(twin: TwinLike, snap: Snapshot, version: str | None = None) -> dict[str, Evidence]:
+    """Project code -> flagged evidence for a completion snapshot, cached per twin state (a view's
     key includes what it hides) and snapshot, since the late list, the project pages and the maps
     ask it again and again. Empty, and cheap, while the twin has no survey."""
     key = (twin.state_key(), snap.on, snap.ref.seq, version is None)
@@ -478,7 +472,12 @@ def snapshot_flags(twin: TwinLike, snap: Snapshot, version: str | None = None) -
     return flags
 
 
-def late_and_flagged(snap: Snapshot, flags: Mapping[str, str]) -> list[ProjectStatus]:
+def flag_messages(flags: Mapping[str, Evidence]) -> dict[str, str]:
+    """Project code -> the flag's English message (what the API and the CLI give)."""
+    return {code: ev.message or "" for code, ev in flags.items()}
+
+
+def late_and_flagged(snap: Snapshot, flags: Mapping[str, object]) -> list[ProjectStatus]:
     """The late list, then the projects whose report runs ahead of their imagery that are not
     late by their reports (a flagged project reported done is the one to check first)."""
     late = snap.late()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,7 +23,7 @@ from typer.testing import CliRunner
 from api.main import create_app
 from api.settings import ApiSettings
 from cli.main import app
-from completion.evidence import all_evidence, flag_message, project_evidence
+from completion.evidence import Evidence, all_evidence, flag_message, project_evidence
 from completion.zonal import signature_shares, surface_change, zonal_stats
 from layers.demo_surveys import LAGGING, render_demo_surveys
 from twin import Twin
@@ -209,25 +210,33 @@ def test_api_evidence_and_flags(api: TestClient, surveyed: Path) -> None:
     assert api.get("/projects/XX-99/evidence", params={"date": T10}).status_code == 404
 
 
-def test_flag_messages_read_in_chinese() -> None:
-    """Every form of the flag's message (the API's English) reads back into the page's Chinese."""
+def test_flag_worded_in_each_language() -> None:
+    """A flag's figures say the same in the API's English message and in the page's Chinese."""
     cases = [
-        ((100, 49.2, "green_cover", "10-06", 49.2, 100.0), "填报 100%，10-06 航测影像显示绿化覆盖 49%"),
-        ((100, 75, "finished_surface", "10-26", 75, 100.0), "填报 100%，10-26 航测影像显示完工铺面 75%"),
-        ((100, 12, "roof_change", "10-26", 92.3, 13.0), "填报 100%，10-26 航测影像显示新屋面防水层 12%（约合计划覆盖 13% 的 92%）"),
+        ((100, 49.2, "green_cover", date(2026, 10, 6), 49.2, 100.0),
+         "reported 100 %, imagery shows 49 % green cover on 10-06", "填报 100%，10-06 航测影像显示绿化覆盖 49%"),
+        ((100, 75, "finished_surface", date(2026, 10, 26), 75, 100.0),
+         "reported 100 %, imagery shows 75 % finished surface on 10-26", "填报 100%，10-26 航测影像显示完工铺面 75%"),
+        ((100, 12, "roof_change", date(2026, 10, 26), 92.3, 13.0),
+         "reported 100 %, imagery shows 12 % new roof membrane on 10-26 (about 92 % of the planned 13 %)",
+         "填报 100%，10-26 航测影像显示新屋面防水层 12%（约合计划覆盖 13% 的 92%）"),
     ]  # fmt: skip
-    for args, zh in cases:
-        en = flag_message(*args)
-        assert i18n.evidence_flag("zh", en) == zh and i18n.evidence_flag("en", en) == en
-    assert i18n.evidence_flag("zh", "a note of another form") == "a note of another form"
+    for (reported, measure, method, flown, estimate, share), en, zh in cases:
+        ev = Evidence("X-1", "landscaping", flown, reported, method, survey_date=flown, measure=measure,
+                      estimate=estimate, planned_share=share, flag=True)  # fmt: skip
+        ev.message = flag_message(ev)
+        assert ev.message == en
+        assert i18n.evidence_flag("en", ev) == en and i18n.evidence_flag("zh", ev) == zh
+    assert i18n.evidence_flag("zh", None) == "" and i18n.evidence_flag("zh", Evidence("X-1", "x", flown, 50, None)) == ""
 
 
 def test_chinese_pages_say_the_flag_in_chinese(api: TestClient) -> None:
     """The completion map's late list and popups and the printed briefing, in Chinese, give the
     imagery's flag in Chinese (the API's English message appeared as it was on the Chinese pages)."""
-    en = api.get(f"/projects/{LAGGING}/evidence", params={"date": T10}).json()["evidence"]["message"]
-    zh = i18n.evidence_flag("zh", en)
-    assert zh != en and "航测影像" in zh
+    ev = api.get(f"/projects/{LAGGING}/evidence", params={"date": T10}).json()["evidence"]
+    m = re.fullmatch(r"reported (\d+) %, imagery shows (\d+) % green cover on (\d\d-\d\d)", ev["message"])
+    assert m, ev["message"]
+    zh = f"填报 {m[1]}%，{m[3]} 航测影像显示绿化覆盖 {m[2]}%"
     html = api.get("/maps/completion", params={"date": T10, "lang": "zh"}, headers={"Accept": "text/html"}).text
     assert f'data-evidence-flag="{LAGGING}"' in html and zh in html and "imagery shows" not in html
     pdf = api.get("/brief", params={"date": T10, "lang": "zh", "f": "pdf"})

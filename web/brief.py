@@ -50,7 +50,7 @@ from matplotlib.patches import Rectangle
 from pyproj import Transformer
 
 from completion.accountability import missing_reports
-from completion.evidence import late_and_flagged, snapshot_flags
+from completion.evidence import Evidence, flag_messages, late_and_flagged, snapshot_flags
 from completion.rollup import Group
 from completion.snapshot import Completion, CurvePoint, Snapshot, late_row
 from twin.core import SHANGHAI, TwinLike
@@ -101,7 +101,7 @@ class BriefFacts:
     area_titles: dict[str, str]  # area key -> the layer's title in the page's language
     curve: list[CurvePoint]
     late: list[dict[str, Any]]  # late_row(...) of late_and_flagged: /completion's "late"
-    flagged: set[str]  # codes whose imagery contradicts their report
+    flagged: dict[str, Evidence]  # code -> its imagery, where that contradicts its report
     missing: list[dict[str, Any]]  # /completion/missing
     layers: list[tuple[str, str, gpd.GeoDataFrame]]  # (layer, title, features in MAP_CRS with "status")
     latest_report: date | None  # the newest report dated on or before the date
@@ -111,7 +111,8 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
     """Read what the page shows: ``snap`` is the /completion route's snapshot (``comp.at``)."""
     flags = snapshot_flags(twin, snap, version)
     states = snap.report_states()
-    late = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late_and_flagged(snap, flags)]
+    messages = flag_messages(flags)
+    late = [late_row(s, states[s.project.code], messages.get(s.project.code)) for s in late_and_flagged(snap, flags)]
     statuses = snap.feature_statuses()
     layers = []
     for schema in spatial_layers(twin):
@@ -131,7 +132,7 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
         area_titles={s.name: i18n.layer_title(lang, s) for s in twin.layers()},
         curve=comp.scurve(snap).get("overall", []),
         late=late,
-        flagged=set(flags),
+        flagged=flags,
         missing=missing_reports(snap.statuses, states),
         layers=layers,
         latest_report=max(dates, default=None),
@@ -997,8 +998,8 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
         if r["forecast_finish"] and r["forecast_finish"] < on and r["percent"] < 100.0:
             forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
         name = r["name_en"] if lang == "en" else r["name_zh"]
-        if r["evidence_flag"]:  # on the list for its imagery, not its schedule: say what the imagery showed
-            name = f"{name} ⚑ {i18n.evidence_flag(lang, r['evidence_flag'])}"
+        if r["code"] in facts.flagged:  # maybe on the list for its imagery, not its schedule: say what it showed
+            name = f"{name} ⚑ {i18n.evidence_flag(lang, facts.flagged[r['code']])}"
         rows.append([
             ("⚑" if r["code"] in facts.flagged else "") + r["code"],
             name,

@@ -29,7 +29,7 @@ import orjson
 import shapely
 
 from completion import Completion, Snapshot
-from completion.evidence import snapshot_flags
+from completion.evidence import Evidence, snapshot_flags
 from completion.landing import Landing, landing_date, season_of
 from completion.register import LAYER as PROJECTS_LAYER
 from completion.status import ProjectStatus
@@ -116,7 +116,7 @@ class CompletionView:
     curve: list[Any]  # completion.snapshot.CurvePoint, overall
     membership: dict[str, list[int]] = field(default_factory=dict)  # "layer/id" -> indices into statuses
     worst: dict[str, str] = field(default_factory=dict)  # "layer/id" -> status
-    flags: dict[str, str] = field(default_factory=dict)  # project code -> imagery's disagreement (completion.evidence)
+    flags: dict[str, Evidence] = field(default_factory=dict)  # project code -> imagery that disagrees with its report
     landing: Landing | None = None  # set when the date was chosen for the caller (completion.landing)
 
     _bounds: dict[str, list[float] | None] = field(default_factory=dict)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from completion.evidence import FLAG_MESSAGE as _FLAG_MESSAGE
 from completion.status import STATUS_COLOURS as _COMPLETION_COLOURS
 from completion.status import STATUS_LABELS as _COMPLETION_LABELS
 from twin.model import FieldSpec, LayerSchema
+
+if TYPE_CHECKING:
+    from completion.evidence import Evidence
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -525,22 +527,22 @@ def unit_name(lang: str, unit: str) -> str:
     return in_language(lang, unit)
 
 
-# What the imagery measured, in Chinese (completion.evidence.MEASURE_WORDS is the English).
-_MEASURE_ZH = {"green cover": "绿化覆盖", "finished surface": "完工铺面", "new roof membrane": "新屋面防水层"}
+# What the imagery measured, in Chinese, by method (completion.evidence.MEASURE_WORDS is the English).
+_MEASURE_ZH = {"green_cover": "绿化覆盖", "finished_surface": "完工铺面", "roof_change": "新屋面防水层"}
 
 
-def evidence_flag(lang: str, message: str | None) -> str:
-    """An imagery flag (completion.evidence.flag_message, English, as the API gives it) in the
-    page's language: "reported 100 %, imagery shows 49 % green cover on 10-06" ->
-    "填报 100%，10-06 航测影像显示绿化覆盖 49%". A message of another form is shown as it is."""
-    if not message:
+def evidence_flag(lang: str, ev: Evidence | None) -> str:
+    """An imagery flag in the page's language, worded from the evidence's figures: in English its
+    message, as the API gives it ("reported 100 %, imagery shows 49 % green cover on 10-06"), in
+    Chinese "填报 100%，10-06 航测影像显示绿化覆盖 49%". Empty for no flag."""
+    if ev is None or not ev.flag:
         return ""
-    m = _FLAG_MESSAGE.fullmatch(message.strip())
-    if lang == "en" or m is None:
-        return message
-    text = f"填报 {m['reported']}%，{m['when']} 航测影像显示{_MEASURE_ZH[m['what']]} {m['measure']}%"
-    if m["estimate"] is not None:
-        text += f"（约合计划覆盖 {m['planned']}% 的 {m['estimate']}%）"
+    if lang == "en":
+        return ev.message or ""
+    when = ev.survey_date.strftime("%m-%d") if ev.survey_date else "?"
+    text = f"填报 {ev.reported or 0:.0f}%，{when} 航测影像显示{_MEASURE_ZH[ev.method or 'green_cover']} {ev.measure or 0:.0f}%"
+    if ev.estimate is not None and ev.measure is not None and abs(ev.estimate - ev.measure) >= 1:
+        text += f"（约合计划覆盖 {ev.planned_share or 0:.0f}% 的 {ev.estimate:.0f}%）"
     return text
 
 
