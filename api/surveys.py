@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
+import shutil
 import tempfile
 from datetime import date
 from enum import Enum
@@ -35,6 +35,7 @@ from api.caching import read_headers
 from api.deps import EditorDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, public_url
 from api.errors import InvalidParameter
 from twin.access import TwinView
+from twin.errors import BadInput
 from twin.survey_images import (
     MAX_ZOOM,
     MIN_ZOOM,
@@ -262,20 +263,25 @@ class SurveysFactory:
             flown = date.fromisoformat(date_)
         except ValueError:
             raise InvalidParameter(f"date={date_!r} is not a date (YYYY-MM-DD)", parameter="date") from None
-        # The body is streamed to a temporary file (BodyGuard caps its size), never held in memory.
-        fd, name = tempfile.mkstemp(prefix="venue-twin-upload-", suffix=".tif")
-        tmp = FilePath(name)
+        # The body is streamed to a temporary file (BodyGuard caps its size), never held in memory;
+        # it is named upload.tif in a directory of its own, so a refusal names "upload.tif" rather
+        # than a temporary name and the server's path (and the survey records that name).
+        workdir = FilePath(tempfile.mkdtemp(prefix="venue-twin-upload-"))
+        tmp = workdir / "upload.tif"
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp, "wb") as f:
                 async for chunk in request.stream():
                     f.write(chunk)
             if tmp.stat().st_size == 0:
                 raise InvalidParameter("the request body is empty; send the GeoTIFF as the body", parameter="body")
-            made = await run_in_threadpool(
-                twin.import_survey, tmp, kind=kind, on=flown, author=who.name, message=message, layer=layer
-            )
+            try:
+                made = await run_in_threadpool(
+                    twin.import_survey, tmp, kind=kind, on=flown, author=who.name, message=message, layer=layer
+                )
+            except BadInput as e:
+                raise BadInput(str(e).replace(str(tmp), tmp.name)) from None
         finally:
-            tmp.unlink(missing_ok=True)
+            shutil.rmtree(workdir, ignore_errors=True)
         info = next(s for s in await run_in_threadpool(twin.surveys) if s.commit == made.id)
         doc = self._doc(request, info)
         doc["source_name"] = None  # the temporary file's name says nothing

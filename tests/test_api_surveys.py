@@ -194,6 +194,8 @@ def test_upload_is_for_editors_and_refuses_bad_files_recording_nothing(
     for bad, words in ((b"not a raster at all", "not a raster"), (body[: len(body) // 3], "")):
         r = problem_of(api.post(url, content=bad, headers=bearer(tokens["editor"])), 400)
         assert words in r["detail"]
+        # The refusal names the upload, not the server's temporary file (nor its path).
+        assert r["detail"].startswith("upload.tif: ") and "venue-twin-upload" not in r["detail"], r["detail"]
     problem_of(
         api.post("/surveys?kind=orthophoto&date=25.10.2026", content=body, headers=bearer(tokens["editor"])),
         400,

@@ -249,3 +249,40 @@ def test_copying_a_twin_brings_its_survey_files(tmp_path: Path, monkeypatch: pyt
     assert files_in(tmp_path / "b.surveys") == files_in(tmp_path / "a.surveys") != []
     with Twin.open(tmp_path / "b.gpkg") as b:
         assert b.fsck() == [] and len(b.surveys()) == 1
+
+
+# What the evidence reads from a survey of a kind it knows (completion.evidence): an NDVI index in
+# one float band (green above 0.4), an orthophoto in 8-bit RGB (luma signatures). A raster of
+# another shape imported as that kind was read as nonsense: an RGB orthophoto imported as `ndvi`
+# gave every lawn 100 % green cover and cleared LS-04's flag.
+KIND_MISMATCHES = {
+    "RGB as ndvi": ("ndvi", dict(bands=3, dtype="uint8"), "ndvi survey is one band"),
+    "8-bit index as ndvi": ("ndvi", dict(bands=1, dtype="uint8"), "ndvi survey is one band"),
+    "index as orthophoto": ("orthophoto", dict(bands=1, dtype="float32"), "orthophoto is 3 or 4 bands"),
+    "16-bit RGB as orthophoto": ("orthophoto", dict(bands=3, dtype="uint16"), "orthophoto is 3 or 4 bands"),
+}
+
+
+@pytest.mark.parametrize("case", list(KIND_MISMATCHES))
+def test_a_raster_unlike_its_kind_is_refused(twin: Twin, survey_dir: Path, tmp_path: Path, case: str) -> None:
+    kind, shape, words = KIND_MISMATCHES[case]
+    bad = write_geotiff(tmp_path / "wrong.tif", **shape)
+    with pytest.raises(BadInput, match=words) as e:
+        twin.import_survey(bad, kind=kind, on=date(2026, 9, 2), author="a")
+    assert "wrong.tif" in str(e.value)
+    assert twin.head() is None and files_in(survey_dir) == []
+    # Kinds the evidence does not read take any raster.
+    twin.import_survey(bad, kind="thermal", on=date(2026, 9, 2), author="a")
+
+
+def test_a_flight_dated_after_today_is_refused(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from twin.core import SHANGHAI
+
+    tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
+    src = write_geotiff(tmp_path / "a.tif")
+    with pytest.raises(BadInput, match="in the future"):
+        twin.import_survey(src, kind="orthophoto", on=tomorrow, author="a")
+    assert twin.head() is None and files_in(survey_dir) == []
+    twin.import_survey(src, kind="orthophoto", on=tomorrow - timedelta(days=1), author="a")

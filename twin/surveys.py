@@ -26,7 +26,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -236,6 +236,12 @@ def import_survey(
         raise BadInput(f"survey kind {kind!r} must be lower-case letters, digits and _ (e.g. orthophoto, ndvi)")
     if not is_survey_layer(layer):
         raise BadInput(f"{layer!r} is not a survey layer ({SURVEY_LAYER} or {SURVEY_LAYER_PREFIX}...)")
+    from twin.core import SHANGHAI
+
+    today = datetime.now(SHANGHAI).date()
+    if on > today:
+        # A typo'd year would make the flight the latest evidence for every date after it.
+        raise BadInput(f"{src_path.name}: flight date {on.isoformat()} is in the future (today is {today.isoformat()})")
     limit = max_bytes if max_bytes is not None else settings().survey_max_bytes
     try:
         size = src_path.stat().st_size
@@ -248,6 +254,7 @@ def import_survey(
         )
     aoi = twin.area_of_interest
     source = _check_source(src_path, aoi)
+    _check_kind(src_path.name, kind, source)
     footprint = box(*source.bounds_lonlat).intersection(aoi)
     from twin.access import TwinView
 
@@ -308,6 +315,32 @@ def import_survey(
             if not existed:
                 final.unlink(missing_ok=True)
             raise
+
+
+# The shape of a survey of each kind the evidence reads (completion.evidence): an NDVI index is
+# compared with a threshold on its value (0.4), an orthophoto's finished-surface signatures are
+# 8-bit luma ranges. A raster of another shape recorded as one of these kinds would be measured as
+# nonsense (an RGB orthophoto imported as ndvi reads as 100 % green cover everywhere).
+KIND_SHAPES: dict[str, tuple[tuple[int, ...], str, str]] = {
+    "ndvi": ((1,), "f", "an ndvi survey is one band of floating-point index values (-1 to 1)"),
+    "orthophoto": ((3, 4), "u1", "an orthophoto is 3 or 4 bands (RGB or RGBA) of 8-bit values"),
+}
+
+
+def _check_kind(name: str, kind: str, source: _Source) -> None:
+    shape = KIND_SHAPES.get(kind)
+    if shape is None:
+        return
+    import numpy as np
+
+    counts, dtype_kind, what = shape
+    dt = np.dtype(source.dtype)
+    fits = dt.kind == "f" if dtype_kind == "f" else dt == np.dtype(dtype_kind)
+    if source.count not in counts or not fits:
+        raise BadInput(
+            f"{name}: {source.count} band(s) of {source.dtype} cannot be a survey of kind {kind}: {what} "
+            "(is --survey / kind= right?)"
+        )
 
 
 @contextlib.contextmanager
