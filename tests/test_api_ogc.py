@@ -238,6 +238,24 @@ def test_openapi_document_is_openapi_30_and_describes_the_routes(api: TestClient
     assert api.head("/api.html", follow_redirects=False).status_code == 301
 
 
+def test_openapi_limit_has_the_servers_maximum_and_default(venue: tuple[Path, Path]) -> None:
+    """OGC Part 1's limit definition: minimum 1, the maximum and the default. GDAL's OAPIF driver and
+    QGIS size their pages from the maximum, and page 10 features at a time without it."""
+    for settings, (maximum, default) in (({}, (10_000, 10)), ({"max_limit": 500, "default_limit": 25}, (500, 25))):
+        with client(venue[0], **settings) as c:
+            for url in ("/api", "/openapi.json"):
+                params = c.get(url).json()["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+                (limit,) = [p for p in params if p["name"] == "limit"]
+                schema = limit["schema"]
+                assert schema["type"] == "integer" and schema["minimum"] == 1, schema
+                assert (schema["maximum"], schema["default"]) == (maximum, default), schema
+                assert "nullable" not in schema, schema
+            # what it says is what the route does
+            problem_of(c.get(f"/collections/halls/items?limit={maximum + 1}"), 400, "limit")
+            assert c.get(f"/collections/halls/items?limit={maximum}").status_code == 200
+            assert c.get("/collections/roads/items").json()["numberReturned"] == min(default, 24)
+
+
 # ---------------------------------------------------------------------------- Part 1: features
 @pytest.mark.parametrize("layer", LAYER_NAMES)
 def test_items_equal_the_twin(api: TestClient, twin: Twin, layer: str) -> None:
