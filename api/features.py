@@ -309,7 +309,15 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
         props = item.get("properties") or {}
         if not isinstance(props, dict):
             raise BadInput(f"item #{i + 1}: properties must be an object")
-        ident = fid if fid is not None else item.get("id")
+        given = item.get("id")
+        if fid is not None and given is not None and str(given) != fid:
+            # The URL names the feature; a body naming another one would otherwise be written
+            # over this one without a word. An id is not changed by a write.
+            raise BadInput(
+                f"item #{i + 1}: the body's id {str(given)!r} is not {fid!r}, the feature this URL names "
+                "(an id cannot be changed: POST a new feature and DELETE this one)"
+            )
+        ident = fid if fid is not None else given
         if ident is None:
             ident = str(uuid.uuid4())
         if isinstance(ident, bool | dict | list):
@@ -843,6 +851,11 @@ class FeaturesFactory:
             raise BadInput("a merge patch must be a JSON object")
         if not isinstance(patch.get("properties") or {}, dict):
             raise BadInput("properties in a merge patch must be an object")
+        if patch.get("id") is not None and str(patch["id"]) != feature_id:
+            raise BadInput(
+                f"the patch's id {str(patch['id'])!r} is not {feature_id!r}, the feature this URL names "
+                "(an id cannot be changed: POST a new feature and DELETE this one)"
+            )
 
         def build(current_bytes: bytes) -> list[Change]:
             current = orjson.loads(current_bytes)
