@@ -837,6 +837,12 @@ def test_spatial_filter(api: TestClient, twin: Twin) -> None:
     expected = _intersecting(twin, "halls", pt)
     assert expected  # the point is inside hall 2.1H and 2.2H
     assert sorted(ids(items(api, "halls", filter=f"S_INTERSECTS(geometry,{pt.wkt})"))) == expected
+    # `geom` names the geometry too (a filter on it used to match nothing, with a 200)
+    assert sorted(ids(items(api, "halls", filter=f"S_INTERSECTS(geom,{pt.wkt})"))) == expected
+    js = orjson.dumps(
+        {"op": "s_intersects", "args": [{"property": "geom"}, {"type": "Point", "coordinates": [121.2949, 31.1902]}]}
+    )
+    assert sorted(ids(items(api, "halls", filter=js.decode(), **{"filter-lang": "cql2-json"}))) == expected
 
 
 def test_filter_at_a_past_version(api: TestClient, twin: Twin) -> None:
@@ -861,6 +867,7 @@ def test_filter_at_a_past_version(api: TestClient, twin: Twin) -> None:
         ("filter=S_INTERSECTS(geometry, ENVELOPE(121, 31, 122, 32))", "filter"),  # ECQL's; CQL2 says BBOX
         ('filter={"op":"=","args":[{"property":"level"}]}&filter-lang=cql2-json', "filter"),  # one argument
         ("filter=floor_area_m2 > 'large'", "filter"),  # a number compared with text
+        ("filter=S_INTERSECTS(level, POINT(121.2949 31.1902))", "filter"),  # not a geometry: never true
         ("filter=T_AFTER(level, TIMESTAMP('2020-01-01T00:00:00Z'))", "filter"),  # not a declared class
         ("filter=A_CONTAINS(level, ('0m'))", "filter"),  # not a declared class
         ("filter=level='0m'&filter-lang=cql3", "filter-lang"),
