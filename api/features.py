@@ -62,7 +62,6 @@ CONFORMANCE = [
     OGC + "ogcapi-features-1/1.0/conf/oas30",
     OGC + "ogcapi-features-2/1.0/conf/crs",
     OGC + "ogcapi-features-3/1.0/conf/queryables",
-    OGC + "ogcapi-features-3/1.0/conf/queryables-query-parameters",
     OGC + "ogcapi-features-3/1.0/conf/filter",
     OGC + "ogcapi-features-3/1.0/conf/features-filter",
     OGC + "cql2/1.0/conf/cql2-text",

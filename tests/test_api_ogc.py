@@ -160,6 +160,15 @@ def test_conformance_declares_parts_1_to_4(api: TestClient) -> None:
         assert OGC + cls in declared, cls
 
 
+def test_conformance_declares_no_queryables_as_query_parameters(api: TestClient) -> None:
+    """Part 3's queryables-query-parameters would let ?level=0m filter; the items take no queryable as
+    a parameter (a filter says it: filter=level='0m'), so the class is not declared."""
+    declared = set(api.get("/conformance").json()["conformsTo"])
+    assert OGC + "ogcapi-features-3/1.0/conf/queryables-query-parameters" not in declared
+    problem_of(api.get("/collections/halls/items?level=0m"), 400, "level")
+    assert api.get("/collections/halls/items", params={"filter": "level='0m'"}).status_code == 200
+
+
 def test_collections_list_every_venue_layer(api: TestClient, twin: Twin) -> None:
     doc = api.get("/collections").json()
     assert [c["id"] for c in doc["collections"]] == LAYER_NAMES
