@@ -50,7 +50,7 @@ from layers.io import FORMATS
 from twin import Change, Feature
 from twin.access import TwinView
 from twin.encoding import feature_collection
-from twin.errors import BadInput, Conflict, NotFound
+from twin.errors import BadInput, Conflict, NotFound, ValidationFailed
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, parse_filter, parse_sortby, run_query
 
@@ -331,11 +331,19 @@ def item_path(layer: str, fid: str) -> str:
     return f"/collections/{layer}/items/{quote(fid, safe='')}"
 
 
-def _written(twin: TwinView, layer: str, fid: str, cid: str) -> Response:
+def _written(twin: TwinView, layer: str, fid: str, cid: str | None) -> Response:
     """204 for a replaced or updated feature, with the ETag of the version this commit made
-    (not of the head, which another writer may already have moved)."""
+    (not of the head, which another writer may already have moved). With no commit (the feature
+    was already as written) the ETag is that of the feature as it is, and no X-Twin-Commit."""
+    if cid is None:
+        return Response(status_code=204, headers={"ETag": etag_of(twin.feature(layer, fid))})
     etag = etag_of(twin.feature(layer, fid, twin.resolve(cid)))
     return Response(status_code=204, headers={"ETag": etag, "X-Twin-Commit": cid})
+
+
+def _nothing_changes(e: ValidationFailed) -> bool:
+    """The twin refuses a commit that changes nothing; for a PUT or PATCH that is a success."""
+    return bool(e.problems) and all(p.layer == "*" and "nothing changes" in p.reason for p in e.problems)
 
 
 def _unchanged(twin: TwinView, layer: str, fid: str, seen: bytes) -> bool:
@@ -739,7 +747,7 @@ class FeaturesFactory:
         build: Callable[[bytes], list[Change]],
         message: str | None,
         default: str,
-    ) -> str:
+    ) -> str | None:
         """Read the feature, check If-Match, build the changes from it and commit them on that head.
 
         The commit names the head it read as its parent, and the twin applies it on top of whatever
@@ -747,6 +755,9 @@ class FeaturesFactory:
         edits of other features never make it fail. If this feature did change, the edit is read
         again: a stale If-Match then answers 412, and an edit without one is rebuilt on the new
         version; only writers racing on this very feature can use up the tries (409).
+
+        A write that leaves the feature as it is (a PUT or PATCH sent again, say after a lost
+        answer) makes no commit and returns None: HTTP's PUT is idempotent, so it succeeds.
         """
         tries = 5
         for attempt in range(tries):
@@ -764,6 +775,10 @@ class FeaturesFactory:
                     changes, author=who.name, message=message or default, parent=head.commit.id if head.commit else None
                 )
                 return info.id
+            except ValidationFailed as e:
+                if _nothing_changes(e):
+                    return None
+                raise
             except Conflict:
                 if attempt == tries - 1 or _unchanged(twin, layer, fid, current):
                     raise  # the tries are used up, or the conflict is not this feature's (a code taken)
@@ -901,6 +916,7 @@ class FeaturesFactory:
             self._write, twin, who, schema.name, feature_id, if_match, build, message,
             f"API: delete {schema.name}/{feature_id}",
         )  # fmt: skip
+        assert cid is not None  # a delete of a feature that is there always changes something
         return Response(status_code=204, headers={"X-Twin-Commit": cid})
 
     def options_items(self, twin: TwinDep, collection_id: CollectionId) -> Response:

@@ -253,6 +253,30 @@ def test_put_replaces_the_feature(api: TestClient, twin: Twin, editor: dict[str,
     assert [h.op for h in twin.history("halls", "hall-1.1H")] == ["add", "modify"]
 
 
+def test_a_put_or_patch_sent_again_succeeds_and_makes_no_commit(
+    api: TestClient, twin: Twin, editor: dict[str, str]
+) -> None:
+    """PUT is idempotent (RFC 9110): a write sent again (a retry after a lost answer, a client that
+    saves unchanged features) answers 204 with the feature's ETag, and commits nothing."""
+    doc, _ = hall(api, "hall-3H")
+    body = {"type": "Feature", "geometry": doc["geometry"], "properties": {**doc["properties"], "notes": "QA"}}
+    first = send(api, "PUT", "/collections/halls/items/hall-3H", body, editor)
+    assert first.status_code == 204, first.text
+    n, head = state(api)
+    before = snapshot(twin)
+    again = send(api, "PUT", "/collections/halls/items/hall-3H", body, editor)
+    assert again.status_code == 204, again.text
+    assert again.headers["etag"] == first.headers["etag"] == hall(api, "hall-3H")[1]
+    assert "x-twin-commit" not in again.headers
+    patch = {"properties": {"notes": "QA"}}
+    headers = {**editor, "Content-Type": "application/merge-patch+json", "If-Match": first.headers["etag"]}
+    same = send(api, "PATCH", "/collections/halls/items/hall-3H", patch, headers)
+    assert same.status_code == 204, same.text
+    assert same.headers["etag"] == first.headers["etag"]
+    assert state(api) == (n, head)
+    assert snapshot(twin) == before
+
+
 def test_patch_is_one_commit_whose_diff_shows_the_change(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
     before, etag = hall(api, "hall-2.1H")
     assert before["properties"]["project_code"] == "HL-02"
