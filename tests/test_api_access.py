@@ -130,6 +130,7 @@ def test_writes_below_the_editor_role_are_403(
     )
     body = problem_of(r, 403)
     assert role in body["detail"] and "editor" in body["detail"]
+    assert f"{TOKEN_NAMES[role]} is {'an' if role == 'engineer' else 'a'} {role};" in body["detail"], body
     assert count_versions(api) == n
 
 
