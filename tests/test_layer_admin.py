@@ -490,6 +490,10 @@ def test_cli_refusals_exit_2_or_3_and_change_nothing(venue: Path, tmp_path: Path
     assert r.returncode == 2 and "NAME:TYPE" in r.stderr
     r = cli("layer", "alter", "halls", "--store", str(store))
     assert r.returncode == 2
+    # a change to what the layer already is names the layer once
+    r = cli("layer", "alter", "halls", "--title-en", "Halls", "--store", str(store))
+    assert r.returncode == 2 and "nothing changes" in r.stderr, r.stderr
+    assert r.stderr.count("layer halls:") == 1, r.stderr
     with Twin.open(store) as t:
         assert t.head() == head
 
