@@ -277,6 +277,39 @@ def test_a_put_or_patch_sent_again_succeeds_and_makes_no_commit(
     assert snapshot(twin) == before
 
 
+def test_the_version_log_pages_on_through_a_commit_landing_between_pages(
+    api: TestClient, twin: Twin, editor: dict[str, str]
+) -> None:
+    """The log is newest first: a commit between two pages used to shift it by one, so the next page
+    began with the entry the previous one ended with. Its page links name the head they read."""
+    log = [c.id for c in twin.log(100_000)]
+    first = api.get("/versions", params={"limit": 3}).json()
+    assert [v["id"] for v in first["versions"]] == log[:3]
+    patch = send(
+        api,
+        "PATCH",
+        "/collections/halls/items/hall-3H",
+        {"properties": {"notes": "lands between two pages"}},
+        {**editor, "Content-Type": "application/merge-patch+json"},
+    )
+    assert patch.status_code == 204, patch.text
+    got = [v["id"] for v in first["versions"]]
+    page = first
+    while nxt := [lk for lk in page["links"] if lk["rel"] == "next"]:
+        page = api.get(nxt[0]["href"].removeprefix("http://testserver")).json()
+        assert page["numberMatched"] == len(log)
+        got += [v["id"] for v in page["versions"]]
+    assert got == log  # every commit once, in order, as the log stood at the first page
+    prev = [lk for lk in page["links"] if lk["rel"] == "prev"][0]["href"].removeprefix("http://testserver")
+    assert api.get(prev).json()["versions"][-1]["id"] == log[-len(page["versions"]) - 1]
+    # a log read as of a commit starts there; the head's log has the new commit first
+    older = api.get("/versions", params={"version": log[1], "limit": 2}).json()
+    assert [v["id"] for v in older["versions"]] == log[1:3] and older["numberMatched"] == len(log) - 1
+    now = api.get("/versions", params={"limit": 1}).json()
+    assert now["numberMatched"] == len(log) + 1 and now["versions"][0]["id"] == patch.headers["x-twin-commit"]
+    problem_of(api.get("/versions", params={"version": "abcdef12"}), 400, "version")
+
+
 def test_patch_is_one_commit_whose_diff_shows_the_change(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
     before, etag = hall(api, "hall-2.1H")
     assert before["properties"]["project_code"] == "HL-02"
