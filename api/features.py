@@ -50,7 +50,7 @@ from layers.io import FORMATS
 from twin import Change, Feature
 from twin.access import TwinView
 from twin.encoding import feature_collection
-from twin.errors import BadInput, Conflict, NotFound
+from twin.errors import BadInput, Conflict, NotFound, ValidationFailed
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, parse_filter, parse_sortby, run_query
 
@@ -62,7 +62,6 @@ CONFORMANCE = [
     OGC + "ogcapi-features-1/1.0/conf/oas30",
     OGC + "ogcapi-features-2/1.0/conf/crs",
     OGC + "ogcapi-features-3/1.0/conf/queryables",
-    OGC + "ogcapi-features-3/1.0/conf/queryables-query-parameters",
     OGC + "ogcapi-features-3/1.0/conf/filter",
     OGC + "ogcapi-features-3/1.0/conf/features-filter",
     OGC + "cql2/1.0/conf/cql2-text",
@@ -309,7 +308,15 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
         props = item.get("properties") or {}
         if not isinstance(props, dict):
             raise BadInput(f"item #{i + 1}: properties must be an object")
-        ident = fid if fid is not None else item.get("id")
+        given = item.get("id")
+        if fid is not None and given is not None and str(given) != fid:
+            # The URL names the feature; a body naming another one would otherwise be written
+            # over this one without a word. An id is not changed by a write.
+            raise BadInput(
+                f"item #{i + 1}: the body's id {str(given)!r} is not {fid!r}, the feature this URL names "
+                "(an id cannot be changed: POST a new feature and DELETE this one)"
+            )
+        ident = fid if fid is not None else given
         if ident is None:
             ident = str(uuid.uuid4())
         if isinstance(ident, bool | dict | list):
@@ -324,11 +331,19 @@ def item_path(layer: str, fid: str) -> str:
     return f"/collections/{layer}/items/{quote(fid, safe='')}"
 
 
-def _written(twin: TwinView, layer: str, fid: str, cid: str) -> Response:
+def _written(twin: TwinView, layer: str, fid: str, cid: str | None) -> Response:
     """204 for a replaced or updated feature, with the ETag of the version this commit made
-    (not of the head, which another writer may already have moved)."""
+    (not of the head, which another writer may already have moved). With no commit (the feature
+    was already as written) the ETag is that of the feature as it is, and no X-Twin-Commit."""
+    if cid is None:
+        return Response(status_code=204, headers={"ETag": etag_of(twin.feature(layer, fid))})
     etag = etag_of(twin.feature(layer, fid, twin.resolve(cid)))
     return Response(status_code=204, headers={"ETag": etag, "X-Twin-Commit": cid})
+
+
+def _nothing_changes(e: ValidationFailed) -> bool:
+    """The twin refuses a commit that changes nothing; for a PUT or PATCH that is a success."""
+    return bool(e.problems) and all(p.layer == "*" and "nothing changes" in p.reason for p in e.problems)
 
 
 def _unchanged(twin: TwinView, layer: str, fid: str, seen: bytes) -> bool:
@@ -732,7 +747,7 @@ class FeaturesFactory:
         build: Callable[[bytes], list[Change]],
         message: str | None,
         default: str,
-    ) -> str:
+    ) -> str | None:
         """Read the feature, check If-Match, build the changes from it and commit them on that head.
 
         The commit names the head it read as its parent, and the twin applies it on top of whatever
@@ -740,6 +755,9 @@ class FeaturesFactory:
         edits of other features never make it fail. If this feature did change, the edit is read
         again: a stale If-Match then answers 412, and an edit without one is rebuilt on the new
         version; only writers racing on this very feature can use up the tries (409).
+
+        A write that leaves the feature as it is (a PUT or PATCH sent again, say after a lost
+        answer) makes no commit and returns None: HTTP's PUT is idempotent, so it succeeds.
         """
         tries = 5
         for attempt in range(tries):
@@ -757,6 +775,10 @@ class FeaturesFactory:
                     changes, author=who.name, message=message or default, parent=head.commit.id if head.commit else None
                 )
                 return info.id
+            except ValidationFailed as e:
+                if _nothing_changes(e):
+                    return None
+                raise
             except Conflict:
                 if attempt == tries - 1 or _unchanged(twin, layer, fid, current):
                     raise  # the tries are used up, or the conflict is not this feature's (a code taken)
@@ -843,6 +865,11 @@ class FeaturesFactory:
             raise BadInput("a merge patch must be a JSON object")
         if not isinstance(patch.get("properties") or {}, dict):
             raise BadInput("properties in a merge patch must be an object")
+        if patch.get("id") is not None and str(patch["id"]) != feature_id:
+            raise BadInput(
+                f"the patch's id {str(patch['id'])!r} is not {feature_id!r}, the feature this URL names "
+                "(an id cannot be changed: POST a new feature and DELETE this one)"
+            )
 
         def build(current_bytes: bytes) -> list[Change]:
             current = orjson.loads(current_bytes)
@@ -889,6 +916,7 @@ class FeaturesFactory:
             self._write, twin, who, schema.name, feature_id, if_match, build, message,
             f"API: delete {schema.name}/{feature_id}",
         )  # fmt: skip
+        assert cid is not None  # a delete of a feature that is there always changes something
         return Response(status_code=204, headers={"X-Twin-Commit": cid})
 
     def options_items(self, twin: TwinDep, collection_id: CollectionId) -> Response:

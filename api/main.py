@@ -63,6 +63,20 @@ def _openapi_30(schema: dict[str, Any]) -> dict[str, Any]:
     return out  # type: ignore[no-any-return]
 
 
+def _limit_bounds(doc: dict[str, Any], settings: ApiSettings) -> dict[str, Any]:
+    """The items' `limit` as OGC Part 1 defines it (/req/core/fc-limit-definition): an integer from
+    1 with the server's maximum and default. Clients size their pages from it (GDAL's OAPIF driver
+    and QGIS read the maximum; without it they page 10 features at a time). The route checks the
+    maximum itself, since it is a setting, so the definition takes it from the settings here."""
+    op = doc.get("paths", {}).get("/collections/{collectionId}/items", {}).get("get", {})
+    for param in op.get("parameters", []):
+        if param.get("name") == "limit" and param.get("in") == "query":
+            schema = {k: v for k, v in param.get("schema", {}).items() if k != "nullable"}
+            schema.update(type="integer", minimum=1, maximum=settings.max_limit, default=settings.default_limit)
+            param["schema"] = schema
+    return doc
+
+
 def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) -> FastAPI:
     settings = settings or ApiSettings()
 
@@ -115,7 +129,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     @app.api_route("/openapi.json", methods=["GET", "HEAD"], include_in_schema=False)
     def openapi_doc() -> Response:
         if "doc" not in cached:
-            cached["doc"] = _openapi_30(app.openapi())
+            cached["doc"] = _limit_bounds(_openapi_30(app.openapi()), settings)
         return Response(orjson.dumps(cached["doc"]), media_type="application/vnd.oai.openapi+json;version=3.0")
 
     # Interactive documentation: Swagger UI from its npm package (web/node_modules/swagger-ui-dist),

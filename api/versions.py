@@ -72,17 +72,32 @@ class VersionsFactory:
         twin: TwinDep,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        version: Annotated[
+            str | None,
+            Query(description="The log as of this commit (its next and prev links name the head they read)."),
+        ] = None,
     ) -> Response:
         # The view leaves out commits the caller may not see and redacts the rest (twin.access).
-        total = twin.commit_count()
-        items = [_commit_doc(request, c) for c in twin.log(limit, offset)]
-        links = [{"rel": "self", "type": JSON, "href": public_url(request, "/versions", limit=limit, offset=offset)}]
+        # The log is read as of one commit, the head unless `version` names another, and the page
+        # links name it: a commit landing between two pages would otherwise shift the newest-first
+        # list by one, so that the next page repeated an entry (or, going back, skipped one).
+        for _ in range(5):
+            top = _ref(twin, version, "version") if version is not None else twin.resolve()
+            total = _number(top.commit)  # the commits up to `top` this caller sees
+            newer = twin.commit_count() - total  # commits after `top`
+            commits = twin.log(limit, offset + newer) if offset < total else []
+            if not commits or _number(commits[0]) == total - offset:
+                break  # else a commit landed between counting and reading: read again
+        items = [_commit_doc(request, c) for c in commits]
+        pin = {"version": top.commit.id} if top.commit is not None else {}
+        self_q = {"limit": limit, "offset": offset, **({"version": version} if version is not None else {})}
+        links = [{"rel": "self", "type": JSON, "href": public_url(request, "/versions", **self_q)}]
         if offset + len(items) < total:
             links.append(
                 {
                     "rel": "next",
                     "type": JSON,
-                    "href": public_url(request, "/versions", limit=limit, offset=offset + limit),
+                    "href": public_url(request, "/versions", limit=limit, offset=offset + limit, **pin),
                 }
             )
         if offset > 0:
@@ -90,7 +105,7 @@ class VersionsFactory:
                 {
                     "rel": "prev",
                     "type": JSON,
-                    "href": public_url(request, "/versions", limit=limit, offset=max(0, offset - limit)),
+                    "href": public_url(request, "/versions", limit=limit, offset=max(0, offset - limit), **pin),
                 }
             )
         return Response(
@@ -192,6 +207,14 @@ class VersionsFactory:
                 **read_headers(request, ref, version.version),
             },
         )
+
+
+def _number(commit: CommitInfo | None) -> int:
+    """A commit's place in the log its reader sees (1 for the first; 0 for none): a reader who
+    may not see every layer counts only the commits they see (twin.access)."""
+    if commit is None:
+        return 0
+    return commit.number if commit.number is not None else commit.seq
 
 
 def _commit_doc(request: Request, commit: CommitInfo) -> dict[str, Any]:

@@ -75,6 +75,12 @@ def _fail(message: str, code: int, problems: list[str] | None = None) -> NoRetur
 def _errors(context: str = "") -> Iterator[None]:
     """Map the twin's errors to exit codes in one place."""
     prefix = f"{context}: " if context else ""
+
+    def said(e: Exception) -> str:
+        # The twin's message may name the context already ("layer security: nothing changes; ...").
+        text = str(e)
+        return text if prefix and text.startswith(prefix) else f"{prefix}{text}"
+
     try:
         yield
     except ValidationFailed as e:
@@ -82,13 +88,13 @@ def _errors(context: str = "") -> Iterator[None]:
             f"{prefix}{len(e.problems)} problem(s); nothing was committed", EXIT_BAD_INPUT, [str(p) for p in e.problems]
         )
     except Conflict as e:
-        _fail(f"{prefix}{e}; nothing was committed", EXIT_CONFLICT)
+        _fail(f"{said(e)}; nothing was committed", EXIT_CONFLICT)
     except Corrupt as e:
-        _fail(f"{prefix}{e}", EXIT_CORRUPT)
+        _fail(said(e), EXIT_CORRUPT)
     except (BadInput, NotFound) as e:
-        _fail(f"{prefix}{e}", EXIT_BAD_INPUT)
+        _fail(said(e), EXIT_BAD_INPUT)
     except TwinError as e:
-        _fail(f"{prefix}{e}", EXIT_BAD_INPUT)
+        _fail(said(e), EXIT_BAD_INPUT)
 
 
 def _settings() -> TwinSettings:

@@ -130,6 +130,7 @@ def test_writes_below_the_editor_role_are_403(
     )
     body = problem_of(r, 403)
     assert role in body["detail"] and "editor" in body["detail"]
+    assert f"{TOKEN_NAMES[role]} is {'an' if role == 'engineer' else 'a'} {role};" in body["detail"], body
     assert count_versions(api) == n
 
 
@@ -247,6 +248,18 @@ def test_diffs_and_versions_hide_a_restricted_layer(
         assert v["counts"], "a commit that touched only the hidden layer must not be listed"
     assert log["versions"][0]["counts"] == {"halls": {"added": 0, "modified": 1, "deleted": 0}}
     assert log["numberMatched"] == len(api.get("/versions?limit=1000", headers=h).json()["versions"])
+    # paged through its next links (which name the head read), the log is the same list
+    everything = [v["id"] for v in api.get("/versions?limit=1000", headers=h).json()["versions"]]
+    paged, url = [], "/versions?limit=7"
+    while url:
+        page = api.get(url, headers=h).json()
+        assert page["numberMatched"] == len(everything)
+        paged += [v["id"] for v in page["versions"]]
+        nxt = [lk["href"] for lk in page["links"] if lk["rel"] == "next"]
+        url = nxt[0].removeprefix("http://testserver") if nxt else ""
+    assert paged == everything
+    pinned = api.get(f"/versions?limit=2&version={everything[3]}", headers=h).json()
+    assert [v["id"] for v in pinned["versions"]] == everything[3:5]
     secret_only = api.get("/versions/HEAD~1", headers=as_(site, "admin")).json()["id"]
     assert secret_only not in {v["id"] for v in api.get("/versions?limit=1000", headers=h).json()["versions"]}
     problem_of(api.get(f"/versions/{secret_only}", headers=h), 404)

@@ -253,6 +253,63 @@ def test_put_replaces_the_feature(api: TestClient, twin: Twin, editor: dict[str,
     assert [h.op for h in twin.history("halls", "hall-1.1H")] == ["add", "modify"]
 
 
+def test_a_put_or_patch_sent_again_succeeds_and_makes_no_commit(
+    api: TestClient, twin: Twin, editor: dict[str, str]
+) -> None:
+    """PUT is idempotent (RFC 9110): a write sent again (a retry after a lost answer, a client that
+    saves unchanged features) answers 204 with the feature's ETag, and commits nothing."""
+    doc, _ = hall(api, "hall-3H")
+    body = {"type": "Feature", "geometry": doc["geometry"], "properties": {**doc["properties"], "notes": "QA"}}
+    first = send(api, "PUT", "/collections/halls/items/hall-3H", body, editor)
+    assert first.status_code == 204, first.text
+    n, head = state(api)
+    before = snapshot(twin)
+    again = send(api, "PUT", "/collections/halls/items/hall-3H", body, editor)
+    assert again.status_code == 204, again.text
+    assert again.headers["etag"] == first.headers["etag"] == hall(api, "hall-3H")[1]
+    assert "x-twin-commit" not in again.headers
+    patch = {"properties": {"notes": "QA"}}
+    headers = {**editor, "Content-Type": "application/merge-patch+json", "If-Match": first.headers["etag"]}
+    same = send(api, "PATCH", "/collections/halls/items/hall-3H", patch, headers)
+    assert same.status_code == 204, same.text
+    assert same.headers["etag"] == first.headers["etag"]
+    assert state(api) == (n, head)
+    assert snapshot(twin) == before
+
+
+def test_the_version_log_pages_on_through_a_commit_landing_between_pages(
+    api: TestClient, twin: Twin, editor: dict[str, str]
+) -> None:
+    """The log is newest first: a commit between two pages used to shift it by one, so the next page
+    began with the entry the previous one ended with. Its page links name the head they read."""
+    log = [c.id for c in twin.log(100_000)]
+    first = api.get("/versions", params={"limit": 3}).json()
+    assert [v["id"] for v in first["versions"]] == log[:3]
+    patch = send(
+        api,
+        "PATCH",
+        "/collections/halls/items/hall-3H",
+        {"properties": {"notes": "lands between two pages"}},
+        {**editor, "Content-Type": "application/merge-patch+json"},
+    )
+    assert patch.status_code == 204, patch.text
+    got = [v["id"] for v in first["versions"]]
+    page = first
+    while nxt := [lk for lk in page["links"] if lk["rel"] == "next"]:
+        page = api.get(nxt[0]["href"].removeprefix("http://testserver")).json()
+        assert page["numberMatched"] == len(log)
+        got += [v["id"] for v in page["versions"]]
+    assert got == log  # every commit once, in order, as the log stood at the first page
+    prev = [lk for lk in page["links"] if lk["rel"] == "prev"][0]["href"].removeprefix("http://testserver")
+    assert api.get(prev).json()["versions"][-1]["id"] == log[-len(page["versions"]) - 1]
+    # a log read as of a commit starts there; the head's log has the new commit first
+    older = api.get("/versions", params={"version": log[1], "limit": 2}).json()
+    assert [v["id"] for v in older["versions"]] == log[1:3] and older["numberMatched"] == len(log) - 1
+    now = api.get("/versions", params={"limit": 1}).json()
+    assert now["numberMatched"] == len(log) + 1 and now["versions"][0]["id"] == patch.headers["x-twin-commit"]
+    problem_of(api.get("/versions", params={"version": "abcdef12"}), 400, "version")
+
+
 def test_patch_is_one_commit_whose_diff_shows_the_change(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
     before, etag = hall(api, "hall-2.1H")
     assert before["properties"]["project_code"] == "HL-02"
@@ -657,7 +714,15 @@ BAD = [
         415,
         "geo+json",
     ),
-    ("PUT of an unknown feature", "PUT", "/collections/landscaping/items/ls-nope", flower_bed(), {}, 404, "ls-nope"),
+    (
+        "PUT of an unknown feature",
+        "PUT",
+        "/collections/landscaping/items/ls-nope",
+        flower_bed(None),
+        {},
+        404,
+        "ls-nope",
+    ),
     (
         "PUT of two features",
         "PUT",
@@ -671,7 +736,7 @@ BAD = [
         "PUT outside the venue",
         "PUT",
         "/collections/landscaping/items/ls-clover-green",
-        _with(_square(0.0, 0.0)),
+        {**_with(_square(0.0, 0.0)), "id": "ls-clover-green"},
         {},
         400,
         "area of interest",
@@ -684,6 +749,24 @@ BAD = [
         {},
         404,
         "hall-99H",
+    ),
+    (
+        "PUT whose body names another feature",
+        "PUT",
+        "/collections/landscaping/items/ls-clover-green",
+        flower_bed("ls-lawn-east"),
+        {},
+        400,
+        "'ls-lawn-east' is not 'ls-clover-green'",
+    ),
+    (
+        "PATCH whose body names another feature",
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        {"id": "hall-2.1H", "properties": {"notes": "x"}},
+        {},
+        400,
+        "'hall-2.1H' is not 'hall-1.1H'",
     ),
     ("PATCH not an object", "PATCH", "/collections/halls/items/hall-1.1H", b'"notes"', {}, 400, "object"),
     ("PATCH malformed JSON", "PATCH", "/collections/halls/items/hall-1.1H", b"{notes: 1}", {}, 400, "JSON"),

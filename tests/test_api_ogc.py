@@ -160,6 +160,15 @@ def test_conformance_declares_parts_1_to_4(api: TestClient) -> None:
         assert OGC + cls in declared, cls
 
 
+def test_conformance_declares_no_queryables_as_query_parameters(api: TestClient) -> None:
+    """Part 3's queryables-query-parameters would let ?level=0m filter; the items take no queryable as
+    a parameter (a filter says it: filter=level='0m'), so the class is not declared."""
+    declared = set(api.get("/conformance").json()["conformsTo"])
+    assert OGC + "ogcapi-features-3/1.0/conf/queryables-query-parameters" not in declared
+    problem_of(api.get("/collections/halls/items?level=0m"), 400, "level")
+    assert api.get("/collections/halls/items", params={"filter": "level='0m'"}).status_code == 200
+
+
 def test_collections_list_every_venue_layer(api: TestClient, twin: Twin) -> None:
     doc = api.get("/collections").json()
     assert [c["id"] for c in doc["collections"]] == LAYER_NAMES
@@ -236,6 +245,24 @@ def test_openapi_document_is_openapi_30_and_describes_the_routes(api: TestClient
         assert head.status_code == 200 and head.content == b"", url
         assert head.headers["content-type"] == api.get(url).headers["content-type"], url
     assert api.head("/api.html", follow_redirects=False).status_code == 301
+
+
+def test_openapi_limit_has_the_servers_maximum_and_default(venue: tuple[Path, Path]) -> None:
+    """OGC Part 1's limit definition: minimum 1, the maximum and the default. GDAL's OAPIF driver and
+    QGIS size their pages from the maximum, and page 10 features at a time without it."""
+    for settings, (maximum, default) in (({}, (10_000, 10)), ({"max_limit": 500, "default_limit": 25}, (500, 25))):
+        with client(venue[0], **settings) as c:
+            for url in ("/api", "/openapi.json"):
+                params = c.get(url).json()["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+                (limit,) = [p for p in params if p["name"] == "limit"]
+                schema = limit["schema"]
+                assert schema["type"] == "integer" and schema["minimum"] == 1, schema
+                assert (schema["maximum"], schema["default"]) == (maximum, default), schema
+                assert "nullable" not in schema, schema
+            # what it says is what the route does
+            problem_of(c.get(f"/collections/halls/items?limit={maximum + 1}"), 400, "limit")
+            assert c.get(f"/collections/halls/items?limit={maximum}").status_code == 200
+            assert c.get("/collections/roads/items").json()["numberReturned"] == min(default, 24)
 
 
 # ---------------------------------------------------------------------------- Part 1: features
@@ -819,6 +846,12 @@ def test_spatial_filter(api: TestClient, twin: Twin) -> None:
     expected = _intersecting(twin, "halls", pt)
     assert expected  # the point is inside hall 2.1H and 2.2H
     assert sorted(ids(items(api, "halls", filter=f"S_INTERSECTS(geometry,{pt.wkt})"))) == expected
+    # `geom` names the geometry too (a filter on it used to match nothing, with a 200)
+    assert sorted(ids(items(api, "halls", filter=f"S_INTERSECTS(geom,{pt.wkt})"))) == expected
+    js = orjson.dumps(
+        {"op": "s_intersects", "args": [{"property": "geom"}, {"type": "Point", "coordinates": [121.2949, 31.1902]}]}
+    )
+    assert sorted(ids(items(api, "halls", filter=js.decode(), **{"filter-lang": "cql2-json"}))) == expected
 
 
 def test_filter_at_a_past_version(api: TestClient, twin: Twin) -> None:
@@ -843,6 +876,7 @@ def test_filter_at_a_past_version(api: TestClient, twin: Twin) -> None:
         ("filter=S_INTERSECTS(geometry, ENVELOPE(121, 31, 122, 32))", "filter"),  # ECQL's; CQL2 says BBOX
         ('filter={"op":"=","args":[{"property":"level"}]}&filter-lang=cql2-json', "filter"),  # one argument
         ("filter=floor_area_m2 > 'large'", "filter"),  # a number compared with text
+        ("filter=S_INTERSECTS(level, POINT(121.2949 31.1902))", "filter"),  # not a geometry: never true
         ("filter=T_AFTER(level, TIMESTAMP('2020-01-01T00:00:00Z'))", "filter"),  # not a declared class
         ("filter=A_CONTAINS(level, ('0m'))", "filter"),  # not a declared class
         ("filter=level='0m'&filter-lang=cql3", "filter-lang"),

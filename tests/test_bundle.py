@@ -14,9 +14,10 @@ from pyproj import Transformer
 
 from layers.bundle import build_bundled_twin, bundled_history_files, projects_history_files, venue_history_files
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
-from layers.changefile import read_change_file
+from layers.changefile import parse_change_document, read_change_file
 from layers.venue_geometry import write_history
 from twin import NotFound, Twin
+from twin.copying import copy_twin
 
 LAYER_NAMES = {"venue_boundary", "halls", "south_plaza", "roads", "landscaping"}  # the spatial layers
 ALL_LAYERS = LAYER_NAMES | {"projects"}  # and the project register, records without geometry
@@ -258,3 +259,16 @@ def test_the_file_opens_in_gdal_with_every_layer(built):
         declared = twin.layer(layer).geometry_type
         assert info["geometry_type"] == (declared or None), layer
     assert pyogrio.read_info(path, layer="twin_commits")["features"] == len(bundled_history_files())
+
+
+def test_the_readme_change_file_applies_to_the_bundled_twin(built, tmp_path: Path):
+    """A new user commits the README's example first: it names features the bundled twin has."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme.split("### Change files", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    copy = tmp_path / "venue.gpkg"
+    copy_twin(built[1], copy)
+    cf = parse_change_document(orjson.loads(example), "README.md")
+    with Twin.open(copy) as t:
+        info = t.commit(cf.changes, author=cf.author or "readme", message=cf.message or "", parent=cf.parent or "HEAD")
+        assert info.counts == {"landscaping": {"added": 0, "modified": 1, "deleted": 1}}
+        assert orjson.loads(t.feature("landscaping", "ls-green-wall-01"))["properties"]["code"] == "GW-01"

@@ -490,6 +490,10 @@ def test_cli_refusals_exit_2_or_3_and_change_nothing(venue: Path, tmp_path: Path
     assert r.returncode == 2 and "NAME:TYPE" in r.stderr
     r = cli("layer", "alter", "halls", "--store", str(store))
     assert r.returncode == 2
+    # a change to what the layer already is names the layer once
+    r = cli("layer", "alter", "halls", "--title-en", "Halls", "--store", str(store))
+    assert r.returncode == 2 and "nothing changes" in r.stderr, r.stderr
+    assert r.stderr.count("layer halls:") == 1, r.stderr
     with Twin.open(store) as t:
         assert t.head() == head
 
@@ -537,7 +541,8 @@ def test_api_layer_admin_needs_the_admin_role(api: tuple[object, dict[str, str]]
     c, tokens = api
     body = {"name": "posts", "title_zh": "岗", "title_en": "Posts", "geometry_types": ["Point"]}
     problem_of(c.post("/collections", json=body), 401)  # type: ignore[attr-defined]
-    problem_of(c.post("/collections", json=body, headers=bearer(tokens["editor"])), 403)  # type: ignore[attr-defined]
+    denied = problem_of(c.post("/collections", json=body, headers=bearer(tokens["editor"])), 403)  # type: ignore[attr-defined]
+    assert "is an editor; layer administration needs the admin role" in denied["detail"], denied
     problem_of(c.patch("/collections/halls/schema", json={"title_en": "x"}), 401)  # type: ignore[attr-defined]
     r = c.patch("/collections/halls/schema", json={"title_en": "x"}, headers=bearer(tokens["editor"]))  # type: ignore[attr-defined]
     problem_of(r, 403)

@@ -191,6 +191,8 @@ def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:
                     raise BadInput(f"filter: {op.upper()} needs a date or time, and {name} is {spec.type}")
                 if op.startswith("a_") and spec.type != "list":
                     raise BadInput(f"filter: {op.upper()} needs an array, and {name} is {spec.type}")
+                if op.startswith("s_"):
+                    raise BadInput(f"filter: {op.upper()} needs a geometry (geometry), and {name} is {spec.type}")
                 if op in ("=", "<>", "<", "<=", ">", ">=", "between", "in"):
                     wanted = _TYPE_OF_FIELD.get(spec.type)
                     literals = [a for a in args if not isinstance(a, dict | list)]
@@ -210,8 +212,11 @@ def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:
 
 def _for_cql(feature: dict[str, Any]) -> dict[str, Any]:
     # cql2 evaluates properties by name; expose the id as a property too, as queryables list it.
+    # `geom` is taken for the geometry too (run_query allows it): cql2 finds `geometry` itself but
+    # would look `geom` up among the properties, so a filter on it matched nothing.
     props = dict(feature.get("properties") or {})
     props.setdefault("id", feature.get("id"))
+    props.setdefault("geom", feature.get("geometry"))
     return {"type": "Feature", "id": feature.get("id"), "geometry": feature.get("geometry"), "properties": props}
 
 
