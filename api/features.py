@@ -535,7 +535,10 @@ class FeaturesFactory:
         twin: TwinDep,
         version: VersionDep,
         collection_id: CollectionId,
-        limit: Annotated[int | None, Query(ge=1, description="At most this many features (up to 10,000).")] = None,
+        limit: Annotated[
+            int | None,
+            Query(ge=1, le=2**62, description="At most this many features (a limit above the maximum gets the maximum)."),
+        ] = None,
         offset: Annotated[int, Query(ge=0, le=2**62, description="Skip this many features.")] = 0,
         cursor: Annotated[str | None, Query(description="Start after this feature id (from a next link).")] = None,
         bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs (CRS84 by default).")] = None,
@@ -565,9 +568,9 @@ class FeaturesFactory:
                     )
                 instant = datetime_
             ref = version.resolve(twin, instant)
-            if limit is not None and limit > settings.max_limit:
-                raise InvalidParameter(f"limit {limit} is above the maximum {settings.max_limit}", parameter="limit")
-            n = limit or settings.default_limit
+            # A limit above the maximum is not an error in OGC API - Features: the page holds at most
+            # the maximum, and its next link says limit=<the maximum> (as pygeoapi and TiPg do).
+            n = min(limit or settings.default_limit, settings.max_limit)
             out_crs = _output_crs(crs)
             if bbox_crs is not None and bbox is None:
                 raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
