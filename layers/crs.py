@@ -135,10 +135,17 @@ def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
     return Transformer.from_crs(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), always_xy=True)
 
 
-def _apply(transformer: Transformer, geoms: Any) -> GeometryArray:
+# Storage lon/lat reprojected from another CRS is rounded to 1e-12° (about 0.1 µm): a round trip
+# through a projected CRS (export in EPSG:4549, edit, import) leaves float noise of about 1e-14°,
+# which would otherwise read as every feature modified. Input already in lon/lat is kept as given.
+STORAGE_DECIMALS = 12
+
+
+def _apply(transformer: Transformer, geoms: Any, decimals: int | None = None) -> GeometryArray:
     def xy(coords: NDArray[np.float64]) -> NDArray[np.float64]:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack((x, y))
+        out = np.column_stack((x, y))
+        return out if decimals is None else np.round(out, decimals)
 
     return np.asarray(shapely.transform(np.asarray(geoms, dtype=object), xy), dtype=object)
 
@@ -155,8 +162,13 @@ def _between(src: CRS, dst: CRS) -> GeometryTransform:
 
 
 def to_storage(crs: CRS | str) -> GeometryTransform:
-    """A function reprojecting geometries from `crs` to storage lon/lat (EPSG:4326)."""
-    return _between(parse_crs(crs), STORAGE_CRS)
+    """A function reprojecting geometries from `crs` to storage lon/lat (EPSG:4326), rounded to
+    STORAGE_DECIMALS when a reprojection happens."""
+    src = parse_crs(crs)
+    if _is_storage(src):
+        return _identity
+    t = _transformer(src.to_wkt(), STORAGE_CRS.to_wkt())
+    return lambda geoms: _apply(t, geoms, STORAGE_DECIMALS)
 
 
 def from_storage(crs: CRS | str) -> GeometryTransform:

@@ -126,6 +126,20 @@ def test_an_invalid_import_is_refused_with_a_clear_message_and_fsck_stays_clean(
     assert state(store) == before
 
 
+@pytest.mark.parametrize("ext", [".gpkg", ".zip", ".geojson"])
+def test_export_in_a_projected_crs_and_import_again_changes_nothing(store: Path, tmp_path: Path, ext: str) -> None:
+    """A layer sent out in Gauss-Kruger (as a survey team edits it) and brought back unedited is the
+    same layer: the round trip's float noise (about 1e-14 degrees) must not read as every feature
+    modified, which is what a diff or the next commit would then show."""
+    path = tmp_path / f"plaza{ext}"
+    code, _, err = run("export", "south_plaza", "-o", str(path), "--crs", "EPSG:4549", "--store", str(store))
+    assert code == 0, err
+    before = state(store)
+    code, out, err = run("import", str(path), "--layer", "south_plaza", "--crs", "EPSG:4549", "--store", str(store))
+    assert code == 2 and "nothing changes" in out + err, (out, err)
+    assert state(store) == before
+
+
 def test_import_in_gauss_kruger_and_export_as_of_an_earlier_version(store: Path, tmp_path: Path) -> None:
     to_gk = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
     lon, lat = 121.2985, 31.1925

@@ -65,7 +65,10 @@ def encode_changes(changes: Sequence[Change]) -> list[EncodedFeature | None]:
     layers = [c.layer for c in changes]
     fids = [c.feature_id for c in changes]
     props = [f.properties for f in feats]  # type: ignore[union-attr]
-    geoms = [f.geometry for f in feats]  # type: ignore[union-attr]
+    # Polygons are stored with RFC 7946's winding (exterior counter-clockwise, holes clockwise),
+    # whatever the source wrote: GeoJSON readers may rely on it, and a layer that went out as a
+    # Shapefile (which winds the other way) and came back unedited is then the same layer.
+    geoms = shapely.orient_polygons([f.geometry for f in feats], exterior_cw=False)  # type: ignore[union-attr]
     gj = shapely.to_geojson(geoms).tolist()
     if any(map(is_, gj, repeat(None))):  # a record without geometry
         gj = ["null" if g is None else g for g in gj]
