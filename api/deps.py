@@ -125,11 +125,17 @@ async def reader(request: Request, principal: PrincipalDep) -> Principal:
     return _may_read(request, principal)
 
 
+def a_role(role: str | None) -> str:
+    """The role with its article, for refusals: "a viewer", "an editor", "an admin"."""
+    role = role or "anonymous caller"
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+
 async def editor(principal: PrincipalDep) -> Principal:
     if principal.role is None:
         raise Unauthorized()
     if not principal.at_least("editor"):
-        raise Forbidden(f"{principal.name} is a {principal.role}; edits need the editor role")
+        raise Forbidden(f"{principal.name} is {a_role(principal.role)}; edits need the editor role")
     return principal
 
 
@@ -137,7 +143,7 @@ async def admin(principal: PrincipalDep) -> Principal:
     if principal.role is None:
         raise Unauthorized()
     if not principal.at_least("admin"):
-        raise Forbidden(f"{principal.name} is a {principal.role}; layer administration needs the admin role")
+        raise Forbidden(f"{principal.name} is {a_role(principal.role)}; layer administration needs the admin role")
     return principal
 
 

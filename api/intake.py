@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.auth import Principal
-from api.deps import EditorDep, StrictQueryRoute, TwinDep, collection_of
+from api.deps import EditorDep, StrictQueryRoute, TwinDep, a_role, collection_of
 from api.errors import Forbidden, InvalidParameter, UnsupportedMediaType, problem
 from completion.intake import Refused, import_register, import_reports, read_sheet, register_recorded_time
 from completion.register import LAYER, find_project
@@ -53,7 +53,9 @@ def _refused(e: Refused) -> Response:
 
 def _admin_for_time(who: Principal, what: str) -> None:
     if not who.at_least("admin"):
-        raise Forbidden(f"{who.name} is a {who.role}; {what} writes history as of the past and needs the admin role")
+        raise Forbidden(
+            f"{who.name} is {a_role(who.role)}; {what} writes history as of the past and needs the admin role"
+        )
 
 
 def _sheet_kind(request: Request) -> str:

@@ -537,7 +537,8 @@ def test_api_layer_admin_needs_the_admin_role(api: tuple[object, dict[str, str]]
     c, tokens = api
     body = {"name": "posts", "title_zh": "岗", "title_en": "Posts", "geometry_types": ["Point"]}
     problem_of(c.post("/collections", json=body), 401)  # type: ignore[attr-defined]
-    problem_of(c.post("/collections", json=body, headers=bearer(tokens["editor"])), 403)  # type: ignore[attr-defined]
+    refused = problem_of(c.post("/collections", json=body, headers=bearer(tokens["editor"])), 403)  # type: ignore[attr-defined]
+    assert " is an editor; layer administration needs the admin role" in refused["detail"], refused  # not "a editor"
     problem_of(c.patch("/collections/halls/schema", json={"title_en": "x"}), 401)  # type: ignore[attr-defined]
     r = c.patch("/collections/halls/schema", json={"title_en": "x"}, headers=bearer(tokens["editor"]))  # type: ignore[attr-defined]
     problem_of(r, 403)
