@@ -73,22 +73,35 @@ def _fail(message: str, code: int, problems: list[str] | None = None) -> NoRetur
 
 @contextmanager
 def _errors(context: str = "") -> Iterator[None]:
-    """Map the twin's errors to exit codes in one place."""
-    prefix = f"{context}: " if context else ""
+    """Map the twin's errors to exit codes in one place. ``context`` (a file as given, a layer)
+    leads the message, once: an error that already begins with the file's name (most do: the
+    library names the file it refuses) is not prefixed with it again."""
+
+    def said(e: BaseException) -> str:
+        text = str(e)
+        if not context:
+            return text
+        for lead in (f"{context}: ", f"{Path(context).name}: "):
+            if text.startswith(lead):
+                text = text[len(lead) :]
+                break
+        return f"{context}: {text}"
+
     try:
         yield
     except ValidationFailed as e:
+        prefix = f"{context}: " if context else ""
         _fail(
             f"{prefix}{len(e.problems)} problem(s); nothing was committed", EXIT_BAD_INPUT, [str(p) for p in e.problems]
         )
     except Conflict as e:
-        _fail(f"{prefix}{e}; nothing was committed", EXIT_CONFLICT)
+        _fail(f"{said(e)}; nothing was committed", EXIT_CONFLICT)
     except Corrupt as e:
-        _fail(f"{prefix}{e}", EXIT_CORRUPT)
+        _fail(said(e), EXIT_CORRUPT)
     except (BadInput, NotFound) as e:
-        _fail(f"{prefix}{e}", EXIT_BAD_INPUT)
+        _fail(said(e), EXIT_BAD_INPUT)
     except TwinError as e:
-        _fail(f"{prefix}{e}", EXIT_BAD_INPUT)
+        _fail(said(e), EXIT_BAD_INPUT)
 
 
 def _settings() -> TwinSettings:

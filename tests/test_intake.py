@@ -379,6 +379,22 @@ def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
         assert twin.head() is None
 
 
+def test_a_refused_file_is_named_once(tmp_path: Path) -> None:
+    """`error: …/twolevel.xlsx: twolevel.xlsx: sheet …`: the library names the file it refuses and
+    the CLI prefixed the path given again. Now the path leads, once."""
+    book = Workbook()
+    ws = book.active
+    ws.title = "项目清单"
+    ws.append([h for h in REGISTER_ZH if h != "计划完成"])  # no planned finish column
+    path = tmp_path / "twolevel.xlsx"
+    book.save(path)
+    code, out = run("projects", "import", str(path), "--store", str(empty_twin(tmp_path / "t.gpkg")))
+    assert code == 2, out
+    flat = " ".join(out.split())
+    assert f"error: {path}: sheet '项目清单' has no column for planned_finish" in flat, out
+    assert flat.count("twolevel.xlsx") == 1, out
+
+
 def test_a_date_without_a_year_says_so(imported, tmp_path: Path) -> None:
     """10月6日 (month and day, no year) is refused as before, and the message says the year is
     missing, with the date it most likely means (the one nearest today), rather than "not a
