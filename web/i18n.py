@@ -131,6 +131,18 @@ _LABELS: dict[str, dict[str, str]] = {
     "days_late": {"zh": "晚 {n} 天", "en": "{n} days late"},
     "after_opening": {"zh": "晚于开幕日", "en": "after opening day"},
     "imagery": {"zh": "影像核查", "en": "Imagery"},
+    "imagery_badge": {"zh": "影像", "en": "imagery"},  # the mark of an imagery flag (a CSS badge: no emoji font needed)
+    # projects whose report runs ahead of their imagery and that are not late: a list of their own
+    "imagery_disagrees": {"zh": "影像与填报不符", "en": "Imagery disagrees with the report"},
+    "imagery_disagrees_note": {
+        "zh": "按填报并未滞后，但航测影像显示的完成程度明显低于填报，请核实。",
+        "en": "Not late by their reports, but the survey imagery shows much less done than reported: check them.",
+    },
+    "flagged_more": {
+        "zh": "另有 {n} 项（完整清单见 /evidence?flagged=true）",
+        "en": "{n} more (all of them: /evidence?flagged=true)",
+    },
+    "done_reported": {"zh": "已完成，{date} 填报", "en": "Done, reported {date}"},
     "not_forecast": {"zh": "无法预测", "en": "no forecast"},
     "late_chance": {
         "zh": "误开幕日概率 {p}（80% 区间 {low} 至 {high}）",

@@ -242,7 +242,7 @@ PAGE_LABELS = (
     "planned_finish", "not_forecast", "after_opening", "late_chance", "days_late", "changed_fields", "geometry_changed", "added", "modified",
     "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
     "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out",
-    "stale", "stale_never", "imagery",
+    "stale", "stale_never", "imagery", "imagery_badge",
     "level_0m", "level_16m",
 )  # fmt: skip
 
