@@ -14,7 +14,7 @@ Bootstrap, Font Awesome) are removed from every map: nothing here needs jQuery o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
@@ -263,9 +263,17 @@ def _nav(ctx: MapContext, here: str, params: dict[str, Any]) -> str:
     if ctx.export:
         return ""
     other = "en" if ctx.lang == "zh" else "zh"
-    lang = ctx.lang
-    links = [
-        {"url": ctx.url(path, lang=lang), "text": i18n.label(lang, text), "key": key}
+    switch = ctx.url(f"/maps/{here}" if here != "home" else "/maps", **{**params, "lang": other})
+    # str, not Markup: callers still concatenating strings would otherwise have theirs escaped
+    return str(nav_html(ctx.url, ctx.lang, here, switch))
+
+
+def nav_links(url: Callable[..., str], lang: str, here: str, date: str | None = None) -> list[dict[str, str]]:
+    """The pages' navigation: home and the maps, but the page itself; ``url(path, **params)`` makes
+    a link (the app's root path, the page's language); ``date`` opens the completion map on it."""
+    return [
+        {"url": url(path, **({"date": date} if date and key == "completion" else {}), lang=lang),
+         "text": i18n.label(lang, text), "key": key}
         for path, text, key in (
             ("/maps", "home", "home"),
             ("/maps/completion", "completion_map", "completion"),
@@ -273,10 +281,13 @@ def _nav(ctx: MapContext, here: str, params: dict[str, Any]) -> str:
             ("/maps/changes", "open_changes", "changes"),
         )
         if key != here
-    ]
-    switch = ctx.url(f"/maps/{here}" if here != "home" else "/maps", **{**params, "lang": other})
-    # str, not Markup: callers still concatenating strings would otherwise have theirs escaped
-    return str(macro("map_parts.html", "nav", lang=lang, links=links, switch=switch, other=other))
+    ]  # fmt: skip
+
+
+def nav_html(url: Callable[..., str], lang: str, here: str, switch: str, date: str | None = None) -> Markup:
+    """The navigation under a page's title (map_parts.html's nav): the links, and the language switch."""
+    other = "en" if lang == "zh" else "zh"
+    return macro("map_parts.html", "nav", lang=lang, links=nav_links(url, lang, here, date), switch=switch, other=other)
 
 
 def _panel_html(head: str, body: str, foot: str) -> str:
