@@ -340,3 +340,37 @@ def test_an_exported_map_carries_its_imagery_offline(browser: Browser, store: Pa
         _shot(p, "export-completion-imagery-offline")
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_panel_and_popups_show_the_imagery_apart_in_the_browser(page: Any, server: LiveServer, lang: str) -> None:
+    """In Chromium: the late list and the imagery's list apart, the imagery badge drawn as a word
+    (no emoji box), and a done project's popup saying when it was reported done, with no forecast."""
+    p, errors, _ = page
+    p.goto(f"{server.url}/maps/completion?date={BETWEEN}&lang={lang}")
+    p.wait_for_function(IDLE)
+    late = p.locator('[data-section="late"] li[data-project]')
+    imagery = p.locator('[data-section="imagery-disagrees"] li[data-project]')
+    assert late.count() == int(p.locator("[data-late-count]").get_attribute("data-late-count") or -1)
+    assert imagery.count() == 3 and {imagery.nth(i).get_attribute("data-project") for i in range(3)} == {
+        "LS-04",
+        "LS-16",
+        "RD-08",
+    }
+    badge = p.locator('[data-section="imagery-disagrees"] h3 .vt-badge-imagery')
+    assert badge.inner_text() == {"en": "imagery", "zh": "影像"}[lang]
+    box = badge.bounding_box()
+    assert box and box["width"] > 20  # a word in a box, not one empty glyph
+    done = {"en": "Done, reported 2026-10-16", "zh": "已完成，2026-10-16 填报"}[lang]
+    popup = p.evaluate(
+        """(code) => {
+          const i = VT.engine.projects.findIndex(q => q.code === code);
+          return VT.engine.popupHtml({id: 'x', p: {code: 'x'}, j: [i]}, {spec: {id: 'x', title: 't', popup: 'completion'}});
+        }""",
+        "LS-04",
+    )
+    assert done in popup and "data-done-reported" in popup and "vt-badge-imagery" in popup
+    assert {"en": "Forecast finish", "zh": "预计完成"}[lang] not in popup
+    p.locator('[data-section="imagery-disagrees"]').scroll_into_view_if_needed()
+    _shot(p, f"map-completion-imagery-disagrees-{lang}")
+    assert errors == []
