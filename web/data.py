@@ -614,7 +614,9 @@ def changed_fields(schema: LayerSchema, before: dict[str, Any], after: dict[str,
         if old.get(name) != new.get(name):
             spec = schema.field(name)
             title = i18n.field_title(lang, spec) if spec else name
-            rows.append([title, _value_text(old.get(name)), _value_text(new.get(name))])
+            rows.append(
+                [title, *(i18n.value_label(lang, spec, v) or _value_text(v) for v in (old.get(name), new.get(name)))]
+            )
     return rows
 
 

@@ -1,8 +1,9 @@
 """Every label the maps and pages show, in Chinese and English.
 
 `label(lang, key, **values)` formats one; `LANGS` are the languages offered. Layer and field
-titles come from the layer schemas themselves (`title_zh` / `title_en`), so a layer added to
-the twin is labelled without touching this file.
+titles come from the layer schemas themselves (`title_zh` / `title_en`), and so do the names of
+their values (`FieldSpec.labels`: flower_bed is "花坛" / "Flower bed"), so a layer added to the
+twin is labelled without touching this file.
 """
 
 from __future__ import annotations
@@ -482,6 +483,19 @@ def layer_title(lang: str, schema: LayerSchema) -> str:
 def field_title(lang: str, spec: FieldSpec) -> str:
     title = (spec.title_en if lang == "en" else spec.title_zh) or spec.title_en or spec.name
     return title
+
+
+def value_label(lang: str, spec: FieldSpec | None, value: Any) -> str | None:
+    """What an attribute's value is called in the language (the schema's labels, FieldSpec.labels:
+    "花坛" / "Flower bed" for flower_bed); None for a value the schema gives no label, shown as it is."""
+    if spec is None or not spec.labels or isinstance(value, list | dict):
+        return None
+    return spec.label(value, lang)
+
+
+def field_value_labels(lang: str, spec: FieldSpec) -> dict[str, str]:
+    """Every labelled value of a field, keyed by its text (for the page script's popups)."""
+    return {str(v): (en if lang == "en" else zh) for v, zh, en in spec.labels or ()}
 
 
 def feature_name(lang: str, props: dict[str, Any]) -> str:

@@ -773,7 +773,10 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
 
 # ---------------------------------------------------------------------------- layer check
 def _fields(lang: str, schema: LayerSchema) -> list[dict[str, Any]]:
-    return [{"name": f.name, "title": i18n.field_title(lang, f), "unit": f.unit} for f in schema.fields]
+    return [
+        {"name": f.name, "title": i18n.field_title(lang, f), "unit": f.unit, "labels": i18n.field_value_labels(lang, f)}
+        for f in schema.fields
+    ]
 
 
 CODE_LABEL_MIN_ZOOM = 15  # from this zoom the checked layer's codes are written on its features

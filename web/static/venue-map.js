@@ -1215,11 +1215,15 @@
       var v = props[fd.name];
       var isMissing = missing.indexOf(fd.name) >= 0;
       if ((v === undefined || v === null || v === '') && !isMissing && !engine.showEmpty) return;
+      // a value the schema names (FieldSpec.labels): its label, the code kept in the title
+      var code = v !== undefined && v !== null && !Array.isArray(v) && fd.labels && fd.labels[String(v)] !== undefined ? String(v) : null;
+      if (code !== null) v = fd.labels[code];
       if (Array.isArray(v)) v = v.join(', ');
       if (typeof v === 'boolean') v = v ? engine.labels.yes : engine.labels.no;
       if (typeof v === 'number') v = v.toLocaleString(engine.lang === 'en' ? 'en' : 'zh-CN');
       html +=
-        '<tr' + (isMissing ? ' class="vt-missing"' : '') + '><th>' + esc(fd.title) + '</th><td>' +
+        '<tr' + (isMissing ? ' class="vt-missing"' : '') + '><th>' + esc(fd.title) + '</th><td' +
+        (code !== null ? ' data-code="' + esc(code) + '" title="' + esc(code) + '"' : '') + '>' +
         (v === undefined || v === null || v === '' ? '—' : esc(v) + (fd.unit ? ' ' + esc(fd.unit) : '')) + '</td></tr>';
     });
     return html + '</table>';
