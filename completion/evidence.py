@@ -558,9 +558,18 @@ def flag_messages(flags: Mapping[str, Evidence]) -> dict[str, str]:
     return {code: ev.message or "" for code, ev in flags.items()}
 
 
+def flagged_not_late(
+    snap: Snapshot, flags: Mapping[str, object], late: list[ProjectStatus] | None = None
+) -> list[ProjectStatus]:
+    """The projects whose report runs ahead of their imagery that are not late by their reports
+    (not behind schedule), in the register's order; ``late`` is ``snap.late()`` if already read."""
+    codes = {s.project.code for s in (snap.late() if late is None else late)}
+    return [s for s in snap.statuses if s.project.code in flags and s.project.code not in codes]
+
+
 def late_and_flagged(snap: Snapshot, flags: Mapping[str, object]) -> list[ProjectStatus]:
     """The late list, then the projects whose report runs ahead of their imagery that are not
-    late by their reports (a flagged project reported done is the one to check first)."""
+    late by their reports (a flagged project reported done is the one to check first). The API's
+    and CLI's one list; the pages show the two parts apart (late, then "imagery disagrees")."""
     late = snap.late()
-    codes = {s.project.code for s in late}
-    return late + [s for s in snap.statuses if s.project.code in flags and s.project.code not in codes]
+    return late + flagged_not_late(snap, flags, late)
