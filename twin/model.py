@@ -137,7 +137,11 @@ class LayerSchema:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        # A field without value labels is written without the key, so a schema from before labels
+        # existed encodes (and hashes) as it did, and an unchanged schema still reads as unchanged.
+        d["fields"] = [{k: v for k, v in f.items() if k != "labels" or v is not None} for f in d["fields"]]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LayerSchema:
