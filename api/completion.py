@@ -504,11 +504,16 @@ class CompletionFactory:
         doc = {**snapshot_meta(snap), "by": by, "units": [u.to_dict() for u in rows], "numberReturned": len(rows)}
         if fmt == "html":
             from web.i18n import in_language
+            from web.maps import nav_html
             from web.templating import render
 
             language = page_lang(request, lang)
+            other = "en" if language == "zh" else "zh"
+            # the maps' navigation (home, the completion map of the same date, ...) and the language switch
+            switch = public_url(request, "/completion/units", f="html", date=doc["date"], by=by, lang=other)
+            nav = nav_html(partial(public_url, request), language, "units", switch, date=doc["date"])
             return HTMLResponse(
-                render("completion_units.html", lang=language, doc=doc, local=partial(in_language, language)),
+                render("completion_units.html", lang=language, doc=doc, local=partial(in_language, language), nav=nav),
                 headers=_headers(snap),
             )
         return _json(doc, headers=_headers(snap))

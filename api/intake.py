@@ -53,7 +53,9 @@ def _refused(e: Refused) -> Response:
 
 def _admin_for_time(who: Principal, what: str) -> None:
     if not who.at_least("admin"):
-        raise Forbidden(f"{who.name} is {a_role(who.role)}; {what} writes history as of the past and needs the admin role")
+        raise Forbidden(
+            f"{who.name} is {a_role(who.role)}; {what} writes history as of the past and needs the admin role"
+        )
 
 
 def _sheet_kind(request: Request) -> str:

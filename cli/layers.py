@@ -177,5 +177,8 @@ def layer_show(
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:  # unset keys left out, so the output reads like the file `layer create` takes
         data["fields"] = [{k: v for k, v in f.items() if v is not None} for f in data["fields"]]
+        for f in data["fields"]:  # value labels as a schema file writes them: value: {zh: ..., en: ...}
+            if "labels" in f:
+                f["labels"] = {v: {"zh": zh, "en": en} for v, zh, en in f["labels"]}
         data = {k: v for k, v in data.items() if v is not None}
         sys.stdout.write(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))

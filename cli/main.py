@@ -73,17 +73,24 @@ def _fail(message: str, code: int, problems: list[str] | None = None) -> NoRetur
 
 @contextmanager
 def _errors(context: str = "") -> Iterator[None]:
-    """Map the twin's errors to exit codes in one place."""
-    prefix = f"{context}: " if context else ""
+    """Map the twin's errors to exit codes in one place. ``context`` (a file as given, a layer)
+    leads the message, once: an error that already begins with the file's name (most do: the
+    library names the file it refuses) is not prefixed with it again."""
 
-    def said(e: Exception) -> str:
-        # The twin's message may name the context already ("layer security: nothing changes; ...").
+    def said(e: BaseException) -> str:
         text = str(e)
-        return text if prefix and text.startswith(prefix) else f"{prefix}{text}"
+        if not context:
+            return text
+        for lead in (f"{context}: ", f"{Path(context).name}: "):
+            if text.startswith(lead):
+                text = text[len(lead) :]
+                break
+        return f"{context}: {text}"
 
     try:
         yield
     except ValidationFailed as e:
+        prefix = f"{context}: " if context else ""
         _fail(
             f"{prefix}{len(e.problems)} problem(s); nothing was committed", EXIT_BAD_INPUT, [str(p) for p in e.problems]
         )

@@ -2,8 +2,11 @@
 
 A report is a claim; a survey raster of the venue is evidence. For each project this module picks
 the survey that can speak to it (the latest one of the right kind flown at or before the date
-asked and on or after the project's planned start), measures the project's footprint on it with
-exactextract (completion.zonal) and turns the measure into an imagery-derived completion estimate:
+asked and on or after the project's planned start that covers at least
+``VENUE_TWIN_EVIDENCE_MIN_COVERAGE`` of the project's footprint: by its recorded extent first, then
+by its valid pixels, falling back to the next older one; see _prepare and _measure), measures the
+project's footprint on it with exactextract (completion.zonal) and turns the measure into an
+imagery-derived completion estimate:
 
 - landscaping (planting measured in m² or pots, on lawn, bed or plaza polygons): the green cover,
   the share of the footprint whose NDVI is above ``VENUE_TWIN_EVIDENCE_NDVI_THRESHOLD``, relative
@@ -40,7 +43,7 @@ import geopandas as gpd
 import orjson
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from shapely.geometry import shape
+from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
@@ -234,9 +237,40 @@ def planned_share(project: Project, area_m2: float, settings: EvidenceSettings) 
 
 
 # ---------------------------------------------------------------------------- surveys
-def _pick(surveys: Sequence[SurveyInfo], kind: str, start: date, on: date) -> SurveyInfo | None:
-    fit = [s for s in surveys if s.kind == kind and start <= s.date <= on]
-    return max(fit, key=lambda s: (s.date, s.commit)) if fit else None
+# A survey's extent in METRIC_CRS, by its recorded lon/lat bounds (a survey's file never changes).
+_EXTENTS: dict[tuple[float, float, float, float], BaseGeometry] = {}
+
+
+def extent_share(info: SurveyInfo, footprint: BaseGeometry) -> float:
+    """The share (0–1) of a footprint (EPSG:4549) inside the survey's recorded extent: its lon/lat
+    bounds, which enclose every pixel it has (the footprint polygon the twin records is the same
+    box cut to the venue's area of interest). Read from the metadata, no pixel read: an upper bound
+    of the share that valid pixels cover (a flight's edges, nodata inside it, are not in it)."""
+    area = footprint.area
+    if area <= 0:
+        return 0.0
+    extent = _EXTENTS.get(info.bounds)
+    if extent is None:
+        # Edges densified: a lon/lat box is not a straight-sided one in the projected CRS.
+        lonlat = box(*info.bounds).segmentize(max_segment_length=1e-4)
+        extent = gpd.GeoSeries([lonlat], crs=STORAGE_CRS).to_crs(METRIC_CRS).iloc[0]
+        if len(_EXTENTS) > 1024:
+            _EXTENTS.clear()
+        _EXTENTS[info.bounds] = extent
+    return float(footprint.intersection(extent).area / area)
+
+
+def _newest_first(surveys: Sequence[SurveyInfo]) -> list[SurveyInfo]:
+    return sorted(surveys, key=lambda s: (s.date, s.commit), reverse=True)
+
+
+def _candidates(
+    surveys: Sequence[SurveyInfo], kind: str, start: date, on: date, footprint: BaseGeometry, min_share: float
+) -> tuple[list[SurveyInfo], list[SurveyInfo]]:
+    """(every survey of the kind flown between start and on, newest first; those of them whose
+    extent covers at least ``min_share`` of the footprint, newest first)."""
+    fit = _newest_first([s for s in surveys if s.kind == kind and start <= s.date <= on])
+    return fit, [s for s in fit if extent_share(s, footprint) >= min_share]
 
 
 @dataclass
@@ -244,8 +278,14 @@ class _Job:
     evidence: Evidence
     project: Project
     footprint: BaseGeometry  # EPSG:4549
-    info: SurveyInfo
+    info: SurveyInfo  # the survey being measured
+    # The surveys still to try, newest first, should ``info``'s valid pixels cover too little of
+    # the footprint (its extent covers it, but the flight's edges or nodata leave holes).
+    fallbacks: list[SurveyInfo] = field(default_factory=list)
     baseline: SurveyInfo | None = None
+    # The first survey measured and what it gave, reported when no survey covers enough.
+    first: tuple[SurveyInfo, float | None, float] | None = None
+    others: bool = False  # other surveys of the kind since the planned start were considered
 
 
 def _prepare(
@@ -256,6 +296,7 @@ def _prepare(
     ref: Ref,
     surveys: Sequence[SurveyInfo],
     chosen: SurveyInfo | None,
+    settings: EvidenceSettings,
 ) -> Evidence | _Job:
     ev = Evidence(project.code, project.category, on, reported, None)
     geoms = feature_geometries(twin, project, ref)
@@ -266,44 +307,56 @@ def _prepare(
         return ev
     ev.method = method
     kind = SURVEY_KIND[method]
+    footprint = unary_union([geoms[k] for k in keys])
+    min_share = settings.evidence_min_coverage
+    others = False
     if chosen is not None:
         if chosen.kind != kind:
             raise BadInput(f"survey {chosen.id} is a {chosen.kind} survey; {project.code}'s evidence needs {kind}")
-        info: SurveyInfo | None = chosen
+        order = [chosen]  # a survey named is measured as named
     else:
-        info = _pick(surveys, kind, project.planned_start, on)
-    if info is None:
-        ev.reason = f"no {kind} survey flown between its planned start {project.planned_start} and {on}"
-        return ev
+        # The latest survey whose extent covers enough of the footprint: a later flight over a
+        # corner of the venue does not hide an earlier one over all of it. When none does, the
+        # latest is measured anyway, and the evidence says how little of the footprint it covers.
+        fit, covering = _candidates(surveys, kind, project.planned_start, on, footprint, min_share)
+        if not fit:
+            ev.reason = f"no {kind} survey flown between its planned start {project.planned_start} and {on}"
+            return ev
+        order = covering or fit[:1]
+        others = len(fit) > 1
+    info = order[0]
     ev.survey, ev.survey_kind, ev.survey_date = info.id, info.kind, info.date
     baseline = None
     if kind == ORTHOPHOTO:
         before = [s for s in surveys if s.kind == ORTHOPHOTO and s.date < project.planned_start]
-        baseline = max(before, key=lambda s: (s.date, s.commit)) if before else None
-    return _Job(ev, project, unary_union([geoms[k] for k in keys]), info, baseline)
+        covering_before = [s for s in _newest_first(before) if extent_share(s, footprint) >= min_share]
+        baseline = covering_before[0] if covering_before else None
+    return _Job(ev, project, footprint, info, order[1:], baseline, others=others)
 
 
 def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings) -> None:
-    """Measure every job on its survey: one exactextract pass per survey raster."""
-    by_survey: dict[str, list[_Job]] = {}
-    for j in jobs:
-        by_survey.setdefault(j.info.id, []).append(j)
-    for group in by_survey.values():
-        info = group[0].info
-        path = twin.survey_path(info)
-        geoms = [j.footprint for j in group]
-        keys = [j.project.code for j in group]
-        if info.kind == NDVI:
-            stats = zonal_stats(path, geoms, keys, crs=METRIC_CRS, threshold=settings.evidence_ndvi_threshold)
-            measured = [(s.above, s.coverage) for s in stats]
-        else:
-            shares = signature_shares(path, geoms, keys, crs=METRIC_CRS)
-            measured = []
-            for j, (share, cov) in zip(group, shares, strict=True):
-                layer = j.evidence.features[0].split("/")[0]
-                measured.append((share.get(SURFACE_OF_LAYER[layer], 0.0) if cov > 0 else None, cov))
-        for j, (value, cov) in zip(group, measured, strict=True):
-            _conclude(j, value, cov, settings)
+    """Measure every job on its survey: one exactextract pass per survey raster and round. A job
+    whose survey's valid pixels cover too little of its footprint goes on to its next older
+    covering survey in the next round (rare: an extent that covers the footprint but a flight
+    whose edges or nodata do not)."""
+    pending = list(jobs)
+    while pending:
+        by_survey: dict[str, list[_Job]] = {}
+        for j in pending:
+            by_survey.setdefault(j.info.id, []).append(j)
+        pending = []
+        for group in by_survey.values():
+            for j, (value, cov) in zip(group, _measure_on(twin, group[0].info, group, settings), strict=True):
+                enough = value is not None and not math.isnan(value) and cov >= settings.evidence_min_coverage
+                if j.first is None:
+                    j.first = (j.info, value, cov)
+                if enough or not j.fallbacks:
+                    if not enough:  # none covers enough: say so of the first (the latest) measured
+                        j.info, value, cov = j.first
+                    _conclude(j, value, cov, settings)
+                else:
+                    j.info = j.fallbacks.pop(0)
+                    pending.append(j)
     # The change since each baseline: one pass per (baseline, survey) pair.
     pairs: dict[tuple[str, str], list[_Job]] = {}
     for j in jobs:
@@ -325,14 +378,35 @@ def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings) -
             j.evidence.changed = None if changed is None else 100.0 * changed
 
 
+def _measure_on(
+    twin: TwinLike, info: SurveyInfo, group: Sequence[_Job], settings: EvidenceSettings
+) -> list[tuple[float | None, float]]:
+    """(the measured share or None, the valid coverage) of each job's footprint on one survey."""
+    path = twin.survey_path(info)
+    geoms = [j.footprint for j in group]
+    keys = [j.project.code for j in group]
+    if info.kind == NDVI:
+        stats = zonal_stats(path, geoms, keys, crs=METRIC_CRS, threshold=settings.evidence_ndvi_threshold)
+        return [(s.above, s.coverage) for s in stats]
+    shares = signature_shares(path, geoms, keys, crs=METRIC_CRS)
+    measured: list[tuple[float | None, float]] = []
+    for j, (share, cov) in zip(group, shares, strict=True):
+        layer = j.evidence.features[0].split("/")[0]
+        measured.append((share.get(SURFACE_OF_LAYER[layer], 0.0) if cov > 0 else None, cov))
+    return measured
+
+
 def _conclude(job: _Job, value: float | None, coverage: float, settings: EvidenceSettings) -> None:
     ev = job.evidence
+    ev.survey, ev.survey_kind, ev.survey_date = job.info.id, job.info.kind, job.info.date
     ev.coverage = 100.0 * coverage
     if value is None or math.isnan(value) or coverage < settings.evidence_min_coverage:
         ev.reason = (
             f"survey {ev.survey} covers {100 * coverage:.0f} % of the footprint "
             f"(at least {100 * settings.evidence_min_coverage:.0f} % needed)"
         )
+        if job.others:
+            ev.reason += f", and no other {job.info.kind} survey flown since its planned start covers enough"
         return
     share = planned_share(job.project, job.footprint.area, settings)
     ev.measure = 100.0 * value
@@ -386,7 +460,7 @@ def evidence_for_snapshot(
     jobs: list[_Job] = []
     for s in snap.statuses:
         reported = s.percent if s.last_report is not None else None
-        item = _prepare(twin, s.project, reported, snap.on, snap.ref, surveys, chosen)
+        item = _prepare(twin, s.project, reported, snap.on, snap.ref, surveys, chosen, settings)
         if isinstance(item, _Job):
             jobs.append(item)
             out.append(item.evidence)
@@ -436,7 +510,8 @@ def project_evidence(
     sref = survey_ref(twin, snap, version)
     chosen = _chosen(twin, survey_id, sref, snap.on)
     reported = status.percent if status.last_report is not None else None
-    item = _prepare(twin, status.project, reported, snap.on, snap.ref, twin.surveys(ref=sref), chosen)
+    surveys = twin.surveys(ref=sref)
+    item = _prepare(twin, status.project, reported, snap.on, snap.ref, surveys, chosen, settings)
     if isinstance(item, _Job):
         _measure(twin, [item], settings)
         return item.evidence
@@ -458,13 +533,19 @@ _flag_lock = threading.Lock()
 def snapshot_flags(twin: TwinLike, snap: Snapshot, version: str | None = None) -> dict[str, Evidence]:
     """Project code -> flagged evidence for a completion snapshot, cached per twin state (a view's
     key includes what it hides) and snapshot, since the late list, the project pages and the maps
-    ask it again and again. Empty, and cheap, while the twin has no survey."""
-    key = (twin.state_key(), snap.on, snap.ref.seq, version is None)
+    ask it again and again. Empty, and cheap, while the twin has no survey.
+
+    The key holds everything the flags depend on: the twin's state (its head, so a survey
+    imported changes it: which survey covers which footprint is decided anew), the day and the
+    register's version, whether the surveys are read at the head, and the evidence settings (the
+    margin, and the minimum coverage that decides which survey speaks to a project)."""
+    settings = EvidenceSettings()
+    key = (twin.state_key(), snap.on, snap.ref.seq, version is None, tuple(sorted(settings.model_dump().items())))
     with _flag_lock:
         if key in _FLAG_CACHE:
             _FLAG_CACHE.move_to_end(key)
             return _FLAG_CACHE[key]
-    flags = flags_by_code(evidence_for_snapshot(twin, snap, version=version)) if twin.surveys() else {}
+    flags = flags_by_code(evidence_for_snapshot(twin, snap, settings, version=version)) if twin.surveys() else {}
     with _flag_lock:
         _FLAG_CACHE[key] = flags
         while len(_FLAG_CACHE) > _FLAG_CACHE_SIZE:
@@ -477,9 +558,18 @@ def flag_messages(flags: Mapping[str, Evidence]) -> dict[str, str]:
     return {code: ev.message or "" for code, ev in flags.items()}
 
 
+def flagged_not_late(
+    snap: Snapshot, flags: Mapping[str, object], late: list[ProjectStatus] | None = None
+) -> list[ProjectStatus]:
+    """The projects whose report runs ahead of their imagery that are not late by their reports
+    (not behind schedule), in the register's order; ``late`` is ``snap.late()`` if already read."""
+    codes = {s.project.code for s in (snap.late() if late is None else late)}
+    return [s for s in snap.statuses if s.project.code in flags and s.project.code not in codes]
+
+
 def late_and_flagged(snap: Snapshot, flags: Mapping[str, object]) -> list[ProjectStatus]:
     """The late list, then the projects whose report runs ahead of their imagery that are not
-    late by their reports (a flagged project reported done is the one to check first)."""
+    late by their reports (a flagged project reported done is the one to check first). The API's
+    and CLI's one list; the pages show the two parts apart (late, then "imagery disagrees")."""
     late = snap.late()
-    codes = {s.project.code for s in late}
-    return late + [s for s in snap.statuses if s.project.code in flags and s.project.code not in codes]
+    return late + flagged_not_late(snap, flags, late)

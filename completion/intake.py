@@ -16,6 +16,7 @@ depend on the size of the register.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -433,7 +434,26 @@ def _as_date(v: Any) -> date:
             return date(int(m[1]), int(m[2]), int(m[3]))
         except ValueError:
             pass
+    meant = _without_year(text)
+    if meant is not None:
+        # Refused, not guessed: a season can straddle a new year. The message gives the nearest.
+        raise ValueError(f"{text!r} has no year: write {meant.isoformat()}")
     raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
+
+
+def _without_year(text: str) -> date | None:
+    """The date nearest today that a month and day with no year (10月6日, 10/6, 10-06) would be,
+    or None when the text is not one."""
+    m = re.fullmatch(r"(\d{1,2})\s*(?:月\s*(\d{1,2})\s*[日号]?|[-/]\s*(\d{1,2}))", text)
+    if not m:
+        return None
+    month, day = int(m[1]), int(m[2] or m[3])
+    today = datetime.now(SHANGHAI).date()
+    days: list[date] = []
+    for year in (today.year - 1, today.year, today.year + 1):
+        with contextlib.suppress(ValueError):  # 2月30日 in any year, 2月29日 outside leap years
+            days.append(date(year, month, day))
+    return min(days, key=lambda d: abs(d - today)) if days else None
 
 
 def _unreadable(values: Mapping[str, Any]) -> list[str]:
@@ -483,10 +503,15 @@ PLAN_YEARS = 10
 NEW_PROJECT_DEFAULTS: dict[str, Any] = {"quantity": 0.0, "quantity_unit": "items", "category": "other"}
 
 
-def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], list[tuple[int, str]]]:
-    """Each row as a project record (the register's field names and types), and the rows' problems."""
+def register_records(
+    sheet: Sheet,
+) -> tuple[list[tuple[Row, dict[str, Any]]], list[tuple[int, str]], dict[int, set[str]]]:
+    """Each row as a project record (the register's field names and types), the rows' problems, and
+    by row number the fields whose cells were refused (left out of the record: the refusal is the
+    reason, not the field then missing)."""
     out: list[tuple[Row, dict[str, Any]]] = []
     bad: list[tuple[int, str]] = []
+    refused: dict[int, set[str]] = {}
     seen: dict[str, int] = {}
     today = datetime.now(SHANGHAI).date()
     for row in sheet.rows:
@@ -509,6 +534,7 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
                     day = _as_date(v[f])
                 except ValueError as e:
                     reasons.append(f"{f}: {e}")
+                    refused.setdefault(row.number, set()).add(f)
                     continue
                 if abs(day.year - today.year) > PLAN_YEARS:
                     # 1900-01-00 is how Excel shows an empty cell's date; a year off by a century is a typo.
@@ -516,6 +542,7 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
                         f"{f} {day.isoformat()} is more than {PLAN_YEARS} years from today ({today.isoformat()}): "
                         "an empty date cell or a typo?"
                     )
+                    refused.setdefault(row.number, set()).add(f)
                     continue
                 rec[f] = day.isoformat()
         for f in ("quantity", "weight"):
@@ -524,6 +551,7 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
                     rec[f] = _as_number(v[f], f)
                 except ValueError as e:
                     reasons.append(str(e))
+                    refused.setdefault(row.number, set()).add(f)
         if v.get("quantity_unit") is not None:
             rec["quantity_unit"] = _unit(v["quantity_unit"])
         if v.get("area") is not None:
@@ -539,7 +567,7 @@ def register_records(sheet: Sheet) -> tuple[list[tuple[Row, dict[str, Any]]], li
                 rec[f] = str(v[f])
         bad.extend((row.number, why) for why in reasons)
         out.append((row, rec))
-    return out, bad
+    return out, bad, refused
 
 
 def import_register(
@@ -557,7 +585,7 @@ def import_register(
     A code already in the register updates the fields the sheet gives and keeps the rest (its
     progress too). Raises Refused naming every bad row.
     """
-    records, bad = register_records(sheet)
+    records, bad, refused = register_records(sheet)
     if not records and not bad:
         raise BadInput(f"{source}: no project rows")
     ref = twin.resolve(None if parent in (None, HEAD) else parent)
@@ -585,8 +613,12 @@ def import_register(
             if name not in merged and other in merged:
                 merged[name] = merged[other]
         props, reasons = normalize_properties(schema, merged)
+        # A cell refused above is left out of the record: not also "missing" (one reason a cell).
+        missing = {f"required property {f!r} is missing" for f in refused.get(row.number, ())}
+        reasons = [r for r in reasons if r not in missing]
         if not reasons:
-            reasons = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)
+            if row.number not in refused:  # its checks (finish after start...) would read the cell left out
+                reasons = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)
             reasons += [bad_refs[r] for r in props.get("features", []) if r in bad_refs]
         q = rec.get("quantity")
         if old is None and "quantity_unit" not in rec and isinstance(q, float) and q > 0:

@@ -45,14 +45,63 @@ AREA_M2 = FieldSpec("area_m2", "number", unit="m²", title_zh="面积", title_en
 LENGTH_M = FieldSpec("length_m", "number", unit="m", title_zh="长度", title_en="Length")
 POTS = FieldSpec("pots", "integer", unit="pots", title_zh="花盆数量", title_en="Flower pots")
 
+
 # ---------------------------------------------------------------------------- allowed values
-BOUNDARY_TYPES = ("site", "core_area", "building")
-HALL_LEVELS = ("0m", "16m")
-HALL_TYPES = ("exhibition", "plaza", "convention")
-ZONE_TYPES = ("entrance_square", "flower_display", "lighting", "walkway")
-ROAD_CLASSES = ("arterial", "secondary", "branch", "internal", "pedestrian")
-ROAD_WORKS = ("none", "resurfacing", "overhead_lines_burial", "ramp", "walkway", "widening", "tunnel")
-LANDSCAPING_KINDS = ("flower_bed", "green_wall", "lawn", "trees")
+# Each value with what people call it, in Chinese and English: the schema keeps them beside the
+# allowed values (FieldSpec.labels), and the pages show the label with the code kept for engineers.
+def _labelled(values: dict[str, tuple[str, str]]) -> tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]:
+    return tuple(values), tuple((v, zh, en) for v, (zh, en) in values.items())
+
+
+BOUNDARY_TYPES, BOUNDARY_TYPE_LABELS = _labelled(
+    {"site": ("用地红线", "Site"), "core_area": ("核心区", "Core area"), "building": ("主体建筑", "Building")}
+)
+HALL_LEVELS, HALL_LEVEL_LABELS = _labelled(
+    {"0m": ("0米层（地面层）", "Ground level (0 m)"), "16m": ("16米层（上层）", "Upper level (16 m)")}
+)
+HALL_TYPES, HALL_TYPE_LABELS = _labelled(
+    {
+        "exhibition": ("展厅", "Exhibition hall"),
+        "plaza": ("广场", "Plaza"),
+        "convention": ("会议中心", "Convention centre"),
+    }
+)
+ZONE_TYPES, ZONE_TYPE_LABELS = _labelled(
+    {
+        "entrance_square": ("入口广场", "Entrance square"),
+        "flower_display": ("花卉布置", "Flower display"),
+        "lighting": ("灯光", "Lighting"),
+        "walkway": ("步道", "Walkway"),
+    }
+)
+ROAD_CLASSES, ROAD_CLASS_LABELS = _labelled(
+    {
+        "arterial": ("主干路", "Arterial road"),
+        "secondary": ("次干路", "Secondary road"),
+        "branch": ("支路", "Branch road"),
+        "internal": ("场内道路", "Internal road"),
+        "pedestrian": ("人行道路", "Pedestrian way"),
+    }
+)
+ROAD_WORKS, ROAD_WORKS_LABELS = _labelled(
+    {
+        "none": ("无", "None"),
+        "resurfacing": ("路面翻新", "Resurfacing"),
+        "overhead_lines_burial": ("架空线入地", "Overhead lines burial"),
+        "ramp": ("匝道", "Ramp"),
+        "walkway": ("步道", "Walkway"),
+        "widening": ("道路拓宽", "Widening"),
+        "tunnel": ("地下通道", "Tunnel"),
+    }
+)
+LANDSCAPING_KINDS, LANDSCAPING_KIND_LABELS = _labelled(
+    {
+        "flower_bed": ("花坛", "Flower bed"),
+        "green_wall": ("绿墙", "Green wall"),
+        "lawn": ("草坪", "Lawn"),
+        "trees": ("行道树", "Street trees"),
+    }
+)
 
 POLYGONAL = ("Polygon", "MultiPolygon")
 LINEAR = ("LineString", "MultiLineString")
@@ -72,6 +121,7 @@ VENUE_BOUNDARY = LayerSchema(
             allowed=BOUNDARY_TYPES,
             title_zh="边界类型",
             title_en="Boundary type",
+            labels=BOUNDARY_TYPE_LABELS,
         ),
         FieldSpec("area_ha", "number", unit="ha", title_zh="面积", title_en="Area"),
         _NOTES,
@@ -89,8 +139,24 @@ HALLS = LayerSchema(
     geometry_types=POLYGONAL,
     fields=(
         *_naming("展馆编号", "Hall code"),
-        FieldSpec("level", "string", required=True, allowed=HALL_LEVELS, title_zh="楼层标高", title_en="Level"),
-        FieldSpec("hall_type", "string", required=True, allowed=HALL_TYPES, title_zh="展馆类型", title_en="Hall type"),
+        FieldSpec(
+            "level",
+            "string",
+            required=True,
+            allowed=HALL_LEVELS,
+            title_zh="楼层标高",
+            title_en="Level",
+            labels=HALL_LEVEL_LABELS,
+        ),
+        FieldSpec(
+            "hall_type",
+            "string",
+            required=True,
+            allowed=HALL_TYPES,
+            title_zh="展馆类型",
+            title_en="Hall type",
+            labels=HALL_TYPE_LABELS,
+        ),
         FieldSpec("floor_area_m2", "number", unit="m²", title_zh="展厅面积", title_en="Floor area"),
         *_responsibility(required=True),
         _NOTES,
@@ -109,7 +175,15 @@ SOUTH_PLAZA = LayerSchema(
     geometry_types=POLYGONAL,
     fields=(
         *_naming("分区编号", "Zone code"),
-        FieldSpec("zone_type", "string", required=True, allowed=ZONE_TYPES, title_zh="分区类型", title_en="Zone type"),
+        FieldSpec(
+            "zone_type",
+            "string",
+            required=True,
+            allowed=ZONE_TYPES,
+            title_zh="分区类型",
+            title_en="Zone type",
+            labels=ZONE_TYPE_LABELS,
+        ),
         AREA_M2,
         POTS,
         FieldSpec("temporary", "boolean", title_zh="临时设施", title_en="Temporary"),
@@ -129,9 +203,17 @@ ROADS = LayerSchema(
     fields=(
         *_naming("路段编号", "Segment code"),
         FieldSpec(
-            "road_class", "string", required=True, allowed=ROAD_CLASSES, title_zh="道路等级", title_en="Road class"
+            "road_class",
+            "string",
+            required=True,
+            allowed=ROAD_CLASSES,
+            title_zh="道路等级",
+            title_en="Road class",
+            labels=ROAD_CLASS_LABELS,
         ),
-        FieldSpec("works", "string", allowed=ROAD_WORKS, title_zh="工程内容", title_en="Works"),
+        FieldSpec(
+            "works", "string", allowed=ROAD_WORKS, title_zh="工程内容", title_en="Works", labels=ROAD_WORKS_LABELS
+        ),
         LENGTH_M,
         FieldSpec("lanes", "integer", unit="lanes", title_zh="车道数", title_en="Lanes"),
         *_responsibility(required=True),
@@ -150,7 +232,15 @@ LANDSCAPING = LayerSchema(
     geometry_types=POLYGONAL,
     fields=(
         *_naming("景观编号", "Landscaping code"),
-        FieldSpec("kind", "string", required=True, allowed=LANDSCAPING_KINDS, title_zh="类型", title_en="Kind"),
+        FieldSpec(
+            "kind",
+            "string",
+            required=True,
+            allowed=LANDSCAPING_KINDS,
+            title_zh="类型",
+            title_en="Kind",
+            labels=LANDSCAPING_KIND_LABELS,
+        ),
         AREA_M2,
         LENGTH_M,
         POTS,
@@ -169,16 +259,36 @@ LANDSCAPING = LayerSchema(
 # layer, so who changed a deadline or reported progress, and when, is in the twin's history.
 # The latest progress report sits on the record itself; its earlier reports are the record's
 # earlier versions (see `completion/`).
-PROJECT_AREAS = ("south_plaza", "halls", "roads", "landscaping")
-PROJECT_CATEGORIES = (
-    "venue_renovation",
-    "support_road",
-    "city_appearance",
-    "landscaping",
-    "lighting",
-)  # known; others allowed
-QUANTITY_UNITS = ("m²", "m", "pots", "lamps", "items")
-PLAN_CURVES = ("linear", "s_curve")
+PROJECT_AREAS, PROJECT_AREA_LABELS = _labelled(
+    {
+        "south_plaza": ("南广场", "South plaza"),
+        "halls": ("展馆", "Halls"),
+        "roads": ("道路", "Roads"),
+        "landscaping": ("绿化景观", "Landscaping"),
+    }
+)  # the venue layers, titled as they are
+PROJECT_CATEGORIES, PROJECT_CATEGORY_LABELS = _labelled(
+    {
+        "venue_renovation": ("场馆改造", "Venue renovation"),
+        "support_road": ("配套道路", "Support road"),
+        "city_appearance": ("城市容貌", "City appearance"),
+        "landscaping": ("绿化景观", "Landscaping"),
+        "lighting": ("灯光照明", "Lighting"),
+        # beyond the five known ones, those the bundled register uses (layers/projects_demo.py)
+        "wayfinding": ("导向标识", "Wayfinding"),
+        "traffic_facilities": ("交通设施", "Traffic facilities"),
+    }
+)  # known; others allowed (and shown as they are, until `layer alter` gives them labels)
+QUANTITY_UNITS, QUANTITY_UNIT_LABELS = _labelled(
+    {
+        "m²": ("平方米", "m²"),
+        "m": ("米", "m"),
+        "pots": ("盆", "pots"),
+        "lamps": ("盏", "lamps"),
+        "items": ("项", "items"),
+    }
+)
+PLAN_CURVES, PLAN_CURVE_LABELS = _labelled({"linear": ("线性", "Linear"), "s_curve": ("S曲线", "S-curve")})
 
 PROJECTS = LayerSchema(
     name="projects",
@@ -187,8 +297,23 @@ PROJECTS = LayerSchema(
     geometry_types=(),
     fields=(
         *_naming("项目编号", "Project code"),
-        FieldSpec("category", "string", required=True, title_zh="项目类别", title_en="Category"),
-        FieldSpec("area", "string", required=True, allowed=PROJECT_AREAS, title_zh="所属区域", title_en="Area"),
+        FieldSpec(
+            "category",
+            "string",
+            required=True,
+            title_zh="项目类别",
+            title_en="Category",
+            labels=PROJECT_CATEGORY_LABELS,
+        ),
+        FieldSpec(
+            "area",
+            "string",
+            required=True,
+            allowed=PROJECT_AREAS,
+            title_zh="所属区域",
+            title_en="Area",
+            labels=PROJECT_AREA_LABELS,
+        ),
         FieldSpec("features", "list", title_zh="涉及要素", title_en="Features (layer/feature id)"),
         FieldSpec("responsible_unit", "string", required=True, title_zh="责任单位", title_en="Responsible unit"),
         FieldSpec("responsible_person", "string", title_zh="责任人", title_en="Responsible person"),
@@ -202,9 +327,12 @@ PROJECTS = LayerSchema(
             allowed=QUANTITY_UNITS,
             title_zh="计量单位",
             title_en="Quantity unit",
+            labels=QUANTITY_UNIT_LABELS,
         ),
         FieldSpec("weight", "number", title_zh="权重", title_en="Weight (share of its area)"),
-        FieldSpec("curve", "string", allowed=PLAN_CURVES, title_zh="计划曲线", title_en="Plan curve"),
+        FieldSpec(
+            "curve", "string", allowed=PLAN_CURVES, title_zh="计划曲线", title_en="Plan curve", labels=PLAN_CURVE_LABELS
+        ),
         FieldSpec("percent_complete", "number", unit="%", title_zh="完成百分比", title_en="Percent complete"),
         FieldSpec("progress_date", "date", title_zh="进度日期", title_en="Progress as of"),
         FieldSpec("progress_reporter", "string", title_zh="填报人", title_en="Reported by"),

@@ -284,3 +284,32 @@ def test_a_forecast_gone_by_is_marked_passed_as_on_the_map(api: TestClient) -> N
         text = squashed(pdf_page(api.get("/brief", params={"date": AFTER_OPENING, "lang": lang}).content)[1])
         for r in gone:
             assert squashed(f"{r['forecast_finish']}{mark}") in text, (lang, r["code"])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_imagery_disputed_are_apart_from_the_late(surveyed_twin: Path, lang: str) -> None:
+    """On 10-20 (the T-30 flights latest) three projects are flagged by the imagery and not late by
+    their schedule: the late table heads the late count (the map's legend's "behind"), and those
+    three follow under a heading of their own with their count; the two reported done say so, with
+    no forecast, no days late and no chance of missing opening day."""
+    with client(surveyed_twin) as c:
+        behind = [
+            p["code"] for p in c.get("/projects", params={"date": "2026-10-20", "status": "behind"}).json()["projects"]
+        ]
+        late = c.get("/completion/late", params={"date": "2026-10-20"}).json()["late"]
+        data = c.get("/brief", params={"date": "2026-10-20", "lang": lang}).content
+    save_artifact(f"brief-imagery-disputed-{lang}.pdf", data)
+    disputed = [r["code"] for r in late if r["code"] not in behind]
+    assert len(disputed) == 3 and behind, (behind, disputed)
+    text = squashed(pdf_page(data)[1])
+    heading, sub, done = {
+        "en": ("Lateprojects", "Imagerydisagreeswiththereport", "Done,reported2026-10-16"),
+        "zh": ("滞后工程", "影像与填报不符", "已完成，2026-10-16填报"),
+    }[lang]
+    table = text[text.index(heading) : text.index(squashed({"en": "Reports missing", "zh": "逾期未报"}[lang]))]
+    assert f"({len(behind)})" in table and f"({len(late)})" not in table
+    late_part, _, disputed_part = table.partition(f"{sub}({len(disputed)})")
+    assert disputed_part, table
+    assert all(code in late_part for code in behind) and not any(code in late_part for code in disputed)
+    assert all(code in disputed_part for code in disputed)
+    assert disputed_part.count(done) == 2, disputed_part

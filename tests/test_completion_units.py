@@ -232,6 +232,27 @@ def test_units_html_and_bad_parameters(api: TestClient) -> None:
     assert api.get("/completion/missing", params={"date": "yesterday"}).status_code == 400
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_units_page_leads_back_to_home_and_the_completion_map(api: TestClient, lang: str) -> None:
+    """The units page carries the maps' navigation (map_parts.html's nav, as every map page): home,
+    the completion map of the page's date, and the language switch keeping the date and grouping."""
+    html = api.get("/completion/units", params={"date": ON, "by": "person", "f": "html", "lang": lang}).text
+    nav = re.search(r'<nav class="vt-nav">(.*?)</nav>', html, re.S)
+    assert nav, html[:600]
+    links = dict(re.findall(r'<a href="([^"]+)" data-nav="(\w+)">', nav[1]))
+    by_key = {key: href.replace("&amp;", "&") for href, key in links.items()}
+    assert by_key["home"].endswith(f"/maps?lang={lang}")
+    assert by_key["completion"].endswith(f"/maps/completion?date={ON}&lang={lang}")
+    names = {"en": ("Home", "Completion map"), "zh": ("首页", "工程完成情况图")}[lang]
+    assert all(f">{name}</a>" in nav[1] for name in names)
+    other = "zh" if lang == "en" else "en"
+    switch = re.search(rf'<a class="vt-lang" href="([^"]+)" data-lang-switch="{other}">', nav[1])
+    assert switch and switch[1].replace("&amp;", "&").endswith(
+        f"/completion/units?f=html&date={ON}&by=person&lang={other}"
+    )
+    assert html.count("data-lang-switch=") == 1
+
+
 # ------------------------------------------------------------------ CLI against API
 def test_cli_and_api_agree(api: TestClient, register: Path) -> None:
     for by in ("unit", "person"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -23,7 +24,8 @@ from typer.testing import CliRunner
 from api.main import create_app
 from api.settings import ApiSettings
 from cli.main import app
-from completion.evidence import Evidence, all_evidence, flag_message, project_evidence
+from completion.evidence import Evidence, all_evidence, flag_message, project_evidence, snapshot_flags
+from completion.snapshot import Completion
 from completion.zonal import signature_shares, surface_change, zonal_stats
 from layers.demo_surveys import LAGGING, render_demo_surveys
 from twin import Twin
@@ -35,11 +37,11 @@ X0, Y0 = 623_000.0, 3_453_000.0  # top-left of the hand-made rasters, EPSG:4549,
 EDGE = 0.01  # a footprint's edge cuts pixels; exactextract weighs them by the share covered
 
 
-def write(path: Path, bands: np.ndarray, nodata: float | None = None) -> Path:
+def write(path: Path, bands: np.ndarray, nodata: float | None = None, origin: tuple[float, float] = (X0, Y0)) -> Path:
     count, height, width = bands.shape
     with rasterio.open(
         path, "w", driver="GTiff", width=width, height=height, count=count, dtype=bands.dtype,
-        crs="EPSG:4549", transform=from_origin(X0, Y0, 1.0, 1.0), nodata=nodata,
+        crs="EPSG:4549", transform=from_origin(*origin, 1.0, 1.0), nodata=nodata,
     ) as out:  # fmt: skip
         out.write(bands)
     return path
@@ -166,6 +168,105 @@ def test_the_lagging_project_is_flagged_and_the_others_agree(surveyed: Path) -> 
         # Before the first flight after the lawns' start there is no survey to speak to them.
         early = project_evidence(twin, LAGGING, on="2026-09-20")
         assert early.estimate is None and "no ndvi survey" in (early.reason or "")
+
+
+# ---------------------------------------------------------------------------- which survey speaks
+LATER = "2026-10-28"  # a flight after the demo's last (T-10)
+
+
+@pytest.fixture
+def resurveyed(surveyed: Path, tmp_path: Path) -> Path:
+    """A copy of the surveyed twin (and its survey files) that a test may import more surveys into."""
+    path = tmp_path / "venue.gpkg"
+    shutil.copyfile(surveyed, path)
+    shutil.copytree(surveyed.with_name("venue.surveys"), tmp_path / "venue.surveys")
+    return path
+
+
+def green(path: Path, west: float, south: float, east: float, north: float) -> Path:
+    """An NDVI raster (EPSG:4549, 1 m) green everywhere over the box, all of it valid."""
+    a = np.full((1, int(north - south), int(east - west)), 0.85, np.float32)
+    return write(path, a, nodata=-9999.0, origin=(west, north))
+
+
+def test_a_partial_later_survey_does_not_hide_a_full_earlier_one(
+    resurveyed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA repro: an NDVI flight of 10-28 over the south-west corner of the venue made the lawns of
+    LS-01 and LS-15 (east) "covered 0 %" and LS-04 "covered 39 %": no estimate, and the lagging
+    project's flag lost. The latest survey covering enough of each footprint speaks to it."""
+    corner = green(tmp_path / "corner.tif", 623_100, 3_452_300, 623_750, 3_452_900)
+    with Twin.open(resurveyed) as twin:
+        t10 = next(s for s in twin.surveys(kind="ndvi") if s.date.isoformat() == T10)
+        assert project_evidence(twin, LAGGING, on=LATER).flag  # flagged before the flight
+        twin.import_survey(corner, kind="ndvi", on=date.fromisoformat(LATER), author="drone.team")
+        partial = next(s for s in twin.surveys(kind="ndvi") if s.date.isoformat() == LATER)
+        items = {e.code: e for e in all_evidence(twin, LATER)}
+        for code in ("LS-01", "LS-15", LAGGING):
+            e = items[code]
+            assert (e.survey, e.survey_date) == (t10.id, t10.date), e
+            assert e.estimate is not None and e.coverage is not None and e.coverage >= 99, e
+        assert items[LAGGING].flag and "on 10-26" in (items[LAGGING].message or "")
+        assert [c for c, e in items.items() if e.flag] == [LAGGING]
+        # The south plaza's beds lie inside the corner: the later flight is theirs.
+        assert items["SP-02"].survey == partial.id and items["SP-02"].coverage == pytest.approx(100, abs=1)
+        # Named, the partial survey is measured as named, and says how little it covers.
+        named = project_evidence(twin, LAGGING, partial.id, on=LATER)
+        assert named.survey == partial.id and named.estimate is None and not named.flag
+        assert re.fullmatch(
+            rf"survey {partial.id} covers \d+ % of the footprint \(at least 50 % needed\)", named.reason or ""
+        )
+        # The status pages' flags (cached) agree, and follow the minimum coverage: at 10 % the
+        # corner flight (all green) covers enough of the lawns to speak to them.
+        snap = Completion(twin).at(LATER)
+        assert list(snapshot_flags(twin, snap)) == [LAGGING]
+        monkeypatch.setenv("VENUE_TWIN_EVIDENCE_MIN_COVERAGE", "0.1")
+        assert project_evidence(twin, LAGGING, on=LATER).survey == partial.id
+        assert snapshot_flags(twin, snap) == {}
+
+
+def test_a_later_survey_covering_the_footprint_is_preferred(resurveyed: Path, tmp_path: Path) -> None:
+    """A later flight over all of the lawns of LS-04 (green: the turf took after all) speaks to it
+    instead of the T-10 one: the flag goes, in the cached flags of the status pages too."""
+    lawns = green(tmp_path / "lawns.tif", 623_200, 3_452_450, 624_150, 3_453_050)
+    with Twin.open(resurveyed) as twin:
+        snap = Completion(twin).at(LATER)
+        assert list(snapshot_flags(twin, snap)) == [LAGGING]
+        twin.import_survey(lawns, kind="ndvi", on=date.fromisoformat(LATER), author="drone.team")
+        later = next(s for s in twin.surveys(kind="ndvi") if s.date.isoformat() == LATER)
+        ev = project_evidence(twin, LAGGING, on=LATER)
+        assert (ev.survey, ev.survey_date) == (later.id, later.date)
+        assert ev.estimate is not None and ev.estimate >= 95 and not ev.flag
+        # LS-01 lies east of the flight: still the T-10 survey's.
+        assert project_evidence(twin, "LS-01", on=LATER).survey_date == date.fromisoformat(T10)
+        assert snapshot_flags(twin, Completion(twin).at(LATER)) == {}
+
+
+def test_too_few_valid_pixels_fall_back_to_an_older_survey(resurveyed: Path, tmp_path: Path) -> None:
+    """A flight whose extent covers the lawns but whose pixels are mostly nodata (a flight cut
+    short) is measured, found to cover too little, and the next older survey speaks instead. When
+    no survey covers enough, the evidence says so of the latest, and that no other does either."""
+    holes = np.full((1, 600, 950), -9999.0, np.float32)
+    holes[:, :, :100] = 0.85  # a strip along the west edge only
+    cut = write(tmp_path / "cut.tif", holes, nodata=-9999.0, origin=(623_200, 3_453_050))
+    corner = green(tmp_path / "corner.tif", 623_100, 3_452_300, 623_750, 3_452_900)
+    with Twin.open(resurveyed) as twin:
+        twin.import_survey(cut, kind="ndvi", on=date.fromisoformat(LATER), author="drone.team")
+        ev = project_evidence(twin, LAGGING, on=LATER)
+        assert ev.survey_date == date.fromisoformat(T10) and ev.flag, ev
+        # Between the lawns' planned start (09-01) and the T-30 flight only partial flights.
+        twin.import_survey(corner, kind="ndvi", on=date(2026, 9, 15), author="drone.team")
+        holes[:, :, :100] = 0.8  # another file: the same one is refused twice
+        twin.import_survey(write(tmp_path / "cut2.tif", holes, nodata=-9999.0, origin=(623_200, 3_453_050)),
+                           kind="ndvi", on=date(2026, 9, 20), author="drone.team")  # fmt: skip
+        cut_again = next(s for s in twin.surveys(kind="ndvi") if s.date == date(2026, 9, 20))
+        early = project_evidence(twin, LAGGING, on="2026-09-20")
+        assert early.estimate is None and early.survey == cut_again.id and not early.flag
+        assert re.fullmatch(
+            rf"survey {cut_again.id} covers \d+ % of the footprint \(at least 50 % needed\), "
+            r"and no other ndvi survey flown since its planned start covers enough",
+            early.reason or "",
+        ), early.reason
 
 
 # ---------------------------------------------------------------------------- API and CLI

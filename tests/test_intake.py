@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -19,6 +19,7 @@ from completion import Completion, ProgressReport, report_progress, save_project
 from completion.intake import REGISTER_HEADERS, recorded_time
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
+from twin.core import SHANGHAI
 from twin.model import Change, Feature
 
 runner = CliRunner()
@@ -372,8 +373,52 @@ def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
     assert code == 2, out
     assert "row 3: planned_start 1900-01-01 is more than 10 years from today" in out
     assert "row 4: planned_finish 2206-10-01" in out
+    # One reason a row: the date refused, not also the date then missing.
+    assert "is missing" not in out, out
     with Twin.open(store) as twin:
         assert twin.head() is None
+
+
+def test_a_refused_file_is_named_once(tmp_path: Path) -> None:
+    """`error: …/twolevel.xlsx: twolevel.xlsx: sheet …`: the library names the file it refuses and
+    the CLI prefixed the path given again. Now the path leads, once."""
+    book = Workbook()
+    ws = book.active
+    ws.title = "项目清单"
+    ws.append([h for h in REGISTER_ZH if h != "计划完成"])  # no planned finish column
+    path = tmp_path / "twolevel.xlsx"
+    book.save(path)
+    code, out = run("projects", "import", str(path), "--store", str(empty_twin(tmp_path / "t.gpkg")))
+    assert code == 2, out
+    flat = " ".join(out.split())
+    assert f"error: {path}: sheet '项目清单' has no column for planned_finish" in flat, out
+    assert flat.count("twolevel.xlsx") == 1, out
+
+
+def test_a_date_without_a_year_says_so(imported, tmp_path: Path) -> None:
+    """10月6日 (month and day, no year) is refused as before, and the message says the year is
+    missing, with the date it most likely means (the one nearest today), rather than "not a
+    date (YYYY-MM-DD)"."""
+    today = datetime.now(SHANGHAI).date()
+
+    def nearest(month: int, day: int) -> str:  # the year the hint gives: the one nearest today
+        return min((date(y, month, day) for y in (today.year - 1, today.year, today.year + 1)),
+                   key=lambda d: abs(d - today)).isoformat()  # fmt: skip
+
+    register, _ = season(3)
+    register[0][6] = "8月1日"
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
+    assert code == 2, out
+    assert f"row 2: planned_start: '8月1日' has no year: write {nearest(8, 1)}" in out, out
+    assert "is missing" not in out and "YYYY-MM-DD" not in out, out
+    source, _, register, _ = imported
+    copy = _copy_of(source, tmp_path)
+    rows = [[register[0][0], "10月6日", 50, None, None, "王五"], [register[1][0], "10/6", 50, None, None, "王五"]]
+    code, out = run("progress", "import", str(_report_book(tmp_path / "noyear.xlsx", rows)), "--store", str(copy))
+    assert code == 2, out
+    assert f"row 2: date: '10月6日' has no year: write {nearest(10, 6)}" in out, out
+    assert f"row 3: date: '10/6' has no year: write {nearest(10, 6)}" in out, out
 
 
 def test_a_sheet_that_moves_a_deadline_keeps_the_other_fields(imported, tmp_path: Path) -> None:

@@ -50,7 +50,10 @@ def test_upload_register_and_season_with_original_dates(setup) -> None:
     api, tokens, store, book = setup
     assert api.post("/projects/import", content=book, headers={"Content-Type": XLSX}).status_code == 401
     r = api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["editor"]))
-    assert r.status_code == 403 and "admin" in r.json()["detail"]
+    assert r.status_code == 403 and r.json()["detail"].startswith("li.wei is an editor; ")  # not "a editor"
+    assert "admin" in r.json()["detail"]
+    r = api.post("/projects/import", content=book, headers=auth(tokens["viewer"]))
+    assert r.status_code == 403 and r.json()["detail"] == "wang.viewer is a viewer; edits need the editor role"
     r = api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"]))
     assert r.status_code == 201, r.text
     assert r.json()["projects"] == 80 and r.json()["sheet"] == "项目清单"

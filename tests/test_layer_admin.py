@@ -256,6 +256,35 @@ def test_narrowing_allowed_values_is_refused_naming_the_features(kiosks: Twin):
     assert kiosks.fsck() == []
 
 
+def test_value_labels_are_part_of_the_schema(kiosks: Twin):
+    """A field's values get their names in both languages (what the pages show instead of the
+    code): set by an alteration as a mapping, kept with the schema, checked, and cleared."""
+    kiosks.alter_layer(
+        "kiosks",
+        {
+            "fields": {
+                "kind": {"labels": {"info": {"zh": "咨询", "en": "Information"}, "food": {"zh": "餐饮", "en": "Food"}}}
+            }
+        },
+        author="chen.admin",
+        time=at(3),
+    )
+    kind = kiosks.layer("kiosks").field("kind")
+    assert kind is not None and kind.labels == (("info", "咨询", "Information"), ("food", "餐饮", "Food"))
+    assert kind.label("food", "zh") == "餐饮" and kind.label("food", "en") == "Food" and kind.label("x", "en") is None
+    assert LayerSchema.from_dict(orjson.loads(orjson.dumps(kiosks.layer("kiosks").to_dict()))) == kiosks.layer("kiosks")
+    for labels, words in (
+        ({"water": {"zh": "饮水", "en": "Water"}}, "not one of its allowed values"),
+        ({"info": {"zh": "咨询"}}, "needs both zh and en"),
+        ({"info": "咨询"}, "needs both zh and en"),
+    ):
+        with pytest.raises(BadInput, match=words):
+            kiosks.alter_layer("kiosks", {"fields": {"kind": {"labels": labels}}}, author="chen.admin")
+    kiosks.alter_layer("kiosks", {"fields": {"kind": {"labels": None}}}, author="chen.admin", time=at(4))
+    assert kiosks.layer("kiosks").field("kind").labels is None  # type: ignore[union-attr]
+    assert kiosks.fsck() == []
+
+
 def test_restrict_and_open_a_layer(kiosks: Twin):
     kiosks.alter_layer("kiosks", {"restricted_to": ["engineer", "editor"]}, author="chen.admin", time=at(3))
     assert kiosks.layer("kiosks").restricted_to == ("engineer", "editor")

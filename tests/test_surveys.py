@@ -139,12 +139,27 @@ def _truncated(p: Path) -> Path:
     return p
 
 
+def _metres_labelled_degrees(p: Path) -> Path:
+    """A raster in EPSG:4549 (metres) whose CRS says EPSG:4490 (CGCS2000 lon/lat, degrees)."""
+    write_geotiff(p, crs="EPSG:4549")
+    with rasterio.open(p, "r+") as d:
+        d.crs = rasterio.crs.CRS.from_epsg(4490)
+    return p
+
+
 REFUSALS = {
     "no CRS": (lambda p: write_geotiff(p, georeferenced=False), "not georeferenced"),
     "outside the venue": (lambda p: write_geotiff(p, centre=(121.45, 31.25)), "outside the venue"),
     "not a raster": (lambda p: (p.write_text("this is not an image\n"), p)[1], "not a raster"),
     "truncated": (_truncated, "truncated or corrupt"),
     "bad nodata": (lambda p: write_geotiff(p, nodata=0.5), "nodata 0.5 cannot be a uint8"),
+    # Not "covers (623109.0880,3452270.5304 – …) lon/lat": those are not degrees.
+    "metres labelled EPSG:4490": (
+        _metres_labelled_degrees,
+        r"^bad.tif: its CRS EPSG:4490 is geographic \(degrees\) but its coordinates \(623\d+\.\d, 345\d+\.\d – "
+        r"623\d+\.\d, 345\d+\.\d\) do not look like degrees: a projected raster \(metres\) labelled with a "
+        r"geographic CRS\? Give it the CRS it was made in \(gdal_edit\.py -a_srs EPSG:\.\.\.\)$",
+    ),
 }
 
 

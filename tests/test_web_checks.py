@@ -26,6 +26,7 @@ from layers.catalogue import AREA_OF_INTEREST
 from twin import Twin
 from twin.model import FieldSpec, LayerSchema
 from web.checks import REASON_KINDS, check_records, group_by_reason, reason_kind
+from web.data import changed_fields
 from web.maps import MapContext, changes_map, layer_map
 from web.settings import MapSettings
 
@@ -102,6 +103,70 @@ def test_code_labels_are_the_features_codes(api: TestClient) -> None:
         assert f["l"] == (items[f["id"]]["properties"].get("code") or f["id"])
     page = api.get("/maps/layers/landscaping", params={"lang": "en"}).text
     assert "VT.checkMap.attach(vt_engine" in page and "/static/web/check-table.js" in page
+
+
+# ---------------------------------------------------------------------------- values by their names
+LABELLED = {  # field: {code: (zh, en)}, some of each layer's
+    "landscaping": {"kind": {"flower_bed": ("花坛", "Flower bed"), "green_wall": ("绿墙", "Green wall"), "lawn": ("草坪", "Lawn")}},
+    "projects": {
+        "category": {"venue_renovation": ("场馆改造", "Venue renovation"), "support_road": ("配套道路", "Support road")},
+        "area": {"halls": ("展馆", "Halls"), "roads": ("道路", "Roads")},
+    },
+    "roads": {"road_class": {"internal": ("场内道路", "Internal road")}},
+}  # fmt: skip
+
+
+def test_every_allowed_value_has_a_label_in_both_languages(store: Path) -> None:
+    """The schema names every value it allows (and the register's known categories), in Chinese
+    and in English: the one place the pages take a value's name from."""
+    with Twin.open(store) as twin:
+        schemas = {s.name: s for s in twin.layers()}
+    for layer in (*VENUE_LAYERS, "projects"):
+        for f in schemas[layer].fields:
+            if f.allowed is None and f.name != "category":
+                continue
+            labelled = {v: (zh, en) for v, zh, en in f.labels or ()}
+            assert set(f.allowed or labelled) <= set(labelled), (layer, f.name)
+            assert all(zh.strip() and en.strip() and zh != en or v in ("m²", "m") for v, (zh, en) in labelled.items())
+
+
+@pytest.mark.parametrize("layer", sorted(LABELLED))
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_table_shows_values_by_their_names_with_the_code_kept(api: TestClient, layer: str, lang: str) -> None:
+    """A value the schema names shows its name in the page's language (草坪 / Lawn), its code kept
+    in the cell's title and data-code (the text box matches either); other values show as they are."""
+    items = {f["id"]: f["properties"] for f in _items(api, layer)}
+    doc = _page(api, f"/maps/layers/{layer}", lang=lang)
+    fields = [th.get("data-field") for th in doc.xpath("//section[@data-attr-table]//thead//th")]
+    seen: set[str] = set()
+    for row in doc.xpath("//section[@data-attr-table]//tbody/tr"):
+        cells = row.xpath("./td")
+        for name, names in LABELLED[layer].items():
+            code = items[row.get("data-id")].get(name)
+            td = cells[fields.index(name)]
+            if code in names:
+                assert td.text_content().strip() == names[code][0 if lang == "zh" else 1], (row.get("data-id"), code)
+                assert td.get("data-code") == code and td.get("title") == code
+                seen.add(code)
+            elif code == "hedge":  # not a value the schema knows (the legacy hedge's): as it is
+                assert td.text_content().strip() == "hedge" and td.get("data-code") is None
+                seen.add(code)
+    assert seen - {"hedge"} == {code for names in LABELLED[layer].values() for code in names}
+    assert ("hedge" in seen) == (layer == "landscaping")
+    assert "/static/web/check-table.js" in api.get(f"/maps/layers/{layer}", params={"lang": lang}).text
+
+
+def test_popups_and_changes_name_values_too(api: TestClient, store: Path) -> None:
+    """The popups' field list carries each field's value names for the page script, and a change
+    popup says a value changed by its names."""
+    page = api.get("/maps/layers/landscaping", params={"lang": "zh"}).text
+    assert '"labels":{"flower_bed":"花坛","green_wall":"绿墙","lawn":"草坪","trees":"行道树"}' in page
+    with Twin.open(store) as twin:
+        schema = twin.layer("landscaping")
+    before = {"properties": {"kind": "lawn"}}
+    after = {"properties": {"kind": "flower_bed"}}
+    assert changed_fields(schema, before, after, "zh") == [["类型", "草坪", "花坛"]]
+    assert changed_fields(schema, before, after, "en") == [["Kind", "Lawn", "Flower bed"]]
 
 
 # ---------------------------------------------------------------------------- problems by reason

@@ -114,6 +114,32 @@ def test_attribute_table_filters_sorts_and_zooms(visit: Any, server: LiveServer)
     clean(v)
 
 
+def test_values_show_their_names_and_the_filter_takes_name_or_code(visit: Any, server: LiveServer) -> None:
+    """The Chinese layer check shows 草坪, not lawn; typing the name or the code finds the same
+    rows; the cell keeps the code in its title, and the popup names the value as the table does."""
+    items = api(server, "/collections/landscaping/items", limit=1000)["features"]
+    lawns = sorted(f["id"] for f in items if f["properties"].get("kind") == "lawn")
+    assert lawns
+    v = visit("/maps/layers/landscaping?lang=zh")
+    page = v.page
+    kind = page.locator(f'{TABLE} thead th[data-field="kind"]').get_attribute("data-col")
+    cells = page.evaluate(f"{VISIBLE_ROWS}.map(r => [r.cells[{kind}].textContent, r.cells[{kind}].title])")
+    assert ["草坪", "lawn"] in cells and ["花坛", "flower_bed"] in cells and ["绿墙", "green_wall"] in cells
+    assert not any(text in ("lawn", "flower_bed", "green_wall") for text, _ in cells)
+    for typed in ("草坪", "lawn"):
+        page.fill(f"{TABLE} .vt-attr-filter", typed)
+        _wait_rows(v, len(lawns))
+        assert sorted(_visible_ids(v)) == lawns, typed
+    popup = page.evaluate(
+        f"vt_engine.popupHtml({{id: '{lawns[0]}', p: {{code: 'x', kind: 'lawn'}}, c: 'ok'}}, vt_engine.layers.landscaping)"
+    )
+    assert 'title="lawn"' in popup and ">草坪</td>" in popup
+    page.evaluate(f"document.querySelector('{TABLE}').scrollIntoView()")
+    v.shot("map-layer-check-labels-zh")
+    page.fill(f"{TABLE} .vt-attr-filter", "")
+    clean(v)
+
+
 def test_codes_are_written_on_the_features(visit: Any, server: LiveServer) -> None:
     items = api(server, "/collections/landscaping/items", limit=1000)["features"]
     codes = {f["properties"]["code"] for f in items}

@@ -5,6 +5,7 @@ carrying its imagery offline; on the bundled twin with the demo surveys of T-70,
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from api_server import LiveServer
 from deadlines import BROWSER_MS
@@ -28,6 +30,7 @@ from web.imagery import imagery_config, native_zoom
 from playwright.sync_api import Browser, Page  # isort: skip
 
 T70, T30, T10 = "2026-08-27", "2026-10-06", "2026-10-26"
+BETWEEN = "2026-10-20"  # the T-30 flights are the latest: three projects flagged, only one of them late by schedule
 IDLE = "window.VT && VT.isIdle && VT.isIdle()"
 
 
@@ -104,6 +107,83 @@ def test_the_completion_route_takes_a_survey(surveyed_twin: Path) -> None:
             and "surveys" not in layers
             and layers <= {"halls", "south_plaza", "roads", "landscaping", "projects"}
         )
+
+
+# ---------------------------------------------------------------------------- the late list and the imagery's
+def _section(html: str, name: str) -> str:
+    start = html.index(f'data-section="{name}"')
+    return html[start : html.index("</section>", start)]
+
+
+def _codes(part: str) -> list[str]:
+    return re.findall(r'<li class="vt-\w+" data-project="([^"]+)"', part)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_late_list_counts_the_late_and_lists_the_imagery_apart(surveyed_twin: Path, lang: str) -> None:
+    """The panel's late list holds the projects behind schedule, counted as the legend counts them;
+    the projects whose report runs ahead of their imagery and that are not late are a group of their
+    own, with its own heading and count (the QA's page read "Late projects (7)" beside "Behind 4")."""
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        behind = [
+            p["code"] for p in c.get("/projects", params={"date": BETWEEN, "status": "behind"}).json()["projects"]
+        ]
+        api_late = c.get("/completion/late", params={"date": BETWEEN}).json()["late"]
+        html = c.get("/maps/completion", params={"date": BETWEEN, "lang": lang}, headers={"Accept": "text/html"}).text
+    flagged = [r["code"] for r in api_late if r["evidence_flag"]]
+    disputed = [code for code in flagged if code not in behind]
+    assert behind and len(disputed) >= 2, (behind, flagged)  # the bundled season at T-30's flights
+    # the API's one list stays as documented: the late, then the disputed
+    assert [r["code"] for r in api_late] == [*sorted(behind, key=[r["code"] for r in api_late].index), *disputed]
+    legend = re.search(r'data-status="behind">.*?<span class="vt-count">(\d+)</span>', html)
+    assert legend and int(legend[1]) == len(behind)
+    late = _section(html, "late")
+    assert f'data-late-count="{len(behind)}"' in late and f"({len(behind)})" in late
+    assert sorted(_codes(late)) == sorted(behind)
+    imagery = _section(html, "imagery-disagrees")
+    heading = {"en": "Imagery disagrees with the report", "zh": "影像与填报不符"}[lang]
+    assert heading in imagery and f'data-flagged-count="{len(disputed)}"' in imagery
+    assert _codes(imagery) == disputed
+    assert all(f'data-evidence-flag="{code}"' in imagery for code in disputed)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_project_reported_done_says_so_with_no_forecast(surveyed_twin: Path, lang: str) -> None:
+    """LS-04 and RD-08 are reported done (on 10-16) and flagged by the imagery: their entries say
+    "Done, reported 2026-10-16", not a forecast finish with a 0 % chance of missing opening day; the
+    popups' data says the same."""
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        projects = c.get("/projects", params={"date": BETWEEN}).json()["projects"]
+        html = c.get("/maps/completion", params={"date": BETWEEN, "lang": lang}, headers={"Accept": "text/html"}).text
+    done = {p["code"] for p in projects if p["status"] == "done"}
+    imagery = _section(html, "imagery-disagrees")
+    entries = dict(re.findall(r'data-project="([^"]+)"(.*?)</li>', imagery, re.S))
+    shown_done = sorted(code for code in entries if code in done)
+    assert shown_done == ["LS-04", "RD-08"], entries.keys()
+    words = {"en": ("Done, reported 2026-10-16", "Forecast finish", "chance of missing"),
+             "zh": ("已完成，2026-10-16 填报", "预计完成", "误开幕日概率")}[lang]  # fmt: skip
+    for code in shown_done:
+        assert words[0] in entries[code], entries[code]
+        assert words[1] not in entries[code] and words[2] not in entries[code], entries[code]
+        assert "days late" not in entries[code] and "晚 0 天" not in entries[code]
+    table = {p["code"]: p for p in orjson.loads(re.search(r'"projects":(\[.*?\]),"', html)[1])}
+    assert table["LS-04"]["done"] == words[0] and table["RD-03"]["done"] is None
+
+
+def test_pages_use_no_emoji_marks(surveyed_twin: Path) -> None:
+    """Kiosks run Debian's Chromium without an emoji font: a character from U+1F000 up (the 🛰 of the
+    imagery flag) draws as an empty box. No page, template or page script uses one."""
+    emoji = re.compile(r"[\U0001F000-\U0010FFFF]|\\u\{1F[0-9A-Fa-f]{3}\}|\\uD83[C-E]", re.I)
+    web = Path(__file__).resolve().parents[1] / "web"
+    sources = [*web.glob("templates/*.html"), *web.glob("static/*.js"), *web.glob("static/*.css"), *web.glob("*.py")]
+    found = [(f.name, m.group()) for f in sources for m in emoji.finditer(f.read_text(encoding="utf-8"))]
+    assert found == []
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        for lang in ("en", "zh"):
+            html = c.get(
+                "/maps/completion", params={"date": BETWEEN, "lang": lang}, headers={"Accept": "text/html"}
+            ).text
+            assert emoji.search(html) is None and 'class="vt-badge vt-badge-imagery"' in html
 
 
 # ---------------------------------------------------------------------------- in the browser
@@ -260,3 +340,37 @@ def test_an_exported_map_carries_its_imagery_offline(browser: Browser, store: Pa
         _shot(p, "export-completion-imagery-offline")
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_panel_and_popups_show_the_imagery_apart_in_the_browser(page: Any, server: LiveServer, lang: str) -> None:
+    """In Chromium: the late list and the imagery's list apart, the imagery badge drawn as a word
+    (no emoji box), and a done project's popup saying when it was reported done, with no forecast."""
+    p, errors, _ = page
+    p.goto(f"{server.url}/maps/completion?date={BETWEEN}&lang={lang}")
+    p.wait_for_function(IDLE)
+    late = p.locator('[data-section="late"] li[data-project]')
+    imagery = p.locator('[data-section="imagery-disagrees"] li[data-project]')
+    assert late.count() == int(p.locator("[data-late-count]").get_attribute("data-late-count") or -1)
+    assert imagery.count() == 3 and {imagery.nth(i).get_attribute("data-project") for i in range(3)} == {
+        "LS-04",
+        "LS-16",
+        "RD-08",
+    }
+    badge = p.locator('[data-section="imagery-disagrees"] h3 .vt-badge-imagery')
+    assert badge.inner_text() == {"en": "imagery", "zh": "影像"}[lang]
+    box = badge.bounding_box()
+    assert box and box["width"] > 20  # a word in a box, not one empty glyph
+    done = {"en": "Done, reported 2026-10-16", "zh": "已完成，2026-10-16 填报"}[lang]
+    popup = p.evaluate(
+        """(code) => {
+          const i = VT.engine.projects.findIndex(q => q.code === code);
+          return VT.engine.popupHtml({id: 'x', p: {code: 'x'}, j: [i]}, {spec: {id: 'x', title: 't', popup: 'completion'}});
+        }""",
+        "LS-04",
+    )
+    assert done in popup and "data-done-reported" in popup and "vt-badge-imagery" in popup
+    assert {"en": "Forecast finish", "zh": "预计完成"}[lang] not in popup
+    p.locator('[data-section="imagery-disagrees"]').scroll_into_view_if_needed()
+    _shot(p, f"map-completion-imagery-disagrees-{lang}")
+    assert errors == []

@@ -52,6 +52,11 @@ class FieldSpec:
     unit: str | None = None
     title_zh: str | None = None
     title_en: str | None = None
+    # What the values mean to people, as the field's titles do for its name: (value, title_zh,
+    # title_en) for each allowed value (or known one, where any value is allowed), so a page shows
+    # "花坛" / "Flower bed" for flower_bed. Stored with the schema; a schema file writes them as a
+    # mapping, value: {zh: ..., en: ...}.
+    labels: tuple[tuple[Any, str, str], ...] | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FieldSpec:
@@ -64,7 +69,30 @@ class FieldSpec:
             unit=d.get("unit"),
             title_zh=d.get("title_zh"),
             title_en=d.get("title_en"),
+            labels=value_labels(d.get("labels")),
         )
+
+    def label(self, value: Any, lang: str) -> str | None:
+        """The value's title in the language ("en", else Chinese), None for a value without one."""
+        for v, zh, en in self.labels or ():
+            if v == value:
+                return en if lang == "en" else zh
+        return None
+
+
+def value_labels(raw: Any) -> tuple[tuple[Any, str, str], ...] | None:
+    """Value labels as FieldSpec keeps them, from a schema file's mapping {value: {zh, en}} or the
+    stored list of [value, zh, en] (twin.schema.check_schema says what is wrong with either)."""
+    if raw is None:
+        return None
+    if isinstance(raw, Mapping):
+        return tuple(
+            (v, str(t.get("zh", "")), str(t.get("en", ""))) if isinstance(t, Mapping) else (v, "", "")
+            for v, t in raw.items()
+        )
+    return tuple(
+        (x[0], str(x[1]), str(x[2])) if isinstance(x, list | tuple) and len(x) == 3 else (x, "", "") for x in raw
+    )
 
 
 @dataclass(frozen=True)
@@ -109,7 +137,11 @@ class LayerSchema:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        # A field without value labels is written without the key, so a schema from before labels
+        # existed encodes (and hashes) as it did, and an unchanged schema still reads as unchanged.
+        d["fields"] = [{k: v for k, v in f.items() if k != "labels" or v is not None} for f in d["fields"]]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LayerSchema:

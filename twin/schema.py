@@ -38,6 +38,7 @@ from twin.model import (
     FieldType,
     LayerSchema,
     StoredChange,
+    value_labels,
 )
 from twin.validation import _coerce
 
@@ -59,6 +60,7 @@ _FIELD_KEYS: dict[str, tuple[type, ...]] = {
     "unit": (str,),
     "title_zh": (str,),
     "title_en": (str,),
+    "labels": (dict, list, tuple),
 }
 _LAYER_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,),
@@ -154,6 +156,8 @@ def normalize_schema(s: LayerSchema, source: str = "schema") -> LayerSchema:
     for f in s.fields:
         if f.allowed is not None:
             f = replace(f, allowed=tuple(_coerce(f, v)[0] for v in f.allowed))
+        if f.labels is not None:
+            f = replace(f, labels=tuple((_coerce(f, v)[0], zh, en) for v, zh, en in f.labels))
         fields.append(f)
     return replace(s, fields=tuple(fields))
 
@@ -202,6 +206,8 @@ def check_schema(s: LayerSchema) -> list[str]:
             for v in f.allowed:
                 if v is None or _coerce(f, v)[1] is not None:
                     problems.append(f"field {f.name!r}: allowed value {v!r} is not a {f.type}")
+        if f.labels is not None:
+            problems += _label_problems(f)
     if s.code_field is not None and s.code_field not in seen:
         problems.append(f"code_field {s.code_field!r} is not one of the fields")
     bad_roles = [r for r in s.restricted_to if r not in ROLES]
@@ -213,6 +219,27 @@ def check_schema(s: LayerSchema) -> list[str]:
         problems.append(f"storage_crs must be EPSG:4326 (lon/lat), got {s.storage_crs!r}")
     if not all(isinstance(r, str) and r for r in s.rules):
         problems.append("rules must be names of rules")
+    return problems
+
+
+def _label_problems(f: FieldSpec) -> list[str]:
+    """What is wrong with a field's value labels: each a value of the field's type (one of its
+    allowed values, when it has them), once, with a Chinese and an English title."""
+    problems: list[str] = []
+    seen: list[Any] = []
+    allowed = None if f.allowed is None else [_coerce(f, a)[0] for a in f.allowed]
+    for v, zh, en in f.labels or ():
+        value, why = _coerce(f, v) if v is not None else (None, "no value")
+        if why is not None:
+            problems.append(f"field {f.name!r}: label for {v!r}: the value is not a {f.type}")
+            continue
+        if allowed is not None and value not in allowed:
+            problems.append(f"field {f.name!r}: label for {v!r}, which is not one of its allowed values")
+        if value in seen:
+            problems.append(f"field {f.name!r}: value {v!r} is labelled twice")
+        seen.append(value)
+        if not zh.strip() or not en.strip():
+            problems.append(f"field {f.name!r}: label for {v!r} needs both zh and en (value: {{zh: ..., en: ...}})")
     return problems
 
 
@@ -244,6 +271,7 @@ _FIELD_CHANGE_KEYS: dict[str, tuple[type, ...]] = {
     "unit": (str,),
     "title_zh": (str,),
     "title_en": (str,),
+    "labels": (dict, list, tuple),
     "type": (str,),
 }
 _ALTER_KEYS: dict[str, tuple[type, ...]] = {
@@ -261,7 +289,7 @@ _ALTER_KEYS: dict[str, tuple[type, ...]] = {
     "rules": (list, tuple),
 }
 # Keys whose null means "clear it" (rather than "not given").
-_CLEARABLE_FIELD_KEYS = {"allowed", "unit", "title_zh", "title_en"}
+_CLEARABLE_FIELD_KEYS = {"allowed", "unit", "title_zh", "title_en", "labels"}
 
 
 @dataclass(frozen=True)
@@ -378,6 +406,8 @@ def plan_alteration(old: LayerSchema, changes: Any, source: str = "alteration") 
         given = {k: v for k, v in attrs.items() if k != "type" and (v is not None or k in _CLEARABLE_FIELD_KEYS)}
         if "allowed" in given and given["allowed"] is not None:
             given["allowed"] = tuple(given["allowed"])
+        if "labels" in given:
+            given["labels"] = value_labels(given["labels"])
         if "required" in given and given["required"] is None:
             del given["required"]
         fields[name] = replace(fields[name], **given)

@@ -386,6 +386,17 @@ def _check_source(path: Path, aoi: Any) -> _Source:
         nodata = src.nodata
         if nodata is not None and not _nodata_fits(nodata, dtype):
             raise BadInput(f"{name}: nodata {nodata!r} cannot be a {dtype} value")
+        epsg = src.crs.to_epsg()
+        if src.crs.is_geographic and not _degrees(src.bounds):
+            # A projected raster (metres) labelled with a geographic CRS: its "longitudes" of 623,109
+            # would be put in lon/lat as they are and refused as outside the venue, in lon/lat.
+            b = src.bounds
+            raise BadInput(
+                f"{name}: its CRS {f'EPSG:{epsg}' if epsg else src.crs.name} is geographic (degrees) but its "
+                f"coordinates ({b.left:.1f}, {b.bottom:.1f} – {b.right:.1f}, {b.top:.1f}) do not look like degrees: "
+                "a projected raster (metres) labelled with a geographic CRS? Give it the CRS it was made in "
+                "(gdal_edit.py -a_srs EPSG:...)"
+            )
         try:
             west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
         except Exception as e:  # pyproj/PROJ errors have no common base worth naming
@@ -409,7 +420,7 @@ def _check_source(path: Path, aoi: Any) -> _Source:
             raise BadInput(
                 f"{name}: its bands cannot be read, is the file truncated or corrupt? ({_first_line(e)})"
             ) from None
-        crs = src.crs.to_string() if src.crs.to_epsg() is None else f"EPSG:{src.crs.to_epsg()}"
+        crs = src.crs.to_string() if epsg is None else f"EPSG:{epsg}"
         return _Source(
             crs=crs,
             bounds_lonlat=(west, south, east, north),
@@ -422,6 +433,14 @@ def _check_source(path: Path, aoi: Any) -> _Source:
                 for i, (d, c) in enumerate(zip(src.descriptions, src.colorinterp, strict=True))
             ),
         )
+
+
+def _degrees(bounds: Any) -> bool:
+    """Whether a raster's bounds can be longitudes and latitudes (0–360 longitudes included; a
+    degree of slack on latitude for the edge pixels of a global raster)."""
+    return all(abs(x) <= 360 for x in (bounds.left, bounds.right)) and all(
+        abs(y) <= 91 for y in (bounds.bottom, bounds.top)
+    )
 
 
 def _nodata_fits(nodata: float, dtype: str) -> bool:

@@ -9,7 +9,7 @@ Every figure is the completion API's own, read from the same snapshot the route 
 reads (``Completion.at``): the roll-ups of ``Snapshot.overall`` and ``Snapshot.groups("area")``,
 formatted as /completion's JSON gives them (``Group.to_dict``); the curve of
 ``Completion.scurve`` (/completion/scurve); the rows of ``late_row`` over ``late_and_flagged``
-(/completion's late list) and of ``missing_reports`` (/completion/missing). The map's features
+(/completion's late list: the late projects, then apart those the imagery disagrees with) and of ``missing_reports`` (/completion/missing). The map's features
 come through ``twin.query.run_query``, the items endpoint's read path, as of the snapshot's
 version, coloured by ``Snapshot.feature_statuses`` as the completion map colours them.
 
@@ -50,7 +50,7 @@ from matplotlib.patches import Rectangle
 from pyproj import Transformer
 
 from completion.accountability import missing_reports
-from completion.evidence import Evidence, flag_messages, late_and_flagged, snapshot_flags
+from completion.evidence import Evidence, flag_messages, flagged_not_late, snapshot_flags
 from completion.rollup import Group
 from completion.snapshot import Completion, CurvePoint, Snapshot, late_row
 from twin.core import SHANGHAI, TwinLike
@@ -100,7 +100,10 @@ class BriefFacts:
     areas: list[Group]
     area_titles: dict[str, str]  # area key -> the layer's title in the page's language
     curve: list[CurvePoint]
-    late: list[dict[str, Any]]  # late_row(...) of late_and_flagged: /completion's "late"
+    late: list[dict[str, Any]]  # late_row(...) of the projects behind schedule (snap.late())
+    # late_row(...) of the projects whose imagery disagrees with their report and that are not late:
+    # with ``late``, /completion's "late" list (late_and_flagged), shown apart under its own heading
+    disputed: list[dict[str, Any]]
     flagged: dict[str, Evidence]  # code -> its imagery, where that contradicts its report
     missing: list[dict[str, Any]]  # /completion/missing
     layers: list[tuple[str, str, gpd.GeoDataFrame]]  # (layer, title, features in MAP_CRS with "status")
@@ -112,7 +115,11 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
     flags = snapshot_flags(twin, snap, version)
     states = snap.report_states()
     messages = flag_messages(flags)
-    late = [late_row(s, states[s.project.code], messages.get(s.project.code)) for s in late_and_flagged(snap, flags)]
+    behind = snap.late()
+    late = [late_row(s, states[s.project.code], messages.get(s.project.code)) for s in behind]
+    disputed = [
+        late_row(s, states[s.project.code], messages.get(s.project.code)) for s in flagged_not_late(snap, flags, behind)
+    ]
     statuses = snap.feature_statuses()
     layers = []
     for schema in spatial_layers(twin):
@@ -132,6 +139,7 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
         area_titles={s.name: i18n.layer_title(lang, s) for s in twin.layers()},
         curve=comp.scurve(snap).get("overall", []),
         late=late,
+        disputed=disputed,
         flagged=flags,
         missing=missing_reports(snap.statuses, states),
         layers=layers,
@@ -360,7 +368,9 @@ def _render(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, fmt: st
         page = Page(font_families())
         late, missing = _late_table(facts, lang), _missing_table(facts, lang)
         needed = max(late.height(page, LATE_W), missing.height(page, MISSING_W))
-        layout = _layout(min(max(needed, MIN_TABLES_H), MAX_TABLES_H))
+        # the late table's second group (imagery disagrees) brings its sub-heading: room for it too
+        most = MAX_TABLES_H + (SUB_HEAD_H if late.second_rows else 0.0)
+        layout = _layout(min(max(needed, MIN_TABLES_H), most))
         _header(page, facts, lang)
         _map(page, layout.map, facts, lang)
         _key_figures(page, layout.figures, facts, lang)
@@ -892,6 +902,7 @@ CELL_PAD = 1.2  # mm each side of a cell's text
 LINE_H = TABLE_SIZE * 0.3528 * 1.32  # points to mm, with leading
 ROW_PAD = 2.2
 TABLE_HEAD_H = HEADING_H + 7.5  # heading, then the column titles and their rule
+SUB_HEAD_H = LINE_H + 3.0  # a second group's sub-heading and its rule
 LATE_W, MISSING_W = 250.0, 420.0 - 2 * MARGIN - 250.0 - GUTTER
 MIN_TABLES_H, MAX_TABLES_H = TABLE_HEAD_H + 4 * (LINE_H + ROW_PAD), 92.0
 
@@ -906,7 +917,16 @@ class Table:
     rows: Sequence[Sequence[str]]
     empty: str
     more: Callable[[int], str]
-    colour_of: Callable[[int, int], str]
+    colour_of: Callable[[int, int], str]  # (row, column); the second group's rows follow the first's
+    # a second group under its own sub-heading, counted apart (the late table's projects whose imagery
+    # disagrees with their report and that are not late): its title with its count, its rows, its "more"
+    second_title: str = ""
+    second_rows: Sequence[Sequence[str]] = ()
+    second_more: Callable[[int], str] | None = None
+
+    @property
+    def _all_rows(self) -> list[Sequence[str]]:
+        return [*self.rows, *self.second_rows]
 
     def _widths(self, page: Page, total: float) -> list[float]:
         """The columns' widths for a table ``total`` mm wide: each column that is not a name as wide
@@ -914,7 +934,7 @@ class Table:
         value (so they wrap alike), and what is left over when all of them fit."""
 
         def natural(j: int, c: Column) -> float:
-            texts = [page.width(c.title, HEAD_SIZE), *(page.width(r[j], TABLE_SIZE, j == 0) for r in self.rows)]
+            texts = [page.width(c.title, HEAD_SIZE), *(page.width(r[j], TABLE_SIZE, j == 0) for r in self._all_rows)]
             return max(texts) + 2 * CELL_PAD + 0.2
 
         scale = total / sum(c.width for c in self.columns)
@@ -939,14 +959,15 @@ class Table:
                 page.wrap(v, w - 2 * CELL_PAD, TABLE_SIZE, bold=j == 0)
                 for j, (v, w) in enumerate(zip(row, widths, strict=True))
             ]
-            for row in self.rows
+            for row in self._all_rows
         ]
 
     def height(self, page: Page, width: float) -> float:
-        """The height every row needs (plus a line spare)."""
+        """The height every row needs (plus a line spare, and the second group's sub-heading)."""
         cells = self._cells(page, self._widths(page, width))
         rows = sum(max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells)
-        return TABLE_HEAD_H + max(rows, LINE_H + ROW_PAD) + LINE_H + 3
+        sub = SUB_HEAD_H if self.second_rows else 0.0
+        return TABLE_HEAD_H + max(rows, LINE_H + ROW_PAD) + sub + LINE_H + 3
 
     def draw(self, page: Page, b: Box) -> None:
         page.heading(b, self.title, f"({len(self.rows)})")
@@ -960,14 +981,30 @@ class Table:
         page.rule(b.x, b.right, y)
         if not self.rows:
             page.text(b.x + 1.2, y - 6.5, self.empty, TABLE_SIZE + 0.6, colour=MUTED)
-            return
+            y -= 6.5 + ROW_PAD
         cells = self._cells(page, widths)
+        first = len(self.rows)
         for i, row in enumerate(cells):
+            if i == first:  # the second group's sub-heading, kept with its first row
+                if y - SUB_HEAD_H - LINE_H - ROW_PAD < b.y:  # no room for it: say how many and where
+                    if self.second_more is not None:
+                        page.text(b.x + 1.2, y - LINE_H - 0.6, self.second_more(len(self.second_rows)), TABLE_SIZE,
+                                  colour=MUTED)  # fmt: skip
+                    return
+                y -= SUB_HEAD_H
+                page.text(b.x + 1.2, y + 1.6, self.second_title, TABLE_SIZE + 0.4, bold=True, colour=MUTED)
+                page.rule(b.x, b.right, y + 0.6)
             height = max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD
+            group_left = (first if i < first else len(cells)) - i
             left = len(cells) - i
             spare = LINE_H + 3 if left > 1 else 0.0  # room for the "more" line unless this is the last row
             if y - height - spare < b.y:
-                page.text(b.x + 1.2, y - LINE_H - 0.6, self.more(left), TABLE_SIZE, colour=MUTED)
+                more = []
+                if i < first:
+                    more.append(self.more(group_left))
+                if self.second_rows and self.second_more is not None:
+                    more.append(self.second_more(len(self.second_rows) if i < first else group_left))
+                page.text(b.x + 1.2, y - LINE_H - 0.6, "; ".join(more), TABLE_SIZE, colour=MUTED)
                 return
             if i % 2 == 0:
                 page.ax.add_patch(Rectangle((b.x, y - height), b.w, height, color="#f3f4f6", lw=0))
@@ -990,36 +1027,45 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
         Column(t("forecast"), 21, "right"), Column(t("brief_p_late"), 14, "right"),
         Column(t("brief_last_report"), 24, "right"),
     ]  # fmt: skip
-    rows, stale = [], []
     on = facts.snap.on.isoformat()
-    for r in facts.late:
+
+    def row(r: dict[str, Any]) -> list[str]:
         last = r["last_report_date"] or t("brief_never")
+        done = r["percent"] >= 100.0
         forecast = r["forecast_finish"] or "–"
-        if r["forecast_finish"] and r["forecast_finish"] < on and r["percent"] < 100.0:
+        if done:  # reported done: the day it was (the forecast's finish), no forecast
+            forecast = t("done_reported", date=r["forecast_finish"] or r["last_report_date"] or "–")
+        elif r["forecast_finish"] and r["forecast_finish"] < on:
             forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
         name = r["name_en"] if lang == "en" else r["name_zh"]
-        if r["code"] in facts.flagged:  # maybe on the list for its imagery, not its schedule: say what it showed
+        if r["code"] in facts.flagged:  # say what the imagery showed
             name = f"{name} ⚑ {i18n.evidence_flag(lang, facts.flagged[r['code']])}"
-        rows.append([
+        return [
             ("⚑" if r["code"] in facts.flagged else "") + r["code"],
             name,
             i18n.in_language(lang, r["responsible_unit"]),
             i18n.in_language(lang, r["responsible_person"]),
             f"{api_percent(r['percent'])} / {api_percent(r['planned_percent'])}",
-            f"{r['days_late']:g}",
+            "–" if done else f"{r['days_late']:g}",
             forecast,
-            "–" if r["p_late"] is None else f"{r['p_late']:.0%}",
+            "–" if r["p_late"] is None or done else f"{r['p_late']:.0%}",
             f"{last} {t('brief_stale_mark')}" if r["stale"] else last,
-        ])  # fmt: skip
-        stale.append(bool(r["stale"]))
+        ]
+
+    rows = [row(r) for r in facts.late]
+    second = [row(r) for r in facts.disputed]
+    stale = [bool(r["stale"]) for r in (*facts.late, *facts.disputed)]
+    late_colour, imagery_colour = i18n.STATUS_COLOURS["behind"], "#5b21b6"
 
     def colour(i: int, j: int) -> str:
         if j == 0:
-            return i18n.STATUS_COLOURS["behind"]
+            return late_colour if i < len(rows) else imagery_colour
         return STALE_COLOUR if j == len(columns) - 1 and stale[i] else INK
 
     return Table(t("late_projects"), columns, rows, t("late_none"),
-                 lambda n: t("brief_more", n=n, path="/completion/late"), colour)  # fmt: skip
+                 lambda n: t("brief_more", n=n, path="/completion/late"), colour,
+                 f"⚑ {t('imagery_disagrees')} ({len(second)})", second,
+                 lambda n: t("brief_more", n=n, path="/evidence?flagged=true"))  # fmt: skip
 
 
 def _missing_table(facts: BriefFacts, lang: str) -> Table:

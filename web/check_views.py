@@ -64,6 +64,7 @@ class Cell:
     text: str
     sort: float | None = None  # a number column's value; None sorts by the text (empties last)
     missing: bool = False  # an attribute the check expects and the feature leaves empty
+    code: str | None = None  # the stored value where the text is its label (kept for engineers and the filter)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,9 @@ def _value_cell(spec: FieldSpec | None, value: Any, lang: str, missing: bool) ->
         return Cell(i18n.fmt_number(value), float(value), missing)
     if isinstance(value, list):
         return Cell(", ".join(map(str, value)), None, missing)
+    shown = i18n.value_label(lang, spec, value)
+    if shown is not None:
+        return Cell(shown, None, missing, str(value))
     return Cell(str(value), None, missing)
 
 

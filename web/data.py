@@ -217,6 +217,16 @@ def forecast_passed(s: ProjectStatus) -> bool:
     return s.forecast.finish is not None and s.forecast.finish < s.on and s.percent < 100.0
 
 
+def done_reported(s: ProjectStatus) -> date | None:
+    """The day a project reported done was reported done (its forecast's finish: the first report
+    of 100 %, completion.forecast), else its latest report's; None for a project not done."""
+    if s.status != "done":
+        return None
+    if s.forecast.finish is not None:
+        return s.forecast.finish
+    return s.last_report.on if s.last_report else None
+
+
 def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]]:
     """The projects as the page script's popups show them, in the snapshot's order."""
     if view is None:
@@ -229,6 +239,7 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
         state = states[p.code]
         # a forecast finish already behind the date read is no forecast: say it has passed
         passed = forecast_passed(s)
+        done = done_reported(s)
         forecast = fc.finish.isoformat() if fc.finish else None
         if passed and forecast:
             forecast = i18n.label(lang, "forecast_passed", date=forecast)
@@ -242,6 +253,8 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "actual": round(s.percent, 2),
                 "planned": round(s.planned, 2),
                 "planned_finish": p.planned_finish.isoformat(),
+                # a project reported done: the day it was, instead of a forecast
+                "done": i18n.label(lang, "done_reported", date=done.isoformat()) if done else None,
                 "forecast": forecast,
                 "after_opening": False if passed else fc.after_opening,
                 "p_late": None if fc.p_late is None or passed else round(fc.p_late, 3),
@@ -601,7 +614,9 @@ def changed_fields(schema: LayerSchema, before: dict[str, Any], after: dict[str,
         if old.get(name) != new.get(name):
             spec = schema.field(name)
             title = i18n.field_title(lang, spec) if spec else name
-            rows.append([title, _value_text(old.get(name)), _value_text(new.get(name))])
+            rows.append(
+                [title, *(i18n.value_label(lang, spec, v) or _value_text(v) for v in (old.get(name), new.get(name)))]
+            )
     return rows
 
 

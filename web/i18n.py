@@ -1,8 +1,9 @@
 """Every label the maps and pages show, in Chinese and English.
 
 `label(lang, key, **values)` formats one; `LANGS` are the languages offered. Layer and field
-titles come from the layer schemas themselves (`title_zh` / `title_en`), so a layer added to
-the twin is labelled without touching this file.
+titles come from the layer schemas themselves (`title_zh` / `title_en`), and so do the names of
+their values (`FieldSpec.labels`: flower_bed is "花坛" / "Flower bed"), so a layer added to the
+twin is labelled without touching this file.
 """
 
 from __future__ import annotations
@@ -131,6 +132,18 @@ _LABELS: dict[str, dict[str, str]] = {
     "days_late": {"zh": "晚 {n} 天", "en": "{n} days late"},
     "after_opening": {"zh": "晚于开幕日", "en": "after opening day"},
     "imagery": {"zh": "影像核查", "en": "Imagery"},
+    "imagery_badge": {"zh": "影像", "en": "imagery"},  # the mark of an imagery flag (a CSS badge: no emoji font needed)
+    # projects whose report runs ahead of their imagery and that are not late: a list of their own
+    "imagery_disagrees": {"zh": "影像与填报不符", "en": "Imagery disagrees with the report"},
+    "imagery_disagrees_note": {
+        "zh": "按填报并未滞后，但航测影像显示的完成程度明显低于填报，请核实。",
+        "en": "Not late by their reports, but the survey imagery shows much less done than reported: check them.",
+    },
+    "flagged_more": {
+        "zh": "另有 {n} 项（完整清单见 /evidence?flagged=true）",
+        "en": "{n} more (all of them: /evidence?flagged=true)",
+    },
+    "done_reported": {"zh": "已完成，{date} 填报", "en": "Done, reported {date}"},
     "not_forecast": {"zh": "无法预测", "en": "no forecast"},
     "late_chance": {
         "zh": "误开幕日概率 {p}（80% 区间 {low} 至 {high}）",
@@ -470,6 +483,19 @@ def layer_title(lang: str, schema: LayerSchema) -> str:
 def field_title(lang: str, spec: FieldSpec) -> str:
     title = (spec.title_en if lang == "en" else spec.title_zh) or spec.title_en or spec.name
     return title
+
+
+def value_label(lang: str, spec: FieldSpec | None, value: Any) -> str | None:
+    """What an attribute's value is called in the language (the schema's labels, FieldSpec.labels:
+    "花坛" / "Flower bed" for flower_bed); None for a value the schema gives no label, shown as it is."""
+    if spec is None or not spec.labels or isinstance(value, list | dict):
+        return None
+    return spec.label(value, lang)
+
+
+def field_value_labels(lang: str, spec: FieldSpec) -> dict[str, str]:
+    """Every labelled value of a field, keyed by its text (for the page script's popups)."""
+    return {str(v): (en if lang == "en" else zh) for v, zh, en in spec.labels or ()}
 
 
 def feature_name(lang: str, props: dict[str, Any]) -> str:

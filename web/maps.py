@@ -14,7 +14,7 @@ Bootstrap, Font Awesome) are removed from every map: nothing here needs jQuery o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
@@ -242,7 +242,7 @@ PAGE_LABELS = (
     "planned_finish", "not_forecast", "after_opening", "late_chance", "days_late", "changed_fields", "geometry_changed", "added", "modified",
     "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
     "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out",
-    "stale", "stale_never", "imagery",
+    "stale", "stale_never", "imagery", "imagery_badge",
     "level_0m", "level_16m",
 )  # fmt: skip
 
@@ -263,9 +263,17 @@ def _nav(ctx: MapContext, here: str, params: dict[str, Any]) -> str:
     if ctx.export:
         return ""
     other = "en" if ctx.lang == "zh" else "zh"
-    lang = ctx.lang
-    links = [
-        {"url": ctx.url(path, lang=lang), "text": i18n.label(lang, text), "key": key}
+    switch = ctx.url(f"/maps/{here}" if here != "home" else "/maps", **{**params, "lang": other})
+    # str, not Markup: callers still concatenating strings would otherwise have theirs escaped
+    return str(nav_html(ctx.url, ctx.lang, here, switch))
+
+
+def nav_links(url: Callable[..., str], lang: str, here: str, date: str | None = None) -> list[dict[str, str]]:
+    """The pages' navigation: home and the maps, but the page itself; ``url(path, **params)`` makes
+    a link (the app's root path, the page's language); ``date`` opens the completion map on it."""
+    return [
+        {"url": url(path, **({"date": date} if date and key == "completion" else {}), lang=lang),
+         "text": i18n.label(lang, text), "key": key}
         for path, text, key in (
             ("/maps", "home", "home"),
             ("/maps/completion", "completion_map", "completion"),
@@ -273,10 +281,13 @@ def _nav(ctx: MapContext, here: str, params: dict[str, Any]) -> str:
             ("/maps/changes", "open_changes", "changes"),
         )
         if key != here
-    ]
-    switch = ctx.url(f"/maps/{here}" if here != "home" else "/maps", **{**params, "lang": other})
-    # str, not Markup: callers still concatenating strings would otherwise have theirs escaped
-    return str(macro("map_parts.html", "nav", lang=lang, links=links, switch=switch, other=other))
+    ]  # fmt: skip
+
+
+def nav_html(url: Callable[..., str], lang: str, here: str, switch: str, date: str | None = None) -> Markup:
+    """The navigation under a page's title (map_parts.html's nav): the links, and the language switch."""
+    other = "en" if lang == "zh" else "zh"
+    return macro("map_parts.html", "nav", lang=lang, links=nav_links(url, lang, here, date), switch=switch, other=other)
 
 
 def _panel_html(head: str, body: str, foot: str) -> str:
@@ -762,7 +773,10 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
 
 # ---------------------------------------------------------------------------- layer check
 def _fields(lang: str, schema: LayerSchema) -> list[dict[str, Any]]:
-    return [{"name": f.name, "title": i18n.field_title(lang, f), "unit": f.unit} for f in schema.fields]
+    return [
+        {"name": f.name, "title": i18n.field_title(lang, f), "unit": f.unit, "labels": i18n.field_value_labels(lang, f)}
+        for f in schema.fields
+    ]
 
 
 CODE_LABEL_MIN_ZOOM = 15  # from this zoom the checked layer's codes are written on its features

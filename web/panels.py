@@ -18,10 +18,11 @@ import shapely
 from markupsafe import Markup
 
 from completion.accountability import unit_table
-from completion.evidence import late_and_flagged
+from completion.evidence import flagged_not_late
+from completion.status import ProjectStatus
 from twin.core import TwinLike
 from web import i18n
-from web.data import CompletionView, bounds_to_display, forecast_passed, union_bounds
+from web.data import CompletionView, bounds_to_display, done_reported, forecast_passed, union_bounds
 from web.templating import environment, render
 
 
@@ -31,7 +32,6 @@ def _flag(fill: str) -> Markup:
 
 BLACK_FLAG = _flag("#111")
 RED_FLAG = _flag("#dc2626")
-EVIDENCE_MARK = "🛰"  # beside a project whose report runs ahead of its imagery (completion.evidence)
 
 
 def _zoom_attr(bbox: Sequence[float] | None) -> str:
@@ -180,7 +180,6 @@ def completion_panel(
         ],
         "no_project_colour": i18n.NO_PROJECT_COLOUR,
         "stale_behind": sum(1 for s in snap.statuses if s.status == "behind" and states[s.project.code].stale),
-        "evidence_mark": EVIDENCE_MARK,
     }
 
     layer_titles = {s.name: i18n.layer_title(lang, s) for s in twin.layers()}
@@ -207,13 +206,18 @@ def completion_panel(
     ctx.update(_units(twin, view, lang, gcj02))
     ctx["curve"] = _scurve(view)
 
-    late = late_and_flagged(snap, view.flags)
-    shown = late[:late_limit]
-    boxes = view.project_bounds(twin, [s.project.code for s in shown])
-    items = []
-    for s in shown:
+    # Late is behind schedule by the project's own report (the legend's "behind"); a project whose
+    # report runs ahead of its imagery and is not late is listed apart, under its own heading, so
+    # the late list's count is the legend's (the API's /completion/late has both in one list).
+    late = snap.late()
+    flagged = flagged_not_late(snap, view.flags, late)
+    shown, flagged_shown = late[:late_limit], flagged[:late_limit]
+    boxes = view.project_bounds(twin, [s.project.code for s in (*shown, *flagged_shown)])
+
+    def item(s: ProjectStatus) -> dict[str, Any]:
         p, fc, state = s.project, s.forecast, states[s.project.code]
         passed = forecast_passed(s)
+        done = done_reported(s)
         chance = None
         if s.forecast.p_late is not None and fc.low and fc.high and not passed:
             chance = i18n.label(
@@ -226,33 +230,37 @@ def completion_panel(
             forecast = i18n.label(lang, "forecast_passed", date=fc.finish.isoformat())
         else:
             forecast = fc.finish.isoformat()
-        items.append(
-            {
-                "code": p.code,
-                "status": s.status,
-                "name": p.name_en if lang == "en" else p.name_zh,
-                "unit": i18n.unit_name(lang, p.responsible_unit),
-                "unit_full": p.responsible_unit,
-                "person": i18n.in_language(lang, p.responsible_person),
-                "zoom": _zoom_attr(bounds_to_display(boxes[p.code], gcj02)),
-                "index": view.index_of(p.code),
-                "stale": state.stale,
-                "last_report": state.last_report.isoformat() if state.last_report else None,
-                "age": state.age_days,
-                "actual_text": i18n.fmt_percent(s.percent),
-                "planned_text": i18n.fmt_percent(s.planned),
-                "days_late": _days(s.days_late),
-                "forecast": forecast,
-                "forecast_passed": passed,
-                "after_opening": bool(fc.after_opening) and not passed,
-                "chance": chance,
-                "flag": i18n.evidence_flag(lang, view.flags.get(p.code)) or None,
-            }
-        )
+        return {
+            "code": p.code,
+            "status": s.status,
+            "name": p.name_en if lang == "en" else p.name_zh,
+            "unit": i18n.unit_name(lang, p.responsible_unit),
+            "unit_full": p.responsible_unit,
+            "person": i18n.in_language(lang, p.responsible_person),
+            "zoom": _zoom_attr(bounds_to_display(boxes[p.code], gcj02)),
+            "index": view.index_of(p.code),
+            "stale": state.stale,
+            "last_report": state.last_report.isoformat() if state.last_report else None,
+            "age": state.age_days,
+            "actual_text": i18n.fmt_percent(s.percent),
+            "planned_text": i18n.fmt_percent(s.planned),
+            "days_late": _days(s.days_late),
+            "done": done.isoformat() if done else None,
+            "forecast": forecast,
+            "forecast_passed": passed,
+            "after_opening": bool(fc.after_opening) and not passed,
+            "chance": chance,
+            "flag": i18n.evidence_flag(lang, view.flags.get(p.code)) or None,
+        }
+
+    items = [item(s) for s in shown]
     ctx["late"] = items
     ctx["late_total"] = len(late)
     ctx["late_more"] = len(late) - len(shown)
     ctx["stale_late"] = sum(1 for it in items if it["stale"])
+    ctx["flagged"] = [item(s) for s in flagged_shown]
+    ctx["flagged_total"] = len(flagged)
+    ctx["flagged_more"] = len(flagged) - len(flagged_shown)
     return render("panel_completion.html", lang=lang, **ctx)
 
 

@@ -55,7 +55,11 @@
     this.tbody = root.querySelector('tbody');
     this.rows = Array.prototype.slice.call(this.tbody.rows);
     this.rows.forEach(function (r, i) {
-      r._vtText = r.textContent.toLowerCase();
+      // what the text box matches: the row's text, and the codes of values shown by their labels
+      var codes = Array.prototype.map.call(r.querySelectorAll('[data-code]'), function (c) {
+        return c.getAttribute('data-code');
+      });
+      r._vtText = (r.textContent + ' ' + codes.join(' ')).toLowerCase();
       r._vtIndex = i;
     });
     this.filterBox = root.querySelector('.vt-attr-filter');

@@ -1147,15 +1147,17 @@
           '<tr><th>' + esc(L_.unit) + '</th><td>' + esc(p.unit || '–') + (p.person ? ' · ' + esc(p.person) : '') + '</td></tr>' +
           '<tr><th>' + esc(L_.progress) + '</th><td>' + esc(fmt(L_.percent_vs_planned, { actual: pct(p.actual), planned: pct(p.planned) })) + bar(p.actual, p.planned) + '</td></tr>' +
           (p.planned_finish ? '<tr><th>' + esc(L_.planned_finish) + '</th><td>' + esc(p.planned_finish) + '</td></tr>' : '') +
+          // a project reported done says when it was, and has no forecast
+          (p.done ? '<tr class="vt-done-reported" data-done-reported="true"><th></th><td>' + esc(p.done) + '</td></tr>' :
           '<tr><th>' + esc(L_.forecast) + '</th><td>' + esc(p.forecast || L_.not_forecast) +
           (p.after_opening ? ' <span class="vt-late">⚠ ' + esc(L_.after_opening) + '</span>' : '') +
           (p.days_late > 0 ? ' <span class="vt-late">(' + esc(fmt(L_.days_late, { n: Math.round(p.days_late) })) + ')</span>' : '') +
           (p.p_late !== null && p.p_late !== undefined && p.forecast_low ?
             '<div class="vt-muted">' + esc(fmt(L_.late_chance, { p: pct(100 * p.p_late), low: p.forecast_low, high: p.forecast_high })) + '</div>' : '') +
-          '</td></tr>' +
+          '</td></tr>') +
           (p.stale ? '<tr><th></th><td class="vt-stale" data-stale="true">' +
             esc(p.last_report ? fmt(L_.stale, { date: p.last_report }) : L_.stale_never) + '</td></tr>' : '') +
-          (p.evidence ? '<tr class="vt-evidence-flag"><th>' + esc(L_.imagery) + '</th><td><span class="vt-late">\u{1F6F0} ' + esc(p.evidence) + '</span></td></tr>' : '') +
+          (p.evidence ? '<tr class="vt-evidence-flag"><th>' + esc(L_.imagery) + '</th><td><span class="vt-badge vt-badge-imagery">' + esc(L_.imagery_badge) + '</span> <span class="vt-late">' + esc(p.evidence) + '</span></td></tr>' : '') +
           '</table></div>';
       });
       return html;
@@ -1213,11 +1215,15 @@
       var v = props[fd.name];
       var isMissing = missing.indexOf(fd.name) >= 0;
       if ((v === undefined || v === null || v === '') && !isMissing && !engine.showEmpty) return;
+      // a value the schema names (FieldSpec.labels): its label, the code kept in the title
+      var code = v !== undefined && v !== null && !Array.isArray(v) && fd.labels && fd.labels[String(v)] !== undefined ? String(v) : null;
+      if (code !== null) v = fd.labels[code];
       if (Array.isArray(v)) v = v.join(', ');
       if (typeof v === 'boolean') v = v ? engine.labels.yes : engine.labels.no;
       if (typeof v === 'number') v = v.toLocaleString(engine.lang === 'en' ? 'en' : 'zh-CN');
       html +=
-        '<tr' + (isMissing ? ' class="vt-missing"' : '') + '><th>' + esc(fd.title) + '</th><td>' +
+        '<tr' + (isMissing ? ' class="vt-missing"' : '') + '><th>' + esc(fd.title) + '</th><td' +
+        (code !== null ? ' data-code="' + esc(code) + '" title="' + esc(code) + '"' : '') + '>' +
         (v === undefined || v === null || v === '' ? '—' : esc(v) + (fd.unit ? ' ' + esc(fd.unit) : '')) + '</td></tr>';
     });
     return html + '</table>';
