@@ -644,3 +644,14 @@ def test_pages_lead_to_the_briefing_to_print(api: TestClient, store: Path) -> No
     with Twin.open(store) as twin:
         exported = completion_map(MapContext(twin=twin, lang="zh", export=True, settings=MapSettings()), KNOWN_DATE)
     assert 'class="vt-brief"' not in exported
+
+
+def test_the_home_pages_done_figure_carries_no_late_flag(api: TestClient) -> None:
+    """The red flag marks late projects on every page: in front of the "Done" count a leader read
+    it as "48 late"."""
+    for lang in ("en", "zh"):
+        html = api.get("/maps", params={"lang": lang}).text
+        done = re.search(r'<div class="kpi" data-kpi="done">(.*?)</div>', html, re.S)
+        assert done and "<svg" not in done.group(1) and re.search(r"<b>\d+</b>", done.group(1)), done
+        late = re.search(r'<div class="kpi" data-kpi="late">(.*?)</div>', html, re.S)
+        assert late and re.search(r"<b>\d+</b>", late.group(1))
