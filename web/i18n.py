@@ -351,6 +351,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_days_since": {"zh": "未报天数", "en": "Days since"},
     "brief_never": {"zh": "从未填报", "en": "never"},
     "brief_stale_mark": {"zh": "（过期）", "en": "(stale)"},
+    # a project the imagery disagrees with, and what the imagery showed
+    "brief_imagery_says": {"zh": "{name}：{flag}", "en": "{name}: {flag}"},
     "brief_forecast_passed": {"zh": "{date}（已过）", "en": "{date} (passed)"},
     "brief_missing_none": {"zh": "没有逾期未报的进度。", "en": "No report is overdue."},
     "brief_more": {"zh": "另有 {n} 项（完整清单：{path}）", "en": "{n} more (all of them: {path})"},
