@@ -246,6 +246,13 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Every feature passes validation and has its attributes.",
     },
     "missing_field": {"zh": "缺少“{field}”", "en": "{field} is missing"},
+    # a value the schema does not allow, with the allowed ones by their labels (the code in brackets)
+    "value_not_allowed": {
+        "zh": "“{field}”的值 {value} 不在允许值之内（{allowed}）",
+        "en": "{field} = {value} is not one of the allowed values: {allowed}",
+    },
+    "value_with_code": {"zh": "{label}（{code}）", "en": "{label} ({code})"},
+    "list_separator": {"zh": "、", "en": ", "},
     "attributes": {"zh": "属性", "en": "Attributes"},
     "feature_id": {"zh": "要素编号", "en": "Feature id"},
     "layer": {"zh": "图层", "en": "Layer"},
