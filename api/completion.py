@@ -495,6 +495,14 @@ class CompletionFactory:
         fmt = "html" if f == "html" or (f is None and prefers_html(request)) else _format(request, f)
         if by not in UNIT_GROUPINGS:
             raise InvalidParameter(f"by={by!r} is not one of {', '.join(UNIT_GROUPINGS)}", parameter="by")
+        landing = None
+        if fmt == "html" and date is None and version is None:
+            # the page opens where the completion map and the briefing do: after opening day, or
+            # before a round of reports, the latest checkpoint with data (JSON and CSV keep today)
+            from completion.landing import landing_date
+
+            landing = landing_date(twin)
+            date = landing.on.isoformat()
         _, snap = self._snapshot(twin, who, date, version)
         rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
         if fmt == "csv":
@@ -513,7 +521,14 @@ class CompletionFactory:
             switch = public_url(request, "/completion/units", f="html", date=doc["date"], by=by, lang=other)
             nav = nav_html(partial(public_url, request), language, "units", switch, date=doc["date"])
             return HTMLResponse(
-                render("completion_units.html", lang=language, doc=doc, local=partial(in_language, language), nav=nav),
+                render(
+                    "completion_units.html",
+                    lang=language,
+                    doc=doc,
+                    local=partial(in_language, language),
+                    nav=nav,
+                    landing=landing if landing is not None and landing.moved else None,
+                ),
                 headers=_headers(snap),
             )
         return _json(doc, headers=_headers(snap))

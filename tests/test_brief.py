@@ -313,3 +313,29 @@ def test_the_imagery_disputed_are_apart_from_the_late(surveyed_twin: Path, lang:
     assert all(code in late_part for code in behind) and not any(code in late_part for code in disputed)
     assert all(code in disputed_part for code in disputed)
     assert disputed_part.count(done) == 2, disputed_part
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_imagery_mark_is_a_badge_not_the_behind_flag(surveyed_twin: Path, lang: str) -> None:
+    """⚑ counts the behind projects (the area bars and their note); an imagery flag is the maps'
+    "imagery" / "影像" badge, before the disputed group's heading and before each of its codes,
+    never ⚑ (a leader read ⚑LS-04 as one more late project)."""
+    with client(surveyed_twin) as c:
+        late = c.get("/completion/late", params={"date": "2026-10-20"}).json()["late"]
+        behind = {
+            p["code"] for p in c.get("/projects", params={"date": "2026-10-20", "status": "behind"}).json()["projects"]
+        }
+        data = c.get("/brief", params={"date": "2026-10-20", "lang": lang}).content
+        png = c.get("/brief", params={"date": "2026-10-20", "lang": lang, "f": "png"}).content
+    save_artifact(f"brief-imagery-badge-{lang}.pdf", data)
+    save_artifact(f"brief-imagery-badge-{lang}.png", png)
+    disputed = [r["code"] for r in late if r["code"] not in behind]
+    assert disputed
+    text = squashed(pdf_page(data)[1])
+    badge, sub = {"en": ("imagery", "Imagerydisagreeswiththereport"), "zh": ("影像", "影像与填报不符")}[lang]
+    table = text[text.index({"en": "Lateprojects", "zh": "滞后工程"}[lang]) :]
+    assert "⚑" not in table, table  # the behind flag is not the imagery mark
+    assert f"{badge}{sub}({len(disputed)})" in table
+    for code in disputed:
+        assert f"{badge}{code}" in table, code
+    assert "⚑" in text[: text.index({"en": "Lateprojects", "zh": "滞后工程"}[lang])]  # the behind counts keep it

@@ -347,3 +347,20 @@ def test_a_long_table_keeps_every_problem_and_says_it_is_cut(store: Path) -> Non
                   downloads=[("CSV", "/collections/landscaping/download?f=csv")])  # fmt: skip
     note = lxml_html.fromstring(html).xpath("//p[@data-truncated]")[0]
     assert note.get("data-truncated") == "5" and f"5 of {len(records)} features" in note.text_content()
+
+
+def test_a_value_not_allowed_names_the_allowed_values_by_their_labels(api: TestClient) -> None:
+    """The problem list and the popups name the allowed values as the table does (花坛 / Flower bed),
+    each with its code in brackets for the engineers, not the codes alone."""
+    expected = {
+        "zh": "“类型”的值 'hedge' 不在允许值之内（花坛（flower_bed）、绿墙（green_wall）、草坪（lawn）、行道树（trees））",
+        "en": "Kind = 'hedge' is not one of the allowed values: Flower bed (flower_bed), Green wall (green_wall), "
+        "Lawn (lawn), Street trees (trees)",
+    }
+    for lang, text in expected.items():
+        doc = _page(api, "/maps/layers/landscaping", lang=lang)
+        shown = [d.text_content().strip() for d in doc.xpath('//details[@data-reason="value_not_allowed"]//div')]
+        assert text in shown, shown
+        popup = _json(api, "/maps/data/features/landscaping", mode="check", lang=lang)
+        bad = next(f for f in popup["features"] if f["id"] == INVALID_ID)
+        assert text in bad["r"], bad["r"]

@@ -644,3 +644,40 @@ def test_pages_lead_to_the_briefing_to_print(api: TestClient, store: Path) -> No
     with Twin.open(store) as twin:
         exported = completion_map(MapContext(twin=twin, lang="zh", export=True, settings=MapSettings()), KNOWN_DATE)
     assert 'class="vt-brief"' not in exported
+
+
+def test_the_home_pages_done_figure_carries_no_late_flag(api: TestClient) -> None:
+    """The red flag marks late projects on every page: in front of the "Done" count a leader read
+    it as "48 late"."""
+    for lang in ("en", "zh"):
+        html = api.get("/maps", params={"lang": lang}).text
+        done = re.search(r'<div class="kpi" data-kpi="done">(.*?)</div>', html, re.S)
+        assert done and "<svg" not in done.group(1) and re.search(r"<b>\d+</b>", done.group(1)), done
+        late = re.search(r'<div class="kpi" data-kpi="late">(.*?)</div>', html, re.S)
+        assert late and re.search(r"<b>\d+</b>", late.group(1))
+
+
+def test_the_units_page_opens_on_the_maps_date(api: TestClient, store: Path) -> None:
+    """Without a date the accountability page opens where the completion map and the briefing do
+    (completion.landing: after opening day the latest checkpoint with reports, said so), so its
+    late count is the map's; a date asked for is shown as asked, and the JSON keeps today."""
+    from completion.landing import landing_date
+
+    with Twin.open(store) as twin:
+        landing = landing_date(twin)
+    on = landing.on.isoformat()
+    for lang, title in (("en", f"Accountability by responsible unit on {on}"), ("zh", f"分责任单位进度与填报（{on}）")):
+        html = api.get("/completion/units", params={"f": "html", "lang": lang}).text
+        assert title in html, html[:800]
+        assert ('data-landed="' in html) == landing.moved
+        if landing.moved:
+            assert i18n.label(lang, "landed", checkpoint=landing.checkpoint, date=on) in html
+    behind = _json(api, "/completion", date=on)["overall"]["counts"].get("behind", 0)
+    units = api.get("/completion/units", params={"f": "json", "date": on}).json()["units"]
+    assert sum(u["late"] for u in units) == behind
+    page = api.get("/completion/units", params={"f": "html", "lang": "en"}).text
+    late = re.findall(r'<td class="n">\d+ / \d+</td>\s*<td class="n">(\d+)</td>', page)
+    assert late and sum(map(int, late)) == behind
+    explicit = api.get("/completion/units", params={"f": "html", "lang": "en", "date": on}).text
+    assert 'data-landed="' not in explicit
+    assert api.get("/completion/units", params={"f": "json"}).json()["date"] == landing.today.isoformat()

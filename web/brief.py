@@ -46,7 +46,7 @@ from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
-from matplotlib.patches import Rectangle
+from matplotlib.patches import FancyBboxPatch, Rectangle
 from pyproj import Transformer
 
 from completion.accountability import missing_reports
@@ -284,6 +284,22 @@ class Page:
     def text(self, x: float, y: float, s: str, size: float, bold: bool = False, colour: str = INK, **kw: Any) -> None:
         self.put(None, x, y, s, size, bold=bold, colour=colour, **kw)
 
+    def badge_width(self, text: str, size: float) -> float:
+        """The width in mm of ``badge(text, size)``, its frame included."""
+        return self.width(text, size, True) + 2 * BADGE_PAD
+
+    def badge(self, x: float, y: float, text: str, size: float) -> float:
+        """The maps' imagery badge (panels.css .vt-badge-imagery: a word in violet on a pale violet
+        box, not the ⚑ that counts behind projects) with its left edge at ``x`` and its text's
+        baseline at ``y``; returns its width in mm."""
+        w = self.badge_width(text, size)
+        h = size * 0.3528 * 1.15
+        box = (x + 0.3, y - 0.28 * h, w - 0.6, h)
+        style = "round,pad=0.3,rounding_size=0.6"
+        self.ax.add_patch(FancyBboxPatch(box[:2], *box[2:], boxstyle=style, fc=BADGE_FILL, ec=BADGE_EDGE, lw=0.6))
+        self.text(x + BADGE_PAD, y, text, size, bold=True, colour=IMAGERY_COLOUR, va="baseline")
+        return w
+
     def rule(self, x0: float, x1: float, y: float, colour: str = RULE, lw: float = 0.6) -> None:
         self.ax.plot([x0, x1], [y, y], color=colour, lw=lw, solid_capstyle="butt")
 
@@ -298,6 +314,11 @@ class Page:
 
 
 HEADING_H = 9.5  # a heading's height, rule included, down from its box's top
+# The imagery badge, as the maps draw it (web/static/panels.css .vt-badge-imagery).
+IMAGERY_COLOUR, BADGE_FILL, BADGE_EDGE = "#5b21b6", "#f5f3ff", "#a78bfa"
+BADGE_PAD = 1.0  # mm between the badge's frame and its word
+BADGE_GAP = 1.2  # mm between a badge and the text after it
+BADGE_SIZE = 7.2  # its word's size in points (a table's text is 8.4)
 
 
 # ============================================================================ the page
@@ -923,6 +944,8 @@ class Table:
     second_title: str = ""
     second_rows: Sequence[Sequence[str]] = ()
     second_more: Callable[[int], str] | None = None
+    # the maps' badge before the second group's heading and each of its codes (the imagery badge)
+    second_badge: str = ""
 
     @property
     def _all_rows(self) -> list[Sequence[str]]:
@@ -934,7 +957,13 @@ class Table:
         value (so they wrap alike), and what is left over when all of them fit."""
 
         def natural(j: int, c: Column) -> float:
-            texts = [page.width(c.title, HEAD_SIZE), *(page.width(r[j], TABLE_SIZE, j == 0) for r in self._all_rows)]
+            texts = [
+                page.width(c.title, HEAD_SIZE),
+                *(
+                    page.width(r[j], TABLE_SIZE, j == 0) + self._badge_room(page, i, j)
+                    for i, r in enumerate(self._all_rows)
+                ),
+            ]
             return max(texts) + 2 * CELL_PAD + 0.2
 
         scale = total / sum(c.width for c in self.columns)
@@ -953,13 +982,19 @@ class Table:
                 widths[j] = wanted[j] + extra * widths[j] / designed
         return widths
 
+    def _badge_room(self, page: Page, i: int, j: int) -> float:
+        """The room row ``i``'s cell ``j`` gives a badge before its text: the second group's codes."""
+        if j != 0 or i < len(self.rows) or not self.second_badge:
+            return 0.0
+        return page.badge_width(self.second_badge, BADGE_SIZE) + BADGE_GAP
+
     def _cells(self, page: Page, widths: Sequence[float]) -> list[list[list[str]]]:
         return [
             [
-                page.wrap(v, w - 2 * CELL_PAD, TABLE_SIZE, bold=j == 0)
+                page.wrap(v, w - 2 * CELL_PAD - self._badge_room(page, i, j), TABLE_SIZE, bold=j == 0)
                 for j, (v, w) in enumerate(zip(row, widths, strict=True))
             ]
-            for row in self._all_rows
+            for i, row in enumerate(self._all_rows)
         ]
 
     def height(self, page: Page, width: float) -> float:
@@ -992,7 +1027,10 @@ class Table:
                                   colour=MUTED)  # fmt: skip
                     return
                 y -= SUB_HEAD_H
-                page.text(b.x + 1.2, y + 1.6, self.second_title, TABLE_SIZE + 0.4, bold=True, colour=MUTED)
+                tx = b.x + 1.2
+                if self.second_badge:
+                    tx += page.badge(tx, y + 1.6, self.second_badge, BADGE_SIZE) + BADGE_GAP
+                page.text(tx, y + 1.6, self.second_title, TABLE_SIZE + 0.4, bold=True, colour=MUTED)
                 page.rule(b.x, b.right, y + 0.6)
             height = max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD
             group_left = (first if i < first else len(cells)) - i
@@ -1010,6 +1048,9 @@ class Table:
                 page.ax.add_patch(Rectangle((b.x, y - height), b.w, height, color="#f3f4f6", lw=0))
             for j, (c, x, w, lines) in enumerate(zip(self.columns, xs, widths, row, strict=True)):
                 tx = x + w - CELL_PAD if c.align == "right" else x + CELL_PAD
+                if self._badge_room(page, i, j):
+                    page.badge(tx, y - ROW_PAD / 2 - LINE_H * 0.8, self.second_badge, BADGE_SIZE)
+                    tx += self._badge_room(page, i, j)
                 for k, line in enumerate(lines):
                     page.text(tx, y - ROW_PAD / 2 - LINE_H * (k + 0.8), line, TABLE_SIZE, bold=j == 0,
                               colour=self.colour_of(i, j), ha=c.align)  # fmt: skip
@@ -1038,10 +1079,10 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
         elif r["forecast_finish"] and r["forecast_finish"] < on:
             forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
         name = r["name_en"] if lang == "en" else r["name_zh"]
-        if r["code"] in facts.flagged:  # say what the imagery showed
-            name = f"{name} ⚑ {i18n.evidence_flag(lang, facts.flagged[r['code']])}"
+        if r["code"] in facts.flagged:  # say what the imagery showed (its code carries the imagery badge)
+            name = t("brief_imagery_says", name=name, flag=i18n.evidence_flag(lang, facts.flagged[r["code"]]))
         return [
-            ("⚑" if r["code"] in facts.flagged else "") + r["code"],
+            r["code"],
             name,
             i18n.in_language(lang, r["responsible_unit"]),
             i18n.in_language(lang, r["responsible_person"]),
@@ -1055,7 +1096,7 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
     rows = [row(r) for r in facts.late]
     second = [row(r) for r in facts.disputed]
     stale = [bool(r["stale"]) for r in (*facts.late, *facts.disputed)]
-    late_colour, imagery_colour = i18n.STATUS_COLOURS["behind"], "#5b21b6"
+    late_colour, imagery_colour = i18n.STATUS_COLOURS["behind"], IMAGERY_COLOUR
 
     def colour(i: int, j: int) -> str:
         if j == 0:
@@ -1064,8 +1105,8 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
 
     return Table(t("late_projects"), columns, rows, t("late_none"),
                  lambda n: t("brief_more", n=n, path="/completion/late"), colour,
-                 f"⚑ {t('imagery_disagrees')} ({len(second)})", second,
-                 lambda n: t("brief_more", n=n, path="/evidence?flagged=true"))  # fmt: skip
+                 f"{t('imagery_disagrees')} ({len(second)})", second,
+                 lambda n: t("brief_more", n=n, path="/evidence?flagged=true"), t("imagery_badge"))  # fmt: skip
 
 
 def _missing_table(facts: BriefFacts, lang: str) -> Table:

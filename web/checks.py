@@ -123,6 +123,16 @@ def layer_check(twin: TwinLike, layer: str, ref: Ref) -> dict[str, FeatureCheck]
 # ---------------------------------------------------------------------------- the reasons in Chinese
 def translate_problem(reason: str, lang: str, schema: LayerSchema) -> str:
     """The twin's validation reason in the page's language (the twin words them in English)."""
+    m = re.fullmatch(r"(\w+)=(.+) is not one of: (.+)", reason, flags=re.DOTALL)
+    spec = schema.field(m[1]) if m else None
+    if m and spec is not None and spec.allowed is not None:
+        # the allowed values by their labels, as the attribute table shows them, each code in brackets
+        def named(v: Any) -> str:
+            name = i18n.value_label(lang, spec, v)
+            return i18n.label(lang, "value_with_code", label=name, code=v) if name else str(v)
+
+        allowed = i18n.label(lang, "list_separator").join(named(v) for v in spec.allowed)
+        return i18n.label(lang, "value_not_allowed", field=i18n.field_title(lang, spec), value=m[2], allowed=allowed)
     if lang == "en":
         return reason
 

@@ -246,6 +246,13 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Every feature passes validation and has its attributes.",
     },
     "missing_field": {"zh": "缺少“{field}”", "en": "{field} is missing"},
+    # a value the schema does not allow, with the allowed ones by their labels (the code in brackets)
+    "value_not_allowed": {
+        "zh": "“{field}”的值 {value} 不在允许值之内（{allowed}）",
+        "en": "{field} = {value} is not one of the allowed values: {allowed}",
+    },
+    "value_with_code": {"zh": "{label}（{code}）", "en": "{label} ({code})"},
+    "list_separator": {"zh": "、", "en": ", "},
     "attributes": {"zh": "属性", "en": "Attributes"},
     "feature_id": {"zh": "要素编号", "en": "Feature id"},
     "layer": {"zh": "图层", "en": "Layer"},
@@ -351,6 +358,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_days_since": {"zh": "未报天数", "en": "Days since"},
     "brief_never": {"zh": "从未填报", "en": "never"},
     "brief_stale_mark": {"zh": "（过期）", "en": "(stale)"},
+    # a project the imagery disagrees with, and what the imagery showed
+    "brief_imagery_says": {"zh": "{name}：{flag}", "en": "{name}: {flag}"},
     "brief_forecast_passed": {"zh": "{date}（已过）", "en": "{date} (passed)"},
     "brief_missing_none": {"zh": "没有逾期未报的进度。", "en": "No report is overdue."},
     "brief_more": {"zh": "另有 {n} 项（完整清单：{path}）", "en": "{n} more (all of them: {path})"},

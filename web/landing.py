@@ -10,12 +10,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from markupsafe import Markup
-
 from twin.core import SHANGHAI, TwinLike
 from web import i18n
 from web.data import landed_view, spatial_layers
-from web.panels import RED_FLAG
 from web.templating import render
 
 
@@ -70,7 +67,6 @@ def landing_html(twin: TwinLike, lang: str, base: str = "", service_title: str |
         other="en" if lang == "zh" else "zh",
         url=url,
         kpis=_kpis(twin, lang),
-        flag=Markup(RED_FLAG),  # the panels' own SVG icon, a constant
         layers=layers,
         service_title=service_title,
         head=head_info,
