@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -681,3 +682,23 @@ def test_the_units_page_opens_on_the_maps_date(api: TestClient, store: Path) -> 
     explicit = api.get("/completion/units", params={"f": "html", "lang": "en", "date": on}).text
     assert 'data-landed="' not in explicit
     assert api.get("/completion/units", params={"f": "json"}).json()["date"] == landing.today.isoformat()
+
+
+def test_the_home_page_after_opening_day_counts_the_days_since(api: TestClient) -> None:
+    """After opening day the home page's first figure is how many days ago it was, not a tick: a
+    tick beside three late projects read as "all ready". (The machine's date decides which branch
+    this page is in: before opening day it counts the days left.)"""
+    from completion.snapshot import today_local
+
+    for lang in ("en", "zh"):
+        html = api.get("/maps", params={"lang": lang}).text
+        days = re.search(r'<div class="kpi" data-kpi="days" data-value="(-?\d+)">(.*?)</div>', html, re.S)
+        assert days, html[:2000]
+        value, figure = int(days.group(1)), days.group(2)
+        assert "✓" not in figure
+        opening = re.search(r"\d{4}-11-05", figure)
+        if value < 0:
+            assert f"<b>{-value}</b>" in figure and opening, figure
+            assert (today_local() - date.fromisoformat(opening.group(0))).days == -value
+        elif value > 0:
+            assert f"<b>{value}</b>" in figure, figure

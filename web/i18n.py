@@ -99,6 +99,9 @@ _LABELS: dict[str, dict[str, str]] = {
     "days_unit": {"zh": "天", "en": "days"},
     "opening_day": {"zh": "开幕日 {date}", "en": "Opening day {date}"},
     "opening_passed": {"zh": "已开幕（{date}）", "en": "Opened on {date}"},
+    # the home page's figure after opening day: a count, not a tick (a tick beside late projects
+    # read as "all ready")
+    "days_since_opening": {"zh": "天前已开幕（{date}）", "en": "days since opening day ({date})"},
     "opening_today": {"zh": "今天开幕", "en": "Opening today"},
     "overall": {"zh": "总体加权完成率", "en": "Overall weighted completion"},
     "actual": {"zh": "实际", "en": "Actual"},
