@@ -356,7 +356,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_code": {"zh": "编号", "en": "Code"},
     "brief_actual_planned": {"zh": "完成 / 计划", "en": "Done / planned"},
     "brief_days_late": {"zh": "滞后天数", "en": "Days late"},
-    "brief_p_late": {"zh": "误期概率", "en": "P(late)"},
+    "brief_p_late": {"zh": "误期概率", "en": "Chance late"},  # of missing opening day, as the map says it
     "brief_last_report": {"zh": "上次填报", "en": "Last report"},
     "brief_days_since": {"zh": "未报天数", "en": "Days since"},
     "brief_never": {"zh": "从未填报", "en": "never"},
