@@ -67,11 +67,27 @@ def parse_crs(text: str | CRS) -> CRS:
     try:
         crs = CRS.from_user_input(s)
     except (CRSError, TypeError, ValueError) as e:
-        raise BadInput(f"unknown CRS {text!r}: {e}") from None
+        raise BadInput(f"unknown CRS {text!r}: {_plain_crs_error(str(e))}") from None
     if not (crs.is_geographic or crs.is_projected):
         # geocentric, vertical or engineering CRSs cannot hold the twin's 2D map features
         raise BadInput(f"CRS {text!r} ({crs.name}) is neither geographic nor projected")
     return crs
+
+
+def _plain_crs_error(message: str) -> str:
+    """What PROJ's error text ("Invalid projection: ...: (Internal Proj Error: proj_create: crs not
+    found: EPSG:99999)") means, in words; what to give instead."""
+    hint = "give e.g. EPSG:4549, an OGC URI, WKT or a PROJ string"
+    low = message.lower()
+    if "crs not found" in low:
+        return f"no CRS has that code in the EPSG database (or the authority is unknown); {hint}"
+    if "unknown projection" in low:
+        return f"the PROJ string names a projection PROJ does not have; {hint}"
+    if "unrecognized format" in low or "unknown name" in low:
+        return f"not a CRS code, OGC URI, WKT or PROJ string; {hint}"
+    if "proj_create" in low or "internal proj error" in low:
+        return f"PROJ cannot make a CRS of it (a parameter is missing or invalid); {hint}"
+    return message
 
 
 def crs_authority(crs: CRS | str) -> tuple[str, str] | None:

@@ -1122,3 +1122,30 @@ def test_download_at_a_version_and_in_another_crs(api: TestClient, twin: Twin, t
         assert np.max(np.abs(got[:, 0] - east)) < 0.01 and np.max(np.abs(got[:, 1] - north)) < 0.01
     r = api.get("/collections/south_plaza/download", params={"f": "geojson", "asof": "2026-06-20"})
     assert r.status_code == 200 and orjson.loads(r.content)["features"] == []  # before the plaza zones
+
+
+def test_a_deeply_nested_filter_is_refused_not_a_crash(api: TestClient) -> None:
+    """cql2's parser recurses on the native stack: ~2,000 nested parentheses overflowed it and
+    killed the server process on one GET. Depth is checked first (in a child, so that a crash
+    fails this test instead of the run)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from twin.query import parse_filter\n"
+        "from twin.errors import BadInput\n"
+        "for text in ['(' * 5000 + 'a=1' + ')' * 5000, 'NOT ' * 1000 + 'a=1',\n"
+        "             '{\"op\":\"not\",\"args\":[' * 3000 + 'true' + ']}' * 3000]:\n"
+        "    try:\n"
+        "        parse_filter(text)\n"
+        "    except BadInput as e:\n"
+        "        assert 'nested too deeply' in str(e), e\n"
+        "    else:\n"
+        "        raise SystemExit('accepted')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    r = api.get("/collections/halls/items", params={"filter": "(" * 40 + "floor_area_m2>1" + ")" * 40})
+    assert r.status_code == 400 and "nested too deeply" in r.json()["detail"]
+    ok = api.get("/collections/halls/items", params={"filter": "((floor_area_m2>1) AND NOT (level='9m'))"})
+    assert ok.status_code == 200

@@ -181,3 +181,20 @@ def test_area_and_length_in_metres() -> None:
     # a large hall: about 28,800 m² (FACTS.md), give or take the shape
     hall = shapely.box(121.296, 31.190, 121.296 + 180 / 95_300, 31.190 + 160 / 110_900)
     assert area_m2([hall])[0] == pytest.approx(28_800, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("text", "meaning"),
+    [
+        ("EPSG:99999", "no CRS has that code"),
+        ("http://www.opengis.net/def/crs/EPSG/0/99999", "no CRS has that code"),
+        ("garbage", "not a CRS code, OGC URI, WKT or PROJ string"),
+        ("+proj=foo", "names a projection PROJ does not have"),
+    ],
+)
+def test_an_unknown_crs_is_named_in_words_not_proj_internals(text: str, meaning: str) -> None:
+    with pytest.raises(BadInput) as e:
+        parse_crs(text)
+    assert meaning in str(e.value)
+    assert "Internal Proj Error" not in str(e.value) and "proj_create" not in str(e.value)
+    assert repr(text) in str(e.value)

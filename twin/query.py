@@ -11,6 +11,7 @@ through the R-tree first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,10 +61,40 @@ KNOWN_OPS = frozenset(
 )
 
 
+# How deeply a filter may nest (brackets, or NOTs in a row). cql2's parser recurses on the
+# native stack: a filter of ~2,000 nested parentheses overflowed it and killed the whole server
+# process (SIGSEGV) on one GET, and its validation slows down with depth (200 NOTs took seconds).
+# Real filters nest a few levels.
+MAX_FILTER_DEPTH = 32
+_NOT = re.compile(r"\bnot\b", re.IGNORECASE)
+
+
+def _filter_depth(text: str) -> int:
+    """The deepest nesting of (, [ and { outside quoted strings, plus the most NOTs in one run."""
+    depth = deepest = 0
+    quote = ""
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth -= 1
+    return deepest + len(_NOT.findall(text))
+
+
 def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
     """Parse and validate CQL2 text or JSON; errors name what is wrong."""
     if lang not in (None, "cql2-text", "cql2-json"):
         raise BadInput(f"filter-lang {lang!r} is not cql2-text or cql2-json")
+    if _filter_depth(text) > MAX_FILTER_DEPTH:
+        raise BadInput(
+            f"filter: nested too deeply (more than {MAX_FILTER_DEPTH} levels of brackets and NOTs); simplify it"
+        )
     try:
         if lang == "cql2-json" or (lang is None and text.lstrip().startswith("{")):
             expr = cql2.parse_json(text)
