@@ -339,3 +339,29 @@ def test_the_imagery_mark_is_a_badge_not_the_behind_flag(surveyed_twin: Path, la
     for code in disputed:
         assert f"{badge}{code}" in table, code
     assert "⚑" in text[: text.index({"en": "Lateprojects", "zh": "滞后工程"}[lang])]  # the behind counts keep it
+
+
+def test_a_layer_added_later_leaves_earlier_pages_as_they_were(tmp_path: Path) -> None:
+    """A layer an admin adds today did not exist at T-10: the briefing and the completion map of T-10
+    draw the layers as they were then (they answered 404 "no layer ... as of <commit>")."""
+    from twin import Twin
+
+    store = build_venue(tmp_path / "venue.gpkg")
+    with Twin.open(store) as twin:
+        twin.create_layer(
+            {"name": "guard_posts", "title_zh": "岗亭", "title_en": "Guard posts", "geometry_types": ["Point"]},
+            author="admin",
+        )
+    with client(store) as c:
+        for path in ("/brief", "/maps/completion"):
+            r = c.get(path, params={"date": T10, "lang": "en", **({"f": "pdf"} if path == "/brief" else {})})
+            assert r.status_code == 200, (path, r.text[:300])
+        assert c.get("/maps/completion", params={"lang": "en"}).status_code == 200
+        for path, params in (
+            ("/maps/timeline", {}),
+            ("/maps/changes", {"from": "2026-09-01", "to": T10}),
+            ("/maps/layers/halls", {"version": "HEAD~1"}),
+            ("/maps/data/panel", {"date": T10}),
+        ):
+            r = c.get(path, params={"lang": "en", **params})
+            assert r.status_code == 200, (path, r.text[:300])

@@ -122,7 +122,7 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
     ]
     statuses = snap.feature_statuses()
     layers = []
-    for schema in spatial_layers(twin):
+    for schema in spatial_layers(twin, snap.ref):
         page = run_query(twin, FeatureQuery(layer=schema.name, ref=snap.ref))
         docs = [orjson.loads(b) for b in page.features]
         frame = gpd.GeoDataFrame.from_features(docs, crs="EPSG:4326") if docs else gpd.GeoDataFrame(geometry=[])

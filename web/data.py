@@ -52,9 +52,10 @@ MAX_FEATURES = 250_000  # one map request never draws more; beyond it the page a
 SIMPLIFY_MIN_COORDS = 24  # geometries with fewer coordinates are sent as stored
 
 
-def spatial_layers(twin: TwinLike) -> list[LayerSchema]:
-    """The twin's layers with geometry (those the twin's view shows), in drawing order."""
-    every = twin.layers()
+def spatial_layers(twin: TwinLike, ref: Ref | None = None) -> list[LayerSchema]:
+    """The twin's layers with geometry (those the twin's view shows) now, or as of `ref` (a page of
+    an earlier date draws the layers that existed then), in drawing order."""
+    every = twin.layers(ref)
     # Survey layers hold raster footprints, not venue features (and may not exist at a past date).
     layers = [s for s in every if s.spatial and not is_survey_layer(s.name)]
     rank = {n: i for i, n in enumerate(LAYER_ORDER)}
@@ -62,10 +63,11 @@ def spatial_layers(twin: TwinLike) -> list[LayerSchema]:
     return sorted(layers, key=lambda s: (rank.get(s.name, len(rank)), position[s.name]))
 
 
-def changed_layer_names(twin: TwinLike) -> list[str]:
-    """The layers a change map compares: every venue layer and the register, not the survey layers
-    (a new flight is a new picture of the venue, not a change to it)."""
-    return [s.name for s in twin.layers() if not is_survey_layer(s.name)]
+def changed_layer_names(twin: TwinLike, ref: Ref | None = None) -> list[str]:
+    """The layers a change map compares as of `ref` (its later version; now by default): every venue
+    layer and the register, not the survey layers (a new flight is a new picture of the venue, not a
+    change to it)."""
+    return [s.name for s in twin.layers(ref) if not is_survey_layer(s.name)]
 
 
 def has_projects(twin: TwinLike) -> bool:
@@ -359,7 +361,7 @@ def venue_bounds(twin: TwinLike, ref: Ref | None = None) -> list[float]:
         if ext is not None:
             return list(ext)
     exts = []
-    for s in spatial_layers(twin):
+    for s in spatial_layers(twin, ref):
         e = twin.extent(s.name, ref)
         if e is not None:
             exts.append(e)

@@ -80,8 +80,9 @@ class MapContext:
         q = urlencode({k: v for k, v in params.items() if v is not None and v != ""})
         return f"{self.base}{path}" + (f"?{q}" if q else "")
 
-    def layers(self) -> list[LayerSchema]:
-        return spatial_layers(self.twin)
+    def layers(self, ref: Ref | None = None) -> list[LayerSchema]:
+        """The spatial layers now, or as of `ref`: a page of an earlier date draws those of then."""
+        return spatial_layers(self.twin, ref)
 
 
 def js_json(obj: Any) -> Markup:
@@ -506,7 +507,7 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
     imagery = _imagery(ctx, day, survey)
     styles = completion_styles()
     specs = []
-    for schema in ctx.layers():
+    for schema in ctx.layers(ref):
         is_boundary = schema.name == "venue_boundary"
         classify = _role_classifier(ctx, schema, view)
         data = (
@@ -579,7 +580,9 @@ def timeline_map(ctx: MapContext) -> str:
     if ctx.export:
         for d, _ in steps:
             embedded_panels[d.isoformat()] = panel_data(twin, d, lang, ctx.gcj02)
-    for schema in ctx.layers():
+    # The layers of the earliest step: every step can draw them (a layer added later has no data then).
+    earliest = completion_view(twin, steps[0][0].isoformat())
+    for schema in ctx.layers(earliest.snapshot.ref if earliest else twin.resolve(asof=steps[0][0].isoformat())):
         is_boundary = schema.name == "venue_boundary"
         embedded: dict[str, Any] = {}
         if ctx.export:
@@ -718,8 +721,8 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
     from_ = from_ or default_from(twin)
     to = to or "HEAD"
     a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
-    layers = ctx.layers()
-    items = changes_between(twin, a, b, changed_layer_names(twin))
+    layers = ctx.layers(b)
+    items = changes_between(twin, a, b, changed_layer_names(twin, b))
     specs = []
     version_b = b.commit.id if b.commit else None
     for schema in layers:
@@ -821,7 +824,7 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
     if not schema.spatial:
         return _register_page(ctx, schema, ref, version, view, title)
     specs = []
-    for other in ctx.layers():  # the other layers, faint, to find one's way
+    for other in ctx.layers(ref):  # the other layers, faint, to find one's way
         if other.name == layer:
             continue
         spec = _context_spec(ctx, other, ref)
@@ -988,7 +991,7 @@ def changes_doc(
 ) -> dict[str, Any]:
     twin = ctx.twin
     a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
-    items: list[ChangeItem] = changes_between(twin, a, b, changed_layer_names(twin))
+    items: list[ChangeItem] = changes_between(twin, a, b, changed_layer_names(twin, b))
     return changes_features(twin, items, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang)
 
 
