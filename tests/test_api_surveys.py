@@ -201,6 +201,11 @@ def test_upload_is_for_editors_and_refuses_bad_files_recording_nothing(
         400,
         "date",
     )
+    # A survey layer that is not there is an admin's to make (with its roles): an editor's typo in
+    # `layer=` is refused, not made into a new unrestricted layer.
+    typo = problem_of(api.post(url + "&layer=surveys_nope", content=body, headers=bearer(tokens["editor"])), 400)
+    assert "no survey layer 'surveys_nope'" in typo["detail"], typo
+    assert "surveys_nope" not in {c["id"] for c in api.get("/collections").json()["collections"]}
     assert api.get("/versions").json() == before and sorted(os.listdir(rasters)) == files
     r = api.post(url, content=body, headers=bearer(tokens["editor"]))
     assert r.status_code == 201, r.text

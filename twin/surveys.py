@@ -236,6 +236,13 @@ def import_survey(
         raise BadInput(f"survey kind {kind!r} must be lower-case letters, digits and _ (e.g. orthophoto, ndvi)")
     if not is_survey_layer(layer):
         raise BadInput(f"{layer!r} is not a survey layer ({SURVEY_LAYER} or {SURVEY_LAYER_PREFIX}...)")
+    if layer != SURVEY_LAYER and layer not in {s.name for s in twin.layers()}:
+        # Only the default layer is made by the first import: another (a restricted one) is an
+        # admin's to make, with its roles; an editor's typo must not make an unrestricted layer.
+        raise BadInput(
+            f"no survey layer {layer!r}: an admin makes it first (venue-twin layer create, with the survey "
+            f"fields and restricted_to); the default survey layer is {SURVEY_LAYER}"
+        )
     from twin.core import SHANGHAI
 
     today = datetime.now(SHANGHAI).date()
