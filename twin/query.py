@@ -70,7 +70,8 @@ _NOT = re.compile(r"\bnot\b", re.IGNORECASE)
 
 
 def _filter_depth(text: str) -> int:
-    """The deepest nesting of (, [ and { outside quoted strings, plus the most NOTs in one run."""
+    """The deepest nesting of (, [ and { outside quoted strings, plus every NOT in the text (each
+    may nest a level; a filter with more than a few is not one a person writes)."""
     depth = deepest = 0
     quote = ""
     for ch in text:
