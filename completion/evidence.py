@@ -117,6 +117,17 @@ class Evidence:
     changed: float | None = None  # percent of the footprint
 
     @property
+    def flown(self) -> str:
+        """The survey's day as a flag names it ("10-06"), "?" without one."""
+        return self.survey_date.strftime("%m-%d") if self.survey_date else "?"
+
+    @property
+    def estimate_differs(self) -> bool:
+        """Whether the estimate is worth saying beside the measure: the project plans to cover only
+        part of its footprint, so the two differ by a point or more."""
+        return self.estimate is not None and self.measure is not None and abs(self.estimate - self.measure) >= 1
+
+    @property
     def difference(self) -> float | None:
         if self.estimate is None or self.reported is None:
             return None
@@ -426,10 +437,9 @@ def flag_message(ev: Evidence) -> str:
     """The flag in English, as the API and the CLI give it: "reported 100 %, imagery shows 49 % green
     cover on 10-06", with the estimate when the project plans to cover only part of its footprint.
     Pages word the same fields in their own language (web.i18n.evidence_flag)."""
-    when = ev.survey_date.strftime("%m-%d") if ev.survey_date else "?"
     text = f"reported {ev.reported or 0:.0f} %, imagery shows {ev.measure or 0:.0f} % "
-    text += f"{MEASURE_WORDS[ev.method or GREEN_COVER]} on {when}"
-    if ev.estimate is not None and ev.measure is not None and abs(ev.estimate - ev.measure) >= 1:
+    text += f"{MEASURE_WORDS[ev.method or GREEN_COVER]} on {ev.flown}"
+    if ev.estimate_differs:
         text += f" (about {ev.estimate:.0f} % of the planned {ev.planned_share or 0:.0f} %)"
     return text
 

@@ -577,10 +577,10 @@ def evidence_flag(lang: str, ev: Evidence | None) -> str:
         return ""
     if lang == "en":
         return ev.message or ""
-    when = ev.survey_date.strftime("%m-%d") if ev.survey_date else "?"
-    text = f"填报 {ev.reported or 0:.0f}%，{when} 航测影像显示{_MEASURE_ZH[ev.method or 'green_cover']} {ev.measure or 0:.0f}%"
-    if ev.estimate is not None and ev.measure is not None and abs(ev.estimate - ev.measure) >= 1:
-        text += f"（约合计划覆盖 {ev.planned_share or 0:.0f}% 的 {ev.estimate:.0f}%）"
+    what = _MEASURE_ZH[ev.method or "green_cover"]
+    text = f"填报 {ev.reported or 0:.0f}%，{ev.flown} 航测影像显示{what} {ev.measure or 0:.0f}%"
+    if ev.estimate_differs:
+        text += f"（约合计划覆盖 {ev.planned_share or 0:.0f}% 的 {ev.estimate or 0:.0f}%）"
     return text
 
 
