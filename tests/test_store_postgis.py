@@ -113,8 +113,14 @@ def test_an_older_format_is_upgraded_by_migrate_and_a_newer_one_refused(postgis_
     with Twin.create(url, SCHEMAS, AOI) as twin:
         standard_history(twin)
         ids = [c.id for c in twin.log()]
-    # A twin made before migration 2 (tokens in the store): no token table, format 1.
+    # A twin as migration 1 left it: no token table (2), a foreign key per version row (3), a
+    # surrogate version id and two indexes by feature (4).
     _sql(url, "DROP TABLE twin_tokens")
+    _sql(url, "ALTER TABLE twin_versions ADD CONSTRAINT twin_versions_layer_id_fkey FOREIGN KEY (layer_id) REFERENCES twin_layers")
+    _sql(url, "ALTER TABLE twin_versions DROP CONSTRAINT twin_versions_pkey")
+    _sql(url, "ALTER TABLE twin_versions ADD COLUMN vid bigserial PRIMARY KEY")
+    _sql(url, "CREATE INDEX twin_versions_feature ON twin_versions (layer_id, feature_id, from_seq)")
+    _sql(url, "CREATE INDEX twin_versions_current ON twin_versions (layer_id, feature_id) WHERE to_seq IS NULL")
     _sql(url, "UPDATE twin_meta SET value='1' WHERE key='format'")
     with pytest.raises(BadInput, match="venue-twin migrate"):
         Twin.open(url)
@@ -125,9 +131,18 @@ def test_an_older_format_is_upgraded_by_migrate_and_a_newer_one_refused(postgis_
     assert run.returncode == 0, run.stderr
     assert "applied 2:" in run.stdout
     assert "applied 3:" in run.stdout
+    assert "applied 4:" in run.stdout
     assert migrate(url) == []  # up to date now
     # Migration 3 took the per-row foreign key off the versions (commits check their layers once).
     assert _sql(url, "SELECT count(*) FROM pg_constraint WHERE conname = 'twin_versions_layer_id_fkey'")[0][0] == 0
+    # Migration 4 keyed versions by (layer, feature, first commit): no vid, one B-tree by feature.
+    assert _sql(url, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'twin_versions_pkey'") == [
+        ("PRIMARY KEY (layer_id, feature_id, from_seq)",)
+    ]
+    columns = {r[0] for r in _sql(url, "SELECT attname FROM pg_attribute WHERE attrelid = 'twin_versions'::regclass")}
+    assert "vid" not in columns
+    indexes = {r[0] for r in _sql(url, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'twin_versions'::regclass")}
+    assert not indexes & {"twin_versions_current", "twin_versions_feature"}
     with Twin.open(url) as twin:
         assert [c.id for c in twin.log()] == ids
         assert twin.fsck() == []

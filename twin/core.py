@@ -8,6 +8,7 @@ ids, diffs and reverts live here once.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import logging
 import re
@@ -26,7 +27,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from twin.access import TwinView
-from twin.encoding import counts_of, encode_changes, stored_commit_id
+from twin.encoding import counts_of, encode_changes, stored_commit_id, version_digest
 from twin.errors import BadInput, Conflict, NotFound, Problem, ValidationFailed
 from twin.gcpause import gc_paused_for
 from twin.model import (
@@ -677,8 +678,10 @@ class Twin:
         _check_time(head, when)
         parent = head.id if head else None
         made: list[StoredChange] = []
+        digests: list[str] = []  # made with each slice, while the store writes the one before
 
         def slices() -> Iterator[list[StoredChange]]:
+            sha256 = hashlib.sha256
             for i in range(0, len(adds), _STREAM_SLICE):
                 part = adds[i : i + _STREAM_SLICE]
                 encoded = encode_changes(part)
@@ -687,10 +690,12 @@ class Twin:
                 ]
                 made.extend(made_now)
                 yield made_now
+                digests.extend([sha256(e.geojson).hexdigest() for e in encoded])  # type: ignore[union-attr]
 
         def commit() -> CommitInfo:
             every = [*stored, *made]
-            cid = stored_commit_id(parent, author, message, when, every)
+            stored_digests = [version_digest(ch.version.geojson if ch.version else None) for ch in stored]
+            cid = stored_commit_id(parent, author, message, when, every, [*stored_digests, *digests])
             return CommitInfo(cid, (head.seq if head else 0) + 1, parent, author, message, when, counts_of(every))
 
         return self.store.apply_streamed(parent, stored, slices(), commit)

@@ -93,6 +93,21 @@ CREATE TABLE twin_tokens (
 ALTER TABLE twin_versions DROP CONSTRAINT IF EXISTS twin_versions_layer_id_fkey;
 """,
     ),
+    (
+        # A version is named by its layer, feature and first commit; the surrogate vid drew a
+        # sequence value and fed a B-tree per row, and the index of current versions was a subset
+        # of the one by feature. Three B-trees per inserted row become one (about 0.2 s of the
+        # server's 1.5 s per 100,000 rows of an import); lookups of the current version go by
+        # (layer, feature) and find the few versions of that feature.
+        "4: versions keyed by (layer, feature, first commit); no surrogate id, one index by feature",
+        """
+ALTER TABLE twin_versions DROP CONSTRAINT twin_versions_pkey;
+ALTER TABLE twin_versions DROP COLUMN vid;
+DROP INDEX twin_versions_current;
+DROP INDEX twin_versions_feature;
+ALTER TABLE twin_versions ADD CONSTRAINT twin_versions_pkey PRIMARY KEY (layer_id, feature_id, from_seq);
+""",
+    ),
 ]
 FORMAT_VERSION = len(MIGRATIONS)
 _TABLES = (
@@ -334,12 +349,13 @@ class PostGISStore(Store):
             # from the new schema, the others are set here (computed in Python: PostgreSQL's JSON
             # functions refuse the NUL character a value may hold).
             rows = c.execute(
-                "SELECT vid, properties FROM twin_versions WHERE layer_id=%s::integer AND to_seq IS NULL", (lid,)
+                "SELECT feature_id, from_seq, properties FROM twin_versions WHERE layer_id=%s::integer AND to_seq IS NULL",
+                (lid,),
             ).fetchall()
             with c.cursor() as cur:
                 cur.executemany(
-                    "UPDATE twin_versions SET code=%s WHERE vid=%s",
-                    [(_code_of(orjson.loads(p), new.code_field), vid) for vid, p in rows],
+                    "UPDATE twin_versions SET code=%s WHERE layer_id=%s::integer AND feature_id=%s AND from_seq=%s",
+                    [(_code_of(orjson.loads(p), new.code_field), lid, fid, since) for fid, since, p in rows],
                 )
 
     def _load_schemas(self) -> None:
@@ -991,7 +1007,7 @@ class PostGISStore(Store):
             totals = orjson.loads(totals_row[0]) if totals_row else {}
             current = dict(
                 c.execute(
-                    "SELECT l.name, count(v.vid) FROM twin_layers l LEFT JOIN twin_versions v "
+                    "SELECT l.name, count(v.layer_id) FROM twin_layers l LEFT JOIN twin_versions v "
                     "ON v.layer_id = l.layer_id AND v.to_seq IS NULL GROUP BY l.name"
                 ).fetchall()
             )
