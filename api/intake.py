@@ -109,7 +109,9 @@ class IntakeFactory:
         filename = f"upload.{kind}"
 
         def work() -> dict[str, Any]:
-            sh = read_sheet(body, "register", filename=filename, sheet=sheet, sheet_option="?sheet=")
+            sh = read_sheet(
+                body, "register", filename=filename, sheet=sheet, sheet_option="?sheet=", mapping_option=None
+            )
             at = register_recorded_time(sh) if original_dates else when
             info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=at)
             return {"commit": info.to_dict(), "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored}
@@ -138,7 +140,9 @@ class IntakeFactory:
         body = await request.body()
 
         def work() -> dict[str, Any]:
-            sh = read_sheet(body, "reports", filename=f"upload.{kind}", sheet=sheet, sheet_option="?sheet=")
+            sh = read_sheet(
+                body, "reports", filename=f"upload.{kind}", sheet=sheet, sheet_option="?sheet=", mapping_option=None
+            )
             # The rows that cannot be read are refused together with those that break the rules.
             done = import_reports(
                 twin, sh, source=f"sheet {sh.name!r}", default_reporter=who.name, original_dates=original_dates

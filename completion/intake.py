@@ -4,7 +4,8 @@ A sheet is read (openpyxl for .xlsx, the csv module for .csv), its columns are m
 register's fields by header name (Chinese or English, see ``REGISTER_HEADERS`` and
 ``REPORT_HEADERS``) or by a mapping file, and every row is checked before anything is written:
 one bad row refuses the whole file, with every bad row named by its number as the spreadsheet
-shows it (the header row is the first, or the first under a title). Nothing is committed then.
+shows it (the header row is the first, or the first under a title; a header may take two rows,
+group cells over sub-headers, see ``_two_row_headers``). Nothing is committed then.
 
 Reports are committed one commit per responsible unit per report date, authored by the unit's
 reporter. With ``original_dates`` each commit is stamped with its report's date (the end of the
@@ -88,12 +89,31 @@ AREA_ALIASES: dict[str, str] = {
 CURVE_ALIASES: dict[str, str] = {"线性": "linear", "s": "s_curve", "s curve": "s_curve", "s型": "s_curve"}
 # How far down a sheet its header row is looked for (below a title, a date line ...).
 HEADER_ROWS_SEARCHED = 10
+# Two header rows: a group cell over the columns it heads (计划时间 merged over 开始 | 完成, Planned
+# over Start | Finish) and the sub-headers under it. A column under a group is looked up as the pair,
+# in either order (开始时间 over 计划 | 实际 is 计划开始 too), each part with and without one of these
+# words at its end (计划时间 + 开始时间 → 计划 + 开始), against the names above.
+HEADER_FILLERS = ("时间", "日期", "工期", "dates", "date", "time")
 # A report made on a day is recorded, with original dates, at the end of that working day.
 REPORT_HOUR = time(18, 0)
 
 
 def _key(text: Any) -> str:
     return re.sub(r"[\s_()（）\[\]【】:：/]+", "", str(text)).casefold()
+
+
+@dataclass(frozen=True)
+class Header:
+    """A column's header read from two header rows: its label as the sheet shows it ("项目编号", or
+    "计划时间/开始" under a group), the keys naming the whole column (the header, or the group and
+    sub-header together, see HEADER_FILLERS), and under a group the parts looked up alone when the
+    whole is not known: the sub-header, then the group."""
+
+    label: str
+    keys: tuple[str, ...]
+    parts: tuple[str, ...] = ()
+    first: bool = True  # named (in part) by the first header row
+    second: bool = False  # named (in part) by the second
 
 
 @dataclass(frozen=True)
@@ -144,7 +164,16 @@ def load_mapping(path: str | Path | None) -> dict[str, str]:
 
 def _match_headers(
     headers: Sequence[Any], known: Mapping[str, Sequence[str]], mapping: Mapping[str, str], source: str
-) -> tuple[dict[int, str], list[str]]:
+) -> tuple[dict[int, str], list[str], dict[str, list[str]]]:
+    """The field of each column (by index), the labels of the columns left out, and the fields that
+    several columns under groups could each be, named by a part alone (with those columns' labels).
+
+    ``headers`` holds a header row's cells, or a two-row header's ``Header`` per column. A column is
+    named by its whole header (or group and sub-header together) first, in column order; a column
+    under a group that is not, by its sub-header or its group alone, and only when no other column
+    is named so for the same field: Start under both Planned and Actual is neither (Planned/Start
+    is planned start by the pair), and a group over two columns names neither of them.
+    """
     unknown = set(mapping) - set(known)
     if unknown:
         raise BadInput(f"{source}: the mapping names unknown field(s) {', '.join(sorted(unknown))}")
@@ -153,10 +182,13 @@ def _match_headers(
         for a in aliases:
             by_header.setdefault(_key(a), name)
     explicit = {_key(h): f for f, h in mapping.items()}
+    cols: list[Header | None] = [
+        h if isinstance(h, Header) else None if _header_text(h) is None else Header(str(h), (_key(h),)) for h in headers
+    ]
     # A bare "Unit" is the responsible unit (责任单位), unless the sheet has a column for that too
     # ("Responsible unit"): then it is the unit of quantity beside "Quantity" (单位), not a unit
     # read as the responsible one while the real one is left out.
-    keys = [_key(h) for h in headers if h is not None]
+    keys = [k for c in cols if c is not None for k in c.keys]
     field_of = {k: explicit.get(k) or by_header.get(k) for k in keys}
     bare = _key("unit")
     if (
@@ -168,20 +200,178 @@ def _match_headers(
     ):
         by_header[bare] = "quantity_unit"
     columns: dict[int, str] = {}
-    ignored: list[str] = []
-    for i, h in enumerate(headers):
-        if h is None or str(h).strip() == "":
+    partial: dict[str, list[tuple[int, bool]]] = {}  # field → (column, by default) named by a part alone
+    for i, c in enumerate(cols):
+        if c is None:
             continue
-        target = explicit.get(_key(h)) or by_header.get(_key(h))
-        by_default = _key(h) not in explicit
-        if target is None or (by_default and (target in mapping or target in columns.values())):
-            ignored.append(str(h))
+        named = next((k for k in c.keys if k in explicit), None)
+        target = explicit[named] if named else next((by_header[k] for k in c.keys if k in by_header), None)
+        by_default = named is None
+        if target is None:
+            part = next((k for k in c.parts if k in explicit or k in by_header), None)
+            if part is not None:
+                partial.setdefault(explicit.get(part) or by_header[part], []).append((i, part not in explicit))
+            continue
+        if by_default and (target in mapping or target in columns.values()):
             continue
         columns[i] = target
+    ambiguous: dict[str, list[str]] = {}
+    for target, hits in partial.items():
+        if target in mapping:
+            hits = [(i, by_default) for i, by_default in hits if not by_default]  # the mapping's column only
+        if not hits or target in columns.values():
+            continue
+        if len(hits) > 1:
+            labels = [h.label for i, _ in hits if (h := cols[i]) is not None]
+            if target in mapping:
+                raise BadInput(
+                    f"{source}: the mapping's {mapping[target]!r} names {len(hits)} columns "
+                    f"({', '.join(map(repr, labels))}): write the column as group/sub-header, e.g. {labels[0]}"
+                )
+            ambiguous[target] = labels
+            continue
+        columns[hits[0][0]] = target
+    ignored = [c.label for i, c in enumerate(cols) if c is not None and i not in columns]
     missing = [f for f in mapping if f not in columns.values()]
     if missing:
         raise BadInput(f"{source}: no column {', '.join(repr(mapping[f]) for f in missing)} (from the mapping)")
-    return columns, ignored
+    return columns, ignored, ambiguous
+
+
+def _variants(text: str) -> list[str]:
+    """A header part's key, and the key without a filler word at its end (计划时间 → 计划)."""
+    k = _key(text)
+    for filler in HEADER_FILLERS:
+        if k.endswith(filler) and len(k) > len(filler):
+            return [k, k[: -len(filler)]]
+    return [k]
+
+
+def _pairs(group: str, sub: str) -> tuple[str, ...]:
+    """The keys a group and its sub-header are looked up by together: group then sub-header (计划 +
+    开始), then sub-header then group (计划 under 开始时间), each part with and without its filler."""
+    gs, ss = _variants(group), _variants(sub)
+    return tuple(dict.fromkeys([g + s for g in gs for s in ss] + [s + g for s in ss for g in gs]))
+
+
+def _header_text(v: Any) -> str | None:
+    return None if v is None or str(v).strip() == "" else str(v).strip()
+
+
+def _like_data(v: Any) -> bool:
+    """Whether a cell reads as a value rather than a header: a number, a date, a percent, a
+    formula's error, or text that parses as one of those."""
+    if not isinstance(v, str):
+        return True
+    text = v.strip()
+    if text in EXCEL_ERRORS or _without_year(text) is not None:
+        return True
+    for parse in (_as_date, lambda t: _as_number(t, "")):
+        try:
+            parse(text)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+def _two_row_headers(
+    table: Sequence[Sequence[Any]], j: int, merged: Sequence[tuple[int, int, int, int]]
+) -> list[Header | None] | None:
+    """Rows j and j+1 (0-based) read as one header, or None when row j+1 is not sub-headers under
+    group cells of row j.
+
+    A group is a cell of row j merged across several columns (and not down), or, in a file without
+    merges (CSV), a cell followed by empty cells of row j with sub-headers under them. Row j+1 is
+    sub-headers only when it names at least one column under a group, holds nothing that reads as
+    a value (a number, a date, a percent), and under every column outside the groups is empty or
+    repeats row j (a header merged down over both rows), or gives the header row j leaves empty;
+    a title (row j's only cell, at its left) is no group. Whether the two rows name anything known
+    is the caller's to check (see ``Header.first`` and ``second``).
+    """
+    if j + 1 >= len(table):
+        return None
+    top, sub = table[j], table[j + 1]
+    if any(_like_data(v) for v in (*top, *sub) if _header_text(v) is not None):
+        return None
+    width = max(len(top), len(sub))
+    tops = [_header_text(top[c]) if c < len(top) else None for c in range(width)]
+    subs = [_header_text(sub[c]) if c < len(sub) else None for c in range(width)]
+    groups: dict[int, str] = {}
+    covered: set[int] = set()  # columns of row j inside a merged range
+    for min_col, min_row, max_col, max_row in merged:
+        if min_row <= j + 1 <= max_row:
+            covered.update(range(min_col - 1, max_col))
+            g = tops[min_col - 1] if min_col <= width else None
+            if min_row == max_row and max_col > min_col and g is not None:
+                groups.update((c, g) for c in range(min_col - 1, min(max_col, width)))
+    c = 0
+    while c < width:
+        end, g = c + 1, tops[c]
+        if g is not None and subs[c] is not None and c not in covered:
+            while end < width and tops[end] is None and subs[end] is not None and end not in covered:
+                end += 1
+            if end > c + 1:
+                groups.update((k, g) for k in range(c, end))
+        c = end
+    if not any(subs[c] is not None for c in groups):
+        return None
+    named = [c for c in range(width) if tops[c] is not None]
+    left = min((c for c in range(width) if subs[c] is not None), default=width)
+    if len(named) == 1 and named[0] <= left:
+        return None  # a title over the header row
+    if any(c not in groups and None not in (tops[c], subs[c]) and tops[c] != subs[c] for c in range(width)):
+        return None
+    headers: list[Header | None] = []
+    for c in range(width):
+        g, h = groups.get(c), subs[c]
+        if g is None:
+            one = tops[c] or h
+            headers.append(None if one is None else Header(one, (_key(one),), (), tops[c] is not None, tops[c] is None))
+        elif h is None:
+            headers.append(Header(g, (), (_key(g),)))
+        else:
+            headers.append(Header(f"{g}/{h}", _pairs(g, h), (_key(h), _key(g)), True, True))
+    return headers
+
+
+def _header_at(
+    table: Sequence[Sequence[Any]],
+    j: int,
+    merged: Sequence[tuple[int, int, int, int]],
+    headerish: set[str],
+    code_keys: set[str],
+) -> tuple[Sequence[Any], int]:
+    """The header starting at row j (0-based) and how many rows it takes: two when row j+1 holds
+    sub-headers (see _two_row_headers), row j names something known of its own (not a title or a
+    date line over a one-row header), and row j+1 either names something known too or is no
+    project's row (nothing under the project code's header; 本期 | 累计 under 完成百分比 is a
+    header that names nothing, not a report); else row j alone."""
+    two = _two_row_headers(table, j, merged)
+    if two is not None:
+        cols = [h for h in two if h is not None]
+        # Known by the first row: a header of its own, or a group with its sub-header or alone.
+        by_first = any(k in headerish for h in cols if h.first for k in (*h.keys, *h.parts[1:]))
+        # Known by the second: a header of its own, or a sub-header with its group or alone.
+        by_second = any(k in headerish for h in cols if h.second for k in (*h.keys, *h.parts[:1]))
+        top, sub = table[j], table[j + 1]
+        no_project = any(
+            _key(top[c]) in code_keys and (c >= len(sub) or _header_text(sub[c]) in (None, _header_text(top[c])))
+            for c in range(len(top))
+            if _header_text(top[c]) is not None
+        )
+        if by_first and (by_second or no_project):
+            return two, 2
+    return table[j], 1
+
+
+def _header_score(header: Sequence[Any], headerish: set[str]) -> int:
+    """How many of a header's columns name something known (to pick the row most like a header)."""
+    return sum(
+        any(k in headerish for k in (*h.keys, *h.parts)) if isinstance(h, Header) else _key(h) in headerish
+        for h in header
+        if h is not None
+    )
 
 
 def _pick_sheet(
@@ -208,9 +398,11 @@ def read_sheet(
     sheet: str | None = None,
     mapping: Mapping[str, str] | None = None,
     sheet_option: str = "--sheet",
+    mapping_option: str | None = "--mapping",
 ) -> Sheet:
     """The rows of a register ("register") or report ("reports") sheet of an .xlsx or .csv file
-    (``sheet_option``: how the caller names a sheet, for the error asking for one)."""
+    (``sheet_option``: how the caller names a sheet, for the error asking for one;
+    ``mapping_option``: how it takes a mapping, for the error naming columns not known, or None)."""
     known = REGISTER_HEADERS if kind == "register" else REPORT_HEADERS
     if isinstance(data, str | Path):
         path = Path(data)
@@ -221,8 +413,9 @@ def read_sheet(
             raise BadInput(f"{path}: no such file") from None
     source = Path(filename).name if filename else "upload"
     is_xlsx = data[:2] == b"PK"  # an .xlsx is a zip; anything else is taken for CSV text
+    merged: list[tuple[int, int, int, int]] = []
     if is_xlsx:
-        table, name = _xlsx_rows(data, kind, sheet, source, sheet_option)
+        table, name, merged = _xlsx_rows(data, kind, sheet, source, sheet_option)
     else:
         if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
@@ -233,26 +426,47 @@ def read_sheet(
         raise BadInput(f"{source}: the sheet {name!r} is empty")
     required = REGISTER_REQUIRED if kind == "register" else REPORT_REQUIRED
     # The headers are on the first row, or below a title (表头 under a merged title row is common):
-    # the first of the first rows that has a column for every required field.
+    # the first of the first rows that has a column for every required field. A header may take two
+    # rows, group cells over sub-headers (see _two_row_headers): the data starts below both.
     # Without one, the errors name what is missing from the row most like a header.
     headerish = {_key(a) for aliases in known.values() for a in aliases} | {_key(h) for h in (mapping or {}).values()}
-    scores = [sum(_key(h) in headerish for h in row if h is not None) for row in table[:HEADER_ROWS_SEARCHED]]
+    code_keys = {_key(a) for a in known["code"]} | {_key(h) for f, h in (mapping or {}).items() if f == "code"}
+    readings = [
+        _header_at(table, j, merged, headerish, code_keys) for j in range(min(HEADER_ROWS_SEARCHED, len(table)))
+    ]
+    scores = [_header_score(header, headerish) for header, _ in readings]
     top = scores.index(max(scores))
-    for j, candidate in enumerate(table[:HEADER_ROWS_SEARCHED]):
+    for j, (candidate, _) in enumerate(readings):
         try:
-            found, _ = _match_headers(candidate, known, mapping or {}, source)
+            found, _, _ = _match_headers(candidate, known, mapping or {}, source)
         except BadInput:
             continue
         if all(f in found.values() for f in required):
             top = j
             break
-    columns, ignored = _match_headers(table[top], known, mapping or {}, source)
+    header, depth = readings[top]
+    columns, ignored, ambiguous = _match_headers(header, known, mapping or {}, source)
     absent = [f for f in required if f not in columns.values()]
     if absent:
-        names = "; ".join(f"{f} ({' / '.join(known[f][:3])})" for f in absent)
+        names = "; ".join(
+            f"{f} ({' and '.join(map(repr, ambiguous[f]))} could each be it)"
+            if f in ambiguous
+            else f"{f} ({' / '.join(known[f][:3])})"
+            for f in absent
+        )
+        # The columns it does have that no field is known by, by the labels a mapping names them by.
+        where = f"rows {top + 1}-{top + 2}" if depth == 2 else f"row {top + 1}"
+        unknown = [h for h in ignored if not any(h in labels for labels in ambiguous.values())]
+        listed = ", ".join(map(repr, unknown[:12])) + (f" and {len(unknown) - 12} more" if len(unknown) > 12 else "")
+        hint = ""
+        if mapping_option:
+            how = "field: header; under a group, field: group/sub-header" if depth == 2 else "field: header"
+            hint = f"; a {mapping_option} file names the column of a field ({how})"
         raise BadInput(
             f"{source}: sheet {name!r} has no column for {names} "
-            f"(headers looked for in its first {HEADER_ROWS_SEARCHED} rows)"
+            f"(headers looked for in its first {HEADER_ROWS_SEARCHED} rows"
+            + (f"; not known in {where}: {listed}" if unknown else "")
+            + f"){hint}"
         )
     if is_xlsx:
         # A formula's result is read as empty when the file holds none: look for formulas only
@@ -260,13 +474,13 @@ def read_sheet(
         watched = [i for i, f in columns.items() if f in (*required, "percent", "quantity", "weight", "quantity_unit")]
         if any(
             i >= len(cells) or cells[i] is None
-            for cells in table[top + 1 :]
+            for cells in table[top + depth :]
             if any(c is not None for c in cells)
             for i in watched
         ):
             _mark_formulas(data, name, table)
     rows: list[Row] = []
-    for n, cells in enumerate(table[top + 1 :], start=top + 2):
+    for n, cells in enumerate(table[top + depth :], start=top + depth + 1):
         values = {f: _clean(cells[i]) if i < len(cells) else None for i, f in columns.items()}
         if all(v is None for v in values.values()):
             continue  # blank lines between blocks are common in hand-kept sheets
@@ -283,7 +497,9 @@ def _clean(v: Any) -> Any:
 
 def _xlsx_rows(
     data: bytes, kind: str, sheet: str | None, source: str, sheet_option: str = "--sheet"
-) -> tuple[list[list[Any]], str]:
+) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]]]:
+    """The sheet's values with merged cells filled (see _fill_merged), its name, and its merged
+    ranges (for the group cells of a two-row header)."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -296,8 +512,9 @@ def _xlsx_rows(
     name = _pick_sheet(book.sheetnames, sheet, candidates, source, sheet_option)
     ws = book[name]
     table = _xlsx_values(ws)
-    _fill_merged(table, _merged_ranges(ws))
-    return table, name
+    merged = _merged_ranges(ws)
+    _fill_merged(table, merged)
+    return table, name, merged
 
 
 def _xlsx_values(ws: Any) -> list[list[Any]]:

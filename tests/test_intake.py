@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from completion import Completion, ProgressReport, report_progress, save_projects
-from completion.intake import REGISTER_HEADERS, recorded_time
+from completion.intake import REGISTER_HEADERS, read_sheet, recorded_time
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
 from twin.core import SHANGHAI
@@ -543,6 +544,201 @@ def test_a_mapping_column_missing_under_a_title_is_the_only_one_named(tmp_path: 
     code, out = run("progress", "import", str(rep), "--mapping", str(mapping), "--store", str(store))
     assert code == 2, out
     assert "no column '日子' (from the mapping)" in out  # not '任务号' and '进度%', found on row 2
+
+
+# ---------------------------------------------------------------------------- two header rows
+TITLE_ZH = "2026年第九届进博会城市保障硬件项目清单"
+# A district office's register: a title, then group cells (计划时间, 实际时间, 工程量) merged across
+# their columns over the sub-headers, and the single headers merged down over both header rows.
+HEADER_ZH = ["序号", "项目编号", "项目名称", "片区", "责任单位", "责任人", "计划时间", None, "实际时间", None,
+             "完成进度", "工程量", None]  # fmt: skip
+SUBHEADER_ZH = [None] * 6 + ["开始", "完成", "开始", "完成", None, "数量", "单位"]
+MERGED_ZH = ["A1:M1", *(f"{c}2:{c}3" for c in "ABCDEFK"), "G2:H2", "I2:J2", "L2:M2"]
+
+
+def _sheet(path: Path, rows: list[list], merged: Sequence[str] = (), title: str = "项目清单") -> Path:
+    """The rows as an .xlsx sheet with those cells merged, or as CSV (no merges: a merged cell is
+    its value in its first cell and empty cells after it, as Excel saves it)."""
+    if path.suffix == ".csv":
+        text = io.StringIO()
+        csv.writer(text).writerows([["" if v is None else v for v in r] for r in rows])
+        path.write_text(text.getvalue(), encoding="utf-8")
+        return path
+    book = Workbook()
+    ws = book.active
+    ws.title = title
+    for r in rows:
+        ws.append(r)
+    for m in merged:
+        ws.merge_cells(m)
+    book.save(path)
+    return path
+
+
+def _two_row_register(path: Path, register: list[list]) -> Path:
+    """season()'s projects under HEADER_ZH / SUBHEADER_ZH: each actually started three days late."""
+    rows = [[TITLE_ZH], HEADER_ZH, SUBHEADER_ZH]
+    for i, (code, name, _, area, unit, person, start, finish, qty, qunit, _) in enumerate(register):
+        late = start + timedelta(days=3) if isinstance(start, date) else None
+        rows.append([i + 1, code, name, area, unit, person, start, finish, late, None, "30%", qty, qunit])
+    return _sheet(path, rows, MERGED_ZH)
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_a_register_with_two_header_rows_is_read_without_a_mapping(tmp_path: Path, suffix: str) -> None:
+    # 计划时间 over 开始 | 完成 is the planned start and finish; 实际时间 over the same sub-headers is
+    # not (left out, and named so); 工程量 over 数量 | 单位 is the quantity and its unit. It needed a
+    # --mapping file: no single header there names the planned dates.
+    register, _ = season(4)
+    book = _two_row_register(tmp_path / f"qp{suffix}", register)
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    assert "+4" in out
+    flat = " ".join(out.split())
+    assert "columns not imported: 序号, 实际时间/开始, 实际时间/完成, 完成进度" in flat, out
+    with Twin.open(store) as twin:
+        props = [orjson.loads(twin.feature("projects", r[0]))["properties"] for r in register]
+    units = {"m2": "m²", "平方米": "m²", "m": "m", "盏": "lamps"}
+    assert [(p["planned_start"], p["planned_finish"], p["responsible_unit"], p["quantity"], p["quantity_unit"],
+             p["area"]) for p in props] == [
+        (r[6].isoformat(), r[7].isoformat(), r[4], float(r[8]), units[r[9]], AREAS[i % len(AREAS)])
+        for i, r in enumerate(register)
+    ]  # fmt: skip
+
+
+def test_an_english_register_with_two_header_rows(tmp_path: Path) -> None:
+    # Planned over Start | Finish is the planned start and finish, even with Actual over the same
+    # sub-headers before it (Start alone would be the planned start: under a group it is the pair
+    # that counts); Responsible over Unit | Person; Quantity over Amount | Unit.
+    rows = [
+        ["Code", "Name", "Area", "Responsible", None, "Actual", None, "Planned dates", None, "Quantity", None],
+        [None, None, None, "Unit", "Person", "Start", "Finish", "Start date", "Finish date", "Amount", "Unit"],
+        ["EN-1", "Ring road", "roads", "Road Co", "Wang", date(2026, 8, 4), None, date(2026, 8, 1),
+         date(2026, 10, 20), 12000, "m2"],
+        ["EN-2", "Lamp posts", "roads", "Power Co", "Li", None, None, date(2026, 8, 5), date(2026, 10, 25), 120,
+         "lamps"],
+    ]  # fmt: skip
+    merged = ["D1:E1", "F1:G1", "H1:I1", "J1:K1", "A1:A2", "B1:B2", "C1:C2"]
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(_sheet(tmp_path / "en.xlsx", rows, merged, "register")), "--store",
+                    str(store))  # fmt: skip
+    assert code == 0, out
+    assert "columns not imported: Actual/Start, Actual/Finish" in " ".join(out.split()), out
+    with Twin.open(store) as twin:
+        got = [orjson.loads(twin.feature("projects", c))["properties"] for c in ("EN-1", "EN-2")]
+    assert [(p["planned_start"], p["planned_finish"], p["responsible_unit"], p["responsible_person"],
+             p["quantity"], p["quantity_unit"]) for p in got] == [
+        ("2026-08-01", "2026-10-20", "Road Co", "Wang", 12000.0, "m²"),
+        ("2026-08-05", "2026-10-25", "Power Co", "Li", 120.0, "lamps"),
+    ]  # fmt: skip
+
+
+def test_a_report_sheet_with_two_header_rows(imported, tmp_path: Path) -> None:
+    # The single headers are not merged down: under them the second header row is empty, so
+    # neither header row alone names the code, the date and the percent.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    rows = [
+        ["2026年进博会硬件项目进度填报表（第45周）"],
+        ["项目编号", "项目名称", "本期填报", None, None, "备注"],
+        [None, None, "填报日期", "完成比例", "填报人", None],
+        [register[0][0], register[0][1], date(2026, 11, 1), "100%", "王五", "完工"],
+        [register[1][0], register[1][1], date(2026, 11, 1), 140, "王五", None],
+    ]
+    book = _sheet(tmp_path / "week45.xlsx", rows, ["A1:F1", "C2:E2"], "进度填报")
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 2, out  # the rows are numbered as the sheet shows them, below both header rows
+    assert "row 5: percent 140 is beyond 100%" in out and "row 4" not in out, out
+    wb = load_workbook(book)
+    wb["进度填报"]["D5"] = 99
+    wb.save(book)
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        props = [orjson.loads(twin.feature("projects", r[0]))["properties"] for r in register[:2]]
+    assert [(p["percent_complete"], p["progress_reporter"], p.get("progress_note")) for p in props] == [
+        (100.0, "王五", "完工"),
+        (99.0, "王五", None),
+    ]
+
+
+def test_a_bad_cell_under_two_header_rows_is_named_by_its_spreadsheet_row(tmp_path: Path) -> None:
+    register, _ = season(3)
+    register[0][6] = "2026-13-01"  # the first data row, row 4 under the title and two header rows
+    register[1][9] = "furlongs"
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(_two_row_register(tmp_path / "bad.xlsx", register)), "--store",
+                    str(store))  # fmt: skip
+    assert code == 2, out
+    assert "row 4: planned_start: '2026-13-01' is not a date" in out, out
+    assert "row 5" in out and "furlongs" in out, out
+    assert "row 3" not in out and "row 6" not in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+
+
+def test_sub_headers_that_could_each_be_a_field_are_named_with_the_mapping_to_write(tmp_path: Path) -> None:
+    # Schedule is no known group: Start under it and under Actual could each be the planned start.
+    # Neither is taken; the error names both columns and how a mapping names one.
+    rows = [
+        ["Code", "Name", "Area", "Unit", "Schedule", None, "Actual", None],
+        [None, None, None, None, "Start", "Finish", "Start", "Finish"],
+        ["EN-1", "Ring road", "roads", "Road Co", date(2026, 8, 1), date(2026, 10, 20), date(2026, 8, 4), None],
+    ]
+    book = _sheet(tmp_path / "s.xlsx", rows, ["E1:F1", "G1:H1"], "register")
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    flat = " ".join(out.split())
+    assert "no column for planned_start ('Schedule/Start' and 'Actual/Start' could each be it)" in flat, out
+    assert "planned_finish ('Schedule/Finish' and 'Actual/Finish' could each be it)" in flat, out
+    assert "--mapping file names the column of a field (field: header; under a group, field: group/sub-header)" in flat
+    mapping = tmp_path / "columns.yaml"
+    mapping.write_text("planned_start: Schedule/Start\nplanned_finish: Schedule / Finish\n", encoding="utf-8")
+    code, out = run("projects", "import", str(book), "--mapping", str(mapping), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        p = orjson.loads(twin.feature("projects", "EN-1"))["properties"]
+    assert (p["planned_start"], p["planned_finish"]) == ("2026-08-01", "2026-10-20")
+
+
+def test_a_single_header_row_reads_as_before(tmp_path: Path) -> None:
+    # Under a title and with a header merged across two columns (a wider cell, no sub-headers):
+    # the first row under the header is data, numbered as the sheet shows it.
+    rows = [
+        ["第45周填报"],
+        ["项目编号", "日期", "完成百分比", "备注", None, "填报人"],
+        ["RD-01", date(2026, 11, 1), 40, "路基", "见附件", "王五"],
+        ["RD-02", "2026-11-02", "45%", None, None, None],
+    ]
+    sheet = read_sheet(_sheet(tmp_path / "r.xlsx", rows, ["A1:F1", "D2:E2"], "进度"), "reports")
+    assert sheet.ignored == []
+    assert [(r.number, r.values) for r in sheet.rows] == [
+        (3, {"code": "RD-01", "date": datetime(2026, 11, 1), "percent": 40, "note": "路基", "reporter": "王五"}),
+        (4, {"code": "RD-02", "date": "2026-11-02", "percent": "45%", "note": None, "reporter": None}),
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_a_second_row_of_text_under_merged_headers_is_data(imported, tmp_path: Path, suffix: str) -> None:
+    # Headers merged across two columns each (a wider cell) and a first row of text only, under
+    # them: a project's new name, a valid update of a known project. It is no sub-header row (its
+    # code is no header, and its text names nothing), so it is imported, not taken for headers.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    rows = [
+        ["项目编号", None, "项目名称", None, "计划开始", "计划完成", "责任单位"],
+        [register[0][0], None, "南广场花坛（调整）", "改名", None, None, None],
+        [register[1][0], None, None, None, register[1][6], register[1][7] + timedelta(days=5), register[1][4]],
+    ]
+    book = _sheet(tmp_path / f"rename{suffix}", rows, ["A1:B1", "C1:D1"])
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        first, second = (orjson.loads(twin.feature("projects", r[0]))["properties"] for r in register[:2])
+    assert first["name_zh"] == "南广场花坛（调整）" and first["planned_start"] == register[0][6].isoformat()
+    assert second["planned_finish"] == (register[1][7] + timedelta(days=5)).isoformat()
 
 
 def test_export_register_and_status_to_excel_and_csv(imported, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from test_intake import T30, UNITS, empty_twin, season, workbook
+from test_intake import T30, UNITS, _sheet, _two_row_register, empty_twin, season, workbook
 
 from api.main import create_app
 from api.settings import ApiSettings
@@ -147,6 +147,32 @@ def test_bad_rows_answer_422_and_commit_nothing(setup, tmp_path: Path) -> None:
     two.save(buf)
     r = api.post("/progress/import", content=buf.getvalue(), headers=auth(tokens["editor"]))
     assert r.status_code == 400 and "name one with ?sheet=" in r.json()["detail"], r.text
+
+
+def test_an_upload_with_two_header_rows(setup, tmp_path: Path) -> None:
+    # A register under a title and two header rows (计划时间 over 开始 | 完成) is read over HTTP as on
+    # the command line; a sheet whose columns cannot be told is refused with their labels, and
+    # without the command line's --mapping, which an upload cannot give.
+    api, tokens, store, _ = setup
+    register, _ = season(3)
+    book = _two_row_register(tmp_path / "qp.xlsx", register).read_bytes()
+    r = api.post("/projects/import", content=book, headers=auth(tokens["editor"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["ignored_columns"] == ["序号", "实际时间/开始", "实际时间/完成", "完成进度"]
+    with Twin.open(store) as twin:
+        starts = [orjson.loads(twin.feature("projects", row[0]))["properties"]["planned_start"] for row in register]
+    assert starts == [row[6].isoformat() for row in register]
+    rows = [
+        ["项目编号", "责任单位", "预定", None],
+        [None, None, "开工", "完工"],
+        ["A-1", "某单位", "2026-08-01", "2026-10-01"],
+    ]
+    r = api.post("/projects/import", content=_sheet(tmp_path / "u.xlsx", rows, ["C1:D1"]).read_bytes(),
+                 headers=auth(tokens["editor"]))  # fmt: skip
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert "no column for planned_start" in detail and "not known in rows 1-2: '预定/开工', '预定/完工'" in detail
+    assert "mapping" not in detail
 
 
 def test_batch_reports_are_one_commit(setup) -> None:
