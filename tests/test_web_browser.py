@@ -211,7 +211,8 @@ def test_labels_of_different_layers_do_not_overlap(visit: Any) -> None:
     south-west" over the light-show strip)."""
     v = visit(PAGES["completion-en"])
     placed = v.page.evaluate(
-        "Object.keys(vt_engine.layers).flatMap(id => (vt_engine.layers[id]._labels || []).map(l => [id].concat(l)))"
+        "Array.from(document.querySelectorAll('.vt-label')).map(el => { const r = el.getBoundingClientRect(); "
+        "return [el.dataset.layer, el.textContent, r.left, r.top, r.right, r.bottom]; })"
     )
     assert len({p[0] for p in placed}) >= 3 and len(placed) >= 20, placed  # halls, squares, roads, greenery
 

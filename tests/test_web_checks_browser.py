@@ -145,7 +145,7 @@ def test_codes_are_written_on_the_features(visit: Any, server: LiveServer) -> No
     codes = {f["properties"]["code"] for f in items}
     lonely = shapely.geometry.shape(next(f for f in items if f["id"] == MISSING_ID)["geometry"]).centroid
     v = visit("/maps/layers/landscaping?lang=en")
-    labels = "Array.from(document.querySelectorAll('.leaflet-tooltip.vt-code-label')).map(t => t.textContent)"
+    labels = "Array.from(document.querySelectorAll('.vt-code-label')).map(t => t.textContent)"
     # zoomed out, only the features with problems carry their codes (a stray is found by its code)
     v.moved(lambda: v.page.evaluate("vt_engine.map.setZoom(13, {animate: false})"))
     problems = {f["properties"]["code"] for f in items if f["id"] in (INVALID_ID, MISSING_ID)}

@@ -62,6 +62,13 @@ from web.settings import MapSettings, map_settings
 from web.templating import macro, render
 
 LABEL_MIN_ZOOM = 16
+# Where labels would collide, the lower rank keeps its place (web/static/venue-map.js VT.LabelPlacer):
+# 0 a highlighted feature; 1 the features of the late projects (LATE_FIRST: a completion map's
+# `labelFirst`), a changed feature on the change map, and a layer check's problem codes; 1.5 the
+# checked layer's other codes; then each layer's own: road names, then the rest.
+LABEL_RANKS = {"roads": 2}
+LABEL_RANK_OTHER = 3
+LATE_FIRST = ["behind"]
 
 
 @dataclass
@@ -424,6 +431,7 @@ def _layer_spec(
         "params": params,
         "labels": schema.name in LABELLED_LAYERS,
         "labelMinZoom": LABEL_MIN_ZOOM,
+        "labelRank": LABEL_RANKS.get(schema.name, LABEL_RANK_OTHER),
         "simplify": True,
         **extra,
     }
@@ -538,7 +546,13 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
     )
     body = completion_panel(twin, view, lang, ctx.gcj02)
     config = _config(
-        ctx, "completion", styles, COMPLETION_ORDER, projects=project_table(view, lang), date=day.isoformat()
+        ctx,
+        "completion",
+        styles,
+        COMPLETION_ORDER,
+        projects=project_table(view, lang),
+        date=day.isoformat(),
+        labelFirst=LATE_FIRST,
     )
     title = f"{i18n.label(lang, 'completion_title')} · {day.isoformat()}"
     return _render(
@@ -629,7 +643,9 @@ def timeline_map(ctx: MapContext) -> str:
         "intervalMs": 1500,
     }
     view0 = completion_view(twin, first.isoformat())
-    config = _config(ctx, "completion", styles, COMPLETION_ORDER, projects=project_table(view0, lang))
+    config = _config(
+        ctx, "completion", styles, COMPLETION_ORDER, projects=project_table(view0, lang), labelFirst=LATE_FIRST
+    )
     ref_last = twin.resolve()
     return _render(
         ctx,
@@ -733,8 +749,9 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
         "title": i18n.label(lang, "changes_title"),
         "popup": "changes",
         "params": {"from": a.commit.id if a.commit else from_, "to": version_b or to, "lang": lang},
-        "labels": True,  # on top of the changes' fills, which cover the context layers' labels
+        "labels": True,  # a deleted feature is in no context layer; a changed one's label goes first
         "labelMinZoom": LABEL_MIN_ZOOM,
+        "labelRank": 1,
     }
     if ctx.export:
         change_spec["data"] = changes_features(twin, items, gcj02=ctx.gcj02, lang=lang)

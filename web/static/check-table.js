@@ -8,9 +8,10 @@
  *   feature's row.
  * - VT.stackedPopup: a click where features lie over one another lists them all in one popup, the
  *   top-most first, with previous / next; the chosen one's own popup shows under the list.
- * - VT.CodeLabels: the checked layer's codes written on its features (Leaflet permanent tooltips):
- *   the features with problems at every zoom (a stray far from the venue is found by its code),
- *   the others from a zoom on; problems first, no label covering another.
+ * - VT.CodeLabels: the checked layer's codes written on its features, placed with the map's other
+ *   labels (venue-map.js VT.LabelPlacer): the features with problems at every zoom (a stray far
+ *   from the venue is found by its code), the others from a zoom on; problems first, then the
+ *   layer's other codes, then road names and the rest; no label covering another.
  * - VT.checkMap.attach / VT.changeMap.attach: wire those to a page's engine (web/maps.py).
  * - The change list's checkbox that hides the project register's changes.
  *
@@ -20,8 +21,6 @@
   'use strict';
 
   var VT = (window.VT = window.VT || {});
-  var MAX_LABELS = 300;
-  var LABEL_FONT = '600 11px system-ui, "Noto Sans CJK SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif';
 
   function esc(v) {
     return String(v === null || v === undefined ? '' : v)
@@ -266,86 +265,66 @@
   };
 
   // ------------------------------------------------------------------ codes on the features
-  // Where a feature's code goes, in zoom-0 units: a polygon's box centre, the middle of a line, beside a point.
-  function anchorOf(it) {
-    var part = it.parts[0];
-    if (part && part.t === 1) {
-      var r = part.rings[0],
-        i = Math.max(0, Math.floor((r.length / 2 - 1) / 2));
-      var j = Math.min(i + 1, r.length / 2 - 1);
-      return { x: (r[2 * i] + r[2 * j]) / 2, y: (r[2 * i + 1] + r[2 * j + 1]) / 2, side: false };
-    }
-    if (part && part.t === 2) return { x: part.rings[0][0], y: part.rings[0][1], side: true };
-    return { x: (it.box[0] + it.box[2]) / 2, y: (it.box[1] + it.box[3]) / 2, side: false };
-  }
-
+  // The checked layer's codes are labels of the engine's placer (venue-map.js VT.LabelPlacer), so they
+  // keep clear of the other layers' labels, and those of them, of the map's controls and edges: the
+  // codes of features with problems at every zoom (a stray far from the venue is found by its code)
+  // and before any other label but a highlighted feature's; the others from `minZoom` on, before the
+  // road names and the other layers' labels.
   VT.CodeLabels = function (engine, layerId, minZoom) {
     var self = this;
     this.engine = engine;
     this.map = engine.map;
     this.layerId = layerId;
     this.minZoom = minZoom;
-    this.tips = [];
+    this.shown = []; // the code labels' elements
     this.codes = [];
-    this._measure = document.createElement('canvas').getContext('2d');
-    this._measure.font = LABEL_FONT;
-    var update = function () { self.update(); };
-    this.map.on('moveend overlayadd overlayremove', update);
-    var layer = engine.layers[layerId];
-    if (layer && layer.on) layer.on('load', update);
+    engine.labelPlacer.addSource({
+      candidates: function (placer) {
+        return self.candidates(placer);
+      },
+      placed: function (labels) {
+        self.placed(labels);
+      },
+    });
     this.update();
   };
 
   VT.CodeLabels.prototype.update = function () {
-    var map = this.map,
-      self = this;
-    this.tips.forEach(function (t) {
-      var el = t.getElement();
-      map.removeLayer(t);
-      // Leaflet fades a removed tooltip out; the codes are redrawn at once, so the old ones go at once
-      if (el) L.DomUtil.remove(el);
-    });
-    this.tips = [];
-    this.codes = [];
+    this.engine.placeLabels();
+  };
+
+  VT.CodeLabels.prototype.candidates = function (placer) {
     var layer = this.engine.layers[this.layerId];
-    if (layer && layer.isVisible() && layer.items) {
-      var order = this.engine.styleOrder,
-        all = map.getZoom() >= this.minZoom;
-      // the worst class first (last in the drawing order), so a problem's code is never crowded out
-      var items = layer.items.filter(function (it) {
-        return it.f.l && it.parts.length && (all || (it.f.c && it.f.c !== 'ok'));
+    if (!layer || !layer.isVisible() || !layer.items || layer.tiled) return [];
+    var order = this.engine.styleOrder,
+      all = this.map.getZoom() >= this.minZoom,
+      chosen = layer._highlighted(),
+      v = placer.view(),
+      layerId = this.layerId,
+      out = [];
+    layer.items.forEach(function (it) {
+      if (!it.f.l || !it.parts.length) return;
+      var problem = !!it.f.c && it.f.c !== 'ok';
+      if (!all && !problem) return;
+      out.push({
+        text: it.f.l,
+        kind: 'code',
+        className: 'vt-code-label vt-code-' + it.f.c,
+        layer: layerId,
+        id: it.f.id,
+        key: layerId + '/' + it.f.id,
+        rank: chosen.indexOf(it) >= 0 ? 0 : problem ? 1 : 1.5,
+        severity: order.indexOf(it.f.c),
+        spots: placer.spotsOf(it, v, 18),
       });
-      items.sort(function (a, b) { return order.indexOf(b.f.c) - order.indexOf(a.f.c); });
-      var size = map.getSize(),
-        taken = [];
-      for (var i = 0; i < items.length && this.tips.length < MAX_LABELS; i++) {
-        var it = items[i],
-          a = anchorOf(it);
-        var ll = map.unproject(L.point(a.x, a.y), 0);
-        var p = map.latLngToContainerPoint(ll);
-        if (p.x < 0 || p.y < 0 || p.x > size.x || p.y > size.y) continue;
-        var w = this._measure.measureText(it.f.l).width + 10;
-        var rect = a.side ? [p.x + 6, p.y - 9, p.x + 6 + w, p.y + 9] : [p.x - w / 2, p.y - 9, p.x + w / 2, p.y + 9];
-        var clash = taken.some(function (t) {
-          return !(rect[2] < t[0] || rect[0] > t[2] || rect[3] < t[1] || rect[1] > t[3]);
-        });
-        if (clash) continue;
-        taken.push(rect);
-        var tip = L.tooltip({
-          permanent: true,
-          interactive: false,
-          direction: a.side ? 'right' : 'center',
-          offset: a.side ? [6, 0] : [0, 0],
-          className: 'vt-code-label vt-code-' + it.f.c,
-        })
-          .setLatLng(ll)
-          .setContent(esc(it.f.l));
-        map.addLayer(tip);
-        this.tips.push(tip);
-        this.codes.push(it.f.l);
-      }
-    }
-    map.getContainer().setAttribute('data-code-labels', String(self.tips.length));
+    });
+    return out;
+  };
+
+  VT.CodeLabels.prototype.placed = function (labels) {
+    this.shown = labels.map(function (l) { return l.el; });
+    this.codes = labels.map(function (l) { return l.text; });
+    this.map.getContainer().setAttribute('data-code-labels', String(labels.length));
   };
 
   // ------------------------------------------------------------------ the pages

@@ -7,6 +7,8 @@
  * on one canvas in a few batched paths (one per style), so tens of thousands of features draw in
  * milliseconds; clicks are hit-tested here and answered with a popup. A layer too large for that
  * (more features than VENUE_TWIN_MAP_TILE_THRESHOLD) is drawn from the API's vector tiles instead.
+ * The labels of every layer are placed together, the most important first, none over another or
+ * under the map's controls, in a pane above all the layers (VT.LabelPlacer).
  *
  * Nothing here fetches from anywhere but the page's own origin.
  */
@@ -237,11 +239,13 @@
       }
       this._reset();
       this._maybeLoad();
+      this.engine.placeLabels();
     },
 
     onRemove: function () {
       L.DomUtil.remove(this._canvas);
       this._canvas = null;
+      this.engine.placeLabels();
     },
 
     isVisible: function () {
@@ -327,6 +331,7 @@
         VT.showMessage(fmt(this.engine.labels.too_many || '', { n: this.numberMatched }));
       }
       this.fire('load');
+      this.engine.placeLabels();
       this.engine._changed();
     },
 
@@ -571,57 +576,8 @@
         });
       }
 
-      if (this.spec.labels && this._zoom >= (this.spec.labelMinZoom || 0)) this._drawLabels(ctx, k, ox, oy, vx0, vy0, vx1, vy1);
-      else this._labels = [];
       this.drawn = drawn;
       this._canvas.setAttribute('data-drawn', String(drawn));
-    },
-
-    _drawLabels: function (ctx, k, ox, oy, vx0, vy0, vx1, vy1) {
-      // the labels other layers have placed at this zoom are taken too: labels keep apart across
-      // layers as within one (the layer drawn first keeps its labels)
-      var self = this,
-        layers = this.engine.layers;
-      var taken = [];
-      Object.keys(layers).forEach(function (id) {
-        var other = layers[id];
-        if (other === self || !other.isVisible() || other._labelsZoom !== self._zoom) return;
-        (other._labels || []).forEach(function (l) {
-          taken.push([l[1] - ox, l[2] - oy, l[3] - ox, l[4] - oy]);
-        });
-      });
-      var placed = (this._labels = []); // [text, x0, y0, x1, y1] in the map's pixels at this zoom
-      this._labelsZoom = this._zoom;
-      var n = 0;
-      ctx.font = '600 12px system-ui, "Noto Sans CJK SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif';
-      ctx.textAlign = 'center';
-      ctx.textBaseline = 'middle';
-      ctx.lineWidth = 3;
-      ctx.strokeStyle = 'rgba(255,255,255,0.9)';
-      ctx.fillStyle = '#1f2937';
-      for (var i = 0; i < this.items.length && n < MAX_LABELS; i++) {
-        var it = this.items[i],
-          b = it.box;
-        if (!it.f.l || b[2] < vx0 || b[0] > vx1 || b[3] < vy0 || b[1] > vy1) continue;
-        var w = (b[2] - b[0]) * k,
-          h = (b[3] - b[1]) * k;
-        var isPoly = it.parts.length && it.parts[0].t === 0;
-        if (isPoly && (w < 36 || h < 14)) continue;
-        if (!isPoly && Math.max(w, h) < 80) continue;
-        var x = ((b[0] + b[2]) / 2) * k - ox,
-          y = ((b[1] + b[3]) / 2) * k - oy;
-        var tw = ctx.measureText(it.f.l).width;
-        var rect = [x - tw / 2 - 2, y - 8, x + tw / 2 + 2, y + 8];
-        var clash = taken.some(function (t) {
-          return !(rect[2] < t[0] || rect[0] > t[2] || rect[3] < t[1] || rect[1] > t[3]);
-        });
-        if (clash) continue;
-        taken.push(rect);
-        placed.push([it.f.l, rect[0] + ox, rect[1] + oy, rect[2] + ox, rect[3] + oy]);
-        ctx.strokeText(it.f.l, x, y);
-        ctx.fillText(it.f.l, x, y);
-        n++;
-      }
     },
 
     // The items outlined: those named by setHighlight, and the members of the engine's chosen project.
@@ -749,6 +705,275 @@
       if (d < best) best = d;
     }
     return best;
+  }
+
+  // ------------------------------------------------------------------ labels
+  // Every label on a map is placed in one pass over all the layers (and a page's own labels, such as
+  // the layer check's codes: VT.LabelPlacer.addSource), the most important first, each at its first
+  // spot where it lies wholly inside the map, clear of the map's controls and of the labels placed
+  // before it; a label with no such spot is left out. Importance (rank, lowest first): 0 a highlighted
+  // feature (the project or row chosen); 1 a feature of a class the page names in `labelFirst` (the
+  // completion maps: behind, the late projects) or a layer check's code of a feature with problems;
+  // then the layer's `labelRank` (web/maps.py: the checked layer's codes 1.5, roads 2, others 3);
+  // within a rank the worse class (later in the style order), then the bigger feature.
+  // The labels are HTML in a pane above every layer's canvas, so no layer's features cover another
+  // layer's labels. They are placed again after every move, zoom, load, highlight and layer shown or
+  // hidden, and taken off while a zoom animates.
+  var LABEL_FAMILY = 'system-ui, "Noto Sans CJK SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif';
+  // per kind of label: its font, the padding and border around the text, and its height, in CSS
+  // pixels, as venue-map.css (.vt-label) and check-table.css (.vt-code-label) draw it
+  var LABEL_KINDS = {
+    plain: { font: '600 12px ' + LABEL_FAMILY, pad: 6, h: 16 },
+    code: { font: '600 11px ' + LABEL_FAMILY, pad: 10, h: 18 },
+  };
+  // clear space kept between labels, and between a label and a control or the map's edge, in CSS
+  // pixels: wider side by side, where two names a few pixels apart read as one
+  var LABEL_GAP_X = 8,
+    LABEL_GAP_Y = 3;
+  var LABEL_RANK = 3; // a layer's labels, unless its spec says otherwise
+  var LINE_STOPS = [0.5, 0.375, 0.625, 0.25, 0.75, 0.125, 0.875]; // where along a line its label may go
+
+  VT.LabelPlacer = function (engine) {
+    var map = engine.map,
+      self = this;
+    this.engine = engine;
+    this.map = map;
+    this.sources = [];
+    this.placed = [];
+    this._widths = {};
+    this._measure = document.createElement('canvas').getContext('2d');
+    // over the layers' canvases (the overlay pane, 400), under popups (700); clicks go through
+    this.pane = map.createPane('vtLabels');
+    this.pane.style.zIndex = '450';
+    this.pane.style.pointerEvents = 'none';
+    map.on('zoomstart', function () {
+      self.clear();
+    });
+    map.on('moveend resize overlayadd overlayremove', function () {
+      self.place();
+    });
+  };
+
+  // source: {candidates: function (placer) -> [label], placed: function ([label placed])}. A label:
+  // {text, kind ('plain' | 'code'), rank, severity, size, className, layer, id, key (the feature it
+  // names: one label a feature), and either item (a layer's item: spotsOf says where) or spots
+  // ([[x, y, align]] in container pixels)}.
+  VT.LabelPlacer.prototype.addSource = function (source) {
+    this.sources.push(source);
+    return source;
+  };
+
+  // The map's zoom-0 units to its container's pixels: x * k + dx, y * k + dy.
+  VT.LabelPlacer.prototype.view = function () {
+    var map = this.map,
+      o = map.layerPointToContainerPoint(L.point(0, 0)),
+      po = map.getPixelOrigin();
+    return { k: Math.pow(2, map.getZoom()), dx: o.x - po.x, dy: o.y - po.y, size: map.getSize() };
+  };
+
+  // A label's width in CSS pixels, its padding and border included.
+  VT.LabelPlacer.prototype.width = function (kind, text) {
+    var key = kind + '\u0000' + text,
+      w = this._widths[key];
+    if (w === undefined) {
+      var spec = LABEL_KINDS[kind] || LABEL_KINDS.plain;
+      this._measure.font = spec.font;
+      w = this._widths[key] = Math.ceil(this._measure.measureText(text).width) + spec.pad;
+    }
+    return w;
+  };
+
+  // Where an item's label may go, best first, in container pixels: [x, y, align] (align 'c': centred
+  // on the point; 'r': starting just right of it). A polygon: its box's centre, then just above and
+  // below it while that stays inside the box; a line: points along its longest part, from the middle
+  // outwards (so a long road is named on the part in view); a point: beside it.
+  VT.LabelPlacer.prototype.spotsOf = function (it, v, h) {
+    var k = v.k,
+      dx = v.dx,
+      dy = v.dy,
+      b = it.box,
+      part = it.parts[0];
+    if (!part) return [];
+    if (part.t === 2) return [[part.rings[0][0] * k + dx + 6, part.rings[0][1] * k + dy, 'r']];
+    if (part.t === 1) {
+      return lineStops(it).map(function (p) {
+        return [p[0] * k + dx, p[1] * k + dy, 'c'];
+      });
+    }
+    var cx = ((b[0] + b[2]) / 2) * k + dx,
+      cy = ((b[1] + b[3]) / 2) * k + dy,
+      step = h + LABEL_GAP_Y;
+    var out = [[cx, cy, 'c']];
+    if (((b[3] - b[1]) * k) / 2 >= step + h / 2) out.push([cx, cy + step, 'c'], [cx, cy - step, 'c']);
+    return out;
+  };
+
+  // LINE_STOPS along an item's longest line, in zoom-0 units (kept on the item: its shape is fixed)
+  function lineStops(it) {
+    if (it._stops) return it._stops;
+    var best = null,
+      bestLen = -1;
+    it.parts.forEach(function (p) {
+      if (p.t !== 1) return;
+      var r = p.rings[0],
+        len = 0;
+      for (var i = 2; i < r.length; i += 2) len += Math.hypot(r[i] - r[i - 2], r[i + 1] - r[i - 1]);
+      if (len > bestLen) {
+        best = r;
+        bestLen = len;
+      }
+    });
+    var out = [];
+    if (best) {
+      LINE_STOPS.forEach(function (f) {
+        var want = f * bestLen,
+          run = 0;
+        for (var i = 2; i < best.length; i += 2) {
+          var seg = Math.hypot(best[i] - best[i - 2], best[i + 1] - best[i - 1]);
+          if (run + seg >= want || i === best.length - 2) {
+            var t = seg > 0 ? Math.max(0, Math.min(1, (want - run) / seg)) : 0;
+            out.push([best[i - 2] + t * (best[i] - best[i - 2]), best[i - 1] + t * (best[i + 1] - best[i - 1])]);
+            return;
+          }
+          run += seg;
+        }
+        out.push([best[0], best[1]]); // a line of one point
+      });
+    }
+    return (it._stops = out);
+  }
+
+  // The map's controls (zoom, layers, scale, credit, legends) in container pixels: no label goes under one.
+  VT.LabelPlacer.prototype._controlBoxes = function () {
+    var box = this.map.getContainer().getBoundingClientRect(),
+      out = [];
+    Array.prototype.forEach.call(this.map.getContainer().querySelectorAll('.leaflet-control'), function (el) {
+      var r = el.getBoundingClientRect();
+      if (r.width > 0 && r.height > 0) out.push([r.left - box.left, r.top - box.top, r.right - box.left, r.bottom - box.top]);
+    });
+    return out;
+  };
+
+  function clashes(r, taken) {
+    for (var i = 0; i < taken.length; i++) {
+      var t = taken[i];
+      if (r[0] < t[2] + LABEL_GAP_X && r[2] + LABEL_GAP_X > t[0] && r[1] < t[3] + LABEL_GAP_Y && r[3] + LABEL_GAP_Y > t[1]) return true;
+    }
+    return false;
+  }
+
+  VT.LabelPlacer.prototype.place = function () {
+    var map = this.map,
+      self = this;
+    if (!map._loaded) return;
+    var v = this.view(),
+      W = v.size.x,
+      H = v.size.y;
+    var labels = [];
+    this.sources.forEach(function (source, si) {
+      (source.candidates(self) || []).forEach(function (c) {
+        c.source = si;
+        c.seq = labels.length;
+        labels.push(c);
+      });
+    });
+    labels.sort(function (a, b) {
+      return a.rank - b.rank || (b.severity || 0) - (a.severity || 0) || (b.size || 0) - (a.size || 0) || a.seq - b.seq;
+    });
+    var taken = this._controlBoxes(),
+      placed = [],
+      named = {}; // the features labelled: one label each (a changed feature is on the change map twice)
+    for (var i = 0; i < labels.length && placed.length < MAX_LABELS; i++) {
+      var c = labels[i];
+      if (c.key && named[c.key]) continue;
+      var h = (LABEL_KINDS[c.kind] || LABEL_KINDS.plain).h,
+        w = this.width(c.kind, c.text);
+      var spots = c.spots || this.spotsOf(c.item, v, h);
+      for (var j = 0; j < spots.length; j++) {
+        var s = spots[j],
+          x0 = Math.round(s[2] === 'r' ? s[0] : s[0] - w / 2),
+          y0 = Math.round(s[1] - h / 2);
+        var r = [x0, y0, x0 + w, y0 + h];
+        if (r[0] < LABEL_GAP_Y || r[1] < LABEL_GAP_Y || r[2] > W - LABEL_GAP_Y || r[3] > H - LABEL_GAP_Y || clashes(r, taken)) continue;
+        taken.push(r);
+        c.rect = r;
+        placed.push(c);
+        if (c.key) named[c.key] = true;
+        break;
+      }
+    }
+    this._show(placed);
+  };
+
+  VT.LabelPlacer.prototype._show = function (placed) {
+    var map = this.map,
+      frag = document.createDocumentFragment();
+    placed.forEach(function (c) {
+      var el = document.createElement('div');
+      el.className = 'vt-label' + (c.className ? ' ' + c.className : '');
+      el.textContent = c.text;
+      if (c.layer) el.setAttribute('data-layer', c.layer);
+      if (c.id !== undefined && c.id !== null) el.setAttribute('data-feature', c.id);
+      if (c.key) el.setAttribute('data-key', c.key);
+      el.setAttribute('data-rank', String(c.rank));
+      L.DomUtil.setPosition(el, map.containerPointToLayerPoint(L.point(c.rect[0], c.rect[1])));
+      c.el = el;
+      frag.appendChild(el);
+    });
+    this.pane.textContent = '';
+    this.pane.appendChild(frag);
+    this.placed = placed;
+    map.getContainer().setAttribute('data-labels', String(placed.length));
+    this.sources.forEach(function (source, si) {
+      if (source.placed) source.placed(placed.filter(function (c) { return c.source === si; }));
+    });
+  };
+
+  VT.LabelPlacer.prototype.clear = function () {
+    this._show([]);
+  };
+
+  // The venue layers' own labels (spec.labels, from spec.labelMinZoom): the features in view big
+  // enough at this zoom to carry one.
+  function layerLabels(placer) {
+    var engine = placer.engine,
+      z = placer.map.getZoom(),
+      v = placer.view(),
+      k = v.k,
+      W = v.size.x,
+      H = v.size.y;
+    var order = engine.styleOrder,
+      first = engine.config.labelFirst || [],
+      out = [];
+    VT.layers.forEach(function (layer) {
+      if (layer.tiled || !layer.spec.labels || !layer.isVisible() || z < (layer.spec.labelMinZoom || 0)) return;
+      var rank = layer.spec.labelRank !== undefined ? layer.spec.labelRank : LABEL_RANK,
+        chosen = layer._highlighted();
+      layer.items.forEach(function (it) {
+        // not the old shape of a modified feature (f.x): the feature is named on its new shape
+        if (!it.f.l || !it.parts.length || it.f.x) return;
+        var b = it.box,
+          x0 = b[0] * k + v.dx,
+          y0 = b[1] * k + v.dy,
+          w = (b[2] - b[0]) * k,
+          h = (b[3] - b[1]) * k;
+        if (x0 + w < 0 || y0 + h < 0 || x0 > W || y0 > H) return;
+        var isPoly = it.parts[0].t === 0;
+        if (isPoly ? w < 36 || h < 14 : Math.max(w, h) < 80) return;
+        out.push({
+          text: it.f.l,
+          kind: 'plain',
+          item: it,
+          layer: layer.spec.id,
+          id: it.f.id,
+          key: it.f.k || layer.spec.id + '/' + it.f.id, // a change names the twin's feature it is of
+          rank: chosen.indexOf(it) >= 0 ? 0 : first.indexOf(it.f.c) >= 0 ? 1 : rank,
+          severity: order.indexOf(it.f.c),
+          size: w * h,
+        });
+      });
+    });
+    return out;
   }
 
   // ------------------------------------------------------------------ a layer drawn from vector tiles
@@ -1252,6 +1477,8 @@
       if (config.attribution) map.attributionControl.addAttribution(esc(config.attribution));
     }
     if (config.imagery && VT.Imagery) this.imagery = new VT.Imagery(this, config.imagery);
+    this.labelPlacer = new VT.LabelPlacer(this);
+    this.labelPlacer.addSource({ candidates: layerLabels });
     if (config.bounds) {
       var b = config.bounds;
       map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [10, 10], animate: false });
@@ -1289,6 +1516,11 @@
       map.getContainer().style.cursor = over ? 'pointer' : '';
     }, 60));
     this.wirePanel(document);
+  };
+
+  // Place every label on the map again (VT.LabelPlacer).
+  VT.Engine.prototype.placeLabels = function () {
+    if (this.labelPlacer) this.labelPlacer.place();
   };
 
   VT.Engine.prototype.addLayer = function (spec) {
@@ -1367,6 +1599,7 @@
     Object.keys(this.layers).forEach(function (id) {
       self.layers[id].setHighlight((keysByLayer || {})[id] || []);
     });
+    this.placeLabels(); // a highlighted feature's label goes first
   };
 
   // Zoom to a lon/lat bbox and outline features given as "mapLayer:featureKey" keys.
