@@ -53,6 +53,7 @@ from twin.encoding import feature_collection
 from twin.errors import BadInput, Conflict, NotFound, ValidationFailed
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, parse_filter, parse_sortby, run_query
+from twin.validation import id_problem, shown_id
 
 OGC = "http://www.opengis.net/spec/"
 CONFORMANCE = [
@@ -313,7 +314,8 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
             # The URL names the feature; a body naming another one would otherwise be written
             # over this one without a word. An id is not changed by a write.
             raise BadInput(
-                f"item #{i + 1}: the body's id {str(given)!r} is not {fid!r}, the feature this URL names "
+                f"item #{i + 1}: the body's id {shown_id(str(given))!r} is not {shown_id(fid)!r}, "
+                "the feature this URL names "
                 "(an id cannot be changed: POST a new feature and DELETE this one)"
             )
         ident = fid if fid is not None else given
@@ -762,6 +764,9 @@ class FeaturesFactory:
         A write that leaves the feature as it is (a PUT or PATCH sent again, say after a lost
         answer) makes no commit and returns None: HTTP's PUT is idempotent, so it succeeds.
         """
+        why = id_problem(fid)
+        if why is not None:  # no feature has such an id: say why (a 404 would name the whole id)
+            raise BadInput(f"{layer}/{shown_id(fid)}: {why}")
         tries = 5
         for attempt in range(tries):
             head = twin.resolve()
@@ -803,7 +808,7 @@ class FeaturesFactory:
             # no URL could read, replace or delete such a feature at /items/{featureId}.
             if "/" in feat.id or feat.id in (".", ".."):
                 raise BadInput(
-                    f"item #{i + 1}: the id {feat.id!r} cannot be part of a URL "
+                    f"item #{i + 1}: the id {shown_id(feat.id)!r} cannot be part of a URL "
                     f"(/collections/{schema.name}/items/{{featureId}}): an id may not hold '/' or be '.' or '..'"
                 )
         changes = [Change(schema.name, "add", f.id, f) for f in feats]
@@ -870,7 +875,8 @@ class FeaturesFactory:
             raise BadInput("properties in a merge patch must be an object")
         if patch.get("id") is not None and str(patch["id"]) != feature_id:
             raise BadInput(
-                f"the patch's id {str(patch['id'])!r} is not {feature_id!r}, the feature this URL names "
+                f"the patch's id {shown_id(str(patch['id']))!r} is not {shown_id(feature_id)!r}, "
+                "the feature this URL names "
                 "(an id cannot be changed: POST a new feature and DELETE this one)"
             )
 

@@ -219,6 +219,35 @@ def test_post_of_an_id_no_url_can_name_is_refused(api: TestClient, editor: dict[
     assert state(api) == before
 
 
+LONG_ID = "x" * 300_000
+
+
+@pytest.mark.parametrize(
+    "method,url,body,reason",
+    [
+        ("POST", "/collections/landscaping/items", flower_bed(LONG_ID), "300,000 characters long; an id holds at most"),
+        ("POST", "/collections/landscaping/items", flower_bed("a/" * 200), "cannot be part of a URL"),
+        ("PUT", f"/collections/landscaping/items/{'x' * 300}", flower_bed(None), "300 characters long"),
+        ("PATCH", f"/collections/landscaping/items/{'x' * 300}", {"properties": {"pots": 3}}, "300 characters long"),
+        ("DELETE", f"/collections/landscaping/items/{'x' * 300}", None, "300 characters long"),
+        ("PUT", "/collections/landscaping/items/ls-clover-green", flower_bed(LONG_ID), "is not 'ls-clover-green'"),
+        ("PATCH", "/collections/landscaping/items/ls-clover-green", {"id": LONG_ID}, "is not 'ls-clover-green'"),
+    ],
+)
+def test_an_id_too_long_is_400_naming_the_limit_not_the_whole_id(
+    api: TestClient, twin: Twin, editor: dict[str, str], method: str, url: str, body: Any, reason: str
+) -> None:
+    """A 300,000-character id was taken by the GeoPackage store and failed the PostGIS commit (500);
+    the refusal names the limit and the id's length, and shows the id cut short."""
+    n, head = state(api)
+    before = snapshot(twin)
+    r = api.request(method, url, content=None if body is None else orjson.dumps(body), headers=editor)
+    detail = problem_of(r, 400)["detail"]
+    assert reason in detail and len(r.content) < 2000, detail[:500]
+    assert state(api) == (n, head)
+    assert snapshot(twin) == before
+
+
 @pytest.mark.parametrize("crs", [EPSG4549, EPSG4326])
 def test_post_in_another_crs_with_content_crs(api: TestClient, twin: Twin, editor: dict[str, str], crs: str) -> None:
     """Content-Crs names the body's CRS, in that CRS's axis order (northing/latitude first here)."""

@@ -126,6 +126,23 @@ def test_an_invalid_import_is_refused_with_a_clear_message_and_fsck_stays_clean(
     assert state(store) == before
 
 
+def test_an_import_of_an_id_too_long_is_refused_naming_the_limit(store: Path, tmp_path: Path) -> None:
+    """A 300,000-character id passed validation and failed deeper (the PostGIS store's index)."""
+    before = state(store)
+    bed = {"code": "FB-LONG", "name_zh": "长编号花坛", "name_en": "Long-id bed", "kind": "flower_bed",
+           "responsible_unit": "青浦区绿化和市容管理局"}  # fmt: skip
+    square = [[[121.2950, 31.1860], [121.2954, 31.1860], [121.2954, 31.1863], [121.2950, 31.1863], [121.2950, 31.1860]]]
+    bad = tmp_path / "beds.geojson"
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "x" * 300_000, "geometry": {"type": "Polygon", "coordinates": square},
+         "properties": bed}]}))  # fmt: skip
+    code, _, err = run("import", str(bad), "--layer", "landscaping", "--store", str(store))
+    assert code == 2, err
+    assert "300,000 characters long; an id holds at most 256" in err and "nothing was committed" in err
+    assert len(err) < 2000, err[:500]
+    assert state(store) == before
+
+
 @pytest.mark.parametrize("ext", [".gpkg", ".zip", ".geojson"])
 def test_export_in_a_projected_crs_and_import_again_changes_nothing(store: Path, tmp_path: Path, ext: str) -> None:
     """A layer sent out in Gauss-Kruger (as a survey team edits it) and brought back unedited is the

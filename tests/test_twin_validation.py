@@ -423,6 +423,17 @@ BAD_INPUTS = {
     "id with NUL": (lambda: gate("g\x009", 1, 1, code="C"), ("gates", "g\x009"), "control character"),
     "id with a trailing space": (lambda: gate("g9 ", 1, 1, code="C"), ("gates", "g9 "), "white space"),
     "id with a leading space": (lambda: gate(" g9", 1, 1, code="C"), ("gates", " g9"), "white space"),
+    # Accepted, then the PostGIS commit failed (500): the id is in a B-tree index. Named cut short.
+    "id too long": (
+        lambda: gate("g" * 300_000, 1, 1, code="C"),
+        ("gates", "g" * 40 + "…"),
+        "the id is 300,000 characters long; an id holds at most 256",
+    ),
+    "id too long, not ASCII": (
+        lambda: gate("展" * 257, 1, 1, code="C"),
+        ("gates", "展" * 40 + "…"),
+        "257 characters long; an id holds at most 256",
+    ),
 }
 
 
@@ -440,6 +451,12 @@ def test_inputs_that_escaped_the_error_hierarchy_are_validation_problems(twin: T
         str(problems[0]).encode("utf-8")  # the message can be printed and sent as JSON
     assert twin.head() == first and twin.features("gates").feature_ids == ["base"]
     assert twin.fsck() == []
+
+
+def test_an_id_of_the_longest_length_is_taken(twin: Twin):
+    longest = ["g" * validation.MAX_ID_CHARS, "展" * validation.MAX_ID_CHARS, "😀" * validation.MAX_ID_CHARS]
+    twin.commit([gate(fid, i, 0, code=f"C{i}") for i, fid in enumerate(longest)], author="a", message="m", time=at(0))
+    assert twin.features("gates").feature_ids == sorted(longest)
 
 
 def test_ids_compare_exactly_and_nfc_ids_work_in_every_script(twin: Twin):
@@ -643,5 +660,7 @@ def test_the_column_wise_checks_give_what_the_checks_one_by_one_give(drawn: list
 @example(ids=[""])
 @example(ids=[" "])
 @example(ids=[])
+@example(ids=["a", "a" * 256])
+@example(ids=["a", "a" * 257])
 def test_ids_are_judged_plain_all_at_once_exactly_as_one_at_a_time(ids: list):
     assert validation._plain_ids(ids) == all(map(validation._plain_id, ids))

@@ -7,8 +7,9 @@ which keeps a 100,000-feature import fast.
 Feature ids are compared exactly, code point by code point (as Python compares str and SQLite
 compares UTF-8 TEXT), with no case folding or Unicode normalisation. So that two ids that look the
 same are the same id, an id must be text that is already in Unicode NFC form, with no control
-characters (NUL included), no lone surrogates and no leading or trailing white space; anything
-else is refused with the reason, never silently rewritten (see `id_problem`).
+characters (NUL included), no lone surrogates, no leading or trailing white space, and at most
+MAX_ID_CHARS characters; anything else is refused with the reason, never silently rewritten (see
+`id_problem`).
 """
 
 from __future__ import annotations
@@ -31,11 +32,23 @@ from twin.model import SCHEMA_ID, Change, Feature, FieldSpec, LayerSchema
 
 _CANONICAL: dict[str, type] = {"string": str, "number": float, "boolean": bool}
 OPS = ("add", "modify", "upsert", "delete")
+# The longest id, in characters: far more than any id people or systems write (a UUID is 36, the
+# venue's codes are under 40), and little enough for every place an id goes: at most 1,024 bytes of
+# UTF-8, well within the ~2,700 bytes PostgreSQL allows a B-tree index entry (twin_versions is
+# indexed on the id: a 300,000-character id made the PostGIS commit fail with a 500), and at most
+# 3,072 characters percent-encoded in /collections/{id}/items/{featureId}, within the 8 KB request
+# line servers and proxies take.
+MAX_ID_CHARS = 256
+# How much of a longer id a message shows (the id itself could fill a screen, or a megabyte).
+_SHOWN_ID_CHARS = 40
 
 
 def shown_id(value: Any) -> str:
-    """An id as a problem can name it: lone surrogates escaped, so the message can be encoded."""
+    """An id as a problem can name it: lone surrogates escaped, so the message can be encoded, and
+    one too long to be an id cut short."""
     text = value if isinstance(value, str) else repr(value)
+    if len(text) > MAX_ID_CHARS:
+        text = text[:_SHOWN_ID_CHARS] + "…"
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -51,6 +64,8 @@ def id_problem(feature_id: Any) -> str | None:
     """Why `feature_id` cannot be a feature id, or None if it can (the rule in the module docstring)."""
     if not isinstance(feature_id, str):
         return f"feature id {feature_id!r} is a {type(feature_id).__name__}; ids are text"
+    if len(feature_id) > MAX_ID_CHARS:
+        return f"the id is {len(feature_id):,} characters long; an id holds at most {MAX_ID_CHARS}"
     if feature_id.isascii() and feature_id.isprintable():
         # The usual id, checked without a pass per character: printable ASCII is valid, holds no
         # control character and is its own NFC form, so only the white space rules are left.
@@ -73,9 +88,11 @@ def id_problem(feature_id: Any) -> str | None:
 
 def _plain_id(feature_id: Any) -> bool:
     """The usual id, known good without id_problem's reasons: printable ASCII text (so already NFC,
-    no control characters) with no space at either end (the only white space that prints)."""
+    no control characters) of at most MAX_ID_CHARS, with no space at either end (the only white
+    space that prints)."""
     return (
         type(feature_id) is str
+        and len(feature_id) <= MAX_ID_CHARS
         and feature_id.isascii()
         and feature_id.isprintable()
         and feature_id != ""
@@ -533,12 +550,12 @@ def _to_look_at(
 
 
 def _plain_ids(ids: list[Any]) -> bool:
-    """Whether `_plain_id` holds for every id, asked of all of them at once: all exactly str, the
-    text of all of them printable ASCII (so no line break inside one), and, joined by line breaks,
-    no empty id and no space at either end of one."""
+    """Whether `_plain_id` holds for every id, asked of all of them at once: all exactly str, none
+    longer than MAX_ID_CHARS, the text of all of them printable ASCII (so no line break inside
+    one), and, joined by line breaks, no empty id and no space at either end of one."""
     if not ids:
         return True
-    if set(map(type, ids)) != {str}:
+    if set(map(type, ids)) != {str} or max(map(len, ids)) > MAX_ID_CHARS:
         return False
     if not ((joined := "".join(ids)).isascii() and joined.isprintable()):
         return False
