@@ -46,6 +46,7 @@ from layers.crs import (
     parse_crs,
     to_storage,
 )
+from layers.geojson import UnreadableGeometry, read_geometry
 from layers.io import FORMATS
 from twin import Change, Feature
 from twin.access import TwinView
@@ -299,9 +300,10 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
         geom = None
         if item["geometry"] is not None:
             try:
-                geom = shapely.from_geojson(orjson.dumps(item["geometry"]))
-            except (shapely.errors.GEOSException, ValueError) as e:
-                raise BadInput(f"item #{i + 1}: unreadable geometry: {e}") from None
+                geom = read_geometry(item["geometry"])
+            except UnreadableGeometry as e:
+                named = f" (id {shown_id(str(item['id']))!r})" if item.get("id") is not None else ""
+                raise BadInput(f"item #{i + 1}{named}: unreadable geometry: {e}") from None
         if crs is not None and geom is not None:
             if is_northing_first(crs):
                 geom = shapely.transform(geom, lambda xy: xy[:, ::-1])

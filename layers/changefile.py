@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import shapely
 
 from layers.crs import parse_crs, to_storage
+from layers.geojson import UnreadableGeometry, read_geometry
 from twin.errors import BadInput, Problem, ValidationFailed
 from twin.model import Change, Feature
 
@@ -98,9 +98,9 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
             changes.append(Change(layer, "delete", fid))
             continue
         try:
-            geom = shapely.from_geojson(orjson.dumps(f.get("geometry"))) if f.get("geometry") else None
-        except (shapely.errors.GEOSException, ValueError, TypeError) as e:
-            problems.append(Problem(layer, fid, f"unreadable geometry: {e}"))
+            geom = read_geometry(f["geometry"]) if f.get("geometry") else None
+        except UnreadableGeometry as e:
+            problems.append(Problem(layer, fid, f"{where}: unreadable geometry: {e}"))
             continue
         # A null geometry is a record of a non-spatial layer (e.g. the project register); for a
         # spatial layer the twin's validation refuses it ("no geometry") when the file is committed.

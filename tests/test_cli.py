@@ -219,6 +219,24 @@ def test_commit_a_change_file_then_revert_it(store: Path, tmp_path: Path) -> Non
         assert t.store.commit_count() == after[1] + 1 and t.fsck() == []
 
 
+def test_a_change_file_of_unreadable_geometries_is_refused_in_plain_words(store: Path, tmp_path: Path) -> None:
+    """GEOS's wording reached the user ("ParseException: Error parsing JSON: '[json.exception...'")."""
+    before = state(store)
+    bed = {"code": "FB-X", "name_zh": "坏花坛", "name_en": "Bad bed", "kind": "flower_bed", "responsible_unit": "u"}
+    change = tmp_path / "change.geojson"
+    change.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "ls-bad-1", "twin:layer": "landscaping", "twin:op": "add",
+         "geometry": {"type": "Polygon", "coordinates": "x"}, "properties": bed},
+        {"type": "Feature", "id": "ls-bad-2", "twin:layer": "landscaping", "twin:op": "add",
+         "geometry": {"type": "Circle", "coordinates": [121.295, 31.186]}, "properties": bed}]}))  # fmt: skip
+    code, _, err = run("commit", str(change), "--store", str(store))
+    assert code == 2, err
+    assert "landscaping/ls-bad-1: feature #1: unreadable geometry: Polygon coordinates must be a list of rings" in err
+    assert "landscaping/ls-bad-2: feature #2: unreadable geometry: geometry type 'Circle' is not a GeoJSON" in err
+    assert "Exception" not in err and "json.exception" not in err and "nothing was committed" in err
+    assert state(store) == before
+
+
 def test_a_commit_with_no_named_author_is_refused_with_a_hint(
     store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
