@@ -1,7 +1,10 @@
-"""The request body's limits, enforced around the app: size, read timeout, and what happens to a body left unread.
+"""The request body's limits, enforced around the app: size, timeout, encoding, and what happens to a body left unread.
 
 One ASGI middleware (BodyGuard) does all of it, so no route has to:
 
+- Encoding: no route decodes a compressed body, so a body with a Content-Encoding other than
+  identity answers 415 naming it (RFC 9110 15.5.16, with Accept-Encoding: identity) before it is
+  read; a gzip body otherwise reached the JSON parser and was refused as "not valid UTF-8".
 - Size: a body over `max_body_bytes` answers 413 before it is read into memory (by its declared
   Content-Length, or by counting the chunks as the app reads them).
 - Time: each read of the body waits at most `body_timeout` seconds for the client; a client that
@@ -46,8 +49,11 @@ class BodyGuard:
             return
         declared: int | None = None
         chunked = expect_continue = False
+        codings: list[str] = []
         for name, value in scope["headers"]:
-            if name == b"content-length":
+            if name == b"content-encoding":
+                codings += [c.strip() for c in value.decode("latin-1").split(",") if c.strip()]
+            elif name == b"content-length":
                 declared = int(value) if value.isdigit() else None
             elif name == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
@@ -56,7 +62,8 @@ class BodyGuard:
         if not chunked and not declared:
             await self.app(scope, receive, send)  # no body: nothing to guard
             return
-        await _Guarded(self, scope, receive, send, declared, expect_continue).run()
+        encoded = [c for c in codings if c.lower() != "identity"]
+        await _Guarded(self, scope, receive, send, declared, expect_continue, encoded).run()
 
 
 class _TooLarge(Exception):
@@ -71,10 +78,18 @@ class _Guarded:
     """One request with a body: counts it, times its reads, drains what the app left unread."""
 
     def __init__(
-        self, guard: BodyGuard, scope: Scope, receive: Receive, send: Send, declared: int | None, expect_continue: bool
+        self,
+        guard: BodyGuard,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        declared: int | None,
+        expect_continue: bool,
+        encoded: list[str],
     ):
         self.guard, self.scope, self._receive, self._send = guard, scope, receive, send
         self.declared = declared
+        self.encoded = encoded  # the body's content codings other than identity
         self.expect_continue = expect_continue
         self.seen = 0
         self.asked = False  # the app called receive(): uvicorn then sent "100 Continue" if it was expected
@@ -85,6 +100,15 @@ class _Guarded:
 
     async def run(self) -> None:
         limit = self.guard.max_bytes
+        if self.encoded:
+            named = ", ".join(self.encoded)
+            await problem(
+                415,
+                "Unsupported media type",
+                f"Content-Encoding {named} is not accepted; send the body uncompressed",
+                {"Accept-Encoding": "identity"},
+            )(self.scope, self.receive, self.send)
+            return
         try:
             if self.declared is not None and self.declared > limit:
                 raise _TooLarge()

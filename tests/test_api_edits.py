@@ -9,6 +9,8 @@ Each test writes to its own copy of the bundled twin.
 
 from __future__ import annotations
 
+import gzip
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -979,6 +981,44 @@ def test_a_streamed_body_over_the_limit_is_413(
         assert len(small) < 4096
         r = api.post("/collections/landscaping/items", content=small, headers=editor)
         assert r.status_code == 201, r.text
+
+
+# ---------------------------------------------------------------------------- body encoding
+def _body_routes(api: TestClient) -> list[tuple[str, str]]:
+    """(method, path) of every route that takes a body (as the API's OpenAPI document lists them),
+    its path parameters filled in."""
+    out = []
+    for path, ops in api.get("/openapi.json").json()["paths"].items():
+        path = path.replace("{collectionId}", "landscaping").replace("{featureId}", "ls-clover-green")
+        for method in sorted(ops.keys() & {"post", "put", "patch"}):
+            out.append((method.upper(), re.sub(r"\{[^}]+\}", "x", path)))
+    return out
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "GZIP", "identity, gzip"])
+def test_a_compressed_body_is_415_naming_its_encoding_on_every_route_that_takes_a_body(
+    api: TestClient, twin: Twin, editor: dict[str, str], coding: str
+) -> None:
+    """A gzip body reached the JSON parser and was refused as "not valid UTF-8"."""
+    n, head = state(api)
+    body = gzip.compress(orjson.dumps(flower_bed()))
+    routes = _body_routes(api)
+    assert ("POST", "/collections/landscaping/items") in routes and ("POST", "/surveys") in routes
+    for method, url in routes:
+        r = api.request(method, url, content=body, headers={**editor, "Content-Encoding": coding})
+        named = coding.split(", ")[-1]
+        assert f"Content-Encoding {named} is not accepted; send the body uncompressed" in problem_of(r, 415)["detail"]
+        assert r.headers["accept-encoding"] == "identity"
+    chunked = api.post(  # no Content-Length: the body comes in chunks
+        "/collections/landscaping/items", content=iter([body]), headers={**editor, "Content-Encoding": coding}
+    )
+    problem_of(chunked, 415)
+    assert state(api) == (n, head)
+
+
+def test_a_body_marked_identity_is_taken(api: TestClient, editor: dict[str, str]) -> None:
+    r = send(api, "POST", "/collections/landscaping/items", flower_bed(), {**editor, "Content-Encoding": "identity"})
+    assert r.status_code == 201, r.text
 
 
 # ---------------------------------------------------------------------------- what was written reads back safely
