@@ -181,6 +181,46 @@ def test_create_layer_from_a_mapping_checks_it(make_twin: MakeTwin):
     assert twin.head() is None and twin.store.commit_count() == 0
 
 
+NUL_SCHEMAS = {
+    # where the NUL is: (the schema document, the words naming it)
+    "layer title": ({"title_en": "Security\x00 posts"}, "title_en holds a NUL character"),
+    "description": ({"description": "Guard posts\x00"}, "description holds a NUL character"),
+    "field title": (
+        {"fields": [{"name": "code", "title_zh": "编\x00号"}]},
+        "field 'code': title_zh holds a NUL character",
+    ),
+    "field unit": ({"fields": [{"name": "staff", "type": "integer", "unit": "per\x00sons"}]}, "field 'staff': unit"),
+    "allowed value": (
+        {"fields": [{"name": "kind", "allowed": ["guard_post", "check\x00point"]}]},
+        "field 'kind': allowed value 'check\\x00point' holds a NUL",
+    ),
+    "value label": (
+        {"fields": [{"name": "kind", "allowed": ["guard_post"], "labels": {"guard_post": {"zh": "岗亭", "en": "Guard\x00post"}}}]},
+        "field 'kind': the en label of 'guard_post' holds a NUL character",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(NUL_SCHEMAS), ids=list(NUL_SCHEMAS))
+def test_a_nul_in_a_schemas_text_is_refused_naming_where(kiosks: Twin, case: str):
+    """Text in the twin holds no NUL (PostgreSQL's cannot; a property value holding one is refused):
+    both stores took one in a schema. Refused on creation and alteration alike, on both stores."""
+    doc, words = NUL_SCHEMAS[case]
+    head = kiosks.head()
+    base = {"name": "posts", "title_zh": "岗", "title_en": "Posts", "geometry_types": ["Point"]}
+    with pytest.raises(BadInput) as e:
+        kiosks.create_layer({**base, **doc}, author="chen.admin", time=at(3))
+    assert words in str(e.value) and "NUL character (\\u0000)" in str(e.value)
+    alteration: dict[str, object] = {k: v for k, v in doc.items() if k != "fields"}
+    for f in doc.get("fields", []):  # type: ignore[attr-defined]
+        alteration["add_fields"] = [{**f, "name": "new_" + f["name"]}]
+    with pytest.raises(BadInput) as e:
+        kiosks.alter_layer("kiosks", alteration, author="chen.admin", time=at(3))
+    assert words.replace("field '", "field 'new_") in str(e.value)
+    assert kiosks.head() == head and "posts" not in [s.name for s in kiosks.layers()]
+    assert kiosks.layer("kiosks") == KIOSKS and kiosks.fsck() == []
+
+
 def test_add_a_field_with_a_default_gives_every_feature_a_new_version(kiosks: Twin):
     info = kiosks.alter_layer(
         "kiosks",
@@ -527,6 +567,18 @@ def test_cli_refusals_exit_2_or_3_and_change_nothing(venue: Path, tmp_path: Path
         assert t.head() == head
 
 
+def test_cli_refuses_a_nul_in_a_schema_file(venue: Path, tmp_path: Path):
+    store = copy_store(venue, tmp_path / "venue.gpkg")
+    with Twin.open(store) as t:
+        head = t.head()
+    nul = tmp_path / "nul.yaml"
+    nul.write_text(SECURITY_YAML.replace("title_en: Staff on duty", 'title_en: "Staff\\0 on duty"'), encoding="utf-8")
+    r = cli("layer", "create", str(nul), "--store", str(store), "--author", "chen.admin")
+    assert r.returncode == 2 and "field 'staff': title_en holds a NUL character" in r.stderr, r.stderr
+    with Twin.open(store) as t:
+        assert t.head() == head and "security" not in [s.name for s in t.layers()]
+
+
 # ---------------------------------------------------------------------------- HTTP
 @pytest.fixture
 def api(venue: Path, tmp_path: Path) -> Iterator[tuple[object, dict[str, str]]]:
@@ -586,6 +638,20 @@ def test_api_layer_admin_needs_the_admin_role(api: tuple[object, dict[str, str]]
     found = problem_of(r, 400)
     assert any(p["id"] == "hall-1.1H" for p in found["problems"])
     problem_of(c.patch("/collections/nope/schema", json={"title_en": "x"}, headers=admin), 404)  # type: ignore[attr-defined]
+    assert c.get("/collections/posts").status_code == 404  # type: ignore[attr-defined]
+
+
+def test_api_refuses_a_nul_in_a_schema_naming_where(api: tuple[object, dict[str, str]]):
+    c, tokens = api
+    admin = bearer(tokens["admin"])
+    head = c.get("/versions?limit=1").json()["versions"][0]["id"]  # type: ignore[attr-defined]
+    body = {"name": "posts", "title_zh": "岗", "title_en": "Posts\x00", "geometry_types": ["Point"]}
+    r = c.post("/collections", json=body, headers=admin)  # type: ignore[attr-defined]
+    assert "title_en holds a NUL character" in problem_of(r, 400)["detail"]
+    labels = {"fields": {"kind": {"labels": {"flower_bed": {"zh": "花坛", "en": "Flower\x00 bed"}}}}}
+    r = c.patch("/collections/landscaping/schema", json=labels, headers=admin)  # type: ignore[attr-defined]
+    assert "field 'kind': the en label of 'flower_bed' holds a NUL character" in problem_of(r, 400)["detail"]
+    assert c.get("/versions?limit=1").json()["versions"][0]["id"] == head  # type: ignore[attr-defined]
     assert c.get("/collections/posts").status_code == 404  # type: ignore[attr-defined]
 
 

@@ -150,6 +150,7 @@ def normalize_schema(s: LayerSchema, source: str = "schema") -> LayerSchema:
         for f in s.fields
         if f.name in OWN_NAMES
     ]
+    problems += _nul_problems(s)
     if problems:
         raise BadInput(f"{source}: " + "; ".join(problems))
     fields = []
@@ -160,6 +161,37 @@ def normalize_schema(s: LayerSchema, source: str = "schema") -> LayerSchema:
             f = replace(f, labels=tuple((_coerce(f, v)[0], zh, en) for v, zh, en in f.labels))
         fields.append(f)
     return replace(s, fields=tuple(fields))
+
+
+def _nul_problems(s: LayerSchema) -> list[str]:
+    """Where the schema's text holds a NUL character, which the twin's text may not hold: a
+    property's value is refused for one (twin.validation: PostgreSQL's text and jsonb hold none,
+    and GDAL's writers cut a text at it), so an allowed value holding one could never be given,
+    and titles and labels reach the same writers and clients. Refused in a schema made or altered
+    now; names, roles and the code field are refused by their own rules already."""
+    problems: list[str] = []
+    nul = "holds a NUL character (\\u0000), which text in the twin may not hold"
+
+    def held(value: Any) -> bool:
+        return isinstance(value, str) and "\x00" in value
+
+    for key in ("title_zh", "title_en", "description"):
+        if held(getattr(s, key)):
+            problems.append(f"{key} {nul}")
+    problems += [f"rule {r!r} {nul}" for r in s.rules if held(r)]
+    for f in s.fields:
+        where = f"field {f.name!r}"
+        for key in ("title_zh", "title_en", "unit"):
+            if held(getattr(f, key)):
+                problems.append(f"{where}: {key} {nul}")
+        problems += [f"{where}: allowed value {v!r} {nul}" for v in f.allowed or () if held(v)]
+        for v, zh, en in f.labels or ():
+            if held(v):
+                problems.append(f"{where}: the labelled value {v!r} {nul}")
+            for lang, title in (("zh", zh), ("en", en)):
+                if held(title):
+                    problems.append(f"{where}: the {lang} label of {v!r} {nul}")
+    return problems
 
 
 def check_schema(s: LayerSchema) -> list[str]:
