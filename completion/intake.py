@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from completion.register import LAYER, Project
+from completion.register import LAYER, Project, code_problem
 from completion.reports import (
     SHANGHAI,
     ProgressReport,
@@ -742,6 +742,8 @@ def register_records(
         else:
             code = str(int(code)) if isinstance(code, float) and code.is_integer() else str(code)
             rec["code"] = code
+            if (why := code_problem(code)) is not None:
+                reasons.append(why)
             if code in seen:
                 reasons.append(f"project code {code} is also on row {seen[code]}")
             seen.setdefault(code, row.number)

@@ -27,6 +27,20 @@ RULE = PROJECTS.rules[0]  # "hardware-project-register", implemented by completi
 PROGRESS_FIELDS = ("percent_complete", "progress_date", "progress_reporter", "progress_note", "progress_reason")
 
 
+def code_problem(code: str) -> str | None:
+    """Why `code` cannot be a project's code, or None. Every project is read at /projects/{code}
+    (its status, progress and evidence), and routes match the decoded path (so %2F is a / too)
+    while clients resolve dot segments: no URL could name a code that holds '/' or is '.' or '..'.
+    Refused rather than routed to (a path-wide {code} would swallow /progress and /evidence), as
+    the feature API refuses such a feature id."""
+    if "/" in code or code in (".", ".."):
+        return (
+            f"project code {code!r} cannot be part of a URL (/projects/{{code}}): "
+            "a code may not hold '/' or be '.' or '..'"
+        )
+    return None
+
+
 def _day(v: Any) -> date | None:
     return date.fromisoformat(v) if isinstance(v, str) and v else None
 

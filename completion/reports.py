@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from completion.register import LAYER, Project, find_project
+from completion.register import LAYER, Project, code_problem, find_project
 from twin.core import HEAD, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, StoredChange
@@ -297,6 +297,10 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
             continue
         before = befores.get(ch.feature_id)
         old = Project.from_feature(before) if before is not None else None
+        if old is None or old.code != new.code:  # a code from before is still read and reported on
+            why = code_problem(new.code)
+            if why is not None:
+                reasons.append(why)
         moved = (new.percent_complete, new.progress_date) != (
             (old.percent_complete, old.progress_date) if old else (None, None)
         )

@@ -173,6 +173,21 @@ def test_feature_references_must_exist_at_commit(twin: Twin) -> None:
     assert twin.store.commit_count() == before
 
 
+def test_a_code_no_url_can_name_is_refused_on_every_write_path(twin: Twin) -> None:
+    """/projects/{code} cannot reach a code holding '/' or a dot segment: refused through
+    save_projects and a plain commit (the generic API, an import, a change file), whatever the id."""
+    before = twin.store.commit_count()
+    with pytest.raises(ValidationFailed) as e:
+        save_projects(twin, [record("RD/1")], author="office", message="bad", time=at("2026-08-05"))
+    assert "project code 'RD/1' cannot be part of a URL" in str(e.value)
+    for fid, code in (("rec-0002", "RD/2"), ("rec-0003", "..")):
+        with pytest.raises(ValidationFailed) as e:
+            twin.commit([Change("projects", "add", fid, Feature(fid, None, record(code)))], author="api",
+                        message="add", time=at("2026-08-05"))  # fmt: skip
+        assert f"projects/{fid}: project code {code!r} cannot be part of a URL" in str(e.value)
+    assert twin.store.commit_count() == before
+
+
 def test_a_new_deadline_is_in_the_history_with_who_and_when(twin: Twin) -> None:
     save_projects(twin, [record(planned_finish="2026-09-20")], author="郭晖 Guo Hui", message="RD: new deadline",
                   time=at("2026-08-20"))  # fmt: skip

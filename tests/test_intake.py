@@ -380,6 +380,20 @@ def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
         assert twin.head() is None
 
 
+@pytest.mark.parametrize("code", ["XM/002", "..", "."])
+def test_a_project_code_no_url_can_name_is_refused_naming_row_and_code(tmp_path: Path, code: str) -> None:
+    """Imported, a code holding '/' (or a dot segment) could not be read at /projects/{code}."""
+    register, _ = season(3)
+    register[1][0] = code
+    store = empty_twin(tmp_path / "t.gpkg")
+    code_, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
+    assert code_ == 2, out
+    flat = " ".join(out.split())
+    assert f"row 3: project code {code!r} cannot be part of a URL (/projects/{{code}})" in flat, out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+
+
 def test_a_refused_file_is_named_once(tmp_path: Path) -> None:
     """`error: …/twolevel.xlsx: twolevel.xlsx: sheet …`: the library names the file it refuses and
     the CLI prefixed the path given again. Now the path leads, once."""

@@ -111,6 +111,20 @@ def test_editor_uploads_reports_recorded_now(setup) -> None:
     assert abs(datetime.fromisoformat(c["time"].replace("Z", "+00:00")) - datetime.now(UTC)) < timedelta(minutes=5)
 
 
+def test_a_project_code_no_url_can_name_answers_422_naming_row_and_code(setup) -> None:
+    api, tokens, store, _ = setup
+    csv_register = (
+        b"code,name,area,unit,planned start,planned finish,quantity,unit of quantity\n"
+        b"RD-1,Road,roads,Road Co,2026-08-01,2026-11-20,100,m2\n"
+        b"RD/2,Road,roads,Road Co,2026-08-01,2026-11-20,100,m2\n"
+    )
+    r = api.post("/projects/import", content=csv_register, headers=auth(tokens["editor"], "text/csv"))
+    assert r.status_code == 422, r.text
+    (row,) = r.json()["rows"]
+    assert row["row"] == 3 and "project code 'RD/2' cannot be part of a URL (/projects/{code})" in row["reason"]
+    assert log_ids(store) == []
+
+
 def test_bad_rows_answer_422_and_commit_nothing(setup, tmp_path: Path) -> None:
     api, tokens, store, _ = setup
     register, reports = season(12)
