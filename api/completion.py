@@ -29,9 +29,11 @@ from api.deps import (
     add_get_route,
     collection_of,
     prefers_html,
+    project_path,
     public_url,
 )
 from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
+from api.features import item_path
 from api.maps import LangQ
 from api.maps import _lang as page_lang
 from completion.accountability import (
@@ -235,7 +237,7 @@ class CompletionFactory:
             for s in chosen
         ]
         for item in items:
-            item["links"] = [{"rel": "self", "type": JSON, "href": public_url(request, f"/projects/{item['code']}")}]
+            item["links"] = [{"rel": "self", "type": JSON, "href": public_url(request, project_path(item["code"]))}]
         doc = {**snapshot_meta(snap), "projects": items, "numberReturned": len(items)}
         return _json(doc, headers=_headers(snap))
 
@@ -266,12 +268,12 @@ class CompletionFactory:
             ],
             "reports": [r.to_dict() for r in snap.reports[code] if r.on <= snap.on],
             "links": [
-                {"rel": "progress", "type": JSON, "href": public_url(request, f"/projects/{code}/progress")},
-                {"rel": "evidence", "type": JSON, "href": public_url(request, f"/projects/{code}/evidence")},
+                {"rel": "progress", "type": JSON, "href": public_url(request, project_path(code, "progress"))},
+                {"rel": "evidence", "type": JSON, "href": public_url(request, project_path(code, "evidence"))},
                 {
                     "rel": "history",
                     "type": JSON,
-                    "href": public_url(request, f"/collections/{LAYER}/items/{code}/history"),
+                    "href": public_url(request, item_path(LAYER, code) + "/history"),
                 },
             ],
         }
@@ -324,7 +326,7 @@ class CompletionFactory:
 
         info, (status, weight, reports) = await run_in_threadpool(commit)
         made = next(r for r in reversed(reports) if r.commit == info.id)
-        loc = public_url(request, f"/projects/{code}/progress")
+        loc = public_url(request, project_path(code, "progress"))
         doc = {
             "report": made.to_dict(),
             "commit": info.to_dict(),

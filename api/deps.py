@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.dependencies.models import Dependant
@@ -260,6 +261,12 @@ def _quality(ranges: list[tuple[str, float]], exact: Callable[[str], bool], fami
         if qs:
             return max(qs), is_exact
     return 0.0, False
+
+
+def project_path(code: str, *rest: str) -> str:
+    """A project's path (/projects/{code}/...), its code percent-encoded: a code may hold '#', '?',
+    '%' or a space, which would otherwise end or bend the path."""
+    return "/".join(("/projects", quote(code, safe=""), *rest))
 
 
 def public_url(request: Request, path: str, **params: Any) -> str:

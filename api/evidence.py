@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from api.deps import StrictQueryRoute, TwinDep, add_get_route, collection_of, public_url
+from api.deps import StrictQueryRoute, TwinDep, add_get_route, collection_of, project_path, public_url
 from api.errors import InvalidParameter
 from completion.evidence import EvidenceSettings, evidence_for_snapshot, project_evidence
 from completion.register import LAYER
@@ -95,7 +95,7 @@ class EvidenceFactory:
             "evidence": ev.to_dict(),
             "settings": _settings_doc(settings),
             "links": [
-                {"rel": "project", "type": JSON, "href": public_url(request, f"/projects/{code}")},
+                {"rel": "project", "type": JSON, "href": public_url(request, project_path(code))},
                 *(
                     [{"rel": "survey", "type": JSON, "href": public_url(request, f"/surveys/{ev.survey}")}]
                     if ev.survey

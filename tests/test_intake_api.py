@@ -263,3 +263,26 @@ def test_downloads_in_excel_and_csv_with_bom(setup) -> None:
     assert len(rows) == 81 and rows[0][0] == "code" and rows[1][1] == "项目1"
     r = api.get("/completion", params={"f": "csv", "date": "2026-08-01", "by": "unit"})
     assert r.content.startswith(b"\xef\xbb\xbf") and "青浦区建管委" in r.content.decode("utf-8-sig")
+
+
+def test_links_to_a_project_whose_code_holds_url_characters_reach_it(setup) -> None:
+    """A code may hold '#', '?', '%' or a space: the links the API gives percent-encode it, so
+    following them reaches the project (unencoded, '#' ended the path and '?' began a query)."""
+    api, tokens, _, _ = setup
+    code = "RD #3?a=1%"
+    csv_register = (
+        "code,name,area,unit,planned start,planned finish,quantity,unit of quantity\n"
+        f"{code},Road,roads,Road Co,2026-08-01,2026-11-20,100,m2\n"
+    ).encode()
+    r = api.post("/projects/import", content=csv_register, headers=auth(tokens["editor"], "text/csv"))
+    assert r.status_code == 201, r.text
+    listed = [p for p in api.get("/projects", params={"f": "json"}).json()["projects"] if p["code"] == code]
+    (self_link,) = [link["href"] for link in listed[0]["links"] if link["rel"] == "self"]
+    project = api.get(self_link).json()
+    assert project["project"]["code"] == code
+    related = {link["rel"]: link["href"] for link in project["links"]}
+    assert api.get(related["progress"]).status_code == 200
+    assert api.get(related["history"]).status_code == 200
+    evidence = api.get(related["evidence"]).json()
+    (back,) = [link["href"] for link in evidence["links"] if link["rel"] == "project"]
+    assert api.get(back).json()["project"]["code"] == code

@@ -119,6 +119,8 @@ def test_create_layer_from_a_mapping_checks_it(make_twin: MakeTwin):
     twin = make_twin()
     bad = [
         ({"name": "Bad Name", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"]}, "layer name"),
+        # the whole name is checked: a trailing newline passed a pattern ending in $
+        ({"name": "posts\n", "title_zh": "x", "title_en": "x", "geometry_types": ["Point"]}, "layer name"),
         ({"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Circle"]}, "Circle"),
         (
             {"name": "posts", "title_zh": "x", "title_en": "x", "geometry_types": ["Point", "LineString"]},

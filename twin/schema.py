@@ -42,7 +42,7 @@ from twin.model import (
 )
 from twin.validation import _coerce
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # whole names only: fullmatch (a $ let "name\n" through)
 RESERVED_PREFIXES = ("gpkg_", "rtree_", "twin_", "sqlite_")  # GeoPackage, SQLite and the twin's own tables
 RESERVED_FIELDS = frozenset({"fid", "geom", "feature_id"})  # columns of every GeoPackage mirror table
 # The feature's own id and geometry in OGC API filters, sortby, queryables and GeoJSON, and the
@@ -197,7 +197,7 @@ def _nul_problems(s: LayerSchema) -> list[str]:
 def check_schema(s: LayerSchema) -> list[str]:
     """Every reason `s` is not a schema a twin can hold (names, types, roles, references)."""
     problems: list[str] = []
-    if not NAME.match(s.name) or s.name.startswith(RESERVED_PREFIXES):
+    if not NAME.fullmatch(s.name) or s.name.startswith(RESERVED_PREFIXES):
         problems.append(
             f"layer name {s.name!r} must be lower-case letters, digits and _ (at most 63, starting with a letter), "
             f"not starting with {', '.join(RESERVED_PREFIXES)}"
@@ -222,7 +222,7 @@ def check_schema(s: LayerSchema) -> list[str]:
         )
     seen: set[str] = set()
     for f in s.fields:
-        if not isinstance(f.name, str) or not NAME.match(f.name) or f.name in RESERVED_FIELDS:
+        if not isinstance(f.name, str) or not NAME.fullmatch(f.name) or f.name in RESERVED_FIELDS:
             problems.append(
                 f"field name {f.name!r} must be lower-case letters, digits and _, and not {', '.join(sorted(RESERVED_FIELDS))}"
             )
