@@ -17,15 +17,11 @@ import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-GEOMETRY_TYPES = (
-    "Point",
-    "MultiPoint",
-    "LineString",
-    "MultiLineString",
-    "Polygon",
-    "MultiPolygon",
-    "GeometryCollection",
-)
+from twin.model import GEOMETRY_TYPES as LAYER_GEOMETRY_TYPES
+
+# GeoJSON's geometry types: those a layer may hold, and the collection (read here, refused later
+# by a layer's rules with its own reason).
+GEOMETRY_TYPES = (*LAYER_GEOMETRY_TYPES, "GeometryCollection")
 # What each type's coordinates are, as a reason says it.
 _SHAPES = {
     "Point": "one [x, y] position",
