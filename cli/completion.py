@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -168,7 +169,10 @@ def show(
             return
         out = _out()
         p = s.project
-        out.print(f"[bold]{p.code}[/] {p.name_zh} / {p.name_en} — {p.responsible_unit}, {p.responsible_person or ''}")
+        out.print(
+            f"[bold]{escape(p.code)}[/] "
+            + escape(f"{p.name_zh} / {p.name_en} — {p.responsible_unit}, {p.responsible_person or ''}")
+        )
         out.print(
             f"planned {p.planned_start.isoformat()} → {p.planned_finish.isoformat()} ({p.curve}); on {snap.on.isoformat()}: "
             f"{s.percent:g}% against {s.planned:.1f}% planned, {_status(s)}"
@@ -269,7 +273,7 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
             + (f"{fc.p_late:.0%}" if fc.p_late is not None else "—")
             + ("[/]" if fc.after_opening else ""),
             f"[yellow]{last} (stale)[/]" if st.stale else last,
-            f"[bold red]⚑ {flags[s.project.code]}[/]" if s.project.code in flags else "",
+            f"[bold red]⚑ {escape(flags[s.project.code])}[/]" if s.project.code in flags else "",
         )
     out.print(table)
 

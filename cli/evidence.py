@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from completion.evidence import Evidence
@@ -93,7 +94,7 @@ def evidence(
             f"{e.changed:.0f} % since {e.baseline_date.isoformat()}"
             if e.changed is not None and e.baseline_date
             else "—",
-            f"[bold red]⚑ {e.message}[/]" if e.flag else (e.reason or "agrees"),
+            f"[bold red]⚑ {escape(e.message or '')}[/]" if e.flag else escape(e.reason or "agrees"),
         )
     out.print(table)
     flagged = [e for e in items if e.flag]

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from cli.brief import brief
 from cli.completion import completion_app, progress_app
@@ -42,7 +44,9 @@ app = typer.Typer(
     add_completion=False,
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# No markup on stderr: what it prints holds the user's data and the library's reasons ("[x, y]
+# positions", a column named "[m]"), which rich's markup would read as tags and drop.
+err = Console(stderr=True, soft_wrap=True, markup=False)
 
 StoreOpt = Annotated[
     str | None,
@@ -63,7 +67,7 @@ EXIT_CORRUPT, EXIT_BAD_INPUT, EXIT_CONFLICT = 1, 2, 3
 
 
 def _fail(message: str, code: int, problems: list[str] | None = None) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     for p in (problems or [])[:50]:
         err.print(f"  - {p}", highlight=False)
     if problems and len(problems) > 50:
@@ -237,7 +241,7 @@ def summary(store: StoreOpt = None) -> None:
         if head is None:
             out.print("no commits yet")
         else:
-            out.print(f"head {head.id[:12]}  {_time(head.time)}  {head.author}: {head.message}")
+            out.print(f"head {head.id[:12]}  {_time(head.time)}  {escape(head.author)}: {escape(head.message)}")
             out.print(f"{twin.commit_count()} commits")
         table = Table("layer", "title", "features", "geometry")
         for s in twin.layers():
@@ -388,7 +392,10 @@ def log(
             if as_json:
                 sys.stdout.write(orjson.dumps(c.to_dict()).decode() + "\n")
             else:
-                out.print(f"[yellow]{c.id[:12]}[/] {_time(c.time)}  [bold]{c.author}[/]  {c.message}", highlight=False)
+                out.print(
+                    f"[yellow]{c.id[:12]}[/] {_time(c.time)}  [bold]{escape(c.author)}[/]  {escape(c.message)}",
+                    highlight=False,
+                )
                 out.print(f"             {_counts(c.counts)}", highlight=False)
 
 
@@ -471,7 +478,7 @@ def history(
             return
         for h in entries:
             out.print(
-                f"[yellow]{h.commit.id[:12]}[/] {_time(h.commit.time)} {h.op:<7} [bold]{h.commit.author}[/]  {h.commit.message}",
+                f"[yellow]{h.commit.id[:12]}[/] {_time(h.commit.time)} {h.op:<7} [bold]{escape(h.commit.author)}[/]  {escape(h.commit.message)}",
                 highlight=False,
             )
 

@@ -26,6 +26,7 @@ import math
 import os
 import tempfile
 import uuid
+import warnings
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -53,6 +54,7 @@ from layers.crs import (
     parse_crs,
     to_storage,
 )
+from layers.geojson import geometry_problem
 from twin import ExportRow
 from twin.errors import BadInput, Problem, ValidationFailed
 from twin.gcpause import gc_paused, gc_paused_for
@@ -343,13 +345,49 @@ def _read_ogr(
 ) -> _Table:
     target, layer = _ogr_target(path, name, fmt, source_layer)
     try:
-        gdf = pyogrio.read_dataframe(target, layer=layer, use_arrow=_USE_ARROW, skip_features=skip, max_features=count)
+        # GDAL warns (through Python's warnings) of a geometry it cannot read and hands on null
+        # instead: caught here, so the user reads why below rather than a RuntimeWarning.
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            gdf = pyogrio.read_dataframe(
+                target, layer=layer, use_arrow=_USE_ARROW, skip_features=skip, max_features=count
+            )
     except Exception as e:  # pyogrio raises DataSourceError, DataLayerError, ...; all mean unreadable
         raise BadInput(f"{name}: cannot read as {fmt.title}: {e}") from None
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise BadInput(f"{name}: {('layer ' + repr(layer)) if layer else 'the file'} has no geometry column")
     geoms = np.asarray(gdf.geometry.array, dtype=object)
-    return _Table(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), geoms, gdf.crs, first_row=skip)
+    problems = _unread_geometries(path, fmt, geoms, skip) if warned else []
+    return _Table(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), geoms, gdf.crs, problems, first_row=skip)
+
+
+def _unread_geometries(path: Path, fmt: FileFormat, geoms: np.ndarray, skip: int) -> list[tuple[int, str]]:
+    """Rows whose geometry GDAL dropped (it warned), with why: a GeoJSON feature's geometry as the
+    file has it, checked in plain words (layers.geojson); in another format, that it was unreadable.
+    A row whose geometry the file itself leaves null is no problem here (a record, or the layer's
+    rules say)."""
+    dropped = [i for i, g in enumerate(geoms) if g is None]
+    if not dropped:
+        return []
+    raw: list[Any] | None = None
+    if fmt.name == "geojson":
+        try:
+            doc = orjson.loads(path.read_bytes())
+            raw = doc.get("features") if isinstance(doc, dict) else None
+        except (orjson.JSONDecodeError, OSError):
+            raw = None
+    out: list[tuple[int, str]] = []
+    for i in dropped:
+        row = skip + i
+        if raw is None or row >= len(raw) or not isinstance(raw[row], dict):
+            if fmt.name != "geojson":
+                out.append((i, f"feature #{row + 1}: its geometry could not be read"))
+            continue
+        given = raw[row].get("geometry")
+        if given is not None:
+            why = geometry_problem(given) or "it cannot be read as a GeoJSON geometry"
+            out.append((i, f"feature #{row + 1}: unreadable geometry: {why}"))
+    return out
 
 
 def _choose_layer(target: str, name: str, fmt: FileFormat, source_layer: str | None) -> str | None:

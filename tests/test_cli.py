@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -235,6 +236,43 @@ def test_a_change_file_of_unreadable_geometries_is_refused_in_plain_words(store:
     assert "landscaping/ls-bad-2: feature #2: unreadable geometry: geometry type 'Circle' is not a GeoJSON" in err
     assert "Exception" not in err and "json.exception" not in err and "nothing was committed" in err
     assert state(store) == before
+
+
+def test_an_imported_file_of_unreadable_geometries_is_refused_in_plain_words(store: Path, tmp_path: Path) -> None:
+    """GDAL hands on a geometry it cannot read as null, with a RuntimeWarning on stderr: the user
+    read the warning and "no geometry". Each is named with why, as a change file's are, and the
+    reason's own brackets ("[x, y]") survive the terminal's markup."""
+    before = state(store)
+    hall = {"code": "9.9H", "name_zh": "坏展馆", "name_en": "Bad hall", "level": 0, "hall_type": "exhibition",
+            "responsible_unit": "u"}  # fmt: skip
+    path = tmp_path / "halls.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "hall-bad-1", "properties": hall,
+         "geometry": {"type": "Polygon", "coordinates": [[121.29, 31.19], [121.30, 31.19]]}},
+        {"type": "Feature", "id": "hall-bad-2", "properties": {**hall, "code": "9.8H"},
+         "geometry": {"type": "Circle", "coordinates": [121.29, 31.19]}}]}))  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli.main", "import", str(path), "--layer", "halls", "--store", str(store)],
+        capture_output=True, text=True, timeout=SUBPROCESS, cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "VENUE_TWIN_AUTHOR": "qa"},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr
+    assert "halls/hall-bad-1: " in err and "halls/hall-bad-2: " in err, err
+    assert "halls.geojson: feature #1: unreadable geometry: Polygon coordinates must be a list of rings, " \
+        "each a list of [x, y] positions" in err, err  # fmt: skip
+    assert "halls.geojson: feature #2: unreadable geometry: geometry type 'Circle' is not a GeoJSON" in err
+    assert "Warning" not in err and "no geometry" not in err and "nothing was committed" in err
+    assert state(store) == before
+
+
+def test_a_log_shows_messages_and_authors_as_written(store: Path) -> None:
+    """Square brackets in a commit's message or author are text, not the terminal's markup."""
+    with Twin.open(store) as t:
+        t.revert("HEAD", author="Zhou Min [landscaping]", message="[draft] undo the last import")
+    code, out, _ = run("log", "--store", str(store), "-n", "1")
+    assert code == 0
+    assert "Zhou Min [landscaping]" in out and "[draft] undo the last import" in out, out
 
 
 def test_a_commit_with_no_named_author_is_refused_with_a_hint(
