@@ -180,7 +180,10 @@ def show(
         table = Table("date", "%", "reporter", "note", "reason", "commit")
         for r in reports:
             table.add_row(
-                r.on.isoformat(), f"{r.percent:g}", r.reporter or "", r.note or "", r.reason or "", r.commit[:12]
+                r.on.isoformat(),
+                f"{r.percent:g}",
+                *map(escape, (r.reporter or "", r.note or "", r.reason or "")),
+                r.commit[:12],
             )
         out.print(table)
 
@@ -219,7 +222,7 @@ def completion(
         for g in [*groups, overall]:
             style = "bold" if g.by is None else None
             table.add_row(
-                g.key if g.by else "overall",
+                escape(g.key) if g.by else "overall",
                 str(g.projects),
                 f"{100 * g.weight:.1f}",
                 f"{g.planned:.1f}",
@@ -260,10 +263,8 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
         st = states[s.project.code]
         last = st.last_report.isoformat() if st.last_report else "never"
         table.add_row(
-            s.project.code,
-            s.project.name_en,
-            s.project.responsible_unit,
-            s.project.responsible_person or "",
+            *map(escape, (s.project.code, s.project.name_en, s.project.responsible_unit)),
+            escape(s.project.responsible_person or ""),
             _pct(s.percent),
             _pct(s.planned),
             f"{s.days_late:.1f}",
@@ -355,7 +356,7 @@ def projects(
             st = states[p.code]
             last = st.last_report.isoformat() if st.last_report else "never"
             table.add_row(
-                p.code, p.name_en, p.area, p.category, p.responsible_unit, p.planned_finish.isoformat(), _pct(s.percent),
+                *map(escape, (p.code, p.name_en, p.area, p.category, p.responsible_unit)), p.planned_finish.isoformat(), _pct(s.percent),
                 _pct(s.planned), "" if s.sv_days is None else f"{s.sv_days:+.1f}", _status(s),
                 s.forecast.finish.isoformat() if s.forecast.finish else "—",
                 f"[yellow]{last} (stale)[/]" if st.stale else last,
@@ -441,7 +442,7 @@ def units(
         for u in rows:
             style = "bold red" if u.late else ("yellow" if u.reports_overdue else None)
             table.add_row(
-                u.key if by == "unit" else f"{u.key} ({', '.join(u.units)})",
+                escape(u.key if by == "unit" else f"{u.key} ({', '.join(u.units)})"),
                 str(u.projects), f"{u.reports_overdue} / {u.reports_due}", str(u.late), str(u.at_risk), str(u.done),
                 f"{u.planned:.1f}", f"{u.actual:.1f}", f"{u.actual - u.planned:+.1f}", style=style,
             )  # fmt: skip
@@ -467,7 +468,7 @@ def missing(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = Fal
         table = Table("code", "project", "responsible unit", "person", "last report", "days since", "due since")
         for r in rows:
             table.add_row(
-                r["code"], r["name_en"], r["responsible_unit"], r["responsible_person"] or "",
+                *map(escape, (r["code"], r["name_en"], r["responsible_unit"], r["responsible_person"] or "")),
                 r["last_report_date"] or "never", "" if r["days_since"] is None else str(r["days_since"]),
                 r["report_due"] or "",
             )  # fmt: skip

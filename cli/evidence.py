@@ -84,8 +84,8 @@ def evidence(
     )
     for e in shown:
         table.add_row(
-            e.code,
-            e.category,
+            escape(e.code),
+            escape(e.category),
             _pct(e.reported),
             _pct(e.estimate),
             _measure(e),

@@ -117,3 +117,23 @@ def test_a_report_is_committed_with_its_author(writable: Path) -> None:
     assert code == 2 and "beyond 100%" in out
     code, out = run("progress", "report", "NOPE", "10", "--author", "x", "--store", str(writable))
     assert code == 2 and "no project 'NOPE'" in out
+
+
+def test_names_with_square_brackets_print_as_written(writable: Path, tmp_path: Path) -> None:
+    """A register's names are text: "[phase 2]" was taken for the terminal's markup and dropped."""
+    register = tmp_path / "register.csv"
+    register.write_text(
+        "code,name,area,unit,person,planned start,planned finish,quantity,unit of quantity\n"
+        "RD-90,Road [phase 2],roads,Roads Co [north],Wang [deputy],2026-08-01,2026-11-20,100,m2\n",
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(register), "--store", str(writable), "--author", "qa")
+    assert code == 0, out
+    code, out = run("completion", "projects", "--store", str(writable))
+    assert code == 0, out
+    (row,) = lines_with(out, "RD-90")
+    assert "Road [phase 2]" in row and "Roads Co [north]" in row, row
+    code, out = run("completion", "missing", "--store", str(writable))
+    assert code == 0, out
+    (row,) = lines_with(out, "RD-90")
+    assert "Road [phase 2]" in row and "Wang [deputy]" in row, row
