@@ -30,7 +30,7 @@ from cli.maps import map_app
 from cli.surveys import raster_app
 from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
-from twin.errors import BadInput, Corrupt, NotFound
+from twin.errors import BadInput, Corrupt, NotFound, Problem
 from twin.gcpause import gc_paused_for
 from twin.tokens import Tokens
 
@@ -81,23 +81,25 @@ def _errors(context: str = "") -> Iterator[None]:
     leads the message, once: an error that already begins with the file's name (most do: the
     library names the file it refuses) is not prefixed with it again."""
 
-    def said(e: BaseException) -> str:
-        text = str(e)
-        if not context:
-            return text
-        for lead in (f"{context}: ", f"{Path(context).name}: "):
+    leads = (f"{context}: ", f"{Path(context).name}: ") if context else ()
+
+    def unled(text: str) -> str:
+        for lead in leads:
             if text.startswith(lead):
-                text = text[len(lead) :]
-                break
-        return f"{context}: {text}"
+                return text[len(lead) :]
+        return text
+
+    def said(e: BaseException) -> str:
+        return f"{context}: {unled(str(e))}" if context else str(e)
 
     try:
         yield
     except ValidationFailed as e:
         prefix = f"{context}: " if context else ""
-        _fail(
-            f"{prefix}{len(e.problems)} problem(s); nothing was committed", EXIT_BAD_INPUT, [str(p) for p in e.problems]
-        )
+        # The headline names the file; each problem names its feature and, when the reader gave
+        # one, where in the file (the file's name again on every line only hid that).
+        problems = [str(Problem(p.layer, p.feature_id, unled(p.reason))) for p in e.problems]
+        _fail(f"{prefix}{len(e.problems)} problem(s); nothing was committed", EXIT_BAD_INPUT, problems)
     except Conflict as e:
         _fail(f"{said(e)}; nothing was committed", EXIT_CONFLICT)
     except Corrupt as e:

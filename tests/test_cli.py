@@ -258,10 +258,10 @@ def test_an_imported_file_of_unreadable_geometries_is_refused_in_plain_words(sto
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr
-    assert "halls/hall-bad-1: " in err and "halls/hall-bad-2: " in err, err
-    assert "halls.geojson: feature #1: unreadable geometry: Polygon coordinates must be a list of rings, " \
+    assert f"error: {path}: 2 problem(s)" in err, err  # the file named once, in the headline
+    assert "halls/hall-bad-1: feature #1: unreadable geometry: Polygon coordinates must be a list of rings, " \
         "each a list of [x, y] positions" in err, err  # fmt: skip
-    assert "halls.geojson: feature #2: unreadable geometry: geometry type 'Circle' is not a GeoJSON" in err
+    assert "halls/hall-bad-2: feature #2: unreadable geometry: geometry type 'Circle' is not a GeoJSON" in err
     assert "Warning" not in err and "no geometry" not in err and "nothing was committed" in err
     assert state(store) == before
 
