@@ -10,6 +10,7 @@ import pytest
 import shapely
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from problem_codes import INPUTS, KIOSKS, problems_for
 from shapely.geometry import LineString, Point, Polygon
 from store_contract import (
     AOI,
@@ -35,7 +36,7 @@ from store_contract import (
 )
 
 from twin import BadInput, Change, Feature, Problem, Twin, ValidationFailed, validation
-from twin.validation import already_normal, normalize_properties
+from twin.validation import PROBLEM_CODES, already_normal, normalize_properties
 
 TWIN_STORES = ("gpkg", "postgis")  # twin-level tests run on both stores (conftest.py)
 
@@ -664,3 +665,52 @@ def test_the_column_wise_checks_give_what_the_checks_one_by_one_give(drawn: list
 @example(ids=["a", "a" * 257])
 def test_ids_are_judged_plain_all_at_once_exactly_as_one_at_a_time(ids: list):
     assert validation._plain_ids(ids) == all(map(validation._plain_id, ids))
+
+
+# ---------------------------------------------------------------------------- what a problem means, as data
+def test_every_problem_from_validation_carries_its_code_and_args() -> None:
+    """A page words a problem, and groups it, from its code and args, never its English; so every
+    problem validation gives has a code of PROBLEM_CODES, with exactly that code's arguments, and
+    every code is given by some input (tests/problem_codes.py)."""
+    assert set(INPUTS) == set(PROBLEM_CODES)
+    for code in PROBLEM_CODES:
+        problems = problems_for(code)
+        assert code in {p.code for p in problems}, (code, problems)
+        for p in problems:
+            assert p.code in PROBLEM_CODES, p
+            assert set(p.args) == set(PROBLEM_CODES[p.code]), p
+
+
+def test_a_problems_args_are_the_values_its_reason_names() -> None:
+    (soup,) = problems_for("value_not_allowed")
+    assert soup.reason == "kind='soup' is not one of: food, drink"
+    assert soup.args == {"field": "kind", "value": "soup", "allowed": ["food", "drink"]}
+    many, boolean, obj = problems_for("wrong_type")
+    assert many.reason == "seats must be an integer, got 'many'"
+    assert many.args == {"field": "seats", "expected": "integer", "value": "many", "actual": None}
+    assert (boolean.reason, boolean.args["actual"]) == ("seats must be an integer, got a boolean", "boolean")
+    assert (obj.reason, obj.args["actual"]) == ("name must be text, got dict", "dict")
+    (missing,) = problems_for("required_missing")
+    assert (missing.reason, missing.args) == ("required property 'code' is missing", {"field": "code"})
+    (point,) = problems_for("geometry_type")
+    assert point.args == {"layer": "kiosks", "geometry_type": "Point", "allowed": ["Polygon"]}
+    (far,) = problems_for("outside_area")
+    assert far.args["bounds"] == [130.0, 40.0, 130.001, 40.001] and far.args["area"] == list(AOI.bounds)
+    assert far.reason.startswith("geometry (130.00000,40.00000 – 130.00100,40.00100) lies outside")
+    (extra,) = problems_for("unknown_property")
+    assert extra.args == {
+        "field": "colour",
+        "layer": "kiosks",
+        "known": ["area", "code", "kind", "name", "odd", "seats"],
+    }
+    # the same reasons as normalize_properties gives, which the other modules word from
+    _, reasons = normalize_properties(KIOSKS, {"kind": "soup", "seats": "many"})
+    assert reasons == ["required property 'code' is missing", "kind='soup' is not one of: food, drink",
+                       "seats must be an integer, got 'many'"]  # fmt: skip
+
+
+def test_a_problem_without_a_code_is_as_before() -> None:
+    p = Problem("halls", "h1", "six floors")
+    assert (p.code, dict(p.args)) == (None, {}) and str(p) == "halls/h1: six floors"
+    assert hash(p) == hash(Problem("halls", "h1", "six floors", None, {"n": 6}))  # args never hashed
+    assert len({p, Problem("halls", "h1", "six floors")}) == 1

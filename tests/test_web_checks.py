@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,17 @@ import shapely
 from api_server import make_tokens
 from fastapi.testclient import TestClient
 from lxml import html as lxml_html
+from problem_codes import KIOSKS, SCHEMAS, problems_for
 from web_support import INVALID_ID, MISSING_ID, build_web_twin
 
 from api.main import create_app
 from api.settings import ApiSettings
 from layers.catalogue import AREA_OF_INTEREST
-from twin import Twin
+from twin import Problem, Twin
 from twin.model import FieldSpec, LayerSchema
-from web.checks import REASON_KINDS, check_records, group_by_reason, reason_kind
+from twin.validation import PROBLEM_CODES
+from web import i18n
+from web.checks import REASON_KINDS, FeatureCheck, check_records, group_by_reason, problem_text, reason_kind
 from web.data import changed_fields
 from web.maps import MapContext, changes_map, layer_map
 from web.settings import MapSettings
@@ -248,6 +252,84 @@ def test_every_kind_of_reason_finds_its_group() -> None:
     zh = {g.kind: g.title for g in group_by_reason(found, "zh", schema)}
     assert zh["geometry_invalid"] == "几何无效" and zh["required_missing"] == "缺少必填属性"
     assert reason_kind("something the twin has not said before") == "other"
+
+
+# ---------------------------------------------------------------------------- worded from what a problem means
+CJK = re.compile(r"[\u3400-\u9fff]")
+# the codes of problems with a whole change (never one of a stored feature's), in "Other problems"
+CHANGE_CODES = {"unknown_layer", "unknown_op", "changed_twice", "delete_with_feature", "no_feature"}
+
+
+def _coded_problems() -> list[tuple[Problem, LayerSchema]]:
+    """A problem of every code validation gives (tests/problem_codes.py), with its layer's schema."""
+    out = []
+    for code in PROBLEM_CODES:
+        for p in problems_for(code):
+            if p.code == code:
+                out.append((p, SCHEMAS.get(p.layer, KIOSKS)))
+    assert {p.code for p, _ in out} == set(PROBLEM_CODES)
+    return out
+
+
+def test_every_problem_code_is_worded_in_chinese_and_english() -> None:
+    """Each code validation can give has its words in both languages (i18n "problem_<code>"), naming
+    a field by its title, and a group other than "Other problems" unless it is about the change."""
+    for p, schema in _coded_problems():
+        assert i18n.has_label(f"problem_{p.code}"), p.code
+        zh, en = problem_text(p, "zh", schema), problem_text(p, "en", schema)
+        assert CJK.search(zh) and zh != p.reason, (p.code, zh)
+        assert not CJK.search(en), (p.code, en)
+        spec = schema.field(p.args.get("field", ""))
+        if spec is not None:
+            assert f"“{i18n.field_title('zh', spec)}”" in zh and i18n.field_title("en", spec) in en, (p.code, zh, en)
+        assert (reason_kind(p.code) == "other") == (p.code in CHANGE_CODES), p.code
+        assert reason_kind(p.code) in REASON_KINDS
+
+
+def test_rewording_the_twins_english_changes_nothing_on_the_page() -> None:
+    """The page words and groups a problem from its code and args: the same problem with another
+    English reason reads the same in both languages and is in the same group."""
+    for p, schema in _coded_problems():
+        other = replace(p, reason="the twin words this differently now")
+        for lang in ("zh", "en"):
+            assert problem_text(other, lang, schema) == problem_text(p, lang, schema), (p.code, lang)
+            check, reworded = (FeatureCheck("f", "invalid", (q,), ()) for q in (p, other))
+            assert check.findings_in(lang, schema) == reworded.findings_in(lang, schema)
+    # e.g. a value not allowed: its words, and its allowed values by their labels, come from its args
+    (soup,) = problems_for("value_not_allowed")
+    odd = replace(soup, reason="kind is soup, which is not on the menu")
+    assert problem_text(odd, "zh", KIOSKS) == "“类型”的值 'soup' 不在允许值之内（餐饮（food）、饮品（drink））"
+    assert (
+        problem_text(odd, "en", KIOSKS) == "Kind = 'soup' is not one of the allowed values: Food (food), Drinks (drink)"
+    )
+
+
+def test_problems_are_grouped_by_code_not_by_their_words() -> None:
+    schema = KIOSKS
+    (soup,) = problems_for("value_not_allowed")
+    found = {
+        "a": FeatureCheck("a", "invalid", (replace(soup, feature_id="a", reason="words no rule knows"),), ()),
+        # English that reads like an empty geometry, but with no code: the page does not guess
+        "b": FeatureCheck("b", "invalid", (Problem("kiosks", "b", "geometry is empty"),), ()),
+        "c": FeatureCheck("c", "invalid", (Problem("kiosks", "c", "x", "geometry_empty", {}),), ()),
+    }
+    groups = {g.kind: [(c.feature_id, texts) for c, texts in g.entries] for g in group_by_reason(found, "zh", schema)}
+    assert groups == {
+        "geometry_empty": [("c", ("几何为空",))],
+        "value_not_allowed": [("a", ("“类型”的值 'soup' 不在允许值之内（餐饮（food）、饮品（drink））",))],
+        "other": [("b", ("geometry is empty",))],
+    }
+
+
+def test_a_problem_without_a_code_is_shown_by_its_reason() -> None:
+    """A problem from elsewhere (a rule of the twin's, another module) may have no code: it is
+    shown as the twin words it, in either language, among "Other problems"."""
+    p = Problem("kiosks", "k", "six floors; at most 2")
+    unknown = Problem("kiosks", "k", "a code this page never heard of", "brand_new_code", {"n": 1})
+    for lang in ("zh", "en"):
+        assert problem_text(p, lang, KIOSKS) == "six floors; at most 2"
+        assert problem_text(unknown, lang, KIOSKS) == "a code this page never heard of"
+    assert reason_kind(None) == reason_kind("brand_new_code") == "other"
 
 
 # ---------------------------------------------------------------------------- the register's table page

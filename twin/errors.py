@@ -6,7 +6,9 @@ so every layer above the core raises (or lets through) exactly these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 class TwinError(Exception):
@@ -31,11 +33,20 @@ class Corrupt(TwinError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason a feature was refused; `feature_id` is None for a problem with the whole input."""
+    """One reason a feature was refused; `feature_id` is None for a problem with the whole input.
+
+    `reason` is the English sentence the API and CLI show. `code` and `args` say what it means as
+    data, for whoever words it otherwise (the layer-check page, in Chinese): `code` names the kind
+    of problem and `args` its parameters (the field, the value, the allowed values...), plain
+    values, never words. The codes validation gives and their args are
+    `twin.validation.PROBLEM_CODES`; a problem without a code (None) is known by its reason only.
+    """
 
     layer: str
     feature_id: str | None
     reason: str
+    code: str | None = None
+    args: Mapping[str, Any] = field(default_factory=dict, hash=False)  # a dict is not hashable
 
     def __str__(self) -> str:
         where = self.layer if self.feature_id is None else f"{self.layer}/{self.feature_id}"

@@ -10,6 +10,10 @@ same are the same id, an id must be text that is already in Unicode NFC form, wi
 characters (NUL included), no lone surrogates, no leading or trailing white space, and at most
 MAX_ID_CHARS characters; anything else is refused with the reason, never silently rewritten (see
 `id_problem`).
+
+Each problem carries what it means as data as well as its English reason: a code and the code's
+arguments (PROBLEM_CODES), so a page can word it in another language, or group problems, without
+reading the English.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from itertools import chain, repeat
 from operator import is_
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -29,6 +33,66 @@ from shapely.geometry.base import BaseGeometry
 
 from twin.errors import Problem
 from twin.model import SCHEMA_ID, Change, Feature, FieldSpec, LayerSchema
+
+# Every code a problem from validation carries (Problem.code), with the names of its arguments
+# (Problem.args), all plain data. "field" is a field's name, "layer" a layer's, "value" the value as
+# given; "expected" a field type ("integer"...), "actual" what the reason names instead of the
+# value (None: the value itself); "allowed" a list of allowed values or geometry types; "bounds" and
+# "area" are [min x, min y, max x, max y] in lon/lat.
+PROBLEM_CODES: dict[str, tuple[str, ...]] = {
+    # the change itself
+    "unknown_layer": ("layer",),
+    "unknown_op": ("op", "allowed"),
+    "reserved_id": ("id",),
+    "changed_twice": (),
+    "delete_with_feature": (),
+    "no_feature": (),
+    "id_mismatch": ("id",),
+    # its id (id_problem): "value" is the id as given, "type" its Python type's name
+    "id_not_text": ("value", "type"),
+    "id_too_long": ("length", "max"),
+    "id_missing": (),
+    "id_white_space": (),
+    "id_not_unicode": (),
+    "id_control_character": (),
+    "id_not_nfc": ("nfc",),
+    # its properties
+    "unknown_property": ("field", "layer", "known"),
+    "text_not_unicode": ("field",),
+    "text_holds_nul": ("field",),
+    "required_missing": ("field",),
+    "wrong_type": ("field", "expected", "value", "actual"),
+    "number_too_large": ("field",),
+    "integer_out_of_range": ("field", "value"),
+    "unknown_type": ("field", "type"),
+    "value_not_allowed": ("field", "value", "allowed"),
+    # its geometry
+    "unexpected_geometry": ("layer",),
+    "no_geometry": (),
+    "geometry_type": ("layer", "geometry_type", "allowed"),
+    "geometry_empty": (),
+    "geometry_not_finite": (),
+    "geometry_invalid": ("detail",),  # detail: GEOS's own words (is_valid_reason), in English
+    "outside_area": ("bounds", "area"),
+}
+
+
+class Why(NamedTuple):
+    """Why something is refused: `text`, the English sentence (a Problem's reason), and what it
+    means as data, `code` and `args` (PROBLEM_CODES)."""
+
+    text: str
+    code: str
+    args: dict[str, Any]
+
+
+def _why(code: str, text: str, **args: Any) -> Why:
+    return Why(text, code, args)
+
+
+def _problem(layer: str, feature_id: str | None, why: Why) -> Problem:
+    return Problem(layer, feature_id, why.text, why.code, why.args)
+
 
 _CANONICAL: dict[str, type] = {"string": str, "number": float, "boolean": bool}
 OPS = ("add", "modify", "upsert", "delete")
@@ -62,27 +126,37 @@ def _unencodable(text: str) -> bool:
 
 def id_problem(feature_id: Any) -> str | None:
     """Why `feature_id` cannot be a feature id, or None if it can (the rule in the module docstring)."""
+    why = id_why(feature_id)
+    return None if why is None else why.text
+
+
+def id_why(feature_id: Any) -> Why | None:
+    """`id_problem`, with its code and arguments."""
     if not isinstance(feature_id, str):
-        return f"feature id {feature_id!r} is a {type(feature_id).__name__}; ids are text"
+        kind = type(feature_id).__name__
+        return _why("id_not_text", f"feature id {feature_id!r} is a {kind}; ids are text", value=feature_id, type=kind)
     if len(feature_id) > MAX_ID_CHARS:
-        return f"the id is {len(feature_id):,} characters long; an id holds at most {MAX_ID_CHARS}"
+        n = len(feature_id)
+        text = f"the id is {n:,} characters long; an id holds at most {MAX_ID_CHARS}"
+        return _why("id_too_long", text, length=n, max=MAX_ID_CHARS)
     if feature_id.isascii() and feature_id.isprintable():
         # The usual id, checked without a pass per character: printable ASCII is valid, holds no
         # control character and is its own NFC form, so only the white space rules are left.
         stripped = feature_id.strip()
         if not stripped:
-            return "a feature has no id"
-        return None if stripped == feature_id else "the id has leading or trailing white space"
+            return _why("id_missing", "a feature has no id")
+        return None if stripped == feature_id else _why("id_white_space", "the id has leading or trailing white space")
     if not feature_id.strip():
-        return "a feature has no id"
+        return _why("id_missing", "a feature has no id")
     if _unencodable(feature_id):
-        return "the id is not valid Unicode text (it holds a lone surrogate)"
+        return _why("id_not_unicode", "the id is not valid Unicode text (it holds a lone surrogate)")
     if feature_id != feature_id.strip():
-        return "the id has leading or trailing white space"
+        return _why("id_white_space", "the id has leading or trailing white space")
     if any(unicodedata.category(c) == "Cc" for c in feature_id):
-        return "the id holds a control character"
+        return _why("id_control_character", "the id holds a control character")
     if not unicodedata.is_normalized("NFC", feature_id):
-        return f"the id is not in Unicode NFC form (write it as {unicodedata.normalize('NFC', feature_id)!r})"
+        nfc = unicodedata.normalize("NFC", feature_id)
+        return _why("id_not_nfc", f"the id is not in Unicode NFC form (write it as {nfc!r})", nfc=nfc)
     return None
 
 
@@ -126,36 +200,48 @@ def _is_missing(v: Any) -> bool:
 
 def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
     """Return the value in its canonical JSON type, or a reason it cannot be."""
-    t = spec.type
+    value, why = _coerce_why(spec, value)
+    return value, None if why is None else why.text
+
+
+def _wrong_type(spec: FieldSpec, value: Any, text: str, actual: str | None = None) -> tuple[Any, Why]:
+    return None, _why("wrong_type", text, field=spec.name, expected=spec.type, value=value, actual=actual)
+
+
+def _coerce_why(spec: FieldSpec, value: Any) -> tuple[Any, Why | None]:
+    """`_coerce`, with the reason's code and arguments."""
+    t, name = spec.type, spec.name
     if t == "string":
         if isinstance(value, str):
             return value, None
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value), None
-        return None, f"{spec.name} must be text, got {type(value).__name__}"
+        kind = type(value).__name__
+        return _wrong_type(spec, value, f"{name} must be text, got {kind}", kind)
     if t == "integer":
         if isinstance(value, bool):
-            return None, f"{spec.name} must be an integer, got a boolean"
+            return _wrong_type(spec, value, f"{name} must be an integer, got a boolean", "boolean")
         if isinstance(value, int | np.integer):
             if not -(2**63) <= int(value) < 2**63:
-                return None, f"{spec.name}={value} does not fit a 64-bit integer"
+                text = f"{name}={value} does not fit a 64-bit integer"
+                return None, _why("integer_out_of_range", text, field=name, value=int(value))
             return int(value), None
         if isinstance(value, float | np.floating) and float(value).is_integer():
-            return _coerce(spec, int(value))
+            return _coerce_why(spec, int(value))
         if isinstance(value, str):
             try:
-                return _coerce(spec, int(value))
+                return _coerce_why(spec, int(value))
             except ValueError:
                 pass
-        return None, f"{spec.name} must be an integer, got {value!r}"
+        return _wrong_type(spec, value, f"{name} must be an integer, got {value!r}")
     if t == "number":
         if isinstance(value, bool):
-            return None, f"{spec.name} must be a number, got a boolean"
+            return _wrong_type(spec, value, f"{name} must be a number, got a boolean", "boolean")
         if isinstance(value, int | float | np.integer | np.floating):
             try:
                 v = float(value)
             except OverflowError:
-                return None, f"{spec.name} must be a finite number, got one too large"
+                return None, _why("number_too_large", f"{name} must be a finite number, got one too large", field=name)
             if math.isfinite(v):
                 return v, None  # always a float, so 3 and 3.0 encode (and compare) alike
         if isinstance(value, str):
@@ -165,7 +251,7 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
                     return v, None
             except ValueError:
                 pass
-        return None, f"{spec.name} must be a finite number, got {value!r}"
+        return _wrong_type(spec, value, f"{name} must be a finite number, got {value!r}")
     if t == "boolean":
         if isinstance(value, bool | np.bool_):
             return bool(value), None
@@ -173,7 +259,7 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
             return value.lower() in ("true", "1"), None
         if isinstance(value, int) and value in (0, 1):
             return bool(value), None
-        return None, f"{spec.name} must be true or false, got {value!r}"
+        return _wrong_type(spec, value, f"{name} must be true or false, got {value!r}")
     if t == "list":
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return list(value), None
@@ -189,7 +275,7 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
                 except orjson.JSONDecodeError:
                     pass
             return [v.strip() for v in text.split(",") if v.strip()], None
-        return None, f"{spec.name} must be a list of text values, got {value!r}"
+        return _wrong_type(spec, value, f"{name} must be a list of text values, got {value!r}")
     if t == "date":
         if isinstance(value, datetime):
             return value.date().isoformat(), None
@@ -202,8 +288,8 @@ def _coerce(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
                 return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date().isoformat(), None
             except ValueError:
                 pass
-        return None, f"{spec.name} must be a date YYYY-MM-DD, got {value!r}"
-    return None, f"{spec.name} has unknown type {t}"
+        return _wrong_type(spec, value, f"{name} must be a date YYYY-MM-DD, got {value!r}")
+    return None, _why("unknown_type", f"{name} has unknown type {t}", field=name, type=t)
 
 
 @functools.lru_cache(maxsize=64)
@@ -213,35 +299,46 @@ def _field_names(schema: LayerSchema) -> frozenset[str]:
 
 def normalize_properties(schema: LayerSchema, props: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Coerce values to their declared types; return the clean properties and the reasons any failed."""
-    reasons: list[str] = []
+    out, whys = check_properties(schema, props)
+    return out, [w.text for w in whys]
+
+
+def check_properties(schema: LayerSchema, props: Mapping[str, Any]) -> tuple[dict[str, Any], list[Why]]:
+    """`normalize_properties`, with each reason's code and arguments."""
+    reasons: list[Why] = []
     out: dict[str, Any] = {}
     known = _field_names(schema)
     for k in props.keys() - known:
-        reasons.append(f"unknown property {shown_id(k)!r} (layer {schema.name} has: {', '.join(sorted(known))})")
+        shown, has = shown_id(k), sorted(known)
+        text = f"unknown property {shown!r} (layer {schema.name} has: {', '.join(has)})"
+        reasons.append(_why("unknown_property", text, field=shown, layer=schema.name, known=has))
     for spec in schema.fields:
-        raw = props.get(spec.name)
+        name = spec.name
+        raw = props.get(name)
         if _text_problem(raw):
-            reasons.append(f"{spec.name} is not valid Unicode text (it holds a lone surrogate)")
+            text = f"{name} is not valid Unicode text (it holds a lone surrogate)"
+            reasons.append(_why("text_not_unicode", text, field=name))
             continue
         if _holds_nul(raw):
-            reasons.append(f"{spec.name} holds a NUL character (\\u0000), which text in the twin may not hold")
+            text = f"{name} holds a NUL character (\\u0000), which text in the twin may not hold"
+            reasons.append(_why("text_holds_nul", text, field=name))
             continue
         if _is_missing(raw) or raw == "":
             if spec.required:
-                reasons.append(f"required property {spec.name!r} is missing")
+                reasons.append(_why("required_missing", f"required property {name!r} is missing", field=name))
             continue
         if type(raw) is _CANONICAL.get(spec.type) and not (isinstance(raw, float) and not math.isfinite(raw)):
             value = raw  # already in its canonical type: the common case of a large import
         else:
-            value, why = _coerce(spec, raw)
+            value, why = _coerce_why(spec, raw)
             if why:
                 reasons.append(why)
                 continue
         if spec.allowed is not None and value not in spec.allowed:
-            allowed = ", ".join(map(str, spec.allowed))
-            reasons.append(f"{spec.name}={value!r} is not one of: {allowed}")
+            text = f"{name}={value!r} is not one of: {', '.join(map(str, spec.allowed))}"
+            reasons.append(_why("value_not_allowed", text, field=name, value=value, allowed=list(spec.allowed)))
             continue
-        out[spec.name] = value
+        out[name] = value
     return out, reasons
 
 
@@ -430,49 +527,55 @@ def _check_one(
     checked. `seen` holds the (layer, id) of the changes before it, None when no key repeats."""
     schema = schemas.get(ch.layer)
     if schema is None:
-        problems.append(Problem(ch.layer, ch.feature_id, f"unknown layer {ch.layer!r}"))
+        text = f"unknown layer {ch.layer!r}"
+        problems.append(_problem(ch.layer, ch.feature_id, _why("unknown_layer", text, layer=ch.layer)))
         return False, False
-    why = None if _plain_id(ch.feature_id) else id_problem(ch.feature_id)
+    why = None if _plain_id(ch.feature_id) else id_why(ch.feature_id)
     if why is not None:
         named = shown_id(ch.feature_id) if isinstance(ch.feature_id, str) and ch.feature_id.strip() else None
-        problems.append(Problem(ch.layer, named, why))
+        problems.append(_problem(ch.layer, named, why))
         return False, False
     if ch.op not in OPS:
-        problems.append(Problem(ch.layer, ch.feature_id, f"op {ch.op!r} is not one of {', '.join(OPS)}"))
+        text = f"op {ch.op!r} is not one of {', '.join(OPS)}"
+        problems.append(_problem(ch.layer, ch.feature_id, _why("unknown_op", text, op=ch.op, allowed=list(OPS))))
         return False, False
     if ch.feature_id == SCHEMA_ID:
-        problems.append(Problem(ch.layer, ch.feature_id, f"the id {SCHEMA_ID} is reserved for the layer's schema"))
+        text = f"the id {SCHEMA_ID} is reserved for the layer's schema"
+        problems.append(_problem(ch.layer, ch.feature_id, _why("reserved_id", text, id=SCHEMA_ID)))
         return True, False
     if seen is not None:
         key = (ch.layer, ch.feature_id)
         if key in seen:
-            problems.append(Problem(ch.layer, ch.feature_id, "the same feature is changed twice in one commit"))
+            why = _why("changed_twice", "the same feature is changed twice in one commit")
+            problems.append(_problem(ch.layer, ch.feature_id, why))
         seen.add(key)
     feature = ch.feature
     if ch.op == "delete":
         # Refused rather than ignored: a body on a delete is a caller's mistake (it would
         # otherwise be stored as a version of a deleted feature).
         if feature is not None:
-            problems.append(Problem(ch.layer, ch.feature_id, "a delete carries no feature; drop its body"))
+            why = _why("delete_with_feature", "a delete carries no feature; drop its body")
+            problems.append(_problem(ch.layer, ch.feature_id, why))
         return True, False
     if feature is None:
-        problems.append(Problem(ch.layer, ch.feature_id, "no feature given"))
+        problems.append(_problem(ch.layer, ch.feature_id, _why("no_feature", "no feature given")))
         return True, False
     if feature.id != ch.feature_id:
-        problems.append(
-            Problem(ch.layer, ch.feature_id, f"the feature's own id {shown_id(feature.id)!r} differs from the change's")
-        )
+        own = shown_id(feature.id)
+        text = f"the feature's own id {own!r} differs from the change's"
+        problems.append(_problem(ch.layer, ch.feature_id, _why("id_mismatch", text, id=own)))
         return True, False
     if not is_normal:
-        props, reasons = normalize_properties(schema, feature.properties or {})
-        problems.extend(Problem(ch.layer, ch.feature_id, r) for r in reasons)
+        props, reasons = check_properties(schema, feature.properties or {})
+        problems.extend(_problem(ch.layer, ch.feature_id, r) for r in reasons)
         feature.properties = props
     if not schema.spatial:
         if feature.geometry is not None:
-            problems.append(Problem(ch.layer, ch.feature_id, f"layer {ch.layer} holds records without geometry"))
+            text = f"layer {ch.layer} holds records without geometry"
+            problems.append(_problem(ch.layer, ch.feature_id, _why("unexpected_geometry", text, layer=ch.layer)))
         return True, False
     if feature.geometry is None:
-        problems.append(Problem(ch.layer, ch.feature_id, "no geometry"))
+        problems.append(_problem(ch.layer, ch.feature_id, _why("no_geometry", "no geometry")))
         return True, False
     return True, True
 
@@ -636,24 +739,26 @@ def _geometry_problems(
         ch = with_geom[k]
         if not type_ok[k]:
             tname = _TYPE_NAMES[types[k]] if 0 <= types[k] < len(_TYPE_NAMES) else "unknown"
-            takes = ", ".join(schemas[ch.layer].geometry_types)
-            problems.append(Problem(ch.layer, ch.feature_id, f"geometry is a {tname}; layer {ch.layer} takes {takes}"))
+            takes = list(schemas[ch.layer].geometry_types)
+            text = f"geometry is a {tname}; layer {ch.layer} takes {', '.join(takes)}"
+            why = _why("geometry_type", text, layer=ch.layer, geometry_type=tname, allowed=takes)
         elif empty[k]:
-            problems.append(Problem(ch.layer, ch.feature_id, "geometry is empty"))
+            why = _why("geometry_empty", "geometry is empty")
         elif not finite[k]:
-            problems.append(Problem(ch.layer, ch.feature_id, "geometry has coordinates that are not finite numbers"))
+            why = _why("geometry_not_finite", "geometry has coordinates that are not finite numbers")
         elif not valid[k]:
-            problems.append(Problem(ch.layer, ch.feature_id, f"invalid geometry: {shapely.is_valid_reason(geoms[k])}"))
-        elif not inside[k]:
-            minx, miny, maxx, maxy = bounds[k]
-            problems.append(
-                Problem(
-                    ch.layer,
-                    ch.feature_id,
-                    f"geometry ({minx:.5f},{miny:.5f} – {maxx:.5f},{maxy:.5f}) lies outside the venue's area of interest "
-                    f"{_fmt_bounds(area_of_interest)} (lon/lat; was it given in another CRS or in GCJ-02?)",
-                )
+            detail = shapely.is_valid_reason(geoms[k])
+            why = _why("geometry_invalid", f"invalid geometry: {detail}", detail=detail)
+        else:  # outside the area of interest
+            box = [float(v) for v in bounds[k]]
+            area = [float(v) for v in area_of_interest.bounds]
+            minx, miny, maxx, maxy = box
+            text = (
+                f"geometry ({minx:.5f},{miny:.5f} – {maxx:.5f},{maxy:.5f}) lies outside the venue's area of interest "
+                f"{_fmt_bounds(area_of_interest)} (lon/lat; was it given in another CRS or in GCJ-02?)"
             )
+            why = _why("outside_area", text, bounds=box, area=area)
+        problems.append(_problem(ch.layer, ch.feature_id, why))
     return problems
 
 

@@ -3,7 +3,9 @@
 Validation is the twin's own (`twin.validation.validate_changes`: geometry type, emptiness,
 validity, the area of interest, required fields, types and allowed values), run on each feature
 as stored, so a feature committed under older rules, imported around the twin or made by a
-newer schema shows up with the reason the twin would refuse it today.
+newer schema shows up with the reason the twin would refuse it today. Each problem is worded in the
+page's language from what it means (its code and arguments, `twin.errors.Problem`), never from the
+twin's English sentence, and grouped by its code.
 
 "Missing attributes" are the optional fields a feature leaves empty while most of its peers
 fill them: the features of the same layer with the same values in the schema's classifying
@@ -14,7 +16,6 @@ pot count is not. Notes are never expected.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ import orjson
 import shapely
 
 from twin.core import Ref, TwinLike
+from twin.errors import Problem
 from twin.model import Change, Feature, LayerSchema
 from twin.validation import validate_changes
 from web import i18n
@@ -36,7 +38,7 @@ MIN_PEERS = 2
 class FeatureCheck:
     feature_id: str
     status: str  # "invalid", "missing" or "ok"
-    problems: tuple[str, ...]  # validation reasons (English, as the twin words them)
+    problems: tuple[Problem, ...]  # what validation found, each with its code and args
     missing: tuple[str, ...]  # names of expected fields left empty
 
     def reasons_in(self, lang: str, schema: LayerSchema) -> list[str]:
@@ -44,7 +46,7 @@ class FeatureCheck:
 
     def findings_in(self, lang: str, schema: LayerSchema) -> list[tuple[str, str]]:
         """Each reason as (kind, text in `lang`); kinds are REASON_KINDS."""
-        out = [(reason_kind(p), translate_problem(p, lang, schema)) for p in self.problems]
+        out = [(reason_kind(p.code), problem_text(p, lang, schema)) for p in self.problems]
         for name in self.missing:
             spec = schema.field(name)
             title = i18n.field_title(lang, spec) if spec else name
@@ -73,10 +75,10 @@ def check_records(schema: LayerSchema, records: list[dict[str, Any]], area_of_in
         Change(schema.name, "upsert", str(d["id"]), Feature(str(d["id"]), shapes[i], dict(d.get("properties") or {})))
         for i, d in enumerate(records)
     ]
-    problems: dict[str, list[str]] = defaultdict(list)
+    problems: dict[str, list[Problem]] = defaultdict(list)
     for p in validate_changes(changes, {schema.name: schema}, area_of_interest):
         if p.feature_id is not None:
-            problems[p.feature_id].append(p.reason)
+            problems[p.feature_id].append(p)
 
     # peers: same values in the classifying fields
     keys = classifying_fields(schema)
@@ -120,48 +122,62 @@ def layer_check(twin: TwinLike, layer: str, ref: Ref) -> dict[str, FeatureCheck]
     return _layer_checks.get((_twin_key(twin), layer, ref.seq), make)  # type: ignore[no-any-return]
 
 
-# ---------------------------------------------------------------------------- the reasons in Chinese
-def translate_problem(reason: str, lang: str, schema: LayerSchema) -> str:
-    """The twin's validation reason in the page's language (the twin words them in English)."""
-    m = re.fullmatch(r"(\w+)=(.+) is not one of: (.+)", reason, flags=re.DOTALL)
-    spec = schema.field(m[1]) if m else None
-    if m and spec is not None and spec.allowed is not None:
-        # the allowed values by their labels, as the attribute table shows them, each code in brackets
-        def named(v: Any) -> str:
-            name = i18n.value_label(lang, spec, v)
-            return i18n.label(lang, "value_with_code", label=name, code=v) if name else str(v)
+# ---------------------------------------------------------------------------- the problems in words
+def problem_text(problem: Problem, lang: str, schema: LayerSchema) -> str:
+    """A problem in the page's language, worded from its code and args (the i18n label
+    "problem_<code>"); one without a code, or with a code this page has no words for, by its reason
+    as the twin words it (in English)."""
+    key = f"problem_{problem.code}"
+    if problem.code is None or not i18n.has_label(key):
+        return problem.reason
+    return i18n.label(lang, key, **_problem_values(problem, lang, schema))
 
-        allowed = i18n.label(lang, "list_separator").join(named(v) for v in spec.allowed)
-        return i18n.label(lang, "value_not_allowed", field=i18n.field_title(lang, spec), value=m[2], allowed=allowed)
-    if lang == "en":
-        return reason
 
-    def title(name: str) -> str:
-        spec = schema.field(name)
-        return i18n.field_title("zh", spec) if spec else name
+def _problem_values(problem: Problem, lang: str, schema: LayerSchema) -> dict[str, str]:
+    """A problem's args as its label shows them (twin.validation.PROBLEM_CODES names them)."""
+    args = problem.args
+    spec = schema.field(args["field"]) if isinstance(args.get("field"), str) else None
+    sep = i18n.label(lang, "list_separator")
 
-    rules: list[tuple[str, Any]] = [
-        (r"required property '(\w+)' is missing", lambda m: f"缺少必填属性“{title(m[1])}”"),
-        (r"unknown property '(\w+)'.*", lambda m: f"图层未定义属性“{m[1]}”"),
-        (r"(\w+)=(.+) is not one of: (.+)", lambda m: f"“{title(m[1])}”的值 {m[2]} 不在允许值之内（{m[3]}）"),
-        (r"(\w+) must be (.+), got (.+)", lambda m: f"“{title(m[1])}”类型不正确（应为 {m[2]}，实为 {m[3]}）"),
-        (r"(\w+) must be (.+)", lambda m: f"“{title(m[1])}”类型不正确（应为 {m[2]}）"),
-        (r"geometry is a (\w+); layer \w+ takes (.+)", lambda m: f"几何类型为 {m[1]}，本图层只接受 {m[2]}"),
-        (r"geometry is empty", lambda m: "几何为空"),
-        (r"geometry has coordinates that are not finite numbers", lambda m: "几何坐标不是有限数值"),
-        (r"invalid geometry: (.+)", lambda m: f"几何无效：{m[1]}"),
-        (
-            r"geometry \((.+)\) lies outside the venue's area of interest.*",
-            lambda m: f"几何（{m[1]}）位于场馆范围之外（坐标系或 GCJ-02 偏移有误？）",
-        ),
-        (r"no geometry", lambda m: "缺少几何"),
-        (r"layer \w+ holds records without geometry", lambda m: "本图层为无几何的台账记录，却带有几何"),
-    ]
-    for pattern, make in rules:
-        m = re.fullmatch(pattern, reason)
-        if m:
-            return str(make(m))
-    return reason
+    def named(v: Any) -> str:  # a value by its label, as the attribute table shows it, the code in brackets
+        name = i18n.value_label(lang, spec, v)
+        return i18n.label(lang, "value_with_code", label=name, code=v) if name else str(v)
+
+    values: dict[str, str] = {}
+    for arg, v in args.items():
+        if arg == "field":
+            values[arg] = i18n.field_title(lang, spec) if spec is not None else str(v)
+        elif arg in ("value", "op", "id", "nfc"):
+            values[arg] = repr(v)  # as written, text in quotes
+        elif arg == "allowed":
+            values[arg] = sep.join(map(named, v))
+        elif arg == "known":
+            values[arg] = sep.join(map(str, v))
+        elif arg == "bounds":
+            values[arg] = _box(v, 5)
+        elif arg == "area":
+            values[arg] = _box(v, 3)
+        elif arg == "expected":
+            values[arg] = _label_or(lang, f"problem_type_{v}", v)
+        elif arg == "length":
+            values[arg] = f"{v:,}"
+        elif arg != "actual":
+            values[arg] = str(v)
+    if "actual" in args:  # what kind of value it is, when the twin names that rather than the value
+        actual = args["actual"]
+        values["got"] = (
+            repr(args.get("value")) if actual is None else _label_or(lang, f"problem_actual_{actual}", actual)
+        )
+    return values
+
+
+def _label_or(lang: str, key: str, fallback: Any) -> str:
+    return i18n.label(lang, key) if i18n.has_label(key) else str(fallback)
+
+
+def _box(bounds: Any, digits: int) -> str:
+    minx, miny, maxx, maxy = bounds
+    return f"{minx:.{digits}f},{miny:.{digits}f} – {maxx:.{digits}f},{maxy:.{digits}f}"
 
 
 # ---------------------------------------------------------------------------- grouped by reason
@@ -181,25 +197,39 @@ REASON_KINDS = (
     "other",
     "attribute_expected",
 )
-_KIND_PATTERNS: list[tuple[str, str]] = [
-    (r"invalid geometry: .*|geometry has coordinates that are not finite numbers", "geometry_invalid"),
-    (r"geometry is empty|no geometry", "geometry_empty"),
-    (r"geometry is a \w+; layer .*|layer \w+ holds records without geometry", "geometry_type"),
-    (r"geometry \(.+\) lies outside the venue's area of interest.*", "outside_venue"),
-    (r"required property '\w+' is missing", "required_missing"),
-    (r"\w+=.+ is not one of: .*", "value_not_allowed"),
-    (r"\w+ must be .*|\w+=.+ does not fit .*|\w+ is not valid Unicode text.*|\w+ has unknown type .*", "wrong_type"),
-    (r"unknown property .*", "unknown_field"),
-    (r"feature id .*|the id .*|a feature has no id", "bad_id"),
-]
+# The kind of each problem code (twin.validation.PROBLEM_CODES); any other code, and none, is "other".
+KIND_OF_CODE: dict[str, str] = {
+    "geometry_invalid": "geometry_invalid",
+    "geometry_not_finite": "geometry_invalid",
+    "geometry_empty": "geometry_empty",
+    "no_geometry": "geometry_empty",
+    "geometry_type": "geometry_type",
+    "unexpected_geometry": "geometry_type",
+    "outside_area": "outside_venue",
+    "required_missing": "required_missing",
+    "value_not_allowed": "value_not_allowed",
+    "wrong_type": "wrong_type",
+    "number_too_large": "wrong_type",
+    "integer_out_of_range": "wrong_type",
+    "unknown_type": "wrong_type",
+    "text_not_unicode": "wrong_type",
+    "text_holds_nul": "wrong_type",
+    "unknown_property": "unknown_field",
+    "id_not_text": "bad_id",
+    "id_too_long": "bad_id",
+    "id_missing": "bad_id",
+    "id_white_space": "bad_id",
+    "id_not_unicode": "bad_id",
+    "id_control_character": "bad_id",
+    "id_not_nfc": "bad_id",
+    "id_mismatch": "bad_id",
+    "reserved_id": "bad_id",
+}
 
 
-def reason_kind(reason: str) -> str:
-    """Which of REASON_KINDS a validation reason (as the twin words it) is."""
-    for pattern, kind in _KIND_PATTERNS:
-        if re.fullmatch(pattern, reason, flags=re.DOTALL):
-            return kind
-    return "other"
+def reason_kind(code: str | None) -> str:
+    """Which of REASON_KINDS a problem with this code (Problem.code) is grouped under."""
+    return KIND_OF_CODE.get(code, "other") if code is not None else "other"
 
 
 @dataclass(frozen=True)

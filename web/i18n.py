@@ -249,13 +249,112 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Every feature passes validation and has its attributes.",
     },
     "missing_field": {"zh": "缺少“{field}”", "en": "{field} is missing"},
+    "value_with_code": {"zh": "{label}（{code}）", "en": "{label} ({code})"},
+    "list_separator": {"zh": "、", "en": ", "},
+    # The layer check: each problem validation reports, by its code ("problem_<code>", the codes
+    # and their arguments are twin.validation.PROBLEM_CODES), worded by web.checks.problem_text:
+    # {field} is the field's title, {value} the value as written, {allowed} the allowed values (by
+    # their labels, each code in brackets), {bounds} and {area} boxes in lon/lat.
+    "problem_unknown_layer": {"zh": "图层“{layer}”不存在", "en": "unknown layer '{layer}'"},
+    "problem_unknown_op": {"zh": "操作 {op} 不是 {allowed} 之一", "en": "op {op} is not one of {allowed}"},
+    "problem_reserved_id": {
+        "zh": "编号 {id} 保留给图层的模式定义",
+        "en": "the id {id} is reserved for the layer's schema",
+    },
+    "problem_changed_twice": {
+        "zh": "同一要素在一次提交中被修改两次",
+        "en": "the same feature is changed twice in one commit",
+    },
+    "problem_delete_with_feature": {
+        "zh": "删除操作不应带有要素内容",
+        "en": "a delete carries no feature; drop its body",
+    },
+    "problem_no_feature": {"zh": "未给出要素", "en": "no feature given"},
+    "problem_id_mismatch": {
+        "zh": "要素自身的编号 {id} 与变更中的编号不一致",
+        "en": "the feature's own id {id} differs from the change's",
+    },
+    "problem_id_not_text": {
+        "zh": "要素编号 {value} 是 {type}，编号应为文本",
+        "en": "feature id {value} is a {type}; ids are text",
+    },
+    "problem_id_too_long": {
+        "zh": "编号长 {length} 个字符，最多 {max} 个",
+        "en": "the id is {length} characters long; an id holds at most {max}",
+    },
+    "problem_id_missing": {"zh": "要素没有编号", "en": "a feature has no id"},
+    "problem_id_white_space": {"zh": "编号首尾有空白字符", "en": "the id has leading or trailing white space"},
+    "problem_id_not_unicode": {
+        "zh": "编号不是有效的 Unicode 文本（含孤立代理字符）",
+        "en": "the id is not valid Unicode text (it holds a lone surrogate)",
+    },
+    "problem_id_control_character": {"zh": "编号含有控制字符", "en": "the id holds a control character"},
+    "problem_id_not_nfc": {
+        "zh": "编号不是 Unicode NFC 形式（应写作 {nfc}）",
+        "en": "the id is not in Unicode NFC form (write it as {nfc})",
+    },
+    "problem_unknown_property": {
+        "zh": "图层未定义属性“{field}”",
+        "en": "unknown property '{field}' (layer {layer} has: {known})",
+    },
+    "problem_text_not_unicode": {
+        "zh": "“{field}”不是有效的 Unicode 文本（含孤立代理字符）",
+        "en": "{field} is not valid Unicode text (it holds a lone surrogate)",
+    },
+    "problem_text_holds_nul": {
+        "zh": "“{field}”含有 NUL 字符（\\u0000），孪生中的文本不能含有该字符",
+        "en": "{field} holds a NUL character (\\u0000), which text in the twin may not hold",
+    },
+    "problem_required_missing": {"zh": "缺少必填属性“{field}”", "en": "required property '{field}' is missing"},
+    # {expected}: problem_type_<field type>; {got}: the value as written, or what kind of value it is
+    "problem_wrong_type": {
+        "zh": "“{field}”类型不正确：应为{expected}，实为{got}",
+        "en": "{field} must be {expected}, got {got}",
+    },
+    "problem_type_string": {"zh": "文本", "en": "text"},
+    "problem_type_integer": {"zh": "整数", "en": "an integer"},
+    "problem_type_number": {"zh": "有限数值", "en": "a finite number"},
+    "problem_type_boolean": {"zh": "是或否（true/false）", "en": "true or false"},
+    "problem_type_list": {"zh": "文本列表", "en": "a list of text values"},
+    "problem_type_date": {"zh": "日期（YYYY-MM-DD）", "en": "a date YYYY-MM-DD"},
+    "problem_actual_boolean": {"zh": "布尔值", "en": "a boolean"},
+    "problem_actual_bool": {"zh": "布尔值", "en": "bool"},
+    "problem_actual_dict": {"zh": "对象", "en": "dict"},
+    "problem_actual_list": {"zh": "列表", "en": "list"},
+    "problem_number_too_large": {
+        "zh": "“{field}”的值过大，不是有限数值",
+        "en": "{field} must be a finite number, got one too large",
+    },
+    "problem_integer_out_of_range": {
+        "zh": "“{field}”的值 {value} 超出 64 位整数范围",
+        "en": "{field}={value} does not fit a 64-bit integer",
+    },
+    "problem_unknown_type": {"zh": "“{field}”的类型 {type} 未知", "en": "{field} has unknown type {type}"},
     # a value the schema does not allow, with the allowed ones by their labels (the code in brackets)
-    "value_not_allowed": {
+    "problem_value_not_allowed": {
         "zh": "“{field}”的值 {value} 不在允许值之内（{allowed}）",
         "en": "{field} = {value} is not one of the allowed values: {allowed}",
     },
-    "value_with_code": {"zh": "{label}（{code}）", "en": "{label} ({code})"},
-    "list_separator": {"zh": "、", "en": ", "},
+    "problem_unexpected_geometry": {
+        "zh": "本图层为无几何的台账记录，却带有几何",
+        "en": "layer {layer} holds records without geometry",
+    },
+    "problem_no_geometry": {"zh": "缺少几何", "en": "no geometry"},
+    "problem_geometry_type": {
+        "zh": "几何类型为 {geometry_type}，本图层只接受 {allowed}",
+        "en": "geometry is a {geometry_type}; layer {layer} takes {allowed}",
+    },
+    "problem_geometry_empty": {"zh": "几何为空", "en": "geometry is empty"},
+    "problem_geometry_not_finite": {
+        "zh": "几何坐标不是有限数值",
+        "en": "geometry has coordinates that are not finite numbers",
+    },
+    "problem_geometry_invalid": {"zh": "几何无效：{detail}", "en": "invalid geometry: {detail}"},
+    "problem_outside_area": {
+        "zh": "几何（{bounds}）位于场馆范围之外（坐标系或 GCJ-02 偏移有误？）",
+        "en": "geometry ({bounds}) lies outside the venue's area of interest ({area}) "
+        "(lon/lat; was it given in another CRS or in GCJ-02?)",
+    },
     "attributes": {"zh": "属性", "en": "Attributes"},
     "feature_id": {"zh": "要素编号", "en": "Feature id"},
     "layer": {"zh": "图层", "en": "Layer"},
