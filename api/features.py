@@ -51,7 +51,7 @@ from layers.io import FORMATS
 from twin import Change, Feature
 from twin.access import TwinView
 from twin.encoding import feature_collection
-from twin.errors import BadInput, Conflict, NotFound, ValidationFailed
+from twin.errors import NOTHING_CHANGES, BadInput, Conflict, NotFound, ValidationFailed
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, parse_filter, parse_sortby, run_query
 from twin.validation import id_problem, shown_id
@@ -347,7 +347,7 @@ def _written(twin: TwinView, layer: str, fid: str, cid: str | None) -> Response:
 
 def _nothing_changes(e: ValidationFailed) -> bool:
     """The twin refuses a commit that changes nothing; for a PUT or PATCH that is a success."""
-    return bool(e.problems) and all(p.layer == "*" and "nothing changes" in p.reason for p in e.problems)
+    return bool(e.problems) and all(p.code == NOTHING_CHANGES for p in e.problems)
 
 
 def _unchanged(twin: TwinView, layer: str, fid: str, seen: bytes) -> bool:

@@ -42,7 +42,7 @@ from completion.reports import (
 from twin.core import HEAD, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature
-from twin.validation import normalize_properties
+from twin.validation import check_properties
 
 # Header names each field is known by (compared without case, spaces, underscores or brackets).
 REGISTER_HEADERS: dict[str, tuple[str, ...]] = {
@@ -831,10 +831,10 @@ def import_register(
         for name, other in (("name_zh", "name_en"), ("name_en", "name_zh")):
             if name not in merged and other in merged:
                 merged[name] = merged[other]
-        props, reasons = normalize_properties(schema, merged)
+        props, whys = check_properties(schema, merged)
         # A cell refused above is left out of the record: not also "missing" (one reason a cell).
-        missing = {f"required property {f!r} is missing" for f in refused.get(row.number, ())}
-        reasons = [r for r in reasons if r not in missing]
+        left_out = refused.get(row.number, ())
+        reasons = [w.text for w in whys if not (w.code == "required_missing" and w.args["field"] in left_out)]
         if not reasons:
             if row.number not in refused:  # its checks (finish after start...) would read the cell left out
                 reasons = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)

@@ -28,7 +28,7 @@ from shapely.geometry.base import BaseGeometry
 
 from twin.access import TwinView
 from twin.encoding import counts_of, encode_changes, stored_commit_id, version_digest
-from twin.errors import BadInput, Conflict, NotFound, Problem, ValidationFailed
+from twin.errors import NOTHING_CHANGES, BadInput, Conflict, NotFound, Problem, ValidationFailed
 from twin.gcpause import gc_paused_for
 from twin.model import (
     SCHEMA_ID,
@@ -372,7 +372,9 @@ class Twin:
                 raise Conflict(f"the twin moved on since {_short(since)}: " + "; ".join(str(p) for p in taken[:10]))
             problems.extend(code_problems)
             if not judged and not problems:
-                problems.append(Problem("*", None, "nothing changes: every feature is already as given"))
+                problems.append(
+                    Problem("*", None, "nothing changes: every feature is already as given", NOTHING_CHANGES)
+                )
             if not problems:
                 by_layer: dict[str, list[StoredChange]] = {}
                 for sc in judged:

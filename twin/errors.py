@@ -31,6 +31,10 @@ class Corrupt(TwinError):
     """The store does not agree with itself (found by fsck or while reading)."""
 
 
+# The code of the one problem a commit that changes nothing has (a PUT sent again is no error).
+NOTHING_CHANGES = "nothing_changes"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One reason a feature was refused; `feature_id` is None for a problem with the whole input.
