@@ -524,11 +524,20 @@ def export(
 
 
 @app.command()
-def migrate(store: StoreOpt = None) -> None:
+def migrate(
+    store: StoreOpt = None,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds to wait for locks other sessions hold on the twin's tables before stopping, "
+            "changing nothing (default 10; 0 waits as long as it takes). Readers queue behind a waiting migration."
+        ),
+    ] = None,
+) -> None:
     """Create or upgrade the store's schema (PostGIS: numbered migrations); a GeoPackage needs none."""
     path = _store_path(store)
     with _errors():
-        steps = Twin.migrate(path)
+        steps = Twin.migrate(path, lock_timeout=lock_timeout)
     if steps:
         for step in steps:
             out.print(f"applied {step}")

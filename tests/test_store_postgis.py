@@ -17,6 +17,7 @@ import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import textwrap  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -24,6 +25,7 @@ import mapbox_vector_tile  # noqa: E402
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
 import shapely  # noqa: E402
+from psycopg import sql  # noqa: E402
 from pyproj import Transformer  # noqa: E402
 from store_contract import AOI, SCHEMAS, X0, Y0, at, bbox_of, gate, hall, standard_history  # noqa: E402
 
@@ -152,6 +154,132 @@ def test_an_older_format_is_upgraded_by_migrate_and_a_newer_one_refused(postgis_
         Twin.open(url)
     with pytest.raises(BadInput, match="upgrade venue-twin"):
         migrate(url)
+
+
+def _back_to_format_3(url: str) -> None:
+    """Give a twin the layout migration 4 replaced: a surrogate vid key and two B-trees by feature."""
+    _sql(url, "ALTER TABLE twin_versions DROP CONSTRAINT twin_versions_pkey")
+    _sql(url, "ALTER TABLE twin_versions ADD COLUMN vid bigserial PRIMARY KEY")
+    _sql(url, "CREATE INDEX twin_versions_feature ON twin_versions (layer_id, feature_id, from_seq)")
+    _sql(url, "CREATE INDEX twin_versions_current ON twin_versions (layer_id, feature_id) WHERE to_seq IS NULL")
+    _sql(url, "UPDATE twin_meta SET value='3' WHERE key='format'")
+
+
+def _still_format_3(url: str) -> None:
+    """What migration 4 changes is all as it was: the format, the vid key and both indexes."""
+    assert _sql(url, "SELECT value FROM twin_meta WHERE key='format'") == [("3",)]
+    assert _sql(url, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'twin_versions_pkey' "
+                "AND conrelid = 'twin_versions'::regclass") == [("PRIMARY KEY (vid)",)]  # fmt: skip
+    indexes = {r[0] for r in _sql(url, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass",
+                                  ("twin_versions",))}  # fmt: skip
+    assert {"twin_versions_current", "twin_versions_feature"} <= indexes
+
+
+def test_a_migrate_that_meets_a_session_using_the_twin_gives_up_in_words_and_changes_nothing(postgis_twin_url: str):
+    """Migration 4 needs the version table to itself. An API process of the older release still
+    reading it (here: a transaction left open) used to keep `venue-twin migrate` waiting without a
+    word for as long as it lasted, and every reader queued behind the waiting ALTER TABLE. It waits
+    `--lock-timeout` seconds, then stops naming the sessions in its way; nothing is changed."""
+    from twin.stores.postgis import MIGRATIONS, _split_url
+
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+        ids = [c.id for c in twin.log()]
+    _back_to_format_3(url)
+    conninfo, schema = _split_url(url)
+    holder = psycopg.connect(conninfo, application_name="an old API process")  # its reads stay in a transaction
+    # Should the migration wait on regardless, ending the holder lets it finish instead of hanging the test.
+    guard = threading.Timer(120, holder.cancel)
+    guard.start()
+    try:
+        holder.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
+        holder.execute("SELECT count(*) FROM twin_versions").fetchone()
+        t0 = time.monotonic()
+        with pytest.raises(BadInput) as refused:
+            migrate(url, lock_timeout=0.5)
+        assert time.monotonic() - t0 < 60
+        said = str(refused.value)
+        assert "an old API process" in said and f"pid {holder.info.backend_pid}" in said, said
+        assert "venue-twin migrate" in said and "nothing was changed" in said and "format 3" in said, said
+        _still_format_3(url)
+        # The command says the same, in words (exit 2), with the wait given on its command line.
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        run = subprocess.run(
+            [sys.executable, "-m", "cli.main", "migrate", "--store", url, "--lock-timeout", "0.5"],
+            capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+        )  # fmt: skip
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert "an old API process" in run.stderr and "Traceback" not in run.stderr, run.stderr
+        _still_format_3(url)
+    finally:
+        guard.cancel()
+        holder.close()
+    # With the session gone the same command upgrades the twin, which reads as before.
+    assert migrate(url, lock_timeout=0.5) == [MIGRATIONS[3][0]]
+    with Twin.open(url) as twin:
+        assert [c.id for c in twin.log()] == ids
+        assert twin.fsck() == []
+
+
+def test_a_migrate_that_may_not_create_postgis_says_who_must(postgis_twin_url: str):
+    """`createdb` then `venue-twin migrate` as an ordinary role: PostGIS is no trusted extension, so
+    only a superuser may create it. The refusal says so in words (not a psycopg traceback), and
+    once a superuser has created it the same role migrates."""
+    import uuid
+    from urllib.parse import urlsplit
+
+    from conftest import POSTGIS_DSN, postgis_database
+
+    postgis_database()  # skips (or fails under CI) without a server, as every PostGIS test does
+    name = f"venue_twin_test_{uuid.uuid4().hex[:12]}"
+    dsn = urlsplit(POSTGIS_DSN)
+    url = f"postgresql://{name}:pw@{dsn.hostname}:{dsn.port or 5432}/{name}"
+    ident = sql.Identifier(name)
+    with psycopg.connect(POSTGIS_DSN, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw'").format(ident))
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident, ident))
+            with pytest.raises(BadInput) as refused:
+                migrate(url)
+            said = str(refused.value)
+            assert "CREATE EXTENSION postgis" in said and "superuser" in said and name in said, said
+            assert "Traceback" not in said and "nothing was changed" in said, said
+            assert _sql(url, "SELECT to_regclass('twin_meta')") == [(None,)]
+            with psycopg.connect(f"{POSTGIS_DSN.rsplit('/', 1)[0]}/{name}", autocommit=True) as su:
+                su.execute("CREATE EXTENSION postgis")
+            assert len(migrate(url)) == FORMAT_VERSION
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
+
+
+def test_a_migrate_of_a_damaged_twin_names_the_damage_and_changes_nothing(postgis_twin_url: str):
+    """Two versions of one feature from one commit (which no commit writes; fsck reports the commit
+    no longer hashing to its id) cannot take migration 4's key: the migration stops in words,
+    exit 1 as for a corrupt twin, instead of a UniqueViolation traceback, and leaves format 3."""
+    from twin import Corrupt
+
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+    _back_to_format_3(url)
+    _sql(
+        url,
+        "INSERT INTO twin_versions (layer_id, feature_id, from_seq, to_seq, op, geom, minx, miny, maxx, maxy, "
+        "properties, geojson, code) SELECT layer_id, feature_id, from_seq, to_seq, op, geom, minx, miny, maxx, maxy, "
+        "properties, geojson, code FROM twin_versions WHERE to_seq IS NOT NULL ORDER BY vid LIMIT 1",
+    )
+    with pytest.raises(Corrupt) as refused:
+        migrate(url)
+    said = str(refused.value)
+    assert "is duplicated" in said and "fsck" in said and "nothing was changed" in said, said
+    _still_format_3(url)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-m", "cli.main", "migrate", "--store", url], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
 
 
 def test_fsck_finds_versions_whose_layer_is_gone(postgis_twin_url: str):

@@ -66,10 +66,12 @@ def remove_twin(url: str | Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
-def migrate(url: str | Path) -> list[str]:
-    """Create or upgrade the store's schema to this program's format; the steps taken."""
+def migrate(url: str | Path, *, lock_timeout: float | None = None) -> list[str]:
+    """Create or upgrade the store's schema to this program's format; the steps taken.
+    `lock_timeout`: seconds to wait for locks other sessions hold (PostGIS; None: the default)."""
     if gpkg_path(url) is not None:
         return []  # the GeoPackage format is fixed at creation (see twin.stores.gpkg)
+    from twin.stores.postgis import MIGRATE_LOCK_TIMEOUT
     from twin.stores.postgis import migrate as pg_migrate
 
-    return pg_migrate(str(url))
+    return pg_migrate(str(url), lock_timeout=MIGRATE_LOCK_TIMEOUT if lock_timeout is None else lock_timeout)

@@ -37,7 +37,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from shapely.geometry.base import BaseGeometry
 
 from twin.encoding import commit_from_row, commit_row, format_time
-from twin.errors import BadInput, Conflict, NotFound
+from twin.errors import BadInput, Conflict, Corrupt, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
 from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow, check_head
@@ -125,6 +125,7 @@ _COPY_TYPES: list[str | int] = [
 ]  # fmt: skip
 _NO_BOX = (None, None, None, None)
 _MIGRATE_LOCK = 0x7477696E  # "twin": one migration at a time per database
+MIGRATE_LOCK_TIMEOUT = 10.0  # seconds `venue-twin migrate` waits for a lock others hold on the twin
 
 
 def _split_url(url: str) -> tuple[str, str | None]:
@@ -181,35 +182,131 @@ def _format_of(conn: psycopg.Connection[Any], schema: str | None) -> int | None:
     return int(row[0]) if row else 0
 
 
-def migrate(url: str, target: int | None = None) -> list[str]:
+def migrate(url: str, target: int | None = None, *, lock_timeout: float = MIGRATE_LOCK_TIMEOUT) -> list[str]:
     """Create or upgrade the twin's tables to `target` (default: this program's format); returns the
-    steps applied. Refuses a twin of a newer format than this program knows."""
+    steps applied. Refuses a twin of a newer format than this program knows.
+
+    Every step runs in one transaction: a migration that fails or is interrupted leaves the twin at
+    the format it had. A lock that other sessions hold on the twin's tables (an API process of the
+    older release in the middle of a read, say) is waited for at most `lock_timeout` seconds (0: as
+    long as it takes), since readers queue behind a waiting ALTER TABLE; then the migration stops,
+    naming the sessions in its way. Failures are said in words (BadInput; Corrupt where the rows
+    cannot take a step's keys), never as the driver's exception."""
     target = FORMAT_VERSION if target is None else target
     _, schema = _split_url(url)
-    with _connect(url) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-        for ext in ("postgis", "btree_gist"):
-            if conn.execute("SELECT 1 FROM pg_extension WHERE extname=%s", (ext,)).fetchone() is None:
+    where = display_url(url)
+    with _connect(url) as conn:
+        have: int | None = None
+        waiting_for = "the migration lock"
+        try:
+            with conn.transaction():
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{max(0, int(lock_timeout * 1000))}ms",))
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+                waiting_for = "creating the extensions"
+                _create_extensions(conn, url)
+                if schema is not None:
+                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                have = _format_of(conn, schema) or 0
+                if have > FORMAT_VERSION:
+                    raise BadInput(
+                        f"{where} holds a twin of format {have}; this program knows formats up to "
+                        f"{FORMAT_VERSION}: upgrade venue-twin"
+                    )
+                done: list[str] = []
+                for n in range(have, target):
+                    name, ddl = MIGRATIONS[n]
+                    waiting_for = f"migration {n + 1} ({name.split(': ', 1)[-1]})"
+                    conn.execute(ddl)
+                    done.append(name)
+                if done:
+                    waiting_for = f"recording format {max(have, target)}"
+                    conn.execute(
+                        "INSERT INTO twin_meta VALUES ('format', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(max(have, target)),),
+                    )
+                return done
+        except psycopg.Error as e:
+            unchanged = "nothing was changed" + (f": the twin is still at format {have}" if have else "")
+            if isinstance(e, psycopg.errors.LockNotAvailable) and waiting_for == "the migration lock":
+                raise BadInput(
+                    f"{where}: another `venue-twin migrate` is running on this database"
+                    f"{_holders(conn, schema, 'hold the migration lock', advisory=True)} (waited {lock_timeout:g} s): run this one "
+                    f"again once it has ended; {unchanged}"
+                ) from None
+            if isinstance(e, psycopg.errors.LockNotAvailable):
+                raise BadInput(
+                    f"{where}: {waiting_for} waited {lock_timeout:g} s for a lock on the twin's tables"
+                    f"{_holders(conn, schema, 'hold')}. Stop the API processes of the older release (and end "
+                    f"any other session using the twin), then run `venue-twin migrate` again (`--lock-timeout` "
+                    f"waits longer); {unchanged}"
+                ) from None
+            if isinstance(e, psycopg.errors.IntegrityError):
+                raise Corrupt(
+                    f"{where}: {waiting_for} cannot apply to the twin's rows ({_said(e)}): the twin does not agree "
+                    f"with itself; `venue-twin fsck`, with the release that made it, names the damage; {unchanged}"
+                ) from None
+            raise BadInput(f"{where}: {waiting_for} failed ({_said(e)}); {unchanged}") from None
+
+
+def _said(e: psycopg.Error) -> str:
+    """What the server said, in one line: its message and its detail."""
+    diag = e.diag
+    text = diag.message_primary or str(e).strip().splitlines()[0]
+    return text + (f"; {diag.message_detail.rstrip('.')}" if diag.message_detail else "")
+
+
+def _create_extensions(conn: psycopg.Connection[Any], url: str) -> None:
+    """PostGIS and btree_gist, where the database lacks them. PostGIS is no trusted extension: only
+    a superuser may create it, so a database made by an ordinary role needs one to, once."""
+    for ext in ("postgis", "btree_gist"):
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname=%s", (ext,)).fetchone() is not None:
+            continue
+        try:
+            with conn.transaction():  # a savepoint: the refusal is said below, not as the driver's error
                 conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} SCHEMA public").format(sql.Identifier(ext)))
-        if schema is not None:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        have = _format_of(conn, schema) or 0
-        if have > FORMAT_VERSION:
+        except psycopg.errors.InsufficientPrivilege:
+            db, role = conn.execute("SELECT current_database(), current_user").fetchone()  # type: ignore[misc]
             raise BadInput(
-                f"{display_url(url)} holds a twin of format {have}; this program knows formats up to "
-                f"{FORMAT_VERSION}: upgrade venue-twin"
+                f"{display_url(url)}: database {db} has no {ext} extension, and role {role} may not create it "
+                f"(it needs a superuser): have one run `CREATE EXTENSION {ext};` in database {db} (e.g. "
+                f"`psql -d {db} -c 'CREATE EXTENSION {ext}'` as postgres), then run `venue-twin migrate` "
+                "again; nothing was changed"
+            ) from None
+
+
+def _holders(conn: psycopg.Connection[Any], schema: str | None, verb: str, *, advisory: bool = False) -> str:
+    """', which N other session(s) <verb>: pid ... (application, user, client, state since)' for the
+    sessions holding locks on the twin's tables (`advisory`: the migration lock); '' if they cannot
+    be read."""
+    try:
+        where = _where(conn, schema)
+        rows = conn.execute(
+            "SELECT DISTINCT a.pid, a.application_name, a.usename, host(a.client_addr), a.state, "
+            "to_char(coalesce(a.xact_start, a.state_change) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"Z\"') "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.granted AND a.pid <> pg_backend_pid() AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) AND "
+            + (
+                "l.locktype = 'advisory' AND l.classid = 0 AND l.objid = %s::bigint::oid"
+                if advisory
+                else "l.locktype = 'relation' AND l.relation IN (SELECT c.oid FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname LIKE 'twin\\_%%')"
             )
-        done: list[str] = []
-        for n in range(have, target):
-            name, ddl = MIGRATIONS[n]
-            conn.execute(ddl)
-            done.append(name)
-        if done:
-            conn.execute(
-                "INSERT INTO twin_meta VALUES ('format', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(max(have, target)),),
-            )
-        return done
+            + " ORDER BY 1",
+            (_MIGRATE_LOCK if advisory else where,),
+        ).fetchall()
+    except psycopg.Error:
+        return ""  # the connection is gone too: the message goes without the list
+    if not rows:
+        return ", which no other session holds any more"
+    shown = "; ".join(
+        f"pid {pid} (application {app or '-'!r}, user {user}"
+        + (f" from {client}" if client else "")
+        + f", {state or 'state unknown'} since {since})"
+        for pid, app, user, client, state, since in rows[:10]
+    )
+    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    return f", which {len(rows)} other session(s) {verb}: {shown}{more}"
 
 
 def holds_twin(url: str) -> bool:
