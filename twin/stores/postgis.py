@@ -591,11 +591,12 @@ class PostGISStore(Store):
         """The version table's secondary indexes are dropped for the block and built again at its
         end (one sorted build each is far cheaper than a million index insertions), then the
         planner's statistics are refreshed. All in the write transaction: a failure restores them.
-        The index of current versions stays, since each commit's updates look features up in it."""
+        The primary key (layer, feature, first commit) stays, since each commit's updates look
+        features up in it (migration 4 dropped the index of current versions that did before)."""
         w = getattr(self._local, "wconn", None)
         if w is None:
             raise RuntimeError("bulk_load() belongs inside writing()")
-        kept = ("twin_versions_pkey", "twin_versions_current")
+        kept = ("twin_versions_pkey",)
         indexes = w.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'twin_versions' "
             "AND indexname <> ALL(%s)",
