@@ -282,6 +282,35 @@ def test_a_migrate_of_a_damaged_twin_names_the_damage_and_changes_nothing(postgi
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
 
 
+def test_pooled_connections_the_server_ended_are_replaced_before_use(postgis_twin_url: str):
+    """A restart or failover of PostgreSQL, an idle-session timeout or a DBA's pg_terminate_backend
+    ends the pooled connections without a word. The pool used to hand each out once more, and the
+    read or write on it failed (AdminShutdown: an API process answered one 500 per pooled
+    connection after a restart). A connection the server ended is found before use and replaced."""
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+    with Twin.open(url) as twin:
+        store = twin.store
+        assert isinstance(store, PostGISStore)
+        count = twin.commit_count()
+        for _ in range(2):  # every connection the pool holds, then again after they were ended
+            with store._conn() as a, store._conn() as b, store._conn() as c:
+                pids = [x.info.backend_pid for x in (a, b, c)]
+            _sql(url, "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (pids,))
+            deadline = time.monotonic() + 30
+            while _sql(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))[0][0]:
+                assert time.monotonic() < deadline, "the server did not end the connections"
+                time.sleep(0.01)
+            for _ in range(4):  # more reads than connections ended: none meets a dead one
+                assert twin.commit_count() == count
+                assert twin.features("gates").number_matched > 0
+            # and a write, whose first statement locks the head
+            twin.commit([gate(f"after-{len(pids)}-{count}", 3, 3)], author="a", message="m", time=at(100 + count))
+            count += 1
+        assert twin.fsck() == []
+
+
 def test_fsck_finds_versions_whose_layer_is_gone(postgis_twin_url: str):
     """No foreign key guards twin_versions.layer_id row by row any more: a commit checks its
     layers once, and fsck finds versions that name a layer no longer there."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import select
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -388,8 +389,29 @@ class PostGISStore(Store):
         if w is not None:
             yield w
             return
-        with self._pool.connection() as c:
+        with self._pooled() as c:
             yield c
+
+    @contextlib.contextmanager
+    def _pooled(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection from the pool that the server has not ended. A restart or failover of
+        PostgreSQL, an idle-session timeout or pg_terminate_backend ends pooled connections without
+        a word, and the pool would hand each out once more to fail its first query (an API process
+        answered one 500 per pooled connection after a restart). Such a connection is found before
+        use, by one poll of its socket and no round trip, closed (the pool then discards it and
+        opens another) and another taken."""
+        c = self._pool.getconn()
+        for _ in range(self._pool.max_size):
+            if not _ended_by_server(c):
+                break
+            c.close()
+            self._pool.putconn(c)
+            c = self._pool.getconn()
+        try:
+            with c:  # as ConnectionPool.connection(): commit or roll back, then back to the pool
+                yield c
+        finally:
+            self._pool.putconn(c)
 
     def _one(self, query: Any, args: Sequence[Any] | dict[str, Any] = ()) -> Any:
         with self._conn() as c:
@@ -571,7 +593,7 @@ class PostGISStore(Store):
             with w.transaction():
                 yield
             return
-        with self._pool.connection() as c, c.transaction():
+        with self._pooled() as c, c.transaction():
             # The head row stays locked until this transaction ends: another writer anywhere
             # waits here, then reads the head this one wrote.
             c.execute("SELECT seq FROM twin_head FOR UPDATE")
@@ -1140,6 +1162,20 @@ class PostGISStore(Store):
             ).fetchall():
                 problems.append(f"index {idx[0]} is not valid (rebuild it with REINDEX)")
         return problems
+
+
+def _ended_by_server(c: psycopg.Connection[Any]) -> bool:
+    """Whether the server has ended this idle connection: closed here, or its socket readable. An
+    idle connection of the store has nothing to read (it listens to no channel and every query's
+    answer was read to its end), so what there is to read is the server's goodbye (FATAL
+    terminating connection ...) or the end of the stream."""
+    if c.closed or c.broken:
+        return True
+    try:
+        readable, _, _ = select.select([c.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 class _NamesOrIds(dict[int, str]):
