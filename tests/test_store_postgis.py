@@ -311,6 +311,25 @@ def test_pooled_connections_the_server_ended_are_replaced_before_use(postgis_twi
         assert twin.fsck() == []
 
 
+def test_the_stores_sessions_name_themselves_to_the_dba(postgis_twin_url: str):
+    """pg_stat_activity (and migrate's list of the sessions in its way) showed the API's sessions
+    with no application name, so a DBA could not tell them from any other client's. They are
+    'venue-twin' unless the URL (or PGAPPNAME) names them otherwise."""
+    url = postgis_twin_url
+
+    def named(twin: Twin) -> str:
+        store = twin.store
+        assert isinstance(store, PostGISStore)
+        with store._conn() as c:
+            pid = c.info.backend_pid
+        return _sql(url, "SELECT application_name FROM pg_stat_activity WHERE pid = %s", (pid,))[0][0]
+
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        assert named(twin) == "venue-twin"
+    with Twin.open(f"{url}&application_name=api-east") as twin:
+        assert named(twin) == "api-east"
+
+
 def test_fsck_finds_versions_whose_layer_is_gone(postgis_twin_url: str):
     """No foreign key guards twin_versions.layer_id row by row any more: a commit checks its
     layers once, and fsck finds versions that name a layer no longer there."""

@@ -21,6 +21,7 @@ A URL may name a schema to hold the twin (`?schema=name`), so one database can h
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import select
 import threading
@@ -34,6 +35,7 @@ import psycopg
 import shapely
 from psycopg import pq, sql
 from psycopg.adapt import Dumper
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 from shapely.geometry.base import BaseGeometry
 
@@ -158,12 +160,20 @@ def _search_path(schema: str) -> sql.Composed:
 def _connect(url: str) -> psycopg.Connection[Any]:
     conninfo, schema = _split_url(url)
     try:
-        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10, **_named(conninfo))
     except psycopg.OperationalError as e:
         raise BadInput(f"cannot connect to {display_url(url)}: {str(e).strip()}") from e
     if schema is not None:
         conn.execute(_search_path(schema))
     return conn
+
+
+def _named(conninfo: str) -> dict[str, Any]:
+    """The session's application_name, so a DBA sees the twin's sessions as 'venue-twin' in
+    pg_stat_activity: unless the URL (or PGAPPNAME) names them otherwise."""
+    if os.environ.get("PGAPPNAME") or "application_name" in conninfo_to_dict(conninfo):
+        return {}
+    return {"application_name": "venue-twin"}
 
 
 def _where(conn: psycopg.Connection[Any], schema: str | None) -> str:
@@ -347,7 +357,7 @@ class PostGISStore(Store):
             self._conninfo,
             min_size=1,
             max_size=pool_size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **_named(self._conninfo)},
             configure=self._configure,
             open=False,
             name="venue-twin",
