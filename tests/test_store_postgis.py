@@ -330,6 +330,32 @@ def test_the_stores_sessions_name_themselves_to_the_dba(postgis_twin_url: str):
         assert named(twin) == "api-east"
 
 
+def test_a_url_without_a_host_opens_the_twin(postgis_twin_url: str, monkeypatch: pytest.MonkeyPatch):
+    """`postgresql:///venue` is libpq's URL for the local server (its socket, or PGHOST): what a DBA
+    on the database machine types. The store's URL handling turned it into `postgresql:/venue`,
+    which psycopg refused with a ProgrammingError traceback; the host and user may also come as
+    query parameters (`postgresql:///venue?host=...&user=...`)."""
+    from urllib.parse import urlsplit
+
+    from twin.stores.postgis import _split_url
+
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+        ids = [c.id for c in twin.log()]
+    parts = urlsplit(url)
+    assert parts.hostname and parts.query.startswith("schema=")
+    creds = f"user={parts.username}" + (f"&password={parts.password}" if parts.password else "")
+    in_query = f"postgresql://{parts.path}?{parts.query}&host={parts.hostname}&port={parts.port or 5432}&{creds}"
+    from_env = f"postgresql://{parts.path}?{parts.query}&{creds}"
+    assert _split_url(from_env)[0].startswith("postgresql:///")
+    monkeypatch.setenv("PGHOST", parts.hostname)
+    monkeypatch.setenv("PGPORT", str(parts.port or 5432))
+    for each in (in_query, from_env):
+        with Twin.open(each) as twin:
+            assert [c.id for c in twin.log()] == ids
+
+
 def test_fsck_finds_versions_whose_layer_is_gone(postgis_twin_url: str):
     """No foreign key guards twin_versions.layer_id row by row any more: a commit checks its
     layers once, and fsck finds versions that name a layer no longer there."""

@@ -140,7 +140,11 @@ def _split_url(url: str) -> tuple[str, str | None]:
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
     if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
         raise BadInput(f"schema {schema!r} in the store URL is not a plain SQL name")
-    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), schema
+    # Not urlunsplit: it writes `postgresql:///venue` (libpq's URL for the local server: its socket,
+    # or PGHOST) as `postgresql:/venue`, which libpq cannot read.
+    others = urlencode(rest)
+    conninfo = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{others}" if others else "")
+    return conninfo + (f"#{parts.fragment}" if parts.fragment else ""), schema
 
 
 def display_url(url: str) -> str:
