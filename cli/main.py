@@ -30,6 +30,7 @@ from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound
 from twin.gcpause import gc_paused_for
+from twin.stores import shown
 from twin.tokens import Tokens
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ def init(
     with _errors():
         if Twin.exists(path):
             if not force:
-                _fail(f"{path} holds a twin already (use --force to replace it)", EXIT_BAD_INPUT)
+                _fail(f"{shown(path)} holds a twin already (use --force to replace it)", EXIT_BAD_INPUT)
             Twin.remove(path)
         if empty:
             Twin.create(path, LAYERS, AREA_OF_INTEREST).close()
@@ -209,7 +210,7 @@ def init(
                 with twin:
                     if surveys:
                         _demo_surveys(twin, progress, task, checkpoints)
-    out.print(f"created {path}")
+    out.print(f"created {shown(path)}")
     summary(store=path)
 
 
@@ -233,7 +234,7 @@ def summary(store: StoreOpt = None) -> None:
     twin = _open(store)
     with twin, _errors():
         head = twin.head()
-        out.print(f"[bold]venue twin[/] {_store_path(store)}")
+        out.print(f"[bold]venue twin[/] {shown(_store_path(store))}")
         if head is None:
             out.print("no commits yet")
         else:
@@ -542,7 +543,7 @@ def migrate(
         for step in steps:
             out.print(f"applied {step}")
     else:
-        out.print(f"{path} is up to date")
+        out.print(f"{shown(path)} is up to date")
 
 
 @app.command()
@@ -553,7 +554,7 @@ def fsck(store: StoreOpt = None) -> None:
         problems = twin.fsck()
         n = twin.commit_count()
     if problems:
-        _fail(f"{len(problems)} problem(s) in {_store_path(store)}", EXIT_CORRUPT, problems)
+        _fail(f"{len(problems)} problem(s) in {shown(_store_path(store))}", EXIT_CORRUPT, problems)
     out.print(f"ok: {n} commits verified, indexes and stored tables agree")
 
 
@@ -585,7 +586,7 @@ def copy(
         done = copy_twin(src, dst, force=force, start=start, advance=advance)
     head = done.head[:12] if done.head else "(empty)"
     out.print(
-        f"copied {done.commits} commits ({done.changes} changes) and {done.tokens} token(s) to {dst}; head {head}"
+        f"copied {done.commits} commits ({done.changes} changes) and {done.tokens} token(s) to {shown(dst)}; head {head}"
     )
 
 
@@ -610,10 +611,10 @@ def serve(
         s = ApiSettings()
     with _errors():
         if not Twin.exists(s.store):
-            _fail(f"no twin at {s.store}: run `venue-twin init` first", EXIT_BAD_INPUT)
+            _fail(f"no twin at {shown(s.store)}: run `venue-twin init` first", EXIT_BAD_INPUT)
         Twin.open(s.store).close()  # fail here, clearly, rather than in a worker
     h, p = host or s.host, port or s.port
-    err.print(f"serving {s.store} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
+    err.print(f"serving {shown(s.store)} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
     # uvicorn with our protocol, which closes connections whose request head stalls (api/server.py).
     uvicorn.run(
         "api.main:app", host=h, port=p, workers=workers, log_level="warning", access_log=False, http=HTTP_PROTOCOL

@@ -356,6 +356,43 @@ def test_a_url_without_a_host_opens_the_twin(postgis_twin_url: str, monkeypatch:
             assert [c.id for c in twin.log()] == ids
 
 
+def test_the_commands_never_print_the_password_of_a_store_url(postgis_twin_url: str):
+    """`summary`, `migrate`, `init`, `fsck`, `copy` and `serve` printed a PostgreSQL URL as given,
+    password and all (serve's banner goes to the service's log), and a password given as libpq's
+    `password=` query parameter was not hidden even where the store meant to hide it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(postgis_twin_url)
+    secret = parts.password or os.environ.get("PGPASSWORD") or "s3cret-pw"  # trust auth ignores one
+    user = parts.username or "postgres"
+    in_netloc = f"postgresql://{user}:{secret}@{parts.hostname}:{parts.port or 5432}{parts.path}?{parts.query}"
+    in_query = f"postgresql://{user}@{parts.hostname}:{parts.port or 5432}{parts.path}?{parts.query}&password={secret}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def cli(*args: str) -> str:
+        run = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, env=env,
+                             cwd=REPO, timeout=300)  # fmt: skip
+        return run.stdout + run.stderr
+
+    for url in (in_netloc, in_query):
+        said = cli("init", "--empty", "--store", url) if url == in_netloc else ""
+        said += cli("init", "--empty", "--store", url)  # refused: a twin is there
+        said += cli("summary", "--store", url) + cli("migrate", "--store", url) + cli("fsck", "--store", url)
+        said += cli("copy", url, url)  # refused: the destination holds a twin
+        said += cli("summary", "--store", url.replace(parts.path, parts.path + "_none"))  # no such database
+        assert "holds a twin already" in said and "is up to date" in said and "commits verified" in said, said
+        serve = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--store", url, "--port", "0"],
+                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=REPO)  # fmt: skip
+        try:
+            assert serve.stderr is not None
+            said += serve.stderr.readline()  # the banner, printed before the server starts
+        finally:
+            serve.terminate()
+            serve.wait(timeout=60)
+        assert "serving " in said, said
+        assert secret not in said, said
+
+
 def test_fsck_finds_versions_whose_layer_is_gone(postgis_twin_url: str):
     """No foreign key guards twin_versions.layer_id row by row any more: a commit checks its
     layers once, and fsck finds versions that name a layer no longer there."""

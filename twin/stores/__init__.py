@@ -17,6 +17,15 @@ def is_postgres_url(url: str | Path) -> bool:
     return isinstance(url, str) and url.startswith(POSTGRES_SCHEMES)
 
 
+def shown(url: str | Path) -> str:
+    """A store's path or URL as messages and logs may show it: a database URL without its password."""
+    if is_postgres_url(url):
+        from twin.stores.postgis import display_url
+
+        return display_url(str(url))
+    return str(url)
+
+
 def gpkg_path(url: str | Path) -> Path | None:
     """The file a GeoPackage URL or plain path names; None for a URL of another store."""
     if isinstance(url, Path):
