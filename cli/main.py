@@ -32,6 +32,7 @@ from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound, Problem
 from twin.gcpause import gc_paused_for
+from twin.stores import shown
 from twin.tokens import Tokens
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ def init(
     with _errors():
         if Twin.exists(path):
             if not force:
-                _fail(f"{path} holds a twin already (use --force to replace it)", EXIT_BAD_INPUT)
+                _fail(f"{shown(path)} holds a twin already (use --force to replace it)", EXIT_BAD_INPUT)
             Twin.remove(path)
         if empty:
             Twin.create(path, LAYERS, AREA_OF_INTEREST).close()
@@ -215,7 +216,7 @@ def init(
                 with twin:
                     if surveys:
                         _demo_surveys(twin, progress, task, checkpoints)
-    out.print(f"created {path}")
+    out.print(f"created {shown(path)}")
     summary(store=path)
 
 
@@ -239,7 +240,7 @@ def summary(store: StoreOpt = None) -> None:
     twin = _open(store)
     with twin, _errors():
         head = twin.head()
-        out.print(f"[bold]venue twin[/] {_store_path(store)}")
+        out.print(f"[bold]venue twin[/] {shown(_store_path(store))}")
         if head is None:
             out.print("no commits yet")
         else:
@@ -533,16 +534,25 @@ def export(
 
 
 @app.command()
-def migrate(store: StoreOpt = None) -> None:
+def migrate(
+    store: StoreOpt = None,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds to wait for locks other sessions hold on the twin's tables before stopping, "
+            "changing nothing (default 10; 0 waits as long as it takes). Readers queue behind a waiting migration."
+        ),
+    ] = None,
+) -> None:
     """Create or upgrade the store's schema (PostGIS: numbered migrations); a GeoPackage needs none."""
     path = _store_path(store)
     with _errors():
-        steps = Twin.migrate(path)
+        steps = Twin.migrate(path, lock_timeout=lock_timeout)
     if steps:
         for step in steps:
             out.print(f"applied {step}")
     else:
-        out.print(f"{path} is up to date")
+        out.print(f"{shown(path)} is up to date")
 
 
 @app.command()
@@ -553,7 +563,7 @@ def fsck(store: StoreOpt = None) -> None:
         problems = twin.fsck()
         n = twin.commit_count()
     if problems:
-        _fail(f"{len(problems)} problem(s) in {_store_path(store)}", EXIT_CORRUPT, problems)
+        _fail(f"{len(problems)} problem(s) in {shown(_store_path(store))}", EXIT_CORRUPT, problems)
     out.print(f"ok: {n} commits verified, indexes and stored tables agree")
 
 
@@ -585,7 +595,7 @@ def copy(
         done = copy_twin(src, dst, force=force, start=start, advance=advance)
     head = done.head[:12] if done.head else "(empty)"
     out.print(
-        f"copied {done.commits} commits ({done.changes} changes) and {done.tokens} token(s) to {dst}; head {head}"
+        f"copied {done.commits} commits ({done.changes} changes) and {done.tokens} token(s) to {shown(dst)}; head {head}"
     )
 
 
@@ -610,10 +620,10 @@ def serve(
         s = ApiSettings()
     with _errors():
         if not Twin.exists(s.store):
-            _fail(f"no twin at {s.store}: run `venue-twin init` first", EXIT_BAD_INPUT)
+            _fail(f"no twin at {shown(s.store)}: run `venue-twin init` first", EXIT_BAD_INPUT)
         Twin.open(s.store).close()  # fail here, clearly, rather than in a worker
     h, p = host or s.host, port or s.port
-    err.print(f"serving {s.store} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
+    err.print(f"serving {shown(s.store)} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
     # uvicorn with our protocol, which closes connections whose request head stalls (api/server.py).
     uvicorn.run(
         "api.main:app", host=h, port=p, workers=workers, log_level="warning", access_log=False, http=HTTP_PROTOCOL

@@ -17,6 +17,7 @@ import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import textwrap  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -24,6 +25,7 @@ import mapbox_vector_tile  # noqa: E402
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
 import shapely  # noqa: E402
+from psycopg import sql  # noqa: E402
 from pyproj import Transformer  # noqa: E402
 from store_contract import AOI, SCHEMAS, X0, Y0, at, bbox_of, gate, hall, standard_history  # noqa: E402
 
@@ -152,6 +154,246 @@ def test_an_older_format_is_upgraded_by_migrate_and_a_newer_one_refused(postgis_
         Twin.open(url)
     with pytest.raises(BadInput, match="upgrade venue-twin"):
         migrate(url)
+
+
+def _back_to_format_3(url: str) -> None:
+    """Give a twin the layout migration 4 replaced: a surrogate vid key and two B-trees by feature."""
+    _sql(url, "ALTER TABLE twin_versions DROP CONSTRAINT twin_versions_pkey")
+    _sql(url, "ALTER TABLE twin_versions ADD COLUMN vid bigserial PRIMARY KEY")
+    _sql(url, "CREATE INDEX twin_versions_feature ON twin_versions (layer_id, feature_id, from_seq)")
+    _sql(url, "CREATE INDEX twin_versions_current ON twin_versions (layer_id, feature_id) WHERE to_seq IS NULL")
+    _sql(url, "UPDATE twin_meta SET value='3' WHERE key='format'")
+
+
+def _still_format_3(url: str) -> None:
+    """What migration 4 changes is all as it was: the format, the vid key and both indexes."""
+    assert _sql(url, "SELECT value FROM twin_meta WHERE key='format'") == [("3",)]
+    assert _sql(url, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'twin_versions_pkey' "
+                "AND conrelid = 'twin_versions'::regclass") == [("PRIMARY KEY (vid)",)]  # fmt: skip
+    indexes = {r[0] for r in _sql(url, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass",
+                                  ("twin_versions",))}  # fmt: skip
+    assert {"twin_versions_current", "twin_versions_feature"} <= indexes
+
+
+def test_a_migrate_that_meets_a_session_using_the_twin_gives_up_in_words_and_changes_nothing(postgis_twin_url: str):
+    """Migration 4 needs the version table to itself. An API process of the older release still
+    reading it (here: a transaction left open) used to keep `venue-twin migrate` waiting without a
+    word for as long as it lasted, and every reader queued behind the waiting ALTER TABLE. It waits
+    `--lock-timeout` seconds, then stops naming the sessions in its way; nothing is changed."""
+    from twin.stores.postgis import MIGRATIONS, _split_url
+
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+        ids = [c.id for c in twin.log()]
+    _back_to_format_3(url)
+    conninfo, schema = _split_url(url)
+    holder = psycopg.connect(conninfo, application_name="an old API process")  # its reads stay in a transaction
+    # Should the migration wait on regardless, ending the holder lets it finish instead of hanging the test.
+    guard = threading.Timer(120, holder.cancel)
+    guard.start()
+    try:
+        holder.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
+        holder.execute("SELECT count(*) FROM twin_versions").fetchone()
+        t0 = time.monotonic()
+        with pytest.raises(BadInput) as refused:
+            migrate(url, lock_timeout=0.5)
+        assert time.monotonic() - t0 < 60
+        said = str(refused.value)
+        assert "an old API process" in said and f"pid {holder.info.backend_pid}" in said, said
+        assert "venue-twin migrate" in said and "nothing was changed" in said and "format 3" in said, said
+        _still_format_3(url)
+        # The command says the same, in words (exit 2), with the wait given on its command line.
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        run = subprocess.run(
+            [sys.executable, "-m", "cli.main", "migrate", "--store", url, "--lock-timeout", "0.5"],
+            capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+        )  # fmt: skip
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert "an old API process" in run.stderr and "Traceback" not in run.stderr, run.stderr
+        _still_format_3(url)
+    finally:
+        guard.cancel()
+        holder.close()
+    # With the session gone the same command upgrades the twin, which reads as before.
+    assert migrate(url, lock_timeout=0.5) == [MIGRATIONS[3][0]]
+    with Twin.open(url) as twin:
+        assert [c.id for c in twin.log()] == ids
+        assert twin.fsck() == []
+
+
+def test_a_migrate_that_may_not_create_postgis_says_who_must(postgis_twin_url: str):
+    """`createdb` then `venue-twin migrate` as an ordinary role: PostGIS is no trusted extension, so
+    only a superuser may create it. The refusal says so in words (not a psycopg traceback), and
+    once a superuser has created it the same role migrates."""
+    import uuid
+    from urllib.parse import urlsplit
+
+    from conftest import POSTGIS_DSN, postgis_database
+
+    postgis_database()  # skips (or fails under CI) without a server, as every PostGIS test does
+    name = f"venue_twin_test_{uuid.uuid4().hex[:12]}"
+    dsn = urlsplit(POSTGIS_DSN)
+    url = f"postgresql://{name}:pw@{dsn.hostname}:{dsn.port or 5432}/{name}"
+    ident = sql.Identifier(name)
+    with psycopg.connect(POSTGIS_DSN, autocommit=True) as admin:
+        try:
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw'").format(ident))
+        except psycopg.errors.InsufficientPrivilege:
+            pytest.skip("the test role may not create roles (CREATEROLE), which this test needs")
+        try:  # from template0: a template1 that holds PostGIS would give the database PostGIS too
+            admin.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(ident, ident))
+            with pytest.raises(BadInput) as refused:
+                migrate(url)
+            said = str(refused.value)
+            assert "CREATE EXTENSION postgis" in said and "superuser" in said and name in said, said
+            assert "Traceback" not in said and "nothing was changed" in said, said
+            assert _sql(url, "SELECT to_regclass('twin_meta')") == [(None,)]
+            with psycopg.connect(f"{POSTGIS_DSN.rsplit('/', 1)[0]}/{name}", autocommit=True) as su:
+                su.execute("CREATE EXTENSION postgis")
+            assert len(migrate(url)) == FORMAT_VERSION
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
+
+
+def test_a_migrate_of_a_damaged_twin_names_the_damage_and_changes_nothing(postgis_twin_url: str):
+    """Two versions of one feature from one commit (which no commit writes; fsck reports the commit
+    no longer hashing to its id) cannot take migration 4's key: the migration stops in words,
+    exit 1 as for a corrupt twin, instead of a UniqueViolation traceback, and leaves format 3."""
+    from twin import Corrupt
+
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+    _back_to_format_3(url)
+    _sql(
+        url,
+        "INSERT INTO twin_versions (layer_id, feature_id, from_seq, to_seq, op, geom, minx, miny, maxx, maxy, "
+        "properties, geojson, code) SELECT layer_id, feature_id, from_seq, to_seq, op, geom, minx, miny, maxx, maxy, "
+        "properties, geojson, code FROM twin_versions WHERE to_seq IS NOT NULL ORDER BY vid LIMIT 1",
+    )
+    with pytest.raises(Corrupt) as refused:
+        migrate(url)
+    said = str(refused.value)
+    assert "is duplicated" in said and "fsck" in said and "nothing was changed" in said, said
+    _still_format_3(url)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-m", "cli.main", "migrate", "--store", url], capture_output=True, text=True, env=env, cwd=REPO
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+
+
+def test_pooled_connections_the_server_ended_are_replaced_before_use(postgis_twin_url: str):
+    """A restart or failover of PostgreSQL, an idle-session timeout or a DBA's pg_terminate_backend
+    ends the pooled connections without a word. The pool used to hand each out once more, and the
+    read or write on it failed (AdminShutdown: an API process answered one 500 per pooled
+    connection after a restart). A connection the server ended is found before use and replaced."""
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+    with Twin.open(url) as twin:
+        store = twin.store
+        assert isinstance(store, PostGISStore)
+        count = twin.commit_count()
+        for _ in range(2):  # every connection the pool holds, then again after they were ended
+            with store._conn() as a, store._conn() as b, store._conn() as c:
+                pids = [x.info.backend_pid for x in (a, b, c)]
+            _sql(url, "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (pids,))
+            deadline = time.monotonic() + 30
+            while _sql(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))[0][0]:
+                assert time.monotonic() < deadline, "the server did not end the connections"
+                time.sleep(0.01)
+            for _ in range(4):  # more reads than connections ended: none meets a dead one
+                assert twin.commit_count() == count
+                assert twin.features("gates").number_matched > 0
+            # and a write, whose first statement locks the head
+            twin.commit([gate(f"after-{len(pids)}-{count}", 3, 3)], author="a", message="m", time=at(100 + count))
+            count += 1
+        assert twin.fsck() == []
+
+
+def test_the_stores_sessions_name_themselves_to_the_dba(postgis_twin_url: str):
+    """pg_stat_activity (and migrate's list of the sessions in its way) showed the API's sessions
+    with no application name, so a DBA could not tell them from any other client's. They are
+    'venue-twin' unless the URL (or PGAPPNAME) names them otherwise."""
+    url = postgis_twin_url
+
+    def named(twin: Twin) -> str:
+        store = twin.store
+        assert isinstance(store, PostGISStore)
+        with store._conn() as c:
+            pid = c.info.backend_pid
+        return _sql(url, "SELECT application_name FROM pg_stat_activity WHERE pid = %s", (pid,))[0][0]
+
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        assert named(twin) == "venue-twin"
+    with Twin.open(f"{url}&application_name=api-east") as twin:
+        assert named(twin) == "api-east"
+
+
+def test_a_url_without_a_host_opens_the_twin(postgis_twin_url: str, monkeypatch: pytest.MonkeyPatch):
+    """`postgresql:///venue` is libpq's URL for the local server (its socket, or PGHOST): what a DBA
+    on the database machine types. The store's URL handling turned it into `postgresql:/venue`,
+    which psycopg refused with a ProgrammingError traceback; the host and user may also come as
+    query parameters (`postgresql:///venue?host=...&user=...`)."""
+    from urllib.parse import urlsplit
+
+    from twin.stores.postgis import _split_url
+
+    url = postgis_twin_url
+    with Twin.create(url, SCHEMAS, AOI) as twin:
+        standard_history(twin)
+        ids = [c.id for c in twin.log()]
+    parts = urlsplit(url)
+    assert parts.hostname and parts.query.startswith("schema=")
+    creds = f"user={parts.username}" + (f"&password={parts.password}" if parts.password else "")
+    in_query = f"postgresql://{parts.path}?{parts.query}&host={parts.hostname}&port={parts.port or 5432}&{creds}"
+    from_env = f"postgresql://{parts.path}?{parts.query}&{creds}"
+    assert _split_url(from_env)[0].startswith("postgresql:///")
+    monkeypatch.setenv("PGHOST", parts.hostname)
+    monkeypatch.setenv("PGPORT", str(parts.port or 5432))
+    for each in (in_query, from_env):
+        with Twin.open(each) as twin:
+            assert [c.id for c in twin.log()] == ids
+
+
+def test_the_commands_never_print_the_password_of_a_store_url(postgis_twin_url: str):
+    """`summary`, `migrate`, `init`, `fsck`, `copy` and `serve` printed a PostgreSQL URL as given,
+    password and all (serve's banner goes to the service's log), and a password given as libpq's
+    `password=` query parameter was not hidden even where the store meant to hide it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(postgis_twin_url)
+    secret = parts.password or os.environ.get("PGPASSWORD") or "s3cret-pw"  # trust auth ignores one
+    user = parts.username or "postgres"
+    in_netloc = f"postgresql://{user}:{secret}@{parts.hostname}:{parts.port or 5432}{parts.path}?{parts.query}"
+    in_query = f"postgresql://{user}@{parts.hostname}:{parts.port or 5432}{parts.path}?{parts.query}&password={secret}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def cli(*args: str) -> str:
+        run = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, env=env,
+                             cwd=REPO, timeout=300)  # fmt: skip
+        return run.stdout + run.stderr
+
+    for url in (in_netloc, in_query):
+        said = cli("init", "--empty", "--store", url) if url == in_netloc else ""
+        said += cli("init", "--empty", "--store", url)  # refused: a twin is there
+        said += cli("summary", "--store", url) + cli("migrate", "--store", url) + cli("fsck", "--store", url)
+        said += cli("copy", url, url)  # refused: the destination holds a twin
+        said += cli("summary", "--store", url.replace(parts.path, parts.path + "_none"))  # no such database
+        assert "holds a twin already" in said and "is up to date" in said and "commits verified" in said, said
+        serve = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--store", url, "--port", "0"],
+                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=REPO)  # fmt: skip
+        try:
+            assert serve.stderr is not None
+            said += serve.stderr.readline()  # the banner, printed before the server starts
+        finally:
+            serve.terminate()
+            serve.wait(timeout=60)
+        assert "serving " in said, said
+        assert secret not in said, said
 
 
 def test_fsck_finds_versions_whose_layer_is_gone(postgis_twin_url: str):

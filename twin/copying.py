@@ -26,7 +26,7 @@ from twin.core import Twin
 from twin.encoding import stored_commit_id
 from twin.errors import BadInput, Corrupt, NotFound, TwinError
 from twin.model import CommitInfo, StoredChange
-from twin.stores import gpkg_path
+from twin.stores import gpkg_path, shown
 
 # Called once with (commits, changes) in all, then after each commit with (1, its changes).
 Progress = Callable[[int, int], None]
@@ -101,11 +101,11 @@ def _to_database(source: Twin, url: str, force: bool, start: Progress | None, ad
         with existing:
             if existing.commit_count() or existing.tokens.list():
                 raise BadInput(
-                    f"{url} already holds a twin"
+                    f"{shown(url)} already holds a twin"
                     + ("; --force replaces files only: drop the database's twin first" if force else "")
                 )
         # An empty twin (an interrupted copy's leftover, say) cannot be initialised again either.
-        raise BadInput(f"{url} holds an empty twin; drop it first, then copy")
+        raise BadInput(f"{shown(url)} holds an empty twin; drop it first, then copy")
     target = Twin.create(url, list(source.store.schemas_at(0).values()), source.area_of_interest)
     try:
         # One transaction: readers see no commit until all are in; indexes are built at the end.

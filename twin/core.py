@@ -151,11 +151,12 @@ class Twin:
         remove_twin(url)
 
     @staticmethod
-    def migrate(url: str | Path) -> list[str]:
-        """Create or upgrade the store's schema (PostGIS); the migration steps applied."""
+    def migrate(url: str | Path, *, lock_timeout: float | None = None) -> list[str]:
+        """Create or upgrade the store's schema (PostGIS); the migration steps applied. `lock_timeout`:
+        seconds to wait for locks other sessions hold on the twin's tables (None: the store's default)."""
         from twin.stores import migrate
 
-        return migrate(url)
+        return migrate(url, lock_timeout=lock_timeout)
 
     def flush(self) -> None:
         """Make everything committed durable where other programs read it (e.g. GDAL reading a

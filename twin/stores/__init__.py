@@ -17,6 +17,15 @@ def is_postgres_url(url: str | Path) -> bool:
     return isinstance(url, str) and url.startswith(POSTGRES_SCHEMES)
 
 
+def shown(url: str | Path) -> str:
+    """A store's path or URL as messages and logs may show it: a database URL without its password."""
+    if is_postgres_url(url):
+        from twin.stores.postgis import display_url
+
+        return display_url(str(url))
+    return str(url)
+
+
 def gpkg_path(url: str | Path) -> Path | None:
     """The file a GeoPackage URL or plain path names; None for a URL of another store."""
     if isinstance(url, Path):
@@ -66,10 +75,12 @@ def remove_twin(url: str | Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
-def migrate(url: str | Path) -> list[str]:
-    """Create or upgrade the store's schema to this program's format; the steps taken."""
+def migrate(url: str | Path, *, lock_timeout: float | None = None) -> list[str]:
+    """Create or upgrade the store's schema to this program's format; the steps taken.
+    `lock_timeout`: seconds to wait for locks other sessions hold (PostGIS; None: the default)."""
     if gpkg_path(url) is not None:
         return []  # the GeoPackage format is fixed at creation (see twin.stores.gpkg)
+    from twin.stores.postgis import MIGRATE_LOCK_TIMEOUT
     from twin.stores.postgis import migrate as pg_migrate
 
-    return pg_migrate(str(url))
+    return pg_migrate(str(url), lock_timeout=MIGRATE_LOCK_TIMEOUT if lock_timeout is None else lock_timeout)

@@ -21,23 +21,26 @@ A URL may name a schema to hold the twin (`?schema=name`), so one database can h
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import select
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 import psycopg
 import shapely
 from psycopg import pq, sql
 from psycopg.adapt import Dumper
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 from shapely.geometry.base import BaseGeometry
 
 from twin.encoding import commit_from_row, commit_row, format_time
-from twin.errors import BadInput, Conflict, NotFound
+from twin.errors import BadInput, Conflict, Corrupt, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
 from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow, check_head
@@ -125,6 +128,7 @@ _COPY_TYPES: list[str | int] = [
 ]  # fmt: skip
 _NO_BOX = (None, None, None, None)
 _MIGRATE_LOCK = 0x7477696E  # "twin": one migration at a time per database
+MIGRATE_LOCK_TIMEOUT = 10.0  # seconds `venue-twin migrate` waits for a lock others hold on the twin
 
 
 def _split_url(url: str) -> tuple[str, str | None]:
@@ -136,16 +140,25 @@ def _split_url(url: str) -> tuple[str, str | None]:
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
     if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
         raise BadInput(f"schema {schema!r} in the store URL is not a plain SQL name")
-    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), schema
+    # Not urlunsplit: it writes `postgresql:///venue` (libpq's URL for the local server: its socket,
+    # or PGHOST) as `postgresql:/venue`, which libpq cannot read.
+    others = urlencode(rest)
+    conninfo = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{others}" if others else "")
+    return conninfo + (f"#{parts.fragment}" if parts.fragment else ""), schema
 
 
 def display_url(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its password (in user:password@ or libpq's password= parameter), for messages."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    # Spelled out, not urlunsplit, which drops the // of a URL without a host (postgresql:///venue).
+    shown = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+    return shown + (f"#{parts.fragment}" if parts.fragment else "")
 
 
 def _search_path(schema: str) -> sql.Composed:
@@ -156,12 +169,20 @@ def _search_path(schema: str) -> sql.Composed:
 def _connect(url: str) -> psycopg.Connection[Any]:
     conninfo, schema = _split_url(url)
     try:
-        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10, **_named(conninfo))
     except psycopg.OperationalError as e:
         raise BadInput(f"cannot connect to {display_url(url)}: {str(e).strip()}") from e
     if schema is not None:
         conn.execute(_search_path(schema))
     return conn
+
+
+def _named(conninfo: str) -> dict[str, Any]:
+    """The session's application_name, so a DBA sees the twin's sessions as 'venue-twin' in
+    pg_stat_activity: unless the URL (or PGAPPNAME) names them otherwise."""
+    if os.environ.get("PGAPPNAME") or "application_name" in conninfo_to_dict(conninfo):
+        return {}
+    return {"application_name": "venue-twin"}
 
 
 def _where(conn: psycopg.Connection[Any], schema: str | None) -> str:
@@ -181,35 +202,131 @@ def _format_of(conn: psycopg.Connection[Any], schema: str | None) -> int | None:
     return int(row[0]) if row else 0
 
 
-def migrate(url: str, target: int | None = None) -> list[str]:
+def migrate(url: str, target: int | None = None, *, lock_timeout: float = MIGRATE_LOCK_TIMEOUT) -> list[str]:
     """Create or upgrade the twin's tables to `target` (default: this program's format); returns the
-    steps applied. Refuses a twin of a newer format than this program knows."""
+    steps applied. Refuses a twin of a newer format than this program knows.
+
+    Every step runs in one transaction: a migration that fails or is interrupted leaves the twin at
+    the format it had. A lock that other sessions hold on the twin's tables (an API process of the
+    older release in the middle of a read, say) is waited for at most `lock_timeout` seconds (0: as
+    long as it takes), since readers queue behind a waiting ALTER TABLE; then the migration stops,
+    naming the sessions in its way. Failures are said in words (BadInput; Corrupt where the rows
+    cannot take a step's keys), never as the driver's exception."""
     target = FORMAT_VERSION if target is None else target
     _, schema = _split_url(url)
-    with _connect(url) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
-        for ext in ("postgis", "btree_gist"):
-            if conn.execute("SELECT 1 FROM pg_extension WHERE extname=%s", (ext,)).fetchone() is None:
+    where = display_url(url)
+    with _connect(url) as conn:
+        have: int | None = None
+        waiting_for = "the migration lock"
+        try:
+            with conn.transaction():
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{max(0, int(lock_timeout * 1000))}ms",))
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+                waiting_for = "creating the extensions"
+                _create_extensions(conn, url)
+                if schema is not None:
+                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                have = _format_of(conn, schema) or 0
+                if have > FORMAT_VERSION:
+                    raise BadInput(
+                        f"{where} holds a twin of format {have}; this program knows formats up to "
+                        f"{FORMAT_VERSION}: upgrade venue-twin"
+                    )
+                done: list[str] = []
+                for n in range(have, target):
+                    name, ddl = MIGRATIONS[n]
+                    waiting_for = f"migration {n + 1} ({name.split(': ', 1)[-1]})"
+                    conn.execute(ddl)
+                    done.append(name)
+                if done:
+                    waiting_for = f"recording format {max(have, target)}"
+                    conn.execute(
+                        "INSERT INTO twin_meta VALUES ('format', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(max(have, target)),),
+                    )
+                return done
+        except psycopg.Error as e:
+            unchanged = "nothing was changed" + (f": the twin is still at format {have}" if have else "")
+            if isinstance(e, psycopg.errors.LockNotAvailable) and waiting_for == "the migration lock":
+                raise BadInput(
+                    f"{where}: another `venue-twin migrate` is running on this database"
+                    f"{_holders(conn, schema, 'hold the migration lock', advisory=True)} (waited {lock_timeout:g} s): run this one "
+                    f"again once it has ended; {unchanged}"
+                ) from None
+            if isinstance(e, psycopg.errors.LockNotAvailable):
+                raise BadInput(
+                    f"{where}: {waiting_for} waited {lock_timeout:g} s for a lock on the twin's tables"
+                    f"{_holders(conn, schema, 'hold')}. Stop the API processes of the older release (and end "
+                    f"any other session using the twin), then run `venue-twin migrate` again (`--lock-timeout` "
+                    f"waits longer); {unchanged}"
+                ) from None
+            if isinstance(e, psycopg.errors.IntegrityError):
+                raise Corrupt(
+                    f"{where}: {waiting_for} cannot apply to the twin's rows ({_said(e)}): the twin does not agree "
+                    f"with itself; `venue-twin fsck`, with the release that made it, names the damage; {unchanged}"
+                ) from None
+            raise BadInput(f"{where}: {waiting_for} failed ({_said(e)}); {unchanged}") from None
+
+
+def _said(e: psycopg.Error) -> str:
+    """What the server said, in one line: its message and its detail."""
+    diag = e.diag
+    text = diag.message_primary or str(e).strip().splitlines()[0]
+    return text + (f"; {diag.message_detail.rstrip('.')}" if diag.message_detail else "")
+
+
+def _create_extensions(conn: psycopg.Connection[Any], url: str) -> None:
+    """PostGIS and btree_gist, where the database lacks them. PostGIS is no trusted extension: only
+    a superuser may create it, so a database made by an ordinary role needs one to, once."""
+    for ext in ("postgis", "btree_gist"):
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname=%s", (ext,)).fetchone() is not None:
+            continue
+        try:
+            with conn.transaction():  # a savepoint: the refusal is said below, not as the driver's error
                 conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {} SCHEMA public").format(sql.Identifier(ext)))
-        if schema is not None:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        have = _format_of(conn, schema) or 0
-        if have > FORMAT_VERSION:
+        except psycopg.errors.InsufficientPrivilege:
+            db, role = conn.execute("SELECT current_database(), current_user").fetchone()  # type: ignore[misc]
             raise BadInput(
-                f"{display_url(url)} holds a twin of format {have}; this program knows formats up to "
-                f"{FORMAT_VERSION}: upgrade venue-twin"
+                f"{display_url(url)}: database {db} has no {ext} extension, and role {role} may not create it "
+                f"(it needs a superuser): have one run `CREATE EXTENSION {ext};` in database {db} (e.g. "
+                f"`psql -d {db} -c 'CREATE EXTENSION {ext}'` as postgres), then run `venue-twin migrate` "
+                "again; nothing was changed"
+            ) from None
+
+
+def _holders(conn: psycopg.Connection[Any], schema: str | None, verb: str, *, advisory: bool = False) -> str:
+    """', which N other session(s) <verb>: pid ... (application, user, client, state since)' for the
+    sessions holding locks on the twin's tables (`advisory`: the migration lock); '' if they cannot
+    be read."""
+    try:
+        where = _where(conn, schema)
+        rows = conn.execute(
+            "SELECT DISTINCT a.pid, a.application_name, a.usename, host(a.client_addr), a.state, "
+            "to_char(coalesce(a.xact_start, a.state_change) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"Z\"') "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.granted AND a.pid <> pg_backend_pid() AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) AND "
+            + (
+                "l.locktype = 'advisory' AND l.classid = 0 AND l.objid = %s::bigint::oid"
+                if advisory
+                else "l.locktype = 'relation' AND l.relation IN (SELECT c.oid FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname LIKE 'twin\\_%%')"
             )
-        done: list[str] = []
-        for n in range(have, target):
-            name, ddl = MIGRATIONS[n]
-            conn.execute(ddl)
-            done.append(name)
-        if done:
-            conn.execute(
-                "INSERT INTO twin_meta VALUES ('format', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(max(have, target)),),
-            )
-        return done
+            + " ORDER BY 1",
+            (_MIGRATE_LOCK if advisory else where,),
+        ).fetchall()
+    except psycopg.Error:
+        return ""  # the connection is gone too: the message goes without the list
+    if not rows:
+        return ", which no other session holds any more"
+    shown = "; ".join(
+        f"pid {pid} (application {app or '-'!r}, user {user}"
+        + (f" from {client}" if client else "")
+        + f", {state or 'state unknown'} since {since})"
+        for pid, app, user, client, state, since in rows[:10]
+    )
+    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    return f", which {len(rows)} other session(s) {verb}: {shown}{more}"
 
 
 def holds_twin(url: str) -> bool:
@@ -249,7 +366,7 @@ class PostGISStore(Store):
             self._conninfo,
             min_size=1,
             max_size=pool_size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **_named(self._conninfo)},
             configure=self._configure,
             open=False,
             name="venue-twin",
@@ -291,8 +408,29 @@ class PostGISStore(Store):
         if w is not None:
             yield w
             return
-        with self._pool.connection() as c:
+        with self._pooled() as c:
             yield c
+
+    @contextlib.contextmanager
+    def _pooled(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection from the pool that the server has not ended. A restart or failover of
+        PostgreSQL, an idle-session timeout or pg_terminate_backend ends pooled connections without
+        a word, and the pool would hand each out once more to fail its first query (an API process
+        answered one 500 per pooled connection after a restart). Such a connection is found before
+        use, by one poll of its socket and no round trip, closed (the pool then discards it and
+        opens another) and another taken."""
+        c = self._pool.getconn()
+        for _ in range(self._pool.max_size):
+            if not _ended_by_server(c):
+                break
+            c.close()
+            self._pool.putconn(c)
+            c = self._pool.getconn()
+        try:
+            with c:  # as ConnectionPool.connection(): commit or roll back, then back to the pool
+                yield c
+        finally:
+            self._pool.putconn(c)
 
     def _one(self, query: Any, args: Sequence[Any] | dict[str, Any] = ()) -> Any:
         with self._conn() as c:
@@ -474,7 +612,7 @@ class PostGISStore(Store):
             with w.transaction():
                 yield
             return
-        with self._pool.connection() as c, c.transaction():
+        with self._pooled() as c, c.transaction():
             # The head row stays locked until this transaction ends: another writer anywhere
             # waits here, then reads the head this one wrote.
             c.execute("SELECT seq FROM twin_head FOR UPDATE")
@@ -494,11 +632,12 @@ class PostGISStore(Store):
         """The version table's secondary indexes are dropped for the block and built again at its
         end (one sorted build each is far cheaper than a million index insertions), then the
         planner's statistics are refreshed. All in the write transaction: a failure restores them.
-        The index of current versions stays, since each commit's updates look features up in it."""
+        The primary key (layer, feature, first commit) stays, since each commit's updates look
+        features up in it (migration 4 dropped the index of current versions that did before)."""
         w = getattr(self._local, "wconn", None)
         if w is None:
             raise RuntimeError("bulk_load() belongs inside writing()")
-        kept = ("twin_versions_pkey", "twin_versions_current")
+        kept = ("twin_versions_pkey",)
         indexes = w.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'twin_versions' "
             "AND indexname <> ALL(%s)",
@@ -1042,6 +1181,20 @@ class PostGISStore(Store):
             ).fetchall():
                 problems.append(f"index {idx[0]} is not valid (rebuild it with REINDEX)")
         return problems
+
+
+def _ended_by_server(c: psycopg.Connection[Any]) -> bool:
+    """Whether the server has ended this idle connection: closed here, or its socket readable. An
+    idle connection of the store has nothing to read (it listens to no channel and every query's
+    answer was read to its end), so what there is to read is the server's goodbye (FATAL
+    terminating connection ...) or the end of the stream."""
+    if c.closed or c.broken:
+        return True
+    try:
+        readable, _, _ = select.select([c.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 class _NamesOrIds(dict[int, str]):
