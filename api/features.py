@@ -48,7 +48,7 @@ from layers.crs import (
 )
 from layers.geojson import UnreadableGeometry, read_geometry
 from layers.io import FORMATS
-from twin import Change, Feature
+from twin import Change, Feature, Ref
 from twin.access import TwinView
 from twin.encoding import feature_collection
 from twin.errors import NOTHING_CHANGES, BadInput, Conflict, NotFound, ValidationFailed
@@ -803,7 +803,14 @@ class FeaturesFactory:
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
-        schema = await run_in_threadpool(collection_of, twin, collection_id)
+        def read() -> tuple[LayerSchema, Ref]:
+            # The version this POST is judged against, read as it arrives: the commit names it as
+            # its parent, so an id (or a code) another writer takes after this read is a conflict
+            # (409), while one that was taken already is bad input (400: it exists already).
+            head = twin.resolve()
+            return collection_of(twin, collection_id), head
+
+        schema, head = await run_in_threadpool(read)
         feats = _features_from_body(await self._body(request), content_crs, schema.name, None)
         for i, feat in enumerate(feats):
             # Routes match the decoded path (so %2F is a / too) and clients resolve dot segments:
@@ -817,7 +824,8 @@ class FeaturesFactory:
         text = message or f"API: add {len(feats)} feature(s) to {schema.name}"
 
         def commit() -> tuple[str, str | None]:
-            made = twin.commit(changes, author=who.name, message=text).id
+            parent = head.commit.id if head.commit else None
+            made = twin.commit(changes, author=who.name, message=text, parent=parent).id
             one = etag_of(twin.feature(schema.name, feats[0].id, twin.resolve(made))) if len(feats) == 1 else None
             return made, one
 

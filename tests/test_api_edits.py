@@ -544,6 +544,112 @@ def test_if_match_write_lands_on_a_commit_to_another_feature(
         racing.close()
 
 
+class MeetingTwin(Twin):
+    """A twin whose commits wait for each other: none starts until `writers` requests have come
+    to commit, so each read the head before any of them moved it (a race every time)."""
+
+    def __init__(self, path: Any, writers: int):
+        super().__init__(open_store(path))
+        self.meet = threading.Barrier(writers, timeout=120)  # a broken barrier fails the test
+
+    def commit(self, changes: Any, **kw: Any) -> Any:  # type: ignore[override]
+        self.meet.wait()
+        return super().commit(changes, **kw)
+
+
+RACES = [
+    # name, the two bodies, what the loser's 409 names
+    ("the same id", (flower_bed(), flower_bed(code="FB-T2")), "landscaping/ls-flower-bed-test was added since"),
+    ("the same code", (flower_bed("ls-race-a"), flower_bed("ls-race-b")), "code 'FB-T1' was given to feature"),
+]
+
+
+@pytest.mark.parametrize("bodies,named", [r[1:] for r in RACES], ids=[r[0] for r in RACES])
+def test_the_losing_post_of_a_race_is_409_naming_what_conflicted(
+    base: tuple[Path, Path, dict[str, str]], store: Path, editor: dict[str, str], bodies: Any, named: str
+) -> None:
+    """Two clients POST at once and both read the head before either commits: the one that
+    commits second finds its id (or code) taken since, a conflict (409 naming it), not bad input."""
+    meeting = MeetingTwin(store, writers=2)
+    results: list[Any] = []  # the responses, or what a thread raised
+    try:
+        with TestClient(create_app(ApiSettings(store=store), meeting), raise_server_exceptions=False) as api:
+            n, _ = state(api)
+
+            def post(body: dict[str, Any]) -> None:
+                try:
+                    results.append(send(api, "POST", "/collections/landscaping/items", body, editor))
+                except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+                    results.append(e)
+
+            threads = [threading.Thread(target=post, args=(b,)) for b in bodies]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(300)
+            assert not any(th.is_alive() for th in threads)
+            assert not any(isinstance(r, BaseException) for r in results), results
+            won, lost = got = sorted(results, key=lambda r: r.status_code)
+            assert (won.status_code, lost.status_code) == (201, 409), [(r.status_code, r.text) for r in got]
+            assert named in problem_of(lost, 409)["detail"]
+            assert state(api) == (n + 1, won.headers["x-twin-commit"])  # only the winner's commit
+            assert meeting.fsck() == []
+    finally:
+        meeting.close()
+
+
+def test_posts_of_distinct_features_racing_both_land(
+    base: tuple[Path, Path, dict[str, str]], store: Path, editor: dict[str, str]
+) -> None:
+    """Two POSTs of distinct features that both read the head before either commits both land
+    (201): the second is rebased on the first, as an If-Match edit is on an edit of another one."""
+    meeting = MeetingTwin(store, writers=2)
+    results: list[Any] = []
+    try:
+        with TestClient(create_app(ApiSettings(store=store), meeting), raise_server_exceptions=False) as api:
+            n, _ = state(api)
+            bodies = [flower_bed("ls-race-a", code="FB-T3"), flower_bed("ls-race-b", code="FB-T4")]
+            threads = [
+                threading.Thread(target=lambda b=b: results.append(
+                    send(api, "POST", "/collections/landscaping/items", b, editor)))
+                for b in bodies
+            ]  # fmt: skip
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(300)
+            assert not any(th.is_alive() for th in threads)
+            assert sorted(r.status_code for r in results) == [201, 201], [r.text for r in results]
+            assert state(api)[0] == n + 2
+            for fid in ("ls-race-a", "ls-race-b"):
+                assert api.get(f"/collections/landscaping/items/{fid}").status_code == 200
+            assert meeting.fsck() == []
+    finally:
+        meeting.close()
+
+
+def test_a_post_that_lands_after_another_took_its_id_is_409_not_400(
+    base: tuple[Path, Path, dict[str, str]], store: Path, editor: dict[str, str]
+) -> None:
+    """The other writer adds the same id after the POST read the head and before it commits: 409
+    naming the feature. The same POST sent again then finds the id there already: 400, as any
+    POST of an id that exists."""
+    racing = RacingTwin(store)
+    try:
+        with TestClient(create_app(ApiSettings(store=store), racing), raise_server_exceptions=False) as api:
+            racing.intruder = [Change("landscaping", "add", "ls-flower-bed-test", feature_from_geojson(flower_bed()))]
+            n = versions(api)["numberMatched"]
+            r = send(api, "POST", "/collections/landscaping/items", flower_bed(name_en="mine"), editor)
+            assert "landscaping/ls-flower-bed-test was added since" in problem_of(r, 409)["detail"]
+            assert versions(api)["numberMatched"] == n + 1  # only the other writer's commit
+            again = send(api, "POST", "/collections/landscaping/items", flower_bed(name_en="mine"), editor)
+            assert "exists already" in problem_of(again, 400)["detail"]
+            got = api.get("/collections/landscaping/items/ls-flower-bed-test").json()
+            assert got["properties"]["name_en"] == "Test flower bed"
+    finally:
+        racing.close()
+
+
 # ---------------------------------------------------------------------------- OPTIONS
 def test_options_answers_allow(api: TestClient) -> None:
     r = api.options("/collections/halls/items")
@@ -775,7 +881,7 @@ BAD = [
     ("value not allowed", "POST", "/collections/landscaping/items", _bad_props(kind="fountain"), {}, 400, "kind"),
     ("wrong value type", "POST", "/collections/landscaping/items", _bad_props(pots="many"), {}, 400, "pots"),
     ("unknown property", "POST", "/collections/landscaping/items", _bad_props(colour="red"), {}, 400, "colour"),
-    ("id exists already", "POST", "/collections/landscaping/items", flower_bed("ls-clover-green"), {}, None, "exists"),
+    ("id exists already", "POST", "/collections/landscaping/items", flower_bed("ls-clover-green"), {}, 400, "exists"),
     ("unknown collection", "POST", "/collections/fountains/items", flower_bed(), {}, 404, "fountains"),
     (
         "not JSON media type",

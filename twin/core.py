@@ -455,7 +455,8 @@ class Twin:
         """Raise Conflict naming the features these changes touch that changed after `since`.
 
         A feature counts as unchanged when the same stored bytes are visible at both commits
-        (absent at both, for an add).
+        (absent at both, for an add: one another writer added since, say with the same id, is a
+        conflict named as added, not bad input).
         """
         by_layer: dict[str, list[str]] = {}
         for ch in changes:
@@ -464,10 +465,14 @@ class Twin:
         for layer, ids in by_layer.items():
             then = self.store.features_by_id(layer, ids, since.seq) if since.seq else {}
             now = self.store.features_by_id(layer, ids, head_seq) if head_seq else {}
-            changed.extend(f"{layer}/{fid}" for fid in dict.fromkeys(ids) if then.get(fid) != now.get(fid))
+            for fid in dict.fromkeys(ids):
+                was, is_ = then.get(fid), now.get(fid)
+                if was != is_:
+                    how = "was added" if was is None else "was deleted" if is_ is None else "changed"
+                    changed.append(f"{layer}/{fid} {how} since")
         if changed:
             shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
-            raise Conflict(f"the twin moved on since {_short(since)}: {shown} changed since; read again and retry")
+            raise Conflict(f"the twin moved on since {_short(since)}: {shown}; read again and retry")
 
     def _parent(self, parent: str | None, author: str) -> tuple[CommitInfo | None, str | None, int]:
         """The head, the parent a write names (checked to be the head) and its seq."""
