@@ -20,6 +20,7 @@ import textwrap  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import mapbox_vector_tile  # noqa: E402
 import orjson  # noqa: E402
@@ -27,10 +28,22 @@ import psycopg  # noqa: E402
 import shapely  # noqa: E402
 from psycopg import sql  # noqa: E402
 from pyproj import Transformer  # noqa: E402
-from store_contract import AOI, SCHEMAS, X0, Y0, at, bbox_of, gate, hall, standard_history  # noqa: E402
+from store_contract import (  # noqa: E402
+    AOI,
+    HALLS,
+    SCHEMAS,
+    X0,
+    Y0,
+    at,
+    bbox_of,
+    gate,
+    hall,
+    pt,
+    standard_history,
+)
 
 from layers.bundle import build_bundled_twin  # noqa: E402
-from twin import BadInput, Change, Feature, Twin  # noqa: E402
+from twin import BadInput, Change, Feature, FieldSpec, LayerSchema, Twin  # noqa: E402
 from twin.stores.postgis import FORMAT_VERSION, PostGISStore, ewkb_4326, migrate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,11 +114,14 @@ def test_a_large_commit_goes_through_copy_and_bbox_reads_use_the_index(postgis_t
             "lx0": lon.left, "ly0": lon.bottom, "lx1": lon.right, "ly1": lon.top,
             "lid": store._lid("gates"), "seq": first.seq, "extent": 4096, "buffer": 64, "name": "gates",
         }  # fmt: skip
-        with store._conn() as c:
-            plan = c.execute("EXPLAIN (FORMAT JSON) " + store._MVT, tile_args).fetchone()[0]
-        text = orjson.dumps(plan).decode()
-        assert "twin_versions_space" in text, text
-        assert '"Seq Scan"' not in text, text
+        # Its text follows the layer's field types (typed columns for number, integer and list
+        # fields): paths' query (a number field) on the gates' rows plans the same.
+        for layer in ("gates", "paths"):
+            with store._conn() as c:
+                plan = c.execute("EXPLAIN (FORMAT JSON) " + store._mvt_sql(layer, first.seq), tile_args).fetchone()[0]
+            text = orjson.dumps(plan).decode()
+            assert "twin_versions_space" in text, (layer, text)
+            assert '"Seq Scan"' not in text, (layer, text)
         # The copy path wrote what a row insert would: fsck recomputes every id from the stored bytes.
         assert twin.fsck() == []
 
@@ -482,6 +498,93 @@ def test_native_vector_tile_holds_the_features_as_of_a_version(postgis_twin_url:
         assert store.mvt("projects", c1.seq, bounds) is None  # records have no geometry
 
 
+KIOSKS = LayerSchema(
+    name="kiosks",
+    title_zh="服务亭",
+    title_en="Kiosks",
+    geometry_types=("Point",),
+    fields=(
+        FieldSpec("code", "string", required=True),
+        FieldSpec("staff", "integer"),
+        FieldSpec("area_m2", "number"),
+        FieldSpec("open", "boolean"),
+        FieldSpec("opened", "date"),
+        FieldSpec("tags", "list"),
+    ),
+)
+
+
+def typed_tile_properties(body: bytes) -> dict[str, dict[str, dict[str, tuple[str, Any]]]]:
+    """Layer -> feature id -> property -> (Python type name, value), decoded with mapbox-vector-tile:
+    the type tells an MVT double (float) from an int, which equal values do not."""
+    return {
+        name: {
+            f["properties"]["id"]: {k: (type(v).__name__, v) for k, v in f["properties"].items()}
+            for f in layer["features"]
+        }
+        for name, layer in mapbox_vector_tile.decode(body).items()
+    }
+
+
+def same_tiles_on_both_stores(gpkg: Twin, pg: Twin, layers: list[str], zooms: tuple[int, ...]) -> int:
+    """Assert every tile covering each layer decodes to the same typed properties on both stores
+    (the embedded store's own encoder, and ST_AsMVT); how many features were compared."""
+    import morecantile
+
+    tms = morecantile.tms.get("WebMercatorQuad")
+    seen = 0
+    for layer in layers:
+        ext = gpkg.extent(layer)
+        assert ext is not None and pg.extent(layer) == ext, layer
+        for t in tms.tiles(*ext, zooms=list(zooms)):
+            mine, theirs = (typed_tile_properties(tw.tile(layer, t.z, t.x, t.y)) for tw in (gpkg, pg))
+            assert theirs == mine, (layer, t)
+            seen += sum(len(feats) for feats in mine.values())
+    return seen
+
+
+def test_vector_tiles_hold_the_same_values_of_the_same_types_on_both_stores(postgis_twin_url: str, tmp_path: Path):
+    """ST_AsMVT types a jsonb value by what it holds (a whole 29540.0 would be an int, a list left
+    out); the PostGIS store casts by the layer's schema instead, as the embedded store's encoder
+    types its values: number fields doubles, integer fields ints, booleans bools, strings and
+    dates strings, lists their compact JSON text."""
+    tags = ['a "quoted" tag', "back\\slash", "展馆/1.1H", "tab\there"]
+    changes = [
+        hall("h1", 1, 1, area_m2=29540.0, floors=3, accessible=True, opened="2026-09-01", status="built"),
+        hall("h2", 3, 1, area_m2=12.5, floors=-2, accessible=False),
+        hall("h3", 5, 1, area_m2=7),  # an int for a number field: stored as 7.0, a double in a tile
+        Change("kiosks", "add", "k1", Feature("k1", pt(2, 3), {
+            "code": "K1", "staff": 2**53 + 1, "area_m2": 0.0, "open": False, "opened": "2026-10-01", "tags": tags,
+        })),
+        Change("kiosks", "add", "k2", Feature("k2", pt(4, 3), {"code": "K2", "staff": 0, "area_m2": -3.0, "tags": []})),
+    ]  # fmt: skip
+    gpkg = Twin.create(tmp_path / "twin.gpkg", (HALLS, KIOSKS), AOI)
+    pg = Twin.create(postgis_twin_url, (HALLS, KIOSKS), AOI)
+    try:
+        for tw in (gpkg, pg):
+            tw.commit(changes, author="a", message="m", time=at(0))
+        assert same_tiles_on_both_stores(gpkg, pg, ["halls", "kiosks"], (13, 16)) >= 2 * len(changes)
+        # What both hold, as the schema says (one tile each at zoom 13 holds them all).
+        import morecantile
+
+        t = morecantile.tms.get("WebMercatorQuad").tile(X0 + 0.003, Y0 + 0.002, 13)
+        halls = typed_tile_properties(pg.tile("halls", t.z, t.x, t.y))["halls"]
+        assert halls["h1"] == {
+            "id": ("str", "h1"), "code": ("str", "H1"), "area_m2": ("float", 29540.0), "floors": ("int", 3),
+            "accessible": ("bool", True), "opened": ("str", "2026-09-01"), "status": ("str", "built"),
+        }  # fmt: skip
+        assert halls["h2"]["floors"] == ("int", -2) and halls["h2"]["accessible"] == ("bool", False)
+        assert halls["h3"]["area_m2"] == ("float", 7.0)
+        kiosks = typed_tile_properties(pg.tile("kiosks", t.z, t.x, t.y))["kiosks"]
+        assert kiosks["k1"]["staff"] == ("int", 2**53 + 1)  # an int ST_AsMVT would round through a double
+        assert kiosks["k1"]["area_m2"] == ("float", 0.0) and kiosks["k1"]["open"] == ("bool", False)
+        assert kiosks["k1"]["tags"] == ("str", orjson.dumps(tags).decode())
+        assert kiosks["k2"]["tags"] == ("str", "[]") and kiosks["k2"]["area_m2"] == ("float", -3.0)
+    finally:
+        gpkg.close()
+        pg.close()
+
+
 def test_the_bundled_twin_has_the_same_commit_ids_on_both_stores(postgis_twin_url: str, tmp_path: Path):
     t0 = time.perf_counter()
     gpkg = build_bundled_twin(tmp_path / "venue.gpkg")
@@ -495,6 +598,9 @@ def test_the_bundled_twin_has_the_same_commit_ids_on_both_stores(postgis_twin_ur
         for layer in gpkg.layers():
             assert pg.features(layer.name).features == gpkg.features(layer.name).features
             assert pg.extent(layer.name) == gpkg.extent(layer.name)
+        # The same vector tile values, typed alike (a hall's floor_area_m2 29540.0 a double on both).
+        spatial = [s.name for s in gpkg.layers() if s.spatial]
+        assert same_tiles_on_both_stores(gpkg, pg, spatial, (14, 16)) > 100
         assert pg.fsck() == []
     finally:
         gpkg.close()

@@ -869,7 +869,7 @@ class Twin:
         body = self.store.mvt(layer, ref.seq, bounds, extent=tiles.EXTENT, buffer=tiles.BUFFER, layer_name=layer)
         if body is None:
             rows = self.store.export_rows(layer, ref.seq, tiles.lonlat_bbox(tiles.buffered(bounds))) if ref.seq else []
-            body = tiles.encode_rows(rows, bounds, layer)
+            body = tiles.encode_rows(rows, bounds, layer, field_types={f.name: f.type for f in schema.fields})
         if cacheable:
             self._tiles.put(key, body)
         return body

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -77,10 +77,50 @@ def lonlat_bbox(bounds: BBox) -> BBox:
     return (x0, y0, x1, y1)
 
 
+class _Double(float):
+    """A float the encoder keeps apart from an equal int. mapbox-vector-tile (2.2) indexes a tile
+    layer's values in one dict (bools in their own), where 3 == 3.0: the first of the two it met
+    stood for both, so a feature's 3.0 could come out an int (and another's 3 a double). This
+    float equals only another of its kind; it is still written (and decoded) as a double."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Double and float.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash((_Double, float(self)))
+
+
 def _value(v: Any) -> Any:
+    if type(v) is float:
+        return _Double(v)
     if isinstance(v, bool | int | float | str):
         return v
     return orjson.dumps(v).decode()  # lists, objects: MVT holds scalars only
+
+
+_INT64 = (-(2**63), 2**63)
+
+
+def _as_number(v: Any) -> Any:
+    """A number field's value as a double (validation stores floats; an int of an older version too)."""
+    return float(v) if type(v) is int else v
+
+
+def _as_integer(v: Any) -> Any:
+    """An integer field's value as an int (a whole float of an older version too)."""
+    return int(v) if type(v) is float and v.is_integer() and _INT64[0] <= v < _INT64[1] else v
+
+
+# The MVT value type a field's type gives its values, whatever the value looks like: a number
+# field's 29540.0 is a double and its 3 too, an integer field's values ints. The PostGIS store's
+# ST_AsMVT query casts these fields the same way (PostGISStore._mvt_sql), so a feature's tile
+# values have the same types on both stores.
+_BY_TYPE = {"number": _as_number, "integer": _as_integer}
 
 
 def encode_rows(
@@ -90,8 +130,11 @@ def encode_rows(
     *,
     extent: int = EXTENT,
     buffer: int = BUFFER,
+    field_types: Mapping[str, str] | None = None,
 ) -> bytes:
-    """One tile of these features (lon/lat WKB) over `bounds` (EPSG:3857)."""
+    """One tile of these features (lon/lat WKB) over `bounds` (EPSG:3857); `field_types` (the
+    layer schema's field name -> type) types the values (a number field's values are doubles)."""
+    typed = {k: _BY_TYPE[t] for k, t in (field_types or {}).items() if t in _BY_TYPE}
     ids: list[str] = []
     wkbs: list[bytes] = []
     props: list[bytes] = []
@@ -136,7 +179,11 @@ def encode_rows(
         # polygons, so the encoder's repair of invalid ones (which only that check ran) is not needed.
         oriented = shapely.orient_polygons([g for _, g, _ in kept], exterior_cw=True)
         for (fid, _, p), g in zip(kept, oriented, strict=True):
-            values = {k: _value(v) for k, v in orjson.loads(p).items() if v is not None}
+            raw = orjson.loads(p)
+            for k, as_type in typed.items():
+                if k in raw:
+                    raw[k] = as_type(raw[k])
+            values = {k: _value(v) for k, v in raw.items() if v is not None}
             values["id"] = fid
             features.append({"geometry": g, "properties": values})
     return bytes(

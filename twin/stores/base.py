@@ -227,8 +227,11 @@ class Store(ABC):
         or None if this store has no native encoder (the twin then encodes the store's bbox read).
 
         Its one layer is named `layer_name` (default: `layer`); each feature carries its properties
-        (lists and objects as JSON text) plus `id`, the feature id; features are clipped to the
-        bounds widened by `buffer` of `extent` units on each side."""
+        (lists and objects as compact JSON text) plus `id`, the feature id; features are clipped to
+        the bounds widened by `buffer` of `extent` units on each side. Values have the MVT types
+        the layer's schema at `seq` gives them, as twin.tiles.encode_rows writes them: a number
+        field's values doubles (29540.0 too), an integer field's ints, strings and dates strings,
+        booleans bools."""
         return None
 
     # --- server state: API tokens (not history: no commit; copied by `venue-twin copy`)

@@ -358,6 +358,7 @@ class PostGISStore(Store):
         self._schema_lock = threading.Lock()
         self._aoi: BaseGeometry | None = None
         self._extents: dict[tuple[str, int], BBox | None] = {}
+        self._mvt_queries: dict[tuple[tuple[str, str], ...], str] = {}  # tile SQL by typed fields (_mvt_sql)
         self._commits_by_id: dict[str, CommitInfo] = {}
         self._ewkb: type[Dumper] | None = None
         if not create:
@@ -1047,19 +1048,68 @@ class PostGISStore(Store):
     # escaped one (after an even run of backslashes) is dropped, and only where there is one (the
     # regular expression costs a third of a tile otherwise). Ordered by feature id, so a tile of a
     # version is the same bytes every time.
-    _MVT = (
+    #
+    # ST_AsMVT types a jsonb value by what it holds: a whole number (a number field's 29540.0) is
+    # written as an integer, and an array is left out. So the fields whose MVT type the value alone
+    # does not give are columns of their own, typed by the layer's schema as the embedded store's
+    # encoder (twin.tiles.encode_rows) types them: a number field a float8 (a double), an integer
+    # field an int8, a list field its JSON text (compact, as orjson writes it). A value that is not
+    # of its field's kind (none passes validation) stays in the jsonb, as the embedded store keeps
+    # it as it is too. Strings, booleans and dates are the same from the jsonb.
+    _MVT_HEAD = (
         "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom') FROM ("
-        "  SELECT ST_AsMVTGeom(ST_Transform(v.geom, 3857),"
-        "    ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857)::box2d, %(extent)s, %(buffer)s, true) AS geom,"
-        "    (CASE WHEN strpos(v.properties, '\\u0000') > 0"
-        "      THEN regexp_replace(v.properties, '((?:^|[^\\\\])(?:\\\\\\\\)*)\\\\u0000', '\\1', 'g')"
-        "      ELSE v.properties END)::jsonb || jsonb_build_object('id', v.feature_id) AS props"
-        "  FROM twin_versions v"
-        "  WHERE v.layer_id = %(lid)s::integer AND v.vis @> %(seq)s::integer"
-        "  AND v.geom && ST_MakeEnvelope(%(lx0)s, %(ly0)s, %(lx1)s, %(ly1)s, 4326)"
-        "  ORDER BY v.feature_id) q "
-        "WHERE q.geom IS NOT NULL"
+        '  SELECT r.geom, {rest} AS "twin:properties"{typed}'
+        "  FROM ("
+        "    SELECT ST_AsMVTGeom(ST_Transform(v.geom, 3857),"
+        "      ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857)::box2d, %(extent)s, %(buffer)s, true) AS geom,"
+        "      (CASE WHEN strpos(v.properties, '\\u0000') > 0"
+        "        THEN regexp_replace(v.properties, '((?:^|[^\\\\])(?:\\\\\\\\)*)\\\\u0000', '\\1', 'g')"
+        "        ELSE v.properties END)::jsonb AS p, v.feature_id"
+        "    FROM twin_versions v"
+        "    WHERE v.layer_id = %(lid)s::integer AND v.vis @> %(seq)s::integer"
+        "    AND v.geom && ST_MakeEnvelope(%(lx0)s, %(ly0)s, %(lx1)s, %(ly1)s, 4326)) r"
+        "  WHERE r.geom IS NOT NULL"
+        "  ORDER BY r.feature_id) q"
     )
+    # Per field type: when the value is of the field's kind, and the typed value.
+    _MVT_TYPED: dict[str, tuple[str, str]] = {
+        "number": ("jsonb_typeof(r.p->{key}) = 'number'", "(r.p->>{key})::float8"),
+        "integer": (
+            "jsonb_typeof(r.p->{key}) = 'number' AND (r.p->>{key}) ~ '^-?[0-9]+$'"
+            " AND (r.p->{key})::numeric BETWEEN -9223372036854775808 AND 9223372036854775807",
+            "(r.p->>{key})::int8",
+        ),
+        "list": (
+            "jsonb_typeof(r.p->{key}) = 'array'",
+            "(SELECT '[' || coalesce(string_agg(e::text, ',' ORDER BY n), '') || ']'"
+            " FROM jsonb_array_elements(r.p->{key}) WITH ORDINALITY AS x(e, n))",
+        ),
+    }
+
+    def _mvt_sql(self, layer: str, seq: int) -> str:
+        """The tile query for `layer` as its schema is at `seq` (see _MVT_HEAD)."""
+        fields = tuple((f.name, f.type) for f in self.schemas_at(seq)[layer].fields if f.type in self._MVT_TYPED)
+        got = self._mvt_queries.get(fields)
+        if got is not None:
+            return got
+        rest = "r.p"
+        typed = ""
+        if fields:
+            conds = []
+            for name, t in fields:
+                when, value = self._MVT_TYPED[t]
+                key = sql.Literal(name).as_string(None)
+                cond = when.format(key=key)
+                conds.append(f"CASE WHEN {cond} THEN {key} END")
+                column = sql.Identifier(name).as_string(None)
+                typed += f", CASE WHEN {cond} THEN {value.format(key=key)} END AS {column}"
+            rest = f"(r.p - ARRAY[{', '.join(conds)}]::text[])"  # jsonb - text[] skips the NULLs
+        rest += " || jsonb_build_object('id', r.feature_id)"
+        got = self._MVT_HEAD.format(rest=rest, typed=typed)
+        if len(self._mvt_queries) > 256:
+            self._mvt_queries.clear()
+        self._mvt_queries[fields] = got
+        return got
 
     def mvt(
         self,
@@ -1079,7 +1129,7 @@ class PostGISStore(Store):
         margin = (maxx - minx) * buffer / extent  # the tile's buffer in metres
         lx0, ly0, lx1, ly1 = lonlat_bbox((minx - margin, miny - margin, maxx + margin, maxy + margin))
         row = self._one(
-            self._MVT,
+            self._mvt_sql(layer, seq),
             {
                 "x0": minx, "y0": miny, "x1": maxx, "y1": maxy,
                 "lx0": lx0, "ly0": ly0, "lx1": lx1, "ly1": ly1,
