@@ -85,6 +85,10 @@ GREEN_EDGE = "#15803d"
 GREEN_FILL = "#bbf7d0"
 ROAD_GREY = "#9ca3af"
 STALE_COLOUR = "#b45309"
+# Behind is as dark as done in grey: on a black-and-white printer it reads by white stripes over its
+# colour (a white dashed stripe down a road), in the map and in its legend, as on the web map.
+BEHIND_HATCH = "////"
+BEHIND_HATCH_COLOUR = "white"
 ROAD_WIDTHS = {"arterial": 3.2, "secondary": 2.4, "branch": 1.8, "internal": 1.3, "pedestrian": 1.1}
 
 _render_lock = threading.Lock()  # matplotlib's rcParams are process-wide; one page is drawn at a time
@@ -497,6 +501,14 @@ def _fill(status: Any) -> str:
     )
 
 
+def _hatch_behind(ax: Axes, features: gpd.GeoDataFrame, zorder: float) -> None:
+    """White stripes over the behind features' fill (see BEHIND_HATCH)."""
+    late = features[features["status"].eq("behind")] if "status" in features else features.iloc[0:0]
+    if len(late):
+        late.plot(ax=ax, facecolor="none", edgecolor=BEHIND_HATCH_COLOUR, hatch=BEHIND_HATCH, linewidth=0,
+                  zorder=zorder)  # fmt: skip
+
+
 def _frame(facts: BriefFacts, box: Box) -> tuple[float, float, float, float]:
     """The map's extent in MAP_CRS: the venue boundary, the halls and the greenery round them,
     padded, in the proportions of the map's box."""
@@ -638,9 +650,11 @@ def _draw_halls(ax: Axes, halls: gpd.GeoDataFrame | None, lang: str) -> list[Lab
     ground, top = halls[~upper], halls[upper]
     ground.plot(ax=ax, color=[_fill(s) for s in ground["status"]],
                 edgecolor=[_darker(_fill(s)) for s in ground["status"]], linewidth=0.7, zorder=3)  # fmt: skip
+    _hatch_behind(ax, ground, 3.1)
     if len(top):  # drawn inset within the hall below (as the twin holds them), dashed white edge
         top.plot(ax=ax, color=[_fill(s) for s in top["status"]], edgecolor="white", linewidth=0.9,
                  linestyle=(0, (3, 2)), zorder=4)  # fmt: skip
+        _hatch_behind(ax, top, 4.1)
     labels = []
     for _, row in ground.iterrows():
         p = row.geometry.representative_point()
@@ -656,6 +670,7 @@ def _draw_areas(
     labels: list[Label] = []
     if plaza is not None and len(plaza):
         plaza.plot(ax=ax, color=[_fill(s) for s in plaza["status"]], edgecolor="white", linewidth=0.7, zorder=2)
+        _hatch_behind(ax, plaza, 2.1)
         whole = plaza.union_all()  # the main entrance, named once as a whole
         p = whole.representative_point()
         labels.append(Label([(p.x, p.y, 0.0)], plaza_title, 8.0, True, beside=whole.bounds))
@@ -663,6 +678,7 @@ def _draw_areas(
         # greenery stays green: its outline is green whatever its status fill
         colours = [GREEN_FILL if not isinstance(s, str) else _fill(s) for s in green["status"]]
         green.plot(ax=ax, color=colours, edgecolor=GREEN_EDGE, linewidth=0.9, zorder=2.5)
+        _hatch_behind(ax, green, 2.6)
         for _, row in green.iterrows():
             if row.geometry.area >= 8000:  # the lawns and the off-site clover green, not every strip
                 p = row.geometry.representative_point()
@@ -683,6 +699,8 @@ def _draw_roads(ax: Axes, roads: gpd.GeoDataFrame | None, frame: Any, lang: str)
         if isinstance(row["status"], str):  # a project's road, over a white casing above the halls' edges
             one.plot(ax=ax, color="white", linewidth=width + 2.6, zorder=4.9)
             one.plot(ax=ax, color=_fill(row["status"]), linewidth=width + 0.8, linestyle=style, zorder=5)
+            if row["status"] == "behind":
+                one.plot(ax=ax, color=BEHIND_HATCH_COLOUR, linewidth=0.7, linestyle=(0, (3, 2.5)), zorder=5.1)
         else:
             one.plot(ax=ax, color=ROAD_GREY, linewidth=width, linestyle=style, zorder=1.5)
     return _road_labels(roads, classes, frame, lang)
@@ -764,10 +782,15 @@ def _map_legend(page: Page, strip: Box, facts: BriefFacts, lang: str) -> None:
             page.text(text_x, y - k * size * 0.3528 * 1.25, line, size)
         y -= (len(lines) - 1) * size * 0.3528 * 1.25 + 5.0
 
-    def patch(face: str, edge: str, lw: float = 0.6, dashed: bool = False) -> Callable[[float, float], None]:
+    def patch(
+        face: str, edge: str, lw: float = 0.6, dashed: bool = False, hatch: str | None = None
+    ) -> Callable[[float, float], None]:
         def draw(px: float, py: float) -> None:
             page.ax.add_patch(Rectangle((px, py - 0.6), 5.5, 3.2, fc=face, ec=edge, lw=lw,
                                         linestyle=(0, (2, 1.2)) if dashed else "solid"))  # fmt: skip
+            if hatch:
+                page.ax.add_patch(Rectangle((px, py - 0.6), 5.5, 3.2, fc="none", ec=BEHIND_HATCH_COLOUR, lw=0,
+                                            hatch=hatch))  # fmt: skip
 
         return draw
 
@@ -780,7 +803,8 @@ def _map_legend(page: Page, strip: Box, facts: BriefFacts, lang: str) -> None:
 
     for s in i18n.LEGEND_ORDER:
         colour = i18n.STATUS_COLOURS[s]
-        item(patch(colour, _darker(colour)), f"{i18n.status_label(lang, s)} ({counts.get(s, 0)})")
+        hatch = BEHIND_HATCH if s == "behind" else None
+        item(patch(colour, _darker(colour), hatch=hatch), f"{i18n.status_label(lang, s)} ({counts.get(s, 0)})")
     y -= 1.5
     item(patch(i18n.NO_PROJECT_COLOUR, _darker(i18n.NO_PROJECT_COLOUR)), i18n.label(lang, "status_none"))
     item(patch(GREEN_FILL, GREEN_EDGE, 1.0), i18n.label(lang, "brief_greenery"))
@@ -815,6 +839,9 @@ def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     cx, cy = b.x + b.w * 0.66, top + 0.5
     for s in i18n.LEGEND_ORDER:
         page.ax.add_patch(Rectangle((cx, cy - 0.6), 3.0, 3.0, color=i18n.STATUS_COLOURS[s], lw=0))
+        if s == "behind":
+            page.ax.add_patch(Rectangle((cx, cy - 0.6), 3.0, 3.0, fc="none", ec=BEHIND_HATCH_COLOUR, lw=0,
+                                        hatch=BEHIND_HATCH))  # fmt: skip
         page.text(cx + 4.6, cy, i18n.status_label(lang, s), 8.8)
         page.text(b.right, cy, str(o.counts.get(s, 0)), 9.5, bold=True, ha="right")
         cy -= 4.4
