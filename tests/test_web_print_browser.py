@@ -193,3 +193,33 @@ def _to_grey(png: bytes) -> bytes:
     out = io.BytesIO()
     Image.open(io.BytesIO(png)).convert("L").save(out, format="PNG")
     return out.getvalue()
+
+
+@pytest.mark.parametrize(("lang", "by"), [("zh", "person"), ("en", "unit")])
+def test_units_table_printout_repeats_its_head_and_has_no_stray_page(
+    visit: Any, server: LiveServer, lang: str, by: str
+) -> None:
+    """The accountability table printed on A4 and on small paper (A6, to run over pages): each page says
+    what it is, of when and which page of how many, and repeats the column titles; no page is only
+    the JSON / CSV links (on A4 they made the second page after a full table), nor the navigation."""
+    doc = api(server, "/completion/units", date=CHECKPOINT_DATE, by=by)
+    v = visit(f"/completion/units?f=html&date={CHECKPOINT_DATE}&by={by}&lang={lang}", wait=False)
+    v.page.wait_for_load_state("load")
+    title = i18n.label(lang, f"units_title_{by}", date=doc["date"])
+    column = i18n.label(lang, "units_reports_overdue")
+    for paper in ("A4", "A6"):
+        pdf = v.page.pdf(format=paper)
+        _save(f"print-units-{by}-{lang}-{paper}.pdf", pdf)
+        pages = [re.sub(r"\s+", " ", p.extract_text()) for p in PdfReader(io.BytesIO(pdf)).pages]
+        if paper == "A6":
+            assert len(pages) >= 2, len(pages)  # the case this is about: the table runs over
+        for n, text in enumerate(pages, 1):
+            assert _squash(title) in _squash(text), (paper, n, text[:200])
+            assert f"{n} / {len(pages)}" in text, (paper, n, text[:200])
+            assert _squash(column) in _squash(text), (paper, n, text[:300])  # the column titles
+            assert "JSON" not in text and "CSV" not in text, (paper, n, text[-200:])
+            assert i18n.label(lang, "open_timeline") not in text, (paper, n, text[:200])  # the nav
+        # every unit's (or person's) row is printed, once
+        rows = _squash(" ".join(pages))
+        assert all(str(u["projects"]) in rows for u in doc["units"])
+    clean(v)
