@@ -5,7 +5,7 @@ date and the legend with the counts, a north arrow and no layer switcher; every 
 is, of when, and which page of how many; no page holds only the panel's foot (it took a page of its
 own after a full panel); the area table is not split between the panel's columns; and on a
 black-and-white printer a behind feature still reads apart from a done one (white stripes over its
-colour, as on its legend swatch). PDF pages and screenshots: print-*.png / .pdf in the artifacts
+colour, on track white dots, as on their legend swatches). PDF pages and screenshots: print-*.png / .pdf in the artifacts
 folder. The fixtures (a live server, Chromium, `visit`) are tests/test_web_browser.py's.
 """
 
@@ -136,56 +136,60 @@ def _grey_patch(png: bytes, x: float, y: float, half: int = 9) -> list[int]:
     return list(im.crop((round(x) - half, round(y) - half, round(x) + half, round(y) + half)).tobytes())
 
 
-# The screen point (in the page) of a feature's middle, by "layer", "id": the centroid of its first
-# polygon's outer ring (in the engine's zoom-0 pixels).
-CENTRE = """([layer, id]) => {
-  const it = (vt_engine.layers[layer].keyIndex()[id] || [])[0];
-  const r = it.parts.find(p => p.t === 0).rings[0];
-  let a = 0, cx = 0, cy = 0;
-  for (let i = 0; i < r.length; i += 2) {
-    const j = (i + 2) % r.length, c = r[i] * r[j + 1] - r[j] * r[i + 1];
-    a += c; cx += (r[i] + r[j]) * c; cy += (r[i + 1] + r[j + 1]) * c;
+# Each polygon feature of the completion map's venue layers: its layer, id, class (status), the
+# centroid of its first outer ring as a point in the page, and its box's size on screen.
+FEATURES = """(() => {
+  const m = vt_engine.map, box = m.getContainer().getBoundingClientRect(), out = [];
+  for (const layer of ['halls', 'south_plaza', 'landscaping']) {
+    for (const [id, items] of Object.entries(vt_engine.layers[layer].keyIndex())) {
+      const it = items[0], part = it.parts.find(p => p.t === 0);
+      if (!part) continue;
+      const r = part.rings[0];
+      let a = 0, cx = 0, cy = 0;
+      for (let i = 0; i < r.length; i += 2) {
+        const j = (i + 2) % r.length, c = r[i] * r[j + 1] - r[j] * r[i + 1];
+        a += c; cx += (r[i] + r[j]) * c; cy += (r[i + 1] + r[j + 1]) * c;
+      }
+      const p = m.latLngToContainerPoint(m.unproject([cx / (3 * a), cy / (3 * a)], 0));
+      const k = Math.pow(2, m.getZoom());
+      out.push({layer, id, c: it.f.c, x: p.x + box.left, y: p.y + box.top,
+                w: (it.box[2] - it.box[0]) * k, h: (it.box[3] - it.box[1]) * k});
+    }
   }
-  const m = vt_engine.map, p = m.latLngToContainerPoint(m.unproject([cx / (3 * a), cy / (3 * a)], 0));
-  const box = m.getContainer().getBoundingClientRect();
-  return [p.x + box.left, p.y + box.top];
-}"""
+  return out;
+})()"""
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_behind_reads_apart_from_done_in_grey(visit: Any, server: LiveServer, lang: str) -> None:
-    """In grey (a black-and-white printer) red behind and blue done are the same dark grey: behind
-    carries white stripes over its colour, on the map and on its legend swatch."""
-    comp = api(server, "/completion", date=KNOWN_DATE)
-    assert comp["overall"]["counts"].get("behind") and comp["overall"]["counts"].get("done")
-    v = visit(f"/maps/completion?date={KNOWN_DATE}&lang={lang}")
+def test_behind_and_on_track_read_apart_from_done_in_grey(visit: Any, server: LiveServer, lang: str) -> None:
+    """In grey (a black-and-white printer) red behind, green on track and blue done are the same
+    dark grey: behind carries white stripes over its colour, on track white dots, done none; so do
+    their legend swatches."""
+    v = visit(f"/maps/completion?date={CHECKPOINT_DATE}&lang={lang}")  # the entrance square on track
     v.page.add_style_tag(content=".vt-label-pane, .leaflet-tooltip-pane, .vt-label { visibility: hidden !important; }")
-    statuses = v.page.evaluate(
-        "Object.fromEntries(Object.entries(vt_engine.layers.halls.keyIndex()).map(([k, v]) => [k, v[0].f.c]))"
-    )
-    behind = sorted(k for k, c in statuses.items() if c == "behind")
-    done = sorted(k for k, c in statuses.items() if c == "done")
-    assert behind and done, statuses
+    feats = [f for f in v.page.evaluate(FEATURES) if f["w"] >= 40 and f["h"] >= 40]  # room for a patch
     png = v.shot(f"print-grey-completion-{lang}")
     _save(f"print-grey-completion-{lang}.png", _to_grey(png))
 
-    def white_share(key: str) -> float:
-        x, y = v.page.evaluate(CENTRE, ["halls", key])
-        px = _grey_patch(png, x, y)
+    def white_share(f: dict[str, Any]) -> float:
+        px = _grey_patch(png, f["x"], f["y"])
         return sum(1 for g in px if g > 200) / len(px)
 
-    for key in behind:  # stripes: a good share of near-white pixels within the dark fill
-        assert white_share(key) > 0.15, (key, white_share(key))
-    for key in done:
-        assert white_share(key) < 0.05, (key, white_share(key))
-    swatch = v.page.evaluate(
-        "getComputedStyle(document.querySelector('#vt-panel [data-status=behind] .vt-swatch')).backgroundImage"
+    by = {c: [f for f in feats if f["c"] == c] for c in ("behind", "on_track", "done")}
+    assert all(by.values()), {c: len(fs) for c, fs in by.items()}
+    for f in by["behind"]:  # stripes: a good share of near-white pixels within the dark fill
+        assert white_share(f) > 0.15, (f, white_share(f))
+    for f in by["on_track"]:  # dots
+        assert white_share(f) > 0.05, (f, white_share(f))
+    for f in by["done"]:
+        assert white_share(f) < 0.02, (f, white_share(f))
+    images = v.page.evaluate(
+        "Object.fromEntries(Array.from(document.querySelectorAll('#vt-panel ul.vt-legend [data-status]'))"
+        ".map(li => [li.dataset.status, getComputedStyle(li.querySelector('.vt-swatch')).backgroundImage]))"
     )
-    assert "repeating-linear-gradient" in swatch, swatch
-    plain = v.page.evaluate(
-        "getComputedStyle(document.querySelector('#vt-panel [data-status=done] .vt-swatch')).backgroundImage"
-    )
-    assert plain == "none", plain
+    assert "repeating-linear-gradient" in images["behind"], images
+    assert "radial-gradient" in images["on_track"], images
+    assert images["done"] == "none", images
     clean(v)
 
 

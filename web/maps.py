@@ -195,9 +195,12 @@ BOUNDARY_STYLE = {"fill": "#fef2f2", "fillOpacity": 0.3, "color": "#991b1b", "we
 
 
 # The pattern over a behind feature's colour (venue-map.js fillHatch / markLine): white stripes
-# across a polygon, a white dashed stripe down a line.
+# across a polygon, a white dashed stripe down a line. On track (green) is done's (blue) grey too:
+# white dots over its fill, white dots down a line.
 BEHIND_HATCH = {"color": "#ffffff", "spacing": 7, "width": 2.2, "opacity": 0.9}
 BEHIND_LINE_MARK = {"color": "#ffffff", "dash": [5, 4], "width": 1.6}
+ON_TRACK_HATCH = {"kind": "dots", "color": "#ffffff", "spacing": 8, "width": 3, "opacity": 0.85}
+ON_TRACK_LINE_MARK = {"color": "#ffffff", "dash": [1.5, 5], "width": 2}
 
 
 def completion_styles() -> dict[str, dict[str, Any]]:
@@ -217,6 +220,8 @@ def completion_styles() -> dict[str, dict[str, Any]]:
     # (the legend's swatch has them too, venue-map.css .vt-swatch-behind)
     styles["behind"]["hatch"] = dict(BEHIND_HATCH)
     styles["behind"]["lineMark"] = dict(BEHIND_LINE_MARK)
+    styles["on_track"]["hatch"] = dict(ON_TRACK_HATCH)
+    styles["on_track"]["lineMark"] = dict(ON_TRACK_LINE_MARK)
     styles["none"] = {**CONTEXT_STYLE, "fill": i18n.NO_PROJECT_COLOUR}
     styles["ctx"] = dict(CONTEXT_STYLE)
     styles["boundary"] = {**BOUNDARY_STYLE, "interactive": False}

@@ -37,15 +37,24 @@
   // A status that must read apart from its neighbours on a black-and-white printout (behind is as
   // dark as done in grey) carries a pattern over its colour: `hatch` on a polygon's fill (stripes
   // in the style's pixels, {color, spacing, width, opacity}), `lineMark` down a line's middle (a
-  // dashed stripe, {color, dash, width}). The panel's legend shows the same (venue-map.css).
+  // dashed stripe, {color, dash, width}); `hatch.kind` 'dots' is dots of that width instead of
+  // stripes. The panel's legend shows the same (venue-map.css).
   var hatchTiles = {};
   function hatchPattern(ctx, h) {
     var s = h.spacing || 8,
-      key = [h.color, s, h.width].join('|');
+      key = [h.kind, h.color, s, h.width].join('|');
     if (!hatchTiles[key]) {
       var tile = document.createElement('canvas');
       tile.width = tile.height = s;
       var t = tile.getContext('2d');
+      if (h.kind === 'dots') {
+        t.fillStyle = h.color || '#ffffff';
+        t.beginPath();
+        t.arc(s / 2, s / 2, (h.width || 2) / 2, 0, 2 * Math.PI);
+        t.fill();
+        hatchTiles[key] = tile;
+        return ctx.createPattern(tile, 'repeat');
+      }
       t.strokeStyle = h.color || '#ffffff';
       t.lineWidth = h.width || 2;
       t.lineCap = 'square';
