@@ -365,3 +365,79 @@ def test_a_layer_added_later_leaves_earlier_pages_as_they_were(tmp_path: Path) -
         ):
             r = c.get(path, params={"lang": "en", **params})
             assert r.status_code == 200, (path, r.text[:300])
+
+
+def test_behind_and_on_track_read_apart_from_done_in_grey() -> None:
+    """On a black-and-white printer the briefing's red (behind), green (on track) and blue (done)
+    are the same dark grey: a behind hall, plaza zone or lawn carries white stripes over its fill,
+    an on-track one white dots, a behind road a white dashed stripe; done ones stay plain."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from web import brief
+
+    fig = Figure(figsize=(6, 2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    halls = gpd.GeoDataFrame(
+        {"code": ["1.1H", "2.1H", "3H"], "status": ["behind", "done", "on_track"], "level": ["0m", "0m", "0m"]},
+        geometry=[shapely.box(0, 0, 90, 90), shapely.box(110, 0, 200, 90), shapely.box(220, 0, 300, 90)],
+        crs=brief.MAP_CRS,
+    )
+    brief._draw_halls(ax, halls, "en")
+    roads = gpd.GeoDataFrame(
+        {"road_class": ["arterial", "arterial"], "status": ["behind", "done"], "name_en": ["A", "B"]},
+        geometry=[shapely.LineString([(0, 95), (90, 95)]), shapely.LineString([(110, 95), (200, 95)])],
+        crs=brief.MAP_CRS,
+    )
+    brief._draw_roads(ax, roads, shapely.box(0, 0, 200, 100), "en")
+    ax.set_xlim(0, 300)
+    ax.set_ylim(0, 100)
+    ax.set_axis_off()
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    w, h = fig.canvas.get_width_height()
+
+    def white_share(x0: float, y0: float, x1: float, y1: float) -> float:
+        (px0, py0), (px1, py1) = ax.transData.transform([(x0, y0), (x1, y1)])
+        grey = []
+        for py in range(round(h - py1), round(h - py0)):
+            for px in range(round(px0), round(px1)):
+                r, g, b = rgba[py, px, :3]
+                grey.append(0.299 * r + 0.587 * g + 0.114 * b)
+        return sum(1 for v in grey if v > 200) / len(grey)
+
+    assert white_share(20, 20, 70, 70) > 0.15  # the behind hall, striped
+    assert white_share(130, 20, 180, 70) < 0.02  # the done one, plain
+    assert white_share(235, 20, 285, 70) > 0.03  # the on-track one, dotted
+    # the behind road: a white dash down its middle; the done road none
+    assert white_share(10, 94.5, 80, 95.5) > 0.1
+    assert white_share(120, 94.5, 190, 95.5) < 0.02
+
+
+@pytest.mark.parametrize(("lang", "day"), [("en", T10), ("zh", T10), ("en", "2026-10-20")])
+def test_no_unit_or_person_is_cut_short(surveyed_twin: Path, lang: str, day: str) -> None:
+    """On the twin with the demo surveys, a disputed project's long imagery note took the late
+    table's room in proportion to its length: "State Grid Shanghai Ele…" at T-10, every unit cut on
+    10-20 ("NECC Shanghai, v…") - the names a leader calls. Every late and disputed row keeps its
+    unit and person whole, a late project its name, and every row is still listed."""
+    with client(surveyed_twin) as c:
+        late = c.get("/completion/late", params={"date": day}).json()["late"]
+        behind = {p["code"] for p in c.get("/projects", params={"date": day, "status": "behind"}).json()["projects"]}
+        data = c.get("/brief", params={"date": day, "lang": lang}).content
+    save_artifact(f"brief-rows-whole-{lang}-{day}.pdf", data)
+    text = pdf_page(data)[1]
+    heading, next_heading = {"zh": ("滞后工程", "逾期未报"), "en": ("Late projects", "Reports missing")}[lang]
+    table = text[text.index(heading) : text.index(next_heading)]
+    flat = squashed(table)
+    assert late and behind
+    assert "more" not in table and "另有" not in table, table  # every row listed
+    for row in late:
+        assert row["code"] in flat
+        assert squashed(in_language(row["responsible_unit"], lang)) in flat, (row["code"], table)
+        assert squashed(in_language(row["responsible_person"], lang)) in flat, (row["code"], table)
+        if row["code"] in behind:
+            assert squashed(row["name_en"] if lang == "en" else row["name_zh"]) in flat, (row["code"], table)

@@ -85,6 +85,13 @@ GREEN_EDGE = "#15803d"
 GREEN_FILL = "#bbf7d0"
 ROAD_GREY = "#9ca3af"
 STALE_COLOUR = "#b45309"
+# Behind and on track are as dark as done in grey: on a black-and-white printer they read by white
+# stripes (behind) or dots (on track) over their colour, a white dashed or dotted stripe down a road,
+# in the map and in its legends, as on the web map.
+BEHIND_HATCH = "////"
+BEHIND_HATCH_COLOUR = "white"
+STATUS_HATCHES = {"behind": BEHIND_HATCH, "on_track": ".."}
+STATUS_ROAD_MARKS = {"behind": (0, (3, 2.5)), "on_track": (0, (0.6, 2.2))}
 ROAD_WIDTHS = {"arterial": 3.2, "secondary": 2.4, "branch": 1.8, "internal": 1.3, "pedestrian": 1.1}
 
 _render_lock = threading.Lock()  # matplotlib's rcParams are process-wide; one page is drawn at a time
@@ -193,6 +200,10 @@ def _weight_of(entry: Any) -> int:
     return w if isinstance(w, int) else int(font_manager.weight_dict.get(w, 400))
 
 
+# where a line may break: after any Chinese character, or after a word and its spaces
+WRAP_TOKENS = re.compile(r"[\u3000-\u9fff\uff00-\uffef]\s*|[^\s\u3000-\u9fff\uff00-\uffef]+\s*")
+
+
 class Page:
     """An A3 landscape figure addressed in millimetres, whose text is measured before it is placed
     (so it is fitted or wrapped to its room, never cut off or overlapping)."""
@@ -239,7 +250,7 @@ class Page:
     def wrap(self, text: str, width: float, size: float, bold: bool = False, lines: int = 2) -> list[str]:
         """``text`` in at most ``lines`` lines of ``width`` mm, broken between words or between
         Chinese characters; the last line shortened with an ellipsis if it still does not fit."""
-        tokens = re.findall(r"[\u3000-\u9fff\uff00-\uffef]\s*|[^\s\u3000-\u9fff\uff00-\uffef]+\s*", text)
+        tokens = WRAP_TOKENS.findall(text)
         out: list[str] = []
         line = ""
         for i, tok in enumerate(tokens):
@@ -497,6 +508,17 @@ def _fill(status: Any) -> str:
     )
 
 
+def _hatch_status(ax: Axes, features: gpd.GeoDataFrame, zorder: float) -> None:
+    """White stripes over the behind features' fill, dots over the on-track ones' (STATUS_HATCHES)."""
+    if "status" not in features:
+        return
+    for status, hatch in STATUS_HATCHES.items():
+        some = features[features["status"].eq(status)]
+        if len(some):
+            some.plot(ax=ax, facecolor="none", edgecolor=BEHIND_HATCH_COLOUR, hatch=hatch, linewidth=0,
+                      zorder=zorder)  # fmt: skip
+
+
 def _frame(facts: BriefFacts, box: Box) -> tuple[float, float, float, float]:
     """The map's extent in MAP_CRS: the venue boundary, the halls and the greenery round them,
     padded, in the proportions of the map's box."""
@@ -638,9 +660,11 @@ def _draw_halls(ax: Axes, halls: gpd.GeoDataFrame | None, lang: str) -> list[Lab
     ground, top = halls[~upper], halls[upper]
     ground.plot(ax=ax, color=[_fill(s) for s in ground["status"]],
                 edgecolor=[_darker(_fill(s)) for s in ground["status"]], linewidth=0.7, zorder=3)  # fmt: skip
+    _hatch_status(ax, ground, 3.1)
     if len(top):  # drawn inset within the hall below (as the twin holds them), dashed white edge
         top.plot(ax=ax, color=[_fill(s) for s in top["status"]], edgecolor="white", linewidth=0.9,
                  linestyle=(0, (3, 2)), zorder=4)  # fmt: skip
+        _hatch_status(ax, top, 4.1)
     labels = []
     for _, row in ground.iterrows():
         p = row.geometry.representative_point()
@@ -656,6 +680,7 @@ def _draw_areas(
     labels: list[Label] = []
     if plaza is not None and len(plaza):
         plaza.plot(ax=ax, color=[_fill(s) for s in plaza["status"]], edgecolor="white", linewidth=0.7, zorder=2)
+        _hatch_status(ax, plaza, 2.1)
         whole = plaza.union_all()  # the main entrance, named once as a whole
         p = whole.representative_point()
         labels.append(Label([(p.x, p.y, 0.0)], plaza_title, 8.0, True, beside=whole.bounds))
@@ -663,6 +688,7 @@ def _draw_areas(
         # greenery stays green: its outline is green whatever its status fill
         colours = [GREEN_FILL if not isinstance(s, str) else _fill(s) for s in green["status"]]
         green.plot(ax=ax, color=colours, edgecolor=GREEN_EDGE, linewidth=0.9, zorder=2.5)
+        _hatch_status(ax, green, 2.6)
         for _, row in green.iterrows():
             if row.geometry.area >= 8000:  # the lawns and the off-site clover green, not every strip
                 p = row.geometry.representative_point()
@@ -683,6 +709,9 @@ def _draw_roads(ax: Axes, roads: gpd.GeoDataFrame | None, frame: Any, lang: str)
         if isinstance(row["status"], str):  # a project's road, over a white casing above the halls' edges
             one.plot(ax=ax, color="white", linewidth=width + 2.6, zorder=4.9)
             one.plot(ax=ax, color=_fill(row["status"]), linewidth=width + 0.8, linestyle=style, zorder=5)
+            if row["status"] in STATUS_ROAD_MARKS:
+                one.plot(ax=ax, color=BEHIND_HATCH_COLOUR, linewidth=0.7, linestyle=STATUS_ROAD_MARKS[row["status"]],
+                         zorder=5.1)  # fmt: skip
         else:
             one.plot(ax=ax, color=ROAD_GREY, linewidth=width, linestyle=style, zorder=1.5)
     return _road_labels(roads, classes, frame, lang)
@@ -764,10 +793,15 @@ def _map_legend(page: Page, strip: Box, facts: BriefFacts, lang: str) -> None:
             page.text(text_x, y - k * size * 0.3528 * 1.25, line, size)
         y -= (len(lines) - 1) * size * 0.3528 * 1.25 + 5.0
 
-    def patch(face: str, edge: str, lw: float = 0.6, dashed: bool = False) -> Callable[[float, float], None]:
+    def patch(
+        face: str, edge: str, lw: float = 0.6, dashed: bool = False, hatch: str | None = None
+    ) -> Callable[[float, float], None]:
         def draw(px: float, py: float) -> None:
             page.ax.add_patch(Rectangle((px, py - 0.6), 5.5, 3.2, fc=face, ec=edge, lw=lw,
                                         linestyle=(0, (2, 1.2)) if dashed else "solid"))  # fmt: skip
+            if hatch:
+                page.ax.add_patch(Rectangle((px, py - 0.6), 5.5, 3.2, fc="none", ec=BEHIND_HATCH_COLOUR, lw=0,
+                                            hatch=hatch))  # fmt: skip
 
         return draw
 
@@ -780,7 +814,8 @@ def _map_legend(page: Page, strip: Box, facts: BriefFacts, lang: str) -> None:
 
     for s in i18n.LEGEND_ORDER:
         colour = i18n.STATUS_COLOURS[s]
-        item(patch(colour, _darker(colour)), f"{i18n.status_label(lang, s)} ({counts.get(s, 0)})")
+        hatch = STATUS_HATCHES.get(s)
+        item(patch(colour, _darker(colour), hatch=hatch), f"{i18n.status_label(lang, s)} ({counts.get(s, 0)})")
     y -= 1.5
     item(patch(i18n.NO_PROJECT_COLOUR, _darker(i18n.NO_PROJECT_COLOUR)), i18n.label(lang, "status_none"))
     item(patch(GREEN_FILL, GREEN_EDGE, 1.0), i18n.label(lang, "brief_greenery"))
@@ -815,6 +850,9 @@ def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     cx, cy = b.x + b.w * 0.66, top + 0.5
     for s in i18n.LEGEND_ORDER:
         page.ax.add_patch(Rectangle((cx, cy - 0.6), 3.0, 3.0, color=i18n.STATUS_COLOURS[s], lw=0))
+        if s in STATUS_HATCHES:
+            page.ax.add_patch(Rectangle((cx, cy - 0.6), 3.0, 3.0, fc="none", ec=BEHIND_HATCH_COLOUR, lw=0,
+                                        hatch=STATUS_HATCHES[s]))  # fmt: skip
         page.text(cx + 4.6, cy, i18n.status_label(lang, s), 8.8)
         page.text(b.right, cy, str(o.counts.get(s, 0)), 9.5, bold=True, ha="right")
         cy -= 4.4
@@ -918,6 +956,7 @@ class Column:
 
 
 TABLE_SIZE = 8.4
+ROW_LINES = 2  # a cell's lines at most (the last one shortened with an ellipsis)
 HEAD_SIZE = TABLE_SIZE - 0.6  # column titles
 CELL_PAD = 1.2  # mm each side of a cell's text
 LINE_H = TABLE_SIZE * 0.3528 * 1.32  # points to mm, with leading
@@ -973,7 +1012,14 @@ class Table:
         flex = [j for j, c in enumerate(self.columns) if c.flex]
         room = total - sum(w for j, w in enumerate(widths) if j not in flex)
         wanted = {j: natural(j, self.columns[j]) for j in flex}
-        if sum(wanted.values()) > room:
+        if sum(wanted.values()) > room and len(flex) == 2:
+            # two names that do not both fit on a line (a project with the imagery's note, a unit):
+            # split their room so that the fewest cells are cut short, then the rows are the fewest
+            # lines (in proportion to their widest values, one long note took the unit's room:
+            # "State Grid Shanghai Ele…")
+            first = self._split(page, room, flex[0], flex[1], wanted[flex[0]] / sum(wanted.values()))
+            widths[flex[0]], widths[flex[1]] = first, room - first
+        elif sum(wanted.values()) > room:
             for j in flex:
                 widths[j] = room * wanted[j] / sum(wanted.values())
         else:  # every name fits: the room left over goes to them as designed
@@ -981,6 +1027,39 @@ class Table:
             for j in flex:
                 widths[j] = wanted[j] + extra * widths[j] / designed
         return widths
+
+    def _split(self, page: Page, room: float, a: int, b: int, proportional: float) -> float:
+        """Column ``a``'s width of the ``room`` columns ``a`` and ``b`` share: of the splits from
+        15 % to 85 %, the one with the fewest cells longer than ROW_LINES lines, then the fewest
+        lines in all, then the nearest to ``proportional``. Lines are counted from each word's width
+        (the cells are then wrapped by Page.wrap, measured as drawn)."""
+        rows = self._all_rows
+        words = {
+            j: [[page.width(t, TABLE_SIZE, j == 0) for t in WRAP_TOKENS.findall(r[j])] for r in rows] for j in (a, b)
+        }
+
+        def lines(widths: list[float], room: float) -> int:
+            n, line = 1, 0.0
+            for w in widths:
+                if line and line + w > room:
+                    n, line = n + 1, w
+                else:
+                    line += w
+            return n
+
+        best: tuple[tuple[int, int, float], float] | None = None
+        for k in range(6, 35):
+            wa = room * k / 40
+            cut = total = 0
+            for i in range(len(rows)):
+                la = lines(words[a][i], wa - 2 * CELL_PAD - self._badge_room(page, i, a))
+                lb = lines(words[b][i], room - wa - 2 * CELL_PAD - self._badge_room(page, i, b))
+                cut += max(0, la - ROW_LINES) + max(0, lb - ROW_LINES)
+                total += min(max(la, lb), ROW_LINES)
+            key = (cut, total, abs(k / 40 - proportional))
+            if best is None or key < best[0]:
+                best = (key, wa)
+        return best[1] if best is not None else room * proportional
 
     def _badge_room(self, page: Page, i: int, j: int) -> float:
         """The room row ``i``'s cell ``j`` gives a badge before its text: the second group's codes."""
@@ -991,7 +1070,7 @@ class Table:
     def _cells(self, page: Page, widths: Sequence[float]) -> list[list[list[str]]]:
         return [
             [
-                page.wrap(v, w - 2 * CELL_PAD - self._badge_room(page, i, j), TABLE_SIZE, bold=j == 0)
+                page.wrap(v, w - 2 * CELL_PAD - self._badge_room(page, i, j), TABLE_SIZE, bold=j == 0, lines=ROW_LINES)
                 for j, (v, w) in enumerate(zip(row, widths, strict=True))
             ]
             for i, row in enumerate(self._all_rows)

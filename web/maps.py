@@ -194,6 +194,15 @@ LAYER_STYLES: dict[str, dict[str, Any]] = {
 BOUNDARY_STYLE = {"fill": "#fef2f2", "fillOpacity": 0.3, "color": "#991b1b", "weight": 2, "dash": [7, 5]}
 
 
+# The pattern over a behind feature's colour (venue-map.js fillHatch / markLine): white stripes
+# across a polygon, a white dashed stripe down a line. On track (green) is done's (blue) grey too:
+# white dots over its fill, white dots down a line.
+BEHIND_HATCH = {"color": "#ffffff", "spacing": 7, "width": 2.2, "opacity": 0.9}
+BEHIND_LINE_MARK = {"color": "#ffffff", "dash": [5, 4], "width": 1.6}
+ON_TRACK_HATCH = {"kind": "dots", "color": "#ffffff", "spacing": 8, "width": 3, "opacity": 0.85}
+ON_TRACK_LINE_MARK = {"color": "#ffffff", "dash": [1.5, 5], "width": 2}
+
+
 def completion_styles() -> dict[str, dict[str, Any]]:
     styles: dict[str, dict[str, Any]] = {}
     for status, colour in i18n.STATUS_COLOURS.items():
@@ -207,6 +216,12 @@ def completion_styles() -> dict[str, dict[str, Any]]:
             "casing": "#ffffff",
             "radius": 5,
         }
+    # behind is as dark as done in grey: on a black-and-white printout it reads by its stripes
+    # (the legend's swatch has them too, venue-map.css .vt-swatch-behind)
+    styles["behind"]["hatch"] = dict(BEHIND_HATCH)
+    styles["behind"]["lineMark"] = dict(BEHIND_LINE_MARK)
+    styles["on_track"]["hatch"] = dict(ON_TRACK_HATCH)
+    styles["on_track"]["lineMark"] = dict(ON_TRACK_LINE_MARK)
     styles["none"] = {**CONTEXT_STYLE, "fill": i18n.NO_PROJECT_COLOUR}
     styles["ctx"] = dict(CONTEXT_STYLE)
     styles["boundary"] = {**BOUNDARY_STYLE, "interactive": False}
@@ -249,7 +264,7 @@ PAGE_LABELS = (
     "loading", "load_failed", "too_many", "status_none", "unit", "progress", "percent_vs_planned", "forecast",
     "planned_finish", "not_forecast", "after_opening", "late_chance", "days_late", "changed_fields", "geometry_changed", "added", "modified",
     "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
-    "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out",
+    "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out", "north",
     "stale", "stale_never", "imagery", "imagery_badge",
     "level_0m", "level_16m",
 )  # fmt: skip

@@ -34,6 +34,58 @@
   }
   VT.esc = esc;
 
+  // A status that must read apart from its neighbours on a black-and-white printout (behind is as
+  // dark as done in grey) carries a pattern over its colour: `hatch` on a polygon's fill (stripes
+  // in the style's pixels, {color, spacing, width, opacity}), `lineMark` down a line's middle (a
+  // dashed stripe, {color, dash, width}); `hatch.kind` 'dots' is dots of that width instead of
+  // stripes. The panel's legend shows the same (venue-map.css).
+  var hatchTiles = {};
+  function hatchPattern(ctx, h) {
+    var s = h.spacing || 8,
+      key = [h.kind, h.color, s, h.width].join('|');
+    if (!hatchTiles[key]) {
+      var tile = document.createElement('canvas');
+      tile.width = tile.height = s;
+      var t = tile.getContext('2d');
+      if (h.kind === 'dots') {
+        t.fillStyle = h.color || '#ffffff';
+        t.beginPath();
+        t.arc(s / 2, s / 2, (h.width || 2) / 2, 0, 2 * Math.PI);
+        t.fill();
+        hatchTiles[key] = tile;
+        return ctx.createPattern(tile, 'repeat');
+      }
+      t.strokeStyle = h.color || '#ffffff';
+      t.lineWidth = h.width || 2;
+      t.lineCap = 'square';
+      t.beginPath(); // "/" across the tile and its two corners, so the stripes meet tile to tile
+      t.moveTo(-1, s + 1); t.lineTo(s + 1, -1);
+      t.moveTo(-1, 1); t.lineTo(1, -1);
+      t.moveTo(s - 1, s + 1); t.lineTo(s + 1, s - 1);
+      t.stroke();
+      hatchTiles[key] = tile;
+    }
+    return ctx.createPattern(hatchTiles[key], 'repeat');
+  }
+  function fillHatch(ctx, st) {
+    if (!st.hatch) return;
+    ctx.globalAlpha = st.hatch.opacity === undefined ? 1 : st.hatch.opacity;
+    ctx.fillStyle = hatchPattern(ctx, st.hatch);
+    ctx.fill('nonzero');
+  }
+  function markLine(ctx, st) {
+    if (!st.lineMark) return;
+    ctx.globalAlpha = 1;
+    ctx.setLineDash(st.lineMark.dash || [4, 4]);
+    ctx.lineCap = 'butt';
+    ctx.strokeStyle = st.lineMark.color || '#ffffff';
+    ctx.lineWidth = st.lineMark.width || 1.5;
+    ctx.stroke();
+    ctx.setLineDash(st.dash || []);
+    ctx.lineCap = 'round';
+  }
+  VT.hatchPattern = hatchPattern;
+
   function fmt(template, values) {
     return String(template).replace(/\{(\w+)\}/g, function (m, k) {
       return values && values[k] !== undefined ? values[k] : m;
@@ -471,6 +523,7 @@
                 ctx.fillStyle = st.fill;
                 ctx.fill('nonzero');
               }
+              fillHatch(ctx, st);
               if (st.weight > 0) {
                 ctx.globalAlpha = st.opacity === undefined ? 1 : st.opacity;
                 ctx.strokeStyle = st.color;
@@ -492,6 +545,7 @@
             ctx.strokeStyle = st.lineColor || st.fill || st.color;
             ctx.lineWidth = st.lineWeight || 4;
             ctx.stroke();
+            markLine(ctx, st);
           };
           chunked(lines, function (p) { trace(p.rings[0], false); }, paintLines);
         }
@@ -1214,6 +1268,7 @@
             ctx.fillStyle = st.fill;
             ctx.fill('nonzero');
           }
+          fillHatch(ctx, st);
           if (st.weight > 0) {
             ctx.globalAlpha = st.opacity === undefined ? 1 : st.opacity;
             ctx.strokeStyle = st.color;
@@ -1242,6 +1297,7 @@
           ctx.strokeStyle = st.lineColor || st.fill || st.color;
           ctx.lineWidth = st.lineWeight || 4;
           ctx.stroke();
+          markLine(ctx, st);
         }
         ctx.beginPath();
         any = false;
@@ -1471,6 +1527,19 @@
     VT.engine = this;
     L.control.zoom({ zoomInTitle: this.labels.zoom_in, zoomOutTitle: this.labels.zoom_out }).addTo(map);
     L.control.scale({ imperial: false }).addTo(map);
+    // A north arrow for paper (venue-map.css shows it only in print, where the zoom buttons were).
+    var North = L.Control.extend({
+      options: { position: 'topleft' },
+      onAdd: function () {
+        var el = L.DomUtil.create('div', 'vt-north');
+        el.innerHTML =
+          '<svg width="22" height="26" viewBox="0 0 22 26" aria-hidden="true">' +
+          '<path d="M11 1 L19 25 L11 19 L3 25 Z" fill="#111" stroke="#111" stroke-width="1" stroke-linejoin="round"/>' +
+          '<path d="M11 1 L3 25 L11 19 Z" fill="#fff"/></svg><b>' + esc(self.labels.north || 'N') + '</b>';
+        return el;
+      },
+    });
+    new North().addTo(map);
     if (map.attributionControl) {
       // The page's own credit (product, data version, positions approximate), not Leaflet's prefix.
       map.attributionControl.setPrefix(false);
@@ -1499,6 +1568,7 @@
       box.style.setProperty('width', w + 'px', 'important');
       box.style.setProperty('height', h + 'px', 'important');
       box.style.setProperty('zoom', scale.toFixed(4));
+      self.fillPrintHead();
       document.body.classList.add('vt-print');
     });
     window.addEventListener('afterprint', function () {
@@ -1515,6 +1585,7 @@
       var over = self.hitAll(e.latlng);
       map.getContainer().style.cursor = over ? 'pointer' : '';
     }, 60));
+    this.fillPrintHead(); // also before printing (the timeline's checkpoint moves)
     this.wirePanel(document);
   };
 
@@ -1615,6 +1686,56 @@
     if (bbox && bbox.length === 4) {
       this.map.fitBounds([[bbox[1], bbox[0]], [bbox[3], bbox[2]]], { padding: [60, 60], maxZoom: 18 });
     }
+  };
+
+  // The map's printed page (venue-map.css) is headed by what the paper needs to stand alone: the
+  // page's title and date (or versions), the legend with its counts, and the panel's foot (positions
+  // approximate). Taken from the panel as it is when printing: the timeline's checkpoint moves.
+  VT.Engine.prototype.fillPrintHead = function () {
+    var head = document.getElementById('vt-print-head');
+    var panel = document.getElementById('vt-panel');
+    if (!head || !panel) return;
+    head.textContent = '';
+    var box = this.map.getContainer();
+    if (head.nextElementSibling !== box) box.parentNode.insertBefore(head, box); // after the layer check's table
+    var title = panel.querySelector('.vt-head .vt-title'),
+      sub = panel.querySelector('.vt-head .vt-sub'),
+      step = document.getElementById('vt-step-label'),
+      legend = panel.querySelector('#vt-panel-body ul.vt-legend'),
+      foot = panel.querySelector('.vt-foot');
+    var top = L.DomUtil.create('div', 'vt-print-title', head);
+    if (title) L.DomUtil.create('b', '', top).textContent = title.textContent;
+    var when = [sub && sub.textContent, step && step.textContent.trim()].filter(Boolean).join(' · ');
+    if (when) L.DomUtil.create('span', 'vt-print-when', top).textContent = when;
+    if (legend) {
+      // a copy for paper: none of the panel's ids, classes or data (scripts and tests find the panel's)
+      var copy = document.createElement('ul');
+      copy.className = 'vt-print-legend';
+      copy.innerHTML = legend.innerHTML;
+      copy.querySelectorAll('*').forEach(function (el) {
+        Array.prototype.slice.call(el.attributes).forEach(function (a) {
+          if (a.name === 'id' || a.name.indexOf('data-') === 0) el.removeAttribute(a.name);
+        });
+      });
+      head.appendChild(copy);
+    }
+    if (foot && foot.textContent.trim()) {
+      var note = L.DomUtil.create('div', 'vt-print-foot', head);
+      note.innerHTML = foot.innerHTML;
+    }
+    // and every printed page (the panel's too, when it runs over) says what it is, of when, and
+    // which page of how many: in the page's top margin
+    var running = document.getElementById('vt-print-running');
+    if (!running) {
+      running = document.createElement('style');
+      running.id = 'vt-print-running';
+      document.head.appendChild(running);
+    }
+    var line = [title && title.textContent.trim(), when].filter(Boolean).join(' · ');
+    var quoted = '"' + line.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/[\r\n]+/g, ' ') + '"';
+    running.textContent =
+      '@page { @top-left { content: ' + quoted + '; font-size: 8pt; color: #444; vertical-align: bottom; } ' +
+      '@top-right { content: counter(page) " / " counter(pages); font-size: 8pt; color: #444; vertical-align: bottom; } }';
   };
 
   VT.Engine.prototype.wirePanel = function (root) {

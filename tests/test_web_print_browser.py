@@ -1,0 +1,229 @@
+"""The map pages on paper, in headless Chromium: what a leader's printout needs to stand alone.
+
+Printed (Chromium's PDF, the page's own print CSS), the completion map's page carries its title, its
+date and the legend with the counts, a north arrow and no layer switcher; every page says what it
+is, of when, and which page of how many; no page holds only the panel's foot (it took a page of its
+own after a full panel); the area table is not split between the panel's columns; and on a
+black-and-white printer a behind feature still reads apart from a done one (white stripes over its
+colour, on track white dots, as on their legend swatches). PDF pages and screenshots: print-*.png / .pdf in the artifacts
+folder. The fixtures (a live server, Chromium, `visit`) are tests/test_web_browser.py's.
+"""
+
+# ruff: noqa: F811 - the fixtures imported from test_web_browser are named again as test parameters
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from typing import Any
+
+import pytest
+from api_server import LiveServer
+from PIL import Image
+from pypdf import PdfReader
+from test_web_browser import (  # noqa: F401 - the fixtures are used by name
+    Visit,
+    api,
+    clean,
+    server,
+    store,
+    visit,
+)
+from web_support import CHECKPOINT_DATE, KNOWN_DATE, artifacts_dir
+
+from web import i18n
+
+
+def _save(name: str, data: bytes) -> None:
+    folder = artifacts_dir()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, folder / name)
+
+
+def _printed(v: Visit, name: str) -> list[str]:
+    """The page printed to PDF as Chromium prints it (its print CSS, A4 landscape): each page's text."""
+    pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
+    _save(f"print-{name}.pdf", pdf)
+    return [re.sub(r"\s+", " ", p.extract_text()) for p in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _print_media(v: Visit) -> None:
+    v.page.emulate_media(media="print")
+    v.page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+
+
+@pytest.mark.parametrize(("lang", "day"), [("en", KNOWN_DATE), ("zh", KNOWN_DATE), ("zh", CHECKPOINT_DATE)])
+def test_completion_map_printout_stands_alone(visit: Any, server: LiveServer, lang: str, day: str) -> None:
+    """The map's page has the title, the date, the legend with its counts and the positions note;
+    every page has the title, the date and its number; no page is only the panel's foot."""
+    v = visit(f"/maps/completion?date={day}&lang={lang}")
+    comp = api(server, "/completion", date=day)
+    pages = _printed(v, f"completion-{lang}-{day}")
+    title = i18n.label(lang, "completion_title")
+    as_of = i18n.label(lang, "as_of", date=comp["date"])
+    for n, text in enumerate(pages, 1):
+        assert _squash(title) in _squash(text) and _squash(as_of) in _squash(text), (n, text[:300])
+        assert f"{n} / {len(pages)}" in text, (n, text[:300])
+    map_page = _squash(pages[-1])
+    counts = comp["overall"]["counts"]
+    for status in i18n.LEGEND_ORDER:
+        assert _squash(f"{i18n.status_label(lang, status)}{counts.get(status, 0)}") in map_page, (status, pages[-1])
+    approximate = _squash(i18n.label(lang, "approximate"))
+    assert approximate in map_page
+    # before: the foot ("positions approximate") alone on the page between the panel and the map
+    for n, text in enumerate(pages[:-1], 1):
+        rest = _squash(text).replace(approximate, "").replace(_squash(title), "").replace(_squash(as_of), "")
+        assert len(rest) > 200, (n, text)
+        assert "." in text or "。" in text or "%" in text  # the panel's content, not a running head
+    assert len(pages) <= 3, len(pages)
+
+    _print_media(v)
+    paper = v.page.evaluate(
+        """(() => {
+      const shown = el => !!el && getComputedStyle(el).display !== 'none' && el.getBoundingClientRect().height > 0;
+      const map = vt_engine.map.getContainer(), head = document.getElementById('vt-print-head');
+      const lefts = Array.from(document.querySelectorAll('#vt-panel table.vt-areas tr'))
+        .map(tr => Math.round(tr.getBoundingClientRect().left));
+      return {
+        layers: shown(document.querySelector('.leaflet-control-layers')),
+        zoom: shown(document.querySelector('.leaflet-control-zoom')),
+        north: shown(map.querySelector('.vt-north')),
+        head: shown(head), headBeforeMap: !!head && head.nextElementSibling === map,
+        legendSwatchesInHead: head ? head.querySelectorAll('.vt-swatch').length : 0,
+        rowLefts: lefts,
+      };
+    })()"""
+    )
+    assert paper["layers"] is False and paper["zoom"] is False, paper  # nothing to click on paper
+    assert paper["north"] is True and paper["head"] is True and paper["headBeforeMap"] is True, paper
+    assert paper["legendSwatchesInHead"] == len(i18n.LEGEND_ORDER) + 1, paper
+    # every row of the area table in one column of the panel (zh at T-10: the last row went on)
+    assert len(paper["rowLefts"]) >= 4 and len(set(paper["rowLefts"])) == 1, paper["rowLefts"]
+    v.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    v.page.emulate_media(media="screen")
+    clean(v)
+
+
+@pytest.mark.parametrize("path", ["/maps/timeline?lang=en", "/maps/changes?from=2026-09-01&to=HEAD&lang=zh"])
+def test_other_map_printouts_have_no_stray_page(visit: Any, path: str) -> None:
+    """The timeline and the change map: each page headed, the last the map's, none a stray foot or
+    one change's fields cut off from it."""
+    v = visit(path)
+    name = path.split("?")[0].rsplit("/", 1)[1]
+    pages = _printed(v, name)
+    approximate = _squash(i18n.label("zh" if "lang=zh" in path else "en", "approximate"))
+    heads = [p.split(" 1 / ")[0] if n == 1 else "" for n, p in enumerate(pages, 1)]
+    assert heads[0], pages[0][:200]
+    for n, text in enumerate(pages, 1):
+        assert f"{n} / {len(pages)}" in text, (n, text[:200])
+        assert approximate not in _squash(text) or n == len(pages), (n, text[:300])
+    # no page is only a few words (a change's fields split from their change made one)
+    for n, text in enumerate(pages, 1):
+        assert len(_squash(text)) - len(_squash(heads[0])) > 150, (n, text)
+    clean(v)
+
+
+def _grey_patch(png: bytes, x: float, y: float, half: int = 9) -> list[int]:
+    im = Image.open(io.BytesIO(png)).convert("L")
+    return list(im.crop((round(x) - half, round(y) - half, round(x) + half, round(y) + half)).tobytes())
+
+
+# Each polygon feature of the completion map's venue layers: its layer, id, class (status), the
+# centroid of its first outer ring as a point in the page, and its box's size on screen.
+FEATURES = """(() => {
+  const m = vt_engine.map, box = m.getContainer().getBoundingClientRect(), out = [];
+  for (const layer of ['halls', 'south_plaza', 'landscaping']) {
+    for (const [id, items] of Object.entries(vt_engine.layers[layer].keyIndex())) {
+      const it = items[0], part = it.parts.find(p => p.t === 0);
+      if (!part) continue;
+      const r = part.rings[0];
+      let a = 0, cx = 0, cy = 0;
+      for (let i = 0; i < r.length; i += 2) {
+        const j = (i + 2) % r.length, c = r[i] * r[j + 1] - r[j] * r[i + 1];
+        a += c; cx += (r[i] + r[j]) * c; cy += (r[i + 1] + r[j + 1]) * c;
+      }
+      const p = m.latLngToContainerPoint(m.unproject([cx / (3 * a), cy / (3 * a)], 0));
+      const k = Math.pow(2, m.getZoom());
+      out.push({layer, id, c: it.f.c, x: p.x + box.left, y: p.y + box.top,
+                w: (it.box[2] - it.box[0]) * k, h: (it.box[3] - it.box[1]) * k});
+    }
+  }
+  return out;
+})()"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_behind_and_on_track_read_apart_from_done_in_grey(visit: Any, server: LiveServer, lang: str) -> None:
+    """In grey (a black-and-white printer) red behind, green on track and blue done are the same
+    dark grey: behind carries white stripes over its colour, on track white dots, done none; so do
+    their legend swatches."""
+    v = visit(f"/maps/completion?date={CHECKPOINT_DATE}&lang={lang}")  # the entrance square on track
+    v.page.add_style_tag(content=".vt-label-pane, .leaflet-tooltip-pane, .vt-label { visibility: hidden !important; }")
+    feats = [f for f in v.page.evaluate(FEATURES) if f["w"] >= 40 and f["h"] >= 40]  # room for a patch
+    png = v.shot(f"print-grey-completion-{lang}")
+    _save(f"print-grey-completion-{lang}.png", _to_grey(png))
+
+    def white_share(f: dict[str, Any]) -> float:
+        px = _grey_patch(png, f["x"], f["y"])
+        return sum(1 for g in px if g > 200) / len(px)
+
+    by = {c: [f for f in feats if f["c"] == c] for c in ("behind", "on_track", "done")}
+    assert all(by.values()), {c: len(fs) for c, fs in by.items()}
+    for f in by["behind"]:  # stripes: a good share of near-white pixels within the dark fill
+        assert white_share(f) > 0.15, (f, white_share(f))
+    for f in by["on_track"]:  # dots
+        assert white_share(f) > 0.05, (f, white_share(f))
+    for f in by["done"]:
+        assert white_share(f) < 0.02, (f, white_share(f))
+    images = v.page.evaluate(
+        "Object.fromEntries(Array.from(document.querySelectorAll('#vt-panel ul.vt-legend [data-status]'))"
+        ".map(li => [li.dataset.status, getComputedStyle(li.querySelector('.vt-swatch')).backgroundImage]))"
+    )
+    assert "repeating-linear-gradient" in images["behind"], images
+    assert "radial-gradient" in images["on_track"], images
+    assert images["done"] == "none", images
+    clean(v)
+
+
+def _to_grey(png: bytes) -> bytes:
+    out = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("L").save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("lang", "by"), [("zh", "person"), ("en", "unit")])
+def test_units_table_printout_repeats_its_head_and_has_no_stray_page(
+    visit: Any, server: LiveServer, lang: str, by: str
+) -> None:
+    """The accountability table printed on A4 and on small paper (A6, to run over pages): each page says
+    what it is, of when and which page of how many, and repeats the column titles; no page is only
+    the JSON / CSV links (on A4 they made the second page after a full table), nor the navigation."""
+    doc = api(server, "/completion/units", date=CHECKPOINT_DATE, by=by)
+    v = visit(f"/completion/units?f=html&date={CHECKPOINT_DATE}&by={by}&lang={lang}", wait=False)
+    v.page.wait_for_load_state("load")
+    title = i18n.label(lang, f"units_title_{by}", date=doc["date"])
+    column = i18n.label(lang, "units_reports_overdue")
+    for paper in ("A4", "A6"):
+        pdf = v.page.pdf(format=paper)
+        _save(f"print-units-{by}-{lang}-{paper}.pdf", pdf)
+        pages = [re.sub(r"\s+", " ", p.extract_text()) for p in PdfReader(io.BytesIO(pdf)).pages]
+        if paper == "A6":
+            assert len(pages) >= 2, len(pages)  # the case this is about: the table runs over
+        for n, text in enumerate(pages, 1):
+            assert _squash(title) in _squash(text), (paper, n, text[:200])
+            assert f"{n} / {len(pages)}" in text, (paper, n, text[:200])
+            assert _squash(column) in _squash(text), (paper, n, text[:300])  # the column titles
+            assert "JSON" not in text and "CSV" not in text, (paper, n, text[-200:])
+            assert i18n.label(lang, "open_timeline") not in text, (paper, n, text[:200])  # the nav
+        # every unit's (or person's) row is printed, once
+        rows = _squash(" ".join(pages))
+        assert all(str(u["projects"]) in rows for u in doc["units"])
+    clean(v)
