@@ -6,9 +6,16 @@ Progress is measured against the plan, earned-schedule style: a report of ``p`` 
 plan's first ``ES(p)`` days of work are done (``completion.schedule.earned_schedule_days``), and a
 pace of 1 keeps up with the plan. The history between two reports of a project is a *span*: its
 pace is the plan days earned over its days. A span with under ``ROUGH`` of its class's usual pace
-(``STALL`` for a span with almost nothing) was (at least partly) stopped; the others are *working*
-spans. On date D the register is read like this:
+(``STALL`` for a span with almost nothing) was (at least partly) stopped, and so was a later span
+with under ``PART`` of its own project's pace in its other working spans (a stoppage began or ended
+inside it); the others are *working* spans. On date D the register is read like this:
 
+0. **Reporters who round up.** Some reporters add a few points and round their figures up to fives.
+   How many do (by maximum likelihood: a project's figures are all multiples of five if its reporter
+   rounds, or by chance, one time in five a figure) and how many points they run ahead (a project's
+   first figure after its planned start against the one its later pace implies, such reporters
+   against the others) are measured on the register; each project's figures under 100 are taken
+   back by those points times the odds, from its own figures, that its reporter is one of them.
 1. **Deadline run-in.** A crew behind its plan near its planned finish works faster (overtime). How
    much faster, and over how many days before the planned finish (one of ``RUN_IN_CHOICES``), is
    measured within projects: the working spans of a project behind plan in its run-in against the
@@ -17,13 +24,17 @@ spans. On date D the register is read like this:
    The run-in length is the one that fits best, counting its extra term (BIC).
 2. **Working pace.** A project's own pace is its plan days over its days in working spans, with the
    run-in speed-up taken out — so a past stoppage neither drags it down nor counts twice (stoppages
-   are priced in step 4). How much the pace of a project's spans wanders about its own pace is
+   are priced in step 4). Its first span (a late start, a first figure rounded up) counts only when
+   it has no other, and a span weighs less the older it is (``RECENT_DAYS``: the pace a crew keeps
+   now is the one ahead of it). How much the pace of a project's spans wanders about its own pace is
    measured on the register too, which says how much a project's own days are worth.
 3. **Reference class.** The typical working pace of each category and of each responsible unit
    (a ridge fit of category + unit effects over the other projects, its strength chosen by
-   generalised cross-validation), and how far projects spread about it. A project's pace is its own
-   and its class's weighed by what each is worth (a normal posterior in logs): a project just
-   started leans on its class, one with months of working spans on itself.
+   generalised cross-validation; the projects far under the fit — ``CLASS_OUTLIER`` robust spreads,
+   dragged down by stoppages their spans did not show, never up — held back and the fit made again),
+   and how far projects spread about it. A project's pace is its own and its class's weighed by
+   what each is worth (a normal posterior in logs): a project just started leans on its class, one
+   with months of working spans on itself.
 4. **Stoppages apart.** How often a stoppage begins — per day a project is open, or per share of
    its planned duration, whichever explains the register's stoppages better — inside a project's
    planned window and after its planned finish (counted apart, the latter drawn towards the former
@@ -38,8 +49,9 @@ spans. On date D the register is read like this:
    day the probability of missing it.
 
 Nothing is tuned to a particular season: every rate, speed-up, spread and length is measured afresh
-on each register and date; the few constants below only say what counts as stopped, the least
-spread and wander assumed (``MIN_SPREAD``, ``MIN_WANDER``: a register too regular to show any does
+on each register and date; the few constants below only say what counts as stopped, how fast an
+old span's weight fades, what counts as far under a class, the least spread and wander assumed
+(``MIN_SPREAD``, ``MIN_WANDER``: a register too regular to show any does
 not make a few days of reports conclusive), and how much a fit is held back when there is little to
 learn from. With too little history for a part, that part falls back to the plan's own pace, no
 speed-up, no stoppages, and ``DEFAULT_SPREAD``.
@@ -50,14 +62,14 @@ first span says little about a crew's pace). A project stopped now while the reg
 few stoppages to say how long one lasts is forecast at its whole history's pace, the stop included.
 A project reported done has finished: probability 0 (1 if it finished after opening day).
 
-Steps 1–4 are learnt once (``fit_pool``: a ``Pool``) from the reports dated up to the last checkpoint
+Steps 0–4 are learnt once (``fit_pool``: a ``Pool``) from the reports dated up to the last checkpoint
 on or before D, not up to D (``Pool`` says why: one report then costs one project's forecast); each
 project is then forecast (``forecast``) from the pool and its own reports up to D. Its futures are
 drawn from random numbers of its own (a fixed seed and its code), so the same version on the same
 date gives the same figures, whichever other projects are forecast with it.
 
-Hand-written with numpy: the pieces (a within-project least squares, a ridge fit, a normal
-posterior, Kaplan–Meier, a Poisson count, a piecewise finish time) are a few lines each, and no
+Hand-written with numpy: the pieces (a one-parameter likelihood, a within-project least squares,
+a ridge fit, a normal posterior, Kaplan–Meier, a Poisson count, a piecewise finish time) are a few lines each, and no
 installed library fits them together this way.
 """
 
@@ -66,8 +78,8 @@ from __future__ import annotations
 import math
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -79,6 +91,10 @@ MIN_CLASS = 8  # projects a class needs for its usual pace, else the next wider 
 STALL = 0.1  # a span under this share of its class's usual pace: stopped (a report can find a project stopped)
 ROUGH = 0.3  # a span under this share: (partly) stopped, so not a working span; its lost days are a stoppage's
 MIN_LOST = 3.0  # lost days below which a rough span is taken for wobble, not a stoppage
+PART = 0.5  # a later span under this share of its project's own working pace: partly stopped, not working
+RECENT_DAYS = 40.0  # a span's weight in its project's working pace: exp(-days from it to the latest report / this)
+CLASS_OUTLIER = 3.0  # a project's pace this many robust spreads under its class fit: held back in the class fit
+MAX_ROUND_POINTS = 15.0  # rounding reporters are taken to run at most this many points ahead
 RUN_IN_CHOICES = (0, 10, 15, 20, 25, 30)  # run-in lengths tried (days before the planned finish); 0: no run-in
 MAX_SPEED_UP = 2.0  # the run-in speed-up is taken as at most this
 MIN_FIT = 10  # projects with two working spans the run-in fit needs (else no run-in, no first-span term)
@@ -114,6 +130,21 @@ class _Track:
     days: np.ndarray  # report dates as ordinals
     earned: np.ndarray  # plan days earned at each report
     done_on: date | None
+    percent: np.ndarray  # the figure of each report
+    fives: tuple[int, bool]  # how many figures can tell a reporter who rounds to fives, and whether all are fives
+
+
+def _earned(project: Project, duration: int, percent: np.ndarray) -> np.ndarray:
+    """The plan days earned at each figure (completion.schedule.earned_schedule_days for all at once)."""
+    if project.planned_finish > project.planned_start:
+        share = np.minimum(np.maximum(percent / 100.0, 0.0), 1.0)  # (np.clip costs more on a few figures)
+        if project.curve == "s_curve":
+            share = np.minimum(np.maximum(0.5 - np.sin(np.arcsin(1.0 - 2.0 * share) / 3.0), 0.0), 1.0)
+        earned = share * duration
+    else:
+        earned = percent / 100.0
+    # 0% is no progress (the S-curve's inverse gives a rounding speck above zero there).
+    return np.minimum(np.where(percent > 0.0, earned, 0.0), duration)
 
 
 def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
@@ -124,17 +155,78 @@ def _track(project: Project, reports: Sequence[Report], on: date) -> _Track:
     done_on = next((d for d, p in latest.items() if p >= 100.0), None)
     days = np.array([d.toordinal() for d in latest], dtype=float)
     percent = np.array(list(latest.values()), dtype=float)
-    if project.planned_finish > project.planned_start:
-        # completion.schedule.earned_schedule_days for every report at once
-        share = np.clip(percent / 100.0, 0.0, 1.0)
-        if project.curve == "s_curve":
-            share = np.clip(0.5 - np.sin(np.arcsin(1.0 - 2.0 * share) / 3.0), 0.0, 1.0)
-        earned = share * duration
-    else:
-        earned = percent / 100.0
-    # 0% is no progress (the S-curve's inverse gives a rounding speck above zero there).
-    earned = np.where(percent > 0.0, earned, 0.0)
-    return _Track(project, duration, days, np.minimum(earned, duration), done_on)
+    return _Track(
+        project, duration, days, _earned(project, duration, percent), done_on, percent, _fives(latest.values())
+    )
+
+
+def _fives(figures: Iterable[float]) -> tuple[int, bool]:
+    """How many of a project's figures can tell a reporter who rounds to fives (those above 0 and
+    under 99), and whether they are all multiples of five."""
+    told = [f for f in figures if 0.0 < f < 99.0]
+    return len(told), all(f % 5.0 == 0.0 for f in told)
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """Reporters who round their figures up to fives (step 0): their share of the register's reporters
+    and how many points their figures run ahead of the others'."""
+
+    share: float
+    points: float
+
+    def odds(self, t: _Track) -> float:
+        """The odds that a project's reporter rounds up, from its own figures: all multiples of five
+        happen by chance one time in five a figure for a reporter who does not."""
+        told, fives = t.fives
+        if not told or not fives or self.share <= 0.0:
+            return 0.0
+        return self.share / (self.share + (1.0 - self.share) * 0.2**told)
+
+    def apply(self, t: _Track) -> _Track:
+        """The track with its figures (under 100) taken back by the points its reporter probably runs ahead."""
+        shift = self.points * self.odds(t)
+        if shift <= 0.0:
+            return t
+        open_ = (t.percent > 0.0) & (t.percent < 100.0)
+        percent = np.where(open_, np.maximum(t.percent - shift, 0.0), t.percent)
+        return replace(t, earned=_earned(t.project, t.duration, percent))
+
+
+NO_ROUNDING = Rounding(0.0, 0.0)
+
+
+def _rounding(tracks: Sequence[_Track]) -> Rounding:
+    """How many of the register's reporters round up to fives (by maximum likelihood: a project's
+    figures are all fives if its reporter rounds, or by chance), and how many points they run ahead:
+    a project's first figure after its planned start against the one its later pace implies (a late
+    start and the curve weigh on both kinds of reporter alike), reporters who round against the others."""
+    told = np.array([t.fives for t in tracks], dtype=int).reshape(-1, 2)
+    told = told[told[:, 0] > 0]
+    if len(told) < 2 * MIN_FIT or int(told[:, 1].sum()) < MIN_FIT:
+        return NO_ROUNDING
+    chance = 0.2 ** told[:, 0].astype(float)
+    fives = told[:, 1] == 1
+    grid = np.linspace(0.0, 0.95, 96)[:, None]
+    like = np.where(fives, grid + (1.0 - grid) * chance, (1.0 - grid) * (1.0 - chance))
+    share = float(grid[int(np.argmax(np.log(like + 1e-12).sum(axis=1))), 0])
+    ahead: list[float] = []
+    others: list[float] = []
+    for t in tracks:
+        n_told, all_fives = t.fives
+        if t.done_on is not None or n_told < 2:
+            continue
+        start = t.project.planned_start.toordinal()
+        k = int(np.searchsorted(t.days, start, side="right"))  # the first report after the planned start
+        if k >= len(t.days) - 1 or t.earned[-1] <= t.earned[k] or t.days[k] <= start:
+            continue
+        later = (t.earned[-1] - t.earned[k]) / (t.days[-1] - t.days[k])
+        x = min(later * (t.days[k] - start) / t.duration, 1.0)
+        implied = 100.0 * (x * x * (3.0 - 2.0 * x) if t.project.curve == "s_curve" else x)
+        (ahead if all_fives else others).append(float(t.percent[k]) - implied)
+    if len(ahead) < MIN_FIT // 2 or len(others) < MIN_FIT:
+        return Rounding(share, 0.0)
+    return Rounding(share, float(np.clip(np.median(ahead) - np.median(others), 0.0, MAX_ROUND_POINTS)))
 
 
 def _classes(p: Project) -> tuple[tuple[str, ...], ...]:
@@ -197,6 +289,17 @@ class _Spans:
         self.flat = ~self.done & (self.de < STALL * usual_pace)
         self.rough = ~self.done & (self.de < ROUGH * usual_pace)
         self.working = ~self.rough & ~self.done & (self.de > 0)
+        # A later span well under its project's own pace in its other working spans was partly stopped
+        # (a stoppage began or ended inside it): not a working span either, its lost days a stoppage's.
+        for _ in range(2):
+            w = self.working & ~first
+            worked = np.bincount(owner[w], self.dt[w], minlength=n)
+            pace = np.bincount(owner[w], self.de[w], minlength=n) / np.where(worked > 0, worked, 1.0)
+            part = w & (self.de < PART * pace[owner] * self.dt)
+            if not part.any():
+                break
+            self.working &= ~part
+            self.rough |= part
 
     def run_in_share(self, days: int) -> np.ndarray:
         """The share of each span in the run-in (its last ``days`` before the planned finish, and
@@ -408,22 +511,34 @@ def _class_fit(tracks: Sequence[_Track], own: np.ndarray, own_var: np.ndarray) -
         xh[i, col[("c", p.category)]] = 1.0
         xh[i, col[("u", p.responsible_unit)]] = 1.0
     yh = own[have]
-    xtx, xty = xh.T @ xh, xh.T @ yh
-    best: tuple[float, np.ndarray] | None = None
-    for strength in RIDGE_CHOICES:
-        penalty = strength * np.eye(xh.shape[1])
-        penalty[0, 0] = 1e-9  # the register's mean itself is not held back
-        inv = np.linalg.inv(xtx + penalty)
-        fitted = xh @ (inv @ xty)
-        trace = float(np.trace(inv @ xtx))
-        gcv = float(np.mean((yh - fitted) ** 2)) / max(1.0 - trace / len(yh), 1e-3) ** 2
-        if best is None or gcv < best[0]:
-            best = (gcv, inv)
-    assert best is not None
-    inv = best[1]
-    coef = inv @ xty
+
+    def ridge(wt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        xtx, xty = (xh * wt[:, None]).T @ xh, (xh * wt[:, None]).T @ yh
+        best: tuple[float, np.ndarray] | None = None
+        for strength in RIDGE_CHOICES:
+            penalty = strength * np.eye(xh.shape[1])
+            penalty[0, 0] = 1e-9  # the register's mean itself is not held back
+            inv = np.linalg.inv(xtx + penalty)
+            fitted = xh @ (inv @ xty)
+            trace = float(np.trace(inv @ xtx))
+            gcv = float(np.mean(wt * (yh - fitted) ** 2)) / max(1.0 - trace / len(yh), 1e-3) ** 2
+            if best is None or gcv < best[0]:
+                best = (gcv, inv)
+        assert best is not None
+        return best[1], best[1] @ xty
+
+    wt = np.ones(len(yh))
+    inv, coef = ridge(wt)
+    # A stoppage its spans did not show drags a project's pace down, never up: the projects far under
+    # their class fit are held back (one-sided) and the fit made again.
+    res = yh - xh @ coef
+    low = res < np.median(res) - CLASS_OUTLIER * 1.4826 * float(np.median(np.abs(res - np.median(res))))
+    if low.any() and int((~low).sum()) >= 3:
+        wt = np.where(low, 1e-3, 1.0)
+        wt = wt / wt.mean()
+        inv, coef = ridge(wt)
     # Each project's class judged without it (leave one out, from the hat matrix's diagonal).
-    leverage = ((xh @ inv) * xh).sum(axis=1)
+    leverage = ((xh @ inv) * xh).sum(axis=1) * wt
     loo = (xh @ coef - leverage * yh) / np.maximum(1.0 - leverage, 1e-3)
     resid = yh - loo
     mad = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
@@ -473,10 +588,11 @@ def pool_checkpoint(on: date, opening: date, every: int = 10) -> date:
 
 @dataclass(frozen=True)
 class Pool:
-    """What the register teaches about how projects progress (steps 1–4): the class yardsticks, the
-    run-in, the wander, the reference classes and the stoppages, learnt from every project's reports
-    dated up to ``checkpoint``, the last checkpoint on or before the forecast date — the register as
-    it stood at the end of that checkpoint day (as known to the version read).
+    """What the register teaches about how projects progress (steps 0–4): the reporters who round up,
+    the class yardsticks, the run-in, the wander, the reference classes and the stoppages, learnt
+    from every project's reports dated up to ``checkpoint``, the last checkpoint on or before the
+    forecast date — the register as it stood at the end of that checkpoint day (as known to the
+    version read).
 
     Why there and not on the forecast date: a report dated after the checkpoint (a unit reporting
     today, the usual case) then changes its own project's forecast only, so a new version of the
@@ -495,6 +611,7 @@ class Pool:
     wander: float
     classes: _ClassFit
     stops: _Stoppages
+    rounding: Rounding = NO_ROUNDING  # reporters who round up to fives, and by how many points (step 0)
 
 
 def _working_pace(
@@ -505,8 +622,14 @@ def _working_pace(
     w = spans.working
     own_of = spans.owner[w]
     lift = np.exp(speed_up * spans.run_in_share(run_in)[w] + first_term * spans.first[w])
-    worked = np.bincount(own_of, spans.dt[w], minlength=n)
-    earned = np.bincount(own_of, spans.de[w] / lift, minlength=n)
+    # The first span (a late start, a first figure rounded up) counts only for a project with no other;
+    # later spans weigh less the older they are (the pace a crew keeps now is the one ahead).
+    later = np.bincount(own_of, ~spans.first[w], minlength=n) > 0
+    newest = np.zeros(n)
+    np.maximum.at(newest, spans.owner, spans.b)  # each project's latest report
+    weight = np.where(spans.first[w] & later[own_of], 0.0, np.exp(-(newest[own_of] - spans.b[w]) / RECENT_DAYS))
+    worked = np.bincount(own_of, weight * spans.dt[w], minlength=n)
+    earned = np.bincount(own_of, weight * spans.de[w] / lift, minlength=n)
     has = worked > 0
     own = np.where(has, np.log(np.maximum(earned / np.where(has, worked, 1.0), PACE_FLOOR)), 0.0)
     resid = np.log(np.maximum(spans.de[w] / lift / spans.dt[w], PACE_FLOOR)) - own[own_of]
@@ -518,8 +641,9 @@ def _until(t: _Track, day: date) -> _Track:
     k = int(np.searchsorted(t.days, day.toordinal(), side="right"))
     if k == len(t.days):
         return t
+    done_on = t.done_on if t.done_on and t.done_on <= day else None
     return _Track(
-        t.project, t.duration, t.days[:k], t.earned[:k], t.done_on if t.done_on and t.done_on <= day else None
+        t.project, t.duration, t.days[:k], t.earned[:k], done_on, t.percent[:k], _fives(t.percent[:k].tolist())
     )
 
 
@@ -531,7 +655,8 @@ def fit_pool(items: Sequence[tuple[Project, Sequence[Report]]], on: date, openin
 
 
 def _fit_pool(tracks_then: Sequence[_Track], checkpoint: date) -> Pool:
-    tracks = [t for t in tracks_then if len(t.days)]
+    rounding = _rounding(tracks_then)
+    tracks = [rounding.apply(t) for t in tracks_then if len(t.days)]
     n = len(tracks)
     usual = _usual_by_class(tracks)
     spans = _Spans(tracks, _usual_paces(tracks, usual))
@@ -547,7 +672,7 @@ def _fit_pool(tracks_then: Sequence[_Track], checkpoint: date) -> Pool:
     classes = _class_fit(tracks, own, own_var)
     class_mean = np.array([classes.mean(t.project) for t in tracks])
     stops = _stoppages(tracks, spans, np.exp(np.where(has, own, class_mean)))
-    return Pool(checkpoint, usual, run_in, speed_up, first_term, wander, classes, stops)
+    return Pool(checkpoint, usual, run_in, speed_up, first_term, wander, classes, stops, rounding)
 
 
 def _stream(seed: int, code: str) -> np.random.Generator:
@@ -568,6 +693,7 @@ def forecast(
 def _forecast(
     pool: Pool, tracks: Sequence[_Track], on: date, opening: date, interval: float, samples: int, seed: int
 ) -> list[Outlook]:
+    tracks = [pool.rounding.apply(t) for t in tracks]
     n = len(tracks)
     spans = _Spans(tracks, _usual_paces(tracks, pool.usual))
     own, worked, has, _ = _working_pace(spans, n, pool.run_in, pool.speed_up, pool.first_term)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from completion.forecast import fit_pool, forecast, outlooks
+from completion.forecast import NO_ROUNDING, fit_pool, forecast, outlooks
 from completion.register import Project, Report
 from completion.season import HARD_SEASON, SeasonAssumptions, simulate
 from completion.settings import CompletionSettings
@@ -191,6 +191,74 @@ def test_a_project_stopped_now_waits_out_a_stoppage_then_works_at_its_working_pa
     assert D("2026-10-25") < o.finish < D("2026-12-05") and o.low < o.finish < o.high
 
 
+def test_a_partly_stopped_span_does_not_drag_the_working_pace() -> None:
+    # 1.2% a day, but stopped 6 days inside one ten-day span: 40% of that span's progress. Its working
+    # pace is that of its other spans, as if it had not stopped (the lost days are a stoppage's).
+    register = a_class(12, 1.1)
+    plain = (project("PLAIN", "2026-08-01", "2026-10-30"), steady("2026-08-01", 1.2, "2026-10-06"))
+    part = (
+        project("PART", "2026-08-01", "2026-10-30"),
+        steady("2026-08-01", 1.2, "2026-10-06", stop_from="2026-08-25", stop_days=6),
+    )
+    a, b = outlooks([*register, plain, part], ON, OPENING)[-2:]
+    assert a.pace is not None and b.pace is not None
+    assert abs(b.pace / a.pace - 1.0) < 0.03
+
+
+def test_a_crews_recent_pace_counts_for_more_than_its_old_one() -> None:
+    # 0.8% a day to 09-01, 1.4% a day since: its working pace leans towards the recent one.
+    def sped_up() -> list[Report]:
+        out, pct = [], 0.0
+        for k, day in enumerate(D("2026-08-11") + timedelta(days=10 * j) for j in range(6)):
+            pct += 10 * (0.8 if day <= D("2026-09-01") else 1.4)
+            out.append(Report(day, round(pct, 1), "r", None, None, f"c{k}", k + 1, datetime(2026, 1, 1, tzinfo=UTC)))
+        return out
+
+    faster = (project("FAST", "2026-08-01", "2026-10-30"), sped_up())
+    o = outlooks([*a_class(12, 1.1), faster], ON, OPENING)[-1]
+    # Plan days a day: the plain mean of its later spans would be (2 x 0.8 + 3 x 1.4) / 5 % a day.
+    plain = (2 * 0.8 + 3 * 1.4) / 5 * 90 / 100
+    assert o.pace is not None and o.pace > plain * 1.02
+
+
+def test_projects_dragged_down_by_unseen_stoppages_do_not_drag_their_class() -> None:
+    # A project just started leans on its class; three of the class's fifteen crawled (stoppages the
+    # reports did not show as stops). Its class pace stays about that of the other twelve.
+    new = (project("NEW", "2026-10-01", "2026-11-01"), steady("2026-10-01", 3.2, "2026-10-06", every=5))
+    crawling = [
+        (project(f"C-{i}", "2026-08-01", "2026-10-30"), steady("2026-08-01", 0.35, "2026-10-06")) for i in range(3)
+    ]
+    clean = outlooks([*a_class(12, 1.1), new], ON, OPENING)[-1]
+    dragged = outlooks([*a_class(12, 1.1), *crawling, new], ON, OPENING)[-1]
+    assert clean.pace is not None and dragged.pace is not None
+    assert dragged.pace > 0.93 * clean.pace
+
+
+def test_reporters_who_round_up_are_read_back_by_what_the_register_shows() -> None:
+    # The default season has a share of reporters who add a few points and round up to fives: the
+    # register shows how many, and by about how much their figures run ahead.
+    season = simulate(5)
+    on = season.opening - timedelta(days=30)
+    known = season.reports_until(on)
+    items = [(p, known[p.code]) for p in season.projects]
+    pool = fit_pool(items, on, season.opening)
+    assumed = season.assumptions
+    assert abs(pool.rounding.share - assumed.optimist_share) < 0.1
+    assert 1.0 < pool.rounding.points < 3 * (assumed.optimist_bias + 2.5)
+    # A project reported only in fives is read back by about that; one with other figures is not.
+    fives = (project("FIVES", "2026-08-01", "2026-10-30"), steady("2026-08-01", 0.5, "2026-10-06"))
+    fives = (fives[0], [replace(r, percent=5.0 * round(r.percent / 5.0 + 0.5)) for r in fives[1]])
+    other = (project("OTHER", "2026-08-01", "2026-10-30"), steady("2026-08-01", 0.51, "2026-10-06"))
+    read_back = forecast(pool, [fives, other], on, season.opening)
+    as_told = forecast(replace(pool, rounding=NO_ROUNDING), [fives, other], on, season.opening)
+    assert read_back[0].finish > as_told[0].finish and read_back[0].p_late >= as_told[0].p_late
+    assert read_back[1] == as_told[1]
+    # A season whose reporters never round up: nothing is read back.
+    plain = simulate(5, SeasonAssumptions(optimist_share=0.0))
+    known = plain.reports_until(on)
+    assert fit_pool([(p, known[p.code]) for p in plain.projects], on, plain.opening).rounding.share < 0.05
+
+
 def test_the_flag_follows_the_threshold_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     register = a_class(12, 1.0)  # finishing near 10-30 to 11-10: uncertain
     p_late = [o.p_late for o in outlooks(register, ON, OPENING)]
@@ -234,11 +302,14 @@ def test_on_a_simulated_season_it_finds_the_late_projects_better_than_the_single
 
     # At the default threshold it finds about as many late projects with far fewer false alarms.
     assert f1(new) > f1(old) and recall(new) > recall(old) - 0.1
-    # Of the late projects a forecast on the day could foresee (not late by a stoppage yet to begin),
-    # most are flagged.
+    # The late projects a forecast on the day could foresee (not late by a stoppage yet to begin) are
+    # flagged far more often than the projects that finish on time (at the default threshold about
+    # half of them, against a few in a hundred).
     unseen = {i for i in late if min((a for a, _ in season.stoppages.get(items[i][0].code, [])), default=on) > on}
     foreseeable = late - unseen
-    assert sum(bool(new[i].after_opening) for i in foreseeable) / len(foreseeable) >= 0.5
+    on_time = [i for i in open_ if i not in late]
+    found = sum(bool(new[i].after_opening) for i in foreseeable) / len(foreseeable)
+    assert found >= 0.4 and found > 5 * sum(bool(new[i].after_opening) for i in on_time) / len(on_time)
     assert false_alarms(new) < 0.5 and false_alarms(new) < false_alarms(old) - 0.1
     brier_new = sum((new[i].p_late - (i in late)) ** 2 for i in open_) / len(open_)
     brier_old = sum((float(bool(old[i].after_opening)) - (i in late)) ** 2 for i in open_) / len(open_)
