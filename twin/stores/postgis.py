@@ -140,11 +140,13 @@ def _split_url(url: str) -> tuple[str, str | None]:
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
     if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
         raise BadInput(f"schema {schema!r} in the store URL is not a plain SQL name")
-    # Not urlunsplit: it writes `postgresql:///venue` (libpq's URL for the local server: its socket,
-    # or PGHOST) as `postgresql:/venue`, which libpq cannot read.
-    others = urlencode(rest)
-    conninfo = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{others}" if others else "")
-    return conninfo + (f"#{parts.fragment}" if parts.fragment else ""), schema
+    return _unsplit(scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment), schema
+
+
+def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
+    """A URL from its parts. Not urlunsplit: it writes `postgresql:///venue` (libpq's URL for the
+    local server: its socket, or PGHOST) as `postgresql:/venue`, which libpq cannot read."""
+    return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
 
 
 def display_url(url: str) -> str:
@@ -156,9 +158,7 @@ def display_url(url: str) -> str:
     query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
     if (netloc, query) == (parts.netloc, parts.query):
         return url
-    # Spelled out, not urlunsplit, which drops the // of a URL without a host (postgresql:///venue).
-    shown = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-    return shown + (f"#{parts.fragment}" if parts.fragment else "")
+    return _unsplit(parts.scheme, netloc, parts.path, query, parts.fragment)
 
 
 def _search_path(schema: str) -> sql.Composed:
