@@ -6,7 +6,7 @@ the same types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -204,6 +204,14 @@ class StoredChange:
     op: Literal["add", "modify", "delete"]
     feature_id: str
     version: EncodedFeature | None  # None for delete
+
+
+def by_layer(changes: Iterable[StoredChange]) -> dict[str, list[StoredChange]]:
+    """The changes grouped by layer, the layers in the order they first appear."""
+    grouped: dict[str, list[StoredChange]] = {}
+    for ch in changes:
+        grouped.setdefault(ch.layer, []).append(ch)
+    return grouped
 
 
 LayerCounts = dict[str, int]  # {"added": n, "modified": n, "deleted": n}

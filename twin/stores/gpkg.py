@@ -41,7 +41,7 @@ from shapely.geometry.base import BaseGeometry
 
 from twin.encoding import commit_from_row, commit_row, format_time
 from twin.errors import BadInput, Conflict, NotFound
-from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
+from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange, by_layer
 from twin.qgis import Presentation, project_qgz, style_qml, style_sld
 from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores import rtree_bulk
@@ -701,12 +701,9 @@ class GeoPackageStore(Store):
         schemas: dict[str, LayerSchema],
         lids: dict[str, int],
     ) -> dict[str, int]:
-        by_layer: dict[str, list[StoredChange]] = {}
-        for ch in changes:
-            by_layer.setdefault(ch.layer, []).append(ch)
         prev_totals = c.execute("SELECT totals FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
         totals: dict[str, int] = orjson.loads(prev_totals[0]) if prev_totals else {}
-        for layer, chs in by_layer.items():
+        for layer, chs in by_layer(changes).items():
             if layer not in schemas:
                 raise NotFound(f"no layer {layer!r}")
             with _guards_lifted(c, layer, len(chs)):
