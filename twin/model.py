@@ -230,10 +230,15 @@ class CommitInfo:
     # commits numbered without the gaps hidden commits would leave (twin.access). Reads use `seq`.
     number: int | None = None
 
+    @property
+    def shown_seq(self) -> int:
+        """The commit's place in the log its reader sees (1 for the first): `number`, else `seq`."""
+        return self.number if self.number is not None else self.seq
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "seq": self.number if self.number is not None else self.seq,
+            "seq": self.shown_seq,
             "parent": self.parent,
             "author": self.author,
             "message": self.message,
