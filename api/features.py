@@ -280,7 +280,7 @@ def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
     }
 
 
-def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: str | None) -> list[Feature]:
+def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -> list[Feature]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -815,7 +815,7 @@ class FeaturesFactory:
             return collection_of(twin, collection_id), head
 
         schema, head = await run_in_threadpool(read)
-        feats = _features_from_body(await self._body(request), content_crs, schema.name, None)
+        feats = _features_from_body(await self._body(request), content_crs, None)
         for i, feat in enumerate(feats):
             # Routes match the decoded path (so %2F is a / too) and clients resolve dot segments:
             # no URL could read, replace or delete such a feature at /items/{featureId}.
@@ -852,7 +852,7 @@ class FeaturesFactory:
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
         schema = await run_in_threadpool(collection_of, twin, collection_id)
-        feats = _features_from_body(await self._body(request), content_crs, schema.name, feature_id)
+        feats = _features_from_body(await self._body(request), content_crs, feature_id)
         if len(feats) != 1:
             raise BadInput("PUT takes one Feature")
 
@@ -905,7 +905,7 @@ class FeaturesFactory:
                     schema.name,
                     "modify",
                     feature_id,
-                    _features_from_body(orjson.dumps(merged), crs, schema.name, feature_id)[0],
+                    _features_from_body(orjson.dumps(merged), crs, feature_id)[0],
                 )
             ]
 
