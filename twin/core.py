@@ -456,11 +456,8 @@ class Twin:
         (absent at both, for an add: one another writer added since, say with the same id, is a
         conflict named as added, not bad input).
         """
-        ids_by_layer: dict[str, list[str]] = {}
-        for ch in changes:
-            ids_by_layer.setdefault(ch.layer, []).append(ch.feature_id)
         changed: list[str] = []
-        for layer, ids in ids_by_layer.items():
+        for layer, ids in _ids_by_layer(changes).items():
             then = self.store.features_by_id(layer, ids, since.seq) if since.seq else {}
             now = self.store.features_by_id(layer, ids, head_seq) if head_seq else {}
             for fid in dict.fromkeys(ids):
@@ -646,13 +643,10 @@ class Twin:
 
     def _stored_at(self, changes: Sequence[Change], seq: int) -> dict[str, dict[str, bytes]]:
         """The stored bytes at `seq` of the features these changes name, by layer and id."""
-        ids_by_layer: dict[str, list[str]] = {}
-        for ch in changes:
-            ids_by_layer.setdefault(ch.layer, []).append(ch.feature_id)
         return {
             # An empty layer (a first import, say) has nothing to look up: its count is a lookup.
             layer: self.store.features_by_id(layer, ids, seq) if seq and self.store.count(layer, seq) else {}
-            for layer, ids in ids_by_layer.items()
+            for layer, ids in _ids_by_layer(changes).items()
         }
 
     def _resolve_streamed(
@@ -1053,6 +1047,14 @@ def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> 
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties
     except (ValueError, KeyError, shapely.errors.GEOSException):
         return False
+
+
+def _ids_by_layer(changes: Sequence[Change]) -> dict[str, list[str]]:
+    """The ids the changes name, by layer (the layers in the order they first appear)."""
+    ids: dict[str, list[str]] = {}
+    for ch in changes:
+        ids.setdefault(ch.layer, []).append(ch.feature_id)
+    return ids
 
 
 def _unencoded(ch: Change) -> EncodedFeature:
