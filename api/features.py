@@ -280,7 +280,7 @@ def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
     }
 
 
-def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: str | None) -> list[Feature]:
+def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -> list[Feature]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -312,14 +312,8 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
         if not isinstance(props, dict):
             raise BadInput(f"item #{i + 1}: properties must be an object")
         given = item.get("id")
-        if fid is not None and given is not None and str(given) != fid:
-            # The URL names the feature; a body naming another one would otherwise be written
-            # over this one without a word. An id is not changed by a write.
-            raise BadInput(
-                f"item #{i + 1}: the body's id {shown_id(str(given))!r} is not {shown_id(fid)!r}, "
-                "the feature this URL names "
-                "(an id cannot be changed: POST a new feature and DELETE this one)"
-            )
+        if fid is not None:
+            _same_id(given, fid, f"item #{i + 1}: the body's")
         ident = fid if fid is not None else given
         if ident is None:
             ident = str(uuid.uuid4())
@@ -327,6 +321,16 @@ def _features_from_body(body: bytes, content_crs: str | None, layer: str, fid: s
             raise BadInput(f"item #{i + 1}: id must be a string or number")
         out.append(Feature(str(ident), geom, props))
     return out
+
+
+def _same_id(given: Any, fid: str, whose: str) -> None:
+    """Refuse a body whose id (`given`, if any) is not `fid`, the feature the URL names: it would
+    otherwise be written over this one without a word. An id is not changed by a write."""
+    if given is not None and str(given) != fid:
+        raise BadInput(
+            f"{whose} id {shown_id(str(given))!r} is not {shown_id(fid)!r}, the feature this URL names "
+            "(an id cannot be changed: POST a new feature and DELETE this one)"
+        )
 
 
 def item_path(layer: str, fid: str) -> str:
@@ -811,7 +815,7 @@ class FeaturesFactory:
             return collection_of(twin, collection_id), head
 
         schema, head = await run_in_threadpool(read)
-        feats = _features_from_body(await self._body(request), content_crs, schema.name, None)
+        feats = _features_from_body(await self._body(request), content_crs, None)
         for i, feat in enumerate(feats):
             # Routes match the decoded path (so %2F is a / too) and clients resolve dot segments:
             # no URL could read, replace or delete such a feature at /items/{featureId}.
@@ -848,7 +852,7 @@ class FeaturesFactory:
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
         schema = await run_in_threadpool(collection_of, twin, collection_id)
-        feats = _features_from_body(await self._body(request), content_crs, schema.name, feature_id)
+        feats = _features_from_body(await self._body(request), content_crs, feature_id)
         if len(feats) != 1:
             raise BadInput("PUT takes one Feature")
 
@@ -883,12 +887,7 @@ class FeaturesFactory:
             raise BadInput("a merge patch must be a JSON object")
         if not isinstance(patch.get("properties") or {}, dict):
             raise BadInput("properties in a merge patch must be an object")
-        if patch.get("id") is not None and str(patch["id"]) != feature_id:
-            raise BadInput(
-                f"the patch's id {shown_id(str(patch['id']))!r} is not {shown_id(feature_id)!r}, "
-                "the feature this URL names "
-                "(an id cannot be changed: POST a new feature and DELETE this one)"
-            )
+        _same_id(patch.get("id"), feature_id, "the patch's")
 
         def build(current_bytes: bytes) -> list[Change]:
             current = orjson.loads(current_bytes)
@@ -906,7 +905,7 @@ class FeaturesFactory:
                     schema.name,
                     "modify",
                     feature_id,
-                    _features_from_body(orjson.dumps(merged), crs, schema.name, feature_id)[0],
+                    _features_from_body(orjson.dumps(merged), crs, feature_id)[0],
                 )
             ]
 

@@ -83,10 +83,10 @@ class VersionsFactory:
         # list by one, so that the next page repeated an entry (or, going back, skipped one).
         for _ in range(5):
             top = _ref(twin, version, "version") if version is not None else twin.resolve()
-            total = _number(top.commit)  # the commits up to `top` this caller sees
+            total = top.commit.shown_seq if top.commit is not None else 0  # the commits up to `top` this caller sees
             newer = twin.commit_count() - total  # commits after `top`
             commits = twin.log(limit, offset + newer) if offset < total else []
-            if not commits or _number(commits[0]) == total - offset:
+            if not commits or commits[0].shown_seq == total - offset:
                 break  # else a commit landed between counting and reading: read again
         items = [_commit_doc(request, c) for c in commits]
         pin = {"version": top.commit.id} if top.commit is not None else {}
@@ -207,14 +207,6 @@ class VersionsFactory:
                 **read_headers(request, ref, version.version),
             },
         )
-
-
-def _number(commit: CommitInfo | None) -> int:
-    """A commit's place in the log its reader sees (1 for the first; 0 for none): a reader who
-    may not see every layer counts only the commits they see (twin.access)."""
-    if commit is None:
-        return 0
-    return commit.number if commit.number is not None else commit.seq
 
 
 def _commit_doc(request: Request, commit: CommitInfo) -> dict[str, Any]:

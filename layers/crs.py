@@ -141,10 +141,6 @@ def is_northing_first(crs: CRS | str) -> bool:
     return bool(axes) and axes[0].direction.lower() in ("north", "south")
 
 
-def _is_storage(crs: CRS) -> bool:
-    return crs.equals(STORAGE_CRS, ignore_axis_order=True)
-
-
 @lru_cache(maxsize=64)
 def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
     # Building a Transformer costs milliseconds (database look-ups); reuse it across calls.
@@ -170,21 +166,17 @@ def _identity(geoms: Any) -> GeometryArray:
     return np.asarray(geoms, dtype=object)
 
 
-def _between(src: CRS, dst: CRS) -> GeometryTransform:
+def _between(src: CRS, dst: CRS, decimals: int | None = None) -> GeometryTransform:
     if src.equals(dst, ignore_axis_order=True):
         return _identity
     t = _transformer(src.to_wkt(), dst.to_wkt())
-    return lambda geoms: _apply(t, geoms)
+    return lambda geoms: _apply(t, geoms, decimals)
 
 
 def to_storage(crs: CRS | str) -> GeometryTransform:
     """A function reprojecting geometries from `crs` to storage lon/lat (EPSG:4326), rounded to
     STORAGE_DECIMALS when a reprojection happens."""
-    src = parse_crs(crs)
-    if _is_storage(src):
-        return _identity
-    t = _transformer(src.to_wkt(), STORAGE_CRS.to_wkt())
-    return lambda geoms: _apply(t, geoms, STORAGE_DECIMALS)
+    return _between(parse_crs(crs), STORAGE_CRS, STORAGE_DECIMALS)
 
 
 def from_storage(crs: CRS | str) -> GeometryTransform:

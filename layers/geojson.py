@@ -45,7 +45,12 @@ def read_geometry(value: Any) -> BaseGeometry:
         return shapely.from_geojson(orjson.dumps(value))
     except (shapely.errors.GEOSException, ValueError, TypeError):
         pass
-    raise UnreadableGeometry(geometry_problem(value) or "it cannot be read as a GeoJSON geometry")
+    raise UnreadableGeometry(unreadable_reason(value))
+
+
+def unreadable_reason(value: Any) -> str:
+    """Why shapely could not read `value` as a geometry: geometry_problem's words, or that it cannot."""
+    return geometry_problem(value) or "it cannot be read as a GeoJSON geometry"
 
 
 def geometry_problem(value: Any) -> str | None:

@@ -54,7 +54,7 @@ from layers.crs import (
     parse_crs,
     to_storage,
 )
-from layers.geojson import geometry_problem
+from layers.geojson import unreadable_reason
 from twin import ExportRow
 from twin.errors import BadInput, Problem, ValidationFailed
 from twin.gcpause import gc_paused, gc_paused_for
@@ -385,8 +385,7 @@ def _unread_geometries(path: Path, fmt: FileFormat, geoms: np.ndarray, skip: int
             continue
         given = raw[row].get("geometry")
         if given is not None:
-            why = geometry_problem(given) or "it cannot be read as a GeoJSON geometry"
-            out.append((i, f"feature #{row + 1}: unreadable geometry: {why}"))
+            out.append((i, f"feature #{row + 1}: unreadable geometry: {unreadable_reason(given)}"))
     return out
 
 

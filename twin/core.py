@@ -40,6 +40,7 @@ from twin.model import (
     HistoryEntry,
     LayerSchema,
     StoredChange,
+    by_layer,
 )
 from twin.qgis import Presentation
 from twin.schema import Alteration, encode_schema, normalize_schema, plan_alteration, schema_from_dict
@@ -377,10 +378,7 @@ class Twin:
                     Problem("*", None, "nothing changes: every feature is already as given", NOTHING_CHANGES)
                 )
             if not problems:
-                by_layer: dict[str, list[StoredChange]] = {}
-                for sc in judged:
-                    by_layer.setdefault(sc.layer, []).append(sc)
-                for layer, chs in by_layer.items():
+                for layer, chs in by_layer(judged).items():
                     for name in schemas[layer].rules:
                         if name not in _RULES:
                             raise BadInput(
@@ -458,11 +456,8 @@ class Twin:
         (absent at both, for an add: one another writer added since, say with the same id, is a
         conflict named as added, not bad input).
         """
-        by_layer: dict[str, list[str]] = {}
-        for ch in changes:
-            by_layer.setdefault(ch.layer, []).append(ch.feature_id)
         changed: list[str] = []
-        for layer, ids in by_layer.items():
+        for layer, ids in _ids_by_layer(changes).items():
             then = self.store.features_by_id(layer, ids, since.seq) if since.seq else {}
             now = self.store.features_by_id(layer, ids, head_seq) if head_seq else {}
             for fid in dict.fromkeys(ids):
@@ -648,13 +643,10 @@ class Twin:
 
     def _stored_at(self, changes: Sequence[Change], seq: int) -> dict[str, dict[str, bytes]]:
         """The stored bytes at `seq` of the features these changes name, by layer and id."""
-        by_layer: dict[str, list[str]] = {}
-        for ch in changes:
-            by_layer.setdefault(ch.layer, []).append(ch.feature_id)
         return {
             # An empty layer (a first import, say) has nothing to look up: its count is a lookup.
             layer: self.store.features_by_id(layer, ids, seq) if seq and self.store.count(layer, seq) else {}
-            for layer, ids in by_layer.items()
+            for layer, ids in _ids_by_layer(changes).items()
         }
 
     def _resolve_streamed(
@@ -718,10 +710,7 @@ class Twin:
         """
         problems: list[Problem] = []
         taken: list[Problem] = []
-        by_layer: dict[str, list[StoredChange]] = {}
-        for ch in stored:
-            by_layer.setdefault(ch.layer, []).append(ch)
-        for layer, chs in by_layer.items():
+        for layer, chs in by_layer(stored).items():
             code = schemas[layer].code_field
             if code is None:
                 continue
@@ -1058,6 +1047,14 @@ def _version_consistent(geojson: bytes, wkb: bytes | None, properties: dict) -> 
         return bool(shapely.equals_exact(g1, g2, tolerance=0)) and d.get("properties") == properties
     except (ValueError, KeyError, shapely.errors.GEOSException):
         return False
+
+
+def _ids_by_layer(changes: Sequence[Change]) -> dict[str, list[str]]:
+    """The ids the changes name, by layer (the layers in the order they first appear)."""
+    ids: dict[str, list[str]] = {}
+    for ch in changes:
+        ids.setdefault(ch.layer, []).append(ch.feature_id)
+    return ids
 
 
 def _unencoded(ch: Change) -> EncodedFeature:

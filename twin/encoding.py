@@ -224,10 +224,6 @@ def commit_row(c: CommitInfo, totals: dict[str, int]) -> tuple[Any, ...]:
     return (c.seq, c.id, c.parent, c.author, c.message, format_time(c.time), counts, totals_json)
 
 
-def commit_json(c: CommitInfo) -> bytes:
-    return orjson.dumps(c.to_dict())
-
-
 def diff_feature_bytes(layer: str, kind: str, before: bytes | None, after: bytes | None) -> bytes:
     """A diff entry as a GeoJSON Feature: the new version (or the old one when deleted), marked
     with `twin:layer` and `twin:change`; a modified feature also carries `twin:before`

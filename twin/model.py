@@ -6,7 +6,7 @@ the same types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -206,6 +206,14 @@ class StoredChange:
     version: EncodedFeature | None  # None for delete
 
 
+def by_layer(changes: Iterable[StoredChange]) -> dict[str, list[StoredChange]]:
+    """The changes grouped by layer, the layers in the order they first appear."""
+    grouped: dict[str, list[StoredChange]] = {}
+    for ch in changes:
+        grouped.setdefault(ch.layer, []).append(ch)
+    return grouped
+
+
 LayerCounts = dict[str, int]  # {"added": n, "modified": n, "deleted": n}
 
 
@@ -222,10 +230,15 @@ class CommitInfo:
     # commits numbered without the gaps hidden commits would leave (twin.access). Reads use `seq`.
     number: int | None = None
 
+    @property
+    def shown_seq(self) -> int:
+        """The commit's place in the log its reader sees (1 for the first): `number`, else `seq`."""
+        return self.number if self.number is not None else self.seq
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "seq": self.number if self.number is not None else self.seq,
+            "seq": self.shown_seq,
             "parent": self.parent,
             "author": self.author,
             "message": self.message,

@@ -346,10 +346,6 @@ class Alteration:
         )
 
 
-def alteration_keys() -> tuple[str, ...]:
-    return tuple(_ALTER_KEYS)
-
-
 def plan_alteration(old: LayerSchema, changes: Any, source: str = "alteration") -> Alteration:
     """Apply an alteration document to `old`. The document (a JSON/YAML mapping, as the HTTP API
     takes it and the CLI builds it from its flags) may hold, applied in this order:

@@ -41,7 +41,7 @@ from shapely.geometry.base import BaseGeometry
 
 from twin.encoding import commit_from_row, commit_row, format_time
 from twin.errors import BadInput, Conflict, Corrupt, NotFound
-from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange
+from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange, by_layer
 from twin.schema import check_schema, encode_schema, schema_change
 from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow, check_head
 from twin.stores.gpkg import bbox_geometry
@@ -140,11 +140,13 @@ def _split_url(url: str) -> tuple[str, str | None]:
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
     if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
         raise BadInput(f"schema {schema!r} in the store URL is not a plain SQL name")
-    # Not urlunsplit: it writes `postgresql:///venue` (libpq's URL for the local server: its socket,
-    # or PGHOST) as `postgresql:/venue`, which libpq cannot read.
-    others = urlencode(rest)
-    conninfo = f"{scheme}://{parts.netloc}{parts.path}" + (f"?{others}" if others else "")
-    return conninfo + (f"#{parts.fragment}" if parts.fragment else ""), schema
+    return _unsplit(scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment), schema
+
+
+def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
+    """A URL from its parts. Not urlunsplit: it writes `postgresql:///venue` (libpq's URL for the
+    local server: its socket, or PGHOST) as `postgresql:/venue`, which libpq cannot read."""
+    return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
 
 
 def display_url(url: str) -> str:
@@ -156,9 +158,7 @@ def display_url(url: str) -> str:
     query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
     if (netloc, query) == (parts.netloc, parts.query):
         return url
-    # Spelled out, not urlunsplit, which drops the // of a URL without a host (postgresql:///venue).
-    shown = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-    return shown + (f"#{parts.fragment}" if parts.fragment else "")
+    return _unsplit(parts.scheme, netloc, parts.path, query, parts.fragment)
 
 
 def _search_path(schema: str) -> sql.Composed:
@@ -699,8 +699,7 @@ class PostGISStore(Store):
             def versions() -> Iterator[tuple[int, str | None, list[StoredChange]]]:
                 yield from new
                 for part in added:
-                    by_layer = _by_layer(part)
-                    for layer, chs in by_layer.items():
+                    for layer, chs in by_layer(part).items():
                         if layer not in schemas or any(ch.op != "add" for ch in chs):
                             raise BadInput(f"a streamed slice holds what is not an add to a layer ({layer!r})")
                         totals[layer] = totals.get(layer, 0) + len(chs)
@@ -755,7 +754,7 @@ class PostGISStore(Store):
         """End the versions these changes replace or delete and count them into `totals`; the new
         versions to copy, by layer: (layer id, code field, changes)."""
         copies: list[tuple[int, str | None, list[StoredChange]]] = []
-        for layer, chs in _by_layer(changes).items():
+        for layer, chs in by_layer(changes).items():
             if layer not in schemas:
                 raise NotFound(f"no layer {layer!r}")
             lid = lids[layer]
@@ -1250,13 +1249,6 @@ def _ended_by_server(c: psycopg.Connection[Any]) -> bool:
 class _NamesOrIds(dict[int, str]):
     def __missing__(self, lid: int) -> str:
         return f"<layer id {lid}>"
-
-
-def _by_layer(changes: Iterable[StoredChange]) -> dict[str, list[StoredChange]]:
-    by_layer: dict[str, list[StoredChange]] = {}
-    for ch in changes:
-        by_layer.setdefault(ch.layer, []).append(ch)
-    return by_layer
 
 
 def _lock_layers(c: psycopg.Connection[Any], layer_ids: set[int]) -> None:
