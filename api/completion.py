@@ -606,7 +606,9 @@ class CompletionFactory:
 
             date = landing_date(twin).on.isoformat()
         comp, snap = self._snapshot(twin, who, date, version)
-        body = render_brief(twin, comp, snap, lang=language, fmt=fmt, version=version)
+        body = render_brief(
+            twin, comp, snap, lang=language, fmt=fmt, version=version, base_url=public_url(request, "")
+        )  # the PDF's project codes link to their pages, at this service's address
         disposition = f'inline; filename="{default_filename(snap, language, fmt)}"'
         return Response(
             body, media_type=MEDIA_TYPES[fmt], headers={**_headers(snap), "Content-Disposition": disposition}

@@ -209,3 +209,22 @@ def test_the_late_list_and_the_units_page_link_to_the_project_pages(api: TestCli
     c = sorted(listed)[0]
     r = api.get(f"/projects/{c}", params={"f": "html", "date": ON, "lang": lang})
     assert r.status_code == 200 and f'data-date="{ON}"' in r.text
+
+
+def test_the_briefings_codes_link_to_the_project_pages(api: TestClient) -> None:
+    """In the briefing's PDF each listed code is a link to its project's page of that date (the
+    PNG, a picture, has none)."""
+    import io
+
+    from pypdf import PdfReader
+
+    late = [row["code"] for row in api.get("/completion/late", params={"date": ON}).json()["late"]]
+    assert late
+    r = api.get("/brief", params={"date": ON, "lang": "zh"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    page = PdfReader(io.BytesIO(r.content)).pages[0]
+    uris = [a.get_object()["/A"]["/URI"] for a in page.get("/Annots", []) if "/A" in a.get_object()]
+    expected = [f"http://testserver/projects/{c}?f=html&date={ON}&lang=zh" for c in late]
+    assert set(expected) <= set(uris), (expected, uris)
+    for uri in expected:
+        assert api.get(uri).status_code == 200
