@@ -134,6 +134,13 @@ def test_html_is_chosen_as_the_other_pages_choose_it(api: TestClient) -> None:
     assert '<html lang="zh-CN">' in zh.text
     en = api.get(f"/projects/{code}", params={"date": ON, "f": "html"}, headers={"Accept-Language": "en-GB,en"})
     assert '<html lang="en">' in en.text
+    # version= as the JSON takes it: the page of an earlier commit has that commit's figures
+    old = api.get(f"/projects/{code}", params={"date": ON, "version": "HEAD~20"})
+    assert old.status_code == 200
+    page = api.get(f"/projects/{code}", params={"date": ON, "version": "HEAD~20", "f": "html", "lang": "en"})
+    assert page.headers["x-twin-version"] == old.headers["x-twin-version"] != plain.headers["x-twin-version"]
+    assert float(_field(page.text, "percent")[0]) == old.json()["project"]["percent"]
+    assert "version=HEAD~20" in html_lib.unescape(page.text)  # its links keep the version
     bad = api.get(f"/projects/{code}", params={"f": "pdf"})
     assert bad.status_code == 400 and bad.json()["parameter"] == "f"
     assert api.get(f"/projects/{code}", params={"f": "html", "lang": "fr"}).status_code == 400
@@ -197,6 +204,9 @@ def test_the_late_list_and_the_units_page_link_to_the_project_pages(api: TestCli
     for row in late:  # the late projects and those the imagery disagrees with: the panel's two lists
         href = f"/projects/{row['code']}?f=html&amp;date={ON}&amp;lang={lang}"
         assert f'href="{href}" data-project-link="{row["code"]}"' in page, row["code"]
+    # the timeline's panel of a step, fetched by the page script, links them too
+    panel = api.get("/maps/data/panel", params={"date": ON, "lang": lang}).json()["html"]
+    assert f'href="/projects/{late[0]["code"]}?f=html&amp;date={ON}&amp;lang={lang}"' in panel
     # the popups know where the pages are (the page script adds the date shown and the language)
     assert '"projectUrl":"/projects/"' in page.replace(" ", "")
     units = api.get("/completion/units", params={"date": ON, "f": "html", "lang": lang}).text
