@@ -45,7 +45,7 @@ from completion.accountability import (
     unit_row,
     unit_table,
 )
-from completion.evidence import flag_messages, late_and_flagged, snapshot_flags
+from completion.evidence import Evidence, flag_messages, late_and_flagged, snapshot_flags
 from completion.intake import first_data, table_bytes
 from completion.register import LAYER
 from completion.reports import ProgressReport, report_progress
@@ -68,9 +68,9 @@ from completion.snapshot import (
     status_doc,
     today_local,
 )
-from completion.status import STATUSES
+from completion.status import STATUSES, ProjectStatus
 from twin.access import TwinView
-from twin.errors import BadInput
+from twin.errors import BadInput, NotFound
 
 JSON = "application/json"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -249,18 +249,64 @@ class CompletionFactory:
         code: Annotated[str, Path(description="The project code, e.g. RD-03.")],
         date: DateQ = None,
         version: VersionQ = None,
+        f: Annotated[str | None, Query(description="json (default) or html (a page to read and print)")] = None,
+        lang: LangQ = None,
     ) -> Response:
+        html = f == "html" or (f is None and prefers_html(request))
+        if f is not None and f not in ("json", "html"):
+            raise InvalidParameter(f"f={f!r} is not one of json, html", parameter="f")
+        if not html:
+            _, snap = self._snapshot(twin, who, date, version)
+            doc, _, _ = self._project_doc(request, twin, snap, code, version)
+            return _json(doc, headers=_headers(snap))
+        language = page_lang(request, lang)
+        landing = None
+        if date is None and version is None:
+            # as the units page: the date the completion map opens on (JSON keeps today)
+            from completion.landing import landing_date
+
+            landing = landing_date(twin)
+            date = landing.on.isoformat()
+        # the same snapshot, read rule and visibility as the JSON: an error here is the JSON's error
         _, snap = self._snapshot(twin, who, date, version)
+        from web.project_page import not_found_page, project_page
+
+        try:
+            doc, status, flag = self._project_doc(request, twin, snap, code, version)
+        except NotFound as e:  # an unknown code: the JSON's 404, as a page in the reader's language
+            return HTMLResponse(
+                not_found_page(partial(public_url, request), language, code, snap, str(e)),
+                status_code=404,
+                headers=_headers(snap),
+            )
+        body = project_page(
+            partial(public_url, request),
+            language,
+            doc,
+            status,
+            flag,
+            schema=collection_of(twin, LAYER),
+            version=version,
+            landing=landing if landing is not None and landing.moved else None,
+        )
+        return HTMLResponse(body, headers=_headers(snap))
+
+    def _project_doc(
+        self, request: Request, twin: TwinView, snap: Snapshot, code: str, version: str | None
+    ) -> tuple[dict[str, Any], ProjectStatus, Evidence | None]:
+        """GET /projects/{code}'s document, with the status and imagery evidence it was made from
+        (the page words them from these: no second computation)."""
         s = snap.status(code)
         cps, rows = back_schedule(snap)
         planned = next(p for st, p in rows if st.project.code == code)
+        evidence = snapshot_flags(twin, snap, version)
         doc = {
             **snapshot_meta(snap),
             "project": status_doc(
                 s,
                 snap.weights.get(code),
                 snap.report_states()[code],
-                flag_messages(snapshot_flags(twin, snap, version)).get(code),
+                flag_messages(evidence).get(code),
             ),
             "checkpoints": [
                 {"checkpoint": c.label, "date": c.on.isoformat(), "planned_percent": round(v, 2)}
@@ -277,7 +323,7 @@ class CompletionFactory:
                 },
             ],
         }
-        return _json(doc, headers=_headers(snap))
+        return doc, s, evidence.get(code)
 
     def progress(
         self,
@@ -515,6 +561,7 @@ class CompletionFactory:
         if fmt == "html":
             from web.i18n import in_language
             from web.maps import nav_html
+            from web.panels import project_page_url
             from web.templating import render
 
             language = page_lang(request, lang)
@@ -530,6 +577,8 @@ class CompletionFactory:
                     local=partial(in_language, language),
                     nav=nav,
                     landing=landing if landing is not None and landing.moved else None,
+                    # each listed code links to its project's page of the same date
+                    project_href=partial(project_page_url, partial(public_url, request), on=doc["date"], lang=language),
                 ),
                 headers=_headers(snap),
             )
@@ -557,7 +606,9 @@ class CompletionFactory:
 
             date = landing_date(twin).on.isoformat()
         comp, snap = self._snapshot(twin, who, date, version)
-        body = render_brief(twin, comp, snap, lang=language, fmt=fmt, version=version)
+        body = render_brief(
+            twin, comp, snap, lang=language, fmt=fmt, version=version, base_url=public_url(request, "")
+        )  # the PDF's project codes link to their pages, at this service's address
         disposition = f'inline; filename="{default_filename(snap, language, fmt)}"'
         return Response(
             body, media_type=MEDIA_TYPES[fmt], headers={**_headers(snap), "Content-Disposition": disposition}

@@ -232,7 +232,7 @@ class MapsFactory:
         lang: LangQ = None,
     ) -> Response:
         ctx = _ctx(request, twin, who, _lang(request, lang))
-        doc = panel_data(twin, date, ctx.lang, ctx.gcj02)
+        doc = panel_data(twin, date, ctx.lang, ctx.gcj02, ctx.url)
         return _data(request, doc)
 
 

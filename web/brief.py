@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import geopandas as gpd
 import matplotlib
@@ -57,6 +58,7 @@ from twin.core import SHANGHAI, TwinLike
 from twin.query import FeatureQuery, run_query
 from web import i18n
 from web.data import spatial_layers
+from web.panels import project_page_url
 
 FORMATS = ("pdf", "png")
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png"}
@@ -289,7 +291,8 @@ class Page:
             under.append(patheffects.Stroke(linewidth=0.055 * size, foreground=colour))
         font = self.font(size, bold)
         if under:
-            ax.text(x, y, s, fontproperties=font, color=colour, path_effects=under, **kw)
+            outline = {k: v for k, v in kw.items() if k != "url"}  # a link once, on the text itself
+            ax.text(x, y, s, fontproperties=font, color=colour, path_effects=under, **outline)
         ax.text(x, y, s, fontproperties=font, color=colour, **kw)
 
     def text(self, x: float, y: float, s: str, size: float, bold: bool = False, colour: str = INK, **kw: Any) -> None:
@@ -368,18 +371,27 @@ def _layout(tables_h: float) -> Layout:
 
 
 def render_brief(
-    twin: TwinLike, comp: Completion, snap: Snapshot, *, lang: str, fmt: str, version: str | None = None
+    twin: TwinLike,
+    comp: Completion,
+    snap: Snapshot,
+    *,
+    lang: str,
+    fmt: str,
+    version: str | None = None,
+    base_url: str | None = None,
 ) -> bytes:
-    """The briefing as PDF or PNG bytes, for the snapshot /completion answers from (``comp.at``)."""
+    """The briefing as PDF or PNG bytes, for the snapshot /completion answers from (``comp.at``).
+    ``base_url`` (the service's address, as the API answers): in the PDF, each listed project code
+    links to its page of the briefing's date (GET /projects/{code}?f=html); None links nothing."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     # what the caller may see (the view's state key), the snapshot, and how it was asked for
-    key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt)
+    key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt, base_url)
     with _made_lock:
         if key in _made:
             _made.move_to_end(key)
             return _made[key]
-    body = _render(twin, comp, snap, lang, fmt, version)
+    body = _render(twin, comp, snap, lang, fmt, version, base_url)
     with _made_lock:
         _made[key] = body
         while len(_made) > MADE_KEPT:
@@ -394,11 +406,26 @@ _made: OrderedDict[Any, bytes] = OrderedDict()
 _made_lock = threading.Lock()
 
 
-def _render(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, fmt: str, version: str | None) -> bytes:
+def _render(
+    twin: TwinLike,
+    comp: Completion,
+    snap: Snapshot,
+    lang: str,
+    fmt: str,
+    version: str | None,
+    base_url: str | None = None,
+) -> bytes:
     facts = gather(twin, comp, snap, lang, version)
+    link = None
+    if base_url is not None and fmt == "pdf":
+        base = base_url.rstrip("/")
+
+        def link(code: str) -> str:  # a project's page of the briefing's date (web.panels.project_page_url)
+            return project_page_url(lambda path, **q: f"{base}{path}?{urlencode(q)}", code, snap.on.isoformat(), lang)
+
     with _render_lock, matplotlib.rc_context(_RC):
         page = Page(font_families())
-        late, missing = _late_table(facts, lang), _missing_table(facts, lang)
+        late, missing = _late_table(facts, lang, link), _missing_table(facts, lang, link)
         needed = max(late.height(page, LATE_W), missing.height(page, MISSING_W))
         # the late table's second group (imagery disagrees) brings its sub-heading: room for it too
         most = MAX_TABLES_H + (SUB_HEAD_H if late.second_rows else 0.0)
@@ -985,6 +1012,8 @@ class Table:
     second_more: Callable[[int], str] | None = None
     # the maps' badge before the second group's heading and each of its codes (the imagery badge)
     second_badge: str = ""
+    # each row's link (first group, then second) on its first cell, in the PDF: a project's page
+    links: Sequence[str | None] = ()
 
     @property
     def _all_rows(self) -> list[Sequence[str]]:
@@ -1130,13 +1159,14 @@ class Table:
                 if self._badge_room(page, i, j):
                     page.badge(tx, y - ROW_PAD / 2 - LINE_H * 0.8, self.second_badge, BADGE_SIZE)
                     tx += self._badge_room(page, i, j)
+                url = self.links[i] if j == 0 and i < len(self.links) else None
                 for k, line in enumerate(lines):
                     page.text(tx, y - ROW_PAD / 2 - LINE_H * (k + 0.8), line, TABLE_SIZE, bold=j == 0,
-                              colour=self.colour_of(i, j), ha=c.align)  # fmt: skip
+                              colour=self.colour_of(i, j), ha=c.align, url=url)  # fmt: skip
             y -= height
 
 
-def _late_table(facts: BriefFacts, lang: str) -> Table:
+def _late_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None) -> Table:
     def t(key: str, **v: Any) -> str:
         return i18n.label(lang, key, **v)
 
@@ -1182,13 +1212,15 @@ def _late_table(facts: BriefFacts, lang: str) -> Table:
             return late_colour if i < len(rows) else imagery_colour
         return STALE_COLOUR if j == len(columns) - 1 and stale[i] else INK
 
+    links = [link(r["code"]) if link else None for r in (*facts.late, *facts.disputed)]
     return Table(t("late_projects"), columns, rows, t("late_none"),
                  lambda n: t("brief_more", n=n, path="/completion/late"), colour,
                  f"{t('imagery_disagrees')} ({len(second)})", second,
-                 lambda n: t("brief_more", n=n, path="/evidence?flagged=true"), t("imagery_badge"))  # fmt: skip
+                 lambda n: t("brief_more", n=n, path="/evidence?flagged=true"), t("imagery_badge"),
+                 links)  # fmt: skip
 
 
-def _missing_table(facts: BriefFacts, lang: str) -> Table:
+def _missing_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None) -> Table:
     def t(key: str, **v: Any) -> str:
         return i18n.label(lang, key, **v)
 
@@ -1205,7 +1237,8 @@ def _missing_table(facts: BriefFacts, lang: str) -> Table:
     ]  # fmt: skip
     return Table(t("reports_missing"), columns, rows, t("brief_missing_none"),
                  lambda n: t("brief_more", n=n, path="/completion/missing"),
-                 lambda i, j: STALE_COLOUR if j == 0 else INK)  # fmt: skip
+                 lambda i, j: STALE_COLOUR if j == 0 else INK,
+                 links=[link(r["code"]) if link else None for r in facts.missing])  # fmt: skip
 
 
 def default_filename(snap: Snapshot, lang: str, fmt: str) -> str:

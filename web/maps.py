@@ -265,7 +265,7 @@ PAGE_LABELS = (
     "planned_finish", "not_forecast", "after_opening", "late_chance", "days_late", "changed_fields", "geometry_changed", "added", "modified",
     "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
     "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out", "north",
-    "stale", "stale_never", "imagery", "imagery_badge",
+    "stale", "stale_never", "imagery", "imagery_badge", "project_open",
     "level_0m", "level_16m",
 )  # fmt: skip
 
@@ -559,7 +559,7 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
         # the printed briefing of the same date (an exported file, offline, has no server to ask)
         brief=None if ctx.export else ctx.url("/brief", date=day.isoformat(), lang=lang),
     )
-    body = completion_panel(twin, view, lang, ctx.gcj02)
+    body = completion_panel(twin, view, lang, ctx.gcj02, page_url=None if ctx.export else ctx.url)
     config = _config(
         ctx,
         "completion",
@@ -568,6 +568,8 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
         projects=project_table(view, lang),
         date=day.isoformat(),
         labelFirst=LATE_FIRST,
+        # a popup's project links to its page of the map's date (an exported file has no server)
+        projectUrl=None if ctx.export else ctx.url("/projects/"),
     )
     title = f"{i18n.label(lang, 'completion_title')} · {day.isoformat()}"
     return _render(
@@ -591,10 +593,13 @@ def timeline_steps(twin: TwinLike) -> list[tuple[date, str]]:
     return [(cp.on, f"{cp.label} · {cp.on.isoformat()}") for cp in cps]
 
 
-def panel_data(twin: TwinLike, on: str | date, lang: str, gcj02: bool = False) -> dict[str, Any]:
-    """The completion panel and the project table for one date (the timeline's step)."""
+def panel_data(
+    twin: TwinLike, on: str | date, lang: str, gcj02: bool = False, page_url: Callable[..., str] | None = None
+) -> dict[str, Any]:
+    """The completion panel and the project table for one date (the timeline's step); ``page_url``
+    (MapContext.url) links the lists' codes to their project pages (None: an exported file)."""
     view = completion_view(twin, on.isoformat() if isinstance(on, date) else on)
-    return {"html": completion_panel(twin, view, lang, gcj02), "projects": project_table(view, lang)}
+    return {"html": completion_panel(twin, view, lang, gcj02, page_url=page_url), "projects": project_table(view, lang)}
 
 
 def timeline_map(ctx: MapContext) -> str:
@@ -646,7 +651,7 @@ def timeline_map(ctx: MapContext) -> str:
         start=start,
     )
     body = (
-        panel_data(twin, first, lang, ctx.gcj02)["html"]
+        panel_data(twin, first, lang, ctx.gcj02, ctx.url)["html"]
         if not ctx.export
         else embedded_panels[first.isoformat()]["html"]
     )
@@ -659,7 +664,14 @@ def timeline_map(ctx: MapContext) -> str:
     }
     view0 = completion_view(twin, first.isoformat())
     config = _config(
-        ctx, "completion", styles, COMPLETION_ORDER, projects=project_table(view0, lang), labelFirst=LATE_FIRST
+        ctx,
+        "completion",
+        styles,
+        COMPLETION_ORDER,
+        projects=project_table(view0, lang),
+        date=first.isoformat(),
+        labelFirst=LATE_FIRST,
+        projectUrl=None if ctx.export else ctx.url("/projects/"),
     )
     ref_last = twin.resolve()
     return _render(

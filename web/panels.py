@@ -9,9 +9,10 @@ wires its clicks. Elements carry data-* attributes (status, area, value) for tes
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import shapely
@@ -32,6 +33,13 @@ def _flag(fill: str) -> Markup:
 
 BLACK_FLAG = _flag("#111")
 RED_FLAG = _flag("#dc2626")
+
+
+def project_page_url(url: Callable[..., str], code: str, on: str, lang: str) -> str:
+    """A project's page (GET /projects/{code}?f=html) of a date, in a language; ``url(path,
+    **params)`` makes the app's links. The code is percent-encoded as api.deps.project_path
+    encodes it: a code may hold '#', '?', '/' or a space."""
+    return url("/projects/" + quote(code, safe=""), f="html", date=on, lang=lang)
 
 
 def _zoom_attr(bbox: Sequence[float] | None) -> str:
@@ -67,6 +75,25 @@ def _scurve(view: CompletionView, width: int = 340, height: int = 150) -> dict[s
     if first <= on <= last and all(d != on for d, _ in planned):
         planned = sorted([*planned, (on, overall.planned)])
         actual = sorted([*[a for a in actual if a[0] < on], (on, overall.actual)])
+    return curve_drawing(planned, actual, [(p.checkpoint.on, p.checkpoint.label) for p in pts], on, width, height)
+
+
+def curve_drawing(
+    planned: Sequence[tuple[date, float | None]],
+    actual: Sequence[tuple[date, float | None]],
+    marks: Sequence[tuple[date, str]],
+    on: date,
+    width: int = 340,
+    height: int = 150,
+) -> dict[str, Any] | None:
+    """A planned (dashed) and an actual (solid) curve in SVG units, for panel_scurve.html: the
+    x axis from the first to the last of ``marks`` (the checkpoints, labelled on the axis) and the
+    dates of the curves, ``on`` a dotted vertical line. Used by the completion panel (the whole
+    venue) and by the project page (one project's plan against its reports)."""
+    if not marks:
+        return None
+    dates = [d for d, _ in (*planned, *actual, *marks)]
+    first, last = min(dates), max(dates)
     left, right, top, bottom = 30, 8, 10, 24
     w, h = width - left - right, height - top - bottom
     span = max((last - first).days, 1)
@@ -77,13 +104,14 @@ def _scurve(view: CompletionView, width: int = 340, height: int = 150) -> dict[s
     def y(v: float) -> float:
         return top + h * (1 - max(0.0, min(100.0, v)) / 100)
 
-    def path(series: list[tuple[date, float | None]]) -> str:
+    def path(series: Sequence[tuple[date, float | None]]) -> str:
         return " ".join(f"{'M' if i == 0 else 'L'}{x(d):.1f},{y(v or 0):.1f}" for i, (d, v) in enumerate(series))
 
+    pts = list(marks)
     step = max(1, len(pts) // 5)
     ticks = pts[::step]
     if pts[-1] not in ticks:  # opening day always gets its label, in place of a neighbour too close to it
-        if len(ticks) > 1 and x(pts[-1].checkpoint.on) - x(ticks[-1].checkpoint.on) < 30:
+        if len(ticks) > 1 and x(pts[-1][0]) - x(ticks[-1][0]) < 30:
             ticks.pop()
         ticks.append(pts[-1])
     end = actual[-1] if actual else None
@@ -96,7 +124,7 @@ def _scurve(view: CompletionView, width: int = 340, height: int = 150) -> dict[s
         "bottom": top + h,
         "points": len(pts),
         "grid": [(v, f"{y(v):.1f}", f"{y(v) + 3.5:.1f}") for v in (0, 25, 50, 75, 100)],
-        "ticks": [(f"{x(p.checkpoint.on):.1f}", p.checkpoint.label) for p in ticks],
+        "ticks": [(f"{x(d):.1f}", label) for d, label in ticks],
         "now_x": f"{x(on):.1f}" if first <= on <= last else None,
         "planned": path(planned),
         "actual": path(actual) if actual else "",
@@ -127,11 +155,18 @@ def _newest(reports: Iterable[date | None]) -> date | None:
 
 
 def completion_panel(
-    twin: TwinLike, view: CompletionView | None, lang: str, gcj02: bool = False, late_limit: int = LATE_LIMIT
+    twin: TwinLike,
+    view: CompletionView | None,
+    lang: str,
+    gcj02: bool = False,
+    late_limit: int = LATE_LIMIT,
+    page_url: Callable[..., str] | None = None,
 ) -> str:
     """The completion panel for one date: days left, overall and per-area completion, legend, the
     responsible units, S-curve, late list; each figure with its age (days since the newest report
-    it rests on), stale figures marked apart from late ones."""
+    it rests on), stale figures marked apart from late ones. ``page_url(path, **params)`` makes the
+    app's links (MapContext.url): each code of the lists links to its project's page of the panel's
+    date; None (an exported file, with no server to ask) links none."""
     if view is None:
         return render("panel_completion.html", lang=lang, has_view=False)
     snap = view.snapshot
@@ -215,21 +250,7 @@ def completion_panel(
     boxes = view.project_bounds(twin, [s.project.code for s in (*shown, *flagged_shown)])
 
     def item(s: ProjectStatus) -> dict[str, Any]:
-        p, fc, state = s.project, s.forecast, states[s.project.code]
-        passed = forecast_passed(s)
-        done = done_reported(s)
-        chance = None
-        if s.forecast.p_late is not None and fc.low and fc.high and not passed:
-            chance = i18n.label(
-                lang, "late_chance", p=i18n.fmt_percent(100 * s.forecast.p_late),
-                low=fc.low.isoformat(), high=fc.high.isoformat(),
-            )  # fmt: skip
-        if fc.finish is None:
-            forecast = i18n.label(lang, "not_forecast")
-        elif passed:
-            forecast = i18n.label(lang, "forecast_passed", date=fc.finish.isoformat())
-        else:
-            forecast = fc.finish.isoformat()
+        p, state = s.project, states[s.project.code]
         return {
             "code": p.code,
             "status": s.status,
@@ -245,12 +266,9 @@ def completion_panel(
             "actual_text": i18n.fmt_percent(s.percent),
             "planned_text": i18n.fmt_percent(s.planned),
             "days_late": _days(s.days_late),
-            "done": done.isoformat() if done else None,
-            "forecast": forecast,
-            "forecast_passed": passed,
-            "after_opening": bool(fc.after_opening) and not passed,
-            "chance": chance,
+            **forecast_words(s, lang),
             "flag": i18n.evidence_flag(lang, view.flags.get(p.code)) or None,
+            "href": project_page_url(page_url, p.code, snap.on.isoformat(), lang) if page_url else None,
         }
 
     items = [item(s) for s in shown]
@@ -262,6 +280,34 @@ def completion_panel(
     ctx["flagged_total"] = len(flagged)
     ctx["flagged_more"] = len(flagged) - len(flagged_shown)
     return render("panel_completion.html", lang=lang, **ctx)
+
+
+def forecast_words(s: ProjectStatus, lang: str) -> dict[str, Any]:
+    """A project's forecast as the late list words it: ``done`` the day it was reported done (no
+    forecast then); ``forecast`` its finish, "passed" for a date gone by while not done, or "no
+    forecast"; ``after_opening`` the flag; ``chance`` the chance of missing opening day with its
+    interval. Shared by the late list and the project page (web/project_page.py)."""
+    fc = s.forecast
+    passed = forecast_passed(s)
+    done = done_reported(s)
+    chance = None
+    if fc.p_late is not None and fc.low and fc.high and not passed:
+        chance = i18n.label(
+            lang, "late_chance", p=i18n.fmt_percent(100 * fc.p_late), low=fc.low.isoformat(), high=fc.high.isoformat()
+        )
+    if fc.finish is None:
+        forecast = i18n.label(lang, "not_forecast")
+    elif passed:
+        forecast = i18n.label(lang, "forecast_passed", date=fc.finish.isoformat())
+    else:
+        forecast = fc.finish.isoformat()
+    return {
+        "done": done.isoformat() if done else None,
+        "forecast": forecast,
+        "forecast_passed": passed,
+        "after_opening": bool(fc.after_opening) and not passed,
+        "chance": chance,
+    }
 
 
 # A unit's row outlines its projects' features and zooms to their exact extent up to this many

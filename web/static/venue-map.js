@@ -1410,6 +1410,16 @@
   }
   VT.bar = bar;
 
+  // A project's code, bold; a link to its page of the date shown (GET /projects/{code}?f=html) when
+  // the page has a server to ask (config.projectUrl; an exported file has none).
+  function projectCode(engine, code) {
+    var base = engine.config.projectUrl;
+    if (!base) return '<b>' + esc(code) + '</b>';
+    var href = base + encodeURIComponent(code) + '?' + query({ f: 'html', date: engine.config.date, lang: engine.lang });
+    return '<a class="vt-project-link" href="' + esc(href) + '" data-project-link="' + esc(code) + '" title="' +
+      esc(engine.labels.project_open || '') + '"><b>' + esc(code) + '</b></a>';
+  }
+
   var POPUPS = {
     completion: function (engine, f, layer) {
       var L_ = engine.labels,
@@ -1423,7 +1433,7 @@
         html +=
           '<div class="vt-popup-project">' +
           '<div class="vt-popup-status">' + chip(st.fill || '#999', L_['status_' + p.status] || p.status) + '</div>' +
-          '<div><b>' + esc(p.code) + '</b> ' + esc(p.name) + '</div>' +
+          '<div>' + projectCode(engine, p.code) + ' ' + esc(p.name) + '</div>' +
           '<table class="vt-kv">' +
           '<tr><th>' + esc(L_.unit) + '</th><td>' + esc(p.unit || '–') + (p.person ? ' · ' + esc(p.person) : '') + '</td></tr>' +
           '<tr><th>' + esc(L_.progress) + '</th><td>' + esc(fmt(L_.percent_vs_planned, { actual: pct(p.actual), planned: pct(p.planned) })) + bar(p.actual, p.planned) + '</td></tr>' +
@@ -1742,6 +1752,7 @@
     var self = this;
     Array.prototype.forEach.call(root.querySelectorAll('[data-zoom]'), function (el) {
       el.addEventListener('click', function (ev) {
+        if (ev.target.closest && ev.target.closest('a[href]')) return; // a link (a project's page) is followed
         ev.preventDefault();
         var keys = (el.getAttribute('data-keys') || '').split('|').filter(Boolean);
         var bbox = (el.getAttribute('data-zoom') || '').split(',').filter(Boolean).map(Number);
@@ -1848,6 +1859,7 @@
       self = this;
     if (this.slider) this.slider.value = String(i);
     if (this.label) this.label.textContent = step.label;
+    engine.config.date = step.date; // the date a popup's project link opens its page on
     if (engine.imagery) engine.imagery.showFor(step.date);
     var panel;
     if (this.cfg.embedded) {

@@ -1,0 +1,240 @@
+"""One project's page, GET /projects/{code}?f=html: the JSON's figures, in zh and en, to read and print.
+
+The page is made from the document the JSON route answers (no second computation): its status,
+percents, unit and person are the JSON's; it is chosen by f=html or a browser's Accept header, in
+the language `lang` or the browser's asks for; an unknown code is a 404 page in that language, as
+the JSON's 404; a caller who may not see the register gets from the page what the JSON gives
+them. The completion map's late list and the units page link each code to its page of the same
+date, the code percent-encoded.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import ApiSettings
+from completion.register import LAYER
+from layers.bundle import build_bundled_twin
+from twin import Twin
+from web import i18n
+from web.panels import project_page_url
+
+ON = "2026-10-20"  # a date with projects in every status in the bundled season
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("project") / "venue.gpkg"
+    build_bundled_twin(path).close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def api(bundled: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(ApiSettings(store=bundled))) as c:
+        yield c
+
+
+def _field(page: str, name: str) -> tuple[str, str]:
+    """A fact of the page's table: (its data-value, its text without tags)."""
+    m = re.search(
+        rf'<(td|div) (?:class="[^"]*" )?data-field="{name}"(?: data-value="([^"]*)")?[^>]*>(.*?)</\1>', page, re.S
+    )
+    assert m, (name, page[:2000])
+    text = re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", m[3]))).strip()
+    return html_lib.unescape(m[2] or ""), text
+
+
+def _codes_by_status(api: TestClient) -> dict[str, str]:
+    doc = api.get("/projects", params={"date": ON}).json()
+    out: dict[str, str] = {}
+    for p in doc["projects"]:
+        out.setdefault(p["status"], p["code"])
+    return out
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_page_shows_the_jsons_figures(api: TestClient, lang: str) -> None:
+    codes = _codes_by_status(api)
+    assert {"done", "on_track", "at_risk", "behind"} <= set(codes)
+    for status, code in codes.items():
+        doc = api.get(f"/projects/{code}", params={"date": ON}).json()
+        p = doc["project"]
+        r = api.get(f"/projects/{code}", params={"date": ON, "f": "html", "lang": lang})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), r.text[:300]
+        assert r.headers["x-twin-version"] == doc["version"]
+        page = r.text
+        assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in page
+        name = p["name_en"] if lang == "en" else p["name_zh"]
+        assert f"<h1>{html_lib.escape(i18n.label(lang, 'project_title', code=code, name=name))}</h1>" in page
+        assert _field(page, "code")[1] == code
+        assert _field(page, "status") == (status, i18n.status_label(lang, status))
+        assert f"vt-swatch-{status}" in page and i18n.STATUS_COLOURS[status] in page
+        value, text = _field(page, "percent")
+        assert float(value) == p["percent"]
+        assert i18n.fmt_percent(p["percent"]) in text and i18n.fmt_percent(p["planned_percent"]) in text
+        assert f'data-planned="{p["planned_percent"]}"' in page
+        assert _field(page, "unit") == (p["responsible_unit"], i18n.unit_name(lang, p["responsible_unit"]))
+        assert _field(page, "person") == (p["responsible_person"], i18n.in_language(lang, p["responsible_person"]))
+        assert float(_field(page, "days_late")[0]) == p["days_late"]
+        assert _field(page, "forecast")[0] == (p["forecast_finish"] or "")
+        if p["p_late"] is not None and status != "done" and p["forecast_finish"] >= ON:
+            assert _field(page, "chance")[0] == str(p["p_late"])
+            assert p["interval"]["low"] in page and p["interval"]["high"] in page
+        last = (p["last_report"] or {}).get("date") or ""
+        assert _field(page, "last_report")[0] == last
+        assert f'data-stale="{"true" if p["stale"] else "false"}"' in page
+        # every checkpoint and every report of the JSON, as its rows
+        assert re.findall(r'data-checkpoint="([^"]+)"', page) == [c["checkpoint"] for c in doc["checkpoints"]]
+        assert re.findall(r'data-report="([^"]+)"', page) == [x["date"] for x in reversed(doc["reports"])]
+        assert "<svg" in page and 'stroke="#b91c1c"' in page  # the S-curve: the plan and the reports
+        # the way back: the completion map and the units of the same date, the JSON and the CSV
+        assert f"/maps/completion?date={ON}&amp;lang={lang}" in page
+        assert f"/completion/units?f=html&amp;date={ON}&amp;lang={lang}" in page
+        assert f"/projects/{code}?date={ON}" in page and f"/projects/{code}/progress?f=csv&amp;date={ON}" in page
+
+
+def test_a_behind_project_words_its_forecast_as_the_late_list(api: TestClient) -> None:
+    code = _codes_by_status(api)["behind"]
+    p = api.get(f"/projects/{code}", params={"date": ON}).json()["project"]
+    page = api.get(f"/projects/{code}", params={"date": ON, "f": "html", "lang": "en"}).text
+    assert i18n.label("en", "days_late", n=f"{p['days_late']:.0f}") in _field(page, "days_late")[1]
+    if p["p_late"] is not None and p["interval"]:
+        chance = i18n.label(
+            "en",
+            "late_chance",
+            p=i18n.fmt_percent(100 * p["p_late"]),
+            low=p["interval"]["low"],
+            high=p["interval"]["high"],
+        )
+        assert chance in _field(page, "chance")[1]
+
+
+def test_html_is_chosen_as_the_other_pages_choose_it(api: TestClient) -> None:
+    code = _codes_by_status(api)["at_risk"]
+    browser = api.get(f"/projects/{code}", params={"date": ON}, headers={"Accept": BROWSER})
+    assert browser.headers["content-type"].startswith("text/html")
+    plain = api.get(f"/projects/{code}", params={"date": ON})
+    assert plain.headers["content-type"] == "application/json"
+    assert api.get(f"/projects/{code}", params={"date": ON, "f": "json"}, headers={"Accept": BROWSER}).json() == (
+        plain.json()
+    )
+    # the language: lang=, else the browser's
+    zh = api.get(f"/projects/{code}", params={"date": ON}, headers={"Accept": BROWSER, "Accept-Language": "zh-CN"})
+    assert '<html lang="zh-CN">' in zh.text
+    en = api.get(f"/projects/{code}", params={"date": ON, "f": "html"}, headers={"Accept-Language": "en-GB,en"})
+    assert '<html lang="en">' in en.text
+    # version= as the JSON takes it: the page of an earlier commit has that commit's figures
+    old = api.get(f"/projects/{code}", params={"date": ON, "version": "HEAD~20"})
+    assert old.status_code == 200
+    page = api.get(f"/projects/{code}", params={"date": ON, "version": "HEAD~20", "f": "html", "lang": "en"})
+    assert page.headers["x-twin-version"] == old.headers["x-twin-version"] != plain.headers["x-twin-version"]
+    assert float(_field(page.text, "percent")[0]) == old.json()["project"]["percent"]
+    assert "version=HEAD~20" in html_lib.unescape(page.text)  # its links keep the version
+    bad = api.get(f"/projects/{code}", params={"f": "pdf"})
+    assert bad.status_code == 400 and bad.json()["parameter"] == "f"
+    assert api.get(f"/projects/{code}", params={"f": "html", "lang": "fr"}).status_code == 400
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_unknown_code_is_a_404_page_in_the_readers_language(api: TestClient, lang: str) -> None:
+    assert api.get("/projects/NO-SUCH", params={"date": ON}).status_code == 404
+    r = api.get("/projects/NO-SUCH", params={"date": ON, "f": "html", "lang": lang})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in r.text
+    assert i18n.label(lang, "project_missing", code="NO-SUCH") in r.text
+    assert i18n.label(lang, "project_missing_note", date=ON) in r.text
+    assert f"/maps/completion?date={ON}&amp;lang={lang}" in r.text
+
+
+def test_a_caller_who_may_not_see_the_register_gets_what_the_json_gives(bundled: Path, tmp_path: Path) -> None:
+    path = tmp_path / "restricted.gpkg"
+    shutil.copyfile(bundled, path)
+    with Twin.open(path) as twin:
+        twin.alter_layer(LAYER, {"restricted_to": ["engineer"]}, author="admin")
+        viewer = twin.tokens.create("wang.viewer", "viewer")
+        engineer = twin.tokens.create("chen.engineer", "engineer")
+    code = "RD-03"
+
+    def both(c: TestClient, headers: dict[str, str]) -> tuple[Any, Any]:
+        j = c.get(f"/projects/{code}", params={"date": ON}, headers=headers)
+        h = c.get(f"/projects/{code}", params={"date": ON, "f": "html", "lang": "en"}, headers=headers)
+        return j, h
+
+    with TestClient(create_app(ApiSettings(store=path))) as c:
+        for headers in ({}, {"Authorization": f"Bearer {viewer}"}):
+            j, h = both(c, headers)
+            assert j.status_code == h.status_code == 404
+            assert h.headers["content-type"] == j.headers["content-type"] == "application/problem+json"
+            assert h.json() == j.json()
+            assert code not in h.text and "Sun Hao" not in h.text
+        j, h = both(c, {"Authorization": f"Bearer {engineer}"})
+        assert j.status_code == h.status_code == 200
+        assert _field(h.text, "status")[0] == j.json()["project"]["status"]
+    # reads closed to callers without a token: the page is refused as the JSON is
+    with TestClient(create_app(ApiSettings(store=path, public_reads=False))) as c:
+        j, h = both(c, {})
+        assert j.status_code == h.status_code == 401 and h.json() == j.json()
+
+
+def test_codes_are_percent_encoded_in_links() -> None:
+    def url(path: str, **params: Any) -> str:
+        from urllib.parse import urlencode
+
+        return path + "?" + urlencode(params)
+
+    assert project_page_url(url, "RD 03#a/b?", ON, "en") == f"/projects/RD%2003%23a%2Fb%3F?f=html&date={ON}&lang=en"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_late_list_and_the_units_page_link_to_the_project_pages(api: TestClient, lang: str) -> None:
+    late = api.get("/completion/late", params={"date": ON}).json()["late"]
+    assert late
+    page = api.get("/maps/completion", params={"date": ON, "lang": lang}).text
+    for row in late:  # the late projects and those the imagery disagrees with: the panel's two lists
+        href = f"/projects/{row['code']}?f=html&amp;date={ON}&amp;lang={lang}"
+        assert f'href="{href}" data-project-link="{row["code"]}"' in page, row["code"]
+    # the timeline's panel of a step, fetched by the page script, links them too
+    panel = api.get("/maps/data/panel", params={"date": ON, "lang": lang}).json()["html"]
+    assert f'href="/projects/{late[0]["code"]}?f=html&amp;date={ON}&amp;lang={lang}"' in panel
+    # the popups know where the pages are (the page script adds the date shown and the language)
+    assert '"projectUrl":"/projects/"' in page.replace(" ", "")
+    units = api.get("/completion/units", params={"date": ON, "f": "html", "lang": lang}).text
+    doc = api.get("/completion/units", params={"date": ON}).json()
+    listed = {c for u in doc["units"] for c in (*u["late_projects"], *u["overdue_projects"])}
+    assert listed
+    for c in listed:
+        assert f'href="http://testserver/projects/{c}?f=html&amp;date={ON}&amp;lang={lang}"' in units, c
+    # each link opens a page of that date
+    c = sorted(listed)[0]
+    r = api.get(f"/projects/{c}", params={"f": "html", "date": ON, "lang": lang})
+    assert r.status_code == 200 and f'data-date="{ON}"' in r.text
+
+
+def test_the_briefings_codes_link_to_the_project_pages(api: TestClient) -> None:
+    """In the briefing's PDF each listed code is a link to its project's page of that date (the
+    PNG, a picture, has none)."""
+    import io
+
+    from pypdf import PdfReader
+
+    late = [row["code"] for row in api.get("/completion/late", params={"date": ON}).json()["late"]]
+    assert late
+    r = api.get("/brief", params={"date": ON, "lang": "zh"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    page = PdfReader(io.BytesIO(r.content)).pages[0]
+    uris = [a.get_object()["/A"]["/URI"] for a in page.get("/Annots", []) if "/A" in a.get_object()]
+    expected = [f"http://testserver/projects/{c}?f=html&date={ON}&lang=zh" for c in late]
+    assert set(expected) <= set(uris), (expected, uris)
+    for uri in expected:
+        assert api.get(uri).status_code == 200
