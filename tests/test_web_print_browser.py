@@ -227,3 +227,35 @@ def test_units_table_printout_repeats_its_head_and_has_no_stray_page(
         rows = _squash(" ".join(pages))
         assert all(str(u["projects"]) in rows for u in doc["units"])
     clean(v)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_completion_map_prints_the_units_section_open(visit: Any, lang: str) -> None:
+    """The panel's "By responsible unit" is collapsed on screen; on paper it is open (every unit
+    and its figures), and after printing it is collapsed again as the reader left it."""
+    v = visit(f"/maps/completion?date={KNOWN_DATE}&lang={lang}")
+    section = "#vt-panel details.vt-units"
+    assert v.page.evaluate(f"document.querySelector('{section}').open") is False
+    units = v.page.evaluate(
+        f"""Array.from(document.querySelectorAll('{section} li.vt-unit')).map(li => [
+          li.querySelector('.vt-unit-name').textContent, li.querySelector('.vt-late-meta').textContent])"""
+    )
+    assert len(units) >= 3, units
+    printed = _squash(" ".join(_printed(v, f"completion-units-{lang}")))
+    # every unit with its figures: the open section, not only its summary line
+    for name, meta in units:
+        assert _squash(name) in printed and _squash(meta) in printed, (name, meta)
+    assert _squash(i18n.label(lang, "unit_hint")) not in printed  # "click to zoom": not on paper
+    # the print media as Chromium's print dialog shows it, then back: the section closes again
+    _print_media(v)
+    assert v.page.evaluate(f"document.querySelector('{section}').open") is True
+    v.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    v.page.emulate_media(media="screen")
+    assert v.page.evaluate(f"document.querySelector('{section}').open") is False
+    # a section the reader opened stays open after printing
+    v.page.evaluate(f"document.querySelector('{section}').open = true")
+    _print_media(v)
+    v.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    v.page.emulate_media(media="screen")
+    assert v.page.evaluate(f"document.querySelector('{section}').open") is True
+    clean(v)
