@@ -11,7 +11,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match
 
 from twin.errors import BadInput, Conflict, Corrupt, NotFound, TwinError, ValidationFailed
@@ -74,9 +74,84 @@ def problem(status: int, title: str, detail: str, headers: dict[str, str] | None
     return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 
+# The routes that answer a reader with a page (or, /brief, a file to print): a request of theirs that
+# asks for HTML (f=html, or a browser's Accept header) gets a 400 (a bad query parameter, typed into
+# the address) as a page in the reader's language (web/error_page.py), with the same status and
+# detail; every other caller gets the JSON. Refusals (401, 403) and a hidden layer's 404 stay JSON:
+# a page would say no more than the JSON does, and the access tests hold them to it.
+HTML_ROUTES = frozenset(
+    {
+        "/",
+        "/maps",
+        "/maps/completion",
+        "/maps/timeline",
+        "/maps/changes",
+        "/maps/layers/{layer}",
+        "/projects/{code}",
+        "/completion/units",
+        "/brief",
+    }
+)
+_NOT_HTML = ("json", "geojson", "csv", "xlsx")  # an f that asks for data: the JSON problem
+
+
+def wants_html(request: Request) -> bool:
+    """Whether an error to this request is answered as a page rather than problem JSON."""
+    from api.deps import prefers_html
+
+    route = request.scope.get("route")
+    if getattr(route, "path", None) not in HTML_ROUTES:
+        return False
+    f = request.query_params.get("f")
+    if f == "html":
+        return True
+    if f in _NOT_HTML:
+        return False
+    return prefers_html(request)  # no f (or a bad one): a browser's Accept asks for HTML, a script's not
+
+
+def _without(request: Request, parameter: str | None) -> list[tuple[str, str]]:
+    """This request's query without the bad parameter (with none named: only f and lang kept)."""
+    items = request.query_params.multi_items()
+    if parameter:
+        return [(k, v) for k, v in items if k != parameter]
+    return [(k, v) for k, v in items if k in ("f", "lang")]
+
+
+def error_page(
+    request: Request, status: int, detail: str, parameter: str | None, headers: dict[str, str] | None = None
+) -> Response:
+    """The error as a page in the reader's language: `lang` when it is good, else their browser's."""
+    from urllib.parse import urlencode
+
+    from web import i18n
+    from web.error_page import bad_request_page
+
+    asked = request.query_params.get("lang")
+    lang = i18n.norm_lang(asked if asked in i18n.LANGS else None, request.headers.get("accept-language"))
+    base = str(request.base_url).rstrip("/")
+
+    def url(path: str, **params: Any) -> str:
+        query = urlencode({k: v for k, v in params.items() if v is not None})
+        return f"{base}{path}" + (f"?{query}" if query else "")
+
+    def here(query: list[tuple[str, str]]) -> str:
+        return f"{base}{request.url.path}" + (f"?{urlencode(query)}" if query else "")
+
+    kept = _without(request, parameter)
+    other = "en" if lang == "zh" else "zh"
+    switch = here([*((k, v) for k, v in request.query_params.multi_items() if k != "lang"), ("lang", other)])
+    body = bad_request_page(
+        url, lang, status=status, detail=detail, parameter=parameter, without=here(kept), switch=switch
+    )
+    return HTMLResponse(body, status_code=status, headers={**(headers or {}), "Cache-Control": "no-cache"})
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
+        if exc.status == 400 and wants_html(request):
+            return error_page(request, exc.status, exc.detail, exc.parameter, exc.headers)
         return problem(exc.status, exc.title, exc.detail, exc.headers, parameter=exc.parameter)
 
     @app.exception_handler(TwinError)
@@ -90,6 +165,8 @@ def add_exception_handlers(app: FastAPI) -> None:
         problems = None
         if isinstance(exc, ValidationFailed):
             problems = [{"layer": p.layer, "id": p.feature_id, "reason": p.reason} for p in exc.problems]
+        if status == 400 and wants_html(request):
+            return error_page(request, status, str(exc), None)
         return problem(status, title, str(exc), problems=problems)
 
     @app.exception_handler(RequestValidationError)
@@ -101,7 +178,10 @@ def add_exception_handlers(app: FastAPI) -> None:
         where = loc[0] if loc else "request"
         name = loc[-1] if len(loc) > 1 else where
         detail = f"{where} {name}: {first.get('msg', 'invalid')}" if loc else "invalid request"
-        return problem(400, "Invalid parameter", detail, parameter=name if where in ("query", "path") else None)
+        parameter = name if where in ("query", "path") else None
+        if wants_html(request):
+            return error_page(request, 400, detail, parameter if where == "query" else None)
+        return problem(400, "Invalid parameter", detail, parameter=parameter)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -98,6 +98,25 @@ def test_table_marks_the_check_and_the_missing_cells(api: TestClient) -> None:
     assert {"pots", "area_m2"} <= missing
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_only_the_project_register_leaves_columns_off_paper(api: TestClient, lang: str) -> None:
+    """The project register's 21 columns print as the meeting's (web.check_views.PRINT_FIELDS); a
+    layer's table, whose every column its check is about, prints whole."""
+    doc = _page(api, "/maps/layers/projects", lang=lang)
+    heads = doc.xpath("//section[@data-attr-table]//thead//th")
+    printed = [th.get("data-field") for th in heads if "vt-noprint" not in (th.get("class") or "")]
+    assert printed == ["code", "", f"name_{lang}", "area", "responsible_unit", "responsible_person",
+                       "planned_start", "planned_finish", "percent_complete", "progress_date"]  # fmt: skip
+    row = doc.xpath("//section[@data-attr-table]//tbody/tr")[0]
+    cells = row.xpath("./td")
+    assert len(cells) == len(heads)
+    assert [("vt-noprint" in (td.get("class") or "")) for td in cells] == [
+        ("vt-noprint" in (th.get("class") or "")) for th in heads
+    ]
+    landscaping = _page(api, "/maps/layers/landscaping", lang=lang)
+    assert not landscaping.xpath("//section[@data-attr-table]//*[contains(@class, 'vt-noprint')]")
+
+
 def test_code_labels_are_the_features_codes(api: TestClient) -> None:
     """The map writes each checked feature's `l`: its code, or its id when it has none."""
     items = {f["id"]: f for f in _items(api, "landscaping")}

@@ -16,6 +16,7 @@ import io
 import os
 import re
 import tempfile
+import unicodedata
 from typing import Any
 
 import pytest
@@ -226,4 +227,71 @@ def test_units_table_printout_repeats_its_head_and_has_no_stray_page(
         # every unit's (or person's) row is printed, once
         rows = _squash(" ".join(pages))
         assert all(str(u["projects"]) in rows for u in doc["units"])
+    clean(v)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_completion_map_prints_the_units_section_open(visit: Any, lang: str) -> None:
+    """The panel's "By responsible unit" is collapsed on screen; on paper it is open (every unit
+    and its figures), and after printing it is collapsed again as the reader left it."""
+    v = visit(f"/maps/completion?date={KNOWN_DATE}&lang={lang}")
+    section = "#vt-panel details.vt-units"
+    assert v.page.evaluate(f"document.querySelector('{section}').open") is False
+    units = v.page.evaluate(
+        f"""Array.from(document.querySelectorAll('{section} li.vt-unit')).map(li => [
+          li.querySelector('.vt-unit-name').textContent, li.querySelector('.vt-late-meta').textContent])"""
+    )
+    assert len(units) >= 3, units
+    printed = _squash(" ".join(_printed(v, f"completion-units-{lang}")))
+    # every unit with its figures: the open section, not only its summary line
+    for name, meta in units:
+        assert _squash(name) in printed and _squash(meta) in printed, (name, meta)
+    assert _squash(i18n.label(lang, "unit_hint")) not in printed  # "click to zoom": not on paper
+    # the print media as Chromium's print dialog shows it, then back: the section closes again
+    _print_media(v)
+    assert v.page.evaluate(f"document.querySelector('{section}').open") is True
+    v.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    v.page.emulate_media(media="screen")
+    assert v.page.evaluate(f"document.querySelector('{section}').open") is False
+    # a section the reader opened stays open after printing
+    v.page.evaluate(f"document.querySelector('{section}').open = true")
+    _print_media(v)
+    v.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    v.page.emulate_media(media="screen")
+    assert v.page.evaluate(f"document.querySelector('{section}').open") is True
+    clean(v)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_register_printout_has_the_meetings_columns_and_repeats_its_head(
+    visit: Any, server: LiveServer, lang: str
+) -> None:
+    """The project register's table (21 columns, ~3,800 px) printed: the columns a meeting reads —
+    code, status, name in the page's language, area, unit, person, planned start and finish,
+    percent — on every page's header row, and every project's row; the others left off paper."""
+    projects = api(server, "/collections/projects/items", limit=1000)["features"]
+    v = visit(f"/maps/layers/projects?lang={lang}", wait=False)
+    v.page.wait_for_function("!!document.querySelector('#vt-attr')._vtTable")
+    heads = v.page.evaluate(
+        """Array.from(document.querySelectorAll('#vt-attr thead th'))
+             .map(th => [th.dataset.field, th.textContent.trim(), th.classList.contains('vt-noprint')])"""
+    )
+    printed = {f: t for f, t, off in heads if not off}
+    wanted = ["code", f"name_{lang}", "area", "responsible_unit", "responsible_person"]
+    wanted += ["planned_start", "planned_finish", "percent_complete"]
+    assert all(f in printed for f in wanted), printed
+    assert "quantity_unit" not in printed and "progress_note" not in printed, printed
+    pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
+    _save(f"print-register-{lang}.pdf", pdf)
+    # NFKC: the PDF's text has the "ﬁ" ligature of "Planned ﬁnish"
+    pages = [_squash(unicodedata.normalize("NFKC", p.extract_text())) for p in PdfReader(io.BytesIO(pdf)).pages]
+    table_pages = [p for p in pages if _squash(printed["responsible_unit"]) in p]
+    assert len(table_pages) >= 2, len(pages)  # 60-odd rows: the table runs over
+    for text in table_pages:  # the header row on every page of the table
+        for field in ("code", "area", "responsible_unit", "planned_finish", "percent_complete"):
+            assert _squash(printed[field]) in text, (field, text[:300])
+    everything = "".join(pages)
+    assert all(_squash(f["properties"]["code"]) in everything for f in projects)
+    off = [t for f, t, o in heads if o and f == "quantity_unit"]
+    assert off and _squash(off[0]) not in everything
     clean(v)

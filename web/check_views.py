@@ -57,6 +57,7 @@ class Column:
     name: str
     title: str
     numeric: bool
+    printed: bool = True  # on paper (a wide register prints only the columns a meeting reads)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,33 @@ def _natural(text: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text))
 
 
+# The columns a meeting reads on the project register's printout (with the code and the check
+# status, which always print; the name in the page's language is added): its 21 columns ran
+# ~3,800 px wide, and the paper showed 7. Other layers' tables print whole, every column being
+# what their check is about.
+PRINT_FIELDS: dict[str, tuple[str, ...]] = {
+    "projects": (
+        "area",
+        "responsible_unit",
+        "responsible_person",
+        "planned_start",
+        "planned_finish",
+        "percent_complete",
+        "progress_date",
+    ),
+}
+
+
+def _printed_columns(layer: str, columns: list[Column], lang: str) -> list[Column]:
+    """The table's columns, those not for paper marked so."""
+    fields = PRINT_FIELDS.get(layer)
+    if not fields:
+        return columns
+    keep = {*fields, f"name_{lang}"}
+    code, *rest = columns
+    return [code, *(Column(c.name, c.title, c.numeric, c.name in keep) for c in rest)]
+
+
 def check_view(
     schema: LayerSchema,
     records: Sequence[dict[str, Any]],
@@ -194,6 +222,7 @@ def check_view(
         *(Column(f.name, i18n.field_title(lang, f), f.type in NUMERIC_TYPES) for f in fields),
         Column("", i18n.label(lang, "feature_id"), False),
     ]  # fmt: skip
+    columns = _printed_columns(schema.name, columns, lang)
 
     # every feature with a problem, then the others by code, up to the limit; shown by code
     rows = []

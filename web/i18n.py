@@ -218,6 +218,20 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "{date} 的工程登记中没有这个编号。",
         "en": "The project register of {date} has no such code.",
     },
+    # an error answered as a page (web/error_page.py, web/templates/page_error.html)
+    "error_400": {"zh": "请求有误", "en": "Bad request"},
+    "error_401": {"zh": "需要登录令牌", "en": "A sign-in token is needed"},
+    "error_403": {"zh": "无权查看", "en": "Not allowed"},
+    "error_404": {"zh": "未找到", "en": "Not found"},
+    "error_other": {"zh": "请求未能完成（{status}）", "en": "The request could not be answered ({status})"},
+    "error_parameter": {
+        "zh": "链接中的参数 {parameter} 有误，页面无法打开：",
+        "en": "The parameter {parameter} in the address is not right, so the page cannot open:",
+    },
+    "error_note": {"zh": "页面无法打开：", "en": "The page cannot open:"},
+    "error_home": {"zh": "返回首页", "en": "Home"},
+    "error_without": {"zh": "不带参数 {parameter} 打开此页", "en": "This page without {parameter}"},
+    "error_page_plain": {"zh": "重新打开此页", "en": "This page, plain"},
     # the per-unit page (/completion/units as HTML, web/templates/completion_units.html)
     "units_title_unit": {"zh": "分责任单位进度与填报（{date}）", "en": "Accountability by responsible unit on {date}"},
     "units_title_person": {

@@ -145,15 +145,26 @@ def not_found_page(url: Callable[..., str], lang: str, code: str, snap: Snapshot
     on = snap.on.isoformat()
     other = "en" if lang == "zh" else "zh"
     switch = project_page_url(url, code, on, other)
-    return render(
-        "project_missing.html",
-        lang=lang,
-        code=code,
-        on=on,
+    from web.error_page import error_page
+
+    return error_page(
+        lang,
+        status=404,
+        title=i18n.label(lang, "project_missing", code=code),
+        note=i18n.label(lang, "project_missing_note", date=on),
         detail=detail,
         nav=nav_html(url, lang, "project", switch, date=on),
-        links={
-            "map": url("/maps/completion", date=on, lang=lang),
-            "units": url("/completion/units", f="html", date=on, lang=lang),
-        },
+        links=[
+            {
+                "href": url("/maps/completion", date=on, lang=lang),
+                "text": f"{i18n.label(lang, 'completion_map')} · {on}",
+                "key": "map",
+            },
+            {
+                "href": url("/completion/units", f="html", date=on, lang=lang),
+                "text": i18n.label(lang, "project_units_link"),
+                "key": "units",
+            },
+        ],
+        data={"code": code, "date": on},
     )

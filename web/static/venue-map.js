@@ -1579,12 +1579,22 @@
       box.style.setProperty('height', h + 'px', 'important');
       box.style.setProperty('zoom', scale.toFixed(4));
       self.fillPrintHead();
+      // The panel's collapsed sections (the completion map's "By responsible unit") print open: a
+      // leader's paper needs them. Those opened here close again after printing.
+      document.querySelectorAll('details.vt-section:not([open])').forEach(function (d) {
+        d.setAttribute('data-vt-print-opened', '');
+        d.open = true;
+      });
       document.body.classList.add('vt-print');
     });
     window.addEventListener('afterprint', function () {
       var box = map.getContainer();
       ['width', 'height', 'zoom'].forEach(function (p) {
         box.style.removeProperty(p);
+      });
+      document.querySelectorAll('details[data-vt-print-opened]').forEach(function (d) {
+        d.removeAttribute('data-vt-print-opened');
+        d.open = false;
       });
       document.body.classList.remove('vt-print');
     });

@@ -1,0 +1,113 @@
+"""A bad query parameter typed into a page's address: a reader gets a page, a script the JSON.
+
+The pages (the maps, the units page, a project's page, the briefing) answer a request that asks
+for HTML — f=html, or a browser's Accept header — with the same 4xx status as a small page in the
+reader's language that names the parameter, gives the JSON's detail and links home and to the
+page without the parameter; every other caller (Accept: application/json, no Accept header, a
+data f) keeps the problem JSON as it was (api/errors.py decides which, in one place).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import ApiSettings
+from layers.bundle import build_bundled_twin
+from web import i18n
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+DATE_DETAIL = "{!r} is not a date (YYYY-MM-DD) or a checkpoint (T-30)"
+
+# (path, query, the query the "without" link keeps)
+CASES = [
+    ("/maps/completion", "date=2026-13-45", ""),
+    ("/brief", "date=yesterday", ""),
+    ("/completion/units", "f=html&date=x", "f=html"),
+    ("/projects/RD-03", "f=html&date=x", "f=html"),
+]
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    path = tmp_path_factory.mktemp("errors") / "venue.gpkg"
+    build_bundled_twin(path).close()
+    with TestClient(create_app(ApiSettings(store=path))) as c:
+        yield c
+
+
+def _links(page: str) -> dict[str, str]:
+    return {k: html_lib.unescape(v) for v, k in re.findall(r'<a href="([^"]*)" data-link="([^"]*)"', page)}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize(("path", "query", "kept"), CASES)
+def test_a_reader_gets_a_page_in_their_language_naming_the_parameter(
+    api: TestClient, path: str, query: str, kept: str, lang: str
+) -> None:
+    bad = query.rsplit("=", 1)[1]
+    for how in ({"params": f"{query}&lang={lang}", "headers": {"accept": BROWSER}},
+                {"params": query, "headers": {"accept": BROWSER, "accept-language": lang}}):  # fmt: skip
+        r = api.get(path + "?" + how["params"], headers=how["headers"])  # type: ignore[operator]
+        assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), r.text[:300]
+        page = r.text
+        assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in page
+        assert f"<h1>{i18n.label(lang, 'error_400')}</h1>" in page
+        assert i18n.label(lang, "error_parameter", parameter="date") in page
+        assert 'data-parameter="date"' in page
+        assert DATE_DETAIL.format(bad) in html_lib.unescape(page)  # the JSON's detail
+        links = _links(page)
+        assert links["home"] == f"http://testserver/maps?lang={lang}"
+        without = links["without"]
+        assert without.startswith(f"http://testserver{path}") and "date=" not in without
+        if kept:
+            assert kept in without
+        # the page without the parameter opens
+        assert api.get(without, headers={"accept": BROWSER}).status_code == 200
+
+
+@pytest.mark.parametrize(("path", "query", "kept"), CASES)
+@pytest.mark.parametrize("accept", [None, "application/json", "*/*"])
+def test_a_script_gets_the_problem_json_as_before(
+    api: TestClient, path: str, query: str, kept: str, accept: str | None
+) -> None:
+    bad = query.rsplit("=", 1)[1]
+    query = query.replace("f=html&", "")  # a script does not ask for the page
+    headers = {"accept": accept} if accept else {}
+    r = api.get(path + "?" + query, headers=headers)
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+    assert r.json() == {
+        "type": "about:blank",
+        "title": "Invalid parameter",
+        "status": 400,
+        "detail": DATE_DETAIL.format(bad),
+        "parameter": "date",
+    }
+
+
+def test_a_data_format_or_a_data_route_keeps_the_json(api: TestClient) -> None:
+    r = api.get("/completion/units?f=csv&date=x", headers={"accept": BROWSER})
+    assert r.status_code == 400 and r.json()["parameter"] == "date"
+    r = api.get("/projects/RD-03?f=json&date=x", headers={"accept": BROWSER})
+    assert r.status_code == 400 and r.json()["parameter"] == "date"
+    r = api.get("/completion/late?date=x", headers={"accept": BROWSER})  # no page there
+    assert r.status_code == 400 and r.json()["parameter"] == "date"
+    r = api.get("/maps/data/panel?date=x", headers={"accept": BROWSER})  # what the map's script loads
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_other_mistakes_on_a_page_are_pages_too(api: TestClient) -> None:
+    # an unknown parameter, a bad lang (the page falls back to the browser's language), a bad f
+    r = api.get("/maps/completion?zzz=1", headers={"accept": BROWSER, "accept-language": "en"})
+    assert r.status_code == 400 and 'data-parameter="zzz"' in r.text and "unknown query parameter" in r.text
+    r = api.get("/maps/completion?lang=fr", headers={"accept": BROWSER, "accept-language": "en"})
+    assert r.status_code == 400 and '<html lang="en">' in r.text and 'data-parameter="lang"' in r.text
+    assert _links(r.text)["without"] == "http://testserver/maps/completion"
+    r = api.get("/projects/RD-03?f=pdf", headers={"accept": BROWSER})
+    assert r.status_code == 400 and 'data-parameter="f"' in r.text
+    assert api.get("/maps/completion?lang=fr").json()["parameter"] == "lang"
