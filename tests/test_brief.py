@@ -4,10 +4,8 @@ whose text carries the figures /completion answers, in Chinese and in English, a
 from __future__ import annotations
 
 import io
-import os
 import re
 import struct
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from api_server import bearer, build_venue, client, make_tokens, problem_of
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from typer.testing import CliRunner
-from web_support import artifacts_dir
+from web_support import save_artifact
 
 from cli.main import app
 
@@ -115,17 +113,6 @@ def png_size(data: bytes) -> tuple[int, int]:
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
     return width, height
-
-
-def save_artifact(name: str, data: bytes) -> Path:
-    """Write a file to the artifacts folder whole (runs on one machine share it)."""
-    folder = artifacts_dir()
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, folder / name)
-    return folder / name
 
 
 # ---------------------------------------------------------------------------- through the CLI

@@ -27,8 +27,8 @@ from test_web_browser import (  # noqa: F401 - the fixtures are used by name
     store,
     visit,
 )
-from test_web_print_browser import _save, _squash
-from web_support import KNOWN_DATE
+from test_web_print_browser import _squash
+from web_support import KNOWN_DATE, save_artifact
 
 from web import i18n
 
@@ -67,7 +67,7 @@ def test_from_the_late_list_to_the_project_page_and_onto_paper(visit: Any, serve
     v.shot(f"project-{lang}-{code}-print-media")
     assert not v.page.locator("nav.vt-nav").is_visible() and not v.page.locator("p.vt-links").is_visible()
     pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
-    _save(f"project-{lang}-{code}.pdf", pdf)
+    save_artifact(f"project-{lang}-{code}.pdf", pdf)
     pages = PdfReader(io.BytesIO(pdf)).pages
     assert len(pages) == 1, len(pages)
     box = pages[0].mediabox

@@ -13,9 +13,7 @@ folder. The fixtures (a live server, Chromium, `visit`) are tests/test_web_brows
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 import unicodedata
 from typing import Any
 
@@ -31,24 +29,15 @@ from test_web_browser import (  # noqa: F401 - the fixtures are used by name
     store,
     visit,
 )
-from web_support import CHECKPOINT_DATE, KNOWN_DATE, artifacts_dir
+from web_support import CHECKPOINT_DATE, KNOWN_DATE, save_artifact
 
 from web import i18n
-
-
-def _save(name: str, data: bytes) -> None:
-    folder = artifacts_dir()
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, folder / name)
 
 
 def _printed(v: Visit, name: str) -> list[str]:
     """The page printed to PDF as Chromium prints it (its print CSS, A4 landscape): each page's text."""
     pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
-    _save(f"print-{name}.pdf", pdf)
+    save_artifact(f"print-{name}.pdf", pdf)
     return [re.sub(r"\s+", " ", p.extract_text()) for p in PdfReader(io.BytesIO(pdf)).pages]
 
 
@@ -170,7 +159,7 @@ def test_behind_and_on_track_read_apart_from_done_in_grey(visit: Any, server: Li
     v.page.add_style_tag(content=".vt-label-pane, .leaflet-tooltip-pane, .vt-label { visibility: hidden !important; }")
     feats = [f for f in v.page.evaluate(FEATURES) if f["w"] >= 40 and f["h"] >= 40]  # room for a patch
     png = v.shot(f"print-grey-completion-{lang}")
-    _save(f"print-grey-completion-{lang}.png", _to_grey(png))
+    save_artifact(f"print-grey-completion-{lang}.png", _to_grey(png))
 
     def white_share(f: dict[str, Any]) -> float:
         px = _grey_patch(png, f["x"], f["y"])
@@ -214,7 +203,7 @@ def test_units_table_printout_repeats_its_head_and_has_no_stray_page(
     column = i18n.label(lang, "units_reports_overdue")
     for paper in ("A4", "A6"):
         pdf = v.page.pdf(format=paper)
-        _save(f"print-units-{by}-{lang}-{paper}.pdf", pdf)
+        save_artifact(f"print-units-{by}-{lang}-{paper}.pdf", pdf)
         pages = [re.sub(r"\s+", " ", p.extract_text()) for p in PdfReader(io.BytesIO(pdf)).pages]
         if paper == "A6":
             assert len(pages) >= 2, len(pages)  # the case this is about: the table runs over
@@ -282,7 +271,7 @@ def test_register_printout_has_the_meetings_columns_and_repeats_its_head(
     assert all(f in printed for f in wanted), printed
     assert "quantity_unit" not in printed and "progress_note" not in printed, printed
     pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
-    _save(f"print-register-{lang}.pdf", pdf)
+    save_artifact(f"print-register-{lang}.pdf", pdf)
     # NFKC: the PDF's text has the "ﬁ" ligature of "Planned ﬁnish"
     pages = [_squash(unicodedata.normalize("NFKC", p.extract_text())) for p in PdfReader(io.BytesIO(pdf)).pages]
     table_pages = [p for p in pages if _squash(printed["responsible_unit"]) in p]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,17 @@ def artifacts_dir() -> Path:
     d = Path(os.environ.get("ARTIFACTS") or ROOT / "tests" / "artifacts")
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def save_artifact(name: str, data: bytes) -> Path:
+    """Write a file to the artifacts folder whole (runs on one machine share it)."""
+    folder = artifacts_dir()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, folder / name)
+    return folder / name
 
 
 def require_chromium() -> str:
