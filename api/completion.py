@@ -559,13 +559,13 @@ class CompletionFactory:
             )
         doc = {**snapshot_meta(snap), "by": by, "units": [u.to_dict() for u in rows], "numberReturned": len(rows)}
         if fmt == "html":
-            from web.i18n import in_language
+            from web.i18n import in_language, other_lang
             from web.maps import nav_html
             from web.panels import project_page_url
             from web.templating import render
 
             language = page_lang(request, lang)
-            other = "en" if language == "zh" else "zh"
+            other = other_lang(language)
             # the maps' navigation (home, the completion map of the same date, ...) and the language switch
             switch = public_url(request, "/completion/units", f="html", date=doc["date"], by=by, lang=other)
             nav = nav_html(partial(public_url, request), language, "units", switch, date=doc["date"])

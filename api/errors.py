@@ -139,7 +139,7 @@ def error_page(
         return f"{base}{request.url.path}" + (f"?{urlencode(query)}" if query else "")
 
     kept = _without(request, parameter)
-    other = "en" if lang == "zh" else "zh"
+    other = i18n.other_lang(lang)
     switch = here([*((k, v) for k, v in request.query_params.multi_items() if k != "lang"), ("lang", other)])
     body = bad_request_page(
         url, lang, status=status, detail=detail, parameter=parameter, without=here(kept), switch=switch

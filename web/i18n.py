@@ -592,6 +592,11 @@ for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 
 
+def other_lang(lang: str) -> str:
+    """The language a page's switch offers: the other of the two."""
+    return "en" if lang == "zh" else "zh"
+
+
 def norm_lang(lang: str | None, accept_language: str | None = None) -> str:
     """`lang` when it is one we speak; else the first of Accept-Language we speak; else Chinese."""
     if lang:

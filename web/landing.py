@@ -64,7 +64,7 @@ def landing_html(twin: TwinLike, lang: str, base: str = "", service_title: str |
     return render(
         "landing.html",
         lang=lang,
-        other="en" if lang == "zh" else "zh",
+        other=i18n.other_lang(lang),
         url=url,
         kpis=_kpis(twin, lang),
         layers=layers,

@@ -309,7 +309,7 @@ def nav_links(url: Callable[..., str], lang: str, here: str, date: str | None = 
 
 def nav_html(url: Callable[..., str], lang: str, here: str, switch: str, date: str | None = None) -> Markup:
     """The navigation under a page's title (map_parts.html's nav): the links, and the language switch."""
-    other = "en" if lang == "zh" else "zh"
+    other = i18n.other_lang(lang)
     return macro("map_parts.html", "nav", lang=lang, links=nav_links(url, lang, here, date), switch=switch, other=other)
 
 

@@ -92,7 +92,7 @@ def project_page(
     """The page of GET /projects/{code}?f=html; ``url(path, **params)`` makes the app's links."""
     p = doc["project"]
     code, on = p["code"], doc["date"]
-    other = "en" if lang == "zh" else "zh"
+    other = i18n.other_lang(lang)
     page_path = "/projects/" + quote(code, safe="")  # as api.deps.project_path encodes it
     switch = url(page_path, f="html", date=on, version=version, lang=other)
     words = forecast_words(status, lang)
@@ -143,7 +143,7 @@ def project_page(
 def not_found_page(url: Callable[..., str], lang: str, code: str, snap: Snapshot, detail: str) -> str:
     """The 404 page of an unknown project code, in the reader's language: the JSON's 404, read."""
     on = snap.on.isoformat()
-    other = "en" if lang == "zh" else "zh"
+    other = i18n.other_lang(lang)
     switch = project_page_url(url, code, on, other)
     from web.error_page import error_page
 
