@@ -44,13 +44,17 @@ class StrictQueryRoute(APIRoute):
     applied, instead of silently getting unfiltered data.
     """
 
+    # The endpoint takes names it does not declare as well (PropertyQueryRoute), and judges them.
+    open_names = False
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         allowed = _query_names(self.dependant)
 
         async def strict(request: Request) -> Response:
+            request.state.declared_query = allowed
             for key in request.query_params:
-                if key not in allowed:
+                if key not in allowed and not self.open_names:
                     takes = ", ".join(sorted(allowed)) or "no query parameters"
                     raise InvalidParameter(
                         f"unknown query parameter {key!r}; this endpoint takes {takes}", parameter=key
@@ -61,6 +65,21 @@ class StrictQueryRoute(APIRoute):
             return await handler(request)
 
         return strict
+
+
+class PropertyQueryRoute(StrictQueryRoute):
+    """A StrictQueryRoute whose endpoint also takes a collection's properties as parameters
+    (`?kind=lawn`, OGC API - Features Part 1's filters on properties, which GDAL's OAPIF driver
+    sends for a `-where` on a field). The endpoint refuses the names that are no property of its
+    collection, once it has the collection: a hidden collection answers 404 whatever is asked of it."""
+
+    open_names = True
+
+
+def undeclared_query(request: Request) -> dict[str, str]:
+    """The query parameters a PropertyQueryRoute's endpoint does not declare, by name."""
+    declared: set[str] = request.state.declared_query
+    return {k: v for k, v in request.query_params.items() if k not in declared}
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -113,6 +132,12 @@ async def get_twin(request: Request, who: PrincipalDep) -> TwinView:
     read rule and the visibility rule (twin.access) hold on every answer, page, download and tile.
     One dependency for both, not one each: every dependency FastAPI solves costs a request about
     as much as reading a feature (measured with `python -m bench.api_bench`)."""
+    return twin_for(request, who)
+
+
+def twin_for(request: Request, who: Principal) -> TwinView:
+    """get_twin's view, for the app's routes that take the caller as PrincipalDep (Unauthorized when
+    reads need a token and the caller has none)."""
     return whole_twin(request).for_role(_may_read(request, who).role)
 
 

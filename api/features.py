@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -26,6 +26,7 @@ from api.caching import cache_headers, read_headers
 from api.deps import (
     CollectionId,
     EditorDep,
+    PropertyQueryRoute,
     ReaderDep,
     StrictQueryRoute,
     TwinDep,
@@ -35,6 +36,7 @@ from api.deps import (
     get_settings,
     negotiate,
     public_url,
+    undeclared_query,
 )
 from api.errors import InvalidParameter, PreconditionFailed, UnsupportedMediaType
 from layers.crs import (
@@ -53,7 +55,7 @@ from twin.access import TwinView
 from twin.encoding import feature_collection
 from twin.errors import NOTHING_CHANGES, BadInput, Conflict, NotFound, ValidationFailed
 from twin.model import LayerSchema
-from twin.query import FeatureQuery, parse_filter, parse_sortby, run_query
+from twin.query import FeatureQuery, PropertyParameterError, parse_filter, parse_sortby, property_equals, run_query
 from twin.validation import id_problem, shown_id
 
 OGC = "http://www.opengis.net/spec/"
@@ -244,15 +246,54 @@ def _geometry_queryable(schema: LayerSchema) -> dict[str, Any]:
     return {"format": fmt, "x-ogc-role": "primary-geometry", "x-twin-geometryType": t}
 
 
+# A field's JSON Schema type, in the queryables and the API definition.
+_JSON_TYPES = {
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "date": "string",
+    "list": "array",
+}
+
+
+def with_collection_paths(doc: dict[str, Any], layers: Sequence[LayerSchema]) -> dict[str, Any]:
+    """The API definition with each collection's own items path beside the templated one, listing
+    the properties it takes as parameters (`?kind=lawn`), as OGC API - Features Part 1 describes.
+
+    GDAL's OAPIF driver reads only this (the path of the collection it opened) to decide which of
+    a `-where` it can ask the server for; without it every page of the layer is fetched and
+    filtered on the client."""
+    generic = doc.get("paths", {}).get("/collections/{collectionId}/items", {}).get("get")
+    if generic is None:
+        return doc
+    declared = [p for p in generic.get("parameters", []) if p.get("in") != "path"]
+    taken = {p.get("name") for p in declared}
+    paths = dict(doc["paths"])
+    for schema in layers:
+        by_property = [
+            {
+                "name": f.name,
+                "in": "query",
+                "required": False,
+                "description": f"Only the features whose {f.name} is this value ({f.title_en or f.name}).",
+                "schema": {"type": _JSON_TYPES[f.type], **({"format": "date"} if f.type == "date" else {})},
+            }
+            for f in schema.fields
+            if f.type != "list" and f.name not in taken
+        ]
+        op = {
+            **generic,
+            "summary": f"Features of {schema.name}",
+            "operationId": f"items_{schema.name}",
+            "parameters": declared + by_property,
+        }
+        paths[f"/collections/{quote(schema.name, safe='')}/items"] = {"get": op}
+    return {**doc, "paths": paths}
+
+
 def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
-    types = {
-        "string": "string",
-        "integer": "integer",
-        "number": "number",
-        "boolean": "boolean",
-        "date": "string",
-        "list": "array",
-    }
+    types = _JSON_TYPES
     props: dict[str, Any] = {
         "id": {"title": "Feature id", "type": "string"},
         "geometry": _geometry_queryable(schema),
@@ -391,7 +432,14 @@ class FeaturesFactory:
             summary="Queryables",
             tags=["Capabilities"],
         )
-        add_get_route(r, "/collections/{collectionId}/items", self.items, summary="Features", tags=["Data"])
+        add_get_route(
+            r,
+            "/collections/{collectionId}/items",
+            self.items,
+            summary="Features",
+            tags=["Data"],
+            route_class_override=PropertyQueryRoute,
+        )
         r.add_api_route(
             "/collections/{collectionId}/items",
             self.create,
@@ -570,8 +618,13 @@ class FeaturesFactory:
             instant = None
             if datetime_ is not None:
                 if "/" in datetime_:
+                    # GDAL's OAPIF driver sends a -where on a date property as a datetime interval;
+                    # here datetime is the twin's time (time travel), so the answer says what to send.
                     raise InvalidParameter(
-                        "datetime intervals are not supported: give an instant (the twin as it stood then)",
+                        "datetime intervals are not supported: give an instant (the twin as it stood then). "
+                        "To filter on a date property, use filter, e.g. filter=planned_start >= DATE('2026-08-01') "
+                        "(GDAL sends a -where on a date property as this interval: give it "
+                        "--config OGR_GEOJSON_DATE_AS_STRING YES and it compares the dates itself)",
                         parameter="datetime",
                     )
                 instant = datetime_
@@ -599,6 +652,12 @@ class FeaturesFactory:
                     raise InvalidParameter(str(e), parameter="filter") from None
             elif filter_lang is not None:
                 raise InvalidParameter("filter-lang needs a filter", parameter="filter-lang")
+            try:
+                equal = property_equals(schema, by_property, request.state.declared_query)
+            except PropertyParameterError as e:
+                raise InvalidParameter(str(e), parameter=e.parameter) from None
+            if equal is not None:
+                expr = equal if expr is None else expr + equal
             try:
                 q = FeatureQuery(
                     layer=schema.name,
@@ -675,8 +734,10 @@ class FeaturesFactory:
             body = feature_collection(features, meta)
             return Response(body, media_type=GEOJSON if fmt == "geojson" else JSON, headers=headers)
 
+        by_property = undeclared_query(request)  # ?kind=lawn: PropertyQueryRoute lets them through
         quick = (
             bbox is not None
+            and not by_property
             and all(p is None for p in (bbox_crs, crs, filter_, sortby, properties))
             and negotiate(request, f, ("geojson", "json", "html"), default="geojson") != "html"
         )

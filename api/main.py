@@ -12,16 +12,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import TokenStore
 from api.caching import Revalidation
 from api.completion import CompletionFactory
-from api.errors import add_exception_handlers
+from api.deps import PrincipalDep, twin_for
+from api.errors import Unauthorized, add_exception_handlers
 from api.evidence import EvidenceFactory
-from api.features import FeaturesFactory
+from api.features import FeaturesFactory, with_collection_paths
 from api.intake import IntakeFactory
 from api.layers_admin import LayersAdminFactory
 from api.limits import BodyGuard
@@ -125,12 +126,19 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     cached: dict[str, Any] = {}
 
     # /api is OGC's place for the definition; /openapi.json is where most tools look first.
+    # Each collection the caller may read gets its own items path (with_collection_paths), so the
+    # definition follows the layers and their schemas, and names no layer hidden from the caller.
     @app.api_route("/api", methods=["GET", "HEAD"], include_in_schema=False)
     @app.api_route("/openapi.json", methods=["GET", "HEAD"], include_in_schema=False)
-    def openapi_doc() -> Response:
+    def openapi_doc(request: Request, who: PrincipalDep) -> Response:
         if "doc" not in cached:
             cached["doc"] = _limit_bounds(_openapi_30(app.openapi()), settings)
-        return Response(orjson.dumps(cached["doc"]), media_type="application/vnd.oai.openapi+json;version=3.0")
+        try:
+            layers = twin_for(request, who).layers()
+        except Unauthorized:  # reads need a token: the definition itself is public, the layers are not
+            layers = []
+        doc = with_collection_paths(cached["doc"], layers)
+        return Response(orjson.dumps(doc), media_type="application/vnd.oai.openapi+json;version=3.0")
 
     # Interactive documentation: Swagger UI from its npm package (web/node_modules/swagger-ui-dist),
     # served by the app like Leaflet, so it works on a closed network. FastAPI's helper writes the

@@ -181,6 +181,9 @@ def test_closed_reads_need_a_token(tmp_path: Path) -> None:
             assert "www-authenticate" in r.headers
             assert api.get(url, headers=bearer("vt_wrong")).status_code == 401
             assert api.get(url, headers=bearer(tokens["viewer"])).status_code == 200, url
+        # The API definition stays public; the collections' own paths in it are for readers only.
+        assert "/collections/halls/items" not in api.get("/api").json()["paths"]
+        assert "/collections/halls/items" in api.get("/api", headers=bearer(tokens["viewer"])).json()["paths"]
 
 
 # ---------------------------------------------------------------------------- restricted layers
@@ -194,6 +197,8 @@ SECRET_URLS = [
     f"/collections/{SECRET}/items",
     f"/collections/{SECRET}/items?version=HEAD~1",
     f"/collections/{SECRET}/items?f=html",
+    f"/collections/{SECRET}/items?code=SEC-01",
+    f"/collections/{SECRET}/items?code=SEC-01&no_such_property=1",
     f"/collections/{SECRET}/items/sec-south-gate",
     f"/collections/{SECRET}/items/sec-south-gate?version=HEAD~1",
     f"/collections/{SECRET}/items/sec-south-gate/history",
@@ -226,6 +231,10 @@ def test_a_restricted_layer_is_not_listed_for_others(
     html = api.get("/collections?f=html", headers=h).text
     assert SECRET not in html and RESTRICTED.title_en not in html and RESTRICTED.title_zh not in html
     problem_of(api.options(f"/collections/{SECRET}/items", headers=h), 404)
+    # The API definition's paths per collection (for GDAL's property filters) leave it out too.
+    paths = api.get("/api", headers=h).json()["paths"]
+    assert f"/collections/{SECRET}/items" not in paths and "/collections/halls/items" in paths
+    assert SECRET not in orjson.dumps(paths).decode()
 
 
 @pytest.mark.parametrize("who", HIDDEN_FROM)
@@ -292,6 +301,10 @@ def test_a_restricted_layer_is_visible_to_its_roles(
     assert api.get(f"/collections/{SECRET}/items?version=HEAD~1", headers=h).json()["numberMatched"] == 2
     assert api.get(f"/collections/{SECRET}/items/sec-south-gate", headers=h).status_code == 200
     assert api.get(f"/collections/{SECRET}/queryables", headers=h).status_code == 200
+    assert [f["id"] for f in api.get(f"/collections/{SECRET}/items?code=SEC-01", headers=h).json()["features"]] == [
+        "sec-south-gate"
+    ]
+    assert f"/collections/{SECRET}/items" in api.get("/api", headers=h).json()["paths"]
     assert api.get(f"/collections/{SECRET}/items/sec-north/history", headers=h).status_code == 200
     dl = api.get(f"/collections/{SECRET}/download?f=gpkg", headers=h)
     assert dl.status_code == 200

@@ -160,13 +160,85 @@ def test_conformance_declares_parts_1_to_4(api: TestClient) -> None:
         assert OGC + cls in declared, cls
 
 
-def test_conformance_declares_no_queryables_as_query_parameters(api: TestClient) -> None:
-    """Part 3's queryables-query-parameters would let ?level=0m filter; the items take no queryable as
-    a parameter (a filter says it: filter=level='0m'), so the class is not declared."""
-    declared = set(api.get("/conformance").json()["conformsTo"])
-    assert OGC + "ogcapi-features-3/1.0/conf/queryables-query-parameters" not in declared
-    problem_of(api.get("/collections/halls/items?level=0m"), 400, "level")
-    assert api.get("/collections/halls/items", params={"filter": "level='0m'"}).status_code == 200
+def test_items_take_a_property_as_a_parameter(api: TestClient, twin: Twin) -> None:
+    """Part 1's filters on properties (/rec/core/fc-filters): ?level=0m is the filter level='0m', the
+    value read as the property's type; it narrows a filter and the bbox, and the pages keep it."""
+
+    def expected(layer: str, keep: Any) -> list[str]:
+        return sorted(f["id"] for f in twin_features(twin, layer) if keep(f["properties"]))
+
+    for layer, params, keep in (
+        ("halls", {"level": "0m"}, lambda p: p.get("level") == "0m"),
+        ("landscaping", {"kind": "lawn"}, lambda p: p.get("kind") == "lawn"),
+        ("roads", {"lanes": "4"}, lambda p: p.get("lanes") == 4),
+        ("projects", {"planned_start": "2026-07-28", "category": "city_appearance"},
+         lambda p: p.get("planned_start") == "2026-07-28" and p.get("category") == "city_appearance"),
+    ):  # fmt: skip
+        want = expected(layer, keep)
+        assert 0 < len(want) < twin.count(layer), (layer, params)
+        got = items(api, layer, limit=1000, **params)
+        assert sorted(ids(got)) == want and got["numberMatched"] == len(want), (layer, params)
+    # A number compares as a number: 29540 and 29540.0 are one value.
+    area = twin_features(twin, "halls")[0]["properties"]["floor_area_m2"]
+    for text in (repr(float(area)), str(int(area)) if area == int(area) else repr(area)):
+        assert items(api, "halls", floor_area_m2=text)["numberMatched"] == len(
+            expected("halls", lambda p: p.get("floor_area_m2") == area)
+        )
+    # With a filter and a bbox: all of them hold.
+    box = "121.2930,31.1880,121.2990,31.1920"
+    both = items(api, "halls", level="16m", filter="floor_area_m2 > 10000", bbox=box, limit=1000)
+    alone = items(api, "halls", filter="level = '16m' AND floor_area_m2 > 10000", bbox=box, limit=1000)
+    assert ids(both) == ids(alone) and 0 < both["numberMatched"] < twin.count("halls")
+    # The next page keeps the property, and the walk returns each feature once.
+    walked, _ = all_pages(api, "/collections/halls/items?level=0m&limit=3")
+    assert sorted(walked) == expected("halls", lambda p: p.get("level") == "0m")
+    # Values that are not of the property's type, a list property, and a name that is no property.
+    for params, name, words in (
+        ({"lanes": "four"}, "lanes", "'four' is not an integer"),
+        ({"lanes": "4.5"}, "lanes", "not an integer"),
+        ({"floor_area_m2": "nan"}, "floor_area_m2", "not a number"),
+        ({"temporary": "yes"}, "temporary", "not true or false"),
+        ({"planned_start": "20260728"}, "planned_start", "not a date"),
+        ({"features": "hall-1.1H"}, "features", "A_CONTAINS"),
+        ({"levle": "0m"}, "levle", "a property of halls"),
+    ):
+        layer = {"lanes": "roads", "temporary": "south_plaza"}.get(name, "projects" if name in (
+            "planned_start", "features") else "halls")  # fmt: skip
+        body = problem_of(api.get(f"/collections/{layer}/items", params=params), 400, name)
+        assert words in body["detail"], body
+    unknown = problem_of(api.get("/collections/halls/items", params={"levle": "0m"}), 400, "levle")["detail"]
+    assert "bbox" in unknown and "level" in unknown  # names the endpoint's parameters and the properties
+    problem_of(api.get("/collections/halls/items", params=[("level", "0m"), ("level", "16m")]), 400, "level")
+    problem_of(api.get("/collections/no_such_layer/items", params={"levle": "0m"}), 404)
+
+
+def test_openapi_has_each_collections_items_path_with_its_properties(api: TestClient, twin: Twin) -> None:
+    """GDAL's OAPIF driver looks for /collections/<name>/items in the definition, and sends a -where's
+    `property = value` to the server only for a property listed there as a parameter."""
+    paths = api.get("/api").json()["paths"]
+    generic = {p["name"] for p in paths["/collections/{collectionId}/items"]["get"]["parameters"] if p["in"] == "query"}
+    for schema in twin.layers():
+        op = paths[f"/collections/{schema.name}/items"]["get"]
+        params = {p["name"]: p for p in op["parameters"]}
+        assert generic <= set(params) and "collectionId" not in params, schema.name
+        simple = {f.name for f in schema.fields if f.type != "list"}
+        assert set(params) - generic == simple, schema.name
+        for f in schema.fields:
+            if f.name in simple:
+                assert params[f.name]["in"] == "query" and params[f.name]["schema"]["type"] == {
+                    "string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
+                    "date": "string"}[f.type], f.name  # fmt: skip
+        limit = params["limit"]["schema"]
+        assert (limit["maximum"], limit["default"]) == (10_000, 10)
+    ops = [op["get"]["operationId"] for op in paths.values() if "get" in op]
+    assert len(ops) == len(set(ops))
+
+
+def test_a_datetime_interval_says_how_to_filter_a_date(api: TestClient) -> None:
+    """GDAL sends `-where "planned_start >= '2026-08-01'"` as datetime=2026-08-01T/..; datetime is the
+    twin's time here, so the 400 says what works instead."""
+    body = problem_of(api.get("/collections/projects/items", params={"datetime": "2026-08-01T/.."}), 400, "datetime")
+    assert "filter=planned_start >= DATE(" in body["detail"] and "OGR_GEOJSON_DATE_AS_STRING" in body["detail"]
 
 
 def test_collections_list_every_venue_layer(api: TestClient, twin: Twin) -> None:

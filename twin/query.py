@@ -11,9 +11,11 @@ through the R-tree first.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import cql2
@@ -109,6 +111,70 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
         hint = " (a box is BBOX(minx, miny, maxx, maxy) in CQL2)" if "envelope" in unknown else ""
         raise BadInput(f"filter: unknown function(s) {', '.join(unknown)}{hint}")
     return expr
+
+
+def property_equals(schema: LayerSchema, values: Mapping[str, str], declared: Collection[str] = ()) -> cql2.Expr | None:
+    """`name=value` query parameters as a filter: each property equals its value (all of them hold).
+
+    The value, text in a URL, is read as its property's type, so `pots=40` compares a number and
+    `name_en=40` a string. A list property has no single value to equal (CQL2's A_CONTAINS does
+    that), and a name that is no property of the layer is refused (naming the endpoint's own
+    parameters, `declared`, too); PropertyParameterError names the parameter.
+    """
+    terms: list[dict[str, Any]] = []
+    for name, text in values.items():
+        spec = schema.field(name)
+        if spec is None or spec.type == "list":
+            props = ", ".join(f.name for f in schema.fields if f.type != "list") or "none"
+            if spec is not None:
+                why = f"query parameter {name!r} is a list property: filter it with filter=A_CONTAINS({name}, (...))"
+            else:
+                takes = f"this endpoint takes {', '.join(sorted(declared))}, or " if declared else "it is not "
+                why = f"unknown query parameter {name!r}; {takes}a property of {schema.name} to equal"
+            raise PropertyParameterError(name, f"{why} ({props})")
+        terms.append({"op": "=", "args": [{"property": name}, _typed_literal(name, spec.type, text)]})
+    if not terms:
+        return None
+    return cql2.Expr(terms[0] if len(terms) == 1 else {"op": "and", "args": terms})
+
+
+class PropertyParameterError(BadInput):
+    """A property given as a query parameter that cannot filter (its name says which)."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def _typed_literal(name: str, field_type: str, text: str) -> Any:
+    try:
+        if field_type == "integer":
+            return int(text)
+        if field_type == "number":
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError(text)
+            return value
+    except ValueError:
+        article = "an" if field_type == "integer" else "a"
+        raise PropertyParameterError(
+            name, f"query parameter {name!r}: {text!r} is not {article} {field_type}"
+        ) from None
+    if field_type == "boolean":
+        if text.lower() not in ("true", "false"):
+            raise PropertyParameterError(name, f"query parameter {name!r}: {text!r} is not true or false")
+        return text.lower() == "true"
+    if field_type == "date":
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat also takes 20261105, 2026-W45
+                raise ValueError(text)
+            date.fromisoformat(text)
+        except ValueError:
+            raise PropertyParameterError(
+                name, f"query parameter {name!r}: {text!r} is not a date (YYYY-MM-DD)"
+            ) from None
+        return {"date": text}
+    return text
 
 
 def _nodes(node: Any) -> Iterator[dict[str, Any]]:
