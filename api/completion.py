@@ -27,6 +27,7 @@ from api.deps import (
     StrictQueryRoute,
     TwinDep,
     add_get_route,
+    add_page_route,
     collection_of,
     prefers_html,
     project_path,
@@ -133,7 +134,7 @@ class CompletionFactory:
         r = self.router
         tags: list[str | Enum] = ["Completion"]
         add_get_route(r, "/projects", self.projects, summary="The hardware projects and their status", tags=tags)
-        add_get_route(r, "/projects/{code}", self.project, summary="One project, its status and plan", tags=tags)
+        add_page_route(r, "/projects/{code}", self.project, summary="One project, its status and plan", tags=tags)
         add_get_route(
             r,
             "/projects/{code}/progress",
@@ -165,7 +166,7 @@ class CompletionFactory:
         )
         add_get_route(r, "/completion/scurve", self.scurve, summary="Planned against actual S-curve", tags=tags)
         add_get_route(r, "/completion/late", self.late, summary="The late projects, most days late first", tags=tags)
-        add_get_route(
+        add_page_route(
             r,
             "/completion/units",
             self.units,
@@ -175,7 +176,7 @@ class CompletionFactory:
         add_get_route(
             r, "/completion/missing", self.missing, summary="The reports missing since the last checkpoint", tags=tags
         )
-        add_get_route(
+        add_page_route(
             r,
             "/brief",
             self.brief,

@@ -82,6 +82,18 @@ def undeclared_query(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if k not in declared}
 
 
+class PageRoute(StrictQueryRoute):
+    """A page's route (`add_page_route`): a reader asking it for HTML gets its 400 as a page.
+
+    The mark only; api/errors.py (`wants_html`) decides what a marked route's error is answered with.
+    """
+
+
+def add_page_route(router: APIRouter, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+    """A page's GET (and HEAD) route: one that answers a reader with a page, or (/brief) a file to print."""
+    add_get_route(router, path, endpoint, route_class_override=PageRoute, **kwargs)
+
+
 def _query_names(dependant: Dependant) -> set[str]:
     names = {p.alias for p in dependant.query_params}
     for sub in dependant.dependencies:

@@ -74,33 +74,20 @@ def problem(status: int, title: str, detail: str, headers: dict[str, str] | None
     return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 
-# The routes that answer a reader with a page (or, /brief, a file to print): a request of theirs that
-# asks for HTML (f=html, or a browser's Accept header) gets a 400 (a bad query parameter, typed into
-# the address) as a page in the reader's language (web/error_page.py), with the same status and
-# detail; every other caller gets the JSON. Refusals (401, 403) and a hidden layer's 404 stay JSON:
-# a page would say no more than the JSON does, and the access tests hold them to it.
-HTML_ROUTES = frozenset(
-    {
-        "/",
-        "/maps",
-        "/maps/completion",
-        "/maps/timeline",
-        "/maps/changes",
-        "/maps/layers/{layer}",
-        "/projects/{code}",
-        "/completion/units",
-        "/brief",
-    }
-)
+# The page routes (marked where they are registered: api.deps.add_page_route, a PageRoute): a
+# request of theirs that asks for HTML (f=html, or a browser's Accept header) gets a 400 (a bad
+# query parameter, typed into the address) as a page in the reader's language (web/error_page.py),
+# with the same status and detail; every other caller gets the JSON. Refusals (401, 403) and a
+# hidden layer's 404 stay JSON: a page would say no more than the JSON does, and the access tests
+# hold them to it.
 _NOT_HTML = ("json", "geojson", "csv", "xlsx")  # an f that asks for data: the JSON problem
 
 
 def wants_html(request: Request) -> bool:
     """Whether an error to this request is answered as a page rather than problem JSON."""
-    from api.deps import prefers_html
+    from api.deps import PageRoute, prefers_html
 
-    route = request.scope.get("route")
-    if getattr(route, "path", None) not in HTML_ROUTES:
+    if not isinstance(request.scope.get("route"), PageRoute):
         return False
     f = request.query_params.get("f")
     if f == "html":

@@ -32,6 +32,7 @@ from api.deps import (
     TwinDep,
     VersionDep,
     add_get_route,
+    add_page_route,
     collection_of,
     get_settings,
     negotiate,
@@ -421,7 +422,7 @@ class FeaturesFactory:
 
     def register(self) -> None:
         r = self.router
-        add_get_route(r, "/", self.landing, summary="Landing page", tags=["Capabilities"])
+        add_page_route(r, "/", self.landing, summary="Landing page", tags=["Capabilities"])
         add_get_route(r, "/conformance", self.conformance, summary="Conformance classes", tags=["Capabilities"])
         add_get_route(r, "/collections", self.collections, summary="The venue layers", tags=["Capabilities"])
         add_get_route(r, "/collections/{collectionId}", self.collection, summary="One layer", tags=["Capabilities"])

@@ -22,7 +22,7 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from api.deps import ReaderDep, StrictQueryRoute, TwinDep, add_get_route, get_settings
+from api.deps import ReaderDep, StrictQueryRoute, TwinDep, add_get_route, add_page_route, get_settings
 from api.errors import InvalidParameter
 from twin.access import TwinView
 from twin.errors import BadInput
@@ -105,11 +105,11 @@ class MapsFactory:
         self.router = APIRouter(route_class=StrictQueryRoute)
         r = self.router
         tags: list[Any] = ["Maps"]
-        add_get_route(r, "/maps", self.home, summary="Home page (maps)", tags=tags)
-        add_get_route(r, "/maps/completion", self.completion, summary="Completion map", tags=tags)
-        add_get_route(r, "/maps/timeline", self.timeline, summary="Checkpoint timeline", tags=tags)
-        add_get_route(r, "/maps/changes", self.changes, summary="Change map", tags=tags)
-        add_get_route(r, "/maps/layers/{layer}", self.layer, summary="Layer check map", tags=tags)
+        add_page_route(r, "/maps", self.home, summary="Home page (maps)", tags=tags)
+        add_page_route(r, "/maps/completion", self.completion, summary="Completion map", tags=tags)
+        add_page_route(r, "/maps/timeline", self.timeline, summary="Checkpoint timeline", tags=tags)
+        add_page_route(r, "/maps/changes", self.changes, summary="Change map", tags=tags)
+        add_page_route(r, "/maps/layers/{layer}", self.layer, summary="Layer check map", tags=tags)
         add_get_route(r, "/maps/data/features/{layer}", self.data_features, summary="Map features", tags=tags)
         add_get_route(r, "/maps/data/classes/{layer}", self.data_classes, summary="Map feature classes", tags=tags)
         add_get_route(r, "/maps/data/changes", self.data_changes, summary="Map changes", tags=tags)

@@ -111,3 +111,78 @@ def test_other_mistakes_on_a_page_are_pages_too(api: TestClient) -> None:
     r = api.get("/projects/RD-03?f=pdf", headers={"accept": BROWSER})
     assert r.status_code == 400 and 'data-parameter="f"' in r.text
     assert api.get("/maps/completion?lang=fr").json()["parameter"] == "lang"
+
+
+# The pages as api/errors.py once listed them by path; they are now marked where they are
+# registered (api.deps.add_page_route).
+PAGES = {
+    "/",
+    "/maps",
+    "/maps/completion",
+    "/maps/timeline",
+    "/maps/changes",
+    "/maps/layers/{layer}",
+    "/projects/{code}",
+    "/completion/units",
+    "/brief",
+}
+# Routes that answer a browser with HTML but are not reader pages, whose errors stay JSON: the OGC
+# API documents' HTML encoding for engineers (api/html.py) and the API's own documentation.
+NOT_PAGES = {
+    "/conformance",
+    "/collections",
+    "/collections/{collectionId}",
+    "/collections/{collectionId}/queryables",
+    "/collections/{collectionId}/items",
+    "/collections/{collectionId}/items/{featureId}",
+    "/docs",
+    "/api.html",
+}
+
+
+def test_every_route_that_answers_a_browser_with_html_is_marked_a_page(api: TestClient) -> None:
+    from fastapi import FastAPI
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from api.deps import PageRoute
+
+    assert isinstance(api.app, FastAPI)
+    routes = [c.original_route for c in iter_route_contexts(api.app.routes)]
+    gets = [r for r in routes if isinstance(r, APIRoute) and "GET" in (r.methods or ())]
+    marked = {r.path for r in routes if isinstance(r, PageRoute)}
+    assert marked >= PAGES, PAGES - marked
+    # a page's HEAD is marked as its GET is
+    assert all(isinstance(r, PageRoute) for r in routes if isinstance(r, APIRoute) and r.path in marked)
+
+    layer = api.get("/collections").json()["collections"][0]["id"]
+    feature = api.get(f"/collections/{layer}/items?limit=1").json()["features"][0]["id"]
+    version = api.get("/versions?limit=1").json()["versions"][0]["id"]
+    # a value for every path parameter: a route with a new one fails here until it is given one
+    # (the bundled twin has no survey: those routes answer their 404)
+    values = {
+        "layer": layer,
+        "collectionId": layer,
+        "featureId": feature,
+        "code": "RD-03",
+        "versionId": version,
+        "tileMatrixSetId": "WebMercatorQuad",
+        "tileMatrix": "0",
+        "tileRow": "0",
+        "tileCol": "0",
+        "surveyId": "none",
+        "z": "0",
+        "x": "0",
+        "y": "0",
+        "fmt": "png",
+    }
+    html = set()
+    for route in gets:
+        assert set(route.param_convertors) <= values.keys(), route.path
+        path = route.path.format(**values)
+        for query, headers in (("", {"accept": BROWSER}), ("?f=html", {})):
+            r = api.get(path + query, headers=headers)
+            if r.status_code == 200 and r.headers.get("content-type", "").startswith("text/html"):
+                html.add(route.path)
+    assert html >= PAGES - {"/brief"}  # the probe finds the pages (/brief answers a PDF)
+    assert html - NOT_PAGES <= marked, f"pages not marked (api.deps.add_page_route): {html - NOT_PAGES - marked}"
+    assert not NOT_PAGES & marked
