@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from shapely.geometry.base import BaseGeometry
 
 from twin.encoding import format_time, parse_time
 from twin.errors import BadInput, Conflict
-from twin.model import CommitInfo, LayerSchema, StoredChange
+from twin.model import CommitInfo, EncodedFeature, LayerSchema, StoredChange
 from twin.qgis import Presentation
+from twin.schema import schema_change
 
 BBox = tuple[float, float, float, float]  # minx, miny, maxx, maxy in storage CRS
 
@@ -296,3 +297,35 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+Conn = TypeVar("Conn")  # a store's connection
+
+
+class SchemaWrites(ABC, Generic[Conn]):
+    """A commit's schema change, written the same way by every store: a new layer, or a new schema
+    version of one (the store creates or alters it on its own connection)."""
+
+    @abstractmethod
+    def _create_layer(self, c: Conn, s: LayerSchema, seq: int, version: EncodedFeature) -> int: ...
+
+    @abstractmethod
+    def _alter_layer(
+        self, c: Conn, seq: int, lid: int, old: LayerSchema, new: LayerSchema, version: EncodedFeature
+    ) -> None: ...
+
+    def _apply_schema(
+        self,
+        c: Conn,
+        seq: int,
+        ch: StoredChange,
+        schemas: dict[str, LayerSchema],
+        lids: dict[str, int],
+    ) -> None:
+        new = schema_change(ch, schemas)
+        assert ch.version is not None  # schema_change refuses a deleted layer
+        if ch.op == "add":
+            lids[new.name] = self._create_layer(c, new, seq, ch.version)
+        else:
+            self._alter_layer(c, seq, lids[ch.layer], schemas[ch.layer], new, ch.version)
+        schemas[new.name] = new

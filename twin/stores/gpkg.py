@@ -43,9 +43,9 @@ from twin.encoding import commit_from_row, commit_row, format_time
 from twin.errors import BadInput, Conflict, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange, by_layer
 from twin.qgis import Presentation, project_qgz, style_qml, style_sld
-from twin.schema import check_schema, encode_schema, schema_change
+from twin.schema import check_schema, encode_schema
 from twin.stores import rtree_bulk
-from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow, check_head
+from twin.stores.base import BBox, ExportRow, Page, SchemaWrites, Store, VersionRow, check_head
 from twin.stores.read_index import INLINE_MAX, LayerReadIndex, estimated_bytes
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def _geometry_type_name(types: Sequence[str]) -> str:
     return declared.upper() if declared else "GEOMETRY"
 
 
-class GeoPackageStore(Store):
+class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
     def __init__(self, path: str | Path, *, create: bool = False, read_index_mb: int | None = None):
         self.path = Path(path)
         self.url = str(self.path)  # what Twin.open takes to open it again
@@ -677,22 +677,6 @@ class GeoPackageStore(Store):
                 c.execute("UPDATE twin_write_guard SET open=0")
             finally:
                 c.execute(f"PRAGMA cache_size={READ_CACHE_KIB}")
-
-    def _apply_schema(
-        self,
-        c: sqlite3.Connection,
-        seq: int,
-        ch: StoredChange,
-        schemas: dict[str, LayerSchema],
-        lids: dict[str, int],
-    ) -> None:
-        new = schema_change(ch, schemas)
-        assert ch.version is not None  # schema_change refuses a deleted layer
-        if ch.op == "add":
-            lids[new.name] = self._create_layer(c, new, seq, ch.version)
-        else:
-            self._alter_layer(c, seq, lids[ch.layer], schemas[ch.layer], new, ch.version)
-        schemas[new.name] = new
 
     def _apply_changes(
         self,

@@ -42,8 +42,8 @@ from shapely.geometry.base import BaseGeometry
 from twin.encoding import commit_from_row, commit_row, format_time
 from twin.errors import BadInput, Conflict, Corrupt, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange, by_layer
-from twin.schema import check_schema, encode_schema, schema_change
-from twin.stores.base import BBox, ExportRow, Page, Store, VersionRow, check_head
+from twin.schema import check_schema, encode_schema
+from twin.stores.base import BBox, ExportRow, Page, SchemaWrites, Store, VersionRow, check_head
 from twin.stores.gpkg import bbox_geometry
 from twin.tiles import lonlat_bbox
 
@@ -346,7 +346,7 @@ def drop_twin(url: str) -> None:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(where, t)))
 
 
-class PostGISStore(Store):
+class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
     def __init__(self, url: str, *, create: bool = False, pool_size: int = 8):
         self.url = url
         self._conninfo, self._schema = _split_url(url)
@@ -725,22 +725,6 @@ class PostGISStore(Store):
     def _record_commit(c: psycopg.Connection[Any], commit: CommitInfo, totals: dict[str, int]) -> None:
         c.execute("INSERT INTO twin_commits VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", commit_row(commit, totals))
         c.execute("UPDATE twin_head SET seq=%s", (commit.seq,))
-
-    def _apply_schema(
-        self,
-        c: psycopg.Connection[Any],
-        seq: int,
-        ch: StoredChange,
-        schemas: dict[str, LayerSchema],
-        lids: dict[str, int],
-    ) -> None:
-        new = schema_change(ch, schemas)
-        assert ch.version is not None  # schema_change refuses a deleted layer
-        if ch.op == "add":
-            lids[new.name] = self._create_layer(c, new, seq, ch.version)
-        else:
-            self._alter_layer(c, seq, lids[ch.layer], schemas[ch.layer], new, ch.version)
-        schemas[new.name] = new
 
     def _close_versions(
         self,
