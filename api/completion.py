@@ -46,7 +46,7 @@ from completion.accountability import (
     unit_row,
     unit_table,
 )
-from completion.evidence import Evidence, flag_messages, late_and_flagged, snapshot_flags
+from completion.evidence import Evidence, flag_messages, late_and_flagged, snapshot_flag_messages, snapshot_flags
 from completion.intake import first_data, table_bytes
 from completion.register import LAYER
 from completion.reports import ProgressReport, report_progress
@@ -221,7 +221,7 @@ class CompletionFactory:
         _, snap = self._snapshot(twin, who, date, version)
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
         states = snap.report_states()
-        flags = flag_messages(snapshot_flags(twin, snap, version))
+        flags = snapshot_flag_messages(twin, snap, version)
         if fmt != "json":
             return _csv(
                 (
@@ -398,7 +398,7 @@ class CompletionFactory:
         if fmt == "json" and ("completion", by) in snap.memo:  # made once per snapshot, which never changes
             return Response(snap.memo[("completion", by)], media_type=JSON, headers=_headers(snap))
         groups, overall = snap.groups(by), snap.overall()
-        flags = flag_messages(snapshot_flags(twin, snap, version))
+        flags = snapshot_flag_messages(twin, snap, version)
         if fmt != "json":
             return _csv(
                 (group_row(g) for g in [*groups, overall]),
@@ -522,7 +522,7 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f)
         _, snap = self._snapshot(twin, who, date, version)
-        flags = flag_messages(snapshot_flags(twin, snap, version))
+        flags = snapshot_flag_messages(twin, snap, version)
         late, states = late_and_flagged(snap, flags), snap.report_states()
         rows = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late]
         if fmt == "csv":

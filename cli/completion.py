@@ -202,7 +202,7 @@ def completion(
     if ctx.invoked_subcommand is not None:
         return
     from cli.main import EXIT_BAD_INPUT, _fail
-    from completion.evidence import flag_messages, snapshot_flags
+    from completion.evidence import snapshot_flag_messages
     from completion.rollup import GROUPINGS
     from completion.snapshot import GROUP_COLUMNS, group_row
     from completion.status import STATUS_LABELS, STATUSES
@@ -232,7 +232,7 @@ def completion(
                 style=style,
             )
         out.print(table)
-        _print_late(out, snap, flag_messages(snapshot_flags(comp.twin, snap, version)))
+        _print_late(out, snap, snapshot_flag_messages(comp.twin, snap, version))
 
 
 def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
@@ -290,11 +290,11 @@ def _range(low: date | None, high: date | None, year: int) -> str:
 @completion_app.command("late")
 def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
     """The projects behind schedule on a date, most days late first, with their units."""
-    from completion.evidence import flag_messages, late_and_flagged, snapshot_flags
+    from completion.evidence import late_and_flagged, snapshot_flag_messages
     from completion.snapshot import LATE_COLUMNS, late_row
 
     with _reading(store, on, version) as (comp, snap):
-        flags = flag_messages(snapshot_flags(comp.twin, snap, version))
+        flags = snapshot_flag_messages(comp.twin, snap, version)
         if as_csv:
             states = snap.report_states()
             _write_csv(

@@ -568,6 +568,12 @@ def flag_messages(flags: Mapping[str, Evidence]) -> dict[str, str]:
     return {code: ev.message or "" for code, ev in flags.items()}
 
 
+def snapshot_flag_messages(twin: TwinLike, snap: Snapshot, version: str | None = None) -> dict[str, str]:
+    """Project code -> the English message of its flag in a completion snapshot (`snapshot_flags`,
+    then `flag_messages`)."""
+    return flag_messages(snapshot_flags(twin, snap, version))
+
+
 def flagged_not_late(
     snap: Snapshot, flags: Mapping[str, object], late: list[ProjectStatus] | None = None
 ) -> list[ProjectStatus]:
