@@ -296,7 +296,7 @@ def _read_at(page: _Page, ref: Ref) -> str | None:
     return page.t("read_at", id=c.id[:12], time=_local_time(c.time)) if c else None
 
 
-def _commit_choice(page: _Page, c: CommitInfo, current: Ref, note: str = "") -> VersionChoice:
+def _commit_choice(c: CommitInfo, current: Ref, note: str = "") -> VersionChoice:
     message = c.message if len(c.message) <= 60 else c.message[:59] + "…"
     label = " · ".join(x for x in (_local_time(c.time), c.id[:8], note, message) if x)
     return VersionChoice(c.id, label, current.commit is not None and current.commit.id == c.id)
@@ -322,7 +322,7 @@ def _picker(
     for label, commits, notes in groups:
         choices = []
         for c in commits:
-            choice = _commit_choice(page, c, current, notes.get(c.id, ""))
+            choice = _commit_choice(c, current, notes.get(c.id, ""))
             # The version read is marked once, in the first group that lists it (and not when it is HEAD).
             selected = choice.selected and named and not listed
             listed = listed or choice.selected
@@ -330,7 +330,7 @@ def _picker(
         if choices:
             picker.groups.append((label, choices))
     if named and not listed and current.commit is not None:
-        picker.groups.insert(0, (page.t("version"), [_commit_choice(page, current.commit, current)]))
+        picker.groups.insert(0, (page.t("version"), [_commit_choice(current.commit, current)]))
     return picker
 
 
@@ -382,7 +382,7 @@ def _context(twin: TwinView, schema: LayerSchema, ref: Ref) -> list[dict[str, An
     return out
 
 
-def _columns(page: _Page, schema: LayerSchema, features: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _columns(page: _Page, schema: LayerSchema) -> list[dict[str, str]]:
     selected = page.request.query_params.get("properties")
     names = [p.strip() for p in selected.split(",")] if selected is not None else None
     return [
@@ -410,7 +410,7 @@ def items(
     page = _Page(request, lang)
     decoded = [orjson.loads(b) for b in features]
     base = f"/collections/{schema.name}"
-    columns = _columns(page, schema, decoded)
+    columns = _columns(page, schema)
     pin = {"version": ref.commit.id} if _named(page) and ref.commit else {}
     rows = [
         {
