@@ -32,7 +32,7 @@ from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound, Problem
 from twin.gcpause import gc_paused_for
-from twin.stores import shown
+from twin.stores import MIGRATE_LOCK_TIMEOUT, shown
 from twin.tokens import Tokens
 
 if TYPE_CHECKING:
@@ -539,8 +539,9 @@ def migrate(
     lock_timeout: Annotated[
         float | None,
         typer.Option(
-            help="Seconds to wait for locks other sessions hold on the twin's tables before stopping, "
-            "changing nothing (default 10; 0 waits as long as it takes). Readers queue behind a waiting migration."
+            help="Seconds to wait for locks other sessions hold on the twin's tables before stopping, changing "
+            f"nothing (default {MIGRATE_LOCK_TIMEOUT:g}; 0 waits as long as it takes). Readers queue behind a waiting "
+            "migration."
         ),
     ] = None,
 ) -> None:

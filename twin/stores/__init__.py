@@ -11,6 +11,7 @@ from pathlib import Path
 from twin.stores.base import Store
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+MIGRATE_LOCK_TIMEOUT = 10.0  # seconds `venue-twin migrate` waits for a lock others hold on the twin (PostGIS)
 
 
 def is_postgres_url(url: str | Path) -> bool:
@@ -80,7 +81,6 @@ def migrate(url: str | Path, *, lock_timeout: float | None = None) -> list[str]:
     `lock_timeout`: seconds to wait for locks other sessions hold (PostGIS; None: the default)."""
     if gpkg_path(url) is not None:
         return []  # the GeoPackage format is fixed at creation (see twin.stores.gpkg)
-    from twin.stores.postgis import MIGRATE_LOCK_TIMEOUT
     from twin.stores.postgis import migrate as pg_migrate
 
     return pg_migrate(str(url), lock_timeout=MIGRATE_LOCK_TIMEOUT if lock_timeout is None else lock_timeout)

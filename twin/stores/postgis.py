@@ -43,6 +43,7 @@ from twin.encoding import commit_from_row, commit_row, format_time
 from twin.errors import BadInput, Conflict, Corrupt, NotFound
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange, by_layer
 from twin.schema import check_schema, encode_schema
+from twin.stores import MIGRATE_LOCK_TIMEOUT
 from twin.stores.base import BBox, ExportRow, Page, SchemaWrites, Store, VersionRow, check_head
 from twin.stores.gpkg import bbox_geometry
 from twin.tiles import lonlat_bbox
@@ -128,7 +129,6 @@ _COPY_TYPES: list[str | int] = [
 ]  # fmt: skip
 _NO_BOX = (None, None, None, None)
 _MIGRATE_LOCK = 0x7477696E  # "twin": one migration at a time per database
-MIGRATE_LOCK_TIMEOUT = 10.0  # seconds `venue-twin migrate` waits for a lock others hold on the twin
 
 
 def _split_url(url: str) -> tuple[str, str | None]:
