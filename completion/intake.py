@@ -707,6 +707,20 @@ def _as_number(v: Any, what: str) -> float:
     return x
 
 
+def _fraction_problem(cell: Any, x: float) -> str | None:
+    """Why a percent between 0 and 1 written as a plain number is refused: 0.75 from a formula
+    (完成量/工程量) is a fraction of 1 as often as it is 0.75 %, and reading it either way would be a
+    silent wrong figure. A cell formatted as a percent reads as text with its '%' (see _xlsx_value),
+    and text written with a '%' says which it is; either is taken as written."""
+    if not 0 < x < 1 or (isinstance(cell, str) and "%" in cell.replace("％", "%")):
+        return None
+    shown = f"{x:g}"
+    return (
+        f"percent {shown}: a fraction or {shown} %? write {round(x * 100, 10):g}, or {shown}%, "
+        "or format the cell as a percentage"
+    )
+
+
 def _unit(v: Any) -> str:
     text = str(v).strip()
     return UNIT_ALIASES.get(text.casefold(), UNIT_ALIASES.get(text, text))
@@ -891,6 +905,9 @@ def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[tuple[int, str]]]
                 pct = _as_number(v["percent"], "percent")
             except ValueError as e:
                 reasons.append(str(e))
+            else:
+                if (why := _fraction_problem(v["percent"], pct)) is not None:
+                    reasons.append(why)
         if reasons or on is None or pct is None:
             bad.extend((row.number, why) for why in reasons)
             continue

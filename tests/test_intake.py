@@ -227,6 +227,39 @@ def test_percent_cells_formatted_as_percent_are_read_as_shown(imported, tmp_path
     assert got == [99.5, 100.0]
 
 
+@pytest.mark.parametrize("kind", ["xlsx", "csv"])
+def test_a_plain_fraction_of_one_is_refused_not_read_as_a_percent(imported, tmp_path: Path, kind: str) -> None:
+    # 0.75 from a formula 完成量/工程量 in a General cell (or a CSV) is 75 % as often as 0.75 %:
+    # refused, not guessed. A cell formatted as a percent, or text with its '%', says which.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    rows = [[register[0][0], day, 0.75], [register[1][0], day, 100]]
+    if kind == "xlsx":
+        book = _report_book(tmp_path / "frac.xlsx", rows)
+    else:
+        book = tmp_path / "frac.csv"
+        lines = ["code,date,percent", *(f"{c},{d.isoformat()},{p}" for c, d, p in rows)]
+        book.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with Twin.open(store) as twin:
+        before = twin.head()
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    assert "row 2: percent 0.75: a fraction or 0.75 %? write 75, or 0.75%" in out and "row 3" not in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == before
+    # The same figure in a cell formatted as a percent is 75; written "0.75%" it is 0.75.
+    book = _report_book(tmp_path / "pct.xlsx", [[register[0][0], day, 0.75, None, "返工"]], "0%")
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    book = _report_book(tmp_path / "text.xlsx", [[register[1][0], day, "0.75%", None, "返工"]])
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        got = [orjson.loads(twin.feature("projects", r[0]))["properties"]["percent_complete"] for r in register[:2]]
+    assert got == [75.0, 0.75]
+
+
 def test_a_formula_without_a_saved_result_is_refused_as_such(imported, tmp_path: Path) -> None:
     # A workbook written by a program holds formulas without their results: the cell reads as
     # empty, and "no percent" would send the user looking for a value that is on the screen.
