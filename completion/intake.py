@@ -836,6 +836,10 @@ def import_register(
     for row, rec in records:
         old = existing.get(rec.get("code", ""))
         fid = old.fid if old else rec.get("code", "")
+        if old is not None and rec.get("curve") == old.curve:
+            # A cell giving the curve the project already has is no change: a record without one
+            # is linear (Project), and the register's export writes it out as such.
+            del rec["curve"]
         # A new project without these columns gets their defaults; a known one keeps its own (a
         # sheet that moves a deadline must not reset its quantity, unit and category).
         merged = {k: v for k, v in ({**old.properties, **rec} if old else {**NEW_PROJECT_DEFAULTS, **rec}).items()

@@ -817,6 +817,31 @@ def test_export_register_and_status_to_excel_and_csv(imported, tmp_path: Path) -
             assert "percent_complete" in pa and "percent_complete" not in pb  # progress comes from reports
 
 
+def test_the_exported_register_imports_again_as_no_change_and_an_edit_as_one(imported, tmp_path: Path) -> None:
+    # The export writes every project's curve (linear when its record has none): read back, that
+    # is the curve it already has, not a change to all 80 projects.
+    store = _copy_of(imported[0], tmp_path)
+    reg = tmp_path / "register.xlsx"
+    assert run("projects", "export", str(reg), "--store", str(store))[0] == 0
+    with Twin.open(store) as twin:
+        before = twin.head()
+        assert "curve" not in orjson.loads(twin.feature("projects", "XM-001"))["properties"]
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 2 and "nothing changes" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == before
+    book = load_workbook(reg)
+    ws = book.active
+    col = [c.value for c in ws[1]].index("planned_finish") + 1
+    ws.cell(2, col).value = "2026-11-01"
+    book.save(reg)
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 0 and "projects +0 ~1 " in out, out
+    with Twin.open(store) as twin:
+        props = orjson.loads(twin.feature("projects", ws.cell(2, 1).value))["properties"]
+        assert props["planned_finish"] == "2026-11-01" and "curve" not in props
+
+
 def test_change_file_time_is_used_only_when_asked(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     reg = tmp_path / "r.csv"
