@@ -108,12 +108,21 @@ def import_reports_cmd(
         sh = read_sheet(file, "reports", sheet=sheet, mapping=load_mapping(mapping))
         if sh.ignored:
             err.print(f"note: columns not imported: {', '.join(sh.ignored)}")
-        done = import_reports(
+        result = import_reports(
             twin, sh, source=file.name, default_reporter=_author(author), original_dates=original_dates
         )
+    done, skipped = result.commits, result.skipped
+    if not done:
+        out.print(
+            f"nothing to commit: the {skipped} reports of sheet {sh.name!r} are already in the twin "
+            "(same project, date and figure)"
+        )
+        return
+    if skipped:
+        err.print(f"note: {skipped} reports already in the twin were skipped (same project, date and figure)")
     first, last = done[0].time.astimezone(UTC), done[-1].time.astimezone(UTC)
     out.print(
-        f"committed {len(done)} commits ({len(sh.rows)} reports from sheet {sh.name!r}), "
+        f"committed {len(done)} commits ({len(sh.rows) - skipped} reports from sheet {sh.name!r}), "
         f"recorded {first:%Y-%m-%d %H:%MZ} to {last:%Y-%m-%d %H:%MZ}; head {done[-1].id[:12]}"
     )
 

@@ -23,14 +23,14 @@ import io
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-from completion.register import LAYER, Project, code_problem
+from completion.register import LAYER, Project, code_problem, reports_from_history
 from completion.reports import (
     SHANGHAI,
     ProgressReport,
@@ -39,7 +39,7 @@ from completion.reports import (
     feature_ref_problems,
     report_properties,
 )
-from twin.core import HEAD, TwinLike
+from twin.core import HEAD, Ref, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature
 from twin.validation import check_properties
@@ -956,6 +956,40 @@ class Batch:
     items: list[tuple[SheetReport, Project]]
 
 
+class Plan(NamedTuple):
+    batches: list[Batch]
+    base: str | None  # the commit the batches are written on
+    skipped: int  # reports the twin already records (same project, date and figure)
+
+
+@dataclass(frozen=True)
+class ReportImport:
+    """What an import of reports did: its commits (none when every report was already in the
+    twin) and how many reports were skipped as already recorded."""
+
+    commits: list[CommitInfo]
+    skipped: int
+
+
+# Up to this many projects' histories are read one by one; beyond, the layer's in one read.
+HISTORY_READS = 50
+
+
+def recorded_reports(twin: TwinLike, fids: set[str], ref: Ref) -> dict[str, dict[date, float]]:
+    """The figures the twin records as of ``ref`` for these projects (by feature id): each report
+    date's standing percent (the last report committed for that date)."""
+    if not fids or ref.commit is None:
+        return {}
+    if len(fids) <= HISTORY_READS:
+        histories = {}
+        for fid in fids:
+            with contextlib.suppress(NotFound):
+                histories[fid] = [h for h in twin.history(LAYER, fid) if h.commit.seq <= ref.seq]
+    else:
+        histories = {fid: h for fid, h in twin.layer_history(LAYER, upto=ref).items() if fid in fids}
+    return {fid: {r.on: r.percent for r in reports_from_history(h)} for fid, h in histories.items()}
+
+
 def plan_reports(
     twin: TwinLike,
     reports: Sequence[SheetReport],
@@ -964,11 +998,14 @@ def plan_reports(
     original_dates: bool,
     default_reporter: str,
     parent: str | None = HEAD,
-) -> tuple[list[Batch], str | None]:
+) -> Plan:
     """Check every report against the register read once, as the file's earlier reports leave
     each project, and group them into commits (one per unit per date, in date order).
 
-    Raises Refused naming every bad row; nothing is written here.
+    A report the twin already records (the same project, date and figure: a sheet imported
+    again, or a running sheet with new rows below) is skipped; another figure for a date the
+    twin has passed is refused, naming what it records. Raises Refused naming every bad row;
+    nothing is written here.
     """
     ref = twin.resolve(None if parent in (None, HEAD) else parent)
     base = ref.commit.id if ref.commit else None
@@ -981,6 +1018,16 @@ def plan_reports(
     now = datetime.now(UTC)
     bad: list[tuple[int, str]] = []
     ordered = sorted(reports, key=lambda r: (r.report.on, r.row))
+    # The twin's own reports are read only for the projects a row could repeat: dated on or
+    # before the project's last report (a weekly sheet of new figures reads no history).
+    last = {code: p.progress_date for code, p in state.items()}
+    again = {
+        state[sr.report.code].fid
+        for sr in ordered
+        if (day := last.get(sr.report.code)) is not None and sr.report.on <= day
+    }
+    recorded = recorded_reports(twin, again, ref)
+    skipped = 0
     groups: dict[tuple[date, str], list[tuple[SheetReport, Project]]] = {}
     reporters: dict[tuple[date, str], str] = {}
     seen: dict[tuple[str, date], int] = {}
@@ -994,8 +1041,23 @@ def plan_reports(
             bad.append((sr.row, f"a second report for {r.code} on {r.on.isoformat()} (also row {seen[r.code, r.on]})"))
             continue
         seen[(r.code, r.on)] = sr.row
+        had = recorded.get(project.fid, {}).get(r.on)
+        passed = (day := last.get(r.code)) is not None and r.on <= day
+        if passed and had is not None and math.isclose(had, r.percent, rel_tol=0, abs_tol=1e-9):
+            skipped += 1
+            continue
         when = recorded_time(r.on) if original_dates else now
-        reasons = check_report(project, r, when.astimezone(SHANGHAI).date())
+        if had is not None and day is not None and r.on < day:
+            # Not "older than the last report" (nor lower than it): the twin has a figure for this
+            # very date, and this row gives another.
+            reasons = [
+                f"the twin already records {had:g}% for {r.code} on {r.on.isoformat()} (this row gives "
+                f"{r.percent:g}%); correct the figure with a report dated today",
+                *check_report(replace(project, percent_complete=None, progress_date=None), r,
+                              when.astimezone(SHANGHAI).date()),
+            ]  # fmt: skip
+        else:
+            reasons = check_report(project, r, when.astimezone(SHANGHAI).date())
         if original_dates and head is not None and when < head.time:
             reasons.append(
                 f"dated {r.on.isoformat()}, it would be recorded before the twin's last commit "
@@ -1013,7 +1075,7 @@ def plan_reports(
     if bad:
         raise Refused(source, sorted(bad))
     batches = [Batch(on, unit, reporters[(on, unit)], items) for (on, unit), items in sorted(groups.items())]
-    return batches, base
+    return Plan(batches, base, skipped)
 
 
 def commit_reports(
@@ -1050,8 +1112,9 @@ def import_reports(
     default_reporter: str,
     original_dates: bool = False,
     parent: str | None = HEAD,
-) -> list[CommitInfo]:
-    """Check every report of the sheet, then commit them (one commit per unit per report date)."""
+) -> ReportImport:
+    """Check every report of the sheet, then commit them (one commit per unit per report date);
+    the reports the twin already records are skipped (see plan_reports)."""
     reports, bad = report_rows(sheet)
     if bad:
         # Rows that cannot be read are reported together with the rows that break the rules.
@@ -1063,10 +1126,11 @@ def import_reports(
         raise Refused(source, sorted(bad))
     if not reports:
         raise BadInput(f"{source}: no report rows")
-    batches, base = plan_reports(
+    plan = plan_reports(
         twin, reports, source=source, original_dates=original_dates, default_reporter=default_reporter, parent=parent
     )
-    return commit_reports(twin, batches, base, original_dates=original_dates, source=source)
+    done = commit_reports(twin, plan.batches, plan.base, original_dates=original_dates, source=source)
+    return ReportImport(done, plan.skipped)
 
 
 def first_data(twin: TwinLike, ref_seq: int, on: date) -> None:

@@ -260,6 +260,42 @@ def test_a_plain_fraction_of_one_is_refused_not_read_as_a_percent(imported, tmp_
     assert got == [75.0, 0.75]
 
 
+def test_reports_already_in_the_twin_are_skipped_and_another_figure_for_their_date_is_refused(
+    imported, tmp_path: Path
+) -> None:
+    # A running sheet (every report so far, new ones below) imported each week: the rows the twin
+    # already records are no change, not "older than the last report" errors.
+    source, _, register, reports = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    new = [[register[k][0], day, 100, None, None, "王五"] for k in range(3)]
+    book = _report_book(tmp_path / "running.xlsx", [*reports, *new])
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    assert f"{len(reports)} reports already in the twin were skipped" in out and "(3 reports from" in out, out
+    with Twin.open(store) as twin:
+        head = twin.head()
+        assert [orjson.loads(twin.feature("projects", r[0]))["properties"]["progress_date"] for r in new] == [
+            day.isoformat()
+        ] * 3
+    # The same sheet again: nothing to commit, not an error.
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0 and "nothing to commit" in out and f"{len(reports) + 3} reports" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+    # Another figure for a date already reported is refused, naming the row and what the twin has.
+    changed = [list(r) for r in reports]
+    changed[5][2] = changed[5][2] + 0.5 if changed[5][2] < 100 else 99
+    book = _report_book(tmp_path / "changed.xlsx", changed)
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    r = reports[5]
+    assert f"row 7: the twin already records {r[2]:g}% for {r[0]} on {r[1].isoformat()}" in out, out
+    assert "1 problem(s)" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+
+
 def test_a_formula_without_a_saved_result_is_refused_as_such(imported, tmp_path: Path) -> None:
     # A workbook written by a program holds formulas without their results: the cell reads as
     # empty, and "no percent" would send the user looking for a value that is on the screen.

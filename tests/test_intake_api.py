@@ -76,6 +76,27 @@ def test_upload_register_and_season_with_original_dates(setup) -> None:
     assert 0 < overall.actual < 100
 
 
+def test_an_upload_of_reports_already_in_the_twin_skips_them(setup, tmp_path: Path) -> None:
+    api, tokens, store, book = setup
+    register, reports = season()
+    assert api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"])).status_code == 201  # fmt: skip
+    r = api.post("/progress/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["admin"]))
+    assert r.status_code == 201 and r.json()["skipped"] == 0, r.text
+    before = log_ids(store)
+    # The same sheet again: every report is already recorded, nothing to commit (not an error).
+    r = api.post("/progress/import", content=book, headers=auth(tokens["editor"]))
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["commits"] == [] and doc["skipped"] == len(reports) and doc["reports"] == 0
+    assert "nothing to commit" in doc["detail"] and "X-Twin-Commit" not in r.headers
+    assert log_ids(store) == before
+    # A running sheet with a new row below: that row is committed, the others skipped.
+    running = workbook(tmp_path / "running.xlsx", register, [*reports, ["XM-001", datetime(2026, 11, 1), 100]])
+    r = api.post("/progress/import", content=running.read_bytes(), headers=auth(tokens["editor"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["skipped"] == len(reports) and r.json()["reports"] == 1 and len(r.json()["commits"]) == 1
+
+
 def test_a_register_upload_with_original_dates_is_recorded_before_its_first_reports(setup) -> None:
     """As `projects import --original-dates`: the register at the start of its earliest planned
     start day (Shanghai), so reports made on that day, recorded at its end, land after it."""
