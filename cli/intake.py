@@ -100,7 +100,7 @@ def import_reports_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Check every report of a sheet, then commit them: one commit per responsible unit per report date."""
-    from cli.main import _author, _errors, _open, err, out
+    from cli.main import _author, _errors, _open, _settings, err, out
     from completion.intake import import_reports, load_mapping, read_sheet
 
     twin = _open(store)
@@ -108,8 +108,13 @@ def import_reports_cmd(
         sh = read_sheet(file, "reports", sheet=sheet, mapping=load_mapping(mapping))
         if sh.ignored:
             err.print(f"note: columns not imported: {', '.join(sh.ignored)}")
+        # Each report is by its row's reporter (填报人): --author is needed only for rows without one.
+        if any(row.values.get("reporter") is None for row in sh.rows):
+            reporter = _author(author)
+        else:
+            reporter = author or _settings().author or ""
         result = import_reports(
-            twin, sh, source=file.name, default_reporter=_author(author), original_dates=original_dates
+            twin, sh, source=file.name, default_reporter=reporter, original_dates=original_dates
         )
     done, skipped = result.commits, result.skipped
     if not done:

@@ -296,6 +296,22 @@ def test_reports_already_in_the_twin_are_skipped_and_another_figure_for_their_da
         assert twin.head() == head
 
 
+def test_reports_naming_their_reporter_need_no_author(imported, tmp_path: Path, monkeypatch) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    monkeypatch.delenv("VENUE_TWIN_AUTHOR", raising=False)
+    day = date(2026, 11, 1)
+    lacking = _report_book(tmp_path / "lacking.xlsx", [[register[0][0], day, 100, None, None, "王五"],
+                                                       [register[1][0], day, 100]])  # fmt: skip
+    code, out = run("progress", "import", str(lacking), "--store", str(store))
+    assert code == 2 and "who makes this commit?" in out, out
+    named = _report_book(tmp_path / "named.xlsx", [[register[0][0], day, 100, None, None, "王五"]])
+    code, out = run("progress", "import", str(named), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert twin.head().author == "王五"  # type: ignore[union-attr]
+
+
 def test_a_formula_without_a_saved_result_is_refused_as_such(imported, tmp_path: Path) -> None:
     # A workbook written by a program holds formulas without their results: the cell reads as
     # empty, and "no percent" would send the user looking for a value that is on the screen.
