@@ -9,6 +9,9 @@
 - ``POST /progress``: ``{"reports": [{"code", "percent", "date", "note", "reason"}, ...]}``, one
   commit by the token's holder.
 
+A report sheet's commits are authored by each row's reporter (填报人; the token's holder for rows
+without one); every report commit's message names the token's holder ("uploaded by ...").
+
 Writing needs an editor's token; setting a commit's time (``time``, ``original_dates``) needs an
 admin's, since it writes history as of the past. The body is limited by api.limits.BodyGuard
 (``max_body_bytes``) like every other. A file or batch with bad rows answers 422 with every bad row
@@ -146,8 +149,9 @@ class IntakeFactory:
             )
             # The rows that cannot be read are refused together with those that break the rules.
             result = import_reports(
-                twin, sh, source=f"sheet {sh.name!r}", default_reporter=who.name, original_dates=original_dates
-            )
+                twin, sh, source=f"sheet {sh.name!r}", default_reporter=who.name, original_dates=original_dates,
+                uploaded_by=who.name,
+            )  # fmt: skip
             return {"commits": [c.to_dict() for c in result.commits], "reports": len(sh.rows) - result.skipped,
                     "skipped": result.skipped, "sheet": sh.name}  # fmt: skip
 
@@ -185,7 +189,7 @@ def _commit_batch(
 ) -> Any:
     """One commit; every refused report named by its place in the list (item 1 is the first)."""
     try:
-        return report_progress(twin, reports, reporter=reporter, parent=parent, time=when)
+        return report_progress(twin, reports, reporter=reporter, parent=parent, time=when, uploaded_by=reporter)
     except NotFound as e:  # a batch of one names its missing project this way
         raise Refused("reports", [(1, str(e))]) from None
     except ValidationFailed as e:

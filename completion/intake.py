@@ -1079,9 +1079,16 @@ def plan_reports(
 
 
 def commit_reports(
-    twin: TwinLike, batches: Sequence[Batch], base: str | None, *, original_dates: bool, source: str
+    twin: TwinLike,
+    batches: Sequence[Batch],
+    base: str | None,
+    *,
+    original_dates: bool,
+    source: str,
+    uploaded_by: str | None = None,
 ) -> list[CommitInfo]:
-    """Write the planned batches, one commit each, in date order."""
+    """Write the planned batches, one commit each, in date order. Each is authored by its reporter;
+    ``uploaded_by`` (who sent the file, over HTTP) is named in its message."""
     done: list[CommitInfo] = []
     parent = base
     for b in batches:
@@ -1091,7 +1098,8 @@ def commit_reports(
             changes.append(Change(LAYER, "modify", project.fid, Feature(project.fid, None, props)))
         parts = "; ".join(f"{sr.report.code} {sr.report.percent:g}%" for sr, _ in b.items[:20])
         more = f" and {len(b.items) - 20} more" if len(b.items) > 20 else ""
-        message = f"Progress reported on {b.on.isoformat()} by {b.unit} (from {source}): {parts}{more}"
+        via = f"from {source}, uploaded by {uploaded_by}" if uploaded_by else f"from {source}"
+        message = f"Progress reported on {b.on.isoformat()} by {b.unit} ({via}): {parts}{more}"
         info = twin.commit(
             changes,
             author=b.reporter,
@@ -1112,6 +1120,7 @@ def import_reports(
     default_reporter: str,
     original_dates: bool = False,
     parent: str | None = HEAD,
+    uploaded_by: str | None = None,
 ) -> ReportImport:
     """Check every report of the sheet, then commit them (one commit per unit per report date);
     the reports the twin already records are skipped (see plan_reports)."""
@@ -1129,7 +1138,9 @@ def import_reports(
     plan = plan_reports(
         twin, reports, source=source, original_dates=original_dates, default_reporter=default_reporter, parent=parent
     )
-    done = commit_reports(twin, plan.batches, plan.base, original_dates=original_dates, source=source)
+    done = commit_reports(
+        twin, plan.batches, plan.base, original_dates=original_dates, source=source, uploaded_by=uploaded_by
+    )
     return ReportImport(done, plan.skipped)
 
 

@@ -105,8 +105,10 @@ def report_progress(
     message: str | None = None,
     parent: str | None = HEAD,
     time: datetime | None = None,
+    uploaded_by: str | None = None,
 ) -> CommitInfo:
-    """Commit one report (or several, for different projects, in one commit) by ``reporter``.
+    """Commit one report (or several, for different projects, in one commit) by ``reporter``
+    (``uploaded_by``: who sent them, over HTTP, named in the default message).
 
     All or nothing: if any report breaks a rule, ValidationFailed lists every problem and the
     twin is unchanged. ``parent`` makes the write conditional as for any commit.
@@ -148,6 +150,8 @@ def report_progress(
             f"{r.code} {r.percent:g}%" + (f" ({r.note.strip()})" if r.note and r.note.strip() else "") for r in batch
         ]
         message = f"Progress reported on {batch[0].on.isoformat()}: " + "; ".join(parts)
+        if uploaded_by:
+            message += f" (uploaded by {uploaded_by})"
     return twin.commit(changes, author=reporter, message=message, parent=base, time=time)
 
 

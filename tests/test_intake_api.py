@@ -68,6 +68,9 @@ def test_upload_register_and_season_with_original_dates(setup) -> None:
     assert r.status_code == 201, r.text
     commits = r.json()["commits"]
     assert len(commits) > 1 and {c["author"] for c in commits} == {f"{u}联络员" for u in UNITS}
+    # Authored by each row's reporter; the token that uploaded the sheet is named in the message.
+    assert all(c["message"].startswith("Progress reported on ") for c in commits)
+    assert all("(from sheet '进度填报', uploaded by zhou.admin): " in c["message"] for c in commits), commits[0]
 
     doc = api.get("/completion", params={"date": T30.isoformat()}).json()
     with Twin.open(store) as twin:
@@ -240,6 +243,7 @@ def test_batch_reports_are_one_commit(setup) -> None:
     )
     assert r.status_code == 201, r.text
     assert len(log_ids(store)) == len(before) + 1 and r.json()["commit"]["author"] == "zhou.admin"
+    assert r.json()["commit"]["message"].endswith(" (uploaded by zhou.admin)")
     assert r.json()["commit"]["time"].startswith("2026-08-06T10:00:00")
     # An editor's batch is recorded now; after it, an admin cannot record one on an earlier day.
     later = {"reports": [{"code": "XM-001", "percent": 15, "date": "2026-08-15"}]}
