@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from completion.register import LAYER, Project, code_problem, reports_from_history
+from completion.register import LAYER, Project, code_problem, reports_from_history, unknown_code
 from completion.reports import (
     SHANGHAI,
     ProgressReport,
@@ -1035,7 +1035,7 @@ def plan_reports(
         r = sr.report
         project = state.get(r.code)
         if project is None:
-            bad.append((sr.row, f"no project {r.code!r} in the register"))
+            bad.append((sr.row, unknown_code(r.code, state)))
             continue
         if (r.code, r.on) in seen:
             bad.append((sr.row, f"a second report for {r.code} on {r.on.isoformat()} (also row {seen[r.code, r.on]})"))

@@ -312,6 +312,18 @@ def test_reports_naming_their_reporter_need_no_author(imported, tmp_path: Path, 
         assert twin.head().author == "王五"  # type: ignore[union-attr]
 
 
+def test_an_unknown_code_is_named_with_the_code_it_could_be(imported, tmp_path: Path) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    code = register[0][0]
+    book = _report_book(tmp_path / "codes.xlsx", [[code.lower(), day, 100], ["ZZ-99", day, 100]])
+    status, out = run("progress", "import", str(book), "--store", str(store))
+    assert status == 2, out
+    assert f"row 2: no project {code.lower()!r} in the register; did you mean {code!r}?" in out, out
+    assert "row 3: no project 'ZZ-99' in the register\n" in out, out
+
+
 def test_a_formula_without_a_saved_result_is_refused_as_such(imported, tmp_path: Path) -> None:
     # A workbook written by a program holds formulas without their results: the cell reads as
     # empty, and "no percent" would send the user looking for a value that is on the screen.

@@ -260,6 +260,25 @@ def test_batch_reports_are_one_commit(setup) -> None:
         assert [snap.status(c).percent for c in ("XM-001", "XM-002", "XM-003")] == [5, 7, 9]
 
 
+def test_batch_names_an_unknown_code_and_the_code_it_could_be(setup) -> None:
+    api, tokens, store, book = setup
+    api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"]))
+    headers = auth(tokens["editor"], "application/json")
+    batch = {"reports": [{"code": "XM-002", "percent": 7, "date": "2026-08-05"},
+                         {"code": "ZZ-99", "percent": 5, "date": "2026-08-05"},
+                         {"code": "xm-001", "percent": 5, "date": "2026-08-05"}]}  # fmt: skip
+    r = api.post("/progress", json=batch, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["rows"] == [
+        {"row": 2, "reason": "no project 'ZZ-99' in the register"},
+        {"row": 3, "reason": "no project 'xm-001' in the register; did you mean 'XM-001'?"},
+    ]
+    r = api.post("/progress", json={"reports": batch["reports"][2:]}, headers=headers)
+    assert r.status_code == 422 and r.json()["rows"] == [
+        {"row": 1, "reason": "no project 'xm-001' in the register; did you mean 'XM-001'?"}
+    ], r.text
+
+
 def test_batch_names_the_item_of_a_record_whose_id_is_not_its_code(setup) -> None:
     api, tokens, store, book = setup
     api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"]))
