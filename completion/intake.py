@@ -41,7 +41,7 @@ from completion.reports import (
 )
 from twin.core import HEAD, Ref, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
-from twin.model import Change, CommitInfo, Feature
+from twin.model import Change, CommitInfo, Feature, LayerSchema
 from twin.validation import check_properties
 
 # Header names each field is known by (compared without case, spaces, underscores or brackets).
@@ -803,6 +803,22 @@ def register_records(
     return out, bad, refused
 
 
+def _keys_of_labels(schema: LayerSchema, records: Sequence[tuple[Row, dict[str, Any]]]) -> None:
+    """A category or area given as its label (the register layer's Chinese or English title of a
+    value: 灯光照明, Lighting; 绿化景观, the landscaping layer's own title) is stored as its key
+    (lighting), as the pages and the roll-up's groups know it."""
+    for name in ("category", "area"):
+        spec = schema.field(name)
+        if spec is None or not spec.labels:
+            continue
+        keys = {str(k) for k, _, _ in spec.labels}
+        by_label = {_key(label): str(k) for k, zh, en in spec.labels for label in (k, zh, en)}
+        for _, rec in records:
+            v = rec.get(name)
+            if isinstance(v, str) and v not in keys and _key(v) in by_label:
+                rec[name] = by_label[_key(v)]
+
+
 def import_register(
     twin: TwinLike,
     sheet: Sheet,
@@ -829,6 +845,7 @@ def import_register(
             p = Project.from_feature(b)
             existing[p.code] = p
     schema = twin.layer(LAYER)
+    _keys_of_labels(schema, records)
     refs = sorted({r for _, rec in records for r in rec.get("features", [])})
     # Every feature reference checked in one read per layer (check_project would read per record).
     bad_refs = feature_ref_problems(twin, refs, ref.seq)

@@ -571,6 +571,31 @@ def test_a_sheet_that_moves_a_deadline_keeps_the_other_fields(imported, tmp_path
     assert (renamed["name_zh"], renamed["name_en"]) == ("南广场铺装", "Plaza paving")
 
 
+def test_a_category_or_area_given_as_its_label_is_stored_as_its_key(tmp_path: Path) -> None:
+    # The register layer's labels (灯光照明 for lighting; 绿化景观, the landscaping layer's title)
+    # name the same value as the key: stored as the key, not as a category of its own.
+    store = empty_twin(tmp_path / "t.gpkg")
+    reg = tmp_path / "register.csv"
+    reg.write_text(
+        "项目编号,项目名称,类别,片区,责任单位,计划开始,计划完成,工程量,单位\n"
+        "LS-01,景观灯,灯光照明,绿化景观,绿化局,2026-08-01,2026-10-20,12,盏\n"
+        "SP-01,Signs,Wayfinding,South plaza,Sign Co,2026-08-01,2026-10-20,3,项\n"
+        "HL-01,展馆改造,场馆改造,展馆,会展中心,2026-08-01,2026-10-20,3,项\n"
+        "RD-01,Kerbs,路缘石,道路,Road Co,2026-08-01,2026-10-20,3,项\n",
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        got = {c: orjson.loads(twin.feature("projects", c))["properties"] for c in ("LS-01", "SP-01", "HL-01", "RD-01")}
+    assert {c: (p["category"], p["area"]) for c, p in got.items()} == {
+        "LS-01": ("lighting", "landscaping"),
+        "SP-01": ("wayfinding", "south_plaza"),
+        "HL-01": ("venue_renovation", "halls"),
+        "RD-01": ("路缘石", "roads"),  # a category the schema does not know stays as typed
+    }
+
+
 def test_csv_with_english_headers_and_m2(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     reg = tmp_path / "register.csv"
