@@ -183,7 +183,8 @@ def _match_headers(
             by_header.setdefault(_key(a), name)
     explicit = {_key(h): f for f, h in mapping.items()}
     cols: list[Header | None] = [
-        h if isinstance(h, Header) else None if _header_text(h) is None else Header(str(h), (_key(h),)) for h in headers
+        h if isinstance(h, Header) else None if _header_text(h) is None else Header(str(h), _loose_keys(h, by_header))
+        for h in headers
     ]
     # A bare "Unit" is the responsible unit (责任单位), unless the sheet has a column for that too
     # ("Responsible unit"): then it is the unit of quantity beside "Quantity" (单位), not a unit
@@ -236,6 +237,24 @@ def _match_headers(
     if missing:
         raise BadInput(f"{source}: no column {', '.join(repr(mapping[f]) for f in missing)} (from the mapping)")
     return columns, ignored, ambiguous
+
+
+# Fields whose header may end in 时间 / 日期 (计划开始时间, 计划完成日期 are 计划开始, 计划完成).
+DATE_FIELDS = ("planned_start", "planned_finish", "date")
+_BRACKETED = re.compile(r"\s*[(（\[【][^)）\]】]*[)）\]】]\s*$")
+
+
+def _loose_keys(text: Any, by_header: Mapping[str, str]) -> tuple[str, ...]:
+    """A one-row header's key, then the keys it is known by without a bracketed suffix (工程量（㎡）,
+    计划开始（日期）) and, for a date field, without a trailing 时间 / 日期 (计划开始时间)."""
+    whole = str(text).strip()
+    bare = _BRACKETED.sub("", whole)
+    keys = [_key(whole), _key(bare)]
+    for k in (_key(bare), _key(whole)):
+        for filler in ("时间", "日期"):
+            if k.endswith(filler) and by_header.get(k[: -len(filler)]) in DATE_FIELDS:
+                keys.append(k[: -len(filler)])
+    return tuple(dict.fromkeys(k for k in keys if k))
 
 
 def _variants(text: str) -> list[str]:
@@ -451,7 +470,7 @@ def read_sheet(
         names = "; ".join(
             f"{f} ({' and '.join(map(repr, ambiguous[f]))} could each be it)"
             if f in ambiguous
-            else f"{f} ({' / '.join(known[f][:3])})"
+            else f"{f} ({' / '.join(_names(known[f]))})"
             for f in absent
         )
         # The columns it does have that no field is known by, by the labels a mapping names them by.
@@ -486,6 +505,14 @@ def read_sheet(
             continue  # blank lines between blocks are common in hand-kept sheets
         rows.append(Row(n, values))
     return Sheet(name, rows, ignored)
+
+
+def _names(aliases: Sequence[str]) -> list[str]:
+    """The headers a missing field is named by in an error: its first English names and its
+    Chinese ones (a Chinese sheet's user looks for 计划开始, not planned_start alone)."""
+    chinese = [a for a in aliases if re.search(r"[\u4e00-\u9fff]", a)]
+    english = [a for a in aliases if a not in chinese]
+    return english[:3] + chinese
 
 
 def _clean(v: Any) -> Any:

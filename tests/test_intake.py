@@ -596,6 +596,30 @@ def test_a_category_or_area_given_as_its_label_is_stored_as_its_key(tmp_path: Pa
     }
 
 
+@pytest.mark.parametrize(
+    ("start", "finish", "quantity"),
+    [("计划开始时间", "计划完成日期", "工程量（㎡）"), ("计划开始（日期）", "计划完成(时间)", "工程量(m2)")],
+)
+def test_headers_with_a_bracketed_suffix_or_a_trailing_date_word(
+    tmp_path: Path, start: str, finish: str, quantity: str
+) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = [["项目编号", "项目名称", "片区", "责任单位", start, finish, quantity, "单位"],
+            ["RD-01", "路面", "道路", "路政", "2026-08-01", "2026-10-20", 1200, "㎡"]]  # fmt: skip
+    code, out = run("projects", "import", str(_sheet(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 0 and "columns not imported" not in out, out
+    with Twin.open(store) as twin:
+        p = orjson.loads(twin.feature("projects", "RD-01"))["properties"]
+    assert (p["planned_start"], p["planned_finish"], p["quantity"]) == ("2026-08-01", "2026-10-20", 1200.0)
+    # A missing column is named by its Chinese headers too.
+    rows = [[h for h in rows[0] if h != start], [v for h, v in zip(*rows, strict=True) if h != start]]
+    code, out = run("projects", "import", str(_sheet(tmp_path / "m.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert "no column for planned_start (planned_start / planned start / start / 计划开始 / 计划开工)" in " ".join(
+        out.split()
+    ), out
+
+
 def test_csv_with_english_headers_and_m2(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     reg = tmp_path / "register.csv"
