@@ -4,9 +4,13 @@
   sheet); the projects are added or updated as one commit. ``?time=`` records it at that time,
   ``?original_dates=true`` at the start of its earliest planned start day (as the CLI's option).
 - ``POST /progress/import``: a report sheet; one commit per responsible unit per report date.
-  ``?original_dates=true`` records each report at its own date.
+  ``?original_dates=true`` records each report at its own date. Reports the twin already records
+  are skipped (``skipped``); when every one is, the answer is 200 with no commit.
 - ``POST /progress``: ``{"reports": [{"code", "percent", "date", "note", "reason"}, ...]}``, one
   commit by the token's holder.
+
+A report sheet's commits are authored by each row's reporter (填报人; the token's holder for rows
+without one); every report commit's message names the token's holder ("uploaded by ...").
 
 Writing needs an editor's token; setting a commit's time (``time``, ``original_dates``) needs an
 admin's, since it writes history as of the past. The body is limited by api.limits.BodyGuard
@@ -144,15 +148,20 @@ class IntakeFactory:
                 body, "reports", filename=f"upload.{kind}", sheet=sheet, sheet_option="?sheet=", mapping_option=None
             )
             # The rows that cannot be read are refused together with those that break the rules.
-            done = import_reports(
-                twin, sh, source=f"sheet {sh.name!r}", default_reporter=who.name, original_dates=original_dates
-            )
-            return {"commits": [c.to_dict() for c in done], "reports": len(sh.rows), "sheet": sh.name}
+            result = import_reports(
+                twin, sh, source=f"sheet {sh.name!r}", default_reporter=who.name, original_dates=original_dates,
+                uploaded_by=who.name,
+            )  # fmt: skip
+            return {"commits": [c.to_dict() for c in result.commits], "reports": len(sh.rows) - result.skipped,
+                    "skipped": result.skipped, "sheet": sh.name}  # fmt: skip
 
         try:
             doc = await run_in_threadpool(work)
         except Refused as e:
             return _refused(e)
+        if not doc["commits"]:  # every report already in the twin: nothing was created
+            doc["detail"] = f"nothing to commit: the {doc['skipped']} reports are already in the twin"
+            return Response(orjson.dumps(doc), status_code=200, media_type="application/json")
         return Response(orjson.dumps(doc), status_code=201, media_type="application/json",
                         headers={"X-Twin-Commit": doc["commits"][-1]["id"]})  # fmt: skip
 
@@ -180,7 +189,7 @@ def _commit_batch(
 ) -> Any:
     """One commit; every refused report named by its place in the list (item 1 is the first)."""
     try:
-        return report_progress(twin, reports, reporter=reporter, parent=parent, time=when)
+        return report_progress(twin, reports, reporter=reporter, parent=parent, time=when, uploaded_by=reporter)
     except NotFound as e:  # a batch of one names its missing project this way
         raise Refused("reports", [(1, str(e))]) from None
     except ValidationFailed as e:

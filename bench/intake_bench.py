@@ -98,7 +98,7 @@ def one_size(workdir: Path, projects: int, per_project: int) -> dict[str, float]
         t_read, sheet = timed(lambda: read_sheet(book, "reports"))
         rows, bad = report_rows(sheet)
         assert not bad, bad[:3]
-        t_plan, (batches, base) = timed(
+        t_plan, (batches, base, _) = timed(
             lambda: plan_reports(twin, rows, source=book.name, original_dates=True, default_reporter="bench")
         )
         per_report: list[float] = []

@@ -100,7 +100,7 @@ def import_reports_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Check every report of a sheet, then commit them: one commit per responsible unit per report date."""
-    from cli.main import _author, _errors, _open, err, out
+    from cli.main import _author, _errors, _open, _settings, err, out
     from completion.intake import import_reports, load_mapping, read_sheet
 
     twin = _open(store)
@@ -108,12 +108,26 @@ def import_reports_cmd(
         sh = read_sheet(file, "reports", sheet=sheet, mapping=load_mapping(mapping))
         if sh.ignored:
             err.print(f"note: columns not imported: {', '.join(sh.ignored)}")
-        done = import_reports(
-            twin, sh, source=file.name, default_reporter=_author(author), original_dates=original_dates
+        # Each report is by its row's reporter (填报人): --author is needed only for rows without one.
+        if any(row.values.get("reporter") is None for row in sh.rows):
+            reporter = _author(author)
+        else:
+            reporter = author or _settings().author or ""
+        result = import_reports(
+            twin, sh, source=file.name, default_reporter=reporter, original_dates=original_dates
         )
+    done, skipped = result.commits, result.skipped
+    if not done:
+        out.print(
+            f"nothing to commit: the {skipped} reports of sheet {sh.name!r} are already in the twin "
+            "(same project, date and figure)"
+        )
+        return
+    if skipped:
+        err.print(f"note: {skipped} reports already in the twin were skipped (same project, date and figure)")
     first, last = done[0].time.astimezone(UTC), done[-1].time.astimezone(UTC)
     out.print(
-        f"committed {len(done)} commits ({len(sh.rows)} reports from sheet {sh.name!r}), "
+        f"committed {len(done)} commits ({len(sh.rows) - skipped} reports from sheet {sh.name!r}), "
         f"recorded {first:%Y-%m-%d %H:%MZ} to {last:%Y-%m-%d %H:%MZ}; head {done[-1].id[:12]}"
     )
 

@@ -23,14 +23,14 @@ import io
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-from completion.register import LAYER, Project, code_problem
+from completion.register import LAYER, Project, code_problem, reports_from_history, unknown_code
 from completion.reports import (
     SHANGHAI,
     ProgressReport,
@@ -39,9 +39,9 @@ from completion.reports import (
     feature_ref_problems,
     report_properties,
 )
-from twin.core import HEAD, TwinLike
+from twin.core import HEAD, Ref, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
-from twin.model import Change, CommitInfo, Feature
+from twin.model import Change, CommitInfo, Feature, LayerSchema
 from twin.validation import check_properties
 
 # Header names each field is known by (compared without case, spaces, underscores or brackets).
@@ -183,7 +183,8 @@ def _match_headers(
             by_header.setdefault(_key(a), name)
     explicit = {_key(h): f for f, h in mapping.items()}
     cols: list[Header | None] = [
-        h if isinstance(h, Header) else None if _header_text(h) is None else Header(str(h), (_key(h),)) for h in headers
+        h if isinstance(h, Header) else None if _header_text(h) is None else Header(str(h), _loose_keys(h, by_header))
+        for h in headers
     ]
     # A bare "Unit" is the responsible unit (责任单位), unless the sheet has a column for that too
     # ("Responsible unit"): then it is the unit of quantity beside "Quantity" (单位), not a unit
@@ -236,6 +237,24 @@ def _match_headers(
     if missing:
         raise BadInput(f"{source}: no column {', '.join(repr(mapping[f]) for f in missing)} (from the mapping)")
     return columns, ignored, ambiguous
+
+
+# Fields whose header may end in 时间 / 日期 (计划开始时间, 计划完成日期 are 计划开始, 计划完成).
+DATE_FIELDS = ("planned_start", "planned_finish", "date")
+_BRACKETED = re.compile(r"\s*[(（\[【][^)）\]】]*[)）\]】]\s*$")
+
+
+def _loose_keys(text: Any, by_header: Mapping[str, str]) -> tuple[str, ...]:
+    """A one-row header's key, then the keys it is known by without a bracketed suffix (工程量（㎡）,
+    计划开始（日期）) and, for a date field, without a trailing 时间 / 日期 (计划开始时间)."""
+    whole = str(text).strip()
+    bare = _BRACKETED.sub("", whole)
+    keys = [_key(whole), _key(bare)]
+    for k in (_key(bare), _key(whole)):
+        for filler in ("时间", "日期"):
+            if k.endswith(filler) and by_header.get(k[: -len(filler)]) in DATE_FIELDS:
+                keys.append(k[: -len(filler)])
+    return tuple(dict.fromkeys(k for k in keys if k))
 
 
 def _variants(text: str) -> list[str]:
@@ -451,7 +470,7 @@ def read_sheet(
         names = "; ".join(
             f"{f} ({' and '.join(map(repr, ambiguous[f]))} could each be it)"
             if f in ambiguous
-            else f"{f} ({' / '.join(known[f][:3])})"
+            else f"{f} ({' / '.join(_names(known[f]))})"
             for f in absent
         )
         # The columns it does have that no field is known by, by the labels a mapping names them by.
@@ -486,6 +505,14 @@ def read_sheet(
             continue  # blank lines between blocks are common in hand-kept sheets
         rows.append(Row(n, values))
     return Sheet(name, rows, ignored)
+
+
+def _names(aliases: Sequence[str]) -> list[str]:
+    """The headers a missing field is named by in an error: its first English names and its
+    Chinese ones (a Chinese sheet's user looks for 计划开始, not planned_start alone)."""
+    chinese = [a for a in aliases if re.search(r"[\u4e00-\u9fff]", a)]
+    english = [a for a in aliases if a not in chinese]
+    return english[:3] + chinese
 
 
 def _clean(v: Any) -> Any:
@@ -707,6 +734,20 @@ def _as_number(v: Any, what: str) -> float:
     return x
 
 
+def _fraction_problem(cell: Any, x: float) -> str | None:
+    """Why a percent between 0 and 1 written as a plain number is refused: 0.75 from a formula
+    (完成量/工程量) is a fraction of 1 as often as it is 0.75 %, and reading it either way would be a
+    silent wrong figure. A cell formatted as a percent reads as text with its '%' (see _xlsx_value),
+    and text written with a '%' says which it is; either is taken as written."""
+    if not 0 < x < 1 or (isinstance(cell, str) and "%" in cell.replace("％", "%")):
+        return None
+    shown = f"{x:g}"
+    return (
+        f"percent {shown}: a fraction or {shown} %? write {round(x * 100, 10):g}, or {shown}%, "
+        "or format the cell as a percentage"
+    )
+
+
 def _unit(v: Any) -> str:
     text = str(v).strip()
     return UNIT_ALIASES.get(text.casefold(), UNIT_ALIASES.get(text, text))
@@ -789,6 +830,22 @@ def register_records(
     return out, bad, refused
 
 
+def _keys_of_labels(schema: LayerSchema, records: Sequence[tuple[Row, dict[str, Any]]]) -> None:
+    """A category or area given as its label (the register layer's Chinese or English title of a
+    value: 灯光照明, Lighting; 绿化景观, the landscaping layer's own title) is stored as its key
+    (lighting), as the pages and the roll-up's groups know it."""
+    for name in ("category", "area"):
+        spec = schema.field(name)
+        if spec is None or not spec.labels:
+            continue
+        keys = {str(k) for k, _, _ in spec.labels}
+        by_label = {_key(label): str(k) for k, zh, en in spec.labels for label in (k, zh, en)}
+        for _, rec in records:
+            v = rec.get(name)
+            if isinstance(v, str) and v not in keys and _key(v) in by_label:
+                rec[name] = by_label[_key(v)]
+
+
 def import_register(
     twin: TwinLike,
     sheet: Sheet,
@@ -815,6 +872,7 @@ def import_register(
             p = Project.from_feature(b)
             existing[p.code] = p
     schema = twin.layer(LAYER)
+    _keys_of_labels(schema, records)
     refs = sorted({r for _, rec in records for r in rec.get("features", [])})
     # Every feature reference checked in one read per layer (check_project would read per record).
     bad_refs = feature_ref_problems(twin, refs, ref.seq)
@@ -822,6 +880,10 @@ def import_register(
     for row, rec in records:
         old = existing.get(rec.get("code", ""))
         fid = old.fid if old else rec.get("code", "")
+        if old is not None and rec.get("curve") == old.curve:
+            # A cell giving the curve the project already has is no change: a record without one
+            # is linear (Project), and the register's export writes it out as such.
+            del rec["curve"]
         # A new project without these columns gets their defaults; a known one keeps its own (a
         # sheet that moves a deadline must not reset its quantity, unit and category).
         merged = {k: v for k, v in ({**old.properties, **rec} if old else {**NEW_PROJECT_DEFAULTS, **rec}).items()
@@ -891,6 +953,9 @@ def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[tuple[int, str]]]
                 pct = _as_number(v["percent"], "percent")
             except ValueError as e:
                 reasons.append(str(e))
+            else:
+                if (why := _fraction_problem(v["percent"], pct)) is not None:
+                    reasons.append(why)
         if reasons or on is None or pct is None:
             bad.extend((row.number, why) for why in reasons)
             continue
@@ -935,6 +1000,40 @@ class Batch:
     items: list[tuple[SheetReport, Project]]
 
 
+class Plan(NamedTuple):
+    batches: list[Batch]
+    base: str | None  # the commit the batches are written on
+    skipped: int  # reports the twin already records (same project, date and figure)
+
+
+@dataclass(frozen=True)
+class ReportImport:
+    """What an import of reports did: its commits (none when every report was already in the
+    twin) and how many reports were skipped as already recorded."""
+
+    commits: list[CommitInfo]
+    skipped: int
+
+
+# Up to this many projects' histories are read one by one; beyond, the layer's in one read.
+HISTORY_READS = 50
+
+
+def recorded_reports(twin: TwinLike, fids: set[str], ref: Ref) -> dict[str, dict[date, float]]:
+    """The figures the twin records as of ``ref`` for these projects (by feature id): each report
+    date's standing percent (the last report committed for that date)."""
+    if not fids or ref.commit is None:
+        return {}
+    if len(fids) <= HISTORY_READS:
+        histories = {}
+        for fid in fids:
+            with contextlib.suppress(NotFound):
+                histories[fid] = [h for h in twin.history(LAYER, fid) if h.commit.seq <= ref.seq]
+    else:
+        histories = {fid: h for fid, h in twin.layer_history(LAYER, upto=ref).items() if fid in fids}
+    return {fid: {r.on: r.percent for r in reports_from_history(h)} for fid, h in histories.items()}
+
+
 def plan_reports(
     twin: TwinLike,
     reports: Sequence[SheetReport],
@@ -943,11 +1042,14 @@ def plan_reports(
     original_dates: bool,
     default_reporter: str,
     parent: str | None = HEAD,
-) -> tuple[list[Batch], str | None]:
+) -> Plan:
     """Check every report against the register read once, as the file's earlier reports leave
     each project, and group them into commits (one per unit per date, in date order).
 
-    Raises Refused naming every bad row; nothing is written here.
+    A report the twin already records (the same project, date and figure: a sheet imported
+    again, or a running sheet with new rows below) is skipped; another figure for a date the
+    twin has passed is refused, naming what it records. Raises Refused naming every bad row;
+    nothing is written here.
     """
     ref = twin.resolve(None if parent in (None, HEAD) else parent)
     base = ref.commit.id if ref.commit else None
@@ -960,6 +1062,16 @@ def plan_reports(
     now = datetime.now(UTC)
     bad: list[tuple[int, str]] = []
     ordered = sorted(reports, key=lambda r: (r.report.on, r.row))
+    # The twin's own reports are read only for the projects a row could repeat: dated on or
+    # before the project's last report (a weekly sheet of new figures reads no history).
+    last = {code: p.progress_date for code, p in state.items()}
+    again = {
+        state[sr.report.code].fid
+        for sr in ordered
+        if (day := last.get(sr.report.code)) is not None and sr.report.on <= day
+    }
+    recorded = recorded_reports(twin, again, ref)
+    skipped = 0
     groups: dict[tuple[date, str], list[tuple[SheetReport, Project]]] = {}
     reporters: dict[tuple[date, str], str] = {}
     seen: dict[tuple[str, date], int] = {}
@@ -967,14 +1079,29 @@ def plan_reports(
         r = sr.report
         project = state.get(r.code)
         if project is None:
-            bad.append((sr.row, f"no project {r.code!r} in the register"))
+            bad.append((sr.row, unknown_code(r.code, state)))
             continue
         if (r.code, r.on) in seen:
             bad.append((sr.row, f"a second report for {r.code} on {r.on.isoformat()} (also row {seen[r.code, r.on]})"))
             continue
         seen[(r.code, r.on)] = sr.row
+        had = recorded.get(project.fid, {}).get(r.on)
+        passed = (day := last.get(r.code)) is not None and r.on <= day
+        if passed and had is not None and math.isclose(had, r.percent, rel_tol=0, abs_tol=1e-9):
+            skipped += 1
+            continue
         when = recorded_time(r.on) if original_dates else now
-        reasons = check_report(project, r, when.astimezone(SHANGHAI).date())
+        if had is not None and day is not None and r.on < day:
+            # Not "older than the last report" (nor lower than it): the twin has a figure for this
+            # very date, and this row gives another.
+            reasons = [
+                f"the twin already records {had:g}% for {r.code} on {r.on.isoformat()} (this row gives "
+                f"{r.percent:g}%); correct the figure with a report dated today",
+                *check_report(replace(project, percent_complete=None, progress_date=None), r,
+                              when.astimezone(SHANGHAI).date()),
+            ]  # fmt: skip
+        else:
+            reasons = check_report(project, r, when.astimezone(SHANGHAI).date())
         if original_dates and head is not None and when < head.time:
             reasons.append(
                 f"dated {r.on.isoformat()}, it would be recorded before the twin's last commit "
@@ -992,13 +1119,20 @@ def plan_reports(
     if bad:
         raise Refused(source, sorted(bad))
     batches = [Batch(on, unit, reporters[(on, unit)], items) for (on, unit), items in sorted(groups.items())]
-    return batches, base
+    return Plan(batches, base, skipped)
 
 
 def commit_reports(
-    twin: TwinLike, batches: Sequence[Batch], base: str | None, *, original_dates: bool, source: str
+    twin: TwinLike,
+    batches: Sequence[Batch],
+    base: str | None,
+    *,
+    original_dates: bool,
+    source: str,
+    uploaded_by: str | None = None,
 ) -> list[CommitInfo]:
-    """Write the planned batches, one commit each, in date order."""
+    """Write the planned batches, one commit each, in date order. Each is authored by its reporter;
+    ``uploaded_by`` (who sent the file, over HTTP) is named in its message."""
     done: list[CommitInfo] = []
     parent = base
     for b in batches:
@@ -1008,7 +1142,8 @@ def commit_reports(
             changes.append(Change(LAYER, "modify", project.fid, Feature(project.fid, None, props)))
         parts = "; ".join(f"{sr.report.code} {sr.report.percent:g}%" for sr, _ in b.items[:20])
         more = f" and {len(b.items) - 20} more" if len(b.items) > 20 else ""
-        message = f"Progress reported on {b.on.isoformat()} by {b.unit} (from {source}): {parts}{more}"
+        via = f"from {source}, uploaded by {uploaded_by}" if uploaded_by else f"from {source}"
+        message = f"Progress reported on {b.on.isoformat()} by {b.unit} ({via}): {parts}{more}"
         info = twin.commit(
             changes,
             author=b.reporter,
@@ -1029,8 +1164,10 @@ def import_reports(
     default_reporter: str,
     original_dates: bool = False,
     parent: str | None = HEAD,
-) -> list[CommitInfo]:
-    """Check every report of the sheet, then commit them (one commit per unit per report date)."""
+    uploaded_by: str | None = None,
+) -> ReportImport:
+    """Check every report of the sheet, then commit them (one commit per unit per report date);
+    the reports the twin already records are skipped (see plan_reports)."""
     reports, bad = report_rows(sheet)
     if bad:
         # Rows that cannot be read are reported together with the rows that break the rules.
@@ -1042,10 +1179,13 @@ def import_reports(
         raise Refused(source, sorted(bad))
     if not reports:
         raise BadInput(f"{source}: no report rows")
-    batches, base = plan_reports(
+    plan = plan_reports(
         twin, reports, source=source, original_dates=original_dates, default_reporter=default_reporter, parent=parent
     )
-    return commit_reports(twin, batches, base, original_dates=original_dates, source=source)
+    done = commit_reports(
+        twin, plan.batches, plan.base, original_dates=original_dates, source=source, uploaded_by=uploaded_by
+    )
+    return ReportImport(done, plan.skipped)
 
 
 def first_data(twin: TwinLike, ref_seq: int, on: date) -> None:

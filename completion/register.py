@@ -10,7 +10,7 @@ fields differ from the version before it is one report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -209,6 +209,15 @@ class Register:
         """The reports of the record ``fid`` committed up to ``ref``, in commit order."""
         known = [h for h in self.history(fid) if h.commit.seq <= ref.seq]
         return reports_from_history(known)
+
+
+def unknown_code(code: str, codes: Iterable[str]) -> str:
+    """Why a report naming ``code`` is refused when no project has it: named, with the code it
+    could be when one differs only in case (sp-02 for SP-02)."""
+    folded = code.casefold()
+    near = sorted(c for c in codes if c.casefold() == folded and c != code)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return f"no project {code!r} in the register{hint}"
 
 
 def find_project(twin: TwinLike, code: str, ref: Ref) -> Project:

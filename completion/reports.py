@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from completion.register import LAYER, Project, code_problem, find_project
+from completion.register import LAYER, Project, code_problem, find_project, unknown_code
 from twin.core import HEAD, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, StoredChange
@@ -105,8 +105,10 @@ def report_progress(
     message: str | None = None,
     parent: str | None = HEAD,
     time: datetime | None = None,
+    uploaded_by: str | None = None,
 ) -> CommitInfo:
-    """Commit one report (or several, for different projects, in one commit) by ``reporter``.
+    """Commit one report (or several, for different projects, in one commit) by ``reporter``
+    (``uploaded_by``: who sent them, over HTTP, named in the default message).
 
     All or nothing: if any report breaks a rule, ValidationFailed lists every problem and the
     twin is unchanged. ``parent`` makes the write conditional as for any commit.
@@ -123,6 +125,7 @@ def report_progress(
     problems: list[Problem] = []
     changes: list[Change] = []
     seen: set[str] = set()
+    codes: list[str] | None = None  # every project's code, read for the first unknown one
     for r in batch:
         if r.code in seen:
             problems.append(Problem(LAYER, r.code, "two reports for the same project in one commit"))
@@ -131,9 +134,12 @@ def report_progress(
         try:
             project = find_project(twin, r.code, ref)
         except NotFound:
+            if codes is None:
+                codes = [Project.from_feature(b).code for b in twin.features(LAYER, ref).features]
+            why = unknown_code(r.code, codes)
             if len(batch) == 1:
-                raise
-            problems.append(Problem(LAYER, r.code, "no such project in the register"))
+                raise NotFound(why) from None
+            problems.append(Problem(LAYER, r.code, why))
             continue
         reasons = check_report(project, r, today)
         if reasons:
@@ -148,6 +154,8 @@ def report_progress(
             f"{r.code} {r.percent:g}%" + (f" ({r.note.strip()})" if r.note and r.note.strip() else "") for r in batch
         ]
         message = f"Progress reported on {batch[0].on.isoformat()}: " + "; ".join(parts)
+        if uploaded_by:
+            message += f" (uploaded by {uploaded_by})"
     return twin.commit(changes, author=reporter, message=message, parent=base, time=time)
 
 

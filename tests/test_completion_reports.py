@@ -134,7 +134,7 @@ def test_every_problem_of_a_batch_is_listed_and_nothing_is_committed(twin: Twin)
              ProgressReport("P-9", 20, D("2026-09-04"))],
             reporter="liaison", time=at("2026-09-04"),
         )  # fmt: skip
-    assert {(p.feature_id, "beyond" in p.reason or "no such" in p.reason) for p in e.value.problems} == {
+    assert {(p.feature_id, "beyond" in p.reason or "no project 'P-9'" in p.reason) for p in e.value.problems} == {
         ("P-2", True), ("P-9", True)
     }  # fmt: skip
     assert twin.store.commit_count() == before

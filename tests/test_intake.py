@@ -227,6 +227,103 @@ def test_percent_cells_formatted_as_percent_are_read_as_shown(imported, tmp_path
     assert got == [99.5, 100.0]
 
 
+@pytest.mark.parametrize("kind", ["xlsx", "csv"])
+def test_a_plain_fraction_of_one_is_refused_not_read_as_a_percent(imported, tmp_path: Path, kind: str) -> None:
+    # 0.75 from a formula 完成量/工程量 in a General cell (or a CSV) is 75 % as often as 0.75 %:
+    # refused, not guessed. A cell formatted as a percent, or text with its '%', says which.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    rows = [[register[0][0], day, 0.75], [register[1][0], day, 100]]
+    if kind == "xlsx":
+        book = _report_book(tmp_path / "frac.xlsx", rows)
+    else:
+        book = tmp_path / "frac.csv"
+        lines = ["code,date,percent", *(f"{c},{d.isoformat()},{p}" for c, d, p in rows)]
+        book.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with Twin.open(store) as twin:
+        before = twin.head()
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    assert "row 2: percent 0.75: a fraction or 0.75 %? write 75, or 0.75%" in out and "row 3" not in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == before
+    # The same figure in a cell formatted as a percent is 75; written "0.75%" it is 0.75.
+    book = _report_book(tmp_path / "pct.xlsx", [[register[0][0], day, 0.75, None, "返工"]], "0%")
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    book = _report_book(tmp_path / "text.xlsx", [[register[1][0], day, "0.75%", None, "返工"]])
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        got = [orjson.loads(twin.feature("projects", r[0]))["properties"]["percent_complete"] for r in register[:2]]
+    assert got == [75.0, 0.75]
+
+
+def test_reports_already_in_the_twin_are_skipped_and_another_figure_for_their_date_is_refused(
+    imported, tmp_path: Path
+) -> None:
+    # A running sheet (every report so far, new ones below) imported each week: the rows the twin
+    # already records are no change, not "older than the last report" errors.
+    source, _, register, reports = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    new = [[register[k][0], day, 100, None, None, "王五"] for k in range(3)]
+    book = _report_book(tmp_path / "running.xlsx", [*reports, *new])
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    assert f"{len(reports)} reports already in the twin were skipped" in out and "(3 reports from" in out, out
+    with Twin.open(store) as twin:
+        head = twin.head()
+        assert [orjson.loads(twin.feature("projects", r[0]))["properties"]["progress_date"] for r in new] == [
+            day.isoformat()
+        ] * 3
+    # The same sheet again: nothing to commit, not an error.
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0 and "nothing to commit" in out and f"{len(reports) + 3} reports" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+    # Another figure for a date already reported is refused, naming the row and what the twin has.
+    changed = [list(r) for r in reports]
+    changed[5][2] = changed[5][2] + 0.5 if changed[5][2] < 100 else 99
+    book = _report_book(tmp_path / "changed.xlsx", changed)
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    r = reports[5]
+    assert f"row 7: the twin already records {r[2]:g}% for {r[0]} on {r[1].isoformat()}" in out, out
+    assert "1 problem(s)" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+
+
+def test_reports_naming_their_reporter_need_no_author(imported, tmp_path: Path, monkeypatch) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    monkeypatch.delenv("VENUE_TWIN_AUTHOR", raising=False)
+    day = date(2026, 11, 1)
+    lacking = _report_book(tmp_path / "lacking.xlsx", [[register[0][0], day, 100, None, None, "王五"],
+                                                       [register[1][0], day, 100]])  # fmt: skip
+    code, out = run("progress", "import", str(lacking), "--store", str(store))
+    assert code == 2 and "who makes this commit?" in out, out
+    named = _report_book(tmp_path / "named.xlsx", [[register[0][0], day, 100, None, None, "王五"]])
+    code, out = run("progress", "import", str(named), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert twin.head().author == "王五"  # type: ignore[union-attr]
+
+
+def test_an_unknown_code_is_named_with_the_code_it_could_be(imported, tmp_path: Path) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    code = register[0][0]
+    book = _report_book(tmp_path / "codes.xlsx", [[code.lower(), day, 100], ["ZZ-99", day, 100]])
+    status, out = run("progress", "import", str(book), "--store", str(store))
+    assert status == 2, out
+    assert f"row 2: no project {code.lower()!r} in the register; did you mean {code!r}?" in out, out
+    assert "row 3: no project 'ZZ-99' in the register\n" in out, out
+
+
 def test_a_formula_without_a_saved_result_is_refused_as_such(imported, tmp_path: Path) -> None:
     # A workbook written by a program holds formulas without their results: the cell reads as
     # empty, and "no percent" would send the user looking for a value that is on the screen.
@@ -472,6 +569,55 @@ def test_a_sheet_that_moves_a_deadline_keeps_the_other_fields(imported, tmp_path
     with Twin.open(store) as twin:
         renamed = orjson.loads(twin.feature("projects", code_))["properties"]
     assert (renamed["name_zh"], renamed["name_en"]) == ("南广场铺装", "Plaza paving")
+
+
+def test_a_category_or_area_given_as_its_label_is_stored_as_its_key(tmp_path: Path) -> None:
+    # The register layer's labels (灯光照明 for lighting; 绿化景观, the landscaping layer's title)
+    # name the same value as the key: stored as the key, not as a category of its own.
+    store = empty_twin(tmp_path / "t.gpkg")
+    reg = tmp_path / "register.csv"
+    reg.write_text(
+        "项目编号,项目名称,类别,片区,责任单位,计划开始,计划完成,工程量,单位\n"
+        "LS-01,景观灯,灯光照明,绿化景观,绿化局,2026-08-01,2026-10-20,12,盏\n"
+        "SP-01,Signs,Wayfinding,South plaza,Sign Co,2026-08-01,2026-10-20,3,项\n"
+        "HL-01,展馆改造,场馆改造,展馆,会展中心,2026-08-01,2026-10-20,3,项\n"
+        "RD-01,Kerbs,路缘石,道路,Road Co,2026-08-01,2026-10-20,3,项\n",
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        got = {c: orjson.loads(twin.feature("projects", c))["properties"] for c in ("LS-01", "SP-01", "HL-01", "RD-01")}
+    assert {c: (p["category"], p["area"]) for c, p in got.items()} == {
+        "LS-01": ("lighting", "landscaping"),
+        "SP-01": ("wayfinding", "south_plaza"),
+        "HL-01": ("venue_renovation", "halls"),
+        "RD-01": ("路缘石", "roads"),  # a category the schema does not know stays as typed
+    }
+
+
+@pytest.mark.parametrize(
+    ("start", "finish", "quantity"),
+    [("计划开始时间", "计划完成日期", "工程量（㎡）"), ("计划开始（日期）", "计划完成(时间)", "工程量(m2)")],
+)
+def test_headers_with_a_bracketed_suffix_or_a_trailing_date_word(
+    tmp_path: Path, start: str, finish: str, quantity: str
+) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = [["项目编号", "项目名称", "片区", "责任单位", start, finish, quantity, "单位"],
+            ["RD-01", "路面", "道路", "路政", "2026-08-01", "2026-10-20", 1200, "㎡"]]  # fmt: skip
+    code, out = run("projects", "import", str(_sheet(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 0 and "columns not imported" not in out, out
+    with Twin.open(store) as twin:
+        p = orjson.loads(twin.feature("projects", "RD-01"))["properties"]
+    assert (p["planned_start"], p["planned_finish"], p["quantity"]) == ("2026-08-01", "2026-10-20", 1200.0)
+    # A missing column is named by its Chinese headers too.
+    rows = [[h for h in rows[0] if h != start], [v for h, v in zip(*rows, strict=True) if h != start]]
+    code, out = run("projects", "import", str(_sheet(tmp_path / "m.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert "no column for planned_start (planned_start / planned start / start / 计划开始 / 计划开工)" in " ".join(
+        out.split()
+    ), out
 
 
 def test_csv_with_english_headers_and_m2(tmp_path: Path) -> None:
@@ -782,6 +928,31 @@ def test_export_register_and_status_to_excel_and_csv(imported, tmp_path: Path) -
             pb = orjson.loads(b.feature("projects", code))["properties"]
             assert {k: v for k, v in pa.items() if k in fields} == {k: v for k, v in pb.items() if k in fields}
             assert "percent_complete" in pa and "percent_complete" not in pb  # progress comes from reports
+
+
+def test_the_exported_register_imports_again_as_no_change_and_an_edit_as_one(imported, tmp_path: Path) -> None:
+    # The export writes every project's curve (linear when its record has none): read back, that
+    # is the curve it already has, not a change to all 80 projects.
+    store = _copy_of(imported[0], tmp_path)
+    reg = tmp_path / "register.xlsx"
+    assert run("projects", "export", str(reg), "--store", str(store))[0] == 0
+    with Twin.open(store) as twin:
+        before = twin.head()
+        assert "curve" not in orjson.loads(twin.feature("projects", "XM-001"))["properties"]
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 2 and "nothing changes" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == before
+    book = load_workbook(reg)
+    ws = book.active
+    col = [c.value for c in ws[1]].index("planned_finish") + 1
+    ws.cell(2, col).value = "2026-11-01"
+    book.save(reg)
+    code, out = run("projects", "import", str(reg), "--store", str(store))
+    assert code == 0 and "projects +0 ~1 " in out, out
+    with Twin.open(store) as twin:
+        props = orjson.loads(twin.feature("projects", ws.cell(2, 1).value))["properties"]
+        assert props["planned_finish"] == "2026-11-01" and "curve" not in props
 
 
 def test_change_file_time_is_used_only_when_asked(tmp_path: Path) -> None:

@@ -68,12 +68,36 @@ def test_upload_register_and_season_with_original_dates(setup) -> None:
     assert r.status_code == 201, r.text
     commits = r.json()["commits"]
     assert len(commits) > 1 and {c["author"] for c in commits} == {f"{u}联络员" for u in UNITS}
+    # Authored by each row's reporter; the token that uploaded the sheet is named in the message.
+    assert all(c["message"].startswith("Progress reported on ") for c in commits)
+    assert all("(from sheet '进度填报', uploaded by zhou.admin): " in c["message"] for c in commits), commits[0]
 
     doc = api.get("/completion", params={"date": T30.isoformat()}).json()
     with Twin.open(store) as twin:
         overall = Completion(twin).at(T30).overall()
     assert doc["overall"]["projects"] == 80 and doc["overall"]["actual_percent"] == pytest.approx(overall.actual, 0.01)
     assert 0 < overall.actual < 100
+
+
+def test_an_upload_of_reports_already_in_the_twin_skips_them(setup, tmp_path: Path) -> None:
+    api, tokens, store, book = setup
+    register, reports = season()
+    assert api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"])).status_code == 201  # fmt: skip
+    r = api.post("/progress/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["admin"]))
+    assert r.status_code == 201 and r.json()["skipped"] == 0, r.text
+    before = log_ids(store)
+    # The same sheet again: every report is already recorded, nothing to commit (not an error).
+    r = api.post("/progress/import", content=book, headers=auth(tokens["editor"]))
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["commits"] == [] and doc["skipped"] == len(reports) and doc["reports"] == 0
+    assert "nothing to commit" in doc["detail"] and "X-Twin-Commit" not in r.headers
+    assert log_ids(store) == before
+    # A running sheet with a new row below: that row is committed, the others skipped.
+    running = workbook(tmp_path / "running.xlsx", register, [*reports, ["XM-001", datetime(2026, 11, 1), 100]])
+    r = api.post("/progress/import", content=running.read_bytes(), headers=auth(tokens["editor"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["skipped"] == len(reports) and r.json()["reports"] == 1 and len(r.json()["commits"]) == 1
 
 
 def test_a_register_upload_with_original_dates_is_recorded_before_its_first_reports(setup) -> None:
@@ -219,6 +243,7 @@ def test_batch_reports_are_one_commit(setup) -> None:
     )
     assert r.status_code == 201, r.text
     assert len(log_ids(store)) == len(before) + 1 and r.json()["commit"]["author"] == "zhou.admin"
+    assert r.json()["commit"]["message"].endswith(" (uploaded by zhou.admin)")
     assert r.json()["commit"]["time"].startswith("2026-08-06T10:00:00")
     # An editor's batch is recorded now; after it, an admin cannot record one on an earlier day.
     later = {"reports": [{"code": "XM-001", "percent": 15, "date": "2026-08-15"}]}
@@ -233,6 +258,25 @@ def test_batch_reports_are_one_commit(setup) -> None:
     with Twin.open(store) as twin:
         snap = Completion(twin).at("2026-08-06")
         assert [snap.status(c).percent for c in ("XM-001", "XM-002", "XM-003")] == [5, 7, 9]
+
+
+def test_batch_names_an_unknown_code_and_the_code_it_could_be(setup) -> None:
+    api, tokens, store, book = setup
+    api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"]))
+    headers = auth(tokens["editor"], "application/json")
+    batch = {"reports": [{"code": "XM-002", "percent": 7, "date": "2026-08-05"},
+                         {"code": "ZZ-99", "percent": 5, "date": "2026-08-05"},
+                         {"code": "xm-001", "percent": 5, "date": "2026-08-05"}]}  # fmt: skip
+    r = api.post("/progress", json=batch, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["rows"] == [
+        {"row": 2, "reason": "no project 'ZZ-99' in the register"},
+        {"row": 3, "reason": "no project 'xm-001' in the register; did you mean 'XM-001'?"},
+    ]
+    r = api.post("/progress", json={"reports": batch["reports"][2:]}, headers=headers)
+    assert r.status_code == 422 and r.json()["rows"] == [
+        {"row": 1, "reason": "no project 'xm-001' in the register; did you mean 'XM-001'?"}
+    ], r.text
 
 
 def test_batch_names_the_item_of_a_record_whose_id_is_not_its_code(setup) -> None:
