@@ -127,6 +127,10 @@ class Sheet:
     name: str
     rows: list[Row]
     ignored: list[str] = field(default_factory=list)  # headers no field is known by
+    # A register sheet's required fields it has no column for (a sheet updating known projects
+    # needs only their codes), and the error naming them, raised if a row is a new project.
+    absent: tuple[str, ...] = ()
+    absent_error: str = ""
 
 
 class Refused(ValidationFailed):
@@ -455,6 +459,7 @@ def read_sheet(
     ]
     scores = [_header_score(header, headerish) for header, _ in readings]
     top = scores.index(max(scores))
+    with_code: list[int] = []
     for j, (candidate, _) in enumerate(readings):
         try:
             found, _, _ = _match_headers(candidate, known, mapping or {}, source)
@@ -463,9 +468,17 @@ def read_sheet(
         if all(f in found.values() for f in required):
             top = j
             break
+        if "code" in found.values():
+            with_code.append(j)
+    else:
+        if kind == "register" and with_code:
+            # A sheet updating known projects may give only their codes and the fields it changes:
+            # its header is the row most like one of those with a column for the code.
+            top = max(with_code, key=lambda j: (scores[j], -j))
     header, depth = readings[top]
     columns, ignored, ambiguous = _match_headers(header, known, mapping or {}, source)
     absent = [f for f in required if f not in columns.values()]
+    absent_error = ""
     if absent:
         names = "; ".join(
             f"{f} ({' and '.join(map(repr, ambiguous[f]))} could each be it)"
@@ -481,12 +494,14 @@ def read_sheet(
         if mapping_option:
             how = "field: header; under a group, field: group/sub-header" if depth == 2 else "field: header"
             hint = f"; a {mapping_option} file names the column of a field ({how})"
-        raise BadInput(
+        absent_error = (
             f"{source}: sheet {name!r} has no column for {names} "
             f"(headers looked for in its first {HEADER_ROWS_SEARCHED} rows"
             + (f"; not known in {where}: {listed}" if unknown else "")
             + f"){hint}"
         )
+        if kind != "register" or "code" in absent:
+            raise BadInput(absent_error)
     if is_xlsx:
         # A formula's result is read as empty when the file holds none: look for formulas only
         # when a cell the import relies on is empty (a clean sheet is read once).
@@ -504,7 +519,7 @@ def read_sheet(
         if all(v is None for v in values.values()):
             continue  # blank lines between blocks are common in hand-kept sheets
         rows.append(Row(n, values))
-    return Sheet(name, rows, ignored)
+    return Sheet(name, rows, ignored, tuple(absent), absent_error)
 
 
 def _names(aliases: Sequence[str]) -> list[str]:
@@ -846,6 +861,23 @@ def _keys_of_labels(schema: LayerSchema, records: Sequence[tuple[Row, dict[str, 
                 rec[name] = by_label[_key(v)]
 
 
+def _new_rows_need_columns(
+    sheet: Sheet, records: Sequence[tuple[Row, dict[str, Any]]], existing: Mapping[str, Project]
+) -> None:
+    """Refuse a sheet without a column a new project needs (planned start, finish, unit): a sheet
+    whose every row names a known project needs only the code column and those it changes. The
+    error names the columns and each row that is a new project (with the code it could be)."""
+    new = [(row, rec["code"]) for row, rec in records if "code" in rec and rec["code"] not in existing]
+    if not new:
+        return
+    named = [f"row {row.number}: {unknown_code(code, existing)}" for row, code in new[:10]]
+    more = f" and {len(new) - 10} more" if len(new) > 10 else ""
+    raise BadInput(
+        f"{sheet.absent_error}. A new project needs them: {'; '.join(named)}{more} "
+        "(a sheet updating known projects needs only the code column and the columns it changes)"
+    )
+
+
 def import_register(
     twin: TwinLike,
     sheet: Sheet,
@@ -863,7 +895,7 @@ def import_register(
     """
     records, bad, refused = register_records(sheet)
     if not records and not bad:
-        raise BadInput(f"{source}: no project rows")
+        raise BadInput(sheet.absent_error or f"{source}: no project rows")
     ref = twin.resolve(None if parent in (None, HEAD) else parent)
     base = ref.commit.id if ref.commit else None
     existing: dict[str, Project] = {}
@@ -871,6 +903,8 @@ def import_register(
         for b in twin.features(LAYER, ref).features:
             p = Project.from_feature(b)
             existing[p.code] = p
+    if sheet.absent:
+        _new_rows_need_columns(sheet, records, existing)
     schema = twin.layer(LAYER)
     _keys_of_labels(schema, records)
     refs = sorted({r for _, rec in records for r in rec.get("features", [])})

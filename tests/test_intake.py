@@ -571,6 +571,37 @@ def test_a_sheet_that_moves_a_deadline_keeps_the_other_fields(imported, tmp_path
     assert (renamed["name_zh"], renamed["name_en"]) == ("南广场铺装", "Plaza paving")
 
 
+def test_a_sheet_of_known_projects_needs_only_the_columns_it_changes(imported, tmp_path: Path) -> None:
+    # "A sheet updating known projects changes only the fields it gives": 项目编号 and 计划完成
+    # alone move a deadline (it was refused: no column for planned_start; responsible_unit). The
+    # columns a new project needs are asked for only when a row is one, naming its row and code.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    code_ = register[1][0]
+    with Twin.open(store) as twin:
+        before = orjson.loads(twin.feature("projects", code_))["properties"]
+        head = twin.head()
+    book = _sheet(tmp_path / "deadline.xlsx", [["项目编号", "计划完成"], [code_, datetime(2026, 11, 3)]])
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0 and "projects +0 ~1" in out, out
+    with Twin.open(store) as twin:
+        after = orjson.loads(twin.feature("projects", code_))["properties"]
+    assert after == {**before, "planned_finish": "2026-11-03"}
+
+    rows = [["项目编号", "计划完成"], [code_, datetime(2026, 11, 4)], [code_.lower().replace("xm", "Xm"), None],
+            ["NEW-1", datetime(2026, 11, 4)]]  # fmt: skip
+    with Twin.open(store) as twin:
+        head = twin.head()
+    code, out = run("projects", "import", str(_sheet(tmp_path / "mixed.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    flat = " ".join(out.split())
+    assert "has no column for planned_start (" in flat and "responsible_unit (" in flat, out
+    assert f"row 3: no project {rows[2][0]!r} in the register; did you mean {code_!r}?" in flat, out
+    assert "row 4: no project 'NEW-1' in the register" in flat and "row 2" not in flat, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+
+
 def test_a_category_or_area_given_as_its_label_is_stored_as_its_key(tmp_path: Path) -> None:
     # The register layer's labels (灯光照明 for lighting; 绿化景观, the landscaping layer's title)
     # name the same value as the key: stored as the key, not as a category of its own.
@@ -611,8 +642,10 @@ def test_headers_with_a_bracketed_suffix_or_a_trailing_date_word(
     with Twin.open(store) as twin:
         p = orjson.loads(twin.feature("projects", "RD-01"))["properties"]
     assert (p["planned_start"], p["planned_finish"], p["quantity"]) == ("2026-08-01", "2026-10-20", 1200.0)
-    # A missing column is named by its Chinese headers too.
+    # A missing column is named by its Chinese headers too (for a new project: a known one's row
+    # needs only the columns it changes).
     rows = [[h for h in rows[0] if h != start], [v for h, v in zip(*rows, strict=True) if h != start]]
+    rows[1][0] = "RD-02"
     code, out = run("projects", "import", str(_sheet(tmp_path / "m.xlsx", rows)), "--store", str(store))
     assert code == 2, out
     assert "no column for planned_start (planned_start / planned start / start / 计划开始 / 计划开工)" in " ".join(
