@@ -438,15 +438,29 @@ def units(
             return
         out = _out()
         out.print(_heading(snap))
-        table = Table(by, "projects", "reports overdue", "late", "at risk", "done", "planned %", "actual %", "± points")
+        table = Table(by, "projects", "reports overdue", "overdue projects", "late", "at risk", "done", "planned %",
+                      "actual %", "± points")  # fmt: skip
         for u in rows:
             style = "bold red" if u.late else ("yellow" if u.reports_overdue else None)
             table.add_row(
                 escape(u.key if by == "unit" else f"{u.key} ({', '.join(u.units)})"),
-                str(u.projects), f"{u.reports_overdue} / {u.reports_due}", str(u.late), str(u.at_risk), str(u.done),
+                str(u.projects), f"{u.reports_overdue} / {u.reports_due}", escape(_codes(u.overdue_codes)),
+                str(u.late), str(u.at_risk), str(u.done),
                 f"{u.planned:.1f}", f"{u.actual:.1f}", f"{u.actual - u.planned:+.1f}", style=style,
             )  # fmt: skip
         out.print(table)
+
+
+# How many project codes a table cell lists before "+N more" (the CSV, JSON and page list them all).
+CODES_SHOWN = 5
+
+
+def _codes(codes: Sequence[str], shown: int = CODES_SHOWN) -> str:
+    """Project codes for a table cell: the first few, then how many more (all of them when only one
+    more would be left out: "+1 more" takes the room of the code)."""
+    if len(codes) <= shown + 1:
+        return ", ".join(codes)
+    return ", ".join(codes[:shown]) + f" +{len(codes) - shown} more"
 
 
 @completion_app.command("missing")

@@ -270,6 +270,23 @@ def test_cli_and_api_agree(api: TestClient, register: Path) -> None:
     assert not re.search(r"^\S*\s*B\s.*stale", listed, re.M)
 
 
+def test_the_cli_table_names_the_overdue_projects(register: Path) -> None:
+    # The CSV, JSON and page list the codes behind "reports overdue"; the table showed only "1 / 2".
+    table = cli("completion", "units", "--date", ON, "--store", str(register))
+    assert "overdue projects" in table, table
+    assert re.search(r"U1\s.*1 / 2\s*│\s*A\s*│", table), table
+    assert re.search(r"U2\s.*1 / 1\s*│\s*E\s*│", table), table
+    by_person = cli("completion", "units", "--date", ON, "--by", "person", "--store", str(register))
+    assert re.search(r"p2\s.*0 / 1\s*│\s*│", by_person), by_person
+    # A long list is cut after five codes, saying how many more (one more is shown, not counted).
+    from cli.completion import _codes
+
+    codes = [f"X-{i}" for i in range(1, 9)]
+    assert _codes(codes) == "X-1, X-2, X-3, X-4, X-5 +3 more"
+    assert _codes(codes[:6]) == "X-1, X-2, X-3, X-4, X-5, X-6"
+    assert _codes([]) == ""
+
+
 def test_bad_grouping_is_exit_2(register: Path) -> None:
     r = runner.invoke(app, ["completion", "units", "--by", "colour", "--store", str(register)])
     assert r.exit_code == 2 and "colour" in r.output
