@@ -56,6 +56,7 @@ from completion.snapshot import (
     GROUP_COLUMNS,
     LATE_COLUMNS,
     PROJECT_COLUMNS,
+    PROJECT_DATE_COLUMNS,
     Completion,
     Snapshot,
     back_schedule,
@@ -108,14 +109,20 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _csv(
-    rows: Iterable[dict[str, Any]], columns: Sequence[str], filename: str, headers: dict[str, str], fmt: str = "csv"
+    rows: Iterable[dict[str, Any]],
+    columns: Sequence[str],
+    filename: str,
+    headers: dict[str, str],
+    fmt: str = "csv",
+    dates: Sequence[str] = (),
 ) -> Response:
-    """A download as CSV (UTF-8 with a BOM, so Excel reads Chinese text) or, with fmt="xlsx", Excel."""
+    """A download as CSV (UTF-8 with a BOM, so Excel reads Chinese text) or, with fmt="xlsx", Excel
+    (the ``dates`` columns' ISO text as Excel dates)."""
     sheet = filename.removesuffix(".csv")[:31]  # the sheet is named as the file, without its suffix
     if fmt == "xlsx":
         filename = filename.removesuffix(".csv") + ".xlsx"
     return Response(
-        table_bytes(rows, columns, fmt, sheet=sheet),
+        table_bytes(rows, columns, fmt, sheet=sheet, dates=dates),
         media_type=XLSX if fmt == "xlsx" else CSV,
         headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -232,6 +239,7 @@ class CompletionFactory:
                 f"projects-{snap.on.isoformat()}.csv",
                 _headers(snap),
                 fmt,
+                PROJECT_DATE_COLUMNS,
             )
         items = [
             status_doc(s, snap.weights.get(s.project.code), states[s.project.code], flags.get(s.project.code))

@@ -147,14 +147,16 @@ def export_cmd(
     from cli.completion import _reading
     from cli.main import _errors, out
     from completion.intake import REGISTER_COLUMNS, format_of, register_row, table_bytes
-    from completion.snapshot import PROJECT_COLUMNS, project_row
+    from completion.snapshot import PROJECT_COLUMNS, PROJECT_DATE_COLUMNS, project_row
 
     with _errors(str(output)):
         kind = format_of(output, fmt)
     with _reading(store, on, version) as (_, snap):
         if status:
             rows = [project_row(s, snap.weights.get(s.project.code)) for s in snap.statuses]
-            data = table_bytes(rows, PROJECT_COLUMNS, kind, sheet=f"status {snap.on.isoformat()}")
+            data = table_bytes(
+                rows, PROJECT_COLUMNS, kind, sheet=f"status {snap.on.isoformat()}", dates=PROJECT_DATE_COLUMNS
+            )
         else:
             rows = [register_row(s.project) for s in snap.statuses]
             data = table_bytes(rows, REGISTER_COLUMNS, kind, sheet="register")

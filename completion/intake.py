@@ -22,7 +22,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -1267,9 +1267,17 @@ def _cell(v: Any) -> Any:
     return v
 
 
-def table_bytes(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: str, sheet: str = "Sheet1") -> bytes:
+def table_bytes(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    fmt: str,
+    sheet: str = "Sheet1",
+    dates: Collection[str] = (),
+) -> bytes:
     """Rows as .xlsx (openpyxl) or as CSV in UTF-8 with a byte-order mark, which Excel needs to
-    open Chinese text as UTF-8 rather than the system's code page."""
+    open Chinese text as UTF-8 rather than the system's code page. In .xlsx a date is an Excel
+    date (sorts and filters as one), also the ISO text ('2026-08-02') of the ``dates`` columns;
+    in CSV every date is ISO text."""
     if fmt == "xlsx":
         from openpyxl import Workbook
 
@@ -1277,7 +1285,7 @@ def table_bytes(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: 
         ws = book.create_sheet(sheet[:31])
         ws.append(list(columns))
         for row in rows:
-            ws.append([_xlsx_cell(row.get(k)) for k in columns])
+            ws.append([_xlsx_cell(row.get(k), k in dates) for k in columns])
         buf = io.BytesIO()
         book.save(buf)
         return buf.getvalue()
@@ -1291,7 +1299,10 @@ def table_bytes(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: 
     return b"\xef\xbb\xbf" + text.getvalue().encode("utf-8")
 
 
-def _xlsx_cell(v: Any) -> Any:
+def _xlsx_cell(v: Any, is_date: bool = False) -> Any:
+    if is_date and isinstance(v, str):
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(v)
     if isinstance(v, list | tuple):
         return ";".join(map(str, v))
     if isinstance(v, date | int | float | str) or v is None:

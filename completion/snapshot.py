@@ -342,6 +342,12 @@ PROJECT_COLUMNS = (
 )  # fmt: skip
 
 
+# The columns of PROJECT_COLUMNS holding a date (ISO text in the row; an Excel date in .xlsx).
+PROJECT_DATE_COLUMNS = (
+    "planned_start", "planned_finish", "date", "forecast_finish", "last_report_date", "forecast_low", "forecast_high",
+)  # fmt: skip
+
+
 def project_row(
     s: ProjectStatus, weight: float | None = None, state: ReportState | None = None, flag: str | None = None
 ) -> dict[str, Any]:

@@ -946,6 +946,18 @@ def test_export_register_and_status_to_excel_and_csv(imported, tmp_path: Path) -
     with Twin.open(store) as twin:
         snap = Completion(twin).at(T30)
         assert statuses == {s.project.code: s.percent for s in snap.statuses}
+    # Its dates are Excel dates, as the register's export writes them (they were text, '2026-08-02').
+    first = dict(zip(rows[0], rows[1], strict=False))  # a read-only row ends at its last value
+    for column in ("planned_start", "planned_finish", "date", "forecast_finish", "last_report_date"):
+        assert isinstance(first[column], datetime), (column, first[column])
+    assert first["date"] == datetime(2026, 10, 6)
+    # As CSV the dates stay ISO text, after the byte-order mark Excel needs.
+    status_csv = tmp_path / "status.csv"
+    assert run("projects", "export", str(status_csv), "--status", "--date", "T-30", "--store", str(store))[0] == 0
+    data = status_csv.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    first_csv = next(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert first_csv["date"] == "2026-10-06" and first_csv["planned_start"] == first["planned_start"].date().isoformat()
     # The register as CSV with a BOM (Excel reads the Chinese text) imports again unchanged.
     reg = tmp_path / "register.csv"
     assert run("projects", "export", str(reg), "--store", str(store))[0] == 0

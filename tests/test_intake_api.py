@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -305,6 +306,14 @@ def test_downloads_in_excel_and_csv_with_bom(setup) -> None:
     assert downloaded.sheetnames == ["projects-2026-08-01"]  # not named "….xlsx" like the file
     rows = list(downloaded.active.iter_rows(values_only=True))
     assert len(rows) == 81 and rows[0][0] == "code" and rows[1][1] == "项目1"
+    # Dates are Excel dates, as in the register's export (they were the text '2026-08-02'); the
+    # CSV keeps them as ISO text.
+    row = dict(zip(rows[0], rows[1], strict=False))  # a read-only row ends at its last value
+    assert row["date"] == datetime(2026, 8, 1) and isinstance(row["planned_start"], datetime), row
+    csv_rows = list(csv.DictReader(io.StringIO(api.get("/projects", params={"f": "csv", "date": "2026-08-01"})
+                                               .content.decode("utf-8-sig"))))  # fmt: skip
+    assert csv_rows[0]["date"] == "2026-08-01"
+    assert csv_rows[0]["planned_start"] == row["planned_start"].date().isoformat()
     r = api.get("/completion", params={"f": "csv", "date": "2026-08-01", "by": "unit"})
     assert r.content.startswith(b"\xef\xbb\xbf") and "青浦区建管委" in r.content.decode("utf-8-sig")
 
