@@ -29,9 +29,10 @@ from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from cli.pipes import Console
 
 if TYPE_CHECKING:
     from completion.snapshot import Completion, Snapshot

@@ -1,7 +1,9 @@
 """`venue-twin`: the command line over the twin.
 
 Exit codes: 0 success, 1 the twin is corrupt (fsck), 2 bad input (a malformed file, a feature
-that fails validation, an unknown layer, version or CRS), 3 conflict (the twin moved on).
+that fails validation, an unknown layer, version or CRS), 3 conflict (the twin moved on). When the
+reader of its output goes away (``| head``): the code of the error it was reporting, else 141
+(128 + SIGPIPE, as a shell reports a program killed by the broken pipe), never 1.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
-from rich.console import Console
+import typer.core
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -27,6 +29,7 @@ from cli.evidence import evidence
 from cli.intake import projects_app  # also adds `progress import`
 from cli.layers import layer_app
 from cli.maps import map_app
+from cli.pipes import EXIT_BROKEN_PIPE, Console, pipe_closed
 from cli.surveys import raster_app
 from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
@@ -38,7 +41,36 @@ from twin.tokens import Tokens
 if TYPE_CHECKING:
     from twin.settings import TwinSettings
 
+EXIT_CORRUPT, EXIT_BAD_INPUT, EXIT_CONFLICT = 1, 2, 3
+
+
+class _Commands(typer.core.TyperGroup):
+    """The command tree, exiting EXIT_BROKEN_PIPE when the output's reader has gone, rather than
+    click's 1 (the twin is corrupt) or a traceback; an error being reported when it went keeps its
+    own code (see _fail). Output still buffered is flushed here, where a broken pipe is caught."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            try:
+                rv = super().invoke(ctx)
+            except typer.Exit as e:
+                if e.exit_code:  # the command's own failure is the one to report
+                    try:
+                        sys.stdout.flush()
+                    except BrokenPipeError:
+                        pipe_closed()
+                    raise
+                sys.stdout.flush()
+                raise
+            sys.stdout.flush()
+            return rv
+        except BrokenPipeError:
+            pipe_closed()
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="The versioned digital twin of the National Exhibition and Convention Center (Shanghai).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -64,15 +96,16 @@ AuthorOpt = Annotated[
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="A commit id (or prefix), HEAD or HEAD~n.")]
 AsofOpt = Annotated[str | None, typer.Option("--asof", help="A time (RFC 3339) or a date (end of that day, Shanghai).")]
 
-EXIT_CORRUPT, EXIT_BAD_INPUT, EXIT_CONFLICT = 1, 2, 3
-
-
 def _fail(message: str, code: int, problems: list[str] | None = None) -> NoReturn:
-    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
-    for p in (problems or [])[:50]:
-        err.print(f"  - {p}", highlight=False)
-    if problems and len(problems) > 50:
-        err.print(f"  … and {len(problems) - 50} more", highlight=False)
+    try:
+        err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+        for p in (problems or [])[:50]:
+            err.print(f"  - {p}", highlight=False)
+        if problems and len(problems) > 50:
+            err.print(f"  … and {len(problems) - 50} more", highlight=False)
+    except BrokenPipeError:
+        # `... 2>&1 | head -1`: the reader has what it wanted; the exit code is still the error's.
+        pipe_closed()
     raise typer.Exit(code)
 
 

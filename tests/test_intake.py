@@ -1072,3 +1072,37 @@ def test_csv_redirected_to_a_file_has_a_bom_and_a_pipe_has_none(imported, tmp_pa
         assert subprocess.run(cmd, stdout=f, env=env).returncode == 0
     piped = subprocess.run(cmd, capture_output=True, env=env).stdout
     assert out.read_bytes() == b"\xef\xbb\xbf" + piped and piped.startswith(b"code,")
+
+
+def test_a_closed_pipe_keeps_the_exit_code_of_the_error_and_is_never_1(imported, tmp_path: Path) -> None:
+    """`venue-twin progress import bad.xlsx 2>&1 | head -1` exited 1 (documented as "the twin is
+    corrupt"): rich and click turn a broken pipe into 1. A refused file is still 2; output cut
+    off otherwise is 141 (128 + SIGPIPE, as a shell reports a program the broken pipe killed)."""
+    import os
+    import subprocess
+    import sys
+
+    store = _copy_of(imported[0], tmp_path)
+    register, reports = season(3)
+    reports[0][2] = "七十"
+    bad = workbook(tmp_path / "bad.xlsx", register, reports)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "VENUE_TWIN_AUTHOR": "t"}
+
+    def into_closed_pipe(*args: str) -> subprocess.CompletedProcess[bytes]:
+        read, write = os.pipe()
+        os.close(read)  # the reader has gone before the first line is written: every write fails
+        try:
+            return subprocess.run([sys.executable, "-m", "cli.main", *args], stdout=write, stderr=write, env=env,
+                                  timeout=120)  # fmt: skip
+        finally:
+            os.close(write)
+
+    done = into_closed_pipe("progress", "import", str(bad), "--store", str(store))
+    assert done.returncode == 2
+    for args in (("completion", "late", "--csv"), ("completion", "units")):
+        done = into_closed_pipe(*args, "--date", "T-30", "--store", str(store))
+        assert done.returncode == 141, args
+    # With a reader, the codes are as before.
+    done = subprocess.run([sys.executable, "-m", "cli.main", "progress", "import", str(bad), "--store", str(store)],
+                          capture_output=True, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and b"is not a number" in done.stderr, done.stderr
