@@ -272,6 +272,10 @@ def with_collection_paths(doc: dict[str, Any], layers: Sequence[LayerSchema]) ->
     taken = {p.get("name") for p in declared}
     paths = dict(doc["paths"])
     for schema in layers:
+        # A property named like one of the endpoint's parameters (the surveys' `crs`) cannot be asked
+        # for by name (?crs= is the output CRS), and GDAL takes any listed parameter that names a
+        # field for a filter on it: neither is listed, so GDAL filters that property itself.
+        clash = {f.name for f in schema.fields} & taken
         by_property = [
             {
                 "name": f.name,
@@ -287,7 +291,7 @@ def with_collection_paths(doc: dict[str, Any], layers: Sequence[LayerSchema]) ->
             **generic,
             "summary": f"Features of {schema.name}",
             "operationId": f"items_{schema.name}",
-            "parameters": declared + by_property,
+            "parameters": [p for p in declared if p.get("name") not in clash] + by_property,
         }
         paths[f"/collections/{quote(schema.name, safe='')}/items"] = {"get": op}
     return {**doc, "paths": paths}

@@ -780,6 +780,25 @@ def _columns(schema: LayerSchema, ids: list[str], props: list[dict[str, Any]]) -
     return columns
 
 
+def _lists_as_json(columns: dict[str, Any], schema: LayerSchema) -> dict[str, Any]:
+    """The list fields' cells as JSON arrays of text (`["halls/hall-1.1H","halls/hall-1.2H"]`), as the
+    twin's own GeoPackage table holds them: a GeoPackage, dBASE or CSV column has no list type, and
+    GDAL and pandas would write Python's repr (`['a', 'b']`), which no reader takes back as a list.
+    GeoJSON keeps real arrays."""
+    lists = [f.name for f in schema.fields if f.type == "list"]
+    if not lists:
+        return columns
+    return {
+        **columns,
+        **{
+            name: pd.array(
+                [orjson.dumps(v).decode() if isinstance(v, list | tuple) else v for v in columns[name]], dtype=object
+            )
+            for name in lists
+        },
+    }
+
+
 def _geometry_type(geoms: np.ndarray, schema: LayerSchema) -> str:
     kinds = {g.geom_type for g in geoms if g is not None}
     if len(kinds) == 1:
@@ -810,7 +829,7 @@ def _write_geojson(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema:
 
 def _write_gpkg(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
     _ogr_write(
-        _frame(columns, geoms, crs),
+        _frame(_lists_as_json(columns, schema), geoms, crs),
         out,
         "GPKG",
         layer=schema.name,
@@ -841,7 +860,7 @@ def _write_shapefile(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schem
     names = shapefile_field_names(schema)
     fitted: dict[str, Any] = {}
     cut: dict[str, int] = {}
-    for k, v in columns.items():
+    for k, v in _lists_as_json(columns, schema).items():
         fitted[names[k]], cut[k] = _dbf_texts(v)
     gdf = _frame(fitted, geoms, crs)
     family = np.array([_SHAPE_FAMILY.get(g.geom_type, "other") if g is not None else "none" for g in geoms])
@@ -899,7 +918,7 @@ _SHAPE_FAMILY = {
 
 
 def _write_csv(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
-    df = pd.DataFrame(columns)
+    df = pd.DataFrame(_lists_as_json(columns, schema))
     # rounding_precision=-1: every digit, so the CSV holds exactly what the twin holds
     df["wkt"] = shapely.to_wkt(geoms, rounding_precision=-1, trim=True)
     df.to_csv(out, index=False)

@@ -26,6 +26,7 @@ from layers.io import (
 from twin.errors import BadInput, ValidationFailed
 from twin.model import Feature, FieldSpec, LayerSchema
 from twin.stores.base import ExportRow
+from twin.validation import normalize_properties
 
 GEOD = Geod(ellps="WGS84")
 VENUE = (121.297, 31.191)
@@ -132,6 +133,29 @@ def test_round_trip(tmp_path: Path, ext: str, crs: str) -> None:
         # plain Python values, typed from the schema
         assert all(type(v) in (str, int, float, bool) for v in got[f.id].properties.values())
     assert type(got["hall-1.1H"].properties["floors"]) is int
+
+
+@pytest.mark.parametrize("ext", [".geojson", ".gpkg", ".zip", ".csv"])
+def test_a_list_field_round_trips(tmp_path: Path, ext: str) -> None:
+    """A list field (a project's features, a survey's bands) leaves as a JSON array of text in the
+    formats without lists, never Python's ['a', 'b'], and an unedited file brings back the lists."""
+    schema = LayerSchema(**{**HALLS.__dict__, "fields": (*HALLS.fields, FieldSpec("tags", "list"))})
+    features = _features()
+    lists = {"hall-1.1H": ["halls/hall-1.1H", "roads/rd-3, east"], "hall-NH": ["ndvi"], "hall-GC": []}
+    for f in features:
+        f.properties["tags"] = lists[f.id]
+    path = tmp_path / f"halls{ext}"
+    write_layer_file(_rows(features), schema, path)
+    if ext != ".geojson":
+        cells = pyogrio.read_dataframe(path if ext != ".zip" else f"/vsizip/{path}/halls.shp", read_geometry=False)
+        column = "tags" if "tags" in cells else next(c for c in cells if c.startswith("tags"))
+        shown = dict(zip(cells["feature_id" if "feature_id" in cells else "feature_i"], cells[column], strict=True))
+        assert json.loads(shown["hall-1.1H"]) == lists["hall-1.1H"] and "'" not in shown["hall-NH"], shown
+    # As a commit reads them (the twin's validation normalises what the reader gives)
+    read = read_layer_file(path, schema, crs="EPSG:4326").features
+    got = {f.id: normalize_properties(schema, f.properties)[0].get("tags") for f in read}
+    assert got == {"hall-1.1H": lists["hall-1.1H"], "hall-NH": ["ndvi"], "hall-GC": got["hall-GC"]}
+    assert got["hall-GC"] in ([], None)
 
 
 def test_export_to_gauss_kruger_has_metre_coordinates(tmp_path: Path) -> None:
