@@ -846,6 +846,14 @@ class FeaturesFactory:
             if if_match is not None:
                 tags = [t.strip() for t in if_match.split(",")]
                 if "*" not in tags and etag_of(current) not in tags:
+                    if etag_of(current) in (t.removeprefix("W/") for t in tags):
+                        # If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches,
+                        # though the feature is as it was; saying "changed" would send the client
+                        # round in circles.
+                        raise PreconditionFailed(
+                            f"If-Match takes the ETag as given ({etag_of(current)}), not a weak W/ one; "
+                            f"{layer}/{fid} has not changed"
+                        )
                     raise PreconditionFailed(
                         f"{layer}/{fid} changed since that ETag was read (now {etag_of(current)}); read it again"
                     )

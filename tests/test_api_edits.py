@@ -430,6 +430,17 @@ def test_if_match_star_and_lists(api: TestClient, editor: dict[str, str]) -> Non
     )
     assert r.status_code == 204, r.text
     assert hall(api)[0]["properties"]["notes"] == "two"
+    # A weak tag of the current version: refused (If-Match compares strongly), saying so, not "changed".
+    _, etag = hall(api)
+    r = send(
+        api,
+        "PATCH",
+        "/collections/halls/items/hall-1.1H",
+        {"properties": {"notes": "three"}},
+        {**editor, "If-Match": f"W/{etag}"},
+    )
+    detail = problem_of(r, 412)["detail"]
+    assert "weak" in detail and "has not changed" in detail and hall(api)[0]["properties"]["notes"] == "two"
 
 
 # ---------------------------------------------------------------------------- optimistic locking

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from layers.catalogue import LAYERS
-from twin.query import PropertyParameterError, _matches, property_equals
+from twin.errors import BadInput
+from twin.query import PropertyParameterError, _matches, parse_filter, property_equals
 
 SCHEMAS = {s.name: s for s in LAYERS}
 
@@ -72,3 +73,9 @@ def test_what_cannot_filter_names_its_parameter(layer: str, params: dict[str, st
     assert e.value.parameter == name and words in str(e.value)
     if words.startswith("a property"):
         assert "this endpoint takes bbox, limit" in str(e.value) and "level" in str(e.value)
+
+
+def test_between_on_dates_says_what_to_use_instead() -> None:
+    with pytest.raises(BadInput, match="BETWEEN takes numbers only: for dates use >= and <="):
+        parse_filter("planned_start BETWEEN DATE('2026-08-01') AND DATE('2026-08-31')")
+    assert parse_filter("quantity BETWEEN 1 AND 5") is not None

@@ -105,7 +105,12 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
             expr = cql2.parse_text(text)
         expr.validate()
     except Exception as e:  # noqa: BLE001 - cql2 raises ParseError, ValidationError and bare Exceptions
-        raise BadInput(f"filter: {e}") from None
+        hint = ""
+        if re.search(r"\bbetween\b", text, re.IGNORECASE) and re.search(r"\b(date|timestamp)\s*\(", text, re.I):
+            # The JSON Schema's own words ("not valid under any of the schemas listed in the 'oneOf'
+            # keyword") do not say that CQL2's BETWEEN compares numbers only.
+            hint = " (CQL2's BETWEEN takes numbers only: for dates use >= and <=, or T_DURING)"
+        raise BadInput(f"filter: {e}{hint}") from None
     unknown = sorted(filter_ops(expr) - KNOWN_OPS, key=str.lower)
     if unknown:
         hint = " (a box is BBOX(minx, miny, maxx, maxy) in CQL2)" if "envelope" in unknown else ""
