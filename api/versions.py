@@ -194,7 +194,13 @@ class VersionsFactory:
         spec = FORMATS[f]
 
         def build() -> bytes:
-            return write_layer_bytes(twin.export_rows(schema.name, ref), schema, fmt=f, crs=target)
+            return write_layer_bytes(
+                twin.export_rows(schema.name, ref),
+                schema,
+                fmt=f,
+                crs=target,
+                version=ref.commit.id if ref.commit else None,  # what an import of it was a copy of
+            )
 
         data = build()
         tag = ref.commit.id[:12] if ref.commit else "empty"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from twin import Change
+from twin import HEAD, Change
 from twin.gcpause import gc_paused
 
 
@@ -27,10 +27,11 @@ def import_batches(
     message: str | None,
     author: str,
     batch: int,
+    parent: str | None = None,
 ) -> None:
     import pyogrio
 
-    from cli.main import _errors, _open, _progress, err, out
+    from cli.main import _errors, _open, _progress, copy_base, err, out
     from layers.io import read_layer_batches
 
     twin = _open(store)
@@ -51,6 +52,7 @@ def import_batches(
         try:
             with _errors(str(file)):
                 schema = twin.layer(layer)
+                base = copy_base(twin, file, source_layer, parent)  # every batch a part of that copy
                 pieces = read_layer_batches(
                     file,
                     schema,
@@ -74,6 +76,8 @@ def import_batches(
                             [Change(layer, op, f.id, f) for f in result.features],  # type: ignore[arg-type]
                             author=author,
                             message=(message or f"Import {file.name} into {layer} ({mode})") + f", batch {k}{of}",
+                            parent=base or HEAD,
+                            copy_of_parent=base is not None,
                         )
                     c = info.counts.get(layer, {})
                     counts["added"] += c.get("added", 0)

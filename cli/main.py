@@ -31,7 +31,7 @@ from cli.layers import layer_app
 from cli.maps import map_app
 from cli.pipes import EXIT_BROKEN_PIPE, Console, pipe_closed
 from cli.surveys import raster_app
-from twin import Change, Conflict, Ref, Twin, TwinError, ValidationFailed
+from twin import HEAD, Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound, Problem
 from twin.gcpause import gc_paused_for
@@ -95,6 +95,33 @@ AuthorOpt = Annotated[
 ]
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="A commit id (or prefix), HEAD or HEAD~n.")]
 AsofOpt = Annotated[str | None, typer.Option("--asof", help="A time (RFC 3339) or a date (end of that day, Shanghai).")]
+
+def copy_base(twin: Twin, file: Path, source_layer: str | None, parent: str | None) -> str | None:
+    """The commit an imported file is a copy of: `--parent`, else the one the file records (an
+    export of this twin), else None (the file overwrites what it gives). A recorded version this
+    twin does not have (another twin's export, or one rebuilt since) is said and passed over."""
+    from layers.io import recorded_version
+
+    if parent is not None:
+        if parent.strip().upper() == "HEAD":
+            return None
+        ref = twin.resolve(parent)
+        return ref.commit.id if ref.commit else None
+    recorded = recorded_version(file, source_layer)
+    if recorded is None:
+        return None
+    try:
+        ref = twin.resolve(recorded)
+    except (NotFound, BadInput):
+        err.print(f"note: {file.name} was exported at {recorded[:12]}, which this twin does not have; imported onto the head")
+        return None
+    if ref.commit is not None and (head := twin.head()) is not None and ref.commit.id != head.id:
+        err.print(
+            f"note: {file.name} is a copy of {recorded[:12]}; features it gives as they were then stay as they are "
+            "now (--parent HEAD to overwrite them)"
+        )
+    return ref.commit.id if ref.commit else None
+
 
 def _fail(message: str, code: int, problems: list[str] | None = None) -> NoReturn:
     try:
@@ -312,6 +339,14 @@ def import_(
             "is never held whole; a batch that fails stops the import and the batches before it stay committed."
         ),
     ] = None,
+    parent: Annotated[
+        str | None,
+        typer.Option(
+            help="The version the file is a copy of (default: the one a file exported by the twin records). A "
+            "feature it gives as it was then is no change, so edits made here since stay; one changed both since "
+            "and in the file is a conflict (exit 3). HEAD: no such check, the file's features overwrite."
+        ),
+    ] = None,
 ) -> None:
     """Import a file into a layer as one commit (reprojected to lon/lat on the way)."""
     from layers.io import read_layer_file
@@ -333,11 +368,14 @@ def import_(
             _fail(f"--batch {batch}: a batch holds at least one feature", EXIT_BAD_INPUT)
         from cli.batch_import import import_batches
 
-        import_batches(file, layer, store, crs, datum, id_field, source_layer, mode, message, _author(author), batch)
+        import_batches(
+            file, layer, store, crs, datum, id_field, source_layer, mode, message, _author(author), batch, parent
+        )
         return
     twin = _open(store)
     with twin, _errors(str(file)), _progress() as progress:
         schema = twin.layer(layer)
+        base = copy_base(twin, file, source_layer, parent)
         task = progress.add_task(f"reading {file.name}", total=None)
         result = read_layer_file(
             file,
@@ -359,7 +397,11 @@ def import_(
                 keep = {f.id for f in result.features}
                 changes += [Change(layer, "delete", fid) for fid in twin.feature_ids(layer) if fid not in keep]
             info = twin.commit(
-                changes, author=_author(author), message=message or f"Import {file.name} into {layer} ({mode})"
+                changes,
+                author=_author(author),
+                message=message or f"Import {file.name} into {layer} ({mode})",
+                parent=base or HEAD,
+                copy_of_parent=base is not None,
             )
     c = info.counts.get(layer, {})
     out.print(
@@ -561,7 +603,9 @@ def export(
                     progress.update(task, completed=i)
                 yield row
 
-        n = write_layer_file(rows(), schema, output, crs=crs, fmt=fmt)
+        n = write_layer_file(
+            rows(), schema, output, crs=crs, fmt=fmt, version=ref.commit.id if ref.commit else None
+        )
     at = ref.commit.id[:12] if ref.commit else "(empty)"
     out.print(f"wrote {n} features of {layer} as of {at} to {output} ({crs})")
 

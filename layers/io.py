@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import re
 import tempfile
 import uuid
 import warnings
@@ -712,8 +713,12 @@ def write_layer_file(
     *,
     crs: str = "EPSG:4326",
     fmt: str | None = None,
+    version: str | None = None,
 ) -> int:
     """Write rows of one layer to a GeoJSON, GeoPackage, zipped Shapefile or CSV; return how many.
+
+    `version`, the commit the rows were read at, is recorded in the file (not in a CSV), so that
+    an import of the file, edited or not, knows what it was a copy of (`recorded_version`).
 
     Geometries are reprojected from storage lon/lat to `crs`. Columns are "feature_id" then the
     schema's fields in order, typed from the schema (integers stay integers; dates are ISO
@@ -736,18 +741,56 @@ def write_layer_file(
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
         out = Path(tmp) / f"{schema.name}{f.extension}"
-        _WRITERS[f.name](columns, geoms, target, schema, out)
+        _WRITERS[f.name](columns, geoms, target, schema, out, version)
         os.replace(out, path)
     return len(ids)
 
 
-def write_layer_bytes(rows: Iterable[ExportRow], schema: LayerSchema, *, fmt: str, crs: str = "EPSG:4326") -> bytes:
+def write_layer_bytes(
+    rows: Iterable[ExportRow], schema: LayerSchema, *, fmt: str, crs: str = "EPSG:4326", version: str | None = None
+) -> bytes:
     """The same as `write_layer_file`, returned as bytes (for an HTTP download)."""
     f = resolve_format(fmt)
     with tempfile.TemporaryDirectory(prefix="venue-twin-export-") as tmp:
         out = Path(tmp) / f"{schema.name}{f.extension}"
-        write_layer_file(rows, schema, out, crs=crs, fmt=f.name)
+        write_layer_file(rows, schema, out, crs=crs, fmt=f.name, version=version)
         return out.read_bytes()
+
+
+# Where an exported file records the commit it was read at.
+VERSION_KEY = "twin_version"  # GeoPackage: the layer's metadata item
+VERSION_MEMBER = "twin:version"  # GeoJSON: a member of the FeatureCollection
+VERSION_FILE = "twin-version.txt"  # zipped Shapefile: a file in the zip
+GEOJSON_MEDIA = "application/vnd.geo+json"
+_COMMIT_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def recorded_version(path: str | Path, source_layer: str | None = None) -> str | None:
+    """The commit an exported file was read at (`write_layer_file`'s `version`), or None: a CSV, a
+    file from elsewhere, or one that records no well-formed commit id."""
+    path = Path(path)
+    try:
+        fmt = resolve_format(None, path)
+    except BadInput:
+        return None
+    found: Any = None
+    try:
+        if fmt.name == "gpkg":
+            found = (pyogrio.read_info(str(path), layer=source_layer).get("layer_metadata") or {}).get(VERSION_KEY)
+        elif fmt.name == "shapefile" and path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(path) as z:
+                if VERSION_FILE in z.namelist():
+                    found = z.read(VERSION_FILE)[:200].decode("ascii", "replace").strip()
+        elif fmt.name == "geojson":
+            # GDAL writes the member before "features"; the head of the file is enough, where
+            # parsing the whole FeatureCollection would cost as much as the import's own read.
+            with path.open("rb") as fh:
+                head = fh.read(65536).split(b'"features"', 1)[0]
+            m = re.search(rb'"twin:version"\s*:\s*"([0-9a-f]{64})"', head)
+            found = m.group(1).decode() if m else None
+    except (OSError, zipfile.BadZipFile, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
+        return None
+    return found if isinstance(found, str) and _COMMIT_ID.fullmatch(found) else None
 
 
 def _collect(rows: Iterable[ExportRow]) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
@@ -812,7 +855,9 @@ def _frame(columns: dict[str, Any], geoms: np.ndarray, crs: CRS) -> gpd.GeoDataF
     return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
 
 
-def _write_geojson(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
+def _write_geojson(
+    columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path, version: str | None
+) -> None:
     # A copy of the id for GDAL to write as the Feature "id" (ID_FIELD moves it out of the
     # properties); "feature_id" stays a property, as in every other format.
     gdf = _frame({**columns, "_twin_id": columns[ID_COLUMN]}, geoms, crs)
@@ -823,11 +868,22 @@ def _write_geojson(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema:
         layer=schema.name,
         geometry_type=_geometry_type(geoms, schema),
         promote_to_multi=False,
-        layer_options={"ID_FIELD": "_twin_id", "ID_TYPE": "String"},
+        layer_options={
+            "ID_FIELD": "_twin_id",
+            "ID_TYPE": "String",
+            # A foreign member of the FeatureCollection, ahead of its features (RFC 7946 6.1).
+            **(
+                {"NATIVE_DATA": orjson.dumps({VERSION_MEMBER: version}).decode(), "NATIVE_MEDIA_TYPE": GEOJSON_MEDIA}
+                if version
+                else {}
+            ),
+        },
     )
 
 
-def _write_gpkg(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
+def _write_gpkg(
+    columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path, version: str | None
+) -> None:
     _ogr_write(
         _frame(_lists_as_json(columns, schema), geoms, crs),
         out,
@@ -835,6 +891,7 @@ def _write_gpkg(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: La
         layer=schema.name,
         geometry_type=_geometry_type(geoms, schema),
         promote_to_multi=False,
+        layer_metadata={VERSION_KEY: version} if version else None,
     )
 
 
@@ -856,7 +913,9 @@ def _dbf_texts(values: Any) -> tuple[Any, int]:
     return pd.array(out, dtype=object), cut
 
 
-def _write_shapefile(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
+def _write_shapefile(
+    columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path, version: str | None
+) -> None:
     names = shapefile_field_names(schema)
     fitted: dict[str, Any] = {}
     cut: dict[str, int] = {}
@@ -884,6 +943,8 @@ def _write_shapefile(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schem
                 part = gdf[family == f]
                 _ogr_write(part, Path(tmp) / f"{schema.name}_{f}.shp", "ESRI Shapefile", encoding="UTF-8")
         _write_field_list(Path(tmp) / f"{schema.name}.fields.csv", schema, names, cut)
+        if version:
+            (Path(tmp) / VERSION_FILE).write_text(version + "\n")
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for part in sorted(Path(tmp).iterdir()):
                 z.write(part, part.name)
@@ -917,7 +978,9 @@ _SHAPE_FAMILY = {
 }
 
 
-def _write_csv(columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path) -> None:
+def _write_csv(
+    columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path, version: str | None
+) -> None:
     df = pd.DataFrame(_lists_as_json(columns, schema))
     # rounding_precision=-1: every digit, so the CSV holds exactly what the twin holds
     df["wkt"] = shapely.to_wkt(geoms, rounding_precision=-1, trim=True)
@@ -931,7 +994,7 @@ def _ogr_write(gdf: gpd.GeoDataFrame, out: Path, driver: str, **kwargs: Any) -> 
         raise BadInput(f"cannot write {out.name} as {driver}: {e}") from None
 
 
-_WRITERS: dict[str, Callable[[dict[str, Any], np.ndarray, CRS, LayerSchema, Path], None]] = {
+_WRITERS: dict[str, Callable[[dict[str, Any], np.ndarray, CRS, LayerSchema, Path, str | None], None]] = {
     "geojson": _write_geojson,
     "gpkg": _write_gpkg,
     "shapefile": _write_shapefile,

@@ -409,3 +409,103 @@ def test_the_command_line_starts_without_the_heavy_libraries_no_command_needs_ye
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=SUBPROCESS, cwd=repo
     )
     assert out.stdout.split() == []
+
+
+# ---------------------------------------------------------------------------- an export brought back
+def _edit_pots(path: Path, fid: str, pots: int) -> str:
+    from twin import Change
+    from twin.core import feature_from_geojson
+
+    with Twin.open(path) as t:
+        f = feature_from_geojson(t.feature("south_plaza", fid))
+        f.properties["pots"] = pots
+        return t.commit([Change("south_plaza", "modify", fid, f)], author="Zhou Min", message="pots corrected").id
+
+
+def _south_plaza(path: Path) -> dict[str, dict[str, object]]:
+    with Twin.open(path) as t:
+        return {
+            fid: orjson.loads(t.feature("south_plaza", fid))["properties"] for fid in t.feature_ids("south_plaza")
+        }
+
+
+@pytest.mark.parametrize("ext", [".gpkg", ".geojson", ".zip"])
+def test_an_old_export_brought_back_keeps_what_others_changed_since(store: Path, tmp_path: Path, ext: str) -> None:
+    """Kart's rule for a working copy: a file exported at some version and edited is merged onto the
+    head; what it gives as it was then is no change, so a colleague's correction since stays."""
+    exported = tmp_path / f"sp{ext}"
+    code, _, err = run("export", "south_plaza", "-o", str(exported), "--store", str(store))
+    assert code == 0, err
+    _edit_pots(store, "sp-flower-display", 600_000)  # a colleague's correction, after the export
+    # The user edits another feature in the exported file, in place (as QGIS does).
+    if ext == ".gpkg":
+        subprocess.run(
+            ["ogrinfo", str(exported), "-dialect", "SQLite", "-sql",
+             "UPDATE south_plaza SET notes='checked' WHERE feature_id='sp-walkway-east'"],
+            check=True, capture_output=True, timeout=SUBPROCESS,
+        )  # fmt: skip
+    elif ext == ".geojson":
+        doc = json.loads(exported.read_text())
+        next(f for f in doc["features"] if f["id"] == "sp-walkway-east")["properties"]["notes"] = "checked"
+        exported.write_text(json.dumps(doc))
+    before = _south_plaza(store)
+    env = {"VENUE_TWIN_AUTHOR": "li.wei"}
+    r = runner.invoke(app, ["import", str(exported), "--layer", "south_plaza", "--store", str(store)], env=env)
+    after = _south_plaza(store)
+    assert after["sp-flower-display"]["pots"] == 600_000, r.stderr  # the colleague's value stays
+    if ext == ".zip":  # nothing edited in the file: nothing to commit, and nothing lost
+        assert r.exit_code == 2 and "nothing changes" in r.stderr and after == before
+    else:
+        assert r.exit_code == 0, r.stderr
+        assert after["sp-walkway-east"].get("notes") == "checked"
+        assert {k: v for k, v in after.items() if k != "sp-walkway-east"} == {
+            k: v for k, v in before.items() if k != "sp-walkway-east"
+        }
+    assert "is a copy of" in r.stderr
+
+
+def test_an_export_that_changed_what_others_changed_is_a_conflict(store: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "sp.geojson"
+    assert run("export", "south_plaza", "-o", str(exported), "--store", str(store))[0] == 0
+    _edit_pots(store, "sp-flower-display", 600_000)
+    doc = json.loads(exported.read_text())
+    next(f for f in doc["features"] if f["id"] == "sp-flower-display")["properties"]["pots"] = 595_000
+    exported.write_text(json.dumps(doc))
+    head, n, _ = state(store)
+    env = {"VENUE_TWIN_AUTHOR": "li.wei"}
+    r = runner.invoke(app, ["import", str(exported), "--layer", "south_plaza", "--store", str(store)], env=env)
+    assert r.exit_code == 3 and "sp-flower-display changed since" in r.stderr
+    assert state(store)[:2] == (head, n)
+    # --parent HEAD: the file overwrites, as an import of a file from elsewhere does.
+    r = runner.invoke(
+        app, ["import", str(exported), "--layer", "south_plaza", "--store", str(store), "--parent", "HEAD"], env=env
+    )
+    assert r.exit_code == 0, r.stderr
+    assert _south_plaza(store)["sp-flower-display"]["pots"] == 595_000
+
+
+def test_replace_with_an_old_export_keeps_a_feature_added_since(store: Path, tmp_path: Path) -> None:
+    """--mode replace deletes what the file lacks, but only what the file could have had: a feature
+    added after the export is not the copy's to delete."""
+    from twin import Change, Feature
+
+    exported = tmp_path / "sp.gpkg"
+    assert run("export", "south_plaza", "-o", str(exported), "--store", str(store))[0] == 0
+    with Twin.open(store) as t:
+        t.commit(
+            [Change("south_plaza", "add", "sp-kiosk", Feature("sp-kiosk", shapely.box(121.2960, 31.1860, 121.2961, 31.1861),
+                                                             {"code": "SP-K", "zone_type": "walkway", "name_zh": "亭", "name_en": "Kiosk",
+                                                              "responsible_unit": "NECC"}))],
+            author="Zhou Min", message="a kiosk",
+        )  # fmt: skip
+    subprocess.run(
+        ["ogrinfo", str(exported), "-dialect", "SQLite", "-sql", "DELETE FROM south_plaza WHERE feature_id='sp-walkway-west'"],
+        check=True, capture_output=True, timeout=SUBPROCESS,
+    )  # fmt: skip
+    env = {"VENUE_TWIN_AUTHOR": "li.wei"}
+    r = runner.invoke(
+        app, ["import", str(exported), "--layer", "south_plaza", "--mode", "replace", "--store", str(store)], env=env
+    )
+    assert r.exit_code == 0, r.stderr
+    ids = set(_south_plaza(store))
+    assert "sp-kiosk" in ids and "sp-walkway-west" not in ids

@@ -18,6 +18,7 @@ from pyproj import Geod, Transformer
 from layers.io import (
     FORMATS,
     read_layer_file,
+    recorded_version,
     resolve_format,
     shapefile_field_names,
     write_layer_bytes,
@@ -156,6 +157,22 @@ def test_a_list_field_round_trips(tmp_path: Path, ext: str) -> None:
     got = {f.id: normalize_properties(schema, f.properties)[0].get("tags") for f in read}
     assert got == {"hall-1.1H": lists["hall-1.1H"], "hall-NH": ["ndvi"], "hall-GC": got["hall-GC"]}
     assert got["hall-GC"] in ([], None)
+
+
+@pytest.mark.parametrize("ext", [".geojson", ".gpkg", ".zip"])
+def test_an_export_records_the_version_it_was_read_at(tmp_path: Path, ext: str) -> None:
+    version = "0123456789abcdef" * 4
+    path = tmp_path / f"halls{ext}"
+    write_layer_file(_rows(_features()), HALLS, path, version=version)
+    assert recorded_version(path) == version
+    assert len(read_layer_file(path, HALLS).features) == 3  # and the file reads as before
+    write_layer_file(_rows(_features()), HALLS, tmp_path / f"plain{ext}")
+    assert recorded_version(tmp_path / f"plain{ext}") is None
+
+
+def test_a_csv_records_no_version(tmp_path: Path) -> None:
+    write_layer_file(_rows(_features()), HALLS, tmp_path / "h.csv", version="0" * 64)
+    assert recorded_version(tmp_path / "h.csv") is None and "0" * 64 not in (tmp_path / "h.csv").read_text()
 
 
 def test_export_to_gauss_kruger_has_metre_coordinates(tmp_path: Path) -> None:

@@ -303,6 +303,7 @@ class Twin:
         parent: str | None = HEAD,
         time: datetime | None = None,
         strict: bool = False,
+        copy_of_parent: bool = False,
     ) -> CommitInfo:
         """Validate and write `changes` as one commit on top of the head.
 
@@ -313,10 +314,15 @@ class Twin:
         is still the head. The recorded parent is the head the commit lands on, so history stays
         linear and the id a function of (parent, metadata, changes).
 
+        `copy_of_parent`: the changes give the features as a copy of the layer read at `parent` has
+        them (an exported file brought back, Kart's working copy): a feature given exactly as it was
+        at `parent` was not touched there, so it is no change, and what others changed in it since
+        stays; only the features the copy changed are checked against the head.
+
         Raises ValidationFailed with every problem, or Conflict; in both cases nothing is written.
         """
         with gc_paused_for(len(changes)):  # a big commit's objects live to its end (twin.gcpause)
-            return self._commit(changes, author, message, parent, time, strict)
+            return self._commit(changes, author, message, parent, time, strict, copy_of_parent)
 
     def _commit(
         self,
@@ -326,6 +332,7 @@ class Twin:
         parent: str | None,
         time: datetime | None,
         strict: bool,
+        copy_of_parent: bool = False,
     ) -> CommitInfo:
         if not changes:
             raise BadInput("a commit needs at least one change")
@@ -359,6 +366,8 @@ class Twin:
                 if strict:
                     raise Conflict(f"the twin moved on: head is {head.id if head else '(empty)'}, not {_short(base)}")
                 since = base
+                if copy_of_parent:
+                    known, encoded = self._touched_since(known, encoded, since)
                 self._check_unchanged(known, since, parent_seq)
             if encoded is None:
                 # Streamed: the adds are encoded while the store writes (below); the rest now.
@@ -448,6 +457,26 @@ class Twin:
         # Unknown layers, unusable ids and ops are reported by validation, which hands on the rest.
         problems, known = check_changes(changes, dict(schemas), self.store.area_of_interest())
         return problems, known, encode_changes(known) if encode else None
+
+    def _touched_since(
+        self, changes: list[Change], encoded: list[EncodedFeature | None] | None, since: Ref
+    ) -> tuple[list[Change], list[EncodedFeature | None] | None]:
+        """The changes (and their encodings) that give a feature otherwise than it was at `since`:
+        an add or upsert of one that had these very bytes there, or a delete of one absent there, is
+        what the copy read, not an edit of it."""
+        then = self._stored_at(changes, since.seq) if since.seq else {}
+        mine = encoded if encoded is not None else encode_changes(changes)
+        keep = [
+            not (
+                (ch.op == "delete" and ch.feature_id not in then.get(ch.layer, {}))
+                or (enc is not None and then.get(ch.layer, {}).get(ch.feature_id) == enc.geojson)
+            )
+            for ch, enc in zip(changes, mine, strict=True)
+        ]
+        kept = [ch for ch, k in zip(changes, keep, strict=True) if k]
+        if encoded is None:
+            return kept, None
+        return kept, [enc for enc, k in zip(encoded, keep, strict=True) if k]
 
     def _check_unchanged(self, changes: Sequence[Change], since: Ref, head_seq: int) -> None:
         """Raise Conflict naming the features these changes touch that changed after `since`.
