@@ -269,15 +269,31 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
             _pct(s.percent),
             _pct(s.planned),
             f"{s.days_late:.1f}",
-            fc.finish.isoformat() if fc.finish else "—",
+            _finish(s),
             _range(fc.low, fc.high, s.on.year),
-            ("[bold red]" if fc.after_opening else "")
-            + (f"{fc.p_late:.0%}" if fc.p_late is not None else "—")
-            + ("[/]" if fc.after_opening else ""),
+            ("[bold red]" if fc.after_opening else "") + _chance(s) + ("[/]" if fc.after_opening else ""),
             f"[yellow]{last} (stale)[/]" if st.stale else last,
             f"[bold red]⚑ {escape(flags[s.project.code])}[/]" if s.project.code in flags else "",
         )
     out.print(table)
+
+
+def _finish(s: ProjectStatus) -> str:
+    """A forecast finish as the map's late list words it: one gone by while not done is "passed,
+    not reported done" (ProjectStatus.forecast_passed), not a forecast."""
+    fc = s.forecast
+    if fc.finish is None:
+        return "—"
+    return f"{fc.finish.isoformat()} (passed, not reported done)" if s.forecast_passed else fc.finish.isoformat()
+
+
+def _chance(s: ProjectStatus) -> str:
+    """The chance of missing opening day; "missed" for a project not reported done by a date after
+    it (Forecast.missed: a fact, not a chance)."""
+    fc = s.forecast
+    if fc.missed:
+        return "missed"
+    return f"{fc.p_late:.0%}" if fc.p_late is not None else "—"
 
 
 def _range(low: date | None, high: date | None, year: int) -> str:
@@ -359,7 +375,7 @@ def projects(
             table.add_row(
                 *map(escape, (p.code, p.name_en, p.area, p.category, p.responsible_unit)), p.planned_finish.isoformat(), _pct(s.percent),
                 _pct(s.planned), "" if s.sv_days is None else f"{s.sv_days:+.1f}", _status(s),
-                s.forecast.finish.isoformat() if s.forecast.finish else "—",
+                _finish(s),
                 f"[yellow]{last} (stale)[/]" if st.stale else last,
             )  # fmt: skip
         out.print(table)

@@ -322,6 +322,10 @@ def status_doc(
         "forecast": s.forecast.to_dict(),
         # The readiness forecast's headline figures, also at the top level (see completion.forecast).
         "p_late": _r(s.forecast.p_late, 3),
+        # not reported done by a date after opening day: it missed it (p_late is 1, not a chance)
+        "missed_opening": s.forecast.missed,
+        # its forecast finish lies before the date while it is not done: passed, not reported done
+        "forecast_passed": s.forecast_passed,
         "probability_on_time": _r(None if s.forecast.p_late is None else 1.0 - s.forecast.p_late, 3),
         "forecast_finish": s.forecast.finish.isoformat() if s.forecast.finish else None,
         "interval": s.forecast.to_dict()["interval"],
@@ -338,7 +342,8 @@ PROJECT_COLUMNS = (
     "code", "name_zh", "name_en", "category", "area", "responsible_unit", "responsible_person", "planned_start",
     "planned_finish", "quantity", "quantity_unit", "overall_weight", "date", "status", "percent", "planned_percent",
     "sv_days", "days_late", "forecast_finish", "forecast_after_opening", "last_report_date", "last_reporter",
-    "p_late", "forecast_low", "forecast_high", "report_age_days", "stale", "evidence_flag",
+    "p_late", "missed_opening", "forecast_passed", "forecast_low", "forecast_high", "report_age_days", "stale",
+    "evidence_flag",
 )  # fmt: skip
 
 
@@ -363,8 +368,8 @@ def project_row(
 
 LATE_COLUMNS = (
     "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
-    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "p_late", "forecast_low",
-    "forecast_high", "last_report_date", "report_age_days", "stale", "evidence_flag",
+    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "p_late", "missed_opening",
+    "forecast_passed", "forecast_low", "forecast_high", "last_report_date", "report_age_days", "stale", "evidence_flag",
 )  # fmt: skip
 
 

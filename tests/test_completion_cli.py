@@ -137,3 +137,17 @@ def test_names_with_square_brackets_print_as_written(writable: Path, tmp_path: P
     assert code == 0, out
     (row,) = lines_with(out, "RD-90")
     assert "Road [phase 2]" in row and "Wang [deputy]" in row, row
+
+
+def test_after_opening_day_a_late_project_not_done_has_missed_it(bundled: Path) -> None:
+    """A month after opening day the late projects (nothing reported since T-10) were never reported
+    done: their chance of missing opening day is "missed", not the 0% a forecast finish before opening
+    day gave, and a forecast finish gone by says "passed, not reported done", as the map does."""
+    code, out = run("completion", "--date", "2026-12-06", "--store", str(bundled))
+    assert code == 0, out
+    rows = lines_with(out, "(stale)")
+    assert rows and all("missed" in r and "0%" not in r for r in rows), out
+    assert lines_with(out, "2026-11-02 (passed, not reported done)"), out  # SP-03's, before opening day
+    code, out = run("completion", "late", "--date", "2026-12-06", "--csv", "--store", str(bundled))
+    late = list(csv.DictReader(io.StringIO(out)))
+    assert late and all(r["missed_opening"] == "True" and r["p_late"] == "1.0" for r in late), out
