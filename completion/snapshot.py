@@ -10,6 +10,8 @@ stood, and evaluates every project on a date:
 - both: the twin at that commit, evaluated on ``on`` (e.g. today's data about an earlier date).
 - neither: today (Shanghai) and the twin as of now.
 
+A date after today is refused (``not_after_today``): the twin has no reports from then.
+
 The S-curve compares, at each checkpoint up to the date, the planned and the reported completion
 of the projects in the register as of the snapshot, with the snapshot's weights: planned from
 their planned dates, actual from the reports as they stood at the end of each checkpoint day.
@@ -60,6 +62,18 @@ def parse_day(text: str | date | None, settings: CompletionSettings, today: date
         opening = settings.opening_day(settings.expo_year_for(today or today_local()))
         return checkpoint_date(opening, t)
     raise BadInput(f"{text!r} is not a date (YYYY-MM-DD) or a checkpoint (T-30)")
+
+
+def not_after_today(day: date | None, today: date | None = None) -> date | None:
+    """``day``, refused (BadInput) when it is after today: the twin has no reports from then, as a
+    report dated after today is refused (completion.reports), and a date to come would set today's
+    reports against its plan, in the season of its own year (a January date: next year's expo)."""
+    today = today or today_local()
+    if day is not None and day > today:
+        raise BadInput(
+            f"date {day.isoformat()} is after today ({today.isoformat()}): the twin has no reports from then"
+        )
+    return day
 
 
 @dataclass(frozen=True)
@@ -146,7 +160,7 @@ class Completion:
 
     def resolve(self, on: str | date | None = None, version: str | None = None) -> tuple[date, Ref]:
         today = today_local()
-        day = parse_day(on, self.settings, today)
+        day = not_after_today(parse_day(on, self.settings, today), today)
         if version is not None:
             ref = self.twin.resolve(version)
             if day is None:

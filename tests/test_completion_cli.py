@@ -151,3 +151,21 @@ def test_after_opening_day_a_late_project_not_done_has_missed_it(bundled: Path) 
     code, out = run("completion", "late", "--date", "2026-12-06", "--csv", "--store", str(bundled))
     late = list(csv.DictReader(io.StringIO(out)))
     assert late and all(r["missed_opening"] == "True" and r["p_late"] == "1.0" for r in late), out
+
+
+def test_a_date_after_today_is_refused(bundled: Path) -> None:
+    """A date to come changed the season ("308 days to opening day 2027-11-05" beside the 2026
+    projects): it is refused, exit 2, saying why; today itself is fine."""
+    from datetime import timedelta
+
+    from completion.snapshot import today_local
+
+    today = today_local()
+    later = (today + timedelta(days=26)).isoformat()
+    for command in (["completion"], ["completion", "units"], ["completion", "late", "--csv"]):
+        code, out = run(*command, "--date", later, "--store", str(bundled))
+        assert code == 2, (command, out)
+        assert f"date {later} is after today ({today.isoformat()}): the twin has no reports from then" in out
+        assert "days to opening day" not in out
+    code, out = run("completion", "--date", today.isoformat(), "--store", str(bundled))
+    assert code == 0, out
