@@ -11,6 +11,10 @@
     venue-twin completion units --date T-10 --by person   # overdue reports, late projects, completion
     venue-twin completion missing --date T-10             # the reports missing since the last checkpoint
 
+Without --date (or --version) a table opens where the pages do (completion.landing: today, or after
+opening day or before a round of reports the latest checkpoint with reports), with the pages' note
+on standard error; --date today asks for today, and --csv (data, like the API's JSON) keeps today.
+
 The figures are `completion.Completion(twin).at(date, version)`, the same the API serves. The
 command-line plumbing (opening the twin, the author, mapping errors to exit codes) is cli.main's,
 imported when a command runs so that cli.main can register these apps without an import cycle.
@@ -35,6 +39,7 @@ from rich.table import Table
 from cli.pipes import Console
 
 if TYPE_CHECKING:
+    from completion.landing import Landing
     from completion.snapshot import Completion, Snapshot
     from completion.status import ProjectStatus
 
@@ -55,7 +60,12 @@ StoreOpt = Annotated[
 ]
 DateOpt = Annotated[
     str | None,
-    typer.Option("--date", "-d", help="YYYY-MM-DD or a checkpoint such as T-30 (default: today, Shanghai)."),
+    typer.Option(
+        "--date",
+        "-d",
+        help="YYYY-MM-DD, a checkpoint such as T-30, or today (default: the date the maps open on: today, or "
+        "after opening day or before a round of reports the latest checkpoint with reports, said so; --csv: today).",
+    ),
 ]
 VersionOpt = Annotated[
     str | None, typer.Option("--version", "-v", help="Read the twin at this commit (id, HEAD or HEAD~n).")
@@ -72,8 +82,14 @@ def _out() -> Console:
 
 
 @contextmanager
-def _reading(store: str | None, on: str | None, version: str | None) -> Iterator[tuple[Completion, Snapshot]]:
-    """The twin opened (and closed afterwards), its completion as of the date or version; errors mapped."""
+def _reading(
+    store: str | None, on: str | None, version: str | None, *, land: bool = False
+) -> Iterator[tuple[Completion, Snapshot]]:
+    """The twin opened (and closed afterwards), its completion as of the date or version; errors mapped.
+
+    ``land``: with neither a date nor a version, the date the pages open on (completion.landing:
+    after opening day, or before a round of reports, the latest checkpoint with reports), with the
+    pages' note saying so on standard error; else (and for data: --csv) today."""
     from cli.main import _errors, _open
     from completion.intake import first_data
     from completion.snapshot import Completion
@@ -81,9 +97,27 @@ def _reading(store: str | None, on: str | None, version: str | None) -> Iterator
     twin = _open(store)
     with twin, _errors():
         comp = Completion(twin)
-        snap = comp.at(on, version)
+        landing = None
+        if land and on is None and version is None:
+            from completion.landing import landing_date
+
+            landing = landing_date(twin, settings=comp.settings)
+        snap = comp.at(landing.on if landing is not None else on, version)
         first_data(twin, snap.ref.seq, snap.on)  # a date before any data says so, not "0 projects"
+        if landing is not None and landing.moved:
+            Console(stderr=True, soft_wrap=True, highlight=False).print(escape(landing_note(landing)))
         yield comp, snap
+
+
+def landing_note(landing: Landing) -> str:
+    """The pages' note on a date they opened on that is not today (web.i18n's landed_*), in English,
+    with how to ask for today."""
+    from completion.landing import AFTER_OPENING
+    from web import i18n
+
+    shown = i18n.label("en", "landed", checkpoint=landing.checkpoint, date=landing.on.isoformat())
+    why = "landed_after_opening" if landing.reason == AFTER_OPENING else "landed_no_reports"
+    return f"{shown}. {i18n.label('en', why, today=landing.today.isoformat())} (--date today for today's figures)"
 
 
 def _pct(v: float | None) -> str:
@@ -162,7 +196,7 @@ def show(
     store: StoreOpt = None,
 ) -> None:
     """A project's progress reports as they stood on a date (or at a version), oldest first."""
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version, land=not as_csv) as (_, snap):
         s = snap.status(code)
         reports = [r for r in snap.reports[code] if r.on <= snap.on]
         if as_csv:
@@ -210,7 +244,7 @@ def completion(
 
     if by not in GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (comp, snap):
+    with _reading(store, on, version, land=not as_csv) as (comp, snap):
         groups, overall = snap.groups(by), snap.overall()
         if as_csv:
             _write_csv((group_row(g) for g in [*groups, overall]), GROUP_COLUMNS)
@@ -310,7 +344,7 @@ def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False,
     from completion.evidence import late_and_flagged, snapshot_flag_messages
     from completion.snapshot import LATE_COLUMNS, late_row
 
-    with _reading(store, on, version) as (comp, snap):
+    with _reading(store, on, version, land=not as_csv) as (comp, snap):
         flags = snapshot_flag_messages(comp.twin, snap, version)
         if as_csv:
             states = snap.report_states()
@@ -342,7 +376,7 @@ def projects(
 
     if status is not None and status not in STATUSES:
         _fail(f"--status {status!r} is not one of {', '.join(STATUSES)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version, land=not as_csv) as (_, snap):
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
         if as_csv:
             states = snap.report_states()
@@ -396,7 +430,7 @@ def scurve(
 
     if by is not None and by not in GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (comp, snap):
+    with _reading(store, on, version, land=not as_csv) as (comp, snap):
         rows = curve_rows(comp.scurve(snap, by), by)
         if as_csv:
             _write_csv(rows, ("by", "key", "checkpoint", "date", "planned_percent", "actual_percent"))
@@ -448,7 +482,7 @@ def units(
 
     if by not in UNIT_GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(UNIT_GROUPINGS)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version, land=not as_csv) as (_, snap):
         rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
         if as_csv:
             _write_csv((unit_row(u) for u in rows), UNIT_COLUMNS)
@@ -485,7 +519,7 @@ def missing(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = Fal
     """The reports missing: projects with no report since the last checkpoint, oldest first."""
     from completion.accountability import MISSING_COLUMNS, missing_reports
 
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version, land=not as_csv) as (_, snap):
         rows = missing_reports(snap.statuses, snap.report_states())
         if as_csv:
             _write_csv(rows, MISSING_COLUMNS)

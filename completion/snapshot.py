@@ -49,10 +49,12 @@ def today_local() -> date:
 
 
 def parse_day(text: str | date | None, settings: CompletionSettings, today: date | None = None) -> date | None:
-    """A date YYYY-MM-DD, or a checkpoint label "T-30" of the current expo (None passes through)."""
+    """A date YYYY-MM-DD, a checkpoint label "T-30" of the current expo, or "today" (None passes through)."""
     if text is None or isinstance(text, date):
         return text
     t = text.strip()
+    if t.lower() == "today":  # (the default of the views that open elsewhere: completion.landing)
+        return today or today_local()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
         try:
             return date.fromisoformat(t)
