@@ -64,6 +64,7 @@ from completion.snapshot import (
     filter_statuses,
     group_row,
     late_row,
+    not_after_today,
     parse_day,
     project_row,
     snapshot_meta,
@@ -198,7 +199,7 @@ class CompletionFactory:
         collection_of(twin, LAYER)
         comp = Completion(twin, self.settings)
         try:
-            day = parse_day(on, self.settings)
+            day = not_after_today(parse_day(on, self.settings))  # a date to come: no reports from then
         except BadInput as e:
             raise InvalidParameter(str(e), parameter="date") from None
         try:

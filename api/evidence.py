@@ -20,7 +20,7 @@ from api.errors import InvalidParameter
 from completion.evidence import EvidenceSettings, evidence_for_snapshot, project_evidence
 from completion.register import LAYER
 from completion.settings import CompletionSettings
-from completion.snapshot import Completion, Snapshot, parse_day, snapshot_meta
+from completion.snapshot import Completion, Snapshot, not_after_today, parse_day, snapshot_meta
 from twin.access import TwinView
 from twin.errors import BadInput
 
@@ -65,7 +65,7 @@ class EvidenceFactory:
     def _snapshot(self, twin: TwinView, on: str | None, version: str | None) -> Snapshot:
         collection_of(twin, LAYER)
         try:
-            day = parse_day(on, self.settings)
+            day = not_after_today(parse_day(on, self.settings))  # a date to come: no reports from then
         except BadInput as e:
             raise InvalidParameter(str(e), parameter="date") from None
         try:

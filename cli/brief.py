@@ -55,13 +55,8 @@ def brief(
         _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}", EXIT_BAD_INPUT)
     elif suffix in FORMATS and suffix != fmt:
         _fail(f"--format {fmt} does not match the file name {str(output)!r}", EXIT_BAD_INPUT)
-    if on is None and version is None:
-        # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
-        from completion.landing import landing_date
-
-        with _reading(store, None, None) as (comp, _):
-            on = landing_date(comp.twin).on.isoformat()
-    with _reading(store, on, version) as (comp, snap):
+    # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
+    with _reading(store, on, version, land=True) as (comp, snap):
         body = render_brief(comp.twin, comp, snap, lang=lang, fmt=fmt, version=version)
     _write(output, body)
     checkpoint = f" ({snap.checkpoint})" if snap.checkpoint else ""

@@ -11,6 +11,10 @@
     venue-twin completion units --date T-10 --by person   # overdue reports, late projects, completion
     venue-twin completion missing --date T-10             # the reports missing since the last checkpoint
 
+Without --date (or --version) a table opens where the pages do (completion.landing: today, or after
+opening day or before a round of reports the latest checkpoint with reports), with the pages' note
+on standard error; --date today asks for today, and --csv (data, like the API's JSON) keeps today.
+
 The figures are `completion.Completion(twin).at(date, version)`, the same the API serves. The
 command-line plumbing (opening the twin, the author, mapping errors to exit codes) is cli.main's,
 imported when a command runs so that cli.main can register these apps without an import cycle.
@@ -35,6 +39,7 @@ from rich.table import Table
 from cli.pipes import Console
 
 if TYPE_CHECKING:
+    from completion.landing import Landing
     from completion.snapshot import Completion, Snapshot
     from completion.status import ProjectStatus
 
@@ -55,7 +60,12 @@ StoreOpt = Annotated[
 ]
 DateOpt = Annotated[
     str | None,
-    typer.Option("--date", "-d", help="YYYY-MM-DD or a checkpoint such as T-30 (default: today, Shanghai)."),
+    typer.Option(
+        "--date",
+        "-d",
+        help="YYYY-MM-DD, a checkpoint such as T-30, or today (default: the date the maps open on: today, or "
+        "after opening day or before a round of reports the latest checkpoint with reports, said so; --csv: today).",
+    ),
 ]
 VersionOpt = Annotated[
     str | None, typer.Option("--version", "-v", help="Read the twin at this commit (id, HEAD or HEAD~n).")
@@ -72,8 +82,14 @@ def _out() -> Console:
 
 
 @contextmanager
-def _reading(store: str | None, on: str | None, version: str | None) -> Iterator[tuple[Completion, Snapshot]]:
-    """The twin opened (and closed afterwards), its completion as of the date or version; errors mapped."""
+def _reading(
+    store: str | None, on: str | None, version: str | None, *, land: bool = False
+) -> Iterator[tuple[Completion, Snapshot]]:
+    """The twin opened (and closed afterwards), its completion as of the date or version; errors mapped.
+
+    ``land``: with neither a date nor a version, the date the pages open on (completion.landing:
+    after opening day, or before a round of reports, the latest checkpoint with reports), with the
+    pages' note saying so on standard error; else (and for data: --csv) today."""
     from cli.main import _errors, _open
     from completion.intake import first_data
     from completion.snapshot import Completion
@@ -81,9 +97,27 @@ def _reading(store: str | None, on: str | None, version: str | None) -> Iterator
     twin = _open(store)
     with twin, _errors():
         comp = Completion(twin)
-        snap = comp.at(on, version)
+        landing = None
+        if land and on is None and version is None:
+            from completion.landing import landing_date
+
+            landing = landing_date(twin, settings=comp.settings)
+        snap = comp.at(landing.on if landing is not None else on, version)
         first_data(twin, snap.ref.seq, snap.on)  # a date before any data says so, not "0 projects"
+        if landing is not None and landing.moved:
+            Console(stderr=True, soft_wrap=True, highlight=False).print(escape(landing_note(landing)))
         yield comp, snap
+
+
+def landing_note(landing: Landing) -> str:
+    """The pages' note on a date they opened on that is not today (web.i18n's landed_*), in English,
+    with how to ask for today."""
+    from completion.landing import AFTER_OPENING
+    from web import i18n
+
+    shown = i18n.label("en", "landed", checkpoint=landing.checkpoint, date=landing.on.isoformat())
+    why = "landed_after_opening" if landing.reason == AFTER_OPENING else "landed_no_reports"
+    return f"{shown}. {i18n.label('en', why, today=landing.today.isoformat())} (--date today for today's figures)"
 
 
 def _pct(v: float | None) -> str:
@@ -162,7 +196,7 @@ def show(
     store: StoreOpt = None,
 ) -> None:
     """A project's progress reports as they stood on a date (or at a version), oldest first."""
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version, land=not as_csv) as (_, snap):
         s = snap.status(code)
         reports = [r for r in snap.reports[code] if r.on <= snap.on]
         if as_csv:
@@ -210,7 +244,7 @@ def completion(
 
     if by not in GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (comp, snap):
+    with _reading(store, on, version, land=not as_csv) as (comp, snap):
         groups, overall = snap.groups(by), snap.overall()
         if as_csv:
             _write_csv((group_row(g) for g in [*groups, overall]), GROUP_COLUMNS)
@@ -269,15 +303,31 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
             _pct(s.percent),
             _pct(s.planned),
             f"{s.days_late:.1f}",
-            fc.finish.isoformat() if fc.finish else "—",
+            _finish(s),
             _range(fc.low, fc.high, s.on.year),
-            ("[bold red]" if fc.after_opening else "")
-            + (f"{fc.p_late:.0%}" if fc.p_late is not None else "—")
-            + ("[/]" if fc.after_opening else ""),
+            ("[bold red]" if fc.after_opening else "") + _chance(s) + ("[/]" if fc.after_opening else ""),
             f"[yellow]{last} (stale)[/]" if st.stale else last,
             f"[bold red]⚑ {escape(flags[s.project.code])}[/]" if s.project.code in flags else "",
         )
     out.print(table)
+
+
+def _finish(s: ProjectStatus) -> str:
+    """A forecast finish as the map's late list words it: one gone by while not done is "passed,
+    not reported done" (ProjectStatus.forecast_passed), not a forecast."""
+    fc = s.forecast
+    if fc.finish is None:
+        return "—"
+    return f"{fc.finish.isoformat()} (passed, not reported done)" if s.forecast_passed else fc.finish.isoformat()
+
+
+def _chance(s: ProjectStatus) -> str:
+    """The chance of missing opening day; "missed" for a project not reported done by a date after
+    it (Forecast.missed: a fact, not a chance)."""
+    fc = s.forecast
+    if fc.missed:
+        return "missed"
+    return f"{fc.p_late:.0%}" if fc.p_late is not None else "—"
 
 
 def _range(low: date | None, high: date | None, year: int) -> str:
@@ -294,7 +344,7 @@ def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False,
     from completion.evidence import late_and_flagged, snapshot_flag_messages
     from completion.snapshot import LATE_COLUMNS, late_row
 
-    with _reading(store, on, version) as (comp, snap):
+    with _reading(store, on, version, land=not as_csv) as (comp, snap):
         flags = snapshot_flag_messages(comp.twin, snap, version)
         if as_csv:
             states = snap.report_states()
@@ -326,7 +376,7 @@ def projects(
 
     if status is not None and status not in STATUSES:
         _fail(f"--status {status!r} is not one of {', '.join(STATUSES)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version, land=not as_csv) as (_, snap):
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
         if as_csv:
             states = snap.report_states()
@@ -359,7 +409,7 @@ def projects(
             table.add_row(
                 *map(escape, (p.code, p.name_en, p.area, p.category, p.responsible_unit)), p.planned_finish.isoformat(), _pct(s.percent),
                 _pct(s.planned), "" if s.sv_days is None else f"{s.sv_days:+.1f}", _status(s),
-                s.forecast.finish.isoformat() if s.forecast.finish else "—",
+                _finish(s),
                 f"[yellow]{last} (stale)[/]" if st.stale else last,
             )  # fmt: skip
         out.print(table)
@@ -380,7 +430,7 @@ def scurve(
 
     if by is not None and by not in GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(GROUPINGS)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (comp, snap):
+    with _reading(store, on, version, land=not as_csv) as (comp, snap):
         rows = curve_rows(comp.scurve(snap, by), by)
         if as_csv:
             _write_csv(rows, ("by", "key", "checkpoint", "date", "planned_percent", "actual_percent"))
@@ -432,7 +482,7 @@ def units(
 
     if by not in UNIT_GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(UNIT_GROUPINGS)}", EXIT_BAD_INPUT)
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version, land=not as_csv) as (_, snap):
         rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
         if as_csv:
             _write_csv((unit_row(u) for u in rows), UNIT_COLUMNS)
@@ -469,7 +519,7 @@ def missing(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = Fal
     """The reports missing: projects with no report since the last checkpoint, oldest first."""
     from completion.accountability import MISSING_COLUMNS, missing_reports
 
-    with _reading(store, on, version) as (_, snap):
+    with _reading(store, on, version, land=not as_csv) as (_, snap):
         rows = missing_reports(snap.statuses, snap.report_states())
         if as_csv:
             _write_csv(rows, MISSING_COLUMNS)

@@ -60,7 +60,9 @@ A project with no progress yet starts at the later of its planned start and D, a
 so does one whose only span is too slow to read as working (a late start: on the register a slow
 first span says little about a crew's pace). A project stopped now while the register has seen too
 few stoppages to say how long one lasts is forecast at its whole history's pace, the stop included.
-A project reported done has finished: probability 0 (1 if it finished after opening day).
+A project reported done has finished: probability 0 (1 if it finished after opening day). A
+project not reported done by a date after opening day has missed it: probability 1 (``Outlook.missed``),
+whatever its forecast finish (counted from its latest report, that can lie before the date read).
 
 Steps 0–4 are learnt once (``fit_pool``: a ``Pool``) from the reports dated up to the last checkpoint
 on or before D, not up to D (``Pool`` says why: one report then costs one project's forecast); each
@@ -121,6 +123,7 @@ class Outlook:
     high: date
     pace: float | None  # working pace assumed, plan days a day (1 = the plan's pace); None when done
     basis: str
+    missed: bool = False  # not reported done by the date read, which is after opening day: p_late is 1
 
 
 @dataclass
@@ -812,7 +815,11 @@ def _forecast(
         done = _finish(origin_a + wait, e0_a, pace, f32(math.exp(pool.speed_up)), start, finish, duration, pool.run_in)
         done = np.minimum(np.ceil(done), f32(last_day - today)) + today
         qs = np.percentile(done, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
-        p_late = (done > opening.toordinal()).mean(axis=1)
+        # A project not reported done on ``on`` finishes on it at the earliest, as far as opening day
+        # is concerned: after opening day it has missed it (p_late 1), whatever its forecast finish
+        # (counted from its latest report, which can lie before ``on``: done, perhaps, but not reported).
+        p_late = (np.maximum(done, today) > opening.toordinal()).mean(axis=1)
+        missed = on > opening
         at = [k for k, o in enumerate(out) if o is None]
         for row, (pos, i) in enumerate(zip(at, rows, strict=True)):
             out[pos] = Outlook(
@@ -821,7 +828,10 @@ def _forecast(
                 date.fromordinal(int(qs[1, row])),
                 date.fromordinal(int(qs[2, row])),
                 math.exp(float(post_mean[i])),
-                bases[row],
+                f"not reported done by opening day {opening.isoformat()}: missed it; forecast " + bases[row]
+                if missed
+                else bases[row],
+                missed,
             )
     return [o for o in out if o is not None]
 

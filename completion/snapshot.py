@@ -10,6 +10,8 @@ stood, and evaluates every project on a date:
 - both: the twin at that commit, evaluated on ``on`` (e.g. today's data about an earlier date).
 - neither: today (Shanghai) and the twin as of now.
 
+A date after today is refused (``not_after_today``): the twin has no reports from then.
+
 The S-curve compares, at each checkpoint up to the date, the planned and the reported completion
 of the projects in the register as of the snapshot, with the snapshot's weights: planned from
 their planned dates, actual from the reports as they stood at the end of each checkpoint day.
@@ -47,10 +49,12 @@ def today_local() -> date:
 
 
 def parse_day(text: str | date | None, settings: CompletionSettings, today: date | None = None) -> date | None:
-    """A date YYYY-MM-DD, or a checkpoint label "T-30" of the current expo (None passes through)."""
+    """A date YYYY-MM-DD, a checkpoint label "T-30" of the current expo, or "today" (None passes through)."""
     if text is None or isinstance(text, date):
         return text
     t = text.strip()
+    if t.lower() == "today":  # (the default of the views that open elsewhere: completion.landing)
+        return today or today_local()
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
         try:
             return date.fromisoformat(t)
@@ -60,6 +64,18 @@ def parse_day(text: str | date | None, settings: CompletionSettings, today: date
         opening = settings.opening_day(settings.expo_year_for(today or today_local()))
         return checkpoint_date(opening, t)
     raise BadInput(f"{text!r} is not a date (YYYY-MM-DD) or a checkpoint (T-30)")
+
+
+def not_after_today(day: date | None, today: date | None = None) -> date | None:
+    """``day``, refused (BadInput) when it is after today: the twin has no reports from then, as a
+    report dated after today is refused (completion.reports), and a date to come would set today's
+    reports against its plan, in the season of its own year (a January date: next year's expo)."""
+    today = today or today_local()
+    if day is not None and day > today:
+        raise BadInput(
+            f"date {day.isoformat()} is after today ({today.isoformat()}): the twin has no reports from then"
+        )
+    return day
 
 
 @dataclass(frozen=True)
@@ -146,7 +162,7 @@ class Completion:
 
     def resolve(self, on: str | date | None = None, version: str | None = None) -> tuple[date, Ref]:
         today = today_local()
-        day = parse_day(on, self.settings, today)
+        day = not_after_today(parse_day(on, self.settings, today), today)
         if version is not None:
             ref = self.twin.resolve(version)
             if day is None:
@@ -322,6 +338,10 @@ def status_doc(
         "forecast": s.forecast.to_dict(),
         # The readiness forecast's headline figures, also at the top level (see completion.forecast).
         "p_late": _r(s.forecast.p_late, 3),
+        # not reported done by a date after opening day: it missed it (p_late is 1, not a chance)
+        "missed_opening": s.forecast.missed,
+        # its forecast finish lies before the date while it is not done: passed, not reported done
+        "forecast_passed": s.forecast_passed,
         "probability_on_time": _r(None if s.forecast.p_late is None else 1.0 - s.forecast.p_late, 3),
         "forecast_finish": s.forecast.finish.isoformat() if s.forecast.finish else None,
         "interval": s.forecast.to_dict()["interval"],
@@ -338,7 +358,8 @@ PROJECT_COLUMNS = (
     "code", "name_zh", "name_en", "category", "area", "responsible_unit", "responsible_person", "planned_start",
     "planned_finish", "quantity", "quantity_unit", "overall_weight", "date", "status", "percent", "planned_percent",
     "sv_days", "days_late", "forecast_finish", "forecast_after_opening", "last_report_date", "last_reporter",
-    "p_late", "forecast_low", "forecast_high", "report_age_days", "stale", "evidence_flag",
+    "p_late", "missed_opening", "forecast_passed", "forecast_low", "forecast_high", "report_age_days", "stale",
+    "evidence_flag",
 )  # fmt: skip
 
 
@@ -363,8 +384,8 @@ def project_row(
 
 LATE_COLUMNS = (
     "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
-    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "p_late", "forecast_low",
-    "forecast_high", "last_report_date", "report_age_days", "stale", "evidence_flag",
+    "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "p_late", "missed_opening",
+    "forecast_passed", "forecast_low", "forecast_high", "last_report_date", "report_age_days", "stale", "evidence_flag",
 )  # fmt: skip
 
 

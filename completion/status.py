@@ -26,6 +26,13 @@ Readiness forecast (``completion.forecast``)
     raised when ``p_late`` exceeds ``late_probability_threshold`` (a setting); a flagged project is
     ``behind``. A done project's finish is the date 100% was first reported.
 
+Missed and passed (one rule for every page, the CLI and the JSON)
+    - ``Forecast.missed``: on a date after opening day a project not reported done has missed it:
+      ``p_late`` is 1 (never a chance), the flag is raised, and it is ``behind``.
+    - ``ProjectStatus.forecast_passed``: its forecast finish (counted from its latest report) lies
+      before the date read while it is not done: a date gone by, "passed, not reported done", not
+      a forecast.
+
 Single-rate forecast (``single_rate_forecast``: the former forecaster, kept as the benchmark's baseline)
     Take the latest report on or before D, at ``p`` percent on ``d``, and a base point before it:
     the latest earlier report dated at least ``span`` days (20 by default) before ``d``, or 0% at
@@ -84,6 +91,7 @@ class Forecast:
     low: date | None = None  # the interval (80% by default) around the forecast finish
     high: date | None = None
     pace: float | None = None  # plan days a day assumed (1 = the plan's own pace)
+    missed: bool = False  # not reported done by a date after opening day: missed it (p_late 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +107,7 @@ class Forecast:
             if self.low is None or self.high is None
             else {"low": self.low.isoformat(), "high": self.high.isoformat(), "level": INTERVAL},
             "pace": None if self.pace is None else round(self.pace, 3),
+            "missed_opening": self.missed,
         }
 
 
@@ -119,6 +128,12 @@ class ProjectStatus:
         if self.earned_days is None:
             return None
         return self.project.planned_start + timedelta(days=math.floor(self.earned_days + 1e-9))
+
+    @property
+    def forecast_passed(self) -> bool:
+        """Whether the forecast finish lies before the date read while the project is not done: a
+        date gone by ("passed, not reported done"), not a forecast."""
+        return self.forecast.finish is not None and self.forecast.finish < self.on and self.percent < 100.0
 
     @property
     def days_late(self) -> float:
@@ -220,7 +235,7 @@ def _readiness(
         out.append(
             Forecast(
                 o.finish, rate, project.planned_start if rate is not None else None, 0.0 if rate is not None else None,
-                o.p_late > settings.late_probability_threshold, o.basis, o.p_late, o.low, o.high, o.pace,
+                o.p_late > settings.late_probability_threshold, o.basis, o.p_late, o.low, o.high, o.pace, o.missed,
             )
         )  # fmt: skip
     return out

@@ -273,6 +273,27 @@ def test_a_forecast_gone_by_is_marked_passed_as_on_the_map(api: TestClient) -> N
             assert squashed(f"{r['forecast_finish']}{mark}") in text, (lang, r["code"])
 
 
+def test_after_opening_day_a_project_not_done_has_missed_it_not_a_chance_of_it(api: TestClient) -> None:
+    """After opening day a late project not reported done has missed opening day: /completion's late
+    list says so (p_late 1, missed_opening), and the briefing's "Chance late" column says "missed",
+    never "0%" (a forecast finish before opening day, counted from a report a month old, gave 0%)."""
+    late = api.get("/completion/late", params={"date": AFTER_OPENING}).json()["late"]
+    behind = [r for r in late if r["percent"] < 100.0]
+    assert behind and all(r["missed_opening"] and r["p_late"] == 1.0 for r in behind), behind
+    assert any(r["forecast_finish"] < "2026-11-05" for r in behind)  # the case that read 0%
+    projects = api.get("/projects", params={"date": AFTER_OPENING}).json()["projects"]
+    assert all(p["missed_opening"] == (p["status"] != "done") for p in projects)
+    langs = (("en", "Late projects", "Reports missing", "missed"), ("zh", "滞后工程", "逾期未报", "已误期"))
+    for lang, heading, end, word in langs:
+        text = pdf_page(api.get("/brief", params={"date": AFTER_OPENING, "lang": lang}).content)[1]
+        table = text[text.index(heading) : text.index(end)]
+        assert table.count(word) >= min(len(behind), 7), (lang, table)  # every row the table has room for
+        assert not re.search(r"(?<![\d.])0%", table), (lang, table)
+    # before opening day it is a chance
+    t10 = api.get("/completion/late", params={"date": T10}).json()["late"]
+    assert t10 and not any(r["missed_opening"] for r in t10)
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_imagery_disputed_are_apart_from_the_late(surveyed_twin: Path, lang: str) -> None:
     """On 10-20 (the T-30 flights latest) three projects are flagged by the imagery and not late by

@@ -268,3 +268,26 @@ def test_a_report_must_be_json(writable: TestClient, tokens) -> None:
         writable.post("/projects/NOPE/progress", json={"percent": 5}, headers=auth(tokens[1]["editor"])).status_code
         == 404
     )
+
+
+def test_a_date_after_today_is_refused_naming_the_parameter(api: TestClient) -> None:
+    """A date to come (2027-01-01 read on 2026-12-06) is refused with a 400 naming date, as a report
+    dated after today is: the twin has no reports from then, and its figures were the 2026 projects
+    against the 2027 expo ("308 days to opening day 2027-11-05"). A page answers it as a page."""
+    from datetime import timedelta
+
+    from completion.snapshot import today_local
+
+    today = today_local()
+    later = (today + timedelta(days=26)).isoformat()
+    said = f"date {later} is after today ({today.isoformat()}): the twin has no reports from then"
+    for path in ("/completion", "/projects", "/completion/late", "/completion/units", "/brief", "/evidence"):
+        r = api.get(path, params={"date": later})
+        assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json"), path
+        assert r.json()["parameter"] == "date" and r.json()["detail"] == said, (path, r.json())
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    for path in ("/maps/completion", "/completion/units?f=html"):
+        r = api.get(path, params={"date": later}, headers=browser)
+        assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), path
+        assert said in r.text and "days to opening day" not in r.text, path
+    assert api.get("/completion", params={"date": today.isoformat()}).status_code == 200  # today itself is fine

@@ -129,11 +129,74 @@ def test_names_with_square_brackets_print_as_written(writable: Path, tmp_path: P
     )
     code, out = run("projects", "import", str(register), "--store", str(writable), "--author", "qa")
     assert code == 0, out
-    code, out = run("completion", "projects", "--store", str(writable))
+    code, out = run("completion", "projects", "--date", "today", "--store", str(writable))  # (added today)
     assert code == 0, out
     (row,) = lines_with(out, "RD-90")
     assert "Road [phase 2]" in row and "Roads Co [north]" in row, row
-    code, out = run("completion", "missing", "--store", str(writable))
+    code, out = run("completion", "missing", "--date", "today", "--store", str(writable))  # (added today)
     assert code == 0, out
     (row,) = lines_with(out, "RD-90")
     assert "Road [phase 2]" in row and "Wang [deputy]" in row, row
+
+
+def test_after_opening_day_a_late_project_not_done_has_missed_it(bundled: Path) -> None:
+    """A month after opening day the late projects (nothing reported since T-10) were never reported
+    done: their chance of missing opening day is "missed", not the 0% a forecast finish before opening
+    day gave, and a forecast finish gone by says "passed, not reported done", as the map does."""
+    code, out = run("completion", "--date", "2026-12-06", "--store", str(bundled))
+    assert code == 0, out
+    rows = lines_with(out, "(stale)")
+    assert rows and all("missed" in r and "0%" not in r for r in rows), out
+    assert lines_with(out, "2026-11-02 (passed, not reported done)"), out  # SP-03's, before opening day
+    code, out = run("completion", "late", "--date", "2026-12-06", "--csv", "--store", str(bundled))
+    late = list(csv.DictReader(io.StringIO(out)))
+    assert late and all(r["missed_opening"] == "True" and r["p_late"] == "1.0" for r in late), out
+
+
+def test_a_date_after_today_is_refused(bundled: Path) -> None:
+    """A date to come changed the season ("308 days to opening day 2027-11-05" beside the 2026
+    projects): it is refused, exit 2, saying why; today itself is fine."""
+    from datetime import timedelta
+
+    from completion.snapshot import today_local
+
+    today = today_local()
+    later = (today + timedelta(days=26)).isoformat()
+    for command in (["completion"], ["completion", "units"], ["completion", "late", "--csv"]):
+        code, out = run(*command, "--date", later, "--store", str(bundled))
+        assert code == 2, (command, out)
+        assert f"date {later} is after today ({today.isoformat()}): the twin has no reports from then" in out
+        assert "days to opening day" not in out
+    code, out = run("completion", "--date", today.isoformat(), "--store", str(bundled))
+    assert code == 0, out
+
+
+def test_with_no_date_the_tables_open_where_the_pages_do(bundled: Path) -> None:
+    """The pages (/, /maps/completion, /completion/units, /brief) open on completion.landing's date:
+    after the bundled season, T-10 (its latest checkpoint with reports), with a note saying so.
+    `venue-twin completion` and `completion units` used today (12 behind where the pages showed 3):
+    now they open on the same date with the pages' note; --date today still gives today, and --csv
+    (data, as the API's JSON and CSV) keeps today."""
+    from completion.landing import landing_date
+    from completion.snapshot import today_local
+
+    with Twin.open(bundled) as twin:
+        landing = landing_date(twin)
+    assert landing.moved and landing.checkpoint == "T-10", landing  # this machine's clock: after the season
+    note = f"Showing T-10 ({landing.on.isoformat()}), the latest checkpoint with reports. Opening day has passed"
+    for command in (["completion"], ["completion", "units"], ["completion", "late"]):
+        code, out = run(*command, "--store", str(bundled))
+        assert code == 0, out
+        assert note in out and "--date today" in out, (command, out)
+        assert f"Completion on {landing.on.isoformat()} (T-10," in out, (command, out)
+    code, out = run("completion", "--store", str(bundled))
+    assert "Late projects (3)" in out, out
+    # the same figures as asking for T-10, less the note
+    assert [line for line in out.splitlines() if note not in line] == run(
+        "completion", "--date", "T-10", "--store", str(bundled)
+    )[1].splitlines()
+    today = today_local().isoformat()
+    code, out = run("completion", "--date", "today", "--store", str(bundled))
+    assert code == 0 and f"Completion on {today}" in out and "Showing" not in out, out
+    code, out = run("completion", "late", "--csv", "--store", str(bundled))
+    assert code == 0 and "Showing" not in out and {r["code"] for r in csv.DictReader(io.StringIO(out))}, out

@@ -132,6 +132,11 @@ def test_parse_day_takes_dates_and_checkpoint_labels() -> None:
     assert parse_day("2026-10-06", s) == D("2026-10-06")
     assert parse_day("T-30", s, today=D("2026-11-22")) == D("2026-10-06")
     assert parse_day(None, s) is None
+    assert (
+        parse_day("today", s, today=D("2026-12-06"))
+        == parse_day(" Today ", s, today=D("2026-12-06"))
+        == D("2026-12-06")
+    )
     assert parse_day("T-30", CompletionSettings(_env_file=None, expo_year=2027), today=D("2026-11-22")) == D(  # type: ignore[call-arg]
         "2027-10-06"
     )

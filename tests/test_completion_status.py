@@ -233,3 +233,24 @@ def test_forecast_uses_only_reports_dated_up_to_the_day() -> None:
     s = status_of(p, rs, "2026-10-06")
     assert s.percent == 60.0 and s.forecast == status_of(p, rs[:2], "2026-10-06").forecast
     assert s.forecast != status_of(p, rs, "2026-10-16").forecast
+
+
+def test_not_reported_done_by_a_date_after_opening_day_has_missed_it() -> None:
+    """Read a month after opening day, a project at 95% on 10-26 with nothing since is forecast
+    (from its latest report) to have finished before opening day, but it was never reported done:
+    it missed opening day — p_late 1 (not the 0% a finish before opening day gives), flagged,
+    behind, and its forecast finish a date gone by ("passed"). Read before opening day the same
+    reports keep their chance; a project reported done before opening day did not miss it."""
+    p = project("2026-09-01", "2026-10-31")
+    rs = reports(("2026-10-06", 70), ("2026-10-26", 95))
+    after = status_of(p, rs, "2026-12-06")
+    fc = after.forecast
+    assert fc.finish is not None and fc.finish < OPENING  # from its latest report: before opening day
+    assert fc.missed and fc.p_late == 1.0 and fc.after_opening is True and after.status == "behind"
+    assert after.forecast_passed and "missed" in fc.basis
+    assert fc.to_dict()["missed_opening"] is True and fc.to_dict()["probability_on_time"] == 0.0
+    before = status_of(p, rs, "2026-10-26").forecast
+    assert not before.missed and before.p_late is not None and before.p_late < 0.5
+    finished = status_of(p, reports(("2026-10-06", 70), ("2026-11-01", 100)), "2026-12-06")
+    assert finished.status == "done" and not finished.forecast.missed and finished.forecast.p_late == 0.0
+    assert not finished.forecast_passed

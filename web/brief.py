@@ -1177,7 +1177,6 @@ def _late_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None 
         Column(t("forecast"), 21, "right"), Column(t("brief_p_late"), 14, "right"),
         Column(t("brief_last_report"), 24, "right"),
     ]  # fmt: skip
-    on = facts.snap.on.isoformat()
 
     def row(r: dict[str, Any]) -> list[str]:
         last = r["last_report_date"] or t("brief_never")
@@ -1185,7 +1184,7 @@ def _late_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None 
         forecast = r["forecast_finish"] or "–"
         if done:  # reported done: the day it was (the forecast's finish), no forecast
             forecast = t("done_reported", date=r["forecast_finish"] or r["last_report_date"] or "–")
-        elif r["forecast_finish"] and r["forecast_finish"] < on:
+        elif r["forecast_passed"]:
             forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
         name = r["name_en"] if lang == "en" else r["name_zh"]
         if r["code"] in facts.flagged:  # say what the imagery showed (its code carries the imagery badge)
@@ -1198,7 +1197,8 @@ def _late_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None 
             f"{api_percent(r['percent'])} / {api_percent(r['planned_percent'])}",
             "–" if done else f"{r['days_late']:g}",
             forecast,
-            "–" if r["p_late"] is None or done else f"{r['p_late']:.0%}",
+            # after opening day, not reported done: missed, not a chance (completion.status)
+            "–" if r["p_late"] is None or done else t("brief_missed") if r["missed_opening"] else f"{r['p_late']:.0%}",
             f"{last} {t('brief_stale_mark')}" if r["stale"] else last,
         ]
 

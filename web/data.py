@@ -215,8 +215,9 @@ def timeline_start(twin: TwinLike, days: Sequence[date], today: date | None = No
 
 def forecast_passed(s: ProjectStatus) -> bool:
     """Whether a project's forecast finish is before the date read while it is not done: a date
-    gone by, not a forecast (shown as passed, and not flagged as after opening day)."""
-    return s.forecast.finish is not None and s.forecast.finish < s.on and s.percent < 100.0
+    gone by, not a forecast (shown as passed, and not flagged as after opening day): the core's
+    rule, ``ProjectStatus.forecast_passed``."""
+    return s.forecast_passed
 
 
 def done_reported(s: ProjectStatus) -> date | None:

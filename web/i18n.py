@@ -504,6 +504,8 @@ _LABELS: dict[str, dict[str, str]] = {
     # a project the imagery disagrees with, and what the imagery showed
     "brief_imagery_says": {"zh": "{name}：{flag}", "en": "{name}: {flag}"},
     "brief_forecast_passed": {"zh": "{date}（已过）", "en": "{date} (passed)"},
+    # not reported done by a date after opening day: it missed it (no chance of it, a fact)
+    "brief_missed": {"zh": "已误期", "en": "missed"},
     "brief_missing_none": {"zh": "没有逾期未报的进度。", "en": "No report is overdue."},
     "brief_more": {"zh": "另有 {n} 项（完整清单：{path}）", "en": "{n} more (all of them: {path})"},
     "brief_source": {
