@@ -805,6 +805,7 @@ def _collect(rows: Iterable[ExportRow]) -> tuple[list[str], np.ndarray, list[dic
 
 
 _PANDAS_TYPES = {"integer": "Int64", "number": "Float64", "boolean": "boolean"}  # nullable: a gap stays a gap
+_NUMPY_OF: dict[str, type] = {"Int64": np.int64, "Float64": np.float64, "boolean": np.bool_}
 
 
 def _columns(schema: LayerSchema, ids: list[str], props: list[dict[str, Any]]) -> dict[str, Any]:
@@ -884,15 +885,39 @@ def _write_geojson(
 def _write_gpkg(
     columns: dict[str, Any], geoms: np.ndarray, crs: CRS, schema: LayerSchema, out: Path, version: str | None
 ) -> None:
-    _ogr_write(
-        _frame(_lists_as_json(columns, schema), geoms, crs),
-        out,
-        "GPKG",
-        layer=schema.name,
-        geometry_type=_geometry_type(geoms, schema),
-        promote_to_multi=False,
-        layer_metadata={VERSION_KEY: version} if version else None,
-    )
+    # pyogrio's raw writer rather than write_dataframe: a date field must reach GDAL as numpy's
+    # datetime64[D] to be a GeoPackage DATE column (QGIS and GDAL then read dates, not text), and a
+    # pandas column cannot hold that unit.
+    dates = {f.name for f in schema.fields if f.type == "date"}
+    data: list[np.ndarray] = []
+    masks: list[np.ndarray | None] = []
+    for name, values in _lists_as_json(columns, schema).items():
+        if name in dates:
+            data.append(np.array(["NaT" if v is None else v for v in values], dtype="datetime64[D]"))
+            masks.append(None)
+        elif (kind := _NUMPY_OF.get(str(values.dtype))) is not None:  # nullable: the gaps as a mask
+            data.append(values.to_numpy(dtype=kind, na_value=kind(0)))
+            masks.append(np.asarray(values.isna(), dtype=bool))
+        else:
+            data.append(np.asarray(values, dtype=object))
+            masks.append(None)
+    epsg = crs.to_epsg()
+    try:
+        pyogrio.raw.write(
+            out,
+            np.asarray(shapely.to_wkb(geoms), dtype=object),
+            data,
+            list(columns),
+            field_mask=masks,
+            layer=schema.name,
+            driver="GPKG",
+            geometry_type=_geometry_type(geoms, schema),
+            crs=f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL"),
+            promote_to_multi=False,
+            layer_metadata={VERSION_KEY: version} if version else None,
+        )
+    except Exception as e:  # GDAL refusals are the caller's input, as in _ogr_write
+        raise BadInput(f"cannot write {out.name} as GPKG: {e}") from None
 
 
 DBF_TEXT_BYTES = 254  # the longest text a dBASE character field holds

@@ -170,6 +170,19 @@ def test_an_export_records_the_version_it_was_read_at(tmp_path: Path, ext: str) 
     assert recorded_version(tmp_path / f"plain{ext}") is None
 
 
+def test_a_geopackage_keeps_dates_as_dates_and_gaps_as_nulls(tmp_path: Path) -> None:
+    """QGIS and GDAL read a date field of a downloaded GeoPackage as a DATE column, not text."""
+    path = tmp_path / "h.gpkg"
+    write_layer_file(_rows(_features()), HALLS, path)
+    info = pyogrio.read_info(path)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types["opened"] == types["completion_date"] == "datetime64[D]"
+    assert types["floors"] == "int64" and types["indoor"] == "bool"
+    df = pyogrio.read_dataframe(path).set_index("feature_id")
+    assert str(df.loc["hall-1.1H", "opened"].date()) == "2014-11-05"
+    assert df.loc["hall-GC", ["opened", "floors", "indoor", "area_m2"]].isna().all()
+
+
 def test_a_csv_records_no_version(tmp_path: Path) -> None:
     write_layer_file(_rows(_features()), HALLS, tmp_path / "h.csv", version="0" * 64)
     assert recorded_version(tmp_path / "h.csv") is None and "0" * 64 not in (tmp_path / "h.csv").read_text()
