@@ -133,8 +133,13 @@ _LABELS: dict[str, dict[str, str]] = {
     "progress": {"zh": "进度", "en": "Progress"},
     "forecast": {"zh": "预计完成", "en": "Forecast finish"},
     "planned_finish": {"zh": "计划完成", "en": "Planned finish"},
-    "days_late": {"zh": "晚 {n} 天", "en": "{n} days late"},
+    # days late is the schedule variance (how far behind its plan a project is today), not how late
+    # its forecast finish is: worded as such, and apart from the forecast, so the two never read as one
+    "days_late": {"zh": "落后计划 {n} 天", "en": "{n} days behind plan"},
+    "behind_plan": {"zh": "落后计划", "en": "Behind plan"},
+    "n_days": {"zh": "{n} 天", "en": "{n} days"},
     "after_opening": {"zh": "晚于开幕日", "en": "after opening day"},
+    "after_opening_by": {"zh": "晚于开幕日 {n} 天", "en": "{n} days after opening day"},
     "imagery": {"zh": "影像核查", "en": "Imagery"},
     "imagery_badge": {"zh": "影像", "en": "imagery"},  # the mark of an imagery flag (a CSS badge: no emoji font needed)
     # projects whose report runs ahead of their imagery and that are not late: a list of their own
