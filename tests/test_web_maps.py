@@ -730,3 +730,20 @@ def test_days_behind_plan_are_worded_apart_from_the_forecast_finish(api: TestCli
             days = i18n.label(lang, "days_late", n=int(p["days_late"] + 0.5))
             assert days in item.group(0) and ("behind plan" in days or "落后计划" in days)
         assert "days late" not in panel["html"] and "晚 " not in panel["html"]
+
+
+def test_after_opening_day_the_map_counts_the_days_since(api: TestClient) -> None:
+    """After opening day the completion map's first figure is the days since it, as the home page
+    counts them, not "Days to opening day 0 · Opened on 2026-11-05" a month later; and the reports
+    missing figure's note says what is missing ("none since the last checkpoint" read as none
+    missing)."""
+    on, opening = date(2026, 12, 6), date(2026, 11, 5)
+    for lang, label, unit in (("en", "Days since opening day", "days"), ("zh", "已开幕", "天")):
+        html = _json(api, "/maps/data/panel", date=on.isoformat(), lang=lang)["html"]
+        kpi = re.search(r'<div class="vt-kpi" data-kpi="days".*?</div>\s*</div>', html, re.S)
+        assert kpi, html[:2000]
+        text = " ".join(re.sub(r"<[^>]+>", " ", kpi.group(0)).split())
+        assert text == f"{label} {(on - opening).days} {unit} {i18n.label(lang, 'opening_day', date='2026-11-05')}"
+        missing = re.search(r'<div class="vt-kpi" data-kpi="reports_missing".*?</div>\s*</div>', html, re.S)
+        assert missing and "none since" not in missing.group(0)
+        assert i18n.label(lang, "reports_missing_note") in ("no report since the last checkpoint", "上个节点以来未填报")

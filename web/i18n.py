@@ -97,6 +97,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "show": {"zh": "查看", "en": "Show"},
     "days_left": {"zh": "距开幕还有", "en": "Days to opening day"},
     "days_unit": {"zh": "天", "en": "days"},
+    # the completion map's first figure after opening day: the days since, as the home page counts them
+    "days_since_label": {"zh": "已开幕", "en": "Days since opening day"},
     "opening_day": {"zh": "开幕日 {date}", "en": "Opening day {date}"},
     "opening_passed": {"zh": "已开幕（{date}）", "en": "Opened on {date}"},
     # the home page's figure after opening day: a count, not a tick (a tick beside late projects
@@ -164,7 +166,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "reports_missing": {"zh": "逾期未报", "en": "Reports missing"},
     "reports_missing_note": {
         "zh": "上个节点以来未填报",
-        "en": "none since the last checkpoint",
+        "en": "no report since the last checkpoint",
     },
     # the date a view lands on when none is asked for (completion.landing), and each figure's age
     "landed": {
