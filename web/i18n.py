@@ -503,7 +503,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_code": {"zh": "编号", "en": "Code"},
     "brief_actual_planned": {"zh": "完成 / 计划", "en": "Done / planned"},
     "brief_days_late": {"zh": "滞后天数", "en": "Days late"},
-    "brief_p_late": {"zh": "误期概率", "en": "Chance late"},  # of missing opening day, as the map says it
+    # of missing opening day: the same words as the map's popup and the project page (late_chance)
+    "brief_p_late": {"zh": "误开幕日概率", "en": "Chance late"},
     "brief_last_report": {"zh": "上次填报", "en": "Last report"},
     "brief_days_since": {"zh": "未报天数", "en": "Days since"},
     "brief_never": {"zh": "从未填报", "en": "never"},
