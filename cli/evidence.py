@@ -105,4 +105,9 @@ def _measure(e: Evidence) -> str:
     if e.measure is None:
         return "—"
     what = "green cover" if e.method == "green_cover" else "at finished signature"
-    return f"{e.measure:.0f} % {what} (plan {e.planned_share or 0:.0f} %)"
+    text = f"{e.measure:.0f} % {what}"
+    # the share of its footprint the project plans to cover ("(plan 14 %)" read as "planned 14 %");
+    # said only when that is not all of it, where it is why the estimate differs from the measure
+    if e.planned_share is not None and e.planned_share < 99.5:
+        text += f" (it plans to cover {e.planned_share:.0f} % of the footprint)"
+    return text

@@ -47,7 +47,7 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from completion.register import Project
+from completion.register import LAYER, Project
 from completion.settings import CompletionSettings
 from completion.snapshot import Completion, Snapshot
 from completion.status import ProjectStatus
@@ -195,8 +195,11 @@ def feature_geometries(twin: TwinLike, project: Project, ref: Ref) -> dict[str, 
     return out
 
 
-def method_for(project: Project, geoms: dict[str, BaseGeometry]) -> tuple[str | None, str | None, list[str]]:
-    """(method, reason when none, the feature keys the method measures) for a project."""
+def method_for(
+    project: Project, geoms: dict[str, BaseGeometry], category_label: str | None = None
+) -> tuple[str | None, str | None, list[str]]:
+    """(method, reason when none, the feature keys the method measures) for a project;
+    ``category_label`` names its category in the reason (the register's English label, not the code)."""
     polygons = [k for k, g in geoms.items() if g.area > 0]
     unit, cat, name = project.quantity_unit, project.category, f"{project.name_en} {project.name_zh}".lower()
     if not geoms:
@@ -237,7 +240,18 @@ def method_for(project: Project, geoms: dict[str, BaseGeometry]) -> tuple[str | 
         "lighting": "lamps are too small to see in a daytime survey",
         "city_appearance": "facades, signboards and buried cables are not visible from above",
     }
-    return None, reasons.get(cat, f"imagery cannot measure {cat or 'this'} work"), []  # fmt: skip
+    kind = f" ({category_label or cat})" if (category_label or cat) else ""
+    return None, reasons.get(cat, f"imagery cannot measure this kind of work{kind}"), []  # fmt: skip
+
+
+def category_label(twin: TwinLike, ref: Ref, category: str) -> str:
+    """A category as the register's schema names it in English ("Traffic facilities" for
+    traffic_facilities), else its code."""
+    try:
+        spec = twin.layer(LAYER, ref).field("category")
+    except NotFound:
+        return category
+    return (spec.label(category, "en") if spec is not None else None) or category
 
 
 def planned_share(project: Project, area_m2: float, settings: EvidenceSettings) -> float:
@@ -311,7 +325,7 @@ def _prepare(
 ) -> Evidence | _Job:
     ev = Evidence(project.code, project.category, on, reported, None)
     geoms = feature_geometries(twin, project, ref)
-    method, reason, keys = method_for(project, geoms)
+    method, reason, keys = method_for(project, geoms, category_label(twin, ref, project.category))
     ev.features = tuple(keys)
     if method is None:
         ev.reason = reason
@@ -331,7 +345,10 @@ def _prepare(
         # latest is measured anyway, and the evidence says how little of the footprint it covers.
         fit, covering = _candidates(surveys, kind, project.planned_start, on, footprint, min_share)
         if not fit:
-            ev.reason = f"no {kind} survey flown between its planned start {project.planned_start} and {on}"
+            if on < project.planned_start:  # "between 10-10 and 10-06" ran backwards
+                ev.reason = f"not started yet (planned start {project.planned_start})"
+            else:
+                ev.reason = f"no {kind} survey flown between its planned start {project.planned_start} and {on}"
             return ev
         order = covering or fit[:1]
         others = len(fit) > 1

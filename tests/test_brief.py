@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from web_support import save_artifact
 
 from cli.main import app
+from web import i18n
 
 runner = CliRunner()
 A3_PT = (420 / 25.4 * 72, 297 / 25.4 * 72)  # 1190.55 × 841.89 points
@@ -449,3 +450,11 @@ def test_no_unit_or_person_is_cut_short(surveyed_twin: Path, lang: str, day: str
         assert squashed(in_language(row["responsible_person"], lang)) in flat, (row["code"], table)
         if row["code"] in behind:
             assert squashed(row["name_en"] if lang == "en" else row["name_zh"]) in flat, (row["code"], table)
+
+
+def test_the_chance_of_missing_opening_day_has_the_maps_name(api: TestClient) -> None:
+    """The briefing's column says 误开幕日概率 as the map's popup and the project page do (it said
+    误期概率, a second name for the same probability)."""
+    text = squashed(pdf_page(api.get("/brief", params={"date": "T-10", "lang": "zh"}).content)[1])
+    assert "误开幕日概率" in text and "误期" not in text
+    assert i18n.label("zh", "late_chance", p="1", low="a", high="b").startswith(i18n.label("zh", "brief_p_late"))

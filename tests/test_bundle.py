@@ -269,6 +269,15 @@ def test_the_readme_change_file_applies_to_the_bundled_twin(built, tmp_path: Pat
     copy_twin(built[1], copy)
     cf = parse_change_document(orjson.loads(example), "README.md")
     with Twin.open(copy) as t:
+        before = orjson.loads(t.feature("landscaping", "ls-green-wall-01"))
         info = t.commit(cf.changes, author=cf.author or "readme", message=cf.message or "", parent=cf.parent or "HEAD")
         assert info.counts == {"landscaping": {"added": 0, "modified": 1, "deleted": 1}}
-        assert orjson.loads(t.feature("landscaping", "ls-green-wall-01"))["properties"]["code"] == "GW-01"
+        after = orjson.loads(t.feature("landscaping", "ls-green-wall-01"))
+    assert after["properties"]["code"] == "GW-01"
+    # A modify replaces the feature's whole properties: the example gives them all as the bundled
+    # twin has them, so that applied as written it changes only what it means to change (the wall,
+    # extended, and its length), not the register's unit, person and project code as well.
+    old, new = before["properties"], after["properties"]
+    assert set(old) == set(new), set(old) ^ set(new)
+    assert {k for k in old if old[k] != new[k]} == {"length_m"} and new["length_m"] > old["length_m"]
+    assert after["geometry"] != before["geometry"]

@@ -170,6 +170,32 @@ def test_the_lagging_project_is_flagged_and_the_others_agree(surveyed: Path) -> 
         assert early.estimate is None and "no ndvi survey" in (early.reason or "")
 
 
+def test_reasons_and_measures_read_as_what_they_are(surveyed: Path) -> None:
+    """A project not started yet says so (not "no ndvi survey flown between its planned start
+    2026-10-10 and 2026-10-06", running backwards); a category imagery cannot measure is named by
+    the register's label, not its code; the CLI's measure says the planned share is of the
+    footprint ("(plan 14 %)" read as "planned 14 %")."""
+    with Twin.open(surveyed) as twin:
+        items = all_evidence(twin, T30)
+        snap = Completion(twin).at(T30)
+    starts = {s.project.code: s.project.planned_start for s in snap.statuses}
+    early = [e for e in items if starts[e.code] > snap.on and "flown between" in (e.reason or "")]
+    assert not early
+    waiting = [e for e in items if starts[e.code] > snap.on and (e.reason or "").startswith("not started yet")]
+    assert waiting, [(e.code, e.reason) for e in items if starts[e.code] > snap.on]
+    for e in waiting:
+        assert e.reason == f"not started yet (planned start {starts[e.code]})"
+    traffic = [e for e in items if e.category == "traffic_facilities"]
+    assert traffic and all(e.reason == "imagery cannot measure this kind of work (Traffic facilities)" for e in traffic)
+    assert not any("_" in (e.reason or "") for e in items), [e.reason for e in items if "_" in (e.reason or "")]
+    r = CliRunner().invoke(app, ["evidence", "--all", "--date", T30, "--store", str(surveyed)], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    part = [e for e in items if e.planned_share is not None and e.planned_share < 99.5]
+    assert part and "(plan " not in r.output
+    for e in part:
+        assert f"(it plans to cover {e.planned_share:.0f} % of the footprint)" in r.output
+
+
 # ---------------------------------------------------------------------------- which survey speaks
 LATER = "2026-10-28"  # a flight after the demo's last (T-10)
 

@@ -108,7 +108,10 @@ def test_a_behind_project_words_its_forecast_as_the_late_list(api: TestClient) -
     code = _codes_by_status(api)["behind"]
     p = api.get(f"/projects/{code}", params={"date": ON}).json()["project"]
     page = api.get(f"/projects/{code}", params={"date": ON, "f": "html", "lang": "en"}).text
-    assert i18n.label("en", "days_late", n=f"{p['days_late']:.0f}") in _field(page, "days_late")[1]
+    # the days behind plan under their own name ("Days late" beside "17 days after opening day"
+    # read as how late the finish is)
+    assert f"<th>{i18n.label('en', 'behind_plan')}</th>" in page
+    assert i18n.label("en", "n_days", n=f"{p['days_late']:.0f}") in _field(page, "days_late")[1]
     if p["p_late"] is not None and p["interval"]:
         chance = i18n.label(
             "en",

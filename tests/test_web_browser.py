@@ -15,6 +15,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -430,6 +431,16 @@ def test_popup_names_the_project_its_unit_and_progress(visit: Any, server: LiveS
     assert f"{_percent(project['percent'])} done / {_percent(project['planned_percent'])} planned" in text
     assert (project["forecast"]["finish"] or "no forecast") in text
     assert "Behind" in text
+    # the days behind plan have a row of their own, not "(29 days late)" beside the forecast finish,
+    # which says how many days after opening day that finish is
+    assert "days late" not in text
+    behind = popup.locator(".vt-popup-project", has_text=project["code"]).locator("tr.vt-behind-plan")
+    if project["days_late"] > 0:
+        assert behind.inner_text().split() == ["Behind", "plan", str(int(project["days_late"] + 0.5)), "days"]
+    finish, opening = project["forecast"]["finish"], api(server, "/completion", date=KNOWN_DATE)["opening_day"]
+    if project["forecast"]["after_opening"] and finish and finish > opening:
+        gap = (date.fromisoformat(finish) - date.fromisoformat(opening)).days
+        assert f"⚠ {gap} days after opening day" in text
     v.page.wait_for_function(POPUP_SHOWN)
     v.shot("map-completion-popup")
     clean(v)

@@ -165,7 +165,7 @@ def test_a_project_reported_done_says_so_with_no_forecast(surveyed_twin: Path, l
     for code in shown_done:
         assert words[0] in entries[code], entries[code]
         assert words[1] not in entries[code] and words[2] not in entries[code], entries[code]
-        assert "days late" not in entries[code] and "晚 0 天" not in entries[code]
+        assert "behind plan" not in entries[code] and "落后计划 0 天" not in entries[code]
     table = {p["code"]: p for p in orjson.loads(re.search(r'"projects":(\[.*?\]),"', html)[1])}
     assert table["LS-04"]["done"] == words[0] and table["RD-03"]["done"] is None
 

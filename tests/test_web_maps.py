@@ -702,3 +702,48 @@ def test_the_home_page_after_opening_day_counts_the_days_since(api: TestClient) 
             assert (today_local() - date.fromisoformat(opening.group(0))).days == -value
         elif value > 0:
             assert f"<b>{value}</b>" in figure, figure
+
+
+def test_days_behind_plan_are_worded_apart_from_the_forecast_finish(api: TestClient) -> None:
+    """A late project's days late are its schedule variance (how far behind its plan it is today),
+    not how late its forecast finish is: "2026-11-22 ⚠ after opening day (29 days late)" read as a
+    finish 29 days late. The forecast says how many days after opening day it is; the days behind
+    plan are worded as such (the late list) or have a row of their own (the popup, built from
+    ``projects``)."""
+    comp = _json(api, "/completion", date=CHECKPOINT_DATE)
+    opening = date.fromisoformat(comp["opening_day"])
+    after = [p for p in comp["late"] if p["forecast_after_opening"] and p["forecast_finish"]]
+    assert after and any(date.fromisoformat(p["forecast_finish"]) > opening for p in after)
+    for lang in ("en", "zh"):
+        panel = _json(api, "/maps/data/panel", date=CHECKPOINT_DATE, lang=lang)
+        for p in after:
+            finish = date.fromisoformat(p["forecast_finish"])
+            words = (
+                i18n.label(lang, "after_opening_by", n=(finish - opening).days)
+                if finish > opening
+                else i18n.label(lang, "after_opening")
+            )
+            popup = next(x for x in panel["projects"] if x["code"] == p["code"])
+            assert popup["after_opening_text"] == words
+            item = re.search(rf'<li class="vt-\w+" data-project="{p["code"]}".*?</li>', panel["html"], re.S)
+            assert item and f"⚠ {words}</span>" in item.group(0), item
+            days = i18n.label(lang, "days_late", n=int(p["days_late"] + 0.5))
+            assert days in item.group(0) and ("behind plan" in days or "落后计划" in days)
+        assert "days late" not in panel["html"] and "晚 " not in panel["html"]
+
+
+def test_after_opening_day_the_map_counts_the_days_since(api: TestClient) -> None:
+    """After opening day the completion map's first figure is the days since it, as the home page
+    counts them, not "Days to opening day 0 · Opened on 2026-11-05" a month later; and the reports
+    missing figure's note says what is missing ("none since the last checkpoint" read as none
+    missing)."""
+    on, opening = date(2026, 12, 6), date(2026, 11, 5)
+    for lang, label, unit in (("en", "Days since opening day", "days"), ("zh", "已开幕", "天")):
+        html = _json(api, "/maps/data/panel", date=on.isoformat(), lang=lang)["html"]
+        kpi = re.search(r'<div class="vt-kpi" data-kpi="days".*?</div>\s*</div>', html, re.S)
+        assert kpi, html[:2000]
+        text = " ".join(re.sub(r"<[^>]+>", " ", kpi.group(0)).split())
+        assert text == f"{label} {(on - opening).days} {unit} {i18n.label(lang, 'opening_day', date='2026-11-05')}"
+        missing = re.search(r'<div class="vt-kpi" data-kpi="reports_missing".*?</div>\s*</div>', html, re.S)
+        assert missing and "none since" not in missing.group(0)
+        assert i18n.label(lang, "reports_missing_note") in ("no report since the last checkpoint", "上个节点以来未填报")

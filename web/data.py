@@ -220,6 +220,16 @@ def forecast_passed(s: ProjectStatus) -> bool:
     return s.forecast_passed
 
 
+def after_opening_words(s: ProjectStatus, lang: str, opening: date | None) -> str:
+    """The flag beside a forecast finish after opening day: how many days after it that finish is
+    ("17 days after opening day"), or just "after opening day" for a flagged forecast whose median
+    finish is not after it (the flag is the chance of missing it) or without an opening day."""
+    finish = s.forecast.finish
+    if opening is not None and finish is not None and finish > opening:
+        return i18n.label(lang, "after_opening_by", n=(finish - opening).days)
+    return i18n.label(lang, "after_opening")
+
+
 def done_reported(s: ProjectStatus) -> date | None:
     """The day a project reported done was reported done (its forecast's finish: the first report
     of 100 %, completion.forecast), else its latest report's; None for a project not done."""
@@ -260,6 +270,7 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "done": i18n.label(lang, "done_reported", date=done.isoformat()) if done else None,
                 "forecast": forecast,
                 "after_opening": False if passed else fc.after_opening,
+                "after_opening_text": after_opening_words(s, lang, view.snapshot.opening),
                 "p_late": None if fc.p_late is None or passed else round(fc.p_late, 3),
                 "forecast_low": fc.low.isoformat() if fc.low else None,
                 "forecast_high": fc.high.isoformat() if fc.high else None,

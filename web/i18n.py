@@ -97,6 +97,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "show": {"zh": "查看", "en": "Show"},
     "days_left": {"zh": "距开幕还有", "en": "Days to opening day"},
     "days_unit": {"zh": "天", "en": "days"},
+    # the completion map's first figure after opening day: the days since, as the home page counts them
+    "days_since_label": {"zh": "已开幕", "en": "Days since opening day"},
     "opening_day": {"zh": "开幕日 {date}", "en": "Opening day {date}"},
     "opening_passed": {"zh": "已开幕（{date}）", "en": "Opened on {date}"},
     # the home page's figure after opening day: a count, not a tick (a tick beside late projects
@@ -133,8 +135,13 @@ _LABELS: dict[str, dict[str, str]] = {
     "progress": {"zh": "进度", "en": "Progress"},
     "forecast": {"zh": "预计完成", "en": "Forecast finish"},
     "planned_finish": {"zh": "计划完成", "en": "Planned finish"},
-    "days_late": {"zh": "晚 {n} 天", "en": "{n} days late"},
+    # days late is the schedule variance (how far behind its plan a project is today), not how late
+    # its forecast finish is: worded as such, and apart from the forecast, so the two never read as one
+    "days_late": {"zh": "落后计划 {n} 天", "en": "{n} days behind plan"},
+    "behind_plan": {"zh": "落后计划", "en": "Behind plan"},
+    "n_days": {"zh": "{n} 天", "en": "{n} days"},
     "after_opening": {"zh": "晚于开幕日", "en": "after opening day"},
+    "after_opening_by": {"zh": "晚于开幕日 {n} 天", "en": "{n} days after opening day"},
     "imagery": {"zh": "影像核查", "en": "Imagery"},
     "imagery_badge": {"zh": "影像", "en": "imagery"},  # the mark of an imagery flag (a CSS badge: no emoji font needed)
     # projects whose report runs ahead of their imagery and that are not late: a list of their own
@@ -159,7 +166,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "reports_missing": {"zh": "逾期未报", "en": "Reports missing"},
     "reports_missing_note": {
         "zh": "上个节点以来未填报",
-        "en": "none since the last checkpoint",
+        "en": "no report since the last checkpoint",
     },
     # the date a view lands on when none is asked for (completion.landing), and each figure's age
     "landed": {
@@ -496,7 +503,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_code": {"zh": "编号", "en": "Code"},
     "brief_actual_planned": {"zh": "完成 / 计划", "en": "Done / planned"},
     "brief_days_late": {"zh": "滞后天数", "en": "Days late"},
-    "brief_p_late": {"zh": "误期概率", "en": "Chance late"},  # of missing opening day, as the map says it
+    # of missing opening day: the same words as the map's popup and the project page (late_chance)
+    "brief_p_late": {"zh": "误开幕日概率", "en": "Chance late"},
     "brief_last_report": {"zh": "上次填报", "en": "Last report"},
     "brief_days_since": {"zh": "未报天数", "en": "Days since"},
     "brief_never": {"zh": "从未填报", "en": "never"},

@@ -262,7 +262,7 @@ CHECK_ORDER = ["boundary", "ctx", "ok", "missing", "invalid"]
 # ---------------------------------------------------------------------------- page shell
 PAGE_LABELS = (
     "loading", "load_failed", "too_many", "status_none", "unit", "progress", "percent_vs_planned", "forecast",
-    "planned_finish", "not_forecast", "after_opening", "late_chance", "days_late", "changed_fields", "geometry_changed", "added", "modified",
+    "planned_finish", "not_forecast", "after_opening", "late_chance", "days_late", "behind_plan", "n_days", "changed_fields", "geometry_changed", "added", "modified",
     "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
     "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out", "north",
     "stale", "stale_never", "imagery", "imagery_badge", "project_open",

@@ -23,7 +23,14 @@ from completion.evidence import flagged_not_late
 from completion.status import ProjectStatus
 from twin.core import TwinLike
 from web import i18n
-from web.data import CompletionView, bounds_to_display, done_reported, forecast_passed, union_bounds
+from web.data import (
+    CompletionView,
+    after_opening_words,
+    bounds_to_display,
+    done_reported,
+    forecast_passed,
+    union_bounds,
+)
 from web.templating import environment, render
 
 
@@ -266,7 +273,7 @@ def completion_panel(
             "actual_text": i18n.fmt_percent(s.percent),
             "planned_text": i18n.fmt_percent(s.planned),
             "days_late": _days(s.days_late),
-            **forecast_words(s, lang),
+            **forecast_words(s, lang, snap.opening),
             "flag": i18n.evidence_flag(lang, view.flags.get(p.code)) or None,
             "href": project_page_url(page_url, p.code, snap.on.isoformat(), lang) if page_url else None,
         }
@@ -282,10 +289,11 @@ def completion_panel(
     return render("panel_completion.html", lang=lang, **ctx)
 
 
-def forecast_words(s: ProjectStatus, lang: str) -> dict[str, Any]:
+def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> dict[str, Any]:
     """A project's forecast as the late list words it: ``done`` the day it was reported done (no
     forecast then); ``forecast`` its finish, "passed" for a date gone by while not done, or "no
-    forecast"; ``after_opening`` the flag; ``chance`` the chance of missing opening day with its
+    forecast"; ``after_opening`` the flag, with ``after_opening_text`` its words (how many days
+    after ``opening`` the finish is); ``chance`` the chance of missing opening day with its
     interval. Shared by the late list and the project page (web/project_page.py)."""
     fc = s.forecast
     passed = forecast_passed(s)
@@ -306,6 +314,7 @@ def forecast_words(s: ProjectStatus, lang: str) -> dict[str, Any]:
         "forecast": forecast,
         "forecast_passed": passed,
         "after_opening": bool(fc.after_opening) and not passed,
+        "after_opening_text": after_opening_words(s, lang, opening),
         "chance": chance,
     }
 

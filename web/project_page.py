@@ -95,7 +95,7 @@ def project_page(
     other = i18n.other_lang(lang)
     page_path = "/projects/" + quote(code, safe="")  # as api.deps.project_path encodes it
     switch = url(page_path, f="html", date=on, version=version, lang=other)
-    words = forecast_words(status, lang)
+    words = forecast_words(status, lang, date.fromisoformat(doc["opening_day"]))
     qty_unit = _labelled(schema, lang, "quantity_unit", p["quantity_unit"])
     interval = p["interval"] or {}
     ctx = {

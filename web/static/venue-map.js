@@ -1437,12 +1437,15 @@
           '<table class="vt-kv">' +
           '<tr><th>' + esc(L_.unit) + '</th><td>' + esc(p.unit || '–') + (p.person ? ' · ' + esc(p.person) : '') + '</td></tr>' +
           '<tr><th>' + esc(L_.progress) + '</th><td>' + esc(fmt(L_.percent_vs_planned, { actual: pct(p.actual), planned: pct(p.planned) })) + bar(p.actual, p.planned) + '</td></tr>' +
+          // how far behind its plan the project is today: a row of its own, not beside the forecast
+          // finish (where "29 days late" read as how late that finish is)
+          (p.days_late > 0 && !p.done ? '<tr class="vt-behind-plan" data-days-late="' + esc(p.days_late) + '"><th>' + esc(L_.behind_plan) +
+            '</th><td><span class="vt-late">' + esc(fmt(L_.n_days, { n: Math.round(p.days_late) })) + '</span></td></tr>' : '') +
           (p.planned_finish ? '<tr><th>' + esc(L_.planned_finish) + '</th><td>' + esc(p.planned_finish) + '</td></tr>' : '') +
           // a project reported done says when it was, and has no forecast
           (p.done ? '<tr class="vt-done-reported" data-done-reported="true"><th></th><td>' + esc(p.done) + '</td></tr>' :
           '<tr><th>' + esc(L_.forecast) + '</th><td>' + esc(p.forecast || L_.not_forecast) +
-          (p.after_opening ? ' <span class="vt-late">⚠ ' + esc(L_.after_opening) + '</span>' : '') +
-          (p.days_late > 0 ? ' <span class="vt-late">(' + esc(fmt(L_.days_late, { n: Math.round(p.days_late) })) + ')</span>' : '') +
+          (p.after_opening ? ' <span class="vt-late">⚠ ' + esc(p.after_opening_text || L_.after_opening) + '</span>' : '') +
           (p.p_late !== null && p.p_late !== undefined && p.forecast_low ?
             '<div class="vt-muted">' + esc(fmt(L_.late_chance, { p: pct(100 * p.p_late), low: p.forecast_low, high: p.forecast_high })) + '</div>' : '') +
           '</td></tr>') +
