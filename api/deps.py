@@ -52,7 +52,8 @@ class StrictQueryRoute(APIRoute):
         allowed = _query_names(self.dependant)
 
         async def strict(request: Request) -> Response:
-            request.state.declared_query = allowed
+            if self.open_names:  # for undeclared_query, in the endpoint
+                request.state.declared_query = allowed
             for key in request.query_params:
                 if key not in allowed and not self.open_names:
                     takes = ", ".join(sorted(allowed)) or "no query parameters"
