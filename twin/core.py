@@ -465,6 +465,8 @@ class Twin:
         an add or upsert of one that had these very bytes there, or a delete of one absent there, is
         what the copy read, not an edit of it."""
         then = self._stored_at(changes, since.seq) if since.seq else {}
+        # A streamed commit (encoded None) encodes its adds again while it writes: that second pass
+        # is the price of comparing here, paid only by a copy brought back onto a moved head.
         mine = encoded if encoded is not None else encode_changes(changes)
         keep = [
             not (
