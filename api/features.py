@@ -298,13 +298,12 @@ def with_collection_paths(doc: dict[str, Any], layers: Sequence[LayerSchema]) ->
 
 
 def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
-    types = _JSON_TYPES
     props: dict[str, Any] = {
         "id": {"title": "Feature id", "type": "string"},
         "geometry": _geometry_queryable(schema),
     }
     for f in schema.fields:
-        p: dict[str, Any] = {"title": f.title_en or f.name, "type": types[f.type]}
+        p: dict[str, Any] = {"title": f.title_en or f.name, "type": _JSON_TYPES[f.type]}
         if f.type == "date":
             p["format"] = "date"
         if f.type == "list":

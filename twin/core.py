@@ -366,9 +366,10 @@ class Twin:
                 if strict:
                     raise Conflict(f"the twin moved on: head is {head.id if head else '(empty)'}, not {_short(base)}")
                 since = base
+                then = self._stored_at(known, since.seq) if since.seq else {}  # read once for both
                 if copy_of_parent:
-                    known, encoded = self._touched_since(known, encoded, since)
-                self._check_unchanged(known, since, parent_seq)
+                    known, encoded = self._touched_since(known, encoded, then)
+                self._check_unchanged(known, then, since, parent_seq)
             if encoded is None:
                 # Streamed: the adds are encoded while the store writes (below); the rest now.
                 stored, more, adds = self._resolve_streamed(known, parent_seq)
@@ -459,12 +460,14 @@ class Twin:
         return problems, known, encode_changes(known) if encode else None
 
     def _touched_since(
-        self, changes: list[Change], encoded: list[EncodedFeature | None] | None, since: Ref
+        self,
+        changes: list[Change],
+        encoded: list[EncodedFeature | None] | None,
+        then: Mapping[str, Mapping[str, bytes]],
     ) -> tuple[list[Change], list[EncodedFeature | None] | None]:
-        """The changes (and their encodings) that give a feature otherwise than it was at `since`:
-        an add or upsert of one that had these very bytes there, or a delete of one absent there, is
-        what the copy read, not an edit of it."""
-        then = self._stored_at(changes, since.seq) if since.seq else {}
+        """The changes (and their encodings) that give a feature otherwise than it was at the parent
+        (`then`: _stored_at's bytes there): an add or upsert of one that had these very bytes
+        there, or a delete of one absent there, is what the copy read, not an edit of it."""
         # A streamed commit (encoded None) encodes its adds again while it writes: that second pass
         # is the price of comparing here, paid only by a copy brought back onto a moved head.
         mine = encoded if encoded is not None else encode_changes(changes)
@@ -480,8 +483,11 @@ class Twin:
             return kept, None
         return kept, [enc for enc, k in zip(encoded, keep, strict=True) if k]
 
-    def _check_unchanged(self, changes: Sequence[Change], since: Ref, head_seq: int) -> None:
-        """Raise Conflict naming the features these changes touch that changed after `since`.
+    def _check_unchanged(
+        self, changes: Sequence[Change], then: Mapping[str, Mapping[str, bytes]], since: Ref, head_seq: int
+    ) -> None:
+        """Raise Conflict naming the features these changes touch that changed after `since` (`then`:
+        their stored bytes at `since`, as _stored_at gives them).
 
         A feature counts as unchanged when the same stored bytes are visible at both commits
         (absent at both, for an add: one another writer added since, say with the same id, is a
@@ -489,10 +495,10 @@ class Twin:
         """
         changed: list[str] = []
         for layer, ids in _ids_by_layer(changes).items():
-            then = self.store.features_by_id(layer, ids, since.seq) if since.seq else {}
+            before = then.get(layer, {})
             now = self.store.features_by_id(layer, ids, head_seq) if head_seq else {}
             for fid in dict.fromkeys(ids):
-                was, is_ = then.get(fid), now.get(fid)
+                was, is_ = before.get(fid), now.get(fid)
                 if was != is_:
                     how = "was added" if was is None else "was deleted" if is_ is None else "changed"
                     changed.append(f"{layer}/{fid} {how} since")
