@@ -26,6 +26,7 @@ from api.caching import cache_headers, read_headers
 from api.deps import (
     CollectionId,
     EditorDep,
+    PrincipalDep,
     PropertyQueryRoute,
     ReaderDep,
     StrictQueryRoute,
@@ -34,6 +35,7 @@ from api.deps import (
     add_get_route,
     add_page_route,
     collection_of,
+    editor,
     get_settings,
     negotiate,
     public_url,
@@ -88,6 +90,7 @@ CONFORMANCE = [
 ]
 GEOJSON = "application/geo+json"
 JSON = "application/json"
+CQL_JSON = "application/query-cql-json"
 
 
 def etag_of(body: bytes) -> str:
@@ -368,6 +371,44 @@ def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -
     return out
 
 
+async def _is_search(request: Request) -> bool:
+    """Whether a POST to /items is a search: a CQL2 JSON filter as the body, not features to add.
+
+    OWSLib's `collection_items(..., cql=...)` posts its filter to /items as application/json (as
+    pygeoapi takes it); a GeoJSON body always has a "type", a CQL2 JSON expression an "op" and no
+    "type". Sent as application/query-cql-json it is a search whatever it holds.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == CQL_JSON:
+        return True
+    if ctype != JSON:
+        return False
+    try:
+        doc = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return False  # the create path names what is wrong with it
+    return isinstance(doc, dict) and "op" in doc and "type" not in doc
+
+
+def _search_redirect(request: Request, collection_id: str, body: bytes) -> Response:
+    """303 to the GET of /items with the body as its CQL2 JSON filter: the search's answer, with
+    its paging links, is that GET's (one place reads, checks access and pages), and HTTP clients
+    follow a 303 after a POST with a GET."""
+    params = dict(request.query_params)
+    for taken in ("filter", "filter-lang"):
+        if taken in params:
+            raise InvalidParameter(
+                f"a search sends its CQL2 JSON filter as the body; {taken} is not given beside it", parameter=taken
+            )
+    try:
+        text = orjson.dumps(orjson.loads(body)).decode()  # compact: the filter goes into a URL
+    except orjson.JSONDecodeError as e:
+        raise InvalidParameter(f"the search's body is not valid JSON: {e}", parameter="filter") from None
+    params.update({"filter": text, "filter-lang": "cql2-json"})
+    location = public_url(request, f"/collections/{collection_id}/items", **params)
+    return Response(status_code=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
 def _same_id(given: Any, fid: str, whose: str) -> None:
     """Refuse a body whose id (`given`, if any) is not `fid`, the feature the URL names: it would
     otherwise be written over this one without a word. An id is not changed by a write."""
@@ -448,9 +489,10 @@ class FeaturesFactory:
             "/collections/{collectionId}/items",
             self.create,
             methods=["POST"],
-            summary="Add features (a commit)",
+            summary="Add features (a commit), or search with a CQL2 JSON body (303 to the GET that answers it)",
             tags=["Edit"],
             status_code=201,
+            route_class_override=PropertyQueryRoute,  # a search's parameters (create refuses any)
         )
         r.add_api_route(
             "/collections/{collectionId}/items",
@@ -875,11 +917,22 @@ class FeaturesFactory:
         self,
         request: Request,
         twin: TwinDep,
-        who: EditorDep,
+        who: PrincipalDep,
         collection_id: CollectionId,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
+        if await _is_search(request):
+            return _search_redirect(request, collection_id, await request.body())
+        await editor(who)
+        if request.query_params:
+            key = next(iter(request.query_params))
+            raise InvalidParameter(
+                f"unknown query parameter {key!r}: adding features takes no query parameters "
+                "(they go with a search, a POST of a CQL2 JSON filter)",
+                parameter=key,
+            )
+
         def read() -> tuple[LayerSchema, Ref]:
             # The version this POST is judged against, read as it arrives: the commit names it as
             # its parent, so an id (or a code) another writer takes after this read is a conflict

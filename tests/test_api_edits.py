@@ -168,6 +168,39 @@ def test_post_is_one_commit_by_the_token_holder(api: TestClient, twin: Twin, edi
     assert api.get("/collections/landscaping/items").json()["numberMatched"] == count + 1
 
 
+def test_post_of_a_cql2_json_filter_is_a_search(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
+    """A CQL2 JSON expression posted to /items (OWSLib's `cql=`) is a search: 303 to the GET with
+    it as the filter and the request's own parameters; no token needed where reads need none, and
+    nothing is committed."""
+    before = state(api)
+    lawns = {"op": "=", "args": [{"property": "kind"}, "lawn"]}
+    for headers in ({"Content-Type": "application/json"}, {"Content-Type": "application/query-cql-json"}):
+        r = api.post(
+            "/collections/landscaping/items?limit=2&sortby=code",
+            content=orjson.dumps(lawns),
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        got = api.get(r.headers["location"]).json()
+        want = api.get(
+            "/collections/landscaping/items",
+            params={"limit": 2, "sortby": "code", "filter": "kind = 'lawn'"},
+        ).json()
+        assert [f["id"] for f in got["features"]] == [f["id"] for f in want["features"]]
+        assert got["numberMatched"] == want["numberMatched"] > 2
+    # through the redirect, a bad filter is the GET's 400 naming it
+    r = api.post("/collections/landscaping/items", json={"op": "=", "args": [{"property": "nope"}, 1]})
+    assert "nope" in problem_of(r, 400, "filter")["detail"]
+    # a filter in the query beside one in the body: which one? refused, naming it
+    problem_of(api.post("/collections/landscaping/items?filter=pots>1", json=lawns, follow_redirects=False), 400, "filter")
+    # features to add are still an add (a token needed), and an add takes no query parameters
+    assert api.post("/collections/landscaping/items", json=flower_bed()).status_code == 401
+    r = api.post("/collections/landscaping/items?limit=2", content=orjson.dumps(flower_bed()), headers=editor)
+    assert "no query parameters" in problem_of(r, 400, "limit")["detail"]
+    assert state(api) == before
+
+
 def test_post_a_feature_collection_is_one_commit(api: TestClient, twin: Twin, editor: dict[str, str]) -> None:
     n, _ = state(api)
     second = flower_bed("ls-flower-bed-test-2", code="FB-T2")
