@@ -56,7 +56,7 @@ from layers.io import FORMATS
 from twin import Change, Feature, Ref
 from twin.access import TwinView
 from twin.encoding import feature_collection
-from twin.errors import NOTHING_CHANGES, BadInput, Conflict, NotFound, ValidationFailed
+from twin.errors import BadInput, Conflict, NotFound, ValidationFailed
 from twin.model import LayerSchema
 from twin.query import FeatureQuery, PropertyParameterError, parse_filter, parse_sortby, property_equals, run_query
 from twin.validation import id_problem, shown_id
@@ -435,11 +435,6 @@ def _written(twin: TwinView, layer: str, fid: str, cid: str | None) -> Response:
     return Response(status_code=204, headers={"ETag": etag, "X-Twin-Commit": cid})
 
 
-def _nothing_changes(e: ValidationFailed) -> bool:
-    """The twin refuses a commit that changes nothing; for a PUT or PATCH that is a success."""
-    return bool(e.problems) and all(p.code == NOTHING_CHANGES for p in e.problems)
-
-
 def _unchanged(twin: TwinView, layer: str, fid: str, seen: bytes) -> bool:
     try:
         return twin.feature(layer, fid) == seen
@@ -639,7 +634,9 @@ class FeaturesFactory:
         collection_id: CollectionId,
         limit: Annotated[
             int | None,
-            Query(ge=1, le=2**62, description="At most this many features (a limit above the maximum gets the maximum)."),
+            Query(
+                ge=1, le=2**62, description="At most this many features (a limit above the maximum gets the maximum)."
+            ),
         ] = None,
         offset: Annotated[int, Query(ge=0, le=2**62, description="Skip this many features.")] = 0,
         cursor: Annotated[str | None, Query(description="Start after this feature id (from a next link).")] = None,
@@ -711,7 +708,9 @@ class FeaturesFactory:
                     bbox=box,
                     filter=expr,
                     sortby=parse_sortby(sortby) if sortby else (),
-                    properties=[p.strip() for p in properties.split(",") if p.strip()] if properties is not None else None,
+                    properties=[p.strip() for p in properties.split(",") if p.strip()]
+                    if properties is not None
+                    else None,
                     limit=n,
                     offset=offset,
                     after=cursor,
@@ -763,7 +762,12 @@ class FeaturesFactory:
             if cursor is None and offset > 0:
                 prev = {**pinned, "offset": str(max(offset - n, 0)), "limit": str(n)}
                 links.append(
-                    {"rel": "prev", "type": GEOJSON, "title": "Previous page", "href": public_url(request, base, **prev)}
+                    {
+                        "rel": "prev",
+                        "type": GEOJSON,
+                        "title": "Previous page",
+                        "href": public_url(request, base, **prev),
+                    }
                 )
             meta = {
                 "numberMatched": page.number_matched,
@@ -905,7 +909,7 @@ class FeaturesFactory:
                 )
                 return info.id
             except ValidationFailed as e:
-                if _nothing_changes(e):
+                if e.nothing_changes:  # refused by the twin; for a PUT or PATCH a success
                     return None
                 raise
             except Conflict:

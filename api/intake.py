@@ -117,13 +117,22 @@ class IntakeFactory:
                 body, "register", filename=filename, sheet=sheet, sheet_option="?sheet=", mapping_option=None
             )
             at = register_recorded_time(sh) if original_dates else when
-            info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=at)
-            return {"commit": info.to_dict(), "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored}
+            doc = {"commit": None, "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored}
+            try:
+                info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=at)
+            except ValidationFailed as e:
+                if not e.nothing_changes:
+                    raise
+                return doc
+            return {**doc, "commit": info.to_dict()}
 
         try:
             doc = await run_in_threadpool(work)
         except Refused as e:
             return _refused(e)
+        if doc["commit"] is None:  # the register holds the sheet already (sent again): nothing was created
+            doc["detail"] = f"nothing to commit: the register already holds the {doc['projects']} projects as given"
+            return Response(orjson.dumps(doc), status_code=200, media_type="application/json")
         return Response(orjson.dumps(doc), status_code=201, media_type="application/json",
                         headers={"X-Twin-Commit": doc["commit"]["id"]})  # fmt: skip
 

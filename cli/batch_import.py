@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from twin import HEAD, Change
+from twin import HEAD, Change, ValidationFailed
 from twin.gcpause import gc_paused
 
 
@@ -35,7 +35,7 @@ def import_batches(
     from layers.io import read_layer_batches
 
     twin = _open(store)
-    done = 0
+    done = unchanged = 0
     with twin, _progress() as progress:
         try:
             total: int | None = (
@@ -71,25 +71,39 @@ def import_batches(
                     if not result.features:
                         continue
                     of = f"/{batches}" if batches else ""
-                    with gc_paused():  # the batch's objects live to its commit (twin.gcpause)
-                        info = twin.commit(
-                            [Change(layer, op, f.id, f) for f in result.features],  # type: ignore[arg-type]
-                            author=author,
-                            message=(message or f"Import {file.name} into {layer} ({mode})") + f", batch {k}{of}",
-                            parent=base or HEAD,
-                            copy_of_parent=base is not None,
-                        )
-                    c = info.counts.get(layer, {})
-                    counts["added"] += c.get("added", 0)
-                    counts["modified"] += c.get("modified", 0)
-                    done += len(result.features)
-                    progress.update(task, completed=done)
+                    try:
+                        with gc_paused():  # the batch's objects live to its commit (twin.gcpause)
+                            info = twin.commit(
+                                [Change(layer, op, f.id, f) for f in result.features],  # type: ignore[arg-type]
+                                author=author,
+                                message=(message or f"Import {file.name} into {layer} ({mode})") + f", batch {k}{of}",
+                                parent=base or HEAD,
+                                copy_of_parent=base is not None,
+                            )
+                    except ValidationFailed as e:
+                        if not e.nothing_changes:
+                            raise
+                        # Committed by an earlier run (an import resumed after a failed batch): skipped.
+                        unchanged += len(result.features)
+                    else:
+                        c = info.counts.get(layer, {})
+                        counts["added"] += c.get("added", 0)
+                        counts["modified"] += c.get("modified", 0)
+                        done += len(result.features)
+                    progress.update(task, completed=done + unchanged)
         except BaseException:
             if done:
                 err.print(f"{done:,} features of {file.name} in the batches before stay committed")
             raise
         head = twin.head()
+        held = f"{unchanged:,} features already as given" if unchanged else ""
+        if not done:
+            out.print(
+                f"nothing to commit: {layer} already holds every feature of {file.name} as given"
+                f" (head {head.id[:12] if head else '-'})"
+            )
+            return
         out.print(
             f"committed {done:,} features in batches of {batch:,}: {layer} +{counts['added']} ~{counts['modified']} "
-            f"(head {head.id[:12] if head else '-'})"
+            f"(head {head.id[:12] if head else '-'}){'; ' + held if held else ''}"
         )

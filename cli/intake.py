@@ -62,6 +62,7 @@ def import_register_cmd(
     from cli.main import EXIT_BAD_INPUT, _author, _errors, _fail, _open, err, out
     from completion.intake import import_register, load_mapping, read_sheet, register_recorded_time
     from twin.core import _as_utc
+    from twin.errors import ValidationFailed
 
     if original_dates and at is not None:
         _fail("give --original-dates or --time, not both", EXIT_BAD_INPUT)
@@ -73,7 +74,15 @@ def import_register_cmd(
         when: datetime | None = _as_utc(at) if at is not None else None
         if original_dates:
             when = register_recorded_time(sh)
-        info = import_register(twin, sh, author=_author(author), source=file.name, message=message, time=when)
+        try:
+            info = import_register(twin, sh, author=_author(author), source=file.name, message=message, time=when)
+        except ValidationFailed as e:
+            if not e.nothing_changes:
+                raise
+            # The register imported again (an unedited export, a rerun): not a failure; no commit.
+            out.print(f"nothing to commit: the register already holds the {len(sh.rows)} projects of sheet "
+                      f"{sh.name!r} as given")  # fmt: skip
+            return
     c = info.counts.get("projects", {})
     out.print(
         f"committed {info.id[:12]}: projects +{c.get('added', 0)} ~{c.get('modified', 0)} from sheet {sh.name!r} "

@@ -96,6 +96,7 @@ AuthorOpt = Annotated[
 VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="A commit id (or prefix), HEAD or HEAD~n.")]
 AsofOpt = Annotated[str | None, typer.Option("--asof", help="A time (RFC 3339) or a date (end of that day, Shanghai).")]
 
+
 def copy_base(twin: Twin, file: Path, source_layer: str | None, parent: str | None) -> str | None:
     """The commit an imported file is a copy of: `--parent`, else the one the file records (an
     export of this twin), else None (the file overwrites what it gives). A recorded version this
@@ -113,7 +114,9 @@ def copy_base(twin: Twin, file: Path, source_layer: str | None, parent: str | No
     try:
         ref = twin.resolve(recorded)
     except (NotFound, BadInput):
-        err.print(f"note: {file.name} was exported at {recorded[:12]}, which this twin does not have; imported onto the head")
+        err.print(
+            f"note: {file.name} was exported at {recorded[:12]}, which this twin does not have; imported onto the head"
+        )
         return None
     if ref.commit is not None and (head := twin.head()) is not None and ref.commit.id != head.id:
         err.print(
@@ -396,13 +399,25 @@ def import_(
             if mode == "replace":
                 keep = {f.id for f in result.features}
                 changes += [Change(layer, "delete", fid) for fid in twin.feature_ids(layer) if fid not in keep]
-            info = twin.commit(
-                changes,
-                author=_author(author),
-                message=message or f"Import {file.name} into {layer} ({mode})",
-                parent=base or HEAD,
-                copy_of_parent=base is not None,
-            )
+            try:
+                info = twin.commit(
+                    changes,
+                    author=_author(author),
+                    message=message or f"Import {file.name} into {layer} ({mode})",
+                    parent=base or HEAD,
+                    copy_of_parent=base is not None,
+                )
+            except ValidationFailed as e:
+                if not e.nothing_changes:
+                    raise
+                # The file imported again (a scheduled sync, a rerun): the twin holds it already.
+                # Not a failure a script should stop on; no commit is made.
+                head = twin.head()
+                out.print(
+                    f"nothing to commit: {layer} already holds every feature of {file.name} as given "
+                    f"(head {head.id[:12] if head else '-'})"
+                )
+                return
     c = info.counts.get(layer, {})
     out.print(
         f"committed {info.id[:12]}: {layer} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)} "
@@ -603,9 +618,7 @@ def export(
                     progress.update(task, completed=i)
                 yield row
 
-        n = write_layer_file(
-            rows(), schema, output, crs=crs, fmt=fmt, version=ref.commit.id if ref.commit else None
-        )
+        n = write_layer_file(rows(), schema, output, crs=crs, fmt=fmt, version=ref.commit.id if ref.commit else None)
     at = ref.commit.id[:12] if ref.commit else "(empty)"
     out.print(f"wrote {n} features of {layer} as of {at} to {output} ({crs})")
 

@@ -71,3 +71,29 @@ def test_an_id_again_in_a_later_batch_is_refused(tmp_path: Path) -> None:
         app, ["import", str(src), "--layer", PARCELS.name, "--store", str(store), "--batch", "4", "--mode", "replace"]
     )
     assert r.exit_code == 2 and "replace" in r.stderr
+
+
+def test_an_import_resumed_skips_the_batches_already_in_the_twin(tmp_path: Path) -> None:
+    """The way on after a stopped batch import (the module docstring of cli.batch_import): the same
+    file again. The batches the twin holds already change nothing and are skipped, not refused (the
+    first of them stopped the resumed import with exit 2); a file the twin holds whole is no error."""
+    whole = tmp_path / "whole.gpkg"
+    _write(whole, 16)
+    frame = gpd.read_file(whole)
+    part = tmp_path / "part.gpkg"
+    frame.iloc[:12].to_file(part, driver="GPKG", layer="parcels")
+    store = _twin(tmp_path / "twin.gpkg")
+    args = ["--layer", PARCELS.name, "--store", str(store), "--batch", "4"]
+    assert runner.invoke(app, ["import", str(part), *args]).exit_code == 0
+    whole_copy = tmp_path / "whole-copy.gpkg"
+    frame.to_file(whole_copy, driver="GPKG", layer="parcels")
+    r = runner.invoke(app, ["import", str(whole_copy), *args])
+    assert r.exit_code == 0, r.stderr
+    assert "committed 4 features in batches of 4" in r.stdout and "12 features already as given" in r.stdout
+    with Twin.open(store) as t:
+        assert t.commit_count() == 4 and t.count(PARCELS.name) == 16
+        assert t.log(1)[0].message.endswith("batch 4/4")
+    r = runner.invoke(app, ["import", str(whole_copy), *args])
+    assert r.exit_code == 0 and "nothing to commit" in r.stdout, (r.stdout, r.stderr)
+    with Twin.open(store) as t:
+        assert t.commit_count() == 4

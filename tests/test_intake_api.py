@@ -84,6 +84,12 @@ def test_an_upload_of_reports_already_in_the_twin_skips_them(setup, tmp_path: Pa
     api, tokens, store, book = setup
     register, reports = season()
     assert api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"])).status_code == 201  # fmt: skip
+    # The register sent again: nothing to commit, not an error (it was a 400 "nothing changes").
+    held = log_ids(store)
+    r = api.post("/projects/import", content=book, headers=auth(tokens["editor"]))
+    assert r.status_code == 200 and r.json()["commit"] is None, r.text
+    assert "nothing to commit" in r.json()["detail"] and "X-Twin-Commit" not in r.headers
+    assert log_ids(store) == held
     r = api.post("/progress/import", params={"original_dates": "true"}, content=book, headers=auth(tokens["admin"]))
     assert r.status_code == 201 and r.json()["skipped"] == 0, r.text
     before = log_ids(store)

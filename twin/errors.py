@@ -65,3 +65,9 @@ class ValidationFailed(TwinError):
         shown = "; ".join(str(p) for p in problems[:10])
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
         super().__init__(f"{len(problems)} problem(s): {shown}{more}")
+
+    @property
+    def nothing_changes(self) -> bool:
+        """The commit's only problem is that it changes nothing: every feature is already as given
+        (a PUT sent again, a file imported again): no error for whoever made it."""
+        return bool(self.problems) and all(p.code == NOTHING_CHANGES for p in self.problems)
