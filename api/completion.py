@@ -42,7 +42,6 @@ from completion.accountability import (
     UNIT_COLUMNS,
     UNIT_GROUPINGS,
     missing_reports,
-    report_state,
     unit_row,
     unit_table,
 )
@@ -199,7 +198,7 @@ class CompletionFactory:
         collection_of(twin, LAYER)
         comp = Completion(twin, self.settings)
         try:
-            day = not_after_today(parse_day(on, self.settings))  # a date to come: no reports from then
+            day = not_after_today(parse_day(on, self.settings, twin=twin))  # a date to come: no reports from then
         except BadInput as e:
             raise InvalidParameter(str(e), parameter="date") from None
         try:
@@ -376,17 +375,17 @@ class CompletionFactory:
             raise BadInput(f"the body is not JSON: {e}") from None
         report, parent = _parse_report(code, body)
 
-        def commit() -> tuple[Any, Any]:  # store work, off the event loop
+        def commit() -> tuple[Any, Snapshot]:  # store work, off the event loop
             made = report_progress(twin, report, reporter=who.name, parent=parent)
-            return made, Completion(twin, self.settings).project_at(code, report.on, made.id)
+            return made, Completion(twin, self.settings).at(report.on, made.id)
 
-        info, (status, weight, reports) = await run_in_threadpool(commit)
-        made = next(r for r in reversed(reports) if r.commit == info.id)
+        info, snap = await run_in_threadpool(commit)
+        made = next(r for r in reversed(snap.reports[code]) if r.commit == info.id)
         loc = public_url(request, project_path(code, "progress"))
         doc = {
             "report": made.to_dict(),
             "commit": info.to_dict(),
-            "project": status_doc(status, weight, report_state(status, self.settings)),
+            "project": status_doc(snap.status(code), snap.weights.get(code), snap.report_states()[code]),
         }
         return _json(doc, status=201, headers={"Location": loc, "X-Twin-Commit": info.id})
 

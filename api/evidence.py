@@ -65,7 +65,7 @@ class EvidenceFactory:
     def _snapshot(self, twin: TwinView, on: str | None, version: str | None) -> Snapshot:
         collection_of(twin, LAYER)
         try:
-            day = not_after_today(parse_day(on, self.settings))  # a date to come: no reports from then
+            day = not_after_today(parse_day(on, self.settings, twin=twin))  # a date to come: no reports from then
         except BadInput as e:
             raise InvalidParameter(str(e), parameter="date") from None
         try:

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse
 
 from api.caching import REVALIDATE
 from api.deps import public_url
+from completion.expo import opening_of
 from completion.schedule import checkpoints
 from completion.settings import CompletionSettings
 from completion.snapshot import today_local
@@ -335,13 +336,14 @@ def _picker(
 
 
 def _checkpoint_commits(twin: TwinView) -> tuple[list[CommitInfo], dict[str, str]]:
-    """The commit each past checkpoint of this expo reads (newest first), and its checkpoint label."""
+    """The commit each past checkpoint of this expo reads (newest first), and its checkpoint label:
+    the expo today is measured against, as a T-30 in ``date=`` is (completion.expo)."""
     head, first = twin.head(), twin.first_commit()
     if head is None or first is None:
         return [], {}
     settings = CompletionSettings()
-    opening = settings.opening_day(settings.expo_year_for(head.time.astimezone(SHANGHAI).date()))
     today = today_local()
+    opening = opening_of(twin, today, settings)
     found: list[CommitInfo] = []
     notes: dict[str, str] = {}
     for cp in reversed(checkpoints(opening, first.time.astimezone(SHANGHAI).date(), settings.checkpoint_days)):

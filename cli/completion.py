@@ -175,7 +175,7 @@ def report(
     twin = _open(store)
     with twin, _errors():
         comp = Completion(twin)
-        day = parse_day(on, comp.settings) or today_local()
+        day = parse_day(on, comp.settings, twin=twin) or today_local()
         info = report_progress(twin, ProgressReport(code, percent, day, note, reason), reporter=_author(author))
         s = Completion(twin).project_at(code, day, info.id)[0]
     out = _out()

@@ -162,7 +162,8 @@ def export_cmd(
         kind = format_of(output, fmt)
     with _reading(store, on, version) as (_, snap):
         if status:
-            rows = [project_row(s, snap.weights.get(s.project.code)) for s in snap.statuses]
+            states = snap.report_states()
+            rows = [project_row(s, snap.weights.get(s.project.code), states[s.project.code]) for s in snap.statuses]
             data = table_bytes(
                 rows, PROJECT_COLUMNS, kind, sheet=f"status {snap.on.isoformat()}", dates=PROJECT_DATE_COLUMNS
             )

@@ -59,9 +59,9 @@ class ReportState:
         }
 
 
-def report_state(s: ProjectStatus, settings: CompletionSettings) -> ReportState:
-    """The freshness of a project's status (see the module docstring)."""
-    opening = settings.opening_day(settings.expo_year_for(s.on))
+def report_state(s: ProjectStatus, settings: CompletionSettings, opening: date) -> ReportState:
+    """The freshness of a project's status (see the module docstring), with the checkpoints counted
+    back from ``opening``: its snapshot's opening day (completion.expo)."""
     checkpoint = due_checkpoint(s.on, opening, settings.checkpoint_days)
     last = s.last_report.on if s.last_report else None
     age = (s.on - last).days if last else None
@@ -71,8 +71,10 @@ def report_state(s: ProjectStatus, settings: CompletionSettings) -> ReportState:
     return ReportState(last, age, checkpoint, last is None or last < checkpoint)
 
 
-def report_states(statuses: Iterable[ProjectStatus], settings: CompletionSettings) -> dict[str, ReportState]:
-    return {s.project.code: report_state(s, settings) for s in statuses}
+def report_states(
+    statuses: Iterable[ProjectStatus], settings: CompletionSettings, opening: date
+) -> dict[str, ReportState]:
+    return {s.project.code: report_state(s, settings, opening) for s in statuses}
 
 
 @dataclass(frozen=True)

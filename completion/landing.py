@@ -8,19 +8,18 @@ view lands on the **latest checkpoint with data**: the latest checkpoint, up to 
 opening day, with at least one report dated after the checkpoint before it and on or before it
 (the reports of that round). With no report at all it stays on today.
 
-The season's checkpoints are those of the expo the register prepares for: VENUE_TWIN_EXPO_YEAR's
-if set, else the year of the register's latest planned finish, so a season looked back on a year
-later keeps its checkpoints.
+The season's checkpoints are those of the expo today is measured against (completion.expo: the
+register's expo ahead of today, else its latest, so a season looked back on a year later keeps its
+checkpoints; VENUE_TWIN_EXPO_YEAR's if set), back to the register's earliest planned start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from completion.cache import register_state
-from completion.register import Project
+from completion.cache import RegisterState, register_state
+from completion.expo import opening_among, state_expos
 from completion.schedule import Checkpoint, checkpoint_label, checkpoints
 from completion.settings import CompletionSettings
 from completion.snapshot import today_local
@@ -47,21 +46,24 @@ class Landing:
         return self.on != self.today
 
 
-def season(projects: Sequence[Project], settings: CompletionSettings) -> list[Checkpoint]:
-    """The checkpoints of the expo `projects` prepare for, oldest first (empty without projects)."""
-    if not projects:
+def season(state: RegisterState, settings: CompletionSettings, today: date) -> list[Checkpoint]:
+    """The checkpoints of the expo ``today`` is measured against, for the register as of ``state``,
+    oldest first (empty without projects)."""
+    if not state.ordered:
         return []
-    year = settings.expo_year or max(p.planned_finish for p in projects).year
-    return checkpoints(settings.opening_day(year), min(p.planned_start for p in projects), settings.checkpoint_days)
+    opening = opening_among(state_expos(state, settings), today, settings)
+    return checkpoints(opening, min(p.planned_start for p in state.ordered), settings.checkpoint_days)
 
 
-def season_of(twin: TwinLike, settings: CompletionSettings | None = None) -> list[Checkpoint]:
+def season_of(
+    twin: TwinLike, settings: CompletionSettings | None = None, today: date | None = None
+) -> list[Checkpoint]:
     """The season's checkpoints for the register at the twin's head (empty without a register)."""
     try:
         state = register_state(twin)
     except NotFound:  # no register, or one the caller may not see
         return []
-    return season(state.projects(), settings or CompletionSettings())
+    return season(state, settings or CompletionSettings(), today or today_local())
 
 
 def landing_date(twin: TwinLike, today: date | None = None, settings: CompletionSettings | None = None) -> Landing:
@@ -72,7 +74,7 @@ def landing_date(twin: TwinLike, today: date | None = None, settings: Completion
         state = register_state(twin)
     except NotFound:
         return Landing(today, today, None, None, None)
-    cps = season(state.projects(), settings)
+    cps = season(state, settings, today)
     if not cps or twin.resolve().commit is None:
         return Landing(today, today, None, None, None)
     # the reports as the twin stood at the end of today, dated up to today

@@ -2,8 +2,8 @@
 
 - VENUE_TWIN_OPENING_MONTH_DAY: opening day of every expo, "MM-DD" (default "11-05": the CIIE
   opens on 5 November).
-- VENUE_TWIN_EXPO_YEAR: the expo year to schedule against; by default the year of the date asked
-  about (preparation runs in the months before opening, in the same calendar year).
+- VENUE_TWIN_EXPO_YEAR: the expo year to schedule every date against; by default the expo the
+  register prepares for that the date leads up to, else the latest one (completion.expo).
 - VENUE_TWIN_CHECKPOINT_DAYS: days between back-scheduled checkpoints (default 10: T-0, T-10, ...).
 - VENUE_TWIN_AT_RISK_DAYS, VENUE_TWIN_BEHIND_DAYS: schedule-variance thresholds in days (defaults
   3 and 10): a project more than 3 days behind its plan is at risk, more than 10 days behind.
@@ -66,10 +66,6 @@ class CompletionSettings(BaseSettings):
             return date(year, month, day)
         except ValueError:  # 02-29 in a common year
             return date(year, month, day - 1)
-
-    def expo_year_for(self, on: date) -> int:
-        """The expo a date belongs to: the configured year, else the date's own year."""
-        return self.expo_year if self.expo_year is not None else on.year
 
 
 def completion_settings() -> CompletionSettings:

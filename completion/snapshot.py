@@ -12,6 +12,10 @@ stood, and evaluates every project on a date:
 
 A date after today is refused (``not_after_today``): the twin has no reports from then.
 
+Opening day, which the checkpoints, statuses and forecasts count to, is the one the date is
+measured against for the register as of the snapshot's version (completion.expo); "T-30" names a
+checkpoint of the expo today is measured against.
+
 The S-curve compares, at each checkpoint up to the date, the planned and the reported completion
 of the projects in the register as of the snapshot, with the snapshot's weights: planned from
 their planned dates, actual from the reports as they stood at the end of each checkpoint day.
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from completion.accountability import ReportState, report_state, report_states
+from completion.accountability import ReportState, report_states
 from completion.cache import (
     ancestor,
     cached_snapshot,
@@ -34,6 +38,7 @@ from completion.cache import (
     remember_latest,
     versions_since,
 )
+from completion.expo import opening_among, opening_for, opening_of, state_expos
 from completion.forecast import Pool, pool_checkpoint
 from completion.register import Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
@@ -48,8 +53,13 @@ def today_local() -> date:
     return datetime.now(SHANGHAI).date()
 
 
-def parse_day(text: str | date | None, settings: CompletionSettings, today: date | None = None) -> date | None:
-    """A date YYYY-MM-DD, a checkpoint label "T-30" of the current expo, or "today" (None passes through)."""
+def parse_day(
+    text: str | date | None, settings: CompletionSettings, today: date | None = None, twin: TwinLike | None = None
+) -> date | None:
+    """A date YYYY-MM-DD, a checkpoint label "T-30" of the current expo, or "today" (None passes through).
+
+    The current expo is the one today is measured against, of the register at ``twin``'s head
+    (completion.expo; without a twin: VENUE_TWIN_EXPO_YEAR, else today's year)."""
     if text is None or isinstance(text, date):
         return text
     t = text.strip()
@@ -61,7 +71,8 @@ def parse_day(text: str | date | None, settings: CompletionSettings, today: date
         except ValueError:
             pass
     elif re.fullmatch(r"[Tt][-−]\d{1,4}", t):
-        opening = settings.opening_day(settings.expo_year_for(today or today_local()))
+        today = today or today_local()
+        opening = opening_of(twin, today, settings) if twin is not None else opening_among((), today, settings)
         return checkpoint_date(opening, t)
     raise BadInput(f"{text!r} is not a date (YYYY-MM-DD) or a checkpoint (T-30)")
 
@@ -69,7 +80,7 @@ def parse_day(text: str | date | None, settings: CompletionSettings, today: date
 def not_after_today(day: date | None, today: date | None = None) -> date | None:
     """``day``, refused (BadInput) when it is after today: the twin has no reports from then, as a
     report dated after today is refused (completion.reports), and a date to come would set today's
-    reports against its plan, in the season of its own year (a January date: next year's expo)."""
+    reports against its plan."""
     today = today or today_local()
     if day is not None and day > today:
         raise BadInput(
@@ -138,7 +149,7 @@ class Snapshot:
     def report_states(self) -> dict[str, ReportState]:
         """Each project's report freshness on the snapshot's date (see completion.accountability)."""
         if self._states is None:
-            self._states = report_states(self.statuses, self.settings)
+            self._states = report_states(self.statuses, self.settings, self.opening)
         return self._states
 
     def feature_statuses(self) -> dict[str, str]:
@@ -162,7 +173,7 @@ class Completion:
 
     def resolve(self, on: str | date | None = None, version: str | None = None) -> tuple[date, Ref]:
         today = today_local()
-        day = not_after_today(parse_day(on, self.settings, today), today)
+        day = not_after_today(parse_day(on, self.settings, today, self.twin), today)
         if version is not None:
             ref = self.twin.resolve(version)
             if day is None:
@@ -173,19 +184,21 @@ class Completion:
 
     def at(self, on: str | date | None = None, version: str | None = None) -> Snapshot:
         day, ref = self.resolve(on, version)
-        opening = self.settings.opening_day(self.settings.expo_year_for(day))
         if ref.commit is None:
-            return Snapshot(day, ref, opening, self.settings, [], {}, {})
+            return Snapshot(day, ref, opening_for((), day, self.settings), self.settings, [], {}, {})
         # A commit id names an immutable state, so a snapshot of it on a date is kept (per what the
-        # caller's role hides: the twin's state key after its head).
+        # caller's role hides: the twin's state key after its head). Its opening day is the register's
+        # at that commit on that date (completion.expo): a function of the key too.
         kind = (day, self.settings.model_dump_json(), *self.twin.state_key()[2:])
-        return cached_snapshot((ref.commit.id, *kind), lambda: self._evaluate(day, ref, opening, kind))
+        return cached_snapshot((ref.commit.id, *kind), lambda: self._evaluate(day, ref, kind))
 
-    def _evaluate(self, day: date, ref: Ref, opening: date, kind: tuple[Any, ...]) -> Snapshot:
+    def _evaluate(self, day: date, ref: Ref, kind: tuple[Any, ...]) -> Snapshot:
         state = register_state(self.twin)
         every = self.settings.checkpoint_days
         if ref.seq != state.seq:  # an earlier version: its records read, its reports kept
             projects = self.register.projects(ref)
+            # the register as it stood then: last month's expo is what last month's register prepared for
+            opening = opening_for(projects, day, self.settings)
             reports = {p.code: [r for r in state.reports.get(p.fid, ()) if r.seq <= ref.seq] for p in projects}
             items = [(p, reports[p.code]) for p in projects]
             earlier, statuses = evaluate_pooled(items, day, opening, self.settings)
@@ -198,10 +211,17 @@ class Completion:
         # changed what the pool is learnt from (the usual report, dated today, does not), its pool
         # and the statuses of every project no commit touched are kept, and only the touched ones
         # are evaluated again (after one report: one). Otherwise every project is evaluated again.
+        opening = opening_among(state_expos(state, self.settings), day, self.settings)
         reuse: dict[str, ProjectStatus] = {}
         pool: Pool | None = None
         prev: Snapshot | None = latest_snapshot(kind)
-        if prev is not None and prev.pool is not None and prev.ref.commit is not None and prev.ref.seq < ref.seq:
+        if (
+            prev is not None
+            and prev.pool is not None
+            and prev.ref.commit is not None
+            and prev.ref.seq < ref.seq
+            and prev.opening == opening  # (a commit since may have added next year's expo)
+        ):
             at = ancestor(self.twin, prev.ref.seq, prev.ref.commit.id)
             if at is not None:
                 touched = versions_since(self.twin, at, ref)
@@ -305,14 +325,11 @@ def _r(v: float | None, digits: int = 2) -> float | None:
     return None if v is None else round(v, digits)
 
 
-def status_doc(
-    s: ProjectStatus, weight: float | None = None, state: ReportState | None = None, flag: str | None = None
-) -> dict[str, Any]:
+def status_doc(s: ProjectStatus, weight: float | None, state: ReportState, flag: str | None = None) -> dict[str, Any]:
     """A project with its status, as the API answers it, with how fresh its figure is (``state``:
-    computed with the default settings when not given) and ``flag``, the imagery's disagreement
-    with its report if any (completion.evidence.snapshot_flags)."""
+    its snapshot's ``report_states()``) and ``flag``, the imagery's disagreement with its report if
+    any (completion.evidence.snapshot_flags)."""
     p = s.project
-    state = state or report_state(s, CompletionSettings())
     return {
         "code": p.code,
         "name_zh": p.name_zh,
@@ -369,9 +386,7 @@ PROJECT_DATE_COLUMNS = (
 )  # fmt: skip
 
 
-def project_row(
-    s: ProjectStatus, weight: float | None = None, state: ReportState | None = None, flag: str | None = None
-) -> dict[str, Any]:
+def project_row(s: ProjectStatus, weight: float | None, state: ReportState, flag: str | None = None) -> dict[str, Any]:
     """A flat row (for CSV) with PROJECT_COLUMNS."""
     d = status_doc(s, weight, state, flag)
     d["forecast_finish"] = d["forecast"]["finish"]
@@ -389,7 +404,7 @@ LATE_COLUMNS = (
 )  # fmt: skip
 
 
-def late_row(s: ProjectStatus, state: ReportState | None = None, flag: str | None = None) -> dict[str, Any]:
+def late_row(s: ProjectStatus, state: ReportState, flag: str | None = None) -> dict[str, Any]:
     """A late project as the late list gives it; ``stale`` marks a figure whose report is overdue
     (late by an old figure), which is not the same as late; ``flag`` is the imagery's disagreement."""
     return {k: v for k, v in project_row(s, None, state, flag).items() if k in LATE_COLUMNS}
@@ -466,7 +481,7 @@ def resolve_ref(twin: TwinLike, text: str | None, settings: CompletionSettings |
     if text is None or text.strip() in ("", "HEAD"):
         return twin.resolve()
     if re.fullmatch(r"[Tt][-−]\d{1,4}", text.strip()):
-        day = parse_day(text, settings or CompletionSettings())
+        day = parse_day(text, settings or CompletionSettings(), twin=twin)
         assert day is not None
         return twin.resolve(asof=day.isoformat())
     return twin.resolve_text(text)

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
+from completion.expo import opening_for
 from completion.schedule import (
     checkpoint_date,
     checkpoint_label,
@@ -104,7 +105,7 @@ def test_settings_default_to_5_november_and_3_10_day_thresholds() -> None:
     s = CompletionSettings(_env_file=None)  # type: ignore[call-arg]
     assert s.opening_day(2026) == OPENING
     assert (s.at_risk_days, s.behind_days, s.checkpoint_days, s.forecast_span_days) == (3.0, 10.0, 10, 20)
-    assert s.expo_year_for(D("2026-11-22")) == 2026
+    assert opening_for([], D("2026-11-22"), s) == OPENING  # without a register: the date's own year
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,7 +115,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     s = CompletionSettings(_env_file=None)  # type: ignore[call-arg]
     assert s.opening_day(2026) == D("2026-10-31")
     assert s.behind_days == 7.0
-    assert s.expo_year_for(D("2026-05-01")) == 2027
+    assert opening_for([], D("2026-05-01"), s) == D("2027-10-31")
 
 
 @pytest.mark.parametrize(

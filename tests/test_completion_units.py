@@ -128,7 +128,7 @@ def test_overdue_and_stale_on_a_small_register(register: Path) -> None:
         snap = Completion(twin, settings).at(ON)
         states = snap.report_states()
         # recomputed one by one, the snapshot's states are the rule's
-        assert states == {s.project.code: report_state(s, settings) for s in snap.statuses}
+        assert states == {s.project.code: report_state(s, settings, snap.opening) for s in snap.statuses}
         a, b, c, d, e = (states[k] for k in "ABCDE")
         assert (a.overdue, a.last_report, a.age_days, a.due) == (True, D("2026-10-06"), 14, D("2026-10-16"))
         assert (b.overdue, b.last_report, b.age_days) == (False, D("2026-10-16"), 4)

@@ -161,12 +161,14 @@ def completion_view(twin: TwinLike, on: str | date | None = None, version: str |
         return CompletionView(snap, curve, membership, snap.feature_statuses(), flags)
 
     day = on.isoformat() if isinstance(on, date) else on
-    if day is None and version is None:
-        # "today" moves: key the cache on today's date so tomorrow gets a fresh snapshot
+    cache_key: tuple[Any, ...] = (_twin_key(twin), day, version)
+    # No date, "today" and "T-30" (of the expo today is measured against) move with today: key the
+    # cache on today's date too, so tomorrow gets a fresh snapshot.
+    if (day is None and version is None) or (day is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day)):
         from completion.snapshot import today_local
 
-        day = today_local().isoformat()
-    return _snapshots.get((_twin_key(twin), day, version), make)  # type: ignore[no-any-return]
+        cache_key += (today_local().isoformat(),)
+    return _snapshots.get(cache_key, make)  # type: ignore[no-any-return]
 
 
 def landed_view(twin: TwinLike, today: date | None = None) -> CompletionView | None:
@@ -180,9 +182,9 @@ def landed_view(twin: TwinLike, today: date | None = None) -> CompletionView | N
 def season_checkpoints(twin: TwinLike) -> list[Any]:
     """The checkpoints of the expo the project register prepares for, oldest first.
 
-    That expo is VENUE_TWIN_EXPO_YEAR's if set, else the year of the register's latest planned
-    finish, so a season's timeline stays the same when it is looked back on a year later.
-    Checkpoints run every 10 days (VENUE_TWIN_CHECKPOINT_DAYS) back from opening day to the
+    That expo is the one today is measured against (completion.expo: the register's expo ahead of
+    today, else its latest, so a season's timeline stays the same when it is looked back on a year
+    later; VENUE_TWIN_EXPO_YEAR's if set). Checkpoints run every 10 days (VENUE_TWIN_CHECKPOINT_DAYS) back from opening day to the
     earliest planned start. Empty without a register.
     """
     return season_of(twin) if has_projects(twin) else []

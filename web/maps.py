@@ -512,7 +512,7 @@ def _completion_date(ctx: MapContext, on: str | None) -> tuple[CompletionView | 
     from completion.settings import CompletionSettings
     from completion.snapshot import parse_day
 
-    day = parse_day(on, CompletionSettings()) or today_local()
+    day = parse_day(on, CompletionSettings(), twin=ctx.twin) or today_local()
     return None, day, ctx.twin.resolve(asof=day.isoformat())
 
 
@@ -706,7 +706,7 @@ def checkpoint_options(twin: TwinLike) -> list[tuple[str, str]]:
     return [(cp.on.isoformat(), f"{cp.label} · {cp.on.isoformat()}") for cp in reversed(season_checkpoints(twin))]
 
 
-def _as_day(raw: str | None) -> str | None:
+def _as_day(twin: TwinLike, raw: str | None) -> str | None:
     """The date a picker value names (a date or a checkpoint label), as YYYY-MM-DD, else None."""
     if not raw:
         return None
@@ -714,7 +714,7 @@ def _as_day(raw: str | None) -> str | None:
     from completion.snapshot import parse_day
 
     try:
-        day = parse_day(raw, CompletionSettings())
+        day = parse_day(raw, CompletionSettings(), twin=twin)
     except BadInput:
         return None
     return day.isoformat() if day else None
@@ -724,7 +724,7 @@ def _version_select(ctx: MapContext, name: str, raw: str | None, current: Ref) -
     """A picker of checkpoints and commits, with the current choice selected."""
     twin, lang = ctx.twin, ctx.lang
     cur = current.commit.id[:12] if current.commit else ""
-    wanted = _as_day(raw)
+    wanted = _as_day(twin, raw)
     checkpoints = checkpoint_options(twin)
     by_checkpoint = wanted is not None and any(v == wanted for v, _ in checkpoints)
     cps = [{"value": v, "label": lab, "selected": by_checkpoint and v == wanted} for v, lab in checkpoints]
