@@ -77,9 +77,11 @@ def problem(status: int, title: str, detail: str, headers: dict[str, str] | None
 # The page routes (marked where they are registered: api.deps.add_page_route, a PageRoute): a
 # request of theirs that asks for HTML (f=html, or a browser's Accept header) gets a 400 (a bad
 # query parameter, typed into the address) as a page in the reader's language (web/error_page.py),
-# with the same status and detail; every other caller gets the JSON. Refusals (401, 403) and a
-# hidden layer's 404 stay JSON: a page would say no more than the JSON does, and the access tests
-# hold them to it.
+# with the same status and detail, and so does a 404 (a layer or date the twin does not have);
+# every other caller gets the JSON. A layer hidden from the caller is missing to them (twin.access),
+# so its 404 page is the one a missing layer gets, word for word, as its JSON is. Refusals (401,
+# 403) stay JSON: a browser cannot send the token they ask for.
+PAGE_STATUSES = (400, 404)
 _NOT_HTML = ("json", "geojson", "csv", "xlsx")  # an f that asks for data: the JSON problem
 
 
@@ -126,10 +128,12 @@ def error_page(
         return f"{base}{request.url.path}" + (f"?{urlencode(query)}" if query else "")
 
     kept = _without(request, parameter)
+    # The same address again is no way on (a layer that is not there): then only home is offered.
+    without = here(kept) if kept != request.query_params.multi_items() else None
     other = i18n.other_lang(lang)
     switch = here([*((k, v) for k, v in request.query_params.multi_items() if k != "lang"), ("lang", other)])
     body = bad_request_page(
-        url, lang, status=status, detail=detail, parameter=parameter, without=here(kept), switch=switch
+        url, lang, status=status, detail=detail, parameter=parameter, without=without, switch=switch
     )
     return HTMLResponse(body, status_code=status, headers={**(headers or {}), "Cache-Control": "no-cache"})
 
@@ -137,7 +141,7 @@ def error_page(
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        if exc.status == 400 and wants_html(request):
+        if exc.status in PAGE_STATUSES and wants_html(request):
             return error_page(request, exc.status, exc.detail, exc.parameter, exc.headers)
         return problem(exc.status, exc.title, exc.detail, exc.headers, parameter=exc.parameter)
 
@@ -152,7 +156,7 @@ def add_exception_handlers(app: FastAPI) -> None:
         problems = None
         if isinstance(exc, ValidationFailed):
             problems = [{"layer": p.layer, "id": p.feature_id, "reason": p.reason} for p in exc.problems]
-        if status == 400 and wants_html(request):
+        if status in PAGE_STATUSES and wants_html(request):
             return error_page(request, status, str(exc), None)
         return problem(status, title, str(exc), problems=problems)
 

@@ -1,7 +1,7 @@
 """A bad query parameter typed into a page's address: a reader gets a page, a script the JSON.
 
 The pages (the maps, the units page, a project's page, the briefing) answer a request that asks
-for HTML — f=html, or a browser's Accept header — with the same 4xx status as a small page in the
+for HTML — f=html, or a browser's Accept header — with the same 400 or 404 status as a small page in the
 reader's language that names the parameter, gives the JSON's detail and links home and to the
 page without the parameter; every other caller (Accept: application/json, no Accept header, a
 data f) keeps the problem JSON as it was (api/errors.py decides which, in one place).
@@ -111,6 +111,32 @@ def test_other_mistakes_on_a_page_are_pages_too(api: TestClient) -> None:
     r = api.get("/projects/RD-03?f=pdf", headers={"accept": BROWSER})
     assert r.status_code == 400 and 'data-parameter="f"' in r.text
     assert api.get("/maps/completion?lang=fr").json()["parameter"] == "lang"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_what_the_twin_does_not_have_is_a_404_page_for_a_reader(api: TestClient, lang: str) -> None:
+    """A layer that is not there, a date before the twin's history: the JSON's 404, as a page (it
+    was the raw problem JSON in the browser). The page without the date opens; a layer's page has
+    no such way on, only home."""
+    cases = [
+        ("/maps/layers/nolayer", {}, "no layer 'nolayer'", None),
+        ("/projects/RD-03", {"f": "html", "date": "2025-01-01"}, "the twin has no data on 2025-01-01", "f=html"),
+    ]
+    for path, params, detail, kept in cases:
+        j = api.get(path, params={k: v for k, v in params.items() if k != "f"})
+        assert j.status_code == 404 and j.headers["content-type"] == "application/problem+json"
+        r = api.get(path, params={**params, "lang": lang}, headers={"accept": BROWSER})
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), (path, r.text[:300])
+        page = html_lib.unescape(r.text)
+        assert f"<h1>{i18n.label(lang, 'error_404')}</h1>" in page and 'data-status="404"' in page
+        assert detail in page and j.json()["detail"] in page  # the JSON's detail, word for word
+        links = _links(r.text)
+        assert links["home"] == f"http://testserver/maps?lang={lang}"
+        if kept is None:
+            assert "without" not in links  # the same address again is no way on
+        else:
+            assert "date=" not in links["without"] and kept in links["without"]
+            assert api.get(links["without"], headers={"accept": BROWSER}).status_code == 200
 
 
 # The pages as api/errors.py once listed them by path; they are now marked where they are

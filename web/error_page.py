@@ -54,11 +54,12 @@ def bad_request_page(
     status: int,
     detail: str,
     parameter: str | None,
-    without: str,
+    without: str | None,
     switch: str,
 ) -> str:
     """A request's error as a page: ``without`` is the same page without the bad parameter (or
-    without its query when none is named), ``switch`` this address in the other language."""
+    without its query when none is named; None when that is this very address), ``switch`` this
+    address in the other language."""
     note = i18n.label(lang, "error_parameter", parameter=parameter) if parameter else i18n.label(lang, "error_note")
     back = i18n.label(lang, "error_without", parameter=parameter) if parameter else i18n.label(lang, "error_page_plain")
     return error_page(
@@ -70,7 +71,7 @@ def bad_request_page(
         nav=nav_html(url, lang, "error", switch),
         links=[
             {"href": url("/maps", lang=lang), "text": i18n.label(lang, "error_home"), "key": "home"},
-            {"href": without, "text": back, "key": "without"},
+            *([{"href": without, "text": back, "key": "without"}] if without is not None else []),
         ],
         data={"parameter": parameter} if parameter else None,
     )
