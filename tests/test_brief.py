@@ -458,3 +458,38 @@ def test_the_chance_of_missing_opening_day_has_the_maps_name(api: TestClient) ->
     text = squashed(pdf_page(api.get("/brief", params={"date": "T-10", "lang": "zh"}).content)[1])
     assert "误开幕日概率" in text and "误期" not in text
     assert i18n.label("zh", "late_chance", p="1", low="a", high="b").startswith(i18n.label("zh", "brief_p_late"))
+
+
+def test_a_long_late_list_leaves_the_imagery_group_rows_not_a_bare_heading() -> None:
+    """The late table's box full of late projects: the imagery's group keeps its heading and two
+    rows, and one line says how many of each are left out (it was the heading over no row, then
+    "9 more")."""
+    from web.brief import Box, Column, Page, Table, font_families
+
+    note = "Venue lawns renewal: imagery shows 55 % green cover on 10-26"
+    page = Page(font_families())
+    table = Table(
+        "Late projects", [Column("Code", 17), Column("Project", 60, flex=True)],
+        [[f"LT-{i:02d}", f"Late project {i}"] for i in range(30)], "none",
+        lambda n: f"{n} more late", lambda i, j: "#000000",
+        "Imagery disagrees (5)", [[f"IM-{i}", note] for i in range(5)], lambda n: f"{n} more imagery",
+    )  # fmt: skip
+    table.draw(page, Box(12, 18, 110, 80))
+    texts = [t.get_text() for t in page.ax.texts]
+    assert "Imagery disagrees (5)" in texts
+    assert "IM-0" in texts and "IM-1" in texts and "IM-2" not in texts
+    shown_late = len({t for t in texts if t.startswith("LT-")})  # (a bold text is drawn twice)
+    assert 0 < shown_late < 30
+    assert f"{30 - shown_late} more late; 3 more imagery" in texts, texts[-3:]
+    row = " ".join(t for t in texts if "lawns" in t or "imagery shows" in t or "cover" in t)
+    assert "55 % green cover" in row.replace("\n", " ") and "…" not in row, row
+    # all of it fits: every row, no "more" line
+    page = Page(font_families())
+    short = Table(
+        "Late projects", [Column("Code", 17), Column("Project", 60, flex=True)],
+        [["LT-01", "Late project"]], "none", lambda n: f"{n} more late", lambda i, j: "#000000",
+        "Imagery disagrees (1)", [["IM-0", note]], lambda n: f"{n} more imagery",
+    )  # fmt: skip
+    short.draw(page, Box(12, 18, 110, 80))
+    texts = [t.get_text() for t in page.ax.texts]
+    assert "IM-0" in texts and not any("more" in t for t in texts)

@@ -1059,8 +1059,9 @@ class Table:
 
     def _split(self, page: Page, room: float, a: int, b: int, proportional: float) -> float:
         """Column ``a``'s width of the ``room`` columns ``a`` and ``b`` share: of the splits from
-        15 % to 85 %, the one with the fewest cells longer than ROW_LINES lines, then the fewest
-        lines in all, then the nearest to ``proportional``. Lines are counted from each word's width
+        15 % to 85 %, the one with the fewest cells longer than ROW_LINES lines (a second-group
+        row's ``a`` cell counted after the others), then the fewest lines in all, then the nearest
+        to ``proportional``. Lines are counted from each word's width
         (the cells are then wrapped by Page.wrap, measured as drawn)."""
         rows = self._all_rows
         words = {
@@ -1076,16 +1077,22 @@ class Table:
                     line += w
             return n
 
-        best: tuple[tuple[int, int, float], float] | None = None
+        best: tuple[tuple[int, int, int, float], float] | None = None
         for k in range(6, 35):
             wa = room * k / 40
-            cut = total = 0
+            cut = cut_note = total = 0
             for i in range(len(rows)):
                 la = lines(words[a][i], wa - 2 * CELL_PAD - self._badge_room(page, i, a))
                 lb = lines(words[b][i], room - wa - 2 * CELL_PAD - self._badge_room(page, i, b))
-                cut += max(0, la - ROW_LINES) + max(0, lb - ROW_LINES)
+                # a second-group row's first name ends with the imagery's note: cut that before a
+                # unit or a late project's name, the names a leader calls
+                if i >= len(self.rows):
+                    cut_note += max(0, la - ROW_LINES)
+                else:
+                    cut += max(0, la - ROW_LINES)
+                cut += max(0, lb - ROW_LINES)
                 total += min(max(la, lb), ROW_LINES)
-            key = (cut, total, abs(k / 40 - proportional))
+            key = (cut, cut_note, total, abs(k / 40 - proportional))
             if best is None or key < best[0]:
                 best = (key, wa)
         return best[1] if best is not None else room * proportional
@@ -1104,6 +1111,31 @@ class Table:
             ]
             for i, row in enumerate(self._all_rows)
         ]
+
+    def _shown(self, heights: Sequence[float], room: float) -> tuple[int, int]:
+        """How many rows of each group the table draws in ``room`` mm (below its column titles).
+
+        All of them when they fit. Otherwise a "more" line ends the table, and the second group
+        keeps room for its sub-heading and up to two rows: a long late list took the whole box,
+        and the imagery's group was a sub-heading over no row ("(9)", then "9 more")."""
+        first = len(self.rows)
+        second = len(heights) - first
+        sub = SUB_HEAD_H if second else 0.0
+        if sum(heights) + sub <= room:
+            return first, second
+        room -= LINE_H + 3  # the "more" line
+        keep = sub + sum(heights[first : first + min(2, second)]) if second else 0.0
+        n1, used = 0, 0.0
+        while n1 < first and used + heights[n1] <= room - keep:
+            used += heights[n1]
+            n1 += 1
+        n2 = 0
+        if second and used + sub + heights[first] <= room:
+            used += sub
+            while n2 < second and used + heights[first + n2] <= room:
+                used += heights[first + n2]
+                n2 += 1
+        return n1, n2
 
     def height(self, page: Page, width: float) -> float:
         """The height every row needs (plus a line spare, and the second group's sub-heading)."""
@@ -1127,31 +1159,19 @@ class Table:
             y -= 6.5 + ROW_PAD
         cells = self._cells(page, widths)
         first = len(self.rows)
+        heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
+        n1, n2 = self._shown(heights, y - b.y)
         for i, row in enumerate(cells):
-            if i == first:  # the second group's sub-heading, kept with its first row
-                if y - SUB_HEAD_H - LINE_H - ROW_PAD < b.y:  # no room for it: say how many and where
-                    if self.second_more is not None:
-                        page.text(b.x + 1.2, y - LINE_H - 0.6, self.second_more(len(self.second_rows)), TABLE_SIZE,
-                                  colour=MUTED)  # fmt: skip
-                    return
+            if i < first and i >= n1 or i >= first + n2:
+                continue
+            if i == first:  # the second group's sub-heading, over its first row
                 y -= SUB_HEAD_H
                 tx = b.x + 1.2
                 if self.second_badge:
                     tx += page.badge(tx, y + 1.6, self.second_badge, BADGE_SIZE) + BADGE_GAP
                 page.text(tx, y + 1.6, self.second_title, TABLE_SIZE + 0.4, bold=True, colour=MUTED)
                 page.rule(b.x, b.right, y + 0.6)
-            height = max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD
-            group_left = (first if i < first else len(cells)) - i
-            left = len(cells) - i
-            spare = LINE_H + 3 if left > 1 else 0.0  # room for the "more" line unless this is the last row
-            if y - height - spare < b.y:
-                more = []
-                if i < first:
-                    more.append(self.more(group_left))
-                if self.second_rows and self.second_more is not None:
-                    more.append(self.second_more(len(self.second_rows) if i < first else group_left))
-                page.text(b.x + 1.2, y - LINE_H - 0.6, "; ".join(more), TABLE_SIZE, colour=MUTED)
-                return
+            height = heights[i]
             if i % 2 == 0:
                 page.ax.add_patch(Rectangle((b.x, y - height), b.w, height, color="#f3f4f6", lw=0))
             for j, (c, x, w, lines) in enumerate(zip(self.columns, xs, widths, row, strict=True)):
@@ -1164,6 +1184,13 @@ class Table:
                     page.text(tx, y - ROW_PAD / 2 - LINE_H * (k + 0.8), line, TABLE_SIZE, bold=j == 0,
                               colour=self.colour_of(i, j), ha=c.align, url=url)  # fmt: skip
             y -= height
+        more = []
+        if n1 < first:
+            more.append(self.more(first - n1))
+        if n2 < len(self.second_rows) and self.second_more is not None:
+            more.append(self.second_more(len(self.second_rows) - n2))
+        if more:
+            page.text(b.x + 1.2, y - LINE_H - 0.6, "; ".join(more), TABLE_SIZE, colour=MUTED)
 
 
 def _late_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None) -> Table:
@@ -1188,7 +1215,10 @@ def _late_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None 
             forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
         name = r["name_en"] if lang == "en" else r["name_zh"]
         if r["code"] in facts.flagged:  # say what the imagery showed (its code carries the imagery badge)
-            name = t("brief_imagery_says", name=name, flag=i18n.evidence_flag(lang, facts.flagged[r["code"]]))
+            # (what the imagery showed, not what was reported: the row's done column says that, and
+            # the note, cut to two lines, lost the imagery's figure after it: "imagery shows 55 % gr…")
+            flag = i18n.evidence_flag(lang, facts.flagged[r["code"]], reported=False)
+            name = t("brief_imagery_says", name=name, flag=flag)
         return [
             r["code"],
             name,

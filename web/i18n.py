@@ -724,16 +724,26 @@ def unit_name(lang: str, unit: str) -> str:
 _MEASURE_ZH = {"green_cover": "绿化覆盖", "finished_surface": "完工铺面", "roof_change": "新屋面防水层"}
 
 
-def evidence_flag(lang: str, ev: Evidence | None) -> str:
+def evidence_flag(lang: str, ev: Evidence | None, reported: bool = True) -> str:
     """An imagery flag in the page's language, worded from the evidence's figures: in English its
     message, as the API gives it ("reported 100 %, imagery shows 49 % green cover on 10-06"), in
-    Chinese "填报 100%，10-06 航测影像显示绿化覆盖 49%". Empty for no flag."""
+    Chinese "填报 100%，10-06 航测影像显示绿化覆盖 49%". Empty for no flag. ``reported=False``: without
+    the reported figure, for a row that shows it beside (the briefing's tables)."""
     if ev is None or not ev.flag:
         return ""
     if lang == "en":
-        return ev.message or ""
+        if reported:
+            return ev.message or ""
+        from completion.evidence import MEASURE_WORDS
+
+        text = f"imagery shows {ev.measure or 0:.0f} % {MEASURE_WORDS[ev.method or 'green_cover']} on {ev.flown}"
+        if ev.estimate_differs:
+            text += f" (about {ev.estimate:.0f} % of the planned {ev.planned_share or 0:.0f} %)"
+        return text
     what = _MEASURE_ZH[ev.method or "green_cover"]
-    text = f"填报 {ev.reported or 0:.0f}%，{ev.flown} 航测影像显示{what} {ev.measure or 0:.0f}%"
+    text = f"{ev.flown} 航测影像显示{what} {ev.measure or 0:.0f}%"
+    if reported:
+        text = f"填报 {ev.reported or 0:.0f}%，" + text
     if ev.estimate_differs:
         text += f"（约合计划覆盖 {ev.planned_share or 0:.0f}% 的 {ev.estimate or 0:.0f}%）"
     return text
