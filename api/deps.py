@@ -10,9 +10,9 @@ in api/features.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -46,6 +46,10 @@ class StrictQueryRoute(APIRoute):
 
     # The endpoint takes names it does not declare as well (PropertyQueryRoute), and judges them.
     open_names = False
+    # The route is mounted under a version-pinned root (PINNED_ROOT): its path names the version.
+    pins_version = False
+    # Said after "unknown query parameter X", by name (the OGC documents: where time travel is).
+    hints: ClassVar[Mapping[str, str]] = {}
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -55,10 +59,18 @@ class StrictQueryRoute(APIRoute):
             if self.open_names:  # for undeclared_query, in the endpoint
                 request.state.declared_query = allowed
             for key in request.query_params:
+                if self.pins_version and key in ("version", "asof"):
+                    raise InvalidParameter(
+                        f"{key}: this address reads the twin as of the version its path names "
+                        f"({PINNED_ROOT.format(versionId=request.path_params['versionId'])}/...); "
+                        f"give no {key} beside it",
+                        parameter=key,
+                    )
                 if key not in allowed and not self.open_names:
                     takes = ", ".join(sorted(allowed)) or "no query parameters"
+                    hint = f". {self.hints[key]}" if key in self.hints else ""
                     raise InvalidParameter(
-                        f"unknown query parameter {key!r}; this endpoint takes {takes}", parameter=key
+                        f"unknown query parameter {key!r}; this endpoint takes {takes}{hint}", parameter=key
                     )
                 # Each parameter takes one value: of two, one would be dropped without a word.
                 if (n := len(request.query_params.getlist(key))) > 1:
@@ -88,6 +100,25 @@ class PageRoute(StrictQueryRoute):
 
     The mark only; api/errors.py (`wants_html`) decides what a marked route's error is answered with.
     """
+
+
+# The root under which api.features mounts its reads a second time, as of the version it names
+# (a commit id, a unique prefix, HEAD or HEAD~n): `OAPIF:http://host/versions/HEAD~3` opens the
+# twin as it was then in GDAL and QGIS, which keep a service's query string out of the links they follow.
+PINNED_ROOT = "/versions/{versionId}"
+
+
+def route_class(base: type[StrictQueryRoute], **attrs: Any) -> type[StrictQueryRoute]:
+    """`base` with some of its class attributes set (pins_version, hints): a route class of its own,
+    which its routes keep when their router is included in the app."""
+    return type(base.__name__, (base,), attrs)
+
+
+def pinned_version(request: Request) -> str | None:
+    """The version a version-pinned route's path names, as given (HEAD~3, say); None elsewhere."""
+    if getattr(request.scope.get("route"), "pins_version", False):
+        return request.path_params["versionId"]  # type: ignore[no-any-return]
+    return None
 
 
 def add_page_route(router: APIRouter, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -191,24 +222,36 @@ EditorDep = Annotated[Principal, Depends(editor)]
 AdminDep = Annotated[Principal, Depends(admin)]
 
 
-def collection_of(twin: TwinView, name: str) -> LayerSchema:
-    """The collection `name` as the caller's view has it; a layer hidden from the caller is
-    missing, not forbidden (a 403 would say that it exists)."""
+def collection_of(twin: TwinView, name: str, ref: Ref | None = None) -> LayerSchema:
+    """The collection `name` as the caller's view has it (now, or as of `ref`); a layer hidden from
+    the caller is missing, not forbidden (a 403 would say that it exists)."""
     try:
-        return twin.layer(name)
+        return twin.layer(name, ref)
     except NotFound:
         raise NotFound(f"no collection {name!r}") from None
 
 
 @dataclass
 class VersionParams:
-    """Time travel on every read: a commit id (or HEAD~n) or a timestamp."""
+    """Time travel on every read: a commit id (or HEAD~n) or a timestamp, as query parameters, or
+    the version a pinned root's path names (`in_path`)."""
 
     version: Annotated[str | None, Query(description="A commit id (or unique prefix), HEAD or HEAD~n.")] = None
     asof: Annotated[str | None, Query(description="An RFC 3339 time, or a date (end of that day in Shanghai).")] = None
+    in_path: bool = False
 
     def resolve(self, twin: TwinView, datetime_instant: str | None = None) -> Ref:
-        """The version to read; a version that does not resolve is a bad parameter (400), not a 404."""
+        """The version to read; a version parameter that does not resolve is a bad parameter (400),
+        not a 404. A path's version is a resource as /versions/{versionId} is: one that is not
+        there is a 404, one that is no version at all a 400."""
+        if self.in_path:
+            if datetime_instant is not None:
+                raise InvalidParameter(
+                    f"datetime: this address reads the twin as of the version its path names "
+                    f"({PINNED_ROOT.format(versionId=self.version)}/...); give no datetime beside it",
+                    parameter="datetime",
+                )
+            return twin.resolve(self.version)
         if datetime_instant is not None:
             if self.version is not None or self.asof is not None:
                 raise InvalidParameter("give one of datetime, version or asof", parameter="datetime")
@@ -224,11 +267,14 @@ class VersionParams:
 
 
 async def version_params(
+    request: Request,
     version: Annotated[str | None, Query(description="A commit id (or unique prefix), HEAD or HEAD~n.")] = None,
     asof: Annotated[str | None, Query(description="An RFC 3339 time, or a date (end of that day in Shanghai).")] = None,
 ) -> VersionParams:
     # A function, not the dataclass itself as the dependency: FastAPI would call the class in its
     # thread pool (it is not a coroutine), one more hop on every read.
+    if (pinned := pinned_version(request)) is not None:
+        return VersionParams(pinned, in_path=True)  # the route refused version and asof beside it
     return VersionParams(version, asof)
 
 

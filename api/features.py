@@ -24,24 +24,28 @@ from starlette.responses import Response
 from api import html
 from api.caching import cache_headers, read_headers
 from api.deps import (
+    PINNED_ROOT,
     CollectionId,
     EditorDep,
+    PageRoute,
     PrincipalDep,
     PropertyQueryRoute,
     ReaderDep,
     StrictQueryRoute,
     TwinDep,
     VersionDep,
+    VersionParams,
     add_get_route,
-    add_page_route,
     collection_of,
     editor,
     get_settings,
     negotiate,
+    pinned_version,
     public_url,
+    route_class,
     undeclared_query,
 )
-from api.errors import InvalidParameter, PreconditionFailed, UnsupportedMediaType
+from api.errors import ApiError, InvalidParameter, PreconditionFailed, UnsupportedMediaType
 from layers.crs import (
     CRS84_URI,
     STORAGE_CRS_URI,
@@ -91,6 +95,22 @@ CONFORMANCE = [
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 CQL_JSON = "application/query-cql-json"
+
+
+# What the documents that describe the twin now (the landing page, the collections, queryables)
+# answer a client that asks them for a version: where the twin as of a version is.
+_WHERE_VERSIONS = (
+    "These documents describe the twin now. The twin as of a version is served under /versions/{version}/ "
+    "(a commit id, HEAD or HEAD~n): open http://<this server>/versions/HEAD~3 in GDAL (OAPIF:...) or QGIS "
+    "to read every layer as it was then. The items take version, asof and datetime themselves"
+)
+TIME_TRAVEL_HINTS = {"version": _WHERE_VERSIONS, "asof": _WHERE_VERSIONS, "datetime": _WHERE_VERSIONS}
+
+
+class ReadOnlyVersion(ApiError):
+    """A write to a version-pinned address: a version is history, no edit changes it."""
+
+    status, title = 405, "Method not allowed"
 
 
 def etag_of(body: bytes) -> str:
@@ -176,13 +196,80 @@ def reproject_features(features: list[bytes], crs_uri_: str) -> list[bytes]:
     return [orjson.dumps(d) for d in decoded]
 
 
-def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema) -> dict[str, Any]:
+def _root(ref: Ref | None) -> str:
+    """Where the links to the OGC documents start: the service's root for the twin now (`ref` None),
+    and under a version-pinned root the commit its path resolved to (not HEAD~3 as given, which
+    moves): every link then reads the version the document that gave it was read at, and may be
+    kept (api.caching)."""
+    return PINNED_ROOT.format(versionId=ref.commit.id) if ref is not None and ref.commit is not None else ""
+
+
+def _version_param(ref: Ref | None) -> dict[str, str]:
+    """The `version` a link to a page, a tileset or a download takes under a pinned root (they are
+    not mounted there); nothing for the twin now."""
+    return {"version": ref.commit.id} if ref is not None and ref.commit is not None else {}
+
+
+def _stamp(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema, ref: Ref | None = None) -> dict[str, Any]:
+    """A collection's document, now or (`ref`: a pinned root's version) as of that version."""
     cid = schema.name
-    ext = twin.extent(cid)
+    ext = twin.extent(cid, ref)
     first = twin.first_commit()
-    start = first.time.isoformat().replace("+00:00", "Z") if first else None
-    base = f"/collections/{cid}"
-    doc: dict[str, Any] = {
+    start = _stamp(first.time) if first else None
+    end = _stamp(ref.commit.time) if ref is not None and ref.commit is not None else None
+    now = f"/collections/{cid}"
+    base = _root(ref) + now
+    version = _version_param(ref)
+    links: list[dict[str, Any]] = [
+        {"rel": "self", "type": JSON, "title": "This collection", "href": public_url(request, base)},
+    ]
+    if not version:  # the collection's page shows the twin now
+        links.append(
+            {
+                "rel": "alternate",
+                "type": "text/html",
+                "title": "This collection as HTML",
+                "href": public_url(request, now, f="html"),
+            }
+        )
+    links += [
+        {"rel": "items", "type": GEOJSON, "title": "Features", "href": public_url(request, base + "/items")},
+        {
+            "rel": "items",
+            "type": "text/html",
+            "title": "Features as HTML",
+            "href": public_url(request, now + "/items", f="html", **version),
+        },
+        {
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+            "type": "application/schema+json",
+            "title": "Queryables",
+            "href": public_url(request, base + "/queryables"),
+        },
+    ]
+    if schema.spatial:
+        links.append(
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                "type": JSON,
+                "title": "Vector tilesets (Mapbox Vector Tiles)",
+                "href": public_url(request, now + "/tiles", **version),
+            }
+        )
+    for name, spec in FORMATS.items():
+        links.append(
+            {
+                "rel": "enclosure",
+                "type": spec.media_type,
+                "title": f"Download as {name}",
+                "href": public_url(request, now + "/download", f=name, **version),
+            }
+        )
+    return {
         "id": cid,
         "title": schema.title_en,
         "description": f"{schema.title_zh}. {schema.description}".strip(),
@@ -191,53 +278,13 @@ def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema) -> di
         "storageCrs": STORAGE_CRS_URI,
         "extent": {
             "spatial": {"bbox": [list(ext) if ext else [-180, -90, 180, 90]], "crs": CRS84_URI},
-            "temporal": {"interval": [[start, None]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
+            "temporal": {"interval": [[start, end]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
         },
         "twin:titleZh": schema.title_zh,
         "twin:positionsApproximate": schema.positions_approximate,
         "twin:geometryType": schema.geometry_type,  # the one type the layer holds (None: records)
-        "links": [
-            {"rel": "self", "type": JSON, "title": "This collection", "href": public_url(request, base)},
-            {
-                "rel": "alternate",
-                "type": "text/html",
-                "title": "This collection as HTML",
-                "href": public_url(request, base, f="html"),
-            },
-            {"rel": "items", "type": GEOJSON, "title": "Features", "href": public_url(request, base + "/items")},
-            {
-                "rel": "items",
-                "type": "text/html",
-                "title": "Features as HTML",
-                "href": public_url(request, base + "/items", f="html"),
-            },
-            {
-                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
-                "type": "application/schema+json",
-                "title": "Queryables",
-                "href": public_url(request, base + "/queryables"),
-            },
-        ],
+        "links": links,
     }
-    if schema.spatial:
-        doc["links"].append(
-            {
-                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
-                "type": JSON,
-                "title": "Vector tilesets (Mapbox Vector Tiles)",
-                "href": public_url(request, base + "/tiles"),
-            }
-        )
-    for name, spec in FORMATS.items():
-        doc["links"].append(
-            {
-                "rel": "enclosure",
-                "type": spec.media_type,
-                "title": f"Download as {name}",
-                "href": public_url(request, base + "/download", f=name),
-            }
-        )
-    return doc
 
 
 def _geometry_queryable(schema: LayerSchema) -> dict[str, Any]:
@@ -300,7 +347,7 @@ def with_collection_paths(doc: dict[str, Any], layers: Sequence[LayerSchema]) ->
     return {**doc, "paths": paths}
 
 
-def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
+def _queryables(request: Request, schema: LayerSchema, ref: Ref | None = None) -> dict[str, Any]:
     props: dict[str, Any] = {
         "id": {"title": "Feature id", "type": "string"},
         "geometry": _geometry_queryable(schema),
@@ -320,7 +367,7 @@ def _queryables(request: Request, schema: LayerSchema) -> dict[str, Any]:
         props[f.name] = p
     return {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
-        "$id": public_url(request, f"/collections/{schema.name}/queryables"),
+        "$id": public_url(request, _root(ref) + f"/collections/{schema.name}/queryables"),
         "type": "object",
         "title": schema.title_en,
         "properties": props,
@@ -390,7 +437,7 @@ async def _is_search(request: Request) -> bool:
     return isinstance(doc, dict) and "op" in doc and "type" not in doc
 
 
-def _search_redirect(request: Request, collection_id: str, body: bytes) -> Response:
+def _search_redirect(request: Request, collection_id: str, body: bytes, root: str = "") -> Response:
     """303 to the GET of /items with the body as its CQL2 JSON filter: the search's answer, with
     its paging links, is that GET's (one place reads, checks access and pages), and HTTP clients
     follow a 303 after a POST with a GET."""
@@ -405,7 +452,7 @@ def _search_redirect(request: Request, collection_id: str, body: bytes) -> Respo
     except orjson.JSONDecodeError as e:
         raise InvalidParameter(f"the search's body is not valid JSON: {e}", parameter="filter") from None
     params.update({"filter": text, "filter-lang": "cql2-json"})
-    location = public_url(request, f"/collections/{collection_id}/items", **params)
+    location = public_url(request, root + f"/collections/{collection_id}/items", **params)
     return Response(status_code=303, headers={"Location": location, "Cache-Control": "no-store"})
 
 
@@ -455,22 +502,48 @@ class FeaturesFactory:
     the body, and run the twin's work in the pool.
     """
 
-    def __init__(self) -> None:
-        self.router = APIRouter(route_class=StrictQueryRoute)
+    def __init__(self, pinned: bool = False) -> None:
+        """`pinned`: the reads mounted a second time under PINNED_ROOT (/versions/{versionId}), as
+        of the version the path names, for clients that open a service by its address and follow
+        its links (GDAL's OAPIF driver, QGIS): JSON only, read-only, left out of the API definition."""
+        self.pinned = pinned
+        self.router = APIRouter(
+            prefix=PINNED_ROOT if pinned else "",
+            route_class=self._cls(StrictQueryRoute),
+            include_in_schema=not pinned,
+        )
         self.register()
+
+    def _cls(self, base: type[StrictQueryRoute], hints: bool = False) -> type[StrictQueryRoute]:
+        """The route class of this factory's routes: pinned ones take their version from the path;
+        the documents that describe the twin now say where its versions are (`hints`)."""
+        if self.pinned:
+            return route_class(base, pins_version=True)
+        return route_class(base, hints=TIME_TRAVEL_HINTS) if hints else base
 
     def register(self) -> None:
         r = self.router
-        add_page_route(r, "/", self.landing, summary="Landing page", tags=["Capabilities"])
+        documents = self._cls(StrictQueryRoute, hints=True)
+        add_get_route(
+            r, "/", self.landing, summary="Landing page", tags=["Capabilities"],
+            route_class_override=self._cls(PageRoute, hints=True),
+        )  # fmt: skip
         add_get_route(r, "/conformance", self.conformance, summary="Conformance classes", tags=["Capabilities"])
-        add_get_route(r, "/collections", self.collections, summary="The venue layers", tags=["Capabilities"])
-        add_get_route(r, "/collections/{collectionId}", self.collection, summary="One layer", tags=["Capabilities"])
+        add_get_route(
+            r, "/collections", self.collections, summary="The venue layers", tags=["Capabilities"],
+            route_class_override=documents,
+        )  # fmt: skip
+        add_get_route(
+            r, "/collections/{collectionId}", self.collection, summary="One layer", tags=["Capabilities"],
+            route_class_override=documents,
+        )  # fmt: skip
         add_get_route(
             r,
             "/collections/{collectionId}/queryables",
             self.queryables,
             summary="Queryables",
             tags=["Capabilities"],
+            route_class_override=documents,
         )
         add_get_route(
             r,
@@ -478,8 +551,20 @@ class FeaturesFactory:
             self.items,
             summary="Features",
             tags=["Data"],
-            route_class_override=PropertyQueryRoute,
+            route_class_override=self._cls(PropertyQueryRoute),
         )
+        item = "/collections/{collectionId}/items/{featureId}"
+        add_get_route(r, item, self.item, summary="One feature", tags=["Data"])
+        if self.pinned:
+            # A version is history: no edit changes it. A search (a CQL2 JSON body) is a read.
+            r.add_api_route(
+                "/collections/{collectionId}/items", self.pinned_post, methods=["POST"],
+                route_class_override=self._cls(PropertyQueryRoute),
+            )  # fmt: skip
+            r.add_api_route(item, self.read_only, methods=["PUT", "PATCH", "DELETE"])
+            r.add_api_route("/collections/{collectionId}/items", self.pinned_options, methods=["OPTIONS"])
+            r.add_api_route(item, self.pinned_options, methods=["OPTIONS"])
+            return
         r.add_api_route(
             "/collections/{collectionId}/items",
             self.create,
@@ -496,14 +581,28 @@ class FeaturesFactory:
             summary="Allowed methods",
             tags=["Edit"],
         )
-        item = "/collections/{collectionId}/items/{featureId}"
-        add_get_route(r, item, self.item, summary="One feature", tags=["Data"])
         r.add_api_route(item, self.replace, methods=["PUT"], summary="Replace a feature (a commit)", tags=["Edit"])
         r.add_api_route(item, self.update, methods=["PATCH"], summary="Update a feature (a commit)", tags=["Edit"])
         r.add_api_route(
             item, self.delete, methods=["DELETE"], summary="Delete a feature (a commit)", tags=["Edit"], status_code=204
         )
         r.add_api_route(item, self.options_item, methods=["OPTIONS"], summary="Allowed methods", tags=["Edit"])
+
+    def _forms(self, *forms: str) -> tuple[str, ...]:
+        """The formats a route answers in: a pinned root gives no pages (they link the twin now;
+        /collections/{id}/items?version=…&f=html is the page of a version)."""
+        return tuple(f for f in forms if f != "html") if self.pinned else forms
+
+    @staticmethod
+    def _pinned_ref(request: Request, twin: TwinView) -> Ref | None:
+        """The version a pinned route's path names (None elsewhere: the twin now)."""
+        given = pinned_version(request)
+        return None if given is None else VersionParams(given, in_path=True).resolve(twin)
+
+    @staticmethod
+    def _pinned_headers(request: Request, ref: Ref | None) -> dict[str, str] | None:
+        """A pinned document's version and caching (kept for good when its path names a full commit id)."""
+        return None if ref is None else cache_headers(pinned_version(request), ref)
 
     # ------------------------------------------------------------------ capabilities
     def landing(
@@ -513,58 +612,76 @@ class FeaturesFactory:
         f: Annotated[str | None, Query(description="json or html")] = None,
         lang: Annotated[str | None, Query(description="the home page's language: zh or en")] = None,
     ) -> Response:
-        fmt = negotiate(request, f, ("json", "html"))
+        fmt = negotiate(request, f, self._forms("json", "html"))
         settings = get_settings(request)
-        doc = {
-            "title": settings.title,
-            "description": "The versioned digital twin of the venue of the China International Import Expo: its "
-            "layers as they are now and as they were at any commit. Positions are approximate until surveyed.",
-            "links": [
-                {"rel": "self", "type": JSON, "title": "This document", "href": public_url(request, "/")},
+        ref = self._pinned_ref(request, twin)
+        root = _root(ref)
+        links: list[dict[str, Any]] = [
+            {"rel": "self", "type": JSON, "title": "This document", "href": public_url(request, root + "/")},
+            {
+                "rel": "service-desc",
+                "type": "application/vnd.oai.openapi+json;version=3.0",
+                "title": "The API definition",
+                "href": public_url(request, root + "/api"),
+            },
+            {
+                "rel": "service-doc",
+                "type": "text/html",
+                "title": "The API documentation",
+                "href": public_url(request, "/docs"),
+            },
+            {
+                "rel": "conformance",
+                "type": JSON,
+                "title": "Conformance classes",
+                "href": public_url(request, root + "/conformance"),
+            },
+            {
+                "rel": "data",
+                "type": JSON,
+                "title": "The venue layers",
+                "href": public_url(request, root + "/collections"),
+            },
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/data",
+                "type": JSON,
+                "title": "The venue layers",
+                "href": public_url(request, root + "/collections"),
+            },
+            {
+                "rel": "version-history",
+                "type": JSON,
+                "title": "Versions (commits)",
+                "href": public_url(request, "/versions"),
+            },
+        ]
+        title = settings.title
+        if ref is None:
+            links.insert(
+                1,
                 {
                     "rel": "alternate",
                     "type": "text/html",
                     "title": "This document as HTML",
                     "href": public_url(request, "/", f="html"),
                 },
-                {
-                    "rel": "service-desc",
-                    "type": "application/vnd.oai.openapi+json;version=3.0",
-                    "title": "The API definition",
-                    "href": public_url(request, "/api"),
-                },
-                {
-                    "rel": "service-doc",
-                    "type": "text/html",
-                    "title": "The API documentation",
-                    "href": public_url(request, "/docs"),
-                },
-                {
-                    "rel": "conformance",
-                    "type": JSON,
-                    "title": "Conformance classes",
-                    "href": public_url(request, "/conformance"),
-                },
-                {"rel": "data", "type": JSON, "title": "The venue layers", "href": public_url(request, "/collections")},
-                {
-                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/data",
-                    "type": JSON,
-                    "title": "The venue layers",
-                    "href": public_url(request, "/collections"),
-                },
-                {
-                    "rel": "version-history",
-                    "type": JSON,
-                    "title": "Versions (commits)",
-                    "href": public_url(request, "/versions"),
-                },
-            ],
+            )
+        elif ref.commit is not None:
+            title = f"{settings.title}, as of commit {ref.commit.id[:12]} ({_stamp(ref.commit.time)})"
+            links.append(
+                {"rel": "latest-version", "type": JSON, "title": "The twin now", "href": public_url(request, "/")}
+            )
+        doc = {
+            "title": title,
+            "description": "The versioned digital twin of the venue of the China International Import Expo: its "
+            "layers as they are now and as they were at any commit. Positions are approximate until surveyed.",
+            "links": links,
         }
         if fmt == "html":
             from api.maps import landing_response  # the product's home page (web/landing.py)
 
             return landing_response(request, twin, lang)
-        return _json(doc)
+        return _json(doc, headers=self._pinned_headers(request, ref))
 
     async def conformance(
         self,
@@ -574,7 +691,7 @@ class FeaturesFactory:
         lang: html.PageLang = None,
     ) -> Response:
         doc = {"conformsTo": CONFORMANCE}
-        if negotiate(request, f, ("json", "html")) == "html":
+        if negotiate(request, f, self._forms("json", "html")) == "html":
             return html.conformance(request, lang, doc)
         return _json(doc)
 
@@ -585,17 +702,20 @@ class FeaturesFactory:
         f: Annotated[str | None, Query(description="json or html")] = None,
         lang: html.PageLang = None,
     ) -> Response:
+        fmt = negotiate(request, f, self._forms("json", "html"))
+        ref = self._pinned_ref(request, twin)
+        here = _root(ref) + "/collections"
+        links = [{"rel": "self", "type": JSON, "href": public_url(request, here)}]
+        if ref is None:
+            links.append({"rel": "alternate", "type": "text/html", "href": public_url(request, here, f="html")})
         doc = {
-            "links": [
-                {"rel": "self", "type": JSON, "href": public_url(request, "/collections")},
-                {"rel": "alternate", "type": "text/html", "href": public_url(request, "/collections", f="html")},
-            ],
-            "collections": [_collection_doc(request, twin, s) for s in twin.layers()],
+            "links": links,
+            "collections": [_collection_doc(request, twin, s, ref) for s in twin.layers(ref)],
             "crs": SUPPORTED_API_CRS,
         }
-        if negotiate(request, f, ("json", "html")) == "html":
+        if fmt == "html":
             return html.collections(request, lang, doc)
-        return _json(doc)
+        return _json(doc, headers=self._pinned_headers(request, ref))
 
     def collection(
         self,
@@ -605,11 +725,15 @@ class FeaturesFactory:
         f: Annotated[str | None, Query(description="json or html")] = None,
         lang: html.PageLang = None,
     ) -> Response:
-        schema = collection_of(twin, collection_id)
-        doc = _collection_doc(request, twin, schema)
-        if negotiate(request, f, ("json", "html")) == "html":
+        schema = collection_of(twin, collection_id)  # a hidden or unknown layer: 404 whatever else is asked
+        fmt = negotiate(request, f, self._forms("json", "html"))
+        ref = self._pinned_ref(request, twin)
+        if ref is not None:
+            schema = collection_of(twin, collection_id, ref)
+        doc = _collection_doc(request, twin, schema, ref)
+        if fmt == "html":
             return html.collection(request, lang, doc, schema, _queryables(request, schema), twin.count(schema.name))
-        return _json(doc)
+        return _json(doc, headers=self._pinned_headers(request, ref))
 
     def queryables(
         self,
@@ -620,10 +744,15 @@ class FeaturesFactory:
         lang: html.PageLang = None,
     ) -> Response:
         schema = collection_of(twin, collection_id)
-        doc = _queryables(request, schema)
-        if negotiate(request, f, ("json", "html")) == "html":
+        fmt = negotiate(request, f, self._forms("json", "html"))
+        ref = self._pinned_ref(request, twin)
+        if ref is not None:
+            schema = collection_of(twin, collection_id, ref)
+        doc = _queryables(request, schema, ref)
+        if fmt == "html":
             return html.queryables(request, lang, doc, schema)
-        return _json(doc, media="application/schema+json")
+        headers = self._pinned_headers(request, ref)
+        return _json(doc, media="application/schema+json", headers=headers)
 
     # ------------------------------------------------------------------ reads
     async def items(
@@ -656,7 +785,7 @@ class FeaturesFactory:
     ) -> Response:
         def answer() -> Response:
             settings = get_settings(request)
-            fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
+            fmt = negotiate(request, f, self._forms("geojson", "json", "html"), default="geojson")
             schema = collection_of(twin, collection_id)
             instant = None
             if datetime_ is not None:
@@ -672,6 +801,9 @@ class FeaturesFactory:
                     )
                 instant = datetime_
             ref = version.resolve(twin, instant)
+            pin = ref if version.in_path else None  # a pinned root's version: its links stay under it
+            if pin is not None:
+                schema = collection_of(twin, collection_id, pin)
             # A limit above the maximum is not an error in OGC API - Features: the page holds at most
             # the maximum, and its next link says limit=<the maximum> (as pygeoapi and TiPg do).
             n = min(limit or settings.default_limit, settings.max_limit)
@@ -724,11 +856,13 @@ class FeaturesFactory:
                 raise InvalidParameter(text, parameter=param) from None
             features = reproject_features(page.features, out_crs)
             params = dict(request.query_params)
-            base = f"/collections/{schema.name}/items"
+            now = f"/collections/{schema.name}/items"
+            base = _root(pin) + now
             # The next and previous pages are read at the version this page was read at, so a commit
-            # landing between two pages cannot make the walk skip or repeat a feature.
+            # landing between two pages cannot make the walk skip or repeat a feature (under a
+            # pinned root its path names that version).
             pinned = {k: v for k, v in params.items() if k not in ("version", "asof", "datetime")}
-            if ref.commit is not None:
+            if ref.commit is not None and pin is None:
                 pinned["version"] = ref.commit.id
             links = [
                 {"rel": "self", "type": GEOJSON, "title": "This page", "href": public_url(request, base, **params)},
@@ -736,13 +870,13 @@ class FeaturesFactory:
                     "rel": "alternate",
                     "type": "text/html",
                     "title": "This page as HTML",
-                    "href": public_url(request, base, **{**params, "f": "html"}),
+                    "href": public_url(request, now, **{**params, "f": "html", **_version_param(pin)}),
                 },
                 {
                     "rel": "collection",
                     "type": JSON,
                     "title": "The collection",
-                    "href": public_url(request, f"/collections/{schema.name}"),
+                    "href": public_url(request, _root(pin) + f"/collections/{schema.name}"),
                 },
             ]
             returned = len(features)
@@ -789,7 +923,7 @@ class FeaturesFactory:
             bbox is not None
             and not by_property
             and all(p is None for p in (bbox_crs, crs, filter_, sortby, properties))
-            and negotiate(request, f, ("geojson", "json", "html"), default="geojson") != "html"
+            and negotiate(request, f, self._forms("geojson", "json", "html"), default="geojson") != "html"
         )
         if (
             quick
@@ -814,13 +948,14 @@ class FeaturesFactory:
         f: Annotated[str | None, Query(description="geojson, json or html")] = None,
         lang: html.PageLang = None,
     ) -> Response:
-        fmt = negotiate(request, f, ("geojson", "json", "html"), default="geojson")
+        fmt = negotiate(request, f, self._forms("geojson", "json", "html"), default="geojson")
 
         def answer() -> Response:
             schema = collection_of(twin, collection_id)
             if datetime_ is not None and "/" in datetime_:
                 raise InvalidParameter("datetime must be an instant here", parameter="datetime")
             ref = version.resolve(twin, datetime_)
+            root = _root(ref if version.in_path else None)
             out_crs = _output_crs(crs)
             stored = twin.feature(schema.name, feature_id, ref)
             body = reproject_features([stored], out_crs)[0]
@@ -828,9 +963,9 @@ class FeaturesFactory:
                 {
                     "rel": "self",
                     "type": GEOJSON,
-                    "href": public_url(request, item_path(schema.name, feature_id)),
+                    "href": public_url(request, root + item_path(schema.name, feature_id)),
                 },
-                {"rel": "collection", "type": JSON, "href": public_url(request, f"/collections/{schema.name}")},
+                {"rel": "collection", "type": JSON, "href": public_url(request, root + f"/collections/{schema.name}")},
                 {
                     "rel": "version-history",
                     "type": JSON,
@@ -1070,6 +1205,25 @@ class FeaturesFactory:
     def options_items(self, twin: TwinDep, collection_id: CollectionId) -> Response:
         collection_of(twin, collection_id)
         return Response(status_code=204, headers={"Allow": "GET, HEAD, POST, OPTIONS"})
+
+    async def pinned_post(self, request: Request, collection_id: CollectionId) -> Response:
+        """A search (a CQL2 JSON body) is a read of this version: 303 to its GET here. An add is refused."""
+        if await _is_search(request):
+            root = PINNED_ROOT.format(versionId=request.path_params["versionId"])
+            return _search_redirect(request, collection_id, await request.body(), root)
+        return self.read_only(request)
+
+    def read_only(self, request: Request) -> Response:
+        now = "/" + request.url.path.split("/", 3)[3]  # this address without /versions/{versionId}
+        raise ReadOnlyVersion(
+            f"{request.method} is not allowed here: {PINNED_ROOT}/... is the twin as of a version "
+            f"(here {request.path_params['versionId']}), which no edit changes; edits go to {now}",
+            headers={"Allow": "GET, HEAD, OPTIONS"},
+        )
+
+    def pinned_options(self, twin: TwinDep, collection_id: CollectionId) -> Response:
+        collection_of(twin, collection_id)  # a hidden layer is missing here too
+        return Response(status_code=204, headers={"Allow": "GET, HEAD, OPTIONS"})
 
     def options_item(
         self,

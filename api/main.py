@@ -9,17 +9,17 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import TokenStore
-from api.caching import Revalidation
+from api.caching import Revalidation, cache_headers
 from api.completion import CompletionFactory
-from api.deps import PrincipalDep, twin_for
+from api.deps import PINNED_ROOT, PrincipalDep, VersionParams, public_url, twin_for
 from api.errors import Unauthorized, add_exception_handlers
 from api.evidence import EvidenceFactory
 from api.features import FeaturesFactory, with_collection_paths
@@ -78,6 +78,14 @@ def _limit_bounds(doc: dict[str, Any], settings: ApiSettings) -> dict[str, Any]:
     return doc
 
 
+def _one_items_path(path: str) -> bool:
+    """One collection's own items path (/collections/halls/items, api.features.with_collection_paths)."""
+    return path.startswith("/collections/") and path.endswith("/items") and path.count("/") == 3
+
+
+VersionIdPath = Annotated[str, Path(alias="versionId", description="A commit id (or unique prefix), HEAD or HEAD~n.")]
+
+
 def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) -> FastAPI:
     settings = settings or ApiSettings()
 
@@ -115,6 +123,10 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     versions = VersionsFactory()
     app.include_router(features.router)
     app.include_router(versions.router)
+    # The same reads again under /versions/{versionId}/, as of that version (see FeaturesFactory).
+    pinned_features = FeaturesFactory(pinned=True)
+    app.include_router(pinned_features.router)
+    pinned_paths = {r.path.removeprefix(PINNED_ROOT) for r in pinned_features.router.routes}  # type: ignore[attr-defined]
     app.include_router(CompletionFactory().router)
     app.include_router(IntakeFactory().router)
     app.include_router(EvidenceFactory().router)
@@ -139,6 +151,29 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
             layers = []
         doc = with_collection_paths(cached["doc"], layers)
         return Response(orjson.dumps(doc), media_type="application/vnd.oai.openapi+json;version=3.0")
+
+    # A version-pinned root's definition, where GDAL looks for it (the service-desc link of
+    # /versions/{versionId}/, or /versions/{versionId}/api): its reads and their limits, relative to
+    # that root (its server). The root answers no writes, so the definition lists none.
+    @app.api_route("/versions/{versionId}/api", methods=["GET", "HEAD"], include_in_schema=False)
+    def pinned_openapi_doc(request: Request, who: PrincipalDep, version_id: VersionIdPath) -> Response:
+        if "doc" not in cached:
+            cached["doc"] = _limit_bounds(_openapi_30(app.openapi()), settings)
+        twin = twin_for(request, who)
+        ref = VersionParams(version_id, in_path=True).resolve(twin)
+        doc = with_collection_paths(cached["doc"], twin.layers(ref))
+        reads = {path: {m: op for m, op in ops.items() if m == "get"} for path, ops in doc["paths"].items()}
+        pinned = PINNED_ROOT.format(versionId=ref.commit.id if ref.commit else version_id)
+        doc = {
+            **doc,
+            "servers": [{"url": public_url(request, pinned)}],
+            "paths": {p: ops for p, ops in reads.items() if ops and (p in pinned_paths or _one_items_path(p))},
+        }
+        return Response(
+            orjson.dumps(doc),
+            media_type="application/vnd.oai.openapi+json;version=3.0",
+            headers=cache_headers(version_id, ref),
+        )
 
     # Interactive documentation: Swagger UI from its npm package (web/node_modules/swagger-ui-dist),
     # served by the app like Leaflet, so it works on a closed network. FastAPI's helper writes the

@@ -35,6 +35,7 @@ from api_server import (
     copy_store,
     make_tokens,
     missing_client,
+    venue_commit,
 )
 from deadlines import HTTP, SUBPROCESS
 from hypothesis import HealthCheck, settings
@@ -280,6 +281,71 @@ def test_ogr2ogr_copies_a_layer_out(server: LiveServer, twin: Twin, tmp_path: Pa
     df = pyogrio.read_dataframe(out_file)
     assert sorted(df["id"]) == twin.feature_ids("landscaping")
     assert len(df) == twin.count("landscaping")
+
+
+# ---------------------------------------------------------------------------- GDAL and the twin as of a version
+def _then_and_now(twin: Twin) -> tuple[Any, int, str, str]:
+    """An older version (the bundled landscaping commit), how many commits back it is (HEAD~n, as
+    an engineer names it), and the works on a road resurfaced since: then and now."""
+    old = twin.resolve(venue_commit(twin, 3).id)
+    back = twin.resolve().commit.seq - old.commit.seq  # type: ignore[union-attr]
+    then = orjson.loads(twin.feature("roads", "road-zhuguang-2", old))["properties"]["works"]
+    now = orjson.loads(twin.feature("roads", "road-zhuguang-2"))["properties"]["works"]
+    assert then != now and twin.count("roads", old) != twin.count("roads")
+    return old, back, then, now
+
+
+def _works(df: Any) -> str:
+    (works,) = df[df["id"] == "road-zhuguang-2"]["works"]
+    return works  # type: ignore[no-any-return]
+
+
+def test_gdal_opens_the_twin_as_of_a_version(server: LiveServer, oapif: str, twin: Twin) -> None:
+    old, back, then, now = _then_and_now(twin)
+    mark = log_mark(server)
+    for pinned in (f"{oapif}/versions/HEAD~{back}", f"{oapif}/versions/{old.commit.id}/"):
+        assert [str(n) for n, _ in pyogrio.list_layers(pinned)] == [s.name for s in twin.layers(old)]
+        df = pyogrio.read_dataframe(pinned, layer="roads", PAGE_SIZE=5)  # several pages, by next links
+        assert len(df) == twin.count("roads", old)
+        assert sorted(df["id"]) == sorted(twin.feature_ids("roads", old))
+        assert _works(df) == then
+        info = pyogrio.read_info(pinned, layer="roads", force_feature_count=True)
+        assert info["features"] == twin.count("roads", old)
+    # every page was read under the root, at the commit it resolved to
+    pages = requests_since(server, mark, "/collections/roads/items")
+    assert pages and all(f"/versions/{old.commit.id}/collections/roads/items" in p for p in pages[1:]), pages
+    assert any("offset=" in p for p in pages)
+    # the service itself still gives the twin now
+    df = pyogrio.read_dataframe(oapif, layer="roads")
+    assert len(df) == twin.count("roads")
+    assert _works(df) == now
+
+
+def test_ogrinfo_and_ogr2ogr_open_the_twin_as_of_a_version(server: LiveServer, twin: Twin, tmp_path: Path) -> None:
+    ogrinfo = _cli("ogrinfo")
+    ogr2ogr = shutil.which("ogr2ogr")
+    if ogr2ogr is None:
+        missing_client("ogr2ogr is not on PATH")
+    old, back, then, now = _then_and_now(twin)
+    pinned = f"OAPIF:{server.url}/versions/HEAD~{back}"
+    out = subprocess.run([ogrinfo, "-ro", "-so", pinned, "roads"], capture_output=True, text=True, timeout=SUBPROCESS)
+    assert out.returncode == 0 and "ERROR" not in out.stderr, out.stderr
+    assert f"Feature Count: {twin.count('roads', old)}" in out.stdout, out.stdout
+    out = subprocess.run([ogrinfo, "-ro", "-q", pinned], capture_output=True, text=True, timeout=SUBPROCESS)
+    assert re.findall(r"^\d+: (\S+)", out.stdout, flags=re.MULTILINE) == [s.name for s in twin.layers(old)]
+    for source, expected, works in ((pinned, old, then), (f"OAPIF:{server.url}", twin.resolve(), now)):
+        target = tmp_path / f"roads-{len(list(tmp_path.iterdir()))}.gpkg"
+        out = subprocess.run(
+            [ogr2ogr, "-f", "GPKG", "-nlt", "GEOMETRY", str(target), source, "roads"],
+            capture_output=True,
+            text=True,
+            timeout=SUBPROCESS,
+        )
+        assert out.returncode == 0 and "ERROR" not in out.stderr, out.stderr
+        df = pyogrio.read_dataframe(target)
+        assert len(df) == twin.count("roads", expected)
+        assert sorted(df["id"]) == sorted(twin.feature_ids("roads", expected))
+        assert _works(df) == works
 
 
 # ---------------------------------------------------------------------------- OWSLib

@@ -27,6 +27,8 @@ from api_server import (
     EPSG4326,
     EPSG4490,
     EPSG4549,
+    RESTRICTED,
+    build_restricted_venue,
     build_venue,
     client,
     copy_store,
@@ -1243,3 +1245,168 @@ def test_a_deeply_nested_filter_is_refused_not_a_crash(api: TestClient) -> None:
     assert r.status_code == 400 and "nested too deeply" in r.json()["detail"]
     ok = api.get("/collections/halls/items", params={"filter": "((floor_area_m2>1) AND NOT (level='9m'))"})
     assert ok.status_code == 200
+
+
+# ---------------------------------------------------------------------------- a version-pinned root
+# /versions/{versionId}/ serves the reads again, as of that version, for clients that open a service
+# by its address and follow its links (GDAL's OAPIF driver, QGIS), which keep no query string of
+# ours on the links they follow.
+def _walk(api: TestClient, url: str, root: str) -> list[dict[str, Any]]:
+    """Every feature of an items URL, following its next links, each of which must stay under `root`."""
+    out: list[dict[str, Any]] = []
+    while url:
+        r = api.get(url)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        out += page["features"]
+        nxt = link(page, "next")
+        url = local(nxt["href"]) if nxt else ""
+        assert not url or (url.startswith(root) and "version=" not in url), url
+    return out
+
+
+def test_a_pinned_root_reads_every_layer_as_of_its_version(api: TestClient, twin: Twin) -> None:
+    old = twin.resolve(bundled(twin, 3))
+    back = twin.head().seq - old.commit.seq
+    root = f"/versions/HEAD~{back}"
+    listed = api.get(root + "/collections").json()
+    assert [c["id"] for c in listed["collections"]] == [s.name for s in twin.layers(old)]
+    for layer in [s.name for s in twin.layers(old)]:
+        features = _walk(api, f"{root}/collections/{layer}/items?limit=7", f"/versions/{old.commit.id}/")
+        assert sorted(f["id"] for f in features) == sorted(twin.feature_ids(layer, old)), layer
+        assert len(features) == twin.count(layer, old)
+        doc = api.get(f"{root}/collections/{layer}/items", params={"limit": 1}).json()
+        assert doc["numberMatched"] == twin.count(layer, old) and doc["twin:version"] == old.commit.id
+    # roads has grown since, and a road was edited since: the pinned root gives the old ones
+    assert twin.count("roads", old) < twin.count("roads")
+    then = orjson.loads(twin.feature("roads", "road-zhuguang-2", old))
+    now = orjson.loads(twin.feature("roads", "road-zhuguang-2"))
+    assert then != now
+    got = api.get(f"{root}/collections/roads/items/road-zhuguang-2").json()
+    assert got["properties"] == then["properties"] and got["geometry"] == then["geometry"]
+    assert api.get("/collections/roads/items/road-zhuguang-2").json()["properties"] == now["properties"]
+
+
+def test_a_pinned_roots_links_name_the_commit_it_resolved_to(api: TestClient, twin: Twin) -> None:
+    old = twin.resolve(bundled(twin, 3)).commit
+    pinned = f"http://testserver/versions/{old.id}"
+    landing = api.get("/versions/HEAD~5/")
+    at5 = twin.resolve("HEAD~5").commit.id
+    hrefs = {lk["rel"]: lk["href"] for lk in landing.json()["links"]}
+    assert hrefs["data"] == f"http://testserver/versions/{at5}/collections"
+    assert hrefs["service-desc"] == f"http://testserver/versions/{at5}/api"
+    assert hrefs["latest-version"] == "http://testserver/"
+    doc = api.get(f"/versions/{old.id[:10]}/collections/halls").json()
+    by_rel = {(lk["rel"], lk["type"]): lk["href"] for lk in doc["links"]}
+    assert by_rel[("self", "application/json")] == pinned + "/collections/halls"
+    assert by_rel[("items", "application/geo+json")] == pinned + "/collections/halls/items"
+    # pages, tiles and downloads are not under the root: they take the version as a parameter
+    assert by_rel[("items", "text/html")].endswith(f"/collections/halls/items?f=html&version={old.id}")
+    download = by_rel[("enclosure", "application/geopackage+sqlite3")]
+    assert download == f"http://testserver/collections/halls/download?f=gpkg&version={old.id}"
+    assert doc["extent"]["temporal"]["interval"][0][1] == old.time.isoformat().replace("+00:00", "Z")
+    assert not any(lk["type"] == "text/html" and lk["rel"] == "alternate" for lk in doc["links"])
+    queryables = api.get(f"/versions/{old.id}/collections/halls/queryables").json()
+    assert queryables["$id"] == pinned + "/collections/halls/queryables"
+    page = api.get(f"/versions/{old.id}/collections/halls/items", params={"limit": 5}).json()
+    assert link(page, "next")["href"] == pinned + "/collections/halls/items?limit=5&offset=5"
+    assert link(page, "collection")["href"] == pinned + "/collections/halls"
+    one = api.get(f"/versions/{old.id}/collections/halls/items/hall-2.1H").json()
+    assert link(one, "self")["href"] == pinned + "/collections/halls/items/hall-2.1H"
+    # the pinned definition lists the reads, for that root
+    definition = api.get(f"/versions/{old.id}/api").json()
+    assert definition["servers"] == [{"url": pinned}]
+    assert "/collections/halls/items" in definition["paths"]
+    assert all(set(ops) == {"get"} for ops in definition["paths"].values())
+
+
+def test_a_pinned_root_is_cached_for_good_only_when_named_by_full_commit_id(api: TestClient, twin: Twin) -> None:
+    full = bundled(twin, 3)
+    for path in ("/", "/collections", "/collections/halls", "/collections/halls/items", "/api"):
+        r = api.get(f"/versions/{full}{path}")
+        assert r.status_code == 200 and r.headers["x-twin-version"] == full
+        assert r.headers["cache-control"] == "max-age=31536000, immutable", path
+        moving = api.get(f"/versions/HEAD~1{path}")
+        assert moving.headers["cache-control"] == "no-cache", path
+        assert api.get(f"/versions/{full[:12]}{path}").headers["cache-control"] == "no-cache", path
+
+
+def test_a_pinned_root_takes_no_other_version(api: TestClient, twin: Twin) -> None:
+    root = f"/versions/{bundled(twin, 3)}"
+    for query, parameter in (
+        ("version=HEAD", "version"),
+        ("asof=2026-07-01", "asof"),
+        ("datetime=2026-07-01T00:00:00Z", "datetime"),
+    ):
+        detail = problem_of(api.get(f"{root}/collections/halls/items?{query}"), 400, parameter)["detail"]
+        assert "its path names" in detail
+        problem_of(api.get(f"{root}/collections/halls/items/hall-2.1H?{query}"), 400, parameter)
+        problem_of(api.get(f"{root}/collections/halls?{query}"), 400, parameter)
+    problem_of(api.get(f"{root}/collections/halls/items?bbx=1,2,3,4"), 400, "bbx")
+    problem_of(api.get(f"{root}/collections/halls/items?f=html"), 400, "f")
+    problem_of(api.get(f"{root}/collections/nope"), 404)
+    problem_of(api.get("/versions/abcdef0123/collections"), 404)  # well formed, no such commit
+    problem_of(api.get("/versions/HEAD~100000/collections/halls/items"), 404)
+    problem_of(api.get("/versions/zz/collections"), 400)
+
+
+def test_the_documents_of_the_twin_now_say_where_its_versions_are(api: TestClient) -> None:
+    for url in ("/collections?version=HEAD~3", "/collections/halls?asof=2026-07-01", "/?datetime=2026-07-01"):
+        detail = problem_of(api.get(url, headers={"Accept": "application/json"}), 400)["detail"]
+        assert "unknown query parameter" in detail and "/versions/{version}/" in detail, detail
+
+
+def test_a_pinned_root_is_read_only(venue: tuple[Path, Path], tmp_path: Path) -> None:
+    tokens = make_tokens(copy_store(venue[0], tmp_path / "venue.gpkg"))
+    with client(tmp_path / "venue.gpkg") as c:
+        editor = {"Authorization": f"Bearer {tokens['editor']}"}
+        n = c.get("/versions?limit=1").json()["numberMatched"]
+        item = "/versions/HEAD/collections/halls/items/hall-2.1H"
+        body = orjson.dumps({"type": "Feature", "geometry": None, "properties": {"notes": "x"}})
+        for method, url in (("PUT", item), ("PATCH", item), ("DELETE", item), ("POST", item.rsplit("/", 1)[0])):
+            r = c.request(method, url, content=body, headers={**editor, "Content-Type": "application/geo+json"})
+            detail = problem_of(r, 405)["detail"]
+            assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+            assert "no edit changes" in detail and "/collections/halls/items" in detail, detail
+        r = c.options("/versions/HEAD/collections/halls/items")
+        assert r.status_code == 204 and r.headers["allow"] == "GET, HEAD, OPTIONS"
+        assert c.get("/versions?limit=1").json()["numberMatched"] == n
+        # a search (a CQL2 JSON filter) is a read: 303 to the GET under the same root
+        search = orjson.dumps({"op": "=", "args": [{"property": "level"}, 16]})
+        r = c.post(
+            "/versions/HEAD~2/collections/halls/items",
+            content=search,
+            headers={"Content-Type": "application/json"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert urlsplit(r.headers["location"]).path == "/versions/HEAD~2/collections/halls/items"
+
+
+def test_a_pinned_root_hides_what_the_caller_may_not_see(tmp_path: Path) -> None:
+    store = build_restricted_venue(tmp_path / "venue.gpkg", ("engineer",))
+    tokens = make_tokens(store)
+    secret = RESTRICTED.name
+    with client(store) as c:
+        viewer = {"Authorization": f"Bearer {tokens['viewer']}"}
+        engineer = {"Authorization": f"Bearer {tokens['engineer']}"}
+        head = c.get("/versions/HEAD", headers=engineer).json()["id"]  # touched halls and the hidden layer
+        for who, shown in ((viewer, False), ({}, False), (engineer, True)):
+            names = [x["id"] for x in c.get(f"/versions/{head}/collections", headers=who).json()["collections"]]
+            assert (secret in names) is shown
+            paths = c.get(f"/versions/{head}/api", headers=who).json()["paths"]
+            assert (f"/collections/{secret}/items" in paths) is shown
+            for url in (f"/collections/{secret}", f"/collections/{secret}/items", f"/collections/{secret}/queryables"):
+                r = c.get(f"/versions/{head}{url}", headers=who)
+                if shown:
+                    assert r.status_code == 200, (url, r.text)
+                    continue
+                hidden = problem_of(r, 404)["detail"]
+                missing = problem_of(c.get(f"/versions/{head}{url.replace(secret, 'nope')}", headers=who), 404)
+                assert hidden.replace(secret, "X") == missing["detail"].replace("nope", "X")
+            if not shown:
+                problem_of(c.options(f"/versions/{head}/collections/{secret}/items", headers=who), 404)
+        # a commit that touched only the hidden layer is no version to the others
+        only_secret = c.get("/versions/HEAD~1", headers=engineer).json()["id"]
+        problem_of(c.get(f"/versions/{only_secret}/collections", headers=viewer), 404)
+        assert c.get(f"/versions/{only_secret}/collections", headers=engineer).status_code == 200
