@@ -24,11 +24,23 @@ import numpy as np
 import orjson
 import pytest
 import shapely
-from deadlines import join_all
+from deadlines import THREAD, join_all
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
-from twin import BadInput, Change, CommitInfo, Conflict, Feature, FieldSpec, LayerSchema, NotFound, Twin, TwinError
+from twin import (
+    BadInput,
+    Change,
+    CommitInfo,
+    Conflict,
+    Feature,
+    FieldSpec,
+    LayerSchema,
+    NotFound,
+    Twin,
+    TwinError,
+    ValidationFailed,
+)
 from twin.encoding import counts_of, encode_changes, stored_commit_id
 from twin.model import StoredChange
 from twin.stores.base import Store
@@ -583,6 +595,157 @@ class StoreContract:
         for i in range(4):
             assert parsed(twin.feature("gates", f"g{i}"))["geometry"]["coordinates"] == list(pt(i, rounds).coords[0])
         assert twin.fsck() == []
+
+    # ------------------------------------------------------------ lost races: one answer on every store
+    # Two writers built on the same head and one commits first. What the other gets is decided here,
+    # the same for every store (the API answers Conflict with 409, ValidationFailed with 400 and
+    # NotFound with 404; an If-Match that no longer matches is its 412, before any commit):
+    # - an id or a code the winner took: Conflict naming it (on the head, read again, the id or code
+    #   is taken already: ValidationFailed, bad input);
+    # - a modify or delete of a feature the winner changed or deleted: Conflict naming it (on the
+    #   head a deleted feature is not there: nothing to modify, and the API's read of it is 404).
+    # The loser writes nothing. A store's part is its write lock: a writer that waited for it reads,
+    # inside, the head and the codes the winner left (not a snapshot from before the wait).
+    @staticmethod
+    def _lost_nothing(twin: Twin, head: CommitInfo, layer: str, fid: str) -> None:
+        assert twin.head() == head and twin.store.commit_count() == head.seq
+        assert twin.store.versions_of(layer, fid) == []
+        assert twin.fsck() == []
+
+    @pytest.mark.parametrize("layer", ["gates", "projects"])  # a spatial layer, and records
+    def test_a_code_taken_by_the_winner_of_a_race_is_a_conflict_naming_it(
+        self, store: Store, twin: Twin, store_factory: StoreFactory, layer: str
+    ):
+        def new(fid: str, code: str) -> Change:
+            return gate(fid, 1, 1, code=code) if layer == "gates" else record(fid, code=code)
+
+        a = twin.commit([new("x0", "X0")], author="a", message="A", time=at(0))
+        other = Twin(store_factory.reopen(store))
+        won = twin.commit([new("x1", "SAME")], author="first", message="B", parent=a.id, time=at(1))
+        with pytest.raises(Conflict, match=f"{layer}/x2: code 'SAME' was given to feature x1 since"):
+            other.commit([new("x2", "SAME")], author="second", message="C", parent=a.id, time=at(2))
+        self._lost_nothing(other, won, layer, "x2")
+        # Sent again on the head, the code is taken already: bad input, not a race.
+        with pytest.raises(ValidationFailed, match="code 'SAME' already names feature x1"):
+            other.commit([new("x2", "SAME")], author="second", message="C", parent=won.id, time=at(2))
+        self._lost_nothing(other, won, layer, "x2")
+
+    def test_an_id_taken_by_the_winner_of_a_race_is_a_conflict_naming_it(
+        self, store: Store, twin: Twin, store_factory: StoreFactory
+    ):
+        a = twin.commit([gate("g0", 0, 0)], author="a", message="A", time=at(0))
+        other = Twin(store_factory.reopen(store))
+        won = twin.commit([gate("g1", 1, 1, code="MINE")], author="first", message="B", parent=a.id, time=at(1))
+        with pytest.raises(Conflict, match="gates/g1 was added since"):
+            other.commit([gate("g1", 2, 2, code="THEIRS")], author="second", message="C", parent=a.id, time=at(2))
+        assert parsed(other.feature("gates", "g1"))["properties"]["code"] == "MINE"
+        assert other.head() == won and other.id_by_value("gates", "code", "THEIRS") is None
+        with pytest.raises(ValidationFailed, match="exists already"):
+            other.commit([gate("g1", 2, 2, code="THEIRS")], author="second", message="C", parent=won.id, time=at(2))
+        assert other.head() == won and other.fsck() == []
+
+    def test_an_edit_that_lost_to_a_delete_is_a_conflict_and_then_not_found(
+        self, store: Store, twin: Twin, store_factory: StoreFactory
+    ):
+        """PUT or PATCH (a modify) and DELETE of one feature from the same head: whichever commits
+        second gets a Conflict naming the feature; read again, a deleted feature is not found."""
+        a = twin.commit([gate("g1", 0, 0), gate("g2", 1, 1)], author="a", message="A", time=at(0))
+        other = Twin(store_factory.reopen(store))
+        gone = twin.commit([delete("gates", "g1")], author="first", message="delete", parent=a.id, time=at(1))
+        for loser in (gate("g1", 5, 5, op="modify"), delete("gates", "g1")):
+            with pytest.raises(Conflict, match="gates/g1 was deleted since"):
+                other.commit([loser], author="second", message="late", parent=a.id, time=at(2))
+            assert other.head() == gone and other.store.commit_count() == 2
+        assert [r.to_seq for r in other.store.versions_of("gates", "g1")] == [2]
+        with pytest.raises(NotFound):
+            other.feature("gates", "g1")
+        with pytest.raises(ValidationFailed, match="no such feature to modify"):
+            other.commit([gate("g1", 5, 5, op="modify")], author="second", message="late", time=at(2))
+        # The other way round: the edit wins, and the delete built on the old head loses.
+        edit = [gate("g2", 6, 6, op="modify")]
+        edited = twin.commit(edit, author="first", message="edit", parent=gone.id, time=at(3))
+        with pytest.raises(Conflict, match="gates/g2 changed since"):
+            other.commit([delete("gates", "g2")], author="second", message="delete", parent=gone.id, time=at(4))
+        assert other.head() == edited and other.count("gates") == 1
+        assert other.fsck() == []
+
+    def _while_the_winner_holds_the_lock(
+        self,
+        store: Store,
+        other: Twin,
+        monkeypatch: pytest.MonkeyPatch,
+        win: Callable[[], CommitInfo],
+        lose: Callable[[], Any],
+    ) -> tuple[CommitInfo, Any]:
+        """`lose()` on `other` (its own connections, as another process has) comes to the write lock
+        while the winner holds it; the winner commits `win()` there and lets go; the loser's answer.
+        Made deterministic by waiting for the loser to ask for the lock: it then waits for the
+        winner's commit (or, asking a moment after the winner let go, finds it landed)."""
+        asked = threading.Event()
+        real = other.store.writing
+
+        def writing() -> Any:
+            asked.set()
+            return real()
+
+        monkeypatch.setattr(other.store, "writing", writing)
+        got: list[Any] = []
+
+        def run() -> None:
+            try:
+                got.append(lose())
+            except TwinError as e:
+                got.append(e)
+
+        loser = threading.Thread(target=run)
+        with store.writing():
+            loser.start()
+            assert asked.wait(THREAD), "the loser never came to the write lock"
+            won = win()
+        join_all([loser])
+        return won, got[0]
+
+    def test_a_writer_that_waited_for_the_lock_loses_a_code_race_with_a_conflict(
+        self, store: Store, twin: Twin, store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+    ):
+        a = twin.commit([gate("g0", 0, 0)], author="a", message="A")
+        other = Twin(store_factory.reopen(store))
+        won, lost = self._while_the_winner_holds_the_lock(
+            store, other, monkeypatch,
+            lambda: twin.commit([gate("x1", 1, 1, code="SAME")], author="first", message="B", parent=a.id),
+            lambda: other.commit([gate("x2", 2, 2, code="SAME")], author="second", message="C", parent=a.id),
+        )  # fmt: skip
+        assert isinstance(lost, Conflict) and "code 'SAME' was given to feature x1 since" in str(lost), lost
+        self._lost_nothing(other, won, "gates", "x2")
+
+    def test_a_writer_that_waited_for_the_lock_loses_to_a_delete_with_a_conflict(
+        self, store: Store, twin: Twin, store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+    ):
+        a = twin.commit([gate("g1", 0, 0)], author="a", message="A")
+        other = Twin(store_factory.reopen(store))
+        won, lost = self._while_the_winner_holds_the_lock(
+            store, other, monkeypatch,
+            lambda: twin.commit([delete("gates", "g1")], author="first", message="delete", parent=a.id),
+            lambda: other.commit([gate("g1", 5, 5, op="modify")], author="second", message="edit", parent=a.id),
+        )  # fmt: skip
+        assert isinstance(lost, Conflict) and "gates/g1 was deleted since" in str(lost), lost
+        assert other.head() == won and [r.to_seq for r in other.store.versions_of("gates", "g1")] == [2]
+        assert other.fsck() == []
+
+    def test_racing_creates_of_one_code_exactly_one_lands(self, store: Store, twin: Twin, store_factory: StoreFactory):
+        a = twin.commit([gate("g0", 0, 0)], author="a", message="A")
+        writers = [Twin(store_factory.reopen(store)) for _ in range(4)]
+        results = self._race(writers, lambda i: writers[i].commit(
+            [gate(f"w{i}", i, 1, code="SAME")], author=f"w{i}", message="race", parent=a.id))  # fmt: skip
+        won = [r for r in results if isinstance(r, CommitInfo)]
+        assert len(won) == 1, results
+        winner = results.index(won[0])
+        for i, r in enumerate(results):
+            if i != winner:
+                taken = f"gates/w{i}: code 'SAME' was given to feature w{winner} since"
+                assert isinstance(r, Conflict) and taken in str(r), r
+                assert twin.store.versions_of("gates", f"w{i}") == []
+        assert twin.head() == won[0] and twin.count("gates") == 2 and twin.fsck() == []
 
     # ------------------------------------------------------------ reads at any version
     def test_reads_as_of_every_commit(self, store: Store, twin: Twin, model: Model, store_factory: StoreFactory):

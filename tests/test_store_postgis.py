@@ -21,6 +21,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+from urllib.parse import quote, urlencode  # noqa: E402
 
 import mapbox_vector_tile  # noqa: E402
 import orjson  # noqa: E402
@@ -43,7 +44,7 @@ from store_contract import (  # noqa: E402
 )
 
 from layers.bundle import build_bundled_twin  # noqa: E402
-from twin import BadInput, Change, Feature, FieldSpec, LayerSchema, Twin  # noqa: E402
+from twin import BadInput, Change, Conflict, Feature, FieldSpec, LayerSchema, Twin  # noqa: E402
 from twin.stores.postgis import FORMAT_VERSION, PostGISStore, ewkb_4326, migrate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -465,6 +466,51 @@ def test_writers_in_two_processes_lose_nothing(postgis_twin_url: str):
         for newer, older in zip(log, log[1:], strict=False):
             assert newer.parent == older.id
         assert twin.fsck() == []
+
+
+@pytest.mark.parametrize("level", ["repeatable read", "serializable"])
+def test_a_writer_that_waited_for_the_head_loses_with_a_conflict_whatever_the_default_isolation(
+    postgis_twin_url: str, level: str
+):
+    """A DBA may make repeatable read or serializable the default (of the server, the database, the
+    role, or a URL's `options=-c default_transaction_isolation=...`). A writer that waited for the
+    head row behind another then failed with "could not serialize access due to concurrent update"
+    (the driver's error: HTTP 500 where the contract has Conflict, 409). Write blocks are read
+    committed whatever the default, so it reads the head the winner left and loses with a Conflict
+    naming the code the winner took."""
+    url = postgis_twin_url
+    Twin.create(url, SCHEMAS, AOI).close()
+    options = "-c default_transaction_isolation=" + level.replace(" ", r"\ ")
+    as_dba_set = f"{url}&{urlencode({'options': options, 'application_name': 'race-loser'}, quote_via=quote)}"
+    with Twin.open(url) as winner, Twin.open(as_dba_set) as loser:
+        with loser.store._conn() as c:  # type: ignore[attr-defined]
+            assert c.execute("SHOW default_transaction_isolation").fetchone()[0] == level
+        a = winner.commit([gate("g0", 0, 0)], author="a", message="A")
+        got: list[Any] = []
+
+        def lose() -> None:
+            try:
+                got.append(loser.commit([gate("x2", 2, 2, code="SAME")], author="b", message="C", parent=a.id))
+            except Exception as e:  # noqa: BLE001 - what it raised is the answer checked below
+                got.append(e)
+
+        th = threading.Thread(target=lose)
+        with winner.store.writing():
+            th.start()
+            deadline = time.monotonic() + 60
+            # The loser's session waits for the head row the winner holds.
+            while not _sql(url, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'race-loser' "
+                                "AND wait_event_type = 'Lock' AND query LIKE '%%twin_head FOR UPDATE%%'"):  # fmt: skip
+                assert time.monotonic() < deadline and th.is_alive(), f"the loser never waited for the head: {got}"
+                time.sleep(0.01)
+            won = winner.commit([gate("x1", 1, 1, code="SAME")], author="a", message="B", parent=a.id)
+        th.join(120)
+        assert not th.is_alive()
+        assert isinstance(got[0], Conflict) and "code 'SAME' was given to feature x1 since" in str(got[0]), got
+        assert loser.head() == won and loser.store.versions_of("gates", "x2") == []
+        # and, not racing, it writes at that level's default as before
+        loser.commit([gate("x3", 3, 3)], author="b", message="D")
+        assert loser.count("gates") == 3 and loser.fsck() == []
 
 
 def test_native_vector_tile_holds_the_features_as_of_a_version(postgis_twin_url: str):

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import orjson
 import psycopg
@@ -140,7 +140,8 @@ def _split_url(url: str) -> tuple[str, str | None]:
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
     if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
         raise BadInput(f"schema {schema!r} in the store URL is not a plain SQL name")
-    return _unsplit(scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment), schema
+    # Spaces stay %20 (quote): libpq reads no '+' as a space, and options=-c name=value needs one.
+    return _unsplit(scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote), parts.fragment), schema
 
 
 def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
@@ -380,6 +381,13 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         if self._schema is not None:
             conn.execute(_search_path(self._schema))
+        # A write block begins READ COMMITTED whatever the server's, database's or role's default
+        # (a DBA's repeatable read or serializable): the writer that waited for the head row must
+        # then read the head the one before it wrote. Under a snapshot level the wait ended in
+        # "could not serialize access due to concurrent update" instead, a lost race answered with
+        # the driver's error (HTTP 500) where the contract has Conflict (409). Reads run outside
+        # transactions (autocommit), one statement each, so the level is theirs to keep.
+        conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
 
     def _check_is_twin(self) -> None:
         with _connect(self.url) as conn:
