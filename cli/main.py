@@ -475,13 +475,15 @@ def commit(
 @app.command()
 def log(
     store: StoreOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 50,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many commits.")] = 50,
+    offset: Annotated[int, typer.Option("--skip", min=0, help="Skip this many of the newest first.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """The commits, newest first."""
+    """The commits, newest first (50 unless --limit says otherwise; the end says how many are older)."""
     twin = _open(store)
     with twin, _errors():
-        for c in twin.log(limit):
+        commits = twin.log(limit, offset)
+        for c in commits:
             if as_json:
                 sys.stdout.write(orjson.dumps(c.to_dict()).decode() + "\n")
             else:
@@ -490,6 +492,10 @@ def log(
                     highlight=False,
                 )
                 out.print(f"             {_counts(c.counts)}", highlight=False)
+        older = twin.commit_count() - offset - len(commits)
+        if older > 0 and commits:
+            # said on stderr, so that `--json` lines and a pipe read only commits
+            err.print(f"{older:,} older commit(s) not shown: --skip {offset + len(commits)} (or --limit) for more")
 
 
 @app.command()

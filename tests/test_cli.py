@@ -54,13 +54,18 @@ def state(path: Path) -> tuple[str | None, int, list[str]]:
 
 
 def test_log_shows_the_bundled_history(store: Path) -> None:
-    code, out, _ = run("log", "--store", str(store), "--json", "-n", "1000")
+    code, out, err = run("log", "--store", str(store), "--json", "-n", "1000")
     assert code == 0
     commits = [json.loads(line) for line in out.splitlines()]
     with Twin.open(store) as t:
         assert [c["id"] for c in commits] == [c.id for c in t.log(1000)]
         assert len(commits) == t.store.commit_count() > 10
     assert commits[-1]["parent"] is None and all(c["author"] for c in commits)
+    assert "not shown" not in err  # all of them shown
+    # the default page of 50 says how many are older and how to see them (it stopped silently)
+    code, out, err = run("log", "--store", str(store), "--json", "-n", "5", "--skip", "2")
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [c["id"] for c in commits[2:7]]
+    assert f"{len(commits) - 7:,} older commit(s) not shown: --skip 7" in err, err
 
 
 def test_diff_prints_the_changed_features_as_geojson(store: Path) -> None:
