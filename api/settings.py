@@ -10,6 +10,9 @@ from twin.settings import TwinSettings
 class ApiSettings(TwinSettings):
     host: str = "127.0.0.1"
     port: int = 8000
+    # One line per request on stderr (uvicorn's access log), for whoever runs the service: off for a
+    # benchmark's server, which measures the service and not its log (VENUE_TWIN_ACCESS_LOG=false).
+    access_log: bool = True
     public_reads: bool = True  # False: every read needs a token (viewer or above)
     max_body_bytes: int = 20 * 1024 * 1024
     # Seconds a client may take to send a request head (api/server.py), and may stall mid-body (api/limits.py).

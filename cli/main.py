@@ -702,6 +702,12 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log", help="A line per request on stderr (default: $VENUE_TWIN_ACCESS_LOG, on)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the twin over HTTP: OGC API - Features with time travel, edits and maps."""
     import os
@@ -722,8 +728,16 @@ def serve(
     h, p = host or s.host, port or s.port
     err.print(f"serving {shown(s.store)} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
     # uvicorn with our protocol, which closes connections whose request head stalls (api/server.py).
+    logged = s.access_log if access_log is None else access_log
     uvicorn.run(
-        "api.main:app", host=h, port=p, workers=workers, log_level="warning", access_log=False, http=HTTP_PROTOCOL
+        "api.main:app",
+        host=h,
+        port=p,
+        workers=workers,
+        # uvicorn writes its access log at INFO, so the level comes down with it
+        log_level="info" if logged else "warning",
+        access_log=logged,
+        http=HTTP_PROTOCOL,
     )
 
 
