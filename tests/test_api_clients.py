@@ -470,6 +470,14 @@ def test_venue_twin_serve_starts_the_api(site: tuple[Path, Path, dict[str, str]]
         assert doc["numberMatched"] == 17
     finally:
         s.stop()
+    # its access log: a line per request, status included
+    assert '"GET /collections/halls/items?limit=1 HTTP/1.1" 200' in (tmp_path / "cli.log").read_text()
+    s = LiveServer(site[0], tmp_path / "quiet.log", cli=True, env={"VENUE_TWIN_ACCESS_LOG": "false"})
+    try:
+        assert httpx.get(s.url + "/collections/halls/items", params={"limit": 1}, timeout=HTTP).status_code == 200
+    finally:
+        s.stop()
+    assert "/collections/halls/items" not in (tmp_path / "quiet.log").read_text()
 
 
 # ---------------------------------------------------------------------------- schemathesis
