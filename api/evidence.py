@@ -3,7 +3,11 @@ reported percent, and the flag when the report runs ahead of it (completion.evid
 
 ``GET /projects/{code}/evidence`` (``survey=`` an id to use that survey) and ``GET /evidence``
 (every project, ``flagged=true`` for the flagged ones only); both take ``date`` (YYYY-MM-DD or a
-checkpoint such as T-30) and ``version`` like the completion endpoints.
+checkpoint such as T-30) and ``version`` like the completion endpoints, and ``surveys_version``: the
+version the surveys are read at (default: ``version``, else the head). The answer names both
+(``version``: the register and reports; ``surveys_version``), so asking again with them gives the
+same figures. Without a date or version they answer on the date the completion views open on
+(completion.landing), and say so in ``landing``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from starlette.responses import Response
 
 from api.deps import StrictQueryRoute, TwinDep, add_get_route, collection_of, project_path, public_url
 from api.errors import InvalidParameter
-from completion.evidence import EvidenceSettings, evidence_for_snapshot, project_evidence
+from completion.evidence import EvidenceSettings, Surveys, evidence_for_snapshot, evidence_surveys, project_evidence
+from completion.landing import AFTER_OPENING, Landing, landing_date
 from completion.register import LAYER
 from completion.settings import CompletionSettings
 from completion.snapshot import Completion, Snapshot, not_after_today, parse_day, snapshot_meta
@@ -28,9 +33,20 @@ JSON = "application/json"
 
 DateQ = Annotated[
     str | None,
-    Query(description="The date to evaluate, YYYY-MM-DD or a checkpoint such as T-30 (default: today, Shanghai)."),
+    Query(
+        description="The date to evaluate, YYYY-MM-DD or a checkpoint such as T-30 (default: the date the "
+        "completion views open on: today, or after opening day or before a round of reports the latest "
+        "checkpoint with reports; `landing` says so)."
+    ),
 ]
 VersionQ = Annotated[str | None, Query(description="Read the twin at this commit (id, HEAD or HEAD~n).")]
+SurveysVersionQ = Annotated[
+    str | None,
+    Query(
+        description="Read the surveys as recorded by this version (id, HEAD~n, checkpoint or date; default: "
+        "`version`, else the head). The answer's `surveys_version` gives it back."
+    ),
+]
 
 
 def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
@@ -43,6 +59,21 @@ def _settings_doc(s: EvidenceSettings) -> dict[str, Any]:
         "margin_points": s.evidence_margin,
         "planted_share": s.evidence_planted_share,
         "min_coverage": s.evidence_min_coverage,
+    }
+
+
+def landing_doc(landing: Landing) -> dict[str, Any]:
+    """Why the answer is not about today (the pages' note, in English)."""
+    from web import i18n
+
+    shown = i18n.label("en", "landed", checkpoint=landing.checkpoint, date=landing.on.isoformat())
+    why = "landed_after_opening" if landing.reason == AFTER_OPENING else "landed_no_reports"
+    return {
+        "date": landing.on.isoformat(),
+        "checkpoint": landing.checkpoint,
+        "reason": landing.reason,
+        "today": landing.today.isoformat(),
+        "note": f"{shown}. {i18n.label('en', why, today=landing.today.isoformat())} (date=today for today's figures)",
     }
 
 
@@ -62,16 +93,40 @@ class EvidenceFactory:
         )
         add_get_route(self.router, "/evidence", self.all, summary="Every project's evidence from imagery", tags=tags)
 
-    def _snapshot(self, twin: TwinView, on: str | None, version: str | None) -> Snapshot:
+    def _snapshot(
+        self, twin: TwinView, on: str | None, version: str | None
+    ) -> tuple[Snapshot, dict[str, Any]]:
+        """The snapshot, and the answer's leading fields (the date's, and why it was chosen)."""
         collection_of(twin, LAYER)
+        extra: dict[str, Any] = {}
+        if on is None and version is None:  # where the completion views open, said
+            landing = landing_date(twin, settings=self.settings)
+            on = landing.on.isoformat()
+            if landing.moved:
+                extra["landing"] = landing_doc(landing)
         try:
             day = not_after_today(parse_day(on, self.settings, twin=twin))  # a date to come: no reports from then
         except BadInput as e:
             raise InvalidParameter(str(e), parameter="date") from None
         try:
-            return Completion(twin, self.settings).at(day, version)
+            return Completion(twin, self.settings).at(day, version), extra
         except BadInput as e:
             raise InvalidParameter(str(e), parameter="version") from None
+
+    @staticmethod
+    def _surveys(twin: TwinView, snap: Snapshot, version: str | None, surveys_version: str | None) -> Surveys:
+        try:
+            return evidence_surveys(twin, snap, version, surveys_version)
+        except BadInput as e:
+            raise InvalidParameter(str(e), parameter="surveys_version") from None
+
+    @staticmethod
+    def _meta(snap: Snapshot, surveys: Surveys, extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **snapshot_meta(snap),
+            "surveys_version": surveys.ref.commit.id if surveys.ref.commit else None,
+            **extra,
+        }
 
     def project(
         self,
@@ -83,15 +138,18 @@ class EvidenceFactory:
         ] = None,
         date: DateQ = None,
         version: VersionQ = None,
+        surveys_version: SurveysVersionQ = None,
     ) -> Response:
-        snap = self._snapshot(twin, date, version)
+        snap, extra = self._snapshot(twin, date, version)
         snap.status(code)  # 404 for a project not in the register then
+        surveys = self._surveys(twin, snap, version, surveys_version)
         settings = EvidenceSettings()
         ev = project_evidence(
-            twin, code, survey, snap.on, version=version, settings=settings, completion_settings=self.settings
-        )
+            twin, code, survey, snap.on, version=version, settings=settings, completion_settings=self.settings,
+            surveys=surveys,
+        )  # fmt: skip
         doc = {
-            **snapshot_meta(snap),
+            **self._meta(snap, surveys, extra),
             "evidence": ev.to_dict(),
             "settings": _settings_doc(settings),
             "links": [
@@ -111,17 +169,19 @@ class EvidenceFactory:
         twin: TwinDep,
         date: DateQ = None,
         version: VersionQ = None,
+        surveys_version: SurveysVersionQ = None,
         flagged: Annotated[
             bool, Query(description="Only the projects whose report runs ahead of their imagery.")
         ] = False,
     ) -> Response:
-        snap = self._snapshot(twin, date, version)
+        snap, extra = self._snapshot(twin, date, version)
+        surveys = self._surveys(twin, snap, version, surveys_version)
         settings = EvidenceSettings()
-        items = evidence_for_snapshot(twin, snap, settings, version=version)
+        items = evidence_for_snapshot(twin, snap, settings, surveys=surveys)
         if flagged:
             items = [e for e in items if e.flag]
         doc = {
-            **snapshot_meta(snap),
+            **self._meta(snap, surveys, extra),
             "evidence": [e.to_dict() for e in items],
             "numberReturned": len(items),
             "flagged": sum(1 for e in items if e.flag),

@@ -21,3 +21,17 @@ class ApiSettings(TwinSettings):
     default_limit: int = 10
     max_limit: int = 10_000
     title: str = "National Exhibition and Convention Center (Shanghai) — venue twin"
+
+
+def check_settings() -> ApiSettings:
+    """Load every settings class the service reads, so that a bad value stops `venue-twin serve`
+    at startup (SettingsError naming the variable) instead of answering 500 on the first page
+    that reads it (VENUE_TWIN_EVIDENCE_MIN_COVERAGE=50 broke /evidence, /completion and the maps)."""
+    from completion.evidence import EvidenceSettings
+    from completion.settings import CompletionSettings
+    from web.settings import MapSettings
+
+    CompletionSettings()
+    EvidenceSettings()
+    MapSettings()
+    return ApiSettings()

@@ -5,7 +5,11 @@
     venue-twin evidence LS-04 --survey 3f2a... --json
 
 The figures are completion.evidence's, the same the API serves at /evidence and
-/projects/{code}/evidence. Registered on cli.main's app as the `evidence` command.
+/projects/{code}/evidence. Without --date or --version the date is the one `venue-twin completion`
+opens on (completion.landing), with its note on standard error. The heading and the JSON name the
+version the reports were read at (`version`) and the one the surveys were read at
+(`surveys_version`, the head unless --version or --surveys-version says otherwise): given back as
+--version and --surveys-version, they give the same figures. Registered on cli.main's app as the `evidence` command.
 """
 
 from __future__ import annotations
@@ -39,37 +43,55 @@ def evidence(
     code: Annotated[str | None, typer.Argument(help="A project code, e.g. LS-04 (default: every project).")] = None,
     survey: Annotated[str | None, typer.Option("--survey", help="Use this survey (its id); needs CODE.")] = None,
     on: Annotated[
-        str | None, typer.Option("--date", "-d", help="YYYY-MM-DD or a checkpoint such as T-10 (default: today).")
+        str | None,
+        typer.Option(
+            "--date", "-d",
+            help="YYYY-MM-DD or a checkpoint such as T-10 (default: where `venue-twin completion` opens, said).",
+        ),
     ] = None,
     version: Annotated[str | None, typer.Option("--version", "-v", help="Read the twin at this commit.")] = None,
+    surveys_version: Annotated[
+        str | None,
+        typer.Option(
+            "--surveys-version",
+            help="Read the surveys as recorded by this version (default: --version, else the head).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Write JSON instead of a table.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Also list the projects imagery cannot measure.")] = False,
     store: StoreOpt = None,
 ) -> None:
     """Each project's completion as the survey rasters show it, beside its report; ⚑ where the report
     runs ahead of the imagery by more than the margin (VENUE_TWIN_EVIDENCE_MARGIN, 20 points)."""
-    from cli.completion import _heading, _out
-    from cli.main import EXIT_BAD_INPUT, _errors, _fail, _open
-    from completion.evidence import all_evidence, project_evidence
-    from completion.snapshot import Completion
+    from cli.completion import _heading, _out, _reading
+    from cli.main import EXIT_BAD_INPUT, _fail
+    from completion.evidence import evidence_for_snapshot, evidence_surveys, project_evidence
 
     if survey and not code:
         _fail("--survey needs a project CODE", EXIT_BAD_INPUT)
-    twin = _open(store)
-    with twin, _errors():
-        snap = Completion(twin).at(on, version)
+    with _reading(store, on, version, land=True) as (comp, snap):
+        twin = comp.twin
+        surveys = evidence_surveys(twin, snap, version, surveys_version)
         if code:
-            items = [project_evidence(twin, code, survey, snap.on, version=version)]
+            items = [project_evidence(twin, code, survey, snap.on, version=version, surveys=surveys)]
         else:
-            items = all_evidence(twin, snap.on, version=version)
+            items = evidence_for_snapshot(twin, snap, surveys=surveys)
+    read_at = surveys.ref.commit.id if surveys.ref.commit else None
     if as_json:
-        doc = {"date": snap.on.isoformat(), "version": snap.version, "evidence": [e.to_dict() for e in items]}
+        doc = {
+            "date": snap.on.isoformat(),
+            "version": snap.version,
+            "surveys_version": read_at,
+            "evidence": [e.to_dict() for e in items],
+        }
         sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         return
     from rich.table import Table
 
     out = _out()
     out.print(_heading(snap))
+    head = " (the head)" if surveys.at_head else ""
+    out.print(f"surveys as recorded by {read_at[:12] if read_at else '(empty twin)'}{head}")
     shown = items if (code or show_all) else [e for e in items if e.method is not None]
     table = Table(
         "code",
@@ -94,7 +116,8 @@ def evidence(
             f"{e.changed:.0f} % since {e.baseline_date.isoformat()}"
             if e.changed is not None and e.baseline_date
             else "—",
-            f"[bold red]⚑ {escape(e.message or '')}[/]" if e.flag else escape(e.reason or "agrees"),
+            (f"[bold red]⚑ {escape(e.message or '')}[/]" if e.flag else escape(e.reason or "agrees"))
+            + "".join(f"\n[yellow]{escape(note)}[/]" for note in e.skipped if note != e.reason),
         )
     out.print(table)
     flagged = [e for e in items if e.flag]

@@ -50,9 +50,13 @@ class _Commands(typer.core.TyperGroup):
     own code (see _fail). Output still buffered is flushed here, where a broken pipe is caught."""
 
     def invoke(self, ctx: Any) -> Any:
+        from twin.settings import SettingsError
+
         try:
             try:
                 rv = super().invoke(ctx)
+            except SettingsError as e:  # a bad VENUE_TWIN_ variable, wherever a command read it
+                _fail(str(e), EXIT_BAD_INPUT)
             except typer.Exit as e:
                 if e.exit_code:  # the command's own failure is the one to report
                     try:
@@ -715,16 +719,16 @@ def serve(
     import uvicorn
 
     from api.server import HTTP_PROTOCOL
-    from api.settings import ApiSettings
+    from api.settings import check_settings
 
-    s = ApiSettings()
     if store is not None:
         os.environ["VENUE_TWIN_STORE"] = str(store)  # worker processes read settings from the environment
-        s = ApiSettings()
     with _errors():
+        s = check_settings()  # every setting the service reads: a bad one stops it here, named
         if not Twin.exists(s.store):
             _fail(f"no twin at {shown(s.store)}: run `venue-twin init` first", EXIT_BAD_INPUT)
-        Twin.open(s.store).close()  # fail here, clearly, rather than in a worker
+        with Twin.open(s.store) as twin:  # fail here, clearly, rather than in a worker
+            _survey_files_check(twin, s.store, s.survey_dir)
     h, p = host or s.host, port or s.port
     err.print(f"serving {shown(s.store)} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
     # uvicorn with our protocol, which closes connections whose request head stalls (api/server.py).
@@ -739,6 +743,31 @@ def serve(
         access_log=logged,
         http=HTTP_PROTOCOL,
     )
+
+
+def _survey_files_check(twin: Twin, store: str, survey_dir: str | None) -> None:
+    """`serve`'s startup check of the survey files: a database twin with surveys recorded needs an
+    absolute VENUE_TWIN_SURVEY_DIR (refused, exit 2, without one); files not found there are
+    warned of (the service still starts: the evidence passes those surveys over, their tiles
+    answer 404 naming the file)."""
+    from twin.settings import SURVEY_DIR_VAR, survey_dir_problem
+    from twin.survey_read import missing_files
+
+    recorded = twin.surveys()
+    if not recorded:
+        return
+    problem = survey_dir_problem(store, survey_dir)
+    if problem:
+        _fail(f"{len(recorded)} survey(s) recorded, but {problem}", EXIT_BAD_INPUT)
+    missing = missing_files(twin)
+    if missing:
+        where = twin.survey_path(missing[0]).parent
+        names = ", ".join(s.file_name for s in missing[:3]) + (" …" if len(missing) > 3 else "")
+        err.print(
+            f"warning: {len(missing)} of {len(recorded)} recorded survey file(s) are not in {where} "
+            f"({SURVEY_DIR_VAR}={survey_dir or '(not set)'}): {names}. The evidence passes them over and "
+            "their images answer 404 until they are there; `venue-twin fsck` lists them."
+        )
 
 
 token_app = typer.Typer(help="Bearer tokens for the API (stored hashed).", no_args_is_help=True)

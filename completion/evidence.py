@@ -23,6 +23,14 @@ The planned share is the project's quantity over its footprint's area when it is
 (at most 1: a 16,000 m² roof repair over four 30,000 m² roofs plans 13 % of them), else
 ``VENUE_TWIN_EVIDENCE_PLANTED_SHARE`` (pots fill most of a bed, not its edging and paths).
 
+Which surveys: those recorded by the version the surveys are read at (``surveys_version``: by
+default the ``version`` asked, else the head, since a flight is processed and recorded days after
+it is flown); the evidence names that version beside the reports' so that asking again with both
+gives the same figures. Among surveys flown on the same day the one recorded last (commit order)
+speaks. A survey whose file this server cannot read (missing, unreadable, not as its record says:
+twin.survey_read) is passed over, the next fitting survey speaks, and the evidence says which was
+skipped and why ("survey … unavailable: file missing on this server"); the server log warns once.
+
 A flag is raised when the report runs ahead of the estimate by more than
 ``VENUE_TWIN_EVIDENCE_MARGIN`` points (default 20): the claim the imagery does not back. Imagery
 ahead of a report is shown but not flagged: footprints are shared (the shuttle-bus bays lie on the
@@ -33,7 +41,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -42,7 +50,7 @@ from typing import Any
 import geopandas as gpd
 import orjson
 from pydantic import model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from rasterio.errors import RasterioError
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
@@ -55,6 +63,8 @@ from completion.zonal import signature_shares, surface_change, zonal_stats
 from layers.crs import METRIC_CRS, STORAGE_CRS
 from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
+from twin.settings import VenueSettings
+from twin.survey_read import file_problem, forget, warn_unavailable
 from twin.surveys import SurveyInfo
 
 NDVI, ORTHOPHOTO = "ndvi", "orthophoto"
@@ -66,10 +76,8 @@ LANE_WIDTH_M = 3.5
 ROOF_WORDS = ("roof", "屋面", "屋顶")
 
 
-class EvidenceSettings(BaseSettings):
+class EvidenceSettings(VenueSettings):
     """From the environment with the VENUE_TWIN_ prefix (VENUE_TWIN_EVIDENCE_MARGIN=25, ...)."""
-
-    model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
 
     evidence_ndvi_threshold: float = 0.4  # NDVI above this is living vegetation (bare soil ~0.1–0.2)
     evidence_margin: float = 20.0  # points by which a report may run ahead of its imagery unflagged
@@ -79,14 +87,16 @@ class EvidenceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _sane(self) -> EvidenceSettings:
+        # Shares are fractions: VENUE_TWIN_EVIDENCE_MIN_COVERAGE=50 meant 50 % and was taken as 5,000 %.
         if not 0 < self.evidence_planted_share <= 1:
-            raise ValueError("evidence_planted_share must be in (0, 1]")
+            raise ValueError(f"evidence_planted_share={self.evidence_planted_share:g}: takes a share above 0 and at most 1 (0.9 is 90 %)")
         if not 0 <= self.evidence_min_coverage <= 1:
-            raise ValueError("evidence_min_coverage must be in [0, 1]")
-        if self.evidence_margin < 0 or self.evidence_change_threshold < 0:
-            raise ValueError("evidence_margin and evidence_change_threshold must not be negative")
+            raise ValueError(f"evidence_min_coverage={self.evidence_min_coverage:g}: takes a share from 0 to 1 (0.5 is 50 %)")
+        for name in ("evidence_margin", "evidence_change_threshold"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name):g}: takes a number not below 0")
         if not -1 <= self.evidence_ndvi_threshold <= 1:
-            raise ValueError("evidence_ndvi_threshold must be an NDVI value, -1 to 1")
+            raise ValueError(f"evidence_ndvi_threshold={self.evidence_ndvi_threshold:g}: takes an NDVI value, -1 to 1")
         return self
 
 
@@ -115,6 +125,9 @@ class Evidence:
     baseline_survey: str | None = None
     baseline_date: date | None = None
     changed: float | None = None  # percent of the footprint
+    # Surveys that would have been considered but this server cannot read, each with why
+    # ("survey 3f2a… unavailable: file missing on this server"); the figures stand without them.
+    skipped: tuple[str, ...] = field(default=())
 
     @property
     def flown(self) -> str:
@@ -158,6 +171,7 @@ class Evidence:
             "baseline_survey": self.baseline_survey,
             "baseline_date": self.baseline_date.isoformat() if self.baseline_date else None,
             "changed_since_baseline_percent": r(self.changed),
+            "skipped_surveys": list(self.skipped),
         }
 
 
@@ -285,17 +299,72 @@ def extent_share(info: SurveyInfo, footprint: BaseGeometry) -> float:
     return float(footprint.intersection(extent).area / area)
 
 
-def _newest_first(surveys: Sequence[SurveyInfo]) -> list[SurveyInfo]:
-    return sorted(surveys, key=lambda s: (s.date, s.commit), reverse=True)
+@dataclass
+class Surveys:
+    """The surveys the evidence reads: those recorded by ``ref`` that this server can read, in
+    recording order where flights share a day, and those passed over with why."""
+
+    ref: Ref  # the version the surveys are read at
+    usable: list[SurveyInfo]
+    unavailable: dict[str, tuple[SurveyInfo, str]]  # id -> (survey, why this server cannot read it)
+    order: dict[str, int]  # commit id -> its sequence number, for surveys flown on a shared day
+    at_head: bool = True
+    later: list[SurveyInfo] = field(default_factory=list)  # recorded after ``ref`` (when not the head)
+
+    def newest_first(self, surveys: Sequence[SurveyInfo]) -> list[SurveyInfo]:
+        """Latest flight first; among flights of one day, the one recorded last first (commit
+        order: a re-flown or reprocessed survey of the day replaces the earlier one)."""
+        return sorted(surveys, key=lambda s: (s.date, self.order.get(s.commit, 0)), reverse=True)
+
+    def skip(self, info: SurveyInfo, why: str) -> None:
+        warn_unavailable(info, why)
+        self.unavailable[info.id] = (info, why)
+        self.usable = [s for s in self.usable if s.id != info.id]
+
+
+def kind_problem(info: SurveyInfo) -> str | None:
+    """Why a survey cannot be measured as the kind it is recorded as (an orthophoto of one band)."""
+    if info.kind == ORTHOPHOTO and info.band_count < 3:
+        return f"not an RGB survey (it has {info.band_count} band{'s' if info.band_count != 1 else ''})"
+    return None
+
+
+def read_surveys(twin: TwinLike, ref: Ref, at_head: bool) -> Surveys:
+    """The surveys recorded by ``ref``, split into those this server can read and those it cannot."""
+    usable: list[SurveyInfo] = []
+    unavailable: dict[str, tuple[SurveyInfo, str]] = {}
+    for s in twin.surveys(ref=ref):
+        why = kind_problem(s) or file_problem(twin, s) if s.kind in (NDVI, ORTHOPHOTO) else None
+        if why is None:
+            usable.append(s)
+        else:
+            warn_unavailable(s, why)
+            unavailable[s.id] = (s, why)
+    days: defaultdict[tuple[str, date], list[SurveyInfo]] = defaultdict(list)
+    for s in usable:
+        days[(s.kind, s.date)].append(s)
+    order = {s.commit: twin.resolve(s.commit).seq for same in days.values() if len(same) > 1 for s in same}
+    out = Surveys(ref, usable, unavailable, order, at_head)
+    if not at_head:
+        known = {s.id for s in twin.surveys(ref=ref)}
+        out.later = [s for s in twin.surveys() if s.id not in known]
+    return out
+
+
+def _unavailable_note(info: SurveyInfo, why: str) -> str:
+    return f"survey {info.id} unavailable: {why}"
 
 
 def _candidates(
-    surveys: Sequence[SurveyInfo], kind: str, start: date, on: date, footprint: BaseGeometry, min_share: float
-) -> tuple[list[SurveyInfo], list[SurveyInfo]]:
-    """(every survey of the kind flown between start and on, newest first; those of them whose
-    extent covers at least ``min_share`` of the footprint, newest first)."""
-    fit = _newest_first([s for s in surveys if s.kind == kind and start <= s.date <= on])
-    return fit, [s for s in fit if extent_share(s, footprint) >= min_share]
+    surveys: Surveys, kind: str, start: date, on: date, footprint: BaseGeometry, min_share: float
+) -> tuple[list[SurveyInfo], list[SurveyInfo], list[str]]:
+    """(every readable survey of the kind flown between start and on, newest first; those of them
+    whose extent covers at least ``min_share`` of the footprint, newest first; what was passed over
+    among those of the kind flown then, said)."""
+    fit = surveys.newest_first([s for s in surveys.usable if s.kind == kind and start <= s.date <= on])
+    gone = [s for s, _ in surveys.unavailable.values() if s.kind == kind and start <= s.date <= on]
+    skipped = [_unavailable_note(s, surveys.unavailable[s.id][1]) for s in surveys.newest_first(gone)]
+    return fit, [s for s in fit if extent_share(s, footprint) >= min_share], skipped
 
 
 @dataclass
@@ -311,6 +380,21 @@ class _Job:
     # The first survey measured and what it gave, reported when no survey covers enough.
     first: tuple[SurveyInfo, float | None, float] | None = None
     others: bool = False  # other surveys of the kind since the planned start were considered
+    baselines: list[SurveyInfo] = field(default_factory=list)  # older baselines, should one be unreadable
+
+
+def _no_survey_reason(surveys: Surveys, kind: str, start: date, on: date) -> str:
+    """Why no survey speaks: none flown then, or (read at an earlier version) none recorded by it."""
+    flown = f"no {kind} survey flown between its planned start {start} and {on}"
+    later = surveys.newest_first([s for s in surveys.later if s.kind == kind and start <= s.date <= on])
+    if not later:
+        return flown
+    version = surveys.ref.commit.id[:12] if surveys.ref.commit else "(empty twin)"
+    s = later[0]
+    return (
+        f"no {kind} survey recorded by version {version} (surveys_version) flown between its planned start "
+        f"{start} and {on}; survey {s.id}, flown {s.date}, was recorded later, in {s.commit[:12]}"
+    )
 
 
 def _prepare(
@@ -319,7 +403,7 @@ def _prepare(
     reported: float | None,
     on: date,
     ref: Ref,
-    surveys: Sequence[SurveyInfo],
+    surveys: Surveys,
     chosen: SurveyInfo | None,
     settings: EvidenceSettings,
 ) -> Evidence | _Job:
@@ -338,35 +422,53 @@ def _prepare(
     if chosen is not None:
         if chosen.kind != kind:
             raise BadInput(f"survey {chosen.id} is a {chosen.kind} survey; {project.code}'s evidence needs {kind}")
+        if chosen.id in surveys.unavailable:  # named, it is measured as named or not at all
+            ev.survey, ev.survey_kind, ev.survey_date = chosen.id, chosen.kind, chosen.date
+            ev.reason = _unavailable_note(chosen, surveys.unavailable[chosen.id][1])
+            return ev
         order = [chosen]  # a survey named is measured as named
     else:
         # The latest survey whose extent covers enough of the footprint: a later flight over a
         # corner of the venue does not hide an earlier one over all of it. When none does, the
         # latest is measured anyway, and the evidence says how little of the footprint it covers.
-        fit, covering = _candidates(surveys, kind, project.planned_start, on, footprint, min_share)
+        fit, covering, skipped = _candidates(surveys, kind, project.planned_start, on, footprint, min_share)
+        ev.skipped = tuple(skipped)
         if not fit:
             if on < project.planned_start:  # "between 10-10 and 10-06" ran backwards
                 ev.reason = f"not started yet (planned start {project.planned_start})"
+            elif skipped:
+                ev.reason = "; ".join(skipped)
             else:
-                ev.reason = f"no {kind} survey flown between its planned start {project.planned_start} and {on}"
+                ev.reason = _no_survey_reason(surveys, kind, project.planned_start, on)
             return ev
         order = covering or fit[:1]
         others = len(fit) > 1
     info = order[0]
     ev.survey, ev.survey_kind, ev.survey_date = info.id, info.kind, info.date
-    baseline = None
+    baselines: list[SurveyInfo] = []
     if kind == ORTHOPHOTO:
-        before = [s for s in surveys if s.kind == ORTHOPHOTO and s.date < project.planned_start]
-        covering_before = [s for s in _newest_first(before) if extent_share(s, footprint) >= min_share]
-        baseline = covering_before[0] if covering_before else None
-    return _Job(ev, project, footprint, info, order[1:], baseline, others=others)
+        before = [s for s in surveys.usable if s.kind == ORTHOPHOTO and s.date < project.planned_start]
+        baselines = [s for s in surveys.newest_first(before) if extent_share(s, footprint) >= min_share]
+    return _Job(
+        ev, project, footprint, info, order[1:], baselines[0] if baselines else None, others=others,
+        baselines=baselines[1:],
+    )  # fmt: skip
 
 
-def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings) -> None:
+def _unreadable(twin: TwinLike, surveys: Surveys, info: SurveyInfo, e: Exception) -> str:
+    """A survey whose file failed past its header (truncated, not as recorded): passed over from now on."""
+    why = str(e) if isinstance(e, BadInput) else f"file unreadable on this server ({e})"
+    why = why.replace(str(twin.survey_path(info)), info.file_name)
+    forget(twin, info, why)
+    surveys.skip(info, why)
+    return why
+
+
+def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings, surveys: Surveys) -> None:
     """Measure every job on its survey: one exactextract pass per survey raster and round. A job
     whose survey's valid pixels cover too little of its footprint goes on to its next older
     covering survey in the next round (rare: an extent that covers the footprint but a flight
-    whose edges or nodata do not)."""
+    whose edges or nodata do not); so does one whose survey's file cannot be read."""
     pending = list(jobs)
     while pending:
         by_survey: dict[str, list[_Job]] = {}
@@ -374,7 +476,26 @@ def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings) -
             by_survey.setdefault(j.info.id, []).append(j)
         pending = []
         for group in by_survey.values():
-            for j, (value, cov) in zip(group, _measure_on(twin, group[0].info, group, settings), strict=True):
+            info = group[0].info
+            try:
+                measured = _measure_on(twin, info, group, settings)
+            except (BadInput, RasterioError) as e:
+                note = _unavailable_note(info, _unreadable(twin, surveys, info, e))
+                for j in group:
+                    j.evidence.skipped += (note,)
+                    if j.fallbacks:
+                        j.info = j.fallbacks.pop(0)
+                        pending.append(j)
+                    elif j.first is not None:  # an older one was measured: say so of it
+                        j.info = j.first[0]
+                        _conclude(j, j.first[1], j.first[2], settings)
+                    else:
+                        ev = j.evidence
+                        ev.survey = ev.survey_kind = ev.survey_date = None
+                        ev.reason = "; ".join(ev.skipped)
+                        j.baseline = None
+                continue
+            for j, (value, cov) in zip(group, measured, strict=True):
                 enough = value is not None and not math.isnan(value) and cov >= settings.evidence_min_coverage
                 if j.first is None:
                     j.first = (j.info, value, cov)
@@ -385,25 +506,41 @@ def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings) -
                 else:
                     j.info = j.fallbacks.pop(0)
                     pending.append(j)
-    # The change since each baseline: one pass per (baseline, survey) pair.
-    pairs: dict[tuple[str, str], list[_Job]] = {}
-    for j in jobs:
-        if j.baseline is not None:
+    # The change since each baseline: one pass per (baseline, survey) pair; an unreadable baseline
+    # gives way to the next older one.
+    todo = [j for j in jobs if j.baseline is not None and j.evidence.survey is not None]
+    while todo:
+        pairs: dict[tuple[str, str], list[_Job]] = {}
+        for j in todo:
+            assert j.baseline is not None
             pairs.setdefault((j.baseline.id, j.info.id), []).append(j)
-    for group in pairs.values():
-        first = group[0]
-        assert first.baseline is not None
-        changes = surface_change(
-            twin.survey_path(first.baseline),
-            twin.survey_path(first.info),
-            [j.footprint for j in group],
-            [j.project.code for j in group],
-            threshold=settings.evidence_change_threshold,
-            crs=METRIC_CRS,
-        )
-        for j, (changed, _) in zip(group, changes, strict=True):
-            j.evidence.baseline_survey, j.evidence.baseline_date = first.baseline.id, first.baseline.date
-            j.evidence.changed = None if changed is None else 100.0 * changed
+        todo = []
+        for group in pairs.values():
+            first = group[0]
+            assert first.baseline is not None
+            try:
+                changes = surface_change(
+                    twin.survey_path(first.baseline),
+                    twin.survey_path(first.info),
+                    [j.footprint for j in group],
+                    [j.project.code for j in group],
+                    threshold=settings.evidence_change_threshold,
+                    crs=METRIC_CRS,
+                )
+            except (BadInput, RasterioError) as e:
+                # The survey itself was read just now: the baseline is the one that failed.
+                base = first.baseline
+                note = _unavailable_note(base, _unreadable(twin, surveys, base, e))
+                for j in group:
+                    j.evidence.skipped += (note,)
+                    j.baselines = [b for b in j.baselines if b.id != base.id]
+                    j.baseline = j.baselines.pop(0) if j.baselines else None
+                    if j.baseline is not None:
+                        todo.append(j)
+                continue
+            for j, (changed, _) in zip(group, changes, strict=True):
+                j.evidence.baseline_survey, j.evidence.baseline_date = first.baseline.id, first.baseline.date
+                j.evidence.changed = None if changed is None else 100.0 * changed
 
 
 def _measure_on(
@@ -462,12 +599,28 @@ def flag_message(ev: Evidence) -> str:
 
 
 # ---------------------------------------------------------------------------- entry points
-def survey_ref(twin: TwinLike, snap: Snapshot, version: str | None) -> Ref:
-    """The version of the twin whose surveys are evidence about the snapshot's day: the version
-    asked, else the head. A flight is processed and recorded days after it is flown, so the twin
-    as of the day itself would miss the flight of that morning; the flight date (at or before the
-    day) is what decides whether a survey speaks to it."""
+def survey_ref(twin: TwinLike, snap: Snapshot, version: str | None, surveys_version: str | None = None) -> Ref:
+    """The version of the twin whose surveys are evidence about the snapshot's day:
+    ``surveys_version`` when given (any way a version is named: id, HEAD~n, checkpoint, date),
+    else the ``version`` asked (the twin as of that version, surveys and all), else the head. A
+    flight is processed and recorded days after it is flown, so the twin as of the day itself
+    would miss the flight of that morning; the flight date (at or before the day) is what decides
+    whether a survey speaks to it. The evidence names this version (``surveys_version``) so that
+    it can be asked for again."""
+    if surveys_version is not None:
+        from completion.snapshot import resolve_ref
+
+        return resolve_ref(twin, surveys_version)
     return snap.ref if version is not None else twin.resolve()
+
+
+def evidence_surveys(
+    twin: TwinLike, snap: Snapshot, version: str | None = None, surveys_version: str | None = None
+) -> Surveys:
+    """The surveys the evidence about ``snap`` reads (see survey_ref), split by readability."""
+    sref = survey_ref(twin, snap, version, surveys_version)
+    head = twin.resolve()
+    return read_surveys(twin, sref, at_head=sref.seq == head.seq)
 
 
 def evidence_for_snapshot(
@@ -476,13 +629,15 @@ def evidence_for_snapshot(
     settings: EvidenceSettings | None = None,
     survey_id: str | None = None,
     version: str | None = None,
+    surveys: Surveys | None = None,
+    surveys_version: str | None = None,
 ) -> list[Evidence]:
     """Evidence for every project of a completion snapshot (its date and register), from the
-    surveys recorded by ``version`` (default: the head) and flown by the snapshot's day."""
+    surveys recorded by ``surveys_version`` (default: ``version``, else the head) and flown by the
+    snapshot's day."""
     settings = settings or EvidenceSettings()
-    sref = survey_ref(twin, snap, version)
-    surveys = twin.surveys(ref=sref)
-    chosen = _chosen(twin, survey_id, sref, snap.on)
+    surveys = surveys or evidence_surveys(twin, snap, version, surveys_version)
+    chosen = _chosen(twin, survey_id, surveys.ref, snap.on)
     out: list[Evidence] = []
     jobs: list[_Job] = []
     for s in snap.statuses:
@@ -493,7 +648,7 @@ def evidence_for_snapshot(
             out.append(item.evidence)
         else:
             out.append(item)
-    _measure(twin, jobs, settings)
+    _measure(twin, jobs, settings, surveys)
     return out
 
 
@@ -511,12 +666,13 @@ def all_evidence(
     on: str | date | None = None,
     *,
     version: str | None = None,
+    surveys_version: str | None = None,
     settings: EvidenceSettings | None = None,
     completion_settings: CompletionSettings | None = None,
 ) -> list[Evidence]:
     """Evidence for every project in the register as of ``on`` (a date or checkpoint label; default today)."""
     snap = Completion(twin, completion_settings).at(on, version)
-    return evidence_for_snapshot(twin, snap, settings, version=version)
+    return evidence_for_snapshot(twin, snap, settings, version=version, surveys_version=surveys_version)
 
 
 def project_evidence(
@@ -526,21 +682,22 @@ def project_evidence(
     on: str | date | None = None,
     *,
     version: str | None = None,
+    surveys_version: str | None = None,
     settings: EvidenceSettings | None = None,
     completion_settings: CompletionSettings | None = None,
+    surveys: Surveys | None = None,
 ) -> Evidence:
     """One project's evidence on ``on`` from the latest fitting survey, or from ``survey_id``."""
     settings = settings or EvidenceSettings()
     completion = Completion(twin, completion_settings)
     snap = completion.at(on, version)
     status = snap.status(code)
-    sref = survey_ref(twin, snap, version)
-    chosen = _chosen(twin, survey_id, sref, snap.on)
+    surveys = surveys or evidence_surveys(twin, snap, version, surveys_version)
+    chosen = _chosen(twin, survey_id, surveys.ref, snap.on)
     reported = status.percent if status.last_report is not None else None
-    surveys = twin.surveys(ref=sref)
     item = _prepare(twin, status.project, reported, snap.on, snap.ref, surveys, chosen, settings)
     if isinstance(item, _Job):
-        _measure(twin, [item], settings)
+        _measure(twin, [item], settings, surveys)
         return item.evidence
     return item
 
@@ -557,22 +714,31 @@ _FLAG_CACHE_SIZE = 32
 _flag_lock = threading.Lock()
 
 
-def snapshot_flags(twin: TwinLike, snap: Snapshot, version: str | None = None) -> dict[str, Evidence]:
+def snapshot_flags(
+    twin: TwinLike, snap: Snapshot, version: str | None = None, surveys_version: str | None = None
+) -> dict[str, Evidence]:
     """Project code -> flagged evidence for a completion snapshot, cached per twin state (a view's
     key includes what it hides) and snapshot, since the late list, the project pages and the maps
     ask it again and again. Empty, and cheap, while the twin has no survey.
 
     The key holds everything the flags depend on: the twin's state (its head, so a survey
     imported changes it: which survey covers which footprint is decided anew), the day and the
-    register's version, whether the surveys are read at the head, and the evidence settings (the
-    margin, and the minimum coverage that decides which survey speaks to a project)."""
+    register's version, the version the surveys are read at, which of them this server cannot
+    read (a file restored is read again), and the evidence settings (the margin, and the minimum
+    coverage that decides which survey speaks to a project)."""
     settings = EvidenceSettings()
-    key = (twin.state_key(), snap.on, snap.ref.seq, version is None, tuple(sorted(settings.model_dump().items())))
+    if not twin.surveys():
+        return {}
+    surveys = evidence_surveys(twin, snap, version, surveys_version)
+    key = (
+        twin.state_key(), snap.on, snap.ref.seq, surveys.ref.seq, frozenset(surveys.unavailable),
+        tuple(sorted(settings.model_dump().items())),
+    )  # fmt: skip
     with _flag_lock:
         if key in _FLAG_CACHE:
             _FLAG_CACHE.move_to_end(key)
             return _FLAG_CACHE[key]
-    flags = flags_by_code(evidence_for_snapshot(twin, snap, settings, version=version)) if twin.surveys() else {}
+    flags = flags_by_code(evidence_for_snapshot(twin, snap, settings, surveys=surveys))
     with _flag_lock:
         _FLAG_CACHE[key] = flags
         while len(_FLAG_CACHE) > _FLAG_CACHE_SIZE:

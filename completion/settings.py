@@ -23,12 +23,11 @@ from __future__ import annotations
 from datetime import date
 
 from pydantic import field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from twin.settings import VenueSettings
 
 
-class CompletionSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
-
+class CompletionSettings(VenueSettings):
     opening_month_day: str = "11-05"
     expo_year: int | None = None
     checkpoint_days: int = 10

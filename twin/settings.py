@@ -1,22 +1,99 @@
-"""Settings shared by the CLI and the service, read from the environment (prefix VENUE_TWIN_)."""
+"""Settings shared by the CLI and the service, read from the environment (prefix VENUE_TWIN_).
+
+Every settings class of the project derives from `VenueSettings`, which turns pydantic's
+ValidationError into a `SettingsError` naming the environment variable and what it takes
+(`VENUE_TWIN_EVIDENCE_MARGIN='abc': takes a number`): the CLI exits 2 with it, and `venue-twin
+serve` loads every settings class before it starts (api.settings.check_settings), so a bad value
+stops the server at startup rather than answering 500 on the pages that read it.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from twin.errors import BadInput
 
-class TwinSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
+ENV_PREFIX = "VENUE_TWIN_"
+SURVEY_DIR_VAR = "VENUE_TWIN_SURVEY_DIR"
 
+
+class SettingsError(BadInput):
+    """A setting from the environment (or .env) that cannot be used; the message names the variable."""
+
+
+def _env(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _said(cls: type[BaseSettings], e: ValidationError) -> str:
+    """One line per problem, each naming the variable, the value given and what it takes."""
+    fields = sorted(cls.model_fields, key=len, reverse=True)  # longest first: at_risk_days before days
+    lines = []
+    for err in e.errors(include_url=False):
+        msg = re.sub(r"^(Value error|Assertion failed), ", "", str(err.get("msg", "")))
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] in cls.model_fields:
+            lines.append(f"{_env(loc[0])}={err.get('input')!r}: {msg[:1].lower()}{msg[1:]}")
+        else:  # a rule over several fields (a model validator): its message names them
+            for name in fields:
+                msg = re.sub(rf"\b{name}\b", _env(name), msg)
+            lines.append(msg)
+    return "; ".join(lines)
+
+
+class VenueSettings(BaseSettings):
+    """The base of every settings class: VENUE_TWIN_ prefix, .env read, errors said by variable."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise SettingsError(f"bad setting: {_said(type(self), e)}") from None
+
+
+def is_database(store: str | Path) -> bool:
+    return isinstance(store, str) and store.startswith(("postgresql://", "postgres://", "postgresql+"))
+
+
+def survey_dir_problem(store: str | Path, survey_dir: str | None) -> str | None:
+    """Why the survey directory cannot serve a database twin, or None when it can.
+
+    A database twin is reached from any directory and any machine, so its survey files must be in
+    one place every process names the same way: an absolute VENUE_TWIN_SURVEY_DIR (a shared
+    mount when the processes run on several machines). A relative one, or the old default
+    `data/surveys`, is a different directory for every working directory: a second server started
+    elsewhere answered every survey as missing, and an import run elsewhere wrote its file where no
+    server looks. A GeoPackage twin keeps its default, the directory beside its file."""
+    if not is_database(store):
+        return None
+    if not survey_dir:
+        return (
+            f"{SURVEY_DIR_VAR} is not set: a PostgreSQL twin's survey files live in the directory it "
+            "names, which must be an absolute path every API process and every command line shares "
+            "(a shared mount across machines)"
+        )
+    if not Path(survey_dir).expanduser().is_absolute():
+        return (
+            f"{SURVEY_DIR_VAR}={survey_dir!r} is relative, so each process would look for the survey "
+            "files under its own working directory; give an absolute path every process shares"
+        )
+    return None
+
+
+class TwinSettings(VenueSettings):
     # Where the twin lives: a GeoPackage file path (or gpkg:...), or a postgresql:// URL.
     store: str = "data/venue-twin.gpkg"
     author: str | None = None  # default author of commits made from this machine
-    # Survey rasters (twin.surveys): where their COG files live (default: beside a GeoPackage twin,
-    # data/surveys for a database) and the largest file an import accepts.
+    # Survey rasters (twin.surveys): where their COG files live (default: beside a GeoPackage twin;
+    # a database twin needs an absolute path, see survey_dir_problem) and the largest file an
+    # import accepts.
     survey_dir: str | None = None
     survey_max_bytes: int = 4 * 1024**3
     # Memory a process may give the embedded store's in-memory read index (twin.stores.read_index),
@@ -28,6 +105,29 @@ class TwinSettings(BaseSettings):
     def _path_is_a_store(cls, v: Any) -> Any:
         return str(v) if isinstance(v, Path) else v
 
+    @model_validator(mode="after")
+    def _relative_survey_dir(self) -> TwinSettings:
+        # Only a directory given and relative is refused here: an unset one is refused where a
+        # database twin's survey files are read or written (database_survey_dir), so a PostGIS twin
+        # without surveys needs no survey directory.
+        if self.survey_dir and is_database(self.store):
+            problem = survey_dir_problem(self.store, self.survey_dir)
+            if problem:
+                raise ValueError(problem)
+        return self
+
 
 def settings() -> TwinSettings:
     return TwinSettings()
+
+
+def database_survey_dir(store: str | Path) -> Path:
+    """The survey directory of a database twin at ``store``: VENUE_TWIN_SURVEY_DIR, absolute;
+    SettingsError naming the variable otherwise (twin.surveys.survey_directory's rule for a
+    database store)."""
+    configured = settings().survey_dir
+    problem = survey_dir_problem(store, configured)
+    if problem:
+        raise SettingsError(problem)
+    assert configured is not None
+    return Path(configured).expanduser()

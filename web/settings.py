@@ -20,12 +20,11 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from twin.settings import VenueSettings
 
 
-class MapSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VENUE_TWIN_", env_file=".env", extra="ignore")
-
+class MapSettings(VenueSettings):
     basemap_url: str = ""
     basemap_datum: Literal["wgs84", "gcj02"] = "wgs84"
     basemap_attribution: str = ""
