@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from web_support import save_artifact
 
 from cli.main import app
+from twin import Twin
 from web import i18n
 
 runner = CliRunner()
@@ -322,6 +323,14 @@ def test_the_imagery_disputed_are_apart_from_the_late(surveyed_twin: Path, lang:
     assert all(code in late_part for code in behind) and not any(code in late_part for code in disputed)
     assert all(code in disputed_part for code in disputed)
     assert disputed_part.count(done) == 2, disputed_part
+    # the footer names the version the imagery was read at (the head), beside the register's on
+    # that day: both are needed to read the figures again (it named the register's only)
+    with Twin.open(surveyed_twin) as twin:
+        head = twin.head()
+        day = twin.resolve(asof="2026-10-20").commit
+    assert head is not None and day is not None and head.id != day.id
+    said = {"en": f"Imagery as recorded at version {head.id[:12]}", "zh": f"影像按版本 {head.id[:12]} 所录航测"}[lang]
+    assert squashed(said) in text and day.id[:12] in text, text[-400:]
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -77,6 +77,25 @@ def test_the_page_shows_the_latest_flight_by_its_date(surveyed_twin: Path) -> No
         assert native_zoom(twin.survey(ids[("ndvi", T10)])) == 18  # 1 m
 
 
+def test_a_flight_whose_file_is_missing_here_is_left_off_the_page(surveyed_twin: Path, tmp_path: Path) -> None:
+    """A survey recorded but whose file this server has not (another survey directory, a file not
+    yet copied) is left off the maps, which open with the flight before it; it failed the page."""
+    store = tmp_path / "venue.gpkg"
+    shutil.copyfile(surveyed_twin, store)
+    shutil.copytree(surveyed_twin.with_suffix(".surveys"), store.with_suffix(".surveys"))
+    with Twin.open(store) as twin:
+        ids = _ids(twin)
+        twin.survey_path(twin.survey(ids[("orthophoto", T10)])).unlink()
+        cfg = imagery_config(twin, lang="en", on=None)
+        assert cfg is not None and cfg["basemap"] == ids[("orthophoto", T30)]
+        assert ids[("orthophoto", T10)] not in {s["id"] for s in cfg["surveys"]} and len(cfg["surveys"]) == 5
+        exported = imagery_config(twin, lang="en", on=None, export=True, every_date=True)
+        assert exported is not None and len(exported["surveys"]) == 5
+    with TestClient(create_app(ApiSettings(store=store))) as c:
+        r = c.get("/maps/completion", params={"lang": "en"})
+        assert r.status_code == 200 and ids[("orthophoto", T10)] not in r.text and ids[("orthophoto", T30)] in r.text
+
+
 def test_a_twin_without_surveys_draws_no_imagery(tmp_path: Path) -> None:
     from layers.bundle import build_bundled_twin
 

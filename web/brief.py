@@ -51,10 +51,10 @@ from matplotlib.patches import FancyBboxPatch, Rectangle
 from pyproj import Transformer
 
 from completion.accountability import missing_reports
-from completion.evidence import Evidence, flag_messages, flagged_not_late, snapshot_flags
+from completion.evidence import Evidence, evidence_surveys, flag_messages, flagged_not_late, snapshot_flags
 from completion.rollup import Group
 from completion.snapshot import Completion, CurvePoint, Snapshot, late_row
-from twin.core import SHANGHAI, TwinLike
+from twin.core import SHANGHAI, Ref, TwinLike
 from twin.query import FeatureQuery, run_query
 from web import i18n
 from web.data import spatial_layers
@@ -117,6 +117,10 @@ class BriefFacts:
     missing: list[dict[str, Any]]  # /completion/missing
     layers: list[tuple[str, str, gpd.GeoDataFrame]]  # (layer, title, features in MAP_CRS with "status")
     latest_report: date | None  # the newest report dated on or before the date
+    # the version the imagery was read at (completion.evidence.survey_ref: the head unless a version
+    # was asked), when the twin has surveys and it is not the snapshot's own: the footer names both,
+    # so that the figures can be read again (/evidence?version=…&surveys_version=…)
+    surveys_version: Ref | None = None
 
 
 def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version: str | None = None) -> BriefFacts:
@@ -141,6 +145,7 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
             frame = frame.to_crs(MAP_CRS)
         layers.append((schema.name, i18n.layer_title(lang, schema), frame))
     dates = [r.on for reports in snap.reports.values() for r in reports if r.on <= snap.on]
+    sref = evidence_surveys(twin, snap, version).ref if flags or twin.surveys() else None
     return BriefFacts(
         snap=snap,
         overall=snap.overall(),
@@ -153,6 +158,7 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
         missing=missing_reports(snap.statuses, states),
         layers=layers,
         latest_report=max(dates, default=None),
+        surveys_version=sref if sref is not None and sref.seq != snap.ref.seq else None,
     )
 
 
@@ -515,6 +521,9 @@ def _footer(page: Page, facts: BriefFacts, lang: str) -> None:
     made = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
     right = i18n.label(lang, "brief_generated", time=made)
     left = i18n.label(lang, "brief_source", product=i18n.label(lang, "product"), version=version, time=committed)
+    imagery = facts.surveys_version
+    if imagery is not None and imagery.commit is not None:
+        left += ("" if lang == "zh" else " ") + i18n.label(lang, "brief_imagery_version", version=imagery.commit.id[:12])
     left += ("" if lang == "zh" else " ") + i18n.label(lang, "approximate")  # no space after a Chinese full stop
     page.rule(MARGIN, page.w - MARGIN, FOOTER_TOP)
     room = page.w - 2 * MARGIN - page.width(right, 7.5) - 8

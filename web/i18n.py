@@ -516,6 +516,10 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_missed": {"zh": "已误期", "en": "missed"},
     "brief_missing_none": {"zh": "没有逾期未报的进度。", "en": "No report is overdue."},
     "brief_more": {"zh": "另有 {n} 项（完整清单：{path}）", "en": "{n} more (all of them: {path})"},
+    "brief_imagery_version": {
+        "zh": "影像按版本 {version} 所录航测。",
+        "en": "Imagery as recorded at version {version}.",
+    },
     "brief_source": {
         "zh": "来源：{product}，版本 {version}（{time} 提交）。",
         "en": "Source: {product}, version {version} (committed {time}).",

@@ -23,6 +23,7 @@ from layers.demo_surveys import DEMO_FILE_PREFIX
 from twin.core import TwinLike
 from twin.errors import BadInput
 from twin.survey_images import colormap, colormap_stops, default_colormap_name, default_range, render_preview
+from twin.survey_read import file_problem, warn_unavailable
 from twin.surveys import SurveyInfo
 from web import i18n
 from web.templating import render
@@ -94,6 +95,13 @@ def _legend(lang: str, info: SurveyInfo) -> str | None:
     )
 
 
+def _readable(twin: TwinLike, info: SurveyInfo) -> bool:
+    why = file_problem(twin, info)
+    if why is not None:
+        warn_unavailable(info, why)
+    return why is None
+
+
 def imagery_config(
     twin: TwinLike,
     *,
@@ -109,7 +117,9 @@ def imagery_config(
     `survey`: an orthophoto's id to show instead of the one picked by date, or "none" for no
     imagery (BadInput for anything else). `every_date`: the page steps through dates (the
     timeline), so an exported page carries every survey, not only the ones shown on `on`."""
-    surveys = twin.surveys()
+    # the surveys this server can read: one whose file is missing here is left off the page, as
+    # the evidence leaves it out (twin.survey_read), rather than failing the page or drawing nothing
+    surveys = [s for s in twin.surveys() if _readable(twin, s)]
     if not surveys:
         if survey not in (None, OFF):
             raise BadInput(f"survey={survey!r}: this twin has no survey rasters the reader may see")
