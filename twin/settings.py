@@ -16,9 +16,12 @@ class TwinSettings(BaseSettings):
     store: str = "data/venue-twin.gpkg"
     author: str | None = None  # default author of commits made from this machine
     # Survey rasters (twin.surveys): where their COG files live (default: beside a GeoPackage twin,
-    # data/surveys for a database) and the largest file an import accepts.
+    # data/surveys for a database), the largest file an import accepts and the most pixels
+    # (width × height) it converts: a sparse or highly compressed file can be small on disk and
+    # still take hours and gigabytes to convert (twin.surveys.DEFAULT_MAX_PIXELS says why 6e9).
     survey_dir: str | None = None
     survey_max_bytes: int = 4 * 1024**3
+    survey_max_pixels: int = 6_000_000_000
     # Memory a process may give the embedded store's in-memory read index (twin.stores.read_index),
     # in MiB; layers that do not fit are read by the store's query. 0 turns the index off.
     read_index_mb: int = 2048
