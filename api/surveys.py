@@ -11,14 +11,18 @@
   its checksum), so tiles, previews and downloads are immutable: kept a year, ETag from the
   checksum. A survey in a restricted layer is "private" (no shared cache may keep it) and, like a
   hidden layer, "no survey" (404) to callers outside its roles: every read goes through TwinDep.
-- `POST /surveys?kind=...&date=...`: the raster as the request body (editor role), streamed to a
-  temporary file, imported as one commit; 201 with the survey's metadata.
+- `POST /surveys?kind=...&date=...`: the raster as the raw request body (editor role; not a
+  multipart form), streamed to a temporary file, imported as one commit; 201 with the survey's
+  metadata. `filename=` (or a Content-Disposition header's filename) names the file, as the
+  survey records it and refusals name it; `upload.tif` otherwise.
+- `DELETE /surveys/{id}`: removes the survey's record as one commit (editor role); its file stays.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 import shutil
 import tempfile
 from datetime import date
@@ -27,13 +31,13 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from api.caching import read_headers
 from api.deps import EditorDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, public_url
-from api.errors import InvalidParameter
+from api.errors import InvalidParameter, UnsupportedMediaType
 from twin.access import TwinView
 from twin.errors import BadInput
 from twin.survey_images import (
@@ -47,7 +51,7 @@ from twin.survey_images import (
     render_tile,
     zooms,
 )
-from twin.surveys import SurveyInfo
+from twin.surveys import SurveyInfo, kind_warning, recorded_by, remove_survey
 
 JSON = "application/json"
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
@@ -96,6 +100,10 @@ class SurveysFactory:
             summary="Import a survey raster (the GeoTIFF as the body; editor role)",
         )  # fmt: skip
         add_get_route(r, "/surveys/{surveyId}", self.metadata, summary="A survey's metadata", tags=tags)
+        r.add_api_route(
+            "/surveys/{surveyId}", self.remove, methods=["DELETE"], status_code=204, tags=tags,
+            summary="Remove a survey's record (a commit; editor role); its file stays",
+        )  # fmt: skip
         add_get_route(
             r, "/surveys/{surveyId}/download", self.download, summary="The survey as a Cloud-Optimized GeoTIFF",
             tags=tags, response_class=Response,
@@ -254,20 +262,34 @@ class SurveysFactory:
         request: Request,
         twin: TwinDep,
         who: EditorDep,
-        kind: Annotated[str, Query(description="The kind of survey: orthophoto, ndvi, ...")],
+        kind: Annotated[
+            str, Query(description="The kind of survey: orthophoto or ndvi (read by the evidence), or another.")
+        ],
         date_: Annotated[str, Query(alias="date", description="The flight date, YYYY-MM-DD.")],
         message: Annotated[str | None, Query(description="The commit message.")] = None,
         layer: Annotated[str, Query(description="The survey layer (surveys, or a surveys_* layer).")] = "surveys",
+        filename: Annotated[
+            str | None, Query(description="The file's name, as the survey records it (default: upload.tif).")
+        ] = None,
+        content_disposition: Annotated[str | None, Header(alias="Content-Disposition")] = None,
     ) -> Response:
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower().startswith("multipart/"):
+            # curl -F wraps the file in a form: GDAL would be handed the form's boundaries and headers.
+            raise UnsupportedMediaType(
+                "the raster is sent as the raw request body, not a multipart form: curl --data-binary @ortho.tif "
+                "-H 'Content-Type: image/tiff' (not -F file=@ortho.tif)"
+            )
         try:
             flown = date.fromisoformat(date_)
         except ValueError:
             raise InvalidParameter(f"date={date_!r} is not a date (YYYY-MM-DD)", parameter="date") from None
+        name = _upload_name(filename, content_disposition)
         # The body is streamed to a temporary file (BodyGuard caps its size), never held in memory;
-        # it is named upload.tif in a directory of its own, so a refusal names "upload.tif" rather
-        # than a temporary name and the server's path (and the survey records that name).
+        # it is given the upload's name in a directory of its own, so a refusal names the file
+        # rather than a temporary name and the server's path (and the survey records that name).
         workdir = FilePath(tempfile.mkdtemp(prefix="venue-twin-upload-"))
-        tmp = workdir / "upload.tif"
+        tmp = workdir / name
         try:
             with open(tmp, "wb") as f:
                 async for chunk in request.stream():
@@ -282,10 +304,42 @@ class SurveysFactory:
                 raise BadInput(str(e).replace(str(tmp), tmp.name)) from None
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        info = next(s for s in await run_in_threadpool(twin.surveys) if s.commit == made.id)
+        info = await run_in_threadpool(recorded_by, twin, made)
         doc = self._doc(request, info)
-        doc["source_name"] = None  # the temporary file's name says nothing
+        warning = kind_warning(info.kind)
+        if warning:
+            doc["warnings"] = [warning]
         return _json(doc, status=201, headers={"Location": public_url(request, f"/surveys/{info.id}")})
+
+    async def remove(
+        self,
+        twin: TwinDep,
+        who: EditorDep,
+        survey_id: SurveyId,
+        message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
+    ) -> Response:
+        made = await run_in_threadpool(lambda: remove_survey(twin, survey_id, author=who.name, message=message))
+        return Response(status_code=204, headers={"X-Twin-Commit": made.id})
+
+
+DEFAULT_UPLOAD_NAME = "upload.tif"
+_FILENAME = re.compile(r"""filename\*?=(?:UTF-8'[^']*')?"?([^";]+)"?""", re.IGNORECASE)
+
+
+def _upload_name(given: str | None, disposition: str | None) -> str:
+    """The name an upload is recorded under: `filename=`, else a Content-Disposition's filename,
+    else upload.tif; only its last path part, refused if it is not a plain file name."""
+    from urllib.parse import unquote
+
+    if given is None and disposition:
+        found = _FILENAME.search(disposition)
+        given = unquote(found.group(1)) if found else None
+    if given is None:
+        return DEFAULT_UPLOAD_NAME
+    name = given.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not name or name in (".", "..") or len(name) > 200 or any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise InvalidParameter(f"filename={given[:60]!r} is not a file name", parameter="filename")
+    return name
 
 
 # ---------------------------------------------------------------------- rendering (rio-tiler)

@@ -22,7 +22,7 @@ StoreOpt = Annotated[
 EXIT_BAD_INPUT = 2
 
 raster_app = typer.Typer(
-    help="Survey rasters: import a GeoTIFF as a dated survey (stored as a Cloud-Optimized GeoTIFF), list, show.",
+    help="Survey rasters: import a GeoTIFF as a dated survey (stored as a Cloud-Optimized GeoTIFF), list, show, remove.",
     no_args_is_help=True,
 )
 
@@ -30,7 +30,9 @@ raster_app = typer.Typer(
 @raster_app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="A georeferenced raster (GeoTIFF or anything GDAL reads).")],
-    survey: Annotated[str, typer.Option("--survey", help="The kind of survey: orthophoto, ndvi, ...")],
+    survey: Annotated[
+        str, typer.Option("--survey", help="The kind of survey: orthophoto or ndvi (read by the evidence), or another.")
+    ],
     on: Annotated[str, typer.Option("--date", help="The flight date, YYYY-MM-DD.")],
     message: Annotated[str | None, typer.Option("--message", "-m", help="The commit message.")] = None,
     layer: Annotated[
@@ -40,7 +42,8 @@ def import_(
     store: StoreOpt = None,
 ) -> None:
     """Validate the raster, convert it to a COG beside the twin and record it as one commit."""
-    from cli.main import _author, _errors, _fail, _open, out
+    from cli.main import _author, _errors, _fail, _open, err, out
+    from twin.surveys import kind_warning, recorded_by
 
     try:
         flown = date.fromisoformat(on)
@@ -49,8 +52,11 @@ def import_(
     twin = _open(store)
     with twin, _errors():
         made = twin.import_survey(file, kind=survey, on=flown, author=_author(author), message=message, layer=layer)
-        info = next(s for s in twin.surveys() if s.commit == made.id)
+        info = recorded_by(twin, made)
         path = twin.survey_path(info)
+    warning = kind_warning(info.kind)
+    if warning:
+        err.print(f"warning: {warning}", highlight=False)
     out.print(
         f"recorded survey [bold]{info.id}[/] ({info.kind}, {info.date}) in commit [yellow]{made.id[:12]}[/]: "
         f"{info.width}×{info.height} px, {info.band_count} band(s) {info.dtype}, {info.resolution:.2f} m, "
@@ -70,6 +76,7 @@ def list_(
 ) -> None:
     """The surveys recorded (as of a version or date), oldest flight first."""
     from cli.main import _errors, _open, out
+    from twin.surveys import short_crs
 
     twin = _open(store)
     with twin, _errors():
@@ -82,7 +89,7 @@ def list_(
     for s in surveys:
         out.print(
             f"[bold]{s.id}[/]  {s.date}  {s.kind:<12} {s.width}×{s.height} px  {s.band_count} × {s.dtype}  "
-            f"{s.resolution:.2f} m  from {s.source_crs}  commit [yellow]{s.commit[:12]}[/]",
+            f"{s.resolution:.2f} m  from {short_crs(s.source_crs)}  commit [yellow]{s.commit[:12]}[/]",
             highlight=False,
         )
     if not surveys:
@@ -107,3 +114,21 @@ def show(
         data = info.to_dict()
         data["path"] = str(twin.survey_path(info))
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@raster_app.command("remove")
+def remove(
+    survey_id: Annotated[str, typer.Argument(help="The survey id (from `venue-twin raster list`).")],
+    message: Annotated[str | None, typer.Option("--message", "-m", help="The commit message.")] = None,
+    author: Annotated[str | None, typer.Option("--author", help="Who makes the commit.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Remove a survey's record as one commit (to import its raster again as another kind or date).
+    Its file stays in the survey directory: earlier versions still read it."""
+    from cli.main import _author, _errors, _open, out
+    from twin.surveys import remove_survey
+
+    twin = _open(store)
+    with twin, _errors():
+        made = remove_survey(twin, survey_id, author=_author(author), message=message)
+    out.print(f"removed survey [bold]{survey_id}[/] in commit [yellow]{made.id[:12]}[/]", highlight=False)

@@ -14,6 +14,7 @@ from typing import Any
 
 import morecantile
 import numpy as np
+import orjson
 import pytest
 from api_server import bearer, build_venue, client, make_tokens, problem_of
 from fastapi.testclient import TestClient
@@ -215,3 +216,70 @@ def test_upload_is_for_editors_and_refuses_bad_files_recording_nothing(
     version = api.get(f"/versions/{made['commit']}").json()
     assert version["author"] == "li.wei"  # the editor token's name
     assert made["id"] in api.get("/surveys").text
+
+
+def test_an_upload_names_its_file_and_a_multipart_form_is_refused_saying_how(
+    api: TestClient, site: Any, tmp_path: Path
+) -> None:
+    tokens, rasters = site[1], site[3]
+    editor = bearer(tokens["editor"])
+    body = write_geotiff(tmp_path / "flight.tif", seed=21).read_bytes()
+    url = "/surveys?kind=orthophoto&date=2026-10-26"
+    before, files = api.get("/versions").json(), sorted(os.listdir(rasters))
+    # curl -F file=@flight.tif: was "not a raster GDAL can read"
+    r = problem_of(api.post(url, files={"file": ("flight.tif", body, "image/tiff")}, headers=editor), 415)
+    assert "--data-binary @ortho.tif" in r["detail"] and "not a multipart form" in r["detail"], r
+    problem_of(api.post(url + "&filename=..", content=body, headers=editor), 400, "filename")
+    assert api.get("/versions").json() == before and sorted(os.listdir(rasters)) == files
+    # A refusal names the file as the upload named it.
+    r = problem_of(api.post(url + "&filename=broken.tif", content=b"nope", headers=editor), 400)
+    assert r["detail"].startswith("broken.tif: not a raster"), r
+    made = api.post(url + "&filename=flight-26.tif", content=body, headers=editor)
+    assert made.status_code == 201, made.text
+    doc = made.json()
+    assert doc["source_name"] == "flight-26.tif" == api.get(f"/surveys/{doc['id']}").json()["source_name"]
+    assert "warnings" not in doc
+    # Content-Disposition names it too; without a name the survey and the answer both say upload.tif.
+    other = write_geotiff(tmp_path / "t.tif", bands=1, dtype="float32", seed=22).read_bytes()
+    made = api.post(
+        "/surveys?kind=thermal&date=2026-10-26", content=other,
+        headers={**editor, "Content-Disposition": 'attachment; filename="thermal 26.tif"'},
+    )  # fmt: skip
+    assert made.status_code == 201 and made.json()["source_name"] == "thermal 26.tif"
+    assert made.json()["warnings"] == [
+        "survey kind 'thermal' is not one the evidence reads (ndvi, orthophoto): it is drawn on the maps and "
+        "served as tiles, but no completion estimate uses it"
+    ]
+    third = write_geotiff(tmp_path / "u.tif", seed=23).read_bytes()
+    made = api.post(url, content=third, headers=editor)
+    assert made.json()["source_name"] == "upload.tif" == api.get(f"/surveys/{made.json()['id']}").json()["source_name"]
+
+
+def test_a_survey_record_is_not_edited_through_the_features_api_but_removed(
+    api: TestClient, site: Any, tmp_path: Path
+) -> None:
+    tokens = site[1]
+    editor = bearer(tokens["editor"])
+    body = write_geotiff(tmp_path / "n.tif", bands=1, dtype="float32", seed=31).read_bytes()
+    made = api.post("/surveys?kind=ndvi&date=2026-10-27", content=body, headers=editor).json()
+    item = f"/collections/surveys/items/{made['id']}"
+    before = api.get("/versions").json()
+    patch = {"properties": {"kind": "orthophoto", "date": "2026-11-04"}}
+    r = problem_of(
+        api.patch(
+            item, content=orjson.dumps(patch), headers={**editor, "Content-Type": "application/merge-patch+json"}
+        ),
+        400,
+    )
+    assert "kind, date" in r["detail"] and "written only by the survey importer" in r["detail"], r
+    assert f"DELETE /surveys/{made['id']}" in r["detail"]
+    assert api.get("/versions").json() == before and api.get(f"/surveys/{made['id']}").json()["kind"] == "ndvi"
+    # The survey API removes it (one commit); the viewer may not.
+    problem_of(api.delete(f"/surveys/{made['id']}", headers=bearer(tokens["viewer"])), 403)
+    r = api.delete(f"/surveys/{made['id']}", headers=editor)
+    assert r.status_code == 204 and r.headers["x-twin-commit"] == api.get("/versions").json()["versions"][0]["id"]
+    problem_of(api.get(f"/surveys/{made['id']}"), 404)
+    # Imported again, it names the commit that recorded it now.
+    again = api.post("/surveys?kind=ndvi&date=2026-10-28", content=body, headers=editor)
+    assert again.status_code == 201, again.text
+    assert again.json()["commit"] != made["commit"] and again.json()["date"] == "2026-10-28"

@@ -92,10 +92,13 @@ class TwinSettings(VenueSettings):
     store: str = "data/venue-twin.gpkg"
     author: str | None = None  # default author of commits made from this machine
     # Survey rasters (twin.surveys): where their COG files live (default: beside a GeoPackage twin;
-    # a database twin needs an absolute path, see survey_dir_problem) and the largest file an
-    # import accepts.
+    # a database twin needs an absolute path, see survey_dir_problem), the largest file an import
+    # accepts and the most pixels (width × height) it converts: a sparse or highly compressed file
+    # can be small on disk and still take hours and gigabytes to convert (twin.surveys.DEFAULT_MAX_PIXELS
+    # says why 6e9).
     survey_dir: str | None = None
     survey_max_bytes: int = 4 * 1024**3
+    survey_max_pixels: int = 6_000_000_000
     # Memory a process may give the embedded store's in-memory read index (twin.stores.read_index),
     # in MiB; layers that do not fit are read by the store's query. 0 turns the index off.
     read_index_mb: int = 2048

@@ -23,8 +23,10 @@ import math
 import os
 import re
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -33,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from shapely.geometry import box
 
-from twin.errors import BadInput, Conflict, NotFound
-from twin.model import Change, CommitInfo, Feature, FieldSpec, LayerSchema
+from twin.errors import BadInput, Conflict, NotFound, Problem
+from twin.model import SCHEMA_ID, Change, CommitInfo, Feature, FieldSpec, LayerSchema
 
 if TYPE_CHECKING:
     from twin.core import Ref, Twin, TwinLike
@@ -43,6 +45,16 @@ SURVEY_LAYER = "surveys"  # the default survey layer, created by the first impor
 SURVEY_LAYER_PREFIX = "surveys_"  # other survey layers, e.g. restricted ones
 KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 DEFAULT_MAX_BYTES = 4 * 1024**3
+# The most pixels (width × height) an import converts, VENUE_TWIN_SURVEY_MAX_PIXELS. The venue is
+# about 1.5 km across: a drone orthophoto of all of it at 2 cm a pixel is 75,000² = 5.6e9 pixels
+# (at the usual 3-5 cm, 2.5e9 to 0.9e9), so 6e9 lets any real flight of the venue through, while
+# a file whose size on disk says nothing of its pixels (sparse, or one colour compressed) is
+# refused before a conversion of hours. Bands are not counted: the kinds the evidence reads have 1
+# to 4, and the limit reads in the terms a flight is planned in (extent over pixel size).
+DEFAULT_MAX_PIXELS = 6_000_000_000
+# A hidden temporary older than this is left by an import that was killed (a running one writes
+# or reads its files for at most a few hours, at DEFAULT_MAX_PIXELS); the next import removes it.
+STALE_TEMPORARY_SECONDS = 24 * 3600
 WEB_MERCATOR = "EPSG:3857"  # the CRS survey COGs are stored in (see _to_cog for why)
 _CHUNK = 1 << 20
 
@@ -156,7 +168,7 @@ def list_surveys(twin: TwinLike, ref: Ref | None = None, kind: str | None = None
     for layer in survey_layers(twin, ref):
         page = twin.features(layer, ref)
         for raw in page.features:
-            info = _info(twin, layer, raw)
+            info = _info(twin, layer, raw, ref)
             if kind is None or info.kind == kind:
                 out.append(info)
     out.sort(key=lambda s: (s.date, s.kind, s.id))
@@ -168,17 +180,18 @@ def get_survey(twin: TwinLike, survey_id: str, ref: Ref | None = None) -> Survey
     for layer in survey_layers(twin, ref):
         found = twin.features_by_id(layer, [survey_id], ref)
         if survey_id in found:
-            return _info(twin, layer, found[survey_id])
+            return _info(twin, layer, found[survey_id], ref)
     when = f" as of {ref.commit.id[:12]}" if ref.commit else ""
     raise NotFound(f"no survey {survey_id!r}{when}")
 
 
-def _info(twin: TwinLike, layer: str, raw: bytes) -> SurveyInfo:
+def _info(twin: TwinLike, layer: str, raw: bytes, ref: Ref) -> SurveyInfo:
     d = orjson.loads(raw)
     p = d["properties"]
     fid = str(d["id"])
-    # Surveys are added once and never modified, so the first version's commit recorded it.
-    recorded = twin.history(layer, fid)[0].commit.id
+    # The commit that wrote the record read as of `ref`: a survey removed and imported again is a
+    # new record (its first version's commit was the old one), and the importer alone writes one.
+    recorded = [h.commit for h in twin.history(layer, fid) if h.op != "delete" and h.commit.seq <= ref.seq][-1].id
     nodata = p.get("nodata")
     return SurveyInfo(
         id=fid,
@@ -225,6 +238,7 @@ def import_survey(
     message: str | None = None,
     layer: str = SURVEY_LAYER,
     max_bytes: int | None = None,
+    max_pixels: int | None = None,
 ) -> CommitInfo:
     """Validate a georeferenced raster, convert it to a COG in the survey directory and record it
     as one commit. BadInput naming the problem for anything unusable; then nothing is recorded and
@@ -260,21 +274,23 @@ def import_survey(
             "(VENUE_TWIN_SURVEY_MAX_BYTES)"
         )
     aoi = twin.area_of_interest
-    source = _check_source(src_path, aoi)
+    pixel_limit = max_pixels if max_pixels is not None else settings().survey_max_pixels
+    source = _check_source(src_path, aoi, pixel_limit)
     _check_kind(src_path.name, kind, source)
+    if kind == "ndvi":
+        _check_index_range(src_path, source)
     footprint = box(*source.bounds_lonlat).intersection(aoi)
     from twin.access import TwinView
 
     real_twin = twin.twin if isinstance(twin, TwinView) else twin
     directory = survey_directory(real_twin)
     directory.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(directory)
     with _temporary(directory) as tmp:
         _to_cog(src_path, tmp, source)
         checksum, cog_size = _sha256(tmp)
         survey_id = checksum[:16]
-        for other in survey_layers(real_twin):
-            if real_twin.features_by_id(other, [survey_id]):
-                raise BadInput(f"{src_path.name}: this raster is already recorded as survey {survey_id}")
+        _refuse_recorded(twin, real_twin, src_path.name, survey_id)
         final = directory / f"{checksum}.tif"
         existed = final.exists()
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the service may run as another user
@@ -313,15 +329,114 @@ def import_survey(
             with rasterio.open(final) as cog:
                 props["width"], props["height"] = cog.width, cog.height
             feature = Feature(survey_id, footprint, props)
-            return twin.commit(
-                [Change(layer, "add", survey_id, feature)],
-                author=author,
-                message=message or f"Survey {kind} of {on.isoformat()} ({src_path.name}, sha256 {checksum[:12]})",
-            )
+            with _by_the_importer():
+                return twin.commit(
+                    [Change(layer, "add", survey_id, feature)],
+                    author=author,
+                    message=message or f"Survey {kind} of {on.isoformat()} ({src_path.name}, sha256 {checksum[:12]})",
+                )
         except BaseException:
             if not existed:
                 final.unlink(missing_ok=True)
             raise
+
+
+def _refuse_recorded(twin: TwinLike, real_twin: Twin, name: str, survey_id: str) -> None:
+    """BadInput when the raster is recorded already (in any survey layer): naming how it was
+    recorded, so a second import as another kind or date knows what to remove first."""
+    visible = set(survey_layers(twin))
+    for other in survey_layers(real_twin):
+        found = real_twin.features_by_id(other, [survey_id])
+        if not found:
+            continue
+        if other not in visible:  # what a hidden survey is stays hidden from this caller
+            raise BadInput(
+                f"{name}: this raster is already recorded as survey {survey_id}, in a survey layer you may not see"
+            )
+        was = _info(real_twin, other, found[survey_id], real_twin.resolve())
+        raise BadInput(
+            f"{name}: this raster is already recorded as survey {survey_id}: {was.kind} flown {was.date.isoformat()}"
+            f" (layer {other}, commit {was.commit[:12]}); to record it otherwise, remove that survey first "
+            f"(venue-twin raster remove {survey_id}, or DELETE /surveys/{survey_id}) and import it again"
+        )
+
+
+def remove_survey(twin: TwinLike, survey_id: str, *, author: str, message: str | None = None) -> CommitInfo:
+    """Remove a survey's record as one commit (NotFound if the caller sees no such survey). Its
+    file stays: the versions before keep reading it (as-of reads, diff), and fsck checks only the
+    surveys recorded at the head."""
+    info = get_survey(twin, survey_id)
+    return twin.commit(
+        [Change(info.layer, "delete", info.id)],
+        author=author,
+        message=message or f"Remove survey {info.id} ({info.kind} of {info.date.isoformat()})",
+    )
+
+
+def recorded_by(twin: TwinLike, commit: CommitInfo) -> SurveyInfo:
+    """The survey an import's commit recorded."""
+    for info in list_surveys(twin):
+        if info.commit == commit.id:
+            return info
+    raise NotFound(f"commit {commit.id[:12]} recorded no survey the reader may see")
+
+
+# ---------------------------------------------------------------------- who writes survey records
+# Set while the importer commits: the one writer of a survey's record (survey_record_problems).
+_IMPORTING: ContextVar[bool] = ContextVar("survey_importer", default=False)
+
+
+@contextlib.contextmanager
+def _by_the_importer() -> Iterator[None]:
+    token = _IMPORTING.set(True)
+    try:
+        yield
+    finally:
+        _IMPORTING.reset(token)
+
+
+def survey_record_problems(changes: Sequence[Change]) -> list[Problem]:
+    """The rule on survey records, which validation applies to every commit: a record's fields
+    (kind, date, bands, checksum, file, CRS, bounds...) and footprint are derived from its raster
+    by the importer, so anything else that adds or changes one (a features API PUT/PATCH/POST, a
+    layer file imported into a survey layer) is refused; a record that said `orthophoto` of a
+    one-band NDVI file made every evidence read after its date fail. Removing one is allowed: the
+    record goes, and nothing left disagrees with a file (`remove_survey` makes the same commit).
+    A survey layer holds nothing else to edit (no free-text field), so every field is named."""
+    if _IMPORTING.get():
+        return []
+    try:
+        names = {ch.layer for ch in changes}
+    except TypeError:  # a layer that is not a name; validation reports it
+        return []
+    if not any(isinstance(n, str) and is_survey_layer(n) for n in names):
+        return []
+    own = [f.name for f in _FIELDS]
+    problems: list[Problem] = []
+    for ch in changes:
+        if not (isinstance(ch.layer, str) and is_survey_layer(ch.layer)) or ch.op == "delete":
+            continue
+        if ch.feature_id == SCHEMA_ID or ch.feature is None:
+            continue  # validation's own problems
+        if ch.op == "add":
+            text = (
+                "a survey is recorded only by importing its raster, which derives its record from the file: "
+                "venue-twin raster import FILE --survey KIND --date YYYY-MM-DD, or POST /surveys"
+            )
+        else:
+            given = ch.feature.properties or {}
+            fields = [n for n in own if n in given] or own
+            shown = ", ".join(fields[:6]) + (", …" if len(fields) > 6 else "")
+            text = (
+                f"a survey's record ({shown} and its footprint) describes its file and is written only by the "
+                f"survey importer: to record the raster as another kind or date, remove the survey (venue-twin "
+                f"raster remove {ch.feature_id}, or DELETE /surveys/{ch.feature_id}) and import it again "
+                "(venue-twin raster import FILE --survey KIND --date YYYY-MM-DD, or POST /surveys)"
+            )
+        # No problem code: the layer-check page words coded problems (web.i18n), and a survey layer
+        # is never checked there; the reason is the message.
+        problems.append(Problem(ch.layer, ch.feature_id, text))
+    return problems
 
 
 # The shape of a survey of each kind the evidence reads (completion.evidence): an NDVI index is
@@ -332,6 +447,38 @@ KIND_SHAPES: dict[str, tuple[tuple[int, ...], str, str]] = {
     "ndvi": ((1,), "f", "an ndvi survey is one band of floating-point index values (-1 to 1)"),
     "orthophoto": ((3, 4), "u1", "an orthophoto is 3 or 4 bands (RGB or RGBA) of 8-bit values"),
 }
+
+
+def kind_warning(kind: str) -> str | None:
+    """What to tell whoever imports a survey of a kind the evidence does not read (None for one it
+    reads). Such kinds are kept (README: other kinds take any raster; the maps draw each as an
+    overlay and it is served as tiles), but a typo'd kind would otherwise pass unnoticed."""
+    if kind in KIND_SHAPES:
+        return None
+    return (
+        f"survey kind {kind!r} is not one the evidence reads ({', '.join(sorted(KIND_SHAPES))}): it is drawn "
+        "on the maps and served as tiles, but no completion estimate uses it"
+    )
+
+
+def short_crs(crs: str | None) -> str:
+    """A CRS as a column can show it: EPSG:xxxx as recorded, otherwise the name in its WKT (a
+    custom projection's whole WKT is a page of text)."""
+    if not crs or crs.startswith("EPSG:"):
+        return crs or "?"
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        parsed = CRS.from_user_input(crs)  # no authority code: the import recorded EPSG:xxxx if it had one
+    except CRSError:
+        name = crs
+    else:
+        name = parsed.name
+        if name in ("", "unknown"):  # a PROJ string's CRS: named by its projection
+            op = parsed.coordinate_operation
+            name = f"custom {op.method_name}" if op is not None else "custom CRS"
+    return name if len(name) <= 40 else name[:39] + "…"
 
 
 def _check_kind(name: str, kind: str, source: _Source) -> None:
@@ -350,6 +497,57 @@ def _check_kind(name: str, kind: str, source: _Source) -> None:
         )
 
 
+# Blocks read across a raster to judge its values: an 8 × 8 grid of them, a few MB for any size.
+_SAMPLE_GRID = 8
+
+
+def _check_index_range(path: Path, source: _Source) -> None:
+    """Refuse an NDVI whose valid values are not index values (-1 to 1): a raster scaled to 0-200
+    or 0-10,000 passes the shape check and then reads as 100 % green cover. Judged on a grid of
+    blocks spread over the raster (never the whole of it): a scale is in every value."""
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(path) as src:
+        bh, bw = src.block_shapes[0]
+        rows = sorted({round(i * max(0, src.height - bh) / (_SAMPLE_GRID - 1)) for i in range(_SAMPLE_GRID)})
+        cols = sorted({round(i * max(0, src.width - bw) / (_SAMPLE_GRID - 1)) for i in range(_SAMPLE_GRID)})
+        lo, hi = math.inf, -math.inf
+        for r in rows:
+            for c in cols:
+                a = src.read(1, window=Window(c, r, min(bw, src.width), min(bh, src.height)), masked=True)
+                v = a.compressed()
+                v = v[np.isfinite(v)]
+                if v.size:
+                    lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+    if lo == math.inf or (lo >= -1.0 and hi <= 1.0):
+        return  # nothing valid sampled (a sparse flight): the evidence says so of its coverage
+    if lo >= 0 and hi <= 200:
+        formula, meaning = "(A - 100) / 100", "NDVI × 100 + 100"
+    elif lo >= 0 and hi <= 255:
+        formula, meaning = "A / 127.5 - 1", "NDVI stretched over 0-255"
+    elif lo >= -10_000 and hi <= 10_000:
+        formula, meaning = "A / 10000", "NDVI × 10,000"
+    else:
+        formula, meaning = "...", "whatever its processing software documents"
+    raise BadInput(
+        f"{path.name}: its valid values range from {lo:g} to {hi:g} (a sample of its blocks), but an ndvi "
+        f"survey holds index values from -1 to 1; if it is {meaning}, rescale it first: gdal_calc.py -A "
+        f'{path.name} --calc="{formula}" --type=Float32 --outfile=ndvi.tif, or import '
+        "it as another kind"
+    )
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Remove the hidden temporaries an import killed midway left (a running one deletes its own)."""
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    for f in directory.glob(".import-*"):
+        with contextlib.suppress(OSError):  # another process removed it meanwhile
+            if f.stat().st_mtime < cutoff:
+                f.unlink()
+
+
 @contextlib.contextmanager
 def _temporary(directory: Path) -> Iterator[Path]:
     """A hidden temporary file in the survey directory (same file system: the rename is atomic),
@@ -363,7 +561,7 @@ def _temporary(directory: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _check_source(path: Path, aoi: Any) -> _Source:
+def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> _Source:
     import numpy as np
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
@@ -385,6 +583,7 @@ def _check_source(path: Path, aoi: Any) -> _Source:
             raise BadInput(f"{name}: georeferenced by control points only; warp it to a CRS first (gdalwarp)")
         if src.count < 1:
             raise BadInput(f"{name}: has no bands")
+        _check_pixels(name, src, max_pixels)
         dtype = src.dtypes[0]
         if any(d != dtype for d in src.dtypes):
             raise BadInput(f"{name}: bands of different types ({', '.join(sorted(set(src.dtypes)))})")
@@ -440,6 +639,26 @@ def _check_source(path: Path, aoi: Any) -> _Source:
                 for i, (d, c) in enumerate(zip(src.descriptions, src.colorinterp, strict=True))
             ),
         )
+
+
+def _check_pixels(name: str, src: Any, limit: int) -> None:
+    """Refuse a raster of more than `limit` pixels before anything reads it, saying how to
+    downsample it to fit (its size on disk says nothing: a sparse file of 664 KB held 1.4e10)."""
+    pixels = src.width * src.height
+    if pixels <= limit:
+        return
+    shrink = math.sqrt(pixels / limit) * 1.01  # the side's factor, with a margin for rounding
+    xres, yres = (abs(v) * shrink for v in src.res)
+    geographic = src.crs is not None and src.crs.is_geographic
+    units = "degrees" if geographic else f"{src.crs.linear_units}s" if src.crs is not None else "CRS units"
+    digits = 8 if geographic else 3
+    percent = max(1, math.floor(100 / shrink))
+    raise BadInput(
+        f"{name}: {src.width:,} × {src.height:,} = {pixels:,} pixels is over the survey limit of {limit:,} pixels "
+        f"(VENUE_TWIN_SURVEY_MAX_PIXELS); downsample it first, e.g. gdal_translate -tr {xres:.{digits}f} "
+        f"{yres:.{digits}f} {name} smaller.tif (a pixel size in {units}) or gdal_translate -outsize {percent}% "
+        f"{percent}% {name} smaller.tif"
+    )
 
 
 def _degrees(bounds: Any) -> bool:
@@ -519,7 +738,9 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
         profile = cog_profiles.get("jpeg")
         profile["jpeg_quality"] = 90
     elif rgb:
-        profile = cog_profiles.get("webp")
+        # Item access, not .get(): get() warns that WEBP is a "non-standard compression schema" on
+        # every import; it is chosen knowingly (it keeps the alpha) and GDAL >= 2.4 reads it.
+        profile = cog_profiles["webp"].copy()
         profile["webp_level"] = 90
     else:
         profile = cog_profiles.get("deflate")

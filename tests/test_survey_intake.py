@@ -1,0 +1,278 @@
+"""What a survey import refuses and what it says (a new user's findings): too many pixels in a small
+file, kinds the evidence does not read, a survey removed and imported again, NDVI values on another
+scale, survey records edited outside the importer, the CRS a list shows. The rasters are real
+GeoTIFFs written with rasterio; a refusal leaves the twin and the survey directory exactly as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import rasterio
+from pyproj import Transformer
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+from survey_rasters import VENUE, write_geotiff
+from typer.testing import CliRunner
+
+from cli.main import app
+from twin import BadInput, Change, Feature, Twin, ValidationFailed
+from twin.surveys import KIND_SHAPES, SURVEY_LAYER, kind_warning, remove_survey, short_crs
+
+TWIN_STORES = ("gpkg", "postgis")
+runner = CliRunner()
+
+
+@pytest.fixture
+def survey_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "rasters"
+    monkeypatch.setenv("VENUE_TWIN_SURVEY_DIR", str(d))
+    return d
+
+
+def files_in(d: Path) -> list[str]:
+    return sorted(os.listdir(d)) if d.exists() else []  # hidden temporaries included
+
+
+def sparse_huge(path: Path, side: int = 100_000) -> Path:
+    """A side×side RGB GeoTIFF over the venue with one block written: under 1 MB on disk."""
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True).transform(*VENUE)
+    res = 1000 / side  # 1 km across
+    profile = dict(
+        driver="GTiff", width=side, height=side, count=3, dtype="uint8", crs="EPSG:4549",
+        transform=from_origin(x - 500, y + 500, res, res), tiled=True, blockxsize=512, blockysize=512,
+        compress="deflate", sparse_ok=True, BIGTIFF="YES",
+    )  # fmt: skip
+    with rasterio.open(path, "w", **profile) as d:
+        d.write(np.full((3, 512, 512), 80, np.uint8), window=Window(0, 0, 512, 512))
+    return path
+
+
+# ---------------------------------------------------------------------------- 1. pixels
+def test_a_small_file_of_too_many_pixels_is_refused_before_any_conversion(
+    twin: Twin, survey_dir: Path, tmp_path: Path
+) -> None:
+    src = sparse_huge(tmp_path / "huge.tif")
+    assert src.stat().st_size < 2_000_000
+    started = time.monotonic()
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="orthophoto", on=date(2026, 9, 1), author="a")
+    assert time.monotonic() - started < 10  # the conversion took minutes and 2 GB
+    text = str(e.value)
+    assert text.startswith("huge.tif: 100,000 × 100,000 = 10,000,000,000 pixels is over the survey limit of ")
+    assert "6,000,000,000 pixels (VENUE_TWIN_SURVEY_MAX_PIXELS)" in text
+    # A pixel size that fits: 1 km over at most 6e9 pixels, sqrt(6e9) = 77,460 a side.
+    tr = text.split("gdal_translate -tr ")[1].split()
+    assert 1000 / 77_460 <= float(tr[0]) < 1000 / 75_000 and "-outsize 76% 76%" in text
+    assert twin.head() is None and files_in(survey_dir) == []
+
+
+def test_the_pixel_limit_is_a_setting_and_the_cli_exits_2(
+    tmp_path: Path, survey_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "venue.gpkg"
+    assert runner.invoke(app, ["init", "--no-surveys", "--store", str(store)]).exit_code == 0
+    src = write_geotiff(tmp_path / "ortho.tif", size=512)
+    monkeypatch.setenv("VENUE_TWIN_SURVEY_MAX_PIXELS", str(512 * 512 - 1))
+    with Twin.open(store) as t:
+        head = t.head()
+    args = ["raster", "import", str(src), "--survey", "orthophoto", "--date", "2026-10-20", "-s", str(store)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "262,144 pixels is over the survey limit of 262,143" in r.stderr, r.stderr
+    with Twin.open(store) as t:
+        assert t.head() == head
+    assert files_in(survey_dir) == []
+    monkeypatch.setenv("VENUE_TWIN_SURVEY_MAX_PIXELS", str(512 * 512))
+    assert runner.invoke(app, args).exit_code == 0
+
+
+def test_no_temporary_survives_a_failed_conversion_and_stale_ones_are_cleared(
+    twin: Twin, survey_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import twin.surveys as surveys
+
+    survey_dir.mkdir()
+    stale, fresh = survey_dir / ".import-killed.tif", survey_dir / ".import-running.tif"
+    stale.write_bytes(b"left by a killed import")
+    fresh.write_bytes(b"another import, still running")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
+
+    def broken(path: Path) -> tuple[str, int]:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(surveys, "_sha256", broken)
+    with pytest.raises(OSError, match="disk full"):
+        twin.import_survey(write_geotiff(tmp_path / "a.tif"), kind="orthophoto", on=date(2026, 9, 1), author="a")
+    assert files_in(survey_dir) == [fresh.name] and twin.head() is None
+
+
+# ---------------------------------------------------------------------------- 2. kinds
+def test_the_kinds_checked_are_the_kinds_the_evidence_reads() -> None:
+    from completion.evidence import SURVEY_KIND
+
+    assert set(KIND_SHAPES) == set(SURVEY_KIND.values())
+    assert kind_warning("ndvi") is None and kind_warning("orthophoto") is None
+    assert "'thermal' is not one the evidence reads (ndvi, orthophoto)" in (kind_warning("thermal") or "")
+
+
+def test_a_raster_recorded_already_says_as_what_and_how_to_remove_it(
+    twin: Twin, survey_dir: Path, tmp_path: Path
+) -> None:
+    src = write_geotiff(tmp_path / "n.tif", bands=1, dtype="float32")
+    made = twin.import_survey(src, kind="thermal", on=date(2026, 9, 1), author="a")
+    [info] = twin.surveys()
+    head, files = twin.head(), files_in(survey_dir)
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 2), author="a")
+    assert str(e.value) == (
+        f"n.tif: this raster is already recorded as survey {info.id}: thermal flown 2026-09-01 (layer surveys, "
+        f"commit {made.id[:12]}); to record it otherwise, remove that survey first (venue-twin raster remove "
+        f"{info.id}, or DELETE /surveys/{info.id}) and import it again"
+    )
+    assert twin.head() == head and files_in(survey_dir) == files
+
+
+# ---------------------------------------------------------------------------- 3. remove, import again
+def test_a_survey_removed_and_imported_again_names_its_new_commit(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
+    src = write_geotiff(tmp_path / "n.tif", bands=1, dtype="float32")
+    first = twin.import_survey(src, kind="thermal", on=date(2026, 9, 1), author="a")
+    [old] = twin.surveys()
+    removed = remove_survey(twin, old.id, author="a")
+    assert removed.counts == {SURVEY_LAYER: {"added": 0, "modified": 0, "deleted": 1}}
+    assert twin.surveys() == [] and twin.survey_path(old).exists()  # earlier versions still read it
+    again = twin.import_survey(src, kind="ndvi", on=date(2026, 9, 2), author="a")
+    [new] = twin.surveys()
+    assert (new.id, new.kind, new.commit) == (old.id, "ndvi", again.id)
+    # As of the first import, the survey is the first record, made by the first commit.
+    [then] = twin.surveys(twin.resolve(first.id))
+    assert (then.kind, then.commit) == ("thermal", first.id)
+    assert twin.fsck() == []
+
+
+def surveys_listed(store: Path) -> list[dict]:
+    return [
+        orjson.loads(line)
+        for line in runner.invoke(app, ["raster", "list", "--json", "-s", str(store)]).stdout.splitlines()
+    ]
+
+
+@pytest.mark.gpkg_only
+def test_the_cli_removes_a_survey_and_imports_it_again(tmp_path: Path, survey_dir: Path) -> None:
+    store = tmp_path / "venue.gpkg"
+    assert runner.invoke(app, ["init", "--no-surveys", "--store", str(store)]).exit_code == 0
+    src = write_geotiff(tmp_path / "n.tif", bands=1, dtype="float32")
+    imp = ["raster", "import", str(src), "--date", "2026-10-20", "-s", str(store), "--survey"]
+    r = runner.invoke(app, [*imp, "thermal"])
+    assert r.exit_code == 0 and "warning: survey kind 'thermal' is not one the evidence reads" in r.stderr
+    [listed] = surveys_listed(store)
+    r = runner.invoke(app, ["raster", "remove", listed["id"], "-s", str(store)])
+    assert r.exit_code == 0 and f"removed survey {listed['id']}" in r.stdout
+    r = runner.invoke(app, [*imp, "ndvi"])
+    assert r.exit_code == 0, r.stderr  # was a StopIteration traceback, exit 1
+    assert "warning" not in r.stderr
+    [again] = surveys_listed(store)
+    with Twin.open(store) as t:
+        assert again["kind"] == "ndvi" and again["commit"] == t.head().id != listed["commit"]  # type: ignore[union-attr]
+    r = runner.invoke(app, ["raster", "remove", "0123456789abcdef", "-s", str(store)])
+    assert r.exit_code == 2 and "no survey" in r.stderr
+
+
+# ---------------------------------------------------------------------------- 4. NDVI values
+def _scaled_ndvi(p: Path, value: float) -> Path:
+    write_geotiff(p, bands=1, dtype="float32", nodata=-9999.0)
+    with rasterio.open(p, "r+") as d:
+        a = np.full((1, d.height, d.width), value, np.float32)
+        a[:, :10, :] = -9999.0  # nodata is not a value
+        d.write(a)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("value", "formula"), [(150.0, "(A - 100) / 100"), (8500.0, "A / 10000"), (1.5, "(A - 100) / 100")]
+)
+def test_an_ndvi_on_another_scale_is_refused_naming_its_range(
+    twin: Twin, survey_dir: Path, tmp_path: Path, value: float, formula: str
+) -> None:
+    src = _scaled_ndvi(tmp_path / "scaled.tif", value)
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    assert f"scaled.tif: its valid values range from {value:g} to {value:g}" in str(e.value)
+    assert "from -1 to 1" in str(e.value) and f'--calc="{formula}"' in str(e.value)
+    assert twin.head() is None and files_in(survey_dir) == []
+    # Another kind takes it; an index within -1..1 (nodata and NaN aside) is an ndvi.
+    twin.import_survey(src, kind="thermal", on=date(2026, 9, 1), author="a")
+    twin.import_survey(_scaled_ndvi(tmp_path / "ok.tif", -1.0), kind="ndvi", on=date(2026, 9, 1), author="a")
+
+
+# ---------------------------------------------------------------------------- 5. records
+def test_a_survey_record_is_written_only_by_the_importer(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
+    twin.import_survey(
+        write_geotiff(tmp_path / "n.tif", bands=1, dtype="float32"), kind="ndvi", on=date(2026, 9, 1), author="a"
+    )
+    [info] = twin.surveys()
+    raw = orjson.loads(twin.feature(SURVEY_LAYER, info.id))
+    head = twin.head()
+    edited = Feature(info.id, None, {**raw["properties"], "kind": "orthophoto", "date": "2026-11-04"})
+    from shapely.geometry import shape
+
+    edited.geometry = shape(raw["geometry"])
+    for op in ("modify", "upsert"):
+        with pytest.raises(ValidationFailed) as e:
+            twin.commit([Change(SURVEY_LAYER, op, info.id, edited)], author="b", message="retype")
+        [p] = e.value.problems
+        assert (p.layer, p.feature_id) == (SURVEY_LAYER, info.id)
+        assert p.reason.startswith("a survey's record (kind, date, ")
+        assert f"venue-twin raster remove {info.id}" in p.reason and "venue-twin raster import" in p.reason
+    forged = Feature("f" * 16, edited.geometry, {**raw["properties"], "checksum": "f" * 64})
+    with pytest.raises(ValidationFailed, match="recorded only by importing its raster"):
+        twin.commit([Change(SURVEY_LAYER, "add", "f" * 16, forged)], author="b", message="forge")
+    assert twin.head() == head and twin.surveys() == [info]
+    # Removing a record leaves nothing that disagrees with a file: the generic delete is allowed.
+    gone = twin.commit([Change(SURVEY_LAYER, "delete", info.id)], author="b", message="gone")
+    assert twin.surveys() == []
+    with pytest.raises(ValidationFailed, match="recorded only by importing its raster"):
+        twin.revert(gone.id, author="b")  # a record comes back by importing its file again
+
+
+@pytest.mark.gpkg_only
+def test_a_layer_file_imported_into_the_survey_layer_is_refused(tmp_path: Path, survey_dir: Path) -> None:
+    store = tmp_path / "venue.gpkg"
+    assert runner.invoke(app, ["init", "--no-surveys", "--store", str(store)]).exit_code == 0
+    src = write_geotiff(tmp_path / "n.tif", bands=1, dtype="float32")
+    r = runner.invoke(app, ["raster", "import", str(src), "--survey", "ndvi", "--date", "2026-10-20", "-s", str(store)])
+    assert r.exit_code == 0, r.stderr
+    out = tmp_path / "s.geojson"
+    assert runner.invoke(app, ["export", "surveys", "-o", str(out), "-s", str(store)]).exit_code == 0
+    out.write_text(out.read_text().replace('"ndvi"', '"orthophoto"'))
+    with Twin.open(store) as t:
+        head = t.head()
+    r = runner.invoke(app, ["import", str(out), "--layer", "surveys", "-s", str(store)])
+    assert r.exit_code == 2 and "written only by the survey importer" in r.stderr, r.stderr
+    with Twin.open(store) as t:
+        assert t.head() == head
+
+
+# ---------------------------------------------------------------------------- 6. smaller
+def test_an_rgba_import_warns_nothing(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
+    src = write_geotiff(tmp_path / "rgba.tif", bands=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # rio-cogeo's "Non-standard compression schema: webp"
+        twin.import_survey(src, kind="orthophoto", on=date(2026, 9, 1), author="a")
+    assert twin.surveys()[0].band_count == 4
+
+
+def test_a_custom_crs_is_listed_by_name_not_by_its_whole_wkt(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
+    local = "+proj=tmerc +lat_0=31.2 +lon_0=121.3 +k=1 +x_0=0 +y_0=0 +ellps=GRS80 +units=m +no_defs"
+    twin.import_survey(write_geotiff(tmp_path / "l.tif", crs=local), kind="orthophoto", on=date(2026, 9, 1), author="a")
+    [info] = twin.surveys()
+    assert info.source_crs and len(info.source_crs) > 200  # the whole WKT stays recorded
+    assert short_crs(info.source_crs) == "custom Transverse Mercator"
+    assert short_crs("EPSG:4549") == "EPSG:4549" and short_crs(None) == "?"
