@@ -51,6 +51,7 @@ from twin.survey_images import (
     render_tile,
     zooms,
 )
+from twin.survey_read import readable_survey_file
 from twin.surveys import SurveyInfo, kind_warning, recorded_by, remove_survey
 
 JSON = "application/json"
@@ -165,7 +166,9 @@ class SurveysFactory:
     # ------------------------------------------------------------------ files and pixels
     def _survey(self, twin: TwinView, version: Any, survey_id: str) -> tuple[SurveyInfo, FilePath]:
         info = twin.survey(survey_id, version.resolve(twin))
-        return info, twin.survey_path(info)
+        # a file this server has not (another survey directory, not yet copied): a 404 naming it
+        # and VENUE_TWIN_SURVEY_DIR, not a 500 from the reader
+        return info, readable_survey_file(twin, info)
 
     async def download(self, request: Request, twin: TwinDep, version: VersionDep, survey_id: SurveyId) -> Response:
         info, path = await run_in_threadpool(self._survey, twin, version, survey_id)

@@ -264,8 +264,10 @@ def test_serve_on_postgis_checks_the_survey_files(
     from twin.copying import copy_twin
 
     shared = tmp_path / "shared-surveys"  # what a shared mount would hold
+    # the copy writes the survey files where the database twin keeps them: the variable names it
+    monkeypatch.setenv("VENUE_TWIN_SURVEY_DIR", str(shared))
     copy_twin(surveyed_twin, postgis_twin_url)
-    shutil.copytree(surveyed_twin.with_name("venue.surveys"), shared)
+    assert len(list(shared.glob("*.tif"))) == 6
     started: list[object] = []
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: started.append(a))
     monkeypatch.delenv("VENUE_TWIN_SURVEY_DIR", raising=False)

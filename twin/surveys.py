@@ -139,16 +139,20 @@ class SurveyInfo:
 # ---------------------------------------------------------------------- where files live
 def survey_directory(twin: Twin) -> Path:
     """Where this twin's survey files live: $VENUE_TWIN_SURVEY_DIR, else beside a GeoPackage twin
-    (`data/venue-twin.gpkg` -> `data/venue-twin.surveys/`), else `data/surveys` for a database."""
-    from twin.settings import settings
+    (`data/venue-twin.gpkg` -> `data/venue-twin.surveys/`). A database twin's is the absolute
+    $VENUE_TWIN_SURVEY_DIR every process shares (twin.settings.database_survey_dir: SettingsError
+    naming the variable without one; its default was `data/surveys` under whatever directory the
+    process ran in, so a server started elsewhere found no file, and an import run elsewhere wrote
+    where no server looked)."""
+    from twin.settings import database_survey_dir, settings
 
+    path = getattr(twin.store, "path", None)
+    if not isinstance(path, Path):
+        return database_survey_dir(twin.store.url)
     configured = settings().survey_dir
     if configured:
         return Path(configured)
-    path = getattr(twin.store, "path", None)
-    if isinstance(path, Path):
-        return path.with_name(path.stem + ".surveys")
-    return Path("data/surveys")
+    return path.with_name(path.stem + ".surveys")
 
 
 def survey_path(twin: Twin, info: SurveyInfo) -> Path:
@@ -806,17 +810,25 @@ def copy_survey_files(source: Twin, target: Twin) -> int:
     `venue-twin copy`; files already there are kept (a file's name is its checksum). The count copied."""
     import shutil
 
-    src_dir, dst_dir = survey_directory(source), survey_directory(target)
-    if src_dir.resolve() == dst_dir.resolve():
-        return 0
+    recorded = list_surveys(source)
+    if not recorded:
+        return 0  # no survey directory needed (a database twin's must be configured once it has one)
+    dst_dir = survey_directory(target)
+    # A GeoPackage source's files may also be beside it: VENUE_TWIN_SURVEY_DIR set for the
+    # database copy names the destination's directory, and the file's own stay where they were made.
+    src_dirs = [survey_directory(source)]
+    path = getattr(source.store, "path", None)
+    if isinstance(path, Path) and path.with_name(path.stem + ".surveys") not in src_dirs:
+        src_dirs.append(path.with_name(path.stem + ".surveys"))
     copied = 0
-    for info in list_surveys(source):
+    for info in recorded:
         there = dst_dir / info.file_name
-        if there.exists() or not (src_dir / info.file_name).exists():
-            continue  # fsck of the source reports a missing file
+        found = next((d / info.file_name for d in src_dirs if (d / info.file_name).exists()), None)
+        if there.exists() or found is None:
+            continue  # already there (a file's name is its checksum); fsck of the source reports a missing one
         dst_dir.mkdir(parents=True, exist_ok=True)
         with _temporary(dst_dir) as tmp:
-            shutil.copyfile(src_dir / info.file_name, tmp)
+            shutil.copyfile(found, tmp)
             os.chmod(tmp, 0o644)
             os.replace(tmp, there)
         copied += 1
@@ -827,11 +839,13 @@ def copy_survey_files(source: Twin, target: Twin) -> int:
 def check_survey_files(twin: Twin) -> list[str]:
     """fsck's part: each survey recorded at the head has its file, with the recorded checksum."""
     problems: list[str] = []
-    directory = survey_directory(twin)
+    directory: Path | None = None  # asked for once a survey is recorded: a database twin needs one then
     for layer in survey_layers(twin):
         for raw in twin.features(layer).features:
             d = orjson.loads(raw)
             p = d["properties"]
+            if directory is None:  # (SettingsError naming the variable for a database twin without one)
+                directory = survey_directory(twin)
             f = directory / p["file_name"]
             if not f.exists():
                 problems.append(f"survey {d['id']} ({p['kind']} {p['date']}): file {f} is missing")
