@@ -314,3 +314,11 @@ def make_twin(tmp_path: Path, _template_twin: Path, twin_store: str) -> Iterator
 @pytest.fixture
 def twin(make_twin: MakeTwin) -> Twin:
     return make_twin()
+
+
+@pytest.fixture
+def survey_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The survey directory of a test's twin: VENUE_TWIN_SURVEY_DIR, a folder of the test's own."""
+    d = tmp_path / "rasters"
+    monkeypatch.setenv("VENUE_TWIN_SURVEY_DIR", str(d))
+    return d

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +45,7 @@ def write_geotiff(
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
     return path
+
+
+def files_in(d: Path) -> list[str]:
+    return sorted(os.listdir(d)) if d.exists() else []  # hidden temporaries included

@@ -19,7 +19,7 @@ import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
 from rasterio.windows import Window
-from survey_rasters import VENUE, write_geotiff
+from survey_rasters import VENUE, files_in, write_geotiff
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -30,15 +30,6 @@ TWIN_STORES = ("gpkg", "postgis")
 runner = CliRunner()
 
 
-@pytest.fixture
-def survey_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "rasters"
-    monkeypatch.setenv("VENUE_TWIN_SURVEY_DIR", str(d))
-    return d
-
-
-def files_in(d: Path) -> list[str]:
-    return sorted(os.listdir(d)) if d.exists() else []  # hidden temporaries included
 
 
 def sparse_huge(path: Path, side: int = 100_000) -> Path:

@@ -8,7 +8,6 @@ under test.
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 import rasterio
 from rasterio.warp import transform_bounds
 from rio_cogeo.cogeo import cog_validate
-from survey_rasters import VENUE, write_geotiff
+from survey_rasters import VENUE, files_in, write_geotiff
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -29,15 +28,6 @@ TWIN_STORES = ("gpkg", "postgis")
 runner = CliRunner()
 
 
-@pytest.fixture
-def survey_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "rasters"
-    monkeypatch.setenv("VENUE_TWIN_SURVEY_DIR", str(d))
-    return d
-
-
-def files_in(d: Path) -> list[str]:
-    return sorted(os.listdir(d)) if d.exists() else []  # hidden temporaries included
 
 
 def test_an_import_is_one_commit_recording_a_cog_and_its_metadata(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
