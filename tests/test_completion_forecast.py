@@ -10,13 +10,13 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from pydantic import ValidationError
 
 from completion.forecast import NO_ROUNDING, fit_pool, forecast, outlooks
 from completion.register import Project, Report
 from completion.season import HARD_SEASON, SeasonAssumptions, simulate
 from completion.settings import CompletionSettings
 from completion.status import evaluate_all, readiness, reports_on, single_rate_forecast
+from twin.settings import SettingsError
 
 D = date.fromisoformat
 OPENING = D("2026-11-05")
@@ -268,7 +268,7 @@ def test_the_flag_follows_the_threshold_setting(monkeypatch: pytest.MonkeyPatch)
         flags = [s.forecast.after_opening for s in evaluate_all(register, ON, OPENING, settings)]
         assert flags == [p > threshold for p in p_late]
     monkeypatch.setenv("VENUE_TWIN_LATE_PROBABILITY_THRESHOLD", "1.5")
-    with pytest.raises(ValidationError, match="late_probability_threshold"):
+    with pytest.raises(SettingsError, match="VENUE_TWIN_LATE_PROBABILITY_THRESHOLD"):
         CompletionSettings(_env_file=None)  # type: ignore[call-arg]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from pydantic import ValidationError
 
 from completion.expo import opening_for
 from completion.schedule import (
@@ -20,6 +19,7 @@ from completion.schedule import (
 from completion.settings import CompletionSettings
 from completion.snapshot import parse_day
 from twin.errors import BadInput
+from twin.settings import SettingsError
 
 D = date.fromisoformat
 OPENING = D("2026-11-05")
@@ -124,7 +124,9 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
      {"checkpoint_days": 0}],
 )  # fmt: skip
 def test_bad_settings_are_refused(kwargs: dict) -> None:
-    with pytest.raises(ValidationError):
+    # a SettingsError naming the variable (twin.settings.VenueSettings), which the CLI says with exit 2
+    names = "|".join(f"VENUE_TWIN_{k.upper()}" for k in kwargs)
+    with pytest.raises(SettingsError, match=names):
         CompletionSettings(_env_file=None, **kwargs)  # type: ignore[call-arg]
 
 
