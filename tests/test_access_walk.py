@@ -44,6 +44,16 @@ SECRET_TEXT = (
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str], dict[str, Any]]]:
     d = tmp_path_factory.mktemp("access-walk")
+    # the survey files' directory, named as a database twin needs it (the PostGIS run of this module)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VENUE_TWIN_SURVEY_DIR", str(d / "rasters"))
+    try:
+        yield from _site(d)
+    finally:
+        mp.undo()
+
+
+def _site(d: Path) -> Iterator[tuple[TestClient, dict[str, str], dict[str, Any]]]:
     store = build_restricted_venue(d / "venue.gpkg", ("engineer",))
     tokens = make_tokens(store)
     # A public orthophoto and one in a survey layer restricted to engineers, imported after the

@@ -1357,8 +1357,9 @@ def test_the_documents_of_the_twin_now_say_where_its_versions_are(api: TestClien
 
 
 def test_a_pinned_root_is_read_only(venue: tuple[Path, Path], tmp_path: Path) -> None:
-    tokens = make_tokens(copy_store(venue[0], tmp_path / "venue.gpkg"))
-    with client(tmp_path / "venue.gpkg") as c:
+    store = copy_store(venue[0], tmp_path / "venue.gpkg")  # a file, or a PostGIS copy's URL
+    tokens = make_tokens(store)
+    with client(store) as c:
         editor = {"Authorization": f"Bearer {tokens['editor']}"}
         n = c.get("/versions?limit=1").json()["numberMatched"]
         item = "/versions/HEAD/collections/halls/items/hall-2.1H"
