@@ -205,3 +205,32 @@ def test_a_build_that_fails_leaves_the_query_to_answer_and_is_not_retried_by_eve
     index = _store(twin)._read_indexes["halls"]
     assert index is not None and not index.ready and index.failed == "OSError: disk on fire"
     assert len(calls) == 1
+
+
+def test_a_store_closed_during_a_build_interrupts_it_and_waits_for_it(
+    twin: Twin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the store while an index is built beside the reads (a server shutting down, a test's
+    app closing) closed the connection the build was reading on, from another thread: the process
+    died of a segmentation fault. The read is interrupted and the build waited for instead."""
+    import sqlite3
+    import threading
+
+    history = _RandomHistory(twin, seed=17)
+    history.commit()
+    store = _store(twin)
+    reading = threading.Event()
+
+    def endless(c: sqlite3.Connection, *args: Any, **kwargs: Any) -> Any:
+        reading.set()  # a read that ends only when interrupted
+        c.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n").fetchone()
+        raise AssertionError("the read was not interrupted")
+
+    monkeypatch.setattr(read_index, "_read_versions", endless)
+    index = store._read_index("halls", store._lid("halls"))
+    assert index is not None
+    building = index.build_beside()
+    assert reading.wait(timeout=60)
+    store.close()
+    assert not building.is_alive()  # waited for
+    assert index.failed is not None and "interrupt" in index.failed

@@ -291,10 +291,10 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
 
     def close(self) -> None:
         with self._read_index_lock:
-            for index in self._read_indexes.values():
-                if index is not None:
-                    index.close()
+            indexes = [index for index in self._read_indexes.values() if index is not None]
             self._read_indexes.clear()
+        for index in indexes:  # outside the lock: a build it waits for may ask the lock (its admission)
+            index.close()
         with self._conns_lock:
             for _, c in self._all_conns:
                 with contextlib.suppress(sqlite3.Error):

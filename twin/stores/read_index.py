@@ -25,6 +25,7 @@ the budget the store is given, checked at every build; beyond it reads take the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -253,6 +254,7 @@ class LayerReadIndex:
         self._lock = threading.Lock()  # one build or delta read at a time
         self._state: _State | None = None
         self._building: threading.Thread | None = None
+        self._reading: sqlite3.Connection | None = None  # the connection a build is reading on
         self.failed: str | None = None
         self._closed = False
 
@@ -263,11 +265,13 @@ class LayerReadIndex:
         if c.in_transaction:
             # Inside a write transaction the rows may yet be rolled back: never index them.
             return
+        self._reading = c  # for close(), which interrupts the read rather than close the connection under it
         c.execute("BEGIN")
         try:
             seq = _head_in(c)
             versions, lines = _read_versions(c, self.lid, "from_seq <= ?", (seq,), spatial_order=True)
         finally:
+            self._reading = None
             c.execute("COMMIT")
         size = estimated_bytes(len(versions.vids), sum(map(len, versions.payloads)))
         if self._admit is not None and not self._admit(self, size):
@@ -300,9 +304,24 @@ class LayerReadIndex:
             return self._building
 
     def close(self) -> None:
-        """The store is closing: drop the index (a build under way fails quietly)."""
+        """The store is closing: drop the index. A build under way in its own thread is interrupted
+        (SQLite's interrupt is safe from any thread) and waited for, so that the store closes no
+        connection under it: closing a connection another thread was reading on crashed the process
+        (a segmentation fault in the test suite, a server shutting down during a build). It then
+        fails quietly."""
         self._closed = True
         self._state = None
+        building = self._building
+        if building is None or building is threading.current_thread():
+            return
+        while building.is_alive():
+            # An interrupt reaches only a statement running at that moment: asked again until the
+            # build has ended (it ends at once when interrupted, or soon after its read).
+            reading = self._reading
+            if reading is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    reading.interrupt()
+            building.join(timeout=0.05)
 
     @property
     def ready(self) -> bool:
