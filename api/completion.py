@@ -403,10 +403,13 @@ class CompletionFactory:
         if by not in GROUPINGS:
             raise InvalidParameter(f"by={by!r} is not one of {', '.join(GROUPINGS)}", parameter="by")
         _, snap = self._snapshot(twin, who, date, version)
-        if fmt == "json" and ("completion", by) in snap.memo:  # made once per snapshot, which never changes
-            return Response(snap.memo[("completion", by)], media_type=JSON, headers=_headers(snap))
-        groups, overall = snap.groups(by), snap.overall()
+        # Made once per snapshot (which never changes) and imagery flags: those are read from the
+        # surveys at the head, so a survey imported or a file gone changes them for the same snapshot.
         flags = snapshot_flag_messages(twin, snap, version)
+        memo = ("completion", by, tuple(sorted(flags.items())))
+        if fmt == "json" and memo in snap.memo:
+            return Response(snap.memo[memo], media_type=JSON, headers=_headers(snap))
+        groups, overall = snap.groups(by), snap.overall()
         if fmt != "json":
             return _csv(
                 (group_row(g) for g in [*groups, overall]),
@@ -426,7 +429,7 @@ class CompletionFactory:
             ],
             "thresholds": {"at_risk_days": self.settings.at_risk_days, "behind_days": self.settings.behind_days},
         }
-        body = snap.memo[("completion", by)] = orjson.dumps(doc)
+        body = snap.memo[memo] = orjson.dumps(doc)
         return Response(body, media_type=JSON, headers=_headers(snap))
 
     def checkpoints(

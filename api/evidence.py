@@ -22,7 +22,7 @@ from starlette.responses import Response
 from api.deps import StrictQueryRoute, TwinDep, add_get_route, collection_of, project_path, public_url
 from api.errors import InvalidParameter
 from completion.evidence import EvidenceSettings, Surveys, evidence_for_snapshot, evidence_surveys, project_evidence
-from completion.landing import AFTER_OPENING, Landing, landing_date
+from completion.landing import Landing, landing_date
 from completion.register import LAYER
 from completion.settings import CompletionSettings
 from completion.snapshot import Completion, Snapshot, not_after_today, parse_day, snapshot_meta
@@ -64,16 +64,12 @@ def _settings_doc(s: EvidenceSettings) -> dict[str, Any]:
 
 def landing_doc(landing: Landing) -> dict[str, Any]:
     """Why the answer is not about today (the pages' note, in English)."""
-    from web import i18n
-
-    shown = i18n.label("en", "landed", checkpoint=landing.checkpoint, date=landing.on.isoformat())
-    why = "landed_after_opening" if landing.reason == AFTER_OPENING else "landed_no_reports"
     return {
         "date": landing.on.isoformat(),
         "checkpoint": landing.checkpoint,
         "reason": landing.reason,
         "today": landing.today.isoformat(),
-        "note": f"{shown}. {i18n.label('en', why, today=landing.today.isoformat())} (date=today for today's figures)",
+        "note": landing.note("date=today"),
     }
 
 

@@ -39,7 +39,6 @@ from rich.table import Table
 from cli.pipes import Console
 
 if TYPE_CHECKING:
-    from completion.landing import Landing
     from completion.snapshot import Completion, Snapshot
     from completion.status import ProjectStatus
 
@@ -105,19 +104,8 @@ def _reading(
         snap = comp.at(landing.on if landing is not None else on, version)
         first_data(twin, snap.ref.seq, snap.on)  # a date before any data says so, not "0 projects"
         if landing is not None and landing.moved:
-            Console(stderr=True, soft_wrap=True, highlight=False).print(escape(landing_note(landing)))
+            Console(stderr=True, soft_wrap=True, highlight=False).print(escape(landing.note("--date today")))
         yield comp, snap
-
-
-def landing_note(landing: Landing) -> str:
-    """The pages' note on a date they opened on that is not today (web.i18n's landed_*), in English,
-    with how to ask for today."""
-    from completion.landing import AFTER_OPENING
-    from web import i18n
-
-    shown = i18n.label("en", "landed", checkpoint=landing.checkpoint, date=landing.on.isoformat())
-    why = "landed_after_opening" if landing.reason == AFTER_OPENING else "landed_no_reports"
-    return f"{shown}. {i18n.label('en', why, today=landing.today.isoformat())} (--date today for today's figures)"
 
 
 def _pct(v: float | None) -> str:

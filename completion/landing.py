@@ -30,6 +30,20 @@ from twin.errors import NotFound
 AFTER_OPENING = "after_opening"
 NO_REPORTS_SINCE = "no_reports_since_checkpoint"
 
+# What a view says when it did not open on today, in both languages: the pages take these through
+# web.i18n, the API and the CLI give the English (`note`), so every view words it alike.
+NOTE_LABELS: dict[str, dict[str, str]] = {
+    "landed": {
+        "zh": "显示{checkpoint}（{date}）：有填报数据的最近节点",
+        "en": "Showing {checkpoint} ({date}), the latest checkpoint with reports",
+    },
+    "landed_after_opening": {"zh": "开幕日已过，今天是 {today}。", "en": "Opening day has passed; today is {today}."},
+    "landed_no_reports": {
+        "zh": "该节点以来尚无新的填报，今天是 {today}。",
+        "en": "No report has come in since; today is {today}.",
+    },
+}
+
 
 @dataclass(frozen=True)
 class Landing:
@@ -44,6 +58,18 @@ class Landing:
     @property
     def moved(self) -> bool:
         return self.on != self.today
+
+    @property
+    def why_label(self) -> str:
+        """The NOTE_LABELS key of the sentence saying why the view is not on today."""
+        return "landed_after_opening" if self.reason == AFTER_OPENING else "landed_no_reports"
+
+    def note(self, how_to_ask_for_today: str) -> str:
+        """The views' note in English (the API's and the CLI's), ending with how to ask for today's
+        figures in the caller's terms (a query parameter, an option)."""
+        shown = NOTE_LABELS["landed"]["en"].format(checkpoint=self.checkpoint, date=self.on.isoformat())
+        why = NOTE_LABELS[self.why_label]["en"].format(today=self.today.isoformat())
+        return f"{shown}. {why} ({how_to_ask_for_today} for today's figures)"
 
 
 def season(state: RegisterState, settings: CompletionSettings, today: date) -> list[Checkpoint]:
@@ -101,4 +127,4 @@ def landing_date(twin: TwinLike, today: date | None = None, settings: Completion
     return Landing(today, today, None, None, newest(today))
 
 
-__all__ = ["AFTER_OPENING", "NO_REPORTS_SINCE", "Landing", "landing_date", "season", "season_of"]
+__all__ = ["AFTER_OPENING", "NOTE_LABELS", "NO_REPORTS_SINCE", "Landing", "landing_date", "season", "season_of"]

@@ -127,6 +127,25 @@ def test_a_file_unlike_its_record_or_unreadable_is_passed_over(copied: Path, tmp
         assert str(copied.parent) not in note  # the server's path is not given out
 
 
+def test_a_survey_imported_changes_the_flags_of_a_completion_already_served(copied: Path, tmp_path: Path) -> None:
+    """/completion's document was kept with its snapshot (the twin as of the date), but its imagery
+    flags come from the surveys at the head: a flight imported while the server ran left a dated
+    /completion with the flag it had before (as did another twin of the same history, in tests)."""
+    with TestClient(create_app(ApiSettings(store=copied))) as api:
+
+        def flags() -> dict[str, str | None]:
+            r = api.get("/completion", params={"date": T10})
+            assert r.status_code == 200, r.text
+            return {p["code"]: p["evidence_flag"] for p in r.json()["late"]}
+
+        assert flags()[LAGGING]  # the T-10 NDVI shows the lawns behind their report
+        with Twin.open(copied) as twin:  # the same day flown again, all green: the later record speaks
+            twin.import_survey(
+                green(tmp_path / "green.tif"), kind="ndvi", on=date.fromisoformat(T10), author="drone.team"
+            )
+        assert flags().get(LAGGING) is None  # not late, or late without a flag
+
+
 # ---------------------------------------------------------------------------- 2. versions
 def test_the_versions_the_evidence_names_reproduce_it(copied: Path, tmp_path: Path) -> None:
     """Tester's report: `evidence --date D` named the twin as of D as its version, read the surveys
@@ -253,7 +272,6 @@ def test_a_database_twin_needs_an_absolute_survey_dir(monkeypatch: pytest.Monkey
         TwinSettings()
     r = runner.invoke(app, ["serve"])
     assert r.exit_code == 2 and "is relative" in r.stderr, r.output
-
 
 
 def test_serve_on_postgis_checks_the_survey_files(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import random
 import re
@@ -81,6 +82,21 @@ def test_same_changes_on_the_same_parent_give_the_same_id_in_two_twins(make_twin
     one, two = make_twin("one"), make_twin("two")
     assert commit_pair(one) == commit_pair(two)
     assert full_state(one) == full_state(two)
+
+
+def test_each_handle_has_its_own_cache_key_even_after_one_is_freed(make_twin):
+    """Caches of derived answers (evidence flags, map data, briefings) are keyed by `state_key`; it
+    held id() of the store, which a freed handle leaves to the next one opened (two copies of one
+    history then shared answers their survey files did not)."""
+    url = make_twin("keyed").store.url
+    keys = []
+    for _ in range(20):  # CPython hands a freed object's address to a new one within a few rounds
+        t = Twin.open(url)
+        keys.append(t.state_key())
+        t.close()
+        del t
+        gc.collect()
+    assert len(set(keys)) == len(keys), keys
 
 
 def test_id_does_not_depend_on_the_order_of_changes(make_twin):

@@ -59,6 +59,8 @@ HEAD = "HEAD"  # a writer that does not care what it builds on
 # server inserts the ones before (100,000 polygons into PostGIS: 2.1 → 1.6 s on a 2-core Xeon).
 _STREAM_MIN = 20_000
 _STREAM_SLICE = 5_000
+# Numbers each Twin handle made in this process (Twin.state_key).
+_HANDLES = itertools.count(1)
 
 # Named domain rules. A layer's schema lists the rules its commits must pass (e.g. the project
 # register names completion's progress-report rules), so they hold on every write path: API,
@@ -109,6 +111,10 @@ class Ref:
 class Twin:
     def __init__(self, store: Store):
         self.store = store
+        # Names this handle in the caches' keys for as long as the process runs: id() would not do,
+        # a handle freed leaves its id to the next one (a copy of the same history had the first
+        # one's cached evidence flags though its survey files differed).
+        self._handle = next(_HANDLES)
         self._presentation_hold = 0  # > 0 inside presentation_deferred()
         self._presentation_stale = False
         # What the stored presentation shows, as this handle last made it; its made_at is the head
@@ -283,7 +289,7 @@ class Twin:
     def state_key(self) -> tuple[Any, ...]:
         """Identifies this twin as it is now, for caches of answers derived from it."""
         head = self.store.head()
-        return (id(self.store), head.id if head else None)
+        return (self._handle, head.id if head else None)
 
     # ------------------------------------------------------------------ who sees what
     def for_role(self, role: str | None) -> TwinView:

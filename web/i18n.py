@@ -12,6 +12,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
+from completion.landing import NOTE_LABELS
 from completion.status import STATUS_COLOURS as _COMPLETION_COLOURS
 from completion.status import STATUS_LABELS as _COMPLETION_LABELS
 from twin.model import FieldSpec, LayerSchema
@@ -168,16 +169,8 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "上个节点以来未填报",
         "en": "no report since the last checkpoint",
     },
-    # the date a view lands on when none is asked for (completion.landing), and each figure's age
-    "landed": {
-        "zh": "显示{checkpoint}（{date}）：有填报数据的最近节点",
-        "en": "Showing {checkpoint} ({date}), the latest checkpoint with reports",
-    },
-    "landed_after_opening": {"zh": "开幕日已过，今天是 {today}。", "en": "Opening day has passed; today is {today}."},
-    "landed_no_reports": {
-        "zh": "该节点以来尚无新的填报，今天是 {today}。",
-        "en": "No report has come in since; today is {today}.",
-    },
+    # the date a view lands on when none is asked for (completion.landing, which words its note)
+    **NOTE_LABELS,
     "newest_report": {"zh": "最新填报 {date}，数据龄 {n} 天", "en": "Newest report {date}, {n} d old"},
     "no_report_yet": {"zh": "尚无填报", "en": "No report yet"},
     "data_age": {"zh": "数据龄", "en": "Data age"},
