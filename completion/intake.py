@@ -22,6 +22,7 @@ import csv
 import io
 import math
 import re
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -131,6 +132,12 @@ class Sheet:
     # needs only their codes), and the error naming them, raised if a row is a new project.
     absent: tuple[str, ...] = ()
     absent_error: str = ""
+    # Rows left out that are no project's: a totals row (合计 ...), a row of formulas alone with no
+    # code (a template's prepared row never saved in Excel); row number and why, for a note.
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    # The unit of quantity a register's quantity header gives in brackets (工程量（㎡）), for the
+    # rows of a sheet without a unit column.
+    quantity_unit: str | None = None
 
 
 class Refused(ValidationFailed):
@@ -398,8 +405,15 @@ def _header_score(header: Sequence[Any], headerish: set[str]) -> int:
 
 
 def _pick_sheet(
-    names: Sequence[str], wanted: str | None, candidates: Sequence[str], source: str, option: str = "--sheet"
+    names: Sequence[str],
+    wanted: str | None,
+    candidates: Sequence[str],
+    source: str,
+    option: str = "--sheet",
+    hidden: Collection[str] = (),
 ) -> str:
+    """The sheet named, else the one a candidate names, else the only sheet not hidden (a hidden
+    sheet of instructions or drop-down lists beside the data is common); else the error asks."""
     if wanted is not None:
         if wanted in names:
             return wanted
@@ -408,9 +422,11 @@ def _pick_sheet(
     for c in candidates:
         if _key(c) in keys:
             return keys[_key(c)]
-    if len(names) == 1:
-        return names[0]
-    raise BadInput(f"{source}: which sheet? it has {', '.join(names)}; name one with {option}")
+    shown = [n for n in names if n not in hidden]
+    if len(shown) == 1:
+        return shown[0]
+    listed = ", ".join(f"{n} (hidden)" if n in hidden else n for n in names)
+    raise BadInput(f"{source}: which sheet? it has {listed}; name one with {option}")
 
 
 def read_sheet(
@@ -514,12 +530,72 @@ def read_sheet(
         ):
             _mark_formulas(data, name, table)
     rows: list[Row] = []
+    skipped: list[tuple[int, str]] = []
     for n, cells in enumerate(table[top + depth :], start=top + depth + 1):
         values = {f: _clean(cells[i]) if i < len(cells) else None for i, f in columns.items()}
         if all(v is None for v in values.values()):
             continue  # blank lines between blocks are common in hand-kept sheets
+        if (why := _no_project_row(cells, values.get("code"))) is not None:
+            skipped.append((n, why))
+            continue
         rows.append(Row(n, values))
-    return Sheet(name, rows, ignored, tuple(absent), absent_error)
+    unit = _header_unit(header, columns) if kind == "register" else None
+    return Sheet(name, rows, ignored, tuple(absent), absent_error, skipped, unit)
+
+
+def skipped_note(sheet: Sheet) -> str | None:
+    """The note naming the rows left out as no project's (see _no_project_row), or None."""
+    if not sheet.skipped:
+        return None
+    listed = "; ".join(f"row {n}: {why}" for n, why in sheet.skipped[:10])
+    more = f" and {len(sheet.skipped) - 10} more" if len(sheet.skipped) > 10 else ""
+    return f"rows not imported (no project's): {listed}{more}"
+
+
+# A row so labelled (in any of its cells) with no project code, or that label as its code, sums
+# the rows above it: no project's row (合计 under a register, 小计 under each area's block).
+TOTAL_LABELS = frozenset(_key(t) for t in ("合计", "总计", "小计", "累计合计", "total", "totals", "subtotal", "sum"))
+
+
+def _no_project_row(cells: Sequence[Any], code: Any) -> str | None:
+    """Why a row is no project's row and is left out (a totals row; a row of formulas alone, with
+    no code, that the file holds no results for), or None: it is read, and refused if it is bad."""
+    if code is None or (isinstance(code, str) and not isinstance(code, Unreadable) and _key(code) in TOTAL_LABELS):
+        label = next(
+            (
+                str(c).strip()
+                for c in cells
+                if isinstance(c, str) and not isinstance(c, Unreadable) and _key(c) in TOTAL_LABELS
+            ),
+            None,
+        )
+        if label is not None:
+            return f"a totals row ({label})"
+    if code is None:
+        filled = [c for c in cells if c is not None and not (isinstance(c, str) and not c.strip())]
+        if filled and all(isinstance(c, Uncomputed) for c in filled):
+            return "formulas only, no project code"
+    return None
+
+
+_UNIT_SUFFIX = re.compile(r"[(（\[【]\s*([^)）\]】]+?)\s*[)）\]】]\s*$")
+
+
+def _header_unit(header: Sequence[Any], columns: Mapping[int, str]) -> str | None:
+    """The unit of quantity the quantity column's header gives in brackets (工程量（㎡）, 工程量(米),
+    Quantity (m2)) when no column gives it, if that is a unit known (UNIT_ALIASES); else None."""
+    if "quantity_unit" in columns.values():
+        return None
+    for i, f in columns.items():
+        if f != "quantity" or i >= len(header) or header[i] is None:
+            continue
+        h = header[i]
+        label = h.label.rsplit("/", 1)[-1] if isinstance(h, Header) else str(h)
+        m = _UNIT_SUFFIX.search(label.strip())
+        if m is not None:
+            text = m[1].strip()
+            return UNIT_ALIASES.get(text.casefold(), UNIT_ALIASES.get(text))
+    return None
 
 
 def _names(aliases: Sequence[str]) -> list[str]:
@@ -551,7 +627,8 @@ def _xlsx_rows(
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
         raise BadInput(f"{source}: not a readable Excel workbook ({e})") from None
     candidates = REGISTER_SHEETS if kind == "register" else REPORT_SHEETS
-    name = _pick_sheet(book.sheetnames, sheet, candidates, source, sheet_option)
+    hidden = {ws.title for ws in book.worksheets if getattr(ws, "sheet_state", "visible") != "visible"}
+    name = _pick_sheet(book.sheetnames, sheet, candidates, source, sheet_option, hidden)
     ws = book[name]
     table = _xlsx_values(ws)
     merged = _merged_ranges(ws)
@@ -829,6 +906,8 @@ def register_records(
                     refused.setdefault(row.number, set()).add(f)
         if v.get("quantity_unit") is not None:
             rec["quantity_unit"] = _unit(v["quantity_unit"])
+        elif sheet.quantity_unit is not None and "quantity" in rec:
+            rec["quantity_unit"] = sheet.quantity_unit  # 工程量（㎡）: the header gives it
         if v.get("area") is not None:
             a = str(v["area"])
             rec["area"] = AREA_ALIASES.get(a.casefold(), AREA_ALIASES.get(a, a))
@@ -911,6 +990,7 @@ def import_register(
     # Every feature reference checked in one read per layer (check_project would read per record).
     bad_refs = feature_ref_problems(twin, refs, ref.seq)
     changes: list[Change] = []
+    given: list[tuple[Row, dict[str, Any]]] = []
     for row, rec in records:
         old = existing.get(rec.get("code", ""))
         fid = old.fid if old else rec.get("code", "")
@@ -927,6 +1007,9 @@ def import_register(
         for name, other in (("name_zh", "name_en"), ("name_en", "name_zh")):
             if name not in merged and other in merged:
                 merged[name] = merged[other]
+        given.append((row, merged))
+        if "code" not in rec:
+            continue  # refused as "no project code": not also every field it is missing
         props, whys = check_properties(schema, merged)
         # A cell refused above is left out of the record: not also "missing" (one reason a cell).
         left_out = refused.get(row.number, ())
@@ -944,10 +1027,47 @@ def import_register(
         bad.extend((row.number, why) for why in reasons)
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
+    bad.extend(_spelt_two_ways(given, existing))
     if bad:
         raise Refused(source, sorted(bad))
     msg = message or f"Import the project register from {source} ({len(changes)} projects)"
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
+
+
+# The names the roll-ups group by (completion units: per unit, per person).
+NAME_FIELDS = ("responsible_unit", "responsible_person")
+
+
+def _name_key(text: str) -> str:
+    """A name as compared for its spelling: full-width forms as half-width (（上海） as (上海)) and
+    no white space (青浦区 建设管理委员会, 黄　丽), without case."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def _spelt_two_ways(
+    rows: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
+) -> list[tuple[int, str]]:
+    """The rows whose responsible unit or person is another spelling (spaces, full-width brackets,
+    case) of a name the register or an earlier row writes otherwise: counted as two units in the
+    units table and the roll-ups, silently. Refused, not mended: which spelling is right is not
+    the importer's to choose, and the register's own projects not in the file keep theirs."""
+    in_file = {rec.get("code") for _, rec in rows}
+    bad: list[tuple[int, str]] = []
+    for f in NAME_FIELDS:
+        first: dict[str, tuple[str, str]] = {}  # name key → (spelling, where it is written so)
+        for p in existing.values():
+            v = p.properties.get(f)
+            if p.code not in in_file and isinstance(v, str):
+                first.setdefault(_name_key(v), (v, f"project {p.code} in the register"))
+        for row, rec in rows:
+            v = rec.get(f)
+            if not isinstance(v, str):
+                continue
+            spelt, where = first.setdefault(_name_key(v), (v, f"row {row.number}"))
+            if spelt != v:
+                bad.append((row.number, f"{f} {v!r} is written {spelt!r} on {where}: one name spelt two ways "
+                            "(spaces, full-width brackets) is counted as two; write it one way"))  # fmt: skip
+    return bad
 
 
 # ---------------------------------------------------------------------------- reports

@@ -1106,3 +1106,149 @@ def test_a_closed_pipe_keeps_the_exit_code_of_the_error_and_is_never_1(imported,
     done = subprocess.run([sys.executable, "-m", "cli.main", "progress", "import", str(bad), "--store", str(store)],
                           capture_output=True, env=env, timeout=120)  # fmt: skip
     assert done.returncode == 2 and b"is not a number" in done.stderr, done.stderr
+
+
+def _messy_register(path: Path, rows: list[list], *, hidden_first: bool = False, header_unit: bool = False) -> Path:
+    """A register as offices make it: a title merged over the header, 序号 first, the data sheet
+    named for the year (not 项目清单), optionally behind a hidden sheet of instructions, and the
+    unit of quantity in the quantity column's header (工程量（㎡）) instead of a column."""
+    book = Workbook()
+    ws = book.active
+    if hidden_first:
+        ws.title = "填表说明"
+        ws["A1"] = "请勿修改表头"
+        ws.sheet_state = "hidden"
+        ws = book.create_sheet("2026年硬件项目")
+    else:
+        ws.title = "2026年硬件项目"
+    ws.append(["第九届进博会城市保障硬件项目推进计划表"])
+    ws.merge_cells("A1:I1")
+    unit_headers = ["工程量（㎡）"] if header_unit else ["工程量", "单位"]
+    ws.append(
+        [
+            "序号",
+            "项目编号 ",
+            "项目名称",
+            "片区",
+            "责任单位",
+            "责任人",
+            "计划开始\n日期",
+            "计划完成（日期）",
+            *unit_headers,
+        ]
+    )
+    for r in rows:
+        ws.append(r)
+    book.save(path)
+    return path
+
+
+def _messy_rows(
+    units: Sequence[str] = ("青浦区建设管理委员会", "青浦区建设管理委员会"), qty_unit: bool = True
+) -> list[list]:
+    tail = ["㎡"] if qty_unit else []
+    return [
+        [1, "RD-01", "诸光路整治", "道路", units[0], "王强", "2026/08/10", "2026.10.6", 3000, *tail],
+        [2, "RD-02", "崧泽大道", "道路", units[1], "王强", "2026年8月15日", "2026年10月25日", "2,000", *tail],
+    ]
+
+
+def test_the_only_visible_sheet_is_read_beside_hidden_ones(tmp_path: Path) -> None:
+    # A hidden sheet of instructions before the data made "which sheet?" of a workbook with one
+    # sheet anyone can see; two visible sheets still ask, naming the hidden one as such.
+    store = empty_twin(tmp_path / "t.gpkg")
+    book = _messy_register(tmp_path / "r.xlsx", _messy_rows(), hidden_first=True)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    assert "from sheet '2026年硬件项目'" in out
+    wb = load_workbook(book)
+    wb.create_sheet("草稿")
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 2 and "which sheet? it has 填表说明 (hidden), 2026年硬件项目, 草稿" in out, out
+
+
+def test_the_unit_of_quantity_in_the_quantity_header_is_the_rows_unit(tmp_path: Path) -> None:
+    # 工程量（㎡） with no 单位 column: every new row was refused as a quantity without its unit.
+    store = empty_twin(tmp_path / "t.gpkg")
+    book = _messy_register(tmp_path / "r.xlsx", _messy_rows(qty_unit=False), header_unit=True)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        props = [orjson.loads(twin.feature("projects", c))["properties"] for c in ("RD-01", "RD-02")]
+    assert [(p["quantity"], p["quantity_unit"]) for p in props] == [(3000, "m²"), (2000, "m²")]
+    assert [(p["planned_start"], p["planned_finish"]) for p in props] == [
+        ("2026-08-10", "2026-10-06"),
+        ("2026-08-15", "2026-10-25"),
+    ]
+    # A bracket that is no unit (工程量（暂估）) gives none: the row is still refused.
+    wb = load_workbook(book)
+    wb["2026年硬件项目"]["I2"] = "工程量（暂估）"
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(empty_twin(tmp_path / "t2.gpkg")))
+    assert code == 2 and "row 3: quantity 3000 has no unit of quantity" in out, out
+
+
+@pytest.mark.parametrize(
+    ("units", "row", "written"),
+    [
+        (("青浦区 建设管理委员会", "青浦区建设管理委员会"), 4, "青浦区 建设管理委员会"),
+        (("国家会展中心（上海）有限责任公司", "国家会展中心(上海)有限责任公司"), 4, "国家会展中心（上海）有限责任公司"),
+    ],
+)
+def test_a_unit_spelt_two_ways_is_refused_not_counted_as_two(
+    tmp_path: Path, units: tuple[str, str], row: int, written: str
+) -> None:
+    # Two spellings of one unit (a space, full-width brackets) were stored as given: the units
+    # table and the roll-up by unit showed two units, each with half its projects.
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run(
+        "projects", "import", str(_messy_register(tmp_path / "r.xlsx", _messy_rows(units))), "--store", str(store)
+    )
+    assert code == 2, out
+    assert f"row {row}: responsible_unit {units[1]!r} is written {written!r} on row 3" in out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+    # Against the register: a new project's unit spelt otherwise than the register's is refused too.
+    code, out = run(
+        "projects",
+        "import",
+        str(_messy_register(tmp_path / "r.xlsx", _messy_rows((units[0],) * 2))),
+        "--store",
+        str(store),
+    )
+    assert code == 0, out
+    rows = [[3, "RD-03", "新项目", "道路", units[1], "王 强", "2026-08-10", "2026-10-06", 10, "米"]]
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r2.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert f"row 3: responsible_unit {units[1]!r} is written {written!r} on project RD-01 in the register" in out
+    assert "row 3: responsible_person '王 强' is written '王强' on project RD-01 in the register" in out
+
+
+def test_a_totals_row_and_a_row_of_formulas_are_no_projects(tmp_path: Path) -> None:
+    # 合计 under the register (its quantity a SUM) and a prepared row of formulas with no code were
+    # refused as rows missing every field (nine reasons for 合计 alone); they are left out, and said so.
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = [*_messy_rows(), [None] * 10, ["合计", None, None, None, None, None, None, None, "=SUM(I3:I4)"],
+            [None, None, None, None, None, None, None, None, "=I6*2"]]  # fmt: skip
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 0, out
+    assert "rows not imported (no project's): row 6: a totals row (合计); row 7: formulas only, no project code" in out
+    with Twin.open(store) as twin:
+        assert twin.features("projects").number_matched == 2
+    # A row with figures and no code is still refused, and only for that.
+    rows = [
+        *_messy_rows(),
+        [3, None, "无编号项目", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 5, "米"],
+    ]
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r2.xlsx", rows)), "--store", str(store))
+    assert code == 2 and "row 5: no project code" in out and "row 5: required" not in out, out
+
+
+def test_a_totals_row_under_reports_is_left_out(imported, tmp_path: Path) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    rows = [[register[0][0], date(2026, 11, 1), 100, None, None, "联络员"], ["合计", None, "98%"]]
+    code, out = run("progress", "import", str(_report_book(tmp_path / "p.xlsx", rows)), "--store", str(store))
+    assert code == 0, out
+    assert "row 3: a totals row (合计)" in out and "committed 1 commits (1 reports" in out
