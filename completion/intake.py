@@ -138,6 +138,8 @@ class Sheet:
     # The unit of quantity a register's quantity header gives in brackets (工程量（㎡）), for the
     # rows of a sheet without a unit column.
     quantity_unit: str | None = None
+    # Each field's column as the spreadsheet shows it ("column C: 完成百分比"), to name it in errors.
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 class Refused(ValidationFailed):
@@ -540,7 +542,43 @@ def read_sheet(
             continue
         rows.append(Row(n, values))
     unit = _header_unit(header, columns) if kind == "register" else None
-    return Sheet(name, rows, ignored, tuple(absent), absent_error, skipped, unit)
+    return Sheet(name, rows, ignored, tuple(absent), absent_error, skipped, unit, _column_names(header, columns))
+
+
+def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str, str]:
+    """Each field's column by its letter and header as the sheet shows them (a header's line breaks
+    as spaces): "column H: 计划完成 日期"."""
+    from openpyxl.utils.cell import get_column_letter
+
+    named: dict[str, str] = {}
+    for i, f in columns.items():
+        h = header[i] if i < len(header) else None
+        label = h.label if isinstance(h, Header) else "" if h is None else str(h)
+        label = " ".join(label.split())
+        named[f] = f"column {get_column_letter(i + 1)}" + (f": {label}" if label else "")
+    return named
+
+
+# The field a row's reason is about, by how the reasons above and the report rules begin
+# ("planned_finish: ...", "percent 140 is beyond 100%", "no date", "a report dated ...").
+_REASON_FIELD = re.compile(
+    r"^(?:required property '(?P<required>\w+)'|no (?P<empty>date|percent)$"
+    r"|(?P<code>no project code$|project code )|(?P<dated>a report dated )|(?P<field>\w+)(?=[ :]))"
+)
+
+
+def at_columns(sheet: Sheet, bad: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The reasons of a sheet's bad rows, each naming the column its cell is in, as the sheet shows
+    it (a coordinator reads 'column H: 计划完成', not planned_finish), where a reason is a cell's."""
+    out: list[tuple[int, str]] = []
+    for n, why in bad:
+        m = _REASON_FIELD.match(why)
+        f = None
+        if m is not None:
+            f = m["required"] or m["empty"] or m["field"] or ("code" if m["code"] else "date" if m["dated"] else None)
+        where = sheet.columns.get(f) if f else None
+        out.append((n, f"{why} [{where}]" if where else why))
+    return out
 
 
 def skipped_note(sheet: Sheet) -> str | None:
@@ -1029,7 +1067,7 @@ def import_register(
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
     bad.extend(_spelt_two_ways(given, existing))
     if bad:
-        raise Refused(source, sorted(bad))
+        raise Refused(source, at_columns(sheet, sorted(bad)))
     msg = message or f"Import the project register from {source} ({len(changes)} projects)"
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
 
@@ -1330,12 +1368,16 @@ def import_reports(
                          default_reporter=default_reporter, parent=parent)  # fmt: skip
         except Refused as e:
             bad += e.rows
-        raise Refused(source, sorted(bad))
+        raise Refused(source, at_columns(sheet, sorted(bad)))
     if not reports:
         raise BadInput(f"{source}: no report rows")
-    plan = plan_reports(
-        twin, reports, source=source, original_dates=original_dates, default_reporter=default_reporter, parent=parent
-    )
+    try:
+        plan = plan_reports(
+            twin, reports, source=source, original_dates=original_dates, default_reporter=default_reporter,
+            parent=parent,
+        )  # fmt: skip
+    except Refused as e:
+        raise Refused(source, at_columns(sheet, e.rows)) from None
     done = commit_reports(
         twin, plan.batches, plan.base, original_dates=original_dates, source=source, uploaded_by=uploaded_by
     )

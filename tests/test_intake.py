@@ -1252,3 +1252,27 @@ def test_a_totals_row_under_reports_is_left_out(imported, tmp_path: Path) -> Non
     code, out = run("progress", "import", str(_report_book(tmp_path / "p.xlsx", rows)), "--store", str(store))
     assert code == 0, out
     assert "row 3: a totals row (合计)" in out and "committed 1 commits (1 reports" in out
+
+
+def test_a_refused_cell_is_named_by_its_column_as_the_sheet_shows_it(imported, tmp_path: Path) -> None:
+    # The reasons named the register's field (planned_finish), not the column a coordinator sees
+    # (H, 计划完成（日期）, a header with a line break, under a title).
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = _messy_rows()
+    rows[0][7] = "10月6日"
+    rows[1][4] = "青浦区 建设管理委员会"
+    rows.append([3, None, "无编号", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 5, "米"])
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert "row 3: planned_finish: '10月6日' has no year: write 2026-10-06 [column H: 计划完成（日期）]" in out
+    assert "is written '青浦区建设管理委员会' on row 3: one name spelt two ways" in out
+    assert "counted as two; write it one way [column E: 责任单位]" in out
+    assert "row 5: no project code [column B: 项目编号]" in out
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    rows = [[register[0][0], "11月1日", 100], [register[1][0], date(2026, 11, 1), "140%"], [None, date(2026, 11, 1), 5]]
+    code, out = run("progress", "import", str(_report_book(tmp_path / "p.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert "row 2: date: '11月1日' has no year: write 2026-11-01 [column B: 日期]" in out
+    assert "row 3: percent 140 is beyond 100% [column C: 完成百分比]" in out
+    assert "row 4: no project code [column A: 项目编号]" in out
