@@ -1066,6 +1066,7 @@ def import_register(
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
     bad.extend(_spelt_two_ways(given, existing))
+    bad.extend(_codes_like_others(records, existing))
     if bad:
         raise Refused(source, at_columns(sheet, sorted(bad)))
     msg = message or f"Import the project register from {source} ({len(changes)} projects)"
@@ -1106,6 +1107,42 @@ def _spelt_two_ways(
                 bad.append((row.number, f"{f} {v!r} is written {spelt!r} on {where}: one name spelt two ways "
                             "(spaces, full-width brackets) is counted as two; write it one way"))  # fmt: skip
     return bad
+
+
+def _codes_like_others(
+    records: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
+) -> list[tuple[int, str]]:
+    """The rows whose new project code differs from a code of the register or of an earlier row
+    only in case, full-width characters or spaces (sp-02, ＳＰ－０２ or SP 02 beside SP-02), or holds
+    full-width characters at all: each would be a second project beside the one it was typed for
+    (a code is compared exactly), its reports and deadline apart. Refused naming the code to write."""
+    known: dict[str, tuple[str, str]] = {}
+    for c in existing:
+        known.setdefault(_name_key(c), (c, "in the register"))
+    bad: list[tuple[int, str]] = []
+    for row, rec in records:
+        code = rec.get("code")
+        if not isinstance(code, str) or code in existing:
+            continue
+        like, where = known.setdefault(_name_key(code), (code, f"on row {row.number}"))
+        if like != code:
+            bad.append((row.number, f"project code {code!r} differs from {like!r} {where} only in case, full-width "
+                        f"characters or spaces: write {like!r} (two codes so alike would be two projects)"))  # fmt: skip
+        elif (plain := unicodedata.normalize("NFKC", code)) != code:
+            bad.append((row.number, f"project code {code!r} holds full-width characters: write {plain!r}"))
+    return bad
+
+
+def _unknown_code(code: str, projects: Mapping[str, Project]) -> str:
+    """Why a report naming ``code`` is refused when no project has it, with the code it could be
+    when one differs only in case (register.unknown_code), or in full-width characters or spaces
+    (ＳＰ－０２ typed with the input method in full-width mode, SP 02)."""
+    why = unknown_code(code, projects)
+    if "did you mean" in why:
+        return why
+    key = _name_key(code)
+    near = sorted(c for c in projects if _name_key(c) == key)
+    return f"{why}; did you mean {near[0]!r}?" if near else why
 
 
 # ---------------------------------------------------------------------------- reports
@@ -1271,7 +1308,7 @@ def plan_reports(
         r = sr.report
         project = state.get(r.code)
         if project is None:
-            bad.append((sr.row, unknown_code(r.code, state)))
+            bad.append((sr.row, _unknown_code(r.code, state)))
             continue
         if (r.code, r.on) in seen:
             bad.append((sr.row, f"a second report for {r.code} on {r.on.isoformat()} (also row {seen[r.code, r.on]})"))

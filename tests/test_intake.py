@@ -1276,3 +1276,37 @@ def test_a_refused_cell_is_named_by_its_column_as_the_sheet_shows_it(imported, t
     assert "row 2: date: '11月1日' has no year: write 2026-11-01 [column B: 日期]" in out
     assert "row 3: percent 140 is beyond 100% [column C: 完成百分比]" in out
     assert "row 4: no project code [column A: 项目编号]" in out
+
+
+@pytest.mark.parametrize("typed", ["ＲＤ－０１", "rd-01", "RD- 01"])
+def test_a_new_code_like_a_known_one_is_refused_not_a_second_project(tmp_path: Path, typed: str) -> None:
+    # Typed with the input method in full-width mode, in lower case or with a space, a known
+    # project's code became a new project beside it (codes are compared exactly): two RD-01s in
+    # the register, the figures counting both.
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run(
+        "projects", "import", str(_messy_register(tmp_path / "r.xlsx", _messy_rows())), "--store", str(store)
+    )
+    assert code == 0, out
+    rows = [[1, typed, "诸光路整治", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-08", 3000, "㎡"]]
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r2.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert f"row 3: project code {typed!r} differs from 'RD-01' in the register only in case, full-width" in out
+    with Twin.open(store) as twin:
+        assert twin.features("projects").number_matched == 2
+    # Reports naming it so are refused with the code to write.
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text(f"项目编号,日期,完成百分比\n{typed},2026-09-01,10\n", encoding="utf-8-sig")
+    code, out = run("progress", "import", str(csv_file), "--store", str(store), "--author", "王强")
+    assert code == 2 and f"no project {typed!r} in the register; did you mean 'RD-01'?" in out, out
+
+
+def test_new_codes_alike_in_one_sheet_or_in_full_width_are_refused(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = _messy_rows()
+    rows[1][1] = "rd-01"
+    rows.append([3, "ＬＳ－０１", "绿化", "绿化", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 5, "盆"])
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert "row 4: project code 'rd-01' differs from 'RD-01' on row 3 only in case" in out
+    assert "row 5: project code 'ＬＳ－０１' holds full-width characters: write 'LS-01'" in out
