@@ -776,18 +776,28 @@ def _mark_formulas(data: bytes, name: str, table: list[list[Any]]) -> None:
 
 
 def _csv_rows(data: bytes, source: str) -> list[list[str]]:
-    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK unless told otherwise
+    # Excel in China saves CSV as GBK unless told otherwise; its "Unicode Text" (.txt, tab-separated)
+    # is UTF-16 with a byte-order mark, which says so (GB18030 refuses its 0xFF, UTF-8 its zeros).
+    utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    for encoding in ("utf-16",) if utf16 else ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
             break
         except UnicodeDecodeError:
             continue
     else:
-        raise BadInput(f"{source}: the CSV is neither UTF-8 nor GB18030 text")
+        raise BadInput(
+            f"{source}: the CSV is "
+            + ("not UTF-16 text, though it begins as such" if utf16 else "neither UTF-8 nor GB18030 text")
+        )
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        # Rows of unequal width (a title line above the header) leave the sniffer without an
+        # answer: Unicode Text, or a text with tabs and no commas, is tab-separated; else commas.
+        head = text[:4096]
+        tabs = utf16 or ("\t" in head and "," not in head)
+        dialect = csv.excel_tab if tabs else csv.excel  # type: ignore[assignment]
     return list(csv.reader(io.StringIO(text), dialect))
 
 

@@ -1310,3 +1310,26 @@ def test_new_codes_alike_in_one_sheet_or_in_full_width_are_refused(tmp_path: Pat
     assert code == 2, out
     assert "row 4: project code 'rd-01' differs from 'RD-01' on row 3 only in case" in out
     assert "row 5: project code 'ＬＳ－０１' holds full-width characters: write 'LS-01'" in out
+
+
+@pytest.mark.parametrize(("encoding", "sep"), [("gb18030", ","), ("utf-8-sig", ","), ("utf-16", "\t")])
+def test_report_csv_as_excel_saves_it_in_china(imported, tmp_path: Path, encoding: str, sep: str) -> None:
+    # CSV (GBK, the default of Excel in China), CSV UTF-8 (with a BOM), and Unicode Text (UTF-16
+    # with a BOM, tab-separated: it was refused as neither UTF-8 nor GB18030); 45％ and ４５ typed
+    # with the input method in full-width mode are 45.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    lines = [["2026年第45周进度"], ["项目编号", "日期", "完成百分比", "填报人"],
+             [register[0][0], "2026/11/1", "100％", "黄丽"], [register[1][0], "2026年11月1日", "１００", "黄丽"]]  # fmt: skip
+    path = tmp_path / "week.csv"
+    path.write_bytes("\r\n".join(sep.join(r) for r in lines).encode(encoding) + b"")
+    code, out = run("progress", "import", str(path), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        for r in register[:2]:
+            props = orjson.loads(twin.feature("projects", r[0]))["properties"]
+            assert (props["percent_complete"], props["progress_date"], props["progress_reporter"]) == (
+                100,
+                "2026-11-01",
+                "黄丽",
+            )
