@@ -261,7 +261,7 @@ def _loose_keys(text: Any, by_header: Mapping[str, str]) -> tuple[str, ...]:
     """A one-row header's key, then the keys it is known by without a bracketed suffix (工程量（㎡）,
     计划开始（日期）) and, for a date field, without a trailing 时间 / 日期 (计划开始时间)."""
     whole = str(text).strip()
-    bare = _BRACKETED.sub("", whole)
+    bare = _BRACKETED.sub("", whole).rstrip("%％ ")  # 完成率% as 完成率（%）
     keys = [_key(whole), _key(bare)]
     for k in (_key(bare), _key(whole)):
         for filler in ("时间", "日期"):
@@ -952,6 +952,16 @@ def register_records(
                 except ValueError as e:
                     reasons.append(str(e))
                     refused.setdefault(row.number, set()).add(f)
+                    continue
+                if isinstance(v[f], str) and "%" in v[f].replace("％", "%"):
+                    if f == "quantity":
+                        reasons.append(f"quantity {v[f]!r} is a percent, not a quantity of its unit")
+                        refused.setdefault(row.number, set()).add(f)
+                        del rec[f]
+                    else:
+                        # A weight of 20% is 0.2 (the value a cell formatted as a percent holds),
+                        # beside weights written as fractions: read as 20 it weighed 66 times 0.3.
+                        rec[f] = rec[f] / 100
         if v.get("quantity_unit") is not None:
             rec["quantity_unit"] = _unit(v["quantity_unit"])
         elif sheet.quantity_unit is not None and "quantity" in rec:

@@ -1333,3 +1333,37 @@ def test_report_csv_as_excel_saves_it_in_china(imported, tmp_path: Path, encodin
                 "2026-11-01",
                 "黄丽",
             )
+
+
+def test_a_weight_formatted_as_a_percent_is_its_fraction_and_a_quantity_in_percent_is_refused(tmp_path: Path) -> None:
+    # A weight cell formatted as a percent (Excel holds 0.2, shows 20%) was read as 20 beside a
+    # plain 0.3: 66 times the weight. A quantity of '50%' was 50 of its unit.
+    store = empty_twin(tmp_path / "t.gpkg")
+    header = ["项目编号", "项目名称", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量", "单位", "权重"]
+    rows = [["LS-01", "花1", "绿化", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-20", "50%", "盆", 0.2],
+            ["LS-02", "花2", "绿化", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-20", 100, "盆", 0.3],
+            ["LS-03", "花3", "绿化", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-20", 100, "盆", "50％"]]  # fmt: skip
+    book = _sheet(tmp_path / "r.xlsx", [header, *rows])
+    wb = load_workbook(book)
+    wb["项目清单"]["J2"].number_format = "0%"
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 2 and "row 2: quantity '50%' is a percent, not a quantity of its unit" in out, out
+    wb["项目清单"]["H2"] = 50
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        weights = [
+            orjson.loads(twin.feature("projects", c))["properties"]["weight"] for c in ("LS-01", "LS-02", "LS-03")
+        ]
+    assert weights == [0.2, 0.3, 0.5]
+
+
+def test_a_percent_header_ending_in_a_percent_sign(imported, tmp_path: Path) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    path = tmp_path / "p.csv"
+    path.write_text(f"项目编号,日期,完成率%,填报人\n{register[0][0]},2026-11-01,100,黄丽\n", encoding="utf-8-sig")
+    code, out = run("progress", "import", str(path), "--store", str(store))
+    assert code == 0, out
