@@ -809,7 +809,7 @@ def _as_date(v: Any) -> date:
         return v
     if isinstance(v, int | float) and not isinstance(v, bool) and 20000 < v < 80000:
         return date(1899, 12, 30) + timedelta(days=int(v))  # an Excel serial day number left unformatted
-    text = str(v).strip()
+    text = unicodedata.normalize("NFKC", str(v)).strip()  # typed in full width: ２０２６－１０－０６
     m = re.fullmatch(
         r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?", text
     )
@@ -861,7 +861,7 @@ def _as_number(v: Any, what: str) -> float:
     if isinstance(v, int | float):
         x = float(v)
     else:
-        text = str(v).strip().replace("％", "%")
+        text = unicodedata.normalize("NFKC", str(v)).strip()  # full width: ４５．５％ is 45.5%
         if _GROUPED.fullmatch(text):
             text = text.replace(",", "").replace("，", "")
         try:

@@ -1367,3 +1367,17 @@ def test_a_percent_header_ending_in_a_percent_sign(imported, tmp_path: Path) -> 
     path.write_text(f"项目编号,日期,完成率%,填报人\n{register[0][0]},2026-11-01,100,黄丽\n", encoding="utf-8-sig")
     code, out = run("progress", "import", str(path), "--store", str(store))
     assert code == 0, out
+
+
+def test_dates_and_figures_typed_in_full_width_are_read(imported, tmp_path: Path) -> None:
+    # Full-width digits were read (Python's digits) but a full-width separator or decimal point was
+    # not: ２０２６－１１－０１ 'is not a date', ９９．５％ 'is not a number'.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    rows = [[register[0][0], "２０２６－１１－０１", "９９．５％", None, None, "黄丽"],
+            [register[1][0], "２０２６／１１／０１", "１００", None, None, "黄丽"]]  # fmt: skip
+    code, out = run("progress", "import", str(_report_book(tmp_path / "p.xlsx", rows)), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        got = [orjson.loads(twin.feature("projects", r[0]))["properties"] for r in register[:2]]
+    assert [(p["percent_complete"], p["progress_date"]) for p in got] == [(99.5, "2026-11-01"), (100, "2026-11-01")]
