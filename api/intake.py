@@ -123,7 +123,7 @@ class IntakeFactory:
             )
             at = register_recorded_time(sh) if original_dates else when
             doc = {"commit": None, "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored,
-                   "left_out_rows": _left_out(sh)}  # fmt: skip
+                   "left_out_rows": _left_out(sh), "hidden_rows": sh.hidden_rows}  # fmt: skip
             try:
                 info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=at)
             except ValidationFailed as e:
@@ -168,7 +168,8 @@ class IntakeFactory:
                 uploaded_by=who.name,
             )  # fmt: skip
             return {"commits": [c.to_dict() for c in result.commits], "reports": len(sh.rows) - result.skipped,
-                    "skipped": result.skipped, "sheet": sh.name, "left_out_rows": _left_out(sh)}  # fmt: skip
+                    "skipped": result.skipped, "sheet": sh.name, "left_out_rows": _left_out(sh),
+                    "hidden_rows": sh.hidden_rows}  # fmt: skip
 
         try:
             doc = await run_in_threadpool(work)

@@ -140,6 +140,9 @@ class Sheet:
     quantity_unit: str | None = None
     # Each field's column as the spreadsheet shows it ("column C: 完成百分比"), to name it in errors.
     columns: dict[str, str] = field(default_factory=dict)
+    # The rows read that Excel does not show (hidden, or filtered out): data all the same, as in
+    # Excel's own CSV of the sheet, but named in a note, for a row hidden is often a row set aside.
+    hidden_rows: list[int] = field(default_factory=list)
 
 
 class Refused(ValidationFailed):
@@ -176,7 +179,11 @@ def load_mapping(path: str | Path | None) -> dict[str, str]:
 
 
 def _match_headers(
-    headers: Sequence[Any], known: Mapping[str, Sequence[str]], mapping: Mapping[str, str], source: str
+    headers: Sequence[Any],
+    known: Mapping[str, Sequence[str]],
+    mapping: Mapping[str, str],
+    source: str,
+    twice: dict[str, list[int]] | None = None,
 ) -> tuple[dict[int, str], list[str], dict[str, list[str]]]:
     """The field of each column (by index), the labels of the columns left out, and the fields that
     several columns under groups could each be, named by a part alone (with those columns' labels).
@@ -227,6 +234,11 @@ def _match_headers(
                 partial.setdefault(explicit.get(part) or by_header[part], []).append((i, part not in explicit))
             continue
         if by_default and (target in mapping or target in columns.values()):
+            if twice is not None and target not in mapping:
+                # Two columns named for one field (计划完成 and 计划完成（调整后）): the first was read
+                # and the other left out with a note, though it may well be the one meant.
+                first = next(j for j, f in columns.items() if f == target)
+                twice.setdefault(target, [first]).append(i)
             continue
         columns[i] = target
     ambiguous: dict[str, list[str]] = {}
@@ -455,8 +467,9 @@ def read_sheet(
     source = Path(filename).name if filename else "upload"
     is_xlsx = data[:2] == b"PK"  # an .xlsx is a zip; anything else is taken for CSV text
     merged: list[tuple[int, int, int, int]] = []
+    hidden: set[int] = set()
     if is_xlsx:
-        table, name, merged = _xlsx_rows(data, kind, sheet, source, sheet_option)
+        table, name, merged, hidden = _xlsx_rows(data, kind, sheet, source, sheet_option)
     else:
         if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
@@ -494,7 +507,25 @@ def read_sheet(
             # its header is the row most like one of those with a column for the code.
             top = max(with_code, key=lambda j: (scores[j], -j))
     header, depth = readings[top]
-    columns, ignored, ambiguous = _match_headers(header, known, mapping or {}, source)
+    twice: dict[str, list[int]] = {}
+    columns, ignored, ambiguous = _match_headers(header, known, mapping or {}, source, twice)
+    if twice:
+        from openpyxl.utils.cell import get_column_letter
+
+        def label(i: int) -> str:
+            h = header[i]
+            return " ".join((h.label if isinstance(h, Header) else str(h)).split())
+
+        which = "; ".join(
+            f"{f}: {' and '.join(f'{label(i)!r} (column {get_column_letter(i + 1)})' for i in cols)}"
+            for f, cols in twice.items()
+        )
+        f, cols = next(iter(twice.items()))
+        how = f" or name the one to import with {mapping_option} ({f}: {label(cols[-1])})"
+        raise BadInput(
+            f"{source}: sheet {name!r} has two columns for one field, {which}: which is meant is not "
+            f"the importer's to guess; delete one{how if mapping_option else ''}"
+        )
     absent = [f for f in required if f not in columns.values()]
     absent_error = ""
     if absent:
@@ -542,7 +573,8 @@ def read_sheet(
             continue
         rows.append(Row(n, values))
     unit = _header_unit(header, columns) if kind == "register" else None
-    return Sheet(name, rows, ignored, tuple(absent), absent_error, skipped, unit, _column_names(header, columns))
+    shut = [r.number for r in rows if r.number in hidden]
+    return Sheet(name, rows, ignored, tuple(absent), absent_error, skipped, unit, _column_names(header, columns), shut)
 
 
 def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str, str]:
@@ -588,6 +620,19 @@ def skipped_note(sheet: Sheet) -> str | None:
     listed = "; ".join(f"row {n}: {why}" for n, why in sheet.skipped[:10])
     more = f" and {len(sheet.skipped) - 10} more" if len(sheet.skipped) > 10 else ""
     return f"rows not imported (no project's): {listed}{more}"
+
+
+def hidden_note(sheet: Sheet) -> str | None:
+    """The note naming the rows read that Excel hides (hidden or filtered out), or None."""
+    if not sheet.hidden_rows:
+        return None
+    listed = ", ".join(map(str, sheet.hidden_rows[:20]))
+    more = f" and {len(sheet.hidden_rows) - 20} more" if len(sheet.hidden_rows) > 20 else ""
+    which = f"row {listed} is" if len(sheet.hidden_rows) == 1 else f"rows {listed}{more} are"
+    return (
+        f"{which} hidden in sheet {sheet.name!r} (hidden or filtered out in Excel) and read like the others; "
+        "delete a row from the sheet if it is not to be imported"
+    )
 
 
 # A row so labelled (in any of its cells) with no project code, or that label as its code, sums
@@ -653,9 +698,9 @@ def _clean(v: Any) -> Any:
 
 def _xlsx_rows(
     data: bytes, kind: str, sheet: str | None, source: str, sheet_option: str = "--sheet"
-) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]]]:
-    """The sheet's values with merged cells filled (see _fill_merged), its name, and its merged
-    ranges (for the group cells of a two-row header)."""
+) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]], set[int]]:
+    """The sheet's values with merged cells filled (see _fill_merged), its name, its merged
+    ranges (for the group cells of a two-row header), and its hidden rows (1-based)."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -669,9 +714,28 @@ def _xlsx_rows(
     name = _pick_sheet(book.sheetnames, sheet, candidates, source, sheet_option, hidden)
     ws = book[name]
     table = _xlsx_values(ws)
-    merged = _merged_ranges(ws)
+    xml = _sheet_xml(ws)
+    merged = _merged_ranges(xml)
     _fill_merged(table, merged)
-    return table, name, merged
+    return table, name, merged, _hidden_rows(xml)
+
+
+_ROW_TAG = re.compile(rb"<(?:\w+:)?row\s([^>]*)>")
+_HIDDEN = re.compile(rb"""\bhidden=["'](?:1|true)["']""")
+_ROW_NUMBER = re.compile(rb"""\br=["'](\d+)["']""")
+
+
+def _hidden_rows(xml: bytes) -> set[int]:
+    """The rows a worksheet's XML hides (hidden, or filtered out by an AutoFilter), 1-based
+    (openpyxl's read-only mode does not read row dimensions)."""
+    if not _HIDDEN.search(xml):
+        return set()
+    out: set[int] = set()
+    for m in _ROW_TAG.finditer(xml):
+        attrs = m[1]
+        if _HIDDEN.search(attrs) and (r := _ROW_NUMBER.search(attrs)) is not None:
+            out.add(int(r[1]))
+    return out
 
 
 def _xlsx_values(ws: Any) -> list[list[Any]]:
@@ -708,15 +772,19 @@ def _as_shown_percent(v: float) -> str:
 _MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s[^>]*?ref=\"([A-Z]+[0-9]+:[A-Z]+[0-9]+)\"")
 
 
-def _merged_ranges(ws: Any) -> list[tuple[int, int, int, int]]:
-    """The merged ranges of a read-only worksheet (openpyxl's read-only mode does not read them):
-    (min_col, min_row, max_col, max_row), 1-based, from the sheet's XML after its cells."""
+def _sheet_xml(ws: Any) -> bytes:
+    """A read-only worksheet's XML (b"" when openpyxl's internals do not give it)."""
+    try:
+        return bytes(ws.parent._archive.read(ws._worksheet_path))
+    except (AttributeError, KeyError):
+        return b""
+
+
+def _merged_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
+    """The merged ranges of a worksheet's XML (openpyxl's read-only mode does not read them):
+    (min_col, min_row, max_col, max_row), 1-based, from after its cells."""
     from openpyxl.utils.cell import range_boundaries
 
-    try:
-        xml = ws.parent._archive.read(ws._worksheet_path)
-    except (AttributeError, KeyError):
-        return []
     tail = xml[xml.rfind(b"</sheetData>") :]
     return [range_boundaries(m.decode()) for m in _MERGE.findall(tail)]
 

@@ -1381,3 +1381,63 @@ def test_dates_and_figures_typed_in_full_width_are_read(imported, tmp_path: Path
     with Twin.open(store) as twin:
         got = [orjson.loads(twin.feature("projects", r[0]))["properties"] for r in register[:2]]
     assert [(p["percent_complete"], p["progress_date"]) for p in got] == [(99.5, "2026-11-01"), (100, "2026-11-01")]
+
+
+def test_rows_hidden_in_excel_are_read_and_named(tmp_path: Path) -> None:
+    # A project hidden in the sheet (set aside, or filtered out) was imported without a word: what
+    # the coordinator saw was not what was imported. It is still data (Excel's own CSV keeps it),
+    # so it is read, and the command names it.
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = _messy_rows()
+    rows.append([3, "RD-03", "旧项目", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 5, "米"])
+    book = _messy_register(tmp_path / "r.xlsx", rows)
+    wb = load_workbook(book)
+    wb["2026年硬件项目"].row_dimensions[5].hidden = True
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    assert "row 5 is hidden in sheet '2026年硬件项目' (hidden or filtered out in Excel) and read like" in out
+    with Twin.open(store) as twin:
+        assert twin.features("projects").number_matched == 3
+
+
+def test_two_columns_for_one_field_are_refused_not_the_first_taken(tmp_path: Path) -> None:
+    # 计划完成 (hidden, the old deadline) and 计划完成（调整后） (the moved one): the first was read, the
+    # other left out with a note, and the moved deadline said 'nothing to commit'.
+    store = empty_twin(tmp_path / "t.gpkg")
+    header = [
+        "项目编号",
+        "项目名称",
+        "片区",
+        "责任单位",
+        "责任人",
+        "计划开始",
+        "计划完成",
+        "工程量",
+        "单位",
+        "计划完成（调整后）",
+    ]
+    row = [
+        "SP-01",
+        "花坛",
+        "南广场",
+        "青浦区绿化和市容管理局",
+        "黄丽",
+        "2026-08-01",
+        "2026-10-20",
+        1200,
+        "㎡",
+        "2026-10-28",
+    ]
+    book = _sheet(tmp_path / "r.xlsx", [header, row])
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    assert "two columns for one field, planned_finish: '计划完成' (column G) and '计划完成（调整后）' (column J)" in out
+    assert "--mapping (planned_finish: 计划完成（调整后）)" in out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+    (tmp_path / "m.yaml").write_text("planned_finish: 计划完成（调整后）\n", encoding="utf-8")
+    code, out = run("projects", "import", str(book), "--mapping", str(tmp_path / "m.yaml"), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert orjson.loads(twin.feature("projects", "SP-01"))["properties"]["planned_finish"] == "2026-10-28"
