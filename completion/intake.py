@@ -1171,6 +1171,13 @@ def _name_key(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
 
 
+def _code_key(code: str) -> str:
+    """A project code as compared for its likeness to another: as a name (_name_key), and a code of
+    digits alone without its leading zeros (Excel reads 001 typed or opened from a CSV as 1)."""
+    key = _name_key(code)
+    return key.lstrip("0") or "0" if key.isdigit() else key
+
+
 def _spelt_two_ways(
     rows: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
 ) -> list[tuple[int, str]]:
@@ -1206,16 +1213,21 @@ def _codes_like_others(
     (a code is compared exactly), its reports and deadline apart. Refused naming the code to write."""
     known: dict[str, tuple[str, str]] = {}
     for c in existing:
-        known.setdefault(_name_key(c), (c, "in the register"))
+        known.setdefault(_code_key(c), (c, "in the register"))
     bad: list[tuple[int, str]] = []
     for row, rec in records:
         code = rec.get("code")
         if not isinstance(code, str) or code in existing:
             continue
-        like, where = known.setdefault(_name_key(code), (code, f"on row {row.number}"))
+        like, where = known.setdefault(_code_key(code), (code, f"on row {row.number}"))
         if like != code:
-            bad.append((row.number, f"project code {code!r} differs from {like!r} {where} only in case, full-width "
-                        f"characters or spaces: write {like!r} (two codes so alike would be two projects)"))  # fmt: skip
+            how = (
+                "leading zeros (Excel drops them from a number)"
+                if code.isdigit()
+                else "case, full-width characters or spaces"
+            )
+            bad.append((row.number, f"project code {code!r} differs from {like!r} {where} only in {how}: "
+                        f"write {like!r} (two codes so alike would be two projects)"))  # fmt: skip
         elif (plain := unicodedata.normalize("NFKC", code)) != code:
             bad.append((row.number, f"project code {code!r} holds full-width characters: write {plain!r}"))
     return bad
@@ -1228,8 +1240,8 @@ def _unknown_code(code: str, projects: Mapping[str, Project]) -> str:
     why = unknown_code(code, projects)
     if "did you mean" in why:
         return why
-    key = _name_key(code)
-    near = sorted(c for c in projects if _name_key(c) == key)
+    key = _code_key(code)
+    near = sorted(c for c in projects if _code_key(c) == key)
     return f"{why}; did you mean {near[0]!r}?" if near else why
 
 

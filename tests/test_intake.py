@@ -1441,3 +1441,20 @@ def test_two_columns_for_one_field_are_refused_not_the_first_taken(tmp_path: Pat
     assert code == 0, out
     with Twin.open(store) as twin:
         assert orjson.loads(twin.feature("projects", "SP-01"))["properties"]["planned_finish"] == "2026-10-28"
+
+
+def test_a_numeric_code_without_its_leading_zeros_is_refused(tmp_path: Path) -> None:
+    # 001 opened from a CSV in Excel (or typed in a General cell) is the number 1: it became a
+    # project '1' beside '001'.
+    store = empty_twin(tmp_path / "t.gpkg")
+    header = ["项目编号", "项目名称", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量", "单位"]
+    row = ["001", "花坛", "南广场", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-20", 1200, "㎡"]
+    code, out = run("projects", "import", str(_sheet(tmp_path / "r.xlsx", [header, row])), "--store", str(store))
+    assert code == 0, out
+    row2 = [1, "花坛", "南广场", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-25", 1200, "㎡"]
+    code, out = run("projects", "import", str(_sheet(tmp_path / "r2.xlsx", [header, row2])), "--store", str(store))
+    assert code == 2 and "row 2: project code '1' differs from '001' in the register only in leading zeros" in out, out
+    path = tmp_path / "p.csv"
+    path.write_text("项目编号,日期,完成百分比,填报人\n1,2026-09-01,10,黄丽\n", encoding="utf-8")
+    code, out = run("progress", "import", str(path), "--store", str(store))
+    assert code == 2 and "no project '1' in the register; did you mean '001'?" in out, out
