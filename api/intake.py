@@ -34,7 +34,7 @@ from starlette.responses import Response
 from api.auth import Principal
 from api.deps import EditorDep, StrictQueryRoute, TwinDep, a_role, collection_of
 from api.errors import Forbidden, InvalidParameter, UnsupportedMediaType, problem
-from completion.intake import Refused, import_register, import_reports, read_sheet, register_recorded_time
+from completion.intake import Refused, Sheet, import_register, import_reports, read_sheet, register_recorded_time
 from completion.register import LAYER, find_project
 from completion.reports import ProgressReport, report_progress
 from twin.access import TwinView
@@ -53,6 +53,11 @@ def _refused(e: Refused) -> Response:
     more = f" (and {len(e.rows) - 10} more)" if len(e.rows) > 10 else ""
     return problem(422, "Invalid rows", f"{e.source}: {len(e.rows)} bad row(s), nothing committed: {shown}{more}",
                    rows=rows)  # fmt: skip
+
+
+def _left_out(sh: Sheet) -> list[dict[str, Any]]:
+    """The rows read as no project's (a totals row, formulas alone), as the CLI's note names them."""
+    return [{"row": n, "reason": why} for n, why in sh.skipped]
 
 
 def _admin_for_time(who: Principal, what: str) -> None:
@@ -117,7 +122,8 @@ class IntakeFactory:
                 body, "register", filename=filename, sheet=sheet, sheet_option="?sheet=", mapping_option=None
             )
             at = register_recorded_time(sh) if original_dates else when
-            doc = {"commit": None, "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored}
+            doc = {"commit": None, "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored,
+                   "left_out_rows": _left_out(sh), "hidden_rows": sh.hidden_rows}  # fmt: skip
             try:
                 info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=at)
             except ValidationFailed as e:
@@ -162,7 +168,8 @@ class IntakeFactory:
                 uploaded_by=who.name,
             )  # fmt: skip
             return {"commits": [c.to_dict() for c in result.commits], "reports": len(sh.rows) - result.skipped,
-                    "skipped": result.skipped, "sheet": sh.name}  # fmt: skip
+                    "skipped": result.skipped, "sheet": sh.name, "left_out_rows": _left_out(sh),
+                    "hidden_rows": sh.hidden_rows}  # fmt: skip
 
         try:
             doc = await run_in_threadpool(work)

@@ -60,7 +60,14 @@ def import_register_cmd(
 ) -> None:
     """Add or update the projects of a register sheet as one commit; any bad row refuses the whole file."""
     from cli.main import EXIT_BAD_INPUT, _author, _errors, _fail, _open, err, out
-    from completion.intake import import_register, load_mapping, read_sheet, register_recorded_time
+    from completion.intake import (
+        hidden_note,
+        import_register,
+        load_mapping,
+        read_sheet,
+        register_recorded_time,
+        skipped_note,
+    )
     from twin.core import _as_utc
     from twin.errors import ValidationFailed
 
@@ -71,6 +78,9 @@ def import_register_cmd(
         sh = read_sheet(file, "register", sheet=sheet, mapping=load_mapping(mapping))
         if sh.ignored:
             err.print(f"note: columns not imported: {', '.join(sh.ignored)}")
+        for note in (skipped_note(sh), hidden_note(sh)):
+            if note is not None:
+                err.print(f"note: {note}")
         when: datetime | None = _as_utc(at) if at is not None else None
         if original_dates:
             when = register_recorded_time(sh)
@@ -110,13 +120,16 @@ def import_reports_cmd(
 ) -> None:
     """Check every report of a sheet, then commit them: one commit per responsible unit per report date."""
     from cli.main import _author, _errors, _open, _settings, err, out
-    from completion.intake import import_reports, load_mapping, read_sheet
+    from completion.intake import hidden_note, import_reports, load_mapping, read_sheet, skipped_note
 
     twin = _open(store)
     with twin, _errors(str(file)):
         sh = read_sheet(file, "reports", sheet=sheet, mapping=load_mapping(mapping))
         if sh.ignored:
             err.print(f"note: columns not imported: {', '.join(sh.ignored)}")
+        for note in (skipped_note(sh), hidden_note(sh)):
+            if note is not None:
+                err.print(f"note: {note}")
         # Each report is by its row's reporter (填报人): --author is needed only for rows without one.
         if any(row.values.get("reporter") is None for row in sh.rows):
             reporter = _author(author)

@@ -22,6 +22,7 @@ import csv
 import io
 import math
 import re
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -131,6 +132,17 @@ class Sheet:
     # needs only their codes), and the error naming them, raised if a row is a new project.
     absent: tuple[str, ...] = ()
     absent_error: str = ""
+    # Rows left out that are no project's: a totals row (合计 ...), a row of formulas alone with no
+    # code (a template's prepared row never saved in Excel); row number and why, for a note.
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    # The unit of quantity a register's quantity header gives in brackets (工程量（㎡）), for the
+    # rows of a sheet without a unit column.
+    quantity_unit: str | None = None
+    # Each field's column as the spreadsheet shows it ("column C: 完成百分比"), to name it in errors.
+    columns: dict[str, str] = field(default_factory=dict)
+    # The rows read that Excel does not show (hidden, or filtered out): data all the same, as in
+    # Excel's own CSV of the sheet, but named in a note, for a row hidden is often a row set aside.
+    hidden_rows: list[int] = field(default_factory=list)
 
 
 class Refused(ValidationFailed):
@@ -167,7 +179,11 @@ def load_mapping(path: str | Path | None) -> dict[str, str]:
 
 
 def _match_headers(
-    headers: Sequence[Any], known: Mapping[str, Sequence[str]], mapping: Mapping[str, str], source: str
+    headers: Sequence[Any],
+    known: Mapping[str, Sequence[str]],
+    mapping: Mapping[str, str],
+    source: str,
+    twice: dict[str, list[int]] | None = None,
 ) -> tuple[dict[int, str], list[str], dict[str, list[str]]]:
     """The field of each column (by index), the labels of the columns left out, and the fields that
     several columns under groups could each be, named by a part alone (with those columns' labels).
@@ -218,6 +234,11 @@ def _match_headers(
                 partial.setdefault(explicit.get(part) or by_header[part], []).append((i, part not in explicit))
             continue
         if by_default and (target in mapping or target in columns.values()):
+            if twice is not None and target not in mapping:
+                # Two columns named for one field (计划完成 and 计划完成（调整后）): the first was read
+                # and the other left out with a note, though it may well be the one meant.
+                first = next(j for j, f in columns.items() if f == target)
+                twice.setdefault(target, [first]).append(i)
             continue
         columns[i] = target
     ambiguous: dict[str, list[str]] = {}
@@ -252,7 +273,7 @@ def _loose_keys(text: Any, by_header: Mapping[str, str]) -> tuple[str, ...]:
     """A one-row header's key, then the keys it is known by without a bracketed suffix (工程量（㎡）,
     计划开始（日期）) and, for a date field, without a trailing 时间 / 日期 (计划开始时间)."""
     whole = str(text).strip()
-    bare = _BRACKETED.sub("", whole)
+    bare = _BRACKETED.sub("", whole).rstrip("%％ ")  # 完成率% as 完成率（%）
     keys = [_key(whole), _key(bare)]
     for k in (_key(bare), _key(whole)):
         for filler in ("时间", "日期"):
@@ -398,8 +419,15 @@ def _header_score(header: Sequence[Any], headerish: set[str]) -> int:
 
 
 def _pick_sheet(
-    names: Sequence[str], wanted: str | None, candidates: Sequence[str], source: str, option: str = "--sheet"
+    names: Sequence[str],
+    wanted: str | None,
+    candidates: Sequence[str],
+    source: str,
+    option: str = "--sheet",
+    hidden: Collection[str] = (),
 ) -> str:
+    """The sheet named, else the one a candidate names, else the only sheet not hidden (a hidden
+    sheet of instructions or drop-down lists beside the data is common); else the error asks."""
     if wanted is not None:
         if wanted in names:
             return wanted
@@ -408,9 +436,11 @@ def _pick_sheet(
     for c in candidates:
         if _key(c) in keys:
             return keys[_key(c)]
-    if len(names) == 1:
-        return names[0]
-    raise BadInput(f"{source}: which sheet? it has {', '.join(names)}; name one with {option}")
+    shown = [n for n in names if n not in hidden]
+    if len(shown) == 1:
+        return shown[0]
+    listed = ", ".join(f"{n} (hidden)" if n in hidden else n for n in names)
+    raise BadInput(f"{source}: which sheet? it has {listed}; name one with {option}")
 
 
 def read_sheet(
@@ -437,8 +467,9 @@ def read_sheet(
     source = Path(filename).name if filename else "upload"
     is_xlsx = data[:2] == b"PK"  # an .xlsx is a zip; anything else is taken for CSV text
     merged: list[tuple[int, int, int, int]] = []
+    hidden: set[int] = set()
     if is_xlsx:
-        table, name, merged = _xlsx_rows(data, kind, sheet, source, sheet_option)
+        table, name, merged, hidden = _xlsx_rows(data, kind, sheet, source, sheet_option)
     else:
         if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
@@ -476,7 +507,25 @@ def read_sheet(
             # its header is the row most like one of those with a column for the code.
             top = max(with_code, key=lambda j: (scores[j], -j))
     header, depth = readings[top]
-    columns, ignored, ambiguous = _match_headers(header, known, mapping or {}, source)
+    twice: dict[str, list[int]] = {}
+    columns, ignored, ambiguous = _match_headers(header, known, mapping or {}, source, twice)
+    if twice:
+        from openpyxl.utils.cell import get_column_letter
+
+        def label(i: int) -> str:
+            h = header[i]
+            return " ".join((h.label if isinstance(h, Header) else str(h)).split())
+
+        which = "; ".join(
+            f"{f}: {' and '.join(f'{label(i)!r} (column {get_column_letter(i + 1)})' for i in cols)}"
+            for f, cols in twice.items()
+        )
+        f, cols = next(iter(twice.items()))
+        how = f" or name the one to import with {mapping_option} ({f}: {label(cols[-1])})"
+        raise BadInput(
+            f"{source}: sheet {name!r} has two columns for one field, {which}: which is meant is not "
+            f"the importer's to guess; delete one{how if mapping_option else ''}"
+        )
     absent = [f for f in required if f not in columns.values()]
     absent_error = ""
     if absent:
@@ -514,12 +563,122 @@ def read_sheet(
         ):
             _mark_formulas(data, name, table)
     rows: list[Row] = []
+    skipped: list[tuple[int, str]] = []
     for n, cells in enumerate(table[top + depth :], start=top + depth + 1):
         values = {f: _clean(cells[i]) if i < len(cells) else None for i, f in columns.items()}
         if all(v is None for v in values.values()):
             continue  # blank lines between blocks are common in hand-kept sheets
+        if (why := _no_project_row(cells, values.get("code"))) is not None:
+            skipped.append((n, why))
+            continue
         rows.append(Row(n, values))
-    return Sheet(name, rows, ignored, tuple(absent), absent_error)
+    unit = _header_unit(header, columns) if kind == "register" else None
+    shut = [r.number for r in rows if r.number in hidden]
+    return Sheet(name, rows, ignored, tuple(absent), absent_error, skipped, unit, _column_names(header, columns), shut)
+
+
+def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str, str]:
+    """Each field's column by its letter and header as the sheet shows them (a header's line breaks
+    as spaces): "column H: 计划完成 日期"."""
+    from openpyxl.utils.cell import get_column_letter
+
+    named: dict[str, str] = {}
+    for i, f in columns.items():
+        h = header[i] if i < len(header) else None
+        label = h.label if isinstance(h, Header) else "" if h is None else str(h)
+        label = " ".join(label.split())
+        named[f] = f"column {get_column_letter(i + 1)}" + (f": {label}" if label else "")
+    return named
+
+
+# The field a row's reason is about, by how the reasons above and the report rules begin
+# ("planned_finish: ...", "percent 140 is beyond 100%", "no date", "a report dated ...").
+_REASON_FIELD = re.compile(
+    r"^(?:required property '(?P<required>\w+)'|no (?P<empty>date|percent)$"
+    r"|(?P<code>no project code$|project code )|(?P<dated>a report dated )|(?P<field>\w+)(?=[ :]))"
+)
+
+
+def at_columns(sheet: Sheet, bad: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The reasons of a sheet's bad rows, each naming the column its cell is in, as the sheet shows
+    it (a coordinator reads 'column H: 计划完成', not planned_finish), where a reason is a cell's."""
+    out: list[tuple[int, str]] = []
+    for n, why in bad:
+        m = _REASON_FIELD.match(why)
+        f = None
+        if m is not None:
+            f = m["required"] or m["empty"] or m["field"] or ("code" if m["code"] else "date" if m["dated"] else None)
+        where = sheet.columns.get(f) if f else None
+        out.append((n, f"{why} [{where}]" if where else why))
+    return out
+
+
+def skipped_note(sheet: Sheet) -> str | None:
+    """The note naming the rows left out as no project's (see _no_project_row), or None."""
+    if not sheet.skipped:
+        return None
+    listed = "; ".join(f"row {n}: {why}" for n, why in sheet.skipped[:10])
+    more = f" and {len(sheet.skipped) - 10} more" if len(sheet.skipped) > 10 else ""
+    return f"rows not imported (no project's): {listed}{more}"
+
+
+def hidden_note(sheet: Sheet) -> str | None:
+    """The note naming the rows read that Excel hides (hidden or filtered out), or None."""
+    if not sheet.hidden_rows:
+        return None
+    listed = ", ".join(map(str, sheet.hidden_rows[:20]))
+    more = f" and {len(sheet.hidden_rows) - 20} more" if len(sheet.hidden_rows) > 20 else ""
+    which = f"row {listed} is" if len(sheet.hidden_rows) == 1 else f"rows {listed}{more} are"
+    return (
+        f"{which} hidden in sheet {sheet.name!r} (hidden or filtered out in Excel) and read like the others; "
+        "delete a row from the sheet if it is not to be imported"
+    )
+
+
+# A row so labelled (in any of its cells) with no project code, or that label as its code, sums
+# the rows above it: no project's row (合计 under a register, 小计 under each area's block).
+TOTAL_LABELS = frozenset(_key(t) for t in ("合计", "总计", "小计", "累计合计", "total", "totals", "subtotal", "sum"))
+
+
+def _no_project_row(cells: Sequence[Any], code: Any) -> str | None:
+    """Why a row is no project's row and is left out (a totals row; a row of formulas alone, with
+    no code, that the file holds no results for), or None: it is read, and refused if it is bad."""
+    if code is None or (isinstance(code, str) and not isinstance(code, Unreadable) and _key(code) in TOTAL_LABELS):
+        label = next(
+            (
+                str(c).strip()
+                for c in cells
+                if isinstance(c, str) and not isinstance(c, Unreadable) and _key(c) in TOTAL_LABELS
+            ),
+            None,
+        )
+        if label is not None:
+            return f"a totals row ({label})"
+    if code is None:
+        filled = [c for c in cells if c is not None and not (isinstance(c, str) and not c.strip())]
+        if filled and all(isinstance(c, Uncomputed) for c in filled):
+            return "formulas only, no project code"
+    return None
+
+
+_UNIT_SUFFIX = re.compile(r"[(（\[【]\s*([^)）\]】]+?)\s*[)）\]】]\s*$")
+
+
+def _header_unit(header: Sequence[Any], columns: Mapping[int, str]) -> str | None:
+    """The unit of quantity the quantity column's header gives in brackets (工程量（㎡）, 工程量(米),
+    Quantity (m2)) when no column gives it, if that is a unit known (UNIT_ALIASES); else None."""
+    if "quantity_unit" in columns.values():
+        return None
+    for i, f in columns.items():
+        if f != "quantity" or i >= len(header) or header[i] is None:
+            continue
+        h = header[i]
+        label = h.label.rsplit("/", 1)[-1] if isinstance(h, Header) else str(h)
+        m = _UNIT_SUFFIX.search(label.strip())
+        if m is not None:
+            text = m[1].strip()
+            return UNIT_ALIASES.get(text.casefold(), UNIT_ALIASES.get(text))
+    return None
 
 
 def _names(aliases: Sequence[str]) -> list[str]:
@@ -539,9 +698,9 @@ def _clean(v: Any) -> Any:
 
 def _xlsx_rows(
     data: bytes, kind: str, sheet: str | None, source: str, sheet_option: str = "--sheet"
-) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]]]:
-    """The sheet's values with merged cells filled (see _fill_merged), its name, and its merged
-    ranges (for the group cells of a two-row header)."""
+) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]], set[int]]:
+    """The sheet's values with merged cells filled (see _fill_merged), its name, its merged
+    ranges (for the group cells of a two-row header), and its hidden rows (1-based)."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -551,12 +710,32 @@ def _xlsx_rows(
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
         raise BadInput(f"{source}: not a readable Excel workbook ({e})") from None
     candidates = REGISTER_SHEETS if kind == "register" else REPORT_SHEETS
-    name = _pick_sheet(book.sheetnames, sheet, candidates, source, sheet_option)
+    hidden = {ws.title for ws in book.worksheets if getattr(ws, "sheet_state", "visible") != "visible"}
+    name = _pick_sheet(book.sheetnames, sheet, candidates, source, sheet_option, hidden)
     ws = book[name]
     table = _xlsx_values(ws)
-    merged = _merged_ranges(ws)
+    xml = _sheet_xml(ws)
+    merged = _merged_ranges(xml)
     _fill_merged(table, merged)
-    return table, name, merged
+    return table, name, merged, _hidden_rows(xml)
+
+
+_ROW_TAG = re.compile(rb"<(?:\w+:)?row\s([^>]*)>")
+_HIDDEN = re.compile(rb"""\bhidden=["'](?:1|true)["']""")
+_ROW_NUMBER = re.compile(rb"""\br=["'](\d+)["']""")
+
+
+def _hidden_rows(xml: bytes) -> set[int]:
+    """The rows a worksheet's XML hides (hidden, or filtered out by an AutoFilter), 1-based
+    (openpyxl's read-only mode does not read row dimensions)."""
+    if not _HIDDEN.search(xml):
+        return set()
+    out: set[int] = set()
+    for m in _ROW_TAG.finditer(xml):
+        attrs = m[1]
+        if _HIDDEN.search(attrs) and (r := _ROW_NUMBER.search(attrs)) is not None:
+            out.add(int(r[1]))
+    return out
 
 
 def _xlsx_values(ws: Any) -> list[list[Any]]:
@@ -593,15 +772,19 @@ def _as_shown_percent(v: float) -> str:
 _MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s[^>]*?ref=\"([A-Z]+[0-9]+:[A-Z]+[0-9]+)\"")
 
 
-def _merged_ranges(ws: Any) -> list[tuple[int, int, int, int]]:
-    """The merged ranges of a read-only worksheet (openpyxl's read-only mode does not read them):
-    (min_col, min_row, max_col, max_row), 1-based, from the sheet's XML after its cells."""
+def _sheet_xml(ws: Any) -> bytes:
+    """A read-only worksheet's XML (b"" when openpyxl's internals do not give it)."""
+    try:
+        return bytes(ws.parent._archive.read(ws._worksheet_path))
+    except (AttributeError, KeyError):
+        return b""
+
+
+def _merged_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
+    """The merged ranges of a worksheet's XML (openpyxl's read-only mode does not read them):
+    (min_col, min_row, max_col, max_row), 1-based, from after its cells."""
     from openpyxl.utils.cell import range_boundaries
 
-    try:
-        xml = ws.parent._archive.read(ws._worksheet_path)
-    except (AttributeError, KeyError):
-        return []
     tail = xml[xml.rfind(b"</sheetData>") :]
     return [range_boundaries(m.decode()) for m in _MERGE.findall(tail)]
 
@@ -661,18 +844,28 @@ def _mark_formulas(data: bytes, name: str, table: list[list[Any]]) -> None:
 
 
 def _csv_rows(data: bytes, source: str) -> list[list[str]]:
-    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK unless told otherwise
+    # Excel in China saves CSV as GBK unless told otherwise; its "Unicode Text" (.txt, tab-separated)
+    # is UTF-16 with a byte-order mark, which says so (GB18030 refuses its 0xFF, UTF-8 its zeros).
+    utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    for encoding in ("utf-16",) if utf16 else ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
             break
         except UnicodeDecodeError:
             continue
     else:
-        raise BadInput(f"{source}: the CSV is neither UTF-8 nor GB18030 text")
+        raise BadInput(
+            f"{source}: the CSV is "
+            + ("not UTF-16 text, though it begins as such" if utf16 else "neither UTF-8 nor GB18030 text")
+        )
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        # Rows of unequal width (a title line above the header) leave the sniffer without an
+        # answer: Unicode Text, or a text with tabs and no commas, is tab-separated; else commas.
+        head = text[:4096]
+        tabs = utf16 or ("\t" in head and "," not in head)
+        dialect = csv.excel_tab if tabs else csv.excel  # type: ignore[assignment]
     return list(csv.reader(io.StringIO(text), dialect))
 
 
@@ -684,7 +877,7 @@ def _as_date(v: Any) -> date:
         return v
     if isinstance(v, int | float) and not isinstance(v, bool) and 20000 < v < 80000:
         return date(1899, 12, 30) + timedelta(days=int(v))  # an Excel serial day number left unformatted
-    text = str(v).strip()
+    text = unicodedata.normalize("NFKC", str(v)).strip()  # typed in full width: ２０２６－１０－０６
     m = re.fullmatch(
         r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?", text
     )
@@ -736,7 +929,7 @@ def _as_number(v: Any, what: str) -> float:
     if isinstance(v, int | float):
         x = float(v)
     else:
-        text = str(v).strip().replace("％", "%")
+        text = unicodedata.normalize("NFKC", str(v)).strip()  # full width: ４５．５％ is 45.5%
         if _GROUPED.fullmatch(text):
             text = text.replace(",", "").replace("，", "")
         try:
@@ -827,8 +1020,20 @@ def register_records(
                 except ValueError as e:
                     reasons.append(str(e))
                     refused.setdefault(row.number, set()).add(f)
+                    continue
+                if isinstance(v[f], str) and "%" in v[f].replace("％", "%"):
+                    if f == "quantity":
+                        reasons.append(f"quantity {v[f]!r} is a percent, not a quantity of its unit")
+                        refused.setdefault(row.number, set()).add(f)
+                        del rec[f]
+                    else:
+                        # A weight of 20% is 0.2 (the value a cell formatted as a percent holds),
+                        # beside weights written as fractions: read as 20 it weighed 66 times 0.3.
+                        rec[f] = rec[f] / 100
         if v.get("quantity_unit") is not None:
             rec["quantity_unit"] = _unit(v["quantity_unit"])
+        elif sheet.quantity_unit is not None and "quantity" in rec:
+            rec["quantity_unit"] = sheet.quantity_unit  # 工程量（㎡）: the header gives it
         if v.get("area") is not None:
             a = str(v["area"])
             rec["area"] = AREA_ALIASES.get(a.casefold(), AREA_ALIASES.get(a, a))
@@ -911,6 +1116,7 @@ def import_register(
     # Every feature reference checked in one read per layer (check_project would read per record).
     bad_refs = feature_ref_problems(twin, refs, ref.seq)
     changes: list[Change] = []
+    given: list[tuple[Row, dict[str, Any]]] = []
     for row, rec in records:
         old = existing.get(rec.get("code", ""))
         fid = old.fid if old else rec.get("code", "")
@@ -927,6 +1133,9 @@ def import_register(
         for name, other in (("name_zh", "name_en"), ("name_en", "name_zh")):
             if name not in merged and other in merged:
                 merged[name] = merged[other]
+        given.append((row, merged))
+        if "code" not in rec:
+            continue  # refused as "no project code": not also every field it is missing
         props, whys = check_properties(schema, merged)
         # A cell refused above is left out of the record: not also "missing" (one reason a cell).
         left_out = refused.get(row.number, ())
@@ -944,10 +1153,96 @@ def import_register(
         bad.extend((row.number, why) for why in reasons)
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
+    bad.extend(_spelt_two_ways(given, existing))
+    bad.extend(_codes_like_others(records, existing))
     if bad:
-        raise Refused(source, sorted(bad))
+        raise Refused(source, at_columns(sheet, sorted(bad)))
     msg = message or f"Import the project register from {source} ({len(changes)} projects)"
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
+
+
+# The names the roll-ups group by (completion units: per unit, per person).
+NAME_FIELDS = ("responsible_unit", "responsible_person")
+
+
+def _name_key(text: str) -> str:
+    """A name as compared for its spelling: full-width forms as half-width (（上海） as (上海)) and
+    no white space (青浦区 建设管理委员会, 黄　丽), without case."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def _code_key(code: str) -> str:
+    """A project code as compared for its likeness to another: as a name (_name_key), and a code of
+    digits alone without its leading zeros (Excel reads 001 typed or opened from a CSV as 1)."""
+    key = _name_key(code)
+    return key.lstrip("0") or "0" if key.isdigit() else key
+
+
+def _spelt_two_ways(
+    rows: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
+) -> list[tuple[int, str]]:
+    """The rows whose responsible unit or person is another spelling (spaces, full-width brackets,
+    case) of a name the register or an earlier row writes otherwise: counted as two units in the
+    units table and the roll-ups, silently. Refused, not mended: which spelling is right is not
+    the importer's to choose, and the register's own projects not in the file keep theirs."""
+    in_file = {rec.get("code") for _, rec in rows}
+    bad: list[tuple[int, str]] = []
+    for f in NAME_FIELDS:
+        first: dict[str, tuple[str, str]] = {}  # name key → (spelling, where it is written so)
+        for p in existing.values():
+            v = p.properties.get(f)
+            if p.code not in in_file and isinstance(v, str):
+                first.setdefault(_name_key(v), (v, f"project {p.code} in the register"))
+        for row, rec in rows:
+            v = rec.get(f)
+            if not isinstance(v, str):
+                continue
+            spelt, where = first.setdefault(_name_key(v), (v, f"row {row.number}"))
+            if spelt != v:
+                bad.append((row.number, f"{f} {v!r} is written {spelt!r} on {where}: one name spelt two ways "
+                            "(spaces, full-width brackets) is counted as two; write it one way"))  # fmt: skip
+    return bad
+
+
+def _codes_like_others(
+    records: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
+) -> list[tuple[int, str]]:
+    """The rows whose new project code differs from a code of the register or of an earlier row
+    only in case, full-width characters or spaces (sp-02, ＳＰ－０２ or SP 02 beside SP-02), or holds
+    full-width characters at all: each would be a second project beside the one it was typed for
+    (a code is compared exactly), its reports and deadline apart. Refused naming the code to write."""
+    known: dict[str, tuple[str, str]] = {}
+    for c in existing:
+        known.setdefault(_code_key(c), (c, "in the register"))
+    bad: list[tuple[int, str]] = []
+    for row, rec in records:
+        code = rec.get("code")
+        if not isinstance(code, str) or code in existing:
+            continue
+        like, where = known.setdefault(_code_key(code), (code, f"on row {row.number}"))
+        if like != code:
+            how = (
+                "leading zeros (Excel drops them from a number)"
+                if code.isdigit()
+                else "case, full-width characters or spaces"
+            )
+            bad.append((row.number, f"project code {code!r} differs from {like!r} {where} only in {how}: "
+                        f"write {like!r} (two codes so alike would be two projects)"))  # fmt: skip
+        elif (plain := unicodedata.normalize("NFKC", code)) != code:
+            bad.append((row.number, f"project code {code!r} holds full-width characters: write {plain!r}"))
+    return bad
+
+
+def _unknown_code(code: str, projects: Mapping[str, Project]) -> str:
+    """Why a report naming ``code`` is refused when no project has it, with the code it could be
+    when one differs only in case (register.unknown_code), or in full-width characters or spaces
+    (ＳＰ－０２ typed with the input method in full-width mode, SP 02)."""
+    why = unknown_code(code, projects)
+    if "did you mean" in why:
+        return why
+    key = _code_key(code)
+    near = sorted(c for c in projects if _code_key(c) == key)
+    return f"{why}; did you mean {near[0]!r}?" if near else why
 
 
 # ---------------------------------------------------------------------------- reports
@@ -1113,7 +1408,7 @@ def plan_reports(
         r = sr.report
         project = state.get(r.code)
         if project is None:
-            bad.append((sr.row, unknown_code(r.code, state)))
+            bad.append((sr.row, _unknown_code(r.code, state)))
             continue
         if (r.code, r.on) in seen:
             bad.append((sr.row, f"a second report for {r.code} on {r.on.isoformat()} (also row {seen[r.code, r.on]})"))
@@ -1210,12 +1505,16 @@ def import_reports(
                          default_reporter=default_reporter, parent=parent)  # fmt: skip
         except Refused as e:
             bad += e.rows
-        raise Refused(source, sorted(bad))
+        raise Refused(source, at_columns(sheet, sorted(bad)))
     if not reports:
         raise BadInput(f"{source}: no report rows")
-    plan = plan_reports(
-        twin, reports, source=source, original_dates=original_dates, default_reporter=default_reporter, parent=parent
-    )
+    try:
+        plan = plan_reports(
+            twin, reports, source=source, original_dates=original_dates, default_reporter=default_reporter,
+            parent=parent,
+        )  # fmt: skip
+    except Refused as e:
+        raise Refused(source, at_columns(sheet, e.rows)) from None
     done = commit_reports(
         twin, plan.batches, plan.base, original_dates=original_dates, source=source, uploaded_by=uploaded_by
     )

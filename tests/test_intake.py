@@ -1106,3 +1106,355 @@ def test_a_closed_pipe_keeps_the_exit_code_of_the_error_and_is_never_1(imported,
     done = subprocess.run([sys.executable, "-m", "cli.main", "progress", "import", str(bad), "--store", str(store)],
                           capture_output=True, env=env, timeout=120)  # fmt: skip
     assert done.returncode == 2 and b"is not a number" in done.stderr, done.stderr
+
+
+def _messy_register(path: Path, rows: list[list], *, hidden_first: bool = False, header_unit: bool = False) -> Path:
+    """A register as offices make it: a title merged over the header, 序号 first, the data sheet
+    named for the year (not 项目清单), optionally behind a hidden sheet of instructions, and the
+    unit of quantity in the quantity column's header (工程量（㎡）) instead of a column."""
+    book = Workbook()
+    ws = book.active
+    if hidden_first:
+        ws.title = "填表说明"
+        ws["A1"] = "请勿修改表头"
+        ws.sheet_state = "hidden"
+        ws = book.create_sheet("2026年硬件项目")
+    else:
+        ws.title = "2026年硬件项目"
+    ws.append(["第九届进博会城市保障硬件项目推进计划表"])
+    ws.merge_cells("A1:I1")
+    unit_headers = ["工程量（㎡）"] if header_unit else ["工程量", "单位"]
+    ws.append(
+        [
+            "序号",
+            "项目编号 ",
+            "项目名称",
+            "片区",
+            "责任单位",
+            "责任人",
+            "计划开始\n日期",
+            "计划完成（日期）",
+            *unit_headers,
+        ]
+    )
+    for r in rows:
+        ws.append(r)
+    book.save(path)
+    return path
+
+
+def _messy_rows(
+    units: Sequence[str] = ("青浦区建设管理委员会", "青浦区建设管理委员会"), qty_unit: bool = True
+) -> list[list]:
+    tail = ["㎡"] if qty_unit else []
+    return [
+        [1, "RD-01", "诸光路整治", "道路", units[0], "王强", "2026/08/10", "2026.10.6", 3000, *tail],
+        [2, "RD-02", "崧泽大道", "道路", units[1], "王强", "2026年8月15日", "2026年10月25日", "2,000", *tail],
+    ]
+
+
+def test_the_only_visible_sheet_is_read_beside_hidden_ones(tmp_path: Path) -> None:
+    # A hidden sheet of instructions before the data made "which sheet?" of a workbook with one
+    # sheet anyone can see; two visible sheets still ask, naming the hidden one as such.
+    store = empty_twin(tmp_path / "t.gpkg")
+    book = _messy_register(tmp_path / "r.xlsx", _messy_rows(), hidden_first=True)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    assert "from sheet '2026年硬件项目'" in out
+    wb = load_workbook(book)
+    wb.create_sheet("草稿")
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 2 and "which sheet? it has 填表说明 (hidden), 2026年硬件项目, 草稿" in out, out
+
+
+def test_the_unit_of_quantity_in_the_quantity_header_is_the_rows_unit(tmp_path: Path) -> None:
+    # 工程量（㎡） with no 单位 column: every new row was refused as a quantity without its unit.
+    store = empty_twin(tmp_path / "t.gpkg")
+    book = _messy_register(tmp_path / "r.xlsx", _messy_rows(qty_unit=False), header_unit=True)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        props = [orjson.loads(twin.feature("projects", c))["properties"] for c in ("RD-01", "RD-02")]
+    assert [(p["quantity"], p["quantity_unit"]) for p in props] == [(3000, "m²"), (2000, "m²")]
+    assert [(p["planned_start"], p["planned_finish"]) for p in props] == [
+        ("2026-08-10", "2026-10-06"),
+        ("2026-08-15", "2026-10-25"),
+    ]
+    # A bracket that is no unit (工程量（暂估）) gives none: the row is still refused.
+    wb = load_workbook(book)
+    wb["2026年硬件项目"]["I2"] = "工程量（暂估）"
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(empty_twin(tmp_path / "t2.gpkg")))
+    assert code == 2 and "row 3: quantity 3000 has no unit of quantity" in out, out
+
+
+@pytest.mark.parametrize(
+    ("units", "row", "written"),
+    [
+        (("青浦区 建设管理委员会", "青浦区建设管理委员会"), 4, "青浦区 建设管理委员会"),
+        (("国家会展中心（上海）有限责任公司", "国家会展中心(上海)有限责任公司"), 4, "国家会展中心（上海）有限责任公司"),
+    ],
+)
+def test_a_unit_spelt_two_ways_is_refused_not_counted_as_two(
+    tmp_path: Path, units: tuple[str, str], row: int, written: str
+) -> None:
+    # Two spellings of one unit (a space, full-width brackets) were stored as given: the units
+    # table and the roll-up by unit showed two units, each with half its projects.
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run(
+        "projects", "import", str(_messy_register(tmp_path / "r.xlsx", _messy_rows(units))), "--store", str(store)
+    )
+    assert code == 2, out
+    assert f"row {row}: responsible_unit {units[1]!r} is written {written!r} on row 3" in out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+    # Against the register: a new project's unit spelt otherwise than the register's is refused too.
+    code, out = run(
+        "projects",
+        "import",
+        str(_messy_register(tmp_path / "r.xlsx", _messy_rows((units[0],) * 2))),
+        "--store",
+        str(store),
+    )
+    assert code == 0, out
+    rows = [[3, "RD-03", "新项目", "道路", units[1], "王 强", "2026-08-10", "2026-10-06", 10, "米"]]
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r2.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert f"row 3: responsible_unit {units[1]!r} is written {written!r} on project RD-01 in the register" in out
+    assert "row 3: responsible_person '王 强' is written '王强' on project RD-01 in the register" in out
+
+
+def test_a_totals_row_and_a_row_of_formulas_are_no_projects(tmp_path: Path) -> None:
+    # 合计 under the register (its quantity a SUM) and a prepared row of formulas with no code were
+    # refused as rows missing every field (nine reasons for 合计 alone); they are left out, and said so.
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = [*_messy_rows(), [None] * 10, ["合计", None, None, None, None, None, None, None, "=SUM(I3:I4)"],
+            [None, None, None, None, None, None, None, None, "=I6*2"]]  # fmt: skip
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 0, out
+    assert "rows not imported (no project's): row 6: a totals row (合计); row 7: formulas only, no project code" in out
+    with Twin.open(store) as twin:
+        assert twin.features("projects").number_matched == 2
+    # A row with figures and no code is still refused, and only for that.
+    rows = [
+        *_messy_rows(),
+        [3, None, "无编号项目", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 5, "米"],
+    ]
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r2.xlsx", rows)), "--store", str(store))
+    assert code == 2 and "row 5: no project code" in out and "row 5: required" not in out, out
+
+
+def test_a_totals_row_under_reports_is_left_out(imported, tmp_path: Path) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    rows = [[register[0][0], date(2026, 11, 1), 100, None, None, "联络员"], ["合计", None, "98%"]]
+    code, out = run("progress", "import", str(_report_book(tmp_path / "p.xlsx", rows)), "--store", str(store))
+    assert code == 0, out
+    assert "row 3: a totals row (合计)" in out and "committed 1 commits (1 reports" in out
+
+
+def test_a_refused_cell_is_named_by_its_column_as_the_sheet_shows_it(imported, tmp_path: Path) -> None:
+    # The reasons named the register's field (planned_finish), not the column a coordinator sees
+    # (H, 计划完成（日期）, a header with a line break, under a title).
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = _messy_rows()
+    rows[0][7] = "10月6日"
+    rows[1][4] = "青浦区 建设管理委员会"
+    rows.append([3, None, "无编号", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 5, "米"])
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert "row 3: planned_finish: '10月6日' has no year: write 2026-10-06 [column H: 计划完成（日期）]" in out
+    assert "is written '青浦区建设管理委员会' on row 3: one name spelt two ways" in out
+    assert "counted as two; write it one way [column E: 责任单位]" in out
+    assert "row 5: no project code [column B: 项目编号]" in out
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    rows = [[register[0][0], "11月1日", 100], [register[1][0], date(2026, 11, 1), "140%"], [None, date(2026, 11, 1), 5]]
+    code, out = run("progress", "import", str(_report_book(tmp_path / "p.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert "row 2: date: '11月1日' has no year: write 2026-11-01 [column B: 日期]" in out
+    assert "row 3: percent 140 is beyond 100% [column C: 完成百分比]" in out
+    assert "row 4: no project code [column A: 项目编号]" in out
+
+
+@pytest.mark.parametrize("typed", ["ＲＤ－０１", "rd-01", "RD- 01"])
+def test_a_new_code_like_a_known_one_is_refused_not_a_second_project(tmp_path: Path, typed: str) -> None:
+    # Typed with the input method in full-width mode, in lower case or with a space, a known
+    # project's code became a new project beside it (codes are compared exactly): two RD-01s in
+    # the register, the figures counting both.
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run(
+        "projects", "import", str(_messy_register(tmp_path / "r.xlsx", _messy_rows())), "--store", str(store)
+    )
+    assert code == 0, out
+    rows = [[1, typed, "诸光路整治", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-08", 3000, "㎡"]]
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r2.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert f"row 3: project code {typed!r} differs from 'RD-01' in the register only in case, full-width" in out
+    with Twin.open(store) as twin:
+        assert twin.features("projects").number_matched == 2
+    # Reports naming it so are refused with the code to write.
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text(f"项目编号,日期,完成百分比\n{typed},2026-09-01,10\n", encoding="utf-8-sig")
+    code, out = run("progress", "import", str(csv_file), "--store", str(store), "--author", "王强")
+    assert code == 2 and f"no project {typed!r} in the register; did you mean 'RD-01'?" in out, out
+
+
+def test_new_codes_alike_in_one_sheet_or_in_full_width_are_refused(tmp_path: Path) -> None:
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = _messy_rows()
+    rows[1][1] = "rd-01"
+    rows.append([3, "ＬＳ－０１", "绿化", "绿化", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 5, "盆"])
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert "row 4: project code 'rd-01' differs from 'RD-01' on row 3 only in case" in out
+    assert "row 5: project code 'ＬＳ－０１' holds full-width characters: write 'LS-01'" in out
+
+
+@pytest.mark.parametrize(("encoding", "sep"), [("gb18030", ","), ("utf-8-sig", ","), ("utf-16", "\t")])
+def test_report_csv_as_excel_saves_it_in_china(imported, tmp_path: Path, encoding: str, sep: str) -> None:
+    # CSV (GBK, the default of Excel in China), CSV UTF-8 (with a BOM), and Unicode Text (UTF-16
+    # with a BOM, tab-separated: it was refused as neither UTF-8 nor GB18030); 45％ and ４５ typed
+    # with the input method in full-width mode are 45.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    lines = [["2026年第45周进度"], ["项目编号", "日期", "完成百分比", "填报人"],
+             [register[0][0], "2026/11/1", "100％", "黄丽"], [register[1][0], "2026年11月1日", "１００", "黄丽"]]  # fmt: skip
+    path = tmp_path / "week.csv"
+    path.write_bytes("\r\n".join(sep.join(r) for r in lines).encode(encoding) + b"")
+    code, out = run("progress", "import", str(path), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        for r in register[:2]:
+            props = orjson.loads(twin.feature("projects", r[0]))["properties"]
+            assert (props["percent_complete"], props["progress_date"], props["progress_reporter"]) == (
+                100,
+                "2026-11-01",
+                "黄丽",
+            )
+
+
+def test_a_weight_formatted_as_a_percent_is_its_fraction_and_a_quantity_in_percent_is_refused(tmp_path: Path) -> None:
+    # A weight cell formatted as a percent (Excel holds 0.2, shows 20%) was read as 20 beside a
+    # plain 0.3: 66 times the weight. A quantity of '50%' was 50 of its unit.
+    store = empty_twin(tmp_path / "t.gpkg")
+    header = ["项目编号", "项目名称", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量", "单位", "权重"]
+    rows = [["LS-01", "花1", "绿化", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-20", "50%", "盆", 0.2],
+            ["LS-02", "花2", "绿化", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-20", 100, "盆", 0.3],
+            ["LS-03", "花3", "绿化", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-20", 100, "盆", "50％"]]  # fmt: skip
+    book = _sheet(tmp_path / "r.xlsx", [header, *rows])
+    wb = load_workbook(book)
+    wb["项目清单"]["J2"].number_format = "0%"
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 2 and "row 2: quantity '50%' is a percent, not a quantity of its unit" in out, out
+    wb["项目清单"]["H2"] = 50
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        weights = [
+            orjson.loads(twin.feature("projects", c))["properties"]["weight"] for c in ("LS-01", "LS-02", "LS-03")
+        ]
+    assert weights == [0.2, 0.3, 0.5]
+
+
+def test_a_percent_header_ending_in_a_percent_sign(imported, tmp_path: Path) -> None:
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    path = tmp_path / "p.csv"
+    path.write_text(f"项目编号,日期,完成率%,填报人\n{register[0][0]},2026-11-01,100,黄丽\n", encoding="utf-8-sig")
+    code, out = run("progress", "import", str(path), "--store", str(store))
+    assert code == 0, out
+
+
+def test_dates_and_figures_typed_in_full_width_are_read(imported, tmp_path: Path) -> None:
+    # Full-width digits were read (Python's digits) but a full-width separator or decimal point was
+    # not: ２０２６－１１－０１ 'is not a date', ９９．５％ 'is not a number'.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    rows = [[register[0][0], "２０２６－１１－０１", "９９．５％", None, None, "黄丽"],
+            [register[1][0], "２０２６／１１／０１", "１００", None, None, "黄丽"]]  # fmt: skip
+    code, out = run("progress", "import", str(_report_book(tmp_path / "p.xlsx", rows)), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        got = [orjson.loads(twin.feature("projects", r[0]))["properties"] for r in register[:2]]
+    assert [(p["percent_complete"], p["progress_date"]) for p in got] == [(99.5, "2026-11-01"), (100, "2026-11-01")]
+
+
+def test_rows_hidden_in_excel_are_read_and_named(tmp_path: Path) -> None:
+    # A project hidden in the sheet (set aside, or filtered out) was imported without a word: what
+    # the coordinator saw was not what was imported. It is still data (Excel's own CSV keeps it),
+    # so it is read, and the command names it.
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = _messy_rows()
+    rows.append([3, "RD-03", "旧项目", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 5, "米"])
+    book = _messy_register(tmp_path / "r.xlsx", rows)
+    wb = load_workbook(book)
+    wb["2026年硬件项目"].row_dimensions[5].hidden = True
+    wb.save(book)
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    assert "row 5 is hidden in sheet '2026年硬件项目' (hidden or filtered out in Excel) and read like" in out
+    with Twin.open(store) as twin:
+        assert twin.features("projects").number_matched == 3
+
+
+def test_two_columns_for_one_field_are_refused_not_the_first_taken(tmp_path: Path) -> None:
+    # 计划完成 (hidden, the old deadline) and 计划完成（调整后） (the moved one): the first was read, the
+    # other left out with a note, and the moved deadline said 'nothing to commit'.
+    store = empty_twin(tmp_path / "t.gpkg")
+    header = [
+        "项目编号",
+        "项目名称",
+        "片区",
+        "责任单位",
+        "责任人",
+        "计划开始",
+        "计划完成",
+        "工程量",
+        "单位",
+        "计划完成（调整后）",
+    ]
+    row = [
+        "SP-01",
+        "花坛",
+        "南广场",
+        "青浦区绿化和市容管理局",
+        "黄丽",
+        "2026-08-01",
+        "2026-10-20",
+        1200,
+        "㎡",
+        "2026-10-28",
+    ]
+    book = _sheet(tmp_path / "r.xlsx", [header, row])
+    code, out = run("projects", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    assert "two columns for one field, planned_finish: '计划完成' (column G) and '计划完成（调整后）' (column J)" in out
+    assert "--mapping (planned_finish: 计划完成（调整后）)" in out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+    (tmp_path / "m.yaml").write_text("planned_finish: 计划完成（调整后）\n", encoding="utf-8")
+    code, out = run("projects", "import", str(book), "--mapping", str(tmp_path / "m.yaml"), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        assert orjson.loads(twin.feature("projects", "SP-01"))["properties"]["planned_finish"] == "2026-10-28"
+
+
+def test_a_numeric_code_without_its_leading_zeros_is_refused(tmp_path: Path) -> None:
+    # 001 opened from a CSV in Excel (or typed in a General cell) is the number 1: it became a
+    # project '1' beside '001'.
+    store = empty_twin(tmp_path / "t.gpkg")
+    header = ["项目编号", "项目名称", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量", "单位"]
+    row = ["001", "花坛", "南广场", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-20", 1200, "㎡"]
+    code, out = run("projects", "import", str(_sheet(tmp_path / "r.xlsx", [header, row])), "--store", str(store))
+    assert code == 0, out
+    row2 = [1, "花坛", "南广场", "青浦区绿化和市容管理局", "黄丽", "2026-08-01", "2026-10-25", 1200, "㎡"]
+    code, out = run("projects", "import", str(_sheet(tmp_path / "r2.xlsx", [header, row2])), "--store", str(store))
+    assert code == 2 and "row 2: project code '1' differs from '001' in the register only in leading zeros" in out, out
+    path = tmp_path / "p.csv"
+    path.write_text("项目编号,日期,完成百分比,填报人\n1,2026-09-01,10,黄丽\n", encoding="utf-8")
+    code, out = run("progress", "import", str(path), "--store", str(store))
+    assert code == 2 and "no project '1' in the register; did you mean '001'?" in out, out

@@ -345,3 +345,28 @@ def test_links_to_a_project_whose_code_holds_url_characters_reach_it(setup) -> N
     evidence = api.get(related["evidence"]).json()
     (back,) = [link["href"] for link in evidence["links"] if link["rel"] == "project"]
     assert api.get(back).json()["project"]["code"] == code
+
+
+def test_upload_names_the_rows_left_out_and_reads_past_a_hidden_sheet(setup, tmp_path: Path) -> None:
+    # A hidden instructions sheet before the data asked for ?sheet=; a 合计 row was a bad row (422).
+    api, tokens, store, _ = setup
+    from openpyxl import Workbook
+
+    book = Workbook()
+    ws = book.active
+    ws.title = "说明"
+    ws.sheet_state = "hidden"
+    ws = book.create_sheet("2026年硬件项目")
+    ws.append(["项目编号", "项目名称", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量（米）"])
+    ws.append(["RD-01", "诸光路整治", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 3000])
+    ws.append(["合计", None, None, None, None, None, None, 3000])
+    ws.append(["RD-02", "旧项目", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 10])
+    ws.row_dimensions[4].hidden = True
+    book.save(tmp_path / "r.xlsx")
+    r = api.post("/projects/import", content=(tmp_path / "r.xlsx").read_bytes(), headers=auth(tokens["editor"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["sheet"] == "2026年硬件项目" and r.json()["projects"] == 2
+    assert r.json()["left_out_rows"] == [{"row": 3, "reason": "a totals row (合计)"}]
+    assert r.json()["hidden_rows"] == [4]
+    with Twin.open(store) as twin:
+        assert orjson.loads(twin.feature("projects", "RD-01"))["properties"]["quantity_unit"] == "m"
