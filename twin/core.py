@@ -45,7 +45,7 @@ from twin.model import (
 from twin.qgis import Presentation
 from twin.schema import Alteration, encode_schema, normalize_schema, plan_alteration, schema_from_dict
 from twin.stores.base import BBox, ExportRow, Page, Store
-from twin.surveys import SurveyInfo
+from twin.surveys import SurveyInfo, survey_record_problems
 from twin.tokens import Tokens
 from twin.validation import check_changes, normalize_properties
 
@@ -389,6 +389,8 @@ class Twin:
                 assert since is not None
                 raise Conflict(f"the twin moved on since {_short(since)}: " + "; ".join(str(p) for p in taken[:10]))
             problems.extend(code_problems)
+            # A survey's record is written by the survey importer alone (the rule and why: twin.surveys).
+            problems.extend(survey_record_problems(judged))
             if not judged and not problems:
                 problems.append(
                     Problem("*", None, "nothing changes: every feature is already as given", NOTHING_CHANGES)

@@ -36,7 +36,7 @@ import orjson
 from shapely.geometry import box
 
 from twin.errors import BadInput, Conflict, NotFound, Problem
-from twin.model import SCHEMA_ID, Change, CommitInfo, Feature, FieldSpec, LayerSchema
+from twin.model import SCHEMA_ID, Change, CommitInfo, Feature, FieldSpec, LayerSchema, StoredChange
 
 if TYPE_CHECKING:
     from twin.core import Ref, Twin, TwinLike
@@ -399,36 +399,36 @@ def _by_the_importer() -> Iterator[None]:
         _IMPORTING.reset(token)
 
 
-def survey_record_problems(changes: Sequence[Change]) -> list[Problem]:
-    """The rule on survey records, which validation applies to every commit: a record's fields
+def survey_record_problems(changes: Sequence[StoredChange]) -> list[Problem]:
+    """The rule on survey records, which Twin.commit applies to every commit: a record's fields
     (kind, date, bands, checksum, file, CRS, bounds...) and footprint are derived from its raster
     by the importer, so anything else that adds or changes one (a features API PUT/PATCH/POST, a
     layer file imported into a survey layer) is refused; a record that said `orthophoto` of a
     one-band NDVI file made every evidence read after its date fail. Removing one is allowed: the
     record goes, and nothing left disagrees with a file (`remove_survey` makes the same commit).
-    A survey layer holds nothing else to edit (no free-text field), so every field is named."""
+    A survey layer holds nothing else to edit (no free-text field), so every field is named.
+
+    Judged on the changes a commit really makes (Twin.commit, after dropping the features given as
+    they already are), so an unedited export of a survey layer imported again is "nothing to
+    commit", not refused."""
     if _IMPORTING.get():
         return []
-    try:
-        names = {ch.layer for ch in changes}
-    except TypeError:  # a layer that is not a name; validation reports it
-        return []
-    if not any(isinstance(n, str) and is_survey_layer(n) for n in names):
+    if not any(is_survey_layer(ch.layer) for ch in changes):
         return []
     own = [f.name for f in _FIELDS]
     problems: list[Problem] = []
     for ch in changes:
-        if not (isinstance(ch.layer, str) and is_survey_layer(ch.layer)) or ch.op == "delete":
+        if not is_survey_layer(ch.layer) or ch.op == "delete":
             continue
-        if ch.feature_id == SCHEMA_ID or ch.feature is None:
-            continue  # validation's own problems
+        if ch.feature_id == SCHEMA_ID or ch.version is None:
+            continue
         if ch.op == "add":
             text = (
                 "a survey is recorded only by importing its raster, which derives its record from the file: "
                 "venue-twin raster import FILE --survey KIND --date YYYY-MM-DD, or POST /surveys"
             )
         else:
-            given = ch.feature.properties or {}
+            given = ch.version.properties or {}
             fields = [n for n in own if n in given] or own
             shown = ", ".join(fields[:6]) + (", …" if len(fields) > 6 else "")
             text = (

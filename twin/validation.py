@@ -33,7 +33,6 @@ from shapely.geometry.base import BaseGeometry
 
 from twin.errors import Problem
 from twin.model import SCHEMA_ID, Change, Feature, FieldSpec, LayerSchema
-from twin.surveys import survey_record_problems
 
 # Every code a problem from validation carries (Problem.code), with the names of its arguments
 # (Problem.args), all plain data. "field" is a field's name, "layer" a layer's, "value" the value as
@@ -513,8 +512,6 @@ def check_changes(
                 with_geom.append(ch)
     if with_geom:
         problems.extend(_geometry_problems(with_geom, schemas, area_of_interest))
-    # A survey's record is written by the survey importer alone (the rule and why: twin.surveys).
-    problems.extend(survey_record_problems(changes))
     return problems, usable
 
 
