@@ -31,7 +31,15 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from completion.register import LAYER, Project, code_problem, reports_from_history, unknown_code
+from completion.register import (
+    LAYER,
+    Project,
+    code_problem,
+    codes_like_others,
+    reports_from_history,
+    spelt_two_ways,
+    unknown_code,
+)
 from completion.reports import (
     SHANGHAI,
     ProgressReport,
@@ -1153,96 +1161,27 @@ def import_register(
         bad.extend((row.number, why) for why in reasons)
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
-    bad.extend(_spelt_two_ways(given, existing))
-    bad.extend(_codes_like_others(records, existing))
+    bad.extend(_lookalikes(given, existing))
     if bad:
         raise Refused(source, at_columns(sheet, sorted(bad)))
     msg = message or f"Import the project register from {source} ({len(changes)} projects)"
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
 
 
-# The names the roll-ups group by (completion units: per unit, per person).
-NAME_FIELDS = ("responsible_unit", "responsible_person")
-
-
-def _name_key(text: str) -> str:
-    """A name as compared for its spelling: full-width forms as half-width (（上海） as (上海)) and
-    no white space (青浦区 建设管理委员会, 黄　丽), without case."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
-
-
-def _code_key(code: str) -> str:
-    """A project code as compared for its likeness to another: as a name (_name_key), and a code of
-    digits alone without its leading zeros (Excel reads 001 typed or opened from a CSV as 1)."""
-    key = _name_key(code)
-    return key.lstrip("0") or "0" if key.isdigit() else key
-
-
-def _spelt_two_ways(
-    rows: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
+def _lookalikes(
+    given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
 ) -> list[tuple[int, str]]:
-    """The rows whose responsible unit or person is another spelling (spaces, full-width brackets,
-    case) of a name the register or an earlier row writes otherwise: counted as two units in the
-    units table and the roll-ups, silently. Refused, not mended: which spelling is right is not
-    the importer's to choose, and the register's own projects not in the file keep theirs."""
-    in_file = {rec.get("code") for _, rec in rows}
-    bad: list[tuple[int, str]] = []
-    for f in NAME_FIELDS:
-        first: dict[str, tuple[str, str]] = {}  # name key → (spelling, where it is written so)
-        for p in existing.values():
-            v = p.properties.get(f)
-            if p.code not in in_file and isinstance(v, str):
-                first.setdefault(_name_key(v), (v, f"project {p.code} in the register"))
-        for row, rec in rows:
-            v = rec.get(f)
-            if not isinstance(v, str):
-                continue
-            spelt, where = first.setdefault(_name_key(v), (v, f"row {row.number}"))
-            if spelt != v:
-                bad.append((row.number, f"{f} {v!r} is written {spelt!r} on {where}: one name spelt two ways "
-                            "(spaces, full-width brackets) is counted as two; write it one way"))  # fmt: skip
-    return bad
-
-
-def _codes_like_others(
-    records: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
-) -> list[tuple[int, str]]:
-    """The rows whose new project code differs from a code of the register or of an earlier row
-    only in case, full-width characters or spaces (sp-02, ＳＰ－０２ or SP 02 beside SP-02), or holds
-    full-width characters at all: each would be a second project beside the one it was typed for
-    (a code is compared exactly), its reports and deadline apart. Refused naming the code to write."""
-    known: dict[str, tuple[str, str]] = {}
-    for c in existing:
-        known.setdefault(_code_key(c), (c, "in the register"))
-    bad: list[tuple[int, str]] = []
-    for row, rec in records:
-        code = rec.get("code")
-        if not isinstance(code, str) or code in existing:
-            continue
-        like, where = known.setdefault(_code_key(code), (code, f"on row {row.number}"))
-        if like != code:
-            how = (
-                "leading zeros (Excel drops them from a number)"
-                if code.isdigit()
-                else "case, full-width characters or spaces"
-            )
-            bad.append((row.number, f"project code {code!r} differs from {like!r} {where} only in {how}: "
-                        f"write {like!r} (two codes so alike would be two projects)"))  # fmt: skip
-        elif (plain := unicodedata.normalize("NFKC", code)) != code:
-            bad.append((row.number, f"project code {code!r} holds full-width characters: write {plain!r}"))
-    return bad
-
-
-def _unknown_code(code: str, projects: Mapping[str, Project]) -> str:
-    """Why a report naming ``code`` is refused when no project has it, with the code it could be
-    when one differs only in case (register.unknown_code), or in full-width characters or spaces
-    (ＳＰ－０２ typed with the input method in full-width mode, SP 02)."""
-    why = unknown_code(code, projects)
-    if "did you mean" in why:
-        return why
-    key = _code_key(code)
-    near = sorted(c for c in projects if _code_key(c) == key)
-    return f"{why}; did you mean {near[0]!r}?" if near else why
+    """The rows naming a unit or person spelt otherwise than the register or an earlier row, or a
+    new code like another (completion.register's rules, which every write path applies too), by
+    row number: refused here with the sheet's rows and columns before anything is committed."""
+    in_file = {rec.get("code") for _, rec in given}
+    register = [p.properties for p in existing.values() if p.code not in in_file]
+    bad = [
+        (given[i][0].number, why) for i, why in spelt_two_ways([(f"row {r.number}", rec) for r, rec in given], register)
+    ]
+    new = [(r, rec["code"]) for r, rec in given if isinstance(rec.get("code"), str) and rec["code"] not in existing]
+    like = codes_like_others([(f"row {r.number}", code) for r, code in new], existing)
+    return bad + [(new[i][0].number, why) for i, why in like]
 
 
 # ---------------------------------------------------------------------------- reports
@@ -1408,7 +1347,7 @@ def plan_reports(
         r = sr.report
         project = state.get(r.code)
         if project is None:
-            bad.append((sr.row, _unknown_code(r.code, state)))
+            bad.append((sr.row, unknown_code(r.code, state)))
             continue
         if (r.code, r.on) in seen:
             bad.append((sr.row, f"a second report for {r.code} on {r.on.isoformat()} (also row {seen[r.code, r.on]})"))

@@ -10,6 +10,8 @@ fields differ from the version before it is one report.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -213,11 +215,84 @@ class Register:
 
 def unknown_code(code: str, codes: Iterable[str]) -> str:
     """Why a report naming ``code`` is refused when no project has it: named, with the code it
-    could be when one differs only in case (sp-02 for SP-02)."""
-    folded = code.casefold()
-    near = sorted(c for c in codes if c.casefold() == folded and c != code)
+    could be when the two differ only in case, full-width characters, spaces or leading zeros
+    (sp-02, ＳＰ－０２ or SP 02 for SP-02; 1 for 001)."""
+    key = code_key(code)
+    near = sorted(c for c in codes if code_key(c) == key and c != code)
     hint = f"; did you mean {near[0]!r}?" if near else ""
     return f"no project {code!r} in the register{hint}"
+
+
+# ---------------------------------------------------------------------------- look-alike names
+# The names the roll-ups group by (completion units: per unit, per person).
+NAME_FIELDS = ("responsible_unit", "responsible_person")
+
+
+def name_key(text: str) -> str:
+    """A name as compared for its spelling: full-width forms as half-width (（上海） as (上海)) and
+    no white space (青浦区 建设管理委员会, 黄　丽), without case."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def code_key(code: str) -> str:
+    """A project code as compared for its likeness to another: as a name (name_key), and a code of
+    digits alone without its leading zeros (Excel reads 001 typed or opened from a CSV as 1)."""
+    key = name_key(code)
+    return key.lstrip("0") or "0" if key.isdigit() else key
+
+
+def spelt_two_ways(
+    given: Sequence[tuple[str, Mapping[str, Any]]], register: Iterable[Mapping[str, Any]]
+) -> list[tuple[int, str]]:
+    """The responsible units and persons in ``given`` (where each is written, e.g. "row 12", and
+    the fields it gives) spelt otherwise (spaces, full-width brackets, case) than the register's
+    other records or an earlier one given write the same name: the units table and the roll-ups
+    would count them as two, silently. (index in ``given``, reason). Refused, not mended: which
+    spelling is right is not the writer's to choose. A spelling the register already holds passes
+    (a register kept before this rule may hold two)."""
+    bad: list[tuple[int, str]] = []
+    for f in NAME_FIELDS:
+        spellings: dict[str, dict[str, str]] = {}  # name key → spelling → where it is written so
+        for props in register:
+            v = props.get(f)
+            if isinstance(v, str):
+                spellings.setdefault(name_key(v), {}).setdefault(v, f"project {props.get('code')} in the register")
+        for i, (where, props) in enumerate(given):
+            v = props.get(f)
+            if not isinstance(v, str):
+                continue
+            known = spellings.setdefault(name_key(v), {})
+            if known and v not in known:
+                spelt, there = next(iter(known.items()))
+                bad.append((i, f"{f} {v!r} is written {spelt!r} on {there}: one name spelt two ways "
+                            "(spaces, full-width brackets) is counted as two; write it one way"))  # fmt: skip
+            known.setdefault(v, where)
+    return bad
+
+
+def codes_like_others(given: Sequence[tuple[str, str]], register_codes: Iterable[str]) -> list[tuple[int, str]]:
+    """The new project codes in ``given`` (where each is written, its code) that differ from a code
+    of the register or an earlier one only in case, full-width characters, spaces or leading zeros
+    (sp-02, ＳＰ－０２, SP 02 beside SP-02; 1 beside 001), or hold full-width characters at all: each
+    would be a second project beside the one it was typed for (a code is compared exactly).
+    (index in ``given``, reason naming the code to write)."""
+    known: dict[str, tuple[str, str]] = {}
+    for c in register_codes:
+        known.setdefault(code_key(c), (c, "in the register"))
+    bad: list[tuple[int, str]] = []
+    for i, (where, code) in enumerate(given):
+        like, there = known.setdefault(code_key(code), (code, f"on {where}"))
+        if like != code:
+            how = (
+                "leading zeros (Excel drops them from a number)"
+                if code.isdigit()
+                else ("case, full-width characters or spaces")
+            )
+            bad.append((i, f"project code {code!r} differs from {like!r} {there} only in {how}: "
+                        f"write {like!r} (two codes so alike would be two projects)"))  # fmt: skip
+        elif (plain := unicodedata.normalize("NFKC", code)) != code:
+            bad.append((i, f"project code {code!r} holds full-width characters: write {plain!r}"))
+    return bad
 
 
 def find_project(twin: TwinLike, code: str, ref: Ref) -> Project:

@@ -25,7 +25,18 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from completion.register import LAYER, Project, code_problem, find_project, unknown_code
+import orjson
+
+from completion.register import (
+    LAYER,
+    NAME_FIELDS,
+    Project,
+    code_problem,
+    codes_like_others,
+    find_project,
+    spelt_two_ways,
+    unknown_code,
+)
 from twin.core import HEAD, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, StoredChange
@@ -292,6 +303,8 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
     live = [ch for ch in changes if ch.version is not None]
     # Read once for the whole commit (a batch of reports or an imported register), not per record.
     befores = twin.features_by_id(LAYER, [ch.feature_id for ch in live], twin.at_seq(parent_seq))
+    named: list[tuple[str, StoredChange, dict[str, Any]]] = []  # units and persons given anew
+    coded: list[tuple[str, StoredChange, str]] = []  # codes given anew
     refs = [r for ch in live for r in (ch.version.properties.get("features") or []) if isinstance(r, str)]  # type: ignore[union-attr]
     known = venue_features(twin, refs, parent_seq)
     for ch in live:
@@ -309,6 +322,10 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
             why = code_problem(new.code)
             if why is not None:
                 reasons.append(why)
+            coded.append((f"project {new.code} (this commit)", ch, new.code))
+        given = {f: props.get(f) for f in NAME_FIELDS if old is None or old.properties.get(f) != props.get(f)}
+        if given:
+            named.append((f"project {new.code} (this commit)", ch, given))
         moved = (new.percent_complete, new.progress_date) != (
             (old.percent_complete, old.progress_date) if old else (None, None)
         )
@@ -325,4 +342,32 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
                                         new.progress_reason)  # fmt: skip
                 reasons.extend(check_report(as_was, report, today))
         problems.extend(Problem(LAYER, ch.feature_id, why) for why in reasons)
+    if named or coded:
+        problems.extend(_lookalike_problems(twin, parent_seq, {ch.feature_id for ch in live}, named, coded))
     return problems
+
+
+def _lookalike_problems(
+    twin: TwinLike,
+    parent_seq: int,
+    changed: set[str],
+    named: Sequence[tuple[str, StoredChange, dict[str, Any]]],
+    coded: Sequence[tuple[str, StoredChange, str]],
+) -> list[Problem]:
+    """A unit or person spelt otherwise than the register writes it, a new code like another
+    (completion.register's rules): read the register's other records once, only when a commit
+    gives a code, unit or person anew (never for a report)."""
+    ref = twin.at_seq(parent_seq)
+    others = []
+    if ref.commit is not None:
+        for raw in twin.features(LAYER, ref).features:
+            d = orjson.loads(raw)
+            if str(d["id"]) not in changed:
+                others.append(d["properties"])
+    spelt = spelt_two_ways([(w, g) for w, _, g in named], others)
+    codes = {p.get("code") for p in others}
+    new = [(w, ch, c) for w, ch, c in coded if c not in codes]  # a code taken is the codes' check
+    like = codes_like_others([(w, c) for w, _, c in new], [c for c in codes if isinstance(c, str)])
+    return [Problem(LAYER, named[i][1].feature_id, why) for i, why in spelt] + [
+        Problem(LAYER, new[i][1].feature_id, why) for i, why in like
+    ]

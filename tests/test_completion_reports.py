@@ -188,6 +188,31 @@ def test_a_code_no_url_can_name_is_refused_on_every_write_path(twin: Twin) -> No
     assert twin.store.commit_count() == before
 
 
+def test_look_alike_codes_and_names_are_refused_on_every_write_path(twin: Twin) -> None:
+    """The spreadsheet intake refused a unit spelt two ways and a code like another, but a plain
+    commit (the generic feature API, `venue-twin import --layer projects`, a change file) stored
+    them: two units in the units table, a second project beside the one it was typed for."""
+    before = twin.store.commit_count()
+
+    def add(fid: str, **kw: object) -> str:
+        with pytest.raises(ValidationFailed) as e:
+            twin.commit([Change("projects", "add", fid, Feature(fid, None, record(fid, **kw)))], author="api",
+                        message="add", time=at("2026-08-05"))  # fmt: skip
+        return str(e.value)
+
+    assert "project code 'p-1' differs from 'P-1' in the register only in case" in add("p-1")
+    assert "project code 'Ｐ-2' holds full-width characters: write 'P-2'" in add("Ｐ-2")
+    why = add("P-2", responsible_unit="Unit  a")
+    assert "responsible_unit 'Unit  a' is written 'Unit A' on project P-1 in the register" in why
+    assert "responsible_person 'Person  A' is written 'Person A'" in add("P-3", responsible_person="Person  A")
+    assert twin.store.commit_count() == before
+    # The same names and a code of its own pass; a report (a code, unit and person unchanged) reads nothing more.
+    twin.commit([Change("projects", "add", "P-2", Feature("P-2", None, record("P-2")))], author="api",
+                message="add", time=at("2026-08-05"))  # fmt: skip
+    report(twin, 10, "2026-09-04")
+    assert twin.store.commit_count() == before + 2
+
+
 def test_a_new_deadline_is_in_the_history_with_who_and_when(twin: Twin) -> None:
     save_projects(twin, [record(planned_finish="2026-09-20")], author="郭晖 Guo Hui", message="RD: new deadline",
                   time=at("2026-08-20"))  # fmt: skip
