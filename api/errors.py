@@ -32,6 +32,13 @@ class InvalidParameter(ApiError):
     status, title = 400, "Invalid parameter"
 
 
+class NoDataThen(ApiError):
+    """A read as of a time before the twin's first commit: it had no data then, which an empty
+    answer would hide (it reads as "no features there")."""
+
+    status, title = 404, "Not found"
+
+
 class Unauthorized(ApiError):
     status, title = 401, "Unauthorized"
 
