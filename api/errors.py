@@ -187,6 +187,15 @@ def add_exception_handlers(app: FastAPI) -> None:
         allowed = allowed_methods(request) if exc.status_code == 405 else None
         if allowed:
             headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        # Starlette's own words ("Method Not Allowed", "Not Found") name neither the method nor
+        # the address: say which, and what the address does take.
+        path = request.url.path
+        if exc.status_code == 405:
+            takes = f"; it takes {', '.join(allowed)}" if allowed else ""
+            return problem(405, "Method not allowed", f"{request.method} is not allowed on {path}{takes}", headers)
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            detail = f"no such address: {path} (the landing page, /, links to what this service offers)"
+            return problem(404, "Not found", detail, headers)
         return problem(exc.status_code, "Error", str(exc.detail), headers)
 
 

@@ -403,7 +403,13 @@ def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -
             if is_northing_first(crs):
                 geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
             geom = to_storage(crs)([geom])[0]
-        props = item.get("properties") or {}
+        if "properties" not in item:
+            # GeoJSON's Feature has one (null for none); without it a PUT removed every property
+            # of the feature, and a misspelt "propeties" did so without a word.
+            others = sorted(set(item) - {"type", "id", "geometry", "bbox", "links"})
+            also = f" (it has {', '.join(repr(k) for k in others)})" if others else ""
+            raise BadInput(f"item #{i + 1} has no properties member (an object, or null for none){also}")
+        props = item["properties"] or {}
         if not isinstance(props, dict):
             raise BadInput(f"item #{i + 1}: properties must be an object")
         given = item.get("id")
@@ -1152,11 +1158,23 @@ class FeaturesFactory:
             raise BadInput("a merge patch must be a JSON object")
         if not isinstance(patch.get("properties") or {}, dict):
             raise BadInput("properties in a merge patch must be an object")
+        # A member the patch cannot change was answered 204 "done" with nothing changed (a typo such
+        # as "propeties" lost the edit without a word): name it instead. `links` and `bbox`, which a
+        # feature read from here may carry back, are derived and left as they are.
+        unknown = sorted(set(patch) - {"type", "id", "geometry", "properties", "links", "bbox"})
+        if unknown:
+            raise BadInput(
+                f"a merge patch of a feature changes its geometry and properties; "
+                f"{', '.join(repr(k) for k in unknown)} is not a member it has"
+            )
+        if "type" in patch and patch["type"] != "Feature":
+            raise BadInput(f"the patch's type is {patch['type']!r}: a feature's type is 'Feature'")
         _same_id(patch.get("id"), feature_id, "the patch's")
 
         def build(current_bytes: bytes) -> list[Change]:
             current = orjson.loads(current_bytes)
-            props = dict(current["properties"])
+            # RFC 7396: "properties": null removes them all (the schema then names any required).
+            props = {} if "properties" in patch and patch["properties"] is None else dict(current["properties"])
             for k, v in (patch.get("properties") or {}).items():
                 if v is None:
                     props.pop(k, None)

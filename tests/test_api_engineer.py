@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
-from api_server import build_venue, client, make_tokens, problem_of
+from api_server import bearer, build_venue, client, copy_store, make_tokens, problem_of
 from fastapi.testclient import TestClient
 
 from twin import Twin
@@ -18,10 +19,21 @@ BEFORE = "2020-01-01"
 
 
 @pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     store = build_venue(tmp_path_factory.mktemp("api-engineer") / "venue.gpkg")
-    make_tokens(store)
-    return store  # type: ignore[no-any-return]
+    return store, make_tokens(store)
+
+
+@pytest.fixture(scope="module")
+def venue(built: tuple[Path, dict[str, str]]) -> Path:
+    return built[0]
+
+
+@pytest.fixture
+def editable(built: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """A client on a fresh copy of the twin, with an editor's Authorization header."""
+    with client(copy_store(built[0], tmp_path / "venue.gpkg")) as c:
+        yield c, bearer(built[1]["editor"])
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +110,96 @@ def test_a_diff_from_before_the_history_is_everything_added(api: TestClient) -> 
     """`from` a date before the history is the empty twin on purpose: the whole twin as added."""
     doc = api.get("/diff", params={"from": BEFORE}).json()
     assert doc["twin:from"] is None and doc["twin:counts"]["halls"]["added"] > 0
+
+
+# ---------------------------------------------------------------------------- errors that name the problem
+@pytest.mark.parametrize(
+    "method,path,allowed",
+    [
+        ("DELETE", "/collections/halls/items", "GET, HEAD, POST, OPTIONS"),
+        ("POST", "/collections/halls/items/hall-2.1H", "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"),
+        ("PUT", "/versions", "GET, HEAD"),
+    ],
+)
+def test_a_method_an_address_does_not_take_is_named_with_those_it_does(
+    api: TestClient, method: str, path: str, allowed: str
+) -> None:
+    """Not Starlette's bare "Method Not Allowed" under the title "Error"."""
+    r = api.request(method, path)
+    body = problem_of(r, 405)
+    assert r.headers["allow"] == allowed
+    assert body["title"] == "Method not allowed"
+    assert body["detail"] == f"{method} is not allowed on {path}; it takes {allowed}", body
+
+
+@pytest.mark.parametrize("path", ["/nosuch", "/collections/halls/itemz"])
+def test_an_address_the_service_does_not_have_is_named(api: TestClient, path: str) -> None:
+    body = problem_of(api.get(path), 404)
+    assert body["title"] == "Not found" and path in body["detail"], body
+
+
+def test_a_diff_to_a_date_before_the_history_says_so(api: TestClient, first_day: tuple[str, str]) -> None:
+    """`to` before the history was "every feature deleted" (from HEAD) or an empty diff (from an
+    earlier date): a read of the twin on a date it had no data."""
+    for start in ("HEAD", "2019-01-01"):
+        body = problem_of(api.get("/diff", params={"from": start, "to": BEFORE}), 404, "to")
+        assert f"no data on {BEFORE}" in body["detail"] and first_day[0] in body["detail"], body
+    assert api.get("/diff", params={"from": BEFORE, "to": first_day[0]}).status_code == 200
+
+
+# ---------------------------------------------------------------------------- edits that said "done" and did nothing
+MERGE = "application/merge-patch+json"
+HALL = "/collections/halls/items/hall-2.1H"
+
+
+@pytest.mark.parametrize(
+    "patch,named",
+    [
+        ({"propeties": {"notes": "Checked"}}, "'propeties'"),  # a typo: 204 and the edit lost
+        ({"type": "Feature", "property": {"notes": "Checked"}}, "'property'"),
+        ({"type": "FeatureCollection", "properties": {"notes": "Checked"}}, "'FeatureCollection'"),
+    ],
+)
+def test_a_patch_member_it_cannot_apply_is_refused_naming_it(
+    editable: tuple[TestClient, dict[str, str]], patch: dict[str, object], named: str
+) -> None:
+    api, auth = editable
+    before = api.get(HALL)
+    r = api.patch(HALL, content=orjson.dumps(patch), headers={**auth, "Content-Type": MERGE})
+    assert named in problem_of(r, 400)["detail"]
+    after = api.get(HALL)
+    assert after.headers["etag"] == before.headers["etag"] and after.json() == before.json()
+
+
+def test_a_patch_may_carry_back_what_a_read_gave(editable: tuple[TestClient, dict[str, str]]) -> None:
+    """The feature as read (with its links) and one property changed is a good patch."""
+    api, auth = editable
+    doc = api.get(HALL).json()
+    doc["properties"] = {"notes": "Checked before the opening"}
+    r = api.patch(HALL, content=orjson.dumps(doc), headers={**auth, "Content-Type": MERGE})
+    assert r.status_code == 204, r.text
+    assert api.get(HALL).json()["properties"]["notes"] == "Checked before the opening"
+
+
+def test_a_patch_of_properties_null_removes_them_as_rfc_7396_has_it(
+    editable: tuple[TestClient, dict[str, str]],
+) -> None:
+    """It answered 204 and changed nothing; removing a hall's properties is refused by its schema."""
+    api, auth = editable
+    before = api.get(HALL).headers["etag"]
+    body = problem_of(api.patch(HALL, content=b'{"properties": null}', headers={**auth, "Content-Type": MERGE}), 400)
+    assert "required property 'code' is missing" in body["detail"], body
+    assert api.get(HALL).headers["etag"] == before
+
+
+def test_a_put_without_properties_is_refused_not_taken_as_none(editable: tuple[TestClient, dict[str, str]]) -> None:
+    """A Feature without its properties member (or with it misspelt) removed every property the
+    layer does not require; GeoJSON's Feature has one, null for none."""
+    api, auth = editable
+    doc = api.get(HALL).json()
+    doc["propeties"] = doc.pop("properties")
+    r = api.put(HALL, content=orjson.dumps(doc), headers={**auth, "Content-Type": "application/geo+json"})
+    detail = problem_of(r, 400)["detail"]
+    assert "no properties member" in detail and "'propeties'" in detail, detail
+    new = {"type": "Feature", "id": "x-1", "geometry": doc["geometry"]}
+    problem_of(api.post("/collections/halls/items", json=new, headers=auth), 400)
