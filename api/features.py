@@ -965,11 +965,18 @@ class FeaturesFactory:
             out_crs = _output_crs(crs)
             stored = twin.feature(schema.name, feature_id, ref)
             body = reproject_features([stored], out_crs)[0]
+            # `self` is this document: the version and CRS it was read in (a bare path read the head
+            # in CRS84, another document), as the items' self link keeps its query.
+            params = {k: v for k, v in request.query_params.items() if k not in ("f", "lang")}  # the type says which
+            here = item_path(schema.name, feature_id)
             links = [
+                {"rel": "self", "type": GEOJSON, "href": public_url(request, root + here, **params)},
                 {
-                    "rel": "self",
-                    "type": GEOJSON,
-                    "href": public_url(request, root + item_path(schema.name, feature_id)),
+                    "rel": "alternate",
+                    "type": "text/html",
+                    "href": public_url(
+                        request, here, **{**params, "f": "html", **_version_param(ref if root else None)}
+                    ),
                 },
                 {"rel": "collection", "type": JSON, "href": public_url(request, root + f"/collections/{schema.name}")},
                 {
@@ -1038,6 +1045,13 @@ class FeaturesFactory:
                         # round in circles.
                         raise PreconditionFailed(
                             f"If-Match takes the ETag as given ({etag_of(current)}), not a weak W/ one; "
+                            f"{layer}/{fid} has not changed"
+                        )
+                    if etag_of(current).strip('"') in (t.removeprefix("W/").strip('"') for t in tags):
+                        # An entity tag is quoted (RFC 9110 8.8.3); a shell or script that dropped
+                        # the quotes sent this feature's tag, not a stale one.
+                        raise PreconditionFailed(
+                            f"If-Match takes the ETag with its quotes ({etag_of(current)}); "
                             f"{layer}/{fid} has not changed"
                         )
                     raise PreconditionFailed(

@@ -105,11 +105,12 @@ class MapsFactory:
         self.router = APIRouter(route_class=StrictQueryRoute)
         r = self.router
         tags: list[Any] = ["Maps"]
-        add_page_route(r, "/maps", self.home, summary="Home page (maps)", tags=tags)
-        add_page_route(r, "/maps/completion", self.completion, summary="Completion map", tags=tags)
-        add_page_route(r, "/maps/timeline", self.timeline, summary="Checkpoint timeline", tags=tags)
-        add_page_route(r, "/maps/changes", self.changes, summary="Change map", tags=tags)
-        add_page_route(r, "/maps/layers/{layer}", self.layer, summary="Layer check map", tags=tags)
+        page = {"tags": tags, "response_class": HTMLResponse}  # documented as the pages they are
+        add_page_route(r, "/maps", self.home, summary="Home page (maps)", **page)
+        add_page_route(r, "/maps/completion", self.completion, summary="Completion map", **page)
+        add_page_route(r, "/maps/timeline", self.timeline, summary="Checkpoint timeline", **page)
+        add_page_route(r, "/maps/changes", self.changes, summary="Change map", **page)
+        add_page_route(r, "/maps/layers/{layer}", self.layer, summary="Layer check map", **page)
         add_get_route(r, "/maps/data/features/{layer}", self.data_features, summary="Map features", tags=tags)
         add_get_route(r, "/maps/data/classes/{layer}", self.data_classes, summary="Map feature classes", tags=tags)
         add_get_route(r, "/maps/data/changes", self.data_changes, summary="Map changes", tags=tags)

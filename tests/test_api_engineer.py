@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -203,3 +205,103 @@ def test_a_put_without_properties_is_refused_not_taken_as_none(editable: tuple[T
     assert "no properties member" in detail and "'propeties'" in detail, detail
     new = {"type": "Feature", "id": "x-1", "geometry": doc["geometry"]}
     problem_of(api.post("/collections/halls/items", json=new, headers=auth), 400)
+
+
+# ---------------------------------------------------------------------------- the API definition
+def _op(doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    return doc["paths"][path][method]  # type: ignore[no-any-return]
+
+
+def test_the_definition_documents_the_answers_the_routes_give(api: TestClient) -> None:
+    """FastAPI's defaults documented a 422 no route answers (a bad parameter is a 400 problem), no
+    400 or 404, features as application/json (they are application/geo+json, as OGC Part 1's
+    OpenAPI building blocks have them) and 200 for a PUT or PATCH that answers 204."""
+    doc = api.get("/api").json()
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            codes = set(op["responses"])
+            assert "400" in codes, (method, path)
+            if path not in ("/projects/import", "/progress/import", "/progress"):  # bad rows: 422
+                assert "422" not in codes, (method, path)
+    for path in (
+        "/collections/{collectionId}/items",
+        "/collections/halls/items",
+        "/collections/{collectionId}/items/{featureId}",
+    ):
+        content = _op(doc, path, "get")["responses"]["200"]["content"]
+        assert "application/geo+json" in content, path
+        assert {"400", "404"} <= set(_op(doc, path, "get")["responses"]), path
+    feature = "/collections/{collectionId}/items/{featureId}"
+    for method in ("put", "patch"):
+        codes = set(_op(doc, feature, method)["responses"])
+        assert {"204", "400", "401", "403", "404", "409", "412"} <= codes and "200" not in codes, (method, codes)
+    assert "404" in _op(doc, "/collections/{collectionId}/download", "get")["responses"]  # asof before the history
+    assert "application/geo+json" in _op(doc, "/diff", "get")["responses"]["200"]["content"]
+    for page in ("/maps", "/maps/completion", "/maps/changes", "/maps/layers/{layer}"):
+        assert "text/html" in _op(doc, page, "get")["responses"]["200"]["content"], page
+    # The pinned root's definition is built from the same one.
+    pinned = api.get("/versions/HEAD/api").json()
+    assert "application/geo+json" in _op(pinned, "/collections/halls/items", "get")["responses"]["200"]["content"]
+
+
+def test_the_answers_are_among_those_documented(api: TestClient, editable: tuple[TestClient, dict[str, str]]) -> None:
+    doc = api.get("/api").json()
+    feature = "/collections/{collectionId}/items/{featureId}"
+    cases = [
+        ("get", "/collections/{collectionId}/items", "/collections/halls/items?limit=0"),
+        ("get", "/collections/{collectionId}/items", f"/collections/halls/items?asof={BEFORE}"),
+        ("get", "/collections/{collectionId}/items", "/collections/halls/items"),
+        ("get", feature, "/collections/halls/items/no-such-hall"),
+        ("get", "/versions", "/versions?limit=0"),
+    ]
+    for method, path, url in cases:
+        r = api.request(method.upper(), url)
+        assert str(r.status_code) in _op(doc, path, method)["responses"], (url, r.status_code)
+        if r.status_code == 200 and path.endswith("/items"):
+            assert r.headers["content-type"] in _op(doc, path, method)["responses"]["200"]["content"]
+    client_, auth = editable
+    hall = client_.get(HALL).json()
+    r = client_.put(HALL, json=hall, headers={**auth, "Content-Type": "application/geo+json"})
+    assert str(r.status_code) in _op(doc, feature, "put")["responses"], r.status_code
+    r = client_.patch(HALL, json={"properties": {"notes": "x"}}, headers={**auth, "Content-Type": MERGE})
+    assert str(r.status_code) in _op(doc, feature, "patch")["responses"], r.status_code
+
+
+# ---------------------------------------------------------------------------- links
+def _local(href: str) -> str:
+    parts = urlsplit(href)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"version": "HEAD~3", "crs": "http://www.opengis.net/def/crs/EPSG/0/4549"},
+        {"asof": "2026-09-01"},
+        {"datetime": "2026-09-01T00:00:00Z", "crs": "http://www.opengis.net/def/crs/EPSG/0/4326"},
+    ],
+)
+def test_a_features_self_link_is_the_document_it_is_in(api: TestClient, query: dict[str, str]) -> None:
+    """It was the bare path: followed, the head in CRS84, another document than the one read."""
+    url = "/collections/south_plaza/items/sp-flower-display"
+    r = api.get(url, params=query)
+    assert r.status_code == 200, r.text
+    links = {lk["rel"]: lk["href"] for lk in r.json()["links"]}
+    again = api.get(_local(links["self"]))
+    assert again.json() == r.json() and again.headers["content-crs"] == r.headers["content-crs"]
+    page = api.get(_local(links["alternate"]))
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "pots" in page.text
+
+
+def test_an_etag_sent_without_its_quotes_is_not_called_stale(editable: tuple[TestClient, dict[str, str]]) -> None:
+    """`If-Match: 709437...` (quotes lost in a shell) answered "changed since that ETag was read;
+    read it again", which reading again cannot cure: it says the quotes are missing."""
+    api, auth = editable
+    etag = api.get(HALL).headers["etag"]
+    r = api.patch(
+        HALL, json={"properties": {"notes": "x"}}, headers={**auth, "Content-Type": MERGE, "If-Match": etag.strip('"')}
+    )
+    detail = problem_of(r, 412)["detail"]
+    assert "with its quotes" in detail and "has not changed" in detail, detail
+    assert api.get(HALL).headers["etag"] == etag
