@@ -348,10 +348,9 @@ def with_collection_paths(doc: dict[str, Any], layers: Sequence[LayerSchema]) ->
 
 
 def _queryables(request: Request, schema: LayerSchema, ref: Ref | None = None) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "id": {"title": "Feature id", "type": "string"},
-        "geometry": _geometry_queryable(schema),
-    }
+    props: dict[str, Any] = {"id": {"title": "Feature id", "type": "string"}}
+    if schema.spatial:  # records (the project register) have none to filter on
+        props["geometry"] = _geometry_queryable(schema)
     for f in schema.fields:
         p: dict[str, Any] = {"title": f.title_en or f.name, "type": _JSON_TYPES[f.type]}
         if f.type == "date":

@@ -305,3 +305,33 @@ def test_an_etag_sent_without_its_quotes_is_not_called_stale(editable: tuple[Tes
     detail = problem_of(r, 412)["detail"]
     assert "with its quotes" in detail and "has not changed" in detail, detail
     assert api.get(HALL).headers["etag"] == etag
+
+
+# ---------------------------------------------------------------------------- filters
+@pytest.mark.parametrize(
+    "params,says",
+    [
+        ({"filter": "floor_area_m2 > 29000", "filter-lang": "cql2-json"}, "not a JSON object"),
+        (
+            {"filter": '{"op": ">", "args": [{"property": "floor_area_m2"}, 1]}', "filter-lang": "cql2-text"},
+            "cql2-json",
+        ),
+        ({"filter": ""}, "it is empty"),
+        ({"filter": "  "}, "it is empty"),
+    ],
+)
+def test_a_filter_in_the_other_language_or_empty_is_named_so(
+    api: TestClient, params: dict[str, str], says: str
+) -> None:
+    """They answered the parser's "expected ident at line 1 column 2" or "--> 1:1 expected Expr"."""
+    detail = problem_of(api.get("/collections/halls/items", params=params), 400, "filter")["detail"]
+    assert says in detail, detail
+
+
+def test_records_without_geometry_offer_no_geometry_to_filter(api: TestClient) -> None:
+    """The register's queryables listed a geometry, and a spatial filter on it matched nothing
+    (200, 0 projects) as if the register were empty there."""
+    assert "geometry" not in api.get("/collections/projects/queryables").json()["properties"]
+    assert "geometry" in api.get("/collections/halls/queryables").json()["properties"]
+    r = api.get("/collections/projects/items", params={"filter": "S_INTERSECTS(geometry, POINT(121.29 31.19))"})
+    assert "without geometry" in problem_of(r, 400, "filter")["detail"]
