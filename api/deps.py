@@ -31,6 +31,18 @@ from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 
 
+def header_text(value: str | None) -> str | None:
+    """A header's text as its sender wrote it. HTTP carries header values as bytes, which Starlette
+    reads as latin-1: a UTF-8 `X-Twin-Message: 修复` (what curl sends) became "ä¿®å¤" and stayed
+    so in the history for good. Bytes that are UTF-8 are read as UTF-8; others stay latin-1."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 def add_get_route(router: APIRouter, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
     """A GET route that answers HEAD too (HEAD kept out of the OpenAPI document, which would
     otherwise list every read twice under clashing operation ids)."""

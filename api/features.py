@@ -39,6 +39,7 @@ from api.deps import (
     collection_of,
     editor,
     get_settings,
+    header_text,
     negotiate,
     pinned_version,
     public_url,
@@ -1059,7 +1060,10 @@ class FeaturesFactory:
             changes = build(current)
             try:
                 info = twin.commit(
-                    changes, author=who.name, message=message or default, parent=head.commit.id if head.commit else None
+                    changes,
+                    author=who.name,
+                    message=header_text(message) or default,
+                    parent=head.commit.id if head.commit else None,
                 )
                 return info.id
             except ValidationFailed as e:
@@ -1109,7 +1113,7 @@ class FeaturesFactory:
                     f"(/collections/{schema.name}/items/{{featureId}}): an id may not hold '/' or be '.' or '..'"
                 )
         changes = [Change(schema.name, "add", f.id, f) for f in feats]
-        text = message or f"API: add {len(feats)} feature(s) to {schema.name}"
+        text = header_text(message) or f"API: add {len(feats)} feature(s) to {schema.name}"
 
         def commit() -> tuple[str, str | None]:
             parent = head.commit.id if head.commit else None

@@ -90,6 +90,22 @@ def landing_response(request: Request, twin: TwinView, lang: str | None = None) 
     return _home(request, twin, lang)
 
 
+def _before_history(twin: TwinView, on: str | None) -> None:
+    """A completion map or panel on a date before the twin had any data answers 404 saying when its
+    history starts, as /brief, /completion and the items' asof do, not a map of nothing (or a panel
+    counting down to that year's opening day). A date it cannot read is left to the map to name."""
+    from completion.intake import first_data
+    from completion.settings import CompletionSettings
+    from completion.snapshot import parse_day
+
+    try:
+        day = parse_day(on, CompletionSettings(), twin=twin)
+    except BadInput:
+        return
+    if day is not None:
+        first_data(twin, twin.resolve(asof=day.isoformat()).seq, day)
+
+
 def _home(request: Request, twin: TwinView, lang: str | None) -> HTMLResponse:
     root = request.scope.get("root_path", "").rstrip("/")
     settings = get_settings(request)
@@ -136,6 +152,7 @@ class MapsFactory:
             ),
         ] = None,
     ) -> Response:
+        _before_history(twin, date)
         try:
             return _page(completion_map(_ctx(request, twin, who, _lang(request, lang)), date, survey))
         except AssetsMissing as e:
@@ -232,6 +249,7 @@ class MapsFactory:
         date: Annotated[str, Query()],
         lang: LangQ = None,
     ) -> Response:
+        _before_history(twin, date)
         ctx = _ctx(request, twin, who, _lang(request, lang))
         doc = panel_data(twin, date, ctx.lang, ctx.gcj02, ctx.url)
         return _data(request, doc)

@@ -335,3 +335,31 @@ def test_records_without_geometry_offer_no_geometry_to_filter(api: TestClient) -
     assert "geometry" in api.get("/collections/halls/queryables").json()["properties"]
     r = api.get("/collections/projects/items", params={"filter": "S_INTERSECTS(geometry, POINT(121.29 31.19))"})
     assert "without geometry" in problem_of(r, 400, "filter")["detail"]
+
+
+def test_the_completion_map_on_a_date_before_the_history_says_so(api: TestClient, first_day: tuple[str, str]) -> None:
+    """It drew a map of nothing (200), and its panel counted down to 2020's opening day, where
+    /brief and /completion answered 404 naming when the history starts."""
+    for url in (f"/maps/completion?date={BEFORE}", f"/maps/data/panel?date={BEFORE}"):
+        body = problem_of(api.get(url, headers={"Accept": "application/json"}), 404)
+        assert f"no data on {BEFORE}" in body["detail"] and first_day[0] in body["detail"], (url, body)
+    page = api.get(f"/maps/completion?date={BEFORE}", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert BEFORE in page.text
+
+
+# ---------------------------------------------------------------------------- commit messages
+@pytest.mark.parametrize("message", ["修复南广场花坛面积", "Café terrace: pots 40 → 42"])
+def test_a_commit_message_in_utf_8_is_kept_as_written(
+    editable: tuple[TestClient, dict[str, str]], message: str
+) -> None:
+    """curl sends `-H 'X-Twin-Message: 修复…'` as UTF-8 bytes, which were read as latin-1 and kept
+    in the history as "ä¿®å¤…" (a commit's message is part of its id: never mended)."""
+    api, auth = editable
+    r = api.patch(
+        HALL,
+        json={"properties": {"notes": message}},
+        headers={**auth, "Content-Type": MERGE, "X-Twin-Message": message.encode()},  # type: ignore[dict-item]
+    )
+    assert r.status_code == 204, r.text
+    assert api.get("/versions", params={"limit": 1}).json()["versions"][0]["message"] == message
