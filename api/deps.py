@@ -22,12 +22,25 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.auth import ANONYMOUS, Principal, TokenStore
-from api.errors import Forbidden, InvalidParameter, NotAcceptable, Unauthorized
+from api.errors import Forbidden, InvalidParameter, NoDataThen, NotAcceptable, Unauthorized
 from api.settings import ApiSettings
 from twin import Ref, Twin
 from twin.access import TwinView
+from twin.core import SHANGHAI
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
+
+
+def header_text(value: str | None) -> str | None:
+    """A header's text as its sender wrote it. HTTP carries header values as bytes, which Starlette
+    reads as latin-1: a UTF-8 `X-Twin-Message: 修复` (what curl sends) became "ä¿®å¤" and stayed
+    so in the history for good. Bytes that are UTF-8 are read as UTF-8; others stay latin-1."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
 
 
 def add_get_route(router: APIRouter, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -256,14 +269,33 @@ class VersionParams:
             if self.version is not None or self.asof is not None:
                 raise InvalidParameter("give one of datetime, version or asof", parameter="datetime")
             try:
-                return twin.resolve(asof=datetime_instant)
+                return before_history(twin, twin.resolve(asof=datetime_instant), datetime_instant, "datetime")
             except (BadInput, NotFound) as e:
                 raise InvalidParameter(f"datetime: {e}", parameter="datetime") from None
         try:
-            return twin.resolve(self.version, self.asof)
+            ref = twin.resolve(self.version, self.asof)
         except (BadInput, NotFound) as e:
             name = "version" if self.version is not None else "asof"
             raise InvalidParameter(f"{name}: {e}", parameter=name) from None
+        return ref if self.asof is None else before_history(twin, ref, self.asof, "asof")
+
+
+def before_history(twin: TwinView, ref: Ref, when: str, parameter: str) -> Ref:
+    """`ref`, read as of the time `when`; a time before the caller's first commit answers 404
+    saying when the data starts, as the completion reads do (completion.intake.first_data), not an
+    empty collection that reads as "nothing there". (A twin with no commits is empty on every
+    date; `version=HEAD~n` back to the empty twin names that version, not a date.)"""
+    if ref.commit is not None:
+        return ref
+    first = twin.first_commit()
+    if first is None:
+        return ref
+    since = first.time.astimezone(SHANGHAI).date().isoformat()
+    on = f"on {when}" if len(when.strip()) == 10 else f"at {when}"
+    raise NoDataThen(
+        f"{parameter}: the twin has no data {on}: its history starts on {since} (commit {first.id[:12]})",
+        parameter=parameter,
+    )
 
 
 async def version_params(

@@ -32,6 +32,13 @@ class InvalidParameter(ApiError):
     status, title = 400, "Invalid parameter"
 
 
+class NoDataThen(ApiError):
+    """A read as of a time before the twin's first commit: it had no data then, which an empty
+    answer would hide (it reads as "no features there")."""
+
+    status, title = 404, "Not found"
+
+
 class Unauthorized(ApiError):
     status, title = 401, "Unauthorized"
 
@@ -180,6 +187,15 @@ def add_exception_handlers(app: FastAPI) -> None:
         allowed = allowed_methods(request) if exc.status_code == 405 else None
         if allowed:
             headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        # Starlette's own words ("Method Not Allowed", "Not Found") name neither the method nor
+        # the address: say which, and what the address does take.
+        path = request.url.path
+        if exc.status_code == 405:
+            takes = f"; it takes {', '.join(allowed)}" if allowed else ""
+            return problem(405, "Method not allowed", f"{request.method} is not allowed on {path}{takes}", headers)
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            detail = f"no such address: {path} (the landing page, /, links to what this service offers)"
+            return problem(404, "Not found", detail, headers)
         return problem(exc.status_code, "Error", str(exc.detail), headers)
 
 

@@ -39,6 +39,7 @@ from api.deps import (
     collection_of,
     editor,
     get_settings,
+    header_text,
     negotiate,
     pinned_version,
     public_url,
@@ -348,10 +349,9 @@ def with_collection_paths(doc: dict[str, Any], layers: Sequence[LayerSchema]) ->
 
 
 def _queryables(request: Request, schema: LayerSchema, ref: Ref | None = None) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "id": {"title": "Feature id", "type": "string"},
-        "geometry": _geometry_queryable(schema),
-    }
+    props: dict[str, Any] = {"id": {"title": "Feature id", "type": "string"}}
+    if schema.spatial:  # records (the project register) have none to filter on
+        props["geometry"] = _geometry_queryable(schema)
     for f in schema.fields:
         p: dict[str, Any] = {"title": f.title_en or f.name, "type": _JSON_TYPES[f.type]}
         if f.type == "date":
@@ -403,7 +403,13 @@ def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -
             if is_northing_first(crs):
                 geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
             geom = to_storage(crs)([geom])[0]
-        props = item.get("properties") or {}
+        if "properties" not in item:
+            # GeoJSON's Feature has one (null for none); without it a PUT removed every property
+            # of the feature, and a misspelt "propeties" did so without a word.
+            others = sorted(set(item) - {"type", "id", "geometry", "bbox", "links"})
+            also = f" (it has {', '.join(repr(k) for k in others)})" if others else ""
+            raise BadInput(f"item #{i + 1} has no properties member (an object, or null for none){also}")
+        props = item["properties"] or {}
         if not isinstance(props, dict):
             raise BadInput(f"item #{i + 1}: properties must be an object")
         given = item.get("id")
@@ -959,11 +965,18 @@ class FeaturesFactory:
             out_crs = _output_crs(crs)
             stored = twin.feature(schema.name, feature_id, ref)
             body = reproject_features([stored], out_crs)[0]
+            # `self` is this document: the version and CRS it was read in (a bare path read the head
+            # in CRS84, another document), as the items' self link keeps its query.
+            params = {k: v for k, v in request.query_params.items() if k not in ("f", "lang")}  # the type says which
+            here = item_path(schema.name, feature_id)
             links = [
+                {"rel": "self", "type": GEOJSON, "href": public_url(request, root + here, **params)},
                 {
-                    "rel": "self",
-                    "type": GEOJSON,
-                    "href": public_url(request, root + item_path(schema.name, feature_id)),
+                    "rel": "alternate",
+                    "type": "text/html",
+                    "href": public_url(
+                        request, here, **{**params, "f": "html", **_version_param(ref if root else None)}
+                    ),
                 },
                 {"rel": "collection", "type": JSON, "href": public_url(request, root + f"/collections/{schema.name}")},
                 {
@@ -1034,13 +1047,23 @@ class FeaturesFactory:
                             f"If-Match takes the ETag as given ({etag_of(current)}), not a weak W/ one; "
                             f"{layer}/{fid} has not changed"
                         )
+                    if etag_of(current).strip('"') in (t.removeprefix("W/").strip('"') for t in tags):
+                        # An entity tag is quoted (RFC 9110 8.8.3); a shell or script that dropped
+                        # the quotes sent this feature's tag, not a stale one.
+                        raise PreconditionFailed(
+                            f"If-Match takes the ETag with its quotes ({etag_of(current)}); "
+                            f"{layer}/{fid} has not changed"
+                        )
                     raise PreconditionFailed(
                         f"{layer}/{fid} changed since that ETag was read (now {etag_of(current)}); read it again"
                     )
             changes = build(current)
             try:
                 info = twin.commit(
-                    changes, author=who.name, message=message or default, parent=head.commit.id if head.commit else None
+                    changes,
+                    author=who.name,
+                    message=header_text(message) or default,
+                    parent=head.commit.id if head.commit else None,
                 )
                 return info.id
             except ValidationFailed as e:
@@ -1090,7 +1113,7 @@ class FeaturesFactory:
                     f"(/collections/{schema.name}/items/{{featureId}}): an id may not hold '/' or be '.' or '..'"
                 )
         changes = [Change(schema.name, "add", f.id, f) for f in feats]
-        text = message or f"API: add {len(feats)} feature(s) to {schema.name}"
+        text = header_text(message) or f"API: add {len(feats)} feature(s) to {schema.name}"
 
         def commit() -> tuple[str, str | None]:
             parent = head.commit.id if head.commit else None
@@ -1152,11 +1175,23 @@ class FeaturesFactory:
             raise BadInput("a merge patch must be a JSON object")
         if not isinstance(patch.get("properties") or {}, dict):
             raise BadInput("properties in a merge patch must be an object")
+        # A member the patch cannot change was answered 204 "done" with nothing changed (a typo such
+        # as "propeties" lost the edit without a word): name it instead. `links` and `bbox`, which a
+        # feature read from here may carry back, are derived and left as they are.
+        unknown = sorted(set(patch) - {"type", "id", "geometry", "properties", "links", "bbox"})
+        if unknown:
+            raise BadInput(
+                f"a merge patch of a feature changes its geometry and properties; "
+                f"{', '.join(repr(k) for k in unknown)} is not a member it has"
+            )
+        if "type" in patch and patch["type"] != "Feature":
+            raise BadInput(f"the patch's type is {patch['type']!r}: a feature's type is 'Feature'")
         _same_id(patch.get("id"), feature_id, "the patch's")
 
         def build(current_bytes: bytes) -> list[Change]:
             current = orjson.loads(current_bytes)
-            props = dict(current["properties"])
+            # RFC 7396: "properties": null removes them all (the schema then names any required).
+            props = {} if "properties" in patch and patch["properties"] is None else dict(current["properties"])
             for k, v in (patch.get("properties") or {}).items():
                 if v is None:
                     props.pop(k, None)

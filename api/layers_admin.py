@@ -27,6 +27,7 @@ from api.deps import (
     VersionDep,
     add_get_route,
     collection_of,
+    header_text,
     public_url,
 )
 from api.errors import UnsupportedMediaType
@@ -100,7 +101,7 @@ class LayersAdminFactory:
         doc = await _document(request)
 
         def create() -> tuple[CommitInfo, LayerSchema]:  # store work, off the event loop
-            made = twin.create_layer(doc, author=who.name, message=message)
+            made = twin.create_layer(doc, author=who.name, message=header_text(message))
             return made, twin.layer(doc["name"], twin.resolve(made.id))
 
         info, schema = await run_in_threadpool(create)
@@ -119,7 +120,7 @@ class LayersAdminFactory:
 
         def alter() -> tuple[CommitInfo, LayerSchema]:  # store work, off the event loop
             schema = collection_of(twin, collection_id)
-            made = twin.alter_layer(schema.name, doc, author=who.name, message=message)
+            made = twin.alter_layer(schema.name, doc, author=who.name, message=header_text(message))
             return made, twin.layer(schema.name, twin.resolve(made.id))
 
         info, new = await run_in_threadpool(alter)

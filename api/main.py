@@ -64,6 +64,79 @@ def _openapi_30(schema: dict[str, Any]) -> dict[str, Any]:
     return out  # type: ignore[no-any-return]
 
 
+_PROBLEM = {
+    "application/problem+json": {
+        "schema": {
+            "type": "object",
+            "description": "An RFC 9457 problem: what is wrong, and the query parameter at fault if one is",
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "parameter": {"type": "string"},
+            },
+            "required": ["type", "title", "status", "detail"],
+        }
+    }
+}
+# The only operations that answer 422 (a file or batch with bad rows, every row named: api.intake).
+_ROWS_422 = ("/projects/import", "/progress/import", "/progress")
+_TIME_PARAMS = {"version", "asof", "datetime", "date"}
+_FEATURES = "/collections/{collectionId}/items"
+_FEATURE = "/collections/{collectionId}/items/{featureId}"
+_FEATURE_FORMS = {
+    "application/geo+json": {"schema": {"type": "object"}},
+    "application/json": {"schema": {"type": "object"}},
+    "text/html": {"schema": {"type": "string"}},
+}
+
+
+def _documented_responses(doc: dict[str, Any]) -> dict[str, Any]:
+    """The responses the routes really give, where FastAPI's defaults said otherwise: its 422 (a
+    validation error no route answers: a bad parameter is a 400 problem, api.errors) on every
+    operation, no 400 or 404, `application/json` for features that are `application/geo+json` (OGC
+    Part 1, /req/geojson/definition and /req/oas30/...), and 200 for a PUT or PATCH that answers 204.
+    Clients generated from the definition (and checkers such as schemathesis) go by these."""
+
+    def problem(description: str) -> dict[str, Any]:
+        return {"description": description, "content": _PROBLEM}
+
+    for path, ops in doc.get("paths", {}).items():
+        for method, op in ops.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            responses = op["responses"]
+            if path in _ROWS_422 and "422" in responses:
+                responses["422"] = problem("Bad rows, each named; nothing was committed")
+            else:
+                responses.pop("422", None)
+            responses.setdefault("400", problem("A bad parameter or body, named"))
+            params = {p.get("name") for p in op.get("parameters", []) if isinstance(p, dict)}
+            if "{" in path or params & _TIME_PARAMS:
+                responses.setdefault(
+                    "404", problem("Not there: a collection, feature or version, or a date before the twin's history")
+                )
+            if method in ("post", "put", "patch", "delete"):
+                responses.setdefault("401", problem("No bearer token, or an unknown or revoked one"))
+                responses.setdefault("403", problem("The token's role may not do this"))
+            if path == _FEATURE and method in ("put", "patch", "delete"):
+                responses.setdefault(
+                    "412", problem("If-Match names a version of the feature that is no longer its own")
+                )
+                responses.setdefault("409", problem("Another write took the feature's code or the feature meanwhile"))
+                if method != "delete" and "200" in responses:
+                    responses["204"] = {"description": "Written (or already so); the feature's new ETag is in ETag"}
+                    del responses["200"]
+            if path == _FEATURES and method == "post":
+                responses.setdefault("303", {"description": "A CQL2 JSON body is a search: the GET with it as filter"})
+            if method == "get" and path == "/diff" and "200" in responses:
+                responses["200"]["content"] = {"application/geo+json": {"schema": {"type": "object"}}}
+            if method == "get" and path in (_FEATURES, _FEATURE) and "200" in responses:
+                responses["200"]["content"] = _FEATURE_FORMS
+    return doc
+
+
 def _limit_bounds(doc: dict[str, Any], settings: ApiSettings) -> dict[str, Any]:
     """The items' `limit` as OGC Part 1 defines it (/req/core/fc-limit-definition): an integer from
     1 with the server's maximum and default. Clients size their pages from it (GDAL's OAPIF driver
@@ -144,7 +217,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     @app.api_route("/openapi.json", methods=["GET", "HEAD"], include_in_schema=False)
     def openapi_doc(request: Request, who: PrincipalDep) -> Response:
         if "doc" not in cached:
-            cached["doc"] = _limit_bounds(_openapi_30(app.openapi()), settings)
+            cached["doc"] = _limit_bounds(_documented_responses(_openapi_30(app.openapi())), settings)
         try:
             layers = twin_for(request, who).layers()
         except Unauthorized:  # reads need a token: the definition itself is public, the layers are not
@@ -158,7 +231,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     @app.api_route("/versions/{versionId}/api", methods=["GET", "HEAD"], include_in_schema=False)
     def pinned_openapi_doc(request: Request, who: PrincipalDep, version_id: VersionIdPath) -> Response:
         if "doc" not in cached:
-            cached["doc"] = _limit_bounds(_openapi_30(app.openapi()), settings)
+            cached["doc"] = _limit_bounds(_documented_responses(_openapi_30(app.openapi())), settings)
         twin = twin_for(request, who)
         ref = VersionParams(version_id, in_path=True).resolve(twin)
         doc = with_collection_paths(cached["doc"], twin.layers(ref))

@@ -90,6 +90,22 @@ def landing_response(request: Request, twin: TwinView, lang: str | None = None) 
     return _home(request, twin, lang)
 
 
+def _before_history(twin: TwinView, on: str | None) -> None:
+    """A completion map or panel on a date before the twin had any data answers 404 saying when its
+    history starts, as /brief, /completion and the items' asof do, not a map of nothing (or a panel
+    counting down to that year's opening day). A date it cannot read is left to the map to name."""
+    from completion.intake import first_data
+    from completion.settings import CompletionSettings
+    from completion.snapshot import parse_day
+
+    try:
+        day = parse_day(on, CompletionSettings(), twin=twin)
+    except BadInput:
+        return
+    if day is not None:
+        first_data(twin, twin.resolve(asof=day.isoformat()).seq, day)
+
+
 def _home(request: Request, twin: TwinView, lang: str | None) -> HTMLResponse:
     root = request.scope.get("root_path", "").rstrip("/")
     settings = get_settings(request)
@@ -105,11 +121,12 @@ class MapsFactory:
         self.router = APIRouter(route_class=StrictQueryRoute)
         r = self.router
         tags: list[Any] = ["Maps"]
-        add_page_route(r, "/maps", self.home, summary="Home page (maps)", tags=tags)
-        add_page_route(r, "/maps/completion", self.completion, summary="Completion map", tags=tags)
-        add_page_route(r, "/maps/timeline", self.timeline, summary="Checkpoint timeline", tags=tags)
-        add_page_route(r, "/maps/changes", self.changes, summary="Change map", tags=tags)
-        add_page_route(r, "/maps/layers/{layer}", self.layer, summary="Layer check map", tags=tags)
+        page = {"tags": tags, "response_class": HTMLResponse}  # documented as the pages they are
+        add_page_route(r, "/maps", self.home, summary="Home page (maps)", **page)
+        add_page_route(r, "/maps/completion", self.completion, summary="Completion map", **page)
+        add_page_route(r, "/maps/timeline", self.timeline, summary="Checkpoint timeline", **page)
+        add_page_route(r, "/maps/changes", self.changes, summary="Change map", **page)
+        add_page_route(r, "/maps/layers/{layer}", self.layer, summary="Layer check map", **page)
         add_get_route(r, "/maps/data/features/{layer}", self.data_features, summary="Map features", tags=tags)
         add_get_route(r, "/maps/data/classes/{layer}", self.data_classes, summary="Map feature classes", tags=tags)
         add_get_route(r, "/maps/data/changes", self.data_changes, summary="Map changes", tags=tags)
@@ -135,6 +152,7 @@ class MapsFactory:
             ),
         ] = None,
     ) -> Response:
+        _before_history(twin, date)
         try:
             return _page(completion_map(_ctx(request, twin, who, _lang(request, lang)), date, survey))
         except AssetsMissing as e:
@@ -231,6 +249,7 @@ class MapsFactory:
         date: Annotated[str, Query()],
         lang: LangQ = None,
     ) -> Response:
+        _before_history(twin, date)
         ctx = _ctx(request, twin, who, _lang(request, lang))
         doc = panel_data(twin, date, ctx.lang, ctx.gcj02, ctx.url)
         return _data(request, doc)

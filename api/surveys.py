@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from api.caching import read_headers
-from api.deps import EditorDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, public_url
+from api.deps import EditorDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, header_text, public_url
 from api.errors import InvalidParameter, UnsupportedMediaType
 from twin.access import TwinView
 from twin.errors import BadInput
@@ -321,7 +321,9 @@ class SurveysFactory:
         survey_id: SurveyId,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
     ) -> Response:
-        made = await run_in_threadpool(lambda: remove_survey(twin, survey_id, author=who.name, message=message))
+        made = await run_in_threadpool(
+            lambda: remove_survey(twin, survey_id, author=who.name, message=header_text(message))
+        )
         return Response(status_code=204, headers={"X-Twin-Commit": made.id})
 
 

@@ -15,6 +15,7 @@ from api.deps import (
     TwinDep,
     VersionDep,
     add_get_route,
+    before_history,
     collection_of,
     public_url,
 )
@@ -130,6 +131,11 @@ class VersionsFactory:
         collections: Annotated[str | None, Query(description="Only these collections, comma separated.")] = None,
     ) -> Response:
         a, b = _ref(twin, from_, "from"), _ref(twin, to, "to")
+        if not to.strip().upper().startswith("HEAD"):
+            # `to` a time before the history is a read of the twin when it had no data: say so, as
+            # every as-of read does, not "everything deleted" (or an empty diff). `from` before the
+            # history is the empty twin on purpose: the whole twin as added.
+            before_history(twin, b, to, "to")
         names = [s.name for s in twin.layers()]
         if collections:
             wanted = [c.strip() for c in collections.split(",") if c.strip()]

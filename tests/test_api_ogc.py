@@ -831,9 +831,11 @@ def test_a_deleted_feature_is_still_readable_in_the_past(api: TestClient, twin: 
     problem_of(api.get(url, params={"asof": "2026-10-21"}), 404)
 
 
-def test_before_the_first_commit_the_twin_is_empty(api: TestClient) -> None:
-    doc = items(api, "halls", asof="2026-01-01")
-    assert doc["numberMatched"] == 0 and doc["features"] == []
+def test_before_the_first_commit_the_twin_says_it_has_no_data(api: TestClient) -> None:
+    """Not an empty collection (which reads as "no halls"): the date is before the history, as the
+    completion reads say (tests/test_api_engineer.py checks every as-of read)."""
+    detail = problem_of(api.get("/collections/halls/items", params={"asof": "2026-01-01"}), 404, "asof")["detail"]
+    assert "the twin has no data on 2026-01-01: its history starts on 2026-06-" in detail, detail
 
 
 @pytest.mark.parametrize(

@@ -98,14 +98,22 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
         raise BadInput(
             f"filter: nested too deeply (more than {MAX_FILTER_DEPTH} levels of brackets and NOTs); simplify it"
         )
+    as_json = lang == "cql2-json" or (lang is None and text.lstrip().startswith("{"))
+    if not text.strip():
+        raise BadInput("filter: it is empty; give a CQL2 expression, e.g. kind = 'lawn'")
     try:
-        if lang == "cql2-json" or (lang is None and text.lstrip().startswith("{")):
-            expr = cql2.parse_json(text)
-        else:
-            expr = cql2.parse_text(text)
+        expr = cql2.parse_json(text) if as_json else cql2.parse_text(text)
         expr.validate()
     except Exception as e:  # noqa: BLE001 - cql2 raises ParseError, ValidationError and bare Exceptions
         hint = ""
+        if as_json and not text.lstrip().startswith("{"):
+            # The JSON parser's "expected ident at line 1 column 2" does not say the filter was read as JSON.
+            raise BadInput(
+                "filter: filter-lang=cql2-json, but this filter is not a JSON object "
+                "(for CQL2 text give filter-lang=cql2-text, or none)"
+            ) from None
+        if lang == "cql2-text" and text.lstrip().startswith("{"):
+            hint = " (this filter looks like CQL2 JSON: give filter-lang=cql2-json, or none)"
         if re.search(r"\bbetween\b", text, re.IGNORECASE) and re.search(r"\b(date|timestamp)\s*\(", text, re.I):
             # The JSON Schema's own words ("not valid under any of the schemas listed in the 'oneOf'
             # keyword") do not say that CQL2's BETWEEN compares numbers only.
@@ -206,8 +214,11 @@ def filter_properties(expr: cql2.Expr) -> set[str]:
 def run_query(twin: TwinLike, q: FeatureQuery) -> Page:
     schema = twin.layer(q.layer)
     if q.filter is not None:
-        allowed = {f.name for f in schema.fields} | {"id", "geometry", "geom"}
+        allowed = {f.name for f in schema.fields} | {"id"} | ({"geometry", "geom"} if schema.spatial else set())
         unknown = filter_properties(q.filter) - allowed
+        if unknown & {"geometry", "geom"}:
+            # A spatial test on records matched nothing, as if no record were there.
+            raise BadInput(f"filter: layer {q.layer} holds records without geometry, so a filter cannot test one")
         if unknown:
             raise BadInput(f"filter: unknown queryable(s) {', '.join(sorted(unknown))} for {q.layer}")
     for k in q.sortby:
