@@ -3,7 +3,7 @@
 Printed (Chromium's PDF, the page's own print CSS), the completion map's page carries its title, its
 date and the legend with the counts, a north arrow and no layer switcher; every page says what it
 is, of when, and which page of how many; no page holds only the panel's foot (it took a page of its
-own after a full panel); the area table is not split between the panel's columns; and on a
+own after a full panel) nor one late card alone, and the panel keeps to the pages it needs; the area table is not split between the panel's columns; and on a
 black-and-white printer a behind feature still reads apart from a done one (white stripes over its
 colour, on track white dots, as on their legend swatches). PDF pages and screenshots: print-*.png / .pdf in the artifacts
 folder. The fixtures (a live server, Chromium, `visit`) are tests/test_web_browser.py's.
@@ -50,12 +50,34 @@ def _print_media(v: Visit) -> None:
     v.page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
 
 
-@pytest.mark.parametrize(("lang", "day"), [("en", KNOWN_DATE), ("zh", KNOWN_DATE), ("zh", CHECKPOINT_DATE)])
-def test_completion_map_printout_stands_alone(visit: Any, server: LiveServer, lang: str, day: str) -> None:
+# The dates a leader prints (T-30, KNOWN_DATE, T-15, T-10, after opening) in both languages, with
+# the most pages each printout may take: the panel's pages and the map's. Before the panel printed
+# a little smaller with its last card kept company, KNOWN_DATE in English ran its last late card
+# alone onto a second page of the panel (three pages), and at T-10 in English Chromium moved the
+# whole panel to page 2, leaving its head alone on page 1.
+PRINTED = [
+    ("en", "2026-10-06", 2),
+    ("zh", "2026-10-06", 2),
+    ("en", KNOWN_DATE, 2),
+    ("zh", KNOWN_DATE, 2),
+    ("en", "2026-10-21", 3),  # eight late cards: the panel takes two pages, four cards on each
+    ("zh", CHECKPOINT_DATE, 2),
+    ("en", CHECKPOINT_DATE, 2),
+    ("en", "2026-11-06", 3),  # twelve late, most of them on the panel's second page
+]
+
+
+@pytest.mark.parametrize(("lang", "day", "most"), PRINTED)
+def test_completion_map_printout_stands_alone(visit: Any, server: LiveServer, lang: str, day: str, most: int) -> None:
     """The map's page has the title, the date, the legend with its counts and the positions note;
-    every page has the title, the date and its number; no page is only the panel's foot."""
+    every page has the title, the date and its number; no page is only the panel's foot, nor one
+    project's card alone; every card of the panel is printed, once."""
     v = visit(f"/maps/completion?date={day}&lang={lang}")
     comp = api(server, "/completion", date=day)
+    cards = v.page.evaluate(
+        "Array.from(document.querySelectorAll('#vt-panel-body ul.vt-late > li[data-project]'))"
+        ".map(li => li.dataset.project)"
+    )
     pages = _printed(v, f"completion-{lang}-{day}")
     title = i18n.label(lang, "completion_title")
     as_of = i18n.label(lang, "as_of", date=comp["date"])
@@ -73,7 +95,15 @@ def test_completion_map_printout_stands_alone(visit: Any, server: LiveServer, la
         rest = _squash(text).replace(approximate, "").replace(_squash(title), "").replace(_squash(as_of), "")
         assert len(rest) > 200, (n, text)
         assert "." in text or "。" in text or "%" in text  # the panel's content, not a running head
-    assert len(pages) <= 3, len(pages)
+    # each card on one page of the panel, once (none cut off, none split over two pages), and a
+    # panel that runs over carries more than one card onto its last page (before: T-30 and T-10
+    # printed one card alone on the panel's second page)
+    assert cards, "a date with late projects"
+    on_page = [[c for c in cards if re.search(rf"(?<![A-Z0-9-]){re.escape(c)}(?![0-9])", t)] for t in pages[:-1]]
+    assert sorted(c for page in on_page for c in page) == sorted(cards), on_page
+    if len(on_page) > 1:
+        assert len(on_page[-1]) >= 2, on_page
+    assert len(pages) <= most, (len(pages), on_page)
 
     _print_media(v)
     paper = v.page.evaluate(
