@@ -314,3 +314,49 @@ def test_register_printout_has_the_meetings_columns_and_repeats_its_head(
     off = [t for f, t, o in heads if o and f == "quantity_unit"]
     assert off and _squash(off[0]) not in everything
     clean(v)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_project_printout_keeps_each_checkpoint_date_on_one_line(visit: Any, server: LiveServer, lang: str) -> None:
+    """A project's page on A4 (its own @page): the table of the plan at each checkpoint keeps each date
+    whole on its line (it was squeezed beside the facts, "2026-07-" over "18")."""
+    doc = api(server, "/projects/RD-03", date=CHECKPOINT_DATE)
+    v = visit(f"/projects/RD-03?f=html&date={CHECKPOINT_DATE}&lang={lang}", wait=False)
+    v.page.wait_for_load_state("load")
+    dates = v.page.evaluate(
+        "Array.from(document.querySelectorAll('.vt-plan tbody tr, .vt-plan tr')).map(tr => tr.cells[1])"
+        ".filter(Boolean).map(td => td.textContent.trim()).filter(t => /^\\d{4}-\\d\\d-\\d\\d$/.test(t))"
+    )
+    assert len(dates) >= 10, (dates, doc.get("checkpoints"))
+    pages = _printed(v, f"project-{lang}")
+    assert len(pages) == 1, len(pages)
+    for day in dates:  # whole, as one word: not "2026-07- 18"
+        assert re.search(rf"(?<![\d-]){day}(?![\d])", pages[0]), (day, pages[0][:600])
+    clean(v)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_units_table_printout_keeps_within_the_page(visit: Any, lang: str) -> None:
+    """The units table laid out for A4 portrait paper (190 mm between the margins): within the
+    page's width (its right border ran past the margin) and each unit's name on three lines at most
+    (five, beside an empty column, before)."""
+    v = visit(f"/completion/units?f=html&date={CHECKPOINT_DATE}&lang={lang}", wait=False)
+    v.page.wait_for_load_state("load")
+    v.page.set_viewport_size({"width": 718, "height": 1000})  # 190 mm at 96 px an inch
+    v.page.emulate_media(media="print")
+    box = v.page.evaluate(
+        """(() => {
+      const t = document.querySelector('table.vt-units-table');
+      const line = parseFloat(getComputedStyle(t.querySelector('tbody td')).lineHeight)
+        || 1.2 * parseFloat(getComputedStyle(t.querySelector('tbody td')).fontSize);
+      const names = Array.from(t.querySelectorAll('tbody tr')).map(tr => {
+        const r = document.createRange(); r.selectNodeContents(tr.cells[0]);
+        return Math.round(r.getBoundingClientRect().height / line);
+      });
+      return {right: t.getBoundingClientRect().right, width: document.documentElement.clientWidth, names};
+    })()"""
+    )
+    assert box["right"] <= box["width"], box
+    assert box["names"] and max(box["names"]) <= 3, box
+    v.page.emulate_media(media="screen")
+    clean(v)
