@@ -461,6 +461,29 @@ def test_no_unit_or_person_is_cut_short(surveyed_twin: Path, lang: str, day: str
             assert squashed(row["name_en"] if lang == "en" else row["name_zh"]) in flat, (row["code"], table)
 
 
+@pytest.mark.parametrize(("lang", "day"), [("en", "2026-10-21"), ("zh", "2026-10-21"), ("en", T10)])
+def test_the_imagerys_note_keeps_its_figure(surveyed_twin: Path, lang: str, day: str) -> None:
+    """A disputed project's name carries what the imagery showed; cut to two lines it lost the
+    figure's end ("imagery shows 49 % gre…" at T-15): the note is whole, and no late row is left out
+    for it (the third line is taken only when every row the two-line table lists still is)."""
+    with client(surveyed_twin) as c:
+        data = c.get("/brief", params={"date": day, "lang": lang}).content
+    save_artifact(f"brief-imagery-note-{lang}-{day}.pdf", data)
+    text = pdf_page(data)[1]
+    heading, sub, next_heading = {
+        "en": ("Late projects", "Imagery disagrees with the report", "Reports missing"),
+        "zh": ("滞后工程", "影像与填报不符", "逾期未报"),
+    }[lang]
+    table = text[text.index(heading) : text.index(next_heading)]
+    disputed = table[table.index(sub) :]
+    assert "…" not in disputed, disputed
+    shows = {
+        "en": r"imagery\s*shows\s*\d+\s*%\s*(green\s*cover|finished\s*surface)\s*on\s*\d\d-\d\d",
+        "zh": r"航测影像显示\D*\d+\s*%",
+    }[lang]
+    assert re.search(shows, disputed), disputed
+
+
 def test_the_chance_of_missing_opening_day_has_the_maps_name(api: TestClient) -> None:
     """The briefing's column says 误开幕日概率 as the map's popup and the project page do (it said
     误期概率, a second name for the same probability)."""

@@ -3,7 +3,7 @@
 Printed (Chromium's PDF, the page's own print CSS), the completion map's page carries its title, its
 date and the legend with the counts, a north arrow and no layer switcher; every page says what it
 is, of when, and which page of how many; no page holds only the panel's foot (it took a page of its
-own after a full panel); the area table is not split between the panel's columns; and on a
+own after a full panel) nor one late card alone, and the panel keeps to the pages it needs; the area table is not split between the panel's columns; and on a
 black-and-white printer a behind feature still reads apart from a done one (white stripes over its
 colour, on track white dots, as on their legend swatches). PDF pages and screenshots: print-*.png / .pdf in the artifacts
 folder. The fixtures (a live server, Chromium, `visit`) are tests/test_web_browser.py's.
@@ -50,12 +50,34 @@ def _print_media(v: Visit) -> None:
     v.page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
 
 
-@pytest.mark.parametrize(("lang", "day"), [("en", KNOWN_DATE), ("zh", KNOWN_DATE), ("zh", CHECKPOINT_DATE)])
-def test_completion_map_printout_stands_alone(visit: Any, server: LiveServer, lang: str, day: str) -> None:
+# The dates a leader prints (T-30, KNOWN_DATE, T-15, T-10, after opening) in both languages, with
+# the most pages each printout may take: the panel's pages and the map's. Before the panel printed
+# a little smaller with its last card kept company, KNOWN_DATE in English ran its last late card
+# alone onto a second page of the panel (three pages), and at T-10 in English Chromium moved the
+# whole panel to page 2, leaving its head alone on page 1.
+PRINTED = [
+    ("en", "2026-10-06", 2),
+    ("zh", "2026-10-06", 2),
+    ("en", KNOWN_DATE, 2),
+    ("zh", KNOWN_DATE, 2),
+    ("en", "2026-10-21", 3),  # eight late cards: the panel takes two pages, four cards on each
+    ("zh", CHECKPOINT_DATE, 2),
+    ("en", CHECKPOINT_DATE, 2),
+    ("en", "2026-11-06", 3),  # twelve late, most of them on the panel's second page
+]
+
+
+@pytest.mark.parametrize(("lang", "day", "most"), PRINTED)
+def test_completion_map_printout_stands_alone(visit: Any, server: LiveServer, lang: str, day: str, most: int) -> None:
     """The map's page has the title, the date, the legend with its counts and the positions note;
-    every page has the title, the date and its number; no page is only the panel's foot."""
+    every page has the title, the date and its number; no page is only the panel's foot, nor one
+    project's card alone; every card of the panel is printed, once."""
     v = visit(f"/maps/completion?date={day}&lang={lang}")
     comp = api(server, "/completion", date=day)
+    cards = v.page.evaluate(
+        "Array.from(document.querySelectorAll('#vt-panel-body ul.vt-late > li[data-project]'))"
+        ".map(li => li.dataset.project)"
+    )
     pages = _printed(v, f"completion-{lang}-{day}")
     title = i18n.label(lang, "completion_title")
     as_of = i18n.label(lang, "as_of", date=comp["date"])
@@ -73,7 +95,15 @@ def test_completion_map_printout_stands_alone(visit: Any, server: LiveServer, la
         rest = _squash(text).replace(approximate, "").replace(_squash(title), "").replace(_squash(as_of), "")
         assert len(rest) > 200, (n, text)
         assert "." in text or "。" in text or "%" in text  # the panel's content, not a running head
-    assert len(pages) <= 3, len(pages)
+    # each card on one page of the panel, once (none cut off, none split over two pages), and a
+    # panel that runs over carries more than one card onto its last page (before: T-30 and T-10
+    # printed one card alone on the panel's second page)
+    assert cards, "a date with late projects"
+    on_page = [[c for c in cards if re.search(rf"(?<![A-Z0-9-]){re.escape(c)}(?![0-9])", t)] for t in pages[:-1]]
+    assert sorted(c for page in on_page for c in page) == sorted(cards), on_page
+    if len(on_page) > 1:
+        assert len(on_page[-1]) >= 2, on_page
+    assert len(pages) <= most, (len(pages), on_page)
 
     _print_media(v)
     paper = v.page.evaluate(
@@ -283,4 +313,50 @@ def test_register_printout_has_the_meetings_columns_and_repeats_its_head(
     assert all(_squash(f["properties"]["code"]) in everything for f in projects)
     off = [t for f, t, o in heads if o and f == "quantity_unit"]
     assert off and _squash(off[0]) not in everything
+    clean(v)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_project_printout_keeps_each_checkpoint_date_on_one_line(visit: Any, server: LiveServer, lang: str) -> None:
+    """A project's page on A4 (its own @page): the table of the plan at each checkpoint keeps each date
+    whole on its line (it was squeezed beside the facts, "2026-07-" over "18")."""
+    doc = api(server, "/projects/RD-03", date=CHECKPOINT_DATE)
+    v = visit(f"/projects/RD-03?f=html&date={CHECKPOINT_DATE}&lang={lang}", wait=False)
+    v.page.wait_for_load_state("load")
+    dates = v.page.evaluate(
+        "Array.from(document.querySelectorAll('.vt-plan tbody tr, .vt-plan tr')).map(tr => tr.cells[1])"
+        ".filter(Boolean).map(td => td.textContent.trim()).filter(t => /^\\d{4}-\\d\\d-\\d\\d$/.test(t))"
+    )
+    assert len(dates) >= 10, (dates, doc.get("checkpoints"))
+    pages = _printed(v, f"project-{lang}")
+    assert len(pages) == 1, len(pages)
+    for day in dates:  # whole, as one word: not "2026-07- 18"
+        assert re.search(rf"(?<![\d-]){day}(?![\d])", pages[0]), (day, pages[0][:600])
+    clean(v)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_units_table_printout_keeps_within_the_page(visit: Any, lang: str) -> None:
+    """The units table laid out for A4 portrait paper (190 mm between the margins): within the
+    page's width (its right border ran past the margin) and each unit's name on three lines at most
+    (five, beside an empty column, before)."""
+    v = visit(f"/completion/units?f=html&date={CHECKPOINT_DATE}&lang={lang}", wait=False)
+    v.page.wait_for_load_state("load")
+    v.page.set_viewport_size({"width": 718, "height": 1000})  # 190 mm at 96 px an inch
+    v.page.emulate_media(media="print")
+    box = v.page.evaluate(
+        """(() => {
+      const t = document.querySelector('table.vt-units-table');
+      const line = parseFloat(getComputedStyle(t.querySelector('tbody td')).lineHeight)
+        || 1.2 * parseFloat(getComputedStyle(t.querySelector('tbody td')).fontSize);
+      const names = Array.from(t.querySelectorAll('tbody tr')).map(tr => {
+        const r = document.createRange(); r.selectNodeContents(tr.cells[0]);
+        return Math.round(r.getBoundingClientRect().height / line);
+      });
+      return {right: t.getBoundingClientRect().right, width: document.documentElement.clientWidth, names};
+    })()"""
+    )
+    assert box["right"] <= box["width"], box
+    assert box["names"] and max(box["names"]) <= 3, box
+    v.page.emulate_media(media="screen")
     clean(v)

@@ -24,6 +24,7 @@ fetched from the network.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import re
@@ -432,9 +433,12 @@ def _render(
     with _render_lock, matplotlib.rc_context(_RC):
         page = Page(font_families())
         late, missing = _late_table(facts, lang, link), _missing_table(facts, lang, link)
-        needed = max(late.height(page, LATE_W), missing.height(page, MISSING_W))
         # the late table's second group (imagery disagrees) brings its sub-heading: room for it too
         most = MAX_TABLES_H + (SUB_HEAD_H if late.second_rows else 0.0)
+        short = dataclasses.replace(late, note_lines=ROW_LINES)
+        if short.shown(page, LATE_W, most) > late.shown(page, LATE_W, most):  # a note's third line left a row out
+            late = short
+        needed = max(late.height(page, LATE_W), missing.height(page, MISSING_W))
         layout = _layout(min(max(needed, MIN_TABLES_H), most))
         _header(page, facts, lang)
         _map(page, layout.map, facts, lang)
@@ -993,6 +997,9 @@ class Column:
 
 TABLE_SIZE = 8.4
 ROW_LINES = 2  # a cell's lines at most (the last one shortened with an ellipsis)
+# a disputed project's name with the imagery's note after it: a line more, so that the note keeps
+# its figure and what it measured ("imagery shows 49 % gre…" left a leader guessing)
+NOTE_LINES = 3
 HEAD_SIZE = TABLE_SIZE - 0.6  # column titles
 CELL_PAD = 1.2  # mm each side of a cell's text
 LINE_H = TABLE_SIZE * 0.3528 * 1.32  # points to mm, with leading
@@ -1023,6 +1030,9 @@ class Table:
     second_badge: str = ""
     # each row's link (first group, then second) on its first cell, in the PDF: a project's page
     links: Sequence[str | None] = ()
+    # the most lines of a second-group row's name with the imagery's note (NOTE_LINES; ROW_LINES when
+    # the extra line would leave a row out: every row listed comes before a note's last words)
+    note_lines: int = NOTE_LINES
 
     @property
     def _all_rows(self) -> list[Sequence[str]]:
@@ -1096,15 +1106,21 @@ class Table:
                 # a second-group row's first name ends with the imagery's note: cut that before a
                 # unit or a late project's name, the names a leader calls
                 if i >= len(self.rows):
-                    cut_note += max(0, la - ROW_LINES)
+                    cut_note += max(0, la - self._lines(i, a))
                 else:
                     cut += max(0, la - ROW_LINES)
                 cut += max(0, lb - ROW_LINES)
-                total += min(max(la, lb), ROW_LINES)
+                total += max(min(la, self._lines(i, a)), min(lb, ROW_LINES))
             key = (cut, cut_note, total, abs(k / 40 - proportional))
             if best is None or key < best[0]:
                 best = (key, wa)
         return best[1] if best is not None else room * proportional
+
+    def _lines(self, i: int, j: int) -> int:
+        """The most lines row ``i``'s cell ``j`` takes: NOTE_LINES for a second-group row's name (with
+        the imagery's note, when the group carries the imagery badge), else ROW_LINES."""
+        first_name = next((k for k, c in enumerate(self.columns) if c.flex), -1)
+        return self.note_lines if self.second_badge and i >= len(self.rows) and j == first_name else ROW_LINES
 
     def _badge_room(self, page: Page, i: int, j: int) -> float:
         """The room row ``i``'s cell ``j`` gives a badge before its text: the second group's codes."""
@@ -1115,7 +1131,9 @@ class Table:
     def _cells(self, page: Page, widths: Sequence[float]) -> list[list[list[str]]]:
         return [
             [
-                page.wrap(v, w - 2 * CELL_PAD - self._badge_room(page, i, j), TABLE_SIZE, bold=j == 0, lines=ROW_LINES)
+                page.wrap(
+                    v, w - 2 * CELL_PAD - self._badge_room(page, i, j), TABLE_SIZE, bold=j == 0, lines=self._lines(i, j)
+                )
                 for j, (v, w) in enumerate(zip(row, widths, strict=True))
             ]
             for i, row in enumerate(self._all_rows)
@@ -1145,6 +1163,12 @@ class Table:
                 used += heights[first + n2]
                 n2 += 1
         return n1, n2
+
+    def shown(self, page: Page, width: float, height: float) -> int:
+        """How many rows (of both groups) the table draws in a box ``height`` mm tall (as draw does)."""
+        cells = self._cells(page, self._widths(page, width))
+        heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
+        return sum(self._shown(heights, height - HEADING_H - 4.0 - 2.2))
 
     def height(self, page: Page, width: float) -> float:
         """The height every row needs (plus a line spare, and the second group's sub-heading)."""
