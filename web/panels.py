@@ -195,6 +195,7 @@ def completion_panel(
                 "today": landing.today.isoformat(),
                 "checkpoint": landing.checkpoint,
                 "reason": landing.reason,
+                "why_label": landing.why_label,
             }
             if landing is not None and landing.moved
             else None
