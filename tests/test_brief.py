@@ -525,3 +525,28 @@ def test_a_long_late_list_leaves_the_imagery_group_rows_not_a_bare_heading() -> 
     short.draw(page, Box(12, 18, 110, 80))
     texts = [t.get_text() for t in page.ax.texts]
     assert "IM-0" in texts and not any("more" in t for t in texts)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_with_no_report_missing_the_late_table_takes_the_room(surveyed_twin: Path, lang: str) -> None:
+    """At T-15 no report is overdue: the briefing listed 4 of the 8 late projects, each on two lines,
+    beside 170 mm of a box saying "No report is overdue" over its column heads. That box now holds
+    its line alone, and the late table (one line a row) lists at least 7 of them, in whole days."""
+    with client(surveyed_twin) as c:
+        data = c.get("/brief", params={"date": "2026-10-21", "lang": lang}).content
+        comp = c.get("/completion", params={"date": "2026-10-21"}).json()
+    save_artifact(f"brief-no-missing-{lang}.pdf", data)
+    text = pdf_page(data)[1]
+    heading, next_heading, none = {
+        "en": ("Late projects", "Reports missing", "No report is overdue."),
+        "zh": ("滞后工程", "逾期未报", "没有逾期未报的进度。"),
+    }[lang]
+    behind = [r["code"] for r in comp["late"] if not r["evidence_flag"]]
+    assert len(behind) == 8, behind
+    table = text[text.index(heading) : text.index(next_heading)]
+    assert listed(table, behind, lang, "/completion/late") >= 7
+    assert not re.search(r"\d+\.\d+\s+\d{4}-\d\d-\d\d", table)  # days late whole ("33", not "33.4")
+    missing = text[text.index(next_heading) :]
+    assert squashed(none) in squashed(missing)
+    code_head = {"en": "Code", "zh": "编号"}[lang]
+    assert code_head not in missing.split(none[:4])[0].replace(next_heading, ""), missing[:200]

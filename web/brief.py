@@ -358,16 +358,15 @@ class Layout:
     missing: Box
 
 
-def _layout(tables_h: float) -> Layout:
+def _layout(tables_h: float, late_w: float) -> Layout:
     """The sections' boxes: the tables' band as tall as they need (within limits), the map and
-    the figures above it."""
+    the figures above it; the late table ``late_w`` wide, the reports missing beside it."""
     band_top = FOOTER_TOP + 3 + tables_h
     left_w = 216.0
     right_x = MARGIN + left_w + GUTTER
     right_w = PAGE_MM[0] - MARGIN - right_x
     upper = Box(MARGIN, band_top + GUTTER, left_w, TOP - band_top - GUTTER)
     figures_h = 72.0
-    late_w = 250.0
     return Layout(
         map=upper,
         figures=Box(right_x, TOP - figures_h, right_w, figures_h),
@@ -435,11 +434,14 @@ def _render(
         late, missing = _late_table(facts, lang, link), _missing_table(facts, lang, link)
         # the late table's second group (imagery disagrees) brings its sub-heading: room for it too
         most = MAX_TABLES_H + (SUB_HEAD_H if late.second_rows else 0.0)
+        # No report missing: that box needs only its line, and the late table the room (at T-15 it
+        # listed 4 of 8 late projects on two lines each beside 170 mm saying "No report is overdue").
+        late_w = LATE_W if missing.rows else WIDE_LATE_W
         short = dataclasses.replace(late, note_lines=ROW_LINES)
-        if short.shown(page, LATE_W, most) > late.shown(page, LATE_W, most):  # a note's third line left a row out
+        if short.shown(page, late_w, most) > late.shown(page, late_w, most):  # a note's third line left a row out
             late = short
-        needed = max(late.height(page, LATE_W), missing.height(page, MISSING_W))
-        layout = _layout(min(max(needed, MIN_TABLES_H), most))
+        needed = max(late.height(page, late_w), missing.height(page, PAGE_MM[0] - 2 * MARGIN - late_w - GUTTER))
+        layout = _layout(min(max(needed, MIN_TABLES_H), most), late_w)
         _header(page, facts, lang)
         _map(page, layout.map, facts, lang)
         _key_figures(page, layout.figures, facts, lang)
@@ -527,7 +529,9 @@ def _footer(page: Page, facts: BriefFacts, lang: str) -> None:
     left = i18n.label(lang, "brief_source", product=i18n.label(lang, "product"), version=version, time=committed)
     imagery = facts.surveys_version
     if imagery is not None and imagery.commit is not None:
-        left += ("" if lang == "zh" else " ") + i18n.label(lang, "brief_imagery_version", version=imagery.commit.id[:12])
+        left += ("" if lang == "zh" else " ") + i18n.label(
+            lang, "brief_imagery_version", version=imagery.commit.id[:12]
+        )
     left += ("" if lang == "zh" else " ") + i18n.label(lang, "approximate")  # no space after a Chinese full stop
     page.rule(MARGIN, page.w - MARGIN, FOOTER_TOP)
     room = page.w - 2 * MARGIN - page.width(right, 7.5) - 8
@@ -1006,7 +1010,8 @@ LINE_H = TABLE_SIZE * 0.3528 * 1.32  # points to mm, with leading
 ROW_PAD = 2.2
 TABLE_HEAD_H = HEADING_H + 7.5  # heading, then the column titles and their rule
 SUB_HEAD_H = LINE_H + 3.0  # a second group's sub-heading and its rule
-LATE_W, MISSING_W = 250.0, 420.0 - 2 * MARGIN - 250.0 - GUTTER
+LATE_W = 250.0
+WIDE_LATE_W = 420.0 - 2 * MARGIN - GUTTER - 80.0  # beside an empty reports-missing box, 80 mm wide
 MIN_TABLES_H, MAX_TABLES_H = TABLE_HEAD_H + 4 * (LINE_H + ROW_PAD), 92.0
 
 
@@ -1179,6 +1184,9 @@ class Table:
 
     def draw(self, page: Page, b: Box) -> None:
         page.heading(b, self.title, f"({len(self.rows)})")
+        if not self.rows and not self.second_rows:  # its line alone: no column heads over nothing
+            page.text(b.x + 1.2, b.top - HEADING_H - 6.5, self.empty, TABLE_SIZE + 0.6, colour=MUTED)
+            return
         widths = self._widths(page, b.w)
         xs = [b.x + sum(widths[:i]) for i in range(len(widths))]
         y = b.top - HEADING_H - 4.0
@@ -1258,7 +1266,7 @@ def _late_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None 
             i18n.in_language(lang, r["responsible_unit"]),
             i18n.in_language(lang, r["responsible_person"]),
             f"{api_percent(r['percent'])} / {api_percent(r['planned_percent'])}",
-            "–" if done else f"{r['days_late']:g}",
+            "–" if done else i18n.fmt_days(r["days_late"]),
             forecast,
             # after opening day, not reported done: missed, not a chance (completion.status)
             "–" if r["p_late"] is None or done else t("brief_missed") if r["missed_opening"] else f"{r['p_late']:.0%}",

@@ -746,6 +746,12 @@ def evidence_flag(lang: str, ev: Evidence | None, reported: bool = True) -> str:
     return text
 
 
+def fmt_days(days: float) -> str:
+    """Whole days, half up, as the popups round them (the late list and the briefing alike:
+    "16" beside "39.6" read as two kinds of figure)."""
+    return f"{math.floor(days + 0.5):.0f}"
+
+
 def fmt_percent(percent: float | None) -> str:
     """62.5 -> "63%" (percent values, as the completion module gives them); None -> "–"."""
     if percent is None:

@@ -8,7 +8,6 @@ wires its clicks. Elements carry data-* attributes (status, area, value) for tes
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -273,7 +272,7 @@ def completion_panel(
             "age": state.age_days,
             "actual_text": i18n.fmt_percent(s.percent),
             "planned_text": i18n.fmt_percent(s.planned),
-            "days_late": _days(s.days_late),
+            "days_late": i18n.fmt_days(s.days_late),
             **forecast_words(s, lang, snap.opening),
             "flag": i18n.evidence_flag(lang, view.flags.get(p.code)) or None,
             "href": project_page_url(page_url, p.code, snap.on.isoformat(), lang) if page_url else None,
@@ -343,9 +342,7 @@ def _units(twin: TwinLike, view: CompletionView, lang: str, gcj02: bool) -> dict
     for u in rows:
         features = features_of.get(u.key, set())
         if len(features) <= UNIT_FEATURE_LIMIT:
-            box = union_bounds(
-                (b[0], b[1], b[2], b[3]) for b in (boxes.get(c) for c in codes_of.get(u.key, ())) if b
-            )
+            box = union_bounds((b[0], b[1], b[2], b[3]) for b in (boxes.get(c) for c in codes_of.get(u.key, ())) if b)
             keys = "|".join(map_keys(sorted(features)))
         else:
             layers = {k.partition("/")[0] for k in features} & spatial
@@ -372,7 +369,3 @@ def _units(twin: TwinLike, view: CompletionView, lang: str, gcj02: bool) -> dict
         "units_late": sum(1 for u in rows if u.late),
         "units_overdue": sum(1 for u in rows if u.reports_overdue),
     }
-
-
-def _days(v: float) -> str:
-    return f"{math.floor(v + 0.5):.0f}"  # whole days, half up, as the popups round them
