@@ -210,7 +210,10 @@ class VersionsFactory:
 
         data = build()
         tag = ref.commit.id[:12] if ref.commit else "empty"
-        filename = f"{schema.name}-{tag}{spec.extension}"
+        # the CRS in the name unless it is the default: the same layer downloaded in two CRSs kept
+        # one file in a browser's downloads, the second overwriting or beside "(1)"
+        in_crs = "" if target == "EPSG:4326" else "-" + target.replace(":", "").lower()
+        filename = f"{schema.name}-{tag}{in_crs}{spec.extension}"
         return Response(
             data,
             media_type=spec.media_type,

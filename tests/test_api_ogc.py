@@ -253,7 +253,9 @@ def test_a_property_named_like_a_parameter_is_not_listed_either_way(venue: tuple
     with client(store) as c:
         params = {p["name"] for p in c.get("/api").json()["paths"]["/collections/odd/items"]["get"]["parameters"]}
         assert "kind" in params and "limit" in params and not params & {"crs", "f"}
-        assert "crs" in {p["name"] for p in c.get("/api").json()["paths"]["/collections/halls/items"]["get"]["parameters"]}
+        assert "crs" in {
+            p["name"] for p in c.get("/api").json()["paths"]["/collections/halls/items"]["get"]["parameters"]
+        }
         assert c.get("/collections/odd/items", params={"kind": "x"}).status_code == 200
         problem_of(c.get("/collections/odd/items", params={"crs": "EPSG:3857"}), 400, "crs")  # the output CRS
 
@@ -1213,6 +1215,9 @@ def test_download_at_a_version_and_in_another_crs(api: TestClient, twin: Twin, t
     r = api.get("/collections/halls/download", params={"f": "gpkg", "crs": EPSG4549})
     df = _read_download(r.content, "gpkg", tmp_path)
     assert df.crs.to_epsg() == 4549
+    # named apart from the CRS84 file (a browser kept one of the two)
+    head = twin.head()
+    assert head is not None and f'filename="halls-{head.id[:12]}-epsg4549.gpkg"' in r.headers["content-disposition"]
     stored = {f["id"]: coords(f) for f in twin_features(twin, "halls")}
     for fid, g in zip(df["feature_id"], df.geometry, strict=True):
         east, north = T_4549.transform(stored[fid][:, 0], stored[fid][:, 1])
