@@ -270,6 +270,11 @@ def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema, ref: 
                 "href": public_url(request, now + "/download", f=name, **version),
             }
         )
+    extent: dict[str, Any] = {
+        "temporal": {"interval": [[start, end]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+    }
+    if schema.spatial:  # records (the project register) have no place: no spatial extent, not the world's
+        extent = {"spatial": {"bbox": [list(ext) if ext else [-180, -90, 180, 90]], "crs": CRS84_URI}, **extent}
     return {
         "id": cid,
         "title": schema.title_en,
@@ -277,10 +282,7 @@ def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema, ref: 
         "itemType": "feature",
         "crs": SUPPORTED_API_CRS,
         "storageCrs": STORAGE_CRS_URI,
-        "extent": {
-            "spatial": {"bbox": [list(ext) if ext else [-180, -90, 180, 90]], "crs": CRS84_URI},
-            "temporal": {"interval": [[start, end]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
-        },
+        "extent": extent,
         "twin:titleZh": schema.title_zh,
         "twin:positionsApproximate": schema.positions_approximate,
         "twin:geometryType": schema.geometry_type,  # the one type the layer holds (None: records)
