@@ -24,6 +24,7 @@ from starlette.responses import Response
 from api.auth import ANONYMOUS, Principal, TokenStore
 from api.errors import Forbidden, InvalidParameter, NoDataThen, NotAcceptable, Unauthorized
 from api.settings import ApiSettings
+from completion.snapshot import checkpoint_asof, is_checkpoint
 from twin import Ref, Twin
 from twin.access import TwinView
 from twin.core import SHANGHAI
@@ -250,7 +251,9 @@ class VersionParams:
     the version a pinned root's path names (`in_path`)."""
 
     version: Annotated[str | None, Query(description="A commit id (or unique prefix), HEAD or HEAD~n.")] = None
-    asof: Annotated[str | None, Query(description="An RFC 3339 time, or a date (end of that day in Shanghai).")] = None
+    asof: Annotated[
+        str | None, Query(description="An RFC 3339 time, a date (end of that day in Shanghai) or a checkpoint (T-30).")
+    ] = None
     in_path: bool = False
 
     def resolve(self, twin: TwinView, datetime_instant: str | None = None) -> Ref:
@@ -273,7 +276,10 @@ class VersionParams:
             except (BadInput, NotFound) as e:
                 raise InvalidParameter(f"datetime: {e}", parameter="datetime") from None
         try:
-            ref = twin.resolve(self.version, self.asof)
+            asof = self.asof
+            if asof is not None and is_checkpoint(asof):  # asof=T-30, as date= and /diff?from= take it
+                asof = checkpoint_asof(twin, asof)
+            ref = twin.resolve(self.version, asof)
         except (BadInput, NotFound) as e:
             name = "version" if self.version is not None else "asof"
             raise InvalidParameter(f"{name}: {e}", parameter=name) from None
@@ -301,7 +307,9 @@ def before_history(twin: TwinView, ref: Ref, when: str, parameter: str) -> Ref:
 async def version_params(
     request: Request,
     version: Annotated[str | None, Query(description="A commit id (or unique prefix), HEAD or HEAD~n.")] = None,
-    asof: Annotated[str | None, Query(description="An RFC 3339 time, or a date (end of that day in Shanghai).")] = None,
+    asof: Annotated[
+        str | None, Query(description="An RFC 3339 time, a date (end of that day in Shanghai) or a checkpoint (T-30).")
+    ] = None,
 ) -> VersionParams:
     # A function, not the dataclass itself as the dependency: FastAPI would call the class in its
     # thread pool (it is not a coroutine), one more hop on every read.

@@ -480,8 +480,18 @@ def resolve_ref(twin: TwinLike, text: str | None, settings: CompletionSettings |
     checkpoint of the current expo (T-30: the end of that day), else a time or date."""
     if text is None or text.strip() in ("", "HEAD"):
         return twin.resolve()
-    if re.fullmatch(r"[Tt][-−]\d{1,4}", text.strip()):
-        day = parse_day(text, settings or CompletionSettings(), twin=twin)
-        assert day is not None
-        return twin.resolve(asof=day.isoformat())
+    if is_checkpoint(text):
+        return twin.resolve(asof=checkpoint_asof(twin, text, settings))
     return twin.resolve_text(text)
+
+
+def is_checkpoint(text: str) -> bool:
+    """Whether ``text`` names a checkpoint (T-30) rather than a date, time or commit."""
+    return re.fullmatch(r"[Tt][-−]\d{1,4}", text.strip()) is not None
+
+
+def checkpoint_asof(twin: TwinLike, text: str, settings: CompletionSettings | None = None) -> str:
+    """A checkpoint (T-30) of the expo the register prepares for, as the date an as-of read takes."""
+    day = parse_day(text, settings or CompletionSettings(), twin=twin)
+    assert day is not None
+    return day.isoformat()

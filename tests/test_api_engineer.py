@@ -108,6 +108,20 @@ def test_a_read_as_of_a_date_in_the_history_is_still_answered(api: TestClient, f
     assert api.get("/collections/halls/items", params={"asof": since}).json()["numberMatched"] > 0
 
 
+def test_asof_takes_a_checkpoint_as_date_and_diff_do(api: TestClient) -> None:
+    """`asof=T-30` was a 400 ("not a time") where `date=T-30` and `/diff?from=T-30` read it: one way
+    to name a version. T-30 is the end of its day, as its date is."""
+    day = api.get("/completion", params={"date": "T-30"}).json()["date"]
+    for path in ("/collections/landscaping/items", "/collections/projects/items"):
+        by_label = api.get(path, params={"asof": "T-30", "limit": 1000})
+        by_date = api.get(path, params={"asof": day, "limit": 1000})
+        assert by_label.status_code == 200, by_label.text
+        assert by_label.headers["x-twin-version"] == by_date.headers["x-twin-version"]
+        assert by_label.json()["features"] == by_date.json()["features"]
+    bad = api.get("/collections/halls/items", params={"asof": "T-99999"})
+    assert bad.status_code == 400 and bad.json()["parameter"] == "asof", bad.text
+
+
 def test_a_diff_from_before_the_history_is_everything_added(api: TestClient) -> None:
     """`from` a date before the history is the empty twin on purpose: the whole twin as added."""
     doc = api.get("/diff", params={"from": BEFORE}).json()
