@@ -24,10 +24,18 @@ import shapely
 
 from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike
-from twin.model import FieldSpec, LayerSchema
+from twin.model import SCHEMA_ID, FieldSpec, LayerSchema
 from web import i18n
 from web.checks import FeatureCheck, group_by_reason
-from web.data import ChangeItem, bounds_to_display, changed_fields, feature_boxes, feature_code, union_bounds
+from web.data import (
+    ChangeItem,
+    bounds_to_display,
+    changed_fields,
+    feature_boxes,
+    feature_code,
+    renamed_fields,
+    union_bounds,
+)
 
 TABLE_LIMIT = 2000  # rows a page's attribute table holds; the rest are a download away
 LIST_LIMIT = 400  # entries in each of the change map's lists
@@ -286,6 +294,57 @@ class ChangesView:
 
 CHANGE_KINDS = ("added", "modified", "deleted")
 
+# How the change list words a layer's schema change. TODO(i18n): these belong in web/i18n.py's labels.
+SCHEMA_WORDS: dict[str, dict[str, str]] = {
+    "name": {"zh": "图层结构（字段）", "en": "layer schema (fields)"},
+    "renamed": {"zh": "字段改名：{old} → {new}", "en": "field renamed: {old} → {new}"},
+    "added": {"zh": "新增字段：{field}", "en": "field added: {field}"},
+    "dropped": {"zh": "删除字段：{field}", "en": "field dropped: {field}"},
+    "changed": {"zh": "字段定义变更：{field}", "en": "field changed: {field}"},
+    "layer": {"zh": "图层设置变更", "en": "layer settings changed"},
+    "created": {"zh": "图层新建", "en": "layer created"},
+    "removed": {"zh": "图层删除", "en": "layer removed"},
+}
+
+
+def _schema_words(lang: str, key: str, **values: str) -> str:
+    words = SCHEMA_WORDS[key]
+    return words.get(lang, words["en"]).format(**values)
+
+
+def schema_change_name(lang: str) -> str:
+    return _schema_words(lang, "name")
+
+
+def schema_change_texts(old: LayerSchema | None, new: LayerSchema | None, lang: str) -> tuple[str, ...]:
+    """What changed in a layer's schema, field by field (renamed, added, dropped, changed), in `lang`;
+    a field is named by its title and, where a rename makes the name matter, its name too."""
+    if old is None or new is None:
+        return (_schema_words(lang, "created" if old is None else "removed"),)
+
+    def named(spec: FieldSpec) -> str:
+        title = i18n.field_title(lang, spec)
+        return spec.name if title == spec.name else f"{title} ({spec.name})"
+
+    renamed = renamed_fields(old, new)
+    olds = {f.name: f for f in old.fields}
+    news = {f.name: f for f in new.fields}
+    out = [
+        _schema_words(lang, "renamed", old=old_name, new=named(news[new_name]))
+        for new_name, old_name in renamed.items()
+    ]
+    gone = set(renamed.values())
+    out += [
+        _schema_words(lang, "added", field=named(f)) for f in new.fields if f.name not in olds and f.name not in renamed
+    ]
+    out += [
+        _schema_words(lang, "dropped", field=named(f)) for f in old.fields if f.name not in news and f.name not in gone
+    ]
+    out += [_schema_words(lang, "changed", field=named(f)) for f in new.fields if f.name in olds and olds[f.name] != f]
+    if not out:
+        out.append(_schema_words(lang, "layer"))
+    return tuple(out)
+
 
 def changes_view(
     twin: TwinLike,
@@ -296,12 +355,18 @@ def changes_view(
     gcj02: bool = False,
     limit: int = LIST_LIMIT,
 ) -> ChangesView:
-    """The change map's side list of `items` (Twin.diff between `before` and `after`)."""
-    schemas = {s.name: s for s in twin.layers()}
+    """The change map's side list of `items` (Twin.diff between `before` and `after`). Layers and
+    attributes are named by their schemas at `after` (a layer gone by then, at `before`); a
+    layer's schema change (its `@schema` entry) is listed with the attribute changes, saying what
+    changed in the layer's fields, and counted neither on the map's legend nor among its layer's
+    features, since it is neither."""
+    old_schemas = {s.name: s for s in twin.layers(before)}
+    schemas = {**old_schemas, **{s.name: s for s in twin.layers(after)}}
     geometry: list[ChangeEntry] = []
     attributes: list[ChangeEntry] = []
     per: dict[str, dict[str, int]] = {}
     counts = dict.fromkeys(CHANGE_KINDS, 0)
+    renames: dict[str, dict[str, str]] = {}
 
     # a register record zooms to the venue features it covers, as they stood on its side of the diff
     def covered(it: ChangeItem) -> list[str]:
@@ -313,7 +378,9 @@ def changes_view(
     boxes_after = feature_boxes(twin, wanted_after, after) if wanted_after else {}
     boxes_before = feature_boxes(twin, wanted_before, before) if wanted_before else {}
 
-    spatial_items = [it for it in items if it.layer in schemas and schemas[it.layer].spatial]
+    spatial_items = [
+        it for it in items if it.layer in schemas and schemas[it.layer].spatial and it.feature_id != SCHEMA_ID
+    ]
     pairs = [(it.before or {}).get("geometry") for it in spatial_items]
     afters = [(it.after or {}).get("geometry") for it in spatial_items]
     b0, b1 = _geometry_bounds(pairs), _geometry_bounds(afters)
@@ -323,14 +390,35 @@ def changes_view(
         spatial_box[it.key] = _bbox_text(union_bounds(both), gcj02)
 
     for it in items:
-        per.setdefault(it.layer, dict.fromkeys(CHANGE_KINDS, 0))[it.kind] += 1
         schema = schemas.get(it.layer)
         title = i18n.layer_title(lang, schema) if schema else it.layer
+        if it.feature_id == SCHEMA_ID:
+            per.setdefault(it.layer, dict.fromkeys(CHANGE_KINDS, 0))
+            attributes.append(
+                ChangeEntry(
+                    it.layer, title, it.feature_id, it.kind, schema_change_name(lang),
+                    schema_change_texts(old_schemas.get(it.layer) if it.before else None,
+                                        schemas.get(it.layer) if it.after else None, lang),
+                    False, False, "", "",
+                )
+            )  # fmt: skip
+            continue
+        per.setdefault(it.layer, dict.fromkeys(CHANGE_KINDS, 0))[it.kind] += 1
         props = it.shown.get("properties") or {}
         name = i18n.feature_name(lang, props) or it.feature_id
         fields: tuple[str, ...] = ()
         if it.kind == "modified" and schema is not None and it.before is not None and it.after is not None:
-            fields = tuple(row[0] for row in changed_fields(schema, it.before, it.after, lang))
+            renamed = renames.setdefault(it.layer, renamed_fields(old_schemas.get(it.layer), schema))
+            fields = tuple(row[0] for row in changed_fields(schema, it.before, it.after, lang, renamed))
+            was = it.before.get("properties") or {}
+            if not fields and it.before.get("geometry") == it.after.get("geometry"):
+                # changed only by its layer's field renames: say so rather than list nothing
+                specs = {new: schema.field(new) for new in renamed}
+                fields = tuple(
+                    _schema_words(lang, "renamed", old=old, new=i18n.field_title(lang, spec))
+                    for new, old in renamed.items()
+                    if old in was and (spec := specs[new]) is not None
+                )
         spatial = schema is not None and schema.spatial
         if spatial:
             counts[it.kind] += 1

@@ -16,6 +16,7 @@ pot count is not. Notes are never expected.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +115,7 @@ def layer_check(twin: TwinLike, layer: str, ref: Ref) -> dict[str, FeatureCheck]
     from web.data import _layer_checks, _twin_key
 
     def make() -> dict[str, FeatureCheck]:
-        schema = twin.layer(layer)
+        schema = twin.layer(layer, ref)  # the schema of that version: a field renamed since is no problem then
         page = twin.features(layer, ref)
         records = [orjson.loads(b) for b in page.features]
         return check_records(schema, records, twin.area_of_interest)
@@ -161,6 +162,8 @@ def _problem_values(problem: Problem, lang: str, schema: LayerSchema) -> dict[st
             values[arg] = _label_or(lang, f"problem_type_{v}", v)
         elif arg == "length":
             values[arg] = f"{v:,}"
+        elif arg == "detail" and problem.code == "geometry_invalid":
+            values[arg] = geos_reason_text(str(v), lang)
         elif arg != "actual":
             values[arg] = str(v)
     if "actual" in args:  # what kind of value it is, when the twin names that rather than the value
@@ -169,6 +172,37 @@ def _problem_values(problem: Problem, lang: str, schema: LayerSchema) -> dict[st
             repr(args.get("value")) if actual is None else _label_or(lang, f"problem_actual_{actual}", actual)
         )
     return values
+
+
+# GEOS's reasons for an invalid geometry (shapely.is_valid_reason, in English, with the place in
+# brackets), in the page's languages. TODO(i18n): these belong with the other labels in web/i18n.py.
+GEOS_REASONS: dict[str, dict[str, str]] = {
+    "Self-intersection": {"zh": "边界自相交", "en": "the outline crosses itself"},
+    "Ring Self-intersection": {"zh": "环自相交", "en": "a ring touches itself"},
+    "Too few points in geometry component": {"zh": "顶点过少", "en": "too few points"},
+    "Hole lies outside shell": {"zh": "洞在外环之外", "en": "a hole lies outside the outline"},
+    "Nested holes": {"zh": "洞相互嵌套", "en": "holes lie inside one another"},
+    "Nested shells": {"zh": "外环相互嵌套", "en": "outlines lie inside one another"},
+    "Interior is disconnected": {"zh": "内部不连通", "en": "the inside is split in parts"},
+    "Duplicate Rings": {"zh": "环重复", "en": "a ring is repeated"},
+    "Ring is not closed": {"zh": "环未闭合", "en": "a ring is not closed"},
+    "Invalid Coordinate": {"zh": "坐标无效", "en": "a coordinate is not a number"},
+}
+_GEOS_REASON = re.compile(r"\s*(?P<what>[^\[]+?)\s*(?:\[(?P<x>[-+0-9.eE]+)\s+(?P<y>[-+0-9.eE]+)\])?\s*")
+
+
+def geos_reason_text(detail: str, lang: str) -> str:
+    """GEOS's reason (\"Self-intersection[121.29925 31.18825]\") in the page's language, with the
+    place as lon, lat; one it has no words for is kept as GEOS gives it."""
+    m = _GEOS_REASON.fullmatch(detail)
+    words = GEOS_REASONS.get(m.group("what")) if m else None
+    if m is None or words is None:
+        return detail
+    text = words.get(lang, words["en"])
+    if m.group("x") is None:
+        return text
+    where = f"{float(m.group('x')):.6f}, {float(m.group('y')):.6f}"
+    return f"{text}（位置 {where}）" if lang == "zh" else f"{text} (at {where})"
 
 
 def _label_or(lang: str, key: str, fallback: Any) -> str:
