@@ -11,6 +11,8 @@ deleted, a pot count corrected, a self-intersecting bed from a legacy import, an
   pots" for a bed whose count never changed).
 - An invalid geometry's reason is in the page's language ("Self-intersection[x y]" was GEOS's
   English on the Chinese page).
+- A feature whose outline a GIS tool saved starting at another vertex, with only a note added, is an
+  attribute change (it was listed as "moved or reshaped", its old shape dashed under the same one).
 - A layer check on a date before the twin's history is a 404 saying when it starts (it drew an
   empty layer that "passes", version "∅").
 """
@@ -36,6 +38,7 @@ from twin.model import CommitInfo, StoredChange
 
 AUTHOR = "City team <city appearance>"
 BOWTIE = "ls-flower-bed-bowtie"
+LAWN = "ls-lawn-east"
 FLOWER_BEDS = (
     "ls-flower-bed-north-gate",
     "ls-flower-bed-metro-line2-exit",
@@ -96,7 +99,19 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "landscaping", {"rename_fields": {"pots": "flower_pots"}}, author=AUTHOR,
             message="Rename pots to flower_pots", time=t0 + timedelta(hours=2),
         )  # fmt: skip
-    return {"path": path, "start": start, "before_rename": before_rename.id}
+        after_rename = twin.head()
+        assert after_rename is not None
+        lawn = orjson.loads(twin.feature("landscaping", LAWN))
+        ring = lawn["geometry"]["coordinates"][0][:-1]
+        ring = ring[5:] + ring[:5]  # the same outline, saved from its sixth vertex
+        lawn["geometry"]["coordinates"][0] = [*ring, ring[0]]
+        lawn["properties"]["notes"] = "Re-drawn in QGIS (same outline)"
+        twin.commit(
+            [Change("landscaping", "modify", LAWN, Feature(
+                LAWN, shapely.from_geojson(orjson.dumps(lawn["geometry"])), lawn["properties"]))],
+            author=AUTHOR, message="A note on the east lawn", time=t0 + timedelta(hours=3),
+        )  # fmt: skip
+    return {"path": path, "start": start, "before_rename": before_rename.id, "after_rename": after_rename.id}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +170,7 @@ def _legend_counts(doc: Any) -> dict[str, str]:
 def test_the_change_map_counts_features_and_words_the_schema_change(
     api: TestClient, store: dict[str, Any], lang: str
 ) -> None:
-    doc = _page(api, "/maps/changes", **{"from": store["start"], "to": "HEAD", "lang": lang})
+    doc = _page(api, "/maps/changes", **{"from": store["start"], "to": store["after_rename"], "lang": lang})
     # added: the bowtie; modified: 5 flower beds (one moved, one recounted, three renamed only); deleted: GW-07
     assert _legend_counts(doc) == {"added": "1", "modified": "5", "deleted": "1"}
     layer_row = doc.xpath("//tr[@data-layer='landscaping']")[0]
@@ -176,12 +191,25 @@ def test_the_change_map_counts_features_and_words_the_schema_change(
 def test_the_change_data_draws_no_schema_entry_and_no_rename_as_a_change(
     api: TestClient, store: dict[str, Any]
 ) -> None:
-    doc = api.get("/maps/data/changes", params={"from": store["start"], "to": "HEAD", "lang": "en"}).json()
+    doc = api.get(
+        "/maps/data/changes", params={"from": store["start"], "to": store["after_rename"], "lang": "en"}
+    ).json()
     ids = [f["id"] for f in doc["features"] if f["c"] != "modified_old"]
     assert "@schema" not in ids and doc["numberMatched"] == 7 == len(ids)
     by_id = {f["id"]: f for f in doc["features"] if f["c"] == "modified"}
     assert by_id["ls-flower-bed-metro-line2-exit"]["d"] == [["Flower pots", "20,500", "22,000"]]
     assert by_id["ls-flower-bed-north-gate"].get("d") == []
+
+
+def test_an_outline_saved_from_another_vertex_is_not_a_geometry_change(api: TestClient, store: dict[str, Any]) -> None:
+    params = {"from": store["after_rename"], "to": "HEAD", "lang": "en"}
+    doc = _page(api, "/maps/changes", **params)
+    geometry = doc.xpath("//section[@data-change-section='geometry']//li[@data-feature]")
+    attributes = doc.xpath("//section[@data-change-section='attributes']//li[@data-feature]")
+    assert [li.get("data-feature") for li in geometry] == []
+    assert [li.get("data-feature") for li in attributes] == [LAWN]
+    data = api.get("/maps/data/changes", params=params).json()
+    assert [(f["id"], f["c"], f.get("gc")) for f in data["features"]] == [(LAWN, "modified", None)]
 
 
 # ---------------------------------------------------------------------------- an invalid geometry in words

@@ -33,6 +33,7 @@ from web.data import (
     changed_fields,
     feature_boxes,
     feature_code,
+    geometry_changed,
     renamed_fields,
     union_bounds,
 )
@@ -411,7 +412,7 @@ def changes_view(
             renamed = renames.setdefault(it.layer, renamed_fields(old_schemas.get(it.layer), schema))
             fields = tuple(row[0] for row in changed_fields(schema, it.before, it.after, lang, renamed))
             was = it.before.get("properties") or {}
-            if not fields and it.before.get("geometry") == it.after.get("geometry"):
+            if not fields and not geometry_changed(it.before.get("geometry"), it.after.get("geometry")):
                 # changed only by its layer's field renames: say so rather than list nothing
                 specs = {new: schema.field(new) for new in renamed}
                 fields = tuple(
@@ -423,7 +424,7 @@ def changes_view(
         if spatial:
             counts[it.kind] += 1
             if it.kind == "modified":
-                moved = (it.before or {}).get("geometry") != (it.after or {}).get("geometry")
+                moved = geometry_changed((it.before or {}).get("geometry"), (it.after or {}).get("geometry"))
             else:
                 moved = it.shown.get("geometry") is not None
             entry = ChangeEntry(

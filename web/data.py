@@ -663,6 +663,23 @@ def changed_fields(
     return rows
 
 
+def geometry_changed(before: Any, after: Any) -> bool:
+    """Whether a feature's shape changed between two GeoJSON geometries: not when only how it is
+    written changed (a ring started at another vertex, as a GIS tool may save an outline it did
+    not move), which the stored text alone would call a change."""
+    if before == after:
+        return False
+    if not before or not after:
+        return True
+    a, b = shapely.from_geojson([orjson.dumps(before), orjson.dumps(after)], on_invalid="ignore")
+    if a is None or b is None:
+        return True
+    if shapely.is_valid(a) and shapely.is_valid(b):
+        return not bool(shapely.equals(a, b))
+    # an invalid shape has no point set to compare: the same vertices in the same order, ring by ring
+    return not bool(shapely.equals_exact(shapely.normalize(a), shapely.normalize(b), 0.0))
+
+
 def changes_features(
     twin: TwinLike,
     items: Sequence[ChangeItem],
@@ -706,7 +723,7 @@ def changes_features(
             item["l"] = label
         if it.kind == "modified" and it.before is not None and it.after is not None:
             item["d"] = changed_fields(spatial[it.layer], it.before, it.after, lang, renames[it.layer])
-            if it.before.get("geometry") != it.after.get("geometry"):
+            if geometry_changed(it.before.get("geometry"), it.after.get("geometry")):
                 item["gc"] = 1
         out.append(item)
         geoms.append(shown.get("geometry"))
