@@ -234,3 +234,22 @@ def test_a_layer_check_before_the_history_is_a_404_saying_when_it_starts(api: Te
     r = api.get(url, params={"version": "2020-01-01", "lang": "en"})
     assert r.status_code == 404, r.status_code
     assert "history starts on 2026-06-15" in r.text
+
+
+# ---------------------------------------------------------------------------- an added feature that fails validation
+@pytest.mark.parametrize(("lang", "words"), [("en", "the outline crosses itself"), ("zh", "边界自相交")])
+def test_the_change_list_says_which_changed_features_fail_validation(
+    store: dict[str, Any], lang: str, words: str
+) -> None:
+    """The bowtie came in by a legacy import: the change list's entry carries its validation problem
+    (for changes_side.html to show beside it), the others none."""
+    from completion.snapshot import resolve_ref
+    from web.check_views import changes_view
+    from web.data import changed_layer_names, changes_between
+
+    with Twin.open(store["path"]) as twin:
+        a, b = resolve_ref(twin, store["start"]), resolve_ref(twin, "HEAD")
+        view = changes_view(twin, changes_between(twin, a, b, changed_layer_names(twin, b)), lang, a, b)
+    found = {e.feature_id: e.problems for e in (*view.geometry, *view.attributes) if e.problems}
+    assert list(found) == [BOWTIE]
+    assert len(found[BOWTIE]) == 1 and words in found[BOWTIE][0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike
 from twin.model import SCHEMA_ID, FieldSpec, LayerSchema
 from web import i18n
-from web.checks import FeatureCheck, group_by_reason
+from web.checks import FeatureCheck, check_records, group_by_reason, problem_text
 from web.data import (
     ChangeItem,
     bounds_to_display,
@@ -271,6 +271,9 @@ class ChangeEntry:
     register: bool  # a record of the project register
     bbox: str  # where a click zooms: the feature before and after, or a register record's features
     keys: str  # what a click outlines, "|"-separated engine keys
+    # what the twin's validation finds in the feature as the change left it (an added or modified
+    # feature that came in around the rules: a legacy import), in the page's language
+    problems: tuple[str, ...] = ()
 
 
 @dataclass
@@ -345,6 +348,26 @@ def schema_change_texts(old: LayerSchema | None, new: LayerSchema | None, lang: 
     if not out:
         out.append(_schema_words(lang, "layer"))
     return tuple(out)
+
+
+def _change_problems(
+    twin: TwinLike, items: Sequence[ChangeItem], schemas: dict[str, LayerSchema], lang: str
+) -> dict[str, tuple[str, ...]]:
+    """What validation finds in each added or modified feature as the change left it (ChangeItem.key
+    → its reasons in `lang`), checked as the layer check checks it (web.checks.check_records) but
+    for validation only: whether an attribute is expected depends on the peers left unchanged."""
+    by_layer: dict[str, list[dict[str, Any]]] = {}
+    for it in items:
+        if it.after is not None and it.layer in schemas:
+            by_layer.setdefault(it.layer, []).append({**it.after, "id": it.feature_id})
+    out: dict[str, tuple[str, ...]] = {}
+    for layer, records in by_layer.items():
+        schema = schemas[layer]
+        for fid, check in check_records(schema, records, twin.area_of_interest).items():
+            texts = tuple(problem_text(p, lang, schema) for p in check.problems)
+            if texts:
+                out[f"{layer}/{fid}"] = texts
+    return out
 
 
 def changes_view(
@@ -448,6 +471,14 @@ def changes_view(
 
     # the register's records last, so the venue's own attribute changes come first
     attributes.sort(key=lambda e: e.register)
+    # what validation finds in the features listed (only those: a diff of a whole big layer lists 2 × limit)
+    listed = {f"{e.layer}/{e.feature_id}" for e in (*geometry[:limit], *attributes[:limit])}
+    problems = _change_problems(
+        twin, [it for it in items if it.key in listed and it.feature_id != SCHEMA_ID], schemas, lang
+    )
+    if problems:
+        geometry = [replace(e, problems=problems.get(f"{e.layer}/{e.feature_id}", ())) for e in geometry]
+        attributes = [replace(e, problems=problems.get(f"{e.layer}/{e.feature_id}", ())) for e in attributes]
     layers = [
         LayerCounts(name, i18n.layer_title(lang, schemas[name]) if name in schemas else name, c, name == PROJECTS_LAYER)
         for name, c in per.items()
