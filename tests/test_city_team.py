@@ -19,6 +19,7 @@ deleted, a pot count corrected, a self-intersecting bed from a legacy import, an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -253,3 +254,13 @@ def test_the_change_list_says_which_changed_features_fail_validation(
     found = {e.feature_id: e.problems for e in (*view.geometry, *view.attributes) if e.problems}
     assert list(found) == [BOWTIE]
     assert len(found[BOWTIE]) == 1 and words in found[BOWTIE][0]
+
+
+# ---------------------------------------------------------------------------- units in the popups
+@pytest.mark.parametrize(("lang", "pots", "trees"), [("zh", "盆", "株"), ("en", "pots", "trees")])
+def test_the_popups_units_are_in_the_pages_language(api: TestClient, lang: str, pots: str, trees: str) -> None:
+    """A flower bed's popup read "9,000 pots" on the Chinese page: the unit is the schema's English word."""
+    r = api.get("/maps/layers/landscaping", params={"lang": lang})
+    assert r.status_code == 200
+    units = dict(re.findall(r'\{"name":"(\w+)","title":"[^"]*","unit":"([^"]*)"', r.text))
+    assert units["flower_pots"] == pots and units["trees"] == trees and units["area_m2"] == "m²"
