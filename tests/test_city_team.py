@@ -264,3 +264,20 @@ def test_the_popups_units_are_in_the_pages_language(api: TestClient, lang: str, 
     assert r.status_code == 200
     units = dict(re.findall(r'\{"name":"(\w+)","title":"[^"]*","unit":"([^"]*)"', r.text))
     assert units["flower_pots"] == pots and units["trees"] == trees and units["area_m2"] == "m²"
+
+
+# ---------------------------------------------------------------------------- a project naming a deleted feature
+@pytest.mark.parametrize(("lang", "words"), [("en", "a feature the twin does not have"), ("zh", "在孪生中不存在")])
+def test_a_project_naming_a_deleted_feature_fails_the_register_check(
+    api: TestClient, store: dict[str, Any], lang: str, words: str
+) -> None:
+    """Green wall 07 was deleted; LS-03 (the green walls) and LS-12 (their irrigation) still name it,
+    which the twin refuses when a record is written but not when the feature goes. The register's
+    check passed them both."""
+    doc = _page(api, "/maps/layers/projects", lang=lang)
+    statuses = {r.get("data-id"): r.get("data-check") for r in doc.xpath("//tr[@data-id]")}
+    assert {fid for fid, s in statuses.items() if s != "ok"} == {"LS-03", "LS-12"}
+    body = _text(doc.xpath("//body")[0])
+    assert "landscaping/ls-green-wall-07" in body and words in body
+    before = _page(api, "/maps/layers/projects", version=store["start"], lang=lang)
+    assert {r.get("data-check") for r in before.xpath("//tr[@data-id]")} == {"ok"}

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 import shapely
 
+from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike
 from twin.errors import Problem
 from twin.model import Change, Feature, LayerSchema
@@ -118,9 +119,38 @@ def layer_check(twin: TwinLike, layer: str, ref: Ref) -> dict[str, FeatureCheck]
         schema = twin.layer(layer, ref)  # the schema of that version: a field renamed since is no problem then
         page = twin.features(layer, ref)
         records = [orjson.loads(b) for b in page.features]
-        return check_records(schema, records, twin.area_of_interest)
+        found = check_records(schema, records, twin.area_of_interest)
+        if layer == PROJECTS_LAYER:
+            found = _with_references(found, _reference_problems(twin, records, ref))
+        return found
 
     return _layer_checks.get((_twin_key(twin), layer, ref.seq), make)  # type: ignore[no-any-return]
+
+
+def _reference_problems(twin: TwinLike, records: list[dict[str, Any]], ref: Ref) -> dict[str, list[Problem]]:
+    """The project records whose `features` name a venue feature the twin did not have at `ref`
+    (one deleted since the record was written: the twin refuses such a reference when the record is
+    written, not when the feature goes), as the register's own check words it, by record id."""
+    from completion.reports import feature_ref_problems
+
+    named = {str(d["id"]): [str(k) for k in ((d.get("properties") or {}).get("features") or [])] for d in records}
+    refs = sorted({k for ks in named.values() for k in ks})
+    bad = feature_ref_problems(twin, refs, ref.seq) if refs else {}
+    out: dict[str, list[Problem]] = {}
+    for fid, ks in named.items():
+        for k in ks:
+            if k in bad:
+                code = "feature_reference_missing" if bad[k].endswith("no such feature") else None
+                out.setdefault(fid, []).append(Problem(PROJECTS_LAYER, fid, bad[k], code, {"ref": k} if code else {}))
+    return out
+
+
+def _with_references(found: dict[str, FeatureCheck], extra: dict[str, list[Problem]]) -> dict[str, FeatureCheck]:
+    out = dict(found)
+    for fid, problems in extra.items():
+        had = out.get(fid)
+        out[fid] = FeatureCheck(fid, "invalid", (*(had.problems if had else ()), *problems), had.missing if had else ())
+    return out
 
 
 # ---------------------------------------------------------------------------- the problems in words
@@ -129,9 +159,21 @@ def problem_text(problem: Problem, lang: str, schema: LayerSchema) -> str:
     "problem_<code>"); one without a code, or with a code this page has no words for, by its reason
     as the twin words it (in English)."""
     key = f"problem_{problem.code}"
+    if problem.code in LOCAL_PROBLEM_WORDS:
+        words = LOCAL_PROBLEM_WORDS[problem.code]
+        return words.get(lang, words["en"]).format(**{k: str(v) for k, v in problem.args.items()})
     if problem.code is None or not i18n.has_label(key):
         return problem.reason
     return i18n.label(lang, key, **_problem_values(problem, lang, schema))
+
+
+# Problems the layer check finds itself (not twin.validation's), worded here. TODO(i18n): move to web/i18n.py.
+LOCAL_PROBLEM_WORDS: dict[str, dict[str, str]] = {
+    "feature_reference_missing": {
+        "zh": "涉及的要素 {ref} 在孪生中不存在",
+        "en": "names {ref}, a feature the twin does not have",
+    },
+}
 
 
 def _problem_values(problem: Problem, lang: str, schema: LayerSchema) -> dict[str, str]:
