@@ -281,3 +281,13 @@ def test_a_project_naming_a_deleted_feature_fails_the_register_check(
     assert "landscaping/ls-green-wall-07" in body and words in body
     before = _page(api, "/maps/layers/projects", version=store["start"], lang=lang)
     assert {r.get("data-check") for r in before.xpath("//tr[@data-id]")} == {"ok"}
+
+
+@pytest.mark.parametrize("url", ["/maps/changes", "/maps/data/changes"])
+def test_a_change_map_to_a_date_before_the_history_is_a_404(api: TestClient, url: str) -> None:
+    """As the API's /diff answers: not every feature 'deleted'. From before the history stays the
+    whole twin as added."""
+    r = api.get(url, params={"from": "HEAD", "to": "2020-01-01", "lang": "en"})
+    assert r.status_code == 404, r.status_code
+    assert "history starts on 2026-06-15" in r.text
+    assert api.get(url, params={"from": "2020-01-01", "to": "HEAD", "lang": "en"}).status_code == 200

@@ -758,12 +758,21 @@ def _context_spec(ctx: MapContext, schema: LayerSchema, ref: Ref) -> dict[str, A
     )
 
 
+def _to_ref(twin: TwinLike, to: str | None) -> Ref:
+    """A change map's `to`: a time before the twin's history is NotFound (404) saying when it starts,
+    as the API's /diff answers, not every feature "deleted". (`from` before the history is the empty
+    twin on purpose: the whole twin as added.)"""
+    if to is None or to.strip().upper().startswith("HEAD"):
+        return resolve_ref(twin, to)
+    return _version_ref(twin, to, "to")
+
+
 def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None) -> str:
     """What changed between two versions or dates: added, modified (old shape dashed), deleted."""
     twin, lang = ctx.twin, ctx.lang
     from_ = from_ or default_from(twin)
     to = to or "HEAD"
-    a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
+    a, b = resolve_ref(twin, from_), _to_ref(twin, to)
     layers = ctx.layers(b)
     items = changes_between(twin, a, b, changed_layer_names(twin, b))
     specs = []
@@ -1064,7 +1073,7 @@ def changes_doc(
     ctx: MapContext, from_: str, to: str | None, bbox: tuple[float, float, float, float] | None, zoom: float | None
 ) -> dict[str, Any]:
     twin = ctx.twin
-    a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
+    a, b = resolve_ref(twin, from_), _to_ref(twin, to)
     items: list[ChangeItem] = changes_between(twin, a, b, changed_layer_names(twin, b))
     return changes_features(twin, items, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang, before=a, after=b)
 
