@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -291,3 +292,33 @@ def test_a_change_map_to_a_date_before_the_history_is_a_404(api: TestClient, url
     assert r.status_code == 404, r.status_code
     assert "history starts on 2026-06-15" in r.text
     assert api.get(url, params={"from": "2020-01-01", "to": "HEAD", "lang": "en"}).status_code == 200
+
+
+def test_a_reference_into_a_layer_hidden_from_the_reader_is_no_problem(tmp_path: Path) -> None:
+    """A viewer does not see the restricted security layer: a project naming a guard post in it is
+    not 'naming a feature the twin does not have' to them, nor to an engineer who sees it."""
+    from completion.register import LAYER as PROJECTS
+    from twin.access import TwinView
+    from web.checks import layer_check
+
+    path = tmp_path / "venue.gpkg"
+    build_bundled_twin(path).close()
+    with Twin.open(path) as twin:
+        twin.create_layer(
+            {"name": "security", "title_zh": "安保点位", "title_en": "Security posts", "geometry_types": ["Point"],
+             "restricted_to": ["engineer"], "fields": [{"name": "code", "type": "string"}]},
+            author=AUTHOR, message="Security layer",
+        )  # fmt: skip
+        twin.commit(
+            [Change("security", "add", "post-1", Feature("post-1", shapely.Point(121.2985, 31.1900), {"code": "P1"}))],
+            author=AUTHOR, message="A guard post",
+        )  # fmt: skip
+        record = orjson.loads(twin.feature(PROJECTS, "LS-03"))
+        record["properties"]["features"] = [*record["properties"]["features"], "security/post-1"]
+        twin.commit(
+            [Change(PROJECTS, "modify", "LS-03", Feature("LS-03", None, record["properties"]))],
+            author=AUTHOR, message="LS-03 also covers the guard post",
+        )  # fmt: skip
+        for role in ("viewer", "engineer"):
+            view = TwinView(twin, role)
+            assert "LS-03" not in layer_check(view, PROJECTS, view.resolve()), role

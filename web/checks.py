@@ -137,11 +137,15 @@ def _reference_problems(twin: TwinLike, records: list[dict[str, Any]], ref: Ref)
     refs = sorted({k for ks in named.values() for k in ks})
     bad = feature_ref_problems(twin, refs, ref.seq) if refs else {}
     out: dict[str, list[Problem]] = {}
+    # only a feature missing from a layer the reader sees: a reference into a layer hidden from them
+    # (restricted) is theirs to trust, and a malformed one was refused when written
+    missing = {k for k, why in bad.items() if why.endswith("no such feature")}
     for fid, ks in named.items():
         for k in ks:
-            if k in bad:
-                code = "feature_reference_missing" if bad[k].endswith("no such feature") else None
-                out.setdefault(fid, []).append(Problem(PROJECTS_LAYER, fid, bad[k], code, {"ref": k} if code else {}))
+            if k in missing:
+                out.setdefault(fid, []).append(
+                    Problem(PROJECTS_LAYER, fid, bad[k], "feature_reference_missing", {"ref": k})
+                )
     return out
 
 
