@@ -241,10 +241,10 @@ def test_a_layer_check_before_the_history_is_a_404_saying_when_it_starts(api: Te
 # ---------------------------------------------------------------------------- an added feature that fails validation
 @pytest.mark.parametrize(("lang", "words"), [("en", "the outline crosses itself"), ("zh", "边界自相交")])
 def test_the_change_list_says_which_changed_features_fail_validation(
-    store: dict[str, Any], lang: str, words: str
+    api: TestClient, store: dict[str, Any], lang: str, words: str
 ) -> None:
     """The bowtie came in by a legacy import: the change list's entry carries its validation problem
-    (for changes_side.html to show beside it), the others none."""
+    and the page shows it under the entry, the others none."""
     from completion.snapshot import resolve_ref
     from web.check_views import changes_view
     from web.data import changed_layer_names, changes_between
@@ -255,6 +255,9 @@ def test_the_change_list_says_which_changed_features_fail_validation(
     found = {e.feature_id: e.problems for e in (*view.geometry, *view.attributes) if e.problems}
     assert list(found) == [BOWTIE]
     assert len(found[BOWTIE]) == 1 and words in found[BOWTIE][0]
+    doc = _page(api, "/maps/changes", **{"from": store["start"], "to": "HEAD", "lang": lang})
+    shown = {li.get("data-feature"): _text(li) for li in doc.xpath("//li[@data-feature][div[@data-problem]]")}
+    assert list(shown) == [BOWTIE] and words in shown[BOWTIE], shown
 
 
 # ---------------------------------------------------------------------------- units in the popups

@@ -298,33 +298,20 @@ class ChangesView:
 
 CHANGE_KINDS = ("added", "modified", "deleted")
 
-# How the change list words a layer's schema change. TODO(i18n): these belong in web/i18n.py's labels.
-SCHEMA_WORDS: dict[str, dict[str, str]] = {
-    "name": {"zh": "图层结构（字段）", "en": "layer schema (fields)"},
-    "renamed": {"zh": "字段改名：{old} → {new}", "en": "field renamed: {old} → {new}"},
-    "added": {"zh": "新增字段：{field}", "en": "field added: {field}"},
-    "dropped": {"zh": "删除字段：{field}", "en": "field dropped: {field}"},
-    "changed": {"zh": "字段定义变更：{field}", "en": "field changed: {field}"},
-    "layer": {"zh": "图层设置变更", "en": "layer settings changed"},
-    "created": {"zh": "图层新建", "en": "layer created"},
-    "removed": {"zh": "图层删除", "en": "layer removed"},
-}
-
 
 def _schema_words(lang: str, key: str, **values: str) -> str:
-    words = SCHEMA_WORDS[key]
-    return words.get(lang, words["en"]).format(**values)
+    return i18n.label(lang, f"schema_{key}", **values)
 
 
 def schema_change_name(lang: str) -> str:
-    return _schema_words(lang, "name")
+    return _schema_words(lang, "change")
 
 
 def schema_change_texts(old: LayerSchema | None, new: LayerSchema | None, lang: str) -> tuple[str, ...]:
     """What changed in a layer's schema, field by field (renamed, added, dropped, changed), in `lang`;
     a field is named by its title and, where a rename makes the name matter, its name too."""
     if old is None or new is None:
-        return (_schema_words(lang, "created" if old is None else "removed"),)
+        return (_schema_words(lang, "layer_created" if old is None else "layer_removed"),)
 
     def named(spec: FieldSpec) -> str:
         title = i18n.field_title(lang, spec)
@@ -334,19 +321,25 @@ def schema_change_texts(old: LayerSchema | None, new: LayerSchema | None, lang: 
     olds = {f.name: f for f in old.fields}
     news = {f.name: f for f in new.fields}
     out = [
-        _schema_words(lang, "renamed", old=old_name, new=named(news[new_name]))
+        _schema_words(lang, "field_renamed", old=old_name, new=named(news[new_name]))
         for new_name, old_name in renamed.items()
     ]
     gone = set(renamed.values())
     out += [
-        _schema_words(lang, "added", field=named(f)) for f in new.fields if f.name not in olds and f.name not in renamed
+        _schema_words(lang, "field_added", field=named(f))
+        for f in new.fields
+        if f.name not in olds and f.name not in renamed
     ]
     out += [
-        _schema_words(lang, "dropped", field=named(f)) for f in old.fields if f.name not in news and f.name not in gone
+        _schema_words(lang, "field_dropped", field=named(f))
+        for f in old.fields
+        if f.name not in news and f.name not in gone
     ]
-    out += [_schema_words(lang, "changed", field=named(f)) for f in new.fields if f.name in olds and olds[f.name] != f]
+    out += [
+        _schema_words(lang, "field_changed", field=named(f)) for f in new.fields if f.name in olds and olds[f.name] != f
+    ]
     if not out:
-        out.append(_schema_words(lang, "layer"))
+        out.append(_schema_words(lang, "layer_changed"))
     return tuple(out)
 
 
@@ -439,7 +432,7 @@ def changes_view(
                 # changed only by its layer's field renames: say so rather than list nothing
                 specs = {new: schema.field(new) for new in renamed}
                 fields = tuple(
-                    _schema_words(lang, "renamed", old=old, new=i18n.field_title(lang, spec))
+                    _schema_words(lang, "field_renamed", old=old, new=i18n.field_title(lang, spec))
                     for new, old in renamed.items()
                     if old in was and (spec := specs[new]) is not None
                 )

@@ -163,21 +163,9 @@ def problem_text(problem: Problem, lang: str, schema: LayerSchema) -> str:
     "problem_<code>"); one without a code, or with a code this page has no words for, by its reason
     as the twin words it (in English)."""
     key = f"problem_{problem.code}"
-    if problem.code in LOCAL_PROBLEM_WORDS:
-        words = LOCAL_PROBLEM_WORDS[problem.code]
-        return words.get(lang, words["en"]).format(**{k: str(v) for k, v in problem.args.items()})
     if problem.code is None or not i18n.has_label(key):
         return problem.reason
     return i18n.label(lang, key, **_problem_values(problem, lang, schema))
-
-
-# Problems the layer check finds itself (not twin.validation's), worded here. TODO(i18n): move to web/i18n.py.
-LOCAL_PROBLEM_WORDS: dict[str, dict[str, str]] = {
-    "feature_reference_missing": {
-        "zh": "涉及的要素 {ref} 在孪生中不存在",
-        "en": "names {ref}, a feature the twin does not have",
-    },
-}
 
 
 def _problem_values(problem: Problem, lang: str, schema: LayerSchema) -> dict[str, str]:
@@ -220,20 +208,6 @@ def _problem_values(problem: Problem, lang: str, schema: LayerSchema) -> dict[st
     return values
 
 
-# GEOS's reasons for an invalid geometry (shapely.is_valid_reason, in English, with the place in
-# brackets), in the page's languages. TODO(i18n): these belong with the other labels in web/i18n.py.
-GEOS_REASONS: dict[str, dict[str, str]] = {
-    "Self-intersection": {"zh": "边界自相交", "en": "the outline crosses itself"},
-    "Ring Self-intersection": {"zh": "环自相交", "en": "a ring touches itself"},
-    "Too few points in geometry component": {"zh": "顶点过少", "en": "too few points"},
-    "Hole lies outside shell": {"zh": "洞在外环之外", "en": "a hole lies outside the outline"},
-    "Nested holes": {"zh": "洞相互嵌套", "en": "holes lie inside one another"},
-    "Nested shells": {"zh": "外环相互嵌套", "en": "outlines lie inside one another"},
-    "Interior is disconnected": {"zh": "内部不连通", "en": "the inside is split in parts"},
-    "Duplicate Rings": {"zh": "环重复", "en": "a ring is repeated"},
-    "Ring is not closed": {"zh": "环未闭合", "en": "a ring is not closed"},
-    "Invalid Coordinate": {"zh": "坐标无效", "en": "a coordinate is not a number"},
-}
 _GEOS_REASON = re.compile(r"\s*(?P<what>[^\[]+?)\s*(?:\[(?P<x>[-+0-9.eE]+)\s+(?P<y>[-+0-9.eE]+)\])?\s*")
 
 
@@ -241,14 +215,12 @@ def geos_reason_text(detail: str, lang: str) -> str:
     """GEOS's reason (\"Self-intersection[121.29925 31.18825]\") in the page's language, with the
     place as lon, lat; one it has no words for is kept as GEOS gives it."""
     m = _GEOS_REASON.fullmatch(detail)
-    words = GEOS_REASONS.get(m.group("what")) if m else None
-    if m is None or words is None:
+    if m is None or not i18n.has_label(f"geos_{m.group('what')}"):
         return detail
-    text = words.get(lang, words["en"])
+    text = i18n.label(lang, f"geos_{m.group('what')}")
     if m.group("x") is None:
         return text
-    where = f"{float(m.group('x')):.6f}, {float(m.group('y')):.6f}"
-    return f"{text}（位置 {where}）" if lang == "zh" else f"{text} (at {where})"
+    return i18n.label(lang, "geos_at", what=text, where=f"{float(m.group('x')):.6f}, {float(m.group('y')):.6f}")
 
 
 def _label_or(lang: str, key: str, fallback: Any) -> str:

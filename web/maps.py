@@ -842,22 +842,12 @@ def _version_ref(twin: TwinLike, text: str | None, parameter: str) -> Ref:
     return ref
 
 
-# The schemas' units that are English words, in Chinese (symbols such as m, m², ha and % are the same in
-# both). TODO(i18n): with the other labels in web/i18n.py, and a schema's own unit_zh where it has one.
-UNITS_ZH = {"pots": "盆", "trees": "株", "lanes": "车道", "persons": "人"}
-
-
-def unit_in(lang: str, unit: str | None) -> str | None:
-    """A field's unit as a popup writes it after the value in the page's language."""
-    return UNITS_ZH.get(unit, unit) if lang == "zh" and unit is not None else unit
-
-
 def _fields(lang: str, schema: LayerSchema) -> list[dict[str, Any]]:
     return [
         {
             "name": f.name,
             "title": i18n.field_title(lang, f),
-            "unit": unit_in(lang, f.unit),
+            "unit": i18n.unit_label(lang, f.unit),
             "labels": i18n.field_value_labels(lang, f),
         }
         for f in schema.fields
