@@ -325,3 +325,20 @@ def test_a_reference_into_a_layer_hidden_from_the_reader_is_no_problem(tmp_path:
         for role in ("viewer", "engineer"):
             view = TwinView(twin, role)
             assert "LS-03" not in layer_check(view, PROJECTS, view.resolve()), role
+
+
+def test_diff_stat_counts_a_schema_change_apart_from_the_features(store: dict[str, Any]) -> None:
+    """`venue-twin diff --stat` over the rename printed `landscaping: +0 ~7 -0` where `log` said
+    `landscaping schema +0 ~6 -0`: the layer's schema entry was counted as a modified feature."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    r = CliRunner().invoke(
+        app, ["diff", store["before_rename"], store["after_rename"], "--stat", "--store", str(store["path"])]
+    )
+    assert r.exit_code == 0, r.output
+    with Twin.open(store["path"]) as twin:
+        renamed = list(twin.diff(twin.resolve(store["before_rename"]), twin.resolve(store["after_rename"])))
+    beds = sum(1 for e in renamed if e.feature_id != "@schema")
+    assert f"landscaping: schema +0 ~{beds} -0" in r.output, r.output
