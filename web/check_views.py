@@ -25,6 +25,7 @@ import shapely
 from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike
 from twin.model import SCHEMA_ID, FieldSpec, LayerSchema
+from twin.schema import renamed_fields
 from web import i18n
 from web.checks import FeatureCheck, check_records, group_by_reason, problem_text
 from web.data import (
@@ -34,7 +35,6 @@ from web.data import (
     feature_boxes,
     feature_code,
     geometry_changed,
-    renamed_fields,
     union_bounds,
 )
 
