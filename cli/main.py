@@ -35,6 +35,7 @@ from twin import HEAD, Change, Conflict, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound, Problem
 from twin.gcpause import gc_paused_for
+from twin.model import SCHEMA_ID
 from twin.stores import MIGRATE_LOCK_TIMEOUT, shown
 from twin.tokens import Tokens
 
@@ -545,9 +546,14 @@ def diff(
         if stat:
             per: dict[str, dict[str, int]] = {}
             for e in entries:
-                per.setdefault(e.layer, {"added": 0, "modified": 0, "deleted": 0})[e.kind] += 1
+                c = per.setdefault(e.layer, {"added": 0, "modified": 0, "deleted": 0})
+                if e.feature_id == SCHEMA_ID:  # the layer's fields changed: not a feature (as `log` says it)
+                    c["schema"] = 1
+                else:
+                    c[e.kind] += 1
             for name, c in per.items():
-                out.print(f"{name}: +{c['added']} ~{c['modified']} -{c['deleted']}")
+                schema = " schema" if c.get("schema") else ""
+                out.print(f"{name}:{schema} +{c['added']} ~{c['modified']} -{c['deleted']}")
             return
         body = feature_collection(
             (diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries),

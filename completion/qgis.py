@@ -13,11 +13,13 @@ from dataclasses import replace
 from completion.register import LAYER as REGISTER
 from completion.snapshot import Completion
 from completion.status import STATUS_COLOURS, STATUS_LABELS, STATUSES
+from layers.catalogue import LAYERS_BY_NAME
 from layers.qgis_styles import BASE_STYLES, STACK, highlight_symbol
 from twin.core import SHANGHAI, Twin
 from twin.errors import TwinError
 from twin.model import CommitInfo
 from twin.qgis import LayerStyle, Presentation, Rule
+from twin.schema import renamed_fields
 
 PROJECT_NAME = "venue-completion"
 PROJECT_TITLE = "进博会场馆保障工程完成情况 CIIE venue preparation: completion"
@@ -35,12 +37,17 @@ def head_statuses(twin: Twin) -> tuple[dict[str, str], str | None]:
 
 
 def venue_styles(twin: Twin, statuses: dict[str, str]) -> list[LayerStyle]:
-    """A style for each venue layer the twin holds: one of that name with every field its style reads."""
-    fields = {s.name: {f.name for f in s.fields} for s in twin.layers() if s.spatial}
+    """A style for each venue layer the twin holds: one of that name with every field its style reads
+    (a field renamed since the catalogue's schema, `venue-twin layer alter --rename-field`, by its
+    new name: the stored style filtered on the old one, and QGIS drew none of the layer)."""
+    schemas = {s.name: s for s in twin.layers() if s.spatial}
     out: list[LayerStyle] = []
     for name in STACK:
-        base = BASE_STYLES[name]
-        if name not in fields or not base.fields() <= fields[name]:
+        if name not in schemas:
+            continue
+        renamed = renamed_fields(LAYERS_BY_NAME[name], schemas[name])
+        base = BASE_STYLES[name].with_fields_renamed({old: new for new, old in renamed.items()})
+        if not base.fields() <= {f.name for f in schemas[name].fields}:
             continue
         by_status: dict[str, list[str]] = {}
         for key, status in statuses.items():
@@ -66,8 +73,11 @@ def shows_commit(twin: Twin, commit: CommitInfo) -> bool:
     project's frame), a schema, features added or deleted, or a new day (statuses are as of the
     head's day). Edits of existing features on the same day cannot."""
     for layer, counts in commit.counts.items():
-        if layer in (REGISTER, "venue_boundary") or counts.get("schema") or counts.get("added") or counts.get(
-            "deleted"
+        if (
+            layer in (REGISTER, "venue_boundary")
+            or counts.get("schema")
+            or counts.get("added")
+            or counts.get("deleted")
         ):
             return True
     if commit.parent is None:

@@ -258,3 +258,23 @@ def test_a_report_that_moves_no_project_to_another_status_leaves_the_styles_as_t
         assert second.id != done.id
     finally:
         twin.close()
+
+
+def test_a_field_renamed_is_read_by_its_new_name_in_the_styles(tmp_path: Path) -> None:
+    """`layer alter landscaping --rename-field kind=category` left the stored style filtering on
+    "kind": QGIS matched no rule and drew none of the landscaping. A schema change now makes the
+    styles again, each field read by its new name (the rules' colours kept)."""
+    path = tmp_path / "venue.gpkg"
+    with build_bundled_twin(path) as twin:
+        before = ET.fromstring(_styles(path)["landscaping"]["styleQML"])
+        assert "kind" in _qml_fields(before)
+        twin.alter_layer("landscaping", {"rename_fields": {"kind": "category"}}, author="gis.team")
+    after = ET.fromstring(_styles(path)["landscaping"]["styleQML"])
+    fields = _qml_fields(after)
+    assert "category" in fields and "kind" not in fields, fields
+    on = {
+        name: [r.get("label") for r in _rules(qml) if f'"{name}"' in r.get("filter", "")]
+        for name, qml in (("kind", before), ("category", after))
+    }
+    assert on["category"] == on["kind"] and len(on["kind"]) == 4, on  # lawn, street trees, green wall, flower bed
+    assert fields - {"category"} <= _columns(path, "landscaping")

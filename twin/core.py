@@ -409,9 +409,13 @@ class Twin:
                 info = self._write_streamed(head, author, message, when, stored, adds)
             else:
                 info = self._write(head, head.id if head else None, author, message, when, stored)
+        self._presented_commit(info)
+        return info
+
+    def _presented_commit(self, info: CommitInfo) -> None:
+        """After a commit: the presentation (QGIS styles, project) made again if it can show it."""
         if self.store.keeps_presentation and any(shows(self, info) for _, shows in _PRESENTERS):
             self._presentation_changed(info.parent)
-        return info
 
     # ------------------------------------------------------------------ presentation
     def refresh_presentation(self, after: str | None = None) -> bool:
@@ -569,7 +573,9 @@ class Twin:
             when = _as_utc(time) if time is not None else datetime.now(UTC)
             stored = [StoredChange(schema.name, "add", SCHEMA_ID, encode_schema(schema))]
             restricted = f", restricted to {', '.join(schema.restricted_to)}" if schema.restricted_to else ""
-            return self._write(head, parent, author, message or f"Create layer {schema.name}{restricted}", when, stored)
+            info = self._write(head, parent, author, message or f"Create layer {schema.name}{restricted}", when, stored)
+        self._presented_commit(info)  # a layer the presentation styles may have come
+        return info
 
     def _ever_existed(self, name: str) -> bool:
         try:
@@ -611,7 +617,9 @@ class Twin:
                 stored.extend(rewritten)
             when = _as_utc(time) if time is not None else datetime.now(UTC)
             text = message or f"Alter layer {name}: " + "; ".join(plan.summary)
-            return self._write(head, parent, author, text, when, stored)
+            info = self._write(head, parent, author, text, when, stored)
+        self._presented_commit(info)  # a field its style reads renamed or dropped (it was left stale)
+        return info
 
     def _migrate(self, plan: Alteration, parent_seq: int) -> tuple[list[StoredChange], list[Problem]]:
         """Every feature of the layer under the new schema: the new versions a rename, drop or

@@ -17,7 +17,7 @@ import io
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -67,6 +67,22 @@ class LayerStyle:
         """Every field the style reads."""
         out = {r.field for r in (*self.highlights, *self.base) if r.field} | set(self.label_fields)
         return out | ({self.order_by} if self.order_by else set())
+
+    def with_fields_renamed(self, renamed: Mapping[str, str]) -> LayerStyle:
+        """The style reading each field renamed ({old name: new name}) by its new name."""
+        if not renamed:
+            return self
+
+        def rule(r: Rule) -> Rule:
+            return replace(r, field=renamed.get(r.field, r.field)) if r.field else r
+
+        return replace(
+            self,
+            base=tuple(map(rule, self.base)),
+            highlights=tuple(map(rule, self.highlights)),
+            label_fields=tuple(renamed.get(f, f) for f in self.label_fields),
+            order_by=renamed.get(self.order_by, self.order_by) if self.order_by else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -325,8 +341,11 @@ def _sld_symbolizer(rule_el: ET.Element, kind: Kind, s: Symbol) -> None:
 def style_sld(style: LayerStyle) -> str:
     root = ET.Element(
         f"{{{SLD}}}StyledLayerDescriptor",
-        {"version": "1.1.0", "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation": f"{SLD} "
-         "http://schemas.opengis.net/sld/1.1.0/StyledLayerDescriptor.xsd"},
+        {
+            "version": "1.1.0",
+            "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation": f"{SLD} "
+            "http://schemas.opengis.net/sld/1.1.0/StyledLayerDescriptor.xsd",
+        },
     )
     named = ET.SubElement(root, f"{{{SLD}}}NamedLayer")
     _se(named, "Name", style.layer)

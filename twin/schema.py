@@ -505,3 +505,21 @@ def schema_change(ch: StoredChange, schemas: Mapping[str, LayerSchema]) -> Layer
     if ch.op != "add" and ch.layer not in schemas:
         raise NotFound(f"no layer {ch.layer!r} to alter")
     return new
+
+
+def renamed_fields(old: LayerSchema | None, new: LayerSchema | None) -> dict[str, str]:
+    """{new name: old name} of the fields renamed between two versions of a layer's schema: a field
+    gone whose spec, but for its name, is that of exactly one field that came (`venue-twin layer
+    alter --rename-field`, the API's `rename_fields`). A field renamed and retitled at once is a
+    field dropped and one added."""
+    if old is None or new is None:
+        return {}
+    old_names, new_names = {f.name for f in old.fields}, {f.name for f in new.fields}
+    gone = [f for f in old.fields if f.name not in new_names]
+    came = [f for f in new.fields if f.name not in old_names]
+    pairs: dict[str, str] = {}
+    for f in came:
+        like = [g for g in gone if replace(g, name=f.name) == f]
+        if len(like) == 1 and sum(1 for h in came if replace(like[0], name=h.name) == h) == 1:
+            pairs[f.name] = like[0].name
+    return pairs

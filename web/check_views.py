@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,10 +24,19 @@ import shapely
 
 from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike
-from twin.model import FieldSpec, LayerSchema
+from twin.model import SCHEMA_ID, FieldSpec, LayerSchema
+from twin.schema import renamed_fields
 from web import i18n
-from web.checks import FeatureCheck, group_by_reason
-from web.data import ChangeItem, bounds_to_display, changed_fields, feature_boxes, feature_code, union_bounds
+from web.checks import FeatureCheck, check_records, group_by_reason, problem_text
+from web.data import (
+    ChangeItem,
+    bounds_to_display,
+    changed_fields,
+    feature_boxes,
+    feature_code,
+    geometry_changed,
+    union_bounds,
+)
 
 TABLE_LIMIT = 2000  # rows a page's attribute table holds; the rest are a download away
 LIST_LIMIT = 400  # entries in each of the change map's lists
@@ -262,6 +271,9 @@ class ChangeEntry:
     register: bool  # a record of the project register
     bbox: str  # where a click zooms: the feature before and after, or a register record's features
     keys: str  # what a click outlines, "|"-separated engine keys
+    # what the twin's validation finds in the feature as the change left it (an added or modified
+    # feature that came in around the rules: a legacy import), in the page's language
+    problems: tuple[str, ...] = ()
 
 
 @dataclass
@@ -287,6 +299,70 @@ class ChangesView:
 CHANGE_KINDS = ("added", "modified", "deleted")
 
 
+def _schema_words(lang: str, key: str, **values: str) -> str:
+    return i18n.label(lang, f"schema_{key}", **values)
+
+
+def schema_change_name(lang: str) -> str:
+    return _schema_words(lang, "change")
+
+
+def schema_change_texts(old: LayerSchema | None, new: LayerSchema | None, lang: str) -> tuple[str, ...]:
+    """What changed in a layer's schema, field by field (renamed, added, dropped, changed), in `lang`;
+    a field is named by its title and, where a rename makes the name matter, its name too."""
+    if old is None or new is None:
+        return (_schema_words(lang, "layer_created" if old is None else "layer_removed"),)
+
+    def named(spec: FieldSpec) -> str:
+        title = i18n.field_title(lang, spec)
+        return spec.name if title == spec.name else f"{title} ({spec.name})"
+
+    renamed = renamed_fields(old, new)
+    olds = {f.name: f for f in old.fields}
+    news = {f.name: f for f in new.fields}
+    out = [
+        _schema_words(lang, "field_renamed", old=old_name, new=named(news[new_name]))
+        for new_name, old_name in renamed.items()
+    ]
+    gone = set(renamed.values())
+    out += [
+        _schema_words(lang, "field_added", field=named(f))
+        for f in new.fields
+        if f.name not in olds and f.name not in renamed
+    ]
+    out += [
+        _schema_words(lang, "field_dropped", field=named(f))
+        for f in old.fields
+        if f.name not in news and f.name not in gone
+    ]
+    out += [
+        _schema_words(lang, "field_changed", field=named(f)) for f in new.fields if f.name in olds and olds[f.name] != f
+    ]
+    if not out:
+        out.append(_schema_words(lang, "layer_changed"))
+    return tuple(out)
+
+
+def _change_problems(
+    twin: TwinLike, items: Sequence[ChangeItem], schemas: dict[str, LayerSchema], lang: str
+) -> dict[str, tuple[str, ...]]:
+    """What validation finds in each added or modified feature as the change left it (ChangeItem.key
+    → its reasons in `lang`), checked as the layer check checks it (web.checks.check_records) but
+    for validation only: whether an attribute is expected depends on the peers left unchanged."""
+    by_layer: dict[str, list[dict[str, Any]]] = {}
+    for it in items:
+        if it.after is not None and it.layer in schemas:
+            by_layer.setdefault(it.layer, []).append({**it.after, "id": it.feature_id})
+    out: dict[str, tuple[str, ...]] = {}
+    for layer, records in by_layer.items():
+        schema = schemas[layer]
+        for fid, check in check_records(schema, records, twin.area_of_interest).items():
+            texts = tuple(problem_text(p, lang, schema) for p in check.problems)
+            if texts:
+                out[f"{layer}/{fid}"] = texts
+    return out
+
+
 def changes_view(
     twin: TwinLike,
     items: Sequence[ChangeItem],
@@ -296,12 +372,18 @@ def changes_view(
     gcj02: bool = False,
     limit: int = LIST_LIMIT,
 ) -> ChangesView:
-    """The change map's side list of `items` (Twin.diff between `before` and `after`)."""
-    schemas = {s.name: s for s in twin.layers()}
+    """The change map's side list of `items` (Twin.diff between `before` and `after`). Layers and
+    attributes are named by their schemas at `after` (a layer gone by then, at `before`); a
+    layer's schema change (its `@schema` entry) is listed with the attribute changes, saying what
+    changed in the layer's fields, and counted neither on the map's legend nor among its layer's
+    features, since it is neither."""
+    old_schemas = {s.name: s for s in twin.layers(before)}
+    schemas = {**old_schemas, **{s.name: s for s in twin.layers(after)}}
     geometry: list[ChangeEntry] = []
     attributes: list[ChangeEntry] = []
     per: dict[str, dict[str, int]] = {}
     counts = dict.fromkeys(CHANGE_KINDS, 0)
+    renames: dict[str, dict[str, str]] = {}
 
     # a register record zooms to the venue features it covers, as they stood on its side of the diff
     def covered(it: ChangeItem) -> list[str]:
@@ -313,7 +395,9 @@ def changes_view(
     boxes_after = feature_boxes(twin, wanted_after, after) if wanted_after else {}
     boxes_before = feature_boxes(twin, wanted_before, before) if wanted_before else {}
 
-    spatial_items = [it for it in items if it.layer in schemas and schemas[it.layer].spatial]
+    spatial_items = [
+        it for it in items if it.layer in schemas and schemas[it.layer].spatial and it.feature_id != SCHEMA_ID
+    ]
     pairs = [(it.before or {}).get("geometry") for it in spatial_items]
     afters = [(it.after or {}).get("geometry") for it in spatial_items]
     b0, b1 = _geometry_bounds(pairs), _geometry_bounds(afters)
@@ -323,19 +407,40 @@ def changes_view(
         spatial_box[it.key] = _bbox_text(union_bounds(both), gcj02)
 
     for it in items:
-        per.setdefault(it.layer, dict.fromkeys(CHANGE_KINDS, 0))[it.kind] += 1
         schema = schemas.get(it.layer)
         title = i18n.layer_title(lang, schema) if schema else it.layer
+        if it.feature_id == SCHEMA_ID:
+            per.setdefault(it.layer, dict.fromkeys(CHANGE_KINDS, 0))
+            attributes.append(
+                ChangeEntry(
+                    it.layer, title, it.feature_id, it.kind, schema_change_name(lang),
+                    schema_change_texts(old_schemas.get(it.layer) if it.before else None,
+                                        schemas.get(it.layer) if it.after else None, lang),
+                    False, False, "", "",
+                )
+            )  # fmt: skip
+            continue
+        per.setdefault(it.layer, dict.fromkeys(CHANGE_KINDS, 0))[it.kind] += 1
         props = it.shown.get("properties") or {}
         name = i18n.feature_name(lang, props) or it.feature_id
         fields: tuple[str, ...] = ()
         if it.kind == "modified" and schema is not None and it.before is not None and it.after is not None:
-            fields = tuple(row[0] for row in changed_fields(schema, it.before, it.after, lang))
+            renamed = renames.setdefault(it.layer, renamed_fields(old_schemas.get(it.layer), schema))
+            fields = tuple(row[0] for row in changed_fields(schema, it.before, it.after, lang, renamed))
+            was = it.before.get("properties") or {}
+            if not fields and not geometry_changed(it.before.get("geometry"), it.after.get("geometry")):
+                # changed only by its layer's field renames: say so rather than list nothing
+                specs = {new: schema.field(new) for new in renamed}
+                fields = tuple(
+                    _schema_words(lang, "field_renamed", old=old, new=i18n.field_title(lang, spec))
+                    for new, old in renamed.items()
+                    if old in was and (spec := specs[new]) is not None
+                )
         spatial = schema is not None and schema.spatial
         if spatial:
             counts[it.kind] += 1
             if it.kind == "modified":
-                moved = (it.before or {}).get("geometry") != (it.after or {}).get("geometry")
+                moved = geometry_changed((it.before or {}).get("geometry"), (it.after or {}).get("geometry"))
             else:
                 moved = it.shown.get("geometry") is not None
             entry = ChangeEntry(
@@ -359,6 +464,14 @@ def changes_view(
 
     # the register's records last, so the venue's own attribute changes come first
     attributes.sort(key=lambda e: e.register)
+    # what validation finds in the features listed (only those: a diff of a whole big layer lists 2 × limit)
+    listed = {f"{e.layer}/{e.feature_id}" for e in (*geometry[:limit], *attributes[:limit])}
+    problems = _change_problems(
+        twin, [it for it in items if it.key in listed and it.feature_id != SCHEMA_ID], schemas, lang
+    )
+    if problems:
+        geometry = [replace(e, problems=problems.get(f"{e.layer}/{e.feature_id}", ())) for e in geometry]
+        attributes = [replace(e, problems=problems.get(f"{e.layer}/{e.feature_id}", ())) for e in attributes]
     layers = [
         LayerCounts(name, i18n.layer_title(lang, schemas[name]) if name in schemas else name, c, name == PROJECTS_LAYER)
         for name, c in per.items()

@@ -16,6 +16,7 @@ pot count is not. Notes are never expected.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import orjson
 import shapely
 
+from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike
 from twin.errors import Problem
 from twin.model import Change, Feature, LayerSchema
@@ -114,12 +116,45 @@ def layer_check(twin: TwinLike, layer: str, ref: Ref) -> dict[str, FeatureCheck]
     from web.data import _layer_checks, _twin_key
 
     def make() -> dict[str, FeatureCheck]:
-        schema = twin.layer(layer)
+        schema = twin.layer(layer, ref)  # the schema of that version: a field renamed since is no problem then
         page = twin.features(layer, ref)
         records = [orjson.loads(b) for b in page.features]
-        return check_records(schema, records, twin.area_of_interest)
+        found = check_records(schema, records, twin.area_of_interest)
+        if layer == PROJECTS_LAYER:
+            found = _with_references(found, _reference_problems(twin, records, ref))
+        return found
 
     return _layer_checks.get((_twin_key(twin), layer, ref.seq), make)  # type: ignore[no-any-return]
+
+
+def _reference_problems(twin: TwinLike, records: list[dict[str, Any]], ref: Ref) -> dict[str, list[Problem]]:
+    """The project records whose `features` name a venue feature the twin did not have at `ref`
+    (one deleted since the record was written: the twin refuses such a reference when the record is
+    written, not when the feature goes), as the register's own check words it, by record id."""
+    from completion.reports import feature_ref_problems
+
+    named = {str(d["id"]): [str(k) for k in ((d.get("properties") or {}).get("features") or [])] for d in records}
+    refs = sorted({k for ks in named.values() for k in ks})
+    bad = feature_ref_problems(twin, refs, ref.seq) if refs else {}
+    out: dict[str, list[Problem]] = {}
+    # only a feature missing from a layer the reader sees: a reference into a layer hidden from them
+    # (restricted) is theirs to trust, and a malformed one was refused when written
+    missing = {k for k, why in bad.items() if why.endswith("no such feature")}
+    for fid, ks in named.items():
+        for k in ks:
+            if k in missing:
+                out.setdefault(fid, []).append(
+                    Problem(PROJECTS_LAYER, fid, bad[k], "feature_reference_missing", {"ref": k})
+                )
+    return out
+
+
+def _with_references(found: dict[str, FeatureCheck], extra: dict[str, list[Problem]]) -> dict[str, FeatureCheck]:
+    out = dict(found)
+    for fid, problems in extra.items():
+        had = out.get(fid)
+        out[fid] = FeatureCheck(fid, "invalid", (*(had.problems if had else ()), *problems), had.missing if had else ())
+    return out
 
 
 # ---------------------------------------------------------------------------- the problems in words
@@ -161,6 +196,8 @@ def _problem_values(problem: Problem, lang: str, schema: LayerSchema) -> dict[st
             values[arg] = _label_or(lang, f"problem_type_{v}", v)
         elif arg == "length":
             values[arg] = f"{v:,}"
+        elif arg == "detail" and problem.code == "geometry_invalid":
+            values[arg] = geos_reason_text(str(v), lang)
         elif arg != "actual":
             values[arg] = str(v)
     if "actual" in args:  # what kind of value it is, when the twin names that rather than the value
@@ -169,6 +206,21 @@ def _problem_values(problem: Problem, lang: str, schema: LayerSchema) -> dict[st
             repr(args.get("value")) if actual is None else _label_or(lang, f"problem_actual_{actual}", actual)
         )
     return values
+
+
+_GEOS_REASON = re.compile(r"\s*(?P<what>[^\[]+?)\s*(?:\[(?P<x>[-+0-9.eE]+)\s+(?P<y>[-+0-9.eE]+)\])?\s*")
+
+
+def geos_reason_text(detail: str, lang: str) -> str:
+    """GEOS's reason (\"Self-intersection[121.29925 31.18825]\") in the page's language, with the
+    place as lon, lat; one it has no words for is kept as GEOS gives it."""
+    m = _GEOS_REASON.fullmatch(detail)
+    if m is None or not i18n.has_label(f"geos_{m.group('what')}"):
+        return detail
+    text = i18n.label(lang, f"geos_{m.group('what')}")
+    if m.group("x") is None:
+        return text
+    return i18n.label(lang, "geos_at", what=text, where=f"{float(m.group('x')):.6f}, {float(m.group('y')):.6f}")
 
 
 def _label_or(lang: str, key: str, fallback: Any) -> str:

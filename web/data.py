@@ -37,8 +37,9 @@ from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
 from twin import BBox
 from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
-from twin.model import LayerSchema
+from twin.model import SCHEMA_ID, LayerSchema
 from twin.query import FeatureQuery, run_query
+from twin.schema import renamed_fields
 from twin.surveys import is_survey_layer
 from web import i18n
 
@@ -561,7 +562,7 @@ def check_classifier(twin: TwinLike, layer: str, ref: Ref, lang: str) -> Classif
     from web.checks import layer_check
 
     result = layer_check(twin, layer, ref)
-    schema = twin.layer(layer)
+    schema = twin.layer(layer, ref)
 
     def classify(fid: str, feature: dict[str, Any] | None) -> dict[str, Any]:
         label = feature_code(schema, fid, (feature or {}).get("properties") or {})
@@ -619,21 +620,47 @@ def _value_text(v: Any) -> str:
     return i18n.fmt_number(v)
 
 
-def changed_fields(schema: LayerSchema, before: dict[str, Any], after: dict[str, Any], lang: str) -> list[list[str]]:
+def changed_fields(
+    schema: LayerSchema,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    lang: str,
+    renamed: dict[str, str] | None = None,
+) -> list[list[str]]:
     """[title, before, after] of each property whose value differs, once each: the schema's fields
-    in its order, then any others (a field since dropped or renamed) by name."""
+    in its order, then any others (a field since dropped) by name. `schema` is the layer's at the
+    `after` side; `renamed` ({new name: old name}, `renamed_fields`) pairs a field renamed in
+    between with its old name, so a value that only changed its field's name is no change."""
+    renamed = renamed or {}
     old, new = before.get("properties") or {}, after.get("properties") or {}
     rows = []
     declared = [f.name for f in schema.fields]
-    names = declared + sorted((set(old) | set(new)) - set(declared))
+    olds = set(renamed.values())
+    names = declared + sorted((set(old) | set(new)) - set(declared) - olds)
     for name in names:
-        if old.get(name) != new.get(name):
+        was = old.get(renamed.get(name, name))
+        if was != new.get(name):
             spec = schema.field(name)
             title = i18n.field_title(lang, spec) if spec else name
-            rows.append(
-                [title, *(i18n.value_label(lang, spec, v) or _value_text(v) for v in (old.get(name), new.get(name)))]
-            )
+            rows.append([title, *(i18n.value_label(lang, spec, v) or _value_text(v) for v in (was, new.get(name)))])
     return rows
+
+
+def geometry_changed(before: Any, after: Any) -> bool:
+    """Whether a feature's shape changed between two GeoJSON geometries: not when only how it is
+    written changed (a ring started at another vertex, as a GIS tool may save an outline it did
+    not move), which the stored text alone would call a change."""
+    if before == after:
+        return False
+    if not before or not after:
+        return True
+    a, b = shapely.from_geojson([orjson.dumps(before), orjson.dumps(after)], on_invalid="ignore")
+    if a is None or b is None:
+        return True
+    if shapely.is_valid(a) and shapely.is_valid(b):
+        return not bool(shapely.equals(a, b))
+    # an invalid shape has no point set to compare: the same vertices in the same order, ring by ring
+    return not bool(shapely.equals_exact(shapely.normalize(a), shapely.normalize(b), 0.0))
 
 
 def changes_features(
@@ -644,13 +671,20 @@ def changes_features(
     zoom: float | None = None,
     gcj02: bool = False,
     lang: str = i18n.DEFAULT_LANG,
+    before: Ref | None = None,
+    after: Ref | None = None,
 ) -> dict[str, Any]:
-    """The changed features as the page draws them: added, modified (plus the old shape) and deleted."""
+    """The changed features as the page draws them: added, modified (plus the old shape) and deleted.
+    Attributes are named as the layers' schemas at `after` name them (else now), a field renamed
+    since `before` by its new name only when its value changed too; a schema change is not a
+    feature and is not drawn."""
     storage_bbox = bbox_from_display(bbox, gcj02)
-    spatial = {s.name: s for s in twin.layers() if s.spatial}
+    spatial = {s.name: s for s in twin.layers(after) if s.spatial}
+    old_schemas = {s.name: s for s in twin.layers(before)} if before is not None else {}
+    renames = {name: renamed_fields(old_schemas.get(name), s) for name, s in spatial.items()}
     picked: list[ChangeItem] = []
     for it in items:
-        if it.layer not in spatial:
+        if it.layer not in spatial or it.feature_id == SCHEMA_ID:
             continue
         if storage_bbox is not None and not _touches(it, storage_bbox):
             continue
@@ -671,8 +705,8 @@ def changes_features(
         if label:  # written on the change's own fill, which would hide the context layer's label
             item["l"] = label
         if it.kind == "modified" and it.before is not None and it.after is not None:
-            item["d"] = changed_fields(spatial[it.layer], it.before, it.after, lang)
-            if it.before.get("geometry") != it.after.get("geometry"):
+            item["d"] = changed_fields(spatial[it.layer], it.before, it.after, lang, renames[it.layer])
+            if geometry_changed(it.before.get("geometry"), it.after.get("geometry")):
                 item["gc"] = 1
         out.append(item)
         geoms.append(shown.get("geometry"))

@@ -391,6 +391,33 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "geometry has coordinates that are not finite numbers",
     },
     "problem_geometry_invalid": {"zh": "几何无效：{detail}", "en": "invalid geometry: {detail}"},
+    # the register check's own problem (web.checks): a project naming a feature deleted since
+    "problem_feature_reference_missing": {
+        "zh": "涉及的要素 {ref} 在孪生中不存在",
+        "en": "names {ref}, a feature the twin does not have",
+    },
+    # GEOS's reasons for an invalid geometry (shapely.is_valid_reason gives them in English), and
+    # where: "Self-intersection[121.29925 31.18825]" (web.checks.geos_reason_text)
+    "geos_Self-intersection": {"zh": "边界自相交", "en": "the outline crosses itself"},
+    "geos_Ring Self-intersection": {"zh": "环自相交", "en": "a ring touches itself"},
+    "geos_Too few points in geometry component": {"zh": "顶点过少", "en": "too few points"},
+    "geos_Hole lies outside shell": {"zh": "洞在外环之外", "en": "a hole lies outside the outline"},
+    "geos_Nested holes": {"zh": "洞相互嵌套", "en": "holes lie inside one another"},
+    "geos_Nested shells": {"zh": "外环相互嵌套", "en": "outlines lie inside one another"},
+    "geos_Interior is disconnected": {"zh": "内部不连通", "en": "the inside is split in parts"},
+    "geos_Duplicate Rings": {"zh": "环重复", "en": "a ring is repeated"},
+    "geos_Ring is not closed": {"zh": "环未闭合", "en": "a ring is not closed"},
+    "geos_Invalid Coordinate": {"zh": "坐标无效", "en": "a coordinate is not a number"},
+    "geos_at": {"zh": "{what}（位置 {where}）", "en": "{what} (at {where})"},
+    # a layer's schema change on the change map's list (web.check_views)
+    "schema_change": {"zh": "图层结构（字段）", "en": "layer schema (fields)"},
+    "schema_field_renamed": {"zh": "字段改名：{old} → {new}", "en": "field renamed: {old} → {new}"},
+    "schema_field_added": {"zh": "新增字段：{field}", "en": "field added: {field}"},
+    "schema_field_dropped": {"zh": "删除字段：{field}", "en": "field dropped: {field}"},
+    "schema_field_changed": {"zh": "字段定义变更：{field}", "en": "field changed: {field}"},
+    "schema_layer_changed": {"zh": "图层设置变更", "en": "layer settings changed"},
+    "schema_layer_created": {"zh": "图层新建", "en": "layer created"},
+    "schema_layer_removed": {"zh": "图层删除", "en": "layer removed"},
     "problem_outside_area": {
         "zh": "几何（{bounds}）位于场馆范围之外（坐标系或 GCJ-02 偏移有误？）",
         "en": "geometry ({bounds}) lies outside the venue's area of interest ({area}) "
@@ -629,6 +656,16 @@ def label(lang: str, key: str, **values: Any) -> str:
 
 def has_label(key: str) -> bool:
     return key in _LABELS
+
+
+# The schemas' units that are English words, in Chinese (symbols such as m, m², ha and % are the same
+# in both): a popup writes "9,000 盆" on the Chinese page.
+_UNITS_ZH = {"pots": "盆", "trees": "株", "lanes": "车道", "persons": "人"}
+
+
+def unit_label(lang: str, unit: str | None) -> str | None:
+    """A field's unit as written after a value in the page's language."""
+    return _UNITS_ZH.get(unit, unit) if lang == "zh" and unit is not None else unit
 
 
 def labels(lang: str, keys: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:

@@ -29,7 +29,7 @@ from markupsafe import Markup
 
 from completion.snapshot import resolve_ref, today_local
 from twin.core import SHANGHAI, Ref, TwinLike
-from twin.errors import BadInput
+from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from web import i18n
 from web.assets import CHECK_TABLE_ASSETS, REGISTER_PAGE_ASSETS, assets_html, head_html, tile_decoder_html
@@ -758,12 +758,21 @@ def _context_spec(ctx: MapContext, schema: LayerSchema, ref: Ref) -> dict[str, A
     )
 
 
+def _to_ref(twin: TwinLike, to: str | None) -> Ref:
+    """A change map's `to`: a time before the twin's history is NotFound (404) saying when it starts,
+    as the API's /diff answers, not every feature "deleted". (`from` before the history is the empty
+    twin on purpose: the whole twin as added.)"""
+    if to is None or to.strip().upper().startswith("HEAD"):
+        return resolve_ref(twin, to)
+    return _version_ref(twin, to, "to")
+
+
 def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None) -> str:
     """What changed between two versions or dates: added, modified (old shape dashed), deleted."""
     twin, lang = ctx.twin, ctx.lang
     from_ = from_ or default_from(twin)
     to = to or "HEAD"
-    a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
+    a, b = resolve_ref(twin, from_), _to_ref(twin, to)
     layers = ctx.layers(b)
     items = changes_between(twin, a, b, changed_layer_names(twin, b))
     specs = []
@@ -781,11 +790,11 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
         "labelRank": 1,
     }
     if ctx.export:
-        change_spec["data"] = changes_features(twin, items, gcj02=ctx.gcj02, lang=lang)
+        change_spec["data"] = changes_features(twin, items, gcj02=ctx.gcj02, lang=lang, before=a, after=b)
     else:
         change_spec["url"] = ctx.url("/maps/data/changes")
     specs.append((change_spec, change_spec["title"], True, True))
-    layer_titles = {s.name: i18n.layer_title(lang, s) for s in twin.layers()}
+    layer_titles = {s.name: i18n.layer_title(lang, s) for s in [*twin.layers(a), *twin.layers(b)]}
     config = _config(
         ctx, "changes", CHANGE_STYLES, CHANGE_ORDER, layerTitles=layer_titles, fields={}, **{"from": from_, "to": to}
     )
@@ -819,9 +828,28 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
 
 
 # ---------------------------------------------------------------------------- layer check
+def _version_ref(twin: TwinLike, text: str | None, parameter: str) -> Ref:
+    """The version a page names; one before the twin's first commit is NotFound (404) saying when
+    the history starts, as the completion map and the API's reads answer, not a check of an
+    empty layer that reads as "every feature passes"."""
+    ref = resolve_ref(twin, text)
+    first = twin.first_commit() if ref.commit is None else None
+    if first is not None:
+        since = first.time.astimezone(SHANGHAI).date().isoformat()
+        raise NotFound(
+            f"{parameter}: the twin has no data at {text}: its history starts on {since} (commit {first.id[:12]})"
+        )
+    return ref
+
+
 def _fields(lang: str, schema: LayerSchema) -> list[dict[str, Any]]:
     return [
-        {"name": f.name, "title": i18n.field_title(lang, f), "unit": f.unit, "labels": i18n.field_value_labels(lang, f)}
+        {
+            "name": f.name,
+            "title": i18n.field_title(lang, f),
+            "unit": i18n.unit_label(lang, f.unit),
+            "labels": i18n.field_value_labels(lang, f),
+        }
         for f in schema.fields
     ]
 
@@ -858,8 +886,8 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
     each feature's code written on it, the problems by reason beside the map and the attribute table
     under it. A layer of records without geometry (the project register) gets a table page instead."""
     twin, lang = ctx.twin, ctx.lang
-    schema = twin.layer(layer)
-    ref = resolve_ref(twin, version)
+    ref = _version_ref(twin, version, "version")
+    schema = twin.layer(layer, ref)  # its fields as they were then (a field renamed since included)
     findings = layer_check(twin, layer, ref)
     page = twin.features(layer, ref)
     records = [orjson.loads(b) for b in page.features]
@@ -1016,6 +1044,7 @@ def classes_doc(ctx: MapContext, layer: str, *, mode: str, date_: str | None, ve
             doc["j"] = {k[cut:]: view.membership.get(k, []) for k in view.worst if k.startswith(prefix)}
     elif mode == "check":
         ref = resolve_ref(twin, version)
+        schema = twin.layer(layer, ref)  # the reasons as that version's schema gives them
         doc["default"] = "ok"
         found = layer_check(twin, layer, ref)
         doc["c"] = {fid: c.status for fid, c in found.items()}
@@ -1034,9 +1063,9 @@ def changes_doc(
     ctx: MapContext, from_: str, to: str | None, bbox: tuple[float, float, float, float] | None, zoom: float | None
 ) -> dict[str, Any]:
     twin = ctx.twin
-    a, b = resolve_ref(twin, from_), resolve_ref(twin, to)
+    a, b = resolve_ref(twin, from_), _to_ref(twin, to)
     items: list[ChangeItem] = changes_between(twin, a, b, changed_layer_names(twin, b))
-    return changes_features(twin, items, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang)
+    return changes_features(twin, items, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang, before=a, after=b)
 
 
 __all__ = [
