@@ -413,7 +413,7 @@ def survey_record_problems(changes: Sequence[StoredChange]) -> list[Problem]:
     commit", not refused."""
     if _IMPORTING.get():
         return []
-    if not any(is_survey_layer(ch.layer) for ch in changes):
+    if not any(is_survey_layer(name) for name in {ch.layer for ch in changes}):  # a set: 100,000 adds are one layer
         return []
     own = [f.name for f in _FIELDS]
     problems: list[Problem] = []
