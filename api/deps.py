@@ -27,7 +27,7 @@ from api.settings import ApiSettings
 from completion.snapshot import checkpoint_asof, is_checkpoint
 from twin import Ref, Twin
 from twin.access import TwinView
-from twin.core import SHANGHAI
+from twin.core import no_data_reason
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 
@@ -288,20 +288,13 @@ class VersionParams:
 
 def before_history(twin: TwinView, ref: Ref, when: str, parameter: str) -> Ref:
     """`ref`, read as of the time `when`; a time before the caller's first commit answers 404
-    saying when the data starts, as the completion reads do (completion.intake.first_data), not an
-    empty collection that reads as "nothing there". (A twin with no commits is empty on every
-    date; `version=HEAD~n` back to the empty twin names that version, not a date.)"""
-    if ref.commit is not None:
-        return ref
-    first = twin.first_commit()
-    if first is None:
-        return ref
-    since = first.time.astimezone(SHANGHAI).date().isoformat()
-    on = f"on {when}" if len(when.strip()) == 10 else f"at {when}"
-    raise NoDataThen(
-        f"{parameter}: the twin has no data {on}: its history starts on {since} (commit {first.id[:12]})",
-        parameter=parameter,
-    )
+    naming the parameter and when the data starts (twin.core.no_data_reason), not an empty
+    collection that reads as "nothing there". (`version=HEAD~n` back to the empty twin names that
+    version, not a date.)"""
+    why = no_data_reason(twin, ref.seq, when)
+    if why is not None:
+        raise NoDataThen(f"{parameter}: {why}", parameter=parameter)
+    return ref
 
 
 async def version_params(

@@ -48,7 +48,7 @@ from completion.reports import (
     feature_ref_problems,
     report_properties,
 )
-from twin.core import HEAD, Ref, TwinLike
+from twin.core import HEAD, Ref, TwinLike, no_data_reason
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, LayerSchema
 from twin.validation import check_properties
@@ -1463,16 +1463,9 @@ def import_reports(
 def first_data(twin: TwinLike, ref_seq: int, on: date) -> None:
     """Raise NotFound when a read on ``on`` falls before the twin's first commit (an empty answer
     would read as "0 projects" rather than "no data yet")."""
-    if ref_seq:
-        return
-    first = twin.first_commit()
-    if first is None:
-        return  # an empty twin is empty on every date
-    since = first.time.astimezone(SHANGHAI).date().isoformat()
-    raise NotFound(
-        f"the twin has no data on {on.isoformat()}: its history starts on {since} (commit {first.id[:12]}). "
-        "(a season imported without --original-dates is recorded on the day of the import)"
-    )
+    why = no_data_reason(twin, ref_seq, on.isoformat())
+    if why is not None:
+        raise NotFound(f"{why}. (a season imported without --original-dates is recorded on the day of the import)")
 
 
 # ---------------------------------------------------------------------------- exports

@@ -1171,3 +1171,19 @@ def _check_bbox(bbox: BBox) -> None:
 # What front ends read through: the whole twin (the CLI, core rules) or one role's view of it (the
 # API, the maps). Both offer the same reads, so completion, queries and maps take either.
 TwinLike = Twin | TwinView
+
+
+def no_data_reason(twin: TwinLike, seq: int, when: str) -> str | None:
+    """Why a read as of the time `when` (a date, or an instant), which resolved to the position
+    `seq`, has no data: it falls before the first commit the caller may see. None when it has
+    data, or the twin none at all (an empty twin is empty on every date). Every as-of read says so
+    rather than answer empty, which would read as "nothing there" (the API's reads, the pages, the
+    completion views and the CLI)."""
+    if seq:
+        return None
+    first = twin.first_commit()
+    if first is None:
+        return None
+    since = first.time.astimezone(SHANGHAI).date().isoformat()
+    on = f"on {when}" if len(when.strip()) == 10 else f"at {when}"
+    return f"the twin has no data {on}: its history starts on {since} (commit {first.id[:12]})"

@@ -28,7 +28,7 @@ from folium.template import Template
 from markupsafe import Markup
 
 from completion.snapshot import resolve_ref, today_local
-from twin.core import SHANGHAI, Ref, TwinLike
+from twin.core import SHANGHAI, Ref, TwinLike, no_data_reason
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from web import i18n
@@ -830,15 +830,12 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
 # ---------------------------------------------------------------------------- layer check
 def _version_ref(twin: TwinLike, text: str | None, parameter: str) -> Ref:
     """The version a page names; one before the twin's first commit is NotFound (404) saying when
-    the history starts, as the completion map and the API's reads answer, not a check of an
-    empty layer that reads as "every feature passes"."""
+    the history starts (twin.core.no_data_reason), not a check of an empty layer that reads as
+    "every feature passes"."""
     ref = resolve_ref(twin, text)
-    first = twin.first_commit() if ref.commit is None else None
-    if first is not None:
-        since = first.time.astimezone(SHANGHAI).date().isoformat()
-        raise NotFound(
-            f"{parameter}: the twin has no data at {text}: its history starts on {since} (commit {first.id[:12]})"
-        )
+    why = no_data_reason(twin, ref.seq, text or "HEAD")
+    if why is not None:
+        raise NotFound(f"{parameter}: {why}")
     return ref
 
 
