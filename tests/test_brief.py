@@ -57,6 +57,24 @@ def squashed(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
+# The two tables' headings, which the page's text holds one after the other.
+TABLE_HEADS = {"zh": ("滞后工程", "逾期未报"), "en": ("Late projects", "Reports missing")}
+
+
+def brief_tables(text: str, lang: str) -> tuple[str, str]:
+    """The page's text of the late table (from its heading to the next), and of the reports missing."""
+    heading, next_heading = TABLE_HEADS[lang]
+    return text[text.index(heading) : text.index(next_heading)], text[text.index(next_heading) :]
+
+
+def brief_of(twin: Path, day: str, lang: str, artifact: str) -> str:
+    """The text of the briefing of ``twin`` on ``day`` (its PDF kept as an artifact)."""
+    with client(twin) as c:
+        data = c.get("/brief", params={"date": day, "lang": lang}).content
+    save_artifact(artifact, data)
+    return pdf_page(data)[1]
+
+
 def in_language(bilingual: str, lang: str) -> str:
     """The page's half of a register entry "中文 (English)" or "中文 English"."""
     m = re.fullmatch(r"(.+?)\s*\(([^()]+)\)", bilingual) or re.fullmatch(r"(\S+)\s+(.+)", bilingual)
@@ -90,8 +108,7 @@ def check_page(data: bytes, lang: str, completion: dict[str, Any], every_late: b
     flat = squashed(text)
     assert completion["late"], "the bundled season has late projects at this date"
     late = completion["late"]
-    heading, next_heading = {"zh": ("滞后工程", "逾期未报"), "en": ("Late projects", "Reports missing")}[lang]
-    table = text[text.index(heading) : text.index(next_heading)]  # the tables are drawn one after the other
+    table = brief_tables(text, lang)[0]
     shown = listed(table, [row["code"] for row in late], lang, "/completion/late")
     assert shown == len(late) or not every_late
     for row in late[:shown]:
@@ -466,15 +483,9 @@ def test_the_imagerys_note_keeps_its_figure(surveyed_twin: Path, lang: str, day:
     """A disputed project's name carries what the imagery showed; cut to two lines it lost the
     figure's end ("imagery shows 49 % gre…" at T-15): the note is whole, and no late row is left out
     for it (the third line is taken only when every row the two-line table lists still is)."""
-    with client(surveyed_twin) as c:
-        data = c.get("/brief", params={"date": day, "lang": lang}).content
-    save_artifact(f"brief-imagery-note-{lang}-{day}.pdf", data)
-    text = pdf_page(data)[1]
-    heading, sub, next_heading = {
-        "en": ("Late projects", "Imagery disagrees with the report", "Reports missing"),
-        "zh": ("滞后工程", "影像与填报不符", "逾期未报"),
-    }[lang]
-    table = text[text.index(heading) : text.index(next_heading)]
+    text = brief_of(surveyed_twin, day, lang, f"brief-imagery-note-{lang}-{day}.pdf")
+    sub = {"en": "Imagery disagrees with the report", "zh": "影像与填报不符"}[lang]
+    table = brief_tables(text, lang)[0]
     disputed = table[table.index(sub) :]
     assert "…" not in disputed, disputed
     shows = {
@@ -532,21 +543,16 @@ def test_with_no_report_missing_the_late_table_takes_the_room(surveyed_twin: Pat
     """At T-15 no report is overdue: the briefing listed 4 of the 8 late projects, each on two lines,
     beside 170 mm of a box saying "No report is overdue" over its column heads. That box now holds
     its line alone, and the late table (one line a row) lists at least 7 of them, in whole days."""
+    text = brief_of(surveyed_twin, "2026-10-21", lang, f"brief-no-missing-{lang}.pdf")
     with client(surveyed_twin) as c:
-        data = c.get("/brief", params={"date": "2026-10-21", "lang": lang}).content
         comp = c.get("/completion", params={"date": "2026-10-21"}).json()
-    save_artifact(f"brief-no-missing-{lang}.pdf", data)
-    text = pdf_page(data)[1]
-    heading, next_heading, none = {
-        "en": ("Late projects", "Reports missing", "No report is overdue."),
-        "zh": ("滞后工程", "逾期未报", "没有逾期未报的进度。"),
-    }[lang]
+    next_heading = TABLE_HEADS[lang][1]
+    none = {"en": "No report is overdue.", "zh": "没有逾期未报的进度。"}[lang]
     behind = [r["code"] for r in comp["late"] if not r["evidence_flag"]]
     assert len(behind) == 8, behind
-    table = text[text.index(heading) : text.index(next_heading)]
+    table, missing = brief_tables(text, lang)
     assert listed(table, behind, lang, "/completion/late") >= 7
     assert not re.search(r"\d+\.\d+\s+\d{4}-\d\d-\d\d", table)  # days late whole ("33", not "33.4")
-    missing = text[text.index(next_heading) :]
     assert squashed(none) in squashed(missing)
     code_head = {"en": "Code", "zh": "编号"}[lang]
     assert code_head not in missing.split(none[:4])[0].replace(next_heading, ""), missing[:200]
