@@ -30,13 +30,12 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 from lxml import html as lxml_html
+from web_support import write_unchecked
 
 from api.main import create_app
 from api.settings import ApiSettings
 from layers.bundle import build_bundled_twin
 from twin import Change, Feature, Twin
-from twin.encoding import counts_of, encode_changes, stored_commit_id
-from twin.model import CommitInfo, StoredChange
 
 AUTHOR = "City team <city appearance>"
 BOWTIE = "ls-flower-bed-bowtie"
@@ -62,18 +61,14 @@ def _legacy_bowtie(twin: Twin) -> None:
          "area_m2": 500.0, "pots": 9000, "project_code": "LS-02", "responsible_unit": "青浦区绿化和市容管理局",
          "responsible_person": "黄丽 Huang Li"},
     )  # fmt: skip
-    enc = encode_changes([Change("landscaping", "add", f.id, f)])[0]
-    stored = [StoredChange("landscaping", "add", f.id, enc)]
-    when = head.time + timedelta(hours=1)
-    message = "Legacy import of the 2025 flower survey"
-    cid = stored_commit_id(head.id, "legacy import", message, when, stored)
-    twin.store.apply(CommitInfo(cid, head.seq + 1, head.id, "legacy import", message, when, counts_of(stored)), stored)
+    write_unchecked(twin, "landscaping", [f], "legacy import", "Legacy import of the 2025 flower survey",
+                    head.time + timedelta(hours=1))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = tmp_path_factory.mktemp("cityteam") / "venue.gpkg"
-    build_bundled_twin(path).close()  # (the web tests' legacy hedge would refuse the rename: its kind)
+    build_bundled_twin(path).close()
     with Twin.open(path) as twin:
         head = twin.head()
         assert head is not None

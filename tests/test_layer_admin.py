@@ -20,9 +20,11 @@ import shapely
 from api_server import ROOT, VENV_BIN, bearer, build_venue, client, copy_store, make_tokens, problem_of
 from conftest import MakeTwin
 from store_contract import GATES, at, gate, pt
+from web_support import write_unchecked
 
 from twin import BadInput, Change, Conflict, Feature, LayerSchema, NotFound, Twin, ValidationFailed
 from twin.model import SCHEMA_ID, FieldSpec
+from twin.validation import normalize_properties
 
 TWIN_STORES = ("gpkg", "postgis")  # twin-level tests run on both stores (conftest.py)
 
@@ -269,6 +271,31 @@ def test_rename_a_field_renames_it_in_every_feature_and_the_mirror(kiosks: Twin)
     with pytest.raises(ValidationFailed, match="ref 'K1' already names"):
         kiosks.commit([kiosk("k9", 9, 9, ref="K1", code=None)], author="li.wei", message="m", time=at(5))
     assert kiosks.fsck() == []
+
+
+def test_what_a_feature_broke_before_does_not_refuse_an_alteration(kiosks: Twin):
+    """A kiosk written under older rules (a kind the schema does not allow, a property it does not
+    know, the same code as another) blocked every alteration of the layer, a rename of an unrelated
+    field too. It is carried over as it was, renamed like the others; what the alteration itself
+    would break in it still refuses."""
+    legacy = Feature("k-old", pt(4, 4), {"code": "K1", "kind": "stall", "colour": "red"})
+    write_unchecked(kiosks, "kiosks", [legacy], "legacy import", "Kiosks of 2025", at(3))
+    with pytest.raises(ValidationFailed) as e:  # a new required field without a default: every kiosk lacks it
+        kiosks.alter_layer("kiosks", {"add_fields": [{"name": "owner", "required": True}]}, author="chen.admin")
+    assert sorted(p.feature_id for p in e.value.problems) == ["k-old", "k1", "k2", "k3"]
+    with pytest.raises(ValidationFailed) as e:  # narrowed: food is refused; stall was refused before
+        kiosks.alter_layer("kiosks", {"fields": {"kind": {"allowed": ["info"]}}}, author="chen.admin")
+    assert [p.feature_id for p in e.value.problems] == ["k2"]
+
+    info = kiosks.alter_layer("kiosks", {"rename_fields": {"kind": "service"}}, author="chen.admin", time=at(4))
+    assert info.counts["kiosks"]["modified"] == 3  # k1, k2 and the legacy kiosk: k3 has no kind
+    assert props_of(kiosks, "kiosks", "k-old") == {"code": "K1", "service": "stall", "colour": "red"}
+    assert props_of(kiosks, "kiosks", "k2") == {"code": "K2", "service": "food"}
+    # Its problems are as they were, under the new name.
+    reasons = normalize_properties(kiosks.layer("kiosks"), props_of(kiosks, "kiosks", "k-old"))[1]
+    assert any("service='stall'" in r for r in reasons) and any("'colour'" in r for r in reasons)
+    with pytest.raises(ValidationFailed):  # an added field whose type the old value breaks
+        kiosks.alter_layer("kiosks", {"add_fields": [{"name": "colour", "type": "integer"}]}, author="chen.admin")
 
 
 def test_narrowing_allowed_values_is_refused_naming_the_features(kiosks: Twin):

@@ -47,7 +47,7 @@ from twin.schema import Alteration, encode_schema, normalize_schema, plan_altera
 from twin.stores.base import BBox, ExportRow, Page, Store
 from twin.surveys import SurveyInfo, survey_record_problems
 from twin.tokens import Tokens
-from twin.validation import check_changes, normalize_properties
+from twin.validation import check_changes, check_properties
 
 if TYPE_CHECKING:
     from twin.tiles import TileCache
@@ -623,22 +623,42 @@ class Twin:
 
     def _migrate(self, plan: Alteration, parent_seq: int) -> tuple[list[StoredChange], list[Problem]]:
         """Every feature of the layer under the new schema: the new versions a rename, drop or
-        default makes, and every reason a feature would break the new schema."""
-        new, name = plan.new, plan.new.name
+        default makes, and every reason the alteration would make a feature break the schema.
+
+        What a feature already broke under the old schema (a value written under older rules, a
+        legacy import) is not the alteration's doing and does not refuse it, or a rename of an
+        unrelated field would wait on a clean-up of old data: the feature is carried over with its
+        properties renamed, dropped and defaulted as the others, its old problems as they were (the
+        layer check still shows them). A problem the alteration adds to it refuses as ever."""
+        old, new, name = plan.old, plan.new, plan.new.name
         problems: list[Problem] = []
         changed: list[Change] = []
         codes: dict[Any, str] = {}
+        # A code given twice before the alteration was the old schema's to refuse, not this one's.
+        code_kept = (
+            old.code_field is not None
+            and plan.renames.get(old.code_field, old.code_field) == new.code_field
+            and new.code_field not in plan.defaults
+        )
         for row in self.store.export_rows(name, parent_seq):
             props: dict[str, Any] = orjson.loads(row.properties)
             moved = {plan.renames.get(k, k): v for k, v in props.items() if k not in plan.drops}
             for k, v in plan.defaults.items():
                 if moved.get(k) is None:
                     moved[k] = v
-            clean, reasons = normalize_properties(new, moved)
-            problems.extend(Problem(name, row.feature_id, r) for r in reasons)
-            if new.spatial and row.wkb is not None:
-                kind = shapely.from_wkb(row.wkb).geom_type
-                if kind not in new.geometry_types:
+            clean, whys = check_properties(new, moved)
+            if whys:
+                before = check_properties(old, props)[1]
+                had = {(w.code, plan.renames.get(str(w.args.get("field")), w.args.get("field"))) for w in before}
+                added = [w for w in whys if (w.code, w.args.get("field")) not in had]
+                problems.extend(Problem(name, row.feature_id, w.text, w.code, w.args) for w in added)
+                if added:
+                    continue
+                clean = {**moved, **clean}  # the values it broke the schema with, kept as they were
+            geom = shapely.from_wkb(row.wkb) if row.wkb is not None else None
+            if new.spatial and geom is not None:
+                kind = geom.geom_type
+                if kind not in new.geometry_types and kind in old.geometry_types:
                     problems.append(
                         Problem(
                             name,
@@ -648,13 +668,12 @@ class Twin:
                     )
             code = clean.get(new.code_field) if new.code_field else None
             if code is not None:
-                if code in codes:
+                if code in codes and not code_kept:
                     problems.append(
                         Problem(name, row.feature_id, f"{new.code_field} {code!r} is also given to {codes[code]}")
                     )
                 codes[code] = row.feature_id
-            if not reasons and clean != props:
-                geom = shapely.from_wkb(row.wkb) if row.wkb is not None else None
+            if clean != props:
                 changed.append(Change(name, "modify", row.feature_id, Feature(row.feature_id, geom, clean)))
         encoded = encode_changes(changed)
         stored = [StoredChange(name, "modify", ch.feature_id, enc) for ch, enc in zip(changed, encoded, strict=True)]
