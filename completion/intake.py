@@ -44,6 +44,7 @@ from completion.register import (
 from completion.reports import (
     SHANGHAI,
     ProgressReport,
+    Reason,
     check_project,
     check_report,
     feature_ref_problems,
@@ -628,24 +629,9 @@ def at_columns(sheet: Sheet, bad: Iterable[RowProblem]) -> list[RowProblem]:
     return out
 
 
-# The field each reason of completion.reports' rules is about, by the rule's opening words: those
-# rules (check_report, check_project) give sentences, not fields. "{p}% is lower than the last
-# report: give a reason" is the row's (the figure and the reason column together).
-_RULE_FIELDS = (
-    ("percent ", "percent"),  # not a number, below 0%, beyond 100%
-    ("a report dated ", "date"),  # before the planned start, in the future, older than the last report
-    ("planned finish ", "planned_finish"),  # before the planned start
-    ("quantity ", "quantity"),
-    ("weight ", "weight"),
-    ("percent_complete ", "percent_complete"),
-)
-
-
-def _rule_problems(row: int, reasons: Iterable[str]) -> list[RowProblem]:
-    """completion.reports' reasons for a row, each with the field its rule is about (_RULE_FIELDS)."""
-    return [
-        RowProblem(row, next((f for start, f in _RULE_FIELDS if why.startswith(start)), None), why) for why in reasons
-    ]
+def _rule_problems(row: int, reasons: Iterable[Reason]) -> list[RowProblem]:
+    """completion.reports' reasons (check_report, check_project) as a row's problems."""
+    return [RowProblem(row, why.field, why.text) for why in reasons]
 
 
 def skipped_note(sheet: Sheet) -> str | None:
