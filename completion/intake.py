@@ -33,6 +33,7 @@ import orjson
 
 from completion.register import (
     LAYER,
+    NAME_FIELDS,
     Project,
     code_problem,
     codes_like_others,
@@ -43,6 +44,7 @@ from completion.register import (
 from completion.reports import (
     SHANGHAI,
     ProgressReport,
+    Reason,
     check_project,
     check_report,
     feature_ref_problems,
@@ -153,13 +155,30 @@ class Sheet:
     hidden_rows: list[int] = field(default_factory=list)
 
 
-class Refused(ValidationFailed):
-    """A file with bad rows; ``rows`` pairs each row number with its reasons."""
+class RowProblem(NamedTuple):
+    """Why a row is refused: its number as the spreadsheet shows it, the field whose cell the reason
+    is about (None: the row's as a whole, such as a second report for a project on one date), and the
+    reason. The field names the cell's column in the error (at_columns)."""
 
-    def __init__(self, source: str, rows: list[tuple[int, str]]):
+    row: int
+    field: str | None
+    reason: str
+
+
+def _in_order(problems: Iterable[RowProblem]) -> list[RowProblem]:
+    """By row, then reason (the order the errors list them in)."""
+    return sorted(problems, key=lambda p: (p.row, p.reason))
+
+
+class Refused(ValidationFailed):
+    """A file with bad rows; ``rows`` pairs each row number with its reasons, ``row_problems`` gives
+    them with the field each is about (None where the rows were given as pairs)."""
+
+    def __init__(self, source: str, rows: Sequence[RowProblem | tuple[int, str]]):
         self.source = source
-        self.rows = rows
-        super().__init__([Problem(LAYER, None, f"{source} row {n}: {why}") for n, why in rows])
+        self.row_problems = [p if isinstance(p, RowProblem) else RowProblem(p[0], None, p[1]) for p in rows]
+        self.rows = [(p.row, p.reason) for p in self.row_problems]
+        super().__init__([Problem(LAYER, None, f"{source} row {n}: {why}") for n, why in self.rows])
 
 
 # ---------------------------------------------------------------------------- reading sheets
@@ -599,26 +618,20 @@ def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str
     return named
 
 
-# The field a row's reason is about, by how the reasons above and the report rules begin
-# ("planned_finish: ...", "percent 140 is beyond 100%", "no date", "a report dated ...").
-_REASON_FIELD = re.compile(
-    r"^(?:required property '(?P<required>\w+)'|no (?P<empty>date|percent)$"
-    r"|(?P<code>no project code$|project code )|(?P<dated>a report dated )|(?P<field>\w+)(?=[ :]))"
-)
-
-
-def at_columns(sheet: Sheet, bad: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
-    """The reasons of a sheet's bad rows, each naming the column its cell is in, as the sheet shows
-    it (a coordinator reads 'column H: 计划完成', not planned_finish), where a reason is a cell's."""
-    out: list[tuple[int, str]] = []
-    for n, why in bad:
-        m = _REASON_FIELD.match(why)
-        f = None
-        if m is not None:
-            f = m["required"] or m["empty"] or m["field"] or ("code" if m["code"] else "date" if m["dated"] else None)
-        where = sheet.columns.get(f) if f else None
-        out.append((n, f"{why} [{where}]" if where else why))
+def at_columns(sheet: Sheet, bad: Iterable[RowProblem]) -> list[RowProblem]:
+    """The reasons of a sheet's bad rows, each naming the column of the field it is about, as the
+    sheet shows it (a coordinator reads 'column H: 计划完成', not planned_finish), where a reason is
+    a cell's and the sheet has a column for it."""
+    out: list[RowProblem] = []
+    for p in bad:
+        where = sheet.columns.get(p.field) if p.field else None
+        out.append(p._replace(reason=f"{p.reason} [{where}]") if where else p)
     return out
+
+
+def _rule_problems(row: int, reasons: Iterable[Reason]) -> list[RowProblem]:
+    """completion.reports' reasons (check_report, check_project) as a row's problems."""
+    return [RowProblem(row, why.field, why.text) for why in reasons]
 
 
 def skipped_note(sheet: Sheet) -> str | None:
@@ -916,12 +929,16 @@ def _without_year(text: str) -> date | None:
     return min(days, key=lambda d: abs(d - today)) if days else None
 
 
-def _unreadable(values: Mapping[str, Any]) -> list[str]:
+def _unreadable(row: Row) -> list[RowProblem]:
     return [
-        f"{f}: the formula {v} has no saved result (open and save the workbook in Excel, or paste the values)"
-        if isinstance(v, Uncomputed)
-        else f"{f}: the cell shows the error {v} (a formula that failed)"
-        for f, v in values.items()
+        RowProblem(
+            row.number,
+            f,
+            f"{f}: the formula {v} has no saved result (open and save the workbook in Excel, or paste the values)"
+            if isinstance(v, Uncomputed)
+            else f"{f}: the cell shows the error {v} (a formula that failed)",
+        )
+        for f, v in row.values.items()
         if isinstance(v, Unreadable)
     ]
 
@@ -979,45 +996,46 @@ NEW_PROJECT_DEFAULTS: dict[str, Any] = {"quantity": 0.0, "quantity_unit": "items
 
 def register_records(
     sheet: Sheet,
-) -> tuple[list[tuple[Row, dict[str, Any]]], list[tuple[int, str]], dict[int, set[str]]]:
+) -> tuple[list[tuple[Row, dict[str, Any]]], list[RowProblem], dict[int, set[str]]]:
     """Each row as a project record (the register's field names and types), the rows' problems, and
     by row number the fields whose cells were refused (left out of the record: the refusal is the
     reason, not the field then missing)."""
     out: list[tuple[Row, dict[str, Any]]] = []
-    bad: list[tuple[int, str]] = []
+    bad: list[RowProblem] = []
     refused: dict[int, set[str]] = {}
     seen: dict[str, int] = {}
     today = datetime.now(SHANGHAI).date()
     for row in sheet.rows:
         v = row.values
         rec: dict[str, Any] = {}
-        reasons: list[str] = _unreadable(v)
+        reasons = _unreadable(row)
         v = {f: x for f, x in v.items() if not isinstance(x, Unreadable)}
         code = v.get("code")
         if code is None:
-            reasons.append("no project code")
+            reasons.append(RowProblem(row.number, "code", "no project code"))
         else:
             code = str(int(code)) if isinstance(code, float) and code.is_integer() else str(code)
             rec["code"] = code
             if (why := code_problem(code)) is not None:
-                reasons.append(why)
+                reasons.append(RowProblem(row.number, "code", why))
             if code in seen:
-                reasons.append(f"project code {code} is also on row {seen[code]}")
+                reasons.append(RowProblem(row.number, "code", f"project code {code} is also on row {seen[code]}"))
             seen.setdefault(code, row.number)
         for f in ("planned_start", "planned_finish"):
             if v.get(f) is not None:
                 try:
                     day = _as_date(v[f])
                 except ValueError as e:
-                    reasons.append(f"{f}: {e}")
+                    reasons.append(RowProblem(row.number, f, f"{f}: {e}"))
                     refused.setdefault(row.number, set()).add(f)
                     continue
                 if abs(day.year - today.year) > PLAN_YEARS:
                     # 1900-01-00 is how Excel shows an empty cell's date; a year off by a century is a typo.
-                    reasons.append(
+                    why = (
                         f"{f} {day.isoformat()} is more than {PLAN_YEARS} years from today ({today.isoformat()}): "
                         "an empty date cell or a typo?"
                     )
+                    reasons.append(RowProblem(row.number, f, why))
                     refused.setdefault(row.number, set()).add(f)
                     continue
                 rec[f] = day.isoformat()
@@ -1026,12 +1044,13 @@ def register_records(
                 try:
                     rec[f] = _as_number(v[f], f)
                 except ValueError as e:
-                    reasons.append(str(e))
+                    reasons.append(RowProblem(row.number, f, str(e)))
                     refused.setdefault(row.number, set()).add(f)
                     continue
                 if isinstance(v[f], str) and "%" in v[f].replace("％", "%"):
                     if f == "quantity":
-                        reasons.append(f"quantity {v[f]!r} is a percent, not a quantity of its unit")
+                        why = f"quantity {v[f]!r} is a percent, not a quantity of its unit"
+                        reasons.append(RowProblem(row.number, f, why))
                         refused.setdefault(row.number, set()).add(f)
                         del rec[f]
                     else:
@@ -1053,7 +1072,7 @@ def register_records(
         for f in ("category", "responsible_unit", "responsible_person", "name_zh", "name_en"):
             if v.get(f) is not None:
                 rec[f] = str(v[f])
-        bad.extend((row.number, why) for why in reasons)
+        bad.extend(reasons)
         out.append((row, rec))
     return out, bad, refused
 
@@ -1147,41 +1166,47 @@ def import_register(
         props, whys = check_properties(schema, merged)
         # A cell refused above is left out of the record: not also "missing" (one reason a cell).
         left_out = refused.get(row.number, ())
-        reasons = [w.text for w in whys if not (w.code == "required_missing" and w.args["field"] in left_out)]
+        reasons = [
+            RowProblem(row.number, f if isinstance(f := w.args.get("field"), str) else None, w.text)
+            for w in whys
+            if not (w.code == "required_missing" and w.args["field"] in left_out)
+        ]
         if not reasons:
             if row.number not in refused:  # its checks (finish after start...) would read the cell left out
-                reasons = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)
-            reasons += [bad_refs[r] for r in props.get("features", []) if r in bad_refs]
+                found = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)
+                reasons = _rule_problems(row.number, found)
+            reasons += [RowProblem(row.number, "features", bad_refs[r]) for r in props.get("features", [])
+                        if r in bad_refs]  # fmt: skip
         q = rec.get("quantity")
         if old is None and "quantity_unit" not in rec and isinstance(q, float) and q > 0:
             # "items" for 1,200 m² would put the project in a group of its own in its area's weights.
-            reasons.append(
-                f"quantity {q:g} has no unit of quantity (单位 / unit of quantity: m², m, pots, lamps, items)"
-            )
-        bad.extend((row.number, why) for why in reasons)
+            why = f"quantity {q:g} has no unit of quantity (单位 / unit of quantity: m², m, pots, lamps, items)"
+            reasons.append(RowProblem(row.number, "quantity", why))
+        bad.extend(reasons)
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
     bad.extend(_lookalikes(given, existing))
     if bad:
-        raise Refused(source, at_columns(sheet, sorted(bad)))
+        raise Refused(source, at_columns(sheet, _in_order(bad)))
     msg = message or f"Import the project register from {source} ({len(changes)} projects)"
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
 
 
-def _lookalikes(
-    given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
-) -> list[tuple[int, str]]:
+def _lookalikes(given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]) -> list[RowProblem]:
     """The rows naming a unit or person spelt otherwise than the register or an earlier row, or a
     new code like another (completion.register's rules, which every write path applies too), by
     row number: refused here with the sheet's rows and columns before anything is committed."""
     in_file = {rec.get("code") for _, rec in given}
     register = [p.properties for p in existing.values() if p.code not in in_file]
+    where = [(f"row {r.number}", rec) for r, rec in given]
     bad = [
-        (given[i][0].number, why) for i, why in spelt_two_ways([(f"row {r.number}", rec) for r, rec in given], register)
+        RowProblem(given[i][0].number, f, why)
+        for f in NAME_FIELDS
+        for i, why in spelt_two_ways(where, register, fields=(f,))
     ]
     new = [(r, rec["code"]) for r, rec in given if isinstance(rec.get("code"), str) and rec["code"] not in existing]
     like = codes_like_others([(f"row {r.number}", code) for r, code in new], existing)
-    return bad + [(new[i][0].number, why) for i, why in like]
+    return bad + [RowProblem(new[i][0].number, "code", why) for i, why in like]
 
 
 # ---------------------------------------------------------------------------- reports
@@ -1192,40 +1217,40 @@ class SheetReport:
     reporter: str | None
 
 
-def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[tuple[int, str]]]:
+def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[RowProblem]]:
     out: list[SheetReport] = []
-    bad: list[tuple[int, str]] = []
+    bad: list[RowProblem] = []
     for row in sheet.rows:
-        reasons: list[str] = _unreadable(row.values)
+        reasons = _unreadable(row)
         if reasons:
-            bad.extend((row.number, why) for why in reasons)
+            bad.extend(reasons)
             continue
         v = row.values
         code = v.get("code")
         code = str(int(code)) if isinstance(code, float) and code.is_integer() else (str(code) if code else "")
         if not code:
-            reasons.append("no project code")
+            reasons.append(RowProblem(row.number, "code", "no project code"))
         on: date | None = None
         pct: float | None = None
         if v.get("date") is None:
-            reasons.append("no date")
+            reasons.append(RowProblem(row.number, "date", "no date"))
         else:
             try:
                 on = _as_date(v["date"])
             except ValueError as e:
-                reasons.append(f"date: {e}")
+                reasons.append(RowProblem(row.number, "date", f"date: {e}"))
         if v.get("percent") is None:
-            reasons.append("no percent")
+            reasons.append(RowProblem(row.number, "percent", "no percent"))
         else:
             try:
                 pct = _as_number(v["percent"], "percent")
             except ValueError as e:
-                reasons.append(str(e))
+                reasons.append(RowProblem(row.number, "percent", str(e)))
             else:
                 if (why := _fraction_problem(v["percent"], pct)) is not None:
-                    reasons.append(why)
+                    reasons.append(RowProblem(row.number, "percent", why))
         if reasons or on is None or pct is None:
-            bad.extend((row.number, why) for why in reasons)
+            bad.extend(reasons)
             continue
         note, reason = v.get("note"), v.get("reason")
         reporter = v.get("reporter")
@@ -1328,7 +1353,7 @@ def plan_reports(
             state[p.code] = p
     head = ref.commit
     now = datetime.now(UTC)
-    bad: list[tuple[int, str]] = []
+    bad: list[RowProblem] = []
     ordered = sorted(reports, key=lambda r: (r.report.on, r.row))
     # The twin's own reports are read only for the projects a row could repeat: dated on or
     # before the project's last report (a weekly sheet of new figures reads no history).
@@ -1347,10 +1372,12 @@ def plan_reports(
         r = sr.report
         project = state.get(r.code)
         if project is None:
-            bad.append((sr.row, unknown_code(r.code, state)))
+            # the row's, not the code cell's: the code is written as a code, the register lacks it
+            bad.append(RowProblem(sr.row, None, unknown_code(r.code, state)))
             continue
         if (r.code, r.on) in seen:
-            bad.append((sr.row, f"a second report for {r.code} on {r.on.isoformat()} (also row {seen[r.code, r.on]})"))
+            why = f"a second report for {r.code} on {r.on.isoformat()} (also row {seen[r.code, r.on]})"
+            bad.append(RowProblem(sr.row, None, why))
             continue
         seen[(r.code, r.on)] = sr.row
         had = recorded.get(project.fid, {}).get(r.on)
@@ -1363,20 +1390,21 @@ def plan_reports(
             # Not "older than the last report" (nor lower than it): the twin has a figure for this
             # very date, and this row gives another.
             reasons = [
-                f"the twin already records {had:g}% for {r.code} on {r.on.isoformat()} (this row gives "
-                f"{r.percent:g}%); correct the figure with a report dated today",
-                *check_report(replace(project, percent_complete=None, progress_date=None), r,
-                              when.astimezone(SHANGHAI).date()),
+                RowProblem(sr.row, None, f"the twin already records {had:g}% for {r.code} on {r.on.isoformat()} "
+                           f"(this row gives {r.percent:g}%); correct the figure with a report dated today"),
+                *_rule_problems(sr.row, check_report(replace(project, percent_complete=None, progress_date=None), r,
+                                                     when.astimezone(SHANGHAI).date())),
             ]  # fmt: skip
         else:
-            reasons = check_report(project, r, when.astimezone(SHANGHAI).date())
+            reasons = _rule_problems(sr.row, check_report(project, r, when.astimezone(SHANGHAI).date()))
         if original_dates and head is not None and when < head.time:
-            reasons.append(
+            why = (
                 f"dated {r.on.isoformat()}, it would be recorded before the twin's last commit "
                 f"({head.time.astimezone(SHANGHAI).date().isoformat()}); original dates only extend history"
             )
+            reasons.append(RowProblem(sr.row, "date", why))
         if reasons:
-            bad.extend((sr.row, why) for why in reasons)
+            bad.extend(reasons)
             continue
         key = (r.on, project.responsible_unit)
         reporter = sr.reporter or default_reporter
@@ -1385,7 +1413,7 @@ def plan_reports(
         reporters.setdefault(key, reporter)
         state[r.code] = Project.from_feature({"id": project.fid, "properties": props})
     if bad:
-        raise Refused(source, sorted(bad))
+        raise Refused(source, _in_order(bad))
     batches = [Batch(on, unit, reporters[(on, unit)], items) for (on, unit), items in sorted(groups.items())]
     return Plan(batches, base, skipped)
 
@@ -1443,8 +1471,8 @@ def import_reports(
             plan_reports(twin, reports, source=source, original_dates=original_dates,
                          default_reporter=default_reporter, parent=parent)  # fmt: skip
         except Refused as e:
-            bad += e.rows
-        raise Refused(source, at_columns(sheet, sorted(bad)))
+            bad += e.row_problems
+        raise Refused(source, at_columns(sheet, _in_order(bad)))
     if not reports:
         raise BadInput(f"{source}: no report rows")
     try:
@@ -1453,7 +1481,7 @@ def import_reports(
             parent=parent,
         )  # fmt: skip
     except Refused as e:
-        raise Refused(source, at_columns(sheet, e.rows)) from None
+        raise Refused(source, at_columns(sheet, e.row_problems)) from None
     done = commit_reports(
         twin, plan.batches, plan.base, original_dates=original_dates, source=source, uploaded_by=uploaded_by
     )

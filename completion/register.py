@@ -242,16 +242,19 @@ def code_key(code: str) -> str:
 
 
 def spelt_two_ways(
-    given: Sequence[tuple[str, Mapping[str, Any]]], register: Iterable[Mapping[str, Any]]
+    given: Sequence[tuple[str, Mapping[str, Any]]],
+    register: Iterable[Mapping[str, Any]],
+    fields: Sequence[str] = NAME_FIELDS,
 ) -> list[tuple[int, str]]:
     """The responsible units and persons in ``given`` (where each is written, e.g. "row 12", and
     the fields it gives) spelt otherwise (spaces, full-width brackets, case) than the register's
     other records or an earlier one given write the same name: the units table and the roll-ups
     would count them as two, silently. (index in ``given``, reason). Refused, not mended: which
     spelling is right is not the writer's to choose. A spelling the register already holds passes
-    (a register kept before this rule may hold two)."""
+    (a register kept before this rule may hold two). ``fields``: those of NAME_FIELDS to look at
+    (one, for a caller naming the field of each reason)."""
     bad: list[tuple[int, str]] = []
-    for f in NAME_FIELDS:
+    for f in fields:
         spellings: dict[str, dict[str, str]] = {}  # name key → spelling → where it is written so
         for props in register:
             v = props.get(f)

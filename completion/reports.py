@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -56,34 +56,49 @@ class ProgressReport:
     reason: str | None = None
 
 
-def check_report(project: Project, report: ProgressReport, today: date) -> list[str]:
+class Reason(NamedTuple):
+    """Why a report or a project record is refused: the sentence, and the field it is about (None: the
+    record's as a whole), by which a spreadsheet's intake names the cell's column."""
+
+    text: str
+    field: str | None
+
+
+def check_report(project: Project, report: ProgressReport, today: date) -> list[Reason]:
     """Every reason the report is refused (empty when it is accepted); ``today`` is the commit's local date."""
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     p = report.percent
     if not isinstance(p, int | float) or isinstance(p, bool) or not math.isfinite(p):
-        return [f"percent {p!r} is not a number"]
+        return [Reason(f"percent {p!r} is not a number", "percent")]
     if p < 0:
-        reasons.append(f"percent {p:g} is below 0%")
+        reasons.append(Reason(f"percent {p:g} is below 0%", "percent"))
     if p > 100:
-        reasons.append(f"percent {p:g} is beyond 100%")
+        reasons.append(Reason(f"percent {p:g} is beyond 100%", "percent"))
     if report.on < project.planned_start:
         reasons.append(
-            f"a report dated {report.on.isoformat()} is before the project's planned start "
-            f"{project.planned_start.isoformat()}"
+            Reason(
+                f"a report dated {report.on.isoformat()} is before the project's planned start "
+                f"{project.planned_start.isoformat()}",
+                "date",
+            )
         )
     if report.on > today:
-        reasons.append(f"a report dated {report.on.isoformat()} is in the future (today is {today.isoformat()})")
+        reasons.append(
+            Reason(f"a report dated {report.on.isoformat()} is in the future (today is {today.isoformat()})", "date")
+        )
     if project.progress_date is not None and report.on < project.progress_date:
         reasons.append(
-            f"a report dated {report.on.isoformat()} is older than the last report "
-            f"({project.progress_date.isoformat()}); correct the figure with a report dated today"
+            Reason(
+                f"a report dated {report.on.isoformat()} is older than the last report "
+                f"({project.progress_date.isoformat()}); correct the figure with a report dated today",
+                "date",
+            )
         )
     last = project.percent_complete
     if last is not None and p < last and not (report.reason or "").strip():
-        reasons.append(
-            f"{p:g}% is lower than the last report ({last:g}% on "
-            f"{project.progress_date.isoformat() if project.progress_date else '?'}): give a reason"
-        )
+        when = project.progress_date.isoformat() if project.progress_date else "?"
+        # The figure and the reason column together: the row's, not one cell's.
+        reasons.append(Reason(f"{p:g}% is lower than the last report ({last:g}% on {when}): give a reason", None))
     return reasons
 
 
@@ -154,7 +169,7 @@ def report_progress(
             continue
         reasons = check_report(project, r, today)
         if reasons:
-            problems.extend(Problem(LAYER, project.fid, why) for why in reasons)
+            problems.extend(Problem(LAYER, project.fid, why.text) for why in reasons)
             continue
         props = report_properties(project, r, reporter)
         changes.append(Change(LAYER, "modify", project.fid, Feature(project.fid, None, props)))
@@ -173,25 +188,25 @@ def report_progress(
 # ---------------------------------------------------------------------------- project records
 def check_project(
     twin: TwinLike, props: Mapping[str, Any], seq: int, known: Mapping[str, set[str]] | None = None
-) -> list[str]:
+) -> list[Reason]:
     """Reasons a project record (already type-checked) is refused, beyond the layer's own rules.
 
     ``known``: the ids that exist at ``seq`` in each layer the record's ``features`` name, when the
     caller has read them for many records at once (``venue_features``)."""
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     start, finish = props.get("planned_start"), props.get("planned_finish")
     if isinstance(start, str) and isinstance(finish, str) and finish < start:
-        reasons.append(f"planned finish {finish} is before planned start {start}")
+        reasons.append(Reason(f"planned finish {finish} is before planned start {start}", "planned_finish"))
     q = props.get("quantity")
     if isinstance(q, float) and q < 0:
-        reasons.append(f"quantity {q:g} is negative")
+        reasons.append(Reason(f"quantity {q:g} is negative", "quantity"))
     w = props.get("weight")
     if isinstance(w, float) and w < 0:
-        reasons.append(f"weight {w:g} is negative")
+        reasons.append(Reason(f"weight {w:g} is negative", "weight"))
     pct = props.get("percent_complete")
     if isinstance(pct, float) and not 0 <= pct <= 100:
-        reasons.append(f"percent_complete {pct:g} is not between 0 and 100")
-    reasons.extend(check_feature_refs(twin, props.get("features") or [], seq, known))
+        reasons.append(Reason(f"percent_complete {pct:g} is not between 0 and 100", "percent_complete"))
+    reasons.extend(Reason(why, "features") for why in check_feature_refs(twin, props.get("features") or [], seq, known))
     return reasons
 
 
@@ -282,7 +297,7 @@ def save_projects(
         merged = {k: v for k, v in merged.items() if v is not None}
         props, reasons = normalize_properties(schema, merged)
         if not reasons:
-            reasons = check_project(twin, props, ref.seq)
+            reasons = [why.text for why in check_project(twin, props, ref.seq)]
         problems.extend(Problem(LAYER, code, why) for why in reasons)
         changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
     if problems:
@@ -310,7 +325,7 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
     for ch in live:
         assert ch.version is not None
         props = ch.version.properties
-        reasons = check_project(twin, props, parent_seq, known)
+        reasons = [why.text for why in check_project(twin, props, parent_seq, known)]
         try:
             new = Project.from_properties(props)
         except (ValueError, KeyError) as e:
@@ -340,7 +355,7 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
                 )
                 report = ProgressReport(new.code, new.percent_complete, new.progress_date, new.progress_note,
                                         new.progress_reason)  # fmt: skip
-                reasons.extend(check_report(as_was, report, today))
+                reasons.extend(why.text for why in check_report(as_was, report, today))
         problems.extend(Problem(LAYER, ch.feature_id, why) for why in reasons)
     if named or coded:
         problems.extend(_lookalike_problems(twin, parent_seq, {ch.feature_id for ch in live}, named, coded))

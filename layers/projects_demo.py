@@ -452,7 +452,7 @@ def season() -> list[Commit]:
                 report = ProgressReport(code, float(pct), day, spec.notes.get(t), spec.reasons.get(t))
                 problems = check_report(Project.from_properties(props), report, day)
                 if problems:
-                    raise ValueError(f"{code} at T-{t}: {'; '.join(problems)}")
+                    raise ValueError(f"{code} at T-{t}: {'; '.join(why.text for why in problems)}")
                 state[code] = report_properties(Project.from_properties(props), report, author)
                 c.records.append(("modify", dict(state[code])))
                 parts.append(f"{code} {pct}%" + (" (done)" if pct == 100 else ""))

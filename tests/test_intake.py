@@ -1278,6 +1278,39 @@ def test_a_refused_cell_is_named_by_its_column_as_the_sheet_shows_it(imported, t
     assert "row 4: no project code [column A: 项目编号]" in out
 
 
+def test_every_refused_cell_is_named_by_its_column(imported, tmp_path: Path) -> None:
+    # The column was found by reading the reason's first word back as a field: a value not
+    # allowed ("area='北广场' is not one of ..."), a finish before the start ("planned finish ..."),
+    # a missing feature ("feature reference ...") and a date before the twin's last commit
+    # ("dated ...") named none.
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = _messy_rows()
+    rows[0][3] = "北广场"
+    rows[1][9] = "吨"
+    rows.append([3, "RD-03", "外青松公路", "道路", "青浦区建设管理委员会", "王强", "2026-09-10", "2026-08-01", 5, "米"])
+    code, out = run("projects", "import", str(_messy_register(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    assert "row 3: area='北广场' is not one of: " in out and "[column D: 片区]" in out, out
+    assert "row 4: quantity_unit='吨' is not one of: " in out and "[column J: 单位]" in out, out
+    assert "row 5: planned finish 2026-08-01 is before planned start 2026-09-10 [column H: 计划完成（日期）]" in out
+    sheet = tmp_path / "r.csv"
+    sheet.write_text(
+        "code,name_zh,area,responsible_unit,planned_start,planned_finish,quantity,quantity_unit,features\n"
+        "RD-01,诸光路整治,roads,青浦区建设管理委员会,2026-08-10,2026-10-06,3000,m,roads/no-such-road\n",
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(sheet), "--store", str(store))
+    assert code == 2, out
+    assert "row 2: feature reference roads/no-such-road: no such feature [column I: features]" in out, out
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    book = _report_book(tmp_path / "p.xlsx", [[register[0][0], date(2026, 10, 2), 99]])
+    code, out = run("progress", "import", str(book), "--original-dates", "--store", str(store))
+    assert code == 2, out
+    assert "row 2: dated 2026-10-02, it would be recorded before the twin's last commit" in out, out
+    assert "original dates only extend history [column B: 日期]" in out, out
+
+
 @pytest.mark.parametrize("typed", ["ＲＤ－０１", "rd-01", "RD- 01"])
 def test_a_new_code_like_a_known_one_is_refused_not_a_second_project(tmp_path: Path, typed: str) -> None:
     # Typed with the input method in full-width mode, in lower case or with a space, a known

@@ -203,6 +203,26 @@ def test_changes_are_the_diff_api_changes(api: TestClient) -> None:
     assert len([f for f in doc["features"] if f["c"] == "modified_old"]) == len(moved)
 
 
+BEFORE_HISTORY = "2020-01-01"  # the bundled twin's history starts in June 2026
+
+
+@pytest.mark.parametrize("route", ["features", "classes"])
+@pytest.mark.parametrize("mode", ["plain", "check"])
+def test_map_data_at_a_version_before_the_history_is_the_pages_404(api: TestClient, route: str, mode: str) -> None:
+    """The data a map loads at a version before the twin's history answered 200 with an empty layer
+    ("nothing there") where the layer check's page at that version answers 404 saying when the
+    history starts (twin.core.no_data_reason): the data says it in the page's words."""
+    r = api.get(f"/maps/data/{route}/landscaping", params={"mode": mode, "version": BEFORE_HISTORY, "lang": "en"})
+    assert r.status_code == 404, (r.status_code, r.text[:300])
+    detail = r.json()["detail"]
+    assert f"version: the twin has no data on {BEFORE_HISTORY}: its history starts on 2026-06-" in detail, detail
+    page = api.get("/maps/layers/landscaping", params={"version": BEFORE_HISTORY, "lang": "en"})
+    assert page.status_code == 404 and page.json()["detail"] == detail
+    # a version with data still draws
+    ok = api.get(f"/maps/data/{route}/landscaping", params={"mode": mode, "version": KNOWN_DATE, "lang": "en"})
+    assert ok.status_code == 200, ok.text[:300]
+
+
 # ---------------------------------------------------------------------------- the layer check
 def test_layer_check_marks_invalid_and_missing_features(api: TestClient) -> None:
     for lang in ("zh", "en"):

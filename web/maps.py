@@ -986,6 +986,10 @@ def _register_page(
 
 
 # ---------------------------------------------------------------------------- the data endpoints' bodies
+# A version before the twin's history is NotFound (404) saying when it starts, in the layer check's
+# and change map's words (`_version_ref`), not an empty layer that reads as "nothing there". A
+# completion date is not: the timeline steps through checkpoints before a twin's history (a season
+# imported mid-way) and draws nothing there.
 def features_doc(
     ctx: MapContext,
     layer: str,
@@ -1006,11 +1010,11 @@ def features_doc(
     elif mode == "check":
         from web.data import check_classifier
 
-        ref = resolve_ref(twin, version)
+        ref = _version_ref(twin, version, "version")
         classify = check_classifier(twin, layer, ref, ctx.lang)
         props = "full"
     elif mode == "plain":
-        ref = resolve_ref(twin, version)
+        ref = _version_ref(twin, version, "version")
         classify = _boundary_classifier if layer == "venue_boundary" else plain_classifier("ctx")
     else:
         raise BadInput(f"mode {mode!r} is not one of completion, check, plain")
@@ -1040,7 +1044,7 @@ def classes_doc(ctx: MapContext, layer: str, *, mode: str, date_: str | None, ve
             doc["c"] = {k[cut:]: st for k, st in view.worst.items() if k.startswith(prefix)}
             doc["j"] = {k[cut:]: view.membership.get(k, []) for k in view.worst if k.startswith(prefix)}
     elif mode == "check":
-        ref = resolve_ref(twin, version)
+        ref = _version_ref(twin, version, "version")
         schema = twin.layer(layer, ref)  # the reasons as that version's schema gives them
         doc["default"] = "ok"
         found = layer_check(twin, layer, ref)
@@ -1048,7 +1052,7 @@ def classes_doc(ctx: MapContext, layer: str, *, mode: str, date_: str | None, ve
         doc["r"] = {fid: c.reasons_in(ctx.lang, schema) for fid, c in found.items()}
         doc["m"] = {fid: list(c.missing) for fid, c in found.items()}
     elif mode == "plain":
-        ref = resolve_ref(twin, version)
+        ref = _version_ref(twin, version, "version")
         doc["default"] = "boundary" if layer == "venue_boundary" else "ctx"
     else:
         raise BadInput(f"mode {mode!r} is not one of completion, check, plain")
