@@ -10,6 +10,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -137,17 +138,45 @@ def _parse_bbox(text: str) -> tuple[float, ...]:
 def _bbox_to_storage(
     bbox: tuple[float, ...], bbox_crs: str | None
 ) -> tuple[tuple[float, float, float, float], BaseGeometry | None]:
-    """The bbox's bounds in storage lon/lat, and (for another CRS) its exact reprojected shape."""
-    if bbox_crs is None or bbox_crs == CRS84_URI:
+    """The bbox's bounds in storage lon/lat, and (for another CRS) its exact reprojected shape.
+
+    A bbox wholly outside its CRS's area of use that lies in it with its axes swapped (latitude
+    first in CRS84, longitude first in EPSG:4326, easting first in EPSG:4549) is that slip, not a
+    question whose answer is "nothing": 400 naming the CRS's axis order."""
+    uri = CRS84_URI if bbox_crs is None else bbox_crs
+    if uri not in SUPPORTED_API_CRS:
+        raise InvalidParameter(
+            f"bbox-crs {bbox_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="bbox-crs"
+        )
+    bounds, box = _bbox_in_storage(bbox, uri)
+    area = _area_of_use(uri)
+    if not _meets(bounds, area):
+        a, b, c, d = bbox
+        try:
+            swapped_meets = _meets(_bbox_in_storage((b, a, d, c), uri)[0], area)
+        except InvalidParameter:
+            swapped_meets = False
+        if swapped_meets:
+            name = "CRS84" if uri == CRS84_URI else "EPSG:" + uri.rsplit("/", 1)[-1]
+            order = ",".join(_axis_word(ax.name) for ax in parse_crs(uri).axis_info)
+            w, s, e, n = area
+            raise InvalidParameter(
+                f"bbox {_numbers(bbox)} lies outside the area of {name} (lon {w:g} to {e:g}, lat {s:g} to {n:g}), "
+                f"and with its axes swapped ({_numbers((b, a, d, c))}) it lies inside: {name} takes {order} order",
+                parameter="bbox",
+            )
+    return bounds, box
+
+
+def _bbox_in_storage(
+    bbox: tuple[float, ...], uri: str
+) -> tuple[tuple[float, float, float, float], BaseGeometry | None]:
+    if uri == CRS84_URI:
         a, b, c, d = bbox
         if a > c or b > d:
             raise InvalidParameter("bbox minimum is above its maximum", parameter="bbox")
         return (a, b, c, d), None
-    if bbox_crs not in SUPPORTED_API_CRS:
-        raise InvalidParameter(
-            f"bbox-crs {bbox_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="bbox-crs"
-        )
-    crs = parse_crs(bbox_crs)
+    crs = parse_crs(uri)
     a, b, c, d = bbox
     if is_northing_first(crs):  # the bbox comes in the CRS's own axis order
         a, b, c, d = b, a, d, c
@@ -157,8 +186,28 @@ def _bbox_to_storage(
     box = to_storage(crs)([shapely.box(a, b, c, d).segmentize(max(c - a, d - b) / 16)])[0]
     minx, miny, maxx, maxy = box.bounds
     if not all(np.isfinite((minx, miny, maxx, maxy))) or not box.is_valid:
-        raise InvalidParameter(f"bbox {bbox} lies outside the area where {bbox_crs} is defined", parameter="bbox")
+        raise InvalidParameter(f"bbox {bbox} lies outside the area where {uri} is defined", parameter="bbox")
     return (minx, miny, maxx, maxy), box
+
+
+@lru_cache(maxsize=16)
+def _area_of_use(uri: str) -> tuple[float, float, float, float]:
+    """Where a CRS is used, as a lon/lat box (the whole world when PROJ does not say)."""
+    area = parse_crs(uri).area_of_use
+    return area.bounds if area is not None else (-180.0, -90.0, 180.0, 90.0)
+
+
+def _meets(bounds: tuple[float, ...], area: tuple[float, ...]) -> bool:
+    return bounds[0] <= area[2] and bounds[2] >= area[0] and bounds[1] <= area[3] and bounds[3] >= area[1]
+
+
+def _axis_word(name: str) -> str:
+    low = name.lower()
+    return "lat" if "latitude" in low else "lon" if "longitude" in low else low
+
+
+def _numbers(values: tuple[float, ...]) -> str:
+    return ",".join(f"{v:.10g}" for v in values)
 
 
 def _quick_box(text: str) -> tuple[float, float, float, float] | None:

@@ -26,6 +26,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from twin.errors import BadInput
+from twin.model import STORAGE_DECIMALS
 
 GeometryArray = NDArray[np.object_]
 GeometryTransform = Callable[[Any], GeometryArray]
@@ -147,12 +148,6 @@ def _transformer(src_wkt: str, dst_wkt: str) -> Transformer:
     return Transformer.from_crs(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), always_xy=True)
 
 
-# Storage lon/lat reprojected from another CRS is rounded to 1e-12° (about 0.1 µm): a round trip
-# through a projected CRS (export in EPSG:4549, edit, import) leaves float noise of about 1e-14°,
-# which would otherwise read as every feature modified. Input already in lon/lat is kept as given.
-STORAGE_DECIMALS = 12
-
-
 def _apply(transformer: Transformer, geoms: Any, decimals: int | None = None) -> GeometryArray:
     def xy(coords: NDArray[np.float64]) -> NDArray[np.float64]:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])
@@ -175,7 +170,7 @@ def _between(src: CRS, dst: CRS, decimals: int | None = None) -> GeometryTransfo
 
 def to_storage(crs: CRS | str) -> GeometryTransform:
     """A function reprojecting geometries from `crs` to storage lon/lat (EPSG:4326), rounded to
-    STORAGE_DECIMALS when a reprojection happens."""
+    STORAGE_DECIMALS (twin.model says why) when a reprojection happens."""
     return _between(parse_crs(crs), STORAGE_CRS, STORAGE_DECIMALS)
 
 

@@ -700,6 +700,28 @@ def test_bbox_selects_exactly_the_intersecting_features(api: TestClient, twin: T
         assert sorted(ids(doc)) == expected, box
 
 
+@pytest.mark.parametrize(
+    ("bbox", "bbox_crs", "order"),
+    [
+        ("31.186,121.292,31.196,121.302", None, "lon,lat"),  # CRS84 given latitude first
+        ("121.292,31.186,121.302,31.196", EPSG4326, "lat,lon"),  # EPSG:4326 given longitude first
+        ("121.292,31.186,121.302,31.196", EPSG4490, "lat,lon"),
+        ("623100,3452300,624600,3453500", EPSG4549, "northing,easting"),  # 4549 given easting first
+    ],
+)
+def test_bbox_in_the_wrong_axis_order_is_400_saying_so(
+    api: TestClient, bbox: str, bbox_crs: str | None, order: str
+) -> None:
+    """A bbox wholly outside its CRS's area that its axes swapped would put over the venue is the
+    axis-order slip every GIS user makes once: 400 saying the order, not 200 with nothing in it."""
+    params = {"bbox": bbox} | ({"bbox-crs": bbox_crs} if bbox_crs else {})
+    body = problem_of(api.get("/collections/halls/items", params=params), 400, "bbox")
+    assert order in body["detail"] and "swapped" in body["detail"], body["detail"]
+    a, b, c, d = bbox.split(",")
+    swapped = {"bbox": f"{b},{a},{d},{c}"} | ({"bbox-crs": bbox_crs} if bbox_crs else {})
+    assert items(api, "halls", **swapped)["numberMatched"] > 0
+
+
 def test_bbox_is_a_real_filter(api: TestClient, twin: Twin) -> None:
     sizes = [len(_intersecting(twin, "halls", shapely.box(*b))) for b in BBOXES]
     assert all(0 < n < twin.count("halls") for n in sizes[::2]), sizes

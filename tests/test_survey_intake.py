@@ -252,6 +252,26 @@ def test_a_layer_file_imported_into_the_survey_layer_is_refused(tmp_path: Path, 
         assert t.head() == head
 
 
+@pytest.mark.gpkg_only
+@pytest.mark.parametrize("crs", ["EPSG:4549", "EPSG:3857"])
+def test_a_survey_layer_exported_in_a_projected_crs_imports_back_as_nothing_to_commit(
+    tmp_path: Path, survey_dir: Path, crs: str
+) -> None:
+    """A footprint is reprojected from the raster's CRS, so it is stored as every reprojected
+    coordinate is (rounded to 1e-12°): the layer exported in EPSG:4549 or 3857 and imported back
+    unedited is "nothing to commit", not a change to a record only the importer writes."""
+    store = tmp_path / "venue.gpkg"
+    assert runner.invoke(app, ["init", "--no-surveys", "--store", str(store)]).exit_code == 0
+    src = write_geotiff(tmp_path / "n.tif", bands=1, dtype="float32")
+    r = runner.invoke(app, ["raster", "import", str(src), "--survey", "ndvi", "--date", "2026-10-20", "-s", str(store)])
+    assert r.exit_code == 0, r.stderr
+    out = tmp_path / "s.gpkg"
+    r = runner.invoke(app, ["export", "surveys", "-o", str(out), "--crs", crs, "-s", str(store)])
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(app, ["import", str(out), "--layer", "surveys", "-s", str(store)])
+    assert r.exit_code == 0 and "nothing to commit" in r.output + r.stderr, (r.output, r.stderr)
+
+
 # ---------------------------------------------------------------------------- 6. smaller
 def test_an_rgba_import_warns_nothing(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
     src = write_geotiff(tmp_path / "rgba.tif", bands=4)

@@ -14,6 +14,13 @@ from typing import Any, Literal
 from shapely.geometry.base import BaseGeometry
 
 STORAGE_CRS = "EPSG:4326"  # lon/lat order, as GeoJSON (RFC 7946) and GeoPackage store it
+# Storage lon/lat reprojected from another CRS is rounded to 1e-12° (about 0.1 µm): a round trip
+# through a projected CRS (export in EPSG:4549, edit, import) leaves float noise of about 1e-14°,
+# which would otherwise read as every feature modified. Input already in lon/lat is kept as given.
+# Every reprojection into storage rounds so (layers.crs.to_storage; a survey's footprint, which the
+# survey importer reprojects from its raster's CRS, twin.surveys), with numpy's round.
+STORAGE_DECIMALS = 12
+
 FieldType = Literal["string", "integer", "number", "date", "boolean", "list"]  # list: of strings
 GEOMETRY_TYPES = (
     "Point",

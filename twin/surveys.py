@@ -32,11 +32,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
+import shapely
 from shapely.geometry import box
 
 from twin.errors import BadInput, Conflict, NotFound, Problem
-from twin.model import SCHEMA_ID, Change, CommitInfo, Feature, FieldSpec, LayerSchema, StoredChange
+from twin.model import SCHEMA_ID, STORAGE_DECIMALS, Change, CommitInfo, Feature, FieldSpec, LayerSchema, StoredChange
 
 if TYPE_CHECKING:
     from twin.core import Ref, Twin, TwinLike
@@ -283,7 +285,9 @@ def import_survey(
     _check_kind(src_path.name, kind, source)
     if kind == "ndvi":
         _check_index_range(src_path, source)
-    footprint = box(*source.bounds_lonlat).intersection(aoi)
+    footprint = shapely.transform(
+        box(*source.bounds_lonlat).intersection(aoi), lambda xy: np.round(xy, STORAGE_DECIMALS)
+    )  # rounded as its corners are: where the area of interest cuts it, its vertices are computed
     from twin.access import TwinView
 
     real_twin = twin.twin if isinstance(twin, TwinView) else twin
@@ -608,7 +612,10 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
                 "(gdal_edit.py -a_srs EPSG:...)"
             )
         try:
-            west, south, east, north = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
+            lonlat = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
+            # Reprojected, so rounded as every reprojection into storage is (a footprint exported in
+            # EPSG:4549 and imported back is then as stored: nothing to commit).
+            west, south, east, north = (float(v) for v in np.round(lonlat, STORAGE_DECIMALS))
         except Exception as e:  # pyproj/PROJ errors have no common base worth naming
             raise BadInput(f"{name}: its bounds cannot be put in lon/lat ({_first_line(e)})") from None
         if not all(math.isfinite(v) for v in (west, south, east, north)):
