@@ -266,6 +266,14 @@ def init(
             f"--survey-checkpoints {survey_checkpoints!r}: each must be a number of days before opening day",
             EXIT_BAD_INPUT,
         )
+    if surveys and not empty:
+        # Asked before the twin is built (half a minute on a database): the demo surveys' files
+        # need a home, and a twin built first was left behind, refused a second `init`.
+        from twin.settings import survey_dir_problem
+
+        problem = survey_dir_problem(path, _settings().survey_dir)
+        if problem:
+            _fail(f"the demo surveys cannot be stored: {problem}; or pass --no-surveys", EXIT_BAD_INPUT)
     with _errors():
         if Twin.exists(path):
             if not force:
@@ -363,8 +371,8 @@ def import_(
         _fail(f"--mode {mode!r} is not one of upsert, add, replace", EXIT_BAD_INPUT)
     if datum not in ("wgs84", "gcj02", "bd09"):
         _fail(f"--datum {datum!r} is not one of wgs84, gcj02, bd09", EXIT_BAD_INPUT)
-    if layer == "projects":
-        # The register has no geometry: its spreadsheet importer reads it (no WKT column needed).
+    if layer == "projects" and _register_sheet(file):
+        # The coordinators' workbook or CSV, with their headers: the spreadsheet importer reads it.
         from cli.intake import import_register_cmd
 
         import_register_cmd(file, message=message, author=author, store=store)
@@ -428,6 +436,23 @@ def import_(
         f"committed {info.id[:12]}: {layer} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)} "
         f"(from {result.source_crs}{', ' + datum if datum != 'wgs84' else ''})"
     )
+
+
+def _register_sheet(file: Path) -> bool:
+    """Whether a file for the project register is a spreadsheet (Excel, or a CSV of the
+    coordinators' headers) rather than a layer file: a GeoJSON, GeoPackage or zipped Shapefile, or a
+    CSV the twin exported, which names its rows by feature_id and imports back as every layer's does."""
+    suffix = file.suffix.lower()
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        return True
+    if suffix not in (".csv", ".txt", ".tsv"):
+        return False
+    try:
+        with file.open("rb") as f:
+            first = f.readline(65536).decode("utf-8-sig", errors="replace")
+    except OSError:
+        return True  # the spreadsheet importer says what is wrong with it
+    return "feature_id" not in [c.strip().strip('"') for c in first.split(",")]
 
 
 @app.command()

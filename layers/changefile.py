@@ -95,7 +95,15 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
             problems.append(Problem(layer, fid, f"twin:op {op!r} is not one of {', '.join(OPS)}"))
             continue
         if op == "delete":
-            changes.append(Change(layer, "delete", fid))
+            # A body on a delete is refused by the twin's validation (delete_with_feature), which
+            # sees it only if it is handed on: null (or absent) geometry and properties are none.
+            props = f.get("properties")
+            body = f.get("geometry") or props
+            changes.append(
+                Change(
+                    layer, "delete", fid, Feature(fid, None, props if isinstance(props, dict) else {}) if body else None
+                )
+            )
             continue
         try:
             geom = read_geometry(f["geometry"]) if f.get("geometry") else None

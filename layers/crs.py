@@ -184,12 +184,13 @@ def from_storage(crs: CRS | str) -> GeometryTransform:
 _PointFn = Callable[[Any, Any], Any]
 
 
-def _pointwise(fn: _PointFn, geoms: Any) -> GeometryArray:
+def _pointwise(fn: _PointFn, geoms: Any, decimals: int | None = None) -> GeometryArray:
     def xy(coords: NDArray[np.float64]) -> NDArray[np.float64]:
         if len(coords) == 0:
             return coords
         x, y = fn(np.ascontiguousarray(coords[:, 0]), np.ascontiguousarray(coords[:, 1]))
-        return np.column_stack((np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
+        out = np.column_stack((np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
+        return out if decimals is None else np.round(out, decimals)
 
     return np.asarray(shapely.transform(np.asarray(geoms, dtype=object), xy), dtype=object)
 
@@ -218,13 +219,15 @@ _bd09_to_wgs84 = _inverse(coordTransform.wgs84_to_bd09, coordTransform.bd09_to_w
 
 
 def gcj02_to_wgs84_geometries(geoms: Sequence[Any] | GeometryArray) -> GeometryArray:
-    """GCJ-02 lon/lat (Amap, Tencent) → WGS84 lon/lat; within 1 cm of the exact inverse."""
-    return _pointwise(_gcj02_to_wgs84, geoms)
+    """GCJ-02 lon/lat (Amap, Tencent) → WGS84 lon/lat; within 1 cm of the exact inverse. Rounded to
+    STORAGE_DECIMALS as a reprojection to storage is (a round trip's float noise is no edit)."""
+    return _pointwise(_gcj02_to_wgs84, geoms, STORAGE_DECIMALS)
 
 
 def bd09_to_wgs84_geometries(geoms: Sequence[Any] | GeometryArray) -> GeometryArray:
-    """BD-09 lon/lat (Baidu) → WGS84 lon/lat; within 1 cm of the exact inverse."""
-    return _pointwise(_bd09_to_wgs84, geoms)
+    """BD-09 lon/lat (Baidu) → WGS84 lon/lat; within 1 cm of the exact inverse, rounded as
+    gcj02_to_wgs84_geometries."""
+    return _pointwise(_bd09_to_wgs84, geoms, STORAGE_DECIMALS)
 
 
 def wgs84_to_gcj02_geometries(geoms: Sequence[Any] | GeometryArray) -> GeometryArray:

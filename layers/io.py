@@ -143,7 +143,7 @@ def _clip(name: str, limit: int) -> str:
 class ReadResult:
     features: list[Feature]
     ignored_columns: list[str] = field(default_factory=list)
-    source_crs: str = "OGC:CRS84"
+    source_crs: str = "OGC:CRS84"  # "" for a layer of records (no geometry, no CRS)
     id_source: str = ""  # the column the ids came from, "GeoJSON feature ids" or "generated"
 
 
@@ -187,7 +187,8 @@ def read_layer_file(
     # collector would only traverse them, ever more often as they grow (twin.gcpause; 0.04 s of a
     # 100,000-polygon GeoPackage, 0.1 s of the GeoJSON).
     with gc_paused():
-        table = _read_csv(path, name) if fmt.name == "csv" else _read_ogr(path, name, fmt, source_layer)
+        csv = fmt.name == "csv"
+        table = _read_csv(path, name, schema.spatial) if csv else _read_ogr(path, name, fmt, source_layer)
     return _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, None)
 
 
@@ -215,7 +216,7 @@ def read_layer_batches(
         try:
             chunks = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", chunksize=batch)
             for k, df in enumerate(chunks):
-                table = _csv_table(df, name, first_row=k * batch)
+                table = _csv_table(df, name, schema.spatial, first_row=k * batch)
                 yield _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, seen)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
             raise BadInput(f"{name}: cannot read as CSV: {e}") from None
@@ -271,7 +272,10 @@ def _to_features(
     if fmt.name == "shapefile":
         table.columns = _unshorten_shapefile_names(table.columns, schema)
 
-    if given_crs is not None:
+    source: CRS | None
+    if not schema.spatial:
+        source = None  # records (the project register): no coordinates to place, whatever CRS is given
+    elif given_crs is not None:
         source = given_crs
     elif table.crs is not None:
         source = table.crs
@@ -297,11 +301,14 @@ def _to_features(
     if problems:
         raise ValidationFailed(problems)
 
-    geoms = to_storage(source)(table.geometries)
-    if datum == "gcj02":
-        geoms = gcj02_to_wgs84_geometries(geoms)
-    elif datum == "bd09":
-        geoms = bd09_to_wgs84_geometries(geoms)
+    if source is None:
+        geoms = table.geometries
+    else:
+        geoms = to_storage(source)(table.geometries)
+        if datum == "gcj02":
+            geoms = gcj02_to_wgs84_geometries(geoms)
+        elif datum == "bd09":
+            geoms = bd09_to_wgs84_geometries(geoms)
 
     known = [f for f in schema.fields if f.name in columns.columns]
     used = {id_source, *table.skipped}
@@ -326,7 +333,7 @@ def _to_features(
             # Built by map and zip (in C) rather than a loop unpacking each row: half the time.
             rows = map(dict, map(zip, repeat(names), zip(*values, strict=True))) if names else (dict() for _ in ids)
             features = list(map(Feature, ids, geoms, rows))  # type: ignore[arg-type]  # no id is missing here
-    return ReadResult(features, ignored, crs_label(source), id_source)
+    return ReadResult(features, ignored, crs_label(source) if source is not None else "", id_source)
 
 
 def _ogr_target(path: Path, name: str, fmt: FileFormat, source_layer: str | None) -> tuple[str, str | None]:
@@ -432,18 +439,22 @@ def _zip_member(path: Path, name: str, source_layer: str | None) -> str:
     return f"/vsizip/{path.resolve()}/{chosen[0]}"
 
 
-def _read_csv(path: Path, name: str) -> _Table:
+def _read_csv(path: Path, name: str, spatial: bool) -> _Table:
     try:
         # Every cell as text: ids and codes keep leading zeros; the schema types the rest.
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
         raise BadInput(f"{name}: cannot read as CSV: {e}") from None
-    return _csv_table(df, name)
+    return _csv_table(df, name, spatial)
 
 
-def _csv_table(df: pd.DataFrame, name: str, first_row: int = 0) -> _Table:
+def _csv_table(df: pd.DataFrame, name: str, spatial: bool, first_row: int = 0) -> _Table:
+    """A CSV's rows: the WKT column's geometries (a layer of records, such as the project register,
+    needs none: an empty or absent WKT column is no geometry, as its exports write it)."""
     lower = {str(c).lower(): str(c) for c in df.columns}
     wkt_col = next((lower[c] for c in WKT_COLUMNS if c in lower), None)
+    if wkt_col is None and not spatial:
+        return _Table(df, np.full(len(df), None, dtype=object), None, [], (), first_row)
     if wkt_col is None:
         raise BadInput(
             f"{name}: no geometry column: name the WKT column one of wkt, WKT, geometry, geom "
@@ -454,6 +465,8 @@ def _csv_table(df: pd.DataFrame, name: str, first_row: int = 0) -> _Table:
     problems = []
     for i in np.flatnonzero(pd.isna(geoms)):
         text = str(texts[i]).strip()
+        if not text and not spatial:
+            continue  # a record's empty cell: no geometry, as it should be (one given is refused by validation)
         row = first_row + int(i)
         problems.append((int(i), f"row {row + 1} (line {row + 2}): {_wkt_reason(text)}"))
     return _Table(df.drop(columns=[wkt_col]), geoms, None, problems, (wkt_col,), first_row)

@@ -201,6 +201,73 @@ def test_import_in_gauss_kruger_and_export_as_of_an_earlier_version(store: Path,
     assert abs(row.geometry.bounds[0] - e) < 0.01 and abs(row.geometry.bounds[1] - n) < 0.01
 
 
+@pytest.mark.parametrize("datum", ["gcj02", "bd09"])
+def test_a_bed_copied_from_a_chinese_web_map_exports_and_imports_back_unchanged(
+    store: Path, tmp_path: Path, datum: str
+) -> None:
+    """Coordinates shifted back from GCJ-02/BD-09 were stored unrounded (121.29209410000004), unlike
+    reprojected ones: the first export in Gauss-Kruger brought back unedited modified the bed."""
+    import coordTransform
+
+    forward = coordTransform.wgs84_to_gcj02 if datum == "gcj02" else coordTransform.wgs84_to_bd09
+    ring = [list(forward(x, y)) for x, y in shapely.box(121.2960, 31.1900, 121.2962, 31.1902).exterior.coords]
+    copied = tmp_path / "copied.geojson"
+    copied.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "id": "ls-copied-bed", "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"code": "FB-C1", "name_zh": "抄来的花坛", "name_en": "Copied bed", "kind": "flower_bed",
+                       "responsible_unit": "青浦区绿化和市容管理局"}}]}))  # fmt: skip
+    code, out, err = run("import", str(copied), "--layer", "landscaping", "--datum", datum, "--author", "li.wei",
+                         "--store", str(store))  # fmt: skip
+    assert code == 0 and "landscaping +1" in out, (out, err)
+    exported = tmp_path / "landscaping.gpkg"
+    code, _, err = run("export", "landscaping", "-o", str(exported), "--crs", "EPSG:4549", "--store", str(store))
+    assert code == 0, err
+    before = state(store)
+    code, out, err = run("import", str(exported), "--layer", "landscaping", "--author", "li.wei",
+                         "--store", str(store))  # fmt: skip
+    assert code == 0 and "nothing to commit" in out, (out, err)
+    assert state(store) == before
+
+
+@pytest.mark.parametrize("ext", [".gpkg", ".geojson", ".csv"])
+def test_the_register_exported_imports_back_unchanged(store: Path, tmp_path: Path, ext: str) -> None:
+    """`import --layer projects` took every file for a coordinators' spreadsheet: a GeoJSON export
+    "has no column for code", a GeoPackage "is neither UTF-8 nor GB18030 text", a CSV export 126
+    problems (its features column is JSON). An export of the register is a layer file like any."""
+    path = tmp_path / f"register{ext}"
+    code, _, err = run("export", "projects", "-o", str(path), "--store", str(store))
+    assert code == 0, err
+    before = state(store)
+    code, out, err = run("import", str(path), "--layer", "projects", "--author", "li.wei", "--store", str(store))
+    assert code == 0 and "nothing to commit" in out, (out, err)
+    assert state(store) == before
+    # One deadline moved in the CSV: one project modified, read as the export's columns say.
+    if ext == ".csv":
+        text = path.read_text(encoding="utf-8-sig").replace(",2026-10-20,", ",2026-10-21,", 1)
+        path.write_text(text, encoding="utf-8-sig")
+        code, out, err = run("import", str(path), "--layer", "projects", "--author", "li.wei", "--store", str(store))
+        assert code == 0 and "projects +0 ~1 -0" in out, (out, err)
+
+
+def test_a_change_file_deleting_with_a_body_is_refused(store: Path, tmp_path: Path) -> None:
+    """A delete that carries a geometry or properties is a mistake in the file (the README says it is
+    refused); the change file's reader dropped the body and deleted the feature."""
+    before = state(store)
+    change = tmp_path / "change.geojson"
+    change.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "sp-flower-display", "twin:layer": "south_plaza", "twin:op": "delete",
+         "geometry": {"type": "Point", "coordinates": [121.3, 31.19]}, "properties": {}}]}))  # fmt: skip
+    code, _, err = run("commit", str(change), "--author", "li.wei", "--store", str(store))
+    assert code == 2 and "a delete carries no feature" in err, err
+    assert state(store) == before
+    # Null geometry and properties, as the format's own example writes a delete, are no body.
+    feature = json.loads(change.read_text())
+    feature["features"][0].update(geometry=None, properties=None)
+    change.write_text(json.dumps(feature))
+    code, out, err = run("commit", str(change), "--author", "li.wei", "--store", str(store))
+    assert code == 0, err
+
+
 def test_commit_a_change_file_then_revert_it(store: Path, tmp_path: Path) -> None:
     with Twin.open(store) as t:
         head = t.head()

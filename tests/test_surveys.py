@@ -291,3 +291,18 @@ def test_a_flight_dated_after_today_is_refused(twin: Twin, survey_dir: Path, tmp
         twin.import_survey(src, kind="orthophoto", on=tomorrow, author="a")
     assert twin.head() is None and files_in(survey_dir) == []
     twin.import_survey(src, kind="orthophoto", on=tomorrow - timedelta(days=1), author="a")
+
+
+def test_init_on_a_database_without_a_survey_directory_is_refused_before_building(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`init` on PostgreSQL with no VENUE_TWIN_SURVEY_DIR built the whole bundled twin (half a minute)
+    and then failed on the demo surveys, leaving a twin that a second `init` refused ("holds a twin
+    already")."""
+    from conftest import postgis_url
+
+    monkeypatch.delenv("VENUE_TWIN_SURVEY_DIR", raising=False)
+    url = postgis_url()
+    r = CliRunner().invoke(app, ["init", "--store", url])
+    assert r.exit_code == 2 and "VENUE_TWIN_SURVEY_DIR is not set" in r.stderr and "--no-surveys" in r.stderr
+    assert not Twin.exists(url)
