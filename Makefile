@@ -41,17 +41,23 @@ run: $(RUN_STAMP) $(WEB_STAMP)
 	  then $(BIN)/venue-twin summary; else $(BIN)/venue-twin init; fi
 	$(BIN)/venue-twin serve
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file to a process so its module
+# fixtures (built twins, servers) are made once; the tests wait for conditions, not for time, so
+# they hold on a busy machine too.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
 # The PostGIS half runs against VENUE_TWIN_TEST_POSTGIS_DSN (default postgres@127.0.0.1:5432);
 # without a server it is skipped (and the embedded half runs), except under CI=true.
 test: install
 	@$(BIN)/python -c "import os, psycopg; psycopg.connect(os.environ.get('VENUE_TWIN_TEST_POSTGIS_DSN', 'postgresql://postgres@127.0.0.1:5432/postgres'), connect_timeout=3).close()" 2>/dev/null \
 	  || echo "note: no PostgreSQL answers, so the PostGIS store's tests skip. To run them: apt-get install postgresql-15-postgis-3, start it (pg_ctlcluster 15 main start), and set VENUE_TWIN_TEST_POSTGIS_DSN=postgresql://postgres@127.0.0.1:5432/postgres (or run .ci/run)."
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 	@# The API, map and tile tests once more on the PostGIS store (the twin-level and store tests
 	@# already ran on both): every twin they build is copied into a fresh PostGIS schema. Under
 	@# CI=true this pass always runs, so a missing PostgreSQL fails instead of passing unseen.
 	@if [ "$$CI" = true ] || $(BIN)/python -c "import os, psycopg; psycopg.connect(os.environ.get('VENUE_TWIN_TEST_POSTGIS_DSN', 'postgresql://postgres@127.0.0.1:5432/postgres'), connect_timeout=3).close()" 2>/dev/null; then \
-	  VENUE_TWIN_TEST_STORE=postgis $(BIN)/python -m pytest -q -m "not gpkg_only" $(STORE_TESTS); fi
+	  VENUE_TWIN_TEST_STORE=postgis $(BIN)/python -m pytest -q $(XDIST) -m "not gpkg_only" $(STORE_TESTS); fi
 
 # The model-based store test with a long budget: random histories on every store over several
 # seeds (tests/store_model.py); `make test` runs it with a short, derandomised budget.

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import random
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import orjson
 import pytest
 import shapely
+from deadlines import SUBPROCESS
 from store_contract import (
     GATES,
     LAYERS,
@@ -84,19 +87,36 @@ def test_same_changes_on_the_same_parent_give_the_same_id_in_two_twins(make_twin
     assert full_state(one) == full_state(two)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+# Run in a fresh interpreter: CPython gives a freed handle's address to the next one opened
+# within a few rounds there, but not reliably in a long test session's crowded heap (where 20 full
+# collections also took 1-2.5 minutes).
+_HANDLE_KEYS = """
+import gc, sys
+from twin import Twin
+keys = []
+for _ in range(20):
+    t = Twin.open(sys.argv[1])
+    keys.append(repr(t.state_key()))
+    t.close()
+    del t
+    gc.collect()
+print(len(set(keys)), len(keys))
+"""
+
+
 def test_each_handle_has_its_own_cache_key_even_after_one_is_freed(make_twin):
     """Caches of derived answers (evidence flags, map data, briefings) are keyed by `state_key`; it
     held id() of the store, which a freed handle leaves to the next one opened (two copies of one
     history then shared answers their survey files did not)."""
     url = make_twin("keyed").store.url
-    keys = []
-    for _ in range(20):  # CPython hands a freed object's address to a new one within a few rounds
-        t = Twin.open(url)
-        keys.append(t.state_key())
-        t.close()
-        del t
-        gc.collect()
-    assert len(set(keys)) == len(keys), keys
+    done = subprocess.run(
+        [sys.executable, "-c", _HANDLE_KEYS, str(url)], capture_output=True, text=True, cwd=ROOT, timeout=SUBPROCESS
+    )
+    assert done.returncode == 0, done.stderr
+    distinct, made = map(int, done.stdout.split())
+    assert distinct == made == 20, done.stdout
 
 
 def test_id_does_not_depend_on_the_order_of_changes(make_twin):
