@@ -509,6 +509,26 @@ def test_timeline_steps_through_the_checkpoints(visit: Any, server: LiveServer) 
     clean(v)
 
 
+def test_timeline_language_switch_keeps_the_checkpoint(visit: Any) -> None:
+    """The other language opened the timeline on the checkpoint it opens on, not the one being read: the
+    step is in the address (#date), which the language switch's link carries."""
+    v = visit("/maps/timeline?lang=en")
+    steps = v.page.evaluate("vt_timeline.cfg.steps.map(s => s.date)")
+    start = v.page.evaluate("vt_timeline.index")
+    i = 1 if start != 1 else 2
+    v.page.locator("#vt-slider").fill(str(i))
+    v.page.wait_for_function(f"document.getElementById('vt-step-label').textContent.includes('{steps[i]}')")
+    v.idle()
+    with v.page.expect_navigation():
+        v.page.click('a[data-lang-switch="zh"]')
+    v.idle()
+    assert v.page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert v.page.evaluate("vt_timeline.index") == i
+    assert steps[i] in v.page.locator("#vt-step-label").inner_text()
+    assert v.page.evaluate("vt_engine.config.date") == steps[i]
+    clean(v)
+
+
 # ---------------------------------------------------------------------------- changes and layer check
 def test_change_map_draws_the_diff(visit: Any, server: LiveServer) -> None:
     v = visit(PAGES["changes-en"])

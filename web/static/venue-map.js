@@ -1858,6 +1858,12 @@
     if (prev) prev.addEventListener('click', function () { self.stop(); self.go(self.index - 1); });
     if (next) next.addEventListener('click', function () { self.stop(); self.go(self.index + 1); });
     if (this.playBtn) this.playBtn.addEventListener('click', function () { self.timer ? self.stop() : self.play(); });
+    // The step shown is in the address (#2026-10-06) and in the language switch's link, so the other
+    // language (or a reload, or the address sent on) opens on the same checkpoint, not the first.
+    var wanted = decodeURIComponent(window.location.hash.slice(1));
+    cfg.steps.forEach(function (step, i) {
+      if (step.date === wanted) self.index = i;
+    });
     VT.timeline = this;
     this.go(this.index, true);
   };
@@ -1872,6 +1878,11 @@
       self = this;
     if (this.slider) this.slider.value = String(i);
     if (this.label) this.label.textContent = step.label;
+    var langSwitch = document.querySelector('a[data-lang-switch]');
+    if (langSwitch) langSwitch.hash = step.date;
+    if (window.history.replaceState && window.location.hash !== '#' + step.date) {
+      window.history.replaceState(null, '', '#' + step.date);
+    }
     engine.config.date = step.date; // the date a popup's project link opens its page on
     if (engine.imagery) engine.imagery.showFor(step.date);
     var panel;
