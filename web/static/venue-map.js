@@ -24,6 +24,24 @@
   VT.pending = 0;
   VT.messages = [];
 
+  // The layer list (folium's control, made open) covered much of a phone's or a tablet's narrow map
+  // with no way to close it: on a map narrower than this it is a button that opens the list, and a
+  // tap on the map closes it (Leaflet's collapsed control). Named in the page's language.
+  var OPEN_LAYER_LIST_MIN_WIDTH = 600;
+  var layersOnAdd = L.Control.Layers.prototype.onAdd;
+  L.Control.Layers.include({
+    onAdd: function (map) {
+      if (map.getSize().x < OPEN_LAYER_LIST_MIN_WIDTH) this.options.collapsed = true;
+      var container = layersOnAdd.call(this, map);
+      var name = VT.engine && VT.engine.labels.layer_list;
+      if (name && this._layersLink) {
+        this._layersLink.title = name;
+        this._layersLink.setAttribute('aria-label', name);
+      }
+      return container;
+    },
+  });
+
   // ------------------------------------------------------------------ small helpers
   function esc(v) {
     return String(v === null || v === undefined ? '' : v)
@@ -1764,6 +1782,13 @@
   VT.Engine.prototype.wirePanel = function (root) {
     var self = this;
     Array.prototype.forEach.call(root.querySelectorAll('[data-zoom]'), function (el) {
+      // reached by Tab and shown on the map by Enter or Space too, not by a click alone
+      el.tabIndex = 0;
+      el.addEventListener('keydown', function (ev) {
+        if (ev.target !== el || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+        ev.preventDefault();
+        el.click();
+      });
       el.addEventListener('click', function (ev) {
         if (ev.target.closest && ev.target.closest('a[href]')) return; // a link (a project's page) is followed
         ev.preventDefault();
