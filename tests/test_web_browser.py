@@ -735,3 +735,28 @@ def test_late_projects_and_units_are_shown_on_the_map_from_the_keyboard(visit: A
     wanted = {f for p in projects if p["responsible_unit"] == units[0]["key"] for f in p["features"]}
     assert set(v.page.evaluate(HIGHLIGHTED)) == wanted
     clean(v)
+
+
+POPUP_CLEAR = """(() => {
+  const p = document.querySelector('.leaflet-popup-content-wrapper');
+  if (!p || getComputedStyle(document.querySelector('.leaflet-popup')).opacity !== '1') return false;
+  const r = p.getBoundingClientRect(), m = vt_engine.map.getContainer().getBoundingClientRect();
+  return r.top >= m.top && r.bottom <= m.bottom && Array.from(document.querySelectorAll('.leaflet-control')).every(c => {
+    const b = c.getBoundingClientRect();
+    return b.width === 0 || r.top >= b.bottom || r.bottom <= b.top || r.left >= b.right || r.right <= b.left;
+  });
+})()"""
+
+
+def test_a_popup_on_a_phone_clears_the_maps_buttons(visit: Any) -> None:
+    """On a phone's short map a tapped feature's popup was panned to the map's top edge, under the
+    zoom buttons and the layer button (its title and close button covered), and the central plaza's,
+    with two projects, ran off the map's foot under the panel. It is panned clear of every control
+    and scrolls within the map (the test waits for that, after the popup's content and pan)."""
+    v = visit(PAGES["completion-en"], size=PHONE)
+    x, y = v.page.evaluate("(m => { const p = m.latLngToContainerPoint(m.getCenter()); return [p.x, p.y]; })(vt_engine.map)")
+    v.page.touchscreen.tap(x, y)
+    v.page.wait_for_function(POPUP_READY)
+    v.page.wait_for_function(POPUP_CLEAR)
+    v.shot("map-completion-phone-popup")
+    clean(v)

@@ -28,6 +28,18 @@
   // with no way to close it: on a map narrower than this it is a button that opens the list, and a
   // tap on the map closes it (Leaflet's collapsed control). Named in the page's language.
   var OPEN_LAYER_LIST_MIN_WIDTH = 600;
+  // A popup is panned into view below the zoom buttons and the layer button and above the scale and
+  // the credit, and scrolls when taller than that room: on a phone's short map its title and close
+  // button were under the buttons and a feature of two projects ran off the map's foot.
+  VT.popupOptions = function (map, options) {
+    var top = 84,
+      bottom = 56;
+    return L.extend(
+      { autoPanPaddingTopLeft: [5, top], autoPanPaddingBottomRight: [5, bottom],
+        maxHeight: Math.max(120, map.getSize().y - top - bottom - 60) },
+      options
+    );
+  };
   var layersOnAdd = L.Control.Layers.prototype.onAdd;
   L.Control.Layers.include({
     onAdd: function (map) {
@@ -1690,7 +1702,7 @@
     var self = this,
       f = found.feature,
       layer = found.layer;
-    var popup = L.popup({ maxWidth: 360, className: 'vt-popup' }).setLatLng(e.latlng);
+    var popup = L.popup(VT.popupOptions(this.map, { maxWidth: 360, className: 'vt-popup' })).setLatLng(e.latlng);
     if (f.p || !layer.spec.itemUrl) {
       popup.setContent(this.popupHtml(f, layer)).openOn(this.map);
       return;
