@@ -696,6 +696,7 @@ def test_a_narrow_map_keeps_its_controls_out_of_the_way(visit: Any, size: str) -
 
 FOCUSED = """(() => { const e = document.activeElement, cs = getComputedStyle(e);
   return {project: e.dataset.project || null, unit: e.dataset.unit || null, tag: e.tagName,
+          map: e.classList.contains('leaflet-container'), popup: !!e.closest('.leaflet-popup'),
           ring: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2}; })()"""
 HIGHLIGHTED = (
     "Object.keys(vt_engine.layers).flatMap(k => vt_engine.layers[k]._highlighted().map(it => k + '/' + it.f.id))"
@@ -759,4 +760,33 @@ def test_a_popup_on_a_phone_clears_the_maps_buttons(visit: Any) -> None:
     v.page.wait_for_function(POPUP_READY)
     v.page.wait_for_function(POPUP_CLEAR)
     v.shot("map-completion-phone-popup")
+    clean(v)
+
+
+def test_a_features_popup_opens_from_the_keyboard(visit: Any, server: LiveServer) -> None:
+    """A feature's popup (its projects, units, progress, forecast) opened on a click only, and the
+    late list names only the late projects: Tab reaches the map, whose keys are named on it, Enter
+    opens the popup of what lies under the cross at its centre, Tab goes on into the popup's links
+    and Escape closes it."""
+    late = api(server, "/completion", date=KNOWN_DATE)["late"][0]
+    project = api(server, f"/projects/{late['code']}", date=KNOWN_DATE)["project"]
+    layer, fid = project["features"][0].split("/", 1)
+    lon, lat = _centre(api(server, f"/collections/{layer}/items/{fid}", asof=KNOWN_DATE)["geometry"])
+    v = visit(PAGES["completion-en"])
+    at = _tab_to(v, lambda f: f["map"])
+    assert at["ring"] or v.page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    hint = v.page.evaluate("getComputedStyle(document.activeElement, '::before').content")
+    assert i18n.label("en", "map_keys") in hint
+    v.moved(lambda: v.page.evaluate(f"vt_engine.map.setView([{lat}, {lon}], 18, {{animate: false}})"))
+    v.page.keyboard.press("Enter")
+    v.page.wait_for_function(POPUP_READY)
+    text = v.page.locator(".leaflet-popup-content").inner_text()
+    assert project["code"] in text and i18n.unit_name("en", project["responsible_unit"]) in text
+    v.page.wait_for_function(POPUP_SHOWN)
+    assert v.page.evaluate("getComputedStyle(document.activeElement, '::before').content") == "none"  # off the popup
+    v.shot("map-completion-popup-by-keyboard")
+    at = _tab_to(v, lambda f: f["popup"], limit=1)
+    v.page.keyboard.press("Escape")
+    v.page.wait_for_function("!document.querySelector('.leaflet-popup')")
+    assert v.page.evaluate(FOCUSED)["map"]  # back on the map, for the next feature
     clean(v)

@@ -265,7 +265,7 @@ PAGE_LABELS = (
     "loading", "load_failed", "too_many", "status_none", "unit", "progress", "percent_vs_planned", "forecast",
     "planned_finish", "not_forecast", "after_opening", "late_chance", "days_late", "behind_plan", "n_days", "changed_fields", "geometry_changed", "added", "modified",
     "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
-    "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out", "north", "layer_list",
+    "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out", "north", "layer_list", "map_keys",
     "stale", "stale_never", "imagery", "imagery_badge", "project_open",
     "level_0m", "level_16m",
 )  # fmt: skip

@@ -1634,6 +1634,27 @@
     map.on('click', function (e) {
       self.onClick(e);
     });
+    // Without a mouse: the map, reached by Tab, pans with the arrow keys and zooms with + and −
+    // (Leaflet), shows a cross at its centre, and Enter opens the popup of what lies under the cross
+    // as a click there would (Tab then reaches the popup's links; Escape closes it).
+    var box = map.getContainer();
+    if (this.labels.map_keys) {
+      box.setAttribute('data-keys-hint', this.labels.map_keys);
+      box.setAttribute('aria-label', this.labels.map_keys);
+    }
+    map.on('popupopen popupclose', function (e) {
+      box.classList.toggle('vt-popup-open', e.type === 'popupopen'); // the cross and its note give way
+    });
+    box.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Escape' && ev.target !== box && ev.target.closest('.leaflet-popup')) {
+        map.closePopup(); // from within the popup too (Leaflet's Escape needs the map focused), back to the map
+        box.focus();
+        return;
+      }
+      if (ev.key !== 'Enter' || ev.target !== box) return;
+      ev.preventDefault();
+      self.onClick({ latlng: map.getCenter() });
+    });
     map.on('mousemove', L.Util.throttle(function (e) {
       var over = self.hitAll(e.latlng);
       map.getContainer().style.cursor = over ? 'pointer' : '';
