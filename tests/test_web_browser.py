@@ -116,9 +116,22 @@ def visit(browser: Browser, server: LiveServer) -> Iterator[Any]:
     opened = []
 
     def open_(
-        url: str, *, base: str | None = None, offline: bool = False, wait: bool = True, locale: str = "en-US"
+        url: str,
+        *,
+        base: str | None = None,
+        offline: bool = False,
+        wait: bool = True,
+        locale: str = "en-US",
+        size: tuple[int, int] = (1400, 900),
     ) -> Visit:
-        ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=offline, locale=locale)
+        touch = size[0] < 1024  # a phone or a tablet
+        ctx = browser.new_context(
+            viewport={"width": size[0], "height": size[1]},
+            offline=offline,
+            locale=locale,
+            is_mobile=touch,
+            has_touch=touch,
+        )
         # every wait below is for a condition; this only ends one that is truly stuck
         ctx.set_default_timeout(BROWSER_MS)
         ctx.set_default_navigation_timeout(BROWSER_MS)
@@ -509,6 +522,26 @@ def test_timeline_steps_through_the_checkpoints(visit: Any, server: LiveServer) 
     clean(v)
 
 
+def test_timeline_language_switch_keeps_the_checkpoint(visit: Any) -> None:
+    """The other language opened the timeline on the checkpoint it opens on, not the one being read: the
+    step is in the address (#date), which the language switch's link carries."""
+    v = visit("/maps/timeline?lang=en")
+    steps = v.page.evaluate("vt_timeline.cfg.steps.map(s => s.date)")
+    start = v.page.evaluate("vt_timeline.index")
+    i = 1 if start != 1 else 2
+    v.page.locator("#vt-slider").fill(str(i))
+    v.page.wait_for_function(f"document.getElementById('vt-step-label').textContent.includes('{steps[i]}')")
+    v.idle()
+    with v.page.expect_navigation():
+        v.page.click('a[data-lang-switch="zh"]')
+    v.idle()
+    assert v.page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert v.page.evaluate("vt_timeline.index") == i
+    assert steps[i] in v.page.locator("#vt-step-label").inner_text()
+    assert v.page.evaluate("vt_engine.config.date") == steps[i]
+    clean(v)
+
+
 # ---------------------------------------------------------------------------- changes and layer check
 def test_change_map_draws_the_diff(visit: Any, server: LiveServer) -> None:
     v = visit(PAGES["changes-en"])
@@ -584,3 +617,176 @@ def test_exported_map_opens_offline(visit: Any, server: LiveServer, store: Path,
     )
     assert v.page.locator("ul.vt-late li").count() == len(comp["late"])
     v.shot("export-completion-offline")
+
+
+# ---------------------------------------------------------------------------- a phone, a tablet, the keyboard
+PHONE, TABLET = (390, 844), (768, 1024)
+NARROW = {"phone": PHONE, "tablet": TABLET}
+TABLE_PAGES = {
+    "units-en": f"/completion/units?f=html&date={CHECKPOINT_DATE}&lang=en",
+    "project-zh": f"/projects/RD-03?f=html&date={CHECKPOINT_DATE}&lang=zh",
+    "register-en": "/maps/layers/projects?lang=en",
+}
+
+
+SMALLEST_CURVE_TEXT = """(() => { const svg = document.querySelector('svg[data-points]');
+  const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  return Math.min(...Array.from(svg.querySelectorAll('text')).map(t => scale * parseFloat(t.getAttribute('font-size')))); })()"""
+
+
+@pytest.mark.parametrize("size", NARROW)
+@pytest.mark.parametrize("name", TABLE_PAGES)
+def test_table_pages_keep_to_the_screens_width(visit: Any, name: str, size: str) -> None:
+    """On a phone (and the units table on a tablet too) the units table, the project's facts and the
+    register's table and version picker ran past the screen's right edge, so the whole page slid
+    sideways; a wide table scrolls in a box of its own instead, which the keyboard can reach."""
+    v = visit(TABLE_PAGES[name], wait=False, size=NARROW[size])
+    v.page.wait_for_load_state("load")
+    wide, screen = v.page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    v.shot(f"narrow-{name}-{size}")
+    assert wide <= screen, (wide, screen)
+    if name == "units-en" and size == "phone":
+        box = v.page.locator("div.vt-table-scroll")
+        assert box.evaluate("el => el.scrollWidth > el.clientWidth && el.tabIndex === 0")
+        assert box.locator("table.vt-units-table").count() == 1
+    if name == "project-zh":  # the S-curve's axis labels, drawn 9 units high, were 5.6 px on a phone
+        smallest = v.page.evaluate(SMALLEST_CURVE_TEXT)
+        assert smallest >= 9, smallest
+    clean(v)
+
+
+CONTROLS = """(() => {
+  const box = s => { const r = document.querySelector(s).getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  return {map: box('.leaflet-container'), layers: box('.leaflet-control-layers'),
+          credit: box('.leaflet-control-attribution'), scale: box('.leaflet-control-scale'),
+          open: document.querySelector('.leaflet-control-layers').classList.contains('leaflet-control-layers-expanded')};
+})()"""
+LIST_OPEN = "document.querySelector('.leaflet-control-layers').classList.contains('leaflet-control-layers-expanded')"
+
+
+def _area(b: list[float]) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def _overlap(a: list[float], b: list[float]) -> float:
+    return _area([max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])])
+
+
+@pytest.mark.parametrize("size", NARROW)
+def test_a_narrow_map_keeps_its_controls_out_of_the_way(visit: Any, size: str) -> None:
+    """On a phone or a tablet the layer list, always open, covered a sixth to a quarter of the map with
+    no way to close it, and the map's credit ran over the scale bar: the list is a button (named in
+    the page's language) that a tap opens and a tap on the map closes, and the credit keeps clear."""
+    v = visit(PAGES["completion-zh"], size=NARROW[size])
+    c = v.page.evaluate(CONTROLS)
+    assert not c["open"] and _area(c["layers"]) < 0.02 * _area(c["map"]), c
+    assert _overlap(c["credit"], c["scale"]) == 0, c
+    toggle = v.page.locator("a.leaflet-control-layers-toggle")
+    assert toggle.get_attribute("aria-label") == "图层"
+    toggle.tap()
+    v.page.wait_for_function(LIST_OPEN)
+    assert "展馆" in v.page.locator(".leaflet-control-layers").inner_text()
+    v.shot(f"map-completion-{size}-layer-list")
+    left, top, right, bottom = c["map"]
+    v.page.touchscreen.tap(left + 15, (top + bottom) / 2)  # away from every control
+    v.page.wait_for_function(f"!({LIST_OPEN})")
+    v.shot(f"map-completion-{size}")
+    clean(v)
+
+
+FOCUSED = """(() => { const e = document.activeElement, cs = getComputedStyle(e);
+  return {project: e.dataset.project || null, unit: e.dataset.unit || null, tag: e.tagName,
+          map: e.classList.contains('leaflet-container'), popup: !!e.closest('.leaflet-popup'),
+          ring: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2}; })()"""
+HIGHLIGHTED = (
+    "Object.keys(vt_engine.layers).flatMap(k => vt_engine.layers[k]._highlighted().map(it => k + '/' + it.f.id))"
+)
+
+
+def _tab_to(v: Visit, wanted: Callable[[dict[str, Any]], bool], limit: int = 60) -> dict[str, Any]:
+    for _ in range(limit):
+        v.page.keyboard.press("Tab")
+        at: dict[str, Any] = v.page.evaluate(FOCUSED)
+        if wanted(at):
+            return at
+    raise AssertionError("Tab never reached it")
+
+
+def test_late_projects_and_units_are_shown_on_the_map_from_the_keyboard(visit: Any, server: LiveServer) -> None:
+    """A late project's row and a unit's row zoomed the map to their features on a click only: Tab
+    did not reach them. Tab reaches each, with a visible focus ring; Enter and Space show it."""
+    late = api(server, "/completion", date=KNOWN_DATE)["late"][0]["code"]
+    features = api(server, f"/projects/{late}", date=KNOWN_DATE)["project"]["features"]
+    v = visit(PAGES["completion-en"])
+    at = _tab_to(v, lambda f: f["project"] == late)
+    assert at["tag"] == "LI" and at["ring"], at
+    v.moved(lambda: v.page.keyboard.press("Enter"))
+    assert set(v.page.evaluate(HIGHLIGHTED)) == set(features)
+    v.shot("map-completion-late-project-by-keyboard")
+
+    units = api(server, "/completion/units", date=KNOWN_DATE)["units"]
+    projects = api(server, "/projects", date=KNOWN_DATE)["projects"]
+    v = visit(PAGES["completion-en"])
+    _tab_to(v, lambda f: f["tag"] == "SUMMARY")
+    v.page.keyboard.press("Enter")
+    v.page.wait_for_function("document.querySelector('details[data-section=\"units\"]').open")
+    at = _tab_to(v, lambda f: f["unit"] is not None, limit=3)
+    assert at["unit"] == units[0]["key"] and at["ring"], at
+    v.moved(lambda: v.page.keyboard.press(" "))
+    wanted = {f for p in projects if p["responsible_unit"] == units[0]["key"] for f in p["features"]}
+    assert set(v.page.evaluate(HIGHLIGHTED)) == wanted
+    clean(v)
+
+
+POPUP_CLEAR = """(() => {
+  const p = document.querySelector('.leaflet-popup-content-wrapper');
+  if (!p || getComputedStyle(document.querySelector('.leaflet-popup')).opacity !== '1') return false;
+  const r = p.getBoundingClientRect(), m = vt_engine.map.getContainer().getBoundingClientRect();
+  return r.top >= m.top && r.bottom <= m.bottom && Array.from(document.querySelectorAll('.leaflet-control')).every(c => {
+    const b = c.getBoundingClientRect();
+    return b.width === 0 || r.top >= b.bottom || r.bottom <= b.top || r.left >= b.right || r.right <= b.left;
+  });
+})()"""
+
+
+def test_a_popup_on_a_phone_clears_the_maps_buttons(visit: Any) -> None:
+    """On a phone's short map a tapped feature's popup was panned to the map's top edge, under the
+    zoom buttons and the layer button (its title and close button covered), and the central plaza's,
+    with two projects, ran off the map's foot under the panel. It is panned clear of every control
+    and scrolls within the map (the test waits for that, after the popup's content and pan)."""
+    v = visit(PAGES["completion-en"], size=PHONE)
+    x, y = v.page.evaluate("(m => { const p = m.latLngToContainerPoint(m.getCenter()); return [p.x, p.y]; })(vt_engine.map)")
+    v.page.touchscreen.tap(x, y)
+    v.page.wait_for_function(POPUP_READY)
+    v.page.wait_for_function(POPUP_CLEAR)
+    v.shot("map-completion-phone-popup")
+    clean(v)
+
+
+def test_a_features_popup_opens_from_the_keyboard(visit: Any, server: LiveServer) -> None:
+    """A feature's popup (its projects, units, progress, forecast) opened on a click only, and the
+    late list names only the late projects: Tab reaches the map, whose keys are named on it, Enter
+    opens the popup of what lies under the cross at its centre, Tab goes on into the popup's links
+    and Escape closes it."""
+    late = api(server, "/completion", date=KNOWN_DATE)["late"][0]
+    project = api(server, f"/projects/{late['code']}", date=KNOWN_DATE)["project"]
+    layer, fid = project["features"][0].split("/", 1)
+    lon, lat = _centre(api(server, f"/collections/{layer}/items/{fid}", asof=KNOWN_DATE)["geometry"])
+    v = visit(PAGES["completion-en"])
+    at = _tab_to(v, lambda f: f["map"])
+    assert at["ring"] or v.page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    hint = v.page.evaluate("getComputedStyle(document.activeElement, '::before').content")
+    assert i18n.label("en", "map_keys") in hint
+    v.moved(lambda: v.page.evaluate(f"vt_engine.map.setView([{lat}, {lon}], 18, {{animate: false}})"))
+    v.page.keyboard.press("Enter")
+    v.page.wait_for_function(POPUP_READY)
+    text = v.page.locator(".leaflet-popup-content").inner_text()
+    assert project["code"] in text and i18n.unit_name("en", project["responsible_unit"]) in text
+    v.page.wait_for_function(POPUP_SHOWN)
+    assert v.page.evaluate("getComputedStyle(document.activeElement, '::before').content") == "none"  # off the popup
+    v.shot("map-completion-popup-by-keyboard")
+    at = _tab_to(v, lambda f: f["popup"], limit=1)
+    v.page.keyboard.press("Escape")
+    v.page.wait_for_function("!document.querySelector('.leaflet-popup')")
+    assert v.page.evaluate(FOCUSED)["map"]  # back on the map, for the next feature
+    clean(v)

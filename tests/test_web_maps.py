@@ -80,6 +80,18 @@ def test_pages_reference_only_the_app(api: TestClient, url: str) -> None:
             assert api.get(ref).status_code == 200, ref
 
 
+@pytest.mark.parametrize("url", PAGES)
+def test_pages_have_one_heading_and_let_a_phone_zoom(api: TestClient, url: str) -> None:
+    """A screen reader finds the page by its one h1 (a map page's title in its panel was a div, so
+    the map pages had none); a phone may enlarge the page with two fingers (folium's viewport said
+    user-scalable=no, maximum-scale=1.0, so a leader could not enlarge the panel's small text)."""
+    html = api.get(url).text
+    assert len(re.findall(r"<h1\b", html)) == 1, re.findall(r"<h1\b[^>]*>[^<]*", html)
+    viewports = re.findall(r'<meta name="viewport"[^>]*>', html)
+    assert len(viewports) == 1, viewports
+    assert "user-scalable=no" not in viewports[0] and "maximum-scale" not in viewports[0], viewports
+
+
 def test_assets_come_from_the_npm_package(api: TestClient) -> None:
     lock = orjson.loads((assets.WEB_DIR / "package-lock.json").read_bytes())
     version = lock["packages"]["node_modules/leaflet"]["version"]

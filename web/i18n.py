@@ -482,6 +482,11 @@ _LABELS: dict[str, dict[str, str]] = {
     "exported": {"zh": "离线导出于 {time}", "en": "Exported for offline use on {time}"},
     "zoom_in": {"zh": "放大", "en": "Zoom in"},
     "zoom_out": {"zh": "缩小", "en": "Zoom out"},
+    "layer_list": {"zh": "图层", "en": "Layers"},
+    "map_keys": {
+        "zh": "地图：方向键平移，+ / − 缩放，回车查看中心十字处的要素",
+        "en": "Map: arrow keys move, + and − zoom, Enter shows what lies under the centre cross",
+    },
     "basemap": {"zh": "底图", "en": "Basemap"},
     "survey_orthophoto": {"zh": "正射影像", "en": "Orthophoto"},
     "survey_layer": {"zh": "{kind} {date}", "en": "{kind} {date}"},

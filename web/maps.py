@@ -14,6 +14,7 @@ Bootstrap, Font Awesome) are removed from every map: nothing here needs jQuery o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -264,7 +265,7 @@ PAGE_LABELS = (
     "loading", "load_failed", "too_many", "status_none", "unit", "progress", "percent_vs_planned", "forecast",
     "planned_finish", "not_forecast", "after_opening", "late_chance", "days_late", "behind_plan", "n_days", "changed_fields", "geometry_changed", "added", "modified",
     "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
-    "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out", "north",
+    "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out", "north", "layer_list", "map_keys",
     "stale", "stale_never", "imagery", "imagery_badge", "project_open",
     "level_0m", "level_16m",
 )  # fmt: skip
@@ -401,7 +402,12 @@ def _render(
     html = fig.render()
     lang_tag = "en" if ctx.lang == "en" else "zh-CN"
     html = html.replace("<html>", f'<html lang="{lang_tag}">', 1).replace("<body>", '<body class="vt-page">', 1)
-    return html
+    # folium's viewport forbids zooming (maximum-scale=1, user-scalable=no): on a phone the panel's
+    # text could not be enlarged with two fingers. The map's own pinch zoom is Leaflet's either way.
+    return _VIEWPORT.sub('<meta name="viewport" content="width=device-width, initial-scale=1">', html, count=1)
+
+
+_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>')
 
 
 def _number_elements(root: Element) -> None:

@@ -210,7 +210,7 @@
     var body = root.querySelector('.vt-stack-body'),
       pos = root.querySelector('.vt-stack-pos'),
       lis = root.querySelectorAll('.vt-stack-list li');
-    var popup = L.popup({ maxWidth: 380, minWidth: 260, className: 'vt-popup vt-stack-popup' })
+    var popup = L.popup(VT.popupOptions(engine.map, { maxWidth: 380, minWidth: 260, className: 'vt-popup vt-stack-popup' }))
       .setLatLng(latlng)
       .setContent(root)
       .openOn(engine.map);

@@ -24,6 +24,36 @@
   VT.pending = 0;
   VT.messages = [];
 
+  // The layer list (folium's control, made open) covered much of a phone's or a tablet's narrow map
+  // with no way to close it: on a map narrower than this it is a button that opens the list, and a
+  // tap on the map closes it (Leaflet's collapsed control). Named in the page's language.
+  var OPEN_LAYER_LIST_MIN_WIDTH = 600;
+  // A popup is panned into view below the zoom buttons and the layer button and above the scale and
+  // the credit, and scrolls when taller than that room: on a phone's short map its title and close
+  // button were under the buttons and a feature of two projects ran off the map's foot.
+  VT.popupOptions = function (map, options) {
+    var top = 84,
+      bottom = 56;
+    return L.extend(
+      { autoPanPaddingTopLeft: [5, top], autoPanPaddingBottomRight: [5, bottom],
+        maxHeight: Math.max(120, map.getSize().y - top - bottom - 60) },
+      options
+    );
+  };
+  var layersOnAdd = L.Control.Layers.prototype.onAdd;
+  L.Control.Layers.include({
+    onAdd: function (map) {
+      if (map.getSize().x < OPEN_LAYER_LIST_MIN_WIDTH) this.options.collapsed = true;
+      var container = layersOnAdd.call(this, map);
+      var name = VT.engine && VT.engine.labels.layer_list;
+      if (name && this._layersLink) {
+        this._layersLink.title = name;
+        this._layersLink.setAttribute('aria-label', name);
+      }
+      return container;
+    },
+  });
+
   // ------------------------------------------------------------------ small helpers
   function esc(v) {
     return String(v === null || v === undefined ? '' : v)
@@ -1604,6 +1634,27 @@
     map.on('click', function (e) {
       self.onClick(e);
     });
+    // Without a mouse: the map, reached by Tab, pans with the arrow keys and zooms with + and −
+    // (Leaflet), shows a cross at its centre, and Enter opens the popup of what lies under the cross
+    // as a click there would (Tab then reaches the popup's links; Escape closes it).
+    var box = map.getContainer();
+    if (this.labels.map_keys) {
+      box.setAttribute('data-keys-hint', this.labels.map_keys);
+      box.setAttribute('aria-label', this.labels.map_keys);
+    }
+    map.on('popupopen popupclose', function (e) {
+      box.classList.toggle('vt-popup-open', e.type === 'popupopen'); // the cross and its note give way
+    });
+    box.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Escape' && ev.target !== box && ev.target.closest('.leaflet-popup')) {
+        map.closePopup(); // from within the popup too (Leaflet's Escape needs the map focused), back to the map
+        box.focus();
+        return;
+      }
+      if (ev.key !== 'Enter' || ev.target !== box) return;
+      ev.preventDefault();
+      self.onClick({ latlng: map.getCenter() });
+    });
     map.on('mousemove', L.Util.throttle(function (e) {
       var over = self.hitAll(e.latlng);
       map.getContainer().style.cursor = over ? 'pointer' : '';
@@ -1672,7 +1723,7 @@
     var self = this,
       f = found.feature,
       layer = found.layer;
-    var popup = L.popup({ maxWidth: 360, className: 'vt-popup' }).setLatLng(e.latlng);
+    var popup = L.popup(VT.popupOptions(this.map, { maxWidth: 360, className: 'vt-popup' })).setLatLng(e.latlng);
     if (f.p || !layer.spec.itemUrl) {
       popup.setContent(this.popupHtml(f, layer)).openOn(this.map);
       return;
@@ -1764,6 +1815,13 @@
   VT.Engine.prototype.wirePanel = function (root) {
     var self = this;
     Array.prototype.forEach.call(root.querySelectorAll('[data-zoom]'), function (el) {
+      // reached by Tab and shown on the map by Enter or Space too, not by a click alone
+      el.tabIndex = 0;
+      el.addEventListener('keydown', function (ev) {
+        if (ev.target !== el || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+        ev.preventDefault();
+        el.click();
+      });
       el.addEventListener('click', function (ev) {
         if (ev.target.closest && ev.target.closest('a[href]')) return; // a link (a project's page) is followed
         ev.preventDefault();
@@ -1858,6 +1916,12 @@
     if (prev) prev.addEventListener('click', function () { self.stop(); self.go(self.index - 1); });
     if (next) next.addEventListener('click', function () { self.stop(); self.go(self.index + 1); });
     if (this.playBtn) this.playBtn.addEventListener('click', function () { self.timer ? self.stop() : self.play(); });
+    // The step shown is in the address (#2026-10-06) and in the language switch's link, so the other
+    // language (or a reload, or the address sent on) opens on the same checkpoint, not the first.
+    var wanted = decodeURIComponent(window.location.hash.slice(1));
+    cfg.steps.forEach(function (step, i) {
+      if (step.date === wanted) self.index = i;
+    });
     VT.timeline = this;
     this.go(this.index, true);
   };
@@ -1872,6 +1936,11 @@
       self = this;
     if (this.slider) this.slider.value = String(i);
     if (this.label) this.label.textContent = step.label;
+    var langSwitch = document.querySelector('a[data-lang-switch]');
+    if (langSwitch) langSwitch.hash = step.date;
+    if (window.history.replaceState && window.location.hash !== '#' + step.date) {
+      window.history.replaceState(null, '', '#' + step.date);
+    }
     engine.config.date = step.date; // the date a popup's project link opens its page on
     if (engine.imagery) engine.imagery.showFor(step.date);
     var panel;
