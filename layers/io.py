@@ -188,7 +188,8 @@ def read_layer_file(
     # 100,000-polygon GeoPackage, 0.1 s of the GeoJSON).
     with gc_paused():
         csv = fmt.name == "csv"
-        table = _read_csv(path, name, schema.spatial) if csv else _read_ogr(path, name, fmt, source_layer)
+        spatial = schema.spatial
+        table = _read_csv(path, name, spatial) if csv else _read_ogr(path, name, fmt, source_layer, spatial)
     return _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, None)
 
 
@@ -221,14 +222,14 @@ def read_layer_batches(
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
             raise BadInput(f"{name}: cannot read as CSV: {e}") from None
         return
-    target, layer = _ogr_target(path, name, fmt, source_layer)
+    target, layer = _ogr_target(path, name, fmt, source_layer, schema.spatial)
     try:
         total = int(pyogrio.read_info(target, layer=layer)["features"])
     except Exception as e:  # unreadable: the same refusal as a whole read
         raise BadInput(f"{name}: cannot read as {fmt.title}: {e}") from None
     ids_from_json = None
     for start in range(0, max(total, 1), batch):
-        table = _read_ogr(path, name, fmt, source_layer, skip=start, count=batch)
+        table = _read_ogr(path, name, fmt, source_layer, schema.spatial, skip=start, count=batch)
         if fmt.name == "geojson" and id_field is None and ids_from_json is None and not _has_id_column(table):
             # GeoJSON feature ids are read from the JSON itself (see _geojson_feature_ids), once
             ids_from_json = _geojson_feature_ids(path, total) or []
@@ -336,7 +337,9 @@ def _to_features(
     return ReadResult(features, ignored, crs_label(source) if source is not None else "", id_source)
 
 
-def _ogr_target(path: Path, name: str, fmt: FileFormat, source_layer: str | None) -> tuple[str, str | None]:
+def _ogr_target(
+    path: Path, name: str, fmt: FileFormat, source_layer: str | None, spatial: bool
+) -> tuple[str, str | None]:
     layer: str | None = None
     if path.suffix.lower() == ".zip":
         target = _zip_member(path, name, source_layer)
@@ -344,14 +347,22 @@ def _ogr_target(path: Path, name: str, fmt: FileFormat, source_layer: str | None
         target = str(path)
         # Listing a GeoJSON's layers parses the whole file, so only do it where a choice exists.
         if fmt.name == "gpkg" or source_layer is not None:
-            layer = _choose_layer(target, name, fmt, source_layer)
+            layer = _choose_layer(target, name, fmt, source_layer, spatial)
     return target, layer
 
 
 def _read_ogr(
-    path: Path, name: str, fmt: FileFormat, source_layer: str | None, skip: int = 0, count: int | None = None
+    path: Path,
+    name: str,
+    fmt: FileFormat,
+    source_layer: str | None,
+    spatial: bool,
+    skip: int = 0,
+    count: int | None = None,
 ) -> _Table:
-    target, layer = _ogr_target(path, name, fmt, source_layer)
+    """A file's rows through GDAL; for a layer of records (`spatial` False) a table without a
+    geometry column too (a GeoPackage attributes table, as the register exports)."""
+    target, layer = _ogr_target(path, name, fmt, source_layer, spatial)
     try:
         # GDAL warns (through Python's warnings) of a geometry it cannot read and hands on null
         # instead: caught here, so the user reads why below rather than a RuntimeWarning.
@@ -362,6 +373,8 @@ def _read_ogr(
             )
     except Exception as e:  # pyogrio raises DataSourceError, DataLayerError, ...; all mean unreadable
         raise BadInput(f"{name}: cannot read as {fmt.title}: {e}") from None
+    if not isinstance(gdf, gpd.GeoDataFrame) and not spatial:
+        return _Table(pd.DataFrame(gdf), np.full(len(gdf), None, dtype=object), None, [], first_row=skip)
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise BadInput(f"{name}: {('layer ' + repr(layer)) if layer else 'the file'} has no geometry column")
     geoms = np.asarray(gdf.geometry.array, dtype=object)
@@ -397,22 +410,25 @@ def _unread_geometries(path: Path, fmt: FileFormat, geoms: np.ndarray, skip: int
     return out
 
 
-def _choose_layer(target: str, name: str, fmt: FileFormat, source_layer: str | None) -> str | None:
+def _choose_layer(target: str, name: str, fmt: FileFormat, source_layer: str | None, spatial: bool) -> str | None:
+    """The file's one layer of the kind wanted: with geometry, or for a layer of records (`spatial`
+    False) one without (an attributes table, as the register exports), else any."""
     try:
         listed = pyogrio.list_layers(target)
     except Exception as e:  # unreadable or not this format
         raise BadInput(f"{name}: cannot read as {fmt.title}: {e}") from None
     layers = [str(n) for n, _ in listed]
-    spatial = [str(n) for n, gtype in listed if gtype is not None]
     if source_layer is not None:
         if source_layer not in layers:
             raise BadInput(f"{name}: no layer {source_layer!r}; it has: {', '.join(layers) or 'no layers'}")
         return source_layer
-    if len(spatial) == 1:
-        return spatial[0]
-    if not spatial:
+    shaped = [str(n) for n, gtype in listed if gtype is not None]
+    candidates = shaped if spatial else ([str(n) for n, gtype in listed if gtype is None] or layers)
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
         raise BadInput(f"{name}: no layer with geometry (layers: {', '.join(layers) or 'none'})")
-    raise BadInput(f"{name}: holds {len(spatial)} layers, choose one with --source-layer: {', '.join(spatial)}")
+    raise BadInput(f"{name}: holds {len(candidates)} layers, choose one with --source-layer: {', '.join(candidates)}")
 
 
 def _zip_member(path: Path, name: str, source_layer: str | None) -> str:
@@ -915,17 +931,20 @@ def _write_gpkg(
             data.append(np.asarray(values, dtype=object))
             masks.append(None)
     epsg = crs.to_epsg()
+    # A layer of records (the project register) is a GeoPackage attributes table: no geometry
+    # column of unknown type for QGIS to list as a layer with nothing to draw.
+    spatial = schema.spatial
     try:
         pyogrio.raw.write(
             out,
-            np.asarray(shapely.to_wkb(geoms), dtype=object),
+            np.asarray(shapely.to_wkb(geoms), dtype=object) if spatial else None,
             data,
             list(columns),
             field_mask=masks,
             layer=schema.name,
             driver="GPKG",
-            geometry_type=_geometry_type(geoms, schema),
-            crs=f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL"),
+            geometry_type=_geometry_type(geoms, schema) if spatial else None,
+            crs=(f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL")) if spatial else None,
             promote_to_multi=False,
             layer_metadata={VERSION_KEY: version} if version else None,
         )
