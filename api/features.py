@@ -706,6 +706,14 @@ class FeaturesFactory:
                 "href": public_url(request, root + "/collections"),
             },
             {
+                # OGC API - Tiles (/req/tilesets-list/...): where a client learns the tiling schemes
+                # the tiles are cut in, before it asks a collection for its tilesets.
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                "type": JSON,
+                "title": "Tile matrix sets",
+                "href": public_url(request, "/tileMatrixSets"),
+            },
+            {
                 "rel": "version-history",
                 "type": JSON,
                 "title": "Versions (commits)",

@@ -127,6 +127,12 @@ def test_conformance_and_collections_announce_the_tiles(api: TestClient) -> None
         assert len(rel) == 1 and rel[0]["href"] == f"http://testserver/collections/{c['id']}/tiles"
     paths = api.get("/api").json()["paths"]
     assert "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}" in paths
+    # The landing page leads to the tiling schemes (there was no way to them but the tilesets' links).
+    landing = api.get("/").json()["links"]
+    schemes = [lk["href"] for lk in landing if lk["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"]
+    assert schemes == ["http://testserver/tileMatrixSets"]
+    listed = api.get(schemes[0]).json()["tileMatrixSets"]
+    assert [m["id"] for m in listed] == ["WebMercatorQuad"]
 
 
 def test_tileset_documents_lead_to_the_tiles(api: TestClient) -> None:
