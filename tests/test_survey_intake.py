@@ -231,13 +231,19 @@ def test_a_survey_record_is_written_only_by_the_importer(twin: Twin, survey_dir:
         twin.revert(gone.id, author="b")  # a record comes back by importing its file again
 
 
-@pytest.mark.gpkg_only
-def test_a_layer_file_imported_into_the_survey_layer_is_refused(tmp_path: Path, survey_dir: Path) -> None:
+def _twin_with_an_ndvi_survey(tmp_path: Path) -> Path:
+    """The bundled twin (no demo surveys) and one NDVI survey imported by the CLI, in `tmp_path`."""
     store = tmp_path / "venue.gpkg"
     assert runner.invoke(app, ["init", "--no-surveys", "--store", str(store)]).exit_code == 0
     src = write_geotiff(tmp_path / "n.tif", bands=1, dtype="float32")
     r = runner.invoke(app, ["raster", "import", str(src), "--survey", "ndvi", "--date", "2026-10-20", "-s", str(store)])
     assert r.exit_code == 0, r.stderr
+    return store
+
+
+@pytest.mark.gpkg_only
+def test_a_layer_file_imported_into_the_survey_layer_is_refused(tmp_path: Path, survey_dir: Path) -> None:
+    store = _twin_with_an_ndvi_survey(tmp_path)
     out = tmp_path / "s.geojson"
     assert runner.invoke(app, ["export", "surveys", "-o", str(out), "-s", str(store)]).exit_code == 0
     with Twin.open(store) as t:
@@ -260,11 +266,7 @@ def test_a_survey_layer_exported_in_a_projected_crs_imports_back_as_nothing_to_c
     """A footprint is reprojected from the raster's CRS, so it is stored as every reprojected
     coordinate is (rounded to 1e-12°): the layer exported in EPSG:4549 or 3857 and imported back
     unedited is "nothing to commit", not a change to a record only the importer writes."""
-    store = tmp_path / "venue.gpkg"
-    assert runner.invoke(app, ["init", "--no-surveys", "--store", str(store)]).exit_code == 0
-    src = write_geotiff(tmp_path / "n.tif", bands=1, dtype="float32")
-    r = runner.invoke(app, ["raster", "import", str(src), "--survey", "ndvi", "--date", "2026-10-20", "-s", str(store)])
-    assert r.exit_code == 0, r.stderr
+    store = _twin_with_an_ndvi_survey(tmp_path)
     out = tmp_path / "s.gpkg"
     r = runner.invoke(app, ["export", "surveys", "-o", str(out), "--crs", crs, "-s", str(store)])
     assert r.exit_code == 0, r.stderr
