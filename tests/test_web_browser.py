@@ -524,7 +524,8 @@ def test_timeline_steps_through_the_checkpoints(visit: Any, server: LiveServer) 
 
 def test_timeline_language_switch_keeps_the_checkpoint(visit: Any) -> None:
     """The other language opened the timeline on the checkpoint it opens on, not the one being read: the
-    step is in the address (#date), which the language switch's link carries."""
+    step is in the address (#date), which the language switch's link carries; the completion map's
+    link carries it as its date."""
     v = visit("/maps/timeline?lang=en")
     steps = v.page.evaluate("vt_timeline.cfg.steps.map(s => s.date)")
     start = v.page.evaluate("vt_timeline.index")
@@ -532,6 +533,9 @@ def test_timeline_language_switch_keeps_the_checkpoint(visit: Any) -> None:
     v.page.locator("#vt-slider").fill(str(i))
     v.page.wait_for_function(f"document.getElementById('vt-step-label').textContent.includes('{steps[i]}')")
     v.idle()
+    # The completion map's link opens on that checkpoint too (it opened on today's).
+    to_map = v.page.get_attribute('a[data-nav="completion"]', "href") or ""
+    assert f"date={steps[i]}" in to_map and "lang=en" in to_map, to_map
     with v.page.expect_navigation():
         v.page.click('a[data-lang-switch="zh"]')
     v.idle()

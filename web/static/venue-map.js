@@ -1938,6 +1938,13 @@
     if (this.label) this.label.textContent = step.label;
     var langSwitch = document.querySelector('a[data-lang-switch]');
     if (langSwitch) langSwitch.hash = step.date;
+    // The completion map link opens on the checkpoint read here, not on today.
+    var toMap = document.querySelector('a[data-nav="completion"]');
+    if (toMap) {
+      var target = new URL(toMap.href, window.location.href);
+      target.searchParams.set('date', step.date);
+      toMap.href = target.toString();
+    }
     if (window.history.replaceState && window.location.hash !== '#' + step.date) {
       window.history.replaceState(null, '', '#' + step.date);
     }
