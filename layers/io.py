@@ -342,7 +342,7 @@ def _ogr_target(
 ) -> tuple[str, str | None]:
     layer: str | None = None
     if path.suffix.lower() == ".zip":
-        target = _zip_member(path, name, source_layer)
+        target = _zip_member(path, name, source_layer, spatial)
     else:
         target = str(path)
         # Listing a GeoJSON's layers parses the whole file, so only do it where a choice exists.
@@ -431,14 +431,18 @@ def _choose_layer(target: str, name: str, fmt: FileFormat, source_layer: str | N
     raise BadInput(f"{name}: holds {len(candidates)} layers, choose one with --source-layer: {', '.join(candidates)}")
 
 
-def _zip_member(path: Path, name: str, source_layer: str | None) -> str:
-    """The /vsizip/ path of the one Shapefile in a zip (or the one named `source_layer`)."""
+def _zip_member(path: Path, name: str, source_layer: str | None, spatial: bool = True) -> str:
+    """The /vsizip/ path of the one Shapefile in a zip (or the one named `source_layer`); for a layer
+    of records (`spatial` False), of its one dBASE table when the zip holds no .shp (as the register
+    exports)."""
     try:
         with zipfile.ZipFile(path) as z:
             members = z.namelist()
     except (zipfile.BadZipFile, OSError) as e:
         raise BadInput(f"{name}: not a readable zip file ({e})") from None
     shps = [m for m in members if m.lower().endswith(".shp") and not PurePosixPath(m).name.startswith("._")]
+    if not shps and not spatial:
+        shps = [m for m in members if m.lower().endswith(".dbf") and not PurePosixPath(m).name.startswith("._")]
     if not shps:
         raise BadInput(f"{name}: the zip holds no .shp file (it has: {', '.join(members[:10]) or 'nothing'})")
     stems = {m: PurePosixPath(m).stem for m in shps}
@@ -982,7 +986,10 @@ def _write_shapefile(
     family = np.array([_SHAPE_FAMILY.get(g.geom_type, "other") if g is not None else "none" for g in geoms])
     present = [f for f in ("polygon", "line", "point") if (family == f).any()]
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        if len(present) <= 1:
+        if not schema.spatial:
+            # Records (the project register): the dBASE table alone, no .shp of empty shapes.
+            _ogr_write(pd.DataFrame(fitted), Path(tmp) / f"{schema.name}.dbf", "ESRI Shapefile", encoding="UTF-8")
+        elif len(present) <= 1:
             # One shape type per shapefile: pyogrio infers it (Polygon and MultiPolygon share one).
             # An empty layer needs it named.
             shp = Path(tmp) / f"{schema.name}.shp"
@@ -1044,7 +1051,7 @@ def _write_csv(
     df.to_csv(out, index=False)
 
 
-def _ogr_write(gdf: gpd.GeoDataFrame, out: Path, driver: str, **kwargs: Any) -> None:
+def _ogr_write(gdf: gpd.GeoDataFrame | pd.DataFrame, out: Path, driver: str, **kwargs: Any) -> None:
     try:
         pyogrio.write_dataframe(gdf, out, driver=driver, **kwargs)
     except Exception as e:  # GDAL refusals (e.g. points and polygons in one shapefile) are the caller's input

@@ -252,6 +252,26 @@ def test_the_register_exported_imports_back_unchanged(store: Path, tmp_path: Pat
         assert code == 0 and "projects +0 ~1 -0" in out, (out, err)
 
 
+def test_the_register_as_a_shapefile_is_its_dbase_table_alone(store: Path, tmp_path: Path) -> None:
+    """Records have no shapes: the zip was a Point shapefile of 60 empty shapes with a .prj. It holds
+    the dBASE table (which QGIS and Excel open) and reads back as the register's records. (Two
+    projects' feature lists are longer than a dBASE text holds: the zip's fields.csv counts them
+    cut, and only the GeoPackage or GeoJSON keeps them whole.)"""
+    import zipfile
+
+    from layers.io import read_layer_file
+
+    path = tmp_path / "register.zip"
+    code, _, err = run("export", "projects", "-o", str(path), "--store", str(store))
+    assert code == 0, err
+    names = zipfile.ZipFile(path).namelist()
+    assert "projects.dbf" in names and not [n for n in names if n.endswith((".shp", ".shx", ".prj"))], names
+    with Twin.open(store) as t:
+        read = read_layer_file(path, t.layer("projects"))
+        codes = sorted(orjson.loads(b)["properties"]["code"] for b in t.features("projects").features)
+    assert sorted(f.properties["code"] for f in read.features) == codes and read.source_crs == ""
+
+
 def test_a_change_file_deleting_with_a_body_is_refused(store: Path, tmp_path: Path) -> None:
     """A delete that carries a geometry or properties is a mistake in the file (the README says it is
     refused); the change file's reader dropped the body and deleted the feature."""
