@@ -31,7 +31,7 @@ def import_batches(
 ) -> None:
     import pyogrio
 
-    from cli.main import _errors, _open, _progress, copy_base, err, out
+    from cli.main import _errors, _open, _progress, copy_base, err, keep_whole_texts, out
     from layers.io import read_layer_batches
 
     twin = _open(store)
@@ -70,6 +70,7 @@ def import_batches(
                         )
                     if not result.features:
                         continue
+                    keep_whole_texts(twin, layer, file, result.features, base)
                     of = f"/{batches}" if batches else ""
                     try:
                         with gc_paused():  # the batch's objects live to its commit (twin.gcpause)

@@ -9,7 +9,7 @@ reader of its output goes away (``| head``): the code of the error it was report
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from cli.layers import layer_app
 from cli.maps import map_app
 from cli.pipes import EXIT_BROKEN_PIPE, Console, pipe_closed
 from cli.surveys import raster_app
-from twin import HEAD, Change, Conflict, Ref, Twin, TwinError, ValidationFailed
+from twin import HEAD, Change, Conflict, Feature, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound, Problem
 from twin.gcpause import gc_paused_for
@@ -404,6 +404,7 @@ def import_(
         )
         if result.ignored_columns:
             err.print(f"note: columns not in layer {layer} were not imported: {', '.join(result.ignored_columns)}")
+        keep_whole_texts(twin, layer, file, result.features, base)
         n = len(result.features)
         progress.update(task, description=f"validating and committing {n} features", total=None)
         op = "add" if mode == "add" else "upsert"
@@ -436,6 +437,25 @@ def import_(
         f"committed {info.id[:12]}: {layer} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)} "
         f"(from {result.source_crs}{', ' + datum if datum != 'wgs84' else ''})"
     )
+
+
+def keep_whole_texts(twin: Twin, layer: str, file: Path, features: Sequence[Feature], base: str | None) -> None:
+    """A Shapefile this twin exported cut its long texts to fit dBASE (its fields list counts them):
+    brought back, each text that is just the cut form of the one stored when the copy was made (at
+    `base`, else the head) is the stored one again, so an unedited file changes nothing."""
+    from layers.io import restore_cut_texts, shapefile_cut_fields
+
+    cut = shapefile_cut_fields(file)
+    if not cut or not features:
+        return
+    at = twin.resolve(base) if base else None
+    stored = twin.features_by_id(layer, [str(f.id) for f in features], at)
+    restored = restore_cut_texts(features, cut, {fid: orjson.loads(b)["properties"] for fid, b in stored.items()})
+    if restored:
+        err.print(
+            f"note: {restored} text(s) the Shapefile cut to fit dBASE ({', '.join(sorted(cut))}) are kept whole as "
+            "stored; a text edited in the file is imported as edited"
+        )
 
 
 def _register_sheet(file: Path) -> bool:

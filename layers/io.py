@@ -21,7 +21,9 @@ GDAL does the format work (through pyogrio); pandas reads and writes CSV.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import math
 import os
 import re
@@ -30,7 +32,7 @@ import uuid
 import warnings
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import repeat
@@ -1012,6 +1014,42 @@ def _write_shapefile(
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for part in sorted(Path(tmp).iterdir()):
                 z.write(part, part.name)
+
+
+def shapefile_cut_fields(path: str | Path) -> set[str]:
+    """The fields whose texts were cut to fit dBASE, as the fields list in a zip this twin exported
+    says (empty for any other file)."""
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        return set()
+    try:
+        with zipfile.ZipFile(path) as z:
+            lists = [m for m in z.namelist() if m.endswith(".fields.csv")]
+            text = z.read(lists[0]).decode("utf-8-sig") if len(lists) == 1 else ""
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError):
+        return set()
+    column = f"texts_cut_to_{DBF_TEXT_BYTES}_bytes"
+    return {row["field"] for row in csv.DictReader(io.StringIO(text)) if (row.get(column) or "0").strip() not in ("", "0")}
+
+
+def restore_cut_texts(features: Sequence[Feature], fields: set[str], stored: Mapping[str, Mapping[str, Any]]) -> int:
+    """In features read from a Shapefile that cut `fields` to fit dBASE, put back the whole text
+    wherever the file holds just the cut form of what was stored (`stored`: each feature's
+    properties as the copy was made), so an unedited Shapefile brought back changes nothing rather
+    than cutting every long text short in the twin. An edited text is the file's. How many were put back."""
+    restored = 0
+    for f in features:
+        was = stored.get(str(f.id))
+        if was is None:
+            continue
+        for name in fields & f.properties.keys():
+            given, whole = f.properties[name], was.get(name)
+            if not isinstance(given, str) or not isinstance(whole, str) or given == whole:
+                continue
+            if whole.encode("utf-8")[:DBF_TEXT_BYTES].decode("utf-8", "ignore") == given:
+                f.properties[name] = whole
+                restored += 1
+    return restored
 
 
 def _write_field_list(path: Path, schema: LayerSchema, names: dict[str, str], cut: dict[str, int]) -> None:

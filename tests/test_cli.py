@@ -20,7 +20,7 @@ from pyproj import Transformer
 from typer.testing import CliRunner
 
 from cli.main import app
-from twin import Twin
+from twin import Change, Feature, Twin
 
 runner = CliRunner()
 
@@ -270,6 +270,29 @@ def test_the_register_as_a_shapefile_is_its_dbase_table_alone(store: Path, tmp_p
         read = read_layer_file(path, t.layer("projects"))
         codes = sorted(orjson.loads(b)["properties"]["code"] for b in t.features("projects").features)
     assert sorted(f.properties["code"] for f in read.features) == codes and read.source_crs == ""
+
+
+@pytest.mark.parametrize("batch", [None, "10"])
+def test_a_shapefile_brought_back_keeps_the_long_texts_it_cut(store: Path, tmp_path: Path, batch: str | None) -> None:
+    """dBASE holds 254 bytes a text: the Shapefile export cut a long note (and counted it in its fields
+    list), and the same zip imported back unedited stored the cut note, silently, as an edit."""
+    note = "东侧草坪补植，" * 40  # 840 bytes of UTF-8
+    with Twin.open(store) as t:
+        lawn = orjson.loads(t.feature("landscaping", "ls-lawn-east"))
+        lawn["properties"]["notes"] = note
+        geom = shapely.from_geojson(orjson.dumps(lawn["geometry"]))
+        t.commit([Change("landscaping", "modify", "ls-lawn-east", Feature("ls-lawn-east", geom, lawn["properties"]))],
+                 author="li.wei", message="A long note")  # fmt: skip
+    path = tmp_path / "landscaping.zip"
+    code, _, err = run("export", "landscaping", "-o", str(path), "--store", str(store))
+    assert code == 0, err
+    before = state(store)
+    code, out, err = run("import", str(path), "--layer", "landscaping", "--author", "li.wei",
+                         *(["--batch", batch] if batch else []), "--store", str(store))  # fmt: skip
+    assert code == 0 and "nothing to commit" in out and "kept whole" in err, (out, err)
+    assert state(store) == before
+    with Twin.open(store) as t:
+        assert orjson.loads(t.feature("landscaping", "ls-lawn-east"))["properties"]["notes"] == note
 
 
 def test_a_change_file_deleting_with_a_body_is_refused(store: Path, tmp_path: Path) -> None:
