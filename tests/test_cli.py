@@ -624,3 +624,18 @@ def test_serve_behind_a_proxy_at_a_sub_path(built: Path, monkeypatch: pytest.Mon
     n = len(started)
     r = runner.invoke(app, ["serve", "--store", str(built), "--root-path", "twin"])
     assert r.exit_code == 2 and "VENUE_TWIN_ROOT_PATH" in r.stderr and len(started) == n, r.output
+
+
+def test_fsck_of_a_damaged_file_reports_it(store: Path) -> None:
+    """A backup damaged in the middle (a disk's bad block) made fsck stop with a sqlite3 traceback;
+    it is a corrupt twin: exit 1 with the damage named, as for any other problem."""
+    with Twin.open(store) as t:
+        (message_seq,) = [s for s in range(1, t.store.commit_count() + 1) if t.store.commit_by_seq(s).message][:1]
+        message = t.store.commit_by_seq(message_seq).message.encode()
+    data = bytearray(store.read_bytes())
+    at = data.find(message)
+    assert at > 0
+    data[at : at + len(message)] = b"\xff" * len(message)  # the text is no longer UTF-8
+    store.write_bytes(bytes(data))
+    code, out, err = run("fsck", "--store", str(store))
+    assert code == 1 and "damaged" in err and "Traceback" not in out + err, (code, out, err)
