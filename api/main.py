@@ -252,20 +252,21 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     # served by the app like Leaflet, so it works on a closed network. FastAPI's helper writes the
     # page; the validator badge (which would call validator.swagger.io) is switched off.
     @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
-    def api_docs() -> HTMLResponse:
+    def api_docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")  # behind a proxy at a sub-path
         return get_swagger_ui_html(
-            openapi_url="/api",
+            openapi_url=f"{root}/api",
             title=f"{settings.title} — API",
-            swagger_js_url=f"{SWAGGER_UI_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER_UI_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{SWAGGER_UI_URL}/favicon-32x32.png",
+            swagger_js_url=f"{root}{SWAGGER_UI_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{SWAGGER_UI_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{SWAGGER_UI_URL}/favicon-32x32.png",
             swagger_ui_parameters={"validatorUrl": None, "defaultModelsExpandDepth": 0},
         )
 
     # The address earlier releases linked as the documentation.
     @app.api_route("/api.html", methods=["GET", "HEAD"], include_in_schema=False)
-    def api_html_moved() -> RedirectResponse:
-        return RedirectResponse("/docs", status_code=301)
+    def api_html_moved(request: Request) -> RedirectResponse:
+        return RedirectResponse(request.scope.get("root_path", "").rstrip("/") + "/docs", status_code=301)
 
     app.add_middleware(Revalidation)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout)

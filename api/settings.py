@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, field_validator
 
 from twin.settings import TwinSettings
 
@@ -21,6 +23,16 @@ class ApiSettings(TwinSettings):
     default_limit: int = 10
     max_limit: int = 10_000
     title: str = "National Exhibition and Convention Center (Shanghai) — venue twin"
+    # The path a reverse proxy serves the twin under (/twin for https://city.example/twin/), the proxy
+    # stripping it from each request: every link, page, asset and tile URL starts with it.
+    root_path: str = ""
+
+    @field_validator("root_path")
+    @classmethod
+    def _root_path(cls, v: Any) -> Any:
+        if v and not str(v).startswith("/"):
+            raise ValueError("takes a path that starts with /, such as /twin")
+        return str(v).rstrip("/")
 
 
 def check_settings() -> ApiSettings:

@@ -757,6 +757,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    root_path: Annotated[
+        str | None,
+        typer.Option(help="The path a reverse proxy serves the twin under, e.g. /twin (default: $VENUE_TWIN_ROOT_PATH)."),
+    ] = None,
     access_log: Annotated[
         bool | None,
         typer.Option(
@@ -774,6 +778,8 @@ def serve(
 
     if store is not None:
         os.environ["VENUE_TWIN_STORE"] = str(store)  # worker processes read settings from the environment
+    if root_path is not None:
+        os.environ["VENUE_TWIN_ROOT_PATH"] = root_path  # checked with the other settings below
     with _errors():
         s = check_settings()  # every setting the service reads: a bad one stops it here, named
         if not Twin.exists(s.store):
@@ -782,6 +788,8 @@ def serve(
             _survey_files_check(twin, s.store, s.survey_dir)
     h, p = host or s.host, port or s.port
     err.print(f"serving {shown(s.store)} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
+    if s.root_path:
+        err.print(f"links are under {s.root_path}/ (a reverse proxy forwards {s.root_path}/… here without it)")
     # uvicorn with our protocol, which closes connections whose request head stalls (api/server.py).
     logged = s.access_log if access_log is None else access_log
     uvicorn.run(
@@ -793,6 +801,7 @@ def serve(
         log_level="info" if logged else "warning",
         access_log=logged,
         http=HTTP_PROTOCOL,
+        root_path=s.root_path,
     )
 
 

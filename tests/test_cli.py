@@ -628,3 +628,37 @@ def test_replace_with_an_old_export_keeps_a_feature_added_since(store: Path, tmp
     assert r.exit_code == 0, r.stderr
     ids = set(_south_plaza(store))
     assert "sp-kiosk" in ids and "sp-walkway-west" not in ids
+
+
+def test_serve_behind_a_proxy_at_a_sub_path(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator putting the service behind a reverse proxy at /twin/ had no way to tell it so:
+    `serve` took no root path, so every link and page pointed at the proxy's root. `--root-path`
+    (or VENUE_TWIN_ROOT_PATH) reaches uvicorn; a path without its leading slash is refused."""
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: started.append(k))
+    monkeypatch.setenv("VENUE_TWIN_ROOT_PATH", "")  # serve passes its option on in the environment
+    r = runner.invoke(app, ["serve", "--store", str(built)])
+    assert r.exit_code == 0 and started[-1]["root_path"] == "", r.output
+    r = runner.invoke(app, ["serve", "--store", str(built), "--root-path", "/twin/"])
+    assert r.exit_code == 0 and started[-1]["root_path"] == "/twin", r.output
+    assert "links are under /twin/" in r.stderr
+    r = runner.invoke(app, ["serve", "--store", str(built)], env={"VENUE_TWIN_ROOT_PATH": "/city/twin"})
+    assert r.exit_code == 0 and started[-1]["root_path"] == "/city/twin", r.output
+    n = len(started)
+    r = runner.invoke(app, ["serve", "--store", str(built), "--root-path", "twin"])
+    assert r.exit_code == 2 and "VENUE_TWIN_ROOT_PATH" in r.stderr and len(started) == n, r.output
+
+
+def test_fsck_of_a_damaged_file_reports_it(store: Path) -> None:
+    """A backup damaged in the middle (a disk's bad block) made fsck stop with a sqlite3 traceback;
+    it is a corrupt twin: exit 1 with the damage named, as for any other problem."""
+    with Twin.open(store) as t:
+        (message_seq,) = [s for s in range(1, t.store.commit_count() + 1) if t.store.commit_by_seq(s).message][:1]
+        message = t.store.commit_by_seq(message_seq).message.encode()
+    data = bytearray(store.read_bytes())
+    at = data.find(message)
+    assert at > 0
+    data[at : at + len(message)] = b"\xff" * len(message)  # the text is no longer UTF-8
+    store.write_bytes(bytes(data))
+    code, out, err = run("fsck", "--store", str(store))
+    assert code == 1 and "damaged" in err and "Traceback" not in out + err, (code, out, err)

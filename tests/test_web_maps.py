@@ -779,3 +779,27 @@ def test_after_opening_day_the_map_counts_the_days_since(api: TestClient) -> Non
         missing = re.search(r'<div class="vt-kpi" data-kpi="reports_missing".*?</div>\s*</div>', html, re.S)
         assert missing and "none since" not in missing.group(0)
         assert i18n.label(lang, "reports_missing_note") in ("no report since the last checkpoint", "上个节点以来未填报")
+
+
+# ---------------------------------------------------------------------------- behind a reverse proxy at a sub-path
+@pytest.mark.parametrize("url", [*(p for p in PAGES if not p.startswith("/maps?")), "/docs"])
+def test_pages_behind_a_proxy_load_their_assets_under_its_prefix(store: Path, url: str) -> None:
+    """Served at /twin/ behind a reverse proxy (`venue-twin serve --root-path /twin`), a page's
+    scripts, styles and tile decoder are under /twin too: the map pages and /docs linked
+    /static/... at the proxy's root, where nothing of the twin is, so the maps drew nothing."""
+    app = create_app(ApiSettings(store=store))
+    # the proxy strips /twin: what a link names under it is asked of the app without it
+    with TestClient(app, root_path="/twin") as c, TestClient(app) as direct:
+        r = c.get(url)
+        assert r.status_code == 200, (url, r.status_code, r.text[:300])
+        html = r.text
+        refs = re.findall(r'<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)="([^"]*)"', html)
+        refs += re.findall(r'"(/[^"]*?/index\.js[^"]*)"', html)  # the tile decoder's import map
+        refs += re.findall(r"url: '(/[^']*)'", html)  # Swagger UI's API definition
+        assert any(ref.startswith("/") for ref in refs), refs
+        for ref in refs:
+            if ref.startswith("/"):
+                assert ref.startswith("/twin/"), ref
+                assert direct.get(ref.removeprefix("/twin")).status_code == 200, ref
+        moved = c.get("/api.html", follow_redirects=False)
+        assert moved.headers["location"] == "/twin/docs"

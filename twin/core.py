@@ -1034,11 +1034,16 @@ class Twin:
             except NotFound:
                 problems.append(f"commit number {seq} is missing")
                 continue
+            except self.store.unreadable as e:
+                return [*problems, f"commit number {seq} cannot be read, the store is damaged: {e}"]
             if c.parent != (prev.id if prev else None):
                 problems.append(
                     f"commit {c.id[:12]} (#{seq}) names parent {c.parent}, expected {prev.id if prev else None}"
                 )
-            changes = self.store.changes_in(seq)
+            try:
+                changes = self.store.changes_in(seq)
+            except self.store.unreadable as e:
+                return [*problems, f"the changes of commit {c.id[:12]} (#{seq}) cannot be read, the store is damaged: {e}"]
             for ch in changes:
                 if ch.version is not None and not _version_consistent(
                     ch.version.geojson, ch.version.wkb, ch.version.properties
@@ -1062,7 +1067,10 @@ class Twin:
                         f"its history adds up to {running.get(layer, 0)}"
                     )
             prev = c
-        problems.extend(self.store.check())
+        try:
+            problems.extend(self.store.check())
+        except self.store.unreadable as e:
+            return [*problems, f"the store is damaged: {e}"]
         from twin.surveys import check_survey_files
 
         problems.extend(check_survey_files(self))

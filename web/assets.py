@@ -58,9 +58,10 @@ def vendor_dirs() -> dict[str, Path]:
     return {"leaflet": LEAFLET_DIST, "swagger-ui": SWAGGER_UI_DIST, **TILE_MODULES}
 
 
-def tile_decoder_html() -> str:
+def tile_decoder_html(base: str = "") -> str:
     """The <head> tags of a page that draws vector tiles: the decoder as ES modules, handed to the
-    page engine (a classic script) as VT.mvt, with a "vt-mvt-ready" event."""
+    page engine (a classic script) as VT.mvt, with a "vt-mvt-ready" event. `base` is the app's
+    root path (behind a proxy at a sub-path), which the URLs start with."""
     missing = [p / "index.js" for p in TILE_MODULES.values() if not (p / "index.js").is_file()]
     if missing:
         raise AssetsMissing(
@@ -70,7 +71,7 @@ def tile_decoder_html() -> str:
         )
 
     def url(name: str) -> str:
-        return f"{VENDOR_PREFIX}/{name}/index.js?v={int((TILE_MODULES[name] / 'index.js').stat().st_mtime)}"
+        return f"{base}{VENDOR_PREFIX}/{name}/index.js?v={int((TILE_MODULES[name] / 'index.js').stat().st_mtime)}"
 
     from web.templating import render
 
@@ -100,9 +101,10 @@ def ogc_page_assets() -> list[Asset]:
     return [*(leaflet if all(a.path.is_file() for a in leaflet) else []), *own]
 
 
-def versioned_url(asset: Asset) -> str:
-    """The asset's URL with its file's time, so a browser fetches it again after an update."""
-    return f"{asset.url}?v={int(asset.path.stat().st_mtime)}"
+def versioned_url(asset: Asset, base: str = "") -> str:
+    """The asset's URL under the app's root path `base`, with its file's time, so a browser fetches
+    it again after an update."""
+    return f"{base}{asset.url}?v={int(asset.path.stat().st_mtime)}"
 
 
 # The attribute table, the problems list, stacked-feature popups and code labels of the layer-check
@@ -115,8 +117,9 @@ CHECK_TABLE_ASSETS = (
 REGISTER_PAGE_ASSETS = (Asset("css", f"{OWN_PREFIX}/venue-map.css", OWN_STATIC / "venue-map.css"), *CHECK_TABLE_ASSETS)
 
 
-def assets_html(assets: tuple[Asset, ...], inline: bool) -> str:
-    """Tags that load `assets` (assets_head.html): links to /static, or the files inlined."""
+def assets_html(assets: tuple[Asset, ...], inline: bool, base: str = "") -> str:
+    """Tags that load `assets` (assets_head.html): links to /static under the app's root path
+    `base`, or the files inlined."""
     items: list[dict[str, Any]] = []
     for a in assets:
         if inline:
@@ -124,7 +127,7 @@ def assets_html(assets: tuple[Asset, ...], inline: bool) -> str:
             text = _inline_css_urls(text, a.path.parent) if a.kind == "css" else text.replace("</script", "<\\/script")
             items.append({"kind": a.kind, "url": a.url, "text": text})
         else:
-            items.append({"kind": a.kind, "url": versioned_url(a), "text": None})
+            items.append({"kind": a.kind, "url": versioned_url(a, base), "text": None})
     return _head(items)
 
 
@@ -177,11 +180,10 @@ def _head(items: list[dict[str, Any]]) -> str:
     return render("assets_head.html", assets=items)
 
 
-def head_html(inline: bool) -> str:
-    """The <head> tags that load Leaflet and the map script: links to /static, or the files inlined."""
+def head_html(inline: bool, base: str = "") -> str:
+    """The <head> tags that load Leaflet and the map script: links to /static under the app's root
+    path `base`, or the files inlined."""
     check_installed()
     if inline:
         return _inline_block(tuple(a.path.stat().st_mtime for a in page_assets()))
-    return _head(
-        [{"kind": a.kind, "url": f"{a.url}?v={int(a.path.stat().st_mtime)}", "text": None} for a in page_assets()]
-    )
+    return _head([{"kind": a.kind, "url": versioned_url(a, base), "text": None} for a in page_assets()])

@@ -368,9 +368,9 @@ def _render(
     assert isinstance(fig, Figure)
     fig.title = escape(title)  # folium writes the title into its template unescaped
     fig.header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")
-    fig.header.add_child(Element(head_html(inline=ctx.export)), name="venue_assets")
+    fig.header.add_child(Element(head_html(inline=ctx.export, base=ctx.base)), name="venue_assets")
     if any(spec.get("tiles") for spec, *_ in layers):
-        fig.header.add_child(Element(tile_decoder_html()), name="venue_tile_decoder")
+        fig.header.add_child(Element(tile_decoder_html(ctx.base)), name="venue_tile_decoder")
     if ctx.settings.basemap_url:
         folium.TileLayer(
             tiles=ctx.settings.basemap_url,
@@ -819,7 +819,7 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
     body = render(
         "changes_side.html", lang=lang, view=side, styles=CHANGE_STYLES, context_colour=i18n.NO_PROJECT_COLOUR
     )
-    panel = _panel_html(head, body, _foot(ctx)) + assets_html(CHECK_TABLE_ASSETS, inline=ctx.export)
+    panel = _panel_html(head, body, _foot(ctx)) + assets_html(CHECK_TABLE_ASSETS, inline=ctx.export, base=ctx.base)
     return _render(
         ctx,
         f"{i18n.label(lang, 'changes_title')} · {_version_label(a)} → {_version_label(b)}",
@@ -939,7 +939,7 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
     )
     body = render("check_side.html", lang=lang, view=view, styles=CHECK_STYLES)
     table = render("check_table.html", lang=lang, view=view, styles=CHECK_STYLES, downloads=_downloads(ctx, layer, ref))
-    panel = _panel_html(head, body, _foot(ctx)) + table + assets_html(CHECK_TABLE_ASSETS, inline=ctx.export)
+    panel = _panel_html(head, body, _foot(ctx)) + table + assets_html(CHECK_TABLE_ASSETS, inline=ctx.export, base=ctx.base)
     config = _config(ctx, "check", CHECK_STYLES, CHECK_ORDER, fields={layer: _fields(lang, schema)}, showEmpty=True)
     attach = {"layer": layer, "labelMinZoom": CODE_LABEL_MIN_ZOOM, "labels": _stack_labels(lang)}
     # open on the venue and every feature of the layer, strays (the likeliest problems) included
@@ -977,7 +977,7 @@ def _register_page(
         "check_register.html",
         lang=lang,
         title=title,
-        assets=Markup(assets_html(REGISTER_PAGE_ASSETS, inline=ctx.export)),
+        assets=Markup(assets_html(REGISTER_PAGE_ASSETS, inline=ctx.export, base=ctx.base)),
         # the maps' shared navigation and version picker (escaped where they are built)
         nav=Markup(_nav(ctx, f"layers/{schema.name}", {"version": version})),
         picker=Markup(_version_select(ctx, "version", version, ref)) if not ctx.export else "",

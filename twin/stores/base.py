@@ -76,6 +76,9 @@ class Store(ABC):
     """A versioned feature store. Writes are atomic; reads at any seq are equally cheap."""
 
     url: str  # where it is: what twin.stores.open_store takes to open it again
+    # What the store's driver raises when what it holds cannot be read (a damaged file): fsck
+    # reports it as damage, where it was met, instead of stopping with a traceback.
+    unreadable: tuple[type[Exception], ...] = ()
 
     # --- set-up and metadata
     @abstractmethod

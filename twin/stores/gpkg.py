@@ -176,6 +176,8 @@ def _geometry_type_name(types: Sequence[str]) -> str:
 
 
 class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
+    unreadable = (sqlite3.DatabaseError,)  # "database disk image is malformed", undecodable text
+
     def __init__(self, path: str | Path, *, create: bool = False, read_index_mb: int | None = None):
         self.path = Path(path)
         self.url = str(self.path)  # what Twin.open takes to open it again
