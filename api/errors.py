@@ -66,6 +66,10 @@ class NotAcceptable(ApiError):
     status, title = 406, "Not acceptable"
 
 
+class Unavailable(ApiError):
+    status, title = 503, "Service unavailable"
+
+
 TWIN_STATUS: dict[type[TwinError], tuple[int, str]] = {
     NotFound: (404, "Not found"),
     Conflict: (409, "Conflict"),

@@ -23,6 +23,7 @@ from api.deps import PINNED_ROOT, PrincipalDep, VersionParams, public_url, twin_
 from api.errors import Unauthorized, add_exception_handlers
 from api.evidence import EvidenceFactory
 from api.features import FeaturesFactory, with_collection_paths
+from api.health import HealthFactory
 from api.intake import IntakeFactory
 from api.layers_admin import LayersAdminFactory
 from api.limits import BodyGuard
@@ -206,6 +207,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     app.include_router(LayersAdminFactory().router)
     app.include_router(TilesFactory().router)
     app.include_router(SurveysFactory().router)
+    app.include_router(HealthFactory().router)
     mount_maps(app)
 
     cached: dict[str, Any] = {}

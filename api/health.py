@@ -1,0 +1,31 @@
+"""The service's health, for an operator's monitor or a load balancer: 200 while the twin's store
+answers a read, 503 naming why when it does not. No token is needed and nothing of the twin is told
+but that (not its commits: who may see which is the twin's access rule, and a monitor is no one)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import StrictQueryRoute, add_get_route, whole_twin
+from api.errors import Unavailable
+
+
+class HealthFactory:
+    """`GET /health`; mounted by api.main.create_app."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter(route_class=StrictQueryRoute)
+        summary = "Whether the service can read its twin"
+        add_get_route(self.router, "/health", self.health, summary=summary, tags=["Service"])
+
+    async def health(self, request: Request) -> Response:
+        twin = whole_twin(request)
+        try:
+            # A read of the commits themselves, not the head a handle may hold: a store that stopped
+            # answering (a database gone or dropped, a damaged file) fails here.
+            await run_in_threadpool(twin.log, 1)
+        except Exception as e:  # noqa: BLE001 - whatever the store raises, it is not answering
+            why = (str(e).strip().splitlines() or [""])[0][:200]
+            raise Unavailable(f"the twin's store cannot be read ({type(e).__name__}: {why})") from None
+        return Response(b'{"status":"ok"}', media_type="application/json", headers={"Cache-Control": "no-store"})
