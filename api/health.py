@@ -20,7 +20,9 @@ class HealthFactory:
         add_get_route(self.router, "/health", self.health, summary=summary, tags=["Service"])
 
     async def health(self, request: Request) -> Response:
-        twin = whole_twin(request)
+        # Through the anonymous caller's view, as every route reads (twin.access): with public reads
+        # off an anonymous caller reads nothing else, but may ask this.
+        twin = whole_twin(request).for_role(None)
         try:
             # A read of the commits themselves, not the head a handle may hold: a store that stopped
             # answering (a database gone or dropped, a damaged file) fails here.
