@@ -787,6 +787,7 @@ def serve(
         with Twin.open(s.store) as twin:  # fail here, clearly, rather than in a worker
             _survey_files_check(twin, s.store, s.survey_dir)
     h, p = host or s.host, port or s.port
+    _check_port_free(h, p)
     err.print(f"serving {shown(s.store)} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
     if s.root_path:
         err.print(f"links are under {s.root_path}/ (a reverse proxy forwards {s.root_path}/… here without it)")
@@ -803,6 +804,29 @@ def serve(
         http=HTTP_PROTOCOL,
         root_path=s.root_path,
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse (exit 2, naming it) an address another program listens on. uvicorn says so too, but
+    after "Application startup complete", and exits 3, which this CLI's scripts read as a conflict
+    of edits. (A race with a program binding it meanwhile is left to uvicorn.)"""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        _fail(f"cannot listen on {host}: {e}", EXIT_BAD_INPUT)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as e:
+            _fail(
+                f"cannot listen on {host}:{port}: {e.strerror or e} (another `venue-twin serve`?); "
+                "give another with --port or VENUE_TWIN_PORT",
+                EXIT_BAD_INPUT,
+            )
 
 
 def _survey_files_check(twin: Twin, store: str, survey_dir: str | None) -> None:

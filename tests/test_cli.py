@@ -630,23 +630,42 @@ def test_replace_with_an_old_export_keeps_a_feature_added_since(store: Path, tmp
     assert "sp-kiosk" in ids and "sp-walkway-west" not in ids
 
 
-def test_serve_behind_a_proxy_at_a_sub_path(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_behind_a_proxy_at_a_sub_path(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An operator putting the service behind a reverse proxy at /twin/ had no way to tell it so:
-    `serve` took no root path, so every link and page pointed at the proxy's root. `--root-path`
-    (or VENUE_TWIN_ROOT_PATH) reaches uvicorn; a path without its leading slash is refused."""
-    started: list[dict[str, object]] = []
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: started.append(k))
-    monkeypatch.setenv("VENUE_TWIN_ROOT_PATH", "")  # serve passes its option on in the environment
-    r = runner.invoke(app, ["serve", "--store", str(built)])
-    assert r.exit_code == 0 and started[-1]["root_path"] == "", r.output
-    r = runner.invoke(app, ["serve", "--store", str(built), "--root-path", "/twin/"])
-    assert r.exit_code == 0 and started[-1]["root_path"] == "/twin", r.output
-    assert "links are under /twin/" in r.stderr
-    r = runner.invoke(app, ["serve", "--store", str(built)], env={"VENUE_TWIN_ROOT_PATH": "/city/twin"})
-    assert r.exit_code == 0 and started[-1]["root_path"] == "/city/twin", r.output
-    n = len(started)
+    `serve` took no root path, so every link and page pointed at the proxy's root (the maps loaded
+    none of their scripts). VENUE_TWIN_ROOT_PATH (or --root-path) reaches the server; a path
+    without its leading slash is refused."""
+    import httpx
+    from api_server import LiveServer
+    from deadlines import HTTP
+
+    s = LiveServer(built, tmp_path / "serve.log", cli=True, env={"VENUE_TWIN_ROOT_PATH": "/twin/"})
+    try:
+        page = httpx.get(s.url + "/maps/completion", timeout=HTTP).text
+        assert "/twin/static/" in page and '"/static/' not in page, page[:2000]
+        links = [lk["href"] for lk in httpx.get(s.url + "/", timeout=HTTP).json()["links"]]
+        assert links and all(h.startswith(s.url + "/twin/") for h in links), links
+    finally:
+        s.stop()
+    assert "links are under /twin/" in (tmp_path / "serve.log").read_text()
+    # `serve` hands its options to its worker processes in the environment: put back after the test
+    monkeypatch.setenv("VENUE_TWIN_ROOT_PATH", "")
+    monkeypatch.setenv("VENUE_TWIN_STORE", str(built))
     r = runner.invoke(app, ["serve", "--store", str(built), "--root-path", "twin"])
-    assert r.exit_code == 2 and "VENUE_TWIN_ROOT_PATH" in r.stderr and len(started) == n, r.output
+    assert r.exit_code == 2 and "VENUE_TWIN_ROOT_PATH" in r.stderr, r.output
+
+
+def test_serve_on_an_address_taken_is_refused_naming_it(built: Path) -> None:
+    """uvicorn said "address already in use" after "Application startup complete" and exited 3,
+    which this CLI's scripts read as a conflict of edits: bad input, exit 2, naming the address."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = runner.invoke(app, ["serve", "--store", str(built), "--port", str(port)])
+    assert r.exit_code == 2 and f"127.0.0.1:{port}" in r.stderr and "--port" in r.stderr, (r.exit_code, r.output)
 
 
 def test_fsck_of_a_damaged_file_reports_it(store: Path) -> None:
