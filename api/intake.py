@@ -34,7 +34,15 @@ from starlette.responses import Response
 from api.auth import Principal
 from api.deps import EditorDep, StrictQueryRoute, TwinDep, a_role, collection_of
 from api.errors import Forbidden, InvalidParameter, UnsupportedMediaType, problem
-from completion.intake import Refused, Sheet, import_register, import_reports, read_sheet, register_recorded_time
+from completion.intake import (
+    Refused,
+    RowProblem,
+    Sheet,
+    import_register,
+    import_reports,
+    read_sheet,
+    register_recorded_time,
+)
 from completion.register import LAYER, find_project
 from completion.reports import ProgressReport, report_progress
 from twin.access import TwinView
@@ -207,7 +215,7 @@ def _commit_batch(
     try:
         return report_progress(twin, reports, reporter=reporter, parent=parent, time=when, uploaded_by=reporter)
     except NotFound as e:  # a batch of one names its missing project this way
-        raise Refused("reports", [(1, str(e))]) from None
+        raise Refused("reports", [RowProblem(1, None, str(e))]) from None
     except ValidationFailed as e:
         # A problem names the project's record; a record added with an id other than its code
         # (through the feature API) is found by its code.
@@ -217,7 +225,7 @@ def _commit_batch(
             where.setdefault(r.code, i)
             with contextlib.suppress(NotFound):
                 where.setdefault(find_project(twin, r.code, ref).fid, i)
-        rows = sorted((where.get(p.feature_id or "", 0), p.reason) for p in e.problems)
+        rows = sorted(RowProblem(where.get(p.feature_id or "", 0), None, p.reason) for p in e.problems)
         raise Refused("reports", rows) from None
 
 
@@ -232,36 +240,38 @@ def _parse_batch(body: Any, who: Principal) -> tuple[list[ProgressReport], str, 
     if body.get("time") is not None:
         _admin_for_time(who, "setting a commit's time")
         when = _as_utc(str(body["time"]))
-    bad: list[tuple[int, str]] = []
+    bad: list[RowProblem] = []
     out: list[ProgressReport] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(body["reports"], start=1):
         if not isinstance(item, dict):
-            bad.append((i, "a report is an object with code, percent and date"))
+            bad.append(RowProblem(i, None, "a report is an object with code, percent and date"))
             continue
         extra = set(item) - REPORT_KEYS
         if extra:
-            bad.append((i, f"unknown field(s) {', '.join(sorted(extra))}"))
+            bad.append(RowProblem(i, None, f"unknown field(s) {', '.join(sorted(extra))}"))
             continue
         code, pct, on = item.get("code"), item.get("percent"), item.get("date")
         if not isinstance(code, str) or not code:
-            bad.append((i, "no project code"))
+            bad.append(RowProblem(i, None, "no project code"))
             continue
         if code in seen:
-            bad.append((i, f"a second report for {code} (also item {seen[code]}); a batch is one commit"))
+            bad.append(
+                RowProblem(i, None, f"a second report for {code} (also item {seen[code]}); a batch is one commit")
+            )
             continue
         seen[code] = i
         if isinstance(pct, bool) or not isinstance(pct, int | float) or not math.isfinite(pct):
-            bad.append((i, "percent must be a number from 0 to 100"))
+            bad.append(RowProblem(i, None, "percent must be a number from 0 to 100"))
             continue
         try:
             day = dt.date.fromisoformat(str(on))
         except ValueError:
-            bad.append((i, f"date {on!r} is not YYYY-MM-DD"))
+            bad.append(RowProblem(i, None, f"date {on!r} is not YYYY-MM-DD"))
             continue
         note, reason = item.get("note"), item.get("reason")
         if not all(v is None or isinstance(v, str) for v in (note, reason)):
-            bad.append((i, "note and reason must be text"))
+            bad.append(RowProblem(i, None, "note and reason must be text"))
             continue
         out.append(ProgressReport(code, float(pct), day, note, reason))
     if bad:

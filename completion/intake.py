@@ -171,12 +171,12 @@ def _in_order(problems: Iterable[RowProblem]) -> list[RowProblem]:
 
 
 class Refused(ValidationFailed):
-    """A file with bad rows; ``rows`` pairs each row number with its reasons, ``row_problems`` gives
-    them with the field each is about (None where the rows were given as pairs)."""
+    """A file with bad rows; ``row_problems`` gives each with the field it is about, ``rows`` pairs
+    each row number with its reason."""
 
-    def __init__(self, source: str, rows: Sequence[RowProblem | tuple[int, str]]):
+    def __init__(self, source: str, rows: Sequence[RowProblem]):
         self.source = source
-        self.row_problems = [p if isinstance(p, RowProblem) else RowProblem(p[0], None, p[1]) for p in rows]
+        self.row_problems = list(rows)
         self.rows = [(p.row, p.reason) for p in self.row_problems]
         super().__init__([Problem(LAYER, None, f"{source} row {n}: {why}") for n, why in self.rows])
 

@@ -1023,27 +1023,41 @@ class Twin:
 
     # ------------------------------------------------------------------ integrity
     def fsck(self) -> list[str]:
-        """Recompute every commit id from the stored versions and check the store; [] when clean."""
+        """Recompute every commit id from the stored versions and check the store; [] when clean.
+
+        A store whose contents cannot be read where fsck reads them (a damaged file: the store's
+        `unreadable` errors) is reported as damaged, with the problems found before it, not raised."""
         problems: list[str] = []
+        reading = ["the store's history"]  # what fsck reads now, to say where damage was met
+        try:
+            self._fsck_history(problems, reading)
+            reading[0] = "the store's own check"
+            problems.extend(self.store.check())
+        except self.store.unreadable as e:
+            return [*problems, f"{reading[0]} cannot be read, the store is damaged: {e}"]
+        from twin.surveys import check_survey_files
+
+        problems.extend(check_survey_files(self))
+        return problems
+
+    def _fsck_history(self, problems: list[str], reading: list[str]) -> None:
+        """fsck's walk through the commits, adding what it finds to `problems` and naming the commit
+        it reads in `reading[0]`."""
         n = self.store.commit_count()
         prev: CommitInfo | None = None
         running: dict[str, int] = {}
         for seq in range(1, n + 1):
+            reading[0] = f"commit number {seq}"
             try:
                 c = self.store.commit_by_seq(seq)
             except NotFound:
                 problems.append(f"commit number {seq} is missing")
                 continue
-            except self.store.unreadable as e:
-                return [*problems, f"commit number {seq} cannot be read, the store is damaged: {e}"]
             if c.parent != (prev.id if prev else None):
                 problems.append(
                     f"commit {c.id[:12]} (#{seq}) names parent {c.parent}, expected {prev.id if prev else None}"
                 )
-            try:
-                changes = self.store.changes_in(seq)
-            except self.store.unreadable as e:
-                return [*problems, f"the changes of commit {c.id[:12]} (#{seq}) cannot be read, the store is damaged: {e}"]
+            changes = self.store.changes_in(seq)
             for ch in changes:
                 if ch.version is not None and not _version_consistent(
                     ch.version.geojson, ch.version.wkb, ch.version.properties
@@ -1067,14 +1081,6 @@ class Twin:
                         f"its history adds up to {running.get(layer, 0)}"
                     )
             prev = c
-        try:
-            problems.extend(self.store.check())
-        except self.store.unreadable as e:
-            return [*problems, f"the store is damaged: {e}"]
-        from twin.surveys import check_survey_files
-
-        problems.extend(check_survey_files(self))
-        return problems
 
     # ------------------------------------------------------------------ survey rasters (twin.surveys)
     def surveys(self, ref: Ref | None = None, kind: str | None = None) -> list[SurveyInfo]:
