@@ -100,7 +100,10 @@ def wants_html(request: Request) -> bool:
     """Whether an error to this request is answered as a page rather than problem JSON."""
     from api.deps import PageRoute, prefers_html
 
-    if not isinstance(request.scope.get("route"), PageRoute):
+    route = request.scope.get("route")
+    # An address no route answers (a link mistyped into the address bar) is a page's 404 for a
+    # browser too: the reader is offered the way home instead of JSON.
+    if route is not None and not isinstance(route, PageRoute):
         return False
     f = request.query_params.get("f")
     if f == "html":
@@ -199,6 +202,8 @@ def add_exception_handlers(app: FastAPI) -> None:
             return problem(405, "Method not allowed", f"{request.method} is not allowed on {path}{takes}", headers)
         if exc.status_code == 404 and exc.detail == "Not Found":
             detail = f"no such address: {path} (the landing page, /, links to what this service offers)"
+            if wants_html(request):
+                return error_page(request, 404, detail, None, headers)
             return problem(404, "Not found", detail, headers)
         return problem(exc.status_code, "Error", str(exc.detail), headers)
 

@@ -212,3 +212,22 @@ def test_every_route_that_answers_a_browser_with_html_is_marked_a_page(api: Test
     assert html >= PAGES - {"/brief"}  # the probe finds the pages (/brief answers a PDF)
     assert html - NOT_PAGES <= marked, f"pages not marked (api.deps.add_page_route): {html - NOT_PAGES - marked}"
     assert not NOT_PAGES & marked
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_an_address_nothing_answers_is_a_404_page_for_a_reader(api: TestClient, lang: str) -> None:
+    """A mistyped address in the browser (`/maps/check` for the layer check) was the raw problem
+    JSON; a reader gets the 404 page with the way home, a script the JSON as before."""
+    j = api.get("/maps/check")
+    assert j.status_code == 404 and j.headers["content-type"] == "application/problem+json"
+    r = api.get("/maps/check", params={"lang": lang}, headers={"accept": BROWSER})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text[:300]
+    page = html_lib.unescape(r.text)
+    assert f"<h1>{i18n.label(lang, 'error_404')}</h1>" in page and j.json()["detail"] in page
+    assert _links(r.text)["home"] == f"http://testserver/maps?lang={lang}"
+    assert api.get("/maps/check", headers={"accept": "application/json"}).headers["content-type"] == (
+        "application/problem+json"
+    )
+    # a method a path does not take stays the 405 JSON naming what it takes, for a browser too
+    r = api.post("/maps/completion", headers={"accept": BROWSER})
+    assert r.status_code == 405 and r.headers["content-type"] == "application/problem+json"
