@@ -43,7 +43,7 @@ run: $(RUN_STAMP) $(WEB_STAMP)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file to a process so its module
 # fixtures (built twins, servers) are made once; the tests wait for conditions, not for time, so
-# they hold on a busy machine too.
+# they hold on a busy machine too. The ten slowest are listed at the end: the suite has 10 minutes.
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 
@@ -52,7 +52,7 @@ XDIST := -n $(TEST_WORKERS) --dist loadfile
 test: install
 	@$(BIN)/python -c "import os, psycopg; psycopg.connect(os.environ.get('VENUE_TWIN_TEST_POSTGIS_DSN', 'postgresql://postgres@127.0.0.1:5432/postgres'), connect_timeout=3).close()" 2>/dev/null \
 	  || echo "note: no PostgreSQL answers, so the PostGIS store's tests skip. To run them: apt-get install postgresql-15-postgis-3, start it (pg_ctlcluster 15 main start), and set VENUE_TWIN_TEST_POSTGIS_DSN=postgresql://postgres@127.0.0.1:5432/postgres (or run .ci/run)."
-	$(BIN)/python -m pytest -q $(XDIST)
+	$(BIN)/python -m pytest -q $(XDIST) --durations=10
 	@# The API, map and tile tests once more on the PostGIS store (the twin-level and store tests
 	@# already ran on both): every twin they build is copied into a fresh PostGIS schema. Under
 	@# CI=true this pass always runs, so a missing PostgreSQL fails instead of passing unseen.
