@@ -1064,7 +1064,9 @@ def restore_cut_texts(
                 continue
             if (cut := _dbf_cut(written)) == written:
                 continue  # the export did not cut this one: the file's as it is
-            if given == cut:
+            # dBASE pads a text with spaces and GDAL reads it without any at either end, so a text
+            # cut after a space comes back without it
+            if given == cut.strip(" "):
                 f.properties[name] = whole
                 restored += 1
             elif isinstance(whole, list) and _cut_json_list(given):

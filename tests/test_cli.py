@@ -273,10 +273,19 @@ def test_the_register_as_a_shapefile_is_its_dbase_table_alone(store: Path, tmp_p
 
 
 @pytest.mark.parametrize("batch", [None, "10"])
-def test_a_shapefile_brought_back_keeps_the_long_texts_it_cut(store: Path, tmp_path: Path, batch: str | None) -> None:
+@pytest.mark.parametrize(
+    "note",
+    [
+        "东侧草坪补植，" * 40,  # 840 bytes of UTF-8
+        # cut after a space, which dBASE pads with and GDAL reads without: that cut note was taken as an edit
+        "Replant the east lawn " * 20,
+    ],
+)
+def test_a_shapefile_brought_back_keeps_the_long_texts_it_cut(
+    store: Path, tmp_path: Path, batch: str | None, note: str
+) -> None:
     """dBASE holds 254 bytes a text: the Shapefile export cut a long note (and counted it in its fields
     list), and the same zip imported back unedited stored the cut note, silently, as an edit."""
-    note = "东侧草坪补植，" * 40  # 840 bytes of UTF-8
     with Twin.open(store) as t:
         lawn = orjson.loads(t.feature("landscaping", "ls-lawn-east"))
         lawn["properties"]["notes"] = note
