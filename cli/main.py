@@ -440,9 +440,10 @@ def import_(
 
 
 def keep_whole_texts(twin: Twin, layer: str, file: Path, features: Sequence[Feature], base: str | None) -> None:
-    """A Shapefile this twin exported cut its long texts to fit dBASE (its fields list counts them):
-    brought back, each text that is just the cut form of the one stored when the copy was made (at
-    `base`, else the head) is the stored one again, so an unedited file changes nothing."""
+    """A Shapefile this twin exported cut its long texts, and lists (as JSON text), to fit dBASE (its
+    fields list counts them): brought back, each that is just the cut form of the one stored when
+    the copy was made (at `base`, else the head) is the stored one again, so an unedited file changes
+    nothing. A cut list edited in the file is refused, pointing to GeoPackage (ValidationFailed)."""
     from layers.io import restore_cut_texts, shapefile_cut_fields
 
     cut = shapefile_cut_fields(file)
@@ -450,7 +451,9 @@ def keep_whole_texts(twin: Twin, layer: str, file: Path, features: Sequence[Feat
         return
     at = twin.resolve(base) if base else None
     stored = twin.features_by_id(layer, [str(f.id) for f in features], at)
-    restored = restore_cut_texts(features, cut, {fid: orjson.loads(b)["properties"] for fid, b in stored.items()})
+    restored = restore_cut_texts(
+        features, cut, {fid: orjson.loads(b)["properties"] for fid, b in stored.items()}, layer
+    )
     if restored:
         err.print(
             f"note: {restored} text(s) the Shapefile cut to fit dBASE ({', '.join(sorted(cut))}) are kept whole as "

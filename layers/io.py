@@ -869,13 +869,14 @@ def _lists_as_json(columns: dict[str, Any], schema: LayerSchema) -> dict[str, An
         return columns
     return {
         **columns,
-        **{
-            name: pd.array(
-                [orjson.dumps(v).decode() if isinstance(v, list | tuple) else v for v in columns[name]], dtype=object
-            )
-            for name in lists
-        },
+        **{name: pd.array([_list_cell(v) for v in columns[name]], dtype=object) for name in lists},
     }
+
+
+def _list_cell(value: Any) -> Any:
+    """A list field's value as a cell of a format without lists: its JSON array text. Anything else
+    as it is."""
+    return orjson.dumps(value).decode() if isinstance(value, list | tuple) else value
 
 
 def _geometry_type(geoms: np.ndarray, schema: LayerSchema) -> str:
@@ -969,11 +970,19 @@ def _dbf_texts(values: Any) -> tuple[Any, int]:
         return values, 0  # at most 4 bytes a character: these all fit
     out, cut = [], 0
     for v in values:
-        if isinstance(v, str) and len(raw := v.encode("utf-8")) > DBF_TEXT_BYTES:
-            v = raw[:DBF_TEXT_BYTES].decode("utf-8", "ignore")  # drops a character split at the end
+        if isinstance(v, str) and (fitted := _dbf_cut(v)) != v:
+            v = fitted
             cut += 1
         out.append(v)
     return pd.array(out, dtype=object), cut
+
+
+def _dbf_cut(text: str) -> str:
+    """A text as a dBASE field holds it: whole if its UTF-8 fits, else its first DBF_TEXT_BYTES bytes
+    less a character split at the end. The one rule both ways: the export cuts by it, and an import
+    knows a value by it as just the cut form of the one stored (`restore_cut_texts`)."""
+    raw = text.encode("utf-8")
+    return text if len(raw) <= DBF_TEXT_BYTES else raw[:DBF_TEXT_BYTES].decode("utf-8", "ignore")
 
 
 def _write_shapefile(
@@ -1032,24 +1041,59 @@ def shapefile_cut_fields(path: str | Path) -> set[str]:
     return {row["field"] for row in csv.DictReader(io.StringIO(text)) if (row.get(column) or "0").strip() not in ("", "0")}
 
 
-def restore_cut_texts(features: Sequence[Feature], fields: set[str], stored: Mapping[str, Mapping[str, Any]]) -> int:
-    """In features read from a Shapefile that cut `fields` to fit dBASE, put back the whole text
-    wherever the file holds just the cut form of what was stored (`stored`: each feature's
+def restore_cut_texts(
+    features: Sequence[Feature], fields: set[str], stored: Mapping[str, Mapping[str, Any]], layer: str
+) -> int:
+    """In features of `layer` read from a Shapefile that cut `fields` to fit dBASE, put back the whole
+    value wherever the file holds just the cut form of what was stored (`stored`: each feature's
     properties as the copy was made), so an unedited Shapefile brought back changes nothing rather
-    than cutting every long text short in the twin. An edited text is the file's. How many were put back."""
+    than cutting every long text short in the twin. A list is the JSON text the export wrote of it
+    (`_list_cell`), cut the same way. An edited value is the file's, but a list the export cut and
+    the file edited, still cut, is refused (ValidationFailed): the rest of it is not in the file. How
+    many were put back."""
     restored = 0
+    problems: list[Problem] = []
     for f in features:
         was = stored.get(str(f.id))
         if was is None:
             continue
         for name in fields & f.properties.keys():
             given, whole = f.properties[name], was.get(name)
-            if not isinstance(given, str) or not isinstance(whole, str) or given == whole:
+            written = _list_cell(whole)
+            if not isinstance(given, str) or not isinstance(written, str) or given == written:
                 continue
-            if whole.encode("utf-8")[:DBF_TEXT_BYTES].decode("utf-8", "ignore") == given:
+            if (cut := _dbf_cut(written)) == written:
+                continue  # the export did not cut this one: the file's as it is
+            # dBASE pads a text with spaces and GDAL reads it without any at either end, so a text
+            # cut after a space comes back without it
+            if given == cut.strip(" "):
                 f.properties[name] = whole
                 restored += 1
+            elif isinstance(whole, list) and _cut_json_list(given):
+                problems.append(
+                    Problem(
+                        layer,
+                        str(f.id),
+                        f"{name} was cut to fit dBASE ({DBF_TEXT_BYTES} bytes a text) in this Shapefile and edited "
+                        "there: the file does not hold the rest of the list, so it cannot be read back; edit the list "
+                        f"in a GeoPackage (venue-twin export {layer} -o {layer}.gpkg), which keeps it whole",
+                    )
+                )
+    if problems:
+        raise ValidationFailed(problems)
     return restored
+
+
+def _cut_json_list(text: str) -> bool:
+    """Whether a cell's text begins a JSON array that does not end (as one cut to fit dBASE); a whole
+    array, or references separated by commas, is a list the file gives whole."""
+    if not text.lstrip().startswith("["):
+        return False
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return True
+    return False
 
 
 def _write_field_list(path: Path, schema: LayerSchema, names: dict[str, str], cut: dict[str, int]) -> None:

@@ -273,10 +273,19 @@ def test_the_register_as_a_shapefile_is_its_dbase_table_alone(store: Path, tmp_p
 
 
 @pytest.mark.parametrize("batch", [None, "10"])
-def test_a_shapefile_brought_back_keeps_the_long_texts_it_cut(store: Path, tmp_path: Path, batch: str | None) -> None:
+@pytest.mark.parametrize(
+    "note",
+    [
+        "东侧草坪补植，" * 40,  # 840 bytes of UTF-8
+        # cut after a space, which dBASE pads with and GDAL reads without: that cut note was taken as an edit
+        "Replant the east lawn " * 20,
+    ],
+)
+def test_a_shapefile_brought_back_keeps_the_long_texts_it_cut(
+    store: Path, tmp_path: Path, batch: str | None, note: str
+) -> None:
     """dBASE holds 254 bytes a text: the Shapefile export cut a long note (and counted it in its fields
     list), and the same zip imported back unedited stored the cut note, silently, as an edit."""
-    note = "东侧草坪补植，" * 40  # 840 bytes of UTF-8
     with Twin.open(store) as t:
         lawn = orjson.loads(t.feature("landscaping", "ls-lawn-east"))
         lawn["properties"]["notes"] = note
@@ -293,6 +302,77 @@ def test_a_shapefile_brought_back_keeps_the_long_texts_it_cut(store: Path, tmp_p
     assert state(store) == before
     with Twin.open(store) as t:
         assert orjson.loads(t.feature("landscaping", "ls-lawn-east"))["properties"]["notes"] == note
+
+
+def _register_zip_with(path: Path, project: str, cell: str) -> None:
+    """The register's zip with `project`'s features cell in its dBASE table rewritten to `cell`, as an
+    edit in place does (the record's other cells, the fields list and the version kept)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    dbf = members["projects.dbf"]
+    header = int.from_bytes(dbf[8:10], "little")  # dBASE: header size, record size, then 32 bytes a field
+    names = [dbf[i : i + 11].rstrip(b"\0") for i in range(32, header - 1, 32)]
+    widths = [dbf[i + 16] for i in range(32, header - 1, 32)]
+    k = names.index(b"features")
+    at, width = 1 + sum(widths[:k]), widths[k]  # after the record's deletion flag
+    step = int.from_bytes(dbf[10:12], "little")
+    for start in range(header, len(dbf) - 1, step):
+        if dbf[start + 1 : start + 1 + widths[0]].rstrip() == project.encode():  # feature_id, the first cell
+            dbf = dbf[: start + at] + cell.encode().ljust(width) + dbf[start + at + width :]
+            break
+    else:
+        raise AssertionError(f"no record {project}")
+    with zipfile.ZipFile(path, "w") as z:
+        for n, data in {**members, "projects.dbf": dbf}.items():
+            z.writestr(n, data)
+
+
+@pytest.mark.parametrize("batch", [None, "10"])
+def test_the_register_as_a_shapefile_brought_back_keeps_the_feature_lists_it_cut(
+    store: Path, tmp_path: Path, batch: str | None
+) -> None:
+    """LS-03's and LS-12's feature lists are longer, as JSON, than a dBASE text holds: the zip held them
+    cut, and the same zip imported back unedited was refused, its cut references named as unknown ones
+    ('["landscaping', '"land'). Kept as stored, as a cut text is; a list edited is the file's."""
+    path = tmp_path / "register.zip"
+    code, _, err = run("export", "projects", "-o", str(path), "--store", str(store))
+    assert code == 0, err
+    with Twin.open(store) as t:
+        lists = {p: orjson.loads(t.feature("projects", p))["properties"]["features"] for p in ("LS-03", "LS-12")}
+    before = state(store)
+    code, out, err = run("import", str(path), "--layer", "projects", "--author", "li.wei",
+                         *(["--batch", batch] if batch else []), "--store", str(store))  # fmt: skip
+    assert code == 0 and "nothing to commit" in out and "kept whole" in err, (out, err)
+    assert state(store) == before
+    with Twin.open(store) as t:
+        assert {p: orjson.loads(t.feature("projects", p))["properties"]["features"] for p in lists} == lists
+
+    # A cut list edited in the file (a reference changed in what dBASE holds of it): the file cannot
+    # say what the rest of the list is, so refused, saying so and where a list is kept whole.
+    edited = tmp_path / "edited.zip"
+    shutil.copy(path, edited)
+    cut = orjson.dumps(lists["LS-03"]).decode()[:254]
+    _register_zip_with(edited, "LS-03", cut.replace("ls-green-wall-02", "ls-green-wall-12"))
+    code, out, err = run("import", str(edited), "--layer", "projects", "--author", "li.wei",
+                         *(["--batch", batch] if batch else []), "--store", str(store))  # fmt: skip
+    assert code == 2 and "projects/LS-03: features was cut to fit dBASE" in err and "GeoPackage" in err, (out, err)
+    assert "no venue layer" not in err and "LS-12" not in err, err
+    assert state(store) == before
+
+    # A whole list written over the cut one is the file's, validated as any: an unknown reference is
+    # refused as one, a known one committed.
+    _register_zip_with(edited, "LS-03", '["landscaping/ls-green-wall-99"]')
+    code, out, err = run("import", str(edited), "--layer", "projects", "--author", "li.wei", "--store", str(store))
+    assert code == 2 and "ls-green-wall-99: no such feature" in err and "was cut to fit" not in err, (out, err)
+    assert state(store) == before
+    _register_zip_with(edited, "LS-03", '["landscaping/ls-green-wall-01"]')
+    code, out, err = run("import", str(edited), "--layer", "projects", "--author", "li.wei", "--store", str(store))
+    assert code == 0 and "projects +0 ~1 -0" in out, (out, err)
+    with Twin.open(store) as t:
+        now = {p: orjson.loads(t.feature("projects", p))["properties"]["features"] for p in lists}
+    assert now == {**lists, "LS-03": ["landscaping/ls-green-wall-01"]}
 
 
 def test_a_change_file_deleting_with_a_body_is_refused(store: Path, tmp_path: Path) -> None:
