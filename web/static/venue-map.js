@@ -1812,16 +1812,23 @@
       '@top-right { content: counter(page) " / " counter(pages); font-size: 8pt; color: #444; vertical-align: bottom; } }';
   };
 
+  // An element a click shows on the map (a late project's or a unit's row, a layer check's table
+  // row) is reached by Tab and acted on by Enter or Space too, not by a click alone; the focus ring
+  // is venue-map.css's [data-keyed]:focus-visible.
+  VT.keyActivated = function (el) {
+    el.tabIndex = 0;
+    el.setAttribute('data-keyed', '');
+    el.addEventListener('keydown', function (ev) {
+      if (ev.target !== el || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+      ev.preventDefault();
+      el.click();
+    });
+  };
+
   VT.Engine.prototype.wirePanel = function (root) {
     var self = this;
     Array.prototype.forEach.call(root.querySelectorAll('[data-zoom]'), function (el) {
-      // reached by Tab and shown on the map by Enter or Space too, not by a click alone
-      el.tabIndex = 0;
-      el.addEventListener('keydown', function (ev) {
-        if (ev.target !== el || (ev.key !== 'Enter' && ev.key !== ' ')) return;
-        ev.preventDefault();
-        el.click();
-      });
+      VT.keyActivated(el);
       el.addEventListener('click', function (ev) {
         if (ev.target.closest && ev.target.closest('a[href]')) return; // a link (a project's page) is followed
         ev.preventDefault();
