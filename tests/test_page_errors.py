@@ -121,6 +121,9 @@ def test_what_the_twin_does_not_have_is_a_404_page_for_a_reader(api: TestClient,
     cases = [
         ("/maps/layers/nolayer", {}, "no layer 'nolayer'", None),
         ("/projects/RD-03", {"f": "html", "date": "2025-01-01"}, "the twin has no data on 2025-01-01", "f=html"),
+        # the completion map of such a date says so (its timeline's checkpoints say it on the map:
+        # test_web_browser.py test_timeline_before_the_twins_history_says_there_was_no_data_yet)
+        ("/maps/completion", {"date": "2025-01-01"}, "the twin has no data on 2025-01-01", ""),
     ]
     for path, params, detail, kept in cases:
         j = api.get(path, params={k: v for k, v in params.items() if k != "f"})

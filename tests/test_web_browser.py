@@ -15,7 +15,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -543,6 +543,68 @@ def test_timeline_language_switch_keeps_the_checkpoint(visit: Any) -> None:
     assert v.page.evaluate("vt_timeline.index") == i
     assert steps[i] in v.page.locator("#vt-step-label").inner_text()
     assert v.page.evaluate("vt_engine.config.date") == steps[i]
+    clean(v)
+
+
+MID_WAY = datetime(2026, 8, 1, 2, 0, tzinfo=UTC)  # the bundled season recorded from here: T-110 and T-100 before it
+
+
+@pytest.fixture(scope="module")
+def mid_way_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server on the bundled twin with its history recorded from 1 August (a season imported
+    mid-way, each commit before then made on that day): its timeline's first checkpoints come before
+    the twin's history."""
+    from layers.bundle import bundled_history_files
+    from layers.catalogue import LAYERS
+    from layers.changefile import read_change_file
+    from twin import Twin
+
+    path = tmp_path_factory.mktemp("midway") / "venue.gpkg"
+    twin = Twin.create(path, LAYERS, AREA_OF_INTEREST)
+    try:
+        with twin.presentation_deferred():
+            for f in bundled_history_files():
+                cf = read_change_file(f)
+                assert cf.time is not None
+                when = max(datetime.fromisoformat(cf.time.replace("Z", "+00:00")), MID_WAY)
+                twin.commit(cf.changes, author=cf.author or "?", message=cf.message or "?", time=when)
+    finally:
+        twin.close()
+    s = LiveServer(path, path.with_name("server.log"))
+    yield s
+    s.stop()
+
+
+NO_DATA_SHOWN = "(() => { const b = document.querySelector('.vt-no-data-map'); return !!b && !b.hidden; })()"
+
+
+def test_timeline_before_the_twins_history_says_there_was_no_data_yet(visit: Any, mid_way_server: LiveServer) -> None:
+    """A timeline checkpoint before the twin's history drew an empty map while its panel answered
+    404 ("could not load the data", the last checkpoint's figures left in the panel). The map says
+    there was no data yet on that date, in the words of every other read before the history
+    (twin.core.no_data_reason), and so does the panel; a checkpoint with data takes it away."""
+    server = mid_way_server
+    v = visit(server.url + "/maps/timeline?lang=en#2026-07-18", base=server.url)
+    dates = v.page.evaluate("vt_timeline.cfg.steps.map(s => s.date)")
+    assert dates[:3] == ["2026-07-18", "2026-07-28", "2026-08-07"], dates
+    assert v.page.evaluate("vt_timeline.index") == 0
+    v.page.wait_for_function(NO_DATA_SHOWN)
+    shown = v.page.locator(".vt-no-data-map").inner_text()
+    why = "the twin has no data on 2026-07-18: its history starts on 2026-08-01"
+    assert "No data yet on 2026-07-18" in shown and why in shown, shown
+    assert v.page.locator(".vt-no-data-map").get_attribute("role") == "status"
+    assert why in v.page.locator("#vt-panel-body [data-no-data]").inner_text()
+    assert v.page.locator("#vt-panel-body [data-kpi]").count() == 0  # no figures of a season not there yet
+    assert all(s["features"] == 0 and s["error"] is None for s in v.stats().values()), v.stats()
+    v.shot("map-timeline-before-history")
+    clean(v)  # and no 404 behind it: the page knew
+
+    v.page.locator("#vt-slider").fill("2")  # T-90, the first checkpoint with data
+    v.page.wait_for_function("document.getElementById('vt-step-label').textContent.includes('2026-08-07')")
+    v.idle()
+    assert not v.page.evaluate(NO_DATA_SHOWN)
+    assert v.page.locator("#vt-panel-body [data-no-data]").count() == 0
+    assert v.page.locator('#vt-panel-body [data-kpi="overall"]').count() == 1
     clean(v)
 
 

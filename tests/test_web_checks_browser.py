@@ -30,6 +30,9 @@ from web_support import INVALID_ID, MISSING_ID
 
 TABLE = "section[data-attr-table]"
 VISIBLE_ROWS = f"Array.from(document.querySelectorAll('{TABLE} tbody tr')).filter(r => !r.hidden)"
+ROW_FOCUSED = """(() => { const e = document.activeElement, cs = getComputedStyle(e);
+  return {tag: e.tagName, id: e.dataset.id || null,
+          ring: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2}; })()"""
 STACK_READY = "!!document.querySelector('.vt-stack .vt-stack-body:not(.vt-loading)')"
 
 
@@ -111,6 +114,24 @@ def test_attribute_table_filters_sorts_and_zooms(visit: Any, server: LiveServer)
     assert page.evaluate(f"vt_engine.map.getBounds().contains([[{miny}, {minx}], [{maxy}, {maxx}]])")
     assert page.evaluate("vt_engine.layers.landscaping._highlighted().map(it => it.f.id)") == [INVALID_ID]
     assert page.locator(f'{TABLE} tbody tr[data-id="{INVALID_ID}"]').get_attribute("class") == "vt-selected"
+
+    # and from the keyboard: Tab reaches a row (a click was the only way), with a focus ring; Enter
+    # shows it, as a late project's row on the completion map
+    missing = next(f for f in items if f["id"] == MISSING_ID)
+    page.fill(f"{TABLE} .vt-attr-filter", missing["properties"]["code"])  # the one row left to reach
+    _wait_rows(v, 1)
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        at = page.evaluate(ROW_FOCUSED)
+        if at["tag"] == "TR":
+            break
+    assert at == {"tag": "TR", "id": MISSING_ID, "ring": True}, at
+    v.moved(lambda: page.keyboard.press("Enter"))
+    assert page.evaluate("vt_engine.layers.landscaping._highlighted().map(it => it.f.id)") == [MISSING_ID]
+    assert page.locator(f'{TABLE} tbody tr[data-id="{MISSING_ID}"]').get_attribute("class") == "vt-selected"
+    minx, miny, maxx, maxy = shapely.geometry.shape(missing["geometry"]).bounds
+    assert page.evaluate(f"vt_engine.map.getBounds().contains([[{miny}, {minx}], [{maxy}, {maxx}]])")
+    v.shot("map-layer-check-row-by-keyboard")
     clean(v)
 
 

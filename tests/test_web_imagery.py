@@ -376,7 +376,7 @@ def test_the_panel_and_popups_show_the_imagery_apart_in_the_browser(page: Any, s
         "LS-16",
         "RD-08",
     }
-    badge = p.locator('[data-section="imagery-disagrees"] h3 .vt-badge-imagery')
+    badge = p.locator('[data-section="imagery-disagrees"] h2 .vt-badge-imagery')
     assert badge.inner_text() == {"en": "imagery", "zh": "影像"}[lang]
     box = badge.bounding_box()
     assert box and box["width"] > 20  # a word in a box, not one empty glyph

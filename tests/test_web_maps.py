@@ -80,13 +80,34 @@ def test_pages_reference_only_the_app(api: TestClient, url: str) -> None:
             assert api.get(ref).status_code == 200, ref
 
 
-@pytest.mark.parametrize("url", PAGES)
+# The other pages a reader opens in a browser: the OGC pages, a project's page, the units table and
+# a page answering a mistake.
+HTML_PAGES = [
+    "/collections?f=html&lang=en",
+    "/collections/halls?f=html&lang=zh",
+    "/collections/halls/items?f=html&lang=en",
+    "/collections/halls/items/hall-1.1H?f=html&lang=en",
+    "/collections/halls/queryables?f=html&lang=en",
+    "/conformance?f=html&lang=en",
+    f"/projects/RD-03?f=html&date={CHECKPOINT_DATE}&lang=zh",
+    f"/completion/units?f=html&date={CHECKPOINT_DATE}&lang=en",
+    "/projects/NO-SUCH?f=html&lang=en",
+]
+
+
+@pytest.mark.parametrize("url", PAGES + HTML_PAGES)
 def test_pages_have_one_heading_and_let_a_phone_zoom(api: TestClient, url: str) -> None:
     """A screen reader finds the page by its one h1 (a map page's title in its panel was a div, so
     the map pages had none); a phone may enlarge the page with two fingers (folium's viewport said
-    user-scalable=no, maximum-scale=1.0, so a leader could not enlarge the panel's small text)."""
+    user-scalable=no, maximum-scale=1.0, so a leader could not enlarge the panel's small text).
+
+    And by its one main landmark (only the home page had one), and its headings step down one level
+    at a time: a map page's side panel went from its h1 straight to h3."""
     html = api.get(url).text
     assert len(re.findall(r"<h1\b", html)) == 1, re.findall(r"<h1\b[^>]*>[^<]*", html)
+    assert len(re.findall(r"<main\b", html)) == 1, re.findall(r"<main\b[^>]*>", html)
+    levels = [int(n) for n in re.findall(r"<h([1-6])\b", html)]
+    assert levels[0] == 1 and all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), levels
     viewports = re.findall(r'<meta name="viewport"[^>]*>', html)
     assert len(viewports) == 1, viewports
     assert "user-scalable=no" not in viewports[0] and "maximum-scale" not in viewports[0], viewports

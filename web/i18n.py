@@ -261,6 +261,7 @@ _LABELS: dict[str, dict[str, str]] = {
     # timeline
     "timeline_title": {"zh": "倒排节点回放：场馆逐步“填满”", "en": "Checkpoint timeline: the venue fills in"},
     "checkpoint": {"zh": "节点", "en": "Checkpoint"},
+    "no_data_yet": {"zh": "{date} 孪生尚无数据", "en": "No data yet on {date}"},
     "play": {"zh": "播放", "en": "Play"},
     "pause": {"zh": "暂停", "en": "Pause"},
     "prev": {"zh": "上一节点", "en": "Previous"},

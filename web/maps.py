@@ -608,6 +608,17 @@ def panel_data(
     return {"html": completion_panel(twin, view, lang, gcj02, page_url=page_url), "projects": project_table(view, lang)}
 
 
+def _no_data_panel(ctx: MapContext, day: date) -> str | None:
+    """The panel of a timeline step before the twin's history (a season imported mid-way), saying
+    so in the words of every read before the history (twin.core.no_data_reason; the panel route
+    answers 404 with them): its data draws nothing and its figures would count a season that was
+    not there. None when the step has data."""
+    why = no_data_reason(ctx.twin, ctx.twin.resolve(asof=day.isoformat()).seq, day.isoformat())
+    if why is None:
+        return None
+    return str(macro("map_parts.html", "no_data", lang=ctx.lang, day=day.isoformat(), reason=why))
+
+
 def timeline_map(ctx: MapContext) -> str:
     """The completion map stepping through the checkpoints with a slider."""
     twin, lang = ctx.twin, ctx.lang
@@ -616,10 +627,12 @@ def timeline_map(ctx: MapContext) -> str:
     first = steps[start][0]
     styles = completion_styles()
     specs = []
+    no_data = {d.isoformat(): _no_data_panel(ctx, d) for d, _ in steps}
     embedded_panels: dict[str, Any] = {}
     if ctx.export:
         for d, _ in steps:
-            embedded_panels[d.isoformat()] = panel_data(twin, d, lang, ctx.gcj02)
+            if no_data[d.isoformat()] is None:
+                embedded_panels[d.isoformat()] = panel_data(twin, d, lang, ctx.gcj02)
     # The layers of the earliest step: every step can draw them (a layer added later has no data then).
     earliest = completion_view(twin, steps[0][0].isoformat())
     for schema in ctx.layers(earliest.snapshot.ref if earliest else twin.resolve(asof=steps[0][0].isoformat())):
@@ -656,13 +669,13 @@ def timeline_map(ctx: MapContext) -> str:
         steps=n,
         start=start,
     )
-    body = (
-        panel_data(twin, first, lang, ctx.gcj02, ctx.url)["html"]
-        if not ctx.export
-        else embedded_panels[first.isoformat()]["html"]
-    )
+    body = no_data[first.isoformat()]
+    if body is None:
+        shown = embedded_panels[first.isoformat()] if ctx.export else panel_data(twin, first, lang, ctx.gcj02, ctx.url)
+        body = shown["html"]
     cfg = {
-        "steps": [{"date": d.isoformat(), "label": label} for d, label in steps],
+        # a step before the twin's history carries its panel saying so (the panel route answers 404 there)
+        "steps": [{"date": d.isoformat(), "label": label, "noData": no_data[d.isoformat()]} for d, label in steps],
         "index": start,
         "panelUrl": None if ctx.export else ctx.url("/maps/data/panel"),
         "embedded": embedded_panels if ctx.export else None,
@@ -995,7 +1008,8 @@ def _register_page(
 # A version before the twin's history is NotFound (404) saying when it starts, in the layer check's
 # and change map's words (`_version_ref`), not an empty layer that reads as "nothing there". A
 # completion date is not: the timeline steps through checkpoints before a twin's history (a season
-# imported mid-way) and draws nothing there.
+# imported mid-way) and draws nothing there, its panel and a notice over the map saying why
+# (`_no_data_panel`).
 def features_doc(
     ctx: MapContext,
     layer: str,

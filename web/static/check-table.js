@@ -3,9 +3,9 @@
  *
  * - VT.AttributeTable: a layer's attribute table (web/templates/check_table.html). The text box
  *   keeps the rows holding every word typed, "problems only" the features with findings; a header
- *   click sorts by that column (again: the other way, empty cells always last); a row click zooms
- *   the map to its feature and outlines it. A click in the problems list or on the map picks the
- *   feature's row.
+ *   click sorts by that column (again: the other way, empty cells always last); a row click (or
+ *   Enter or Space on a row reached by Tab) zooms the map to its feature and outlines it. A click
+ *   in the problems list or on the map picks the feature's row.
  * - VT.stackedPopup: a click where features lie over one another lists them all in one popup, the
  *   top-most first, with previous / next; the chosen one's own popup shows under the list.
  * - VT.CodeLabels: the checked layer's codes written on its features, placed with the map's other
@@ -77,6 +77,13 @@
       var tr = ev.target.closest('tr');
       if (tr) self.rowClicked(tr);
     });
+    // on a map page a row with a feature to show is reached by Tab and shown by Enter or Space too
+    // (venue-map.js, as the completion map's late list; the register's table page has no map)
+    if (VT.keyActivated) {
+      this.rows.forEach(function (r) {
+        if (r.hasAttribute('data-bbox')) VT.keyActivated(r);
+      });
+    }
     VT.tables[this.layer] = this;
     this.apply();
   };

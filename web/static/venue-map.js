@@ -1812,16 +1812,23 @@
       '@top-right { content: counter(page) " / " counter(pages); font-size: 8pt; color: #444; vertical-align: bottom; } }';
   };
 
+  // An element a click shows on the map (a late project's or a unit's row, a layer check's table
+  // row) is reached by Tab and acted on by Enter or Space too, not by a click alone; the focus ring
+  // is venue-map.css's [data-keyed]:focus-visible.
+  VT.keyActivated = function (el) {
+    el.tabIndex = 0;
+    el.setAttribute('data-keyed', '');
+    el.addEventListener('keydown', function (ev) {
+      if (ev.target !== el || (ev.key !== 'Enter' && ev.key !== ' ')) return;
+      ev.preventDefault();
+      el.click();
+    });
+  };
+
   VT.Engine.prototype.wirePanel = function (root) {
     var self = this;
     Array.prototype.forEach.call(root.querySelectorAll('[data-zoom]'), function (el) {
-      // reached by Tab and shown on the map by Enter or Space too, not by a click alone
-      el.tabIndex = 0;
-      el.addEventListener('keydown', function (ev) {
-        if (ev.target !== el || (ev.key !== 'Enter' && ev.key !== ' ')) return;
-        ev.preventDefault();
-        el.click();
-      });
+      VT.keyActivated(el);
       el.addEventListener('click', function (ev) {
         if (ev.target.closest && ev.target.closest('a[href]')) return; // a link (a project's page) is followed
         ev.preventDefault();
@@ -1843,6 +1850,22 @@
     if (!body) return;
     body.innerHTML = html;
     this.wirePanel(body);
+  };
+
+  // Over the map, the words of a panel's no-data section (`section`, null: none), so an empty map
+  // never reads as "nothing there"; a status region, so a screen reader says it when it changes.
+  VT.Engine.prototype.showNoData = function (section) {
+    var box = this._noData;
+    if (!box) {
+      box = this._noData = L.DomUtil.create('div', 'vt-no-data-map', this.map.getContainer());
+      box.setAttribute('role', 'status');
+      L.DomEvent.disableClickPropagation(box);
+    }
+    box.textContent = '';
+    box.hidden = !section;
+    if (!section) return;
+    L.DomUtil.create('b', '', box).textContent = section.querySelector('h2').textContent;
+    L.DomUtil.create('span', '', box).textContent = section.querySelector('p').textContent;
   };
 
   VT.Engine.prototype.isIdle = function () {
@@ -1951,7 +1974,11 @@
     engine.config.date = step.date; // the date a popup's project link opens its page on
     if (engine.imagery) engine.imagery.showFor(step.date);
     var panel;
-    if (this.cfg.embedded) {
+    if (step.noData) {
+      // before the twin's history: the panel route answers 404 and the layers draw nothing; the
+      // step's own panel says why (web/maps.py _no_data_panel)
+      panel = Promise.resolve({ html: step.noData, projects: [] });
+    } else if (this.cfg.embedded) {
       var data = this.cfg.embedded[step.date];
       panel = Promise.resolve(data);
     } else {
@@ -1967,6 +1994,7 @@
       if (seq !== self._seq) return;
       engine.projects = data.projects || [];
       engine.setPanel(data.html);
+      engine.showNoData(document.querySelector('#vt-panel-body [data-no-data]'));
       engine.map.closePopup();
       return Promise.all(loads);
     }).catch(function (err) {
