@@ -70,7 +70,7 @@ def _version_query(request: Request) -> dict[str, str]:
 
 def _bounds(twin: TwinView, schema: LayerSchema, ref: Ref) -> list[float]:
     ext = twin.extent(schema.name, ref) if ref.commit else None
-    return list(ext) if ext else [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
+    return list(ext) if ext else [-180.0, -core.MAX_LATITUDE, 180.0, core.MAX_LATITUDE]
 
 
 class TilesFactory:
@@ -238,14 +238,20 @@ class TilesFactory:
             },
             {"rel": "collection", "type": JSON, "href": public_url(request, f"/collections/{schema.name}")},
         ]
+        # The tileset's box is in the tile matrix set's CRS (EPSG:3857 metres), as the tileset
+        # standard describes it and as GDAL's OGCAPI driver takes MINX/MINY/MAXX/MAXY: GDAL (3.8 to
+        # 3.12.4 at least) puts a collection's CRS84 extent on the grid as if it were metres and reads
+        # the tile at 0°, 0° unless given these (README, Vector tiles). The layer keeps lon/lat.
+        merc = core.mercator_bbox((bounds[0], bounds[1], bounds[2], bounds[3]))
         doc |= {
             "title": schema.title_en,
-            "boundingBox": {"lowerLeft": bounds[:2], "upperRight": bounds[2:], "crs": CRS84_URI},
+            "boundingBox": {"lowerLeft": list(merc[:2]), "upperRight": list(merc[2:]), "crs": epsg_uri(3857)},
             "layers": [
                 {
                     "id": schema.name,
                     "title": schema.title_en,
                     "dataType": "vector",
+                    "boundingBox": {"lowerLeft": bounds[:2], "upperRight": bounds[2:], "crs": CRS84_URI},
                     "minTileMatrix": str(core.MIN_ZOOM),
                     "maxTileMatrix": str(core.MAX_ZOOM),
                     "propertiesSchema": {

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+import morecantile
 import numpy as np
 import orjson
 import pyogrio
@@ -27,6 +28,7 @@ import pytest
 import shapely
 from api_server import (
     CRS84,
+    EPSG3857,
     EPSG4549,
     VENV_BIN,
     LiveServer,
@@ -44,6 +46,8 @@ from pyproj import Transformer
 from twin import Twin
 
 T_4549 = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
+LONLAT = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+TMS_3857 = morecantile.tms.get("WebMercatorQuad")
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +227,36 @@ def test_gdal_reads_in_crs84_by_default(oapif: str) -> None:
     minx, miny, maxx, maxy = df.total_bounds
     assert 121.2 < minx < maxx < 121.4 and 31.1 < miny < maxy < 31.3  # lon/lat, not lat/lon
     assert df.crs is not None and (df.crs.equals("OGC:CRS84") or df.crs.to_epsg() == 4326)
+
+
+# ---------------------------------------------------------------------------- GDAL OGCAPI (vector tiles)
+def test_gdal_reads_the_vector_tiles_over_the_tilesets_bounding_box(server: LiveServer, twin: Twin) -> None:
+    """GDAL's OGCAPI driver builds its vector-tile layers' tile ranges from the collection's extent
+    (CRS84, as OGC API - Features has it) without projecting it to the tile matrix set's CRS (it
+    does so for raster tiles only), so on WebMercatorQuad 121.29°E 31.19°N becomes 121 m east,
+    31 m north of 0°, 0° and every zoom level reads the one tile there. Given MINX..MAXY (which
+    the driver takes in the tile matrix set's CRS) it reads the right tiles: the tileset's
+    boundingBox is in EPSG:3857 metres so those can be copied from it (README, Vector tiles)."""
+    if "OGCAPI" not in pyogrio.list_drivers():
+        missing_client(f"pyogrio's GDAL {pyogrio.__gdal_version_string__} has no OGCAPI driver")
+    box = api_get(server, "/collections/halls/tiles/WebMercatorQuad")["boundingBox"]
+    (minx, miny), (maxx, maxy) = box["lowerLeft"], box["upperRight"]
+    source, level = f"OGCAPI:{server.url}/collections/halls", "Zoom level 16"
+    mark = log_mark(server)
+    df = pyogrio.read_dataframe(
+        source, layer=level, API="TILES", MINX=str(minx), MINY=str(miny), MAXX=str(maxx), MAXY=str(maxy)
+    )
+    got = set(df["id"]) if "id" in df.columns else set()  # no tile read: no fields but GDAL's mvt_id
+    assert got == set(twin.feature_ids("halls"))  # a hall crossing tiles comes once per tile
+    assert box["crs"] == EPSG3857
+    assert df.crs is not None and df.crs.to_epsg() == 3857
+    unit = 2 * 20037508.342789244 / 2**16 / 4096  # a z16 tile's coordinate unit: vertices snap to it
+    x0, y0, x1, y1 = df.total_bounds
+    assert minx - unit <= x0 < x1 <= maxx + unit and miny - unit <= y0 < y1 <= maxy + unit, (df.total_bounds, box)
+    first, last = TMS_3857.tile(*LONLAT.transform(minx, maxy), 16), TMS_3857.tile(*LONLAT.transform(maxx, miny), 16)
+    expected = {f"/16/{y}/{x} " for y in range(first.y, last.y + 1) for x in range(first.x, last.x + 1)}
+    asked = requests_since(server, mark, "/collections/halls/tiles/WebMercatorQuad/16/")
+    assert {line.split("/WebMercatorQuad", 1)[1].split("HTTP")[0] for line in asked} == expected, asked
 
 
 # ---------------------------------------------------------------------------- GDAL command line

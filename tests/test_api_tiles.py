@@ -22,6 +22,7 @@ import pyogrio
 import pytest
 import shapely
 from api_server import (
+    CRS84,
     bearer,
     build_restricted_venue,
     build_venue,
@@ -36,6 +37,7 @@ from pyproj import Transformer
 
 from layers.catalogue import LAYERS
 from twin import Twin
+from twin import tiles as core_tiles
 
 OGC = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
 MVT = "application/vnd.mapbox-vector-tile"
@@ -162,6 +164,22 @@ def test_tileset_documents_lead_to_the_tiles(api: TestClient) -> None:
     assert api.get(template.format(z=t.z, y=t.y, x=t.x)).content == tile.content
     b = tj["bounds"]
     assert b[0] < tj["center"][0] < b[2] and b[1] < tj["center"][1] < b[3]
+
+
+def test_the_tilesets_box_is_in_the_grids_metres_and_its_layers_in_lon_lat(api: TestClient) -> None:
+    """The tileset's boundingBox is in the tile matrix set's CRS, which GDAL's OGCAPI driver takes
+    as MINX..MAXY (README, Vector tiles); its layer's is the collection's CRS84 extent."""
+    extent = api.get("/collections/halls").json()["extent"]["spatial"]["bbox"][0]
+    doc = api.get("/collections/halls/tiles/WebMercatorQuad").json()
+    box, layer_box = doc["boundingBox"], doc["layers"][0]["boundingBox"]
+    assert box["crs"] == "http://www.opengis.net/def/crs/EPSG/0/3857"
+    (x0, x1), (y0, y1) = TO_3857.transform([extent[0], extent[2]], [extent[1], extent[3]])
+    assert box["lowerLeft"] == pytest.approx([x0, y0]) and box["upperRight"] == pytest.approx([x1, y1])
+    assert layer_box == {"lowerLeft": extent[:2], "upperRight": extent[2:], "crs": CRS84}
+    # A layer as large as the grid is boxed by the grid's edges, not by infinities past ±85.05°.
+    assert core_tiles.mercator_bbox((-180.0, -90.0, 180.0, 90.0)) == pytest.approx(
+        (-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244)
+    )
 
 
 def test_the_version_asked_for_is_carried_into_the_links(api: TestClient) -> None:

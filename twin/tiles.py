@@ -33,6 +33,7 @@ TILE_MATRIX_SET = "WebMercatorQuad"
 EXTENT = 4096  # tile coordinate units along a side, the MVT default
 BUFFER = 64  # units drawn beyond each edge, so strokes and symbols at the edges are not cut
 MIN_ZOOM, MAX_ZOOM = 0, 24
+MAX_LATITUDE = 85.0511287798066  # the grid's top edge: Web Mercator's y of ±20037508.34 m
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +75,14 @@ def lonlat_bbox(bounds: BBox) -> BBox:
     """A 3857 box as a lon/lat box (exact: Mercator maps lines of longitude and latitude to lines)."""
     t = _transformer(False)
     (x0, x1), (y0, y1) = t.transform([bounds[0], bounds[2]], [bounds[1], bounds[3]])
+    return (x0, y0, x1, y1)
+
+
+def mercator_bbox(lonlat: BBox) -> BBox:
+    """A lon/lat box as a 3857 box (the inverse of lonlat_bbox), latitudes clamped to the grid's
+    ±85.0511°, beyond which Web Mercator has no coordinates."""
+    y0, y1 = (min(max(lat, -MAX_LATITUDE), MAX_LATITUDE) for lat in (lonlat[1], lonlat[3]))
+    (x0, x1), (y0, y1) = _transformer(True).transform([lonlat[0], lonlat[2]], [y0, y1])
     return (x0, y0, x1, y1)
 
 
