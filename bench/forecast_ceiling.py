@@ -19,6 +19,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from completion.forecast import Basis
 from completion.season import Season, work_days
 from completion.status import Forecast
 
@@ -92,5 +93,5 @@ def oracle(season: Season, on: date, threshold: float, samples: int = 200, seed:
     for i in range(n):
         mid, low, high = day(qs[0, i]), day(qs[1, i]), day(qs[2, i])
         flag = bool(p_late[i] > threshold)
-        out.append(Forecast(mid, None, None, None, flag, "oracle", float(p_late[i]), low, high))
+        out.append(Forecast(mid, None, None, None, flag, Basis("note", note="oracle"), float(p_late[i]), low, high))
     return out

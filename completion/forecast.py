@@ -114,6 +114,77 @@ LATEST = 365  # days after opening day beyond which finishes are not told apart
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A forecast's reference class, the projects whose pace it learns from: the other projects of
+    its category and of its unit; with none, the whole register (``register``: how many); with too
+    few projects to learn from, the plan's own pace (every field None)."""
+
+    category: str | None = None
+    category_others: int = 0
+    unit: str | None = None
+    unit_others: int = 0
+    register: int | None = None
+
+    def text(self) -> str:
+        if self.category is not None:
+            return f"{self.category}, {self.category_others} other projects; {self.unit}, {self.unit_others} other projects"
+        if self.register is not None:
+            return f"the whole register, {self.register} other projects"
+        return "the plan's own pace (too few projects to learn from)"
+
+
+@dataclass(frozen=True)
+class Basis:
+    """How a forecast was made, in parts: the API words it in English (``text``, ``str``), a page
+    in its reader's language from the same parts (web.panels.basis_words).
+
+    ``kind``: "done" (reported done on ``done_on``); "pace" (``own`` percent its own working pace
+    over ``days`` days, the rest its ``reference`` class); "slow_start" (no working span yet: the
+    class's pace); "stopped" (stopped now: resumes after a wait drawn from ``stoppages`` seen, then
+    "pace" or "slow_start" as ``then``); "stopped_few" (stopped, too few stoppages seen to say how
+    long one lasts: ``own`` percent its whole history's pace over ``days`` days, the rest its class);
+    "no_progress" (the class's pace); "note" (``note``, a forecaster's own words: the benchmarks'
+    baseline). ``missed``: the opening day it was not reported done by (it missed it).
+    """
+
+    kind: str
+    reference: Reference | None = None
+    own: int | None = None  # percent
+    days: int | None = None
+    stoppages: int | None = None
+    then: Basis | None = None
+    done_on: date | None = None
+    missed: date | None = None
+    note: str | None = None
+
+    def text(self) -> str:
+        ref = self.reference.text() if self.reference else ""
+        if self.missed is not None:
+            return f"not reported done by opening day {self.missed.isoformat()}: missed it; forecast " + replace(
+                self, missed=None
+            ).text()
+        if self.kind == "done":
+            return f"reported done on {self.done_on.isoformat() if self.done_on else '?'}"
+        if self.kind == "pace":
+            return f"{self.own}% its own working pace over {self.days} days, {100 - (self.own or 0)}% its reference class ({ref})"
+        if self.kind == "slow_start":
+            return f"no working span yet (a late or slow start): the pace of its reference class ({ref})"
+        if self.kind == "stopped":
+            then = self.then.text() if self.then else ""
+            return f"stopped: resumes after a wait drawn from {self.stoppages} stoppages seen, then " + then
+        if self.kind == "stopped_few":
+            return (
+                f"stopped (too few stoppages seen to say how long one lasts): {self.own}% its whole history's pace "
+                f"over {self.days} days, {100 - (self.own or 0)}% its reference class ({ref})"
+            )
+        if self.kind == "no_progress":
+            return f"no progress yet: the pace of its reference class ({ref})"
+        return self.note or ""
+
+    __str__ = text
+
+
+@dataclass(frozen=True)
 class Outlook:
     """A project's forecast: probability of missing opening day, forecast finish and its interval."""
 
@@ -122,7 +193,7 @@ class Outlook:
     low: date
     high: date
     pace: float | None  # working pace assumed, plan days a day (1 = the plan's pace); None when done
-    basis: str
+    basis: Basis
     missed: bool = False  # not reported done by the date read, which is after opening day: p_late is 1
 
 
@@ -483,14 +554,14 @@ class _ClassFit:
             self.coef[0] + sum(self.coef[self.column[k]] for k in (("c", p.category), ("u", p.responsible_unit)) if k in self.column)
         )  # fmt: skip
 
-    def name(self, p: Project) -> str:
+    def reference(self, p: Project) -> Reference:
         if self.coef is None:
-            return "the plan's own pace (too few projects to learn from)"
+            return Reference()
         mine = int(p.code in self.loo)
         own_c, own_u = self.n_cat.get(p.category, 0) - mine, self.n_unit.get(p.responsible_unit, 0) - mine
         if own_c or own_u:
-            return f"{p.category}, {own_c} other projects; {p.responsible_unit}, {own_u} other projects"
-        return f"the whole register, {self.n_all - mine} other projects"
+            return Reference(p.category, own_c, p.responsible_unit, own_u)
+        return Reference(register=self.n_all - mine)
 
 
 def _class_fit(tracks: Sequence[_Track], own: np.ndarray, own_var: np.ndarray) -> _ClassFit:
@@ -722,14 +793,14 @@ def _forecast(
     waits = np.zeros((n, samples), dtype=np.float32)
     normals = np.zeros((n, samples), dtype=np.float32)
     uniforms = np.zeros((n, 4, samples), dtype=np.float32)  # a stoppage count, then up to three lengths
-    bases: list[str] = []
+    bases: list[Basis] = []
     for i, t in enumerate(tracks):
         p = t.project
         if t.done_on is not None:
             out.append(
                 Outlook(
                     1.0 if t.done_on > opening else 0.0, t.done_on, t.done_on, t.done_on, None,
-                    f"reported done on {t.done_on.isoformat()}",
+                    Basis("done", done_on=t.done_on),
                 )
             )  # fmt: skip
             continue
@@ -739,14 +810,13 @@ def _forecast(
         uniforms[m] = stream.random((4, samples), dtype=np.float32)
         progressed = len(t.days) > 0 and t.earned[-1] > 0
         k = int(last_span[i])
-        name = classes.name(p)
+        ref = classes.reference(p)
         if progressed:
             origin, e0 = float(t.days[-1]), float(t.earned[-1])
             basis = (
-                f"{100 * own_weight[i]:.0f}% its own working pace over {worked[i]:.0f} days, "
-                f"{100 * (1 - own_weight[i]):.0f}% its reference class ({name})"
+                Basis("pace", ref, own=round(100 * float(own_weight[i])), days=round(float(worked[i])))
                 if has[i]
-                else f"no working span yet (a late or slow start): the pace of its reference class ({name})"
+                else Basis("slow_start", ref)
             )
             if k >= 0 and spans.flat[k] and not spans.first[k]:
                 others = stops.waits[stops.wait_owner != p.code]
@@ -754,7 +824,7 @@ def _forecast(
                     # Stopped now: a wait as long as the register's stoppages went on, then work.
                     pick = stream.integers(0, len(others), samples)
                     waits[m] = others[pick]
-                    basis = f"stopped: resumes after a wait drawn from {len(others)} stoppages seen, then " + basis
+                    basis = Basis("stopped", ref, stoppages=len(others), then=basis)
                 else:
                     # The register cannot yet say how long stoppages last: the whole history's pace,
                     # the stop included, weighed against the class the same way.
@@ -764,14 +834,10 @@ def _forecast(
                     hist = math.log(max(e0 / elapsed, PACE_FLOOR))
                     post_mean[i] = (class_mean[i] / spread2 + hist / hist_var) / prec
                     post_var[i] = 1.0 / prec
-                    basis = (
-                        f"stopped (too few stoppages seen to say how long one lasts): "
-                        f"{100 / hist_var / prec:.0f}% its whole history's pace over {elapsed:.0f} days, "
-                        f"{100 / spread2 / prec:.0f}% its reference class ({name})"
-                    )
+                    basis = Basis("stopped_few", ref, own=round(100 / hist_var / prec), days=round(elapsed))
         else:
             origin, e0 = float(max(p.planned_start.toordinal(), today)), 0.0
-            basis = f"no progress yet: the pace of its reference class ({name})"
+            basis = Basis("no_progress", ref)
         rows.append(i)
         origins.append(origin)
         e0s.append(e0)
@@ -828,9 +894,7 @@ def _forecast(
                 date.fromordinal(int(qs[1, row])),
                 date.fromordinal(int(qs[2, row])),
                 math.exp(float(post_mean[i])),
-                f"not reported done by opening day {opening.isoformat()}: missed it; forecast " + bases[row]
-                if missed
-                else bases[row],
+                replace(bases[row], missed=opening) if missed else bases[row],
                 missed,
             )
     return [o for o in out if o is not None]

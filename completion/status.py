@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from completion.forecast import Outlook, Pool, forecast, pooled_outlooks
+from completion.forecast import Basis, Outlook, Pool, forecast, pooled_outlooks
 from completion.register import Project, Report
 from completion.schedule import earned_schedule_days, planned_percent
 from completion.settings import CompletionSettings
@@ -86,7 +86,7 @@ class Forecast:
     since: date | None  # the base point the rate is measured from
     since_percent: float | None
     after_opening: bool | None  # the flag (p_late above the threshold); None without a forecast
-    basis: str  # how it was made, or why there is none
+    basis: Basis  # how it was made, or why there is none
     p_late: float | None = None  # probability of finishing after opening day
     low: date | None = None  # the interval (80% by default) around the forecast finish
     high: date | None = None
@@ -100,7 +100,7 @@ class Forecast:
             "since": self.since.isoformat() if self.since else None,
             "since_percent": self.since_percent,
             "after_opening": self.after_opening,
-            "basis": self.basis,
+            "basis": self.basis.text(),
             "p_late": None if self.p_late is None else round(self.p_late, 3),
             "probability_on_time": None if self.p_late is None else round(1.0 - self.p_late, 3),
             "interval": None
@@ -162,15 +162,19 @@ def classify(
     return "on_track"
 
 
+def _note(words: str) -> Basis:
+    return Basis("note", note=words)
+
+
 def single_rate_forecast(project: Project, dated: Sequence[Report], opening: date, span_days: int = 20) -> Forecast:
     """The former forecast from one recent rate (the benchmark's baseline); ``dated``: the reports up to D, by date."""
     if not dated or dated[-1].percent <= 0.0:
-        return Forecast(None, None, None, None, None, "no progress reported, so no forecast")
+        return Forecast(None, None, None, None, None, _note("no progress reported, so no forecast"))
     last = dated[-1]
     if last.percent >= 100.0:
         first_done = next(r for r in dated if r.percent >= 100.0)
         return Forecast(
-            first_done.on, None, None, None, first_done.on > opening, f"reported done on {first_done.on.isoformat()}"
+            first_done.on, None, None, None, first_done.on > opening, Basis("done", done_on=first_done.on)
         )
     cutoff = last.on - timedelta(days=span_days)
     earlier = [r for r in dated if r.on <= cutoff]
@@ -185,7 +189,7 @@ def single_rate_forecast(project: Project, dated: Sequence[Report], opening: dat
     if days < min(span_days / 2, max(duration, 1) / 3):
         return Forecast(
             None, None, base_on, base_pct, None,
-            f"only {max(days, 0)} days of progress since {base_on.isoformat()}: too early to forecast",
+            _note(f"only {max(days, 0)} days of progress since {base_on.isoformat()}: too early to forecast"),
         )  # fmt: skip
     rate = (last.percent - base_pct) / days
     start, finish, curve = project.planned_start, project.planned_finish, project.curve
@@ -199,11 +203,11 @@ def single_rate_forecast(project: Project, dated: Sequence[Report], opening: dat
     if moved <= 1e-9:
         return Forecast(
             None, 0.0, base_on, base_pct, None,
-            f"no progress between {base_on.isoformat()} and {last.on.isoformat()} (stalled), so no forecast",
+            _note(f"no progress between {base_on.isoformat()} and {last.on.isoformat()} (stalled), so no forecast"),
         )  # fmt: skip
     ahead = math.ceil(remaining_plan / (moved / days) - 1e-9)
     end = last.on + timedelta(days=ahead)
-    return Forecast(end, rate, base_on, base_pct, end > opening, why)
+    return Forecast(end, rate, base_on, base_pct, end > opening, _note(why))
 
 
 def readiness(

@@ -120,10 +120,10 @@ def test_a_project_just_started_leans_on_its_reference_class() -> None:
     in_fast = outlooks(a_class(12, 1.15) + [new], ON, OPENING)[-1]
     assert in_slow.finish > in_fast.finish + timedelta(days=5)
     assert in_slow.p_late > in_fast.p_late + 0.3
-    assert "its reference class (support_road, 12 other projects; Unit A, 12 other projects)" in in_slow.basis
+    assert "its reference class (support_road, 12 other projects; Unit A, 12 other projects)" in str(in_slow.basis)
     # A register of another category and unit says nothing about either: the whole register is its class.
     other = outlooks(a_class(12, 0.75, "Unit B", "power") + [new], ON, OPENING)[-1]
-    assert "its reference class (the whole register, 12 other projects)" in other.basis
+    assert "its reference class (the whole register, 12 other projects)" in str(other.basis)
 
 
 def test_a_project_reported_at_0_percent_has_no_progress_whatever_its_curve() -> None:
@@ -133,7 +133,7 @@ def test_a_project_reported_at_0_percent_has_no_progress_whatever_its_curve() ->
     for curve in ("s_curve", "linear"):
         p = replace(project("ZERO", "2026-09-26", "2026-10-26"), curve=curve)
         o = outlooks([*a_class(12, 1.1), (p, zero)], ON, OPENING)[-1]
-        assert o.basis.startswith("no progress yet"), (curve, o.basis)
+        assert str(o.basis).startswith("no progress yet"), (curve, str(o.basis))
 
 
 def test_a_stoppage_in_the_last_window_does_not_collapse_the_rate() -> None:
@@ -184,7 +184,7 @@ def test_a_project_stopped_now_waits_out_a_stoppage_then_works_at_its_working_pa
         steady("2026-08-16", 1.5, "2026-10-06", stop_from="2026-09-20"),
     )
     o = outlooks([*a_class(12, 1.1), *stopping, stopped], ON, OPENING)[-1]
-    assert o.basis.startswith("stopped: resumes after a wait")
+    assert str(o.basis).startswith("stopped: resumes after a wait")
     # About 30 plan days left at about its working pace, after a wait of days to weeks: November,
     # not the months its diluted whole-history pace would give.
     assert o.pace is not None and o.pace > 0.8
@@ -334,7 +334,7 @@ def test_a_projects_outlook_is_the_same_forecast_alone_or_with_the_whole_registe
     assert pool.stops.priced
     batch = forecast(pool, items, on, season.opening)
     assert batch == outlooks(items, on, season.opening)
-    assert any(o.basis.startswith("stopped: resumes") for o in batch)  # waits drawn too
+    assert any(str(o.basis).startswith("stopped: resumes") for o in batch)  # waits drawn too
     assert forecast(pool, items[::-1], on, season.opening) == batch[::-1]
     for item, whole in zip(items, batch, strict=True):
         assert forecast(pool, [item], on, season.opening) == [whole]

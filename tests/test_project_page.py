@@ -244,3 +244,90 @@ def test_the_briefings_codes_link_to_the_project_pages(api: TestClient) -> None:
     assert set(expected) <= set(uris), (expected, uris)
     for uri in expected:
         assert api.get(uri).status_code == 200
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_page_says_how_its_forecast_was_made_in_the_readers_language(api: TestClient, lang: str) -> None:
+    """The forecast's basis (the JSON's, in English with the register's raw category code and the
+    unit's bilingual name) was on no page: a leader could not tell why a project is flagged. The
+    page words the same parts — its own pace's weight and days, the class it learns from — with the
+    category and the unit as the page names them."""
+    projects = api.get("/projects", params={"date": ON}).json()["projects"]
+    pace = re.compile(r"(\d+)% its own working pace over (\d+) days, (\d+)% its reference class \((.*)\)$")
+    seen = 0
+    for p in projects:
+        basis = p["forecast"]["basis"]
+        page = api.get(f"/projects/{p['code']}", params={"date": ON, "f": "html", "lang": lang}).text
+        if p["status"] == "done":
+            assert 'data-field="basis"' not in page  # its reported date says it all
+            continue
+        m = pace.match(basis)
+        if m is None:
+            continue
+        shown = _field(page, "basis")[1]
+        own, days, rest = m[1], m[2], m[3]
+        words = (
+            f"Based on {own}% its own working pace over {days} days, {rest}% similar projects ("
+            if lang == "en"
+            else f"依据：{own}% 按其自身施工进度（{days} 天），{rest}% 按同类项目（"
+        )
+        assert shown.startswith(words), (shown, basis)
+        assert _field(page, "category")[1] in shown and i18n.unit_name(lang, p["responsible_unit"]) in shown, shown
+        if lang == "zh":
+            assert "projects" not in shown and p["category"] not in shown, shown
+        seen += 1
+    assert seen >= 3, seen  # projects under way at ON forecast from their own pace
+
+
+def test_every_kind_of_basis_is_worded_in_both_languages() -> None:
+    """The kinds the bundled season does not show on one date: stopped (with the pace after the
+    wait), too few stoppages seen, a late start learning from the whole register, no progress
+    with too few projects to learn from, missed opening day; a single other project is one."""
+    from dataclasses import replace
+    from datetime import date
+
+    from completion.forecast import Basis, Reference
+    from web.panels import basis_words
+
+    unit = "国家会展中心（上海）有限责任公司 (NECC Shanghai, venue operator)"
+    ref = Reference("lighting", 1, unit, 30)
+    pace = Basis("pace", ref, own=60, days=20)
+    expect = {
+        Basis("stopped", ref, stoppages=4, then=pace): (
+            "Stopped now: work resumes after a wait like the 4 stoppages seen. Based on 60% its own working pace "
+            "over 20 days, 40% similar projects (1 other Lighting project; 30 other projects of NECC Shanghai, "
+            "venue operator)",
+            "目前停工：按已见的 4 次停工时长估计复工时间。依据：60% 按其自身施工进度（20 天），40% 按同类项目（照明类其他 1 项；"
+            "国家会展中心（上海）有限责任公司其他 30 项）",
+        ),
+        Basis("stopped_few", ref, own=59, days=43): (
+            "Based on 59% its whole history's pace over 43 days, 41% similar projects (1 other Lighting project; "
+            "30 other projects of NECC Shanghai, venue operator): stopped now, too few stoppages seen to say how "
+            "long one lasts",
+            None,
+        ),
+        Basis("slow_start", Reference(register=1)): (
+            "Based on the pace of similar projects (the whole register, 1 other project): no steady work yet "
+            "(a late or slow start)",
+            "依据：尚无连续施工期（开工晚或进展慢），按同类项目（全部台账其他 1 项）的进度",
+        ),
+        Basis("no_progress", Reference()): (
+            "Based on the pace of similar projects (too few to learn from: the plan's own pace): no progress yet",
+            "依据：尚无进展，按同类项目（可借鉴的项目太少，按计划本身进度）的进度",
+        ),
+        replace(pace, missed=date(2026, 11, 5)): (
+            "Not reported done by opening day 2026-11-05: missed it. Based on 60% its own working pace over 20 days",
+            "开幕日 2026-11-05 前未报告完成，已错过。依据：60%",
+        ),
+    }
+    names = {"en": "Lighting", "zh": "照明"}
+    for basis, (en, zh) in expect.items():
+        got_en = basis_words(basis, "en", lambda c: names["en"] if c == "lighting" else c)
+        got_zh = basis_words(basis, "zh", lambda c: names["zh"] if c == "lighting" else c)
+        assert got_en is not None and got_en.startswith(en), got_en
+        assert got_zh is not None and not re.search(r"[A-Za-z]", got_zh), got_zh
+        if zh:
+            assert got_zh.startswith(zh), got_zh
+    assert str(Basis("stopped", ref, stoppages=4, then=pace)).startswith("stopped: resumes after a wait drawn from 4")
+    assert basis_words(Basis("done", done_on=date(2026, 10, 1)), "en", str) is None  # its date says it
+    assert basis_words(Basis("note", note="oracle"), "zh", str) is None

@@ -161,6 +161,35 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "误开幕日概率 {p}（80% 区间 {low} 至 {high}）",
         "en": "{p} chance of missing opening day (80% range {low} to {high})",
     },
+    # how a forecast was made (completion.forecast.Basis, worded by web.panels.basis_words)
+    "basis_pace": {
+        "zh": "依据：{own}% 按其自身施工进度（{days} 天），{rest}% 按同类项目（{ref}）",
+        "en": "Based on {own}% its own working pace over {days} days, {rest}% similar projects ({ref})",
+    },
+    "basis_slow_start": {
+        "zh": "依据：尚无连续施工期（开工晚或进展慢），按同类项目（{ref}）的进度",
+        "en": "Based on the pace of similar projects ({ref}): no steady work yet (a late or slow start)",
+    },
+    "basis_no_progress": {
+        "zh": "依据：尚无进展，按同类项目（{ref}）的进度",
+        "en": "Based on the pace of similar projects ({ref}): no progress yet",
+    },
+    "basis_stopped": {
+        "zh": "目前停工：按已见的 {n} 次停工时长估计复工时间。{then}",
+        "en": "Stopped now: work resumes after a wait like the {n} stoppages seen. {then}",
+    },
+    "basis_stopped_few": {
+        "zh": "依据：目前停工（已见停工太少，无法估计时长），{own}% 按其全部历史进度（{days} 天），{rest}% 按同类项目（{ref}）",
+        "en": "Based on {own}% its whole history's pace over {days} days, {rest}% similar projects ({ref}): "
+        "stopped now, too few stoppages seen to say how long one lasts",
+    },
+    "basis_missed": {"zh": "开幕日 {date} 前未报告完成，已错过。", "en": "Not reported done by opening day {date}: missed it."},
+    "basis_class": {
+        "zh": "{category}类其他 {nc} 项；{unit}其他 {nu} 项",
+        "en": "{nc} other {category} {nc_projects}; {nu} other {nu_projects} of {unit}",
+    },
+    "basis_register": {"zh": "全部台账其他 {n} 项", "en": "the whole register, {n} other {projects}"},
+    "basis_plan": {"zh": "可借鉴的项目太少，按计划本身进度", "en": "too few to learn from: the plan's own pace"},
     # a figure whose report is overdue (no report since the last checkpoint): stale, not the same as late
     "stale": {"zh": "数据过期：上次填报 {date}", "en": "stale: last reported {date}"},
     "stale_never": {"zh": "数据过期：从未填报", "en": "stale: never reported"},

@@ -9,6 +9,7 @@ wires its clicks. Elements carry data-* attributes (status, area, value) for tes
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +20,7 @@ from markupsafe import Markup
 
 from completion.accountability import unit_table
 from completion.evidence import flagged_not_late
+from completion.forecast import Basis
 from completion.status import ProjectStatus
 from twin.core import TwinLike
 from web import i18n
@@ -317,6 +319,42 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
         "after_opening_text": after_opening_words(s, lang, opening),
         "chance": chance,
     }
+
+
+def basis_words(basis: Basis, lang: str, category: Callable[[str], str]) -> str | None:
+    """How a forecast was made (completion.forecast.Basis), in the reader's language: the same parts
+    the API words in English, with the category named by ``category`` (the schema's label) and the
+    unit by its half in the language. None for a project reported done (its date says it all) and
+    for a forecaster's own words (the benchmarks' baseline)."""
+    if basis.missed is not None:
+        rest = basis_words(replace(basis, missed=None), lang, category)
+        sentences = (i18n.label(lang, "basis_missed", date=basis.missed.isoformat()), rest)
+        return ("" if lang == "zh" else " ").join(w for w in sentences if w)  # Chinese sets no space after 。
+    ref = basis.reference
+    if ref is None:
+        ref_text = ""
+    elif ref.category is not None:
+        ref_text = i18n.label(
+            lang, "basis_class", category=category(ref.category), unit=i18n.unit_name(lang, ref.unit or ""),
+            nc=ref.category_others, nu=ref.unit_others,
+            nc_projects="project" if ref.category_others == 1 else "projects",
+            nu_projects="project" if ref.unit_others == 1 else "projects",
+        )  # fmt: skip
+    elif ref.register is not None:
+        ref_text = i18n.label(
+            lang, "basis_register", n=ref.register, projects="project" if ref.register == 1 else "projects"
+        )
+    else:
+        ref_text = i18n.label(lang, "basis_plan")
+    if basis.kind in ("pace", "stopped_few"):
+        own = basis.own or 0
+        return i18n.label(lang, f"basis_{basis.kind}", own=own, rest=100 - own, days=basis.days, ref=ref_text)
+    if basis.kind in ("slow_start", "no_progress"):
+        return i18n.label(lang, f"basis_{basis.kind}", ref=ref_text)
+    if basis.kind == "stopped" and basis.then is not None:
+        then = basis_words(basis.then, lang, category) or ""
+        return i18n.label(lang, "basis_stopped", n=basis.stoppages, then=then)
+    return None
 
 
 # A unit's row outlines its projects' features and zooms to their exact extent up to this many

@@ -24,7 +24,7 @@ from completion.status import ProjectStatus
 from twin.model import LayerSchema
 from web import i18n
 from web.maps import nav_html
-from web.panels import curve_drawing, forecast_words, project_page_url
+from web.panels import basis_words, curve_drawing, forecast_words, project_page_url
 from web.templating import render
 
 CURVE_W, CURVE_H = 520, 170  # the S-curve's size in SVG units (it prints about 13 cm wide)
@@ -113,6 +113,7 @@ def project_page(
         "days_late": f"{p['days_late']:.0f}" if p["days_late"] is not None else "0",
         "late": (p["days_late"] or 0) > 0 and p["status"] != "done",
         "words": words,
+        "basis": basis_words(status.forecast.basis, lang, lambda v: _labelled(schema, lang, "category", v)),
         "interval": interval,
         "flag": i18n.evidence_flag(lang, evidence) or None,
         "last_report": (p["last_report"] or {}).get("date"),
