@@ -109,10 +109,10 @@ def test_an_import_stopped_while_it_writes_leaves_the_twin_whole_and_says_so(
     big_file: Path, empty_twin: Path, sig: signal.Signals, when: str
 ) -> None:
     """systemd stops a job with SIGTERM (SIGKILL after its timeout); Ctrl-C is SIGINT. The import
-    died silently on SIGTERM (a shell's 143 and not a word) and said nothing on Ctrl-C (typer's
-    quiet 130), though the commit was often written (a signal waits while SQLite writes): now it
-    says which it was, exits 128 + the signal, and the twin is whole either way (all of the import
-    or none of it), fsck is clean, and the next import runs with no clean-up."""
+    died on SIGTERM without a word, and on Ctrl-C typer's quiet 130 hid that the commit had been
+    written after all (the interrupt waited for SQLite): now it says which it was, exits 128 + the
+    signal, and the twin is whole either way (all of the import or none of it), fsck is clean, and
+    the next import runs with no clean-up."""
     proc = subprocess.Popen(
         [PYTHON, "-m", "cli.main", "import", str(big_file), "--layer", PARCELS.name, "--store", str(empty_twin)],
         env=_env(),
