@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match
 
-from twin.errors import BadInput, Conflict, Corrupt, NotFound, TwinError, ValidationFailed
+from twin.errors import BadInput, Conflict, Corrupt, NotFound, ReadOnly, TwinError, ValidationFailed
 
 
 class ApiError(Exception):
@@ -76,6 +76,10 @@ TWIN_STATUS: dict[type[TwinError], tuple[int, str]] = {
     ValidationFailed: (400, "Invalid features"),
     BadInput: (400, "Bad input"),
     Corrupt: (500, "Twin is corrupt"),
+    # The service may only read its store (a file or directory its user cannot write, a read-only
+    # mount): reads are served, an edit is refused naming why. Not the client's fault, and it does
+    # not pass with a retry: the operator has to act.
+    ReadOnly: (503, "Twin is read-only"),
 }
 
 

@@ -8,6 +8,7 @@ reader of its output goes away (``| head``): the code of the error it was report
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,9 +32,9 @@ from cli.layers import layer_app
 from cli.maps import map_app
 from cli.pipes import EXIT_BROKEN_PIPE, Console, pipe_closed
 from cli.surveys import raster_app
-from twin import HEAD, Change, Conflict, Feature, Ref, Twin, TwinError, ValidationFailed
+from twin import HEAD, Change, CommitInfo, Conflict, Feature, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
-from twin.errors import BadInput, Corrupt, NotFound, Problem
+from twin.errors import BadInput, Corrupt, NotFound, Problem, Stopped
 from twin.gcpause import gc_paused_for
 from twin.model import SCHEMA_ID
 from twin.stores import MIGRATE_LOCK_TIMEOUT, shown
@@ -55,7 +56,10 @@ class _Commands(typer.core.TyperGroup):
 
         try:
             try:
-                rv = super().invoke(ctx)
+                with _stoppable():
+                    rv = super().invoke(ctx)
+            except Stopped as e:  # SIGTERM (systemd, kill) or Ctrl-C: said, not a traceback or a silent 130
+                _fail(str(e), 128 + e.signum)
             except SettingsError as e:  # a bad VENUE_TWIN_ variable, wherever a command read it
                 _fail(str(e), EXIT_BAD_INPUT)
             except typer.Exit as e:
@@ -72,6 +76,32 @@ class _Commands(typer.core.TyperGroup):
         except BrokenPipeError:
             pipe_closed()
             raise typer.Exit(EXIT_BROKEN_PIPE) from None
+
+
+@contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGTERM and SIGINT raise Stopped where the command is (as Ctrl-C raises KeyboardInterrupt),
+    so a write under way is rolled back and the command says what became of its work, exiting
+    128 + the signal's number (143, 130) as a shell reports a program the signal killed. A second
+    signal ends the process at once: SQLite keeps the twin whole either way. (`serve` hands both
+    signals to uvicorn, which installs its own while it runs: a graceful shutdown.)"""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        raise Stopped(signum)
+
+    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        Stopped.last = None
 
 
 app = typer.Typer(
@@ -389,7 +419,8 @@ def import_(
         )
         return
     twin = _open(store)
-    with twin, _errors(str(file)), _progress() as progress:
+    commit_message = message or f"Import {file.name} into {layer} ({mode})"
+    with twin, _errors(str(file)), _progress() as progress, _stop_said(twin, twin.head(), commit_message):
         schema = twin.layer(layer)
         base = copy_base(twin, file, source_layer, parent)
         task = progress.add_task(f"reading {file.name}", total=None)
@@ -417,7 +448,7 @@ def import_(
                 info = twin.commit(
                     changes,
                     author=_author(author),
-                    message=message or f"Import {file.name} into {layer} ({mode})",
+                    message=commit_message,
                     parent=base or HEAD,
                     copy_of_parent=base is not None,
                 )
@@ -437,6 +468,24 @@ def import_(
         f"committed {info.id[:12]}: {layer} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)} "
         f"(from {result.source_crs}{', ' + datum if datum != 'wgs84' else ''})"
     )
+
+
+@contextmanager
+def _stop_said(twin: Twin, before: CommitInfo | None, message: str) -> Iterator[None]:
+    """An import stopped by a signal says whether its commit (`message`) was written: SQLite writes
+    a commit whole or not at all; a stop during the write rolls it back, but one that comes while
+    SQLite writes the commit's pages to disk takes effect once they are, after the commit."""
+    try:
+        yield
+    except Stopped as e:
+        head = twin.head()
+        if head is not None and (before is None or head.id != before.id) and head.message == message:
+            e.args = (f"stopped by {e.name} after the import's commit {head.id[:12]} was written whole",)
+        else:
+            e.args = (
+                f"stopped by {e.name} before the import was committed: nothing was committed, the twin is as it was",
+            )
+        raise
 
 
 def keep_whole_texts(twin: Twin, layer: str, file: Path, features: Sequence[Feature], base: str | None) -> None:
@@ -789,6 +838,9 @@ def serve(
             _fail(f"no twin at {shown(s.store)}: run `venue-twin init` first", EXIT_BAD_INPUT)
         with Twin.open(s.store) as twin:  # fail here, clearly, rather than in a worker
             _survey_files_check(twin, s.store, s.survey_dir)
+            read_only = getattr(twin.store, "read_only", None)
+    if read_only:
+        err.print(f"note: {shown(s.store)} is read-only here ({read_only}): serving reads; edits answer 503")
     h, p = host or s.host, port or s.port
     _check_port_free(h, p)
     err.print(f"serving {shown(s.store)} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
@@ -796,6 +848,10 @@ def serve(
         err.print(f"links are under {s.root_path}/ (a reverse proxy forwards {s.root_path}/… here without it)")
     # uvicorn with our protocol, which closes connections whose request head stalls (api/server.py).
     logged = s.access_log if access_log is None else access_log
+    # uvicorn's own handlers stop it gracefully (requests under way answered, then the process ends
+    # by the signal it got, as systemd expects): the command line's Stopped is not wanted here.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     uvicorn.run(
         "api.main:app",
         host=h,

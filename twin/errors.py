@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 class TwinError(Exception):
@@ -29,6 +29,33 @@ class BadInput(TwinError):
 
 class Corrupt(TwinError):
     """The store does not agree with itself (found by fsck or while reading)."""
+
+
+class ReadOnly(TwinError):
+    """A write to a store this process may only read (a file or directory it cannot write, a
+    read-only mount): reads work, nothing can be committed. The message names the store and why."""
+
+
+class Stopped(BaseException):  # noqa: N818 - not an Exception: `except Exception` must not swallow it
+    """The process was told to stop (SIGTERM from systemd or `kill`, SIGINT from Ctrl-C) while it
+    worked. Raised by the command line's signal handler where the process happens to be, like
+    KeyboardInterrupt: a write transaction it interrupts is rolled back (a commit is whole or absent)."""
+
+    # The last stop raised in this process. A stop raised while SQLite writes (in the progress
+    # handler of the store's write transaction) aborts the statement, and sqlite3 drops the
+    # exception for its own "interrupted": the store raises this one in its place.
+    last: ClassVar[Stopped | None] = None
+
+    def __init__(self, signum: int):
+        import signal
+
+        Stopped.last = self
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(
+            f"stopped by {self.name} before it finished; a commit is written whole or not at all "
+            "(`venue-twin log` shows whether one was)"
+        )
 
 
 # The code of the one problem a commit that changes nothing has (a PUT sent again is no error).

@@ -24,10 +24,12 @@ from __future__ import annotations
 import bisect
 import contextlib
 import logging
+import os
 import re
 import sqlite3
 import struct
 import threading
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +42,7 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from twin.encoding import commit_from_row, commit_row, format_time
-from twin.errors import BadInput, Conflict, NotFound
+from twin.errors import BadInput, Conflict, NotFound, ReadOnly, Stopped
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange, by_layer
 from twin.qgis import Presentation, project_qgz, style_qml, style_sld
 from twin.schema import check_schema, encode_schema
@@ -206,6 +208,11 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         self._read_index_lock = threading.Lock()
         self._warmed = False
         self._too_big_unwarmed: set[str] = set()
+        # Why this process may only read the file (None: it may write), found before the first
+        # connection: opened read-write, SQLite refuses even reads of a WAL file whose directory
+        # it cannot write (no -shm), with a message that names neither the file nor the reason.
+        self.read_only: str | None = None if create else _read_only_reason(self.path)
+        self._immutable = False  # read-only and no -shm can be made: the file is read as it stands
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)  # `init` on a fresh clone: data/ is not there yet
         else:
@@ -216,8 +223,11 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
     def _conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
         if c is None:
-            c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            c.execute("PRAGMA journal_mode=WAL")
+            if self.read_only is None:
+                c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+                c.execute("PRAGMA journal_mode=WAL")
+            else:
+                c = self._connect_read_only()
             c.execute("PRAGMA synchronous=FULL")
             c.execute("PRAGMA foreign_keys=ON")
             c.execute(f"PRAGMA cache_size={READ_CACHE_KIB}")
@@ -239,6 +249,36 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
                 self._all_conns = alive
         return c
 
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that only reads (`mode=ro`). Reading a WAL file needs its -shm index: made
+        beside it when the directory allows, else the one a writer keeps there. With neither (a
+        read-only mount, a directory this user cannot write, no writer) the file is read as
+        immutable, which SQLite allows only when no write-ahead log holds commits: one that does
+        is refused, naming it, rather than read without them."""
+        base = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+        if not self._immutable:
+            c = sqlite3.connect(base, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
+            try:
+                c.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return c
+            except sqlite3.OperationalError:
+                c.close()
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise ReadOnly(
+                    f"cannot read {self.path}: {self.read_only}, and its write-ahead log {wal.name} holds commits "
+                    "that only a process allowed to write there can fold into the file (`venue-twin fsck` as that user)"
+                )
+            self._immutable = True
+        return sqlite3.connect(base + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+
+    def _refuse_write(self) -> None:
+        if self.read_only is not None:
+            raise ReadOnly(
+                f"the twin {self.path} is read-only here ({self.read_only}): it can be read, but nothing can be "
+                "written to it; make the file and its directory writable by this user to edit it"
+            )
+
     keeps_presentation = True
     local_reads = True  # WAL: a reader reads its snapshot while a writer writes, no lock to wait for
 
@@ -251,6 +291,8 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         file in its browser. `layer_styles` is registered in gpkg_contents as attributes, as QGIS
         (through GDAL) registers it; `qgis_projects` is not, as QGIS leaves it.
         """
+        if self.read_only is not None:
+            return False  # a read-only twin keeps the styles it has
         c = self._conn()
         rows = [
             (
@@ -289,7 +331,8 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         # The GeoPackage header (application_id "GPKG", user_version) and the latest commits live in
         # the write-ahead log until a checkpoint; GDAL reads the header from the file itself and
         # would warn "bad application_id" before it.
-        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self.read_only is None:
+            self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._read_index_lock:
@@ -640,20 +683,48 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
                 raise
             c.execute("RELEASE twin_nested")
             return
+        self._refuse_write()
         with self._write_lock:
             self._local.head = None  # data_version does not move for this connection's own commits
-            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                self._read_only_now(e)
+                raise
             self._local.writing = True
+            # Python runs a signal's handler only between its own instructions, never during one
+            # long SQLite statement (a big commit's inserts): this handler gives it the chance every
+            # few thousand SQLite steps, so a stop (the command line's Stopped, on SIGTERM or
+            # Ctrl-C) aborts the write at once, rather than when SQLite is done and has committed.
+            c.set_progress_handler(_let_signals_in, _SIGNAL_STEPS)
             try:
                 yield
                 c.execute("COMMIT")
-            except BaseException:
+            except BaseException as e:
+                # A stop lands here too: the transaction is rolled back, so the twin is as it was
+                # (and if the process dies first, SQLite ignores the uncommitted pages it left in
+                # the -wal on the next open).
                 if c.in_transaction:
                     c.execute("ROLLBACK")
+                if isinstance(e, sqlite3.OperationalError):
+                    if getattr(e, "sqlite_errorname", "") == "SQLITE_INTERRUPT" and Stopped.last is not None:
+                        raise Stopped.last from None  # sqlite3 dropped it for its "interrupted"
+                    self._read_only_now(e)
                 raise
             finally:
+                c.set_progress_handler(None, 0)
                 self._local.writing = False
                 self._local.head = None
+
+    def _read_only_now(self, e: sqlite3.OperationalError) -> None:
+        """SQLite's "attempt to write a readonly database" once the process runs (the file made
+        read-only, the mount remounted read-only): the twin's ReadOnly, naming the store."""
+        if getattr(e, "sqlite_errorcode", 0) & 0xFF == _SQLITE_READONLY:
+            reason = _read_only_reason(self.path) or str(e)
+            raise ReadOnly(
+                f"the twin {self.path} cannot be written ({reason}): it can be read, but nothing can be "
+                "written to it; make the file and its directory writable by this user to edit it"
+            ) from e
 
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
         c = self._conn()
@@ -1226,8 +1297,8 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
                 self._tokens_missing = True
                 return
         old = self.path.with_name(self.path.stem + ".tokens.sqlite")
-        if not old.exists():
-            return
+        if not old.exists() or self.read_only is not None:
+            return  # (read-only: imported by the first process that may write the twin)
         if c.execute("SELECT 1 FROM twin_meta WHERE key='tokens_imported'").fetchone() is not None:
             return
         with self.writing():
@@ -1262,6 +1333,7 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         )
 
     def token_add(self, name: str, role: str, token_hash: str, created: str) -> int:
+        self._refuse_write()
         try:
             cur = self._conn().execute(
                 "INSERT INTO twin_tokens(name, role, hash, created) VALUES (?, ?, ?, ?)",
@@ -1283,6 +1355,7 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         return (row[0], row[1]) if row else None
 
     def token_revoke(self, name_or_id: str, when: str) -> int:
+        self._refuse_write()
         c = self._conn()
         if name_or_id.isdigit():
             cur = c.execute("UPDATE twin_tokens SET revoked=? WHERE id=? AND revoked IS NULL", (when, int(name_or_id)))
@@ -1397,6 +1470,50 @@ def _index_boxes(
     `aux`; a version without a box has no entry."""
     boxed = [(start + k, v.bbox) for k, v in enumerate(versions) if v.bbox is not None]
     rtree_bulk.insert(c, tree, [k for k, _ in boxed], [b for _, b in boxed], [aux] * len(boxed) if aux else None)
+
+
+_SIGNAL_STEPS = 20_000  # SQLite steps between two chances for a signal's handler (a few ms; each costs ~0.1 µs)
+
+
+def _let_signals_in() -> int:
+    """SQLite's progress handler in a write: continue. Being Python, it lets a pending signal's
+    handler run; one that raises (Stopped) aborts the statement."""
+    return 0
+
+
+_SQLITE_READONLY = 8  # SQLite's primary result code for "attempt to write a readonly database"
+
+
+def _read_only_reason(path: Path) -> str | None:
+    """Why this process cannot write the twin file at `path`, or None. SQLite writes the file and,
+    in WAL mode, its -wal and -shm beside it, so the directory must be writable too. os.access
+    answers for this process's user (root passes permission checks) and for a read-only mount
+    (EROFS), without opening anything."""
+    parent = path.resolve().parent
+    if not _mount_writable(parent):
+        return "it is on a read-only file system"
+    if not os.access(path, os.W_OK):
+        also = " or its directory" if not os.access(parent, os.W_OK) else ""
+        return f"this user ({_user()}) cannot write the file{also}"
+    if not os.access(parent, os.W_OK):
+        return f"this user ({_user()}) cannot write its directory {parent}, where SQLite keeps its -wal and -shm files"
+    return None
+
+
+def _mount_writable(directory: Path) -> bool:
+    try:
+        return not os.statvfs(directory).f_flag & os.ST_RDONLY
+    except OSError:
+        return True
+
+
+def _user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 @contextlib.contextmanager
