@@ -838,7 +838,7 @@ def serve(
             _fail(f"no twin at {shown(s.store)}: run `venue-twin init` first", EXIT_BAD_INPUT)
         with Twin.open(s.store) as twin:  # fail here, clearly, rather than in a worker
             _survey_files_check(twin, s.store, s.survey_dir)
-            read_only = getattr(twin.store, "read_only", None)
+            read_only = twin.read_only
     if read_only:
         err.print(f"note: {shown(s.store)} is read-only here ({read_only}): serving reads; edits answer 503")
     h, p = host or s.host, port or s.port

@@ -76,7 +76,7 @@ def _write_lock_held(store: Path) -> bool:
 
 def _state(store: Path) -> tuple[int, int, list[str]]:
     with Twin.open(store) as t:
-        return t.store.commit_count(), t.count(PARCELS.name), t.fsck()
+        return t.commit_count(), t.count(PARCELS.name), t.fsck()
 
 
 @pytest.fixture(scope="module")

@@ -216,6 +216,11 @@ class Twin:
     def area_of_interest(self) -> BaseGeometry:
         return self.store.area_of_interest()
 
+    @property
+    def read_only(self) -> str | None:
+        """Why this process may only read the twin (the store's reason), or None when it may write."""
+        return self.store.read_only
+
     def quick_point_reads(self) -> bool:
         """Whether reading one feature by id is a bounded local look-up: the store is a file this
         process reads itself, where a reader never waits for a lock, a connection or the network.

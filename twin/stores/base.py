@@ -142,6 +142,10 @@ class Store(ABC):
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
         """Write one commit atomically. Raises Conflict unless `commit.parent` is still the head."""
 
+    # Why this process may only read the store (a file or directory it cannot write, a read-only
+    # mount), or None: reads are served, a write raises ReadOnly naming it.
+    read_only: str | None = None
+
     # Whether apply_streamed writes while the caller is still making the versions (a server that
     # works on the rows already sent); when False, the Twin does not stream to it.
     streams_versions = False
