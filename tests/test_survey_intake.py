@@ -201,6 +201,28 @@ def test_an_ndvi_on_another_scale_is_refused_naming_its_range(
     twin.import_survey(_scaled_ndvi(tmp_path / "ok.tif", -1.0), kind="ndvi", on=date(2026, 9, 1), author="a")
 
 
+def test_an_ndvi_whose_fill_is_not_declared_nodata_is_told_to_declare_it(
+    twin: Twin, survey_dir: Path, tmp_path: Path
+) -> None:
+    """Index values with -9999 outside the flight and no nodata declared: the advice was to divide by
+    10,000 ("if it is NDVI × 10,000"), which would make the index values 0.0001 of themselves."""
+    src = write_geotiff(tmp_path / "ndvi.tif", bands=1, dtype="float32")
+    with rasterio.open(src, "r+") as d:
+        a = d.read()
+        a[:, :, :100] = -9999.0
+        d.write(a)
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    text = str(e.value)
+    assert text.startswith("ndvi.tif: its values are index values from -1 to 1 but for -9999, "), text
+    assert "gdal_edit.py -a_nodata -9999 ndvi.tif" in text and "gdal_calc" not in text
+    assert twin.head() is None and files_in(survey_dir) == []
+    with rasterio.open(src, "r+") as d:  # as the message says
+        d.nodata = -9999.0
+    twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    assert twin.surveys()[0].nodata == -9999.0
+
+
 # ---------------------------------------------------------------------------- 5. records
 def test_a_survey_record_is_written_only_by_the_importer(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
     twin.import_survey(

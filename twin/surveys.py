@@ -522,6 +522,8 @@ def _check_index_range(path: Path, source: _Source) -> None:
         rows = sorted({round(i * max(0, src.height - bh) / (_SAMPLE_GRID - 1)) for i in range(_SAMPLE_GRID)})
         cols = sorted({round(i * max(0, src.width - bw) / (_SAMPLE_GRID - 1)) for i in range(_SAMPLE_GRID)})
         lo, hi = math.inf, -math.inf
+        inside = 0  # sampled values from -1 to 1
+        outside: set[float] = set()  # the distinct values outside it (a few kept)
         for r in rows:
             for c in cols:
                 a = src.read(1, window=Window(c, r, min(bw, src.width), min(bh, src.height)), masked=True)
@@ -529,8 +531,22 @@ def _check_index_range(path: Path, source: _Source) -> None:
                 v = v[np.isfinite(v)]
                 if v.size:
                     lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+                    index = (v >= -1.0) & (v <= 1.0)
+                    inside += int(index.sum())
+                    if len(outside) < 2:
+                        outside.update(float(x) for x in np.unique(v[~index])[:2])
     if lo == math.inf or (lo >= -1.0 and hi <= 1.0):
         return  # nothing valid sampled (a sparse flight): the evidence says so of its coverage
+    if inside and len(outside) == 1:
+        # Index values and one other value: the fill outside the flight, written without being
+        # declared as nodata (rescaling by its range, -9999 to 0.9 as "NDVI × 10,000", is wrong).
+        (fill,) = outside
+        declared = f" (its nodata is declared as {source.nodata:g})" if source.nodata is not None else ""
+        raise BadInput(
+            f"{path.name}: its values are index values from -1 to 1 but for {fill:g}, which looks like the fill "
+            f"outside the flight with no nodata declared{declared}; declare it and import again: "
+            f"gdal_edit.py -a_nodata {fill:g} {path.name}"
+        )
     if lo >= 0 and hi <= 200:
         formula, meaning = "(A - 100) / 100", "NDVI × 100 + 100"
     elif lo >= 0 and hi <= 255:
@@ -586,7 +602,9 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise BadInput(f"{name}: not a raster GDAL can read ({_first_line(e)})") from None
     with src:
         if src.crs is None or (src.transform.is_identity and not src.gcps[0]):
-            raise BadInput(f"{name}: not georeferenced (no CRS or geotransform); give a GeoTIFF with both")
+            # A photo saved under a .tif name is opened by its own driver: say what it is.
+            what = f" a {src.driver} image, not a GeoTIFF, and" if src.driver != "GTiff" else ""
+            raise BadInput(f"{name}:{what} not georeferenced (no CRS or geotransform); give a GeoTIFF with both")
         if src.gcps[0] and src.transform.is_identity:
             raise BadInput(f"{name}: georeferenced by control points only; warp it to a CRS first (gdalwarp)")
         if src.count < 1:
@@ -635,7 +653,7 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             src.read(window=Window(0, 0, min(w, src.width), min(h, src.height)))
         except RasterioError as e:
             raise BadInput(
-                f"{name}: its bands cannot be read, is the file truncated or corrupt? ({_first_line(e)})"
+                f"{name}: its bands cannot be read, is the file truncated or corrupt? ({_gdal_reason(e, name)})"
             ) from None
         crs = src.crs.to_string() if epsg is None else f"EPSG:{epsg}"
         return _Source(
@@ -736,6 +754,7 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
     index bands included, since a lossy codec would change the values the evidence reads; index
     bands are resampled nearest so every value is one that was flown."""
     import rasterio
+    from rasterio._err import CPLE_BaseError
     from rasterio.enums import Resampling
     from rasterio.errors import RasterioError
     from rasterio.shutil import copy as rio_copy
@@ -791,9 +810,18 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
                     compress="ZSTD", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
                 )  # fmt: skip
             cog_translate(str(warped), str(dst), profile, add_mask=add_mask, in_memory=False, quiet=True, config=config)
+    except CPLE_BaseError as e:
+        # GDAL's own error, raised through the copy (not a RasterioError): a block past the first
+        # and last ones that _check_source reads is damaged, or the disk filled up.
+        reason = _gdal_reason(e, src_path.name)
+        if "IReadBlock" in reason or "Decod" in reason or "Read error" in reason:
+            raise BadInput(
+                f"{src_path.name}: a block of its bands cannot be read, is the file truncated or corrupt? ({reason})"
+            ) from None
+        raise BadInput(f"{src_path.name}: cannot be converted to a Cloud-Optimized GeoTIFF ({reason})") from None
     except (RasterioError, ValueError, OSError) as e:
         raise BadInput(
-            f"{src_path.name}: cannot be converted to a Cloud-Optimized GeoTIFF ({_first_line(e)})"
+            f"{src_path.name}: cannot be converted to a Cloud-Optimized GeoTIFF ({_gdal_reason(e, src_path.name)})"
         ) from None
 
 
@@ -810,6 +838,23 @@ def _sha256(path: Path) -> tuple[str, int]:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def _gdal_reason(e: BaseException, name: str) -> str:
+    """What GDAL said went wrong: rasterio's read error says only "Read failed. See previous
+    exception for details.", the details being its cause (the block, then libtiff's reason)."""
+    causes: list[str] = []
+    seen: BaseException | None = e
+    while seen is not None and len(causes) < 8:
+        text = _first_line(seen)
+        if "see previous exception" not in text.lower() and text not in causes:
+            causes.append(text)
+        seen = seen.__cause__
+    if not causes:
+        return _first_line(e)
+    first, last = causes[0], causes[-1]
+    text = first if first == last or last in first else f"{first.rstrip('.')}: {last}"
+    return text.replace(f"{name}, ", "")  # "bad.tif, band 1: IReadBlock failed ..." names the file already
 
 
 def copy_survey_files(source: Twin, target: Twin) -> int:
