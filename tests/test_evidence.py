@@ -114,6 +114,26 @@ def test_rgb_signatures_and_change(tmp_path: Path) -> None:
         zonal_stats(tmp_path / "missing.tif", in_lonlat(road), ["road"])
 
 
+def test_footprints_on_fractional_pixel_edges_are_read_whole(tmp_path: Path) -> None:
+    """Footprints whose bounds start and end inside pixels: the window over all of them and each
+    one's own window are rounded out to whole pixels alike. Rounding the offset down but keeping
+    the fractional width's ceiling left the window over all of them a pixel short of the last one
+    (a 20,000² 0.1 m orthophoto: "could not broadcast input array from shape (12120,3257) into
+    shape (12119,3257)", a traceback from `venue-twin evidence`), and every footprint's last
+    row or column of pixels unread."""
+    a = np.zeros((3, 10, 10), np.uint8)
+    a[:] = np.array([44, 45, 48], np.uint8)[:, None, None]  # fresh asphalt everywhere
+    raster = write(tmp_path / "ortho.tif", a)
+    # 0.9 to 2.1 m over all: pixels 0 to 2; the second footprint lies wholly in pixel 2.
+    west = box(X0 + 0.9, Y0 - 5, X0 + 1.0, Y0 - 4)
+    east = box(X0 + 2.05, Y0 - 5, X0 + 2.1, Y0 - 4)
+    shares = signature_shares(raster, [west, east], ["w", "e"], crs="EPSG:4549")
+    for got, cov in shares:
+        assert got["fresh_asphalt"] == pytest.approx(1.0) and cov == pytest.approx(1.0, abs=EDGE)
+    changes = surface_change(raster, raster, [west, east], ["w", "e"], threshold=40, crs="EPSG:4549")
+    assert [(c, round(cov, 2)) for c, cov in changes] == [(0.0, 1.0), (0.0, 1.0)]
+
+
 # ---------------------------------------------------------------------------- demo surveys
 @pytest.fixture(scope="module")
 def surveyed(surveyed_twin: Path) -> Path:
