@@ -103,6 +103,27 @@ def test_no_temporary_survives_a_failed_conversion_and_stale_ones_are_cleared(
     assert files_in(survey_dir) == [fresh.name] and twin.head() is None
 
 
+def test_a_raster_that_only_touches_the_venue_is_refused_before_anything_is_committed(
+    twin: Twin, survey_dir: Path, tmp_path: Path
+) -> None:
+    """A flight whose edge lies on the area of interest's edge shares no area with it: it was
+    converted, then its footprint (a line) failed the record's validation after the first import had
+    committed the survey layer, so the twin was changed by an import that said "nothing was committed"."""
+    west, south, east, north = twin.area_of_interest.bounds
+    src = tmp_path / "beside.tif"
+    profile = dict(
+        driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:4326",
+        transform=from_origin(east, north, 0.0001, 0.0001),
+    )  # fmt: skip
+    with rasterio.open(src, "w", **profile) as d:
+        d.write(np.full((3, 64, 64), 90, np.uint8))
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="orthophoto", on=date(2026, 9, 1), author="a")
+    text = str(e.value)
+    assert text.startswith("beside.tif: covers (") and "only touches the venue's area of interest" in text
+    assert twin.head() is None and files_in(survey_dir) == []
+
+
 # ---------------------------------------------------------------------------- 2. kinds
 def test_the_kinds_checked_are_the_kinds_the_evidence_reads() -> None:
     from completion.evidence import SURVEY_KIND

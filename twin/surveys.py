@@ -638,10 +638,14 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             raise BadInput(f"{name}: its bounds cannot be put in lon/lat ({_first_line(e)})") from None
         if not all(math.isfinite(v) for v in (west, south, east, north)):
             raise BadInput(f"{name}: its bounds are not finite in lon/lat; is its CRS right?")
-        if not box(west, south, east, north).intersects(aoi):
+        extent = box(west, south, east, north)
+        if not extent.intersects(aoi) or extent.intersection(aoi).area <= 0:
+            # One that only touches it (an edge on its edge) shares no area: its footprint would be a
+            # line, refused by the record's validation after the conversion (and the layer's creation).
             x0, y0, x1, y1 = aoi.bounds
+            where = "only touches" if extent.intersects(aoi) else "outside"
             raise BadInput(
-                f"{name}: covers ({west:.4f},{south:.4f} – {east:.4f},{north:.4f}) lon/lat, outside the venue's area "
+                f"{name}: covers ({west:.4f},{south:.4f} – {east:.4f},{north:.4f}) lon/lat, {where} the venue's area "
                 f"of interest ({x0:.3f},{y0:.3f} – {x1:.3f},{y1:.3f}); is its CRS right?"
             )
         # Reading the last block of every band catches a truncated file now rather than half way
