@@ -326,6 +326,31 @@ def test_an_rgba_import_warns_nothing(twin: Twin, survey_dir: Path, tmp_path: Pa
     assert twin.surveys()[0].band_count == 4
 
 
+def test_a_fourth_band_that_is_not_alpha_is_kept_and_does_not_hide_the_colours(
+    twin: Twin, survey_dir: Path, tmp_path: Path
+) -> None:
+    """An RGB + near-infrared orthophoto (4 bands of 8 bits, the fourth not alpha) was stored as
+    WEBP, which takes a fourth band as alpha: where the infrared was 0 the colours were stored black
+    and marked valid, so they read as fresh asphalt to the evidence and black on the map."""
+    from rasterio.enums import ColorInterp
+
+    src = write_geotiff(tmp_path / "rgbn.tif", bands=4)
+    with rasterio.open(src, "r+") as d:
+        d.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.undefined]
+        a = d.read()
+        a[3, :, : d.width // 2] = 0  # no infrared over the west half
+        d.write(a)
+    twin.import_survey(src, kind="orthophoto", on=date(2026, 9, 1), author="a")
+    [info] = twin.surveys()
+    assert info.band_count == 4 and info.band_descriptions == ("red", "green", "blue", "band 4")
+    with rasterio.open(twin.survey_path(info)) as cog:
+        rgb = cog.read((1, 2, 3), masked=True)
+        west = rgb[:, cog.height // 4 : 3 * cog.height // 4, cog.width // 8 : cog.width // 3]
+        assert cog.colorinterp[3] != ColorInterp.alpha
+        assert west.count() == west.size and 100 < float(west.mean()) < 160  # the texture, 20-236
+        assert float(cog.read(4)[cog.height // 2, cog.width // 4]) == 0  # the infrared kept as given
+
+
 def test_a_custom_crs_is_listed_by_name_not_by_its_whole_wkt(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
     local = "+proj=tmerc +lat_0=31.2 +lon_0=121.3 +k=1 +x_0=0 +y_0=0 +ellps=GRS80 +units=m +no_defs"
     twin.import_survey(write_geotiff(tmp_path / "l.tif", crs=local), kind="orthophoto", on=date(2026, 9, 1), author="a")

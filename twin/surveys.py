@@ -232,6 +232,7 @@ class _Source:
     dtype: str
     nodata: float | None
     descriptions: tuple[str, ...]
+    alpha: bool = False  # a fourth band that is alpha (RGBA), not another band (RGB + near-infrared)
 
 
 def import_survey(
@@ -588,6 +589,7 @@ def _temporary(directory: Path) -> Iterator[Path]:
 def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> _Source:
     import numpy as np
     import rasterio
+    from rasterio.enums import ColorInterp
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
     from rasterio.warp import transform_bounds
     from rasterio.windows import Window
@@ -667,6 +669,7 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             count=src.count,
             dtype=dtype,
             nodata=nodata,
+            alpha=src.count == 4 and src.colorinterp[3] == ColorInterp.alpha,
             descriptions=tuple(
                 d or (c.name if c.name not in ("undefined", "gray") else f"band {i + 1}")
                 for i, (d, c) in enumerate(zip(src.descriptions, src.colorinterp, strict=True))
@@ -754,9 +757,10 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
     Mercator scale is constant across the venue to 0.01 %.
 
     Profile: JPEG (an internal mask for what is outside the flight) for 3-band 8-bit orthophotos,
-    WEBP for 4-band 8-bit ones (it keeps the alpha), DEFLATE with a predictor for everything else,
-    index bands included, since a lossy codec would change the values the evidence reads; index
-    bands are resampled nearest so every value is one that was flown."""
+    WEBP for RGBA ones (it keeps the alpha; a fourth band that is not alpha is not taken as one),
+    DEFLATE with a predictor for everything else, index bands included, since a lossy codec would
+    change the values the evidence reads; index bands are resampled nearest so every value is one
+    that was flown."""
     import rasterio
     from rasterio._err import CPLE_BaseError
     from rasterio.enums import Resampling
@@ -768,10 +772,13 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
     from rio_cogeo.profiles import cog_profiles
 
     rgb = source.dtype == "uint8" and source.count in (3, 4)
+    # WEBP takes a fourth band as alpha (and stores the colours under alpha 0 as black): only an
+    # RGBA file's is; an RGB + near-infrared one is kept whole, losslessly, with a mask like any other.
+    rgba = rgb and source.count == 4 and source.alpha
     if rgb and source.count == 3:
         profile = cog_profiles.get("jpeg")
         profile["jpeg_quality"] = 90
-    elif rgb:
+    elif rgba:
         # Item access, not .get(): get() warns that WEBP is a "non-standard compression schema" on
         # every import; it is chosen knowingly (it keeps the alpha) and GDAL >= 2.4 reads it.
         profile = cog_profiles["webp"].copy()
@@ -803,7 +810,7 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
                 add_mask = rgb and source.count == 3  # JPEG has no nodata: a mask says where the flight ends
             elif source.dtype.startswith("float"):
                 warp["nodata"] = float("nan")
-            elif not (rgb and source.count == 4):
+            elif not rgba:
                 warp["add_alpha"] = True  # outside the flight, made an internal mask below
                 add_mask = True
             # Warped into a plain tiled file first: GDAL's copy warps each chunk once, where
