@@ -315,6 +315,34 @@ def test_too_few_valid_pixels_fall_back_to_an_older_survey(resurveyed: Path, tmp
         ), early.reason
 
 
+def test_a_survey_too_coarse_for_a_footprint_does_not_speak_to_it(resurveyed: Path, tmp_path: Path) -> None:
+    """A 4 × 4 px NDVI over the whole venue (300 m pixels) is a survey like any other, but a lawn is
+    a pixel or two of it: it was measured (0 % green, its pixels mostly the surroundings) and the
+    lawns' projects flagged. A footprint holding fewer than MIN_PIXELS of a survey's pixels is
+    measured on a finer one, and, named, the coarse one says why it gives no estimate."""
+    bare = np.full((1, 4, 4), 0.1, np.float32)
+    raster = tmp_path / "coarse.tif"
+    with rasterio.open(
+        raster, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32", crs="EPSG:4549",
+        transform=from_origin(622_900, 3_453_300, 300.0, 300.0), nodata=-9999.0,
+    ) as out:  # fmt: skip
+        out.write(bare)
+    with Twin.open(resurveyed) as twin:
+        twin.import_survey(raster, kind="ndvi", on=date.fromisoformat(LATER), author="drone.team")
+        coarse = next(s for s in twin.surveys(kind="ndvi") if s.date.isoformat() == LATER)
+        items = {e.code: e for e in all_evidence(twin, LATER)}
+        for code in ("LS-01", "LS-15", LAGGING):
+            assert items[code].survey_date == date.fromisoformat(T10), items[code]
+        assert [c for c, e in items.items() if e.flag] == [LAGGING]
+        named = project_evidence(twin, LAGGING, coarse.id, on=LATER)
+        assert named.estimate is None and not named.flag
+        assert re.fullmatch(
+            rf"survey {coarse.id}'s pixels \(3\d\d m\) are too coarse for the footprint \([\d,]+ m², "
+            r"[\d.]+ of its pixels; at least 16 needed\)",
+            named.reason or "",
+        ), named.reason
+
+
 # ---------------------------------------------------------------------------- API and CLI
 @pytest.fixture(scope="module")
 def api(surveyed: Path) -> Iterator[TestClient]:
