@@ -222,6 +222,37 @@ def test_an_ndvi_on_another_scale_is_refused_naming_its_range(
     twin.import_survey(_scaled_ndvi(tmp_path / "ok.tif", -1.0), kind="ndvi", on=date(2026, 9, 1), author="a")
 
 
+@pytest.mark.parametrize(
+    ("dtype", "low", "high", "formula"), [("int16", -2000, 9000, "A / 10000"), ("uint8", 80, 190, "(A - 100) / 100")]
+)
+def test_an_ndvi_stored_as_integers_is_told_how_to_rescale_it(
+    twin: Twin, survey_dir: Path, tmp_path: Path, dtype: str, low: int, high: int, formula: str
+) -> None:
+    """An NDVI × 10,000 in int16 (or × 100 + 100 in 8 bits), as processing software often writes
+    it, was refused only as "1 band(s) of int16 cannot be a survey of kind ndvi": the float one on
+    the same scale is told the gdal_calc.py that rescales it, and so is this one now."""
+    src = write_geotiff(tmp_path / "ndvi.tif", bands=1, dtype="uint8")
+    with rasterio.open(src) as d:
+        profile = d.profile | {"dtype": dtype}
+    ramp = np.linspace(low, high, 512)[None, None, :] + np.zeros((1, 512, 512))
+    with rasterio.open(src, "w", **profile) as d:
+        d.write(ramp.astype(dtype))
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    text = str(e.value)
+    assert text.startswith(
+        f"ndvi.tif: 1 band(s) of {dtype} cannot be a survey of kind ndvi: an ndvi survey is one band "
+    ), text
+    assert f"; its valid values range from {low:g} to {high:g} (a sample of its blocks): if it is NDVI " in text
+    assert f'--calc="{formula}" --type=Float32' in text
+    assert twin.head() is None and files_in(survey_dir) == []
+    with rasterio.open(src, "w", **profile) as d:  # integers that are no scale at all: the shape refuses
+        d.write(np.zeros((1, 512, 512), dtype))
+    with pytest.raises(BadInput, match=f"1 band\\(s\\) of {dtype} cannot be a survey of kind ndvi"):
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    assert twin.head() is None and files_in(survey_dir) == []
+
+
 def test_an_ndvi_whose_fill_is_not_declared_nodata_is_told_to_declare_it(
     twin: Twin, survey_dir: Path, tmp_path: Path
 ) -> None:

@@ -498,6 +498,8 @@ def _check_kind(name: str, kind: str, source: _Source) -> None:
 
     counts, dtype_kind, what = shape
     dt = np.dtype(source.dtype)
+    if kind == "ndvi" and source.count == 1 and dt.kind in "iu":
+        return  # an NDVI stored scaled to integers (× 10,000, 0-200): its values say how to rescale it
     fits = dt.kind == "f" if dtype_kind == "f" else dt == np.dtype(dtype_kind)
     if source.count not in counts or not fits:
         raise BadInput(
@@ -536,9 +538,14 @@ def _check_index_range(path: Path, source: _Source) -> None:
                     inside += int(index.sum())
                     if len(outside) < 2:
                         outside.update(float(x) for x in np.unique(v[~index])[:2])
+    if np.dtype(source.dtype).kind in "iu" and (lo == math.inf or (lo >= -1.0 and hi <= 1.0)):
+        raise BadInput(
+            f"{path.name}: 1 band(s) of {source.dtype} cannot be a survey of kind ndvi: {KIND_SHAPES['ndvi'][2]} "
+            "(is --survey / kind= right?)"
+        )
     if lo == math.inf or (lo >= -1.0 and hi <= 1.0):
         return  # nothing valid sampled (a sparse flight): the evidence says so of its coverage
-    if inside and len(outside) == 1:
+    if inside and len(outside) == 1 and np.dtype(source.dtype).kind == "f":
         # Index values and one other value: the fill outside the flight, written without being
         # declared as nodata (rescaling by its range, -9999 to 0.9 as "NDVI × 10,000", is wrong).
         (fill,) = outside
@@ -556,11 +563,18 @@ def _check_index_range(path: Path, source: _Source) -> None:
         formula, meaning = "A / 10000", "NDVI × 10,000"
     else:
         formula, meaning = "...", "whatever its processing software documents"
+    rescale = (
+        f'if it is {meaning}, rescale it first: gdal_calc.py -A {path.name} --calc="{formula}" --type=Float32 '
+        "--outfile=ndvi.tif, or import it as another kind"
+    )
+    if np.dtype(source.dtype).kind in "iu":
+        raise BadInput(
+            f"{path.name}: 1 band(s) of {source.dtype} cannot be a survey of kind ndvi: {KIND_SHAPES['ndvi'][2]}; "
+            f"its valid values range from {lo:g} to {hi:g} (a sample of its blocks): {rescale}"
+        )
     raise BadInput(
         f"{path.name}: its valid values range from {lo:g} to {hi:g} (a sample of its blocks), but an ndvi "
-        f"survey holds index values from -1 to 1; if it is {meaning}, rescale it first: gdal_calc.py -A "
-        f'{path.name} --calc="{formula}" --type=Float32 --outfile=ndvi.tif, or import '
-        "it as another kind"
+        f"survey holds index values from -1 to 1; {rescale}"
     )
 
 
