@@ -224,7 +224,7 @@ class SurveysFactory:
         cached = _not_modified(request, headers)
         if cached is not None:
             return cached
-        style = _style(info, rescale, colormap_name)
+        style = await run_in_threadpool(_style, info, path, rescale, colormap_name)
         body = await run_in_threadpool(render_preview, path, "png", *style)
         return Response(body, media_type="image/png", headers=headers)
 
@@ -253,7 +253,7 @@ class SurveysFactory:
         cached = _not_modified(request, headers)
         if cached is not None:
             return cached
-        style = _style(info, rescale, colormap_name)
+        style = await run_in_threadpool(_style, info, path, rescale, colormap_name)
         body = await run_in_threadpool(render_tile, path, z, x, y, fmt, *style)
         if body is None:
             return Response(status_code=204, headers=headers)
@@ -348,10 +348,11 @@ def _upload_name(given: str | None, disposition: str | None) -> str:
 
 
 # ---------------------------------------------------------------------- rendering (rio-tiler)
-def _style(info: SurveyInfo, rescale: str | None, colormap_name: str | None) -> tuple[Any, Any]:
+def _style(info: SurveyInfo, path: FilePath, rescale: str | None, colormap_name: str | None) -> tuple[Any, Any]:
     """The (rescale range, colour map) a survey's images are drawn with, checked; the defaults
-    are twin.survey_images' (which the maps' legends use too)."""
-    in_range = default_range(info)
+    are twin.survey_images' (which the maps' legends use too). May read the file's overviews once
+    (the range of a single-band survey of another kind than NDVI): called in the thread pool."""
+    in_range = default_range(info, path)
     if rescale is not None:
         try:
             lo, hi = (float(v) for v in rescale.split(","))

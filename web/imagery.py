@@ -75,14 +75,14 @@ def _attribution(lang: str, info: SurveyInfo) -> str:
 def _image(twin: TwinLike, info: SurveyInfo, max_size: int) -> str:
     path = twin.survey_path(info)
     name = default_colormap_name(info)
-    body = render_preview(path, "webp", default_range(info), colormap(name) if name else None, max_size=max_size)
+    body = render_preview(path, "webp", default_range(info, path), colormap(name) if name else None, max_size=max_size)
     return "data:image/webp;base64," + base64.b64encode(body).decode()
 
 
-def _legend(lang: str, info: SurveyInfo) -> str | None:
+def _legend(twin: TwinLike, lang: str, info: SurveyInfo) -> str | None:
     """The legend of an index overlay: its colour ramp over the range the tiles are drawn with."""
     name = default_colormap_name(info)
-    value_range = default_range(info)
+    value_range = default_range(info, twin.survey_path(info))
     if name is None or value_range is None:
         return None
     return render(
@@ -160,7 +160,7 @@ def imagery_config(
         else:
             item["tiles"] = f"{base}/surveys/{s.id}/tiles/WebMercatorQuad/" + "{z}/{x}/{y}.webp"
         items.append(item)
-    legends = {kind: _legend(lang, pick(v, on) or v[-1]) for kind, v in overlays_by_kind.items()}
+    legends = {kind: _legend(twin, lang, pick(v, on) or v[-1]) for kind, v in overlays_by_kind.items()}
     return {
         "surveys": items,
         "basemap": chosen.id if chosen else None,
