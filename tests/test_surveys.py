@@ -135,6 +135,17 @@ def _metres_labelled_degrees(p: Path) -> Path:
     return p
 
 
+def _geotransform_only(p: Path) -> Path:
+    """A raster placed by a geotransform in EPSG:4549 metres, with no CRS recorded."""
+    write_geotiff(p, crs="EPSG:4549")
+    with rasterio.open(p) as d:
+        profile, data = d.profile, d.read()
+    del profile["crs"]
+    with rasterio.open(p, "w", **profile) as d:
+        d.write(data)
+    return p
+
+
 REFUSALS = {
     "no CRS": (lambda p: write_geotiff(p, georeferenced=False), "not georeferenced"),
     "outside the venue": (lambda p: write_geotiff(p, centre=(121.45, 31.25)), "outside the venue"),
@@ -148,6 +159,11 @@ REFUSALS = {
     "damaged inside": (
         damaged_inside,
         r"^bad.tif: a block of its bands cannot be read, is the file truncated or corrupt\? \(.*(IReadBlock|Decod)",
+    ),
+    # Not "no CRS or geotransform": it has one of the two, and is told how to add the other.
+    "a geotransform but no CRS": (
+        _geotransform_only,
+        r"^bad.tif: has a geotransform but no CRS; give it the CRS it was made in \(gdal_edit.py -a_srs EPSG:4549 bad.tif",
     ),
     # Not only "not georeferenced": it is a photo, not a GeoTIFF at all.
     "a JPEG named .tif": (jpeg_named_tif, r"^bad.tif: a JPEG image, not a GeoTIFF, and not georeferenced"),

@@ -620,6 +620,12 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         if src.crs is None or (src.transform.is_identity and not src.gcps[0]):
             # A photo saved under a .tif name is opened by its own driver: say what it is.
             what = f" a {src.driver} image, not a GeoTIFF, and" if src.driver != "GTiff" else ""
+            if src.crs is None and not src.transform.is_identity:
+                # A geotransform (its own, or a .tfw world file beside it) without a CRS: say which.
+                raise BadInput(
+                    f"{name}:{what} has a geotransform but no CRS; give it the CRS it was made in "
+                    f"(gdal_edit.py -a_srs EPSG:4549 {name}, for CGCS2000 / 3-degree Gauss-Krüger CM 120° E)"
+                )
             raise BadInput(f"{name}:{what} not georeferenced (no CRS or geotransform); give a GeoTIFF with both")
         if src.gcps[0] and src.transform.is_identity:
             raise BadInput(f"{name}: georeferenced by control points only; warp it to a CRS first (gdalwarp)")
