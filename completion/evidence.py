@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -65,7 +65,7 @@ from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
 from twin.settings import VenueSettings
 from twin.survey_read import file_problem, forget, warn_unavailable
-from twin.surveys import SurveyInfo
+from twin.surveys import SurveyInfo, recording_order
 
 NDVI, ORTHOPHOTO = "ndvi", "orthophoto"
 GREEN_COVER, FINISHED_SURFACE, ROOF_CHANGE = "green_cover", "finished_surface", "roof_change"
@@ -350,11 +350,7 @@ def read_surveys(twin: TwinLike, ref: Ref, at_head: bool) -> Surveys:
         else:
             warn_unavailable(s, why)
             unavailable[s.id] = (s, why)
-    days: defaultdict[tuple[str, date], list[SurveyInfo]] = defaultdict(list)
-    for s in usable:
-        days[(s.kind, s.date)].append(s)
-    order = {s.commit: twin.resolve(s.commit).seq for same in days.values() if len(same) > 1 for s in same}
-    out = Surveys(ref, usable, unavailable, order, at_head)
+    out = Surveys(ref, usable, unavailable, recording_order(twin, usable), at_head)
     if not at_head:
         known = {s.id for s in twin.surveys(ref=ref)}
         out.later = [s for s in twin.surveys() if s.id not in known]

@@ -181,6 +181,16 @@ def list_surveys(twin: TwinLike, ref: Ref | None = None, kind: str | None = None
     return out
 
 
+def recording_order(twin: TwinLike, surveys: Sequence[SurveyInfo]) -> dict[str, int]:
+    """Commit id -> its sequence number, for the surveys that share a kind and a flight day with
+    another: of those, the one recorded last speaks (a re-flown or reprocessed survey of the day
+    replaces the earlier one), to the evidence and on the maps alike."""
+    days: dict[tuple[str, date], list[SurveyInfo]] = {}
+    for s in surveys:
+        days.setdefault((s.kind, s.date), []).append(s)
+    return {s.commit: twin.resolve(s.commit).seq for same in days.values() if len(same) > 1 for s in same}
+
+
 def get_survey(twin: TwinLike, survey_id: str, ref: Ref | None = None) -> SurveyInfo:
     ref = ref or twin.resolve()
     for layer in survey_layers(twin, ref):

@@ -24,7 +24,7 @@ from twin.core import TwinLike
 from twin.errors import BadInput
 from twin.survey_images import colormap, colormap_stops, default_colormap_name, default_range, render_preview
 from twin.survey_read import file_problem, warn_unavailable
-from twin.surveys import SurveyInfo
+from twin.surveys import SurveyInfo, recording_order
 from web import i18n
 from web.templating import render
 
@@ -120,6 +120,9 @@ def imagery_config(
     # the surveys this server can read: one whose file is missing here is left off the page, as
     # the evidence leaves it out (twin.survey_read), rather than failing the page or drawing nothing
     surveys = [s for s in twin.surveys() if _readable(twin, s)]
+    # by flight date, and of flights of a kind on one day the one recorded last last (as the evidence reads them)
+    order = recording_order(twin, surveys)
+    surveys.sort(key=lambda s: (s.date, order.get(s.commit, 0)))
     if not surveys:
         if survey not in (None, OFF):
             raise BadInput(f"survey={survey!r}: this twin has no survey rasters the reader may see")
