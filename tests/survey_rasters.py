@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -50,10 +51,11 @@ def write_geotiff(
     return path
 
 
-def damaged_inside(path: Path) -> Path:
+def damaged_inside(path: Path, **kwargs: Any) -> Path:
     """A deflated, tiled GeoTIFF whose header, first and last tiles read but a tile in its middle
-    does not (bytes overwritten half way through the file, as a bad sector or a broken copy does)."""
-    write_geotiff(path, size=1024, compress="deflate")
+    does not (bytes overwritten half way through the file, as a bad sector or a broken copy does);
+    `kwargs` as write_geotiff's."""
+    write_geotiff(path, size=1024, compress="deflate", **kwargs)
     data = bytearray(path.read_bytes())
     middle = len(data) // 2
     data[middle - 2000 : middle + 2000] = b"U" * 4000

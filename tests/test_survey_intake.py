@@ -19,7 +19,7 @@ import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
 from rasterio.windows import Window
-from survey_rasters import VENUE, files_in, write_geotiff
+from survey_rasters import VENUE, damaged_inside, files_in, write_geotiff
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -250,6 +250,17 @@ def test_an_ndvi_stored_as_integers_is_told_how_to_rescale_it(
         d.write(np.zeros((1, 512, 512), dtype))
     with pytest.raises(BadInput, match=f"1 band\\(s\\) of {dtype} cannot be a survey of kind ndvi"):
         twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    assert twin.head() is None and files_in(survey_dir) == []
+
+
+def test_a_damaged_ndvi_is_refused_not_a_traceback(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
+    """The sample of blocks an NDVI's values are judged on met a damaged block: rasterio's
+    "Read failed" escaped as a traceback (exit 1) instead of a refusal naming the file."""
+    src = damaged_inside(tmp_path / "ndvi.tif", bands=1, dtype="float32")
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    assert str(e.value).startswith("ndvi.tif: a block of its bands cannot be read, is the file truncated or corrupt? (")
+    assert "previous exception" not in str(e.value)
     assert twin.head() is None and files_in(survey_dir) == []
 
 

@@ -528,6 +528,7 @@ def _check_index_range(path: Path, source: _Source) -> None:
     blocks spread over the raster (never the whole of it): a scale is in every value."""
     import numpy as np
     import rasterio
+    from rasterio.errors import RasterioError
     from rasterio.windows import Window
 
     with rasterio.open(path) as src:
@@ -539,7 +540,13 @@ def _check_index_range(path: Path, source: _Source) -> None:
         outside: set[float] = set()  # the distinct values outside it (a few kept)
         for r in rows:
             for c in cols:
-                a = src.read(1, window=Window(c, r, min(bw, src.width), min(bh, src.height)), masked=True)
+                try:
+                    a = src.read(1, window=Window(c, r, min(bw, src.width), min(bh, src.height)), masked=True)
+                except RasterioError as e:  # a damaged block among those sampled
+                    raise BadInput(
+                        f"{path.name}: a block of its bands cannot be read, is the file truncated or corrupt? "
+                        f"({_gdal_reason(e, path.name)})"
+                    ) from None
                 v = a.compressed()
                 v = v[np.isfinite(v)]
                 if v.size:
