@@ -315,3 +315,11 @@ def test_a_single_band_survey_of_another_kind_is_drawn_over_its_own_values(tmp_p
             assert len({tuple(c) for c in tile[:3, tile[3] > 0].T}) > 10
             flat = decode(api.get(f"/surveys/{info.id}/preview.png?rescale=-1,1").content)
             assert len({tuple(c) for c in flat[:3, flat[3] > 0].T}) == 1  # as asked: all above the top
+        # A file damaged past its header (its overviews unreadable) leaves the page its imagery
+        # section, drawn over the type's range: the page did not read the file before.
+        path = tmp_path / "rasters" / info.file_name
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        with Twin.open(store) as twin:
+            cfg = imagery_config(twin, lang="en", on=None)
+        assert cfg is not None and "<span>-1.0</span>" in cfg["legends"]["thermal"]

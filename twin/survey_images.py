@@ -16,6 +16,7 @@ from typing import Any
 
 # rio-tiler at import time, not in the functions: tiles render in a thread pool, and two threads
 # importing it at once for the first tiles hit its circular imports half-initialised (ImportError).
+from rasterio.errors import RasterioError
 from rio_tiler.colormap import cmap
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
@@ -46,19 +47,27 @@ def default_range(info: SurveyInfo, path: FilePath | None = None) -> tuple[float
     return None
 
 
-_RANGES: dict[FilePath, tuple[float, float] | None] = {}
+_RANGES: dict[tuple[FilePath, int, int], tuple[float, float] | None] = {}  # (path, size, mtime) -> range
 _ranges_lock = threading.Lock()
 
 
 def values_range(path: FilePath) -> tuple[float, float] | None:
     """The 2nd to 98th percentile of a single-band survey's valid values (its whole range when that
-    is empty), read from its COG's overviews with rio-tiler; kept per file, which never changes
-    (named by its checksum). None when it has no valid value."""
+    is empty), read from its COG's overviews with rio-tiler; kept per file version (a survey's file
+    never changes: named by its checksum). None when it has no valid value or cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (path, st.st_size, st.st_mtime_ns)
     with _ranges_lock:
-        if path in _RANGES:
-            return _RANGES[path]
-    with Reader(str(path)) as src:
-        stats = src.statistics(max_size=512)
+        if key in _RANGES:
+            return _RANGES[key]
+    try:
+        with Reader(str(path)) as src:
+            stats = src.statistics(max_size=512)
+    except RasterioError:  # a file damaged past its header: drawn over the type's range, not a failed page
+        return None
     band = next(iter(stats.values()))
     found: tuple[float, float] | None = None
     for lo, hi in ((band.percentile_2, band.percentile_98), (band.min, band.max)):
@@ -70,7 +79,7 @@ def values_range(path: FilePath) -> tuple[float, float] | None:
     with _ranges_lock:
         if len(_RANGES) > 256:
             _RANGES.clear()
-        _RANGES[path] = found
+        _RANGES[key] = found
     return found
 
 
