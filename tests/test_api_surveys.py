@@ -323,3 +323,17 @@ def test_a_single_band_survey_of_another_kind_is_drawn_over_its_own_values(tmp_p
         with Twin.open(store) as twin:
             cfg = imagery_config(twin, lang="en", on=None)
         assert cfg is not None and "<span>-1.0</span>" in cfg["legends"]["thermal"]
+        # A survey whose full-resolution tiles are gone: a 404 naming the file (as a missing one
+        # is), not a 500, for its tiles and its preview.
+        with Twin.open(store) as twin:
+            other = write_geotiff(tmp_path / "other.tif", bands=1, dtype="float32", seed=2, size=1024)
+            twin.import_survey(other, kind="thermal", on=date(2026, 10, 21), author="drone.team")
+            damaged = next(s for s in twin.surveys() if s.id != info.id)
+        path = tmp_path / "rasters" / damaged.file_name
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])  # the overviews stay (written first), the full resolution goes
+        with client(store) as api:
+            deep = venue_tile(19)
+            r = api.get(f"/surveys/{damaged.id}/tiles/WebMercatorQuad/{deep.z}/{deep.x}/{deep.y}.png")
+            body = problem_of(r, 404)
+            assert f"cannot read its file {damaged.file_name}: file unreadable on this server" in body["detail"]
