@@ -51,7 +51,7 @@ from twin.survey_images import (
     render_tile,
     zooms,
 )
-from twin.survey_read import readable_survey_file
+from twin.survey_read import SurveyFileUnavailable, forget, readable_survey_file, warn_unavailable
 from twin.surveys import SurveyInfo, kind_warning, recorded_by, remove_survey
 
 JSON = "application/json"
@@ -224,8 +224,8 @@ class SurveysFactory:
         cached = _not_modified(request, headers)
         if cached is not None:
             return cached
-        style = _style(info, rescale, colormap_name)
-        body = await run_in_threadpool(render_preview, path, "png", *style)
+        style = await run_in_threadpool(_style, info, path, rescale, colormap_name)
+        body = await run_in_threadpool(_rendered, twin, info, render_preview, path, "png", *style)
         return Response(body, media_type="image/png", headers=headers)
 
     async def tile(
@@ -253,8 +253,8 @@ class SurveysFactory:
         cached = _not_modified(request, headers)
         if cached is not None:
             return cached
-        style = _style(info, rescale, colormap_name)
-        body = await run_in_threadpool(render_tile, path, z, x, y, fmt, *style)
+        style = await run_in_threadpool(_style, info, path, rescale, colormap_name)
+        body = await run_in_threadpool(_rendered, twin, info, render_tile, path, z, x, y, fmt, *style)
         if body is None:
             return Response(status_code=204, headers=headers)
         return Response(body, media_type=IMAGE_TYPES[fmt], headers=headers)
@@ -348,10 +348,26 @@ def _upload_name(given: str | None, disposition: str | None) -> str:
 
 
 # ---------------------------------------------------------------------- rendering (rio-tiler)
-def _style(info: SurveyInfo, rescale: str | None, colormap_name: str | None) -> tuple[Any, Any]:
+def _rendered(twin: TwinView, info: SurveyInfo, render: Any, *args: Any) -> Any:
+    """``render(*args)``; a file that fails past its header (truncated, damaged) is a 404 naming it,
+    as a missing one is, and is passed over from then on (twin.survey_read), never a 500."""
+    from rasterio.errors import RasterioError
+
+    try:
+        return render(*args)
+    except RasterioError as e:
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        why = f"file unreadable on this server ({text.replace(str(twin.survey_path(info)), info.file_name)})"
+        forget(twin, info, why)
+        warn_unavailable(info, why)
+        raise SurveyFileUnavailable(info, why) from None
+
+
+def _style(info: SurveyInfo, path: FilePath, rescale: str | None, colormap_name: str | None) -> tuple[Any, Any]:
     """The (rescale range, colour map) a survey's images are drawn with, checked; the defaults
-    are twin.survey_images' (which the maps' legends use too)."""
-    in_range = default_range(info)
+    are twin.survey_images' (which the maps' legends use too). May read the file's overviews once
+    (the range of a single-band survey of another kind than NDVI): called in the thread pool."""
+    in_range = default_range(info, path)
     if rescale is not None:
         try:
             lo, hi = (float(v) for v in rescale.split(","))

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -65,7 +65,7 @@ from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
 from twin.settings import VenueSettings
 from twin.survey_read import file_problem, forget, warn_unavailable
-from twin.surveys import SurveyInfo
+from twin.surveys import SurveyInfo, recording_order
 
 NDVI, ORTHOPHOTO = "ndvi", "orthophoto"
 GREEN_COVER, FINISHED_SURFACE, ROOF_CHANGE = "green_cover", "finished_surface", "roof_change"
@@ -73,6 +73,10 @@ SURVEY_KIND = {GREEN_COVER: NDVI, FINISHED_SURFACE: ORTHOPHOTO, ROOF_CHANGE: ORT
 SURFACE_OF_LAYER = {"roads": "fresh_asphalt", "south_plaza": "new_paving", "halls": "roof_membrane"}
 PLANTED_LAYERS = ("landscaping", "south_plaza")  # polygons that can be planted (lawns, beds, displays)
 LANE_WIDTH_M = 3.5
+# A footprint is measured on a survey only if it holds at least this many of the survey's pixels:
+# on coarser ones its pixels are mostly its surroundings (a 7 m road on 1 km pixels read 0 % finished
+# and was flagged).
+MIN_PIXELS = 16
 ROOF_WORDS = ("roof", "屋面", "屋顶")
 
 
@@ -280,6 +284,12 @@ def planned_share(project: Project, area_m2: float, settings: EvidenceSettings) 
 _EXTENTS: dict[tuple[float, float, float, float], BaseGeometry] = {}
 
 
+def fine_enough(info: SurveyInfo, footprint: BaseGeometry) -> bool:
+    """Whether the survey's pixels are small enough to measure the footprint (EPSG:4549): it holds
+    at least MIN_PIXELS of them (by the recorded resolution, no pixel read)."""
+    return footprint.area >= MIN_PIXELS * info.resolution**2
+
+
 def extent_share(info: SurveyInfo, footprint: BaseGeometry) -> float:
     """The share (0–1) of a footprint (EPSG:4549) inside the survey's recorded extent: its lon/lat
     bounds, which enclose every pixel it has (the footprint polygon the twin records is the same
@@ -340,11 +350,7 @@ def read_surveys(twin: TwinLike, ref: Ref, at_head: bool) -> Surveys:
         else:
             warn_unavailable(s, why)
             unavailable[s.id] = (s, why)
-    days: defaultdict[tuple[str, date], list[SurveyInfo]] = defaultdict(list)
-    for s in usable:
-        days[(s.kind, s.date)].append(s)
-    order = {s.commit: twin.resolve(s.commit).seq for same in days.values() if len(same) > 1 for s in same}
-    out = Surveys(ref, usable, unavailable, order, at_head)
+    out = Surveys(ref, usable, unavailable, recording_order(twin, usable), at_head)
     if not at_head:
         known = {s.id for s in twin.surveys(ref=ref)}
         out.later = [s for s in twin.surveys() if s.id not in known]
@@ -364,7 +370,7 @@ def _candidates(
     fit = surveys.newest_first([s for s in surveys.usable if s.kind == kind and start <= s.date <= on])
     gone = [s for s, _ in surveys.unavailable.values() if s.kind == kind and start <= s.date <= on]
     skipped = [_unavailable_note(s, surveys.unavailable[s.id][1]) for s in surveys.newest_first(gone)]
-    return fit, [s for s in fit if extent_share(s, footprint) >= min_share], skipped
+    return fit, [s for s in fit if extent_share(s, footprint) >= min_share and fine_enough(s, footprint)], skipped
 
 
 @dataclass
@@ -448,7 +454,8 @@ def _prepare(
     baselines: list[SurveyInfo] = []
     if kind == ORTHOPHOTO:
         before = [s for s in surveys.usable if s.kind == ORTHOPHOTO and s.date < project.planned_start]
-        baselines = [s for s in surveys.newest_first(before) if extent_share(s, footprint) >= min_share]
+        fits = [s for s in surveys.newest_first(before) if fine_enough(s, footprint)]
+        baselines = [s for s in fits if extent_share(s, footprint) >= min_share]
     return _Job(
         ev, project, footprint, info, order[1:], baselines[0] if baselines else None, others=others,
         baselines=baselines[1:],
@@ -565,6 +572,15 @@ def _conclude(job: _Job, value: float | None, coverage: float, settings: Evidenc
     ev = job.evidence
     ev.survey, ev.survey_kind, ev.survey_date = job.info.id, job.info.kind, job.info.date
     ev.coverage = 100.0 * coverage
+    if not fine_enough(job.info, job.footprint):
+        pixels = job.footprint.area / job.info.resolution**2
+        ev.reason = (
+            f"survey {ev.survey}'s pixels ({job.info.resolution:.3g} m) are too coarse for the footprint "
+            f"({job.footprint.area:,.0f} m², {pixels:.2g} of its pixels; at least {MIN_PIXELS} needed)"
+        )
+        if job.others:
+            ev.reason += f", and no other {job.info.kind} survey flown since its planned start covers it finely enough"
+        return
     if value is None or math.isnan(value) or coverage < settings.evidence_min_coverage:
         ev.reason = (
             f"survey {ev.survey} covers {100 * coverage:.0f} % of the footprint "

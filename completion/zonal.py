@@ -172,10 +172,15 @@ def _band_source(ds: rasterio.DatasetReader, band: int) -> Any:
 
 
 def _window(ds: rasterio.DatasetReader, bounds: Sequence[float]) -> Window:
-    """The raster window holding ``bounds`` (clipped to the raster), rounded out to whole pixels."""
+    """The raster window holding ``bounds`` (clipped to the raster), rounded out to whole pixels:
+    its first pixel down and its last one up. (Window.round_offsets then round_lengths rounds the
+    offset down but the fractional width up on its own, which ends a pixel short when both ends
+    fall inside pixels: the window over every footprint then missed the last pixels of one.)"""
     left, bottom, right, top = bounds
     w = from_bounds(left, bottom, right, top, transform=ds.transform)
-    w = w.round_offsets(op="floor").round_lengths(op="ceil")
+    col0, row0 = math.floor(w.col_off), math.floor(w.row_off)
+    col1, row1 = math.ceil(w.col_off + w.width), math.ceil(w.row_off + w.height)
+    w = Window(col0, row0, col1 - col0, row1 - row0)
     full = Window(0, 0, ds.width, ds.height)
     try:
         return w.intersection(full)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,7 @@ import morecantile
 import numpy as np
 import orjson
 import pytest
+import rasterio
 from api_server import bearer, build_venue, client, make_tokens, problem_of
 from fastapi.testclient import TestClient
 from rasterio.io import MemoryFile
@@ -283,3 +285,55 @@ def test_a_survey_record_is_not_edited_through_the_features_api_but_removed(
     again = api.post("/surveys?kind=ndvi&date=2026-10-28", content=body, headers=editor)
     assert again.status_code == 201, again.text
     assert again.json()["commit"] != made["commit"] and again.json()["date"] == "2026-10-28"
+
+
+def test_a_single_band_survey_of_another_kind_is_drawn_over_its_own_values(tmp_path: Path) -> None:
+    """A thermal survey in °C (float, 20 to 60) was drawn over -1 to 1, the NDVI's range: every
+    pixel above the top, one flat colour on the map, and a legend of -1.0 to 1.0. Drawn by default
+    over the 2nd to 98th percentile of its own values (read from the COG's overviews), on the
+    tiles, the preview and the map's legend alike; rescale= still says otherwise."""
+    from web.imagery import imagery_config
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VENUE_TWIN_SURVEY_DIR", str(tmp_path / "rasters"))
+        store = build_venue(tmp_path / "venue.gpkg")
+        src = write_geotiff(tmp_path / "thermal.tif", bands=1, dtype="float32")
+        with rasterio.open(src, "r+") as d:
+            d.write((np.linspace(20, 60, d.width)[None, None, :] + np.zeros((1, d.height, d.width))).astype("float32"))
+        with Twin.open(store) as twin:
+            twin.import_survey(src, kind="thermal", on=date(2026, 10, 20), author="drone.team")
+            [info] = twin.surveys()
+            legend = imagery_config(twin, lang="en", on=None)["legends"]["thermal"]  # type: ignore[index]
+        ticks = [float(v) for v in re.findall(r"<span>(-?[\d.]+)", legend)]
+        assert len(ticks) == 2 and 20 <= ticks[0] < 22 and 58 < ticks[1] <= 60, legend
+        with client(store) as api:
+            preview = decode(api.get(f"/surveys/{info.id}/preview.png").content)
+            drawn = preview[:3, preview[3] > 0]
+            assert len({tuple(c) for c in drawn.T}) > 50  # a ramp of colours, not one
+            t = venue_tile(17)
+            tile = decode(api.get(f"/surveys/{info.id}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png").content)
+            assert len({tuple(c) for c in tile[:3, tile[3] > 0].T}) > 10
+            flat = decode(api.get(f"/surveys/{info.id}/preview.png?rescale=-1,1").content)
+            assert len({tuple(c) for c in flat[:3, flat[3] > 0].T}) == 1  # as asked: all above the top
+        # A file damaged past its header (its overviews unreadable) leaves the page its imagery
+        # section, drawn over the type's range: the page did not read the file before.
+        path = tmp_path / "rasters" / info.file_name
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        with Twin.open(store) as twin:
+            cfg = imagery_config(twin, lang="en", on=None)
+        assert cfg is not None and "<span>-1.0</span>" in cfg["legends"]["thermal"]
+        # A survey whose full-resolution tiles are gone: a 404 naming the file (as a missing one
+        # is), not a 500, for its tiles and its preview.
+        with Twin.open(store) as twin:
+            other = write_geotiff(tmp_path / "other.tif", bands=1, dtype="float32", seed=2, size=1024)
+            twin.import_survey(other, kind="thermal", on=date(2026, 10, 21), author="drone.team")
+            damaged = next(s for s in twin.surveys() if s.id != info.id)
+        path = tmp_path / "rasters" / damaged.file_name
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])  # the overviews stay (written first), the full resolution goes
+        with client(store) as api:
+            deep = venue_tile(19)
+            r = api.get(f"/surveys/{damaged.id}/tiles/WebMercatorQuad/{deep.z}/{deep.x}/{deep.y}.png")
+            body = problem_of(r, 404)
+            assert f"cannot read its file {damaged.file_name}: file unreadable on this server" in body["detail"]

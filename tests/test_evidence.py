@@ -114,6 +114,26 @@ def test_rgb_signatures_and_change(tmp_path: Path) -> None:
         zonal_stats(tmp_path / "missing.tif", in_lonlat(road), ["road"])
 
 
+def test_footprints_on_fractional_pixel_edges_are_read_whole(tmp_path: Path) -> None:
+    """Footprints whose bounds start and end inside pixels: the window over all of them and each
+    one's own window are rounded out to whole pixels alike. Rounding the offset down but keeping
+    the fractional width's ceiling left the window over all of them a pixel short of the last one
+    (a 20,000² 0.1 m orthophoto: "could not broadcast input array from shape (12120,3257) into
+    shape (12119,3257)", a traceback from `venue-twin evidence`), and every footprint's last
+    row or column of pixels unread."""
+    a = np.zeros((3, 10, 10), np.uint8)
+    a[:] = np.array([44, 45, 48], np.uint8)[:, None, None]  # fresh asphalt everywhere
+    raster = write(tmp_path / "ortho.tif", a)
+    # 0.9 to 2.1 m over all: pixels 0 to 2; the second footprint lies wholly in pixel 2.
+    west = box(X0 + 0.9, Y0 - 5, X0 + 1.0, Y0 - 4)
+    east = box(X0 + 2.05, Y0 - 5, X0 + 2.1, Y0 - 4)
+    shares = signature_shares(raster, [west, east], ["w", "e"], crs="EPSG:4549")
+    for got, cov in shares:
+        assert got["fresh_asphalt"] == pytest.approx(1.0) and cov == pytest.approx(1.0, abs=EDGE)
+    changes = surface_change(raster, raster, [west, east], ["w", "e"], threshold=40, crs="EPSG:4549")
+    assert [(c, round(cov, 2)) for c, cov in changes] == [(0.0, 1.0), (0.0, 1.0)]
+
+
 # ---------------------------------------------------------------------------- demo surveys
 @pytest.fixture(scope="module")
 def surveyed(surveyed_twin: Path) -> Path:
@@ -293,6 +313,34 @@ def test_too_few_valid_pixels_fall_back_to_an_older_survey(resurveyed: Path, tmp
             r"and no other ndvi survey flown since its planned start covers enough",
             early.reason or "",
         ), early.reason
+
+
+def test_a_survey_too_coarse_for_a_footprint_does_not_speak_to_it(resurveyed: Path, tmp_path: Path) -> None:
+    """A 4 × 4 px NDVI over the whole venue (300 m pixels) is a survey like any other, but a lawn is
+    a pixel or two of it: it was measured (0 % green, its pixels mostly the surroundings) and the
+    lawns' projects flagged. A footprint holding fewer than MIN_PIXELS of a survey's pixels is
+    measured on a finer one, and, named, the coarse one says why it gives no estimate."""
+    bare = np.full((1, 4, 4), 0.1, np.float32)
+    raster = tmp_path / "coarse.tif"
+    with rasterio.open(
+        raster, "w", driver="GTiff", width=4, height=4, count=1, dtype="float32", crs="EPSG:4549",
+        transform=from_origin(622_900, 3_453_300, 300.0, 300.0), nodata=-9999.0,
+    ) as out:  # fmt: skip
+        out.write(bare)
+    with Twin.open(resurveyed) as twin:
+        twin.import_survey(raster, kind="ndvi", on=date.fromisoformat(LATER), author="drone.team")
+        coarse = next(s for s in twin.surveys(kind="ndvi") if s.date.isoformat() == LATER)
+        items = {e.code: e for e in all_evidence(twin, LATER)}
+        for code in ("LS-01", "LS-15", LAGGING):
+            assert items[code].survey_date == date.fromisoformat(T10), items[code]
+        assert [c for c, e in items.items() if e.flag] == [LAGGING]
+        named = project_evidence(twin, LAGGING, coarse.id, on=LATER)
+        assert named.estimate is None and not named.flag
+        assert re.fullmatch(
+            rf"survey {coarse.id}'s pixels \(3\d\d m\) are too coarse for the footprint \([\d,]+ m², "
+            r"[\d.]+ of its pixels; at least 16 needed\)",
+            named.reason or "",
+        ), named.reason
 
 
 # ---------------------------------------------------------------------------- API and CLI

@@ -19,7 +19,7 @@ import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
 from rasterio.windows import Window
-from survey_rasters import VENUE, files_in, write_geotiff
+from survey_rasters import VENUE, damaged_inside, files_in, write_geotiff
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -101,6 +101,27 @@ def test_no_temporary_survives_a_failed_conversion_and_stale_ones_are_cleared(
     with pytest.raises(OSError, match="disk full"):
         twin.import_survey(write_geotiff(tmp_path / "a.tif"), kind="orthophoto", on=date(2026, 9, 1), author="a")
     assert files_in(survey_dir) == [fresh.name] and twin.head() is None
+
+
+def test_a_raster_that_only_touches_the_venue_is_refused_before_anything_is_committed(
+    twin: Twin, survey_dir: Path, tmp_path: Path
+) -> None:
+    """A flight whose edge lies on the area of interest's edge shares no area with it: it was
+    converted, then its footprint (a line) failed the record's validation after the first import had
+    committed the survey layer, so the twin was changed by an import that said "nothing was committed"."""
+    west, south, east, north = twin.area_of_interest.bounds
+    src = tmp_path / "beside.tif"
+    profile = dict(
+        driver="GTiff", width=64, height=64, count=3, dtype="uint8", crs="EPSG:4326",
+        transform=from_origin(east, north, 0.0001, 0.0001),
+    )  # fmt: skip
+    with rasterio.open(src, "w", **profile) as d:
+        d.write(np.full((3, 64, 64), 90, np.uint8))
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="orthophoto", on=date(2026, 9, 1), author="a")
+    text = str(e.value)
+    assert text.startswith("beside.tif: covers (") and "only touches the venue's area of interest" in text
+    assert twin.head() is None and files_in(survey_dir) == []
 
 
 # ---------------------------------------------------------------------------- 2. kinds
@@ -201,6 +222,70 @@ def test_an_ndvi_on_another_scale_is_refused_naming_its_range(
     twin.import_survey(_scaled_ndvi(tmp_path / "ok.tif", -1.0), kind="ndvi", on=date(2026, 9, 1), author="a")
 
 
+@pytest.mark.parametrize(
+    ("dtype", "low", "high", "formula"), [("int16", -2000, 9000, "A / 10000"), ("uint8", 80, 190, "(A - 100) / 100")]
+)
+def test_an_ndvi_stored_as_integers_is_told_how_to_rescale_it(
+    twin: Twin, survey_dir: Path, tmp_path: Path, dtype: str, low: int, high: int, formula: str
+) -> None:
+    """An NDVI × 10,000 in int16 (or × 100 + 100 in 8 bits), as processing software often writes
+    it, was refused only as "1 band(s) of int16 cannot be a survey of kind ndvi": the float one on
+    the same scale is told the gdal_calc.py that rescales it, and so is this one now."""
+    src = write_geotiff(tmp_path / "ndvi.tif", bands=1, dtype="uint8")
+    with rasterio.open(src) as d:
+        profile = d.profile | {"dtype": dtype}
+    ramp = np.linspace(low, high, 512)[None, None, :] + np.zeros((1, 512, 512))
+    with rasterio.open(src, "w", **profile) as d:
+        d.write(ramp.astype(dtype))
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    text = str(e.value)
+    assert text.startswith(
+        f"ndvi.tif: 1 band(s) of {dtype} cannot be a survey of kind ndvi: an ndvi survey is one band "
+    ), text
+    assert f"; its valid values range from {low:g} to {high:g} (a sample of its blocks): if it is NDVI " in text
+    assert f'--calc="{formula}" --type=Float32' in text
+    assert twin.head() is None and files_in(survey_dir) == []
+    with rasterio.open(src, "w", **profile) as d:  # integers that are no scale at all: the shape refuses
+        d.write(np.zeros((1, 512, 512), dtype))
+    with pytest.raises(BadInput, match=f"1 band\\(s\\) of {dtype} cannot be a survey of kind ndvi"):
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    assert twin.head() is None and files_in(survey_dir) == []
+
+
+def test_a_damaged_ndvi_is_refused_not_a_traceback(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
+    """The sample of blocks an NDVI's values are judged on met a damaged block: rasterio's
+    "Read failed" escaped as a traceback (exit 1) instead of a refusal naming the file."""
+    src = damaged_inside(tmp_path / "ndvi.tif", bands=1, dtype="float32")
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    assert str(e.value).startswith("ndvi.tif: a block of its bands cannot be read, is the file truncated or corrupt? (")
+    assert "previous exception" not in str(e.value)
+    assert twin.head() is None and files_in(survey_dir) == []
+
+
+def test_an_ndvi_whose_fill_is_not_declared_nodata_is_told_to_declare_it(
+    twin: Twin, survey_dir: Path, tmp_path: Path
+) -> None:
+    """Index values with -9999 outside the flight and no nodata declared: the advice was to divide by
+    10,000 ("if it is NDVI × 10,000"), which would make the index values 0.0001 of themselves."""
+    src = write_geotiff(tmp_path / "ndvi.tif", bands=1, dtype="float32")
+    with rasterio.open(src, "r+") as d:
+        a = d.read()
+        a[:, :, :100] = -9999.0
+        d.write(a)
+    with pytest.raises(BadInput) as e:
+        twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    text = str(e.value)
+    assert text.startswith("ndvi.tif: its values are index values from -1 to 1 but for -9999, "), text
+    assert "gdal_edit.py -a_nodata -9999 ndvi.tif" in text and "gdal_calc" not in text
+    assert twin.head() is None and files_in(survey_dir) == []
+    with rasterio.open(src, "r+") as d:  # as the message says
+        d.nodata = -9999.0
+    twin.import_survey(src, kind="ndvi", on=date(2026, 9, 1), author="a")
+    assert twin.surveys()[0].nodata == -9999.0
+
+
 # ---------------------------------------------------------------------------- 5. records
 def test_a_survey_record_is_written_only_by_the_importer(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
     twin.import_survey(
@@ -281,6 +366,31 @@ def test_an_rgba_import_warns_nothing(twin: Twin, survey_dir: Path, tmp_path: Pa
         warnings.simplefilter("error", UserWarning)  # rio-cogeo's "Non-standard compression schema: webp"
         twin.import_survey(src, kind="orthophoto", on=date(2026, 9, 1), author="a")
     assert twin.surveys()[0].band_count == 4
+
+
+def test_a_fourth_band_that_is_not_alpha_is_kept_and_does_not_hide_the_colours(
+    twin: Twin, survey_dir: Path, tmp_path: Path
+) -> None:
+    """An RGB + near-infrared orthophoto (4 bands of 8 bits, the fourth not alpha) was stored as
+    WEBP, which takes a fourth band as alpha: where the infrared was 0 the colours were stored black
+    and marked valid, so they read as fresh asphalt to the evidence and black on the map."""
+    from rasterio.enums import ColorInterp
+
+    src = write_geotiff(tmp_path / "rgbn.tif", bands=4)
+    with rasterio.open(src, "r+") as d:
+        d.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.undefined]
+        a = d.read()
+        a[3, :, : d.width // 2] = 0  # no infrared over the west half
+        d.write(a)
+    twin.import_survey(src, kind="orthophoto", on=date(2026, 9, 1), author="a")
+    [info] = twin.surveys()
+    assert info.band_count == 4 and info.band_descriptions == ("red", "green", "blue", "band 4")
+    with rasterio.open(twin.survey_path(info)) as cog:
+        rgb = cog.read((1, 2, 3), masked=True)
+        west = rgb[:, cog.height // 4 : 3 * cog.height // 4, cog.width // 8 : cog.width // 3]
+        assert cog.colorinterp[3] != ColorInterp.alpha
+        assert west.count() == west.size and 100 < float(west.mean()) < 160  # the texture, 20-236
+        assert float(cog.read(4)[cog.height // 2, cog.width // 4]) == 0  # the infrared kept as given
 
 
 def test_a_custom_crs_is_listed_by_name_not_by_its_whole_wkt(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:

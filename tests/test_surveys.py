@@ -17,7 +17,7 @@ import pytest
 import rasterio
 from rasterio.warp import transform_bounds
 from rio_cogeo.cogeo import cog_validate
-from survey_rasters import VENUE, files_in, write_geotiff
+from survey_rasters import VENUE, damaged_inside, files_in, jpeg_named_tif, write_geotiff
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -26,8 +26,6 @@ from twin.surveys import SURVEY_LAYER
 
 TWIN_STORES = ("gpkg", "postgis")
 runner = CliRunner()
-
-
 
 
 def test_an_import_is_one_commit_recording_a_cog_and_its_metadata(twin: Twin, survey_dir: Path, tmp_path: Path) -> None:
@@ -137,11 +135,38 @@ def _metres_labelled_degrees(p: Path) -> Path:
     return p
 
 
+def _geotransform_only(p: Path) -> Path:
+    """A raster placed by a geotransform in EPSG:4549 metres, with no CRS recorded."""
+    write_geotiff(p, crs="EPSG:4549")
+    with rasterio.open(p) as d:
+        profile, data = d.profile, d.read()
+    del profile["crs"]
+    with rasterio.open(p, "w", **profile) as d:
+        d.write(data)
+    return p
+
+
 REFUSALS = {
     "no CRS": (lambda p: write_geotiff(p, georeferenced=False), "not georeferenced"),
     "outside the venue": (lambda p: write_geotiff(p, centre=(121.45, 31.25)), "outside the venue"),
     "not a raster": (lambda p: (p.write_text("this is not an image\n"), p)[1], "not a raster"),
-    "truncated": (_truncated, "truncated or corrupt"),
+    # The reason GDAL gives, not rasterio's "Read failed. See previous exception for details."
+    "truncated": (
+        _truncated,
+        r"truncated or corrupt\? \(.*(TIFFReadEncodedTile|TIFFFillTile|Read error)(?!.*previous exception)",
+    ),
+    # Its first and last tiles read: the conversion met the damaged one (a traceback, exit 1).
+    "damaged inside": (
+        damaged_inside,
+        r"^bad.tif: a block of its bands cannot be read, is the file truncated or corrupt\? \(.*(IReadBlock|Decod)",
+    ),
+    # Not "no CRS or geotransform": it has one of the two, and is told how to add the other.
+    "a geotransform but no CRS": (
+        _geotransform_only,
+        r"^bad.tif: has a geotransform but no CRS; give it the CRS it was made in \(gdal_edit.py -a_srs EPSG:4549 bad.tif",
+    ),
+    # Not only "not georeferenced": it is a photo, not a GeoTIFF at all.
+    "a JPEG named .tif": (jpeg_named_tif, r"^bad.tif: a JPEG image, not a GeoTIFF, and not georeferenced"),
     "bad nodata": (lambda p: write_geotiff(p, nodata=0.5), "nodata 0.5 cannot be a uint8"),
     # Not "covers (623109.0880,3452270.5304 – …) lon/lat": those are not degrees.
     "metres labelled EPSG:4490": (

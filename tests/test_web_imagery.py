@@ -96,6 +96,40 @@ def test_a_flight_whose_file_is_missing_here_is_left_off_the_page(surveyed_twin:
         assert r.status_code == 200 and ids[("orthophoto", T10)] not in r.text and ids[("orthophoto", T30)] in r.text
 
 
+def test_of_flights_on_one_day_the_page_shows_the_one_recorded_last(surveyed_twin: Path, tmp_path: Path) -> None:
+    """Two orthophotos and two NDVIs flown the same day (one reprocessed): the evidence measures
+    the one recorded last, and so does the page show it. The page took the one whose id (a
+    checksum) sorted last, so the map could show one flight while the evidence read the other."""
+    from survey_rasters import write_geotiff
+
+    from completion.evidence import project_evidence
+    from twin.surveys import remove_survey
+
+    store = tmp_path / "venue.gpkg"
+    shutil.copyfile(surveyed_twin, store)
+    shutil.copytree(surveyed_twin.with_suffix(".surveys"), store.with_suffix(".surveys"))
+    day = date(2026, 10, 28)
+    recorded_last: dict[str, str] = {}
+    with Twin.open(store) as twin:
+        for kind, bands, dtype in (("orthophoto", 3, "uint8"), ("ndvi", 1, "float32")):
+            files = {}
+            for seed in (1, 2):
+                f = write_geotiff(
+                    tmp_path / f"{kind}-{seed}.tif", size=1024, res=2.0, bands=bands, dtype=dtype, seed=seed
+                )
+                twin.import_survey(f, kind=kind, on=day, author="drone.team")
+                files[next(s.id for s in twin.surveys(kind=kind) if s.date == day and s.id not in files)] = f
+            # The one whose id sorts first is removed and recorded again: it is the one recorded last.
+            first = min(files)
+            remove_survey(twin, first, author="drone.team")
+            twin.import_survey(files[first], kind=kind, on=day, author="drone.team")
+            recorded_last[kind] = first
+        cfg = imagery_config(twin, lang="en", on=day)
+        assert cfg is not None
+        assert cfg["basemap"] == recorded_last["orthophoto"] and cfg["overlays"]["ndvi"] == recorded_last["ndvi"]
+        assert project_evidence(twin, "LS-04", on=day).survey == recorded_last["ndvi"]
+
+
 def test_a_twin_without_surveys_draws_no_imagery(tmp_path: Path) -> None:
     from layers.bundle import build_bundled_twin
 

@@ -7,6 +7,7 @@ kind (`DISPLAY_DEFAULTS`), so a legend drawn from `colormap_stops` matches the t
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from typing import Any
 
 # rio-tiler at import time, not in the functions: tiles render in a thread pool, and two threads
 # importing it at once for the first tiles hit its circular imports half-initialised (ImportError).
+from rasterio.errors import RasterioError
 from rio_tiler.colormap import cmap
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
@@ -30,13 +32,55 @@ DISPLAY_DEFAULTS: dict[str, tuple[tuple[float, float], str]] = {
 FALLBACK_COLORMAP = "viridis"
 
 
-def default_range(info: SurveyInfo) -> tuple[float, float] | None:
-    """The value range a survey is rescaled from by default (None: drawn as stored, 8-bit RGB)."""
+def default_range(info: SurveyInfo, path: FilePath | None = None) -> tuple[float, float] | None:
+    """The value range a survey is rescaled from by default (None: drawn as stored, 8-bit RGB).
+    A single-band survey of a kind with no display default (a thermal survey in °C) is drawn over
+    its own values (`values_range`, given its file): -1 to 1 drew one of 20-60 °C as one colour."""
     if info.band_count == 1 and info.kind in DISPLAY_DEFAULTS:
         return DISPLAY_DEFAULTS[info.kind][0]
     if info.dtype != "uint8":
+        if info.band_count == 1 and path is not None:
+            found = values_range(path)
+            if found is not None:
+                return found
         return (-1.0, 1.0) if info.dtype.startswith("float") else (0.0, 65535.0 if "16" in info.dtype else 255.0)
     return None
+
+
+_RANGES: dict[tuple[FilePath, int, int], tuple[float, float] | None] = {}  # (path, size, mtime) -> range
+_ranges_lock = threading.Lock()
+
+
+def values_range(path: FilePath) -> tuple[float, float] | None:
+    """The 2nd to 98th percentile of a single-band survey's valid values (its whole range when that
+    is empty), read from its COG's overviews with rio-tiler; kept per file version (a survey's file
+    never changes: named by its checksum). None when it has no valid value or cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (path, st.st_size, st.st_mtime_ns)
+    with _ranges_lock:
+        if key in _RANGES:
+            return _RANGES[key]
+    try:
+        with Reader(str(path)) as src:
+            stats = src.statistics(max_size=512)
+    except RasterioError:  # a file damaged past its header: drawn over the type's range, not a failed page
+        return None
+    band = next(iter(stats.values()))
+    found: tuple[float, float] | None = None
+    for lo, hi in ((band.percentile_2, band.percentile_98), (band.min, band.max)):
+        if math.isfinite(lo) and math.isfinite(hi) and lo < hi:
+            found = (float(lo), float(hi))
+            break
+    if found is None and math.isfinite(band.min):
+        found = (float(band.min) - 0.5, float(band.min) + 0.5)  # one value: drawn mid-ramp
+    with _ranges_lock:
+        if len(_RANGES) > 256:
+            _RANGES.clear()
+        _RANGES[key] = found
+    return found
 
 
 def default_colormap_name(info: SurveyInfo) -> str | None:

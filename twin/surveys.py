@@ -181,6 +181,16 @@ def list_surveys(twin: TwinLike, ref: Ref | None = None, kind: str | None = None
     return out
 
 
+def recording_order(twin: TwinLike, surveys: Sequence[SurveyInfo]) -> dict[str, int]:
+    """Commit id -> its sequence number, for the surveys that share a kind and a flight day with
+    another: of those, the one recorded last speaks (a re-flown or reprocessed survey of the day
+    replaces the earlier one), to the evidence and on the maps alike."""
+    days: dict[tuple[str, date], list[SurveyInfo]] = {}
+    for s in surveys:
+        days.setdefault((s.kind, s.date), []).append(s)
+    return {s.commit: twin.resolve(s.commit).seq for same in days.values() if len(same) > 1 for s in same}
+
+
 def get_survey(twin: TwinLike, survey_id: str, ref: Ref | None = None) -> SurveyInfo:
     ref = ref or twin.resolve()
     for layer in survey_layers(twin, ref):
@@ -232,6 +242,7 @@ class _Source:
     dtype: str
     nodata: float | None
     descriptions: tuple[str, ...]
+    alpha: bool = False  # a fourth band that is alpha (RGBA), not another band (RGB + near-infrared)
 
 
 def import_survey(
@@ -497,6 +508,8 @@ def _check_kind(name: str, kind: str, source: _Source) -> None:
 
     counts, dtype_kind, what = shape
     dt = np.dtype(source.dtype)
+    if kind == "ndvi" and source.count == 1 and dt.kind in "iu":
+        return  # an NDVI stored scaled to integers (× 10,000, 0-200): its values say how to rescale it
     fits = dt.kind == "f" if dtype_kind == "f" else dt == np.dtype(dtype_kind)
     if source.count not in counts or not fits:
         raise BadInput(
@@ -515,6 +528,7 @@ def _check_index_range(path: Path, source: _Source) -> None:
     blocks spread over the raster (never the whole of it): a scale is in every value."""
     import numpy as np
     import rasterio
+    from rasterio.errors import RasterioError
     from rasterio.windows import Window
 
     with rasterio.open(path) as src:
@@ -522,15 +536,42 @@ def _check_index_range(path: Path, source: _Source) -> None:
         rows = sorted({round(i * max(0, src.height - bh) / (_SAMPLE_GRID - 1)) for i in range(_SAMPLE_GRID)})
         cols = sorted({round(i * max(0, src.width - bw) / (_SAMPLE_GRID - 1)) for i in range(_SAMPLE_GRID)})
         lo, hi = math.inf, -math.inf
+        inside = 0  # sampled values from -1 to 1
+        outside: set[float] = set()  # the distinct values outside it (a few kept)
         for r in rows:
             for c in cols:
-                a = src.read(1, window=Window(c, r, min(bw, src.width), min(bh, src.height)), masked=True)
+                try:
+                    a = src.read(1, window=Window(c, r, min(bw, src.width), min(bh, src.height)), masked=True)
+                except RasterioError as e:  # a damaged block among those sampled
+                    raise BadInput(
+                        f"{path.name}: a block of its bands cannot be read, is the file truncated or corrupt? "
+                        f"({_gdal_reason(e, path.name)})"
+                    ) from None
                 v = a.compressed()
                 v = v[np.isfinite(v)]
                 if v.size:
                     lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+                    index = (v >= -1.0) & (v <= 1.0)
+                    inside += int(index.sum())
+                    if len(outside) < 2:
+                        outside.update(float(x) for x in np.unique(v[~index])[:2])
+    if np.dtype(source.dtype).kind in "iu" and (lo == math.inf or (lo >= -1.0 and hi <= 1.0)):
+        raise BadInput(
+            f"{path.name}: 1 band(s) of {source.dtype} cannot be a survey of kind ndvi: {KIND_SHAPES['ndvi'][2]} "
+            "(is --survey / kind= right?)"
+        )
     if lo == math.inf or (lo >= -1.0 and hi <= 1.0):
         return  # nothing valid sampled (a sparse flight): the evidence says so of its coverage
+    if inside and len(outside) == 1 and np.dtype(source.dtype).kind == "f":
+        # Index values and one other value: the fill outside the flight, written without being
+        # declared as nodata (rescaling by its range, -9999 to 0.9 as "NDVI × 10,000", is wrong).
+        (fill,) = outside
+        declared = f" (its nodata is declared as {source.nodata:g})" if source.nodata is not None else ""
+        raise BadInput(
+            f"{path.name}: its values are index values from -1 to 1 but for {fill:g}, which looks like the fill "
+            f"outside the flight with no nodata declared{declared}; declare it and import again: "
+            f"gdal_edit.py -a_nodata {fill:g} {path.name}"
+        )
     if lo >= 0 and hi <= 200:
         formula, meaning = "(A - 100) / 100", "NDVI × 100 + 100"
     elif lo >= 0 and hi <= 255:
@@ -539,11 +580,18 @@ def _check_index_range(path: Path, source: _Source) -> None:
         formula, meaning = "A / 10000", "NDVI × 10,000"
     else:
         formula, meaning = "...", "whatever its processing software documents"
+    rescale = (
+        f'if it is {meaning}, rescale it first: gdal_calc.py -A {path.name} --calc="{formula}" --type=Float32 '
+        "--outfile=ndvi.tif, or import it as another kind"
+    )
+    if np.dtype(source.dtype).kind in "iu":
+        raise BadInput(
+            f"{path.name}: 1 band(s) of {source.dtype} cannot be a survey of kind ndvi: {KIND_SHAPES['ndvi'][2]}; "
+            f"its valid values range from {lo:g} to {hi:g} (a sample of its blocks): {rescale}"
+        )
     raise BadInput(
         f"{path.name}: its valid values range from {lo:g} to {hi:g} (a sample of its blocks), but an ndvi "
-        f"survey holds index values from -1 to 1; if it is {meaning}, rescale it first: gdal_calc.py -A "
-        f'{path.name} --calc="{formula}" --type=Float32 --outfile=ndvi.tif, or import '
-        "it as another kind"
+        f"survey holds index values from -1 to 1; {rescale}"
     )
 
 
@@ -572,6 +620,7 @@ def _temporary(directory: Path) -> Iterator[Path]:
 def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> _Source:
     import numpy as np
     import rasterio
+    from rasterio.enums import ColorInterp
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
     from rasterio.warp import transform_bounds
     from rasterio.windows import Window
@@ -586,7 +635,15 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise BadInput(f"{name}: not a raster GDAL can read ({_first_line(e)})") from None
     with src:
         if src.crs is None or (src.transform.is_identity and not src.gcps[0]):
-            raise BadInput(f"{name}: not georeferenced (no CRS or geotransform); give a GeoTIFF with both")
+            # A photo saved under a .tif name is opened by its own driver: say what it is.
+            what = f" a {src.driver} image, not a GeoTIFF, and" if src.driver != "GTiff" else ""
+            if src.crs is None and not src.transform.is_identity:
+                # A geotransform (its own, or a .tfw world file beside it) without a CRS: say which.
+                raise BadInput(
+                    f"{name}:{what} has a geotransform but no CRS; give it the CRS it was made in "
+                    f"(gdal_edit.py -a_srs EPSG:4549 {name}, for CGCS2000 / 3-degree Gauss-Krüger CM 120° E)"
+                )
+            raise BadInput(f"{name}:{what} not georeferenced (no CRS or geotransform); give a GeoTIFF with both")
         if src.gcps[0] and src.transform.is_identity:
             raise BadInput(f"{name}: georeferenced by control points only; warp it to a CRS first (gdalwarp)")
         if src.count < 1:
@@ -620,10 +677,14 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             raise BadInput(f"{name}: its bounds cannot be put in lon/lat ({_first_line(e)})") from None
         if not all(math.isfinite(v) for v in (west, south, east, north)):
             raise BadInput(f"{name}: its bounds are not finite in lon/lat; is its CRS right?")
-        if not box(west, south, east, north).intersects(aoi):
+        extent = box(west, south, east, north)
+        if not extent.intersects(aoi) or extent.intersection(aoi).area <= 0:
+            # One that only touches it (an edge on its edge) shares no area: its footprint would be a
+            # line, refused by the record's validation after the conversion (and the layer's creation).
             x0, y0, x1, y1 = aoi.bounds
+            where = "only touches" if extent.intersects(aoi) else "outside"
             raise BadInput(
-                f"{name}: covers ({west:.4f},{south:.4f} – {east:.4f},{north:.4f}) lon/lat, outside the venue's area "
+                f"{name}: covers ({west:.4f},{south:.4f} – {east:.4f},{north:.4f}) lon/lat, {where} the venue's area "
                 f"of interest ({x0:.3f},{y0:.3f} – {x1:.3f},{y1:.3f}); is its CRS right?"
             )
         # Reading the last block of every band catches a truncated file now rather than half way
@@ -635,7 +696,7 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             src.read(window=Window(0, 0, min(w, src.width), min(h, src.height)))
         except RasterioError as e:
             raise BadInput(
-                f"{name}: its bands cannot be read, is the file truncated or corrupt? ({_first_line(e)})"
+                f"{name}: its bands cannot be read, is the file truncated or corrupt? ({_gdal_reason(e, name)})"
             ) from None
         crs = src.crs.to_string() if epsg is None else f"EPSG:{epsg}"
         return _Source(
@@ -645,6 +706,7 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             count=src.count,
             dtype=dtype,
             nodata=nodata,
+            alpha=src.count == 4 and src.colorinterp[3] == ColorInterp.alpha,
             descriptions=tuple(
                 d or (c.name if c.name not in ("undefined", "gray") else f"band {i + 1}")
                 for i, (d, c) in enumerate(zip(src.descriptions, src.colorinterp, strict=True))
@@ -732,10 +794,12 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
     Mercator scale is constant across the venue to 0.01 %.
 
     Profile: JPEG (an internal mask for what is outside the flight) for 3-band 8-bit orthophotos,
-    WEBP for 4-band 8-bit ones (it keeps the alpha), DEFLATE with a predictor for everything else,
-    index bands included, since a lossy codec would change the values the evidence reads; index
-    bands are resampled nearest so every value is one that was flown."""
+    WEBP for RGBA ones (it keeps the alpha; a fourth band that is not alpha is not taken as one),
+    DEFLATE with a predictor for everything else, index bands included, since a lossy codec would
+    change the values the evidence reads; index bands are resampled nearest so every value is one
+    that was flown."""
     import rasterio
+    from rasterio._err import CPLE_BaseError
     from rasterio.enums import Resampling
     from rasterio.errors import RasterioError
     from rasterio.shutil import copy as rio_copy
@@ -745,10 +809,13 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
     from rio_cogeo.profiles import cog_profiles
 
     rgb = source.dtype == "uint8" and source.count in (3, 4)
+    # WEBP takes a fourth band as alpha (and stores the colours under alpha 0 as black): only an
+    # RGBA file's is; an RGB + near-infrared one is kept whole, losslessly, with a mask like any other.
+    rgba = rgb and source.count == 4 and source.alpha
     if rgb and source.count == 3:
         profile = cog_profiles.get("jpeg")
         profile["jpeg_quality"] = 90
-    elif rgb:
+    elif rgba:
         # Item access, not .get(): get() warns that WEBP is a "non-standard compression schema" on
         # every import; it is chosen knowingly (it keeps the alpha) and GDAL >= 2.4 reads it.
         profile = cog_profiles["webp"].copy()
@@ -780,7 +847,7 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
                 add_mask = rgb and source.count == 3  # JPEG has no nodata: a mask says where the flight ends
             elif source.dtype.startswith("float"):
                 warp["nodata"] = float("nan")
-            elif not (rgb and source.count == 4):
+            elif not rgba:
                 warp["add_alpha"] = True  # outside the flight, made an internal mask below
                 add_mask = True
             # Warped into a plain tiled file first: GDAL's copy warps each chunk once, where
@@ -791,9 +858,18 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
                     compress="ZSTD", BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
                 )  # fmt: skip
             cog_translate(str(warped), str(dst), profile, add_mask=add_mask, in_memory=False, quiet=True, config=config)
+    except CPLE_BaseError as e:
+        # GDAL's own error, raised through the copy (not a RasterioError): a block past the first
+        # and last ones that _check_source reads is damaged, or the disk filled up.
+        reason = _gdal_reason(e, src_path.name)
+        if "IReadBlock" in reason or "Decod" in reason or "Read error" in reason:
+            raise BadInput(
+                f"{src_path.name}: a block of its bands cannot be read, is the file truncated or corrupt? ({reason})"
+            ) from None
+        raise BadInput(f"{src_path.name}: cannot be converted to a Cloud-Optimized GeoTIFF ({reason})") from None
     except (RasterioError, ValueError, OSError) as e:
         raise BadInput(
-            f"{src_path.name}: cannot be converted to a Cloud-Optimized GeoTIFF ({_first_line(e)})"
+            f"{src_path.name}: cannot be converted to a Cloud-Optimized GeoTIFF ({_gdal_reason(e, src_path.name)})"
         ) from None
 
 
@@ -810,6 +886,23 @@ def _sha256(path: Path) -> tuple[str, int]:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def _gdal_reason(e: BaseException, name: str) -> str:
+    """What GDAL said went wrong: rasterio's read error says only "Read failed. See previous
+    exception for details.", the details being its cause (the block, then libtiff's reason)."""
+    causes: list[str] = []
+    seen: BaseException | None = e
+    while seen is not None and len(causes) < 8:
+        text = _first_line(seen)
+        if "see previous exception" not in text.lower() and text not in causes:
+            causes.append(text)
+        seen = seen.__cause__
+    if not causes:
+        return _first_line(e)
+    first, last = causes[0], causes[-1]
+    text = first if first == last or last in first else f"{first.rstrip('.')}: {last}"
+    return text.replace(f"{name}, ", "")  # "bad.tif, band 1: IReadBlock failed ..." names the file already
 
 
 def copy_survey_files(source: Twin, target: Twin) -> int:

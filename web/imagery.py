@@ -24,7 +24,7 @@ from twin.core import TwinLike
 from twin.errors import BadInput
 from twin.survey_images import colormap, colormap_stops, default_colormap_name, default_range, render_preview
 from twin.survey_read import file_problem, warn_unavailable
-from twin.surveys import SurveyInfo
+from twin.surveys import SurveyInfo, recording_order
 from web import i18n
 from web.templating import render
 
@@ -75,14 +75,14 @@ def _attribution(lang: str, info: SurveyInfo) -> str:
 def _image(twin: TwinLike, info: SurveyInfo, max_size: int) -> str:
     path = twin.survey_path(info)
     name = default_colormap_name(info)
-    body = render_preview(path, "webp", default_range(info), colormap(name) if name else None, max_size=max_size)
+    body = render_preview(path, "webp", default_range(info, path), colormap(name) if name else None, max_size=max_size)
     return "data:image/webp;base64," + base64.b64encode(body).decode()
 
 
-def _legend(lang: str, info: SurveyInfo) -> str | None:
+def _legend(twin: TwinLike, lang: str, info: SurveyInfo) -> str | None:
     """The legend of an index overlay: its colour ramp over the range the tiles are drawn with."""
     name = default_colormap_name(info)
-    value_range = default_range(info)
+    value_range = default_range(info, twin.survey_path(info))
     if name is None or value_range is None:
         return None
     return render(
@@ -120,6 +120,9 @@ def imagery_config(
     # the surveys this server can read: one whose file is missing here is left off the page, as
     # the evidence leaves it out (twin.survey_read), rather than failing the page or drawing nothing
     surveys = [s for s in twin.surveys() if _readable(twin, s)]
+    # by flight date, and of flights of a kind on one day the one recorded last last (as the evidence reads them)
+    order = recording_order(twin, surveys)
+    surveys.sort(key=lambda s: (s.date, order.get(s.commit, 0)))
     if not surveys:
         if survey not in (None, OFF):
             raise BadInput(f"survey={survey!r}: this twin has no survey rasters the reader may see")
@@ -160,7 +163,7 @@ def imagery_config(
         else:
             item["tiles"] = f"{base}/surveys/{s.id}/tiles/WebMercatorQuad/" + "{z}/{x}/{y}.webp"
         items.append(item)
-    legends = {kind: _legend(lang, pick(v, on) or v[-1]) for kind, v in overlays_by_kind.items()}
+    legends = {kind: _legend(twin, lang, pick(v, on) or v[-1]) for kind, v in overlays_by_kind.items()}
     return {
         "surveys": items,
         "basemap": chosen.id if chosen else None,
