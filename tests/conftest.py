@@ -228,19 +228,34 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def surveyed_twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def surveyed_twin(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """The bundled twin with the demo surveys flown at T-70, T-30 and T-10 (an orthophoto and an
-    NDVI each), built once per session for the evidence and imagery tests, which only read it."""
+    NDVI each), built once per run for the evidence and imagery tests, which only read it. Under
+    pytest-xdist the workers share it: the first to ask builds it under a file lock in their common
+    temporary directory, the others wait for it and read the same file (building it took each
+    worker 30-50 s of its share of the suite)."""
+    import fcntl
+
     from layers.bundle import build_bundled_twin
     from layers.demo_surveys import build_demo_surveys
 
-    path = tmp_path_factory.mktemp("surveyed") / "venue.gpkg"
-    with build_bundled_twin(path) as twin:
-        made = build_demo_surveys(twin, path.parent / "render", checkpoints=(70, 30, 10))
-        twin.flush()
-    assert [(s.kind, s.on.isoformat()) for s in made] == [
-        (kind, day) for day in ("2026-08-27", "2026-10-06", "2026-10-26") for kind in ("orthophoto", "ndvi")
-    ]
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # the workers' directories (popen-gw0, ...) sit side by side in it
+    folder = root / "surveyed-shared"
+    path, built = folder / "venue.gpkg", folder / "built"
+    with open(root / "surveyed-shared.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build a killed worker left half done
+            folder.mkdir()
+            with build_bundled_twin(path) as twin:
+                made = build_demo_surveys(twin, folder / "render", checkpoints=(70, 30, 10))
+                twin.flush()
+            assert [(s.kind, s.on.isoformat()) for s in made] == [
+                (kind, day) for day in ("2026-08-27", "2026-10-06", "2026-10-26") for kind in ("orthophoto", "ndvi")
+            ]
+            built.touch()
     return path
 
 

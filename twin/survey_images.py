@@ -11,6 +11,7 @@ import math
 import threading
 import warnings
 from collections import OrderedDict
+from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -47,10 +48,6 @@ def default_range(info: SurveyInfo, path: FilePath | None = None) -> tuple[float
     return None
 
 
-_RANGES: dict[tuple[FilePath, int, int], tuple[float, float] | None] = {}  # (path, size, mtime) -> range
-_ranges_lock = threading.Lock()
-
-
 def values_range(path: FilePath) -> tuple[float, float] | None:
     """The 2nd to 98th percentile of a single-band survey's valid values (its whole range when that
     is empty), read from its COG's overviews with rio-tiler; kept per file version (a survey's file
@@ -59,28 +56,24 @@ def values_range(path: FilePath) -> tuple[float, float] | None:
         st = path.stat()
     except OSError:
         return None
-    key = (path, st.st_size, st.st_mtime_ns)
-    with _ranges_lock:
-        if key in _RANGES:
-            return _RANGES[key]
+    return _values_range(path, st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _values_range(path: FilePath, size: int, mtime_ns: int) -> tuple[float, float] | None:
+    """values_range of one version of the file (size and mtime in the key)."""
     try:
         with Reader(str(path)) as src:
             stats = src.statistics(max_size=512)
     except RasterioError:  # a file damaged past its header: drawn over the type's range, not a failed page
         return None
     band = next(iter(stats.values()))
-    found: tuple[float, float] | None = None
     for lo, hi in ((band.percentile_2, band.percentile_98), (band.min, band.max)):
         if math.isfinite(lo) and math.isfinite(hi) and lo < hi:
-            found = (float(lo), float(hi))
-            break
-    if found is None and math.isfinite(band.min):
-        found = (float(band.min) - 0.5, float(band.min) + 0.5)  # one value: drawn mid-ramp
-    with _ranges_lock:
-        if len(_RANGES) > 256:
-            _RANGES.clear()
-        _RANGES[key] = found
-    return found
+            return (float(lo), float(hi))
+    if math.isfinite(band.min):
+        return (float(band.min) - 0.5, float(band.min) + 0.5)  # one value: drawn mid-ramp
+    return None
 
 
 def default_colormap_name(info: SurveyInfo) -> str | None:
