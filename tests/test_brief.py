@@ -39,6 +39,27 @@ def api(store: Any) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(scope="module")
+def surveyed(surveyed_twin: Path) -> Iterator[TestClient]:
+    """One service on the surveyed twin for the module's tests, which only read it (an app per test
+    made each read its rasters and forecasts afresh)."""
+    with client(surveyed_twin) as c:
+        yield c
+
+
+_BRIEFS: dict[tuple[str, str, str], bytes] = {}
+
+
+def surveyed_brief(c: TestClient, day: str, lang: str, f: str = "pdf") -> bytes:
+    """The surveyed twin's briefing of `day`, rendered once for the module's tests that read it."""
+    key = (day, lang, f)
+    if key not in _BRIEFS:
+        r = c.get("/brief", params={"date": day, "lang": lang, **({} if f == "pdf" else {"f": f})})
+        assert r.status_code == 200, r.text[:300]
+        _BRIEFS[key] = r.content
+    return _BRIEFS[key]
+
+
 def run(*args: str) -> tuple[int, str]:
     r = runner.invoke(app, list(args))
     return r.exit_code, r.output
@@ -67,10 +88,9 @@ def brief_tables(text: str, lang: str) -> tuple[str, str]:
     return text[text.index(heading) : text.index(next_heading)], text[text.index(next_heading) :]
 
 
-def brief_of(twin: Path, day: str, lang: str, artifact: str) -> str:
-    """The text of the briefing of ``twin`` on ``day`` (its PDF kept as an artifact)."""
-    with client(twin) as c:
-        data = c.get("/brief", params={"date": day, "lang": lang}).content
+def brief_of(c: TestClient, day: str, lang: str, artifact: str) -> str:
+    """The text of the surveyed twin's briefing on ``day`` (its PDF kept as an artifact)."""
+    data = surveyed_brief(c, day, lang)
     save_artifact(artifact, data)
     return pdf_page(data)[1]
 
@@ -314,17 +334,17 @@ def test_after_opening_day_a_project_not_done_has_missed_it_not_a_chance_of_it(a
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_the_imagery_disputed_are_apart_from_the_late(surveyed_twin: Path, lang: str) -> None:
+def test_the_imagery_disputed_are_apart_from_the_late(surveyed: TestClient, surveyed_twin: Path, lang: str) -> None:
     """On 10-20 (the T-30 flights latest) three projects are flagged by the imagery and not late by
     their schedule: the late table heads the late count (the map's legend's "behind"), and those
     three follow under a heading of their own with their count; the two reported done say so, with
     no forecast, no days late and no chance of missing opening day."""
-    with client(surveyed_twin) as c:
-        behind = [
-            p["code"] for p in c.get("/projects", params={"date": "2026-10-20", "status": "behind"}).json()["projects"]
-        ]
-        late = c.get("/completion/late", params={"date": "2026-10-20"}).json()["late"]
-        data = c.get("/brief", params={"date": "2026-10-20", "lang": lang}).content
+    c = surveyed
+    behind = [
+        p["code"] for p in c.get("/projects", params={"date": "2026-10-20", "status": "behind"}).json()["projects"]
+    ]
+    late = c.get("/completion/late", params={"date": "2026-10-20"}).json()["late"]
+    data = surveyed_brief(c, "2026-10-20", lang)
     save_artifact(f"brief-imagery-disputed-{lang}.pdf", data)
     disputed = [r["code"] for r in late if r["code"] not in behind]
     assert len(disputed) == 3 and behind, (behind, disputed)
@@ -351,17 +371,17 @@ def test_the_imagery_disputed_are_apart_from_the_late(surveyed_twin: Path, lang:
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_the_imagery_mark_is_a_badge_not_the_behind_flag(surveyed_twin: Path, lang: str) -> None:
+def test_the_imagery_mark_is_a_badge_not_the_behind_flag(surveyed: TestClient, lang: str) -> None:
     """⚑ counts the behind projects (the area bars and their note); an imagery flag is the maps'
     "imagery" / "影像" badge, before the disputed group's heading and before each of its codes,
     never ⚑ (a leader read ⚑LS-04 as one more late project)."""
-    with client(surveyed_twin) as c:
-        late = c.get("/completion/late", params={"date": "2026-10-20"}).json()["late"]
-        behind = {
-            p["code"] for p in c.get("/projects", params={"date": "2026-10-20", "status": "behind"}).json()["projects"]
-        }
-        data = c.get("/brief", params={"date": "2026-10-20", "lang": lang}).content
-        png = c.get("/brief", params={"date": "2026-10-20", "lang": lang, "f": "png"}).content
+    c = surveyed
+    late = c.get("/completion/late", params={"date": "2026-10-20"}).json()["late"]
+    behind = {
+        p["code"] for p in c.get("/projects", params={"date": "2026-10-20", "status": "behind"}).json()["projects"]
+    }
+    data = surveyed_brief(c, "2026-10-20", lang)
+    png = surveyed_brief(c, "2026-10-20", lang, "png")
     save_artifact(f"brief-imagery-badge-{lang}.pdf", data)
     save_artifact(f"brief-imagery-badge-{lang}.png", png)
     disputed = [r["code"] for r in late if r["code"] not in behind]
@@ -454,15 +474,15 @@ def test_behind_and_on_track_read_apart_from_done_in_grey() -> None:
 
 
 @pytest.mark.parametrize(("lang", "day"), [("en", T10), ("zh", T10), ("en", "2026-10-20")])
-def test_no_unit_or_person_is_cut_short(surveyed_twin: Path, lang: str, day: str) -> None:
+def test_no_unit_or_person_is_cut_short(surveyed: TestClient, lang: str, day: str) -> None:
     """On the twin with the demo surveys, a disputed project's long imagery note took the late
     table's room in proportion to its length: "State Grid Shanghai Ele…" at T-10, every unit cut on
     10-20 ("NECC Shanghai, v…") - the names a leader calls. Every late and disputed row keeps its
     unit and person whole, a late project its name, and every row is still listed."""
-    with client(surveyed_twin) as c:
-        late = c.get("/completion/late", params={"date": day}).json()["late"]
-        behind = {p["code"] for p in c.get("/projects", params={"date": day, "status": "behind"}).json()["projects"]}
-        data = c.get("/brief", params={"date": day, "lang": lang}).content
+    c = surveyed
+    late = c.get("/completion/late", params={"date": day}).json()["late"]
+    behind = {p["code"] for p in c.get("/projects", params={"date": day, "status": "behind"}).json()["projects"]}
+    data = surveyed_brief(c, day, lang)
     save_artifact(f"brief-rows-whole-{lang}-{day}.pdf", data)
     text = pdf_page(data)[1]
     heading, next_heading = {"zh": ("滞后工程", "逾期未报"), "en": ("Late projects", "Reports missing")}[lang]
@@ -479,11 +499,11 @@ def test_no_unit_or_person_is_cut_short(surveyed_twin: Path, lang: str, day: str
 
 
 @pytest.mark.parametrize(("lang", "day"), [("en", "2026-10-21"), ("zh", "2026-10-21"), ("en", T10)])
-def test_the_imagerys_note_keeps_its_figure(surveyed_twin: Path, lang: str, day: str) -> None:
+def test_the_imagerys_note_keeps_its_figure(surveyed: TestClient, lang: str, day: str) -> None:
     """A disputed project's name carries what the imagery showed; cut to two lines it lost the
     figure's end ("imagery shows 49 % gre…" at T-15): the note is whole, and no late row is left out
     for it (the third line is taken only when every row the two-line table lists still is)."""
-    text = brief_of(surveyed_twin, day, lang, f"brief-imagery-note-{lang}-{day}.pdf")
+    text = brief_of(surveyed, day, lang, f"brief-imagery-note-{lang}-{day}.pdf")
     sub = {"en": "Imagery disagrees with the report", "zh": "影像与填报不符"}[lang]
     table = brief_tables(text, lang)[0]
     disputed = table[table.index(sub) :]
@@ -539,13 +559,12 @@ def test_a_long_late_list_leaves_the_imagery_group_rows_not_a_bare_heading() -> 
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_with_no_report_missing_the_late_table_takes_the_room(surveyed_twin: Path, lang: str) -> None:
+def test_with_no_report_missing_the_late_table_takes_the_room(surveyed: TestClient, lang: str) -> None:
     """At T-15 no report is overdue: the briefing listed 4 of the 8 late projects, each on two lines,
     beside 170 mm of a box saying "No report is overdue" over its column heads. That box now holds
     its line alone, and the late table (one line a row) lists at least 7 of them, in whole days."""
-    text = brief_of(surveyed_twin, "2026-10-21", lang, f"brief-no-missing-{lang}.pdf")
-    with client(surveyed_twin) as c:
-        comp = c.get("/completion", params={"date": "2026-10-21"}).json()
+    text = brief_of(surveyed, "2026-10-21", lang, f"brief-no-missing-{lang}.pdf")
+    comp = surveyed.get("/completion", params={"date": "2026-10-21"}).json()
     next_heading = TABLE_HEADS[lang][1]
     none = {"en": "No report is overdue.", "zh": "没有逾期未报的进度。"}[lang]
     behind = [r["code"] for r in comp["late"] if not r["evidence_flag"]]
