@@ -59,12 +59,13 @@ test: install
 	@if [ "$$CI" = true ] || $(BIN)/python -c "import os, psycopg; psycopg.connect(os.environ.get('VENUE_TWIN_TEST_POSTGIS_DSN', 'postgresql://postgres@127.0.0.1:5432/postgres'), connect_timeout=3).close()" 2>/dev/null; then \
 	  VENUE_TWIN_TEST_STORE=postgis $(BIN)/python -m pytest -q $(XDIST) -m "not gpkg_only" $(STORE_TESTS); fi
 
-# The model-based store test with a long budget: random histories on every store over several
-# seeds (tests/store_model.py); `make test` runs it with a short, derandomised budget.
+# The model-based store test and the API's schemathesis tests with long budgets: random histories
+# on every store and four times the generated requests, over several seeds (tests/store_model.py,
+# tests/test_api_clients.py); `make test` runs them with short, derandomised budgets.
 FUZZ_SEEDS ?= 1 2 3
 fuzz: install
 	for seed in $(FUZZ_SEEDS); do \
-	  VENUE_TWIN_FUZZ=1 $(BIN)/python -m pytest -q -s -p no:cacheprovider tests -k model_based_histories \
+	  VENUE_TWIN_FUZZ=1 $(BIN)/python -m pytest -q -s -p no:cacheprovider tests -k "model_based_histories or no_server_errors" \
 	    --hypothesis-seed=$$seed || exit 1; \
 	done
 
