@@ -52,6 +52,18 @@ def _wait(condition, what: str, proc: subprocess.Popen[bytes] | None = None, tim
         time.sleep(0.005)  # between polls of a condition
 
 
+def _import_process(file: Path, store: Path, *, text: bool) -> subprocess.Popen:  # type: ignore[type-arg]
+    """`venue-twin import` of `file` into the parcels layer of `store`, started, its output piped."""
+    return subprocess.Popen(
+        [PYTHON, "-m", "cli.main", "import", str(file), "--layer", PARCELS.name, "--store", str(store)],
+        env=_env(),
+        cwd=CODE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=text,
+    )
+
+
 def _wal_size(store: Path) -> int:
     wal = store.with_name(store.name + "-wal")
     return wal.stat().st_size if wal.exists() else 0
@@ -113,14 +125,7 @@ def test_an_import_stopped_while_it_writes_leaves_the_twin_whole_and_says_so(
     written after all (the interrupt waited for SQLite): now it says which it was, exits 128 + the
     signal, and the twin is whole either way (all of the import or none of it), fsck is clean, and
     the next import runs with no clean-up."""
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "cli.main", "import", str(big_file), "--layer", PARCELS.name, "--store", str(empty_twin)],
-        env=_env(),
-        cwd=CODE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _import_process(big_file, empty_twin, text=True)
     try:
         if when == "in_transaction":  # the commit's rows being written, in SQLite's cache yet
             _wait(lambda: _write_lock_held(empty_twin), "write transaction", proc)  # type: ignore[arg-type]
@@ -153,13 +158,7 @@ def test_an_import_stopped_while_it_writes_leaves_the_twin_whole_and_says_so(
 def test_an_import_stopped_before_it_writes_commits_nothing(big_file: Path, empty_twin: Path) -> None:
     """SIGTERM while the file is read and checked (the note on its extra column is printed then):
     the import stops there, says nothing was committed, exit 143."""
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "cli.main", "import", str(big_file), "--layer", PARCELS.name, "--store", str(empty_twin)],
-        env=_env(),
-        cwd=CODE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = _import_process(big_file, empty_twin, text=False)
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()  # the note, printed once the file is read, before validation

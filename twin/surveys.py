@@ -799,7 +799,7 @@ def _to_cog(src_path: Path, dst: Path, source: _Source) -> None:
     change the values the evidence reads; index bands are resampled nearest so every value is one
     that was flown."""
     import rasterio
-    from rasterio._err import CPLE_BaseError
+    from rasterio._err import CPLE_BaseError  # GDAL's errors' base: rasterio (1.4) exports it nowhere public
     from rasterio.enums import Resampling
     from rasterio.errors import RasterioError
     from rasterio.shutil import copy as rio_copy
