@@ -43,10 +43,9 @@ run: $(RUN_STAMP) $(WEB_STAMP)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file to a process so its module
 # fixtures (built twins, servers) are made once; the tests wait for conditions, not for time, so
-# they hold on a busy machine too. Three on two cores: much of a test's time is spent waiting on a
-# browser or a server it started (measured: 8:55 against 9:22 with two). The ten slowest are listed
-# at the end: the suite has 10 minutes.
-TEST_WORKERS ?= 3
+# they hold on a busy machine too. Two, one a core: three gained nothing in CI (8:17 + 1:50 against
+# 8:14 + 1:44). The ten slowest are listed at the end: the suite has 10 minutes.
+TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 # The PostGIS half runs against VENUE_TWIN_TEST_POSTGIS_DSN (default postgres@127.0.0.1:5432);
