@@ -9,10 +9,12 @@ export VENUE_TWIN_STORE ?= data/venue-twin.gpkg
 
 # Tests that run on both stores: what the API, the maps and the tiles answer.
 # (The GIS-client and browser tests run on the embedded store only: they check the clients and the
-# pages, which the other tests show read the same answers from both stores; this keeps the suite short.)
+# pages, which the other tests show read the same answers from both stores; this keeps the suite short.
+# The tiles the maps draw are compared between the stores in tests/test_store_postgis.py and
+# tests/test_api_tiles.py.)
 STORE_TESTS := tests/test_access_walk.py tests/test_api_access.py tests/test_api_caching.py \
   tests/test_api_edits.py tests/test_api_ogc.py tests/test_api_tiles.py tests/test_completion_api.py \
-  tests/test_web_maps.py tests/test_web_tiles.py tests/test_api_surveys.py
+  tests/test_web_maps.py tests/test_api_surveys.py
 
 .PHONY: install run test fuzz bench lint clean
 

@@ -149,10 +149,13 @@ def test_an_import_stopped_while_it_writes_leaves_the_twin_whole_and_says_so(
             assert f"error: stopped by {sig.name} after the import's commit" in said, said
         else:
             assert f"error: stopped by {sig.name} before the import was committed: nothing was committed" in said, said
-    again = _cli("import", str(big_file), "--layer", PARCELS.name, "--store", str(empty_twin))
-    assert again.returncode == 0, again.stderr
-    assert ("nothing to commit" if count else "committed") in again.stdout, again.stdout
-    assert _state(empty_twin)[1:] == (N, [])
+    if sig == signal.SIGKILL:
+        # the next import needs no clean-up of what a killed one left (its -wal): SQLite's own
+        # (a stop the command line catches leaves nothing behind it: its transaction rolled back)
+        again = _cli("import", str(big_file), "--layer", PARCELS.name, "--store", str(empty_twin))
+        assert again.returncode == 0, again.stderr
+        assert ("nothing to commit" if count else "committed") in again.stdout, again.stdout
+        assert _state(empty_twin)[1:] == (N, [])
 
 
 def test_an_import_stopped_before_it_writes_commits_nothing(big_file: Path, empty_twin: Path) -> None:
