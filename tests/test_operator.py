@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -62,6 +63,19 @@ def _import_process(file: Path, store: Path, *, text: bool) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=text,
     )
+
+
+def _stop_when(proc: subprocess.Popen, ready: Callable[[], None], sig: int) -> tuple[Any, Any]:  # type: ignore[type-arg]
+    """Send `sig` to `proc` once `ready()` returns (it waits for the moment), and its output; a
+    process still running after (a failed wait) is killed, so no test leaves one behind."""
+    try:
+        ready()
+        proc.send_signal(sig)
+        return proc.communicate(timeout=SUBPROCESS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _wal_size(store: Path) -> int:
@@ -126,17 +140,14 @@ def test_an_import_stopped_while_it_writes_leaves_the_twin_whole_and_says_so(
     signal, and the twin is whole either way (all of the import or none of it), fsck is clean, and
     the next import runs with no clean-up."""
     proc = _import_process(big_file, empty_twin, text=True)
-    try:
+
+    def under_way() -> None:
         if when == "in_transaction":  # the commit's rows being written, in SQLite's cache yet
             _wait(lambda: _write_lock_held(empty_twin), "write transaction", proc)  # type: ignore[arg-type]
         else:  # the commit's pages going to the -wal (SQLite's COMMIT)
             _wait(lambda: _wal_size(empty_twin) > 500_000, "write under way (the -wal growing)", proc)  # type: ignore[arg-type]
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=SUBPROCESS)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+    out, err = _stop_when(proc, under_way, sig)
     commits, count, problems = _state(empty_twin)
     assert problems == [] and (commits, count) in ((0, 0), (1, N)), (commits, count, problems)
     if sig == signal.SIGKILL:
@@ -162,16 +173,13 @@ def test_an_import_stopped_before_it_writes_commits_nothing(big_file: Path, empt
     """SIGTERM while the file is read and checked (the note on its extra column is printed then):
     the import stops there, says nothing was committed, exit 143."""
     proc = _import_process(big_file, empty_twin, text=False)
-    try:
+
+    def reading() -> None:
         assert proc.stderr is not None
         line = proc.stderr.readline()  # the note, printed once the file is read, before validation
         assert b"not imported: survey_note" in line, line
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=SUBPROCESS)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+    out, err = _stop_when(proc, reading, signal.SIGTERM)
     commits, count, problems = _state(empty_twin)
     assert proc.returncode == 143, (proc.returncode, out, err)
     text = err.decode()
