@@ -454,6 +454,11 @@ def test_popup_names_the_project_its_unit_and_progress(visit: Any, server: LiveS
     if project["forecast"]["after_opening"] and finish and finish > opening:
         gap = (date.fromisoformat(finish) - date.fromisoformat(opening)).days
         assert f"⚠ {gap} days after opening day" in text
+    # how the forecast was made, in the words of the project's page (the server's, per project)
+    panel = api(server, "/maps/data/panel", date=KNOWN_DATE, lang="en")["projects"]
+    words = next(x["basis"] for x in panel if x["code"] == project["code"])
+    shown = popup.locator(".vt-popup-project", has_text=project["code"]).locator('[data-field="basis"]')
+    assert words and shown.inner_text() == words, (words, text)
     v.page.wait_for_function(POPUP_SHOWN)
     v.shot("map-completion-popup")
     clean(v)

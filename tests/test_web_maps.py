@@ -6,6 +6,7 @@ The browser tests (tests/test_web_browser.py) drive the same pages in headless C
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -783,6 +784,32 @@ def test_days_behind_plan_are_worded_apart_from_the_forecast_finish(api: TestCli
             days = i18n.label(lang, "days_late", n=int(p["days_late"] + 0.5))
             assert days in item.group(0) and ("behind plan" in days or "落后计划" in days)
         assert "days late" not in panel["html"] and "晚 " not in panel["html"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_popups_say_how_a_forecast_was_made_as_the_project_page_does(api: TestClient, lang: str) -> None:
+    """A project's page says how its forecast was made (its own pace against similar projects'); the
+    completion map's popup of the same project did not, so a leader on the map could not tell why a
+    project is flagged. The popup's entry (``projects``, as the map page and the timeline's panel
+    carry it) now holds the page's very words, in the map's language; none for a project done."""
+    comp = _json(api, "/completion", date=KNOWN_DATE)
+    late = {p["code"] for p in comp["late"]}
+    projects = _json(api, "/projects", date=KNOWN_DATE)["projects"]
+    done = next(p["code"] for p in projects if p["status"] == "done")
+    sample = [*sorted(late)[:2], next(p["code"] for p in projects if p["status"] == "on_track"), done]
+    panel = {x["code"]: x for x in _json(api, "/maps/data/panel", date=KNOWN_DATE, lang=lang)["projects"]}
+    page = api.get("/maps/completion", params={"date": KNOWN_DATE, "lang": lang}).text
+    for code in sample:
+        shown = api.get(f"/projects/{code}", params={"date": KNOWN_DATE, "f": "html", "lang": lang}).text
+        m = re.search(r'<div class="vt-muted" data-field="basis">(.*?)</div>', shown, re.S)
+        if code == done:
+            assert m is None and panel[code]["basis"] is None
+            continue
+        assert m, code
+        words = html_lib.unescape(m[1])
+        assert panel[code]["basis"] == words, (code, panel[code].get("basis"), words)
+        assert orjson.dumps(words).decode() in page, code  # the map page's own table, the same words
+        assert ("Based on" in words) == (lang == "en"), words
 
 
 def test_after_opening_day_the_map_counts_the_days_since(api: TestClient) -> None:

@@ -51,14 +51,13 @@ from web.data import (
     landed_view,
     layer_features,
     plain_classifier,
-    project_table,
     season_checkpoints,
     spatial_layers,
     timeline_start,
     venue_bounds,
 )
 from web.imagery import imagery_config
-from web.panels import completion_panel
+from web.panels import completion_panel, project_rows
 from web.settings import MapSettings, map_settings
 from web.templating import macro, render
 
@@ -571,7 +570,7 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
         "completion",
         styles,
         COMPLETION_ORDER,
-        projects=project_table(view, lang),
+        projects=project_rows(twin, view, lang),
         date=day.isoformat(),
         labelFirst=LATE_FIRST,
         # a popup's project links to its page of the map's date (an exported file has no server)
@@ -605,7 +604,10 @@ def panel_data(
     """The completion panel and the project table for one date (the timeline's step); ``page_url``
     (MapContext.url) links the lists' codes to their project pages (None: an exported file)."""
     view = completion_view(twin, on.isoformat() if isinstance(on, date) else on)
-    return {"html": completion_panel(twin, view, lang, gcj02, page_url=page_url), "projects": project_table(view, lang)}
+    return {
+        "html": completion_panel(twin, view, lang, gcj02, page_url=page_url),
+        "projects": project_rows(twin, view, lang),
+    }
 
 
 def _no_data_panel(ctx: MapContext, day: date) -> str | None:
@@ -687,7 +689,7 @@ def timeline_map(ctx: MapContext) -> str:
         "completion",
         styles,
         COMPLETION_ORDER,
-        projects=project_table(view0, lang),
+        projects=project_rows(twin, view0, lang),
         date=first.isoformat(),
         labelFirst=LATE_FIRST,
         projectUrl=None if ctx.export else ctx.url("/projects/"),

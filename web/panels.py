@@ -21,8 +21,11 @@ from markupsafe import Markup
 from completion.accountability import unit_table
 from completion.evidence import flagged_not_late
 from completion.forecast import Basis
+from completion.register import LAYER as PROJECTS_LAYER
 from completion.status import ProjectStatus
 from twin.core import TwinLike
+from twin.errors import NotFound
+from twin.model import LayerSchema
 from web import i18n
 from web.data import (
     CompletionView,
@@ -30,6 +33,7 @@ from web.data import (
     bounds_to_display,
     done_reported,
     forecast_passed,
+    project_table,
     union_bounds,
 )
 from web.templating import environment, render
@@ -355,6 +359,32 @@ def basis_words(basis: Basis, lang: str, category: Callable[[str], str]) -> str 
         then = basis_words(basis.then, lang, category) or ""
         return i18n.label(lang, "basis_stopped", n=basis.stoppages, then=then)
     return None
+
+
+def labelled(schema: LayerSchema | None, lang: str, name: str, value: Any) -> str:
+    """A register value as the schema names it in the language ("Halls" / "展馆"), else as it is."""
+    spec = schema.field(name) if schema is not None else None
+    return i18n.value_label(lang, spec, value) or ("" if value is None else str(value))
+
+
+def project_rows(twin: TwinLike, view: CompletionView | None, lang: str) -> list[dict[str, Any]]:
+    """The projects as a completion map's popups show them (web.data.project_table), each with
+    ``basis``: how its forecast was made, in the words of its project page (basis_words, the
+    category named as the page names it). A sentence a project, so the page stays small."""
+    rows = project_table(view, lang)
+    if view is None:
+        return rows
+    try:
+        schema: LayerSchema | None = twin.layer(PROJECTS_LAYER)  # the head's, as the project page's
+    except NotFound:
+        schema = None
+
+    def category(value: str) -> str:
+        return labelled(schema, lang, "category", value)
+
+    for row, s in zip(rows, view.snapshot.statuses, strict=True):  # project_table keeps the snapshot's order
+        row["basis"] = basis_words(s.forecast.basis, lang, category)
+    return rows
 
 
 # A unit's row outlines its projects' features and zooms to their exact extent up to this many

@@ -25,15 +25,10 @@ from twin.model import LayerSchema
 from web import i18n
 from web.maps import nav_html
 from web.panels import basis_words, curve_drawing, forecast_words, project_page_url
+from web.panels import labelled as _labelled  # the map's popups name a category so too
 from web.templating import render
 
 CURVE_W, CURVE_H = 520, 170  # the S-curve's size in SVG units (it prints about 13 cm wide)
-
-
-def _labelled(schema: LayerSchema | None, lang: str, name: str, value: Any) -> str:
-    """A register value as the schema names it in the language ("Halls" / "展馆"), else as it is."""
-    spec = schema.field(name) if schema is not None else None
-    return i18n.value_label(lang, spec, value) or ("" if value is None else str(value))
 
 
 def _quantity(percent: float, quantity: float | None, unit: str) -> str:

@@ -1478,6 +1478,8 @@
           (p.after_opening ? ' <span class="vt-late">⚠ ' + esc(p.after_opening_text || L_.after_opening) + '</span>' : '') +
           (p.p_late !== null && p.p_late !== undefined && p.forecast_low ?
             '<div class="vt-muted">' + esc(fmt(L_.late_chance, { p: pct(100 * p.p_late), low: p.forecast_low, high: p.forecast_high })) + '</div>' : '') +
+          // how the forecast was made, worded by the server as the project's page words it
+          (p.basis ? '<div class="vt-muted vt-basis" data-field="basis">' + esc(p.basis) + '</div>' : '') +
           '</td></tr>') +
           (p.stale ? '<tr><th></th><td class="vt-stale" data-stale="true">' +
             esc(p.last_report ? fmt(L_.stale, { date: p.last_report }) : L_.stale_never) + '</td></tr>' : '') +
