@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -32,7 +33,7 @@ from cli.layers import layer_app
 from cli.maps import map_app
 from cli.pipes import EXIT_BROKEN_PIPE, Console, pipe_closed
 from cli.surveys import raster_app
-from twin import HEAD, Change, CommitInfo, Conflict, Feature, Ref, Twin, TwinError, ValidationFailed
+from twin import HEAD, Change, Conflict, Feature, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound, Problem, Stopped
 from twin.gcpause import gc_paused_for
@@ -420,7 +421,7 @@ def import_(
         return
     twin = _open(store)
     commit_message = message or f"Import {file.name} into {layer} ({mode})"
-    with twin, _errors(str(file)), _progress() as progress, _stop_said(twin, twin.head(), commit_message):
+    with twin, _errors(str(file)), _progress() as progress, _stop_said(twin, "the import") as asked:
         schema = twin.layer(layer)
         base = copy_base(twin, file, source_layer, parent)
         task = progress.add_task(f"reading {file.name}", total=None)
@@ -444,10 +445,12 @@ def import_(
             if mode == "replace":
                 keep = {f.id for f in result.features}
                 changes += [Change(layer, "delete", fid) for fid in twin.feature_ids(layer) if fid not in keep]
+            who = _author(author)
+            asked.author, asked.message = who, commit_message
             try:
                 info = twin.commit(
                     changes,
-                    author=_author(author),
+                    author=who,
                     message=commit_message,
                     parent=base or HEAD,
                     copy_of_parent=base is not None,
@@ -470,21 +473,33 @@ def import_(
     )
 
 
+@dataclass
+class _Asked:
+    """The commit a command has asked the twin for, once it has: by whom, and with what message
+    (None: the twin words it, as a revert's). Not yet asked (no author), nothing was committed."""
+
+    author: str | None = None
+    message: str | None = None
+
+
 @contextmanager
-def _stop_said(twin: Twin, before: CommitInfo | None, message: str) -> Iterator[None]:
-    """An import stopped by a signal says whether its commit (`message`) was written: SQLite writes
-    a commit whole or not at all; a stop during the write rolls it back, but one that comes while
-    SQLite writes the commit's pages to disk takes effect once they are, after the commit."""
+def _stop_said(twin: Twin, what: str) -> Iterator[_Asked]:
+    """A command stopped by a signal says whether its commit (`what`'s: "the import") was written:
+    SQLite writes a commit whole or not at all; a stop during the write rolls it back, but one that
+    comes while SQLite writes the commit's pages to disk takes effect once they are, after the
+    commit. The command fills in what it asks for (the yielded _Asked) as it asks: a head new since
+    it began, by that author and with that message, is its commit, not another writer's."""
+    before = twin.head()
+    asked = _Asked()
     try:
-        yield
+        yield asked
     except Stopped as e:
         head = twin.head()
-        if head is not None and (before is None or head.id != before.id) and head.message == message:
-            e.args = (f"stopped by {e.name} after the import's commit {head.id[:12]} was written whole",)
+        moved = head is not None and (before is None or head.id != before.id)
+        if head is not None and moved and head.author == asked.author and asked.message in (None, head.message):
+            e.args = (f"stopped by {e.name} after {what}'s commit {head.id[:12]} was written whole",)
         else:
-            e.args = (
-                f"stopped by {e.name} before the import was committed: nothing was committed, the twin is as it was",
-            )
+            e.args = (f"stopped by {e.name} before {what} was committed: nothing was committed, the twin is as it was",)
         raise
 
 
@@ -557,14 +572,16 @@ def commit(
     from layers.changefile import read_change_file
 
     twin = _open(store)
-    with twin, _errors(str(file)):
+    with twin, _errors(str(file)), _stop_said(twin, "the change file") as asked:
         cf = read_change_file(file)
         if strict and not cf.parent:
             raise BadInput("--strict needs the file to name its parent (twin:commit.parent)")
+        who, msg = author or cf.author or _author(None), message or cf.message or f"Apply {file.name}"
+        asked.author, asked.message = who, msg
         info = twin.commit(
             cf.changes,
-            author=author or cf.author or _author(None),
-            message=message or cf.message or f"Apply {file.name}",
+            author=who,
+            message=msg,
             parent=cf.parent or "HEAD",
             strict=strict,
             time=cf.when if original_dates else None,
@@ -698,8 +715,10 @@ def revert(
 ) -> None:
     """Undo a commit with a new commit (refused if its features changed again since)."""
     twin = _open(store)
-    with twin, _errors():
-        info = twin.revert(version, author=_author(author), message=message)
+    with twin, _errors(), _stop_said(twin, "the revert") as asked:
+        who = _author(author)
+        asked.author, asked.message = who, message  # no message: the twin words it ("Revert ...")
+        info = twin.revert(version, author=who, message=message)
     out.print(f"committed {info.id[:12]}: {info.message} ({_counts(info.counts)})")
 
 

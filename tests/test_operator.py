@@ -189,6 +189,56 @@ def test_an_import_stopped_before_it_writes_commits_nothing(big_file: Path, empt
     assert problems == [] and (commits, count) in ((0, 0), (1, N))
 
 
+@pytest.mark.parametrize(
+    ("command", "sig", "when"),
+    [("commit", signal.SIGTERM, "after"), ("revert", signal.SIGINT, "before")],
+    ids=["commit-SIGTERM-after", "revert-SIGINT-before"],
+)
+def test_commit_and_revert_stopped_say_whether_their_commit_was_written(
+    empty_twin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, sig: signal.Signals, when: str
+) -> None:
+    """`commit` and `revert` stopped by a signal said only "written whole or not at all; `venue-twin
+    log` shows which"; they now say which, as `import` does. In this process (cheap): the signal is
+    real, sent from within the twin's commit before or after the write, where the command line's
+    handler raises it as the stop; the moment is the test's choice, not a race."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    change = tmp_path / "change.geojson"
+    square = [[121.29, 31.19], [121.2901, 31.19], [121.2901, 31.1901], [121.29, 31.1901], [121.29, 31.19]]
+    feature = {"type": "Feature", "id": "p-1", "twin:layer": PARCELS.name, "twin:op": "add",
+               "geometry": {"type": "Polygon", "coordinates": [square]}, "properties": {"code": "P-1"}}  # fmt: skip
+    change.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": [feature]}))
+    runner = CliRunner()
+    args = ["--store", str(empty_twin), "--author", "Li Wei <venue office>"]
+    if command == "revert":
+        first = runner.invoke(app, ["commit", str(change), *args])
+        assert first.exit_code == 0, first.output
+    real = Twin.commit
+
+    def stopped(self: Twin, *a: Any, **kw: Any) -> Any:
+        if when == "before":
+            os.kill(os.getpid(), sig)
+        info = real(self, *a, **kw)
+        os.kill(os.getpid(), sig)
+        return info
+
+    monkeypatch.setattr(Twin, "commit", stopped)
+    r = runner.invoke(app, [command, *([str(change)] if command == "commit" else ["HEAD"]), *args])
+    assert r.exit_code == 128 + sig, (r.exit_code, r.output)
+    with Twin.open(empty_twin) as t:
+        head, commits = t.head(), t.commit_count()
+    said = r.output.strip().splitlines()[-1]
+    what = {"commit": "the change file", "revert": "the revert"}[command]
+    if when == "after":
+        assert head is not None and commits == 1
+        assert f"error: stopped by {sig.name} after {what}'s commit {head.id[:12]} was written whole" in said, said
+    else:
+        assert commits == 1  # the commit reverted, and nothing else
+        assert f"error: stopped by {sig.name} before {what} was committed: nothing was committed" in said, said
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
