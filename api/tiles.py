@@ -1,4 +1,6 @@
-"""OGC API - Tiles: every collection with geometry as Mapbox Vector Tiles on WebMercatorQuad, at any version.
+"""OGC API - Tiles: every collection with geometry as Mapbox Vector Tiles, at any version, on
+WebMercatorQuad (web maps, QGIS) and WorldCRS84Quad (lon/lat; what GDAL's OGCAPI driver reads
+without options, see twin.tiles).
 
 Paths follow OGC's order: `/collections/{id}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}`,
 that is {z}/{y}/{x}, not the {z}/{x}/{y} of most web maps. Each read takes `version`, `asof` or
@@ -38,11 +40,12 @@ from twin.model import LayerSchema
 
 MVT = "application/vnd.mapbox-vector-tile"
 JSON = "application/json"
-TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 REL = "http://www.opengis.net/def/rel/ogc/1.0/"
 TEMPLATE = "/{tileMatrix}/{tileRow}/{tileCol}"
 
-TileMatrixSetId = Annotated[str, Path(alias="tileMatrixSetId", description="Only WebMercatorQuad is offered.")]
+TileMatrixSetId = Annotated[
+    str, Path(alias="tileMatrixSetId", description="WebMercatorQuad (web maps) or WorldCRS84Quad (lon/lat).")
+]
 DatetimeParam = Annotated[str | None, Query(alias="datetime", description="An instant: the tiles as of then.")]
 
 
@@ -50,10 +53,9 @@ def _json(data: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), media_type=JSON, headers=headers)
 
 
-def _tms_id(given: str) -> str:
-    if given != core.TILE_MATRIX_SET:
-        raise NotFound(f"no tile matrix set {given!r}; the tiles are on {core.TILE_MATRIX_SET}")
-    return given
+def _grid_crs(grid: str) -> str:
+    """The URI of the CRS of a grid's coordinates (its tiles' and its tilesets' boundingBox)."""
+    return epsg_uri(3857) if core.GRID_SRID[grid] == 3857 else CRS84_URI
 
 
 def _spatial(twin: TwinView, collection_id: str) -> LayerSchema:
@@ -107,43 +109,41 @@ class TilesFactory:
 
     # ------------------------------------------------------------------ tile matrix sets
     async def tile_matrix_sets(self, request: Request, who: ReaderDep) -> Response:
-        tms = core.tms()
-        href = public_url(request, f"/tileMatrixSets/{tms.id}")
         return _json(
             {
                 "tileMatrixSets": [
                     {
                         "id": tms.id,
                         "title": tms.title,
-                        "uri": TMS_URI,
-                        "links": [{"rel": "self", "type": JSON, "href": href}],
+                        "uri": tms.uri,
+                        "links": [
+                            {"rel": "self", "type": JSON, "href": public_url(request, f"/tileMatrixSets/{tms.id}")}
+                        ],
                     }
+                    for tms in map(core.tms, core.GRIDS)
                 ],
                 "links": [{"rel": "self", "type": JSON, "href": public_url(request, "/tileMatrixSets")}],
             }
         )
 
     async def tile_matrix_set(self, who: ReaderDep, tms_id: TileMatrixSetId) -> Response:
-        _tms_id(tms_id)
-        return _json(core.tms().model_dump(mode="json", exclude_none=True))
+        return _json(core.tms(tms_id).model_dump(mode="json", exclude_none=True))
 
     # ------------------------------------------------------------------ tilesets
-    def _tileset_summary(self, request: Request, schema: LayerSchema) -> dict[str, Any]:
-        href = public_url(
-            request, f"/collections/{schema.name}/tiles/{core.TILE_MATRIX_SET}", **_version_query(request)
-        )
+    def _tileset_summary(self, request: Request, schema: LayerSchema, grid: str) -> dict[str, Any]:
+        href = public_url(request, f"/collections/{schema.name}/tiles/{grid}", **_version_query(request))
         return {
-            "title": f"{schema.title_en} ({core.TILE_MATRIX_SET})",
+            "title": f"{schema.title_en} ({grid})",
             "dataType": "vector",
-            "crs": epsg_uri(3857),
-            "tileMatrixSetURI": TMS_URI,
+            "crs": _grid_crs(grid),
+            "tileMatrixSetURI": core.tms(grid).uri,
             "links": [
                 {"rel": "self", "type": JSON, "title": "The tileset", "href": href},
                 {
                     "rel": REL + "tiling-scheme",
                     "type": JSON,
                     "title": "The tile matrix set",
-                    "href": public_url(request, f"/tileMatrixSets/{core.TILE_MATRIX_SET}"),
+                    "href": public_url(request, f"/tileMatrixSets/{grid}"),
                 },
             ],
         }
@@ -159,7 +159,7 @@ class TilesFactory:
         schema = _spatial(twin, collection_id)
         ref = version.resolve(twin, datetime_)
         doc = {
-            "tilesets": [self._tileset_summary(request, schema)],
+            "tilesets": [self._tileset_summary(request, schema, grid) for grid in core.GRIDS],
             "links": [
                 {
                     "rel": "self",
@@ -184,10 +184,16 @@ class TilesFactory:
         if f not in (None, "json", "tilejson"):
             raise InvalidParameter(f"f={f!r} is not one of json, tilejson", parameter="f")
         schema = _spatial(twin, collection_id)
-        _tms_id(tms_id)
+        grid = core.tms(tms_id)
+        if f == "tilejson" and tms_id != core.TILE_MATRIX_SET:
+            # TileJSON has no way to name a grid: its tiles are Web Mercator's
+            raise InvalidParameter(
+                f"f=tilejson describes {core.TILE_MATRIX_SET} tiles only; {tms_id} has its tileset as f=json",
+                parameter="f",
+            )
         ref = version.resolve(twin, datetime_)
         bounds = _bounds(twin, schema, ref)
-        path = f"/collections/{schema.name}/tiles/{core.TILE_MATRIX_SET}"
+        path = f"/collections/{schema.name}/tiles/{tms_id}"
         vq = _version_query(request)
         headers = read_headers(request, ref, version.version)
         fields = {"id": "Feature id (string)"} | {
@@ -220,7 +226,7 @@ class TilesFactory:
                 },
                 headers,
             )
-        doc = self._tileset_summary(request, schema)
+        doc = self._tileset_summary(request, schema, tms_id)
         doc["links"][0]["href"] = public_url(request, path, **vq)
         doc["links"] += [
             {
@@ -230,30 +236,35 @@ class TilesFactory:
                 "href": public_url(request, path + TEMPLATE, **vq),
                 "templated": True,
             },
-            {
-                "rel": "alternate",
-                "type": JSON,
-                "title": "This tileset as TileJSON 3.0",
-                "href": public_url(request, path, **vq, f="tilejson"),
-            },
             {"rel": "collection", "type": JSON, "href": public_url(request, f"/collections/{schema.name}")},
         ]
-        # The tileset's box is in the tile matrix set's CRS (EPSG:3857 metres), as the tileset
-        # standard describes it and as GDAL's OGCAPI driver takes MINX/MINY/MAXX/MAXY: GDAL (3.8 to
-        # 3.12.4 at least) puts a collection's CRS84 extent on the grid as if it were metres and reads
-        # the tile at 0°, 0° unless given these (README, Vector tiles). The layer keeps lon/lat.
-        merc = core.mercator_bbox((bounds[0], bounds[1], bounds[2], bounds[3]))
+        if tms_id == core.TILE_MATRIX_SET:
+            doc["links"].append(
+                {
+                    "rel": "alternate",
+                    "type": JSON,
+                    "title": "This tileset as TileJSON 3.0",
+                    "href": public_url(request, path, **vq, f="tilejson"),
+                }
+            )
+        # The tileset's box is in the tile matrix set's CRS (EPSG:3857 metres on WebMercatorQuad),
+        # as the tileset standard describes it and as GDAL's OGCAPI driver takes MINX/MINY/MAXX/MAXY:
+        # GDAL (3.8 to 3.12.4 at least) puts a collection's CRS84 extent on the grid as if it were in
+        # the grid's units and, on WebMercatorQuad, reads the tile at 0°, 0° unless given these
+        # (README, Vector tiles). The layer keeps lon/lat.
+        lonlat = (bounds[0], bounds[1], bounds[2], bounds[3])
+        box = core.mercator_bbox(lonlat) if core.GRID_SRID[tms_id] == 3857 else lonlat
         doc |= {
             "title": schema.title_en,
-            "boundingBox": {"lowerLeft": list(merc[:2]), "upperRight": list(merc[2:]), "crs": epsg_uri(3857)},
+            "boundingBox": {"lowerLeft": list(box[:2]), "upperRight": list(box[2:]), "crs": _grid_crs(tms_id)},
             "layers": [
                 {
                     "id": schema.name,
                     "title": schema.title_en,
                     "dataType": "vector",
                     "boundingBox": {"lowerLeft": bounds[:2], "upperRight": bounds[2:], "crs": CRS84_URI},
-                    "minTileMatrix": str(core.MIN_ZOOM),
-                    "maxTileMatrix": str(core.MAX_ZOOM),
+                    "minTileMatrix": str(grid.minzoom),
+                    "maxTileMatrix": str(grid.maxzoom),
                     "propertiesSchema": {
                         "type": "object",
                         "properties": {
@@ -302,13 +313,12 @@ def _read_tile(
     x: int,
 ) -> tuple[bytes, Ref]:
     schema = _spatial(twin, collection_id)
-    _tms_id(tms_id)
     try:
-        core.check_tile(z, x, y)
+        core.check_tile(z, x, y, tms_id)
     except BadInput as e:
         raise InvalidParameter(str(e), parameter=str(e).split(" ", 1)[0]) from None
     ref = version.resolve(twin, datetime_)
-    return twin.tile(schema.name, z, x, y, ref), ref
+    return twin.tile(schema.name, z, x, y, ref, tms_id), ref
 
 
 def _dimension(schema: LayerSchema) -> int | None:

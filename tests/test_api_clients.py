@@ -49,6 +49,7 @@ from twin import Twin
 T_4549 = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
 LONLAT = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
 TMS_3857 = morecantile.tms.get("WebMercatorQuad")
+TMS_CRS84 = morecantile.tms.get("WorldCRS84Quad")
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +246,14 @@ def test_gdal_reads_the_vector_tiles_over_the_tilesets_bounding_box(server: Live
     source, level = f"OGCAPI:{server.url}/collections/halls", "Zoom level 16"
     mark = log_mark(server)
     df = pyogrio.read_dataframe(
-        source, layer=level, API="TILES", MINX=str(minx), MINY=str(miny), MAXX=str(maxx), MAXY=str(maxy)
+        source,
+        layer=level,
+        API="TILES",
+        TILEMATRIXSET="WebMercatorQuad",  # offered WorldCRS84Quad too, GDAL takes that one
+        MINX=str(minx),
+        MINY=str(miny),
+        MAXX=str(maxx),
+        MAXY=str(maxy),
     )
     got = set(df["id"]) if "id" in df.columns else set()  # no tile read: no fields but GDAL's mvt_id
     assert got == set(twin.feature_ids("halls"))  # a hall crossing tiles comes once per tile
@@ -258,6 +266,28 @@ def test_gdal_reads_the_vector_tiles_over_the_tilesets_bounding_box(server: Live
     expected = {f"/16/{y}/{x} " for y in range(first.y, last.y + 1) for x in range(first.x, last.x + 1)}
     asked = requests_since(server, mark, "/collections/halls/tiles/WebMercatorQuad/16/")
     assert {line.split("/WebMercatorQuad", 1)[1].split("HTTP")[0] for line in asked} == expected, asked
+
+
+def test_gdal_reads_the_vector_tiles_with_no_options_on_the_lon_lat_grid(server: LiveServer, twin: Twin) -> None:
+    """Offered WorldCRS84Quad, GDAL's OGCAPI driver picks it, and there the collection's CRS84
+    extent it puts on the grid unprojected is in the grid's own units: it reads the right tiles
+    with no options (README, Vector tiles)."""
+    if "OGCAPI" not in pyogrio.list_drivers():
+        missing_client(f"pyogrio's GDAL {pyogrio.__gdal_version_string__} has no OGCAPI driver")
+    mark = log_mark(server)
+    df = pyogrio.read_dataframe(f"OGCAPI:{server.url}/collections/halls", layer="Zoom level 16", API="TILES")
+    assert "id" in df.columns, df.columns  # no tile read: no fields but GDAL's mvt_id
+    assert set(df["id"]) == set(twin.feature_ids("halls"))  # a hall crossing tiles comes once per tile
+    assert df.crs is not None and df.crs.equals("OGC:CRS84")
+    x0, y0, x1, y1 = df.total_bounds
+    assert 121.2 < x0 < x1 < 121.4 and 31.1 < y0 < y1 < 31.3  # lon/lat, not lat/lon
+    extent = twin.extent("halls")
+    assert extent is not None
+    minx, miny, maxx, maxy = extent
+    first, last = TMS_CRS84.tile(minx, maxy, 16), TMS_CRS84.tile(maxx, miny, 16)
+    expected = {f"/16/{y}/{x} " for y in range(first.y, last.y + 1) for x in range(first.x, last.x + 1)}
+    asked = requests_since(server, mark, "/collections/halls/tiles/WorldCRS84Quad/16/")
+    assert {line.split("/WorldCRS84Quad", 1)[1].split("HTTP")[0] for line in asked} == expected, asked
 
 
 # ---------------------------------------------------------------------------- GDAL command line

@@ -134,13 +134,16 @@ def test_conformance_and_collections_announce_the_tiles(api: TestClient) -> None
     schemes = [lk["href"] for lk in landing if lk["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"]
     assert schemes == ["http://testserver/tileMatrixSets"]
     listed = api.get(schemes[0]).json()["tileMatrixSets"]
-    assert [m["id"] for m in listed] == ["WebMercatorQuad"]
+    assert [m["id"] for m in listed] == ["WebMercatorQuad", "WorldCRS84Quad"]
+    for m in listed:  # each leads to its definition, the one morecantile (and GDAL) knows
+        assert api.get(m["links"][0]["href"]).json()["id"] == m["id"]
+        assert m["uri"] == f"http://www.opengis.net/def/tilematrixset/OGC/1.0/{m['id']}"
 
 
 def test_tileset_documents_lead_to_the_tiles(api: TestClient) -> None:
     listing = api.get("/collections/halls/tiles")
     assert listing.status_code == 200
-    (ts,) = listing.json()["tilesets"]
+    ts, _ = listing.json()["tilesets"]  # WebMercatorQuad first, for web maps that take the first
     assert ts["dataType"] == "vector"
     assert ts["tileMatrixSetURI"] == "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
     doc = api.get(next(lk["href"] for lk in ts["links"] if lk["rel"] == "self")).json()
@@ -179,6 +182,55 @@ def test_the_tilesets_box_is_in_the_grids_metres_and_its_layers_in_lon_lat(api: 
     # A layer as large as the grid is boxed by the grid's edges, not by infinities past ±85.05°.
     assert core_tiles.mercator_bbox((-180.0, -90.0, 180.0, 90.0)) == pytest.approx(
         (-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244)
+    )
+
+
+CRS84_TMS = morecantile.tms.get("WorldCRS84Quad")
+
+
+def test_the_lon_lat_grid_has_its_own_tileset_boxed_in_degrees(api: TestClient) -> None:
+    """WorldCRS84Quad: the grid GDAL's OGCAPI driver picks when offered, on which the collection's
+    CRS84 extent it puts on the grid as it is (README, Vector tiles) lands where the tiles are."""
+    extent = api.get("/collections/halls").json()["extent"]["spatial"]["bbox"][0]
+    doc = api.get("/collections/halls/tiles/WorldCRS84Quad?version=HEAD~1").json()
+    assert doc["tileMatrixSetURI"] == "http://www.opengis.net/def/tilematrixset/OGC/1.0/WorldCRS84Quad"
+    assert doc["crs"] == CRS84 and doc["boundingBox"]["crs"] == CRS84
+    assert doc["boundingBox"]["lowerLeft"] == extent[:2] and doc["boundingBox"]["upperRight"] == extent[2:]
+    assert doc["layers"][0]["maxTileMatrix"] == str(CRS84_TMS.maxzoom)
+    links = {lk["rel"]: lk["href"] for lk in doc["links"]}
+    assert "alternate" not in links  # no TileJSON form
+    assert links["item"].endswith("/halls/tiles/WorldCRS84Quad/{tileMatrix}/{tileRow}/{tileCol}?version=HEAD~1")
+
+
+def test_a_lon_lat_tile_holds_what_the_items_api_has_there_in_degrees(api: TestClient) -> None:
+    minx, miny, maxx, maxy = api.get("/collections/halls").json()["extent"]["spatial"]["bbox"][0]
+    t = CRS84_TMS.tile((minx + maxx) / 2, (miny + maxy) / 2, 16)
+    assert t.y < 2**15  # rows count from the top of a grid twice as wide as high: not Web Mercator's row
+    r = api.get(f"/collections/halls/tiles/WorldCRS84Quad/{t.z}/{t.y}/{t.x}")
+    assert r.status_code == 200 and r.headers["content-type"] == MVT
+    b = CRS84_TMS.xy_bounds(t)
+    pad = (b.right - b.left) * BUFFER_PX / EXTENT
+    box = (b.left - pad, b.bottom - pad, b.right + pad, b.top + pad)
+    expected = {
+        f["id"]: f
+        for f in api.get(f"/collections/halls/items?bbox={','.join(map(str, box))}&limit=1000").json()["features"]
+    }
+    assert expected and set(decoded(r.content, "halls")) == set(expected)
+    # Tile units back to degrees (y up, as mapbox-vector-tile decodes by default): the halls' shapes.
+    unit = (b.right - b.left) / EXTENT
+    for f in mapbox_vector_tile.decode(r.content)["halls"]["features"]:
+        got = shapely.transform(shapely.geometry.shape(f["geometry"]), lambda xy: xy * unit + (b.left, b.bottom))
+        want = shapely.clip_by_rect(
+            shapely.from_geojson(orjson.dumps(expected[f["properties"]["id"]]["geometry"])), *box
+        )
+        assert shapely.hausdorff_distance(got, want) <= 1.5 * unit, f["properties"]["id"]
+    # The grid's own bounds: two columns at zoom 0, one row.
+    assert api.get("/collections/halls/tiles/WorldCRS84Quad/0/0/1").status_code == 200
+    assert (
+        "rows 0 to 0" in problem_of(api.get("/collections/halls/tiles/WorldCRS84Quad/0/1/0"), 400, "tileRow")["detail"]
+    )
+    assert (
+        "0 to 23" in problem_of(api.get("/collections/halls/tiles/WorldCRS84Quad/24/0/0"), 400, "tileMatrix")["detail"]
     )
 
 
@@ -338,7 +390,12 @@ def test_a_tile_off_the_grid_is_a_bad_request_naming_it(api: TestClient, path: s
 
 
 def test_other_bad_tile_requests(api: TestClient) -> None:
-    assert "no tile matrix set" in problem_of(api.get("/collections/halls/tiles/WorldCRS84Quad/0/0/0"), 404)["detail"]
+    detail = problem_of(api.get("/collections/halls/tiles/GoogleCRS84Quad/0/0/0"), 404)["detail"]
+    assert "no tile matrix set 'GoogleCRS84Quad'" in detail and "WebMercatorQuad and WorldCRS84Quad" in detail
+    problem_of(api.get("/tileMatrixSets/GoogleCRS84Quad"), 404)
+    problem_of(api.get("/collections/halls/tiles/GoogleCRS84Quad"), 404)
+    # TileJSON cannot name a grid (its tiles are Web Mercator's): refused, pointing to the OGC form
+    assert "f=json" in problem_of(api.get("/collections/halls/tiles/WorldCRS84Quad?f=tilejson"), 400, "f")["detail"]
     assert "without geometry" in problem_of(api.get("/collections/projects/tiles/WebMercatorQuad/0/0/0"), 404)["detail"]
     assert "without geometry" in problem_of(api.get("/collections/projects/tiles"), 404)["detail"]
     problem_of(api.get("/collections/nothing/tiles/WebMercatorQuad/0/0/0"), 404)

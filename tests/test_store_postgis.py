@@ -112,7 +112,7 @@ def test_a_large_commit_goes_through_copy_and_bbox_reads_use_the_index(postgis_t
         lon = tms.bounds(tms.tile(X0, Y0, 16))
         tile_args = {
             "x0": t.left, "y0": t.bottom, "x1": t.right, "y1": t.top,
-            "lx0": lon.left, "ly0": lon.bottom, "lx1": lon.right, "ly1": lon.top,
+            "lx0": lon.left, "ly0": lon.bottom, "lx1": lon.right, "ly1": lon.top, "srid": 3857,
             "lid": store._lid("gates"), "seq": first.seq, "extent": 4096, "buffer": 64, "name": "gates",
         }  # fmt: skip
         # Its text follows the layer's field types (typed columns for number, integer and list
@@ -573,19 +573,20 @@ def typed_tile_properties(body: bytes) -> dict[str, dict[str, dict[str, tuple[st
 
 
 def same_tiles_on_both_stores(gpkg: Twin, pg: Twin, layers: list[str], zooms: tuple[int, ...]) -> int:
-    """Assert every tile covering each layer decodes to the same typed properties on both stores
-    (the embedded store's own encoder, and ST_AsMVT); how many features were compared."""
+    """Assert every tile covering each layer, on both grids, decodes to the same typed properties
+    on both stores (the embedded store's own encoder, and ST_AsMVT); how many features were compared."""
     import morecantile
 
-    tms = morecantile.tms.get("WebMercatorQuad")
     seen = 0
-    for layer in layers:
-        ext = gpkg.extent(layer)
-        assert ext is not None and pg.extent(layer) == ext, layer
-        for t in tms.tiles(*ext, zooms=list(zooms)):
-            mine, theirs = (typed_tile_properties(tw.tile(layer, t.z, t.x, t.y)) for tw in (gpkg, pg))
-            assert theirs == mine, (layer, t)
-            seen += sum(len(feats) for feats in mine.values())
+    for grid in ("WebMercatorQuad", "WorldCRS84Quad"):
+        tms = morecantile.tms.get(grid)
+        for layer in layers:
+            ext = gpkg.extent(layer)
+            assert ext is not None and pg.extent(layer) == ext, layer
+            for t in tms.tiles(*ext, zooms=list(zooms)):
+                mine, theirs = (typed_tile_properties(tw.tile(layer, t.z, t.x, t.y, None, grid)) for tw in (gpkg, pg))
+                assert theirs == mine, (grid, layer, t)
+                seen += sum(len(feats) for feats in mine.values())
     return seen
 
 

@@ -289,9 +289,9 @@ class TwinView:
         self.layer(layer)
         return self.twin.export_rows(layer, ref or self.resolve(), bbox)
 
-    def tile(self, layer: str, z: int, x: int, y: int, ref: Ref | None = None) -> bytes:
+    def tile(self, layer: str, z: int, x: int, y: int, ref: Ref | None = None, grid: str = "WebMercatorQuad") -> bytes:
         self.layer(layer)
-        return self.twin.tile(layer, z, x, y, ref or self.resolve())
+        return self.twin.tile(layer, z, x, y, ref or self.resolve(), grid)
 
     def history(self, layer: str, feature_id: str) -> list[HistoryEntry]:
         self.layer(layer)

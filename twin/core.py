@@ -914,9 +914,10 @@ class Twin:
         self.layer(layer, ref)
         return self.store.export_rows(layer, ref.seq, bbox)
 
-    def tile(self, layer: str, z: int, x: int, y: int, ref: Ref | None = None) -> bytes:
-        """The Mapbox Vector Tile of `layer` at tile (z, x=column, y=row) of WebMercatorQuad, as of
-        `ref` (see twin.tiles). NotFound for a layer without geometry, BadInput for a tile off the grid."""
+    def tile(self, layer: str, z: int, x: int, y: int, ref: Ref | None = None, grid: str = "WebMercatorQuad") -> bytes:
+        """The Mapbox Vector Tile of `layer` at tile (z, x=column, y=row) of `grid` (WebMercatorQuad
+        or WorldCRS84Quad), as of `ref` (see twin.tiles). NotFound for a layer without geometry or
+        another grid, BadInput for a tile off the grid."""
         from twin import tiles
 
         ref = ref or self.resolve()
@@ -927,15 +928,26 @@ class Twin:
         # by (layer, commit, tile), except inside a write on this thread, whose state may roll back.
         if self._tiles is None:
             self._tiles = tiles.TileCache.from_environment()
-        key = (layer, ref.seq, z, x, y)
+        key = (layer, ref.seq, grid, z, x, y)
         cacheable = not self.store.writing_here()
         if cacheable and (kept := self._tiles.get(key)) is not None:
             return kept
-        bounds = tiles.mercator_bounds(z, x, y)
-        body = self.store.mvt(layer, ref.seq, bounds, extent=tiles.EXTENT, buffer=tiles.BUFFER, layer_name=layer)
+        bounds = tiles.grid_bounds(z, x, y, grid)
+        body = self.store.mvt(
+            layer,
+            ref.seq,
+            bounds,
+            extent=tiles.EXTENT,
+            buffer=tiles.BUFFER,
+            layer_name=layer,
+            srid=tiles.GRID_SRID[grid],
+        )
         if body is None:
-            rows = self.store.export_rows(layer, ref.seq, tiles.lonlat_bbox(tiles.buffered(bounds))) if ref.seq else []
-            body = tiles.encode_rows(rows, bounds, layer, field_types={f.name: f.type for f in schema.fields})
+            near = tiles.lonlat_bbox(tiles.buffered(bounds), grid)
+            rows = self.store.export_rows(layer, ref.seq, near) if ref.seq else []
+            body = tiles.encode_rows(
+                rows, bounds, layer, field_types={f.name: f.type for f in schema.fields}, grid=grid
+            )
         if cacheable:
             self._tiles.put(key, body)
         return body

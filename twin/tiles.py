@@ -1,8 +1,9 @@
-"""Mapbox Vector Tiles of a layer on the WebMercatorQuad grid, at any version.
-
-The grid is morecantile's WebMercatorQuad (OGC's definition). A store may encode tiles itself
-(`Store.mvt`, e.g. ST_AsMVT on PostGIS); otherwise the features come from the store's bbox read
-at that version and are clipped, quantised and encoded here with mapbox-vector-tile.
+"""Mapbox Vector Tiles of a layer, at any version, on two of OGC's common grids (morecantile's
+definitions): WebMercatorQuad, which web maps and QGIS use, and WorldCRS84Quad (lon/lat degrees,
+two tiles at zoom 0), which GDAL's OGCAPI driver picks when offered, and the only grid on which it
+finds a collection's tiles without being told where they are (README, Vector tiles). A store may
+encode tiles itself (`Store.mvt`, e.g. ST_AsMVT on PostGIS); otherwise the features come from the
+store's bbox read at that version and are clipped, quantised and encoded here with mapbox-vector-tile.
 
 A tile has one layer, named after the collection, whose features carry their properties (a list
 or object as JSON text: MVT values are scalars) plus `id`, the feature id (MVT's own feature id
@@ -26,19 +27,25 @@ import orjson
 import shapely
 from pyproj import Transformer
 
-from twin.errors import BadInput
+from twin.errors import BadInput, NotFound
 from twin.stores.base import BBox, ExportRow
 
-TILE_MATRIX_SET = "WebMercatorQuad"
+TILE_MATRIX_SET = "WebMercatorQuad"  # the default grid, that of web maps
+GRIDS = (TILE_MATRIX_SET, "WorldCRS84Quad")
+# The EPSG code of each grid's coordinates, as a store's native encoder takes them (`Store.mvt`).
+GRID_SRID = {TILE_MATRIX_SET: 3857, "WorldCRS84Quad": 4326}
 EXTENT = 4096  # tile coordinate units along a side, the MVT default
 BUFFER = 64  # units drawn beyond each edge, so strokes and symbols at the edges are not cut
-MIN_ZOOM, MAX_ZOOM = 0, 24
+MIN_ZOOM, MAX_ZOOM = 0, 24  # WebMercatorQuad's; a grid's own are tms(name).minzoom/maxzoom
 MAX_LATITUDE = 85.0511287798066  # the grid's top edge: Web Mercator's y of ±20037508.34 m
 
 
-@lru_cache(maxsize=1)
-def tms() -> morecantile.TileMatrixSet:
-    return morecantile.tms.get(TILE_MATRIX_SET)
+@lru_cache(maxsize=len(GRIDS))
+def tms(name: str = TILE_MATRIX_SET) -> morecantile.TileMatrixSet:
+    """The grid `name`; NotFound naming the grids offered for any other."""
+    if name not in GRIDS:
+        raise NotFound(f"no tile matrix set {name!r}; the tiles are on {' and '.join(GRIDS)}")
+    return morecantile.tms.get(name)
 
 
 @lru_cache(maxsize=2)
@@ -47,22 +54,28 @@ def _transformer(to_mercator: bool) -> Transformer:
     return Transformer.from_crs(a, b, always_xy=True)
 
 
-def check_tile(z: int, x: int, y: int) -> None:
+def check_tile(z: int, x: int, y: int, grid: str = TILE_MATRIX_SET) -> None:
     """BadInput naming the coordinate that is off the grid (x is the column, y the row)."""
-    if not MIN_ZOOM <= z <= MAX_ZOOM:
-        raise BadInput(f"tileMatrix {z} is not a zoom level of {TILE_MATRIX_SET} ({MIN_ZOOM} to {MAX_ZOOM})")
-    n = 1 << z
-    if not 0 <= y < n:
-        raise BadInput(f"tileRow {y} is outside tileMatrix {z}, which has rows 0 to {n - 1}")
-    if not 0 <= x < n:
-        raise BadInput(f"tileCol {x} is outside tileMatrix {z}, which has columns 0 to {n - 1}")
+    g = tms(grid)
+    if not g.minzoom <= z <= g.maxzoom:
+        raise BadInput(f"tileMatrix {z} is not a zoom level of {grid} ({g.minzoom} to {g.maxzoom})")
+    m = g.matrix(z)
+    if not 0 <= y < m.matrixHeight:
+        raise BadInput(f"tileRow {y} is outside tileMatrix {z}, which has rows 0 to {m.matrixHeight - 1}")
+    if not 0 <= x < m.matrixWidth:
+        raise BadInput(f"tileCol {x} is outside tileMatrix {z}, which has columns 0 to {m.matrixWidth - 1}")
+
+
+def grid_bounds(z: int, x: int, y: int, grid: str = TILE_MATRIX_SET) -> BBox:
+    """The tile's bounds in its grid's coordinates: EPSG:3857 metres, or lon/lat on WorldCRS84Quad."""
+    check_tile(z, x, y, grid)
+    b = tms(grid).xy_bounds(morecantile.Tile(x, y, z))
+    return (b.left, b.bottom, b.right, b.top)
 
 
 def mercator_bounds(z: int, x: int, y: int) -> BBox:
-    """The tile's bounds in EPSG:3857 metres."""
-    check_tile(z, x, y)
-    b = tms().xy_bounds(morecantile.Tile(x, y, z))
-    return (b.left, b.bottom, b.right, b.top)
+    """The WebMercatorQuad tile's bounds in EPSG:3857 metres."""
+    return grid_bounds(z, x, y, TILE_MATRIX_SET)
 
 
 def buffered(bounds: BBox, buffer: int = BUFFER, extent: int = EXTENT) -> BBox:
@@ -71,8 +84,11 @@ def buffered(bounds: BBox, buffer: int = BUFFER, extent: int = EXTENT) -> BBox:
     return (minx - pad, miny - pad, maxx + pad, maxy + pad)
 
 
-def lonlat_bbox(bounds: BBox) -> BBox:
-    """A 3857 box as a lon/lat box (exact: Mercator maps lines of longitude and latitude to lines)."""
+def lonlat_bbox(bounds: BBox, grid: str = TILE_MATRIX_SET) -> BBox:
+    """A box of `grid`'s coordinates as a lon/lat box (exact: Mercator maps lines of longitude and
+    latitude to lines; WorldCRS84Quad's coordinates are lon/lat already)."""
+    if GRID_SRID[grid] == 4326:
+        return bounds
     t = _transformer(False)
     (x0, x1), (y0, y1) = t.transform([bounds[0], bounds[2]], [bounds[1], bounds[3]])
     return (x0, y0, x1, y1)
@@ -140,9 +156,11 @@ def encode_rows(
     extent: int = EXTENT,
     buffer: int = BUFFER,
     field_types: Mapping[str, str] | None = None,
+    grid: str = TILE_MATRIX_SET,
 ) -> bytes:
-    """One tile of these features (lon/lat WKB) over `bounds` (EPSG:3857); `field_types` (the
-    layer schema's field name -> type) types the values (a number field's values are doubles)."""
+    """One tile of these features (lon/lat WKB) over `bounds` (in `grid`'s coordinates, as
+    grid_bounds gives them); `field_types` (the layer schema's field name -> type) types the values
+    (a number field's values are doubles)."""
     typed = {k: _BY_TYPE[t] for k, t in (field_types or {}).items() if t in _BY_TYPE}
     ids: list[str] = []
     wkbs: list[bytes] = []
@@ -156,13 +174,14 @@ def encode_rows(
     features: list[dict[str, Any]] = []
     if wkbs:
         geoms = shapely.from_wkb(wkbs)
-        t = _transformer(True)
+        t = _transformer(True) if GRID_SRID[grid] == 3857 else None
         minx, miny, maxx, maxy = bounds
         sx, sy = extent / (maxx - minx), extent / (maxy - miny)
 
         def to_tile(coords: np.ndarray) -> np.ndarray:
-            # lon/lat -> 3857 -> tile units (y up; the encoder flips it), in one vectorised pass
-            x, y = t.transform(coords[:, 0], coords[:, 1])
+            # lon/lat -> the grid's coordinates -> tile units (y up; the encoder flips it), in one
+            # vectorised pass
+            x, y = t.transform(coords[:, 0], coords[:, 1]) if t is not None else (coords[:, 0], coords[:, 1])
             return np.column_stack(((np.asarray(x) - minx) * sx, (np.asarray(y) - miny) * sy))
 
         # Clipped to the buffered tile, so a big polygon costs a tile only what shows on it, then

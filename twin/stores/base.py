@@ -230,9 +230,11 @@ class Store(ABC):
         extent: int = 4096,
         buffer: int = 64,
         layer_name: str | None = None,
+        srid: int = 3857,
     ) -> bytes | None:
-        """One Mapbox Vector Tile of the features visible at seq within `bounds` (EPSG:3857 metres),
-        or None if this store has no native encoder (the twin then encodes the store's bbox read).
+        """One Mapbox Vector Tile of the features visible at seq within `bounds` (in EPSG:`srid`:
+        3857 metres, or 4326 lon/lat for WorldCRS84Quad), or None if this store has no native
+        encoder (the twin then encodes the store's bbox read).
 
         Its one layer is named `layer_name` (default: `layer`); each feature carries its properties
         (lists and objects as compact JSON text) plus `id`, the feature id; features are clipped to

@@ -1051,8 +1051,9 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
         "SELECT ST_AsMVT(q, %(name)s, %(extent)s, 'geom') FROM ("
         '  SELECT r.geom, {rest} AS "twin:properties"{typed}'
         "  FROM ("
-        "    SELECT ST_AsMVTGeom(ST_Transform(v.geom, 3857),"
-        "      ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857)::box2d, %(extent)s, %(buffer)s, true) AS geom,"
+        "    SELECT ST_AsMVTGeom(ST_Transform(v.geom, %(srid)s::integer),"
+        "      ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, %(srid)s::integer)::box2d,"
+        "      %(extent)s, %(buffer)s, true) AS geom,"
         "      (CASE WHEN strpos(v.properties, '\\u0000') > 0"
         "        THEN regexp_replace(v.properties, '((?:^|[^\\\\])(?:\\\\\\\\)*)\\\\u0000', '\\1', 'g')"
         "        ELSE v.properties END)::jsonb AS p, v.feature_id"
@@ -1111,19 +1112,21 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
         extent: int = 4096,
         buffer: int = 64,
         layer_name: str | None = None,
+        srid: int = 3857,
     ) -> bytes | None:
         lid = self._lid(layer)
         if not self._spatial(layer):
             return None
         name = layer_name or layer
         minx, miny, maxx, maxy = bounds
-        margin = (maxx - minx) * buffer / extent  # the tile's buffer in metres
-        lx0, ly0, lx1, ly1 = lonlat_bbox((minx - margin, miny - margin, maxx + margin, maxy + margin))
+        margin = (maxx - minx) * buffer / extent  # the tile's buffer in the grid's units
+        near = (minx - margin, miny - margin, maxx + margin, maxy + margin)
+        lx0, ly0, lx1, ly1 = lonlat_bbox(near) if srid == 3857 else near  # the versions hold lon/lat
         row = self._one(
             self._mvt_sql(layer, seq),
             {
                 "x0": minx, "y0": miny, "x1": maxx, "y1": maxy,
-                "lx0": lx0, "ly0": ly0, "lx1": lx1, "ly1": ly1,
+                "lx0": lx0, "ly0": ly0, "lx1": lx1, "ly1": ly1, "srid": srid,
                 "lid": lid, "seq": seq, "extent": extent, "buffer": buffer, "name": name,
             },
         )  # fmt: skip
