@@ -267,7 +267,7 @@ def test_the_page_says_how_its_forecast_was_made_in_the_readers_language(api: Te
         shown = _field(page, "basis")[1]
         own, days, rest = m[1], m[2], m[3]
         words = (
-            f"Based on {own}% its own working pace over {days} days, {rest}% similar projects ("
+            f"Based {own}% on its own working pace over {days} days and {rest}% on similar projects ("
             if lang == "en"
             else f"依据：{own}% 按其自身施工进度（{days} 天），{rest}% 按同类项目（"
         )
@@ -294,14 +294,14 @@ def test_every_kind_of_basis_is_worded_in_both_languages() -> None:
     pace = Basis("pace", ref, own=60, days=20)
     expect = {
         Basis("stopped", ref, stoppages=4, then=pace): (
-            "Stopped now: work resumes after a wait like the 4 stoppages seen. Based on 60% its own working pace "
-            "over 20 days, 40% similar projects (1 other Lighting project; 30 other projects of NECC Shanghai, "
+            "Stopped now: work resumes after a wait like the 4 stoppages seen. Based 60% on its own working pace "
+            "over 20 days and 40% on similar projects (1 other Lighting project; 30 other projects of NECC Shanghai, "
             "venue operator)",
             "目前停工：按已见的 4 次停工时长估计复工时间。依据：60% 按其自身施工进度（20 天），40% 按同类项目（照明类其他 1 项；"
             "国家会展中心（上海）有限责任公司其他 30 项）",
         ),
         Basis("stopped_few", ref, own=59, days=43): (
-            "Based on 59% its whole history's pace over 43 days, 41% similar projects (1 other Lighting project; "
+            "Based 59% on its whole history's pace over 43 days and 41% on similar projects (1 other Lighting project; "
             "30 other projects of NECC Shanghai, venue operator): stopped now, too few stoppages seen to say how "
             "long one lasts",
             None,
@@ -316,7 +316,7 @@ def test_every_kind_of_basis_is_worded_in_both_languages() -> None:
             "依据：尚无进展，按同类项目（可借鉴的项目太少，按计划本身进度）的进度",
         ),
         replace(pace, missed=date(2026, 11, 5)): (
-            "Not reported done by opening day 2026-11-05: missed it. Based on 60% its own working pace over 20 days",
+            "Not reported done by opening day 2026-11-05: missed it. Based 60% on its own working pace over 20 days",
             "开幕日 2026-11-05 前未报告完成，已错过。依据：60%",
         ),
     }

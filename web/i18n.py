@@ -164,7 +164,7 @@ _LABELS: dict[str, dict[str, str]] = {
     # how a forecast was made (completion.forecast.Basis, worded by web.panels.basis_words)
     "basis_pace": {
         "zh": "依据：{own}% 按其自身施工进度（{days} 天），{rest}% 按同类项目（{ref}）",
-        "en": "Based on {own}% its own working pace over {days} days, {rest}% similar projects ({ref})",
+        "en": "Based {own}% on its own working pace over {days} days and {rest}% on similar projects ({ref})",
     },
     "basis_slow_start": {
         "zh": "依据：尚无连续施工期（开工晚或进展慢），按同类项目（{ref}）的进度",
@@ -180,7 +180,7 @@ _LABELS: dict[str, dict[str, str]] = {
     },
     "basis_stopped_few": {
         "zh": "依据：目前停工（已见停工太少，无法估计时长），{own}% 按其全部历史进度（{days} 天），{rest}% 按同类项目（{ref}）",
-        "en": "Based on {own}% its whole history's pace over {days} days, {rest}% similar projects ({ref}): "
+        "en": "Based {own}% on its whole history's pace over {days} days and {rest}% on similar projects ({ref}): "
         "stopped now, too few stoppages seen to say how long one lasts",
     },
     "basis_missed": {"zh": "开幕日 {date} 前未报告完成，已错过。", "en": "Not reported done by opening day {date}: missed it."},
