@@ -9,7 +9,9 @@
   tile wholly outside the raster is 204 No Content: nothing to draw, and no bytes spent on it.
 - Everything a survey serves is a function of its file, which never changes (the file is named by
   its checksum), so tiles, previews and downloads are immutable: kept a year, ETag from the
-  checksum. A survey in a restricted layer is "private" (no shared cache may keep it) and, like a
+  checksum (and, for images, the rendering version RENDERING: the maps' and TileJSON's addresses
+  carry `rendering=`, so a change of how images are drawn reaches clients that kept the old
+  ones). A survey in a restricted layer is "private" (no shared cache may keep it) and, like a
   hidden layer, "no survey" (404) to callers outside its roles: every read goes through TwinDep.
 - `POST /surveys?kind=...&date=...`: the raster as the raw request body (editor role; not a
   multipart form), streamed to a temporary file, imported as one commit; 201 with the survey's
@@ -43,6 +45,7 @@ from twin.errors import BadInput
 from twin.survey_images import (
     MAX_ZOOM,
     MIN_ZOOM,
+    RENDERING,
     colormap,
     colormap_names,
     default_colormap_name,
@@ -63,6 +66,15 @@ RescaleParam = Annotated[
     str | None, Query(description="min,max of the values drawn (single-band surveys), e.g. 0,1 for an NDVI.")
 ]
 ColormapParam = Annotated[str | None, Query(description="A rio-tiler colour map name (single-band surveys).")]
+RenderingParam = Annotated[
+    int | None,
+    Query(
+        description="The rendering version the address was made for (the maps' and TileJSON's addresses carry "
+        "it, so a change of how images are drawn gives them new addresses); images are drawn as this server "
+        "draws them now, whatever it says."
+    ),
+]
+RENDERED = f"rendering={RENDERING}"  # the query that names the images as drawn now
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -70,9 +82,11 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _immutable(twin: TwinView, info: SurveyInfo, request: Request) -> dict[str, str]:
-    """Cache headers of an answer made only from the survey's (unchanging) file and the request."""
+    """Cache headers of an answer made only from the survey's (unchanging) file, the request and
+    how images are drawn (RENDERING: a drawing changed by the code is a new ETag)."""
     hidden = bool(twin.layer(info.layer).restricted_to)
-    tag = hashlib.sha256(f"{info.checksum}\0{request.url.path}\0{request.url.query}".encode()).hexdigest()[:32]
+    key = f"{info.checksum}\0{RENDERING}\0{request.url.path}\0{request.url.query}"
+    tag = hashlib.sha256(key.encode()).hexdigest()[:32]
     return {
         "Cache-Control": ("private" if hidden else "public") + ", max-age=31536000, immutable",
         "ETag": f'"{tag}"',
@@ -135,9 +149,9 @@ class SurveysFactory:
                 "rel": "item",
                 "type": "image/webp",
                 "templated": True,
-                "href": public_url(request, base + "/tiles/WebMercatorQuad") + "/{z}/{x}/{y}.webp",
+                "href": public_url(request, base + "/tiles/WebMercatorQuad") + "/{z}/{x}/{y}.webp?" + RENDERED,
             },
-            {"rel": "preview", "type": "image/png", "href": public_url(request, base + "/preview.png")},
+            {"rel": "preview", "type": "image/png", "href": public_url(request, base + "/preview.png?" + RENDERED)},
             {"rel": "version", "type": JSON, "href": public_url(request, f"/versions/{info.commit}")},
         ]
         return doc
@@ -192,8 +206,7 @@ class SurveysFactory:
         minzoom, maxzoom = await run_in_threadpool(zooms, path)
         query = {k: v for k, v in (("rescale", rescale), ("colormap_name", colormap_name)) if v is not None}
         template = public_url(request, f"/surveys/{info.id}/tiles/WebMercatorQuad") + "/{z}/{x}/{y}." + fmt
-        if query:
-            template += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+        template += "?" + "&".join([RENDERED, *(f"{k}={v}" for k, v in query.items())])
         w, s, e, n = info.bounds
         doc = {
             "tilejson": "3.0.0",
@@ -218,6 +231,7 @@ class SurveysFactory:
         survey_id: SurveyId,
         rescale: RescaleParam = None,
         colormap_name: ColormapParam = None,
+        rendering: RenderingParam = None,
     ) -> Response:
         info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
         headers = _immutable(twin, info, request)
@@ -240,6 +254,7 @@ class SurveysFactory:
         fmt: Annotated[str, Path(description="png or webp.")],
         rescale: RescaleParam = None,
         colormap_name: ColormapParam = None,
+        rendering: RenderingParam = None,
     ) -> Response:
         if fmt not in IMAGE_TYPES:
             raise InvalidParameter(f"tile format {fmt!r} is not one of png, webp", parameter="format")

@@ -148,6 +148,22 @@ def test_tiles_and_downloads_are_immutable_and_revalidate(api: TestClient, site:
     again = api.get(url, headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
     assert api.get(url.replace(".webp", ".png")).headers["etag"] != r.headers["etag"]
+    # How tiles are drawn is part of their identity: the addresses the API gives carry the rendering
+    # version, and the ETag changes with it. Tiles of thermal surveys kept their flat drawing in
+    # clients after it changed: same address, same ETag, "immutable".
+    from twin.survey_images import RENDERING
+
+    rendered = f"rendering={RENDERING}"
+    item = next(link["href"] for link in api.get(f"/surveys/{sid}").json()["links"] if link["rel"] == "item")
+    assert item.endswith(f".webp?{rendered}") and api.get(f"/surveys/{sid}/tilejson.json").json()["tiles"][0].endswith(
+        f".webp?{rendered}"
+    )
+    now = api.get(f"{url}?{rendered}")
+    assert now.status_code == 200 and now.content == r.content and now.headers["etag"] != r.headers["etag"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("api.surveys.RENDERING", RENDERING + 1)
+        assert api.get(url).headers["etag"] != r.headers["etag"]
+        assert api.get(url, headers={"If-None-Match": r.headers["etag"]}).status_code == 200
     d = api.get(f"/surveys/{sid}/download")
     checksum = api.get(f"/surveys/{sid}").json()["checksum"]
     assert d.status_code == 200 and hashlib.sha256(d.content).hexdigest() == checksum
@@ -300,12 +316,19 @@ def test_a_single_band_survey_of_another_kind_is_drawn_over_its_own_values(tmp_p
         src = write_geotiff(tmp_path / "thermal.tif", bands=1, dtype="float32")
         with rasterio.open(src, "r+") as d:
             d.write((np.linspace(20, 60, d.width)[None, None, :] + np.zeros((1, d.height, d.width))).astype("float32"))
+            d.units = ("°C",)
         with Twin.open(store) as twin:
             twin.import_survey(src, kind="thermal", on=date(2026, 10, 20), author="drone.team")
             [info] = twin.surveys()
             legend = imagery_config(twin, lang="en", on=None)["legends"]["thermal"]  # type: ignore[index]
-        ticks = [float(v) for v in re.findall(r"<span>(-?[\d.]+)", legend)]
+            legend_zh = imagery_config(twin, lang="zh", on=None)["legends"]["thermal"]  # type: ignore[index]
+        ticks = [float(v) for v in re.findall(r"<span>(-?[\d.]+) °C</span>", legend)]
         assert len(ticks) == 2 and 20 <= ticks[0] < 22 and 58 < ticks[1] <= 60, legend
+        # It says what the values are: the kind in words (it read "THERMAL index"), the unit the file's
+        # band gave, and that the ramp spans this flight's 2nd-98th percentile.
+        assert info.unit == "°C" and "index" not in legend and "THERMAL" not in legend
+        assert "Surface temperature" in legend and "2nd–98th percentile" in legend, legend
+        assert "地表温度" in legend_zh and "°C</span>" in legend_zh and "第 2–98 百分位" in legend_zh, legend_zh
         with client(store) as api:
             preview = decode(api.get(f"/surveys/{info.id}/preview.png").content)
             drawn = preview[:3, preview[3] > 0]
@@ -322,7 +345,8 @@ def test_a_single_band_survey_of_another_kind_is_drawn_over_its_own_values(tmp_p
         path.write_bytes(data[: len(data) // 2])
         with Twin.open(store) as twin:
             cfg = imagery_config(twin, lang="en", on=None)
-        assert cfg is not None and "<span>-1.0</span>" in cfg["legends"]["thermal"]
+        assert cfg is not None and "<span>-1.0 °C</span>" in cfg["legends"]["thermal"]
+        assert "percentile" not in cfg["legends"]["thermal"]  # drawn over the type's range, not its values
         # A survey whose full-resolution tiles are gone: a 404 naming the file (as a missing one
         # is), not a 500, for its tiles and its preview.
         with Twin.open(store) as twin:

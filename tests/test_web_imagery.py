@@ -25,6 +25,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from twin import Twin
 from twin.errors import BadInput
+from twin.survey_images import RENDERING
 from web.imagery import imagery_config, native_zoom
 
 from playwright.sync_api import Browser, Page  # isort: skip
@@ -53,7 +54,9 @@ def test_the_page_shows_the_latest_flight_by_its_date(surveyed_twin: Path) -> No
         # a served page lists every flight with the app's own tile route, under its root path
         assert len(cfg["surveys"]) == 6 and not cfg["pinned"]
         ortho = next(s for s in cfg["surveys"] if s["id"] == cfg["basemap"])
-        assert ortho["tiles"] == f"/root/surveys/{ortho['id']}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.webp"
+        assert ortho["tiles"] == (
+            f"/root/surveys/{ortho['id']}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.webp?rendering={RENDERING}"
+        )
         assert ortho["role"] == "basemap" and ortho["maxNativeZoom"] == 19  # 0.3 m at 31° N
         assert "synthetic" in ortho["attribution"] and T30 in ortho["attribution"]
         assert "NDVI" in cfg["legends"]["ndvi"] and "linear-gradient" in cfg["legends"]["ndvi"]
@@ -128,6 +131,50 @@ def test_of_flights_on_one_day_the_page_shows_the_one_recorded_last(surveyed_twi
         assert cfg is not None
         assert cfg["basemap"] == recorded_last["orthophoto"] and cfg["overlays"]["ndvi"] == recorded_last["ndvi"]
         assert project_evidence(twin, "LS-04", on=day).survey == recorded_last["ndvi"]
+
+
+def test_older_flights_show_where_the_latest_orthophoto_has_no_pixels(surveyed_twin: Path, tmp_path: Path) -> None:
+    """A latest orthophoto flown over part of the venue (and with no pixels over part of its own
+    extent) left the map blank around it: the older flight is drawn under it, asked for its tiles
+    only where it shows, and its tiles are transparent where it has no pixels. A flight with
+    pixels over the whole venue has nothing drawn under it: no more tiles than before."""
+    import morecantile
+    import numpy as np
+    import rasterio
+    from rasterio.io import MemoryFile
+    from survey_rasters import VENUE, write_geotiff
+
+    store = tmp_path / "venue.gpkg"
+    shutil.copyfile(surveyed_twin, store)
+    shutil.copytree(surveyed_twin.with_suffix(".surveys"), store.with_suffix(".surveys"))
+    partial = write_geotiff(tmp_path / "partial.tif", size=400, res=1.0, nodata=0)  # 400 m over the venue's middle
+    with rasterio.open(partial, "r+") as d:
+        data = d.read()
+        data[:, :, :200] = 0  # its western half not flown
+        d.write(data)
+    with Twin.open(store) as twin:
+        ids = _ids(twin)
+        twin.import_survey(partial, kind="orthophoto", on=date(2026, 10, 28), author="drone.team")
+        latest = next(s for s in twin.surveys() if s.date == date(2026, 10, 28))
+        for export in (False, True):
+            cfg = imagery_config(twin, lang="en", on=None, export=export)
+            assert cfg is not None and cfg["basemap"] == latest.id
+            top = next(s for s in cfg["surveys"] if s["id"] == latest.id)
+            [under] = top["under"]
+            assert under["id"] == ids[("orthophoto", T10)], top["under"]  # the flight before it, not older ones
+            assert under["id"] in {s["id"] for s in cfg["surveys"]}  # an exported page carries it too
+        w, s, e, n = under["bounds"]
+        assert w < VENUE[0] < e and s < VENUE[1] < n
+        earlier = imagery_config(twin, lang="en", on=date.fromisoformat(T10))
+        assert earlier is not None and earlier["basemap"] == ids[("orthophoto", T10)]
+        assert next(s for s in earlier["surveys"] if s["id"] == earlier["basemap"])["under"] == []
+    # where the partial flight has no pixels inside its extent, its tile is transparent
+    west = morecantile.tms.get("WebMercatorQuad").tile(VENUE[0] - 0.0012, VENUE[1], 18)
+    with TestClient(create_app(ApiSettings(store=store))) as c:
+        r = c.get(f"/surveys/{latest.id}/tiles/WebMercatorQuad/{west.z}/{west.x}/{west.y}.png")
+    with MemoryFile(r.content) as f, f.open() as img:
+        alpha = img.read(4)
+    assert r.status_code == 200 and (alpha == 0).mean() > 0.9, np.unique(alpha)
 
 
 def test_a_twin_without_surveys_draws_no_imagery(tmp_path: Path) -> None:
@@ -304,7 +351,8 @@ def test_completion_map_draws_the_orthophoto_under_the_layers(page: Any, server:
     p.wait_for_function(IDLE)
     _tiles_drawn(p, "basemap")
     state = _state(p)
-    assert state["basemap"] == {"id": ids[("orthophoto", T10)], "date": T10, "shown": True}
+    # the T-10 flight has pixels over all the venue: no older flight under it (asked for no tiles)
+    assert state["basemap"] == {"id": ids[("orthophoto", T10)], "date": T10, "shown": True, "under": []}
     assert state["ndvi"]["id"] == ids[("ndvi", T10)] and not state["ndvi"]["shown"]
     # under the venue layers: in the tile pane, below the overlay pane the venue layers draw in
     assert p.evaluate(
@@ -387,7 +435,7 @@ def test_an_exported_map_carries_its_imagery_offline(browser: Browser, store: Pa
             " return [i.naturalWidth, i.naturalHeight]; })()"
         )
         assert max(size) == 2048  # the orthophoto, downsampled to at most 2,048 px a side
-        assert _state(p)["basemap"] == {"id": ids[("orthophoto", T30)], "date": T30, "shown": True}
+        assert _state(p)["basemap"] == {"id": ids[("orthophoto", T30)], "date": T30, "shown": True, "under": []}
         assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
         assert errors == []
         _shot(p, "export-completion-imagery-offline")

@@ -17,6 +17,8 @@ from typing import Any
 
 # rio-tiler at import time, not in the functions: tiles render in a thread pool, and two threads
 # importing it at once for the first tiles hit its circular imports half-initialised (ImportError).
+import numpy as np
+from rasterio.crs import CRS
 from rasterio.errors import RasterioError
 from rio_tiler.colormap import cmap
 from rio_tiler.errors import TileOutsideBounds
@@ -26,11 +28,17 @@ from twin.surveys import SurveyInfo
 
 MIN_ZOOM, MAX_ZOOM = 0, 24
 PREVIEW_SIZE = 1024
+# How tiles and previews are drawn, in their URLs and ETags: a survey's file never changes, so its
+# images are cached for a year as immutable, and only a new address makes a client draw them again.
+# Raise it with any change that alters images already served. 2: single-band surveys of kinds
+# other than NDVI drawn over their own values (version 1 drew them over -1 to 1, one flat colour).
+RENDERING = 2
 # How a single-band survey of a kind is drawn unless a caller says otherwise: (value range, colour map).
 DISPLAY_DEFAULTS: dict[str, tuple[tuple[float, float], str]] = {
     "ndvi": ((0.0, 1.0), "rdylgn"),
 }
 FALLBACK_COLORMAP = "viridis"
+WGS84 = CRS.from_epsg(4326)
 
 
 def default_range(info: SurveyInfo, path: FilePath | None = None) -> tuple[float, float] | None:
@@ -74,6 +82,31 @@ def _values_range(path: FilePath, size: int, mtime_ns: int) -> tuple[float, floa
     if math.isfinite(band.min):
         return (float(band.min) - 0.5, float(band.min) + 0.5)  # one value: drawn mid-ramp
     return None
+
+
+def valid_mask(path: FilePath, bbox: tuple[float, float, float, float], size: int) -> Any:
+    """Where a survey has pixels (not nodata, not outside its flight) over `bbox` (lon/lat) as a
+    size×size boolean grid, north row first, read from its COG's overviews; all False when it
+    lies outside or cannot be read. Kept per file version, as values_range is."""
+    try:
+        st = path.stat()
+    except OSError:
+        return np.zeros((size, size), dtype=bool)
+    return _valid_mask(path, st.st_size, st.st_mtime_ns, bbox, size)
+
+
+@lru_cache(maxsize=64)
+def _valid_mask(
+    path: FilePath, size_bytes: int, mtime_ns: int, bbox: tuple[float, float, float, float], size: int
+) -> Any:
+    try:
+        with Reader(str(path)) as src:
+            img = src.part(bbox, dst_crs=WGS84, bounds_crs=WGS84, indexes=1, width=size, height=size)
+    except (RasterioError, TileOutsideBounds):
+        return np.zeros((size, size), dtype=bool)
+    found = img.mask > 0
+    found.flags.writeable = False  # shared by every caller of the cache
+    return found
 
 
 def default_colormap_name(info: SurveyInfo) -> str | None:

@@ -80,6 +80,7 @@ _FIELDS = (
     FieldSpec("size_bytes", "integer", required=True, unit="B"),
     FieldSpec("source_name", "string", title_en="File name the survey was imported from"),
     FieldSpec("source_crs", "string", title_en="CRS of the raster as imported"),
+    FieldSpec("unit", "string", title_en="Unit of a single-band survey's values (its file's band unit)"),
 )
 
 
@@ -127,6 +128,7 @@ class SurveyInfo:
     commit: str  # id of the commit that recorded it (as the reader may see it)
     source_name: str | None = None
     source_crs: str | None = None  # the CRS it was imported in (EPSG:xxxx, or WKT when it has no code)
+    unit: str | None = None  # of a single-band survey's values (°C), as its source file's band said
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -229,6 +231,7 @@ def _info(twin: TwinLike, layer: str, raw: bytes, ref: Ref) -> SurveyInfo:
         commit=recorded,
         source_name=p.get("source_name"),
         source_crs=p.get("source_crs"),
+        unit=p.get("unit"),
     )
 
 
@@ -243,6 +246,7 @@ class _Source:
     nodata: float | None
     descriptions: tuple[str, ...]
     alpha: bool = False  # a fourth band that is alpha (RGBA), not another band (RGB + near-infrared)
+    unit: str | None = None  # a single band's unit (GDAL's unit type): the COG does not keep it
 
 
 def import_survey(
@@ -320,6 +324,8 @@ def import_survey(
                     twin.create_layer(survey_schema(layer), author=author, message=f"Create survey layer {layer}")
             else:
                 twin.layer(layer)  # through a view: refuse a layer the caller may not see
+            # a layer made before surveys recorded their unit has no such field: the survey is recorded without it
+            has_unit = any(f.name == "unit" for f in twin.layer(layer).fields)
             props = {
                 "kind": kind,
                 "date": on.isoformat(),
@@ -343,6 +349,8 @@ def import_survey(
                 "size_bytes": cog_size,
                 "source_name": src_path.name,
             }
+            if source.unit and has_unit:
+                props["unit"] = source.unit
             import rasterio
 
             with rasterio.open(final) as cog:
@@ -707,6 +715,7 @@ def _check_source(path: Path, aoi: Any, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             dtype=dtype,
             nodata=nodata,
             alpha=src.count == 4 and src.colorinterp[3] == ColorInterp.alpha,
+            unit=((src.units[0] or "").strip()[:32] or None) if src.count == 1 else None,
             descriptions=tuple(
                 d or (c.name if c.name not in ("undefined", "gray") else f"band {i + 1}")
                 for i, (d, c) in enumerate(zip(src.descriptions, src.colorinterp, strict=True))

@@ -524,7 +524,14 @@ _LABELS: dict[str, dict[str, str]] = {
     "survey_attribution": {"zh": "{kind} {date} 航测（{resolution} 米）", "en": "{kind} flown {date} ({resolution} m)"},
     "survey_attribution_demo": {"zh": "{kind} {date}（合成演示，非真实航测）", "en": "{kind} {date} (synthetic demo)"},
     "legend_ndvi": {"zh": "植被指数 NDVI", "en": "Vegetation index (NDVI)"},
-    "legend_index": {"zh": "{kind} 指数", "en": "{kind} index"},
+    "legend_drawn_over": {"zh": "色带：本次航测数值的第 2–98 百分位", "en": "ramp: this flight's 2nd–98th percentile"},
+    # single-band survey kinds in words (the legend's title); another kind is named by its code
+    "survey_kind_thermal": {"zh": "地表温度（热红外）", "en": "Surface temperature (thermal)"},
+    "survey_kind_dsm": {"zh": "数字表面模型高程", "en": "Surface elevation"},
+    "survey_kind_dem": {"zh": "数字高程模型", "en": "Terrain elevation"},
+    "survey_kind_ndre": {"zh": "红边植被指数", "en": "Red-edge vegetation index"},
+    "survey_kind_ndwi": {"zh": "水体指数", "en": "Water index"},
+    "survey_kind_other": {"zh": "{kind} 航测数值", "en": "{kind} values"},
     "legend_bare": {"zh": "裸地", "en": "bare"},
     "legend_green": {"zh": "植被茂盛", "en": "dense green"},
     "map_attribution": {
@@ -691,6 +698,13 @@ def label(lang: str, key: str, **values: Any) -> str:
 
 def has_label(key: str) -> bool:
     return key in _LABELS
+
+
+def survey_kind(lang: str, kind: str) -> str:
+    """A single-band survey's kind in words (thermal: "Surface temperature (thermal)"); a kind
+    with no words of its own is named by its code, underscores as spaces."""
+    key = f"survey_kind_{kind}"
+    return label(lang, key) if key in _LABELS else label(lang, "survey_kind_other", kind=kind.replace("_", " "))
 
 
 # The schemas' units that are English words, in Chinese (symbols such as m, m², ha and % are the same

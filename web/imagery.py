@@ -6,7 +6,9 @@ survey the reader may see: served pages draw them from the app's own tile route
 (/surveys/{id}/tiles/...), exported single-file pages carry a downsampled WebP of each survey as a
 data: URI, so the file still opens offline with its imagery. The page shows, for its date, the
 latest survey of each kind flown on or before it (the earliest one when none was flown yet; the
-attribution always names the flight date); the timeline switches surveys as it steps.
+attribution always names the flight date); the timeline switches surveys as it steps. Where the
+orthophoto shown has no pixels (a flight over part of the venue), the older flights that have some
+there are drawn under it (`_underneath`): the tiles are transparent where a survey has no pixels.
 
 Surveys are taken from the head (what has been recorded by now) and chosen by flight date: a
 survey is evidence of the ground on the day it was flown, whenever it was imported.
@@ -19,10 +21,24 @@ import math
 from datetime import date
 from typing import Any
 
+import numpy as np
+from rasterio.features import geometry_mask
+from rasterio.transform import from_bounds
+
 from layers.demo_surveys import DEMO_FILE_PREFIX
 from twin.core import TwinLike
 from twin.errors import BadInput
-from twin.survey_images import colormap, colormap_stops, default_colormap_name, default_range, render_preview
+from twin.survey_images import (
+    DISPLAY_DEFAULTS,
+    RENDERING,
+    colormap,
+    colormap_stops,
+    default_colormap_name,
+    default_range,
+    render_preview,
+    valid_mask,
+    values_range,
+)
 from twin.survey_read import file_problem, warn_unavailable
 from twin.surveys import SurveyInfo, recording_order
 from web import i18n
@@ -33,6 +49,12 @@ EXPORT_OTHER_PX = 1024  # ... and of every other survey image (overlays, the tim
 WEB_MERCATOR_M_PER_PX_Z0 = 156_543.033_928  # ground metres per pixel at zoom 0 on the equator, 256 px tiles
 MAX_NATIVE_ZOOM = 22
 OFF = "none"  # ?survey=none: no imagery under the layers
+# Where an orthophoto has no pixels (a flight that covered part of the venue), the flights before it
+# show through: compared on a grid of COVER_GRID² cells over the area of interest, an older flight
+# is drawn under it when it fills at least UNDER_MIN_SHARE of the area's cells that no newer drawn
+# flight fills (past a cell's edge: two flights of one extent differ by a row of cells at their rims).
+COVER_GRID = 256
+UNDER_MIN_SHARE = 0.002
 
 
 def is_basemap(info: SurveyInfo) -> bool:
@@ -60,6 +82,51 @@ def pick(surveys: list[SurveyInfo], on: date | None) -> SurveyInfo | None:
     return before[-1] if before else surveys[0]
 
 
+def _underneath(twin: TwinLike, top: SurveyInfo, older: list[SurveyInfo]) -> list[dict[str, Any]]:
+    """The older orthophotos drawn under `top`, newest first, each with the lon/lat bounds of the
+    part of it that shows (so the page asks for its tiles there only): none when `top` has pixels
+    wherever the older ones have. Each flight's pixels are read once from its COG's overviews
+    (twin.survey_images.valid_mask, kept per file); the usual full flight costs one read."""
+    aoi = twin.area_of_interest
+    w, s, e, n = aoi.bounds
+    grid = (COVER_GRID, COVER_GRID)
+    to_grid = from_bounds(w, s, e, n, COVER_GRID, COVER_GRID)
+    inside = geometry_mask([aoi], out_shape=grid, transform=to_grid, invert=True)
+    enough = max(1, int(inside.sum() * UNDER_MIN_SHARE))
+    covered = valid_mask(twin.survey_path(top), (w, s, e, n), COVER_GRID) & inside
+    under: list[dict[str, Any]] = []
+    for survey in reversed(older):
+        if _core(inside & ~covered).sum() < enough:
+            break  # nothing left for an older flight to show
+        shows = valid_mask(twin.survey_path(survey), (w, s, e, n), COVER_GRID) & inside & ~covered
+        if _core(shows).sum() < enough:
+            continue
+        rows, cols = np.nonzero(shows)
+        dx, dy = (e - w) / COVER_GRID, (n - s) / COVER_GRID
+        part = (
+            w + (cols.min() - 1) * dx,
+            n - (rows.max() + 2) * dy,
+            w + (cols.max() + 2) * dx,
+            n - (rows.min() - 1) * dy,
+        )
+        b = survey.bounds
+        under.append(
+            {
+                "id": survey.id,
+                "bounds": [max(part[0], b[0]), max(part[1], b[1]), min(part[2], b[2]), min(part[3], b[3])],
+            }
+        )
+        covered = covered | shows
+    return under
+
+
+def _core(cells: Any) -> Any:
+    """`cells` less those at the rim of a region (an erosion by one cell, its four neighbours)."""
+    core = np.zeros_like(cells)
+    core[1:-1, 1:-1] = cells[1:-1, 1:-1] & cells[:-2, 1:-1] & cells[2:, 1:-1] & cells[1:-1, :-2] & cells[1:-1, 2:]
+    return core
+
+
 def _label(lang: str, info: SurveyInfo) -> str:
     kind = i18n.label(lang, "survey_orthophoto") if is_basemap(info) else info.kind.upper()
     return i18n.label(lang, "survey_layer", kind=kind, date=info.date.isoformat())
@@ -80,18 +147,26 @@ def _image(twin: TwinLike, info: SurveyInfo, max_size: int) -> str:
 
 
 def _legend(twin: TwinLike, lang: str, info: SurveyInfo) -> str | None:
-    """The legend of an index overlay: its colour ramp over the range the tiles are drawn with."""
+    """The legend of an index overlay: what its values are (the kind in words, the unit the survey
+    recorded) and its colour ramp over the range the tiles are drawn with; for a kind drawn over
+    its own values (thermal), that range is said to be its 2nd-98th percentile."""
     name = default_colormap_name(info)
-    value_range = default_range(info, twin.survey_path(info))
+    path = twin.survey_path(info)
+    value_range = default_range(info, path)
     if name is None or value_range is None:
         return None
+    low, high = value_range
+    digits = max(1, min(4, 1 - math.floor(math.log10(high - low))))  # 21.3 °C, 0.012
+    unit = f" {info.unit}" if info.unit else ""
     return render(
         "imagery_legend.html",
         lang=lang,
         kind=info.kind,
+        kind_words=i18n.survey_kind(lang, info.kind),
         stops=colormap_stops(name, 8),
-        low=value_range[0],
-        high=value_range[1],
+        low=f"{low:.{digits}f}{unit}",
+        high=f"{high:.{digits}f}{unit}",
+        percentile=info.kind not in DISPLAY_DEFAULTS and value_range == values_range(path),
     )
 
 
@@ -141,7 +216,14 @@ def imagery_config(
     for s in surveys:
         if not is_basemap(s):
             overlays_by_kind.setdefault(s.kind, []).append(s)
+    # the older flights that show under an orthophoto: the one shown, or every one on a timeline
+    under = {
+        b.id: _underneath(twin, b, basemaps[:i])
+        for i, b in enumerate(basemaps)
+        if b is chosen or (every_date and survey is None)
+    }
     shown = {chosen.id} if chosen else set()
+    shown.update(u["id"] for u in under.get(chosen.id if chosen else "", []))
     shown.update(p.id for p in (pick(v, on) for v in overlays_by_kind.values()) if p is not None)
 
     items = []
@@ -156,12 +238,19 @@ def imagery_config(
             "label": _label(lang, s),
             "attribution": _attribution(lang, s),
         }
+        if s.id in under:
+            item["under"] = under[s.id]
         if export:
             if s.id not in shown and not every_date:
                 continue  # a single-date export carries only what it shows
-            item["image"] = _image(twin, s, EXPORT_BASEMAP_PX if s.id in shown and is_basemap(s) else EXPORT_OTHER_PX)
+            # the orthophoto shown at the larger size; the older flights under it, like the rest, smaller
+            item["image"] = _image(twin, s, EXPORT_BASEMAP_PX if s is chosen else EXPORT_OTHER_PX)
         else:
-            item["tiles"] = f"{base}/surveys/{s.id}/tiles/WebMercatorQuad/" + "{z}/{x}/{y}.webp"
+            # the rendering version in the address: a change of how tiles are drawn is a new address,
+            # so browsers do not keep drawing the old tiles they were told never change
+            item["tiles"] = (
+                f"{base}/surveys/{s.id}/tiles/WebMercatorQuad/" + "{z}/{x}/{y}.webp" + f"?rendering={RENDERING}"
+            )
         items.append(item)
     legends = {kind: _legend(twin, lang, pick(v, on) or v[-1]) for kind, v in overlays_by_kind.items()}
     return {

@@ -6,6 +6,11 @@
  * data: URI), drawn as an image overlay in the tile pane so it stays under the venue layers.
  * showFor(date) switches each layer to the latest survey of its kind flown by that date (the
  * timeline calls it at every step), updating the layer's name in the control and its credit.
+ *
+ * An orthophoto with no pixels over part of the venue (a flight cut short) has the older flights
+ * that fill that part drawn under it (its `under` list, worked out by web/imagery.py from the
+ * flights' pixels): one layer group in the control, newest on top, each older flight asking for
+ * tiles only where it shows (its `bounds`). A survey's tiles are transparent where it has no pixels.
  */
 (function () {
   'use strict';
@@ -31,7 +36,7 @@
     Object.keys(this.groups).forEach(function (key) {
       var g = self.groups[key],
         first = self.byId[key === 'basemap' ? cfg.basemap : cfg.overlays[key]] || g.surveys[g.surveys.length - 1];
-      g.layer = self._layerFor(first, key === 'basemap' ? 1 : 2);
+      g.layer = self._groupLayer(key, first);
       g.current = first;
       g.show = key === 'basemap' && !!cfg.basemap;
       if (g.show) g.layer.addTo(self.map);
@@ -47,16 +52,31 @@
     this._drawLegend();
   };
 
-  VT.Imagery.prototype._layerFor = function (s, z) {
+  /* `part`: the lon/lat bounds to ask tiles for (an older flight under a newer one), else the survey's. */
+  VT.Imagery.prototype._layerFor = function (s, z, part, role) {
     var opts = { attribution: VT.esc(s.attribution), zIndex: z, opacity: s.role === 'basemap' ? 1 : 0.75 };
-    var b = s.bounds,
-      bounds = L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
+    var box = function (b) { return L.latLngBounds([b[1], b[0]], [b[3], b[2]]); };
     if (s.image) {
-      return L.imageOverlay(s.image, bounds, L.extend(opts, { pane: 'tilePane', interactive: false }));
+      return L.imageOverlay(s.image, box(s.bounds), L.extend(opts, { pane: 'tilePane', interactive: false }));
     }
     return L.tileLayer(s.tiles, L.extend(opts, {
-      bounds: bounds, maxNativeZoom: s.maxNativeZoom, maxZoom: 22, minZoom: 0, className: 'vt-survey-' + s.role,
+      bounds: box(part || s.bounds), maxNativeZoom: s.maxNativeZoom, maxZoom: 22, minZoom: 0,
+      className: 'vt-survey-' + (role || s.role),
     }));
+  };
+
+  /* A group's layer: an overlay's survey, or the orthophoto over the older flights that show under
+   * it (a layer group, its `parts` bottom to top, for _stack). */
+  VT.Imagery.prototype._groupLayer = function (key, s) {
+    var self = this;
+    if (key !== 'basemap') return this._layerFor(s, 2);
+    var parts = (s.under || []).filter(function (u) { return self.byId[u.id]; }).reverse().map(function (u) {
+      return self._layerFor(self.byId[u.id], 1, u.bounds, 'under');
+    });
+    parts.push(this._layerFor(s, 1));
+    var group = L.layerGroup(parts);
+    group.parts = parts;
+    return group;
   };
 
   /* Register the layers with the page's layer control (folium's), one entry per kind. */
@@ -80,10 +100,14 @@
   /* The layer control renumbers the z-index of every layer it is given; keep the orthophoto at
    * the bottom of the tile pane and the index overlays above it, whatever was added last. */
   VT.Imagery.prototype._stack = function () {
-    var self = this;
-    this._keys().forEach(function (key, i) {
+    var self = this,
+      z = 1;
+    this._keys().forEach(function (key) {
       var layer = self.groups[key].layer;
-      if (layer.setZIndex) layer.setZIndex(i + 1);
+      (layer.parts || [layer]).forEach(function (part) {
+        if (part.setZIndex) part.setZIndex(z);
+        z += 1;
+      });
     });
   };
 
@@ -103,7 +127,7 @@
       var on = self.map.hasLayer(g.layer),
         old = g.layer;
       g.current = s;
-      g.layer = self._layerFor(s, key === 'basemap' ? 1 : 2);
+      g.layer = self._groupLayer(key, s);
       if (self.control) {
         self.control.removeLayer(old);
         self.control.addOverlay(g.layer, self._name(g));
@@ -124,6 +148,7 @@
     Object.keys(this.groups).forEach(function (key) {
       var g = self.groups[key];
       out[key] = { id: g.current.id, date: g.current.date, shown: self.map.hasLayer(g.layer) };
+      if (key === 'basemap') out[key].under = (g.current.under || []).map(function (u) { return u.id; });
     });
     return out;
   };
