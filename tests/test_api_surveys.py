@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,27 @@ def test_a_survey_record_is_not_edited_through_the_features_api_but_removed(
     again = api.post("/surveys?kind=ndvi&date=2026-10-28", content=body, headers=editor)
     assert again.status_code == 201, again.text
     assert again.json()["commit"] != made["commit"] and again.json()["date"] == "2026-10-28"
+
+
+def test_a_survey_layer_older_than_units_gains_the_field_with_the_first_survey_that_has_one(tmp_path: Path) -> None:
+    """Surveys record their band's unit (°C) since the legend says it; a twin's survey layer made
+    before has no such field, and its surveys were recorded without their unit. The first import
+    with a unit adds the field (a commit of its own, by the importer), then records the survey."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VENUE_TWIN_SURVEY_DIR", str(tmp_path / "rasters"))
+        store = build_venue(tmp_path / "venue.gpkg")
+        src = write_geotiff(tmp_path / "thermal.tif", bands=1, dtype="float32", size=256)
+        with rasterio.open(src, "r+") as d:
+            d.units = ("°C",)
+        with Twin.open(store) as twin:
+            old = survey_schema()
+            twin.create_layer(replace(old, fields=tuple(f for f in old.fields if f.name != "unit")), author="test")
+            twin.import_survey(src, kind="thermal", on=date(2026, 10, 25), author="drone.team")
+            [info] = [s for s in twin.surveys() if s.kind == "thermal"]
+            field = twin.layer("surveys").field("unit")
+            log = twin.log(3)
+    assert info.unit == "°C" and field is not None and field.type == "string"
+    assert [c.author for c in log] == ["drone.team", "drone.team", "test"]  # the survey, the field, the layer
 
 
 def test_a_single_band_survey_of_another_kind_is_drawn_over_its_own_values(tmp_path: Path) -> None:

@@ -324,8 +324,16 @@ def import_survey(
                     twin.create_layer(survey_schema(layer), author=author, message=f"Create survey layer {layer}")
             else:
                 twin.layer(layer)  # through a view: refuse a layer the caller may not see
-            # a layer made before surveys recorded their unit has no such field: the survey is recorded without it
-            has_unit = any(f.name == "unit" for f in twin.layer(layer).fields)
+            if source.unit and all(f.name != "unit" for f in twin.layer(layer).fields):
+                # a layer made before surveys recorded their band's unit gets the field a new one has
+                unit = next(f for f in _FIELDS if f.name == "unit")
+                with contextlib.suppress(BadInput):  # another import added it meanwhile
+                    twin.alter_layer(
+                        layer,
+                        {"add_fields": [{"name": unit.name, "type": unit.type, "title_en": unit.title_en}]},
+                        author=author,
+                        message=f"Survey layer {layer} records the unit of a survey's values",
+                    )
             props = {
                 "kind": kind,
                 "date": on.isoformat(),
@@ -349,7 +357,7 @@ def import_survey(
                 "size_bytes": cog_size,
                 "source_name": src_path.name,
             }
-            if source.unit and has_unit:
+            if source.unit:
                 props["unit"] = source.unit
             import rasterio
 
