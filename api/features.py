@@ -300,6 +300,15 @@ def _collection_doc(request: Request, twin: TwinView, schema: LayerSchema, ref: 
             "title": "Queryables",
             "href": public_url(request, base + "/queryables"),
         },
+        {
+            # GDAL's OAPIF driver takes a layer's fields from this (rel compared as written: GDAL
+            # 3.6 to 3.12 look for "describedBy"), not from its first page of features, which
+            # leaves out a field whose values there are all null (RFC 8288: rels are case-insensitive).
+            "rel": "describedBy",
+            "type": "application/schema+json",
+            "title": "The JSON Schema of this collection's GeoJSON features",
+            "href": public_url(request, base + "/feature-schema"),
+        },
     ]
     if schema.spatial:
         links.append(
@@ -399,10 +408,9 @@ def with_collection_paths(doc: dict[str, Any], layers: Sequence[LayerSchema]) ->
     return {**doc, "paths": paths}
 
 
-def _queryables(request: Request, schema: LayerSchema, ref: Ref | None = None) -> dict[str, Any]:
-    props: dict[str, Any] = {"id": {"title": "Feature id", "type": "string"}}
-    if schema.spatial:  # records (the project register) have none to filter on
-        props["geometry"] = _geometry_queryable(schema)
+def _field_schemas(schema: LayerSchema) -> dict[str, Any]:
+    """Each field of the layer as a JSON Schema property (the queryables' and the features')."""
+    props: dict[str, Any] = {}
     for f in schema.fields:
         p: dict[str, Any] = {"title": f.title_en or f.name, "type": _JSON_TYPES[f.type]}
         if f.type == "date":
@@ -416,6 +424,36 @@ def _queryables(request: Request, schema: LayerSchema, ref: Ref | None = None) -
         if f.title_zh:
             p["description"] = f.title_zh
         props[f.name] = p
+    return props
+
+
+def _feature_schema(request: Request, schema: LayerSchema, ref: Ref | None = None) -> dict[str, Any]:
+    """The JSON Schema of a GeoJSON feature of the layer: every field, typed, as a feature's
+    `properties` hold them (a null value is left out of a feature, so its field is here only).
+    GeoJSON's Feature shape, which GDAL's OAPIF driver reads its fields from (the describedBy link)."""
+    geometry: dict[str, Any] = {"type": "object", "title": "GeoJSON geometry (lon/lat unless crs= says otherwise)"}
+    if schema.geometry_type is not None:
+        geometry["properties"] = {"type": {"type": "string", "enum": list(schema.geometry_types)}}
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": public_url(request, _root(ref) + f"/collections/{schema.name}/feature-schema"),
+        "title": f"A feature of {schema.title_en}",
+        "type": "object",
+        "required": ["type", "id", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "string", "title": "Feature id"},
+            "geometry": geometry if schema.spatial else {"type": "null"},
+            "properties": {"type": "object", "properties": _field_schemas(schema)},
+        },
+    }
+
+
+def _queryables(request: Request, schema: LayerSchema, ref: Ref | None = None) -> dict[str, Any]:
+    props: dict[str, Any] = {"id": {"title": "Feature id", "type": "string"}}
+    if schema.spatial:  # records (the project register) have none to filter on
+        props["geometry"] = _geometry_queryable(schema)
+    props |= _field_schemas(schema)
     return {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": public_url(request, _root(ref) + f"/collections/{schema.name}/queryables"),
@@ -599,6 +637,14 @@ class FeaturesFactory:
             "/collections/{collectionId}/queryables",
             self.queryables,
             summary="Queryables",
+            tags=["Capabilities"],
+            route_class_override=documents,
+        )
+        add_get_route(
+            r,
+            "/collections/{collectionId}/feature-schema",
+            self.feature_schema,
+            summary="The JSON Schema of a collection's GeoJSON features",
             tags=["Capabilities"],
             route_class_override=documents,
         )
@@ -818,6 +864,14 @@ class FeaturesFactory:
             return html.queryables(request, lang, doc, schema)
         headers = self._pinned_headers(request, ref)
         return _json(doc, media="application/schema+json", headers=headers)
+
+    def feature_schema(self, request: Request, twin: TwinDep, collection_id: CollectionId) -> Response:
+        schema = collection_of(twin, collection_id)
+        ref = self._pinned_ref(request, twin)
+        if ref is not None:
+            schema = collection_of(twin, collection_id, ref)
+        doc = _feature_schema(request, schema, ref)
+        return _json(doc, media="application/schema+json", headers=self._pinned_headers(request, ref))
 
     # ------------------------------------------------------------------ reads
     async def items(

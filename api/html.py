@@ -227,6 +227,7 @@ def _queryable_rows(page: _Page, doc: dict[str, Any]) -> list[dict[str, str]]:
 _LINK_LABELS = {
     "http://www.opengis.net/def/rel/ogc/1.0/queryables": "queryables",
     "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector": "vector_tilesets",
+    "describedBy": "feature_schema",
 }
 
 

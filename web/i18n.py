@@ -183,7 +183,10 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Based {own}% on its whole history's pace over {days} days and {rest}% on similar projects ({ref}): "
         "stopped now, too few stoppages seen to say how long one lasts",
     },
-    "basis_missed": {"zh": "开幕日 {date} 前未报告完成，已错过。", "en": "Not reported done by opening day {date}: missed it."},
+    "basis_missed": {
+        "zh": "开幕日 {date} 前未报告完成，已错过。",
+        "en": "Not reported done by opening day {date}: missed it.",
+    },
     "basis_class": {
         "zh": "{category}类其他 {nc} 项；{unit}其他 {nu} 项",
         "en": "{nc} other {category} {nc_projects}; {nu} other {nu_projects} of {unit}",
@@ -633,6 +636,10 @@ _LABELS.update(
         "format_shapefile": {"zh": "Shapefile（zip 压缩包）", "en": "zipped Shapefile"},
         "format_csv": {"zh": "CSV（几何为 WKT）", "en": "CSV with WKT"},
         "vector_tilesets": {"zh": "矢量瓦片集（Mapbox Vector Tiles）", "en": "Vector tilesets (Mapbox Vector Tiles)"},
+        "feature_schema": {
+            "zh": "要素的 JSON Schema（GeoJSON，GIS 据此建字段）",
+            "en": "The JSON Schema of its GeoJSON features (GIS tools take their fields from it)",
+        },
         "other_links": {"zh": "其他链接", "en": "Other links"},
         "items_range": {
             "zh": "第 {first}–{last} 个，共 {matched} 个要素",
