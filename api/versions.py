@@ -27,6 +27,7 @@ from twin import CommitInfo, Ref
 from twin.access import TwinView
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, NotFound
+from twin.model import diff_counts
 
 JSON = "application/json"
 
@@ -143,9 +144,7 @@ class VersionsFactory:
                 collection_of(twin, c)
             names = wanted
         entries = twin.diff(a, b, names)
-        counts: dict[str, dict[str, int]] = {}
-        for e in entries:
-            counts.setdefault(e.layer, {"added": 0, "modified": 0, "deleted": 0})[e.kind] += 1
+        counts = diff_counts(entries)  # features apart from a layer's schema change
         body = feature_collection(
             (diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries),
             {

@@ -37,7 +37,7 @@ from twin import HEAD, Change, Conflict, Feature, Ref, Twin, TwinError, Validati
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound, Problem, Stopped
 from twin.gcpause import gc_paused_for
-from twin.model import SCHEMA_ID
+from twin.model import diff_counts
 from twin.stores import MIGRATE_LOCK_TIMEOUT, shown
 from twin.tokens import Tokens
 
@@ -658,14 +658,7 @@ def diff(
         a, b = _ref(twin, from_version), _ref(twin, to_version)
         entries = twin.diff(a, b, layer)
         if stat:
-            per: dict[str, dict[str, int]] = {}
-            for e in entries:
-                c = per.setdefault(e.layer, {"added": 0, "modified": 0, "deleted": 0})
-                if e.feature_id == SCHEMA_ID:  # the layer's fields changed: not a feature (as `log` says it)
-                    c["schema"] = 1
-                else:
-                    c[e.kind] += 1
-            for name, c in per.items():
+            for name, c in diff_counts(entries).items():
                 schema = " schema" if c.get("schema") else ""
                 out.print(f"{name}:{schema} +{c['added']} ~{c['modified']} -{c['deleted']}")
             return

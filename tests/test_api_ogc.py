@@ -1158,6 +1158,20 @@ def test_diff_equals_the_twin_diff(api: TestClient, twin: Twin, frm: str, to: st
             assert f["twin:before"]["properties"] == orjson.loads(before)["properties"]
 
 
+def test_diff_counts_a_schema_change_apart_from_the_features(venue: tuple[Path, Path], tmp_path: Path) -> None:
+    """A layer's schema change is an entry of the diff, not a feature: it was counted as one
+    ("surveys: added 8" for 7 surveys, "roads: modified 1" for a new field), so scripts adding up
+    the changed features overcounted. Counted as `schema`, as `venue-twin diff --stat` and the
+    log count it."""
+    store = copy_store(venue[0], tmp_path / "venue.gpkg")
+    with Twin.open(store) as t:
+        t.alter_layer("roads", {"add_fields": [{"name": "lighting", "type": "string"}]}, author="test")
+    with client(store) as api:
+        doc = api.get("/diff", params={"from": "HEAD~1"}).json()
+    assert doc["twin:counts"] == {"roads": {"added": 0, "modified": 0, "deleted": 0, "schema": 1}}
+    assert [f["twin:change"] for f in doc["features"]] == ["modified"]  # the schema's own entry, listed
+
+
 def test_diff_of_known_commits(api: TestClient, twin: Twin) -> None:
     c8, c9 = venue_commit(twin, 8), venue_commit(twin, 9)
     doc = api.get("/diff", params={"from": c8.parent, "to": c8.id}).json()  # the hall 2 renovation

@@ -266,6 +266,20 @@ class DiffEntry:
     after: bytes | None  # None when deleted
 
 
+def diff_counts(entries: Iterable[DiffEntry]) -> dict[str, dict[str, int]]:
+    """Per layer, the features a diff added, modified and deleted, and, only when the layer's
+    schema changed, `schema`: 1 (its entry is the schema's, not a feature's, so counted apart, as
+    `log` counts a commit's schema change)."""
+    counts: dict[str, dict[str, int]] = {}
+    for e in entries:
+        c = counts.setdefault(e.layer, {"added": 0, "modified": 0, "deleted": 0})
+        if e.feature_id == SCHEMA_ID:
+            c["schema"] = 1
+        else:
+            c[e.kind] += 1
+    return counts
+
+
 @dataclass(frozen=True)
 class HistoryEntry:
     """One version of a feature, with the commit that made it and the one that ended it."""
