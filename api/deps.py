@@ -312,6 +312,11 @@ async def version_params(
 
 
 VersionDep = Annotated[VersionParams, Depends(version_params)]
+# OGC's name for reading as of an instant, beside version= and asof= on every read (VersionParams.resolve
+# takes it); the items route reads its own, which may also be an interval.
+DatetimeParam = Annotated[
+    str | None, Query(alias="datetime", description="An instant: the twin as of then (as asof= reads it).")
+]
 
 FORMAT_TYPES = {
     "json": "application/json",

@@ -22,6 +22,7 @@ from api.caching import cache_headers
 from api.deps import (
     AdminDep,
     CollectionId,
+    DatetimeParam,
     StrictQueryRoute,
     TwinDep,
     VersionDep,
@@ -131,7 +132,8 @@ class LayersAdminFactory:
         twin: TwinDep,
         version: VersionDep,
         collection_id: CollectionId,
+        datetime_: DatetimeParam = None,
     ) -> Response:
         current = collection_of(twin, collection_id)
-        ref = version.resolve(twin)
+        ref = version.resolve(twin, datetime_)
         return _schema_json(twin.layer(current.name, ref), headers=cache_headers(version.version, ref))

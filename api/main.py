@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import FastAPI, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import TokenStore
@@ -272,6 +273,30 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
 
     app.add_middleware(Revalidation)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # outermost, so refusals (413, 4xx) carry the headers too and a page can read them
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Content-Crs",
+                "If-Match",
+                "If-None-Match",
+                "X-Twin-Message",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Content-Crs",
+                "Content-Disposition",
+                "X-Twin-Commit",
+                "X-Twin-Version",
+            ],
+            max_age=600,
+        )
     return app
 
 

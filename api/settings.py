@@ -26,6 +26,10 @@ class ApiSettings(TwinSettings):
     # The path a reverse proxy serves the twin under (/twin for https://city.example/twin/), the proxy
     # stripping it from each request: every link, page, asset and tile URL starts with it.
     root_path: str = ""
+    # Web pages of other origins that may call the API from a browser (CORS): "*" (the default: reads
+    # are public and writes take a bearer token, never a cookie, so another page gains nothing a
+    # script of its own could not), a comma-separated list of origins, or "" for none.
+    cors_origins: str = "*"
 
     @field_validator("root_path")
     @classmethod

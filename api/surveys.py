@@ -38,7 +38,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from api.caching import read_headers
-from api.deps import EditorDep, StrictQueryRoute, TwinDep, VersionDep, add_get_route, header_text, public_url
+from api.deps import (
+    DatetimeParam,
+    EditorDep,
+    StrictQueryRoute,
+    TwinDep,
+    VersionDep,
+    add_get_route,
+    header_text,
+    public_url,
+)
 from api.errors import InvalidParameter, UnsupportedMediaType
 from twin.access import TwinView
 from twin.errors import BadInput
@@ -162,8 +171,9 @@ class SurveysFactory:
         twin: TwinDep,
         version: VersionDep,
         kind: Annotated[str | None, Query(description="Only surveys of this kind (orthophoto, ndvi, ...).")] = None,
+        datetime_: DatetimeParam = None,
     ) -> Response:
-        ref = version.resolve(twin)
+        ref = version.resolve(twin, datetime_)
         surveys = await run_in_threadpool(twin.surveys, ref, kind)
         doc = {
             "surveys": [self._doc(request, s) for s in surveys],
@@ -172,20 +182,26 @@ class SurveysFactory:
         }
         return _json(doc, headers=read_headers(request, ref, version.version))
 
-    async def metadata(self, request: Request, twin: TwinDep, version: VersionDep, survey_id: SurveyId) -> Response:
-        ref = version.resolve(twin)
+    async def metadata(
+        self, request: Request, twin: TwinDep, version: VersionDep, survey_id: SurveyId, datetime_: DatetimeParam = None
+    ) -> Response:
+        ref = version.resolve(twin, datetime_)
         info = await run_in_threadpool(twin.survey, survey_id, ref)
         return _json(self._doc(request, info), headers=read_headers(request, ref, version.version))
 
     # ------------------------------------------------------------------ files and pixels
-    def _survey(self, twin: TwinView, version: Any, survey_id: str) -> tuple[SurveyInfo, FilePath]:
-        info = twin.survey(survey_id, version.resolve(twin))
+    def _survey(
+        self, twin: TwinView, version: Any, survey_id: str, datetime_: str | None = None
+    ) -> tuple[SurveyInfo, FilePath]:
+        info = twin.survey(survey_id, version.resolve(twin, datetime_))
         # a file this server has not (another survey directory, not yet copied): a 404 naming it
         # and VENUE_TWIN_SURVEY_DIR, not a 500 from the reader
         return info, readable_survey_file(twin, info)
 
-    async def download(self, request: Request, twin: TwinDep, version: VersionDep, survey_id: SurveyId) -> Response:
-        info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
+    async def download(
+        self, request: Request, twin: TwinDep, version: VersionDep, survey_id: SurveyId, datetime_: DatetimeParam = None
+    ) -> Response:
+        info, path = await run_in_threadpool(self._survey, twin, version, survey_id, datetime_)
         headers = _immutable(twin, info, request) | {"ETag": f'"{info.checksum}"'}
         stamp = info.date.isoformat()
         return FileResponse(path, media_type=COG, headers=headers, filename=f"{info.kind}-{stamp}-{info.id}.tif")
@@ -199,10 +215,11 @@ class SurveysFactory:
         rescale: RescaleParam = None,
         colormap_name: ColormapParam = None,
         fmt: Annotated[str, Query(alias="format", description="png or webp (the tiles' format).")] = "webp",
+        datetime_: DatetimeParam = None,
     ) -> Response:
         if fmt not in IMAGE_TYPES:
             raise InvalidParameter(f"format={fmt!r} is not one of png, webp", parameter="format")
-        info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
+        info, path = await run_in_threadpool(self._survey, twin, version, survey_id, datetime_)
         minzoom, maxzoom = await run_in_threadpool(zooms, path)
         query = {k: v for k, v in (("rescale", rescale), ("colormap_name", colormap_name)) if v is not None}
         template = public_url(request, f"/surveys/{info.id}/tiles/WebMercatorQuad") + "/{z}/{x}/{y}." + fmt
@@ -232,8 +249,9 @@ class SurveysFactory:
         rescale: RescaleParam = None,
         colormap_name: ColormapParam = None,
         rendering: RenderingParam = None,
+        datetime_: DatetimeParam = None,
     ) -> Response:
-        info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
+        info, path = await run_in_threadpool(self._survey, twin, version, survey_id, datetime_)
         headers = _immutable(twin, info, request)
         cached = _not_modified(request, headers)
         if cached is not None:
@@ -255,6 +273,7 @@ class SurveysFactory:
         rescale: RescaleParam = None,
         colormap_name: ColormapParam = None,
         rendering: RenderingParam = None,
+        datetime_: DatetimeParam = None,
     ) -> Response:
         if fmt not in IMAGE_TYPES:
             raise InvalidParameter(f"tile format {fmt!r} is not one of png, webp", parameter="format")
@@ -263,7 +282,7 @@ class SurveysFactory:
         for name, value in (("x", x), ("y", y)):
             if not 0 <= value < 2**z:
                 raise InvalidParameter(f"{name}={value} is off the grid at zoom {z} (0 to {2**z - 1})", parameter=name)
-        info, path = await run_in_threadpool(self._survey, twin, version, survey_id)
+        info, path = await run_in_threadpool(self._survey, twin, version, survey_id, datetime_)
         headers = _immutable(twin, info, request)
         cached = _not_modified(request, headers)
         if cached is not None:

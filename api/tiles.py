@@ -21,6 +21,7 @@ from starlette.responses import Response
 from api.caching import read_headers
 from api.deps import (
     CollectionId,
+    DatetimeParam,
     ReaderDep,
     StrictQueryRoute,
     TwinDep,
@@ -46,7 +47,6 @@ TEMPLATE = "/{tileMatrix}/{tileRow}/{tileCol}"
 TileMatrixSetId = Annotated[
     str, Path(alias="tileMatrixSetId", description="WebMercatorQuad (web maps) or WorldCRS84Quad (lon/lat).")
 ]
-DatetimeParam = Annotated[str | None, Query(alias="datetime", description="An instant: the tiles as of then.")]
 
 
 def _json(data: Any, headers: dict[str, str] | None = None) -> Response:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from api.caching import cache_headers, read_headers
 from api.deps import (
     CollectionId,
+    DatetimeParam,
     StrictQueryRoute,
     TwinDep,
     VersionDep,
@@ -188,13 +189,14 @@ class VersionsFactory:
         collection_id: CollectionId,
         f: Annotated[str, Query(description="geojson, gpkg, shapefile or csv")] = "geojson",
         crs: Annotated[str | None, Query(description="The CRS of the file (CRS84 by default).")] = None,
+        datetime_: DatetimeParam = None,
     ) -> Response:
         schema = collection_of(twin, collection_id)
         if f not in FORMATS:
             raise InvalidParameter(f"f={f!r} is not one of {', '.join(FORMATS)}", parameter="f")
         if crs is not None and crs not in SUPPORTED_API_CRS:
             raise InvalidParameter(f"crs {crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="crs")
-        ref = version.resolve(twin)
+        ref = version.resolve(twin, datetime_)
         target = crs_label(parse_crs(crs)) if crs else "EPSG:4326"
         spec = FORMATS[f]
 

@@ -1243,6 +1243,51 @@ def test_download_every_format(api: TestClient, twin: Twin, tmp_path: Path, fmt:
         assert df.crs.to_epsg() == 4326
 
 
+def test_datetime_reads_downloads_schemas_and_surveys_as_asof_does(api: TestClient, twin: Twin) -> None:
+    """Every read takes datetime= (README): the download, the layer schema and the surveys refused it
+    as an unknown parameter."""
+    then = twin.resolve("HEAD~3").commit
+    assert then is not None
+    instant = then.time.isoformat().replace("+00:00", "Z")
+    for path in ("/collections/roads/download?f=geojson", "/collections/roads/schema", "/surveys"):
+        by_datetime = api.get(path, params={"datetime": instant})
+        by_asof = api.get(path, params={"asof": instant})
+        assert by_datetime.status_code == 200, (path, by_datetime.text)
+        if path == "/surveys":  # its self link is the address asked
+            assert by_datetime.json()["surveys"] == by_asof.json()["surveys"]
+        else:
+            assert by_datetime.content == by_asof.content, path
+        before = problem_of(api.get(path, params={"datetime": "2020-01-01T00:00:00Z"}), 404)
+        assert "history" in before["detail"], (path, before)
+    problem_of(api.get("/surveys", params={"datetime": "2026-10-01T00:00:00Z", "version": "HEAD"}), 400, "datetime")
+
+
+def test_pages_of_other_origins_may_call_the_api_unless_told_otherwise(venue: tuple[Path, Path]) -> None:
+    """A web app of another origin (an engineer's dashboard) could not read the API from a browser:
+    no CORS headers. Reads, refusals and a write's preflight now carry them (VENUE_TWIN_CORS_ORIGINS,
+    "*" by default; "" for none)."""
+    origin = {"Origin": "https://dashboard.example"}
+    with client(venue[0]) as api:
+        r = api.get("/collections/halls/items?limit=1", headers=origin)
+        assert r.headers["access-control-allow-origin"] == "*" and "ETag" in r.headers["access-control-expose-headers"]
+        assert api.get("/collections/nope", headers=origin).headers["access-control-allow-origin"] == "*"
+        pre = api.options(
+            "/collections/halls/items",
+            headers=origin
+            | {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
+        )
+        assert pre.status_code == 200 and "POST" in pre.headers["access-control-allow-methods"]
+        assert "authorization" in pre.headers["access-control-allow-headers"].lower()
+        plain = api.options("/collections/halls/items")  # no preflight: the API's own answer
+        assert "POST" in plain.headers["allow"]
+    with client(venue[0], cors_origins="https://ops.example") as api:
+        assert "access-control-allow-origin" not in api.get("/collections", headers=origin).headers
+        ops = api.get("/collections", headers={"Origin": "https://ops.example"})
+        assert ops.headers["access-control-allow-origin"] == "https://ops.example"
+    with client(venue[0], cors_origins="") as api:
+        assert "access-control-allow-origin" not in api.get("/collections", headers=origin).headers
+
+
 def test_download_at_a_version_and_in_another_crs(api: TestClient, twin: Twin, tmp_path: Path) -> None:
     ref = twin.resolve(bundled(twin, 9))
     r = api.get("/collections/landscaping/download", params={"f": "gpkg", "version": bundled(twin, 9)})
