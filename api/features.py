@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import cql2
 import numpy as np
 import orjson
 import shapely
@@ -64,7 +65,15 @@ from twin.access import TwinView
 from twin.encoding import feature_collection
 from twin.errors import BadInput, Conflict, NotFound, ValidationFailed
 from twin.model import LayerSchema
-from twin.query import FeatureQuery, PropertyParameterError, parse_filter, parse_sortby, property_equals, run_query
+from twin.query import (
+    FeatureQuery,
+    PropertyParameterError,
+    map_geometry_literals,
+    parse_filter,
+    parse_sortby,
+    property_equals,
+    run_query,
+)
 from twin.validation import id_problem, shown_id
 
 OGC = "http://www.opengis.net/spec/"
@@ -157,8 +166,7 @@ def _bbox_to_storage(
         except InvalidParameter:
             swapped_meets = False
         if swapped_meets:
-            name = "CRS84" if uri == CRS84_URI else "EPSG:" + uri.rsplit("/", 1)[-1]
-            order = ",".join(_axis_word(ax.name) for ax in parse_crs(uri).axis_info)
+            name, order = _crs_name(uri), _axis_order(uri)
             w, s, e, n = area
             raise InvalidParameter(
                 f"bbox {_numbers(bbox)} lies outside the area of {name} (lon {w:g} to {e:g}, lat {s:g} to {n:g}), "
@@ -204,6 +212,82 @@ def _meets(bounds: tuple[float, ...], area: tuple[float, ...]) -> bool:
 def _axis_word(name: str) -> str:
     low = name.lower()
     return "lat" if "latitude" in low else "lon" if "longitude" in low else low
+
+
+def _axis_order(uri: str) -> str:
+    """A CRS's axis order in words: "lon,lat", "lat,lon", "northing,easting"."""
+    return ",".join(_axis_word(ax.name) for ax in parse_crs(uri).axis_info)
+
+
+def _crs_name(uri: str) -> str:
+    return "CRS84" if uri == CRS84_URI else "EPSG:" + uri.rsplit("/", 1)[-1]
+
+
+def _filter_in_storage(expr: cql2.Expr, filter_crs: str | None) -> cql2.Expr:
+    """The filter with its geometry literals, given in filter-crs (CRS84 by default) in that CRS's
+    axis order, reprojected to storage lon/lat, where the filter is evaluated.
+
+    As for a bbox, a literal wholly outside the CRS's area that lies inside it with its axes
+    swapped answers 400 naming the axis order; so does one beyond lon/lat's range or where the
+    CRS is not defined: each would select nothing, with a 200 that hides the slip."""
+    uri = CRS84_URI if filter_crs is None else filter_crs  # one of SUPPORTED_API_CRS: the route checked it
+    crs = parse_crs(uri)
+    northing_first = is_northing_first(crs)
+    area = _area_of_use(uri)
+    name = _crs_name(uri)
+
+    def lon_lat(geom: BaseGeometry, swap: bool) -> BaseGeometry:
+        if northing_first != swap:  # given in the CRS's own axis order
+            geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
+        return geom if uri == CRS84_URI else to_storage(crs)([geom])[0]
+
+    def fits(bounds: tuple[float, ...]) -> bool:
+        return bool(np.all(np.isfinite(bounds))) and _meets(bounds, area)
+
+    def literal(node: dict[str, Any]) -> dict[str, Any]:
+        if "type" in node:
+            geom = shapely.from_geojson(orjson.dumps(node))
+            shown = shapely.to_wkt(geom, trim=True)
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        else:
+            values = [float(v) for v in node["bbox"]]
+            shown = f"BBOX({_numbers(tuple(values))})"
+            a, b, c, d = values[:2] + values[-3:-1] if len(values) == 6 else values
+            if a > c or b > d:
+                raise InvalidParameter(f"filter: {shown}: its minimum is above its maximum", parameter="filter")
+            geom = shapely.box(a, b, c, d)
+            if uri != CRS84_URI and max(c - a, d - b) > 0:
+                # Densified, so the reprojected outline follows the box's curved edges in lon/lat.
+                geom = geom.segmentize(max(c - a, d - b) / 16)
+        if geom.is_empty:
+            return node
+        got = lon_lat(geom, swap=False)
+        bounds = got.bounds
+        if not fits(bounds):
+            swapped = lon_lat(geom, swap=True).bounds
+            if fits(swapped):
+                w, s, e, n = area
+                raise InvalidParameter(
+                    f"filter: {shown} lies outside the area of {name} (lon {w:g} to {e:g}, lat {s:g} to {n:g}), "
+                    f"and with its axes swapped it lies inside: {name} takes {_axis_order(uri)} order"
+                    + ("" if filter_crs else " (give filter-crs for another CRS)"),
+                    parameter="filter",
+                )
+            if not np.all(np.isfinite(bounds)):
+                raise InvalidParameter(
+                    f"filter: {shown} lies outside the area where {name} is defined", parameter="filter"
+                )
+            if bounds[0] < -180 or bounds[2] > 180 or bounds[1] < -90 or bounds[3] > 90:
+                raise InvalidParameter(
+                    f"filter: {shown} is out of range in {name}: longitude runs from -180 to 180 and "
+                    f"latitude from -90 to 90, and {name} takes {_axis_order(uri)} order",
+                    parameter="filter",
+                )
+        if uri == CRS84_URI:
+            return node  # already in storage lon/lat
+        return orjson.loads(shapely.to_geojson(got))  # type: ignore[no-any-return]
+
+    return map_geometry_literals(expr, literal)
 
 
 def _numbers(values: tuple[float, ...]) -> str:
@@ -932,8 +1016,10 @@ class FeaturesFactory:
             box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox is not None else (None, None)
             if box is not None and not schema.spatial:
                 raise InvalidParameter(f"layer {schema.name} has no geometry, so no bbox", parameter="bbox")
-            if filter_crs is not None and filter_crs != CRS84_URI:
-                raise InvalidParameter(f"filter-crs must be {CRS84_URI}", parameter="filter-crs")
+            if filter_crs is not None and filter_crs not in SUPPORTED_API_CRS:
+                raise InvalidParameter(
+                    f"filter-crs {filter_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="filter-crs"
+                )
             if filter_lang is not None and filter_lang not in ("cql2-text", "cql2-json"):
                 raise InvalidParameter(
                     f"filter-lang {filter_lang!r} is not cql2-text or cql2-json", parameter="filter-lang"
@@ -944,6 +1030,7 @@ class FeaturesFactory:
                     expr = parse_filter(filter_, filter_lang)
                 except BadInput as e:
                     raise InvalidParameter(str(e), parameter="filter") from None
+                expr = _filter_in_storage(expr, filter_crs)
             elif filter_lang is not None:
                 raise InvalidParameter("filter-lang needs a filter", parameter="filter-lang")
             try:

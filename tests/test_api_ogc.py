@@ -604,7 +604,10 @@ def test_a_query_parameter_given_twice_is_400_naming_it(api: TestClient, query: 
         ("/collections/halls/items?crs=http://www.opengis.net/def/crs/EPSG/0/99999", "crs"),
         ("/collections/halls/items?crs=EPSG:4549", "crs"),
         ("/collections/halls/items/hall-1.1H?crs=nonsense", "crs"),
-        ("/collections/halls/items?filter-crs=" + EPSG4549 + "&filter=level='0m'", "filter-crs"),
+        (
+            "/collections/halls/items?filter-crs=http://www.opengis.net/def/crs/EPSG/0/3395&filter=level='0m'",
+            "filter-crs",
+        ),
         ("/versions?limit=abc", "limit"),
         ("/versions?limit=0", "limit"),
         ("/versions?offset=-1", "offset"),
@@ -990,6 +993,79 @@ def test_filter_at_a_past_version(api: TestClient, twin: Twin) -> None:
     assert ids(items(api, "south_plaza", filter="pots > 550000", version=design)) == ["sp-flower-display"]
     assert ids(items(api, "south_plaza", filter="pots > 550000", version=placeholder)) == []
     assert ids(items(api, "south_plaza", filter="pots > 500000", version=placeholder)) == ["sp-flower-display"]
+
+
+def test_in_and_not_in_compare_dates_as_equals_does(api: TestClient, twin: Twin) -> None:
+    """cql2 0.6 evaluates IN with DATE()/TIMESTAMP() members as never equal (IN gave 0, NOT IN all)."""
+    day = _expect(twin, "projects", lambda p: p.get("planned_start") == "2026-09-01")
+    others = _expect(twin, "projects", lambda p: p.get("planned_start") not in (None, "2026-09-01"))
+    assert day and others
+    assert sorted(ids(items(api, "projects", filter="planned_start = DATE('2026-09-01')"))) == day
+    for text in (
+        "planned_start IN (DATE('2026-09-01'))",
+        "planned_start IN (DATE('2026-09-01'), DATE('1999-01-01'))",
+        "planned_start IN (TIMESTAMP('2026-09-01T00:00:00Z'))",
+        '{"op":"in","args":[{"property":"planned_start"},[{"date":"2026-09-01"}]]}',
+    ):
+        assert sorted(ids(items(api, "projects", filter=text))) == day, text
+    for text in ("planned_start NOT IN (DATE('2026-09-01'))", "planned_start <> DATE('2026-09-01')"):
+        assert sorted(ids(items(api, "projects", filter=text))) == others, text
+
+
+HALL_POINT = (121.2949, 31.1902)  # inside halls 2.1H and 2.2H
+
+
+def test_filter_crs_takes_the_collections_crss_in_their_axis_order(api: TestClient, twin: Twin) -> None:
+    """filter-crs EPSG:4549 (northing first) and EPSG:4326 (lat first) give the same halls as CRS84."""
+    expected = _intersecting(twin, "halls", shapely.Point(HALL_POINT))
+    assert expected
+    e, n = T_4549.transform(*HALL_POINT)
+    for text, crs in (
+        (f"S_INTERSECTS(geometry, POINT({n} {e}))", EPSG4549),
+        (f"S_INTERSECTS(geometry, POINT({HALL_POINT[1]} {HALL_POINT[0]}))", EPSG4326),
+        (f"S_INTERSECTS(geometry, POINT({HALL_POINT[0]} {HALL_POINT[1]}))", CRS84),
+    ):
+        assert sorted(ids(items(api, "halls", filter=text, **{"filter-crs": crs}))) == expected, crs
+    # A BBOX in 4549 selects what the box covers in that CRS, as bbox-crs does.
+    e0, n0, e1, n1 = _box_4549(twin, (121.2960, 31.1895), 300.0, 300.0)
+    box = f"BBOX({n0},{e0},{n1},{e1})"
+    doc = items(api, "halls", filter=f"S_INTERSECTS(geometry, {box})", **{"filter-crs": EPSG4549})
+    assert sorted(ids(doc)) == _intersecting_4549(twin, "halls", (e0, n0, e1, n1))
+    body = problem_of(
+        api.get("/collections/halls/items", params={"filter": "level='0m'", "filter-crs": "EPSG:99999"}),
+        400,
+        "filter-crs",
+    )
+    assert EPSG4549 in body["detail"], body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("text", "crs", "words"),
+    [
+        ("S_INTERSECTS(geometry, BBOX(31.188,121.293,31.192,121.297))", None, "lon,lat"),
+        ("S_INTERSECTS(geometry, POINT(31.189 121.295))", None, "lon,lat"),
+        ("S_INTERSECTS(geometry, POINT(121.295 31.189))", EPSG4326, "lat,lon"),
+        ("S_INTERSECTS(geometry, POINT(623800 3452900))", EPSG4549, "northing,easting"),
+        ("S_INTERSECTS(geometry, POINT(500 500))", None, "out of range"),
+    ],
+)
+def test_a_filter_geometry_out_of_range_is_400_saying_so(
+    api: TestClient, text: str, crs: str | None, words: str
+) -> None:
+    params = {"filter": text} | ({"filter-crs": crs} if crs else {})
+    body = problem_of(api.get("/collections/halls/items", params=params), 400, "filter")
+    assert words in body["detail"], body["detail"]
+
+
+def test_a_geometrycollection_literal_of_one_member_filters(api: TestClient, twin: Twin) -> None:
+    """CQL2 text allows GEOMETRYCOLLECTION(POINT(...)); cql2's JSON Schema wants two members."""
+    expected = _intersecting(twin, "halls", shapely.Point(HALL_POINT))
+    x, y = HALL_POINT
+    for text in (
+        f"S_INTERSECTS(geometry, GEOMETRYCOLLECTION(POINT({x} {y})))",
+        f"S_INTERSECTS(geometry, GEOMETRYCOLLECTION(POINT({x} {y}), POINT(0 0)))",
+    ):
+        assert sorted(ids(items(api, "halls", filter=text))) == expected, text
 
 
 @pytest.mark.parametrize(

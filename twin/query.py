@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -103,6 +103,7 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
         raise BadInput("filter: it is empty; give a CQL2 expression, e.g. kind = 'lawn'")
     try:
         expr = cql2.parse_json(text) if as_json else cql2.parse_text(text)
+        expr = cql2.Expr(_unwrap_collections(expr.to_json()))
         expr.validate()
     except Exception as e:  # noqa: BLE001 - cql2 raises ParseError, ValidationError and bare Exceptions
         hint = ""
@@ -118,12 +119,85 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
             # The JSON Schema's own words ("not valid under any of the schemas listed in the 'oneOf'
             # keyword") do not say that CQL2's BETWEEN compares numbers only.
             hint = " (CQL2's BETWEEN takes numbers only: for dates use >= and <=, or T_DURING)"
+        if "oneOf" in str(e) and re.search(r"geometrycollection", text, re.IGNORECASE):
+            # The same Schema words, for a collection with no member (one member is taken, above).
+            hint = (
+                " (a GEOMETRYCOLLECTION takes one or more POINT, LINESTRING, POLYGON or MULTI... members,"
+                " e.g. GEOMETRYCOLLECTION(POINT(121.295 31.189)))"
+            )
         raise BadInput(f"filter: {e}{hint}") from None
     unknown = sorted(filter_ops(expr) - KNOWN_OPS, key=str.lower)
     if unknown:
         hint = " (a box is BBOX(minx, miny, maxx, maxy) in CQL2)" if "envelope" in unknown else ""
         raise BadInput(f"filter: unknown function(s) {', '.join(unknown)}{hint}")
     return expr
+
+
+def _unwrap_collections(node: Any) -> Any:
+    """A one-member GeometryCollection literal as its member (the same point set, so every spatial
+    test answers alike): CQL2 text allows GEOMETRYCOLLECTION(POINT(...)), but cql2's JSON Schema
+    (GeoJSON's) wants two members and refused it with words that did not say so."""
+    if isinstance(node, list):
+        return [_unwrap_collections(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _unwrap_collections(v) for k, v in node.items()}
+    members = node.get("geometries")
+    if node.get("type") == "GeometryCollection" and isinstance(members, list) and len(members) == 1:
+        return members[0]
+    return node
+
+
+_GEOMETRY_TYPES = frozenset(
+    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
+)
+
+
+def is_geometry_literal(node: Any) -> bool:
+    """Whether a node of a filter's CQL2 JSON is a geometry literal: GeoJSON, or {"bbox": [...]}."""
+    if not isinstance(node, dict):
+        return False
+    if isinstance(node.get("bbox"), list) and "type" not in node:
+        return True
+    return node.get("type") in _GEOMETRY_TYPES and ("coordinates" in node or "geometries" in node)
+
+
+def map_geometry_literals(expr: cql2.Expr, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> cql2.Expr:
+    """The filter with each geometry literal replaced by `fn(literal)` (say, reprojected)."""
+
+    def walk(node: Any) -> Any:
+        if is_geometry_literal(node):
+            return fn(node)
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        return node
+
+    return cql2.Expr(walk(expr.to_json()))
+
+
+def _evaluable(node: Any) -> Any:
+    """IN whose list holds a DATE() or TIMESTAMP() as an OR of `=`: cql2 (0.6) finds such a
+    member equal to nothing (IN matched no feature, NOT IN all of them), while `=` compares it."""
+    if isinstance(node, list):
+        return [_evaluable(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _evaluable(v) for k, v in node.items()}
+    args = node.get("args")
+    if (
+        isinstance(node.get("op"), str)
+        and node["op"].lower() == "in"
+        and isinstance(args, list)
+        and len(args) == 2
+        and isinstance(args[1], list)
+        and args[1]
+        and any(isinstance(x, dict) and ("date" in x or "timestamp" in x) for x in args[1])
+    ):
+        terms = [{"op": "=", "args": [args[0], x]} for x in args[1]]
+        return terms[0] if len(terms) == 1 else {"op": "or", "args": terms}
+    return node
 
 
 def property_equals(schema: LayerSchema, values: Mapping[str, str], declared: Collection[str] = ()) -> cql2.Expr | None:
@@ -245,7 +319,7 @@ def run_query(twin: TwinLike, q: FeatureQuery) -> Page:
         hit = shapely.intersects(geoms, q.within)
         keep = [i for i, h in zip(keep, hit, strict=True) if h]
     if q.filter is not None:
-        expr = q.filter
+        expr = cql2.Expr(_evaluable(q.filter.to_json()))
         keep = [i for i in keep if _matches(expr, decoded[i])]
     if not simple_order:
         for key in reversed(q.sortby):  # stable sorts, last key first
