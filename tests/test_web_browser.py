@@ -461,6 +461,30 @@ def test_popup_names_the_project_its_unit_and_progress(visit: Any, server: LiveS
     assert words and shown.inner_text() == words, (words, text)
     v.page.wait_for_function(POPUP_SHOWN)
     v.shot("map-completion-popup")
+    # The same feature clicked under the map's top-right corner: the popup is panned into view below
+    # the buttons, and its close button was under the open layer list. The list is its button while
+    # a popup is open, and opens again when it closes.
+    v.page.evaluate("vt_engine.map.closePopup()")
+    width = v.page.evaluate("vt_engine.map.getSize().x")
+    target = (width - 60, 200)
+    v.moved(
+        lambda: v.page.evaluate(
+            f"vt_engine.map.panBy([{point[0] - target[0]}, {point[1] - target[1]}], {{animate: false}})"
+        )
+    )
+    v.page.mouse.click(box["x"] + target[0], box["y"] + target[1])
+    v.page.wait_for_function(POPUP_READY)
+    v.page.wait_for_function(POPUP_SHOWN)
+    on_top = """(() => {
+      const b = document.querySelector('.leaflet-popup-close-button').getBoundingClientRect();
+      const hit = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2);
+      return !!hit && !!hit.closest('.leaflet-popup-close-button');
+    })()"""
+    assert v.page.evaluate(on_top)
+    assert v.page.locator(".leaflet-control-layers-expanded").count() == 0
+    v.shot("map-completion-popup-corner")
+    v.page.locator(".leaflet-popup-close-button").click()
+    v.page.wait_for_function("document.querySelectorAll('.leaflet-control-layers-expanded').length === 1")
     clean(v)
 
 
@@ -826,7 +850,9 @@ def test_a_popup_on_a_phone_clears_the_maps_buttons(visit: Any) -> None:
     with two projects, ran off the map's foot under the panel. It is panned clear of every control
     and scrolls within the map (the test waits for that, after the popup's content and pan)."""
     v = visit(PAGES["completion-en"], size=PHONE)
-    x, y = v.page.evaluate("(m => { const p = m.latLngToContainerPoint(m.getCenter()); return [p.x, p.y]; })(vt_engine.map)")
+    x, y = v.page.evaluate(
+        "(m => { const p = m.latLngToContainerPoint(m.getCenter()); return [p.x, p.y]; })(vt_engine.map)"
+    )
     v.page.touchscreen.tap(x, y)
     v.page.wait_for_function(POPUP_READY)
     v.page.wait_for_function(POPUP_CLEAR)

@@ -24,6 +24,10 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates are read once per process, as its Python code is: a running service whose files
+        # are updated under it kept its old code but reloaded the changed templates, and every page
+        # whose template needed the new code answered 500 until restarted.
+        auto_reload=False,
     )
     env.globals["LANGS"] = LANGS
     return env

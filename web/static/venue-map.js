@@ -45,6 +45,14 @@
     onAdd: function (map) {
       if (map.getSize().x < OPEN_LAYER_LIST_MIN_WIDTH) this.options.collapsed = true;
       var container = layersOnAdd.call(this, map);
+      if (!this.options.collapsed) {
+        // The open list covers the map's top-right corner, where a popup panned into view below the
+        // buttons could put its close button out of reach: while a popup is open the list is its
+        // button (a click opens it), and it opens again when the popup closes.
+        var control = this;
+        map.on('popupopen', function () { control.collapse(); });
+        map.on('popupclose', function () { control.expand(); });
+      }
       var name = VT.engine && VT.engine.labels.layer_list;
       if (name && this._layersLink) {
         this._layersLink.title = name;
