@@ -744,6 +744,17 @@ def test_table_pages_keep_to_the_screens_width(visit: Any, name: str, size: str)
         box = v.page.locator("div.vt-table-scroll")
         assert box.evaluate("el => el.scrollWidth > el.clientWidth && el.tabIndex === 0")
         assert box.locator("table.vt-units-table").count() == 1
+        # A line says the table scrolls (its last columns were off the screen with nothing to say so);
+        # the unit's name keeps a readable width (it wrapped two characters a line) and stays in view
+        # as the other columns scroll under it.
+        assert v.page.locator("[data-scroll-hint]").is_visible()
+        first = box.locator("tbody tr td").first
+        before = first.bounding_box()
+        assert before is not None and before["width"] >= 100, before
+        box.evaluate("el => { el.scrollLeft = 200; }")
+        v.page.wait_for_function("document.querySelector('div.vt-table-scroll').scrollLeft >= 200")
+        after = first.bounding_box()
+        assert after is not None and abs(after["x"] - before["x"]) < 8, (before, after)  # not 200 px away
     if name == "project-zh":  # the S-curve's axis labels, drawn 9 units high, were 5.6 px on a phone
         smallest = v.page.evaluate(SMALLEST_CURVE_TEXT)
         assert smallest >= 9, smallest

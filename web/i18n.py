@@ -196,6 +196,8 @@ _LABELS: dict[str, dict[str, str]] = {
     # a figure whose report is overdue (no report since the last checkpoint): stale, not the same as late
     "stale": {"zh": "数据过期：上次填报 {date}", "en": "stale: last reported {date}"},
     "stale_never": {"zh": "数据过期：从未填报", "en": "stale: never reported"},
+    # a table wider than a phone's screen scrolls sideways in its box
+    "table_scrolls": {"zh": "表格可左右滑动，查看更多列 →", "en": "The table scrolls sideways for more columns →"},
     "reports_missing": {"zh": "逾期未报", "en": "Reports missing"},
     "reports_missing_note": {
         "zh": "上个节点以来未填报",
