@@ -31,7 +31,7 @@ def import_batches(
 ) -> None:
     import pyogrio
 
-    from cli.main import _errors, _open, _progress, copy_base, err, keep_whole_texts, out
+    from cli.main import _errors, _open, _progress, copy_base, err, keep_whole_texts, out, read_notes, stored_properties
     from layers.io import read_layer_batches
 
     twin = _open(store)
@@ -62,12 +62,10 @@ def import_batches(
                     id_field=id_field,
                     source_layer=source_layer,
                     generate_ids=(mode == "add"),
+                    stored=stored_properties(twin, layer, base),
                 )
                 for k, result in enumerate(pieces, start=1):
-                    if k == 1 and result.ignored_columns:
-                        err.print(
-                            f"note: columns not in layer {layer} were not imported: {', '.join(result.ignored_columns)}"
-                        )
+                    read_notes(result, layer, file, columns=k == 1)
                     if not result.features:
                         continue
                     keep_whole_texts(twin, layer, file, result.features, base)

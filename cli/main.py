@@ -31,7 +31,7 @@ from cli.evidence import evidence
 from cli.intake import projects_app  # also adds `progress import`
 from cli.layers import layer_app
 from cli.maps import map_app
-from cli.pipes import EXIT_BROKEN_PIPE, Console, pipe_closed
+from cli.pipes import EXIT_BROKEN_PIPE, Console, pipe_closed, write_whole
 from cli.surveys import raster_app
 from twin import HEAD, Change, Conflict, Feature, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
@@ -42,6 +42,7 @@ from twin.stores import MIGRATE_LOCK_TIMEOUT, shown
 from twin.tokens import Tokens
 
 if TYPE_CHECKING:
+    from layers.io import ReadResult, StoredProperties
     from twin.settings import TwinSettings
 
 EXIT_CORRUPT, EXIT_BAD_INPUT, EXIT_CONFLICT = 1, 2, 3
@@ -433,9 +434,9 @@ def import_(
             id_field=id_field,
             source_layer=source_layer,
             generate_ids=(mode == "add"),
+            stored=stored_properties(twin, layer, base),
         )
-        if result.ignored_columns:
-            err.print(f"note: columns not in layer {layer} were not imported: {', '.join(result.ignored_columns)}")
+        read_notes(result, layer, file)
         keep_whole_texts(twin, layer, file, result.features, base)
         n = len(result.features)
         progress.update(task, description=f"validating and committing {n} features", total=None)
@@ -501,6 +502,38 @@ def _stop_said(twin: Twin, what: str) -> Iterator[_Asked]:
         else:
             e.args = (f"stopped by {e.name} before {what} was committed: nothing was committed, the twin is as it was",)
         raise
+
+
+def stored_properties(twin: Twin, layer: str, base: str | None) -> StoredProperties:
+    """What the twin holds of the features a file gives, as the file's reader asks for it to keep
+    the fields the file has no column for: as of `base` (the version the file is a copy of, so a
+    feature otherwise as it was then is no change and what others changed since stays), else the
+    head."""
+
+    def lookup(ids: list[str]) -> dict[str, dict[str, Any]]:
+        at = twin.resolve(base) if base else None
+        return {fid: orjson.loads(b)["properties"] for fid, b in twin.features_by_id(layer, ids, at).items()}
+
+    return lookup
+
+
+def read_notes(result: ReadResult, layer: str, file: Path, columns: bool = True) -> None:
+    """What an import read differently from what the file says row by row: columns it has that the
+    layer lacks, fields it has no column for (`columns`: once a file, not each batch), and features
+    added in it without an id."""
+    if columns and result.ignored_columns:
+        err.print(f"note: columns not in layer {layer} were not imported: {', '.join(result.ignored_columns)}")
+    if columns and result.absent_fields:
+        names = ", ".join(result.absent_fields)
+        err.print(
+            f"warning: {file.name} has no column {names}: kept as they are in the features the twin has "
+            "(an empty cell of a column would empty the value); new features get none"
+        )
+    if result.new_ids:
+        err.print(
+            f"note: {result.new_ids} feature(s) without a feature_id got new ids (as features added in QGIS are): "
+            "export again before editing further, or importing this file again adds them again"
+        )
 
 
 def keep_whole_texts(twin: Twin, layer: str, file: Path, features: Sequence[Feature], base: str | None) -> None:
@@ -666,7 +699,7 @@ def diff(
             (diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries),
             {"twin:from": a.commit.id if a.commit else None, "twin:to": b.commit.id if b.commit else None},
         )
-        sys.stdout.buffer.write(body + b"\n")
+        write_whole(body + b"\n")  # all of it, or exit 141 when the reader goes part way (cli.pipes)
 
 
 @app.command()
@@ -729,10 +762,15 @@ def export(
 ) -> None:
     """Write a layer, as it is now or as of any version, to a file."""
     from layers.io import write_layer_file
+    from twin.core import no_data_reason
 
     twin = _open(store)
     with twin, _errors(str(output)), _progress() as progress:
         ref = twin.resolve(version, asof)
+        # A date before the history has no layer to write: an empty file, recording no version,
+        # would read as "nothing there" (and delete the layer if imported with --mode replace).
+        if asof is not None and (why := no_data_reason(twin, ref.seq, asof)):
+            raise BadInput(why)
         schema = twin.layer(layer)
         total = twin.count(layer, ref)
         task = progress.add_task(f"exporting {layer}", total=total)

@@ -4,6 +4,12 @@ Python ignores SIGPIPE, so a write to a closed pipe raises BrokenPipeError; rich
 into ``SystemExit(1)`` and click into exit 1, which this command line documents as "the twin is
 corrupt". Its consoles are ``Console`` from here, whose broken pipe raises, for cli.main to exit
 with the code of the error being reported, else EXIT_BROKEN_PIPE.
+
+A single write of more than the pipe holds (64 kB: a diff, a table of thousands of rows) is the
+other way to lose the exit code: when the reader goes part way, write(2) returns how much it took
+and Python's buffered stdout hands that short count back without an error (a text stream does not
+even look at it), so the rest was dropped and the command exited 0. `write_whole` writes again
+until all is taken, which raises BrokenPipeError once the reader has gone; `Console` writes so.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from typing import IO, Any
 
 from rich.console import Console as RichConsole
 
@@ -18,8 +25,51 @@ from rich.console import Console as RichConsole
 EXIT_BROKEN_PIPE = 141
 
 
+def write_whole(data: str | bytes, stream: IO[str] | None = None) -> None:
+    """Write all of `data` to `stream` (standard output by default), writing again after a short
+    write; BrokenPipeError when the reader has gone before taking it all."""
+    stream = stream if stream is not None else sys.stdout
+    binary = getattr(stream, "buffer", None)
+    if binary is None:  # a stream without bytes beneath (a test's StringIO): it takes whole writes
+        stream.write(data if isinstance(data, str) else data.decode())
+        return
+    if isinstance(data, str):
+        data = data.encode(getattr(stream, "encoding", None) or "utf-8", getattr(stream, "errors", None) or "strict")
+    stream.flush()  # what the text layer holds goes first
+    view = memoryview(data)
+    while view:
+        n = binary.write(view)
+        if not n:  # nothing taken from a blocking write: no reader to wait for
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+        view = view[n:]
+    binary.flush()
+
+
+class _WholeWrites:
+    """A console's stream, its writes by `write_whole`; anything else asked of it is the stream's."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        write_whole(text, self._stream)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 class Console(RichConsole):
-    """rich's Console, leaving a broken pipe to the command line (rich's own exits 1)."""
+    """rich's Console, leaving a broken pipe to the command line (rich's own exits 1), and never
+    dropping the end of a big print silently (`write_whole`)."""
+
+    @property  # type: ignore[override]
+    def file(self) -> IO[str]:
+        return _WholeWrites(RichConsole.file.fget(self))  # type: ignore[attr-defined, return-value]
+
+    @file.setter
+    def file(self, new_file: IO[str]) -> None:
+        RichConsole.file.fset(self, new_file)  # type: ignore[attr-defined]
 
     def on_broken_pipe(self) -> None:
         self.quiet = True  # nothing more to write to a reader that has gone

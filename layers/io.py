@@ -13,7 +13,12 @@ Formats (chosen by extension, or by `fmt` when writing):
 
 Reading reprojects to storage lon/lat (EPSG:4326), then undoes a GCJ-02/BD-09 web-map shift if
 asked, and types each schema column (CSV cells are text). Columns not in the schema are reported,
-not imported. Judging the values (required fields, allowed values, geometry types, the area of
+not imported. A schema field the file has no column for at all is not given, rather than given
+empty on every row (GDAL's copy of an OGC API collection leaves out a field null on its first page):
+each feature the twin has keeps its value, as the caller's `stored` says it (an empty cell of a
+column the file has is still an empty value). A row with no id in the twin's own id column
+(feature_id), as QGIS or GDAL leave a feature added to an export, is a new feature: it gets a new
+id, as one posted to the API does. Judging the values (required fields, allowed values, geometry types, the area of
 interest) is left to the commit's validation, which reports every problem with its feature id.
 
 GDAL does the format work (through pyogrio); pandas reads and writes CSV.
@@ -147,6 +152,13 @@ class ReadResult:
     ignored_columns: list[str] = field(default_factory=list)
     source_crs: str = "OGC:CRS84"  # "" for a layer of records (no geometry, no CRS)
     id_source: str = ""  # the column the ids came from, "GeoJSON feature ids" or "generated"
+    absent_fields: list[str] = field(default_factory=list)  # schema fields with no column in the file
+    new_ids: int = 0  # rows without a feature_id that were given a new id
+
+
+# What the twin holds of features a file gives: their properties by id (those it has), for the
+# fields the file has no column for (see the module's docstring).
+StoredProperties = Callable[[list[str]], Mapping[str, Mapping[str, Any]]]
 
 
 @dataclass
@@ -171,6 +183,7 @@ def read_layer_file(
     id_field: str | None = None,
     source_layer: str | None = None,
     generate_ids: bool = False,
+    stored: StoredProperties | None = None,
 ) -> ReadResult:
     """Read a GeoJSON, GeoPackage, zipped or loose Shapefile or WKT CSV as features of `schema`.
 
@@ -179,6 +192,10 @@ def read_layer_file(
     web-map shift after reprojection. Ids come from `id_field`, else a "feature_id" column (what
     exports write, so an exported file re-imports onto the same features), else an "id" column,
     else GeoJSON feature ids, else the schema's code column; with none, `generate_ids` makes UUIDs.
+
+    A row without a feature_id (that column being where the ids come from) gets a new UUID; a
+    schema field the file has no column for keeps, in each feature `stored` names, the value it
+    gives (without `stored` it is left out, so a commit stores none).
 
     Raises BadInput for a file that cannot be read at all and ValidationFailed listing every row
     with an unreadable geometry, a missing id or a duplicate id.
@@ -192,7 +209,7 @@ def read_layer_file(
         csv = fmt.name == "csv"
         spatial = schema.spatial
         table = _read_csv(path, name, spatial) if csv else _read_ogr(path, name, fmt, source_layer, spatial)
-    return _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, None)
+    return _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, None, stored)
 
 
 def read_layer_batches(
@@ -205,6 +222,7 @@ def read_layer_batches(
     id_field: str | None = None,
     source_layer: str | None = None,
     generate_ids: bool = False,
+    stored: StoredProperties | None = None,
 ) -> Iterator[ReadResult]:
     """`read_layer_file` in pieces of at most `batch` features, so a file of millions of features is
     never held whole: GDAL reads each piece (skip_features / max_features), a CSV comes in pandas
@@ -220,7 +238,7 @@ def read_layer_batches(
             chunks = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", chunksize=batch)
             for k, df in enumerate(chunks):
                 table = _csv_table(df, name, schema.spatial, first_row=k * batch)
-                yield _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, seen)
+                yield _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, seen, stored)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
             raise BadInput(f"{name}: cannot read as CSV: {e}") from None
         return
@@ -237,7 +255,7 @@ def read_layer_batches(
             ids_from_json = _geojson_feature_ids(path, total) or []
         if ids_from_json:
             table.feature_ids = ids_from_json[start : start + len(table.geometries)]
-        yield _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, seen)
+        yield _to_features(table, path, fmt, schema, given_crs, datum, id_field, generate_ids, seen, stored)
 
 
 def _check_source(path: str | Path, datum: str, crs: str | None) -> tuple[Path, FileFormat, CRS | None]:
@@ -268,6 +286,7 @@ def _to_features(
     id_field: str | None,
     generate_ids: bool,
     seen: set[str] | None,
+    stored: StoredProperties | None = None,
 ) -> ReadResult:
     """The features of one table read from a file (all of it, or one batch); `seen` holds the ids
     of the batches before, to refuse an id that comes again."""
@@ -292,6 +311,13 @@ def _to_features(
         ids, id_source = list(table.feature_ids), "GeoJSON feature ids"
     else:
         ids, id_source = _ids(columns, schema, path, fmt, id_field, generate_ids, whole=seen is None)
+    new_ids = 0
+    if id_source.lower() == ID_COLUMN and any(map(is_, ids, repeat(None))):
+        # A feature added to an export in QGIS or GDAL, which leave its feature_id empty: new, so it
+        # gets an id as one posted to the API does. (An empty id in any other column is refused
+        # below: a row that lost its code is a mistake to say, not a feature to add.)
+        new_ids = ids.count(None)
+        ids = [fid if fid is not None else str(uuid.uuid4()) for fid in ids]
 
     problems = [Problem(schema.name, ids[i], f"{name}: {reason}") for i, reason in table.problems]
     problems += _id_problems(ids, schema, name, id_source, table.first_row)
@@ -336,7 +362,21 @@ def _to_features(
             # Built by map and zip (in C) rather than a loop unpacking each row: half the time.
             rows = map(dict, map(zip, repeat(names), zip(*values, strict=True))) if names else (dict() for _ in ids)
             features = list(map(Feature, ids, geoms, rows))  # type: ignore[arg-type]  # no id is missing here
-    return ReadResult(features, ignored, crs_label(source) if source is not None else "", id_source)
+    absent = [f.name for f in schema.fields if f.name not in columns.columns]
+    if absent and stored is not None and features:
+        _keep_absent_fields(features, absent, stored)
+    return ReadResult(features, ignored, crs_label(source) if source is not None else "", id_source, absent, new_ids)
+
+
+def _keep_absent_fields(features: list[Feature], absent: list[str], stored: StoredProperties) -> None:
+    """Each feature the twin has (`stored`) keeps its values of the fields the file has no column for."""
+    have = stored([str(f.id) for f in features])
+    if not have:
+        return
+    for f in features:
+        was = have.get(str(f.id))
+        if was is not None:
+            f.properties.update((name, was[name]) for name in absent if was.get(name) is not None)
 
 
 def _ogr_target(

@@ -4,11 +4,13 @@ unchanged after every refusal. The GDAL command line checks the file really is a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import orjson
@@ -761,3 +763,114 @@ def test_fsck_of_a_damaged_file_reports_it(store: Path) -> None:
     store.write_bytes(bytes(data))
     code, out, err = run("fsck", "--store", str(store))
     assert code == 1 and "damaged" in err and "Traceback" not in out + err, (code, out, err)
+
+
+# ---------------------------------------------------------------------------- round trips edited outside
+def _props(path: Path, layer: str) -> dict[str, dict[str, object]]:
+    with Twin.open(path) as t:
+        return {fid: orjson.loads(t.feature(layer, fid))["properties"] for fid in t.feature_ids(layer)}
+
+
+def test_a_file_without_a_fields_column_keeps_that_field_as_stored(store: Path, tmp_path: Path) -> None:
+    """GDAL's copy of the OGC API left out `trees` (null on its first page): the column missing
+    altogether is not an edit to null on every feature; an empty cell still is."""
+    exported = tmp_path / "ls.geojson"
+    assert run("export", "landscaping", "-o", str(exported), "--store", str(store))[0] == 0
+    doc = json.loads(exported.read_text())
+    doc.pop("twin:version")  # a file from elsewhere: imported onto the head
+    for f in doc["features"]:
+        f["properties"].pop("trees", None)
+        if f["id"] == "ls-trees-songze":
+            f["properties"]["notes"] = "checked"
+    exported.write_text(json.dumps(doc))
+    before = _props(store, "landscaping")
+    assert before["ls-trees-songze"]["trees"] is not None
+    r = runner.invoke(app, ["import", str(exported), "--layer", "landscaping", "--store", str(store)],
+                      env={"VENUE_TWIN_AUTHOR": "li.wei"})  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "~1 " in r.stdout and "no column trees" in r.stderr
+    after = _props(store, "landscaping")
+    assert after["ls-trees-songze"] == {**before["ls-trees-songze"], "notes": "checked"}
+
+
+def test_an_export_imported_twice_commits_only_its_new_edit(store: Path, tmp_path: Path) -> None:
+    """The second import of the same edited file gives hall-5.1H as the head has it (the first
+    import's own change): the same change on both sides, not a conflict (as Kart merges)."""
+    exported = tmp_path / "h.gpkg"
+    assert run("export", "halls", "-o", str(exported), "--store", str(store))[0] == 0
+    env = {"VENUE_TWIN_AUTHOR": "li.wei"}
+    for hall in ("hall-5.1H", "hall-6.1H"):
+        subprocess.run(
+            ["ogrinfo", str(exported), "-dialect", "SQLite", "-sql",
+             f"UPDATE halls SET notes='seen {hall}' WHERE feature_id='{hall}'"],
+            check=True, capture_output=True, timeout=SUBPROCESS,
+        )  # fmt: skip
+        r = runner.invoke(app, ["import", str(exported), "--layer", "halls", "--store", str(store)], env=env)
+        assert r.exit_code == 0, r.stderr
+        assert "halls +0 ~1 -0" in r.stdout
+    halls = _props(store, "halls")
+    assert halls["hall-5.1H"]["notes"] == "seen hall-5.1H" and halls["hall-6.1H"]["notes"] == "seen hall-6.1H"
+
+
+def test_an_export_before_the_history_is_refused_and_writes_nothing(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sp.gpkg"
+    code, _, err = run("export", "south_plaza", "-o", str(out), "--asof", "2020-01-01", "--store", str(store))
+    assert code == 2 and "history starts on" in err
+    assert not out.exists()
+
+
+def test_a_feature_added_in_a_gis_to_an_export_gets_a_new_id(store: Path, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    exported = tmp_path / "sp.gpkg"
+    assert run("export", "south_plaza", "-o", str(exported), "--store", str(store))[0] == 0
+    added = gpd.GeoDataFrame(
+        {"feature_id": [None], "code": ["SP-K"], "zone_type": ["walkway"], "name_zh": ["亭"], "name_en": ["Kiosk"],
+         "responsible_unit": ["NECC"]},
+        geometry=[shapely.box(121.2960, 31.1860, 121.2961, 31.1861)], crs="EPSG:4326",
+    )  # fmt: skip
+    pyogrio.write_dataframe(added, exported, layer="south_plaza", append=True)
+    before = _props(store, "south_plaza")
+    r = runner.invoke(app, ["import", str(exported), "--layer", "south_plaza", "--store", str(store)],
+                      env={"VENUE_TWIN_AUTHOR": "li.wei"})  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "1 feature(s) without a feature_id got new ids" in r.stderr
+    after = _props(store, "south_plaza")
+    (new,) = set(after) - set(before)
+    assert after[new]["code"] == "SP-K" and str(uuid.UUID(new)) == new
+
+
+def test_a_diff_bigger_than_the_pipe_cut_off_by_its_reader_exits_141(store: Path) -> None:
+    """One write of more than the pipe holds: the reader going away part way returned a short
+    count rather than an error, and the rest was dropped with exit 0."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    p = subprocess.Popen([sys.executable, "-m", "cli.main", "diff", "2020-01-01", "HEAD", "--store", str(store)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+    assert p.stdout is not None
+    assert len(p.stdout.read(100)) == 100  # `| head -c 100`
+    p.stdout.close()
+    assert p.wait(timeout=SUBPROCESS) == 141
+
+
+def test_a_console_print_bigger_than_the_pipe_raises_when_its_reader_goes() -> None:
+    import io
+    import threading
+
+    from cli.pipes import Console
+
+    read, write = os.pipe()
+    stream = io.TextIOWrapper(io.FileIO(write, "w"), encoding="utf-8")
+
+    def head() -> None:
+        os.read(read, 100)
+        os.close(read)
+
+    reader = threading.Thread(target=head)
+    reader.start()
+    try:
+        with pytest.raises(BrokenPipeError):
+            Console(file=stream, width=100).print(("y" * 99 + "\n") * 2000)  # 200 kB, one write
+    finally:
+        reader.join(timeout=SUBPROCESS)
+        with contextlib.suppress(BrokenPipeError):  # what it still holds has nowhere to go
+            stream.close()

@@ -380,7 +380,7 @@ class Twin:
                 then = self._stored_at(known, since.seq) if since.seq else {}  # read once for both
                 if copy_of_parent:
                     known, encoded = self._touched_since(known, encoded, then)
-                self._check_unchanged(known, then, since, parent_seq)
+                known, encoded = self._check_unchanged(known, encoded, then, since, parent_seq, copy_of_parent)
             if encoded is None:
                 # Streamed: the adds are encoded while the store writes (below); the rest now.
                 stored, more, adds = self._resolve_streamed(known, parent_seq)
@@ -501,27 +501,55 @@ class Twin:
         return kept, [enc for enc, k in zip(encoded, keep, strict=True) if k]
 
     def _check_unchanged(
-        self, changes: Sequence[Change], then: Mapping[str, Mapping[str, bytes]], since: Ref, head_seq: int
-    ) -> None:
+        self,
+        changes: list[Change],
+        encoded: list[EncodedFeature | None] | None,
+        then: Mapping[str, Mapping[str, bytes]],
+        since: Ref,
+        head_seq: int,
+        copy: bool = False,
+    ) -> tuple[list[Change], list[EncodedFeature | None] | None]:
         """Raise Conflict naming the features these changes touch that changed after `since` (`then`:
-        their stored bytes at `since`, as _stored_at gives them).
+        their stored bytes at `since`, as _stored_at gives them) to something other than they give.
 
         A feature counts as unchanged when the same stored bytes are visible at both commits
         (absent at both, for an add: one another writer added since, say with the same id, is a
-        conflict named as added, not bad input).
+        conflict named as added, not bad input). In a `copy` (copy_of_parent), one changed since to
+        exactly what the copy gives (the same bytes, or deleted by both) is the same change made on
+        both sides, as Kart merges it (an edited export imported again after an earlier import of
+        it): no conflict, and no change left to make, so it is left out of what is returned (the
+        changes and their encodings). A change file or an API edit naming a stale parent is still
+        told that the twin moved on.
         """
         changed: list[str] = []
+        same: set[tuple[str, str]] = set()
+        gives: dict[tuple[str, str], bytes | None] | None = None  # what each change makes of its feature
         for layer, ids in _ids_by_layer(changes).items():
             before = then.get(layer, {})
             now = self.store.features_by_id(layer, ids, head_seq) if head_seq else {}
             for fid in dict.fromkeys(ids):
                 was, is_ = before.get(fid), now.get(fid)
+                if was != is_ and copy:
+                    if gives is None:  # only once some feature moved (a streamed commit encodes here too)
+                        mine = encoded if encoded is not None else encode_changes(changes)
+                        gives = {
+                            (ch.layer, ch.feature_id): enc.geojson if enc is not None else None
+                            for ch, enc in zip(changes, mine, strict=True)
+                        }
+                    if gives.get((layer, fid), b"") == is_:
+                        same.add((layer, fid))
+                        continue
                 if was != is_:
                     how = "was added" if was is None else "was deleted" if is_ is None else "changed"
                     changed.append(f"{layer}/{fid} {how} since")
         if changed:
             shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
             raise Conflict(f"the twin moved on since {_short(since)}: {shown}; read again and retry")
+        if not same:
+            return changes, encoded
+        keep = [(ch.layer, ch.feature_id) not in same for ch in changes]
+        kept = [ch for ch, k in zip(changes, keep, strict=True) if k]
+        return kept, None if encoded is None else [enc for enc, k in zip(encoded, keep, strict=True) if k]
 
     def _parent(self, parent: str | None, author: str) -> tuple[CommitInfo | None, str | None, int]:
         """The head, the parent a write names (checked to be the head) and its seq."""
