@@ -14,12 +14,13 @@ version the reports were read at (`version`) and the one the surveys were read a
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.markup import escape
+
+from cli.pipes import write_whole
 
 if TYPE_CHECKING:
     from completion.evidence import Evidence
@@ -84,7 +85,7 @@ def evidence(
             "surveys_version": read_at,
             "evidence": [e.to_dict() for e in items],
         }
-        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        write_whole(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         return
     from rich.table import Table
 

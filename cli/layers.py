@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ import orjson
 import typer
 import yaml
 
+from cli.pipes import write_whole
 from twin.errors import BadInput
 from twin.schema import parse_field_flag, parse_pairs, read_schema_file
 
@@ -174,11 +174,11 @@ def layer_show(
         ref = m._ref(twin, version) if version is not None else None
         data = orjson.loads(orjson.dumps(twin.layer(name, ref).to_dict()))
     if as_json:
-        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        write_whole(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:  # unset keys left out, so the output reads like the file `layer create` takes
         data["fields"] = [{k: v for k, v in f.items() if v is not None} for f in data["fields"]]
         for f in data["fields"]:  # value labels as a schema file writes them: value: {zh: ..., en: ...}
             if "labels" in f:
                 f["labels"] = {v: {"zh": zh, "en": en} for v, zh, en in f["labels"]}
         data = {k: v for k, v in data.items() if v is not None}
-        sys.stdout.write(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+        write_whole(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))

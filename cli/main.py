@@ -637,7 +637,7 @@ def log(
         commits = twin.log(limit, offset)
         for c in commits:
             if as_json:
-                sys.stdout.write(orjson.dumps(c.to_dict()).decode() + "\n")
+                write_whole(orjson.dumps(c.to_dict()).decode() + "\n")
             else:
                 out.print(
                     f"[yellow]{c.id[:12]}[/] {_time(c.time)}  [bold]{escape(c.author)}[/]  {escape(c.message)}",
@@ -662,14 +662,14 @@ def show(
     with twin, _errors():
         ref = twin.resolve(version)
         if layer and feature_id:
-            sys.stdout.write(twin.feature(layer, feature_id, ref).decode() + "\n")
+            write_whole(twin.feature(layer, feature_id, ref).decode() + "\n")
             return
         if ref.commit is None:
             raise NotFound("the twin has no commits")
         c = ref.commit
         data = c.to_dict()
         data["changes"] = [{"layer": layer, "op": op, "id": fid} for layer, op, fid in twin.changes(ref)]
-        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        write_whole(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 @app.command()
@@ -723,7 +723,7 @@ def history(
                 }
                 for h in entries
             ]
-            sys.stdout.write(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode() + "\n")
+            write_whole(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode() + "\n")
             return
         for h in entries:
             out.print(

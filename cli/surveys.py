@@ -5,13 +5,14 @@ cli.main registers raster_app, so its helpers are imported when a command runs (
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
+
+from cli.pipes import write_whole
 
 StoreOpt = Annotated[
     str | None,
@@ -84,7 +85,7 @@ def list_(
         surveys = twin.surveys(ref, kind)
     if as_json:
         for s in surveys:
-            sys.stdout.write(orjson.dumps(s.to_dict()).decode() + "\n")
+            write_whole(orjson.dumps(s.to_dict()).decode() + "\n")
         return
     for s in surveys:
         out.print(
@@ -113,7 +114,7 @@ def show(
         info = twin.survey(survey_id, ref)
         data = info.to_dict()
         data["path"] = str(twin.survey_path(info))
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    write_whole(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 @raster_app.command("remove")
