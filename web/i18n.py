@@ -671,6 +671,16 @@ _LABELS.update(
     }
 )
 
+# The layer check of a survey layer and the error pages' explanations (web/check_views.py,
+# web/error_page.py): kept together in one block.
+_LABELS.update(
+    {
+        # every survey kind in words, the colour orthophoto and the NDVI too (the layer check's table)
+        "survey_kind_orthophoto": {"zh": "正射影像", "en": "Orthophoto"},
+        "survey_kind_ndvi": {"zh": "植被指数（NDVI）", "en": "Vegetation index (NDVI)"},
+    }
+)
+
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 
