@@ -289,5 +289,6 @@ def test_a_date_after_today_is_refused_naming_the_parameter(api: TestClient) -> 
     for path in ("/maps/completion", "/completion/units?f=html"):
         r = api.get(path, params={"date": later}, headers=browser)
         assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), path
-        assert said in r.text and "days to opening day" not in r.text, path
+        assert 'data-kind="date_after_today"' in r.text and later in r.text, path  # explained in Chinese
+        assert "days to opening day" not in r.text, path
     assert api.get("/completion", params={"date": today.isoformat()}).status_code == 200  # today itself is fine

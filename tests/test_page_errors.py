@@ -20,6 +20,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from layers.bundle import build_bundled_twin
 from web import i18n
+from web.error_page import explanation
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 DATE_DETAIL = "{!r} is not a date (YYYY-MM-DD) or a checkpoint (T-30)"
@@ -60,7 +61,9 @@ def test_a_reader_gets_a_page_in_their_language_naming_the_parameter(
         assert f"<h1>{i18n.label(lang, 'error_400')}</h1>" in page
         assert i18n.label(lang, "error_parameter", parameter="date") in page
         assert 'data-parameter="date"' in page
-        assert DATE_DETAIL.format(bad) in html_lib.unescape(page)  # the JSON's detail
+        # the JSON's detail, explained in the page's language
+        assert explanation(lang, DATE_DETAIL.format(bad)).text in html_lib.unescape(page)
+        assert (DATE_DETAIL.format(bad) in html_lib.unescape(page)) == (lang == "en")
         links = _links(page)
         assert links["home"] == f"http://testserver/maps?lang={lang}"
         without = links["without"]
@@ -104,7 +107,7 @@ def test_a_data_format_or_a_data_route_keeps_the_json(api: TestClient) -> None:
 def test_other_mistakes_on_a_page_are_pages_too(api: TestClient) -> None:
     # an unknown parameter, a bad lang (the page falls back to the browser's language), a bad f
     r = api.get("/maps/completion?zzz=1", headers={"accept": BROWSER, "accept-language": "en"})
-    assert r.status_code == 400 and 'data-parameter="zzz"' in r.text and "unknown query parameter" in r.text
+    assert r.status_code == 400 and 'data-parameter="zzz"' in r.text and "This page has no parameter zzz" in r.text
     r = api.get("/maps/completion?lang=fr", headers={"accept": BROWSER, "accept-language": "en"})
     assert r.status_code == 400 and '<html lang="en">' in r.text and 'data-parameter="lang"' in r.text
     assert _links(r.text)["without"] == "http://testserver/maps/completion"
@@ -132,7 +135,8 @@ def test_what_the_twin_does_not_have_is_a_404_page_for_a_reader(api: TestClient,
         assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), (path, r.text[:300])
         page = html_lib.unescape(r.text)
         assert f"<h1>{i18n.label(lang, 'error_404')}</h1>" in page and 'data-status="404"' in page
-        assert detail in page and j.json()["detail"] in page  # the JSON's detail, word for word
+        assert explanation(lang, j.json()["detail"]).text in page  # the JSON's detail, explained
+        assert lang == "en" or detail not in page
         links = _links(r.text)
         assert links["home"] == f"http://testserver/maps?lang={lang}"
         if kept is None:
@@ -226,7 +230,8 @@ def test_an_address_nothing_answers_is_a_404_page_for_a_reader(api: TestClient, 
     r = api.get("/maps/check", params={"lang": lang}, headers={"accept": BROWSER})
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text[:300]
     page = html_lib.unescape(r.text)
-    assert f"<h1>{i18n.label(lang, 'error_404')}</h1>" in page and j.json()["detail"] in page
+    assert f"<h1>{i18n.label(lang, 'error_404')}</h1>" in page
+    assert explanation(lang, j.json()["detail"]).text in page and "/maps/check" in page
     assert _links(r.text)["home"] == f"http://testserver/maps?lang={lang}"
     assert api.get("/maps/check", headers={"accept": "application/json"}).headers["content-type"] == (
         "application/problem+json"
@@ -234,3 +239,46 @@ def test_an_address_nothing_answers_is_a_404_page_for_a_reader(api: TestClient, 
     # a method a path does not take stays the 405 JSON naming what it takes, for a browser too
     r = api.post("/maps/completion", headers={"accept": BROWSER})
     assert r.status_code == 405 and r.headers["content-type"] == "application/problem+json"
+
+
+# What a leader meets most, as the tester met them: (address, status, the kind of error the page words)
+LEADER_CASES = [
+    ("/maps/completion?date=2027-03-01", 400, "date_after_today"),
+    ("/completion/units?f=html&date=2027-01-01", 400, "date_after_today"),
+    ("/brief?f=pdf&date=2027-01-01", 400, "date_after_today"),
+    ("/maps/completion?date=T-400", 404, "no_data_then"),
+    ("/maps/completion?date=2026-13-45", 400, "not_a_date"),
+    ("/maps/changes?from=2026-13-01", 400, "not_a_time"),
+    ("/maps/timeline?date=2026-10-20", 400, "unknown_parameter"),
+    ("/completion/units?f=html&by=xx", 400, "not_one_of"),
+    ("/maps/layers/nope", 404, "no_layer"),
+    ("/maps/nope", 404, "no_address"),
+]
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@pytest.mark.parametrize(("address", "status", "kind"), LEADER_CASES)
+def test_a_chinese_page_explains_the_error_in_chinese(api: TestClient, address: str, status: int, kind: str) -> None:
+    """The explanation is worded by the page from what the error is (its kind and values), not the
+    API's English sentence, which a script still gets as the JSON's detail."""
+    j = api.get(address.replace("f=html&", "").replace("f=pdf&", ""), headers={"accept": "application/json"})
+    assert j.status_code == status and j.headers["content-type"] == "application/problem+json"
+    detail = j.json()["detail"]
+    r = api.get(address + "&lang=zh" if "?" in address else address + "?lang=zh", headers={"accept": BROWSER})
+    assert r.status_code == status and r.headers["content-type"].startswith("text/html"), r.text[:300]
+    page = html_lib.unescape(r.text)
+    said = re.findall(r'<p class="vt-error-detail" data-kind="([^"]*)">([^<]*)</p>', page)
+    assert [k for k, _ in said] == [kind], page
+    assert _CJK.search(said[0][1]) and not re.search(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+", said[0][1]), said
+    assert detail not in page and "--original-dates" not in page
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_an_unknown_project_is_said_once(api: TestClient, lang: str) -> None:
+    """The page of a code the register lacks says so in its note, not again in the API's words."""
+    r = api.get("/projects/XX-99", params={"f": "html", "lang": lang})
+    assert r.status_code == 404
+    page = html_lib.unescape(r.text)
+    assert "no project 'XX-99'" not in page and "vt-error-detail" not in page
+    note = re.search(r'<p class="vt-error"[^>]*>([^<]*)</p>', page)
+    assert note is not None and "XX-99" in page and (_CJK.search(note[1]) is not None) == (lang == "zh")

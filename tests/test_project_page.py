@@ -26,6 +26,7 @@ from completion.register import LAYER
 from layers.bundle import build_bundled_twin
 from twin import Twin
 from web import i18n
+from web.error_page import explanation
 from web.panels import project_page_url
 
 ON = "2026-10-20"  # a date with projects in every status in the bundled season
@@ -178,10 +179,10 @@ def test_a_caller_who_may_not_see_the_register_gets_what_the_json_gives(bundled:
         for headers in ({}, {"Authorization": f"Bearer {viewer}"}):
             j, h = both(c, headers)
             assert j.status_code == h.status_code == 404
-            # the page is the 404 page of a register that is not there, with the JSON's detail
+            # the page is the 404 page of a register that is not there, with the JSON's detail explained
             assert j.headers["content-type"] == "application/problem+json"
             assert h.headers["content-type"].startswith("text/html") and 'data-status="404"' in h.text
-            assert j.json()["detail"] in html_lib.unescape(h.text)
+            assert explanation("en", j.json()["detail"]).text in html_lib.unescape(h.text)
             assert code not in h.text.replace(f"/projects/{code}", "") and "Sun Hao" not in h.text
             assert "RD-03" not in j.text and "Sun Hao" not in j.text
         j, h = both(c, {"Authorization": f"Bearer {engineer}"})

@@ -465,3 +465,45 @@ def test_a_value_not_allowed_names_the_allowed_values_by_their_labels(api: TestC
         popup = _json(api, "/maps/data/features/landscaping", mode="check", lang=lang)
         bad = next(f for f in popup["features"] if f["id"] == INVALID_ID)
         assert text in bad["r"], bad["r"]
+
+
+# ---------------------------------------------------------------------------- the survey layer
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def test_the_survey_layer_check_speaks_chinese_and_expects_no_attribute(surveyed_twin: Path) -> None:
+    """The survey layer's records are written from their rasters: a colour orthophoto has no no-data
+    value, which the NDVI surveys beside it have, and is no problem for it. Every column has a
+    Chinese heading, and a survey's kind shows in words, its code kept."""
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        doc = _page(c, "/maps/layers/surveys", lang="zh")
+    rows = doc.xpath("//section[@data-attr-table]//tbody/tr")
+    assert len(rows) == 6 and {r.get("data-check") for r in rows} == {"ok"}
+    assert not doc.xpath('//details[@data-reason="attribute_expected"]')
+    heads = [th.text_content().strip() for th in doc.xpath("//section[@data-attr-table]//thead//th")]
+    assert all(_CJK.search(h) for h in heads), heads
+    fields = [th.get("data-field") for th in doc.xpath("//section[@data-attr-table]//thead//th")]
+    kinds = {
+        (td.text_content().strip(), td.get("data-code"))
+        for td in doc.xpath(f"//tbody/tr/td[{fields.index('kind') + 1}]")
+    }
+    assert kinds == {(i18n.survey_kind("zh", "orthophoto"), "orthophoto"), (i18n.survey_kind("zh", "ndvi"), "ndvi")}
+    assert all(_CJK.search(k) for k, _ in kinds)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_survey_layer_stored_without_titles_is_shown_with_them(surveyed_twin: Path, lang: str) -> None:
+    """A twin whose survey layer was made before its fields had Chinese titles (a stored schema
+    keeps the titles it was made with) shows the titles the code gives them now."""
+    import orjson
+
+    from twin.surveys import survey_schema
+    from web.check_views import check_view
+
+    current = survey_schema()
+    old = replace(current, fields=tuple(replace(f, title_zh=None, title_en=None) for f in current.fields))
+    with Twin.open(surveyed_twin) as twin:
+        records = [orjson.loads(b) for b in twin.features("surveys").features]
+    view = check_view(old, records, check_records(old, records, AREA_OF_INTEREST), lang)
+    titles = {c.name: c.title for c in view.columns}
+    assert all(titles[f.name] == i18n.field_title(lang, f) != f.name for f in current.fields), titles

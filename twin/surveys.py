@@ -63,24 +63,37 @@ _CHUNK = 1 << 20
 _FIELDS = (
     FieldSpec("kind", "string", required=True, title_en="Survey kind", title_zh="测量类型"),
     FieldSpec("date", "date", required=True, title_en="Flight date", title_zh="飞行日期"),
-    FieldSpec("checksum", "string", required=True, title_en="SHA-256 of the COG file"),
-    FieldSpec("crs", "string", required=True, title_en="CRS of the raster"),
-    FieldSpec("west", "number", required=True, unit="deg"),
-    FieldSpec("south", "number", required=True, unit="deg"),
-    FieldSpec("east", "number", required=True, unit="deg"),
-    FieldSpec("north", "number", required=True, unit="deg"),
-    FieldSpec("resolution_m", "number", required=True, unit="m", title_en="Ground sample distance"),
-    FieldSpec("width", "integer", required=True, unit="px"),
-    FieldSpec("height", "integer", required=True, unit="px"),
-    FieldSpec("band_count", "integer", required=True),
-    FieldSpec("band_descriptions", "list"),
-    FieldSpec("dtype", "string", required=True),
-    FieldSpec("nodata", "string", title_en="No-data value as text (nan for NaN)"),
-    FieldSpec("file_name", "string", required=True),
-    FieldSpec("size_bytes", "integer", required=True, unit="B"),
-    FieldSpec("source_name", "string", title_en="File name the survey was imported from"),
-    FieldSpec("source_crs", "string", title_en="CRS of the raster as imported"),
-    FieldSpec("unit", "string", title_en="Unit of a single-band survey's values (its file's band unit)"),
+    FieldSpec(
+        "checksum", "string", required=True, title_en="SHA-256 of the COG file", title_zh="文件校验值（SHA-256）"
+    ),
+    FieldSpec("crs", "string", required=True, title_en="CRS of the raster", title_zh="影像坐标系"),
+    FieldSpec("west", "number", required=True, unit="deg", title_en="West edge (longitude)", title_zh="西边界（经度）"),
+    FieldSpec(
+        "south", "number", required=True, unit="deg", title_en="South edge (latitude)", title_zh="南边界（纬度）"
+    ),
+    FieldSpec("east", "number", required=True, unit="deg", title_en="East edge (longitude)", title_zh="东边界（经度）"),
+    FieldSpec(
+        "north", "number", required=True, unit="deg", title_en="North edge (latitude)", title_zh="北边界（纬度）"
+    ),
+    FieldSpec(
+        "resolution_m", "number", required=True, unit="m", title_en="Ground sample distance", title_zh="地面分辨率"
+    ),
+    FieldSpec("width", "integer", required=True, unit="px", title_en="Width", title_zh="宽度"),
+    FieldSpec("height", "integer", required=True, unit="px", title_en="Height", title_zh="高度"),
+    FieldSpec("band_count", "integer", required=True, title_en="Number of bands", title_zh="波段数"),
+    FieldSpec("band_descriptions", "list", title_en="Band descriptions", title_zh="波段说明"),
+    FieldSpec("dtype", "string", required=True, title_en="Pixel data type", title_zh="像元数据类型"),
+    FieldSpec("nodata", "string", title_en="No-data value as text (nan for NaN)", title_zh="无数据值"),
+    FieldSpec("file_name", "string", required=True, title_en="File name in the twin", title_zh="存储文件名"),
+    FieldSpec("size_bytes", "integer", required=True, unit="B", title_en="File size", title_zh="文件大小"),
+    FieldSpec("source_name", "string", title_en="File name the survey was imported from", title_zh="导入时的文件名"),
+    FieldSpec("source_crs", "string", title_en="CRS of the raster as imported", title_zh="导入时的坐标系"),
+    FieldSpec(
+        "unit",
+        "string",
+        title_en="Unit of a single-band survey's values (its file's band unit)",
+        title_zh="数值单位（单波段影像）",
+    ),
 )
 
 

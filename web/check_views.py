@@ -26,6 +26,7 @@ from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike
 from twin.model import SCHEMA_ID, FieldSpec, LayerSchema
 from twin.schema import renamed_fields
+from twin.surveys import is_survey_layer, survey_schema
 from web import i18n
 from web.checks import FeatureCheck, check_records, group_by_reason, problem_text
 from web.data import (
@@ -173,6 +174,27 @@ def _printed_columns(layer: str, columns: list[Column], lang: str) -> list[Colum
     return [code, *(Column(c.name, c.title, c.numeric, c.name in keep) for c in rest)]
 
 
+def _survey_words(schema: LayerSchema, records: Sequence[dict[str, Any]]) -> LayerSchema:
+    """A survey layer's fields with the words the page shows them by. Its schema is stored with the
+    titles the layer was made with (one made before its fields had Chinese titles has English ones or
+    none), so a field without a title takes the one the code gives it now (twin.surveys.survey_schema);
+    the kinds of survey are named as the imagery names them (i18n.survey_kind), the code kept."""
+    if not is_survey_layer(schema.name):
+        return schema
+    current = {f.name: f for f in survey_schema(schema.name).fields}
+    kinds = sorted({str(k) for d in records if (k := (d.get("properties") or {}).get("kind"))})
+
+    def worded(f: FieldSpec) -> FieldSpec:
+        now = current.get(f.name)
+        if now is not None:
+            f = replace(f, title_zh=f.title_zh or now.title_zh, title_en=f.title_en or now.title_en)
+        if f.name == "kind" and not f.labels:
+            f = replace(f, labels=tuple((k, i18n.survey_kind("zh", k), i18n.survey_kind("en", k)) for k in kinds))
+        return f
+
+    return replace(schema, fields=tuple(worded(f) for f in schema.fields))
+
+
 def check_view(
     schema: LayerSchema,
     records: Sequence[dict[str, Any]],
@@ -182,6 +204,7 @@ def check_view(
     limit: int = TABLE_LIMIT,
 ) -> CheckView:
     """The layer check of `records` (every feature of the layer, decoded GeoJSON) for its page."""
+    schema = _survey_words(schema, records)
     layer = schema.name
     by_id = {str(d["id"]): d for d in records}
     props_of = {fid: (d.get("properties") or {}) for fid, d in by_id.items()}

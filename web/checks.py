@@ -12,6 +12,11 @@ fill them: the features of the same layer with the same values in the schema's c
 fields (those with a fixed list of allowed values, e.g. landscaping `kind`, road `road_class`).
 A flower bed with no pot count when the other flower beds have one is flagged; a lawn with no
 pot count is not. Notes are never expected.
+
+Only what people write is expected: a layer whose records the twin derives from files (a survey
+layer, each record written from its raster by the importer alone) leaves a field empty where the
+file has no such value (a colour orthophoto has no no-data value, which an NDVI beside it has), not
+where someone forgot it, so its features are checked by validation only (`expects_attributes`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike
 from twin.errors import Problem
 from twin.model import Change, Feature, LayerSchema
+from twin.surveys import is_survey_layer
 from twin.validation import validate_changes
 from web import i18n
 
@@ -62,6 +68,13 @@ def _empty(v: Any) -> bool:
 
 def classifying_fields(schema: LayerSchema) -> list[str]:
     return [f.name for f in schema.fields if f.allowed is not None and f.required]
+
+
+def expects_attributes(schema: LayerSchema) -> bool:
+    """Whether an empty attribute of this layer can be one forgotten: not in a layer whose records
+    the twin writes from files (the survey layers, twin.surveys: their fields say what the file
+    has, and a file without a value has none to forget)."""
+    return not is_survey_layer(schema.name)
 
 
 def check_records(schema: LayerSchema, records: list[dict[str, Any]], area_of_interest: Any) -> dict[str, FeatureCheck]:
@@ -100,7 +113,7 @@ def check_records(schema: LayerSchema, records: list[dict[str, Any]], area_of_in
         gk = tuple(str(props.get(k)) for k in keys)
         peers = len(groups[gk]) - 1
         missing = []
-        if peers >= MIN_PEERS:
+        if peers >= MIN_PEERS and expects_attributes(schema):
             for name in optional:
                 if _empty(props.get(name)) and filled[gk][name] / peers > PEER_SHARE:
                     missing.append(name)

@@ -673,6 +673,54 @@ _LABELS.update(
     }
 )
 
+# The layer check of a survey layer and the error pages' explanations (web/check_views.py,
+# web/error_page.py): kept together in one block.
+_LABELS.update(
+    {
+        # every survey kind in words, the colour orthophoto and the NDVI too (the layer check's table)
+        "survey_kind_orthophoto": {"zh": "正射影像", "en": "Orthophoto"},
+        "survey_kind_ndvi": {"zh": "植被指数（NDVI）", "en": "Vegetation index (NDVI)"},
+        # an error page's explanation, by the kind of error (web.error_page.ERROR_KINDS names the values)
+        "error_kind_date_after_today": {
+            "zh": "{date} 晚于今天（{today}），系统中还没有那天的数据。",
+            "en": "{date} is after today ({today}): the twin has no reports from then.",
+        },
+        "error_kind_no_data_then": {
+            "zh": "系统的数据从 {since} 开始，{when} 还没有数据。",
+            "en": "The twin has no data on {when}: its records start on {since}.",
+        },
+        "error_kind_not_a_date": {
+            "zh": "“{value}”不是日期（如 2026-10-26）或倒排节点（如 T-30）。",
+            "en": "'{value}' is not a date (YYYY-MM-DD) or a checkpoint (T-30).",
+        },
+        "error_kind_not_a_time": {
+            "zh": "“{value}”不是日期（如 2026-10-26）或时间（如 2026-10-26T08:00:00Z）。",
+            "en": "'{value}' is not a date (such as 2026-10-26) or a time (such as 2026-10-26T08:00:00Z).",
+        },
+        "error_kind_unknown_parameter": {
+            "zh": "此页面没有参数 {parameter}，可用的参数为：{takes}。",
+            "en": "This page has no parameter {parameter}; it takes {takes}.",
+        },
+        "error_kind_unknown_parameter_none": {
+            "zh": "此页面不接受参数（链接中有 {parameter}）。",
+            "en": "This page takes no parameters (the address gives {parameter}).",
+        },
+        "error_kind_not_one_of": {
+            "zh": "“{value}”不是可选的值，可选：{allowed}。",
+            "en": "'{value}' is not one of {allowed}.",
+        },
+        "error_kind_no_layer": {"zh": "没有名为 {layer} 的图层。", "en": "There is no layer {layer}."},
+        "error_kind_no_collection": {
+            "zh": "没有名为 {collection} 的数据集。",
+            "en": "There is no collection {collection}.",
+        },
+        "error_kind_no_address": {
+            "zh": "没有这个页面：{path}。首页列出本服务的全部页面。",
+            "en": "There is no page at {path}; the home page links to every page of this service.",
+        },
+    }
+)
+
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 
