@@ -26,7 +26,7 @@ from completion.register import LAYER, Project, Report, progress_key, reports_fr
 from completion.rollup import overall_weights
 from twin.core import Ref, TwinLike
 from twin.errors import NotFound
-from twin.model import HistoryEntry
+from twin.model import SCHEMA_ID, HistoryEntry
 
 T = TypeVar("T")
 SHAPE_FIELDS = ("code", "area", "quantity", "quantity_unit", "weight")  # what the weights depend on
@@ -185,7 +185,8 @@ def versions_since(twin: TwinLike, at: Ref, head: Ref) -> dict[str, list[History
             ref = twin.at_seq(seq)
         except NotFound:  # a commit to layers the caller's role does not see: not the register
             continue
-        touched.update(fid for layer, _, fid in twin.changes(ref) if layer == LAYER)
+        # a change of the register's schema is no record (a rename's records come in the same commit)
+        touched.update(fid for layer, _, fid in twin.changes(ref) if layer == LAYER and fid != SCHEMA_ID)
     out: dict[str, list[HistoryEntry]] = {}
     for fid in sorted(touched):
         entries = [h for h in twin.history(LAYER, fid) if at.seq < h.commit.seq <= head.seq]

@@ -194,6 +194,23 @@ def test_a_caller_who_may_not_see_the_register_gets_what_the_json_gives(bundled:
         assert j.status_code == h.status_code == 401 and h.json() == j.json()
 
 
+def test_the_register_is_brought_forward_over_a_change_of_its_schema(bundled: Path, tmp_path: Path) -> None:
+    """The completion module keeps the register as of a head and brings it forward commit by commit;
+    a commit that changed the register's schema (restricted it, retitled it) listed the schema's
+    own entry among the records it changed, whose history there is none of: every project read
+    answered 404 "no commit number 0" until the service restarted."""
+    from completion.cache import register_state
+
+    path = tmp_path / "venue.gpkg"
+    shutil.copyfile(bundled, path)
+    with Twin.open(path) as twin:
+        before = register_state(twin)
+        twin.alter_layer(LAYER, {"title_en": "Hardware projects of the season"}, author="admin")
+        after = register_state(twin)  # brought forward from `before`
+        assert after.seq == before.seq + 1 and after.records == before.records
+        assert after.reports == before.reports
+
+
 def test_codes_are_percent_encoded_in_links() -> None:
     def url(path: str, **params: Any) -> str:
         from urllib.parse import urlencode
