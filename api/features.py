@@ -998,8 +998,8 @@ class FeaturesFactory:
                     raise InvalidParameter(
                         "datetime intervals are not supported: give an instant (the twin as it stood then). "
                         "To filter on a date property, use filter, e.g. filter=planned_start >= DATE('2026-08-01') "
-                        "(GDAL sends a -where on a date property as this interval: give it "
-                        "--config OGR_GEOJSON_DATE_AS_STRING YES and it compares the dates itself)",
+                        "(GDAL sends a -where on a date field as this interval: open the layer with -oo IGNORE_SCHEMA=YES "
+                        "--config OGR_GEOJSON_DATE_AS_STRING YES and it reads the dates as text and compares them itself)",
                         parameter="datetime",
                     )
                 instant = datetime_
