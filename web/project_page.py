@@ -28,7 +28,9 @@ from web.panels import basis_words, curve_drawing, forecast_words, project_page_
 from web.panels import labelled as _labelled  # the map's popups name a category so too
 from web.templating import render
 
-CURVE_W, CURVE_H = 520, 170  # the S-curve's size in SVG units (it prints about 13 cm wide)
+# The S-curve's size in SVG units: the completion panel's, so that it scales to a phone's width (390 px,
+# its 9-unit labels about 8.5 px) rather than scroll sideways out of view; printed about 11 cm wide.
+CURVE_W, CURVE_H = 340, 150
 
 
 def _quantity(percent: float, quantity: float | None, unit: str) -> str:
