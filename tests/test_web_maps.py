@@ -851,3 +851,18 @@ def test_pages_behind_a_proxy_load_their_assets_under_its_prefix(store: Path, ur
                 assert direct.get(ref.removeprefix("/twin")).status_code == 200, ref
         moved = c.get("/api.html", follow_redirects=False)
         assert moved.headers["location"] == "/twin/docs"
+
+
+def test_the_date_box_offers_the_dates_the_twin_has_figures_for(api: TestClient, store: Path) -> None:
+    """From the season's first checkpoint (the twin's history starts before it) to today, and not
+    filled in again by the browser after Back (autocomplete off)."""
+    from completion.snapshot import today_local
+    from web.data import season_checkpoints
+
+    html = api.get("/maps/completion", params={"date": KNOWN_DATE, "lang": "zh"}).text
+    box = re.search(r'<form class="vt-form"[^>]*>\s*<label>[^<]*(<input type="date"[^>]*>)', html)
+    assert box and 'autocomplete="off"' in box[0], html[:3000]
+    with Twin.open(store) as twin:
+        first = season_checkpoints(twin)[0].on.isoformat()
+    assert f'value="{KNOWN_DATE}"' in box[1] and f'min="{first}"' in box[1], box[1]
+    assert f'max="{today_local().isoformat()}"' in box[1], box[1]
