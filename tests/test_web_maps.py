@@ -866,3 +866,21 @@ def test_the_date_box_offers_the_dates_the_twin_has_figures_for(api: TestClient,
         first = season_checkpoints(twin)[0].on.isoformat()
     assert f'value="{KNOWN_DATE}"' in box[1] and f'min="{first}"' in box[1], box[1]
     assert f'max="{today_local().isoformat()}"' in box[1], box[1]
+
+
+def test_the_home_pages_figures_say_the_date_they_are_of(api: TestClient, store: Path) -> None:
+    """After opening day the card shows T-10's figures (the latest with reports) beside the days
+    since opening counted from today: each of the three said nothing of its date ("95 %, 3 late"
+    read as today's). The date heads them, apart from the days figure."""
+    from completion.landing import landing_date
+
+    with Twin.open(store) as twin:
+        on = landing_date(twin).on.isoformat()
+    for lang in ("en", "zh"):
+        html = api.get("/maps", params={"lang": lang}).text
+        start = html.find('<div class="kpi-group"')
+        assert start > 0, html[:3000]
+        group = html[start : html.index("</div>", html.index('data-kpi="done"'))]
+        assert f'data-as-of="{on}"' in group and i18n.label(lang, "as_of", date=on) in group, group
+        assert all(f'data-kpi="{k}"' in group for k in ("overall", "late", "done")), group
+        assert 'data-kpi="days"' not in group  # counted from today
