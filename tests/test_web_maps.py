@@ -884,3 +884,12 @@ def test_the_home_pages_figures_say_the_date_they_are_of(api: TestClient, store:
         assert f'data-as-of="{on}"' in group and i18n.label(lang, "as_of", date=on) in group, group
         assert all(f'data-kpi="{k}"' in group for k in ("overall", "late", "done")), group
         assert 'data-kpi="days"' not in group  # counted from today
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_before_any_project_is_registered_the_panel_says_so(api: TestClient, lang: str) -> None:
+    """07-01, before the register's first project: not a green 0 % over empty lists, a notice."""
+    html = api.get("/maps/completion", params={"date": "2026-07-01", "lang": lang}).text
+    assert 'data-no-projects="2026-07-01"' in html and i18n.label(lang, "no_projects_on", date="2026-07-01") in html
+    assert 'data-kpi="overall"' not in html and 'data-section="late"' not in html
+    assert 'data-kpi="days"' in html  # the days to opening day still count
