@@ -276,6 +276,15 @@ def test_a_date_before_the_twins_history_says_when_it_starts(api: TestClient) ->
     assert "history starts" in body["detail"]
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_before_any_project_is_registered_the_page_says_so(api: TestClient, lang: str) -> None:
+    """On 07-01 the twin has its venue layers and no project yet: a big green "0.0%", "+0 against
+    plan" and "0 projects" read as a season on track; the page says no project was registered."""
+    text = pdf_page(api.get("/brief", params={"date": "2026-07-01", "lang": lang}).content)[1]
+    assert squashed(i18n.label(lang, "no_projects_on", date="2026-07-01")) in squashed(text), text[:600]
+    assert "0.0%" not in text and "+0" not in text
+
+
 def test_closed_reads_need_a_token_as_completion_does(store: Any, tmp_path: Path) -> None:
     tokens = make_tokens(store)
     with client(store, public_reads=False) as closed:
@@ -543,7 +552,11 @@ def test_a_long_late_list_leaves_the_imagery_group_rows_not_a_bare_heading() -> 
     assert "IM-0" in texts and "IM-1" in texts and "IM-2" not in texts
     shown_late = len({t for t in texts if t.startswith("LT-")})  # (a bold text is drawn twice)
     assert 0 < shown_late < 30
-    assert f"{30 - shown_late} more late; 3 more imagery" in texts, texts[-3:]
+    # each group's "more" line under its own rows: the late one directly under the late rows, over
+    # the imagery's heading (after that group it read as more imagery)
+    ys = {t.get_text(): t.get_position()[1] for t in page.ax.texts}
+    assert ys[f"{30 - shown_late} more late"] > ys["Imagery disagrees (5)"] > ys["3 more imagery"], texts[-3:]
+    assert ys[f"LT-{shown_late - 1:02d}"] > ys[f"{30 - shown_late} more late"]
     row = " ".join(t for t in texts if "lawns" in t or "imagery shows" in t or "cover" in t)
     assert "55 % green cover" in row.replace("\n", " ") and "…" not in row, row
     # all of it fits: every row, no "more" line
@@ -575,3 +588,17 @@ def test_with_no_report_missing_the_late_table_takes_the_room(surveyed: TestClie
     assert squashed(none) in squashed(missing)
     code_head = {"en": "Code", "zh": "编号"}[lang]
     assert code_head not in missing.split(none[:4])[0].replace(next_heading, ""), missing[:200]
+
+
+def test_both_languages_list_the_same_projects_and_say_where_the_rest_are_that_day(surveyed: TestClient) -> None:
+    """The zh and the en papers of one meeting list the same late projects and the same overdue
+    reports (English names wrap onto two lines: it listed 5 of the 12 late against Chinese 9), and
+    the "more" line points to the list of the briefing's date, not of today."""
+    shown = {}
+    for lang in ("en", "zh"):
+        text = brief_of(surveyed, AFTER_OPENING, lang, f"brief-both-{lang}.pdf")
+        late, missing = brief_tables(text, lang)
+        shown[lang] = (re.findall(r"\b[A-Z]{2}-\d\d\b", late), re.findall(r"\b[A-Z]{2}-\d\d\b", missing))
+        assert f"/completion/late?date={AFTER_OPENING}" in squashed(late), late[-300:]
+    assert shown["en"] == shown["zh"], shown
+    assert len(set(shown["en"][0])) >= 6  # 5 late and 1 of the imagery (a code is drawn twice, bold)

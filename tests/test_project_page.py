@@ -349,3 +349,16 @@ def test_every_kind_of_basis_is_worded_in_both_languages() -> None:
     assert str(Basis("stopped", ref, stoppages=4, then=pace)).startswith("stopped: resumes after a wait drawn from 4")
     assert basis_words(Basis("done", done_on=date(2026, 10, 1)), "en", str) is None  # its date says it
     assert basis_words(Basis("note", note="oracle"), "zh", str) is None
+
+
+def test_the_curve_scales_to_a_phones_width_with_legible_labels(api: TestClient) -> None:
+    # drawn 520 units wide in a 326 px box, the curve kept its size and scrolled sideways out of
+    # view (the latest report, the plan reaching 100 %); shrunk, its 9-unit labels were under 6 px:
+    # drawn no wider than a phone's box, they are 9 px at least
+    code = _codes_by_status(api)["behind"]
+    page = api.get(f"/projects/{code}", params={"date": ON, "f": "html", "lang": "zh"}).text
+    curve = page[page.index('<section class="vt-curve">') :]
+    width = float(re.search(r'<svg viewBox="0 0 ([\d.]+) [\d.]+"', curve)[1])  # type: ignore[index]
+    assert 9 * 326 / width >= 9, width  # its labels at a phone's width (390 px less the margins)
+    style = page[: page.index("</style>")]
+    assert not re.search(r"\.vt-curve[^{}]*\{[^}]*(min-width|overflow-x)", style)  # it scales, not scrolls

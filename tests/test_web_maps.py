@@ -851,3 +851,45 @@ def test_pages_behind_a_proxy_load_their_assets_under_its_prefix(store: Path, ur
                 assert direct.get(ref.removeprefix("/twin")).status_code == 200, ref
         moved = c.get("/api.html", follow_redirects=False)
         assert moved.headers["location"] == "/twin/docs"
+
+
+def test_the_date_box_offers_the_dates_the_twin_has_figures_for(api: TestClient, store: Path) -> None:
+    """From the season's first checkpoint (the twin's history starts before it) to today, and not
+    filled in again by the browser after Back (autocomplete off)."""
+    from completion.snapshot import today_local
+    from web.data import season_checkpoints
+
+    html = api.get("/maps/completion", params={"date": KNOWN_DATE, "lang": "zh"}).text
+    box = re.search(r'<form class="vt-form"[^>]*>\s*<label>[^<]*(<input type="date"[^>]*>)', html)
+    assert box and 'autocomplete="off"' in box[0], html[:3000]
+    with Twin.open(store) as twin:
+        first = season_checkpoints(twin)[0].on.isoformat()
+    assert f'value="{KNOWN_DATE}"' in box[1] and f'min="{first}"' in box[1], box[1]
+    assert f'max="{today_local().isoformat()}"' in box[1], box[1]
+
+
+def test_the_home_pages_figures_say_the_date_they_are_of(api: TestClient, store: Path) -> None:
+    """After opening day the card shows T-10's figures (the latest with reports) beside the days
+    since opening counted from today: each of the three said nothing of its date ("95 %, 3 late"
+    read as today's). The date heads them, apart from the days figure."""
+    from completion.landing import landing_date
+
+    with Twin.open(store) as twin:
+        on = landing_date(twin).on.isoformat()
+    for lang in ("en", "zh"):
+        html = api.get("/maps", params={"lang": lang}).text
+        start = html.find('<div class="kpi-group"')
+        assert start > 0, html[:3000]
+        group = html[start : html.index("</div>", html.index('data-kpi="done"'))]
+        assert f'data-as-of="{on}"' in group and i18n.label(lang, "as_of", date=on) in group, group
+        assert all(f'data-kpi="{k}"' in group for k in ("overall", "late", "done")), group
+        assert 'data-kpi="days"' not in group  # counted from today
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_before_any_project_is_registered_the_panel_says_so(api: TestClient, lang: str) -> None:
+    """07-01, before the register's first project: not a green 0 % over empty lists, a notice."""
+    html = api.get("/maps/completion", params={"date": "2026-07-01", "lang": lang}).text
+    assert 'data-no-projects="2026-07-01"' in html and i18n.label(lang, "no_projects_on", date="2026-07-01") in html
+    assert 'data-kpi="overall"' not in html and 'data-section="late"' not in html
+    assert 'data-kpi="days"' in html  # the days to opening day still count

@@ -431,16 +431,31 @@ def _render(
 
     with _render_lock, matplotlib.rc_context(_RC):
         page = Page(font_families())
-        late, missing = _late_table(facts, lang, link), _missing_table(facts, lang, link)
-        # the late table's second group (imagery disagrees) brings its sub-heading: room for it too
-        most = MAX_TABLES_H + (SUB_HEAD_H if late.second_rows else 0.0)
+        missing = _missing_table(facts, lang, link, version)
+        # the late table's second group (imagery disagrees) brings its sub-heading and its own "more"
+        # line: room for them too
+        most = MAX_TABLES_H + (SUB_HEAD_H + MORE_H if facts.disputed else 0.0)
         # No report missing: that box needs only its line, and the late table the room (at T-15 it
         # listed 4 of 8 late projects on two lines each beside 170 mm saying "No report is overdue").
         late_w = LATE_W if missing.rows else WIDE_LATE_W
-        short = dataclasses.replace(late, note_lines=ROW_LINES)
-        if short.shown(page, late_w, most) > late.shown(page, late_w, most):  # a note's third line left a row out
-            late = short
-        needed = max(late.height(page, late_w), missing.height(page, PAGE_MM[0] - 2 * MARGIN - late_w - GUTTER))
+        missing_w = PAGE_MM[0] - 2 * MARGIN - late_w - GUTTER
+
+        def late_in(language: str) -> Table:
+            late = _late_table(facts, language, link, version)
+            short = dataclasses.replace(late, note_lines=ROW_LINES)
+            # a note's third line left a row out
+            return short if short.shown(page, late_w, most) > late.shown(page, late_w, most) else late
+
+        # Each table lists as many rows as fit in both languages: the zh and the en papers of one
+        # meeting list the same projects (English names wrap sooner: 5 of 12 late against 9).
+        other = i18n.other_lang(lang)
+        late, late_other = late_in(lang), late_in(other)
+        fit, fit_other = late.counts(page, late_w, most), late_other.counts(page, late_w, most)
+        late = dataclasses.replace(late, limit=(min(fit[0], fit_other[0]), min(fit[1], fit_other[1])))
+        fit = missing.counts(page, missing_w, most)
+        fit_other = _missing_table(facts, other, link, version).counts(page, missing_w, most)
+        missing = dataclasses.replace(missing, limit=(min(fit[0], fit_other[0]), 0))
+        needed = max(late.height(page, late_w), missing.height(page, missing_w))
         layout = _layout(min(max(needed, MIN_TABLES_H), most), late_w)
         _header(page, facts, lang)
         _map(page, layout.map, facts, lang)
@@ -878,9 +893,21 @@ def _variance_colour(variance: float) -> str:
     return i18n.STATUS_COLOURS["on_track"]
 
 
+def _no_projects(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
+    """Before the register's first project: a notice where the figures go (a big green "0.0%" and
+    "+0 points against plan" read as a season on track)."""
+    top = b.top - HEADING_H - 8
+    page.text(b.x, top, i18n.label(lang, "no_projects_on", date=facts.snap.on.isoformat()), 12, bold=True)
+    for k, line in enumerate(page.wrap(i18n.label(lang, "no_projects_on_note"), b.w, 9, lines=3)):
+        page.text(b.x, top - 6 - 4.5 * k, line, 9, colour=MUTED)
+
+
 def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     o = facts.overall
     page.heading(b, i18n.label(lang, "brief_key_figures"), i18n.label(lang, "projects_n", n=o.projects))
+    if not o.projects:
+        _no_projects(page, b, facts, lang)
+        return
     top = b.top - HEADING_H - 4.5
     page.text(b.x, top, i18n.label(lang, "overall"), 9, colour=MUTED)
     big = api_percent(o.actual)
@@ -939,7 +966,7 @@ def _scurve(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     page.heading(b, i18n.label(lang, "scurve"))
     ax = page.axes(Box(b.x + 12, b.y + 9, b.w - 14, b.h - HEADING_H - 12))
     pts = list(facts.curve)
-    if not pts:
+    if not pts or not facts.overall.projects:  # (the figures' box says why)
         ax.set_axis_off()
         return
     planned = [(p.checkpoint.on, p.planned) for p in pts]
@@ -1010,6 +1037,7 @@ LINE_H = TABLE_SIZE * 0.3528 * 1.32  # points to mm, with leading
 ROW_PAD = 2.2
 TABLE_HEAD_H = HEADING_H + 7.5  # heading, then the column titles and their rule
 SUB_HEAD_H = LINE_H + 3.0  # a second group's sub-heading and its rule
+MORE_H = LINE_H + 1.8  # a line saying how many more rows there are and where they all are
 LATE_W = 250.0
 WIDE_LATE_W = 420.0 - 2 * MARGIN - GUTTER - 80.0  # beside an empty reports-missing box, 80 mm wide
 MIN_TABLES_H, MAX_TABLES_H = TABLE_HEAD_H + 4 * (LINE_H + ROW_PAD), 92.0
@@ -1038,6 +1066,9 @@ class Table:
     # the most lines of a second-group row's name with the imagery's note (NOTE_LINES; ROW_LINES when
     # the extra line would leave a row out: every row listed comes before a note's last words)
     note_lines: int = NOTE_LINES
+    # the most rows of each group listed (None: as many as fit): the other language's count, so that
+    # the zh and the en papers of one meeting list the same projects (English names wrap sooner)
+    limit: tuple[int, int] | None = None
 
     @property
     def _all_rows(self) -> list[Sequence[str]]:
@@ -1147,40 +1178,51 @@ class Table:
     def _shown(self, heights: Sequence[float], room: float) -> tuple[int, int]:
         """How many rows of each group the table draws in ``room`` mm (below its column titles).
 
-        All of them when they fit. Otherwise a "more" line ends the table, and the second group
-        keeps room for its sub-heading and up to two rows: a long late list took the whole box,
-        and the imagery's group was a sub-heading over no row ("(9)", then "9 more")."""
+        All of them (up to ``limit``) when they fit. Otherwise a "more" line under a group's rows
+        says how many of it are left out, and the second group keeps room for its sub-heading and up
+        to two rows: a long late list took the whole box, and the imagery's group was a sub-heading
+        over no row ("(9)", then "9 more")."""
         first = len(self.rows)
         second = len(heights) - first
-        sub = SUB_HEAD_H if second else 0.0
-        if sum(heights) + sub <= room:
-            return first, second
-        room -= LINE_H + 3  # the "more" line
-        keep = sub + sum(heights[first : first + min(2, second)]) if second else 0.0
-        n1, used = 0, 0.0
-        while n1 < first and used + heights[n1] <= room - keep:
-            used += heights[n1]
+        cap1, cap2 = self.limit or (first, second)
+        cap1, cap2 = min(cap1, first), min(cap2, second)
+        if self._needed(heights, cap1, cap2) <= room:
+            return cap1, cap2
+        keep = min(2, cap2)
+        n1 = 0
+        while n1 < cap1 and self._needed(heights, n1 + 1, keep) <= room:
             n1 += 1
         n2 = 0
-        if second and used + sub + heights[first] <= room:
-            used += sub
-            while n2 < second and used + heights[first + n2] <= room:
-                used += heights[first + n2]
-                n2 += 1
+        while n2 < cap2 and self._needed(heights, n1, n2 + 1) <= room:
+            n2 += 1
         return n1, n2
+
+    def _needed(self, heights: Sequence[float], n1: int, n2: int) -> float:
+        """The height of the first ``n1`` rows of the first group and ``n2`` of the second (with its
+        sub-heading), and of a "more" line under each group not listed whole."""
+        first = len(self.rows)
+        second = len(heights) - first
+        h = sum(heights[:n1]) + (SUB_HEAD_H + sum(heights[first : first + n2]) if n2 else 0.0)
+        return h + MORE_H * ((n1 < first) + (n2 < second))
+
+    def counts(self, page: Page, width: float, height: float) -> tuple[int, int]:
+        """How many rows of each group the table draws in a box ``width`` by ``height`` mm."""
+        cells = self._cells(page, self._widths(page, width))
+        heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
+        return self._shown(heights, height - HEADING_H - 4.0 - 2.2)
 
     def shown(self, page: Page, width: float, height: float) -> int:
         """How many rows (of both groups) the table draws in a box ``height`` mm tall (as draw does)."""
-        cells = self._cells(page, self._widths(page, width))
-        heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
-        return sum(self._shown(heights, height - HEADING_H - 4.0 - 2.2))
+        return sum(self.counts(page, width, height))
 
     def height(self, page: Page, width: float) -> float:
-        """The height every row needs (plus a line spare, and the second group's sub-heading)."""
+        """The height every row (up to ``limit``) needs, with the second group's sub-heading and the
+        "more" lines, plus a line spare."""
         cells = self._cells(page, self._widths(page, width))
-        rows = sum(max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells)
-        sub = SUB_HEAD_H if self.second_rows else 0.0
-        return TABLE_HEAD_H + max(rows, LINE_H + ROW_PAD) + sub + LINE_H + 3
+        heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
+        cap1, cap2 = self.limit or (len(self.rows), len(self.second_rows))
+        rows = self._needed(heights, min(cap1, len(self.rows)), min(cap2, len(self.second_rows)))
+        return TABLE_HEAD_H + max(rows, LINE_H + ROW_PAD) + MORE_H
 
     def draw(self, page: Page, b: Box) -> None:
         page.heading(b, self.title, f"({len(self.rows)})")
@@ -1202,10 +1244,17 @@ class Table:
         first = len(self.rows)
         heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
         n1, n2 = self._shown(heights, y - b.y)
-        for i, row in enumerate(cells):
-            if i < first and i >= n1 or i >= first + n2:
-                continue
-            if i == first:  # the second group's sub-heading, over its first row
+
+        def more(text: str) -> None:  # under its group's rows
+            nonlocal y
+            page.text(b.x + 1.2, y - LINE_H - 0.6, text, TABLE_SIZE, colour=MUTED)
+            y -= MORE_H
+
+        for i in [*range(n1), *range(first, first + n2)]:
+            if i == first:
+                if n1 < first:
+                    more(self.more(first - n1))
+                # the second group's sub-heading, over its first row
                 y -= SUB_HEAD_H
                 tx = b.x + 1.2
                 if self.second_badge:
@@ -1215,7 +1264,7 @@ class Table:
             height = heights[i]
             if i % 2 == 0:
                 page.ax.add_patch(Rectangle((b.x, y - height), b.w, height, color="#f3f4f6", lw=0))
-            for j, (c, x, w, lines) in enumerate(zip(self.columns, xs, widths, row, strict=True)):
+            for j, (c, x, w, lines) in enumerate(zip(self.columns, xs, widths, cells[i], strict=True)):
                 tx = x + w - CELL_PAD if c.align == "right" else x + CELL_PAD
                 if self._badge_room(page, i, j):
                     page.badge(tx, y - ROW_PAD / 2 - LINE_H * 0.8, self.second_badge, BADGE_SIZE)
@@ -1225,16 +1274,21 @@ class Table:
                     page.text(tx, y - ROW_PAD / 2 - LINE_H * (k + 0.8), line, TABLE_SIZE, bold=j == 0,
                               colour=self.colour_of(i, j), ha=c.align, url=url)  # fmt: skip
             y -= height
-        more = []
-        if n1 < first:
-            more.append(self.more(first - n1))
+        if n1 < first and n2 == 0:
+            more(self.more(first - n1))
         if n2 < len(self.second_rows) and self.second_more is not None:
-            more.append(self.second_more(len(self.second_rows) - n2))
-        if more:
-            page.text(b.x + 1.2, y - LINE_H - 0.6, "; ".join(more), TABLE_SIZE, colour=MUTED)
+            more(self.second_more(len(self.second_rows) - n2))
 
 
-def _late_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None) -> Table:
+def _list_path(path: str, facts: BriefFacts, version: str | None, **params: str) -> str:
+    """Where the whole of a list is: its route of the briefing's date (and version), which without
+    them answers for today."""
+    return f"{path}?{urlencode({**params, 'date': facts.snap.on.isoformat(), **({'version': version} if version else {})})}"
+
+
+def _late_table(
+    facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None, version: str | None = None
+) -> Table:
     def t(key: str, **v: Any) -> str:
         return i18n.label(lang, key, **v)
 
@@ -1285,13 +1339,16 @@ def _late_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None 
 
     links = [link(r["code"]) if link else None for r in (*facts.late, *facts.disputed)]
     return Table(t("late_projects"), columns, rows, t("late_none"),
-                 lambda n: t("brief_more", n=n, path="/completion/late"), colour,
+                 lambda n: t("brief_more", n=n, path=_list_path("/completion/late", facts, version)), colour,
                  f"{t('imagery_disagrees')} ({len(second)})", second,
-                 lambda n: t("brief_more", n=n, path="/evidence?flagged=true"), t("imagery_badge"),
+                 lambda n: t("brief_more", n=n, path=_list_path("/evidence", facts, version, flagged="true")),
+                 t("imagery_badge"),
                  links)  # fmt: skip
 
 
-def _missing_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None) -> Table:
+def _missing_table(
+    facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None, version: str | None = None
+) -> Table:
     def t(key: str, **v: Any) -> str:
         return i18n.label(lang, key, **v)
 
@@ -1307,7 +1364,7 @@ def _missing_table(facts: BriefFacts, lang: str, link: Callable[[str], str] | No
         for r in facts.missing
     ]  # fmt: skip
     return Table(t("reports_missing"), columns, rows, t("brief_missing_none"),
-                 lambda n: t("brief_more", n=n, path="/completion/missing"),
+                 lambda n: t("brief_more", n=n, path=_list_path("/completion/missing", facts, version)),
                  lambda i, j: STALE_COLOUR if j == 0 else INK,
                  links=[link(r["code"]) if link else None for r in facts.missing])  # fmt: skip
 

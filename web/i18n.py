@@ -126,6 +126,12 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "孪生中还没有工程台账（projects 图层），只显示场馆图层。",
         "en": "The twin has no project register (the projects layer) yet: only the venue layers are shown.",
     },
+    # a date before the register's first project (the season not begun): said, not a green 0 %
+    "no_projects_on": {"zh": "截至 {date}，尚未登记任何工程", "en": "No project registered as of {date}"},
+    "no_projects_on_note": {
+        "zh": "工程台账中还没有这一天已登记的工程：没有完成率、滞后工程或逾期未报可报。",
+        "en": "The project register lists no project on this date: no completion, late project or overdue report to show.",
+    },
     "status": {"zh": "状态", "en": "Status"},
     "status_none": {"zh": "不属于工程", "en": "Not in a project"},
     "project": {"zh": "工程", "en": "Project"},

@@ -37,6 +37,9 @@ def _kpis(twin: TwinLike, lang: str) -> dict[str, Any] | None:
         "done_label": i18n.status_label(lang, "done"),
         "projects": overall.projects,
         "landing": view.landing if view.landing is not None and view.landing.moved else None,
+        # the date the three figures are of (after opening day T-10's, beside days counted from today)
+        "on": snap.on.isoformat(),
+        "checkpoint": view.landing.checkpoint if view.landing is not None and view.landing.moved else None,
     }
 
 

@@ -524,7 +524,25 @@ def _completion_date(ctx: MapContext, on: str | None) -> tuple[CompletionView | 
 def _date_form(ctx: MapContext, path: str, day: date) -> str:
     if ctx.export:
         return ""  # the date is in the subtitle
-    return str(macro("map_parts.html", "date_form", lang=ctx.lang, action=ctx.url(path), day=day.isoformat()))
+    # the picker's range: the twin's first day (the season's first checkpoint, if later) to today
+    from twin.core import SHANGHAI
+
+    start = ctx.twin.first_commit()
+    firsts = [start.time.astimezone(SHANGHAI).date()] if start else []
+    firsts += [cp.on for cp in season_checkpoints(ctx.twin)[:1]]
+    first = min(max(firsts), day) if firsts else None
+    last = max(today_local(), day)
+    return str(
+        macro(
+            "map_parts.html",
+            "date_form",
+            lang=ctx.lang,
+            action=ctx.url(path),
+            day=day.isoformat(),
+            first=first.isoformat() if first else None,
+            last=last.isoformat(),
+        )
+    )
 
 
 def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = None) -> str:

@@ -28,7 +28,10 @@ from web.panels import basis_words, curve_drawing, forecast_words, project_page_
 from web.panels import labelled as _labelled  # the map's popups name a category so too
 from web.templating import render
 
-CURVE_W, CURVE_H = 520, 170  # the S-curve's size in SVG units (it prints about 13 cm wide)
+# The S-curve's size in SVG units: no wider than a phone's box (326 px of a 390 px screen), so that it
+# scales to the width, its 9-unit labels 9 px at least, rather than scroll sideways out of view (the
+# latest report and the plan reaching 100 % were out of view); printed about 11 cm wide.
+CURVE_W, CURVE_H = 320, 150
 
 
 def _quantity(percent: float, quantity: float | None, unit: str) -> str:

@@ -2028,4 +2028,14 @@
     this.timer = null;
     if (this.playBtn) this.playBtn.textContent = this.engine.labels.play;
   };
+
+  // The date box (and a version picker) shows the page's own date: after Back, the browser put the
+  // date typed before leaving back in it (a page kept whole in the back-forward cache, or its form
+  // restored), beside the figures of the page's own date.
+  window.addEventListener('pageshow', function () {
+    var boxes = document.querySelectorAll('form.vt-form input[type=date]');
+    for (var i = 0; i < boxes.length; i++) boxes[i].value = boxes[i].defaultValue;
+    var options = document.querySelectorAll('form.vt-form select option');
+    for (var j = 0; j < options.length; j++) options[j].selected = options[j].defaultSelected;
+  });
 })();
