@@ -773,6 +773,11 @@ def test_table_pages_keep_to_the_screens_width(visit: Any, name: str, size: str)
     if name == "project-zh":  # the S-curve's axis labels, drawn 9 units high, were 5.6 px on a phone
         smallest = v.page.evaluate(SMALLEST_CURVE_TEXT)
         assert smallest >= 9, smallest
+        # a report's date and reporter on one line each ("2026-" / "10-26", "孙" / "浩" on a phone)
+        lines = v.page.evaluate("""Array.from(document.querySelectorAll('table.vt-reports td:not(.note)')).map(td => {
+            const r = document.createRange(); r.selectNodeContents(td);
+            return new Set(Array.from(r.getClientRects()).map(b => Math.round(b.top))).size; })""")
+        assert lines and max(lines) == 1, lines
     clean(v)
 
 
