@@ -68,6 +68,7 @@ from twin.model import LayerSchema
 from twin.query import (
     FeatureQuery,
     PropertyParameterError,
+    filter_language,
     map_geometry_literals,
     parse_filter,
     parse_sortby,
@@ -998,8 +999,8 @@ class FeaturesFactory:
                     raise InvalidParameter(
                         "datetime intervals are not supported: give an instant (the twin as it stood then). "
                         "To filter on a date property, use filter, e.g. filter=planned_start >= DATE('2026-08-01') "
-                        "(GDAL sends a -where on a date field as this interval: open the layer with -oo IGNORE_SCHEMA=YES "
-                        "--config OGR_GEOJSON_DATE_AS_STRING YES and it reads the dates as text and compares them itself)",
+                        "(GDAL sends a -where on a date field as this interval: give it --config "
+                        "OGR_OAPIF_ALLOW_CQL_TEXT YES and it sends the -where as such a filter)",
                         parameter="datetime",
                     )
                 instant = datetime_
@@ -1020,14 +1021,14 @@ class FeaturesFactory:
                 raise InvalidParameter(
                     f"filter-crs {filter_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="filter-crs"
                 )
-            if filter_lang is not None and filter_lang not in ("cql2-text", "cql2-json"):
-                raise InvalidParameter(
-                    f"filter-lang {filter_lang!r} is not cql2-text or cql2-json", parameter="filter-lang"
-                )
+            try:
+                lang = filter_language(filter_lang)  # GDAL's "cql-text" is CQL2 text
+            except BadInput as e:
+                raise InvalidParameter(str(e), parameter="filter-lang") from None
             expr = None
             if filter_ is not None:
                 try:
-                    expr = parse_filter(filter_, filter_lang)
+                    expr = parse_filter(filter_, lang)
                 except BadInput as e:
                     raise InvalidParameter(str(e), parameter="filter") from None
                 expr = _filter_in_storage(expr, filter_crs)

@@ -202,23 +202,30 @@ def test_gdal_sends_a_where_on_a_property_to_the_server(server: LiveServer, oapi
         assert len(pages) >= 2 and all(sent in line for line in pages[1:]), pages
 
 
-def test_gdal_compares_a_date_property_itself_when_told_to(oapif: str, twin: Twin) -> None:
+def test_gdal_filters_on_a_date_property_when_told_to_send_cql(server: LiveServer, oapif: str, twin: Twin) -> None:
     """GDAL sends a -where on a date field as a `datetime` interval, which is the twin's time here (a
-    400 that says so). Told to read the fields from the first page, dates as text (the feature
-    schema types them Date), GDAL compares the dates itself and the answer is right."""
-    where = "planned_start >= '2026-09-01'"
+    400 that says what to do). Told OGR_OAPIF_ALLOW_CQL_TEXT, it sends the -where as a filter in the
+    draft's `cql-text` with dates written 'YYYY-MM-DDT'; the service reads both, so the answer is
+    right, from the server, with the fields still typed by the feature schema."""
     expected = sorted(
         f["id"] for f in twin_features(twin, "projects") if f["properties"]["planned_start"] >= "2026-09-01"
     )
-    assert 0 < len(expected) < twin.count("projects")
-    with pytest.raises(Exception, match="IGNORE_SCHEMA=YES --config OGR_GEOJSON_DATE_AS_STRING YES"):
-        pyogrio.read_dataframe(oapif, layer="projects", where=where)
-    pyogrio.set_gdal_config_options({"OGR_GEOJSON_DATE_AS_STRING": "YES"})
+    on_the_day = sorted(
+        f["id"] for f in twin_features(twin, "projects") if f["properties"]["planned_start"] == "2026-09-01"
+    )
+    assert 0 < len(on_the_day) < len(expected) < twin.count("projects")
+    with pytest.raises(Exception, match="OGR_OAPIF_ALLOW_CQL_TEXT YES"):
+        pyogrio.read_dataframe(oapif, layer="projects", where="planned_start >= '2026-09-01'")
+    mark = log_mark(server)
+    pyogrio.set_gdal_config_options({"OGR_OAPIF_ALLOW_CQL_TEXT": "YES"})
     try:
-        df = pyogrio.read_dataframe(oapif, layer="projects", where=where, IGNORE_SCHEMA="YES")
+        df = pyogrio.read_dataframe(oapif, layer="projects", where="planned_start >= '2026-09-01'")
+        same_day = pyogrio.read_dataframe(oapif, layer="projects", where="planned_start = '2026-09-01'")
     finally:
-        pyogrio.set_gdal_config_options({"OGR_GEOJSON_DATE_AS_STRING": None})
-    assert sorted(df["id"]) == expected
+        pyogrio.set_gdal_config_options({"OGR_OAPIF_ALLOW_CQL_TEXT": None})
+    assert sorted(df["id"]) == expected and sorted(same_day["id"]) == on_the_day
+    assert df["planned_start"].dtype.kind == "M"  # typed a date (by the feature schema), not text
+    assert any("filter-lang=cql-text" in line for line in requests_since(server, mark, "/collections/projects/items"))
 
 
 def test_gdal_asks_for_epsg_4549(server: LiveServer, oapif: str, twin: Twin) -> None:

@@ -264,7 +264,7 @@ def test_a_datetime_interval_says_how_to_filter_a_date(api: TestClient) -> None:
     """GDAL sends `-where "planned_start >= '2026-08-01'"` as datetime=2026-08-01T/..; datetime is the
     twin's time here, so the 400 says what works instead."""
     body = problem_of(api.get("/collections/projects/items", params={"datetime": "2026-08-01T/.."}), 400, "datetime")
-    assert "filter=planned_start >= DATE(" in body["detail"] and "IGNORE_SCHEMA=YES" in body["detail"]
+    assert "filter=planned_start >= DATE(" in body["detail"] and "OGR_OAPIF_ALLOW_CQL_TEXT" in body["detail"]
 
 
 def test_collections_list_every_venue_layer(api: TestClient, twin: Twin) -> None:

@@ -90,10 +90,37 @@ def _filter_depth(text: str) -> int:
     return deepest + len(_NOT.findall(text))
 
 
-def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
-    """Parse and validate CQL2 text or JSON; errors name what is wrong."""
+# The draft's name for CQL2 text, which GDAL's OAPIF driver sends (told OGR_OAPIF_ALLOW_CQL_TEXT=YES,
+# it sends a -where as a filter, a date field's comparisons too, instead of a datetime interval).
+FILTER_LANG_ALIASES = {"cql-text": "cql2-text"}
+# GDAL writes a date-only value in a filter as 'YYYY-MM-DDT' (the date and an empty time part).
+_DATE_EMPTY_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T$")
+
+
+def filter_language(lang: str | None) -> str | None:
+    """The filter language named (an alias as its CQL2 name); BadInput for one this service has not."""
+    lang = FILTER_LANG_ALIASES.get(lang, lang) if lang is not None else None
     if lang not in (None, "cql2-text", "cql2-json"):
         raise BadInput(f"filter-lang {lang!r} is not cql2-text or cql2-json")
+    return lang
+
+
+def _dates_without_time(node: Any) -> Any:
+    """A text literal 'YYYY-MM-DDT' as the date 'YYYY-MM-DD' it means (a property compared with it is
+    a date field: its values are ISO dates, which compare as text)."""
+    if isinstance(node, str):
+        m = _DATE_EMPTY_TIME.match(node)
+        return m[1] if m else node
+    if isinstance(node, list):
+        return [_dates_without_time(x) for x in node]
+    if isinstance(node, dict):
+        return {k: _dates_without_time(v) for k, v in node.items()}
+    return node
+
+
+def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
+    """Parse and validate CQL2 text or JSON; errors name what is wrong."""
+    lang = filter_language(lang)
     if _filter_depth(text) > MAX_FILTER_DEPTH:
         raise BadInput(
             f"filter: nested too deeply (more than {MAX_FILTER_DEPTH} levels of brackets and NOTs); simplify it"
@@ -103,7 +130,7 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
         raise BadInput("filter: it is empty; give a CQL2 expression, e.g. kind = 'lawn'")
     try:
         expr = cql2.parse_json(text) if as_json else cql2.parse_text(text)
-        expr = cql2.Expr(_unwrap_collections(expr.to_json()))
+        expr = cql2.Expr(_dates_without_time(_unwrap_collections(expr.to_json())))
         expr.validate()
     except Exception as e:  # noqa: BLE001 - cql2 raises ParseError, ValidationError and bare Exceptions
         hint = ""
