@@ -105,16 +105,53 @@ def filter_language(lang: str | None) -> str | None:
     return lang
 
 
-def _dates_without_time(node: Any) -> Any:
+def _rewrite(node: Any, fn: Callable[[Any], Any]) -> Any:
+    """A filter's CQL2 JSON rebuilt bottom-up, `fn` applied to each value once its children are."""
+    if isinstance(node, list):
+        node = [_rewrite(x, fn) for x in node]
+    elif isinstance(node, dict):
+        node = {k: _rewrite(v, fn) for k, v in node.items()}
+    return fn(node)
+
+
+def _date_without_time(node: Any) -> Any:
     """A text literal 'YYYY-MM-DDT' as the date 'YYYY-MM-DD' it means (a property compared with it is
     a date field: its values are ISO dates, which compare as text)."""
-    if isinstance(node, str):
-        m = _DATE_EMPTY_TIME.match(node)
-        return m[1] if m else node
-    if isinstance(node, list):
-        return [_dates_without_time(x) for x in node]
-    if isinstance(node, dict):
-        return {k: _dates_without_time(v) for k, v in node.items()}
+    m = _DATE_EMPTY_TIME.match(node) if isinstance(node, str) else None
+    return m[1] if m else node
+
+
+def _single_member(node: Any) -> Any:
+    """A one-member GeometryCollection literal as its member (the same point set, so every spatial
+    test answers alike): CQL2 text allows GEOMETRYCOLLECTION(POINT(...)), but cql2's JSON Schema
+    (GeoJSON's) wants two members and refused it with words that did not say so."""
+    members = node.get("geometries") if isinstance(node, dict) else None
+    if (
+        isinstance(node, dict)
+        and node.get("type") == "GeometryCollection"
+        and isinstance(members, list)
+        and len(members) == 1
+    ):
+        return members[0]
+    return node
+
+
+def _in_as_or(node: Any) -> Any:
+    """IN whose list holds a DATE() or TIMESTAMP() as an OR of `=`: cql2 (0.6) finds such a
+    member equal to nothing (IN matched no feature, NOT IN all of them), while `=` compares it."""
+    args = node.get("args") if isinstance(node, dict) else None
+    if (
+        isinstance(node, dict)
+        and isinstance(node.get("op"), str)
+        and node["op"].lower() == "in"
+        and isinstance(args, list)
+        and len(args) == 2
+        and isinstance(args[1], list)
+        and args[1]
+        and any(isinstance(x, dict) and ("date" in x or "timestamp" in x) for x in args[1])
+    ):
+        terms = [{"op": "=", "args": [args[0], x]} for x in args[1]]
+        return terms[0] if len(terms) == 1 else {"op": "or", "args": terms}
     return node
 
 
@@ -130,7 +167,8 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
         raise BadInput("filter: it is empty; give a CQL2 expression, e.g. kind = 'lawn'")
     try:
         expr = cql2.parse_json(text) if as_json else cql2.parse_text(text)
-        expr = cql2.Expr(_dates_without_time(_unwrap_collections(expr.to_json())))
+        # what cql2 cannot take or mis-evaluates, and what GDAL writes, as what it means (one pass)
+        expr = cql2.Expr(_rewrite(expr.to_json(), lambda n: _in_as_or(_single_member(_date_without_time(n)))))
         expr.validate()
     except Exception as e:  # noqa: BLE001 - cql2 raises ParseError, ValidationError and bare Exceptions
         hint = ""
@@ -160,21 +198,6 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
     return expr
 
 
-def _unwrap_collections(node: Any) -> Any:
-    """A one-member GeometryCollection literal as its member (the same point set, so every spatial
-    test answers alike): CQL2 text allows GEOMETRYCOLLECTION(POINT(...)), but cql2's JSON Schema
-    (GeoJSON's) wants two members and refused it with words that did not say so."""
-    if isinstance(node, list):
-        return [_unwrap_collections(x) for x in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _unwrap_collections(v) for k, v in node.items()}
-    members = node.get("geometries")
-    if node.get("type") == "GeometryCollection" and isinstance(members, list) and len(members) == 1:
-        return members[0]
-    return node
-
-
 _GEOMETRY_TYPES = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
 )
@@ -192,39 +215,7 @@ def is_geometry_literal(node: Any) -> bool:
 def map_geometry_literals(expr: cql2.Expr, fn: Callable[[dict[str, Any]], dict[str, Any]]) -> cql2.Expr:
     """The filter with each geometry literal replaced by `fn(literal)` (say, reprojected)."""
 
-    def walk(node: Any) -> Any:
-        if is_geometry_literal(node):
-            return fn(node)
-        if isinstance(node, list):
-            return [walk(x) for x in node]
-        if isinstance(node, dict):
-            return {k: walk(v) for k, v in node.items()}
-        return node
-
-    return cql2.Expr(walk(expr.to_json()))
-
-
-def _evaluable(node: Any) -> Any:
-    """IN whose list holds a DATE() or TIMESTAMP() as an OR of `=`: cql2 (0.6) finds such a
-    member equal to nothing (IN matched no feature, NOT IN all of them), while `=` compares it."""
-    if isinstance(node, list):
-        return [_evaluable(x) for x in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _evaluable(v) for k, v in node.items()}
-    args = node.get("args")
-    if (
-        isinstance(node.get("op"), str)
-        and node["op"].lower() == "in"
-        and isinstance(args, list)
-        and len(args) == 2
-        and isinstance(args[1], list)
-        and args[1]
-        and any(isinstance(x, dict) and ("date" in x or "timestamp" in x) for x in args[1])
-    ):
-        terms = [{"op": "=", "args": [args[0], x]} for x in args[1]]
-        return terms[0] if len(terms) == 1 else {"op": "or", "args": terms}
-    return node
+    return cql2.Expr(_rewrite(expr.to_json(), lambda n: fn(n) if is_geometry_literal(n) else n))
 
 
 def property_equals(schema: LayerSchema, values: Mapping[str, str], declared: Collection[str] = ()) -> cql2.Expr | None:
@@ -346,7 +337,7 @@ def run_query(twin: TwinLike, q: FeatureQuery) -> Page:
         hit = shapely.intersects(geoms, q.within)
         keep = [i for i, h in zip(keep, hit, strict=True) if h]
     if q.filter is not None:
-        expr = cql2.Expr(_evaluable(q.filter.to_json()))
+        expr = q.filter
         keep = [i for i in keep if _matches(expr, decoded[i])]
     if not simple_order:
         for key in reversed(q.sortby):  # stable sorts, last key first
