@@ -525,10 +525,10 @@ def test_the_imagerys_note_keeps_its_figure(surveyed: TestClient, lang: str, day
 
 
 def test_the_chance_of_missing_opening_day_has_the_maps_name(api: TestClient) -> None:
-    """The briefing's column says 误开幕日概率 as the map's popup and the project page do (it said
+    """The briefing's column says 赶不上开幕日的概率 as the map's popup and the project page do (it said
     误期概率, a second name for the same probability)."""
     text = squashed(pdf_page(api.get("/brief", params={"date": "T-10", "lang": "zh"}).content)[1])
-    assert "误开幕日概率" in text and "误期" not in text
+    assert "赶不上开幕日的概率" in text and "误期" not in text
     assert i18n.label("zh", "late_chance", p="1", low="a", high="b").startswith(i18n.label("zh", "brief_p_late"))
 
 

@@ -261,7 +261,7 @@ def test_a_project_reported_done_says_so_with_no_forecast(surveyed_twin: Path, l
     shown_done = sorted(code for code in entries if code in done)
     assert shown_done == ["LS-04", "RD-08"], entries.keys()
     words = {"en": ("Done, reported 2026-10-16", "Forecast finish", "chance of missing"),
-             "zh": ("已完成，2026-10-16 填报", "预计完成", "误开幕日概率")}[lang]  # fmt: skip
+             "zh": ("已完成，2026-10-16 填报", "预计完成", "赶不上开幕日的概率")}[lang]  # fmt: skip
     for code in shown_done:
         assert words[0] in entries[code], entries[code]
         assert words[1] not in entries[code] and words[2] not in entries[code], entries[code]

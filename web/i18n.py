@@ -164,12 +164,12 @@ _LABELS: dict[str, dict[str, str]] = {
     "done_reported": {"zh": "已完成，{date} 填报", "en": "Done, reported {date}"},
     "not_forecast": {"zh": "无法预测", "en": "no forecast"},
     "late_chance": {
-        "zh": "误开幕日概率 {p}（80% 区间 {low} 至 {high}）",
+        "zh": "赶不上开幕日的概率 {p}（80% 区间 {low} 至 {high}）",
         "en": "{p} chance of missing opening day (80% range {low} to {high})",
     },
     # how a forecast was made (completion.forecast.Basis, worded by web.panels.basis_words)
     "basis_pace": {
-        "zh": "依据：{own}% 按其自身施工进度（{days} 天），{rest}% 按同类项目（{ref}）",
+        "zh": "依据：{own}% 按其近 {days} 天的施工进度，{rest}% 按同类项目（{ref}）",
         "en": "Based {own}% on its own working pace over {days} days and {rest}% on similar projects ({ref})",
     },
     "basis_slow_start": {
@@ -185,7 +185,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Stopped now: work resumes after a wait like the {n} stoppages seen. {then}",
     },
     "basis_stopped_few": {
-        "zh": "依据：目前停工（已见停工太少，无法估计时长），{own}% 按其全部历史进度（{days} 天），{rest}% 按同类项目（{ref}）",
+        "zh": "依据：目前停工（已见停工太少，无法估计时长），{own}% 按其全部 {days} 天的历史进度，{rest}% 按同类项目（{ref}）",
         "en": "Based {own}% on its whole history's pace over {days} days and {rest}% on similar projects ({ref}): "
         "stopped now, too few stoppages seen to say how long one lasts",
     },
@@ -577,7 +577,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_actual_planned": {"zh": "完成 / 计划", "en": "Done / planned"},
     "brief_days_late": {"zh": "滞后天数", "en": "Days late"},
     # of missing opening day: the same words as the map's popup and the project page (late_chance)
-    "brief_p_late": {"zh": "误开幕日概率", "en": "Chance late"},
+    "brief_p_late": {"zh": "赶不上开幕日的概率", "en": "Chance late"},
     "brief_last_report": {"zh": "上次填报", "en": "Last report"},
     "brief_days_since": {"zh": "未报天数", "en": "Days since"},
     "brief_never": {"zh": "从未填报", "en": "never"},

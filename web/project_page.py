@@ -109,7 +109,8 @@ def project_page(
         "actual_text": i18n.fmt_percent(p["percent"]),
         "planned_text": i18n.fmt_percent(p["planned_percent"]),
         "days_late": f"{p['days_late']:.0f}" if p["days_late"] is not None else "0",
-        "late": (p["days_late"] or 0) > 0 and p["status"] != "done",
+        # flagged only when it reads as a day or more: 0.2 days behind shows "0 days", not in red
+        "late": round(p["days_late"] or 0) >= 1 and p["status"] != "done",
         "words": words,
         "basis": basis_words(status.forecast.basis, lang, lambda v: _labelled(schema, lang, "category", v)),
         "interval": interval,

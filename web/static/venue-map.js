@@ -1477,7 +1477,8 @@
           '<tr><th>' + esc(L_.progress) + '</th><td>' + esc(fmt(L_.percent_vs_planned, { actual: pct(p.actual), planned: pct(p.planned) })) + bar(p.actual, p.planned) + '</td></tr>' +
           // how far behind its plan the project is today: a row of its own, not beside the forecast
           // finish (where "29 days late" read as how late that finish is)
-          (p.days_late > 0 && !p.done ? '<tr class="vt-behind-plan" data-days-late="' + esc(p.days_late) + '"><th>' + esc(L_.behind_plan) +
+          // a row of its own from a day behind: 0.2 days read "0 days" in red on an on-track project
+          (Math.round(p.days_late) >= 1 && !p.done ? '<tr class="vt-behind-plan" data-days-late="' + esc(p.days_late) + '"><th>' + esc(L_.behind_plan) +
             '</th><td><span class="vt-late">' + esc(fmt(L_.n_days, { n: Math.round(p.days_late) })) + '</span></td></tr>' : '') +
           (p.planned_finish ? '<tr><th>' + esc(L_.planned_finish) + '</th><td>' + esc(p.planned_finish) + '</td></tr>' : '') +
           // a project reported done says when it was, and has no forecast
