@@ -58,8 +58,9 @@ def _grid_crs(grid: str) -> str:
     return epsg_uri(3857) if core.GRID_SRID[grid] == 3857 else CRS84_URI
 
 
-def _spatial(twin: TwinView, collection_id: str) -> LayerSchema:
-    schema = collection_of(twin, collection_id)
+def _spatial(twin: TwinView, collection_id: str, ref: Ref | None = None) -> LayerSchema:
+    """The collection as of `ref` (its fields then: a tileset pinned to a version is kept a year)."""
+    schema = collection_of(twin, collection_id, ref)
     if not schema.spatial:
         raise NotFound(f"collection {collection_id!r} holds records without geometry, so it has no tiles")
     return schema
@@ -192,6 +193,7 @@ class TilesFactory:
                 parameter="f",
             )
         ref = version.resolve(twin, datetime_)
+        schema = _spatial(twin, collection_id, ref)
         bounds = _bounds(twin, schema, ref)
         path = f"/collections/{schema.name}/tiles/{tms_id}"
         vq = _version_query(request)

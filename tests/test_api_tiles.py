@@ -234,6 +234,23 @@ def test_a_lon_lat_tile_holds_what_the_items_api_has_there_in_degrees(api: TestC
     )
 
 
+def test_a_tileset_of_a_version_describes_the_fields_of_that_version(
+    site: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A tileset (and its TileJSON) pinned to a version listed the head's fields, with a year's
+    immutable caching, while its tiles and every other read of that version had the old ones."""
+    store = copy_store(site[0], tmp_path / "venue.gpkg")
+    with Twin.open(store) as t:
+        t.alter_layer("roads", {"add_fields": [{"name": "lighting", "type": "string"}]}, author="test")
+    with client(store) as api:
+        for grid in ("WebMercatorQuad", "WorldCRS84Quad"):
+            then = api.get(f"/collections/roads/tiles/{grid}?version=HEAD~1").json()["layers"][0]["propertiesSchema"]
+            now = api.get(f"/collections/roads/tiles/{grid}").json()["layers"][0]["propertiesSchema"]
+            assert "lighting" in now["properties"] and "lighting" not in then["properties"], grid
+        fields = api.get("/collections/roads/tiles/WebMercatorQuad?f=tilejson&version=HEAD~1").json()
+        assert "lighting" not in fields["vector_layers"][0]["fields"]
+
+
 def test_the_version_asked_for_is_carried_into_the_links(api: TestClient) -> None:
     doc = api.get("/collections/halls/tiles/WebMercatorQuad?version=HEAD~1").json()
     item = next(lk for lk in doc["links"] if lk["rel"] == "item")
