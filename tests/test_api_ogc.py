@@ -995,6 +995,24 @@ def test_filter_at_a_past_version(api: TestClient, twin: Twin) -> None:
     assert ids(items(api, "south_plaza", filter="pots > 500000", version=placeholder)) == ["sp-flower-display"]
 
 
+def test_in_with_properties_and_unreal_dates_are_answered_not_silently_empty(api: TestClient) -> None:
+    """An IN list of properties matched nothing (200, no feature), and a date that is not on the
+    calendar, DATE('2026-13-01'), matched nothing too; the first is read as ORs of `=`, the second
+    is a 400 naming it."""
+
+    def ids(text: str) -> list[str]:
+        r = api.get("/collections/projects/items", params={"filter": text, "limit": 1000})
+        assert r.status_code == 200, r.text
+        return sorted(f["id"] for f in r.json()["features"])
+
+    on_day = ids("planned_start = DATE('2026-09-01') OR planned_finish = DATE('2026-09-01')")
+    assert on_day and ids("DATE('2026-09-01') IN (planned_start, planned_finish)") == on_day
+    for bad in ("planned_start = DATE('2026-13-01')", "planned_start IN (DATE('2026-02-30'), DATE('2026-09-01'))",
+                "progress_date < TIMESTAMP('2026-13-45T99:00:00Z')"):  # fmt: skip
+        detail = problem_of(api.get("/collections/projects/items", params={"filter": bad}), 400, "filter")["detail"]
+        assert "is not a real" in detail and ("2026-13" in detail or "2026-02-30" in detail), detail
+
+
 def test_in_and_not_in_compare_dates_as_equals_does(api: TestClient, twin: Twin) -> None:
     """cql2 0.6 evaluates IN with DATE()/TIMESTAMP() members as never equal (IN gave 0, NOT IN all)."""
     day = _expect(twin, "projects", lambda p: p.get("planned_start") == "2026-09-01")

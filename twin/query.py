@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import cql2
@@ -136,9 +136,25 @@ def _single_member(node: Any) -> Any:
     return node
 
 
+def _real_instant(node: Any) -> Any:
+    """A DATE() or TIMESTAMP() literal as it is, if it names a day or an instant of the calendar:
+    cql2 took DATE('2026-13-01') and matched nothing with it (200, no feature)."""
+    if isinstance(node, dict) and len(node) == 1 and isinstance(next(iter(node.values())), str):
+        ((kind, text),) = node.items()
+        try:
+            if kind == "date":
+                date.fromisoformat(text)
+            elif kind == "timestamp":
+                datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise BadInput(f"{kind.upper()}('{text}') is not a real {kind}") from None
+    return node
+
+
 def _in_as_or(node: Any) -> Any:
-    """IN whose list holds a DATE() or TIMESTAMP() as an OR of `=`: cql2 (0.6) finds such a
-    member equal to nothing (IN matched no feature, NOT IN all of them), while `=` compares it."""
+    """IN whose list holds anything but plain literals (a DATE() or TIMESTAMP(), a property) as an
+    OR of `=`: cql2 (0.6) finds such a member equal to nothing (IN matched no feature, NOT IN all of
+    them), while `=` compares it."""
     args = node.get("args") if isinstance(node, dict) else None
     if (
         isinstance(node, dict)
@@ -148,7 +164,7 @@ def _in_as_or(node: Any) -> Any:
         and len(args) == 2
         and isinstance(args[1], list)
         and args[1]
-        and any(isinstance(x, dict) and ("date" in x or "timestamp" in x) for x in args[1])
+        and any(isinstance(x, dict) for x in args[1])
     ):
         terms = [{"op": "=", "args": [args[0], x]} for x in args[1]]
         return terms[0] if len(terms) == 1 else {"op": "or", "args": terms}
@@ -168,7 +184,9 @@ def parse_filter(text: str, lang: str | None = None) -> cql2.Expr:
     try:
         expr = cql2.parse_json(text) if as_json else cql2.parse_text(text)
         # what cql2 cannot take or mis-evaluates, and what GDAL writes, as what it means (one pass)
-        expr = cql2.Expr(_rewrite(expr.to_json(), lambda n: _in_as_or(_single_member(_date_without_time(n)))))
+        expr = cql2.Expr(
+            _rewrite(expr.to_json(), lambda n: _in_as_or(_single_member(_real_instant(_date_without_time(n)))))
+        )
         expr.validate()
     except Exception as e:  # noqa: BLE001 - cql2 raises ParseError, ValidationError and bare Exceptions
         hint = ""
