@@ -225,6 +225,16 @@ def test_a_fraction_of_a_day_behind_is_not_flagged(api: TestClient) -> None:
         assert "vt-late" not in row and "0 天" in row, (p["code"], row)
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_units_page_before_the_first_project_says_so(api: TestClient, lang: str) -> None:
+    """Before the register's first project the units page was a table of headings and a hint that it
+    scrolls; it says what the map and the briefing say."""
+    r = api.get("/completion/units", params={"date": "2026-07-01", "f": "html", "lang": lang})
+    assert r.status_code == 200
+    assert "data-no-projects" in r.text and i18n.label(lang, "no_projects_on", date="2026-07-01") in r.text
+    assert '<table class="vt-units-table">' not in r.text and "data-scroll-hint" not in r.text
+
+
 def test_codes_are_percent_encoded_in_links() -> None:
     def url(path: str, **params: Any) -> str:
         from urllib.parse import urlencode
