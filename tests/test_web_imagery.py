@@ -378,6 +378,14 @@ def test_completion_map_draws_the_orthophoto_under_the_layers(page: Any, server:
     assert legend.is_visible() and "Vegetation index (NDVI)" in legend.inner_text()
     assert "vt-index-on" in (p.locator(".leaflet-container").get_attribute("class") or "")
     _shot(p, "map-completion-imagery")
+    # On a phone the credit line runs over three lines and hid the ramp's green end: the legend sits above it.
+    p.set_viewport_size({"width": 390, "height": 844})
+    clear = """(() => { const a = document.querySelector('.leaflet-control-attribution').getBoundingClientRect();
+      const b = document.querySelector('.vt-imagery-legend').getBoundingClientRect();
+      return b.bottom <= a.top || b.right <= a.left; })()"""
+    p.wait_for_function(clear)
+    _shot(p, "map-completion-imagery-phone")
+    p.set_viewport_size({"width": 1400, "height": 900})
     # and off again: no legend
     p.locator(f'[data-survey="{ids[("ndvi", T10)]}"]').click()
     p.wait_for_function("!VT.engine.imagery.state().ndvi.shown")

@@ -49,6 +49,7 @@
     };
     this._legend.addTo(this.map);
     this.map.on('overlayadd overlayremove', function () { self._drawLegend(); });
+    this.map.on('resize', function () { self._clearCredit(); });
     this._drawLegend();
   };
 
@@ -166,5 +167,22 @@
     if (!div) return;
     div.innerHTML = html; // legends are rendered from a Jinja2 template (autoescaped) by web/imagery.py
     div.style.display = html ? '' : 'none';
+    this._clearCredit();
+  };
+
+  /* The credit line (bottom right) runs over two or three lines on a narrow map and reaches under
+     the legend (bottom left): the legend then sits above it, once the credit is laid out. */
+  VT.Imagery.prototype._clearCredit = function () {
+    var div = this._legend.getContainer(),
+      credit = this.map.getContainer().querySelector('.leaflet-control-attribution');
+    if (!div || !credit) return;
+    div.style.marginBottom = '';
+    requestAnimationFrame(function () {
+      var a = credit.getBoundingClientRect(),
+        b = div.getBoundingClientRect();
+      if (div.style.display !== 'none' && a.left < b.right && b.bottom > a.top) {
+        div.style.marginBottom = Math.ceil(b.bottom - a.top + 4 + parseFloat(getComputedStyle(div).marginBottom || 0)) + 'px';
+      }
+    });
   };
 })();
