@@ -262,9 +262,21 @@ def _filter_in_storage(expr: cql2.Expr, filter_crs: str | None) -> cql2.Expr:
                 geom = geom.segmentize(max(c - a, d - b) / 16)
         if geom.is_empty:
             return node
+        # each part on its own: one point swapped or out of range in a collection (or one vertex of a
+        # line) met the area with the rest and was passed over, selecting too much or nothing
+        for part in shapely.get_parts(shapely.get_parts(geom)):
+            check(part, shown)
+        got = lon_lat(geom, swap=False)
+        if uri == CRS84_URI:
+            return node  # already in storage lon/lat
+        return orjson.loads(shapely.to_geojson(got))  # type: ignore[no-any-return]
+
+    def check(geom: BaseGeometry, shown: str) -> None:
         got = lon_lat(geom, swap=False)
         bounds = got.bounds
-        if not fits(bounds):
+        xy = shapely.get_coordinates(got)
+        beyond = bool(np.any(np.abs(xy[:, 0]) > 180) or np.any(np.abs(xy[:, 1]) > 90))
+        if not fits(bounds) or beyond:
             swapped = lon_lat(geom, swap=True).bounds
             if fits(swapped):
                 w, s, e, n = area
@@ -278,15 +290,12 @@ def _filter_in_storage(expr: cql2.Expr, filter_crs: str | None) -> cql2.Expr:
                 raise InvalidParameter(
                     f"filter: {shown} lies outside the area where {name} is defined", parameter="filter"
                 )
-            if bounds[0] < -180 or bounds[2] > 180 or bounds[1] < -90 or bounds[3] > 90:
+            if beyond:
                 raise InvalidParameter(
                     f"filter: {shown} is out of range in {name}: longitude runs from -180 to 180 and "
                     f"latitude from -90 to 90, and {name} takes {_axis_order(uri)} order",
                     parameter="filter",
                 )
-        if uri == CRS84_URI:
-            return node  # already in storage lon/lat
-        return orjson.loads(shapely.to_geojson(got))  # type: ignore[no-any-return]
 
     return map_geometry_literals(expr, literal)
 

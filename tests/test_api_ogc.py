@@ -1065,6 +1065,11 @@ def test_filter_crs_takes_the_collections_crss_in_their_axis_order(api: TestClie
         ("S_INTERSECTS(geometry, POINT(121.295 31.189))", EPSG4326, "lat,lon"),
         ("S_INTERSECTS(geometry, POINT(623800 3452900))", EPSG4549, "northing,easting"),
         ("S_INTERSECTS(geometry, POINT(500 500))", None, "out of range"),
+        # one part or one vertex of many: it met the area with the rest and was passed over
+        ("S_INTERSECTS(geometry, GEOMETRYCOLLECTION(POINT(121.2947 31.1901), POINT(500 500)))", None, "out of range"),
+        ("S_INTERSECTS(geometry, MULTIPOINT((121.2947 31.1901),(500 500)))", None, "out of range"),
+        ("S_INTERSECTS(geometry, LINESTRING(121.2947 31.1901, 31.1935 121.2990))", None, "lon,lat"),
+        ("S_INTERSECTS(geometry, POLYGON((121.29 31.18,121.30 31.18,121.30 95,121.29 31.18)))", None, "out of range"),
     ],
 )
 def test_a_filter_geometry_out_of_range_is_400_saying_so(
