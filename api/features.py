@@ -1031,13 +1031,13 @@ class FeaturesFactory:
                     f"filter-crs {filter_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="filter-crs"
                 )
             try:
-                lang = filter_language(filter_lang)  # GDAL's "cql-text" is CQL2 text
+                language = filter_language(filter_lang)  # GDAL's "cql-text" is CQL2 text
             except BadInput as e:
                 raise InvalidParameter(str(e), parameter="filter-lang") from None
             expr = None
             if filter_ is not None:
                 try:
-                    expr = parse_filter(filter_, lang)
+                    expr = parse_filter(filter_, language)
                 except BadInput as e:
                     raise InvalidParameter(str(e), parameter="filter") from None
                 expr = _filter_in_storage(expr, filter_crs)
