@@ -472,6 +472,14 @@ def import_(
         f"committed {info.id[:12]}: {layer} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)} "
         f"(from {result.source_crs}{', ' + datum if datum != 'wgs84' else ''})"
     )
+    if base is None and parent is None and c.get("modified"):
+        # A copy that records no version (GDAL's of the OGC API, a file from elsewhere) cannot be
+        # merged: what it gives replaced the features as they were, a colleague's later edit too.
+        err.print(
+            f"note: {file.name} records no version of this twin, so its {c['modified']} feature(s) the twin "
+            "had were replaced as the file gives them, edits made since it was copied included; a copy "
+            "exported from the twin (venue-twin export, the download) keeps others' later edits"
+        )
 
 
 @dataclass

@@ -625,9 +625,7 @@ def _edit_pots(path: Path, fid: str, pots: int) -> str:
 
 def _south_plaza(path: Path) -> dict[str, dict[str, object]]:
     with Twin.open(path) as t:
-        return {
-            fid: orjson.loads(t.feature("south_plaza", fid))["properties"] for fid in t.feature_ids("south_plaza")
-        }
+        return {fid: orjson.loads(t.feature("south_plaza", fid))["properties"] for fid in t.feature_ids("south_plaza")}
 
 
 @pytest.mark.parametrize("ext", [".gpkg", ".geojson", ".zip"])
@@ -663,6 +661,20 @@ def test_an_old_export_brought_back_keeps_what_others_changed_since(store: Path,
             k: v for k, v in before.items() if k != "sp-walkway-east"
         }
     assert "is a copy of" in r.stderr
+
+
+def test_a_copy_that_records_no_version_says_it_overwrote(store: Path, tmp_path: Path) -> None:
+    """GDAL's copy of the OGC API (or any file from elsewhere) records no version, so its import
+    replaced a colleague's later edit of a feature it gives, without a word; it now says so."""
+    with Twin.open(store) as t:  # a plain GeoJSON of one feature, as a file from elsewhere is
+        fc = {"type": "FeatureCollection", "features": [orjson.loads(t.feature("south_plaza", "sp-walkway-east"))]}
+    fc["features"][0]["properties"]["notes"] = "from elsewhere"
+    plain = tmp_path / "plain.geojson"
+    plain.write_text(json.dumps(fc))
+    r = runner.invoke(app, ["import", str(plain), "--layer", "south_plaza", "--store", str(store)],
+                      env={"VENUE_TWIN_AUTHOR": "li.wei"})  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "records no version of this twin" in r.stderr and "1 feature(s)" in r.stderr
 
 
 def test_an_export_that_changed_what_others_changed_is_a_conflict(store: Path, tmp_path: Path) -> None:
