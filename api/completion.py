@@ -72,6 +72,7 @@ from completion.snapshot import (
 )
 from completion.status import STATUSES, ProjectStatus
 from twin.access import TwinView
+from twin.core import SHANGHAI
 from twin.errors import BadInput, NotFound
 
 JSON = "application/json"
@@ -283,8 +284,12 @@ class CompletionFactory:
         try:
             doc, status, flag = self._project_doc(request, twin, snap, code, version)
         except NotFound as e:  # an unknown code: the JSON's 404, as a page in the reader's language
+            try:  # a code registered after the page's date is not unknown: when it was
+                first = twin.history(LAYER, code)[0].commit.time.astimezone(SHANGHAI).date()
+            except NotFound:
+                first = None
             return HTMLResponse(
-                not_found_page(partial(public_url, request), language, code, snap, str(e)),
+                not_found_page(partial(public_url, request), language, code, snap, str(e), first),
                 status_code=404,
                 headers=_headers(snap),
             )

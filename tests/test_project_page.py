@@ -235,6 +235,22 @@ def test_the_units_page_before_the_first_project_says_so(api: TestClient, lang: 
     assert '<table class="vt-units-table">' not in r.text and "data-scroll-hint" not in r.text
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_project_not_yet_registered_on_the_date_is_said_so(api: TestClient, lang: str) -> None:
+    """HL-01 on 2026-07-01, before it was registered, read as an unknown code ("the register has no
+    such code"); it says when it was registered. A code never registered is still unknown."""
+    r = api.get("/projects/HL-01", params={"date": "2026-07-01", "f": "html", "lang": lang})
+    assert r.status_code == 404
+    page = html_lib.unescape(r.text)
+    assert i18n.label(lang, "project_not_yet", code="HL-01") in page
+    assert ("尚未登记" if lang == "zh" else "not yet in the register") in page
+    assert i18n.label(lang, "project_missing_note", date="2026-07-01") not in page
+    unknown = html_lib.unescape(
+        api.get("/projects/NO-SUCH", params={"date": "2026-07-01", "f": "html", "lang": lang}).text
+    )
+    assert i18n.label(lang, "project_missing", code="NO-SUCH") in unknown
+
+
 def test_codes_are_percent_encoded_in_links() -> None:
     def url(path: str, **params: Any) -> str:
         from urllib.parse import urlencode

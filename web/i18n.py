@@ -254,6 +254,11 @@ _LABELS: dict[str, dict[str, str]] = {
     "project_data": {"zh": "数据", "en": "Data"},
     "project_curve": {"zh": "计划与填报进度", "en": "Plan against reported progress"},
     "project_missing": {"zh": "未找到工程 {code}", "en": "No project {code}"},
+    "project_not_yet": {"zh": "工程 {code} 尚未登记", "en": "Project {code} not yet registered"},
+    "project_not_yet_note": {
+        "zh": "{date} 时该工程尚未登记，{registered} 登记。",
+        "en": "On {date} the project was not yet in the register: it was registered on {registered}.",
+    },
     "project_missing_note": {
         "zh": "{date} 的工程登记中没有这个编号。",
         "en": "The project register of {date} has no such code.",

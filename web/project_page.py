@@ -140,19 +140,28 @@ def project_page(
     return render("project.html", lang=lang, **ctx)
 
 
-def not_found_page(url: Callable[..., str], lang: str, code: str, snap: Snapshot, detail: str) -> str:
-    """The 404 page of an unknown project code, in the reader's language: the JSON's 404, read."""
+def not_found_page(
+    url: Callable[..., str], lang: str, code: str, snap: Snapshot, detail: str, registered: date | None = None
+) -> str:
+    """The 404 page of an unknown project code, in the reader's language: the JSON's 404, read. A code
+    `registered` after the page's date is said to be not yet registered then (it read as a wrong code)."""
     on = snap.on.isoformat()
     other = i18n.other_lang(lang)
     switch = project_page_url(url, code, on, other)
     from web.error_page import error_page
 
+    later = registered is not None and registered > snap.on
+    note = (
+        i18n.label(lang, "project_not_yet_note", date=on, registered=registered.isoformat())
+        if later and registered is not None
+        else i18n.label(lang, "project_missing_note", date=on)
+    )
     return error_page(
         lang,
         status=404,
-        title=i18n.label(lang, "project_missing", code=code),
-        note=i18n.label(lang, "project_missing_note", date=on),
-        detail=detail,
+        title=i18n.label(lang, "project_not_yet" if later else "project_missing", code=code),
+        note=note,
+        detail=note if later else detail,  # the JSON's "not in the register as of" is the note's, said once
         nav=nav_html(url, lang, "project", switch, date=on),
         links=[
             {
