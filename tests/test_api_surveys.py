@@ -322,6 +322,7 @@ def test_a_survey_layer_older_than_units_gains_the_field_with_the_first_survey_t
             field = twin.layer("surveys").field("unit")
             log = twin.log(3)
     assert info.unit == "°C" and field is not None and field.type == "string"
+    assert field.title_zh and field.title_en  # titled as a new layer's field is
     assert [c.author for c in log] == ["drone.team", "drone.team", "test"]  # the survey, the field, the layer
 
 

@@ -343,7 +343,8 @@ def import_survey(
                 with contextlib.suppress(BadInput):  # another import added it meanwhile
                     twin.alter_layer(
                         layer,
-                        {"add_fields": [{"name": unit.name, "type": unit.type, "title_en": unit.title_en}]},
+                        {"add_fields": [{"name": unit.name, "type": unit.type, "title_zh": unit.title_zh,
+                                         "title_en": unit.title_en}]},  # fmt: skip
                         author=author,
                         message=f"Survey layer {layer} records the unit of a survey's values",
                     )

@@ -525,8 +525,6 @@ def _date_form(ctx: MapContext, path: str, day: date) -> str:
     if ctx.export:
         return ""  # the date is in the subtitle
     # the picker's range: the twin's first day (the season's first checkpoint, if later) to today
-    from twin.core import SHANGHAI
-
     start = ctx.twin.first_commit()
     firsts = [start.time.astimezone(SHANGHAI).date()] if start else []
     firsts += [cp.on for cp in season_checkpoints(ctx.twin)[:1]]
