@@ -483,3 +483,29 @@ def test_the_panel_and_popups_show_the_imagery_apart_in_the_browser(page: Any, s
     p.locator('[data-section="imagery-disagrees"]').scroll_into_view_if_needed()
     _shot(p, f"map-completion-imagery-disagrees-{lang}")
     assert errors == []
+
+
+def test_a_thermal_survey_is_named_in_words_in_the_layer_control(surveyed_twin: Path, tmp_path: Path) -> None:
+    """The layer control named a thermal flight "THERMAL 2026-10-01" and its credit "THERMAL flown
+    ...": the raw kind in capitals, in English on the Chinese page too. It reads in words in the
+    page's language, as the orthophoto's does; the NDVI keeps its acronym."""
+    from survey_rasters import write_geotiff
+
+    store = tmp_path / "venue.gpkg"
+    shutil.copyfile(surveyed_twin, store)
+    shutil.copytree(surveyed_twin.with_suffix(".surveys"), store.with_suffix(".surveys"))
+    with Twin.open(store) as twin:
+        src = write_geotiff(tmp_path / "thermal.tif", bands=1, dtype="float32", size=256)
+        twin.import_survey(src, kind="thermal", on=date(2026, 10, 1), author="drone.team")
+        thermal = next(s.id for s in twin.surveys() if s.kind == "thermal")
+        named = {}
+        for lang in ("en", "zh"):
+            cfg = imagery_config(twin, lang=lang, on=None)
+            assert cfg is not None
+            named[lang] = {s["id"]: (s["label"], s["attribution"]) for s in cfg["surveys"]}
+    ids = _ids(twin)
+    assert named["en"][thermal] == ("Thermal survey 2026-10-01", "Thermal flown 2026-10-01 (0.5 m)")
+    assert named["zh"][thermal] == ("热红外航测 2026-10-01", "热红外 2026-10-01 航测（0.5 米）")
+    assert named["en"][ids[("orthophoto", T10)]][0] == f"Orthophoto {T10}"
+    assert named["zh"][ids[("ndvi", T10)]][0] == f"NDVI {T10}"
+    assert not any("THERMAL" in text for lang in named.values() for pair in lang.values() for text in pair)
