@@ -507,3 +507,44 @@ def test_a_survey_layer_stored_without_titles_is_shown_with_them(surveyed_twin: 
     view = check_view(old, records, check_records(old, records, AREA_OF_INTEREST), lang)
     titles = {c.name: c.title for c in view.columns}
     assert all(titles[f.name] == i18n.field_title(lang, f) != f.name for f in current.fields), titles
+
+
+def test_the_survey_layer_table_gives_units_edges_and_bands_in_words(surveyed_twin: Path) -> None:
+    """A survey's row read "121.29 | 31.19 | 121.31 | 31.2" for its edges (rounded to about a
+    kilometre: a small flight's west and east edges read the same, 121.3 and 121.3), "0.3" for its
+    ground sample distance and "3,642,814" for its size with no unit anywhere, and its bands in
+    English on the Chinese page ("red, green, blue", "band 1"). The edges to 1e-6 degrees, each
+    unit in its column's heading, the bands in the page's language."""
+    import orjson
+
+    from twin.surveys import survey_schema
+    from web.check_views import check_view
+
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        doc = _page(c, "/maps/layers/surveys", lang="zh")
+        items = _items(c, "surveys")
+    heads = doc.xpath("//section[@data-attr-table]//thead//th")
+    fields = [th.get("data-field") for th in heads]
+    head = {f: th.text_content().strip() for f, th in zip(fields, heads, strict=True)}
+    assert head["resolution_m"].endswith("（m）") and head["west"].endswith("（°）"), head
+    assert head["size_bytes"].endswith("（字节）") and head["width"].endswith("（像素）"), head
+    by_id = {i["id"]: i["properties"] for i in items}
+    for tr in doc.xpath("//section[@data-attr-table]//tbody/tr"):
+        cells = {f: td.text_content().strip() for f, td in zip(fields, tr.xpath("./td"), strict=True)}
+        props = by_id[tr.get("data-id")]
+        for edge in ("west", "south", "east", "north"):
+            assert cells[edge] == f"{props[edge]:.6f}", (edge, cells[edge], props[edge])
+        assert cells["resolution_m"] == f"{props['resolution_m']:g}"
+        words = {"orthophoto": "红, 绿, 蓝", "ndvi": "ndvi"}[props["kind"]]
+        assert cells["band_descriptions"] == words, cells
+    # a band the file left undescribed, a thermal flight's, in either language
+    schema = survey_schema()
+    with Twin.open(surveyed_twin) as twin:
+        records = [orjson.loads(b) for b in twin.features("surveys").features]
+    one = {**records[0], "properties": {**records[0]["properties"], "band_descriptions": ["band 1"], "unit": "°C"}}
+    for lang, text in (("zh", "波段 1"), ("en", "band 1")):
+        view = check_view(schema, [one], {}, lang)
+        column = [c.name for c in view.columns].index("band_descriptions")
+        assert view.rows[0].cells[column].text == text
+    en = check_view(schema, [one], {}, "en")
+    assert [c.unit for c in en.columns if c.name in ("west", "size_bytes", "unit")] == ["°", "bytes", None]

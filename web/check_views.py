@@ -68,6 +68,7 @@ class Column:
     title: str
     numeric: bool
     printed: bool = True  # on paper (a wide register prints only the columns a meeting reads)
+    unit: str | None = None  # the field's unit as the heading gives it after the title: "Ground sample distance (m)"
 
 
 @dataclass(frozen=True)
@@ -127,14 +128,62 @@ class CheckView:
         return len(self.rows) < self.total
 
 
+# Units the table's headings write in words (the schemas' symbols, m, m², %, stay as they are; the
+# English words, pots, are i18n.unit_label's): (en, zh).
+_UNIT_WORDS = {"deg": ("°", "°"), "B": ("bytes", "字节"), "px": ("px", "像素")}
+# A survey's band descriptions as its file gave them (GDAL's colour names, or "band N" for a band the
+# file left undescribed), in Chinese on the Chinese page; another description (ndvi) is the file's own.
+_BAND_WORDS_ZH = {
+    "red": "红",
+    "green": "绿",
+    "blue": "蓝",
+    "alpha": "透明度",
+    "nir": "近红外",
+    "rededge": "红边",
+    "pan": "全色",
+    "lwir": "热红外",
+    "tir": "热红外",
+}
+_BAND_N = re.compile(r"band (\d+)")
+
+
+def column_unit(lang: str, spec: FieldSpec | None) -> str | None:
+    """A field's unit as its column's heading writes it, in the page's language."""
+    if spec is None or not spec.unit:
+        return None
+    if spec.unit in _UNIT_WORDS:
+        return _UNIT_WORDS[spec.unit][0 if lang == "en" else 1]
+    return i18n.unit_label(lang, spec.unit)
+
+
+def _band_words(lang: str, text: str) -> str:
+    if lang == "en":
+        return text
+    n = _BAND_N.fullmatch(text)
+    return f"波段 {n.group(1)}" if n else _BAND_WORDS_ZH.get(text, text)
+
+
+def _number_text(spec: FieldSpec | None, value: float) -> str:
+    """A number as the table shows it: degrees to 1e-6 (about 0.1 m; to two decimals, as other
+    numbers are, a survey's edges were a kilometre out and a small flight's west and east the same),
+    a fraction to three significant digits (a 2 cm pixel, 0.015, read 0.01), else i18n.fmt_number."""
+    if spec is not None and spec.unit == "deg" and isinstance(value, float | int):
+        return f"{value:.6f}"
+    if isinstance(value, float) and 0 < abs(value) < 1:
+        return f"{value:.3g}"
+    return i18n.fmt_number(value)
+
+
 def _value_cell(spec: FieldSpec | None, value: Any, lang: str, missing: bool) -> Cell:
     if value is None or value == "" or value == []:
         return Cell("", None, missing)
     if isinstance(value, bool):
         return Cell(i18n.label(lang, "yes" if value else "no"), None, missing)
     if isinstance(value, int | float):
-        return Cell(i18n.fmt_number(value), float(value), missing)
+        return Cell(_number_text(spec, value), float(value), missing)
     if isinstance(value, list):
+        if spec is not None and spec.name == "band_descriptions":
+            value = [_band_words(lang, str(v)) for v in value]
         return Cell(", ".join(map(str, value)), None, missing)
     shown = i18n.value_label(lang, spec, value)
     if shown is not None:
@@ -171,7 +220,7 @@ def _printed_columns(layer: str, columns: list[Column], lang: str) -> list[Colum
         return columns
     keep = {*fields, f"name_{lang}"}
     code, *rest = columns
-    return [code, *(Column(c.name, c.title, c.numeric, c.name in keep) for c in rest)]
+    return [code, *(replace(c, printed=c.name in keep) for c in rest)]
 
 
 def _survey_words(schema: LayerSchema, records: Sequence[dict[str, Any]]) -> LayerSchema:
@@ -251,7 +300,8 @@ def check_view(
     columns = [
         Column(code_spec.name if code_spec else "", i18n.field_title(lang, code_spec) if code_spec else
                i18n.label(lang, "code"), False),
-        *(Column(f.name, i18n.field_title(lang, f), f.type in NUMERIC_TYPES) for f in fields),
+        *(Column(f.name, i18n.field_title(lang, f), f.type in NUMERIC_TYPES, unit=column_unit(lang, f))
+          for f in fields),
         Column("", i18n.label(lang, "feature_id"), False),
     ]  # fmt: skip
     columns = _printed_columns(schema.name, columns, lang)
