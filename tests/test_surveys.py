@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -331,3 +332,31 @@ def test_init_on_a_database_without_a_survey_directory_is_refused_before_buildin
     r = CliRunner().invoke(app, ["init", "--store", url])
     assert r.exit_code == 2 and "VENUE_TWIN_SURVEY_DIR is not set" in r.stderr and "--no-surveys" in r.stderr
     assert not Twin.exists(url)
+
+
+def test_the_import_bounds_gdals_block_cache(
+    twin: Twin, survey_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GDAL's block cache is 5 % of the machine's memory by default, most of an import's peak (2.4 GB
+    on a 23 GB machine for a 20,000² orthophoto). The conversion runs under a GDAL_CACHEMAX in
+    bytes: rasterio hands a number to GDALSetCacheMax64 as bytes, so the 256 once tried was a
+    256-byte cache that left every read in the process crawling. An operator's own GDAL_CACHEMAX
+    (read by GDAL from the environment) is left alone."""
+    import rio_cogeo.cogeo
+
+    real = rio_cogeo.cogeo.cog_translate
+    seen: list[Any] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(rasterio.env.getenv().get("GDAL_CACHEMAX"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rio_cogeo.cogeo, "cog_translate", spy)
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    twin.import_survey(write_geotiff(tmp_path / "a.tif", size=128), kind="orthophoto", on=date(2026, 10, 1), author="a")
+    assert len(seen) == 1 and isinstance(seen[0], int) and 64 << 20 <= seen[0] <= 512 << 20, seen
+    monkeypatch.setenv("GDAL_CACHEMAX", "1024")
+    twin.import_survey(
+        write_geotiff(tmp_path / "b.tif", size=128, seed=2), kind="orthophoto", on=date(2026, 10, 2), author="a"
+    )
+    assert seen[1] is None
