@@ -276,7 +276,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "error_note": {"zh": "页面无法打开：", "en": "The page cannot open:"},
     "error_home": {"zh": "返回首页", "en": "Home"},
     "error_without": {"zh": "不带参数 {parameter} 打开此页", "en": "This page without {parameter}"},
-    "error_page_plain": {"zh": "重新打开此页", "en": "This page, plain"},
+    # the page without its query (the error names no parameter): not "open this page again" (重新打开此页), the same error
+    "error_page_plain": {"zh": "不带参数打开此页", "en": "This page without its parameters"},
     # the per-unit page (/completion/units as HTML, web/templates/completion_units.html)
     "units_title_unit": {"zh": "分责任单位进度与填报（{date}）", "en": "Accountability by responsible unit on {date}"},
     "units_title_person": {
