@@ -129,7 +129,7 @@ def check_page(data: bytes, lang: str, completion: dict[str, Any], every_late: b
     assert completion["late"], "the bundled season has late projects at this date"
     late = completion["late"]
     table = brief_tables(text, lang)[0]
-    shown = listed(table, [row["code"] for row in late], lang, "/completion/late")
+    shown = listed(table, [row["code"] for row in late], lang, "/completion/units?f=html")
     assert shown == len(late) or not every_late
     for row in late[:shown]:
         assert squashed(in_language(row["responsible_unit"], lang)) in flat, (row["code"], row["responsible_unit"])
@@ -245,7 +245,7 @@ def test_the_overdue_reports_are_listed_with_their_units(api: TestClient) -> Non
     flat = squashed(text)
     assert "Reports missing" in text
     after_late = text[text.index("Reports missing") :]  # the late list names the same codes
-    shown = listed(after_late, [row["code"] for row in missing], "en", "/completion/missing")
+    shown = listed(after_late, [row["code"] for row in missing], "en", "/completion/units?f=html")
     assert shown >= 5
     for row in missing[:shown]:
         assert squashed(in_language(row["responsible_unit"], "en")) in flat
@@ -583,7 +583,7 @@ def test_with_no_report_missing_the_late_table_takes_the_room(surveyed: TestClie
     behind = [r["code"] for r in comp["late"] if not r["evidence_flag"]]
     assert len(behind) == 8, behind
     table, missing = brief_tables(text, lang)
-    assert listed(table, behind, lang, "/completion/late") >= 7
+    assert listed(table, behind, lang, "/completion/units?f=html") >= 7
     assert not re.search(r"\d+\.\d+\s+\d{4}-\d\d-\d\d", table)  # days late whole ("33", not "33.4")
     assert squashed(none) in squashed(missing)
     code_head = {"en": "Code", "zh": "编号"}[lang]
@@ -599,6 +599,38 @@ def test_both_languages_list_the_same_projects_and_say_where_the_rest_are_that_d
         text = brief_of(surveyed, AFTER_OPENING, lang, f"brief-both-{lang}.pdf")
         late, missing = brief_tables(text, lang)
         shown[lang] = (re.findall(r"\b[A-Z]{2}-\d\d\b", late), re.findall(r"\b[A-Z]{2}-\d\d\b", missing))
-        assert f"/completion/late?date={AFTER_OPENING}" in squashed(late), late[-300:]
+        assert f"/completion/units?f=html&date={AFTER_OPENING}&lang={lang}" in squashed(late), late[-300:]
     assert shown["en"] == shown["zh"], shown
     assert len(set(shown["en"][0])) >= 6  # 5 late and 1 of the imagery (a code is drawn twice, bold)
+
+
+MORE_LINE = {"en": r"(\d+) more", "zh": r"另有 (\d+) 项"}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_each_more_line_links_to_a_page_in_the_briefings_language_listing_them_all(
+    surveyed: TestClient, lang: str
+) -> None:
+    """A "N more" line ended in a JSON address (/completion/late?date=…, /completion/missing?…,
+    /evidence?flagged=true&…) a leader cannot read: it names, and in the PDF links, an HTML page of
+    the briefing's date in its language that lists every one of them (the units page lists each
+    unit's late projects and overdue reports; the completion map the imagery's)."""
+    data = surveyed_brief(surveyed, AFTER_OPENING, lang)
+    page, text = pdf_page(data)
+    late, missing = brief_tables(text, lang)
+    assert re.search(MORE_LINE[lang], late), late[-300:]  # the late table lists some of them
+    flat = squashed(text)
+    for api_path in ("/completion/late", "/completion/missing", "/evidence"):
+        assert api_path not in flat, flat[-600:]
+    units = f"http://testserver/completion/units?f=html&date={AFTER_OPENING}&lang={lang}"
+    assert squashed(units) in squashed(late), late[-300:]
+    links = {a.get_object()["/A"].get("/URI") for a in page.get("/Annots", [])}
+    assert units in links, links
+    r = surveyed.get(units)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in r.text
+    behind = surveyed.get("/projects", params={"date": AFTER_OPENING, "status": "behind"}).json()["projects"]
+    overdue = surveyed.get("/completion/missing", params={"date": AFTER_OPENING}).json()["missing"]
+    assert behind and overdue
+    for code in {p["code"] for p in behind} | {m["code"] for m in overdue}:
+        assert f'data-project-link="{code}"' in r.text, code

@@ -282,3 +282,13 @@ def test_an_unknown_project_is_said_once(api: TestClient, lang: str) -> None:
     assert "no project 'XX-99'" not in page and "vt-error-detail" not in page
     note = re.search(r'<p class="vt-error"[^>]*>([^<]*)</p>', page)
     assert note is not None and "XX-99" in page and (_CJK.search(note[1]) is not None) == (lang == "zh")
+
+
+@pytest.mark.parametrize(("lang", "text"), [("zh", "不带参数打开此页"), ("en", "This page without its parameters")])
+def test_the_way_on_without_the_query_says_what_it_opens(api: TestClient, lang: str, text: str) -> None:
+    """An error that names no parameter offers the page without its query: in Chinese it read
+    "重新打开此页" (open this page again), which is the same error again, not what the link opens."""
+    r = api.get("/projects/RD-03", params={"f": "html", "date": "2025-01-01", "lang": lang}, headers={"accept": BROWSER})
+    assert r.status_code == 404 and "data-parameter" not in r.text
+    found = re.search(r'<a href="[^"]*" data-link="without">([^<]*)</a>', r.text)
+    assert found is not None and html_lib.unescape(found[1]) == text, r.text[-500:]

@@ -590,6 +590,54 @@ def test_timeline_language_switch_keeps_the_checkpoint(visit: Any) -> None:
     clean(v)
 
 
+PANEL_OF = "document.getElementById('vt-panel-body').dataset.date"
+
+
+def test_timeline_figures_are_never_shown_under_another_checkpoints_date(visit: Any, server: LiveServer) -> None:
+    """The step's heading changed at once while the panel kept the last checkpoint's figures until the
+    new ones came (and for good when they did not come): read as that date's figures. While they load
+    the panel is marked busy and says whose figures it holds (data-date); a load that fails takes the
+    old figures away and says so, under the new heading."""
+    v = visit("/maps/timeline?lang=en")
+    steps = v.page.evaluate("vt_timeline.cfg.steps.map(s => s.date)")
+    start = v.page.evaluate("vt_timeline.index")
+    assert v.page.evaluate(PANEL_OF) == steps[start]
+    held: list[Any] = []
+    released = False
+
+    def hold(route: Any) -> None:  # the next step's figures are held back until released
+        route.continue_() if released else held.append(route)
+
+    v.page.route("**/maps/data/panel?*", hold)
+    i = steps.index(CHECKPOINT_DATE)
+    i = i - 1 if i == start else i
+    v.page.locator("#vt-slider").fill(str(i))
+    v.page.wait_for_function(f"document.getElementById('vt-step-label').textContent.includes('{steps[i]}')")
+    assert v.page.evaluate(PANEL_OF) == steps[start]  # still the old figures: said so
+    assert v.page.get_attribute("#vt-panel-body", "aria-busy") == "true"
+    released = True
+    for route in held:
+        route.continue_()
+    v.page.wait_for_function(f"{PANEL_OF} === '{steps[i]}'")
+    v.idle()
+    assert v.page.get_attribute("#vt-panel-body", "aria-busy") is None
+    comp = api(server, "/completion", date=steps[i])
+    assert v.page.locator('[data-kpi="overall"] .vt-kpi-value').inner_text() == _percent(
+        comp["overall"]["actual_percent"]
+    )
+    # a load that fails: no figures of another date are left under the new heading
+    v.page.unroute("**/maps/data/panel?*")
+    v.page.route("**/maps/data/panel?*", lambda route: route.abort())
+    j = i + 1
+    v.page.locator("#vt-slider").fill(str(j))
+    v.page.wait_for_function(f"document.querySelector('#vt-panel-body [data-load-failed=\"{steps[j]}\"]')")
+    assert v.page.locator("#vt-panel-body [data-kpi]").count() == 0
+    assert v.page.get_attribute("#vt-panel-body", "aria-busy") is None
+    assert v.page.evaluate(PANEL_OF) == steps[j]
+    v.shot("map-timeline-load-failed")
+    v.page.unroute("**/maps/data/panel?*")
+
+
 MID_WAY = datetime(2026, 8, 1, 2, 0, tzinfo=UTC)  # the bundled season recorded from here: T-110 and T-100 before it
 
 

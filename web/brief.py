@@ -431,7 +431,7 @@ def _render(
 
     with _render_lock, matplotlib.rc_context(_RC):
         page = Page(font_families())
-        missing = _missing_table(facts, lang, link, version)
+        missing = _missing_table(facts, lang, link, version, base_url)
         # the late table's second group (imagery disagrees) brings its sub-heading and its own "more"
         # line: room for them too
         most = MAX_TABLES_H + (SUB_HEAD_H + MORE_H if facts.disputed else 0.0)
@@ -441,7 +441,7 @@ def _render(
         missing_w = PAGE_MM[0] - 2 * MARGIN - late_w - GUTTER
 
         def late_in(language: str) -> Table:
-            late = _late_table(facts, language, link, version)
+            late = _late_table(facts, language, link, version, base_url)
             short = dataclasses.replace(late, note_lines=ROW_LINES)
             # a note's third line left a row out
             return short if short.shown(page, late_w, most) > late.shown(page, late_w, most) else late
@@ -453,7 +453,7 @@ def _render(
         fit, fit_other = late.counts(page, late_w, most), late_other.counts(page, late_w, most)
         late = dataclasses.replace(late, limit=(min(fit[0], fit_other[0]), min(fit[1], fit_other[1])))
         fit = missing.counts(page, missing_w, most)
-        fit_other = _missing_table(facts, other, link, version).counts(page, missing_w, most)
+        fit_other = _missing_table(facts, other, link, version, base_url).counts(page, missing_w, most)
         missing = dataclasses.replace(missing, limit=(min(fit[0], fit_other[0]), 0))
         needed = max(late.height(page, late_w), missing.height(page, missing_w))
         layout = _layout(min(max(needed, MIN_TABLES_H), most), late_w)
@@ -1069,6 +1069,8 @@ class Table:
     # the most rows of each group listed (None: as many as fit): the other language's count, so that
     # the zh and the en papers of one meeting list the same projects (English names wrap sooner)
     limit: tuple[int, int] | None = None
+    # in the PDF, each group's "more" line links the page its text names (None: no link)
+    more_links: tuple[str | None, str | None] = (None, None)
 
     @property
     def _all_rows(self) -> list[Sequence[str]]:
@@ -1175,7 +1177,16 @@ class Table:
             for i, row in enumerate(self._all_rows)
         ]
 
-    def _shown(self, heights: Sequence[float], room: float) -> tuple[int, int]:
+    def _more_h(self, page: Page, width: float) -> float:
+        """The height of a "more" line in a table ``width`` mm wide: a second line when its text, which
+        ends with a page's whole address, does not fit on one (it ran off the reports-missing box)."""
+        texts = [self.more(len(self.rows))]
+        if self.second_more is not None:
+            texts.append(self.second_more(len(self.second_rows)))
+        lines = max(len(page.wrap(t, width - 2 * CELL_PAD, TABLE_SIZE)) for t in texts)
+        return MORE_H + (lines - 1) * LINE_H
+
+    def _shown(self, heights: Sequence[float], room: float, more_h: float = MORE_H) -> tuple[int, int]:
         """How many rows of each group the table draws in ``room`` mm (below its column titles).
 
         All of them (up to ``limit``) when they fit. Otherwise a "more" line under a group's rows
@@ -1186,30 +1197,30 @@ class Table:
         second = len(heights) - first
         cap1, cap2 = self.limit or (first, second)
         cap1, cap2 = min(cap1, first), min(cap2, second)
-        if self._needed(heights, cap1, cap2) <= room:
+        if self._needed(heights, cap1, cap2, more_h) <= room:
             return cap1, cap2
         keep = min(2, cap2)
         n1 = 0
-        while n1 < cap1 and self._needed(heights, n1 + 1, keep) <= room:
+        while n1 < cap1 and self._needed(heights, n1 + 1, keep, more_h) <= room:
             n1 += 1
         n2 = 0
-        while n2 < cap2 and self._needed(heights, n1, n2 + 1) <= room:
+        while n2 < cap2 and self._needed(heights, n1, n2 + 1, more_h) <= room:
             n2 += 1
         return n1, n2
 
-    def _needed(self, heights: Sequence[float], n1: int, n2: int) -> float:
+    def _needed(self, heights: Sequence[float], n1: int, n2: int, more_h: float = MORE_H) -> float:
         """The height of the first ``n1`` rows of the first group and ``n2`` of the second (with its
         sub-heading), and of a "more" line under each group not listed whole."""
         first = len(self.rows)
         second = len(heights) - first
         h = sum(heights[:n1]) + (SUB_HEAD_H + sum(heights[first : first + n2]) if n2 else 0.0)
-        return h + MORE_H * ((n1 < first) + (n2 < second))
+        return h + more_h * ((n1 < first) + (n2 < second))
 
     def counts(self, page: Page, width: float, height: float) -> tuple[int, int]:
         """How many rows of each group the table draws in a box ``width`` by ``height`` mm."""
         cells = self._cells(page, self._widths(page, width))
         heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
-        return self._shown(heights, height - HEADING_H - 4.0 - 2.2)
+        return self._shown(heights, height - HEADING_H - 4.0 - 2.2, self._more_h(page, width))
 
     def shown(self, page: Page, width: float, height: float) -> int:
         """How many rows (of both groups) the table draws in a box ``height`` mm tall (as draw does)."""
@@ -1221,8 +1232,9 @@ class Table:
         cells = self._cells(page, self._widths(page, width))
         heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
         cap1, cap2 = self.limit or (len(self.rows), len(self.second_rows))
-        rows = self._needed(heights, min(cap1, len(self.rows)), min(cap2, len(self.second_rows)))
-        return TABLE_HEAD_H + max(rows, LINE_H + ROW_PAD) + MORE_H
+        more_h = self._more_h(page, width)
+        rows = self._needed(heights, min(cap1, len(self.rows)), min(cap2, len(self.second_rows)), more_h)
+        return TABLE_HEAD_H + max(rows, LINE_H + ROW_PAD) + more_h
 
     def draw(self, page: Page, b: Box) -> None:
         page.heading(b, self.title, f"({len(self.rows)})")
@@ -1243,17 +1255,19 @@ class Table:
         cells = self._cells(page, widths)
         first = len(self.rows)
         heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
-        n1, n2 = self._shown(heights, y - b.y)
+        n1, n2 = self._shown(heights, y - b.y, self._more_h(page, b.w))
 
-        def more(text: str) -> None:  # under its group's rows
+        def more(text: str, url: str | None) -> None:  # under its group's rows, on two lines if need be
             nonlocal y
-            page.text(b.x + 1.2, y - LINE_H - 0.6, text, TABLE_SIZE, colour=MUTED)
-            y -= MORE_H
+            lines = page.wrap(text, b.w - 2 * CELL_PAD, TABLE_SIZE)
+            for k, line in enumerate(lines):
+                page.text(b.x + 1.2, y - LINE_H * (k + 1) - 0.6, line, TABLE_SIZE, colour=MUTED, url=url)
+            y -= MORE_H + (len(lines) - 1) * LINE_H
 
         for i in [*range(n1), *range(first, first + n2)]:
             if i == first:
                 if n1 < first:
-                    more(self.more(first - n1))
+                    more(self.more(first - n1), self.more_links[0])
                 # the second group's sub-heading, over its first row
                 y -= SUB_HEAD_H
                 tx = b.x + 1.2
@@ -1275,19 +1289,37 @@ class Table:
                               colour=self.colour_of(i, j), ha=c.align, url=url)  # fmt: skip
             y -= height
         if n1 < first and n2 == 0:
-            more(self.more(first - n1))
+            more(self.more(first - n1), self.more_links[0])
         if n2 < len(self.second_rows) and self.second_more is not None:
-            more(self.second_more(len(self.second_rows) - n2))
+            more(self.second_more(len(self.second_rows) - n2), self.more_links[1])
 
 
-def _list_path(path: str, facts: BriefFacts, version: str | None, **params: str) -> str:
-    """Where the whole of a list is: its route of the briefing's date (and version), which without
-    them answers for today."""
-    return f"{path}?{urlencode({**params, 'date': facts.snap.on.isoformat(), **({'version': version} if version else {})})}"
+@dataclass(frozen=True)
+class ListPages:
+    """Where the whole of each list a table shortens is, as a page a leader opens (HTML, in the
+    briefing's language, of its date; the service's address before it when known): the units page
+    lists each unit's late projects and overdue reports (with ``version`` when one was asked), the
+    completion map of the date the projects the imagery disagrees with. ``linked``: the PDF links them."""
+
+    late: str
+    missing: str
+    imagery: str
+    linked: bool = False
+
+    @classmethod
+    def of(cls, facts: BriefFacts, lang: str, version: str | None, base_url: str | None, linked: bool) -> ListPages:
+        base, on = (base_url or "").rstrip("/"), facts.snap.on.isoformat()
+        units = {"f": "html", "date": on, **({"version": version} if version else {}), "lang": lang}
+        units_page = f"{base}/completion/units?{urlencode(units)}"
+        return cls(units_page, units_page, f"{base}/maps/completion?{urlencode({'date': on, 'lang': lang})}", linked)
+
+    def link(self, url: str) -> str | None:
+        return url if self.linked else None
 
 
 def _late_table(
-    facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None, version: str | None = None
+    facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None, version: str | None = None,
+    base_url: str | None = None,
 ) -> Table:
     def t(key: str, **v: Any) -> str:
         return i18n.label(lang, key, **v)
@@ -1338,16 +1370,18 @@ def _late_table(
         return STALE_COLOUR if j == len(columns) - 1 and stale[i] else INK
 
     links = [link(r["code"]) if link else None for r in (*facts.late, *facts.disputed)]
+    pages = ListPages.of(facts, lang, version, base_url, link is not None)
     return Table(t("late_projects"), columns, rows, t("late_none"),
-                 lambda n: t("brief_more", n=n, path=_list_path("/completion/late", facts, version)), colour,
+                 lambda n: t("brief_more_late", n=n, url=pages.late), colour,
                  f"{t('imagery_disagrees')} ({len(second)})", second,
-                 lambda n: t("brief_more", n=n, path=_list_path("/evidence", facts, version, flagged="true")),
+                 lambda n: t("brief_more_imagery", n=n, url=pages.imagery),
                  t("imagery_badge"),
-                 links)  # fmt: skip
+                 links, more_links=(pages.link(pages.late), pages.link(pages.imagery)))  # fmt: skip
 
 
 def _missing_table(
-    facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None, version: str | None = None
+    facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None, version: str | None = None,
+    base_url: str | None = None,
 ) -> Table:
     def t(key: str, **v: Any) -> str:
         return i18n.label(lang, key, **v)
@@ -1363,10 +1397,12 @@ def _missing_table(
         ]
         for r in facts.missing
     ]  # fmt: skip
+    pages = ListPages.of(facts, lang, version, base_url, link is not None)
     return Table(t("reports_missing"), columns, rows, t("brief_missing_none"),
-                 lambda n: t("brief_more", n=n, path=_list_path("/completion/missing", facts, version)),
+                 lambda n: t("brief_more_missing", n=n, url=pages.missing),
                  lambda i, j: STALE_COLOUR if j == 0 else INK,
-                 links=[link(r["code"]) if link else None for r in facts.missing])  # fmt: skip
+                 links=[link(r["code"]) if link else None for r in facts.missing],
+                 more_links=(pages.link(pages.missing), None))  # fmt: skip
 
 
 def default_filename(snap: Snapshot, lang: str, fmt: str) -> str:

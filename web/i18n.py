@@ -276,7 +276,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "error_note": {"zh": "页面无法打开：", "en": "The page cannot open:"},
     "error_home": {"zh": "返回首页", "en": "Home"},
     "error_without": {"zh": "不带参数 {parameter} 打开此页", "en": "This page without {parameter}"},
-    "error_page_plain": {"zh": "重新打开此页", "en": "This page, plain"},
+    # the page without its query (the error names no parameter): not "open this page again" (重新打开此页), the same error
+    "error_page_plain": {"zh": "不带参数打开此页", "en": "This page without its parameters"},
     # the per-unit page (/completion/units as HTML, web/templates/completion_units.html)
     "units_title_unit": {"zh": "分责任单位进度与填报（{date}）", "en": "Accountability by responsible unit on {date}"},
     "units_title_person": {
@@ -593,7 +594,20 @@ _LABELS: dict[str, dict[str, str]] = {
     # not reported done by a date after opening day: it missed it (no chance of it, a fact)
     "brief_missed": {"zh": "已误期", "en": "missed"},
     "brief_missing_none": {"zh": "没有逾期未报的进度。", "en": "No report is overdue."},
-    "brief_more": {"zh": "另有 {n} 项（完整清单：{path}）", "en": "{n} more (all of them: {path})"},
+    # a briefing table's "more" line: how many it leaves out, and the page (HTML, of the briefing's
+    # date and language) that lists every one of them (web.brief.ListPages)
+    "brief_more_late": {
+        "zh": "另有 {n} 项；全部滞后工程按责任单位列于：{url}",
+        "en": "{n} more; every late project, by responsible unit: {url}",
+    },
+    "brief_more_missing": {
+        "zh": "另有 {n} 项；全部逾期未报工程按责任单位列于：{url}",
+        "en": "{n} more; every overdue report, by responsible unit: {url}",
+    },
+    "brief_more_imagery": {
+        "zh": "另有 {n} 项；完整清单见当日完成度地图：{url}",
+        "en": "{n} more; all of them on the completion map of the day: {url}",
+    },
     "brief_imagery_version": {
         "zh": "影像按版本 {version} 所录航测。",
         "en": "Imagery as recorded at version {version}.",

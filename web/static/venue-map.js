@@ -1957,7 +1957,22 @@
       if (step.date === wanted) self.index = i;
     });
     VT.timeline = this;
+    // The panel the page came with holds the figures of its own step (web/maps.py timeline_map).
+    var body = document.getElementById('vt-panel-body');
+    if (body) body.dataset.date = cfg.steps[cfg.index].date;
     this.go(this.index, true);
+  };
+
+  // The panel's figures are of the date in its data-date. The step's heading changes at once, the
+  // figures when they come: until then the panel is marked busy and dimmed (they are another date's),
+  // and a load that fails takes them away and says so, rather than leave the last checkpoint's
+  // figures under the new date for good.
+  VT.Timeline.prototype.panelLoading = function (busy) {
+    var body = document.getElementById('vt-panel-body');
+    if (!body) return;
+    if (busy) body.setAttribute('aria-busy', 'true');
+    else body.removeAttribute('aria-busy');
+    body.style.opacity = busy ? '0.45' : '';
   };
 
   VT.Timeline.prototype.go = function (i, first) {
@@ -1984,6 +1999,7 @@
     }
     engine.config.date = step.date; // the date a popup's project link opens its page on
     if (engine.imagery) engine.imagery.showFor(step.date);
+    this.panelLoading(true);
     var panel;
     if (step.noData) {
       // before the twin's history: the panel route answers 404 and the layers draw nothing; the
@@ -2001,15 +2017,28 @@
       return layer.spec.stepParam ? layer.setParams({ date: step.date }) : Promise.resolve();
     });
     engine.highlightProject = null; // project indices are per date
-    return panel.then(function (data) {
-      if (seq !== self._seq) return;
-      engine.projects = data.projects || [];
-      engine.setPanel(data.html);
+    function shown(html, projects) {
+      engine.projects = projects;
+      engine.setPanel(html);
+      var body = document.getElementById('vt-panel-body');
+      if (body) body.dataset.date = step.date;
+      self.panelLoading(false);
       engine.showNoData(document.querySelector('#vt-panel-body [data-no-data]'));
       engine.map.closePopup();
+    }
+    return panel.then(function (data) {
+      if (seq !== self._seq) return;
+      shown(data.html, data.projects || []);
       return Promise.all(loads);
     }).catch(function (err) {
-      VT.showMessage(fmt(engine.labels.load_failed || '{error}', { error: err.message || err }), true);
+      var said = fmt(engine.labels.load_failed || '{error}', { error: err.message || err });
+      var now = document.getElementById('vt-panel-body');
+      if (seq === self._seq && now && now.dataset.date !== step.date) {
+        // no figures of another date under this step's heading: its own could not be read
+        shown('<p class="vt-error" data-load-failed="' + esc(step.date) + '"><b>' + esc(step.label) + '</b><br>' +
+          esc(said) + '</p>', []);
+      }
+      VT.showMessage(said, true);
     });
   };
 
