@@ -31,7 +31,7 @@ from cli.evidence import evidence
 from cli.intake import projects_app  # also adds `progress import`
 from cli.layers import layer_app
 from cli.maps import map_app
-from cli.pipes import EXIT_BROKEN_PIPE, Console, pipe_closed, write_whole
+from cli.pipes import EXIT_BROKEN_PIPE, Console, help_raises_broken_pipe, pipe_closed, write_whole
 from cli.surveys import raster_app
 from twin import HEAD, Change, Conflict, Feature, Ref, Twin, TwinError, ValidationFailed
 from twin.encoding import diff_feature_bytes, feature_collection
@@ -54,6 +54,22 @@ class _Commands(typer.core.TyperGroup):
     click's 1 (the twin is corrupt) or a traceback; an error being reported when it went keeps its
     own code (see _fail). Output still buffered is flushed here, where a broken pipe is caught."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        # `venue-twin --help | head -1`: typer prints the help with a console of its own while the
+        # arguments are parsed (a command's too, in invoke), which exited 1 on the broken pipe
+        # (cli.pipes.help_raises_broken_pipe; made so only when help is asked for or a usage error
+        # is to be printed: typer's help module costs every command's start 40 ms).
+        if not args or "--help" in args:
+            help_raises_broken_pipe()
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            pipe_closed()
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
+        except typer.TyperException:  # a usage error, which typer prints on its own console
+            help_raises_broken_pipe()
+            raise
+
     def invoke(self, ctx: Any) -> Any:
         from twin.settings import SettingsError
 
@@ -65,6 +81,9 @@ class _Commands(typer.core.TyperGroup):
                 _fail(str(e), 128 + e.signum)
             except SettingsError as e:  # a bad VENUE_TWIN_ variable, wherever a command read it
                 _fail(str(e), EXIT_BAD_INPUT)
+            except typer.TyperException:  # a command's usage error, which typer prints on its own console
+                help_raises_broken_pipe()
+                raise
             except typer.Exit as e:
                 if e.exit_code:  # the command's own failure is the one to report
                     try:

@@ -929,6 +929,32 @@ def test_a_diff_bigger_than_the_pipe_cut_off_by_its_reader_exits_141(store: Path
     assert p.wait(timeout=SUBPROCESS) == 141
 
 
+@pytest.mark.parametrize("args", [("--help",), ("log", "--help"), ()], ids=" ".join)
+def test_help_cut_off_by_its_reader_exits_141_without_a_traceback(args: tuple[str, ...]) -> None:
+    """`venue-twin --help | head -1` exited 1 (documented as "the twin is corrupt"): typer prints the
+    help through a rich console of its own, which turns a broken pipe into exit 1, and click's
+    main does the same with one raised while it parses. As every command's output: 141."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the first line is written: every write fails
+    try:
+        done = subprocess.run([sys.executable, "-m", "cli.main", *args], stdout=write, stderr=subprocess.PIPE,
+                              env=env, timeout=SUBPROCESS)  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode in (0, 141) if args else done.returncode in (2, 141), (done.returncode, done.stderr)
+    assert b"Traceback" not in done.stderr, done.stderr
+    if args == ("--help",):  # a usage error whose report is cut off keeps its code, 2
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            done = subprocess.run([sys.executable, "-m", "cli.main", "--no-such-option"], stdout=write, stderr=write,
+                                  env=env, timeout=SUBPROCESS)  # fmt: skip
+        finally:
+            os.close(write)
+        assert done.returncode == 2
+
+
 def test_a_console_print_bigger_than_the_pipe_raises_when_its_reader_goes() -> None:
     import io
     import threading
