@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 import shapely
 from fastapi import APIRouter, Header, Path, Query, Request
+from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -145,57 +146,44 @@ def _parse_bbox(text: str) -> tuple[float, ...]:
     return parts
 
 
+Home = Callable[[], tuple[float, ...]]
+
+
 def _bbox_to_storage(
-    bbox: tuple[float, ...], bbox_crs: str | None
+    bbox: tuple[float, ...], bbox_crs: str | None, home: Home | None = None
 ) -> tuple[tuple[float, float, float, float], BaseGeometry | None]:
     """The bbox's bounds in storage lon/lat, and (for another CRS) its exact reprojected shape.
 
-    A bbox wholly outside its CRS's area of use that lies in it with its axes swapped (latitude
-    first in CRS84, longitude first in EPSG:4326, easting first in EPSG:4549) is that slip, not a
-    question whose answer is "nothing": 400 naming the CRS's axis order."""
+    A bbox that is no place its CRS means answers 400 saying why (`_misplaced`, as for a filter's
+    geometry): wholly beyond the CRS's range, lon/lat typed for metres, or the axis-order slip
+    every GIS user makes once (latitude first in CRS84, longitude first in EPSG:4326, easting
+    first in EPSG:4549). One only partly beyond the range (a map zoomed out past the world's edge)
+    is cut to the range. `home` gives the twin's area of interest, where degrees typed for metres
+    would have pointed."""
     uri = CRS84_URI if bbox_crs is None else bbox_crs
     if uri not in SUPPORTED_API_CRS:
         raise InvalidParameter(
             f"bbox-crs {bbox_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="bbox-crs"
         )
-    bounds, box = _bbox_in_storage(bbox, uri)
-    area = _area_of_use(uri)
-    if not _meets(bounds, area):
-        a, b, c, d = bbox
-        try:
-            swapped_meets = _meets(_bbox_in_storage((b, a, d, c), uri)[0], area)
-        except InvalidParameter:
-            swapped_meets = False
-        if swapped_meets:
-            name, order = _crs_name(uri), _axis_order(uri)
-            w, s, e, n = area
-            raise InvalidParameter(
-                f"bbox {_numbers(bbox)} lies outside the area of {name} (lon {w:g} to {e:g}, lat {s:g} to {n:g}), "
-                f"and with its axes swapped ({_numbers((b, a, d, c))}) it lies inside: {name} takes {order} order",
-                parameter="bbox",
-            )
-    return bounds, box
-
-
-def _bbox_in_storage(
-    bbox: tuple[float, ...], uri: str
-) -> tuple[tuple[float, float, float, float], BaseGeometry | None]:
-    if uri == CRS84_URI:
-        a, b, c, d = bbox
-        if a > c or b > d:
-            raise InvalidParameter("bbox minimum is above its maximum", parameter="bbox")
-        return (a, b, c, d), None
-    crs = parse_crs(uri)
     a, b, c, d = bbox
-    if is_northing_first(crs):  # the bbox comes in the CRS's own axis order
+    if uri != CRS84_URI and is_northing_first(parse_crs(uri)):  # the bbox comes in the CRS's own axis order
         a, b, c, d = b, a, d, c
     if a > c or b > d:
         raise InvalidParameter("bbox minimum is above its maximum", parameter="bbox")
+    why = _misplaced(shapely.box(a, b, c, d), uri, home, each_vertex=False, crs_parameter="bbox-crs")
+    if why is not None:
+        raise InvalidParameter(f"bbox {_numbers(bbox)} {why}", parameter="bbox")
+    x0, y0, x1, y1 = _valid_range(uri)
+    a, b, c, d = max(a, x0), max(b, y0), min(c, x1), min(d, y1)
+    if uri == CRS84_URI:
+        return (a, b, c, d), None
     # Densified, so the reprojected outline follows the box's curved edges in lon/lat.
-    box = to_storage(crs)([shapely.box(a, b, c, d).segmentize(max(c - a, d - b) / 16)])[0]
+    box = _lon_lat(shapely.box(a, b, c, d).segmentize(max(c - a, d - b, 1e-9) / 16), uri)
     minx, miny, maxx, maxy = box.bounds
     if not all(np.isfinite((minx, miny, maxx, maxy))) or not box.is_valid:
-        raise InvalidParameter(f"bbox {bbox} lies outside the area where {uri} is defined", parameter="bbox")
+        raise InvalidParameter(
+            f"bbox {_numbers(bbox)} lies outside the area where {_crs_name(uri)} is defined", parameter="bbox"
+        )
     return (minx, miny, maxx, maxy), box
 
 
@@ -204,6 +192,111 @@ def _area_of_use(uri: str) -> tuple[float, float, float, float]:
     """Where a CRS is used, as a lon/lat box (the whole world when PROJ does not say)."""
     area = parse_crs(uri).area_of_use
     return area.bounds if area is not None else (-180.0, -90.0, 180.0, 90.0)
+
+
+@lru_cache(maxsize=16)
+def _valid_range(uri: str) -> tuple[float, float, float, float]:
+    """Where coordinates in a CRS mean a place, x (longitude, easting) first, in its units:
+    lon/lat's whole range for a geographic CRS; for a projected one, its area of use's bounds
+    projected (web mercator's +-20037508.34 m east and west, EPSG:4549's strip of metres)."""
+    crs = parse_crs(uri)
+    if crs.is_geographic:
+        return (-180.0, -90.0, 180.0, 90.0)
+    to_crs = Transformer.from_crs(CRS.from_epsg(4326), crs, always_xy=True)
+    x0, y0, x1, y1 = to_crs.transform_bounds(*_area_of_use(uri), densify_pts=21)
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+def _range_words(uri: str) -> str:
+    """The valid range in words, in the CRS's axis order: "easting from ... to ... and northing from ...",
+    "longitude runs from -180 to 180 and latitude from -90 to 90"."""
+    x0, y0, x1, y1 = _valid_range(uri)
+    if parse_crs(uri).is_geographic:
+        return "longitude runs from -180 to 180 and latitude from -90 to 90"
+    east, north = f"easting from {x0:.2f} to {x1:.2f}", f"northing from {y0:.2f} to {y1:.2f}"
+    first, second = (north, east) if is_northing_first(parse_crs(uri)) else (east, north)
+    w, s, e, n = _area_of_use(uri)
+    return f"it takes metres, {first} and {second} (its area of use, lon {w:g} to {e:g}, lat {s:g} to {n:g})"
+
+
+def _lon_lat(geom: BaseGeometry, uri: str) -> BaseGeometry:
+    """A geometry given x-first in CRS `uri` (lon/lat or easting/northing), in storage lon/lat."""
+    return geom if uri == CRS84_URI else to_storage(parse_crs(uri))([geom])[0]
+
+
+def _misplaced(geom: BaseGeometry, uri: str, home: Home | None, *, each_vertex: bool, crs_parameter: str) -> str | None:
+    """Why a geometry given in CRS `uri` (x first: lon/lat or easting/northing, in its units) is
+    no place that CRS means, or None when it is one; the bbox and every part of a filter's
+    geometry are checked here, so each CRS is checked the one way.
+
+    - Beyond the CRS's range (`_valid_range`): wholly, or (`each_vertex`) any vertex beyond
+      lon/lat's range or where a projection wraps round the world (web mercator's easting).
+    - Where the CRS is not defined, or wholly outside its area of use (`_area_of_use`) but inside
+      it with its axes swapped: the axis-order slip, named as such.
+    - In a projected CRS, numbers that look like lon/lat degrees (within +-180 and +-90): beyond
+      the range (EPSG:4549's metres start at 347872 east), or in range but far from the twin's
+      area (`home`) that they would lie over read as degrees (web mercator's 0.01 m off Africa).
+    Each would select nothing, with a 200 that hides the slip."""
+    name, order = _crs_name(uri), _axis_order(uri)
+    projected = not parse_crs(uri).is_geographic
+    rng, area = _valid_range(uri), _area_of_use(uri)
+
+    def in_range(g: BaseGeometry) -> bool:
+        xy = shapely.get_coordinates(g)
+        if not np.all(np.isfinite(xy)) or not _meets(g.bounds, rng):
+            return False
+        if not each_vertex:
+            return True
+        if not projected:
+            return bool(np.all(np.abs(xy[:, 0]) <= 180) and np.all(np.abs(xy[:, 1]) <= 90))
+        # a vertex beyond the range is still a place unless the projection wraps it round the world
+        back = shapely.get_coordinates(from_storage(parse_crs(uri))([_lon_lat(g, uri)])[0])
+        return back.shape == xy.shape and bool(np.all(np.abs(back - xy) <= 1.0))
+
+    def storage_bounds(g: BaseGeometry) -> tuple[float, ...]:
+        try:
+            return tuple(_lon_lat(g, uri).bounds)
+        except (BadInput, ValueError):
+            return (np.nan,) * 4
+
+    def in_area(g: BaseGeometry) -> bool:
+        bounds = storage_bounds(g)
+        return bool(np.all(np.isfinite(bounds))) and _meets(bounds, area)
+
+    ranged, placed = in_range(geom), in_area(geom)
+    xy = shapely.get_coordinates(geom)
+    swapped = shapely.transform(geom, lambda v: v[:, ::-1])
+    degrees = projected and any(
+        bool(np.all(np.abs(v[:, 0]) <= 180) and np.all(np.abs(v[:, 1]) <= 90)) for v in (xy, xy[:, ::-1])
+    )
+    lonlat = f"leave out {crs_parameter} (CRS84) for lon/lat"
+    if not (ranged and placed):
+        if in_range(swapped) and in_area(swapped):
+            w, s, e, n = area
+            return (
+                f"lies outside the area of {name} (lon {w:g} to {e:g}, lat {s:g} to {n:g}), and with its axes "
+                f"swapped it lies inside: {name} takes {order} order"
+            )
+        if degrees:
+            return (
+                f"is out of range in {name}: the numbers look like degrees (lon/lat), not metres of {name}; "
+                f"{_range_words(uri)}, in {order} order; {lonlat}"
+            )
+        if not ranged:
+            return f"is out of range in {name}: {_range_words(uri)}, and {name} takes {order} order"
+        if not np.all(np.isfinite(storage_bounds(geom))):
+            return f"lies outside the area where {name} is defined"
+        return None  # in range, outside the area of use (a geographic CRS's): a place, if an odd one
+    if degrees and home is not None:
+        twin_area = home()
+        if not _meets(storage_bounds(geom), twin_area) and any(_meets(g.bounds, twin_area) for g in (geom, swapped)):
+            w, s, e, n = twin_area
+            return (
+                f"lies far from the twin's area (lon {w:g} to {e:g}, lat {s:g} to {n:g}) in {name}, and read as "
+                f"lon/lat it lies over it: the numbers look like degrees, not metres of {name}; "
+                f"{_range_words(uri)}, in {order} order; {lonlat}"
+            )
+    return None
 
 
 def _meets(bounds: tuple[float, ...], area: tuple[float, ...]) -> bool:
@@ -224,26 +317,15 @@ def _crs_name(uri: str) -> str:
     return "CRS84" if uri == CRS84_URI else "EPSG:" + uri.rsplit("/", 1)[-1]
 
 
-def _filter_in_storage(expr: cql2.Expr, filter_crs: str | None) -> cql2.Expr:
+def _filter_in_storage(expr: cql2.Expr, filter_crs: str | None, home: Home | None = None) -> cql2.Expr:
     """The filter with its geometry literals, given in filter-crs (CRS84 by default) in that CRS's
     axis order, reprojected to storage lon/lat, where the filter is evaluated.
 
-    As for a bbox, a literal wholly outside the CRS's area that lies inside it with its axes
-    swapped answers 400 naming the axis order; so does one beyond lon/lat's range or where the
-    CRS is not defined: each would select nothing, with a 200 that hides the slip."""
+    Each part of each literal (one point out of range in a collection, or one vertex of a line,
+    met the area with the rest and was passed over) is checked as a bbox is (`_misplaced`): 400
+    naming the CRS and its range, or its axis order, or that the numbers look like degrees."""
     uri = CRS84_URI if filter_crs is None else filter_crs  # one of SUPPORTED_API_CRS: the route checked it
-    crs = parse_crs(uri)
-    northing_first = is_northing_first(crs)
-    area = _area_of_use(uri)
-    name = _crs_name(uri)
-
-    def lon_lat(geom: BaseGeometry, swap: bool) -> BaseGeometry:
-        if northing_first != swap:  # given in the CRS's own axis order
-            geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
-        return geom if uri == CRS84_URI else to_storage(crs)([geom])[0]
-
-    def fits(bounds: tuple[float, ...]) -> bool:
-        return bool(np.all(np.isfinite(bounds))) and _meets(bounds, area)
+    northing_first = is_northing_first(parse_crs(uri))
 
     def literal(node: dict[str, Any]) -> dict[str, Any]:
         if "type" in node:
@@ -262,40 +344,16 @@ def _filter_in_storage(expr: cql2.Expr, filter_crs: str | None) -> cql2.Expr:
                 geom = geom.segmentize(max(c - a, d - b) / 16)
         if geom.is_empty:
             return node
-        # each part on its own: one point swapped or out of range in a collection (or one vertex of a
-        # line) met the area with the rest and was passed over, selecting too much or nothing
+        if northing_first:  # given in the CRS's own axis order
+            geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
         for part in shapely.get_parts(shapely.get_parts(geom)):
-            check(part, shown)
-        got = lon_lat(geom, swap=False)
+            why = _misplaced(part, uri, home, each_vertex=True, crs_parameter="filter-crs")
+            if why is not None:
+                hint = "" if filter_crs or "swapped" not in why else " (give filter-crs for another CRS)"
+                raise InvalidParameter(f"filter: {shown} {why}{hint}", parameter="filter")
         if uri == CRS84_URI:
             return node  # already in storage lon/lat
-        return orjson.loads(shapely.to_geojson(got))  # type: ignore[no-any-return]
-
-    def check(geom: BaseGeometry, shown: str) -> None:
-        got = lon_lat(geom, swap=False)
-        bounds = got.bounds
-        xy = shapely.get_coordinates(got)
-        beyond = bool(np.any(np.abs(xy[:, 0]) > 180) or np.any(np.abs(xy[:, 1]) > 90))
-        if not fits(bounds) or beyond:
-            swapped = lon_lat(geom, swap=True).bounds
-            if fits(swapped):
-                w, s, e, n = area
-                raise InvalidParameter(
-                    f"filter: {shown} lies outside the area of {name} (lon {w:g} to {e:g}, lat {s:g} to {n:g}), "
-                    f"and with its axes swapped it lies inside: {name} takes {_axis_order(uri)} order"
-                    + ("" if filter_crs else " (give filter-crs for another CRS)"),
-                    parameter="filter",
-                )
-            if not np.all(np.isfinite(bounds)):
-                raise InvalidParameter(
-                    f"filter: {shown} lies outside the area where {name} is defined", parameter="filter"
-                )
-            if beyond:
-                raise InvalidParameter(
-                    f"filter: {shown} is out of range in {name}: longitude runs from -180 to 180 and "
-                    f"latitude from -90 to 90, and {name} takes {_axis_order(uri)} order",
-                    parameter="filter",
-                )
+        return orjson.loads(shapely.to_geojson(_lon_lat(geom, uri)))  # type: ignore[no-any-return]
 
     return map_geometry_literals(expr, literal)
 
@@ -996,6 +1054,9 @@ class FeaturesFactory:
         f: Annotated[str | None, Query(description="geojson, json or html")] = None,
         lang: html.PageLang = None,
     ) -> Response:
+        def home() -> tuple[float, ...]:
+            return tuple(twin.area_of_interest.bounds)
+
         def answer() -> Response:
             settings = get_settings(request)
             fmt = negotiate(request, f, self._forms("geojson", "json", "html"), default="geojson")
@@ -1023,7 +1084,7 @@ class FeaturesFactory:
             out_crs = _output_crs(crs)
             if bbox_crs is not None and bbox is None:
                 raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
-            box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs) if bbox is not None else (None, None)
+            box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs, home) if bbox is not None else (None, None)
             if box is not None and not schema.spatial:
                 raise InvalidParameter(f"layer {schema.name} has no geometry, so no bbox", parameter="bbox")
             if filter_crs is not None and filter_crs not in SUPPORTED_API_CRS:
@@ -1040,7 +1101,7 @@ class FeaturesFactory:
                     expr = parse_filter(filter_, language)
                 except BadInput as e:
                     raise InvalidParameter(str(e), parameter="filter") from None
-                expr = _filter_in_storage(expr, filter_crs)
+                expr = _filter_in_storage(expr, filter_crs, home)
             elif filter_lang is not None:
                 raise InvalidParameter("filter-lang needs a filter", parameter="filter-lang")
             try:

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from twin import HEAD, Change, ValidationFailed
+from twin.errors import NOTHING_CHANGES, Problem
 from twin.gcpause import gc_paused
 
 
@@ -31,7 +32,22 @@ def import_batches(
 ) -> None:
     import pyogrio
 
-    from cli.main import _errors, _open, _progress, copy_base, err, keep_whole_texts, out, read_notes, stored_properties
+    from cli.main import (
+        _errors,
+        _fields_differ,
+        _open,
+        _progress,
+        carried_note,
+        copy_base,
+        err,
+        keep_whole_texts,
+        onto_head,
+        out,
+        overwrite_note,
+        read_notes,
+        read_schema,
+        stored_properties,
+    )
     from layers.io import read_layer_batches
 
     twin = _open(store)
@@ -51,8 +67,13 @@ def import_batches(
         counts = {"added": 0, "modified": 0}
         try:
             with _errors(str(file)):
-                schema = twin.layer(layer)
+                twin.layer(layer)  # an unknown layer is refused before the file is read
                 base = copy_base(twin, file, source_layer, parent)  # every batch a part of that copy
+                schema = read_schema(twin, layer, base)  # an export's columns are its version's fields
+                across = base is not None and _fields_differ(schema, twin.layer(layer))
+                if across:
+                    assert base is not None
+                    err.print(carried_note(twin, layer, file, base))
                 pieces = read_layer_batches(
                     file,
                     schema,
@@ -72,11 +93,19 @@ def import_batches(
                     of = f"/{batches}" if batches else ""
                     try:
                         with gc_paused():  # the batch's objects live to its commit (twin.gcpause)
+                            on: str | None = base or HEAD
+                            if across:
+                                assert base is not None
+                                changes, on = onto_head(twin, layer, file, result.features, base, op)
+                            else:
+                                changes = [Change(layer, op, f.id, f) for f in result.features]  # type: ignore[arg-type]
+                            if not changes:  # a copy carried over that gives every feature as it was
+                                raise ValidationFailed([Problem("*", None, "nothing changes", NOTHING_CHANGES)])
                             info = twin.commit(
-                                [Change(layer, op, f.id, f) for f in result.features],  # type: ignore[arg-type]
+                                changes,
                                 author=author,
                                 message=(message or f"Import {file.name} into {layer} ({mode})") + f", batch {k}{of}",
-                                parent=base or HEAD,
+                                parent=on,
                                 copy_of_parent=base is not None,
                             )
                     except ValidationFailed as e:
@@ -106,3 +135,4 @@ def import_batches(
             f"committed {done:,} features in batches of {batch:,}: {layer} +{counts['added']} ~{counts['modified']} "
             f"(head {head.id[:12] if head else '-'}){'; ' + held if held else ''}"
         )
+        overwrite_note(file, base, parent, counts["modified"])

@@ -15,6 +15,7 @@ until all is taken, which raises BrokenPipeError once the reader has gone; `Cons
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import sys
 from typing import IO, Any
@@ -72,8 +73,41 @@ class Console(RichConsole):
         RichConsole.file.fset(self, new_file)  # type: ignore[attr-defined]
 
     def on_broken_pipe(self) -> None:
-        self.quiet = True  # nothing more to write to a reader that has gone
-        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+        _raise(self)
+
+
+def help_raises_broken_pipe() -> None:
+    """typer prints `--help` and usage errors through rich consoles of its own, whose broken pipe
+    exits 1 (rich's `on_broken_pipe`), not through `Console` above. Its help console (stdout) raises
+    BrokenPipeError as ours does, for the command line to exit EXIT_BROKEN_PIPE; its error console
+    (stderr) prints inside click's handling of a usage error, where a raise would end in a traceback,
+    so it goes quiet instead and the error's own code (2) stands."""
+    try:
+        from typer import rich_utils
+    except ImportError:  # typer without rich: click's plain help, whose broken pipe click reports
+        return
+    made = getattr(rich_utils, "_get_rich_console", None)
+    if made is None or getattr(made, "_raises_broken_pipe", False):
+        return
+
+    @functools.wraps(made)
+    def console(stderr: bool = False) -> RichConsole:
+        c: RichConsole = made(stderr)
+        c.on_broken_pipe = functools.partial(_quiet if stderr else _raise, c)  # type: ignore[method-assign]
+        return c
+
+    console._raises_broken_pipe = True  # type: ignore[attr-defined]
+    rich_utils._get_rich_console = console
+
+
+def _quiet(console: RichConsole) -> None:
+    console.quiet = True
+    pipe_closed()
+
+
+def _raise(console: RichConsole) -> None:
+    console.quiet = True  # nothing more to write to a reader that has gone
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def pipe_closed() -> None:

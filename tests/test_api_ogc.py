@@ -37,7 +37,7 @@ from api_server import (
     venue_commit,
 )
 from fastapi.testclient import TestClient
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 
 from layers.catalogue import LAYERS
 from layers.io import FORMATS
@@ -725,6 +725,53 @@ def test_bbox_in_the_wrong_axis_order_is_400_saying_so(
     assert items(api, "halls", **swapped)["numberMatched"] > 0
 
 
+def _projected_range(epsg: int) -> tuple[float, float, float, float]:
+    """Where a projected CRS is valid, x-first in its metres: its area of use's projected bounds."""
+    crs = CRS.from_epsg(epsg)
+    assert crs.area_of_use is not None
+    t = Transformer.from_crs(CRS.from_epsg(4326), crs, always_xy=True)
+    return t.transform_bounds(*crs.area_of_use.bounds, densify_pts=21)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("bbox", "bbox_crs", "epsg", "words"),
+    [
+        # easting beyond web mercator's +-20037508.34 (it wrapped round the world, to 200 with nothing)
+        ("30000000,0,30001000,1000", EPSG3857, 3857, "out of range"),
+        ("13502000,90000000,13503000,90001000", EPSG3857, 3857, "out of range"),
+        # lon/lat typed where metres are expected: a box 0.01 m wide off Africa, far from the venue
+        ("121.292,31.186,121.302,31.196", EPSG3857, 3857, "degrees"),
+        # EPSG:4549 takes northing,easting in metres: degrees lie outside its projected bounds
+        ("31.186,121.292,31.196,121.302", EPSG4549, 4549, "degrees"),
+        ("121.292,31.186,121.302,31.196", EPSG4549, 4549, "degrees"),
+        # lon/lat beyond its range: no place at all
+        ("500,500,600,600", None, None, "out of range"),
+    ],
+)
+def test_a_bbox_out_of_its_crss_range_is_400_naming_the_crs_and_range(
+    api: TestClient, bbox: str, bbox_crs: str | None, epsg: int | None, words: str
+) -> None:
+    params = {"bbox": bbox} | ({"bbox-crs": bbox_crs} if bbox_crs else {})
+    body = problem_of(api.get("/collections/halls/items", params=params), 400, "bbox")
+    detail = body["detail"]
+    assert words in detail and "swapped" not in detail, detail
+    if epsg is None:
+        assert "CRS84" in detail and "-180 to 180" in detail and "-90 to 90" in detail, detail
+    else:
+        assert f"EPSG:{epsg}" in detail, detail
+        x0, y0, x1, y1 = _projected_range(epsg)
+        assert f"easting from {x0:.2f} to {x1:.2f}" in detail and f"northing from {y0:.2f} to {y1:.2f}" in detail
+
+
+def test_a_bbox_partly_beyond_web_mercators_range_is_cut_to_it(api: TestClient, twin: Twin) -> None:
+    """A map zoomed out past the world's edge (QGIS sends its view) asks for what lies in range."""
+    _, y0 = T_3857.transform(121.29, 31.186)
+    _, y1 = T_3857.transform(121.30, 31.196)
+    doc = items(api, "halls", bbox=f"-30000000,{y0},30000000,{y1}", **{"bbox-crs": EPSG3857})
+    assert sorted(ids(doc)) == _intersecting(twin, "halls", shapely.box(-180, 31.186, 180, 31.196))
+    assert doc["numberMatched"] > 0
+
+
 def test_bbox_is_a_real_filter(api: TestClient, twin: Twin) -> None:
     sizes = [len(_intersecting(twin, "halls", shapely.box(*b))) for b in BBOXES]
     assert all(0 < n < twin.count("halls") for n in sizes[::2]), sizes
@@ -1070,6 +1117,13 @@ def test_filter_crs_takes_the_collections_crss_in_their_axis_order(api: TestClie
         ("S_INTERSECTS(geometry, MULTIPOINT((121.2947 31.1901),(500 500)))", None, "out of range"),
         ("S_INTERSECTS(geometry, LINESTRING(121.2947 31.1901, 31.1935 121.2990))", None, "lon,lat"),
         ("S_INTERSECTS(geometry, POLYGON((121.29 31.18,121.30 31.18,121.30 95,121.29 31.18)))", None, "out of range"),
+        # web mercator: beyond its easting's range (it wrapped), northing beyond its area (it read
+        # "with its axes swapped it lies inside", which it does not), degrees typed for metres
+        ("S_INTERSECTS(geometry, POINT(30000000 3657000))", EPSG3857, "easting from -20037508.34 to 20037508.34"),
+        ("S_INTERSECTS(geometry, POINT(13503000 90000000))", EPSG3857, "out of range"),
+        ("S_INTERSECTS(geometry, POINT(121.295 31.19))", EPSG3857, "degrees"),
+        ("S_INTERSECTS(geometry, BBOX(121.292,31.186,121.302,31.196))", EPSG3857, "degrees"),
+        ("S_INTERSECTS(geometry, POINT(31.19 121.295))", EPSG4549, "degrees"),
     ],
 )
 def test_a_filter_geometry_out_of_range_is_400_saying_so(
@@ -1078,6 +1132,8 @@ def test_a_filter_geometry_out_of_range_is_400_saying_so(
     params = {"filter": text} | ({"filter-crs": crs} if crs else {})
     body = problem_of(api.get("/collections/halls/items", params=params), 400, "filter")
     assert words in body["detail"], body["detail"]
+    if words in ("out of range", "degrees") or "from" in words:
+        assert "swapped" not in body["detail"], body["detail"]
 
 
 def test_a_geometrycollection_literal_of_one_member_filters(api: TestClient, twin: Twin) -> None:

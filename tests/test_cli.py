@@ -663,18 +663,24 @@ def test_an_old_export_brought_back_keeps_what_others_changed_since(store: Path,
     assert "is a copy of" in r.stderr
 
 
-def test_a_copy_that_records_no_version_says_it_overwrote(store: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [[], ["--batch", "1"]], ids=["whole", "batch"])
+def test_a_copy_that_records_no_version_says_it_overwrote(store: Path, tmp_path: Path, batch: list[str]) -> None:
     """GDAL's copy of the OGC API (or any file from elsewhere) records no version, so its import
-    replaced a colleague's later edit of a feature it gives, without a word; it now says so."""
-    with Twin.open(store) as t:  # a plain GeoJSON of one feature, as a file from elsewhere is
-        fc = {"type": "FeatureCollection", "features": [orjson.loads(t.feature("south_plaza", "sp-walkway-east"))]}
-    fc["features"][0]["properties"]["notes"] = "from elsewhere"
+    replaced a colleague's later edit of a feature it gives, without a word; it now says so, also
+    read in batches (the count summed over them; --batch said nothing)."""
+    with Twin.open(store) as t:  # a plain GeoJSON of two features, as a file from elsewhere is
+        fc = {
+            "type": "FeatureCollection",
+            "features": [orjson.loads(t.feature("south_plaza", fid)) for fid in ("sp-walkway-east", "sp-walkway-west")],
+        }
+    for f in fc["features"]:
+        f["properties"]["notes"] = "from elsewhere"
     plain = tmp_path / "plain.geojson"
     plain.write_text(json.dumps(fc))
-    r = runner.invoke(app, ["import", str(plain), "--layer", "south_plaza", "--store", str(store)],
+    r = runner.invoke(app, ["import", str(plain), "--layer", "south_plaza", "--store", str(store), *batch],
                       env={"VENUE_TWIN_AUTHOR": "li.wei"})  # fmt: skip
     assert r.exit_code == 0, r.stderr
-    assert "records no version of this twin" in r.stderr and "1 feature(s)" in r.stderr
+    assert "records no version of this twin" in r.stderr and "2 feature(s)" in r.stderr, r.stderr
 
 
 def test_an_export_that_changed_what_others_changed_is_a_conflict(store: Path, tmp_path: Path) -> None:
@@ -695,6 +701,65 @@ def test_an_export_that_changed_what_others_changed_is_a_conflict(store: Path, t
     )
     assert r.exit_code == 0, r.stderr
     assert _south_plaza(store)["sp-flower-display"]["pots"] == 595_000
+
+
+def _set_in_export(path: Path, edits: dict[str, dict[str, object]]) -> None:
+    """Edit an exported file in place, as QGIS does: {feature id: {column: value}}."""
+    if path.suffix == ".gpkg":
+        for fid, values in edits.items():
+            sets = ", ".join(f"{k}={v!r}" for k, v in values.items())
+            subprocess.run(
+                ["ogrinfo", str(path), "-dialect", "SQLite", "-sql", f"UPDATE south_plaza SET {sets} WHERE feature_id='{fid}'"],
+                check=True, capture_output=True, timeout=SUBPROCESS,
+            )  # fmt: skip
+    else:
+        doc = json.loads(path.read_text())
+        for f in doc["features"]:
+            f["properties"].update(edits.get(f["id"], {}))
+        path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(("ext", "batch"), [(".gpkg", []), (".geojson", []), (".geojson", ["--batch", "2"])])
+def test_an_export_from_before_a_field_was_renamed_is_read_with_its_fields(
+    store: Path, tmp_path: Path, ext: str, batch: list[str]
+) -> None:
+    """A file exported before `layer alter --rename-field notes=remarks` has a notes column: it was
+    read with the head's fields (notes ignored, remarks kept as stored) and every feature the rename
+    rewrote counted as changed since, so the import exited 3. Read with the fields of the version it
+    records and carried through the rename, its edits land; a real conflict names the field."""
+    exported = tmp_path / f"sp{ext}"
+    assert run("export", "south_plaza", "-o", str(exported), "--store", str(store))[0] == 0
+    env = {"VENUE_TWIN_AUTHOR": "li.wei"}
+    r = runner.invoke(
+        app, ["layer", "alter", "south_plaza", "--rename-field", "notes=remarks", "--store", str(store)], env=env
+    )
+    assert r.exit_code == 0, r.stderr
+    _edit_pots(store, "sp-entrance-square", 12)  # a colleague's edit after the rename
+    renamed = _south_plaza(store)
+    assert renamed["sp-flower-display"]["remarks"].startswith("2026 design")  # the rename rewrote it
+    # the file edits the feature the rename rewrote and one it did not
+    _set_in_export(exported, {"sp-flower-display": {"notes": "checked"}, "sp-walkway-east": {"notes": "checked too"}})
+    conflicting = tmp_path / f"conflicting{ext}"
+    shutil.copy(exported, conflicting)
+    _set_in_export(conflicting, {"sp-entrance-square": {"pots": 7}})
+    r = runner.invoke(app, ["import", str(exported), "--layer", "south_plaza", "--store", str(store), *batch], env=env)
+    assert r.exit_code == 0, r.stderr
+    after = _south_plaza(store)
+    assert after["sp-flower-display"]["remarks"] == "checked" and after["sp-walkway-east"]["remarks"] == "checked too"
+    assert after["sp-entrance-square"]["pots"] == 12  # the colleague's edit stays
+    assert all("notes" not in p for p in after.values())
+    assert {k: v for k, v in after.items() if k not in ("sp-flower-display", "sp-walkway-east")} == {
+        k: v for k, v in renamed.items() if k not in ("sp-flower-display", "sp-walkway-east")
+    }
+    assert "notes" in r.stderr and "remarks" in r.stderr, r.stderr  # the note says what it carried
+    # the file and a colleague both changed sp-entrance-square's pots: exit 3 naming it and the field
+    head, n, _ = state(store)
+    r = runner.invoke(
+        app, ["import", str(conflicting), "--layer", "south_plaza", "--store", str(store), *batch], env=env
+    )
+    assert r.exit_code == 3, r.stderr
+    assert "sp-entrance-square" in r.stderr and "pots" in r.stderr, r.stderr
+    assert state(store)[:2] == (head, n)
 
 
 def test_replace_with_an_old_export_keeps_a_feature_added_since(store: Path, tmp_path: Path) -> None:
@@ -862,6 +927,32 @@ def test_a_diff_bigger_than_the_pipe_cut_off_by_its_reader_exits_141(store: Path
     assert len(p.stdout.read(100)) == 100  # `| head -c 100`
     p.stdout.close()
     assert p.wait(timeout=SUBPROCESS) == 141
+
+
+@pytest.mark.parametrize("args", [("--help",), ("log", "--help"), ()], ids=" ".join)
+def test_help_cut_off_by_its_reader_exits_141_without_a_traceback(args: tuple[str, ...]) -> None:
+    """`venue-twin --help | head -1` exited 1 (documented as "the twin is corrupt"): typer prints the
+    help through a rich console of its own, which turns a broken pipe into exit 1, and click's
+    main does the same with one raised while it parses. As every command's output: 141."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the first line is written: every write fails
+    try:
+        done = subprocess.run([sys.executable, "-m", "cli.main", *args], stdout=write, stderr=subprocess.PIPE,
+                              env=env, timeout=SUBPROCESS)  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode in (0, 141) if args else done.returncode in (2, 141), (done.returncode, done.stderr)
+    assert b"Traceback" not in done.stderr, done.stderr
+    if args == ("--help",):  # a usage error whose report is cut off keeps its code, 2
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            done = subprocess.run([sys.executable, "-m", "cli.main", "--no-such-option"], stdout=write, stderr=write,
+                                  env=env, timeout=SUBPROCESS)  # fmt: skip
+        finally:
+            os.close(write)
+        assert done.returncode == 2
 
 
 def test_a_console_print_bigger_than_the_pipe_raises_when_its_reader_goes() -> None:

@@ -523,3 +523,12 @@ def renamed_fields(old: LayerSchema | None, new: LayerSchema | None) -> dict[str
         if len(like) == 1 and sum(1 for h in came if replace(like[0], name=h.name) == h) == 1:
             pairs[f.name] = like[0].name
     return pairs
+
+
+def carried_fields(old: LayerSchema, new: LayerSchema) -> dict[str, str]:
+    """{old name: new name} of the fields of `old` that `new` still has, under the same name or
+    renamed (`renamed_fields`); a field dropped since is not among them. A file exported at `old`
+    and read with its fields is carried to `new` through this."""
+    renamed = {was: now for now, was in renamed_fields(old, new).items()}
+    names = {f.name for f in new.fields}
+    return {f.name: renamed.get(f.name, f.name) for f in old.fields if f.name in renamed or f.name in names}
