@@ -197,13 +197,18 @@ def _area_of_use(uri: str) -> tuple[float, float, float, float]:
 @lru_cache(maxsize=16)
 def _valid_range(uri: str) -> tuple[float, float, float, float]:
     """Where coordinates in a CRS mean a place, x (longitude, easting) first, in its units:
-    lon/lat's whole range for a geographic CRS; for a projected one, its area of use's bounds
-    projected (web mercator's +-20037508.34 m east and west, EPSG:4549's strip of metres)."""
+    lon/lat's whole range for a geographic CRS; for a projected one, its area of use widened by
+    half its width east and west, projected (web mercator's +-20037508.34 m; for EPSG:4549's
+    3-degree strip, 117 to 123 degrees east: Shanghai runs past the strip's edge at 121.5 to
+    122.2, and its surveyors use the strip there: its scale error at 123 degrees is about 1 in 1,000;
+    degrees typed for metres stay far outside)."""
     crs = parse_crs(uri)
     if crs.is_geographic:
         return (-180.0, -90.0, 180.0, 90.0)
     to_crs = Transformer.from_crs(CRS.from_epsg(4326), crs, always_xy=True)
-    x0, y0, x1, y1 = to_crs.transform_bounds(*_area_of_use(uri), densify_pts=21)
+    w, s, e, n = _area_of_use(uri)
+    pad = (e - w) / 2
+    x0, y0, x1, y1 = to_crs.transform_bounds(max(w - pad, -180.0), s, min(e + pad, 180.0), n, densify_pts=21)
     return (float(x0), float(y0), float(x1), float(y1))
 
 

@@ -730,7 +730,9 @@ def _projected_range(epsg: int) -> tuple[float, float, float, float]:
     crs = CRS.from_epsg(epsg)
     assert crs.area_of_use is not None
     t = Transformer.from_crs(CRS.from_epsg(4326), crs, always_xy=True)
-    return t.transform_bounds(*crs.area_of_use.bounds, densify_pts=21)  # type: ignore[no-any-return]
+    w, s, e, n = crs.area_of_use.bounds
+    pad = (e - w) / 2  # the range reaches half the area's width past its east and west edges
+    return t.transform_bounds(max(w - pad, -180), s, min(e + pad, 180), n, densify_pts=21)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize(
@@ -761,6 +763,17 @@ def test_a_bbox_out_of_its_crss_range_is_400_naming_the_crs_and_range(
         assert f"EPSG:{epsg}" in detail, detail
         x0, y0, x1, y1 = _projected_range(epsg)
         assert f"easting from {x0:.2f} to {x1:.2f}" in detail and f"northing from {y0:.2f} to {y1:.2f}" in detail
+
+
+def test_a_bbox_just_past_a_strips_area_of_use_is_a_place(api: TestClient) -> None:
+    """EPSG:4549's area of use ends at 121.5°E, but Shanghai runs to 122.2°E and its surveyors use the
+    strip past its edge: a box over Pudong airport (121.8°E) is a question (nothing of the venue there),
+    not a refusal."""
+    east, north = T_4549.transform(121.80, 31.15)
+    box = f"{north - 500},{east - 500},{north + 500},{east + 500}"  # northing first
+    r = api.get("/collections/halls/items", params={"bbox": box, "bbox-crs": EPSG4549})
+    assert r.status_code == 200, r.text
+    assert r.json()["numberMatched"] == 0
 
 
 def test_a_bbox_partly_beyond_web_mercators_range_is_cut_to_it(api: TestClient, twin: Twin) -> None:
