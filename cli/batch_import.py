@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from twin import HEAD, Change, ValidationFailed
+from twin.copies import carried_note, fields_differ, onto_head, read_schema
 from twin.errors import NOTHING_CHANGES, Problem
 from twin.gcpause import gc_paused
 
@@ -34,18 +35,14 @@ def import_batches(
 
     from cli.main import (
         _errors,
-        _fields_differ,
         _open,
         _progress,
-        carried_note,
         copy_base,
         err,
         keep_whole_texts,
-        onto_head,
         out,
         overwrite_note,
         read_notes,
-        read_schema,
         stored_properties,
     )
     from layers.io import read_layer_batches
@@ -70,10 +67,10 @@ def import_batches(
                 twin.layer(layer)  # an unknown layer is refused before the file is read
                 base = copy_base(twin, file, source_layer, parent)  # every batch a part of that copy
                 schema = read_schema(twin, layer, base)  # an export's columns are its version's fields
-                across = base is not None and _fields_differ(schema, twin.layer(layer))
+                across = base is not None and fields_differ(schema, twin.layer(layer))
                 if across:
                     assert base is not None
-                    err.print(carried_note(twin, layer, file, base))
+                    err.print(carried_note(twin, layer, file.name, base))
                 pieces = read_layer_batches(
                     file,
                     schema,
@@ -96,7 +93,7 @@ def import_batches(
                             on: str | None = base or HEAD
                             if across:
                                 assert base is not None
-                                changes, on = onto_head(twin, layer, file, result.features, base, op)
+                                changes, on = onto_head(twin, layer, file.name, result.features, base, op)
                             else:
                                 changes = [Change(layer, op, f.id, f) for f in result.features]  # type: ignore[arg-type]
                             if not changes:  # a copy carried over that gives every feature as it was
