@@ -5,6 +5,7 @@
     venue-twin progress import reports.csv --mapping columns.yaml
     venue-twin projects export register.xlsx                    # the register (re-importable)
     venue-twin projects export status.xlsx --status --date T-30 # every project with its status
+    venue-twin projects sample season.xlsx                      # a simulated season to try this with
 
 Reading, checking and committing is completion.intake's; this module only maps the command line
 onto it (cli.main's plumbing is imported when a command runs, as in cli.completion).
@@ -20,7 +21,9 @@ import typer
 
 from cli.completion import progress_app
 
-projects_app = typer.Typer(help="The project register: import it from Excel or CSV, export it.", no_args_is_help=True)
+projects_app = typer.Typer(
+    help="The project register: import it from Excel or CSV, export it, or write a sample to try.", no_args_is_help=True
+)
 
 StoreOpt = Annotated[
     str | None,
@@ -135,9 +138,7 @@ def import_reports_cmd(
             reporter = _author(author)
         else:
             reporter = author or _settings().author or ""
-        result = import_reports(
-            twin, sh, source=file.name, default_reporter=reporter, original_dates=original_dates
-        )
+        result = import_reports(twin, sh, source=file.name, default_reporter=reporter, original_dates=original_dates)
     done, skipped = result.commits, result.skipped
     if not done:
         out.print(
@@ -186,3 +187,33 @@ def export_cmd(
     output.write_bytes(data)
     what = "statuses" if status else "projects"
     out.print(f"wrote {len(rows)} {what} as of {snap.on.isoformat()} to {output}")
+
+
+@projects_app.command("sample")
+def sample_cmd(
+    output: Annotated[Path, typer.Argument(help="The .xlsx workbook to write.")],
+    projects: Annotated[int, typer.Option("--projects", help="How many projects the season has.")] = 80,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Another seed, another season (the same seed, the same one).")
+    ] = 1,
+    blank: Annotated[
+        bool, typer.Option("--blank", help="The two sheets' headers alone: the template to hand the units.")
+    ] = False,
+) -> None:
+    """Write a workbook to try the intake with: a simulated season of the venue's units (or a blank template)."""
+    from cli.main import EXIT_BAD_INPUT, _fail, out
+    from completion.sample import REGISTER_SHEET, REPORT_SHEET, sample_workbook
+
+    if output.suffix.lower() != ".xlsx":
+        _fail(f"{output}: the sample is an Excel workbook; name it .xlsx", EXIT_BAD_INPUT)
+    if not 1 <= projects <= 10_000:
+        _fail(f"--projects {projects}: give 1 to 10,000", EXIT_BAD_INPUT)
+    output.write_bytes(sample_workbook(projects, seed, blank=blank))
+    if blank:
+        out.print(f"wrote {output}: the sheets {REGISTER_SHEET} and {REPORT_SHEET}, headers only")
+    else:
+        out.print(
+            f"wrote {output}: {projects} projects on the sheet {REGISTER_SHEET} and their reports on {REPORT_SHEET} "
+            f"(a simulated season, seed {seed}); import both with `venue-twin projects import {output} "
+            f"--original-dates` then `venue-twin progress import {output} --original-dates`"
+        )

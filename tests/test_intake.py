@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from completion import Completion, ProgressReport, report_progress, save_projects
 from completion.intake import REGISTER_HEADERS, read_sheet, recorded_time
+from completion.sample import venue_units
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
 from twin.core import SHANGHAI
@@ -1491,3 +1492,40 @@ def test_a_numeric_code_without_its_leading_zeros_is_refused(tmp_path: Path) -> 
     path.write_text("项目编号,日期,完成百分比,填报人\n1,2026-09-01,10,黄丽\n", encoding="utf-8")
     code, out = run("progress", "import", str(path), "--store", str(store))
     assert code == 2 and "no project '1' in the register; did you mean '001'?" in out, out
+
+
+def test_the_sample_workbook_imports_as_a_season_under_way(tmp_path: Path) -> None:
+    """`projects sample` gives a new user a workbook the README's steps import as it stands: a season
+    of the venue's units with late projects, read as it stood on T-30; the same seed the same season."""
+    book, again, blank = tmp_path / "season.xlsx", tmp_path / "again.xlsx", tmp_path / "blank.xlsx"
+    for path, extra in ((book, []), (again, []), (blank, ["--blank"])):
+        code, out = run("projects", "sample", str(path), *extra)
+        assert code == 0 and str(path) in out, out
+
+    def values(path: Path) -> list[list[list]]:
+        wb = load_workbook(path, read_only=True)
+        return [[list(r) for r in wb[name].iter_rows(values_only=True)] for name in ("项目清单", "进度填报")]
+
+    season = values(book)
+    assert season == values(again)
+    assert [len(s) for s in values(blank)] == [1, 1] and values(blank)[0][0] == season[0][0]
+    assert len(season[0]) == 81 and len(season[1]) > 200
+
+    store = empty_twin(tmp_path / "twin.gpkg")
+    for what in ("projects", "progress"):
+        code, out = run(what, "import", str(book), "--original-dates", "--store", str(store), "--author", "office")
+        assert code == 0, out
+    code, out = run("completion", "--date", "T-30", "--csv", "--store", str(store))
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    overall = [row for row in rows if row["by"] == "overall"][0]
+    assert int(overall["projects"]) == 80 and 0 < float(overall["actual_percent"]) < 100
+    with Twin.open(store) as twin:
+        snap = Completion(twin).at(T30)
+        assert any(s.status in ("behind", "at_risk") for s in snap.statuses)
+        assert {s.project.responsible_unit for s in snap.statuses} <= {u for u, _ in venue_units()}
+
+
+def test_the_sample_is_a_workbook() -> None:
+    code, out = run("projects", "sample", "season.csv")
+    assert code == 2 and ".xlsx" in out, out

@@ -1,0 +1,101 @@
+"""A sample register workbook: a simulated season to try the spreadsheet intake with, or the blank
+template a coordinator hands the units.
+
+`venue-twin projects sample season.xlsx` writes what the intake reads (completion.intake): a register
+sheet (项目清单) and a report sheet (进度填报) with the Chinese headers a coordinator's workbook has.
+The season is completion.season's simulator (the one the forecasting benchmark replays), so it holds
+what a real season holds — stoppages, crews that speed up near the deadline, reporters who round up,
+a share of projects that finish after opening day — with the venue's responsible units and their
+liaisons (layers.projects_demo) in place of the simulator's numbered ones. The same seed always
+gives the same workbook. Reports dated after today are left out: the intake refuses them.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from completion.season import SeasonAssumptions, simulate
+from layers.catalogue import PROJECT_AREA_LABELS, PROJECT_CATEGORY_LABELS, QUANTITY_UNIT_LABELS
+from layers.projects_demo import LIAISONS, UNIT_OF_LIAISON
+
+REGISTER_SHEET, REPORT_SHEET = "项目清单", "进度填报"
+REGISTER_HEADERS = (
+    "项目编号", "项目名称", "类别", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量", "单位", "权重",
+)  # fmt: skip
+REPORT_HEADERS = ("项目编号", "日期", "完成百分比", "备注", "原因", "填报人")
+
+
+def venue_units() -> list[tuple[str, str]]:
+    """The venue's responsible units, each with the liaison who reports for it (the venue operator
+    reports through two liaisons in the bundled register; here through its first)."""
+    units: dict[str, str] = {}
+    for key, unit in UNIT_OF_LIAISON.items():
+        units.setdefault(unit, LIAISONS[key])
+    return list(units.items())
+
+
+_UNITS = venue_units()
+# The simulator's categories that the register knows under another key: its power works are the
+# venue's lighting, its signage the wayfinding (so both read in Chinese on the pages).
+_CATEGORY = {"power": "lighting", "signage": "wayfinding"}
+_ZH = {value: zh for value, zh, _ in (*PROJECT_AREA_LABELS, *PROJECT_CATEGORY_LABELS, *QUANTITY_UNIT_LABELS)}
+
+
+def sample_workbook(projects: int = 80, seed: int = 1, *, blank: bool = False, today: date | None = None) -> bytes:
+    """The workbook as .xlsx bytes: a simulated season of ``projects`` projects (``seed``), or with
+    ``blank`` the two sheets' headers alone."""
+    from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
+
+    book = Workbook()
+    register: Worksheet = book.active  # type: ignore[assignment]
+    register.title = REGISTER_SHEET
+    reports = book.create_sheet(REPORT_SHEET)
+    rows, report_rows = ([], []) if blank else _season_rows(projects, seed, today or date.today())
+    _fill(register, REGISTER_HEADERS, rows, date_columns=(6, 7))
+    _fill(reports, REPORT_HEADERS, report_rows, date_columns=(1,))
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def _season_rows(projects: int, seed: int, today: date) -> tuple[list[list[Any]], list[list[Any]]]:
+    season = simulate(seed, SeasonAssumptions(projects=projects, units=len(_UNITS)))
+    numbered = sorted({p.responsible_unit for p in season.projects})
+    unit_of = {u: _UNITS[i % len(_UNITS)] for i, u in enumerate(numbered)}
+    register: list[list[Any]] = []
+    reports: list[list[Any]] = []
+    for n, p in enumerate(season.projects, start=1):
+        unit, liaison = unit_of[p.responsible_unit]
+        key = _CATEGORY.get(p.category, p.category)
+        category = _ZH.get(key, key)  # read back as its key (the register's label for it)
+        register.append([
+            p.code, f"{category}{n}号", category, _ZH[p.area], unit, liaison, p.planned_start, p.planned_finish,
+            p.quantity, _ZH.get(p.quantity_unit, p.quantity_unit), p.weight,
+        ])  # fmt: skip
+        for r in season.reports.get(p.code, []):
+            if r.on <= today:
+                reports.append([p.code, r.on, r.percent, r.note, r.reason, liaison])
+    reports.sort(key=lambda row: (row[1], row[0]))  # as a coordinator's running sheet: by date
+    return register, reports
+
+
+def _fill(ws: Any, headers: Sequence[str], rows: list[list[Any]], date_columns: Sequence[int]) -> None:
+    """Headers in bold and frozen, dates shown as dates, columns wide enough to read."""
+    from openpyxl.styles import Font
+
+    ws.append(list(headers))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    ws.freeze_panes = "A2"
+    for row in rows:
+        ws.append(row)
+    for k in date_columns:
+        for (cell,) in ws.iter_rows(min_row=2, min_col=k + 1, max_col=k + 1):
+            cell.number_format = "yyyy-mm-dd"
+    for k, header in enumerate(headers):
+        width = max([len(str(header)) * 2, *(len(str(r[k])) + 2 for r in rows if r[k] is not None)][:200] or [10])
+        ws.column_dimensions[ws.cell(row=1, column=k + 1).column_letter].width = min(max(width, 10), 48)
