@@ -4,6 +4,7 @@ carrying its imagery offline; on the bundled twin with the demo surveys of T-70,
 
 from __future__ import annotations
 
+import html as html_lib
 import os
 import re
 import shutil
@@ -268,6 +269,46 @@ def test_a_project_reported_done_says_so_with_no_forecast(surveyed_twin: Path, l
         assert "behind plan" not in entries[code] and "落后计划 0 天" not in entries[code]
     table = {p["code"]: p for p in orjson.loads(re.search(r'"projects":(\[.*?\]),"', html)[1])}
     assert table["LS-04"]["done"] == words[0] and table["RD-03"]["done"] is None
+
+
+MORE = {"en": "more", "zh": "另有"}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_shortened_lists_more_line_links_to_an_html_page_not_a_json_address(surveyed_twin: Path, lang: str) -> None:
+    """A list longer than the panel shows ended in "N more late projects (all of them:
+    /completion/late)" and "N more (all of them: /evidence?flagged=true)": JSON a leader cannot
+    read. The late list's line links to the units page of the map's date in its language (it lists
+    every unit's late projects: the briefing's page for them, web.panels.units_page_url); the
+    imagery's line names no address (no HTML page lists every flagged project: the completion map's
+    own list is the longest there is). An exported file, with no server, links nothing."""
+    from web.data import completion_view
+    from web.maps import MapContext
+    from web.panels import completion_panel
+
+    with Twin.open(surveyed_twin) as twin:
+        view = completion_view(twin, BETWEEN)
+        served = completion_panel(twin, view, lang, late_limit=1, page_url=MapContext(twin=twin, lang=lang).url)
+        exported = completion_panel(twin, view, lang, late_limit=1)
+    units = f"/completion/units?f=html&amp;date={BETWEEN}&amp;lang={lang}"
+    for html in (served, exported):
+        for api_path in ("/completion/late", "/evidence", "flagged=true"):
+            assert api_path not in html, api_path
+        late_more = re.search(r'<p class="vt-muted" data-late-more="(\d+)">(.*?)</p>', html, re.S)
+        flagged_more = re.search(r'<p class="vt-muted" data-flagged-more="(\d+)">(.*?)</p>', html, re.S)
+        assert late_more and late_more[1] == "3" and MORE[lang] in late_more[2], html[-2000:]
+        assert flagged_more and flagged_more[1] == "2" and MORE[lang] in flagged_more[2], html[-2000:]
+        assert "/" not in re.sub(r"<[^>]+>", "", late_more[2] + flagged_more[2])  # no address as text
+    late_line = re.search(r'data-late-more="3">(.*?)</p>', served, re.S)
+    assert late_line and f'<a href="{units}"' in late_line[1], late_line[0]
+    assert "<a " not in re.search(r'data-late-more="3">(.*?)</p>', exported, re.S)[1]  # type: ignore[index]
+    # the page it links to is in the map's language and lists every late project
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        page = c.get(html_lib.unescape(units))
+        behind = c.get("/projects", params={"date": BETWEEN, "status": "behind"}).json()["projects"]
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in page.text
+    assert len(behind) == 4 and all(f'data-project-link="{p["code"]}"' in page.text for p in behind)
 
 
 def test_pages_use_no_emoji_marks(surveyed_twin: Path) -> None:

@@ -746,6 +746,19 @@ _LABELS.update(
     }
 )
 
+# The maps' panels: what a list shortened leaves out, and where a leader reads the rest (an HTML page
+# of the panel's date in its language, web.panels.units_page_url; not a JSON address).
+_LABELS.update(
+    {
+        "more_late_n": {"zh": "另有 {n} 项滞后工程", "en": "{n} more late projects"},
+        "more_late_all": {"zh": "按责任单位查看全部滞后工程", "en": "every late project, by responsible unit"},
+        "more_flagged_n": {
+            "zh": "另有 {n} 项未列出（此处只列出前 {shown} 项）",
+            "en": "{n} more, not listed (this list stops at {shown})",
+        },
+    }
+)
+
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 
