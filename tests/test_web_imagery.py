@@ -311,6 +311,37 @@ def test_a_shortened_lists_more_line_links_to_an_html_page_not_a_json_address(su
     assert len(behind) == 4 and all(f'data-project-link="{p["code"]}"' in page.text for p in behind)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_after_survey_imports_the_change_map_opens_on_the_last_change_to_the_venue(
+    surveyed_twin: Path, lang: str
+) -> None:
+    """The change map compared HEAD~1..HEAD by default: after survey imports (commits that touch
+    only the survey layers, which the map leaves out) it said "Nothing changed between these
+    versions". By default it compares the last two commits that changed a layer it shows (here the
+    pre-opening flower-bed count against the T-10 report before it), names both versions, and says
+    that the commits after them only recorded survey imagery."""
+    with Twin.open(surveyed_twin) as twin:
+        log = twin.log(200)
+    assert log[0].counts and set(log[0].counts) == {"surveys"}  # the head is a survey import
+    shown = [c for c in log if set(c.counts) - {"surveys"}]
+    last, before = shown[0], shown[1]
+    after = log.index(last)  # the survey-only commits after the last change
+    assert set(last.counts) == {"landscaping"} and after == 7
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        html = c.get("/maps/changes", params={"lang": lang}).text
+        pinned = c.get("/maps/changes", params={"from": before.id, "to": last.id, "lang": lang}).text
+    nothing = {"en": "Nothing changed", "zh": "没有变化"}[lang]
+    assert nothing not in html
+    sub = re.search(r'<div class="vt-sub">(.*?)</div>', html, re.S)
+    assert sub and before.id[:12] in sub[1] and last.id[:12] in sub[1], sub
+    assert 'data-layer="landscaping"' in html
+    # the same changes as the two versions asked for by name
+    assert re.findall(r'data-feature="([^"]+)"', html) == re.findall(r'data-feature="([^"]+)"', pinned)
+    note = re.search(r'data-surveys-after="(\d+)"[^>]*>(.*?)</div>', html, re.S)
+    assert note and note[1] == "7" and "7" in note[2], html[:3000]
+    assert "data-surveys-after" not in pinned  # asked for by name: no note
+
+
 def test_pages_use_no_emoji_marks(surveyed_twin: Path) -> None:
     """Kiosks run Debian's Chromium without an emoji font: a character from U+1F000 up (the 🛰 of the
     imagery flag) draws as an empty box. No page, template or page script uses one."""
@@ -523,6 +554,22 @@ def test_the_panel_and_popups_show_the_imagery_apart_in_the_browser(page: Any, s
     assert {"en": "Forecast finish", "zh": "预计完成"}[lang] not in popup
     p.locator('[data-section="imagery-disagrees"]').scroll_into_view_if_needed()
     _shot(p, f"map-completion-imagery-disagrees-{lang}")
+    assert errors == []
+
+
+def test_the_default_change_map_after_survey_imports_draws_the_last_change(page: Any, server: LiveServer) -> None:
+    """In Chromium, the change map opened without versions after the survey imports: it draws the
+    last change to the venue (the flower beds counted on 10-28), says which versions it compares
+    and why, with no error."""
+    p, errors, _ = page
+    p.goto(f"{server.url}/maps/changes?lang=zh")
+    p.wait_for_function(IDLE)
+    note = p.locator("[data-surveys-after]")
+    assert note.is_visible() and "航测影像" in note.inner_text()
+    assert "→" in p.locator(".vt-sub").first.inner_text()
+    assert p.evaluate("VT.stats().changes.numberMatched") > 0
+    assert p.locator('li[data-layer="landscaping"][data-feature]').count() > 0
+    _shot(p, "map-changes-after-survey-imports-zh")
     assert errors == []
 
 
