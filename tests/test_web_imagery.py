@@ -4,6 +4,7 @@ carrying its imagery offline; on the bundled twin with the demo surveys of T-70,
 
 from __future__ import annotations
 
+import html as html_lib
 import os
 import re
 import shutil
@@ -270,6 +271,77 @@ def test_a_project_reported_done_says_so_with_no_forecast(surveyed_twin: Path, l
     assert table["LS-04"]["done"] == words[0] and table["RD-03"]["done"] is None
 
 
+MORE = {"en": "more", "zh": "另有"}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_shortened_lists_more_line_links_to_an_html_page_not_a_json_address(surveyed_twin: Path, lang: str) -> None:
+    """A list longer than the panel shows ended in "N more late projects (all of them:
+    /completion/late)" and "N more (all of them: /evidence?flagged=true)": JSON a leader cannot
+    read. The late list's line links to the units page of the map's date in its language (it lists
+    every unit's late projects: the briefing's page for them, web.panels.units_page_url); the
+    imagery's line names no address (no HTML page lists every flagged project: the completion map's
+    own list is the longest there is). An exported file, with no server, links nothing."""
+    from web.data import completion_view
+    from web.maps import MapContext
+    from web.panels import completion_panel
+
+    with Twin.open(surveyed_twin) as twin:
+        view = completion_view(twin, BETWEEN)
+        served = completion_panel(twin, view, lang, late_limit=1, page_url=MapContext(twin=twin, lang=lang).url)
+        exported = completion_panel(twin, view, lang, late_limit=1)
+    units = f"/completion/units?f=html&amp;date={BETWEEN}&amp;lang={lang}"
+    for html in (served, exported):
+        for api_path in ("/completion/late", "/evidence", "flagged=true"):
+            assert api_path not in html, api_path
+        late_more = re.search(r'<p class="vt-muted" data-late-more="(\d+)">(.*?)</p>', html, re.S)
+        flagged_more = re.search(r'<p class="vt-muted" data-flagged-more="(\d+)">(.*?)</p>', html, re.S)
+        assert late_more and late_more[1] == "3" and MORE[lang] in late_more[2], html[-2000:]
+        assert flagged_more and flagged_more[1] == "2" and MORE[lang] in flagged_more[2], html[-2000:]
+        assert "/" not in re.sub(r"<[^>]+>", "", late_more[2] + flagged_more[2])  # no address as text
+    late_line = re.search(r'data-late-more="3">(.*?)</p>', served, re.S)
+    assert late_line and f'<a href="{units}"' in late_line[1], late_line[0]
+    assert "<a " not in re.search(r'data-late-more="3">(.*?)</p>', exported, re.S)[1]  # type: ignore[index]
+    # the page it links to is in the map's language and lists every late project
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        page = c.get(html_lib.unescape(units))
+        behind = c.get("/projects", params={"date": BETWEEN, "status": "behind"}).json()["projects"]
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in page.text
+    assert len(behind) == 4 and all(f'data-project-link="{p["code"]}"' in page.text for p in behind)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_after_survey_imports_the_change_map_opens_on_the_last_change_to_the_venue(
+    surveyed_twin: Path, lang: str
+) -> None:
+    """The change map compared HEAD~1..HEAD by default: after survey imports (commits that touch
+    only the survey layers, which the map leaves out) it said "Nothing changed between these
+    versions". By default it compares the last two commits that changed a layer it shows (here the
+    pre-opening flower-bed count against the T-10 report before it), names both versions, and says
+    that the commits after them only recorded survey imagery."""
+    with Twin.open(surveyed_twin) as twin:
+        log = twin.log(200)
+    assert log[0].counts and set(log[0].counts) == {"surveys"}  # the head is a survey import
+    shown = [c for c in log if set(c.counts) - {"surveys"}]
+    last, before = shown[0], shown[1]
+    after = log.index(last)  # the survey-only commits after the last change
+    assert set(last.counts) == {"landscaping"} and after == 7
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        html = c.get("/maps/changes", params={"lang": lang}).text
+        pinned = c.get("/maps/changes", params={"from": before.id, "to": last.id, "lang": lang}).text
+    nothing = {"en": "Nothing changed", "zh": "没有变化"}[lang]
+    assert nothing not in html
+    sub = re.search(r'<div class="vt-sub">(.*?)</div>', html, re.S)
+    assert sub and before.id[:12] in sub[1] and last.id[:12] in sub[1], sub
+    assert 'data-layer="landscaping"' in html
+    # the same changes as the two versions asked for by name
+    assert re.findall(r'data-feature="([^"]+)"', html) == re.findall(r'data-feature="([^"]+)"', pinned)
+    note = re.search(r'data-surveys-after="(\d+)"[^>]*>(.*?)</div>', html, re.S)
+    assert note and note[1] == "7" and "7" in note[2], html[:3000]
+    assert "data-surveys-after" not in pinned  # asked for by name: no note
+
+
 def test_pages_use_no_emoji_marks(surveyed_twin: Path) -> None:
     """Kiosks run Debian's Chromium without an emoji font: a character from U+1F000 up (the 🛰 of the
     imagery flag) draws as an empty box. No page, template or page script uses one."""
@@ -482,6 +554,22 @@ def test_the_panel_and_popups_show_the_imagery_apart_in_the_browser(page: Any, s
     assert {"en": "Forecast finish", "zh": "预计完成"}[lang] not in popup
     p.locator('[data-section="imagery-disagrees"]').scroll_into_view_if_needed()
     _shot(p, f"map-completion-imagery-disagrees-{lang}")
+    assert errors == []
+
+
+def test_the_default_change_map_after_survey_imports_draws_the_last_change(page: Any, server: LiveServer) -> None:
+    """In Chromium, the change map opened without versions after the survey imports: it draws the
+    last change to the venue (the flower beds counted on 10-28), says which versions it compares
+    and why, with no error."""
+    p, errors, _ = page
+    p.goto(f"{server.url}/maps/changes?lang=zh")
+    p.wait_for_function(IDLE)
+    note = p.locator("[data-surveys-after]")
+    assert note.is_visible() and "航测影像" in note.inner_text()
+    assert "→" in p.locator(".vt-sub").first.inner_text()
+    assert p.evaluate("VT.stats().changes.numberMatched") > 0
+    assert p.locator('li[data-layer="landscaping"][data-feature]').count() > 0
+    _shot(p, "map-changes-after-survey-imports-zh")
     assert errors == []
 
 

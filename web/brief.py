@@ -59,7 +59,7 @@ from twin.core import SHANGHAI, Ref, TwinLike
 from twin.query import FeatureQuery, run_query
 from web import i18n
 from web.data import spatial_layers
-from web.panels import project_page_url
+from web.panels import project_page_url, units_page_url
 
 FORMATS = ("pdf", "png")
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png"}
@@ -1309,8 +1309,7 @@ class ListPages:
     @classmethod
     def of(cls, facts: BriefFacts, lang: str, version: str | None, base_url: str | None, linked: bool) -> ListPages:
         base, on = (base_url or "").rstrip("/"), facts.snap.on.isoformat()
-        units = {"f": "html", "date": on, **({"version": version} if version else {}), "lang": lang}
-        units_page = f"{base}/completion/units?{urlencode(units)}"
+        units_page = units_page_url(lambda path, **q: f"{base}{path}?{urlencode(q)}", on, lang, version)
         return cls(units_page, units_page, f"{base}/maps/completion?{urlencode({'date': on, 'lang': lang})}", linked)
 
     def link(self, url: str) -> str | None:

@@ -37,7 +37,7 @@ from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
 from twin import BBox
 from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
-from twin.model import SCHEMA_ID, LayerSchema
+from twin.model import SCHEMA_ID, CommitInfo, LayerSchema
 from twin.query import FeatureQuery, run_query
 from twin.schema import renamed_fields
 from twin.surveys import is_survey_layer
@@ -69,6 +69,35 @@ def changed_layer_names(twin: TwinLike, ref: Ref | None = None) -> list[str]:
     layer and the register, not the survey layers (a new flight is a new picture of the venue, not a
     change to it)."""
     return [s.name for s in twin.layers(ref) if not is_survey_layer(s.name)]
+
+
+def changes_a_shown_layer(commit: CommitInfo) -> bool:
+    """Whether a commit changed a layer the change map compares (changed_layer_names): a survey
+    import, which touches only the survey layers, did not."""
+    return any(not is_survey_layer(name) for name in commit.counts)
+
+
+def last_shown_changes(twin: TwinLike, upto: Ref, page: int = 200) -> tuple[list[CommitInfo], int]:
+    """The last two commits at or before `upto` that changed a layer the change map compares,
+    newest first (fewer when the history holds fewer), and how many commits after the newest of
+    them (up to `upto`) changed none: survey imports. Reads the log back only as far as it must."""
+    found: list[CommitInfo] = []
+    after = offset = 0
+    while len(found) < 2:
+        commits = twin.log(page, offset)
+        for c in commits:
+            if c.seq > upto.seq:
+                continue
+            if changes_a_shown_layer(c):
+                found.append(c)
+                if len(found) == 2:
+                    break
+            elif not found:
+                after += 1
+        if len(commits) < page:
+            break
+        offset += page
+    return found, after
 
 
 def has_projects(twin: TwinLike) -> bool:

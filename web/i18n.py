@@ -746,6 +746,25 @@ _LABELS.update(
     }
 )
 
+# The maps' panels: what a list shortened leaves out, and where a leader reads the rest (an HTML page
+# of the panel's date in its language, web.panels.units_page_url; not a JSON address); the change
+# map's default versions when survey imports came after the last change it shows (web.maps.default_versions).
+_LABELS.update(
+    {
+        "more_late_n": {"zh": "另有 {n} 项滞后工程", "en": "{n} more late projects"},
+        "more_late_all": {"zh": "按责任单位查看全部滞后工程", "en": "every late project, by responsible unit"},
+        "more_flagged_n": {
+            "zh": "另有 {n} 项未列出（此处只列出前 {shown} 项）",
+            "en": "{n} more, not listed (this list stops at {shown})",
+        },
+        "changes_surveys_after": {
+            "zh": "最近一次场馆或工程台账的修改；其后的提交（{n} 次）只录入了航测影像，本图不比较航测影像。",
+            "en": "The latest change to the venue or the project register; the commits after it ({n}) only "
+            "recorded survey imagery, which this map does not compare.",
+        },
+    }
+)
+
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 

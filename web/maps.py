@@ -49,6 +49,7 @@ from web.data import (
     completion_view,
     has_projects,
     landed_view,
+    last_shown_changes,
     layer_features,
     plain_classifier,
     season_checkpoints,
@@ -725,9 +726,19 @@ def timeline_map(ctx: MapContext) -> str:
 
 
 # ---------------------------------------------------------------------------- change map
-def default_from(twin: TwinLike) -> str:
-    head = twin.head()
-    return "HEAD~1" if head is not None and head.seq > 1 else "HEAD"
+def default_versions(twin: TwinLike, to: str | None = None) -> tuple[str, str | None, int]:
+    """What a change map compares when no "from" is asked for: the last two commits (at or before
+    `to`, the head when none is asked for) that changed a layer it shows, as "from" and, when no
+    "to" was asked for and survey imports came after, "to" (else `to` as asked); and how many
+    commits after the later one changed no layer it shows (survey imports: a new flight is not a
+    change to the venue, web.data.changed_layer_names). After a survey import, HEAD~1..HEAD
+    compared nothing. Without two such commits: HEAD~1 (HEAD with one commit), as before."""
+    found, after = last_shown_changes(twin, _to_ref(twin, to))
+    if len(found) < 2:
+        head = twin.head()
+        return ("HEAD~1" if head is not None and head.seq > 1 else "HEAD"), to, 0
+    latest, before = found
+    return before.id[:12], to or (latest.id[:12] if after else None), after
 
 
 def _version_label(ref: Ref) -> str:
@@ -807,7 +818,10 @@ def _to_ref(twin: TwinLike, to: str | None) -> Ref:
 def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None) -> str:
     """What changed between two versions or dates: added, modified (old shape dashed), deleted."""
     twin, lang = ctx.twin, ctx.lang
-    from_ = from_ or default_from(twin)
+    asked = {"from": from_, "to": to}  # the language switch keeps what was asked (the default stays the default)
+    surveys_after = 0
+    if not from_:
+        from_, to, surveys_after = default_versions(twin, to)
     to = to or "HEAD"
     a, b = resolve_ref(twin, from_), _to_ref(twin, to)
     layers = ctx.layers(b)
@@ -841,7 +855,8 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
         lang=lang,
         from_label=_version_label(a),
         to_label=_version_label(b),
-        nav=Markup(_nav(ctx, "changes", {"from": from_, "to": to})),
+        nav=Markup(_nav(ctx, "changes", asked)),
+        surveys_after=surveys_after,
         action=None if ctx.export else ctx.url("/maps/changes"),  # an exported file has nothing to pick from
         select_from=None if ctx.export else Markup(_version_select(ctx, "from", from_, a)),
         select_to=None if ctx.export else Markup(_version_select(ctx, "to", to, b)),

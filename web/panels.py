@@ -54,6 +54,15 @@ def project_page_url(url: Callable[..., str], code: str, on: str, lang: str) -> 
     return url("/projects/" + quote(code, safe=""), f="html", date=on, lang=lang)
 
 
+def units_page_url(url: Callable[..., str], on: str, lang: str, version: str | None = None) -> str:
+    """The units page (GET /completion/units?f=html) of a date, in a language, at ``version`` when
+    one is given: it lists each responsible unit's late projects and overdue reports, so a list
+    shortened to what its box holds (the completion map's late list, the briefing's tables) names
+    it for the rest, not the JSON of /completion/late or /completion/missing a leader cannot read.
+    ``url(path, **params)`` makes the app's links (MapContext.url; the briefing's, its address)."""
+    return url("/completion/units", f="html", date=on, **({"version": version} if version else {}), lang=lang)
+
+
 def _zoom_attr(bbox: Sequence[float] | None) -> str:
     return ",".join(f"{v:.7f}" for v in bbox) if bbox else ""
 
@@ -159,7 +168,7 @@ def days_kpi(view: CompletionView | None, on: date, opening: date | None, lang: 
     )
 
 
-LATE_LIMIT = 60  # the panel lists the latest this many; the API (/completion/late) has them all
+LATE_LIMIT = 60  # the panel lists this many of each list; the units page (units_page_url) has every late one
 
 
 def _newest(reports: Iterable[date | None]) -> date | None:
@@ -288,10 +297,14 @@ def completion_panel(
     ctx["late"] = items
     ctx["late_total"] = len(late)
     ctx["late_more"] = len(late) - len(shown)
+    # the rest of a shortened late list: the units page of the panel's date (an exported file,
+    # with no server, links none); no HTML page lists every project the imagery disagrees with
+    ctx["late_more_href"] = units_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
     ctx["stale_late"] = sum(1 for it in items if it["stale"])
     ctx["flagged"] = [item(s) for s in flagged_shown]
     ctx["flagged_total"] = len(flagged)
     ctx["flagged_more"] = len(flagged) - len(flagged_shown)
+    ctx["flagged_shown"] = len(flagged_shown)
     return render("panel_completion.html", lang=lang, **ctx)
 
 
