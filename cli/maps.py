@@ -130,7 +130,11 @@ def timeline(
 def changes(
     output: OutputOpt,
     from_: Annotated[
-        str | None, typer.Option("--from", help="The older version: commit id, HEAD~n or a date (default HEAD~1).")
+        str | None,
+        typer.Option(
+            "--from",
+            help="The older version: commit id, HEAD~n or a date (default: the change before the latest one to a layer the map shows; survey imports are not changes to the venue).",
+        ),
     ] = None,
     to: Annotated[str | None, typer.Option("--to", help="The newer version (default HEAD).")] = None,
     lang: LangOpt = "zh",
