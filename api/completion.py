@@ -93,7 +93,12 @@ def _format(request: Request, f: str | None, xlsx: bool = False) -> str:
     known = ("json", "csv", "xlsx") if xlsx else ("json", "csv")
     if f is not None:
         if f not in known:
-            raise InvalidParameter(f"f={f!r} is not one of {', '.join(known)}", parameter="f")
+            raise InvalidParameter(
+                f"f={f!r} is not one of {', '.join(known)}",
+                parameter="f",
+                code="not_one_of",
+                values={"value": f, "allowed": ", ".join(known)},
+            )
         return f
     accept = request.headers.get("accept", "")
     if "text/csv" in accept:
@@ -201,11 +206,11 @@ class CompletionFactory:
         try:
             day = not_after_today(parse_day(on, self.settings, twin=twin))  # a date to come: no reports from then
         except BadInput as e:
-            raise InvalidParameter(str(e), parameter="date") from None
+            raise InvalidParameter.of(e, parameter="date") from None
         try:
             snap = comp.at(day, version)
         except BadInput as e:
-            raise InvalidParameter(str(e), parameter="version") from None
+            raise InvalidParameter.of(e, parameter="version") from None
         first_data(twin, snap.ref.seq, snap.on)  # 404 naming when the data starts, not "0 projects"
         return comp, snap
 
@@ -225,7 +230,12 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         if status is not None and status not in STATUSES:
-            raise InvalidParameter(f"status {status!r} is not one of {', '.join(STATUSES)}", parameter="status")
+            raise InvalidParameter(
+                f"status {status!r} is not one of {', '.join(STATUSES)}",
+                parameter="status",
+                code="not_one_of",
+                values={"value": status, "allowed": ", ".join(STATUSES)},
+            )
         _, snap = self._snapshot(twin, who, date, version)
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
         states = snap.report_states()
@@ -264,7 +274,12 @@ class CompletionFactory:
     ) -> Response:
         html = f == "html" or (f is None and prefers_html(request))
         if f is not None and f not in ("json", "html"):
-            raise InvalidParameter(f"f={f!r} is not one of json, html", parameter="f")
+            raise InvalidParameter(
+                f"f={f!r} is not one of json, html",
+                parameter="f",
+                code="not_one_of",
+                values={"value": f, "allowed": "json, html"},
+            )
         if not html:
             _, snap = self._snapshot(twin, who, date, version)
             doc, _, _ = self._project_doc(request, twin, snap, code, version)
@@ -289,7 +304,7 @@ class CompletionFactory:
             except NotFound:
                 first = None
             return HTMLResponse(
-                not_found_page(partial(public_url, request), language, code, snap, str(e), first),
+                not_found_page(partial(public_url, request), language, code, snap, e, first),
                 status_code=404,
                 headers=_headers(snap),
             )
@@ -406,7 +421,12 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         if by not in GROUPINGS:
-            raise InvalidParameter(f"by={by!r} is not one of {', '.join(GROUPINGS)}", parameter="by")
+            raise InvalidParameter(
+                f"by={by!r} is not one of {', '.join(GROUPINGS)}",
+                parameter="by",
+                code="not_one_of",
+                values={"value": by, "allowed": ", ".join(GROUPINGS)},
+            )
         _, snap = self._snapshot(twin, who, date, version)
         # Made once per snapshot (which never changes) and imagery flags: those are read from the
         # surveys at the head, so a survey imported or a file gone changes them for the same snapshot.
@@ -510,7 +530,12 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f)
         if by is not None and by not in GROUPINGS:
-            raise InvalidParameter(f"by={by!r} is not one of {', '.join(GROUPINGS)}", parameter="by")
+            raise InvalidParameter(
+                f"by={by!r} is not one of {', '.join(GROUPINGS)}",
+                parameter="by",
+                code="not_one_of",
+                values={"value": by, "allowed": ", ".join(GROUPINGS)},
+            )
         comp, snap = self._snapshot(twin, who, date, version)
         series = comp.scurve(snap, by)
         rows = curve_rows(series, by)
@@ -559,7 +584,12 @@ class CompletionFactory:
     ) -> Response:
         fmt = "html" if f == "html" or (f is None and prefers_html(request)) else _format(request, f)
         if by not in UNIT_GROUPINGS:
-            raise InvalidParameter(f"by={by!r} is not one of {', '.join(UNIT_GROUPINGS)}", parameter="by")
+            raise InvalidParameter(
+                f"by={by!r} is not one of {', '.join(UNIT_GROUPINGS)}",
+                parameter="by",
+                code="not_one_of",
+                values={"value": by, "allowed": ", ".join(UNIT_GROUPINGS)},
+            )
         landing = None
         if fmt == "html" and date is None and version is None:
             # the page opens where the completion map and the briefing do: after opening day, or
@@ -615,7 +645,12 @@ class CompletionFactory:
 
         fmt = f or "pdf"
         if fmt not in FORMATS:
-            raise InvalidParameter(f"f={f!r} is not one of {', '.join(FORMATS)}", parameter="f")
+            raise InvalidParameter(
+                f"f={f!r} is not one of {', '.join(FORMATS)}",
+                parameter="f",
+                code="not_one_of",
+                values={"value": f, "allowed": ", ".join(FORMATS)},
+            )
         language = page_lang(request, lang)
         if date is None and version is None:
             # like the maps: after opening day, or before a round of reports, the latest checkpoint with data

@@ -27,7 +27,7 @@ from api.settings import ApiSettings
 from completion.snapshot import checkpoint_asof, is_checkpoint
 from twin import Ref, Twin
 from twin.access import TwinView
-from twin.core import no_data_reason
+from twin.core import no_data
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 
@@ -84,7 +84,10 @@ class StrictQueryRoute(APIRoute):
                     takes = ", ".join(sorted(allowed)) or "no query parameters"
                     hint = f". {self.hints[key]}" if key in self.hints else ""
                     raise InvalidParameter(
-                        f"unknown query parameter {key!r}; this endpoint takes {takes}{hint}", parameter=key
+                        f"unknown query parameter {key!r}; this endpoint takes {takes}{hint}",
+                        parameter=key,
+                        code="unknown_parameter" if allowed else "unknown_parameter_none",
+                        values={"parameter": key, "takes": takes} if allowed else {"parameter": key},
                     )
                 # Each parameter takes one value: of two, one would be dropped without a word.
                 if (n := len(request.query_params.getlist(key))) > 1:
@@ -242,7 +245,7 @@ def collection_of(twin: TwinView, name: str, ref: Ref | None = None) -> LayerSch
     try:
         return twin.layer(name, ref)
     except NotFound:
-        raise NotFound(f"no collection {name!r}") from None
+        raise NotFound(f"no collection {name!r}", code="no_collection", values={"collection": name}) from None
 
 
 @dataclass
@@ -274,7 +277,7 @@ class VersionParams:
             try:
                 return before_history(twin, twin.resolve(asof=datetime_instant), datetime_instant, "datetime")
             except (BadInput, NotFound) as e:
-                raise InvalidParameter(f"datetime: {e}", parameter="datetime") from None
+                raise InvalidParameter.of(e, f"datetime: {e}", parameter="datetime") from None
         try:
             asof = self.asof
             if asof is not None and is_checkpoint(asof):  # asof=T-30, as date= and /diff?from= take it
@@ -282,18 +285,18 @@ class VersionParams:
             ref = twin.resolve(self.version, asof)
         except (BadInput, NotFound) as e:
             name = "version" if self.version is not None else "asof"
-            raise InvalidParameter(f"{name}: {e}", parameter=name) from None
+            raise InvalidParameter.of(e, f"{name}: {e}", parameter=name) from None
         return ref if self.asof is None else before_history(twin, ref, self.asof, "asof")
 
 
 def before_history(twin: TwinView, ref: Ref, when: str, parameter: str) -> Ref:
     """`ref`, read as of the time `when`; a time before the caller's first commit answers 404
-    naming the parameter and when the data starts (twin.core.no_data_reason), not an empty
+    naming the parameter and when the data starts (twin.core.no_data), not an empty
     collection that reads as "nothing there". (`version=HEAD~n` back to the empty twin names that
     version, not a date.)"""
-    why = no_data_reason(twin, ref.seq, when)
+    why = no_data(twin, ref.seq, when)
     if why is not None:
-        raise NoDataThen(f"{parameter}: {why}", parameter=parameter)
+        raise NoDataThen(f"{parameter}: {why.text}", parameter=parameter, code="no_data_then", values=why.values)
     return ref
 
 
@@ -329,7 +332,12 @@ def negotiate(request: Request, f: str | None, allowed: tuple[str, ...], default
     """The response format: `f` wins, then the Accept header, then the default."""
     if f is not None:
         if f not in allowed:
-            raise InvalidParameter(f"f={f!r} is not one of {', '.join(allowed)}", parameter="f")
+            raise InvalidParameter(
+                f"f={f!r} is not one of {', '.join(allowed)}",
+                parameter="f",
+                code="not_one_of",
+                values={"value": f, "allowed": ", ".join(allowed)},
+            )
         return f
     accept = request.headers.get("accept", "")
     ranges = _media_ranges(accept)

@@ -1,10 +1,14 @@
 """Every error the API answers with, mapped to a status code in one place.
 
-Bodies are RFC 9457 problem details (application/problem+json) that name what is wrong.
+Bodies are RFC 9457 problem details (application/problem+json) that name what is wrong: the
+`detail` in English, and for the errors a reader meets most a `code` saying what it is
+(twin.errors.ERROR_CODES), which the error pages word in the reader's language from the error's
+values, never from the detail.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -14,18 +18,40 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match
 
-from twin.errors import BadInput, Conflict, Corrupt, NotFound, ReadOnly, TwinError, ValidationFailed
+from twin.errors import BadInput, Conflict, Corrupt, NotFound, ReadOnly, TwinError, ValidationFailed, coded
 
 
 class ApiError(Exception):
+    """``code`` and ``values``: what the error is as data, as a TwinError's (twin.errors.ERROR_CODES)."""
+
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str, *, parameter: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        parameter: str | None = None,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail
         self.parameter = parameter
         self.headers = headers or {}
+        self.code, self.values = coded(code, values)
+
+    @classmethod
+    def of(cls, e: Exception, detail: str | None = None, *, parameter: str | None = None) -> ApiError:
+        """The error ``e`` (a TwinError, or a ValueError) raised again as this one: its detail (by
+        default ``e``'s message), and ``e``'s code and values carried over."""
+        return cls(
+            str(e) if detail is None else detail,
+            parameter=parameter,
+            code=getattr(e, "code", None),
+            values=getattr(e, "values", None),
+        )
 
 
 class InvalidParameter(ApiError):
@@ -126,7 +152,14 @@ def _without(request: Request, parameter: str | None) -> list[tuple[str, str]]:
 
 
 def error_page(
-    request: Request, status: int, detail: str, parameter: str | None, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    detail: str,
+    parameter: str | None,
+    headers: dict[str, str] | None = None,
+    *,
+    code: str | None = None,
+    values: Mapping[str, str] | None = None,
 ) -> Response:
     """The error as a page in the reader's language: `lang` when it is good, else their browser's."""
     from urllib.parse import urlencode
@@ -151,7 +184,15 @@ def error_page(
     other = i18n.other_lang(lang)
     switch = here([*((k, v) for k, v in request.query_params.multi_items() if k != "lang"), ("lang", other)])
     body = bad_request_page(
-        url, lang, status=status, detail=detail, parameter=parameter, without=without, switch=switch
+        url,
+        lang,
+        status=status,
+        detail=detail,
+        code=code,
+        values=values or {},
+        parameter=parameter,
+        without=without,
+        switch=switch,
     )
     return HTMLResponse(body, status_code=status, headers={**(headers or {}), "Cache-Control": "no-cache"})
 
@@ -160,8 +201,10 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         if exc.status in PAGE_STATUSES and wants_html(request):
-            return error_page(request, exc.status, exc.detail, exc.parameter, exc.headers)
-        return problem(exc.status, exc.title, exc.detail, exc.headers, parameter=exc.parameter)
+            return error_page(
+                request, exc.status, exc.detail, exc.parameter, exc.headers, code=exc.code, values=exc.values
+            )
+        return problem(exc.status, exc.title, exc.detail, exc.headers, parameter=exc.parameter, code=exc.code)
 
     @app.exception_handler(TwinError)
     async def _twin_error(request: Request, exc: TwinError) -> Response:
@@ -175,8 +218,8 @@ def add_exception_handlers(app: FastAPI) -> None:
         if isinstance(exc, ValidationFailed):
             problems = [{"layer": p.layer, "id": p.feature_id, "reason": p.reason} for p in exc.problems]
         if status in PAGE_STATUSES and wants_html(request):
-            return error_page(request, status, str(exc), None)
-        return problem(status, title, str(exc), problems=problems)
+            return error_page(request, status, str(exc), None, code=exc.code, values=exc.values)
+        return problem(status, title, str(exc), problems=problems, code=exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -207,8 +250,8 @@ def add_exception_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and exc.detail == "Not Found":
             detail = f"no such address: {path} (the landing page, /, links to what this service offers)"
             if wants_html(request):
-                return error_page(request, 404, detail, None, headers)
-            return problem(404, "Not found", detail, headers)
+                return error_page(request, 404, detail, None, headers, code="no_address", values={"path": path})
+            return problem(404, "Not found", detail, headers, code="no_address")
         return problem(exc.status_code, "Error", str(exc.detail), headers)
 
 

@@ -103,18 +103,18 @@ class EvidenceFactory:
         try:
             day = not_after_today(parse_day(on, self.settings, twin=twin))  # a date to come: no reports from then
         except BadInput as e:
-            raise InvalidParameter(str(e), parameter="date") from None
+            raise InvalidParameter.of(e, parameter="date") from None
         try:
             return Completion(twin, self.settings).at(day, version), extra
         except BadInput as e:
-            raise InvalidParameter(str(e), parameter="version") from None
+            raise InvalidParameter.of(e, parameter="version") from None
 
     @staticmethod
     def _surveys(twin: TwinView, snap: Snapshot, version: str | None, surveys_version: str | None) -> Surveys:
         try:
             return evidence_surveys(twin, snap, version, surveys_version)
         except BadInput as e:
-            raise InvalidParameter(str(e), parameter="surveys_version") from None
+            raise InvalidParameter.of(e, parameter="surveys_version") from None
 
     @staticmethod
     def _meta(snap: Snapshot, surveys: Surveys, extra: dict[str, Any]) -> dict[str, Any]:

@@ -163,7 +163,10 @@ def _bbox_to_storage(
     uri = CRS84_URI if bbox_crs is None else bbox_crs
     if uri not in SUPPORTED_API_CRS:
         raise InvalidParameter(
-            f"bbox-crs {bbox_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="bbox-crs"
+            f"bbox-crs {bbox_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}",
+            parameter="bbox-crs",
+            code="not_one_of",
+            values={"value": bbox_crs, "allowed": ", ".join(SUPPORTED_API_CRS)},
         )
     a, b, c, d = bbox
     if uri != CRS84_URI and is_northing_first(parse_crs(uri)):  # the bbox comes in the CRS's own axis order
@@ -381,7 +384,12 @@ def _output_crs(crs: str | None) -> str:
     if crs is None:
         return CRS84_URI
     if crs not in SUPPORTED_API_CRS:
-        raise InvalidParameter(f"crs {crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="crs")
+        raise InvalidParameter(
+            f"crs {crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}",
+            parameter="crs",
+            code="not_one_of",
+            values={"value": crs, "allowed": ", ".join(SUPPORTED_API_CRS)},
+        )
     return crs
 
 
@@ -1094,25 +1102,28 @@ class FeaturesFactory:
                 raise InvalidParameter(f"layer {schema.name} has no geometry, so no bbox", parameter="bbox")
             if filter_crs is not None and filter_crs not in SUPPORTED_API_CRS:
                 raise InvalidParameter(
-                    f"filter-crs {filter_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="filter-crs"
+                    f"filter-crs {filter_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}",
+                    parameter="filter-crs",
+                    code="not_one_of",
+                    values={"value": filter_crs, "allowed": ", ".join(SUPPORTED_API_CRS)},
                 )
             try:
                 language = filter_language(filter_lang)  # GDAL's "cql-text" is CQL2 text
             except BadInput as e:
-                raise InvalidParameter(str(e), parameter="filter-lang") from None
+                raise InvalidParameter.of(e, parameter="filter-lang") from None
             expr = None
             if filter_ is not None:
                 try:
                     expr = parse_filter(filter_, language)
                 except BadInput as e:
-                    raise InvalidParameter(str(e), parameter="filter") from None
+                    raise InvalidParameter.of(e, parameter="filter") from None
                 expr = _filter_in_storage(expr, filter_crs, home)
             elif filter_lang is not None:
                 raise InvalidParameter("filter-lang needs a filter", parameter="filter-lang")
             try:
                 equal = property_equals(schema, by_property, request.state.declared_query)
             except PropertyParameterError as e:
-                raise InvalidParameter(str(e), parameter=e.parameter) from None
+                raise InvalidParameter.of(e, parameter=e.parameter) from None
             if equal is not None:
                 expr = equal if expr is None else expr + equal
             try:
@@ -1135,7 +1146,7 @@ class FeaturesFactory:
                 text = str(e)
                 head = text.split(":", 1)[0]
                 param = head if head in ("filter", "sortby", "properties", "cursor") else None
-                raise InvalidParameter(text, parameter=param) from None
+                raise InvalidParameter.of(e, parameter=param) from None
             features = reproject_features(page.features, out_crs)
             params = dict(request.query_params)
             now = f"/collections/{schema.name}/items"
@@ -1369,6 +1380,8 @@ class FeaturesFactory:
                 f"unknown query parameter {key!r}: adding features takes no query parameters "
                 "(they go with a search, a POST of a CQL2 JSON filter)",
                 parameter=key,
+                code="unknown_parameter_none",
+                values={"parameter": key},
             )
 
         def read() -> tuple[LayerSchema, Ref]:

@@ -34,6 +34,7 @@ from api.surveys import SurveysFactory
 from api.tiles import TilesFactory
 from api.versions import VersionsFactory
 from twin import Twin
+from twin.errors import ERROR_CODES
 from web.assets import SWAGGER_UI_URL
 
 
@@ -77,6 +78,12 @@ _PROBLEM = {
                 "status": {"type": "integer"},
                 "detail": {"type": "string"},
                 "parameter": {"type": "string"},
+                "code": {
+                    "type": "string",
+                    "enum": list(ERROR_CODES),
+                    "description": "What the error is, for a client to act on or word in its own language "
+                    "(the detail, in English, may be reworded); absent for errors without one",
+                },
             },
             "required": ["type", "title", "status", "detail"],
         }

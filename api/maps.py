@@ -49,7 +49,12 @@ GZIP_ABOVE = 256 * 1024
 
 def _lang(request: Request, lang: str | None) -> str:
     if lang is not None and lang not in i18n.LANGS:
-        raise InvalidParameter(f"lang={lang!r} is not one of {', '.join(i18n.LANGS)}", parameter="lang")
+        raise InvalidParameter(
+            f"lang={lang!r} is not one of {', '.join(i18n.LANGS)}",
+            parameter="lang",
+            code="not_one_of",
+            values={"value": lang, "allowed": ", ".join(i18n.LANGS)},
+        )
     return i18n.norm_lang(lang, request.headers.get("accept-language"))
 
 
@@ -82,7 +87,7 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
     try:
         return parse_bbox(text)
     except BadInput as e:
-        raise InvalidParameter(str(e), parameter="bbox") from None
+        raise InvalidParameter.of(e, parameter="bbox") from None
 
 
 def landing_response(request: Request, twin: TwinView, lang: str | None = None) -> HTMLResponse:
@@ -158,7 +163,7 @@ class MapsFactory:
         except AssetsMissing as e:
             return _missing_assets(e)
         except BadInput as e:
-            raise InvalidParameter(str(e), parameter="survey" if str(e).startswith("survey=") else "date") from None
+            raise InvalidParameter.of(e, parameter="survey" if str(e).startswith("survey=") else "date") from None
 
     def timeline(self, request: Request, twin: TwinDep, who: ReaderDep, lang: LangQ = None) -> Response:
         try:

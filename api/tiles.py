@@ -183,7 +183,12 @@ class TilesFactory:
         f: Annotated[str | None, Query(description="json (OGC tileset metadata) or tilejson (TileJSON 3.0)")] = None,
     ) -> Response:
         if f not in (None, "json", "tilejson"):
-            raise InvalidParameter(f"f={f!r} is not one of json, tilejson", parameter="f")
+            raise InvalidParameter(
+                f"f={f!r} is not one of json, tilejson",
+                parameter="f",
+                code="not_one_of",
+                values={"value": f, "allowed": "json, tilejson"},
+            )
         schema = _spatial(twin, collection_id)
         grid = core.tms(tms_id)
         if f == "tilejson" and tms_id != core.TILE_MATRIX_SET:
@@ -318,7 +323,7 @@ def _read_tile(
     try:
         core.check_tile(z, x, y, tms_id)
     except BadInput as e:
-        raise InvalidParameter(str(e), parameter=str(e).split(" ", 1)[0]) from None
+        raise InvalidParameter.of(e, parameter=str(e).split(" ", 1)[0]) from None
     ref = version.resolve(twin, datetime_)
     return twin.tile(schema.name, z, x, y, ref, tms_id), ref
 

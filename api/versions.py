@@ -38,7 +38,7 @@ def _ref(twin: TwinView, text: str, name: str) -> Ref:
     try:
         return resolve_ref(twin, text)
     except (BadInput, NotFound) as e:
-        raise InvalidParameter(f"{name}: {e}", parameter=name) from None
+        raise InvalidParameter.of(e, f"{name}: {e}", parameter=name) from None
 
 
 class VersionsFactory:
@@ -193,9 +193,19 @@ class VersionsFactory:
     ) -> Response:
         schema = collection_of(twin, collection_id)
         if f not in FORMATS:
-            raise InvalidParameter(f"f={f!r} is not one of {', '.join(FORMATS)}", parameter="f")
+            raise InvalidParameter(
+                f"f={f!r} is not one of {', '.join(FORMATS)}",
+                parameter="f",
+                code="not_one_of",
+                values={"value": f, "allowed": ", ".join(FORMATS)},
+            )
         if crs is not None and crs not in SUPPORTED_API_CRS:
-            raise InvalidParameter(f"crs {crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}", parameter="crs")
+            raise InvalidParameter(
+                f"crs {crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}",
+                parameter="crs",
+                code="not_one_of",
+                values={"value": crs, "allowed": ", ".join(SUPPORTED_API_CRS)},
+            )
         ref = version.resolve(twin, datetime_)
         target = crs_label(parse_crs(crs)) if crs else "EPSG:4326"
         spec = FORMATS[f]

@@ -50,7 +50,7 @@ from completion.reports import (
     feature_ref_problems,
     report_properties,
 )
-from twin.core import HEAD, Ref, TwinLike, no_data_reason
+from twin.core import HEAD, Ref, TwinLike, no_data
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, LayerSchema
 from twin.validation import check_properties
@@ -1491,9 +1491,13 @@ def import_reports(
 def first_data(twin: TwinLike, ref_seq: int, on: date) -> None:
     """Raise NotFound when a read on ``on`` falls before the twin's first commit (an empty answer
     would read as "0 projects" rather than "no data yet")."""
-    why = no_data_reason(twin, ref_seq, on.isoformat())
+    why = no_data(twin, ref_seq, on.isoformat())
     if why is not None:
-        raise NotFound(f"{why}. (a season imported without --original-dates is recorded on the day of the import)")
+        raise NotFound(
+            f"{why.text}. (a season imported without --original-dates is recorded on the day of the import)",
+            code="no_data_then",
+            values=why.values,
+        )
 
 
 # ---------------------------------------------------------------------------- exports
@@ -1549,7 +1553,9 @@ def table_bytes(
         book.save(buf)
         return buf.getvalue()
     if fmt != "csv":
-        raise BadInput(f"format {fmt!r} is not one of csv, xlsx")
+        raise BadInput(
+            f"format {fmt!r} is not one of csv, xlsx", code="not_one_of", values={"value": fmt, "allowed": "csv, xlsx"}
+        )
     text = io.StringIO()
     w = csv.writer(text, lineterminator="\r\n")
     w.writerow(columns)

@@ -74,7 +74,9 @@ def parse_day(
         today = today or today_local()
         opening = opening_of(twin, today, settings) if twin is not None else opening_among((), today, settings)
         return checkpoint_date(opening, t)
-    raise BadInput(f"{text!r} is not a date (YYYY-MM-DD) or a checkpoint (T-30)")
+    raise BadInput(
+        f"{text!r} is not a date (YYYY-MM-DD) or a checkpoint (T-30)", code="not_a_date", values={"value": text}
+    )
 
 
 def not_after_today(day: date | None, today: date | None = None) -> date | None:
@@ -84,7 +86,9 @@ def not_after_today(day: date | None, today: date | None = None) -> date | None:
     today = today or today_local()
     if day is not None and day > today:
         raise BadInput(
-            f"date {day.isoformat()} is after today ({today.isoformat()}): the twin has no reports from then"
+            f"date {day.isoformat()} is after today ({today.isoformat()}): the twin has no reports from then",
+            code="date_after_today",
+            values={"date": day.isoformat(), "today": today.isoformat()},
         )
     return day
 
@@ -128,7 +132,11 @@ class Snapshot:
         for s in self.statuses:
             if s.project.code == code:
                 return s
-        raise NotFound(f"no project {code!r} in the register as of {self.on.isoformat()}")
+        raise NotFound(
+            f"no project {code!r} in the register as of {self.on.isoformat()}",
+            code="no_project",
+            values={"code": code, "date": self.on.isoformat()},
+        )
 
     def overall(self) -> Group:
         return roll_up(self.statuses, self.weights, None, "overall")

@@ -19,8 +19,10 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.settings import ApiSettings
 from layers.bundle import build_bundled_twin
+from twin.core import SHANGHAI
+from twin.errors import ERROR_CODES, BadInput, NotFound
 from web import i18n
-from web.error_page import explanation
+from web.error_page import explanation, label_of
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 DATE_DETAIL = "{!r} is not a date (YYYY-MM-DD) or a checkpoint (T-30)"
@@ -62,7 +64,7 @@ def test_a_reader_gets_a_page_in_their_language_naming_the_parameter(
         assert i18n.label(lang, "error_parameter", parameter="date") in page
         assert 'data-parameter="date"' in page
         # the JSON's detail, explained in the page's language
-        assert explanation(lang, DATE_DETAIL.format(bad)).text in html_lib.unescape(page)
+        assert explanation(lang, "not_a_date", {"value": bad}, DATE_DETAIL.format(bad)).text in html_lib.unescape(page)
         assert (DATE_DETAIL.format(bad) in html_lib.unescape(page)) == (lang == "en")
         links = _links(page)
         assert links["home"] == f"http://testserver/maps?lang={lang}"
@@ -90,6 +92,7 @@ def test_a_script_gets_the_problem_json_as_before(
         "status": 400,
         "detail": DATE_DETAIL.format(bad),
         "parameter": "date",
+        "code": "not_a_date",  # what the error is (twin.errors.ERROR_CODES), beside the detail
     }
 
 
@@ -122,20 +125,31 @@ def test_what_the_twin_does_not_have_is_a_404_page_for_a_reader(api: TestClient,
     was the raw problem JSON in the browser). The page without the date opens; a layer's page has
     no such way on, only home."""
     cases = [
-        ("/maps/layers/nolayer", {}, "no layer 'nolayer'", None),
-        ("/projects/RD-03", {"f": "html", "date": "2025-01-01"}, "the twin has no data on 2025-01-01", "f=html"),
+        ("/maps/layers/nolayer", {}, "no layer 'nolayer'", None, "no_layer"),
+        (
+            "/projects/RD-03",
+            {"f": "html", "date": "2025-01-01"},
+            "the twin has no data on 2025-01-01",
+            "f=html",
+            "no_data_then",
+        ),
         # the completion map of such a date says so (its timeline's checkpoints say it on the map:
         # test_web_browser.py test_timeline_before_the_twins_history_says_there_was_no_data_yet)
-        ("/maps/completion", {"date": "2025-01-01"}, "the twin has no data on 2025-01-01", ""),
+        ("/maps/completion", {"date": "2025-01-01"}, "the twin has no data on 2025-01-01", "", "no_data_then"),
     ]
-    for path, params, detail, kept in cases:
+    first = api.app.state.twin.first_commit()  # type: ignore[attr-defined]
+    since = first.time.astimezone(SHANGHAI).date().isoformat()  # the day the twin's history starts
+    for path, params, detail, kept, kind in cases:
         j = api.get(path, params={k: v for k, v in params.items() if k != "f"})
         assert j.status_code == 404 and j.headers["content-type"] == "application/problem+json"
         r = api.get(path, params={**params, "lang": lang}, headers={"accept": BROWSER})
         assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), (path, r.text[:300])
         page = html_lib.unescape(r.text)
         assert f"<h1>{i18n.label(lang, 'error_404')}</h1>" in page and 'data-status="404"' in page
-        assert explanation(lang, j.json()["detail"]).text in page  # the JSON's detail, explained
+        problem = j.json()
+        assert problem["code"] == kind
+        values = {"layer": "nolayer"} if kind == "no_layer" else {"when": "2025-01-01", "since": since}
+        assert explanation(lang, kind, values, problem["detail"]).text in page  # the JSON's detail, explained
         assert lang == "en" or detail not in page
         links = _links(r.text)
         assert links["home"] == f"http://testserver/maps?lang={lang}"
@@ -231,7 +245,9 @@ def test_an_address_nothing_answers_is_a_404_page_for_a_reader(api: TestClient, 
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text[:300]
     page = html_lib.unescape(r.text)
     assert f"<h1>{i18n.label(lang, 'error_404')}</h1>" in page
-    assert explanation(lang, j.json()["detail"]).text in page and "/maps/check" in page
+    assert j.json()["code"] == "no_address"
+    assert explanation(lang, "no_address", {"path": "/maps/check"}, j.json()["detail"]).text in page
+    assert "/maps/check" in page
     assert _links(r.text)["home"] == f"http://testserver/maps?lang={lang}"
     assert api.get("/maps/check", headers={"accept": "application/json"}).headers["content-type"] == (
         "application/problem+json"
@@ -292,3 +308,82 @@ def test_the_way_on_without_the_query_says_what_it_opens(api: TestClient, lang: 
     assert r.status_code == 404 and "data-parameter" not in r.text
     found = re.search(r'<a href="[^"]*" data-link="without">([^<]*)</a>', r.text)
     assert found is not None and html_lib.unescape(found[1]) == text, r.text[-500:]
+
+
+# (address, the code its problem JSON carries): the kind of error as data, beside the English detail
+CODED = [
+    ("/completion/units?by=xx", "not_one_of"),
+    ("/maps/timeline?date=2026-10-20", "unknown_parameter"),
+    ("/collections/nope", "no_collection"),
+]
+
+
+@pytest.mark.parametrize(("address", "code"), CODED)
+def test_the_problem_json_carries_the_code_of_the_error(api: TestClient, address: str, code: str) -> None:
+    r = api.get(address, headers={"accept": "application/json"})
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["code"] == code and code in ERROR_CODES
+    assert {"type", "title", "status", "detail"} <= problem.keys()
+    # an error of no known kind has no code: the detail is all there is
+    r = api.get("/maps/completion?date=T-30&date=T-20", headers={"accept": "application/json"})
+    assert r.status_code == 400 and "given 2 times" in r.json()["detail"] and "code" not in r.json()
+
+
+def test_the_page_words_the_error_from_its_code_whatever_the_detail_says(api: TestClient) -> None:
+    """The explanation comes from the code and values the error was raised with: a detail reworded
+    (or in no known words at all) changes nothing but the detail itself."""
+    import asyncio
+
+    from fastapi import FastAPI
+    from starlette.requests import Request
+
+    from api.errors import ApiError, InvalidParameter
+    from twin.errors import TwinError
+
+    app = api.app
+    assert isinstance(app, FastAPI)
+    errors = [
+        BadInput("that is no day we know of: 'x'", code="not_a_date", values={"value": "x"}),
+        NotFound("nothing called nolayer here", code="no_layer", values={"layer": "nolayer"}),
+        InvalidParameter(
+            "reworded: a date to come",
+            parameter="date",
+            code="date_after_today",
+            values={"date": "2099-01-01", "today": "2026-10-20"},
+        ),
+    ]
+    for lang in ("zh", "en"):
+        for exc in errors:
+            scope = {
+                "type": "http",
+                "method": "GET",
+                "path": "/maps/completion",
+                "query_string": f"f=html&lang={lang}".encode(),
+                "headers": [(b"host", b"testserver")],
+                "scheme": "http",
+                "server": ("testserver", 80),
+                "app": app,
+            }
+            handler = app.exception_handlers[ApiError if isinstance(exc, ApiError) else TwinError]
+            r = asyncio.run(handler(Request(scope), exc))  # type: ignore[arg-type]
+            page = html_lib.unescape(bytes(r.body).decode())
+            said = re.findall(r'<p class="vt-error-detail" data-kind="([^"]*)">([^<]*)</p>', page)
+            expected = i18n.label(lang, label_of(exc.code), **exc.values)  # type: ignore[union-attr, arg-type]
+            assert said == [(exc.code, expected)], page
+            assert str(exc) not in page  # the reworded detail is not what the page says
+        # without a code, the detail is shown as it is, in English, whatever it resembles
+        plain = explanation(lang, None, {}, "'x' is not a date (YYYY-MM-DD) or a checkpoint (T-30)")
+        assert plain.kind is None and plain.text.startswith("'x' is not a date")
+
+
+def test_every_code_has_its_words_in_both_languages() -> None:
+    """Each code of the closed set (twin.errors.ERROR_CODES) is worded from exactly its values; a
+    code outside it, or values other than its own, is refused where the error is made."""
+    for code, names in ERROR_CODES.items():
+        for lang in ("zh", "en"):
+            assert i18n.label(lang, label_of(code), **dict.fromkeys(names, "V"))
+    with pytest.raises(ValueError, match="not one of"):
+        BadInput("x", code="no_such_code", values={})
+    with pytest.raises(ValueError, match="takes the values"):
+        NotFound("x", code="no_layer", values={"name": "x"})

@@ -182,7 +182,9 @@ def test_a_caller_who_may_not_see_the_register_gets_what_the_json_gives(bundled:
             # the page is the 404 page of a register that is not there, with the JSON's detail explained
             assert j.headers["content-type"] == "application/problem+json"
             assert h.headers["content-type"].startswith("text/html") and 'data-status="404"' in h.text
-            assert explanation("en", j.json()["detail"]).text in html_lib.unescape(h.text)
+            assert j.json()["code"] == "no_collection"
+            said = explanation("en", "no_collection", {"collection": LAYER}, j.json()["detail"])
+            assert said.text in html_lib.unescape(h.text)
             assert code not in h.text.replace(f"/projects/{code}", "") and "Sun Hao" not in h.text
             assert "RD-03" not in j.text and "Sun Hao" not in j.text
         j, h = both(c, {"Authorization": f"Bearer {engineer}"})

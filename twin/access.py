@@ -152,7 +152,7 @@ class TwinView:
         if schema is None or name in self._hidden():
             # Name only the layers this role may see: the twin's own message lists them all.
             known = ", ".join(s.name for s in self.layers(ref))
-            raise NotFound(f"no layer {name!r} (layers: {known})")
+            raise NotFound(f"no layer {name!r} (layers: {known})", code="no_layer", values={"layer": name})
         return schema
 
     @property

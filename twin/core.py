@@ -19,7 +19,7 @@ from datetime import time as dt_time
 from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -202,7 +202,9 @@ class Twin:
         except KeyError:
             known = ", ".join(schemas)
             when = f" as of {ref.commit.id[:12]}" if ref is not None and ref.commit else ""
-            raise NotFound(f"no layer {name!r}{when} (layers: {known})") from None
+            raise NotFound(
+                f"no layer {name!r}{when} (layers: {known})", code="no_layer", values={"layer": name}
+            ) from None
 
     def _schemas(self, ref: Ref | None) -> dict[str, LayerSchema]:
         return self.store.schemas() if ref is None else self.store.schemas_at(ref.seq)
@@ -1232,7 +1234,11 @@ def _as_utc(t: datetime | str) -> datetime:
             else:  # ISO 8601 forms beyond RFC 3339 (20261028, 2026-W44), which fromisoformat reads too
                 raise ValueError(text)
         except ValueError:
-            raise BadInput(f"{text!r} is not an RFC 3339 timestamp such as 2026-10-26T08:00:00Z or a date") from None
+            raise BadInput(
+                f"{text!r} is not an RFC 3339 timestamp such as 2026-10-26T08:00:00Z or a date",
+                code="not_a_time",
+                values={"value": text},
+            ) from None
     if t.tzinfo is None:
         raise BadInput(f"timestamp {t.isoformat()} has no time zone; add Z or +08:00")
     return t.astimezone(UTC)
@@ -1251,12 +1257,21 @@ def _check_bbox(bbox: BBox) -> None:
 TwinLike = Twin | TwinView
 
 
-def no_data_reason(twin: TwinLike, seq: int, when: str) -> str | None:
+class NoData(NamedTuple):
+    """Why a read has no data (no_data): the English sentence, and its values as the error code
+    "no_data_then" names them (twin.errors.ERROR_CODES: when, since) for the error raised with it."""
+
+    text: str
+    values: dict[str, str]
+
+
+def no_data(twin: TwinLike, seq: int, when: str) -> NoData | None:
     """Why a read as of the time `when` (a date, or an instant), which resolved to the position
     `seq`, has no data: it falls before the first commit the caller may see. None when it has
     data, or the twin none at all (an empty twin is empty on every date). Every as-of read says so
     rather than answer empty, which would read as "nothing there" (the API's reads, the pages, the
-    completion views and the CLI)."""
+    completion views and the CLI); an error saying so is raised with code="no_data_then" and these
+    values."""
     if seq:
         return None
     first = twin.first_commit()
@@ -1264,4 +1279,11 @@ def no_data_reason(twin: TwinLike, seq: int, when: str) -> str | None:
         return None
     since = first.time.astimezone(SHANGHAI).date().isoformat()
     on = f"on {when}" if len(when.strip()) == 10 else f"at {when}"
-    return f"the twin has no data {on}: its history starts on {since} (commit {first.id[:12]})"
+    text = f"the twin has no data {on}: its history starts on {since} (commit {first.id[:12]})"
+    return NoData(text, {"when": when, "since": since})
+
+
+def no_data_reason(twin: TwinLike, seq: int, when: str) -> str | None:
+    """no_data's sentence alone, where it is said and not raised (the map's panel of such a day)."""
+    why = no_data(twin, seq, when)
+    return None if why is None else why.text

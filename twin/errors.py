@@ -10,9 +10,52 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+# What an error is, as data: its code, one of these, and the values it names, by these names. The
+# message stays the English sentence the API's detail and the CLI show; whoever words the error
+# otherwise (the error pages, in Chinese: web.error_page) reads the code and values, never the
+# sentence, which may be reworded. An error without a code (None) is known by its message only.
+# Values are plain text, as the sentence says them (`allowed`: "json, html").
+ERROR_CODES: dict[str, tuple[str, ...]] = {
+    "date_after_today": ("date", "today"),  # a date the twin has no reports from yet
+    "no_data_then": ("when", "since"),  # a time before the twin's history (no_data)
+    "not_a_date": ("value",),  # not YYYY-MM-DD nor a checkpoint (T-30)
+    "not_a_time": ("value",),  # not an RFC 3339 timestamp nor a date
+    "unknown_parameter": ("parameter", "takes"),  # a query parameter the endpoint does not take
+    "unknown_parameter_none": ("parameter",),  # ... of an endpoint that takes none
+    "not_one_of": ("value", "allowed"),  # a value not among those allowed
+    "no_layer": ("layer",),
+    "no_collection": ("collection",),
+    "no_project": ("code", "date"),  # a project code not in the register as of the date
+    "no_address": ("path",),  # an address no route answers
+}
+
+
+def coded(code: str | None, values: Mapping[str, Any] | None) -> tuple[str | None, dict[str, str]]:
+    """``code`` and ``values`` checked against ERROR_CODES (a code not there, or values other than
+    those it names, is a mistake of the raiser: ValueError), the values as text."""
+    if code is None:
+        if values:
+            raise ValueError(f"error values without a code: {dict(values)!r}")
+        return None, {}
+    names = ERROR_CODES.get(code)
+    if names is None:
+        raise ValueError(f"error code {code!r} is not one of {', '.join(ERROR_CODES)}")
+    given = dict(values or {})
+    if set(given) != set(names):
+        raise ValueError(f"error code {code!r} takes the values {', '.join(names)}, given {', '.join(given)}")
+    return code, {k: str(v) for k, v in given.items()}
+
 
 class TwinError(Exception):
-    """Base of every error the twin raises on purpose."""
+    """Base of every error the twin raises on purpose. ``code`` and ``values`` say what it is as
+    data (ERROR_CODES), where its kind is one a reader meets; the message says it in English."""
+
+    code: str | None = None
+    values: dict[str, str]
+
+    def __init__(self, *args: object, code: str | None = None, values: Mapping[str, Any] | None = None):
+        super().__init__(*args)
+        self.code, self.values = coded(code, values)
 
 
 class NotFound(TwinError):

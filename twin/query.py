@@ -251,10 +251,15 @@ def property_equals(schema: LayerSchema, values: Mapping[str, str], declared: Co
             props = ", ".join(f.name for f in schema.fields if f.type != "list") or "none"
             if spec is not None:
                 why = f"query parameter {name!r} is a list property: filter it with filter=A_CONTAINS({name}, (...))"
-            else:
-                takes = f"this endpoint takes {', '.join(sorted(declared))}, or " if declared else "it is not "
-                why = f"unknown query parameter {name!r}; {takes}a property of {schema.name} to equal"
-            raise PropertyParameterError(name, f"{why} ({props})")
+                raise PropertyParameterError(name, f"{why} ({props})")
+            takes = f"this endpoint takes {', '.join(sorted(declared))}, or " if declared else "it is not "
+            why = f"unknown query parameter {name!r}; {takes}a property of {schema.name} to equal"
+            # what it takes, as the code unknown_parameter words it: the parameters, or a property
+            parameters = f"{', '.join(sorted(declared))}, or " if declared else ""
+            taken = f"{parameters}a property of {schema.name} ({props})"
+            raise PropertyParameterError(
+                name, f"{why} ({props})", code="unknown_parameter", values={"parameter": name, "takes": taken}
+            )
         terms.append({"op": "=", "args": [{"property": name}, _typed_literal(name, spec.type, text)]})
     if not terms:
         return None
@@ -264,8 +269,8 @@ def property_equals(schema: LayerSchema, values: Mapping[str, str], declared: Co
 class PropertyParameterError(BadInput):
     """A property given as a query parameter that cannot filter (its name says which)."""
 
-    def __init__(self, parameter: str, message: str):
-        super().__init__(message)
+    def __init__(self, parameter: str, message: str, **coded: Any):
+        super().__init__(message, **coded)
         self.parameter = parameter
 
 

@@ -503,7 +503,7 @@ def schema_change(ch: StoredChange, schemas: Mapping[str, LayerSchema]) -> Layer
     if new.name != ch.layer:
         raise BadInput(f"the schema of layer {ch.layer} names layer {new.name}")
     if ch.op != "add" and ch.layer not in schemas:
-        raise NotFound(f"no layer {ch.layer!r} to alter")
+        raise NotFound(f"no layer {ch.layer!r} to alter", code="no_layer", values={"layer": ch.layer})
     return new
 
 

@@ -7,15 +7,15 @@ map page, the units page or a project's page, and a project code the register do
 
 The page explains the error in its own language (`explanation`): the errors a reader meets most (a
 date after today or before the twin's history, a malformed date, an unknown parameter, page, layer
-or project, a value not among those allowed) are worded from their kind and values by i18n labels
-"error_kind_<kind>"; any other by the detail as the API gives it, in English. An explanation the
-page's note already says is not said again.
+or project, a value not among those allowed) are worded from the code and values they were raised
+with (twin.errors.ERROR_CODES) by i18n labels "error_kind_<code>", never from the English detail, which
+may be reworded; any other by the detail as the API gives it, in English. An explanation the page's
+note already says is not said again.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from web import i18n
@@ -29,46 +29,28 @@ def error_title(lang: str, status: int) -> str:
     return i18n.label(lang, "error_other", status=status)
 
 
-# The kind of each error a page words, with the values its label needs, as the API's detail says
-# them. The twin, the completion module and the API raise plain English (what the JSON's detail and
-# the CLI show, unchanged for scripts), so the kind is read from that English here, in one place,
-# first match wins; a detail none matches is shown as it is. tests/test_page_errors.py holds each to
-# the sentence its raiser really writes.
-ERROR_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern))
-    for kind, pattern in (
-        ("date_after_today", r"date (?P<date>\S+) is after today \((?P<today>[^)]+)\)"),
-        ("no_data_then", r"the twin has no data (?:on|at) (?P<when>.+?): its history starts on (?P<since>\S+) "),
-        ("not_a_date", r"'(?P<value>[^']*)' is not a date \(YYYY-MM-DD\) or a checkpoint \(T-30\)"),
-        ("not_a_time", r"'(?P<value>[^']*)' is not an RFC 3339 timestamp such as \S+ or a date$"),
-        ("unknown_parameter_none", r"^unknown query parameter '(?P<parameter>[^']*)'; this endpoint takes no query"),
-        (
-            "unknown_parameter",
-            r"^unknown query parameter '(?P<parameter>[^']*)'; this endpoint takes (?P<takes>[\w, -]+)",
-        ),
-        ("not_one_of", r"'(?P<value>[^']*)' is not one of (?P<allowed>[\w, -]+)$"),
-        ("no_layer", r"^no layer '(?P<layer>[^']*)'"),
-        ("no_collection", r"^no collection '(?P<collection>[^']*)'$"),
-        # worded as the page of an unknown project code notes it (web.project_page.not_found_page)
-        ("no_project", r"^no project '(?P<code>[^']*)' in the register as of (?P<date>\S+)$"),
-        ("no_address", r"^no such address: (?P<path>\S+) "),
-    )
-)
+# The label of each code is "error_kind_<code>", but for these; every code of
+# twin.errors.ERROR_CODES has one (tests/test_page_errors.py holds them to it).
+# no_project is worded as the page of an unknown project code notes it (web.project_page.not_found_page).
 _LABEL_OF_KIND = {"no_project": "project_missing_note"}
 
 
+def label_of(code: str) -> str:
+    """The i18n label that words an error of this code (twin.errors.ERROR_CODES)."""
+    return _LABEL_OF_KIND.get(code, f"error_kind_{code}")
+
+
 class Explanation(NamedTuple):
-    kind: str | None  # one of ERROR_KINDS, None for a detail shown as the API gives it
+    kind: str | None  # the error's code (twin.errors.ERROR_CODES), None for a detail shown as the API gives it
     text: str
 
 
-def explanation(lang: str, detail: str) -> Explanation:
-    """What went wrong, in the page's language where its kind is known (ERROR_KINDS)."""
-    for kind, pattern in ERROR_KINDS:
-        m = pattern.search(detail)
-        if m is not None:
-            return Explanation(kind, i18n.label(lang, _LABEL_OF_KIND.get(kind, f"error_kind_{kind}"), **m.groupdict()))
-    return Explanation(None, detail)
+def explanation(lang: str, code: str | None, values: Mapping[str, Any], detail: str) -> Explanation:
+    """What went wrong, in the page's language where the error has a code: worded from the code and
+    its values, whatever the detail says; without one, the detail (the API's English) as it is."""
+    if code is None:
+        return Explanation(None, detail)
+    return Explanation(code, i18n.label(lang, label_of(code), **values))
 
 
 def error_page(
@@ -81,10 +63,13 @@ def error_page(
     nav: Any,
     links: Sequence[dict[str, str]],
     data: dict[str, str] | None = None,
+    code: str | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> str:
     """The page; ``links`` are {href, text, key} dicts, ``nav`` the maps' navigation (nav_html).
-    ``detail`` is the API's (the JSON's); the page explains it in its language (`explanation`)."""
-    said = explanation(lang, detail)
+    ``detail`` is the API's (the JSON's), ``code`` and ``values`` what the error is as data; the page
+    explains it in its language (`explanation`)."""
+    said = explanation(lang, code, values or {}, detail)
     return render(
         "page_error.html",
         lang=lang,
@@ -107,10 +92,12 @@ def bad_request_page(
     parameter: str | None,
     without: str | None,
     switch: str,
+    code: str | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> str:
     """A request's error as a page: ``without`` is the same page without the bad parameter (or
     without its query when none is named; None when that is this very address), ``switch`` this
-    address in the other language."""
+    address in the other language; ``code`` and ``values`` the error's (`explanation`)."""
     note = i18n.label(lang, "error_parameter", parameter=parameter) if parameter else i18n.label(lang, "error_note")
     back = i18n.label(lang, "error_without", parameter=parameter) if parameter else i18n.label(lang, "error_page_plain")
     return error_page(
@@ -119,6 +106,8 @@ def bad_request_page(
         title=error_title(lang, status),
         note=note,
         detail=detail,
+        code=code,
+        values=values,
         nav=nav_html(url, lang, "error", switch),
         links=[
             {"href": url("/maps", lang=lang), "text": i18n.label(lang, "error_home"), "key": "home"},

@@ -705,7 +705,7 @@ _LABELS.update(
         # every survey kind in words, the colour orthophoto and the NDVI too (the layer check's table)
         "survey_kind_orthophoto": {"zh": "正射影像", "en": "Orthophoto"},
         "survey_kind_ndvi": {"zh": "植被指数（NDVI）", "en": "Vegetation index (NDVI)"},
-        # an error page's explanation, by the kind of error (web.error_page.ERROR_KINDS names the values)
+        # an error page's explanation, by the code of the error (twin.errors.ERROR_CODES names the values)
         "error_kind_date_after_today": {
             "zh": "{date} 晚于今天（{today}），系统中还没有那天的数据。",
             "en": "{date} is after today ({today}): the twin has no reports from then.",

@@ -29,7 +29,7 @@ from folium.template import Template
 from markupsafe import Markup
 
 from completion.snapshot import resolve_ref, today_local
-from twin.core import SHANGHAI, Ref, TwinLike, no_data_reason
+from twin.core import SHANGHAI, Ref, TwinLike, no_data, no_data_reason
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from web import i18n
@@ -885,9 +885,9 @@ def _version_ref(twin: TwinLike, text: str | None, parameter: str) -> Ref:
     the history starts (twin.core.no_data_reason), not a check of an empty layer that reads as
     "every feature passes"."""
     ref = resolve_ref(twin, text)
-    why = no_data_reason(twin, ref.seq, text or "HEAD")
+    why = no_data(twin, ref.seq, text or "HEAD")
     if why is not None:
-        raise NotFound(f"{parameter}: {why}")
+        raise NotFound(f"{parameter}: {why.text}", code="no_data_then", values=why.values)
     return ref
 
 
@@ -1070,7 +1070,11 @@ def features_doc(
         ref = _version_ref(twin, version, "version")
         classify = _boundary_classifier if layer == "venue_boundary" else plain_classifier("ctx")
     else:
-        raise BadInput(f"mode {mode!r} is not one of completion, check, plain")
+        raise BadInput(
+            f"mode {mode!r} is not one of completion, check, plain",
+            code="not_one_of",
+            values={"value": mode, "allowed": "completion, check, plain"},
+        )
     return layer_features(
         twin, layer, ref, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang, classify=classify, properties=props
     )
@@ -1108,7 +1112,11 @@ def classes_doc(ctx: MapContext, layer: str, *, mode: str, date_: str | None, ve
         ref = _version_ref(twin, version, "version")
         doc["default"] = "boundary" if layer == "venue_boundary" else "ctx"
     else:
-        raise BadInput(f"mode {mode!r} is not one of completion, check, plain")
+        raise BadInput(
+            f"mode {mode!r} is not one of completion, check, plain",
+            code="not_one_of",
+            values={"value": mode, "allowed": "completion, check, plain"},
+        )
     doc["version"] = ref.commit.id if ref.commit else None
     return doc
 

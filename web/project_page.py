@@ -21,6 +21,7 @@ from completion.evidence import Evidence
 from completion.landing import Landing
 from completion.snapshot import Snapshot
 from completion.status import ProjectStatus
+from twin.errors import TwinError
 from twin.model import LayerSchema
 from web import i18n
 from web.maps import nav_html
@@ -141,10 +142,11 @@ def project_page(
 
 
 def not_found_page(
-    url: Callable[..., str], lang: str, code: str, snap: Snapshot, detail: str, registered: date | None = None
+    url: Callable[..., str], lang: str, code: str, snap: Snapshot, error: TwinError, registered: date | None = None
 ) -> str:
-    """The 404 page of an unknown project code, in the reader's language: the JSON's 404, read. A code
-    `registered` after the page's date is said to be not yet registered then (it read as a wrong code)."""
+    """The 404 page of an unknown project code, in the reader's language: the JSON's 404 (``error``),
+    read. A code `registered` after the page's date is said to be not yet registered then (it read as
+    a wrong code)."""
     on = snap.on.isoformat()
     other = i18n.other_lang(lang)
     switch = project_page_url(url, code, on, other)
@@ -161,7 +163,10 @@ def not_found_page(
         status=404,
         title=i18n.label(lang, "project_not_yet" if later else "project_missing", code=code),
         note=note,
-        detail=note if later else detail,  # the JSON's "not in the register as of" is the note's, said once
+        # the JSON's "not in the register as of" (code no_project) is the note's, said once
+        detail=note if later else str(error),
+        code=None if later else error.code,
+        values=None if later else error.values,
         nav=nav_html(url, lang, "project", switch, date=on),
         links=[
             {

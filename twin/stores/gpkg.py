@@ -586,7 +586,7 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         try:
             return self._layer_ids[layer]
         except KeyError:
-            raise NotFound(f"no layer {layer!r}") from None
+            raise NotFound(f"no layer {layer!r}", code="no_layer", values={"layer": layer}) from None
 
     def _spatial(self, layer: str) -> bool:
         """Whether a layer holds geometries (fixed for its life, so any schema version answers)."""
@@ -763,7 +763,7 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         """Write the feature changes, layer by layer, counting them into `totals` (the head's)."""
         for layer, chs in by_layer(changes).items():
             if layer not in schemas:
-                raise NotFound(f"no layer {layer!r}")
+                raise NotFound(f"no layer {layer!r}", code="no_layer", values={"layer": layer})
             with _guards_lifted(c, layer, len(chs)):
                 self._apply_layer(c, seq, layer, lids[layer], schemas[layer], chs, totals)
 

@@ -549,7 +549,7 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
         try:
             return self._layer_ids[layer]
         except KeyError:
-            raise NotFound(f"no layer {layer!r}") from None
+            raise NotFound(f"no layer {layer!r}", code="no_layer", values={"layer": layer}) from None
 
     def _spatial(self, layer: str) -> bool:
         self._lid(layer)
@@ -748,7 +748,7 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
         copies: list[tuple[int, str | None, list[StoredChange]]] = []
         for layer, chs in by_layer(changes).items():
             if layer not in schemas:
-                raise NotFound(f"no layer {layer!r}")
+                raise NotFound(f"no layer {layer!r}", code="no_layer", values={"layer": layer})
             lid = lids[layer]
             closing = [ch.feature_id for ch in chs if ch.op != "add"]
             if closing:
