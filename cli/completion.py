@@ -103,8 +103,15 @@ def _reading(
             landing = landing_date(twin, settings=comp.settings)
         snap = comp.at(landing.on if landing is not None else on, version)
         first_data(twin, snap.ref.seq, snap.on)  # a date before any data says so, not "0 projects"
+        said = Console(stderr=True, soft_wrap=True, highlight=False)
         if landing is not None and landing.moved:
-            Console(stderr=True, soft_wrap=True, highlight=False).print(escape(landing.note("--date today")))
+            said.print(escape(landing.note("--date today")))
+        if not snap.statuses:  # a table of zeros would read as a season with nothing done
+            since = "the twin holds no commit yet" if snap.ref.seq == 0 else f"none as of {snap.on.isoformat()}"
+            said.print(
+                f"note: no project is registered ({since}): import a register first "
+                "(`venue-twin projects import register.xlsx`; `venue-twin projects sample` writes one to try)"
+            )
         yield comp, snap
 
 

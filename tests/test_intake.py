@@ -1529,3 +1529,11 @@ def test_the_sample_workbook_imports_as_a_season_under_way(tmp_path: Path) -> No
 def test_the_sample_is_a_workbook() -> None:
     code, out = run("projects", "sample", "season.csv")
     assert code == 2 and ".xlsx" in out, out
+
+
+def test_completion_of_a_twin_without_projects_says_so(tmp_path: Path) -> None:
+    """A new user's first `completion` on an empty twin is told to import a register, not shown a
+    season of zeros."""
+    store = empty_twin(tmp_path / "twin.gpkg")
+    code, out = run("completion", "--date", "T-30", "--store", str(store))
+    assert code == 0 and "no project is registered" in out and "projects import" in out, out
