@@ -116,10 +116,6 @@ _LABELS: dict[str, dict[str, str]] = {
     "legend_plain": {"zh": "图例", "en": "Legend"},
     "late_projects": {"zh": "滞后工程", "en": "Late projects"},
     "late_none": {"zh": "没有滞后工程。", "en": "No project is late."},
-    "late_more": {
-        "zh": "另有 {n} 项滞后工程（完整清单见 /completion/late）",
-        "en": "{n} more late projects (all of them: /completion/late)",
-    },
     "late_hint": {"zh": "点击定位到工程要素", "en": "Click to zoom to a project's features"},
     "projects_n": {"zh": "{n} 项工程", "en": "{n} projects"},
     "no_projects": {
@@ -156,10 +152,6 @@ _LABELS: dict[str, dict[str, str]] = {
     "imagery_disagrees_note": {
         "zh": "按填报并未滞后，但航测影像显示的完成程度明显低于填报，请核实。",
         "en": "Not late by their reports, but the survey imagery shows much less done than reported: check them.",
-    },
-    "flagged_more": {
-        "zh": "另有 {n} 项（完整清单见 /evidence?flagged=true）",
-        "en": "{n} more (all of them: /evidence?flagged=true)",
     },
     "done_reported": {"zh": "已完成，{date} 填报", "en": "Done, reported {date}"},
     "not_forecast": {"zh": "无法预测", "en": "no forecast"},
