@@ -7,20 +7,33 @@ checkpoint such as T-30) and ``version`` like the completion endpoints, and ``su
 version the surveys are read at (default: ``version``, else the head). The answer names both
 (``version``: the register and reports; ``surveys_version``), so asking again with them gives the
 same figures. Without a date or version they answer on the date the completion views open on
-(completion.landing), and say so in ``landing``.
+(completion.landing), and say so in ``landing``. ``/evidence?f=html`` (or a browser's Accept) is the
+page leaders read of them (web.evidence_page), made as the units page is.
 """
 
 from __future__ import annotations
 
 from enum import Enum
+from functools import partial
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
-from api.deps import StrictQueryRoute, TwinDep, add_get_route, collection_of, project_path, public_url
+from api.deps import (
+    StrictQueryRoute,
+    TwinDep,
+    add_get_route,
+    add_page_route,
+    collection_of,
+    prefers_html,
+    project_path,
+    public_url,
+)
 from api.errors import InvalidParameter
+from api.maps import LangQ
+from api.maps import _lang as page_lang
 from completion.evidence import EvidenceSettings, Surveys, evidence_for_snapshot, evidence_surveys, project_evidence
 from completion.landing import Landing, landing_date
 from completion.register import LAYER
@@ -87,7 +100,8 @@ class EvidenceFactory:
             summary="A project's imagery-derived completion estimate against its report",
             tags=tags,
         )
-        add_get_route(self.router, "/evidence", self.all, summary="Every project's evidence from imagery", tags=tags)
+        # a page too (f=html, or a browser): its errors are answered as pages (api.deps.add_page_route)
+        add_page_route(self.router, "/evidence", self.all, summary="Every project's evidence from imagery", tags=tags)
 
     def _snapshot(
         self, twin: TwinView, on: str | None, version: str | None
@@ -169,7 +183,13 @@ class EvidenceFactory:
         flagged: Annotated[
             bool, Query(description="Only the projects whose report runs ahead of their imagery.")
         ] = False,
+        f: Annotated[str | None, Query(description="json (default) or html (a page to read and print)")] = None,
+        lang: LangQ = None,
     ) -> Response:
+        if f is not None and f not in ("json", "html"):
+            raise InvalidParameter(f"f={f!r} is not one of json, html", parameter="f")
+        if f == "html" or (f is None and prefers_html(request)):
+            return self._page(request, twin, date, version, surveys_version, flagged, lang)
         snap, extra = self._snapshot(twin, date, version)
         surveys = self._surveys(twin, snap, version, surveys_version)
         settings = EvidenceSettings()
@@ -184,3 +204,41 @@ class EvidenceFactory:
             "settings": _settings_doc(settings),
         }
         return _json(doc, {"X-Twin-Version": snap.version or ""})
+
+    def _page(
+        self,
+        request: Request,
+        twin: TwinView,
+        date: str | None,
+        version: str | None,
+        surveys_version: str | None,
+        flagged: bool,
+        lang: str | None,
+    ) -> Response:
+        """GET /evidence?f=html: the same evidence as the JSON, read through the caller's view of the
+        twin, as a page (web.evidence_page) made as the units page is (api/completion.py ``units``)."""
+        from completion.intake import first_data
+        from web.evidence_page import evidence_page
+
+        language = page_lang(request, lang)
+        landing = None
+        if date is None and version is None:  # the date the completion map opens on, said on the page
+            landing = landing_date(twin, settings=self.settings)
+            date = landing.on.isoformat()
+        snap, _ = self._snapshot(twin, date, version)
+        first_data(twin, snap.ref.seq, snap.on)  # as the units page: 404 naming when the data starts
+        surveys = self._surveys(twin, snap, version, surveys_version)
+        settings = EvidenceSettings()
+        body = evidence_page(
+            partial(public_url, request),
+            language,
+            snap,
+            evidence_for_snapshot(twin, snap, settings, surveys=surveys),
+            flagged=flagged,
+            margin=settings.evidence_margin,
+            surveys_commit=surveys.ref.commit.id if surveys.ref.commit else None,
+            version=version,
+            surveys_version=surveys_version,
+            landing=landing if landing is not None and landing.moved else None,
+        )
+        return HTMLResponse(body, headers={"X-Twin-Version": snap.version or ""})

@@ -614,14 +614,15 @@ def test_each_more_line_links_to_a_page_in_the_briefings_language_listing_them_a
     """A "N more" line ended in a JSON address (/completion/late?date=…, /completion/missing?…,
     /evidence?flagged=true&…) a leader cannot read: it names, and in the PDF links, an HTML page of
     the briefing's date in its language that lists every one of them (the units page lists each
-    unit's late projects and overdue reports; the completion map the imagery's)."""
+    unit's late projects and overdue reports; the evidence page the imagery's)."""
     data = surveyed_brief(surveyed, AFTER_OPENING, lang)
     page, text = pdf_page(data)
     late, missing = brief_tables(text, lang)
     assert re.search(MORE_LINE[lang], late), late[-300:]  # the late table lists some of them
     flat = squashed(text)
-    for api_path in ("/completion/late", "/completion/missing", "/evidence"):
+    for api_path in ("/completion/late", "/completion/missing"):
         assert api_path not in flat, flat[-600:]
+    assert "/evidence" not in flat.replace("/evidence?f=html", ""), flat[-600:]  # the JSON's address
     units = f"http://testserver/completion/units?f=html&date={AFTER_OPENING}&lang={lang}"
     assert squashed(units) in squashed(late), late[-300:]
     links = {a.get_object()["/A"].get("/URI") for a in page.get("/Annots", [])}
@@ -634,3 +635,41 @@ def test_each_more_line_links_to_a_page_in_the_briefings_language_listing_them_a
     assert behind and overdue
     for code in {p["code"] for p in behind} | {m["code"] for m in overdue}:
         assert f'data-project-link="{code}"' in r.text, code
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_imagery_groups_more_line_names_the_evidence_page(
+    surveyed: TestClient, surveyed_twin: Path, lang: str
+) -> None:
+    """The imagery group's "N more" line sent a leader to the completion map of the day, whose own
+    list of them stops at its length too. It names, and in the PDF links, the evidence page of the
+    briefing's date and language (and version, when the briefing has one: /evidence?f=html&
+    flagged=true&date=…&version=…&lang=…), which lists every project the imagery disagrees with."""
+    from completion.snapshot import Completion
+    from web.brief import Box, Page, _late_table, font_families, gather
+
+    day = "2026-10-20"  # the T-30 flights the latest: three projects flagged by the imagery, none late
+    with Twin.open(surveyed_twin) as twin:
+        version = twin.resolve().commit.id[:12]
+        comp = Completion(twin)
+        for v in (None, version):
+            snap = comp.at(day, v)
+            facts = gather(twin, comp, snap, lang, v)
+            assert len(facts.disputed) == 3
+            table = _late_table(facts, lang, link=lambda code: code, version=v, base_url="http://testserver")
+            at = f"&version={version}" if v else ""
+            url = f"http://testserver/evidence?f=html&flagged=true&date={day}{at}&lang={lang}"
+            assert table.second_more is not None and table.more_links[1] == url
+            assert table.second_more(1) == i18n.label(lang, "brief_more_imagery_page", n=1, url=url)
+            # drawn in a box too small for its rows: the imagery's group is shortened, and its line
+            # names the page and links it
+            page = Page(font_families())
+            table.draw(page, Box(12, 18, 250, 20))
+            lines = [t for t in page.ax.texts if t.get_url() == url]
+            assert lines and squashed(url) in squashed("".join(t.get_text() for t in lines))
+            assert re.match(MORE_LINE[lang], lines[0].get_text()), lines[0].get_text()
+            assert not any("/maps/completion" in t.get_text() for t in page.ax.texts)
+    # the page it names lists every one of them
+    r = surveyed.get(f"/evidence?f=html&flagged=true&date={day}&lang={lang}")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert all(f'data-project-link="{d["code"]}"' in r.text for d in facts.disputed)

@@ -33,6 +33,7 @@ CASES = [
     ("/brief", "date=yesterday", ""),
     ("/completion/units", "f=html&date=x", "f=html"),
     ("/projects/RD-03", "f=html&date=x", "f=html"),
+    ("/evidence", "f=html&flagged=true&date=x", "f=html&flagged=true"),
 ]
 
 
@@ -172,6 +173,7 @@ PAGES = {
     "/projects/{code}",
     "/completion/units",
     "/brief",
+    "/evidence",
 }
 # Routes that answer a browser with HTML but are not reader pages, whose errors stay JSON: the OGC
 # API documents' HTML encoding for engineers (api/html.py) and the API's own documentation.
@@ -267,6 +269,8 @@ LEADER_CASES = [
     ("/maps/changes?from=2026-13-01", 400, "not_a_time"),
     ("/maps/timeline?date=2026-10-20", 400, "unknown_parameter"),
     ("/completion/units?f=html&by=xx", 400, "not_one_of"),
+    ("/evidence?f=html&flagged=true&zzz=1", 400, "unknown_parameter"),
+    ("/evidence?f=html&date=2027-01-01", 400, "date_after_today"),
     ("/maps/layers/nope", 404, "no_layer"),
     ("/maps/nope", 404, "no_address"),
 ]

@@ -278,10 +278,11 @@ MORE = {"en": "more", "zh": "另有"}
 def test_a_shortened_lists_more_line_links_to_an_html_page_not_a_json_address(surveyed_twin: Path, lang: str) -> None:
     """A list longer than the panel shows ended in "N more late projects (all of them:
     /completion/late)" and "N more (all of them: /evidence?flagged=true)": JSON a leader cannot
-    read. The late list's line links to the units page of the map's date in its language (it lists
-    every unit's late projects: the briefing's page for them, web.panels.units_page_url); the
-    imagery's line names no address (no HTML page lists every flagged project: the completion map's
-    own list is the longest there is). An exported file, with no server, links nothing."""
+    read. Each line links an HTML page of the map's date in its language: the late list's the units
+    page (it lists every unit's late projects: the briefing's page for them, web.panels.units_page_url),
+    the imagery's the evidence page, which lists every project the imagery disagrees with
+    (web.panels.evidence_page_url; the line said that no page did). An exported file, with no
+    server, links nothing."""
     from web.data import completion_view
     from web.maps import MapContext
     from web.panels import completion_panel
@@ -291,9 +292,9 @@ def test_a_shortened_lists_more_line_links_to_an_html_page_not_a_json_address(su
         served = completion_panel(twin, view, lang, late_limit=1, page_url=MapContext(twin=twin, lang=lang).url)
         exported = completion_panel(twin, view, lang, late_limit=1)
     units = f"/completion/units?f=html&amp;date={BETWEEN}&amp;lang={lang}"
+    evidence = f"/evidence?f=html&amp;flagged=true&amp;date={BETWEEN}&amp;lang={lang}"
     for html in (served, exported):
-        for api_path in ("/completion/late", "/evidence", "flagged=true"):
-            assert api_path not in html, api_path
+        assert "/completion/late" not in html
         late_more = re.search(r'<p class="vt-muted" data-late-more="(\d+)">(.*?)</p>', html, re.S)
         flagged_more = re.search(r'<p class="vt-muted" data-flagged-more="(\d+)">(.*?)</p>', html, re.S)
         assert late_more and late_more[1] == "3" and MORE[lang] in late_more[2], html[-2000:]
@@ -301,14 +302,127 @@ def test_a_shortened_lists_more_line_links_to_an_html_page_not_a_json_address(su
         assert "/" not in re.sub(r"<[^>]+>", "", late_more[2] + flagged_more[2])  # no address as text
     late_line = re.search(r'data-late-more="3">(.*?)</p>', served, re.S)
     assert late_line and f'<a href="{units}"' in late_line[1], late_line[0]
-    assert "<a " not in re.search(r'data-late-more="3">(.*?)</p>', exported, re.S)[1]  # type: ignore[index]
-    # the page it links to is in the map's language and lists every late project
+    flagged_line = re.search(r'data-flagged-more="2">(.*?)</p>', served, re.S)
+    assert flagged_line and f'<a href="{evidence}"' in flagged_line[1], flagged_line[0]
+    for line in ("late", "flagged"):
+        assert "<a " not in re.search(rf'data-{line}-more="\d">(.*?)</p>', exported, re.S)[1]  # type: ignore[index]
+    assert "/evidence" not in exported
+    # the pages they link to are in the map's language: the units page lists every late project,
+    # the evidence page every project the imagery disagrees with (three; the panel listed one)
     with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
         page = c.get(html_lib.unescape(units))
         behind = c.get("/projects", params={"date": BETWEEN, "status": "behind"}).json()["projects"]
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in page.text
+        flagged_page = c.get(html_lib.unescape(evidence))
+        flagged = c.get("/evidence", params={"date": BETWEEN, "flagged": "true"}).json()["evidence"]
+    for r in (page, flagged_page):
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in r.text
     assert len(behind) == 4 and all(f'data-project-link="{p["code"]}"' in page.text for p in behind)
+    assert len(flagged) == 3 and all(f'data-project-link="{e["code"]}"' in flagged_page.text for e in flagged)
+
+
+def _rows(page: str) -> list[dict[str, str]]:
+    """The evidence page's table rows: code, whether flagged, and the cells by field."""
+    out = []
+    for code, flag, body in re.findall(r'<tr class="[^"]*" data-code="([^"]+)"( data-flagged)?>(.*?)</tr>', page, re.S):
+        cells = dict(re.findall(r'data-field="(\w+)">([^<]*)<', body))
+        out.append({"code": code, "flagged": bool(flag), **cells, "body": body})
+    return out
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_evidence_page_lists_every_project_the_imagery_disagrees_with(surveyed_twin: Path, lang: str) -> None:
+    """GET /evidence?f=html: the page a leader reads of the projects whose unit reports more than
+    the drone imagery shows, in the page's language: each flagged project of the JSON (three on
+    10-20, when the T-30 flights are the latest), widest gap first, its code linked to its project
+    page of the date, its name, unit and person, the reported percent, the imagery's estimate, the
+    survey's date and the gap; the maps' navigation and the language switch, as the units page has.
+    Without flagged, every project the imagery measures, the flagged first, and the others named."""
+    from web import i18n
+
+    other = "zh" if lang == "en" else "en"
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        doc = c.get("/evidence", params={"date": BETWEEN}).json()
+        projects = {p["code"]: p for p in c.get("/projects", params={"date": BETWEEN}).json()["projects"]}
+        r = c.get("/evidence", params={"f": "html", "flagged": "true", "date": BETWEEN, "lang": lang})
+        every = c.get("/evidence", params={"f": "html", "date": BETWEEN, "lang": lang}).text
+        browser = c.get("/evidence", params={"date": T10, "flagged": "true", "lang": lang},
+                        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})  # fmt: skip
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in page
+    assert f"<h1>{i18n.label(lang, 'evidence_title_flagged', date=BETWEEN)}</h1>" in page
+    flagged = sorted((e for e in doc["evidence"] if e["flag"]), key=lambda e: -e["difference_points"])
+    assert [e["code"] for e in flagged] == ["LS-04", "RD-08", "LS-16"]
+    rows = _rows(page)
+    assert [row["code"] for row in rows] == [e["code"] for e in flagged] and all(row["flagged"] for row in rows)
+    for e, row in zip(flagged, rows, strict=True):
+        p = projects[e["code"]]
+        href = f"http://testserver/projects/{e['code']}?f=html&amp;date={BETWEEN}&amp;lang={lang}"
+        assert f'<a href="{href}" data-project-link="{e["code"]}">' in row["body"]
+        name = p["name_en"] if lang == "en" else p["name_zh"]
+        unit, person = i18n.in_language(lang, p["responsible_unit"]), i18n.in_language(lang, p["responsible_person"])
+        for text in (name, unit, person):
+            assert f">{html_lib.escape(text)}</td>" in row["body"], (text, row["body"])
+        assert row["reported"] == i18n.fmt_percent(e["reported_percent"])
+        assert row["estimate"] == i18n.fmt_percent(e["estimate_percent"])
+        assert row["flown"] == e["survey_date"] == T30
+        assert row["gap"] == f"{e['difference_points']:+.0f}"
+        assert i18n.label(lang, "imagery_badge") in row["body"]
+    assert 'href="http://testserver/maps/completion?date=2026-10-20&amp;lang=' + lang + '"' in page
+    switch = f"http://testserver/evidence?f=html&amp;flagged=true&amp;date={BETWEEN}&amp;lang={other}"
+    assert f'<a class="vt-lang" href="{switch}"' in page
+    # every project the imagery measures, the flagged first; the others named, each linked
+    measured = [e for e in doc["evidence"] if e["estimate_percent"] is not None]
+    rows = _rows(every)
+    assert len(rows) == len(measured) == 15 and [row["flagged"] for row in rows] == [True] * 3 + [False] * 12
+    unmeasured = [e["code"] for e in doc["evidence"] if e["estimate_percent"] is None]
+    assert f'data-unmeasured="{len(unmeasured)}"' in every
+    assert all(f'data-project-link="{code}"' in every for code in unmeasured)
+    # a browser asking /evidence gets the page; at T-10 the imagery disagrees with LS-04 alone
+    assert browser.headers["content-type"].startswith("text/html")
+    assert [row["code"] for row in _rows(browser.text)] == ["LS-04"]
+
+
+def test_the_evidence_page_shows_a_reader_what_the_visibility_rule_lets_them_see(
+    surveyed_twin: Path, tmp_path: Path
+) -> None:
+    """The page reads the twin through the caller's view (api.deps.TwinDep), as the JSON and the
+    units page do: with the survey layer restricted to engineers, a viewer's (and an anonymous
+    reader's) page has no imagery to measure with, and names no survey version they may not see; an
+    engineer's lists what the JSON lists them. With reads closed, the page needs a token as the JSON
+    does."""
+    store = tmp_path / "venue.gpkg"
+    shutil.copyfile(surveyed_twin, store)
+    shutil.copytree(surveyed_twin.with_suffix(".surveys"), store.with_suffix(".surveys"))
+    with Twin.open(store) as twin:
+        twin.alter_layer("surveys", {"restricted_to": ["engineer"]}, author="admin")
+        viewer = twin.tokens.create("wang.viewer", "viewer")
+        engineer = twin.tokens.create("chen.engineer", "engineer")
+    params = {"date": BETWEEN, "flagged": "true"}
+    with TestClient(create_app(ApiSettings(store=store))) as c:
+        seen = {}
+        for who, headers in (("anonymous", {}), ("viewer", {"Authorization": f"Bearer {viewer}"}),
+                             ("engineer", {"Authorization": f"Bearer {engineer}"})):  # fmt: skip
+            j = c.get("/evidence", params=params, headers=headers).json()
+            h = c.get("/evidence", params={**params, "f": "html", "lang": "en"}, headers=headers)
+            assert h.status_code == 200, h.text[:300]
+            widest_first = sorted(j["evidence"], key=lambda e: -e["difference_points"])
+            assert [row["code"] for row in _rows(h.text)] == [e["code"] for e in widest_first], who
+            assert j["surveys_version"][:12] in h.text
+            seen[who] = (j["surveys_version"], h.text)
+    hidden = seen["engineer"][0]
+    for who in ("anonymous", "viewer"):
+        version, page = seen[who]
+        assert version != hidden and hidden[:12] not in page
+        assert "data-none" in page and "LS-04" not in page
+    assert [row["code"] for row in _rows(seen["engineer"][1])] == ["LS-04", "RD-08", "LS-16"]
+    with TestClient(create_app(ApiSettings(store=store, public_reads=False))) as c:
+        j = c.get("/evidence", params=params)
+        h = c.get("/evidence", params={**params, "f": "html"})
+        assert j.status_code == h.status_code == 401 and h.json() == j.json()
+        h = c.get("/evidence", params={**params, "f": "html"}, headers={"Authorization": f"Bearer {viewer}"})
+        assert h.status_code == 200 and h.headers["content-type"].startswith("text/html")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

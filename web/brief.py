@@ -59,7 +59,7 @@ from twin.core import SHANGHAI, Ref, TwinLike
 from twin.query import FeatureQuery, run_query
 from web import i18n
 from web.data import spatial_layers
-from web.panels import project_page_url, units_page_url
+from web.panels import evidence_page_url, project_page_url, units_page_url
 
 FORMATS = ("pdf", "png")
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png"}
@@ -1297,9 +1297,9 @@ class Table:
 @dataclass(frozen=True)
 class ListPages:
     """Where the whole of each list a table shortens is, as a page a leader opens (HTML, in the
-    briefing's language, of its date; the service's address before it when known): the units page
-    lists each unit's late projects and overdue reports (with ``version`` when one was asked), the
-    completion map of the date the projects the imagery disagrees with. ``linked``: the PDF links them."""
+    briefing's language, of its date, with ``version`` when one was asked; the service's address
+    before it when known): the units page lists each unit's late projects and overdue reports, the
+    evidence page every project the imagery disagrees with. ``linked``: the PDF links them."""
 
     late: str
     missing: str
@@ -1309,8 +1309,12 @@ class ListPages:
     @classmethod
     def of(cls, facts: BriefFacts, lang: str, version: str | None, base_url: str | None, linked: bool) -> ListPages:
         base, on = (base_url or "").rstrip("/"), facts.snap.on.isoformat()
-        units_page = units_page_url(lambda path, **q: f"{base}{path}?{urlencode(q)}", on, lang, version)
-        return cls(units_page, units_page, f"{base}/maps/completion?{urlencode({'date': on, 'lang': lang})}", linked)
+
+        def url(path: str, **q: Any) -> str:
+            return f"{base}{path}?{urlencode(q)}"
+
+        units_page = units_page_url(url, on, lang, version)
+        return cls(units_page, units_page, evidence_page_url(url, on, lang, version), linked)
 
     def link(self, url: str) -> str | None:
         return url if self.linked else None
@@ -1373,7 +1377,7 @@ def _late_table(
     return Table(t("late_projects"), columns, rows, t("late_none"),
                  lambda n: t("brief_more_late", n=n, url=pages.late), colour,
                  f"{t('imagery_disagrees')} ({len(second)})", second,
-                 lambda n: t("brief_more_imagery", n=n, url=pages.imagery),
+                 lambda n: t("brief_more_imagery_page", n=n, url=pages.imagery),
                  t("imagery_badge"),
                  links, more_links=(pages.link(pages.late), pages.link(pages.imagery)))  # fmt: skip
 

@@ -757,6 +757,60 @@ _LABELS.update(
     }
 )
 
+# The evidence page (GET /evidence?f=html, web.evidence_page): every project the imagery disagrees
+# with, which the completion map's list and the briefing's imagery group name for the rest of them
+# (web.panels.evidence_page_url).
+_LABELS.update(
+    {
+        "evidence_title_flagged": {
+            "zh": "影像与填报不符的工程（{date}）",
+            "en": "Projects the imagery disagrees with on {date}",
+        },
+        "evidence_title_all": {"zh": "航测影像核查（{date}）", "en": "Evidence from imagery on {date}"},
+        "evidence_note": {
+            "zh": "填报完成率高出航测影像估算 {margin} 个百分点以上的工程标为影像与填报不符（“影像”标记），排在最前，"
+            "差距大的在前。影像估算：影像显示已完成的部分占工程计划覆盖面积的比例。",
+            "en": "A project is flagged (the imagery badge) when its unit reports more than {margin} points above "
+            "the survey imagery's estimate; flagged projects come first, the widest gap first. The imagery's "
+            "estimate: the share of the project's planned cover the imagery shows done.",
+        },
+        "evidence_counts": {
+            "zh": "影像可估算 {measured} 项工程，其中 {flagged} 项与填报不符。",
+            "en": "The imagery measures {measured} projects; it disagrees with the report of {flagged}.",
+        },
+        "evidence_reported": {"zh": "填报", "en": "Reported"},
+        "evidence_estimate": {"zh": "影像估算", "en": "Imagery estimate"},
+        "evidence_shows": {"zh": "影像所见", "en": "What the imagery shows"},
+        "evidence_measured_planned": {"zh": "（计划覆盖 {planned}%）", "en": " (of a planned {planned} %)"},
+        "evidence_flown": {"zh": "航测日期", "en": "Survey flown"},
+        "evidence_gap": {"zh": "差距（百分点）", "en": "Gap (points)"},
+        "evidence_none_flagged": {
+            "zh": "{date} 没有填报完成率明显高于影像所见的工程。",
+            "en": "On {date} no project reports much more than the imagery shows.",
+        },
+        "evidence_none_measured": {
+            "zh": "{date} 航测影像未能估算任何工程。",
+            "en": "On {date} the survey imagery measures no project.",
+        },
+        "evidence_unmeasured": {
+            "zh": "影像无法估算的工程（{n} 项：室内工程、灯具、标识等从空中看不到，尚未开工，或没有覆盖它的航测）：",
+            "en": "No estimate from the imagery ({n}: interior work, lamps and signs are not visible from above, "
+            "the work has not started, or no survey covers it):",
+        },
+        "evidence_show_all": {"zh": "查看影像可估算的全部工程", "en": "Every project the imagery measures"},
+        "evidence_show_flagged": {
+            "zh": "只看影像与填报不符的工程",
+            "en": "Only the projects the imagery disagrees with",
+        },
+        # the completion map's and the briefing's "more" lines: where every one of them is listed
+        "more_flagged_all": {"zh": "查看全部影像与填报不符的工程", "en": "every project the imagery disagrees with"},
+        "brief_more_imagery_page": {
+            "zh": "另有 {n} 项；全部影像与填报不符的工程列于：{url}",
+            "en": "{n} more; every project the imagery disagrees with: {url}",
+        },
+    }
+)
+
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 
@@ -922,6 +976,23 @@ def evidence_flag(lang: str, ev: Evidence | None, reported: bool = True) -> str:
         text = f"填报 {ev.reported or 0:.0f}%，" + text
     if ev.estimate_differs:
         text += f"（约合计划覆盖 {ev.planned_share or 0:.0f}% 的 {ev.estimate or 0:.0f}%）"
+    return text
+
+
+def evidence_measured(lang: str, ev: Evidence) -> str:
+    """What the imagery measured, in the page's language ("49 % green cover", "绿化覆盖 49%"), with
+    the share of the footprint the project plans to cover when the estimate differs from it; empty
+    without a measure."""
+    if ev.measure is None:
+        return ""
+    if lang == "en":
+        from completion.evidence import MEASURE_WORDS
+
+        text = f"{ev.measure:.0f} % {MEASURE_WORDS[ev.method or 'green_cover']}"
+    else:
+        text = f"{_MEASURE_ZH[ev.method or 'green_cover']} {ev.measure:.0f}%"
+    if ev.estimate_differs:
+        text += label(lang, "evidence_measured_planned", planned=f"{ev.planned_share or 0:.0f}")
     return text
 
 

@@ -63,6 +63,23 @@ def units_page_url(url: Callable[..., str], on: str, lang: str, version: str | N
     return url("/completion/units", f="html", date=on, **({"version": version} if version else {}), lang=lang)
 
 
+def evidence_page_url(
+    url: Callable[..., str], on: str, lang: str, version: str | None = None, flagged: bool = True
+) -> str:
+    """The evidence page (GET /evidence?f=html, web.evidence_page) of a date, in a language, at
+    ``version`` when one is given: with ``flagged`` (the default) every project whose report runs
+    ahead of its imagery, so that a list of them shortened to what its box holds (the completion
+    map's, the briefing's) names it for the rest. ``url(path, **params)`` makes the app's links."""
+    return url(
+        "/evidence",
+        f="html",
+        flagged="true" if flagged else "false",
+        date=on,
+        **({"version": version} if version else {}),
+        lang=lang,
+    )
+
+
 def _zoom_attr(bbox: Sequence[float] | None) -> str:
     return ",".join(f"{v:.7f}" for v in bbox) if bbox else ""
 
@@ -168,7 +185,8 @@ def days_kpi(view: CompletionView | None, on: date, opening: date | None, lang: 
     )
 
 
-LATE_LIMIT = 60  # the panel lists this many of each list; the units page (units_page_url) has every late one
+LATE_LIMIT = 60  # the panel lists this many of each list; the units page (units_page_url) has every late
+# one, the evidence page (evidence_page_url) every one the imagery disagrees with
 
 
 def _newest(reports: Iterable[date | None]) -> date | None:
@@ -297,9 +315,10 @@ def completion_panel(
     ctx["late"] = items
     ctx["late_total"] = len(late)
     ctx["late_more"] = len(late) - len(shown)
-    # the rest of a shortened late list: the units page of the panel's date (an exported file,
-    # with no server, links none); no HTML page lists every project the imagery disagrees with
+    # the rest of a shortened list: the units page of the panel's date for the late projects, the
+    # evidence page for those the imagery disagrees with (an exported file, with no server, links none)
     ctx["late_more_href"] = units_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
+    ctx["flagged_more_href"] = evidence_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
     ctx["stale_late"] = sum(1 for it in items if it["stale"])
     ctx["flagged"] = [item(s) for s in flagged_shown]
     ctx["flagged_total"] = len(flagged)
