@@ -187,7 +187,12 @@ class EvidenceFactory:
         lang: LangQ = None,
     ) -> Response:
         if f is not None and f not in ("json", "html"):
-            raise InvalidParameter(f"f={f!r} is not one of json, html", parameter="f")
+            raise InvalidParameter(
+                f"f={f!r} is not one of json, html",
+                parameter="f",
+                code="not_one_of",
+                values={"value": f, "allowed": "json, html"},
+            )
         if f == "html" or (f is None and prefers_html(request)):
             return self._page(request, twin, date, version, surveys_version, flagged, lang)
         snap, extra = self._snapshot(twin, date, version)

@@ -271,6 +271,7 @@ LEADER_CASES = [
     ("/completion/units?f=html&by=xx", 400, "not_one_of"),
     ("/evidence?f=html&flagged=true&zzz=1", 400, "unknown_parameter"),
     ("/evidence?f=html&date=2027-01-01", 400, "date_after_today"),
+    ("/evidence?f=xml", 400, "not_one_of"),
     ("/maps/layers/nope", 404, "no_layer"),
     ("/maps/nope", 404, "no_address"),
 ]
