@@ -596,10 +596,6 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "另有 {n} 项；全部逾期未报工程按责任单位列于：{url}",
         "en": "{n} more; every overdue report, by responsible unit: {url}",
     },
-    "brief_more_imagery": {
-        "zh": "另有 {n} 项；完整清单见当日完成度地图：{url}",
-        "en": "{n} more; all of them on the completion map of the day: {url}",
-    },
     "brief_imagery_version": {
         "zh": "影像按版本 {version} 所录航测。",
         "en": "Imagery as recorded at version {version}.",
