@@ -35,6 +35,7 @@ from api.errors import InvalidParameter
 from api.maps import LangQ
 from api.maps import _lang as page_lang
 from completion.evidence import EvidenceSettings, Surveys, evidence_for_snapshot, evidence_surveys, project_evidence
+from completion.intake import first_data
 from completion.landing import Landing, landing_date
 from completion.register import LAYER
 from completion.settings import CompletionSettings
@@ -103,9 +104,7 @@ class EvidenceFactory:
         # a page too (f=html, or a browser): its errors are answered as pages (api.deps.add_page_route)
         add_page_route(self.router, "/evidence", self.all, summary="Every project's evidence from imagery", tags=tags)
 
-    def _snapshot(
-        self, twin: TwinView, on: str | None, version: str | None
-    ) -> tuple[Snapshot, dict[str, Any]]:
+    def _snapshot(self, twin: TwinView, on: str | None, version: str | None) -> tuple[Snapshot, dict[str, Any]]:
         """The snapshot, and the answer's leading fields (the date's, and why it was chosen)."""
         collection_of(twin, LAYER)
         extra: dict[str, Any] = {}
@@ -119,9 +118,11 @@ class EvidenceFactory:
         except BadInput as e:
             raise InvalidParameter.of(e, parameter="date") from None
         try:
-            return Completion(twin, self.settings).at(day, version), extra
+            snap = Completion(twin, self.settings).at(day, version)
         except BadInput as e:
             raise InvalidParameter.of(e, parameter="version") from None
+        first_data(twin, snap.ref.seq, snap.on)  # 404 naming when the data starts, not an empty list
+        return snap, extra
 
     @staticmethod
     def _surveys(twin: TwinView, snap: Snapshot, version: str | None, surveys_version: str | None) -> Surveys:
@@ -222,7 +223,6 @@ class EvidenceFactory:
     ) -> Response:
         """GET /evidence?f=html: the same evidence as the JSON, read through the caller's view of the
         twin, as a page (web.evidence_page) made as the units page is (api/completion.py ``units``)."""
-        from completion.intake import first_data
         from web.evidence_page import evidence_page
 
         language = page_lang(request, lang)
@@ -231,7 +231,6 @@ class EvidenceFactory:
             landing = landing_date(twin, settings=self.settings)
             date = landing.on.isoformat()
         snap, _ = self._snapshot(twin, date, version)
-        first_data(twin, snap.ref.seq, snap.on)  # as the units page: 404 naming when the data starts
         surveys = self._surveys(twin, snap, version, surveys_version)
         settings = EvidenceSettings()
         body = evidence_page(

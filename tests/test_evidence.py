@@ -385,6 +385,15 @@ def test_api_evidence_and_flags(api: TestClient, surveyed: Path) -> None:
     assert api.get("/projects/XX-99/evidence", params={"date": T10}).status_code == 404
 
 
+def test_evidence_before_the_history_says_when_it_starts(api: TestClient) -> None:
+    """As every as-of read: a date before the twin's first commit is 404 naming when the history
+    starts, not an empty list that reads as "the imagery disagrees with nothing"."""
+    for path in ("/evidence", f"/projects/{LAGGING}/evidence"):
+        r = api.get(path, params={"date": "2020-01-01"})
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["code"] == "no_data_then" and "history starts on" in r.json()["detail"]
+
+
 def test_flag_worded_in_each_language() -> None:
     """A flag's figures say the same in the API's English message and in the page's Chinese."""
     cases = [
