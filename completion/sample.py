@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from completion.season import SeasonAssumptions, simulate
+from completion.snapshot import today_local
 from layers.catalogue import PROJECT_AREA_LABELS, PROJECT_CATEGORY_LABELS, QUANTITY_UNIT_LABELS
 from layers.projects_demo import LIAISONS, UNIT_OF_LIAISON
 
@@ -54,7 +55,8 @@ def sample_workbook(projects: int = 80, seed: int = 1, *, blank: bool = False, t
     register: Worksheet = book.active  # type: ignore[assignment]
     register.title = REGISTER_SHEET
     reports = book.create_sheet(REPORT_SHEET)
-    rows, report_rows = ([], []) if blank else _season_rows(projects, seed, today or date.today())
+    today = today or today_local()  # the intake's today (Shanghai's): a report after it is refused
+    rows, report_rows = ([], []) if blank else _season_rows(projects, seed, today)
     _fill(register, REGISTER_HEADERS, rows, date_columns=(6, 7))
     _fill(reports, REPORT_HEADERS, report_rows, date_columns=(1,))
     buf = io.BytesIO()
