@@ -93,12 +93,7 @@ def _format(request: Request, f: str | None, xlsx: bool = False) -> str:
     known = ("json", "csv", "xlsx") if xlsx else ("json", "csv")
     if f is not None:
         if f not in known:
-            raise InvalidParameter(
-                f"f={f!r} is not one of {', '.join(known)}",
-                parameter="f",
-                code="not_one_of",
-                values={"value": f, "allowed": ", ".join(known)},
-            )
+            raise InvalidParameter.not_one_of("f", f, known)
         return f
     accept = request.headers.get("accept", "")
     if "text/csv" in accept:
@@ -230,12 +225,7 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         if status is not None and status not in STATUSES:
-            raise InvalidParameter(
-                f"status {status!r} is not one of {', '.join(STATUSES)}",
-                parameter="status",
-                code="not_one_of",
-                values={"value": status, "allowed": ", ".join(STATUSES)},
-            )
+            raise InvalidParameter.not_one_of("status", status, STATUSES, subject="status ")
         _, snap = self._snapshot(twin, who, date, version)
         chosen = filter_statuses(snap.statuses, area=area, unit=unit, category=category, status=status)
         states = snap.report_states()
@@ -274,12 +264,7 @@ class CompletionFactory:
     ) -> Response:
         html = f == "html" or (f is None and prefers_html(request))
         if f is not None and f not in ("json", "html"):
-            raise InvalidParameter(
-                f"f={f!r} is not one of json, html",
-                parameter="f",
-                code="not_one_of",
-                values={"value": f, "allowed": "json, html"},
-            )
+            raise InvalidParameter.not_one_of("f", f, ("json", "html"))
         if not html:
             _, snap = self._snapshot(twin, who, date, version)
             doc, _, _ = self._project_doc(request, twin, snap, code, version)
@@ -421,12 +406,7 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         if by not in GROUPINGS:
-            raise InvalidParameter(
-                f"by={by!r} is not one of {', '.join(GROUPINGS)}",
-                parameter="by",
-                code="not_one_of",
-                values={"value": by, "allowed": ", ".join(GROUPINGS)},
-            )
+            raise InvalidParameter.not_one_of("by", by, GROUPINGS)
         _, snap = self._snapshot(twin, who, date, version)
         # Made once per snapshot (which never changes) and imagery flags: those are read from the
         # surveys at the head, so a survey imported or a file gone changes them for the same snapshot.
@@ -530,12 +510,7 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f)
         if by is not None and by not in GROUPINGS:
-            raise InvalidParameter(
-                f"by={by!r} is not one of {', '.join(GROUPINGS)}",
-                parameter="by",
-                code="not_one_of",
-                values={"value": by, "allowed": ", ".join(GROUPINGS)},
-            )
+            raise InvalidParameter.not_one_of("by", by, GROUPINGS)
         comp, snap = self._snapshot(twin, who, date, version)
         series = comp.scurve(snap, by)
         rows = curve_rows(series, by)
@@ -584,12 +559,7 @@ class CompletionFactory:
     ) -> Response:
         fmt = "html" if f == "html" or (f is None and prefers_html(request)) else _format(request, f)
         if by not in UNIT_GROUPINGS:
-            raise InvalidParameter(
-                f"by={by!r} is not one of {', '.join(UNIT_GROUPINGS)}",
-                parameter="by",
-                code="not_one_of",
-                values={"value": by, "allowed": ", ".join(UNIT_GROUPINGS)},
-            )
+            raise InvalidParameter.not_one_of("by", by, UNIT_GROUPINGS)
         landing = None
         if fmt == "html" and date is None and version is None:
             # the page opens where the completion map and the briefing do: after opening day, or
@@ -645,12 +615,7 @@ class CompletionFactory:
 
         fmt = f or "pdf"
         if fmt not in FORMATS:
-            raise InvalidParameter(
-                f"f={f!r} is not one of {', '.join(FORMATS)}",
-                parameter="f",
-                code="not_one_of",
-                values={"value": f, "allowed": ", ".join(FORMATS)},
-            )
+            raise InvalidParameter.not_one_of("f", f, FORMATS)
         language = page_lang(request, lang)
         if date is None and version is None:
             # like the maps: after opening day, or before a round of reports, the latest checkpoint with data

@@ -332,12 +332,7 @@ def negotiate(request: Request, f: str | None, allowed: tuple[str, ...], default
     """The response format: `f` wins, then the Accept header, then the default."""
     if f is not None:
         if f not in allowed:
-            raise InvalidParameter(
-                f"f={f!r} is not one of {', '.join(allowed)}",
-                parameter="f",
-                code="not_one_of",
-                values={"value": f, "allowed": ", ".join(allowed)},
-            )
+            raise InvalidParameter.not_one_of("f", f, allowed)
         return f
     accept = request.headers.get("accept", "")
     ranges = _media_ranges(accept)

@@ -8,7 +8,7 @@ values, never from the detail.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -18,7 +18,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Match
 
-from twin.errors import BadInput, Conflict, Corrupt, NotFound, ReadOnly, TwinError, ValidationFailed, coded
+from twin.errors import (
+    BadInput,
+    Conflict,
+    Corrupt,
+    NotFound,
+    ReadOnly,
+    TwinError,
+    ValidationFailed,
+    coded,
+    not_one_of_fields,
+)
 
 
 class ApiError(Exception):
@@ -56,6 +66,15 @@ class ApiError(Exception):
 
 class InvalidParameter(ApiError):
     status, title = 400, "Invalid parameter"
+
+    @classmethod
+    def not_one_of(
+        cls, parameter: str, value: Any, allowed: Iterable[str], *, subject: str | None = None
+    ) -> InvalidParameter:
+        """``parameter``'s value not among those allowed: "f='xml' is not one of json, html" (``subject``
+        "f=" by default, the parameter's name and "="), code not_one_of (twin.errors.not_one_of_fields)."""
+        text, values = not_one_of_fields(f"{parameter}=" if subject is None else subject, value, allowed)
+        return cls(text, parameter=parameter, code="not_one_of", values=values)
 
 
 class NoDataThen(ApiError):

@@ -27,7 +27,7 @@ from api.deps import (
     add_get_route,
     add_page_route,
     collection_of,
-    prefers_html,
+    negotiate,
     project_path,
     public_url,
 )
@@ -187,14 +187,7 @@ class EvidenceFactory:
         f: Annotated[str | None, Query(description="json (default) or html (a page to read and print)")] = None,
         lang: LangQ = None,
     ) -> Response:
-        if f is not None and f not in ("json", "html"):
-            raise InvalidParameter(
-                f"f={f!r} is not one of json, html",
-                parameter="f",
-                code="not_one_of",
-                values={"value": f, "allowed": "json, html"},
-            )
-        if f == "html" or (f is None and prefers_html(request)):
+        if negotiate(request, f, ("json", "html")) == "html":
             return self._page(request, twin, date, version, surveys_version, flagged, lang)
         snap, extra = self._snapshot(twin, date, version)
         surveys = self._surveys(twin, snap, version, surveys_version)

@@ -162,12 +162,7 @@ def _bbox_to_storage(
     would have pointed."""
     uri = CRS84_URI if bbox_crs is None else bbox_crs
     if uri not in SUPPORTED_API_CRS:
-        raise InvalidParameter(
-            f"bbox-crs {bbox_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}",
-            parameter="bbox-crs",
-            code="not_one_of",
-            values={"value": bbox_crs, "allowed": ", ".join(SUPPORTED_API_CRS)},
-        )
+        raise InvalidParameter.not_one_of("bbox-crs", bbox_crs, SUPPORTED_API_CRS, subject="bbox-crs ")
     a, b, c, d = bbox
     if uri != CRS84_URI and is_northing_first(parse_crs(uri)):  # the bbox comes in the CRS's own axis order
         a, b, c, d = b, a, d, c
@@ -384,12 +379,7 @@ def _output_crs(crs: str | None) -> str:
     if crs is None:
         return CRS84_URI
     if crs not in SUPPORTED_API_CRS:
-        raise InvalidParameter(
-            f"crs {crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}",
-            parameter="crs",
-            code="not_one_of",
-            values={"value": crs, "allowed": ", ".join(SUPPORTED_API_CRS)},
-        )
+        raise InvalidParameter.not_one_of("crs", crs, SUPPORTED_API_CRS, subject="crs ")
     return crs
 
 
@@ -1101,12 +1091,7 @@ class FeaturesFactory:
             if box is not None and not schema.spatial:
                 raise InvalidParameter(f"layer {schema.name} has no geometry, so no bbox", parameter="bbox")
             if filter_crs is not None and filter_crs not in SUPPORTED_API_CRS:
-                raise InvalidParameter(
-                    f"filter-crs {filter_crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}",
-                    parameter="filter-crs",
-                    code="not_one_of",
-                    values={"value": filter_crs, "allowed": ", ".join(SUPPORTED_API_CRS)},
-                )
+                raise InvalidParameter.not_one_of("filter-crs", filter_crs, SUPPORTED_API_CRS, subject="filter-crs ")
             try:
                 language = filter_language(filter_lang)  # GDAL's "cql-text" is CQL2 text
             except BadInput as e:

@@ -49,12 +49,7 @@ GZIP_ABOVE = 256 * 1024
 
 def _lang(request: Request, lang: str | None) -> str:
     if lang is not None and lang not in i18n.LANGS:
-        raise InvalidParameter(
-            f"lang={lang!r} is not one of {', '.join(i18n.LANGS)}",
-            parameter="lang",
-            code="not_one_of",
-            values={"value": lang, "allowed": ", ".join(i18n.LANGS)},
-        )
+        raise InvalidParameter.not_one_of("lang", lang, i18n.LANGS)
     return i18n.norm_lang(lang, request.headers.get("accept-language"))
 
 

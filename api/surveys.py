@@ -218,12 +218,7 @@ class SurveysFactory:
         datetime_: DatetimeParam = None,
     ) -> Response:
         if fmt not in IMAGE_TYPES:
-            raise InvalidParameter(
-                f"format={fmt!r} is not one of png, webp",
-                parameter="format",
-                code="not_one_of",
-                values={"value": fmt, "allowed": "png, webp"},
-            )
+            raise InvalidParameter.not_one_of("format", fmt, ("png", "webp"))
         info, path = await run_in_threadpool(self._survey, twin, version, survey_id, datetime_)
         minzoom, maxzoom = await run_in_threadpool(zooms, path)
         query = {k: v for k, v in (("rescale", rescale), ("colormap_name", colormap_name)) if v is not None}
@@ -281,12 +276,7 @@ class SurveysFactory:
         datetime_: DatetimeParam = None,
     ) -> Response:
         if fmt not in IMAGE_TYPES:
-            raise InvalidParameter(
-                f"tile format {fmt!r} is not one of png, webp",
-                parameter="format",
-                code="not_one_of",
-                values={"value": fmt, "allowed": "png, webp"},
-            )
+            raise InvalidParameter.not_one_of("format", fmt, ("png", "webp"), subject="tile format ")
         if not MIN_ZOOM <= z <= MAX_ZOOM:
             raise InvalidParameter(f"z={z} is not a zoom level from {MIN_ZOOM} to {MAX_ZOOM}", parameter="z")
         for name, value in (("x", x), ("y", y)):

@@ -183,12 +183,7 @@ class TilesFactory:
         f: Annotated[str | None, Query(description="json (OGC tileset metadata) or tilejson (TileJSON 3.0)")] = None,
     ) -> Response:
         if f not in (None, "json", "tilejson"):
-            raise InvalidParameter(
-                f"f={f!r} is not one of json, tilejson",
-                parameter="f",
-                code="not_one_of",
-                values={"value": f, "allowed": "json, tilejson"},
-            )
+            raise InvalidParameter.not_one_of("f", f, ("json", "tilejson"))
         schema = _spatial(twin, collection_id)
         grid = core.tms(tms_id)
         if f == "tilejson" and tms_id != core.TILE_MATRIX_SET:

@@ -193,19 +193,9 @@ class VersionsFactory:
     ) -> Response:
         schema = collection_of(twin, collection_id)
         if f not in FORMATS:
-            raise InvalidParameter(
-                f"f={f!r} is not one of {', '.join(FORMATS)}",
-                parameter="f",
-                code="not_one_of",
-                values={"value": f, "allowed": ", ".join(FORMATS)},
-            )
+            raise InvalidParameter.not_one_of("f", f, FORMATS)
         if crs is not None and crs not in SUPPORTED_API_CRS:
-            raise InvalidParameter(
-                f"crs {crs!r} is not one of {', '.join(SUPPORTED_API_CRS)}",
-                parameter="crs",
-                code="not_one_of",
-                values={"value": crs, "allowed": ", ".join(SUPPORTED_API_CRS)},
-            )
+            raise InvalidParameter.not_one_of("crs", crs, SUPPORTED_API_CRS, subject="crs ")
         ref = version.resolve(twin, datetime_)
         target = crs_label(parse_crs(crs)) if crs else "EPSG:4326"
         spec = FORMATS[f]

@@ -1553,9 +1553,7 @@ def table_bytes(
         book.save(buf)
         return buf.getvalue()
     if fmt != "csv":
-        raise BadInput(
-            f"format {fmt!r} is not one of csv, xlsx", code="not_one_of", values={"value": fmt, "allowed": "csv, xlsx"}
-        )
+        raise BadInput.not_one_of("format ", fmt, ("csv", "xlsx"))
     text = io.StringIO()
     w = csv.writer(text, lineterminator="\r\n")
     w.writerow(columns)

@@ -6,9 +6,9 @@ so every layer above the core raises (or lets through) exactly these.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 # What an error is, as data: its code, one of these, and the values it names, by these names. The
 # message stays the English sentence the API's detail and the CLI show; whoever words the error
@@ -46,6 +46,13 @@ def coded(code: str | None, values: Mapping[str, Any] | None) -> tuple[str | Non
     return code, {k: str(v) for k, v in given.items()}
 
 
+def not_one_of_fields(subject: str, value: Any, allowed: Iterable[str]) -> tuple[str, dict[str, Any]]:
+    """A value not among those allowed, as its English sentence ("f='xml' is not one of json, html",
+    ``subject`` being "f=") and its code's values: one place, so the two never say different things."""
+    listed = ", ".join(allowed)
+    return f"{subject}{value!r} is not one of {listed}", {"value": value, "allowed": listed}
+
+
 class TwinError(Exception):
     """Base of every error the twin raises on purpose. ``code`` and ``values`` say what it is as
     data (ERROR_CODES), where its kind is one a reader meets; the message says it in English."""
@@ -56,6 +63,12 @@ class TwinError(Exception):
     def __init__(self, *args: object, code: str | None = None, values: Mapping[str, Any] | None = None):
         super().__init__(*args)
         self.code, self.values = coded(code, values)
+
+    @classmethod
+    def not_one_of(cls, subject: str, value: Any, allowed: Iterable[str]) -> Self:
+        """The error of a value not among those allowed (`not_one_of_fields`), code not_one_of."""
+        text, values = not_one_of_fields(subject, value, allowed)
+        return cls(text, code="not_one_of", values=values)
 
 
 class NotFound(TwinError):

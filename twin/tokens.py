@@ -42,11 +42,7 @@ class Tokens:
     def create(self, name: str, role: str) -> str:
         """A new token for `name` with `role`; the secret is returned once and never stored."""
         if role not in ROLES:
-            raise BadInput(
-                f"role {role!r} is not one of {', '.join(ROLES)}",
-                code="not_one_of",
-                values={"value": role, "allowed": ", ".join(ROLES)},
-            )
+            raise BadInput.not_one_of("role ", role, ROLES)
         if not name.strip():
             raise BadInput("a token needs a name (who holds it)")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -1070,11 +1070,7 @@ def features_doc(
         ref = _version_ref(twin, version, "version")
         classify = _boundary_classifier if layer == "venue_boundary" else plain_classifier("ctx")
     else:
-        raise BadInput(
-            f"mode {mode!r} is not one of completion, check, plain",
-            code="not_one_of",
-            values={"value": mode, "allowed": "completion, check, plain"},
-        )
+        raise BadInput.not_one_of("mode ", mode, ("completion", "check", "plain"))
     return layer_features(
         twin, layer, ref, bbox=bbox, zoom=zoom, gcj02=ctx.gcj02, lang=ctx.lang, classify=classify, properties=props
     )
@@ -1112,11 +1108,7 @@ def classes_doc(ctx: MapContext, layer: str, *, mode: str, date_: str | None, ve
         ref = _version_ref(twin, version, "version")
         doc["default"] = "boundary" if layer == "venue_boundary" else "ctx"
     else:
-        raise BadInput(
-            f"mode {mode!r} is not one of completion, check, plain",
-            code="not_one_of",
-            values={"value": mode, "allowed": "completion, check, plain"},
-        )
+        raise BadInput.not_one_of("mode ", mode, ("completion", "check", "plain"))
     doc["version"] = ref.commit.id if ref.commit else None
     return doc
 
