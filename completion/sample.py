@@ -99,5 +99,5 @@ def _fill(ws: Any, headers: Sequence[str], rows: list[list[Any]], date_columns: 
         for (cell,) in ws.iter_rows(min_row=2, min_col=k + 1, max_col=k + 1):
             cell.number_format = "yyyy-mm-dd"
     for k, header in enumerate(headers):
-        width = max([len(str(header)) * 2, *(len(str(r[k])) + 2 for r in rows if r[k] is not None)][:200] or [10])
+        width = max([len(str(header)) * 2, *(len(str(r[k])) + 2 for r in rows if r[k] is not None)])
         ws.column_dimensions[ws.cell(row=1, column=k + 1).column_letter].width = min(max(width, 10), 48)
