@@ -693,6 +693,13 @@ _LABELS.update(
         # every survey kind in words, the colour orthophoto and the NDVI too (the layer check's table)
         "survey_kind_orthophoto": {"zh": "正射影像", "en": "Orthophoto"},
         "survey_kind_ndvi": {"zh": "植被指数（NDVI）", "en": "Vegetation index (NDVI)"},
+        # a single-band survey's name in the map's layer control, and its word in the credit line
+        # (web.imagery.kind_names); a kind without them is named by its legend's words or its code
+        "survey_layer_kind_ndvi": {"zh": "NDVI", "en": "NDVI"},
+        "survey_credit_kind_ndvi": {"zh": "NDVI", "en": "NDVI"},
+        "survey_layer_kind_thermal": {"zh": "热红外航测", "en": "Thermal survey"},
+        "survey_credit_kind_thermal": {"zh": "热红外", "en": "Thermal"},
+        "survey_layer_kind_other": {"zh": "{kind} 航测", "en": "{kind} survey"},
         # an error page's explanation, by the code of the error (twin.errors.ERROR_CODES names the values)
         "error_kind_date_after_today": {
             "zh": "{date} 晚于今天（{today}），系统中还没有那天的数据。",

@@ -127,29 +127,22 @@ def _core(cells: Any) -> Any:
     return core
 
 
-# How the layer control and the map's credit name a single-band survey: (layer name, credit word)
-# by language. The credit's own words say "flown"/"航测", so its word is the kind alone. A kind not
-# listed is named by its words in i18n.survey_kind (the legend's title), or, with none, by its code
-# as a survey ("dsm_v2 survey"): the raw kind in capitals ("THERMAL 2026-10-01") read as a code.
-_KIND_NAMES: dict[str, dict[str, tuple[str, str]]] = {
-    "ndvi": {"en": ("NDVI", "NDVI"), "zh": ("NDVI", "NDVI")},
-    "thermal": {"en": ("Thermal survey", "Thermal"), "zh": ("热红外航测", "热红外")},
-}
-
-
 def kind_names(lang: str, info: SurveyInfo) -> tuple[str, str]:
-    """(the layer control's name, the credit's word) for a survey's kind in the page's language."""
+    """(the layer control's name, the credit's word) for a survey's kind in the page's language:
+    i18n's "survey_layer_kind_<kind>" and "survey_credit_kind_<kind>" where it has them (the credit's
+    own words say "flown"/"航测", so its word is the kind alone), else the kind's words of the legend
+    (i18n.survey_kind), else its code as a survey ("dsm_v2 survey"): the raw kind in capitals
+    ("THERMAL 2026-10-01") read as a code."""
     if is_basemap(info):
         word = i18n.label(lang, "survey_orthophoto")
         return word, word
-    lang = "en" if lang == "en" else "zh"
-    if info.kind in _KIND_NAMES:
-        return _KIND_NAMES[info.kind][lang]
+    if i18n.has_label(f"survey_layer_kind_{info.kind}"):
+        return i18n.label(lang, f"survey_layer_kind_{info.kind}"), i18n.label(lang, f"survey_credit_kind_{info.kind}")
     if i18n.has_label(f"survey_kind_{info.kind}"):
         word = i18n.survey_kind(lang, info.kind)
         return word, word
     code = info.kind.replace("_", " ")
-    return (f"{code} survey" if lang == "en" else f"{code} 航测"), code
+    return i18n.label(lang, "survey_layer_kind_other", kind=code), code
 
 
 def _label(lang: str, info: SurveyInfo) -> str:
