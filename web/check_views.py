@@ -128,39 +128,9 @@ class CheckView:
         return len(self.rows) < self.total
 
 
-# Units the table's headings write in words (the schemas' symbols, m, m², %, stay as they are; the
-# English words, pots, are i18n.unit_label's): (en, zh).
-_UNIT_WORDS = {"deg": ("°", "°"), "B": ("bytes", "字节"), "px": ("px", "像素")}
-# A survey's band descriptions as its file gave them (GDAL's colour names, or "band N" for a band the
-# file left undescribed), in Chinese on the Chinese page; another description (ndvi) is the file's own.
-_BAND_WORDS_ZH = {
-    "red": "红",
-    "green": "绿",
-    "blue": "蓝",
-    "alpha": "透明度",
-    "nir": "近红外",
-    "rededge": "红边",
-    "pan": "全色",
-    "lwir": "热红外",
-    "tir": "热红外",
-}
-_BAND_N = re.compile(r"band (\d+)")
-
-
 def column_unit(lang: str, spec: FieldSpec | None) -> str | None:
     """A field's unit as its column's heading writes it, in the page's language."""
-    if spec is None or not spec.unit:
-        return None
-    if spec.unit in _UNIT_WORDS:
-        return _UNIT_WORDS[spec.unit][0 if lang == "en" else 1]
-    return i18n.unit_label(lang, spec.unit)
-
-
-def _band_words(lang: str, text: str) -> str:
-    if lang == "en":
-        return text
-    n = _BAND_N.fullmatch(text)
-    return f"波段 {n.group(1)}" if n else _BAND_WORDS_ZH.get(text, text)
+    return None if spec is None or not spec.unit else i18n.unit_heading(lang, spec.unit)
 
 
 def _number_text(spec: FieldSpec | None, value: float) -> str:
@@ -183,7 +153,7 @@ def _value_cell(spec: FieldSpec | None, value: Any, lang: str, missing: bool) ->
         return Cell(_number_text(spec, value), float(value), missing)
     if isinstance(value, list):
         if spec is not None and spec.name == "band_descriptions":
-            value = [_band_words(lang, str(v)) for v in value]
+            value = [i18n.band_name(lang, str(v)) for v in value]
         return Cell(", ".join(map(str, value)), None, missing)
     shown = i18n.value_label(lang, spec, value)
     if shown is not None:

@@ -867,6 +867,42 @@ def unit_label(lang: str, unit: str | None) -> str | None:
     return _UNITS_ZH.get(unit, unit) if lang == "zh" and unit is not None else unit
 
 
+# Units a table's heading writes in words where the schemas' symbol is no word (the symbols m, m², %
+# stay as they are; pots and the like are unit_label's): (en, zh).
+_UNIT_HEADINGS = {"deg": ("°", "°"), "B": ("bytes", "字节"), "px": ("px", "像素")}
+
+
+def unit_heading(lang: str, unit: str) -> str:
+    """A field's unit as a column's heading writes it after the title: "Ground sample distance (m)"."""
+    if unit in _UNIT_HEADINGS:
+        return _UNIT_HEADINGS[unit][0 if lang == "en" else 1]
+    return unit_label(lang, unit) or unit
+
+
+# A survey's band descriptions as its file gives them (GDAL's colour names, or "band N" for a band the
+# file left undescribed), in Chinese; another description (ndvi) is the file's own.
+_BAND_NAMES_ZH = {
+    "red": "红",
+    "green": "绿",
+    "blue": "蓝",
+    "alpha": "透明度",
+    "nir": "近红外",
+    "rededge": "红边",
+    "pan": "全色",
+    "lwir": "热红外",
+    "tir": "热红外",
+}
+_BAND_N = re.compile(r"band (\d+)")
+
+
+def band_name(lang: str, text: str) -> str:
+    """A raster band's description in the page's language."""
+    if lang == "en":
+        return text
+    n = _BAND_N.fullmatch(text)
+    return f"波段 {n.group(1)}" if n else _BAND_NAMES_ZH.get(text, text)
+
+
 def labels(lang: str, keys: list[str] | tuple[str, ...] | None = None) -> dict[str, str]:
     """Several labels at once (all of them by default), for the page's script."""
     return {k: label(lang, k) for k in (keys if keys is not None else _LABELS)}
