@@ -237,5 +237,6 @@ class EvidenceFactory:
             version=version,
             surveys_version=surveys_version,
             landing=landing if landing is not None and landing.moved else None,
+            schema=collection_of(twin, LAYER),  # names categories and units in the page's language
         )
         return HTMLResponse(body, headers={"X-Twin-Version": snap.version or ""})

@@ -93,15 +93,74 @@ class EvidenceSettings(VenueSettings):
     def _sane(self) -> EvidenceSettings:
         # Shares are fractions: VENUE_TWIN_EVIDENCE_MIN_COVERAGE=50 meant 50 % and was taken as 5,000 %.
         if not 0 < self.evidence_planted_share <= 1:
-            raise ValueError(f"evidence_planted_share={self.evidence_planted_share:g}: takes a share above 0 and at most 1 (0.9 is 90 %)")
+            raise ValueError(
+                f"evidence_planted_share={self.evidence_planted_share:g}: takes a share above 0 and at most 1 (0.9 is 90 %)"
+            )
         if not 0 <= self.evidence_min_coverage <= 1:
-            raise ValueError(f"evidence_min_coverage={self.evidence_min_coverage:g}: takes a share from 0 to 1 (0.5 is 50 %)")
+            raise ValueError(
+                f"evidence_min_coverage={self.evidence_min_coverage:g}: takes a share from 0 to 1 (0.5 is 50 %)"
+            )
         for name in ("evidence_margin", "evidence_change_threshold"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name):g}: takes a number not below 0")
         if not -1 <= self.evidence_ndvi_threshold <= 1:
             raise ValueError(f"evidence_ndvi_threshold={self.evidence_ndvi_threshold:g}: takes an NDVI value, -1 to 1")
         return self
+
+
+# Why the imagery gives a project no estimate, as data: its code, one of these, and the values it
+# names, by these names (as twin.errors.ERROR_CODES says what an error is). `Evidence.reason` stays
+# the English sentence the API and the CLI give; whoever words the reason otherwise (the evidence
+# page, in Chinese: web.evidence_page.reason_text, by i18n labels "evidence_reason_<code>") reads
+# the code and values, never the sentence, which may be reworded. Values are plain text, as the
+# sentence says them (`area`: "1,250"; `start`: "2026-09-25"); `unit` is the register's unit as
+# it is ("" for none), `category` the register's code beside `category_label`, its English label.
+REASON_CODES: dict[str, tuple[str, ...]] = {
+    # what the project is: imagery cannot measure it whatever is flown (method_for)
+    "no_geometry": (),  # none of its features has a geometry
+    "planting_not_cover": ("unit",),  # planting counted in metres, items: trees, hedges, irrigation
+    "lines_only": (),  # planting on roads or lines only
+    "too_thin": ("unit",),  # road work counted in metres, items: markings, signs, kerbs
+    "no_surface": (),  # paving with no road or plaza surface among its features
+    "interior_work": (),  # venue renovation other than roofs and paving
+    "lamps_too_small": (),  # lighting
+    "facades_not_visible": (),  # city appearance
+    "kind_not_measured": ("category", "category_label"),  # any other category
+    "work_not_measured": (),  # ... a project with no category
+    # when it is asked: no survey can speak to it yet
+    "not_started": ("start",),  # the date asked is before its planned start
+    "no_survey": ("kind", "start", "on"),  # none of its kind flown between its start and the date
+    # ... none recorded by the version the surveys are read at; a later one was
+    "no_survey_recorded": ("kind", "version", "start", "on", "survey", "flown", "commit"),
+    "survey_unavailable": ("survey", "why"),  # the one survey that would speak: its file unreadable here
+    "surveys_unavailable": ("surveys",),  # ... several, ids comma-separated (each why in skipped_surveys)
+    # the survey that speaks cannot measure it
+    "too_coarse": ("survey", "resolution", "area", "pixels", "needed"),  # pixels too big for the footprint
+    "too_coarse_no_other": ("survey", "resolution", "area", "pixels", "needed", "kind"),  # ... nor any other
+    "too_little_coverage": ("survey", "coverage", "needed"),  # covers too little of the footprint (percent)
+    "too_little_coverage_no_other": ("survey", "coverage", "needed", "kind"),  # ... nor any other
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a project has no estimate: ``text`` the English sentence (`Evidence.reason`), ``code``
+    and ``values`` what it says as data (REASON_CODES)."""
+
+    text: str
+    code: str
+    values: Mapping[str, str] = field(default_factory=dict, hash=False)  # a dict is not hashable
+
+    @classmethod
+    def of(cls, code: str, text: str, **values: Any) -> Reason:
+        """The reason, its values checked against REASON_CODES (a code not there, or values other
+        than those it names, is a mistake here: ValueError) and made text."""
+        names = REASON_CODES.get(code)
+        if names is None:
+            raise ValueError(f"reason code {code!r} is not one of {', '.join(REASON_CODES)}")
+        if set(values) != set(names):
+            raise ValueError(f"reason code {code!r} takes the values {', '.join(names)}, given {', '.join(values)}")
+        return cls(text, code, {k: str(values[k]) for k in names})
 
 
 @dataclass
@@ -120,7 +179,7 @@ class Evidence:
     planned_share: float | None = None  # percent of the footprint the project plans to cover
     estimate: float | None = None  # percent complete by the imagery
     coverage: float | None = None  # percent of the footprint the survey covers with valid pixels
-    reason: str | None = None  # why there is no estimate
+    reason: str | None = None  # why there is no estimate, in English (with reason_code and reason_values)
     flag: bool = False
     message: str | None = None
     features: tuple[str, ...] = field(default=())
@@ -132,6 +191,13 @@ class Evidence:
     # Surveys that would have been considered but this server cannot read, each with why
     # ("survey 3f2a… unavailable: file missing on this server"); the figures stand without them.
     skipped: tuple[str, ...] = field(default=())
+    # The reason as data (REASON_CODES): for whoever words it otherwise than the English `reason`.
+    reason_code: str | None = None
+    reason_values: Mapping[str, str] = field(default_factory=dict)
+
+    def because(self, why: Reason) -> None:
+        """Say why there is no estimate: the English sentence, its code and its values."""
+        self.reason, self.reason_code, self.reason_values = why.text, why.code, dict(why.values)
 
     @property
     def flown(self) -> str:
@@ -169,6 +235,8 @@ class Evidence:
             "difference_points": r(self.difference),
             "coverage_percent": r(self.coverage),
             "reason": self.reason,
+            "reason_code": self.reason_code,
+            "reason_values": dict(self.reason_values),
             "flag": self.flag,
             "message": self.message,
             "features": list(self.features),
@@ -215,51 +283,49 @@ def feature_geometries(twin: TwinLike, project: Project, ref: Ref) -> dict[str, 
 
 def method_for(
     project: Project, geoms: dict[str, BaseGeometry], category_label: str | None = None
-) -> tuple[str | None, str | None, list[str]]:
+) -> tuple[str | None, Reason | None, list[str]]:
     """(method, reason when none, the feature keys the method measures) for a project;
     ``category_label`` names its category in the reason (the register's English label, not the code)."""
     polygons = [k for k, g in geoms.items() if g.area > 0]
     unit, cat, name = project.quantity_unit, project.category, f"{project.name_en} {project.name_zh}".lower()
     if not geoms:
-        return None, "none of its features has a geometry to measure", []
+        return None, Reason.of("no_geometry", "none of its features has a geometry to measure"), []
     if cat == "landscaping":
         if unit not in ("m²", "m2", "pots"):
-            return (
-                None,
-                f"planting counted in {unit or 'no unit'} (trees, irrigation, hedges, walls) is not seen as cover from above",
-                [],
-            )
+            text = f"planting counted in {unit or 'no unit'} (trees, irrigation, hedges, walls) is not seen as cover from above"
+            return None, Reason.of("planting_not_cover", text, unit=unit or ""), []
         planted = [k for k in polygons if k.split("/")[0] in PLANTED_LAYERS]
         if not planted:
-            return (
-                None,
-                "its features are roads or lines; at survey resolution a median or a tree row cannot be told from its surroundings",
-                [],
-            )
+            text = "its features are roads or lines; at survey resolution a median or a tree row cannot be told from its surroundings"
+            return None, Reason.of("lines_only", text), []
         return GREEN_COVER, None, planted
     paving = cat == "venue_renovation" and unit in ("m²", "m2") and any(k.startswith("south_plaza/") for k in polygons)
     if cat == "support_road" or paving:
         if unit not in ("m²", "m2"):
-            return (
-                None,
-                f"work measured in {unit or 'no unit'} (markings, signs, kerbs) is too thin to see at survey resolution",
-                [],
+            text = (
+                f"work measured in {unit or 'no unit'} (markings, signs, kerbs) is too thin to see at survey resolution"
             )
+            return None, Reason.of("too_thin", text, unit=unit or ""), []
         paved = [k for k in polygons if k.split("/")[0] in ("roads", "south_plaza")]
         if not paved:
-            return None, "none of its features is a road or plaza surface", []
+            return None, Reason.of("no_surface", "none of its features is a road or plaza surface"), []
         return FINISHED_SURFACE, None, paved
     if cat == "venue_renovation" and any(w in name for w in ROOF_WORDS):
         roofs = [k for k in polygons if k.startswith("halls/")]
         if roofs:
             return ROOF_CHANGE, None, roofs
     reasons = {
-        "venue_renovation": "interior work is not visible from above",
-        "lighting": "lamps are too small to see in a daytime survey",
-        "city_appearance": "facades, signboards and buried cables are not visible from above",
+        "venue_renovation": ("interior_work", "interior work is not visible from above"),
+        "lighting": ("lamps_too_small", "lamps are too small to see in a daytime survey"),
+        "city_appearance": ("facades_not_visible", "facades, signboards and buried cables are not visible from above"),
     }
-    kind = f" ({category_label or cat})" if (category_label or cat) else ""
-    return None, reasons.get(cat, f"imagery cannot measure this kind of work{kind}"), []  # fmt: skip
+    if cat in reasons:
+        return None, Reason.of(*reasons[cat]), []
+    named = category_label or cat
+    if not named:
+        return None, Reason.of("work_not_measured", "imagery cannot measure this kind of work"), []
+    text = f"imagery cannot measure this kind of work ({named})"
+    return None, Reason.of("kind_not_measured", text, category=cat or "", category_label=named), []
 
 
 def category_label(twin: TwinLike, ref: Ref, category: str) -> str:
@@ -357,20 +423,30 @@ def read_surveys(twin: TwinLike, ref: Ref, at_head: bool) -> Surveys:
     return out
 
 
-def _unavailable_note(info: SurveyInfo, why: str) -> str:
-    return f"survey {info.id} unavailable: {why}"
+def _unavailable_note(survey: str, why: str) -> str:
+    """A survey passed over, as `Evidence.skipped` notes it (``survey`` its id)."""
+    return f"survey {survey} unavailable: {why}"
 
 
 def _candidates(
     surveys: Surveys, kind: str, start: date, on: date, footprint: BaseGeometry, min_share: float
-) -> tuple[list[SurveyInfo], list[SurveyInfo], list[str]]:
+) -> tuple[list[SurveyInfo], list[SurveyInfo], list[tuple[str, str]]]:
     """(every readable survey of the kind flown between start and on, newest first; those of them
     whose extent covers at least ``min_share`` of the footprint, newest first; what was passed over
-    among those of the kind flown then, said)."""
+    among those of the kind flown then: (survey id, why), newest first)."""
     fit = surveys.newest_first([s for s in surveys.usable if s.kind == kind and start <= s.date <= on])
     gone = [s for s, _ in surveys.unavailable.values() if s.kind == kind and start <= s.date <= on]
-    skipped = [_unavailable_note(s, surveys.unavailable[s.id][1]) for s in surveys.newest_first(gone)]
+    skipped = [(s.id, surveys.unavailable[s.id][1]) for s in surveys.newest_first(gone)]
     return fit, [s for s in fit if extent_share(s, footprint) >= min_share and fine_enough(s, footprint)], skipped
+
+
+def _unavailable(gone: Sequence[tuple[str, str]]) -> Reason:
+    """Why no survey speaks when those that would cannot be read here: (survey id, why) each, the
+    notes of `skipped` joined."""
+    text = "; ".join(_unavailable_note(sid, why) for sid, why in gone)
+    if len(gone) == 1:
+        return Reason.of("survey_unavailable", text, survey=gone[0][0], why=gone[0][1])
+    return Reason.of("surveys_unavailable", text, surveys=", ".join(sid for sid, _ in gone))
 
 
 @dataclass
@@ -387,20 +463,26 @@ class _Job:
     first: tuple[SurveyInfo, float | None, float] | None = None
     others: bool = False  # other surveys of the kind since the planned start were considered
     baselines: list[SurveyInfo] = field(default_factory=list)  # older baselines, should one be unreadable
+    # The surveys passed over as unreadable, (id, why), as `evidence.skipped` notes them (not baselines).
+    gone: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _no_survey_reason(surveys: Surveys, kind: str, start: date, on: date) -> str:
+def _no_survey_reason(surveys: Surveys, kind: str, start: date, on: date) -> Reason:
     """Why no survey speaks: none flown then, or (read at an earlier version) none recorded by it."""
     flown = f"no {kind} survey flown between its planned start {start} and {on}"
     later = surveys.newest_first([s for s in surveys.later if s.kind == kind and start <= s.date <= on])
     if not later:
-        return flown
+        return Reason.of("no_survey", flown, kind=kind, start=start, on=on)
     version = surveys.ref.commit.id[:12] if surveys.ref.commit else "(empty twin)"
     s = later[0]
-    return (
+    text = (
         f"no {kind} survey recorded by version {version} (surveys_version) flown between its planned start "
         f"{start} and {on}; survey {s.id}, flown {s.date}, was recorded later, in {s.commit[:12]}"
     )
+    return Reason.of(
+        "no_survey_recorded", text, kind=kind, version=version, start=start, on=on, survey=s.id, flown=s.date,
+        commit=s.commit[:12],
+    )  # fmt: skip
 
 
 def _prepare(
@@ -418,34 +500,37 @@ def _prepare(
     method, reason, keys = method_for(project, geoms, category_label(twin, ref, project.category))
     ev.features = tuple(keys)
     if method is None:
-        ev.reason = reason
+        assert reason is not None
+        ev.because(reason)
         return ev
     ev.method = method
     kind = SURVEY_KIND[method]
     footprint = unary_union([geoms[k] for k in keys])
     min_share = settings.evidence_min_coverage
     others = False
+    gone: list[tuple[str, str]] = []  # surveys passed over as unreadable: (id, why)
     if chosen is not None:
         if chosen.kind != kind:
             raise BadInput(f"survey {chosen.id} is a {chosen.kind} survey; {project.code}'s evidence needs {kind}")
         if chosen.id in surveys.unavailable:  # named, it is measured as named or not at all
             ev.survey, ev.survey_kind, ev.survey_date = chosen.id, chosen.kind, chosen.date
-            ev.reason = _unavailable_note(chosen, surveys.unavailable[chosen.id][1])
+            ev.because(_unavailable([(chosen.id, surveys.unavailable[chosen.id][1])]))
             return ev
         order = [chosen]  # a survey named is measured as named
     else:
         # The latest survey whose extent covers enough of the footprint: a later flight over a
         # corner of the venue does not hide an earlier one over all of it. When none does, the
         # latest is measured anyway, and the evidence says how little of the footprint it covers.
-        fit, covering, skipped = _candidates(surveys, kind, project.planned_start, on, footprint, min_share)
-        ev.skipped = tuple(skipped)
+        fit, covering, gone = _candidates(surveys, kind, project.planned_start, on, footprint, min_share)
+        ev.skipped = tuple(_unavailable_note(sid, why) for sid, why in gone)
         if not fit:
             if on < project.planned_start:  # "between 10-10 and 10-06" ran backwards
-                ev.reason = f"not started yet (planned start {project.planned_start})"
-            elif skipped:
-                ev.reason = "; ".join(skipped)
+                start = project.planned_start
+                ev.because(Reason.of("not_started", f"not started yet (planned start {start})", start=start))
+            elif gone:
+                ev.because(_unavailable(gone))
             else:
-                ev.reason = _no_survey_reason(surveys, kind, project.planned_start, on)
+                ev.because(_no_survey_reason(surveys, kind, project.planned_start, on))
             return ev
         order = covering or fit[:1]
         others = len(fit) > 1
@@ -458,7 +543,7 @@ def _prepare(
         baselines = [s for s in fits if extent_share(s, footprint) >= min_share]
     return _Job(
         ev, project, footprint, info, order[1:], baselines[0] if baselines else None, others=others,
-        baselines=baselines[1:],
+        baselines=baselines[1:], gone=gone,
     )  # fmt: skip
 
 
@@ -487,9 +572,11 @@ def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings, s
             try:
                 measured = _measure_on(twin, info, group, settings)
             except (BadInput, RasterioError) as e:
-                note = _unavailable_note(info, _unreadable(twin, surveys, info, e))
+                why = _unreadable(twin, surveys, info, e)
+                note = _unavailable_note(info.id, why)
                 for j in group:
                     j.evidence.skipped += (note,)
+                    j.gone.append((info.id, why))
                     if j.fallbacks:
                         j.info = j.fallbacks.pop(0)
                         pending.append(j)
@@ -499,7 +586,7 @@ def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings, s
                     else:
                         ev = j.evidence
                         ev.survey = ev.survey_kind = ev.survey_date = None
-                        ev.reason = "; ".join(ev.skipped)
+                        ev.because(_unavailable(j.gone))
                         j.baseline = None
                 continue
             for j, (value, cov) in zip(group, measured, strict=True):
@@ -537,7 +624,7 @@ def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings, s
             except (BadInput, RasterioError) as e:
                 # The survey itself was read just now: the baseline is the one that failed.
                 base = first.baseline
-                note = _unavailable_note(base, _unreadable(twin, surveys, base, e))
+                note = _unavailable_note(base.id, _unreadable(twin, surveys, base, e))
                 for j in group:
                     j.evidence.skipped += (note,)
                     j.baselines = [b for b in j.baselines if b.id != base.id]
@@ -572,22 +659,30 @@ def _conclude(job: _Job, value: float | None, coverage: float, settings: Evidenc
     ev = job.evidence
     ev.survey, ev.survey_kind, ev.survey_date = job.info.id, job.info.kind, job.info.date
     ev.coverage = 100.0 * coverage
+    kind = job.info.kind
     if not fine_enough(job.info, job.footprint):
         pixels = job.footprint.area / job.info.resolution**2
-        ev.reason = (
-            f"survey {ev.survey}'s pixels ({job.info.resolution:.3g} m) are too coarse for the footprint "
-            f"({job.footprint.area:,.0f} m², {pixels:.2g} of its pixels; at least {MIN_PIXELS} needed)"
+        said = {"survey": ev.survey, "resolution": f"{job.info.resolution:.3g}", "area": f"{job.footprint.area:,.0f}",
+                "pixels": f"{pixels:.2g}", "needed": MIN_PIXELS}  # fmt: skip
+        text = (
+            f"survey {said['survey']}'s pixels ({said['resolution']} m) are too coarse for the footprint "
+            f"({said['area']} m², {said['pixels']} of its pixels; at least {MIN_PIXELS} needed)"
         )
         if job.others:
-            ev.reason += f", and no other {job.info.kind} survey flown since its planned start covers it finely enough"
+            text += f", and no other {kind} survey flown since its planned start covers it finely enough"
+            ev.because(Reason.of("too_coarse_no_other", text, **said, kind=kind))
+        else:
+            ev.because(Reason.of("too_coarse", text, **said))
         return
     if value is None or math.isnan(value) or coverage < settings.evidence_min_coverage:
-        ev.reason = (
-            f"survey {ev.survey} covers {100 * coverage:.0f} % of the footprint "
-            f"(at least {100 * settings.evidence_min_coverage:.0f} % needed)"
-        )
+        said = {"survey": ev.survey, "coverage": f"{100 * coverage:.0f}",
+                "needed": f"{100 * settings.evidence_min_coverage:.0f}"}  # fmt: skip
+        text = f"survey {ev.survey} covers {said['coverage']} % of the footprint (at least {said['needed']} % needed)"
         if job.others:
-            ev.reason += f", and no other {job.info.kind} survey flown since its planned start covers enough"
+            text += f", and no other {kind} survey flown since its planned start covers enough"
+            ev.because(Reason.of("too_little_coverage_no_other", text, **said, kind=kind))
+        else:
+            ev.because(Reason.of("too_little_coverage", text, **said))
         return
     share = planned_share(job.project, job.footprint.area, settings)
     ev.measure = 100.0 * value

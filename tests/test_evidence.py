@@ -8,6 +8,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from datetime import date
+from html import escape as html_escape
 from pathlib import Path
 
 import geopandas as gpd
@@ -31,6 +32,7 @@ from layers.demo_surveys import LAGGING, render_demo_surveys
 from twin import Twin
 from twin.errors import BadInput
 from web import i18n
+from web.evidence_page import reason_text
 
 T10, T30, T70 = "2026-10-26", "2026-10-06", "2026-08-27"
 X0, Y0 = 623_000.0, 3_453_000.0  # top-left of the hand-made rasters, EPSG:4549, 1 m pixels
@@ -262,6 +264,7 @@ def test_a_partial_later_survey_does_not_hide_a_full_earlier_one(
         assert re.fullmatch(
             rf"survey {partial.id} covers \d+ % of the footprint \(at least 50 % needed\)", named.reason or ""
         )
+        assert named.reason_code == "too_little_coverage" and named.reason_values["needed"] == "50"
         # The status pages' flags (cached) agree, and follow the minimum coverage: at 10 % the
         # corner flight (all green) covers enough of the lawns to speak to them.
         snap = Completion(twin).at(LATER)
@@ -313,6 +316,8 @@ def test_too_few_valid_pixels_fall_back_to_an_older_survey(resurveyed: Path, tmp
             r"and no other ndvi survey flown since its planned start covers enough",
             early.reason or "",
         ), early.reason
+        assert early.reason_code == "too_little_coverage_no_other" and early.reason_values["kind"] == "ndvi"
+        assert reason_text("zh", early).endswith("，开工以来也没有其他植被指数（NDVI）航测覆盖足够的范围")
 
 
 def test_a_survey_too_coarse_for_a_footprint_does_not_speak_to_it(resurveyed: Path, tmp_path: Path) -> None:
@@ -341,6 +346,9 @@ def test_a_survey_too_coarse_for_a_footprint_does_not_speak_to_it(resurveyed: Pa
             r"[\d.]+ of its pixels; at least 16 needed\)",
             named.reason or "",
         ), named.reason
+        assert named.reason_code == "too_coarse" and named.reason_values["survey"] == coarse.id
+        zh = reason_text("zh", named)
+        assert zh.startswith(f"航测影像 {coarse.id} 的像素（3") and zh.endswith("至少需要 16 个）来说太粗"), zh
 
 
 # ---------------------------------------------------------------------------- API and CLI
@@ -411,7 +419,9 @@ def test_flag_worded_in_each_language() -> None:
         ev.message = flag_message(ev)
         assert ev.message == en
         assert i18n.evidence_flag("en", ev) == en and i18n.evidence_flag("zh", ev) == zh
-    assert i18n.evidence_flag("zh", None) == "" and i18n.evidence_flag("zh", Evidence("X-1", "x", flown, 50, None)) == ""
+    assert (
+        i18n.evidence_flag("zh", None) == "" and i18n.evidence_flag("zh", Evidence("X-1", "x", flown, 50, None)) == ""
+    )
 
 
 def test_chinese_pages_say_the_flag_in_chinese(api: TestClient) -> None:
@@ -427,6 +437,73 @@ def test_chinese_pages_say_the_flag_in_chinese(api: TestClient) -> None:
     assert pdf.status_code == 200, pdf.text
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
     assert "航测影像显示" in re.sub(r"\s", "", text), text
+
+
+def test_a_reason_is_said_in_each_language_on_the_evidence_page(api: TestClient) -> None:
+    """The evidence page gave why the imagery cannot measure a project only as an English tooltip,
+    and on the Chinese page one generic sentence. Each reason now carries its code and values (the
+    JSON's reason_code and reason_values beside the unchanged English reason), and the page lists
+    the projects without an estimate under their reason, worded in the page's language: on 09-20 no
+    NDVI flight since the lawns' start covers LS-04."""
+    day = "2026-09-20"
+    start = api.get(f"/projects/{LAGGING}", params={"date": day}).json()["project"]["planned_start"]
+    ev = api.get(f"/projects/{LAGGING}/evidence", params={"date": day}).json()["evidence"]
+    english = f"no ndvi survey flown between its planned start {start} and {day}"
+    assert ev["estimate_percent"] is None and ev["reason"] == english
+    assert ev["reason_code"] == "no_survey"
+    assert ev["reason_values"] == {"kind": "ndvi", "start": start, "on": day}
+    every = api.get("/evidence", params={"date": day}).json()["evidence"]
+    assert all("reason_code" in e and (e["reason_code"] is None) == (e["reason"] is None) for e in every)
+    assert {e["code"]: e["reason_code"] for e in every}["HL-03"] == "interior_work"
+
+    def reasons(lang: str) -> dict[str, tuple[str, str]]:  # project code -> (its reason's code, the words shown)
+        page = api.get("/evidence", params={"f": "html", "date": day, "lang": lang}).text
+        out = {}
+        for code, why, links in re.findall(r'<li data-reason="(\w+)"[^>]*><span class="vt-why">([^<]*)</span>(.*?)</li>',
+                                           page, re.S):  # fmt: skip
+            for project in re.findall(r'data-project-link="([^"]+)"', links):
+                out[project] = (code, why)
+        assert f'data-unmeasured="{len(out)}"' in page and " title=" not in page.split("vt-unmeasured")[-1]
+        return out
+
+    zh, en = reasons("zh"), reasons("en")
+    assert zh[LAGGING] == ("no_survey", f"自计划开工日 {start} 至 {day}，尚未开展植被指数（NDVI）航测")
+    assert en[LAGGING] == ("no_survey", html_escape(english))
+    assert zh["HL-03"] == ("interior_work", "室内工程从空中看不到")
+    assert en["HL-03"] == ("interior_work", "interior work is not visible from above")
+    assert zh["RD-12"][1] == "航测影像无法估算这类工程（交通设施）"  # the category by its Chinese label
+    assert set(zh) == set(en) == {e["code"] for e in every if e["estimate_percent"] is None}
+    # Every Chinese reason is Chinese: no English word of the API's sentence (NDVI is its name).
+    for code, (_, why) in zh.items():
+        assert re.search(r"[\u4e00-\u9fff]", why) and not re.search(r"[A-Za-z]{2,}", why.replace("NDVI", "")), (
+            code,
+            why,
+        )
+
+
+def test_every_reason_code_is_worded_as_the_api_says_it(surveyed: Path) -> None:
+    """Each reason's code has its words in both languages (i18n "evidence_reason_<code>"), taking the
+    values the code names; in English they are the API's sentence word for word."""
+    from completion.evidence import REASON_CODES, Reason
+    from twin.model import LayerSchema
+
+    for code, names in REASON_CODES.items():
+        for lang in ("zh", "en"):
+            assert i18n.has_label(f"evidence_reason_{code}")
+            i18n.label(lang, f"evidence_reason_{code}", **dict.fromkeys(names, "x"))  # no value it lacks
+    with pytest.raises(ValueError, match="takes the values"):
+        Reason.of("no_survey", "no ndvi survey", kind="ndvi")
+    with Twin.open(surveyed) as twin:
+        schema = twin.layer("projects")
+        assert isinstance(schema, LayerSchema)
+        items = all_evidence(twin, T30)
+    said = [e for e in items if e.reason is not None]
+    assert said and all(e.reason_code in REASON_CODES for e in said)
+    for e in said:
+        assert reason_text("en", e, schema) == e.reason, e
+    assert reason_text("zh", next(e for e in said if e.reason_code == "not_started"), schema).startswith(
+        "尚未开工（计划 "
+    )
 
 
 def test_cli_evidence(surveyed: Path) -> None:

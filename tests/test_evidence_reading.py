@@ -32,6 +32,7 @@ from layers.demo_surveys import LAGGING
 from twin import Twin
 from twin.settings import SettingsError, TwinSettings, survey_dir_problem
 from twin.survey_read import SurveyFileUnavailable, readable_survey_file
+from web.evidence_page import reason_text
 
 T10, T30 = "2026-10-26", "2026-10-06"
 runner = CliRunner()
@@ -94,6 +95,8 @@ def test_a_missing_survey_file_is_passed_over_and_said(copied: Path, caplog: pyt
         # Named, the missing survey gives no estimate and says why (not a 400).
         named = api.get(f"/projects/{LAGGING}/evidence", params={"date": T10, "survey": t10.id})
         assert named.status_code == 200 and named.json()["evidence"]["reason"] == note
+        assert named.json()["evidence"]["reason_code"] == "survey_unavailable"
+        assert named.json()["evidence"]["reason_values"] == {"survey": t10.id, "why": "file missing on this server"}
     # The CLI shows it beside the figures.
     r = runner.invoke(app, ["evidence", LAGGING, "--date", T10, "--store", str(copied)], env={"COLUMNS": "400"})
     assert r.exit_code == 0 and note in r.output, r.output
@@ -103,6 +106,8 @@ def test_a_missing_survey_file_is_passed_over_and_said(copied: Path, caplog: pyt
         lag = project_evidence(twin, LAGGING, on=T10)
     assert lag.estimate is None and lag.survey is None and lag.reason is not None
     assert lag.reason.startswith(note) and f"survey {t30.id} unavailable" in lag.reason
+    assert lag.reason_code == "surveys_unavailable" and lag.reason_values == {"surveys": f"{t10.id}, {t30.id}"}
+    assert reason_text("zh", lag) == f"本服务器读取不到航测影像 {t10.id}、{t30.id} 的文件"
 
 
 def test_a_file_unlike_its_record_or_unreadable_is_passed_over(copied: Path, tmp_path: Path) -> None:
@@ -180,6 +185,7 @@ def test_the_versions_the_evidence_names_reproduce_it(copied: Path, tmp_path: Pa
         rf"in {later.commit[:12]}",
         alone["reason"],
     ), alone["reason"]
+    assert alone["reason_code"] == "no_survey_recorded" and alone["reason_values"]["survey"] == later.id
     # The same over HTTP.
     with TestClient(create_app(ApiSettings(store=copied))) as api:
         got = api.get(f"/projects/{LAGGING}/evidence", params={"date": day}).json()

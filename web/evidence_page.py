@@ -8,6 +8,11 @@ api/evidence.py through the caller's view of the twin), with the names, units an
 same snapshot's register; nothing is computed a second time. The completion map's shortened list
 of the projects the imagery disagrees with and the briefing's imagery group name it for the rest
 (web.panels.evidence_page_url).
+
+The projects the imagery cannot measure are listed under the table, grouped by why, each reason
+worded in the page's language from its code and values (`reason_text`: completion.evidence
+.REASON_CODES, by i18n labels "evidence_reason_<code>", as web.error_page words an error's code),
+never from the API's English sentence.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import Any
 from completion.evidence import Evidence
 from completion.landing import Landing
 from completion.snapshot import Snapshot, snapshot_meta
+from twin.model import LayerSchema
 from web import i18n
 from web.maps import nav_html
-from web.panels import project_page_url
+from web.panels import labelled, project_page_url
 from web.templating import render
 
 
@@ -28,6 +34,43 @@ def _order(ev: Evidence) -> tuple[bool, float, str]:
     """Flagged first, then the widest gap between report and imagery, then by code."""
     gap = ev.difference
     return (not ev.flag, -(gap if gap is not None else float("-inf")), ev.code)
+
+
+def reason_text(lang: str, ev: Evidence, schema: LayerSchema | None = None) -> str:
+    """Why the imagery gives the project no estimate, in the page's language, worded from the
+    reason's code and values (completion.evidence.REASON_CODES); ``schema`` (the register's) names
+    its category and unit. In English it reads as the API's `reason`; in Chinese the survey kind,
+    category and unit are named in Chinese. A reason without a code (none is made so): the English
+    sentence as it is; no reason: empty."""
+    if ev.reason_code is None:
+        return ev.reason or ""
+    values = dict(ev.reason_values)
+    if "unit" in values:
+        unit = values["unit"]
+        values["unit"] = (
+            labelled(schema, lang, "quantity_unit", unit) if unit else i18n.label(lang, "evidence_reason_no_unit")
+        )
+    if lang != "en":  # the English sentence names them by their codes (ndvi) and English labels
+        if "kind" in values:
+            values["kind"] = i18n.survey_kind(lang, values["kind"])
+        if "category" in values:
+            values["category_label"] = labelled(schema, lang, "category", values["category"])
+        if "surveys" in values:  # ids, comma-separated
+            values["surveys"] = i18n.label(lang, "list_separator").join(values["surveys"].split(", "))
+    return i18n.label(lang, f"evidence_reason_{ev.reason_code}", **values)
+
+
+def _by_reason(
+    url: Callable[..., str], lang: str, on: str, unmeasured: Sequence[Evidence], schema: LayerSchema | None
+) -> list[dict[str, Any]]:
+    """The projects without an estimate grouped by their reason as the page words it: the largest
+    group first, then by its first code; each group's projects by code."""
+    groups: dict[str, dict[str, Any]] = {}
+    for e in sorted(unmeasured, key=lambda e: e.code):
+        why = reason_text(lang, e, schema)
+        group = groups.setdefault(why, {"why": why, "code": e.reason_code or "", "projects": []})
+        group["projects"].append({"code": e.code, "href": project_page_url(url, e.code, on, lang)})
+    return sorted(groups.values(), key=lambda g: (-len(g["projects"]), g["projects"][0]["code"]))
 
 
 def evidence_page(
@@ -42,10 +85,12 @@ def evidence_page(
     version: str | None = None,
     surveys_version: str | None = None,
     landing: Landing | None = None,
+    schema: LayerSchema | None = None,
 ) -> str:
     """The page of GET /evidence?f=html; ``url(path, **params)`` makes the app's links. ``evidence``
     is every project's (the page keeps the flagged ones with ``flagged``, else every one the imagery
-    measures, and names the others); ``margin`` the points a report may run ahead before a flag."""
+    measures, and names the others with why); ``margin`` the points a report may run ahead before a
+    flag; ``schema`` the register's, which names categories and units in the page's language."""
     doc = snapshot_meta(snap)
     on = doc["date"]
     projects = {s.project.code: s.project for s in snap.statuses}
@@ -85,9 +130,8 @@ def evidence_page(
         rows=[row(e) for e in shown],
         counts={"measured": len(measured), "flagged": sum(1 for e in measured if e.flag)},
         no_register=not snap.statuses,
-        unmeasured=[
-            {"code": e.code, "href": project_page_url(url, e.code, on, lang), "why": e.reason or ""} for e in unmeasured
-        ],
+        unmeasured=len(unmeasured),
+        unmeasured_groups=_by_reason(url, lang, on, unmeasured, schema),
         margin=f"{margin:g}",
         surveys_commit=surveys_commit,
         nav=nav_html(url, lang, "evidence", page(lang=i18n.other_lang(lang)), date=on),

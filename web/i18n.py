@@ -814,6 +814,102 @@ _LABELS.update(
     }
 )
 
+# Why the imagery gives a project no estimate, worded from the reason's code and values
+# (completion.evidence.REASON_CODES; web.evidence_page.reason_text), as the error pages word an
+# error's code ("error_kind_<code>"). The English is the API's `reason`, word for word, but for
+# surveys_unavailable, whose sentence joins each survey's why (the JSON's skipped_surveys).
+_LABELS.update(
+    {
+        "evidence_reason_no_geometry": {
+            "zh": "工程所含要素都没有可测量的图形",
+            "en": "none of its features has a geometry to measure",
+        },
+        "evidence_reason_planting_not_cover": {
+            "zh": "按{unit}计量的种植（树木、灌溉、绿篱、墙面绿化）从空中看不出绿化覆盖",
+            "en": "planting counted in {unit} (trees, irrigation, hedges, walls) is not seen as cover from above",
+        },
+        "evidence_reason_lines_only": {
+            "zh": "工程要素是道路或线状要素，在航测影像的分辨率下，分隔带或一排行道树与周边分辨不开",
+            "en": "its features are roads or lines; at survey resolution a median or a tree row cannot be told "
+            "from its surroundings",
+        },
+        "evidence_reason_too_thin": {
+            "zh": "按{unit}计量的工程（标线、标志、路缘石）太窄太小，在航测影像的分辨率下看不清",
+            "en": "work measured in {unit} (markings, signs, kerbs) is too thin to see at survey resolution",
+        },
+        "evidence_reason_no_surface": {
+            "zh": "工程要素中没有道路或广场铺面",
+            "en": "none of its features is a road or plaza surface",
+        },
+        "evidence_reason_interior_work": {
+            "zh": "室内工程从空中看不到",
+            "en": "interior work is not visible from above",
+        },
+        "evidence_reason_lamps_too_small": {
+            "zh": "灯具太小，白天航测的影像上看不清",
+            "en": "lamps are too small to see in a daytime survey",
+        },
+        "evidence_reason_facades_not_visible": {
+            "zh": "建筑立面、招牌和地下管线从空中看不到",
+            "en": "facades, signboards and buried cables are not visible from above",
+        },
+        "evidence_reason_kind_not_measured": {
+            "zh": "航测影像无法估算这类工程（{category_label}）",
+            "en": "imagery cannot measure this kind of work ({category_label})",
+        },
+        "evidence_reason_work_not_measured": {
+            "zh": "航测影像无法估算这类工程",
+            "en": "imagery cannot measure this kind of work",
+        },
+        "evidence_reason_not_started": {
+            "zh": "尚未开工（计划 {start} 开工）",
+            "en": "not started yet (planned start {start})",
+        },
+        "evidence_reason_no_survey": {
+            "zh": "自计划开工日 {start} 至 {on}，尚未开展{kind}航测",
+            "en": "no {kind} survey flown between its planned start {start} and {on}",
+        },
+        "evidence_reason_no_survey_recorded": {
+            "zh": "版本 {version} 录入的航测中，没有自计划开工日 {start} 至 {on} 开展的{kind}航测；"
+            "{flown} 的航测 {survey} 是之后才在 {commit} 中录入的",
+            "en": "no {kind} survey recorded by version {version} (surveys_version) flown between its planned start "
+            "{start} and {on}; survey {survey}, flown {flown}, was recorded later, in {commit}",
+        },
+        "evidence_reason_survey_unavailable": {
+            "zh": "本服务器读取不到航测影像 {survey} 的文件",
+            "en": "survey {survey} unavailable: {why}",
+        },
+        "evidence_reason_surveys_unavailable": {
+            "zh": "本服务器读取不到航测影像 {surveys} 的文件",
+            "en": "surveys {surveys} unavailable on this server",
+        },
+        "evidence_reason_too_coarse": {
+            "zh": "航测影像 {survey} 的像素（{resolution} 米）对工程范围（{area} 平方米，仅 {pixels} 个像素，"
+            "至少需要 {needed} 个）来说太粗",
+            "en": "survey {survey}'s pixels ({resolution} m) are too coarse for the footprint ({area} m², {pixels} "
+            "of its pixels; at least {needed} needed)",
+        },
+        "evidence_reason_too_coarse_no_other": {
+            "zh": "航测影像 {survey} 的像素（{resolution} 米）对工程范围（{area} 平方米，仅 {pixels} 个像素，"
+            "至少需要 {needed} 个）来说太粗，开工以来也没有其他足够精细的{kind}航测覆盖它",
+            "en": "survey {survey}'s pixels ({resolution} m) are too coarse for the footprint ({area} m², {pixels} "
+            "of its pixels; at least {needed} needed), and no other {kind} survey flown since its planned start "
+            "covers it finely enough",
+        },
+        "evidence_reason_too_little_coverage": {
+            "zh": "航测影像 {survey} 只覆盖了工程范围的 {coverage}%（至少需要 {needed}%）",
+            "en": "survey {survey} covers {coverage} % of the footprint (at least {needed} % needed)",
+        },
+        "evidence_reason_too_little_coverage_no_other": {
+            "zh": "航测影像 {survey} 只覆盖了工程范围的 {coverage}%（至少需要 {needed}%），"
+            "开工以来也没有其他{kind}航测覆盖足够的范围",
+            "en": "survey {survey} covers {coverage} % of the footprint (at least {needed} % needed), and no other "
+            "{kind} survey flown since its planned start covers enough",
+        },
+        "evidence_reason_no_unit": {"zh": "未注明的单位", "en": "no unit"},
+    }
+)
+
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 
