@@ -44,11 +44,13 @@ run: $(RUN_STAMP) $(WEB_STAMP)
 	$(BIN)/venue-twin serve
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file to a process so its module
-# fixtures (built twins, servers) are made once; the tests wait for conditions, not for time, so
+# fixtures (built twins, servers) are made once, the slowest files first (tests/conftest.py
+# SLOWEST_FILES; xdist's own reorder, by number of tests, is turned off so that order holds); the
+# tests wait for conditions, not for time, so
 # they hold on a busy machine too. Two, one a core: three gained nothing in CI (8:17 + 1:50 against
 # 8:14 + 1:44). The ten slowest are listed at the end: the suite has 10 minutes.
 TEST_WORKERS ?= 2
-XDIST := -n $(TEST_WORKERS) --dist loadfile
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The PostGIS half runs against VENUE_TWIN_TEST_POSTGIS_DSN (default postgres@127.0.0.1:5432);
 # without a server it is skipped (and the embedded half runs), except under CI=true.

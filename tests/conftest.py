@@ -64,6 +64,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
 
 
+# The slowest test files, slowest first (seconds each took, `pytest --durations=0` summed by file on
+# 2026-12-07 with two workers: brief 276, web_imagery 204, operator 188, api_clients 160, the rest
+# 39-102). pytest-xdist hands out whole files (`--dist loadfile`) in collection order
+# (`--no-loadscope-reorder`, Makefile), so the last file a worker gets is a short one and neither
+# waits at the end for the other's long file (longest first; the web and imagery files, last by
+# name, had left one worker busy alone for minutes). test_operator goes second, before
+# test_web_imagery: the two workers start on the first two, and the briefing's and the imagery's
+# tests both wait for the one surveyed twin the first of them builds. A stale order only costs
+# balance, never a test.
+SLOWEST_FILES = (
+    "test_brief.py", "test_operator.py", "test_web_imagery.py", "test_api_clients.py",
+    "test_web_print_browser.py", "test_web_browser.py", "test_api_edits.py", "test_evidence.py", "test_copy.py",
+    "test_web_checks_browser.py", "test_store_postgis.py", "test_intake.py", "test_survey_intake.py",
+    "test_web_labels_browser.py", "test_web_tiles.py", "test_api_robustness.py", "test_api_caching.py",
+    "test_evidence_reading.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest files first (SLOWEST_FILES), each file's tests in their own order."""
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), order[id(item)]))
+
+
 POSTGIS_DSN = os.environ.get("VENUE_TWIN_TEST_POSTGIS_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 HOW_TO_GET_POSTGIS = (
     "no PostgreSQL with PostGIS answers at {dsn} ({why}); the PostGIS half of the tests needs one: "
