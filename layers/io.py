@@ -836,6 +836,7 @@ def write_layer_bytes(
 VERSION_KEY = "twin_version"  # GeoPackage: the layer's metadata item
 VERSION_MEMBER = "twin:version"  # GeoJSON: a member of the FeatureCollection
 VERSION_FILE = "twin-version.txt"  # zipped Shapefile: a file in the zip
+GPKG_VERSION = "1.2"  # the GeoPackage version exports are written as (GDAL's VERSION creation option)
 GEOJSON_MEDIA = "application/vnd.geo+json"
 _COMMIT_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -994,6 +995,11 @@ def _write_gpkg(
             crs=(f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL")) if spatial else None,
             promote_to_multi=False,
             layer_metadata={VERSION_KEY: version} if version else None,
+            # GeoPackage 1.2, not the 1.4 the GDAL pyogrio bundles writes by default: GDAL 3.6
+            # (Debian's ogrinfo, QGIS on it) warns "may only be partially supported" on every open of
+            # a 1.4 file, and nothing written here (features, DATE columns, the metadata extension
+            # for twin_version) needs more than 1.2
+            dataset_options={"VERSION": GPKG_VERSION},
         )
     except Exception as e:  # GDAL refusals are the caller's input, as in _ogr_write
         raise BadInput(f"cannot write {out.name} as GPKG: {e}") from None
