@@ -9,7 +9,9 @@ Formats (chosen by extension, or by `fmt` when writing):
   names to 10 characters, so `shapefile_field_names` maps longer schema names to unique short
   ones; writing and reading use the same mapping, so a layer survives a round trip intact.
 - CSV (.csv) with geometry as WKT in a column named wkt, WKT, geometry or geom. A CSV carries no
-  CRS, so reading one needs `crs`; writing one puts the coordinates in the requested CRS.
+  CRS: one read without `crs` is taken as EPSG:4326 lon/lat, what the twin writes a CSV in by
+  default (and what GDAL and QGIS take WKT in a CSV to be); writing one puts the coordinates in the
+  requested CRS.
 
 Reading reprojects to storage lon/lat (EPSG:4326), then undoes a GCJ-02/BD-09 web-map shift if
 asked, and types each schema column (CSV cells are text). Columns not in the schema are reported,
@@ -303,6 +305,14 @@ def _to_features(
         source = table.crs
     elif fmt.name == "geojson":
         source = parse_crs("OGC:CRS84")  # RFC 7946
+    elif fmt.name == "csv":
+        # A CSV names no CRS, and a single-file download carries no .prj or .csvt beside it: read as
+        # the EPSG:4326 lon/lat the twin's CSV exports and downloads are written in by default (as
+        # GDAL and QGIS take WKT in a CSV to be), so every one imports back as written. A file in
+        # another CRS is caught: coordinates that cannot be lon/lat below, ones that can but lie
+        # elsewhere by the commit's area-of-interest check.
+        source = parse_crs("EPSG:4326")
+        _check_lon_lat(table.geometries, name)
     else:
         raise BadInput(f"{name}: no CRS: pass --crs (e.g. --crs EPSG:4549 or --crs EPSG:4326)")
 
@@ -366,6 +376,24 @@ def _to_features(
     if absent and stored is not None and features:
         _keep_absent_fields(features, absent, stored)
     return ReadResult(features, ignored, crs_label(source) if source is not None else "", id_source, absent, new_ids)
+
+
+def _check_lon_lat(geoms: np.ndarray, name: str) -> None:
+    """Refuse geometries read as lon/lat (a CSV without --crs) whose coordinates cannot be: metres
+    of a projected CRS would otherwise be placed off the globe."""
+    if not len(geoms):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bounds: no geometry at all
+        bounds = shapely.bounds(geoms)
+        xmin, ymin = np.nanmin(bounds[:, 0]), np.nanmin(bounds[:, 1])
+        xmax, ymax = np.nanmax(bounds[:, 2]), np.nanmax(bounds[:, 3])
+    if np.isnan(xmin) or (xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90):
+        return
+    raise BadInput(
+        f"{name}: coordinates are not lon/lat (x {xmin:.10g} to {xmax:.10g}, y {ymin:.10g} to {ymax:.10g}): a CSV "
+        "names no CRS and is read as EPSG:4326 unless you pass --crs with the one it is in (e.g. --crs EPSG:4549)"
+    )
 
 
 def _keep_absent_fields(features: list[Feature], absent: list[str], stored: StoredProperties) -> None:
@@ -1084,7 +1112,9 @@ def shapefile_cut_fields(path: str | Path) -> set[str]:
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError):
         return set()
     column = f"texts_cut_to_{DBF_TEXT_BYTES}_bytes"
-    return {row["field"] for row in csv.DictReader(io.StringIO(text)) if (row.get(column) or "0").strip() not in ("", "0")}
+    return {
+        row["field"] for row in csv.DictReader(io.StringIO(text)) if (row.get(column) or "0").strip() not in ("", "0")
+    }
 
 
 def restore_cut_texts(

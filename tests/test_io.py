@@ -125,7 +125,8 @@ def test_round_trip(tmp_path: Path, ext: str, crs: str) -> None:
     features = _features()
     path = tmp_path / f"halls{ext}"
     assert write_layer_file(_rows(features), HALLS, path, crs=crs) == 3
-    result = read_layer_file(path, HALLS, crs=crs if ext == ".csv" else None)
+    # a CSV carries no CRS: read as the lon/lat it is written in by default, else as --crs says
+    result = read_layer_file(path, HALLS, crs=crs if ext == ".csv" and crs != "EPSG:4326" else None)
     assert result.source_crs == crs
     assert result.ignored_columns == []
     assert result.id_source == "feature_id"
@@ -168,7 +169,9 @@ def test_an_export_records_the_version_it_was_read_at(tmp_path: Path, ext: str) 
     path = tmp_path / f"halls{ext}"
     write_layer_file(_rows(_features()), HALLS, path, version=version)
     assert recorded_version(path) == version
-    assert len(read_layer_file(path, HALLS).features) == 3  # and the file reads as before
+    result = read_layer_file(path, HALLS)  # and the file reads as before
+    assert len(result.features) == 3 and result.ignored_columns == []
+    assert all("version" not in k for f in result.features for k in f.properties)
     write_layer_file(_rows(_features()), HALLS, tmp_path / f"plain{ext}")
     assert recorded_version(tmp_path / f"plain{ext}") is None
 
@@ -417,14 +420,25 @@ def test_csv_with_bad_wkt_names_each_row(tmp_path: Path) -> None:
     assert "row 4" in problems[2].reason and "bad.csv" in problems[2].reason
 
 
-def test_csv_needs_a_crs(tmp_path: Path) -> None:
+def test_csv_without_a_crs_is_read_as_lon_lat(tmp_path: Path) -> None:
+    """A CSV carries no CRS: one without --crs is read as EPSG:4326 lon/lat (what the twin's CSV
+    exports and downloads write by default, and what GDAL and QGIS take WKT in a CSV to be); one whose
+    coordinates cannot be lon/lat is refused, naming --crs, rather than placed off the globe."""
     path = tmp_path / "nocrs.csv"
     path.write_text('id,code,WKT\na,1.1H,"POINT (121.297 31.191)"\n')
-    with pytest.raises(BadInput, match="no CRS: pass --crs"):
-        read_layer_file(path, HALLS)
-    (f,) = read_layer_file(path, HALLS, crs="4326").features
+    result = read_layer_file(path, HALLS)
+    assert result.source_crs == "EPSG:4326"
+    (f,) = result.features
     assert f.id == "a"  # an explicit id column names the feature; the code is only a fallback
     assert f.geometry.equals(shapely.Point(VENUE))
+    assert read_layer_file(path, HALLS, crs="4326").features[0].geometry.equals(shapely.Point(VENUE))
+    metres = tmp_path / "metres.csv"
+    x, y = Transformer.from_crs(4326, 4549, always_xy=True).transform(*VENUE)
+    metres.write_text(f'id,code,WKT\na,1.1H,"POINT ({x} {y})"\n')
+    with pytest.raises(BadInput, match=r"metres\.csv: .*not lon/lat.*pass --crs"):
+        read_layer_file(metres, HALLS)
+    (f,) = read_layer_file(metres, HALLS, crs="EPSG:4549").features
+    assert _metres(*VENUE, f.geometry.x, f.geometry.y) < 0.01
 
 
 def test_shapefile_without_prj_needs_a_crs(tmp_path: Path) -> None:
