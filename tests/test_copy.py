@@ -6,7 +6,8 @@ equal, and a token made on the source accepted by an API on the copy. A destinat
 something is refused (and replaced with --force); a copy that fails or is killed half way leaves
 no twin at the destination.
 
-Also a copy of a layer in the other sense: a CSV export brought back imports as written.
+Also a copy of a layer in the other sense: a CSV export or download brought back imports as written
+and, edited, is merged onto the head as the other formats' copies are.
 """
 
 from __future__ import annotations
@@ -336,3 +337,37 @@ def test_a_csv_export_imports_back_unchanged(source: tuple[Path, dict[str, str]]
         "import", str(metres), "--layer", "halls", "--crs", "EPSG:4549", "--store", str(store), "--author", "li.wei"
     )
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("crs", [[], ["--crs", "EPSG:4326"]], ids=["no-crs", "crs"])
+def test_an_old_csv_download_brought_back_keeps_what_others_changed_since(
+    source: tuple[Path, dict[str, str]], tmp_path: Path, crs: list[str]
+) -> None:
+    """A CSV downloaded as of 2026-09-01 records that version, as the other downloads do, so brought
+    back edited it is merged onto the head: a colleague's later API edit of a hall stays, the halls
+    changed since that the file gives as they were then are not put back, and the user's own edit
+    goes in. (It overwrote both, and said a download keeps others' later edits.)"""
+    src, tokens = source
+    store = copy_store(src, tmp_path / "venue.gpkg")
+    with client(store) as api:
+        r = api.get(
+            "/collections/halls/download", params={"f": "csv", "asof": "2026-09-01"}, headers=bearer(tokens["viewer"])
+        )
+        assert r.status_code == 200, r.text
+        downloaded = tmp_path / "halls.csv"
+        downloaded.write_bytes(r.content)
+        r = api.patch(
+            "/collections/halls/items/hall-1.1H",
+            json={"properties": {"notes": "Zhou Min: doors checked"}},
+            headers={**bearer(tokens["editor"]), "Content-Type": "application/merge-patch+json"},
+        )
+        assert r.status_code in (200, 204), r.text
+    before = _halls(store)
+    _edit_csv(downloaded, "hall-NH", notes="Li Wei: ramp repainted")
+    r = cli("import", str(downloaded), "--layer", "halls", *crs, "--store", str(store), "--author", "li.wei")
+    assert r.returncode == 0, r.stderr
+    assert "is a copy of" in r.stderr and "records no version" not in r.stderr, r.stderr
+    after = _halls(store)
+    assert after["hall-1.1H"]["properties"]["notes"] == "Zhou Min: doors checked"  # the colleague's edit stays
+    assert after["hall-NH"]["properties"]["notes"] == "Li Wei: ramp repainted"
+    assert {k: v for k, v in after.items() if k != "hall-NH"} == {k: v for k, v in before.items() if k != "hall-NH"}

@@ -163,7 +163,7 @@ def test_a_list_field_round_trips(tmp_path: Path, ext: str) -> None:
     assert got["hall-GC"] in ([], None)
 
 
-@pytest.mark.parametrize("ext", [".geojson", ".gpkg", ".zip"])
+@pytest.mark.parametrize("ext", [".geojson", ".gpkg", ".zip", ".csv"])
 def test_an_export_records_the_version_it_was_read_at(tmp_path: Path, ext: str) -> None:
     version = "0123456789abcdef" * 4
     path = tmp_path / f"halls{ext}"
@@ -189,9 +189,26 @@ def test_a_geopackage_keeps_dates_as_dates_and_gaps_as_nulls(tmp_path: Path) -> 
     assert df.loc["hall-GC", ["opened", "floors", "indoor", "area_m2"]].isna().all()
 
 
-def test_a_csv_records_no_version(tmp_path: Path) -> None:
-    write_layer_file(_rows(_features()), HALLS, tmp_path / "h.csv", version="0" * 64)
-    assert recorded_version(tmp_path / "h.csv") is None and "0" * 64 not in (tmp_path / "h.csv").read_text()
+def test_a_csv_records_its_version_in_a_column_gdal_and_excel_read(tmp_path: Path) -> None:
+    """A CSV has no metadata: the version is a last column (a name no field can have), on every row,
+    so a row sorted, filtered or copied into another sheet keeps it; GDAL reads the file as before,
+    and a row added in Excel or QGIS, its cell empty, does not stop the file being a copy of it."""
+    version = "0123456789abcdef" * 4
+    path = tmp_path / "h.csv"
+    write_layer_file(_rows(_features()), HALLS, path, version=version)
+    df = pyogrio.read_dataframe(path, read_geometry=False)
+    assert list(df.columns)[-1] == "twin:version" and set(df["twin:version"]) == {version}
+    assert len(df) == 3
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    path.write_text("\n".join([*lines, 'x,NEW,,,,,,,"POINT (121.297 31.191)",']) + "\n", encoding="utf-8")
+    assert recorded_version(path) == version
+    # rows of two exports made at different versions, joined: a copy of neither, refused by name
+    other = "fedcba9876543210" * 4
+    path.write_text("\n".join([*lines, lines[1].replace(version, other)]) + "\n", encoding="utf-8")
+    with pytest.raises(BadInput, match=r"h\.csv: .*different versions.*0123456789ab, fedcba987654"):
+        recorded_version(path)
+    write_layer_file(_rows(_features()), HALLS, tmp_path / "plain.csv")
+    assert "twin:version" not in (tmp_path / "plain.csv").read_text()
 
 
 def test_a_geopackage_export_is_one_debians_gdal_reads_without_a_warning(tmp_path: Path) -> None:
