@@ -9,7 +9,9 @@ Formats (chosen by extension, or by `fmt` when writing):
   names to 10 characters, so `shapefile_field_names` maps longer schema names to unique short
   ones; writing and reading use the same mapping, so a layer survives a round trip intact.
 - CSV (.csv) with geometry as WKT in a column named wkt, WKT, geometry or geom. A CSV carries no
-  CRS, so reading one needs `crs`; writing one puts the coordinates in the requested CRS.
+  CRS: one read without `crs` is taken as EPSG:4326 lon/lat, what the twin writes a CSV in by
+  default (and what GDAL and QGIS take WKT in a CSV to be); writing one puts the coordinates in the
+  requested CRS. The version an export was read at is its last column, `twin:version`.
 
 Reading reprojects to storage lon/lat (EPSG:4326), then undoes a GCJ-02/BD-09 web-map shift if
 asked, and types each schema column (CSV cells are text). Columns not in the schema are reported,
@@ -303,6 +305,14 @@ def _to_features(
         source = table.crs
     elif fmt.name == "geojson":
         source = parse_crs("OGC:CRS84")  # RFC 7946
+    elif fmt.name == "csv":
+        # A CSV names no CRS, and a single-file download carries no .prj or .csvt beside it: read as
+        # the EPSG:4326 lon/lat the twin's CSV exports and downloads are written in by default (as
+        # GDAL and QGIS take WKT in a CSV to be), so every one imports back as written. A file in
+        # another CRS is caught: coordinates that cannot be lon/lat below, ones that can but lie
+        # elsewhere by the commit's area-of-interest check.
+        source = parse_crs("EPSG:4326")
+        _check_lon_lat(table.geometries, name)
     else:
         raise BadInput(f"{name}: no CRS: pass --crs (e.g. --crs EPSG:4549 or --crs EPSG:4326)")
 
@@ -366,6 +376,24 @@ def _to_features(
     if absent and stored is not None and features:
         _keep_absent_fields(features, absent, stored)
     return ReadResult(features, ignored, crs_label(source) if source is not None else "", id_source, absent, new_ids)
+
+
+def _check_lon_lat(geoms: np.ndarray, name: str) -> None:
+    """Refuse geometries read as lon/lat (a CSV without --crs) whose coordinates cannot be: metres
+    of a projected CRS would otherwise be placed off the globe."""
+    if not len(geoms):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bounds: no geometry at all
+        bounds = shapely.bounds(geoms)
+        xmin, ymin = np.nanmin(bounds[:, 0]), np.nanmin(bounds[:, 1])
+        xmax, ymax = np.nanmax(bounds[:, 2]), np.nanmax(bounds[:, 3])
+    if np.isnan(xmin) or (xmin >= -180 and xmax <= 180 and ymin >= -90 and ymax <= 90):
+        return
+    raise BadInput(
+        f"{name}: coordinates are not lon/lat (x {xmin:.10g} to {xmax:.10g}, y {ymin:.10g} to {ymax:.10g}): a CSV "
+        "names no CRS and is read as EPSG:4326 unless you pass --crs with the one it is in (e.g. --crs EPSG:4549)"
+    )
 
 
 def _keep_absent_fields(features: list[Feature], absent: list[str], stored: StoredProperties) -> None:
@@ -513,6 +541,8 @@ def _read_csv(path: Path, name: str, spatial: bool) -> _Table:
 def _csv_table(df: pd.DataFrame, name: str, spatial: bool, first_row: int = 0) -> _Table:
     """A CSV's rows: the WKT column's geometries (a layer of records, such as the project register,
     needs none: an empty or absent WKT column is no geometry, as its exports write it)."""
+    if VERSION_MEMBER in df.columns:  # the version an export was read at (recorded_version), no field
+        df = df.drop(columns=[VERSION_MEMBER])
     lower = {str(c).lower(): str(c) for c in df.columns}
     wkt_col = next((lower[c] for c in WKT_COLUMNS if c in lower), None)
     if wkt_col is None and not spatial:
@@ -792,8 +822,8 @@ def write_layer_file(
 ) -> int:
     """Write rows of one layer to a GeoJSON, GeoPackage, zipped Shapefile or CSV; return how many.
 
-    `version`, the commit the rows were read at, is recorded in the file (not in a CSV), so that
-    an import of the file, edited or not, knows what it was a copy of (`recorded_version`).
+    `version`, the commit the rows were read at, is recorded in the file (a CSV's last column), so
+    that an import of the file, edited or not, knows what it was a copy of (`recorded_version`).
 
     Geometries are reprojected from storage lon/lat to `crs`. Columns are "feature_id" then the
     schema's fields in order, typed from the schema (integers stay integers; dates are ISO
@@ -836,13 +866,16 @@ def write_layer_bytes(
 VERSION_KEY = "twin_version"  # GeoPackage: the layer's metadata item
 VERSION_MEMBER = "twin:version"  # GeoJSON: a member of the FeatureCollection
 VERSION_FILE = "twin-version.txt"  # zipped Shapefile: a file in the zip
+# CSV: a last column named VERSION_MEMBER, the same on every row (a row added since has it empty)
+GPKG_VERSION = "1.2"  # the GeoPackage version exports are written as (GDAL's VERSION creation option)
 GEOJSON_MEDIA = "application/vnd.geo+json"
 _COMMIT_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def recorded_version(path: str | Path, source_layer: str | None = None) -> str | None:
-    """The commit an exported file was read at (`write_layer_file`'s `version`), or None: a CSV, a
-    file from elsewhere, or one that records no well-formed commit id."""
+    """The commit an exported file was read at (`write_layer_file`'s `version`), or None: a file
+    from elsewhere, or one that records no well-formed commit id. A CSV whose rows record different
+    versions (two exports joined) is refused (BadInput): it is a copy of neither."""
     path = Path(path)
     try:
         fmt = resolve_format(None, path)
@@ -850,7 +883,9 @@ def recorded_version(path: str | Path, source_layer: str | None = None) -> str |
         return None
     found: Any = None
     try:
-        if fmt.name == "gpkg":
+        if fmt.name == "csv":
+            found = _csv_version(path)
+        elif fmt.name == "gpkg":
             found = (pyogrio.read_info(str(path), layer=source_layer).get("layer_metadata") or {}).get(VERSION_KEY)
         elif fmt.name == "shapefile" and path.suffix.lower() == ".zip":
             with zipfile.ZipFile(path) as z:
@@ -866,6 +901,27 @@ def recorded_version(path: str | Path, source_layer: str | None = None) -> str |
     except (OSError, zipfile.BadZipFile, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
         return None
     return found if isinstance(found, str) and _COMMIT_ID.fullmatch(found) else None
+
+
+def _csv_version(path: Path) -> str | None:
+    """The one version a CSV's VERSION_MEMBER column gives (empty cells, rows added since, aside)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), [])
+        if VERSION_MEMBER not in header:  # a CSV from elsewhere: not read further
+            return None
+        table = pd.read_csv(path, usecols=[VERSION_MEMBER], dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        cells = table[VERSION_MEMBER]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError):
+        return None  # unreadable: the import's own read says why
+    versions = sorted({v.strip() for v in cells.tolist() if v.strip()})
+    if len(versions) > 1:
+        shown = ", ".join(v[:12] for v in versions[:5]) + (" ..." if len(versions) > 5 else "")
+        raise BadInput(
+            f"{path}: its rows record different versions of the twin in {VERSION_MEMBER} ({shown}), as rows of "
+            "exports made at different times joined do; import each export on its own, or pass --parent"
+        )
+    return versions[0] if versions else None
 
 
 def _collect(rows: Iterable[ExportRow]) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
@@ -994,6 +1050,11 @@ def _write_gpkg(
             crs=(f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL")) if spatial else None,
             promote_to_multi=False,
             layer_metadata={VERSION_KEY: version} if version else None,
+            # GeoPackage 1.2, not the 1.4 the GDAL pyogrio bundles writes by default: GDAL 3.6
+            # (Debian's ogrinfo, QGIS on it) warns "may only be partially supported" on every open of
+            # a 1.4 file, and nothing written here (features, DATE columns, the metadata extension
+            # for twin_version) needs more than 1.2
+            dataset_options={"VERSION": GPKG_VERSION},
         )
     except Exception as e:  # GDAL refusals are the caller's input, as in _ogr_write
         raise BadInput(f"cannot write {out.name} as GPKG: {e}") from None
@@ -1078,7 +1139,9 @@ def shapefile_cut_fields(path: str | Path) -> set[str]:
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError):
         return set()
     column = f"texts_cut_to_{DBF_TEXT_BYTES}_bytes"
-    return {row["field"] for row in csv.DictReader(io.StringIO(text)) if (row.get(column) or "0").strip() not in ("", "0")}
+    return {
+        row["field"] for row in csv.DictReader(io.StringIO(text)) if (row.get(column) or "0").strip() not in ("", "0")
+    }
 
 
 def restore_cut_texts(
@@ -1170,6 +1233,12 @@ def _write_csv(
     df = pd.DataFrame(_lists_as_json(columns, schema))
     # rounding_precision=-1: every digit, so the CSV holds exactly what the twin holds
     df["wkt"] = shapely.to_wkt(geoms, rounding_precision=-1, trim=True)
+    if version:
+        # A CSV has no place for metadata that GDAL, QGIS, pandas and Excel all pass over (a comment
+        # line is a row to each of them), so the version is a last column, on every row: a row
+        # sorted, filtered or pasted elsewhere keeps it, and a row added in Excel or QGIS leaves it
+        # empty. Its name cannot be a field's (field names are lower-case letters, digits and _).
+        df[VERSION_MEMBER] = version
     df.to_csv(out, index=False)
 
 

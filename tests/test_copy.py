@@ -5,10 +5,14 @@ log` identical, every layer's items equal at the head and at old versions, featu
 equal, and a token made on the source accepted by an API on the copy. A destination that holds
 something is refused (and replaced with --force); a copy that fails or is killed half way leaves
 no twin at the destination.
+
+Also a copy of a layer in the other sense: a CSV export or download brought back imports as written
+and, edited, is merged onto the head as the other formats' copies are.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import signal
@@ -16,6 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from api_server import ROOT, VENV_BIN, bearer, build_venue, client, copy_store, make_tokens
 
@@ -291,3 +296,78 @@ def test_both_stores_answer_the_api_alike(source: tuple[Path, dict[str, str]]) -
     assert not differ, [(p, answers[0][p][0], answers[1][p][0]) for p in differ[:10]]
     ok = sum(status == 200 for status, _ in answers[0].values())
     assert ok >= 0.9 * len(answers[0]), [(p, s) for p, (s, _) in answers[0].items() if s != 200]
+
+
+# ---------------------------------------------------------------------------- a CSV export brought back
+def _halls(store: Path) -> dict[str, dict[str, object]]:
+    with Twin.open(store) as t:
+        return {fid: orjson.loads(t.feature("halls", fid)) for fid in t.feature_ids("halls")}
+
+
+def _edit_csv(path: Path, fid: str, **values: str) -> None:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        if row["feature_id"] == fid:
+            row.update(values)
+    with path.open("w", newline="", encoding="utf-8") as fh:  # as Excel or a script saves it
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_a_csv_export_imports_back_unchanged(source: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """`export halls -o hh.csv` says it wrote EPSG:4326, and the file imports back as written, without
+    --crs (a CSV carries no CRS; it is read as the lon/lat the twin writes a CSV in by default)."""
+    store = copy_store(source[0], tmp_path / "venue.gpkg")
+    exported = tmp_path / "hh.csv"
+    r = cli("export", "halls", "-o", str(exported), "--store", str(store))
+    assert r.returncode == 0 and "(EPSG:4326)" in r.stdout, r.stderr
+    head = cli("log", "--limit", "1", "--store", str(store)).stdout
+    r = cli("import", str(exported), "--layer", "halls", "--store", str(store), "--author", "li.wei")
+    assert r.returncode == 0, r.stderr
+    assert "nothing to commit" in r.stdout and cli("log", "--limit", "1", "--store", str(store)).stdout == head
+    # One written in metres is not taken for degrees: refused, naming --crs, the twin unchanged.
+    metres = tmp_path / "hh-4549.csv"
+    assert cli("export", "halls", "-o", str(metres), "--crs", "EPSG:4549", "--store", str(store)).returncode == 0
+    r = cli("import", str(metres), "--layer", "halls", "--store", str(store), "--author", "li.wei")
+    assert r.returncode == 2 and "--crs" in r.stderr and "hh-4549.csv" in r.stderr, r.stderr
+    assert cli("log", "--limit", "1", "--store", str(store)).stdout == head
+    r = cli(
+        "import", str(metres), "--layer", "halls", "--crs", "EPSG:4549", "--store", str(store), "--author", "li.wei"
+    )
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("crs", [[], ["--crs", "EPSG:4326"]], ids=["no-crs", "crs"])
+def test_an_old_csv_download_brought_back_keeps_what_others_changed_since(
+    source: tuple[Path, dict[str, str]], tmp_path: Path, crs: list[str]
+) -> None:
+    """A CSV downloaded as of 2026-09-01 records that version, as the other downloads do, so brought
+    back edited it is merged onto the head: a colleague's later API edit of a hall stays, the halls
+    changed since that the file gives as they were then are not put back, and the user's own edit
+    goes in. (It overwrote both, and said a download keeps others' later edits.)"""
+    src, tokens = source
+    store = copy_store(src, tmp_path / "venue.gpkg")
+    with client(store) as api:
+        r = api.get(
+            "/collections/halls/download", params={"f": "csv", "asof": "2026-09-01"}, headers=bearer(tokens["viewer"])
+        )
+        assert r.status_code == 200, r.text
+        downloaded = tmp_path / "halls.csv"
+        downloaded.write_bytes(r.content)
+        r = api.patch(
+            "/collections/halls/items/hall-1.1H",
+            json={"properties": {"notes": "Zhou Min: doors checked"}},
+            headers={**bearer(tokens["editor"]), "Content-Type": "application/merge-patch+json"},
+        )
+        assert r.status_code in (200, 204), r.text
+    before = _halls(store)
+    _edit_csv(downloaded, "hall-NH", notes="Li Wei: ramp repainted")
+    r = cli("import", str(downloaded), "--layer", "halls", *crs, "--store", str(store), "--author", "li.wei")
+    assert r.returncode == 0, r.stderr
+    assert "is a copy of" in r.stderr and "records no version" not in r.stderr, r.stderr
+    after = _halls(store)
+    assert after["hall-1.1H"]["properties"]["notes"] == "Zhou Min: doors checked"  # the colleague's edit stays
+    assert after["hall-NH"]["properties"]["notes"] == "Li Wei: ramp repainted"
+    assert {k: v for k, v in after.items() if k != "hall-NH"} == {k: v for k, v in before.items() if k != "hall-NH"}

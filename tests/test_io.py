@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
+import subprocess
 import uuid
 import zipfile
 from pathlib import Path
@@ -122,7 +125,8 @@ def test_round_trip(tmp_path: Path, ext: str, crs: str) -> None:
     features = _features()
     path = tmp_path / f"halls{ext}"
     assert write_layer_file(_rows(features), HALLS, path, crs=crs) == 3
-    result = read_layer_file(path, HALLS, crs=crs if ext == ".csv" else None)
+    # a CSV carries no CRS: read as the lon/lat it is written in by default, else as --crs says
+    result = read_layer_file(path, HALLS, crs=crs if ext == ".csv" and crs != "EPSG:4326" else None)
     assert result.source_crs == crs
     assert result.ignored_columns == []
     assert result.id_source == "feature_id"
@@ -159,13 +163,15 @@ def test_a_list_field_round_trips(tmp_path: Path, ext: str) -> None:
     assert got["hall-GC"] in ([], None)
 
 
-@pytest.mark.parametrize("ext", [".geojson", ".gpkg", ".zip"])
+@pytest.mark.parametrize("ext", [".geojson", ".gpkg", ".zip", ".csv"])
 def test_an_export_records_the_version_it_was_read_at(tmp_path: Path, ext: str) -> None:
     version = "0123456789abcdef" * 4
     path = tmp_path / f"halls{ext}"
     write_layer_file(_rows(_features()), HALLS, path, version=version)
     assert recorded_version(path) == version
-    assert len(read_layer_file(path, HALLS).features) == 3  # and the file reads as before
+    result = read_layer_file(path, HALLS)  # and the file reads as before
+    assert len(result.features) == 3 and result.ignored_columns == []
+    assert all("version" not in k for f in result.features for k in f.properties)
     write_layer_file(_rows(_features()), HALLS, tmp_path / f"plain{ext}")
     assert recorded_version(tmp_path / f"plain{ext}") is None
 
@@ -183,9 +189,43 @@ def test_a_geopackage_keeps_dates_as_dates_and_gaps_as_nulls(tmp_path: Path) -> 
     assert df.loc["hall-GC", ["opened", "floors", "indoor", "area_m2"]].isna().all()
 
 
-def test_a_csv_records_no_version(tmp_path: Path) -> None:
-    write_layer_file(_rows(_features()), HALLS, tmp_path / "h.csv", version="0" * 64)
-    assert recorded_version(tmp_path / "h.csv") is None and "0" * 64 not in (tmp_path / "h.csv").read_text()
+def test_a_csv_records_its_version_in_a_column_gdal_and_excel_read(tmp_path: Path) -> None:
+    """A CSV has no metadata: the version is a last column (a name no field can have), on every row,
+    so a row sorted, filtered or copied into another sheet keeps it; GDAL reads the file as before,
+    and a row added in Excel or QGIS, its cell empty, does not stop the file being a copy of it."""
+    version = "0123456789abcdef" * 4
+    path = tmp_path / "h.csv"
+    write_layer_file(_rows(_features()), HALLS, path, version=version)
+    df = pyogrio.read_dataframe(path, read_geometry=False)
+    assert list(df.columns)[-1] == "twin:version" and set(df["twin:version"]) == {version}
+    assert len(df) == 3
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    path.write_text("\n".join([*lines, 'x,NEW,,,,,,,"POINT (121.297 31.191)",']) + "\n", encoding="utf-8")
+    assert recorded_version(path) == version
+    # rows of two exports made at different versions, joined: a copy of neither, refused by name
+    other = "fedcba9876543210" * 4
+    path.write_text("\n".join([*lines, lines[1].replace(version, other)]) + "\n", encoding="utf-8")
+    with pytest.raises(BadInput, match=r"h\.csv: .*different versions.*0123456789ab, fedcba987654"):
+        recorded_version(path)
+    write_layer_file(_rows(_features()), HALLS, tmp_path / "plain.csv")
+    assert "twin:version" not in (tmp_path / "plain.csv").read_text()
+
+
+def test_a_geopackage_export_is_one_debians_gdal_reads_without_a_warning(tmp_path: Path) -> None:
+    """GeoPackage 1.2 (user_version 10200), not the 1.4 pyogrio's newer GDAL writes by default, over
+    which GDAL 3.6's ogrinfo warns "may only be partially supported" on every open."""
+    path = tmp_path / "h.gpkg"
+    write_layer_file(_rows(_features()), HALLS, path, version="0" * 64)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 10200
+    assert recorded_version(path) == "0" * 64 and len(read_layer_file(path, HALLS).features) == 3
+    ogrinfo = shutil.which("ogrinfo", path="/usr/bin") or shutil.which("ogrinfo")
+    if ogrinfo is None:
+        pytest.skip("no ogrinfo (Debian's gdal-bin)")
+    r = subprocess.run([ogrinfo, "-so", "-al", str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Feature Count: 3" in r.stdout, r.stdout + r.stderr
+    assert "Warning" not in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_export_to_gauss_kruger_has_metre_coordinates(tmp_path: Path) -> None:
@@ -397,14 +437,25 @@ def test_csv_with_bad_wkt_names_each_row(tmp_path: Path) -> None:
     assert "row 4" in problems[2].reason and "bad.csv" in problems[2].reason
 
 
-def test_csv_needs_a_crs(tmp_path: Path) -> None:
+def test_csv_without_a_crs_is_read_as_lon_lat(tmp_path: Path) -> None:
+    """A CSV carries no CRS: one without --crs is read as EPSG:4326 lon/lat (what the twin's CSV
+    exports and downloads write by default, and what GDAL and QGIS take WKT in a CSV to be); one whose
+    coordinates cannot be lon/lat is refused, naming --crs, rather than placed off the globe."""
     path = tmp_path / "nocrs.csv"
     path.write_text('id,code,WKT\na,1.1H,"POINT (121.297 31.191)"\n')
-    with pytest.raises(BadInput, match="no CRS: pass --crs"):
-        read_layer_file(path, HALLS)
-    (f,) = read_layer_file(path, HALLS, crs="4326").features
+    result = read_layer_file(path, HALLS)
+    assert result.source_crs == "EPSG:4326"
+    (f,) = result.features
     assert f.id == "a"  # an explicit id column names the feature; the code is only a fallback
     assert f.geometry.equals(shapely.Point(VENUE))
+    assert read_layer_file(path, HALLS, crs="4326").features[0].geometry.equals(shapely.Point(VENUE))
+    metres = tmp_path / "metres.csv"
+    x, y = Transformer.from_crs(4326, 4549, always_xy=True).transform(*VENUE)
+    metres.write_text(f'id,code,WKT\na,1.1H,"POINT ({x} {y})"\n')
+    with pytest.raises(BadInput, match=r"metres\.csv: .*not lon/lat.*pass --crs"):
+        read_layer_file(metres, HALLS)
+    (f,) = read_layer_file(metres, HALLS, crs="EPSG:4549").features
+    assert _metres(*VENUE, f.geometry.x, f.geometry.y) < 0.01
 
 
 def test_shapefile_without_prj_needs_a_crs(tmp_path: Path) -> None:
