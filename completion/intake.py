@@ -1068,7 +1068,9 @@ def register_records(
             c = str(v["curve"])
             rec["curve"] = CURVE_ALIASES.get(c.casefold(), c)
         if v.get("features") is not None:
-            rec["features"] = [s.strip() for s in re.split(r"[;,；，\s]+", str(v["features"])) if s.strip()]
+            # separated by commas, semicolons or spaces, or a JSON list (as `venue-twin export` of
+            # the layer writes them): no reference holds brackets or quotes
+            rec["features"] = [s for s in re.split(r"[;,；，\s\[\]\"']+", str(v["features"])) if s]
         for f in ("category", "responsible_unit", "responsible_person", "name_zh", "name_en"):
             if v.get(f) is not None:
                 rec[f] = str(v[f])

@@ -1537,3 +1537,22 @@ def test_completion_of_a_twin_without_projects_says_so(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "twin.gpkg")
     code, out = run("completion", "--date", "T-30", "--store", str(store))
     assert code == 0 and "no project is registered" in out and "projects import" in out, out
+
+
+def test_features_written_as_a_json_list_are_read_as_their_references(tmp_path: Path) -> None:
+    # `venue-twin export projects -o p.csv` (the layer's export, not `projects export`) writes a
+    # project's features as a JSON list; read back by `projects import`, '["halls/hall-GC"' was
+    # taken for a reference naming a layer '["halls'.
+    store = empty_twin(tmp_path / "t.gpkg")
+    sheet = tmp_path / "r.csv"
+    sheet.write_text(
+        "code,name_zh,area,responsible_unit,planned_start,planned_finish,quantity,quantity_unit,features\n"
+        'RD-01,诸光路整治,roads,青浦区建设管理委员会,2026-08-10,2026-10-06,3000,m,"[""roads/no-such-road"", '
+        '""roads/other-road""]"\n',
+        encoding="utf-8",
+    )
+    code, out = run("projects", "import", str(sheet), "--store", str(store))
+    assert code == 2, out
+    assert "row 2: feature reference roads/no-such-road: no such feature [column I: features]" in out, out
+    assert "row 2: feature reference roads/other-road: no such feature [column I: features]" in out, out
+    assert '["' not in out and '"]' not in out, out
