@@ -548,3 +548,23 @@ def test_the_survey_layer_table_gives_units_edges_and_bands_in_words(surveyed_tw
         assert view.rows[0].cells[column].text == text
     en = check_view(schema, [one], {}, "en")
     assert [c.unit for c in en.columns if c.name in ("west", "size_bytes", "unit")] == ["°", "bytes", None]
+
+
+@pytest.mark.parametrize(("lang", "words"), [("en", {"Orthophoto", "NDVI"}), ("zh", {"正射影像", "NDVI"})])
+def test_a_survey_is_named_by_kind_and_date_on_the_check_map_and_table(
+    surveyed_twin: Path, lang: str, words: set[str]
+) -> None:
+    """The survey layer's check named each flight by its id (a hash) on its map and in its table's
+    first column; it names it as the imagery's layer control does, its kind and flight date."""
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        data = _json(c, "/maps/data/features/surveys", mode="check", lang=lang)
+        doc = _page(c, "/maps/layers/surveys", lang=lang)
+        items = {i["id"]: i["properties"] for i in _items(c, "surveys")}
+    labels = {f["id"]: f["l"] for f in data["features"]}
+    assert set(labels) == set(items) and len(labels) == 6
+    for fid, label in labels.items():
+        word, day = label.rsplit(" ", 1)
+        assert word in words and day == items[fid]["date"], (fid, label)
+    assert len({(lab, fid) for fid, lab in labels.items()}) == 6
+    first = [tr.xpath("./td")[0].text_content().strip() for tr in doc.xpath("//section[@data-attr-table]//tbody/tr")]
+    assert sorted(first) == sorted(labels.values()), first

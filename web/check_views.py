@@ -227,7 +227,7 @@ def check_view(
     layer = schema.name
     by_id = {str(d["id"]): d for d in records}
     props_of = {fid: (d.get("properties") or {}) for fid, d in by_id.items()}
-    code_of = {fid: feature_code(schema, fid, props) for fid, props in props_of.items()}
+    code_of = {fid: feature_code(schema, fid, props, lang) for fid, props in props_of.items()}
     # every feature with a problem, then the others by code, up to the limit (picked by a plain sort:
     # a big layer is cut long before "FB-2" against "FB-10" matters), shown in natural code order
     order = sorted(props_of, key=lambda fid: (fid not in findings, code_of[fid], fid))[:limit]

@@ -576,12 +576,20 @@ def plain_classifier(cls: str = "ctx") -> Classifier:
     return classify
 
 
-def feature_code(schema: LayerSchema, fid: str, props: dict[str, Any]) -> str:
-    """What people call a feature: its code (the schema's code field, else `code`), else its id."""
+def feature_code(schema: LayerSchema, fid: str, props: dict[str, Any], lang: str = "en") -> str:
+    """What people call a feature: its code (the schema's code field, else `code`); a survey, its
+    kind and flight date in ``lang`` ("NDVI 2026-10-06", as the imagery's layer control names it:
+    its id is a hash); else its id."""
     for name in (schema.code_field, "code"):
         v = props.get(name) if name else None
         if v not in (None, ""):
             return str(v)
+    if is_survey_layer(schema.name) and props.get("kind") and props.get("date"):
+        from web.imagery import kind_words
+
+        bands = props.get("band_count")
+        word = kind_words(lang, str(props["kind"]), bands if isinstance(bands, int) else 1)[0]
+        return f"{word} {props['date']}"
     return fid
 
 
@@ -594,7 +602,7 @@ def check_classifier(twin: TwinLike, layer: str, ref: Ref, lang: str) -> Classif
     schema = twin.layer(layer, ref)
 
     def classify(fid: str, feature: dict[str, Any] | None) -> dict[str, Any]:
-        label = feature_code(schema, fid, (feature or {}).get("properties") or {})
+        label = feature_code(schema, fid, (feature or {}).get("properties") or {}, lang)
         c = result.get(fid)
         if c is None:
             return {"c": "ok", "l": label}

@@ -59,7 +59,10 @@ UNDER_MIN_SHARE = 0.002
 
 def is_basemap(info: SurveyInfo) -> bool:
     """Colour images (three bands or more) are basemaps; single-band surveys are index overlays."""
-    return info.band_count >= 3
+    return info.band_count >= BASEMAP_BANDS
+
+
+BASEMAP_BANDS = 3
 
 
 def native_zoom(info: SurveyInfo) -> int:
@@ -128,20 +131,27 @@ def _core(cells: Any) -> Any:
 
 
 def kind_names(lang: str, info: SurveyInfo) -> tuple[str, str]:
-    """(the layer control's name, the credit's word) for a survey's kind in the page's language:
-    i18n's "survey_layer_kind_<kind>" and "survey_credit_kind_<kind>" where it has them (the credit's
-    own words say "flown"/"航测", so its word is the kind alone), else the kind's words of the legend
+    """(the layer control's name, the credit's word) for a survey's kind in the page's language
+    (kind_words)."""
+    return kind_words(lang, info.kind, info.band_count)
+
+
+def kind_words(lang: str, kind: str, band_count: int) -> tuple[str, str]:
+    """(the layer control's name, the credit's word) for a survey of ``kind`` and ``band_count``
+    bands in the page's language: a colour image's (a basemap's) "Orthophoto"; else i18n's
+    "survey_layer_kind_<kind>" and "survey_credit_kind_<kind>" where it has them (the credit's own
+    words say "flown"/"航测", so its word is the kind alone), else the kind's words of the legend
     (i18n.survey_kind), else its code as a survey ("dsm_v2 survey"): the raw kind in capitals
     ("THERMAL 2026-10-01") read as a code."""
-    if is_basemap(info):
+    if band_count >= BASEMAP_BANDS:  # is_basemap
         word = i18n.label(lang, "survey_orthophoto")
         return word, word
-    if i18n.has_label(f"survey_layer_kind_{info.kind}"):
-        return i18n.label(lang, f"survey_layer_kind_{info.kind}"), i18n.label(lang, f"survey_credit_kind_{info.kind}")
-    if i18n.has_label(f"survey_kind_{info.kind}"):
-        word = i18n.survey_kind(lang, info.kind)
+    if i18n.has_label(f"survey_layer_kind_{kind}"):
+        return i18n.label(lang, f"survey_layer_kind_{kind}"), i18n.label(lang, f"survey_credit_kind_{kind}")
+    if i18n.has_label(f"survey_kind_{kind}"):
+        word = i18n.survey_kind(lang, kind)
         return word, word
-    code = info.kind.replace("_", " ")
+    code = kind.replace("_", " ")
     return i18n.label(lang, "survey_layer_kind_other", kind=code), code
 
 
