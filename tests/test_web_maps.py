@@ -893,3 +893,78 @@ def test_before_any_project_is_registered_the_panel_says_so(api: TestClient, lan
     assert 'data-no-projects="2026-07-01"' in html and i18n.label(lang, "no_projects_on", date="2026-07-01") in html
     assert 'data-kpi="overall"' not in html and 'data-section="late"' not in html
     assert 'data-kpi="days"' in html  # the days to opening day still count
+
+
+# ---------------------------------------------------------------------------- a register brought in from a workbook
+@pytest.mark.parametrize(
+    ("text", "en", "zh"),
+    [
+        ("青浦区交通委员会 (Qingpu Transport Commission)", "Qingpu Transport Commission", "青浦区交通委员会"),
+        ("青浦区交通委员会（Qingpu Transport Commission）", "Qingpu Transport Commission", "青浦区交通委员会"),
+        ("国家会展中心（上海）有限责任公司 (NECC Shanghai, venue operator)", "NECC Shanghai, venue operator",
+         "国家会展中心（上海）有限责任公司"),
+        ("青浦区绿化局 Qingpu Greening Bureau", "Qingpu Greening Bureau", "青浦区绿化局"),
+        ("孙浩 Sun Hao", "Sun Hao", "孙浩"),
+        ("黄丽 Huang Li (Qingpu Greening Bureau)", "Huang Li", "黄丽"),
+        ("黄丽 Huang Li（青浦区绿化局）", "Huang Li", "黄丽"),
+        ("黄丽 Huang Li（Qingpu Greening Bureau）", "Huang Li", "黄丽"),
+        ("阿依古丽·买买提 Ayguli Mamat", "Ayguli Mamat", "阿依古丽·买买提"),
+        ("Huang Li", "Huang Li", "Huang Li"),
+        ("黄丽", "黄丽", "黄丽"),
+        ("国家会展中心（上海）", "国家会展中心（上海）", "国家会展中心（上海）"),
+        ("黄丽（青浦区绿化局）", "黄丽（青浦区绿化局）", "黄丽（青浦区绿化局）"),
+        ("Huang Li (Qingpu Greening Bureau)", "Huang Li (Qingpu Greening Bureau)", "Huang Li (Qingpu Greening Bureau)"),
+        ("黄丽 13912345678", "黄丽 13912345678", "黄丽 13912345678"),
+    ],
+)  # fmt: skip
+def test_in_language_reads_the_forms_a_register_writes(text: str, en: str, zh: str) -> None:
+    """A unit or a person as registers write them: both names, one, or a person with their unit in
+    brackets (the sample register's "黄丽 Huang Li (Qingpu Greening Bureau)" was read as a unit, its
+    bracket the English name: English pages named the bureau as the responsible person)."""
+    assert (i18n.in_language("en", text), i18n.in_language("zh", text)) == (en, zh)
+    assert i18n.in_language("en", f"  {text} ") == en  # a cell's stray spaces
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The README's register intake: `projects sample`, `init --empty`, then the register and the
+    reports imported with their original dates (projects that name no venue features)."""
+    from cli.main import app as cli
+
+    d = tmp_path_factory.mktemp("season")
+    book, store = d / "season.xlsx", d / "season.gpkg"
+    for args in (
+        ["projects", "sample", str(book)],
+        ["init", "--empty", "--store", str(store)],
+        ["projects", "import", str(book), "--original-dates", "-s", str(store), "--author", "office"],
+        ["progress", "import", str(book), "--original-dates", "-s", str(store), "--author", "office"],
+    ):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 0, (args, r.output)
+    with TestClient(create_app(ApiSettings(store=store))) as c:
+        yield c
+
+
+def _sample_person(season: TestClient) -> dict[str, Any]:
+    """A project of the sample register whose person is written "黄丽 Huang Li (Qingpu Greening Bureau)"."""
+    projects = _json(season, "/collections/projects/items", limit=1000)["features"]
+    props = [f["properties"] for f in projects if "(" in (f["properties"].get("responsible_person") or "")]
+    assert props, projects[:2]
+    return props[0]
+
+
+def test_sample_register_pages_name_the_person_in_the_page_language(season: TestClient) -> None:
+    """The project page and the units page by person name the responsible person, in the page's
+    language, not the person's unit (English) or both names (Chinese)."""
+    p = _sample_person(season)
+    person = p["responsible_person"]  # "黄丽 Huang Li (Qingpu Greening Bureau)"
+    zh_name, en_name = person.split(" ")[0], person.split(" (")[0].split(" ", 1)[1]
+    unit_en = person.split(" (")[1].rstrip(")")
+    for lang, name, absent in (("en", en_name, zh_name), ("zh", zh_name, en_name)):
+        html = season.get(f"/projects/{p['code']}", params={"f": "html", "date": "T-10", "lang": lang}).text
+        cell = re.search(r'<td data-field="person"[^>]*>([^<]*)</td>', html)
+        assert cell and cell.group(1) == name, (cell and cell.group(0), html[:2000])
+        units = season.get("/completion/units", params={"date": "T-30", "by": "person", "f": "html", "lang": lang}).text
+        rows = re.findall(r"<tr[^>]*data-key=\"[^\"]*\">\s*<td>([^<]+)<small>", units)
+        assert name in [r.strip() for r in rows] and unit_en not in [r.strip() for r in rows], rows
+        assert absent not in re.sub(r"<[^>]+>", "", units)  # the person's data-key keeps the whole text
