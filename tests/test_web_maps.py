@@ -968,3 +968,11 @@ def test_sample_register_pages_name_the_person_in_the_page_language(season: Test
         rows = re.findall(r"<tr[^>]*data-key=\"[^\"]*\">\s*<td>([^<]+)<small>", units)
         assert name in [r.strip() for r in rows] and unit_en not in [r.strip() for r in rows], rows
         assert absent not in re.sub(r"<[^>]+>", "", units)  # the person's data-key keeps the whole text
+
+
+def test_sample_register_names_projects_in_english(season: TestClient) -> None:
+    """The sample register has an English name column: English pages do not read "绿化景观46号"."""
+    p = _sample_person(season)
+    assert p["name_en"] != p["name_zh"] and not re.search(r"[\u3400-\u9fff]", p["name_en"]), p
+    html = season.get(f"/projects/{p['code']}", params={"f": "html", "date": "T-10", "lang": "en"}).text
+    assert f"{p['code']} {p['name_en']}" in html_lib.unescape(html) and p["name_zh"] not in html
