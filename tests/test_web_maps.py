@@ -976,3 +976,30 @@ def test_sample_register_names_projects_in_english(season: TestClient) -> None:
     assert p["name_en"] != p["name_zh"] and not re.search(r"[\u3400-\u9fff]", p["name_en"]), p
     html = season.get(f"/projects/{p['code']}", params={"f": "html", "date": "T-10", "lang": "en"}).text
     assert f"{p['code']} {p['name_en']}" in html_lib.unescape(html) and p["name_zh"] not in html
+
+
+def _engine_config(html: str) -> dict[str, Any]:
+    at = html.index("new VT.Engine(")
+    at = html.index("{", at)
+    config, _ = __import__("json").JSONDecoder().raw_decode(html[at:])
+    return config  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_completion_map_opens_on_every_late_and_at_risk_project(api: TestClient, store: Path, lang: str) -> None:
+    """The first view fits the venue and every late and at-risk project's features, not only the
+    venue boundary: LS-08's clover green (about 121.3064°E, at risk) lies east of the boundary and
+    was out of view. The roads done early, kilometres long, do not widen it."""
+    from web.data import completion_view, feature_boxes, union_bounds, venue_bounds
+
+    html = api.get("/maps/completion", params={"date": CHECKPOINT_DATE, "lang": lang}).text
+    bounds = _engine_config(html)["bounds"]
+    with Twin.open(store) as twin:
+        view = completion_view(twin, CHECKPOINT_DATE)
+        assert view is not None
+        ref = view.snapshot.ref
+        wanted = {k for s in view.snapshot.statuses if s.status in ("behind", "at_risk") for k in s.project.features}
+        boxes = feature_boxes(twin, wanted, ref)
+        venue = venue_bounds(twin, ref)
+    assert "landscaping/ls-clover-green" in boxes and boxes["landscaping/ls-clover-green"][2] > venue[2]
+    assert bounds == pytest.approx(union_bounds([tuple(venue), *boxes.values()]), abs=1e-9)
