@@ -1003,3 +1003,16 @@ def test_the_completion_map_opens_on_every_late_and_at_risk_project(api: TestCli
         venue = venue_bounds(twin, ref)
     assert "landscaping/ls-clover-green" in boxes and boxes["landscaping/ls-clover-green"][2] > venue[2]
     assert bounds == pytest.approx(union_bounds([tuple(venue), *boxes.values()]), abs=1e-9)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_map_of_a_register_without_features_says_so(season: TestClient, lang: str) -> None:
+    """After the register intake (projects naming no venue features) the completion map says the twin
+    holds no venue features, over the empty map, and offers no zoom on a project it cannot show."""
+    html = season.get("/maps/completion", params={"date": "T-10", "lang": lang}).text
+    section = re.search(r'<section[^>]*data-no-data="[^"]*"[^>]*><h2>([^<]*)</h2>', html)
+    assert section and section.group(1) == i18n.label(lang, "brief_map_empty"), html[-6000:]
+    late = re.search(r'<section class="vt-section" data-section="late">.*?</section>', html, re.S)
+    assert late and "data-project=" in late.group(0)
+    assert i18n.label(lang, "late_hint") not in html and i18n.label(lang, "unit_hint") not in html
+    assert "data-zoom=" not in late.group(0)

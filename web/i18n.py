@@ -760,6 +760,18 @@ _LABELS.update(
     }
 )
 
+# The completion map of a twin holding no venue features (a register brought in from a workbook into
+# an empty twin, web/templates/panel_no_features.html), under "brief_map_empty", the briefing's words.
+_LABELS.update(
+    {
+        "map_no_features_note": {
+            "zh": "工程的完成情况见面板中的数字和清单。导入场馆图层，并在项目清单的“关联要素”列填写各工程的要素，即可在地图上显示。",
+            "en": "The projects' figures and lists are in the panel. Import the venue's layers and name each "
+            "project's features in the register (the features column, 关联要素) to see them on the map.",
+        },
+    }
+)
+
 # The evidence page (GET /evidence?f=html, web.evidence_page): every project the imagery disagrees
 # with, which the completion map's list and the briefing's imagery group name for the rest of them
 # (web.panels.evidence_page_url).

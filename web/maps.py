@@ -599,6 +599,9 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
         brief=None if ctx.export else ctx.url("/brief", date=day.isoformat(), lang=lang),
     )
     body = completion_panel(twin, view, lang, ctx.gcj02, page_url=None if ctx.export else ctx.url)
+    if not any(ref.commit is not None and twin.count(s.name, ref) for s in ctx.layers(ref)):
+        # an empty grey map says why (venue-map.js shows the panel's section over it too)
+        body += render("panel_no_features.html", lang=lang, day=day.isoformat())
     config = _config(
         ctx,
         "completion",
