@@ -2,7 +2,8 @@
 template a coordinator hands the units.
 
 `venue-twin projects sample season.xlsx` writes what the intake reads (completion.intake): a register
-sheet (项目清单) and a report sheet (进度填报) with the Chinese headers a coordinator's workbook has.
+sheet (项目清单) and a report sheet (进度填报) with the Chinese headers a coordinator's workbook has,
+each project named in Chinese (项目名称) and in English (英文名称, for the pages in English).
 The season is completion.season's simulator (the one the forecasting benchmark replays), so it holds
 what a real season holds — stoppages, crews that speed up near the deadline, reporters who round up,
 a share of projects that finish after opening day — with the venue's responsible units and their
@@ -24,7 +25,7 @@ from layers.projects_demo import LIAISONS, UNIT_OF_LIAISON
 
 REGISTER_SHEET, REPORT_SHEET = "项目清单", "进度填报"
 REGISTER_HEADERS = (
-    "项目编号", "项目名称", "类别", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量", "单位", "权重",
+    "项目编号", "项目名称", "英文名称", "类别", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量", "单位", "权重",
 )  # fmt: skip
 REPORT_HEADERS = ("项目编号", "日期", "完成百分比", "备注", "原因", "填报人")
 
@@ -43,6 +44,7 @@ _UNITS = venue_units()
 # venue's lighting, its signage the wayfinding (so both read in Chinese on the pages).
 _CATEGORY = {"power": "lighting", "signage": "wayfinding"}
 _ZH = {value: zh for value, zh, _ in (*PROJECT_AREA_LABELS, *PROJECT_CATEGORY_LABELS, *QUANTITY_UNIT_LABELS)}
+_EN = {value: en for value, _, en in PROJECT_CATEGORY_LABELS}
 
 
 def sample_workbook(projects: int = 80, seed: int = 1, *, blank: bool = False, today: date | None = None) -> bytes:
@@ -57,7 +59,7 @@ def sample_workbook(projects: int = 80, seed: int = 1, *, blank: bool = False, t
     reports = book.create_sheet(REPORT_SHEET)
     today = today or today_local()  # the intake's today (Shanghai's): a report after it is refused
     rows, report_rows = ([], []) if blank else _season_rows(projects, seed, today)
-    _fill(register, REGISTER_HEADERS, rows, date_columns=(6, 7))
+    _fill(register, REGISTER_HEADERS, rows, date_columns=(7, 8))
     _fill(reports, REPORT_HEADERS, report_rows, date_columns=(1,))
     buf = io.BytesIO()
     book.save(buf)
@@ -74,8 +76,10 @@ def _season_rows(projects: int, seed: int, today: date) -> tuple[list[list[Any]]
         unit, liaison = unit_of[p.responsible_unit]
         key = _CATEGORY.get(p.category, p.category)
         category = _ZH.get(key, key)  # read back as its key (the register's label for it)
+        # both names, as a register gives them (the English one for the pages in English)
+        name_zh, name_en = f"{category}{n}号", f"{_EN.get(key, key.replace('_', ' ').capitalize())} No. {n}"
         register.append([
-            p.code, f"{category}{n}号", category, _ZH[p.area], unit, liaison, p.planned_start, p.planned_finish,
+            p.code, name_zh, name_en, category, _ZH[p.area], unit, liaison, p.planned_start, p.planned_finish,
             p.quantity, _ZH.get(p.quantity_unit, p.quantity_unit), p.weight,
         ])  # fmt: skip
         for r in season.reports.get(p.code, []):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -1524,6 +1525,10 @@ def test_the_sample_workbook_imports_as_a_season_under_way(tmp_path: Path) -> No
         snap = Completion(twin).at(T30)
         assert any(s.status in ("behind", "at_risk") for s in snap.statuses)
         assert {s.project.responsible_unit for s in snap.statuses} <= {u for u, _ in venue_units()}
+        # an English name of its own for each project (English pages read "绿化景观46号" without one)
+        names = {s.project.code: (s.project.name_zh, s.project.name_en) for s in snap.statuses}
+        assert all(zh != en and not re.search(r"[\u3400-\u9fff]", en) for zh, en in names.values()), names
+        assert len({en for _, en in names.values()}) == len(names)
 
 
 def test_the_sample_is_a_workbook() -> None:

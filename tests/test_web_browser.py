@@ -335,6 +335,14 @@ def test_legend_and_panel_show_the_completion_figures(visit: Any, server: LiveSe
         text = late.nth(i).inner_text()
         assert p["code"] in text and i18n.unit_name(lang, p["responsible_unit"]) in text  # in the page's language
         assert (p["name_en"] if lang == "en" else p["name_zh"]) in text
+    # the red bold of a late mark (an area's flag, "⚠ after opening day") is not the whole list's
+    weights = page.evaluate("""() => {
+      const w = (sel) => { const el = document.querySelector(sel); return el && getComputedStyle(el).fontWeight; };
+      return {meta: w('ul.vt-late li .vt-late-meta'), mark: w('tr[data-area] span.vt-late'),
+              ink: getComputedStyle(document.querySelector('ul.vt-late li .vt-late-name')).color};
+    }""")
+    assert weights["meta"] == "400" and weights["mark"] == "600", weights
+    assert weights["ink"] != "rgb(185, 28, 28)", weights
     clean(v)
 
 

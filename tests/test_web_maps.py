@@ -893,3 +893,126 @@ def test_before_any_project_is_registered_the_panel_says_so(api: TestClient, lan
     assert 'data-no-projects="2026-07-01"' in html and i18n.label(lang, "no_projects_on", date="2026-07-01") in html
     assert 'data-kpi="overall"' not in html and 'data-section="late"' not in html
     assert 'data-kpi="days"' in html  # the days to opening day still count
+
+
+# ---------------------------------------------------------------------------- a register brought in from a workbook
+@pytest.mark.parametrize(
+    ("text", "en", "zh"),
+    [
+        ("青浦区交通委员会 (Qingpu Transport Commission)", "Qingpu Transport Commission", "青浦区交通委员会"),
+        ("青浦区交通委员会（Qingpu Transport Commission）", "Qingpu Transport Commission", "青浦区交通委员会"),
+        ("国家会展中心（上海）有限责任公司 (NECC Shanghai, venue operator)", "NECC Shanghai, venue operator",
+         "国家会展中心（上海）有限责任公司"),
+        ("青浦区绿化局 Qingpu Greening Bureau", "Qingpu Greening Bureau", "青浦区绿化局"),
+        ("孙浩 Sun Hao", "Sun Hao", "孙浩"),
+        ("黄丽 Huang Li (Qingpu Greening Bureau)", "Huang Li", "黄丽"),
+        ("黄丽 Huang Li（青浦区绿化局）", "Huang Li", "黄丽"),
+        ("黄丽 Huang Li（Qingpu Greening Bureau）", "Huang Li", "黄丽"),
+        ("阿依古丽·买买提 Ayguli Mamat", "Ayguli Mamat", "阿依古丽·买买提"),
+        ("Huang Li", "Huang Li", "Huang Li"),
+        ("黄丽", "黄丽", "黄丽"),
+        ("国家会展中心（上海）", "国家会展中心（上海）", "国家会展中心（上海）"),
+        ("黄丽（青浦区绿化局）", "黄丽（青浦区绿化局）", "黄丽（青浦区绿化局）"),
+        ("Huang Li (Qingpu Greening Bureau)", "Huang Li (Qingpu Greening Bureau)", "Huang Li (Qingpu Greening Bureau)"),
+        ("黄丽 13912345678", "黄丽 13912345678", "黄丽 13912345678"),
+    ],
+)  # fmt: skip
+def test_in_language_reads_the_forms_a_register_writes(text: str, en: str, zh: str) -> None:
+    """A unit or a person as registers write them: both names, one, or a person with their unit in
+    brackets (the sample register's "黄丽 Huang Li (Qingpu Greening Bureau)" was read as a unit, its
+    bracket the English name: English pages named the bureau as the responsible person)."""
+    assert (i18n.in_language("en", text), i18n.in_language("zh", text)) == (en, zh)
+    assert i18n.in_language("en", f"  {text} ") == en  # a cell's stray spaces
+
+
+@pytest.fixture(scope="module")
+def season(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The README's register intake: `projects sample`, `init --empty`, then the register and the
+    reports imported with their original dates (projects that name no venue features)."""
+    from cli.main import app as cli
+
+    d = tmp_path_factory.mktemp("season")
+    book, store = d / "season.xlsx", d / "season.gpkg"
+    for args in (
+        ["projects", "sample", str(book)],
+        ["init", "--empty", "--store", str(store)],
+        ["projects", "import", str(book), "--original-dates", "-s", str(store), "--author", "office"],
+        ["progress", "import", str(book), "--original-dates", "-s", str(store), "--author", "office"],
+    ):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 0, (args, r.output)
+    with TestClient(create_app(ApiSettings(store=store))) as c:
+        yield c
+
+
+def _sample_person(season: TestClient) -> dict[str, Any]:
+    """A project of the sample register whose person is written "黄丽 Huang Li (Qingpu Greening Bureau)"."""
+    projects = _json(season, "/collections/projects/items", limit=1000)["features"]
+    props = [f["properties"] for f in projects if "(" in (f["properties"].get("responsible_person") or "")]
+    assert props, projects[:2]
+    return props[0]
+
+
+def test_sample_register_pages_name_the_person_in_the_page_language(season: TestClient) -> None:
+    """The project page and the units page by person name the responsible person, in the page's
+    language, not the person's unit (English) or both names (Chinese)."""
+    p = _sample_person(season)
+    person = p["responsible_person"]  # "黄丽 Huang Li (Qingpu Greening Bureau)"
+    zh_name, en_name = person.split(" ")[0], person.split(" (")[0].split(" ", 1)[1]
+    unit_en = person.split(" (")[1].rstrip(")")
+    for lang, name, absent in (("en", en_name, zh_name), ("zh", zh_name, en_name)):
+        html = season.get(f"/projects/{p['code']}", params={"f": "html", "date": "T-10", "lang": lang}).text
+        cell = re.search(r'<td data-field="person"[^>]*>([^<]*)</td>', html)
+        assert cell and cell.group(1) == name, (cell and cell.group(0), html[:2000])
+        units = season.get("/completion/units", params={"date": "T-30", "by": "person", "f": "html", "lang": lang}).text
+        rows = re.findall(r"<tr[^>]*data-key=\"[^\"]*\">\s*<td>([^<]+)<small>", units)
+        assert name in [r.strip() for r in rows] and unit_en not in [r.strip() for r in rows], rows
+        assert absent not in re.sub(r"<[^>]+>", "", units)  # the person's data-key keeps the whole text
+
+
+def test_sample_register_names_projects_in_english(season: TestClient) -> None:
+    """The sample register has an English name column: English pages do not read "绿化景观46号"."""
+    p = _sample_person(season)
+    assert p["name_en"] != p["name_zh"] and not re.search(r"[\u3400-\u9fff]", p["name_en"]), p
+    html = season.get(f"/projects/{p['code']}", params={"f": "html", "date": "T-10", "lang": "en"}).text
+    assert f"{p['code']} {p['name_en']}" in html_lib.unescape(html) and p["name_zh"] not in html
+
+
+def _engine_config(html: str) -> dict[str, Any]:
+    at = html.index("new VT.Engine(")
+    at = html.index("{", at)
+    config, _ = __import__("json").JSONDecoder().raw_decode(html[at:])
+    return config  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_completion_map_opens_on_every_late_and_at_risk_project(api: TestClient, store: Path, lang: str) -> None:
+    """The first view fits the venue and every late and at-risk project's features, not only the
+    venue boundary: LS-08's clover green (about 121.3064°E, at risk) lies east of the boundary and
+    was out of view. The roads done early, kilometres long, do not widen it."""
+    from web.data import completion_view, feature_boxes, union_bounds, venue_bounds
+
+    html = api.get("/maps/completion", params={"date": CHECKPOINT_DATE, "lang": lang}).text
+    bounds = _engine_config(html)["bounds"]
+    with Twin.open(store) as twin:
+        view = completion_view(twin, CHECKPOINT_DATE)
+        assert view is not None
+        ref = view.snapshot.ref
+        wanted = {k for s in view.snapshot.statuses if s.status in ("behind", "at_risk") for k in s.project.features}
+        boxes = feature_boxes(twin, wanted, ref)
+        venue = venue_bounds(twin, ref)
+    assert "landscaping/ls-clover-green" in boxes and boxes["landscaping/ls-clover-green"][2] > venue[2]
+    assert bounds == pytest.approx(union_bounds([tuple(venue), *boxes.values()]), abs=1e-9)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_map_of_a_register_without_features_says_so(season: TestClient, lang: str) -> None:
+    """After the register intake (projects naming no venue features) the completion map says the twin
+    holds no venue features, over the empty map, and offers no zoom on a project it cannot show."""
+    html = season.get("/maps/completion", params={"date": "T-10", "lang": lang}).text
+    section = re.search(r'<section[^>]*data-no-data="[^"]*"[^>]*><h2>([^<]*)</h2>', html)
+    assert section and section.group(1) == i18n.label(lang, "brief_map_empty"), html[-6000:]
+    late = re.search(r'<section class="vt-section" data-section="late">.*?</section>', html, re.S)
+    assert late and "data-project=" in late.group(0)
+    assert i18n.label(lang, "late_hint") not in html and i18n.label(lang, "unit_hint") not in html
+    assert "data-zoom=" not in late.group(0)

@@ -760,6 +760,18 @@ _LABELS.update(
     }
 )
 
+# The completion map of a twin holding no venue features (a register brought in from a workbook into
+# an empty twin, web/templates/panel_no_features.html), under "brief_map_empty", the briefing's words.
+_LABELS.update(
+    {
+        "map_no_features_note": {
+            "zh": "工程的完成情况见面板中的数字和清单。导入场馆图层，并在项目清单的“关联要素”列填写各工程的要素，即可在地图上显示。",
+            "en": "The projects' figures and lists are in the panel. Import the venue's layers and name each "
+            "project's features in the register (the features column, 关联要素) to see them on the map.",
+        },
+    }
+)
+
 # The evidence page (GET /evidence?f=html, web.evidence_page): every project the imagery disagrees
 # with, which the completion map's list and the briefing's imagery group name for the rest of them
 # (web.panels.evidence_page_url).
@@ -1040,25 +1052,40 @@ def feature_name(lang: str, props: dict[str, Any]) -> str:
     return ""
 
 
-# "中文名 (English name)": how the register's one responsible-unit field carries both names
-_TWO_NAMES = re.compile(r"^(?P<zh>.+?)\s*\((?P<en>[^()]+)\)$")  # 中文名 (English name)
-_NAME_PAIR = re.compile(r"^(?P<zh>[\u3400-\u9fff·]+)\s+(?P<en>[A-Za-z].*)$")  # 孙浩 Sun Hao
+# A unit or a person as the register's one text for it gives their names (in_language).
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+# a trailing bracketed part, ASCII or full-width: "中文名 (English name)", "黄丽 Huang Li（青浦区绿化局）"
+_BRACKETED = re.compile(r"^(?P<base>.*?\S)\s*[(（](?P<note>[^()（）]+)[)）]$", re.S)
+# a Chinese half, a space, an English half: "孙浩 Sun Hao", "青浦区绿化局 Qingpu Greening Bureau"
+_ZH_EN = re.compile(r"^(?P<zh>.*[\u3400-\u9fff][^\sA-Za-z0-9]*)\s+(?P<en>[A-Za-z][^\u3400-\u9fff]*)$", re.S)
 
 
 def in_language(lang: str, text: str | None) -> str:
-    """The page's half of a bilingual register entry.
+    """The page's half of a bilingual register entry: a responsible unit or person.
 
-    The register keeps one field per name (no zh/en pair); a unit written "中文名 (English name)"
-    or a person "孙浩 Sun Hao", as the bundled register writes them, is read as both names. Any
-    other value is shown as it is."""
+    The register keeps one text per unit and per person (no zh/en pair), written as registers write
+    them:
+
+    - "中文名 (English name)", "中文名（English name）": a unit and its English name in brackets;
+    - "中文 English": both names, a person ("孙浩 Sun Hao") or a unit;
+    - "黄丽 Huang Li (Qingpu Greening Bureau)", "黄丽 Huang Li（青浦区绿化局）": a person's two names
+      and their unit, which is left out (every page names the unit beside the person: a column, a
+      row, "unit · person", the units page's "(unit)"); the bracket is not the English name;
+    - one language only ("Huang Li", "黄丽", "国家会展中心（上海）") or anything else: as it is.
+    """
     if not text:
         return ""
     t = text.strip()
-    m = _TWO_NAMES.match(t) or _NAME_PAIR.match(t)
-    if m is None or not _CJK.search(m["zh"]) or _CJK.search(m["en"]):
-        return text
-    return m["en"].strip() if lang == "en" else m["zh"].strip()
+    base, note = t, None
+    if m := _BRACKETED.match(t):
+        base, note = m["base"].strip(), m["note"]
+    if pair := _ZH_EN.match(base):  # both names, whatever the bracket holds
+        return pair["en"].strip() if lang == "en" else pair["zh"].strip()
+    chinese_base = _CJK.search(base) and not _LATIN.search(base)
+    if note is not None and chinese_base and _LATIN.search(note) and not _CJK.search(note):
+        return note.strip() if lang == "en" else base  # 中文名 (English name)
+    return t
 
 
 _HALVES = re.compile(r"^(?P<a>.+?)\s+/\s+(?P<b>.+)$", re.S)  # "English text / 中文"

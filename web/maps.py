@@ -55,6 +55,7 @@ from web.data import (
     season_checkpoints,
     spatial_layers,
     timeline_start,
+    union_bounds,
     venue_bounds,
 )
 from web.imagery import imagery_config
@@ -544,6 +545,22 @@ def _date_form(ctx: MapContext, path: str, day: date) -> str:
     )
 
 
+def completion_bounds(ctx: MapContext, view: CompletionView | None, ref: Ref) -> list[float]:
+    """Where the completion map opens: the venue and the features of every late and at-risk
+    project, some of which lie outside the venue boundary (LS-08's clover green, east of it, was out
+    of the first view). Not every project's: the roads done early run kilometres beyond the venue,
+    and fitting them made the venue small for what needs no attention."""
+    box = venue_bounds(ctx.twin, ref)
+    if view is None:
+        return box
+    codes = [s.project.code for s in view.snapshot.statuses if s.status in ATTENTION and s.project.features]
+    found = [(b[0], b[1], b[2], b[3]) for b in view.project_bounds(ctx.twin, codes).values() if b]
+    return union_bounds([(box[0], box[1], box[2], box[3]), *found]) or box
+
+
+ATTENTION = ("behind", "at_risk")  # the statuses whose projects the completion map opens on
+
+
 def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = None) -> str:
     """Every project's features coloured by status on a date, with the panel of figures, over the
     latest orthophoto flown by then (`survey`: another orthophoto's id, or "none")."""
@@ -582,6 +599,9 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
         brief=None if ctx.export else ctx.url("/brief", date=day.isoformat(), lang=lang),
     )
     body = completion_panel(twin, view, lang, ctx.gcj02, page_url=None if ctx.export else ctx.url)
+    if not any(ref.commit is not None and twin.count(s.name, ref) for s in ctx.layers(ref)):
+        # an empty grey map says why (venue-map.js shows the panel's section over it too)
+        body += render("panel_no_features.html", lang=lang, day=day.isoformat())
     config = _config(
         ctx,
         "completion",
@@ -600,7 +620,7 @@ def completion_map(ctx: MapContext, on: str | None = None, survey: str | None = 
         _panel_html(head, body, _foot(ctx)),
         config,
         specs,
-        bounds=bounds_to_display(venue_bounds(twin, ref), ctx.gcj02),
+        bounds=bounds_to_display(completion_bounds(ctx, view, ref), ctx.gcj02),
         version=ref,
         imagery=imagery,
     )

@@ -1672,6 +1672,8 @@
     }, 60));
     this.fillPrintHead(); // also before printing (the timeline's checkpoint moves)
     this.wirePanel(document);
+    // a map with nothing to draw says why over it (the completion map of a twin without venue features)
+    this.showNoData(document.querySelector('#vt-panel-body [data-no-data]'));
   };
 
   // Place every label on the map again (VT.LabelPlacer).
