@@ -908,8 +908,8 @@ def copy(
 def serve(
     store: StoreOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    port: Annotated[int | None, typer.Option(help="Port, 1 to 65535 (default: $VENUE_TWIN_PORT or 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (at least 1).")] = 1,
     root_path: Annotated[
         str | None,
         typer.Option(
@@ -931,6 +931,12 @@ def serve(
     from api.server import HTTP_PROTOCOL
     from api.settings import check_settings
 
+    # Said before anything starts: the port was wrapped (99999 served on 34463 while "serving on
+    # :99999" was said), 0 served on 8000, and no workers served nothing.
+    if port is not None and not 1 <= port <= 65535:
+        _fail(f"--port {port}: a port is a number from 1 to 65535", EXIT_BAD_INPUT)
+    if workers < 1:
+        _fail(f"--workers {workers}: at least 1 worker process", EXIT_BAD_INPUT)
     if store is not None:
         os.environ["VENUE_TWIN_STORE"] = str(store)  # worker processes read settings from the environment
     if root_path is not None:
@@ -944,7 +950,7 @@ def serve(
             read_only = twin.read_only
     if read_only:
         err.print(f"note: {shown(s.store)} is read-only here ({read_only}): serving reads; edits answer 503")
-    h, p = host or s.host, port or s.port
+    h, p = host or s.host, port if port is not None else s.port
     _check_port_free(h, p)
     err.print(f"serving {shown(s.store)} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
     if s.root_path:

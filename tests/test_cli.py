@@ -977,3 +977,83 @@ def test_a_console_print_bigger_than_the_pipe_raises_when_its_reader_goes() -> N
         reader.join(timeout=SUBPROCESS)
         with contextlib.suppress(BrokenPipeError):  # what it still holds has nowhere to go
             stream.close()
+
+
+# ---------------------------------------------------------------------------- bad input said, not acted on
+@pytest.fixture
+def no_server(built: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """uvicorn.run replaced by a recorder: a `serve` that gets as far as starting the server is seen,
+    not left running. (`serve` hands its store to its workers in the environment: put back after.)"""
+    import uvicorn
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(k))
+    monkeypatch.setenv("VENUE_TWIN_STORE", str(built))
+    return started
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--port", "99999"], "65535"),  # was served on 34463 (99999 - 65536) while saying 99999
+        (["--port", "65536"], "65535"),
+        (["--port", "0"], "65535"),  # was served on 8000 while asked for 0
+        (["--workers", "0"], "--workers"),
+    ],
+)
+def test_serve_refuses_a_port_or_workers_out_of_range(
+    built: Path, no_server: list[dict[str, object]], args: list[str], said: str
+) -> None:
+    r = runner.invoke(app, ["serve", "--store", str(built), *args])
+    assert r.exit_code == 2 and not no_server, (r.exit_code, no_server, r.output)
+    assert args[0] in r.stderr and said in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        # /items gave numberReturned 0 with a next link of limit=0, /api advertised default 0 (minimum 1)
+        ({"VENUE_TWIN_DEFAULT_LIMIT": "0"}, "VENUE_TWIN_DEFAULT_LIMIT='0': takes a whole number of at least 1"),
+        ({"VENUE_TWIN_MAX_LIMIT": "0"}, "VENUE_TWIN_MAX_LIMIT='0': takes a whole number of at least 1"),
+        # every write answered 413 "over the limit of -1 bytes"
+        ({"VENUE_TWIN_MAX_BODY_BYTES": "-1"}, "VENUE_TWIN_MAX_BODY_BYTES='-1': takes a whole number of at least 1"),
+        (
+            {"VENUE_TWIN_DEFAULT_LIMIT": "500", "VENUE_TWIN_MAX_LIMIT": "100"},
+            "VENUE_TWIN_DEFAULT_LIMIT (500) is above VENUE_TWIN_MAX_LIMIT (100)",
+        ),
+        ({"VENUE_TWIN_PORT": "70000"}, "VENUE_TWIN_PORT='70000': takes a whole number from 1 to 65535"),
+        ({"VENUE_TWIN_PORT": "0"}, "VENUE_TWIN_PORT='0': takes a whole number from 1 to 65535"),
+        ({"VENUE_TWIN_HEADER_TIMEOUT": "-2"}, "VENUE_TWIN_HEADER_TIMEOUT='-2': takes a number above 0"),
+        ({"VENUE_TWIN_BODY_TIMEOUT": "inf"}, "VENUE_TWIN_BODY_TIMEOUT='inf': "),
+        ({"VENUE_TWIN_READ_INDEX_MB": "-1"}, "VENUE_TWIN_READ_INDEX_MB='-1': takes a whole number of at least 0"),
+        ({"VENUE_TWIN_SURVEY_MAX_BYTES": "0"}, "VENUE_TWIN_SURVEY_MAX_BYTES='0': takes a whole number of at least 1"),
+        (
+            {"VENUE_TWIN_SURVEY_MAX_PIXELS": "-5"},
+            "VENUE_TWIN_SURVEY_MAX_PIXELS='-5': takes a whole number of at least 1",
+        ),
+    ],
+)
+def test_serve_refuses_a_setting_out_of_range_naming_it(
+    built: Path,
+    no_server: list[dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    said: str,
+) -> None:
+    """The README says the settings are checked at start: these started the server, which then
+    answered every page (or every write) wrongly."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    r = runner.invoke(app, ["serve", "--store", str(built)])
+    assert r.exit_code == 2 and not no_server, (r.exit_code, no_server, r.output)
+    assert said in r.stderr and "Traceback" not in r.output, r.stderr
+
+
+def test_a_maximum_page_size_alone_below_the_default_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VENUE_TWIN_MAX_LIMIT=5 contradicts no default the operator gave: pages default to 5, as /api says."""
+    from api.settings import ApiSettings
+
+    monkeypatch.setenv("VENUE_TWIN_MAX_LIMIT", "5")
+    assert (ApiSettings().default_limit, ApiSettings().max_limit) == (5, 5)
+    monkeypatch.setenv("VENUE_TWIN_DEFAULT_LIMIT", "5")
+    assert ApiSettings().default_limit == 5
