@@ -281,3 +281,13 @@ def test_a_slow_but_steady_upload_longer_than_the_timeout_goes_through(
     )
     assert r.status_code == 201, r.text
     assert time.monotonic() - start > TIMEOUT
+
+
+def test_a_diff_naming_no_version_says_what_names_one(server: LiveServer) -> None:
+    """/diff?to=nosuch said only "not an RFC 3339 timestamp ... or a date", though a commit id or
+    HEAD~n is what it takes first: the sentence /versions and `venue-twin show` give, with times."""
+    r = httpx.get(server.url + "/diff", params={"from": "HEAD~3", "to": "nosuch"}, timeout=10)
+    assert r.status_code == 400, r.text
+    detail = r.json()["detail"]
+    assert "to: version 'nosuch' is not a commit id (hex, at least 4 characters), HEAD" in detail, detail
+    assert "a date" in detail and "RFC 3339 timestamp such as" not in detail, detail

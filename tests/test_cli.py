@@ -1057,3 +1057,17 @@ def test_a_maximum_page_size_alone_below_the_default_is_the_default(monkeypatch:
     assert (ApiSettings().default_limit, ApiSettings().max_limit) == (5, 5)
     monkeypatch.setenv("VENUE_TWIN_DEFAULT_LIMIT", "5")
     assert ApiSettings().default_limit == 5
+
+
+def test_a_diff_naming_no_version_says_what_names_one_as_show_does(store: Path) -> None:
+    """`diff HEAD~3 nosuch` said only "not an RFC 3339 timestamp ... or a date", though a commit id
+    or HEAD~n is what it takes first; `show nosuch` names the versions. One resolver, one sentence."""
+    code, _, shown = run("show", "nosuch", "--store", str(store))
+    assert code == 2
+    words = "version 'nosuch' is not a commit id (hex, at least 4 characters), HEAD"
+    assert words in shown, shown
+    code, _, err = run("diff", "HEAD~3", "nosuch", "--store", str(store))
+    assert code == 2 and words in err and "a date" in err and "RFC 3339 timestamp such as" not in err, err
+    # what looks like a date is still said to be no date
+    code, _, err = run("diff", "HEAD~3", "2026-13-01", "--store", str(store))
+    assert code == 2 and "'2026-13-01' is not an RFC 3339 timestamp" in err, err
