@@ -739,7 +739,9 @@ def diff(
     """What changed between two versions, as a GeoJSON FeatureCollection marked added/modified/deleted."""
     twin = _open(store)
     with twin, _errors():
-        a, b = _ref(twin, from_version), _ref(twin, to_version)
+        # TO a time before the history is said, as the API's /diff answers it, not "every feature
+        # deleted"; FROM before it is the empty twin on purpose: the whole twin as added.
+        a, b = _ref(twin, from_version), _ref_then(twin, to_version, "to")
         entries = twin.diff(a, b, layer)
         if stat:
             for name, c in diff_counts(entries).items():
@@ -1082,6 +1084,19 @@ def _ref(twin: Twin, text: str) -> Ref:
     from completion.snapshot import resolve_ref
 
     return resolve_ref(twin, text)
+
+
+def _ref_then(twin: Twin, text: str, name: str) -> Ref:
+    """The version a command reads (`_ref`); a time or a checkpoint before the twin's history is
+    refused (NotFound, exit 2) naming `name` and the day the history starts, as the API answers 404
+    no_data_then, rather than read as the empty twin ("every feature deleted", "no surveys").
+    HEAD~n back to the empty twin names that version on purpose."""
+    from twin.core import no_data
+
+    ref = _ref(twin, text)
+    if not text.strip().upper().startswith("HEAD") and (why := no_data(twin, ref.seq, text)) is not None:
+        raise NotFound(f"{name}: {why.text}", code="no_data_then", values=why.values)
+    return ref
 
 
 def _time(t: datetime) -> str:

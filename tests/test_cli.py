@@ -1059,6 +1059,37 @@ def test_a_maximum_page_size_alone_below_the_default_is_the_default(monkeypatch:
     assert ApiSettings().default_limit == 5
 
 
+def test_a_diff_to_a_date_before_the_history_is_refused_as_the_api_refuses_it(store: Path) -> None:
+    """`diff HEAD 2010-01-01` listed every feature as deleted and exited 0, while the API's /diff
+    answers 404 no_data_then: the same sentence, exit 2. `from` before the history stays the empty
+    twin on purpose (the whole twin as added), as the API has it."""
+    from twin.core import no_data
+
+    with Twin.open(store) as t:
+        why = no_data(t, 0, "2010-01-01")
+        at_checkpoint = no_data(t, 0, "T-400")
+    assert why is not None and at_checkpoint is not None
+    code, out, err = run("diff", "HEAD", "2010-01-01", "--stat", "--store", str(store))
+    assert code == 2 and out == "" and f"to: {why.text}" in err, (code, out, err)
+    code, out, err = run("diff", "HEAD~3", "T-400", "--store", str(store))
+    assert code == 2 and out == "" and f"to: {at_checkpoint.text}" in err, (code, out, err)
+    code, out, _ = run("diff", "2010-01-01", "HEAD", "--stat", "--store", str(store))
+    assert code == 0 and "halls: +17 ~0 -0" in out, out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["layer", "show", "halls", "--version", "2010-01-01"],  # printed the schema, exit 0
+        ["raster", "list", "--asof", "2010-01-01"],  # "no surveys recorded", exit 0
+        ["export", "halls", "-o", "{tmp}/h.geojson", "--asof", "2010-01-01"],
+    ],
+)
+def test_other_reads_as_of_a_date_before_the_history_say_so(store: Path, tmp_path: Path, args: list[str]) -> None:
+    code, out, err = run(*[a.format(tmp=tmp_path) for a in args], "--store", str(store))
+    assert code == 2 and "the twin has no data on 2010-01-01: its history starts on" in err, (code, out, err)
+
+
 def test_a_diff_naming_no_version_says_what_names_one_as_show_does(store: Path) -> None:
     """`diff HEAD~3 nosuch` said only "not an RFC 3339 timestamp ... or a date", though a commit id
     or HEAD~n is what it takes first; `show nosuch` names the versions. One resolver, one sentence."""
