@@ -817,6 +817,7 @@ def export(
     from layers.io import write_layer_file
     from twin.core import no_data_reason
 
+    _output_dir(output)
     twin = _open(store)
     with twin, _errors(str(output)), _progress() as progress:
         ref = twin.resolve(version, asof)
@@ -1097,6 +1098,18 @@ def _ref_then(twin: Twin, text: str, name: str) -> Ref:
     if not text.strip().upper().startswith("HEAD") and (why := no_data(twin, ref.seq, text)) is not None:
         raise NotFound(f"{name}: {why.text}", code="no_data_then", values=why.values)
     return ref
+
+
+def _output_dir(output: Path) -> None:
+    """Refuse (exit 2) a file to write into a directory that is not there, before any work: a
+    mistyped path is said, not made (`export -o /nonexistent/dir/x.gpkg` made the directory and wrote
+    there) nor a traceback (`projects sample`)."""
+    where = output.parent
+    if not where.is_dir():
+        _fail(
+            f"{where} is not a directory" if where.exists() else f"directory {where} does not exist",
+            EXIT_BAD_INPUT,
+        )
 
 
 def _time(t: datetime) -> str:

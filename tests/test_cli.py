@@ -1102,3 +1102,23 @@ def test_a_diff_naming_no_version_says_what_names_one_as_show_does(store: Path) 
     # what looks like a date is still said to be no date
     code, _, err = run("diff", "HEAD~3", "2026-13-01", "--store", str(store))
     assert code == 2 and "'2026-13-01' is not an RFC 3339 timestamp" in err, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "halls", "-o", "{out}.gpkg", "--store", "{store}"],  # made the directory and wrote there, exit 0
+        ["projects", "sample", "{out}.xlsx"],  # a FileNotFoundError traceback, exit 1
+        ["projects", "export", "{out}.xlsx", "--store", "{store}"],
+        ["projects", "export", "{out}.csv", "--status", "--store", "{store}"],
+        ["map", "changes", "-o", "{out}.html", "--store", "{store}"],
+        ["brief", "-o", "{out}.pdf", "--store", "{store}"],
+    ],
+)
+def test_a_file_written_into_a_directory_not_there_is_refused_and_nothing_made(
+    store: Path, tmp_path: Path, args: list[str]
+) -> None:
+    missing = tmp_path / "nosuch" / "dir"
+    code, out, err = run(*[a.format(out=missing / "x", store=store) for a in args])
+    assert code == 2 and f"directory {missing} does not exist" in err and "Traceback" not in err, (code, out, err)
+    assert not (tmp_path / "nosuch").exists()
