@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from twin.settings import TwinSettings
 
 
 class ApiSettings(TwinSettings):
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)  # 0 is no "any free port" here: `serve` says the port it listens on
     # One line per request on stderr (uvicorn's access log), for whoever runs the service: off for a
     # benchmark's server, which measures the service and not its log (VENUE_TWIN_ACCESS_LOG=false).
     access_log: bool = True
     public_reads: bool = True  # False: every read needs a token (viewer or above)
-    max_body_bytes: int = 20 * 1024 * 1024
-    # Seconds a client may take to send a request head (api/server.py), and may stall mid-body (api/limits.py).
-    header_timeout: float = Field(default=30.0, gt=0)
-    body_timeout: float = Field(default=30.0, gt=0)
-    default_limit: int = 10
-    max_limit: int = 10_000
+    # The largest request body (413 above it); 0 or less refused every write ("over the limit of -1 bytes").
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # Seconds a client may take to send a request head (api/server.py), and may stall mid-body (api/limits.py):
+    # finite, or a stalled client would hold its connection for ever (what the timeouts are for).
+    header_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    body_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    # Features on a page without `limit`, and the most on one (at most max_limit: checked below).
+    default_limit: int = Field(default=10, ge=1)
+    max_limit: int = Field(default=10_000, ge=1)
     title: str = "National Exhibition and Convention Center (Shanghai) — venue twin"
     # The path a reverse proxy serves the twin under (/twin for https://city.example/twin/), the proxy
     # stripping it from each request: every link, page, asset and tile URL starts with it.
@@ -37,6 +40,21 @@ class ApiSettings(TwinSettings):
         if v and not str(v).startswith("/"):
             raise ValueError("takes a path that starts with /, such as /twin")
         return str(v).rstrip("/")
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> ApiSettings:
+        # A default above the maximum was served as the maximum while /api advertised the default
+        # beyond its own maximum: both given so is refused (named by field: VenueSettings says them
+        # as their variables); a maximum alone below the built-in default of 10 is that default.
+        if self.default_limit > self.max_limit:
+            if "default_limit" not in self.model_fields_set:
+                self.default_limit = self.max_limit
+                return self
+            raise ValueError(
+                f"default_limit ({self.default_limit}) is above max_limit ({self.max_limit}): "
+                "a page holds at most the maximum, so its default cannot be more"
+            )
+        return self
 
 
 def check_settings() -> ApiSettings:

@@ -36,10 +36,11 @@ def brief(
     """An A3 landscape briefing on a date: the completion map, the key figures, the S-curve, the late
     projects with their units and persons, and the overdue reports."""
     from cli.completion import _reading
-    from cli.main import EXIT_BAD_INPUT, _fail, out
+    from cli.main import EXIT_BAD_INPUT, _fail, _output_dir, out
     from web.brief import FORMATS, render_brief
     from web.i18n import LANGS
 
+    _output_dir(output)
     if lang not in LANGS:
         _fail(f"--lang {lang!r} is not one of {', '.join(LANGS)}", EXIT_BAD_INPUT)
     suffix = output.suffix.lower().removeprefix(".")
@@ -67,7 +68,6 @@ def brief(
 
 def _write(output: Path, body: bytes) -> None:
     """Write the file whole or not at all: a hidden part file beside it, renamed into place."""
-    output.parent.mkdir(parents=True, exist_ok=True)
     fd, part = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -168,10 +168,11 @@ def export_cmd(
 ) -> None:
     """Write the register (importable again) or the status table to Excel or CSV (UTF-8 with BOM)."""
     from cli.completion import _reading
-    from cli.main import _errors, out
+    from cli.main import _errors, _output_dir, out
     from completion.intake import REGISTER_COLUMNS, format_of, register_row, table_bytes
     from completion.snapshot import PROJECT_COLUMNS, PROJECT_DATE_COLUMNS, project_row
 
+    _output_dir(output)
     with _errors(str(output)):
         kind = format_of(output, fmt)
     with _reading(store, on, version) as (_, snap):
@@ -201,9 +202,10 @@ def sample_cmd(
     ] = False,
 ) -> None:
     """Write a workbook to try the intake with: a simulated season of the venue's units (or a blank template)."""
-    from cli.main import EXIT_BAD_INPUT, _fail, out
+    from cli.main import EXIT_BAD_INPUT, _fail, _output_dir, out
     from completion.sample import REGISTER_SHEET, REPORT_SHEET, sample_workbook
 
+    _output_dir(output)
     if output.suffix.lower() != ".xlsx":
         _fail(f"{output}: the sample is an Excel workbook; name it .xlsx", EXIT_BAD_INPUT)
     if not 1 <= projects <= 10_000:

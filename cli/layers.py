@@ -171,7 +171,7 @@ def layer_show(
     m = _main()
     twin = m._open(store)
     with twin, m._errors():
-        ref = m._ref(twin, version) if version is not None else None
+        ref = m._ref_then(twin, version, "--version") if version is not None else None
         data = orjson.loads(orjson.dumps(twin.layer(name, ref).to_dict()))
     if as_json:
         write_whole(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")

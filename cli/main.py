@@ -739,7 +739,9 @@ def diff(
     """What changed between two versions, as a GeoJSON FeatureCollection marked added/modified/deleted."""
     twin = _open(store)
     with twin, _errors():
-        a, b = _ref(twin, from_version), _ref(twin, to_version)
+        # TO a time before the history is said, as the API's /diff answers it, not "every feature
+        # deleted"; FROM before it is the empty twin on purpose: the whole twin as added.
+        a, b = _ref(twin, from_version), _ref_then(twin, to_version, "to")
         entries = twin.diff(a, b, layer)
         if stat:
             for name, c in diff_counts(entries).items():
@@ -815,6 +817,7 @@ def export(
     from layers.io import write_layer_file
     from twin.core import no_data_reason
 
+    _output_dir(output)
     twin = _open(store)
     with twin, _errors(str(output)), _progress() as progress:
         ref = twin.resolve(version, asof)
@@ -908,8 +911,8 @@ def copy(
 def serve(
     store: StoreOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    port: Annotated[int | None, typer.Option(help="Port, 1 to 65535 (default: $VENUE_TWIN_PORT or 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (at least 1).")] = 1,
     root_path: Annotated[
         str | None,
         typer.Option(
@@ -931,6 +934,12 @@ def serve(
     from api.server import HTTP_PROTOCOL
     from api.settings import check_settings
 
+    # Said before anything starts: the port was wrapped (99999 served on 34463 while "serving on
+    # :99999" was said), 0 served on 8000, and no workers served nothing.
+    if port is not None and not 1 <= port <= 65535:
+        _fail(f"--port {port}: a port is a number from 1 to 65535", EXIT_BAD_INPUT)
+    if workers < 1:
+        _fail(f"--workers {workers}: at least 1 worker process", EXIT_BAD_INPUT)
     if store is not None:
         os.environ["VENUE_TWIN_STORE"] = str(store)  # worker processes read settings from the environment
     if root_path is not None:
@@ -944,7 +953,7 @@ def serve(
             read_only = twin.read_only
     if read_only:
         err.print(f"note: {shown(s.store)} is read-only here ({read_only}): serving reads; edits answer 503")
-    h, p = host or s.host, port or s.port
+    h, p = host or s.host, port if port is not None else s.port
     _check_port_free(h, p)
     err.print(f"serving {shown(s.store)} on http://{h}:{p}/  (OGC API - Features; Ctrl-C stops)")
     if s.root_path:
@@ -1076,6 +1085,31 @@ def _ref(twin: Twin, text: str) -> Ref:
     from completion.snapshot import resolve_ref
 
     return resolve_ref(twin, text)
+
+
+def _ref_then(twin: Twin, text: str, name: str) -> Ref:
+    """The version a command reads (`_ref`); a time or a checkpoint before the twin's history is
+    refused (NotFound, exit 2) naming `name` and the day the history starts, as the API answers 404
+    no_data_then, rather than read as the empty twin ("every feature deleted", "no surveys").
+    HEAD~n back to the empty twin names that version on purpose."""
+    from twin.core import no_data
+
+    ref = _ref(twin, text)
+    if not text.strip().upper().startswith("HEAD") and (why := no_data(twin, ref.seq, text)) is not None:
+        raise NotFound(f"{name}: {why.text}", code="no_data_then", values=why.values)
+    return ref
+
+
+def _output_dir(output: Path) -> None:
+    """Refuse (exit 2) a file to write into a directory that is not there, before any work: a
+    mistyped path is said, not made (`export -o /nonexistent/dir/x.gpkg` made the directory and wrote
+    there) nor a traceback (`projects sample`)."""
+    where = output.parent
+    if not where.is_dir():
+        _fail(
+            f"{where} is not a directory" if where.exists() else f"directory {where} does not exist",
+            EXIT_BAD_INPUT,
+        )
 
 
 def _time(t: datetime) -> str:

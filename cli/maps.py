@@ -59,7 +59,6 @@ def _context(store: Path | None, lang: str, basemap: str | None, datum: str | No
 def _write(output: Path, html: str) -> None:
     from cli.main import err, out
 
-    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
     size = output.stat().st_size
     out.print(f"wrote {output} ({size / 1024:.0f} KiB)")
@@ -67,10 +66,12 @@ def _write(output: Path, html: str) -> None:
         err.print("note: the file is large; for big layers use the app's /maps pages, which load data as you pan")
 
 
-def _assets_or_fail() -> None:
-    from cli.main import _fail
+def _assets_or_fail(output: Path) -> None:
+    """The map's directory there and the map scripts installed, or exit 2 before any work."""
+    from cli.main import _fail, _output_dir
     from web.assets import AssetsMissing, check_installed
 
+    _output_dir(output)
     try:
         check_installed()
     except AssetsMissing as e:
@@ -100,7 +101,7 @@ def completion(
     from cli.main import _errors
     from web.maps import completion_map
 
-    _assets_or_fail()
+    _assets_or_fail(output)
     twin, ctx = _context(store, lang, basemap, basemap_datum)
     with twin, _errors():
         html = completion_map(ctx, date, survey)
@@ -119,7 +120,7 @@ def timeline(
     from cli.main import _errors
     from web.maps import timeline_map
 
-    _assets_or_fail()
+    _assets_or_fail(output)
     twin, ctx = _context(store, lang, basemap, basemap_datum)
     with twin, _errors():
         html = timeline_map(ctx)
@@ -146,7 +147,7 @@ def changes(
     from cli.main import _errors
     from web.maps import changes_map
 
-    _assets_or_fail()
+    _assets_or_fail(output)
     twin, ctx = _context(store, lang, basemap, basemap_datum)
     with twin, _errors():
         html = changes_map(ctx, from_, to)
@@ -169,7 +170,7 @@ def layer(
     from cli.main import _errors
     from web.maps import layer_map
 
-    _assets_or_fail()
+    _assets_or_fail(output)
     twin, ctx = _context(store, lang, basemap, basemap_datum)
     with twin, _errors():
         html = layer_map(ctx, name, version)

@@ -76,12 +76,12 @@ def list_(
     store: StoreOpt = None,
 ) -> None:
     """The surveys recorded (as of a version or date), oldest flight first."""
-    from cli.main import _errors, _open, out
+    from cli.main import _errors, _open, _ref_then, out
     from twin.surveys import short_crs
 
     twin = _open(store)
     with twin, _errors():
-        ref = twin.resolve_text(asof) if asof else twin.resolve()
+        ref = _ref_then(twin, asof, "--asof") if asof else twin.resolve()
         surveys = twin.surveys(ref, kind)
     if as_json:
         for s in surveys:
@@ -106,11 +106,11 @@ def show(
     store: StoreOpt = None,
 ) -> None:
     """A survey's metadata as JSON, with the path of its file."""
-    from cli.main import _errors, _open
+    from cli.main import _errors, _open, _ref_then
 
     twin = _open(store)
     with twin, _errors():
-        ref = twin.resolve_text(asof) if asof else twin.resolve()
+        ref = _ref_then(twin, asof, "--asof") if asof else twin.resolve()
         info = twin.survey(survey_id, ref)
         data = info.to_dict()
         data["path"] = str(twin.survey_path(info))

@@ -977,3 +977,148 @@ def test_a_console_print_bigger_than_the_pipe_raises_when_its_reader_goes() -> N
         reader.join(timeout=SUBPROCESS)
         with contextlib.suppress(BrokenPipeError):  # what it still holds has nowhere to go
             stream.close()
+
+
+# ---------------------------------------------------------------------------- bad input said, not acted on
+@pytest.fixture
+def no_server(built: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """uvicorn.run replaced by a recorder: a `serve` that gets as far as starting the server is seen,
+    not left running. (`serve` hands its store to its workers in the environment: put back after.)"""
+    import uvicorn
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(k))
+    monkeypatch.setenv("VENUE_TWIN_STORE", str(built))
+    return started
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--port", "99999"], "65535"),  # was served on 34463 (99999 - 65536) while saying 99999
+        (["--port", "65536"], "65535"),
+        (["--port", "0"], "65535"),  # was served on 8000 while asked for 0
+        (["--workers", "0"], "--workers"),
+    ],
+)
+def test_serve_refuses_a_port_or_workers_out_of_range(
+    built: Path, no_server: list[dict[str, object]], args: list[str], said: str
+) -> None:
+    r = runner.invoke(app, ["serve", "--store", str(built), *args])
+    assert r.exit_code == 2 and not no_server, (r.exit_code, no_server, r.output)
+    assert args[0] in r.stderr and said in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        # /items gave numberReturned 0 with a next link of limit=0, /api advertised default 0 (minimum 1)
+        ({"VENUE_TWIN_DEFAULT_LIMIT": "0"}, "VENUE_TWIN_DEFAULT_LIMIT='0': takes a whole number of at least 1"),
+        ({"VENUE_TWIN_MAX_LIMIT": "0"}, "VENUE_TWIN_MAX_LIMIT='0': takes a whole number of at least 1"),
+        # every write answered 413 "over the limit of -1 bytes"
+        ({"VENUE_TWIN_MAX_BODY_BYTES": "-1"}, "VENUE_TWIN_MAX_BODY_BYTES='-1': takes a whole number of at least 1"),
+        (
+            {"VENUE_TWIN_DEFAULT_LIMIT": "500", "VENUE_TWIN_MAX_LIMIT": "100"},
+            "VENUE_TWIN_DEFAULT_LIMIT (500) is above VENUE_TWIN_MAX_LIMIT (100)",
+        ),
+        ({"VENUE_TWIN_PORT": "70000"}, "VENUE_TWIN_PORT='70000': takes a whole number from 1 to 65535"),
+        ({"VENUE_TWIN_PORT": "0"}, "VENUE_TWIN_PORT='0': takes a whole number from 1 to 65535"),
+        ({"VENUE_TWIN_HEADER_TIMEOUT": "-2"}, "VENUE_TWIN_HEADER_TIMEOUT='-2': takes a number above 0"),
+        ({"VENUE_TWIN_BODY_TIMEOUT": "inf"}, "VENUE_TWIN_BODY_TIMEOUT='inf': "),
+        ({"VENUE_TWIN_READ_INDEX_MB": "-1"}, "VENUE_TWIN_READ_INDEX_MB='-1': takes a whole number of at least 0"),
+        ({"VENUE_TWIN_SURVEY_MAX_BYTES": "0"}, "VENUE_TWIN_SURVEY_MAX_BYTES='0': takes a whole number of at least 1"),
+        (
+            {"VENUE_TWIN_SURVEY_MAX_PIXELS": "-5"},
+            "VENUE_TWIN_SURVEY_MAX_PIXELS='-5': takes a whole number of at least 1",
+        ),
+    ],
+)
+def test_serve_refuses_a_setting_out_of_range_naming_it(
+    built: Path,
+    no_server: list[dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    said: str,
+) -> None:
+    """The README says the settings are checked at start: these started the server, which then
+    answered every page (or every write) wrongly."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    r = runner.invoke(app, ["serve", "--store", str(built)])
+    assert r.exit_code == 2 and not no_server, (r.exit_code, no_server, r.output)
+    assert said in r.stderr and "Traceback" not in r.output, r.stderr
+
+
+def test_a_maximum_page_size_alone_below_the_default_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VENUE_TWIN_MAX_LIMIT=5 contradicts no default the operator gave: pages default to 5, as /api says."""
+    from api.settings import ApiSettings
+
+    monkeypatch.setenv("VENUE_TWIN_MAX_LIMIT", "5")
+    assert (ApiSettings().default_limit, ApiSettings().max_limit) == (5, 5)
+    monkeypatch.setenv("VENUE_TWIN_DEFAULT_LIMIT", "5")
+    assert ApiSettings().default_limit == 5
+
+
+def test_a_diff_to_a_date_before_the_history_is_refused_as_the_api_refuses_it(store: Path) -> None:
+    """`diff HEAD 2010-01-01` listed every feature as deleted and exited 0, while the API's /diff
+    answers 404 no_data_then: the same sentence, exit 2. `from` before the history stays the empty
+    twin on purpose (the whole twin as added), as the API has it."""
+    from twin.core import no_data
+
+    with Twin.open(store) as t:
+        why = no_data(t, 0, "2010-01-01")
+        at_checkpoint = no_data(t, 0, "T-400")
+    assert why is not None and at_checkpoint is not None
+    code, out, err = run("diff", "HEAD", "2010-01-01", "--stat", "--store", str(store))
+    assert code == 2 and out == "" and f"to: {why.text}" in err, (code, out, err)
+    code, out, err = run("diff", "HEAD~3", "T-400", "--store", str(store))
+    assert code == 2 and out == "" and f"to: {at_checkpoint.text}" in err, (code, out, err)
+    code, out, _ = run("diff", "2010-01-01", "HEAD", "--stat", "--store", str(store))
+    assert code == 0 and "halls: +17 ~0 -0" in out, out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["layer", "show", "halls", "--version", "2010-01-01"],  # printed the schema, exit 0
+        ["raster", "list", "--asof", "2010-01-01"],  # "no surveys recorded", exit 0
+        ["export", "halls", "-o", "{tmp}/h.geojson", "--asof", "2010-01-01"],
+    ],
+)
+def test_other_reads_as_of_a_date_before_the_history_say_so(store: Path, tmp_path: Path, args: list[str]) -> None:
+    code, out, err = run(*[a.format(tmp=tmp_path) for a in args], "--store", str(store))
+    assert code == 2 and "the twin has no data on 2010-01-01: its history starts on" in err, (code, out, err)
+
+
+def test_a_diff_naming_no_version_says_what_names_one_as_show_does(store: Path) -> None:
+    """`diff HEAD~3 nosuch` said only "not an RFC 3339 timestamp ... or a date", though a commit id
+    or HEAD~n is what it takes first; `show nosuch` names the versions. One resolver, one sentence."""
+    code, _, shown = run("show", "nosuch", "--store", str(store))
+    assert code == 2
+    words = "version 'nosuch' is not a commit id (hex, at least 4 characters), HEAD"
+    assert words in shown, shown
+    code, _, err = run("diff", "HEAD~3", "nosuch", "--store", str(store))
+    assert code == 2 and words in err and "a date" in err and "RFC 3339 timestamp such as" not in err, err
+    # what looks like a date is still said to be no date
+    code, _, err = run("diff", "HEAD~3", "2026-13-01", "--store", str(store))
+    assert code == 2 and "'2026-13-01' is not an RFC 3339 timestamp" in err, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "halls", "-o", "{out}.gpkg", "--store", "{store}"],  # made the directory and wrote there, exit 0
+        ["projects", "sample", "{out}.xlsx"],  # a FileNotFoundError traceback, exit 1
+        ["projects", "export", "{out}.xlsx", "--store", "{store}"],
+        ["projects", "export", "{out}.csv", "--status", "--store", "{store}"],
+        ["map", "changes", "-o", "{out}.html", "--store", "{store}"],
+        ["brief", "-o", "{out}.pdf", "--store", "{store}"],
+    ],
+)
+def test_a_file_written_into_a_directory_not_there_is_refused_and_nothing_made(
+    store: Path, tmp_path: Path, args: list[str]
+) -> None:
+    missing = tmp_path / "nosuch" / "dir"
+    code, out, err = run(*[a.format(out=missing / "x", store=store) for a in args])
+    assert code == 2 and f"directory {missing} does not exist" in err and "Traceback" not in err, (code, out, err)
+    assert not (tmp_path / "nosuch").exists()

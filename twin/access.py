@@ -40,6 +40,34 @@ if TYPE_CHECKING:
 
 MESSAGE_WITHHELD = "(message withheld: this commit also changed layers you may not see)"
 
+# How a version is named, said alike by every resolver that refuses one: Twin.resolve and
+# TwinView.resolve (a commit id, HEAD or HEAD~n), and resolve_text, which also takes a time or a date.
+_VERSION_NAME = re.compile(r"HEAD|HEAD~\d+|[0-9a-fA-F]{4,64}")
+_TIME_LIKE = re.compile(r"\s*\d{4}-")  # 2026-10-26, 2026-13-01, 2026-W44: refused as a time, if at all
+
+
+def not_a_version(version: str, *, or_time: bool = False) -> BadInput:
+    """The error of text that names no version (`or_time`: nor a time or a date, where one is taken)."""
+    if not or_time:
+        return BadInput(f"version {version!r} is not a commit id (hex, at least 4 characters), HEAD or HEAD~n")
+    return BadInput(
+        f"version {version!r} is not a commit id (hex, at least 4 characters), HEAD, HEAD~n, "
+        "a time (RFC 3339, such as 2026-10-26T08:00:00Z) or a date",
+        code="not_a_time",  # nor a time: the error pages' words for that kind still apply
+        values={"value": version},
+    )
+
+
+def resolve_text(twin: Twin | TwinView, text: str) -> Ref:
+    """What a user types for a version: a commit id (or prefix), HEAD or HEAD~n, else a time or
+    date. Text that is none of them and does not begin as a date does (`nosuch`) is refused naming
+    every way to name a version, not as a malformed time; `2026-13-01` is said to be no time."""
+    if _VERSION_NAME.fullmatch(text):
+        return twin.resolve(text)
+    if not _TIME_LIKE.match(text):
+        raise not_a_version(text, or_time=True)
+    return twin.resolve(asof=text)
+
 
 def may_see(role: str | None, schema: LayerSchema) -> bool:
     """The visibility rule: an open layer is everyone's; a restricted one its named roles' and admins'."""
@@ -214,7 +242,7 @@ class TwinView:
             return self._ref(h.shown[len(h.shown) - 1 - back] if back < len(h.shown) else None)
         v = version.lower()
         if not re.fullmatch(r"[0-9a-f]{4,64}", v):
-            raise BadInput(f"version {version!r} is not a commit id (hex, at least 4 characters), HEAD or HEAD~n")
+            raise not_a_version(version)
         found = [c for c in h.shown if c.id.startswith(v)]
         if not found:
             raise NotFound(f"no commit {version}")
@@ -223,9 +251,7 @@ class TwinView:
         return self._ref(found[0])
 
     def resolve_text(self, text: str) -> Ref:
-        if text == "HEAD" or re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
-            return self.resolve(text)
-        return self.resolve(asof=text)
+        return resolve_text(self, text)
 
     def at_seq(self, seq: int) -> Ref:
         ref = self.twin.at_seq(seq)

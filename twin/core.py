@@ -26,7 +26,7 @@ import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from twin.access import TwinView
+from twin.access import TwinView, not_a_version, resolve_text
 from twin.encoding import counts_of, encode_changes, stored_commit_id, version_digest
 from twin.errors import NOTHING_CHANGES, BadInput, Conflict, NotFound, Problem, ValidationFailed
 from twin.gcpause import gc_paused_for
@@ -258,7 +258,7 @@ class Twin:
             return Ref(self.store.commit_by_seq(seq) if seq else None)
         v = version.lower()
         if not re.fullmatch(r"[0-9a-f]{4,64}", v):
-            raise BadInput(f"version {version!r} is not a commit id (hex, at least 4 characters), HEAD or HEAD~n")
+            raise not_a_version(version)
         found = self.store.commits_by_id_prefix(v)
         if not found:
             raise NotFound(f"no commit {version}")
@@ -267,10 +267,9 @@ class Twin:
         return Ref(found[0])
 
     def resolve_text(self, text: str) -> Ref:
-        """What a user types for a version: a commit id (or prefix), HEAD or HEAD~n, else a time or date."""
-        if text == HEAD or re.fullmatch(r"HEAD~\d+|[0-9a-fA-F]{4,64}", text):
-            return self.resolve(text)
-        return self.resolve(asof=text)
+        """What a user types for a version: a commit id (or prefix), HEAD or HEAD~n, else a time or
+        date (twin.access.resolve_text, which says how a version is named when it names none)."""
+        return resolve_text(self, text)
 
     def log(self, limit: int = 50, offset: int = 0) -> list[CommitInfo]:
         return self.store.log(limit, offset)

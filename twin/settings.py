@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from twin.errors import BadInput
@@ -30,6 +30,28 @@ def _env(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
+_OUT_OF_RANGE = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _takes(cls: type[BaseSettings], name: str) -> str | None:
+    """The range a numeric setting takes, from its Field bounds ("takes a whole number from 1 to
+    65535"), so that a value out of it is refused naming the whole range, not only the bound it
+    crossed; None for a field without bounds."""
+    field = cls.model_fields[name]
+    bounds = {
+        k: getattr(b, k) for b in field.metadata for k in ("ge", "gt", "le", "lt") if getattr(b, k, None) is not None
+    }
+    if not bounds:
+        return None
+    kind = "a whole number" if field.annotation is int else "a number"
+    n = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in bounds.items()}
+    if "ge" in n and "le" in n:
+        return f"takes {kind} from {n['ge']} to {n['le']}"
+    low = f"of at least {n['ge']}" if "ge" in n else f"above {n['gt']}" if "gt" in n else ""
+    high = f"at most {n['le']}" if "le" in n else f"below {n['lt']}" if "lt" in n else ""
+    return f"takes {kind} " + " and ".join(part for part in (low, high) if part)
+
+
 def _said(cls: type[BaseSettings], e: ValidationError) -> str:
     """One line per problem, each naming the variable, the value given and what it takes."""
     fields = sorted(cls.model_fields, key=len, reverse=True)  # longest first: at_risk_days before days
@@ -37,6 +59,8 @@ def _said(cls: type[BaseSettings], e: ValidationError) -> str:
     for err in e.errors(include_url=False):
         msg = re.sub(r"^(Value error|Assertion failed), ", "", str(err.get("msg", "")))
         loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] in cls.model_fields and err.get("type") in _OUT_OF_RANGE:
+            msg = _takes(cls, loc[0]) or msg
         if loc and loc[0] in cls.model_fields:
             lines.append(f"{_env(loc[0])}={err.get('input')!r}: {msg[:1].lower()}{msg[1:]}")
         else:  # a rule over several fields (a model validator): its message names them
@@ -97,11 +121,11 @@ class TwinSettings(VenueSettings):
     # can be small on disk and still take hours and gigabytes to convert (twin.surveys.DEFAULT_MAX_PIXELS
     # says why 6e9).
     survey_dir: str | None = None
-    survey_max_bytes: int = 4 * 1024**3
-    survey_max_pixels: int = 6_000_000_000
+    survey_max_bytes: int = Field(default=4 * 1024**3, ge=1)
+    survey_max_pixels: int = Field(default=6_000_000_000, ge=1)
     # Memory a process may give the embedded store's in-memory read index (twin.stores.read_index),
     # in MiB; layers that do not fit are read by the store's query. 0 turns the index off.
-    read_index_mb: int = 2048
+    read_index_mb: int = Field(default=2048, ge=0)
 
     @field_validator("store", mode="before")
     @classmethod
