@@ -768,21 +768,30 @@ class FeaturesFactory:
         )
         self.register()
 
-    def _cls(self, base: type[StrictQueryRoute], hints: bool = False) -> type[StrictQueryRoute]:
+    def _cls(self, base: type[StrictQueryRoute], hints: bool = False, pages: bool = False) -> type[StrictQueryRoute]:
         """The route class of this factory's routes: pinned ones take their version from the path;
-        the documents that describe the twin now say where its versions are (`hints`)."""
+        the documents that describe the twin now say where its versions are (`hints`); those that
+        serve a page when asked (`pages`: f=html, a browser) answer their errors with pages too
+        (api.errors.wants_html). A pinned root serves no pages (`_forms`)."""
         if self.pinned:
-            return route_class(base, pins_version=True)
-        return route_class(base, hints=TIME_TRAVEL_HINTS) if hints else base
+            return route_class(base, pins_version=True, pages=False)
+        attrs: dict[str, Any] = {"hints": TIME_TRAVEL_HINTS} if hints else {}
+        if pages:
+            attrs["pages"] = True
+        return route_class(base, **attrs) if attrs else base
 
     def register(self) -> None:
         r = self.router
-        documents = self._cls(StrictQueryRoute, hints=True)
+        # Each document that is also a page (f=html, or a browser's Accept) is marked so (`pages`).
+        documents = self._cls(StrictQueryRoute, hints=True, pages=True)
         add_get_route(
             r, "/", self.landing, summary="Landing page", tags=["Capabilities"],
             route_class_override=self._cls(PageRoute, hints=True),
         )  # fmt: skip
-        add_get_route(r, "/conformance", self.conformance, summary="Conformance classes", tags=["Capabilities"])
+        add_get_route(
+            r, "/conformance", self.conformance, summary="Conformance classes", tags=["Capabilities"],
+            route_class_override=self._cls(StrictQueryRoute, pages=True),
+        )  # fmt: skip
         add_get_route(
             r, "/collections", self.collections, summary="The venue layers", tags=["Capabilities"],
             route_class_override=documents,
@@ -805,7 +814,7 @@ class FeaturesFactory:
             self.feature_schema,
             summary="The JSON Schema of a collection's GeoJSON features",
             tags=["Capabilities"],
-            route_class_override=documents,
+            route_class_override=self._cls(StrictQueryRoute, hints=True),  # JSON only
         )
         add_get_route(
             r,
@@ -813,10 +822,13 @@ class FeaturesFactory:
             self.items,
             summary="Features",
             tags=["Data"],
-            route_class_override=self._cls(PropertyQueryRoute),
+            route_class_override=self._cls(PropertyQueryRoute, pages=True),
         )
         item = "/collections/{collectionId}/items/{featureId}"
-        add_get_route(r, item, self.item, summary="One feature", tags=["Data"])
+        add_get_route(
+            r, item, self.item, summary="One feature", tags=["Data"],
+            route_class_override=self._cls(StrictQueryRoute, pages=True),
+        )  # fmt: skip
         if self.pinned:
             # A version is history: no edit changes it. A search (a CQL2 JSON body) is a read.
             r.add_api_route(
