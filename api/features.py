@@ -108,6 +108,15 @@ CONFORMANCE = [
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 CQL_JSON = "application/query-cql-json"
+MERGE_PATCH = "application/merge-patch+json"
+# The media types each write's body is taken in, the first the one to send: a POST or PUT sends
+# features (GeoJSON), a PATCH a JSON merge patch (RFC 7396; OGC API - Features Part 4), which a
+# client that sends the patched feature as GeoJSON labels so too.
+BODY_TYPES = {
+    "POST": (GEOJSON, JSON),
+    "PUT": (GEOJSON, JSON),
+    "PATCH": (MERGE_PATCH, JSON, GEOJSON),
+}
 
 
 # What the documents that describe the twin now (the landing page, the collections, queryables)
@@ -1290,9 +1299,12 @@ class FeaturesFactory:
 
     # ------------------------------------------------------------------ writes (each one commit)
     async def _body(self, request: Request) -> bytes:
+        """The body of a write, in a media type its method takes (BODY_TYPES); a 415 names those."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in ("application/geo+json", "application/json", "application/merge-patch+json"):
-            raise UnsupportedMediaType(f"send application/geo+json (got {ctype or 'no content type'})")
+        takes = BODY_TYPES[request.method]
+        if ctype not in takes:
+            listed = f"{', '.join(takes[:-1])} or {takes[-1]}" if len(takes) > 1 else takes[0]
+            raise UnsupportedMediaType(f"{request.method} takes {listed} (got {ctype or 'no content type'})")
         return await request.body()
 
     def _write(

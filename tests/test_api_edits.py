@@ -193,7 +193,9 @@ def test_post_of_a_cql2_json_filter_is_a_search(api: TestClient, twin: Twin, edi
     r = api.post("/collections/landscaping/items", json={"op": "=", "args": [{"property": "nope"}, 1]})
     assert "nope" in problem_of(r, 400, "filter")["detail"]
     # a filter in the query beside one in the body: which one? refused, naming it
-    problem_of(api.post("/collections/landscaping/items?filter=pots>1", json=lawns, follow_redirects=False), 400, "filter")
+    problem_of(
+        api.post("/collections/landscaping/items?filter=pots>1", json=lawns, follow_redirects=False), 400, "filter"
+    )
     # features to add are still an add (a token needed), and an add takes no query parameters
     assert api.post("/collections/landscaping/items", json=flower_bed()).status_code == 401
     r = api.post("/collections/landscaping/items?limit=2", content=orjson.dumps(flower_bed()), headers=editor)
@@ -1143,6 +1145,33 @@ def _body_routes(api: TestClient) -> list[tuple[str, str]]:
         for method in sorted(ops.keys() & {"post", "put", "patch"}):
             out.append((method.upper(), re.sub(r"\{[^}]+\}", "x", path)))
     return out
+
+
+def test_a_415_names_the_types_its_method_takes(api: TestClient, editor: dict[str, str]) -> None:
+    """A PATCH sent as text/plain was told "send application/geo+json", which is not what a PATCH
+    sends: each method's 415 names the media types that method takes, and no commit is made."""
+    n, head = state(api)
+    item = "/collections/landscaping/items/ls-clover-green"
+    cases = [
+        ("POST", "/collections/landscaping/items", flower_bed(), ["application/geo+json", "application/json"]),
+        ("PUT", item, flower_bed("ls-clover-green"), ["application/geo+json", "application/json"]),
+        ("PATCH", item, {"properties": {"pots": 3}}, ["application/merge-patch+json", "application/json"]),
+    ]
+    for method, url, body, takes in cases:
+        for ctype in ("text/plain", None):
+            headers = {k: v for k, v in editor.items() if k.lower() != "content-type"}
+            r = send(api, method, url, body, {**headers, **({"Content-Type": ctype} if ctype else {})})
+            detail = problem_of(r, 415)["detail"]
+            assert detail.startswith(f"{method} takes {takes[0]}"), detail
+            assert all(t in detail for t in takes) and f"(got {ctype or 'no content type'})" in detail
+    # a merge patch goes with PATCH; features are sent as GeoJSON
+    r = send(
+        api, "PUT", item, flower_bed("ls-clover-green"), {**editor, "Content-Type": "application/merge-patch+json"}
+    )
+    assert "PUT takes application/geo+json" in problem_of(r, 415)["detail"]
+    assert state(api) == (n, head)
+    merge = {**editor, "Content-Type": "application/merge-patch+json"}
+    assert send(api, "PATCH", item, {"properties": {"pots": 3}}, merge).status_code == 204
 
 
 @pytest.mark.parametrize("coding", ["gzip", "br", "GZIP", "identity, gzip"])
