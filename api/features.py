@@ -54,6 +54,7 @@ from layers.crs import (
     CRS84_URI,
     STORAGE_CRS_URI,
     SUPPORTED_API_CRS,
+    crs_uri,
     from_storage,
     is_northing_first,
     parse_crs,
@@ -632,7 +633,59 @@ def _queryables(request: Request, schema: LayerSchema, ref: Ref | None = None) -
     }
 
 
-def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -> list[Feature]:
+def _legacy_crs(doc: dict[str, Any], items: list[Any], content_crs: str | None) -> None:
+    """Refuse a GeoJSON "crs" member that names a CRS other than lon/lat (400 naming it).
+
+    The member (GeoJSON 2008's named CRS, which RFC 7946 removed; `venue-twin export --crs` and
+    GDAL still write it) is refused rather than honoured, as OGC API - Features Part 4 servers
+    read a write's CRS from Content-Crs alone: a file's member means easting-first order (GDAL's
+    traditional GIS order, which `venue-twin import` reads), Content-Crs the CRS's own axis order
+    (northing first for EPSG:4549), and honouring both would give one request two axis-order
+    rules, so a file that names EPSG:4549 would land swapped or not depending on a header. Ignored,
+    as it was, its metres were read as lon/lat. One naming lon/lat (CRS84, or EPSG:4326 in a
+    file's lon/lat order, as GDAL and QGIS write it into every export) says what RFC 7946 says
+    anyway, and is taken, unless Content-Crs names another CRS beside it."""
+    for i, node in enumerate([doc, *(x for x in items if isinstance(x, dict) and x is not doc)]):
+        if "crs" not in node:
+            continue
+        member = node["crs"]
+        name = member.get("properties", {}).get("name") if isinstance(member, dict) else None
+        where = "the body's" if i == 0 else f"item #{items.index(node) + 1}'s"
+        try:
+            lon_lat = isinstance(name, str) and parse_crs(name).equals(parse_crs("OGC:CRS84"), ignore_axis_order=True)
+        except BadInput:
+            lon_lat = False
+        if not lon_lat:
+            raise BadInput(
+                f"{where} GeoJSON crs member ({orjson.dumps(member).decode()[:120]}) is not read: GeoJSON "
+                "(RFC 7946) has no crs member; send lon/lat, or name the coordinates' CRS in the Content-Crs "
+                "header, in that CRS's axis order (northing first for EPSG:4549)"
+            )
+        if content_crs and not parse_crs(content_crs.strip("<>")).equals(
+            parse_crs("OGC:CRS84"), ignore_axis_order=True
+        ):
+            raise BadInput(
+                f"{where} GeoJSON crs member names lon/lat ({name}), and Content-Crs names {content_crs}: "
+                "give the CRS the coordinates are in once, in Content-Crs"
+            )
+
+
+def _check_placed(geom: BaseGeometry, uri: str, home: Home | None, named: str) -> None:
+    """Refuse a written geometry, given x-first in CRS `uri`, any part of which is no place that CRS
+    means (`_misplaced`, which judges a filter's parts the same way)."""
+    for part in shapely.get_parts(shapely.get_parts(geom)):
+        why = _misplaced(part, uri, home, each_vertex=True, crs_parameter="Content-Crs")
+        if why is not None:
+            raise BadInput(f"{named}: its geometry (Content-Crs {_crs_name(uri)}) {why}")
+
+
+def _features_from_body(
+    body: bytes, content_crs: str | None, fid: str | None, home: Home | None = None
+) -> list[Feature]:
+    """The features of a write's body, in storage lon/lat. With Content-Crs, each geometry given in
+    no place that CRS means (its axes swapped, degrees for metres, out of its range) is refused
+    naming why, as a bbox or filter in that CRS is (`_misplaced`; `home` the twin's area of
+    interest), not left to the area-of-interest check, which could only say "outside"."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -642,8 +695,15 @@ def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -
     items = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
     if not isinstance(items, list) or not items:
         raise BadInput("the body must be a GeoJSON Feature or a non-empty FeatureCollection")
+    _legacy_crs(doc, items, content_crs)
     out = []
     crs = parse_crs(content_crs.strip("<>")) if content_crs else None
+    uri = None
+    if crs is not None:
+        try:
+            uri = crs_uri(crs)  # a registered CRS: its range and area of use are known
+        except BadInput:
+            uri = None  # a custom PROJ definition: the area of interest judges where it lands
     for i, item in enumerate(items):
         if not isinstance(item, dict) or item.get("type") != "Feature":
             raise BadInput(f"item #{i + 1} of the body is not a GeoJSON Feature")
@@ -659,6 +719,10 @@ def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -
         if crs is not None and geom is not None:
             if is_northing_first(crs):
                 geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
+            if uri is not None:
+                _check_placed(geom, uri, home, f"item #{i + 1}" + (
+                    f" (id {shown_id(str(item['id']))!r})" if item.get("id") is not None else ""
+                ))  # fmt: skip
             geom = to_storage(crs)([geom])[0]
         if "properties" not in item:
             # GeoJSON's Feature has one (null for none); without it a PUT removed every property
@@ -679,6 +743,19 @@ def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -
             raise BadInput(f"item #{i + 1}: id must be a string or number")
         out.append(Feature(str(ident), geom, props))
     return out
+
+
+def _home(twin: TwinView) -> Home:
+    """The twin's area of interest, read when asked (`_misplaced` asks only of degrees given for metres)."""
+    return lambda: tuple(twin.area_of_interest.bounds)
+
+
+async def _written_features(twin: TwinView, body: bytes, content_crs: str | None, fid: str | None) -> list[Feature]:
+    """`_features_from_body` of a POST or PUT: in lon/lat on the event loop (parsing only), in another
+    CRS in the thread pool (its checks reproject, and may read the twin's area of interest)."""
+    if content_crs is None:
+        return _features_from_body(body, None, fid)
+    return await run_in_threadpool(_features_from_body, body, content_crs, fid, _home(twin))
 
 
 async def _is_search(request: Request) -> bool:
@@ -1405,7 +1482,7 @@ class FeaturesFactory:
             return collection_of(twin, collection_id), head
 
         schema, head = await run_in_threadpool(read)
-        feats = _features_from_body(await self._body(request), content_crs, None)
+        feats = await _written_features(twin, await self._body(request), content_crs, None)
         for i, feat in enumerate(feats):
             # Routes match the decoded path (so %2F is a / too) and clients resolve dot segments:
             # no URL could read, replace or delete such a feature at /items/{featureId}.
@@ -1442,7 +1519,7 @@ class FeaturesFactory:
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
         schema = await run_in_threadpool(collection_of, twin, collection_id)
-        feats = _features_from_body(await self._body(request), content_crs, feature_id)
+        feats = await _written_features(twin, await self._body(request), content_crs, feature_id)
         if len(feats) != 1:
             raise BadInput("PUT takes one Feature")
 
@@ -1507,7 +1584,7 @@ class FeaturesFactory:
                     schema.name,
                     "modify",
                     feature_id,
-                    _features_from_body(orjson.dumps(merged), crs, feature_id)[0],
+                    _features_from_body(orjson.dumps(merged), crs, feature_id, _home(twin))[0],
                 )
             ]
 
