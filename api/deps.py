@@ -64,6 +64,9 @@ class StrictQueryRoute(APIRoute):
     pins_version = False
     # Said after "unknown query parameter X", by name (the OGC documents: where time travel is).
     hints: ClassVar[Mapping[str, str]] = {}
+    # The route answers a reader with a page when asked (f=html, or a browser's Accept header): its
+    # errors are pages too (api.errors.wants_html). A PageRoute, or route_class(base, pages=True).
+    pages = False
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -113,10 +116,13 @@ def undeclared_query(request: Request) -> dict[str, str]:
 
 
 class PageRoute(StrictQueryRoute):
-    """A page's route (`add_page_route`): a reader asking it for HTML gets its 400 as a page.
+    """A page's route (`add_page_route`): a reader asking it for HTML gets its errors as pages.
 
-    The mark only; api/errors.py (`wants_html`) decides what a marked route's error is answered with.
+    The mark only (`pages`); api/errors.py (`wants_html`) decides what a marked route's error is
+    answered with. Routes of another class that also serve pages set `pages` (route_class).
     """
+
+    pages = True
 
 
 # The root under which api.features mounts its reads a second time, as of the version it names
@@ -126,7 +132,7 @@ PINNED_ROOT = "/versions/{versionId}"
 
 
 def route_class(base: type[StrictQueryRoute], **attrs: Any) -> type[StrictQueryRoute]:
-    """`base` with some of its class attributes set (pins_version, hints): a route class of its own,
+    """`base` with some of its class attributes set (pins_version, hints, pages): a route class of its own,
     which its routes keep when their router is included in the app."""
     return type(base.__name__, (base,), attrs)
 

@@ -134,25 +134,26 @@ def problem(status: int, title: str, detail: str, headers: dict[str, str] | None
     return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 
-# The page routes (marked where they are registered: api.deps.add_page_route, a PageRoute): a
-# request of theirs that asks for HTML (f=html, or a browser's Accept header) gets a 400 (a bad
-# query parameter, typed into the address) as a page in the reader's language (web/error_page.py),
-# with the same status and detail, and so does a 404 (a layer or date the twin does not have);
-# every other caller gets the JSON. A layer hidden from the caller is missing to them (twin.access),
-# so its 404 page is the one a missing layer gets, word for word, as its JSON is. Refusals (401,
-# 403) stay JSON: a browser cannot send the token they ask for.
+# The rule, in one place (`answer`, which every handler below answers through): a request to a
+# route that serves a page when asked (a PageRoute, or any route marked `pages`: api.deps) that asks
+# for HTML (f=html, or a browser's Accept header) gets its 400 (a bad query parameter, typed into
+# the address) as a page in the reader's language (web/error_page.py), with the same status and
+# detail, and so does a 404 (a layer, feature or date the twin does not have); every other caller
+# gets the JSON. A layer hidden from the caller is missing to them (twin.access), so its 404 page is
+# the one a missing layer gets, word for word, as its JSON is. Refusals (401, 403) stay JSON: a
+# browser cannot send the token they ask for.
 PAGE_STATUSES = (400, 404)
 _NOT_HTML = ("json", "geojson", "csv", "xlsx")  # an f that asks for data: the JSON problem
 
 
 def wants_html(request: Request) -> bool:
     """Whether an error to this request is answered as a page rather than problem JSON."""
-    from api.deps import PageRoute, prefers_html
+    from api.deps import prefers_html
 
     route = request.scope.get("route")
     # An address no route answers (a link mistyped into the address bar) is a page's 404 for a
     # browser too: the reader is offered the way home instead of JSON.
-    if route is not None and not isinstance(route, PageRoute):
+    if route is not None and not getattr(route, "pages", False):
         return False
     f = request.query_params.get("f")
     if f == "html":
@@ -160,6 +161,26 @@ def wants_html(request: Request) -> bool:
     if f in _NOT_HTML:
         return False
     return prefers_html(request)  # no f (or a bad one): a browser's Accept asks for HTML, a script's not
+
+
+def answer(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    parameter: str | None = None,
+    code: str | None = None,
+    values: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> Response:
+    """An error as the page (`error_page`) when it is one of PAGE_STATUSES and the request
+    `wants_html`, else as problem JSON: the one rule every exception handler answers by. ``extra``
+    (a ValidationFailed's problems) goes in the JSON only."""
+    if status in PAGE_STATUSES and wants_html(request):
+        return error_page(request, status, detail, parameter, headers, code=code, values=values)
+    return problem(status, title, detail, headers, parameter=parameter, code=code, **extra)
 
 
 def _without(request: Request, parameter: str | None) -> list[tuple[str, str]]:
@@ -197,6 +218,10 @@ def error_page(
     def here(query: list[tuple[str, str]]) -> str:
         return f"{base}{request.url.path}" + (f"?{urlencode(query)}" if query else "")
 
+    # A path's parameter (a tile's row that is no integer) has no query to be taken out of: the
+    # page names only a parameter of the address's query.
+    if parameter not in request.query_params:
+        parameter = None
     kept = _without(request, parameter)
     # The same address again is no way on (a layer that is not there): then only home is offered.
     without = here(kept) if kept != request.query_params.multi_items() else None
@@ -219,11 +244,10 @@ def error_page(
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        if exc.status in PAGE_STATUSES and wants_html(request):
-            return error_page(
-                request, exc.status, exc.detail, exc.parameter, exc.headers, code=exc.code, values=exc.values
-            )
-        return problem(exc.status, exc.title, exc.detail, exc.headers, parameter=exc.parameter, code=exc.code)
+        return answer(
+            request, exc.status, exc.title, exc.detail, exc.headers,
+            parameter=exc.parameter, code=exc.code, values=exc.values,
+        )  # fmt: skip
 
     @app.exception_handler(TwinError)
     async def _twin_error(request: Request, exc: TwinError) -> Response:
@@ -236,9 +260,7 @@ def add_exception_handlers(app: FastAPI) -> None:
         problems = None
         if isinstance(exc, ValidationFailed):
             problems = [{"layer": p.layer, "id": p.feature_id, "reason": p.reason} for p in exc.problems]
-        if status in PAGE_STATUSES and wants_html(request):
-            return error_page(request, status, str(exc), None, code=exc.code, values=exc.values)
-        return problem(status, title, str(exc), problems=problems, code=exc.code)
+        return answer(request, status, title, str(exc), code=exc.code, values=exc.values, problems=problems)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -250,9 +272,7 @@ def add_exception_handlers(app: FastAPI) -> None:
         name = loc[-1] if len(loc) > 1 else where
         detail = f"{where} {name}: {first.get('msg', 'invalid')}" if loc else "invalid request"
         parameter = name if where in ("query", "path") else None
-        if wants_html(request):
-            return error_page(request, 400, detail, parameter if where == "query" else None)
-        return problem(400, "Invalid parameter", detail, parameter=parameter)
+        return answer(request, 400, "Invalid parameter", detail, parameter=parameter)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -268,10 +288,8 @@ def add_exception_handlers(app: FastAPI) -> None:
             return problem(405, "Method not allowed", f"{request.method} is not allowed on {path}{takes}", headers)
         if exc.status_code == 404 and exc.detail == "Not Found":
             detail = f"no such address: {path} (the landing page, /, links to what this service offers)"
-            if wants_html(request):
-                return error_page(request, 404, detail, None, headers, code="no_address", values={"path": path})
-            return problem(404, "Not found", detail, headers, code="no_address")
-        return problem(exc.status_code, "Error", str(exc.detail), headers)
+            return answer(request, 404, "Not found", detail, headers, code="no_address", values={"path": path})
+        return answer(request, exc.status_code, "Error", str(exc.detail), headers)
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -54,6 +54,7 @@ from layers.crs import (
     CRS84_URI,
     STORAGE_CRS_URI,
     SUPPORTED_API_CRS,
+    crs_uri,
     from_storage,
     is_northing_first,
     parse_crs,
@@ -108,6 +109,15 @@ CONFORMANCE = [
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 CQL_JSON = "application/query-cql-json"
+MERGE_PATCH = "application/merge-patch+json"
+# The media types each write's body is taken in, the first the one to send: a POST or PUT sends
+# features (GeoJSON), a PATCH a JSON merge patch (RFC 7396; OGC API - Features Part 4), which a
+# client that sends the patched feature as GeoJSON labels so too.
+BODY_TYPES = {
+    "POST": (GEOJSON, JSON),
+    "PUT": (GEOJSON, JSON),
+    "PATCH": (MERGE_PATCH, JSON, GEOJSON),
+}
 
 
 # What the documents that describe the twin now (the landing page, the collections, queryables)
@@ -623,7 +633,59 @@ def _queryables(request: Request, schema: LayerSchema, ref: Ref | None = None) -
     }
 
 
-def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -> list[Feature]:
+def _legacy_crs(doc: dict[str, Any], items: list[Any], content_crs: str | None) -> None:
+    """Refuse a GeoJSON "crs" member that names a CRS other than lon/lat (400 naming it).
+
+    The member (GeoJSON 2008's named CRS, which RFC 7946 removed; `venue-twin export --crs` and
+    GDAL still write it) is refused rather than honoured, as OGC API - Features Part 4 servers
+    read a write's CRS from Content-Crs alone: a file's member means easting-first order (GDAL's
+    traditional GIS order, which `venue-twin import` reads), Content-Crs the CRS's own axis order
+    (northing first for EPSG:4549), and honouring both would give one request two axis-order
+    rules, so a file that names EPSG:4549 would land swapped or not depending on a header. Ignored,
+    as it was, its metres were read as lon/lat. One naming lon/lat (CRS84, or EPSG:4326 in a
+    file's lon/lat order, as GDAL and QGIS write it into every export) says what RFC 7946 says
+    anyway, and is taken, unless Content-Crs names another CRS beside it."""
+    for i, node in enumerate([doc, *(x for x in items if isinstance(x, dict) and x is not doc)]):
+        if "crs" not in node:
+            continue
+        member = node["crs"]
+        name = member.get("properties", {}).get("name") if isinstance(member, dict) else None
+        where = "the body's" if i == 0 else f"item #{items.index(node) + 1}'s"
+        try:
+            lon_lat = isinstance(name, str) and parse_crs(name).equals(parse_crs("OGC:CRS84"), ignore_axis_order=True)
+        except BadInput:
+            lon_lat = False
+        if not lon_lat:
+            raise BadInput(
+                f"{where} GeoJSON crs member ({orjson.dumps(member).decode()[:120]}) is not read: GeoJSON "
+                "(RFC 7946) has no crs member; send lon/lat, or name the coordinates' CRS in the Content-Crs "
+                "header, in that CRS's axis order (northing first for EPSG:4549)"
+            )
+        if content_crs and not parse_crs(content_crs.strip("<>")).equals(
+            parse_crs("OGC:CRS84"), ignore_axis_order=True
+        ):
+            raise BadInput(
+                f"{where} GeoJSON crs member names lon/lat ({name}), and Content-Crs names {content_crs}: "
+                "give the CRS the coordinates are in once, in Content-Crs"
+            )
+
+
+def _check_placed(geom: BaseGeometry, uri: str, home: Home | None, named: str) -> None:
+    """Refuse a written geometry, given x-first in CRS `uri`, any part of which is no place that CRS
+    means (`_misplaced`, which judges a filter's parts the same way)."""
+    for part in shapely.get_parts(shapely.get_parts(geom)):
+        why = _misplaced(part, uri, home, each_vertex=True, crs_parameter="Content-Crs")
+        if why is not None:
+            raise BadInput(f"{named}: its geometry (Content-Crs {_crs_name(uri)}) {why}")
+
+
+def _features_from_body(
+    body: bytes, content_crs: str | None, fid: str | None, home: Home | None = None
+) -> list[Feature]:
+    """The features of a write's body, in storage lon/lat. With Content-Crs, each geometry given in
+    no place that CRS means (its axes swapped, degrees for metres, out of its range) is refused
+    naming why, as a bbox or filter in that CRS is (`_misplaced`; `home` the twin's area of
+    interest), not left to the area-of-interest check, which could only say "outside"."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -633,8 +695,15 @@ def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -
     items = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
     if not isinstance(items, list) or not items:
         raise BadInput("the body must be a GeoJSON Feature or a non-empty FeatureCollection")
+    _legacy_crs(doc, items, content_crs)
     out = []
     crs = parse_crs(content_crs.strip("<>")) if content_crs else None
+    uri = None
+    if crs is not None:
+        try:
+            uri = crs_uri(crs)  # a registered CRS: its range and area of use are known
+        except BadInput:
+            uri = None  # a custom PROJ definition: the area of interest judges where it lands
     for i, item in enumerate(items):
         if not isinstance(item, dict) or item.get("type") != "Feature":
             raise BadInput(f"item #{i + 1} of the body is not a GeoJSON Feature")
@@ -650,6 +719,10 @@ def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -
         if crs is not None and geom is not None:
             if is_northing_first(crs):
                 geom = shapely.transform(geom, lambda xy: xy[:, ::-1])
+            if uri is not None:
+                _check_placed(geom, uri, home, f"item #{i + 1}" + (
+                    f" (id {shown_id(str(item['id']))!r})" if item.get("id") is not None else ""
+                ))  # fmt: skip
             geom = to_storage(crs)([geom])[0]
         if "properties" not in item:
             # GeoJSON's Feature has one (null for none); without it a PUT removed every property
@@ -670,6 +743,19 @@ def _features_from_body(body: bytes, content_crs: str | None, fid: str | None) -
             raise BadInput(f"item #{i + 1}: id must be a string or number")
         out.append(Feature(str(ident), geom, props))
     return out
+
+
+def _home(twin: TwinView) -> Home:
+    """The twin's area of interest, read when asked (`_misplaced` asks only of degrees given for metres)."""
+    return lambda: tuple(twin.area_of_interest.bounds)
+
+
+async def _written_features(twin: TwinView, body: bytes, content_crs: str | None, fid: str | None) -> list[Feature]:
+    """`_features_from_body` of a POST or PUT: in lon/lat on the event loop (parsing only), in another
+    CRS in the thread pool (its checks reproject, and may read the twin's area of interest)."""
+    if content_crs is None:
+        return _features_from_body(body, None, fid)
+    return await run_in_threadpool(_features_from_body, body, content_crs, fid, _home(twin))
 
 
 async def _is_search(request: Request) -> bool:
@@ -768,21 +854,30 @@ class FeaturesFactory:
         )
         self.register()
 
-    def _cls(self, base: type[StrictQueryRoute], hints: bool = False) -> type[StrictQueryRoute]:
+    def _cls(self, base: type[StrictQueryRoute], hints: bool = False, pages: bool = False) -> type[StrictQueryRoute]:
         """The route class of this factory's routes: pinned ones take their version from the path;
-        the documents that describe the twin now say where its versions are (`hints`)."""
+        the documents that describe the twin now say where its versions are (`hints`); those that
+        serve a page when asked (`pages`: f=html, a browser) answer their errors with pages too
+        (api.errors.wants_html). A pinned root serves no pages (`_forms`)."""
         if self.pinned:
-            return route_class(base, pins_version=True)
-        return route_class(base, hints=TIME_TRAVEL_HINTS) if hints else base
+            return route_class(base, pins_version=True, pages=False)
+        attrs: dict[str, Any] = {"hints": TIME_TRAVEL_HINTS} if hints else {}
+        if pages:
+            attrs["pages"] = True
+        return route_class(base, **attrs) if attrs else base
 
     def register(self) -> None:
         r = self.router
-        documents = self._cls(StrictQueryRoute, hints=True)
+        # Each document that is also a page (f=html, or a browser's Accept) is marked so (`pages`).
+        documents = self._cls(StrictQueryRoute, hints=True, pages=True)
         add_get_route(
             r, "/", self.landing, summary="Landing page", tags=["Capabilities"],
             route_class_override=self._cls(PageRoute, hints=True),
         )  # fmt: skip
-        add_get_route(r, "/conformance", self.conformance, summary="Conformance classes", tags=["Capabilities"])
+        add_get_route(
+            r, "/conformance", self.conformance, summary="Conformance classes", tags=["Capabilities"],
+            route_class_override=self._cls(StrictQueryRoute, pages=True),
+        )  # fmt: skip
         add_get_route(
             r, "/collections", self.collections, summary="The venue layers", tags=["Capabilities"],
             route_class_override=documents,
@@ -805,7 +900,7 @@ class FeaturesFactory:
             self.feature_schema,
             summary="The JSON Schema of a collection's GeoJSON features",
             tags=["Capabilities"],
-            route_class_override=documents,
+            route_class_override=self._cls(StrictQueryRoute, hints=True),  # JSON only
         )
         add_get_route(
             r,
@@ -813,10 +908,13 @@ class FeaturesFactory:
             self.items,
             summary="Features",
             tags=["Data"],
-            route_class_override=self._cls(PropertyQueryRoute),
+            route_class_override=self._cls(PropertyQueryRoute, pages=True),
         )
         item = "/collections/{collectionId}/items/{featureId}"
-        add_get_route(r, item, self.item, summary="One feature", tags=["Data"])
+        add_get_route(
+            r, item, self.item, summary="One feature", tags=["Data"],
+            route_class_override=self._cls(StrictQueryRoute, pages=True),
+        )  # fmt: skip
         if self.pinned:
             # A version is history: no edit changes it. A search (a CQL2 JSON body) is a read.
             r.add_api_route(
@@ -1278,9 +1376,12 @@ class FeaturesFactory:
 
     # ------------------------------------------------------------------ writes (each one commit)
     async def _body(self, request: Request) -> bytes:
+        """The body of a write, in a media type its method takes (BODY_TYPES); a 415 names those."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in ("application/geo+json", "application/json", "application/merge-patch+json"):
-            raise UnsupportedMediaType(f"send application/geo+json (got {ctype or 'no content type'})")
+        takes = BODY_TYPES[request.method]
+        if ctype not in takes:
+            listed = f"{', '.join(takes[:-1])} or {takes[-1]}" if len(takes) > 1 else takes[0]
+            raise UnsupportedMediaType(f"{request.method} takes {listed} (got {ctype or 'no content type'})")
         return await request.body()
 
     def _write(
@@ -1381,7 +1482,7 @@ class FeaturesFactory:
             return collection_of(twin, collection_id), head
 
         schema, head = await run_in_threadpool(read)
-        feats = _features_from_body(await self._body(request), content_crs, None)
+        feats = await _written_features(twin, await self._body(request), content_crs, None)
         for i, feat in enumerate(feats):
             # Routes match the decoded path (so %2F is a / too) and clients resolve dot segments:
             # no URL could read, replace or delete such a feature at /items/{featureId}.
@@ -1418,7 +1519,7 @@ class FeaturesFactory:
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
         schema = await run_in_threadpool(collection_of, twin, collection_id)
-        feats = _features_from_body(await self._body(request), content_crs, feature_id)
+        feats = await _written_features(twin, await self._body(request), content_crs, feature_id)
         if len(feats) != 1:
             raise BadInput("PUT takes one Feature")
 
@@ -1483,7 +1584,7 @@ class FeaturesFactory:
                     schema.name,
                     "modify",
                     feature_id,
-                    _features_from_body(orjson.dumps(merged), crs, feature_id)[0],
+                    _features_from_body(orjson.dumps(merged), crs, feature_id, _home(twin))[0],
                 )
             ]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
 import math
 from enum import Enum
 from typing import Annotated, Any
@@ -231,11 +232,25 @@ def _commit_batch(
 
 def _parse_batch(body: Any, who: Principal) -> tuple[list[ProgressReport], str, dt.datetime | None]:
     example = '{"reports": [{"code": "RD-03", "percent": 45, "date": "2026-10-06", "note": "..."}]}'
-    if not isinstance(body, dict) or not isinstance(body.get("reports"), list) or not body["reports"]:
+    if not isinstance(body, dict):
         raise BadInput(f"the body must be a JSON object such as {example}")
-    unknown = set(body) - BATCH_KEYS
+    # What is wrong with an object, named: a misspelt member ("report") or an empty list was told
+    # only that the body must be such an object, which it was.
+    unknown = sorted(set(body) - BATCH_KEYS)
     if unknown:
-        raise BadInput(f"unknown field(s) {', '.join(sorted(unknown))}; a batch takes {', '.join(sorted(BATCH_KEYS))}")
+        missing = sorted(BATCH_KEYS - set(body))
+        for key in unknown:
+            close = difflib.get_close_matches(key, missing, n=1, cutoff=0.6)
+            if close:
+                raise BadInput(f"unknown member {key!r}; expected {close[0]!r}")
+        listed = ", ".join(repr(k) for k in unknown)
+        raise BadInput(f"unknown member(s) {listed}; a batch takes {', '.join(sorted(BATCH_KEYS))}")
+    if "reports" not in body:
+        raise BadInput(f"no reports given: the body must be a JSON object such as {example}")
+    if not isinstance(body["reports"], list):
+        raise BadInput(f"reports must be a list of reports, as in {example}")
+    if not body["reports"]:
+        raise BadInput(f"no reports given: the reports list is empty; give one or more, as in {example}")
     when = None
     if body.get("time") is not None:
         _admin_for_time(who, "setting a commit's time")

@@ -295,7 +295,12 @@ class TilesFactory:
         tile_row: Annotated[int, Path(alias="tileRow", description="The row (y), from the top.")],
         tile_col: Annotated[int, Path(alias="tileCol", description="The column (x), from the left.")],
         datetime_: DatetimeParam = None,
+        # pygeoapi-style clients (and links copied from them) put ?f=mvt on every tile URL: it
+        # names the one form a tile has, so it is taken; any other f is refused naming that one.
+        f: Annotated[str | None, Query(description="mvt, the one form a tile has (optional)")] = None,
     ) -> Response:
+        if f not in (None, "mvt"):
+            raise InvalidParameter.not_one_of("f", f, ("mvt",))
         # Every step reads the store (the layer, the head, the tile), and each read waits on a
         # network round trip on PostGIS: all of it off the event loop, so other requests proceed.
         body, ref = await run_in_threadpool(

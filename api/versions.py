@@ -22,7 +22,7 @@ from api.deps import (
 )
 from api.errors import InvalidParameter
 from completion.snapshot import resolve_ref
-from layers.crs import SUPPORTED_API_CRS, crs_label, parse_crs
+from layers.crs import CRS84_URI, SUPPORTED_API_CRS, crs_label, parse_crs
 from layers.io import FORMATS, write_layer_bytes
 from twin import CommitInfo, Ref
 from twin.access import TwinView
@@ -215,13 +215,15 @@ class VersionsFactory:
         # one file in a browser's downloads, the second overwriting or beside "(1)"
         in_crs = "" if target == "EPSG:4326" else "-" + target.replace(":", "").lower()
         filename = f"{schema.name}-{tag}{in_crs}{spec.extension}"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if schema.spatial:
+            # The file's CRS, as the items name theirs. Its coordinates are easting (lon) first
+            # whatever the CRS's axis order, as GIS files have them (README, Downloads).
+            headers["Content-Crs"] = f"<{crs or CRS84_URI}>"
         return Response(
             data,
             media_type=spec.media_type,
-            headers={
-                "Content-Disposition": f'attachment; filename="{filename}"',
-                **read_headers(request, ref, version.version),
-            },
+            headers={**headers, **read_headers(request, ref, version.version)},
         )
 
 

@@ -1411,6 +1411,26 @@ def test_download_every_format(api: TestClient, twin: Twin, tmp_path: Path, fmt:
         assert df.crs.to_epsg() == 4326
 
 
+def test_a_download_names_its_crs_in_content_crs(api: TestClient, tmp_path: Path) -> None:
+    """The items name their CRS in Content-Crs; a download named none. Its file holds the CRS it
+    says, easting (lon) first whatever the CRS's axis order, as GIS files do (README, Downloads)."""
+    e4549 = "http://www.opengis.net/def/crs/EPSG/0/4549"
+    items = api.get("/collections/halls/items", params={"limit": 1, "crs": e4549})
+    for fmt in ("geojson", "gpkg"):
+        r = api.get("/collections/halls/download", params={"f": fmt})
+        assert r.status_code == 200 and r.headers["content-crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+        r = api.get("/collections/halls/download", params={"f": fmt, "crs": e4549})
+        assert r.headers["content-crs"] == items.headers["content-crs"] == f"<{e4549}>"
+        df = _read_download(r.content, fmt, tmp_path)
+        assert df.crs.to_epsg() == 4549
+        x, y = shapely.get_coordinates(df.geometry.iloc[0])[0]
+        assert 300_000 < x < 700_000 and 3_000_000 < y < 4_000_000  # easting first in the file
+        first = items.json()["features"][0]["geometry"]["coordinates"][0][0]
+        assert first[0] > 3_000_000  # the items: the CRS's own order, northing first
+    # a layer of records (no geometry) has no CRS to name
+    assert "content-crs" not in api.get("/collections/projects/download", params={"f": "csv"}).headers
+
+
 def test_datetime_reads_downloads_schemas_and_surveys_as_asof_does(api: TestClient, twin: Twin) -> None:
     """Every read takes datetime= (README): the download, the layer schema and the surveys refused it
     as an unknown parameter."""

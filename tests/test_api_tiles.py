@@ -422,6 +422,19 @@ def test_other_bad_tile_requests(api: TestClient) -> None:
     problem_of(api.get("/collections/halls/tiles/WebMercatorQuad?f=png"), 400, "f")
 
 
+def test_a_tile_takes_f_mvt_as_pygeoapi_style_clients_send_it(api: TestClient) -> None:
+    """pygeoapi-style clients put ?f=mvt on tile URLs: the same tile as without it; any other f is
+    a 400 naming the one a tile takes."""
+    t = venue_tile(api)
+    plain = api.get(tile_url("halls", t))
+    r = api.get(tile_url("halls", t, "f=mvt"))
+    assert r.status_code == 200 and r.headers["content-type"] == MVT, r.text[:300]
+    assert r.content == plain.content and decoded(r.content, "halls")
+    for bad in ("json", "png", "pbf"):
+        body = problem_of(api.get(tile_url("halls", t, f"f={bad}")), 400, "f")
+        assert body["code"] == "not_one_of" and "mvt" in body["detail"] and bad in body["detail"]
+
+
 # ---------------------------------------------------------------------------- who sees what
 def test_a_restricted_layers_tiles_are_its_roles_only(tmp_path: Path) -> None:
     store = build_restricted_venue(tmp_path / "venue.gpkg", ("engineer",))

@@ -260,6 +260,28 @@ def test_bad_reports_are_refused(writable: TestClient, tokens, body: dict, statu
     assert r.status_code == status and text in r.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"reports": []}, "no reports given"),
+        ({}, "no reports given"),
+        ({"report": [{"code": "HL-07", "percent": 60, "date": "2026-10-06"}]}, "unknown member 'report'; expected 'reports'"),
+        ({"reports": [{"code": "HL-07", "percent": 60}], "parnet": "HEAD"}, "unknown member 'parnet'; expected 'parent'"),
+        ({"reports": [{"code": "HL-07", "percent": 60}], "colour": "red"}, "unknown member(s) 'colour'; a batch takes"),
+        ({"reports": {"code": "HL-07"}}, "reports must be a list"),
+        ([{"code": "HL-07", "percent": 60}], "the body must be a JSON object such as"),
+    ],
+)  # fmt: skip
+def test_a_batch_names_what_is_wrong_with_its_body(writable: TestClient, tokens, body: object, said: str) -> None:
+    """An empty list and a misspelt member were both told "the body must be a JSON object such as
+    …", which they were: the answer names the empty list or the member, and commits nothing."""
+    before = writable.get("/versions?limit=1").json()["versions"][0]["id"]
+    r = writable.post("/progress", json=body, headers=auth(tokens[1]["editor"]))
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json", r.text
+    assert r.json()["detail"].startswith(said), r.json()["detail"]
+    assert writable.get("/versions?limit=1").json()["versions"][0]["id"] == before
+
+
 def test_a_report_must_be_json(writable: TestClient, tokens) -> None:
     r = writable.post("/projects/HL-07/progress", content=b"percent=80", headers={
         **auth(tokens[1]["editor"]), "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip

@@ -175,17 +175,18 @@ PAGES = {
     "/brief",
     "/evidence",
 }
-# Routes that answer a browser with HTML but are not reader pages, whose errors stay JSON: the OGC
-# API documents' HTML encoding for engineers (api/html.py) and the API's own documentation.
-NOT_PAGES = {
+# Routes that answer a browser with HTML but answer no error of their own (they take no query):
+# the API's own documentation (Swagger UI) and the address it moved from.
+NOT_PAGES = {"/docs", "/api.html"}
+# The OGC API documents' HTML encoding (api/html.py) are pages too: their errors were problem JSON
+# in the browser (a collection or feature not there, limit=0), while a page's were pages.
+OGC_PAGES = {
     "/conformance",
     "/collections",
     "/collections/{collectionId}",
     "/collections/{collectionId}/queryables",
     "/collections/{collectionId}/items",
     "/collections/{collectionId}/items/{featureId}",
-    "/docs",
-    "/api.html",
 }
 
 
@@ -193,15 +194,17 @@ def test_every_route_that_answers_a_browser_with_html_is_marked_a_page(api: Test
     from fastapi import FastAPI
     from fastapi.routing import APIRoute, iter_route_contexts
 
-    from api.deps import PageRoute
-
     assert isinstance(api.app, FastAPI)
     routes = [c.original_route for c in iter_route_contexts(api.app.routes)]
     gets = [r for r in routes if isinstance(r, APIRoute) and "GET" in (r.methods or ())]
-    marked = {r.path for r in routes if isinstance(r, PageRoute)}
-    assert marked >= PAGES, PAGES - marked
+    marked = {r.path for r in gets if getattr(r, "pages", False)}
+    assert marked >= PAGES | OGC_PAGES, (PAGES | OGC_PAGES) - marked
     # a page's HEAD is marked as its GET is
-    assert all(isinstance(r, PageRoute) for r in routes if isinstance(r, APIRoute) and r.path in marked)
+    assert all(
+        getattr(r, "pages", False)
+        for r in routes
+        if isinstance(r, APIRoute) and r.path in marked and "HEAD" in (r.methods or ())
+    )
 
     layer = api.get("/collections").json()["collections"][0]["id"]
     feature = api.get(f"/collections/{layer}/items?limit=1").json()["features"][0]["id"]
@@ -232,9 +235,49 @@ def test_every_route_that_answers_a_browser_with_html_is_marked_a_page(api: Test
             r = api.get(path + query, headers=headers)
             if r.status_code == 200 and r.headers.get("content-type", "").startswith("text/html"):
                 html.add(route.path)
-    assert html >= PAGES - {"/brief"}  # the probe finds the pages (/brief answers a PDF)
-    assert html - NOT_PAGES <= marked, f"pages not marked (api.deps.add_page_route): {html - NOT_PAGES - marked}"
-    assert not NOT_PAGES & marked
+    assert html >= (PAGES | OGC_PAGES) - {"/brief"}  # the probe finds the pages (/brief answers a PDF)
+    assert html - NOT_PAGES <= marked, f"pages not marked (api.deps, `pages`): {html - NOT_PAGES - marked}"
+    # and no route is marked that serves no page (a pinned root's documents, a feature's JSON schema)
+    assert marked <= html | {"/brief"}, marked - html
+
+
+# What a reader meets on the OGC API documents' pages (api/html.py), as the tester met them:
+# (address, status, the error's code, the parameter the page names)
+OGC_CASES = [
+    ("/collections/nosuch", 404, "no_collection", None),
+    ("/collections/nosuch/items", 404, "no_collection", None),
+    ("/collections/nosuch/queryables", 404, "no_collection", None),
+    ("/collections/halls/items/nosuch", 404, None, None),
+    ("/collections/halls/items?limit=0", 400, None, "limit"),
+    ("/collections/halls/items?zzz=1", 400, "unknown_parameter", "zzz"),
+    ("/collections?zzz=1", 400, "unknown_parameter", "zzz"),
+    ("/conformance?zzz=1", 400, "unknown_parameter", "zzz"),
+]
+
+
+@pytest.mark.parametrize(("address", "status", "code", "parameter"), OGC_CASES)
+def test_the_ogc_documents_pages_answer_their_errors_as_pages(
+    api: TestClient, address: str, status: int, code: str | None, parameter: str | None
+) -> None:
+    """A browser (or f=html) gets the page with the JSON's status; a script the problem JSON as before."""
+    for accept in (None, "application/json", "*/*"):
+        j = api.get(address, headers={"accept": accept} if accept else {})
+        assert j.status_code == status and j.headers["content-type"] == "application/problem+json", (accept, j.text)
+        assert j.json().get("code") == code
+    with_f = address + ("&" if "?" in address else "?") + "f="
+    json_f = api.get(with_f + "json", headers={"accept": BROWSER})
+    assert json_f.status_code == status and json_f.headers["content-type"] == "application/problem+json"
+    detail = j.json()["detail"]
+    for url, headers in ((address, {"accept": BROWSER}), (with_f + "html", {})):
+        r = api.get(url, headers=headers)
+        assert r.status_code == status and r.headers["content-type"].startswith("text/html"), (url, r.text[:300])
+        page = html_lib.unescape(r.text)
+        assert f'data-status="{status}"' in page
+        assert (f'data-parameter="{parameter}"' in page) == (parameter is not None)
+        if code is None:
+            assert detail in page  # no code: the JSON's detail, as it is
+        else:
+            assert f'data-kind="{code}"' in page or "vt-error-detail" not in page
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -309,7 +352,9 @@ def test_an_unknown_project_is_said_once(api: TestClient, lang: str) -> None:
 def test_the_way_on_without_the_query_says_what_it_opens(api: TestClient, lang: str, text: str) -> None:
     """An error that names no parameter offers the page without its query: in Chinese it read
     "重新打开此页" (open this page again), which is the same error again, not what the link opens."""
-    r = api.get("/projects/RD-03", params={"f": "html", "date": "2025-01-01", "lang": lang}, headers={"accept": BROWSER})
+    r = api.get(
+        "/projects/RD-03", params={"f": "html", "date": "2025-01-01", "lang": lang}, headers={"accept": BROWSER}
+    )
     assert r.status_code == 404 and "data-parameter" not in r.text
     found = re.search(r'<a href="[^"]*" data-link="without">([^<]*)</a>', r.text)
     assert found is not None and html_lib.unescape(found[1]) == text, r.text[-500:]
