@@ -288,6 +288,9 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
         "imagery",
     )
     states = snap.report_states()
+    # one form for the whole range column: short (MM-DD) only when every range stays in the year asked
+    # about, so "2026-11-26–2027-01-14" never sits beside "10-28–12-07"
+    short = all(_in_year(s.forecast.low, s.forecast.high, s.on.year) for s in late)
     for s in late:
         fc = s.forecast
         st = states[s.project.code]
@@ -299,7 +302,7 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
             _pct(s.planned),
             f"{s.days_late:.1f}",
             _finish(s),
-            _range(fc.low, fc.high, s.on.year),
+            _range(fc.low, fc.high, short),
             ("[bold red]" if fc.after_opening else "") + _chance(s) + ("[/]" if fc.after_opening else ""),
             f"[yellow]{last} (stale)[/]" if st.stale else last,
             f"[bold red]⚑ {escape(flags[s.project.code])}[/]" if s.project.code in flags else "",
@@ -325,11 +328,15 @@ def _chance(s: ProjectStatus) -> str:
     return f"{fc.p_late:.0%}" if fc.p_late is not None else "—"
 
 
-def _range(low: date | None, high: date | None, year: int) -> str:
-    """An interval, short (MM-DD) when it stays in the year asked about."""
+def _in_year(low: date | None, high: date | None, year: int) -> bool:
+    """Whether an interval (none: no interval) stays in `year`."""
+    return low is None or high is None or low.year == high.year == year
+
+
+def _range(low: date | None, high: date | None, short: bool) -> str:
+    """An interval, short (MM-DD) when the table's every interval stays in the year asked about."""
     if low is None or high is None:
         return "—"
-    short = low.year == high.year == year
     return f"{low:%m-%d}–{high:%m-%d}" if short else f"{low.isoformat()}–{high.isoformat()}"
 
 

@@ -200,3 +200,31 @@ def test_with_no_date_the_tables_open_where_the_pages_do(bundled: Path) -> None:
     assert code == 0 and f"Completion on {today}" in out and "Showing" not in out, out
     code, out = run("completion", "late", "--csv", "--store", str(bundled))
     assert code == 0 and "Showing" not in out and {r["code"] for r in csv.DictReader(io.StringIO(out))}, out
+
+
+def test_the_late_tables_range_column_is_one_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample season at T-30 has late projects whose 80 % range runs into 2027 beside ones that
+    stay in 2026: the column printed "2026-11-26–2027-01-14" next to "10-28–12-07". One form for
+    the whole column: full dates when any range leaves the year, else MM-DD for all."""
+    monkeypatch.setenv("VENUE_TWIN_AUTHOR", "Li Wei <venue office>")
+    monkeypatch.setenv("COLUMNS", "300")
+    book, store = tmp_path / "season.xlsx", tmp_path / "season.gpkg"
+    for args in (
+        ("projects", "sample", str(book)),
+        ("init", "--empty", "--store", str(store)),
+        ("projects", "import", str(book), "--original-dates", "-s", str(store)),
+        ("progress", "import", str(book), "--original-dates", "-s", str(store)),
+    ):
+        code, out = run(*args)
+        assert code == 0, (args, out)
+    code, out = run("completion", "--date", "T-30", "-s", str(store))
+    assert code == 0, out
+    late = out[out.index("Late projects") :].splitlines()
+    header = next(line for line in late if "80% range" in line)
+    column = [c.strip() for c in header.split("┃")].index("80% range")
+    rows = [line.split("│") for line in late if line.startswith("│ ") and line.count("│") > column]
+    ranges = [r[column].strip() for r in rows if r[column].strip() not in ("", "—")]
+    assert len(ranges) >= 2, out
+    assert any("2027" in r for r in ranges), ranges  # the case: a range that leaves the year
+    forms = {"full" if r.count("-") == 4 else "short" for r in ranges}
+    assert forms == {"full"}, ranges

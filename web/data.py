@@ -774,13 +774,38 @@ def change_counts(items: Sequence[ChangeItem]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def commit_choices(twin: TwinLike) -> list[tuple[str, str]]:
-    """(value, label) pairs for version pickers: the commits (short id), newest first."""
+# A progress report's commit message (completion.intake, completion.reports): its date is the
+# commit's own, and what tells one report of a day from another is who reported and what.
+_REPORT_MESSAGE = re.compile(
+    r"Progress reported on \d{4}-\d{2}-\d{2}(?: by (?P<unit>.+) \((?P<via>[^()]*)\))?: (?P<parts>.*)", re.DOTALL
+)
+PICKER_MESSAGE_CHARS = 64
+
+
+def commit_gist(message: str, lang: str) -> str:
+    """What tells a commit apart from its neighbours, first: a report's unit and projects (the
+    date it repeats is the commit's time), else the message; cut to PICKER_MESSAGE_CHARS."""
+    m = _REPORT_MESSAGE.fullmatch(message.strip())
+    if m is not None:
+        unit = m.group("unit")
+        who = i18n.label(lang, "picker_report_by", unit=i18n.unit_name(lang, unit)) if unit else None
+        text = f"{who or i18n.label(lang, 'picker_report')}{'：' if lang == 'zh' else ': '}{m.group('parts')}"
+    else:
+        text = message
+    text = " ".join(text.split())
+    return text if len(text) <= PICKER_MESSAGE_CHARS else text[: PICKER_MESSAGE_CHARS - 1] + "…"
+
+
+def commit_choices(twin: TwinLike, lang: str = i18n.DEFAULT_LANG) -> list[tuple[str, str]]:
+    """(value, label) pairs for version pickers: the commits, newest first. A label starts with what
+    tells it apart ("5f0c1a2b · Report by Qingpu Transport Commission: LA-0039 100%… · 2026-10-26
+    18:00"): with --original-dates every report of a day is recorded at 18:00, and labels that
+    began with the time and "Progress reported on 2026-10-26" were all alike where they were cut.
+    The times are Shanghai time, which the picker's group label says once."""
     out = []
     for c in twin.log(200):
         when = c.time.astimezone(_shanghai()).strftime("%Y-%m-%d %H:%M")
-        msg = c.message if len(c.message) <= 48 else c.message[:47] + "…"
-        out.append((c.id[:12], f"{when} · {msg}"))
+        out.append((c.id[:12], f"{c.id[:8]} · {commit_gist(c.message, lang)} · {when}"))
     return out
 
 

@@ -922,6 +922,27 @@ _LABELS.update(
     }
 )
 
+# Readability for the city-appearance teams (web/templating.py's `when`, the change map's legend and pickers).
+_LABELS.update(
+    {
+        # a time shown on a page is Shanghai time, said once (`venue-twin log` prints UTC)
+        "time_shanghai": {"zh": "北京时间 {time}", "en": "{time} UTC+8"},
+        "commits_beijing": {"zh": "提交（北京时间）", "en": "Commit (UTC+8)"},
+        # a report commit in a version picker: who reported first, the date being in the option's time
+        "picker_report_by": {"zh": "{unit}填报", "en": "Report by {unit}"},
+        "picker_report": {"zh": "进度填报", "en": "Progress report"},
+        # the change map's legend counts the features drawn; the table below counts records without a shape too
+        "changes_legend_drawn": {
+            "zh": "图例计数为图上绘出的要素。全部变化（见下表）：新增 {added}、修改 {modified}、删除 {deleted}，"
+            "其中 {n} 项为无图形的记录（工程台账），不在图上。",
+            "en": "The legend counts the features drawn on the map. All changes (the table below): {added} added, "
+            "{modified} modified, {deleted} deleted, {n} of them records without a shape (the project register), "
+            "not drawn.",
+        },
+    }
+)
+
+
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from twin.core import SHANGHAI, TwinLike
+from twin.core import TwinLike
 from web import i18n
 from web.data import landed_view, spatial_layers
 from web.templating import render
@@ -57,7 +57,7 @@ def landing_html(twin: TwinLike, lang: str, base: str = "", service_title: str |
     if head is not None:
         head_info = {
             "id": head.id[:12],
-            "when": head.time.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+            "time": head.time,  # shown in Shanghai time, saying so (web.templating's `when`)
             "commits": twin.commit_count(),
         }
     layers = [

@@ -61,7 +61,7 @@ from web.data import (
 from web.imagery import imagery_config
 from web.panels import completion_panel, project_rows
 from web.settings import MapSettings, map_settings
-from web.templating import macro, render
+from web.templating import macro, render, when_text
 
 LABEL_MIN_ZOOM = 16
 # Where labels would collide, the lower rank keeps its place (web/static/venue-map.js VT.LabelPlacer):
@@ -761,12 +761,11 @@ def default_versions(twin: TwinLike, to: str | None = None) -> tuple[str, str | 
     return before.id[:12], to or (latest.id[:12] if after else None), after
 
 
-def _version_label(ref: Ref) -> str:
+def _version_label(ref: Ref, lang: str) -> str:
+    """A version as a map's heading names it: its id and when, in Shanghai time saying so."""
     if ref.commit is None:
         return "∅"
-    from twin.core import SHANGHAI
-
-    return f"{ref.commit.id[:12]} ({ref.commit.time.astimezone(SHANGHAI).strftime('%Y-%m-%d %H:%M')})"
+    return f"{ref.commit.id[:12]} ({when_text(ref.commit.time, lang)})"
 
 
 def checkpoint_options(twin: TwinLike) -> list[tuple[str, str]]:
@@ -797,10 +796,10 @@ def _version_select(ctx: MapContext, name: str, raw: str | None, current: Ref) -
     by_checkpoint = wanted is not None and any(v == wanted for v, _ in checkpoints)
     cps = [{"value": v, "label": lab, "selected": by_checkpoint and v == wanted} for v, lab in checkpoints]
     commits = [
-        {"value": v, "label": lab, "selected": not by_checkpoint and v == cur} for v, lab in commit_choices(twin)
+        {"value": v, "label": lab, "selected": not by_checkpoint and v == cur} for v, lab in commit_choices(twin, lang)
     ]
     seen = any(o["selected"] for o in cps + commits)
-    extra = None if seen or not cur else {"value": cur, "label": _version_label(current)}
+    extra = None if seen or not cur else {"value": cur, "label": _version_label(current, lang)}
     return str(
         macro("map_parts.html", "version_select", lang=lang, name=name, checkpoints=cps, commits=commits, extra=extra)
     )
@@ -873,8 +872,8 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
         "map_parts.html",
         "changes_head",
         lang=lang,
-        from_label=_version_label(a),
-        to_label=_version_label(b),
+        from_label=_version_label(a, lang),
+        to_label=_version_label(b, lang),
         nav=Markup(_nav(ctx, "changes", asked)),
         surveys_after=surveys_after,
         action=None if ctx.export else ctx.url("/maps/changes"),  # an exported file has nothing to pick from
@@ -888,7 +887,7 @@ def changes_map(ctx: MapContext, from_: str | None = None, to: str | None = None
     panel = _panel_html(head, body, _foot(ctx)) + assets_html(CHECK_TABLE_ASSETS, inline=ctx.export, base=ctx.base)
     return _render(
         ctx,
-        f"{i18n.label(lang, 'changes_title')} · {_version_label(a)} → {_version_label(b)}",
+        f"{i18n.label(lang, 'changes_title')} · {_version_label(a, lang)} → {_version_label(b, lang)}",
         panel,
         config,
         specs,
@@ -994,7 +993,7 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
         "layer_head",
         lang=lang,
         title=title,
-        version_label=_version_label(ref),
+        version_label=_version_label(ref, lang),
         nav=Markup(_nav(ctx, f"layers/{layer}", {"version": version})),
         # the version is in the subtitle; an exported file has nothing to pick from
         action=None if ctx.export else ctx.url("/maps/layers/" + layer),
@@ -1005,7 +1004,9 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
     )
     body = render("check_side.html", lang=lang, view=view, styles=CHECK_STYLES)
     table = render("check_table.html", lang=lang, view=view, styles=CHECK_STYLES, downloads=_downloads(ctx, layer, ref))
-    panel = _panel_html(head, body, _foot(ctx)) + table + assets_html(CHECK_TABLE_ASSETS, inline=ctx.export, base=ctx.base)
+    panel = (
+        _panel_html(head, body, _foot(ctx)) + table + assets_html(CHECK_TABLE_ASSETS, inline=ctx.export, base=ctx.base)
+    )
     config = _config(ctx, "check", CHECK_STYLES, CHECK_ORDER, fields={layer: _fields(lang, schema)}, showEmpty=True)
     attach = {"layer": layer, "labelMinZoom": CODE_LABEL_MIN_ZOOM, "labels": _stack_labels(lang)}
     # open on the venue and every feature of the layer, strays (the likeliest problems) included
@@ -1049,7 +1050,7 @@ def _register_page(
         picker=Markup(_version_select(ctx, "version", version, ref)) if not ctx.export else "",
         action=ctx.url("/maps/layers/" + schema.name),
         layer_links=[] if ctx.export else _layer_links(ctx, schema.name),
-        version_label=_version_label(ref),
+        version_label=_version_label(ref, lang),
         view=view,
         styles=CHECK_STYLES,
         downloads=_downloads(ctx, schema.name, ref),
