@@ -247,7 +247,7 @@ OGC_CASES = [
     ("/collections/nosuch", 404, "no_collection", None),
     ("/collections/nosuch/items", 404, "no_collection", None),
     ("/collections/nosuch/queryables", 404, "no_collection", None),
-    ("/collections/halls/items/nosuch", 404, None, None),
+    ("/collections/halls/items/nosuch", 404, "no_feature", None),
     ("/collections/halls/items?limit=0", 400, None, "limit"),
     ("/collections/halls/items?zzz=1", 400, "unknown_parameter", "zzz"),
     ("/collections?zzz=1", 400, "unknown_parameter", "zzz"),
@@ -365,6 +365,7 @@ CODED = [
     ("/completion/units?by=xx", "not_one_of"),
     ("/maps/timeline?date=2026-10-20", "unknown_parameter"),
     ("/collections/nope", "no_collection"),
+    ("/collections/halls/items/nosuch", "no_feature"),
 ]
 
 
@@ -437,3 +438,15 @@ def test_every_code_has_its_words_in_both_languages() -> None:
         BadInput("x", code="no_such_code", values={})
     with pytest.raises(ValueError, match="takes the values"):
         NotFound("x", code="no_layer", values={"name": "x"})
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_missing_feature_is_worded_in_the_pages_language(api: TestClient, lang: str) -> None:
+    """A feature id not in the layer was told in the API's English on the Chinese page too (its
+    error had no code); it is worded from its code and values, the layer and the id."""
+    r = api.get("/collections/halls/items/nosuch", params={"lang": lang}, headers={"accept": BROWSER})
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    said = i18n.label(lang, "error_kind_no_feature", feature="nosuch", layer="halls")
+    assert said in html_lib.unescape(r.text)
+    j = api.get("/collections/halls/items/nosuch").json()
+    assert j["code"] == "no_feature" and "no feature 'nosuch' in layer halls" in j["detail"]

@@ -907,7 +907,11 @@ class Twin:
         got = self.store.feature(layer, feature_id, ref.seq)
         if got is None:
             where = f" as of {ref.commit.id[:12]}" if ref.commit else ""
-            raise NotFound(f"no feature {feature_id!r} in layer {layer}{where}")
+            raise NotFound(
+                f"no feature {feature_id!r} in layer {layer}{where}",
+                code="no_feature",
+                values={"feature": feature_id, "layer": layer},
+            )
         return got
 
     def features_by_id(self, layer: str, feature_ids: Sequence[str], ref: Ref | None = None) -> dict[str, bytes]:

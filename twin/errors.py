@@ -25,6 +25,7 @@ ERROR_CODES: dict[str, tuple[str, ...]] = {
     "not_one_of": ("value", "allowed"),  # a value not among those allowed
     "no_layer": ("layer",),
     "no_collection": ("collection",),
+    "no_feature": ("feature", "layer"),  # a feature id not in the layer as of the version read
     "no_project": ("code", "date"),  # a project code not in the register as of the date
     "no_address": ("path",),  # an address no route answers
 }

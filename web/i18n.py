@@ -730,6 +730,10 @@ _LABELS.update(
             "en": "'{value}' is not one of {allowed}.",
         },
         "error_kind_no_layer": {"zh": "没有名为 {layer} 的图层。", "en": "There is no layer {layer}."},
+        "error_kind_no_feature": {
+            "zh": "图层 {layer} 中没有编号为 {feature} 的要素（在所读的版本中）。",
+            "en": "There is no feature {feature} in layer {layer} (in the version read).",
+        },
         "error_kind_no_collection": {
             "zh": "没有名为 {collection} 的数据集。",
             "en": "There is no collection {collection}.",
