@@ -547,15 +547,27 @@ def _date_form(ctx: MapContext, path: str, day: date) -> str:
 
 def completion_bounds(ctx: MapContext, view: CompletionView | None, ref: Ref) -> list[float]:
     """Where the completion map opens: the venue and the features of every late and at-risk
-    project, some of which lie outside the venue boundary (LS-08's clover green, east of it, was out
-    of the first view). Not every project's: the roads done early run kilometres beyond the venue,
-    and fitting them made the venue small for what needs no attention."""
+    project near it (LS-08's clover green, just east of the boundary, was out of the first view),
+    up to NEAR_VENUE of the venue's size beyond each side. Not every project's, nor a late road's
+    whole length: the roads run kilometres beyond the venue, and fitting them zoomed the map out
+    past the zoom its labels start at (LABEL_MIN_ZOOM), so a leader saw shapes with no names; the
+    late list zooms to those."""
     box = venue_bounds(ctx.twin, ref)
     if view is None:
         return box
     codes = [s.project.code for s in view.snapshot.statuses if s.status in ATTENTION and s.project.features]
     found = [(b[0], b[1], b[2], b[3]) for b in view.project_bounds(ctx.twin, codes).values() if b]
-    return union_bounds([(box[0], box[1], box[2], box[3]), *found]) or box
+    fitted = union_bounds([(box[0], box[1], box[2], box[3]), *found]) or box
+    dx, dy = (box[2] - box[0]) * NEAR_VENUE, (box[3] - box[1]) * NEAR_VENUE
+    return [
+        max(fitted[0], box[0] - dx),
+        max(fitted[1], box[1] - dy),
+        min(fitted[2], box[2] + dx),
+        min(fitted[3], box[3] + dy),
+    ]
+
+
+NEAR_VENUE = 0.3  # how far beyond the venue's box (a share of its width and height) the first view reaches
 
 
 ATTENTION = ("behind", "at_risk")  # the statuses whose projects the completion map opens on
