@@ -14,6 +14,7 @@ class TestPostGISStoreContract(StoreContract):
 
 # ---------------------------------------------------------------------------- PostGIS only
 import os  # noqa: E402
+import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import textwrap  # noqa: E402
@@ -404,7 +405,10 @@ def test_the_commands_never_print_the_password_of_a_store_url(postgis_twin_url: 
         said += cli("copy", url, url)  # refused: the destination holds a twin
         said += cli("summary", "--store", url.replace(parts.path, parts.path + "_none"))  # no such database
         assert "holds a twin already" in said and "is up to date" in said and "commits verified" in said, said
-        serve = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--store", url, "--port", "0"],
+        with socket.socket() as free:  # a port nothing listens on (serve refuses 0: it names its port)
+            free.bind(("127.0.0.1", 0))
+            port = str(free.getsockname()[1])
+        serve = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--store", url, "--port", port],
                                  stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=REPO)  # fmt: skip
         try:
             assert serve.stderr is not None
