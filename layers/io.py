@@ -1004,6 +1004,11 @@ def _write_geojson(
         layer_options={
             "ID_FIELD": "_twin_id",
             "ID_TYPE": "String",
+            # Lon/lat to the last bit: at its default GDAL trims a run of nines (31.191654099999997
+            # written 31.1916541), and an unedited export imported back read as modified. Not for
+            # metres, where 17 decimals write digits beyond a double's (3456789.12345678918063641)
+            # and a projected export comes back through a reprojection anyway.
+            **({"COORDINATE_PRECISION": "17"} if crs.is_geographic else {}),
             # A foreign member of the FeatureCollection, ahead of its features (RFC 7946 6.1).
             **(
                 {"NATIVE_DATA": orjson.dumps({VERSION_MEMBER: version}).decode(), "NATIVE_MEDIA_TYPE": GEOJSON_MEDIA}

@@ -141,6 +141,21 @@ def test_round_trip(tmp_path: Path, ext: str, crs: str) -> None:
 
 
 @pytest.mark.parametrize("ext", [".geojson", ".gpkg", ".zip", ".csv"])
+def test_lon_lat_comes_back_to_the_last_bit(tmp_path: Path, ext: str) -> None:
+    """GDAL's GeoJSON writer trims a run of nines (31.191654099999997 written 31.1916541), so an
+    unedited GeoJSON export of lon/lat input at full precision (a script's POST, Python's json)
+    imported back as modified, and as a conflict with a colleague's edit of the same feature."""
+    odd = shapely.Polygon([(121.30001234567891, 31.191654099999997), (121.301, 31.191654099999997), (121.301, 31.1925)])
+    features = _features()
+    features[0].geometry = odd
+    path = tmp_path / f"halls{ext}"
+    write_layer_file(_rows(features), HALLS, path)
+    got = {f.id: f for f in read_layer_file(path, HALLS).features}
+    for f in features:
+        assert shapely.equals_exact(shapely.normalize(got[f.id].geometry), shapely.normalize(f.geometry), 0), f.id
+
+
+@pytest.mark.parametrize("ext", [".geojson", ".gpkg", ".zip", ".csv"])
 def test_a_list_field_round_trips(tmp_path: Path, ext: str) -> None:
     """A list field (a project's features, a survey's bands) leaves as a JSON array of text in the
     formats without lists, never Python's ['a', 'b'], and an unedited file brings back the lists."""
