@@ -371,3 +371,15 @@ def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(
                 w in r.text
                 for w in ("has no data", "No data yet", "尚无数据", "No project registered", "尚未登记任何工程")
             ), path
+
+
+def test_a_survey_of_the_wrong_kind_is_refused_in_plain_words(surveyed_twin: Path) -> None:
+    """Naming an orthophoto for a lawn's evidence (NDVI) answered "survey … is a orthophoto survey"."""
+    from layers.demo_surveys import LAGGING
+
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        ortho = next(s for s in c.get("/surveys").json()["surveys"] if s["kind"] == "orthophoto")
+        r = c.get(f"/projects/{LAGGING}/evidence", params={"date": T10, "survey": ortho["id"]})
+    assert r.status_code == 400, r.text
+    said = f"survey {ortho['id']} is of kind orthophoto; {LAGGING}'s evidence needs ndvi"
+    assert r.json()["detail"] == said, r.json()
