@@ -12,8 +12,9 @@
     venue-twin completion missing --date T-10             # the reports missing since the last checkpoint
 
 Without --date (or --version) a table opens where the pages do (completion.landing: today, or after
-opening day or before a round of reports the latest checkpoint with reports), with the pages' note
-on standard error; --date today asks for today, and --csv (data, like the API's JSON) keeps today.
+opening day or before a round of reports the latest checkpoint with reports, never one before the
+twin's history), with the pages' note on standard error; --date today asks for today, and --csv
+(data, like the API's JSON) keeps today.
 
 The figures are `completion.Completion(twin).at(date, version)`, the same the API serves. The
 command-line plumbing (opening the twin, the author, mapping errors to exit codes) is cli.main's,
@@ -63,7 +64,8 @@ DateOpt = Annotated[
         "--date",
         "-d",
         help="YYYY-MM-DD, a checkpoint such as T-30, or today (default: the date the maps open on: today, or "
-        "after opening day or before a round of reports the latest checkpoint with reports, said so; --csv: today).",
+        "after opening day or before a round of reports the latest checkpoint with reports the twin has data on, "
+        "said so; --csv: today).",
     ),
 ]
 VersionOpt = Annotated[

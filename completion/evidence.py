@@ -511,7 +511,7 @@ def _prepare(
     gone: list[tuple[str, str]] = []  # surveys passed over as unreadable: (id, why)
     if chosen is not None:
         if chosen.kind != kind:
-            raise BadInput(f"survey {chosen.id} is a {chosen.kind} survey; {project.code}'s evidence needs {kind}")
+            raise BadInput(f"survey {chosen.id} is of kind {chosen.kind}; {project.code}'s evidence needs {kind}")
         if chosen.id in surveys.unavailable:  # named, it is measured as named or not at all
             ev.survey, ev.survey_kind, ev.survey_date = chosen.id, chosen.kind, chosen.date
             ev.because(_unavailable([(chosen.id, surveys.unavailable[chosen.id][1])]))

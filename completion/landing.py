@@ -8,6 +8,11 @@ view lands on the **latest checkpoint with data**: the latest checkpoint, up to 
 opening day, with at least one report dated after the checkpoint before it and on or before it
 (the reports of that round). With no report at all it stays on today.
 
+A checkpoint before the twin's first commit is never landed on: the twin has no data then (a read
+on it is refused, twin.core.no_data). A season imported without --original-dates is recorded on
+the day of the import, so its reports' checkpoints all fall before the history; the view then
+opens on today, where the reports are (today always has data: no commit is recorded after now).
+
 The season's checkpoints are those of the expo today is measured against (completion.expo: the
 register's expo ahead of today, else its latest, so a season looked back on a year later keeps its
 checkpoints; VENUE_TWIN_EXPO_YEAR's if set), back to the register's earliest planned start.
@@ -122,6 +127,8 @@ def landing_date(twin: TwinLike, today: date | None = None, settings: Completion
         since = passed[i - 1].on if i else date.min
         if any(since < d <= passed[i].on for d in report_days):
             cp = passed[i]
+            if not twin.resolve(asof=cp.on.isoformat()).seq:
+                break  # before the twin's history, as every checkpoint before it: no data to show
             reason = None if cp.on == today else AFTER_OPENING if today > opening else NO_REPORTS_SINCE
             return Landing(today, cp.on, cp.label, reason, newest(cp.on))
     return Landing(today, today, None, None, newest(today))

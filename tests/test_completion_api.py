@@ -314,3 +314,72 @@ def test_a_date_after_today_is_refused_naming_the_parameter(api: TestClient) -> 
         assert 'data-kind="date_after_today"' in r.text and later in r.text, path  # explained in Chinese
         assert "days to opening day" not in r.text, path
     assert api.get("/completion", params={"date": today.isoformat()}).status_code == 200  # today itself is fine
+
+
+def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small season imported into an empty twin without original dates (the README's intake
+    recorded now): its reports are dated at checkpoints before the twin's history. The API's
+    /completion and the pages without a date open on the same date, one the twin has data for;
+    the pages opened on the latest checkpoint with reports (T-10), before the history: /brief,
+    /evidence and the units page answered 404 "the twin has no data on 2026-10-26", the completion
+    map drew its "no data" panel and the home page lost its figures."""
+    from datetime import date
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from completion.snapshot import today_local
+    from twin.core import SHANGHAI
+
+    monkeypatch.setenv("VENUE_TWIN_AUTHOR", "Guo Hui <battle-map office>")
+    book, store = tmp_path / "season.xlsx", tmp_path / "season.gpkg"
+    for args in (
+        ("projects", "sample", str(book), "--projects", "6"),
+        ("init", "--empty", "--store", str(store)),
+        ("projects", "import", str(book), "-s", str(store)),
+        ("progress", "import", str(book), "-s", str(store)),
+    ):
+        r = CliRunner().invoke(app, list(args))
+        assert r.exit_code == 0, (args, r.output)
+    with Twin.open(store) as twin:
+        first = twin.first_commit()
+        assert first is not None
+        since = first.time.astimezone(SHANGHAI).date()
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    with _client(store) as c:
+        r = c.get("/completion")
+        assert r.status_code == 200, r.text[:300]
+        on = r.json()["date"]
+        assert since <= date.fromisoformat(on) <= today_local(), (on, since)
+        for path in ("/completion/units", "/completion/late", "/projects", "/evidence"):
+            r = c.get(path)
+            assert r.status_code == 200 and r.json()["date"] == on, (path, r.text[:300])
+        r = c.get("/brief")
+        assert r.status_code == 200 and r.content.startswith(b"%PDF"), r.text[:300]
+        for path, said in (
+            ("/maps/completion?lang=en", f"As of {on}"),
+            ("/completion/units?f=html&lang=en", f"Accountability by responsible unit on {on}"),
+            ("/evidence?f=html&lang=en", f"Evidence from imagery on {on}"),
+            ("/?lang=zh", f"截至 {on}"),
+        ):
+            r = c.get(path, headers=browser)
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), (path, r.text[:300])
+            assert said in r.text, (path, r.text[:2000])
+            assert not any(
+                w in r.text
+                for w in ("has no data", "No data yet", "尚无数据", "No project registered", "尚未登记任何工程")
+            ), path
+
+
+def test_a_survey_of_the_wrong_kind_is_refused_in_plain_words(surveyed_twin: Path) -> None:
+    """Naming an orthophoto for a lawn's evidence (NDVI) answered "survey … is a orthophoto survey"."""
+    from layers.demo_surveys import LAGGING
+
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        ortho = next(s for s in c.get("/surveys").json()["surveys"] if s["kind"] == "orthophoto")
+        r = c.get(f"/projects/{LAGGING}/evidence", params={"date": T10, "survey": ortho["id"]})
+    assert r.status_code == 400, r.text
+    said = f"survey {ortho['id']} is of kind orthophoto; {LAGGING}'s evidence needs ndvi"
+    assert r.json()["detail"] == said, r.json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,57 @@ def test_the_late_tables_range_column_is_one_form(tmp_path: Path, monkeypatch: p
     assert any("2027" in r for r in ranges), ranges  # the case: a range that leaves the year
     forms = {"full" if r.count("-") == 4 else "short" for r in ranges}
     assert forms == {"full"}, ranges
+
+
+def recorded_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small season (register and reports) imported into an empty twin without --original-dates:
+    recorded now, its reports dated at checkpoints that fall before the twin's history."""
+    monkeypatch.setenv("VENUE_TWIN_AUTHOR", "Guo Hui <battle-map office>")
+    book, store = tmp_path / "season.xlsx", tmp_path / "season.gpkg"
+    for args in (
+        ("projects", "sample", str(book), "--projects", "6"),
+        ("init", "--empty", "--store", str(store)),
+        ("projects", "import", str(book), "-s", str(store)),
+        ("progress", "import", str(book), "-s", str(store)),
+    ):
+        code, out = run(*args)
+        assert code == 0, (args, out)
+    return store
+
+
+def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's intake without --original-dates records a season's reports today, dated at
+    checkpoints before the twin's history. The tables without --date opened on the latest
+    checkpoint with reports (T-10 after the season) and every one exited 2 with "the twin has no
+    data on 2026-10-26: its history starts on ...". They open on a date the twin has data for, and
+    say which date they read."""
+    import re
+
+    from completion.cache import register_state
+    from completion.snapshot import today_local
+    from twin.core import SHANGHAI
+
+    store = recorded_now(tmp_path, monkeypatch)
+    with Twin.open(store) as twin:
+        first = twin.first_commit()
+        assert first is not None
+        since = first.time.astimezone(SHANGHAI).date()
+        code = next(iter(register_state(twin).projects())).code
+    read = set()
+    for command in (["completion"], ["completion", "units"], ["completion", "late"], ["evidence"]):
+        status, out = run(*command, "--store", str(store))
+        assert status == 0, (command, out)
+        assert "has no data" not in out and "Showing" not in out, (command, out)
+        said = re.search(r"Completion on (\d{4}-\d{2}-\d{2}) ", out)
+        assert said, (command, out)  # the date read is said
+        read.add(date.fromisoformat(said.group(1)))
+    assert len(read) == 1, read  # the tables open on one date,
+    on = read.pop()
+    assert since <= on <= today_local(), (on, since)  # one the twin has data for
+    status, out = run("progress", "show", code, "--store", str(store))
+    assert status == 0 and f"on {on.isoformat()}:" in out, out
+    # a date before the history is still refused, naming when it starts
+    status, out = run("completion", "--date", "T-10", "--store", str(store))
+    assert status == 2 and f"its history starts on {since.isoformat()}" in out, out
