@@ -24,6 +24,7 @@ from twin.errors import (
     Corrupt,
     NotFound,
     ReadOnly,
+    StoreUnavailable,
     TwinError,
     ValidationFailed,
     coded,
@@ -125,6 +126,10 @@ TWIN_STATUS: dict[type[TwinError], tuple[int, str]] = {
     # mount): reads are served, an edit is refused naming why. Not the client's fault, and it does
     # not pass with a retry: the operator has to act.
     ReadOnly: (503, "Twin is read-only"),
+    # The store's database does not answer (down, unreachable, its connections all busy) or the
+    # twin's schema or tables are gone from it: every route says so as /health does, naming why,
+    # promptly (twin.stores.postgis.CONNECTION_WAIT), and answers again once the database does.
+    StoreUnavailable: (503, "Twin's database unavailable"),
 }
 
 

@@ -93,6 +93,12 @@ class ReadOnly(TwinError):
     read-only mount): reads work, nothing can be committed. The message names the store and why."""
 
 
+class StoreUnavailable(TwinError):
+    """The store cannot be reached or read just now: its database does not answer (down, unreachable,
+    every connection busy), or the twin's schema or tables are gone from it. Not the caller's fault
+    and not the twin's data: the API answers 503, the CLI exits 2; the message names the database and why."""
+
+
 class Stopped(BaseException):  # noqa: N818 - not an Exception: `except Exception` must not swallow it
     """The process was told to stop (SIGTERM from systemd or `kill`, SIGINT from Ctrl-C) while it
     worked. Raised by the command line's signal handler where the process happens to be, like

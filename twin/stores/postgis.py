@@ -21,6 +21,9 @@ A URL may name a schema to hold the twin (`?schema=name`), so one database can h
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import difflib
+import functools
 import os
 import re
 import select
@@ -35,12 +38,12 @@ import psycopg
 import shapely
 from psycopg import pq, sql
 from psycopg.adapt import Dumper
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, timeout_from_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 from shapely.geometry.base import BaseGeometry
 
 from twin.encoding import commit_from_row, commit_row, format_time
-from twin.errors import BadInput, Conflict, Corrupt, NotFound
+from twin.errors import BadInput, Conflict, Corrupt, NotFound, StoreUnavailable
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange, by_layer
 from twin.schema import check_schema, encode_schema
 from twin.stores import MIGRATE_LOCK_TIMEOUT
@@ -128,6 +131,11 @@ _COPY_TYPES: list[str | int] = [
     "int4", "text", "int4", "text", 0, "float8", "float8", "float8", "float8", "text", "bytea", "text",
 ]  # fmt: skip
 _NO_BOX = (None, None, None, None)
+# How long a read or write waits for a pooled connection (the pool's default, 30 s, held a request
+# that long while the server was unreachable, then answered 500). A busy pool is as unavailable to
+# the caller as a server that does not answer. /health waits less (connection_wait).
+CONNECTION_WAIT = 5.0
+_WAIT: contextvars.ContextVar[float | None] = contextvars.ContextVar("venue_twin_pg_wait", default=None)
 _MIGRATE_LOCK = 0x7477696E  # "twin": one migration at a time per database
 
 
@@ -141,7 +149,29 @@ def _split_url(url: str) -> tuple[str, str | None]:
     if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
         raise BadInput(f"schema {schema!r} in the store URL is not a plain SQL name")
     # Spaces stay %20 (quote): libpq reads no '+' as a space, and options=-c name=value needs one.
-    return _unsplit(scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote), parts.fragment), schema
+    conninfo = _unsplit(scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote), parts.fragment)
+    _check_parameters(conninfo)
+    return conninfo, schema
+
+
+def _check_parameters(conninfo: str) -> None:
+    """A parameter libpq does not know (`?shema=`), or a connect_timeout that is no number, refused
+    in words (BadInput: the CLI's exit 2) before any connection: psycopg's ProgrammingError came out
+    as a traceback, and the pool retried a bad connect_timeout for 30 s, logging each try."""
+    try:
+        timeout_from_conninfo(conninfo_to_dict(conninfo))
+    except psycopg.ProgrammingError as e:
+        unknown = re.search(r'invalid URI query parameter: "([^"]*)"', str(e))
+        if unknown is None:
+            bad = re.search(r"bad value for connect_timeout: (.*)", str(e))
+            if bad is not None:
+                raise BadInput(f"connect_timeout {bad.group(1)} in the store URL is not a number of seconds") from None
+            raise BadInput(f"the store URL: {str(e).strip()}") from None
+        name = unknown.group(1)
+        known = ["schema", *(o.keyword.decode() for o in pq.Conninfo.get_defaults())]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (it takes schema and libpq's: {', '.join(known[1:])})"
+        raise BadInput(f"unknown parameter {name!r} in the store URL{hint}") from None
 
 
 def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
@@ -163,8 +193,68 @@ def display_url(url: str) -> str:
 
 
 def _search_path(schema: str) -> sql.Composed:
-    # PostGIS and btree_gist live in public, so the twin's schema comes first and public after.
+    # PostGIS and btree_gist live in public, so the twin's schema comes first and public after. The
+    # twin's own tables are not found by this path: _qualifying_cursors names their schema.
     return sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema))
+
+
+# The twin's own tables, where a statement names them unqualified (not inside quotes, nor after a
+# schema and a dot, nor as part of a longer name such as an index's twin_versions_space).
+_TWIN_TABLE = re.compile(r"(?<![\w'\".$])(" + "|".join(sorted(_TABLES, key=len, reverse=True)) + r")\b")
+
+
+@functools.lru_cache(maxsize=4096)
+def _qualified(query: str, schema: str) -> str:
+    """`query` with each of the twin's tables named as `"schema".table`."""
+    return _TWIN_TABLE.sub(lambda m: f"{sql.Identifier(schema).as_string(None)}.{m.group(1)}", query)
+
+
+@functools.lru_cache(maxsize=64)
+def _qualifying_cursors(schema: str) -> tuple[type[psycopg.Cursor[Any]], type[psycopg.ServerCursor[Any]]]:
+    """Cursor classes that name the twin's tables in `schema` in every statement given as text
+    (statements composed with sql.Identifier name their schema themselves).
+
+    Why: the search path alone (`schema, public`) let a twin's reads and writes fall through to the
+    twin in public once the schema was dropped, since PostgreSQL skips a search-path schema that
+    does not exist: a service on `?schema=city` went on serving, and writing, another twin. Named
+    with their schema, the tables are that schema's or none (InvalidSchemaName, UndefinedTable:
+    StoreUnavailable). Public stays on the path for PostGIS's types, functions and operators only.
+    One place, so no statement, now or later, can forget it."""
+
+    class Cursor(psycopg.Cursor[Any]):
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().execute(_qualified(query, schema) if isinstance(query, str) else query, *args, **kwargs)
+
+        def executemany(self, query: Any, *args: Any, **kwargs: Any) -> None:
+            super().executemany(_qualified(query, schema) if isinstance(query, str) else query, *args, **kwargs)
+
+        def copy(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().copy(
+                _qualified(statement, schema) if isinstance(statement, str) else statement, *args, **kwargs
+            )
+
+    class ServerCursor(psycopg.ServerCursor[Any]):
+        def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().execute(_qualified(query, schema) if isinstance(query, str) else query, *args, **kwargs)
+
+    return Cursor, ServerCursor
+
+
+def _in_schema(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Set a connection up for the twin in `schema`: its search path, and its tables named in it."""
+    conn.cursor_factory, conn.server_cursor_factory = _qualifying_cursors(schema)
+    conn.execute(_search_path(schema))
+
+
+@contextlib.contextmanager
+def connection_wait(seconds: float) -> Iterator[None]:
+    """Reads in this block (this thread, this context) wait at most `seconds` for a pooled connection
+    (CONNECTION_WAIT otherwise): /health says 503 promptly while the server does not answer."""
+    token = _WAIT.set(seconds)
+    try:
+        yield
+    finally:
+        _WAIT.reset(token)
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:
@@ -174,7 +264,7 @@ def _connect(url: str) -> psycopg.Connection[Any]:
     except psycopg.OperationalError as e:
         raise BadInput(f"cannot connect to {display_url(url)}: {str(e).strip()}") from e
     if schema is not None:
-        conn.execute(_search_path(schema))
+        _in_schema(conn, schema)
     return conn
 
 
@@ -372,6 +462,12 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
             configure=self._configure,
             open=False,
             name="venue-twin",
+            timeout=CONNECTION_WAIT,
+            # While the server does not answer, the pool tries again (after 1, 2, 4 s) for this
+            # long, then gives up until a request asks for a connection: then it tries at once, so
+            # a service answers again within seconds of the server's return (psycopg_pool's default,
+            # 5 minutes, backed off to a minute between tries).
+            reconnect_timeout=10.0,
         )
         try:
             self._pool.open(wait=True, timeout=30)
@@ -380,7 +476,7 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         if self._schema is not None:
-            conn.execute(_search_path(self._schema))
+            _in_schema(conn, self._schema)
         # A write block begins READ COMMITTED whatever the server's, database's or role's default
         # (a DBA's repeatable read or serializable): the writer that waited for the head row must
         # then read the head the one before it wrote. Under a snapshot level the wait ended in
@@ -427,27 +523,98 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
         a word, and the pool would hand each out once more to fail its first query (an API process
         answered one 500 per pooled connection after a restart). Such a connection is found before
         use, by one poll of its socket and no round trip, closed (the pool then discards it and
-        opens another) and another taken."""
-        c = self._pool.getconn()
+        opens another) and another taken.
+
+        What the database's failures mean to the twin is said here, once: no connection within
+        CONNECTION_WAIT, a connection lost, the twin's schema or tables gone are StoreUnavailable
+        (the API's 503, the CLI's exit 2), never the driver's exception."""
+        c = self._getconn()
         for _ in range(self._pool.max_size):
             if not _ended_by_server(c):
                 break
             c.close()
             self._pool.putconn(c)
-            c = self._pool.getconn()
+            c = self._getconn()
         try:
-            with c:  # as ConnectionPool.connection(): commit or roll back, then back to the pool
-                yield c
+            try:
+                with c:  # as ConnectionPool.connection(): commit or roll back, then back to the pool
+                    yield c
+            except psycopg.Error as e:
+                said = self._unavailable(e, c)
+                if said is None:
+                    raise
+                raise said from e
         finally:
             self._pool.putconn(c)
 
+    def _getconn(self) -> psycopg.Connection[Any]:
+        wait = _WAIT.get()
+        wait = CONNECTION_WAIT if wait is None else wait
+        try:
+            return self._pool.getconn(timeout=wait)
+        except PoolTimeout:
+            pass
+        # Why none came: a connection of our own, tried at once, tells a server that does not
+        # answer from a pool whose connections are all in use.
+        try:
+            with psycopg.connect(self._conninfo, connect_timeout=2, **_named(self._conninfo)):
+                why = f"all {self._pool.max_size} of this process's connections were in use for {wait:g} s"
+        except psycopg.Error as e:
+            why = (str(e).strip().splitlines() or ["it does not answer"])[0]
+        raise StoreUnavailable(f"the twin's database at {display_url(self.url)} is unavailable: {why}") from None
+
+    def _schema_gone(self, c: psycopg.Connection[Any]) -> bool:
+        """Whether the schema the URL names is missing (asked on `c`, back in the pool's state)."""
+        if self._schema is None or c.broken or c.closed:
+            return False
+        try:
+            return c.execute("SELECT to_regnamespace(%s)", (self._schema,)).fetchone()[0] is None  # type: ignore[index]
+        except psycopg.Error:
+            return False
+
+    def _unavailable(self, e: psycopg.Error, c: psycopg.Connection[Any]) -> StoreUnavailable | None:
+        """The StoreUnavailable that `e`, met on `c`, means; None for an error of another kind."""
+        where = display_url(self.url)
+        if isinstance(e, psycopg.errors.UndefinedTable | psycopg.errors.InvalidSchemaName) and self._schema_gone(c):
+            return StoreUnavailable(
+                f"the twin's schema {self._schema} is gone from the database at {where} ({_said(e)}): "
+                "the twin is unavailable until the schema is restored"
+            )
+        if isinstance(e, psycopg.errors.UndefinedTable):
+            table = next((t for t in _TABLES if re.search(rf"\b{t}\b", str(e))), None)
+            if table is not None:
+                return StoreUnavailable(
+                    f"the twin's table {table} is gone from the database at {where} ({_said(e)}): "
+                    "the twin is unavailable until it is restored"
+                )
+        if isinstance(e, psycopg.OperationalError) and (c.closed or c.broken):
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            return _ConnectionLost(
+                f"the twin's database at {where} is unavailable: the connection to it was lost ({first})"
+            )
+        return None
+
     def _one(self, query: Any, args: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        with self._conn() as c:
-            return c.execute(query, args).fetchone()
+        return self._read(query, args, lambda cur: cur.fetchone())
 
     def _all(self, query: Any, args: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        return self._read(query, args, lambda cur: cur.fetchall())
+
+    def _read(self, query: Any, args: Sequence[Any] | dict[str, Any], fetch: Callable[[Any], Any]) -> Any:
+        """One read statement, tried once more on another connection when the connection it ran on
+        was lost: one the server ended (a restart, pg_terminate_backend) that the socket poll of
+        _pooled did not catch yet, since the server says goodbye a moment after it is told to. The
+        pool's idle connections are checked before the second try, so it meets no other dead one.
+        Not inside a write block, whose transaction is gone with its connection."""
+        try:
+            with self._conn() as c:
+                return fetch(c.execute(query, args))
+        except _ConnectionLost:
+            if getattr(self._local, "wconn", None) is not None:
+                raise
+        self._pool.check()
         with self._conn() as c:
-            return c.execute(query, args).fetchall()
+            return fetch(c.execute(query, args))
 
     def close(self) -> None:
         self._pool.close()
@@ -652,8 +819,9 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
             "AND indexname <> ALL(%s)",
             (_where(w, self._schema), list(kept)),
         ).fetchall()
+        where = _where(w, self._schema)
         for name, _ in indexes:
-            w.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+            w.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(where, name)))
         self._local.bulk = [0, 0]  # rows loaded, rows at the last ANALYZE
         try:
             yield
@@ -663,7 +831,7 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
         for _, ddl in indexes:
             w.execute(ddl)
         for table in ("twin_versions", "twin_commits", "twin_schema_versions"):
-            w.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+            w.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(where, table)))
 
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
         with self.writing(), self._conn() as c:
@@ -1221,10 +1389,15 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
                     problems.append(says.format(n))
             for idx in c.execute(
                 "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
-                "WHERE t.oid = to_regclass('twin_versions') AND NOT (i.indisvalid AND i.indisready)"
+                "WHERE t.oid = to_regclass(%s) AND NOT (i.indisvalid AND i.indisready)",
+                (sql.Identifier(_where(c, self._schema), "twin_versions").as_string(c),),
             ).fetchall():
                 problems.append(f"index {idx[0]} is not valid (rebuild it with REINDEX)")
         return problems
+
+
+class _ConnectionLost(StoreUnavailable):
+    """The connection a statement ran on was lost (a read tries once more: PostGISStore._read)."""
 
 
 def _ended_by_server(c: psycopg.Connection[Any]) -> bool:
