@@ -986,11 +986,12 @@ def _as_number(v: Any, what: str) -> float:
 
 
 def _fraction_problem(cell: Any, x: float) -> str | None:
-    """Why a percent between 0 and 1 written as a plain number is refused: 0.75 from a formula
-    (完成量/工程量) is a fraction of 1 as often as it is 0.75 %, and reading it either way would be a
-    silent wrong figure. A cell formatted as a percent reads as text with its '%' (see _xlsx_value),
-    and text written with a '%' says which it is; either is taken as written."""
-    if not 0 < x < 1 or (isinstance(cell, str) and "%" in cell.replace("％", "%")):
+    """Why a percent above 0 and up to 1 written as a plain number is refused: 0.75 from a formula
+    (完成量/工程量) is a fraction of 1 as often as it is 0.75 %, and 1 is 100 % as often as 1 %;
+    reading either way would be a silent wrong figure. A cell formatted as a percent reads as text
+    with its '%' (see _xlsx_value), and text written with a '%' says which it is; either is taken as
+    written. (0 is 0 either way.)"""
+    if not 0 < x <= 1 or (isinstance(cell, str) and "%" in cell.replace("％", "%")):
         return None
     shown = f"{x:g}"
     return (

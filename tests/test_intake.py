@@ -1657,3 +1657,30 @@ def test_a_new_project_without_a_quantity_is_refused_not_given_0_items(tmp_path:
     with Twin.open(store) as twin:
         p = orjson.loads(twin.feature("projects", "RD-01"))["properties"]
     assert (p["planned_finish"], p["quantity"], p["quantity_unit"]) == ("2026-10-25", 1200.0, "m²")
+
+
+def test_a_plain_1_in_the_percent_column_is_refused_as_0_75_is(imported, tmp_path: Path) -> None:
+    # 1 from a formula 完成量/工程量 is 100 % as a fraction, and was read as 1 %.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    rows = [[register[0][0], day, 1, None, "返工"], [register[1][0], day, 0, None, "返工"]]
+    book = _report_book(tmp_path / "one.xlsx", rows)
+    with Twin.open(store) as twin:
+        before = twin.head()
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    assert "row 2: percent 1: a fraction or 1 %? write 100, or 1%, or format the cell as a percentage" in out, out
+    assert "row 3" not in out, out  # 0 is 0 either way
+    with Twin.open(store) as twin:
+        assert twin.head() == before
+    # Formatted as a percent it is 100; written "1%" it is 1 (each lower than the last: a reason).
+    book = _report_book(tmp_path / "pct.xlsx", [[register[0][0], day, 1, None, None]], "0%")
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    book = _report_book(tmp_path / "text.xlsx", [[register[1][0], day, "1%", None, "返工"]])
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        got = [orjson.loads(twin.feature("projects", r[0]))["properties"]["percent_complete"] for r in register[:2]]
+    assert got == [100.0, 1.0]
