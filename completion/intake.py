@@ -1365,6 +1365,16 @@ def recorded_reports(twin: TwinLike, fids: set[str], ref: Ref) -> dict[str, dict
     return {fid: {r.on: r.percent for r in reports_from_history(h)} for fid, h in histories.items()}
 
 
+def _recorded_figure(recorded: Mapping[date, float], project: Project, on: date, last: date | None) -> float | None:
+    """The figure the twin records for a project on a date up to its last report's (``last``, as
+    the twin stood before the file), or None: a date after it, or one it has no report for."""
+    if last is None or on > last:
+        return None
+    if on in recorded:
+        return recorded[on]
+    return project.percent_complete if on == project.progress_date else None
+
+
 def plan_reports(
     twin: TwinLike,
     reports: Sequence[SheetReport],
@@ -1391,6 +1401,7 @@ def plan_reports(
             state[p.code] = p
     head = ref.commit
     now = datetime.now(UTC)
+    now_day = now.astimezone(SHANGHAI).date()
     bad: list[RowProblem] = []
     ordered = sorted(reports, key=lambda r: (r.report.on, r.row))
     # The twin's own reports are read only for the projects a row could repeat: dated on or
@@ -1418,23 +1429,24 @@ def plan_reports(
             bad.append(RowProblem(sr.row, None, why))
             continue
         seen[(r.code, r.on)] = sr.row
-        had = recorded.get(project.fid, {}).get(r.on)
-        passed = (day := last.get(r.code)) is not None and r.on <= day
-        if passed and had is not None and math.isclose(had, r.percent, rel_tol=0, abs_tol=1e-9):
+        when = recorded_time(r.on) if original_dates else now
+        today = when.astimezone(SHANGHAI).date()
+        had = _recorded_figure(recorded.get(project.fid, {}), project, r.on, last.get(r.code))
+        if had is not None and math.isclose(had, r.percent, rel_tol=0, abs_tol=1e-9):
             skipped += 1
             continue
-        when = recorded_time(r.on) if original_dates else now
-        if had is not None and day is not None and r.on < day:
-            # Not "older than the last report" (nor lower than it): the twin has a figure for this
-            # very date, and this row gives another.
-            reasons = [
-                RowProblem(sr.row, None, f"the twin already records {had:g}% for {r.code} on {r.on.isoformat()} "
-                           f"(this row gives {r.percent:g}%); correct the figure with a report dated today"),
-                *_rule_problems(sr.row, check_report(replace(project, percent_complete=None, progress_date=None), r,
-                                                     when.astimezone(SHANGHAI).date())),
-            ]  # fmt: skip
+        if had is not None:
+            # A date the twin has a figure for (its last report's or an earlier one) takes no other:
+            # not "older than the last report", nor "lower" than it, but this very date's figure.
+            how = "with a report dated today" if r.on < now_day else "as a single report (venue-twin progress report)"
+            why = (
+                f"the twin already records {had:g}% for {r.code} on {r.on.isoformat()} "
+                f"(this row gives {r.percent:g}%); correct the figure {how}"
+            )
+            unreported = replace(project, percent_complete=None, progress_date=None)
+            reasons = [RowProblem(sr.row, None, why), *_rule_problems(sr.row, check_report(unreported, r, today))]
         else:
-            reasons = _rule_problems(sr.row, check_report(project, r, when.astimezone(SHANGHAI).date()))
+            reasons = _rule_problems(sr.row, check_report(project, r, today))
         if original_dates and head is not None and when < head.time:
             why = (
                 f"dated {r.on.isoformat()}, it would be recorded before the twin's last commit "

@@ -1659,6 +1659,41 @@ def test_a_new_project_without_a_quantity_is_refused_not_given_0_items(tmp_path:
     assert (p["planned_finish"], p["quantity"], p["quantity_unit"]) == ("2026-10-25", 1200.0, "m²")
 
 
+def _reports_of(store: Path, code: str) -> list[tuple[str, float]]:
+    from completion.register import reports_from_history
+
+    with Twin.open(store) as twin:
+        return [(r.on.isoformat(), r.percent) for r in reports_from_history(twin.history("projects", code))]
+
+
+@pytest.mark.parametrize(("percent", "reason"), [(80, None), (70, "复核更正")])
+def test_another_figure_for_the_date_of_the_last_report_is_refused(
+    imported, tmp_path: Path, percent: float, reason: str | None
+) -> None:
+    # The project's last report is 75 % on 11-01: another figure for 11-01 was committed as a
+    # second report of that date (the same date as the last report passed the "older than" rule).
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    code = register[0][0]
+    day = date(2026, 11, 1)
+    first = _report_book(tmp_path / "first.xlsx", [[code, day - timedelta(days=5), 74], [code, day, 75]])
+    assert run("progress", "import", str(first), "--store", str(store))[0] == 0
+    with Twin.open(store) as twin:
+        head = twin.head()
+    book = _report_book(tmp_path / "again.xlsx", [[code, day, percent, None, reason]])
+    status, out = run("progress", "import", str(book), "--store", str(store))
+    assert status == 2, out
+    assert f"row 2: the twin already records 75% for {code} on {day.isoformat()}" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+    # The same figure again is no change, not an error.
+    status, out = run("progress", "import", str(first), "--store", str(store))
+    assert status == 0 and "nothing to commit" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+    assert _reports_of(store, code)[-2:] == [((day - timedelta(days=5)).isoformat(), 74.0), (day.isoformat(), 75.0)]
+
+
 def test_a_plain_1_in_the_percent_column_is_refused_as_0_75_is(imported, tmp_path: Path) -> None:
     # 1 from a formula 完成量/工程量 is 100 % as a fraction, and was read as 1 %.
     source, _, register, _ = imported

@@ -370,3 +370,30 @@ def test_upload_names_the_rows_left_out_and_reads_past_a_hidden_sheet(setup, tmp
     assert r.json()["hidden_rows"] == [4]
     with Twin.open(store) as twin:
         assert orjson.loads(twin.feature("projects", "RD-01"))["properties"]["quantity_unit"] == "m"
+
+
+def _reports_sheet(path: Path, rows: list[list]) -> bytes:
+    return _sheet(
+        path, [["项目编号", "日期", "完成百分比", "备注", "原因", "填报人"], *rows], (), "进度填报"
+    ).read_bytes()
+
+
+def test_an_upload_giving_another_figure_for_the_last_reports_date_is_refused(setup, tmp_path: Path) -> None:
+    # XM-001's last report is 5 % on 08-05: a sheet row 8 % on 08-05 was committed as a second
+    # report of that date (and 4 % with a reason too).
+    api, tokens, store, book = setup
+    assert api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"])).status_code == 201  # fmt: skip
+    first = _reports_sheet(tmp_path / "w1.xlsx", [["XM-001", "2026-08-05", 5, None, None, "王五"]])
+    assert api.post("/progress/import", content=first, headers=auth(tokens["editor"])).status_code == 201
+    before = log_ids(store)
+    for pct, reason in ((8, None), (4, "复核更正")):
+        sheet = _reports_sheet(tmp_path / "w2.xlsx", [["XM-001", "2026-08-05", pct, None, reason, "王五"]])
+        r = api.post("/progress/import", content=sheet, headers=auth(tokens["editor"]))
+        assert r.status_code == 422, r.text
+        assert r.json()["rows"] == [
+            {"row": 2, "reason": f"the twin already records 5% for XM-001 on 2026-08-05 (this row gives {pct}%); "
+                                 "correct the figure with a report dated today"}
+        ]  # fmt: skip
+        assert log_ids(store) == before
+    r = api.post("/progress/import", content=first, headers=auth(tokens["editor"]))
+    assert r.status_code == 200 and r.json()["commits"] == [] and r.json()["skipped"] == 1, r.text
