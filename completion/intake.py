@@ -175,13 +175,15 @@ def _in_order(problems: Iterable[RowProblem]) -> list[RowProblem]:
 
 class Refused(ValidationFailed):
     """A file with bad rows; ``row_problems`` gives each with the field it is about, ``rows`` pairs
-    each row number with its reason."""
+    each row number with its reason. ``noun`` is what a row is called: "row" in a sheet, "item" in
+    a JSON list of reports (numbered from 1)."""
 
-    def __init__(self, source: str, rows: Sequence[RowProblem]):
+    def __init__(self, source: str, rows: Sequence[RowProblem], noun: str = "row"):
         self.source = source
+        self.noun = noun
         self.row_problems = list(rows)
         self.rows = [(p.row, p.reason) for p in self.row_problems]
-        super().__init__([Problem(LAYER, None, f"{source} row {n}: {why}") for n, why in self.rows])
+        super().__init__([Problem(LAYER, None, f"{source} {noun} {n}: {why}") for n, why in self.rows])
 
 
 # ---------------------------------------------------------------------------- reading sheets

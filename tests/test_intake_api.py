@@ -397,3 +397,32 @@ def test_an_upload_giving_another_figure_for_the_last_reports_date_is_refused(se
         assert log_ids(store) == before
     r = api.post("/progress/import", content=first, headers=auth(tokens["editor"]))
     assert r.status_code == 200 and r.json()["commits"] == [] and r.json()["skipped"] == 1, r.text
+
+
+def test_a_batch_names_every_bad_item_at_once_by_its_item_number(setup) -> None:
+    # A date not written YYYY-MM-DD, or a code given twice, was the only thing the 422 named (the
+    # rules were checked only once the whole body parsed); and the reasons said "row 3 ... (also item 1)".
+    api, tokens, store, book = setup
+    assert api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"])).status_code == 201  # fmt: skip
+    before = log_ids(store)
+    batch = {"reports": [
+        {"code": "XM-001", "percent": 5, "date": "2026-08-05"},   # good
+        {"code": "XX-9999", "percent": 90, "date": "2026-08-05"},
+        {"code": "XM-002", "percent": 95, "date": "2099-01-01"},
+        {"code": "xm-003", "percent": 9, "date": "2026-08-05"},
+        {"code": "XM-004", "percent": 101, "date": "2026-08-05"},
+        {"code": "XM-005", "percent": 50, "date": "2026/08/05"},
+        {"code": "XM-001", "percent": 6, "date": "2026-08-06"},
+    ]}  # fmt: skip
+    r = api.post("/progress", json=batch, headers=auth(tokens["editor"], "application/json"))
+    assert r.status_code == 422, r.text
+    rows = r.json()["rows"]
+    assert [row["row"] for row in rows] == [2, 3, 4, 5, 6, 7], rows
+    why = {row["row"]: row["reason"] for row in rows}
+    assert why[2] == "no project 'XX-9999' in the register"
+    assert "is in the future" in why[3] and "did you mean 'XM-003'?" in why[4] and "beyond 100%" in why[5]
+    assert why[6] == "date '2026/08/05' is not YYYY-MM-DD"
+    assert why[7] == "a second report for XM-001 (also item 1); a batch is one commit"
+    detail = r.json()["detail"]
+    assert "6 bad item(s)" in detail and "item 2: no project 'XX-9999'" in detail and "row " not in detail, detail
+    assert log_ids(store) == before
