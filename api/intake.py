@@ -15,12 +15,13 @@ without one); every report commit's message names the token's holder ("uploaded 
 Writing needs an editor's token; setting a commit's time (``time``, ``original_dates``) needs an
 admin's, since it writes history as of the past. The body is limited by api.limits.BodyGuard
 (``max_body_bytes``) like every other. A file or batch with bad rows answers 422 with every bad row
-(``rows``: number and reason) and commits nothing; the work itself is completion.intake's.
+(``rows``: number and reason; a batch's items by their place in its list, from 1, all at once: those
+that cannot be read with those that break the report rules) and commits nothing; the work itself is
+completion.intake's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import difflib
 import math
@@ -44,8 +45,8 @@ from completion.intake import (
     read_sheet,
     register_recorded_time,
 )
-from completion.register import LAYER, find_project
-from completion.reports import ProgressReport, report_progress
+from completion.register import LAYER
+from completion.reports import ProgressReport, ReportsRefused, check_progress, report_progress
 from twin.access import TwinView
 from twin.core import _as_utc
 from twin.errors import BadInput, NotFound, ValidationFailed
@@ -57,11 +58,12 @@ REPORT_KEYS = {"code", "percent", "date", "note", "reason"}
 
 
 def _refused(e: Refused) -> Response:
+    """422 naming every bad row (a batch's: every bad item, by its place in the list, from 1)."""
     rows = [{"row": n, "reason": why} for n, why in e.rows]
-    shown = "; ".join(f"row {n}: {why}" for n, why in e.rows[:10])
+    shown = "; ".join(f"{e.noun} {n}: {why}" for n, why in e.rows[:10])
     more = f" (and {len(e.rows) - 10} more)" if len(e.rows) > 10 else ""
-    return problem(422, "Invalid rows", f"{e.source}: {len(e.rows)} bad row(s), nothing committed: {shown}{more}",
-                   rows=rows)  # fmt: skip
+    detail = f"{e.source}: {len(e.rows)} bad {e.noun}(s), nothing committed: {shown}{more}"
+    return problem(422, "Invalid rows", detail, rows=rows)
 
 
 def _left_out(sh: Sheet) -> list[dict[str, Any]]:
@@ -200,37 +202,44 @@ class IntakeFactory:
         except orjson.JSONDecodeError as e:
             raise BadInput(f"the body is not JSON: {e}") from None
         try:
-            reports, parent, when = _parse_batch(body, who)
-            info = await run_in_threadpool(_commit_batch, twin, reports, who.name, parent, when)
+            items, bad, parent, when = _parse_batch(body, who)
+            info = await run_in_threadpool(_commit_batch, twin, items, bad, who.name, parent, when)
         except Refused as e:
             return _refused(e)
-        doc = {"commit": info.to_dict(), "reports": len(reports)}
+        doc = {"commit": info.to_dict(), "reports": len(items)}
         return Response(orjson.dumps(doc), status_code=201, media_type="application/json",
                         headers={"X-Twin-Commit": info.id})  # fmt: skip
 
 
 def _commit_batch(
-    twin: TwinView, reports: list[ProgressReport], reporter: str, parent: str, when: dt.datetime | None
+    twin: TwinView,
+    items: list[tuple[int, ProgressReport]],
+    bad: list[RowProblem],
+    reporter: str,
+    parent: str,
+    when: dt.datetime | None,
 ) -> Any:
-    """One commit; every refused report named by its place in the list (item 1 is the first)."""
+    """One commit of the items read; every bad item named at once by its place in the list (item 1
+    is the first): those that could not be read (``bad``) with those that break the rules."""
+    reports = [r for _, r in items]
+    if bad:
+        found = check_progress(twin, reports, parent=parent, time=when) if reports else []
+        rows = [*bad, *(RowProblem(items[i][0], None, why) for i, why in found)]
+        raise Refused("reports", sorted(rows, key=lambda p: p.row), "item")
     try:
         return report_progress(twin, reports, reporter=reporter, parent=parent, time=when, uploaded_by=reporter)
     except NotFound as e:  # a batch of one names its missing project this way
-        raise Refused("reports", [RowProblem(1, None, str(e))]) from None
-    except ValidationFailed as e:
-        # A problem names the project's record; a record added with an id other than its code
-        # (through the feature API) is found by its code.
-        where: dict[str, int] = {}
-        ref = twin.resolve(None if parent == "HEAD" else parent)
-        for i, r in enumerate(reports, start=1):
-            where.setdefault(r.code, i)
-            with contextlib.suppress(NotFound):
-                where.setdefault(find_project(twin, r.code, ref).fid, i)
-        rows = sorted(RowProblem(where.get(p.feature_id or "", 0), None, p.reason) for p in e.problems)
-        raise Refused("reports", rows) from None
+        raise Refused("reports", [RowProblem(items[0][0], None, str(e))], "item") from None
+    except ReportsRefused as e:
+        rows = [RowProblem(items[i][0], None, why) for i, why in e.items]
+        raise Refused("reports", sorted(rows, key=lambda p: p.row), "item") from None
 
 
-def _parse_batch(body: Any, who: Principal) -> tuple[list[ProgressReport], str, dt.datetime | None]:
+def _parse_batch(
+    body: Any, who: Principal
+) -> tuple[list[tuple[int, ProgressReport]], list[RowProblem], str, dt.datetime | None]:
+    """The batch's reports that read, each with its place in the list (from 1), the items that do
+    not (each with its reason), its parent and its time."""
     example = '{"reports": [{"code": "RD-03", "percent": 45, "date": "2026-10-06", "note": "..."}]}'
     if not isinstance(body, dict):
         raise BadInput(f"the body must be a JSON object such as {example}")
@@ -256,7 +265,7 @@ def _parse_batch(body: Any, who: Principal) -> tuple[list[ProgressReport], str, 
         _admin_for_time(who, "setting a commit's time")
         when = _as_utc(str(body["time"]))
     bad: list[RowProblem] = []
-    out: list[ProgressReport] = []
+    out: list[tuple[int, ProgressReport]] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(body["reports"], start=1):
         if not isinstance(item, dict):
@@ -288,7 +297,5 @@ def _parse_batch(body: Any, who: Principal) -> tuple[list[ProgressReport], str, 
         if not all(v is None or isinstance(v, str) for v in (note, reason)):
             bad.append(RowProblem(i, None, "note and reason must be text"))
             continue
-        out.append(ProgressReport(code, float(pct), day, note, reason))
-    if bad:
-        raise Refused("reports", bad)
-    return out, str(body.get("parent") or "HEAD"), when
+        out.append((i, ProgressReport(code, float(pct), day, note, reason)))
+    return out, bad, str(body.get("parent") or "HEAD"), when

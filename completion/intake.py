@@ -81,6 +81,9 @@ REPORT_HEADERS: dict[str, tuple[str, ...]] = {
     "reporter": ("reporter", "填报人"),
 }
 REGISTER_REQUIRED = ("code", "planned_start", "planned_finish", "responsible_unit")
+# The columns a register sheet needs when a row is a new project: the required ones and its quantity
+# (the register requires one, and weighs a project by it among its area's projects of its unit).
+NEW_PROJECT_COLUMNS = (*REGISTER_REQUIRED, "quantity")
 REPORT_REQUIRED = ("code", "date", "percent")
 # The sheet each kind is looked for in a workbook when none is named (compared like headers).
 REGISTER_SHEETS = ("register", "projects", "项目清单", "项目", "清单", "台账")
@@ -172,13 +175,15 @@ def _in_order(problems: Iterable[RowProblem]) -> list[RowProblem]:
 
 class Refused(ValidationFailed):
     """A file with bad rows; ``row_problems`` gives each with the field it is about, ``rows`` pairs
-    each row number with its reason."""
+    each row number with its reason. ``noun`` is what a row is called: "row" in a sheet, "item" in
+    a JSON list of reports (numbered from 1)."""
 
-    def __init__(self, source: str, rows: Sequence[RowProblem]):
+    def __init__(self, source: str, rows: Sequence[RowProblem], noun: str = "row"):
         self.source = source
+        self.noun = noun
         self.row_problems = list(rows)
         self.rows = [(p.row, p.reason) for p in self.row_problems]
-        super().__init__([Problem(LAYER, None, f"{source} row {n}: {why}") for n, why in self.rows])
+        super().__init__([Problem(LAYER, None, f"{source} {noun} {n}: {why}") for n, why in self.rows])
 
 
 # ---------------------------------------------------------------------------- reading sheets
@@ -224,10 +229,7 @@ def _match_headers(
     unknown = set(mapping) - set(known)
     if unknown:
         raise BadInput(f"{source}: the mapping names unknown field(s) {', '.join(sorted(unknown))}")
-    by_header: dict[str, str] = {}
-    for name, aliases in known.items():
-        for a in aliases:
-            by_header.setdefault(_key(a), name)
+    by_header = _by_header(known)
     explicit = {_key(h): f for f, h in mapping.items()}
     cols: list[Header | None] = [
         h if isinstance(h, Header) else None if _header_text(h) is None else Header(str(h), _loose_keys(h, by_header))
@@ -296,6 +298,15 @@ DATE_FIELDS = ("planned_start", "planned_finish", "date")
 _BRACKETED = re.compile(r"\s*[(（\[【][^)）\]】]*[)）\]】]\s*$")
 
 
+def _by_header(known: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """The field each header key names (the first field a key is an alias of)."""
+    by_header: dict[str, str] = {}
+    for name, aliases in known.items():
+        for a in aliases:
+            by_header.setdefault(_key(a), name)
+    return by_header
+
+
 def _loose_keys(text: Any, by_header: Mapping[str, str]) -> tuple[str, ...]:
     """A one-row header's key, then the keys it is known by without a bracketed suffix (工程量（㎡）,
     计划开始（日期）) and, for a date field, without a trailing 时间 / 日期 (计划开始时间)."""
@@ -347,7 +358,10 @@ def _like_data(v: Any) -> bool:
 
 
 def _two_row_headers(
-    table: Sequence[Sequence[Any]], j: int, merged: Sequence[tuple[int, int, int, int]]
+    table: Sequence[Sequence[Any]],
+    j: int,
+    merged: Sequence[tuple[int, int, int, int]],
+    by_header: Mapping[str, str],
 ) -> list[Header | None] | None:
     """Rows j and j+1 (0-based) read as one header, or None when row j+1 is not sub-headers under
     group cells of row j.
@@ -357,8 +371,10 @@ def _two_row_headers(
     sub-headers only when it names at least one column under a group, holds nothing that reads as
     a value (a number, a date, a percent), and under every column outside the groups is empty or
     repeats row j (a header merged down over both rows), or gives the header row j leaves empty;
-    a title (row j's only cell, at its left) is no group. Whether the two rows name anything known
-    is the caller's to check (see ``Header.first`` and ``second``).
+    a title (row j's only cell, at its left) is no group. A single header (outside the groups) is
+    known by the keys a one-row header is (``_loose_keys``: 工程量（㎡）, 计划开始时间; ``by_header``
+    gives the field of each key). Whether the two rows name anything known is the caller's to check
+    (see ``Header.first`` and ``second``).
     """
     if j + 1 >= len(table):
         return None
@@ -398,7 +414,8 @@ def _two_row_headers(
         g, h = groups.get(c), subs[c]
         if g is None:
             one = tops[c] or h
-            headers.append(None if one is None else Header(one, (_key(one),), (), tops[c] is not None, tops[c] is None))
+            keys = () if one is None else _loose_keys(one, by_header)
+            headers.append(None if one is None else Header(one, keys, (), tops[c] is not None, tops[c] is None))
         elif h is None:
             headers.append(Header(g, (), (_key(g),)))
         else:
@@ -412,13 +429,14 @@ def _header_at(
     merged: Sequence[tuple[int, int, int, int]],
     headerish: set[str],
     code_keys: set[str],
+    by_header: Mapping[str, str],
 ) -> tuple[Sequence[Any], int]:
     """The header starting at row j (0-based) and how many rows it takes: two when row j+1 holds
     sub-headers (see _two_row_headers), row j names something known of its own (not a title or a
     date line over a one-row header), and row j+1 either names something known too or is no
     project's row (nothing under the project code's header; 本期 | 累计 under 完成百分比 is a
     header that names nothing, not a report); else row j alone."""
-    two = _two_row_headers(table, j, merged)
+    two = _two_row_headers(table, j, merged, by_header)
     if two is not None:
         cols = [h for h in two if h is not None]
         # Known by the first row: a header of its own, or a group with its sub-header or alone.
@@ -512,8 +530,10 @@ def read_sheet(
     # Without one, the errors name what is missing from the row most like a header.
     headerish = {_key(a) for aliases in known.values() for a in aliases} | {_key(h) for h in (mapping or {}).values()}
     code_keys = {_key(a) for a in known["code"]} | {_key(h) for f, h in (mapping or {}).items() if f == "code"}
+    by_header = _by_header(known)
     readings = [
-        _header_at(table, j, merged, headerish, code_keys) for j in range(min(HEADER_ROWS_SEARCHED, len(table)))
+        _header_at(table, j, merged, headerish, code_keys, by_header)
+        for j in range(min(HEADER_ROWS_SEARCHED, len(table)))
     ]
     scores = [_header_score(header, headerish) for header, _ in readings]
     top = scores.index(max(scores))
@@ -553,7 +573,7 @@ def read_sheet(
             f"{source}: sheet {name!r} has two columns for one field, {which}: which is meant is not "
             f"the importer's to guess; delete one{how if mapping_option else ''}"
         )
-    absent = [f for f in required if f not in columns.values()]
+    absent = [f for f in (NEW_PROJECT_COLUMNS if kind == "register" else required) if f not in columns.values()]
     absent_error = ""
     if absent:
         names = "; ".join(
@@ -968,11 +988,12 @@ def _as_number(v: Any, what: str) -> float:
 
 
 def _fraction_problem(cell: Any, x: float) -> str | None:
-    """Why a percent between 0 and 1 written as a plain number is refused: 0.75 from a formula
-    (完成量/工程量) is a fraction of 1 as often as it is 0.75 %, and reading it either way would be a
-    silent wrong figure. A cell formatted as a percent reads as text with its '%' (see _xlsx_value),
-    and text written with a '%' says which it is; either is taken as written."""
-    if not 0 < x < 1 or (isinstance(cell, str) and "%" in cell.replace("％", "%")):
+    """Why a percent above 0 and up to 1 written as a plain number is refused: 0.75 from a formula
+    (完成量/工程量) is a fraction of 1 as often as it is 0.75 %, and 1 is 100 % as often as 1 %;
+    reading either way would be a silent wrong figure. A cell formatted as a percent reads as text
+    with its '%' (see _xlsx_value), and text written with a '%' says which it is; either is taken as
+    written. (0 is 0 either way.)"""
+    if not 0 < x <= 1 or (isinstance(cell, str) and "%" in cell.replace("％", "%")):
         return None
     shown = f"{x:g}"
     return (
@@ -990,8 +1011,9 @@ def _unit(v: Any) -> str:
 # How far from today a planned date may lie (a date further off is an empty cell or a typo: with
 # --original-dates a start in 1900 would begin the twin's history then).
 PLAN_YEARS = 10
-# What a new project gets for the columns a register sheet leaves out.
-NEW_PROJECT_DEFAULTS: dict[str, Any] = {"quantity": 0.0, "quantity_unit": "items", "category": "other"}
+# What a new project gets for the columns a register sheet leaves out (never a quantity: an invented
+# "0 items" would weigh it 0 among its area's projects counted in items; one is asked for instead).
+NEW_PROJECT_DEFAULTS: dict[str, Any] = {"category": "other"}
 
 
 def register_records(
@@ -1167,7 +1189,10 @@ def import_register(
             continue  # refused as "no project code": not also every field it is missing
         props, whys = check_properties(schema, merged)
         # A cell refused above is left out of the record: not also "missing" (one reason a cell).
-        left_out = refused.get(row.number, ())
+        left_out = set(refused.get(row.number, ()))
+        quantity = _new_quantity_problem(row.number, rec, left_out) if old is None else None
+        if quantity is not None or "quantity" in left_out:
+            left_out |= {"quantity", "quantity_unit"}  # said once, by the quantity's own reason
         reasons = [
             RowProblem(row.number, f if isinstance(f := w.args.get("field"), str) else None, w.text)
             for w in whys
@@ -1179,11 +1204,8 @@ def import_register(
                 reasons = _rule_problems(row.number, found)
             reasons += [RowProblem(row.number, "features", bad_refs[r]) for r in props.get("features", [])
                         if r in bad_refs]  # fmt: skip
-        q = rec.get("quantity")
-        if old is None and "quantity_unit" not in rec and isinstance(q, float) and q > 0:
-            # "items" for 1,200 m² would put the project in a group of its own in its area's weights.
-            why = f"quantity {q:g} has no unit of quantity (单位 / unit of quantity: m², m, pots, lamps, items)"
-            reasons.append(RowProblem(row.number, "quantity", why))
+        if quantity is not None:
+            reasons.append(quantity)
         bad.extend(reasons)
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
@@ -1192,6 +1214,22 @@ def import_register(
         raise Refused(source, at_columns(sheet, _in_order(bad)))
     msg = message or f"Import the project register from {source} ({len(changes)} projects)"
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
+
+
+def _new_quantity_problem(row: int, rec: Mapping[str, Any], refused: Collection[str]) -> RowProblem | None:
+    """Why a new project's row gives no quantity the register can weigh it by: none, or none in a
+    unit ("items" for 1,200 m² would put it in a group of its own in its area's weights); None when
+    it gives both, or its quantity cell is refused already (that is its reason)."""
+    if "quantity" in refused:
+        return None
+    q = rec.get("quantity")
+    if q is None:
+        why = "no quantity: a new project needs its quantity and unit (工程量 / quantity, 单位 / unit of quantity)"
+        return RowProblem(row, "quantity", why)
+    if "quantity_unit" not in rec:
+        why = f"quantity {q:g} has no unit of quantity (单位 / unit of quantity: m², m, pots, lamps, items)"
+        return RowProblem(row, "quantity", why)
+    return None
 
 
 def _lookalikes(given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]) -> list[RowProblem]:
@@ -1329,6 +1367,16 @@ def recorded_reports(twin: TwinLike, fids: set[str], ref: Ref) -> dict[str, dict
     return {fid: {r.on: r.percent for r in reports_from_history(h)} for fid, h in histories.items()}
 
 
+def _recorded_figure(recorded: Mapping[date, float], project: Project, on: date, last: date | None) -> float | None:
+    """The figure the twin records for a project on a date up to its last report's (``last``, as
+    the twin stood before the file), or None: a date after it, or one it has no report for."""
+    if last is None or on > last:
+        return None
+    if on in recorded:
+        return recorded[on]
+    return project.percent_complete if on == project.progress_date else None
+
+
 def plan_reports(
     twin: TwinLike,
     reports: Sequence[SheetReport],
@@ -1355,6 +1403,7 @@ def plan_reports(
             state[p.code] = p
     head = ref.commit
     now = datetime.now(UTC)
+    now_day = now.astimezone(SHANGHAI).date()
     bad: list[RowProblem] = []
     ordered = sorted(reports, key=lambda r: (r.report.on, r.row))
     # The twin's own reports are read only for the projects a row could repeat: dated on or
@@ -1382,23 +1431,24 @@ def plan_reports(
             bad.append(RowProblem(sr.row, None, why))
             continue
         seen[(r.code, r.on)] = sr.row
-        had = recorded.get(project.fid, {}).get(r.on)
-        passed = (day := last.get(r.code)) is not None and r.on <= day
-        if passed and had is not None and math.isclose(had, r.percent, rel_tol=0, abs_tol=1e-9):
+        when = recorded_time(r.on) if original_dates else now
+        today = when.astimezone(SHANGHAI).date()
+        had = _recorded_figure(recorded.get(project.fid, {}), project, r.on, last.get(r.code))
+        if had is not None and math.isclose(had, r.percent, rel_tol=0, abs_tol=1e-9):
             skipped += 1
             continue
-        when = recorded_time(r.on) if original_dates else now
-        if had is not None and day is not None and r.on < day:
-            # Not "older than the last report" (nor lower than it): the twin has a figure for this
-            # very date, and this row gives another.
-            reasons = [
-                RowProblem(sr.row, None, f"the twin already records {had:g}% for {r.code} on {r.on.isoformat()} "
-                           f"(this row gives {r.percent:g}%); correct the figure with a report dated today"),
-                *_rule_problems(sr.row, check_report(replace(project, percent_complete=None, progress_date=None), r,
-                                                     when.astimezone(SHANGHAI).date())),
-            ]  # fmt: skip
+        if had is not None:
+            # A date the twin has a figure for (its last report's or an earlier one) takes no other:
+            # not "older than the last report", nor "lower" than it, but this very date's figure.
+            how = "with a report dated today" if r.on < now_day else "as a single report (venue-twin progress report)"
+            why = (
+                f"the twin already records {had:g}% for {r.code} on {r.on.isoformat()} "
+                f"(this row gives {r.percent:g}%); correct the figure {how}"
+            )
+            unreported = replace(project, percent_complete=None, progress_date=None)
+            reasons = [RowProblem(sr.row, None, why), *_rule_problems(sr.row, check_report(unreported, r, today))]
         else:
-            reasons = _rule_problems(sr.row, check_report(project, r, when.astimezone(SHANGHAI).date()))
+            reasons = _rule_problems(sr.row, check_report(project, r, today))
         if original_dates and head is not None and when < head.time:
             why = (
                 f"dated {r.on.isoformat()}, it would be recorded before the twin's last commit "

@@ -37,7 +37,7 @@ from completion.register import (
     spelt_two_ways,
     unknown_code,
 )
-from twin.core import HEAD, TwinLike
+from twin.core import HEAD, Ref, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, StoredChange
 from twin.validation import normalize_properties
@@ -123,6 +123,65 @@ def _local_day(t: datetime) -> date:
     return t.astimezone(SHANGHAI).date()
 
 
+class ReportsRefused(ValidationFailed):
+    """A batch of reports refused: every problem, and by ``items`` the place in the batch (0-based)
+    of the report each is about, for a caller that names reports by their place (a JSON list)."""
+
+    def __init__(self, found: Sequence[tuple[int, Problem]]):
+        self.items = [(i, p.reason) for i, p in found]
+        super().__init__([p for _, p in found])
+
+
+class _Checked(NamedTuple):
+    changes: list[Change]
+    found: list[tuple[int, Problem]]  # every refused report's problems, with its place in the batch
+    unknown: set[int]  # the places of the reports naming no project of the register
+
+
+def _checked_reports(twin: TwinLike, batch: Sequence[ProgressReport], ref: Ref, today: date, reporter: str) -> _Checked:
+    """The changes a batch of reports by ``reporter`` makes, or why each refused one is."""
+    found: list[tuple[int, Problem]] = []
+    unknown: set[int] = set()
+    changes: list[Change] = []
+    seen: set[str] = set()
+    codes: list[str] | None = None  # every project's code, read for the first unknown one
+    for i, r in enumerate(batch):
+        if r.code in seen:
+            found.append((i, Problem(LAYER, r.code, "two reports for the same project in one commit")))
+            continue
+        seen.add(r.code)
+        try:
+            project = find_project(twin, r.code, ref)
+        except NotFound:
+            if codes is None:
+                codes = [Project.from_feature(b).code for b in twin.features(LAYER, ref).features]
+            found.append((i, Problem(LAYER, r.code, unknown_code(r.code, codes))))
+            unknown.add(i)
+            continue
+        reasons = check_report(project, r, today)
+        if reasons:
+            found.extend((i, Problem(LAYER, project.fid, why.text)) for why in reasons)
+            continue
+        props = report_properties(project, r, reporter)
+        changes.append(Change(LAYER, "modify", project.fid, Feature(project.fid, None, props)))
+    return _Checked(changes, found, unknown)
+
+
+def check_progress(
+    twin: TwinLike,
+    reports: Sequence[ProgressReport],
+    *,
+    parent: str | None = HEAD,
+    time: datetime | None = None,
+) -> list[tuple[int, str]]:
+    """Why each of these reports would be refused, by its place in the list (0-based), as
+    report_progress would refuse them; nothing is written (a caller with other bad items of its
+    own names them all at once)."""
+    ref = twin.resolve(None if parent in (None, HEAD) else parent)
+    checked = _checked_reports(twin, reports, ref, _local_day(time or datetime.now(UTC)), "")
+    return [(i, p.reason) for i, p in checked.found]
+
+
 def report_progress(
     twin: TwinLike,
     reports: ProgressReport | Sequence[ProgressReport],
@@ -136,8 +195,8 @@ def report_progress(
     """Commit one report (or several, for different projects, in one commit) by ``reporter``
     (``uploaded_by``: who sent them, over HTTP, named in the default message).
 
-    All or nothing: if any report breaks a rule, ValidationFailed lists every problem and the
-    twin is unchanged. ``parent`` makes the write conditional as for any commit.
+    All or nothing: if any report breaks a rule, ReportsRefused (a ValidationFailed) lists every
+    problem and the twin is unchanged. ``parent`` makes the write conditional as for any commit.
     """
     batch = [reports] if isinstance(reports, ProgressReport) else list(reports)
     if not batch:
@@ -148,33 +207,11 @@ def report_progress(
     base = ref.commit.id if ref.commit else None
     when = time or datetime.now(UTC)
     today = _local_day(when)
-    problems: list[Problem] = []
-    changes: list[Change] = []
-    seen: set[str] = set()
-    codes: list[str] | None = None  # every project's code, read for the first unknown one
-    for r in batch:
-        if r.code in seen:
-            problems.append(Problem(LAYER, r.code, "two reports for the same project in one commit"))
-            continue
-        seen.add(r.code)
-        try:
-            project = find_project(twin, r.code, ref)
-        except NotFound:
-            if codes is None:
-                codes = [Project.from_feature(b).code for b in twin.features(LAYER, ref).features]
-            why = unknown_code(r.code, codes)
-            if len(batch) == 1:
-                raise NotFound(why) from None
-            problems.append(Problem(LAYER, r.code, why))
-            continue
-        reasons = check_report(project, r, today)
-        if reasons:
-            problems.extend(Problem(LAYER, project.fid, why.text) for why in reasons)
-            continue
-        props = report_properties(project, r, reporter)
-        changes.append(Change(LAYER, "modify", project.fid, Feature(project.fid, None, props)))
-    if problems:
-        raise ValidationFailed(problems)
+    changes, found, unknown = _checked_reports(twin, batch, ref, today, reporter)
+    if found:
+        if len(batch) == 1 and unknown:
+            raise NotFound(found[0][1].reason)
+        raise ReportsRefused(found)
     if message is None:
         parts = [
             f"{r.code} {r.percent:g}%" + (f" ({r.note.strip()})" if r.note and r.note.strip() else "") for r in batch

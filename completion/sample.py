@@ -60,7 +60,7 @@ def sample_workbook(projects: int = 80, seed: int = 1, *, blank: bool = False, t
     today = today or today_local()  # the intake's today (Shanghai's): a report after it is refused
     rows, report_rows = ([], []) if blank else _season_rows(projects, seed, today)
     _fill(register, REGISTER_HEADERS, rows, date_columns=(7, 8))
-    _fill(reports, REPORT_HEADERS, report_rows, date_columns=(1,))
+    _fill(reports, REPORT_HEADERS, report_rows, date_columns=(1,), percent_columns=(2,))
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()
@@ -84,13 +84,20 @@ def _season_rows(projects: int, seed: int, today: date) -> tuple[list[list[Any]]
         ])  # fmt: skip
         for r in season.reports.get(p.code, []):
             if r.on <= today:
-                reports.append([p.code, r.on, r.percent, r.note, r.reason, liaison])
+                # as typed into Excel, 45% (a plain 1 is refused: 1 % or, as a fraction, 100 %?)
+                reports.append([p.code, r.on, r.percent / 100, r.note, r.reason, liaison])
     reports.sort(key=lambda row: (row[1], row[0]))  # as a coordinator's running sheet: by date
     return register, reports
 
 
-def _fill(ws: Any, headers: Sequence[str], rows: list[list[Any]], date_columns: Sequence[int]) -> None:
-    """Headers in bold and frozen, dates shown as dates, columns wide enough to read."""
+def _fill(
+    ws: Any,
+    headers: Sequence[str],
+    rows: list[list[Any]],
+    date_columns: Sequence[int],
+    percent_columns: Sequence[int] = (),
+) -> None:
+    """Headers in bold and frozen, dates shown as dates, percents as percents, columns wide enough to read."""
     from openpyxl.styles import Font
 
     ws.append(list(headers))
@@ -102,6 +109,9 @@ def _fill(ws: Any, headers: Sequence[str], rows: list[list[Any]], date_columns: 
     for k in date_columns:
         for (cell,) in ws.iter_rows(min_row=2, min_col=k + 1, max_col=k + 1):
             cell.number_format = "yyyy-mm-dd"
+    for k in percent_columns:
+        for (cell,) in ws.iter_rows(min_row=2, min_col=k + 1, max_col=k + 1):
+            cell.number_format = "0%"
     for k, header in enumerate(headers):
         width = max([len(str(header)) * 2, *(len(str(r[k])) + 2 for r in rows if r[k] is not None)])
         ws.column_dimensions[ws.cell(row=1, column=k + 1).column_letter].width = min(max(width, 10), 48)

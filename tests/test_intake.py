@@ -376,14 +376,17 @@ def test_a_cell_showing_a_formula_error_is_refused_not_taken_for_a_name(tmp_path
 
 def test_a_new_project_with_a_quantity_and_no_unit_is_refused(tmp_path: Path) -> None:
     # Left out, the unit of quantity was "items": a paving of 1,200 m² weighed as 1,200 items, in
-    # a group of its own among its area's projects. A project with no quantity still needs none.
+    # a group of its own among its area's projects. A project with no quantity was given 0 items
+    # (weighed 0 beside its area's projects in items): the register requires one, so it is asked for.
     register, _ = season(3)
     register[1][9] = None
     register[2][8] = register[2][9] = None
     store = empty_twin(tmp_path / "t.gpkg")
     code, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
     assert code == 2, out
-    assert f"row 3: quantity {register[1][8]} has no unit of quantity" in out and "row 4" not in out
+    assert f"row 3: quantity {register[1][8]} has no unit of quantity" in out, out
+    assert "row 4: no quantity: a new project needs its quantity and unit" in out and "[column I: 工程量]" in out, out
+    assert "required property" not in out, out  # said once, by the quantity's reason
 
 
 def test_headers_under_a_title_row_are_found_and_rows_keep_their_numbers(imported, tmp_path: Path) -> None:
@@ -537,7 +540,7 @@ def test_a_date_without_a_year_says_so(imported, tmp_path: Path) -> None:
 
 def test_a_sheet_that_moves_a_deadline_keeps_the_other_fields(imported, tmp_path: Path) -> None:
     # "A code already in the register updates the fields the sheet gives and keeps the rest":
-    # the defaults of a new project (quantity 0, items, category other) are not an update.
+    # the defaults of a new project (category other) are not an update, nor was its quantity (0 items then).
     source, _, register, _ = imported
     store = _copy_of(source, tmp_path)
     code_, start = register[0][0], register[0][6]
@@ -717,7 +720,8 @@ def test_mapping_file_names_other_headers(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     reg = tmp_path / "r.csv"
     reg.write_text(
-        "任务号,任务,区域,牵头单位,开工,完工\nA-1,测试任务,halls,某单位,2026-08-01,2026-09-01\n", encoding="utf-8"
+        "任务号,任务,区域,牵头单位,开工,完工,工程量,单位\nA-1,测试任务,halls,某单位,2026-08-01,2026-09-01,1,项\n",
+        encoding="utf-8",
     )
     mapping = tmp_path / "columns.yaml"
     mapping.write_text(
@@ -877,11 +881,11 @@ def test_sub_headers_that_could_each_be_a_field_are_named_with_the_mapping_to_wr
     # Schedule is no known group: Start under it and under Actual could each be the planned start.
     # Neither is taken; the error names both columns and how a mapping names one.
     rows = [
-        ["Code", "Name", "Area", "Unit", "Schedule", None, "Actual", None],
-        [None, None, None, None, "Start", "Finish", "Start", "Finish"],
-        ["EN-1", "Ring road", "roads", "Road Co", date(2026, 8, 1), date(2026, 10, 20), date(2026, 8, 4), None],
+        ["Code", "Name", "Area", "Unit", "Schedule", None, "Actual", None, "Quantity", "Unit of quantity"],
+        [None, None, None, None, "Start", "Finish", "Start", "Finish", None, None],
+        ["EN-1", "Ring road", "roads", "Road Co", date(2026, 8, 1), date(2026, 10, 20), date(2026, 8, 4), None, 1, "m"],
     ]
-    book = _sheet(tmp_path / "s.xlsx", rows, ["E1:F1", "G1:H1"], "register")
+    book = _sheet(tmp_path / "s.xlsx", rows, ["E1:F1", "G1:H1", "I1:I2", "J1:J2"], "register")
     store = empty_twin(tmp_path / "t.gpkg")
     code, out = run("projects", "import", str(book), "--store", str(store))
     assert code == 2, out
@@ -1005,7 +1009,11 @@ def test_the_exported_register_imports_again_as_no_change_and_an_edit_as_one(imp
 def test_change_file_time_is_used_only_when_asked(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     reg = tmp_path / "r.csv"
-    reg.write_text("code,name,area,unit,planned start,planned finish\nB-1,b,halls,U,2026-08-01,2026-09-01\n", "utf-8")
+    reg.write_text(
+        "code,name,area,unit,planned start,planned finish,quantity,unit of quantity\n"
+        "B-1,b,halls,U,2026-08-01,2026-09-01,1,items\n",
+        "utf-8",
+    )
     assert run("projects", "import", str(reg), "--time", "2026-08-01T00:00:00+08:00", "--store", str(store))[0] == 0
 
     def change(time: str, pct: float) -> Path:
@@ -1049,10 +1057,10 @@ def test_register_rows_naming_missing_features_are_refused(tmp_path: Path) -> No
     store = empty_twin(tmp_path / "t.gpkg")
     reg = tmp_path / "r.csv"
     reg.write_text(
-        "项目编号,项目名称,片区,责任单位,计划开始,计划完成,关联要素\n"
-        "H-1,一号,展馆,甲,2026-08-01,2026-09-01,\n"
-        "H-2,二号,展馆,甲,2026-08-01,2026-09-01,halls/hall-9.9H\n"
-        "H-3,三号,展馆,甲,2026-08-01,2026-09-01,nowhere\n",
+        "项目编号,项目名称,片区,责任单位,计划开始,计划完成,工程量,单位,关联要素\n"
+        "H-1,一号,展馆,甲,2026-08-01,2026-09-01,1,项,\n"
+        "H-2,二号,展馆,甲,2026-08-01,2026-09-01,1,项,halls/hall-9.9H\n"
+        "H-3,三号,展馆,甲,2026-08-01,2026-09-01,1,项,nowhere\n",
         encoding="utf-8",
     )
     code, out = run("projects", "import", str(reg), "--store", str(store))
@@ -1561,3 +1569,153 @@ def test_features_written_as_a_json_list_are_read_as_their_references(tmp_path: 
     assert "row 2: feature reference roads/no-such-road: no such feature [column I: features]" in out, out
     assert "row 2: feature reference roads/other-road: no such feature [column I: features]" in out, out
     assert '["' not in out and '"]' not in out, out
+
+
+TWO_ROW_SINGLES = ["项目编号", "项目名称", "类别", "片区", "责任单位", "责任人", "计划时间", None, "工程量", "单位"]
+
+
+def _two_row_with(path: Path, replace: dict[str, str | None]) -> Path:
+    """A register whose header takes two rows (计划时间 over 开始 | 完成, every other header merged
+    down over both) with some single headers written otherwise (None: the column left out)."""
+    header = [replace.get(h, h) if h is not None else None for h in TWO_ROW_SINGLES]
+    row = ["SP-01", "南广场花坛", "绿化景观", "南广场", "上海市绿化和市容管理局", "刘洋", "2026-09-01", "2026-10-31",
+           1200, "㎡"]  # fmt: skip
+    keep = [i for i, h in enumerate(TWO_ROW_SINGLES) if h is None or replace.get(h, h) is not None]
+    header, row = [header[i] for i in keep], [row[i] for i in keep]
+    sub = [None] * len(header)
+    g = header.index("计划时间")
+    sub[g], sub[g + 1] = "开始", "完成"
+    from openpyxl.utils.cell import get_column_letter
+
+    merged = [f"{get_column_letter(g + 1)}1:{get_column_letter(g + 2)}1"]
+    merged += [f"{c}1:{c}2" for i, h in enumerate(header) if h is not None and i != g
+               for c in (get_column_letter(i + 1),)]  # fmt: skip
+    return _sheet(path, [header, sub, row], merged)
+
+
+@pytest.mark.parametrize(
+    ("replace", "field", "value"),
+    [
+        ({"工程量": "工程量（㎡）", "单位": None}, "quantity", (1200.0, "m²")),  # the unit from the header
+        ({"工程量": "工程量（㎡）"}, "quantity", (1200.0, "m²")),
+        ({"责任单位": "责任单位（盖章）"}, "responsible_unit", "上海市绿化和市容管理局"),
+        ({"项目名称": "项目名称（全称）"}, "name_zh", "南广场花坛"),
+        ({"项目名称": "Name (Chinese)"}, "name_zh", "南广场花坛"),  # a known header holding brackets
+    ],
+)
+def test_a_bracketed_header_merged_down_under_a_two_row_header_is_read_as_in_one_row(
+    tmp_path: Path, replace: dict[str, str | None], field: str, value
+) -> None:
+    # 工程量（㎡） beside 计划时间 over 开始 | 完成 was left out ("columns not imported") and the
+    # project committed with 0 items; 责任单位（盖章） gave "no column for responsible_unit".
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(_two_row_with(tmp_path / "r.xlsx", replace)), "--store", str(store))
+    assert code == 0 and "columns not imported" not in out, out
+    with Twin.open(store) as twin:
+        p = orjson.loads(twin.feature("projects", "SP-01"))["properties"]
+    got = (p["quantity"], p["quantity_unit"]) if field == "quantity" else p[field]
+    assert got == value
+    assert (p["planned_start"], p["planned_finish"]) == ("2026-09-01", "2026-10-31")
+
+
+def test_a_date_header_with_its_date_word_merged_down_under_a_two_row_header(tmp_path: Path) -> None:
+    # 计划开始时间 is 计划开始 in a one-row header; beside 工程量 over 数量 | 单位 it is too.
+    rows = [
+        ["项目编号", "项目名称", "片区", "责任单位", "计划开始时间", "计划完成日期", "工程量", None],
+        [None, None, None, None, None, None, "数量", "单位"],
+        ["RD-01", "路面", "道路", "路政", "2026-08-01", "2026-10-20", 1200, "㎡"],
+    ]
+    merged = ["G1:H1", *(f"{c}1:{c}2" for c in "ABCDEF")]
+    store = empty_twin(tmp_path / "t.gpkg")
+    code, out = run("projects", "import", str(_sheet(tmp_path / "r.xlsx", rows, merged)), "--store", str(store))
+    assert code == 0 and "columns not imported" not in out, out
+    with Twin.open(store) as twin:
+        p = orjson.loads(twin.feature("projects", "RD-01"))["properties"]
+    assert (p["planned_start"], p["planned_finish"], p["quantity"], p["quantity_unit"]) == (
+        "2026-08-01", "2026-10-20", 1200.0, "m²")  # fmt: skip
+
+
+def test_a_new_project_without_a_quantity_is_refused_not_given_0_items(tmp_path: Path) -> None:
+    # The register requires a quantity and weighs a project by it among its area's projects of the
+    # same unit: an invented "0 items" weighed it 0 beside projects counted in items.
+    store = empty_twin(tmp_path / "t.gpkg")
+    rows = [["项目编号", "项目名称", "片区", "责任单位", "计划开始", "计划完成"],
+            ["RD-01", "路面", "道路", "路政", "2026-08-01", "2026-10-20"]]  # fmt: skip
+    code, out = run("projects", "import", str(_sheet(tmp_path / "r.xlsx", rows)), "--store", str(store))
+    assert code == 2, out
+    flat = " ".join(out.split())
+    assert "has no column for quantity (quantity / 工程量)" in flat and "row 2: no project 'RD-01'" in flat, out
+    with Twin.open(store) as twin:
+        assert twin.head() is None
+    # With the column, the register takes the project; a sheet of known projects needs none.
+    rows = [[*rows[0], "工程量", "单位"], [*rows[1], 1200, "㎡"]]
+    code, out = run("projects", "import", str(_sheet(tmp_path / "q.xlsx", rows)), "--store", str(store))
+    assert code == 0, out
+    rows = [["项目编号", "计划完成"], ["RD-01", "2026-10-25"]]
+    code, out = run("projects", "import", str(_sheet(tmp_path / "k.xlsx", rows)), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        p = orjson.loads(twin.feature("projects", "RD-01"))["properties"]
+    assert (p["planned_finish"], p["quantity"], p["quantity_unit"]) == ("2026-10-25", 1200.0, "m²")
+
+
+def _reports_of(store: Path, code: str) -> list[tuple[str, float]]:
+    from completion.register import reports_from_history
+
+    with Twin.open(store) as twin:
+        return [(r.on.isoformat(), r.percent) for r in reports_from_history(twin.history("projects", code))]
+
+
+@pytest.mark.parametrize(("percent", "reason"), [(80, None), (70, "复核更正")])
+def test_another_figure_for_the_date_of_the_last_report_is_refused(
+    imported, tmp_path: Path, percent: float, reason: str | None
+) -> None:
+    # The project's last report is 75 % on 11-01: another figure for 11-01 was committed as a
+    # second report of that date (the same date as the last report passed the "older than" rule).
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    code = register[0][0]
+    day = date(2026, 11, 1)
+    first = _report_book(tmp_path / "first.xlsx", [[code, day - timedelta(days=5), 74], [code, day, 75]])
+    assert run("progress", "import", str(first), "--store", str(store))[0] == 0
+    with Twin.open(store) as twin:
+        head = twin.head()
+    book = _report_book(tmp_path / "again.xlsx", [[code, day, percent, None, reason]])
+    status, out = run("progress", "import", str(book), "--store", str(store))
+    assert status == 2, out
+    assert f"row 2: the twin already records 75% for {code} on {day.isoformat()}" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+    # The same figure again is no change, not an error.
+    status, out = run("progress", "import", str(first), "--store", str(store))
+    assert status == 0 and "nothing to commit" in out, out
+    with Twin.open(store) as twin:
+        assert twin.head() == head
+    assert _reports_of(store, code)[-2:] == [((day - timedelta(days=5)).isoformat(), 74.0), (day.isoformat(), 75.0)]
+
+
+def test_a_plain_1_in_the_percent_column_is_refused_as_0_75_is(imported, tmp_path: Path) -> None:
+    # 1 from a formula 完成量/工程量 is 100 % as a fraction, and was read as 1 %.
+    source, _, register, _ = imported
+    store = _copy_of(source, tmp_path)
+    day = date(2026, 11, 1)
+    rows = [[register[0][0], day, 1, None, "返工"], [register[1][0], day, 0, None, "返工"]]
+    book = _report_book(tmp_path / "one.xlsx", rows)
+    with Twin.open(store) as twin:
+        before = twin.head()
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 2, out
+    assert "row 2: percent 1: a fraction or 1 %? write 100, or 1%, or format the cell as a percentage" in out, out
+    assert "row 3" not in out, out  # 0 is 0 either way
+    with Twin.open(store) as twin:
+        assert twin.head() == before
+    # Formatted as a percent it is 100; written "1%" it is 1 (each lower than the last: a reason).
+    book = _report_book(tmp_path / "pct.xlsx", [[register[0][0], day, 1, None, None]], "0%")
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    book = _report_book(tmp_path / "text.xlsx", [[register[1][0], day, "1%", None, "返工"]])
+    code, out = run("progress", "import", str(book), "--store", str(store))
+    assert code == 0, out
+    with Twin.open(store) as twin:
+        got = [orjson.loads(twin.feature("projects", r[0]))["properties"]["percent_complete"] for r in register[:2]]
+    assert got == [100.0, 1.0]

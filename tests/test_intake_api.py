@@ -370,3 +370,59 @@ def test_upload_names_the_rows_left_out_and_reads_past_a_hidden_sheet(setup, tmp
     assert r.json()["hidden_rows"] == [4]
     with Twin.open(store) as twin:
         assert orjson.loads(twin.feature("projects", "RD-01"))["properties"]["quantity_unit"] == "m"
+
+
+def _reports_sheet(path: Path, rows: list[list]) -> bytes:
+    return _sheet(
+        path, [["项目编号", "日期", "完成百分比", "备注", "原因", "填报人"], *rows], (), "进度填报"
+    ).read_bytes()
+
+
+def test_an_upload_giving_another_figure_for_the_last_reports_date_is_refused(setup, tmp_path: Path) -> None:
+    # XM-001's last report is 5 % on 08-05: a sheet row 8 % on 08-05 was committed as a second
+    # report of that date (and 4 % with a reason too).
+    api, tokens, store, book = setup
+    assert api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"])).status_code == 201  # fmt: skip
+    first = _reports_sheet(tmp_path / "w1.xlsx", [["XM-001", "2026-08-05", 5, None, None, "王五"]])
+    assert api.post("/progress/import", content=first, headers=auth(tokens["editor"])).status_code == 201
+    before = log_ids(store)
+    for pct, reason in ((8, None), (4, "复核更正")):
+        sheet = _reports_sheet(tmp_path / "w2.xlsx", [["XM-001", "2026-08-05", pct, None, reason, "王五"]])
+        r = api.post("/progress/import", content=sheet, headers=auth(tokens["editor"]))
+        assert r.status_code == 422, r.text
+        assert r.json()["rows"] == [
+            {"row": 2, "reason": f"the twin already records 5% for XM-001 on 2026-08-05 (this row gives {pct}%); "
+                                 "correct the figure with a report dated today"}
+        ]  # fmt: skip
+        assert log_ids(store) == before
+    r = api.post("/progress/import", content=first, headers=auth(tokens["editor"]))
+    assert r.status_code == 200 and r.json()["commits"] == [] and r.json()["skipped"] == 1, r.text
+
+
+def test_a_batch_names_every_bad_item_at_once_by_its_item_number(setup) -> None:
+    # A date not written YYYY-MM-DD, or a code given twice, was the only thing the 422 named (the
+    # rules were checked only once the whole body parsed); and the reasons said "row 3 ... (also item 1)".
+    api, tokens, store, book = setup
+    assert api.post("/projects/import", params={"time": "2026-07-01"}, content=book, headers=auth(tokens["admin"])).status_code == 201  # fmt: skip
+    before = log_ids(store)
+    batch = {"reports": [
+        {"code": "XM-001", "percent": 5, "date": "2026-08-05"},   # good
+        {"code": "XX-9999", "percent": 90, "date": "2026-08-05"},
+        {"code": "XM-002", "percent": 95, "date": "2099-01-01"},
+        {"code": "xm-003", "percent": 9, "date": "2026-08-05"},
+        {"code": "XM-004", "percent": 101, "date": "2026-08-05"},
+        {"code": "XM-005", "percent": 50, "date": "2026/08/05"},
+        {"code": "XM-001", "percent": 6, "date": "2026-08-06"},
+    ]}  # fmt: skip
+    r = api.post("/progress", json=batch, headers=auth(tokens["editor"], "application/json"))
+    assert r.status_code == 422, r.text
+    rows = r.json()["rows"]
+    assert [row["row"] for row in rows] == [2, 3, 4, 5, 6, 7], rows
+    why = {row["row"]: row["reason"] for row in rows}
+    assert why[2] == "no project 'XX-9999' in the register"
+    assert "is in the future" in why[3] and "did you mean 'XM-003'?" in why[4] and "beyond 100%" in why[5]
+    assert why[6] == "date '2026/08/05' is not YYYY-MM-DD"
+    assert why[7] == "a second report for XM-001 (also item 1); a batch is one commit"
+    detail = r.json()["detail"]
+    assert "6 bad item(s)" in detail and "item 2: no project 'XX-9999'" in detail and "row " not in detail, detail
+    assert log_ids(store) == before
