@@ -58,6 +58,7 @@ UNITS = 20
 def write_workbook(path: Path, projects: int, reports_per_project: int, seed: int = 1) -> int:
     """The register and its season in one workbook (openpyxl, write-only); returns the report count."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     rnd = random.Random(seed)
     book = Workbook(write_only=True)
@@ -76,7 +77,10 @@ def write_workbook(path: Path, projects: int, reports_per_project: int, seed: in
         pct = 0.0
         for k in range(reports_per_project):
             pct = min(100.0, pct + rnd.uniform(0, 200 / reports_per_project))
-            rep.append([code, SEASON_START + timedelta(days=int(k * step)), round(pct, 1), None, f"{unit}联络员"])
+            # a percent cell, as a unit's workbook has it (a plain 0.5 or 1 is refused: 0.5 % or 50 %?)
+            figure = WriteOnlyCell(rep, value=round(pct, 1) / 100)
+            figure.number_format = "0.0%"
+            rep.append([code, SEASON_START + timedelta(days=int(k * step)), figure, None, f"{unit}联络员"])
             n += 1
     book.save(path)
     return n
