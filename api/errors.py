@@ -133,6 +133,9 @@ TWIN_STATUS: dict[type[TwinError], tuple[int, str]] = {
 }
 
 
+STORE_RETRY_AFTER = 5  # seconds: a StoreUnavailable's Retry-After
+
+
 def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     body.update({k: v for k, v in extra.items() if v is not None})
@@ -265,7 +268,10 @@ def add_exception_handlers(app: FastAPI) -> None:
         problems = None
         if isinstance(exc, ValidationFailed):
             problems = [{"layer": p.layer, "id": p.feature_id, "reason": p.reason} for p in exc.problems]
-        return answer(request, status, title, str(exc), code=exc.code, values=exc.values, problems=problems)
+        # A database that does not answer may be back in seconds (a restart, a failover): say when to
+        # try again, as HTTP clients and load balancers read it (RFC 9110 10.2.3)
+        headers = {"Retry-After": str(STORE_RETRY_AFTER)} if isinstance(exc, StoreUnavailable) else None
+        return answer(request, status, title, str(exc), headers, code=exc.code, values=exc.values, problems=problems)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -178,13 +178,17 @@ def test_an_unreachable_database_is_a_prompt_503_and_the_service_recovers() -> N
     with _proxied(url) as (proxy, through), _api(through) as api:
         assert api.get("/collections/gates/items/g1").status_code == 200
         proxy.stop()
-        for path, within in (("/health", 5.0), ("/collections/gates/items", 10.0), ("/versions", 10.0)):
+        for path in ("/health", "/collections/gates/items", "/versions"):
             t0 = time.monotonic()
             r = api.get(path)
             took = time.monotonic() - t0
             body = problem_of(r, 503)
             assert "database" in body["detail"] and "unavailable" in body["detail"], (path, body)
-            assert took < within, (path, took)
+            # not the pool's 30 s wait (the service waits 2-5 s): a bound far from both, which no
+            # load on the machine brings a 5 s wait to, and the 30 s one cannot pass
+            assert took < 25.0, (path, took)
+            if path != "/health":  # /health is the probe's own answer, not an API error
+                assert r.headers.get("retry-after") == "5", (path, dict(r.headers))
         proxy.start()
         deadline = time.monotonic() + 20
         while api.get("/health").status_code != 200:
