@@ -190,7 +190,7 @@ def test_an_unreachable_database_is_a_prompt_503_and_the_service_recovers() -> N
             if path != "/health":  # /health is the probe's own answer, not an API error
                 assert r.headers.get("retry-after") == "5", (path, dict(r.headers))
         proxy.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a deadline for a busy machine, not a speed
         while api.get("/health").status_code != 200:
             assert time.monotonic() < deadline, "the service did not recover once the server was back"
         assert api.get("/collections/gates/items/g1").status_code == 200
