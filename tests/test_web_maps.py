@@ -19,7 +19,7 @@ import shapely
 from api_server import make_tokens
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
-from web_support import CHECKPOINT_DATE, INVALID_ID, KNOWN_DATE, MISSING_ID, build_web_twin
+from web_support import CHECKPOINT_DATE, INVALID_ID, KNOWN_DATE, MISSING_ID, build_web_twin, plain_dates
 
 from api.main import create_app
 from api.settings import ApiSettings
@@ -449,8 +449,8 @@ def test_after_opening_day_a_map_lands_on_the_last_checkpoint_with_reports(store
         assert not landing_date(twin, _day("2026-07-01")).moved
         view = landed_view(twin, _day(AFTER_OPENING))
         assert view is not None and view.on.isoformat() == CHECKPOINT_DATE
-        html = completion_panel(twin, view, "en")
-        zh = completion_panel(twin, view, "zh")
+        html = plain_dates(completion_panel(twin, view, "en"))
+        zh = plain_dates(completion_panel(twin, view, "zh"))
     assert "Showing T-10 (2026-10-26), the latest checkpoint with reports" in html
     assert f"today is {AFTER_OPENING}" in html and "Opening day has passed" in html
     assert f'data-landed="{CHECKPOINT_DATE}" data-landed-checkpoint="T-10" data-today="{AFTER_OPENING}"' in html
@@ -486,7 +486,7 @@ def test_stale_figures_and_passed_forecasts_are_marked_apart_from_late(api: Test
     comp = _json(api, "/completion", date="2026-11-06")
     stale = [p["code"] for p in comp["late"] if p["stale"]]
     assert stale and len(stale) == len(comp["late"])
-    html = _json(api, "/maps/data/panel", date="2026-11-06", lang="en")["html"]
+    html = plain_dates(_json(api, "/maps/data/panel", date="2026-11-06", lang="en")["html"])
     for code in stale:
         item = re.search(rf'<li class="vt-behind" data-project="{code}"[^>]*data-stale="true">(.*?)</li>', html, re.S)
         assert item and '<span class="vt-badge vt-badge-stale">stale</span>' in item.group(1), code
@@ -654,7 +654,7 @@ def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
     assert late and all(f'<span class="code">{c}</span>' in html for c in late)
     assert re.search(r"span\.code\s*\{\s*white-space:\s*nowrap", html)
     # after opening day: no "-30 days to opening day", it says the venue opened
-    after = api.get("/completion/units", params={"date": "2026-12-05", "f": "html", "lang": lang}).text
+    after = plain_dates(api.get("/completion/units", params={"date": "2026-12-05", "f": "html", "lang": lang}).text)
     assert not re.search(r"-\d+\s*(days|天)", after), after
     assert i18n.label(lang, "opening_passed", date="2026-11-05") in after
 
@@ -724,7 +724,7 @@ def test_the_units_page_opens_on_the_maps_date(api: TestClient, store: Path) -> 
         landing = landing_date(twin)
     on = landing.on.isoformat()
     for lang, title in (("en", f"Accountability by responsible unit on {on}"), ("zh", f"分责任单位进度与填报（{on}）")):
-        html = api.get("/completion/units", params={"f": "html", "lang": lang}).text
+        html = plain_dates(api.get("/completion/units", params={"f": "html", "lang": lang}).text)
         assert title in html, html[:800]
         assert ('data-landed="' in html) == landing.moved
         if landing.moved:
@@ -879,7 +879,7 @@ def test_the_home_pages_figures_say_the_date_they_are_of(api: TestClient, store:
     with Twin.open(store) as twin:
         on = landing_date(twin).on.isoformat()
     for lang in ("en", "zh"):
-        html = api.get("/maps", params={"lang": lang}).text
+        html = plain_dates(api.get("/maps", params={"lang": lang}).text)
         start = html.find('<div class="kpi-group"')
         assert start > 0, html[:3000]
         group = html[start : html.index("</div>", html.index('data-kpi="done"'))]
@@ -891,7 +891,7 @@ def test_the_home_pages_figures_say_the_date_they_are_of(api: TestClient, store:
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_before_any_project_is_registered_the_panel_says_so(api: TestClient, lang: str) -> None:
     """07-01, before the register's first project: not a green 0 % over empty lists, a notice."""
-    html = api.get("/maps/completion", params={"date": "2026-07-01", "lang": lang}).text
+    html = plain_dates(api.get("/maps/completion", params={"date": "2026-07-01", "lang": lang}).text)
     assert 'data-no-projects="2026-07-01"' in html and i18n.label(lang, "no_projects_on", date="2026-07-01") in html
     assert 'data-kpi="overall"' not in html and 'data-section="late"' not in html
     assert 'data-kpi="days"' in html  # the days to opening day still count

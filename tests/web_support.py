@@ -16,6 +16,7 @@ a headless Chromium, and the artifacts folder where screenshots go.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -119,3 +120,12 @@ def require_chromium() -> str:
 
 def launch_chromium(playwright: Any, **options: Any) -> Any:
     return playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS, **options)
+
+
+_DATE_SPAN = re.compile(r'<span class="vt-date" style="white-space:nowrap">([^<]*)</span>')
+
+
+def plain_dates(html: str) -> str:
+    """A page with its dates' nowrap spans taken off (web/templating.py keeps each date on one line
+    in a span of its own), so a label is found as i18n.label writes it."""
+    return _DATE_SPAN.sub(r"\1", html)

@@ -4,11 +4,14 @@ Pages extend `base.html`; labels come from web/i18n.py through `t(key, **values)
 page's language, so a page never carries its own copy of a string and never escapes by hand.
 
 A date never splits across lines (Chromium breaks "2026-11-05" after a hyphen in a narrow box:
-"开幕日 2026-" / "11-05"): one rule, here. A label given a date by `t` is shown in a
-`white-space:nowrap` span, whole, when it is short (WHOLE_LABEL_CHARS: its text stays as
-i18n.label writes it); so is every date in a text passed through the `dates` filter. `t` may be used inside an attribute or a <title> too, where a span cannot go, so it marks
-what to keep together with two private-use characters, and `render` and `macro` put the span in where the date is page text and
-leave the bare date where it is not (inside a tag, a <title>, a <script>, an <option>).
+"开幕日 2026-" / "11-05"): one rule, here. Each date a label is given by `t` is shown in a
+`white-space:nowrap` span, the date alone (the label around it still wraps at its spaces: a whole
+label kept on one line ran off a phone's screen, "分责任单位进度与填报（2026-10-26 · T-10）", and
+out of the opening-day card, "Opening day 2026-11-05"); so is every date in a text passed
+through the `dates` filter. `t` may be used inside an attribute or a <title> too, where a span
+cannot go, so it marks each date with two private-use characters, and `render` and `macro` put the
+span in where the date is page text and leave the bare date where it is not (inside a tag, a
+<title>, a <script>, an <option>).
 A time is shown with its time zone, once, by the `when` filter ("2026-12-07 10:21 UTC+8",
 "北京时间 2026-12-07 10:21"): the pages show Shanghai time, while `venue-twin log` prints UTC.
 """
@@ -67,20 +70,14 @@ def _is_date(value: Any) -> bool:
     return isinstance(value, str) and _DAY.fullmatch(value) is not None
 
 
-# A label given a date is kept whole on one line when it is this short ("开幕日 2026-11-05", "As of
-# 2026-10-26", "距开幕还有 10 天（开幕日 2026-11-05）"), its text as i18n.label writes it; a longer one
-# is a sentence, left to wrap at its spaces.
-WHOLE_LABEL_CHARS = 28
-
-
 def labeller(lang: str) -> Any:
-    """The pages' `t` in `lang`: web.i18n.label, marked to keep a date value on one line."""
+    """The pages' `t` in `lang`: web.i18n.label, each date value marked to stay on one line."""
 
     def t(key: str, **values: Any) -> str:
         if not any(_is_date(v) for v in values.values()):
             return label(lang, key, **values)
-        text = label(lang, key, **values)
-        return f"{_OPEN}{text}{_CLOSE}" if len(text) <= WHOLE_LABEL_CHARS else text
+        marked = {k: f"{_OPEN}{v}{_CLOSE}" if _is_date(v) else v for k, v in values.items()}
+        return label(lang, key, **marked)
 
     return t
 
