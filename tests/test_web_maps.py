@@ -1026,3 +1026,21 @@ def test_a_map_of_a_register_without_features_says_so(season: TestClient, lang: 
     assert late and "data-project=" in late.group(0)
     assert i18n.label(lang, "late_hint") not in html and i18n.label(lang, "unit_hint") not in html
     assert "data-zoom=" not in late.group(0)
+
+
+@pytest.mark.parametrize("path", ["/maps/completion?date=2026-09-06&lang=zh", "/maps/timeline?lang=zh"])
+def test_the_maps_draw_upper_halls_over_the_ones_below_by_the_briefings_rule(api: TestClient, path: str) -> None:
+    """Which hall stands over which is one rule for the briefing and the web map, sent in the page's
+    config: a 16 m hall's rank is above a 0 m one's (or one without a level), whatever their statuses
+    (at T-60 5.2H, at risk, lay under 5.1H's behind stripes on the web map, not in the briefing)."""
+    from web.maps import draw_level
+
+    levels = _engine_config(api.get(path).text)["drawLevels"]
+    ranks = levels["ranks"]
+    assert levels["field"] == "level"
+    assert ranks.get("16m", 0) > ranks.get("0m", 0)
+    assert {lv: draw_level(lv) for lv in ("0m", "16m", None)} == {
+        "0m": ranks.get("0m", 0),
+        "16m": ranks["16m"],
+        None: 0,
+    }

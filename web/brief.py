@@ -59,6 +59,7 @@ from twin.core import SHANGHAI, Ref, TwinLike
 from twin.query import FeatureQuery, run_query
 from web import i18n
 from web.data import spatial_layers
+from web.maps import DRAW_LEVELS, draw_level
 from web.panels import evidence_page_url, project_page_url, units_page_url
 
 FORMATS = ("pdf", "png")
@@ -715,15 +716,20 @@ def _draw_building(ax: Axes, boundary: gpd.GeoDataFrame | None) -> None:
 def _draw_halls(ax: Axes, halls: gpd.GeoDataFrame | None, lang: str) -> list[Label]:
     if halls is None or not len(halls):
         return []
-    upper = halls["level"].eq("16m") if "level" in halls else halls.index.isna()
-    ground, top = halls[~upper], halls[upper]
-    ground.plot(ax=ax, color=[_fill(s) for s in ground["status"]],
-                edgecolor=[_darker(_fill(s)) for s in ground["status"]], linewidth=0.7, zorder=3)  # fmt: skip
-    _hatch_status(ax, ground, 3.1)
-    if len(top):  # drawn inset within the hall below (as the twin holds them), dashed white edge
-        top.plot(ax=ax, color=[_fill(s) for s in top["status"]], edgecolor="white", linewidth=0.9,
-                 linestyle=(0, (3, 2)), zorder=4)  # fmt: skip
-        _hatch_status(ax, top, 4.1)
+    # rank by rank as the web map draws them (web/maps.py DRAW_LEVELS): an upper-level hall over
+    # the hall below it, whatever their statuses
+    field = DRAW_LEVELS["field"]
+    rank = halls[field].map(draw_level) if field in halls else halls.index.map(lambda _: 0)
+    ground = halls[rank == 0]
+    for r in sorted(set(rank)):
+        some = halls[rank == r]
+        if r == 0:
+            some.plot(ax=ax, color=[_fill(s) for s in some["status"]],
+                      edgecolor=[_darker(_fill(s)) for s in some["status"]], linewidth=0.7, zorder=3)  # fmt: skip
+        else:  # drawn inset within the hall below (as the twin holds them), dashed white edge
+            some.plot(ax=ax, color=[_fill(s) for s in some["status"]], edgecolor="white", linewidth=0.9,
+                      linestyle=(0, (3, 2)), zorder=3 + r)  # fmt: skip
+        _hatch_status(ax, some, 3.1 + r)
     labels = []
     for _, row in ground.iterrows():
         p = row.geometry.representative_point()

@@ -232,6 +232,20 @@ def completion_styles() -> dict[str, dict[str, Any]]:
 
 COMPLETION_ORDER = ["boundary", "ctx", "none", "done", "not_started", "on_track", "at_risk", "behind"]
 
+# Which features stand over which, one rule for the web maps and the printed briefing: a feature's
+# `level` ranks it first, so an upper-level (16 m) hall, drawn inset within the hall below, shows its
+# own status over that hall's whatever the two are; among features of one rank the style order
+# (COMPLETION_ORDER: the worse status last) decides. venue-map.js reads it from the page's config
+# (`drawLevels`), web/brief.py draws the halls rank by rank with draw_level.
+DRAW_LEVELS: dict[str, Any] = {"field": "level", "ranks": {"16m": 1}}  # any other level, or none: 0
+
+
+def draw_level(level: Any) -> int:
+    """A feature's rank in DRAW_LEVELS from its `level` value: higher is drawn later, on top."""
+    ranks: dict[str, int] = DRAW_LEVELS["ranks"]
+    return ranks.get(level, 0) if isinstance(level, str) else 0
+
+
 CHANGE_STYLES: dict[str, dict[str, Any]] = {
     "added": {"fill": "#16a34a", "fillOpacity": 0.6, "color": "#166534", "weight": 2, "lineColor": "#16a34a",
               "lineWeight": 5, "casing": "#ffffff", "radius": 6},
@@ -279,6 +293,7 @@ def _config(ctx: MapContext, kind: str, styles: dict[str, Any], order: list[str]
         "labels": i18n.labels(ctx.lang, PAGE_LABELS),
         "styles": styles,
         "styleOrder": order,
+        "drawLevels": DRAW_LEVELS,
         **extra,
     }
 
