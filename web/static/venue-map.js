@@ -73,10 +73,11 @@
   VT.esc = esc;
 
   // A status that must read apart from its neighbours on a black-and-white printout (behind is as
-  // dark as done in grey) carries a pattern over its colour: `hatch` on a polygon's fill (stripes
-  // in the style's pixels, {color, spacing, width, opacity}), `lineMark` down a line's middle (a
-  // dashed stripe, {color, dash, width}); `hatch.kind` 'dots' is dots of that width instead of
-  // stripes. The panel's legend shows the same (venue-map.css).
+  // dark as done in grey, at risk as not started) carries a pattern over its colour (web/maps.py
+  // STATUS_PATTERNS): `hatch` on a polygon's fill (stripes in the style's pixels, {color, spacing,
+  // width, opacity}), `lineMark` down a line's middle (a dashed stripe, {color, dash, width});
+  // `hatch.kind` 'dots' is dots of that width instead of stripes, 'cross' stripes both ways. The
+  // panel's legend shows the same (venue-map.css).
   var hatchTiles = {};
   function hatchPattern(ctx, h) {
     var s = h.spacing || 8,
@@ -100,6 +101,11 @@
       t.moveTo(-1, s + 1); t.lineTo(s + 1, -1);
       t.moveTo(-1, 1); t.lineTo(1, -1);
       t.moveTo(s - 1, s + 1); t.lineTo(s + 1, s - 1);
+      if (h.kind === 'cross') { // and "\" the same way
+        t.moveTo(-1, -1); t.lineTo(s + 1, s + 1);
+        t.moveTo(s - 1, -1); t.lineTo(s + 1, 1);
+        t.moveTo(-1, s - 1); t.lineTo(1, s + 1);
+      }
       t.stroke();
       hatchTiles[key] = tile;
     }
