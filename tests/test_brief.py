@@ -673,3 +673,52 @@ def test_the_imagery_groups_more_line_names_the_evidence_page(
     r = surveyed.get(f"/evidence?f=html&flagged=true&date={day}&lang={lang}")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert all(f'data-project-link="{d["code"]}"' in r.text for d in facts.disputed)
+
+
+def test_at_risk_reads_apart_from_not_started_in_grey() -> None:
+    """On a black-and-white printer the briefing's amber (at risk) and grey (not started) were one
+    grey (177 and 158): an at-risk hall carries a dark cross-hatch over its fill, an at-risk road a
+    dark dashed stripe down its middle, as on the web map (web/maps.py STATUS_PATTERNS); the legend
+    and the key figures' swatches the same hatch. Not started stays plain."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from web import brief, maps
+
+    assert "at_risk" in brief.STATUS_HATCHES  # the legend's and key figures' swatches draw these
+    assert set(brief.STATUS_HATCHES) == set(maps.STATUS_PATTERNS)
+    fig = Figure(figsize=(6, 2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    halls = gpd.GeoDataFrame(
+        {"code": ["1.1H", "2.1H"], "status": ["at_risk", "not_started"], "level": ["0m", "0m"]},
+        geometry=[shapely.box(0, 0, 90, 90), shapely.box(110, 0, 200, 90)],
+        crs=brief.MAP_CRS,
+    )
+    brief._draw_halls(ax, halls, "en")
+    roads = gpd.GeoDataFrame(
+        {"road_class": ["arterial", "arterial"], "status": ["at_risk", "not_started"], "name_en": ["A", "B"]},
+        geometry=[shapely.LineString([(0, 95), (90, 95)]), shapely.LineString([(110, 95), (200, 95)])],
+        crs=brief.MAP_CRS,
+    )
+    brief._draw_roads(ax, roads, shapely.box(0, 0, 200, 100), "en")
+    ax.set_xlim(0, 200)
+    ax.set_ylim(0, 100)
+    ax.set_axis_off()
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    w, h = fig.canvas.get_width_height()
+
+    def dark_share(x0: float, y0: float, x1: float, y1: float) -> float:
+        (px0, py0), (px1, py1) = ax.transData.transform([(x0, y0), (x1, y1)])
+        box = rgba[round(h - py1) : round(h - py0), round(px0) : round(px1), :3].astype(float)
+        grey = 0.299 * box[..., 0] + 0.587 * box[..., 1] + 0.114 * box[..., 2]
+        return float((grey < 120).mean())
+
+    assert dark_share(20, 20, 70, 70) > 0.05  # the at-risk hall, cross-hatched
+    assert dark_share(130, 20, 180, 70) < 0.01  # the not-started one, plain
+    assert dark_share(10, 94.5, 80, 95.5) > 0.1  # the at-risk road's dark dashes
+    assert dark_share(120, 94.5, 190, 95.5) < 0.02

@@ -536,6 +536,54 @@ def test_both_levels_of_a_hall_can_be_clicked_and_say_their_level(visit: Any, se
     clean(v)
 
 
+# The halls canvas's pixels round a point (lat, lon): [r, g, b, a] each, 13 × 13 device pixels.
+HALL_PIXELS = """([lat, lon]) => {
+  const layer = vt_engine.layers.halls, dpr = window.devicePixelRatio || 1;
+  const p = vt_engine.map.latLngToLayerPoint([lat, lon]).subtract(layer._topLeft);
+  const d = layer._canvas.getContext('2d').getImageData(Math.round(p.x * dpr) - 6, Math.round(p.y * dpr) - 6, 13, 13).data;
+  const out = [];
+  for (let i = 0; i < d.length; i += 4) out.push([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+  return out;
+}"""
+
+
+def _share(pixels: list[list[int]], colour: tuple[int, ...]) -> float:
+    """The share of `pixels` drawn in about `colour` (a pattern's pixels and their edges are not)."""
+    near = [px for px in pixels if px[3] > 0 and sum((px[i] - colour[i]) ** 2 for i in range(3)) < 60**2]
+    return len(near) / len(pixels)
+
+
+def test_an_upper_hall_is_drawn_over_the_hall_below_whatever_their_statuses(visit: Any, server: LiveServer) -> None:
+    """As in the briefing, a 16 m hall stands over the 0 m hall it is drawn inset in: at T-60 5.2H
+    (at risk), 7.2H (not started) and 8.2H (at risk) lie in halls behind schedule, whose colour was
+    painted over them (the worse status last). The map shows the upper hall's colour there, and a
+    click there finds it."""
+    import shapely
+
+    day = "2026-09-06"  # T-60
+    halls = api(server, "/maps/data/features/halls", mode="completion", date=day, lang="en")["features"]
+    shapes = {f["id"]: shapely.geometry.shape(api(server, f"/collections/halls/items/{f['id']}")["geometry"])
+              for f in halls}  # fmt: skip
+    order = ["none", "done", "not_started", "on_track", "at_risk", "behind"]  # worst last, web/maps.py
+    covered = []  # (upper hall, its status, the ground hall's status) where the ground one is worse
+    for up in (f for f in halls if f["p"].get("level") == "16m"):
+        below = next(f for f in halls if f["p"].get("level") != "16m" and shapes[f["id"]].contains(shapes[up["id"]]))
+        if order.index(below["c"]) > order.index(up["c"]):
+            covered.append((up, below))
+    assert len(covered) >= 3, covered  # 5.2H, 7.2H, 8.2H: the case is there to see
+    colours = {s: tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for s, c in i18n.STATUS_COLOURS.items()}
+    v = visit(f"/maps/completion?date={day}&lang=en")
+    for up, below in covered:
+        p = shapes[up["id"]].representative_point()
+        pixels = v.page.evaluate(HALL_PIXELS, [p.y, p.x])
+        mine, theirs = _share(pixels, colours[up["c"]]), _share(pixels, colours[below["c"]])
+        assert mine > 0.3 and theirs < 0.05, (up["p"]["code"], up["c"], mine, below["c"], theirs)
+        hit = v.page.evaluate(f"vt_engine.layers.halls.hit(L.latLng({p.y}, {p.x})).id")
+        assert hit == up["id"]
+    v.shot("map-completion-upper-halls-on-top")
+    clean(v)
+
+
 # ---------------------------------------------------------------------------- timeline
 def test_timeline_steps_through_the_checkpoints(visit: Any, server: LiveServer) -> None:
     v = visit("/maps/timeline?lang=en")

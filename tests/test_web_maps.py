@@ -1026,3 +1026,52 @@ def test_a_map_of_a_register_without_features_says_so(season: TestClient, lang: 
     assert late and "data-project=" in late.group(0)
     assert i18n.label(lang, "late_hint") not in html and i18n.label(lang, "unit_hint") not in html
     assert "data-zoom=" not in late.group(0)
+
+
+@pytest.mark.parametrize("path", ["/maps/completion?date=2026-09-06&lang=zh", "/maps/timeline?lang=zh"])
+def test_the_maps_draw_upper_halls_over_the_ones_below_by_the_briefings_rule(api: TestClient, path: str) -> None:
+    """Which hall stands over which is one rule for the briefing and the web map, sent in the page's
+    config: a 16 m hall's rank is above a 0 m one's (or one without a level), whatever their statuses
+    (at T-60 5.2H, at risk, lay under 5.1H's behind stripes on the web map, not in the briefing)."""
+    from web.maps import draw_level
+
+    levels = _engine_config(api.get(path).text)["drawLevels"]
+    ranks = levels["ranks"]
+    assert levels["field"] == "level"
+    assert ranks.get("16m", 0) > ranks.get("0m", 0)
+    assert {lv: draw_level(lv) for lv in ("0m", "16m", None)} == {
+        "0m": ranks.get("0m", 0),
+        "16m": ranks["16m"],
+        None: 0,
+    }
+
+
+def _grey(hex_colour: str) -> float:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def test_statuses_of_about_one_grey_carry_patterns_apart_on_the_map_and_in_its_legend() -> None:
+    """On a black-and-white printout at risk (amber, grey 177) and not started (grey, 158) were one
+    grey, as behind and on track are done's: any two statuses within 40 greys of each other carry
+    patterns that differ (none is one), on the map's polygons and lines, and every pattern has its
+    legend swatch (venue-map.css .vt-swatch-<status>)."""
+    from web.maps import completion_styles
+
+    styles = completion_styles()
+    css = (Path(assets.__file__).parent / "static" / "venue-map.css").read_text()
+
+    def look(status: str, key: str) -> tuple[Any, ...]:
+        p = styles[status].get(key)
+        return (p.get("kind", "stripes" if key == "hatch" else "dash"), p["color"], str(p.get("dash"))) if p else ()
+
+    statuses = list(i18n.STATUS_COLOURS)
+    near = [(a, b) for a in statuses for b in statuses if a < b]
+    near = [(a, b) for a, b in near if abs(_grey(i18n.STATUS_COLOURS[a]) - _grey(i18n.STATUS_COLOURS[b])) < 40]
+    assert ("at_risk", "not_started") in near
+    for a, b in near:
+        for key in ("hatch", "lineMark"):
+            assert look(a, key) != look(b, key), (a, b, key)
+    for s in statuses:
+        if styles[s].get("hatch"):
+            assert re.search(rf"\.vt-swatch-{s}\s*\{{[^}}]*background-image", css), s

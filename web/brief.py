@@ -59,6 +59,7 @@ from twin.core import SHANGHAI, Ref, TwinLike
 from twin.query import FeatureQuery, run_query
 from web import i18n
 from web.data import spatial_layers
+from web.maps import DRAW_LEVELS, STATUS_PATTERNS, draw_level
 from web.panels import evidence_page_url, project_page_url, units_page_url
 
 FORMATS = ("pdf", "png")
@@ -88,13 +89,15 @@ GREEN_EDGE = "#15803d"
 GREEN_FILL = "#bbf7d0"
 ROAD_GREY = "#9ca3af"
 STALE_COLOUR = "#b45309"
-# Behind and on track are as dark as done in grey: on a black-and-white printer they read by white
-# stripes (behind) or dots (on track) over their colour, a white dashed or dotted stripe down a road,
-# in the map and in its legends, as on the web map.
-BEHIND_HATCH = "////"
-BEHIND_HATCH_COLOUR = "white"
-STATUS_HATCHES = {"behind": BEHIND_HATCH, "on_track": ".."}
-STATUS_ROAD_MARKS = {"behind": (0, (3, 2.5)), "on_track": (0, (0.6, 2.2))}
+# Behind and on track are as dark as done in grey, at risk as not started: on a black-and-white
+# printer they read by the web map's patterns (web/maps.py STATUS_PATTERNS: white stripes, white
+# dots, a dark cross-hatch) over their colour, a dashed or dotted stripe down a road, in the map
+# and in its legends. Here each kind of pattern's matplotlib hatch and road dashes.
+PRINT_HATCHES = {"stripes": "////", "dots": "..", "cross": "xxx"}
+PRINT_ROAD_DASHES = {"stripes": (0, (3, 2.5)), "dots": (0, (0.6, 2.2)), "cross": (0, (1.6, 1.6))}
+STATUS_HATCHES = {s: PRINT_HATCHES[p["kind"]] for s, p in STATUS_PATTERNS.items()}
+STATUS_HATCH_COLOURS = {s: p["color"] for s, p in STATUS_PATTERNS.items()}
+STATUS_ROAD_MARKS = {s: PRINT_ROAD_DASHES[p["kind"]] for s, p in STATUS_PATTERNS.items()}
 ROAD_WIDTHS = {"arterial": 3.2, "secondary": 2.4, "branch": 1.8, "internal": 1.3, "pedestrian": 1.1}
 
 _render_lock = threading.Lock()  # matplotlib's rcParams are process-wide; one page is drawn at a time
@@ -568,14 +571,22 @@ def _fill(status: Any) -> str:
 
 
 def _hatch_status(ax: Axes, features: gpd.GeoDataFrame, zorder: float) -> None:
-    """White stripes over the behind features' fill, dots over the on-track ones' (STATUS_HATCHES)."""
+    """Each status's pattern over its features' fill (STATUS_HATCHES): stripes over the behind
+    ones, dots over the on-track ones, a cross-hatch over the at-risk ones."""
     if "status" not in features:
         return
     for status, hatch in STATUS_HATCHES.items():
         some = features[features["status"].eq(status)]
         if len(some):
-            some.plot(ax=ax, facecolor="none", edgecolor=BEHIND_HATCH_COLOUR, hatch=hatch, linewidth=0,
+            some.plot(ax=ax, facecolor="none", edgecolor=STATUS_HATCH_COLOURS[status], hatch=hatch, linewidth=0,
                       zorder=zorder)  # fmt: skip
+
+
+def _hatch_swatch(ax: Axes, x: float, y: float, w: float, h: float, status: str) -> None:
+    """A legend swatch's pattern (STATUS_HATCHES), as over the status's features on the map."""
+    if status in STATUS_HATCHES:
+        ax.add_patch(Rectangle((x, y), w, h, fc="none", ec=STATUS_HATCH_COLOURS[status], lw=0,
+                               hatch=STATUS_HATCHES[status]))  # fmt: skip
 
 
 def _frame(facts: BriefFacts, box: Box) -> tuple[float, float, float, float]:
@@ -715,15 +726,20 @@ def _draw_building(ax: Axes, boundary: gpd.GeoDataFrame | None) -> None:
 def _draw_halls(ax: Axes, halls: gpd.GeoDataFrame | None, lang: str) -> list[Label]:
     if halls is None or not len(halls):
         return []
-    upper = halls["level"].eq("16m") if "level" in halls else halls.index.isna()
-    ground, top = halls[~upper], halls[upper]
-    ground.plot(ax=ax, color=[_fill(s) for s in ground["status"]],
-                edgecolor=[_darker(_fill(s)) for s in ground["status"]], linewidth=0.7, zorder=3)  # fmt: skip
-    _hatch_status(ax, ground, 3.1)
-    if len(top):  # drawn inset within the hall below (as the twin holds them), dashed white edge
-        top.plot(ax=ax, color=[_fill(s) for s in top["status"]], edgecolor="white", linewidth=0.9,
-                 linestyle=(0, (3, 2)), zorder=4)  # fmt: skip
-        _hatch_status(ax, top, 4.1)
+    # rank by rank as the web map draws them (web/maps.py DRAW_LEVELS): an upper-level hall over
+    # the hall below it, whatever their statuses
+    field = DRAW_LEVELS["field"]
+    rank = halls[field].map(draw_level) if field in halls else halls.index.map(lambda _: 0)
+    ground = halls[rank == 0]
+    for r in sorted(set(rank)):
+        some = halls[rank == r]
+        if r == 0:
+            some.plot(ax=ax, color=[_fill(s) for s in some["status"]],
+                      edgecolor=[_darker(_fill(s)) for s in some["status"]], linewidth=0.7, zorder=3)  # fmt: skip
+        else:  # drawn inset within the hall below (as the twin holds them), dashed white edge
+            some.plot(ax=ax, color=[_fill(s) for s in some["status"]], edgecolor="white", linewidth=0.9,
+                      linestyle=(0, (3, 2)), zorder=3 + r)  # fmt: skip
+        _hatch_status(ax, some, 3.1 + r)
     labels = []
     for _, row in ground.iterrows():
         p = row.geometry.representative_point()
@@ -769,8 +785,8 @@ def _draw_roads(ax: Axes, roads: gpd.GeoDataFrame | None, frame: Any, lang: str)
             one.plot(ax=ax, color="white", linewidth=width + 2.6, zorder=4.9)
             one.plot(ax=ax, color=_fill(row["status"]), linewidth=width + 0.8, linestyle=style, zorder=5)
             if row["status"] in STATUS_ROAD_MARKS:
-                one.plot(ax=ax, color=BEHIND_HATCH_COLOUR, linewidth=0.7, linestyle=STATUS_ROAD_MARKS[row["status"]],
-                         zorder=5.1)  # fmt: skip
+                one.plot(ax=ax, color=STATUS_HATCH_COLOURS[row["status"]], linewidth=0.7,
+                         linestyle=STATUS_ROAD_MARKS[row["status"]], zorder=5.1)  # fmt: skip
         else:
             one.plot(ax=ax, color=ROAD_GREY, linewidth=width, linestyle=style, zorder=1.5)
     return _road_labels(roads, classes, frame, lang)
@@ -853,14 +869,13 @@ def _map_legend(page: Page, strip: Box, facts: BriefFacts, lang: str) -> None:
         y -= (len(lines) - 1) * size * 0.3528 * 1.25 + 5.0
 
     def patch(
-        face: str, edge: str, lw: float = 0.6, dashed: bool = False, hatch: str | None = None
+        face: str, edge: str, lw: float = 0.6, dashed: bool = False, status: str | None = None
     ) -> Callable[[float, float], None]:
         def draw(px: float, py: float) -> None:
             page.ax.add_patch(Rectangle((px, py - 0.6), 5.5, 3.2, fc=face, ec=edge, lw=lw,
                                         linestyle=(0, (2, 1.2)) if dashed else "solid"))  # fmt: skip
-            if hatch:
-                page.ax.add_patch(Rectangle((px, py - 0.6), 5.5, 3.2, fc="none", ec=BEHIND_HATCH_COLOUR, lw=0,
-                                            hatch=hatch))  # fmt: skip
+            if status:
+                _hatch_swatch(page.ax, px, py - 0.6, 5.5, 3.2, status)
 
         return draw
 
@@ -873,8 +888,7 @@ def _map_legend(page: Page, strip: Box, facts: BriefFacts, lang: str) -> None:
 
     for s in i18n.LEGEND_ORDER:
         colour = i18n.STATUS_COLOURS[s]
-        hatch = STATUS_HATCHES.get(s)
-        item(patch(colour, _darker(colour), hatch=hatch), f"{i18n.status_label(lang, s)} ({counts.get(s, 0)})")
+        item(patch(colour, _darker(colour), status=s), f"{i18n.status_label(lang, s)} ({counts.get(s, 0)})")
     y -= 1.5
     item(patch(i18n.NO_PROJECT_COLOUR, _darker(i18n.NO_PROJECT_COLOUR)), i18n.label(lang, "status_none"))
     item(patch(GREEN_FILL, GREEN_EDGE, 1.0), i18n.label(lang, "brief_greenery"))
@@ -921,9 +935,7 @@ def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     cx, cy = b.x + b.w * 0.66, top + 0.5
     for s in i18n.LEGEND_ORDER:
         page.ax.add_patch(Rectangle((cx, cy - 0.6), 3.0, 3.0, color=i18n.STATUS_COLOURS[s], lw=0))
-        if s in STATUS_HATCHES:
-            page.ax.add_patch(Rectangle((cx, cy - 0.6), 3.0, 3.0, fc="none", ec=BEHIND_HATCH_COLOUR, lw=0,
-                                        hatch=STATUS_HATCHES[s]))  # fmt: skip
+        _hatch_swatch(page.ax, cx, cy - 0.6, 3.0, 3.0, s)
         page.text(cx + 4.6, cy, i18n.status_label(lang, s), 8.8)
         page.text(b.right, cy, str(o.counts.get(s, 0)), 9.5, bold=True, ha="right")
         cy -= 4.4

@@ -196,13 +196,22 @@ LAYER_STYLES: dict[str, dict[str, Any]] = {
 BOUNDARY_STYLE = {"fill": "#fef2f2", "fillOpacity": 0.3, "color": "#991b1b", "weight": 2, "dash": [7, 5]}
 
 
-# The pattern over a behind feature's colour (venue-map.js fillHatch / markLine): white stripes
-# across a polygon, a white dashed stripe down a line. On track (green) is done's (blue) grey too:
-# white dots over its fill, white dots down a line.
-BEHIND_HATCH = {"color": "#ffffff", "spacing": 7, "width": 2.2, "opacity": 0.9}
-BEHIND_LINE_MARK = {"color": "#ffffff", "dash": [5, 4], "width": 1.6}
-ON_TRACK_HATCH = {"kind": "dots", "color": "#ffffff", "spacing": 8, "width": 3, "opacity": 0.85}
-ON_TRACK_LINE_MARK = {"color": "#ffffff", "dash": [1.5, 5], "width": 2}
+# The patterns over a status's colour where its grey on a black-and-white printout is another
+# status's: behind (red) and on track (green) print as done's (blue) grey, at risk (amber) as not
+# started's (grey). Defined here once: the web maps draw them (venue-map.js hatchPattern / markLine:
+# `kind` stripes, dots or cross over a polygon's fill, `line` a dashed stripe down a line's middle),
+# the printed briefing its matplotlib form of each kind (web/brief.py STATUS_HATCHES), the legends'
+# swatches theirs (venue-map.css .vt-swatch-<status>). Behind: white stripes; on track: white dots;
+# at risk: a dark cross-hatch (white on amber would barely show in grey).
+PATTERN_DARK = "#4a2c00"
+STATUS_PATTERNS: dict[str, dict[str, Any]] = {
+    "behind": {"kind": "stripes", "color": "#ffffff", "spacing": 7, "width": 2.2, "opacity": 0.9,
+               "line": {"color": "#ffffff", "dash": [5, 4], "width": 1.6}},
+    "on_track": {"kind": "dots", "color": "#ffffff", "spacing": 8, "width": 3, "opacity": 0.85,
+                 "line": {"color": "#ffffff", "dash": [1.5, 5], "width": 2}},
+    "at_risk": {"kind": "cross", "color": PATTERN_DARK, "spacing": 7, "width": 1.1, "opacity": 0.75,
+                "line": {"color": PATTERN_DARK, "dash": [2.5, 2.5], "width": 1.4}},
+}  # fmt: skip
 
 
 def completion_styles() -> dict[str, dict[str, Any]]:
@@ -218,12 +227,10 @@ def completion_styles() -> dict[str, dict[str, Any]]:
             "casing": "#ffffff",
             "radius": 5,
         }
-    # behind is as dark as done in grey: on a black-and-white printout it reads by its stripes
-    # (the legend's swatch has them too, venue-map.css .vt-swatch-behind)
-    styles["behind"]["hatch"] = dict(BEHIND_HATCH)
-    styles["behind"]["lineMark"] = dict(BEHIND_LINE_MARK)
-    styles["on_track"]["hatch"] = dict(ON_TRACK_HATCH)
-    styles["on_track"]["lineMark"] = dict(ON_TRACK_LINE_MARK)
+    # a status of another's grey reads by its pattern on a black-and-white printout
+    for status, pattern in STATUS_PATTERNS.items():
+        styles[status]["hatch"] = {k: v for k, v in pattern.items() if k != "line"}
+        styles[status]["lineMark"] = dict(pattern["line"])
     styles["none"] = {**CONTEXT_STYLE, "fill": i18n.NO_PROJECT_COLOUR}
     styles["ctx"] = dict(CONTEXT_STYLE)
     styles["boundary"] = {**BOUNDARY_STYLE, "interactive": False}
@@ -231,6 +238,20 @@ def completion_styles() -> dict[str, dict[str, Any]]:
 
 
 COMPLETION_ORDER = ["boundary", "ctx", "none", "done", "not_started", "on_track", "at_risk", "behind"]
+
+# Which features stand over which, one rule for the web maps and the printed briefing: a feature's
+# `level` ranks it first, so an upper-level (16 m) hall, drawn inset within the hall below, shows its
+# own status over that hall's whatever the two are; among features of one rank the style order
+# (COMPLETION_ORDER: the worse status last) decides. venue-map.js reads it from the page's config
+# (`drawLevels`), web/brief.py draws the halls rank by rank with draw_level.
+DRAW_LEVELS: dict[str, Any] = {"field": "level", "ranks": {"16m": 1}}  # any other level, or none: 0
+
+
+def draw_level(level: Any) -> int:
+    """A feature's rank in DRAW_LEVELS from its `level` value: higher is drawn later, on top."""
+    ranks: dict[str, int] = DRAW_LEVELS["ranks"]
+    return ranks.get(level, 0) if isinstance(level, str) else 0
+
 
 CHANGE_STYLES: dict[str, dict[str, Any]] = {
     "added": {"fill": "#16a34a", "fillOpacity": 0.6, "color": "#166534", "weight": 2, "lineColor": "#16a34a",
@@ -279,6 +300,7 @@ def _config(ctx: MapContext, kind: str, styles: dict[str, Any], order: list[str]
         "labels": i18n.labels(ctx.lang, PAGE_LABELS),
         "styles": styles,
         "styleOrder": order,
+        "drawLevels": DRAW_LEVELS,
         **extra,
     }
 

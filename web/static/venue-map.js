@@ -73,10 +73,11 @@
   VT.esc = esc;
 
   // A status that must read apart from its neighbours on a black-and-white printout (behind is as
-  // dark as done in grey) carries a pattern over its colour: `hatch` on a polygon's fill (stripes
-  // in the style's pixels, {color, spacing, width, opacity}), `lineMark` down a line's middle (a
-  // dashed stripe, {color, dash, width}); `hatch.kind` 'dots' is dots of that width instead of
-  // stripes. The panel's legend shows the same (venue-map.css).
+  // dark as done in grey, at risk as not started) carries a pattern over its colour (web/maps.py
+  // STATUS_PATTERNS): `hatch` on a polygon's fill (stripes in the style's pixels, {color, spacing,
+  // width, opacity}), `lineMark` down a line's middle (a dashed stripe, {color, dash, width});
+  // `hatch.kind` 'dots' is dots of that width instead of stripes, 'cross' stripes both ways. The
+  // panel's legend shows the same (venue-map.css).
   var hatchTiles = {};
   function hatchPattern(ctx, h) {
     var s = h.spacing || 8,
@@ -100,6 +101,11 @@
       t.moveTo(-1, s + 1); t.lineTo(s + 1, -1);
       t.moveTo(-1, 1); t.lineTo(1, -1);
       t.moveTo(s - 1, s + 1); t.lineTo(s + 1, s - 1);
+      if (h.kind === 'cross') { // and "\" the same way
+        t.moveTo(-1, -1); t.lineTo(s + 1, s + 1);
+        t.moveTo(s - 1, -1); t.lineTo(s + 1, 1);
+        t.moveTo(-1, s - 1); t.lineTo(1, s + 1);
+      }
       t.stroke();
       hatchTiles[key] = tile;
     }
@@ -123,6 +129,38 @@
     ctx.lineCap = 'round';
   }
   VT.hatchPattern = hatchPattern;
+
+  // The order features are drawn in, one rule with the printed briefing (web/maps.py DRAW_LEVELS,
+  // sent as the config's `drawLevels`): by the rank of their level first (an upper-level hall over
+  // the hall below it, whatever their statuses), then by the style order (the worse status last).
+  // `items` are {f, ...}; `props(it)` gives an item's properties. Returns [[class, items], ...] in
+  // drawing order; hit testing walks it backwards, the top-most first.
+  function drawBuckets(engine, items, props) {
+    var dl = engine.config.drawLevels || {},
+      ranks = dl.ranks || {},
+      order = engine.styleOrder,
+      buckets = {},
+      keys = [];
+    items.forEach(function (it) {
+      var p = dl.field ? props(it) : null,
+        r = p && typeof ranks[p[dl.field]] === 'number' ? ranks[p[dl.field]] : 0,
+        c = it.f.c || 'default',
+        key = r + '|' + c;
+      if (!buckets[key]) {
+        buckets[key] = { c: c, r: r, items: [] };
+        keys.push(key);
+      }
+      buckets[key].items.push(it);
+    });
+    function at(c) {
+      var i = order.indexOf(c);
+      return i < 0 ? 99 : i;
+    }
+    return keys
+      .map(function (k) { return buckets[k]; })
+      .sort(function (a, b) { return a.r - b.r || at(a.c) - at(b.c); })
+      .map(function (b) { return [b.c, b.items]; });
+  }
 
   function fmt(template, values) {
     return String(template).replace(/\{(\w+)\}/g, function (m, k) {
@@ -426,20 +464,7 @@
     },
 
     _bucket: function () {
-      var order = this.engine.styleOrder;
-      var buckets = {};
-      this.items.forEach(function (it) {
-        var c = it.f.c || 'default';
-        (buckets[c] = buckets[c] || []).push(it);
-      });
-      var keys = Object.keys(buckets).sort(function (a, b) {
-        var ia = order.indexOf(a),
-          ib = order.indexOf(b);
-        return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
-      });
-      this._buckets = keys.map(function (k) {
-        return [k, buckets[k]];
-      });
+      this._buckets = drawBuckets(this.engine, this.items, function (it) { return it.f.p; });
     },
 
     // ---- view
@@ -1241,7 +1266,7 @@
         });
         // MVT rings are already wound exterior one way, holes the other: the non-zero fill keeps holes
         var parts = t === 0 ? [{ t: 0, rings: rings, n: 0 }] : rings.map(function (r) { return { t: t, rings: [r], n: 0 }; });
-        out.push({ f: f, parts: parts, box: box });
+        out.push({ f: f, parts: parts, box: box, props: feature.properties });
       }
       return out;
     },
@@ -1268,17 +1293,9 @@
       ctx.clearRect(0, 0, canvas.width, canvas.height);
       var styles = this.engine.styles,
         layerStyle = this.spec.style || {},
-        order = this.engine.styleOrder,
-        buckets = {},
         self = this;
-      feats.forEach(function (it) {
-        (buckets[it.f.c] = buckets[it.f.c] || []).push(it);
-      });
-      var keys = Object.keys(buckets).sort(function (a, b) {
-        var ia = order.indexOf(a),
-          ib = order.indexOf(b);
-        return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
-      });
+      // a tile's features carry their properties (the level among them) as decoded
+      var buckets = drawBuckets(this.engine, feats, function (it) { return it.props; });
       function trace(r, close) {
         ctx.moveTo(r[0], r[1]);
         for (var i = 2; i < r.length; i += 2) ctx.lineTo(r[i], r[i + 1]);
@@ -1286,9 +1303,10 @@
       }
       ctx.lineJoin = 'round';
       ctx.lineCap = 'round';
-      keys.forEach(function (c) {
+      buckets.forEach(function (pair) {
+        var c = pair[0],
+          list = pair[1];
         var st = L.extend({}, styles[c] || styles['default'] || {}, layerStyle, (layerStyle.byClass || {})[c] || {});
-        var list = buckets[c];
         ctx.setLineDash(st.dash || []);
         ctx.beginPath();
         var any = false;
@@ -1417,8 +1435,13 @@
         y = p.y - coords.y * size.y;
       var k = this._map.getZoomScale(this._map.getZoom(), tz); // screen pixels per tile pixel
       var tol = 5 / k;
-      for (var i = t.feats.length - 1; i >= 0; i--) {
-        var it = t.feats[i];
+      // in the order they are drawn (_paint), the top-most first
+      var drawn = [];
+      drawBuckets(this.engine, t.feats, function (f) { return f.props; }).forEach(function (pair) {
+        drawn = drawn.concat(pair[1]);
+      });
+      for (var i = drawn.length - 1; i >= 0; i--) {
+        var it = drawn[i];
         var st = this.engine.styles[it.f.c] || {};
         if (st.interactive === false) continue;
         var m = tol + ((st.lineWeight || 4) / 2 + (st.radius || 4)) / k,
