@@ -3,7 +3,7 @@
 - An answer pinned to a full commit id never changes (a commit is immutable), so it may be kept
   for a year. Everything else — HEAD, HEAD~n (HEAD moves), a time, a date, a short id prefix
   (a later commit can make it ambiguous) — must be revalidated: `Cache-Control: no-cache`.
-- Every successful GET carries an ETag and answers `If-None-Match` with 304. Routes that know
+- Every successful GET (and HEAD, answered as GET is) carries an ETag and answers `If-None-Match` with 304. Routes that know
   their version give one derived from it (no need to hash a large body); for the rest the
   middleware hashes the body.
 """
@@ -80,6 +80,11 @@ class Revalidation:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        # HEAD is answered as GET is, its body then dropped: its ETag is the GET's (a body's hash
+        # needs the body) and a matching If-None-Match is a 304 for it too.
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
         request_headers = Headers(scope=scope)
         if_none_match = request_headers.get("if-none-match")
         private = "authorization" in request_headers
@@ -93,12 +98,15 @@ class Revalidation:
             if message["type"] == "http.response.start":
                 start = message
                 return
+            original_body: bytes = message.get("body", b"")
+            if head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             if start is None or message["type"] != "http.response.body":
                 await send(message)
                 return
             held, start = start, None
             headers = MutableHeaders(scope=held)
-            body: bytes = message.get("body", b"")
+            body: bytes = original_body
             if held["status"] == 200:
                 cache = headers.get("cache-control")
                 if cache is None:

@@ -27,7 +27,7 @@ from api.settings import ApiSettings
 from completion.snapshot import checkpoint_asof, is_checkpoint
 from twin import Ref, Twin
 from twin.access import TwinView
-from twin.core import no_data
+from twin.core import SHANGHAI, no_data
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 
@@ -276,7 +276,7 @@ class VersionParams:
                     f"({PINNED_ROOT.format(versionId=self.version)}/...); give no datetime beside it",
                     parameter="datetime",
                 )
-            return twin.resolve(self.version)
+            return resolve_version(twin, self.version, in_path=True)
         if datetime_instant is not None:
             if self.version is not None or self.asof is not None:
                 raise InvalidParameter("give one of datetime, version or asof", parameter="datetime")
@@ -284,6 +284,8 @@ class VersionParams:
                 return before_history(twin, twin.resolve(asof=datetime_instant), datetime_instant, "datetime")
             except (BadInput, NotFound) as e:
                 raise InvalidParameter.of(e, f"datetime: {e}", parameter="datetime") from None
+        if self.version is not None and self.asof is None:
+            return resolve_version(twin, self.version)
         try:
             asof = self.asof
             if asof is not None and is_checkpoint(asof):  # asof=T-30, as date= and /diff?from= take it
@@ -293,6 +295,40 @@ class VersionParams:
             name = "version" if self.version is not None else "asof"
             raise InvalidParameter.of(e, f"{name}: {e}", parameter=name) from None
         return ref if self.asof is None else before_history(twin, ref, self.asof, "asof")
+
+
+def resolve_version(twin: TwinView, version: str | None, parameter: str = "version", *, in_path: bool = False) -> Ref:
+    """The commit a version names (a commit id or prefix, HEAD or HEAD~n), alike on every route that
+    takes one. HEAD~n back to or past the first commit is before the history (404 no_data_then, as
+    an as-of time before it is), not the empty twin: HEAD~106 of 106 commits answered 200 with no
+    features on the items and 400 "no commits yet" on /versions/HEAD~106. An id that names no commit
+    is "<parameter>: no commit <id>" everywhere: 400 as a parameter (`version=`, the README's rule),
+    404 in a path (`in_path`: /versions/{id} and the roots under it, resources that are not there)."""
+    try:
+        ref = twin.resolve(version)
+    except NotFound as e:
+        if version is not None and version.upper().startswith("HEAD~"):
+            raise before_the_first(twin, version, parameter) from None
+        if in_path:
+            raise NotFound(f"{parameter}: {e}") from None
+        raise InvalidParameter.of(e, f"{parameter}: {e}", parameter=parameter) from None
+    except BadInput as e:
+        raise InvalidParameter.of(e, f"{parameter}: {e}", parameter=parameter) from None
+    if ref.commit is None and version is not None and version.upper() != "HEAD" and twin.first_commit() is not None:
+        raise before_the_first(twin, version, parameter)
+    return ref
+
+
+def before_the_first(twin: TwinView, version: str, parameter: str) -> NoDataThen:
+    first = twin.first_commit()
+    since = first.time.astimezone(SHANGHAI).date().isoformat() if first is not None else ""
+    where = f"commit {first.id[:12]} (HEAD~{twin.commit_count() - 1}) on {since}" if first is not None else "no commit"
+    return NoDataThen(
+        f"{parameter}: {version} is before the twin's history, which starts with {where}",
+        parameter=parameter,
+        code="no_data_then",
+        values={"when": version, "since": since},
+    )
 
 
 def before_history(twin: TwinView, ref: Ref, when: str, parameter: str) -> Ref:

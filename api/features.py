@@ -176,8 +176,20 @@ def _bbox_to_storage(
     a, b, c, d = bbox
     if uri != CRS84_URI and is_northing_first(parse_crs(uri)):  # the bbox comes in the CRS's own axis order
         a, b, c, d = b, a, d, c
-    if a > c or b > d:
-        raise InvalidParameter("bbox minimum is above its maximum", parameter="bbox")
+    if b > d:
+        raise InvalidParameter(
+            "bbox minimum is above its maximum (the south edge is north of the north one)", parameter="bbox"
+        )
+    if a > c:
+        # OGC API - Features: in lon/lat a west edge east of the east edge crosses the antimeridian.
+        # The two boxes either side of it are the exact shape, read as a bbox in another CRS is.
+        if not (parse_crs(uri).is_geographic and -180.0 <= c < a <= 180.0 and -90.0 <= b <= 90.0 and d <= 90.0):
+            raise InvalidParameter(
+                "bbox minimum is above its maximum (a west edge east of the east edge crosses the "
+                "antimeridian, which takes longitudes from -180 to 180 in lon/lat)",
+                parameter="bbox",
+            )
+        return (-180.0, b, 180.0, d), shapely.MultiPolygon([shapely.box(a, b, 180.0, d), shapely.box(-180.0, b, c, d)])
     if uri == CRS84_URI and -180.0 <= a <= c <= 180.0 and -90.0 <= b <= d <= 90.0:
         # the common read: wholly in lon/lat's range is a place, and _misplaced's geometry work (about
         # 50 µs, on every bbox request) could find nothing to say
@@ -777,6 +789,11 @@ async def _is_search(request: Request) -> bool:
     return isinstance(doc, dict) and "op" in doc and "type" not in doc
 
 
+# The longest URL a search is sent to: uvicorn (httptools) refuses a request line over about 64 KB
+# with a plain-text 400; room is kept for a proxy's additions.
+MAX_URL_CHARS = 48 * 1024
+
+
 def _search_redirect(request: Request, collection_id: str, body: bytes, root: str = "") -> Response:
     """303 to the GET of /items with the body as its CQL2 JSON filter: the search's answer, with
     its paging links, is that GET's (one place reads, checks access and pages), and HTTP clients
@@ -791,8 +808,25 @@ def _search_redirect(request: Request, collection_id: str, body: bytes, root: st
         text = orjson.dumps(orjson.loads(body)).decode()  # compact: the filter goes into a URL
     except orjson.JSONDecodeError as e:
         raise InvalidParameter(f"the search's body is not valid JSON: {e}", parameter="filter") from None
+    # The GET it is sent to would refuse a filter over the limit, and uvicorn one whose URL is
+    # over about 64 KB, in plain text that some clients cannot read after the 303 either: refuse
+    # the search here, saying so, instead of sending a client to a URL the server will not take.
+    limit = get_settings(request).filter_max_chars
+    if len(text) > limit:
+        raise InvalidParameter(
+            f"filter: the search's filter is {len(text):,} characters (as compact JSON), over the limit of "
+            f"{limit:,} (it travels in the URL of the GET the search is sent to); give a bbox, or a smaller "
+            "filter (a simpler shape, fewer values)",
+            parameter="filter",
+        )
     params.update({"filter": text, "filter-lang": "cql2-json"})
     location = public_url(request, root + f"/collections/{collection_id}/items", **params)
+    if len(location) > MAX_URL_CHARS:
+        raise InvalidParameter(
+            f"filter: the search's GET would be a URL of {len(location):,} characters, over the {MAX_URL_CHARS:,} "
+            "this server takes; give a bbox, or a smaller filter (a simpler shape, fewer values)",
+            parameter="filter",
+        )
     return Response(status_code=303, headers={"Location": location, "Cache-Control": "no-store"})
 
 
@@ -1190,7 +1224,7 @@ class FeaturesFactory:
             if bbox_crs is not None and bbox is None:
                 raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
             box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs, home) if bbox is not None else (None, None)
-            if box is not None and not schema.spatial:
+            if bbox is not None and not schema.spatial:
                 raise InvalidParameter(f"layer {schema.name} has no geometry, so no bbox", parameter="bbox")
             if filter_crs is not None and filter_crs not in SUPPORTED_API_CRS:
                 raise InvalidParameter.not_one_of("filter-crs", filter_crs, SUPPORTED_API_CRS, subject="filter-crs ")
@@ -1201,7 +1235,12 @@ class FeaturesFactory:
             expr = None
             if filter_ is not None:
                 try:
-                    expr = parse_filter(filter_, language)
+                    expr = parse_filter(
+                        filter_,
+                        language,
+                        max_chars=settings.filter_max_chars,
+                        max_vertices=settings.filter_max_vertices,
+                    )
                 except BadInput as e:
                     raise InvalidParameter.of(e, parameter="filter") from None
                 expr = _filter_in_storage(expr, filter_crs, home)

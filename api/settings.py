@@ -25,6 +25,11 @@ class ApiSettings(TwinSettings):
     # Features on a page without `limit`, and the most on one (at most max_limit: checked below).
     default_limit: int = Field(default=10, ge=1)
     max_limit: int = Field(default=10_000, ge=1)
+    # What one CQL2 filter may ask for (400 naming the limit above them): its text in characters, and
+    # the vertices of its geometry literals. A spatial test costs features x literal vertices; and a
+    # filter travels in a URL (a search's 303 too), which the server refuses beyond about 64 KB.
+    filter_max_chars: int = Field(default=20_000, ge=100)
+    filter_max_vertices: int = Field(default=5_000, ge=4)
     title: str = "National Exhibition and Convention Center (Shanghai) — venue twin"
     # The path a reverse proxy serves the twin under (/twin for https://city.example/twin/), the proxy
     # stripping it from each request: every link, page, asset and tile URL starts with it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -17,8 +18,10 @@ from api.deps import (
     VersionDep,
     add_get_route,
     before_history,
+    before_the_first,
     collection_of,
     public_url,
+    resolve_version,
 )
 from api.errors import InvalidParameter
 from completion.snapshot import resolve_ref
@@ -37,7 +40,11 @@ def _ref(twin: TwinView, text: str, name: str) -> Ref:
     """A commit id, HEAD or HEAD~n, a checkpoint (T-30), else a time or date."""
     try:
         return resolve_ref(twin, text)
-    except (BadInput, NotFound) as e:
+    except NotFound as e:
+        if text.upper().startswith("HEAD~"):  # past the first commit: before the history, as everywhere
+            raise before_the_first(twin, text, name) from None
+        raise InvalidParameter.of(e, f"{name}: {e}", parameter=name) from None
+    except BadInput as e:
         raise InvalidParameter.of(e, f"{name}: {e}", parameter=name) from None
 
 
@@ -85,7 +92,7 @@ class VersionsFactory:
         # links name it: a commit landing between two pages would otherwise shift the newest-first
         # list by one, so that the next page repeated an entry (or, going back, skipped one).
         for _ in range(5):
-            top = _ref(twin, version, "version") if version is not None else twin.resolve()
+            top = resolve_version(twin, version) if version is not None else twin.resolve()
             total = top.commit.shown_seq if top.commit is not None else 0  # the commits up to `top` this caller sees
             newer = twin.commit_count() - total  # commits after `top`
             commits = twin.log(limit, offset + newer) if offset < total else []
@@ -117,9 +124,9 @@ class VersionsFactory:
         )
 
     def version(self, request: Request, twin: TwinDep, version_id: Annotated[str, Path(alias="versionId")]) -> Response:
-        ref = twin.resolve(version_id)
+        ref = resolve_version(twin, version_id, in_path=True)
         if ref.commit is None:
-            raise BadInput("the twin has no commits yet")
+            raise NotFound("the twin has no commits yet")
         doc = _commit_doc(request, ref.commit)
         doc["changes"] = [{"collection": layer, "op": op, "id": fid} for layer, op, fid in twin.changes(ref)]
         return Response(orjson.dumps(doc), media_type=JSON, headers=cache_headers(version_id, ref))
@@ -132,7 +139,9 @@ class VersionsFactory:
         to: Annotated[str, Query(description="Commit id, HEAD, a time or a date.")] = "HEAD",
         collections: Annotated[str | None, Query(description="Only these collections, comma separated.")] = None,
     ) -> Response:
-        a, b = _ref(twin, from_, "from"), _ref(twin, to, "to")
+        a = _ref(twin, from_, "from")
+        # `to` HEAD~n back to the empty twin is before the history, as on every read of a version
+        b = resolve_version(twin, to, "to") if re.fullmatch(r"HEAD~\d+", to.strip()) else _ref(twin, to, "to")
         if not to.strip().upper().startswith("HEAD"):
             # `to` a time before the history is a read of the twin when it had no data: say so, as
             # every as-of read does, not "everything deleted" (or an empty diff). `from` before the

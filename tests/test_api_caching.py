@@ -134,3 +134,21 @@ def test_answers_to_a_token_are_private(api: TestClient, site: tuple[Path, Path,
     anon = api.get(f"/collections/halls/items?version={cid}")
     assert "private" not in anon.headers["cache-control"]
     assert r.headers["etag"] != anon.headers["etag"]  # a cache never hands one caller's answer to another
+
+
+@pytest.mark.parametrize(
+    "url", ["/collections/halls", "/versions", "/maps/completion", "/brief", "/api", "/collections/halls/items"]
+)
+def test_head_answers_as_get_does_with_its_etag_and_304(api: TestClient, url: str) -> None:
+    """HEAD is GET without the body: the same ETag (a body's hash where the route gives none) and
+    headers, and a matching If-None-Match is a 304 for it too."""
+    got = api.get(url)
+    assert got.status_code == 200 and got.headers.get("etag"), url
+    head = api.head(url)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers.get("etag") == got.headers["etag"], url
+    for name in ("cache-control", "vary", "content-type", "content-length"):
+        assert head.headers.get(name) == got.headers.get(name), (url, name)
+    again = api.head(url, headers={"If-None-Match": got.headers["etag"]})
+    assert again.status_code == 304 and again.headers["etag"] == got.headers["etag"], url
+    assert api.head(url, headers={"If-None-Match": '"something-else"'}).status_code == 200

@@ -591,7 +591,7 @@ def test_a_query_parameter_given_twice_is_400_naming_it(api: TestClient, query: 
         ("/collections/halls/items?limit=99999999999999999999", "limit"),
         ("/collections/halls/items?bbox=121.29,31.18,121.30", "bbox"),
         ("/collections/halls/items?bbox=a,b,c,d", "bbox"),
-        ("/collections/halls/items?bbox=121.30,31.18,121.29,31.19", "bbox"),
+        ("/collections/halls/items?bbox=121.29,31.19,121.30,31.18", "bbox"),  # minx > maxx crosses the antimeridian
         ("/collections/halls/items?bbox=nan,31.18,121.30,31.19", "bbox"),
         ("/collections/halls/items?bbox=", "bbox"),  # empty: not the same as no bbox
         ("/collections/projects/items?bbox=121.29,31.18,121.30,31.19", "bbox"),  # records have no geometry
@@ -937,7 +937,6 @@ def test_before_the_first_commit_the_twin_says_it_has_no_data(api: TestClient) -
         ("version=HEAD~1&asof=2026-07-01", "version"),
         ("version=zz", "version"),
         ("version=HEAD~-1", "version"),
-        ("version=HEAD~100000", "version"),  # well formed, but before the first commit
         ("version=abcdef0123", "version"),  # well formed, but no such commit
         ("version=", "version"),  # empty: the message names version, not asof
         ("version=&asof=2026-07-01", "version"),
@@ -1688,3 +1687,78 @@ def test_a_pinned_root_hides_what_the_caller_may_not_see(tmp_path: Path) -> None
         only_secret = c.get("/versions/HEAD~1", headers=engineer).json()["id"]
         problem_of(c.get(f"/versions/{only_secret}/collections", headers=viewer), 404)
         assert c.get(f"/versions/{only_secret}/collections", headers=engineer).status_code == 200
+
+
+# ---------------------------------------------------------------------------- edges a tester found
+def test_a_version_before_the_history_or_unknown_answers_alike_everywhere(api: TestClient, twin: Twin) -> None:
+    """HEAD~n back to the empty twin or past it is before the history (404 no_data_then, as an
+    as-of time before it is), and a commit id that names no commit a bad version (400 "no
+    commit"; 404 in a path, /versions/{id} and the roots under it) — in the same words on
+    /versions/{id}, the items, a pinned root, /versions and /diff."""
+    n = twin.commit_count()
+    first = twin.first_commit()
+    assert first is not None
+    oldest = api.get(f"/versions/HEAD~{n - 1}")
+    assert oldest.status_code == 200 and oldest.json()["id"] == first.id
+    for back in (n, n + 1):
+        for url, parameter in (
+            (f"/versions/HEAD~{back}", "version"),
+            (f"/collections/halls/items?version=HEAD~{back}", "version"),
+            (f"/versions/HEAD~{back}/collections/halls/items", "version"),
+            (f"/versions?version=HEAD~{back}", "version"),
+            (f"/diff?from=HEAD~{n - 1}&to=HEAD~{back}", "to"),
+        ):
+            body = problem_of(api.get(url), 404, parameter)
+            assert body.get("code") == "no_data_then", (url, body)
+            assert (
+                f"HEAD~{back} is before the twin's history, which starts with commit {first.id[:12]}" in body["detail"]
+            )
+    details = set()
+    for url, status in (
+        ("/versions/abcdef0123", 404),  # a path naming no resource
+        ("/versions/abcdef0123/collections/halls/items", 404),
+        ("/collections/halls/items?version=abcdef0123", 400),  # a parameter naming no commit
+        ("/versions?version=abcdef0123", 400),
+        ("/diff?from=HEAD&to=abcdef0123", 400),
+    ):
+        body = problem_of(api.get(url), status)
+        details.add(body["detail"].split(": ", 1)[1])
+    assert details == {"no commit abcdef0123"}
+
+
+def test_a_bbox_across_the_antimeridian_reads_both_sides(api: TestClient, twin: Twin) -> None:
+    """minx > maxx crosses the antimeridian (OGC API - Features): the venue at 121.3 E lies in the
+    part east of 121.28, so such a bbox reads what the box up to 180 does."""
+    east = ids(items(api, "halls", bbox="121.28,31.18,180,31.20"))
+    assert east
+    assert ids(items(api, "halls", bbox="121.28,31.18,-170,31.20")) == east
+    assert ids(items(api, "halls", bbox="170,31.18,-170,31.20")) == []
+    assert ids(items(api, "halls", bbox="121.28,31.18,-170,31.20", filter="level = '0m'")) == ids(
+        items(api, "halls", bbox="121.28,31.18,180,31.20", filter="level = '0m'")
+    )
+    assert (
+        "south edge"
+        in problem_of(api.get("/collections/halls/items?bbox=121.28,31.20,121.30,31.18"), 400, "bbox")["detail"]
+    )
+
+
+def test_a_large_filter_is_refused_naming_the_limit_and_a_search_too_big_for_its_url_up_front(api: TestClient) -> None:
+    ring = [[121.29 + 0.003 * math.cos(k / 500), 31.19 + 0.003 * math.sin(k / 500)] for k in range(3142)]
+    polygon = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+    search = orjson.dumps({"op": "s_intersects", "args": [{"property": "geometry"}, polygon]})
+    assert len(search) > 80_000
+    r = api.post("/collections/roads/items?limit=5", content=search, headers={"Content-Type": "application/json"},
+                 follow_redirects=False)  # fmt: skip
+    detail = problem_of(r, 400, "filter")["detail"]
+    assert "over the limit of 20,000" in detail and "bbox" in detail, detail
+    assert "location" not in r.headers
+    small = orjson.dumps(
+        {"op": "s_intersects", "args": [{"property": "geometry"}, {**polygon, "coordinates": [[*ring[::20], ring[0]]]}]}
+    )
+    r = api.post("/collections/roads/items?limit=5", content=small, headers={"Content-Type": "application/json"},
+                 follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and len(r.headers["location"]) < 48 * 1024
+    assert api.get(local(r.headers["location"])).status_code == 200
+    text = "S_INTERSECTS(geometry, POLYGON((" + ", ".join(f"{x:.5f} {y:.5f}" for x, y in [*ring[::2], ring[0]]) + ")))"
+    detail = problem_of(api.get("/collections/roads/items", params={"filter": text}), 400, "filter")["detail"]
+    assert "characters, over the limit of 20,000" in detail
