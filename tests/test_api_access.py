@@ -361,3 +361,59 @@ def test_a_layer_restricted_to_admins(tmp_path: Path) -> None:
         h = bearer(tokens["admin"])
         assert api.get(f"/collections/{SECRET}/items", headers=h).json()["numberMatched"] == 3
         assert SECRET in api.get("/diff?from=HEAD~2", headers=h).json()["twin:counts"]
+
+
+# ---------------------------------------------------------------------------- references from the register
+def test_a_project_reference_into_a_hidden_layer_is_no_layer(
+    writable: TestClient, site: tuple[Path, Path, dict[str, str]]
+) -> None:
+    # An editor may not see the layer: a reference into it, to a feature there or not, is refused
+    # as one into a layer that does not exist, on every write path, and nothing is committed.
+    editor, admin = as_(site, "editor"), as_(site, "admin")
+    merge = {**editor, "Content-Type": "application/merge-patch+json"}
+    record = writable.get("/collections/projects/items/HL-01", headers=editor).json()
+    new = {**record, "id": "HL-90"}
+    new["properties"] = {k: v for k, v in record["properties"].items() if not k.startswith(("percent", "progress"))}
+    new["properties"].update(code="HL-90", name_en="Access test", name_zh="访问测试")
+
+    def writes(refs: list[str]) -> list[tuple[int, str]]:
+        patch = {"properties": {"features": refs}}
+        put = {**record, "properties": {**record["properties"], "features": refs}}
+        post = {**new, "properties": {**new["properties"], "features": refs}}
+        sheet = f"Code,Features\nHL-01,{';'.join(refs)}\n".encode()
+        got = [
+            writable.patch("/collections/projects/items/HL-01", content=orjson.dumps(patch), headers=merge),
+            writable.put("/collections/projects/items/HL-01", content=orjson.dumps(put), headers={**GEOJSON, **editor}),
+            writable.post("/collections/projects/items", content=orjson.dumps(post), headers={**GEOJSON, **editor}),
+            writable.post("/projects/import", content=sheet, headers={**editor, "Content-Type": "text/csv"}),
+        ]
+        return [(r.status_code, r.json().get("detail", "") if r.content else "") for r in got]
+
+    n = count_versions(writable)
+    heads = writable.get("/versions?limit=1", headers=admin).json()["versions"][0]["id"]
+    for fid in ("sec-north", "sec-no-such-post"):  # the first exists
+        hidden, missing = writes([f"{SECRET}/{fid}"]), writes([f"no_such_layer/{fid}"])
+        assert [s for s, _ in hidden] == [s for s, _ in missing] and all(s in (400, 422) for s, _ in hidden), hidden
+        assert [d.replace(SECRET, "X") for _, d in hidden] == [d.replace("no_such_layer", "X") for _, d in missing]
+    assert count_versions(writable) == n
+    assert writable.get("/versions?limit=1", headers=admin).json()["versions"][0]["id"] == heads
+    # Whoever sees the layer references it (an admin: engineers do not write); the record then keeps
+    # it through an editor's writes that leave it as it is (a report, a new quantity), not judged.
+    eng = {**admin, "Content-Type": "application/merge-patch+json"}
+    refs = ["halls/hall-GC", f"{SECRET}/sec-north"]
+    r = writable.patch("/collections/projects/items/HL-01", content=orjson.dumps({"properties": {"features": refs}}),
+                       headers=eng)  # fmt: skip
+    assert r.status_code == 204, r.text
+    # (on a head the editor cannot see: a commit to the hidden layer alone)
+    r = writable.post(f"/collections/{SECRET}/items", content=post_post(), headers={**GEOJSON, **admin})
+    assert r.status_code == 201, r.text
+    r = writable.patch("/collections/projects/items/HL-01", content=orjson.dumps({"properties": {"quantity": 12500}}),
+                       headers=merge)  # fmt: skip
+    assert r.status_code == 204, r.text
+    kept = writable.get("/collections/projects/items/HL-01", headers=admin).json()["properties"]
+    assert kept["features"] == refs and kept["quantity"] == 12500
+    # but not given anew beside it
+    again = {"properties": {"features": [*refs, f"{SECRET}/sec-west-hall"]}}
+    r = writable.patch("/collections/projects/items/HL-01", content=orjson.dumps(again), headers=merge)
+    assert problem_of(r, 400)["detail"].endswith(f"no venue layer {SECRET!r}"), r.text
+
