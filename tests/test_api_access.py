@@ -8,6 +8,7 @@ api_server.build_restricted_venue): commit #11 touches only that layer, #12 that
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from api_server import (
 from fastapi.testclient import TestClient
 
 from layers.catalogue import LAYERS
+from twin import Twin
 
 PUBLIC = [s.name for s in LAYERS]
 SECRET = RESTRICTED.name
@@ -416,4 +418,33 @@ def test_a_project_reference_into_a_hidden_layer_is_no_layer(
     again = {"properties": {"features": [*refs, f"{SECRET}/sec-west-hall"]}}
     r = writable.patch("/collections/projects/items/HL-01", content=orjson.dumps(again), headers=merge)
     assert problem_of(r, 400)["detail"].endswith(f"no venue layer {SECRET!r}"), r.text
+
+
+# ---------------------------------------------------------------------------- the register's words
+AREA_ROW = re.compile(r'<tr data-area="landscaping"[^>]*>\s*<td>([^<]*?)\s*(?:<|$)')
+
+
+def test_an_area_is_named_for_every_caller_though_its_layer_is_hidden(
+    site: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    # An area is a value of the register (its schema labels it), not layer data: a caller who may
+    # not see the layer it is named after reads its name as the project page gives it.
+    from completion import Completion
+    from web.brief import gather
+
+    store = copy_store(site[0], tmp_path / "venue.gpkg")
+    with Twin.open(store) as twin:
+        twin.alter_layer("landscaping", {"restricted_to": ["engineer"]}, author="admin")
+        for lang, title in (("zh", "绿化景观"), ("en", "Landscaping")):
+            view = twin.for_role("viewer")
+            comp = Completion(view)
+            assert gather(view, comp, comp.at(), lang).area_titles.get("landscaping") == title
+    with client(store) as api:
+        for who in HIDDEN_FROM:
+            h = as_(site, who)
+            assert "landscaping" not in [c["id"] for c in api.get("/collections", headers=h).json()["collections"]]
+            for lang, title in (("zh", "绿化景观"), ("en", "Landscaping")):
+                for page in ("/maps/completion", "/maps/timeline"):
+                    html = api.get(page, params={"lang": lang}, headers=h).text
+                    assert AREA_ROW.findall(html) == [title], (page, lang, who)
 
