@@ -448,3 +448,18 @@ def test_an_area_is_named_for_every_caller_though_its_layer_is_hidden(
                     html = api.get(page, params={"lang": lang}, headers=h).text
                     assert AREA_ROW.findall(html) == [title], (page, lang, who)
 
+
+@pytest.mark.parametrize("who", HIDDEN_FROM)
+def test_a_withheld_message_is_said_in_the_pages_language(
+    api: TestClient, site: tuple[Path, Path, dict[str, str]], who: str | None
+) -> None:
+    # HEAD also touched the hidden layer: its message is withheld, in English in the API's JSON and
+    # in the page's language in the version pickers of the maps and of the OGC pages.
+    h = as_(site, who)
+    withheld = "(message withheld: this commit also changed layers you may not see)"
+    assert api.get("/versions/HEAD", headers=h).json()["message"] == withheld
+    for page in ("/maps/layers/projects", "/maps/layers/halls", "/collections/halls/items?f=html"):
+        sep = "&" if "?" in page else "?"
+        zh, en = (api.get(f"{page}{sep}lang={lang}", headers=h).text for lang in ("zh", "en"))
+        assert "message withheld" not in zh and "提交说明不予显示" in zh, page
+        assert "提交说明不予显示" not in en and "message withheld" in en, page

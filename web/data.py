@@ -806,7 +806,7 @@ def commit_gist(message: str, lang: str) -> str:
         who = i18n.label(lang, "picker_report_by", unit=i18n.unit_name(lang, unit)) if unit else None
         text = f"{who or i18n.label(lang, 'picker_report')}{'：' if lang == 'zh' else ': '}{m.group('parts')}"
     else:
-        text = message
+        text = i18n.commit_message(lang, message)
     text = " ".join(text.split())
     return text if len(text) <= PICKER_MESSAGE_CHARS else text[: PICKER_MESSAGE_CHARS - 1] + "…"
 
