@@ -298,8 +298,9 @@ def _read_at(page: _Page, ref: Ref) -> str | None:
     return page.t("read_at", id=c.id[:12], time=_local_time(c.time)) if c else None
 
 
-def _commit_choice(c: CommitInfo, current: Ref, note: str = "") -> VersionChoice:
-    message = c.message if len(c.message) <= 60 else c.message[:59] + "…"
+def _commit_choice(c: CommitInfo, current: Ref, lang: str, note: str = "") -> VersionChoice:
+    text = i18n.commit_message(lang, c.message)  # a withheld one in the page's language
+    message = text if len(text) <= 60 else text[:59] + "…"
     label = " · ".join(x for x in (_local_time(c.time), c.id[:8], note, message) if x)
     return VersionChoice(c.id, label, current.commit is not None and current.commit.id == c.id)
 
@@ -324,7 +325,7 @@ def _picker(
     for label, commits, notes in groups:
         choices = []
         for c in commits:
-            choice = _commit_choice(c, current, notes.get(c.id, ""))
+            choice = _commit_choice(c, current, page.lang, notes.get(c.id, ""))
             # The version read is marked once, in the first group that lists it (and not when it is HEAD).
             selected = choice.selected and named and not listed
             listed = listed or choice.selected
@@ -332,7 +333,7 @@ def _picker(
         if choices:
             picker.groups.append((label, choices))
     if named and not listed and current.commit is not None:
-        picker.groups.insert(0, (page.t("version"), [_commit_choice(current.commit, current)]))
+        picker.groups.insert(0, (page.t("version"), [_commit_choice(current.commit, current, page.lang)]))
     return picker
 
 

@@ -19,7 +19,7 @@ names a feature that exists in that layer at the parent commit.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
@@ -37,6 +37,7 @@ from completion.register import (
     spelt_two_ways,
     unknown_code,
 )
+from twin.access import TwinView
 from twin.core import HEAD, Ref, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, StoredChange
@@ -224,12 +225,17 @@ def report_progress(
 
 # ---------------------------------------------------------------------------- project records
 def check_project(
-    twin: TwinLike, props: Mapping[str, Any], seq: int, known: Mapping[str, set[str]] | None = None
+    twin: TwinLike,
+    props: Mapping[str, Any],
+    seq: int,
+    known: Mapping[str, set[str]] | None = None,
+    kept: Collection[str] = (),
 ) -> list[Reason]:
     """Reasons a project record (already type-checked) is refused, beyond the layer's own rules.
 
     ``known``: the ids that exist at ``seq`` in each layer the record's ``features`` name, when the
-    caller has read them for many records at once (``venue_features``)."""
+    caller has read them for many records at once (``venue_features``). ``kept``: the references
+    the record had before this write (see feature_ref_problems)."""
     reasons: list[Reason] = []
     start, finish = props.get("planned_start"), props.get("planned_finish")
     if isinstance(start, str) and isinstance(finish, str) and finish < start:
@@ -243,7 +249,8 @@ def check_project(
     pct = props.get("percent_complete")
     if isinstance(pct, float) and not 0 <= pct <= 100:
         reasons.append(Reason(f"percent_complete {pct:g} is not between 0 and 100", "percent_complete"))
-    reasons.extend(Reason(why, "features") for why in check_feature_refs(twin, props.get("features") or [], seq, known))
+    refs = props.get("features") or []
+    reasons.extend(Reason(why, "features") for why in check_feature_refs(twin, refs, seq, known, kept))
     return reasons
 
 
@@ -265,17 +272,31 @@ def venue_features(twin: TwinLike, refs: Iterable[str], seq: int) -> dict[str, s
 
 
 def check_feature_refs(
-    twin: TwinLike, refs: Sequence[str], seq: int, known: Mapping[str, set[str]] | None = None
+    twin: TwinLike,
+    refs: Sequence[str],
+    seq: int,
+    known: Mapping[str, set[str]] | None = None,
+    kept: Collection[str] = (),
 ) -> list[str]:
     """Each "layer/feature_id" must name an existing feature of a spatial layer as of commit ``seq``."""
-    return list(feature_ref_problems(twin, refs, seq, known).values())
+    return list(feature_ref_problems(twin, refs, seq, known, kept).values())
 
 
 def feature_ref_problems(
-    twin: TwinLike, refs: Sequence[str], seq: int, known: Mapping[str, set[str]] | None = None
+    twin: TwinLike,
+    refs: Sequence[str],
+    seq: int,
+    known: Mapping[str, set[str]] | None = None,
+    kept: Collection[str] = (),
 ) -> dict[str, str]:
     """Each bad "layer/feature_id" reference → why. ``known`` (from venue_features) is the ids that
-    exist, read once per layer for a whole commit's records; without it they are read here."""
+    exist, read once per layer for a whole commit's records; without it they are read here.
+
+    The layers are those ``twin`` shows: through a TwinView, a layer hidden from its role is no
+    layer, said as of one that does not exist (whether a feature is there would tell what it
+    hides). One exception: a reference in ``kept`` (the record had it before this write, as the
+    writer reads the record) into a layer hidden from them is left as it is, not judged: it is
+    someone else's, and refusing it would stop them writing the rest of the record (a report)."""
     if not refs:
         return {}
     if known is None:
@@ -287,6 +308,8 @@ def feature_ref_problems(
         layer, sep, fid = ref.partition("/")
         if not sep or not layer or not fid:
             reasons[ref] = f"feature reference {ref!r} is not layer/feature_id"
+        elif ref in kept and isinstance(twin, TwinView) and twin.hides(layer):
+            continue
         elif layer not in schemas or not schemas[layer].spatial:
             reasons[ref] = f"feature reference {ref!r}: no venue layer {layer!r}"
         else:
@@ -325,16 +348,17 @@ def save_projects(
             problems.append(Problem(LAYER, None, "a project record has no code"))
             continue
         fid, merged = code, dict(rec)
+        had: tuple[str, ...] = ()
         if ref.commit is not None:
             try:
                 old = find_project(twin, code, ref)
-                fid, merged = old.fid, {**old.properties, **rec}
+                fid, merged, had = old.fid, {**old.properties, **rec}, old.features
             except NotFound:
                 pass
         merged = {k: v for k, v in merged.items() if v is not None}
         props, reasons = normalize_properties(schema, merged)
         if not reasons:
-            reasons = [why.text for why in check_project(twin, props, ref.seq)]
+            reasons = [why.text for why in check_project(twin, props, ref.seq, kept=had)]
         problems.extend(Problem(LAYER, code, why) for why in reasons)
         changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
     if problems:
@@ -362,13 +386,13 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
     for ch in live:
         assert ch.version is not None
         props = ch.version.properties
-        reasons = [why.text for why in check_project(twin, props, parent_seq, known)]
+        before = befores.get(ch.feature_id)
+        reasons = [why.text for why in check_project(twin, props, parent_seq, known, _references(before))]
         try:
             new = Project.from_properties(props)
         except (ValueError, KeyError) as e:
             problems.append(Problem(LAYER, ch.feature_id, str(e)))
             continue
-        before = befores.get(ch.feature_id)
         old = Project.from_feature(before) if before is not None else None
         if old is None or old.code != new.code:  # a code from before is still read and reported on
             why = code_problem(new.code)
@@ -397,6 +421,14 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
     if named or coded:
         problems.extend(_lookalike_problems(twin, parent_seq, {ch.feature_id for ch in live}, named, coded))
     return problems
+
+
+def _references(record: bytes | None) -> list[str]:
+    """The venue references a stored project record gives (none for a new one)."""
+    if record is None:
+        return []
+    refs = (orjson.loads(record).get("properties") or {}).get("features") or []
+    return [r for r in refs if isinstance(r, str)]
 
 
 def _lookalike_problems(

@@ -8,6 +8,7 @@ api_server.build_restricted_venue): commit #11 touches only that layer, #12 that
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from api_server import (
 from fastapi.testclient import TestClient
 
 from layers.catalogue import LAYERS
+from twin import Twin
 
 PUBLIC = [s.name for s in LAYERS]
 SECRET = RESTRICTED.name
@@ -361,3 +363,103 @@ def test_a_layer_restricted_to_admins(tmp_path: Path) -> None:
         h = bearer(tokens["admin"])
         assert api.get(f"/collections/{SECRET}/items", headers=h).json()["numberMatched"] == 3
         assert SECRET in api.get("/diff?from=HEAD~2", headers=h).json()["twin:counts"]
+
+
+# ---------------------------------------------------------------------------- references from the register
+def test_a_project_reference_into_a_hidden_layer_is_no_layer(
+    writable: TestClient, site: tuple[Path, Path, dict[str, str]]
+) -> None:
+    # An editor may not see the layer: a reference into it, to a feature there or not, is refused
+    # as one into a layer that does not exist, on every write path, and nothing is committed.
+    editor, admin = as_(site, "editor"), as_(site, "admin")
+    merge = {**editor, "Content-Type": "application/merge-patch+json"}
+    record = writable.get("/collections/projects/items/HL-01", headers=editor).json()
+    new = {**record, "id": "HL-90"}
+    new["properties"] = {k: v for k, v in record["properties"].items() if not k.startswith(("percent", "progress"))}
+    new["properties"].update(code="HL-90", name_en="Access test", name_zh="访问测试")
+
+    def writes(refs: list[str]) -> list[tuple[int, str]]:
+        patch = {"properties": {"features": refs}}
+        put = {**record, "properties": {**record["properties"], "features": refs}}
+        post = {**new, "properties": {**new["properties"], "features": refs}}
+        sheet = f"Code,Features\nHL-01,{';'.join(refs)}\n".encode()
+        got = [
+            writable.patch("/collections/projects/items/HL-01", content=orjson.dumps(patch), headers=merge),
+            writable.put("/collections/projects/items/HL-01", content=orjson.dumps(put), headers={**GEOJSON, **editor}),
+            writable.post("/collections/projects/items", content=orjson.dumps(post), headers={**GEOJSON, **editor}),
+            writable.post("/projects/import", content=sheet, headers={**editor, "Content-Type": "text/csv"}),
+        ]
+        return [(r.status_code, r.json().get("detail", "") if r.content else "") for r in got]
+
+    n = count_versions(writable)
+    heads = writable.get("/versions?limit=1", headers=admin).json()["versions"][0]["id"]
+    for fid in ("sec-north", "sec-no-such-post"):  # the first exists
+        hidden, missing = writes([f"{SECRET}/{fid}"]), writes([f"no_such_layer/{fid}"])
+        assert [s for s, _ in hidden] == [s for s, _ in missing] and all(s in (400, 422) for s, _ in hidden), hidden
+        assert [d.replace(SECRET, "X") for _, d in hidden] == [d.replace("no_such_layer", "X") for _, d in missing]
+    assert count_versions(writable) == n
+    assert writable.get("/versions?limit=1", headers=admin).json()["versions"][0]["id"] == heads
+    # Whoever sees the layer references it (an admin: engineers do not write); the record then keeps
+    # it through an editor's writes that leave it as it is (a report, a new quantity), not judged.
+    eng = {**admin, "Content-Type": "application/merge-patch+json"}
+    refs = ["halls/hall-GC", f"{SECRET}/sec-north"]
+    r = writable.patch("/collections/projects/items/HL-01", content=orjson.dumps({"properties": {"features": refs}}),
+                       headers=eng)  # fmt: skip
+    assert r.status_code == 204, r.text
+    # (on a head the editor cannot see: a commit to the hidden layer alone)
+    r = writable.post(f"/collections/{SECRET}/items", content=post_post(), headers={**GEOJSON, **admin})
+    assert r.status_code == 201, r.text
+    r = writable.patch("/collections/projects/items/HL-01", content=orjson.dumps({"properties": {"quantity": 12500}}),
+                       headers=merge)  # fmt: skip
+    assert r.status_code == 204, r.text
+    kept = writable.get("/collections/projects/items/HL-01", headers=admin).json()["properties"]
+    assert kept["features"] == refs and kept["quantity"] == 12500
+    # but not given anew beside it
+    again = {"properties": {"features": [*refs, f"{SECRET}/sec-west-hall"]}}
+    r = writable.patch("/collections/projects/items/HL-01", content=orjson.dumps(again), headers=merge)
+    assert problem_of(r, 400)["detail"].endswith(f"no venue layer {SECRET!r}"), r.text
+
+
+# ---------------------------------------------------------------------------- the register's words
+AREA_ROW = re.compile(r'<tr data-area="landscaping"[^>]*>\s*<td>([^<]*?)\s*(?:<|$)')
+
+
+def test_an_area_is_named_for_every_caller_though_its_layer_is_hidden(
+    site: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    # An area is a value of the register (its schema labels it), not layer data: a caller who may
+    # not see the layer it is named after reads its name as the project page gives it.
+    from completion import Completion
+    from web.brief import gather
+
+    store = copy_store(site[0], tmp_path / "venue.gpkg")
+    with Twin.open(store) as twin:
+        twin.alter_layer("landscaping", {"restricted_to": ["engineer"]}, author="admin")
+        for lang, title in (("zh", "绿化景观"), ("en", "Landscaping")):
+            view = twin.for_role("viewer")
+            comp = Completion(view)
+            assert gather(view, comp, comp.at(), lang).area_titles.get("landscaping") == title
+    with client(store) as api:
+        for who in HIDDEN_FROM:
+            h = as_(site, who)
+            assert "landscaping" not in [c["id"] for c in api.get("/collections", headers=h).json()["collections"]]
+            for lang, title in (("zh", "绿化景观"), ("en", "Landscaping")):
+                for page in ("/maps/completion", "/maps/timeline"):
+                    html = api.get(page, params={"lang": lang}, headers=h).text
+                    assert AREA_ROW.findall(html) == [title], (page, lang, who)
+
+
+@pytest.mark.parametrize("who", HIDDEN_FROM)
+def test_a_withheld_message_is_said_in_the_pages_language(
+    api: TestClient, site: tuple[Path, Path, dict[str, str]], who: str | None
+) -> None:
+    # HEAD also touched the hidden layer: its message is withheld, in English in the API's JSON and
+    # in the page's language in the version pickers of the maps and of the OGC pages.
+    h = as_(site, who)
+    withheld = "(message withheld: this commit also changed layers you may not see)"
+    assert api.get("/versions/HEAD", headers=h).json()["message"] == withheld
+    for page in ("/maps/layers/projects", "/maps/layers/halls", "/collections/halls/items?f=html"):
+        sep = "&" if "?" in page else "?"
+        zh, en = (api.get(f"{page}{sep}lang={lang}", headers=h).text for lang in ("zh", "en"))
+        assert "message withheld" not in zh and "提交说明不予显示" in zh, page
+        assert "提交说明不予显示" not in en and "message withheld" in en, page

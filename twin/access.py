@@ -116,6 +116,11 @@ class TwinView:
     def may_see(self, schema: LayerSchema) -> bool:
         return may_see(self.role, schema)
 
+    def hides(self, layer: str) -> bool:
+        """Whether `layer` is a layer of the twin this role may not see (to leave alone what a writer
+        keeps unseen, never to tell them of it: for them such a layer is no layer)."""
+        return layer in self._hidden()
+
     def _history(self, hidden: frozenset[str]) -> _History:
         """The visible commits, computed once per head and hidden set (kept on the twin)."""
         head = self.twin.head()
@@ -361,7 +366,12 @@ class TwinView:
         if parent is not None and parent != "HEAD":
             named = self.resolve(parent).commit
             parent = named.id if named else None
-        made = self.twin.commit(changes, author=author, message=message, parent=parent, time=time, strict=strict)
+        # The layers' rules judge the write by what this role sees (a project's reference into a
+        # hidden layer is one into no layer), so a refusal tells nothing a read would not.
+        judge = _WriteJudge(self.twin, self.role) if self._hidden() else None
+        made = self.twin.commit(
+            changes, author=author, message=message, parent=parent, time=time, strict=strict, seen_by=judge
+        )
         return self.present(made) or made
 
     def create_layer(self, schema: LayerSchema | Mapping[str, Any], *, author: str, message: str | None = None) -> CommitInfo:
@@ -406,3 +416,14 @@ class TwinView:
 
         made = import_survey(self, path, kind=kind, on=on, author=author, message=message, layer=layer)
         return self.present(made) or made
+
+
+class _WriteJudge(TwinView):
+    """The writer's view as a commit's layer rules read it (Twin.commit's `seen_by`): the layers the
+    writer may see, read at the versions the twin hands the rules. The commit lands on the head,
+    which may be a commit hidden from the writer (one to hidden layers only); the visible layers
+    are there as at the nearest visible commit, so that version is read as it is, where
+    TwinView.at_seq says "no commit" to a caller naming it. Never handed to a caller."""
+
+    def at_seq(self, seq: int) -> Ref:
+        return self.twin.at_seq(seq)

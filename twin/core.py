@@ -67,7 +67,9 @@ _HANDLES = itertools.count(1)
 # CLI import, change file. The schema is stored in the twin, so the twin file says which apply.
 # A rule judges the changes' ops, ids and properties: in a commit streamed to its store (see
 # _STREAM_MIN) the versions of added features get their bytes after the rules have passed.
-CommitRule = Callable[["Twin", Sequence[StoredChange], int, datetime], list[Problem]]
+# A rule is handed the twin as the writer sees it: the whole twin, or (a write through a TwinView
+# that hides layers) that view, so what it refuses and why tells nothing of the hidden layers.
+CommitRule = Callable[["Twin | TwinView", Sequence[StoredChange], int, datetime], list[Problem]]
 _RULES: dict[str, CommitRule] = {}
 
 
@@ -316,6 +318,7 @@ class Twin:
         time: datetime | None = None,
         strict: bool = False,
         copy_of_parent: bool = False,
+        seen_by: TwinView | None = None,
     ) -> CommitInfo:
         """Validate and write `changes` as one commit on top of the head.
 
@@ -331,10 +334,13 @@ class Twin:
         at `parent` was not touched there, so it is no change, and what others changed in it since
         stays; only the features the copy changed are checked against the head.
 
+        `seen_by`: the twin as the writer may see it (TwinView.commit's, when it hides layers): the
+        layers' rules judge the changes by it, so a reference into a hidden layer is no layer.
+
         Raises ValidationFailed with every problem, or Conflict; in both cases nothing is written.
         """
         with gc_paused_for(len(changes)):  # a big commit's objects live to its end (twin.gcpause)
-            return self._commit(changes, author, message, parent, time, strict, copy_of_parent)
+            return self._commit(changes, author, message, parent, time, strict, copy_of_parent, seen_by)
 
     def _commit(
         self,
@@ -345,6 +351,7 @@ class Twin:
         time: datetime | None,
         strict: bool,
         copy_of_parent: bool = False,
+        seen_by: TwinView | None = None,
     ) -> CommitInfo:
         if not changes:
             raise BadInput("a commit needs at least one change")
@@ -408,7 +415,7 @@ class Twin:
                             raise BadInput(
                                 f"layer {layer} needs the rule {name!r}, which is not loaded (import its module)"
                             )
-                        problems.extend(_RULES[name](self, chs, parent_seq, when))
+                        problems.extend(_RULES[name](self if seen_by is None else seen_by, chs, parent_seq, when))
             if problems:
                 raise ValidationFailed(problems)
             if adds:

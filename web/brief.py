@@ -58,7 +58,7 @@ from completion.snapshot import Completion, CurvePoint, Snapshot, late_row
 from twin.core import SHANGHAI, Ref, TwinLike
 from twin.query import FeatureQuery, run_query
 from web import i18n
-from web.data import spatial_layers
+from web.data import area_titles, spatial_layers
 from web.maps import DRAW_LEVELS, STATUS_PATTERNS, draw_level
 from web.panels import evidence_page_url, project_page_url, units_page_url
 
@@ -111,7 +111,7 @@ class BriefFacts:
     snap: Snapshot
     overall: Group
     areas: list[Group]
-    area_titles: dict[str, str]  # area key -> the layer's title in the page's language
+    area_titles: dict[str, str]  # area key -> its name in the page's language (web.data.area_titles)
     curve: list[CurvePoint]
     late: list[dict[str, Any]]  # late_row(...) of the projects behind schedule (snap.late())
     # late_row(...) of the projects whose imagery disagrees with their report and that are not late:
@@ -154,7 +154,7 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
         snap=snap,
         overall=snap.overall(),
         areas=snap.groups("area"),
-        area_titles={s.name: i18n.layer_title(lang, s) for s in twin.layers()},
+        area_titles=area_titles(twin, lang),
         curve=comp.scurve(snap).get("overall", []),
         late=late,
         disputed=disputed,

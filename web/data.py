@@ -782,6 +782,21 @@ _REPORT_MESSAGE = re.compile(
 PICKER_MESSAGE_CHARS = 64
 
 
+def area_titles(twin: TwinLike, lang: str) -> dict[str, str]:
+    """Each project area's name in the language, by key: as the register's schema labels the value
+    (the project page's words, web.panels.labelled), else as the layer of that name is titled. An
+    area is the register's word, not layer data, so a caller who may not see the layer an area is
+    named after reads its name all the same; a key neither names is shown as it is."""
+    titles = {s.name: i18n.layer_title(lang, s) for s in twin.layers()}
+    try:
+        spec = twin.layer(PROJECTS_LAYER).field("area")  # the head's, as the project page's
+    except NotFound:
+        spec = None
+    if spec is not None:
+        titles.update(i18n.field_value_labels(lang, spec))
+    return titles
+
+
 def commit_gist(message: str, lang: str) -> str:
     """What tells a commit apart from its neighbours, first: a report's unit and projects (the
     date it repeats is the commit's time), else the message; cut to PICKER_MESSAGE_CHARS."""
@@ -791,7 +806,7 @@ def commit_gist(message: str, lang: str) -> str:
         who = i18n.label(lang, "picker_report_by", unit=i18n.unit_name(lang, unit)) if unit else None
         text = f"{who or i18n.label(lang, 'picker_report')}{'：' if lang == 'zh' else ': '}{m.group('parts')}"
     else:
-        text = message
+        text = i18n.commit_message(lang, message)
     text = " ".join(text.split())
     return text if len(text) <= PICKER_MESSAGE_CHARS else text[: PICKER_MESSAGE_CHARS - 1] + "…"
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from completion.landing import NOTE_LABELS
 from completion.status import STATUS_COLOURS as _COMPLETION_COLOURS
 from completion.status import STATUS_LABELS as _COMPLETION_LABELS
+from twin.access import MESSAGE_WITHHELD
 from twin.model import FieldSpec, LayerSchema
 
 if TYPE_CHECKING:
@@ -972,6 +973,23 @@ def norm_lang(lang: str | None, accept_language: str | None = None) -> str:
             if tag.startswith("en"):
                 return "en"
     return DEFAULT_LANG
+
+
+# The message of a commit that also changed layers the reader may not see, as a page says it
+# (twin.access withholds it; the API's JSON keeps twin.access.MESSAGE_WITHHELD, in English).
+_LABELS.update(
+    {
+        "message_withheld": {
+            "zh": "（提交说明不予显示：此提交还修改了您无权查看的图层）",
+            "en": MESSAGE_WITHHELD,
+        },
+    }
+)
+
+
+def commit_message(lang: str, message: str) -> str:
+    """A commit's message as a page shows it: a withheld one (twin.access) in the page's language."""
+    return label(lang, "message_withheld") if message == MESSAGE_WITHHELD else message
 
 
 def label(lang: str, key: str, **values: Any) -> str:

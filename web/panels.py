@@ -30,6 +30,7 @@ from web import i18n
 from web.data import (
     CompletionView,
     after_opening_words,
+    area_titles,
     bounds_to_display,
     done_reported,
     forecast_passed,
@@ -257,7 +258,7 @@ def completion_panel(
         "stale_behind": sum(1 for s in snap.statuses if s.status == "behind" and states[s.project.code].stale),
     }
 
-    layer_titles = {s.name: i18n.layer_title(lang, s) for s in twin.layers()}
+    titles = area_titles(twin, lang)
     members: dict[str, list[str]] = {}
     for s in snap.statuses:
         members.setdefault(s.project.area, []).append(s.project.code)
@@ -267,7 +268,7 @@ def completion_panel(
         areas.append(
             {
                 "key": g.key,
-                "title": layer_titles.get(g.key, g.key),
+                "title": titles.get(g.key, g.key),
                 "actual": g.actual,
                 "planned": g.planned,
                 "actual_text": i18n.fmt_percent(g.actual),
