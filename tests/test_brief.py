@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ A3_PT = (420 / 25.4 * 72, 297 / 25.4 * 72)  # 1190.55 × 841.89 points
 A3_PX_150 = (420 / 25.4 * 150, 297 / 25.4 * 150)  # 2480.3 × 1753.9 pixels at 150 dpi
 T10 = "2026-10-26"
 AFTER_OPENING = "2026-11-10"  # no report since T-10: late projects and overdue reports alike
+BEFORE_OPENING = "2026-11-04"  # no report since T-10 either: some forecasts have passed, none missed yet
 
 
 @pytest.fixture(scope="module")
@@ -309,16 +311,26 @@ def test_without_a_cjk_font_the_page_is_drawn_with_a_warning(
 
 
 def test_a_forecast_gone_by_is_marked_passed_as_on_the_map(api: TestClient) -> None:
-    """After opening day a late project's forecast finish can lie before the date of the page while
+    """Before opening day a late project's forecast finish can lie before the date of the page while
     it is not done: the map's panel says "(passed, not reported done)"; the briefing marks it too
-    rather than print a past date as a forecast."""
-    completion = api.get("/completion", params={"date": AFTER_OPENING}).json()
-    gone = [r for r in completion["late"][:7] if r["forecast_finish"] and r["forecast_finish"] < AFTER_OPENING]
-    assert gone, completion["late"]
-    for lang, mark in (("en", "(passed)"), ("zh", "（已过）")):
-        text = squashed(pdf_page(api.get("/brief", params={"date": AFTER_OPENING, "lang": lang}).content)[1])
-        for r in gone:
-            assert squashed(f"{r['forecast_finish']}{mark}") in text, (lang, r["code"])
+    rather than print a past date as a forecast. After opening day such a project has missed it:
+    the forecast column says it was not reported done by opening day ("2026-11-02 (passed)" beside
+    "missed" read as a contradiction: a finish before opening day, yet missed)."""
+    for day in (BEFORE_OPENING, AFTER_OPENING):
+        completion = api.get("/completion", params={"date": day}).json()
+        gone = [r for r in completion["late"][:6] if r["forecast_finish"] and r["forecast_finish"] < day]
+        assert gone, (day, completion["late"])
+        assert all(r["missed_opening"] == (day == AFTER_OPENING) for r in gone), gone
+        for lang, mark in (("en", "(passed)"), ("zh", "（已过）")):
+            text = pdf_page(api.get("/brief", params={"date": day, "lang": lang}).content)[1]
+            table = squashed(brief_tables(text, lang)[0])
+            for r in gone:
+                row = table[table.index(r["code"]) :][:200]
+                if day == BEFORE_OPENING:
+                    assert squashed(f"{r['forecast_finish']}{mark}") in row, (lang, r["code"], row)
+                else:
+                    assert squashed(i18n.label(lang, "not_done_by_opening")) in row, (lang, r["code"], row)
+                    assert r["forecast_finish"] not in row and mark not in row, (lang, r["code"], row)
 
 
 def test_after_opening_day_a_project_not_done_has_missed_it_not_a_chance_of_it(api: TestClient) -> None:
@@ -375,7 +387,11 @@ def test_the_imagery_disputed_are_apart_from_the_late(surveyed: TestClient, surv
         head = twin.head()
         day = twin.resolve(asof="2026-10-20").commit
     assert head is not None and day is not None and head.id != day.id
-    said = {"en": f"Imagery as recorded at version {head.id[:12]}", "zh": f"影像按版本 {head.id[:12]} 所录航测"}[lang]
+    # said in words a leader parses ("影像按版本 … 所录航测" did not read)
+    said = {
+        "en": f"Imagery: the surveys recorded by twin version {head.id[:12]}.",
+        "zh": f"航测影像：截至孪生版本 {head.id[:12]} 已登记的航测。",
+    }[lang]
     assert squashed(said) in text and day.id[:12] in text, text[-400:]
 
 
@@ -722,3 +738,96 @@ def test_at_risk_reads_apart_from_not_started_in_grey() -> None:
     assert dark_share(130, 20, 180, 70) < 0.01  # the not-started one, plain
     assert dark_share(10, 94.5, 80, 95.5) > 0.1  # the at-risk road's dark dashes
     assert dark_share(120, 94.5, 190, 95.5) < 0.02
+
+
+# ---------------------------------------------------------------------------- a briefing made after opening day
+@pytest.fixture
+def today(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Sets today's date (Shanghai) for the completion code, the API and the CLI."""
+    import completion.landing
+    import completion.snapshot
+
+    def set_today(day: str) -> None:
+        for module in (completion.snapshot, completion.landing):
+            monkeypatch.setattr(module, "today_local", lambda: date.fromisoformat(day))
+
+    return set_today
+
+
+NOTE_BLUE = (0x25, 0x63, 0xEB)  # the maps' landing note's bar (panels.css .vt-landing-note)
+PNG_DPI = 150
+
+
+def note_bar_in_png(data: bytes) -> bool:
+    """Whether the PNG has the note's blue bar between the header's rule and the sections."""
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    top, bottom = (round((297 - mm) / 25.4 * PNG_DPI) for mm in (264.0, 259.0))
+    band = im.crop((0, top, im.width, bottom))
+    return any(max(abs(a - b) for a, b in zip(px, NOTE_BLUE, strict=True)) <= 12 for px in band.getdata())
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_briefing_made_after_opening_day_says_so_on_the_paper(
+    api: TestClient, store: Any, tmp_path: Path, today: Callable[[str], None], lang: str
+) -> None:
+    """A briefing asked for without a date after opening day is of the latest checkpoint with reports
+    (T-10), headed "10 days to opening day": the paper itself says what the completion map's banner
+    says (which date it shows, that opening day has passed and today's date), in PDF and PNG, from
+    the API and the CLI; a forwarded copy said nothing else. A briefing of a date before opening day
+    made after it says that opening day has passed; one made before opening day says nothing."""
+    from completion.landing import landing_date
+
+    today("2026-12-07")
+    with Twin.open(store) as twin:
+        landing = landing_date(twin)
+    assert landing.moved and landing.reason == "after_opening", landing
+    shown = squashed(i18n.label(lang, "landed", checkpoint=landing.checkpoint, date=landing.on.isoformat()))
+    why = squashed(i18n.label(lang, "landed_after_opening", today="2026-12-07"))
+    r = api.get("/brief", params={"lang": lang})
+    assert r.status_code == 200
+    text = squashed(pdf_page(r.content)[1])
+    assert landing.on.isoformat() in text and shown in text and why in text, text[:400]
+    assert note_bar_in_png(api.get("/brief", params={"lang": lang, "f": "png"}).content)
+    out = tmp_path / f"brief-{lang}.pdf"
+    code, output = run("brief", "-o", str(out), "--lang", lang, "--store", str(store))
+    assert code == 0, output
+    text = squashed(pdf_page(out.read_bytes())[1])
+    assert shown in text and why in text, text[:400]
+    # a date before opening day asked for: that opening day has passed, not which date the maps show
+    text = squashed(pdf_page(api.get("/brief", params={"lang": lang, "date": "2026-10-06"}).content)[1])
+    assert why in text and shown not in text, text[:400]
+    # made before opening day, of that day: nothing to add
+    today(T10)
+    r = api.get("/brief", params={"lang": lang})
+    text = squashed(pdf_page(r.content)[1])
+    assert squashed(i18n.label(lang, "landed_after_opening", today=T10)) not in text
+    assert squashed(i18n.label(lang, "landed", checkpoint="T-10", date=T10)) not in text
+    assert not note_bar_in_png(api.get("/brief", params={"lang": lang, "f": "png"}).content)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_evidence_page_names_the_imagerys_version_in_the_briefings_words(
+    surveyed: TestClient, surveyed_twin: Path, lang: str
+) -> None:
+    """The evidence page's header, of a date whose figures are of an earlier version than the
+    imagery's, names the imagery's version as the briefing's footer does, in words a leader parses
+    ("影像按版本 … 所录航测" did not read); of the head, whose version is the imagery's, it says
+    the version once."""
+    with Twin.open(surveyed_twin) as twin:
+        head = twin.head()
+    assert head is not None
+    said = i18n.label(lang, "brief_imagery_version", version=head.id[:12])
+    page = surveyed.get("/evidence", params={"f": "html", "date": "2026-10-20", "lang": lang}).text
+    assert said in page, page[:3000]
+    page = surveyed.get("/evidence", params={"f": "html", "lang": lang, "date": "2026-12-07"}).text
+    assert said not in page and head.id[:12] in page, page[:3000]
+
+
+def test_the_datas_age_reads_as_days_earlier(api: TestClient) -> None:
+    """The map's caption says how old the newest report is against the page's date: "(15 days
+    earlier)" ("(15 days before)" read as before something unnamed)."""
+    for lang, said in (("en", "latest report 2026-10-26 (15 days earlier)"), ("zh", "最新填报 2026-10-26（15 天前）")):
+        text = pdf_page(api.get("/brief", params={"date": AFTER_OPENING, "lang": lang}).content)[1]
+        assert squashed(said) in squashed(text), text[:600]

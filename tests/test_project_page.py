@@ -407,3 +407,34 @@ def test_the_curve_scales_to_a_phones_width_with_legible_labels(api: TestClient)
     assert 9 * 326 / width >= 9, width  # its labels at a phone's width (390 px less the margins)
     style = page[: page.index("</style>")]
     assert not re.search(r"\.vt-curve[^{}]*\{[^}]*(min-width|overflow-x)", style)  # it scales, not scrolls
+
+
+def test_the_behind_flag_marks_behind_projects_only(api: TestClient) -> None:
+    """The red ⚑ means "behind" on every page (the map's areas, the late list, the briefing): an
+    at-risk project days behind its plan says how many days, without it ("⚑ 4 days behind plan" on
+    an amber "at risk" page read as behind)."""
+    projects = api.get("/projects", params={"date": ON}).json()["projects"]
+    at_risk = [p for p in projects if p["status"] == "at_risk" and round(p["days_late"] or 0) >= 1]
+    behind = [p for p in projects if p["status"] == "behind" and round(p["days_late"] or 0) >= 1]
+    assert at_risk and behind  # the bundled season has both that day
+    for lang in ("zh", "en"):
+        for p in (*at_risk[:3], *behind[:3]):
+            page = api.get(f"/projects/{p['code']}", params={"date": ON, "f": "html", "lang": lang}).text
+            row = page.split('data-field="days_late"', 1)[1].split("</td>", 1)[0]
+            assert i18n.label(lang, "n_days", n=f"{p['days_late']:.0f}") in row, (p["code"], row)
+            assert ('class="vt-flag"' in row) == (p["status"] == "behind"), (lang, p["code"], row)
+
+
+def test_after_opening_day_the_forecast_says_it_was_not_reported_done(api: TestClient) -> None:
+    """After opening day a project not reported done has missed it: its page says so where the
+    forecast goes, as the late list does, not a finish date gone by beside "missed"."""
+    day = "2026-12-07"
+    late = api.get("/completion/late", params={"date": day}).json()["late"]
+    gone = [r for r in late if r["missed_opening"] and r["forecast_finish"] and r["forecast_finish"] < day]
+    assert gone
+    for lang in ("zh", "en"):
+        for r in gone[:3]:
+            page = api.get(f"/projects/{r['code']}", params={"date": day, "f": "html", "lang": lang}).text
+            _, text = _field(page, "forecast")
+            assert text.startswith(i18n.label(lang, "not_done_by_opening")), (lang, r["code"], text)
+            assert r["forecast_finish"] not in text, (lang, r["code"], text)

@@ -493,20 +493,39 @@ def test_stale_figures_and_passed_forecasts_are_marked_apart_from_late(api: Test
         assert "stale: last reported 2026-10-26" in item.group(1)
     assert f'data-stale-late="{len(stale)}"' in html and f"{len(stale)} of them rest on stale figures" in html
     assert f'data-stale-behind="{comp["overall"]["counts"]["behind"]}"' in html
-    # The forecasts of the T-10 reports have all passed by December: shown as passed, never as
-    # a finish to come or "after opening day".
+    # The forecasts of the T-10 reports have all passed by December: never shown as a finish to
+    # come or "after opening day"; and after opening day a project not reported done has missed it,
+    # which the list says in words, not as a date gone by ("2026-11-02 (passed)" read as done in time
+    # beside the briefing's "missed"). Before opening day a finish gone by is said passed.
     later = _json(api, "/completion", date=AFTER_OPENING)
     gone = [p for p in later["late"] if p["forecast_finish"] and p["forecast_finish"] < AFTER_OPENING]
-    assert gone
+    assert gone and all(p["missed_opening"] for p in gone)
     panel = _json(api, "/maps/data/panel", date=AFTER_OPENING, lang="en")
     for p in gone:
         item = re.search(rf'data-project="{p["code"]}".*?</li>', panel["html"], re.S)
         assert item and 'data-forecast-passed="true"' in item.group(0)
-        assert f"{p['forecast_finish']} (passed, not reported done)" in item.group(0)
+        meta = re.search(r'<div class="vt-late-meta" data-forecast-passed="true" data-missed>(.*?)</div>', item[0])
+        assert meta and meta[1] == i18n.label("en", "not_done_by_opening"), item.group(0)
+        assert p["forecast_finish"] not in item.group(0) and "(passed" not in item.group(0)
         assert "after opening day" not in item.group(0) and "chance of missing" not in item.group(0)
         popup = next(x for x in panel["projects"] if x["code"] == p["code"])
         assert popup["forecast"].endswith("(passed, not reported done)") and not popup["after_opening"]
         assert popup["p_late"] is None and popup["stale"] is True
+    zh = _json(api, "/maps/data/panel", date=AFTER_OPENING, lang="zh")["html"]
+    assert zh.count(f"data-missed>{i18n.label('zh', 'not_done_by_opening')}</div>") >= len(gone)
+    assert "（已过" not in zh.split('data-section="late"', 1)[-1].split("</ul>", 1)[0]
+    before = "2026-11-04"  # no report since T-10 either, not yet opening day
+    soon = [
+        p
+        for p in _json(api, "/completion", date=before)["late"]
+        if p["forecast_finish"] and p["forecast_finish"] < before
+    ]
+    assert soon and not any(p["missed_opening"] for p in soon)
+    html = _json(api, "/maps/data/panel", date=before, lang="en")["html"]
+    for p in soon:
+        item = re.search(rf'data-project="{p["code"]}".*?</li>', html, re.S)
+        assert item and f"{p['forecast_finish']} (passed, not reported done)" in item.group(0)
+        assert "data-missed" not in item.group(0)
 
 
 def test_the_timeline_opens_at_the_current_checkpoint(api: TestClient, store: Path) -> None:
@@ -675,14 +694,14 @@ def test_home_page_names_the_service_in_its_language(api: TestClient, store: Pat
 
 def test_reports_missing_figure_speaks_to_leaders(api: TestClient) -> None:
     """The "reports missing" figure says what it counts in words; the API path with the list is no
-    label for a leader (it is kept in the figure's tooltip for the staff who fetch the list)."""
+    label for a leader, nor a tooltip (a leader's mouse over the figure showed "/completion/missing")."""
     for lang in ("zh", "en"):
         html = _json(api, "/maps/data/panel", date=KNOWN_DATE, lang=lang)["html"]
         kpi = re.search(r'<div class="vt-kpi" data-kpi="reports_missing".*?</div>\s*</div>', html, re.S)
         assert kpi, html[:2000]
         text = re.sub(r"<[^>]+>", " ", kpi.group(0))
-        assert "/completion" not in text and i18n.label(lang, "reports_missing_note") in text
-        assert 'title="/completion/missing' in kpi.group(0)
+        assert i18n.label(lang, "reports_missing_note") in text
+        assert "/completion" not in kpi.group(0), kpi.group(0)
 
 
 def test_pages_lead_to_the_briefing_to_print(api: TestClient, store: Path) -> None:
@@ -740,24 +759,49 @@ def test_the_units_page_opens_on_the_maps_date(api: TestClient, store: Path) -> 
     assert api.get("/completion/units", params={"f": "json"}).json()["date"] == landing.today.isoformat()
 
 
-def test_the_home_page_after_opening_day_counts_the_days_since(api: TestClient) -> None:
-    """After opening day the home page's first figure is how many days ago it was, not a tick: a
-    tick beside three late projects read as "all ready". (The machine's date decides which branch
-    this page is in: before opening day it counts the days left.)"""
-    from completion.snapshot import today_local
+@pytest.fixture
+def today(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Sets today's date (Shanghai) for the completion code and the pages."""
+    import completion.landing
+    import completion.snapshot
 
+    def set_today(day: str) -> None:
+        for module in (completion.snapshot, completion.landing):
+            monkeypatch.setattr(module, "today_local", lambda: date.fromisoformat(day))
+
+    return set_today
+
+
+@pytest.mark.parametrize(
+    ("day", "words"),
+    [
+        # read top down as the completion map's first figure reads (it said "32 / 天前已开幕", "32
+        # days ago opened"): the days since opening day, then opening day
+        (
+            "2026-12-07",
+            {"en": "Days since opening day 32 days Opening day 2026-11-05", "zh": "已开幕 32 天 开幕日 2026-11-05"},
+        ),
+        ("2026-11-05", {"en": "Opening today T-0 Opening day 2026-11-05", "zh": "今天开幕 T-0 开幕日 2026-11-05"}),
+        (
+            "2026-10-26",
+            {"en": "Days to opening day 10 days Opening day 2026-11-05", "zh": "距开幕还有 10 天 开幕日 2026-11-05"},
+        ),
+    ],
+)
+def test_the_home_page_counts_the_days_as_the_map_does(
+    api: TestClient, today: Any, day: str, words: dict[str, str]
+) -> None:
+    """The home page's first figure, from today: the days to opening day, that it opens today, or
+    the days since it, never a tick (a tick beside three late projects read as "all ready")."""
+    today(day)
     for lang in ("en", "zh"):
         html = api.get("/maps", params={"lang": lang}).text
         days = re.search(r'<div class="kpi" data-kpi="days" data-value="(-?\d+)">(.*?)</div>', html, re.S)
         assert days, html[:2000]
         value, figure = int(days.group(1)), days.group(2)
+        assert value == (date(2026, 11, 5) - date.fromisoformat(day)).days
         assert "✓" not in figure
-        opening = re.search(r"\d{4}-11-05", figure)
-        if value < 0:
-            assert f"<b>{-value}</b>" in figure and opening, figure
-            assert (today_local() - date.fromisoformat(opening.group(0))).days == -value
-        elif value > 0:
-            assert f"<b>{value}</b>" in figure, figure
+        assert " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", figure)).split()) == words[lang], figure
 
 
 def test_days_behind_plan_are_worded_apart_from_the_forecast_finish(api: TestClient) -> None:
@@ -812,6 +856,20 @@ def test_popups_say_how_a_forecast_was_made_as_the_project_page_does(api: TestCl
         assert panel[code]["basis"] == words, (code, panel[code].get("basis"), words)
         assert orjson.dumps(words).decode() in page, code  # the map page's own table, the same words
         assert ("Based " in words) == (lang == "en"), words
+
+
+@pytest.mark.parametrize("path", ["/maps/data/panel", "/maps/completion"])
+def test_on_opening_day_the_maps_figure_says_it_opens_today(api: TestClient, path: str) -> None:
+    """On opening day the completion map's first figure (and the timeline's T-0 step, the same
+    panel) says that it opens today: "Days to opening day 0" counted down to nothing."""
+    for lang in ("en", "zh"):
+        r = api.get(path, params={"date": "2026-11-05", "lang": lang})
+        html = r.json()["html"] if path.endswith("panel") else r.text
+        kpi = re.search(r'<div class="vt-kpi" data-kpi="days" data-value="0">.*?</div>\s*</div>', html, re.S)
+        assert kpi, html[:2000]
+        text = " ".join(re.sub(r"<[^>]+>", " ", kpi.group(0)).split())
+        assert text == f"{i18n.label(lang, 'opening_today')} T-0 {i18n.label(lang, 'opening_day', date='2026-11-05')}"
+        assert i18n.label(lang, "days_left") not in text
 
 
 def test_after_opening_day_the_map_counts_the_days_since(api: TestClient) -> None:

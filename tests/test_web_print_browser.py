@@ -232,7 +232,14 @@ def test_units_table_printout_repeats_its_head_and_has_no_stray_page(
     title = i18n.label(lang, f"units_title_{by}", date=doc["date"])
     column = i18n.label(lang, "units_reports_overdue")
     for paper in ("A4", "A6"):
-        pdf = v.page.pdf(format=paper)
+        if paper == "A6":  # the page asks for A4 (its @page size), which Chromium fits whole on smaller
+            # paper: without it, as a reader's printer set to A6 lays it out
+            v.page.evaluate(
+                "document.querySelectorAll('style').forEach(s => {"
+                " s.textContent = s.textContent.replace(/size:A4 portrait;/g, ''); })"
+            )
+        pdf = v.page.pdf(format=paper, prefer_css_page_size=paper == "A4")
+        assert (paper == "A4") == (abs(float(PdfReader(io.BytesIO(pdf)).pages[0].mediabox.width) - 595.3) <= 1)
         save_artifact(f"print-units-{by}-{lang}-{paper}.pdf", pdf)
         pages = [re.sub(r"\s+", " ", p.extract_text()) for p in PdfReader(io.BytesIO(pdf)).pages]
         if paper == "A6":
@@ -362,5 +369,66 @@ def test_units_table_printout_keeps_within_the_page(visit: Any, lang: str) -> No
     )
     assert box["right"] <= box["width"], box
     assert box["names"] and max(box["names"]) <= 3, box
+    v.page.emulate_media(media="screen")
+    clean(v)
+
+
+@pytest.fixture(scope="module")
+def surveyed_server(surveyed_twin: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A server on the twin with the demo surveys: an evidence page with the imagery's rows."""
+    s = LiveServer(surveyed_twin, tmp_path_factory.mktemp("surveyed-print") / "server.log")
+    yield s
+    s.stop()
+
+
+A4_PORTRAIT = (595.3, 841.9)  # points
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_units_and_evidence_pages_print_on_one_a4_sheet(visit: Any, surveyed_server: LiveServer, lang: str) -> None:
+    """The units and the evidence pages set their paper as the maps and the project pages do: A4
+    (Chromium printed them on US Letter, the others on A4). At T-10 each takes one sheet: the
+    evidence page ran a few lines of its list onto a second."""
+    for path in ("/completion/units", "/evidence"):
+        url = f"{surveyed_server.url}{path}?f=html&date={CHECKPOINT_DATE}&lang={lang}"
+        v = visit(url, base=surveyed_server.url, wait=False)
+        v.page.wait_for_load_state("load")
+        pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
+        save_artifact(f"print-{path.rsplit('/', 1)[1]}-{lang}.pdf", pdf)
+        pages = PdfReader(io.BytesIO(pdf)).pages
+        size = (float(pages[0].mediabox.width), float(pages[0].mediabox.height))
+        assert all(abs(a - b) <= 1 for a, b in zip(size, A4_PORTRAIT, strict=True)), (path, size)
+        assert len(pages) == 1, (path, [p.extract_text()[-200:] for p in pages])
+        if path == "/evidence":  # the page with its rows: what there is to fit
+            assert "LS-04" in pages[0].extract_text()
+        clean(v)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_change_map_prints_the_registers_changes_as_one_paragraph(
+    visit: Any, server: LiveServer, lang: str
+) -> None:
+    """T-30 to T-10 changes the register 44 times (reports: no shape, nothing drawn): on paper they
+    are named in one paragraph with their count, not a card each (they took the panel over a page
+    and a half); the venue's own changes keep their cards, and the map its page."""
+    v = visit(f"/maps/changes?from=T-30&to=T-10&lang={lang}")
+    names = v.page.evaluate(
+        "Array.from(document.querySelectorAll('#vt-panel-body .vt-list li[data-register]'))"
+        ".map(li => li.dataset.feature)"
+    )
+    assert len(names) >= 20, names
+    pages = _printed(v, f"changes-register-{lang}")
+    assert len(pages) == 2, [p[:200] for p in pages]
+    panel = _squash(pages[0])
+    assert _squash(i18n.label(lang, "changes_register_print", n=len(names))) in panel, pages[0][:600]
+    modified = _squash(i18n.label(lang, "modified"))
+    # a card reads "Modified · <name>"; the paragraph names the register's changes without it
+    assert panel.count(f"{modified}·") < 10, pages[0]
+    _print_media(v)
+    shown = v.page.evaluate(
+        "Array.from(document.querySelectorAll('#vt-panel-body .vt-list li[data-register]'))"
+        ".filter(li => getComputedStyle(li).display !== 'none').length"
+    )
+    assert shown == 0
     v.page.emulate_media(media="screen")
     clean(v)

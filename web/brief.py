@@ -53,6 +53,7 @@ from pyproj import Transformer
 
 from completion.accountability import missing_reports
 from completion.evidence import Evidence, evidence_surveys, flag_messages, flagged_not_late, snapshot_flags
+from completion.landing import landing_date
 from completion.rollup import Group
 from completion.snapshot import Completion, CurvePoint, Snapshot, late_row
 from twin.core import SHANGHAI, Ref, TwinLike
@@ -125,6 +126,8 @@ class BriefFacts:
     # was asked), when the twin has surveys and it is not the snapshot's own: the footer names both,
     # so that the figures can be read again (/evidence?version=…&surveys_version=…)
     surveys_version: Ref | None = None
+    # what the page says under its header when its date is not today (date_note)
+    note: DateNote | None = None
 
 
 def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version: str | None = None) -> BriefFacts:
@@ -164,6 +167,42 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
         latest_report=max(dates, default=None),
         surveys_version=sref if sref is not None and sref.seq != snap.ref.seq else None,
     )
+
+
+@dataclass(frozen=True)
+class DateNote:
+    """What a briefing says under its header when its date is not today: the completion map's
+    landing note (``landed``: the date the maps open on, with its checkpoint), or only ``why``
+    (completion.landing.NOTE_LABELS' key: opening day has passed, or no report since), with today."""
+
+    today: date
+    why: str
+    landed: tuple[str, date] | None = None  # (checkpoint, date) when the page is of the landing date
+
+    def parts(self, lang: str) -> tuple[str, str]:
+        """The note in ``lang`` as (which date the page shows, or ""; why: today's date)."""
+        why = i18n.label(lang, self.why, today=self.today.isoformat())
+        if self.landed is None:
+            return "", why
+        shown = i18n.label(lang, "landed", checkpoint=self.landed[0], date=self.landed[1].isoformat())
+        return (f"{shown}。" if lang == "zh" else f"{shown}. "), why
+
+
+def date_note(twin: TwinLike, snap: Snapshot, version: str | None) -> DateNote | None:
+    """What the briefing of ``snap`` says under its header, or None for nothing.
+
+    The page cannot tell a date asked for from one chosen for the caller (the API and the CLI land on
+    completion.landing's date when none is asked): a page of the date the maps open on today, when
+    that is not today, says what the completion map's banner says ("Showing T-10 (2026-10-26), the
+    latest checkpoint with reports. Opening day has passed; today is 2026-12-07."). Any other page of
+    a date before opening day, made after it, says that opening day has passed: a forwarded copy
+    headed "10 days to opening day" said nothing else."""
+    landing = landing_date(twin)
+    if version is None and landing.moved and landing.on == snap.on and landing.checkpoint:
+        return DateNote(landing.today, landing.why_label, (landing.checkpoint, landing.on))
+    if snap.on < snap.opening < landing.today:
+        return DateNote(landing.today, "landed_after_opening")
+    return None
 
 
 def api_percent(value: float) -> str:
@@ -394,13 +433,15 @@ def render_brief(
     links to its page of the briefing's date (GET /projects/{code}?f=html); None links nothing."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    # what the caller may see (the view's state key), the snapshot, and how it was asked for
-    key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt, base_url)
+    # the note under the header, which depends on today (completion.landing)
+    note = date_note(twin, snap, version)
+    # what the caller may see (the view's state key), the snapshot, how it was asked for, and the note
+    key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt, base_url, note)
     with _made_lock:
         if key in _made:
             _made.move_to_end(key)
             return _made[key]
-    body = _render(twin, comp, snap, lang, fmt, version, base_url)
+    body = _render(twin, comp, snap, lang, fmt, version, base_url, note)
     with _made_lock:
         _made[key] = body
         while len(_made) > MADE_KEPT:
@@ -423,8 +464,9 @@ def _render(
     fmt: str,
     version: str | None,
     base_url: str | None = None,
+    note: DateNote | None = None,
 ) -> bytes:
-    facts = gather(twin, comp, snap, lang, version)
+    facts = dataclasses.replace(gather(twin, comp, snap, lang, version), note=note)
     link = None
     if base_url is not None and fmt == "pdf":
         base = base_url.rstrip("/")
@@ -538,6 +580,26 @@ def _header(page: Page, facts: BriefFacts, lang: str) -> None:
     page.text(x0, 270.0, page.fit(sub, x1 - x0 - right_w, 10.5), 10.5, colour=MUTED)
     page.text(x1, 277.5, when, 20, bold=True, ha="right")
     page.text(x1, 270.0, days, 10.5, colour=MUTED, ha="right")
+    if facts.note is not None:  # under the days, which it qualifies: the completion map's note, as it draws it
+        _date_note(page, *facts.note.parts(lang), x0, x1)
+
+
+NOTE_FILL, NOTE_BAR = "#eff6ff", "#2563eb"  # the maps' landing note (panels.css .vt-landing-note)
+
+
+def _date_note(page: Page, shown: str, why: str, x0: float, x1: float) -> None:
+    """The note on the maps' pale blue with a blue bar at its left, right-aligned between the header's
+    rule and the sections: which date the page shows, then why, in bold (that opening day has passed,
+    today's date)."""
+    size, pad, bar = 9.5, 2.2, 1.2
+    why_w = page.width(why, size, True)
+    shown = page.fit(shown, x1 - x0 - 2 * pad - bar - why_w, size) if shown else ""
+    w = page.width(shown, size) + why_w + 2 * pad + bar
+    page.ax.add_patch(Rectangle((x1 - w, 258.4), w, 6.0, color=NOTE_FILL, lw=0))
+    page.ax.add_patch(Rectangle((x1 - w, 258.4), bar, 6.0, color=NOTE_BAR, lw=0))
+    page.text(x1 - pad, 261.4, why, size, bold=True, ha="right", va="center")
+    if shown:
+        page.text(x1 - pad - why_w, 261.4, shown, size, ha="right", va="center")
 
 
 def _footer(page: Page, facts: BriefFacts, lang: str) -> None:
@@ -1353,6 +1415,10 @@ def _late_table(
         forecast = r["forecast_finish"] or "–"
         if done:  # reported done: the day it was (the forecast's finish), no forecast
             forecast = t("done_reported", date=r["forecast_finish"] or r["last_report_date"] or "–")
+        elif r["forecast_passed"] and r["missed_opening"]:
+            # after opening day: that it missed it, not a finish gone by ("2026-11-02 (passed)" beside
+            # "missed" read as a contradiction); a finish still ahead stays a forecast
+            forecast = t("not_done_by_opening")
         elif r["forecast_passed"]:
             forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
         name = r["name_en"] if lang == "en" else r["name_zh"]

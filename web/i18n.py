@@ -103,9 +103,6 @@ _LABELS: dict[str, dict[str, str]] = {
     "days_since_label": {"zh": "已开幕", "en": "Days since opening day"},
     "opening_day": {"zh": "开幕日 {date}", "en": "Opening day {date}"},
     "opening_passed": {"zh": "已开幕（{date}）", "en": "Opened on {date}"},
-    # the home page's figure after opening day: a count, not a tick (a tick beside late projects
-    # read as "all ready")
-    "days_since_opening": {"zh": "天前已开幕（{date}）", "en": "days since opening day ({date})"},
     "opening_today": {"zh": "今天开幕", "en": "Opening today"},
     "overall": {"zh": "总体加权完成率", "en": "Overall weighted completion"},
     "actual": {"zh": "实际", "en": "Actual"},
@@ -570,7 +567,7 @@ _LABELS: dict[str, dict[str, str]] = {
     },
     "brief_latest_report": {"zh": "最新填报 {date}（{age}）", "en": "latest report {date} ({age})"},
     "brief_same_day": {"zh": "当日", "en": "that day"},
-    "brief_days_old": {"zh": "{n} 天前", "en": "{n} days before"},
+    "brief_days_old": {"zh": "{n} 天前", "en": "{n} days earlier"},
     "brief_no_reports": {"zh": "尚无进度填报", "en": "no progress reported yet"},
     "brief_code": {"zh": "编号", "en": "Code"},
     "brief_actual_planned": {"zh": "完成 / 计划", "en": "Done / planned"},
@@ -598,8 +595,8 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "{n} more; every overdue report, by responsible unit: {url}",
     },
     "brief_imagery_version": {
-        "zh": "影像按版本 {version} 所录航测。",
-        "en": "Imagery as recorded at version {version}.",
+        "zh": "航测影像：截至孪生版本 {version} 已登记的航测。",
+        "en": "Imagery: the surveys recorded by twin version {version}.",
     },
     "brief_source": {
         "zh": "来源：{product}，版本 {version}（{time} 提交）。",
@@ -943,6 +940,22 @@ _LABELS.update(
             "en": "The legend counts the features drawn on the map. All changes (the table below): {added} added, "
             "{modified} modified, {deleted} deleted, {n} of them records without a shape (the project register), "
             "not drawn.",
+        },
+    }
+)
+
+# Leaders' paper and pages after opening day (the briefing's note, the late lists' wording, the
+# change map in print).
+_LABELS.update(
+    {
+        # a late project not reported done by a date after opening day: it missed opening day, said as
+        # a fact, in place of a forecast finish gone by (a past date beside "missed" read as a contradiction)
+        "not_done_by_opening": {"zh": "未在开幕日前报完工", "en": "not reported done by opening day"},
+        # the change map on paper: the register's changes (no shape, nothing drawn) named in one
+        # paragraph, not one card each (44 of them ran over a page and a half)
+        "changes_register_print": {
+            "zh": "工程台账变化 {n} 项（无图形，仅列名称）：",
+            "en": "{n} project register changes (no shape; names only): ",
         },
     }
 )

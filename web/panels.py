@@ -330,10 +330,10 @@ def completion_panel(
 
 def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> dict[str, Any]:
     """A project's forecast as the late list words it: ``done`` the day it was reported done (no
-    forecast then); ``forecast`` its finish, "passed" for a date gone by while not done, or "no
-    forecast"; ``after_opening`` the flag, with ``after_opening_text`` its words (how many days
-    after ``opening`` the finish is); ``chance`` the chance of missing opening day with its
-    interval. Shared by the late list and the project page (web/project_page.py)."""
+    forecast then); ``forecast`` its finish, "passed" for a date gone by while not done (after opening
+    day: "not reported done by opening day", ``missed``), or "no forecast"; ``after_opening`` the
+    flag, with ``after_opening_text`` its words (how many days after ``opening`` the finish is);
+    ``chance`` the chance of missing opening day with its interval. Shared by the late list and the project page (web/project_page.py)."""
     fc = s.forecast
     passed = forecast_passed(s)
     done = done_reported(s)
@@ -344,6 +344,10 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
         )
     if fc.finish is None:
         forecast = i18n.label(lang, "not_forecast")
+    elif passed and fc.missed:
+        # after opening day: that it missed it, not a finish gone by (the briefing's "missed" beside
+        # "2026-11-02 (passed)" read as a contradiction); a finish still ahead stays a forecast
+        forecast = i18n.label(lang, "not_done_by_opening")
     elif passed:
         forecast = i18n.label(lang, "forecast_passed", date=fc.finish.isoformat())
     else:
@@ -352,6 +356,8 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
         "done": done.isoformat() if done else None,
         "forecast": forecast,
         "forecast_passed": passed,
+        # not reported done by a date after opening day: ``forecast`` says so, with no "Forecast" before it
+        "missed": passed and fc.missed,
         "after_opening": bool(fc.after_opening) and not passed,
         "after_opening_text": after_opening_words(s, lang, opening),
         "chance": chance,
