@@ -438,3 +438,15 @@ def test_after_opening_day_the_forecast_says_it_was_not_reported_done(api: TestC
             _, text = _field(page, "forecast")
             assert text.startswith(i18n.label(lang, "not_done_by_opening")), (lang, r["code"], text)
             assert r["forecast_finish"] not in text, (lang, r["code"], text)
+
+
+def test_every_patterned_status_has_its_swatch_on_the_project_page(api: TestClient) -> None:
+    """The page's status swatch carries the maps' pattern (web/maps.py STATUS_PATTERNS) for each
+    status that has one: at risk printed as not started's plain grey in black and white."""
+    from web.maps import STATUS_PATTERNS
+
+    projects = api.get("/projects", params={"date": ON}).json()["projects"]
+    for status in STATUS_PATTERNS:
+        code = next(p["code"] for p in projects if p["status"] == status)
+        page = api.get(f"/projects/{code}", params={"date": ON, "f": "html"}).text
+        assert f"vt-swatch-{status}" in page and f".vt-swatch-{status}{{background-image:" in page, status
