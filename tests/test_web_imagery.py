@@ -20,7 +20,7 @@ from api_server import LiveServer
 from deadlines import BROWSER_MS
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
-from web_support import artifacts_dir
+from web_support import artifacts_dir, plain_dates
 
 from api.main import create_app
 from api.settings import ApiSettings
@@ -258,7 +258,7 @@ def test_a_project_reported_done_says_so_with_no_forecast(surveyed_twin: Path, l
         html = c.get("/maps/completion", params={"date": BETWEEN, "lang": lang}, headers={"Accept": "text/html"}).text
     done = {p["code"] for p in projects if p["status"] == "done"}
     imagery = _section(html, "imagery-disagrees")
-    entries = dict(re.findall(r'data-project="([^"]+)"(.*?)</li>', imagery, re.S))
+    entries = dict(re.findall(r'data-project="([^"]+)"(.*?)</li>', plain_dates(imagery), re.S))
     shown_done = sorted(code for code in entries if code in done)
     assert shown_done == ["LS-04", "RD-08"], entries.keys()
     words = {"en": ("Done, reported 2026-10-16", "Forecast finish", "chance of missing"),
