@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -447,10 +447,10 @@ def test_a_layer_added_later_leaves_earlier_pages_as_they_were(tmp_path: Path) -
             assert r.status_code == 200, (path, r.text[:300])
 
 
-def test_behind_and_on_track_read_apart_from_done_in_grey() -> None:
-    """On a black-and-white printer the briefing's red (behind), green (on track) and blue (done)
-    are the same dark grey: a behind hall, plaza zone or lawn carries white stripes over its fill,
-    an on-track one white dots, a behind road a white dashed stripe; done ones stay plain."""
+def drawn_in_grey(halls: Sequence[str], roads: Sequence[str], width: float) -> Callable[..., Any]:
+    """The briefing's map drawing of halls side by side (90 wide, 20 apart, in these statuses) and
+    of two roads above the first two (in these), on a plain figure `width` units wide: the grey
+    levels (0-255) of a box of it, by its data coordinates."""
     import geopandas as gpd
     import numpy as np
     import shapely
@@ -462,33 +462,41 @@ def test_behind_and_on_track_read_apart_from_done_in_grey() -> None:
     fig = Figure(figsize=(6, 2), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
-    halls = gpd.GeoDataFrame(
-        {"code": ["1.1H", "2.1H", "3H"], "status": ["behind", "done", "on_track"], "level": ["0m", "0m", "0m"]},
-        geometry=[shapely.box(0, 0, 90, 90), shapely.box(110, 0, 200, 90), shapely.box(220, 0, 300, 90)],
-        crs=brief.MAP_CRS,
+    codes = ["1.1H", "2.1H", "3H"][: len(halls)]
+    boxes = [shapely.box(0, 0, 90, 90), shapely.box(110, 0, 200, 90), shapely.box(220, 0, 300, 90)][: len(halls)]
+    frame = gpd.GeoDataFrame(
+        {"code": codes, "status": list(halls), "level": ["0m"] * len(halls)}, geometry=boxes, crs=brief.MAP_CRS
     )
-    brief._draw_halls(ax, halls, "en")
-    roads = gpd.GeoDataFrame(
-        {"road_class": ["arterial", "arterial"], "status": ["behind", "done"], "name_en": ["A", "B"]},
+    brief._draw_halls(ax, frame, "en")
+    lines = gpd.GeoDataFrame(
+        {"road_class": ["arterial", "arterial"], "status": list(roads), "name_en": ["A", "B"]},
         geometry=[shapely.LineString([(0, 95), (90, 95)]), shapely.LineString([(110, 95), (200, 95)])],
         crs=brief.MAP_CRS,
     )
-    brief._draw_roads(ax, roads, shapely.box(0, 0, 200, 100), "en")
-    ax.set_xlim(0, 300)
+    brief._draw_roads(ax, lines, shapely.box(0, 0, 200, 100), "en")
+    ax.set_xlim(0, width)
     ax.set_ylim(0, 100)
     ax.set_axis_off()
     fig.canvas.draw()
     rgba = np.asarray(fig.canvas.buffer_rgba())
-    w, h = fig.canvas.get_width_height()
+    h = fig.canvas.get_width_height()[1]
+
+    def grey(x0: float, y0: float, x1: float, y1: float) -> Any:
+        (px0, py0), (px1, py1) = ax.transData.transform([(x0, y0), (x1, y1)])
+        box = rgba[round(h - py1) : round(h - py0), round(px0) : round(px1), :3].astype(float)
+        return 0.299 * box[..., 0] + 0.587 * box[..., 1] + 0.114 * box[..., 2]
+
+    return grey
+
+
+def test_behind_and_on_track_read_apart_from_done_in_grey() -> None:
+    """On a black-and-white printer the briefing's red (behind), green (on track) and blue (done)
+    are the same dark grey: a behind hall, plaza zone or lawn carries white stripes over its fill,
+    an on-track one white dots, a behind road a white dashed stripe; done ones stay plain."""
+    grey = drawn_in_grey(["behind", "done", "on_track"], ["behind", "done"], 300)
 
     def white_share(x0: float, y0: float, x1: float, y1: float) -> float:
-        (px0, py0), (px1, py1) = ax.transData.transform([(x0, y0), (x1, y1)])
-        grey = []
-        for py in range(round(h - py1), round(h - py0)):
-            for px in range(round(px0), round(px1)):
-                r, g, b = rgba[py, px, :3]
-                grey.append(0.299 * r + 0.587 * g + 0.114 * b)
-        return sum(1 for v in grey if v > 200) / len(grey)
+        return float((grey(x0, y0, x1, y1) > 200).mean())
 
     assert white_share(20, 20, 70, 70) > 0.15  # the behind hall, striped
     assert white_share(130, 20, 180, 70) < 0.02  # the done one, plain
@@ -696,43 +704,14 @@ def test_at_risk_reads_apart_from_not_started_in_grey() -> None:
     grey (177 and 158): an at-risk hall carries a dark cross-hatch over its fill, an at-risk road a
     dark dashed stripe down its middle, as on the web map (web/maps.py STATUS_PATTERNS); the legend
     and the key figures' swatches the same hatch. Not started stays plain."""
-    import geopandas as gpd
-    import numpy as np
-    import shapely
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from web import brief, maps
 
     assert "at_risk" in brief.STATUS_HATCHES  # the legend's and key figures' swatches draw these
     assert set(brief.STATUS_HATCHES) == set(maps.STATUS_PATTERNS)
-    fig = Figure(figsize=(6, 2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0, 0, 1, 1))
-    halls = gpd.GeoDataFrame(
-        {"code": ["1.1H", "2.1H"], "status": ["at_risk", "not_started"], "level": ["0m", "0m"]},
-        geometry=[shapely.box(0, 0, 90, 90), shapely.box(110, 0, 200, 90)],
-        crs=brief.MAP_CRS,
-    )
-    brief._draw_halls(ax, halls, "en")
-    roads = gpd.GeoDataFrame(
-        {"road_class": ["arterial", "arterial"], "status": ["at_risk", "not_started"], "name_en": ["A", "B"]},
-        geometry=[shapely.LineString([(0, 95), (90, 95)]), shapely.LineString([(110, 95), (200, 95)])],
-        crs=brief.MAP_CRS,
-    )
-    brief._draw_roads(ax, roads, shapely.box(0, 0, 200, 100), "en")
-    ax.set_xlim(0, 200)
-    ax.set_ylim(0, 100)
-    ax.set_axis_off()
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    w, h = fig.canvas.get_width_height()
+    grey = drawn_in_grey(["at_risk", "not_started"], ["at_risk", "not_started"], 200)
 
     def dark_share(x0: float, y0: float, x1: float, y1: float) -> float:
-        (px0, py0), (px1, py1) = ax.transData.transform([(x0, y0), (x1, y1)])
-        box = rgba[round(h - py1) : round(h - py0), round(px0) : round(px1), :3].astype(float)
-        grey = 0.299 * box[..., 0] + 0.587 * box[..., 1] + 0.114 * box[..., 2]
-        return float((grey < 120).mean())
+        return float((grey(x0, y0, x1, y1) < 120).mean())
 
     assert dark_share(20, 20, 70, 70) > 0.05  # the at-risk hall, cross-hatched
     assert dark_share(130, 20, 180, 70) < 0.01  # the not-started one, plain
