@@ -362,3 +362,25 @@ def survey_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "rasters"
     monkeypatch.setenv("VENUE_TWIN_SURVEY_DIR", str(d))
     return d
+
+
+@pytest.fixture
+def season_recorded_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small season (register and reports, `venue-twin projects sample`) imported into an empty
+    twin without --original-dates, as the README's intake records a season: recorded now, its
+    reports dated at checkpoints that fall before the twin's history."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    monkeypatch.setenv("VENUE_TWIN_AUTHOR", "Guo Hui <battle-map office>")
+    book, store = tmp_path / "season.xlsx", tmp_path / "season.gpkg"
+    for args in (
+        ("projects", "sample", str(book), "--projects", "6"),
+        ("init", "--empty", "--store", str(store)),
+        ("projects", "import", str(book), "-s", str(store)),
+        ("progress", "import", str(book), "-s", str(store)),
+    ):
+        r = CliRunner().invoke(app, list(args))
+        assert r.exit_code == 0, (args, r.output)
+    return store

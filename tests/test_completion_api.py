@@ -317,9 +317,7 @@ def test_a_date_after_today_is_refused_naming_the_parameter(api: TestClient) -> 
     assert api.get("/completion", params={"date": today.isoformat()}).status_code == 200  # today itself is fine
 
 
-def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(season_recorded_now: Path) -> None:
     """A small season imported into an empty twin without original dates (the README's intake
     recorded now): its reports are dated at checkpoints before the twin's history. The API's
     /completion and the pages without a date open on the same date, one the twin has data for;
@@ -328,22 +326,10 @@ def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(
     map drew its "no data" panel and the home page lost its figures."""
     from datetime import date
 
-    from typer.testing import CliRunner
-
-    from cli.main import app
     from completion.snapshot import today_local
     from twin.core import SHANGHAI
 
-    monkeypatch.setenv("VENUE_TWIN_AUTHOR", "Guo Hui <battle-map office>")
-    book, store = tmp_path / "season.xlsx", tmp_path / "season.gpkg"
-    for args in (
-        ("projects", "sample", str(book), "--projects", "6"),
-        ("init", "--empty", "--store", str(store)),
-        ("projects", "import", str(book), "-s", str(store)),
-        ("progress", "import", str(book), "-s", str(store)),
-    ):
-        r = CliRunner().invoke(app, list(args))
-        assert r.exit_code == 0, (args, r.output)
+    store = season_recorded_now
     with Twin.open(store) as twin:
         first = twin.first_commit()
         assert first is not None

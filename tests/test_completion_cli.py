@@ -231,25 +231,7 @@ def test_the_late_tables_range_column_is_one_form(tmp_path: Path, monkeypatch: p
     assert forms == {"full"}, ranges
 
 
-def recorded_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A small season (register and reports) imported into an empty twin without --original-dates:
-    recorded now, its reports dated at checkpoints that fall before the twin's history."""
-    monkeypatch.setenv("VENUE_TWIN_AUTHOR", "Guo Hui <battle-map office>")
-    book, store = tmp_path / "season.xlsx", tmp_path / "season.gpkg"
-    for args in (
-        ("projects", "sample", str(book), "--projects", "6"),
-        ("init", "--empty", "--store", str(store)),
-        ("projects", "import", str(book), "-s", str(store)),
-        ("progress", "import", str(book), "-s", str(store)),
-    ):
-        code, out = run(*args)
-        assert code == 0, (args, out)
-    return store
-
-
-def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(season_recorded_now: Path) -> None:
     """The README's intake without --original-dates records a season's reports today, dated at
     checkpoints before the twin's history. The tables without --date opened on the latest
     checkpoint with reports (T-10 after the season) and every one exited 2 with "the twin has no
@@ -261,7 +243,7 @@ def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(
     from completion.snapshot import today_local
     from twin.core import SHANGHAI
 
-    store = recorded_now(tmp_path, monkeypatch)
+    store = season_recorded_now
     with Twin.open(store) as twin:
         first = twin.first_commit()
         assert first is not None
