@@ -509,7 +509,7 @@ def test_stale_figures_and_passed_forecasts_are_marked_apart_from_late(api: Test
         assert p["forecast_finish"] not in item.group(0) and "(passed" not in item.group(0)
         assert "after opening day" not in item.group(0) and "chance of missing" not in item.group(0)
         popup = next(x for x in panel["projects"] if x["code"] == p["code"])
-        assert popup["forecast"].endswith("(passed, not reported done)") and not popup["after_opening"]
+        assert popup["forecast"] == i18n.label("en", "not_done_by_opening") and not popup["after_opening"]
         assert popup["p_late"] is None and popup["stale"] is True
     zh = _json(api, "/maps/data/panel", date=AFTER_OPENING, lang="zh")["html"]
     assert zh.count(f"data-missed>{i18n.label('zh', 'not_done_by_opening')}</div>") >= len(gone)
@@ -526,6 +526,47 @@ def test_stale_figures_and_passed_forecasts_are_marked_apart_from_late(api: Test
         item = re.search(rf'data-project="{p["code"]}".*?</li>', html, re.S)
         assert item and f"{p['forecast_finish']} (passed, not reported done)" in item.group(0)
         assert "data-missed" not in item.group(0)
+
+
+@pytest.mark.parametrize("day", ["2026-11-06", AFTER_OPENING])
+def test_after_opening_day_the_completion_map_says_a_project_not_done_missed_it(api: TestClient, day: str) -> None:
+    """After opening day a project not reported done has missed it, and the completion map says so
+    as the briefing and the project page do: its popups (the map page's project table and the
+    timeline's panel data) said "2026-10-29 (passed, not reported done)" / "（已过，未报完成）", and
+    the popup and the late list gave a project whose finish is still ahead a "100 % chance of
+    missing opening day". A finish gone by reads "not reported done by opening day"; one still
+    ahead stays a forecast, with no chance beside it, the late list saying it missed opening day
+    under it and the popup in its basis ("Not reported done by opening day 2026-11-05: missed it.")."""
+    comp = {p["code"]: p for p in _json(api, "/projects", date=day)["projects"]}
+    missed = {c for c, p in comp.items() if p["status"] != "done"}
+    assert missed and all(comp[c]["missed_opening"] for c in missed)
+    ahead = {c for c in missed if comp[c]["forecast_finish"] and comp[c]["forecast_finish"] >= day}
+    gone = missed - ahead
+    assert gone and (ahead or day == AFTER_OPENING)  # on 11-06 HL-07's and RD-03's finishes are ahead
+    for lang in ("en", "zh"):
+        not_done = i18n.label(lang, "not_done_by_opening")
+        passed_words = i18n.label(lang, "forecast_passed", date="").strip()  # "(passed, not reported done)"
+        chance_words = {"en": "chance of missing opening day", "zh": "赶不上开幕日的概率"}[lang]
+        basis_missed = i18n.label(lang, "basis_missed", date="2026-11-05")
+        panel = _json(api, "/maps/data/panel", date=day, lang=lang)
+        page = _engine_config(api.get("/maps/completion", params={"date": day, "lang": lang}).text)["projects"]
+        for rows in (panel["projects"], page):
+            for row in (r for r in rows if r["code"] in missed):
+                finish = comp[row["code"]]["forecast_finish"]
+                assert row["forecast"] == (finish if row["code"] in ahead else not_done), (lang, row)
+                assert passed_words not in (row["forecast"] or "")
+                assert row["missed"] and row["p_late"] is None, row  # no chance line in the popup
+                assert row["basis"].startswith(basis_missed), row
+        late = panel["html"].split('data-section="late"', 1)[1].split("</section>", 1)[0]
+        for code in missed & set(re.findall(r'<li class="vt-\w+" data-project="([^"]+)"', late)):
+            item = re.search(rf'data-project="{code}".*?</li>', late, re.S)
+            assert item, code
+            text = plain_dates(item.group(0))
+            assert passed_words not in text and chance_words not in text, (lang, code, text)
+            if code in ahead:
+                assert f'<div class="vt-late-meta" data-missed-note>{not_done}</div>' in text, text
+            else:
+                assert f"data-missed>{not_done}</div>" in text, text
 
 
 def test_the_timeline_opens_at_the_current_checkpoint(api: TestClient, store: Path) -> None:

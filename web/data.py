@@ -252,6 +252,21 @@ def forecast_passed(s: ProjectStatus) -> bool:
     return s.forecast_passed
 
 
+def forecast_text(s: ProjectStatus, lang: str) -> str | None:
+    """A project's forecast finish as every map surface words it (the popups, the late list, the
+    project page): the date; a date gone by while not done "passed, not reported done" before
+    opening day, and after it "not reported done by opening day" (it missed it: a fact, as the
+    briefing says it; a past date beside "missed" read as a contradiction); None without one."""
+    fc = s.forecast
+    if fc.finish is None:
+        return None
+    if not forecast_passed(s):
+        return fc.finish.isoformat()  # a finish still ahead stays a forecast, after opening day too
+    if fc.missed:
+        return i18n.label(lang, "not_done_by_opening")
+    return i18n.label(lang, "forecast_passed", date=fc.finish.isoformat())
+
+
 def after_opening_words(s: ProjectStatus, lang: str, opening: date | None) -> str:
     """The flag beside a forecast finish after opening day: how many days after it that finish is
     ("17 days after opening day"), or just "after opening day" for a flagged forecast whose median
@@ -282,12 +297,10 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
         p = s.project
         fc = s.forecast
         state = states[p.code]
-        # a forecast finish already behind the date read is no forecast: say it has passed
+        # a forecast finish already behind the date read is no forecast: say it has passed (after
+        # opening day, that it was not reported done by it)
         passed = forecast_passed(s)
         done = done_reported(s)
-        forecast = fc.finish.isoformat() if fc.finish else None
-        if passed and forecast:
-            forecast = i18n.label(lang, "forecast_passed", date=forecast)
         out.append(
             {
                 "code": p.code,
@@ -300,10 +313,13 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "planned_finish": p.planned_finish.isoformat(),
                 # a project reported done: the day it was, instead of a forecast
                 "done": i18n.label(lang, "done_reported", date=done.isoformat()) if done else None,
-                "forecast": forecast,
+                "forecast": forecast_text(s, lang),
+                # not reported done by a date after opening day: missed it (its basis says so), never
+                # a chance of it ("100 % chance of missing opening day" read as still to come)
+                "missed": fc.missed,
                 "after_opening": False if passed else fc.after_opening,
                 "after_opening_text": after_opening_words(s, lang, view.snapshot.opening),
-                "p_late": None if fc.p_late is None or passed else round(fc.p_late, 3),
+                "p_late": None if fc.p_late is None or passed or fc.missed else round(fc.p_late, 3),
                 "forecast_low": fc.low.isoformat() if fc.low else None,
                 "forecast_high": fc.high.isoformat() if fc.high else None,
                 "days_late": s.days_late,

@@ -34,6 +34,7 @@ from web.data import (
     bounds_to_display,
     done_reported,
     forecast_passed,
+    forecast_text,
     project_table,
     union_bounds,
 )
@@ -338,26 +339,24 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
     passed = forecast_passed(s)
     done = done_reported(s)
     chance = None
-    if fc.p_late is not None and fc.low and fc.high and not passed:
+    # after opening day a project not reported done has missed it: no chance of it (the briefing's
+    # "missed"; "100 % chance of missing opening day" read as still to come)
+    if fc.p_late is not None and fc.low and fc.high and not passed and not fc.missed:
         chance = i18n.label(
             lang, "late_chance", p=i18n.fmt_percent(100 * fc.p_late), low=fc.low.isoformat(), high=fc.high.isoformat()
         )
-    if fc.finish is None:
-        forecast = i18n.label(lang, "not_forecast")
-    elif passed and fc.missed:
-        # after opening day: that it missed it, not a finish gone by (the briefing's "missed" beside
-        # "2026-11-02 (passed)" read as a contradiction); a finish still ahead stays a forecast
-        forecast = i18n.label(lang, "not_done_by_opening")
-    elif passed:
-        forecast = i18n.label(lang, "forecast_passed", date=fc.finish.isoformat())
-    else:
-        forecast = fc.finish.isoformat()
+    # after opening day a finish gone by is "not reported done by opening day" (forecast_text), one
+    # still ahead stays a forecast
+    forecast = forecast_text(s, lang) or i18n.label(lang, "not_forecast")
     return {
         "done": done.isoformat() if done else None,
         "forecast": forecast,
         "forecast_passed": passed,
         # not reported done by a date after opening day: ``forecast`` says so, with no "Forecast" before it
         "missed": passed and fc.missed,
+        # missed with a finish still ahead: the late list says it missed opening day under the forecast
+        # (the project page's basis says so already)
+        "missed_note": i18n.label(lang, "not_done_by_opening") if fc.missed and not passed and not done else None,
         "after_opening": bool(fc.after_opening) and not passed,
         "after_opening_text": after_opening_words(s, lang, opening),
         "chance": chance,
