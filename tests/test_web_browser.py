@@ -729,8 +729,9 @@ NO_DATA_SHOWN = "(() => { const b = document.querySelector('.vt-no-data-map'); r
 def test_timeline_before_the_twins_history_says_there_was_no_data_yet(visit: Any, mid_way_server: LiveServer) -> None:
     """A timeline checkpoint before the twin's history drew an empty map while its panel answered
     404 ("could not load the data", the last checkpoint's figures left in the panel). The map says
-    there was no data yet on that date, in the words of every other read before the history
-    (twin.core.no_data_reason), and so does the panel; a checkpoint with data takes it away."""
+    when the twin's history starts and that the date comes before it (in the page's language: it
+    was twin.core.no_data_reason's English under "No data yet on ..."), and so does the panel; a
+    checkpoint with data takes it away."""
     server = mid_way_server
     v = visit(server.url + "/maps/timeline?lang=en#2026-07-18", base=server.url)
     dates = v.page.evaluate("vt_timeline.cfg.steps.map(s => s.date)")
@@ -738,8 +739,8 @@ def test_timeline_before_the_twins_history_says_there_was_no_data_yet(visit: Any
     assert v.page.evaluate("vt_timeline.index") == 0
     v.page.wait_for_function(NO_DATA_SHOWN)
     shown = v.page.locator(".vt-no-data-map").inner_text()
-    why = "the twin has no data on 2026-07-18: its history starts on 2026-08-01"
-    assert "No data yet on 2026-07-18" in shown and why in shown, shown
+    why = "2026-07-18 comes before it: the twin holds nothing of that day, so this step has no figures."
+    assert "The twin's history starts on 2026-08-01" in shown and why in shown, shown
     assert v.page.locator(".vt-no-data-map").get_attribute("role") == "status"
     assert why in v.page.locator("#vt-panel-body [data-no-data]").inner_text()
     assert v.page.locator("#vt-panel-body [data-kpi]").count() == 0  # no figures of a season not there yet

@@ -588,6 +588,53 @@ def test_the_timeline_opens_at_the_current_checkpoint(api: TestClient, store: Pa
     assert f'<div id="vt-step-label">{steps[now][1]}</div>' in html
 
 
+def _timeline_config(html: str) -> dict[str, Any]:
+    at = html.index("{", html.index("new VT.Timeline(vt_engine,"))
+    config, _ = __import__("json").JSONDecoder().raw_decode(html[at:])
+    return config  # type: ignore[no-any-return]
+
+
+def test_a_season_recorded_today_opens_its_timeline_on_today(season_recorded_now: Path) -> None:
+    """A season imported without its original dates is recorded today: every checkpoint of its
+    timeline (T-110 to T-0) comes before the twin's history. The timeline opened on its last step,
+    T-0, and said "No data yet on 2026-11-05" over an empty map, with an English sentence on the
+    Chinese page, while every report was there on today. It now has a step of today (the date the
+    maps open on, completion.landing) and opens on it with its figures; a step before the history
+    says in the page's language that the history starts today."""
+    from completion.landing import landing_date
+
+    with Twin.open(season_recorded_now) as twin:
+        today = landing_date(twin).today
+        assert landing_date(twin).on == today and (first := twin.first_commit()) is not None
+        since = first.time.astimezone(__import__("twin.core").core.SHANGHAI).date()
+    assert since == today
+    with TestClient(create_app(ApiSettings(store=season_recorded_now))) as c:
+        for lang in ("en", "zh"):
+            html = c.get("/maps/timeline", params={"lang": lang}).text
+            cfg = _timeline_config(html)
+            steps, index = cfg["steps"], cfg["index"]
+            step = steps[index]
+            assert (step["date"], step["noData"]) == (today.isoformat(), None), step  # it opened on T-0, no data
+            today_label = i18n.label(lang, "timeline_today", date=today.isoformat())
+            assert step["label"] == today_label
+            assert f'value="{index}"' in html and f'max="{len(steps) - 1}"' in html
+            assert f'<div id="vt-step-label">{today_label}</div>' in html
+            assert _engine_config(html)["date"] == today.isoformat()
+            body = html.split('id="vt-panel-body"', 1)[1]
+            assert 'data-kpi="overall"' in body and "data-no-data" not in body.split("</section>", 1)[0]
+            assert 'data-project="' in body  # the season's projects, late or on the units' list
+            # the checkpoints, all before the history, say when it starts, in the page's language
+            before = [s for s in steps if s["date"] != today.isoformat()]
+            assert [s["label"].split(" · ")[0] for s in before][-1] == "T-0" and len(before) == len(steps) - 1
+            for s in before:
+                heading = i18n.label(lang, "history_starts", since=today.isoformat())
+                note = i18n.label(lang, "history_starts_note", date=s["date"])
+                shown = html_lib.unescape(plain_dates(s["noData"] or ""))
+                assert f"<h2>{heading}</h2>" in shown and f"<p>{note}</p>" in shown, shown
+                assert f'data-since="{today.isoformat()}"' in shown
+                assert "the twin has no data" not in shown and "No data yet" not in shown
+
+
 def test_units_section_lists_late_then_overdue_units_as_the_api(api: TestClient, store: Path) -> None:
     from datetime import date
 

@@ -297,7 +297,15 @@ _LABELS: dict[str, dict[str, str]] = {
     # timeline
     "timeline_title": {"zh": "倒排节点回放：场馆逐步“填满”", "en": "Checkpoint timeline: the venue fills in"},
     "checkpoint": {"zh": "节点", "en": "Checkpoint"},
-    "no_data_yet": {"zh": "{date} 孪生尚无数据", "en": "No data yet on {date}"},
+    # a step before the twin's history (a season imported mid-way, or recorded today without its
+    # original dates): when the history starts, not a bare "no data yet"
+    "history_starts": {"zh": "孪生的历史从 {since} 开始", "en": "The twin's history starts on {since}"},
+    "history_starts_note": {
+        "zh": "{date} 在此之前，孪生中没有那一天的数据，这一步没有数字可显示。",
+        "en": "{date} comes before it: the twin holds nothing of that day, so this step has no figures.",
+    },
+    # the timeline's step of the date a map opens on (today) where no checkpoint has data yet
+    "timeline_today": {"zh": "今天 · {date}", "en": "Today · {date}"},
     "play": {"zh": "播放", "en": "Play"},
     "pause": {"zh": "暂停", "en": "Pause"},
     "prev": {"zh": "上一节点", "en": "Previous"},

@@ -14,6 +14,7 @@ Bootstrap, Font Awesome) are removed from every map: nothing here needs jQuery o
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +29,9 @@ from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 from markupsafe import Markup
 
+from completion.landing import landing_date
 from completion.snapshot import resolve_ref, today_local
-from twin.core import SHANGHAI, Ref, TwinLike, no_data, no_data_reason
+from twin.core import SHANGHAI, Ref, TwinLike, no_data
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from web import i18n
@@ -682,21 +684,45 @@ def panel_data(
 
 
 def _no_data_panel(ctx: MapContext, day: date) -> str | None:
-    """The panel of a timeline step before the twin's history (a season imported mid-way), saying
-    so in the words of every read before the history (twin.core.no_data_reason; the panel route
-    answers 404 with them): its data draws nothing and its figures would count a season that was
-    not there. None when the step has data."""
-    why = no_data_reason(ctx.twin, ctx.twin.resolve(asof=day.isoformat()).seq, day.isoformat())
+    """The panel of a timeline step before the twin's history (a season imported mid-way, or one
+    recorded today without its original dates), saying when the history starts (twin.core.no_data's
+    date; the panel route answers 404 there), in the page's language: its data draws nothing and
+    its figures would count a season that was not there. None when the step has data."""
+    why = no_data(ctx.twin, ctx.twin.resolve(asof=day.isoformat()).seq, day.isoformat())
     if why is None:
         return None
-    return str(macro("map_parts.html", "no_data", lang=ctx.lang, day=day.isoformat(), reason=why))
+    return str(macro("map_parts.html", "no_data", lang=ctx.lang, day=day.isoformat(), since=why.values["since"]))
+
+
+def timeline_opening(twin: TwinLike, lang: str, today: date | None = None) -> tuple[list[tuple[date, str]], int]:
+    """The timeline's steps and the one it opens on: the checkpoints (timeline_steps) from the one
+    timeline_start picks; where that step comes before the twin's history and the date the maps open
+    on (completion.landing: today then) has data, a step of that date, in date order, opened on. A
+    season recorded today without its original dates has every checkpoint before its history: the
+    timeline opened on T-0 saying it had no data, its reports all on today's step it lacked."""
+    steps = timeline_steps(twin)
+    days = [d for d, _ in steps]
+    start = timeline_start(twin, days, today)
+
+    def has_data(day: date) -> bool:
+        return no_data(twin, twin.resolve(asof=day.isoformat()).seq, day.isoformat()) is None
+
+    if not steps or has_data(days[start]):
+        return steps, start
+    on = landing_date(twin, today).on
+    if on in days or not has_data(on):
+        return steps, start
+    at = bisect.bisect(days, on)
+    label = (
+        i18n.label(lang, "timeline_today", date=on.isoformat()) if on == (today or today_local()) else on.isoformat()
+    )
+    return [*steps[:at], (on, label), *steps[at:]], at
 
 
 def timeline_map(ctx: MapContext) -> str:
     """The completion map stepping through the checkpoints with a slider."""
     twin, lang = ctx.twin, ctx.lang
-    steps = timeline_steps(twin)
-    start = timeline_start(twin, [d for d, _ in steps])
+    steps, start = timeline_opening(twin, lang)
     first = steps[start][0]
     styles = completion_styles()
     specs = []
@@ -1188,5 +1214,6 @@ __all__ = [
     "layer_map",
     "panel_data",
     "timeline_map",
+    "timeline_opening",
     "timeline_steps",
 ]
