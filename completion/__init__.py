@@ -24,7 +24,9 @@ from completion.status import (
 from twin.core import register_presenter, register_rule
 
 # The register's rules hold on every write path, not only through report_progress/save_projects.
-register_rule(RULE, project_rule)
+# A record's `features` are references ("layer/feature_id"): a reader who may not see a layer
+# reads them without the ones into it (twin.access).
+register_rule(RULE, project_rule, references=("features",))
 # The twin file carries its QGIS styles and project, refreshed after each commit (GeoPackage only).
 register_presenter(present_venue, shows_commit)
 

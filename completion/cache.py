@@ -90,6 +90,10 @@ class _LRU:
         with self.lock:
             return list(reversed(self.items.values()))  # most recent first
 
+    def entries(self) -> list[tuple[Any, Any]]:
+        with self.lock:
+            return list(reversed(self.items.items()))  # most recent first
+
 
 _states = _LRU(6)
 _snapshots = _LRU(48)
@@ -117,23 +121,27 @@ def remember_latest(key: Hashable, snap: Any) -> None:
 
 
 def register_state(twin: TwinLike) -> RegisterState:
-    """The register as of the twin's head (brought forward from a kept state when one fits)."""
+    """The register as of the twin's head (brought forward from a kept state when one fits).
+
+    Kept per head and per what the caller's role hides (a view's state key after its head): a
+    record reads without its references into layers the role may not see (twin.access)."""
     head = twin.resolve()
-    key = head.commit.id if head.commit else None
+    hides = twin.state_key()[2:]
+    key = (head.commit.id if head.commit else None, hides)
     got: RegisterState | None = _states.get(key)
     if got is not None:
         return got
     with _building:
         got = _states.get(key)
         if got is None:
-            got = _bring_forward(twin, head) or _read_whole(twin, head)
+            got = _bring_forward(twin, head, hides) or _read_whole(twin, head)
             _states.put(key, got)
     return got
 
 
-def _bring_forward(twin: TwinLike, head: Ref) -> RegisterState | None:
-    for old in _states.values():
-        if old.seq > head.seq or old.head_id is None:
+def _bring_forward(twin: TwinLike, head: Ref, hides: tuple[Any, ...]) -> RegisterState | None:
+    for (_, seen), old in _states.entries():
+        if seen != hides or old.seq > head.seq or old.head_id is None:
             continue
         at = ancestor(twin, old.seq, old.head_id)
         if at is None:

@@ -15,11 +15,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from api_server import RESTRICTED, bearer, build_restricted_venue, client, make_tokens
 from fastapi.testclient import TestClient
 from survey_rasters import write_geotiff
 
+from completion import save_projects
 from twin import Twin
 from twin.surveys import survey_schema
 
@@ -28,6 +30,7 @@ ALLOWED = ("engineer", "admin")
 SECRET = RESTRICTED.name
 SECRET_SURVEYS = "surveys_security"
 SECRET_IDS = ("sec-south-gate", "sec-west-hall", "sec-north")
+REFERRING = "HL-01"  # a project that references a feature of the restricted layer
 SECRET_TEXT = (
     RESTRICTED.title_en,
     RESTRICTED.title_zh,
@@ -58,7 +61,12 @@ def _site(d: Path) -> Iterator[tuple[TestClient, dict[str, str], dict[str, Any]]
     tokens = make_tokens(store)
     # A public orthophoto and one in a survey layer restricted to engineers, imported after the
     # restricted layer's commits: the secret survey's id and commit must not reach outsiders either.
+    # Before them, a project given a reference into the restricted layer (beside its own): what an
+    # outsider reads of the register names neither the layer nor the feature.
     with Twin.open(store) as twin:
+        had = list(orjson.loads(twin.feature("projects", REFERRING))["properties"]["features"])
+        save_projects(twin, [{"code": REFERRING, "features": [*had, f"{SECRET}/sec-north"]}], author="admin",
+                      message="A project covers a post")  # fmt: skip
         twin.import_survey(
             write_geotiff(d / "ortho.tif"), kind="orthophoto", on=date(2026, 10, 20), author="drone.team"
         )
@@ -83,7 +91,7 @@ def _site(d: Path) -> Iterator[tuple[TestClient, dict[str, str], dict[str, Any]]
             "public_head": public_survey.commit,  # the last commit an outsider can see
             "survey_ids": [public_survey.id, secret_survey.id],
             "secret_survey": [secret_survey.id, secret_survey.commit, SECRET_SURVEYS],
-            "project": c.get("/projects", headers=admin).json()["projects"][0]["code"],
+            "project": REFERRING,
             "openapi": c.get("/api").json(),
         }
         yield c, tokens, facts
@@ -222,6 +230,8 @@ def test_the_layer_is_there_for_its_roles(site: tuple[TestClient, dict[str, str]
     assert secret_survey in {x["id"] for x in c.get("/surveys", headers=auth).json()["surveys"]}
     tile = c.get(f"/surveys/{secret_survey}/tiles/WebMercatorQuad/17/109699/53573.png", headers=auth)
     assert tile.status_code == 200 and tile.content.startswith(b"\x89PNG")
+    project = c.get(f"/collections/projects/items/{REFERRING}", headers=auth).json()
+    assert f"{SECRET}/sec-north" in project["properties"]["features"]
 
 
 def test_every_page_a_hidden_caller_gets_is_the_same_as_if_the_layer_did_not_exist(

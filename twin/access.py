@@ -14,6 +14,12 @@ What a caller who may not see a layer sees of the history (the policy, documente
   counts and its message withheld (a message may name hidden features); its author stays;
 - `parent` is the nearest commit they can see, and `seq` numbers the commits they can see, 1, 2,
   3 ... without gaps, so neither tells that hidden commits exist.
+
+References into a hidden layer (the fields a rule registers as holding "layer/feature_id", such as
+a project's `features`) are no references for them either: every read of such a field (a feature,
+a page, an export row, a history, a diff) leaves them out, and a diff entry that differed only in
+them is no difference. A write keeps them: the record keeps the references it had into the layers
+the writer may not see, whatever they write of the others (TwinView.commit).
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from twin.errors import BadInput, NotFound
-from twin.model import Change, CommitInfo, DiffEntry, HistoryEntry, LayerSchema
+from twin.model import SCHEMA_ID, Change, CommitInfo, DiffEntry, Feature, HistoryEntry, LayerSchema
 
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
@@ -76,6 +84,104 @@ def may_see(role: str | None, schema: LayerSchema) -> bool:
     return role is not None and (role == "admin" or role in schema.restricted_to)
 
 
+def _hidden_ref(value: Any, hidden: frozenset[str]) -> bool:
+    if not isinstance(value, str):
+        return False
+    layer, sep, _ = value.partition("/")
+    return bool(sep) and layer in hidden
+
+
+@dataclass(frozen=True)
+class _Redaction:
+    """Takes the references into hidden layers out of one layer's reference fields, as read."""
+
+    fields: tuple[str, ...]
+    hidden: frozenset[str]
+    # What a reference into a hidden layer looks like in stored bytes ('"security/'): layer names
+    # need no JSON escape, nor does '/' in orjson's output, so bytes without any hold none and are
+    # handed on untouched, decoded and encoded again only when they may hold one.
+    marks: tuple[bytes, ...]
+
+    def properties(self, props: dict[str, Any]) -> bool:
+        """Takes them out of `props` (in place); whether there were any."""
+        changed = False
+        for f in self.fields:
+            v = props.get(f)
+            if isinstance(v, list):
+                kept = [r for r in v if not _hidden_ref(r, self.hidden)]
+                if len(kept) != len(v):
+                    props[f] = kept
+                    changed = True
+            elif _hidden_ref(v, self.hidden):
+                del props[f]
+                changed = True
+        return changed
+
+    def _may_hold(self, raw: bytes) -> bool:
+        return any(m in raw for m in self.marks)
+
+    def feature(self, raw: bytes) -> bytes:
+        """A stored GeoJSON Feature, re-encoded canonically (sorted keys) only if it changed."""
+        if not self._may_hold(raw):
+            return raw
+        d = orjson.loads(raw)
+        props = d.get("properties")
+        if not isinstance(props, dict) or not self.properties(props):
+            return raw
+        return orjson.dumps(d, option=orjson.OPT_SORT_KEYS)
+
+    def properties_json(self, raw: bytes) -> bytes:
+        """A stored properties object (an export row's)."""
+        if not self._may_hold(raw):
+            return raw
+        props = orjson.loads(raw)
+        if not isinstance(props, dict) or not self.properties(props):
+            return raw
+        return orjson.dumps(props, option=orjson.OPT_SORT_KEYS)
+
+    def maybe(self, raw: bytes | None) -> bytes | None:
+        return None if raw is None else self.feature(raw)
+
+
+def _kept_refs(given: Any, stored: Any, hidden: frozenset[str]) -> Any:
+    """A reference field as written by a writer who may not see `hidden`, with the references the
+    stored record had into those layers put back (the writer read the record without them): each
+    after the reference it followed in the stored record, so a record written back as read is
+    exactly as stored."""
+    if isinstance(stored, str):
+        return stored if _hidden_ref(stored, hidden) and given is None else given
+    if not isinstance(stored, list):
+        return given
+    missing = [r for r in stored if _hidden_ref(r, hidden) and not (isinstance(given, list) and r in given)]
+    if not missing or given is None:
+        return missing or given
+    if not isinstance(given, list):
+        return given  # not a list of references: the layer's own check says so
+    present = set(given)
+    after: dict[str | None, list[str]] = {}
+    anchor: str | None = None
+    for r in stored:
+        if r in missing:
+            after.setdefault(anchor, []).append(r)
+        elif r in present:
+            anchor = r
+    out = list(after.pop(None, []))
+    for r in given:
+        out.append(r)
+        out.extend(after.pop(r, []))
+    return out
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What one set of schemas hides from a role: the hidden layers, and how each visible layer
+    that holds references is read."""
+
+    schemas: Mapping[str, LayerSchema]
+    hidden: frozenset[str]
+    redactions: dict[str, _Redaction]
+
+
 @dataclass(frozen=True)
 class _History:
     """The commits one set of hidden layers leaves visible, as of one head (oldest first)."""
@@ -99,19 +205,39 @@ class TwinView:
     def __init__(self, twin: Twin, role: str | None):
         self.twin = twin
         self.role = role
-        self._hidden_kept: tuple[Mapping[str, LayerSchema], frozenset[str]] | None = None
+        self._seen_kept: _Seen | None = None
 
     # ------------------------------------------------------------------ the rule
-    def _hidden(self) -> frozenset[str]:
+    # A view that reads references into hidden layers as stored (_WriteJudge: the writer's own
+    # record, as the layers' rules compare it; never handed to a caller).
+    _redacts = True
+
+    def _seen(self) -> _Seen:
         # Asked several times per request; derived again only when the schemas are another object
         # (the store hands out one per commit), which holds the schemas it was derived from alive.
         schemas = self.twin.schema_map()
-        kept = self._hidden_kept
-        if kept is not None and kept[0] is schemas:
-            return kept[1]
+        kept = self._seen_kept
+        if kept is not None and kept.schemas is schemas:
+            return kept
         hidden = frozenset(name for name, s in schemas.items() if not may_see(self.role, s))
-        self._hidden_kept = (schemas, hidden)
-        return hidden
+        redactions: dict[str, _Redaction] = {}
+        if hidden:
+            from twin.core import reference_fields
+
+            marks = tuple(b'"' + name.encode() + b"/" for name in sorted(hidden))
+            for name, s in schemas.items():
+                fields = reference_fields(s) if name not in hidden else ()
+                if fields:
+                    redactions[name] = _Redaction(fields, hidden, marks)
+        self._seen_kept = _Seen(schemas, hidden, redactions)
+        return self._seen_kept
+
+    def _hidden(self) -> frozenset[str]:
+        return self._seen().hidden
+
+    def _redaction(self, layer: str) -> _Redaction | None:
+        """How `layer` is read by this role: None (the common case) when it is read as stored."""
+        return self._seen().redactions.get(layer) if self._redacts else None
 
     def may_see(self, schema: LayerSchema) -> bool:
         return may_see(self.role, schema)
@@ -281,7 +407,11 @@ class TwinView:
         after: str | None = None,
     ) -> Page:
         self.layer(layer)
-        return self.twin.features(layer, ref or self.resolve(), bbox=bbox, limit=limit, offset=offset, after=after)
+        page = self.twin.features(layer, ref or self.resolve(), bbox=bbox, limit=limit, offset=offset, after=after)
+        r = self._redaction(layer)
+        if r is None:
+            return page
+        return dataclasses.replace(page, features=[r.feature(b) for b in page.features])
 
     def quick_point_reads(self) -> bool:
         """Twin.quick_point_reads, and nothing hidden from this view: with a hidden layer, resolving
@@ -294,14 +424,21 @@ class TwinView:
 
     def feature(self, layer: str, feature_id: str, ref: Ref | None = None) -> bytes:
         self.layer(layer)
-        return self.twin.feature(layer, feature_id, ref or self.resolve())
+        got = self.twin.feature(layer, feature_id, ref or self.resolve())
+        r = self._redaction(layer)
+        return got if r is None else r.feature(got)
 
     def features_by_id(self, layer: str, feature_ids: Sequence[str], ref: Ref | None = None) -> dict[str, bytes]:
         self.layer(layer)
-        return self.twin.features_by_id(layer, feature_ids, ref or self.resolve())
+        got = self.twin.features_by_id(layer, feature_ids, ref or self.resolve())
+        r = self._redaction(layer)
+        return got if r is None else {fid: r.feature(b) for fid, b in got.items()}
 
     def id_by_value(self, layer: str, field: str, value: Any) -> str | None:
         self.layer(layer)
+        r = self._redaction(layer)
+        if r is not None and field in r.fields and _hidden_ref(value, r.hidden):
+            return None  # a reference into a hidden layer names nothing
         return self.twin.id_by_value(layer, field, value)
 
     def count(self, layer: str, ref: Ref | None = None) -> int:
@@ -318,7 +455,11 @@ class TwinView:
 
     def export_rows(self, layer: str, ref: Ref | None = None, bbox: BBox | None = None) -> Iterator[ExportRow]:
         self.layer(layer)
-        return self.twin.export_rows(layer, ref or self.resolve(), bbox)
+        rows = self.twin.export_rows(layer, ref or self.resolve(), bbox)
+        r = self._redaction(layer)
+        if r is None:
+            return rows
+        return (dataclasses.replace(row, properties=r.properties_json(row.properties)) for row in rows)
 
     def tile(self, layer: str, z: int, x: int, y: int, ref: Ref | None = None, grid: str = "WebMercatorQuad") -> bytes:
         self.layer(layer)
@@ -326,26 +467,46 @@ class TwinView:
 
     def history(self, layer: str, feature_id: str) -> list[HistoryEntry]:
         self.layer(layer)
+        r = self._redaction(layer) if feature_id != SCHEMA_ID else None
         out = []
         for h in self.twin.history(layer, feature_id):
             # Every commit that changed a visible layer is visible, so present() never drops one here.
             shown = self.present(h.commit)
-            out.append(dataclasses.replace(h, commit=shown) if shown is not None else h)
+            out.append(self._entry(h, shown, r))
         return out
 
-    def layer_history(self, layer: str, after: Ref | None = None, upto: Ref | None = None) -> dict[str, list[HistoryEntry]]:
+    def _entry(self, h: HistoryEntry, shown: CommitInfo | None, r: _Redaction | None) -> HistoryEntry:
+        if shown is None and r is None:
+            return h
+        return dataclasses.replace(h, commit=shown or h.commit, geojson=h.geojson if r is None else r.maybe(h.geojson))
+
+    def layer_history(
+        self, layer: str, after: Ref | None = None, upto: Ref | None = None
+    ) -> dict[str, list[HistoryEntry]]:
         self.layer(layer)
         got = self.twin.layer_history(layer, after, upto)
         if not self._hidden():
             return got
+        r = self._redaction(layer)
         return {
-            fid: [dataclasses.replace(h, commit=self.present(h.commit) or h.commit) for h in entries]
+            fid: [self._entry(h, self.present(h.commit), r if fid != SCHEMA_ID else None) for h in entries]
             for fid, entries in got.items()
         }
 
     def diff(self, a: Ref, b: Ref, layers: Iterable[str] | None = None) -> list[DiffEntry]:
         names = [self.layer(n).name for n in layers] if layers is not None else [s.name for s in self.layers()]
-        return self.twin.diff(a, b, names)
+        entries = self.twin.diff(a, b, names)
+        if not any(self._redaction(n) for n in names):
+            return entries
+        out = []
+        for e in entries:
+            r = self._redaction(e.layer) if e.feature_id != SCHEMA_ID else None
+            if r is not None:
+                e = dataclasses.replace(e, before=r.maybe(e.before), after=r.maybe(e.after))
+                if e.kind == "modified" and e.before == e.after:
+                    continue  # it changed only references this role may not see: no change to them
+            out.append(e)
+        return out
 
     # ------------------------------------------------------------------ writes
     def commit(
@@ -366,6 +527,7 @@ class TwinView:
         if parent is not None and parent != "HEAD":
             named = self.resolve(parent).commit
             parent = named.id if named else None
+        changes = self._keeping_hidden_refs(changes, parent)
         # The layers' rules judge the write by what this role sees (a project's reference into a
         # hidden layer is one into no layer), so a refusal tells nothing a read would not.
         judge = _WriteJudge(self.twin, self.role) if self._hidden() else None
@@ -374,7 +536,42 @@ class TwinView:
         )
         return self.present(made) or made
 
-    def create_layer(self, schema: LayerSchema | Mapping[str, Any], *, author: str, message: str | None = None) -> CommitInfo:
+    def _keeping_hidden_refs(self, changes: Sequence[Change], parent: str | None) -> Sequence[Change]:
+        """`changes` with the references their records have, as built on `parent`, into layers this
+        role may not see put back (it read the records without them; see _kept_refs), so a write
+        never drops what the writer was not shown. The layers' rules leave such references unjudged
+        (they are the record's already: completion.reports.feature_ref_problems' `kept`)."""
+        seen = self._seen()
+        wanted: dict[str, list[str]] = {}
+        for c in changes:
+            if c.feature is not None and c.layer in seen.redactions:
+                wanted.setdefault(c.layer, []).append(c.feature_id)
+        if not wanted or parent is None:
+            return changes
+        at = self.twin.resolve(None if parent == "HEAD" else parent)
+        stored = {
+            layer: {fid: orjson.loads(b).get("properties") or {} for fid, b in
+                    self.twin.features_by_id(layer, ids, at).items()}
+            for layer, ids in wanted.items()
+        }  # fmt: skip
+        out = []
+        for c in changes:
+            had = stored.get(c.layer, {}).get(c.feature_id)
+            if had is not None and c.feature is not None:
+                props = dict(c.feature.properties)
+                for f in seen.redactions[c.layer].fields:
+                    if f in had:
+                        kept = _kept_refs(props.get(f), had[f], seen.hidden)
+                        if kept is not props.get(f):
+                            props[f] = kept
+                if props != c.feature.properties:
+                    c = dataclasses.replace(c, feature=Feature(c.feature.id, c.feature.geometry, props))
+            out.append(c)
+        return out
+
+    def create_layer(
+        self, schema: LayerSchema | Mapping[str, Any], *, author: str, message: str | None = None
+    ) -> CommitInfo:
         """A new layer (the routes that call this are for admins, who see every layer)."""
         made = self.twin.create_layer(schema, author=author, message=message)
         return self.present(made) or made
@@ -423,7 +620,12 @@ class _WriteJudge(TwinView):
     writer may see, read at the versions the twin hands the rules. The commit lands on the head,
     which may be a commit hidden from the writer (one to hidden layers only); the visible layers
     are there as at the nearest visible commit, so that version is read as it is, where
-    TwinView.at_seq says "no commit" to a caller naming it. Never handed to a caller."""
+    TwinView.at_seq says "no commit" to a caller naming it. Never handed to a caller.
+
+    It reads records with their references into hidden layers, as stored: a rule compares what
+    the record had with what is written (which TwinView.commit put those references back into)."""
+
+    _redacts = False
 
     def at_seq(self, seq: int) -> Ref:
         return self.twin.at_seq(seq)

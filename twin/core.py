@@ -71,11 +71,25 @@ _HANDLES = itertools.count(1)
 # that hides layers) that view, so what it refuses and why tells nothing of the hidden layers.
 CommitRule = Callable[["Twin | TwinView", Sequence[StoredChange], int, datetime], list[Problem]]
 _RULES: dict[str, CommitRule] = {}
+# The fields of a rule's layers that hold references to other layers' features ("layer/feature_id":
+# a list of them, or one), named by the rule's module, which knows its records: a reader who may
+# not see a layer reads such a field without the references into it (twin.access.TwinView).
+_REFERENCES: dict[str, tuple[str, ...]] = {}
 
 
-def register_rule(name: str, rule: CommitRule) -> None:
-    """Make `rule(twin, changes_to_layer, parent_seq, commit_time)` available to layers naming it."""
+def register_rule(name: str, rule: CommitRule, references: Sequence[str] = ()) -> None:
+    """Make `rule(twin, changes_to_layer, parent_seq, commit_time)` available to layers naming it;
+    `references`: the fields of those layers that hold "layer/feature_id" references."""
     _RULES[name] = rule
+    if references:
+        _REFERENCES[name] = tuple(references)
+    else:
+        _REFERENCES.pop(name, None)
+
+
+def reference_fields(schema: LayerSchema) -> tuple[str, ...]:
+    """The fields of `schema`'s layer that hold references to features (by its rules, registered)."""
+    return tuple(dict.fromkeys(f for rule in schema.rules for f in _REFERENCES.get(rule, ())))
 
 
 # Presenters describe how desktop GIS should show a twin (twin.qgis: layer styles and a project).
