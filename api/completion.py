@@ -37,6 +37,7 @@ from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
 from api.features import item_path
 from api.maps import LangQ
 from api.maps import _lang as page_lang
+from api.renders import BRIEF_RENDERS
 from completion.accountability import (
     MISSING_COLUMNS,
     UNIT_COLUMNS,
@@ -624,8 +625,15 @@ class CompletionFactory:
             date = landing_date(twin).on.isoformat()
         comp, snap = self._snapshot(twin, who, date, version)
         body = render_brief(
-            twin, comp, snap, lang=language, fmt=fmt, version=version, base_url=public_url(request, "")
-        )  # the PDF's project codes link to their pages, at this service's address
+            twin,
+            comp,
+            snap,
+            lang=language,
+            fmt=fmt,
+            version=version,
+            base_url=public_url(request, ""),  # the PDF's project codes link to their pages, at this address
+            turn=BRIEF_RENDERS.turn,  # a new page waits its turn, or is refused when too many wait (api.renders)
+        )
         disposition = f'inline; filename="{default_filename(snap, language, fmt)}"'
         return Response(
             body, media_type=MEDIA_TYPES[fmt], headers={**_headers(snap), "Content-Disposition": disposition}

@@ -24,6 +24,7 @@ from api.deps import PINNED_ROOT, PrincipalDep, VersionParams, public_url, twin_
 from api.errors import Unauthorized, add_exception_handlers
 from api.evidence import EvidenceFactory
 from api.features import FeaturesFactory, with_collection_paths
+from api.hardening import SecurityHeaders
 from api.health import HealthFactory
 from api.intake import IntakeFactory
 from api.layers_admin import LayersAdminFactory
@@ -304,6 +305,8 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
             ],
             max_age=600,
         )
+    # Outermost, so every answer carries them: pages, JSON, downloads, refusals and errors alike.
+    app.add_middleware(SecurityHeaders)
     return app
 
 

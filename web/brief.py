@@ -32,6 +32,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -427,21 +428,27 @@ def render_brief(
     fmt: str,
     version: str | None = None,
     base_url: str | None = None,
+    turn: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> bytes:
     """The briefing as PDF or PNG bytes, for the snapshot /completion answers from (``comp.at``).
     ``base_url`` (the service's address, as the API answers): in the PDF, each listed project code
-    links to its page of the briefing's date (GET /projects/{code}?f=html); None links nothing."""
+    links to its page of the briefing's date (GET /projects/{code}?f=html); None links nothing.
+    ``turn``: what a page not drawn yet waits in before it is drawn (the API's api.renders queue,
+    which may refuse); a page kept from before is answered at once."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     # the note under the header, which depends on today (completion.landing)
     note = date_note(twin, snap, version)
     # what the caller may see (the view's state key), the snapshot, how it was asked for, and the note
     key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt, base_url, note)
-    with _made_lock:
-        if key in _made:
-            _made.move_to_end(key)
-            return _made[key]
-    body = _render(twin, comp, snap, lang, fmt, version, base_url, note)
+    made = _kept(key)
+    if made is not None:
+        return made
+    with turn() if turn is not None else nullcontext():
+        made = _kept(key)  # drawn by a request ahead in the queue meanwhile
+        if made is not None:
+            return made
+        body = _render(twin, comp, snap, lang, fmt, version, base_url, note)
     with _made_lock:
         _made[key] = body
         while len(_made) > MADE_KEPT:
@@ -454,6 +461,14 @@ def render_brief(
 MADE_KEPT = 8
 _made: OrderedDict[Any, bytes] = OrderedDict()
 _made_lock = threading.Lock()
+
+
+def _kept(key: Any) -> bytes | None:
+    with _made_lock:
+        if key in _made:
+            _made.move_to_end(key)
+            return _made[key]
+    return None
 
 
 def _render(
@@ -1395,7 +1410,10 @@ class ListPages:
 
 
 def _late_table(
-    facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None, version: str | None = None,
+    facts: BriefFacts,
+    lang: str,
+    link: Callable[[str], str] | None = None,
+    version: str | None = None,
     base_url: str | None = None,
 ) -> Table:
     def t(key: str, **v: Any) -> str:
@@ -1461,7 +1479,10 @@ def _late_table(
 
 
 def _missing_table(
-    facts: BriefFacts, lang: str, link: Callable[[str], str] | None = None, version: str | None = None,
+    facts: BriefFacts,
+    lang: str,
+    link: Callable[[str], str] | None = None,
+    version: str | None = None,
     base_url: str | None = None,
 ) -> Table:
     def t(key: str, **v: Any) -> str:

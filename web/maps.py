@@ -134,7 +134,9 @@ class VenueLayer(folium.map.Layer):
     )
 
     def __init__(self, spec: dict[str, Any], name: str, *, show: bool = True, control: bool = True):
-        super().__init__(name=name, overlay=True, control=control, show=show)
+        # Leaflet's layer control writes a layer's name into the page as HTML: a title (any text an
+        # admin wrote) goes in escaped, and is shown as written.
+        super().__init__(name=escape(name), overlay=True, control=control, show=show)
         self._name = "VenueLayer"
         self.spec = js_json(spec)
 

@@ -50,8 +50,9 @@
         } else {
           box.appendChild(text('b', id));
         }
+        // Leaflet takes a string as HTML: an id (any text an editor wrote) goes in as an element's text.
         lyr.bindPopup(box);
-        lyr.bindTooltip(id, { sticky: true });
+        lyr.bindTooltip(text('span', id), { sticky: true });
         lyr.on('add', function () {
           var path = lyr.getElement && lyr.getElement();
           if (path) { path.setAttribute('data-feature-id', id); }
