@@ -3,6 +3,7 @@ whose text carries the figures /completion answers, in Chinese and in English, a
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
@@ -67,8 +68,10 @@ def run(*args: str) -> tuple[int, str]:
     return r.exit_code, r.output
 
 
+@functools.lru_cache(maxsize=32)
 def pdf_page(data: bytes) -> tuple[Any, str]:
-    """The PDF's only page and its text (checked to be one page)."""
+    """The PDF's only page and its text (checked to be one page); read once per PDF, as several
+    tests read the same page (pypdf takes about a second to extract an A3 page's text)."""
     reader = PdfReader(io.BytesIO(data))
     assert len(reader.pages) == 1
     page = reader.pages[0]

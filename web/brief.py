@@ -25,6 +25,7 @@ fetched from the network.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import math
 import re
@@ -256,6 +257,26 @@ def _weight_of(entry: Any) -> int:
 WRAP_TOKENS = re.compile(r"[\u3000-\u9fff\uff00-\uffef]\s*|[^\s\u3000-\u9fff\uff00-\uffef]+\s*")
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _text_width(families: tuple[str, ...], text: str, size: float, bold: bool) -> float:
+    """The width of ``text`` in pixels at PNG_DPI, measured once per text, font and size for every
+    page drawn. Why kept: fitting the tables measures each cell again and again (each language,
+    each count of rows that may fit, each wrap tried), which was half of a page's drawing time; a
+    measure depends only on these four (the page's figure is always PNG_DPI)."""
+    font = FontProperties(family=list(families), size=size, weight="bold" if bold else "normal")
+    with _measure_lock:
+        w, _, _ = _measurer().get_text_width_height_descent(text, font, ismath=False)
+    return float(w)
+
+
+_measure_lock = threading.Lock()  # a renderer is not to be shared by threads measuring at once
+
+
+@functools.cache
+def _measurer() -> RendererAgg:
+    return RendererAgg(1, 1, PNG_DPI)  # measures text: its canvas is never drawn on
+
+
 class Page:
     """An A3 landscape figure addressed in millimetres, whose text is measured before it is placed
     (so it is fitted or wrapped to its room, never cut off or overlapping)."""
@@ -265,9 +286,6 @@ class Page:
         self.fig = Figure(figsize=(self.w / 25.4, self.h / 25.4), dpi=PNG_DPI)
         # A canvas that draws nothing until saved: geopandas asks for a redraw after every plot.
         FigureCanvasBase(self.fig)
-        self.renderer = RendererAgg(
-            int(self.w / 25.4 * PNG_DPI), int(self.h / 25.4 * PNG_DPI), PNG_DPI
-        )  # measures text
         self.families = families
         # WenQuanYi Micro Hei has one weight: bold is then drawn as the glyphs' outline stroked
         # under the text (the text itself stays text in the PDF).
@@ -288,8 +306,8 @@ class Page:
         """The width of ``text`` in mm as it will be drawn."""
         if not text:
             return 0.0
-        w, _, _ = self.renderer.get_text_width_height_descent(text, self.font(size, bold), ismath=False)
-        return float(w) / self.fig.dpi * 25.4 + (0.06 * size * 0.3528 if bold else 0.0)
+        w = _text_width(tuple(self.families), text, size, bold and self.true_bold)
+        return w / PNG_DPI * 25.4 + (0.06 * size * 0.3528 if bold else 0.0)
 
     def fit(self, text: str, width: float, size: float, bold: bool = False) -> str:
         """``text``, shortened with an ellipsis if it is wider than ``width`` mm."""
@@ -897,13 +915,18 @@ def _road_labels(roads: gpd.GeoDataFrame, classes: Any, frame: Any, lang: str) -
     return out
 
 
+@functools.cache
+def _transformer(source: str, target: str) -> Transformer:
+    return Transformer.from_crs(source, target, always_xy=True)  # made once: PROJ takes tens of ms to set one up
+
+
 def _north_arrow(page: Page, strip: Box, frame: tuple[float, float, float, float], lang: str) -> None:
     """A true-north arrow: EPSG:4549's grid north is off true north by the meridian convergence
     (about 0.7° at the venue, 1.3° east of the zone's central meridian)."""
     x0, y0, x1, y1 = frame
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    lon, lat = Transformer.from_crs(MAP_CRS, "EPSG:4326", always_xy=True).transform(cx, cy)
-    nx, ny = Transformer.from_crs("EPSG:4326", MAP_CRS, always_xy=True).transform(lon, lat + 0.01)
+    lon, lat = _transformer(MAP_CRS, "EPSG:4326").transform(cx, cy)
+    nx, ny = _transformer("EPSG:4326", MAP_CRS).transform(lon, lat + 0.01)
     tilt = math.atan2(nx - cx, ny - cy)  # radians clockwise from grid north
     length = 13.0
     bx, by = strip.x + strip.w / 2, strip.y + 20.0
