@@ -30,6 +30,7 @@ from twin.access import TwinView
 from twin.core import SHANGHAI, no_data
 from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
+from twin.validation import text_limits, text_why
 
 
 def header_text(value: str | None) -> str | None:
@@ -42,6 +43,18 @@ def header_text(value: str | None) -> str | None:
         return value.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return value
+
+
+def message_header(value: str | None) -> str | None:
+    """An X-Twin-Message header's text (header_text), refused (400 naming the header, before any
+    body is read) if no commit could carry it: a control character, or more than
+    VENUE_TWIN_MESSAGE_MAX_CHARS characters (a 60 KB header was the commit's message)."""
+    text = header_text(value)
+    if text:
+        why = text_why("X-Twin-Message", text, True, text_limits().message, "VENUE_TWIN_MESSAGE_MAX_CHARS")
+        if why is not None:
+            raise BadInput(why.text)
+    return text
 
 
 def add_get_route(router: APIRouter, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:

@@ -42,7 +42,7 @@ from api.deps import (
     collection_of,
     editor,
     get_settings,
-    header_text,
+    message_header,
     negotiate,
     pinned_version,
     public_url,
@@ -77,7 +77,7 @@ from twin.query import (
     property_equals,
     run_query,
 )
-from twin.validation import id_problem, shown_id
+from twin.validation import fitted_message, id_problem, shown_id
 
 OGC = "http://www.opengis.net/spec/"
 CONFORMANCE = [
@@ -1173,9 +1173,8 @@ class FeaturesFactory:
         collection_id: CollectionId,
         limit: Annotated[
             int | None,
-            Query(
-                ge=1, le=2**62, description="At most this many features (a limit above the maximum gets the maximum)."
-            ),
+            # No upper bound here: a limit above the maximum gets the maximum (below), however large.
+            Query(ge=1, description="At most this many features (a limit above the maximum gets the maximum)."),
         ] = None,
         offset: Annotated[int, Query(ge=0, le=2**62, description="Skip this many features.")] = 0,
         cursor: Annotated[str | None, Query(description="Start after this feature id (from a next link).")] = None,
@@ -1478,7 +1477,7 @@ class FeaturesFactory:
                 info = twin.commit(
                     changes,
                     author=who.name,
-                    message=header_text(message) or default,
+                    message=message or fitted_message(default),  # (the id it names made visible)
                     parent=head.commit.id if head.commit else None,
                 )
                 return info.id
@@ -1503,6 +1502,7 @@ class FeaturesFactory:
         if await _is_search(request):
             return _search_redirect(request, collection_id, await request.body())
         await editor(who)
+        message = message_header(message)
         if request.query_params:
             key = next(iter(request.query_params))
             raise InvalidParameter(
@@ -1531,7 +1531,7 @@ class FeaturesFactory:
                     f"(/collections/{schema.name}/items/{{featureId}}): an id may not hold '/' or be '.' or '..'"
                 )
         changes = [Change(schema.name, "add", f.id, f) for f in feats]
-        text = header_text(message) or f"API: add {len(feats)} feature(s) to {schema.name}"
+        text = message or f"API: add {len(feats)} feature(s) to {schema.name}"
 
         def commit() -> tuple[str, str | None]:
             parent = head.commit.id if head.commit else None
@@ -1557,6 +1557,7 @@ class FeaturesFactory:
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
+        message = message_header(message)
         schema = await run_in_threadpool(collection_of, twin, collection_id)
         feats = await _written_features(twin, await self._body(request), content_crs, feature_id)
         if len(feats) != 1:
@@ -1583,6 +1584,7 @@ class FeaturesFactory:
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
         """A JSON merge patch (RFC 7396) of the feature: properties set to null are removed."""
+        message = message_header(message)
         schema = await run_in_threadpool(collection_of, twin, collection_id)
         body = await self._body(request)
         try:
@@ -1643,6 +1645,7 @@ class FeaturesFactory:
         if_match: Annotated[str | None, Header(alias="If-Match")] = None,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
     ) -> Response:
+        message = message_header(message)
         schema = await run_in_threadpool(collection_of, twin, collection_id)
 
         def build(current: bytes) -> list[Change]:

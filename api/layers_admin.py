@@ -28,7 +28,7 @@ from api.deps import (
     VersionDep,
     add_get_route,
     collection_of,
-    header_text,
+    message_header,
     public_url,
 )
 from api.errors import UnsupportedMediaType
@@ -102,7 +102,7 @@ class LayersAdminFactory:
         doc = await _document(request)
 
         def create() -> tuple[CommitInfo, LayerSchema]:  # store work, off the event loop
-            made = twin.create_layer(doc, author=who.name, message=header_text(message))
+            made = twin.create_layer(doc, author=who.name, message=message_header(message))
             return made, twin.layer(doc["name"], twin.resolve(made.id))
 
         info, schema = await run_in_threadpool(create)
@@ -121,7 +121,7 @@ class LayersAdminFactory:
 
         def alter() -> tuple[CommitInfo, LayerSchema]:  # store work, off the event loop
             schema = collection_of(twin, collection_id)
-            made = twin.alter_layer(schema.name, doc, author=who.name, message=header_text(message))
+            made = twin.alter_layer(schema.name, doc, author=who.name, message=message_header(message))
             return made, twin.layer(schema.name, twin.resolve(made.id))
 
         info, new = await run_in_threadpool(alter)

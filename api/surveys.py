@@ -45,7 +45,7 @@ from api.deps import (
     TwinDep,
     VersionDep,
     add_get_route,
-    header_text,
+    message_header,
     public_url,
 )
 from api.errors import InvalidParameter, UnsupportedMediaType
@@ -65,6 +65,7 @@ from twin.survey_images import (
 )
 from twin.survey_read import SurveyFileUnavailable, forget, readable_survey_file, warn_unavailable
 from twin.surveys import SurveyInfo, kind_warning, recorded_by, remove_survey
+from twin.validation import control_character, text_limits, text_why
 
 JSON = "application/json"
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
@@ -322,6 +323,10 @@ class SurveysFactory:
         except ValueError:
             raise InvalidParameter(f"date={date_!r} is not a date (YYYY-MM-DD)", parameter="date") from None
         name = _upload_name(filename, content_disposition)
+        if message:  # said before the body is read, as an X-Twin-Message is (api.deps.message_header)
+            why = text_why("message", message, True, text_limits().message, "VENUE_TWIN_MESSAGE_MAX_CHARS")
+            if why is not None:
+                raise InvalidParameter(why.text, parameter="message")
         # The body is streamed to a temporary file (BodyGuard caps its size), never held in memory;
         # it is given the upload's name in a directory of its own, so a refusal names the file
         # rather than a temporary name and the server's path (and the survey records that name).
@@ -356,7 +361,7 @@ class SurveysFactory:
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
     ) -> Response:
         made = await run_in_threadpool(
-            lambda: remove_survey(twin, survey_id, author=who.name, message=header_text(message))
+            lambda: remove_survey(twin, survey_id, author=who.name, message=message_header(message))
         )
         return Response(status_code=204, headers={"X-Twin-Commit": made.id})
 
@@ -376,7 +381,14 @@ def _upload_name(given: str | None, disposition: str | None) -> str:
     if given is None:
         return DEFAULT_UPLOAD_NAME
     name = given.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not name or name in (".", "..") or len(name) > 200 or any(ord(c) < 32 or c == "\x7f" for c in name):
+    # control_character: C0, DEL, C1 and the bidi overrides (U+202E shows "x<U+202E>fit.exe" as "xexe.tif")
+    bad = control_character(name)
+    if bad is not None:
+        raise InvalidParameter(
+            f"filename={given[:60]!r} holds the control character {bad}, which a file name may not hold",
+            parameter="filename",
+        )
+    if not name or name in (".", "..") or len(name) > 200:
         raise InvalidParameter(f"filename={given[:60]!r} is not a file name", parameter="filename")
     return name
 

@@ -34,6 +34,8 @@ from twin.errors import BadInput, NotFound
 from twin.model import diff_counts
 
 JSON = "application/json"
+# The most commits one page of /versions holds; a larger limit gets this many.
+MAX_VERSIONS = 1000
 
 
 def _ref(twin: TwinView, text: str, name: str) -> Ref:
@@ -80,13 +82,16 @@ class VersionsFactory:
         self,
         request: Request,
         twin: TwinDep,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        limit: Annotated[
+            int, Query(ge=1, description=f"At most this many (above {MAX_VERSIONS}: {MAX_VERSIONS}).")
+        ] = 50,
         offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
         version: Annotated[
             str | None,
             Query(description="The log as of this commit (its next and prev links name the head they read)."),
         ] = None,
     ) -> Response:
+        limit = min(limit, MAX_VERSIONS)  # as the items' limit: more than the maximum gets the maximum
         # The view leaves out commits the caller may not see and redacts the rest (twin.access).
         # The log is read as of one commit, the head unless `version` names another, and the page
         # links name it: a commit landing between two pages would otherwise shift the newest-first

@@ -37,7 +37,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.pipes import Console
+from cli.pipes import Console, said
 
 if TYPE_CHECKING:
     from completion.snapshot import Completion, Snapshot
@@ -202,8 +202,8 @@ def show(
         out = _out()
         p = s.project
         out.print(
-            f"[bold]{escape(p.code)}[/] "
-            + escape(f"{p.name_zh} / {p.name_en} — {p.responsible_unit}, {p.responsible_person or ''}")
+            f"[bold]{said(p.code)}[/] "
+            + said(f"{p.name_zh} / {p.name_en} — {p.responsible_unit}, {p.responsible_person or ''}")
         )
         out.print(
             f"planned {p.planned_start.isoformat()} → {p.planned_finish.isoformat()} ({p.curve}); on {snap.on.isoformat()}: "
@@ -214,7 +214,8 @@ def show(
             table.add_row(
                 r.on.isoformat(),
                 f"{r.percent:g}",
-                *map(escape, (r.reporter or "", r.note or "", r.reason or "")),
+                said(r.reporter or ""),
+                *(said(text or "", multiline=True) for text in (r.note, r.reason)),
                 r.commit[:12],
             )
         out.print(table)

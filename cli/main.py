@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import orjson
 import typer
 import typer.core
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -31,7 +30,7 @@ from cli.evidence import evidence
 from cli.intake import projects_app  # also adds `progress import`
 from cli.layers import layer_app
 from cli.maps import map_app
-from cli.pipes import EXIT_BROKEN_PIPE, Console, help_raises_broken_pipe, pipe_closed, write_whole
+from cli.pipes import EXIT_BROKEN_PIPE, Console, help_raises_broken_pipe, pipe_closed, said, write_whole
 from cli.surveys import raster_app
 from twin import HEAD, Change, Conflict, Feature, Ref, Twin, TwinError, ValidationFailed
 from twin.copies import carried_note, fields_differ, onto_head, read_schema
@@ -41,6 +40,7 @@ from twin.gcpause import gc_paused_for
 from twin.model import diff_counts
 from twin.stores import MIGRATE_LOCK_TIMEOUT, shown
 from twin.tokens import Tokens
+from twin.validation import visible
 
 if TYPE_CHECKING:
     from layers.io import ReadResult, StoredProperties
@@ -185,9 +185,10 @@ def copy_base(twin: Twin, file: Path, source_layer: str | None, parent: str | No
 
 def _fail(message: str, code: int, problems: list[str] | None = None) -> NoReturn:
     try:
-        err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+        # (an error may quote what it refuses, control characters and markup included)
+        err.print(Text.assemble(("error:", "bold red"), " ", visible(message, multiline=True)), highlight=False)
         for p in (problems or [])[:50]:
-            err.print(f"  - {p}", highlight=False)
+            err.print(Text(f"  - {visible(p, multiline=True)}"), highlight=False)
         if problems and len(problems) > 50:
             err.print(f"  … and {len(problems) - 50} more", highlight=False)
     except BrokenPipeError:
@@ -372,7 +373,7 @@ def summary(store: StoreOpt = None) -> None:
         if head is None:
             out.print("no commits yet")
         else:
-            out.print(f"head {head.id[:12]}  {_time(head.time)}  {escape(head.author)}: {escape(head.message)}")
+            out.print(f"head {head.id[:12]}  {_time(head.time)}  {said(head.author)}: {said(head.message)}")
             out.print(f"{twin.commit_count()} commits")
         table = Table("layer", "title", "features", "geometry")
         for s in twin.layers():
@@ -691,7 +692,8 @@ def log(
                 write_whole(orjson.dumps(c.to_dict()).decode() + "\n")
             else:
                 out.print(
-                    f"[yellow]{c.id[:12]}[/] {_time(c.time)}  [bold]{escape(c.author)}[/]  {escape(c.message)}",
+                    # one line a commit: a line break in the message prints as \\x0a, never as a line
+                    f"[yellow]{c.id[:12]}[/] {_time(c.time)}  [bold]{said(c.author)}[/]  {said(c.message)}",
                     highlight=False,
                 )
                 out.print(f"             {_counts(c.counts)}", highlight=False)
@@ -780,7 +782,7 @@ def history(
             return
         for h in entries:
             out.print(
-                f"[yellow]{h.commit.id[:12]}[/] {_time(h.commit.time)} {h.op:<7} [bold]{escape(h.commit.author)}[/]  {escape(h.commit.message)}",
+                f"[yellow]{h.commit.id[:12]}[/] {_time(h.commit.time)} {h.op:<7} [bold]{said(h.commit.author)}[/]  {said(h.commit.message)}",
                 highlight=False,
             )
 
@@ -1053,7 +1055,7 @@ def token_create(
     """Create a token; it is printed once and only its hash is kept."""
     with _tokens(store) as tokens, _errors():
         token = tokens.create(name, role)
-    err.print(f"token for {name} ({role}); keep it, it is not shown again:")
+    err.print(f"token for {said(name)} ({said(role)}); keep it, it is not shown again:")
     print(token)
 
 
@@ -1075,7 +1077,7 @@ def token_list(store: StoreOpt = None) -> None:
     with _tokens(store) as tokens:
         rows = tokens.list()
     for t in rows:
-        table.add_row(str(t.id), t.name, t.role, t.created[:19], (t.revoked or "")[:19])
+        table.add_row(str(t.id), said(t.name), said(t.role), t.created[:19], (t.revoked or "")[:19])
     out.print(table)
 
 

@@ -46,6 +46,19 @@ def write_whole(data: str | bytes, stream: IO[str] | None = None) -> None:
     binary.flush()
 
 
+def said(text: str, multiline: bool = False) -> str:
+    """Stored text as a console prints it: its markup escaped (rich's `escape`) and its control
+    characters written as visible escapes (twin.validation.visible): text stored before the twin
+    refused them printed a raw ESC (a terminal's escape sequence) into `venue-twin log`.
+    `multiline`: line breaks and tabs print as such (inside a table's cell, where they cannot
+    pass for lines of their own)."""
+    from rich.markup import escape
+
+    from twin.validation import visible
+
+    return escape(visible(text, multiline))
+
+
 class _WholeWrites:
     """A console's stream, its writes by `write_whole`; anything else asked of it is the stream's."""
 

@@ -53,7 +53,7 @@ from completion.reports import (
 from twin.core import HEAD, Ref, TwinLike, no_data
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, LayerSchema
-from twin.validation import check_properties
+from twin.validation import check_properties, fitted_message
 
 # Header names each field is known by (compared without case, spaces, underscores or brackets).
 REGISTER_HEADERS: dict[str, tuple[str, ...]] = {
@@ -1212,7 +1212,7 @@ def import_register(
     bad.extend(_lookalikes(given, existing))
     if bad:
         raise Refused(source, at_columns(sheet, _in_order(bad)))
-    msg = message or f"Import the project register from {source} ({len(changes)} projects)"
+    msg = message or fitted_message(f"Import the project register from {source} ({len(changes)} projects)")
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
 
 
@@ -1491,7 +1491,7 @@ def commit_reports(
         parts = "; ".join(f"{sr.report.code} {sr.report.percent:g}%" for sr, _ in b.items[:20])
         more = f" and {len(b.items) - 20} more" if len(b.items) > 20 else ""
         via = f"from {source}, uploaded by {uploaded_by}" if uploaded_by else f"from {source}"
-        message = f"Progress reported on {b.on.isoformat()} by {b.unit} ({via}): {parts}{more}"
+        message = fitted_message(f"Progress reported on {b.on.isoformat()} by {b.unit} ({via}): {parts}{more}")
         info = twin.commit(
             changes,
             author=b.reporter,

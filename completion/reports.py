@@ -41,7 +41,7 @@ from twin.access import TwinView
 from twin.core import HEAD, Ref, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, StoredChange
-from twin.validation import normalize_properties
+from twin.validation import fitted_message, normalize_properties
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -220,6 +220,9 @@ def report_progress(
         message = f"Progress reported on {batch[0].on.isoformat()}: " + "; ".join(parts)
         if uploaded_by:
             message += f" (uploaded by {uploaded_by})"
+        # Notes may be far longer than a message may be (and one refused for its characters is
+        # refused as the record's progress_note, by the layer's validation, not as the message).
+        message = fitted_message(message)
     return twin.commit(changes, author=reporter, message=message, parent=base, time=time)
 
 

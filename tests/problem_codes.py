@@ -71,6 +71,8 @@ INPUTS: dict[str, Callable[[], list[Change]]] = {
     "unknown_property": lambda: [_kiosk("k", colour="red")],
     "text_not_unicode": lambda: [_kiosk("k", name="a\ud800")],
     "text_holds_nul": lambda: [_kiosk("k", name="a\x00b")],
+    "text_control_character": lambda: [_kiosk("k", name="\x1b[2Jnote")],
+    "text_too_long": lambda: [_kiosk("k", name="x" * 10_001)],
     "required_missing": lambda: [Change("kiosks", "upsert", "k", Feature("k", square(0, 0), {"kind": "food"}))],
     "wrong_type": lambda: [_kiosk("k", seats="many"), _kiosk("j", seats=True), _kiosk("i", name={"a": 1})],
     "number_too_large": lambda: [_kiosk("k", area=10**400)],

@@ -1422,3 +1422,50 @@ def test_concurrent_if_match_edits_of_distinct_features_never_conflict(
     with Twin.open(store) as t:
         assert t.store.commit_count() - before == clients * edits
         assert t.fsck() == []
+
+
+# ---------------------------------------------------------------------------- text a commit cannot carry
+def test_a_commit_message_header_too_long_or_with_control_characters_is_400(
+    api: TestClient, twin: Twin, editor: dict[str, str]
+) -> None:
+    before, etag = state(api), hall(api, "hall-2.1H")[1]
+    for message in ("m" * 60_000, "\u202egnimoc", "fixed\x7f"):
+        value = message.encode()  # sent as UTF-8, as curl sends it
+        r = api.post("/collections/landscaping/items", content=orjson.dumps(flower_bed()),
+                     headers={**editor, "X-Twin-Message": value})  # type: ignore[dict-item]  # fmt: skip
+        body = problem_of(r, 400)
+        assert "X-Twin-Message" in body["detail"]
+        r = api.patch("/collections/halls/items/hall-2.1H", content=b'{"properties": {"notes": "QA"}}',
+                      headers={**editor, "Content-Type": "application/merge-patch+json", "If-Match": etag,
+                               "X-Twin-Message": value})  # type: ignore[dict-item]  # fmt: skip
+        assert "X-Twin-Message" in problem_of(r, 400)["detail"]
+    assert "60,000 characters long; it may hold at most 2,000 (VENUE_TWIN_MESSAGE_MAX_CHARS)" in api.post(
+        "/collections/landscaping/items", content=orjson.dumps(flower_bed()),
+        headers={**editor, "X-Twin-Message": "m" * 60_000},
+    ).json()["detail"]  # fmt: skip
+    assert state(api) == before
+
+
+@pytest.mark.parametrize(
+    "notes,phrase",
+    [("n" * 15_000_000, "notes is 15,000,000 characters long; it may hold at most 10,000 (VENUE_TWIN_TEXT_MAX_CHARS)"),
+     ("\x1b[2Jnote\nline2", "notes holds the control character U+001B")],
+)  # fmt: skip
+def test_a_text_property_too_long_or_with_control_characters_is_400_naming_it(
+    api: TestClient, twin: Twin, editor: dict[str, str], notes: str, phrase: str
+) -> None:
+    before = state(api)
+    _, etag = hall(api, "hall-2.1H")
+    r = api.patch("/collections/halls/items/hall-2.1H", content=orjson.dumps({"properties": {"notes": notes}}),
+                  headers={**editor, "Content-Type": "application/merge-patch+json", "If-Match": etag})  # fmt: skip
+    assert phrase in problem_of(r, 400)["detail"]
+    r = api.post("/collections/landscaping/items", content=orjson.dumps(flower_bed(name_en=notes)), headers=editor)
+    assert phrase.replace("notes", "name_en") in problem_of(r, 400)["detail"]
+    assert state(api) == before
+
+
+def test_an_id_with_a_bidi_override_is_400(api: TestClient, editor: dict[str, str]) -> None:
+    before = state(api)
+    r = api.post("/collections/landscaping/items", content=orjson.dumps(flower_bed("fb-\u202etxt.exe")), headers=editor)
+    assert "bidi override" in problem_of(r, 400)["detail"]
+    assert state(api) == before

@@ -442,6 +442,12 @@ def test_limit_above_the_maximum_gets_the_maximum(venue: tuple[Path, Path]) -> N
         assert doc["numberReturned"] == 3 < doc["numberMatched"], doc
         (nxt,) = [link["href"] for link in doc["links"] if link["rel"] == "next"]
         assert "limit=3" in nxt and "offset=3" in nxt, nxt
+        # however large: above 2**62 was 400 "≤ 4611686018427387904", against the README
+        for huge in ("99999999999999999999999", "9" * 200):
+            r = c.get(f"/collections/halls/items?limit={huge}")
+            assert r.status_code == 200, r.text
+            assert r.json()["numberReturned"] == 3
+        assert c.get("/versions?limit=99999999999999999999999").json()["numberReturned"] <= 1000
 
 
 def test_item_equals_the_twin_with_etag_and_links(api: TestClient, twin: Twin) -> None:
@@ -588,7 +594,6 @@ def test_a_query_parameter_given_twice_is_400_naming_it(api: TestClient, query: 
         ("/collections/halls/items?offset=-1", "offset"),
         ("/collections/halls/items?offset=1.5", "offset"),
         ("/collections/halls/items?offset=99999999999999999999", "offset"),
-        ("/collections/halls/items?limit=99999999999999999999", "limit"),
         ("/collections/halls/items?bbox=121.29,31.18,121.30", "bbox"),
         ("/collections/halls/items?bbox=a,b,c,d", "bbox"),
         ("/collections/halls/items?bbox=121.29,31.19,121.30,31.18", "bbox"),  # minx > maxx crosses the antimeridian

@@ -249,6 +249,9 @@ def test_an_upload_names_its_file_and_a_multipart_form_is_refused_saying_how(
     r = problem_of(api.post(url, files={"file": ("flight.tif", body, "image/tiff")}, headers=editor), 415)
     assert "--data-binary @ortho.tif" in r["detail"] and "not a multipart form" in r["detail"], r
     problem_of(api.post(url + "&filename=..", content=body, headers=editor), 400, "filename")
+    # U+202E shows "flight-\u202efit.exe" as "flight-exe.tif"
+    r = problem_of(api.post(url + "&filename=flight-%E2%80%AEfit.exe", content=body, headers=editor), 400, "filename")
+    assert "U+202E" in r["detail"]
     assert api.get("/versions").json() == before and sorted(os.listdir(rasters)) == files
     # A refusal names the file as the upload named it.
     r = problem_of(api.post(url + "&filename=broken.tif", content=b"nope", headers=editor), 400)

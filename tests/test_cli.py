@@ -1122,3 +1122,58 @@ def test_a_file_written_into_a_directory_not_there_is_refused_and_nothing_made(
     code, out, err = run(*[a.format(out=missing / "x", store=store) for a in args])
     assert code == 2 and f"directory {missing} does not exist" in err and "Traceback" not in err, (code, out, err)
     assert not (tmp_path / "nosuch").exists()
+
+
+# ---------------------------------------------------------------------------- text a terminal prints
+def test_a_token_name_with_a_line_break_or_an_escape_is_refused(store: Path) -> None:
+    """A name is one line of text: a line feed and an ESC in one forged a line of `venue-twin log`."""
+    for name in ("evil\n0000 forged line\x1b[31m", "evil\x1b[31m", "ev\u202eil", "x" * 201):
+        code, out, err = run("token", "create", "--name", name, "--role", "editor", "--store", str(store))
+        assert code == 2, (name, out, err)
+        assert "the token's name" in err and "vt_" not in out
+    with Twin.open(store) as t:
+        assert t.tokens.list() == []
+
+
+def test_a_token_name_in_use_by_a_live_token_is_refused(store: Path) -> None:
+    code, out, _ = run("token", "create", "--name", "ad.min", "--role", "admin", "--store", str(store))
+    assert code == 0 and out.startswith("vt_")
+    code, out, err = run("token", "create", "--name", "ad.min", "--role", "editor", "--store", str(store))
+    assert code == 2 and "'ad.min'" in err and "vt_" not in out
+    with Twin.open(store) as t:
+        assert [(k.name, k.role) for k in t.tokens.list()] == [("ad.min", "admin")]
+    # once revoked, the name is free again
+    assert run("token", "revoke", "ad.min", "--store", str(store))[0] == 0
+    code, out, _ = run("token", "create", "--name", "ad.min", "--role", "editor", "--store", str(store))
+    assert code == 0 and out.startswith("vt_")
+
+
+def _stored_unchecked(store: Path, author: str, message: str, note: str) -> None:
+    """A commit as one made before the twin refused control characters: the checks skipped."""
+    from unittest import mock
+
+    with (
+        Twin.open(store) as t,
+        mock.patch("twin.core.commit_text_problem", return_value=None),
+        mock.patch("twin.validation._value_text_why", return_value=None),
+        mock.patch("twin.validation.control_character", return_value=None),
+    ):
+        props = orjson.loads(t.feature("projects", "RD-03"))["properties"]
+        props.update(progress_note=note, percent_complete=80.0, progress_date="2026-11-20")  # a report
+        change = Change("projects", "modify", "RD-03", Feature("RD-03", None, props))
+        t.commit([change], author=author, message=message)
+
+
+def test_log_and_history_print_stored_control_characters_as_visible_escapes(store: Path) -> None:
+    _stored_unchecked(store, "evil\n0000 forged\x1b[31m", "\x1b[2Jnote\nline2\u202e", "n\x1b[2J")
+    code, out, err = run("log", "--store", str(store), "-n", "1")
+    assert code == 0, err
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "evil\\x0a0000 forged\\x1b[31m" in out and "\\x1b[2Jnote\\x0aline2\\u202e" in out
+    assert len(out.splitlines()) == 2  # the commit's line and its counts: nothing forged
+    code, out, _ = run("summary", "--store", str(store))
+    assert code == 0 and "\x1b" not in out
+    code, out, _ = run("history", "projects", "RD-03", "--store", str(store))
+    assert code == 0 and "\x1b" not in out and "\\x1b[2Jnote" in out
+    code, out, _ = run("progress", "show", "RD-03", "--version", "HEAD", "--store", str(store))
+    assert code == 0 and "\x1b" not in out and "n\\x1b[2J" in out

@@ -307,3 +307,19 @@ def test_the_rules_hold_on_generic_write_paths_too(twin: Twin) -> None:
         assert state(twin) == before
     plain(percent_complete=30.0, progress_date="2026-09-06", progress_reason="Inspection failed")
     assert orjson.loads(twin.feature("projects", "P-1"))["properties"]["percent_complete"] == 30.0
+
+
+def test_a_note_with_control_characters_is_refused_as_the_records_note(twin: Twin) -> None:
+    """It went into the commit message too, and `venue-twin log` printed its ESC raw."""
+    why = refused(twin, 30, "2026-09-04", note="\x1b[2Jnote\nline2")
+    assert "progress_note holds the control character U+001B" in why
+    assert "the commit message" not in why
+
+
+def test_a_long_note_is_kept_whole_and_the_message_quoting_it_cut_to_fit(twin: Twin) -> None:
+    note = "Ceiling frames up.\n" + "n" * 9_000
+    info = report(twin, 30, "2026-09-04", note=note)
+    assert orjson.loads(twin.feature("projects", "P-1"))["properties"]["progress_note"] == note
+    assert len(info.message) == 2_000 and info.message.endswith("…")
+    assert info.message.startswith("Progress reported on 2026-09-04: P-1 30% (Ceiling frames up.\nnnn")
+    assert "10,001 characters long" in refused(twin, 40, "2026-09-05", note="n" * 10_001)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -714,3 +715,105 @@ def test_a_problem_without_a_code_is_as_before() -> None:
     assert (p.code, dict(p.args)) == (None, {}) and str(p) == "halls/h1: six floors"
     assert hash(p) == hash(Problem("halls", "h1", "six floors", None, {"n": 6}))  # args never hashed
     assert len({p, Problem("halls", "h1", "six floors")}) == 1
+
+
+# ---------------------------------------------------------------------------- control characters and lengths
+@pytest.fixture
+def limits(monkeypatch: pytest.MonkeyPatch):
+    """The text limits as the environment sets them, read again (they are read once per process)."""
+
+    def set_limits(**env: int) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(f"VENUE_TWIN_{name.upper()}", str(value))
+        validation.text_limits.cache_clear()
+
+    validation.text_limits.cache_clear()
+    yield set_limits
+    monkeypatch.undo()
+    validation.text_limits.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "text,character",
+    [("\x1b[2Jnote\nline2", "U+001B"), ("a\rb", "U+000D"), ("a\x7fb", "U+007F"), ("a\x85b", "U+0085"),
+     ("a\u202eb", "U+202E"), ("a\u2066b", "U+2066")],
+)  # fmt: skip
+def test_a_text_property_with_a_control_character_is_refused_and_nothing_written(
+    twin: Twin, text: str, character: str
+) -> None:
+    twin.commit([record("p1", name="ok")], author="a", message="m", time=at(1))
+    before = twin.head()
+    for changes in ([record("p1", "modify", name=text)], [record("p2", name="x", tags=["a", text])]):
+        (p,) = problems_of(twin, changes)
+        assert p.code == "text_control_character" and p.args["character"] == character
+        assert character in p.reason and p.args["field"] in p.reason
+    assert twin.head() == before
+    # tab and line breaks are text a note may hold
+    twin.commit([record("p1", "modify", name="line 1\n\tline 2")], author="a", message="two\nlines", time=at(2))
+    assert props_of(twin, "projects", "p1")["name"] == "line 1\n\tline 2"
+
+
+def test_an_id_with_a_bidi_override_is_refused(twin: Twin) -> None:
+    for fid in ("gate\u202e1", "gate\u2067-1", "gate\x9b1"):
+        (p,) = problems_of(twin, [gate(fid, 0.1, 0.1)])
+        assert p.code == "id_control_character" and "bidi override" in p.reason
+    assert twin.head() is None
+
+
+@pytest.mark.parametrize(
+    "author,message,phrase",
+    [
+        ("a", "\x1b[2Jnote\nline2", "the commit message holds the control character U+001B"),
+        ("a", "note\u202e", "the commit message holds the control character U+202E"),
+        ("evil\n0000 forged line", "m", "the author holds the control character U+000A"),
+        ("evil\x1b[31m", "m", "the author holds the control character U+001B"),
+        ("a\tb", "m", "the author holds the control character U+0009"),
+        ("a", "x" * 2001, "the commit message is 2,001 characters long; it may hold at most 2,000 "
+         "(VENUE_TWIN_MESSAGE_MAX_CHARS)"),
+        ("x" * 201, "m", "the author is 201 characters long; it may hold at most 200 (VENUE_TWIN_AUTHOR_MAX_CHARS)"),
+    ],
+)  # fmt: skip
+def test_a_commit_whose_author_or_message_cannot_be_printed_is_refused(
+    twin: Twin, author: str, message: str, phrase: str
+) -> None:
+    with pytest.raises(BadInput, match=re.escape(phrase)):
+        twin.commit([gate("g1", 0.1, 0.1)], author=author, message=message, time=at(1))
+    with pytest.raises(BadInput, match="holds the control character|characters long"):
+        twin.create_layer({"name": "kiosks2", "title_en": "k", "title_zh": "k", "geometry_types": ["Point"],
+                           "fields": []}, author=author, message=message)  # fmt: skip
+    assert twin.head() is None
+
+
+def test_a_text_property_longer_than_the_limit_is_refused_naming_it(twin: Twin, limits) -> None:
+    twin.commit([record("p1", name="x" * 10_000)], author="a", message="m", time=at(1))  # the longest taken
+    (p,) = problems_of(twin, [record("p2", name="x" * 15_000_000)])
+    assert (p.code, p.args) == (
+        "text_too_long",
+        {"field": "name", "length": 15_000_000, "max": 10_000, "setting": "VENUE_TWIN_TEXT_MAX_CHARS"},
+    )
+    assert p.reason == "name is 15,000,000 characters long; it may hold at most 10,000 (VENUE_TWIN_TEXT_MAX_CHARS)"
+    (p,) = problems_of(twin, [record("p2", budget="1" * 20_000)])  # a number given as text: not quoted whole
+    assert p.code == "text_too_long" and len(p.reason) < 200
+    # the setting moves the limit
+    limits(text_max_chars=100, message_max_chars=200, author_max_chars=40)
+    (p,) = problems_of(twin, [record("p2", name="x" * 101)])
+    assert p.args["max"] == 100
+    with pytest.raises(BadInput, match="at most 200"):
+        twin.commit([record("p2", name="x")], author="a", message="m" * 201, time=at(2))
+    assert twin.store.commit_count() == 1
+
+
+def test_the_text_limits_out_of_range_stop_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from twin.settings import SettingsError, TwinSettings
+
+    for name, value in (("TEXT_MAX_CHARS", "5"), ("MESSAGE_MAX_CHARS", "0"), ("AUTHOR_MAX_CHARS", "-1")):
+        monkeypatch.setenv(f"VENUE_TWIN_{name}", value)
+        with pytest.raises(SettingsError, match=f"VENUE_TWIN_{name}='{value}': takes a whole number from"):
+            TwinSettings()
+        monkeypatch.delenv(f"VENUE_TWIN_{name}")
+
+
+def test_visible_writes_control_characters_as_escapes() -> None:
+    assert validation.visible("\x1b[2Jnote\nline2\u202e") == "\\x1b[2Jnote\\x0aline2\\u202e"
+    assert validation.visible("note\n\tline2\x1b", multiline=True) == "note\n\tline2\\x1b"
+    assert validation.visible("plain 文字") == "plain 文字"

@@ -47,7 +47,7 @@ from twin.schema import Alteration, encode_schema, normalize_schema, plan_altera
 from twin.stores.base import BBox, ExportRow, Page, Store
 from twin.surveys import SurveyInfo, survey_record_problems
 from twin.tokens import Tokens
-from twin.validation import check_changes, check_properties
+from twin.validation import check_changes, check_properties, commit_text_problem, fitted_message
 
 if TYPE_CHECKING:
     from twin.tiles import TileCache
@@ -369,8 +369,7 @@ class Twin:
     ) -> CommitInfo:
         if not changes:
             raise BadInput("a commit needs at least one change")
-        if not author.strip():
-            raise BadInput("a commit needs an author")
+        _check_commit_text(author, message)
         base: Ref | None = None if parent == HEAD else self.resolve(parent) if parent is not None else Ref(None)
         # Validated against the schemas of the head as it is now, and checked again under the lock
         # in the rare case that a layer's schema changed meanwhile (another handle altered it).
@@ -575,8 +574,7 @@ class Twin:
 
     def _parent(self, parent: str | None, author: str) -> tuple[CommitInfo | None, str | None, int]:
         """The head, the parent a write names (checked to be the head) and its seq."""
-        if not author.strip():
-            raise BadInput("a commit needs an author")
+        _check_commit_text(author, "")  # its message is checked where it is written (_write)
         head = self.store.head()
         if parent == HEAD:
             parent = head.id if head else None
@@ -597,6 +595,7 @@ class Twin:
         stored: list[StoredChange],
     ) -> CommitInfo:
         _check_time(head, when)
+        _check_commit_text(author, message)
         cid = stored_commit_id(parent, author, message, when, stored)
         info = CommitInfo(cid, (head.seq if head else 0) + 1, parent, author, message, when, counts_of(stored))
         self.store.apply(info, stored)
@@ -900,7 +899,11 @@ class Twin:
         if later:
             raise Conflict(f"cannot revert {target.id[:12]}: " + "; ".join(str(p) for p in later[:10]))
         return self.commit(
-            undo, author=author, message=message or f"Revert {target.id[:12]}: {target.message}", parent=head.id
+            undo,
+            author=author,
+            # the message quoted cut to fit, and shown as text should be (it may be from before the rules)
+            message=message or fitted_message(f"Revert {target.id[:12]}: {target.message}"),
+            parent=head.id,
         )
 
     # ------------------------------------------------------------------ reads
@@ -1219,6 +1222,16 @@ def _unencoded(ch: Change) -> EncodedFeature:
     properties); never stored."""
     assert ch.feature is not None
     return EncodedFeature(ch.layer, ch.feature_id, b"", None, None, ch.feature.properties)
+
+
+def _check_commit_text(author: str, message: str) -> None:
+    """Refuse (BadInput) a commit without an author, or whose author or message holds a control
+    character or is longer than its setting allows (twin.validation.commit_text_problem)."""
+    if not author.strip():
+        raise BadInput("a commit needs an author")
+    problem = commit_text_problem(author, message)
+    if problem is not None:
+        raise BadInput(problem)
 
 
 def _check_time(head: CommitInfo | None, when: datetime) -> None:

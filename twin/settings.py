@@ -126,6 +126,14 @@ class TwinSettings(VenueSettings):
     # Memory a process may give the embedded store's in-memory read index (twin.stores.read_index),
     # in MiB; layers that do not fit are read by the store's query. 0 turns the index off.
     read_index_mb: int = Field(default=2048, ge=0)
+    # The longest text a commit takes, in characters (twin.validation.text_limits; refused naming
+    # the field, its length and the variable): a text property's value (a 15 MB note made every
+    # page that shows the feature 15 MB), a commit message (the log prints it whole) and an
+    # author (every log line and history names it). The floors keep the twin's own words inside:
+    # its default messages ("Create layer ...", a progress report's) and names.
+    text_max_chars: int = Field(default=10_000, ge=100, le=10_000_000)
+    message_max_chars: int = Field(default=2_000, ge=200, le=1_000_000)
+    author_max_chars: int = Field(default=200, ge=40, le=10_000)
 
     @field_validator("store", mode="before")
     @classmethod

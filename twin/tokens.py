@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from twin.errors import BadInput, NotFound
 from twin.model import ROLES
 from twin.stores.base import Store
+from twin.validation import text_limits, text_why
 
 TOKEN_PREFIX = "vt_"
 
@@ -45,6 +46,15 @@ class Tokens:
             raise BadInput.not_one_of("role ", role, ROLES)
         if not name.strip():
             raise BadInput("a token needs a name (who holds it)")
+        # The name is the author of its holder's commits, so it is one line an author may be (a line
+        # feed and an ESC in one forged lines of `venue-twin log`).
+        why = text_why("the token's name", name, False, text_limits().author, "VENUE_TWIN_AUTHOR_MAX_CHARS")
+        if why is not None:
+            raise BadInput(why.text)
+        # Two live tokens of one name would be two holders the history cannot tell apart, and
+        # `token revoke NAME` would end both.
+        if any(t.name == name and t.revoked is None for t in self.list()):
+            raise BadInput(f"a live token is already named {name!r}: give another name, or revoke that one first")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         self._store.token_add(name, role, token_hash(token), datetime.now(UTC).isoformat())
         return token

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -60,6 +61,9 @@ PROBLEM_CODES: dict[str, tuple[str, ...]] = {
     "unknown_property": ("field", "layer", "known"),
     "text_not_unicode": ("field",),
     "text_holds_nul": ("field",),
+    # character: the first one refused, as U+XXXX; setting: the VENUE_TWIN_ variable that sets max
+    "text_control_character": ("field", "character"),
+    "text_too_long": ("field", "length", "max", "setting"),
     "required_missing": ("field",),
     "wrong_type": ("field", "expected", "value", "actual"),
     "number_too_large": ("field",),
@@ -116,6 +120,91 @@ def shown_id(value: Any) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# Characters no text of the twin may hold: C0 controls, DEL and C1 controls (an ESC starts a
+# terminal's escape sequence: `venue-twin log` printed one that cleared the screen), and the bidi
+# embeddings, overrides and isolates, which make text show in another order than it is (an id
+# with U+202E shows its end reversed). Multi-line text (a note, a commit message) may hold tab and
+# line feed; one-line text (an id, an author, a token's name) none of them: a line feed there
+# forged a line of `venue-twin log`.
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_LINE_CONTROLS = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
+_TEXT_CONTROLS = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
+
+
+def control_character(text: str, multiline: bool = False) -> str | None:
+    """The first character of `text` no text may hold (see _LINE_CONTROLS), as U+XXXX; None if
+    there is none. `multiline`: tab and line feed are allowed."""
+    if text.isascii() and text.isprintable():
+        return None  # the usual text, without a pass of the expression
+    found = (_TEXT_CONTROLS if multiline else _LINE_CONTROLS).search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
+def visible(text: str, multiline: bool = False) -> str:
+    """`text` with every character control_character refuses written as a visible escape (ESC as
+    \\x1b, U+202E as \\u202e), for printing text stored before it was refused to a terminal."""
+    if text.isascii() and text.isprintable():
+        return text
+    return (_TEXT_CONTROLS if multiline else _LINE_CONTROLS).sub(lambda m: _escaped(m.group()), text)
+
+
+def _escaped(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+
+
+class TextLimits(NamedTuple):
+    """The longest text a commit takes, in characters (TwinSettings' *_max_chars)."""
+
+    text: int  # a text property's value (VENUE_TWIN_TEXT_MAX_CHARS)
+    message: int  # a commit message (VENUE_TWIN_MESSAGE_MAX_CHARS)
+    author: int  # a commit's author, and so a token's name (VENUE_TWIN_AUTHOR_MAX_CHARS)
+
+
+@functools.cache
+def text_limits() -> TextLimits:
+    """The limits as the environment sets them, read once per process: every feature of an
+    import is checked against them, and reading the settings costs more than checking one.
+    (A test that changes them calls text_limits.cache_clear().)"""
+    from twin.settings import settings
+
+    s = settings()
+    return TextLimits(s.text_max_chars, s.message_max_chars, s.author_max_chars)
+
+
+def text_why(field: str, value: str, multiline: bool, limit: int, setting: str) -> Why | None:
+    """Why `value` cannot be the text of `field`, or None: a character control_character refuses,
+    or more than `limit` characters (`setting` names the variable that sets it)."""
+    if len(value) > limit:
+        n = len(value)
+        text = f"{field} is {n:,} characters long; it may hold at most {limit:,} ({setting})"
+        return _why("text_too_long", text, field=field, length=n, max=limit, setting=setting)
+    bad = control_character(value, multiline)
+    if bad is not None:
+        allowed = "tab and line breaks but " if multiline else ""
+        text = f"{field} holds the control character {bad}; it may hold {allowed}no control or bidi override characters"
+        return _why("text_control_character", text, field=field, character=bad)
+    return None
+
+
+def commit_text_problem(author: str, message: str, limits: TextLimits | None = None) -> str | None:
+    """Why a commit cannot have this author and message (control characters, length), or None.
+    A message may run over several lines; an author is one line."""
+    limits = limits or text_limits()
+    why = text_why("the author", author, False, limits.author, "VENUE_TWIN_AUTHOR_MAX_CHARS") or text_why(
+        "the commit message", message, True, limits.message, "VENUE_TWIN_MESSAGE_MAX_CHARS"
+    )
+    return None if why is None else why.text
+
+
+def fitted_message(text: str, limits: TextLimits | None = None) -> str:
+    """A message the twin words itself (quoting notes, a reverted message) cut to the longest a
+    commit message may be, and with what it quotes made visible (see `visible`)."""
+    limit = (limits or text_limits()).message
+    text = visible(text, multiline=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _unencodable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -152,8 +241,9 @@ def id_why(feature_id: Any) -> Why | None:
         return _why("id_not_unicode", "the id is not valid Unicode text (it holds a lone surrogate)")
     if feature_id != feature_id.strip():
         return _why("id_white_space", "the id has leading or trailing white space")
-    if any(unicodedata.category(c) == "Cc" for c in feature_id):
-        return _why("id_control_character", "the id holds a control character")
+    if any(unicodedata.category(c) == "Cc" for c in feature_id) or _LINE_CONTROLS.search(feature_id):
+        # (Cc is every C0 and C1 control; the expression adds the bidi overrides and isolates)
+        return _why("id_control_character", "the id holds a control character or a bidi override")
     if not unicodedata.is_normalized("NFC", feature_id):
         nfc = unicodedata.normalize("NFC", feature_id)
         return _why("id_not_nfc", f"the id is not in Unicode NFC form (write it as {nfc!r})", nfc=nfc)
@@ -303,13 +393,30 @@ def normalize_properties(schema: LayerSchema, props: Mapping[str, Any]) -> tuple
     return out, [w.text for w in whys]
 
 
-def check_properties(schema: LayerSchema, props: Mapping[str, Any]) -> tuple[dict[str, Any], list[Why]]:
+_TEXT_SETTING = "VENUE_TWIN_TEXT_MAX_CHARS"
+
+
+def _value_text_why(name: str, raw: Any, limit: int) -> Why | None:
+    """Why a property's text (a value, or each value of a list) cannot be stored: `text_why`."""
+    if isinstance(raw, str):
+        return text_why(name, raw, True, limit, _TEXT_SETTING)
+    if isinstance(raw, list | tuple):
+        for v in raw:
+            if isinstance(v, str) and (why := text_why(name, v, True, limit, _TEXT_SETTING)) is not None:
+                return why
+    return None
+
+
+def check_properties(
+    schema: LayerSchema, props: Mapping[str, Any], limits: TextLimits | None = None
+) -> tuple[dict[str, Any], list[Why]]:
     """`normalize_properties`, with each reason's code and arguments."""
     reasons: list[Why] = []
     out: dict[str, Any] = {}
     known = _field_names(schema)
+    limit = (limits or text_limits()).text
     for k in props.keys() - known:
-        shown, has = shown_id(k), sorted(known)
+        shown, has = visible(shown_id(k)), sorted(known)
         text = f"unknown property {shown!r} (layer {schema.name} has: {', '.join(has)})"
         reasons.append(_why("unknown_property", text, field=shown, layer=schema.name, known=has))
     for spec in schema.fields:
@@ -322,6 +429,11 @@ def check_properties(schema: LayerSchema, props: Mapping[str, Any]) -> tuple[dic
         if _holds_nul(raw):
             text = f"{name} holds a NUL character (\\u0000), which text in the twin may not hold"
             reasons.append(_why("text_holds_nul", text, field=name))
+            continue
+        # Before the type: a 15 MB value of a number field is refused without being quoted whole.
+        why = _value_text_why(name, raw, limit)
+        if why is not None:
+            reasons.append(why)
             continue
         if _is_missing(raw) or raw == "":
             if spec.required:
@@ -368,14 +480,15 @@ def already_normal(schema: LayerSchema, rows: Sequence[Any]) -> list[bool]:
     else:
         ok = [type(p) is dict and p.keys() <= known for p in rows]
         dicts = [p if good else {} for p, good in zip(rows, ok, strict=True)]
+    limit = text_limits().text
     for spec in schema.fields:
         column = [d.get(spec.name, _ABSENT) for d in dicts]
-        for i in _abnormal(spec, column):
+        for i in _abnormal(spec, column, limit):
             ok[i] = False
     return ok
 
 
-def _abnormal(spec: FieldSpec, column: list[Any]) -> list[int]:
+def _abnormal(spec: FieldSpec, column: list[Any], limit: int) -> list[int]:
     """Positions in `column` whose value is not already normal for `spec` (an absent one is normal
     unless the field is required)."""
     kind = _TYPE_OF.get(spec.type)
@@ -385,18 +498,20 @@ def _abnormal(spec: FieldSpec, column: list[Any]) -> list[int]:
         distinct = set(column)
         absent = _ABSENT in distinct
         distinct.discard(_ABSENT)
-        if _all_normal(spec, distinct):
+        if _all_normal(spec, distinct, limit):
             return [i for i, v in enumerate(column) if v is _ABSENT] if absent and spec.required else []
-    return [i for i, v in enumerate(column) if not _normal_value(spec, v)]
+    return [i for i, v in enumerate(column) if not _normal_value(spec, v, limit)]
 
 
-def _all_normal(spec: FieldSpec, distinct: set[Any]) -> bool:
+def _all_normal(spec: FieldSpec, distinct: set[Any], limit: int) -> bool:
     """Whether every value of `distinct` (all of the field's canonical type) is normal as it is."""
     if spec.type == "string":
-        if "" in distinct:
+        if "" in distinct or (distinct and max(map(len, distinct)) > limit):
             return False
         joined = "".join(distinct)  # one pass over the set; then a NUL or non-ASCII text is in some value
         if "\x00" in joined or (not joined.isascii() and any(map(_unencodable, distinct))):
+            return False
+        if control_character(joined, multiline=True) is not None:
             return False
     elif spec.type == "number":
         if not all(map(math.isfinite, distinct)):
@@ -411,13 +526,19 @@ def _all_normal(spec: FieldSpec, distinct: set[Any]) -> bool:
         return all(v in spec.allowed for v in distinct)
 
 
-def _normal_value(spec: FieldSpec, v: Any) -> bool:
+def _normal_value(spec: FieldSpec, v: Any, limit: int) -> bool:
     """Whether normalize_properties keeps `v` as it is for `spec`, with no reason."""
     if v is _ABSENT:
         return not spec.required
     t = spec.type
     if t == "string":
-        ok = type(v) is str and v != "" and not _text_problem(v) and not _holds_nul(v)
+        ok = (
+            type(v) is str
+            and v != ""
+            and not _text_problem(v)
+            and not _holds_nul(v)
+            and _value_text_why(spec.name, v, limit) is None
+        )
     elif t == "number":
         ok = type(v) is float and math.isfinite(v)
     elif t == "integer":
@@ -427,7 +548,13 @@ def _normal_value(spec: FieldSpec, v: Any) -> bool:
     elif t == "date":
         ok = type(v) is str and len(v) == 10 and v.isascii() and v == v.strip() and _iso_date(v) == v
     elif t == "list":
-        ok = type(v) is list and all(type(x) is str for x in v) and not _text_problem(v) and not _holds_nul(v)
+        ok = (
+            type(v) is list
+            and all(type(x) is str for x in v)
+            and not _text_problem(v)
+            and not _holds_nul(v)
+            and _value_text_why(spec.name, v, limit) is None
+        )
     else:
         ok = False
     if not ok:

@@ -279,6 +279,8 @@ KIND_OF_CODE: dict[str, str] = {
     "unknown_type": "wrong_type",
     "text_not_unicode": "wrong_type",
     "text_holds_nul": "wrong_type",
+    "text_control_character": "wrong_type",
+    "text_too_long": "wrong_type",
     "unknown_property": "unknown_field",
     "id_not_text": "bad_id",
     "id_too_long": "bad_id",

@@ -374,7 +374,10 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "编号不是有效的 Unicode 文本（含孤立代理字符）",
         "en": "the id is not valid Unicode text (it holds a lone surrogate)",
     },
-    "problem_id_control_character": {"zh": "编号含有控制字符", "en": "the id holds a control character"},
+    "problem_id_control_character": {
+        "zh": "编号含有控制字符或双向文本控制字符",
+        "en": "the id holds a control character or a bidi override",
+    },
     "problem_id_not_nfc": {
         "zh": "编号不是 Unicode NFC 形式（应写作 {nfc}）",
         "en": "the id is not in Unicode NFC form (write it as {nfc})",
@@ -390,6 +393,15 @@ _LABELS: dict[str, dict[str, str]] = {
     "problem_text_holds_nul": {
         "zh": "“{field}”含有 NUL 字符（\\u0000），孪生中的文本不能含有该字符",
         "en": "{field} holds a NUL character (\\u0000), which text in the twin may not hold",
+    },
+    "problem_text_control_character": {
+        "zh": "“{field}”含有控制字符 {character}：文本可含制表符和换行，不能含其他控制字符或双向文本控制字符",
+        "en": "{field} holds the control character {character}; it may hold tab and line breaks but no control or "
+        "bidi override characters",
+    },
+    "problem_text_too_long": {
+        "zh": "“{field}”长 {length} 个字符，最多 {max} 个（{setting}）",
+        "en": "{field} is {length} characters long; it may hold at most {max} ({setting})",
     },
     "problem_required_missing": {"zh": "缺少必填属性“{field}”", "en": "required property '{field}' is missing"},
     # {expected}: problem_type_<field type>; {got}: the value as written, or what kind of value it is
