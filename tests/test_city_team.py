@@ -28,13 +28,13 @@ from typing import Any
 import orjson
 import pytest
 import shapely
+from api_server import bundled_file
 from fastapi.testclient import TestClient
 from lxml import html as lxml_html
 from web_support import write_unchecked
 
 from api.main import create_app
 from api.settings import ApiSettings
-from layers.bundle import build_bundled_twin
 from twin import Change, Feature, Twin
 
 AUTHOR = "City team <city appearance>"
@@ -68,7 +68,7 @@ def _legacy_bowtie(twin: Twin) -> None:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = tmp_path_factory.mktemp("cityteam") / "venue.gpkg"
-    build_bundled_twin(path).close()
+    bundled_file(path)
     with Twin.open(path) as twin:
         head = twin.head()
         assert head is not None
@@ -300,7 +300,7 @@ def test_a_reference_into_a_layer_hidden_from_the_reader_is_no_problem(tmp_path:
     from web.checks import layer_check
 
     path = tmp_path / "venue.gpkg"
-    build_bundled_twin(path).close()
+    bundled_file(path)
     with Twin.open(path) as twin:
         twin.create_layer(
             {"name": "security", "title_zh": "安保点位", "title_en": "Security posts", "geometry_types": ["Point"],

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_server import bundled_file
 from fastapi.testclient import TestClient
 from web_support import plain_dates
 
 from api.main import create_app
 from api.settings import ApiSettings
 from completion import Completion
-from layers.bundle import build_bundled_twin
 from twin import Twin
 
 T30, T10 = "2026-10-06", "2026-10-26"
@@ -24,7 +24,7 @@ T30, T10 = "2026-10-06", "2026-10-26"
 @pytest.fixture(scope="module")
 def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("api") / "venue.gpkg"
-    build_bundled_twin(path).close()
+    bundled_file(path)
     return path
 
 

@@ -9,10 +9,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from api_server import bundled_file
 from typer.testing import CliRunner
 
 from cli.main import app
-from layers.bundle import build_bundled_twin
 from twin import Twin
 
 runner = CliRunner()
@@ -21,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "venue.gpkg"
-    build_bundled_twin(path).close()
+    bundled_file(path)
     return path
 
 

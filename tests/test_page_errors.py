@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from api_server import bundled_file
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import ApiSettings
-from layers.bundle import build_bundled_twin
 from twin.core import SHANGHAI
 from twin.errors import ERROR_CODES, BadInput, NotFound
 from web import i18n
@@ -40,7 +40,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path = tmp_path_factory.mktemp("errors") / "venue.gpkg"
-    build_bundled_twin(path).close()
+    bundled_file(path)
     with TestClient(create_app(ApiSettings(store=path))) as c:
         yield c
 

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_server import bundled_file
 from fastapi.testclient import TestClient
 from web_support import plain_dates
 
 from api.main import create_app
 from api.settings import ApiSettings
 from completion.register import LAYER
-from layers.bundle import build_bundled_twin
 from twin import Twin
 from web import i18n
 from web.error_page import explanation
@@ -37,7 +37,7 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 @pytest.fixture(scope="module")
 def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("project") / "venue.gpkg"
-    build_bundled_twin(path).close()
+    bundled_file(path)
     return path
 
 

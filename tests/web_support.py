@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 import shapely
+from api_server import bundled_file
 
-from layers.bundle import build_bundled_twin
 from twin import Change, Feature, Twin
 from twin.encoding import counts_of, encode_changes, stored_commit_id
 from twin.model import CommitInfo, StoredChange
@@ -53,7 +53,7 @@ LEGACY_TIME = datetime(2026, 10, 30, 2, 0, tzinfo=UTC)
 
 def build_web_twin(path: Path) -> Path:
     """The bundled twin plus the legacy-import commit (see the module docstring); closed on disk."""
-    build_bundled_twin(path).close()
+    bundled_file(path)
     twin = Twin.open(path)
     try:
         head = twin.head()
