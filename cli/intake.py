@@ -59,6 +59,14 @@ def import_register_cmd(
     ] = None,
     message: Annotated[str | None, typer.Option("--message", "-m")] = None,
     author: AuthorOpt = None,
+    new_units: Annotated[
+        bool,
+        typer.Option(
+            "--new-units",
+            help="Add the units the register does not hold even when one is like a unit it does "
+            "(without it such a unit is refused, asking whether the other is meant).",
+        ),
+    ] = False,
     store: StoreOpt = None,
 ) -> None:
     """Add or update the projects of a register sheet as one commit; any bad row refuses the whole file."""
@@ -87,18 +95,26 @@ def import_register_cmd(
         when: datetime | None = _as_utc(at) if at is not None else None
         if original_dates:
             when = register_recorded_time(sh)
+        notes: list[str] = []
         try:
-            info = import_register(twin, sh, author=_author(author), source=file.name, message=message, time=when)
+            info = import_register(
+                twin, sh, author=_author(author), source=file.name, message=message, time=when,
+                new_units=new_units, new_units_option="--new-units", notes=notes,
+            )  # fmt: skip
         except ValidationFailed as e:
+            for note in notes:  # said before the refusal too: a unit taken as another may be why
+                err.print(f"note: {note}")
             if not e.nothing_changes:
                 raise
             # The register imported again (an unedited export, a rerun): not a failure; no commit.
-            out.print(f"nothing to commit: the register already holds the {len(sh.rows)} projects of sheet "
-                      f"{sh.name!r} as given")  # fmt: skip
+            out.print(f"nothing to commit: the register already holds the {len(sh.rows)} projects of {sh.called} "
+                      "as given")  # fmt: skip
             return
+        for note in notes:
+            err.print(f"note: {note}")
     c = info.counts.get("projects", {})
     out.print(
-        f"committed {info.id[:12]}: projects +{c.get('added', 0)} ~{c.get('modified', 0)} from sheet {sh.name!r} "
+        f"committed {info.id[:12]}: projects +{c.get('added', 0)} ~{c.get('modified', 0)} from {sh.called} "
         f"(recorded {info.time.astimezone(UTC):%Y-%m-%d %H:%MZ})"
     )
 
@@ -142,7 +158,7 @@ def import_reports_cmd(
     done, skipped = result.commits, result.skipped
     if not done:
         out.print(
-            f"nothing to commit: the {skipped} reports of sheet {sh.name!r} are already in the twin "
+            f"nothing to commit: the {skipped} reports of {sh.called} are already in the twin "
             "(same project, date and figure)"
         )
         return
@@ -150,7 +166,7 @@ def import_reports_cmd(
         err.print(f"note: {skipped} reports already in the twin were skipped (same project, date and figure)")
     first, last = done[0].time.astimezone(UTC), done[-1].time.astimezone(UTC)
     out.print(
-        f"committed {len(done)} commits ({len(sh.rows) - skipped} reports from sheet {sh.name!r}), "
+        f"committed {len(done)} commits ({len(sh.rows) - skipped} reports from {sh.called}), "
         f"recorded {first:%Y-%m-%d %H:%MZ} to {last:%Y-%m-%d %H:%MZ}; head {done[-1].id[:12]}"
     )
 

@@ -23,9 +23,9 @@ import io
 import math
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,6 +37,7 @@ from completion.register import (
     Project,
     code_problem,
     codes_like_others,
+    register_names,
     reports_from_history,
     spelt_two_ways,
     unknown_code,
@@ -74,10 +75,22 @@ REGISTER_HEADERS: dict[str, tuple[str, ...]] = {
 }
 REPORT_HEADERS: dict[str, tuple[str, ...]] = {
     "code": ("code", "project code", "项目编号", "编号", "项目代码"),
-    "date": ("date", "report date", "日期", "填报日期", "进度日期"),
-    "percent": ("percent", "percent complete", "percent_complete", "完成百分比", "完成比例", "完成率"),
+    "date": ("date", "report date", "日期", "填报日期", "进度日期", "统计日期"),
+    # 形象进度: the construction trade's word for percent complete; 累计完成(%) is read without its bracket.
+    "percent": (
+        "percent",
+        "percent complete",
+        "percent_complete",
+        "完成百分比",
+        "完成比例",
+        "完成率",
+        "形象进度",
+        "累计完成",
+        "累计完成比例",
+        "累计完成百分比",
+    ),
     "note": ("note", "备注", "进度说明"),
-    "reason": ("reason", "原因", "回调原因"),
+    "reason": ("reason", "原因", "回调原因", "情况说明", "进度滞后原因", "滞后原因"),
     "reporter": ("reporter", "填报人"),
 }
 REGISTER_REQUIRED = ("code", "planned_start", "planned_finish", "responsible_unit")
@@ -156,6 +169,15 @@ class Sheet:
     # The rows read that Excel does not show (hidden, or filtered out): data all the same, as in
     # Excel's own CSV of the sheet, but named in a note, for a row hidden is often a row set aside.
     hidden_rows: list[int] = field(default_factory=list)
+    # The workbook's date system: a serial day number left unformatted counts from it (Excel for
+    # Mac's 1904 system is 4 years and a day later than Windows' 1900 one).
+    epoch: datetime = datetime(1899, 12, 30)
+    from_csv: bool = False  # read from a CSV file: "the file", not a sheet, in messages
+
+    @property
+    def called(self) -> str:
+        """How messages name it: "sheet '进度'", or "the file" for a CSV (which has no sheets)."""
+        return "the file" if self.from_csv else f"sheet {self.name!r}"
 
 
 class RowProblem(NamedTuple):
@@ -312,12 +334,25 @@ def _loose_keys(text: Any, by_header: Mapping[str, str]) -> tuple[str, ...]:
     计划开始（日期）) and, for a date field, without a trailing 时间 / 日期 (计划开始时间)."""
     whole = str(text).strip()
     bare = _BRACKETED.sub("", whole).rstrip("%％ ")  # 完成率% as 完成率（%）
-    keys = [_key(whole), _key(bare)]
-    for k in (_key(bare), _key(whole)):
+    keys = [_key(whole), _key(bare), *_bilingual_keys(bare)]
+    for k in list(dict.fromkeys(keys)):
         for filler in ("时间", "日期"):
             if k.endswith(filler) and by_header.get(k[: -len(filler)]) in DATE_FIELDS:
                 keys.append(k[: -len(filler)])
     return tuple(dict.fromkeys(k for k in keys if k))
+
+
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _bilingual_keys(text: str) -> list[str]:
+    """The keys of a header written in both languages in one cell (项目编号 Code, 项目编号\\nCode,
+    Code 项目编号): its Chinese part, then its other part; none for a header in one language."""
+    han = "".join(ch for ch in text if _HAN.match(ch) or ch in "（）()%％")
+    rest = _HAN.sub(" ", text)
+    if not han.strip("（）()%％") or not re.search(r"[A-Za-z]", rest):
+        return []
+    return [k for k in (_key(_BRACKETED.sub("", han).rstrip("%％")), _key(rest)) if k]
 
 
 def _variants(text: str) -> list[str]:
@@ -470,22 +505,54 @@ def _pick_sheet(
     source: str,
     option: str = "--sheet",
     hidden: Collection[str] = (),
+    empty: Collection[str] = (),
+    headed: Callable[[str], bool] | None = None,
 ) -> str:
     """The sheet named, else the one a candidate names, else the only sheet not hidden (a hidden
-    sheet of instructions or drop-down lists beside the data is common); else the error asks."""
+    sheet of instructions or drop-down lists beside the data is common), else the only one whose
+    header has the columns wanted (``headed``: Sheet1, 2026项目清单（第3版）, 11月10日 beside a 说明
+    sheet); else the error asks. An empty sheet (Excel's Sheet2, Sheet3) counts for none of these,
+    unless every sheet is empty."""
     if wanted is not None:
         if wanted in names:
             return wanted
         raise BadInput(f"{source}: no sheet {wanted!r} (it has {', '.join(names)})")
-    keys = {_key(n): n for n in names}
+    filled = [n for n in names if n not in empty] or list(names)
+    keys = {_key(n): n for n in filled}
     for c in candidates:
         if _key(c) in keys:
             return keys[_key(c)]
-    shown = [n for n in names if n not in hidden]
+    shown = [n for n in filled if n not in hidden]
     if len(shown) == 1:
         return shown[0]
-    listed = ", ".join(f"{n} (hidden)" if n in hidden else n for n in names)
+    if headed is not None and len(with_header := [n for n in shown if headed(n)]) == 1:
+        return with_header[0]
+    listed = ", ".join(f"{n} (hidden)" if n in hidden else f"{n} (empty)" if n in empty else n for n in names)
     raise BadInput(f"{source}: which sheet? it has {listed}; name one with {option}")
+
+
+def _empty_sheet(ws: Any) -> bool:
+    """Whether a read-only worksheet holds no value at all (read up to its first value)."""
+    return not any(v is not None for row in ws.iter_rows(values_only=True) for v in row)
+
+
+def _has_header(table: Sequence[Sequence[Any]], kind: str, mapping: Mapping[str, str] | None) -> bool:
+    """Whether one of a sheet's first rows (``table``) is a header with a column for every field the
+    kind requires, as read_sheet looks for it (to pick a sheet by its header, not its name)."""
+    known = REGISTER_HEADERS if kind == "register" else REPORT_HEADERS
+    required = REGISTER_REQUIRED if kind == "register" else REPORT_REQUIRED
+    headerish = {_key(a) for aliases in known.values() for a in aliases} | {_key(h) for h in (mapping or {}).values()}
+    code_keys = {_key(a) for a in known["code"]} | {_key(h) for f, h in (mapping or {}).items() if f == "code"}
+    by_header = _by_header(known)
+    for j in range(min(HEADER_ROWS_SEARCHED, len(table))):
+        header, _ = _header_at(table, j, [], headerish, code_keys, by_header)
+        try:
+            found, _, _ = _match_headers(header, known, mapping or {}, "")
+        except BadInput:
+            continue
+        if all(f in found.values() for f in required):
+            return True
+    return False
 
 
 def read_sheet(
@@ -513,16 +580,18 @@ def read_sheet(
     is_xlsx = data[:2] == b"PK"  # an .xlsx is a zip; anything else is taken for CSV text
     merged: list[tuple[int, int, int, int]] = []
     hidden: set[int] = set()
+    epoch = Sheet.epoch
     if is_xlsx:
-        table, name, merged, hidden = _xlsx_rows(data, kind, sheet, source, sheet_option)
+        table, name, merged, hidden, epoch = _xlsx_rows(data, kind, sheet, source, sheet_option, mapping)
     else:
         if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
         if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # the old binary .xls (OLE2) format
             raise BadInput(f"{source}: an Excel 97-2003 .xls file; save it as .xlsx (or CSV UTF-8) and import that")
         table, name = _csv_rows(data, source), Path(filename).stem if filename else "csv"  # type: ignore[assignment]
+    called = f"sheet {name!r}" if is_xlsx else "the file"  # a CSV has no sheets
     if not table:
-        raise BadInput(f"{source}: the sheet {name!r} is empty")
+        raise BadInput(f"{source}: {'the ' if is_xlsx else ''}{called} is empty")
     required = REGISTER_REQUIRED if kind == "register" else REPORT_REQUIRED
     # The headers are on the first row, or below a title (表头 under a merged title row is common):
     # the first of the first rows that has a column for every required field. A header may take two
@@ -570,7 +639,7 @@ def read_sheet(
         f, cols = next(iter(twice.items()))
         how = f" or name the one to import with {mapping_option} ({f}: {label(cols[-1])})"
         raise BadInput(
-            f"{source}: sheet {name!r} has two columns for one field, {which}: which is meant is not "
+            f"{source}: {called} has two columns for one field, {which}: which is meant is not "
             f"the importer's to guess; delete one{how if mapping_option else ''}"
         )
     absent = [f for f in (NEW_PROJECT_COLUMNS if kind == "register" else required) if f not in columns.values()]
@@ -591,7 +660,7 @@ def read_sheet(
             how = "field: header; under a group, field: group/sub-header" if depth == 2 else "field: header"
             hint = f"; a {mapping_option} file names the column of a field ({how})"
         absent_error = (
-            f"{source}: sheet {name!r} has no column for {names} "
+            f"{source}: {called} has no column for {names} "
             f"(headers looked for in its first {HEADER_ROWS_SEARCHED} rows"
             + (f"; not known in {where}: {listed}" if unknown else "")
             + f"){hint}"
@@ -615,13 +684,25 @@ def read_sheet(
         values = {f: _clean(cells[i]) if i < len(cells) else None for i, f in columns.items()}
         if all(v is None for v in values.values()):
             continue  # blank lines between blocks are common in hand-kept sheets
-        if (why := _no_project_row(cells, values.get("code"))) is not None:
+        if (why := _no_project_row(cells, values.get("code")) or _note_row(cells, values.get("code"))) is not None:
             skipped.append((n, why))
             continue
         rows.append(Row(n, values))
     unit = _header_unit(header, columns) if kind == "register" else None
     shut = [r.number for r in rows if r.number in hidden]
-    return Sheet(name, rows, ignored, tuple(absent), absent_error, skipped, unit, _column_names(header, columns), shut)
+    return Sheet(
+        name,
+        rows,
+        ignored,
+        tuple(absent),
+        absent_error,
+        skipped,
+        unit,
+        _column_names(header, columns),
+        shut,
+        epoch,
+        not is_xlsx,
+    )
 
 
 def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str, str]:
@@ -702,6 +783,30 @@ def _no_project_row(cells: Sequence[Any], code: Any) -> str | None:
     return None
 
 
+# The words a form's note lines begin with: 填写说明 under the header, 注：… and 填表人：… 审核人：… under
+# the rows, an average row (平均). A row so written, with no project code, is no report.
+NOTE_WORDS = ("填写说明", "填表说明", "填报说明", "说明", "注", "填表人", "填报人", "审核人", "审核", "制表人", "制表",
+              "备注", "联系人", "联系电话", "平均值", "平均")  # fmt: skip
+_NOTE = re.compile(rf"(?:{'|'.join(NOTE_WORDS)})(?:[\s:：,，、.．;；()（）\d]|$)")
+
+
+def _is_note(v: Any) -> bool:
+    return isinstance(v, str) and not isinstance(v, Unreadable) and _NOTE.match(v.strip()) is not None
+
+
+def _note_row(cells: Sequence[Any], code: Any) -> str | None:
+    """Why a row is a note line of the form (see NOTE_WORDS), or None: its first filled cell is text
+    beginning with a note word, and its code cell is empty or that text, so a row with a project
+    code is never one. Other cells may hold anything (平均's formula, 审核人：… further right)."""
+    if code is not None and not _is_note(code):
+        return None
+    first = next((c for c in cells if c is not None and not (isinstance(c, str) and not c.strip())), None)
+    if not _is_note(first):
+        return None
+    text = " ".join(str(first).split())
+    return f"a note ({text[:30]}{'…' if len(text) > 30 else ''})"
+
+
 _UNIT_SUFFIX = re.compile(r"[(（\[【]\s*([^)）\]】]+?)\s*[)）\]】]\s*$")
 
 
@@ -731,6 +836,8 @@ def _names(aliases: Sequence[str]) -> list[str]:
 
 
 def _clean(v: Any) -> Any:
+    if isinstance(v, HeldPercent):
+        return v  # stripped already; keeps what the cell shows
     if isinstance(v, str) and not isinstance(v, Unreadable):
         v = v.strip()
         return CellError(v) if v in EXCEL_ERRORS else (v or None)
@@ -738,10 +845,16 @@ def _clean(v: Any) -> Any:
 
 
 def _xlsx_rows(
-    data: bytes, kind: str, sheet: str | None, source: str, sheet_option: str = "--sheet"
-) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]], set[int]]:
+    data: bytes,
+    kind: str,
+    sheet: str | None,
+    source: str,
+    sheet_option: str = "--sheet",
+    mapping: Mapping[str, str] | None = None,
+) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]], set[int], datetime]:
     """The sheet's values with merged cells filled (see _fill_merged), its name, its merged
-    ranges (for the group cells of a two-row header), and its hidden rows (1-based)."""
+    ranges (for the group cells of a two-row header), its hidden rows (1-based), and the
+    workbook's date system (its epoch, for serial day numbers left unformatted)."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -752,13 +865,17 @@ def _xlsx_rows(
         raise BadInput(f"{source}: not a readable Excel workbook ({e})") from None
     candidates = REGISTER_SHEETS if kind == "register" else REPORT_SHEETS
     hidden = {ws.title for ws in book.worksheets if getattr(ws, "sheet_state", "visible") != "visible"}
-    name = _pick_sheet(book.sheetnames, sheet, candidates, source, sheet_option, hidden)
+    empty = set() if sheet is not None else {n for n in book.sheetnames if _empty_sheet(book[n])}
+    name = _pick_sheet(
+        book.sheetnames, sheet, candidates, source, sheet_option, hidden, empty,
+        lambda n: _has_header(list(book[n].iter_rows(max_row=HEADER_ROWS_SEARCHED, values_only=True)), kind, mapping),
+    )  # fmt: skip
     ws = book[name]
     table = _xlsx_values(ws)
     xml = _sheet_xml(ws)
     merged = _merged_ranges(xml)
     _fill_merged(table, merged)
-    return table, name, merged, _hidden_rows(xml)
+    return table, name, merged, _hidden_rows(xml), book.epoch
 
 
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\s([^>]*)>")
@@ -789,7 +906,8 @@ def _xlsx_values(ws: Any) -> list[list[Any]]:
         from openpyxl.cell.read_only import ReadOnlyCell
 
         styles = range(len(ws.parent._cell_styles))
-        percent = {i for i in styles if "%" in (ReadOnlyCell(ws, 1, 1, None, "n", i).number_format or "")}
+        formats = {i: ReadOnlyCell(ws, 1, 1, None, "n", i).number_format or "" for i in styles}
+        percent = {i: f for i, f in formats.items() if "%" in f}
         build = ws._get_row
     except (AttributeError, ImportError, TypeError):
         return [[_xlsx_value(c) for c in row] for row in ws.iter_rows()]
@@ -799,15 +917,48 @@ def _xlsx_values(ws: Any) -> list[list[Any]]:
             for cell in row:
                 v = cell["value"]
                 if cell.get("style_id") in percent and isinstance(v, int | float) and not isinstance(v, bool):
-                    cell["value"] = _as_shown_percent(v)
+                    cell["value"] = _as_shown_percent(v, percent[cell["style_id"]])
             return build(row, *args, **kwargs)
 
         ws._get_row = get_row
     return [list(row) for row in ws.iter_rows(values_only=True)]
 
 
-def _as_shown_percent(v: float) -> str:
-    return f"{round(v * 100, 10):g}%"
+def _as_shown_percent(v: float, number_format: str = "") -> str:
+    """A percent cell's value as text with its '%': the figure it holds (0.455 is "45.5%"), which
+    is what is read; a HeldPercent when its format shows it rounded (46% in a '0%' cell)."""
+    held = f"{round(v * 100, 10):g}%"
+    shown = _rounded_percent(v, number_format)
+    return HeldPercent(held, shown) if shown is not None and shown != held else held
+
+
+def _rounded_percent(v: float, number_format: str) -> str | None:
+    """How Excel shows a fraction in a percent format ('0%' → 46%, '0.0%' → 45.5%: half away from
+    zero), or None for a format this does not read (a section or a text format)."""
+    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+    fmt = number_format.split(";")[0]
+    m = re.search(r"0(?:\.(0+))?\s*%", fmt)
+    if m is None:
+        return None
+    places = len(m[1] or "")
+    try:
+        x = Decimal(repr(round(v * 100, 10))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return None
+    return f"{x:f}%"
+
+
+class HeldPercent(str):
+    """A percent cell's figure ("45.5%") that Excel shows rounded (``shown``: "46%"), to say so
+    when the figure read is refused (the coordinator sees 46% and cannot see why it is lower)."""
+
+    shown: str
+
+    def __new__(cls, held: str, shown: str) -> HeldPercent:
+        self = super().__new__(cls, held)
+        self.shown = shown
+        return self
 
 
 _MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s[^>]*?ref=\"([A-Z]+[0-9]+:[A-Z]+[0-9]+)\"")
@@ -851,7 +1002,7 @@ def _xlsx_value(cell: Any) -> Any:
     0.45) is read as the text "45%", so a percent column typed either way means the same."""
     v = cell.value
     if isinstance(v, int | float) and not isinstance(v, bool) and "%" in (getattr(cell, "number_format", None) or ""):
-        return _as_shown_percent(v)
+        return _as_shown_percent(v, cell.number_format)
     return v
 
 
@@ -911,27 +1062,56 @@ def _csv_rows(data: bytes, source: str) -> list[list[str]]:
 
 
 # ---------------------------------------------------------------------------- cell values
-def _as_date(v: Any) -> date:
+# The forms a date is read in, as the message refusing one lists them.
+DATE_FORMS = "2026-11-10, 2026/11/10, 2026.11.10, 2026年11月10日 (a weekday after it too), 20261110, or an Excel date"
+_WEEKDAYS = "一二三四五六日"
+# A weekday written after a date: (星期二), （周二）, 礼拜二, Tue (checked against the date).
+_WEEKDAY = re.compile(
+    r"\s*\(?\s*(?:(?:星期|周|礼拜)([一二三四五六日天])|(mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?)\s*\)?\s*$", re.I
+)
+
+
+def _as_date(v: Any, epoch: datetime | None = None) -> date:
+    """A cell's date: an Excel date, a serial day number left unformatted (counted from the
+    workbook's ``epoch``), 20261110 as a number or text, or text in one of DATE_FORMS."""
     if isinstance(v, datetime):
         return v.date()
     if isinstance(v, date):
         return v
     if isinstance(v, int | float) and not isinstance(v, bool) and 20000 < v < 80000:
-        return date(1899, 12, 30) + timedelta(days=int(v))  # an Excel serial day number left unformatted
+        from openpyxl.utils.datetime import from_excel
+
+        # an Excel serial day number left unformatted, in the workbook's date system
+        return from_excel(int(v), epoch or Sheet.epoch).date()
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
     text = unicodedata.normalize("NFKC", str(v)).strip()  # typed in full width: ２０２６－１０－０６
+    weekday = None
+    if (w := _WEEKDAY.search(text)) is not None and w.start() > 0:
+        weekday = (
+            _WEEKDAYS.index(w[1].replace("天", "日")) if w[1] else "montuewedthufrisatsun".index(w[2][:3].lower()) // 3
+        )
+        text = text[: w.start()].strip()
     m = re.fullmatch(
         r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?", text
-    )
+    ) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)  # 20261110, as typed in a cell or a number
     if m:
         try:
-            return date(int(m[1]), int(m[2]), int(m[3]))
+            day = date(int(m[1]), int(m[2]), int(m[3]))
         except ValueError:
             pass
+        else:
+            if weekday is not None and day.weekday() != weekday:
+                # A weekday that is not the date's: one of the two is a typo, and which is not known.
+                raise ValueError(
+                    f"{text} is a {day:%A} (星期{_WEEKDAYS[day.weekday()]}), not the weekday written after it"
+                )
+            return day
     meant = _without_year(text)
     if meant is not None:
         # Refused, not guessed: a season can straddle a new year. The message gives the nearest.
         raise ValueError(f"{text!r} has no year: write {meant.isoformat()}")
-    raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)")
+    raise ValueError(f"{text!r} is not a date (dates are read as {DATE_FORMS})")
 
 
 def _without_year(text: str) -> date | None:
@@ -1046,7 +1226,7 @@ def register_records(
         for f in ("planned_start", "planned_finish"):
             if v.get(f) is not None:
                 try:
-                    day = _as_date(v[f])
+                    day = _as_date(v[f], sheet.epoch)
                 except ValueError as e:
                     reasons.append(RowProblem(row.number, f, f"{f}: {e}"))
                     refused.setdefault(row.number, set()).add(f)
@@ -1143,11 +1323,18 @@ def import_register(
     message: str | None = None,
     time: datetime | None = None,
     parent: str | None = HEAD,
+    new_units: bool = False,
+    new_units_option: str | None = None,
+    notes: list[str] | None = None,
 ) -> CommitInfo:
     """Add or update every project of the sheet as one commit; any bad row refuses the whole sheet.
 
     A code already in the register updates the fields the sheet gives and keeps the rest (its
-    progress too). Raises Refused naming every bad row.
+    progress too). A unit or person written as the register's name without its bracketed part (or
+    by that part) is taken as the register's, and a project moving to another unit is said, in
+    ``notes``. With ``new_units_option`` (how the caller adds a new unit, e.g. "--new-units") a
+    unit the register does not hold but one of its units is like is refused unless ``new_units``.
+    Raises Refused naming every bad row.
     """
     records, bad, refused = register_records(sheet)
     if not records and not bad:
@@ -1163,6 +1350,9 @@ def import_register(
         _new_rows_need_columns(sheet, records, existing)
     schema = twin.layer(LAYER)
     _keys_of_labels(schema, records)
+    said, ambiguous = _register_names(records, existing)
+    if notes is not None:
+        notes.extend(said)
     refs = sorted({r for _, rec in records for r in rec.get("features", [])})
     # Every feature reference checked in one read per layer (check_project would read per record).
     bad_refs = feature_ref_problems(twin, refs, ref.seq)
@@ -1209,7 +1399,8 @@ def import_register(
         bad.extend(reasons)
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
-    bad.extend(_lookalikes(given, existing))
+    near = f"with {new_units_option}" if new_units_option and not new_units else None
+    bad.extend(ambiguous + _lookalikes(given, existing, near))
     if bad:
         raise Refused(source, at_columns(sheet, _in_order(bad)))
     msg = message or fitted_message(f"Import the project register from {source} ({len(changes)} projects)")
@@ -1232,7 +1423,46 @@ def _new_quantity_problem(row: int, rec: Mapping[str, Any], refused: Collection[
     return None
 
 
-def _lookalikes(given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]) -> list[RowProblem]:
+def _register_names(
+    records: Sequence[tuple[Row, dict[str, Any]]], existing: Mapping[str, Project]
+) -> tuple[list[str], list[RowProblem]]:
+    """A unit or person written as a register's name without its bracketed part, or (a unit) by that
+    part (国网上海市电力公司, or State Grid Shanghai Electric Power, for 国网上海市电力公司 (State Grid
+    Shanghai Electric Power)) is taken as the register's name, so the units table does not count it
+    twice: the notes saying so, and that a known project moves to another unit; and the rows whose
+    name could be several of the register's (refused: which is meant is not the importer's to guess)."""
+    taken: dict[tuple[str, str, str], list[int]] = {}  # (field, as written, the register's) → rows
+    bad: list[RowProblem] = []
+    for f in NAME_FIELDS:
+        names = {v for p in existing.values() if isinstance(v := p.properties.get(f), str)}
+        for row, rec in records:
+            v = rec.get(f)
+            if not isinstance(v, str):
+                continue
+            meant = register_names(v, names, f)
+            if len(meant) == 1:
+                rec[f] = meant[0]
+                taken.setdefault((f, v, meant[0]), []).append(row.number)
+            elif meant:
+                listed = " or ".join(map(repr, meant))
+                bad.append(RowProblem(row.number, f, f"{f} {v!r} could be {listed} in the register: write which"))
+    notes = [f"{f} {v!r} taken as the register's {meant!r} ({_rows(rows)})" for (f, v, meant), rows in taken.items()]
+    for row, rec in records:
+        old = existing.get(rec.get("code", ""))
+        unit = rec.get("responsible_unit")
+        if old is not None and isinstance(unit, str) and unit != old.responsible_unit:
+            notes.append(f"row {row.number}: {old.code} moves from {old.responsible_unit!r} to {unit!r}")
+    return notes, bad
+
+
+def _rows(numbers: Sequence[int]) -> str:
+    shown = ", ".join(map(str, numbers[:10])) + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
+    return f"row {shown}" if len(numbers) == 1 else f"rows {shown}"
+
+
+def _lookalikes(
+    given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project], near: str | None = None
+) -> list[RowProblem]:
     """The rows naming a unit or person spelt otherwise than the register or an earlier row, or a
     new code like another (completion.register's rules, which every write path applies too), by
     row number: refused here with the sheet's rows and columns before anything is committed."""
@@ -1242,7 +1472,7 @@ def _lookalikes(given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mappin
     bad = [
         RowProblem(given[i][0].number, f, why)
         for f in NAME_FIELDS
-        for i, why in spelt_two_ways(where, register, fields=(f,))
+        for i, why in spelt_two_ways(where, register, fields=(f,), near=near)
     ]
     new = [(r, rec["code"]) for r, rec in given if isinstance(rec.get("code"), str) and rec["code"] not in existing]
     like = codes_like_others([(f"row {r.number}", code) for r, code in new], existing)
@@ -1255,6 +1485,7 @@ class SheetReport:
     row: int
     report: ProgressReport
     reporter: str | None
+    shown: str | None = None  # the percent as the cell shows it rounded, when it holds more (HeldPercent)
 
 
 def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[RowProblem]]:
@@ -1276,7 +1507,7 @@ def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[RowProblem]]:
             reasons.append(RowProblem(row.number, "date", "no date"))
         else:
             try:
-                on = _as_date(v["date"])
+                on = _as_date(v["date"], sheet.epoch)
             except ValueError as e:
                 reasons.append(RowProblem(row.number, "date", f"date: {e}"))
         if v.get("percent") is None:
@@ -1300,9 +1531,20 @@ def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[RowProblem]]:
                 ProgressReport(code, pct, on, str(note) if note is not None else None,
                                str(reason) if reason is not None else None),
                 str(reporter) if reporter is not None else None,
+                v["percent"].shown if isinstance(v["percent"], HeldPercent) else None,
             )
         )  # fmt: skip
     return out, bad
+
+
+def _as_held(sr: SheetReport, reasons: list[RowProblem]) -> list[RowProblem]:
+    """A report's reasons about its figure, saying what its cell shows when that is rounded (45.5%
+    refused as lower than the last report's 46% is shown 46% in a '0%' cell)."""
+    if sr.shown is None:
+        return reasons
+    held = f"{sr.report.percent:g}%"
+    why = f" (the cell shows {sr.shown} but holds {held}; Excel rounds it for display)"
+    return [p._replace(reason=p.reason + why) if p.field in (None, "percent") else p for p in reasons]
 
 
 def register_recorded_time(sheet: Sheet) -> datetime | None:
@@ -1456,7 +1698,7 @@ def plan_reports(
             )
             reasons.append(RowProblem(sr.row, "date", why))
         if reasons:
-            bad.extend(reasons)
+            bad.extend(_as_held(sr, reasons))
             continue
         key = (r.on, project.responsible_unit)
         reporter = sr.reporter or default_reporter

@@ -213,6 +213,21 @@ class Register:
         return reports_from_history(known)
 
 
+# Characters Python's repr would show as escapes ('LA-\\u30000001'), by the name a coordinator knows.
+_UNSEEN = {"\u3000": "full-width space", "\xa0": "no-break space", "\t": "tab", "\n": "line break",
+           "\r": "line break", "\u200b": "zero-width space", "\ufeff": "zero-width space"}  # fmt: skip
+
+
+def quoted(text: str) -> str:
+    """A code or name in quotes as it reads, for a message: repr, unless it holds a character repr
+    escapes (a full-width space): then as typed, followed by what it holds ('LA-　0001' (with a
+    full-width space))."""
+    odd = dict.fromkeys(_UNSEEN.get(ch, f"U+{ord(ch):04X}") for ch in text if not ch.isprintable())
+    if not odd:
+        return repr(text)
+    return f"'{text}' (with a {' and a '.join(odd)})"
+
+
 def unknown_code(code: str, codes: Iterable[str]) -> str:
     """Why a report naming ``code`` is refused when no project has it: named, with the code it
     could be when the two differ only in case, full-width characters, spaces or leading zeros
@@ -220,7 +235,7 @@ def unknown_code(code: str, codes: Iterable[str]) -> str:
     key = code_key(code)
     near = sorted(c for c in codes if code_key(c) == key and c != code)
     hint = f"; did you mean {near[0]!r}?" if near else ""
-    return f"no project {code!r} in the register{hint}"
+    return f"no project {quoted(code)} in the register{hint}"
 
 
 # ---------------------------------------------------------------------------- look-alike names
@@ -241,10 +256,68 @@ def code_key(code: str) -> str:
     return key.lstrip("0") or "0" if key.isdigit() else key
 
 
+# A name's part in brackets at its end: the English name after a unit's Chinese one (国网上海市电力公司
+# (State Grid Shanghai Electric Power)), a person's unit after their name (孙浩 Sun Hao (State Grid Shanghai)).
+_TRAILING = re.compile(r"\s*[(（]([^()（）]*)[)）]\s*$")
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def short_forms(name: str, field: str) -> list[str]:
+    """The name keys (name_key) a register's name is also written by: without its bracketed part at
+    the end, a unit by that part alone (its English name; a person's bracket is their unit, not
+    them), and a name in both scripts (孙浩 Sun Hao) by its Chinese or its Latin part."""
+    m = _TRAILING.search(name)
+    base = name[: m.start()] if m and m.start() > 0 else name
+    forms = [base]
+    if m and m.start() > 0 and field == "responsible_unit":
+        forms.append(m[1])
+    han = "".join(_HAN.findall(base))
+    latin = _HAN.sub(" ", base)
+    if han and re.search(r"[A-Za-z]", latin):
+        forms += [han, latin]
+    own = name_key(name)
+    return [k for k in dict.fromkeys(name_key(f) for f in forms) if k and k != own]
+
+
+def register_names(text: str, names: Iterable[str], field: str) -> list[str]:
+    """The register's names (``names``) that ``text`` is a short form of (see short_forms): the one
+    it means, or several it could mean; none when it is one of them as written or spelt."""
+    names = list(names)
+    key = name_key(text)
+    if any(name_key(n) == key for n in names):
+        return []
+    return sorted({n for n in names if key in short_forms(n, field)})
+
+
+# How alike two units' names are (difflib's ratio of their keys) when one is likely the other
+# written short (国网上海电力 for 国网上海市电力公司 is 0.8).
+NEAR_RATIO = 0.75
+
+
+def near_name(text: str, names: Iterable[str], field: str) -> str | None:
+    """The register's name most like ``text``, a name it does not hold: one holds the other (either
+    written whole or in its short forms) or they share most characters (NEAR_RATIO); None if none."""
+    from difflib import SequenceMatcher
+
+    key = name_key(text)
+    if len(key) < 2:
+        return None
+    best: tuple[float, str] | None = None
+    for n in names:
+        for k in (name_key(n), *short_forms(n, field)):
+            if len(k) < 2 or k == key:
+                continue
+            score = 1.0 if key in k or k in key else SequenceMatcher(None, key, k).ratio()
+            if score >= NEAR_RATIO and (best is None or score > best[0]):
+                best = (score, n)
+    return best[1] if best else None
+
+
 def spelt_two_ways(
     given: Sequence[tuple[str, Mapping[str, Any]]],
     register: Iterable[Mapping[str, Any]],
     fields: Sequence[str] = NAME_FIELDS,
+    near: str | None = None,
 ) -> list[tuple[int, str]]:
     """The responsible units and persons in ``given`` (where each is written, e.g. "row 12", and
     the fields it gives) spelt otherwise (spaces, full-width brackets, case) than the register's
@@ -252,10 +325,18 @@ def spelt_two_ways(
     would count them as two, silently. (index in ``given``, reason). Refused, not mended: which
     spelling is right is not the writer's to choose. A spelling the register already holds passes
     (a register kept before this rule may hold two). ``fields``: those of NAME_FIELDS to look at
-    (one, for a caller naming the field of each reason)."""
+    (one, for a caller naming the field of each reason).
+
+    ``near``: how the caller adds a unit not in the register (e.g. "with --new-units"): then a
+    responsible unit the register does not hold but one of its units is like (near_name: 国网上海电力
+    beside 国网上海市电力公司) is refused too, asking whether that one is meant. (Persons are not
+    compared so: two short Chinese names are alike without being one.)"""
     bad: list[tuple[int, str]] = []
+    register = list(register)
     for f in fields:
+        units = sorted({v for p in register if isinstance(v := p.get(f), str)}) if near and f == NAME_FIELDS[0] else []
         spellings: dict[str, dict[str, str]] = {}  # name key → spelling → where it is written so
+        near_of: dict[str, str | None] = {}  # a new unit's key → the register's unit it is like
         for props in register:
             v = props.get(f)
             if isinstance(v, str):
@@ -265,10 +346,15 @@ def spelt_two_ways(
             if not isinstance(v, str):
                 continue
             known = spellings.setdefault(name_key(v), {})
+            if units and not known:
+                near_of[name_key(v)] = near_name(v, units, f)  # every row writing it is refused, not the first
             if known and v not in known:
                 spelt, there = next(iter(known.items()))
                 bad.append((i, f"{f} {v!r} is written {spelt!r} on {there}: one name spelt two ways "
                             "(spaces, full-width brackets) is counted as two; write it one way"))  # fmt: skip
+            elif (like := near_of.get(name_key(v))) is not None:
+                bad.append((i, f"{f} {v!r} is not in the register: did you mean {like!r}? "
+                            f"(a new unit is added {near})"))  # fmt: skip
             known.setdefault(v, where)
     return bad
 
@@ -291,10 +377,10 @@ def codes_like_others(given: Sequence[tuple[str, str]], register_codes: Iterable
                 if code.isdigit()
                 else ("case, full-width characters or spaces")
             )
-            bad.append((i, f"project code {code!r} differs from {like!r} {there} only in {how}: "
+            bad.append((i, f"project code {quoted(code)} differs from {like!r} {there} only in {how}: "
                         f"write {like!r} (two codes so alike would be two projects)"))  # fmt: skip
         elif (plain := unicodedata.normalize("NFKC", code)) != code:
-            bad.append((i, f"project code {code!r} holds full-width characters: write {plain!r}"))
+            bad.append((i, f"project code {quoted(code)} holds full-width characters: write {plain!r}"))
     return bad
 
 

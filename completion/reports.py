@@ -96,7 +96,9 @@ def check_report(project: Project, report: ProgressReport, today: date) -> list[
             )
         )
     last = project.percent_complete
-    if last is not None and p < last and not (report.reason or "").strip():
+    # Below 0% is refused as out of range alone: "lower than the last report" would be a second
+    # reason for one figure, asking for a reason that would not make it good.
+    if last is not None and 0 <= p < last and not (report.reason or "").strip():
         when = project.progress_date.isoformat() if project.progress_date else "?"
         # The figure and the reason column together: the row's, not one cell's.
         reasons.append(Reason(f"{p:g}% is lower than the last report ({last:g}% on {when}): give a reason", None))

@@ -1172,7 +1172,7 @@ def test_the_only_visible_sheet_is_read_beside_hidden_ones(tmp_path: Path) -> No
     assert code == 0, out
     assert "from sheet '2026年硬件项目'" in out
     wb = load_workbook(book)
-    wb.create_sheet("草稿")
+    wb.copy_worksheet(wb["2026年硬件项目"]).title = "草稿"  # a second sheet with the register's header
     wb.save(book)
     code, out = run("projects", "import", str(book), "--store", str(store))
     assert code == 2 and "which sheet? it has 填表说明 (hidden), 2026年硬件项目, 草稿" in out, out
