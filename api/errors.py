@@ -25,6 +25,7 @@ from twin.errors import (
     NotFound,
     ReadOnly,
     StoreUnavailable,
+    TooLarge,
     TwinError,
     ValidationFailed,
     coded,
@@ -121,6 +122,7 @@ TWIN_STATUS: dict[type[TwinError], tuple[int, str]] = {
     Conflict: (409, "Conflict"),
     ValidationFailed: (400, "Invalid features"),
     BadInput: (400, "Bad input"),
+    TooLarge: (413, "Payload too large"),  # a BadInput: looked up by the exception's class first
     Corrupt: (500, "Twin is corrupt"),
     # The service may only read its store (a file or directory its user cannot write, a read-only
     # mount): reads are served, an edit is refused naming why. Not the client's fault, and it does

@@ -1,9 +1,11 @@
 """Spreadsheet intake over HTTP: upload a register or a report sheet, or post many reports at once.
 
 - ``POST /projects/import``: the body is an .xlsx workbook or a CSV file (``?sheet=`` names the
-  sheet); the projects are added or updated as one commit. ``?time=`` records it at that time,
+  sheet), sent as itself (its type, or application/octet-stream: what it is is read from its bytes)
+  or as a browser's multipart/form-data form with one file field; the projects are added or updated
+  as one commit. ``?time=`` records it at that time,
   ``?original_dates=true`` at the start of its earliest planned start day (as the CLI's option).
-- ``POST /progress/import``: a report sheet; one commit per responsible unit per report date.
+- ``POST /progress/import``: a report sheet, sent the same ways; one commit per responsible unit per report date.
   ``?original_dates=true`` records each report at its own date. Reports the twin already records
   are skipped (``skipped``); when every one is, the answer is 200 with no commit.
 - ``POST /progress``: ``{"reports": [{"code", "percent", "date", "note", "reason"}, ...]}``, one
@@ -52,7 +54,10 @@ from twin.core import _as_utc
 from twin.errors import BadInput, NotFound, ValidationFailed
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-SHEET_TYPES = {XLSX: "xlsx", "text/csv": "csv", "application/csv": "csv", "application/vnd.ms-excel": "csv"}
+FORM = "multipart/form-data"
+# The types a sheet comes as. What it is, is read from its bytes (``_upload_name``): Windows browsers
+# send a CSV as application/vnd.ms-excel, and scripts send anything as application/octet-stream.
+SHEET_TYPES = {XLSX, "text/csv", "application/csv", "application/vnd.ms-excel", "application/octet-stream", FORM}
 BATCH_KEYS = {"reports", "parent", "time"}
 REPORT_KEYS = {"code", "percent", "date", "note", "reason"}
 
@@ -81,8 +86,67 @@ def _admin_for_time(who: Principal, what: str) -> None:
 def _sheet_kind(request: Request) -> str:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in SHEET_TYPES:
-        raise UnsupportedMediaType(f"send {XLSX} or text/csv (got {ctype or 'no content type'})")
-    return SHEET_TYPES[ctype]
+        raise UnsupportedMediaType(
+            f"send {XLSX}, text/csv, application/octet-stream or a {FORM} form with the file "
+            f"(got {ctype or 'no content type'})"
+        )
+    return ctype
+
+
+async def _sheet_upload(request: Request) -> tuple[bytes, str]:
+    """The sheet sent, and the name it is read as: the form's file name, else upload.xlsx,
+    upload.xls or upload.csv as its bytes say (an .xlsx is a zip, an old .xls an OLE2 file), so
+    the errors name a file as what it is, whatever type it was sent as."""
+    body = await request.body()
+    name = None
+    if _sheet_kind(request) == FORM:
+        # Parsing a 20 MB form takes a second: off the event loop.
+        body, name = await run_in_threadpool(_form_file, body, request.headers.get("content-type", ""))
+    return body, name or _upload_name(body)
+
+
+def _upload_name(body: bytes) -> str:
+    if body.startswith(b"PK\x03\x04"):
+        return "upload.xlsx"
+    if body.startswith(b"\xd0\xcf\x11\xe0"):
+        return "upload.xls"  # read_sheet answers with the advice to save it as .xlsx
+    return "upload.csv"
+
+
+def _form_file(body: bytes, content_type: str) -> tuple[bytes, str | None]:
+    """The one file of a multipart/form-data body (a browser's form with a file field) and its file
+    name (its last part, without a client's folders), read with the standard library's MIME parser
+    (python-multipart, which Starlette's forms need, is not a dependency). Fields without a file
+    (a note, a submit button) are passed over; none or several files are refused naming the fields."""
+    from email import policy
+    from email.parser import BytesParser
+
+    if "boundary=" not in content_type.lower():
+        raise BadInput(f"the {FORM} body names no boundary in its Content-Type")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
+    form = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    if not form.is_multipart():
+        raise BadInput(f"the {FORM} body cannot be read as a form")
+    files = []
+    for part in form.iter_parts():
+        filename = part.get_filename()  # type: ignore[attr-defined]
+        data = part.get_payload(decode=True)
+        if filename is None or (not filename and not data):  # not a file field, or one left empty
+            continue
+        field = part.get_param("name", header="content-disposition") or "?"  # type: ignore[attr-defined]
+        files.append((str(field), _plain(filename), data if isinstance(data, bytes) else b""))
+    if len(files) != 1:
+        which = f"{len(files)} files ({', '.join(f for f, _, _ in files)})" if files else "no file"
+        raise BadInput(f"the form has {which}; send the one workbook or CSV in one file field")
+    _, filename, data = files[0]
+    return data, filename
+
+
+def _plain(filename: str) -> str | None:
+    """A form's file name as text without folders (some browsers send C:\\...\\x.xlsx); browsers write
+    a Chinese name as raw UTF-8, which the MIME parser keeps as escaped bytes."""
+    text = filename.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text.replace("\\", "/").rsplit("/", 1)[-1].strip() or None
 
 
 class IntakeFactory:
@@ -92,8 +156,11 @@ class IntakeFactory:
         self.router = APIRouter(route_class=StrictQueryRoute)
         tags: list[str | Enum] = ["Completion"]
         r = self.router
+        binary = {"type": "string", "format": "binary"}
+        form = {"type": "object", "properties": {"file": binary}, "required": ["file"]}
         sheet_body = {"requestBody": {"required": True, "content": {
-            t: {"schema": {"type": "string", "format": "binary"}} for t in (XLSX, "text/csv")}}}  # fmt: skip
+            **{t: {"schema": binary} for t in (XLSX, "text/csv", "application/octet-stream")},
+            FORM: {"schema": form}}}}  # fmt: skip
         r.add_api_route("/projects/import", self.import_register, methods=["POST"], status_code=201, tags=tags,
                         summary="Import a project register sheet (.xlsx or .csv) as one commit",
                         openapi_extra=sheet_body)  # fmt: skip
@@ -116,7 +183,7 @@ class IntakeFactory:
         ] = False,
     ) -> Response:
         collection_of(twin, LAYER)
-        kind = _sheet_kind(request)
+        _sheet_kind(request)
         when = None
         if time is not None and original_dates:
             raise InvalidParameter("give time or original_dates, not both", parameter="original_dates")
@@ -125,8 +192,7 @@ class IntakeFactory:
             when = _as_utc(time)
         if original_dates:
             _admin_for_time(who, "original_dates")
-        body = await request.body()
-        filename = f"upload.{kind}"
+        body, filename = await _sheet_upload(request)
 
         def work() -> dict[str, Any]:
             sh = read_sheet(
@@ -164,14 +230,14 @@ class IntakeFactory:
         ] = False,
     ) -> Response:
         collection_of(twin, LAYER)
-        kind = _sheet_kind(request)
+        _sheet_kind(request)
         if original_dates:
             _admin_for_time(who, "original_dates")
-        body = await request.body()
+        body, filename = await _sheet_upload(request)
 
         def work() -> dict[str, Any]:
             sh = read_sheet(
-                body, "reports", filename=f"upload.{kind}", sheet=sheet, sheet_option="?sheet=", mapping_option=None
+                body, "reports", filename=filename, sheet=sheet, sheet_option="?sheet=", mapping_option=None
             )
             # The rows that cannot be read are refused together with those that break the rules.
             result = import_reports(

@@ -129,14 +129,18 @@ def _stdout_is_a_file() -> bool:
 
 
 def _write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
-    if _stdout_is_a_file():
+    from completion.intake import csv_safe
+
+    for_excel = _stdout_is_a_file()
+    if for_excel:
         # `... --csv > late.csv` is a file for Excel, which reads UTF-8 (Chinese names) only after a
-        # byte-order mark; a pipe to another program gets plain UTF-8.
+        # byte-order mark, and runs a text starting with = + - @ as a formula (csv_safe quotes it);
+        # a pipe to another program gets plain UTF-8, as the twin has it.
         sys.stdout.write("\ufeff")
     w = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
     w.writeheader()
     for row in rows:
-        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+        w.writerow({k: "" if (v := row.get(k)) is None else csv_safe(v) if for_excel else v for k in columns})
 
 
 def _heading(snap: Snapshot) -> str:

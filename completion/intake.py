@@ -23,7 +23,7 @@ import io
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -582,7 +582,9 @@ def read_sheet(
     hidden: set[int] = set()
     epoch = Sheet.epoch
     if is_xlsx:
-        table, name, merged, hidden, epoch = _xlsx_rows(data, kind, sheet, source, sheet_option, mapping)
+        _check_workbook(data, source)
+        with _unreadable_workbook(source):
+            table, name, merged, hidden, epoch = _xlsx_rows(data, kind, sheet, source, sheet_option, mapping)
     else:
         if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
@@ -677,7 +679,8 @@ def read_sheet(
             if any(c is not None for c in cells)
             for i in watched
         ):
-            _mark_formulas(data, name, table)
+            with _unreadable_workbook(source):
+                _mark_formulas(data, name, table)
     rows: list[Row] = []
     skipped: list[tuple[int, str]] = []
     for n, cells in enumerate(table[top + depth :], start=top + depth + 1):
@@ -878,6 +881,55 @@ def _xlsx_rows(
     return table, name, merged, _hidden_rows(xml), book.epoch
 
 
+# A workbook's sheet XML compresses some 5 to 30 times; a zip bomb's a thousand (twin.archives).
+WORKBOOK_MAX_RATIO = 100
+
+
+def _check_workbook(data: bytes, source: str) -> None:
+    """Refuse a workbook before openpyxl parses it: one whose members would unpack past
+    VENUE_TWIN_WORKBOOK_MAX_MB or far more than a workbook's do (TooLarge: a zip bomb), one that
+    is no zip, and one whose XML declares a DTD, which Excel never writes (its entities could
+    expand a thousandfold or name a file on the server)."""
+    import zipfile
+    import zlib
+
+    from twin.archives import check_zip_sizes
+    from twin.settings import settings
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            check_zip_sizes(
+                z, source, max_mb=settings().workbook_max_mb, setting="VENUE_TWIN_WORKBOOK_MAX_MB",
+                max_ratio=WORKBOOK_MAX_RATIO,
+            )  # fmt: skip
+            for info in z.infolist():
+                if not info.filename.endswith((".xml", ".rels")):
+                    continue
+                with z.open(info) as member:
+                    head = member.read(4096).replace(b"\x00", b"")  # UTF-16 too
+                if b"<!DOCTYPE" in head:
+                    raise BadInput(
+                        f"{source}: not a readable Excel workbook ({info.filename} declares a DTD, "
+                        "which Excel never writes)"
+                    )
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+        raise BadInput(f"{source}: not a readable Excel workbook ({e})") from None
+
+
+@contextlib.contextmanager
+def _unreadable_workbook(source: str) -> Iterator[None]:
+    """A workbook openpyxl cannot parse (a sheet's XML cut short, an entity it does not know, a
+    member that does not unpack) as BadInput, not an error of the server's: openpyxl parses a
+    sheet only as its rows are read, so its errors come from the reads, not from opening it."""
+    import zipfile
+    import zlib
+
+    try:
+        yield
+    except (SyntaxError, zipfile.BadZipFile, zlib.error, EOFError) as e:  # SyntaxError: ElementTree's and lxml's
+        raise BadInput(f"{source}: not a readable Excel workbook ({e})") from None
+
+
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\s([^>]*)>")
 _HIDDEN = re.compile(rb"""\bhidden=["'](?:1|true)["']""")
 _ROW_NUMBER = re.compile(rb"""\br=["'](\d+)["']""")
@@ -1058,7 +1110,9 @@ def _csv_rows(data: bytes, source: str) -> list[list[str]]:
         head = text[:4096]
         tabs = utf16 or ("\t" in head and "," not in head)
         dialect = csv.excel_tab if tabs else csv.excel  # type: ignore[assignment]
-    return list(csv.reader(io.StringIO(text), dialect))
+    # A cell the exports wrote behind a quote so Excel shows it as text ('=..., see csv_safe) is
+    # read as it was in the twin.
+    return [[csv_unquoted(c) for c in row] for row in csv.reader(io.StringIO(text), dialect)]
 
 
 # ---------------------------------------------------------------------------- cell values
@@ -1834,15 +1888,19 @@ def table_bytes(
     """Rows as .xlsx (openpyxl) or as CSV in UTF-8 with a byte-order mark, which Excel needs to
     open Chinese text as UTF-8 rather than the system's code page. In .xlsx a date is an Excel
     date (sorts and filters as one), also the ISO text ('2026-08-02') of the ``dates`` columns;
-    in CSV every date is ISO text."""
+    in CSV every date is ISO text.
+
+    Either way a text is never a formula: in .xlsx every text is a text cell (``_text_cell``), in
+    CSV a text Excel would run as one is written behind a quote (``csv_safe``), which the importer
+    takes off again (``csv_unquoted``), so the register's CSV imports back as it was."""
     if fmt == "xlsx":
         from openpyxl import Workbook
 
         book = Workbook(write_only=True)
         ws = book.create_sheet(sheet[:31])
-        ws.append(list(columns))
+        ws.append([_text_cell(ws, c) for c in columns])
         for row in rows:
-            ws.append([_xlsx_cell(row.get(k), k in dates) for k in columns])
+            ws.append([_text_cell(ws, _xlsx_cell(row.get(k), k in dates)) for k in columns])
         buf = io.BytesIO()
         book.save(buf)
         return buf.getvalue()
@@ -1850,10 +1908,45 @@ def table_bytes(
         raise BadInput.not_one_of("format ", fmt, ("csv", "xlsx"))
     text = io.StringIO()
     w = csv.writer(text, lineterminator="\r\n")
-    w.writerow(columns)
+    w.writerow([csv_safe(c) for c in columns])
     for row in rows:
-        w.writerow([_cell(row.get(k)) for k in columns])
+        w.writerow([csv_safe(_cell(row.get(k))) for k in columns])
     return b"\xef\xbb\xbf" + text.getvalue().encode("utf-8")
+
+
+def _text_cell(ws: Any, v: Any) -> Any:
+    """A text as a text cell of a write-only sheet: openpyxl takes any text that starts with "="
+    for a formula, so a project named =HYPERLINK(...) would be a live link in Excel (and read back
+    as a formula with no saved result); other values as they are."""
+    if not isinstance(v, str):
+        return v
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(ws, value=v)
+    cell.data_type = "s"
+    return cell
+
+
+# What makes Excel (and LibreOffice, Google Sheets) read a CSV cell as a formula: its first
+# character (OWASP, "CSV Injection"). Such a text is written behind a single quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(v: Any) -> Any:
+    """A CSV cell for Excel: a text that would start a formula ("=HYPERLINK(...)", "+cmd", "-2+3",
+    "@SUM") behind a single quote, which Excel shows as text; numbers as they are (-5 stays a
+    number). A text already starting with quotes before such a character gets one more, so
+    ``csv_unquoted`` gives every text back exactly."""
+    if isinstance(v, str) and v.lstrip("'").startswith(FORMULA_STARTS):
+        return "'" + v
+    return v
+
+
+def csv_unquoted(text: str) -> str:
+    """A CSV cell as ``csv_safe`` had it: the quote it put before a formula's first character off."""
+    if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
 
 
 def _xlsx_cell(v: Any, is_date: bool = False) -> Any:

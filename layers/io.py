@@ -501,6 +501,16 @@ def _choose_layer(target: str, name: str, fmt: FileFormat, source_layer: str | N
     raise BadInput(f"{name}: holds {len(candidates)} layers, choose one with --source-layer: {', '.join(candidates)}")
 
 
+def _check_shapefile_zip(z: zipfile.ZipFile, name: str) -> None:
+    """A zipped Shapefile's declared sizes against VENUE_TWIN_SHAPEFILE_ZIP_MAX_MB, before GDAL
+    reads it (twin.archives). Not against a ratio, as a workbook is: dBASE pads every text to its
+    field's width with spaces, so a real .dbf can compress a hundredfold and more."""
+    from twin.archives import check_zip_sizes
+    from twin.settings import settings
+
+    check_zip_sizes(z, name, max_mb=settings().shapefile_zip_max_mb, setting="VENUE_TWIN_SHAPEFILE_ZIP_MAX_MB")
+
+
 def _zip_member(path: Path, name: str, source_layer: str | None, spatial: bool = True) -> str:
     """The /vsizip/ path of the one Shapefile in a zip (or the one named `source_layer`); for a layer
     of records (`spatial` False), of its one dBASE table when the zip holds no .shp (as the register
@@ -508,6 +518,7 @@ def _zip_member(path: Path, name: str, source_layer: str | None, spatial: bool =
     try:
         with zipfile.ZipFile(path) as z:
             members = z.namelist()
+            _check_shapefile_zip(z, name)
     except (zipfile.BadZipFile, OSError) as e:
         raise BadInput(f"{name}: not a readable zip file ({e})") from None
     shps = [m for m in members if m.lower().endswith(".shp") and not PurePosixPath(m).name.startswith("._")]
@@ -890,7 +901,9 @@ def recorded_version(path: str | Path, source_layer: str | None = None) -> str |
         elif fmt.name == "shapefile" and path.suffix.lower() == ".zip":
             with zipfile.ZipFile(path) as z:
                 if VERSION_FILE in z.namelist():
-                    found = z.read(VERSION_FILE)[:200].decode("ascii", "replace").strip()
+                    # Read as far as a commit id goes: the member is the file's to say, and may be huge.
+                    with z.open(VERSION_FILE) as member:
+                        found = member.read(200).decode("ascii", "replace").strip()
         elif fmt.name == "geojson":
             # GDAL writes the member before "features"; the head of the file is enough, where
             # parsing the whole FeatureCollection would cost as much as the import's own read.
@@ -1131,6 +1144,9 @@ def _write_shapefile(
                 z.write(part, part.name)
 
 
+FIELDS_LIST_MAX = 1024 * 1024  # bytes of a zip's <layer>.fields.csv read at most
+
+
 def shapefile_cut_fields(path: str | Path) -> set[str]:
     """The fields whose texts were cut to fit dBASE, as the fields list in a zip this twin exported
     says (empty for any other file)."""
@@ -1140,7 +1156,12 @@ def shapefile_cut_fields(path: str | Path) -> set[str]:
     try:
         with zipfile.ZipFile(path) as z:
             lists = [m for m in z.namelist() if m.endswith(".fields.csv")]
-            text = z.read(lists[0]).decode("utf-8-sig") if len(lists) == 1 else ""
+            text = ""
+            if len(lists) == 1:
+                # A row per field: the list this twin writes is a few kB; a bigger one is not its.
+                with z.open(lists[0]) as member:
+                    head = member.read(FIELDS_LIST_MAX + 1)
+                text = head.decode("utf-8-sig") if len(head) <= FIELDS_LIST_MAX else ""
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError):
         return set()
     column = f"texts_cut_to_{DBF_TEXT_BYTES}_bytes"

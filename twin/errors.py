@@ -84,6 +84,12 @@ class BadInput(TwinError):
     """Input that cannot be read at all: a malformed file, an unknown CRS, a bad parameter."""
 
 
+class TooLarge(BadInput):
+    """Input over one of the twin's size limits, such as a zip whose members would unpack to more
+    than its setting allows: the API answers 413, the CLI exits 2 as for any bad input. The
+    message names the limit and the setting that sets it."""
+
+
 class Corrupt(TwinError):
     """The store does not agree with itself (found by fsck or while reading)."""
 

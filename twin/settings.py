@@ -134,6 +134,13 @@ class TwinSettings(VenueSettings):
     text_max_chars: int = Field(default=10_000, ge=100, le=10_000_000)
     message_max_chars: int = Field(default=2_000, ge=200, le=1_000_000)
     author_max_chars: int = Field(default=200, ge=40, le=10_000)
+    # A workbook imported (an upload, a file on the command line) is a zip whose members can unpack
+    # to a thousand times their size: the most they may unpack to, in MB, checked before anything
+    # parses them (a 1.5 MB upload unpacking to 1.5 GB took minutes and gigabytes to refuse).
+    workbook_max_mb: int = Field(default=200, ge=1)
+    # The same for a zipped Shapefile imported, before GDAL reads it: the format keeps .shp and
+    # .dbf under 2 GB each (GDAL 4 GB), so a real layer fits the default.
+    shapefile_zip_max_mb: int = Field(default=8192, ge=1)
 
     @field_validator("store", mode="before")
     @classmethod
