@@ -213,6 +213,9 @@ def make_tokens(store: str | Path) -> dict[str, str]:
     """A token per role in the twin at `store`, keyed by role, plus "revoked": an editor token that
     was revoked."""
     with Twin.open(store) as twin:
+        # a copy of a twin that has them already: those are revoked (two live tokens may not share a name)
+        for name in {t.name for t in twin.tokens.list() if t.revoked is None} & set(TOKEN_NAMES.values()):
+            twin.tokens.revoke(name)
         tokens = {role: twin.tokens.create(TOKEN_NAMES[role], role) for role in ROLES}
         tokens["revoked"] = twin.tokens.create("former.editor", "editor")
         twin.tokens.revoke("former.editor")
