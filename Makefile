@@ -76,7 +76,7 @@ test: install
 	[ $$main = 0 ] && [ $$pg = 0 ]
 
 # The model-based store test and the API's schemathesis tests with long budgets: random histories
-# on every store and four times the generated requests, over several seeds (tests/store_model.py,
+# on every store and eight times the generated requests, over several seeds (tests/store_model.py,
 # tests/test_api_clients.py); `make test` runs them with short, derandomised budgets.
 FUZZ_SEEDS ?= 1 2 3
 fuzz: install
