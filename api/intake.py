@@ -181,6 +181,10 @@ class IntakeFactory:
             bool,
             Query(description="Record the register at the start of its earliest planned start day (admin)."),
         ] = False,
+        new_units: Annotated[
+            bool,
+            Query(description="Add units the register does not hold even where one is like a unit it holds."),
+        ] = False,
     ) -> Response:
         collection_of(twin, LAYER)
         _sheet_kind(request)
@@ -199,10 +203,15 @@ class IntakeFactory:
                 body, "register", filename=filename, sheet=sheet, sheet_option="?sheet=", mapping_option=None
             )
             at = register_recorded_time(sh) if original_dates else when
+            notes: list[str] = []  # units taken as the register's, projects moved to another unit
             doc = {"commit": None, "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored,
-                   "left_out_rows": _left_out(sh), "hidden_rows": sh.hidden_rows}  # fmt: skip
+                   "left_out_rows": _left_out(sh), "hidden_rows": sh.hidden_rows, "notes": notes}  # fmt: skip
             try:
-                info = import_register(twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=at)
+                # as the command line does: a new unit like one of the register's is refused unless asked for
+                info = import_register(
+                    twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=at,
+                    new_units=new_units, new_units_option="?new_units=true", notes=notes,
+                )  # fmt: skip
             except ValidationFailed as e:
                 if not e.nothing_changes:
                     raise

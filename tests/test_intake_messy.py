@@ -19,6 +19,7 @@ from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
 
 runner = CliRunner()
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REGISTER = ["项目编号", "项目名称", "类别", "片区", "责任单位", "责任人", "计划开始", "计划完成", "工程量", "单位"]
 REPORTS = ["项目编号", "日期", "完成百分比", "原因"]
 GRID = "国网上海市电力公司 (State Grid Shanghai Electric Power)"
@@ -112,6 +113,37 @@ def test_a_new_unit_like_a_registers_unit_is_refused_unless_asked_for(tmp_path: 
     code, out = run("projects", "import", str(path), "-s", str(store), "--new-units")
     assert code == 0, out
     assert props(store, "LA-0101")["responsible_unit"] == "国网上海电力"
+
+
+def test_an_upload_of_a_new_unit_like_a_registers_unit_is_refused_unless_asked_for(tmp_path: Path) -> None:
+    """The upload holds to the command line's rule: a new unit like one the register holds is refused
+    naming its rows and how to add it (?new_units=true), nothing committed; a unit written without its
+    bracket is the register's, and the answer's notes say so."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.settings import ApiSettings
+
+    store = twin_with(tmp_path, row("LA-0001"))
+    with Twin.open(store) as twin:
+        editor = {"Authorization": f"Bearer {twin.tokens.create('li.wei', 'editor')}", "Content-Type": XLSX}
+        before = twin.head()
+    near = book(tmp_path / "near.xlsx", {"项目清单": [REGISTER, row("LA-0101", "国网上海电力")]}).read_bytes()
+    with TestClient(create_app(ApiSettings(store=store))) as api:
+        r = api.post("/projects/import", content=near, headers=editor)
+        assert r.status_code == 422, r.text
+        said = " ".join(orjson.dumps(r.json()).decode().split())
+        assert "did you mean" in said and "?new_units=true" in said, said
+        with Twin.open(store) as twin:
+            assert twin.head() == before
+        r = api.post("/projects/import", params={"new_units": "true"}, content=near, headers=editor)
+        assert r.status_code == 201, r.text
+        short = book(tmp_path / "short.xlsx", {"项目清单": [REGISTER, row("LA-0102", "国网上海市电力公司")]})
+        r = api.post("/projects/import", content=short.read_bytes(), headers=editor)
+        assert r.status_code == 201, r.text
+        assert any("国网上海市电力公司" in n for n in r.json()["notes"]), r.json()
+    assert props(store, "LA-0101")["responsible_unit"] == "国网上海电力"
+    assert props(store, "LA-0102")["responsible_unit"] == GRID
 
 
 def test_empty_sheets_do_not_count_and_a_sheet_is_found_by_its_header(tmp_path: Path) -> None:
