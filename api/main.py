@@ -15,6 +15,7 @@ import orjson
 from fastapi import FastAPI, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import TokenStore
@@ -305,6 +306,9 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
             ],
             max_age=600,
         )
+    hosts = [h.strip() for h in settings.allowed_hosts.split(",") if h.strip()]
+    if hosts and hosts != ["*"]:  # Starlette's own check: another Host is a 400 before any route runs
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     # Outermost, so every answer carries them: pages, JSON, downloads, refusals and errors alike.
     app.add_middleware(SecurityHeaders)
     return app

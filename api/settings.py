@@ -38,6 +38,11 @@ class ApiSettings(TwinSettings):
     # are public and writes take a bearer token, never a cookie, so another page gains nothing a
     # script of its own could not), a comma-separated list of origins, or "" for none.
     cors_origins: str = "*"
+    # The host names the service answers to (the request's Host): "*" (the default) any; else a
+    # comma-separated list, wildcards as *.example.com, and any other Host is a 400. Links in the
+    # answers (JSON, pages, a search's 303) are made from the request's Host, so behind a cache or a
+    # proxy that passes any Host on, a forged one could be stored in an answer others are served.
+    allowed_hosts: str = "*"
 
     @field_validator("root_path")
     @classmethod

@@ -204,3 +204,18 @@ def test_the_briefing_waits_in_the_queue_and_a_page_drawn_before_does_not(
         finally:
             held.finish()
         assert BRIEF_RENDERS.admitted == 0
+
+
+def test_with_allowed_hosts_another_host_is_refused_and_never_reaches_a_link(base: tuple[Any, dict[str, str]]) -> None:
+    """VENUE_TWIN_ALLOWED_HOSTS: a request naming another Host is a 400 (a forged Host made the
+    pages' asset links and a search's 303 point at it); the hosts named, and their wildcard, are
+    served as before, links made from them."""
+    with client(base[0], allowed_hosts="twin.example, *.city.example") as c:
+        r = c.get("/collections/halls/items", params={"f": "html"}, headers={"Host": "evil.example"})
+        assert r.status_code == 400 and "evil.example" not in r.text
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        for host in ("twin.example", "maps.city.example"):
+            r = c.get("/collections/halls/items", params={"f": "html"}, headers={"Host": host})
+            assert r.status_code == 200 and f"http://{host}/static/" in r.text, host
+    with client(base[0]) as c:  # the default: any Host, as before
+        assert c.get("/collections", headers={"Host": "other.example"}).status_code == 200
