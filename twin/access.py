@@ -122,22 +122,20 @@ class _Redaction:
 
     def feature(self, raw: bytes) -> bytes:
         """A stored GeoJSON Feature, re-encoded canonically (sorted keys) only if it changed."""
-        if not self._may_hold(raw):
-            return raw
-        d = orjson.loads(raw)
-        props = d.get("properties")
-        if not isinstance(props, dict) or not self.properties(props):
-            return raw
-        return orjson.dumps(d, option=orjson.OPT_SORT_KEYS)
+        return self._rewritten(raw, True)
 
     def properties_json(self, raw: bytes) -> bytes:
-        """A stored properties object (an export row's)."""
+        """A stored properties object (an export row's), the same way."""
+        return self._rewritten(raw, False)
+
+    def _rewritten(self, raw: bytes, in_feature: bool) -> bytes:
         if not self._may_hold(raw):
             return raw
-        props = orjson.loads(raw)
+        doc = orjson.loads(raw)
+        props = doc.get("properties") if in_feature and isinstance(doc, dict) else doc
         if not isinstance(props, dict) or not self.properties(props):
             return raw
-        return orjson.dumps(props, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
     def maybe(self, raw: bytes | None) -> bytes | None:
         return None if raw is None else self.feature(raw)
