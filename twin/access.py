@@ -461,7 +461,10 @@ class TwinView:
 
     def tile(self, layer: str, z: int, x: int, y: int, ref: Ref | None = None, grid: str = "WebMercatorQuad") -> bytes:
         self.layer(layer)
-        return self.twin.tile(layer, z, x, y, ref or self.resolve(), grid)
+        r = self._redaction(layer)
+        return self.twin.tile(
+            layer, z, x, y, ref or self.resolve(), grid, redacted=None if r is None else (r.hidden, r.properties_json)
+        )
 
     def history(self, layer: str, feature_id: str) -> list[HistoryEntry]:
         self.layer(layer)

@@ -12,8 +12,8 @@ import hashlib
 import itertools
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from itertools import repeat
@@ -971,10 +971,22 @@ class Twin:
         self.layer(layer, ref)
         return self.store.export_rows(layer, ref.seq, bbox)
 
-    def tile(self, layer: str, z: int, x: int, y: int, ref: Ref | None = None, grid: str = "WebMercatorQuad") -> bytes:
+    def tile(
+        self,
+        layer: str,
+        z: int,
+        x: int,
+        y: int,
+        ref: Ref | None = None,
+        grid: str = "WebMercatorQuad",
+        redacted: tuple[Hashable, Callable[[bytes], bytes]] | None = None,
+    ) -> bytes:
         """The Mapbox Vector Tile of `layer` at tile (z, x=column, y=row) of `grid` (WebMercatorQuad
         or WorldCRS84Quad), as of `ref` (see twin.tiles). NotFound for a layer without geometry or
-        another grid, BadInput for a tile off the grid."""
+        another grid, BadInput for a tile off the grid. `redacted` (a name for the rewrite and the
+        rewrite of a row's properties JSON) is how a reader who may not see everything reads it
+        (twin.access): the tile is then made from the rewritten rows, never by the store's encoder,
+        and kept apart from the tile as stored."""
         from twin import tiles
 
         ref = ref or self.resolve()
@@ -985,23 +997,28 @@ class Twin:
         # by (layer, commit, tile), except inside a write on this thread, whose state may roll back.
         if self._tiles is None:
             self._tiles = tiles.TileCache.from_environment()
-        key = (layer, ref.seq, grid, z, x, y)
+        key = (layer, ref.seq, grid, z, x, y, redacted[0] if redacted else None)
         cacheable = not self.store.writing_here()
         if cacheable and (kept := self._tiles.get(key)) is not None:
             return kept
         bounds = tiles.grid_bounds(z, x, y, grid)
-        body = self.store.mvt(
-            layer,
-            ref.seq,
-            bounds,
-            extent=tiles.EXTENT,
-            buffer=tiles.BUFFER,
-            layer_name=layer,
-            srid=tiles.GRID_SRID[grid],
-        )
+        body = None
+        if redacted is None:
+            body = self.store.mvt(
+                layer,
+                ref.seq,
+                bounds,
+                extent=tiles.EXTENT,
+                buffer=tiles.BUFFER,
+                layer_name=layer,
+                srid=tiles.GRID_SRID[grid],
+            )
         if body is None:
             near = tiles.lonlat_bbox(tiles.buffered(bounds), grid)
-            rows = self.store.export_rows(layer, ref.seq, near) if ref.seq else []
+            rows: Iterable[ExportRow] = self.store.export_rows(layer, ref.seq, near) if ref.seq else []
+            if redacted is not None:
+                rewrite = redacted[1]
+                rows = (replace(r, properties=rewrite(r.properties)) for r in rows)
             body = tiles.encode_rows(
                 rows, bounds, layer, field_types={f.name: f.type for f in schema.fields}, grid=grid
             )
