@@ -54,7 +54,7 @@ from completion.reports import (
 from twin.core import HEAD, Ref, TwinLike, no_data
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
 from twin.model import Change, CommitInfo, Feature, LayerSchema
-from twin.validation import check_properties, fitted_message
+from twin.validation import check_properties, fitted_message, text_limits, text_why
 
 # Header names each field is known by (compared without case, spaces, underscores or brackets).
 REGISTER_HEADERS: dict[str, tuple[str, ...]] = {
@@ -1574,21 +1574,36 @@ def report_rows(sheet: Sheet) -> tuple[list[SheetReport], list[RowProblem]]:
             else:
                 if (why := _fraction_problem(v["percent"], pct)) is not None:
                     reasons.append(RowProblem(row.number, "percent", why))
+        reporter, why = _reporter(v.get("reporter"))
+        if why is not None:
+            reasons.append(RowProblem(row.number, "reporter", why))
         if reasons or on is None or pct is None:
             bad.extend(reasons)
             continue
         note, reason = v.get("note"), v.get("reason")
-        reporter = v.get("reporter")
         out.append(
             SheetReport(
                 row.number,
                 ProgressReport(code, pct, on, str(note) if note is not None else None,
                                str(reason) if reason is not None else None),
-                str(reporter) if reporter is not None else None,
+                reporter,
                 v["percent"].shown if isinstance(v["percent"], HeldPercent) else None,
             )
         )  # fmt: skip
     return out, bad
+
+
+def _reporter(cell: object) -> tuple[str | None, str | None]:
+    """The author a reporter cell names, and why it cannot be one (None when it can). A cell often
+    holds a name and a telephone number on two lines (Alt+Enter in Excel); an author is one line, so
+    its lines (and runs of spaces, full-width ones too) become one space."""
+    if cell is None:
+        return None, None
+    who = " ".join(str(cell).split())
+    if not who:
+        return None, None
+    why = text_why("the reporter", who, False, text_limits().author, "VENUE_TWIN_AUTHOR_MAX_CHARS")
+    return who, None if why is None else why.text
 
 
 def _as_held(sr: SheetReport, reasons: list[RowProblem]) -> list[RowProblem]:

@@ -229,3 +229,25 @@ def test_message_wording_full_width_space_one_reason_and_csv_file(tmp_path: Path
     csv.write_bytes("项目编号,日期,完成百分比\r\nLA-0001,2026-11-10,70%\r\n".encode("gb18030"))
     code, out = run("progress", "import", str(csv), "-s", str(store), "--author", "x <y>")
     assert code == 0 and "from the file" in out and "sheet 'F3_gbk'" not in out, out
+
+
+def test_a_reporter_cell_on_two_lines_is_one_author_and_a_bad_one_is_named_by_its_row(tmp_path: Path) -> None:
+    # A name and a telephone number on two lines (Alt+Enter) is how many units fill the reporter
+    # cell; it was refused as an author, naming no row.
+    store = twin_with(tmp_path, row("LA-0001"), row("LA-0002"))
+    header = [*REPORTS, "填报人"]
+    rows = [header, ["LA-0001", "2026-10-26", "46%", None, "孙浩\n13800000000"],
+            ["LA-0002", "2026-10-26", "40%", None, "孙浩\u3000 13800000000 "]]  # fmt: skip
+    code, out = run("progress", "import", str(book(tmp_path / "r1.xlsx", {"进度": rows})), "-s", str(store))
+    assert code == 0, out
+    assert props(store, "LA-0001")["progress_reporter"] == "孙浩 13800000000"
+    assert props(store, "LA-0002")["progress_reporter"] == "孙浩 13800000000"
+    with Twin.open(store) as twin:
+        assert twin.head().author == "孙浩 13800000000"
+        n = twin.commit_count()
+    bad = [header, ["LA-0001", "2026-11-10", "50%", None, "孙浩"], ["LA-0002", "2026-11-10", "50%", None, "孙\u202e浩"]]
+    code, out = run("progress", "import", str(book(tmp_path / "r2.xlsx", {"进度": bad})), "-s", str(store))
+    assert code == 2, out
+    assert "row 3" in out and "reporter" in out and "U+202E" in out, out
+    with Twin.open(store) as twin:
+        assert twin.commit_count() == n
