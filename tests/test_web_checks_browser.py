@@ -34,6 +34,9 @@ ROW_FOCUSED = """(() => { const e = document.activeElement, cs = getComputedStyl
   return {tag: e.tagName, id: e.dataset.id || null,
           ring: cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2}; })()"""
 STACK_READY = "!!document.querySelector('.vt-stack .vt-stack-body:not(.vt-loading)')"
+# A popup that grows pans the map to show itself (Leaflet's autoPan, an animation): a click while the
+# map still slides can land beside the button it aimed at, so clicks in a popup wait for the map to stop.
+MAP_STILL = "!(vt_engine.map._panAnim && vt_engine.map._panAnim._inProgress)"
 
 
 def _visible_ids(v: Visit) -> list[str]:
@@ -222,6 +225,7 @@ def test_a_click_over_stacked_features_lists_them_all(visit: Any, server: LiveSe
     assert "2.2H" in stack.locator(".vt-stack-body .vt-popup-sub").inner_text()
     assert stack.locator(".vt-stack-pos").inner_text() == f"1 / {len(under)}"
     assert v.page.locator(f'{TABLE} tr[data-id="hall-2.2H"]').get_attribute("class") == "vt-selected"
+    v.page.wait_for_function(MAP_STILL)
     stack.locator(".vt-stack-next").click()  # the next feature: its own popup, and its row
     v.page.wait_for_function(
         "document.querySelector('.vt-stack .vt-stack-body .vt-popup-sub').textContent.includes('2.1H')"
@@ -230,6 +234,7 @@ def test_a_click_over_stacked_features_lists_them_all(visit: Any, server: LiveSe
     assert "Ground level (0 m)" in stack.locator(".vt-stack-body").inner_text()
     assert v.page.locator(f'{TABLE} tr[data-id="hall-2.1H"]').get_attribute("class") == "vt-selected"
     assert v.page.evaluate("vt_engine.layers.halls._highlighted().map(it => it.f.id)") == ["hall-2.1H"]
+    v.page.wait_for_function(MAP_STILL)
     stack.locator(".vt-stack-list li").nth(0).click()  # or straight from the list
     v.page.wait_for_function(
         "document.querySelector('.vt-stack .vt-stack-body .vt-popup-sub').textContent.includes('2.2H')"
@@ -293,6 +298,7 @@ def test_deleted_feature_is_drawn_above_its_replacement(visit: Any, server: Live
     listed = v.page.locator(".vt-stack-list li").evaluate_all("lis => lis.map(li => li.dataset.feature)")
     assert listed == ["south_plaza/sp-walkway-temp", "south_plaza/sp-lighting-south"]
     assert "Deleted" in v.page.locator(".vt-stack-body").inner_text()
+    v.page.wait_for_function(MAP_STILL)
     v.page.locator(".vt-stack-next").click()
     v.page.wait_for_function("document.querySelector('.vt-stack-body').textContent.includes('Shape or position')")
     clean(v)
