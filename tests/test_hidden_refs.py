@@ -105,10 +105,14 @@ def test_a_change_of_hidden_references_alone_is_no_change_to_others(api: TestCli
     # The last commit only gave HL-01 the hidden reference: for a viewer the record is as it was.
     h = as_(site, "viewer")
     assert api.get("/diff?from=HEAD~1&collections=projects", headers=h).json()["features"] == []
-    versions = api.get("/collections/projects/items/HL-01/history", headers=h).json()
-    assert {tuple(v["feature"]["properties"]["features"]) for v in versions["versions"] if v.get("feature")} == {
-        tuple(SEEN)
-    }
+    versions = api.get("/collections/projects/items/HL-01/history", headers=h).json()["versions"]
+    assert {tuple(v["feature"]["properties"]["features"]) for v in versions if v.get("feature")} == {tuple(SEEN)}
+    # and no version of its own in the record's history: the one before it lasts to this day
+    everything = api.get("/collections/projects/items/HL-01/history", headers=as_(site, "engineer")).json()["versions"]
+    assert len(versions) == len(everything) - 1, (versions, everything)
+    assert versions[:-1] == everything[:-2]
+    assert versions[-1]["feature"] == everything[-2]["feature"]
+    assert everything[-2]["endedBy"] == everything[-1]["commit"]["id"] and versions[-1]["endedBy"] is None
 
 
 def test_the_completion_figures_read_through_a_view(site: Site) -> None:

@@ -141,6 +141,26 @@ class _Redaction:
         return None if raw is None else self.feature(raw)
 
 
+def _without_unseen_changes(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """A feature's versions as a reader who may not see some references reads them: a version that
+    changed only those references is the same version to them, so it is folded into the one before
+    (which then lasts until it ended)."""
+    out: list[HistoryEntry] = []
+    for h in entries:
+        before = out[-1] if out else None
+        if (
+            h.op == "modify"
+            and before is not None
+            and before.geojson is not None
+            and h.geojson is not None
+            and orjson.loads(before.geojson) == orjson.loads(h.geojson)
+        ):
+            out[-1] = dataclasses.replace(before, ended_by=h.ended_by)
+            continue
+        out.append(h)
+    return out
+
+
 def _kept_refs(given: Any, stored: Any, hidden: frozenset[str]) -> Any:
     """A reference field as written by a writer who may not see `hidden`, with the references the
     stored record had into those layers put back (the writer read the record without them): each
@@ -474,7 +494,7 @@ class TwinView:
             # Every commit that changed a visible layer is visible, so present() never drops one here.
             shown = self.present(h.commit)
             out.append(self._entry(h, shown, r))
-        return out
+        return out if r is None else _without_unseen_changes(out)
 
     def _entry(self, h: HistoryEntry, shown: CommitInfo | None, r: _Redaction | None) -> HistoryEntry:
         if shown is None and r is None:
@@ -489,10 +509,11 @@ class TwinView:
         if not self._hidden():
             return got
         r = self._redaction(layer)
-        return {
-            fid: [self._entry(h, self.present(h.commit), r if fid != SCHEMA_ID else None) for h in entries]
-            for fid, entries in got.items()
-        }
+        out = {}
+        for fid, entries in got.items():
+            seen = [self._entry(h, self.present(h.commit), r if fid != SCHEMA_ID else None) for h in entries]
+            out[fid] = seen if r is None or fid == SCHEMA_ID else _without_unseen_changes(seen)
+        return out
 
     def diff(self, a: Ref, b: Ref, layers: Iterable[str] | None = None) -> list[DiffEntry]:
         names = [self.layer(n).name for n in layers] if layers is not None else [s.name for s in self.layers()]
