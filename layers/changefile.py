@@ -12,7 +12,10 @@ A change file is ordinary GeoJSON (QGIS opens it) with a few foreign members:
        {"type": "Feature", "id": "x", "twin:layer": "roads", "twin:op": "delete",
         "geometry": null, "properties": null}]}
 
-`twin:op` is add, modify, upsert (the default) or delete. A record of a layer without geometry
+`twin:op` is add, modify, upsert (the default) or delete. A diff (`venue-twin diff`, `/diff`) is a
+change file too: its `twin:change` (added, modified, deleted) is the op that makes its `twin:from`
+version into its `twin:to` one, and its `twin:from` is the parent it was written against, so a diff
+from HEAD back to an older version, committed, undoes what came between. A record of a layer without geometry
 (the project register) has `"geometry": null`. The bundled venue history is a series
 of such files, and `venue-twin commit FILE` applies one. A `parent` names the version the file
 was written against: the file is applied on top of later commits that touched none of its
@@ -34,6 +37,8 @@ from twin.errors import BadInput, Problem, ValidationFailed
 from twin.model import Change, Feature
 
 OPS = ("add", "modify", "upsert", "delete")
+# A diff's marks (twin/model.py DiffEntry, as /diff writes them) and the op each stands for.
+DIFF_OPS = {"added": "add", "modified": "modify", "deleted": "delete"}
 
 
 @dataclass
@@ -84,6 +89,7 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
         layer = f.get("twin:layer")
         fid = f.get("id")
         op = f.get("twin:op", "upsert")
+        marked = f.get("twin:change")
         if not isinstance(layer, str):
             problems.append(Problem("?", str(fid) if fid is not None else None, f"{source}: {where} has no twin:layer"))
             continue
@@ -91,6 +97,19 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
             problems.append(Problem(layer, None, f"{source}: {where} has no id"))
             continue
         fid = str(fid)
+        if marked is not None:
+            # A diff's entry: its mark says what to do (a diff names no twin:op; one that does must agree).
+            if not isinstance(marked, str) or marked not in DIFF_OPS:
+                problems.append(Problem(layer, fid, f"twin:change {marked!r} is not one of {', '.join(DIFF_OPS)}"))
+                continue
+            if "twin:op" in f and f["twin:op"] != DIFF_OPS[marked]:
+                why = f"twin:op {f['twin:op']!r} contradicts twin:change {marked!r} (which is {DIFF_OPS[marked]!r})"
+                problems.append(Problem(layer, fid, why))
+                continue
+            op = DIFF_OPS[marked]
+            if op == "delete":  # a diff's deleted entry carries what was deleted: nothing to hand on
+                changes.append(Change(layer, "delete", fid, None))
+                continue
         if op not in OPS:
             problems.append(Problem(layer, fid, f"twin:op {op!r} is not one of {', '.join(OPS)}"))
             continue
@@ -133,4 +152,7 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
             raise BadInput(f"{source}: twin:commit.time {time!r} is not an RFC 3339 timestamp") from None
         if when.tzinfo is None:
             raise BadInput(f"{source}: twin:commit.time {time!r} has no time zone; add Z or +08:00")
-    return ChangeFile(changes, meta.get("author"), meta.get("message"), time, meta.get("parent"))
+    parent = meta.get("parent")
+    if parent is None and isinstance(doc.get("twin:from"), str) and any("twin:change" in f for f in doc["features"]):
+        parent = doc["twin:from"]  # a diff was written against its older side
+    return ChangeFile(changes, meta.get("author"), meta.get("message"), time, parent)

@@ -421,6 +421,37 @@ def test_commit_a_change_file_then_revert_it(store: Path, tmp_path: Path) -> Non
         assert t.store.commit_count() == after[1] + 1 and t.fsck() == []
 
 
+def test_a_diff_committed_undoes_what_came_between_it_deletions_too(store: Path, tmp_path: Path) -> None:
+    # A diff marks its features twin:change (added/modified/deleted) and names no twin:op: its
+    # deletions were taken for upserts, so half the undo was silently left out.
+    code, out, err = run("diff", "HEAD", "2026-09-01", "--layer", "landscaping", "--layer", "halls",
+                         "--store", str(store))  # fmt: skip
+    assert code == 0, err
+    undo = tmp_path / "undo.geojson"
+    undo.write_text(out)
+    marks = {f["twin:change"] for f in orjson.loads(out)["features"]}
+    assert "deleted" in marks and "modified" in marks, marks
+    code, _, err = run("commit", str(undo), "-m", "back to 1 September", "--store", str(store))
+    assert code == 0, err
+    code, out, err = run("diff", "HEAD", "2026-09-01", "--layer", "landscaping", "--layer", "halls", "--stat",
+                         "--store", str(store))  # fmt: skip
+    assert code == 0 and not out.strip(), out
+    # written against its twin:from, so the same undo again is a conflict, and nothing is lost
+    after = state(store)
+    code, _, err = run("commit", str(undo), "-m", "again", "--store", str(store))
+    assert code == 3 and "moved on" in err, err
+    assert state(store) == after
+    # a mark that is no diff's, or one a twin:op contradicts, is refused naming it
+    doc = orjson.loads(undo.read_bytes())
+    for mark, op, why in (("renamed", None, "twin:change 'renamed'"), ("deleted", "add", "contradicts")):
+        f = {**doc["features"][0], "twin:change": mark, **({"twin:op": op} if op else {})}
+        bad = tmp_path / "bad.geojson"
+        bad.write_bytes(orjson.dumps({**doc, "features": [f]}))
+        code, _, err = run("commit", str(bad), "-m", "bad", "--store", str(store))
+        assert code == 2 and why in err, err
+    assert state(store) == after
+
+
 def test_a_change_file_of_unreadable_geometries_is_refused_in_plain_words(store: Path, tmp_path: Path) -> None:
     """GEOS's wording reached the user ("ParseException: Error parsing JSON: '[json.exception...'")."""
     before = state(store)
