@@ -217,8 +217,16 @@ def error_page(
     from web import i18n
     from web.error_page import bad_request_page
 
+    from api.html import PAGE_LANG, is_ogc_page
+
     asked = request.query_params.get("lang")
-    lang = i18n.norm_lang(asked if asked in i18n.LANGS else None, request.headers.get("accept-language"))
+    path, root = request.url.path, request.scope.get("root_path", "")
+    if asked in i18n.LANGS:
+        lang = asked
+    elif is_ogc_page(path[len(root) :] if root and path.startswith(root) else path):
+        lang = PAGE_LANG  # as the OGC page it stands for would be (the maps' follow the browser)
+    else:
+        lang = i18n.norm_lang(None, request.headers.get("accept-language"))
     base = str(request.base_url).rstrip("/")
 
     def url(path: str, **params: Any) -> str:

@@ -11,6 +11,7 @@ is not there to show.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -37,6 +38,13 @@ from web.assets import ogc_page_assets, versioned_url
 from web.templating import render
 
 PAGE_LANG = "en"  # the OGC pages' language unless `lang` names another (GIS tools and their users read English)
+# The OGC resources' paths (and their versioned roots'): an error met on one is a page in PAGE_LANG too.
+_OGC_PAGE = re.compile(r"^(/versions/[^/]+)?/(conformance|collections)(/|$)")
+
+
+def is_ogc_page(path: str) -> bool:
+    """Whether `path` is one of the OGC resources these pages show (not a map or a report)."""
+    return _OGC_PAGE.match(path) is not None
 PageLang = Annotated[
     Literal["en", "zh"] | None,
     Query(description="The HTML page's language: en (default) or zh. JSON answers ignore it."),

@@ -450,3 +450,23 @@ def test_a_missing_feature_is_worded_in_the_pages_language(api: TestClient, lang
     assert said in html_lib.unescape(r.text)
     j = api.get("/collections/halls/items/nosuch").json()
     assert j["code"] == "no_feature" and "no feature 'nosuch' in layer halls" in j["detail"]
+
+
+@pytest.mark.parametrize(("address", "status", "code", "parameter"), OGC_CASES)
+def test_an_ogc_pages_error_is_in_the_ogc_pages_language(
+    api: TestClient, address: str, status: int, code: str | None, parameter: str | None
+) -> None:
+    # The OGC pages are English unless lang names another; their errors were Chinese (the maps'
+    # default) for a browser that sent no Accept-Language, and the detail beside them English.
+    with_f = address + ("&" if "?" in address else "?") + "f=html"
+    page = api.get(with_f)
+    assert page.status_code == status and '<html lang="en"' in page.text, page.text[:200]
+    assert '<html lang="zh-CN"' in api.get(with_f + "&lang=zh").text
+    ok = api.get("/collections/halls/items?f=html")  # as an OGC page itself is
+    assert ok.status_code == 200 and '<html lang="en"' in ok.text
+
+
+def test_a_map_pages_error_follows_the_browser_as_the_map_does(api: TestClient) -> None:
+    assert '<html lang="zh-CN"' in api.get("/maps/completion?date=nodate", headers={"accept": BROWSER}).text
+    english = api.get("/maps/completion?date=nodate", headers={"accept": BROWSER, "accept-language": "en-GB"})
+    assert '<html lang="en"' in english.text
