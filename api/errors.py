@@ -214,10 +214,9 @@ def error_page(
     """The error as a page in the reader's language: `lang` when it is good, else their browser's."""
     from urllib.parse import urlencode
 
+    from api.html import PAGE_LANG, is_ogc_page
     from web import i18n
     from web.error_page import bad_request_page
-
-    from api.html import PAGE_LANG, is_ogc_page
 
     asked = request.query_params.get("lang")
     path, root = request.url.path, request.scope.get("root_path", "")
