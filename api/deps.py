@@ -107,7 +107,12 @@ class StrictQueryRoute(APIRoute):
                     )
                 # Each parameter takes one value: of two, one would be dropped without a word.
                 if (n := len(request.query_params.getlist(key))) > 1:
-                    raise InvalidParameter(f"query parameter {key!r} is given {n} times; give it once", parameter=key)
+                    raise InvalidParameter(
+                        f"query parameter {key!r} is given {n} times; give it once",
+                        parameter=key,
+                        code="repeated_parameter",
+                        values={"parameter": key, "times": n},
+                    )
             return await handler(request)
 
         return strict

@@ -292,7 +292,13 @@ def add_exception_handlers(app: FastAPI) -> None:
         name = loc[-1] if len(loc) > 1 else where
         detail = f"{where} {name}: {first.get('msg', 'invalid')}" if loc else "invalid request"
         parameter = name if where in ("query", "path") else None
-        return answer(request, 400, "Invalid parameter", detail, parameter=parameter)
+        code, values = None, None
+        if first.get("type") == "bool_parsing" and parameter is not None:
+            # pydantic's words ("Input should be a valid boolean") told neither the value nor the choices
+            given = str(first.get("input", ""))
+            detail = f"query parameter {parameter!r}: {given!r} is not true or false"
+            code, values = "not_a_boolean", {"parameter": parameter, "value": given}
+        return answer(request, 400, "Invalid parameter", detail, parameter=parameter, code=code, values=values)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

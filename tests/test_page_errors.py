@@ -317,6 +317,11 @@ LEADER_CASES = [
     ("/evidence?f=xml", 400, "not_one_of"),
     ("/maps/layers/nope", 404, "no_layer"),
     ("/maps/nope", 404, "no_address"),
+    # English sentences on Chinese pages, as a later tester met them
+    ("/maps/completion?date=2026-10-06&date=2026-10-26", 400, "repeated_parameter"),
+    ("/evidence?f=html&flagged=maybe", 400, "not_a_boolean"),
+    ("/maps/layers/projects?version=HEAD~999", 404, "before_first_commit"),
+    ("/maps/completion?survey=bogus", 400, "no_survey"),
 ]
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -377,8 +382,8 @@ def test_the_problem_json_carries_the_code_of_the_error(api: TestClient, address
     assert problem["code"] == code and code in ERROR_CODES
     assert {"type", "title", "status", "detail"} <= problem.keys()
     # an error of no known kind has no code: the detail is all there is
-    r = api.get("/maps/completion?date=T-30&date=T-20", headers={"accept": "application/json"})
-    assert r.status_code == 400 and "given 2 times" in r.json()["detail"] and "code" not in r.json()
+    r = api.get("/collections/halls/items?limit=0", headers={"accept": "application/json"})
+    assert r.status_code == 400 and "limit" in r.json()["detail"] and "code" not in r.json()
 
 
 def test_the_page_words_the_error_from_its_code_whatever_the_detail_says(api: TestClient) -> None:

@@ -387,7 +387,11 @@ class TwinView:
         if m:
             back = int(m.group(1))
             if back > len(h.shown):
-                raise NotFound(f"{version} goes back past the first commit")
+                raise NotFound(
+                    f"{version} goes back past the first commit",
+                    code="before_first_commit",
+                    values={"version": version},
+                )
             return self._ref(h.shown[len(h.shown) - 1 - back] if back < len(h.shown) else None)
         v = version.lower()
         if not re.fullmatch(r"[0-9a-f]{4,64}", v):

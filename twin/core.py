@@ -270,7 +270,11 @@ class Twin:
             head = self.store.head()
             seq = (head.seq if head else 0) - int(m.group(1))
             if seq < 0:
-                raise NotFound(f"{version} goes back past the first commit")
+                raise NotFound(
+                    f"{version} goes back past the first commit",
+                    code="before_first_commit",
+                    values={"version": version},
+                )
             return Ref(self.store.commit_by_seq(seq) if seq else None)
         v = version.lower()
         if not re.fullmatch(r"[0-9a-f]{4,64}", v):

@@ -28,6 +28,10 @@ ERROR_CODES: dict[str, tuple[str, ...]] = {
     "no_feature": ("feature", "layer"),  # a feature id not in the layer as of the version read
     "no_project": ("code", "date"),  # a project code not in the register as of the date
     "no_address": ("path",),  # an address no route answers
+    "repeated_parameter": ("parameter", "times"),  # a query parameter given more than once
+    "not_a_boolean": ("parameter", "value"),  # a yes/no parameter given something else
+    "before_first_commit": ("version",),  # HEAD~n reaching back past the first commit
+    "no_survey": ("value",),  # a survey a map was asked to draw that the reader has no such survey
 }
 
 

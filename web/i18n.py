@@ -760,6 +760,22 @@ _LABELS.update(
             "zh": "没有这个页面：{path}。首页列出本服务的全部页面。",
             "en": "There is no page at {path}; the home page links to every page of this service.",
         },
+        "error_kind_repeated_parameter": {
+            "zh": "参数 {parameter} 在链接中出现了 {times} 次，请只保留一个。",
+            "en": "The address gives {parameter} {times} times; give it once.",
+        },
+        "error_kind_not_a_boolean": {
+            "zh": "参数 {parameter} 只能是 true（是）或 false（否），链接中为“{value}”。",
+            "en": "{parameter} takes true or false; the address gives '{value}'.",
+        },
+        "error_kind_before_first_commit": {
+            "zh": "{version} 早于系统的第一个版本，没有那么早的版本。",
+            "en": "{version} reaches back before the twin's first version.",
+        },
+        "error_kind_no_survey": {
+            "zh": "没有可供显示的航测影像“{value}”。请在地图的影像菜单中选择，或用 off 关闭影像。",
+            "en": "There is no survey '{value}' to show; pick one from the map's imagery menu, or off for none.",
+        },
     }
 )
 

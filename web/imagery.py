@@ -227,7 +227,11 @@ def imagery_config(
     surveys.sort(key=lambda s: (s.date, order.get(s.commit, 0)))
     if not surveys:
         if survey not in (None, OFF):
-            raise BadInput(f"survey={survey!r}: this twin has no survey rasters the reader may see")
+            raise BadInput(
+                f"survey={survey!r}: this twin has no survey rasters the reader may see",
+                code="no_survey",
+                values={"value": survey},
+            )
         return None
     basemaps = [s for s in surveys if is_basemap(s)]
     chosen = pick(basemaps, on)
@@ -237,7 +241,11 @@ def imagery_config(
         match = [s for s in basemaps if s.id == survey]
         if not match:
             ids = ", ".join(s.id for s in basemaps) or "none recorded"
-            raise BadInput(f"survey={survey!r} is not an orthophoto the reader may see ({ids}, or {OFF})")
+            raise BadInput(
+                f"survey={survey!r} is not an orthophoto the reader may see ({ids}, or {OFF})",
+                code="no_survey",
+                values={"value": survey},
+            )
         chosen = match[0]
     overlays_by_kind: dict[str, list[SurveyInfo]] = {}
     for s in surveys:
