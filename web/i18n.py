@@ -550,6 +550,10 @@ _LABELS: dict[str, dict[str, str]] = {
     "survey_basemap_group": {"zh": "航测影像", "en": "Survey imagery"},
     "survey_attribution": {"zh": "{kind} {date} 航测（{resolution} 米）", "en": "{kind} flown {date} ({resolution} m)"},
     "survey_attribution_demo": {"zh": "{kind} {date}（合成演示，非真实航测）", "en": "{kind} {date} (synthetic demo)"},
+    "survey_after_shown": {
+        "zh": "，晚于所示日期 {date}（此前没有航测）",
+        "en": ", after the date shown, {date} (none was flown before it)",
+    },
     "legend_ndvi": {"zh": "植被指数 NDVI", "en": "Vegetation index (NDVI)"},
     "legend_drawn_over": {"zh": "色带：本次航测数值的第 2–98 百分位", "en": "ramp: this flight's 2nd–98th percentile"},
     # single-band survey kinds in words (the legend's title); another kind is named by its code

@@ -159,11 +159,16 @@ def _label(lang: str, info: SurveyInfo) -> str:
     return i18n.label(lang, "survey_layer", kind=kind_names(lang, info)[0], date=info.date.isoformat())
 
 
-def _attribution(lang: str, info: SurveyInfo) -> str:
+def _attribution(lang: str, info: SurveyInfo, on: date | None = None) -> str:
+    """The credit of a flight; on a map of one date `on` before the flight (drawn for want of an
+    earlier one), it says so: a leader saw surfaces finished weeks before they were."""
     synthetic = (info.source_name or "").startswith(DEMO_FILE_PREFIX)
     key = "survey_attribution_demo" if synthetic else "survey_attribution"
     kind = kind_names(lang, info)[1]
-    return i18n.label(lang, key, kind=kind, date=info.date.isoformat(), resolution=f"{info.resolution:.1f}")
+    credit = i18n.label(lang, key, kind=kind, date=info.date.isoformat(), resolution=f"{info.resolution:.1f}")
+    if on is not None and info.date > on:
+        credit += i18n.label(lang, "survey_after_shown", date=on.isoformat())
+    return credit
 
 
 def _image(twin: TwinLike, info: SurveyInfo, max_size: int) -> str:
@@ -271,7 +276,7 @@ def imagery_config(
             "bounds": list(s.bounds),
             "maxNativeZoom": native_zoom(s),
             "label": _label(lang, s),
-            "attribution": _attribution(lang, s),
+            "attribution": _attribution(lang, s, None if every_date else on),
         }
         if s.id in under:
             item["under"] = under[s.id]
