@@ -56,7 +56,9 @@ def test_the_page_shows_the_latest_flight_by_its_date(surveyed_twin: Path) -> No
         credit = next(s["attribution"] for s in early["surveys"] if s["id"] == early["basemap"])
         assert "after the date shown, 2026-07-01" in credit, credit
         zh = imagery_config(twin, lang="zh", on=date(2026, 7, 1))
-        assert zh and "晚于所示日期 2026-07-01" in next(s["attribution"] for s in zh["surveys"] if s["id"] == zh["basemap"])
+        assert zh and "晚于所示日期 2026-07-01" in next(
+            s["attribution"] for s in zh["surveys"] if s["id"] == zh["basemap"]
+        )
         # a served page lists every flight with the app's own tile route, under its root path
         assert len(cfg["surveys"]) == 6 and not cfg["pinned"]
         ortho = next(s for s in cfg["surveys"] if s["id"] == cfg["basemap"])
