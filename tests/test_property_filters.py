@@ -65,7 +65,7 @@ def test_a_date_is_a_cql2_date() -> None:
     [
         ("roads", {"lanes": "4.0"}, "is not an integer"),
         ("halls", {"floor_area_m2": "inf"}, "is not a number"),
-        ("south_plaza", {"temporary": "1"}, "is not true or false"),
+        ("south_plaza", {"temporary": "2"}, "is not true or false"),
         ("projects", {"planned_start": "2026-W31"}, "is not a date"),
         ("projects", {"planned_start": "2026-02-30"}, "is not a date"),
         ("projects", {"features": "hall-1.1H"}, "A_CONTAINS"),

@@ -203,16 +203,19 @@ def parse_filter(
         raise BadInput("filter: it is empty; give a CQL2 expression, e.g. kind = 'lawn'")
     try:
         expr = cql2.parse_json(text) if as_json else cql2.parse_text(text)
+        _check_condition(expr.to_json())  # before the rewrite: cql2.Expr('x') reads 'x' as a property
         # what cql2 cannot take or mis-evaluates, and what GDAL writes, as what it means (one pass)
         expr = cql2.Expr(
             _rewrite(expr.to_json(), lambda n: _in_as_or(_single_member(_real_instant(_date_without_time(n)))))
         )
-        _check_literals(expr.to_json(), max_vertices)
+        _check_literals(expr.to_json(), max_vertices, text)
         expr.validate()
     except BadInput:
         raise
     except Exception as e:  # noqa: BLE001 - cql2 raises ParseError, ValidationError and bare Exceptions
         hint = ""
+        if "number out of range" in str(e):  # CQL2 JSON's 1e400, in serde's words
+            raise BadInput(f"filter: {_huge_number(text)} is not a finite number") from None
         if as_json and not text.lstrip().startswith("{"):
             # The JSON parser's "expected ident at line 1 column 2" does not say the filter was read as JSON.
             raise BadInput(
@@ -239,18 +242,72 @@ def parse_filter(
     return expr
 
 
-def _check_literals(tree: Any, max_vertices: int) -> None:
+_NUMBER = re.compile(r"(?<![\w.])(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def _huge_number(text: str) -> str:
+    """The first number written in a filter (outside its strings) too large for a float, as written."""
+    for m in _NUMBER.finditer(_QUOTED.sub(lambda q: " " * len(q[0]), text)):
+        if math.isinf(float(m[0])):
+            return m[0] if len(m[0]) <= 40 else m[0][:37] + "..."
+    return "a number in it"
+
+
+def _non_finite(node: Any) -> bool:
+    return isinstance(node, float) and not math.isfinite(node)
+
+
+def _check_condition(node: Any) -> None:
+    """A filter, and each side of its AND, OR and NOT, must be a condition: cql2's JSON Schema
+    refused a bare property (`filter=armed`) in its own words, naming no fix."""
+    op = node.get("op") if isinstance(node, dict) else None
+    if isinstance(op, str) and op.lower() in ("and", "or", "not") and isinstance(node.get("args"), list):
+        for a in node["args"]:
+            _check_condition(a)
+        return
+    if isinstance(node, dict) and isinstance(node.get("property"), str):
+        name = node["property"]
+        raise BadInput(
+            f"filter: a filter must be a condition; {name} alone is a property "
+            f"(write {name} = true, or compare it with a value: {name} = 'x', {name} IS NOT NULL)"
+        )
+    if isinstance(node, str | int | float) and not isinstance(node, bool) and not _non_finite(node):
+        shown = f"{node:g}" if isinstance(node, float) else repr(node)
+        raise BadInput(
+            f"filter: a filter must be a condition; {shown} alone is a value (compare a property with it, e.g. name = {shown})"
+        )
+
+
+def _check_literals(tree: Any, max_vertices: int, text: str = "") -> None:
     """What cql2's JSON Schema refuses in its own words ("not valid under any of the schemas listed
-    in the 'oneOf' keyword"), or takes and should not, said plainly: a comparison with NULL, ECQL's
-    BBOX(property, ...), a polygon ring not closed or of fewer than 4 points, a literal that is not
-    a valid geometry (a self-intersecting polygon matched as GEOS happened to read it), and
-    literals with more vertices than one request may ask a spatial test for."""
+    in the 'oneOf' keyword"), or takes and should not, said plainly: a comparison with NULL, a
+    number too large for a float (1e400, which cql2 read as infinity), a geometry literal compared
+    with =, ECQL's BBOX(property, ...), a polygon ring not closed or of fewer than 4 points, a
+    literal that is not a valid geometry (a self-intersecting polygon matched as GEOS happened to
+    read it), and literals with more vertices than one request may ask a spatial test for."""
+    if _non_finite(tree):
+        raise BadInput(f"filter: {_huge_number(text)} is not a finite number")
     vertices = 0
     for node in _nodes(tree):
         op = node.get("op")
         args = node.get("args")
         if isinstance(op, str) and op.lower() in _COMPARISONS and isinstance(args, list) and None in args:
             raise BadInput("filter: a comparison with NULL is never true; use name IS NULL (or IS NOT NULL)")
+        if isinstance(args, list) and any(
+            _non_finite(a) for a in [*args, *(x for a in args if isinstance(a, list) for x in a)]
+        ):
+            raise BadInput(f"filter: {_huge_number(text)} is not a finite number")
+        if (
+            isinstance(op, str)
+            and op.lower() in _COMPARISONS
+            and isinstance(args, list)
+            and any(is_geometry_literal(a) for a in args)
+        ):
+            raise BadInput(
+                f"filter: {op.upper()} does not compare geometries; test them with a spatial function, "
+                "e.g. S_EQUALS(geometry, POINT(x y)) or S_INTERSECTS"
+            )
         box = node.get("bbox")
         if isinstance(box, list) and "type" not in node and any(isinstance(v, dict) for v in box):
             raise BadInput(
@@ -362,9 +419,10 @@ def _typed_literal(name: str, field_type: str, text: str) -> Any:
             name, f"query parameter {name!r}: {text!r} is not {article} {field_type}"
         ) from None
     if field_type == "boolean":
-        if text.lower() not in ("true", "false"):
-            raise PropertyParameterError(name, f"query parameter {name!r}: {text!r} is not true or false")
-        return text.lower() == "true"
+        # GDAL's OAPIF driver reads a boolean field as Integer(Boolean) and sends its filter as 1 or 0.
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise PropertyParameterError(name, f"query parameter {name!r}: {text!r} is not true or false (or 1 or 0)")
+        return text.lower() in ("true", "1")
     if field_type == "date":
         try:
             if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat also takes 20261105, 2026-W45
@@ -446,6 +504,10 @@ def run_query(twin: TwinLike, q: FeatureQuery) -> Page:
         for key in reversed(q.sortby):  # stable sorts, last key first
             name = key.name
             keep.sort(key=lambda i: _sort_value(decoded[i], name), reverse=key.descending)  # noqa: B023
+            if key.descending:
+                # Empty values last in either direction (a reversed sort had put them first, so the
+                # "top 5 by trees" were 5 without trees); stable, so ties keep their order.
+                keep.sort(key=lambda i: _sort_value(decoded[i], name)[0] == _EMPTY)  # noqa: B023
     total = len(keep)
     if q.after is not None:
         if not simple_order:
@@ -483,6 +545,15 @@ _GEOMETRY_NAMES = frozenset({"geometry", "geom"})
 # What stands for a test that cannot be told for a feature (it has no geometry): a comparison cql2
 # cannot make, so the filter is unknown there exactly as when cql2 met the missing geometry itself.
 _UNKNOWN = {"op": "=", "args": [{"property": "\u0000no geometry"}, 0]}
+# What stands for a quotient with a zero divisor: a value that is not there, so what uses it is
+# unknown (a comparison does not select, IS NULL holds, OR with a true side holds), as SQL's NULL.
+_NO_QUOTIENT = {"property": "\u0000division by zero"}
+_DIVISIONS = frozenset({"/", "%", "div"})
+
+
+def _unmarked(node: Any) -> Any:
+    """A division marker (_SpatialFilter's) as the division it holds."""
+    return node["node"] if isinstance(node, dict) and "\u0000div" in node else node
 
 
 def _is_geometry_property(node: Any) -> bool:
@@ -536,6 +607,22 @@ class _SpatialFilter:
             return {"\u0000test": len(self.tests) - 1, "op": op.lower()}
 
         self.tree = _rewrite(expr.to_json(), lift)
+        # Each division (/, %, div) as a marker holding it; per feature, one whose divisor is zero
+        # has no value (SQL's NULL, as PostgreSQL's NULLIF), where cql2 made x / 0 infinity (so
+        # `area / 0 > 1` held for every feature) and x % 0 NaN.
+        self.divisors: list[Any] = []
+
+        def mark(node: Any) -> Any:
+            op = node.get("op") if isinstance(node, dict) else None
+            args = node.get("args") if isinstance(node, dict) else None
+            if not (isinstance(op, str) and op.lower() in _DIVISIONS and isinstance(args, list) and len(args) == 2):
+                return node
+            self.divisors.append(_rewrite(args[1], _unmarked))
+            return {"\u0000div": len(self.divisors) - 1, "node": node}
+
+        self.tree = _rewrite(self.tree, mark)
+        if not self.divisors:
+            self.tree = _rewrite(self.tree, _unmarked)
         self.bounds: BBox | None = None
         conjuncts = self.tree["args"] if isinstance(self.tree, dict) and self.tree.get("op") == "and" else [self.tree]
         for c in conjuncts:
@@ -545,35 +632,57 @@ class _SpatialFilter:
                 self.bounds = meet if meet is not None else (b[0], b[1], b[0] - 1, b[1] - 1)  # type: ignore[assignment]
         if self.bounds is not None and (self.bounds[0] > self.bounds[2] or self.bounds[1] > self.bounds[3]):
             self.bounds = (1.0, 1.0, 0.0, 0.0)  # literals that do not meet: nothing can be selected
-        self._variants: dict[tuple[bool | None, ...], cql2.Expr | bool] = {}
+        self._variants: dict[tuple[tuple[bool | None, ...], tuple[bool, ...]], cql2.Expr | bool] = {}
 
-    def _variant(self, results: tuple[bool | None, ...]) -> cql2.Expr | bool:
-        if results not in self._variants:
+    def _variant(self, results: tuple[bool | None, ...], zeros: tuple[bool, ...] = ()) -> cql2.Expr | bool:
+        if (results, zeros) not in self._variants:
 
             def put(node: Any) -> Any:
                 if isinstance(node, dict) and "\u0000test" in node:
                     r = results[node["\u0000test"]]
                     return _UNKNOWN if r is None else r
+                if isinstance(node, dict) and "\u0000div" in node:
+                    return _NO_QUOTIENT if zeros[node["\u0000div"]] else node["node"]
                 return node
 
             tree = _rewrite(self.tree, put)
             # one test alone, unknown for this feature: it does not select (as cql2's error did not)
             unknown = tree == _UNKNOWN
-            self._variants[results] = False if unknown else tree if isinstance(tree, bool) else cql2.Expr(tree)
-        return self._variants[results]
+            variant = False if unknown else tree if isinstance(tree, bool) else cql2.Expr(tree)
+            self._variants[(results, zeros)] = variant
+        return self._variants[(results, zeros)]
+
+    def _zero_divisors(self, feature: dict[str, Any]) -> tuple[bool, ...]:
+        """Which of the filter's divisions divide by zero for this feature."""
+        out = []
+        for divisor in self.divisors:
+            if isinstance(divisor, dict) and isinstance(divisor.get("property"), str):
+                value = _for_cql(feature)["properties"].get(divisor["property"])
+            elif isinstance(divisor, dict):
+                try:
+                    value = cql2.Expr(divisor).reduce(_for_cql(feature)).to_json()
+                except Exception:  # noqa: BLE001 - a divisor cql2 cannot tell: cql2 decides, as before
+                    value = None
+            else:
+                value = divisor
+            out.append(isinstance(value, int | float) and not isinstance(value, bool) and value == 0)
+        return tuple(out)
 
     def select(self, decoded: list[dict[str, Any]], keep: list[int]) -> list[int]:
-        if not self.tests:
+        if not self.tests and not self.divisors:
             return [i for i in keep if _matches(self.expr, decoded[i])]
-        missing = [decoded[i].get("geometry") is None for i in keep]
-        geoms = shapely.from_geojson(
-            [None if m else orjson.dumps(decoded[i]["geometry"]) for i, m in zip(keep, missing, strict=True)]
-        )
-        columns = [test(literal, geoms) for test, literal in self.tests]
+        columns: list[Any] = []
+        missing = [decoded[i].get("geometry") is None for i in keep] if self.tests else []
+        if self.tests:
+            geoms = shapely.from_geojson(
+                [None if m else orjson.dumps(decoded[i]["geometry"]) for i, m in zip(keep, missing, strict=True)]
+            )
+            columns = [test(literal, geoms) for test, literal in self.tests]
         out = []
         for n, i in enumerate(keep):
             results = tuple(None if missing[n] else bool(col[n]) for col in columns)
-            variant = self._variant(results)
+            zeros = self._zero_divisors(decoded[i]) if self.divisors else ()
+            variant = self._variant(results, zeros)
             if variant is True or (not isinstance(variant, bool) and _matches(variant, decoded[i])):
                 out.append(i)
         return out
@@ -616,8 +725,15 @@ def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:
             props = [a["property"] for a in args if isinstance(a, dict) and isinstance(a.get("property"), str)]
             for name in props:
                 spec = schema.field(name)
+                if spec is None and name in _GEOMETRY_NAMES and schema.spatial:
+                    _check_geometry_use(op, name, args)
                 if spec is None:
                     continue
+                if op.lower() in _TEXT_OPS and spec.type not in ("string", "date", "list"):
+                    # cql2 found the number never LIKE the pattern: 0 features, as if none matched
+                    raise BadInput(f"filter: {op.upper()} needs text, and {name} is {spec.type}")
+                if op in _ARITHMETIC and spec.type not in ("integer", "number"):
+                    raise BadInput(f"filter: {op} needs numbers, and {name} is {spec.type}")
                 if op.startswith("t_") and spec.type != "date":
                     raise BadInput(f"filter: {op.upper()} needs a date or time, and {name} is {spec.type}")
                 if op.startswith("a_") and spec.type != "list":
@@ -652,6 +768,23 @@ def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:
     walk(expr.to_json())
 
 
+# What takes text only (a date is ISO text, so its LIKE works), and what takes numbers only.
+_TEXT_OPS = frozenset({"like", "casei", "accenti"})
+_ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^", "div"})
+
+
+def _check_geometry_use(op: str, name: str, args: list[Any]) -> None:
+    """A geometry property where a comparison or a function wants a value: cql2 found it equal to
+    nothing, LIKE nothing and CASEI of nothing (200, no feature)."""
+    if op.lower() in _COMPARISONS or op.lower() in _TEXT_OPS or op in _ARITHMETIC:
+        others = [a for a in args if not (isinstance(a, dict) and a.get("property") == name)]
+        shown = f", compared with {others[0]!r}" if op.lower() in _COMPARISONS and others else ""
+        raise BadInput(
+            f"filter: {name} is a geometry{shown}; {op.upper()} does not take one: test it with a spatial "
+            f"function, e.g. S_INTERSECTS({name}, POINT(x y)) or S_EQUALS, or {name} IS NULL"
+        )
+
+
 def _for_cql(feature: dict[str, Any]) -> dict[str, Any]:
     # cql2 evaluates properties by name; expose the id as a property too, as queryables list it.
     # `geom` is taken for the geometry too (run_query allows it): cql2 finds `geometry` itself but
@@ -662,11 +795,15 @@ def _for_cql(feature: dict[str, Any]) -> dict[str, Any]:
     return {"type": "Feature", "id": feature.get("id"), "geometry": feature.get("geometry"), "properties": props}
 
 
+_EMPTY = 2  # the rank of a null or missing value in a sort key: last, ascending or descending
+
+
 def _sort_value(feature: dict[str, Any], name: str) -> tuple[int, Any]:
     v = feature["id"] if name == "id" else (feature.get("properties") or {}).get(name)
-    # Missing values sort last; mixed types compare by their text.
+    # Missing values sort last (run_query keeps them last when descending too); mixed types
+    # compare by their text.
     if v is None:
-        return (2, "")
+        return (_EMPTY, "")
     if isinstance(v, int | float) and not isinstance(v, bool):
         return (0, v)
     return (1, str(v))
