@@ -21,6 +21,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, Response
 
+from api.auth import with_token
 from api.deps import (
     EditorDep,
     ReaderDep,
@@ -81,6 +82,27 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 REPORT_COLUMNS = ("code", "date", "percent", "reporter", "note", "reason", "commit", "time")
 REPORT_KEYS = {"percent", "date", "note", "reason", "parent"}
+# A report's body as the API definition (/api) declares it (_parse_report reads it).
+REPORT_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "One progress report of the project",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["percent"],
+                "additionalProperties": False,
+                "properties": {
+                    "percent": {"type": "number", "minimum": 0, "maximum": 100},
+                    "date": {"type": "string", "format": "date", "description": "YYYY-MM-DD (default: today)"},
+                    "note": {"type": "string"},
+                    "reason": {"type": "string", "description": "Why the project is late, if it is"},
+                    "parent": {"type": "string", "description": "The version the report was made against"},
+                },
+            }
+        }
+    },
+}
 
 DateQ = Annotated[
     str | None,
@@ -158,6 +180,7 @@ class CompletionFactory:
             summary="Report progress (a commit)",
             tags=tags,
             status_code=201,
+            openapi_extra=with_token(REPORT_BODY),
         )
         add_get_route(
             r,

@@ -6,7 +6,9 @@ One route method per endpoint. Reads return the stored GeoJSON bytes of each fea
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api import html
+from api.auth import with_token
 from api.caching import cache_headers, read_headers
 from api.deps import (
     PINNED_ROOT,
@@ -106,6 +109,11 @@ CONFORMANCE = [
     OGC + "ogcapi-tiles-1/1.0/conf/mvt",
     OGC + "ogcapi-tiles-1/1.0/conf/oas30",
 ]
+# What a version-pinned root (/versions/{versionId}/) conforms to: the reads, without Part 4 (a
+# version is history: its writes answer 405) or HTML (it serves no pages; `_forms`).
+PINNED_CONFORMANCE = [
+    c for c in CONFORMANCE if "/ogcapi-features-4/" not in c and c != OGC + "ogcapi-features-1/1.0/conf/html"
+]
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 CQL_JSON = "application/query-cql-json"
@@ -117,6 +125,106 @@ BODY_TYPES = {
     "POST": (GEOJSON, JSON),
     "PUT": (GEOJSON, JSON),
     "PATCH": (MERGE_PATCH, JSON, GEOJSON),
+}
+
+
+# The bodies of the writes as the API definition (/api) declares them, so Swagger UI and generated
+# clients can send one: GeoJSON as RFC 7946 shapes it. Each collection's own fields are in its
+# feature schema (/collections/{collectionId}/feature-schema, JSON Schema 2019-09, which an OpenAPI
+# 3.0 schema cannot reference), named in the descriptions.
+_GEOMETRY_DOC: dict[str, Any] = {
+    "type": "object",
+    "nullable": True,
+    "description": "A GeoJSON geometry, in lon/lat unless Content-Crs says otherwise; null for a record "
+    "(a layer without geometry)",
+    "required": ["type"],
+    "properties": {
+        "type": {
+            "type": "string",
+            "enum": [
+                "Point",
+                "MultiPoint",
+                "LineString",
+                "MultiLineString",
+                "Polygon",
+                "MultiPolygon",
+                "GeometryCollection",
+            ],
+        },
+        "coordinates": {"type": "array", "items": {}},
+        "geometries": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_FEATURE_DOC: dict[str, Any] = {
+    "type": "object",
+    "title": "A GeoJSON Feature",
+    "description": "Its properties are the collection's fields, as its feature schema "
+    "(/collections/{collectionId}/feature-schema) lists them, the required ones among them",
+    "required": ["type", "geometry", "properties"],
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature"]},
+        "id": {
+            "oneOf": [{"type": "string"}, {"type": "integer"}],
+            "description": "The feature's id (given one if left out; on a PUT, the URL's)",
+        },
+        "geometry": _GEOMETRY_DOC,
+        "properties": {"type": "object", "nullable": True, "additionalProperties": True},
+    },
+}
+_FEATURES_DOC: dict[str, Any] = {
+    "oneOf": [
+        _FEATURE_DOC,
+        {
+            "type": "object",
+            "title": "A GeoJSON FeatureCollection",
+            "required": ["type", "features"],
+            "properties": {
+                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                "features": {"type": "array", "minItems": 1, "items": _FEATURE_DOC},
+            },
+        },
+    ]
+}
+_MERGE_PATCH_DOC: dict[str, Any] = {
+    "type": "object",
+    "title": "A JSON merge patch of a feature (RFC 7396)",
+    "description": "The members given replace the feature's; a property set to null is removed",
+    "additionalProperties": False,
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature"]},
+        "id": {"oneOf": [{"type": "string"}, {"type": "integer"}], "description": "If given, the URL's"},
+        "geometry": _GEOMETRY_DOC,
+        "properties": {"type": "object", "nullable": True, "additionalProperties": True},
+        "links": {"type": "array", "items": {"type": "object"}, "description": "Ignored (derived)"},
+        "bbox": {"type": "array", "items": {"type": "number"}, "description": "Ignored (derived)"},
+    },
+}
+_CQL2_JSON_DOC: dict[str, Any] = {
+    "type": "object",
+    "title": "A CQL2 JSON filter (a search)",
+    "required": ["op", "args"],
+    "properties": {"op": {"type": "string"}, "args": {"type": "array", "items": {}}},
+}
+ADD_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "Features to add, a GeoJSON Feature or FeatureCollection; or, as "
+    f"{CQL_JSON} (or {JSON} with an op and no type), a CQL2 JSON filter: a search, which needs no token",
+    "content": {
+        GEOJSON: {"schema": _FEATURES_DOC},
+        JSON: {"schema": {"oneOf": [*_FEATURES_DOC["oneOf"], _CQL2_JSON_DOC]}},
+        CQL_JSON: {"schema": _CQL2_JSON_DOC},
+    },
+}
+REPLACE_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "The feature as it is to be: a GeoJSON Feature",
+    "content": {t: {"schema": _FEATURE_DOC} for t in BODY_TYPES["PUT"]},
+}
+UPDATE_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "A JSON merge patch (RFC 7396) of the feature: the members given are replaced, a property "
+    "set to null removed",
+    "content": {t: {"schema": _MERGE_PATCH_DOC} for t in BODY_TYPES["PATCH"]},
 }
 
 
@@ -134,6 +242,11 @@ class ReadOnlyVersion(ApiError):
     """A write to a version-pinned address: a version is history, no edit changes it."""
 
     status, title = 405, "Method not allowed"
+
+
+# The ETags etag_of gives: a quoted hex digest (an If-Match naming anything else names no version
+# of a feature this service served).
+_OUR_ETAG = re.compile(r'"[0-9a-f]{32}"')
 
 
 def etag_of(body: bytes) -> str:
@@ -625,9 +738,19 @@ def _feature_schema(request: Request, schema: LayerSchema, ref: Ref | None = Non
             "type": {"type": "string", "enum": ["Feature"]},
             "id": {"type": "string", "title": "Feature id"},
             "geometry": geometry if schema.spatial else {"type": "null"},
-            "properties": {"type": "object", "properties": _field_schemas(schema)},
+            "properties": _properties_schema(schema),
         },
     }
+
+
+def _properties_schema(schema: LayerSchema) -> dict[str, Any]:
+    """A feature's `properties` object: each field, and the fields a feature must have (`required`,
+    as the layer's schema says: a POST without one is refused naming it)."""
+    out: dict[str, Any] = {"type": "object", "properties": _field_schemas(schema)}
+    required = [f.name for f in schema.fields if f.required]
+    if required:
+        out["required"] = required
+    return out
 
 
 def _queryables(request: Request, schema: LayerSchema, ref: Ref | None = None) -> dict[str, Any]:
@@ -692,12 +815,17 @@ def _check_placed(geom: BaseGeometry, uri: str, home: Home | None, named: str) -
 
 
 def _features_from_body(
-    body: bytes, content_crs: str | None, fid: str | None, home: Home | None = None
+    body: bytes,
+    content_crs: str | None,
+    fid: str | None,
+    home: Home | None = None,
+    given_ids: dict[str, int] | None = None,
 ) -> list[Feature]:
     """The features of a write's body, in storage lon/lat. With Content-Crs, each geometry given in
     no place that CRS means (its axes swapped, degrees for metres, out of its range) is refused
     naming why, as a bbox or filter in that CRS is (`_misplaced`; `home` the twin's area of
-    interest), not left to the area-of-interest check, which could only say "outside"."""
+    interest), not left to the area-of-interest check, which could only say "outside". `given_ids`
+    is filled with the ids given to features the body sent without one."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -751,6 +879,8 @@ def _features_from_body(
         ident = fid if fid is not None else given
         if ident is None:
             ident = str(uuid.uuid4())
+            if given_ids is not None:  # the id the feature is given, by its place in the body (from 1)
+                given_ids[ident] = i + 1
         if isinstance(ident, bool | dict | list):
             raise BadInput(f"item #{i + 1}: id must be a string or number")
         out.append(Feature(str(ident), geom, props))
@@ -762,12 +892,29 @@ def _home(twin: TwinView) -> Home:
     return lambda: tuple(twin.area_of_interest.bounds)
 
 
-async def _written_features(twin: TwinView, body: bytes, content_crs: str | None, fid: str | None) -> list[Feature]:
+async def _written_features(
+    twin: TwinView, body: bytes, content_crs: str | None, fid: str | None, given_ids: dict[str, int] | None = None
+) -> list[Feature]:
     """`_features_from_body` of a POST or PUT: in lon/lat on the event loop (parsing only), in another
     CRS in the thread pool (its checks reproject, and may read the twin's area of interest)."""
     if content_crs is None:
-        return _features_from_body(body, None, fid)
-    return await run_in_threadpool(_features_from_body, body, content_crs, fid, _home(twin))
+        return _features_from_body(body, None, fid, None, given_ids)
+    return await run_in_threadpool(_features_from_body, body, content_crs, fid, _home(twin), given_ids)
+
+
+def _as_posted(e: ValidationFailed, given_ids: dict[str, int], count: int) -> ValidationFailed:
+    """`e` with each problem of a feature posted without an id named as the posted feature (by its
+    place among them), not by the id it was to be given: a new random one each time it is sent."""
+    if not any(p.feature_id in given_ids for p in e.problems):
+        return e
+    problems = []
+    for p in e.problems:
+        n = given_ids.get(p.feature_id) if p.feature_id is not None else None
+        if n is not None:
+            which = "the posted feature" if count == 1 else f"posted feature #{n}"
+            p = dataclasses.replace(p, feature_id=None, reason=f"{which} (sent without an id): {p.reason}")
+        problems.append(p)
+    return ValidationFailed(problems)
 
 
 async def _is_search(request: Request) -> bool:
@@ -820,7 +967,7 @@ def _search_redirect(request: Request, collection_id: str, body: bytes, root: st
             parameter="filter",
         )
     params.update({"filter": text, "filter-lang": "cql2-json"})
-    location = public_url(request, root + f"/collections/{collection_id}/items", **params)
+    location = public_url(request, root + f"/collections/{quote(collection_id, safe='')}/items", **params)
     if len(location) > MAX_URL_CHARS:
         raise InvalidParameter(
             f"filter: the search's GET would be a URL of {len(location):,} characters, over the {MAX_URL_CHARS:,} "
@@ -967,6 +1114,7 @@ class FeaturesFactory:
             tags=["Edit"],
             status_code=201,
             route_class_override=PropertyQueryRoute,  # a search's parameters (create refuses any)
+            openapi_extra=with_token(ADD_BODY),
         )
         r.add_api_route(
             "/collections/{collectionId}/items",
@@ -975,11 +1123,18 @@ class FeaturesFactory:
             summary="Allowed methods",
             tags=["Edit"],
         )
-        r.add_api_route(item, self.replace, methods=["PUT"], summary="Replace a feature (a commit)", tags=["Edit"])
-        r.add_api_route(item, self.update, methods=["PATCH"], summary="Update a feature (a commit)", tags=["Edit"])
         r.add_api_route(
-            item, self.delete, methods=["DELETE"], summary="Delete a feature (a commit)", tags=["Edit"], status_code=204
-        )
+            item, self.replace, methods=["PUT"], summary="Replace a feature (a commit)", tags=["Edit"],
+            openapi_extra=with_token(REPLACE_BODY),
+        )  # fmt: skip
+        r.add_api_route(
+            item, self.update, methods=["PATCH"], summary="Update a feature (a commit)", tags=["Edit"],
+            openapi_extra=with_token(UPDATE_BODY),
+        )  # fmt: skip
+        r.add_api_route(
+            item, self.delete, methods=["DELETE"], summary="Delete a feature (a commit)", tags=["Edit"],
+            status_code=204, openapi_extra=with_token(),
+        )  # fmt: skip
         r.add_api_route(item, self.options_item, methods=["OPTIONS"], summary="Allowed methods", tags=["Edit"])
 
     def _forms(self, *forms: str) -> tuple[str, ...]:
@@ -1092,7 +1247,7 @@ class FeaturesFactory:
         f: Annotated[str | None, Query(description="json or html")] = None,
         lang: html.PageLang = None,
     ) -> Response:
-        doc = {"conformsTo": CONFORMANCE}
+        doc = {"conformsTo": PINNED_CONFORMANCE if self.pinned else CONFORMANCE}
         if negotiate(request, f, self._forms("json", "html")) == "html":
             return html.conformance(request, lang, doc)
         return _json(doc)
@@ -1469,6 +1624,16 @@ class FeaturesFactory:
                             f"If-Match takes the ETag with its quotes ({etag_of(current)}); "
                             f"{layer}/{fid} has not changed"
                         )
+                    foreign = [t for t in tags if not _OUR_ETAG.fullmatch(t)]
+                    if foreign:
+                        # RFC 9110 13.1.1: a value that is neither * nor a list of entity tags is a
+                        # false condition (412), but it says nothing about the feature's changes.
+                        shown = foreign[0] if len(foreign[0]) <= 60 else foreign[0][:57] + "..."
+                        raise PreconditionFailed(
+                            f"If-Match {shown!r} is not an ETag this service gave: send the ETag header of a "
+                            f"read as it is, quotes and all ({layer}/{fid} is now {etag_of(current)}), or * "
+                            "for any version"
+                        )
                     raise PreconditionFailed(
                         f"{layer}/{fid} changed since that ETag was read (now {etag_of(current)}); read it again"
                     )
@@ -1521,7 +1686,8 @@ class FeaturesFactory:
             return collection_of(twin, collection_id), head
 
         schema, head = await run_in_threadpool(read)
-        feats = await _written_features(twin, await self._body(request), content_crs, None)
+        given_ids: dict[str, int] = {}
+        feats = await _written_features(twin, await self._body(request), content_crs, None, given_ids)
         for i, feat in enumerate(feats):
             # Routes match the decoded path (so %2F is a / too) and clients resolve dot segments:
             # no URL could read, replace or delete such a feature at /items/{featureId}.
@@ -1535,7 +1701,10 @@ class FeaturesFactory:
 
         def commit() -> tuple[str, str | None]:
             parent = head.commit.id if head.commit else None
-            made = twin.commit(changes, author=who.name, message=text, parent=parent).id
+            try:
+                made = twin.commit(changes, author=who.name, message=text, parent=parent).id
+            except ValidationFailed as e:
+                raise _as_posted(e, given_ids, len(feats)) from None
             one = etag_of(twin.feature(schema.name, feats[0].id, twin.resolve(made))) if len(feats) == 1 else None
             return made, one
 
@@ -1665,7 +1834,7 @@ class FeaturesFactory:
     async def pinned_post(self, request: Request, collection_id: CollectionId) -> Response:
         """A search (a CQL2 JSON body) is a read of this version: 303 to its GET here. An add is refused."""
         if await _is_search(request):
-            root = PINNED_ROOT.format(versionId=request.path_params["versionId"])
+            root = PINNED_ROOT.format(versionId=quote(request.path_params["versionId"], safe=""))
             return _search_redirect(request, collection_id, await request.body(), root)
         return self.read_only(request)
 

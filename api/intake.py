@@ -35,7 +35,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.auth import Principal
+from api.auth import Principal, with_token
 from api.deps import EditorDep, StrictQueryRoute, TwinDep, a_role, collection_of
 from api.errors import Forbidden, InvalidParameter, UnsupportedMediaType, problem
 from completion.intake import (
@@ -60,6 +60,44 @@ FORM = "multipart/form-data"
 SHEET_TYPES = {XLSX, "text/csv", "application/csv", "application/vnd.ms-excel", "application/octet-stream", FORM}
 BATCH_KEYS = {"reports", "parent", "time"}
 REPORT_KEYS = {"code", "percent", "date", "note", "reason"}
+# A batch's body as the API definition (/api) declares it (_parse_batch reads it).
+BATCH_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "Progress reports of many projects, committed together (a bad one refuses them all, each named)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["reports"],
+                "additionalProperties": False,
+                "properties": {
+                    "reports": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["code", "percent", "date"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "code": {"type": "string", "minLength": 1},
+                                "percent": {"type": "number", "minimum": 0, "maximum": 100},
+                                "date": {"type": "string", "format": "date"},
+                                "note": {"type": "string"},
+                                "reason": {"type": "string"},
+                            },
+                        },
+                    },
+                    "parent": {"type": "string", "description": "The version the reports were made against"},
+                    "time": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "The commit's time, in the past (admin only)",
+                    },
+                },
+            }
+        }
+    },
+}
 
 
 def _refused(e: Refused) -> Response:
@@ -158,9 +196,10 @@ class IntakeFactory:
         r = self.router
         binary = {"type": "string", "format": "binary"}
         form = {"type": "object", "properties": {"file": binary}, "required": ["file"]}
-        sheet_body = {"requestBody": {"required": True, "content": {
-            **{t: {"schema": binary} for t in (XLSX, "text/csv", "application/octet-stream")},
-            FORM: {"schema": form}}}}  # fmt: skip
+        sheet_body = with_token({"required": True, "content": {
+            **{t: {"schema": binary} for t in (XLSX, "text/csv", "application/csv", "application/vnd.ms-excel",
+                                                 "application/octet-stream")},
+            FORM: {"schema": form}}})  # fmt: skip
         r.add_api_route("/projects/import", self.import_register, methods=["POST"], status_code=201, tags=tags,
                         summary="Import a project register sheet (.xlsx or .csv) as one commit",
                         openapi_extra=sheet_body)  # fmt: skip
@@ -168,7 +207,8 @@ class IntakeFactory:
                         summary="Import a sheet of progress reports (one commit per unit per date)",
                         openapi_extra=sheet_body)  # fmt: skip
         r.add_api_route("/progress", self.batch, methods=["POST"], status_code=201, tags=tags,
-                        summary="Report the progress of many projects as one commit")  # fmt: skip
+                        summary="Report the progress of many projects as one commit",
+                        openapi_extra=with_token(BATCH_BODY))  # fmt: skip
 
     async def import_register(
         self,

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from api.auth import with_token
 from api.caching import cache_headers
 from api.deps import (
     AdminDep,
@@ -65,6 +66,74 @@ async def _document(request: Request) -> Any:
     return doc
 
 
+# The bodies as the API definition (/api) declares them: the keys twin.schema reads (a schema
+# file of `venue-twin layer create`, or an alteration), as JSON or YAML.
+_FIELD_DOC: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string"},
+        "type": {"type": "string", "enum": ["string", "integer", "number", "boolean", "date", "list"]},
+        "required": {"type": "boolean"},
+        "allowed": {"type": "array", "items": {}},
+        "unit": {"type": "string"},
+        "title_zh": {"type": "string"},
+        "title_en": {"type": "string"},
+        "labels": {"type": "object"},
+    },
+}
+_LAYER_DOC: dict[str, Any] = {
+    "type": "object",
+    "title": "A layer's schema (as `venue-twin layer create` reads it)",
+    "required": ["name", "title_zh", "title_en", "geometry_types"],
+    "properties": {
+        "name": {"type": "string"},
+        "title_zh": {"type": "string"},
+        "title_en": {"type": "string"},
+        "geometry_types": {"type": "array", "items": {"type": "string"}},
+        "fields": {"type": "array", "items": _FIELD_DOC},
+        "code_field": {"type": "string"},
+        "description": {"type": "string"},
+        "positions_approximate": {"type": "boolean"},
+        "restricted_to": {"type": "array", "items": {"type": "string"}},
+        "storage_crs": {"type": "string"},
+        "rules": {"type": "array", "items": {}},
+    },
+}
+_ALTERATION_DOC: dict[str, Any] = {
+    "type": "object",
+    "title": "An alteration of a layer's schema (twin.schema.plan_alteration)",
+    "minProperties": 1,
+    "properties": {
+        "add_fields": {"type": "array", "items": _FIELD_DOC},
+        "rename_fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "drop_fields": {"type": "array", "items": {"type": "string"}},
+        "fields": {"type": "object", "description": "Field name: the keys of it to change (null clears one)"},
+        "title_zh": {"type": "string"},
+        "title_en": {"type": "string"},
+        "description": {"type": "string"},
+        "geometry_types": {"type": "array", "items": {"type": "string"}},
+        "code_field": {"type": "string"},
+        "positions_approximate": {"type": "boolean"},
+        "restricted_to": {"type": "array", "items": {"type": "string"}},
+        "rules": {"type": "array", "items": {}},
+    },
+}
+
+
+def _body_doc(schema: dict[str, Any], *types: str, description: str) -> dict[str, Any]:
+    return {"required": True, "description": description, "content": {t: {"schema": schema} for t in types}}
+
+
+CREATE_BODY = _body_doc(
+    _LAYER_DOC, JSON, "application/yaml", description="The layer's schema, as JSON or YAML (a schema file)"
+)
+ALTER_BODY = _body_doc(
+    _ALTERATION_DOC, "application/merge-patch+json", JSON, "application/yaml",
+    description="What to change, as JSON or YAML",
+)  # fmt: skip
+
+
 class LayersAdminFactory:
     """The layer administration endpoints; mounted by api.main.create_app."""
 
@@ -81,6 +150,7 @@ class LayersAdminFactory:
             summary="Create a layer from a schema (a commit; admin)",
             tags=["Administration"],
             status_code=201,
+            openapi_extra=with_token(CREATE_BODY),
         )
         path = "/collections/{collectionId}/schema"
         add_get_route(r, path, self.schema, summary="A layer's schema, now or as of a version", tags=["Capabilities"])
@@ -90,6 +160,7 @@ class LayersAdminFactory:
             methods=["PATCH"],
             summary="Alter a layer's schema (a commit; admin)",
             tags=["Administration"],
+            openapi_extra=with_token(ALTER_BODY),
         )
 
     async def create(

@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from api.auth import TokenStore
+from api.auth import BEARER_SCHEME, TokenStore
 from api.caching import Revalidation, cache_headers
 from api.completion import CompletionFactory
 from api.deps import PINNED_ROOT, PrincipalDep, VersionParams, public_url, twin_for
@@ -133,7 +133,11 @@ def _documented_responses(doc: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault("403", problem("The token's role may not do this"))
             if path == _FEATURE and method in ("put", "patch", "delete"):
                 responses.setdefault(
-                    "412", problem("If-Match names a version of the feature that is no longer its own")
+                    "412",
+                    problem(
+                        "If-Match names a version of the feature that is no longer its own, or is no ETag this "
+                        "service gave"
+                    ),
                 )
                 responses.setdefault("409", problem("Another write took the feature's code or the feature meanwhile"))
                 if method != "delete" and "200" in responses:
@@ -145,6 +149,13 @@ def _documented_responses(doc: dict[str, Any]) -> dict[str, Any]:
                 responses["200"]["content"] = {"application/geo+json": {"schema": {"type": "object"}}}
             if method == "get" and path in (_FEATURES, _FEATURE) and "200" in responses:
                 responses["200"]["content"] = _FEATURE_FORMS
+    return doc
+
+
+def _with_security_scheme(doc: dict[str, Any]) -> dict[str, Any]:
+    """The bearer scheme the writes name (api.auth.with_token), so Swagger UI offers to send a token."""
+    components = doc.setdefault("components", {})
+    components["securitySchemes"] = {"bearer": BEARER_SCHEME}
     return doc
 
 
@@ -186,7 +197,9 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     app = FastAPI(
         title=settings.title,
         version="0.1.0",
-        description="OGC API - Features over the versioned venue twin, with time travel on every read.",
+        description="OGC API - Features over the versioned venue twin, with time travel on every read. "
+        "Writes need a bearer token (Authorize, above); reads of a restricted layer take one too, and every "
+        "read does where public reads are off.",
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -222,6 +235,10 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
 
     cached: dict[str, Any] = {}
 
+    def _definition() -> dict[str, Any]:
+        doc = _with_security_scheme(_documented_responses(_openapi_30(app.openapi())))
+        return _limit_bounds(doc, settings)
+
     # /api is OGC's place for the definition; /openapi.json is where most tools look first.
     # Each collection the caller may read gets its own items path (with_collection_paths), so the
     # definition follows the layers and their schemas, and names no layer hidden from the caller.
@@ -229,7 +246,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     @app.api_route("/openapi.json", methods=["GET", "HEAD"], include_in_schema=False)
     def openapi_doc(request: Request, who: PrincipalDep) -> Response:
         if "doc" not in cached:
-            cached["doc"] = _limit_bounds(_documented_responses(_openapi_30(app.openapi())), settings)
+            cached["doc"] = _definition()
         try:
             layers = twin_for(request, who).layers()
         except Unauthorized:  # reads need a token: the definition itself is public, the layers are not
@@ -243,7 +260,7 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
     @app.api_route("/versions/{versionId}/api", methods=["GET", "HEAD"], include_in_schema=False)
     def pinned_openapi_doc(request: Request, who: PrincipalDep, version_id: VersionIdPath) -> Response:
         if "doc" not in cached:
-            cached["doc"] = _limit_bounds(_documented_responses(_openapi_30(app.openapi())), settings)
+            cached["doc"] = _definition()
         twin = twin_for(request, who)
         ref = VersionParams(version_id, in_path=True).resolve(twin)
         doc = with_collection_paths(cached["doc"], twin.layers(ref))

@@ -37,6 +37,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
+from api.auth import with_token
 from api.caching import read_headers
 from api.deps import (
     DatetimeParam,
@@ -70,6 +71,15 @@ from twin.validation import control_character, text_limits, text_why
 JSON = "application/json"
 COG = "image/tiff; application=geotiff; profile=cloud-optimized"
 IMAGE_TYPES = {"png": "image/png", "webp": "image/webp"}
+# The upload's body as the API definition (/api) declares it: the raster's bytes as they are (GDAL
+# reads them whatever the type says; a multipart form is refused).
+UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "The raster itself, a GeoTIFF, as the raw body (not a multipart form)",
+    "content": {
+        t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/tiff", "application/octet-stream")
+    },
+}
 
 SurveyId = Annotated[str, Path(alias="surveyId", description="A survey id (from /surveys).")]
 RescaleParam = Annotated[
@@ -123,11 +133,13 @@ class SurveysFactory:
         r.add_api_route(
             "/surveys", self.upload, methods=["POST"], status_code=201, tags=tags,
             summary="Import a survey raster (the GeoTIFF as the body; editor role)",
+            openapi_extra=with_token(UPLOAD_BODY),
         )  # fmt: skip
         add_get_route(r, "/surveys/{surveyId}", self.metadata, summary="A survey's metadata", tags=tags)
         r.add_api_route(
             "/surveys/{surveyId}", self.remove, methods=["DELETE"], status_code=204, tags=tags,
             summary="Remove a survey's record (a commit; editor role); its file stays",
+            openapi_extra=with_token(),
         )  # fmt: skip
         add_get_route(
             r, "/surveys/{surveyId}/download", self.download, summary="The survey as a Cloud-Optimized GeoTIFF",
