@@ -25,7 +25,7 @@ from api.deps import (
 )
 from api.errors import InvalidParameter
 from completion.snapshot import resolve_ref
-from layers.crs import CRS84_URI, SUPPORTED_API_CRS, crs_label, parse_crs
+from layers.crs import CRS84_URI, SUPPORTED_API_CRS, crs_label, diff_in_crs, parse_crs
 from layers.io import FORMATS, write_layer_bytes
 from twin import CommitInfo, Ref
 from twin.access import TwinView
@@ -143,7 +143,16 @@ class VersionsFactory:
         from_: Annotated[str, Query(alias="from", description="Commit id, HEAD~n, a time or a date.")],
         to: Annotated[str, Query(description="Commit id, HEAD, a time or a date.")] = "HEAD",
         collections: Annotated[str | None, Query(description="Only these collections, comma separated.")] = None,
+        crs: Annotated[
+            str | None,
+            Query(
+                description="The CRS of the coordinates (CRS84 by default), easting first as in a change file: "
+                "the answer names it as twin:crs, so it commits back as one"
+            ),
+        ] = None,
     ) -> Response:
+        if crs is not None and crs not in SUPPORTED_API_CRS:
+            raise InvalidParameter.not_one_of("crs", crs, SUPPORTED_API_CRS, subject="crs ")
         a = _ref(twin, from_, "from")
         # `to` HEAD~n back to the empty twin is before the history, as on every read of a version
         b = resolve_version(twin, to, "to") if re.fullmatch(r"HEAD~\d+", to.strip()) else _ref(twin, to, "to")
@@ -160,16 +169,20 @@ class VersionsFactory:
             names = wanted
         entries = twin.diff(a, b, names)
         counts = diff_counts(entries)  # features apart from a layer's schema change
-        body = feature_collection(
-            (diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries),
-            {
-                "twin:from": a.commit.id if a.commit else None,
-                "twin:to": b.commit.id if b.commit else None,
-                "twin:counts": counts,
-                "numberReturned": len(entries),
-            },
-        )
-        return Response(body, media_type="application/geo+json")
+        features = [diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries]
+        members: dict[str, object] = {
+            "twin:from": a.commit.id if a.commit else None,
+            "twin:to": b.commit.id if b.commit else None,
+            "twin:counts": counts,
+            "numberReturned": len(entries),
+        }
+        headers = {}
+        if crs is not None and crs != CRS84_URI:
+            features = diff_in_crs(features, crs)
+            members["twin:crs"] = crs_label(parse_crs(crs))
+            headers["Content-Crs"] = f"<{crs}>"
+        body = feature_collection(features, members)
+        return Response(body, media_type="application/geo+json", headers=headers)
 
     def history(
         self,

@@ -736,6 +736,10 @@ def diff(
     to_version: Annotated[str, typer.Argument(metavar="TO", help="The newer commit; HEAD by default.")] = "HEAD",
     layer: Annotated[list[str] | None, typer.Option("--layer", "-l", help="Only these layers.")] = None,
     stat: Annotated[bool, typer.Option("--stat", help="Counts per layer instead of GeoJSON.")] = False,
+    crs: Annotated[
+        str | None,
+        typer.Option(help="Coordinates in this CRS, e.g. EPSG:4549 (easting first; named as twin:crs)."),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """What changed between two versions, as a GeoJSON FeatureCollection marked added/modified/deleted."""
@@ -750,10 +754,16 @@ def diff(
                 schema = " schema" if c.get("schema") else ""
                 out.print(f"{name}:{schema} +{c['added']} ~{c['modified']} -{c['deleted']}")
             return
-        body = feature_collection(
-            (diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries),
-            {"twin:from": a.commit.id if a.commit else None, "twin:to": b.commit.id if b.commit else None},
-        )
+        features = [diff_feature_bytes(e.layer, e.kind, e.before, e.after) for e in entries]
+        members = {"twin:from": a.commit.id if a.commit else None, "twin:to": b.commit.id if b.commit else None}
+        if crs is not None:
+            from layers.crs import crs_label, diff_in_crs, parse_crs
+
+            label = crs_label(parse_crs(crs))
+            if label not in ("EPSG:4326", "OGC:CRS84"):
+                features = diff_in_crs(features, crs)
+                members["twin:crs"] = label
+        body = feature_collection(features, members)
         write_whole(body + b"\n")  # all of it, or exit 141 when the reader goes part way (cli.pipes)
 
 

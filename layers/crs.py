@@ -20,6 +20,7 @@ from typing import Any
 
 import coordTransform
 import numpy as np
+import orjson
 import shapely
 from numpy.typing import NDArray
 from pyproj import CRS, Transformer
@@ -177,6 +178,22 @@ def to_storage(crs: CRS | str) -> GeometryTransform:
 def from_storage(crs: CRS | str) -> GeometryTransform:
     """A function reprojecting geometries from storage lon/lat (EPSG:4326) to `crs`."""
     return _between(STORAGE_CRS, parse_crs(crs))
+
+
+def diff_in_crs(entries: Sequence[bytes], crs: CRS | str) -> list[bytes]:
+    """Diff features (twin.encoding.diff_feature_bytes: a GeoJSON Feature, and a modified one's
+    `twin:before` geometry) from storage lon/lat into `crs`, easting first as GIS files and change
+    files have coordinates (whatever the CRS's axis order), all geometries in one vectorised pass."""
+    to = from_storage(crs)
+    if to is _identity or not entries:
+        return list(entries)
+    docs = [orjson.loads(b) for b in entries]
+    holders = [d for d in docs if d.get("geometry")]
+    holders += [d["twin:before"] for d in docs if isinstance(d.get("twin:before"), dict) and d["twin:before"].get("geometry")]
+    geoms = to(shapely.from_geojson([orjson.dumps(h["geometry"]) for h in holders]))
+    for h, g in zip(holders, shapely.to_geojson(geoms), strict=True):
+        h["geometry"] = orjson.loads(g)
+    return [orjson.dumps(d) for d in docs]
 
 
 # --- Chinese web-map datums (GCJ-02 "Mars coordinates", BD-09 Baidu) -----------------------

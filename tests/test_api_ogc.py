@@ -1356,6 +1356,29 @@ def test_diff_of_known_commits(api: TestClient, twin: Twin) -> None:
     assert ("south_plaza", "sp-walkway-temp", "added") in _diff_entries(back)
 
 
+def test_diff_in_another_crs_is_easting_first_and_named(api: TestClient, twin: Twin) -> None:
+    # An engineer working in CGCS2000 got "unknown query parameter 'crs'" from /diff.
+    uri = "http://www.opengis.net/def/crs/EPSG/0/4549"
+    plain = api.get("/diff", params={"from": "2026-09-01", "collections": "halls,landscaping"}).json()
+    r = api.get("/diff", params={"from": "2026-09-01", "collections": "halls,landscaping", "crs": uri})
+    assert r.status_code == 200 and r.headers["content-crs"] == f"<{uri}>"
+    doc = r.json()
+    assert doc["twin:crs"] == "EPSG:4549" and "twin:crs" not in plain
+    assert _diff_entries(doc) == _diff_entries(plain)
+    to = Transformer.from_crs(4326, 4549, always_xy=True)
+    pairs = [(p, m) for p, m in zip(plain["features"], doc["features"], strict=True) if p.get("geometry")]
+    assert any(p["twin:change"] == "modified" for p, _ in pairs)
+    for p, m in pairs:
+        for key in ("geometry", "before"):
+            a = p["geometry"] if key == "geometry" else (p.get("twin:before") or {}).get("geometry")
+            b = m["geometry"] if key == "geometry" else (m.get("twin:before") or {}).get("geometry")
+            if a is None:
+                continue
+            want = shapely.transform(shapely.geometry.shape(a), lambda xy: np.column_stack(to.transform(*xy.T)))
+            assert shapely.equals_exact(shapely.geometry.shape(b), want, 1e-6), (p["id"], key)
+    problem_of(api.get("/diff", params={"from": "2026-09-01", "crs": "EPSG:4549"}), 400)  # a URI, as items take
+
+
 def test_diff_limited_to_collections(api: TestClient, twin: Twin) -> None:
     a, b = twin.resolve(asof="2026-06-20"), twin.resolve()
     doc = api.get("/diff", params={"from": "2026-06-20", "collections": "south_plaza,roads"}).json()

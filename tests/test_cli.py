@@ -441,6 +441,20 @@ def test_a_diff_committed_undoes_what_came_between_it_deletions_too(store: Path,
     code, _, err = run("commit", str(undo), "-m", "again", "--store", str(store))
     assert code == 3 and "moved on" in err, err
     assert state(store) == after
+    # in another CRS (easting first, named as twin:crs) it commits back as exactly
+    code, out, err = run("revert", "HEAD", "--author", "li.wei", "--store", str(store))
+    assert code == 0, err
+    code, out, err = run("diff", "HEAD", "2026-09-01", "--layer", "landscaping", "--layer", "halls",
+                         "--crs", "EPSG:4549", "--store", str(store))  # fmt: skip
+    assert code == 0 and orjson.loads(out)["twin:crs"] == "EPSG:4549", err
+    metres = tmp_path / "undo-4549.geojson"
+    metres.write_text(out)
+    code, _, err = run("commit", str(metres), "-m", "back to 1 September, from CGCS2000", "--store", str(store))
+    assert code == 0, err
+    code, out, err = run("diff", "HEAD", "2026-09-01", "--layer", "landscaping", "--layer", "halls", "--stat",
+                         "--store", str(store))  # fmt: skip
+    assert code == 0 and not out.strip(), out
+    after = state(store)
     # a mark that is no diff's, or one a twin:op contradicts, is refused naming it
     doc = orjson.loads(undo.read_bytes())
     for mark, op, why in (("renamed", None, "twin:change 'renamed'"), ("deleted", "add", "contradicts")):
