@@ -189,7 +189,9 @@ def diff_in_crs(entries: Sequence[bytes], crs: CRS | str) -> list[bytes]:
         return list(entries)
     docs = [orjson.loads(b) for b in entries]
     holders = [d for d in docs if d.get("geometry")]
-    holders += [d["twin:before"] for d in docs if isinstance(d.get("twin:before"), dict) and d["twin:before"].get("geometry")]
+    holders += [
+        d["twin:before"] for d in docs if isinstance(d.get("twin:before"), dict) and d["twin:before"].get("geometry")
+    ]
     geoms = to(shapely.from_geojson([orjson.dumps(h["geometry"]) for h in holders]))
     for h, g in zip(holders, shapely.to_geojson(geoms), strict=True):
         h["geometry"] = orjson.loads(g)
@@ -261,6 +263,7 @@ def wgs84_to_bd09_geometries(geoms: Sequence[Any] | GeometryArray) -> GeometryAr
 
 
 # --- measures in metres -----------------------------------------------------------------------
+
 
 def area_m2(geoms: Sequence[Any] | GeometryArray) -> NDArray[np.float64]:
     """Planar areas in m² of storage (lon/lat) geometries, measured in EPSG:4549."""
