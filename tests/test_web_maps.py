@@ -1023,11 +1023,14 @@ def test_the_home_pages_figures_say_the_date_they_are_of(api: TestClient, store:
     from completion.landing import landing_date
 
     with Twin.open(store) as twin:
-        on = landing_date(twin).on.isoformat()
+        landing = landing_date(twin)
+        on = landing.on.isoformat()
     for lang in ("en", "zh"):
         html = plain_dates(api.get("/maps", params={"lang": lang}).text)
-        start = html.find('<div class="kpi-group"')
+        start = html.find('<div class="kpi-group')
         assert start > 0, html[:3000]
+        # marked (an amber date) when the figures are of another day than today
+        assert html.startswith('<div class="kpi-group moved"' if landing.moved else '<div class="kpi-group"', start)
         group = html[start : html.index("</div>", html.index('data-kpi="done"'))]
         assert f'data-as-of="{on}"' in group and i18n.label(lang, "as_of", date=on) in group, group
         assert all(f'data-kpi="{k}"' in group for k in ("overall", "late", "done")), group
