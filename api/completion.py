@@ -62,6 +62,7 @@ from completion.snapshot import (
     Snapshot,
     back_schedule,
     curve_rows,
+    download_row,
     filter_statuses,
     group_row,
     late_row,
@@ -150,22 +151,6 @@ def _csv(
         media_type=XLSX if fmt == "xlsx" else CSV,
         headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-# A download's columns that give the readiness forecast. Where its finish has gone by while the
-# project is not reported done (forecast_passed: after opening day, "not reported done by opening
-# day") it is no forecast, and the CSV / Excel row leaves them empty: a row read
-# forecast_finish=2026-11-02 beside forecast_after_opening=true on 2026-11-10, a contradiction. The
-# JSON keeps the dates beside forecast_passed=true (the pages and the briefing write them as
-# "2026-11-02 (passed, not reported done)").
-FORECAST_COLUMNS = ("forecast_finish", "forecast_low", "forecast_high")
-
-
-def _download_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A project's row (project_row, late_row) as a CSV or Excel download gives it."""
-    if not row.get("forecast_passed"):
-        return row
-    return {**row, **{k: None for k in FORECAST_COLUMNS if k in row}}
 
 
 def _headers(snap: Snapshot) -> dict[str, str]:
@@ -273,7 +258,7 @@ class CompletionFactory:
         if fmt != "json":
             return _csv(
                 (
-                    _download_row(
+                    download_row(
                         project_row(
                             s, snap.weights.get(s.project.code), states[s.project.code], flags.get(s.project.code)
                         )
@@ -586,7 +571,7 @@ class CompletionFactory:
         late, states = late_and_flagged(snap, flags), snap.report_states()
         rows = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late]
         if fmt == "csv":
-            return _csv(map(_download_row, rows), LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
+            return _csv(map(download_row, rows), LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
         doc = {**snapshot_meta(snap), "late": rows, "numberReturned": len(late)}
         return _json(doc, headers=_headers(snap))
 

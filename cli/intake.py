@@ -186,7 +186,7 @@ def export_cmd(
     from cli.completion import _reading
     from cli.main import _errors, _output_dir, out
     from completion.intake import REGISTER_COLUMNS, format_of, register_row, table_bytes
-    from completion.snapshot import PROJECT_COLUMNS, PROJECT_DATE_COLUMNS, project_row
+    from completion.snapshot import PROJECT_COLUMNS, PROJECT_DATE_COLUMNS, download_row, project_row
 
     _output_dir(output)
     with _errors(str(output)):
@@ -194,7 +194,10 @@ def export_cmd(
     with _reading(store, on, version) as (_, snap):
         if status:
             states = snap.report_states()
-            rows = [project_row(s, snap.weights.get(s.project.code), states[s.project.code]) for s in snap.statuses]
+            rows = [
+                download_row(project_row(s, snap.weights.get(s.project.code), states[s.project.code]))
+                for s in snap.statuses
+            ]
             data = table_bytes(
                 rows, PROJECT_COLUMNS, kind, sheet=f"status {snap.on.isoformat()}", dates=PROJECT_DATE_COLUMNS
             )

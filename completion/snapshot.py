@@ -405,6 +405,22 @@ def project_row(s: ProjectStatus, weight: float | None, state: ReportState, flag
     return {k: d[k] for k in PROJECT_COLUMNS}
 
 
+# A download's columns that give the readiness forecast. Where its finish has gone by while the
+# project is not reported done (forecast_passed: after opening day, "not reported done by opening
+# day") it is no forecast, and the CSV / Excel row leaves them empty: a row read
+# forecast_finish=2026-11-02 beside forecast_after_opening=true on 2026-11-10, a contradiction. The
+# JSON keeps the dates beside forecast_passed=true (the pages and the briefing write them as
+# "2026-11-02 (passed, not reported done)").
+FORECAST_COLUMNS = ("forecast_finish", "forecast_low", "forecast_high")
+
+
+def download_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A project's row (project_row, late_row) as a CSV or Excel download gives it."""
+    if not row.get("forecast_passed"):
+        return row
+    return {**row, **{k: None for k in FORECAST_COLUMNS if k in row}}
+
+
 LATE_COLUMNS = (
     "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
     "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "p_late", "missed_opening",

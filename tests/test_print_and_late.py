@@ -214,3 +214,34 @@ def test_projects_table_csv_and_excel_give_no_passed_forecast_finish(bundled_api
     for row in rows.values():
         if row["forecast_finish"] and float(row["percent"]) < 100.0:
             assert date.fromisoformat(row["forecast_finish"]) >= date.fromisoformat(AFTER_OPENING), row
+
+
+def test_the_command_lines_downloads_hold_to_the_same_rule(tmp_path: Path) -> None:
+    # One rule for every download (completion.snapshot.download_row): `completion late --csv`,
+    # `completion projects --csv` and `projects export --status` gave the passed dates still.
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    store = bundled_file(tmp_path / "venue.gpkg")
+    runner = CliRunner()
+    outputs = {}
+    for name, args in (
+        ("late", ["completion", "late", "--date", AFTER_OPENING, "--csv"]),
+        ("projects", ["completion", "projects", "--date", AFTER_OPENING, "--csv"]),
+    ):
+        r = runner.invoke(app, [*args, "--store", str(store)])
+        assert r.exit_code == 0, r.output
+        outputs[name] = {row["code"]: row for row in csv.DictReader(io.StringIO(r.output.lstrip("\ufeff")))}
+    sheet = tmp_path / "status.xlsx"
+    r = runner.invoke(
+        app, ["projects", "export", str(sheet), "--status", "--date", AFTER_OPENING, "--store", str(store)]
+    )
+    assert r.exit_code == 0, r.output
+    ws = load_workbook(sheet).active
+    head = [c.value for c in ws[1]]
+    outputs["export"] = {row[0]: dict(zip(head, row, strict=True)) for row in ws.iter_rows(min_row=2, values_only=True)}
+    for name, rows in outputs.items():
+        sp03 = rows["SP-03"]
+        assert str(sp03["forecast_passed"]).lower() == "true", (name, sp03)
+        assert not sp03["forecast_finish"] and not sp03["forecast_low"] and not sp03["forecast_high"], (name, sp03)
