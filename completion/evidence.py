@@ -637,19 +637,63 @@ def _measure(twin: TwinLike, jobs: Sequence[_Job], settings: EvidenceSettings, s
                 j.evidence.changed = None if changed is None else 100.0 * changed
 
 
+# What a survey's raster gave over a footprint (the NDVI share above its threshold, or the shares
+# of each surface signature), kept by the file (path, size, mtime: a file replaced is read anew),
+# the footprint's WKB and the threshold. A survey and a footprint give the same figures whatever
+# the date asked: the timeline's steps, the maps and the late list of other dates measured every
+# project's footprint again on the same flights, about 4 s a date for the bundled season.
+_MEASURES: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_MEASURES_SIZE = 20_000  # footprints kept (a few hundred bytes each)
+_measures_lock = threading.Lock()
+
+
+def _measured(keys: list[tuple[Any, ...]] | None, n: int, measure: Any) -> list[Any]:
+    """The measures of `keys` (see _MEASURES), those not kept yet made by `measure(indices)`; all
+    `n` made, and none kept, when the file could not be looked at (`keys` None: its reading says why)."""
+    if keys is None:
+        return measure(list(range(n)))  # type: ignore[no-any-return]
+    with _measures_lock:
+        got = [_MEASURES.get(k) for k in keys]
+    todo = [i for i, g in enumerate(got) if g is None]
+    if todo:
+        for i, value in zip(todo, measure(todo), strict=True):
+            got[i] = value
+        with _measures_lock:
+            for i in todo:
+                _MEASURES[keys[i]] = got[i]
+            while len(_MEASURES) > _MEASURES_SIZE:
+                _MEASURES.popitem(last=False)
+    return got
+
+
 def _measure_on(
     twin: TwinLike, info: SurveyInfo, group: Sequence[_Job], settings: EvidenceSettings
 ) -> list[tuple[float | None, float]]:
     """(the measured share or None, the valid coverage) of each job's footprint on one survey."""
     path = twin.survey_path(info)
     geoms = [j.footprint for j in group]
-    keys = [j.project.code for j in group]
+    codes = [j.project.code for j in group]
+    threshold = settings.evidence_ndvi_threshold if info.kind == NDVI else None
+    try:
+        st = path.stat()
+    except OSError:
+        keys = None  # the raster's reading raises what the caller words (a file missing here)
+    else:
+        keys = [(str(path), st.st_size, st.st_mtime_ns, info.kind, threshold, g.wkb) for g in geoms]
     if info.kind == NDVI:
-        stats = zonal_stats(path, geoms, keys, crs=METRIC_CRS, threshold=settings.evidence_ndvi_threshold)
-        return [(s.above, s.coverage) for s in stats]
-    shares = signature_shares(path, geoms, keys, crs=METRIC_CRS)
+
+        def ndvi(todo: list[int]) -> list[tuple[float | None, float]]:
+            stats = zonal_stats(path, [geoms[i] for i in todo], [codes[i] for i in todo], crs=METRIC_CRS,
+                                threshold=threshold)  # fmt: skip
+            return [(s.above, s.coverage) for s in stats]
+
+        return _measured(keys, len(group), ndvi)
+
+    def shares(todo: list[int]) -> list[tuple[dict[str, float], float]]:
+        return signature_shares(path, [geoms[i] for i in todo], [codes[i] for i in todo], crs=METRIC_CRS)
+
     measured: list[tuple[float | None, float]] = []
-    for j, (share, cov) in zip(group, shares, strict=True):
+    for j, (share, cov) in zip(group, _measured(keys, len(group), shares), strict=True):
         layer = j.evidence.features[0].split("/")[0]
         measured.append((share.get(SURFACE_OF_LAYER[layer], 0.0) if cov > 0 else None, cov))
     return measured

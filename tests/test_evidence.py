@@ -525,3 +525,41 @@ def test_cli_evidence(surveyed: Path) -> None:
     assert r.exit_code == 2 and "0123456789abcdef" in r.output
     r = runner.invoke(app, ["evidence", "--survey", "0123456789abcdef", "--store", str(surveyed)])
     assert r.exit_code == 2 and "needs a project CODE" in r.output
+
+
+def test_a_footprint_measured_on_a_flight_is_measured_once(resurveyed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The timeline's steps and the maps of other dates measured every footprint again on the same
+    # flights (about 4 s a date). The figures are kept by file, footprint and threshold: a date
+    # after another on the same flights reads them, a threshold or a file changed measures anew.
+    from completion import evidence
+
+    with Twin.open(resurveyed) as twin:
+        evidence._MEASURES.clear()
+        first = all_evidence(twin, T10)
+        kept = len(evidence._MEASURES)
+        assert kept >= 10
+        again = all_evidence(twin, T10)
+        later = all_evidence(twin, "2026-10-30")  # no flight between: the same flights, nothing new
+        assert len(evidence._MEASURES) == kept
+        assert [(e.code, e.estimate, e.coverage, e.flag) for e in again] == [
+            (e.code, e.estimate, e.coverage, e.flag) for e in first
+        ]
+        assert {e.code: e.estimate for e in later} == {e.code: e.estimate for e in first}
+        # another threshold: the NDVI footprints measured anew, and their figures are its own
+        monkeypatch.setenv("VENUE_TWIN_EVIDENCE_NDVI_THRESHOLD", "0.7")
+        stricter = {e.code: e for e in all_evidence(twin, T10)}
+        assert len(evidence._MEASURES) > kept
+        green = [e for e in first if e.method == "green_cover" and e.estimate is not None]
+        assert green and all(stricter[e.code].estimate <= e.estimate for e in green)  # type: ignore[operator]
+        assert any(stricter[e.code].estimate < e.estimate for e in green)  # type: ignore[operator]
+        monkeypatch.delenv("VENUE_TWIN_EVIDENCE_NDVI_THRESHOLD")
+        # a flight's file written again (another size or time): measured anew
+        grown = len(evidence._MEASURES)
+        ortho = next(s for s in twin.surveys() if s.kind == "orthophoto" and s.date.isoformat() == T10)
+        path = twin.survey_path(ortho)
+        st = path.stat()
+        import os
+
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        assert [(e.code, e.estimate) for e in all_evidence(twin, T10)] == [(e.code, e.estimate) for e in first]
+        assert len(evidence._MEASURES) > grown
