@@ -58,7 +58,10 @@ def brief(
         _fail(f"--format {fmt} does not match the file name {str(output)!r}", EXIT_BAD_INPUT)
     # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
     with _reading(store, on, version, land=True) as (comp, snap):
-        body = render_brief(comp.twin, comp, snap, lang=lang, fmt=fmt, version=version)
+        # a date or a version named: the paper says only which date it shows, not that it is the latest
+        # checkpoint with reports (web.brief.date_note)
+        asked = on is not None or version is not None
+        body = render_brief(comp.twin, comp, snap, lang=lang, fmt=fmt, version=version, asked=asked)
     _write(output, body)
     checkpoint = f" ({snap.checkpoint})" if snap.checkpoint else ""
     out.print(

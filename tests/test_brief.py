@@ -765,8 +765,9 @@ def test_a_briefing_made_after_opening_day_says_so_on_the_paper(
     with Twin.open(store) as twin:
         landing = landing_date(twin)
     assert landing.moved and landing.reason == "after_opening", landing
-    shown = squashed(i18n.label(lang, "landed", checkpoint=landing.checkpoint, date=landing.on.isoformat()))
-    why = squashed(i18n.label(lang, "landed_after_opening", today="2026-12-07"))
+    when = i18n.label(lang, "brief_note_before", n=10)
+    shown = squashed(i18n.label(lang, "brief_note_shows_latest", date=landing.on.isoformat(), when=when))
+    why = squashed(i18n.label(lang, "brief_note_passed", today="2026-12-07"))
     r = api.get("/brief", params={"lang": lang})
     assert r.status_code == 200
     text = squashed(pdf_page(r.content)[1])
@@ -784,8 +785,8 @@ def test_a_briefing_made_after_opening_day_says_so_on_the_paper(
     today(T10)
     r = api.get("/brief", params={"lang": lang})
     text = squashed(pdf_page(r.content)[1])
-    assert squashed(i18n.label(lang, "landed_after_opening", today=T10)) not in text
-    assert squashed(i18n.label(lang, "landed", checkpoint="T-10", date=T10)) not in text
+    assert squashed(i18n.label(lang, "brief_note_passed", today=T10)) not in text
+    assert squashed(i18n.label(lang, "brief_note_shows_latest", date=T10, when=when)) not in text
     assert not note_bar_in_png(api.get("/brief", params={"lang": lang, "f": "png"}).content)
 
 
@@ -813,3 +814,124 @@ def test_the_datas_age_reads_as_days_earlier(api: TestClient) -> None:
     for lang, said in (("en", "latest report 2026-10-26 (15 days earlier)"), ("zh", "最新填报 2026-10-26（15 天前）")):
         text = pdf_page(api.get("/brief", params={"date": AFTER_OPENING, "lang": lang}).content)[1]
         assert squashed(said) in squashed(text), text[:600]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_old_dates_paper_says_which_date_it_shows_apart_from_today(
+    store: Any, tmp_path: Path, today: Callable[[str], None], lang: str
+) -> None:
+    """Made after opening day, a briefing of 2026-10-06 printed "30 days to opening day" beside
+    "Opening day has passed; today is 2026-12-07", which a tester read as a contradiction: the note
+    says which date the paper shows and how long before opening day that was, then that opening day
+    has since passed, with today's date. A date named that is also the maps' landing date (T-10)
+    is not called "the latest checkpoint with reports", as if chosen for the reader; without a date
+    it is."""
+    today("2026-12-07")
+    passed = squashed(i18n.label(lang, "brief_note_passed", today="2026-12-07"))
+    latest = squashed({"en": "the latest checkpoint with reports", "zh": "有填报数据的最近节点"}[lang])
+
+    def paper(*date: str) -> str:
+        out = tmp_path / f"brief-{lang}-{len(date)}.pdf"
+        code, output = run("brief", "-o", str(out), "--lang", lang, "--store", str(store), *date)
+        assert code == 0, output
+        save_artifact(f"brief-note-{lang}-{date[-1] if date else 'landed'}.pdf", out.read_bytes())
+        return squashed(pdf_page(out.read_bytes())[1])
+
+    text = paper("--date", "2026-10-06")
+    when = i18n.label(lang, "brief_note_before", n=30)
+    assert squashed(i18n.label(lang, "brief_note_shows", date="2026-10-06", when=when)) in text, text[:500]
+    assert passed in text and latest not in text
+    # the old wording, which read as a contradiction, is not on the paper
+    assert squashed(i18n.label(lang, "landed_after_opening", today="2026-12-07")) not in text
+    text = paper("--date", T10)
+    when = i18n.label(lang, "brief_note_before", n=10)
+    assert squashed(i18n.label(lang, "brief_note_shows", date=T10, when=when)) in text, text[:500]
+    assert passed in text and latest not in text, text[:500]
+    text = paper()  # no date: the maps' landing date, T-10, and the paper says why that one
+    assert squashed(i18n.label(lang, "brief_note_shows_latest", date=T10, when=when)) in text, text[:500]
+    assert passed in text
+    # the completion map's banner keeps its own words
+    assert i18n.label("en", "landed_after_opening", today="X") == "Opening day has passed; today is X."
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_long_project_names_and_the_imagery_note_are_whole(surveyed: TestClient, lang: str) -> None:
+    """After opening day the English late table cut names at two lines: "Huizhuo Road overhead
+    lines b…", "Landscape lamps around the flowe…", and the imagery's finding "Venue lawns renewal:
+    imagery shows 55 % gree…": the forecast column took the room on one line ("not reported done by
+    opening day"). Each listed project's name, unit and person is whole, and nothing in the table is
+    cut with an ellipsis, in both languages; the page stays one A3 sheet."""
+    c = surveyed
+    data = surveyed_brief(c, AFTER_OPENING, lang)
+    save_artifact(f"brief-names-whole-{lang}.pdf", data)
+    page, text = pdf_page(data)  # (one page, checked)
+    assert abs(float(page.mediabox.width) - A3_PT[0]) <= 1 and abs(float(page.mediabox.height) - A3_PT[1]) <= 1
+    table = brief_tables(text, lang)[0]
+    flat = squashed(table)
+    assert "…" not in table, table
+    late = c.get("/completion/late", params={"date": AFTER_OPENING}).json()["late"]
+    listed_rows = [r for r in late if r["code"] in table]
+    assert len(listed_rows) >= 6, table
+    for r in listed_rows:
+        name = r["name_en"] if lang == "en" else r["name_zh"]
+        assert squashed(name) in flat, (r["code"], name, table)
+        assert squashed(in_language(r["responsible_unit"], lang)) in flat, (r["code"], table)
+        assert squashed(in_language(r["responsible_person"], lang)) in flat, (r["code"], table)
+    if lang == "en":
+        for name in ("Huizhuo Road overhead lines", "Landscape lamps around the flower"):
+            assert squashed(name) in flat, (name, table)
+        assert re.search(r"imagery\s*shows\s*\d+\s*%\s*green\s*cover\s*on\s*\d\d-\d\d", table), table
+
+
+def test_each_areas_bar_has_the_colour_of_its_worst_project(api: TestClient, store: Any) -> None:
+    """The area bars were coloured by points against plan, in the map's status colours: Roads 99.4 %
+    green beside ⚑2, two of its projects having missed opening day. Each bar now has the colour (and
+    the print pattern) the completion map gives its worst project that day (completion.status
+    SEVERITY: a behind project makes it red), and a line under the bars says so."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Rectangle
+    from PIL import Image
+
+    from completion.snapshot import Completion
+    from completion.status import SEVERITY
+    from web import brief
+
+    with Twin.open(store) as twin:
+        comp = Completion(twin)
+        facts = brief.gather(twin, comp, comp.at(AFTER_OPENING, None), "en")
+    roads = next(g for g in facts.areas if g.key == "roads")
+    assert roads.actual > 99 and roads.counts.get("behind"), roads  # the case the tester saw
+    # where the bars are: the key figures' box has the same place on every page
+    page = brief.Page(brief.font_families())
+    with matplotlib.rc_context(brief._RC):
+        brief._key_figures(page, brief._layout(brief.MIN_TABLES_H, brief.LATE_W).figures, facts, "en")
+    texts = {t.get_text(): t.get_position()[1] for t in page.ax.texts}
+    assert any(i18n.label("en", "brief_bar_colour") in t for t in texts), list(texts)
+    png = Image.open(io.BytesIO(api.get("/brief", params={"date": AFTER_OPENING, "lang": "en", "f": "png"}).content))
+    png = png.convert("RGB")
+
+    def px(x_mm: float, y_mm: float) -> tuple[int, int]:
+        return round(x_mm / 25.4 * PNG_DPI), round((297 - y_mm) / 25.4 * PNG_DPI)
+
+    for g in facts.areas:
+        worst = next(s for s in SEVERITY if g.counts.get(s))
+        y = texts[facts.area_titles[g.key]]
+        fill = [
+            p
+            for p in page.ax.patches
+            if isinstance(p, Rectangle)
+            and abs(p.get_y() - (y - 0.5)) < 1e-6
+            and p.get_facecolor()[3] > 0
+            and to_hex(p.get_facecolor()) != "#e5e7eb"  # the bar's grey track
+        ]
+        assert len(fill) == 1, (g.key, fill)
+        bar = fill[0]
+        assert to_hex(bar.get_facecolor()) == i18n.STATUS_COLOURS[worst].lower(), (g.key, worst)
+        # on the page: the bar's pixels are mostly its worst status's colour (a pattern over it)
+        (x0, y0), (x1, y1) = px(bar.get_x() + 1, bar.get_y() + 2.7), px(bar.get_x() + 25, bar.get_y() + 0.5)
+        colours = np.asarray(png.crop((x0, y0, x1, y1))).reshape(-1, 3).astype(int)
+        want = np.array([int(i18n.STATUS_COLOURS[worst][k : k + 2], 16) for k in (1, 3, 5)])
+        near = int((np.abs(colours - want).max(axis=1) <= 24).sum())
+        assert near > 0.5 * len(colours), (g.key, worst, near, len(colours))

@@ -55,9 +55,10 @@ from pyproj import Transformer
 
 from completion.accountability import missing_reports
 from completion.evidence import Evidence, evidence_surveys, flag_messages, flagged_not_late, snapshot_flags
-from completion.landing import landing_date
+from completion.landing import AFTER_OPENING, landing_date
 from completion.rollup import Group
 from completion.snapshot import Completion, CurvePoint, Snapshot, late_row
+from completion.status import SEVERITY
 from twin.core import SHANGHAI, Ref, TwinLike
 from twin.query import FeatureQuery, run_query
 from web import i18n
@@ -173,37 +174,52 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
 
 @dataclass(frozen=True)
 class DateNote:
-    """What a briefing says under its header when its date is not today: the completion map's
-    landing note (``landed``: the date the maps open on, with its checkpoint), or only ``why``
-    (completion.landing.NOTE_LABELS' key: opening day has passed, or no report since), with today."""
+    """What a briefing says under its header when its date is not today: which date the page shows
+    and how long before opening day (``latest``: and that it is the latest checkpoint with reports,
+    the date the maps open on, when the page is of that date and was not asked for by date), then
+    ``why`` (a label: opening day has since passed, or no report since), with today's date."""
 
     today: date
-    why: str
-    landed: tuple[str, date] | None = None  # (checkpoint, date) when the page is of the landing date
+    why: str  # "brief_note_passed" or completion.landing.NOTE_LABELS' "landed_no_reports"
+    on: date  # the page's date
+    opening: date
+    latest: bool = False
 
     def parts(self, lang: str) -> tuple[str, str]:
-        """The note in ``lang`` as (which date the page shows, or ""; why: today's date)."""
+        """The note in ``lang`` as (which date the page shows; why, with today's date).
+
+        Worded as two plain statements of fact, each with its own date: "This briefing shows
+        2026-10-06, 30 days before opening day. Opening day has since passed (today: 2026-12-07)."
+        ("Opening day has passed; today is 2026-12-07" beside the header's "30 days to opening day"
+        read as a contradiction.)"""
         why = i18n.label(lang, self.why, today=self.today.isoformat())
-        if self.landed is None:
-            return "", why
-        shown = i18n.label(lang, "landed", checkpoint=self.landed[0], date=self.landed[1].isoformat())
-        return (f"{shown}。" if lang == "zh" else f"{shown}. "), why
+        n = (self.opening - self.on).days
+        when = i18n.label(
+            lang, "brief_note_on_opening" if n == 0 else "brief_note_day_before" if n == 1 else "brief_note_before", n=n
+        )
+        key = "brief_note_shows_latest" if self.latest else "brief_note_shows"
+        shown = i18n.label(lang, key, date=self.on.isoformat(), when=when)
+        return shown + ("" if lang == "zh" else " "), why
 
 
-def date_note(twin: TwinLike, snap: Snapshot, version: str | None) -> DateNote | None:
+def date_note(twin: TwinLike, snap: Snapshot, version: str | None, asked: bool | None = None) -> DateNote | None:
     """What the briefing of ``snap`` says under its header, or None for nothing.
 
-    The page cannot tell a date asked for from one chosen for the caller (the API and the CLI land on
-    completion.landing's date when none is asked): a page of the date the maps open on today, when
-    that is not today, says what the completion map's banner says ("Showing T-10 (2026-10-26), the
-    latest checkpoint with reports. Opening day has passed; today is 2026-12-07."). Any other page of
-    a date before opening day, made after it, says that opening day has passed: a forwarded copy
+    ``asked``: whether the caller named the date (or a version); None when the caller cannot say
+    (the API lands on completion.landing's date itself when none is asked, before it calls here).
+    A page of the date the maps open on today, when that is not today and the date was not named,
+    says that it shows the latest checkpoint with reports, as the completion map's banner does; a
+    page of a date named says only which date it shows (the same date asked for by --date read "the
+    latest checkpoint with reports" as if it had been chosen for the reader). Any page of a date
+    before opening day, made after it, says that opening day has since passed: a forwarded copy
     headed "10 days to opening day" said nothing else."""
     landing = landing_date(twin)
-    if version is None and landing.moved and landing.on == snap.on and landing.checkpoint:
-        return DateNote(landing.today, landing.why_label, (landing.checkpoint, landing.on))
+    landed = version is None and landing.moved and landing.on == snap.on and bool(landing.checkpoint)
+    if landed and asked is not True:
+        why = "brief_note_passed" if landing.reason == AFTER_OPENING else landing.why_label
+        return DateNote(landing.today, why, snap.on, snap.opening, latest=True)
     if snap.on < snap.opening < landing.today:
-        return DateNote(landing.today, "landed_after_opening")
+        return DateNote(landing.today, "brief_note_passed", snap.on, snap.opening)
     return None
 
 
@@ -316,6 +332,28 @@ class Page:
         while text and self.width(text + "…", size, bold) > width:
             text = text[:-1]
         return text.rstrip() + "…"
+
+    def lines_in(self, text: str, width: float, size: float, bold: bool = False) -> int:
+        """How many lines ``wrap`` breaks ``text`` into at ``width`` mm, with no limit on their number."""
+        n, line = 0, ""
+        for tok in WRAP_TOKENS.findall(text):
+            if not line or self.width((line + tok).rstrip(), size, bold) <= width:
+                line += tok
+                continue
+            n, line = n + 1, tok
+        return n + (1 if line.strip() else 0)
+
+    def narrowest(self, text: str, size: float, bold: bool = False, lines: int = 2) -> float:
+        """The narrowest width in mm (to 0.05 mm) at which ``wrap`` sets ``text`` in ``lines`` lines,
+        none shortened or running over: at least its widest word."""
+        lo = max((self.width(tok.rstrip(), size, bold) for tok in WRAP_TOKENS.findall(text)), default=0.0)
+        hi = max(lo, self.width(text, size, bold))
+        if self.lines_in(text, lo, size, bold) <= lines:
+            return lo
+        while hi - lo > 0.05:
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if self.lines_in(text, mid, size, bold) <= lines else (mid, hi)
+        return hi
 
     def wrap(self, text: str, width: float, size: float, bold: bool = False, lines: int = 2) -> list[str]:
         """``text`` in at most ``lines`` lines of ``width`` mm, broken between words or between
@@ -447,16 +485,18 @@ def render_brief(
     version: str | None = None,
     base_url: str | None = None,
     turn: Callable[[], AbstractContextManager[Any]] | None = None,
+    asked: bool | None = None,
 ) -> bytes:
     """The briefing as PDF or PNG bytes, for the snapshot /completion answers from (``comp.at``).
     ``base_url`` (the service's address, as the API answers): in the PDF, each listed project code
     links to its page of the briefing's date (GET /projects/{code}?f=html); None links nothing.
     ``turn``: what a page not drawn yet waits in before it is drawn (the API's api.renders queue,
-    which may refuse); a page kept from before is answered at once."""
+    which may refuse); a page kept from before is answered at once. ``asked``: whether the caller
+    named the date or a version (None: cannot say); see date_note."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     # the note under the header, which depends on today (completion.landing)
-    note = date_note(twin, snap, version)
+    note = date_note(twin, snap, version, asked)
     # what the caller may see (the view's state key), the snapshot, how it was asked for, and the note
     key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt, base_url, note)
     made = _kept(key)
@@ -1055,8 +1095,9 @@ def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     for g in facts.areas:
         page.text(b.x, y, page.fit(facts.area_titles.get(g.key, g.key), name_w - 2, 9.2), 9.2)
         page.ax.add_patch(Rectangle((bar_x, y - 0.5), bar_w, 3.2, color="#e5e7eb", lw=0))
-        page.ax.add_patch(Rectangle((bar_x, y - 0.5), bar_w * min(g.actual, 100.0) / 100, 3.2,
-                                    color=_variance_colour(g.variance), lw=0))  # fmt: skip
+        status, filled = area_status(g), bar_w * min(g.actual, 100.0) / 100
+        page.ax.add_patch(Rectangle((bar_x, y - 0.5), filled, 3.2, color=i18n.STATUS_COLOURS[status], lw=0))
+        _hatch_swatch(page.ax, bar_x, y - 0.5, filled, 3.2, status)  # as on the map, for a grey printer
         px = bar_x + bar_w * min(g.planned, 100.0) / 100
         page.ax.plot([px, px], [y - 1.4, y + 3.6], color=INK, lw=1.1, solid_capstyle="butt")
         behind = g.counts.get("behind", 0)
@@ -1064,8 +1105,21 @@ def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
             page.text(bar_x + bar_w + 1.5, y, f"⚑{behind}", 8.5, bold=True, colour=i18n.STATUS_COLOURS["behind"])
         page.text(b.right, y, _area_figures(g), 9.2, ha="right")
         y -= step
-    note = f"{i18n.label(lang, 'brief_planned_mark')} · ⚑ {i18n.status_label(lang, 'behind')}"
-    page.text(bar_x, y + 1.0, note, 7.2, colour=MUTED)
+    note = f"{i18n.label(lang, 'brief_bar_colour')} · {i18n.label(lang, 'brief_planned_mark')} · ⚑ {i18n.status_label(lang, 'behind')}"
+    page.text(bar_x, y + 1.0, page.fit(note, b.right - bar_x, 7.2), 7.2, colour=MUTED)
+
+
+def area_status(g: Group) -> str:
+    """The status an area's bar is coloured with: its worst project's that day (completion.status
+    SEVERITY, worst first; "done" for an area with no project counted).
+
+    Why not the points against plan, as the bars were: they were drawn in the status colours
+    (green, amber, red) on another scale, so Roads at 99.4 % read green, "on track", while two of its
+    projects had missed opening day (⚑2 beside it). A leader reads these colours as the completion
+    map's and its legend's (the status key just above the bars); the bar's length and its figures
+    say how far the area is, its colour whether any project in it needs a word. The note under the
+    bars says what the colour is."""
+    return next((s for s in SEVERITY if g.counts.get(s)), "done")
 
 
 def _area_figures(g: Group) -> str:
@@ -1136,6 +1190,10 @@ class Column:
     width: float  # share of the table's width (mm at the designed width)
     align: str = "left"
     flex: bool = False  # names: wrapped to their width, and what gives room to the others
+    # a value that may take two lines (ROW_LINES) when the names need the room: the column is then
+    # as narrow as its widest value on two lines ("not reported done by / opening day" took 48 mm
+    # of a 250 mm table on one line, and the project names were cut: "Huizhuo Road overhead lines b…")
+    wrap: bool = False
 
 
 TABLE_SIZE = 8.4
@@ -1203,12 +1261,38 @@ class Table:
             ]
             return max(texts) + 2 * CELL_PAD + 0.2
 
+        def narrowest(j: int, c: Column, lines: int | None = None) -> float:
+            """The narrowest width that holds each of column ``j``'s values whole in ``lines`` lines
+            (None: the most its cell takes, ``_lines``), and its title on one."""
+            texts = [
+                page.width(c.title, HEAD_SIZE),
+                *(
+                    page.narrowest(r[j], TABLE_SIZE, j == 0, lines or self._lines(i, j)) + self._badge_room(page, i, j)
+                    for i, r in enumerate(self._all_rows)
+                ),
+            ]
+            return max(texts) + 2 * CELL_PAD + 0.2
+
         scale = total / sum(c.width for c in self.columns)
         widths = [
             c.width * scale if c.flex else max(c.width * scale, natural(j, c)) for j, c in enumerate(self.columns)
         ]
         flex = [j for j, c in enumerate(self.columns) if c.flex]
         room = total - sum(w for j, w in enumerate(widths) if j not in flex)
+        # the names whole in their lines (two; a note's three) need more than is left: the columns
+        # that may wrap take two lines, and give the names their room
+        need = sum(narrowest(j, self.columns[j]) for j in flex)
+        if need > room:  # the column that gives most first, until the names have their room
+            wrapped = {
+                j: min(widths[j], max(c.width * scale, narrowest(j, c, ROW_LINES)))
+                for j, c in enumerate(self.columns)
+                if c.wrap and not c.flex
+            }
+            for j in sorted(wrapped, key=lambda j: wrapped[j] - widths[j]):
+                if need <= room:
+                    break
+                room += widths[j] - wrapped[j]
+                widths[j] = wrapped[j]
         wanted = {j: natural(j, self.columns[j]) for j in flex}
         if sum(wanted.values()) > room and len(flex) == 2:
             # two names that do not both fit on a line (a project with the imagery's note, a unit):
@@ -1446,8 +1530,8 @@ def _late_table(
         Column(t("brief_code"), 17), Column(t("project"), 56, flex=True), Column(t("unit"), 64, flex=True),
         Column(t("person"), 19),
         Column(t("brief_actual_planned"), 31, "right"), Column(t("brief_days_late"), 16, "right"),
-        Column(t("forecast"), 21, "right"), Column(t("brief_p_late"), 14, "right"),
-        Column(t("brief_last_report"), 24, "right"),
+        Column(t("forecast"), 21, "right", wrap=True), Column(t("brief_p_late"), 14, "right"),
+        Column(t("brief_last_report"), 24, "right", wrap=True),
     ]  # fmt: skip
 
     def row(r: dict[str, Any]) -> list[str]:

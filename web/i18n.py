@@ -627,6 +627,22 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Source: {product}, version {version} (committed {time}).",
     },
     "brief_generated": {"zh": "生成于 {time}", "en": "Made {time}"},
+    # the note under a briefing's header when its date is before opening day and it is made after
+    # (web.brief.DateNote): which date the paper shows, then that opening day has since passed
+    "brief_note_shows": {"zh": "本简报显示 {date}（{when}）的情况。", "en": "This briefing shows {date}, {when}."},
+    "brief_note_shows_latest": {
+        "zh": "本简报显示 {date}（{when}，有填报数据的最近节点）的情况。",
+        "en": "This briefing shows {date}, {when}, the latest checkpoint with reports.",
+    },
+    "brief_note_before": {"zh": "开幕前 {n} 天", "en": "{n} days before opening day"},
+    "brief_note_day_before": {"zh": "开幕前 1 天", "en": "the day before opening day"},
+    "brief_note_on_opening": {"zh": "开幕日当天", "en": "opening day itself"},
+    "brief_note_passed": {
+        "zh": "此后开幕日已过（今天是 {today}）。",
+        "en": "Opening day has since passed (today: {today}).",
+    },
+    # under the key figures' area bars: what a bar's colour says (web.brief.area_status)
+    "brief_bar_colour": {"zh": "条形颜色为该区域最差工程的状态", "en": "Bar colour: the area's worst project status"},
 }
 
 # The OGC API's HTML pages (api/html.py): the collections, their items and features, for engineers.
