@@ -646,7 +646,8 @@ class CompletionFactory:
         if fmt not in FORMATS:
             raise InvalidParameter.not_one_of("f", f, FORMATS)
         language = page_lang(request, lang)
-        if date is None and version is None:
+        asked = date is not None or version is not None  # else the paper says which date was chosen, and why
+        if not asked:
             # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
             from completion.landing import landing_date
 
@@ -661,6 +662,7 @@ class CompletionFactory:
             version=version,
             base_url=public_url(request, ""),  # the PDF's project codes link to their pages, at this address
             turn=BRIEF_RENDERS.turn,  # a new page waits its turn, or is refused when too many wait (api.renders)
+            asked=asked,
         )
         disposition = f'inline; filename="{default_filename(snap, language, fmt)}"'
         return Response(

@@ -818,7 +818,7 @@ def test_the_datas_age_reads_as_days_earlier(api: TestClient) -> None:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_an_old_dates_paper_says_which_date_it_shows_apart_from_today(
-    store: Any, tmp_path: Path, today: Callable[[str], None], lang: str
+    api: TestClient, store: Any, tmp_path: Path, today: Callable[[str], None], lang: str
 ) -> None:
     """Made after opening day, a briefing of 2026-10-06 printed "30 days to opening day" beside
     "Opening day has passed; today is 2026-12-07", which a tester read as a contradiction: the note
@@ -850,6 +850,11 @@ def test_an_old_dates_paper_says_which_date_it_shows_apart_from_today(
     text = paper()  # no date: the maps' landing date, T-10, and the paper says why that one
     assert squashed(i18n.label(lang, "brief_note_shows_latest", date=T10, when=when)) in text, text[:500]
     assert passed in text
+    # the API the same: /brief?date= names a date, /brief lands on one
+    named = squashed(pdf_page(api.get("/brief", params={"lang": lang, "date": T10}).content)[1])
+    assert latest not in named and passed in named, named[:500]
+    landed = squashed(pdf_page(api.get("/brief", params={"lang": lang}).content)[1])
+    assert latest in landed and passed in landed, landed[:500]
     # the completion map's banner keeps its own words
     assert i18n.label("en", "landed_after_opening", today="X") == "Opening day has passed; today is X."
 
