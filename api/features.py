@@ -69,7 +69,7 @@ from twin import Change, Feature, Ref
 from twin.access import TwinView
 from twin.encoding import feature_collection
 from twin.errors import BadInput, Conflict, NotFound, ValidationFailed
-from twin.model import LayerSchema
+from twin.model import GEOMETRY_TYPES, LayerSchema
 from twin.query import (
     FeatureQuery,
     PropertyParameterError,
@@ -141,15 +141,7 @@ _GEOMETRY_DOC: dict[str, Any] = {
     "properties": {
         "type": {
             "type": "string",
-            "enum": [
-                "Point",
-                "MultiPoint",
-                "LineString",
-                "MultiLineString",
-                "Polygon",
-                "MultiPolygon",
-                "GeometryCollection",
-            ],
+            "enum": [*GEOMETRY_TYPES, "GeometryCollection"],
         },
         "coordinates": {"type": "array", "items": {}},
         "geometries": {"type": "array", "items": {"type": "object"}},

@@ -424,36 +424,33 @@ def test_commit_a_change_file_then_revert_it(store: Path, tmp_path: Path) -> Non
 def test_a_diff_committed_undoes_what_came_between_it_deletions_too(store: Path, tmp_path: Path) -> None:
     # A diff marks its features twin:change (added/modified/deleted) and names no twin:op: its
     # deletions were taken for upserts, so half the undo was silently left out.
-    code, out, err = run("diff", "HEAD", "2026-09-01", "--layer", "landscaping", "--layer", "halls",
-                         "--store", str(store))  # fmt: skip
-    assert code == 0, err
-    undo = tmp_path / "undo.geojson"
-    undo.write_text(out)
-    marks = {f["twin:change"] for f in orjson.loads(out)["features"]}
-    assert "deleted" in marks and "modified" in marks, marks
-    code, _, err = run("commit", str(undo), "-m", "back to 1 September", "--store", str(store))
-    assert code == 0, err
-    code, out, err = run("diff", "HEAD", "2026-09-01", "--layer", "landscaping", "--layer", "halls", "--stat",
-                         "--store", str(store))  # fmt: skip
-    assert code == 0 and not out.strip(), out
+    layers = ["--layer", "landscaping", "--layer", "halls", "--store", str(store)]
+
+    def undo_to_september(*crs: str) -> Path:
+        """The diff from the head back to 1 September, committed; the head is then as it was."""
+        code, out, err = run("diff", "HEAD", "2026-09-01", *crs, *layers)
+        assert code == 0, err
+        doc = orjson.loads(out)
+        assert {"deleted", "modified"} <= {f["twin:change"] for f in doc["features"]}, doc
+        assert doc.get("twin:crs") == (crs[1] if crs else None), doc.get("twin:crs")
+        undo = tmp_path / f"undo{'-'.join(crs)}.geojson"
+        undo.write_text(out)
+        code, _, err = run("commit", str(undo), "-m", f"back to 1 September {' '.join(crs)}", "--store", str(store))
+        assert code == 0, err
+        code, out, err = run("diff", "HEAD", "2026-09-01", "--stat", *layers)
+        assert code == 0 and not out.strip(), out
+        return undo
+
+    undo = undo_to_september()
     # written against its twin:from, so the same undo again is a conflict, and nothing is lost
     after = state(store)
     code, _, err = run("commit", str(undo), "-m", "again", "--store", str(store))
     assert code == 3 and "moved on" in err, err
     assert state(store) == after
     # in another CRS (easting first, named as twin:crs) it commits back as exactly
-    code, out, err = run("revert", "HEAD", "--author", "li.wei", "--store", str(store))
+    code, _, err = run("revert", "HEAD", "--author", "li.wei", "--store", str(store))
     assert code == 0, err
-    code, out, err = run("diff", "HEAD", "2026-09-01", "--layer", "landscaping", "--layer", "halls",
-                         "--crs", "EPSG:4549", "--store", str(store))  # fmt: skip
-    assert code == 0 and orjson.loads(out)["twin:crs"] == "EPSG:4549", err
-    metres = tmp_path / "undo-4549.geojson"
-    metres.write_text(out)
-    code, _, err = run("commit", str(metres), "-m", "back to 1 September, from CGCS2000", "--store", str(store))
-    assert code == 0, err
-    code, out, err = run("diff", "HEAD", "2026-09-01", "--layer", "landscaping", "--layer", "halls", "--stat",
-                         "--store", str(store))  # fmt: skip
-    assert code == 0 and not out.strip(), out
+    undo_to_september("--crs", "EPSG:4549")
     after = state(store)
     # a mark that is no diff's, or one a twin:op contradicts, is refused naming it
     doc = orjson.loads(undo.read_bytes())
