@@ -11,7 +11,7 @@ Each change is one commit whose author is the token's name (`X-Twin-Message` set
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import orjson
 from fastapi import APIRouter, Header, Request
@@ -34,7 +34,7 @@ from api.deps import (
 )
 from api.errors import UnsupportedMediaType
 from twin.errors import BadInput
-from twin.model import CommitInfo, LayerSchema
+from twin.model import CommitInfo, FieldType, LayerSchema
 from twin.schema import parse_document
 
 JSON = "application/json"
@@ -73,7 +73,7 @@ _FIELD_DOC: dict[str, Any] = {
     "required": ["name"],
     "properties": {
         "name": {"type": "string"},
-        "type": {"type": "string", "enum": ["string", "integer", "number", "boolean", "date", "list"]},
+        "type": {"type": "string", "enum": list(get_args(FieldType))},
         "required": {"type": "boolean"},
         "allowed": {"type": "array", "items": {}},
         "unit": {"type": "string"},
