@@ -655,12 +655,13 @@ class _SpatialFilter:
     def _zero_divisors(self, feature: dict[str, Any]) -> tuple[bool, ...]:
         """Which of the filter's divisions divide by zero for this feature."""
         out = []
+        as_cql = _for_cql(feature)  # once per feature, whatever the number of divisions
         for divisor in self.divisors:
             if isinstance(divisor, dict) and isinstance(divisor.get("property"), str):
-                value = _for_cql(feature)["properties"].get(divisor["property"])
+                value = as_cql["properties"].get(divisor["property"])
             elif isinstance(divisor, dict):
                 try:
-                    value = cql2.Expr(divisor).reduce(_for_cql(feature)).to_json()
+                    value = cql2.Expr(divisor).reduce(as_cql).to_json()
                 except Exception:  # noqa: BLE001 - a divisor cql2 cannot tell: cql2 decides, as before
                     value = None
             else:

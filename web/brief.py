@@ -335,13 +335,7 @@ class Page:
 
     def lines_in(self, text: str, width: float, size: float, bold: bool = False) -> int:
         """How many lines ``wrap`` breaks ``text`` into at ``width`` mm, with no limit on their number."""
-        n, line = 0, ""
-        for tok in WRAP_TOKENS.findall(text):
-            if not line or self.width((line + tok).rstrip(), size, bold) <= width:
-                line += tok
-                continue
-            n, line = n + 1, tok
-        return n + (1 if line.strip() else 0)
+        return len([s for s in self._broken(text, width, size, bold, None) if s])
 
     def narrowest(self, text: str, size: float, bold: bool = False, lines: int = 2) -> float:
         """The narrowest width in mm (to 0.05 mm) at which ``wrap`` sets ``text`` in ``lines`` lines,
@@ -358,6 +352,13 @@ class Page:
     def wrap(self, text: str, width: float, size: float, bold: bool = False, lines: int = 2) -> list[str]:
         """``text`` in at most ``lines`` lines of ``width`` mm, broken between words or between
         Chinese characters; the last line shortened with an ellipsis if it still does not fit."""
+        out = self._broken(text, width, size, bold, lines)
+        out[-1] = self.fit(out[-1], width, size, bold)
+        return [s for s in out if s]
+
+    def _broken(self, text: str, width: float, size: float, bold: bool, lines: int | None) -> list[str]:
+        """``text`` broken into lines of ``width`` mm between words or between Chinese characters;
+        with ``lines``, what is left after ``lines`` - 1 breaks stands whole on the last line."""
         tokens = WRAP_TOKENS.findall(text)
         out: list[str] = []
         line = ""
@@ -367,12 +368,11 @@ class Page:
                 continue
             out.append(line.rstrip())
             line = tok
-            if len(out) == lines - 1:
+            if lines is not None and len(out) == lines - 1:
                 line = "".join(tokens[i:])
                 break
         out.append(line.rstrip())
-        out[-1] = self.fit(out[-1], width, size, bold)
-        return [s for s in out if s]
+        return out
 
     def put(
         self,
