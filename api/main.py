@@ -5,14 +5,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -30,11 +32,12 @@ from api.health import HealthFactory
 from api.intake import IntakeFactory
 from api.layers_admin import LayersAdminFactory
 from api.limits import BodyGuard
-from api.maps import mount_maps
+from api.maps import MapsFactory, mount_statics
 from api.settings import ApiSettings
 from api.surveys import SurveysFactory
 from api.tiles import TilesFactory
 from api.versions import VersionsFactory
+from completion.settings import CompletionSettings
 from twin import Twin
 from twin.errors import ERROR_CODES
 from web.assets import SWAGGER_UI_URL
@@ -178,6 +181,43 @@ def _one_items_path(path: str) -> bool:
     return path.startswith("/collections/") and path.endswith("/items") and path.count("/") == 3
 
 
+@dataclass(frozen=True)
+class _Routers:
+    all: tuple[APIRouter, ...]
+    pinned_paths: frozenset[str]  # the reads a version-pinned root answers, relative to it
+
+
+@functools.lru_cache(maxsize=4)
+def _routers(completion_settings: str) -> _Routers:
+    """The factories' routers, built once per process (for these completion settings, as JSON).
+
+    Building them is FastAPI's analysis of every route's parameters (0.3-0.5 s, most of
+    create_app); the routes keep no state of their own (the twin, tokens and settings are on
+    app.state, which each request reads), so apps made later in the process (the tests make
+    hundreds) include the same routers, which FastAPI includes without analysing them again.
+    """
+    completion = CompletionSettings(**orjson.loads(completion_settings))
+    features = FeaturesFactory()
+    # The same reads again under /versions/{versionId}/, as of that version (see FeaturesFactory).
+    pinned_features = FeaturesFactory(pinned=True)
+    return _Routers(
+        all=(
+            features.router,
+            VersionsFactory().router,
+            pinned_features.router,
+            CompletionFactory(completion).router,
+            IntakeFactory().router,
+            EvidenceFactory(completion).router,
+            LayersAdminFactory().router,
+            TilesFactory().router,
+            SurveysFactory().router,
+            HealthFactory().router,
+            MapsFactory().router,
+        ),
+        pinned_paths=frozenset(r.path.removeprefix(PINNED_ROOT) for r in pinned_features.router.routes),  # type: ignore[attr-defined]
+    )
+
+
 VersionIdPath = Annotated[str, Path(alias="versionId", description="A commit id (or unique prefix), HEAD or HEAD~n.")]
 
 
@@ -216,22 +256,11 @@ def create_app(settings: ApiSettings | None = None, twin: Twin | None = None) ->
         )
     add_exception_handlers(app)
 
-    features = FeaturesFactory()
-    versions = VersionsFactory()
-    app.include_router(features.router)
-    app.include_router(versions.router)
-    # The same reads again under /versions/{versionId}/, as of that version (see FeaturesFactory).
-    pinned_features = FeaturesFactory(pinned=True)
-    app.include_router(pinned_features.router)
-    pinned_paths = {r.path.removeprefix(PINNED_ROOT) for r in pinned_features.router.routes}  # type: ignore[attr-defined]
-    app.include_router(CompletionFactory().router)
-    app.include_router(IntakeFactory().router)
-    app.include_router(EvidenceFactory().router)
-    app.include_router(LayersAdminFactory().router)
-    app.include_router(TilesFactory().router)
-    app.include_router(SurveysFactory().router)
-    app.include_router(HealthFactory().router)
-    mount_maps(app)
+    routers = _routers(CompletionSettings().model_dump_json())
+    for router in routers.all:
+        app.include_router(router)
+    mount_statics(app)
+    pinned_paths = routers.pinned_paths
 
     cached: dict[str, Any] = {}
 

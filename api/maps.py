@@ -115,7 +115,7 @@ def _home(request: Request, twin: TwinView, lang: str | None) -> HTMLResponse:
 
 
 class MapsFactory:
-    """The map pages and their data; `mount_maps(app)` adds it with the static assets."""
+    """The map pages and their data; api.main mounts it, `mount_statics(app)` the assets."""
 
     def __init__(self) -> None:
         self.router = APIRouter(route_class=StrictQueryRoute)
@@ -255,9 +255,8 @@ class MapsFactory:
         return _data(request, doc)
 
 
-def mount_maps(app: FastAPI) -> None:
-    """Add the map pages, their data endpoints and the static assets to the app."""
-    app.include_router(MapsFactory().router)
+def mount_statics(app: FastAPI) -> None:
+    """Add the static assets the pages load (the vendor packages' and our own) to the app."""
     for name, folder in vendor_dirs().items():
         app.mount(f"{VENDOR_PREFIX}/{name}", StaticFiles(directory=folder, check_dir=False), name=f"vendor-{name}")
     app.mount(OWN_PREFIX, StaticFiles(directory=OWN_STATIC), name="web-static")
