@@ -67,3 +67,27 @@ def test_a_boolean_compared_with_another_number_is_refused(api: TestClient, filt
 
 def test_a_boolean_is_not_ordered_by_1_or_0(api: TestClient) -> None:
     problem_of(api.get("/collections/south_plaza/items", params={"filter": "temporary > 0"}), 400, "filter")
+
+
+# ---------------------------------------------------------------------------- 2. two properties of different types
+@pytest.mark.parametrize(
+    ("layer", "filter_", "words"),
+    [
+        ("halls", "floor_area_m2 > code", "floor_area_m2 is number, compared with code, which is string"),
+        ("halls", "code = floor_area_m2", "code is string, compared with floor_area_m2, which is number"),
+        ("halls", "floor_area_m2 <> name_en", "floor_area_m2 is number, compared with name_en, which is string"),
+        ("south_plaza", "temporary = pots", "temporary is boolean, compared with pots, which is integer"),
+        ("south_plaza", "code IN (temporary)", "code is string, compared with temporary, which is boolean"),
+    ],
+)
+def test_two_properties_of_different_types_are_refused(api: TestClient, layer: str, filter_: str, words: str) -> None:
+    """cql2 finds a number never equal to (nor above) a string: 200 with no feature, as if none matched."""
+    body = problem_of(api.get(f"/collections/{layer}/items", params={"filter": filter_}), 400, "filter")
+    assert words in body["detail"], body["detail"]
+
+
+def test_an_integer_and_a_real_property_compare(api: TestClient) -> None:
+    """pots is an integer, area_m2 a real number: numbers both."""
+    with_both = ids(api, "south_plaza", filter="pots IS NOT NULL AND area_m2 IS NOT NULL")
+    assert ids(api, "south_plaza", filter="area_m2 > pots OR area_m2 <= pots") == with_both
+    assert ids(api, "halls", filter="code = code") == ids(api, "halls")

@@ -712,7 +712,8 @@ def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:
     """Refuse comparisons that can never hold because of their types (400 rather than an empty page).
 
     cql2 evaluates such a comparison to an error for every feature, indistinguishable from a
-    missing value; checking the literal against the queryable's declared type tells them apart.
+    missing value; checking the literal (or the other property) against the queryable's declared
+    type tells them apart.
     """
 
     def walk(node: Any) -> None:
@@ -768,6 +769,14 @@ def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:
                         ):
                             hint = " (true or false, or 1 or 0 in = and IN)" if spec.type == "boolean" else ""
                             raise BadInput(f"filter: {name} is {spec.type}, compared with {lit!r}{hint}")
+            if op.lower() in _COMPARISONS and op.lower() != "like":
+                # cql2 found a number above no string, equal to none: 0 features, as if none held
+                fields = [f for f in (schema.field(name) for name in props) if f is not None]
+                for one, other in zip(fields, fields[1:], strict=False):
+                    if _TYPE_OF_FIELD.get(one.type) != _TYPE_OF_FIELD.get(other.type):
+                        raise BadInput(
+                            f"filter: {one.name} is {one.type}, compared with {other.name}, which is {other.type}"
+                        )
             for a in args:
                 walk(a)
 
