@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
-from api_server import build_venue, client, problem_of
+import shapely
+from api_server import EPSG4549, build_venue, client, problem_of
 from fastapi.testclient import TestClient
+from pyproj import Transformer
 
 from twin import Change, Twin, feature_from_geojson
 
@@ -91,3 +94,40 @@ def test_an_integer_and_a_real_property_compare(api: TestClient) -> None:
     with_both = ids(api, "south_plaza", filter="pots IS NOT NULL AND area_m2 IS NOT NULL")
     assert ids(api, "south_plaza", filter="area_m2 > pots OR area_m2 <= pots") == with_both
     assert ids(api, "halls", filter="code = code") == ids(api, "halls")
+
+
+# ---------------------------------------------------------------------------- 3. a feature's history in another CRS
+def test_a_history_in_another_crs(api: TestClient) -> None:
+    path = "/collections/halls/items/hall-2.1H/history"
+    lonlat = api.get(path).json()["versions"]
+    r = api.get(path, params={"crs": EPSG4549})
+    assert r.status_code == 200, r.text[:500]
+    assert r.headers["content-crs"] == f"<{EPSG4549}>"
+    assert api.get(path).headers["content-crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
+    projected = r.json()["versions"]
+    assert len(projected) == len(lonlat) == 2
+    to_4549 = Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)  # easting first
+    for shown, stored in zip(projected, lonlat, strict=True):
+        assert shown["op"] == stored["op"] and shown["commit"]["id"] == stored["commit"]["id"]
+        assert shown["feature"]["properties"] == stored["feature"]["properties"]
+        at = shapely.get_coordinates(shapely.geometry.shape(stored["feature"]["geometry"]))
+        east, north = to_4549.transform(at[:, 0], at[:, 1])
+        out = shapely.get_coordinates(shapely.geometry.shape(shown["feature"]["geometry"]))
+        # in the CRS's own axis order, northing first, as the feature itself in that CRS
+        assert np.max(np.abs(out[:, 0] - north)) < 1e-6 and np.max(np.abs(out[:, 1] - east)) < 1e-6
+    feature = api.get("/collections/halls/items/hall-2.1H", params={"crs": EPSG4549}).json()
+    assert feature["geometry"] == projected[-1]["feature"]["geometry"]
+
+
+def test_a_history_of_a_deleted_feature_in_another_crs(api: TestClient) -> None:
+    r = api.get("/collections/south_plaza/items/sp-walkway-temp/history", params={"crs": EPSG4549})
+    assert r.status_code == 200, r.text[:500]
+    versions = r.json()["versions"]
+    assert versions[-1]["op"] == "delete" and versions[-1]["feature"] is None
+    assert shapely.get_coordinates(shapely.geometry.shape(versions[0]["feature"]["geometry"]))[0, 0] > 3_000_000
+
+
+def test_a_history_in_an_unknown_crs_is_refused(api: TestClient) -> None:
+    url = "/collections/halls/items/hall-2.1H/history"
+    problem_of(api.get(url, params={"crs": "http://www.opengis.net/def/crs/EPSG/0/99999"}), 400, "crs")
+    problem_of(api.get(url, params={"crs": "EPSG:4549"}), 400, "crs")  # a URI, as the items take
