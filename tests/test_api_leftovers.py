@@ -19,6 +19,7 @@ from pyproj import Transformer
 from twin import Change, Twin, feature_from_geojson
 
 TEMPORARY = {"sp-entrance-square": True, "sp-lighting-south": True, "sp-flower-display": False}  # the rest: neither
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +132,30 @@ def test_a_history_in_an_unknown_crs_is_refused(api: TestClient) -> None:
     url = "/collections/halls/items/hall-2.1H/history"
     problem_of(api.get(url, params={"crs": "http://www.opengis.net/def/crs/EPSG/0/99999"}), 400, "crs")
     problem_of(api.get(url, params={"crs": "EPSG:4549"}), 400, "crs")  # a URI, as the items take
+
+
+# ---------------------------------------------------------------------------- 4. a repeated parameter on a page
+@pytest.mark.parametrize("path", ["/completion/units", "/collections", "/collections/halls/items"])
+@pytest.mark.parametrize("query", ["f=html&f=csv", "f=csv&f=html", "f=html&f=json", "f=json&f=html"])
+def test_a_repeated_parameter_asked_for_as_html_is_a_page(api: TestClient, path: str, query: str) -> None:
+    r = api.get(f"{path}?{query}")
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), r.text[:300]
+    assert 'data-parameter="f"' in r.text
+
+
+@pytest.mark.parametrize("path", ["/completion/units", "/collections"])
+def test_a_repeated_parameter_from_a_browser_is_a_page(api: TestClient, path: str) -> None:
+    r = api.get(f"{path}?lang=en&lang=zh", headers={"accept": BROWSER})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), r.text[:300]
+
+
+@pytest.mark.parametrize("path", ["/completion/units", "/collections"])
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [("f=json&f=csv", {}), ("f=json&f=json", {"accept": BROWSER}), ("lang=en&lang=zh", {"accept": "application/json"})],
+)
+def test_a_repeated_parameter_from_a_script_is_problem_json(
+    api: TestClient, path: str, query: str, headers: dict[str, str]
+) -> None:
+    body = problem_of(api.get(f"{path}?{query}", headers=headers), 400, query.split("=", 1)[0])
+    assert body["code"] == "repeated_parameter"
