@@ -165,10 +165,12 @@ def wants_html(request: Request) -> bool:
     # browser too: the reader is offered the way home instead of JSON.
     if route is not None and not getattr(route, "pages", False):
         return False
-    f = request.query_params.get("f")
-    if f == "html":
+    # Every f given: f twice (the 400 api.deps answers) with html among them asks for a page, not only
+    # when html came last (the one query_params.get reads).
+    asked = request.query_params.getlist("f")
+    if "html" in asked:
         return True
-    if f in _NOT_HTML:
+    if any(f in _NOT_HTML for f in asked):
         return False
     return prefers_html(request)  # no f (or a bad one): a browser's Accept asks for HTML, a script's not
 

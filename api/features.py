@@ -506,7 +506,8 @@ def _quick_box(text: str) -> tuple[float, float, float, float] | None:
         return None
 
 
-def _output_crs(crs: str | None) -> str:
+def output_crs(crs: str | None) -> str:
+    """The CRS a read answers in: `crs` (one of SUPPORTED_API_CRS, else a 400 naming it), CRS84 without one."""
     if crs is None:
         return CRS84_URI
     if crs not in SUPPORTED_API_CRS:
@@ -1366,7 +1367,7 @@ class FeaturesFactory:
             # A limit above the maximum is not an error in OGC API - Features: the page holds at most
             # the maximum, and its next link says limit=<the maximum> (as pygeoapi and TiPg do).
             n = min(limit or settings.default_limit, settings.max_limit)
-            out_crs = _output_crs(crs)
+            out_crs = output_crs(crs)
             if bbox_crs is not None and bbox is None:
                 raise InvalidParameter("bbox-crs needs a bbox", parameter="bbox-crs")
             box, exact = _bbox_to_storage(_parse_bbox(bbox), bbox_crs, home) if bbox is not None else (None, None)
@@ -1521,7 +1522,7 @@ class FeaturesFactory:
                 raise InvalidParameter("datetime must be an instant here", parameter="datetime")
             ref = version.resolve(twin, datetime_)
             root = _root(ref if version.in_path else None)
-            out_crs = _output_crs(crs)
+            out_crs = output_crs(crs)
             stored = twin.feature(schema.name, feature_id, ref)
             body = reproject_features([stored], out_crs)[0]
             # `self` is this document: the version and CRS it was read in (a bare path read the head

@@ -24,6 +24,7 @@ from api.deps import (
     resolve_version,
 )
 from api.errors import InvalidParameter
+from api.features import output_crs, reproject_features
 from completion.snapshot import resolve_ref
 from layers.crs import CRS84_URI, SUPPORTED_API_CRS, crs_label, diff_in_crs, parse_crs
 from layers.io import FORMATS, write_layer_bytes
@@ -190,9 +191,13 @@ class VersionsFactory:
         twin: TwinDep,
         collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
+        crs: Annotated[str | None, Query(description="The CRS of the versions' coordinates.")] = None,
     ) -> Response:
         schema = collection_of(twin, collection_id)
+        out_crs = output_crs(crs)
         entries = twin.history(schema.name, feature_id)
+        # Each version as the feature route shows it in that CRS (its axis order), all in one pass.
+        shown = iter(reproject_features([h.geojson for h in entries if h.geojson], out_crs))
         doc = {
             "collection": schema.name,
             "id": feature_id,
@@ -201,12 +206,12 @@ class VersionsFactory:
                     "op": h.op,
                     "commit": _commit_doc(request, h.commit),
                     "endedBy": h.ended_by,
-                    "feature": orjson.loads(h.geojson) if h.geojson else None,
+                    "feature": orjson.loads(next(shown)) if h.geojson else None,
                 }
                 for h in entries
             ],
         }
-        return Response(orjson.dumps(doc), media_type=JSON)
+        return Response(orjson.dumps(doc), media_type=JSON, headers={"Content-Crs": f"<{out_crs}>"})
 
     def download(
         self,

@@ -475,14 +475,16 @@ def run_query(twin: TwinLike, q: FeatureQuery) -> Page:
             if schema.field(p) is None:
                 raise BadInput(f"properties: {p!r} is not a property of {q.layer}")
 
+    expr = None
     if q.filter is not None:
         check_filter_types(q.filter, schema)
+        expr = _booleans_as_truth(q.filter, schema)
     simple_order = not q.sortby or (len(q.sortby) == 1 and q.sortby[0] == SortKey("id"))
-    if q.filter is None and q.within is None and simple_order:
+    if expr is None and q.within is None and simple_order:
         page = twin.features(q.layer, q.ref, bbox=q.bbox, limit=q.limit, offset=q.offset, after=q.after)
         return _select(page, q.properties)
 
-    spatial = _SpatialFilter(q.filter) if q.filter is not None else None
+    spatial = _SpatialFilter(expr) if expr is not None else None
     box = q.bbox
     if spatial is not None and spatial.bounds is not None:
         # Every feature the filter selects meets its literal's bounds: the R-tree narrows the
@@ -710,7 +712,8 @@ def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:
     """Refuse comparisons that can never hold because of their types (400 rather than an empty page).
 
     cql2 evaluates such a comparison to an error for every feature, indistinguishable from a
-    missing value; checking the literal against the queryable's declared type tells them apart.
+    missing value; checking the literal (or the other property) against the queryable's declared
+    type tells them apart.
     """
 
     def walk(node: Any) -> None:
@@ -759,14 +762,61 @@ def check_filter_types(expr: cql2.Expr, schema: LayerSchema) -> None:
                         if isinstance(a, list):
                             literals.extend(x for x in a if not isinstance(x, dict | list))
                     for lit in literals:
+                        if spec.type == "boolean" and op.lower() in _BOOLEAN_OPS and _one_or_zero(lit):
+                            continue  # GDAL's true or false (_booleans_as_truth)
                         if wanted is not None and not (
                             isinstance(lit, wanted) and not (spec.type != "boolean" and isinstance(lit, bool))
                         ):
-                            raise BadInput(f"filter: {name} is {spec.type}, compared with {lit!r}")
+                            hint = " (true or false, or 1 or 0 in = and IN)" if spec.type == "boolean" else ""
+                            raise BadInput(f"filter: {name} is {spec.type}, compared with {lit!r}{hint}")
+            if op.lower() in _COMPARISONS and op.lower() != "like":
+                # cql2 found a number above no string, equal to none: 0 features, as if none held
+                fields = [f for f in (schema.field(name) for name in props) if f is not None]
+                for one, other in zip(fields, fields[1:], strict=False):
+                    if _TYPE_OF_FIELD.get(one.type) != _TYPE_OF_FIELD.get(other.type):
+                        raise BadInput(
+                            f"filter: {one.name} is {one.type}, compared with {other.name}, which is {other.type}"
+                        )
             for a in args:
                 walk(a)
 
     walk(expr.to_json())
+
+
+# The comparisons that take a boolean property's 1 or 0 as true or false (not <, > or BETWEEN).
+_BOOLEAN_OPS = frozenset({"=", "<>", "in"})
+
+
+def _one_or_zero(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value in (0, 1)
+
+
+def _booleans_as_truth(expr: cql2.Expr, schema: LayerSchema) -> cql2.Expr:
+    """The filter with a boolean property's 1 or 0 (in =, <> or IN) as true or false: GDAL's OAPIF
+    driver reads a boolean field as Integer(Boolean) and writes an OGR filter `temporary = 1` so in
+    CQL2, and cql2 finds true equal to no number (check_filter_types has refused any other number)."""
+    booleans = {f.name for f in schema.fields if f.type == "boolean"}
+    if not booleans & filter_properties(expr):
+        return expr
+
+    def truth(value: Any) -> Any:
+        if isinstance(value, list):
+            return [truth(x) for x in value]
+        return value == 1 if _one_or_zero(value) else value
+
+    def read(node: Any) -> Any:
+        op = node.get("op") if isinstance(node, dict) else None
+        args = node.get("args") if isinstance(node, dict) else None
+        if not (
+            isinstance(op, str)
+            and op.lower() in _BOOLEAN_OPS
+            and isinstance(args, list)
+            and any(isinstance(a, dict) and a.get("property") in booleans for a in args)
+        ):
+            return node
+        return {**node, "args": [truth(a) for a in args]}
+
+    return cql2.Expr(_rewrite(expr.to_json(), read))
 
 
 # What takes text only (a date is ISO text, so its LIKE works), and what takes numbers only.
