@@ -7,8 +7,8 @@ one bad row refuses the whole file, with every bad row named by its number as th
 shows it (the header row is the first, or the first under a title; a header may take two rows,
 group cells over sub-headers, see ``_two_row_headers``). Nothing is committed then.
 
-Reports are committed one commit per responsible unit per report date, authored by the unit's
-reporter. With ``original_dates`` each commit is stamped with its report's date (the end of the
+Reports are committed one commit per responsible unit per report date (and per reporter, when
+a unit's rows name two), authored by the row's reporter. With ``original_dates`` each commit is stamped with its report's date (the end of the
 working day in Shanghai), so reads as of a past date see the season as it stood then; without
 it every commit is stamped now. The register is read once, and each report is checked against
 the project as the earlier rows of the same file left it, so the cost per report does not
@@ -1636,7 +1636,7 @@ def recorded_time(on: date) -> datetime:
 
 @dataclass(frozen=True)
 class Batch:
-    """One commit to be: the reports of one unit on one date."""
+    """One commit to be: the reports of one unit on one date by one reporter."""
 
     on: date
     unit: str
@@ -1727,8 +1727,7 @@ def plan_reports(
     }
     recorded = recorded_reports(twin, again, ref)
     skipped = 0
-    groups: dict[tuple[date, str], list[tuple[SheetReport, Project]]] = {}
-    reporters: dict[tuple[date, str], str] = {}
+    groups: dict[tuple[date, str, str], list[tuple[SheetReport, Project]]] = {}
     seen: dict[tuple[str, date], int] = {}
     for sr in ordered:
         r = sr.report
@@ -1769,15 +1768,15 @@ def plan_reports(
         if reasons:
             bad.extend(_as_held(sr, reasons))
             continue
-        key = (r.on, project.responsible_unit)
+        # A commit is its reporter's (the register's rule: a report's reporter is its commit's
+        # author), so two reporters of one unit on one date make two commits.
         reporter = sr.reporter or default_reporter
         props = report_properties(project, r, reporter)
-        groups.setdefault(key, []).append((sr, project))
-        reporters.setdefault(key, reporter)
+        groups.setdefault((r.on, project.responsible_unit, reporter), []).append((sr, project))
         state[r.code] = Project.from_feature({"id": project.fid, "properties": props})
     if bad:
         raise Refused(source, _in_order(bad))
-    batches = [Batch(on, unit, reporters[(on, unit)], items) for (on, unit), items in sorted(groups.items())]
+    batches = [Batch(on, unit, reporter, items) for (on, unit, reporter), items in sorted(groups.items())]
     return Plan(batches, base, skipped)
 
 
@@ -1797,7 +1796,7 @@ def commit_reports(
     for b in batches:
         changes = []
         for sr, project in b.items:
-            props = report_properties(project, sr.report, sr.reporter or b.reporter)
+            props = report_properties(project, sr.report, b.reporter)
             changes.append(Change(LAYER, "modify", project.fid, Feature(project.fid, None, props)))
         parts = "; ".join(f"{sr.report.code} {sr.report.percent:g}%" for sr, _ in b.items[:20])
         more = f" and {len(b.items) - 20} more" if len(b.items) > 20 else ""

@@ -87,6 +87,19 @@ def check_report(project: Project, report: ProgressReport, today: date) -> list[
         reasons.append(
             Reason(f"a report dated {report.on.isoformat()} is in the future (today is {today.isoformat()})", "date")
         )
+    last_day = project.progress_date
+    if last_day is not None and report.on == last_day < today and report.percent != project.percent_complete:
+        # A day gone by keeps the figure reported for it (the sheet intake's rule too: a sheet
+        # imported again finds it as recorded); today's own figure may still be put right.
+        had = project.percent_complete
+        reasons.append(
+            Reason(
+                f"the twin already records {had:g}% on {report.on.isoformat()} (this report gives {p:g}%); "
+                "correct the figure with a report dated today",
+                "date",
+            )
+        )
+        return reasons
     if project.progress_date is not None and report.on < project.progress_date:
         reasons.append(
             Reason(
@@ -371,13 +384,16 @@ def save_projects(
     return twin.commit(changes, author=author, message=message, parent=base, time=time)
 
 
-def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: int, when: datetime) -> list[Problem]:
+def project_rule(
+    twin: TwinLike, changes: Sequence[StoredChange], parent_seq: int, when: datetime, author: str
+) -> list[Problem]:
     """The register's rules on every write path (generic API edits, imports and change files too).
 
     A record must be a sound project (dates in order, existing features); and when its progress
     moves, the move must be a valid report against the record as it stood: not before the planned
-    start, not in the future, not older than the last report, not beyond 100%, and not lower than
-    the last figure without a reason.
+    start, not in the future, not older than the last report, no second figure for a day gone by,
+    not beyond 100%, and not lower than the last figure without a reason; and it names its reporter
+    (a generic edit of the figure alone would credit the last report's reporter with it).
     """
     today = _local_day(when)
     problems: list[Problem] = []
@@ -422,6 +438,16 @@ def project_rule(twin: TwinLike, changes: Sequence[StoredChange], parent_seq: in
                 report = ProgressReport(new.code, new.percent_complete, new.progress_date, new.progress_note,
                                         new.progress_reason)  # fmt: skip
                 reasons.extend(why.text for why in check_report(as_was, report, today))
+                # A figure moved under the last report's reporter by someone else would be credited
+                # to them (a generic edit of percent_complete alone): the report must name its own.
+                # A reporter named anew is the writer's word, as a report sheet's 填报人 is.
+                last = old.progress_reporter if old else None
+                if last is not None and new.progress_reporter == last and last.strip() != author.strip():
+                    reasons.append(
+                        f"progress_reporter still names the last report's reporter ({last!r}), and this commit "
+                        f"is {author!r}'s: name this report's reporter (POST /projects/{new.code}/progress or "
+                        "`venue-twin progress report` reports as you; a report sheet names each row's)"
+                    )
         problems.extend(Problem(LAYER, ch.feature_id, why) for why in reasons)
     if named or coded:
         problems.extend(_lookalike_problems(twin, parent_seq, {ch.feature_id for ch in live}, named, coded))

@@ -1201,7 +1201,9 @@ def _stored_unchecked(store: Path, author: str, message: str, note: str) -> None
         mock.patch("twin.validation.control_character", return_value=None),
     ):
         props = orjson.loads(t.feature("projects", "RD-03"))["properties"]
-        props.update(progress_note=note, percent_complete=80.0, progress_date="2026-11-20")  # a report
+        props.update(
+            progress_note=note, percent_complete=80.0, progress_date="2026-11-20", progress_reporter=author
+        )  # a report
         change = Change("projects", "modify", "RD-03", Feature("RD-03", None, props))
         t.commit([change], author=author, message=message)
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from completion import Completion, ProgressReport, Project, report_progress
+from completion import Completion, ProgressReport, Project, report_progress, save_projects
 from completion.register import Register
 from completion.reports import check_feature_refs, check_report
 from layers.bundle import build_bundled_twin, projects_history_files
@@ -223,18 +223,22 @@ def test_a_new_head_reevaluates_only_what_a_report_touched_and_equals_a_full_eva
         assert after.status(today.project.code).percent == today.percent + 5.0
         assert after.statuses == fresh(after)
 
-        # A report dated on the checkpoint (a late one, or a correction of that day's): the pool moves.
-        late = next(
-            s for s in open_
-            if s.project.code != today.project.code and (s.last_report is None or s.last_report.on <= checkpoint)
-        )  # fmt: skip
+        # A report dated on the checkpoint: a late first report (a day gone by keeps any figure
+        # reported for it, and every open project has one for T-10), of a project registered
+        # late with no report yet, as open_[1] is but for its code. The pool moves.
+        from completion.register import PROGRESS_FIELDS
+
+        late = open_[1]
+        record = {k: v for k, v in late.project.properties.items() if k not in PROGRESS_FIELDS}
+        save_projects(demo, [{**record, "code": "LATE-1"}], author="coordinator", message="registered late",
+                      time=datetime(2026, 10, 29, 10, 30, tzinfo=SH))  # fmt: skip
         report_progress(
-            demo, ProgressReport(late.project.code, late.percent + 2.0, checkpoint), reporter="r.late",
+            demo, ProgressReport("LATE-1", late.percent + 2.0, checkpoint), reporter="r.late",
             time=datetime(2026, 10, 29, 11, tzinfo=SH),
         )  # fmt: skip
         backdated = head_snapshot()
         assert backdated.pool is not after.pool
-        assert backdated.status(late.project.code).percent == late.percent + 2.0
+        assert backdated.status("LATE-1").percent == late.percent + 2.0
         assert backdated.statuses == fresh(backdated)
         assert [s.forecast for s in backdated.statuses] != [s.forecast for s in after.statuses]
     finally:

@@ -305,7 +305,12 @@ def test_the_rules_hold_on_generic_write_paths_too(twin: Twin) -> None:
             plain(**props)
         assert why in str(e.value), (props, str(e.value))
         assert state(twin) == before
-    plain(percent_complete=30.0, progress_date="2026-09-06", progress_reason="Inspection failed")
+    # the figure moved under the last report's reporter by someone else: it would be credited to them
+    with pytest.raises(ValidationFailed, match="still names the last report's reporter"):
+        plain(percent_complete=30.0, progress_date="2026-09-06", progress_reason="Inspection failed")
+    assert state(twin) == before
+    plain(percent_complete=30.0, progress_date="2026-09-06", progress_reason="Inspection failed",
+          progress_reporter="someone")  # fmt: skip
     assert orjson.loads(twin.feature("projects", "P-1"))["properties"]["percent_complete"] == 30.0
 
 

@@ -187,7 +187,7 @@ def test_a_vector_tile_holds_the_references_its_reader_may_see(site: Site, tmp_p
     from twin import Change, Feature
     from twin.core import register_rule
 
-    register_rule("test-site-refs", lambda twin, changes, parent, when: [], references=("covers",))
+    register_rule("test-site-refs", lambda twin, changes, parent, when, author: [], references=("covers",))
     with Twin.open(copy_store(site[0], tmp_path / "venue.gpkg")) as twin:
         twin.create_layer(
             {

@@ -134,7 +134,7 @@ def test_rules_and_codes_judge_the_streamed_adds(make_twin, streaming: list[int]
 
     seen: list[dict[str, Any]] = []
 
-    def no_six_floors(tw: Twin, chs: Any, parent_seq: int, when: Any) -> list[Any]:
+    def no_six_floors(tw: Twin, chs: Any, parent_seq: int, when: Any, author: str) -> list[Any]:
         seen.extend(ch.version.properties for ch in chs if ch.version is not None)
         return [twin.core.Problem("halls", ch.feature_id, "six floors") for ch in chs
                 if ch.version is not None and ch.version.properties.get("floors") == 6]  # fmt: skip

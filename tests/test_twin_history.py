@@ -625,7 +625,7 @@ def test_rules_judge_a_rebased_commit_against_the_head_it_lands_on(make_twin):
     """A layer rule (here: at most two gates) sees the state the commit is written on, not the
     older parent the writer built on."""
 
-    def at_most_two(t: Twin, chs, parent_seq: int, when) -> list[Problem]:
+    def at_most_two(t: Twin, chs, parent_seq: int, when, author) -> list[Problem]:
         n = (t.store.count("gates", parent_seq) if parent_seq else 0) + sum(c.op == "add" for c in chs)
         return [Problem("gates", None, f"{n} gates; at most 2")] if n > 2 else []
 

@@ -69,7 +69,7 @@ _HANDLES = itertools.count(1)
 # _STREAM_MIN) the versions of added features get their bytes after the rules have passed.
 # A rule is handed the twin as the writer sees it: the whole twin, or (a write through a TwinView
 # that hides layers) that view, so what it refuses and why tells nothing of the hidden layers.
-CommitRule = Callable[["Twin | TwinView", Sequence[StoredChange], int, datetime], list[Problem]]
+CommitRule = Callable[["Twin | TwinView", Sequence[StoredChange], int, datetime, str], list[Problem]]
 _RULES: dict[str, CommitRule] = {}
 # The fields of a rule's layers that hold references to other layers' features ("layer/feature_id":
 # a list of them, or one), named by the rule's module, which knows its records: a reader who may
@@ -78,7 +78,7 @@ _REFERENCES: dict[str, tuple[str, ...]] = {}
 
 
 def register_rule(name: str, rule: CommitRule, references: Sequence[str] = ()) -> None:
-    """Make `rule(twin, changes_to_layer, parent_seq, commit_time)` available to layers naming it;
+    """Make `rule(twin, changes_to_layer, parent_seq, commit_time, author)` available to layers naming it;
     `references`: the fields of those layers that hold "layer/feature_id" references."""
     _RULES[name] = rule
     if references:
@@ -432,7 +432,9 @@ class Twin:
                             raise BadInput(
                                 f"layer {layer} needs the rule {name!r}, which is not loaded (import its module)"
                             )
-                        problems.extend(_RULES[name](self if seen_by is None else seen_by, chs, parent_seq, when))
+                        problems.extend(
+                            _RULES[name](self if seen_by is None else seen_by, chs, parent_seq, when, author)
+                        )
             if problems:
                 raise ValidationFailed(problems)
             if adds:
