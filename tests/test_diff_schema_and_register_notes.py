@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from api_server import build_venue, copy_store
+from api_server import build_venue, client, copy_store, make_tokens
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -147,3 +147,39 @@ def test_a_diff_back_past_a_layers_creation_says_the_diff_that_leaves_it_out(sto
     with Twin.open(store) as t:
         assert orjson.loads(t.feature("landscaping", "ls-green-wall-01"))["properties"]["length_m"] != 99.0
         assert t.fsck() == []
+
+
+# HL-01 (planned start 2026-07-20) has reports of 2026-07-28, 08-07, 08-17 and 08-27 before 1 September;
+# LS-03's moves only to before its first report (2026-08-07), and RD-01's earlier: no note of theirs.
+SHEET = "项目编号,计划开始,计划完成\nLS-03,2026-08-05,2026-10-31\nHL-01,2026-09-01,2026-10-31\nRD-01,2026-07-01,2026-10-31\n"
+HL01_NOTE = (
+    "row 3: HL-01's planned start moves from 2026-07-20 to 2026-09-01, after 4 of its reports (the earliest dated "
+    "2026-07-28): they stay as recorded, now before the planned start, and a new report dated before 2026-09-01 "
+    "is refused"
+)
+
+
+def planned_start(store: str, code: str) -> str:
+    with Twin.open(store) as t:
+        return str(orjson.loads(t.feature("projects", code))["properties"]["planned_start"])
+
+
+def test_a_register_sheet_moving_a_planned_start_past_reports_says_so(store: str, tmp_path: Path) -> None:
+    sheet = tmp_path / "plan.csv"
+    sheet.write_text(SHEET, encoding="utf-8")
+    code, out, err = run("projects", "import", str(sheet), *AUTHOR, "--store", store)
+    assert code == 0, err
+    assert "committed" in out
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: {HL01_NOTE}"], err
+    assert planned_start(store, "HL-01") == "2026-09-01"  # not refused: a plan may be rebased
+
+
+def test_a_register_upload_moving_a_planned_start_past_reports_says_so(store: str) -> None:
+    tokens = make_tokens(store)
+    with client(store) as api:  # type: ignore[arg-type]
+        headers = {"Authorization": f"Bearer {tokens['editor']}", "Content-Type": "text/csv"}
+        r = api.post("/projects/import", content=SHEET.encode(), headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["notes"] == [HL01_NOTE]
+    assert planned_start(store, "HL-01") == "2026-09-01"
