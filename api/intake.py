@@ -243,7 +243,7 @@ class IntakeFactory:
                 body, "register", filename=filename, sheet=sheet, sheet_option="?sheet=", mapping_option=None
             )
             at = register_recorded_time(sh) if original_dates else when
-            notes: list[str] = []  # units taken as the register's, projects moved to another unit
+            notes: list[str] = []  # units taken as the register's, projects moved to another unit or start
             doc = {"commit": None, "projects": len(sh.rows), "sheet": sh.name, "ignored_columns": sh.ignored,
                    "left_out_rows": _left_out(sh), "hidden_rows": sh.hidden_rows, "notes": notes}  # fmt: skip
             try:

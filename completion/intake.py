@@ -53,7 +53,7 @@ from completion.reports import (
 )
 from twin.core import HEAD, Ref, TwinLike, no_data
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
-from twin.model import Change, CommitInfo, Feature, LayerSchema
+from twin.model import Change, CommitInfo, Feature, HistoryEntry, LayerSchema
 from twin.validation import check_properties, fitted_message, text_limits, text_why
 
 # Header names each field is known by (compared without case, spaces, underscores or brackets).
@@ -1457,6 +1457,8 @@ def import_register(
     bad.extend(ambiguous + _lookalikes(given, existing, near))
     if bad:
         raise Refused(source, at_columns(sheet, _in_order(bad)))
+    if notes is not None:
+        notes.extend(_starts_past_reports(twin, given, existing, ref))
     msg = message or fitted_message(f"Import the project register from {source} ({len(changes)} projects)")
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
 
@@ -1507,6 +1509,44 @@ def _register_names(
         if old is not None and isinstance(unit, str) and unit != old.responsible_unit:
             notes.append(f"row {row.number}: {old.code} moves from {old.responsible_unit!r} to {unit!r}")
     return notes, bad
+
+
+def _starts_past_reports(
+    twin: TwinLike, given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project], ref: Ref
+) -> list[str]:
+    """The notes on known projects whose planned start the sheet moves later than reports they
+    already have: not refused (a plan may be rebased), but those reports now precede the planned
+    start, before which a new report is refused (completion.reports.check_report)."""
+    moved: dict[str, tuple[Row, Project, date]] = {}  # feature id -> the row, the project, its new start
+    for row, props in given:
+        old = existing.get(props.get("code", ""))
+        start = _as_day(props.get("planned_start"))
+        if old is not None and old.progress_date is not None and start is not None and start > old.planned_start:
+            moved[old.fid] = (row, old, start)
+    notes: list[tuple[int, str]] = []
+    for fid, entries in _histories(twin, set(moved), ref).items():
+        row, old, start = moved[fid]
+        before = sorted(r.on for r in reports_from_history(entries) if r.on < start)
+        if before:
+            note = (
+                f"row {row.number}: {old.code}'s planned start moves from {old.planned_start} to {start}, after "
+                f"{len(before)} of its reports (the earliest dated {before[0]}): they stay as recorded, now "
+                f"before the planned start, and a new report dated before {start} is refused"
+            )
+            notes.append((row.number, note))
+    return [note for _, note in sorted(notes)]
+
+
+def _as_day(v: Any) -> date | None:
+    """A record's date as a date (the sheet's cells give ISO text), None when it is none."""
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    try:
+        return date.fromisoformat(v) if isinstance(v, str) else None
+    except ValueError:
+        return None
 
 
 def _rows(numbers: Sequence[int]) -> str:
@@ -1666,6 +1706,11 @@ HISTORY_READS = 50
 def recorded_reports(twin: TwinLike, fids: set[str], ref: Ref) -> dict[str, dict[date, float]]:
     """The figures the twin records as of ``ref`` for these projects (by feature id): each report
     date's standing percent (the last report committed for that date)."""
+    return {fid: {r.on: r.percent for r in reports_from_history(h)} for fid, h in _histories(twin, fids, ref).items()}
+
+
+def _histories(twin: TwinLike, fids: set[str], ref: Ref) -> dict[str, list[HistoryEntry]]:
+    """These projects' histories (by feature id) as of ``ref``: one read each, or the layer's in one."""
     if not fids or ref.commit is None:
         return {}
     if len(fids) <= HISTORY_READS:
@@ -1673,9 +1718,8 @@ def recorded_reports(twin: TwinLike, fids: set[str], ref: Ref) -> dict[str, dict
         for fid in fids:
             with contextlib.suppress(NotFound):
                 histories[fid] = [h for h in twin.history(LAYER, fid) if h.commit.seq <= ref.seq]
-    else:
-        histories = {fid: h for fid, h in twin.layer_history(LAYER, upto=ref).items() if fid in fids}
-    return {fid: {r.on: r.percent for r in reports_from_history(h)} for fid, h in histories.items()}
+        return histories
+    return {fid: h for fid, h in twin.layer_history(LAYER, upto=ref).items() if fid in fids}
 
 
 def _recorded_figure(recorded: Mapping[date, float], project: Project, on: date, last: date | None) -> float | None:

@@ -15,8 +15,10 @@ A change file is ordinary GeoJSON (QGIS opens it) with a few foreign members:
 `twin:op` is add, modify, upsert (the default) or delete. A diff (`venue-twin diff`, `/diff`) is a
 change file too: its `twin:change` (added, modified, deleted) is the op that makes its `twin:from`
 version into its `twin:to` one, and its `twin:from` is the parent it was written against, so a diff
-from HEAD back to an older version, committed, undoes what came between. A record of a layer without geometry
-(the project register) has `"geometry": null`. The bundled venue history is a series
+from HEAD back to an older version, committed, undoes what came between. Not a layer's schema,
+though: a diff spanning one (a layer created or altered between its versions, an entry `@schema`)
+is refused whole, one problem per such layer saying what to do instead (`schema_change_said`).
+A record of a layer without geometry (the project register) has `"geometry": null`. The bundled venue history is a series
 of such files, and `venue-twin commit FILE` applies one. A `parent` names the version the file
 was written against: the file is applied on top of later commits that touched none of its
 features (Twin.commit's rule), or only onto that very head with `--strict`.
@@ -24,6 +26,9 @@ features (Twin.commit's rule), or only onto that very head with `--strict`.
 
 from __future__ import annotations
 
+import re
+import shlex
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +39,7 @@ import orjson
 from layers.crs import parse_crs, to_storage
 from layers.geojson import UnreadableGeometry, read_geometry
 from twin.errors import BadInput, Problem, ValidationFailed
-from twin.model import Change, Feature
+from twin.model import SCHEMA_ID, Change, Feature
 
 OPS = ("add", "modify", "upsert", "delete")
 # A diff's marks (twin/model.py DiffEntry, as /diff writes them) and the op each stands for.
@@ -55,6 +60,47 @@ class ChangeFile:
     @property
     def when(self) -> datetime | None:
         return datetime.fromisoformat(self.time.replace("Z", "+00:00")) if self.time else None
+
+
+def schema_change_said(
+    layer: str, kind: str | None, frm: str, to: str, others: Collection[str], crs: str | None = None
+) -> str:
+    """Why an entry of a layer's schema (`@schema`) is not committed from a change file, and what to
+    do instead: `kind` is the diff's mark of it (added, modified, deleted: from `frm` to `to`), None
+    for an entry that is no diff's; `others` the layers of the file's other entries, whose schema
+    did not change, for the diff that leaves this layer out (`crs`: the diff's twin:crs)."""
+    if kind is None:
+        return (
+            f"a change file does not change a layer's schema (the id {SCHEMA_ID} is reserved for it): "
+            f"create a layer with `venue-twin layer create`, change its schema with `venue-twin layer alter {layer}`"
+        )
+    if kind == "modified":
+        what = f"the diff spans a change of the schema of layer {layer} (altered between {frm} and {to})"
+        instead = (
+            f"alter the layer with `venue-twin layer alter {layer} …` (`venue-twin layer show {layer} --version "
+            f"{_arg(to)}` shows its schema at {to}), then diff again"
+        )
+    elif kind == "deleted":
+        what = f"the diff spans the creation of layer {layer} (created between {to} and {frm}: it is not at {to})"
+        instead = f"the twin has no command that removes a layer, so leave {layer} out"
+    else:
+        what = f"the diff spans the creation of layer {layer} (created between {frm} and {to}: it is not at {frm})"
+        instead = (
+            f"create it with `venue-twin layer create` (`venue-twin layer show {layer} --version {_arg(to)}` "
+            "prints its schema as a file for it), then diff again"
+        )
+    text = f"{what}; schema changes are not committed from a change file: {instead}"
+    if not others:
+        return f"{text} (the diff changes no other layer)"
+    flags = "".join(f" --layer {_arg(n)}" for n in sorted(others))
+    crs_flag = f" --crs {_arg(crs)}" if crs else ""
+    command = f"venue-twin diff {_arg(frm)} {_arg(to)}{flags}{crs_flag}"
+    return f"{text}; `{command}` diffs only the layers whose schema did not change"
+
+
+def _arg(text: str) -> str:
+    """A command's argument as a shell takes it: as it is when it needs no quotes (HEAD~1, a date)."""
+    return text if re.fullmatch(r"[\w.:/+@=~-]+", text) and not text.startswith("~") else shlex.quote(text)
 
 
 def read_change_file(path: str | Path) -> ChangeFile:
@@ -81,6 +127,10 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
         raise BadInput(f"{source}: {e}") from None
     problems: list[Problem] = []
     changes: list[Change] = []
+    # A layer's schema entry (a diff across a layer's creation or alteration): layer -> its diff mark
+    # (None when no diff's), refused whole, one problem a layer, not as a feature with a reserved id.
+    schemas: dict[str, str | None] = {}
+    layers: set[str] = set()  # the layers of the other entries
     for i, f in enumerate(doc["features"]):
         where = f"feature #{i + 1}"
         if not isinstance(f, dict):
@@ -97,6 +147,10 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
             problems.append(Problem(layer, None, f"{source}: {where} has no id"))
             continue
         fid = str(fid)
+        if fid == SCHEMA_ID:
+            schemas.setdefault(layer, marked if isinstance(marked, str) and marked in DIFF_OPS else None)
+            continue
+        layers.add(layer)
         if marked is not None:
             # A diff's entry: its mark says what to do (a diff names no twin:op; one that does must agree).
             if not isinstance(marked, str) or marked not in DIFF_OPS:
@@ -136,6 +190,14 @@ def parse_change_document(doc: Any, source: str = "change file") -> ChangeFile:
             problems.append(Problem(layer, fid, "properties must be an object"))
             continue
         changes.append(Change(layer, op, fid, Feature(fid, geom, props)))
+    if schemas:
+        ends = [v[:12] if isinstance(v := doc.get(k), str) else k[5:].upper() for k in ("twin:from", "twin:to")]
+        crs = crs_text if isinstance(crs_text, str) else None
+        said = [
+            Problem(name, None, schema_change_said(name, kind, ends[0], ends[1], layers - schemas.keys(), crs))
+            for name, kind in sorted(schemas.items())
+        ]
+        problems[:0] = said
     if problems:
         raise ValidationFailed(problems)
     if not changes:
