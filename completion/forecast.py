@@ -61,7 +61,7 @@ so does one whose only span is too slow to read as working (a late start: on the
 first span says little about a crew's pace). A project stopped now while the register has seen too
 few stoppages to say how long one lasts is forecast at its whole history's pace, the stop included.
 A project reported done has finished: probability 0 (1 if it finished after opening day). A
-project not reported done by a date after opening day has missed it: probability 1 (``Outlook.missed``),
+project not reported done by opening day (read on it or after it) has missed it: probability 1 (``Outlook.missed``),
 whatever its forecast finish (counted from its latest report, that can lie before the date read).
 
 Steps 0–4 are learnt once (``fit_pool``: a ``Pool``) from the reports dated up to the last checkpoint
@@ -160,9 +160,10 @@ class Basis:
     def text(self) -> str:
         ref = self.reference.text() if self.reference else ""
         if self.missed is not None:
-            return f"not reported done by opening day {self.missed.isoformat()}: missed it; forecast " + replace(
-                self, missed=None
-            ).text()
+            return (
+                f"not reported done by opening day {self.missed.isoformat()}: missed it; forecast "
+                + replace(self, missed=None).text()
+            )
         if self.kind == "done":
             return f"reported done on {self.done_on.isoformat() if self.done_on else '?'}"
         if self.kind == "pace":
@@ -194,7 +195,7 @@ class Outlook:
     high: date
     pace: float | None  # working pace assumed, plan days a day (1 = the plan's pace); None when done
     basis: Basis
-    missed: bool = False  # not reported done by the date read, which is after opening day: p_late is 1
+    missed: bool = False  # not reported done by the date read, which is opening day or after: p_late is 1
 
 
 @dataclass
@@ -882,10 +883,12 @@ def _forecast(
         done = np.minimum(np.ceil(done), f32(last_day - today)) + today
         qs = np.percentile(done, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
         # A project not reported done on ``on`` finishes on it at the earliest, as far as opening day
-        # is concerned: after opening day it has missed it (p_late 1), whatever its forecast finish
-        # (counted from its latest report, which can lie before ``on``: done, perhaps, but not reported).
-        p_late = (np.maximum(done, today) > opening.toordinal()).mean(axis=1)
-        missed = on > opening
+        # is concerned: on opening day or after it has missed it (p_late 1), whatever its forecast
+        # finish (counted from its latest report, which can lie before ``on``: done, perhaps, but not
+        # reported). The expo opens that morning: a project not reported done by the opening-day
+        # checkpoint was not ready (a finish gone by read there as "0% chance of missing it").
+        missed = on >= opening
+        p_late = np.ones(len(rows)) if missed else (np.maximum(done, today) > opening.toordinal()).mean(axis=1)
         at = [k for k, o in enumerate(out) if o is None]
         for row, (pos, i) in enumerate(zip(at, rows, strict=True)):
             out[pos] = Outlook(

@@ -27,7 +27,7 @@ Readiness forecast (``completion.forecast``)
     ``behind``. A done project's finish is the date 100% was first reported.
 
 Missed and passed (one rule for every page, the CLI and the JSON)
-    - ``Forecast.missed``: on a date after opening day a project not reported done has missed it:
+    - ``Forecast.missed``: on opening day or after it a project not reported done has missed it:
       ``p_late`` is 1 (never a chance), the flag is raised, and it is ``behind``.
     - ``ProjectStatus.forecast_passed``: its forecast finish (counted from its latest report) lies
       before the date read while it is not done: a date gone by, "passed, not reported done", not

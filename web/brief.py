@@ -211,14 +211,14 @@ def date_note(twin: TwinLike, snap: Snapshot, version: str | None, asked: bool |
     says that it shows the latest checkpoint with reports, as the completion map's banner does; a
     page of a date named says only which date it shows (the same date asked for by --date read "the
     latest checkpoint with reports" as if it had been chosen for the reader). Any page of a date
-    before opening day, made after it, says that opening day has since passed: a forwarded copy
+    before opening day or on it, made after it, says that opening day has since passed: a forwarded copy
     headed "10 days to opening day" said nothing else."""
     landing = landing_date(twin)
     landed = version is None and landing.moved and landing.on == snap.on and bool(landing.checkpoint)
     if landed and asked is not True:
         why = "brief_note_passed" if landing.reason == AFTER_OPENING else landing.why_label
         return DateNote(landing.today, why, snap.on, snap.opening, latest=True)
-    if snap.on < snap.opening < landing.today:
+    if snap.on <= snap.opening < landing.today:  # opening day's own page too ("opening today")
         return DateNote(landing.today, "brief_note_passed", snap.on, snap.opening)
     return None
 

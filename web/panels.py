@@ -18,6 +18,7 @@ import orjson
 import shapely
 from markupsafe import Markup
 
+import completion.snapshot
 from completion.accountability import unit_table
 from completion.evidence import flagged_not_late
 from completion.forecast import Basis
@@ -220,6 +221,8 @@ def completion_panel(
 
     newest, age = age_of(s.project.code for s in snap.statuses)
     landing = view.landing
+    landed = landing is not None and landing.moved
+    today = landing.today if landing is not None else completion.snapshot.today_local()
     ctx: dict[str, Any] = {
         "has_view": True,
         "on": snap.on.isoformat(),
@@ -231,9 +234,13 @@ def completion_panel(
                 "reason": landing.reason,
                 "why_label": landing.why_label,
             }
-            if landing is not None and landing.moved
+            if landed
             else None
         ),
+        # A date named on or before opening day, read after it: that opening day has since passed
+        # (the headline's "opening today" or "10 days to opening day" is of the date shown), as the
+        # briefing of that date says it (web.brief.date_note); a landed page says it in its own note.
+        "opening_since_passed": today.isoformat() if not landed and snap.on <= snap.opening < today else None,
         "days": (snap.opening - snap.on).days,
         "opening": snap.opening.isoformat(),
         "missing": sum(1 for st in states.values() if st.overdue),
