@@ -221,7 +221,8 @@ def completion_panel(
 
     newest, age = age_of(s.project.code for s in snap.statuses)
     landing = view.landing
-    landed = landing is not None and landing.moved
+    if landing is not None and not landing.moved:
+        landing = None  # the date the caller would have asked for anyway: nothing to say of it
     today = landing.today if landing is not None else completion.snapshot.today_local()
     ctx: dict[str, Any] = {
         "has_view": True,
@@ -234,13 +235,13 @@ def completion_panel(
                 "reason": landing.reason,
                 "why_label": landing.why_label,
             }
-            if landed
+            if landing is not None
             else None
         ),
         # A date named on or before opening day, read after it: that opening day has since passed
         # (the headline's "opening today" or "10 days to opening day" is of the date shown), as the
         # briefing of that date says it (web.brief.date_note); a landed page says it in its own note.
-        "opening_since_passed": today.isoformat() if not landed and snap.on <= snap.opening < today else None,
+        "opening_since_passed": today.isoformat() if landing is None and snap.on <= snap.opening < today else None,
         "days": (snap.opening - snap.on).days,
         "opening": snap.opening.isoformat(),
         "missing": sum(1 for st in states.values() if st.overdue),
