@@ -196,8 +196,9 @@ PRINTED = """(() => {
 @pytest.mark.parametrize("name", ["completion-en", "layer-check-landscaping-zh"])
 def test_map_page_prints_whole_on_a4(visit: Any, name: str) -> None:
     """Printed, a map page is A4 landscape; the panel prints whole (the screen scrolls it: paper
-    would cut it, with the S-curve and the late projects) and the map prints as the screen shows it,
-    scaled down to fit its page: the same view, not drawn again, on a page after the panel."""
+    would cut it, with the S-curve and the late projects) and the map prints all the screen shows,
+    laid out in the printed box's proportions and scaled to fit its page, on a page after the panel;
+    after printing the screen's view is back."""
     v = visit(PAGES[name])
     screen = v.page.evaluate(PRINTED)
     pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
@@ -212,10 +213,17 @@ def test_map_page_prints_whole_on_a4(visit: Any, name: str) -> None:
     mm = 96 / 25.4
     left, top, width, height = paper["map"]
     assert left >= -1 and top >= panel_bottom - 1 and width <= 281 * mm + 1 and height <= 192 * mm + 1, paper
-    assert paper["size"] == screen["size"] and paper["bounds"] == screen["bounds"]  # not resized, not moved
+    # laid out in the printed box's proportions (281 : 172, so that it fills the paper's width),
+    # at the screen's scale: all the screen showed, and more to its sides (or above and below)
+    assert abs(paper["size"]["x"] / paper["size"]["y"] - 281 / 172) < 0.01, paper
+    assert paper["size"]["x"] >= screen["size"]["x"] and paper["size"]["y"] >= screen["size"]["y"], paper
+    sw, ss, se, sn = map(float, screen["bounds"].split(","))
+    pw, ps, pe, pn = map(float, paper["bounds"].split(","))
+    assert pw <= sw + 1e-6 and ps <= ss + 1e-6 and pe >= se - 1e-6 and pn >= sn - 1e-6, (screen, paper)
     v.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
     v.page.emulate_media(media="screen")
-    assert v.page.evaluate(PRINTED)["map"] == screen["map"]
+    after = v.page.evaluate(PRINTED)
+    assert after["map"] == screen["map"] and after["size"] == screen["size"] and after["bounds"] == screen["bounds"]
     clean(v)
 
 

@@ -469,6 +469,9 @@
 
     // ---- view
     _onMoveEnd: function () {
+      // laid out for paper (the engine's beforeprint): the canvas as drawn for the screen, which
+      // reaches beyond the printed view; drawn again, Chromium printed it blank
+      if (this.engine.printing) return;
       this._reset();
       this._maybeLoad();
     },
@@ -1629,22 +1632,50 @@
       var b = config.bounds;
       map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { padding: [10, 10], animate: false });
     }
-    // Printing (venue-map.css): the map prints as the screen shows it, scaled down to the printed
-    // map's box. It keeps its size in pixels and is scaled, not resized: a resized map would draw
-    // again, and a browser may take the map's canvases for the paper before they are drawn anew.
+    // Printing (venue-map.css): the map fills the printed page's width. Its box on paper has other
+    // proportions than the screen's (281 : 172, A4's and A3's alike), so on `beforeprint` the map's
+    // box takes those proportions at the screen's scale, as tall as on screen and wider (or as wide
+    // and taller), about the same centre: all the screen showed is printed, and more of the venue
+    // to its sides. CSS zoom scales that box to the paper (more on A3, venue-map.css). The venue
+    // layers are not drawn again: each layer's canvas already reaches beyond the view by PAD of it
+    // on every side, and Chromium printed a canvas drawn again on `beforeprint` blank. A screen
+    // too narrow for that (a phone upright) prints its own box, scaled to fit. After printing the
+    // screen's box and view come back.
+    var printed = null; // the screen's box while the map is laid out for paper
     window.addEventListener('beforeprint', function () {
       var box = map.getContainer();
-      var w = box.clientWidth,
-        h = box.clientHeight;
-      var probe = document.createElement('div');
-      probe.style.cssText =
-        'position:absolute;visibility:hidden;width:var(--vt-print-map-w);height:var(--vt-print-map-h)';
-      document.body.appendChild(probe);
-      var scale = Math.min(1, probe.offsetWidth / w, probe.offsetHeight / h);
-      probe.remove();
-      box.style.setProperty('width', w + 'px', 'important');
-      box.style.setProperty('height', h + 'px', 'important');
-      box.style.setProperty('zoom', scale.toFixed(4));
+      if (!printed) {
+        // the screen's size as Leaflet has it (print media may already be in force: a test's)
+        var w = map.getSize().x,
+          h = map.getSize().y;
+        printed = { center: map.getCenter(), zoom: map.getZoom(), size: L.point(w, h) };
+        var probe = document.createElement('div');
+        probe.style.cssText =
+          'position:absolute;visibility:hidden;width:var(--vt-print-map-w);height:var(--vt-print-map-h)';
+        document.body.appendChild(probe);
+        var pw = probe.offsetWidth,
+          ph = probe.offsetHeight;
+        probe.remove();
+        // the A4 box's size, whichever paper's box the probe took (print media emulated in a tall
+        // window takes A3's): the zoom to A3 is the CSS's
+        var paper = parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--vt-print-paper-scale')) || 1;
+        pw /= paper;
+        ph /= paper;
+        var ratio = pw / ph,
+          most = 1 + 2 * PAD - 0.05; // what the canvases hold, less a margin
+        var W = Math.max(w, Math.round(h * ratio)),
+          H = Math.max(h, Math.round(w / ratio));
+        if (W > w * most || H > h * most) {
+          W = w;
+          H = h;
+        }
+        box.style.setProperty('width', W + 'px', 'important');
+        box.style.setProperty('height', H + 'px', 'important');
+        box.style.setProperty('--vt-print-zoom', Math.min(pw / W, ph / H).toFixed(4));
+        box.classList.add('vt-print-drawn');
+        self.printing = true; // the venue layers keep their canvases (VenueLayer._onMoveEnd)
+        map.invalidateSize({ pan: true });
+      }
       self.fillPrintHead();
       // The panel's collapsed sections (the completion map's "By responsible unit") print open: a
       // leader's paper needs them. Those opened here close again after printing.
@@ -1656,8 +1687,22 @@
     });
     window.addEventListener('afterprint', function () {
       var box = map.getContainer();
-      ['width', 'height', 'zoom'].forEach(function (p) {
-        box.style.removeProperty(p);
+      box.style.removeProperty('--vt-print-zoom');
+      box.classList.remove('vt-print-drawn');
+      if (printed) {
+        // back to the screen's size, set as such for the moment (print media may still be in
+        // force: a test's), and to its view; the layers draw again
+        box.style.setProperty('width', printed.size.x + 'px', 'important');
+        box.style.setProperty('height', printed.size.y + 'px', 'important');
+        self.printing = false;
+        map.invalidateSize({ pan: true });
+        map.setView(printed.center, printed.zoom, { animate: false });
+        printed = null;
+      }
+      L.Util.requestAnimFrame(function () {
+        if (printed) return; // printing again
+        box.style.removeProperty('width');
+        box.style.removeProperty('height');
       });
       document.querySelectorAll('details[data-vt-print-opened]').forEach(function (d) {
         d.removeAttribute('data-vt-print-opened');
