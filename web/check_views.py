@@ -14,7 +14,7 @@ them on the pages.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,7 +23,7 @@ import orjson
 import shapely
 
 from completion.register import LAYER as PROJECTS_LAYER
-from twin.core import Ref, TwinLike
+from twin.core import Ref, TwinLike, reference_fields
 from twin.model import SCHEMA_ID, FieldSpec, LayerSchema
 from twin.schema import renamed_fields
 from twin.surveys import is_survey_layer, survey_schema
@@ -161,6 +161,49 @@ def _value_cell(spec: FieldSpec | None, value: Any, lang: str, missing: bool) ->
     return Cell(str(value), None, missing)
 
 
+def reference_names(twin: TwinLike, keys: Iterable[str], ref: Ref, lang: str) -> dict[str, str]:
+    """What each of `keys` (references, "layer/feature_id", as a register's `features` hold them)
+    is called as of `ref`, in `lang`: the feature's name (i18n.feature_name), else its code, else
+    its id (web.data.feature_code), one that was not there then by its id. Read through `twin` as
+    the page reads it (the reader's TwinView), one read per layer referenced (features_by_id): a
+    reference into a layer the reader may not see, or none of then, names nothing and is left out."""
+    by_layer: dict[str, list[str]] = {}
+    for key in dict.fromkeys(keys):
+        layer, sep, fid = key.partition("/")
+        if sep and fid:
+            by_layer.setdefault(layer, []).append(fid)
+    if not by_layer:
+        return {}
+    seen = {s.name: s for s in twin.layers(ref)}
+    out: dict[str, str] = {}
+    for layer, ids in by_layer.items():
+        schema = seen.get(layer)
+        if schema is None:
+            continue
+        found = twin.features_by_id(layer, ids, ref)
+        for fid in ids:
+            raw = found.get(fid)
+            props = (orjson.loads(raw).get("properties") or {}) if raw is not None else {}
+            out[f"{layer}/{fid}"] = i18n.feature_name(lang, props) or feature_code(schema, fid, props, lang)
+    return out
+
+
+def _references(value: Any) -> list[str]:
+    """The references a reference field holds (a list of them, or one)."""
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, str) and v]
+
+
+def _reference_cell(value: Any, names: Mapping[str, str], lang: str, missing: bool) -> Cell:
+    """A reference field's cell: the features it names by their names (reference_names), the
+    references as stored kept for engineers (the cell's title and data-code, which the filter
+    matches); one `names` has no name for (into a layer the reader may not see) is not there."""
+    shown = [r for r in _references(value) if r in names]
+    if not shown:
+        return Cell("", None, missing)
+    return Cell(i18n.label(lang, "list_separator").join(names[r] for r in shown), None, missing, ", ".join(shown))
+
+
 def _natural(text: str) -> tuple[Any, ...]:
     """A sort key that puts "HL-2" before "HL-10", as the page's collator does."""
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text))
@@ -221,8 +264,12 @@ def check_view(
     lang: str,
     gcj02: bool = False,
     limit: int = TABLE_LIMIT,
+    names: Callable[[list[str]], Mapping[str, str]] | None = None,
 ) -> CheckView:
-    """The layer check of `records` (every feature of the layer, decoded GeoJSON) for its page."""
+    """The layer check of `records` (every feature of the layer, decoded GeoJSON) for its page.
+    ``names(references)`` (reference_names, bound to the page's view, version and language) names
+    the features the layer's reference fields name (a register's `features`), asked once for the
+    rows shown; without it they show as stored."""
     schema = _survey_words(schema, records)
     layer = schema.name
     by_id = {str(d["id"]): d for d in records}
@@ -276,6 +323,17 @@ def check_view(
     ]  # fmt: skip
     columns = _printed_columns(schema.name, columns, lang)
 
+    # the features the rows' reference fields name, by name: one ask for every row shown
+    ref_fields = set(reference_fields(schema)) if names is not None else set()
+    named: Mapping[str, str] = {}
+    if names is not None and ref_fields:
+        named = names([r for fid in order for f in ref_fields for r in _references(props_of[fid].get(f))])
+
+    def cell(f: FieldSpec, props: dict[str, Any], missing: bool) -> Cell:
+        if f.name in ref_fields:
+            return _reference_cell(props.get(f.name), named, lang, missing)
+        return _value_cell(f, props.get(f.name), lang, missing)
+
     # every feature with a problem, then the others by code, up to the limit; shown by code
     rows = []
     for fid in order:
@@ -284,7 +342,7 @@ def check_view(
         missing = set(check.missing) if check else set()
         cells = (
             Cell(code_of[fid]),
-            *(_value_cell(f, props.get(f.name), lang, f.name in missing) for f in fields),
+            *(cell(f, props, f.name in missing) for f in fields),
             Cell(fid),
         )
         rows.append(

@@ -26,7 +26,7 @@ from completion.snapshot import Snapshot, snapshot_meta
 from twin.model import LayerSchema
 from web import i18n
 from web.maps import nav_html
-from web.panels import labelled, project_page_url
+from web.panels import evidence_anchor, labelled, project_page_url
 from web.templating import render
 
 
@@ -108,6 +108,7 @@ def evidence_page(
         name = (p.name_en if lang == "en" else p.name_zh) if p else ""
         return {
             "code": ev.code,
+            "anchor": evidence_anchor(ev.code),  # what a project's imagery flag links (evidence_project_url)
             "href": project_page_url(url, ev.code, on, lang),
             "name": name,
             "unit": i18n.unit_name(lang, p.responsible_unit) if p else "",

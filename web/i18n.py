@@ -147,6 +147,9 @@ _LABELS: dict[str, dict[str, str]] = {
     "imagery_badge": {"zh": "影像", "en": "imagery"},  # the mark of an imagery flag (a CSS badge: no emoji font needed)
     # projects whose report runs ahead of their imagery and that are not late: a list of their own
     "imagery_disagrees": {"zh": "影像与填报不符", "en": "Imagery disagrees with the report"},
+    # a link to the evidence page (web.evidence_page): the imagery's heading, a project's imagery flag
+    "evidence_open": {"zh": "查看航测影像核查详情", "en": "See the evidence from the survey imagery"},
+    "project_evidence_link": {"zh": "影像核查详情", "en": "Imagery evidence"},
     "imagery_disagrees_note": {
         "zh": "按填报并未滞后，但航测影像显示的完成程度明显低于填报，请核实。",
         "en": "Not late by their reports, but the survey imagery shows much less done than reported: check them.",

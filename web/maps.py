@@ -36,7 +36,7 @@ from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from web import i18n
 from web.assets import CHECK_TABLE_ASSETS, REGISTER_PAGE_ASSETS, assets_html, head_html, tile_decoder_html
-from web.check_views import CheckView, changes_view, check_view
+from web.check_views import CheckView, changes_view, check_view, reference_names
 from web.checks import layer_check
 from web.data import (
     LABELLED_LAYERS,
@@ -1021,7 +1021,10 @@ def layer_map(ctx: MapContext, layer: str, version: str | None = None) -> str:
     findings = layer_check(twin, layer, ref)
     page = twin.features(layer, ref)
     records = [orjson.loads(b) for b in page.features]
-    view = check_view(schema, records, findings, lang, ctx.gcj02)
+    # the features a register's records name, by name, read through the page's view (its rule)
+    view = check_view(
+        schema, records, findings, lang, ctx.gcj02, names=lambda keys: reference_names(twin, keys, ref, lang)
+    )
     title = i18n.label(lang, "layer_check_title", layer=i18n.layer_title(lang, schema))
     if not schema.spatial:
         return _register_page(ctx, schema, ref, version, view, title)

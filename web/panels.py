@@ -83,6 +83,19 @@ def evidence_page_url(
     )
 
 
+def evidence_anchor(code: str) -> str:
+    """The id of a project's row on the evidence page (web/templates/evidence.html), which
+    evidence_project_url's fragment names (percent-encoded: a code may hold '#', '?' or a space)."""
+    return "project-" + code
+
+
+def evidence_project_url(url: Callable[..., str], code: str, on: str, lang: str, version: str | None = None) -> str:
+    """One project's evidence from imagery as a page: the evidence page of every flagged project
+    (evidence_page_url) at the project's row. GET /projects/{code}/evidence is JSON only, so a
+    project's imagery flag (its page's row, the completion map's lists) links here instead."""
+    return evidence_page_url(url, on, lang, version) + "#" + quote(evidence_anchor(code), safe="")
+
+
 def _zoom_attr(bbox: Sequence[float] | None) -> str:
     return ",".join(f"{v:.7f}" for v in bbox) if bbox else ""
 
@@ -301,6 +314,7 @@ def completion_panel(
 
     def item(s: ProjectStatus) -> dict[str, Any]:
         p, state = s.project, states[s.project.code]
+        flag = i18n.evidence_flag(lang, view.flags.get(p.code)) or None
         return {
             "code": p.code,
             "status": s.status,
@@ -317,8 +331,12 @@ def completion_panel(
             "planned_text": i18n.fmt_percent(s.planned),
             "days_late": i18n.fmt_days(s.days_late),
             **forecast_words(s, lang, snap.opening),
-            "flag": i18n.evidence_flag(lang, view.flags.get(p.code)) or None,
+            "flag": flag,
             "href": project_page_url(page_url, p.code, snap.on.isoformat(), lang) if page_url else None,
+            # a flag links the project's row of the evidence page of the panel's date
+            "evidence_href": evidence_project_url(page_url, p.code, snap.on.isoformat(), lang)
+            if page_url and flag
+            else None,
         }
 
     items = [item(s) for s in shown]
@@ -328,7 +346,9 @@ def completion_panel(
     # the rest of a shortened list: the units page of the panel's date for the late projects, the
     # evidence page for those the imagery disagrees with (an exported file, with no server, links none)
     ctx["late_more_href"] = units_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
-    ctx["flagged_more_href"] = evidence_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
+    # the imagery's heading links the evidence page too, shortened or not (no other way led to it)
+    ctx["flagged_href"] = evidence_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
+    ctx["flagged_more_href"] = ctx["flagged_href"]
     ctx["stale_late"] = sum(1 for it in items if it["stale"])
     ctx["flagged"] = [item(s) for s in flagged_shown]
     ctx["flagged_total"] = len(flagged)

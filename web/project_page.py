@@ -25,7 +25,7 @@ from twin.errors import TwinError
 from twin.model import LayerSchema
 from web import i18n
 from web.maps import nav_html
-from web.panels import basis_words, curve_drawing, forecast_words, project_page_url
+from web.panels import basis_words, curve_drawing, evidence_project_url, forecast_words, project_page_url
 from web.panels import labelled as _labelled  # the map's popups name a category so too
 from web.templating import render
 
@@ -135,6 +135,9 @@ def project_page(
             "json": url(page_path, date=on, version=version),
             "progress_json": url(page_path + "/progress", date=on, version=version),
             "progress_csv": url(page_path + "/progress", f="csv", date=on, version=version),
+            # the imagery's row: the project's row of the evidence page (GET /projects/{code}/evidence
+            # is JSON only), of the page's date and version, in its language
+            "evidence": evidence_project_url(url, code, on, lang, version),
         },
         "landing": landing,
     }
