@@ -15,6 +15,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -384,3 +385,18 @@ def season_recorded_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
         r = CliRunner().invoke(app, list(args))
         assert r.exit_code == 0, (args, r.output)
     return store
+
+
+@pytest.fixture
+def today(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """`today("2026-12-07")` sets today's date (Shanghai) for the completion code, the API, the
+    pages and the CLI (each module that reads it: its own name for completion.snapshot.today_local)."""
+    import api.html
+    import completion.landing
+    import completion.snapshot
+
+    def set_today(day: str) -> None:
+        for module in (completion.snapshot, completion.landing, api.html):
+            monkeypatch.setattr(module, "today_local", lambda: date.fromisoformat(day))
+
+    return set_today

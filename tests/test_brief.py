@@ -8,7 +8,6 @@ import io
 import re
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -723,19 +722,6 @@ def test_at_risk_reads_apart_from_not_started_in_grey() -> None:
 
 
 # ---------------------------------------------------------------------------- a briefing made after opening day
-@pytest.fixture
-def today(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """Sets today's date (Shanghai) for the completion code, the API and the CLI."""
-    import completion.landing
-    import completion.snapshot
-
-    def set_today(day: str) -> None:
-        for module in (completion.snapshot, completion.landing):
-            monkeypatch.setattr(module, "today_local", lambda: date.fromisoformat(day))
-
-    return set_today
-
-
 NOTE_BLUE = (0x25, 0x63, 0xEB)  # the maps' landing note's bar (panels.css .vt-landing-note)
 PNG_DPI = 150
 

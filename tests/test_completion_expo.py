@@ -94,20 +94,6 @@ def two_seasons(season: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def today(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """Sets today's date (Shanghai) for the completion code, the API and the CLI."""
-    import api.html
-    import completion.landing
-    import completion.snapshot
-
-    def set_today(day: str) -> None:
-        for module in (completion.snapshot, completion.landing, api.html):
-            monkeypatch.setattr(module, "today_local", lambda: D(day))
-
-    return set_today
-
-
 def project(code: str, start: str, finish: str) -> Project:
     return Project(code, "", "", "venue_renovation", "halls", "U1", D(start), D(finish), 1.0, "m²")
 

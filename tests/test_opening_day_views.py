@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +36,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def api(store: Any) -> Iterator[TestClient]:
     with client(store) as c:
         yield c
-
-
-@pytest.fixture
-def today(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
-    """Sets today's date (Shanghai) for the completion code, the API and the pages."""
-    import completion.landing
-    import completion.snapshot
-
-    def set_today(day: str) -> None:
-        for module in (completion.snapshot, completion.landing):
-            monkeypatch.setattr(module, "today_local", lambda: date.fromisoformat(day))
-
-    return set_today
 
 
 def squashed(text: str) -> str:

@@ -847,19 +847,6 @@ def test_the_units_page_opens_on_the_maps_date(api: TestClient, store: Path) -> 
     assert api.get("/completion/units", params={"f": "json"}).json()["date"] == landing.today.isoformat()
 
 
-@pytest.fixture
-def today(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Sets today's date (Shanghai) for the completion code and the pages."""
-    import completion.landing
-    import completion.snapshot
-
-    def set_today(day: str) -> None:
-        for module in (completion.snapshot, completion.landing):
-            monkeypatch.setattr(module, "today_local", lambda: date.fromisoformat(day))
-
-    return set_today
-
-
 @pytest.mark.parametrize(
     ("day", "words"),
     [
