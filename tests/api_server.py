@@ -126,6 +126,19 @@ def build_venue(path: Path) -> Any:
     return on_test_store(bundled_file(path))
 
 
+def with_temporary(store: Any, values: dict[str, bool]) -> Any:
+    """The twin at `store` with these south-plaza facilities marked temporary or not (by id), in
+    one commit: the bundled ones say neither, which a boolean filter needs both of."""
+    with Twin.open(store) as t:
+        changes = []
+        for fid, value in values.items():
+            f = feature_from_geojson(t.feature("south_plaza", fid))
+            f.properties["temporary"] = value
+            changes.append(Change("south_plaza", "modify", fid, f))
+        t.commit(changes, author="test", message="temporary or not")
+    return store
+
+
 _BUILT: dict[str, Path] = {}  # file name -> this process's build of the bundled twin under that name
 
 

@@ -12,11 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 import shapely
-from api_server import EPSG4549, build_venue, client, problem_of
+from api_server import EPSG4549, build_venue, client, problem_of, with_temporary
 from fastapi.testclient import TestClient
 from pyproj import Transformer
-
-from twin import Change, Twin, feature_from_geojson
 
 TEMPORARY = {"sp-entrance-square": True, "sp-lighting-south": True, "sp-flower-display": False}  # the rest: neither
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -24,14 +22,7 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    store = build_venue(tmp_path_factory.mktemp("leftovers") / "venue.gpkg")
-    with Twin.open(store) as t:  # the bundled facilities say neither temporary nor not
-        changes = []
-        for fid, value in TEMPORARY.items():
-            f = feature_from_geojson(t.feature("south_plaza", fid))
-            f.properties["temporary"] = value
-            changes.append(Change("south_plaza", "modify", fid, f))
-        t.commit(changes, author="test", message="temporary or not")
+    store = with_temporary(build_venue(tmp_path_factory.mktemp("leftovers") / "venue.gpkg"), TEMPORARY)
     with client(store) as c:
         yield c
 

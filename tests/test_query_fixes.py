@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_server import build_venue, client, problem_of
+from api_server import build_venue, client, problem_of, with_temporary
 from fastapi.testclient import TestClient
 
-from twin import Change, Twin, feature_from_geojson
 from twin.query import _SpatialFilter, parse_filter
 
 TREES = [("ls-trees-songze", 47), ("ls-trees-laigang", 45)]  # the landscaping with a `trees` value
@@ -21,14 +20,10 @@ TREES = [("ls-trees-songze", 47), ("ls-trees-laigang", 45)]  # the landscaping w
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    store = build_venue(tmp_path_factory.mktemp("query-fixes") / "venue.gpkg")
-    with Twin.open(store) as t:  # one temporary facility and one that is not (the bundled ones say neither)
-        changes = []
-        for fid, value in (("sp-entrance-square", True), ("sp-flower-display", False)):
-            f = feature_from_geojson(t.feature("south_plaza", fid))
-            f.properties["temporary"] = value
-            changes.append(Change("south_plaza", "modify", fid, f))
-        t.commit(changes, author="test", message="temporary or not")
+    store = with_temporary(
+        build_venue(tmp_path_factory.mktemp("query-fixes") / "venue.gpkg"),
+        {"sp-entrance-square": True, "sp-flower-display": False},
+    )
     with client(store) as c:
         yield c
 
