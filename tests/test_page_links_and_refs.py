@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from completion import save_projects
 from twin import Twin
+from web import i18n
 
 T10 = "2026-10-26"  # the T-10 flights: LS-04 reported done, its imagery showing 55 % green cover
 HTML = {"Accept": "text/html"}
@@ -86,6 +87,24 @@ def test_a_project_pages_imagery_row_links_its_evidence(proxied: tuple[TestClien
     assert href == f"http://testserver/twin/evidence?f=html&flagged=true&date={T10}&lang={lang}#project-LS-04"
     target = direct.get(href.removeprefix("http://testserver/twin").partition("#")[0])
     assert target.status_code == 200 and 'id="project-LS-04"' in target.text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_home_page_links_the_evidence_page(
+    proxied: tuple[TestClient, TestClient], today: Callable[[str], None], lang: str
+) -> None:
+    """A leader starting from the home page found no way to the imagery evidence."""
+    today("2026-12-07")  # after opening day: the pages land on T-10, when LS-04 is flagged
+    c, direct = proxied
+    home = c.get("/", params={"lang": lang}, headers=HTML).text
+    card = re.search(r'<a class="card" href="([^"]+)" data-page="evidence">\s*<h3>(.*?)</h3>', home, re.S)
+    assert card, home[-2000:]
+    assert html_lib.unescape(card[1]) == f"/twin/evidence?f=html&lang={lang}" and card[2] == i18n.label(
+        lang, "evidence_card"
+    )
+    target = direct.get(html_lib.unescape(card[1]).removeprefix("/twin"))
+    assert target.status_code == 200 and target.headers["content-type"].startswith("text/html")
+    assert 'id="project-LS-04"' in target.text  # the date the maps open on: T-10, LS-04 flagged
 
 
 # ---------------------------------------------------------------------------- 2. references by name

@@ -77,6 +77,12 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "两个版本或节点之间新增、修改（虚线为原形状）和删除的要素。",
         "en": "What was added, modified (old shape dashed) and deleted between two versions or checkpoints.",
     },
+    "evidence_card": {"zh": "航测影像核查", "en": "Evidence from imagery"},
+    "evidence_card_desc": {
+        "zh": "航测影像显示的完成情况与各单位填报对照，先列出影像与填报不符的工程。",
+        "en": "What the survey imagery shows beside what the units reported; the projects where the two "
+        "disagree come first.",
+    },
     "layer_check_map": {"zh": "图层核查图", "en": "Layer check map"},
     "layer_check_desc": {
         "zh": "逐图层查看属性，标出未通过校验或缺少属性的要素及原因。",
