@@ -40,7 +40,7 @@ from completion.register import (
 from twin.access import TwinView
 from twin.core import HEAD, Ref, TwinLike
 from twin.errors import BadInput, NotFound, Problem, ValidationFailed
-from twin.model import Change, CommitInfo, Feature, StoredChange
+from twin.model import Change, CommitInfo, Feature, StoredChange, references_by_layer
 from twin.validation import fitted_message, normalize_properties
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -280,13 +280,12 @@ def venue_features(twin: TwinLike, refs: Iterable[str], seq: int) -> dict[str, s
     """The ids among ``refs`` ("layer/feature_id") that exist at ``seq``, by layer: one read per
     layer for a whole commit's records instead of one per record."""
     spatial = _spatial_layers(twin)
-    wanted: dict[str, set[str]] = {}
-    for ref in refs:
-        layer, sep, fid = ref.partition("/")
-        if sep and fid and layer in spatial:
-            wanted.setdefault(layer, set()).add(fid)
     at = twin.at_seq(seq)
-    return {layer: set(twin.features_by_id(layer, sorted(ids), at)) for layer, ids in wanted.items()}
+    return {
+        layer: set(twin.features_by_id(layer, sorted(ids), at))
+        for layer, ids in references_by_layer(refs).items()
+        if layer in spatial
+    }
 
 
 def check_feature_refs(

@@ -221,6 +221,18 @@ def by_layer(changes: Iterable[StoredChange]) -> dict[str, list[StoredChange]]:
     return grouped
 
 
+def references_by_layer(keys: Iterable[str]) -> dict[str, list[str]]:
+    """References to features ("layer/feature_id", as a register's `features` hold them) grouped
+    by layer, each id once, in the order first given; a key that names no layer and id is left out.
+    Who reads them reads each layer's features in one call (features_by_id)."""
+    grouped: dict[str, list[str]] = {}
+    for key in dict.fromkeys(keys):
+        layer, sep, fid = key.partition("/")
+        if sep and layer and fid:
+            grouped.setdefault(layer, []).append(fid)
+    return grouped
+
+
 LayerCounts = dict[str, int]  # {"added": n, "modified": n, "deleted": n}
 
 

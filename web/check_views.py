@@ -24,7 +24,7 @@ import shapely
 
 from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike, reference_fields
-from twin.model import SCHEMA_ID, FieldSpec, LayerSchema
+from twin.model import SCHEMA_ID, FieldSpec, LayerSchema, references_by_layer
 from twin.schema import renamed_fields
 from twin.surveys import is_survey_layer, survey_schema
 from web import i18n
@@ -167,11 +167,7 @@ def reference_names(twin: TwinLike, keys: Iterable[str], ref: Ref, lang: str) ->
     its id (web.data.feature_code), one that was not there then by its id. Read through `twin` as
     the page reads it (the reader's TwinView), one read per layer referenced (features_by_id): a
     reference into a layer the reader may not see, or none of then, names nothing and is left out."""
-    by_layer: dict[str, list[str]] = {}
-    for key in dict.fromkeys(keys):
-        layer, sep, fid = key.partition("/")
-        if sep and fid:
-            by_layer.setdefault(layer, []).append(fid)
+    by_layer = references_by_layer(keys)
     if not by_layer:
         return {}
     seen = {s.name: s for s in twin.layers(ref)}

@@ -37,7 +37,7 @@ from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
 from twin import BBox
 from twin.core import Ref, TwinLike
 from twin.errors import BadInput, NotFound
-from twin.model import SCHEMA_ID, CommitInfo, LayerSchema
+from twin.model import SCHEMA_ID, CommitInfo, LayerSchema, references_by_layer
 from twin.query import FeatureQuery, run_query
 from twin.schema import renamed_fields
 from twin.surveys import is_survey_layer
@@ -435,10 +435,7 @@ def feature_boxes(twin: TwinLike, keys: Iterable[str], ref: Ref | None) -> dict[
 
     One read per layer and one vectorised parse, so thousands of features cost milliseconds.
     """
-    by_layer: dict[str, list[str]] = {}
-    for key in set(keys):
-        layer, _, fid = key.partition("/")
-        by_layer.setdefault(layer, []).append(fid)
+    by_layer = references_by_layer(keys)
     spatial = {s.name for s in twin.layers() if s.spatial}
     ref = ref or twin.resolve()
     names: list[str] = []

@@ -347,8 +347,8 @@ def completion_panel(
     # evidence page for those the imagery disagrees with (an exported file, with no server, links none)
     ctx["late_more_href"] = units_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
     # the imagery's heading links the evidence page too, shortened or not (no other way led to it)
+    # (the same link closes a shortened list: "and N more")
     ctx["flagged_href"] = evidence_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
-    ctx["flagged_more_href"] = ctx["flagged_href"]
     ctx["stale_late"] = sum(1 for it in items if it["stale"])
     ctx["flagged"] = [item(s) for s in flagged_shown]
     ctx["flagged_total"] = len(flagged)
