@@ -26,6 +26,7 @@ from api.deps import (
 from api.errors import InvalidParameter
 from api.features import output_crs, reproject_features
 from completion.snapshot import resolve_ref
+from layers.changefile import diff_schema_notes
 from layers.crs import CRS84_URI, SUPPORTED_API_CRS, crs_label, diff_in_crs, parse_crs
 from layers.io import FORMATS, write_layer_bytes
 from twin import CommitInfo, Ref
@@ -178,10 +179,16 @@ class VersionsFactory:
             "numberReturned": len(entries),
         }
         headers = {}
+        label = None
         if crs is not None and crs != CRS84_URI:
             features = diff_in_crs(features, crs)
-            members["twin:crs"] = crs_label(parse_crs(crs))
+            members["twin:crs"] = label = crs_label(parse_crs(crs))
             headers["Content-Crs"] = f"<{crs}>"
+        # A layer whose schema the range spans is said, as `venue-twin diff` says it on stderr: committed
+        # back, the diff is refused. From the entries the caller's view gave: layers they see only.
+        notes = diff_schema_notes(entries, from_, to, label)
+        if notes:
+            members["twin:notes"] = notes
         body = feature_collection(features, members)
         return Response(body, media_type="application/geo+json", headers=headers)
 

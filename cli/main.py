@@ -37,7 +37,7 @@ from twin.copies import carried_note, fields_differ, onto_head, read_schema
 from twin.encoding import diff_feature_bytes, feature_collection
 from twin.errors import BadInput, Corrupt, NotFound, Problem, Stopped
 from twin.gcpause import gc_paused_for
-from twin.model import SCHEMA_ID, diff_counts
+from twin.model import diff_counts
 from twin.stores import MIGRATE_LOCK_TIMEOUT, shown
 from twin.tokens import Tokens
 from twin.validation import visible
@@ -766,19 +766,10 @@ def diff(
         body = feature_collection(features, members)
         write_whole(body + b"\n")  # all of it, or exit 141 when the reader goes part way (cli.pipes)
         # Said now, not when the diff is committed back: `commit` refuses a layer's schema entry.
-        _schema_notes(entries, from_version, to_version, members.get("twin:crs"))
+        from layers.changefile import diff_schema_notes
 
-
-def _schema_notes(entries: Sequence[Any], frm: str, to: str, crs: str | None) -> None:
-    """A note on stderr for each layer whose schema the diff spans (created or altered between
-    its versions): committed back, such a diff is refused; what to do instead (layers.changefile)."""
-    from layers.changefile import schema_change_said
-
-    kinds = {e.layer: e.kind for e in entries if e.feature_id == SCHEMA_ID}
-    others = {e.layer for e in entries} - kinds.keys()
-    for name, kind in sorted(kinds.items()):
-        why = schema_change_said(name, kind, frm, to, others, crs)
-        err.print(f"note: {name}: {why}; `venue-twin commit` refuses this diff", highlight=False)
+        for note in diff_schema_notes(entries, from_version, to_version, members.get("twin:crs")):
+            err.print(f"note: {note}", highlight=False)
 
 
 @app.command()

@@ -17,7 +17,8 @@ change file too: its `twin:change` (added, modified, deleted) is the op that mak
 version into its `twin:to` one, and its `twin:from` is the parent it was written against, so a diff
 from HEAD back to an older version, committed, undoes what came between. Not a layer's schema,
 though: a diff spanning one (a layer created or altered between its versions, an entry `@schema`)
-is refused whole, one problem per such layer saying what to do instead (`schema_change_said`).
+is refused whole, one problem per such layer saying what to do instead (`schema_change_said`), and
+the diff says so as it is written (`diff_schema_notes`).
 A record of a layer without geometry (the project register) has `"geometry": null`. The bundled venue history is a series
 of such files, and `venue-twin commit FILE` applies one. A `parent` names the version the file
 was written against: the file is applied on top of later commits that touched none of its
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ import orjson
 from layers.crs import parse_crs, to_storage
 from layers.geojson import UnreadableGeometry, read_geometry
 from twin.errors import BadInput, Problem, ValidationFailed
-from twin.model import SCHEMA_ID, Change, Feature
+from twin.model import SCHEMA_ID, Change, DiffEntry, Feature
 
 OPS = ("add", "modify", "upsert", "delete")
 # A diff's marks (twin/model.py DiffEntry, as /diff writes them) and the op each stands for.
@@ -96,6 +97,19 @@ def schema_change_said(
     crs_flag = f" --crs {_arg(crs)}" if crs else ""
     command = f"venue-twin diff {_arg(frm)} {_arg(to)}{flags}{crs_flag}"
     return f"{text}; `{command}` diffs only the layers whose schema did not change"
+
+
+def diff_schema_notes(entries: Sequence[DiffEntry], frm: str, to: str, crs: str | None = None) -> list[str]:
+    """A note for each layer whose schema a diff spans (created or altered between `frm` and `to`,
+    as the caller named them): committed back, such a diff is refused, and what to do instead.
+    `venue-twin diff` says them on stderr, `/diff` as its `twin:notes`, from the `entries` it
+    writes (the caller's view's: a layer they may not see is in none of them, nor named here)."""
+    kinds = {e.layer: e.kind for e in entries if e.feature_id == SCHEMA_ID}
+    others = {e.layer for e in entries} - kinds.keys()
+    return [
+        f"{name}: {schema_change_said(name, kind, frm, to, others, crs)}; `venue-twin commit` refuses this diff"
+        for name, kind in sorted(kinds.items())
+    ]
 
 
 def _arg(text: str) -> str:
