@@ -219,17 +219,36 @@ def sample_cmd(
     blank: Annotated[
         bool, typer.Option("--blank", help="The two sheets' headers alone: the template to hand the units.")
     ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            "-s",
+            help="Tie each project to a feature of this twin's venue layer for its area (a 关联要素 column), "
+            "so the completion map places it; e.g. a twin made with `venue-twin init --venue`.",
+        ),
+    ] = None,
 ) -> None:
     """Write a workbook to try the intake with: a simulated season of the venue's units (or a blank template)."""
-    from cli.main import EXIT_BAD_INPUT, _fail, _output_dir, out
-    from completion.sample import REGISTER_SHEET, REPORT_SHEET, sample_workbook
+    from cli.main import EXIT_BAD_INPUT, _fail, _open, _output_dir, out
+    from completion.sample import REGISTER_SHEET, REPORT_SHEET, area_features, sample_workbook
 
     _output_dir(output)
     if output.suffix.lower() != ".xlsx":
         _fail(f"{output}: the sample is an Excel workbook; name it .xlsx", EXIT_BAD_INPUT)
     if not 1 <= projects <= 10_000:
         _fail(f"--projects {projects}: give 1 to 10,000", EXIT_BAD_INPUT)
-    output.write_bytes(sample_workbook(projects, seed, blank=blank))
+    features = None
+    if store is not None:
+        with _open(store) as twin:
+            features = area_features(twin)
+        if not any(features.values()):
+            _fail(
+                f"--store {store}: the twin has no features in its venue layers ({', '.join(features) or 'none'}) "
+                "to tie projects to; make one with `venue-twin init --venue`",
+                EXIT_BAD_INPUT,
+            )
+    output.write_bytes(sample_workbook(projects, seed, blank=blank, features=features))
     if blank:
         out.print(f"wrote {output}: the sheets {REGISTER_SHEET} and {REPORT_SHEET}, headers only")
     else:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -292,6 +292,20 @@ def init(
     empty: Annotated[
         bool, typer.Option(help="Only the venue's layer catalogue, no bundled features or history.")
     ] = False,
+    venue: Annotated[
+        bool,
+        typer.Option(
+            help="The venue's layers as they stand, as one commit dated --since, without the bundled project "
+            "register and history: for a season already under way, imported with its original dates."
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="With --venue: the day (YYYY-MM-DD) the venue's layers are recorded from; before the season's "
+            "first planned start. Default: the bundled initial survey's day."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing twin file.")] = False,
     surveys: Annotated[
         bool,
@@ -310,6 +324,11 @@ def init(
     from layers.catalogue import AREA_OF_INTEREST, LAYERS
 
     path = _store_path(store)
+    if venue and empty:
+        _fail("--venue and --empty: choose one (--venue holds the venue's layers, --empty none)", EXIT_BAD_INPUT)
+    if since is not None and not venue:
+        _fail("--since goes with --venue (the day the venue's layers are recorded from)", EXIT_BAD_INPUT)
+    since_day = _since_day(since) if since is not None else None
     try:
         checkpoints = tuple(sorted({int(t.strip().removeprefix("T-")) for t in survey_checkpoints.split(",")}))
     except ValueError:
@@ -319,7 +338,7 @@ def init(
             f"--survey-checkpoints {survey_checkpoints!r}: each must be a number of days before opening day",
             EXIT_BAD_INPUT,
         )
-    if surveys and not empty:
+    if surveys and not empty and not venue:
         # Asked before the twin is built (half a minute on a database): the demo surveys' files
         # need a home, and a twin built first was left behind, refused a second `init`.
         from twin.settings import survey_dir_problem
@@ -334,6 +353,10 @@ def init(
             Twin.remove(path)
         if empty:
             Twin.create(path, LAYERS, AREA_OF_INTEREST).close()
+        elif venue:
+            from layers.bundle import build_venue_twin
+
+            build_venue_twin(path, since_day).close()
         else:
             with _progress() as progress:
                 task = progress.add_task("building the bundled venue twin", total=None)
@@ -347,6 +370,19 @@ def init(
                         _demo_surveys(twin, progress, task, checkpoints)
     out.print(f"created {shown(path)}")
     summary(store=path)
+
+
+def _since_day(text: str) -> date:
+    """--since as a day, or exit 2 naming what it takes; not after today (a twin records no future)."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        _fail(f"--since {text!r}: a day as YYYY-MM-DD, e.g. --since 2026-05-01", EXIT_BAD_INPUT)
+    from completion.snapshot import today_local
+
+    if day > today_local():
+        _fail(f"--since {day.isoformat()} is after today: the venue's layers are recorded from a day gone by", EXIT_BAD_INPUT)
+    return day
 
 
 def _demo_surveys(twin: Twin, progress: Any, task: Any, checkpoints: tuple[int, ...]) -> None:

@@ -14,7 +14,7 @@ gives the same workbook. Reports dated after today are left out: the intake refu
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -22,6 +22,7 @@ from completion.season import SeasonAssumptions, simulate
 from completion.snapshot import today_local
 from layers.catalogue import PROJECT_AREA_LABELS, PROJECT_CATEGORY_LABELS, QUANTITY_UNIT_LABELS
 from layers.projects_demo import LIAISONS, UNIT_OF_LIAISON
+from twin.core import TwinLike
 
 REGISTER_SHEET, REPORT_SHEET = "项目清单", "进度填报"
 REGISTER_HEADERS = (
@@ -47,9 +48,20 @@ _ZH = {value: zh for value, zh, _ in (*PROJECT_AREA_LABELS, *PROJECT_CATEGORY_LA
 _EN = {value: en for value, _, en in PROJECT_CATEGORY_LABELS}
 
 
-def sample_workbook(projects: int = 80, seed: int = 1, *, blank: bool = False, today: date | None = None) -> bytes:
+def sample_workbook(
+    projects: int = 80,
+    seed: int = 1,
+    *,
+    blank: bool = False,
+    today: date | None = None,
+    features: Mapping[str, Sequence[str]] | None = None,
+) -> bytes:
     """The workbook as .xlsx bytes: a simulated season of ``projects`` projects (``seed``), or with
-    ``blank`` the two sheets' headers alone."""
+    ``blank`` the two sheets' headers alone.
+
+    ``features``: by area (south_plaza, halls, roads, landscaping), references ("layer/feature_id")
+    of a twin's venue features; each project is then tied to one of its area's, in turn, in a
+    关联要素 column, so the completion map places it (see area_features)."""
     from openpyxl import Workbook
     from openpyxl.worksheet.worksheet import Worksheet
 
@@ -59,11 +71,35 @@ def sample_workbook(projects: int = 80, seed: int = 1, *, blank: bool = False, t
     reports = book.create_sheet(REPORT_SHEET)
     today = today or today_local()  # the intake's today (Shanghai's): a report after it is refused
     rows, report_rows = ([], []) if blank else _season_rows(projects, seed, today)
-    _fill(register, REGISTER_HEADERS, rows, date_columns=(7, 8))
+    headers = REGISTER_HEADERS
+    if features and not blank:
+        headers = (*REGISTER_HEADERS, FEATURES_HEADER)
+        taken: dict[str, int] = {}
+        for row in rows:
+            area = _AREA_OF_LABEL[row[4]]
+            refs = features.get(area) or ()
+            k = taken[area] = taken.get(area, -1) + 1
+            row.append(refs[k % len(refs)] if refs else None)
+    _fill(register, headers, rows, date_columns=(7, 8))
     _fill(reports, REPORT_HEADERS, report_rows, date_columns=(1,), percent_columns=(2,))
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()
+
+
+FEATURES_HEADER = "关联要素"
+_AREA_OF_LABEL = {zh: value for value, zh, _ in PROJECT_AREA_LABELS}
+
+
+def area_features(twin: TwinLike) -> dict[str, list[str]]:
+    """By project area, the references of the twin's features in the venue layer of that name
+    (south_plaza, halls, roads, landscaping), in id order: what sample_workbook ties projects to."""
+    layers = {schema.name for schema in twin.layers()}
+    return {
+        area: [f"{area}/{fid}" for fid in sorted(twin.feature_ids(area))]
+        for area, _, _ in PROJECT_AREA_LABELS
+        if area in layers
+    }
 
 
 def _season_rows(projects: int, seed: int, today: date) -> tuple[list[list[Any]], list[list[Any]]]:
