@@ -71,7 +71,7 @@ def sample_workbook(
     reports = book.create_sheet(REPORT_SHEET)
     today = today or today_local()  # the intake's today (Shanghai's): a report after it is refused
     rows, report_rows = ([], []) if blank else _season_rows(projects, seed, today)
-    headers = REGISTER_HEADERS
+    headers: tuple[str, ...] = REGISTER_HEADERS
     if features and not blank:
         headers = (*REGISTER_HEADERS, FEATURES_HEADER)
         taken: dict[str, int] = {}
