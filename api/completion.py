@@ -43,6 +43,7 @@ from completion.accountability import (
     MISSING_COLUMNS,
     UNIT_COLUMNS,
     UNIT_GROUPINGS,
+    codes_by_unit,
     missing_reports,
     unit_row,
     unit_table,
@@ -607,11 +608,17 @@ class CompletionFactory:
         if fmt == "html":
             from web.i18n import in_language, other_lang
             from web.maps import nav_html
-            from web.panels import project_page_url
+            from web.panels import evidence_page_url, evidence_project_url, project_page_url
             from web.templating import render
 
             language = page_lang(request, lang)
             other = other_lang(language)
+            links = partial(public_url, request)
+            # each unit's projects whose report runs ahead of their imagery, linked to their rows of
+            # the evidence page of the same date and version (with survey imagery only: without it
+            # nothing is measured, and an empty column would say the imagery agrees)
+            imagery = bool(twin.surveys())
+            flags = snapshot_flags(twin, snap, version) if imagery else {}
             # the maps' navigation (home, the completion map of the same date, ...) and the language switch
             switch = public_url(request, "/completion/units", f="html", date=doc["date"], by=by, lang=other)
             nav = nav_html(partial(public_url, request), language, "units", switch, date=doc["date"])
@@ -624,7 +631,11 @@ class CompletionFactory:
                     nav=nav,
                     landing=landing if landing is not None and landing.moved else None,
                     # each listed code links to its project's page of the same date
-                    project_href=partial(project_page_url, partial(public_url, request), on=doc["date"], lang=language),
+                    project_href=partial(project_page_url, links, on=doc["date"], lang=language),
+                    imagery=imagery,
+                    flagged=codes_by_unit(snap.statuses, flags, by),
+                    evidence_page=evidence_page_url(links, doc["date"], language, version),
+                    evidence_href=partial(evidence_project_url, links, on=doc["date"], lang=language, version=version),
                 ),
                 headers=_headers(snap),
             )

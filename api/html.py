@@ -30,11 +30,12 @@ from completion.snapshot import today_local
 from layers.catalogue import VENUE_BOUNDARY
 from twin import Ref
 from twin.access import TwinView
-from twin.core import SHANGHAI
+from twin.core import SHANGHAI, reference_fields
 from twin.errors import NotFound
 from twin.model import CommitInfo, LayerSchema
 from web import i18n
 from web.assets import ogc_page_assets, versioned_url
+from web.data import reference_names, reference_text, references_in
 from web.templating import render
 
 PAGE_LANG = "en"  # the OGC pages' language unless `lang` names another (GIS tools and their users read English)
@@ -45,6 +46,8 @@ _OGC_PAGE = re.compile(r"^(/versions/[^/]+)?/(conformance|collections)(/|$)")
 def is_ogc_page(path: str) -> bool:
     """Whether `path` is one of the OGC resources these pages show (not a map or a report)."""
     return _OGC_PAGE.match(path) is not None
+
+
 PageLang = Annotated[
     Literal["en", "zh"] | None,
     Query(description="The HTML page's language: en (default) or zh. JSON answers ignore it."),
@@ -164,6 +167,34 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return orjson.dumps(value).decode()
     return str(value)
+
+
+@dataclass(frozen=True)
+class Value:
+    """A property's cell: its text, and what its title says (a reference field's references as
+    stored, for engineers, where the text names the features)."""
+
+    text: str
+    title: str | None = None
+
+
+def _reference_names(
+    page: _Page, twin: TwinView, schema: LayerSchema, ref: Ref, records: list[dict[str, Any]], shown: set[str]
+) -> dict[str, str]:
+    """The names of the features the `shown` reference fields of `records` name (a register's
+    `features`), as of `ref`, through the reader's view (web.data.reference_names: one read per
+    layer referenced; a reference into a layer the reader may not see is not named)."""
+    keys = [r for props in records for f in reference_fields(schema) if f in shown for r in references_in(props.get(f))]
+    return reference_names(twin, keys, ref, page.lang) if keys else {}
+
+
+def _value(page: _Page, name: str, value: Any, ref_fields: set[str], names: dict[str, str]) -> Value:
+    """A property as a page's table shows it: a reference field's by the names of the features it
+    names, the references as stored in its title (the downloads keep them as they are)."""
+    if name not in ref_fields:
+        return Value(_cell(value))
+    shown = reference_text(value, names, page.lang)
+    return Value(*shown) if shown is not None else Value("")
 
 
 def _geometry_label(page: _Page, geometry_type: str | None) -> str:
@@ -424,11 +455,16 @@ def items(
     base = f"/collections/{schema.name}"
     columns = _columns(page, schema)
     pin = {"version": ref.commit.id} if _named(page) and ref.commit else {}
+    # the features the shown reference fields name, by name: one ask for the whole page
+    refs = set(reference_fields(schema)) & {c["name"] for c in columns}
+    names = _reference_names(page, twin, schema, ref, [d.get("properties") or {} for d in decoded], refs)
     rows = [
         {
             "id": str(d["id"]),
             "href": page.page(f"{base}/items/{quote(str(d['id']), safe='')}", **pin),
-            "cells": [_cell((d.get("properties") or {}).get(c["name"])) for c in columns],
+            "cells": [
+                _value(page, c["name"], (d.get("properties") or {}).get(c["name"]), refs, names) for c in columns
+            ],
             "name": i18n.feature_name(page.lang, d.get("properties") or {}),
         }
         for d in decoded
@@ -491,12 +527,18 @@ def item(
     base = f"/collections/{schema.name}"
     props = feature.get("properties") or {}
     known = {f.name for f in schema.fields}
+    refs = set(reference_fields(schema))
+    names = _reference_names(page, twin, schema, ref, [props], refs)
     fields = [
-        {"name": f.name, "title": i18n.field_title(page.lang, f), "value": _cell(props.get(f.name))}
+        {
+            "name": f.name,
+            "title": i18n.field_title(page.lang, f),
+            "value": _value(page, f.name, props.get(f.name), refs, names),
+        }
         for f in schema.fields
         if f.name in props
     ]
-    extra = [{"name": k, "title": "", "value": _cell(v)} for k, v in props.items() if k not in known]
+    extra = [{"name": k, "title": "", "value": Value(_cell(v))} for k, v in props.items() if k not in known]
     versions = sorted(twin.history(schema.name, fid), key=lambda h: h.commit.seq, reverse=True)
     exists_at_head = bool(versions) and versions[0].op != "delete"
     made = [h.commit for h in versions if h.op != "delete"][:FEATURE_VERSIONS]

@@ -18,7 +18,7 @@ first, then those with overdue reports.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -170,6 +170,19 @@ def unit_table(
             )
         )
     return sorted(rows, key=lambda r: (-r.late, -r.reports_overdue, r.key))
+
+
+def codes_by_unit(
+    statuses: Sequence[ProjectStatus], codes: Container[str], by: str = "unit"
+) -> dict[str, tuple[str, ...]]:
+    """Each unit's (or person's, as unit_table groups them) projects among `codes`, in the
+    register's order; a unit with none of them is not there. (The units page lists each unit's
+    projects the imagery flags this way, linked to their evidence.)"""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for s in statuses:
+        if s.project.code in codes:
+            grouped[_key(s, by)].append(s.project.code)
+    return {k: tuple(v) for k, v in grouped.items()}
 
 
 MISSING_COLUMNS = (

@@ -14,7 +14,7 @@ them on the pages.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,7 +24,7 @@ import shapely
 
 from completion.register import LAYER as PROJECTS_LAYER
 from twin.core import Ref, TwinLike, reference_fields
-from twin.model import SCHEMA_ID, FieldSpec, LayerSchema, references_by_layer
+from twin.model import SCHEMA_ID, FieldSpec, LayerSchema
 from twin.schema import renamed_fields
 from twin.surveys import is_survey_layer, survey_schema
 from web import i18n
@@ -36,6 +36,8 @@ from web.data import (
     feature_boxes,
     feature_code,
     geometry_changed,
+    reference_text,
+    references_in,
     union_bounds,
 )
 
@@ -161,43 +163,14 @@ def _value_cell(spec: FieldSpec | None, value: Any, lang: str, missing: bool) ->
     return Cell(str(value), None, missing)
 
 
-def reference_names(twin: TwinLike, keys: Iterable[str], ref: Ref, lang: str) -> dict[str, str]:
-    """What each of `keys` (references, "layer/feature_id", as a register's `features` hold them)
-    is called as of `ref`, in `lang`: the feature's name (i18n.feature_name), else its code, else
-    its id (web.data.feature_code), one that was not there then by its id. Read through `twin` as
-    the page reads it (the reader's TwinView), one read per layer referenced (features_by_id): a
-    reference into a layer the reader may not see, or none of then, names nothing and is left out."""
-    by_layer = references_by_layer(keys)
-    if not by_layer:
-        return {}
-    seen = {s.name: s for s in twin.layers(ref)}
-    out: dict[str, str] = {}
-    for layer, ids in by_layer.items():
-        schema = seen.get(layer)
-        if schema is None:
-            continue
-        found = twin.features_by_id(layer, ids, ref)
-        for fid in ids:
-            raw = found.get(fid)
-            props = (orjson.loads(raw).get("properties") or {}) if raw is not None else {}
-            out[f"{layer}/{fid}"] = i18n.feature_name(lang, props) or feature_code(schema, fid, props, lang)
-    return out
-
-
-def _references(value: Any) -> list[str]:
-    """The references a reference field holds (a list of them, or one)."""
-    values = value if isinstance(value, list) else [value]
-    return [v for v in values if isinstance(v, str) and v]
-
-
 def _reference_cell(value: Any, names: Mapping[str, str], lang: str, missing: bool) -> Cell:
-    """A reference field's cell: the features it names by their names (reference_names), the
-    references as stored kept for engineers (the cell's title and data-code, which the filter
+    """A reference field's cell: the features it names by their names (web.data.reference_text),
+    the references as stored kept for engineers (the cell's title and data-code, which the filter
     matches); one `names` has no name for (into a layer the reader may not see) is not there."""
-    shown = [r for r in _references(value) if r in names]
-    if not shown:
+    shown = reference_text(value, names, lang)
+    if shown is None:
         return Cell("", None, missing)
-    return Cell(i18n.label(lang, "list_separator").join(names[r] for r in shown), None, missing, ", ".join(shown))
+    return Cell(shown[0], None, missing, shown[1])
 
 
 def _natural(text: str) -> tuple[Any, ...]:
@@ -263,7 +236,7 @@ def check_view(
     names: Callable[[list[str]], Mapping[str, str]] | None = None,
 ) -> CheckView:
     """The layer check of `records` (every feature of the layer, decoded GeoJSON) for its page.
-    ``names(references)`` (reference_names, bound to the page's view, version and language) names
+    ``names(references)`` (web.data.reference_names, bound to the page's view, version and language) names
     the features the layer's reference fields name (a register's `features`), asked once for the
     rows shown; without it they show as stored."""
     schema = _survey_words(schema, records)
@@ -323,7 +296,7 @@ def check_view(
     ref_fields = set(reference_fields(schema)) if names is not None else set()
     named: Mapping[str, str] = {}
     if names is not None and ref_fields:
-        named = names([r for fid in order for f in ref_fields for r in _references(props_of[fid].get(f))])
+        named = names([r for fid in order for f in ref_fields for r in references_in(props_of[fid].get(f))])
 
     def cell(f: FieldSpec, props: dict[str, Any], missing: bool) -> Cell:
         if f.name in ref_fields:

@@ -19,7 +19,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
@@ -604,6 +604,47 @@ def feature_code(schema: LayerSchema, fid: str, props: dict[str, Any], lang: str
         word = kind_words(lang, str(props["kind"]), bands if isinstance(bands, int) else 1)[0]
         return f"{word} {props['date']}"
     return fid
+
+
+def reference_names(twin: TwinLike, keys: Iterable[str], ref: Ref, lang: str) -> dict[str, str]:
+    """What each of `keys` (references, "layer/feature_id", as a register's `features` hold them)
+    is called as of `ref`, in `lang`: the feature's name (i18n.feature_name), else its code, else
+    its id (feature_code), one that was not there then by its id. Read through `twin` as the page
+    reads it (the reader's TwinView), one read per layer referenced (features_by_id): a reference
+    into a layer the reader may not see, or none of then, names nothing and is left out. The pages
+    that show references (the layer check's table, the OGC API's item pages) all name them here."""
+    by_layer = references_by_layer(keys)
+    if not by_layer:
+        return {}
+    seen = {s.name: s for s in twin.layers(ref)}
+    out: dict[str, str] = {}
+    for layer, ids in by_layer.items():
+        schema = seen.get(layer)
+        if schema is None:
+            continue
+        found = twin.features_by_id(layer, ids, ref)
+        for fid in ids:
+            raw = found.get(fid)
+            props = (orjson.loads(raw).get("properties") or {}) if raw is not None else {}
+            out[f"{layer}/{fid}"] = i18n.feature_name(lang, props) or feature_code(schema, fid, props, lang)
+    return out
+
+
+def references_in(value: Any) -> list[str]:
+    """The references a reference field's value holds (a list of them, or one)."""
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, str) and v]
+
+
+def reference_text(value: Any, names: Mapping[str, str], lang: str) -> tuple[str, str] | None:
+    """A reference field's value as a page shows it: the features it names by their names
+    (`names`, from reference_names) in `lang`, and the references as stored, for the title an
+    engineer reads; one `names` has no name for (into a layer the reader may not see) is in
+    neither. None when nothing is left to show."""
+    shown = [r for r in references_in(value) if r in names]
+    if not shown:
+        return None
+    return i18n.label(lang, "list_separator").join(names[r] for r in shown), ", ".join(shown)
 
 
 def check_classifier(twin: TwinLike, layer: str, ref: Ref, lang: str) -> Classifier:

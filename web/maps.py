@@ -36,7 +36,7 @@ from twin.errors import BadInput, NotFound
 from twin.model import LayerSchema
 from web import i18n
 from web.assets import CHECK_TABLE_ASSETS, REGISTER_PAGE_ASSETS, assets_html, head_html, tile_decoder_html
-from web.check_views import CheckView, changes_view, check_view, reference_names
+from web.check_views import CheckView, changes_view, check_view
 from web.checks import layer_check
 from web.data import (
     LABELLED_LAYERS,
@@ -54,6 +54,7 @@ from web.data import (
     last_shown_changes,
     layer_features,
     plain_classifier,
+    reference_names,
     season_checkpoints,
     spatial_layers,
     timeline_start,
