@@ -299,6 +299,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "units_variance": {"zh": "偏差（百分点）", "en": "± points"},
     "units_overdue_projects": {"zh": "逾期未报工程", "en": "Overdue projects"},
     "units_late_projects": {"zh": "滞后工程", "en": "Late projects"},
+    # a person row of a unit's projects that name no responsible person (completion.accountability)
+    "units_nobody_named": {"zh": "（未填责任人）", "en": "(nobody named)"},
     "layer_control_hint": {"zh": "图层", "en": "Layers"},
     "venue_boundary": {"zh": "场馆红线", "en": "Venue boundary"},
     "open_timeline": {"zh": "节点回放", "en": "Timeline"},
