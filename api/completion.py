@@ -2,7 +2,8 @@
 
 One route method per endpoint; every read takes ``date`` (YYYY-MM-DD or a checkpoint such as
 T-30) and/or ``version`` (a commit), as ``completion.Completion.at`` reads them, and answers JSON
-or, with ``f=csv`` (or ``Accept: text/csv``), CSV; ``/brief`` answers the same snapshot as one
+or, with ``f=csv`` (or ``Accept: text/csv``), CSV, and the tables (/projects, /completion and its
+late, units and missing lists) with ``f=xlsx`` Excel; ``/brief`` answers the same snapshot as one
 A3 page to print (PDF, or PNG with ``f=png``; drawn by web.brief). Reporting progress needs an
 editor's token; the token's name is the reporter and the commit's author.
 """
@@ -41,6 +42,7 @@ from api.maps import _lang as page_lang
 from api.renders import BRIEF_RENDERS
 from completion.accountability import (
     MISSING_COLUMNS,
+    MISSING_DATE_COLUMNS,
     UNIT_COLUMNS,
     UNIT_GROUPINGS,
     codes_by_unit,
@@ -112,10 +114,17 @@ DateQ = Annotated[
 ]
 VersionQ = Annotated[str | None, Query(description="Read the twin at this commit (id, HEAD or HEAD~n).")]
 FormatQ = Annotated[str | None, Query(description="json (default) or csv")]
+# the lists that also download as Excel
+TableFormatQ = Annotated[str | None, Query(description="json (default), csv or xlsx (Excel)")]
+MEDIA = {"json": JSON, "csv": "text/csv", "xlsx": XLSX, "html": "text/html"}
 
 
-def _format(request: Request, f: str | None, xlsx: bool = False) -> str:
-    known = ("json", "csv", "xlsx") if xlsx else ("json", "csv")
+def _format(request: Request, f: str | None, xlsx: bool = False, html: bool = False) -> str:
+    """The format asked for by ``f`` or the Accept header, of those the route gives: json and csv,
+    and xlsx and html where it says so (an error names them all)."""
+    known = ("json", "csv", *(("xlsx",) if xlsx else ()), *(("html",) if html else ()))
+    if html and (f == "html" or (f is None and prefers_html(request))):
+        return "html"
     if f is not None:
         if f not in known:
             raise InvalidParameter.not_one_of("f", f, known)
@@ -126,7 +135,8 @@ def _format(request: Request, f: str | None, xlsx: bool = False) -> str:
     if xlsx and XLSX in accept:
         return "xlsx"
     if accept and "*/*" not in accept and "json" not in accept:
-        raise NotAcceptable(f"cannot answer {accept}; this endpoint gives application/json or text/csv")
+        given = ", ".join(MEDIA[k] for k in known)
+        raise NotAcceptable(f"cannot answer {accept}; this endpoint gives {given}")
     return "json"
 
 
@@ -247,7 +257,7 @@ class CompletionFactory:
         unit: Annotated[str | None, Query(description="Only this responsible unit.")] = None,
         category: Annotated[str | None, Query(description="Only this category.")] = None,
         status: Annotated[str | None, Query(description="Only this status.")] = None,
-        f: FormatQ = None,
+        f: TableFormatQ = None,
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         if status is not None and status not in STATUSES:
@@ -432,7 +442,7 @@ class CompletionFactory:
         date: DateQ = None,
         version: VersionQ = None,
         by: Annotated[str, Query(description="area, unit or category")] = "area",
-        f: FormatQ = None,
+        f: TableFormatQ = None,
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         if by not in GROUPINGS:
@@ -564,15 +574,22 @@ class CompletionFactory:
         who: ReaderDep,
         date: DateQ = None,
         version: VersionQ = None,
-        f: FormatQ = None,
+        f: TableFormatQ = None,
     ) -> Response:
-        fmt = _format(request, f)
+        fmt = _format(request, f, xlsx=True)
         _, snap = self._snapshot(twin, who, date, version)
         flags = snapshot_flag_messages(twin, snap, version)
         late, states = late_and_flagged(snap, flags), snap.report_states()
         rows = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late]
-        if fmt == "csv":
-            return _csv(map(download_row, rows), LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
+        if fmt != "json":
+            return _csv(
+                map(download_row, rows),
+                LATE_COLUMNS,
+                f"late-{snap.on.isoformat()}.csv",
+                _headers(snap),
+                fmt,
+                [c for c in LATE_COLUMNS if c in PROJECT_DATE_COLUMNS],
+            )
         doc = {**snapshot_meta(snap), "late": rows, "numberReturned": len(late)}
         return _json(doc, headers=_headers(snap))
 
@@ -584,10 +601,10 @@ class CompletionFactory:
         date: DateQ = None,
         version: VersionQ = None,
         by: Annotated[str, Query(description="unit (responsible unit) or person (responsible person)")] = "unit",
-        f: Annotated[str | None, Query(description="json (default), csv or html")] = None,
+        f: Annotated[str | None, Query(description="json (default), csv, xlsx (Excel) or html")] = None,
         lang: LangQ = None,
     ) -> Response:
-        fmt = "html" if f == "html" or (f is None and prefers_html(request)) else _format(request, f)
+        fmt = _format(request, f, xlsx=True, html=True)
         if by not in UNIT_GROUPINGS:
             raise InvalidParameter.not_one_of("by", by, UNIT_GROUPINGS)
         landing = None
@@ -600,9 +617,9 @@ class CompletionFactory:
             date = landing.on.isoformat()
         _, snap = self._snapshot(twin, who, date, version)
         rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
-        if fmt == "csv":
+        if fmt in ("csv", "xlsx"):
             return _csv(
-                (unit_row(u) for u in rows), UNIT_COLUMNS, f"units-{snap.on.isoformat()}-{by}.csv", _headers(snap)
+                (unit_row(u) for u in rows), UNIT_COLUMNS, f"units-{snap.on.isoformat()}-{by}.csv", _headers(snap), fmt
             )
         doc = {**snapshot_meta(snap), "by": by, "units": [u.to_dict() for u in rows], "numberReturned": len(rows)}
         if fmt == "html":
@@ -687,13 +704,15 @@ class CompletionFactory:
         who: ReaderDep,
         date: DateQ = None,
         version: VersionQ = None,
-        f: FormatQ = None,
+        f: TableFormatQ = None,
     ) -> Response:
-        fmt = _format(request, f)
+        fmt = _format(request, f, xlsx=True)
         _, snap = self._snapshot(twin, who, date, version)
         rows = missing_reports(snap.statuses, snap.report_states())
-        if fmt == "csv":
-            return _csv(rows, MISSING_COLUMNS, f"missing-{snap.on.isoformat()}.csv", _headers(snap))
+        if fmt != "json":
+            return _csv(
+                rows, MISSING_COLUMNS, f"missing-{snap.on.isoformat()}.csv", _headers(snap), fmt, MISSING_DATE_COLUMNS
+            )
         doc = {**snapshot_meta(snap), "missing": rows, "numberReturned": len(rows)}
         return _json(doc, headers=_headers(snap))
 

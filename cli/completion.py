@@ -23,7 +23,6 @@ imported when a command runs so that cli.main can register these apps without an
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import stat
@@ -129,18 +128,13 @@ def _stdout_is_a_file() -> bool:
 
 
 def _write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
-    from completion.intake import csv_safe
+    """The API's CSV writer (completion.intake.write_csv: the same cells, true/false for booleans).
+    `... --csv > late.csv` is a file for Excel, which reads UTF-8 (Chinese names) only after a
+    byte-order mark, and runs a text starting with = + - @ as a formula (quoted); a pipe to another
+    program gets plain UTF-8, as the twin has it, with the lines a terminal has."""
+    from completion.intake import write_csv
 
-    for_excel = _stdout_is_a_file()
-    if for_excel:
-        # `... --csv > late.csv` is a file for Excel, which reads UTF-8 (Chinese names) only after a
-        # byte-order mark, and runs a text starting with = + - @ as a formula (csv_safe quotes it);
-        # a pipe to another program gets plain UTF-8, as the twin has it.
-        sys.stdout.write("\ufeff")
-    w = csv.DictWriter(sys.stdout, fieldnames=list(columns), lineterminator="\n")
-    w.writeheader()
-    for row in rows:
-        w.writerow({k: "" if (v := row.get(k)) is None else csv_safe(v) if for_excel else v for k in columns})
+    write_csv(sys.stdout, rows, columns, for_excel=_stdout_is_a_file(), lineterminator="\n")
 
 
 def _heading(snap: Snapshot) -> str:
@@ -509,13 +503,16 @@ def units(
         for u in rows:
             style = "bold red" if u.late else ("yellow" if u.reports_overdue else None)
             table.add_row(
-                escape(u.key if by == "unit" else f"{u.key} ({', '.join(u.units)})"),
+                escape(u.unit if by == "unit" else f"{u.person or NOBODY_NAMED} ({u.unit})"),
                 str(u.projects), f"{u.reports_overdue} / {u.reports_due}", escape(_codes(u.overdue_codes)),
                 str(u.late), str(u.at_risk), str(u.done),
                 f"{u.planned:.1f}", f"{u.actual:.1f}", f"{u.actual - u.planned:+.1f}", style=style,
             )  # fmt: skip
         out.print(table)
 
+
+# A person row of a unit's projects that name no responsible person (the page says it in its language).
+NOBODY_NAMED = "— nobody named"
 
 # How many project codes a table cell lists before "+N more" (the CSV, JSON and page list them all).
 CODES_SHOWN = 5
@@ -550,6 +547,6 @@ def missing(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = Fal
             table.add_row(
                 *map(escape, (r["code"], r["name_en"], r["responsible_unit"], r["responsible_person"] or "")),
                 r["last_report_date"] or "never", "" if r["days_since"] is None else str(r["days_since"]),
-                r["report_due"] or "",
+                r["due_since"] or "",
             )  # fmt: skip
         out.print(table)

@@ -7,12 +7,16 @@ planned to have started by then (planned start on or before the checkpoint) and 
 figure on D is below 100%). It is **overdue** when its latest report dated on or before D is older
 than the due checkpoint, or it has never reported; its figures are then **stale**: they describe
 the project as it was more than a checkpoint ago. Stale is not late: a late project is behind its
-plan by its own (possibly fresh) report; a stale figure is one nobody has brought up to date.
+plan by its own (possibly fresh) report; a stale figure is one nobody has brought up to date. An
+overdue project's reports are **due since** the first checkpoint it missed: the first on or after
+its planned start (it owed every one from then) that is after its last report, if it has one.
 
 Per responsible unit (责任单位) and per responsible person (责任人) the table counts the reports
 overdue, the late (``behind``) projects and those at risk, and rolls up weighted completion as
-``completion.rollup`` does, with the projects' overall weights. Units with late projects come
-first, then those with overdue reports.
+``completion.rollup`` does, with the projects' overall weights. A person is a person within a
+unit: two units' 张伟 are two rows, and a unit's projects that name nobody are a row of that unit
+(person None, shown as "nobody named"). Units with late projects come first, then those with
+overdue reports.
 """
 
 from __future__ import annotations
@@ -28,13 +32,18 @@ from completion.settings import CompletionSettings
 from completion.status import ProjectStatus
 
 UNIT_GROUPINGS = ("unit", "person")
-NO_PERSON = "—"  # the key of the projects whose register entry names no responsible person
+NO_PERSON = "—"  # in a person row's key, the projects whose register entry names no responsible person
 
 
 def due_checkpoint(on: date, opening: date, every: int) -> date:
     """The last checkpoint (a whole number of ``every`` days from opening day) strictly before ``on``."""
     k = (on - opening).days % every or every
     return on - timedelta(days=k)
+
+
+def checkpoint_from(day: date, opening: date, every: int) -> date:
+    """The first checkpoint (a whole number of ``every`` days from opening day) on or after ``day``."""
+    return opening - timedelta(days=every * ((opening - day).days // every))
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,9 @@ class ReportState:
     age_days: int | None  # days from that report to the date read; None without a report
     due: date | None  # the checkpoint whose report the project owes; None when it owes none
     overdue: bool  # owes a report and has none since ``due``
+    # overdue: the first checkpoint whose report is missing (on or after the planned start, after
+    # the last report); None when not overdue
+    since: date | None = None
 
     @property
     def stale(self) -> bool:
@@ -55,6 +67,7 @@ class ReportState:
             "last_report_date": self.last_report.isoformat() if self.last_report else None,
             "report_age_days": self.age_days,
             "report_due": self.due.isoformat() if self.due else None,
+            "report_due_since": self.since.isoformat() if self.since else None,
             "stale": self.stale,
         }
 
@@ -68,7 +81,11 @@ def report_state(s: ProjectStatus, settings: CompletionSettings, opening: date) 
     owes = s.percent < 100.0 and s.project.planned_start <= checkpoint
     if not owes:
         return ReportState(last, age, None, False)
-    return ReportState(last, age, checkpoint, last is None or last < checkpoint)
+    if last is not None and last >= checkpoint:
+        return ReportState(last, age, checkpoint, False)
+    every, start = settings.checkpoint_days, s.project.planned_start
+    first = checkpoint_from(start if last is None else max(start, last + timedelta(days=1)), opening, every)
+    return ReportState(last, age, checkpoint, True, first)
 
 
 def report_states(
@@ -79,11 +96,12 @@ def report_states(
 
 @dataclass(frozen=True)
 class UnitRow:
-    """One responsible unit's (or person's) projects on a date."""
+    """One responsible unit's projects on a date, or one responsible person's within a unit."""
 
     by: str  # unit or person
-    key: str
-    units: tuple[str, ...]  # the units of a person's projects (the unit itself for a unit row)
+    key: str  # the unit, or "unit / person" (the person NO_PERSON for the unit's projects naming nobody)
+    unit: str
+    person: str | None  # the person of a person row; None for a unit row and for the projects naming nobody
     projects: int
     reports_due: int
     reports_overdue: int
@@ -100,7 +118,8 @@ class UnitRow:
         return {
             "by": self.by,
             "key": self.key,
-            "units": list(self.units),
+            "unit": self.unit,
+            "person": self.person,
             "projects": self.projects,
             "reports_due": self.reports_due,
             "reports_overdue": self.reports_overdue,
@@ -117,7 +136,7 @@ class UnitRow:
 
 
 UNIT_COLUMNS = (
-    "by", "key", "units", "projects", "reports_due", "reports_overdue", "late", "at_risk", "done", "weight",
+    "by", "key", "unit", "person", "projects", "reports_due", "reports_overdue", "late", "at_risk", "done", "weight",
     "planned_percent", "actual_percent", "variance_points", "overdue_projects", "late_projects",
 )  # fmt: skip
 
@@ -128,12 +147,19 @@ def unit_row(row: UnitRow) -> dict[str, Any]:
     return {k: (";".join(d[k]) if isinstance(d[k], list) else d[k]) for k in UNIT_COLUMNS}
 
 
-def _key(s: ProjectStatus, by: str) -> str:
+def _group(s: ProjectStatus, by: str) -> tuple[str, str | None]:
+    """A project's row: its unit, and (by person) its person within that unit (None: nobody named)."""
+    unit = s.project.responsible_unit
     if by == "unit":
-        return s.project.responsible_unit
+        return unit, None
     if by == "person":
-        return (s.project.responsible_person or "").strip() or NO_PERSON
+        return unit, (s.project.responsible_person or "").strip() or None
     raise ValueError(f"cannot group by {by!r}: one of {', '.join(UNIT_GROUPINGS)}")
+
+
+def unit_key(by: str, unit: str, person: str | None) -> str:
+    """A row's key: the unit, or by person "unit / person" (a person is a person within a unit)."""
+    return unit if by == "unit" else f"{unit} / {person or NO_PERSON}"
 
 
 def unit_table(
@@ -142,12 +168,14 @@ def unit_table(
     states: Mapping[str, ReportState],
     by: str = "unit",
 ) -> list[UnitRow]:
-    """One row per unit (or person): late projects first, then overdue reports, then by name."""
-    groups: dict[str, list[ProjectStatus]] = defaultdict(list)
+    """One row per unit (or per person within a unit): late projects first, then overdue reports,
+    then by unit and person."""
+    groups: dict[tuple[str, str | None], list[ProjectStatus]] = defaultdict(list)
     for s in statuses:
-        groups[_key(s, by)].append(s)
+        groups[_group(s, by)].append(s)
     rows = []
-    for key, members in groups.items():
+    for (unit, person), members in groups.items():
+        key = unit_key(by, unit, person)
         g = roll_up(members, dict(weights), by, key)
         overdue = tuple(s.project.code for s in members if states[s.project.code].overdue)
         late = tuple(s.project.code for s in members if s.status == "behind")
@@ -155,7 +183,8 @@ def unit_table(
             UnitRow(
                 by=by,
                 key=key,
-                units=tuple(sorted({s.project.responsible_unit for s in members})),
+                unit=unit,
+                person=person,
                 projects=len(members),
                 reports_due=sum(1 for s in members if states[s.project.code].due is not None),
                 reports_overdue=len(overdue),
@@ -169,7 +198,8 @@ def unit_table(
                 late_codes=late,
             )
         )
-    return sorted(rows, key=lambda r: (-r.late, -r.reports_overdue, r.key))
+    # the projects naming nobody after the unit's named people
+    return sorted(rows, key=lambda r: (-r.late, -r.reports_overdue, r.unit, r.person is None, r.person or ""))
 
 
 def codes_by_unit(
@@ -181,14 +211,16 @@ def codes_by_unit(
     grouped: dict[str, list[str]] = defaultdict(list)
     for s in statuses:
         if s.project.code in codes:
-            grouped[_key(s, by)].append(s.project.code)
+            grouped[unit_key(by, *_group(s, by))].append(s.project.code)
     return {k: tuple(v) for k, v in grouped.items()}
 
 
 MISSING_COLUMNS = (
     "code", "name_zh", "name_en", "responsible_unit", "responsible_person", "last_report_date", "days_since",
-    "report_due", "percent", "status",
+    "report_due", "due_since", "percent", "status",
 )  # fmt: skip
+# The columns of MISSING_COLUMNS holding a date (ISO text in the row; an Excel date in .xlsx).
+MISSING_DATE_COLUMNS = ("last_report_date", "report_due", "due_since")
 
 
 def missing_reports(statuses: Sequence[ProjectStatus], states: Mapping[str, ReportState]) -> list[dict[str, Any]]:
@@ -209,6 +241,8 @@ def missing_reports(statuses: Sequence[ProjectStatus], states: Mapping[str, Repo
                 "last_report_date": st.last_report.isoformat() if st.last_report else None,
                 "days_since": st.age_days,
                 "report_due": st.due.isoformat() if st.due else None,
+                # the first checkpoint it missed: its reports have been owed since then
+                "due_since": st.since.isoformat() if st.since else None,
                 "percent": s.percent,
                 "status": s.status,
             }

@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 import orjson
 
@@ -1926,7 +1926,9 @@ def register_row(p: Project) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _cell(v: Any) -> Any:
+def csv_cell(v: Any) -> Any:
+    """A value as every CSV the twin writes has it (downloads, exports, the command line's --csv):
+    nothing as an empty cell, booleans as true/false (as JSON has them), lists joined with ";"."""
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -1965,11 +1967,28 @@ def table_bytes(
     if fmt != "csv":
         raise BadInput.not_one_of("format ", fmt, ("csv", "xlsx"))
     text = io.StringIO()
-    w = csv.writer(text, lineterminator="\r\n")
-    w.writerow([csv_safe(c) for c in columns])
+    write_csv(text, rows, columns)
+    return text.getvalue().encode("utf-8")
+
+
+def write_csv(
+    out: TextIO,
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    for_excel: bool = True,
+    lineterminator: str = "\r\n",
+) -> None:
+    """The one CSV writer (the API's and the exports' through ``table_bytes``, the command line's
+    --csv): each cell as ``csv_cell`` has it. For Excel, a byte-order mark first (Excel reads UTF-8,
+    Chinese text, only after one) and a text that would run as a formula behind a quote (``csv_safe``);
+    without (the command line's pipe to another program) the text as the twin has it."""
+    if for_excel:
+        out.write("\ufeff")
+    safe: Callable[[Any], Any] = csv_safe if for_excel else (lambda v: v)
+    w = csv.writer(out, lineterminator=lineterminator)
+    w.writerow([safe(c) for c in columns])
     for row in rows:
-        w.writerow([csv_safe(_cell(row.get(k))) for k in columns])
-    return b"\xef\xbb\xbf" + text.getvalue().encode("utf-8")
+        w.writerow([safe(csv_cell(row.get(k))) for k in columns])
 
 
 def _text_cell(ws: Any, v: Any) -> Any:

@@ -151,7 +151,7 @@ def test_after_opening_day_a_late_project_not_done_has_missed_it(bundled: Path) 
     assert lines_with(out, "2026-11-02 (passed, not reported done)"), out  # SP-03's, before opening day
     code, out = run("completion", "late", "--date", "2026-12-06", "--csv", "--store", str(bundled))
     late = list(csv.DictReader(io.StringIO(out)))
-    assert late and all(r["missed_opening"] == "True" and r["p_late"] == "1.0" for r in late), out
+    assert late and all(r["missed_opening"] == "true" and r["p_late"] == "1.0" for r in late), out
 
 
 def test_a_date_after_today_is_refused(bundled: Path) -> None:

@@ -65,7 +65,9 @@ def test_a_units_flagged_projects_link_their_evidence(
     assert head[2] == {"zh": "影像与填报不符工程", "en": "Flagged by imagery"}[lang]
     # LS-04's row (its unit's, or its person's) links its row of that page; no other row links anything
     ls04 = c.get("/collections/projects/items/LS-04", params={"f": "json"}).json()["properties"]
-    key = ls04["responsible_unit"] if by == "unit" else ls04["responsible_person"]
+    # a person's row is the person within their unit (completion.accountability.unit_key)
+    unit = ls04["responsible_unit"]
+    key = unit if by == "unit" else f"{unit} / {ls04['responsible_person']}"
     cells = _flagged_cells(html)
     rows = re.findall(r'<tr class="[^"]*" data-key="([^"]*)">', html)
     assert len(cells) == len(rows) > 1, (len(cells), len(rows))

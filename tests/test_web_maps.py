@@ -749,12 +749,12 @@ def test_units_page_in_the_page_language(api: TestClient, lang: str) -> None:
     cells = re.findall(r'<tr[^>]*data-key="([^"]+)">\s*<td>([^<]+)</td>', html)
     assert [k.replace("&amp;", "&") for k, _ in cells] == [u["key"] for u in doc["units"]]
     assert [name.strip() for _, name in cells] == [i18n.unit_name(lang, u["key"]) for u in doc["units"]]
-    # by person: the person and their units, each in the page's language
+    # by person: the person and their unit (a person is a person within a unit), each in the page's language
     people = _json(api, "/completion/units", date=CHECKPOINT_DATE, by="person")["units"]
     html = api.get(
         "/completion/units", params={"date": CHECKPOINT_DATE, "by": "person", "lang": lang, "f": "html"}
     ).text
-    first = f"{i18n.in_language(lang, people[0]['key'])} <small>({i18n.unit_name(lang, people[0]['units'][0])}"
+    first = f"{i18n.in_language(lang, people[0]['person'])} <small>({i18n.unit_name(lang, people[0]['unit'])})"
     assert first in html and i18n.label(lang, "person") in html
     # a project code is never broken at its hyphen ("RD-" / "03") in a narrow column
     late = [c for u in people for c in u["late_projects"]]

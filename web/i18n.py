@@ -301,6 +301,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "units_late_projects": {"zh": "滞后工程", "en": "Late projects"},
     # the units page's column of each unit's projects the imagery flags, each linked to its evidence
     "units_flagged_projects": {"zh": "影像与填报不符工程", "en": "Flagged by imagery"},
+    # a person row of a unit's projects that name no responsible person (completion.accountability)
+    "units_nobody_named": {"zh": "（未填责任人）", "en": "(nobody named)"},
     "layer_control_hint": {"zh": "图层", "en": "Layers"},
     "venue_boundary": {"zh": "场馆红线", "en": "Venue boundary"},
     "open_timeline": {"zh": "节点回放", "en": "Timeline"},
