@@ -185,7 +185,11 @@ _MERGE_PATCH_DOC: dict[str, Any] = {
     "properties": {
         "type": {"type": "string", "enum": ["Feature"]},
         "id": {"oneOf": [{"type": "string"}, {"type": "integer"}], "description": "If given, the URL's"},
-        "geometry": _GEOMETRY_DOC,
+        "geometry": {
+            **{k: v for k, v in _GEOMETRY_DOC.items() if k != "required"},
+            "description": "Merged into the feature's geometry (RFC 7396): coordinates alone keep its type; "
+            "null removes it (a record's)",
+        },
         "properties": {"type": "object", "nullable": True, "additionalProperties": True},
         "links": {"type": "array", "items": {"type": "object"}, "description": "Ignored (derived)"},
         "bbox": {"type": "array", "items": {"type": "number"}, "description": "Ignored (derived)"},
@@ -197,13 +201,21 @@ _CQL2_JSON_DOC: dict[str, Any] = {
     "required": ["op", "args"],
     "properties": {"op": {"type": "string"}, "args": {"type": "array", "items": {}}},
 }
+_SEARCH_DOC: dict[str, Any] = {
+    "type": "object",
+    "title": "A search: a CQL2 JSON filter as its filter member",
+    "required": ["filter"],
+    "additionalProperties": False,
+    "properties": {"filter": _CQL2_JSON_DOC, "filter-lang": {"type": "string", "enum": ["cql2-json"]}},
+}
 ADD_BODY: dict[str, Any] = {
     "required": True,
     "description": "Features to add, a GeoJSON Feature or FeatureCollection; or, as "
-    f"{CQL_JSON} (or {JSON} with an op and no type), a CQL2 JSON filter: a search, which needs no token",
+    f'{CQL_JSON} (or {JSON} without a type, alone or as {{"filter": ...}}), a CQL2 JSON filter: a search, '
+    "which needs no token",
     "content": {
         GEOJSON: {"schema": _FEATURES_DOC},
-        JSON: {"schema": {"oneOf": [*_FEATURES_DOC["oneOf"], _CQL2_JSON_DOC]}},
+        JSON: {"schema": {"oneOf": [*_FEATURES_DOC["oneOf"], _CQL2_JSON_DOC, _SEARCH_DOC]}},
         CQL_JSON: {"schema": _CQL2_JSON_DOC},
     },
 }
@@ -239,6 +251,25 @@ class ReadOnlyVersion(ApiError):
 # The ETags etag_of gives: a quoted hex digest (an If-Match naming anything else names no version
 # of a feature this service served).
 _OUR_ETAG = re.compile(r'"[0-9a-f]{32}"')
+
+
+# If-Match as the writes take it: every field of it (RFC 9110 5.3: two If-Match lines are one list,
+# which FastAPI hands over whole only to a list), each a comma-separated list of entity tags or `*`.
+IfMatch = Annotated[
+    list[str] | None,
+    Header(
+        alias="If-Match",
+        description='The ETag of the version the edit was made on, quotes and all ("..."); a list of them '
+        "holds if any is the feature's; * for any version",
+    ),
+]
+# One member of an If-Match list: an entity tag (quoted; it may hold a comma), or anything else up to a comma.
+_LIST_MEMBER = re.compile(r'\s*(?:W/)?"[^"]*"|[^,]+')
+
+
+def if_match_tags(fields: Sequence[str]) -> list[str]:
+    """The members of If-Match `fields` (its header lines), in order, each stripped; empty ones (`a, , b`) left out."""
+    return [m.strip() for f in fields for m in _LIST_MEMBER.findall(f) if m.strip()]
 
 
 def etag_of(body: bytes) -> str:
@@ -910,23 +941,48 @@ def _as_posted(e: ValidationFailed, given_ids: dict[str, int], count: int) -> Va
     return ValidationFailed(problems)
 
 
-async def _is_search(request: Request) -> bool:
-    """Whether a POST to /items is a search: a CQL2 JSON filter as the body, not features to add.
+async def _search_filter(request: Request) -> bytes | None:
+    """The CQL2 JSON filter of a POST to /items that is a search, or None when it sends features to add.
 
-    OWSLib's `collection_items(..., cql=...)` posts its filter to /items as application/json (as
-    pygeoapi takes it); a GeoJSON body always has a "type", a CQL2 JSON expression an "op" and no
-    "type". Sent as application/query-cql-json it is a search whatever it holds.
+    Decided from the body before any token is asked for (a search needs none, as a GET's filter
+    does not). OWSLib's `collection_items(..., cql=...)` posts its filter to /items as
+    application/json (as pygeoapi takes it); sent as application/query-cql-json the body is a
+    search whatever it holds. As application/json: a JSON object with a "type" is GeoJSON (an
+    add); one without is a search, its filter the body itself (a CQL2 JSON expression: an "op"
+    and its args) or the body's "filter" (`{"filter": ..., "filter-lang": "cql2-json"}`, as STAC's
+    and other clients' POST searches wrap it). A body that is not JSON, or JSON that is neither
+    (no "type", no "op", no "filter"), is 400 saying so, token or not: no token would make it right.
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == CQL_JSON:
-        return True
+        return await request.body()
     if ctype != JSON:
-        return False
+        return None
+    body = await request.body()
     try:
-        doc = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return False  # the create path names what is wrong with it
-    return isinstance(doc, dict) and "op" in doc and "type" not in doc
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadInput(f"the body is not valid JSON: {e}") from None
+    if isinstance(doc, dict) and "type" in doc:
+        return None  # GeoJSON: features to add
+    if isinstance(doc, dict) and "op" not in doc and "filter" in doc:
+        lang = doc.get("filter-lang", "cql2-json")
+        others = sorted(set(doc) - {"filter", "filter-lang"})
+        if lang != "cql2-json" or others:
+            what = f"filter-lang {lang!r}" if lang != "cql2-json" else ", ".join(repr(k) for k in others)
+            raise InvalidParameter(
+                f"a search's body is a CQL2 JSON filter, alone or as {{\"filter\": ...}}; this one's {what} is not "
+                "read (give limit, bbox and the others as query parameters, and a CQL2 text filter to the GET)",
+                parameter="filter",
+            )
+        return orjson.dumps(doc["filter"])
+    if isinstance(doc, bool) or (isinstance(doc, dict) and "op" in doc):
+        return body
+    has = f" (it has {', '.join(repr(k) for k in list(doc)[:8])})" if isinstance(doc, dict) and doc else ""
+    raise BadInput(
+        f'the body is neither features to add nor a search{has}: GeoJSON features have a "type" '
+        '(Feature or FeatureCollection); a search is a CQL2 JSON filter, with an "op" and its "args"'
+    )
 
 
 # The longest URL a search is sent to: uvicorn (httptools) refuses a request line over about 64 KB
@@ -978,6 +1034,21 @@ def _same_id(given: Any, fid: str, whose: str) -> None:
             f"{whose} id {shown_id(str(given))!r} is not {shown_id(fid)!r}, the feature this URL names "
             "(an id cannot be changed: POST a new feature and DELETE this one)"
         )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 MergePatch: `patch` applied to `target` (neither changed). An object patch merges
+    into the target's members (a target that is no object counts as {}), a null member removing
+    one, an object member merged in turn; any other patch (an array, a number, null) replaces the target."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
 
 
 def item_path(layer: str, fid: str) -> str:
@@ -1576,7 +1647,7 @@ class FeaturesFactory:
         who: Any,
         layer: str,
         fid: str,
-        if_match: str | None,
+        if_match: list[str] | None,
         build: Callable[[bytes], list[Change]],
         message: str | None,
         default: str,
@@ -1600,7 +1671,9 @@ class FeaturesFactory:
             head = twin.resolve()
             current = twin.feature(layer, fid, head)
             if if_match is not None:
-                tags = [t.strip() for t in if_match.split(",")]
+                # RFC 9110 13.1.1: the condition holds if any listed tag is the feature's (compared
+                # strongly), whatever else the list holds, in one If-Match line or several.
+                tags = if_match_tags(if_match)
                 if "*" not in tags and etag_of(current) not in tags:
                     if etag_of(current) in (t.removeprefix("W/") for t in tags):
                         # If-Match compares strongly (RFC 9110 13.1.1): a weak tag never matches,
@@ -1657,8 +1730,9 @@ class FeaturesFactory:
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
-        if await _is_search(request):
-            return _search_redirect(request, collection_id, await request.body())
+        search = await _search_filter(request)  # before the token: a search needs none
+        if search is not None:
+            return _search_redirect(request, collection_id, search)
         await editor(who)
         message = message_header(message)
         if request.query_params:
@@ -1715,7 +1789,7 @@ class FeaturesFactory:
         who: EditorDep,
         collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
-        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+        if_match: IfMatch = None,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
@@ -1741,7 +1815,7 @@ class FeaturesFactory:
         who: EditorDep,
         collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
-        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+        if_match: IfMatch = None,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
         content_crs: Annotated[str | None, Header(alias="Content-Crs")] = None,
     ) -> Response:
@@ -1779,7 +1853,19 @@ class FeaturesFactory:
                     props.pop(k, None)
                 else:
                     props[k] = v
-            geometry = patch["geometry"] if "geometry" in patch else current["geometry"]
+            geometry = current["geometry"]
+            if "geometry" in patch:
+                # RFC 7396 merges objects member by member, the geometry's too: {"coordinates": ...}
+                # keeps the feature's type; null (the member, or the patch's geometry) removes it
+                # (the layer's schema then says whether a feature may have none).
+                geometry = merge_patch(geometry, patch["geometry"])
+                if content_crs is not None and isinstance(patch["geometry"], dict) and geometry is not None:
+                    given = {"coordinates", "geometries"} & set(patch["geometry"])
+                    if not given:
+                        raise BadInput(
+                            "with Content-Crs, a patch of the geometry gives its coordinates: the feature's own "
+                            "are in lon/lat (CRS84), not in the Content-Crs"
+                        )
             merged = {"type": "Feature", "id": feature_id, "geometry": geometry, "properties": props}
             crs = content_crs if "geometry" in patch else None
             return [
@@ -1804,10 +1890,18 @@ class FeaturesFactory:
         who: EditorDep,
         collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
-        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+        if_match: IfMatch = None,
         message: Annotated[str | None, Header(alias="X-Twin-Message")] = None,
     ) -> Response:
         message = message_header(message)
+        if body := await request.body():
+            # A delete names its feature by the URL alone, as a change file's delete carries no
+            # feature (README): a body (a feature, a patch sent with the wrong method) is refused,
+            # and nothing is deleted, rather than ignored.
+            raise BadInput(
+                f"a DELETE carries no body (this one has {len(body):,} bytes): it deletes the feature the URL "
+                "names; send it without one (to change the feature, PUT or PATCH it)"
+            )
         schema = await run_in_threadpool(collection_of, twin, collection_id)
 
         def build(current: bytes) -> list[Change]:
@@ -1826,9 +1920,10 @@ class FeaturesFactory:
 
     async def pinned_post(self, request: Request, collection_id: CollectionId) -> Response:
         """A search (a CQL2 JSON body) is a read of this version: 303 to its GET here. An add is refused."""
-        if await _is_search(request):
+        search = await _search_filter(request)
+        if search is not None:
             root = PINNED_ROOT.format(versionId=quote(request.path_params["versionId"], safe=""))
-            return _search_redirect(request, collection_id, await request.body(), root)
+            return _search_redirect(request, collection_id, search, root)
         return self.read_only(request)
 
     def read_only(self, request: Request) -> Response:

@@ -77,6 +77,7 @@ INPUTS: dict[str, Callable[[], list[Change]]] = {
     "wrong_type": lambda: [_kiosk("k", seats="many"), _kiosk("j", seats=True), _kiosk("i", name={"a": 1})],
     "number_too_large": lambda: [_kiosk("k", area=10**400)],
     "integer_out_of_range": lambda: [_kiosk("k", seats=2**70)],
+    "integer_inexact": lambda: [_kiosk("k", seats=-9223372036854775809.0)],  # JSON's -2**63-1, read as -2.0**63
     "unknown_type": lambda: [_kiosk("k", odd="x")],
     "value_not_allowed": lambda: [_kiosk("k", kind="soup")],
     "unexpected_geometry": lambda: [Change("register", "upsert", "r", Feature("r", square(0, 0), {"code": "R"}))],

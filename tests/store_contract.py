@@ -1021,6 +1021,27 @@ class StoreContract:
                         b.number_matched,
                     )
 
+    def test_an_id_holding_a_nul_is_never_found(self, twin: Twin):
+        """No feature can have an id holding a NUL (every write refuses one; PostgreSQL's text cannot
+        hold one): a read by such an id finds nothing on every store, and a cursor holding one pages
+        as code point order has it (after 'g1\\x00x' comes what comes after 'g1'), where the PostGIS
+        store failed with psycopg's DataError (a 500 from the API)."""
+        twin.commit([gate("g1", 0, 0), gate("g1-a", 1, 1), gate("g2", 2, 2)], author="a", message="m", time=at(0))
+        with pytest.raises(ValidationFailed):
+            twin.commit([gate("g1\x00x", 3, 3)], author="a", message="m", time=at(1))
+        head = twin.resolve()
+        for ref in (None, head):
+            with pytest.raises(NotFound) as e:
+                twin.feature("gates", "g1\x00x", ref)
+            assert e.value.code == "no_feature"
+        assert list(twin.features_by_id("gates", ["g1\x00x", "g2", "\x00"], head)) == ["g2"]
+        assert twin.features_by_id("gates", ["g1\x00x"]) == {}
+        with pytest.raises(NotFound):
+            twin.history("gates", "g1\x00x")
+        for after, want in (("g1\x00x", ["g1-a", "g2"]), ("g1-a\x00", ["g2"]), ("\x00", ["g1", "g1-a", "g2"])):
+            assert twin.features("gates", after=after).feature_ids == want, after
+            assert twin.features("gates", bbox=AOI.bounds, after=after, limit=1).feature_ids == want[:1], after
+
     def test_versions_of_and_versions_changed_between(self, store: Store, model: Model):
         rows = store.versions_of("gates", "g1")
         assert [(r.from_seq, r.to_seq, r.op) for r in rows] == [(1, 2, "add"), (2, 4, "modify"), (4, None, "modify")]

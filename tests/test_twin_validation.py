@@ -142,6 +142,42 @@ def test_an_integer_beyond_64_bits_is_a_problem(twin: Twin):
     assert all("floors" in p.reason for p in problems)
 
 
+def test_an_integer_read_as_an_inexact_float_is_a_problem_that_quotes_no_number(twin: Twin):
+    """A JSON parser (orjson) reads an integer beyond 64 bits as a float: -9223372036854775809 came as
+    -2.0**63, which int() put in range and stored as -9223372036854775808; larger ones were quoted
+    as the float's integer (-9223372036854777856), a number the client never sent. Every integral
+    float from 2**53 on is refused as too large to be an exact integer, giving the range; smaller
+    ones are the integers they were written as."""
+    sent = {
+        "h1": -9223372036854775809.0,  # each as orjson.loads gives the JSON integer
+        "h2": -9223372036854776833.0,
+        "h3": 12345678901234567890123.0,
+        "h4": 9223372036854775807.0,  # 2**63 - 1 in JSON is an int; written as a float it is 2.0**63
+        "h5": float(2**53),
+    }
+    changes = [hall(fid, i * 2, 0, floors=v) for i, (fid, v) in enumerate(sent.items())]
+    problems = problems_of(twin, changes)
+    assert sorted(p.feature_id for p in problems) == sorted(sent)
+    for p in problems:
+        assert p.code == "integer_inexact" and p.args == {"field": "floors"}, p
+        assert p.reason == (  # the same words for each: no number of the float's quoted
+            "floors is too large to be an exact integer (it was read as a floating-point number); an integer "
+            "takes whole numbers from -9223372036854775808 to 9223372036854775807"
+        )
+    assert twin.log() == []
+    twin.commit(
+        [hall("h1", 0, 0, floors=float(2**53 - 1)), hall("h2", 2, 0, floors=-(2**63))],
+        author="a",
+        message="m",
+        time=at(50),
+    )
+    assert props_of(twin, "halls", "h1")["floors"] == 2**53 - 1
+    assert props_of(twin, "halls", "h2")["floors"] == -(2**63)
+    problems = problems_of(twin, [hall("h3", 4, 0, floors=2**63)])  # an int the client sent, quoted as sent
+    assert problems[0].code == "integer_out_of_range"
+    assert "floors=9223372036854775808 does not fit a 64-bit integer (from -9223372036854775808" in problems[0].reason
+
+
 def test_a_number_too_large_for_a_float_is_a_problem_not_a_crash(twin: Twin):
     """An int beyond float range (10**400) must be reported like the string "1e400" is, not let
     float()'s OverflowError escape Twin.commit."""

@@ -913,6 +913,11 @@ class Twin:
         )
 
     # ------------------------------------------------------------------ reads
+    # A read by feature id or cursor reaches a store only as text a stored id could be: an id that
+    # holds a NUL can never exist (every write refuses it, twin.validation.id_problem, and
+    # PostgreSQL's text cannot hold one, so its store could not even be asked). Decided here, once
+    # for every store (tests/store_contract.py): a read by such an id finds nothing, and a cursor
+    # holding one pages as it does on a store that compares it (`_cursor`).
     def features(
         self,
         layer: str,
@@ -929,12 +934,13 @@ class Twin:
             _check_bbox(bbox)
         if (limit is not None and limit < 0) or offset < 0:
             raise BadInput("limit and offset must not be negative")
+        after = None if after is None else _cursor(after)
         return self.store.features(layer, ref.seq, bbox=bbox, limit=limit, offset=offset, after=after)
 
     def feature(self, layer: str, feature_id: str, ref: Ref | None = None) -> bytes:
         ref = ref or self.resolve()
         self.layer(layer, ref)
-        got = self.store.feature(layer, feature_id, ref.seq)
+        got = None if _never_an_id(feature_id) else self.store.feature(layer, feature_id, ref.seq)
         if got is None:
             where = f" as of {ref.commit.id[:12]}" if ref.commit else ""
             raise NotFound(
@@ -949,8 +955,9 @@ class Twin:
         store answers in its own order: PostGIS's is its heap's)."""
         self.layer(layer)
         seq = (ref or self.resolve()).seq
-        found = self.store.features_by_id(layer, feature_ids, seq) if seq else {}
-        return {fid: found[fid] for fid in dict.fromkeys(feature_ids) if fid in found}
+        ids = [fid for fid in feature_ids if not _never_an_id(fid)]
+        found = self.store.features_by_id(layer, ids, seq) if seq and ids else {}
+        return {fid: found[fid] for fid in dict.fromkeys(ids) if fid in found}
 
     def id_by_value(self, layer: str, field: str, value: Any) -> str | None:
         """At the head: the feature whose `field` holds `value` (a layer's human code), if any."""
@@ -1035,7 +1042,7 @@ class Twin:
     def history(self, layer: str, feature_id: str) -> list[HistoryEntry]:
         """Every version of a feature, oldest first, with a final entry if it was deleted."""
         self.layer(layer)
-        rows = self.store.versions_of(layer, feature_id)
+        rows = [] if _never_an_id(feature_id) else self.store.versions_of(layer, feature_id)
         if not rows:
             raise NotFound(f"feature {feature_id!r} never existed in layer {layer}")
         out: list[HistoryEntry] = []
@@ -1302,6 +1309,18 @@ def _as_utc(t: datetime | str) -> datetime:
     if t.tzinfo is None:
         raise BadInput(f"timestamp {t.isoformat()} has no time zone; add Z or +08:00")
     return t.astimezone(UTC)
+
+
+def _never_an_id(text: str) -> bool:
+    """Whether no feature can have `text` for its id, in any twin: it holds a NUL (see Twin.features)."""
+    return "\x00" in text
+
+
+def _cursor(after: str) -> str:
+    """A paging cursor as every store can compare it: cut at its first NUL. No id holds a NUL, and
+    among ids without one, those after 'a\\x00b' in code point order are exactly those after 'a'
+    (the same page a store that compares the whole cursor gives)."""
+    return after.split("\x00", 1)[0]
 
 
 def _check_bbox(bbox: BBox) -> None:

@@ -68,6 +68,7 @@ PROBLEM_CODES: dict[str, tuple[str, ...]] = {
     "wrong_type": ("field", "expected", "value", "actual"),
     "number_too_large": ("field",),
     "integer_out_of_range": ("field", "value"),
+    "integer_inexact": ("field",),  # a float too large to be the integer it was written as
     "unknown_type": ("field", "type"),
     "value_not_allowed": ("field", "value", "allowed"),
     # its geometry
@@ -312,12 +313,21 @@ def _coerce_why(spec: FieldSpec, value: Any) -> tuple[Any, Why | None]:
         if isinstance(value, bool):
             return _wrong_type(spec, value, f"{name} must be an integer, got a boolean", "boolean")
         if isinstance(value, int | np.integer):
-            if not -(2**63) <= int(value) < 2**63:
-                text = f"{name}={value} does not fit a 64-bit integer"
+            if not _INT64[0] <= int(value) < _INT64[1]:
+                text = f"{name}={value} does not fit a 64-bit integer (from {_INT64[0]} to {_INT64[1] - 1})"
                 return None, _why("integer_out_of_range", text, field=name, value=int(value))
             return int(value), None
         if isinstance(value, float | np.floating) and float(value).is_integer():
-            return _coerce_why(spec, int(value))
+            if abs(float(value)) >= _EXACT_FLOAT:
+                # A float this large is not the number it was written as (a JSON parser makes an
+                # integer beyond 64 bits one: -9223372036854775809 arrives as -2**63, in range), so
+                # neither it nor int() of it is quoted: the client never sent either.
+                text = (
+                    f"{name} is too large to be an exact integer (it was read as a floating-point number); "
+                    f"an integer takes whole numbers from {_INT64[0]} to {_INT64[1] - 1}"
+                )
+                return None, _why("integer_inexact", text, field=name)
+            return int(value), None
         if isinstance(value, str):
             try:
                 return _coerce_why(spec, int(value))
@@ -468,6 +478,8 @@ class _Absent:
 _ABSENT = _Absent()
 _TYPE_OF = {"string": str, "number": float, "integer": int, "boolean": bool}  # hashable, compared as a set
 _INT64 = (-(2**63), 2**63)
+# Floats from this magnitude on are not all whole numbers exactly as written: 2**53 + 1 has none.
+_EXACT_FLOAT = 2.0**53
 
 
 def already_normal(schema: LayerSchema, rows: Sequence[Any]) -> list[bool]:

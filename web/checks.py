@@ -276,6 +276,7 @@ KIND_OF_CODE: dict[str, str] = {
     "wrong_type": "wrong_type",
     "number_too_large": "wrong_type",
     "integer_out_of_range": "wrong_type",
+    "integer_inexact": "wrong_type",
     "unknown_type": "wrong_type",
     "text_not_unicode": "wrong_type",
     "text_holds_nul": "wrong_type",

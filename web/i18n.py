@@ -437,8 +437,13 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "{field} must be a finite number, got one too large",
     },
     "problem_integer_out_of_range": {
-        "zh": "“{field}”的值 {value} 超出 64 位整数范围",
-        "en": "{field}={value} does not fit a 64-bit integer",
+        "zh": "“{field}”的值 {value} 超出 64 位整数范围（-9223372036854775808 至 9223372036854775807）",
+        "en": "{field}={value} does not fit a 64-bit integer (from -9223372036854775808 to 9223372036854775807)",
+    },
+    "problem_integer_inexact": {
+        "zh": "“{field}”的值过大，已被读作浮点数，不是精确的整数；整数取 -9223372036854775808 至 9223372036854775807",
+        "en": "{field} is too large to be an exact integer (it was read as a floating-point number); an integer "
+        "takes whole numbers from -9223372036854775808 to 9223372036854775807",
     },
     "problem_unknown_type": {"zh": "“{field}”的类型 {type} 未知", "en": "{field} has unknown type {type}"},
     # a value the schema does not allow, with the allowed ones by their labels (the code in brackets)
