@@ -388,6 +388,19 @@ FORMAT_TYPES = {
 }
 
 
+# The f of a route that answers one form (JSON) however it is asked: clients append f=json to every
+# OGC resource, and a route refusing it as an unknown parameter broke them. Any other f is refused
+# naming the forms the route takes (`check_form`), as `negotiate` refuses one.
+JsonFormParam = Annotated[str | None, Query(description="json, the one form this answers (optional)")]
+
+
+def check_form(f: str | None, allowed: tuple[str, ...] = ("json",)) -> str | None:
+    """`f` when it is one of `allowed` (or not given: None); InvalidParameter naming them otherwise."""
+    if f is not None and f not in allowed:
+        raise InvalidParameter.not_one_of("f", f, allowed)
+    return f
+
+
 def negotiate(request: Request, f: str | None, allowed: tuple[str, ...], default: str = "json") -> str:
     """The response format: `f` wins, then the Accept header, then the default."""
     if f is not None:

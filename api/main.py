@@ -149,7 +149,10 @@ def _documented_responses(doc: dict[str, Any]) -> dict[str, Any]:
             if path == _FEATURES and method == "post":
                 responses.setdefault("303", {"description": "A CQL2 JSON body is a search: the GET with it as filter"})
             if method == "get" and path == "/diff" and "200" in responses:
-                responses["200"]["content"] = {"application/geo+json": {"schema": {"type": "object"}}}
+                responses["200"]["content"] = {  # f=json types the same FeatureCollection as JSON
+                    "application/geo+json": {"schema": {"type": "object"}},
+                    "application/json": {"schema": {"type": "object"}},
+                }
             if method == "get" and path in (_FEATURES, _FEATURE) and "200" in responses:
                 responses["200"]["content"] = _FEATURE_FORMS
     return doc

@@ -13,12 +13,14 @@ from api.caching import cache_headers, read_headers
 from api.deps import (
     CollectionId,
     DatetimeParam,
+    JsonFormParam,
     StrictQueryRoute,
     TwinDep,
     VersionDep,
     add_get_route,
     before_history,
     before_the_first,
+    check_form,
     collection_of,
     public_url,
     resolve_version,
@@ -92,7 +94,9 @@ class VersionsFactory:
             str | None,
             Query(description="The log as of this commit (its next and prev links name the head they read)."),
         ] = None,
+        f: JsonFormParam = None,
     ) -> Response:
+        check_form(f)
         limit = min(limit, MAX_VERSIONS)  # as the items' limit: more than the maximum gets the maximum
         # The view leaves out commits the caller may not see and redacts the rest (twin.access).
         # The log is read as of one commit, the head unless `version` names another, and the page
@@ -130,7 +134,14 @@ class VersionsFactory:
             media_type=JSON,
         )
 
-    def version(self, request: Request, twin: TwinDep, version_id: Annotated[str, Path(alias="versionId")]) -> Response:
+    def version(
+        self,
+        request: Request,
+        twin: TwinDep,
+        version_id: Annotated[str, Path(alias="versionId")],
+        f: JsonFormParam = None,
+    ) -> Response:
+        check_form(f)
         ref = resolve_version(twin, version_id, in_path=True)
         if ref.commit is None:
             raise NotFound("the twin has no commits yet")
@@ -152,7 +163,11 @@ class VersionsFactory:
                 "the answer names it as twin:crs, so it commits back as one"
             ),
         ] = None,
+        f: Annotated[
+            str | None, Query(description="geojson (default) or json: the same FeatureCollection, typed as asked")
+        ] = None,
     ) -> Response:
+        check_form(f, ("geojson", "json"))  # as the items take them
         if crs is not None and crs not in SUPPORTED_API_CRS:
             raise InvalidParameter.not_one_of("crs", crs, SUPPORTED_API_CRS, subject="crs ")
         a = _ref(twin, from_, "from")
@@ -190,7 +205,7 @@ class VersionsFactory:
         if notes:
             members["twin:notes"] = notes
         body = feature_collection(features, members)
-        return Response(body, media_type="application/geo+json", headers=headers)
+        return Response(body, media_type=JSON if f == "json" else "application/geo+json", headers=headers)
 
     def history(
         self,
@@ -199,7 +214,9 @@ class VersionsFactory:
         collection_id: CollectionId,
         feature_id: Annotated[str, Path(alias="featureId")],
         crs: Annotated[str | None, Query(description="The CRS of the versions' coordinates.")] = None,
+        f: JsonFormParam = None,
     ) -> Response:
+        check_form(f)
         schema = collection_of(twin, collection_id)
         out_crs = output_crs(crs)
         entries = twin.history(schema.name, feature_id)

@@ -958,6 +958,23 @@ def copy(
     out.print(
         f"copied {done.commits} commits ({done.changes} changes) and {done.tokens} token(s) to {shown(dst)}; head {head}"
     )
+    files = done.surveys
+    if files is not None and files.recorded:
+        said = [
+            ", ".join(
+                part for part in (f"{n} copied to {d}" if n else "", f"{kept} already in {d}" if kept else "") if part
+            )
+            for d, n, kept in files.directories
+            if n or kept
+        ]
+        out.print(f"survey files ({files.recorded} recorded, sizes and SHA-256 checked): {'; '.join(said) or 'none'}")
+        if files.problems:  # the twin is copied: said, with what brings each file, not a failure
+            err.print(
+                f"warning: {len(files.problems)} survey file(s) not brought to the copy; "
+                "their surveys answer 404 and the evidence passes them over until they are there:"
+            )
+            for problem in files.problems:
+                err.print(f"  {problem}")
 
 
 @app.command()

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from twin.settings import VenueSettings
 
 
 class CompletionSettings(VenueSettings):
     opening_month_day: str = "11-05"
-    expo_year: int | None = None
-    checkpoint_days: int = 10
+    # A year that is a date's (VENUE_TWIN_EXPO_YEAR=0 or 20226 failed every page that measures against
+    # the opening), and checkpoints a date can be counted back to (10**9 days overflowed the calendar).
+    expo_year: int | None = Field(default=None, ge=1900, le=2200)
+    checkpoint_days: int = Field(default=10, ge=1, le=3650)
     at_risk_days: float = 3.0
     behind_days: float = 10.0
     forecast_span_days: int = 20

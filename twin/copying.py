@@ -4,7 +4,11 @@ Every commit is replayed at the store level (`changes_in` then `apply`), so ids,
 messages, feature versions and schema versions (layers made by a commit, schema changes) arrive
 exactly as they were; the layers from before the first commit and the area of interest are the
 destination's `initialize`; the API tokens (server state, not history) follow. Works between any
-two stores, through the Store interface only.
+two stores, through the Store interface only. The survey files the history records (kept outside
+the store) are brought to where the destination's processes look for them, each checked by its
+recorded size and SHA-256 (twin.surveys.copy_survey_files); a database's survey directory that is
+not set is refused before anything is copied, and a file that cannot be brought is said in
+`CopyResult.surveys`, for the command to print.
 
 Atomic from a reader's point of view: a file destination is written to a hidden temporary file
 beside it and renamed over it at the end, so an interrupted copy leaves no file at the
@@ -15,6 +19,7 @@ destination; a database destination gets every commit and token in one write tra
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable
@@ -26,7 +31,9 @@ from twin.core import Twin
 from twin.encoding import stored_commit_id
 from twin.errors import BadInput, Corrupt, NotFound, TwinError
 from twin.model import CommitInfo, StoredChange
+from twin.settings import SettingsError
 from twin.stores import gpkg_path, shown
+from twin.surveys import SurveyFilesCopied, copy_survey_files, survey_copy_problem
 
 # Called once with (commits, changes) in all, then after each commit with (1, its changes).
 Progress = Callable[[int, int], None]
@@ -38,6 +45,7 @@ class CopyResult:
     changes: int
     tokens: int
     head: str | None
+    surveys: SurveyFilesCopied | None = None
 
 
 def copy_twin(
@@ -54,15 +62,18 @@ def copy_twin(
     if path is not None and src_path is not None and path.resolve() == src_path.resolve():
         raise BadInput("the source and the destination are the same file")
     with Twin.open(src) as source:
+        # Said before anything is written: a database's survey directory (the source's or the
+        # destination's) not set was found after the whole copy, which then exited 2 with the twin copied.
+        problem = survey_copy_problem(source, None if path is not None else str(dst))
+        if problem:
+            raise SettingsError(problem)
         if path is not None:
             result = _to_file(source, path, force, start, advance)
         else:
             result = _to_database(source, str(dst), force, start, advance)
-        from twin.surveys import copy_survey_files
-
         with Twin.open(dst) as target:
-            copy_survey_files(source, target)  # the survey rasters the history names, beside the copy
-        return result
+            surveys = copy_survey_files(source, target)  # the survey rasters the history names
+        return dataclasses.replace(result, surveys=surveys)
 
 
 def _to_file(source: Twin, path: Path, force: bool, start: Progress | None, advance: Progress | None) -> CopyResult:

@@ -43,7 +43,7 @@ def _takes(cls: type[BaseSettings], name: str) -> str | None:
     }
     if not bounds:
         return None
-    kind = "a whole number" if field.annotation is int else "a number"
+    kind = "a whole number" if field.annotation in (int, int | None) else "a number"
     n = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in bounds.items()}
     if "ge" in n and "le" in n:
         return f"takes {kind} from {n['ge']} to {n['le']}"
@@ -73,7 +73,9 @@ def _said(cls: type[BaseSettings], e: ValidationError) -> str:
 class VenueSettings(BaseSettings):
     """The base of every settings class: VENUE_TWIN_ prefix, .env read, errors said by variable."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
+    # No setting takes an infinite or NaN number: `nan` passed every "not below 0" check (a NaN
+    # compares false with everything) and `inf` for a size or a span of days is no value to work with.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", allow_inf_nan=False)
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -126,6 +128,9 @@ class TwinSettings(VenueSettings):
     # Memory a process may give the embedded store's in-memory read index (twin.stores.read_index),
     # in MiB; layers that do not fit are read by the store's query. 0 turns the index off.
     read_index_mb: int = Field(default=2048, ge=0)
+    # The encoded tiles of committed versions a process keeps (twin.tiles.TileCache), in MB (1e6
+    # bytes; 0.5 is half a megabyte). 0 turns the cache off; a negative size was taken as 0, silently.
+    tile_cache_mb: float = Field(default=64.0, ge=0)
     # The longest text a commit takes, in characters (twin.validation.text_limits; refused naming
     # the field, its length and the variable): a text property's value (a 15 MB note made every
     # page that shows the feature 15 MB), a commit message (the log prints it whole) and an

@@ -951,34 +951,124 @@ def _gdal_reason(e: BaseException, name: str) -> str:
     return text.replace(f"{name}, ", "")  # "bad.tif, band 1: IReadBlock failed ..." names the file already
 
 
-def copy_survey_files(source: Twin, target: Twin) -> int:
-    """Copy the survey files `source` records (at its head) into `target`'s survey directory, for
-    `venue-twin copy`; files already there are kept (a file's name is its checksum). The count copied."""
-    import shutil
+@dataclass(frozen=True)
+class SurveyFilesCopied:
+    """What `venue-twin copy` did with the survey files the source's history records."""
 
-    recorded = list_surveys(source)
+    recorded: int  # files the history names (a removed survey's too: the versions before show it)
+    # Where the copy's processes look for them, each with the files written there (it lacked them,
+    # or held them damaged) and the files already there with the recorded size and checksum.
+    directories: tuple[tuple[Path, int, int], ...]
+    problems: tuple[str, ...]  # each file not brought, why, and what brings it
+
+    @property
+    def copied(self) -> int:
+        return sum(n for _, n, _ in self.directories)
+
+
+def recorded_survey_files(twin: Twin) -> dict[str, tuple[str, int]]:
+    """file name → (SHA-256, size in bytes) of every survey file the twin's history records."""
+    out: dict[str, tuple[str, int]] = {}
+    for layer in survey_layers(twin):
+        for versions in twin.layer_history(layer).values():
+            for h in versions:
+                if h.geojson:
+                    p = orjson.loads(h.geojson)["properties"]
+                    out[p["file_name"]] = (p["checksum"], int(p["size_bytes"]))
+    return out
+
+
+def survey_file_directories(twin: Twin) -> list[Path]:
+    """Where the processes of `twin` look for its survey files: its survey directory and, for a
+    GeoPackage twin, also the one beside the file, where a process without VENUE_TWIN_SURVEY_DIR
+    looks (a copy made with the variable set for a database source, then served without it, found
+    none of its files)."""
+    dirs = [survey_directory(twin)]
+    path = getattr(twin.store, "path", None)
+    if isinstance(path, Path):
+        beside = path.with_name(path.stem + ".surveys")
+        if beside.resolve() != dirs[0].resolve():
+            dirs.append(beside)
+    return dirs
+
+
+def survey_copy_problem(source: Twin, database_url: str | None) -> str | None:
+    """Why `venue-twin copy` cannot bring the survey files `source` records (a database twin's
+    directory, the source's or the destination's, not given by an absolute VENUE_TWIN_SURVEY_DIR),
+    asked before anything is copied; None when it can or there are none."""
+    from twin.settings import SettingsError, database_survey_dir
+
+    if not survey_layers(source) or not (n := len(recorded_survey_files(source))):
+        return None
+    try:
+        survey_directory(source)
+        if database_url is not None:
+            database_survey_dir(database_url)
+    except SettingsError as e:
+        return f"{e}; the twin records {n} survey file(s), which `venue-twin copy` brings along: set it and copy again"
+    return None
+
+
+def _copy_checked(src: Path, there: Path, checksum: str) -> str | None:
+    """`src` copied to `there` (a temporary beside it, renamed into place) when its bytes hash to
+    `checksum`; else None, leaving `there` as it was."""
+    there.parent.mkdir(parents=True, exist_ok=True)
+    with _temporary(there.parent) as tmp:
+        h = hashlib.sha256()
+        with src.open("rb") as r, tmp.open("wb") as w:
+            while chunk := r.read(_CHUNK):
+                h.update(chunk)
+                w.write(chunk)
+        if h.hexdigest() != checksum:
+            return h.hexdigest()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, there)
+    return None
+
+
+def _bring(name: str, checksum: str, sources: list[Path], there: Path) -> str | None:
+    """Copy the first intact one of `sources` to `there`; None when done, else why not and what brings it."""
+    damaged: list[str] = []
+    for src in sources:
+        if not src.is_file() or src.resolve() == there.resolve():
+            continue
+        try:
+            digest = _copy_checked(src, there, checksum)
+        except OSError as e:
+            return f"{name}: not written to {there} ({_first_line(e)}); bring it with: cp {src} {there}"
+        if digest is None:
+            return None
+        damaged.append(f"{src} hashes to {digest[:12]}, the twin recorded {checksum[:12]}")
+    found = "; ".join(damaged) if damaged else f"not in {' or '.join(str(s.parent) for s in sources)}"
+    return f"{name}: {found}; put the file itself at {there} (`venue-twin fsck` checks it)"
+
+
+def copy_survey_files(source: Twin, target: Twin) -> SurveyFilesCopied:
+    """Bring the survey files `source`'s history records to where `target`'s processes look for
+    them (survey_file_directories), for `venue-twin copy`. A file already there is checked (size,
+    then SHA-256) and kept; one missing or damaged is copied from the source's directories (the
+    survey directory, and beside a GeoPackage source), its bytes hashed on the way and written
+    only when they are the recorded ones. What cannot be brought is said, not skipped: `problems`."""
+    recorded = recorded_survey_files(source) if survey_layers(source) else {}
     if not recorded:
-        return 0  # no survey directory needed (a database twin's must be configured once it has one)
-    dst_dir = survey_directory(target)
-    # A GeoPackage source's files may also be beside it: VENUE_TWIN_SURVEY_DIR set for the
-    # database copy names the destination's directory, and the file's own stay where they were made.
-    src_dirs = [survey_directory(source)]
-    path = getattr(source.store, "path", None)
-    if isinstance(path, Path) and path.with_name(path.stem + ".surveys") not in src_dirs:
-        src_dirs.append(path.with_name(path.stem + ".surveys"))
-    copied = 0
-    for info in recorded:
-        there = dst_dir / info.file_name
-        found = next((d / info.file_name for d in src_dirs if (d / info.file_name).exists()), None)
-        if there.exists() or found is None:
-            continue  # already there (a file's name is its checksum); fsck of the source reports a missing one
-        dst_dir.mkdir(parents=True, exist_ok=True)
-        with _temporary(dst_dir) as tmp:
-            shutil.copyfile(found, tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, there)
-        copied += 1
-    return copied
+        return SurveyFilesCopied(0, (), ())
+    dst_dirs = survey_file_directories(target)
+    src_dirs = survey_file_directories(source)
+    copied = dict.fromkeys(dst_dirs, 0)
+    present = dict.fromkeys(dst_dirs, 0)
+    problems: list[str] = []
+    for name, (checksum, size) in sorted(recorded.items()):
+        for d in dst_dirs:
+            there = d / name
+            if there.is_file() and there.stat().st_size == size and _sha256(there)[0] == checksum:
+                present[d] += 1
+                continue
+            problem = _bring(name, checksum, [s / name for s in src_dirs], there)
+            if problem is None:
+                copied[d] += 1
+            else:
+                problems.append(problem)
+    return SurveyFilesCopied(len(recorded), tuple((d, copied[d], present[d]) for d in dst_dirs), tuple(problems))
 
 
 # ---------------------------------------------------------------------- integrity

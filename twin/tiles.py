@@ -13,7 +13,6 @@ empty layer, answered like any other tile: GDAL opens it and web map clients dra
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
@@ -243,12 +242,11 @@ class TileCache:
 
     @classmethod
     def from_environment(cls) -> TileCache:
-        text = os.environ.get("VENUE_TWIN_TILE_CACHE_MB", "64")
-        try:
-            mb = float(text)
-        except ValueError:
-            raise BadInput(f"VENUE_TWIN_TILE_CACHE_MB={text!r} is not a number of megabytes") from None
-        return cls(int(max(mb, 0.0) * 1e6))
+        """The size VENUE_TWIN_TILE_CACHE_MB sets (twin.settings: a value that is not a size of 0 or
+        more, such as -5, nan or inf, is a SettingsError naming the variable; `serve` checks it at start)."""
+        from twin.settings import settings
+
+        return cls(int(settings().tile_cache_mb * 1e6))
 
     def get(self, key: Hashable) -> bytes | None:
         with self._lock:

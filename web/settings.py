@@ -29,7 +29,9 @@ class MapSettings(VenueSettings):
     basemap_datum: Literal["wgs84", "gcj02"] = "wgs84"
     basemap_attribution: str = ""
     basemap_subdomains: str = "abc"
-    basemap_max_zoom: int = 20
+    # A web map's zoom levels are 0 to 24 (Leaflet draws nothing past the basemap's last level): a
+    # negative one locked the map at the whole world, the venue a dot that could not be zoomed to.
+    basemap_max_zoom: int = Field(default=20, ge=0, le=24)
     map_tile_threshold: int = Field(default=250_000, ge=0)
 
     @property
