@@ -173,6 +173,7 @@ class Sheet:
     # Mac's 1904 system is 4 years and a day later than Windows' 1900 one).
     epoch: datetime = datetime(1899, 12, 30)
     from_csv: bool = False  # read from a CSV file: "the file", not a sheet, in messages
+    several: bool = False  # a workbook with other sheets: a message names this one
 
     @property
     def called(self) -> str:
@@ -581,10 +582,14 @@ def read_sheet(
     merged: list[tuple[int, int, int, int]] = []
     hidden: set[int] = set()
     epoch = Sheet.epoch
+    passed: set[tuple[int, int]] = set()  # cells a merge above fills: no row's own value
+    several = False
     if is_xlsx:
         _check_workbook(data, source)
         with _unreadable_workbook(source):
-            table, name, merged, hidden, epoch = _xlsx_rows(data, kind, sheet, source, sheet_option, mapping)
+            table, name, merged, hidden, epoch, passed, several = _xlsx_rows(
+                data, kind, sheet, source, sheet_option, mapping
+            )
     else:
         if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
@@ -685,8 +690,10 @@ def read_sheet(
     skipped: list[tuple[int, str]] = []
     for n, cells in enumerate(table[top + depth :], start=top + depth + 1):
         values = {f: _clean(cells[i]) if i < len(cells) else None for i, f in columns.items()}
-        if all(v is None for v in values.values()):
-            continue  # blank lines between blocks are common in hand-kept sheets
+        if all(values[f] is None or (n - 1, i) in passed for i, f in columns.items()):
+            # Blank lines between blocks are common in hand-kept sheets, and so is one inside a block
+            # whose unit or date is merged down over it: a row with nothing of its own is blank.
+            continue
         if (why := _no_project_row(cells, values.get("code")) or _note_row(cells, values.get("code"))) is not None:
             skipped.append((n, why))
             continue
@@ -705,6 +712,7 @@ def read_sheet(
         shut,
         epoch,
         not is_xlsx,
+        several,
     )
 
 
@@ -854,10 +862,11 @@ def _xlsx_rows(
     source: str,
     sheet_option: str = "--sheet",
     mapping: Mapping[str, str] | None = None,
-) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]], set[int], datetime]:
+) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]], set[int], datetime, set[tuple[int, int]], bool]:
     """The sheet's values with merged cells filled (see _fill_merged), its name, its merged
-    ranges (for the group cells of a two-row header), its hidden rows (1-based), and the
-    workbook's date system (its epoch, for serial day numbers left unformatted)."""
+    ranges (for the group cells of a two-row header), its hidden rows (1-based), the workbook's
+    date system (its epoch, for serial day numbers left unformatted), the cells a merge above
+    filled (row, column, 0-based), and whether the workbook has other sheets."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -877,8 +886,8 @@ def _xlsx_rows(
     table = _xlsx_values(ws)
     xml = _sheet_xml(ws)
     merged = _merged_ranges(xml)
-    _fill_merged(table, merged)
-    return table, name, merged, _hidden_rows(xml), book.epoch
+    passed = _fill_merged(table, merged)
+    return table, name, merged, _hidden_rows(xml), book.epoch, passed, len(book.sheetnames) > 1
 
 
 # A workbook's sheet XML compresses some 5 to 30 times; a zip bomb's a thousand (twin.archives).
@@ -1033,11 +1042,13 @@ def _merged_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
     return [range_boundaries(m.decode()) for m in _MERGE.findall(tail)]
 
 
-def _fill_merged(table: list[list[Any]], ranges: Sequence[tuple[int, int, int, int]]) -> None:
+def _fill_merged(table: list[list[Any]], ranges: Sequence[tuple[int, int, int, int]]) -> set[tuple[int, int]]:
     """A cell merged down over several rows holds its value on each, as Excel shows it (a unit or a
     date merged over the rows of its projects is theirs, not empty below the first). Across
     columns a merge is only a wider cell: a remark spread over the reason and reporter columns is
-    not a reason nor a reporter, so only its first column is filled."""
+    not a reason nor a reporter, so only its first column is filled. Returns the cells filled so
+    (row, column, 0-based): a row holding nothing else has nothing of its own, a blank row."""
+    passed: set[tuple[int, int]] = set()
     for min_col, min_row, _, max_row in ranges:
         if min_row > len(table) or max_row == min_row:
             continue
@@ -1047,6 +1058,8 @@ def _fill_merged(table: list[list[Any]], ranges: Sequence[tuple[int, int, int, i
             if len(row) < min_col:
                 row.extend([None] * (min_col - len(row)))
             row[min_col - 1] = value
+            passed.add((r, min_col - 1))
+    return passed
 
 
 def _xlsx_value(cell: Any) -> Any:
