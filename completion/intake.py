@@ -37,6 +37,7 @@ from completion.register import (
     Project,
     code_problem,
     codes_like_others,
+    quoted,
     register_names,
     reports_from_history,
     spelt_two_ways,
@@ -174,11 +175,19 @@ class Sheet:
     epoch: datetime = datetime(1899, 12, 30)
     from_csv: bool = False  # read from a CSV file: "the file", not a sheet, in messages
     several: bool = False  # a workbook with other sheets: a message names this one
+    # Each field's column header as the sheet shows it ("计划完成 日期"), for the words of a message.
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def called(self) -> str:
         """How messages name it: "sheet '进度'", or "the file" for a CSV (which has no sheets)."""
         return "the file" if self.from_csv else f"sheet {self.name!r}"
+
+    def label(self, name: str) -> str:
+        """How a message names a field: its column's header as the sheet has it (计划完成, Planned
+        finish), or for a field the sheet has no column for, its Chinese and English header names
+        (责任人 (responsible person)); never the register's internal name (responsible_person)."""
+        return self.labels.get(name) or field_words(name)
 
 
 class RowProblem(NamedTuple):
@@ -713,7 +722,18 @@ def read_sheet(
         epoch,
         not is_xlsx,
         several,
+        _column_labels(header, columns),
     )
+
+
+def _column_labels(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str, str]:
+    """Each field's column header as the sheet shows it (a header's line breaks as spaces)."""
+    labels: dict[str, str] = {}
+    for i, f in columns.items():
+        h = header[i] if i < len(header) else None
+        label = h.label if isinstance(h, Header) else "" if h is None else str(h)
+        labels[f] = " ".join(label.split())
+    return labels
 
 
 def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str, str]:
@@ -721,13 +741,19 @@ def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str
     as spaces): "column H: 计划完成 日期"."""
     from openpyxl.utils.cell import get_column_letter
 
-    named: dict[str, str] = {}
-    for i, f in columns.items():
-        h = header[i] if i < len(header) else None
-        label = h.label if isinstance(h, Header) else "" if h is None else str(h)
-        label = " ".join(label.split())
-        named[f] = f"column {get_column_letter(i + 1)}" + (f": {label}" if label else "")
-    return named
+    labels = _column_labels(header, columns)
+    return {
+        f: f"column {get_column_letter(i + 1)}" + (f": {labels[f]}" if labels[f] else "") for i, f in columns.items()
+    }
+
+
+def field_words(name: str) -> str:
+    """A field as a message names it when no column of the sheet gives it: its first Chinese header
+    name and its English one (责任人 (responsible person)); a field no header names, as it is."""
+    aliases = REGISTER_HEADERS.get(name) or REPORT_HEADERS.get(name) or ()
+    chinese = next((a for a in aliases if _HAN.search(a)), None)
+    english = name.replace("_", " ")
+    return f"{chinese} ({english})" if chinese else english
 
 
 def at_columns(sheet: Sheet, bad: Iterable[RowProblem]) -> list[RowProblem]:
@@ -1228,7 +1254,8 @@ def _as_number(v: Any, what: str) -> float:
             x = float(text[:-1]) if text.endswith("%") else float(text)
         except ValueError:
             hint = " (write decimals with a point, e.g. 99.5)" if re.fullmatch(r"[+-]?\d+[,，]\d+%?", text) else ""
-            raise ValueError(f"{what} {text!r} is not a number{hint}") from None
+            # quoted as written (1,200㎡), not as read (1,200m2): the coordinator looks for it in the sheet
+            raise ValueError(f"{what} {quoted(str(v).strip())} is not a number{hint}") from None
     if not math.isfinite(x):
         raise ValueError(f"{what} {v!r} is not a number")
     return x
@@ -1252,6 +1279,45 @@ def _fraction_problem(cell: Any, x: float) -> str | None:
 def _unit(v: Any) -> str:
     text = str(v).strip()
     return UNIT_ALIASES.get(text.casefold(), UNIT_ALIASES.get(text, text))
+
+
+# A quantity written with its unit: 1,200㎡ (read as 1,200m2), 850 m, 1200 平方米, 30盏.
+_WITH_UNIT = re.compile(r"([+-]?\d[\d,，]*(?:\.\d+)?)\s*([^\d\s.,，%+-].*)")
+
+
+def _quantity_and_unit(cell: Any, given: str | None, given_by: str) -> tuple[float, str | None]:
+    """A quantity cell's number and, when it is written with its unit (1,200㎡, 850 m), that unit as
+    the register spells it (UNIT_ALIASES: m2, ㎡ → m²); ValueError when it is neither a number nor
+    one with a unit. ``given``: the unit the row gives otherwise (its unit column, or the quantity's
+    header: 工程量（㎡）), named in messages as ``given_by``. A unit written in the cell must be that
+    one; with none given it must be a unit known. Messages quote the cell as written."""
+    try:
+        return _as_number(cell, "quantity"), None
+    except ValueError:
+        if not isinstance(cell, str):
+            raise
+        m = _WITH_UNIT.fullmatch(unicodedata.normalize("NFKC", cell).strip())
+        if m is None:
+            raise
+    try:
+        number = _as_number(m[1], "quantity")
+    except ValueError as e:  # 9,5 m²: the number's reason, naming the cell
+        raise ValueError(str(e).replace(quoted(m[1]), quoted(cell), 1)) from None
+    unit = _unit(m[2])
+    if unit == given:
+        return number, unit
+    if unit not in UNIT_ALIASES.values():
+        known = ", ".join(dict.fromkeys(UNIT_ALIASES.values()))
+        raise ValueError(
+            f"quantity {quoted(cell)}: its unit is not a unit of quantity known ({known}); "
+            "write the number alone, and its unit in the unit column"
+        )
+    if given is not None:
+        raise ValueError(
+            f"quantity {quoted(cell)} is in {unit}, but the row's unit is {given} ({given_by}): "
+            "write the quantity in the row's unit, or correct the unit"
+        )
+    return number, unit
 
 
 # ---------------------------------------------------------------------------- the register
@@ -1308,10 +1374,17 @@ def register_records(
                     refused.setdefault(row.number, set()).add(f)
                     continue
                 rec[f] = day.isoformat()
+        written_unit = None  # the unit the quantity cell is written with (1,200㎡)
         for f in ("quantity", "weight"):
             if v.get(f) is not None:
                 try:
-                    rec[f] = _as_number(v[f], f)
+                    if f == "quantity":
+                        given, given_by = sheet.quantity_unit, f"the header {sheet.label('quantity')}"
+                        if (written := v.get("quantity_unit")) is not None:
+                            given, given_by = _unit(written), f"{sheet.label('quantity_unit')} {quoted(str(written))}"
+                        rec[f], written_unit = _quantity_and_unit(v[f], given, given_by)
+                    else:
+                        rec[f] = _as_number(v[f], f)
                 except ValueError as e:
                     reasons.append(RowProblem(row.number, f, str(e)))
                     refused.setdefault(row.number, set()).add(f)
@@ -1330,6 +1403,8 @@ def register_records(
             rec["quantity_unit"] = _unit(v["quantity_unit"])
         elif sheet.quantity_unit is not None and "quantity" in rec:
             rec["quantity_unit"] = sheet.quantity_unit  # 工程量（㎡）: the header gives it
+        elif written_unit is not None and "quantity" in rec:
+            rec["quantity_unit"] = written_unit  # 1,200㎡: the quantity's cell gives it
         if v.get("area") is not None:
             a = str(v["area"])
             rec["area"] = AREA_ALIASES.get(a.casefold(), AREA_ALIASES.get(a, a))

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
-from test_intake_messy import GRID, REGISTER, props, row, run, twin_with
+from test_intake_messy import GRID, REGISTER, book, props, row, run, twin_with
 
 
 def merged_book(path: Path, title: str, rows: list[list], merges: list[str]) -> Path:
@@ -45,3 +45,37 @@ def test_a_blank_row_under_a_merged_report_date_is_a_blank_row(tmp_path: Path) -
     code, out = run("progress", "import", str(path), "-s", str(store), "--author", "x <y>")
     assert code == 0, out
     assert (props(store, "LA-0001")["percent_complete"], props(store, "LA-0002")["percent_complete"]) == (45, 35)
+
+
+def with_quantity(code: str, quantity: object, unit: object) -> list:
+    r = row(code)
+    r[8:10] = [quantity, unit]
+    return r
+
+
+def test_a_quantity_written_with_its_unit_is_read_when_the_unit_agrees(tmp_path: Path) -> None:
+    store = twin_with(tmp_path, row("LA-0001"))
+    rows = [REGISTER, with_quantity("LA-0101", "1,200㎡", None), with_quantity("LA-0102", "850 m", "米"),
+            with_quantity("LA-0103", "1200 m2", "平方米")]  # fmt: skip
+    code, out = run("projects", "import", str(book(tmp_path / "r.xlsx", {"项目清单": rows})), "-s", str(store))
+    assert code == 0, out
+    got = [(props(store, c)["quantity"], props(store, c)["quantity_unit"]) for c in ("LA-0101", "LA-0102", "LA-0103")]
+    assert got == [(1200, "m²"), (850, "m"), (1200, "m²")]
+    # a sheet with no unit column: the unit written in the cell is the project's
+    bare = [REGISTER[:-1], with_quantity("LA-0104", "30盏", None)[:-1]]
+    code, out = run("projects", "import", str(book(tmp_path / "b.xlsx", {"项目清单": bare})), "-s", str(store))
+    assert code == 0, out
+    assert (props(store, "LA-0104")["quantity"], props(store, "LA-0104")["quantity_unit"]) == (30, "lamps")
+
+
+def test_a_quantity_whose_unit_disagrees_is_refused_saying_both_and_quoting_the_cell(tmp_path: Path) -> None:
+    store = twin_with(tmp_path, row("LA-0001"))
+    rows = [REGISTER, with_quantity("LA-0101", "1,200㎡", "米"), with_quantity("LA-0102", "30 boxes", None),
+            with_quantity("LA-0103", "1,2 ㎡", None)]  # fmt: skip
+    code, out = run("projects", "import", str(book(tmp_path / "r.xlsx", {"项目清单": rows})), "-s", str(store))
+    assert code == 2, out
+    said = " ".join(out.split())
+    assert "'1,200㎡' is in m², but the row's unit is m (单位 '米')" in said, said
+    assert "'30 boxes': its unit is not a unit of quantity known" in said, said
+    assert "'1,2 ㎡' is not a number (write decimals with a point" in said, said
+    assert "m2" not in said, said  # the cells as written, not as read
