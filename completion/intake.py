@@ -183,6 +183,11 @@ class Sheet:
         """How messages name it: "sheet '进度'", or "the file" for a CSV (which has no sheets)."""
         return "the file" if self.from_csv else f"sheet {self.name!r}"
 
+    def where(self, source: str) -> str:
+        """How a refusal names where its rows are: ``source`` (the file), and this sheet when the
+        workbook has others and ``source`` does not name it already (the upload's "sheet '进度'")."""
+        return f"{source} {self.called}" if self.several and self.called not in source else source
+
     def label(self, name: str) -> str:
         """How a message names a field: its column's header as the sheet has it (计划完成, Planned
         finish), or for a field the sheet has no column for, its Chinese and English header names
@@ -208,14 +213,15 @@ def _in_order(problems: Iterable[RowProblem]) -> list[RowProblem]:
 class Refused(ValidationFailed):
     """A file with bad rows; ``row_problems`` gives each with the field it is about, ``rows`` pairs
     each row number with its reason. ``noun`` is what a row is called: "row" in a sheet, "item" in
-    a JSON list of reports (numbered from 1)."""
+    a JSON list of reports (numbered from 1); ``what`` what the rows are, which leads each problem
+    on the command line: "projects" (the register's), "reports"."""
 
-    def __init__(self, source: str, rows: Sequence[RowProblem], noun: str = "row"):
+    def __init__(self, source: str, rows: Sequence[RowProblem], noun: str = "row", what: str = LAYER):
         self.source = source
         self.noun = noun
         self.row_problems = list(rows)
         self.rows = [(p.row, p.reason) for p in self.row_problems]
-        super().__init__([Problem(LAYER, None, f"{source} {noun} {n}: {why}") for n, why in self.rows])
+        super().__init__([Problem(what, None, f"{source} {noun} {n}: {why}") for n, why in self.rows])
 
 
 # ---------------------------------------------------------------------------- reading sheets
@@ -749,22 +755,39 @@ def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str
 
 def field_words(name: str) -> str:
     """A field as a message names it when no column of the sheet gives it: its first Chinese header
-    name and its English one (责任人 (responsible person)); a field no header names, as it is."""
+    name and its English one (责任人 (responsible person)); a field no header names, in words."""
     aliases = REGISTER_HEADERS.get(name) or REPORT_HEADERS.get(name) or ()
     chinese = next((a for a in aliases if _HAN.search(a)), None)
-    english = name.replace("_", " ")
+    spaced = name.replace("_", " ")
+    english = spaced if spaced in aliases else next((a for a in aliases if a != name and a.isascii()), spaced)
     return f"{chinese} ({english})" if chinese else english
 
 
 def at_columns(sheet: Sheet, bad: Iterable[RowProblem]) -> list[RowProblem]:
-    """The reasons of a sheet's bad rows, each naming the column of the field it is about, as the
-    sheet shows it (a coordinator reads 'column H: 计划完成', not planned_finish), where a reason is
-    a cell's and the sheet has a column for it."""
+    """The reasons of a sheet's bad rows in its words (see in_sheet_words), each naming the column
+    of the field it is about, as the sheet shows it (a coordinator reads 'column H: 计划完成', not
+    planned_finish), where a reason is a cell's and the sheet has a column for it."""
     out: list[RowProblem] = []
     for p in bad:
         where = sheet.columns.get(p.field) if p.field else None
-        out.append(p._replace(reason=f"{p.reason} [{where}]") if where else p)
+        reason = in_sheet_words(sheet, p.reason, p.field)
+        out.append(p._replace(reason=f"{reason} [{where}]" if where else reason))
     return out
+
+
+def in_sheet_words(sheet: Sheet, text: str, about: str | None = None) -> str:
+    """A reason or a note as the sheet words it: the field it is ``about`` named at its start
+    (``planned_finish: …``, ``quantity '850 m' …``, ``no responsible_person``) by its column's header
+    (计划完成: …), and a field of two words (responsible_unit, planned start) by its header wherever
+    the sheet has a column for it (see Sheet.label); other words as they are ("the date" stays)."""
+    if about is not None:
+        names = "|".join(re.escape(n) for n in dict.fromkeys((about, about.replace("_", " "))))
+        text = re.sub(rf"^(no )?(?:{names})(?![\w-])", lambda m: f"{m[1] or ''}{sheet.label(about)}", text)
+    for f, label in sheet.labels.items():
+        if "_" in f and label:
+            names = "|".join(re.escape(n) for n in (f, f.replace("_", " ")))
+            text = re.sub(rf"(?<![\w-])(?:{names})(?![\w-])", label.replace("\\", "\\\\"), text)  # as written
+    return text
 
 
 def _rule_problems(row: int, reasons: Iterable[Reason]) -> list[RowProblem]:
@@ -1494,7 +1517,7 @@ def import_register(
     _keys_of_labels(schema, records)
     said, ambiguous = _register_names(records, existing)
     if notes is not None:
-        notes.extend(said)
+        notes.extend(in_sheet_words(sheet, n) for n in said)
     refs = sorted({r for _, rec in records for r in rec.get("features", [])})
     # Every feature reference checked in one read per layer (check_project would read per record).
     bad_refs = feature_ref_problems(twin, refs, ref.seq)
@@ -1526,10 +1549,11 @@ def import_register(
         if quantity is not None or "quantity" in left_out:
             left_out |= {"quantity", "quantity_unit"}  # said once, by the quantity's own reason
         reasons = [
-            RowProblem(row.number, f if isinstance(f := w.args.get("field"), str) else None, w.text)
+            RowProblem(row.number, f if isinstance(f := w.args.get("field"), str) else None,
+                       f"no {f}" if w.code == "required_missing" else w.text)  # "no 责任单位" (at_columns)
             for w in whys
             if not (w.code == "required_missing" and w.args["field"] in left_out)
-        ]
+        ]  # fmt: skip
         if not reasons:
             if row.number not in refused:  # its checks (finish after start...) would read the cell left out
                 found = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)
@@ -1544,7 +1568,7 @@ def import_register(
     near = f"with {new_units_option}" if new_units_option and not new_units else None
     bad.extend(ambiguous + _lookalikes(given, existing, near))
     if bad:
-        raise Refused(source, at_columns(sheet, _in_order(bad)))
+        raise Refused(sheet.where(source), at_columns(sheet, _in_order(bad)))
     if notes is not None:
         notes.extend(_starts_past_reports(twin, given, existing, ref))
     msg = message or fitted_message(f"Import the project register from {source} ({len(changes)} projects)")
@@ -1588,14 +1612,17 @@ def _register_names(
                 rec[f] = meant[0]
                 taken.setdefault((f, v, meant[0]), []).append(row.number)
             elif meant:
-                listed = " or ".join(map(repr, meant))
-                bad.append(RowProblem(row.number, f, f"{f} {v!r} could be {listed} in the register: write which"))
-    notes = [f"{f} {v!r} taken as the register's {meant!r} ({_rows(rows)})" for (f, v, meant), rows in taken.items()]
+                listed = " or ".join(map(quoted, meant))
+                bad.append(RowProblem(row.number, f, f"{f} {quoted(v)} could be {listed} in the register: write which"))
+    notes = [
+        f"{f} {quoted(v)} taken as the register's {quoted(meant)} ({_rows(rows)})"
+        for (f, v, meant), rows in taken.items()
+    ]
     for row, rec in records:
         old = existing.get(rec.get("code", ""))
         unit = rec.get("responsible_unit")
         if old is not None and isinstance(unit, str) and unit != old.responsible_unit:
-            notes.append(f"row {row.number}: {old.code} moves from {old.responsible_unit!r} to {unit!r}")
+            notes.append(f"row {row.number}: {old.code} moves from {quoted(old.responsible_unit)} to {quoted(unit)}")
     return notes, bad
 
 
@@ -1907,7 +1934,7 @@ def plan_reports(
         groups.setdefault((r.on, project.responsible_unit, reporter), []).append((sr, project))
         state[r.code] = Project.from_feature({"id": project.fid, "properties": props})
     if bad:
-        raise Refused(source, _in_order(bad))
+        raise Refused(source, _in_order(bad), what="reports")
     batches = [Batch(on, unit, reporter, items) for (on, unit, reporter), items in sorted(groups.items())]
     return Plan(batches, base, skipped)
 
@@ -1966,7 +1993,7 @@ def import_reports(
                          default_reporter=default_reporter, parent=parent)  # fmt: skip
         except Refused as e:
             bad += e.row_problems
-        raise Refused(source, at_columns(sheet, _in_order(bad)))
+        raise Refused(sheet.where(source), at_columns(sheet, _in_order(bad)), what="reports")
     if not reports:
         raise BadInput(f"{source}: no report rows")
     try:
@@ -1975,7 +2002,7 @@ def import_reports(
             parent=parent,
         )  # fmt: skip
     except Refused as e:
-        raise Refused(source, at_columns(sheet, e.row_problems)) from None
+        raise Refused(sheet.where(source), at_columns(sheet, e.row_problems), what="reports") from None
     done = commit_reports(
         twin, plan.batches, plan.base, original_dates=original_dates, source=source, uploaded_by=uploaded_by
     )

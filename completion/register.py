@@ -350,7 +350,7 @@ def spelt_two_ways(
                 near_of[name_key(v)] = near_name(v, units, f)  # every row writing it is refused, not the first
             if known and v not in known:
                 spelt, there = next(iter(known.items()))
-                bad.append((i, f"{f} {v!r} is written {spelt!r} on {there}: one name spelt two ways "
+                bad.append((i, f"{f} {quoted(v)} is written {quoted(spelt)} on {there}: one name spelt two ways "
                             "(spaces, full-width brackets) is counted as two; write it one way"))  # fmt: skip
             elif (like := near_of.get(name_key(v))) is not None:
                 bad.append((i, f"{f} {v!r} is not in the register: did you mean {like!r}? "

@@ -4,6 +4,7 @@ category like the register's, and projects with no 责任人."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -79,3 +80,26 @@ def test_a_quantity_whose_unit_disagrees_is_refused_saying_both_and_quoting_the_
     assert "'30 boxes': its unit is not a unit of quantity known" in said, said
     assert "'1,2 ㎡' is not a number (write decimals with a point" in said, said
     assert "m2" not in said, said  # the cells as written, not as read
+
+
+def test_messages_name_the_sheet_its_headers_and_odd_spaces_in_a_coordinators_words(tmp_path: Path) -> None:
+    store = twin_with(tmp_path, row("LA-0001"))
+    late = row("LA-0102", person="黄\u3000丽")
+    late[7] = "10月30日"
+    reports = [["项目编号", "填报日期", "完成百分比"], ["LA-0001", "2026-11-02", "140%"]]
+    path = book(
+        tmp_path / "season.xlsx", {"项目清单": [REGISTER, row("LA-0101", person="黄丽"), late], "进度填报": reports}
+    )
+    code, out = run("projects", "import", str(path), "-s", str(store))
+    assert code == 2, out
+    said = re.sub(r" *\n *", " ", out)  # as printed, lines wrapped (split() would take the full-width space too)
+    # the sheet of a workbook with several; the header as the sheet has it, not planned_finish
+    assert "season.xlsx sheet '项目清单' row 3: 计划完成: '10月30日' has no year" in said, said
+    # a full-width space said in words, not as a Python escape
+    assert "row 3: 责任人 '黄\u3000丽' (with a full-width space) is written '黄丽' on row 2" in said, said
+    assert "\\u3000" not in said and "planned_finish" not in said and "responsible_person" not in said, said
+    code, out = run("progress", "import", str(path), "-s", str(store), "--author", "x <y>")
+    assert code == 2, out
+    # a report sheet's rows are reports, not projects
+    assert "- reports: season.xlsx sheet '进度填报' row 2: 完成百分比 140 is beyond 100%" in " ".join(out.split()), out
+    assert "projects:" not in out, out
