@@ -34,6 +34,7 @@ import orjson
 from completion.register import (
     LAYER,
     NAME_FIELDS,
+    NEW_VALUES,
     Project,
     code_problem,
     codes_like_others,
@@ -1490,6 +1491,8 @@ def import_register(
     parent: str | None = HEAD,
     new_units: bool = False,
     new_units_option: str | None = None,
+    new_categories: bool = False,
+    new_categories_option: str | None = None,
     notes: list[str] | None = None,
 ) -> CommitInfo:
     """Add or update every project of the sheet as one commit; any bad row refuses the whole sheet.
@@ -1498,8 +1501,9 @@ def import_register(
     progress too). A unit or person written as the register's name without its bracketed part (or
     by that part) is taken as the register's, and a project moving to another unit is said, in
     ``notes``. With ``new_units_option`` (how the caller adds a new unit, e.g. "--new-units") a
-    unit the register does not hold but one of its units is like is refused unless ``new_units``.
-    Raises Refused naming every bad row.
+    unit the register does not hold but one of its units is like is refused unless ``new_units``;
+    so is a category like one of the register's (道路 beside 配套道路), with ``new_categories_option``
+    unless ``new_categories``. Raises Refused naming every bad row.
     """
     records, bad, refused = register_records(sheet)
     if not records and not bad:
@@ -1565,8 +1569,11 @@ def import_register(
         bad.extend(reasons)
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
-    near = f"with {new_units_option}" if new_units_option and not new_units else None
-    bad.extend(ambiguous + _lookalikes(given, existing, near))
+    near = {
+        "responsible_unit": f"with {new_units_option}" if new_units_option and not new_units else None,
+        "category": f"with {new_categories_option}" if new_categories_option and not new_categories else None,
+    }
+    bad.extend(ambiguous + _lookalikes(given, existing, near, _categories(schema)))
     if bad:
         raise Refused(sheet.where(source), at_columns(sheet, _in_order(bad)))
     if notes is not None:
@@ -1669,19 +1676,35 @@ def _rows(numbers: Sequence[int]) -> str:
     return f"row {shown}" if len(numbers) == 1 else f"rows {shown}"
 
 
+def _categories(schema: LayerSchema) -> set[str]:
+    """The categories the register layer knows beyond its projects': its keys and their labels, and
+    the one a new project gets without a category column."""
+    spec = schema.field("category")
+    labelled = {str(v) for labels in (spec.labels or () if spec is not None else ()) for v in labels}
+    return labelled | {NEW_PROJECT_DEFAULTS["category"]}
+
+
 def _lookalikes(
-    given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project], near: str | None = None
+    given: Sequence[tuple[Row, Mapping[str, Any]]],
+    existing: Mapping[str, Project],
+    near: Mapping[str, str | None] | None = None,
+    categories: Collection[str] = (),
 ) -> list[RowProblem]:
-    """The rows naming a unit or person spelt otherwise than the register or an earlier row, or a
-    new code like another (completion.register's rules, which every write path applies too), by
-    row number: refused here with the sheet's rows and columns before anything is committed."""
+    """The rows naming a unit, person or category spelt otherwise than the register or an earlier
+    row, or a new code like another (completion.register's rules, which every write path applies
+    too), by row number: refused here with the sheet's rows and columns before anything is
+    committed. ``near``, by field of NEW_VALUES: how the caller adds a new one, when a new one like
+    the register's is refused (spelt_two_ways); ``categories``: those the layer knows by name."""
     in_file = {rec.get("code") for _, rec in given}
     register = [p.properties for p in existing.values() if p.code not in in_file]
     where = [(f"row {r.number}", rec) for r, rec in given]
+    # The values the register holds, the file's own projects' too, are never new; nor a known category.
+    holds = {f: {v for p in existing.values() if isinstance(v := p.properties.get(f), str)} for f in NEW_VALUES}
+    holds["category"] |= set(categories)
     bad = [
         RowProblem(given[i][0].number, f, why)
-        for f in NAME_FIELDS
-        for i, why in spelt_two_ways(where, register, fields=(f,), near=near)
+        for f in (*NAME_FIELDS, "category")
+        for i, why in spelt_two_ways(where, register, fields=(f,), near=(near or {}).get(f), holds=holds)
     ]
     new = [(r, rec["code"]) for r, rec in given if isinstance(rec.get("code"), str) and rec["code"] not in existing]
     like = codes_like_others([(f"row {r.number}", code) for r, code in new], existing)

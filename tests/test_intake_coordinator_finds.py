@@ -9,7 +9,9 @@ from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
-from test_intake_messy import GRID, REGISTER, book, props, row, run, twin_with
+from test_intake_messy import GRID, REGISTER, XLSX, book, props, row, run, twin_with
+
+from twin import Twin
 
 
 def merged_book(path: Path, title: str, rows: list[list], merges: list[str]) -> Path:
@@ -103,3 +105,46 @@ def test_messages_name_the_sheet_its_headers_and_odd_spaces_in_a_coordinators_wo
     # a report sheet's rows are reports, not projects
     assert "- reports: season.xlsx sheet '进度填报' row 2: 完成百分比 140 is beyond 100%" in " ".join(out.split()), out
     assert "projects:" not in out, out
+
+
+def with_category(code: str, category: str) -> list:
+    r = row(code)
+    r[2] = category
+    return r
+
+
+def test_a_category_like_the_registers_is_refused_with_a_suggestion_unless_asked_for(tmp_path: Path) -> None:
+    # 道路 where the register's category is 配套道路 became a category of its own, without a word.
+    store = twin_with(tmp_path, row("LA-0001"))
+    path = book(tmp_path / "r.xlsx", {"项目清单": [REGISTER, with_category("LA-0101", "道路"), row("LA-0102")]})
+    code, out = run("projects", "import", str(path), "-s", str(store))
+    assert code == 2, out
+    said = " ".join(out.split())
+    why = "类别 '道路' is not in the register: did you mean '配套道路'? (a new category is added with --new-categories)"
+    assert f"row 2: {why}" in said and "row 3" not in said, said
+    code, out = run("projects", "import", str(path), "-s", str(store), "--new-categories")
+    assert code == 0, out
+    assert props(store, "LA-0101")["category"] == "道路"
+    # once the register holds it, it is the register's: no flag needed
+    again = book(tmp_path / "a.xlsx", {"项目清单": [REGISTER, with_category("LA-0103", "道路")]})
+    code, out = run("projects", "import", str(again), "-s", str(store))
+    assert code == 0, out
+
+
+def test_an_upload_of_a_category_like_the_registers_is_refused_unless_asked_for(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.settings import ApiSettings
+
+    store = twin_with(tmp_path, row("LA-0001"))
+    with Twin.open(store) as twin:
+        editor = {"Authorization": f"Bearer {twin.tokens.create('li.wei', 'editor')}", "Content-Type": XLSX}
+    near = book(tmp_path / "near.xlsx", {"项目清单": [REGISTER, with_category("LA-0101", "Road")]}).read_bytes()
+    with TestClient(create_app(ApiSettings(store=store))) as api:
+        r = api.post("/projects/import", content=near, headers=editor)
+        assert r.status_code == 422, r.text
+        assert "did you mean 'Support road'? (a new category is added with ?new_categories=true)" in r.text, r.text
+        r = api.post("/projects/import", params={"new_categories": "true"}, content=near, headers=editor)
+        assert r.status_code == 201, r.text
+    assert props(store, "LA-0101")["category"] == "Road"
