@@ -1577,6 +1577,12 @@ def import_register(
     if bad:
         raise Refused(sheet.where(source), at_columns(sheet, _in_order(bad)))
     if notes is not None:
+        # Accepted (the register does not require one), but the units' pages would name no one to ask.
+        nobody = [row.number for row, props in given if "code" in props and not props.get("responsible_person")]
+        if nobody:
+            notes.append(
+                f"no {sheet.label('responsible_person')} on {_rows(nobody)}: imported without a responsible person"
+            )
         notes.extend(_starts_past_reports(twin, given, existing, ref))
     msg = message or fitted_message(f"Import the project register from {source} ({len(changes)} projects)")
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)

@@ -148,3 +148,30 @@ def test_an_upload_of_a_category_like_the_registers_is_refused_unless_asked_for(
         r = api.post("/projects/import", params={"new_categories": "true"}, content=near, headers=editor)
         assert r.status_code == 201, r.text
     assert props(store, "LA-0101")["category"] == "Road"
+
+
+def test_a_project_with_no_responsible_person_is_imported_with_a_note(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.settings import ApiSettings
+
+    store = twin_with(tmp_path, row("LA-0001"))
+    rows = [REGISTER, row("LA-0101"), row("LA-0102", person=""), row("LA-0103", person=" ")]
+    code, out = run("projects", "import", str(book(tmp_path / "r.xlsx", {"项目清单": rows})), "-s", str(store))
+    assert code == 0, out
+    assert "note: no 责任人 on rows 3, 4: imported without a responsible person" in " ".join(out.split()), out
+    assert "responsible_person" not in props(store, "LA-0102")  # accepted: a note, not a refusal
+    # the upload's answer says so among its notes
+    with Twin.open(store) as twin:
+        editor = {"Authorization": f"Bearer {twin.tokens.create('li.wei', 'editor')}", "Content-Type": XLSX}
+    sheet = book(
+        tmp_path / "u.xlsx", {"项目清单": [REGISTER[:5] + REGISTER[6:], row("LA-0104")[:5] + row("LA-0104")[6:]]}
+    )
+    with TestClient(create_app(ApiSettings(store=store))) as api:
+        r = api.post("/projects/import", content=sheet.read_bytes(), headers=editor)
+        assert r.status_code == 201, r.text
+    # a sheet without the column names it in both languages
+    assert "no 责任人 (responsible person) on row 2: imported without a responsible person" in r.json()["notes"], (
+        r.json()
+    )
