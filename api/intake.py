@@ -225,6 +225,10 @@ class IntakeFactory:
             bool,
             Query(description="Add units the register does not hold even where one is like a unit it holds."),
         ] = False,
+        new_categories: Annotated[
+            bool,
+            Query(description="Add categories the register does not know even where one is like a category it knows."),
+        ] = False,
     ) -> Response:
         collection_of(twin, LAYER)
         _sheet_kind(request)
@@ -250,7 +254,8 @@ class IntakeFactory:
                 # as the command line does: a new unit like one of the register's is refused unless asked for
                 info = import_register(
                     twin, sh, author=who.name, source=f"sheet {sh.name!r}", time=at,
-                    new_units=new_units, new_units_option="?new_units=true", notes=notes,
+                    new_units=new_units, new_units_option="?new_units=true", new_categories=new_categories,
+                    new_categories_option="?new_categories=true", notes=notes,
                 )  # fmt: skip
             except ValidationFailed as e:
                 if not e.nothing_changes:

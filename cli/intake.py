@@ -67,6 +67,14 @@ def import_register_cmd(
             "(without it such a unit is refused, asking whether the other is meant).",
         ),
     ] = False,
+    new_categories: Annotated[
+        bool,
+        typer.Option(
+            "--new-categories",
+            help="Add the categories the register does not know even when one is like a category it knows "
+            "(without it such a category is refused, asking whether the other is meant).",
+        ),
+    ] = False,
     store: StoreOpt = None,
 ) -> None:
     """Add or update the projects of a register sheet as one commit; any bad row refuses the whole file."""
@@ -99,7 +107,8 @@ def import_register_cmd(
         try:
             info = import_register(
                 twin, sh, author=_author(author), source=file.name, message=message, time=when,
-                new_units=new_units, new_units_option="--new-units", notes=notes,
+                new_units=new_units, new_units_option="--new-units", new_categories=new_categories,
+                new_categories_option="--new-categories", notes=notes,
             )  # fmt: skip
         except ValidationFailed as e:
             for note in notes:  # said before the refusal too: a unit taken as another may be why

@@ -34,9 +34,11 @@ import orjson
 from completion.register import (
     LAYER,
     NAME_FIELDS,
+    NEW_VALUES,
     Project,
     code_problem,
     codes_like_others,
+    quoted,
     register_names,
     reports_from_history,
     spelt_two_ways,
@@ -173,11 +175,25 @@ class Sheet:
     # Mac's 1904 system is 4 years and a day later than Windows' 1900 one).
     epoch: datetime = datetime(1899, 12, 30)
     from_csv: bool = False  # read from a CSV file: "the file", not a sheet, in messages
+    several: bool = False  # a workbook with other sheets: a message names this one
+    # Each field's column header as the sheet shows it ("计划完成 日期"), for the words of a message.
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def called(self) -> str:
         """How messages name it: "sheet '进度'", or "the file" for a CSV (which has no sheets)."""
         return "the file" if self.from_csv else f"sheet {self.name!r}"
+
+    def where(self, source: str) -> str:
+        """How a refusal names where its rows are: ``source`` (the file), and this sheet when the
+        workbook has others and ``source`` does not name it already (the upload's "sheet '进度'")."""
+        return f"{source} {self.called}" if self.several and self.called not in source else source
+
+    def label(self, name: str) -> str:
+        """How a message names a field: its column's header as the sheet has it (计划完成, Planned
+        finish), or for a field the sheet has no column for, its Chinese and English header names
+        (责任人 (responsible person)); never the register's internal name (responsible_person)."""
+        return self.labels.get(name) or field_words(name)
 
 
 class RowProblem(NamedTuple):
@@ -198,14 +214,15 @@ def _in_order(problems: Iterable[RowProblem]) -> list[RowProblem]:
 class Refused(ValidationFailed):
     """A file with bad rows; ``row_problems`` gives each with the field it is about, ``rows`` pairs
     each row number with its reason. ``noun`` is what a row is called: "row" in a sheet, "item" in
-    a JSON list of reports (numbered from 1)."""
+    a JSON list of reports (numbered from 1); ``what`` what the rows are, which leads each problem
+    on the command line: "projects" (the register's), "reports"."""
 
-    def __init__(self, source: str, rows: Sequence[RowProblem], noun: str = "row"):
+    def __init__(self, source: str, rows: Sequence[RowProblem], noun: str = "row", what: str = LAYER):
         self.source = source
         self.noun = noun
         self.row_problems = list(rows)
         self.rows = [(p.row, p.reason) for p in self.row_problems]
-        super().__init__([Problem(LAYER, None, f"{source} {noun} {n}: {why}") for n, why in self.rows])
+        super().__init__([Problem(what, None, f"{source} {noun} {n}: {why}") for n, why in self.rows])
 
 
 # ---------------------------------------------------------------------------- reading sheets
@@ -581,10 +598,14 @@ def read_sheet(
     merged: list[tuple[int, int, int, int]] = []
     hidden: set[int] = set()
     epoch = Sheet.epoch
+    passed: set[tuple[int, int]] = set()  # cells a merge above fills: no row's own value
+    several = False
     if is_xlsx:
         _check_workbook(data, source)
         with _unreadable_workbook(source):
-            table, name, merged, hidden, epoch = _xlsx_rows(data, kind, sheet, source, sheet_option, mapping)
+            table, name, merged, hidden, epoch, passed, several = _xlsx_rows(
+                data, kind, sheet, source, sheet_option, mapping
+            )
     else:
         if filename and Path(filename).suffix.lower() in (".xlsx", ".xlsm"):
             raise BadInput(f"{source}: not an Excel workbook (.xlsx)")
@@ -685,8 +706,10 @@ def read_sheet(
     skipped: list[tuple[int, str]] = []
     for n, cells in enumerate(table[top + depth :], start=top + depth + 1):
         values = {f: _clean(cells[i]) if i < len(cells) else None for i, f in columns.items()}
-        if all(v is None for v in values.values()):
-            continue  # blank lines between blocks are common in hand-kept sheets
+        if all(values[f] is None or (n - 1, i) in passed for i, f in columns.items()):
+            # Blank lines between blocks are common in hand-kept sheets, and so is one inside a block
+            # whose unit or date is merged down over it: a row with nothing of its own is blank.
+            continue
         if (why := _no_project_row(cells, values.get("code")) or _note_row(cells, values.get("code"))) is not None:
             skipped.append((n, why))
             continue
@@ -705,7 +728,19 @@ def read_sheet(
         shut,
         epoch,
         not is_xlsx,
+        several,
+        _column_labels(header, columns),
     )
+
+
+def _column_labels(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str, str]:
+    """Each field's column header as the sheet shows it (a header's line breaks as spaces)."""
+    labels: dict[str, str] = {}
+    for i, f in columns.items():
+        h = header[i] if i < len(header) else None
+        label = h.label if isinstance(h, Header) else "" if h is None else str(h)
+        labels[f] = " ".join(label.split())
+    return labels
 
 
 def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str, str]:
@@ -713,24 +748,47 @@ def _column_names(header: Sequence[Any], columns: Mapping[int, str]) -> dict[str
     as spaces): "column H: 计划完成 日期"."""
     from openpyxl.utils.cell import get_column_letter
 
-    named: dict[str, str] = {}
-    for i, f in columns.items():
-        h = header[i] if i < len(header) else None
-        label = h.label if isinstance(h, Header) else "" if h is None else str(h)
-        label = " ".join(label.split())
-        named[f] = f"column {get_column_letter(i + 1)}" + (f": {label}" if label else "")
-    return named
+    labels = _column_labels(header, columns)
+    return {
+        f: f"column {get_column_letter(i + 1)}" + (f": {labels[f]}" if labels[f] else "") for i, f in columns.items()
+    }
+
+
+def field_words(name: str) -> str:
+    """A field as a message names it when no column of the sheet gives it: its first Chinese header
+    name and its English one (责任人 (responsible person)); a field no header names, in words."""
+    aliases = REGISTER_HEADERS.get(name) or REPORT_HEADERS.get(name) or ()
+    chinese = next((a for a in aliases if _HAN.search(a)), None)
+    spaced = name.replace("_", " ")
+    english = spaced if spaced in aliases else next((a for a in aliases if a != name and a.isascii()), spaced)
+    return f"{chinese} ({english})" if chinese else english
 
 
 def at_columns(sheet: Sheet, bad: Iterable[RowProblem]) -> list[RowProblem]:
-    """The reasons of a sheet's bad rows, each naming the column of the field it is about, as the
-    sheet shows it (a coordinator reads 'column H: 计划完成', not planned_finish), where a reason is
-    a cell's and the sheet has a column for it."""
+    """The reasons of a sheet's bad rows in its words (see in_sheet_words), each naming the column
+    of the field it is about, as the sheet shows it (a coordinator reads 'column H: 计划完成', not
+    planned_finish), where a reason is a cell's and the sheet has a column for it."""
     out: list[RowProblem] = []
     for p in bad:
         where = sheet.columns.get(p.field) if p.field else None
-        out.append(p._replace(reason=f"{p.reason} [{where}]") if where else p)
+        reason = in_sheet_words(sheet, p.reason, p.field)
+        out.append(p._replace(reason=f"{reason} [{where}]" if where else reason))
     return out
+
+
+def in_sheet_words(sheet: Sheet, text: str, about: str | None = None) -> str:
+    """A reason or a note as the sheet words it: the field it is ``about`` named at its start
+    (``planned_finish: …``, ``quantity '850 m' …``, ``no responsible_person``) by its column's header
+    (计划完成: …), and a field of two words (responsible_unit, planned start) by its header wherever
+    the sheet has a column for it (see Sheet.label); other words as they are ("the date" stays)."""
+    if about is not None:
+        names = "|".join(re.escape(n) for n in dict.fromkeys((about, about.replace("_", " "))))
+        text = re.sub(rf"^(no )?(?:{names})(?![\w-])", lambda m: f"{m[1] or ''}{sheet.label(about)}", text)
+    for f, label in sheet.labels.items():
+        if "_" in f and label:
+            names = "|".join(re.escape(n) for n in (f, f.replace("_", " ")))
+            text = re.sub(rf"(?<![\w-])(?:{names})(?![\w-])", label.replace("\\", "\\\\"), text)  # as written
+    return text
 
 
 def _rule_problems(row: int, reasons: Iterable[Reason]) -> list[RowProblem]:
@@ -854,10 +912,11 @@ def _xlsx_rows(
     source: str,
     sheet_option: str = "--sheet",
     mapping: Mapping[str, str] | None = None,
-) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]], set[int], datetime]:
+) -> tuple[list[list[Any]], str, list[tuple[int, int, int, int]], set[int], datetime, set[tuple[int, int]], bool]:
     """The sheet's values with merged cells filled (see _fill_merged), its name, its merged
-    ranges (for the group cells of a two-row header), its hidden rows (1-based), and the
-    workbook's date system (its epoch, for serial day numbers left unformatted)."""
+    ranges (for the group cells of a two-row header), its hidden rows (1-based), the workbook's
+    date system (its epoch, for serial day numbers left unformatted), the cells a merge above
+    filled (row, column, 0-based), and whether the workbook has other sheets."""
     import zipfile
 
     from openpyxl import load_workbook
@@ -877,8 +936,8 @@ def _xlsx_rows(
     table = _xlsx_values(ws)
     xml = _sheet_xml(ws)
     merged = _merged_ranges(xml)
-    _fill_merged(table, merged)
-    return table, name, merged, _hidden_rows(xml), book.epoch
+    passed = _fill_merged(table, merged)
+    return table, name, merged, _hidden_rows(xml), book.epoch, passed, len(book.sheetnames) > 1
 
 
 # A workbook's sheet XML compresses some 5 to 30 times; a zip bomb's a thousand (twin.archives).
@@ -1033,11 +1092,13 @@ def _merged_ranges(xml: bytes) -> list[tuple[int, int, int, int]]:
     return [range_boundaries(m.decode()) for m in _MERGE.findall(tail)]
 
 
-def _fill_merged(table: list[list[Any]], ranges: Sequence[tuple[int, int, int, int]]) -> None:
+def _fill_merged(table: list[list[Any]], ranges: Sequence[tuple[int, int, int, int]]) -> set[tuple[int, int]]:
     """A cell merged down over several rows holds its value on each, as Excel shows it (a unit or a
     date merged over the rows of its projects is theirs, not empty below the first). Across
     columns a merge is only a wider cell: a remark spread over the reason and reporter columns is
-    not a reason nor a reporter, so only its first column is filled."""
+    not a reason nor a reporter, so only its first column is filled. Returns the cells filled so
+    (row, column, 0-based): a row holding nothing else has nothing of its own, a blank row."""
+    passed: set[tuple[int, int]] = set()
     for min_col, min_row, _, max_row in ranges:
         if min_row > len(table) or max_row == min_row:
             continue
@@ -1047,6 +1108,8 @@ def _fill_merged(table: list[list[Any]], ranges: Sequence[tuple[int, int, int, i
             if len(row) < min_col:
                 row.extend([None] * (min_col - len(row)))
             row[min_col - 1] = value
+            passed.add((r, min_col - 1))
+    return passed
 
 
 def _xlsx_value(cell: Any) -> Any:
@@ -1215,7 +1278,8 @@ def _as_number(v: Any, what: str) -> float:
             x = float(text[:-1]) if text.endswith("%") else float(text)
         except ValueError:
             hint = " (write decimals with a point, e.g. 99.5)" if re.fullmatch(r"[+-]?\d+[,，]\d+%?", text) else ""
-            raise ValueError(f"{what} {text!r} is not a number{hint}") from None
+            # quoted as written (1,200㎡), not as read (1,200m2): the coordinator looks for it in the sheet
+            raise ValueError(f"{what} {quoted(str(v).strip())} is not a number{hint}") from None
     if not math.isfinite(x):
         raise ValueError(f"{what} {v!r} is not a number")
     return x
@@ -1239,6 +1303,45 @@ def _fraction_problem(cell: Any, x: float) -> str | None:
 def _unit(v: Any) -> str:
     text = str(v).strip()
     return UNIT_ALIASES.get(text.casefold(), UNIT_ALIASES.get(text, text))
+
+
+# A quantity written with its unit: 1,200㎡ (read as 1,200m2), 850 m, 1200 平方米, 30盏.
+_WITH_UNIT = re.compile(r"([+-]?\d[\d,，]*(?:\.\d+)?)\s*([^\d\s.,，%+-].*)")
+
+
+def _quantity_and_unit(cell: Any, given: str | None, given_by: str) -> tuple[float, str | None]:
+    """A quantity cell's number and, when it is written with its unit (1,200㎡, 850 m), that unit as
+    the register spells it (UNIT_ALIASES: m2, ㎡ → m²); ValueError when it is neither a number nor
+    one with a unit. ``given``: the unit the row gives otherwise (its unit column, or the quantity's
+    header: 工程量（㎡）), named in messages as ``given_by``. A unit written in the cell must be that
+    one; with none given it must be a unit known. Messages quote the cell as written."""
+    try:
+        return _as_number(cell, "quantity"), None
+    except ValueError:
+        if not isinstance(cell, str):
+            raise
+        m = _WITH_UNIT.fullmatch(unicodedata.normalize("NFKC", cell).strip())
+        if m is None:
+            raise
+    try:
+        number = _as_number(m[1], "quantity")
+    except ValueError as e:  # 9,5 m²: the number's reason, naming the cell
+        raise ValueError(str(e).replace(quoted(m[1]), quoted(cell), 1)) from None
+    unit = _unit(m[2])
+    if unit == given:
+        return number, unit
+    if unit not in UNIT_ALIASES.values():
+        known = ", ".join(dict.fromkeys(UNIT_ALIASES.values()))
+        raise ValueError(
+            f"quantity {quoted(cell)}: its unit is not a unit of quantity known ({known}); "
+            "write the number alone, and its unit in the unit column"
+        )
+    if given is not None:
+        raise ValueError(
+            f"quantity {quoted(cell)} is in {unit}, but the row's unit is {given} ({given_by}): "
+            "write the quantity in the row's unit, or correct the unit"
+        )
+    return number, unit
 
 
 # ---------------------------------------------------------------------------- the register
@@ -1295,10 +1398,17 @@ def register_records(
                     refused.setdefault(row.number, set()).add(f)
                     continue
                 rec[f] = day.isoformat()
+        written_unit = None  # the unit the quantity cell is written with (1,200㎡)
         for f in ("quantity", "weight"):
             if v.get(f) is not None:
                 try:
-                    rec[f] = _as_number(v[f], f)
+                    if f == "quantity":
+                        given, given_by = sheet.quantity_unit, f"the header {sheet.label('quantity')}"
+                        if (written := v.get("quantity_unit")) is not None:
+                            given, given_by = _unit(written), f"{sheet.label('quantity_unit')} {quoted(str(written))}"
+                        rec[f], written_unit = _quantity_and_unit(v[f], given, given_by)
+                    else:
+                        rec[f] = _as_number(v[f], f)
                 except ValueError as e:
                     reasons.append(RowProblem(row.number, f, str(e)))
                     refused.setdefault(row.number, set()).add(f)
@@ -1317,6 +1427,8 @@ def register_records(
             rec["quantity_unit"] = _unit(v["quantity_unit"])
         elif sheet.quantity_unit is not None and "quantity" in rec:
             rec["quantity_unit"] = sheet.quantity_unit  # 工程量（㎡）: the header gives it
+        elif written_unit is not None and "quantity" in rec:
+            rec["quantity_unit"] = written_unit  # 1,200㎡: the quantity's cell gives it
         if v.get("area") is not None:
             a = str(v["area"])
             rec["area"] = AREA_ALIASES.get(a.casefold(), AREA_ALIASES.get(a, a))
@@ -1379,6 +1491,8 @@ def import_register(
     parent: str | None = HEAD,
     new_units: bool = False,
     new_units_option: str | None = None,
+    new_categories: bool = False,
+    new_categories_option: str | None = None,
     notes: list[str] | None = None,
 ) -> CommitInfo:
     """Add or update every project of the sheet as one commit; any bad row refuses the whole sheet.
@@ -1387,8 +1501,9 @@ def import_register(
     progress too). A unit or person written as the register's name without its bracketed part (or
     by that part) is taken as the register's, and a project moving to another unit is said, in
     ``notes``. With ``new_units_option`` (how the caller adds a new unit, e.g. "--new-units") a
-    unit the register does not hold but one of its units is like is refused unless ``new_units``.
-    Raises Refused naming every bad row.
+    unit the register does not hold but one of its units is like is refused unless ``new_units``;
+    so is a category like one of the register's (道路 beside 配套道路), with ``new_categories_option``
+    unless ``new_categories``. Raises Refused naming every bad row.
     """
     records, bad, refused = register_records(sheet)
     if not records and not bad:
@@ -1406,7 +1521,7 @@ def import_register(
     _keys_of_labels(schema, records)
     said, ambiguous = _register_names(records, existing)
     if notes is not None:
-        notes.extend(said)
+        notes.extend(in_sheet_words(sheet, n) for n in said)
     refs = sorted({r for _, rec in records for r in rec.get("features", [])})
     # Every feature reference checked in one read per layer (check_project would read per record).
     bad_refs = feature_ref_problems(twin, refs, ref.seq)
@@ -1438,10 +1553,11 @@ def import_register(
         if quantity is not None or "quantity" in left_out:
             left_out |= {"quantity", "quantity_unit"}  # said once, by the quantity's own reason
         reasons = [
-            RowProblem(row.number, f if isinstance(f := w.args.get("field"), str) else None, w.text)
+            RowProblem(row.number, f if isinstance(f := w.args.get("field"), str) else None,
+                       f"no {f}" if w.code == "required_missing" else w.text)  # "no 责任单位" (at_columns)
             for w in whys
             if not (w.code == "required_missing" and w.args["field"] in left_out)
-        ]
+        ]  # fmt: skip
         if not reasons:
             if row.number not in refused:  # its checks (finish after start...) would read the cell left out
                 found = check_project(twin, {k: v for k, v in props.items() if k != "features"}, ref.seq)
@@ -1453,11 +1569,20 @@ def import_register(
         bad.extend(reasons)
         if fid:
             changes.append(Change(LAYER, "upsert", fid, Feature(fid, None, merged)))
-    near = f"with {new_units_option}" if new_units_option and not new_units else None
-    bad.extend(ambiguous + _lookalikes(given, existing, near))
+    near = {
+        "responsible_unit": f"with {new_units_option}" if new_units_option and not new_units else None,
+        "category": f"with {new_categories_option}" if new_categories_option and not new_categories else None,
+    }
+    bad.extend(ambiguous + _lookalikes(given, existing, near, _categories(schema)))
     if bad:
-        raise Refused(source, at_columns(sheet, _in_order(bad)))
+        raise Refused(sheet.where(source), at_columns(sheet, _in_order(bad)))
     if notes is not None:
+        # Accepted (the register does not require one), but the units' pages would name no one to ask.
+        nobody = [row.number for row, props in given if "code" in props and not props.get("responsible_person")]
+        if nobody:
+            notes.append(
+                f"no {sheet.label('responsible_person')} on {_rows(nobody)}: imported without a responsible person"
+            )
         notes.extend(_starts_past_reports(twin, given, existing, ref))
     msg = message or fitted_message(f"Import the project register from {source} ({len(changes)} projects)")
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
@@ -1500,14 +1625,17 @@ def _register_names(
                 rec[f] = meant[0]
                 taken.setdefault((f, v, meant[0]), []).append(row.number)
             elif meant:
-                listed = " or ".join(map(repr, meant))
-                bad.append(RowProblem(row.number, f, f"{f} {v!r} could be {listed} in the register: write which"))
-    notes = [f"{f} {v!r} taken as the register's {meant!r} ({_rows(rows)})" for (f, v, meant), rows in taken.items()]
+                listed = " or ".join(map(quoted, meant))
+                bad.append(RowProblem(row.number, f, f"{f} {quoted(v)} could be {listed} in the register: write which"))
+    notes = [
+        f"{f} {quoted(v)} taken as the register's {quoted(meant)} ({_rows(rows)})"
+        for (f, v, meant), rows in taken.items()
+    ]
     for row, rec in records:
         old = existing.get(rec.get("code", ""))
         unit = rec.get("responsible_unit")
         if old is not None and isinstance(unit, str) and unit != old.responsible_unit:
-            notes.append(f"row {row.number}: {old.code} moves from {old.responsible_unit!r} to {unit!r}")
+            notes.append(f"row {row.number}: {old.code} moves from {quoted(old.responsible_unit)} to {quoted(unit)}")
     return notes, bad
 
 
@@ -1554,19 +1682,35 @@ def _rows(numbers: Sequence[int]) -> str:
     return f"row {shown}" if len(numbers) == 1 else f"rows {shown}"
 
 
+def _categories(schema: LayerSchema) -> set[str]:
+    """The categories the register layer knows beyond its projects': its keys and their labels, and
+    the one a new project gets without a category column."""
+    spec = schema.field("category")
+    labelled = {str(v) for labels in (spec.labels or () if spec is not None else ()) for v in labels}
+    return labelled | {NEW_PROJECT_DEFAULTS["category"]}
+
+
 def _lookalikes(
-    given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project], near: str | None = None
+    given: Sequence[tuple[Row, Mapping[str, Any]]],
+    existing: Mapping[str, Project],
+    near: Mapping[str, str | None] | None = None,
+    categories: Collection[str] = (),
 ) -> list[RowProblem]:
-    """The rows naming a unit or person spelt otherwise than the register or an earlier row, or a
-    new code like another (completion.register's rules, which every write path applies too), by
-    row number: refused here with the sheet's rows and columns before anything is committed."""
+    """The rows naming a unit, person or category spelt otherwise than the register or an earlier
+    row, or a new code like another (completion.register's rules, which every write path applies
+    too), by row number: refused here with the sheet's rows and columns before anything is
+    committed. ``near``, by field of NEW_VALUES: how the caller adds a new one, when a new one like
+    the register's is refused (spelt_two_ways); ``categories``: those the layer knows by name."""
     in_file = {rec.get("code") for _, rec in given}
     register = [p.properties for p in existing.values() if p.code not in in_file]
     where = [(f"row {r.number}", rec) for r, rec in given]
+    # The values the register holds, the file's own projects' too, are never new; nor a known category.
+    holds = {f: {v for p in existing.values() if isinstance(v := p.properties.get(f), str)} for f in NEW_VALUES}
+    holds["category"] |= set(categories)
     bad = [
         RowProblem(given[i][0].number, f, why)
-        for f in NAME_FIELDS
-        for i, why in spelt_two_ways(where, register, fields=(f,), near=near)
+        for f in (*NAME_FIELDS, "category")
+        for i, why in spelt_two_ways(where, register, fields=(f,), near=(near or {}).get(f), holds=holds)
     ]
     new = [(r, rec["code"]) for r, rec in given if isinstance(rec.get("code"), str) and rec["code"] not in existing]
     like = codes_like_others([(f"row {r.number}", code) for r, code in new], existing)
@@ -1819,7 +1963,7 @@ def plan_reports(
         groups.setdefault((r.on, project.responsible_unit, reporter), []).append((sr, project))
         state[r.code] = Project.from_feature({"id": project.fid, "properties": props})
     if bad:
-        raise Refused(source, _in_order(bad))
+        raise Refused(source, _in_order(bad), what="reports")
     batches = [Batch(on, unit, reporter, items) for (on, unit, reporter), items in sorted(groups.items())]
     return Plan(batches, base, skipped)
 
@@ -1878,7 +2022,7 @@ def import_reports(
                          default_reporter=default_reporter, parent=parent)  # fmt: skip
         except Refused as e:
             bad += e.row_problems
-        raise Refused(source, at_columns(sheet, _in_order(bad)))
+        raise Refused(sheet.where(source), at_columns(sheet, _in_order(bad)), what="reports")
     if not reports:
         raise BadInput(f"{source}: no report rows")
     try:
@@ -1887,7 +2031,7 @@ def import_reports(
             parent=parent,
         )  # fmt: skip
     except Refused as e:
-        raise Refused(source, at_columns(sheet, e.row_problems)) from None
+        raise Refused(sheet.where(source), at_columns(sheet, e.row_problems), what="reports") from None
     done = commit_reports(
         twin, plan.batches, plan.base, original_dates=original_dates, source=source, uploaded_by=uploaded_by
     )

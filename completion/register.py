@@ -313,11 +313,17 @@ def near_name(text: str, names: Iterable[str], field: str) -> str | None:
     return best[1] if best else None
 
 
+# The fields whose new value, like one the register holds, is refused asking whether that one is meant,
+# unless the caller says it is new (spelt_two_ways' ``near``), and what such a value is called.
+NEW_VALUES = {"responsible_unit": "unit", "category": "category"}
+
+
 def spelt_two_ways(
     given: Sequence[tuple[str, Mapping[str, Any]]],
     register: Iterable[Mapping[str, Any]],
     fields: Sequence[str] = NAME_FIELDS,
     near: str | None = None,
+    holds: Mapping[str, Iterable[str]] | None = None,
 ) -> list[tuple[int, str]]:
     """The responsible units and persons in ``given`` (where each is written, e.g. "row 12", and
     the fields it gives) spelt otherwise (spaces, full-width brackets, case) than the register's
@@ -325,16 +331,22 @@ def spelt_two_ways(
     would count them as two, silently. (index in ``given``, reason). Refused, not mended: which
     spelling is right is not the writer's to choose. A spelling the register already holds passes
     (a register kept before this rule may hold two). ``fields``: those of NAME_FIELDS to look at
-    (one, for a caller naming the field of each reason).
+    (one, for a caller naming the field of each reason), or the category.
 
-    ``near``: how the caller adds a unit not in the register (e.g. "with --new-units"): then a
-    responsible unit the register does not hold but one of its units is like (near_name: 国网上海电力
-    beside 国网上海市电力公司) is refused too, asking whether that one is meant. (Persons are not
-    compared so: two short Chinese names are alike without being one.)"""
+    ``near``: how the caller adds a new value of a field of NEW_VALUES (e.g. "with --new-units"):
+    then a responsible unit the register does not hold but one of its units is like (near_name:
+    国网上海电力 beside 国网上海市电力公司) is refused too, asking whether that one is meant, and so is a
+    category (道路 beside 配套道路). ``holds``: by field, the values the register holds beyond its other
+    records' (a category's labels; the file's own projects' values as the register has them), which
+    are never new. (Persons are not compared so: two short Chinese names are alike without being one.)"""
     bad: list[tuple[int, str]] = []
     register = list(register)
     for f in fields:
-        units = sorted({v for p in register if isinstance(v := p.get(f), str)}) if near and f == NAME_FIELDS[0] else []
+        held = set((holds or {}).get(f, ()))
+        held_keys = {name_key(v) for v in held}
+        units = (
+            sorted({v for p in register if isinstance(v := p.get(f), str)} | held) if near and f in NEW_VALUES else []
+        )
         spellings: dict[str, dict[str, str]] = {}  # name key → spelling → where it is written so
         near_of: dict[str, str | None] = {}  # a new unit's key → the register's unit it is like
         for props in register:
@@ -346,15 +358,15 @@ def spelt_two_ways(
             if not isinstance(v, str):
                 continue
             known = spellings.setdefault(name_key(v), {})
-            if units and not known:
+            if units and not known and name_key(v) not in held_keys:
                 near_of[name_key(v)] = near_name(v, units, f)  # every row writing it is refused, not the first
             if known and v not in known:
                 spelt, there = next(iter(known.items()))
-                bad.append((i, f"{f} {v!r} is written {spelt!r} on {there}: one name spelt two ways "
+                bad.append((i, f"{f} {quoted(v)} is written {quoted(spelt)} on {there}: one name spelt two ways "
                             "(spaces, full-width brackets) is counted as two; write it one way"))  # fmt: skip
             elif (like := near_of.get(name_key(v))) is not None:
-                bad.append((i, f"{f} {v!r} is not in the register: did you mean {like!r}? "
-                            f"(a new unit is added {near})"))  # fmt: skip
+                bad.append((i, f"{f} {quoted(v)} is not in the register: did you mean {quoted(like)}? "
+                            f"(a new {NEW_VALUES[f]} is added {near})"))  # fmt: skip
             known.setdefault(v, where)
     return bad
 

@@ -247,7 +247,8 @@ def test_a_plain_fraction_of_one_is_refused_not_read_as_a_percent(imported, tmp_
         before = twin.head()
     code, out = run("progress", "import", str(book), "--store", str(store))
     assert code == 2, out
-    assert "row 2: percent 0.75: a fraction or 0.75 %? write 75, or 0.75%" in out and "row 3" not in out, out
+    header = "完成百分比" if kind == "xlsx" else "percent"  # the column's header, as the sheet has it
+    assert f"row 2: {header} 0.75: a fraction or 0.75 %? write 75, or 0.75%" in out and "row 3" not in out, out
     with Twin.open(store) as twin:
         assert twin.head() == before
     # The same figure in a cell formatted as a percent is 75; written "0.75%" it is 0.75.
@@ -369,7 +370,7 @@ def test_a_cell_showing_a_formula_error_is_refused_not_taken_for_a_name(tmp_path
     store = empty_twin(tmp_path / "t.gpkg")
     code, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
     assert code == 2, out
-    assert "row 3: responsible_unit: the cell shows the error #N/A" in out
+    assert "row 3: 责任单位: the cell shows the error #N/A" in out
     with Twin.open(store) as twin:
         assert twin.head() is None
 
@@ -384,8 +385,8 @@ def test_a_new_project_with_a_quantity_and_no_unit_is_refused(tmp_path: Path) ->
     store = empty_twin(tmp_path / "t.gpkg")
     code, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
     assert code == 2, out
-    assert f"row 3: quantity {register[1][8]} has no unit of quantity" in out, out
-    assert "row 4: no quantity: a new project needs its quantity and unit" in out and "[column I: 工程量]" in out, out
+    assert f"row 3: 工程量 {register[1][8]} has no unit of quantity" in out, out
+    assert "row 4: no 工程量: a new project needs its quantity and unit" in out and "[column I: 工程量]" in out, out
     assert "required property" not in out, out  # said once, by the quantity's reason
 
 
@@ -403,7 +404,7 @@ def test_headers_under_a_title_row_are_found_and_rows_keep_their_numbers(importe
     book.save(tmp_path / "title.xlsx")
     code, out = run("progress", "import", str(tmp_path / "title.xlsx"), "--store", str(store))
     assert code == 2, out
-    assert "row 4: percent 140 is beyond 100%" in out and "row 3" not in out
+    assert "row 4: 完成百分比 140 is beyond 100%" in out and "row 3" not in out
     ws.cell(4, 3).value = 99
     book.save(tmp_path / "title.xlsx")
     code, out = run("progress", "import", str(tmp_path / "title.xlsx"), "--store", str(store))
@@ -460,7 +461,7 @@ def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     code, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
     assert code == 2, out
-    assert "row 6" in out and "responsible_unit" in out
+    assert "row 6" in out and "责任单位" in out
     assert "row 8" in out and "furlongs" in out
     assert "row 10" in out and "'someday' is not a date" in out
     with Twin.open(store) as twin:
@@ -474,8 +475,8 @@ def test_a_bad_register_row_refuses_the_whole_file(tmp_path: Path) -> None:
     book = workbook(tmp_path / "r2.xlsx", register, [])
     code, out = run("projects", "import", str(book), "--original-dates", "--store", str(store))
     assert code == 2, out
-    assert "row 3: planned_start 1900-01-01 is more than 10 years from today" in out
-    assert "row 4: planned_finish 2206-10-01" in out
+    assert "row 3: 计划开始 1900-01-01 is more than 10 years from today" in out
+    assert "row 4: 计划完成 2206-10-01" in out
     # One reason a row: the date refused, not also the date then missing.
     assert "is missing" not in out, out
     with Twin.open(store) as twin:
@@ -527,15 +528,15 @@ def test_a_date_without_a_year_says_so(imported, tmp_path: Path) -> None:
     store = empty_twin(tmp_path / "t.gpkg")
     code, out = run("projects", "import", str(workbook(tmp_path / "r.xlsx", register, [])), "--store", str(store))
     assert code == 2, out
-    assert f"row 2: planned_start: '8月1日' has no year: write {nearest(8, 1)}" in out, out
+    assert f"row 2: 计划开始: '8月1日' has no year: write {nearest(8, 1)}" in out, out
     assert "is missing" not in out and "YYYY-MM-DD" not in out, out
     source, _, register, _ = imported
     copy = _copy_of(source, tmp_path)
     rows = [[register[0][0], "10月6日", 50, None, None, "王五"], [register[1][0], "10/6", 50, None, None, "王五"]]
     code, out = run("progress", "import", str(_report_book(tmp_path / "noyear.xlsx", rows)), "--store", str(copy))
     assert code == 2, out
-    assert f"row 2: date: '10月6日' has no year: write {nearest(10, 6)}" in out, out
-    assert f"row 3: date: '10/6' has no year: write {nearest(10, 6)}" in out, out
+    assert f"row 2: 日期: '10月6日' has no year: write {nearest(10, 6)}" in out, out
+    assert f"row 3: 日期: '10/6' has no year: write {nearest(10, 6)}" in out, out
 
 
 def test_a_sheet_that_moves_a_deadline_keeps_the_other_fields(imported, tmp_path: Path) -> None:
@@ -848,7 +849,7 @@ def test_a_report_sheet_with_two_header_rows(imported, tmp_path: Path) -> None:
     book = _sheet(tmp_path / "week45.xlsx", rows, ["A1:F1", "C2:E2"], "进度填报")
     code, out = run("progress", "import", str(book), "--store", str(store))
     assert code == 2, out  # the rows are numbered as the sheet shows them, below both header rows
-    assert "row 5: percent 140 is beyond 100%" in out and "row 4" not in out, out
+    assert "row 5: 本期填报/完成比例 140 is beyond 100%" in out and "row 4" not in out, out
     wb = load_workbook(book)
     wb["进度填报"]["D5"] = 99
     wb.save(book)
@@ -870,7 +871,7 @@ def test_a_bad_cell_under_two_header_rows_is_named_by_its_spreadsheet_row(tmp_pa
     code, out = run("projects", "import", str(_two_row_register(tmp_path / "bad.xlsx", register)), "--store",
                     str(store))  # fmt: skip
     assert code == 2, out
-    assert "row 4: planned_start: '2026-13-01' is not a date" in out, out
+    assert "row 4: 计划时间/开始: '2026-13-01' is not a date" in out, out
     assert "row 5" in out and "furlongs" in out, out
     assert "row 3" not in out and "row 6" not in out, out
     with Twin.open(store) as twin:
@@ -1196,7 +1197,7 @@ def test_the_unit_of_quantity_in_the_quantity_header_is_the_rows_unit(tmp_path: 
     wb["2026年硬件项目"]["I2"] = "工程量（暂估）"
     wb.save(book)
     code, out = run("projects", "import", str(book), "--store", str(empty_twin(tmp_path / "t2.gpkg")))
-    assert code == 2 and "row 3: quantity 3000 has no unit of quantity" in out, out
+    assert code == 2 and "row 3: 工程量（暂估） 3000 has no unit of quantity" in out, out
 
 
 @pytest.mark.parametrize(
@@ -1216,7 +1217,7 @@ def test_a_unit_spelt_two_ways_is_refused_not_counted_as_two(
         "projects", "import", str(_messy_register(tmp_path / "r.xlsx", _messy_rows(units))), "--store", str(store)
     )
     assert code == 2, out
-    assert f"row {row}: responsible_unit {units[1]!r} is written {written!r} on row 3" in out
+    assert f"row {row}: 责任单位 {units[1]!r} is written {written!r} on row 3" in out
     with Twin.open(store) as twin:
         assert twin.head() is None
     # Against the register: a new project's unit spelt otherwise than the register's is refused too.
@@ -1231,8 +1232,8 @@ def test_a_unit_spelt_two_ways_is_refused_not_counted_as_two(
     rows = [[3, "RD-03", "新项目", "道路", units[1], "王 强", "2026-08-10", "2026-10-06", 10, "米"]]
     code, out = run("projects", "import", str(_messy_register(tmp_path / "r2.xlsx", rows)), "--store", str(store))
     assert code == 2, out
-    assert f"row 3: responsible_unit {units[1]!r} is written {written!r} on project RD-01 in the register" in out
-    assert "row 3: responsible_person '王 强' is written '王强' on project RD-01 in the register" in out
+    assert f"row 3: 责任单位 {units[1]!r} is written {written!r} on project RD-01 in the register" in out
+    assert "row 3: 责任人 '王 强' is written '王强' on project RD-01 in the register" in out
 
 
 def test_a_totals_row_and_a_row_of_formulas_are_no_projects(tmp_path: Path) -> None:
@@ -1274,7 +1275,7 @@ def test_a_refused_cell_is_named_by_its_column_as_the_sheet_shows_it(imported, t
     rows.append([3, None, "无编号", "道路", "青浦区建设管理委员会", "王强", "2026-08-10", "2026-10-06", 5, "米"])
     code, out = run("projects", "import", str(_messy_register(tmp_path / "r.xlsx", rows)), "--store", str(store))
     assert code == 2, out
-    assert "row 3: planned_finish: '10月6日' has no year: write 2026-10-06 [column H: 计划完成（日期）]" in out
+    assert "row 3: 计划完成（日期）: '10月6日' has no year: write 2026-10-06 [column H: 计划完成（日期）]" in out
     assert "is written '青浦区建设管理委员会' on row 3: one name spelt two ways" in out
     assert "counted as two; write it one way [column E: 责任单位]" in out
     assert "row 5: no project code [column B: 项目编号]" in out
@@ -1283,8 +1284,8 @@ def test_a_refused_cell_is_named_by_its_column_as_the_sheet_shows_it(imported, t
     rows = [[register[0][0], "11月1日", 100], [register[1][0], date(2026, 11, 1), "140%"], [None, date(2026, 11, 1), 5]]
     code, out = run("progress", "import", str(_report_book(tmp_path / "p.xlsx", rows)), "--store", str(store))
     assert code == 2, out
-    assert "row 2: date: '11月1日' has no year: write 2026-11-01 [column B: 日期]" in out
-    assert "row 3: percent 140 is beyond 100% [column C: 完成百分比]" in out
+    assert "row 2: 日期: '11月1日' has no year: write 2026-11-01 [column B: 日期]" in out
+    assert "row 3: 完成百分比 140 is beyond 100% [column C: 完成百分比]" in out
     assert "row 4: no project code [column A: 项目编号]" in out
 
 
@@ -1300,9 +1301,9 @@ def test_every_refused_cell_is_named_by_its_column(imported, tmp_path: Path) -> 
     rows.append([3, "RD-03", "外青松公路", "道路", "青浦区建设管理委员会", "王强", "2026-09-10", "2026-08-01", 5, "米"])
     code, out = run("projects", "import", str(_messy_register(tmp_path / "r.xlsx", rows)), "--store", str(store))
     assert code == 2, out
-    assert "row 3: area='北广场' is not one of: " in out and "[column D: 片区]" in out, out
-    assert "row 4: quantity_unit='吨' is not one of: " in out and "[column J: 单位]" in out, out
-    assert "row 5: planned finish 2026-08-01 is before planned start 2026-09-10 [column H: 计划完成（日期）]" in out
+    assert "row 3: 片区='北广场' is not one of: " in out and "[column D: 片区]" in out, out
+    assert "row 4: 单位='吨' is not one of: " in out and "[column J: 单位]" in out, out
+    assert "row 5: 计划完成（日期） 2026-08-01 is before 计划开始 日期 2026-09-10 [column H: 计划完成（日期）]" in out
     sheet = tmp_path / "r.csv"
     sheet.write_text(
         "code,name_zh,area,responsible_unit,planned_start,planned_finish,quantity,quantity_unit,features\n"
@@ -1391,7 +1392,7 @@ def test_a_weight_formatted_as_a_percent_is_its_fraction_and_a_quantity_in_perce
     wb["项目清单"]["J2"].number_format = "0%"
     wb.save(book)
     code, out = run("projects", "import", str(book), "--store", str(store))
-    assert code == 2 and "row 2: quantity '50%' is a percent, not a quantity of its unit" in out, out
+    assert code == 2 and "row 2: 工程量 '50%' is a percent, not a quantity of its unit" in out, out
     wb["项目清单"]["H2"] = 50
     wb.save(book)
     code, out = run("projects", "import", str(book), "--store", str(store))
@@ -1705,7 +1706,7 @@ def test_a_plain_1_in_the_percent_column_is_refused_as_0_75_is(imported, tmp_pat
         before = twin.head()
     code, out = run("progress", "import", str(book), "--store", str(store))
     assert code == 2, out
-    assert "row 2: percent 1: a fraction or 1 %? write 100, or 1%, or format the cell as a percentage" in out, out
+    assert "row 2: 完成百分比 1: a fraction or 1 %? write 100, or 1%, or format the cell as a percentage" in out, out
     assert "row 3" not in out, out  # 0 is 0 either way
     with Twin.open(store) as twin:
         assert twin.head() == before

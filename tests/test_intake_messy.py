@@ -94,8 +94,8 @@ def test_a_unit_or_person_written_without_its_bracket_is_the_registers(tmp_path:
             row("LA-0002")]  # fmt: skip
     code, out = run("projects", "import", str(book(tmp_path / "r.xlsx", {"项目清单": rows})), "-s", str(store))
     assert code == 0, out
-    assert f"note: responsible_unit '国网上海市电力公司' taken as the register's {GRID!r} (row 2)" in out
-    assert f"note: responsible_person '孙浩' taken as the register's {SUN!r} (row 2)" in out
+    assert f"note: 责任单位 '国网上海市电力公司' taken as the register's {GRID!r} (row 2)" in out
+    assert f"note: 责任人 '孙浩' taken as the register's {SUN!r} (row 2)" in out
     assert f"note: row 4: LA-0002 moves from {GREEN!r} to {GRID!r}" in out
     for c in ("LA-0101", "LA-0102"):
         assert (props(store, c)["responsible_unit"], props(store, c)["responsible_person"]) == (GRID, SUN)
@@ -108,7 +108,9 @@ def test_a_new_unit_like_a_registers_unit_is_refused_unless_asked_for(tmp_path: 
     )
     code, out = run("projects", "import", str(path), "-s", str(store))
     assert code == 2, out
-    why = f"responsible_unit '国网上海电力' is not in the register: did you mean {GRID!r}? (a new unit is added with --new-units)"
+    why = (
+        f"责任单位 '国网上海电力' is not in the register: did you mean {GRID!r}? (a new unit is added with --new-units)"
+    )
     assert f"row 2: {why}" in " ".join(out.split()) and "row 3: " in out
     code, out = run("projects", "import", str(path), "-s", str(store), "--new-units")
     assert code == 0, out
