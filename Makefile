@@ -69,7 +69,7 @@ test: install
 	  (VENUE_TWIN_TEST_STORE=postgis $(BIN)/python -m pytest -q -p no:cacheprovider -m "not gpkg_only" \
 	    $(STORE_TESTS) > $$log 2>&1; echo $$? > $$log.rc) & \
 	fi; \
-	$(BIN)/python -m pytest -q $(XDIST) --durations=10; main=$$?; \
+	$(BIN)/python -m pytest -q $(XDIST) --durations=40; main=$$?; \
 	wait; \
 	if [ $$postgis = 1 ]; then echo "--- the PostGIS pass: $(STORE_TESTS)"; cat $$log; fi; \
 	pg=$$(cat $$log.rc); rm -f $$log $$log.rc; \
