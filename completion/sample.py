@@ -44,6 +44,21 @@ _UNITS = venue_units()
 # The simulator's categories that the register knows under another key: its power works are the
 # venue's lighting, its signage the wayfinding (so both read in Chinese on the pages).
 _CATEGORY = {"power": "lighting", "signage": "wayfinding"}
+# The simulator deals areas round the categories (they do not change how a project runs); a register
+# puts a road on the roads and a renovation in the halls, so a category that says where it is takes
+# that area (and, in a twin, a feature of that layer). What the rest are measured in, as a unit
+# reports them: the simulator's quantity is the project's length in days, scaled to a plausible
+# amount of that unit (a road of 20-60 days, 400-1,200 m).
+_AREA_OF_CATEGORY = {"venue_renovation": "halls", "support_road": "roads", "landscaping": "landscaping"}
+_MEASURE = {
+    "venue_renovation": ("m²", 40),
+    "support_road": ("m", 20),
+    "landscaping": ("m²", 50),
+    "city_appearance": ("m²", 30),
+    "lighting": ("lamps", 2),
+    "wayfinding": ("items", 1),
+    "traffic_facilities": ("items", 1),
+}
 _ZH = {value: zh for value, zh, _ in (*PROJECT_AREA_LABELS, *PROJECT_CATEGORY_LABELS, *QUANTITY_UNIT_LABELS)}
 _EN = {value: en for value, _, en in PROJECT_CATEGORY_LABELS}
 
@@ -114,9 +129,11 @@ def _season_rows(projects: int, seed: int, today: date) -> tuple[list[list[Any]]
         category = _ZH.get(key, key)  # read back as its key (the register's label for it)
         # both names, as a register gives them (the English one for the pages in English)
         name_zh, name_en = f"{category}{n}号", f"{_EN.get(key, key.replace('_', ' ').capitalize())} No. {n}"
+        area = _AREA_OF_CATEGORY.get(key, p.area)
+        measure, per_day = _MEASURE.get(key, (p.quantity_unit, 1))
         register.append([
-            p.code, name_zh, name_en, category, _ZH[p.area], unit, liaison, p.planned_start, p.planned_finish,
-            p.quantity, _ZH.get(p.quantity_unit, p.quantity_unit), p.weight,
+            p.code, name_zh, name_en, category, _ZH[area], unit, liaison, p.planned_start, p.planned_finish,
+            round(p.quantity * per_day), _ZH.get(measure, measure), p.weight,
         ])  # fmt: skip
         for r in season.reports.get(p.code, []):
             if r.on <= today:

@@ -19,7 +19,7 @@ from cli.main import app as cli
 from layers.bundle import venue_changes
 from twin import Twin
 
-SAMPLE_PROJECTS = "12"
+SAMPLE_PROJECTS = "30"
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -97,6 +97,13 @@ def test_the_sample_ties_each_project_to_a_feature_of_its_area(season: Path, tmp
             layer, _, fid = str(ref).partition("/")
             assert layer == area_of[row[header.index("片区")]], row
             assert fid in t.feature_ids(layer), row
+    # a category that says where it is puts the project there; each is measured in its own unit
+    for row in rows[1:]:
+        category, area, unit = row[header.index("类别")], row[header.index("片区")], row[header.index("单位")]
+        where = {"配套道路": "道路", "场馆改造": "展馆", "绿化景观": "绿化景观"}.get(category)
+        assert where is None or area == where, row
+        measured = {"配套道路": "米", "灯光照明": "盏", "导向标识": "项", "交通设施": "项"}.get(category)
+        assert measured is None or unit == measured, row
     # without a twin the sample has no such column, as before
     code, out = run("projects", "sample", str(tmp_path / "plain.xlsx"), "--projects", "3")
     assert code == 0 and "关联要素" not in next(
