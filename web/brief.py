@@ -1545,7 +1545,8 @@ def _late_table(
             # "missed" read as a contradiction); a finish still ahead stays a forecast
             forecast = t("not_done_by_opening")
         elif r["forecast_passed"]:
-            forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
+            # carried forward from a forecast gone by, not done: as the map says it
+            forecast = t("brief_forecast_passed", date=forecast)
         name = r["name_en"] if lang == "en" else r["name_zh"]
         if r["code"] in facts.flagged:  # say what the imagery showed (its code carries the imagery badge)
             # (what the imagery showed, not what was reported: the row's done column says that, and

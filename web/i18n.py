@@ -221,7 +221,10 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "{n} of them rest on stale figures: no report since the last checkpoint, so not necessarily late.",
     },
     "stale_of_behind": {"zh": "其中数据过期 {n}", "en": "{n} of them stale"},
-    "forecast_passed": {"zh": "{date}（已过，未报完成）", "en": "{date} (passed, not reported done)"},
+    "forecast_passed": {
+        "zh": "{date}（原预测 {was} 已过，未报完成）",
+        "en": "{date} (forecast {was} passed, not reported done)",
+    },
     # the per-unit view (completion.accountability.unit_table, as /completion/units)
     "by_unit": {"zh": "分责任单位", "en": "By responsible unit"},
     "units_summary": {
@@ -613,7 +616,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_stale_mark": {"zh": "（过期）", "en": "(stale)"},
     # a project the imagery disagrees with, and what the imagery showed
     "brief_imagery_says": {"zh": "{name}：{flag}", "en": "{name}: {flag}"},
-    "brief_forecast_passed": {"zh": "{date}（已过）", "en": "{date} (passed)"},
+    "brief_forecast_passed": {"zh": "{date}（原预测已过）", "en": "{date} (forecast passed)"},
     # not reported done by a date after opening day: it missed it (no chance of it, a fact)
     "brief_missed": {"zh": "已误期", "en": "missed"},
     "brief_missing_none": {"zh": "没有逾期未报的进度。", "en": "No report is overdue."},
