@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from api_server import bundled_file, client
 from typer.testing import CliRunner
+from web_support import plain_dates
 
 from cli.main import app
 from completion import Completion
@@ -31,6 +32,7 @@ from completion.register import Project, Report
 from completion.settings import CompletionSettings
 from completion.status import evaluate
 from twin import Twin
+from web import i18n
 
 OPENING = date(2026, 11, 5)
 T1 = "2026-11-04"  # the day before opening day: the bundled season's projects last reported 10-26
@@ -130,3 +132,27 @@ def test_a_late_report_does_not_make_the_default_date_one_whose_read_lacks_it(bu
     assert landing.checkpoint == "T-10", landing
     out = CliRunner().invoke(app, ["completion", "--store", str(path)]).output
     assert "Showing T-10 (2026-10-26), the latest checkpoint with reports" in out, out
+
+
+def test_the_pages_say_how_a_forecast_gone_by_was_carried_forward(bundled: Path) -> None:
+    """The JSON's basis said a forecast gone by was carried forward; the project page and the map's
+    popups, which word the basis in the reader's language (web.panels.basis_words), left it out: a
+    finish a week later than the one forecast before, with no word why."""
+    with client(bundled) as api:
+        projects = api.get("/projects", params={"date": T1}).json()["projects"]
+        passed = [p for p in projects if p["forecast_passed"]]
+        assert passed, projects
+        for lang in ("en", "zh"):
+            popups = {
+                r["code"]: r for r in api.get("/maps/data/panel", params={"date": T1, "lang": lang}).json()["projects"]
+            }
+            for p in passed[:3]:
+                words = i18n.label(lang, "basis_passed", date=p["forecast"]["passed_finish"])
+                page = api.get(f"/projects/{p['code']}", params={"date": T1, "f": "html", "lang": lang}).text
+                assert words in plain_dates(page), (lang, p["code"])
+                assert popups[p["code"]]["basis"].startswith(words), (lang, popups[p["code"]]["basis"])
+        # a forecast not gone by says nothing of it
+        fresh = next(p for p in projects if not p["forecast_passed"] and p["status"] != "done")
+        popups = api.get("/maps/data/panel", params={"date": T1, "lang": "en"}).json()["projects"]
+        basis = next(r["basis"] for r in popups if r["code"] == fresh["code"])
+        assert basis and "carried forward" not in basis, basis

@@ -400,6 +400,10 @@ def basis_words(basis: Basis, lang: str, category: Callable[[str], str]) -> str 
         rest = basis_words(replace(basis, missed=None), lang, category)
         sentences = (i18n.label(lang, "basis_missed", date=basis.missed.isoformat()), rest)
         return ("" if lang == "zh" else " ").join(w for w in sentences if w)  # Chinese sets no space after 。
+    if basis.passed is not None:  # carried forward from a forecast gone by: said first, as Basis.text does
+        rest = basis_words(replace(basis, passed=None), lang, category)
+        sentences = (i18n.label(lang, "basis_passed", date=basis.passed.isoformat()), rest)
+        return ("" if lang == "zh" else " ").join(w for w in sentences if w)
     ref = basis.reference
     if ref is None:
         ref_text = ""
