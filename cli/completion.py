@@ -312,12 +312,14 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
 
 
 def _finish(s: ProjectStatus) -> str:
-    """A forecast finish as the map's late list words it: one gone by while not done is "passed,
-    not reported done" (ProjectStatus.forecast_passed), not a forecast."""
+    """A forecast finish as the map's late list words it: one carried forward because the finish
+    forecast from its latest report has gone by unreported says that date (ProjectStatus.forecast_passed)."""
     fc = s.forecast
     if fc.finish is None:
         return "—"
-    return f"{fc.finish.isoformat()} (passed, not reported done)" if s.forecast_passed else fc.finish.isoformat()
+    if s.forecast_passed and fc.passed is not None:
+        return f"{fc.finish.isoformat()} (forecast {fc.passed.isoformat()} passed, not reported done)"
+    return fc.finish.isoformat()
 
 
 def _chance(s: ProjectStatus) -> str:

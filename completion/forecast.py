@@ -60,9 +60,13 @@ A project with no progress yet starts at the later of its planned start and D, a
 so does one whose only span is too slow to read as working (a late start: on the register a slow
 first span says little about a crew's pace). A project stopped now while the register has seen too
 few stoppages to say how long one lasts is forecast at its whole history's pace, the stop included.
-A project reported done has finished: probability 0 (1 if it finished after opening day). A
-project not reported done by opening day (read on it or after it) has missed it: probability 1 (``Outlook.missed``),
-whatever its forecast finish (counted from its latest report, that can lie before the date read).
+A project reported done has finished: probability 0 (1 if it finished after opening day). One not
+reported done on D has not finished before D as far as the register knows, so its finish is forecast
+on that condition: a future that would have ended before D is carried forward — the work it had left
+at the latest report starts on D, anywhere from none to all of it still left (a uniform share) —
+and its finish, interval and probability are at or after D (``Outlook.passed``: the median of the
+futures before that, when it lay before D). A project not reported done by opening day (read on it
+or after it) has missed it: probability 1 (``Outlook.missed``).
 
 Steps 0–4 are learnt once (``fit_pool``: a ``Pool``) from the reports dated up to the last checkpoint
 on or before D, not up to D (``Pool`` says why: one report then costs one project's forecast); each
@@ -156,9 +160,17 @@ class Basis:
     done_on: date | None = None
     missed: date | None = None
     note: str | None = None
+    passed: date | None = None  # the finish its futures from its latest report pointed to, gone by unreported
+
 
     def text(self) -> str:
         ref = self.reference.text() if self.reference else ""
+        if self.passed is not None:
+            return (
+                f"not reported done by {self.passed.isoformat()}, the finish forecast from its latest report: "
+                "the work then left is carried forward to the date read (none to all of it still left); "
+                + replace(self, passed=None).text()
+            )
         if self.missed is not None:
             return (
                 f"not reported done by opening day {self.missed.isoformat()}: missed it; forecast "
@@ -196,6 +208,9 @@ class Outlook:
     pace: float | None  # working pace assumed, plan days a day (1 = the plan's pace); None when done
     basis: Basis
     missed: bool = False  # not reported done by the date read, which is opening day or after: p_late is 1
+    # The finish its futures from its latest report pointed to (their median) when that lay before the
+    # date read while it is not reported done: gone by, so the forecast is carried forward (``_forecast``).
+    passed: date | None = None
 
 
 @dataclass
@@ -792,6 +807,7 @@ def _forecast(
     origins: list[float] = []
     e0s: list[float] = []
     waits = np.zeros((n, samples), dtype=np.float32)
+    left_share = np.zeros((n, samples), dtype=np.float32)  # of the work left at the latest report, still left on ``on``
     normals = np.zeros((n, samples), dtype=np.float32)
     uniforms = np.zeros((n, 4, samples), dtype=np.float32)  # a stoppage count, then up to three lengths
     bases: list[Basis] = []
@@ -839,6 +855,8 @@ def _forecast(
         else:
             origin, e0 = float(max(p.planned_start.toordinal(), today)), 0.0
             basis = Basis("no_progress", ref)
+        # Drawn last, so a project's other draws are as they were without it.
+        left_share[m] = stream.random(samples, dtype=np.float32)
         rows.append(i)
         origins.append(origin)
         e0s.append(e0)
@@ -881,24 +899,39 @@ def _forecast(
                 below = below + term
         done = _finish(origin_a + wait, e0_a, pace, f32(math.exp(pool.speed_up)), start, finish, duration, pool.run_in)
         done = np.minimum(np.ceil(done), f32(last_day - today)) + today
+        # Not reported done on ``on``: as far as the register knows it has not finished before it, so its
+        # finish is forecast on that condition. A future that ends before ``on`` is one the register
+        # contradicts — the crew was held up, or worked slower, after its latest report — and it is
+        # carried forward: the work it had left at the latest report starts on ``on`` instead, of which
+        # anywhere from none to all is still left (the register shows neither: a uniform share). Futures
+        # ending on ``on`` or after it stand. The longer a project goes unreported past its forecast,
+        # the more of its futures are carried and the wider its interval; a project read on the day of
+        # its latest report is unchanged. (Before this, a forecast gone by read as "0% chance of
+        # missing opening day" beside a project not known to be done.)
+        unconditioned = np.percentile(done, 50.0, axis=1, method="inverted_cdf").astype(int)
+        gone = done < today
+        if gone.any():
+            worked = done - origin_a.astype(np.float64) - today  # days from the latest report to the finish
+            carried = today + np.ceil(left_share[:m] * np.maximum(worked, 0.0))
+            done = np.where(gone, carried, done)
         qs = np.percentile(done, [50.0, lo_q, hi_q], axis=1, method="inverted_cdf").astype(int)
-        # A project not reported done on ``on`` finishes on it at the earliest, as far as opening day
-        # is concerned: on opening day or after it has missed it (p_late 1), whatever its forecast
-        # finish (counted from its latest report, which can lie before ``on``: done, perhaps, but not
-        # reported). The expo opens that morning: a project not reported done by the opening-day
-        # checkpoint was not ready (a finish gone by read there as "0% chance of missing it").
+        # A project not reported done on ``on`` finishes on it at the earliest (above): on opening day
+        # or after it has missed it (p_late 1). The expo opens that morning: a project not reported
+        # done by the opening-day checkpoint was not ready.
         missed = on >= opening
         p_late = np.ones(len(rows)) if missed else (np.maximum(done, today) > opening.toordinal()).mean(axis=1)
         at = [k for k, o in enumerate(out) if o is None]
         for row, (pos, i) in enumerate(zip(at, rows, strict=True)):
+            passed = date.fromordinal(int(unconditioned[row])) if unconditioned[row] < today else None
             out[pos] = Outlook(
                 float(p_late[row]),
                 date.fromordinal(int(qs[0, row])),
                 date.fromordinal(int(qs[1, row])),
                 date.fromordinal(int(qs[2, row])),
                 math.exp(float(post_mean[i])),
-                replace(bases[row], missed=opening) if missed else bases[row],
+                replace(bases[row], missed=opening if missed else None, passed=passed),
                 missed,
+                passed,
             )
     return [o for o in out if o is not None]
 

@@ -6,7 +6,10 @@ stopped), and in the days after a checkpoint before the next round of reports (t
 on, the reports have not, and projects read as behind only for want of a report). In both the
 view lands on the **latest checkpoint with data**: the latest checkpoint, up to today and up to
 opening day, with at least one report dated after the checkpoint before it and on or before it
-(the reports of that round). With no report at all it stays on today.
+(the reports of that round) that the twin had recorded by the end of that checkpoint day — a read on
+a date is the twin as it stood at the end of it, so a report dated in a round but recorded later (a
+late one, imported afterwards) is not in that checkpoint's read and does not choose it: a view
+chosen for its reports shows them. With no report at all it stays on today.
 
 A checkpoint before the twin's first commit is never landed on: the twin has no data then (a read
 on it is refused, twin.core.no_data). A season imported without --original-dates is recorded on
@@ -110,8 +113,9 @@ def landing_date(twin: TwinLike, today: date | None = None, settings: Completion
         return Landing(today, today, None, None, None)
     # the reports as the twin stood at the end of today, dated up to today
     known = twin.resolve(asof=today.isoformat()).seq
-    report_days = sorted({r.on for reports in state.reports.values() for r in reports if r.seq <= known})
-    report_days = [d for d in report_days if d <= today]
+    dated = sorted((r.on, r.seq) for reports in state.reports.values() for r in reports if r.seq <= known)
+    dated = [(d, seq) for d, seq in dated if d <= today]
+    report_days = sorted({d for d, _ in dated})
     opening = cps[-1].on
     passed = [cp for cp in cps if cp.on <= min(today, opening)]
 
@@ -125,12 +129,20 @@ def landing_date(twin: TwinLike, today: date | None = None, settings: Completion
         return Landing(today, today, checkpoint_label(opening, today, settings.checkpoint_days), None, newest(today))
     for i in range(len(passed) - 1, -1, -1):
         since = passed[i - 1].on if i else date.min
-        if any(since < d <= passed[i].on for d in report_days):
-            cp = passed[i]
-            if not twin.resolve(asof=cp.on.isoformat()).seq:
+        cp = passed[i]
+        round_ = [seq for d, seq in dated if since < d <= cp.on]
+        if round_:
+            seen = twin.resolve(asof=cp.on.isoformat()).seq
+            if not seen:
                 break  # before the twin's history, as every checkpoint before it: no data to show
+            if not any(seq <= seen for seq in round_):
+                # its reports were all recorded after the checkpoint day (late, imported since): its
+                # read, the twin at the end of that day, holds none of them ("the latest checkpoint
+                # with reports" showing none); an earlier round's checkpoint is tried
+                continue
             reason = None if cp.on == today else AFTER_OPENING if today > opening else NO_REPORTS_SINCE
-            return Landing(today, cp.on, cp.label, reason, newest(cp.on))
+            in_read = max((d for d, seq in dated if d <= cp.on and seq <= seen), default=None)
+            return Landing(today, cp.on, cp.label, reason, in_read)
     return Landing(today, today, None, None, newest(today))
 
 

@@ -365,7 +365,8 @@ def status_doc(s: ProjectStatus, weight: float | None, state: ReportState, flag:
         "p_late": _r(s.forecast.p_late, 3),
         # not reported done by a date after opening day: it missed it (p_late is 1, not a chance)
         "missed_opening": s.forecast.missed,
-        # its forecast finish lies before the date while it is not done: passed, not reported done
+        # the finish forecast from its latest report lies before the date while it is not done:
+        # passed, not reported done (its forecast is carried forward to the date: forecast_finish)
         "forecast_passed": s.forecast_passed,
         "probability_on_time": _r(None if s.forecast.p_late is None else 1.0 - s.forecast.p_late, 3),
         "forecast_finish": s.forecast.finish.isoformat() if s.forecast.finish else None,
@@ -405,20 +406,13 @@ def project_row(s: ProjectStatus, weight: float | None, state: ReportState, flag
     return {k: d[k] for k in PROJECT_COLUMNS}
 
 
-# A download's columns that give the readiness forecast. Where its finish has gone by while the
-# project is not reported done (forecast_passed: after opening day, "not reported done by opening
-# day") it is no forecast, and the CSV / Excel row leaves them empty: a row read
-# forecast_finish=2026-11-02 beside forecast_after_opening=true on 2026-11-10, a contradiction. The
-# JSON keeps the dates beside forecast_passed=true (the pages and the briefing write them as
-# "2026-11-02 (passed, not reported done)").
-FORECAST_COLUMNS = ("forecast_finish", "forecast_low", "forecast_high")
-
-
 def download_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A project's row (project_row, late_row) as a CSV or Excel download gives it."""
-    if not row.get("forecast_passed"):
-        return row
-    return {**row, **{k: None for k in FORECAST_COLUMNS if k in row}}
+    """A project's row (project_row, late_row) as a CSV or Excel download gives it: as the JSON has
+    it. (A forecast finish is never a date gone by for a project not reported done — one whose
+    forecast from its latest report has passed is carried forward to the date, forecast_passed
+    true — so the download keeps it beside its p_late; it used to leave it empty while keeping a
+    p_late read from the date gone by.)"""
+    return row
 
 
 LATE_COLUMNS = (

@@ -29,9 +29,12 @@ Readiness forecast (``completion.forecast``)
 Missed and passed (one rule for every page, the CLI and the JSON)
     - ``Forecast.missed``: on opening day or after it a project not reported done has missed it:
       ``p_late`` is 1 (never a chance), the flag is raised, and it is ``behind``.
-    - ``ProjectStatus.forecast_passed``: its forecast finish (counted from its latest report) lies
-      before the date read while it is not done: a date gone by, "passed, not reported done", not
-      a forecast.
+    - ``ProjectStatus.forecast_passed``: the finish forecast from its latest report lies before the
+      date read while it is not done (``Forecast.passed``, that date): gone by, "passed, not reported
+      done". Its forecast is then carried forward (``completion.forecast``: a project not reported done
+      has not finished before the date read, as far as the register knows), so the forecast finish,
+      the interval and ``p_late`` are still a forecast, at or after the date read — never a date gone
+      by beside a probability read from it.
 
 Single-rate forecast (``single_rate_forecast``: the former forecaster, kept as the benchmark's baseline)
     Take the latest report on or before D, at ``p`` percent on ``d``, and a base point before it:
@@ -92,6 +95,7 @@ class Forecast:
     high: date | None = None
     pace: float | None = None  # plan days a day assumed (1 = the plan's own pace)
     missed: bool = False  # not reported done by a date after opening day: missed it (p_late 1)
+    passed: date | None = None  # the finish forecast from its latest report, gone by unreported (carried forward)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +112,7 @@ class Forecast:
             else {"low": self.low.isoformat(), "high": self.high.isoformat(), "level": INTERVAL},
             "pace": None if self.pace is None else round(self.pace, 3),
             "missed_opening": self.missed,
+            "passed_finish": self.passed.isoformat() if self.passed else None,
         }
 
 
@@ -131,9 +136,10 @@ class ProjectStatus:
 
     @property
     def forecast_passed(self) -> bool:
-        """Whether the forecast finish lies before the date read while the project is not done: a
-        date gone by ("passed, not reported done"), not a forecast."""
-        return self.forecast.finish is not None and self.forecast.finish < self.on and self.percent < 100.0
+        """Whether the finish forecast from its latest report lies before the date read while the
+        project is not done ("passed, not reported done"): its forecast is carried forward to the
+        date read (``Forecast.passed`` is the date gone by; ``Forecast.finish`` the forecast)."""
+        return self.forecast.passed is not None and self.percent < 100.0
 
     @property
     def days_late(self) -> float:
@@ -240,6 +246,7 @@ def _readiness(
             Forecast(
                 o.finish, rate, project.planned_start if rate is not None else None, 0.0 if rate is not None else None,
                 o.p_late > settings.late_probability_threshold, o.basis, o.p_late, o.low, o.high, o.pace, o.missed,
+                o.passed,
             )
         )  # fmt: skip
     return out

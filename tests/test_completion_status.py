@@ -239,16 +239,19 @@ def test_not_reported_done_by_a_date_after_opening_day_has_missed_it() -> None:
     """Read a month after opening day, a project at 95% on 10-26 with nothing since is forecast
     (from its latest report) to have finished before opening day, but it was never reported done:
     it missed opening day — p_late 1 (not the 0% a finish before opening day gives), flagged,
-    behind, and its forecast finish a date gone by ("passed"). Read before opening day the same
-    reports keep their chance; a project reported done before opening day did not miss it."""
+    behind, and the forecast from its latest report a date gone by ("passed"), its forecast carried
+    forward to the date read. Read before opening day the same reports keep their chance; a project
+    reported done before opening day did not miss it."""
     p = project("2026-09-01", "2026-10-31")
     rs = reports(("2026-10-06", 70), ("2026-10-26", 95))
     after = status_of(p, rs, "2026-12-06")
     fc = after.forecast
-    assert fc.finish is not None and fc.finish < OPENING  # from its latest report: before opening day
+    assert fc.passed is not None and fc.passed < OPENING  # from its latest report: before opening day
+    assert fc.finish is not None and fc.low is not None and after.on <= fc.low <= fc.finish  # carried forward
     assert fc.missed and fc.p_late == 1.0 and fc.after_opening is True and after.status == "behind"
     assert after.forecast_passed and "missed" in str(fc.basis)
     assert fc.to_dict()["missed_opening"] is True and fc.to_dict()["probability_on_time"] == 0.0
+    assert fc.to_dict()["passed_finish"] == fc.passed.isoformat()
     before = status_of(p, rs, "2026-10-26").forecast
     assert not before.missed and before.p_late is not None and before.p_late < 0.5
     finished = status_of(p, reports(("2026-10-06", 70), ("2026-11-01", 100)), "2026-12-06")

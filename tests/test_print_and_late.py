@@ -160,24 +160,31 @@ def _day(value: Any) -> str:
 
 
 def test_late_list_after_opening_gives_no_passed_forecast_finish(bundled_api: TestClient) -> None:
-    """On 2026-11-10 the late list's CSV leaves the forecast (finish and interval) empty for a
-    project whose finish has gone by not reported done (SP-03: 2026-11-02, LS-08: 2026-10-30, RD-18:
-    2026-10-27); a forecast still ahead (past the date) is given. The JSON keeps the dates, marked
-    forecast_passed, as before (the pages write "2026-11-02 (passed, not reported done)")."""
+    """On 2026-11-10 the late list's CSV gave a project whose forecast finish had gone by not reported
+    done (SP-03: 2026-11-02, LS-08: 2026-10-30, RD-18: 2026-10-27) an empty forecast. Such a forecast
+    is now carried forward (completion.forecast: not reported done, so not finished before the date):
+    the CSV gives the JSON's finish and interval, at or after the date, beside forecast_passed; the
+    date gone by stays in the JSON (forecast.passed_finish, the pages' "(forecast 2026-11-02 passed,
+    not reported done)"). A forecast still ahead (never passed) is given as before."""
     doc = bundled_api.get("/completion/late", params={"date": AFTER_OPENING}).json()
     by_code = {r["code"]: r for r in doc["late"]}
     passed = {c for c, r in by_code.items() if r["forecast_passed"]}
     assert {"SP-03", "LS-08", "RD-18"} <= passed, passed
-    assert by_code["SP-03"]["forecast_finish"] == "2026-11-02" and by_code["SP-03"]["missed_opening"] is True
+    sp03 = bundled_api.get("/projects/SP-03", params={"date": AFTER_OPENING}).json()["project"]
+    assert sp03["forecast"]["passed_finish"] == "2026-11-02" and sp03["missed_opening"] is True, sp03["forecast"]
+    assert by_code["SP-03"]["forecast_finish"] == sp03["forecast_finish"] >= AFTER_OPENING, by_code["SP-03"]
     ahead = {c for c, r in by_code.items() if not r["forecast_passed"] and r["forecast_finish"]}
     assert ahead, by_code  # HL-07 and others: forecast after the date, still a forecast
 
     rows = {r["code"]: r for r in _csv_rows(bundled_api, "/completion/late", date=AFTER_OPENING)}
     assert rows.keys() == by_code.keys()
     for code in passed:
-        row = rows[code]
+        row, want = rows[code], by_code[code]
         assert row["forecast_passed"] == "true" and row["missed_opening"] == "true", row
-        assert (row["forecast_finish"], row["forecast_low"], row["forecast_high"]) == ("", "", ""), row
+        # the download gives the forecast the JSON gives, carried forward to the date, not a blank
+        got = (row["forecast_finish"], row["forecast_low"], row["forecast_high"])
+        assert got == (want["forecast_finish"], want["forecast_low"], want["forecast_high"]), row
+        assert all(d >= AFTER_OPENING for d in got), row
     for code in ahead:
         assert rows[code]["forecast_finish"] == by_code[code]["forecast_finish"] >= AFTER_OPENING, rows[code]
         assert rows[code]["forecast_low"] == by_code[code]["forecast_low"], rows[code]
@@ -187,8 +194,9 @@ def test_late_list_after_opening_gives_no_passed_forecast_finish(bundled_api: Te
 
 def test_projects_table_csv_and_excel_give_no_passed_forecast_finish(bundled_api: TestClient) -> None:
     """/projects as CSV and as Excel on 2026-11-10: the same rule as the late list, each
-    project whose forecast finish has passed not reported done with the forecast empty; a project
-    reported done keeps the day it finished (its forecast finish), not passed."""
+    project whose forecast from its latest report has passed not reported done with the forecast
+    carried forward (the JSON's, at or after the date; it used to be left empty); a project reported
+    done keeps the day it finished (its forecast finish), not passed."""
     items = bundled_api.get("/projects", params={"date": AFTER_OPENING}).json()["projects"]
     by_code = {p["code"]: p for p in items}
     passed = {c for c, p in by_code.items() if p["forecast_passed"]}
@@ -205,8 +213,12 @@ def test_projects_table_csv_and_excel_give_no_passed_forecast_finish(bundled_api
     excel = {row[head.index("code")]: dict(zip(head, row, strict=True)) for row in table[1:]}
     assert rows.keys() == excel.keys() == by_code.keys()
     for code in passed:
-        assert (rows[code]["forecast_finish"], rows[code]["forecast_low"], rows[code]["forecast_high"]) == ("", "", "")
-        assert [excel[code][k] for k in ("forecast_finish", "forecast_low", "forecast_high")] == [None] * 3, code
+        p = by_code[code]
+        want = (p["forecast_finish"], p["interval"]["low"], p["interval"]["high"])
+        assert all(d >= AFTER_OPENING for d in want), p  # carried forward: never a date gone by
+        assert p["forecast"]["passed_finish"] < AFTER_OPENING, p["forecast"]  # the forecast that passed
+        assert (rows[code]["forecast_finish"], rows[code]["forecast_low"], rows[code]["forecast_high"]) == want
+        assert tuple(_day(excel[code][k]) for k in ("forecast_finish", "forecast_low", "forecast_high")) == want, code
         assert rows[code]["forecast_passed"] == "true"
     for code in done:
         assert rows[code]["forecast_finish"] == by_code[code]["forecast_finish"], rows[code]
@@ -241,7 +253,12 @@ def test_the_command_lines_downloads_hold_to_the_same_rule(tmp_path: Path) -> No
     ws = load_workbook(sheet).active
     head = [c.value for c in ws[1]]
     outputs["export"] = {row[0]: dict(zip(head, row, strict=True)) for row in ws.iter_rows(min_row=2, values_only=True)}
+    forecasts = set()
     for name, rows in outputs.items():
         sp03 = rows["SP-03"]
         assert str(sp03["forecast_passed"]).lower() == "true", (name, sp03)
-        assert not sp03["forecast_finish"] and not sp03["forecast_low"] and not sp03["forecast_high"], (name, sp03)
+        # its forecast from 10-26 (11-02) has passed: carried forward, at or after the date, not blank
+        got = tuple(_day(sp03[k]) for k in ("forecast_finish", "forecast_low", "forecast_high"))
+        assert all(d >= AFTER_OPENING for d in got), (name, sp03)
+        forecasts.add(got)
+    assert len(forecasts) == 1, forecasts  # one forecast in every download

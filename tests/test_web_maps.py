@@ -496,10 +496,12 @@ def test_stale_figures_and_passed_forecasts_are_marked_apart_from_late(api: Test
     # The forecasts of the T-10 reports have all passed by December: never shown as a finish to
     # come or "after opening day"; and after opening day a project not reported done has missed it,
     # which the list says in words, not as a date gone by ("2026-11-02 (passed)" read as done in time
-    # beside the briefing's "missed"). Before opening day a finish gone by is said passed.
+    # beside the briefing's "missed"). Before opening day a forecast gone by is said passed, beside
+    # the forecast carried forward from it.
     later = _json(api, "/completion", date=AFTER_OPENING)
-    gone = [p for p in later["late"] if p["forecast_finish"] and p["forecast_finish"] < AFTER_OPENING]
+    gone = [p for p in later["late"] if p["forecast_passed"]]
     assert gone and all(p["missed_opening"] for p in gone)
+    assert all(p["forecast_finish"] >= AFTER_OPENING for p in gone), gone  # carried forward to the date
     panel = _json(api, "/maps/data/panel", date=AFTER_OPENING, lang="en")
     for p in gone:
         item = re.search(rf'data-project="{p["code"]}".*?</li>', panel["html"], re.S)
@@ -513,19 +515,21 @@ def test_stale_figures_and_passed_forecasts_are_marked_apart_from_late(api: Test
         assert popup["p_late"] is None and popup["stale"] is True
     zh = _json(api, "/maps/data/panel", date=AFTER_OPENING, lang="zh")["html"]
     assert zh.count(f"data-missed>{i18n.label('zh', 'not_done_by_opening')}</div>") >= len(gone)
-    assert "（已过" not in zh.split('data-section="late"', 1)[-1].split("</ul>", 1)[0]
+    assert "已过" not in zh.split('data-section="late"', 1)[-1].split("</ul>", 1)[0]
     before = "2026-11-04"  # no report since T-10 either, not yet opening day
-    soon = [
-        p
-        for p in _json(api, "/completion", date=before)["late"]
-        if p["forecast_finish"] and p["forecast_finish"] < before
-    ]
+    soon = [p for p in _json(api, "/completion", date=before)["late"] if p["forecast_passed"]]
     assert soon and not any(p["missed_opening"] for p in soon)
-    html = _json(api, "/maps/data/panel", date=before, lang="en")["html"]
-    for p in soon:
-        item = re.search(rf'data-project="{p["code"]}".*?</li>', html, re.S)
-        assert item and f"{p['forecast_finish']} (passed, not reported done)" in item.group(0)
-        assert "data-missed" not in item.group(0)
+    was = {p["code"]: p["forecast"]["passed_finish"] for p in _json(api, "/projects", date=before)["projects"]}
+    for lang, words in (
+        ("en", "{0} (forecast {1} passed, not reported done)"),
+        ("zh", "{0}（原预测 {1} 已过，未报完成）"),
+    ):
+        html = _json(api, "/maps/data/panel", date=before, lang=lang)["html"]
+        for p in soon:
+            assert was[p["code"]] < before <= p["forecast_finish"], (p, was[p["code"]])
+            item = re.search(rf'data-project="{p["code"]}".*?</li>', html, re.S)
+            assert item and words.format(p["forecast_finish"], was[p["code"]]) in plain_dates(item.group(0)), item
+            assert "data-missed" not in item.group(0)
 
 
 @pytest.mark.parametrize("day", ["2026-11-06", AFTER_OPENING])
@@ -540,12 +544,15 @@ def test_after_opening_day_the_completion_map_says_a_project_not_done_missed_it(
     comp = {p["code"]: p for p in _json(api, "/projects", date=day)["projects"]}
     missed = {c for c, p in comp.items() if p["status"] != "done"}
     assert missed and all(comp[c]["missed_opening"] for c in missed)
-    ahead = {c for c in missed if comp[c]["forecast_finish"] and comp[c]["forecast_finish"] >= day}
-    gone = missed - ahead
+    # a finish gone by: the forecast from its latest report passed (carried forward to the date)
+    gone = {c for c in missed if comp[c]["forecast_passed"]}
+    ahead = {c for c in missed - gone if comp[c]["forecast_finish"]}
+    assert all(comp[c]["forecast"]["passed_finish"] < day <= comp[c]["forecast_finish"] for c in gone), comp
     assert gone and (ahead or day == AFTER_OPENING)  # on 11-06 HL-07's and RD-03's finishes are ahead
     for lang in ("en", "zh"):
         not_done = i18n.label(lang, "not_done_by_opening")
-        passed_words = i18n.label(lang, "forecast_passed", date="").strip()  # "(passed, not reported done)"
+        passed_words = {"en": "passed, not reported done", "zh": "已过，未报完成"}[lang]
+        assert passed_words in i18n.label(lang, "forecast_passed", date="", was="")
         chance_words = {"en": "chance of missing opening day", "zh": "赶不上开幕日的概率"}[lang]
         basis_missed = i18n.label(lang, "basis_missed", date="2026-11-05")
         panel = _json(api, "/maps/data/panel", date=day, lang=lang)

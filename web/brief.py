@@ -1545,7 +1545,11 @@ def _late_table(
             # "missed" read as a contradiction); a finish still ahead stays a forecast
             forecast = t("not_done_by_opening")
         elif r["forecast_passed"]:
-            forecast = t("brief_forecast_passed", date=forecast)  # gone by, not done: as the map says it
+            # carried forward from a forecast gone by, not done: with the finish that passed, as the map
+            # says it ("2026-11-08 (was 11-02)"; "2026-11-08 (forecast passed)" on 11-04 read as if 11-08
+            # had gone by). Short: a row is one line, and a longer cell left room for fewer rows.
+            was = facts.snap.status(r["code"]).forecast.passed
+            forecast = t("brief_forecast_passed", date=forecast, was=f"{was:%m-%d}" if was else "")
         name = r["name_en"] if lang == "en" else r["name_zh"]
         if r["code"] in facts.flagged:  # say what the imagery showed (its code carries the imagery badge)
             # (what the imagery showed, not what was reported: the row's done column says that, and

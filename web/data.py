@@ -246,25 +246,26 @@ def timeline_start(twin: TwinLike, days: Sequence[date], today: date | None = No
 
 
 def forecast_passed(s: ProjectStatus) -> bool:
-    """Whether a project's forecast finish is before the date read while it is not done: a date
-    gone by, not a forecast (shown as passed, and not flagged as after opening day): the core's
-    rule, ``ProjectStatus.forecast_passed``."""
+    """Whether the finish forecast from a project's latest report is before the date read while it
+    is not done (the core's rule, ``ProjectStatus.forecast_passed``): its forecast is carried
+    forward to the date read, and said so beside it."""
     return s.forecast_passed
 
 
 def forecast_text(s: ProjectStatus, lang: str) -> str | None:
     """A project's forecast finish as every map surface words it (the popups, the late list, the
-    project page): the date; a date gone by while not done "passed, not reported done" before
-    opening day, and after it "not reported done by opening day" (it missed it: a fact, as the
-    briefing says it; a past date beside "missed" read as a contradiction); None without one."""
+    project page): the date; one carried forward because the finish forecast from its latest report
+    has gone by unreported, with that date ("2026-11-06 (forecast 2026-10-29 passed, not reported
+    done)") before opening day, and after it "not reported done by opening day" (it missed it: a
+    fact, as the briefing says it); None without one."""
     fc = s.forecast
     if fc.finish is None:
         return None
-    if not forecast_passed(s):
+    if not forecast_passed(s) or fc.passed is None:
         return fc.finish.isoformat()  # a finish still ahead stays a forecast, after opening day too
     if fc.missed:
         return i18n.label(lang, "not_done_by_opening")
-    return i18n.label(lang, "forecast_passed", date=fc.finish.isoformat())
+    return i18n.label(lang, "forecast_passed", date=fc.finish.isoformat(), was=fc.passed.isoformat())
 
 
 def after_opening_words(s: ProjectStatus, lang: str, opening: date | None) -> str:
@@ -297,8 +298,8 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
         p = s.project
         fc = s.forecast
         state = states[p.code]
-        # a forecast finish already behind the date read is no forecast: say it has passed (after
-        # opening day, that it was not reported done by it)
+        # carried forward from a forecast gone by: still a forecast with its chance (after opening
+        # day, that it was not reported done by it)
         passed = forecast_passed(s)
         done = done_reported(s)
         out.append(
@@ -317,9 +318,9 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 # not reported done by a date after opening day: missed it (its basis says so), never
                 # a chance of it ("100 % chance of missing opening day" read as still to come)
                 "missed": fc.missed,
-                "after_opening": False if passed else fc.after_opening,
+                "after_opening": False if passed and fc.missed else fc.after_opening,
                 "after_opening_text": after_opening_words(s, lang, view.snapshot.opening),
-                "p_late": None if fc.p_late is None or passed or fc.missed else round(fc.p_late, 3),
+                "p_late": None if fc.p_late is None or fc.missed else round(fc.p_late, 3),
                 "forecast_low": fc.low.isoformat() if fc.low else None,
                 "forecast_high": fc.high.isoformat() if fc.high else None,
                 "days_late": s.days_late,

@@ -188,6 +188,12 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Based {own}% on its whole history's pace over {days} days and {rest}% on similar projects ({ref}): "
         "stopped now, too few stoppages seen to say how long one lasts",
     },
+    # its forecast from its latest report went by unreported: carried forward (completion.forecast)
+    "basis_passed": {
+        "zh": "按最近一次填报预测的完成日 {date} 已过，仍未报完成：当时剩余的工程从本日起重新估算（剩余零至全部均有可能）。",
+        "en": "Not reported done by {date}, the finish forecast from its latest report: the work then left "
+        "is carried forward to this date (none to all of it still left).",
+    },
     "basis_missed": {
         "zh": "开幕日 {date} 前未报告完成，已错过。",
         "en": "Not reported done by opening day {date}: missed it.",
@@ -221,7 +227,10 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "{n} of them rest on stale figures: no report since the last checkpoint, so not necessarily late.",
     },
     "stale_of_behind": {"zh": "其中数据过期 {n}", "en": "{n} of them stale"},
-    "forecast_passed": {"zh": "{date}（已过，未报完成）", "en": "{date} (passed, not reported done)"},
+    "forecast_passed": {
+        "zh": "{date}（原预测 {was} 已过，未报完成）",
+        "en": "{date} (forecast {was} passed, not reported done)",
+    },
     # the per-unit view (completion.accountability.unit_table, as /completion/units)
     "by_unit": {"zh": "分责任单位", "en": "By responsible unit"},
     "units_summary": {
@@ -622,7 +631,9 @@ _LABELS: dict[str, dict[str, str]] = {
     "brief_stale_mark": {"zh": "（过期）", "en": "(stale)"},
     # a project the imagery disagrees with, and what the imagery showed
     "brief_imagery_says": {"zh": "{name}：{flag}", "en": "{name}: {flag}"},
-    "brief_forecast_passed": {"zh": "{date}（已过）", "en": "{date} (passed)"},
+    # a forecast carried forward (the map's "forecast_passed"): ``was`` the finish forecast before,
+    # gone by (MM-DD); short, as the late table's rows are one line each
+    "brief_forecast_passed": {"zh": "{date}（原预测 {was}）", "en": "{date} (was {was})"},
     # not reported done by a date after opening day: it missed it (no chance of it, a fact)
     "brief_missed": {"zh": "已误期", "en": "missed"},
     "brief_missing_none": {"zh": "没有逾期未报的进度。", "en": "No report is overdue."},

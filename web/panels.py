@@ -369,7 +369,7 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
     chance = None
     # after opening day a project not reported done has missed it: no chance of it (the briefing's
     # "missed"; "100 % chance of missing opening day" read as still to come)
-    if fc.p_late is not None and fc.low and fc.high and not passed and not fc.missed:
+    if fc.p_late is not None and fc.low and fc.high and not fc.missed:
         chance = i18n.label(
             lang, "late_chance", p=i18n.fmt_percent(100 * fc.p_late), low=fc.low.isoformat(), high=fc.high.isoformat()
         )
@@ -385,7 +385,7 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
         # missed with a finish still ahead: the late list says it missed opening day under the forecast
         # (the project page's basis says so already)
         "missed_note": i18n.label(lang, "not_done_by_opening") if fc.missed and not passed and not done else None,
-        "after_opening": bool(fc.after_opening) and not passed,
+        "after_opening": bool(fc.after_opening) and not (passed and fc.missed),
         "after_opening_text": after_opening_words(s, lang, opening),
         "chance": chance,
     }
@@ -400,6 +400,10 @@ def basis_words(basis: Basis, lang: str, category: Callable[[str], str]) -> str 
         rest = basis_words(replace(basis, missed=None), lang, category)
         sentences = (i18n.label(lang, "basis_missed", date=basis.missed.isoformat()), rest)
         return ("" if lang == "zh" else " ").join(w for w in sentences if w)  # Chinese sets no space after 。
+    if basis.passed is not None:  # carried forward from a forecast gone by: said first, as Basis.text does
+        rest = basis_words(replace(basis, passed=None), lang, category)
+        sentences = (i18n.label(lang, "basis_passed", date=basis.passed.isoformat()), rest)
+        return ("" if lang == "zh" else " ").join(w for w in sentences if w)
     ref = basis.reference
     if ref is None:
         ref_text = ""
