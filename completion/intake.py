@@ -1510,6 +1510,8 @@ def import_register(
         raise BadInput(sheet.absent_error or f"{source}: no project rows")
     ref = twin.resolve(None if parent in (None, HEAD) else parent)
     base = ref.commit.id if ref.commit else None
+    if time is not None and ref.commit is not None and time < ref.commit.time:
+        raise BadInput(_recorded_before_head(source, time, ref.commit.time, sheet))
     existing: dict[str, Project] = {}
     if ref.commit is not None:
         for b in twin.features(LAYER, ref).features:
@@ -1798,6 +1800,26 @@ def _as_held(sr: SheetReport, reasons: list[RowProblem]) -> list[RowProblem]:
     held = f"{sr.report.percent:g}%"
     why = f" (the cell shows {sr.shown} but holds {held}; Excel rounds it for display)"
     return [p._replace(reason=p.reason + why) if p.field in (None, "percent") else p for p in reasons]
+
+
+def _recorded_before_head(source: str, when: datetime, head: datetime, sheet: Sheet) -> str:
+    """Why a register cannot be recorded at `when`, in a coordinator's words: the twin's last commit
+    is later, and what to do (sheets in the order of their starts, or a twin whose history starts
+    before them)."""
+    day, last = when.astimezone(SHANGHAI).date(), head.astimezone(SHANGHAI)
+    from_starts = when == register_recorded_time(sheet)
+    what = f"its earliest planned start, {day.isoformat()}" if from_starts else f"{day.isoformat()}"
+    return (
+        f"{source} would be recorded at {what}, before the twin's last commit "
+        f"({last:%Y-%m-%d %H:%M} Shanghai time): a commit is never recorded before the one it follows. "
+        "Import the sheets in the order of their earliest planned starts"
+        + (
+            f", or make the twin with its history starting before them (`venue-twin init --venue --since "
+            f"{day.isoformat()}`, then import again)"
+            if from_starts
+            else ""
+        )
+    )
 
 
 def register_recorded_time(sheet: Sheet) -> datetime | None:

@@ -6,6 +6,7 @@ twin, whose history ends in late October, refused the register's July dates)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -147,3 +148,21 @@ def test_an_empty_twin_has_no_venue_to_draw_the_season_on(tmp_path: Path) -> Non
         assert code == 0, (args, out)
     with TestClient(create_app(ApiSettings(store=store))) as c:
         assert "data-no-features" in c.get("/maps/completion", params={"date": "T-30"}).text
+
+
+def test_a_register_starting_before_the_twins_history_is_told_what_to_do(tmp_path: Path) -> None:
+    """A coordinator's find: "commit time … is before the head's …" named neither the sheet's
+    earliest start nor a way out. It names both, and the way out works."""
+    store, book = tmp_path / "late.gpkg", tmp_path / "season.xlsx"
+    assert run("init", "--venue", "--since", "2026-08-01", "--store", str(store))[0] == 0
+    assert run("projects", "sample", str(book), "--projects", "6", "-s", str(store))[0] == 0
+    code, out = run("projects", "import", str(book), "--original-dates", "-s", str(store), "--author", "office")
+    said = " ".join(out.split())
+    assert code == 2 and "earliest planned start" in said and "before the twin's last commit" in said, out
+    with Twin.open(store) as t:
+        assert t.count("projects") == 0 and len(t.log(10)) == 1  # nothing committed
+    since = re.search(r"--since (\d{4}-\d{2}-\d{2})", said)
+    assert since, out
+    assert run("init", "--venue", "--since", since[1], "--force", "--store", str(store))[0] == 0
+    code, out = run("projects", "import", str(book), "--original-dates", "-s", str(store), "--author", "office")
+    assert code == 0, out
