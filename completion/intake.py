@@ -1586,6 +1586,7 @@ def import_register(
                 f"no {sheet.label('responsible_person')} on {_rows(nobody)}: imported without a responsible person"
             )
         notes.extend(_starts_past_reports(twin, given, existing, ref))
+        notes.extend(_fields_changed(sheet, given, existing))
     msg = message or fitted_message(f"Import the project register from {source} ({len(changes)} projects)")
     return twin.commit(changes, author=author, message=msg, parent=base, time=time)
 
@@ -1639,6 +1640,56 @@ def _register_names(
         if old is not None and isinstance(unit, str) and unit != old.responsible_unit:
             notes.append(f"row {row.number}: {old.code} moves from {quoted(old.responsible_unit)} to {quoted(unit)}")
     return notes, bad
+
+
+# The register's fields a sheet's row may change on a known project, as notes name them (the unit is
+# said on its own: "moves from"; progress is the reports' to change, not the register's).
+_NOTED_FIELDS = (
+    "name_zh", "name_en", "category", "area", "responsible_person", "planned_start", "planned_finish",
+    "quantity", "quantity_unit", "weight", "curve", "features",
+)  # fmt: skip
+_NOTED_MAX = 20  # rows of changes said one by one; the rest are counted
+
+
+def _fields_changed(
+    sheet: Sheet, given: Sequence[tuple[Row, Mapping[str, Any]]], existing: Mapping[str, Project]
+) -> list[str]:
+    """A note for each known project whose row changes what the register holds for it: which fields,
+    from what to what, so a sheet that overwrites a project (a code given again on another unit's
+    sheet, say) says everything it changes, not only the unit it moves to."""
+    notes: list[str] = []
+    for row, props in given:
+        old = existing.get(props.get("code", ""))
+        if old is None:
+            continue
+        was = old.properties
+        changed = [
+            f"{sheet.label(f)} {_shown(was.get(f))} → {_shown(props.get(f))}"
+            for f in _NOTED_FIELDS
+            if f in props and _shown(props.get(f)) != _shown(was.get(f))
+        ]
+        if changed:
+            notes.append(f"row {row.number}: {old.code} changes {'; '.join(changed)}")
+    if len(notes) > _NOTED_MAX:
+        notes = [*notes[:_NOTED_MAX], f"and {len(notes) - _NOTED_MAX} more rows change a project the register holds"]
+    return notes
+
+
+def _shown(v: Any) -> str:
+    """A register value as a note shows it: a list joined as the sheet writes it, a whole number
+    without its ".0", a date as ISO text."""
+    if v is None:
+        return "—"
+    if isinstance(v, list | tuple):
+        return "; ".join(map(str, v)) or "—"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, date):
+        return v.isoformat()
+    return quoted(v) if isinstance(v, str) and not _ISO_DAY.fullmatch(v) else str(v)
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _starts_past_reports(
