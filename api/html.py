@@ -22,8 +22,9 @@ from fastapi import Query, Request
 from starlette.responses import HTMLResponse
 
 from api.caching import REVALIDATE
-from api.deps import public_url
+from api.deps import project_path, public_url
 from completion.expo import opening_of
+from completion.register import LAYER as PROJECTS_LAYER
 from completion.schedule import checkpoints
 from completion.settings import CompletionSettings
 from completion.snapshot import today_local
@@ -32,7 +33,7 @@ from twin import Ref
 from twin.access import TwinView
 from twin.core import SHANGHAI, reference_fields
 from twin.errors import NotFound
-from twin.model import CommitInfo, LayerSchema
+from twin.model import CommitInfo, FieldSpec, LayerSchema
 from web import i18n
 from web.assets import ogc_page_assets, versioned_url
 from web.data import reference_names, reference_text, references_in
@@ -170,12 +171,26 @@ def _cell(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A feature a reference field names: its name, its item page, the reference as stored."""
+
+    text: str
+    href: str
+    reference: str
+
+
+@dataclass(frozen=True)
 class Value:
-    """A property's cell: its text, and what its title says (a reference field's references as
-    stored, for engineers, where the text names the features)."""
+    """A property's cell: its text, and what its title says. A reference field's text names the
+    features it references, each a link to its item page (``links``), the references as stored in
+    its title, for engineers; a value the schema labels (a category, an area, a curve) is shown by
+    its label in the page's language, the stored value in its title and ``code`` (as the layer
+    check's table shows it)."""
 
     text: str
     title: str | None = None
+    links: tuple[Link, ...] = ()
+    code: str | None = None
 
 
 def _reference_names(
@@ -188,13 +203,31 @@ def _reference_names(
     return reference_names(twin, keys, ref, page.lang) if keys else {}
 
 
-def _value(page: _Page, name: str, value: Any, ref_fields: set[str], names: dict[str, str]) -> Value:
+def _value(
+    page: _Page,
+    spec: FieldSpec | None,
+    value: Any,
+    ref_fields: set[str],
+    names: dict[str, str],
+    pin: dict[str, str],
+) -> Value:
     """A property as a page's table shows it: a reference field's by the names of the features it
-    names, the references as stored in its title (the downloads keep them as they are)."""
-    if name not in ref_fields:
-        return Value(_cell(value))
+    names, each linking its item page (of the version the page reads, ``pin``), the references as
+    stored in its title (the downloads keep them as they are); a labelled value by its label
+    (i18n.value_label, as the layer check's table), else as it is."""
+    if spec is None or spec.name not in ref_fields:
+        label = i18n.value_label(page.lang, spec, value)
+        return Value(label, str(value), code=str(value)) if label else Value(_cell(value))
     shown = reference_text(value, names, page.lang)
-    return Value(*shown) if shown is not None else Value("")
+    if shown is None:
+        return Value("")
+    links = []
+    for r in references_in(value):
+        if r in names:
+            layer, _, fid = r.partition("/")
+            href = page.page(f"/collections/{quote(layer, safe='')}/items/{quote(fid, safe='')}", **pin)
+            links.append(Link(names[r], href, r))
+    return Value(shown[0], shown[1], tuple(links))
 
 
 def _geometry_label(page: _Page, geometry_type: str | None) -> str:
@@ -463,7 +496,8 @@ def items(
             "id": str(d["id"]),
             "href": page.page(f"{base}/items/{quote(str(d['id']), safe='')}", **pin),
             "cells": [
-                _value(page, c["name"], (d.get("properties") or {}).get(c["name"]), refs, names) for c in columns
+                _value(page, schema.field(c["name"]), (d.get("properties") or {}).get(c["name"]), refs, names, pin)
+                for c in columns
             ],
             "name": i18n.feature_name(page.lang, d.get("properties") or {}),
         }
@@ -529,11 +563,12 @@ def item(
     known = {f.name for f in schema.fields}
     refs = set(reference_fields(schema))
     names = _reference_names(page, twin, schema, ref, [props], refs)
+    pin = {"version": ref.commit.id} if _named(page) and ref.commit else {}
     fields = [
         {
             "name": f.name,
             "title": i18n.field_title(page.lang, f),
-            "value": _value(page, f.name, props.get(f.name), refs, names),
+            "value": _value(page, f, props.get(f.name), refs, names, pin),
         }
         for f in schema.fields
         if f.name in props
@@ -544,7 +579,6 @@ def item(
     made = [h.commit for h in versions if h.op != "delete"][:FEATURE_VERSIONS]
     notes = {h.commit.id: page.t(f"op_{h.op}") for h in versions if h.op != "delete"}
     picker = _picker(page, ref, _named(page), [(page.t("versions_of_feature"), made, notes)], exists_at_head)
-    pin = {"version": ref.commit.id} if _named(page) and ref.commit else {}
     name = i18n.feature_name(page.lang, props)
     return page.respond(
         "ogc_item.html",
@@ -564,6 +598,11 @@ def item(
         picker=picker,
         read_at=_read_at(page, ref),
         history_href=page.url(f"{base}/items/{quote(fid, safe='')}/history"),
+        # a project record's page leads to the project's own page (its status, forecast and reports),
+        # which a leader reads, of the same version when the page names one
+        project_href=page.page(project_path(str(props.get("code") or fid)), **pin)
+        if schema.name == PROJECTS_LAYER
+        else None,
         spatial=feature.get("geometry") is not None,
         features={"type": "FeatureCollection", "features": [_geojson(feature)] if feature.get("geometry") else []},
         context={"type": "FeatureCollection", "features": _context(twin, schema, ref)},

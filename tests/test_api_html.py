@@ -27,6 +27,7 @@ from api_server import EPSG4549, bearer, build_venue, client, make_tokens, probl
 from fastapi.testclient import TestClient
 
 from twin import Twin
+from web import i18n
 
 HOSTILE_ID = "ls-<i>\"x\"&'y'"  # no "/": an id is one path segment
 HOSTILE_NAME = "<script>alert(1)</script>"
@@ -242,12 +243,23 @@ def test_a_layer_of_records_has_a_table_and_no_map(api: TestClient) -> None:
 
 
 # ---------------------------------------------------------------------------- one feature
-def test_item_page_shows_the_feature_and_its_properties(api: TestClient) -> None:
+def stored(cell: Any) -> str:
+    """A property cell's value as stored: one the schema labels shows by its label, the value kept in
+    its data-code (as the layer check's table)."""
+    code = cell.get("data-code")
+    return text(cell) if code is None else str(code)
+
+
+def test_item_page_shows_the_feature_and_its_properties(api: TestClient, twin: Twin) -> None:
     js = api.get("/collections/halls/items/hall-2.1H").json()
     doc = page(api, "/collections/halls/items/hall-2.1H", f="html")
+    schema = twin.layer("halls")
     for name, value in js["properties"].items():
         (cell,) = doc.xpath(f'//tr[@data-property="{name}"]/td')
-        assert text(cell) == str(value), name
+        assert stored(cell) == str(value), name
+        label = i18n.value_label("en", schema.field(name), value)
+        assert text(cell) == (label or str(value)), name
+    assert doc.xpath("//td[@data-code]")  # hall_type: exhibition, shown as "Exhibition hall"
     (feature,) = map_features(doc)["features"]
     assert feature["id"] == "hall-2.1H" and feature["geometry"] == js["geometry"]
     (history,) = doc.xpath('//a[@data-link="history"]/@href')
@@ -295,7 +307,7 @@ def test_item_version_picker_lists_the_feature_versions(api: TestClient, twin: T
     at = page(api, submit(form, version=oldest))
     then = api.get("/collections/halls/items/hall-2.1H", params={"version": oldest}).json()
     for name, value in then["properties"].items():
-        assert text(at.xpath(f'//tr[@data-property="{name}"]/td')[0]) == str(value)
+        assert stored(at.xpath(f'//tr[@data-property="{name}"]/td')[0]) == str(value)
 
 
 # ---------------------------------------------------------------------------- escaping and languages

@@ -32,20 +32,21 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _item_cell(html: str) -> tuple[str, str]:
-    """The (attributes, text) of the item page's `features` value."""
+    """The (attributes, text) of the item page's `features` value (each name a link: its text)."""
     row = re.search(r'<tr data-property="features"><th>.*?</th>\s*<td([^>]*)>(.*?)</td>', html, re.S)
     assert row, html[-3000:]
-    return html_lib.unescape(row[1]), html_lib.unescape(row[2])
+    return html_lib.unescape(row[1]), html_lib.unescape(re.sub(r"<[^>]+>", "", row[2]))
 
 
 def _items_cell(html: str, fid: str) -> tuple[str, str]:
-    """The (attributes, text) of the items page's `features` column in the row of feature `fid`."""
+    """The (attributes, text) of the items page's `features` column in the row of feature `fid` (each
+    name a link: its text)."""
     names = re.findall(r'<th title="([^"]+)">', html)
     row = re.search(rf'<tr data-id="{re.escape(fid)}">(.*?)</tr>', html, re.S)
     assert row, fid
     cells = re.findall(r"<td([^>]*)>(.*?)</td>", row[1], re.S)[1:]  # after the id's
     attrs, text = cells[names.index("features")]
-    return html_lib.unescape(attrs), html_lib.unescape(text)
+    return html_lib.unescape(attrs), html_lib.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 def _shown_text(html: str, tag: str) -> str:

@@ -67,6 +67,14 @@ _LABELS: dict[str, dict[str, str]] = {
         "PDF to print, PNG to send.",
     },
     "brief_link": {"zh": "打印简报（PDF）", "en": "Briefing to print (PDF)"},
+    # the home page's card of the units page (/completion/units?f=html): who answers for what is late
+    # (worded as the page's own title: units_title_unit)
+    "units_card": {"zh": "分责任单位进度与填报", "en": "Accountability by responsible unit"},
+    "units_card_desc": {
+        "zh": "各责任单位（或责任人）的滞后工程、逾期未报与计划/实际完成率，可打印，可下载Excel。",
+        "en": "Each responsible unit's (or person's) late projects, overdue reports and planned against "
+        "actual completion; to print, or to download for Excel.",
+    },
     "timeline_map": {"zh": "倒排节点回放", "en": "Checkpoint timeline"},
     "timeline_map_desc": {
         "zh": "按每10天一个节点回放完成情况，看场馆逐步“填满”。",
@@ -240,6 +248,12 @@ _LABELS: dict[str, dict[str, str]] = {
     "unit_late": {"zh": "滞后 {n}", "en": "{n} late"},
     "unit_overdue": {"zh": "逾期未报 {n}/{due}", "en": "{n}/{due} reports overdue"},
     "unit_hint": {"zh": "点击定位到该单位的全部工程", "en": "Click to zoom to the unit's projects"},
+    # the by-unit heading's link to the units page, and its title (web/templates/panel_completion.html)
+    "units_table_link": {"zh": "责任单位表 ›", "en": "Full table ›"},
+    "units_open": {
+        "zh": "打开责任单位表：各单位的滞后工程与逾期未报",
+        "en": "Open the table of responsible units: each unit's late projects and overdue reports",
+    },
     # one project's page (/projects/{code} as HTML, web/templates/project.html)
     "project_title": {"zh": "工程 {code} {name}", "en": "Project {code} {name}"},
     "project_category": {"zh": "类别", "en": "Category"},
