@@ -3,13 +3,14 @@
 Reports are due at every checkpoint (every 10 days back from opening day, see
 ``completion.schedule``). On a date D the **due checkpoint** is the last checkpoint strictly
 before D: its day has passed, so its report should be in. A project owes that report when it was
-planned to have started by then (planned start on or before the checkpoint) and is not done (its
-figure on D is below 100%). It is **overdue** when its latest report dated on or before D is older
+planned to have started before it (planned start before the checkpoint: a project starting on a
+checkpoint day has had no time to make progress to report by then) and is not done (its figure on D
+is below 100%). It is **overdue** when its latest report dated on or before D is older
 than the due checkpoint, or it has never reported; its figures are then **stale**: they describe
 the project as it was more than a checkpoint ago. Stale is not late: a late project is behind its
 plan by its own (possibly fresh) report; a stale figure is one nobody has brought up to date. An
-overdue project's reports are **due since** the first checkpoint it missed: the first on or after
-its planned start (it owed every one from then) that is after its last report, if it has one.
+overdue project's reports are **due since** the first checkpoint it missed: the first after its
+planned start (it owed every one from then) that is after its last report, if it has one.
 
 Per responsible unit (责任单位) and per responsible person (责任人) the table counts the reports
 overdue, the late (``behind``) projects and those at risk, and rolls up weighted completion as
@@ -54,8 +55,8 @@ class ReportState:
     age_days: int | None  # days from that report to the date read; None without a report
     due: date | None  # the checkpoint whose report the project owes; None when it owes none
     overdue: bool  # owes a report and has none since ``due``
-    # overdue: the first checkpoint whose report is missing (on or after the planned start, after
-    # the last report); None when not overdue
+    # overdue: the first checkpoint whose report is missing (after the planned start, after the
+    # last report); None when not overdue
     since: date | None = None
 
     @property
@@ -78,13 +79,15 @@ def report_state(s: ProjectStatus, settings: CompletionSettings, opening: date) 
     checkpoint = due_checkpoint(s.on, opening, settings.checkpoint_days)
     last = s.last_report.on if s.last_report else None
     age = (s.on - last).days if last else None
-    owes = s.percent < 100.0 and s.project.planned_start <= checkpoint
+    # a project owes its first report at the first checkpoint after its planned start: one starting
+    # on a checkpoint day has had no time to make progress to report by that day
+    owes = s.percent < 100.0 and s.project.planned_start < checkpoint
     if not owes:
         return ReportState(last, age, None, False)
     if last is not None and last >= checkpoint:
         return ReportState(last, age, checkpoint, False)
     every, start = settings.checkpoint_days, s.project.planned_start
-    first = checkpoint_from(start if last is None else max(start, last + timedelta(days=1)), opening, every)
+    first = checkpoint_from((start if last is None else max(start, last)) + timedelta(days=1), opening, every)
     return ReportState(last, age, checkpoint, True, first)
 
 

@@ -224,8 +224,9 @@ def date_note(twin: TwinLike, snap: Snapshot, version: str | None, asked: bool |
 
 
 def api_percent(value: float) -> str:
-    """A percent as /completion's JSON writes it (``Group.to_dict`` rounds to 2 places): 94.79, 100.0."""
-    return f"{round(value, 2)!r}%"
+    """A percent as /completion's JSON writes it (``Group.to_dict`` rounds to 2 places): 94.79, 100.0;
+    never 100 below it nor 0 above it (99.999 -> 99.99, web.i18n.keep_ends)."""
+    return f"{i18n.keep_ends(round(value, 2), value, 2)!r}%"
 
 
 # ============================================================================ fonts

@@ -234,6 +234,13 @@ _LABELS: dict[str, dict[str, str]] = {
         "zh": "其中 {n} 项数据过期：上个节点以来未填报，未必真的滞后。",
         "en": "{n} of them rest on stale figures: no report since the last checkpoint, so not necessarily late.",
     },
+    # on opening day or after it a project not reported done has missed it, stale or not: the note
+    # says its last report is old, and no longer that it may not be late
+    "stale_in_late_after_opening": {
+        "zh": "其中 {n} 项上个节点以来未填报，最近填报数据陈旧；未在开幕日前报完工，仍属滞后。",
+        "en": "{n} of them have not reported since the last checkpoint: their last reports are old. "
+        "Not reported done by opening day, they are late all the same.",
+    },
     "stale_of_behind": {"zh": "其中数据过期 {n}", "en": "{n} of them stale"},
     "forecast_passed": {
         "zh": "{date}（原预测 {was} 已过，未报完成）",
@@ -1319,11 +1326,41 @@ def fmt_days(days: float) -> str:
     return f"{math.floor(days + 0.5):.0f}"
 
 
-def fmt_percent(percent: float | None) -> str:
-    """62.5 -> "63%" (percent values, as the completion module gives them); None -> "–"."""
+def percent_round(percent: float, digits: int = 0) -> float:
+    """A percent rounded half up to ``digits`` places that never claims an end it has not reached:
+    below 100 it is never 100 (99.8 -> 99: a project 99.8 % done is not done), above 0 never 0
+    (0.2 -> 1: a start is not nothing). Every figure a leader reads goes through it: the pages'
+    ``fmt_percent`` and ``percent`` filters, the briefing's ``api_percent``, the page script's
+    ``VT.pct`` (the same rule in JavaScript)."""
+    return keep_ends(math.floor(percent * 10.0**digits + 0.5) / 10.0**digits, percent, digits)
+
+
+def keep_ends(shown: float, percent: float, digits: int) -> float:
+    """``shown``, ``percent`` rounded to ``digits`` places by any rule, kept off the ends ``percent``
+    has not reached: 100 for one below it is the largest figure below 100 (99, 99.9, 99.99), 0 for
+    one above it the smallest above 0."""
+    step = 10.0**-digits
+    if shown >= 100.0 > percent:
+        return round(100.0 - step, digits)
+    if shown <= 0.0 < percent:
+        return round(step, digits)
+    return shown
+
+
+def percent_figure(percent: float | None, digits: int = 0) -> str:
+    """A percent's figure without its sign, as ``percent_round`` rounds it: 99.84 -> "99.8" with one
+    place, 99.96 -> "99.9"; None -> "–"."""
     if percent is None:
         return "–"
-    return f"{math.floor(percent + 0.5):.0f}%"  # half up, as the page script's Math.round
+    return f"{percent_round(percent, digits):.{digits}f}"
+
+
+def fmt_percent(percent: float | None, digits: int = 0) -> str:
+    """62.5 -> "63%" (percent values, as the completion module gives them), half up as the page
+    script's VT.pct; 99.8 -> "99%" and 0.2 -> "1%" (``percent_round``); None -> "–"."""
+    if percent is None:
+        return "–"
+    return f"{percent_figure(percent, digits)}%"
 
 
 def fmt_number(v: Any) -> str:

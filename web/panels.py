@@ -350,6 +350,9 @@ def completion_panel(
     # (the same link closes a shortened list: "and N more")
     ctx["flagged_href"] = evidence_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
     ctx["stale_late"] = sum(1 for it in items if it["stale"])
+    # on opening day or after it a late project not reported done has missed it: stale or not, it is
+    # late (the note says its report is old, not that it may not be late)
+    ctx["opening_reached"] = snap.on >= snap.opening
     ctx["flagged"] = [item(s) for s in flagged_shown]
     ctx["flagged_total"] = len(flagged)
     ctx["flagged_more"] = len(flagged) - len(flagged_shown)

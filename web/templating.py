@@ -27,7 +27,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, se
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-from web.i18n import DEFAULT_LANG, LANGS, label
+from web.i18n import DEFAULT_LANG, LANGS, fmt_percent, label, percent_figure
 
 # a date as the pages write it: 2026-11-05 (a time after it, 2026-12-07 10:21, stays with it)
 _DATE = re.compile(r"(?<![\d-])\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2})?(?![\d-])")
@@ -112,6 +112,9 @@ def environment() -> Environment:
     env.globals["LANGS"] = LANGS
     env.filters["dates"] = nowrap_dates
     env.filters["when"] = _when_filter
+    # a percent as a leader reads it: below 100 never "100", above 0 never "0" (web.i18n.percent_round)
+    env.filters["percent"] = fmt_percent
+    env.filters["percent_figure"] = percent_figure
     return env
 
 

@@ -169,9 +169,14 @@
   }
   VT.fmt = fmt;
 
+  // a percent as a leader reads it (web.i18n.percent_round): half up, but below 100 never "100%"
+  // (99.8 -> 99%: not done) and above 0 never "0%" (0.2 -> 1%)
   function pct(percent) {
     if (percent === null || percent === undefined) return '–';
-    return Math.round(percent) + '%';
+    var shown = Math.round(percent);
+    if (shown >= 100 && percent < 100) shown = 99;
+    else if (shown <= 0 && percent > 0) shown = 1;
+    return shown + '%';
   }
   VT.pct = pct;
 
