@@ -65,7 +65,6 @@ from completion.snapshot import (
     Snapshot,
     back_schedule,
     curve_rows,
-    download_row,
     filter_statuses,
     group_row,
     late_row,
@@ -269,11 +268,7 @@ class CompletionFactory:
         if fmt != "json":
             return _csv(
                 (
-                    download_row(
-                        project_row(
-                            s, snap.weights.get(s.project.code), states[s.project.code], flags.get(s.project.code)
-                        )
-                    )
+                    project_row(s, snap.weights.get(s.project.code), states[s.project.code], flags.get(s.project.code))
                     for s in chosen
                 ),
                 PROJECT_COLUMNS,
@@ -583,7 +578,7 @@ class CompletionFactory:
         rows = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late]
         if fmt != "json":
             return _csv(
-                map(download_row, rows),
+                rows,
                 LATE_COLUMNS,
                 f"late-{snap.on.isoformat()}.csv",
                 _headers(snap),

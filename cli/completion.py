@@ -347,7 +347,7 @@ def _range(low: date | None, high: date | None, short: bool) -> str:
 def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False, store: StoreOpt = None) -> None:
     """The projects behind schedule on a date, most days late first, with their units."""
     from completion.evidence import late_and_flagged, snapshot_flag_messages
-    from completion.snapshot import LATE_COLUMNS, download_row, late_row
+    from completion.snapshot import LATE_COLUMNS, late_row
 
     with _reading(store, on, version, land=not as_csv) as (comp, snap):
         flags = snapshot_flag_messages(comp.twin, snap, version)
@@ -355,7 +355,7 @@ def late(on: DateOpt = None, version: VersionOpt = None, as_csv: CsvOpt = False,
             states = snap.report_states()
             _write_csv(
                 (
-                    download_row(late_row(s, states[s.project.code], flags.get(s.project.code)))
+                    late_row(s, states[s.project.code], flags.get(s.project.code))
                     for s in late_and_flagged(snap, flags)
                 ),
                 LATE_COLUMNS,
@@ -379,7 +379,7 @@ def projects(
 ) -> None:
     """Every project with its status on a date."""
     from cli.main import EXIT_BAD_INPUT, _fail
-    from completion.snapshot import PROJECT_COLUMNS, download_row, filter_statuses, project_row
+    from completion.snapshot import PROJECT_COLUMNS, filter_statuses, project_row
     from completion.status import STATUSES
 
     if status is not None and status not in STATUSES:
@@ -390,7 +390,7 @@ def projects(
             states = snap.report_states()
             _write_csv(
                 (
-                    download_row(project_row(s, snap.weights.get(s.project.code), states[s.project.code]))
+                    project_row(s, snap.weights.get(s.project.code), states[s.project.code])
                     for s in chosen
                 ),
                 PROJECT_COLUMNS,

@@ -195,7 +195,7 @@ def export_cmd(
     from cli.completion import _reading
     from cli.main import _errors, _output_dir, out
     from completion.intake import REGISTER_COLUMNS, format_of, register_row, table_bytes
-    from completion.snapshot import PROJECT_COLUMNS, PROJECT_DATE_COLUMNS, download_row, project_row
+    from completion.snapshot import PROJECT_COLUMNS, PROJECT_DATE_COLUMNS, project_row
 
     _output_dir(output)
     with _errors(str(output)):
@@ -204,7 +204,7 @@ def export_cmd(
         if status:
             states = snap.report_states()
             rows = [
-                download_row(project_row(s, snap.weights.get(s.project.code), states[s.project.code]))
+                project_row(s, snap.weights.get(s.project.code), states[s.project.code])
                 for s in snap.statuses
             ]
             data = table_bytes(

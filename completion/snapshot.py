@@ -406,15 +406,6 @@ def project_row(s: ProjectStatus, weight: float | None, state: ReportState, flag
     return {k: d[k] for k in PROJECT_COLUMNS}
 
 
-def download_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A project's row (project_row, late_row) as a CSV or Excel download gives it: as the JSON has
-    it. (A forecast finish is never a date gone by for a project not reported done — one whose
-    forecast from its latest report has passed is carried forward to the date, forecast_passed
-    true — so the download keeps it beside its p_late; it used to leave it empty while keeping a
-    p_late read from the date gone by.)"""
-    return row
-
-
 LATE_COLUMNS = (
     "code", "name_zh", "name_en", "area", "responsible_unit", "responsible_person", "percent", "planned_percent",
     "days_late", "planned_finish", "forecast_finish", "forecast_after_opening", "p_late", "missed_opening",

@@ -159,7 +159,7 @@ def _day(value: Any) -> str:
     return value.date().isoformat() if isinstance(value, datetime) else (value or "")
 
 
-def test_late_list_after_opening_gives_no_passed_forecast_finish(bundled_api: TestClient) -> None:
+def test_late_list_after_opening_gives_the_carried_forward_finish(bundled_api: TestClient) -> None:
     """On 2026-11-10 the late list's CSV gave a project whose forecast finish had gone by not reported
     done (SP-03: 2026-11-02, LS-08: 2026-10-30, RD-18: 2026-10-27) an empty forecast. Such a forecast
     is now carried forward (completion.forecast: not reported done, so not finished before the date):
@@ -192,7 +192,7 @@ def test_late_list_after_opening_gives_no_passed_forecast_finish(bundled_api: Te
     assert not [r for r in rows.values() if r["forecast_finish"] and r["forecast_finish"] < AFTER_OPENING]
 
 
-def test_projects_table_csv_and_excel_give_no_passed_forecast_finish(bundled_api: TestClient) -> None:
+def test_projects_table_csv_and_excel_give_the_carried_forward_finish(bundled_api: TestClient) -> None:
     """/projects as CSV and as Excel on 2026-11-10: the same rule as the late list, each
     project whose forecast from its latest report has passed not reported done with the forecast
     carried forward (the JSON's, at or after the date; it used to be left empty); a project reported
@@ -229,7 +229,7 @@ def test_projects_table_csv_and_excel_give_no_passed_forecast_finish(bundled_api
 
 
 def test_the_command_lines_downloads_hold_to_the_same_rule(tmp_path: Path) -> None:
-    # One rule for every download (completion.snapshot.download_row): `completion late --csv`,
+    # One rule for every download (the rows the JSON has): `completion late --csv`,
     # `completion projects --csv` and `projects export --status` gave the passed dates still.
     from typer.testing import CliRunner
 
