@@ -403,10 +403,9 @@ def check_form(f: str | None, allowed: tuple[str, ...] = ("json",)) -> str | Non
 
 def negotiate(request: Request, f: str | None, allowed: tuple[str, ...], default: str = "json") -> str:
     """The response format: `f` wins, then the Accept header, then the default."""
-    if f is not None:
-        if f not in allowed:
-            raise InvalidParameter.not_one_of("f", f, allowed)
-        return f
+    form = check_form(f, allowed)
+    if form is not None:
+        return form
     accept = request.headers.get("accept", "")
     ranges = _media_ranges(accept)
     if not ranges:

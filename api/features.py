@@ -1846,13 +1846,13 @@ class FeaturesFactory:
 
         def build(current_bytes: bytes) -> list[Change]:
             current = orjson.loads(current_bytes)
-            # RFC 7396: "properties": null removes them all (the schema then names any required).
-            props = {} if "properties" in patch and patch["properties"] is None else dict(current["properties"])
-            for k, v in (patch.get("properties") or {}).items():
-                if v is None:
-                    props.pop(k, None)
-                else:
-                    props[k] = v
+            # RFC 7396, as for the geometry below: "properties": null removes them all (the schema then
+            # names any required), a null member removes that one.
+            props = current["properties"]
+            if "properties" in patch:
+                props = merge_patch(props, patch["properties"]) or {}
+                if not isinstance(props, dict):
+                    raise BadInput("a patch's properties are an object of the properties to change, or null")
             geometry = current["geometry"]
             if "geometry" in patch:
                 # RFC 7396 merges objects member by member, the geometry's too: {"coordinates": ...}
