@@ -1510,8 +1510,11 @@ def import_register(
         raise BadInput(sheet.absent_error or f"{source}: no project rows")
     ref = twin.resolve(None if parent in (None, HEAD) else parent)
     base = ref.commit.id if ref.commit else None
-    if time is not None and ref.commit is not None and time < ref.commit.time:
-        raise BadInput(_recorded_before_head(source, time, ref.commit.time, sheet))
+    head = twin.resolve().commit  # commit times are checked against the head, whatever `parent` names
+    if time is not None and head is not None and time < head.time:
+        raise BadInput(
+            _recorded_before_head(source, time, head.time, from_starts=time == register_recorded_time(sheet))
+        )
     existing: dict[str, Project] = {}
     if ref.commit is not None:
         for b in twin.features(LAYER, ref).features:
@@ -1853,12 +1856,11 @@ def _as_held(sr: SheetReport, reasons: list[RowProblem]) -> list[RowProblem]:
     return [p._replace(reason=p.reason + why) if p.field in (None, "percent") else p for p in reasons]
 
 
-def _recorded_before_head(source: str, when: datetime, head: datetime, sheet: Sheet) -> str:
+def _recorded_before_head(source: str, when: datetime, head: datetime, *, from_starts: bool) -> str:
     """Why a register cannot be recorded at `when`, in a coordinator's words: the twin's last commit
-    is later, and what to do (sheets in the order of their starts, or a twin whose history starts
-    before them)."""
+    is later, and what to do (sheets in the order of their starts, or, `when` being its earliest
+    planned start's (`from_starts`), a twin whose history starts before them)."""
     day, last = when.astimezone(SHANGHAI).date(), head.astimezone(SHANGHAI)
-    from_starts = when == register_recorded_time(sheet)
     what = f"its earliest planned start, {day.isoformat()}" if from_starts else f"{day.isoformat()}"
     return (
         f"{source} would be recorded at {what}, before the twin's last commit "
