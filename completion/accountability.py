@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from completion.percent import json_percent
 from completion.rollup import roll_up
 from completion.settings import CompletionSettings
 from completion.status import ProjectStatus
@@ -130,8 +131,8 @@ class UnitRow:
             "at_risk": self.at_risk,
             "done": self.done,
             "weight": round(self.weight, 6),
-            "planned_percent": round(self.planned, 2),
-            "actual_percent": round(self.actual, 2),
+            "planned_percent": json_percent(self.planned),
+            "actual_percent": json_percent(self.actual),
             "variance_points": round(self.actual - self.planned, 2),
             "overdue_projects": list(self.overdue_codes),
             "late_projects": list(self.late_codes),

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from completion.percent import json_percent
 from completion.register import Project
 from completion.status import STATUSES, ProjectStatus
 
@@ -92,8 +93,8 @@ class Group:
             "key": self.key,
             "projects": self.projects,
             "weight": round(self.weight, 6),
-            "planned_percent": round(self.planned, 2),
-            "actual_percent": round(self.actual, 2),
+            "planned_percent": json_percent(self.planned),
+            "actual_percent": json_percent(self.actual),
             "variance_points": round(self.variance, 2),
             "counts": self.counts,
         }

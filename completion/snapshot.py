@@ -40,6 +40,7 @@ from completion.cache import (
 )
 from completion.expo import opening_among, opening_for, opening_of, state_expos
 from completion.forecast import Pool, pool_checkpoint
+from completion.percent import json_percent
 from completion.register import Project, Register, Report
 from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
 from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
@@ -356,7 +357,7 @@ def status_doc(s: ProjectStatus, weight: float | None, state: ReportState, flag:
         "date": s.on.isoformat(),
         "status": s.status,
         "percent": s.percent,
-        "planned_percent": _r(s.planned),
+        "planned_percent": json_percent(s.planned),
         "earned_date": s.earned_date.isoformat() if s.earned_date else None,
         "sv_days": _r(s.sv_days, 1),
         "days_late": s.days_late,
@@ -438,8 +439,8 @@ def curve_rows(series: dict[str, list[CurvePoint]], by: str | None) -> list[dict
             "key": k,
             "checkpoint": pt.checkpoint.label,
             "date": pt.checkpoint.on.isoformat(),
-            "planned_percent": _r(pt.planned),
-            "actual_percent": _r(pt.actual),
+            "planned_percent": json_percent(pt.planned),
+            "actual_percent": json_percent(pt.actual),
         }
         for k, points in series.items()
         for pt in points

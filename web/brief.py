@@ -56,6 +56,7 @@ from pyproj import Transformer
 from completion.accountability import missing_reports
 from completion.evidence import Evidence, evidence_surveys, flag_messages, flagged_not_late, snapshot_flags
 from completion.landing import AFTER_OPENING, landing_date
+from completion.percent import json_percent
 from completion.rollup import Group
 from completion.snapshot import Completion, CurvePoint, Snapshot, late_row
 from completion.status import SEVERITY
@@ -225,8 +226,8 @@ def date_note(twin: TwinLike, snap: Snapshot, version: str | None, asked: bool |
 
 def api_percent(value: float) -> str:
     """A percent as /completion's JSON writes it (``Group.to_dict`` rounds to 2 places): 94.79, 100.0;
-    never 100 below it nor 0 above it (99.999 -> 99.99, web.i18n.keep_ends)."""
-    return f"{i18n.keep_ends(round(value, 2), value, 2)!r}%"
+    never 100 below it nor 0 above it (99.999 -> 99.99, completion.percent.json_percent)."""
+    return f"{json_percent(value)!r}%"
 
 
 # ============================================================================ fonts

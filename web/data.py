@@ -31,6 +31,7 @@ import shapely
 from completion import Completion, Snapshot
 from completion.evidence import Evidence, snapshot_flags
 from completion.landing import Landing, landing_date, season_of
+from completion.percent import json_percent
 from completion.register import LAYER as PROJECTS_LAYER
 from completion.status import ProjectStatus
 from layers.crs import gcj02_to_wgs84_geometries, wgs84_to_gcj02_geometries
@@ -309,7 +310,7 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
                 "unit": i18n.unit_name(lang, p.responsible_unit),
                 "person": i18n.in_language(lang, p.responsible_person),
                 "status": s.status,
-                "actual": round(s.percent, 2),
+                "actual": json_percent(s.percent),
                 "planned": round(s.planned, 2),
                 "planned_finish": p.planned_finish.isoformat(),
                 # a project reported done: the day it was, instead of a forecast

@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from completion.landing import NOTE_LABELS
+from completion.percent import keep_ends, percent_round  # noqa: F401  (the pages' names for them)
 from completion.status import STATUS_COLOURS as _COMPLETION_COLOURS
 from completion.status import STATUS_LABELS as _COMPLETION_LABELS
 from twin.access import MESSAGE_WITHHELD
@@ -1324,27 +1325,6 @@ def fmt_days(days: float) -> str:
     """Whole days, half up, as the popups round them (the late list and the briefing alike:
     "16" beside "39.6" read as two kinds of figure)."""
     return f"{math.floor(days + 0.5):.0f}"
-
-
-def percent_round(percent: float, digits: int = 0) -> float:
-    """A percent rounded half up to ``digits`` places that never claims an end it has not reached:
-    below 100 it is never 100 (99.8 -> 99: a project 99.8 % done is not done), above 0 never 0
-    (0.2 -> 1: a start is not nothing). Every figure a leader reads goes through it: the pages'
-    ``fmt_percent`` and ``percent`` filters, the briefing's ``api_percent``, the page script's
-    ``VT.pct`` (the same rule in JavaScript)."""
-    return keep_ends(math.floor(percent * 10.0**digits + 0.5) / 10.0**digits, percent, digits)
-
-
-def keep_ends(shown: float, percent: float, digits: int) -> float:
-    """``shown``, ``percent`` rounded to ``digits`` places by any rule, kept off the ends ``percent``
-    has not reached: 100 for one below it is the largest figure below 100 (99, 99.9, 99.99), 0 for
-    one above it the smallest above 0."""
-    step = 10.0**-digits
-    if shown >= 100.0 > percent:
-        return round(100.0 - step, digits)
-    if shown <= 0.0 < percent:
-        return round(step, digits)
-    return shown
 
 
 def percent_figure(percent: float | None, digits: int = 0) -> str:

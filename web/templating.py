@@ -112,7 +112,7 @@ def environment() -> Environment:
     env.globals["LANGS"] = LANGS
     env.filters["dates"] = nowrap_dates
     env.filters["when"] = _when_filter
-    # a percent as a leader reads it: below 100 never "100", above 0 never "0" (web.i18n.percent_round)
+    # a percent as a leader reads it: below 100 never "100", above 0 never "0" (completion.percent.percent_round)
     env.filters["percent"] = fmt_percent
     env.filters["percent_figure"] = percent_figure
     return env
