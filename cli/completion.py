@@ -312,14 +312,12 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
 
 
 def _finish(s: ProjectStatus) -> str:
-    """A forecast finish as the map's late list words it: one carried forward because the finish
-    forecast from its latest report has gone by unreported says that date (ProjectStatus.forecast_passed)."""
-    fc = s.forecast
-    if fc.finish is None:
-        return "—"
-    if s.forecast_passed and fc.passed is not None:
-        return f"{fc.finish.isoformat()} (forecast {fc.passed.isoformat()} passed, not reported done)"
-    return fc.finish.isoformat()
+    """A forecast finish in the map's words (web.data.forecast_text, one wording for every surface):
+    one carried forward because the forecast from its latest report has gone by unreported says
+    that date, and after opening day one not reported done says it missed it."""
+    from web.data import forecast_text
+
+    return forecast_text(s, "en") or "—"
 
 
 def _chance(s: ProjectStatus) -> str:

@@ -144,16 +144,20 @@ def test_names_with_square_brackets_print_as_written(writable: Path, tmp_path: P
 def test_after_opening_day_a_late_project_not_done_has_missed_it(bundled: Path) -> None:
     """A month after opening day the late projects (nothing reported since T-10) were never reported
     done: their chance of missing opening day is "missed", not the 0% a forecast finish before opening
-    day gave, and a forecast finish gone by says "forecast 2026-11-02 passed, not reported done" beside
-    the forecast carried forward from it (at or after the date), as the map does."""
+    day gave; and where the forecast from its last report has gone by, the forecast column says, as the
+    map's late list does (web.data.forecast_text), that it was not reported done by opening day."""
     code, out = run("completion", "--date", "2026-12-06", "--store", str(bundled))
     assert code == 0, out
     rows = lines_with(out, "(stale)")
     assert rows and all("missed" in r and "0%" not in r for r in rows), out
     (sp03,) = lines_with(out, "SP-03")
-    # SP-03's forecast from 10-26, before opening day, has gone by: said so beside its forecast now
+    # SP-03's forecast from 10-26 (2026-11-02) has gone by, and opening day with it: it missed it
+    assert "not reported done by opening day" in sp03 and "2026-11-02" not in sp03, sp03
+    code, out = run("completion", "--date", "2026-11-04", "--store", str(bundled))
+    (sp03,) = lines_with(out, "SP-03")
+    # the day before opening day, the same forecast gone by is carried forward, as the map says it
     carried = re.search(r"(\d{4}-\d{2}-\d{2}) \(forecast 2026-11-02 passed, not reported done\)", sp03)
-    assert carried and carried[1] >= "2026-12-06", sp03
+    assert carried and carried[1] >= "2026-11-04", sp03
     code, out = run("completion", "late", "--date", "2026-12-06", "--csv", "--store", str(bundled))
     late = list(csv.DictReader(io.StringIO(out)))
     assert late and all(r["missed_opening"] == "true" and r["p_late"] == "1.0" for r in late), out
