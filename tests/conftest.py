@@ -285,26 +285,6 @@ def surveyed_twin(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> P
     return path
 
 
-@pytest.fixture(scope="session")
-def overstated_twin(surveyed_twin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the surveyed twin (and its survey files) where RD-08 and LS-16 reported on the
-    T-30 flight's day (10-06) what they report on 10-16 (100 % and 94 %): with LS-04, three
-    projects whose report of the flight's day runs ahead of its imagery (completion.evidence.judge),
-    flagged from the T-30 flights until the T-10 ones; two of them not late. Read-only, as the
-    surveyed twin is; a copy and one commit, not another build."""
-    from completion.reports import ProgressReport, report_progress
-
-    folder = tmp_path_factory.mktemp("overstated")
-    path = folder / "venue.gpkg"
-    shutil.copyfile(surveyed_twin, path)
-    shutil.copytree(surveyed_twin.with_suffix(".surveys"), path.with_suffix(".surveys"))
-    with Twin.open(path) as twin:
-        on = date(2026, 10, 6)
-        claims = [ProgressReport("RD-08", 100.0, on), ProgressReport("LS-16", 94.0, on)]
-        report_progress(twin, claims, reporter="Ma Jun <site office>")
-    return path
-
-
 @pytest.fixture(params=sorted(STORE_FACTORIES))
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path, _template_twin: Path) -> Iterator[StoreFactory]:
     factory = STORE_FACTORIES[request.param](tmp_path, _template_twin)

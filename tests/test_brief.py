@@ -52,15 +52,6 @@ def surveyed(surveyed_twin: Path) -> Iterator[TestClient]:
 _BRIEFS: dict[tuple[str, str, str], bytes] = {}
 
 
-@pytest.fixture(scope="module")
-def overstated(overstated_twin: Path) -> Iterator[TestClient]:
-    """One service on the overstated twin (tests/conftest.py: RD-08 and LS-16 reported on the T-30
-    flight's day what they report on 10-16), where three projects' reports of the flight's day run
-    ahead of the T-30 imagery."""
-    with client(overstated_twin) as c:
-        yield c
-
-
 def surveyed_brief(c: TestClient, day: str, lang: str, f: str = "pdf") -> bytes:
     """The surveyed twin's briefing of `day`, rendered once for the module's tests that read it."""
     key = (day, lang, f)
@@ -322,26 +313,33 @@ def test_without_a_cjk_font_the_page_is_drawn_with_a_warning(
 
 
 def test_a_forecast_gone_by_is_marked_passed_as_on_the_map(api: TestClient) -> None:
-    """Before opening day a late project's forecast finish can lie before the date of the page while
-    it is not done: the map's panel says "(passed, not reported done)"; the briefing marks it too
-    rather than print a past date as a forecast. After opening day such a project has missed it:
-    the forecast column says it was not reported done by opening day ("2026-11-02 (passed)" beside
-    "missed" read as a contradiction: a finish before opening day, yet missed)."""
+    """Before opening day the finish forecast from a late project's latest report can lie before the
+    date of the page while it is not done: its forecast is carried forward to the date (a finish at or
+    after it), and the map's panel says "(forecast 2026-10-29 passed, not reported done)"; the
+    briefing marks it too, "2026-11-06 (was 10-29)", rather than print a forecast as if nothing had
+    gone by. After opening day such a project has missed it: the forecast column says it was not
+    reported done by opening day ("2026-11-02 (passed)" beside "missed" read as a contradiction)."""
     for day in (BEFORE_OPENING, AFTER_OPENING):
         completion = api.get("/completion", params={"date": day}).json()
-        gone = [r for r in completion["late"][:6] if r["forecast_finish"] and r["forecast_finish"] < day]
+        gone = [r for r in completion["late"][:6] if r["forecast_passed"]]
         assert gone, (day, completion["late"])
         assert all(r["missed_opening"] == (day == AFTER_OPENING) for r in gone), gone
-        for lang, mark in (("en", "(passed)"), ("zh", "（已过）")):
+        projects = {p["code"]: p for p in api.get("/projects", params={"date": day}).json()["projects"]}
+        was = {r["code"]: projects[r["code"]]["forecast"]["passed_finish"] for r in gone}
+        for r in gone:  # the forecast from its latest report went by; the one given is at or after the day
+            assert was[r["code"]] < day <= r["forecast_finish"], (r, was[r["code"]])
+        for lang, words in (("en", ("D (was W)", "(was")), ("zh", ("D（原预测 W）", "原预测"))):
+            assert i18n.label(lang, "brief_forecast_passed", date="D", was="W") == words[0]
             text = pdf_page(api.get("/brief", params={"date": day, "lang": lang}).content)[1]
             table = squashed(brief_tables(text, lang)[0])
             for r in gone:
                 row = table[table.index(r["code"]) :][:200]
-                if day == BEFORE_OPENING:
-                    assert squashed(f"{r['forecast_finish']}{mark}") in row, (lang, r["code"], row)
+                if day == BEFORE_OPENING:  # "2026-11-06 (was 10-29)": the finish that passed, MM-DD
+                    mark = i18n.label(lang, "brief_forecast_passed", date=r["forecast_finish"], was=was[r["code"]][5:])
+                    assert squashed(mark) in row, (lang, r["code"], row)
                 else:
                     assert squashed(i18n.label(lang, "not_done_by_opening")) in row, (lang, r["code"], row)
-                    assert r["forecast_finish"] not in row and mark not in row, (lang, r["code"], row)
+                    assert r["forecast_finish"] not in row and words[1] not in row, (lang, r["code"], row)
 
 
 def test_after_opening_day_a_project_not_done_has_missed_it_not_a_chance_of_it(api: TestClient) -> None:
@@ -351,8 +349,9 @@ def test_after_opening_day_a_project_not_done_has_missed_it_not_a_chance_of_it(a
     late = api.get("/completion/late", params={"date": AFTER_OPENING}).json()["late"]
     behind = [r for r in late if r["percent"] < 100.0]
     assert behind and all(r["missed_opening"] and r["p_late"] == 1.0 for r in behind), behind
-    assert any(r["forecast_finish"] < "2026-11-05" for r in behind)  # the case that read 0%
     projects = api.get("/projects", params={"date": AFTER_OPENING}).json()["projects"]
+    passed = {p["code"]: p["forecast"]["passed_finish"] for p in projects if p["forecast_passed"]}
+    assert any(passed.get(r["code"], "9999") < "2026-11-05" for r in behind)  # the case that read 0%
     assert all(p["missed_opening"] == (p["status"] != "done") for p in projects)
     langs = (("en", "Late projects", "Reports missing", "missed"), ("zh", "滞后工程", "逾期未报", "已误期"))
     for lang, heading, end, word in langs:
@@ -366,19 +365,17 @@ def test_after_opening_day_a_project_not_done_has_missed_it_not_a_chance_of_it(a
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_the_imagery_disputed_are_apart_from_the_late(overstated: TestClient, overstated_twin: Path, lang: str) -> None:
-    """On 10-20 (the T-30 flights latest) three projects of the overstated twin are flagged by the
-    imagery and not late by their schedule: the late table heads the late count (the map's legend's
-    "behind"), and those three follow under a heading of their own with their count; the two
-    reported done say so, with no forecast, no days late and no chance of missing opening day."""
-    c = overstated
+def test_the_imagery_disputed_are_apart_from_the_late(surveyed: TestClient, surveyed_twin: Path, lang: str) -> None:
+    """On 10-20 (the T-30 flights latest) three projects are flagged by the imagery and not late by
+    their schedule: the late table heads the late count (the map's legend's "behind"), and those
+    three follow under a heading of their own with their count; the two reported done say so, with
+    no forecast, no days late and no chance of missing opening day."""
+    c = surveyed
     behind = [
         p["code"] for p in c.get("/projects", params={"date": "2026-10-20", "status": "behind"}).json()["projects"]
     ]
     late = c.get("/completion/late", params={"date": "2026-10-20"}).json()["late"]
-    r = c.get("/brief", params={"date": "2026-10-20", "lang": lang})
-    assert r.status_code == 200, r.text[:300]
-    data = r.content
+    data = surveyed_brief(c, "2026-10-20", lang)
     save_artifact(f"brief-imagery-disputed-{lang}.pdf", data)
     disputed = [r["code"] for r in late if r["code"] not in behind]
     assert len(disputed) == 3 and behind, (behind, disputed)
@@ -393,11 +390,10 @@ def test_the_imagery_disputed_are_apart_from_the_late(overstated: TestClient, ov
     assert disputed_part, table
     assert all(code in late_part for code in behind) and not any(code in late_part for code in disputed)
     assert all(code in disputed_part for code in disputed)
-    # LS-04 reported done on 10-16, RD-08 (on the overstated twin) on 10-06
-    assert disputed_part.count(done) == 1 and disputed_part.count(done.replace("10-16", "10-06")) == 1, disputed_part
+    assert disputed_part.count(done) == 2, disputed_part
     # the footer names the version the imagery was read at (the head), beside the register's on
     # that day: both are needed to read the figures again (it named the register's only)
-    with Twin.open(overstated_twin) as twin:
+    with Twin.open(surveyed_twin) as twin:
         head = twin.head()
         day = twin.resolve(asof="2026-10-20").commit
     assert head is not None and day is not None and head.id != day.id
@@ -677,7 +673,7 @@ def test_each_more_line_links_to_a_page_in_the_briefings_language_listing_them_a
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_imagery_groups_more_line_names_the_evidence_page(
-    overstated: TestClient, overstated_twin: Path, lang: str
+    surveyed: TestClient, surveyed_twin: Path, lang: str
 ) -> None:
     """The imagery group's "N more" line sent a leader to the completion map of the day, whose own
     list of them stops at its length too. It names, and in the PDF links, the evidence page of the
@@ -686,8 +682,8 @@ def test_the_imagery_groups_more_line_names_the_evidence_page(
     from completion.snapshot import Completion
     from web.brief import Box, Page, _late_table, font_families, gather
 
-    day = "2026-10-20"  # the T-30 flights the latest: three projects of the overstated twin flagged, none late
-    with Twin.open(overstated_twin) as twin:
+    day = "2026-10-20"  # the T-30 flights the latest: three projects flagged by the imagery, none late
+    with Twin.open(surveyed_twin) as twin:
         version = twin.resolve().commit.id[:12]
         comp = Completion(twin)
         for v in (None, version):
@@ -708,7 +704,7 @@ def test_the_imagery_groups_more_line_names_the_evidence_page(
             assert re.match(MORE_LINE[lang], lines[0].get_text()), lines[0].get_text()
             assert not any("/maps/completion" in t.get_text() for t in page.ax.texts)
     # the page it names lists every one of them
-    r = overstated.get(f"/evidence?f=html&flagged=true&date={day}&lang={lang}")
+    r = surveyed.get(f"/evidence?f=html&flagged=true&date={day}&lang={lang}")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert all(f'data-project-link="{d["code"]}"' in r.text for d in facts.disputed)
 

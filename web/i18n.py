@@ -859,9 +859,8 @@ _LABELS.update(
         },
         "evidence_title_all": {"zh": "航测影像核查（{date}）", "en": "Evidence from imagery on {date}"},
         "evidence_note": {
-            "zh": "影像与航测当日（或之前最近一次）的填报对照：航测时的填报完成率高出影像估算 {margin} 个百分点以上的工程"
-            "标为影像与填报不符（“影像”标记），排在最前，差距大的在前；航测之后才填报的进度，旧影像不作判断。"
-            "影像估算：影像显示已完成的部分占工程计划覆盖面积的比例。",
+            "zh": "航测时的填报（航测当日或之前最近一次）高出影像估算 {margin} 个百分点以上的工程标为影像与填报不符"
+            "（“影像”标记），差距大的在前。影像估算：影像显示已完成的部分占计划覆盖面积的比例。",
             "en": "The imagery is set against the report as it stood when the survey was flown (the latest report "
             "on or before the flight's day). A project is flagged (the imagery badge) when that report is more "
             "than {margin} points above the imagery's estimate; flagged projects come first, the widest gap "
