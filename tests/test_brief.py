@@ -313,33 +313,26 @@ def test_without_a_cjk_font_the_page_is_drawn_with_a_warning(
 
 
 def test_a_forecast_gone_by_is_marked_passed_as_on_the_map(api: TestClient) -> None:
-    """Before opening day the finish forecast from a late project's latest report can lie before the
-    date of the page while it is not done: its forecast is carried forward to the date (a finish at or
-    after it), and the map's panel says "(forecast 2026-10-29 passed, not reported done)"; the
-    briefing marks it too, "2026-11-06 (was 10-29)", rather than print a forecast as if nothing had
-    gone by. After opening day such a project has missed it: the forecast column says it was not
-    reported done by opening day ("2026-11-02 (passed)" beside "missed" read as a contradiction)."""
+    """Before opening day a late project's forecast finish can lie before the date of the page while
+    it is not done: the map's panel says "(passed, not reported done)"; the briefing marks it too
+    rather than print a past date as a forecast. After opening day such a project has missed it:
+    the forecast column says it was not reported done by opening day ("2026-11-02 (passed)" beside
+    "missed" read as a contradiction: a finish before opening day, yet missed)."""
     for day in (BEFORE_OPENING, AFTER_OPENING):
         completion = api.get("/completion", params={"date": day}).json()
-        gone = [r for r in completion["late"][:6] if r["forecast_passed"]]
+        gone = [r for r in completion["late"][:6] if r["forecast_finish"] and r["forecast_finish"] < day]
         assert gone, (day, completion["late"])
         assert all(r["missed_opening"] == (day == AFTER_OPENING) for r in gone), gone
-        projects = {p["code"]: p for p in api.get("/projects", params={"date": day}).json()["projects"]}
-        was = {r["code"]: projects[r["code"]]["forecast"]["passed_finish"] for r in gone}
-        for r in gone:  # the forecast from its latest report went by; the one given is at or after the day
-            assert was[r["code"]] < day <= r["forecast_finish"], (r, was[r["code"]])
-        for lang, words in (("en", ("D (was W)", "(was")), ("zh", ("D（原预测 W）", "原预测"))):
-            assert i18n.label(lang, "brief_forecast_passed", date="D", was="W") == words[0]
+        for lang, mark in (("en", "(passed)"), ("zh", "（已过）")):
             text = pdf_page(api.get("/brief", params={"date": day, "lang": lang}).content)[1]
             table = squashed(brief_tables(text, lang)[0])
             for r in gone:
                 row = table[table.index(r["code"]) :][:200]
-                if day == BEFORE_OPENING:  # "2026-11-06 (was 10-29)": the finish that passed, MM-DD
-                    mark = i18n.label(lang, "brief_forecast_passed", date=r["forecast_finish"], was=was[r["code"]][5:])
-                    assert squashed(mark) in row, (lang, r["code"], row)
+                if day == BEFORE_OPENING:
+                    assert squashed(f"{r['forecast_finish']}{mark}") in row, (lang, r["code"], row)
                 else:
                     assert squashed(i18n.label(lang, "not_done_by_opening")) in row, (lang, r["code"], row)
-                    assert r["forecast_finish"] not in row and words[1] not in row, (lang, r["code"], row)
+                    assert r["forecast_finish"] not in row and mark not in row, (lang, r["code"], row)
 
 
 def test_after_opening_day_a_project_not_done_has_missed_it_not_a_chance_of_it(api: TestClient) -> None:
@@ -349,9 +342,8 @@ def test_after_opening_day_a_project_not_done_has_missed_it_not_a_chance_of_it(a
     late = api.get("/completion/late", params={"date": AFTER_OPENING}).json()["late"]
     behind = [r for r in late if r["percent"] < 100.0]
     assert behind and all(r["missed_opening"] and r["p_late"] == 1.0 for r in behind), behind
+    assert any(r["forecast_finish"] < "2026-11-05" for r in behind)  # the case that read 0%
     projects = api.get("/projects", params={"date": AFTER_OPENING}).json()["projects"]
-    passed = {p["code"]: p["forecast"]["passed_finish"] for p in projects if p["forecast_passed"]}
-    assert any(passed.get(r["code"], "9999") < "2026-11-05" for r in behind)  # the case that read 0%
     assert all(p["missed_opening"] == (p["status"] != "done") for p in projects)
     langs = (("en", "Late projects", "Reports missing", "missed"), ("zh", "滞后工程", "逾期未报", "已误期"))
     for lang, heading, end, word in langs:
