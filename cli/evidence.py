@@ -94,10 +94,15 @@ def evidence(
     head = " (the head)" if surveys.at_head else ""
     out.print(f"surveys as recorded by {read_at[:12] if read_at else '(empty twin)'}{head}")
     shown = items if (code or show_all) else [e for e in items if e.method is not None]
+    if not code and any(e.reason_code == "no_imagery" for e in items):  # said once, not once a project
+        from completion.evidence import NO_IMAGERY
+
+        out.print(f"[yellow]{escape(NO_IMAGERY)}[/] (README: Survey rasters)")
+        shown = [e for e in shown if e.reason_code != "no_imagery"]
     table = Table(
         "code",
         "category",
-        "reported %",
+        "reported % (on)",
         "estimate %",
         "measure",
         "survey",
@@ -109,7 +114,7 @@ def evidence(
         table.add_row(
             escape(e.code),
             escape(e.category),
-            _pct(e.reported),
+            _reported(e),
             _pct(e.estimate),
             _measure(e),
             f"{e.survey_kind} {e.survey_date.isoformat()} {e.survey}" if e.survey and e.survey_date else "—",
@@ -117,12 +122,33 @@ def evidence(
             f"{e.changed:.0f} % since {e.baseline_date.isoformat()}"
             if e.changed is not None and e.baseline_date
             else "—",
-            (f"[bold red]⚑ {escape(e.message or '')}[/]" if e.flag else escape(e.reason or "agrees"))
+            (
+                f"[bold red]⚑ {escape(e.message or '')}[/]"
+                if e.flag
+                else f"[yellow]{escape(e.note or '')}[/]"
+                if e.imagery_older
+                else escape(e.reason or "agrees")
+            )
             + "".join(f"\n[yellow]{escape(note)}[/]" for note in e.skipped if note != e.reason),
         )
     out.print(table)
     flagged = [e for e in items if e.flag]
     out.print(f"{len(flagged)} flagged: " + (", ".join(e.code for e in flagged) if flagged else "none"))
+    older = [e for e in items if e.imagery_older]
+    if older:
+        out.print(f"{len(older)} reported since the flight beyond the imagery (fly again): "
+                  + ", ".join(e.code for e in older))  # fmt: skip
+
+
+def _reported(e: Evidence) -> str:
+    """The report the imagery is set against (the flight day's) and its date; the one asked for
+    beside it when made since the flight; the one asked for alone without a measure."""
+    if e.estimate is None:
+        return _pct(e.reported)
+    text = f"{_pct(e.compared)} ({e.compared_date.isoformat()})" if e.compared_date else "—"
+    if e.reported_since and e.report_date:
+        text += f"\nnow {_pct(e.reported)} ({e.report_date.isoformat()})"
+    return text
 
 
 def _measure(e: Evidence) -> str:

@@ -31,10 +31,22 @@ speaks. A survey whose file this server cannot read (missing, unreadable, not as
 twin.survey_read) is passed over, the next fitting survey speaks, and the evidence says which was
 skipped and why ("survey … unavailable: file missing on this server"); the server log warns once.
 
-A flag is raised when the report runs ahead of the estimate by more than
-``VENUE_TWIN_EVIDENCE_MARGIN`` points (default 20): the claim the imagery does not back. Imagery
-ahead of a report is shown but not flagged: footprints are shared (the shuttle-bus bays lie on the
-entrance square being repaved), so finished surface seen there may be another project's work.
+Which report: the imagery is set against the figure as it stood when the photos were taken, the
+latest report dated on or before the flight's day among those recorded by the version read
+(``compared``, ``compared_date``), not the report of the date asked, which may be days newer than
+the flight: a road reported 77 % on 10-06 and 100 % on 10-16 is not over-stated by a 10-06 photo
+showing 75 %. A flag is raised when that report runs ahead of the estimate by more than
+``VENUE_TWIN_EVIDENCE_MARGIN`` points (default 20): the claim the imagery does not back. A project
+reported since the flight at more than the margin above what the photos show, and not flagged, is
+``imagery_older``: the imagery is older than the report and cannot check it ("fly again"), which
+is said (``note``) but is no flag. Imagery ahead of a report is shown but not flagged: footprints
+are shared (the shuttle-bus bays lie on the entrance square being repaved), so finished surface
+seen there may be another project's work. Every page, list and command that shows flags reads
+them from here (``_conclude``, through ``snapshot_flags`` or ``evidence_for_snapshot``).
+
+A twin that holds no survey at all (a season register imported into a venue twin, before any
+flight is imported) gives every project the imagery could measure one reason, ``no_imagery``,
+so that it is said once rather than once per planned start.
 """
 
 from __future__ import annotations
@@ -55,7 +67,7 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from completion.register import LAYER, Project
+from completion.register import LAYER, Project, Report
 from completion.settings import CompletionSettings
 from completion.snapshot import Completion, Snapshot
 from completion.status import ProjectStatus
@@ -128,6 +140,7 @@ REASON_CODES: dict[str, tuple[str, ...]] = {
     "kind_not_measured": ("category", "category_label"),  # any other category
     "work_not_measured": (),  # ... a project with no category
     # when it is asked: no survey can speak to it yet
+    "no_imagery": (),  # the twin holds no survey at all (of any kind, recorded by any version)
     "not_started": ("start",),  # the date asked is before its planned start
     "no_survey": ("kind", "start", "on"),  # none of its kind flown between its start and the date
     # ... none recorded by the version the surveys are read at; a later one was
@@ -170,7 +183,7 @@ class Evidence:
     code: str
     category: str
     on: date
-    reported: float | None  # percent, as reported by the date
+    reported: float | None  # percent, as reported by the date (the latest report on or before it)
     method: str | None  # green_cover, finished_surface, roof_change; None when imagery cannot say
     survey: str | None = None  # the survey's id
     survey_kind: str | None = None
@@ -194,6 +207,15 @@ class Evidence:
     # The reason as data (REASON_CODES): for whoever words it otherwise than the English `reason`.
     reason_code: str | None = None
     reason_values: Mapping[str, str] = field(default_factory=dict)
+    report_date: date | None = None  # the day of the report `reported` is
+    # The report the imagery is set against: the latest dated on or before the flight's day (as
+    # recorded by the version read); None without a measure, or with no report by the flight.
+    compared: float | None = None  # its percent
+    compared_date: date | None = None
+    # Reported since the flight at more than the margin above the estimate, without a flag: the
+    # imagery is older than the report and cannot check it (fly again); `note` says so in English.
+    imagery_older: bool = False
+    note: str | None = None
 
     def because(self, why: Reason) -> None:
         """Say why there is no estimate: the English sentence, its code and its values."""
@@ -212,9 +234,22 @@ class Evidence:
 
     @property
     def difference(self) -> float | None:
-        if self.estimate is None or self.reported is None:
+        """Points by which the report the imagery is set against (`compared`: as it stood on the
+        flight's day) runs ahead of the estimate; None without either."""
+        if self.estimate is None or self.compared is None:
             return None
-        return self.reported - self.estimate
+        return self.compared - self.estimate
+
+    @property
+    def reported_since(self) -> bool:
+        """Whether the report of the date asked was made after the flight (and says another figure
+        than the one the imagery is set against)."""
+        return (
+            self.report_date is not None
+            and self.survey_date is not None
+            and self.report_date > self.survey_date
+            and self.reported != self.compared
+        )
 
     def to_dict(self) -> dict[str, Any]:
         def r(v: float | None) -> float | None:
@@ -225,6 +260,9 @@ class Evidence:
             "category": self.category,
             "date": self.on.isoformat(),
             "reported_percent": self.reported,
+            "report_date": self.report_date.isoformat() if self.report_date else None,
+            "compared_report_percent": self.compared,
+            "compared_report_date": self.compared_date.isoformat() if self.compared_date else None,
             "method": self.method,
             "survey": self.survey,
             "survey_kind": self.survey_kind,
@@ -239,6 +277,8 @@ class Evidence:
             "reason_values": dict(self.reason_values),
             "flag": self.flag,
             "message": self.message,
+            "imagery_older_than_report": self.imagery_older,
+            "note": self.note,
             "features": list(self.features),
             "baseline_survey": self.baseline_survey,
             "baseline_date": self.baseline_date.isoformat() if self.baseline_date else None,
@@ -465,6 +505,17 @@ class _Job:
     baselines: list[SurveyInfo] = field(default_factory=list)  # older baselines, should one be unreadable
     # The surveys passed over as unreadable, (id, why), as `evidence.skipped` notes them (not baselines).
     gone: list[tuple[str, str]] = field(default_factory=list)
+    # The project's reports recorded by the version read, for the one of the flight's day (report_by).
+    reports: Sequence[Report] = ()
+
+
+NO_IMAGERY = "the twin holds no survey imagery: import drone surveys (venue-twin raster import)"
+
+
+def holds_no_imagery(surveys: Surveys) -> bool:
+    """Whether the twin holds no survey at all: none recorded by the version read, readable or
+    not, and none recorded later."""
+    return not surveys.usable and not surveys.unavailable and not surveys.later
 
 
 def _no_survey_reason(surveys: Surveys, kind: str, start: date, on: date) -> Reason:
@@ -494,8 +545,14 @@ def _prepare(
     surveys: Surveys,
     chosen: SurveyInfo | None,
     settings: EvidenceSettings,
+    last_report: Report | None = None,
+    reports: Sequence[Report] = (),
 ) -> Evidence | _Job:
+    """The evidence of a project that the imagery cannot measure, or the job that measures it;
+    ``reported`` its percent as of ``on`` (``last_report``'s), ``reports`` those recorded by the
+    version read (the imagery is set against the one of the flight's day: report_by)."""
     ev = Evidence(project.code, project.category, on, reported, None)
+    ev.report_date = last_report.on if last_report is not None else None
     geoms = feature_geometries(twin, project, ref)
     method, reason, keys = method_for(project, geoms, category_label(twin, ref, project.category))
     ev.features = tuple(keys)
@@ -524,7 +581,9 @@ def _prepare(
         fit, covering, gone = _candidates(surveys, kind, project.planned_start, on, footprint, min_share)
         ev.skipped = tuple(_unavailable_note(sid, why) for sid, why in gone)
         if not fit:
-            if on < project.planned_start:  # "between 10-10 and 10-06" ran backwards
+            if holds_no_imagery(surveys):  # said once for the twin, not once per planned start
+                ev.because(Reason.of("no_imagery", NO_IMAGERY))
+            elif on < project.planned_start:  # "between 10-10 and 10-06" ran backwards
                 start = project.planned_start
                 ev.because(Reason.of("not_started", f"not started yet (planned start {start})", start=start))
             elif gone:
@@ -543,7 +602,7 @@ def _prepare(
         baselines = [s for s in fits if extent_share(s, footprint) >= min_share]
     return _Job(
         ev, project, footprint, info, order[1:], baselines[0] if baselines else None, others=others,
-        baselines=baselines[1:], gone=gone,
+        baselines=baselines[1:], gone=gone, reports=reports,
     )  # fmt: skip
 
 
@@ -732,25 +791,73 @@ def _conclude(job: _Job, value: float | None, coverage: float, settings: Evidenc
     ev.measure = 100.0 * value
     ev.planned_share = 100.0 * share
     ev.estimate = min(100.0, 100.0 * value / share)
+    judge(ev, job.reports, settings.evidence_margin)
+
+
+def report_by(reports: Sequence[Report], day: date) -> Report | None:
+    """The latest report dated on or before ``day`` (of two of one date, the later commit)."""
+    best: Report | None = None
+    for r in reports:
+        if r.on <= day and (best is None or (r.on, r.seq) > (best.on, best.seq)):
+            best = r
+    return best
+
+
+def judge(ev: Evidence, reports: Sequence[Report], margin: float) -> None:
+    """Set a measured project's imagery against its report as it stood on the flight's day (the
+    latest of ``reports`` dated on or before it), and flag the report that runs ahead of the
+    estimate by more than ``margin`` points. A report made since the flight that runs that far
+    ahead is not accused by the older photos: it is `imagery_older`, with a note, not a flag.
+    The one rule every page, list and command reads its flags from."""
+    assert ev.survey_date is not None and ev.estimate is not None
+    at_flight = report_by(reports, ev.survey_date)
+    ev.compared = at_flight.percent if at_flight is not None else None
+    ev.compared_date = at_flight.on if at_flight is not None else None
     diff = ev.difference
-    if diff is not None and diff > settings.evidence_margin:
+    if diff is not None and diff > margin:
         ev.flag = True
         ev.message = flag_message(ev)
+    elif ev.reported_since and ev.reported is not None and ev.reported - ev.estimate > margin:
+        ev.imagery_older = True
+        ev.note = older_note(ev)
 
 
 # What the imagery measured, in the English of the flag's message (web.i18n words it in Chinese).
 MEASURE_WORDS = {GREEN_COVER: "green cover", FINISHED_SURFACE: "finished surface", ROOF_CHANGE: "new roof membrane"}
 
 
-def flag_message(ev: Evidence) -> str:
-    """The flag in English, as the API and the CLI give it: "reported 100 %, imagery shows 49 % green
-    cover on 10-06", with the estimate when the project plans to cover only part of its footprint.
-    Pages word the same fields in their own language (web.i18n.evidence_flag)."""
-    text = f"reported {ev.reported or 0:.0f} %, imagery shows {ev.measure or 0:.0f} % "
-    text += f"{MEASURE_WORDS[ev.method or GREEN_COVER]} on {ev.flown}"
+def _day(d: date | None) -> str:
+    return d.strftime("%m-%d") if d else "?"
+
+
+def imagery_words(ev: Evidence) -> str:
+    """What the imagery shows, in English: "imagery shows 49 % green cover on 10-06", with the
+    estimate when the project plans to cover only part of its footprint."""
+    text = f"imagery shows {ev.measure or 0:.0f} % {MEASURE_WORDS[ev.method or GREEN_COVER]} on {ev.flown}"
     if ev.estimate_differs:
         text += f" (about {ev.estimate:.0f} % of the planned {ev.planned_share or 0:.0f} %)"
     return text
+
+
+def flag_message(ev: Evidence) -> str:
+    """The flag in English, as the API and the CLI give it, naming the report the imagery is set
+    against (the flight day's): "reported 90 % on 10-06, imagery shows 49 % green cover on 10-06",
+    and the report of the date asked when it was made since ("; 100 % reported since, on 10-16").
+    Pages word the same fields in their own language (web.i18n.evidence_flag)."""
+    text = f"reported {ev.compared or 0:.0f} % on {_day(ev.compared_date)}, {imagery_words(ev)}"
+    if ev.reported_since:
+        text += f"; {ev.reported or 0:.0f} % reported since, on {_day(ev.report_date)}"
+    return text
+
+
+def older_note(ev: Evidence) -> str:
+    """A report made since the flight, beyond what the imagery can check, in English: "reported
+    100 % on 10-16, after the flight: imagery shows 75 % finished surface on 10-06, when 77 % was
+    reported (10-06); imagery older than the report: fly again"."""
+    text = f"reported {ev.reported or 0:.0f} % on {_day(ev.report_date)}, after the flight: {imagery_words(ev)}"
+    if ev.compared is not None:
+        text += f", when {ev.compared:.0f} % was reported ({_day(ev.compared_date)})"
+    return text + "; imagery older than the report: fly again"
 
 
 # ---------------------------------------------------------------------------- entry points
@@ -797,7 +904,8 @@ def evidence_for_snapshot(
     jobs: list[_Job] = []
     for s in snap.statuses:
         reported = s.percent if s.last_report is not None else None
-        item = _prepare(twin, s.project, reported, snap.on, snap.ref, surveys, chosen, settings)
+        item = _prepare(twin, s.project, reported, snap.on, snap.ref, surveys, chosen, settings, s.last_report,
+                        _recorded(snap, s.project.code))  # fmt: skip
         if isinstance(item, _Job):
             jobs.append(item)
             out.append(item.evidence)
@@ -805,6 +913,11 @@ def evidence_for_snapshot(
             out.append(item)
     _measure(twin, jobs, settings, surveys)
     return out
+
+
+def _recorded(snap: Snapshot, code: str) -> list[Report]:
+    """A project's reports as recorded by the snapshot's version (those the read knows)."""
+    return [r for r in snap.reports.get(code, ()) if r.seq <= snap.ref.seq]
 
 
 def _chosen(twin: TwinLike, survey_id: str | None, ref: Ref, on: date) -> SurveyInfo | None:
@@ -850,7 +963,8 @@ def project_evidence(
     surveys = surveys or evidence_surveys(twin, snap, version, surveys_version)
     chosen = _chosen(twin, survey_id, surveys.ref, snap.on)
     reported = status.percent if status.last_report is not None else None
-    item = _prepare(twin, status.project, reported, snap.on, snap.ref, surveys, chosen, settings)
+    item = _prepare(twin, status.project, reported, snap.on, snap.ref, surveys, chosen, settings, status.last_report,
+                    _recorded(snap, code))  # fmt: skip
     if isinstance(item, _Job):
         _measure(twin, [item], settings, surveys)
         return item.evidence

@@ -167,7 +167,12 @@ def test_the_lagging_project_is_flagged_and_the_others_agree(surveyed: Path) -> 
         lag = items[LAGGING]
         assert lag.flag and lag.reported == 100.0 and lag.method == "green_cover"
         assert lag.estimate is not None and 45 <= lag.estimate <= 65
-        assert re.fullmatch(r"reported 100 %, imagery shows \d+ % green cover on 10-26", lag.message or "")
+        # the report it is set against is the flight day's, named with its date
+        assert lag.compared == 100.0 and lag.compared_date is not None and lag.compared_date <= lag.survey_date
+        assert (
+            lag.message
+            == f"reported 100 % on {lag.compared_date:%m-%d}, imagery shows {lag.measure:.0f} % green cover on 10-26"
+        )
         measured = [e for e in items.values() if e.estimate is not None]
         assert len(measured) >= 10  # roads, paving, roofs and beds all measured
         for e in measured:
@@ -363,7 +368,7 @@ def test_api_evidence_and_flags(api: TestClient, surveyed: Path) -> None:
     assert r.status_code == 200, r.text
     ev = r.json()["evidence"]
     assert ev["flag"] is True and ev["survey_kind"] == "ndvi" and ev["survey_date"] == T10
-    assert ev["message"].startswith("reported 100 %, imagery shows")
+    assert ev["message"].startswith(f"reported 100 % on {ev['compared_report_date'][5:]}, imagery shows")
     agree = api.get("/projects/LS-01/evidence", params={"date": T10}).json()["evidence"]
     assert agree["flag"] is False and agree["estimate_percent"] >= 90
     batch = api.get("/evidence", params={"date": T10, "flagged": "true"}).json()
@@ -403,19 +408,21 @@ def test_evidence_before_the_history_says_when_it_starts(api: TestClient) -> Non
 
 
 def test_flag_worded_in_each_language() -> None:
-    """A flag's figures say the same in the API's English message and in the page's Chinese."""
+    """A flag's figures say the same in the API's English message and in the page's Chinese, naming
+    the report the imagery is set against (the flight day's) by its date and figure."""
     cases = [
         ((100, 49.2, "green_cover", date(2026, 10, 6), 49.2, 100.0),
-         "reported 100 %, imagery shows 49 % green cover on 10-06", "填报 100%，10-06 航测影像显示绿化覆盖 49%"),
+         "reported 100 % on 10-06, imagery shows 49 % green cover on 10-06", "10-06 填报 100%，10-06 航测影像显示绿化覆盖 49%"),
         ((100, 75, "finished_surface", date(2026, 10, 26), 75, 100.0),
-         "reported 100 %, imagery shows 75 % finished surface on 10-26", "填报 100%，10-26 航测影像显示完工铺面 75%"),
+         "reported 100 % on 10-26, imagery shows 75 % finished surface on 10-26", "10-26 填报 100%，10-26 航测影像显示完工铺面 75%"),
         ((100, 12, "roof_change", date(2026, 10, 26), 92.3, 13.0),
-         "reported 100 %, imagery shows 12 % new roof membrane on 10-26 (about 92 % of the planned 13 %)",
-         "填报 100%，10-26 航测影像显示新屋面防水层 12%（约合计划覆盖 13% 的 92%）"),
+         "reported 100 % on 10-26, imagery shows 12 % new roof membrane on 10-26 (about 92 % of the planned 13 %)",
+         "10-26 填报 100%，10-26 航测影像显示新屋面防水层 12%（约合计划覆盖 13% 的 92%）"),
     ]  # fmt: skip
     for (reported, measure, method, flown, estimate, share), en, zh in cases:
         ev = Evidence("X-1", "landscaping", flown, reported, method, survey_date=flown, measure=measure,
-                      estimate=estimate, planned_share=share, flag=True)  # fmt: skip
+                      estimate=estimate, planned_share=share, flag=True, report_date=flown, compared=reported,
+                      compared_date=flown)  # fmt: skip
         ev.message = flag_message(ev)
         assert ev.message == en
         assert i18n.evidence_flag("en", ev) == en and i18n.evidence_flag("zh", ev) == zh
@@ -428,9 +435,11 @@ def test_chinese_pages_say_the_flag_in_chinese(api: TestClient) -> None:
     """The completion map's late list and popups and the printed briefing, in Chinese, give the
     imagery's flag in Chinese (the API's English message appeared as it was on the Chinese pages)."""
     ev = api.get(f"/projects/{LAGGING}/evidence", params={"date": T10}).json()["evidence"]
-    m = re.fullmatch(r"reported (\d+) %, imagery shows (\d+) % green cover on (\d\d-\d\d)", ev["message"])
+    m = re.fullmatch(
+        r"reported (\d+) % on (\d\d-\d\d), imagery shows (\d+) % green cover on (\d\d-\d\d)", ev["message"]
+    )
     assert m, ev["message"]
-    zh = f"填报 {m[1]}%，{m[3]} 航测影像显示绿化覆盖 {m[2]}%"
+    zh = f"{m[2]} 填报 {m[1]}%，{m[4]} 航测影像显示绿化覆盖 {m[3]}%"
     html = api.get("/maps/completion", params={"date": T10, "lang": "zh"}, headers={"Accept": "text/html"}).text
     assert f'data-evidence-flag="{LAGGING}"' in html and zh in html and "imagery shows" not in html
     pdf = api.get("/brief", params={"date": T10, "lang": "zh", "f": "pdf"})

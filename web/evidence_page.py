@@ -36,6 +36,15 @@ def _order(ev: Evidence) -> tuple[bool, float, str]:
     return (not ev.flag, -(gap if gap is not None else float("-inf")), ev.code)
 
 
+def _reported_now(lang: str, ev: Evidence) -> str:
+    """The report of the date asked, when made since the flight with another figure than the one
+    the imagery is set against ("now 100% (2026-10-16)"); empty otherwise."""
+    if not ev.reported_since or ev.report_date is None:
+        return ""
+    now = i18n.fmt_percent(ev.reported)
+    return i18n.label(lang, "evidence_reported_now", percent=now, date=ev.report_date.isoformat())
+
+
 def reason_text(lang: str, ev: Evidence, schema: LayerSchema | None = None) -> str:
     """Why the imagery gives the project no estimate, in the page's language, worded from the
     reason's code and values (completion.evidence.REASON_CODES); ``schema`` (the register's) names
@@ -114,13 +123,19 @@ def evidence_page(
             "unit": i18n.unit_name(lang, p.responsible_unit) if p else "",
             "person": i18n.in_language(lang, p.responsible_person) if p else "",
             "flag": ev.flag,
-            "reported": i18n.fmt_percent(ev.reported),
+            # the report the imagery is set against (as it stood on the flight's day), and its date
+            "reported": i18n.fmt_percent(ev.compared),
+            "report_date": ev.compared_date.isoformat() if ev.compared_date else "",
+            "now": _reported_now(lang, ev),
+            "older": ev.imagery_older,
             "estimate": i18n.fmt_percent(ev.estimate),
             "measured": i18n.evidence_measured(lang, ev),
             "flown": ev.survey_date.isoformat() if ev.survey_date else "–",
             "gap": "–" if ev.difference is None else f"{ev.difference:+.0f}",
         }
 
+    # reported since the flight beyond what the older imagery can check: not flagged, said apart
+    older = [e for e in measured if e.imagery_older]
     title_key = "evidence_title_flagged" if flagged else "evidence_title_all"
     return render(
         "evidence.html",
@@ -130,6 +145,12 @@ def evidence_page(
         flagged=flagged,
         rows=[row(e) for e in shown],
         counts={"measured": len(measured), "flagged": sum(1 for e in measured if e.flag)},
+        older=[
+            {"code": e.code, "href": project_page_url(url, e.code, on, lang), "text": i18n.evidence_older(lang, e)}
+            for e in sorted(older, key=lambda e: e.code)
+        ],
+        # the twin holds no survey at all: said once, with what to do (not once per planned start)
+        no_imagery=any(e.reason_code == "no_imagery" for e in evidence),
         no_register=not snap.statuses,
         unmeasured=len(unmeasured),
         unmeasured_groups=_by_reason(url, lang, on, unmeasured, schema),

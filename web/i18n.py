@@ -892,17 +892,34 @@ _LABELS.update(
         },
         "evidence_title_all": {"zh": "航测影像核查（{date}）", "en": "Evidence from imagery on {date}"},
         "evidence_note": {
-            "zh": "填报完成率高出航测影像估算 {margin} 个百分点以上的工程标为影像与填报不符（“影像”标记），排在最前，"
-            "差距大的在前。影像估算：影像显示已完成的部分占工程计划覆盖面积的比例。",
-            "en": "A project is flagged (the imagery badge) when its unit reports more than {margin} points above "
-            "the survey imagery's estimate; flagged projects come first, the widest gap first. The imagery's "
-            "estimate: the share of the project's planned cover the imagery shows done.",
+            "zh": "航测时的填报（航测当日或之前最近一次）高出影像估算 {margin} 个百分点以上的工程标为影像与填报不符"
+            "（“影像”标记），差距大的在前。影像估算：影像显示已完成的部分占计划覆盖面积的比例。",
+            "en": "The imagery is set against the report as it stood when the survey was flown (the latest report "
+            "on or before the flight's day). A project is flagged (the imagery badge) when that report is more "
+            "than {margin} points above the imagery's estimate; flagged projects come first, the widest gap "
+            "first. A report made after the flight is not judged by the older imagery. The imagery's estimate: "
+            "the share of the project's planned cover the imagery shows done.",
         },
         "evidence_counts": {
             "zh": "影像可估算 {measured} 项工程，其中 {flagged} 项与填报不符。",
             "en": "The imagery measures {measured} projects; it disagrees with the report of {flagged}.",
         },
-        "evidence_reported": {"zh": "填报", "en": "Reported"},
+        "evidence_reported": {"zh": "航测时的填报", "en": "Reported when flown"},
+        # under the report the imagery is set against: the one of the date asked, when made since
+        "evidence_reported_now": {"zh": "现 {percent}（{date}）", "en": "now {percent} ({date})"},
+        "evidence_older_short": {"zh": "影像早于填报，需重新航测", "en": "imagery older than the report: fly again"},
+        "evidence_fly_again": {
+            "zh": "影像早于填报（{n} 项）：航测之后填报的进度超出影像所见 {margin} 个百分点以上，旧影像无法核查，"
+            "不算不符，需重新航测：",
+            "en": "Imagery older than the report ({n}): reported since the flight at more than {margin} points above "
+            "what the imagery shows, which the older imagery cannot check; not flagged, fly again:",
+        },
+        "evidence_no_imagery": {
+            "zh": "孪生库中还没有航测影像，影像无法估算任何工程。请用 venue-twin raster import 导入无人机航测的"
+            "正射影像和植被指数（NDVI）影像（见 README“Survey rasters”一节）。",
+            "en": "The twin holds no survey imagery yet, so the imagery measures no project. Import the drone "
+            "surveys (orthophotos and NDVI) with venue-twin raster import (README, “Survey rasters”).",
+        },
         "evidence_estimate": {"zh": "影像估算", "en": "Imagery estimate"},
         "evidence_shows": {"zh": "影像所见", "en": "What the imagery shows"},
         "evidence_measured_planned": {"zh": "（计划覆盖 {planned}%）", "en": " (of a planned {planned} %)"},
@@ -985,6 +1002,10 @@ _LABELS.update(
         "evidence_reason_not_started": {
             "zh": "尚未开工（计划 {start} 开工）",
             "en": "not started yet (planned start {start})",
+        },
+        "evidence_reason_no_imagery": {
+            "zh": "孪生库中尚无航测影像，需先导入无人机航测",
+            "en": "the twin holds no survey imagery: import drone surveys (venue-twin raster import)",
         },
         "evidence_reason_no_survey": {
             "zh": "自计划开工日 {start} 至 {on}，尚未开展{kind}航测",
@@ -1279,29 +1300,60 @@ def unit_name(lang: str, unit: str) -> str:
 _MEASURE_ZH = {"green_cover": "绿化覆盖", "finished_surface": "完工铺面", "roof_change": "新屋面防水层"}
 
 
+def _md(d: Any) -> str:
+    """A day as a flag names it ("10-06"), "?" without one."""
+    return d.strftime("%m-%d") if d else "?"
+
+
+def _imagery_zh(ev: Evidence) -> str:
+    text = f"{ev.flown} 航测影像显示{_MEASURE_ZH[ev.method or 'green_cover']} {ev.measure or 0:.0f}%"
+    if ev.estimate_differs:
+        text += f"（约合计划覆盖 {ev.planned_share or 0:.0f}% 的 {ev.estimate or 0:.0f}%）"
+    return text
+
+
 def evidence_flag(lang: str, ev: Evidence | None, reported: bool = True) -> str:
-    """An imagery flag in the page's language, worded from the evidence's figures: in English its
-    message, as the API gives it ("reported 100 %, imagery shows 49 % green cover on 10-06"), in
-    Chinese "填报 100%，10-06 航测影像显示绿化覆盖 49%". Empty for no flag. ``reported=False``: without
-    the reported figure, for a row that shows it beside (the briefing's tables)."""
+    """An imagery flag in the page's language, worded from the evidence's figures, naming the
+    report the imagery is set against (the one of the flight's day, completion.evidence.judge): in
+    English its message, as the API gives it ("reported 90 % on 10-06, imagery shows 49 % green
+    cover on 10-06; 100 % reported since, on 10-16"), in Chinese "10-06 填报 90%，10-06 航测影像显示绿化覆盖
+    49%；此后 10-16 填报 100%". Empty for no flag. ``reported=False``: for a row that shows the report
+    of the date beside (the briefing's tables), what the imagery showed, and the report it is set
+    against only when that is another ("…, against 90 % reported on 10-06")."""
     if ev is None or not ev.flag:
         return ""
     if lang == "en":
         if reported:
             return ev.message or ""
-        from completion.evidence import MEASURE_WORDS
+        from completion.evidence import imagery_words
 
-        text = f"imagery shows {ev.measure or 0:.0f} % {MEASURE_WORDS[ev.method or 'green_cover']} on {ev.flown}"
-        if ev.estimate_differs:
-            text += f" (about {ev.estimate:.0f} % of the planned {ev.planned_share or 0:.0f} %)"
+        text = imagery_words(ev)
+        if ev.reported_since:
+            text += f", against {ev.compared or 0:.0f} % reported on {_md(ev.compared_date)}"
         return text
-    what = _MEASURE_ZH[ev.method or "green_cover"]
-    text = f"{ev.flown} 航测影像显示{what} {ev.measure or 0:.0f}%"
+    text = _imagery_zh(ev)
     if reported:
-        text = f"填报 {ev.reported or 0:.0f}%，" + text
-    if ev.estimate_differs:
-        text += f"（约合计划覆盖 {ev.planned_share or 0:.0f}% 的 {ev.estimate or 0:.0f}%）"
+        text = f"{_md(ev.compared_date)} 填报 {ev.compared or 0:.0f}%，" + text
+        if ev.reported_since:
+            text += f"；此后 {_md(ev.report_date)} 填报 {ev.reported or 0:.0f}%"
+    elif ev.reported_since:
+        text += f"，对照 {_md(ev.compared_date)} 填报的 {ev.compared or 0:.0f}%"
     return text
+
+
+def evidence_older(lang: str, ev: Evidence | None) -> str:
+    """A report made since the flight that the imagery cannot check (completion.evidence.judge:
+    `imagery_older`, no flag), in the page's language: in English the API's `note` ("reported 100 %
+    on 10-16, after the flight: imagery shows 75 % finished surface on 10-06, when 77 % was reported
+    (10-06); imagery older than the report: fly again"). Empty for none."""
+    if ev is None or not ev.imagery_older:
+        return ""
+    if lang == "en":
+        return ev.note or ""
+    text = f"{_md(ev.report_date)} 填报 {ev.reported or 0:.0f}%，晚于航测：" + _imagery_zh(ev)
+    if ev.compared is not None:
+        text += f"，当时（{_md(ev.compared_date)}）填报 {ev.compared:.0f}%"
+    return text + "；影像早于填报，需重新航测核查"
 
 
 def evidence_measured(lang: str, ev: Evidence) -> str:
