@@ -262,8 +262,15 @@ def problem_of(resp: httpx.Response, status: int, parameter: str | None = None) 
 # ---------------------------------------------------------------------------- a real server
 def _listening_socket() -> socket.socket:
     """A loopback socket on a free port, already listening: the server inherits it (uvicorn --fd),
-    so no other process (a second test run, say) can take the port between choosing and serving."""
+    so no other process (a second test run, say) can take the port between choosing and serving.
+
+    TCP_NODELAY on it, which Linux gives every connection it accepts: uvicorn takes an inherited
+    socket (--fd) for a Unix one, so its event loop does not set TCP_NODELAY on the connections as
+    it does on those of a port it binds itself (`venue-twin serve`, production). Without it each
+    answer's body waited behind its head for the client's delayed ACK: 40 ms a request, most of
+    the time of the tests that make hundreds of requests (schemathesis, GDAL paging, tiles)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     s.bind(("127.0.0.1", 0))
     s.listen(128)
     return s
