@@ -573,19 +573,22 @@ _GEOMETRIES = st.sampled_from(
 )
 
 
+_MAKE_GEOMETRY = {  # each made when asked for, not all ten for every change drawn
+    None: lambda: None,
+    "point": lambda: pt(0, 0),
+    "far point": lambda: pt(900, 900),
+    "square": lambda: square(1, 1),
+    "bow-tie": lambda: BOWTIE,
+    "line": lambda: line((0, 0), (1, 1)),
+    "empty": lambda: Polygon(),
+    "3d point": lambda: Point(X0, Y0, 5.0),
+    "nan point": lambda: Point(float("nan"), Y0),
+    "multi square": lambda: shapely.MultiPolygon([square(1, 1), square(3, 3)]),
+}
+
+
 def _geometry(kind: str | None):
-    return {
-        None: None,
-        "point": pt(0, 0),
-        "far point": pt(900, 900),
-        "square": square(1, 1),
-        "bow-tie": BOWTIE,
-        "line": line((0, 0), (1, 1)),
-        "empty": Polygon(),
-        "3d point": Point(X0, Y0, 5.0),
-        "nan point": Point(float("nan"), Y0),
-        "multi square": shapely.MultiPolygon([square(1, 1), square(3, 3)]),
-    }[kind]
+    return _MAKE_GEOMETRY[kind]()
 
 
 _CHANGE = st.tuples(_LAYER_NAMES, _OPS, _IDS, st.booleans(), st.booleans(), _GEOMETRIES, _PROPERTIES | st.none())
