@@ -27,11 +27,13 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from register_records import noon as _noon
+from register_records import project_record
 from typer.testing import CliRunner
 
 from api.main import create_app
@@ -41,7 +43,6 @@ from completion import Completion
 from completion.reports import ProgressReport, report_progress, save_projects
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
-from twin.core import SHANGHAI
 
 D = date.fromisoformat
 ON = "2026-10-20"
@@ -67,28 +68,12 @@ OVERDUE_BY_PERSON = {(U1, "张伟"): ["HL-1"], (U2, "张伟"): [], (U2, None): [
                      (U3, "李强"): ["LS-2", "LS-3"]}  # fmt: skip
 
 
-def _noon(day: str) -> datetime:
-    return datetime.combine(D(day), time(12), SHANGHAI)
-
-
 @pytest.fixture(scope="module")
 def register(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("finds") / "finds.gpkg"
     with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
         records = [
-            {
-                "code": code,
-                "name_zh": f"工程{code}",
-                "name_en": f"Project {code}",
-                "category": "venue_renovation",
-                "area": "halls",
-                "responsible_unit": unit,
-                "responsible_person": person,
-                "planned_start": start,
-                "planned_finish": finish,
-                "quantity": 100.0,
-                "quantity_unit": "m²",
-            }
+            project_record(code, start, finish, unit=unit, person=person)
             for code, (unit, person, start, finish) in PROJECTS.items()
         ]
         save_projects(twin, records, author="coordinator", message="Register", time=_noon("2026-08-20"))

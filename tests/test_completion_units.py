@@ -18,13 +18,15 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from register_records import noon as _noon
+from register_records import project_record
 from typer.testing import CliRunner
 
 from api.main import create_app
@@ -36,7 +38,6 @@ from completion.reports import ProgressReport, report_progress, save_projects
 from completion.settings import CompletionSettings
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
-from twin.core import SHANGHAI
 from twin.model import Feature
 
 D = date.fromisoformat
@@ -60,26 +61,10 @@ REPORTS = [  # (date, code, percent), in date order
 ]
 
 
-def _noon(day: str) -> datetime:
-    return datetime.combine(D(day), time(12), SHANGHAI)
-
-
 def fill(twin: Twin) -> None:
     """The small register of the module docstring, with its reports at their original dates."""
     records = [
-        {
-            "code": code,
-            "name_zh": f"工程{code}",
-            "name_en": f"Project {code}",
-            "category": "venue_renovation",
-            "area": area,
-            "responsible_unit": unit,
-            "responsible_person": person,
-            "planned_start": start,
-            "planned_finish": finish,
-            "quantity": qty,
-            "quantity_unit": "m²",
-        }  # fmt: skip
+        project_record(code, start, finish, unit=unit, person=person, area=area, quantity=qty)
         for code, (unit, person, start, finish, area, qty) in PROJECTS.items()
     ]
     save_projects(twin, records, author="coordinator", message="Register", time=_noon("2026-08-20"))

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 from api_server import build_venue, client
 from fastapi.testclient import TestClient
+from register_records import project_record
 
 from completion.reports import save_projects
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
@@ -60,22 +61,7 @@ def squashed(html: str) -> str:
 @pytest.fixture(scope="module")
 def register(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("after-opening") / "register.gpkg"
-    records = [
-        {
-            "code": code,
-            "name_zh": f"工程{code}",
-            "name_en": f"Project {code}",
-            "category": "venue_renovation",
-            "area": "halls",
-            "responsible_unit": "U1",
-            "responsible_person": "p1",
-            "planned_start": start,
-            "planned_finish": finish,
-            "quantity": 100.0,
-            "quantity_unit": "m²",
-        }
-        for code, (start, finish) in PROJECTS.items()
-    ]
+    records = [project_record(code, start, finish) for code, (start, finish) in PROJECTS.items()]
     with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
         at = datetime.combine(D("2026-08-20"), time(12), SHANGHAI)
         save_projects(twin, records, author="coordinator", message="Register", time=at)
