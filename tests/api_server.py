@@ -17,11 +17,14 @@ here is a fixture, so each test module builds what it needs at the scope it need
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -152,10 +155,18 @@ def bundled_file(path: Path) -> Path:
         shutil.copyfile(built, path)
         return path
     build_bundled_twin(path).close()
-    _BUILT[path.name] = path.parent / f".bundled-{os.getpid()}" / path.name
-    _BUILT[path.name].parent.mkdir(exist_ok=True)
+    # Kept in a folder of this process's own, not beside the first test's file: a test that looks at
+    # what lies beside its twin (test_api_robustness: no token file) found the cache there.
+    _BUILT[path.name] = _build_dir() / path.name
     shutil.copyfile(path, _BUILT[path.name])
     return path
+
+
+@functools.cache
+def _build_dir() -> Path:
+    made = Path(tempfile.mkdtemp(prefix="venue-twin-bundled-"))
+    atexit.register(shutil.rmtree, made, ignore_errors=True)
+    return made
 
 
 def venue_commit(twin: Twin, n: int) -> CommitInfo:
