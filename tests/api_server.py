@@ -400,3 +400,28 @@ def missing_client(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{reason} (CI=true: a missing client is a failure)")
     pytest.skip(reason)
+
+
+SECRET_REF = "security/sec-north"  # a restricted layer's feature a project record references
+
+
+def restricted_register(path: Path) -> tuple[Path, dict[str, str]]:
+    """The restricted venue (build_restricted_venue) with HL-01 referencing a hall and SECRET_REF, and
+    a token for each role: what the tests of names and links check the visibility rule on."""
+    from completion import save_projects
+
+    store = build_restricted_venue(path, ("engineer",))
+    with Twin.open(store) as twin:
+        save_projects(
+            twin, [{"code": "HL-01", "features": ["halls/hall-GC", SECRET_REF]}], author="chen.admin", message="post"
+        )
+    return store, make_tokens(store)
+
+
+def referenced_layers(store: Path) -> list[str]:
+    """The layers the project register's records reference, sorted."""
+    import orjson
+
+    with Twin.open(store) as twin:
+        register = [orjson.loads(b)["properties"] for b in twin.features("projects").features]
+    return sorted({k.partition("/")[0] for p in register for k in p.get("features") or []})

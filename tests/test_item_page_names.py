@@ -16,11 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from api_server import bearer, build_restricted_venue, build_venue, client, make_tokens
+from api_server import SECRET_REF, bearer, build_venue, client, referenced_layers, restricted_register
 
-from completion import save_projects
 from twin import Twin
 
 HTML = {"Accept": "text/html"}
@@ -113,24 +111,14 @@ def test_the_items_page_reads_the_names_once_per_layer_referenced(
     with client(bundled) as c:
         html = c.get("/collections/projects/items", params={"f": "html", "lang": "zh", "limit": 100}).text
     assert _items_cell(html, "HL-01")[1] == "中央广场"
-    with Twin.open(bundled) as twin:
-        register = [orjson.loads(b)["properties"] for b in twin.features("projects").features]
-    referenced = sorted({k.partition("/")[0] for p in register for k in p.get("features") or []})
+    referenced = referenced_layers(bundled)
     assert {"halls", "landscaping", "roads"} <= set(referenced), referenced
     assert sorted(r for r in reads if r[1] != "projects") == [("many", layer) for layer in referenced], reads
 
 
-SECRET_REF = "security/sec-north"
-
-
 @pytest.fixture(scope="module")
 def restricted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    store = build_restricted_venue(tmp_path_factory.mktemp("item-names-hidden") / "venue.gpkg", ("engineer",))
-    with Twin.open(store) as twin:
-        save_projects(
-            twin, [{"code": "HL-01", "features": ["halls/hall-GC", SECRET_REF]}], author="chen.admin", message="post"
-        )
-    return store, make_tokens(store)
+    return restricted_register(tmp_path_factory.mktemp("item-names-hidden") / "venue.gpkg")
 
 
 @pytest.mark.parametrize(("who", "sees"), [(None, False), ("viewer", False), ("editor", False), ("engineer", True)])

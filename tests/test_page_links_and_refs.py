@@ -19,14 +19,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from api_server import bearer, build_restricted_venue, build_venue, client, make_tokens
+from api_server import SECRET_REF, bearer, build_venue, client, referenced_layers, restricted_register
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import ApiSettings
-from completion import save_projects
 from twin import Twin
 from web import i18n
 
@@ -171,25 +169,15 @@ def test_the_names_are_read_once_per_layer_referenced(bundled: Path, monkeypatch
         monkeypatch.setattr(Twin, "feature", feature)
         html = c.get("/maps/layers/projects", params={"lang": "zh"}, headers=HTML).text
     assert _features_cell(html, "HL-01")[1] == "中央广场"
-    with Twin.open(bundled) as twin:
-        register = [orjson.loads(b)["properties"] for b in twin.features("projects").features]
-    referenced = sorted({k.partition("/")[0] for p in register for k in p.get("features") or []})
+    referenced = referenced_layers(bundled)
     assert {"halls", "landscaping", "roads"} <= set(referenced), referenced
     venue = [r for r in reads if r[1] != "projects"]
     assert sorted(venue) == [("many", layer) for layer in referenced], reads
 
 
-SECRET_REF = "security/sec-north"
-
-
 @pytest.fixture(scope="module")
 def restricted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    store = build_restricted_venue(tmp_path_factory.mktemp("links-hidden") / "venue.gpkg", ("engineer",))
-    with Twin.open(store) as twin:
-        save_projects(
-            twin, [{"code": "HL-01", "features": ["halls/hall-GC", SECRET_REF]}], author="chen.admin", message="post"
-        )
-    return store, make_tokens(store)
+    return restricted_register(tmp_path_factory.mktemp("links-hidden") / "venue.gpkg")
 
 
 @pytest.mark.parametrize(("who", "sees"), [(None, False), ("viewer", False), ("editor", False), ("engineer", True)])
