@@ -3,6 +3,8 @@ function, not a copy of the same dictionary in each module that builds a registe
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, datetime, time
 from typing import Any
 
@@ -32,3 +34,19 @@ def project_record(
 def noon(day: str) -> datetime:
     """Noon in Shanghai on `day` (ISO): when these registers record their commits."""
     return datetime.combine(date.fromisoformat(day), time(12), SHANGHAI)
+
+
+def cli(*args: str) -> str:
+    """A `venue-twin` command's output, run in process; it must succeed."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    r = CliRunner().invoke(app, list(args))
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    """A CSV's rows; downloads start with a UTF-8 BOM for Excel, the CLI's pipe does not."""
+    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))

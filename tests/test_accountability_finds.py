@@ -23,7 +23,6 @@ A small register, opening day 2026-11-05 (checkpoints every 10 days: ... 09-06, 
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -32,13 +31,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from register_records import cli, project_record, rows
 from register_records import noon as _noon
-from register_records import project_record
-from typer.testing import CliRunner
 
 from api.main import create_app
 from api.settings import ApiSettings
-from cli.main import app
 from completion import Completion
 from completion.reports import ProgressReport, report_progress, save_projects
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
@@ -48,7 +45,6 @@ D = date.fromisoformat
 ON = "2026-10-20"
 U1, U2, U3 = "国家会展中心（上海）有限责任公司", "国网上海市电力公司", "青浦区绿化和市容管理局"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-runner = CliRunner()
 
 PROJECTS = {
     # code: (unit, person, start, finish)
@@ -94,16 +90,6 @@ def api(register: Path) -> Iterator[TestClient]:
 @pytest.fixture(autouse=True)
 def _today(today: Callable[[str], None]) -> None:
     today("2026-10-30")  # after the date read, whatever the clock says
-
-
-def cli(*args: str) -> str:
-    r = runner.invoke(app, list(args))
-    assert r.exit_code == 0, r.output
-    return r.output
-
-
-def rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
 
 
 # ------------------------------------------------------------------ 1. a person within a unit

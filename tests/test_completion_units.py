@@ -14,8 +14,6 @@ due checkpoint is T-20, 2026-10-16 (the last checkpoint before the date read).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -25,8 +23,8 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from register_records import cli, project_record, rows
 from register_records import noon as _noon
-from register_records import project_record
 from typer.testing import CliRunner
 
 from api.main import create_app
@@ -85,17 +83,6 @@ def register(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def api(register: Path) -> Iterator[TestClient]:
     with TestClient(create_app(ApiSettings(store=register))) as c:
         yield c
-
-
-def cli(*args: str) -> str:
-    r = runner.invoke(app, list(args))
-    assert r.exit_code == 0, r.output
-    return r.output
-
-
-def rows(text: str) -> list[dict[str, str]]:
-    # downloads start with a UTF-8 BOM for Excel (checked in test_completion_api); the CLI's pipe does not
-    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
 
 
 # ------------------------------------------------------------------ the rule
