@@ -33,7 +33,7 @@ from twin.errors import BadInput, Corrupt, NotFound, TwinError
 from twin.model import CommitInfo, StoredChange
 from twin.settings import SettingsError
 from twin.stores import gpkg_path, shown
-from twin.surveys import SurveyFilesCopied, copy_survey_files, survey_copy_problem
+from twin.surveys import SurveyFilesCopied, copy_survey_files, recorded_survey_files, survey_copy_problem
 
 # Called once with (commits, changes) in all, then after each commit with (1, its changes).
 Progress = Callable[[int, int], None]
@@ -64,7 +64,8 @@ def copy_twin(
     with Twin.open(src) as source:
         # Said before anything is written: a database's survey directory (the source's or the
         # destination's) not set was found after the whole copy, which then exited 2 with the twin copied.
-        problem = survey_copy_problem(source, None if path is not None else str(dst))
+        recorded = recorded_survey_files(source)  # read once: asked about before, brought after
+        problem = survey_copy_problem(source, recorded, None if path is not None else str(dst))
         if problem:
             raise SettingsError(problem)
         if path is not None:
@@ -72,7 +73,7 @@ def copy_twin(
         else:
             result = _to_database(source, str(dst), force, start, advance)
         with Twin.open(dst) as target:
-            surveys = copy_survey_files(source, target)  # the survey rasters the history names
+            surveys = copy_survey_files(source, target, recorded)  # the survey rasters the history names
         return dataclasses.replace(result, surveys=surveys)
 
 

@@ -25,7 +25,7 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -992,13 +992,13 @@ def survey_file_directories(twin: Twin) -> list[Path]:
     return dirs
 
 
-def survey_copy_problem(source: Twin, database_url: str | None) -> str | None:
+def survey_copy_problem(source: Twin, recorded: Mapping[str, tuple[str, int]], database_url: str | None) -> str | None:
     """Why `venue-twin copy` cannot bring the survey files `source` records (a database twin's
     directory, the source's or the destination's, not given by an absolute VENUE_TWIN_SURVEY_DIR),
     asked before anything is copied; None when it can or there are none."""
     from twin.settings import SettingsError, database_survey_dir
 
-    if not survey_layers(source) or not (n := len(recorded_survey_files(source))):
+    if not (n := len(recorded)):
         return None
     try:
         survey_directory(source)
@@ -1040,16 +1040,15 @@ def _bring(name: str, checksum: str, sources: list[Path], there: Path) -> str | 
             return None
         damaged.append(f"{src} hashes to {digest[:12]}, the twin recorded {checksum[:12]}")
     found = "; ".join(damaged) if damaged else f"not in {' or '.join(str(s.parent) for s in sources)}"
-    return f"{name}: {found}; put the file itself at {there} (`venue-twin fsck` checks it)"
+    return f"{name}: {found}; put the file itself at {there}"
 
 
-def copy_survey_files(source: Twin, target: Twin) -> SurveyFilesCopied:
+def copy_survey_files(source: Twin, target: Twin, recorded: Mapping[str, tuple[str, int]]) -> SurveyFilesCopied:
     """Bring the survey files `source`'s history records to where `target`'s processes look for
     them (survey_file_directories), for `venue-twin copy`. A file already there is checked (size,
     then SHA-256) and kept; one missing or damaged is copied from the source's directories (the
     survey directory, and beside a GeoPackage source), its bytes hashed on the way and written
     only when they are the recorded ones. What cannot be brought is said, not skipped: `problems`."""
-    recorded = recorded_survey_files(source) if survey_layers(source) else {}
     if not recorded:
         return SurveyFilesCopied(0, (), ())
     dst_dirs = survey_file_directories(target)
