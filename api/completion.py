@@ -24,18 +24,20 @@ from starlette.responses import HTMLResponse, Response
 
 from api.auth import with_token
 from api.deps import (
+    XLSX,
     EditorDep,
     ReaderDep,
     StrictQueryRoute,
     TwinDep,
     add_get_route,
     add_page_route,
+    check_form,
     collection_of,
-    prefers_html,
+    negotiate,
     project_path,
     public_url,
 )
-from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
+from api.errors import InvalidParameter, UnsupportedMediaType
 from api.features import item_path
 from api.maps import LangQ
 from api.maps import _lang as page_lang
@@ -81,7 +83,6 @@ from twin.core import SHANGHAI
 from twin.errors import BadInput, NotFound
 
 JSON = "application/json"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 REPORT_COLUMNS = ("code", "date", "percent", "reporter", "note", "reason", "commit", "time")
 REPORT_KEYS = {"percent", "date", "note", "reason", "parent"}
@@ -115,28 +116,13 @@ VersionQ = Annotated[str | None, Query(description="Read the twin at this commit
 FormatQ = Annotated[str | None, Query(description="json (default) or csv")]
 # the lists that also download as Excel
 TableFormatQ = Annotated[str | None, Query(description="json (default), csv or xlsx (Excel)")]
-MEDIA = {"json": JSON, "csv": "text/csv", "xlsx": XLSX, "html": "text/html"}
 
 
 def _format(request: Request, f: str | None, xlsx: bool = False, html: bool = False) -> str:
-    """The format asked for by ``f`` or the Accept header, of those the route gives: json and csv,
-    and xlsx and html where it says so (an error names them all)."""
-    known = ("json", "csv", *(("xlsx",) if xlsx else ()), *(("html",) if html else ()))
-    if html and (f == "html" or (f is None and prefers_html(request))):
-        return "html"
-    if f is not None:
-        if f not in known:
-            raise InvalidParameter.not_one_of("f", f, known)
-        return f
-    accept = request.headers.get("accept", "")
-    if "text/csv" in accept:
-        return "csv"
-    if xlsx and XLSX in accept:
-        return "xlsx"
-    if accept and "*/*" not in accept and "json" not in accept:
-        given = ", ".join(MEDIA[k] for k in known)
-        raise NotAcceptable(f"cannot answer {accept}; this endpoint gives {given}")
-    return "json"
+    """The format asked for by ``f`` or the Accept header (api.deps.negotiate, as every route
+    chooses it), of those the route gives: json and csv, and xlsx and html where it says so (an
+    unknown f is refused naming them all)."""
+    return negotiate(request, f, ("json", "csv", *(("xlsx",) if xlsx else ()), *(("html",) if html else ())))
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -297,10 +283,7 @@ class CompletionFactory:
         f: Annotated[str | None, Query(description="json (default) or html (a page to read and print)")] = None,
         lang: LangQ = None,
     ) -> Response:
-        html = f == "html" or (f is None and prefers_html(request))
-        if f is not None and f not in ("json", "html"):
-            raise InvalidParameter.not_one_of("f", f, ("json", "html"))
-        if not html:
+        if negotiate(request, f, ("json", "html")) == "json":
             _, snap = self._snapshot(twin, who, date, version)
             doc, _, _ = self._project_doc(request, twin, snap, code, version)
             return _json(doc, headers=_headers(snap))
@@ -665,9 +648,7 @@ class CompletionFactory:
     ) -> Response:
         from web.brief import FORMATS, MEDIA_TYPES, default_filename, render_brief
 
-        fmt = f or "pdf"
-        if fmt not in FORMATS:
-            raise InvalidParameter.not_one_of("f", f, FORMATS)
+        fmt = check_form(f, FORMATS) or "pdf"
         language = page_lang(request, lang)
         asked = date is not None or version is not None  # else the paper says which date was chosen, and why
         if not asked:

@@ -253,3 +253,41 @@ def test_one_writer_makes_both_csvs() -> None:
     downloaded = table_bytes(data, columns, "csv").decode("utf-8").removeprefix("\ufeff")
     assert out.getvalue().replace("\n", "\r\n") == downloaded
     assert out.getvalue().splitlines()[1:] == ["true,false,,X-1;X-2,1.5", "张伟,,,,2026-09-06"]
+
+
+# ------------------------------------------------------------------ 5. one negotiation
+def test_the_lists_negotiate_their_format_as_every_route_does(api: TestClient) -> None:
+    """/completion's lists choose their format with api.deps.negotiate, the rest of the API's rule:
+    the Accept header's weights count (it matched substrings, so a client taking JSON first and CSV
+    at a pinch got CSV, and one refusing CSV, text/csv;q=0, got it all the same); f= and a media
+    type asked for alone answer as before; an unknown f is the 400 every route gives."""
+
+    def fmt(path: str, accept: str) -> tuple[int, str]:
+        r = api.get(path, params={"date": ON}, headers={"Accept": accept})
+        return r.status_code, r.headers.get("content-type", "").split(";")[0]
+
+    for path in ("/completion/late", "/completion/missing", "/completion/units"):
+        assert fmt(path, "text/csv") == (200, "text/csv")
+        assert fmt(path, XLSX) == (200, XLSX)
+        assert fmt(path, "application/json") == (200, "application/json")
+        assert fmt(path, "*/*") == (200, "application/json")
+        assert fmt(path, "application/json, text/csv;q=0.5") == (200, "application/json")
+        assert fmt(path, "text/csv;q=0.5, application/json") == (200, "application/json")
+        assert fmt(path, "text/csv, application/json;q=0.5") == (200, "text/csv")
+        assert fmt(path, "text/csv;q=0, application/json") == (200, "application/json")
+        assert fmt(path, "application/xml")[0] == 406
+    assert fmt("/completion/units", "text/html") == (200, "text/html")
+    assert fmt("/completion/late", "text/html")[0] == 406  # no page of its own
+    assert fmt("/completion", "text/csv") == (200, "text/csv")
+    assert fmt("/completion", f"{XLSX}, application/json;q=0.9") == (200, XLSX)
+    # f= wins over the header; an unknown f is refused as the OGC routes refuse one
+    r = api.get("/completion/late", params={"date": ON, "f": "csv"}, headers={"Accept": "application/json"})
+    assert r.headers["content-type"].startswith("text/csv")
+    refused = api.get("/completion/missing", params={"date": ON, "f": "xml"}).json()
+    elsewhere = api.get("/collections", params={"f": "xml"}).json()
+    assert refused["status"] == elsewhere["status"] == 400 and refused["title"] == elsewhere["title"], (
+        refused,
+        elsewhere,
+    )
+    assert refused["detail"] == "f='xml' is not one of json, csv, xlsx"
+    assert api.get("/projects/RD-2", params={"date": ON}, headers={"Accept": "application/xml"}).status_code == 406
