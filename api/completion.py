@@ -44,7 +44,6 @@ from api.maps import _lang as page_lang
 from api.renders import BRIEF_RENDERS
 from completion.accountability import (
     MISSING_COLUMNS,
-    MISSING_DATE_COLUMNS,
     UNIT_COLUMNS,
     UNIT_GROUPINGS,
     codes_by_unit,
@@ -116,6 +115,10 @@ VersionQ = Annotated[str | None, Query(description="Read the twin at this commit
 FormatQ = Annotated[str | None, Query(description="json (default) or csv")]
 # the lists that also download as Excel
 TableFormatQ = Annotated[str | None, Query(description="json (default), csv or xlsx (Excel)")]
+# the language of an Excel download's title and headings, as the pages choose theirs
+ExcelLangQ = Annotated[
+    str | None, Query(description="zh or en: the Excel download's language (default: Accept-Language, else zh)")
+]
 
 
 def _format(request: Request, f: str | None, xlsx: bool = False, html: bool = False) -> str:
@@ -146,6 +149,13 @@ def _csv(
         table_bytes(rows, columns, fmt, sheet=sheet, dates=dates),
         media_type=XLSX if fmt == "xlsx" else CSV,
         headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _excel(body: bytes, filename: str, headers: dict[str, str]) -> Response:
+    """A list as its page shows it, for Excel (web.excel), to download."""
+    return Response(
+        body, media_type=XLSX, headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'}
     )
 
 
@@ -553,21 +563,20 @@ class CompletionFactory:
         date: DateQ = None,
         version: VersionQ = None,
         f: TableFormatQ = None,
+        lang: ExcelLangQ = None,
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         _, snap = self._snapshot(twin, who, date, version)
         flags = snapshot_flag_messages(twin, snap, version)
         late, states = late_and_flagged(snap, flags), snap.report_states()
         rows = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late]
+        if fmt == "xlsx":
+            from web.excel import late_list_workbook
+
+            body = late_list_workbook(page_lang(request, lang), snapshot_meta(snap), rows)
+            return _excel(body, f"late-{snap.on.isoformat()}.xlsx", _headers(snap))
         if fmt != "json":
-            return _csv(
-                rows,
-                LATE_COLUMNS,
-                f"late-{snap.on.isoformat()}.csv",
-                _headers(snap),
-                fmt,
-                [c for c in LATE_COLUMNS if c in PROJECT_DATE_COLUMNS],
-            )
+            return _csv(rows, LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
         doc = {**snapshot_meta(snap), "late": rows, "numberReturned": len(late)}
         return _json(doc, headers=_headers(snap))
 
@@ -595,11 +604,16 @@ class CompletionFactory:
             date = landing.on.isoformat()
         _, snap = self._snapshot(twin, who, date, version)
         rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
-        if fmt in ("csv", "xlsx"):
+        if fmt == "csv":
             return _csv(
-                (unit_row(u) for u in rows), UNIT_COLUMNS, f"units-{snap.on.isoformat()}-{by}.csv", _headers(snap), fmt
+                (unit_row(u) for u in rows), UNIT_COLUMNS, f"units-{snap.on.isoformat()}-{by}.csv", _headers(snap)
             )
         doc = {**snapshot_meta(snap), "by": by, "units": [u.to_dict() for u in rows], "numberReturned": len(rows)}
+        if fmt == "xlsx":
+            from web.excel import units_workbook
+
+            body = units_workbook(page_lang(request, lang), doc)
+            return _excel(body, f"units-{snap.on.isoformat()}-{by}.xlsx", _headers(snap))
         if fmt == "html":
             from web.i18n import in_language, other_lang
             from web.maps import nav_html
@@ -681,14 +695,18 @@ class CompletionFactory:
         date: DateQ = None,
         version: VersionQ = None,
         f: TableFormatQ = None,
+        lang: ExcelLangQ = None,
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         _, snap = self._snapshot(twin, who, date, version)
         rows = missing_reports(snap.statuses, snap.report_states())
+        if fmt == "xlsx":
+            from web.excel import missing_workbook
+
+            body = missing_workbook(page_lang(request, lang), snapshot_meta(snap), rows)
+            return _excel(body, f"missing-{snap.on.isoformat()}.xlsx", _headers(snap))
         if fmt != "json":
-            return _csv(
-                rows, MISSING_COLUMNS, f"missing-{snap.on.isoformat()}.csv", _headers(snap), fmt, MISSING_DATE_COLUMNS
-            )
+            return _csv(rows, MISSING_COLUMNS, f"missing-{snap.on.isoformat()}.csv", _headers(snap))
         doc = {**snapshot_meta(snap), "missing": rows, "numberReturned": len(rows)}
         return _json(doc, headers=_headers(snap))
 
