@@ -24,25 +24,26 @@ from starlette.responses import HTMLResponse, Response
 
 from api.auth import with_token
 from api.deps import (
+    XLSX,
     EditorDep,
     ReaderDep,
     StrictQueryRoute,
     TwinDep,
     add_get_route,
     add_page_route,
+    check_form,
     collection_of,
-    prefers_html,
+    negotiate,
     project_path,
     public_url,
 )
-from api.errors import InvalidParameter, NotAcceptable, UnsupportedMediaType
+from api.errors import InvalidParameter, UnsupportedMediaType
 from api.features import item_path
 from api.maps import LangQ
 from api.maps import _lang as page_lang
 from api.renders import BRIEF_RENDERS
 from completion.accountability import (
     MISSING_COLUMNS,
-    MISSING_DATE_COLUMNS,
     UNIT_COLUMNS,
     UNIT_GROUPINGS,
     codes_by_unit,
@@ -81,7 +82,6 @@ from twin.core import SHANGHAI
 from twin.errors import BadInput, NotFound
 
 JSON = "application/json"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 REPORT_COLUMNS = ("code", "date", "percent", "reporter", "note", "reason", "commit", "time")
 REPORT_KEYS = {"percent", "date", "note", "reason", "parent"}
@@ -115,28 +115,17 @@ VersionQ = Annotated[str | None, Query(description="Read the twin at this commit
 FormatQ = Annotated[str | None, Query(description="json (default) or csv")]
 # the lists that also download as Excel
 TableFormatQ = Annotated[str | None, Query(description="json (default), csv or xlsx (Excel)")]
-MEDIA = {"json": JSON, "csv": "text/csv", "xlsx": XLSX, "html": "text/html"}
+# the language of an Excel download's title and headings, as the pages choose theirs
+ExcelLangQ = Annotated[
+    str | None, Query(description="zh or en: the Excel download's language (default: Accept-Language, else zh)")
+]
 
 
 def _format(request: Request, f: str | None, xlsx: bool = False, html: bool = False) -> str:
-    """The format asked for by ``f`` or the Accept header, of those the route gives: json and csv,
-    and xlsx and html where it says so (an error names them all)."""
-    known = ("json", "csv", *(("xlsx",) if xlsx else ()), *(("html",) if html else ()))
-    if html and (f == "html" or (f is None and prefers_html(request))):
-        return "html"
-    if f is not None:
-        if f not in known:
-            raise InvalidParameter.not_one_of("f", f, known)
-        return f
-    accept = request.headers.get("accept", "")
-    if "text/csv" in accept:
-        return "csv"
-    if xlsx and XLSX in accept:
-        return "xlsx"
-    if accept and "*/*" not in accept and "json" not in accept:
-        given = ", ".join(MEDIA[k] for k in known)
-        raise NotAcceptable(f"cannot answer {accept}; this endpoint gives {given}")
-    return "json"
+    """The format asked for by ``f`` or the Accept header (api.deps.negotiate, as every route
+    chooses it), of those the route gives: json and csv, and xlsx and html where it says so (an
+    unknown f is refused naming them all)."""
+    return negotiate(request, f, ("json", "csv", *(("xlsx",) if xlsx else ()), *(("html",) if html else ())))
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -160,6 +149,13 @@ def _csv(
         table_bytes(rows, columns, fmt, sheet=sheet, dates=dates),
         media_type=XLSX if fmt == "xlsx" else CSV,
         headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _excel(body: bytes, filename: str, headers: dict[str, str]) -> Response:
+    """A list as its page shows it, for Excel (web.excel), to download."""
+    return Response(
+        body, media_type=XLSX, headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'}
     )
 
 
@@ -297,10 +293,7 @@ class CompletionFactory:
         f: Annotated[str | None, Query(description="json (default) or html (a page to read and print)")] = None,
         lang: LangQ = None,
     ) -> Response:
-        html = f == "html" or (f is None and prefers_html(request))
-        if f is not None and f not in ("json", "html"):
-            raise InvalidParameter.not_one_of("f", f, ("json", "html"))
-        if not html:
+        if negotiate(request, f, ("json", "html")) == "json":
             _, snap = self._snapshot(twin, who, date, version)
             doc, _, _ = self._project_doc(request, twin, snap, code, version)
             return _json(doc, headers=_headers(snap))
@@ -570,21 +563,20 @@ class CompletionFactory:
         date: DateQ = None,
         version: VersionQ = None,
         f: TableFormatQ = None,
+        lang: ExcelLangQ = None,
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         _, snap = self._snapshot(twin, who, date, version)
         flags = snapshot_flag_messages(twin, snap, version)
         late, states = late_and_flagged(snap, flags), snap.report_states()
         rows = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late]
+        if fmt == "xlsx":
+            from web.excel import late_list_workbook
+
+            body = late_list_workbook(page_lang(request, lang), snapshot_meta(snap), rows)
+            return _excel(body, f"late-{snap.on.isoformat()}.xlsx", _headers(snap))
         if fmt != "json":
-            return _csv(
-                rows,
-                LATE_COLUMNS,
-                f"late-{snap.on.isoformat()}.csv",
-                _headers(snap),
-                fmt,
-                [c for c in LATE_COLUMNS if c in PROJECT_DATE_COLUMNS],
-            )
+            return _csv(rows, LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))
         doc = {**snapshot_meta(snap), "late": rows, "numberReturned": len(late)}
         return _json(doc, headers=_headers(snap))
 
@@ -612,11 +604,16 @@ class CompletionFactory:
             date = landing.on.isoformat()
         _, snap = self._snapshot(twin, who, date, version)
         rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
-        if fmt in ("csv", "xlsx"):
+        if fmt == "csv":
             return _csv(
-                (unit_row(u) for u in rows), UNIT_COLUMNS, f"units-{snap.on.isoformat()}-{by}.csv", _headers(snap), fmt
+                (unit_row(u) for u in rows), UNIT_COLUMNS, f"units-{snap.on.isoformat()}-{by}.csv", _headers(snap)
             )
         doc = {**snapshot_meta(snap), "by": by, "units": [u.to_dict() for u in rows], "numberReturned": len(rows)}
+        if fmt == "xlsx":
+            from web.excel import units_workbook
+
+            body = units_workbook(page_lang(request, lang), doc)
+            return _excel(body, f"units-{snap.on.isoformat()}-{by}.xlsx", _headers(snap))
         if fmt == "html":
             from web.i18n import in_language, other_lang
             from web.maps import nav_html
@@ -665,9 +662,7 @@ class CompletionFactory:
     ) -> Response:
         from web.brief import FORMATS, MEDIA_TYPES, default_filename, render_brief
 
-        fmt = f or "pdf"
-        if fmt not in FORMATS:
-            raise InvalidParameter.not_one_of("f", f, FORMATS)
+        fmt = check_form(f, FORMATS) or "pdf"
         language = page_lang(request, lang)
         asked = date is not None or version is not None  # else the paper says which date was chosen, and why
         if not asked:
@@ -700,14 +695,18 @@ class CompletionFactory:
         date: DateQ = None,
         version: VersionQ = None,
         f: TableFormatQ = None,
+        lang: ExcelLangQ = None,
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         _, snap = self._snapshot(twin, who, date, version)
         rows = missing_reports(snap.statuses, snap.report_states())
+        if fmt == "xlsx":
+            from web.excel import missing_workbook
+
+            body = missing_workbook(page_lang(request, lang), snapshot_meta(snap), rows)
+            return _excel(body, f"missing-{snap.on.isoformat()}.xlsx", _headers(snap))
         if fmt != "json":
-            return _csv(
-                rows, MISSING_COLUMNS, f"missing-{snap.on.isoformat()}.csv", _headers(snap), fmt, MISSING_DATE_COLUMNS
-            )
+            return _csv(rows, MISSING_COLUMNS, f"missing-{snap.on.isoformat()}.csv", _headers(snap))
         doc = {**snapshot_meta(snap), "missing": rows, "numberReturned": len(rows)}
         return _json(doc, headers=_headers(snap))
 

@@ -381,10 +381,14 @@ DatetimeParam = Annotated[
     str | None, Query(alias="datetime", description="An instant: the twin as of then (as asof= reads it).")
 ]
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The media type of each form a route may give (`negotiate` finds a download's in the Accept header).
 FORMAT_TYPES = {
     "json": "application/json",
     "geojson": "application/geo+json",
     "html": "text/html",
+    "csv": "text/csv",
+    "xlsx": XLSX,
 }
 
 
@@ -402,7 +406,12 @@ def check_form(f: str | None, allowed: tuple[str, ...] = ("json",)) -> str | Non
 
 
 def negotiate(request: Request, f: str | None, allowed: tuple[str, ...], default: str = "json") -> str:
-    """The response format: `f` wins, then the Accept header, then the default."""
+    """The response format: `f` wins, then the Accept header, then the default.
+
+    Of the Accept header: HTML where it prefers HTML to JSON (`prefers_html`); a download (CSV,
+    Excel: a form of `allowed` other than JSON and HTML) where it names that form's media type
+    itself, weighed no lower than JSON (the best weighed of them, the first allowed on a tie); the
+    default where it takes JSON (a JSON type, application/* or */*); else 406."""
     form = check_form(f, allowed)
     if form is not None:
         return form
@@ -412,7 +421,12 @@ def negotiate(request: Request, f: str | None, allowed: tuple[str, ...], default
         return default
     if "html" in allowed and _html_wins(ranges):
         return "html"
-    if _quality(ranges, lambda m: "json" in m, "application/")[0] > 0:
+    json_q = _quality(ranges, lambda m: "json" in m, "application/")[0]
+    downloads = [(k, max((q for m, q in ranges if m == FORMAT_TYPES.get(k)), default=0.0)) for k in allowed]
+    named = [(k, q) for k, q in downloads if "json" not in k and k != "html" and q > 0 and q >= json_q]
+    if named:
+        return max(named, key=lambda kq: kq[1])[0]  # max keeps the first of equals
+    if json_q > 0:
         return default
     raise NotAcceptable(f"cannot answer {accept}; this endpoint gives {', '.join(allowed)}")
 

@@ -223,8 +223,6 @@ MISSING_COLUMNS = (
     "code", "name_zh", "name_en", "responsible_unit", "responsible_person", "last_report_date", "days_since",
     "report_due", "due_since", "percent", "status",
 )  # fmt: skip
-# The columns of MISSING_COLUMNS holding a date (ISO text in the row; an Excel date in .xlsx).
-MISSING_DATE_COLUMNS = ("last_report_date", "report_due", "due_since")
 
 
 def missing_reports(statuses: Sequence[ProjectStatus], states: Mapping[str, ReportState]) -> list[dict[str, Any]]:

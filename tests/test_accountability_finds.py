@@ -37,6 +37,7 @@ from register_records import noon as _noon
 from api.main import create_app
 from api.settings import ApiSettings
 from completion import Completion
+from completion.percent import percent_round
 from completion.reports import ProgressReport, report_progress, save_projects
 from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
@@ -161,50 +162,111 @@ def test_reports_are_due_since_the_first_checkpoint_missed(api: TestClient, regi
 
 
 # ------------------------------------------------------------------ 3. Excel downloads
-@pytest.mark.parametrize(
-    ("path", "params", "dates"),
-    [
-        ("/completion/units", {"by": "person"}, ()),
-        ("/completion/missing", {}, ("last_report_date", "report_due", "due_since")),
-        (
-            "/completion/late",
-            {},
-            ("planned_finish", "forecast_finish", "forecast_low", "forecast_high", "last_report_date"),
-        ),
-    ],
-)
-def test_the_accountability_lists_download_as_excel(
-    api: TestClient, path: str, params: dict[str, str], dates: tuple[str, ...]
-) -> None:
+# each list's Excel download: its title, the headings in Chinese and in English, its date columns
+EXCEL = {
+    "/completion/units": (
+        {"by": "person"},
+        ("分责任人进度与填报（2026-10-20）", "Accountability by responsible person on 2026-10-20"),
+        ("责任人", "责任单位", "工程数", "逾期未报", "应报", "滞后", "存在风险", "已完成", "计划 %", "实际 %",
+         "偏差（百分点）", "逾期未报工程", "滞后工程"),
+        ("Responsible person", "Responsible unit", "Projects", "Reports overdue", "Reports due", "Late", "At risk",
+         "Done", "Planned %", "Actual %", "± points", "Overdue projects", "Late projects"),
+        (),
+    ),
+    "/completion/missing": (
+        {},
+        ("逾期未报（2026-10-20）", "Reports missing on 2026-10-20"),
+        ("编号", "工程", "责任单位", "责任人", "上次填报", "未报天数", "应报节点", "未报起始节点", "进度", "状态"),
+        ("Code", "Project", "Responsible unit", "Responsible person", "Last report", "Days since", "Report due",
+         "Owed since", "Progress", "Status"),
+        ("report_due", "due_since"),
+    ),
+    "/completion/late": (
+        {},
+        ("滞后工程（2026-10-20）", "Late projects on 2026-10-20"),
+        ("编号", "工程", "责任单位", "责任人", "实际", "计划", "滞后天数", "计划完成", "预计完成", "赶不上开幕日的概率",
+         "上次填报", "数据过期"),
+        ("Code", "Project", "Responsible unit", "Responsible person", "Actual", "Planned", "Days late",
+         "Planned finish", "Forecast finish", "Chance late", "Last report", "Stale"),
+        ("planned_finish", "forecast_finish"),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", sorted(EXCEL))
+@pytest.mark.parametrize("lang", ["zh", "en", "accept-en"])
+def test_the_accountability_lists_download_as_their_pages_read(api: TestClient, path: str, lang: str) -> None:
+    """The Excel download of each list is what a coordinator reads on the page, not the JSON keys:
+    a title (what, of which date) and a line with the twin's version over the pages' headings in
+    the reader's language (lang=, else Accept-Language, else Chinese, as the pages choose it),
+    frozen; dates as Excel dates, percents as numbers shown as percents (as the pages round them),
+    units and people as text in Chinese. The CSV keeps the JSON's keys."""
     from openpyxl import load_workbook
 
-    r = api.get(path, params={"date": ON, "f": "xlsx", **params})
+    params, titles, zh, en, dates = EXCEL[path]
+    query = {"date": ON, "f": "xlsx", **params} | ({"lang": lang} if lang in ("zh", "en") else {})
+    headers = {"Accept-Language": "en-GB,en;q=0.8"} if lang == "accept-en" else {}
+    r = api.get(path, params=query, headers=headers)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == XLSX
     assert re.search(r'filename="[a-z]+-2026-10-20[-a-z]*\.xlsx"', r.headers["content-disposition"])
+    english = lang != "zh"
+    doc = api.get(path, params={"date": ON, **params}).json()
     sheet = load_workbook(io.BytesIO(r.content)).active
-    got = list(sheet.iter_rows(values_only=True))
-    served = rows(api.get(path, params={"date": ON, "f": "csv", **params}).text)
-    assert list(got[0]) == list(served[0]) and len(got) == len(served) + 1 and served
-    header = list(got[0])
-    for row, text in zip(got[1:], served, strict=True):
-        cells = dict(zip(header, row, strict=True))
-        for k, v in cells.items():
-            if k in dates and text[k]:
-                assert isinstance(v, datetime) and v.date() == D(text[k]), (k, v)  # a real date
-            elif isinstance(v, bool):
-                assert text[k] == ("true" if v else "false"), (k, v)  # a real boolean
-            elif isinstance(v, str):
-                assert v == text[k], (k, v)  # Chinese text as text
-            elif v is None:
-                assert text[k] == "", (k, v)
-            else:
-                assert float(text[k]) == pytest.approx(v), (k, v)
-    if path == "/completion/units":
-        assert {(c[2], c[3]) for c in got[1:]} == set(OVERDUE_BY_PERSON)  # unit and person (none: empty)
-    else:
-        assert "RD-2" in {c[0] for c in got[1:]}
-        assert any(isinstance(c, str) and re.search(r"[\u4e00-\u9fff]", c) for c in got[1])
+    assert sheet is not None
+    table = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert table[0][0] == titles[english]
+    assert doc["version"][:12] in table[1][0] and ON in table[1][0]
+    assert ("twin version" if english else "孪生版本") in table[1][0]
+    assert tuple(table[2]) == (en if english else zh)
+    assert sheet.freeze_panes == "A4"  # the title and the headings stay in view
+    body = table[3:]
+    key = "units" if path == "/completion/units" else path.rsplit("/", 1)[1]
+    listed = doc[key]
+    assert len(body) == len(listed) and body
+    for j, heading in enumerate(table[2]):
+        letter = sheet.cell(row=3, column=j + 1).column_letter
+        assert sheet.column_dimensions[letter].width >= len(heading), heading  # a heading reads whole
+    cells = {row[0] if key != "units" else (row[1], row[0]): row for row in body}
+    if key == "units":
+        nobody = "(nobody named)" if english else "（未填责任人）"
+        want = {(u["unit"], u["person"] or nobody): u for u in listed}
+        assert set(cells) == set(want)  # the units in Chinese, as text
+        for k, u in want.items():
+            row = cells[k]
+            assert row[2:6] == [u["projects"], u["reports_overdue"], u["reports_due"], u["late"]]
+            assert row[8] == pytest.approx(percent_round(u["planned_percent"], 1) / 100)
+            assert row[9] == pytest.approx(percent_round(u["actual_percent"], 1) / 100)
+            assert row[10] == pytest.approx(u["variance_points"])
+            assert (row[11] or "") == ("、" if not english else ", ").join(u["overdue_projects"])
+        for j in (8, 9):
+            assert all(sheet.cell(row=n, column=j + 1).number_format.endswith("%") for n in range(4, len(table) + 1))
+        return
+    by_code = {x["code"]: x for x in listed}
+    assert set(cells) == set(by_code) and "RD-2" in cells
+    for code, row in cells.items():
+        item = by_code[code]
+        assert row[1] == item["name_en" if english else "name_zh"]
+        assert row[2] == item["responsible_unit"]  # Chinese text, as text
+        for k in dates:
+            j = _date_column(path, k)
+            assert isinstance(row[j], datetime) and row[j].date() == D(item[k]), (k, row[j])
+    percent_at = 8 if key == "missing" else 4
+    assert all(sheet.cell(row=n, column=percent_at + 1).number_format.endswith("%") for n in range(4, len(table) + 1))
+    # never reported: said as the pages say it, not an empty date
+    assert cells["RD-2"][4 if key == "missing" else 10] == ("never" if english else "从未填报")
+    # the CSV is the machine's table, as it was: the JSON's keys
+    assert "code" in rows(api.get(path, params={"date": ON, "f": "csv"}).text)[0]
+
+
+def _date_column(path: str, key: str) -> int:
+    """The column of a list's Excel download holding the JSON's date ``key``."""
+    return {
+        ("/completion/missing", "report_due"): 6,
+        ("/completion/missing", "due_since"): 7,
+        ("/completion/late", "planned_finish"): 7,
+        ("/completion/late", "forecast_finish"): 8,
+    }[path, key]
 
 
 def test_a_format_refused_is_named_with_every_format_the_route_takes(api: TestClient) -> None:
@@ -253,3 +315,50 @@ def test_one_writer_makes_both_csvs() -> None:
     downloaded = table_bytes(data, columns, "csv").decode("utf-8").removeprefix("\ufeff")
     assert out.getvalue().replace("\n", "\r\n") == downloaded
     assert out.getvalue().splitlines()[1:] == ["true,false,,X-1;X-2,1.5", "张伟,,,,2026-09-06"]
+
+
+# ------------------------------------------------------------------ 5. one negotiation
+def test_the_lists_negotiate_their_format_as_every_route_does(api: TestClient) -> None:
+    """/completion's lists choose their format with api.deps.negotiate, the rest of the API's rule:
+    the Accept header's weights count (it matched substrings, so a client taking JSON first and CSV
+    at a pinch got CSV, and one refusing CSV, text/csv;q=0, got it all the same); f= and a media
+    type asked for alone answer as before; an unknown f is the 400 every route gives."""
+
+    def fmt(path: str, accept: str) -> tuple[int, str]:
+        r = api.get(path, params={"date": ON}, headers={"Accept": accept})
+        return r.status_code, r.headers.get("content-type", "").split(";")[0]
+
+    for path in ("/completion/late", "/completion/missing", "/completion/units"):
+        assert fmt(path, "text/csv") == (200, "text/csv")
+        assert fmt(path, XLSX) == (200, XLSX)
+        assert fmt(path, "application/json") == (200, "application/json")
+        assert fmt(path, "*/*") == (200, "application/json")
+        assert fmt(path, "application/json, text/csv;q=0.5") == (200, "application/json")
+        assert fmt(path, "text/csv;q=0.5, application/json") == (200, "application/json")
+        assert fmt(path, "text/csv, application/json;q=0.5") == (200, "text/csv")
+        assert fmt(path, "text/csv;q=0, application/json") == (200, "application/json")
+        assert fmt(path, "application/xml")[0] == 406
+    assert fmt("/completion/units", "text/html") == (200, "text/html")
+    assert fmt("/completion/late", "text/html")[0] == 406  # no page of its own
+    assert fmt("/completion", "text/csv") == (200, "text/csv")
+    assert fmt("/completion", f"{XLSX}, application/json;q=0.9") == (200, XLSX)
+    # f= wins over the header; an unknown f is refused as the OGC routes refuse one
+    r = api.get("/completion/late", params={"date": ON, "f": "csv"}, headers={"Accept": "application/json"})
+    assert r.headers["content-type"].startswith("text/csv")
+    refused = api.get("/completion/missing", params={"date": ON, "f": "xml"}).json()
+    elsewhere = api.get("/collections", params={"f": "xml"}).json()
+    assert refused["status"] == elsewhere["status"] == 400 and refused["title"] == elsewhere["title"], (
+        refused,
+        elsewhere,
+    )
+    assert refused["detail"] == "f='xml' is not one of json, csv, xlsx"
+    assert api.get("/projects/RD-2", params={"date": ON}, headers={"Accept": "application/xml"}).status_code == 406
+
+
+def test_the_units_page_links_its_excel_in_its_own_language(api: TestClient) -> None:
+    """The units page in English links the English Excel download (the link carried no lang, and the
+    page's language switch, lang=en, is not the browser's Accept-Language)."""
+    for lang in ("en", "zh"):
+        page = api.get("/completion/units", params={"date": ON, "f": "html", "lang": lang}).text
+        link = re.search(r'href="([^"]*f=xlsx[^"]*)"', page)
+        assert link is not None and f"lang={lang}" in link.group(1), link

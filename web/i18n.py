@@ -334,6 +334,16 @@ _LABELS: dict[str, dict[str, str]] = {
     "units_flagged_projects": {"zh": "影像与填报不符工程", "en": "Flagged by imagery"},
     # a person row of a unit's projects that name no responsible person (completion.accountability)
     "units_nobody_named": {"zh": "（未填责任人）", "en": "(nobody named)"},
+    # the accountability lists' Excel downloads (web/excel.py): the units page's "overdue / due" as two
+    # columns of numbers, the reports missing's checkpoints, each list's title and sheet's name
+    "excel_reports_overdue": {"zh": "逾期未报", "en": "Reports overdue"},
+    "excel_reports_due": {"zh": "应报", "en": "Reports due"},
+    "excel_report_due": {"zh": "应报节点", "en": "Report due"},
+    "excel_due_since": {"zh": "未报起始节点", "en": "Owed since"},
+    "excel_stale": {"zh": "数据过期", "en": "Stale"},
+    "excel_title": {"zh": "{what}（{date}）", "en": "{what} on {date}"},
+    "units_sheet_unit": {"zh": "分责任单位", "en": "By unit"},
+    "units_sheet_person": {"zh": "分责任人", "en": "By person"},
     "layer_control_hint": {"zh": "图层", "en": "Layers"},
     "venue_boundary": {"zh": "场馆红线", "en": "Venue boundary"},
     "open_timeline": {"zh": "节点回放", "en": "Timeline"},
