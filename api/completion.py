@@ -4,7 +4,7 @@ One route method per endpoint; every read takes ``date`` (YYYY-MM-DD or a checkp
 T-30) and/or ``version`` (a commit), as ``completion.Completion.at`` reads them, and answers JSON
 or, with ``f=csv`` (or ``Accept: text/csv``), CSV, and the tables (/projects, /completion and its
 late, units and missing lists) with ``f=xlsx`` Excel; ``/brief`` answers the same snapshot as one
-A3 page to print (PDF, or PNG with ``f=png``; drawn by web.brief). Reporting progress needs an
+A3 page to print (PDF, or PNG with ``f=png``; two A4 pages with ``paper=a4``; drawn by web.brief). Reporting progress needs an
 editor's token; the token's name is the reporter and the commit's author.
 """
 
@@ -219,7 +219,8 @@ class CompletionFactory:
             r,
             "/brief",
             self.brief,
-            summary="A briefing to print: one A3 landscape page (PDF or PNG) of the completion on a date",
+            summary="A briefing to print: one A3 landscape page (PDF or PNG), or two A4 portrait pages "
+            "(paper=a4, PDF), of the completion on a date",
             tags=tags,
             response_class=Response,
             responses={200: {"content": {"application/pdf": {}, "image/png": {}}}},
@@ -659,10 +660,20 @@ class CompletionFactory:
         version: VersionQ = None,
         f: Annotated[str | None, Query(description="pdf (default) or png")] = None,
         lang: LangQ = None,
+        paper: Annotated[
+            str | None,
+            Query(description="a3 (default: one A3 landscape page) or a4 (two A4 portrait pages, PDF only)"),
+        ] = None,
     ) -> Response:
-        from web.brief import FORMATS, MEDIA_TYPES, default_filename, render_brief
+        from web.brief import FORMATS, MEDIA_TYPES, PAPERS, default_filename, paper_problem, render_brief
 
         fmt = check_form(f, FORMATS) or "pdf"
+        sheet = (paper or "a3").lower()
+        if sheet not in PAPERS:
+            raise InvalidParameter.not_one_of("paper", paper, tuple(PAPERS))
+        problem = paper_problem(sheet, fmt)
+        if problem:
+            raise InvalidParameter(problem, parameter="paper")
         language = page_lang(request, lang)
         asked = date is not None or version is not None  # else the paper says which date was chosen, and why
         if not asked:
@@ -681,8 +692,9 @@ class CompletionFactory:
             base_url=public_url(request, ""),  # the PDF's project codes link to their pages, at this address
             turn=BRIEF_RENDERS.turn,  # a new page waits its turn, or is refused when too many wait (api.renders)
             asked=asked,
+            paper=sheet,
         )
-        disposition = f'inline; filename="{default_filename(snap, language, fmt)}"'
+        disposition = f'inline; filename="{default_filename(snap, language, fmt, sheet)}"'
         return Response(
             body, media_type=MEDIA_TYPES[fmt], headers={**_headers(snap), "Content-Disposition": disposition}
         )

@@ -1,4 +1,5 @@
-"""A briefing to print: one A3 landscape page (PDF, or PNG for messaging apps) for a leaders' meeting.
+"""A briefing to print: one A3 landscape page (PDF, or PNG for messaging apps) for a leaders' meeting,
+or two A4 portrait pages (PDF) for an office printer (PAPERS).
 
 The page holds the completion map (project features coloured by status over the venue's layers,
 with a north arrow, a scale bar, a legend, the date and the data's age), the key figures
@@ -37,7 +38,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import geopandas as gpd
 import matplotlib
@@ -48,6 +49,7 @@ from matplotlib import font_manager, patheffects
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyBboxPatch, Rectangle
@@ -70,6 +72,13 @@ from web.panels import evidence_page_url, project_page_url, units_page_url
 FORMATS = ("pdf", "png")
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png"}
 PAGE_MM = (420.0, 297.0)  # A3 landscape
+# The papers a briefing is printed on: A3 landscape, one sheet (the default); or A4 portrait, two
+# sheets, for an office printer. A4 is 210 mm wide and as tall as A3 landscape (297 mm), so the two
+# sheets keep the A3 page's header, footer and type sizes (8.4 pt in the tables): the first holds the
+# completion map (as tall as A3's, less wide) and the key figures, the second the S-curve and the
+# late and overdue tables, one over the other. A3 scaled to A4 (what a printer's "fit to page" does)
+# set the tables in 5.9 pt and the map's labels in 4.5 pt.
+PAPERS = {"a3": (420.0, 297.0), "a4": (210.0, 297.0)}
 PNG_DPI = 150  # sharp on a phone at well under 1 MB, which messaging apps pass on without shrinking it
 MAP_CRS = "EPSG:4549"  # CGCS2000 Gauss-Krüger zone 40, the twin's metric CRS: the scale bar is true
 # CJK families, best first; the first one the font manager knows is used.
@@ -296,11 +305,12 @@ def _measurer() -> RendererAgg:
 
 
 class Page:
-    """An A3 landscape figure addressed in millimetres, whose text is measured before it is placed
-    (so it is fitted or wrapped to its room, never cut off or overlapping)."""
+    """A figure of a sheet of paper (A3 landscape unless ``size`` says otherwise) addressed in
+    millimetres, whose text is measured before it is placed (so it is fitted or wrapped to its room,
+    never cut off or overlapping)."""
 
-    def __init__(self, families: list[str]):
-        self.w, self.h = PAGE_MM
+    def __init__(self, families: list[str], size: tuple[float, float] = PAGE_MM):
+        self.w, self.h = size
         self.fig = Figure(figsize=(self.w / 25.4, self.h / 25.4), dpi=PNG_DPI)
         # A canvas that draws nothing until saved: geopandas asks for a redraw after every plot.
         FigureCanvasBase(self.fig)
@@ -488,19 +498,24 @@ def render_brief(
     base_url: str | None = None,
     turn: Callable[[], AbstractContextManager[Any]] | None = None,
     asked: bool | None = None,
+    paper: str = "a3",
 ) -> bytes:
     """The briefing as PDF or PNG bytes, for the snapshot /completion answers from (``comp.at``).
     ``base_url`` (the service's address, as the API answers): in the PDF, each listed project code
     links to its page of the briefing's date (GET /projects/{code}?f=html); None links nothing.
     ``turn``: what a page not drawn yet waits in before it is drawn (the API's api.renders queue,
     which may refuse); a page kept from before is answered at once. ``asked``: whether the caller
-    named the date or a version (None: cannot say); see date_note."""
+    named the date or a version (None: cannot say); see date_note. ``paper``: a3 (one A3 landscape
+    sheet) or a4 (two A4 portrait sheets, PDF only: see PAPERS)."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    problem = paper_problem(paper, fmt)
+    if problem:
+        raise ValueError(problem)
     # the note under the header, which depends on today (completion.landing)
     note = date_note(twin, snap, version, asked)
     # what the caller may see (the view's state key), the snapshot, how it was asked for, and the note
-    key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt, base_url, note)
+    key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt, base_url, note, paper)
     made = _kept(key)
     if made is not None:
         return made
@@ -508,7 +523,7 @@ def render_brief(
         made = _kept(key)  # drawn by a request ahead in the queue meanwhile
         if made is not None:
             return made
-        body = _render(twin, comp, snap, lang, fmt, version, base_url, note)
+        body = _render(twin, comp, snap, lang, fmt, version, base_url, note, paper)
     with _made_lock:
         _made[key] = body
         while len(_made) > MADE_KEPT:
@@ -531,6 +546,16 @@ def _kept(key: Any) -> bytes | None:
     return None
 
 
+def paper_problem(paper: str, fmt: str) -> str | None:
+    """Why a briefing cannot be drawn on ``paper`` in ``fmt`` (the words the API and the CLI say),
+    or None. A4 is two sheets to print: the PNG, one image to send, is A3's."""
+    if paper not in PAPERS:
+        return f"paper {paper!r} is not one of {', '.join(PAPERS)}"
+    if paper != "a3" and fmt != "pdf":
+        return f"paper {paper} is two sheets to print, as PDF; the {fmt.upper()} is one A3 page"
+    return None
+
+
 def _render(
     twin: TwinLike,
     comp: Completion,
@@ -540,6 +565,7 @@ def _render(
     version: str | None,
     base_url: str | None = None,
     note: DateNote | None = None,
+    paper: str = "a3",
 ) -> bytes:
     facts = dataclasses.replace(gather(twin, comp, snap, lang, version), note=note)
     link = None
@@ -550,31 +576,17 @@ def _render(
             return project_page_url(lambda path, **q: f"{base}{path}?{urlencode(q)}", code, snap.on.isoformat(), lang)
 
     with _render_lock, matplotlib.rc_context(_RC):
+        if paper == "a4":
+            return _render_a4(facts, lang, link, version, base_url)
         page = Page(font_families())
-        missing = _missing_table(facts, lang, link, version, base_url)
         # the late table's second group (imagery disagrees) brings its sub-heading and its own "more"
         # line: room for them too
         most = MAX_TABLES_H + (SUB_HEAD_H + MORE_H if facts.disputed else 0.0)
         # No report missing: that box needs only its line, and the late table the room (at T-15 it
         # listed 4 of 8 late projects on two lines each beside 170 mm saying "No report is overdue").
-        late_w = LATE_W if missing.rows else WIDE_LATE_W
+        late_w = LATE_W if facts.missing else WIDE_LATE_W
         missing_w = PAGE_MM[0] - 2 * MARGIN - late_w - GUTTER
-
-        def late_in(language: str) -> Table:
-            late = _late_table(facts, language, link, version, base_url)
-            short = dataclasses.replace(late, note_lines=ROW_LINES)
-            # a note's third line left a row out
-            return short if short.shown(page, late_w, most) > late.shown(page, late_w, most) else late
-
-        # Each table lists as many rows as fit in both languages: the zh and the en papers of one
-        # meeting list the same projects (English names wrap sooner: 5 of 12 late against 9).
-        other = i18n.other_lang(lang)
-        late, late_other = late_in(lang), late_in(other)
-        fit, fit_other = late.counts(page, late_w, most), late_other.counts(page, late_w, most)
-        late = dataclasses.replace(late, limit=(min(fit[0], fit_other[0]), min(fit[1], fit_other[1])))
-        fit = missing.counts(page, missing_w, most)
-        fit_other = _missing_table(facts, other, link, version, base_url).counts(page, missing_w, most)
-        missing = dataclasses.replace(missing, limit=(min(fit[0], fit_other[0]), 0))
+        late, missing = _fitted_tables(page, facts, lang, link, version, base_url, (late_w, most), (missing_w, most))
         needed = max(late.height(page, late_w), missing.height(page, missing_w))
         layout = _layout(min(max(needed, MIN_TABLES_H), most), late_w)
         _header(page, facts, lang)
@@ -590,6 +602,83 @@ def _render(
         else:
             page.fig.savefig(out, format="png", dpi=PNG_DPI, metadata={"Title": _title(facts, lang)})
         return out.getvalue()
+
+
+def _fitted_tables(
+    page: Page,
+    facts: BriefFacts,
+    lang: str,
+    link: Callable[[str], str] | None,
+    version: str | None,
+    base_url: str | None,
+    late_box: tuple[float, float],
+    missing_box: tuple[float, float],
+) -> tuple[Table, Table]:
+    """The late and the overdue tables, each listing as many rows as fit in its box (width, most
+    height in mm) in both languages: the zh and the en papers of one meeting list the same projects
+    (English names wrap sooner: 5 of 12 late against 9)."""
+    late_w, late_most = late_box
+    missing_w, missing_most = missing_box
+
+    def late_in(language: str) -> Table:
+        late = _late_table(facts, language, link, version, base_url)
+        short = dataclasses.replace(late, note_lines=ROW_LINES)
+        # a note's third line left a row out
+        return short if short.shown(page, late_w, late_most) > late.shown(page, late_w, late_most) else late
+
+    other = i18n.other_lang(lang)
+    late, late_other = late_in(lang), late_in(other)
+    fit, fit_other = late.counts(page, late_w, late_most), late_other.counts(page, late_w, late_most)
+    late = dataclasses.replace(late, limit=(min(fit[0], fit_other[0]), min(fit[1], fit_other[1])))
+    missing = _missing_table(facts, lang, link, version, base_url)
+    fit = missing.counts(page, missing_w, missing_most)
+    fit_other = _missing_table(facts, other, link, version, base_url).counts(page, missing_w, missing_most)
+    return late, dataclasses.replace(missing, limit=(min(fit[0], fit_other[0]), 0))
+
+
+# A4 portrait (PAPERS): the second sheet's room for the overdue reports, under the S-curve and the late
+# projects; the late table has the rest.
+A4_CURVE_H = 62.0
+A4_MISSING_H = 62.0
+A4_FIGURES_H = 72.0
+
+
+def _render_a4(
+    facts: BriefFacts, lang: str, link: Callable[[str], str] | None, version: str | None, base_url: str | None
+) -> bytes:
+    """The briefing on two A4 portrait sheets (PAPERS), as one PDF: the first the completion map and
+    the key figures, the second the S-curve, the late projects and the overdue reports. Each sheet
+    has the header (what it is, of which date) and the footer (the source, and which sheet of two)."""
+    families = font_families()
+    first, second = Page(families, PAPERS["a4"]), Page(families, PAPERS["a4"])
+    width = first.w - 2 * MARGIN
+    bottom = FOOTER_TOP + 3
+    # the first sheet: the map down to the key figures
+    figures = Box(MARGIN, bottom, width, A4_FIGURES_H)
+    map_box = Box(MARGIN, figures.top + GUTTER, width, TOP - figures.top - GUTTER)
+    # the second: the S-curve, the late projects under it, then the overdue reports
+    curve = Box(MARGIN, TOP - A4_CURVE_H, width, A4_CURVE_H)
+    late_most = curve.y - GUTTER - bottom - A4_MISSING_H - GUTTER
+    late, missing = _fitted_tables(
+        second, facts, lang, link, version, base_url, (width, late_most), (width, A4_MISSING_H)
+    )
+    late_h = min(max(late.height(second, width), MIN_TABLES_H), late_most)
+    late_box = Box(MARGIN, curve.y - GUTTER - late_h, width, late_h)
+    missing_h = min(max(missing.height(second, width), MIN_TABLES_H), A4_MISSING_H)
+    missing_box = Box(MARGIN, late_box.y - GUTTER - missing_h, width, missing_h)
+    for n, page in enumerate((first, second), start=1):
+        _header(page, facts, lang)
+        _footer(page, facts, lang, sheet=(n, 2))
+    _map(first, map_box, facts, lang)
+    _key_figures(first, figures, facts, lang)
+    _scurve(second, curve, facts, lang)
+    late.draw(second, late_box)
+    missing.draw(second, missing_box)
+    out = io.BytesIO()
+    with PdfPages(out, metadata=_pdf_metadata(facts, lang)) as pdf:
+        pdf.savefig(first.fig)
+        pdf.savefig(second.fig)
+    return out.getvalue()
 
 
 _RC: dict[Any, Any] = {
@@ -649,14 +738,25 @@ def _header(page: Page, facts: BriefFacts, lang: str) -> None:
     page.ax.add_patch(Rectangle((0, 266.0), page.w, 1.0, color=ACCENT, lw=0))
     when = snap.on.isoformat() + (f" · {snap.checkpoint}" if snap.checkpoint else "")
     days = _days_text(snap, lang)
-    right_w = max(page.width(when, 20, True), page.width(days, 10.5)) + 8
-    page.text(x0, 277.5, page.fit(i18n.label(lang, "brief_title"), x1 - x0 - right_w, 22, True), 22, bold=True)
+    title = i18n.label(lang, "brief_title")
+    # the title and the date in 22 and 20 pt; on a narrower sheet (A4 portrait) smaller, down to 16
+    # and 15 pt, before the title is shortened
+    big = 22.0
+    while big > 16 and page.width(title, big, True) > x1 - x0 - _header_right(page, when, days, big) - 2:
+        big -= 0.5
+    right_w = _header_right(page, when, days, big)
+    page.text(x0, 277.5, page.fit(title, x1 - x0 - right_w, big, True), big, bold=True)
     sub = f"{i18n.label(lang, 'venue')} · {i18n.label(lang, 'expo')}"
     page.text(x0, 270.0, page.fit(sub, x1 - x0 - right_w, 10.5), 10.5, colour=MUTED)
-    page.text(x1, 277.5, when, 20, bold=True, ha="right")
+    page.text(x1, 277.5, when, big - 2, bold=True, ha="right")
     page.text(x1, 270.0, days, 10.5, colour=MUTED, ha="right")
     if facts.note is not None:  # under the days, which it qualifies: the completion map's note, as it draws it
         _date_note(page, *facts.note.parts(lang), x0, x1)
+
+
+def _header_right(page: Page, when: str, days: str, big: float) -> float:
+    """The header's room on the right for the date (``big`` - 2 pt) and the days to opening day."""
+    return max(page.width(when, big - 2, True), page.width(days, 10.5)) + 8
 
 
 NOTE_FILL, NOTE_BAR = "#eff6ff", "#2563eb"  # the maps' landing note (panels.css .vt-landing-note)
@@ -677,10 +777,14 @@ def _date_note(page: Page, shown: str, why: str, x0: float, x1: float) -> None:
         page.text(x1 - pad - why_w, 261.4, shown, size, ha="right", va="center")
 
 
-def _footer(page: Page, facts: BriefFacts, lang: str) -> None:
+def _footer(page: Page, facts: BriefFacts, lang: str, sheet: tuple[int, int] | None = None) -> None:
+    """The source and the version read, and when the page was made; ``sheet``: (n, of) when the
+    briefing is more than one sheet (A4), said after it."""
     version, committed = _version_text(facts)
     made = datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M")
     right = i18n.label(lang, "brief_generated", time=made)
+    if sheet is not None:
+        right += f" · {sheet[0]} / {sheet[1]}"
     left = i18n.label(lang, "brief_source", product=i18n.label(lang, "product"), version=version, time=committed)
     imagery = facts.surveys_version
     if imagery is not None and imagery.commit is not None:
@@ -1495,27 +1599,38 @@ class Table:
 @dataclass(frozen=True)
 class ListPages:
     """Where the whole of each list a table shortens is, as a page a leader opens (HTML, in the
-    briefing's language, of its date, with ``version`` when one was asked; the service's address
-    before it when known): the units page lists each unit's late projects and overdue reports, the
-    evidence page every project the imagery disagrees with. ``linked``: the PDF links them."""
+    briefing's language, of its date, with ``version`` when one was asked): the units page lists
+    each unit's late projects and overdue reports, the evidence page every project the imagery
+    disagrees with. ``late``, ``missing`` and ``imagery`` are the addresses printed on the paper:
+    the page's path on the service (under its root path, e.g. /twin/completion/units?...), never the
+    host the request came to. That host is the one the PDF was asked from: 127.0.0.1 when the
+    server's own machine or a proxy that does not pass Host on asked, which printed
+    "http://127.0.0.1:8000/..." on a leader's paper, an address no reader can open; there is no
+    setting for the service's public address, so the paper says the path, as the CLI's briefing
+    (which knows no address) always did, for a reader to open on the service they use.
+    ``linked``: the PDF links them, with the service's address as it was asked (``hrefs``)."""
 
     late: str
     missing: str
     imagery: str
     linked: bool = False
+    hrefs: dict[str, str] = dataclasses.field(default_factory=dict)  # printed address -> link
 
     @classmethod
     def of(cls, facts: BriefFacts, lang: str, version: str | None, base_url: str | None, linked: bool) -> ListPages:
         base, on = (base_url or "").rstrip("/"), facts.snap.on.isoformat()
+        printed = urlsplit(base).path.rstrip("/")  # the root path a proxy serves the twin under
 
         def url(path: str, **q: Any) -> str:
-            return f"{base}{path}?{urlencode(q)}"
+            return f"{printed}{path}?{urlencode(q)}"
 
         units_page = units_page_url(url, on, lang, version)
-        return cls(units_page, units_page, evidence_page_url(url, on, lang, version), linked)
+        imagery = evidence_page_url(url, on, lang, version)
+        hrefs = {p: base + p.removeprefix(printed) for p in (units_page, imagery)}
+        return cls(units_page, units_page, imagery, linked, hrefs)
 
     def link(self, url: str) -> str | None:
-        return url if self.linked else None
+        return self.hrefs.get(url, url) if self.linked else None
 
 
 def _late_table(
@@ -1620,5 +1735,6 @@ def _missing_table(
                  more_links=(pages.link(pages.missing), None))  # fmt: skip
 
 
-def default_filename(snap: Snapshot, lang: str, fmt: str) -> str:
-    return f"brief-{snap.on.isoformat()}-{lang}.{fmt}"
+def default_filename(snap: Snapshot, lang: str, fmt: str, paper: str = "a3") -> str:
+    """brief-2026-10-26-en.pdf; on A4, brief-2026-10-26-en-a4.pdf."""
+    return f"brief-{snap.on.isoformat()}-{lang}{'' if paper == 'a3' else '-' + paper}.{fmt}"

@@ -1643,8 +1643,10 @@
     // and taller), about the same centre: all the screen showed is printed, and more of the venue
     // to its sides. CSS zoom scales that box to the paper (more on A3, venue-map.css). The venue
     // layers are not drawn again: each layer's canvas already reaches beyond the view by PAD of it
-    // on every side, and Chromium printed a canvas drawn again on `beforeprint` blank. A screen
-    // too narrow for that (a phone upright) prints its own box, scaled to fit. After printing the
+    // on every side, and Chromium printed a canvas drawn again on `beforeprint` blank. A window
+    // too small for that (800 x 600, a phone) lays the map out at the printed box's size, the venue
+    // fitted in it, draws its canvases and labels again at once and prints each canvas as an image
+    // of itself (its window's box scaled up printed a small map with no labels). After printing the
     // screen's box and view come back.
     var printed = null; // the screen's box while the map is laid out for paper
     window.addEventListener('beforeprint', function () {
@@ -1670,9 +1672,15 @@
           most = 1 + 2 * PAD - 0.05; // what the canvases hold, less a margin
         var W = Math.max(w, Math.round(h * ratio)),
           H = Math.max(h, Math.round(w / ratio));
-        if (W > w * most || H > h * most) {
-          W = w;
-          H = h;
+        // A window too small for that (800 x 600, a phone): the map is laid out at the printed
+        // box's own size in CSS pixels, the screen's view fitted in it, and drawn again at once
+        // (its canvases and labels, synchronously, before Chromium paints the page for paper): the
+        // window's box scaled up printed a small map with no labels, which had had no room.
+        var redraw = W > w * most || H > h * most;
+        if (redraw) {
+          var view = map.getBounds();
+          W = Math.round(pw);
+          H = Math.round(ph);
         }
         box.style.setProperty('width', W + 'px', 'important');
         box.style.setProperty('height', H + 'px', 'important');
@@ -1680,6 +1688,23 @@
         box.classList.add('vt-print-drawn');
         self.printing = true; // the venue layers keep their canvases (VenueLayer._onMoveEnd)
         map.invalidateSize({ pan: true });
+        if (redraw) {
+          // the venue as the page opens on it (config.bounds), else what the window showed
+          var b = config.bounds;
+          map.fitBounds(b ? [[b[1], b[0]], [b[3], b[2]]] : view, { padding: [10, 10], animate: false });
+          VT.layers.forEach(function (l) {
+            if (!l._reset || !l._canvas) return;
+            l._reset();
+            // Chromium prints a canvas drawn in beforeprint blank: its picture as an image instead
+            var img = document.createElement('img');
+            img.src = l._canvas.toDataURL();
+            img.className = l._canvas.className + ' vt-print-canvas';
+            img.style.cssText = l._canvas.style.cssText;
+            l._canvas.parentNode.insertBefore(img, l._canvas);
+            l._canvas.style.display = 'none';
+          });
+          self.placeLabels();
+        }
       }
       self.fillPrintHead();
       // The panel's collapsed sections (the completion map's "By responsible unit") print open: a
@@ -1708,6 +1733,10 @@
         if (printed) return; // printing again
         box.style.removeProperty('width');
         box.style.removeProperty('height');
+      });
+      document.querySelectorAll('img.vt-print-canvas').forEach(function (img) {
+        if (img.nextSibling && img.nextSibling.style) img.nextSibling.style.display = '';
+        img.remove();
       });
       document.querySelectorAll('details[data-vt-print-opened]').forEach(function (d) {
         d.removeAttribute('data-vt-print-opened');

@@ -1,0 +1,59 @@
+"""The completion map printed from any window: the paper does not depend on the window's size.
+
+From a narrow window (800 × 600, a laptop's half screen) the map printed small and with no labels:
+the map's box on paper was the window's box scaled up, drawn at the window's size, where the labels
+had no room. And on A4 in English the map's head (title, legend with the counts) and the late list
+ran onto a second sheet for the third late project of T-10. PDFs and their pages as PNG:
+print-window-*.pdf / .png in the artifacts folder. The fixtures are tests/test_web_browser.py's.
+"""
+
+# ruff: noqa: F811 - the fixtures imported from test_web_browser are named again as test parameters
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from deadlines import SUBPROCESS
+from pypdf import PdfReader
+from test_web_browser import (  # noqa: F401 - the fixtures are used by name
+    Visit,
+    clean,
+    server,
+    store,
+    visit,
+)
+from web_support import CHECKPOINT_DATE, artifacts_dir, save_artifact
+
+# map labels of the bundled venue the printed map carries from a wide window (hall codes, the plaza)
+LABELS = {"en": ("4.1H", "South plaza"), "zh": ("4.1H", "南广场")}
+
+
+def pages_text(pdf: bytes) -> list[str]:
+    exe = shutil.which("pdftotext")
+    assert exe, "pdftotext (poppler-utils) is needed"
+    out = subprocess.run([exe, "-layout", "-", "-"], input=pdf, capture_output=True, check=True, timeout=SUBPROCESS)
+    return out.stdout.decode().split("\f")[: len(PdfReader(io.BytesIO(pdf)).pages)]
+
+
+def keep(name: str, pdf: bytes) -> None:
+    save_artifact(f"{name}.pdf", pdf)
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(artifacts_dir() / f"{name}.pdf"), str(artifacts_dir() / name)],
+                   check=True, timeout=SUBPROCESS)  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_map_printed_from_a_narrow_window_is_the_wide_windows_map(visit: Any, lang: str) -> None:
+    wide: Visit = visit(f"/maps/completion?date={CHECKPOINT_DATE}&lang={lang}")
+    narrow: Visit = visit(f"/maps/completion?date={CHECKPOINT_DATE}&lang={lang}", size=(800, 600))
+    texts = {}
+    for name, v in (("wide", wide), ("narrow", narrow)):
+        pdf = v.page.pdf(format="A4", print_background=True)
+        keep(f"print-window-{lang}-{name}", pdf)
+        texts[name] = pages_text(pdf)
+    for label in LABELS[lang]:
+        assert label in texts["wide"][-1], (label, texts["wide"][-1][:800])
+        assert label in texts["narrow"][-1], (label, texts["narrow"][-1][:800])
+    clean(narrow)
