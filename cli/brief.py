@@ -56,7 +56,7 @@ def brief(
         _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}", EXIT_BAD_INPUT)
     elif suffix in FORMATS and suffix != fmt:
         _fail(f"--format {fmt} does not match the file name {str(output)!r}", EXIT_BAD_INPUT)
-    # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
+    # like the maps: today, or before opening day and a round of reports the latest checkpoint with data
     with _reading(store, on, version, land=True) as (comp, snap):
         # a date or a version named: the paper says only which date it shows, not that it is the latest
         # checkpoint with reports (web.brief.date_note)
