@@ -597,8 +597,9 @@ class CompletionFactory:
             raise InvalidParameter.not_one_of("by", by, UNIT_GROUPINGS)
         landing = None
         if fmt == "html" and date is None and version is None:
-            # the page opens where the completion map and the briefing do: after opening day, or
-            # before a round of reports, the latest checkpoint with data (JSON and CSV keep today)
+            # the page opens where the completion map and the briefing do (completion.landing: today,
+            # or before opening day and a round of reports the latest checkpoint with data; JSON and
+            # CSV keep today)
             from completion.landing import landing_date
 
             landing = landing_date(twin)
@@ -642,6 +643,11 @@ class CompletionFactory:
                     landing=landing if landing is not None and landing.moved else None,
                     # each listed code links to its project's page of the same date
                     project_href=partial(project_page_url, links, on=doc["date"], lang=language),
+                    # and its name beside it on hover
+                    names={
+                        s.project.code: s.project.name_en if language == "en" else s.project.name_zh
+                        for s in snap.statuses
+                    },
                     imagery=imagery,
                     flagged=codes_by_unit(snap.statuses, flags, by),
                     evidence_page=evidence_page_url(links, doc["date"], language, version),
@@ -677,7 +683,7 @@ class CompletionFactory:
         language = page_lang(request, lang)
         asked = date is not None or version is not None  # else the paper says which date was chosen, and why
         if not asked:
-            # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
+            # like the maps: today, or before opening day and a round of reports the latest checkpoint with data
             from completion.landing import landing_date
 
             date = landing_date(twin).on.isoformat()

@@ -49,7 +49,7 @@ DateQ = Annotated[
     str | None,
     Query(
         description="The date to evaluate, YYYY-MM-DD or a checkpoint such as T-30 (default: the date the "
-        "completion views open on: today, or after opening day or before a round of reports the latest "
+        "completion views open on: today, or before opening day and a round of reports the latest "
         "checkpoint with reports; `landing` says so)."
     ),
 ]

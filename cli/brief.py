@@ -69,7 +69,7 @@ def brief(
     problem = paper_problem(paper, fmt)
     if problem:
         _fail(f"--paper {paper}: {problem}", EXIT_BAD_INPUT)
-    # like the maps: after opening day, or before a round of reports, the latest checkpoint with data
+    # like the maps: today, or before opening day and a round of reports the latest checkpoint with data
     with _reading(store, on, version, land=True) as (comp, snap):
         # a date or a version named: the paper says only which date it shows, not that it is the latest
         # checkpoint with reports (web.brief.date_note)

@@ -11,8 +11,8 @@
     venue-twin completion units --date T-10 --by person   # overdue reports, late projects, completion
     venue-twin completion missing --date T-10             # the reports missing since the last checkpoint
 
-Without --date (or --version) a table opens where the pages do (completion.landing: today, or after
-opening day or before a round of reports the latest checkpoint with reports, never one before the
+Without --date (or --version) a table opens where the pages do (completion.landing: today, or
+before opening day and a round of reports the latest checkpoint with reports, never one before the
 twin's history), with the pages' note on standard error; --date today asks for today, and --csv
 (data, like the API's JSON) keeps today.
 
@@ -63,7 +63,7 @@ DateOpt = Annotated[
         "--date",
         "-d",
         help="YYYY-MM-DD, a checkpoint such as T-30, or today (default: the date the maps open on: today, or "
-        "after opening day or before a round of reports the latest checkpoint with reports the twin has data on, "
+        "before opening day and a round of reports the latest checkpoint with reports the twin has data on, "
         "said so; --csv: today).",
     ),
 ]
@@ -88,7 +88,7 @@ def _reading(
     """The twin opened (and closed afterwards), its completion as of the date or version; errors mapped.
 
     ``land``: with neither a date nor a version, the date the pages open on (completion.landing:
-    after opening day, or before a round of reports, the latest checkpoint with reports), with the
+    today, or before opening day and a round of reports the latest checkpoint with reports), with the
     pages' note saying so on standard error; else (and for data: --csv) today."""
     from cli.main import _errors, _open
     from completion.intake import first_data

@@ -110,13 +110,14 @@ class UnitRow:
     reports_due: int
     reports_overdue: int
     late: int  # projects behind schedule
-    at_risk: int
+    at_risk: int  # projects at risk
     done: int
     weight: float  # share of the overall weight
     planned: float  # weighted planned percent
     actual: float  # weighted percent complete
     overdue_codes: tuple[str, ...]
     late_codes: tuple[str, ...]
+    at_risk_codes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,12 +137,13 @@ class UnitRow:
             "variance_points": round(self.actual - self.planned, 2),
             "overdue_projects": list(self.overdue_codes),
             "late_projects": list(self.late_codes),
+            "at_risk_projects": list(self.at_risk_codes),
         }
 
 
 UNIT_COLUMNS = (
     "by", "key", "unit", "person", "projects", "reports_due", "reports_overdue", "late", "at_risk", "done", "weight",
-    "planned_percent", "actual_percent", "variance_points", "overdue_projects", "late_projects",
+    "planned_percent", "actual_percent", "variance_points", "overdue_projects", "late_projects", "at_risk_projects",
 )  # fmt: skip
 
 
@@ -183,6 +185,7 @@ def unit_table(
         g = roll_up(members, dict(weights), by, key)
         overdue = tuple(s.project.code for s in members if states[s.project.code].overdue)
         late = tuple(s.project.code for s in members if s.status == "behind")
+        at_risk = tuple(s.project.code for s in members if s.status == "at_risk")
         rows.append(
             UnitRow(
                 by=by,
@@ -193,13 +196,14 @@ def unit_table(
                 reports_due=sum(1 for s in members if states[s.project.code].due is not None),
                 reports_overdue=len(overdue),
                 late=len(late),
-                at_risk=g.counts.get("at_risk", 0),
+                at_risk=len(at_risk),
                 done=g.counts.get("done", 0),
                 weight=g.weight,
                 planned=g.planned,
                 actual=g.actual,
                 overdue_codes=overdue,
                 late_codes=late,
+                at_risk_codes=at_risk,
             )
         )
     # the projects naming nobody after the unit's named people

@@ -1,13 +1,17 @@
 """Which date a completion view opens on when nobody names one.
 
-Today is the natural answer while reports keep coming in. It misleads in two cases: after
-opening day (every figure is then measured against a plan that reached 100% while the reports
-stopped), and in the days after a checkpoint before the next round of reports (the plan has moved
-on, the reports have not, and projects read as behind only for want of a report). In both the
-view lands on the **latest checkpoint with data**: the latest checkpoint, up to today and up to
-opening day, with at least one report dated after the checkpoint before it and on or before it
-(the reports of that round) that the twin had recorded by the end of that checkpoint day — a read on
-a date is the twin as it stood at the end of it, so a report dated in a round but recorded later (a
+Today is the natural answer while reports keep coming in, and it is the answer **on opening day and
+after it**: what missed opening day, and what is still not done, is the standing today (a project
+not reported done by a date on or after opening day has missed it, completion.forecast), which a
+checkpoint before opening day cannot show (after the season the views opened on T-10, three late
+projects, while twelve had missed opening day).
+
+Before opening day it misleads in the days after a checkpoint before the next round of reports
+(the plan has moved on, the reports have not, and projects read as behind only for want of a
+report). There the view lands on the **latest checkpoint with data**: the latest checkpoint up to
+today with at least one report dated after the checkpoint before it and on or before it (the
+reports of that round) that the twin had recorded by the end of that checkpoint day — a read on a
+date is the twin as it stood at the end of it, so a report dated in a round but recorded later (a
 late one, imported afterwards) is not in that checkpoint's read and does not choose it: a view
 chosen for its reports shows them. With no report at all it stays on today.
 
@@ -18,7 +22,9 @@ opens on today, where the reports are (today always has data: no commit is recor
 
 The season's checkpoints are those of the expo today is measured against (completion.expo: the
 register's expo ahead of today, else its latest, so a season looked back on a year later keeps its
-checkpoints; VENUE_TWIN_EXPO_YEAR's if set), back to the register's earliest planned start.
+checkpoints and its opening day, and opens on today; VENUE_TWIN_EXPO_YEAR's if set), back to the
+register's earliest planned start. The home page, the maps and their panel, the units and evidence
+pages, the briefing, the API and the CLI all take their default date from here.
 """
 
 from __future__ import annotations
@@ -34,8 +40,7 @@ from completion.snapshot import today_local
 from twin.core import TwinLike
 from twin.errors import NotFound
 
-# Why a view did not open on today.
-AFTER_OPENING = "after_opening"
+# Why a view did not open on today (before opening day only: on it and after it a view opens on today).
 NO_REPORTS_SINCE = "no_reports_since_checkpoint"
 
 # What a view says when it did not open on today, in both languages: the pages take these through
@@ -45,6 +50,7 @@ NOTE_LABELS: dict[str, dict[str, str]] = {
         "zh": "显示{checkpoint}（{date}）：有填报数据的最近节点",
         "en": "Showing {checkpoint} ({date}), the latest checkpoint with reports",
     },
+    # (not a landing's reason: a view of a date on or before opening day, named and read after it)
     "landed_after_opening": {"zh": "开幕日已过，今天是 {today}。", "en": "Opening day has passed; today is {today}."},
     "landed_no_reports": {
         "zh": "该节点以来尚无新的填报，今天是 {today}。",
@@ -60,7 +66,7 @@ class Landing:
     today: date
     on: date  # the date shown
     checkpoint: str | None  # its checkpoint label (T-10) when it is one
-    reason: str | None  # None when `on` is today; else AFTER_OPENING or NO_REPORTS_SINCE
+    reason: str | None  # None when `on` is today; else NO_REPORTS_SINCE
     newest_report: date | None  # the newest report dated on or before `on` (of any project)
 
     @property
@@ -69,8 +75,9 @@ class Landing:
 
     @property
     def why_label(self) -> str:
-        """The NOTE_LABELS key of the sentence saying why the view is not on today."""
-        return "landed_after_opening" if self.reason == AFTER_OPENING else "landed_no_reports"
+        """The NOTE_LABELS key of the sentence saying why the view is not on today (the one reason
+        there is: no report since the checkpoint shown, before opening day)."""
+        return "landed_no_reports"
 
     def note(self, how_to_ask_for_today: str) -> str:
         """The views' note in English (the API's and the CLI's), ending with how to ask for today's
@@ -117,15 +124,18 @@ def landing_date(twin: TwinLike, today: date | None = None, settings: Completion
     dated = [(d, seq) for d, seq in dated if d <= today]
     report_days = sorted({d for d, _ in dated})
     opening = cps[-1].on
-    passed = [cp for cp in cps if cp.on <= min(today, opening)]
+    passed = [cp for cp in cps if cp.on <= today]
 
     def newest(on: date) -> date | None:
         return max((d for d in report_days if d <= on), default=None)
 
+    if today >= opening:
+        # opening day and after it: the standing today, what missed opening day and is still not done
+        return Landing(today, today, checkpoint_label(opening, today, settings.checkpoint_days), None, newest(today))
     if not passed or not report_days:
         return Landing(today, today, None, None, newest(today))
     last = passed[-1]
-    if today <= opening and any(last.on < d for d in report_days):
+    if any(last.on < d for d in report_days):
         return Landing(today, today, checkpoint_label(opening, today, settings.checkpoint_days), None, newest(today))
     for i in range(len(passed) - 1, -1, -1):
         since = passed[i - 1].on if i else date.min
@@ -140,10 +150,10 @@ def landing_date(twin: TwinLike, today: date | None = None, settings: Completion
                 # read, the twin at the end of that day, holds none of them ("the latest checkpoint
                 # with reports" showing none); an earlier round's checkpoint is tried
                 continue
-            reason = None if cp.on == today else AFTER_OPENING if today > opening else NO_REPORTS_SINCE
+            reason = None if cp.on == today else NO_REPORTS_SINCE
             in_read = max((d for d, seq in dated if d <= cp.on and seq <= seen), default=None)
             return Landing(today, cp.on, cp.label, reason, in_read)
     return Landing(today, today, None, None, newest(today))
 
 
-__all__ = ["AFTER_OPENING", "NOTE_LABELS", "NO_REPORTS_SINCE", "Landing", "landing_date", "season", "season_of"]
+__all__ = ["NOTE_LABELS", "NO_REPORTS_SINCE", "Landing", "landing_date", "season", "season_of"]

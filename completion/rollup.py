@@ -138,9 +138,17 @@ def group_by(statuses: Sequence[ProjectStatus], weights: dict[str, float], by: s
 
 def late_list(statuses: Iterable[ProjectStatus]) -> list[ProjectStatus]:
     """The projects behind schedule, most days late first (then the later forecast, then code)."""
-    behind = [s for s in statuses if s.status == "behind"]
+    return _worst_first(s for s in statuses if s.status == "behind")
+
+
+def at_risk_list(statuses: Iterable[ProjectStatus]) -> list[ProjectStatus]:
+    """The projects at risk, in the late list's order (most days behind first)."""
+    return _worst_first(s for s in statuses if s.status == "at_risk")
+
+
+def _worst_first(statuses: Iterable[ProjectStatus]) -> list[ProjectStatus]:
     return sorted(
-        behind,
+        statuses,
         key=lambda s: (
             -(s.sv_days or 0.0),
             -(s.forecast.finish.toordinal() if s.forecast.finish else 0),

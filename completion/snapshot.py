@@ -142,6 +142,14 @@ class Snapshot:
     def overall(self) -> Group:
         return roll_up(self.statuses, self.weights, None, "overall")
 
+    def missed_opening(self) -> list[ProjectStatus]:
+        """The projects that missed opening day, read on it or after it: not reported done by it —
+        still not done on the date read (each of them late: completion.status), or reported done
+        on a day after it. Empty before opening day (a chance of missing it then, not a fact)."""
+        if self.on < self.opening:
+            return []
+        return [s for s in self.statuses if s.status != "done" or (s.done_on is not None and s.done_on > self.opening)]
+
     def groups(self, by: str) -> list[Group]:
         try:
             return group_by(self.statuses, self.weights, by)

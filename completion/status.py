@@ -142,6 +142,16 @@ class ProjectStatus:
         return self.forecast.passed is not None and self.percent < 100.0
 
     @property
+    def done_on(self) -> date | None:
+        """The day a project reported done was reported done (its forecast's finish: the first report
+        of 100 %, completion.forecast), else its latest report's; None for a project not done."""
+        if self.status != "done":
+            return None
+        if self.forecast.finish is not None:
+            return self.forecast.finish
+        return self.last_report.on if self.last_report else None
+
+    @property
     def days_late(self) -> float:
         return round(self.sv_days, 1) if self.sv_days is not None and self.sv_days > 0 else 0.0
 

@@ -783,33 +783,43 @@ def note_bar_in_png(data: bytes) -> bool:
 def test_a_briefing_made_after_opening_day_says_so_on_the_paper(
     api: TestClient, store: Any, tmp_path: Path, today: Callable[[str], None], lang: str
 ) -> None:
-    """A briefing asked for without a date after opening day is of the latest checkpoint with reports
-    (T-10), headed "10 days to opening day": the paper itself says what the completion map's banner
-    says (which date it shows, that opening day has passed and today's date), in PDF and PNG, from
-    the API and the CLI; a forwarded copy said nothing else. A briefing of a date before opening day
-    made after it says that opening day has passed; one made before opening day says nothing."""
+    """A briefing asked for without a date after a checkpoint, before its round of reports, is of
+    that checkpoint (T-10), headed "10 days to opening day": the paper itself says what the
+    completion map's banner says (which date it shows, that no report has come in since and today's
+    date), in PDF and PNG, from the API and the CLI; a forwarded copy said nothing else. After
+    opening day one without a date is today's (completion.landing: what missed opening day), with
+    nothing to add. A briefing of a date before opening day made after it says that opening day has
+    passed; one made before opening day of that day says nothing."""
     from completion.landing import landing_date
 
-    today("2026-12-07")
+    early = "2026-10-29"
+    today(early)
     with Twin.open(store) as twin:
         landing = landing_date(twin)
-    assert landing.moved and landing.reason == "after_opening", landing
+    assert landing.moved and landing.reason == "no_reports_since_checkpoint" and landing.on.isoformat() == T10
     when = i18n.label(lang, "brief_note_before", n=10)
-    shown = squashed(i18n.label(lang, "brief_note_shows_latest", date=landing.on.isoformat(), when=when))
-    why = squashed(i18n.label(lang, "brief_note_passed", today="2026-12-07"))
+    shown = squashed(i18n.label(lang, "brief_note_shows_latest", date=T10, when=when))
+    why = squashed(i18n.label(lang, "landed_no_reports", today=early))
     r = api.get("/brief", params={"lang": lang})
     assert r.status_code == 200
     text = squashed(pdf_page(r.content)[1])
-    assert landing.on.isoformat() in text and shown in text and why in text, text[:400]
+    assert T10 in text and shown in text and why in text, text[:400]
     assert note_bar_in_png(api.get("/brief", params={"lang": lang, "f": "png"}).content)
     out = tmp_path / f"brief-{lang}.pdf"
     code, output = run("brief", "-o", str(out), "--lang", lang, "--store", str(store))
     assert code == 0, output
     text = squashed(pdf_page(out.read_bytes())[1])
     assert shown in text and why in text, text[:400]
+    # after opening day: today's paper, no note
+    today("2026-12-07")
+    passed = squashed(i18n.label(lang, "brief_note_passed", today="2026-12-07"))
+    r = api.get("/brief", params={"lang": lang})
+    text = squashed(pdf_page(r.content)[1])
+    assert "2026-12-07" in text and shown not in text and passed not in text, text[:400]
+    assert not note_bar_in_png(api.get("/brief", params={"lang": lang, "f": "png"}).content)
     # a date before opening day asked for: that opening day has passed, not which date the maps show
     text = squashed(pdf_page(api.get("/brief", params={"lang": lang, "date": "2026-10-06"}).content)[1])
-    assert why in text and shown not in text, text[:400]
+    assert passed in text and shown not in text, text[:400]
     # made before opening day, of that day: nothing to add
     today(T10)
     r = api.get("/brief", params={"lang": lang})
@@ -857,7 +867,7 @@ def test_an_old_dates_paper_says_which_date_it_shows_apart_from_today(
     says which date the paper shows and how long before opening day that was, then that opening day
     has since passed, with today's date. A date named that is also the maps' landing date (T-10)
     is not called "the latest checkpoint with reports", as if chosen for the reader; without a date
-    it is."""
+    the paper is today's, with nothing to add."""
     today("2026-12-07")
     passed = squashed(i18n.label(lang, "brief_note_passed", today="2026-12-07"))
     latest = squashed({"en": "the latest checkpoint with reports", "zh": "有填报数据的最近节点"}[lang])
@@ -879,14 +889,13 @@ def test_an_old_dates_paper_says_which_date_it_shows_apart_from_today(
     when = i18n.label(lang, "brief_note_before", n=10)
     assert squashed(i18n.label(lang, "brief_note_shows", date=T10, when=when)) in text, text[:500]
     assert passed in text and latest not in text, text[:500]
-    text = paper()  # no date: the maps' landing date, T-10, and the paper says why that one
-    assert squashed(i18n.label(lang, "brief_note_shows_latest", date=T10, when=when)) in text, text[:500]
-    assert passed in text
-    # the API the same: /brief?date= names a date, /brief lands on one
+    text = paper()  # no date: today's paper after opening day (completion.landing), nothing to add
+    assert latest not in text and passed not in text, text[:500]
+    # the API the same: /brief?date= names a date, /brief opens on today
     named = squashed(pdf_page(api.get("/brief", params={"lang": lang, "date": T10}).content)[1])
     assert latest not in named and passed in named, named[:500]
     landed = squashed(pdf_page(api.get("/brief", params={"lang": lang}).content)[1])
-    assert latest in landed and passed in landed, landed[:500]
+    assert latest not in landed and passed not in landed, landed[:500]
     # the completion map's banner keeps its own words
     assert i18n.label("en", "landed_after_opening", today="X") == "Opening day has passed; today is X."
 

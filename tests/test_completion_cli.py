@@ -6,6 +6,7 @@ import csv
 import io
 import re
 import shutil
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -181,19 +182,20 @@ def test_a_date_after_today_is_refused(bundled: Path) -> None:
     assert code == 0, out
 
 
-def test_with_no_date_the_tables_open_where_the_pages_do(bundled: Path) -> None:
+def test_with_no_date_the_tables_open_where_the_pages_do(bundled: Path, today: Callable[[str], None]) -> None:
     """The pages (/, /maps/completion, /completion/units, /brief) open on completion.landing's date:
-    after the bundled season, T-10 (its latest checkpoint with reports), with a note saying so.
-    `venue-twin completion` and `completion units` used today (12 behind where the pages showed 3):
-    now they open on the same date with the pages' note; --date today still gives today, and --csv
-    (data, as the API's JSON and CSV) keeps today."""
+    after a checkpoint, before its round of reports, that checkpoint (T-10 on 10-29), with a note
+    saying so. `venue-twin completion` and `completion units` used today: now they open on the same
+    date with the pages' note; --date today still gives today, and --csv (data, as the API's JSON
+    and CSV) keeps today. After opening day the pages and the tables open on today (12 late, the
+    projects that missed opening day, where T-10 showed 3)."""
     from completion.landing import landing_date
-    from completion.snapshot import today_local
 
+    today("2026-10-29")
     with Twin.open(bundled) as twin:
         landing = landing_date(twin)
-    assert landing.moved and landing.checkpoint == "T-10", landing  # this machine's clock: after the season
-    note = f"Showing T-10 ({landing.on.isoformat()}), the latest checkpoint with reports. Opening day has passed"
+    assert landing.moved and landing.checkpoint == "T-10", landing
+    note = f"Showing T-10 ({landing.on.isoformat()}), the latest checkpoint with reports. No report has come in since"
     for command in (["completion"], ["completion", "units"], ["completion", "late"]):
         code, out = run(*command, "--store", str(bundled))
         assert code == 0, out
@@ -205,11 +207,17 @@ def test_with_no_date_the_tables_open_where_the_pages_do(bundled: Path) -> None:
     assert [line for line in out.splitlines() if note not in line] == run(
         "completion", "--date", "T-10", "--store", str(bundled)
     )[1].splitlines()
-    today = today_local().isoformat()
     code, out = run("completion", "--date", "today", "--store", str(bundled))
-    assert code == 0 and f"Completion on {today}" in out and "Showing" not in out, out
+    assert code == 0 and "Completion on 2026-10-29" in out and "Showing" not in out, out
     code, out = run("completion", "late", "--csv", "--store", str(bundled))
     assert code == 0 and "Showing" not in out and {r["code"] for r in csv.DictReader(io.StringIO(out))}, out
+    # after opening day: today, as the pages
+    today("2026-12-07")
+    for command in (["completion"], ["completion", "units"], ["completion", "late"]):
+        code, out = run(*command, "--store", str(bundled))
+        assert code == 0 and "Showing" not in out, (command, out)
+        assert "Completion on 2026-12-07 (32 days after opening day)" in out, (command, out)
+    assert "Late projects (12)" in run("completion", "--store", str(bundled))[1]
 
 
 def test_the_late_tables_range_column_is_one_form(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -221,12 +221,14 @@ def test_flights_of_one_day_are_taken_in_recording_order(surveyed_twin: Path, tm
 
 
 # ---------------------------------------------------------------------------- 4. default date
-def test_evidence_opens_on_the_date_completion_does(surveyed_twin: Path) -> None:
+def test_evidence_opens_on_the_date_completion_does(surveyed_twin: Path, today: Callable[[str], None]) -> None:
     """`venue-twin evidence` and /evidence defaulted to today; `completion` and `brief` to the
-    landing date (after opening day: the latest checkpoint with reports), saying so."""
+    landing date (before opening day and a round of reports: the latest checkpoint with reports),
+    saying so."""
+    today("2026-11-04")  # after T-10, before its next round of reports
     with Twin.open(surveyed_twin) as twin:
         landing = landing_date(twin)
-    assert landing.moved  # the tests run after the demo's opening day
+    assert landing.moved and landing.on.isoformat() == T10, landing
     r = runner.invoke(app, ["evidence", "--json", "--store", str(surveyed_twin)])
     assert r.exit_code == 0, r.output
     assert orjson.loads(r.stdout)["date"] == landing.on.isoformat()

@@ -49,7 +49,7 @@ def _local(href: str) -> str:
 def test_the_home_page_has_a_card_for_the_units_page_among_the_leaders_pages(
     proxied: tuple[TestClient, TestClient], today: Callable[[str], None], lang: str
 ) -> None:
-    today("2026-12-07")  # after opening day: the pages land on T-10
+    today("2026-10-29")  # after T-10, before its round of reports: the pages land on T-10
     c, direct = proxied
     home = c.get("/", params={"lang": lang}, headers=HTML).text
     leaders = home.split(f"<h2>{i18n.label(lang, 'maps_for_leaders')}</h2>")[1].split("<h2>")[0]

@@ -17,11 +17,13 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from api_server import bundled_file, client
+from register_records import noon, project_record
 from typer.testing import CliRunner
 from web_support import plain_dates
 
@@ -29,13 +31,16 @@ from cli.main import app
 from completion import Completion
 from completion.landing import landing_date
 from completion.register import Project, Report
+from completion.reports import ProgressReport, report_progress, save_projects
 from completion.settings import CompletionSettings
 from completion.status import evaluate
+from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
 from web import i18n
 
 OPENING = date(2026, 11, 5)
 T1 = "2026-11-04"  # the day before opening day: the bundled season's projects last reported 10-26
+TODAY = "2026-12-07"  # after opening day, whatever the machine's clock says (the `today` fixture)
 
 
 @pytest.fixture(scope="module")
@@ -111,27 +116,52 @@ def test_forecasts_gone_by_in_the_bundled_season_are_forecasts_everywhere(bundle
         assert float(row["p_late"]) == round(s.forecast.p_late or 0.0, 3), row
 
 
-def test_a_late_report_does_not_make_the_default_date_one_whose_read_lacks_it(bundled: Path, tmp_path: Path) -> None:
-    """A report dated 11-04 recorded today (after opening day: this machine's clock) made the views
-    open on T-0, whose read (the twin at the end of 11-05) holds no report of that round."""
+def test_a_late_report_does_not_make_the_default_date_one_whose_read_lacks_it(
+    bundled: Path, tmp_path: Path, today: Callable[[str], None]
+) -> None:
+    """A report dated 11-04 recorded after opening day made the views open on T-0, whose read (the
+    twin at the end of 11-05) holds no report of that round. After opening day the views now open on
+    today, whose read holds every report (completion.landing); the rule for a checkpoint chosen for
+    its round, before opening day, is test_a_round_recorded_late_does_not_choose_its_checkpoint."""
+    today(TODAY)
     path = tmp_path / "late.gpkg"
     shutil.copyfile(bundled, path)
     with Twin.open(path) as twin:
         before = landing_date(twin)
-    assert before.moved and before.checkpoint == "T-10", before
-    r = CliRunner().invoke(app, ["progress", "report", "HL-09", "97", "--date", T1, "--store", str(path)])
-    assert r.exit_code == 0, r.output
+    assert not before.moved and before.on.isoformat() == TODAY, before
+    with Twin.open(path) as twin:  # recorded after opening day (not by the machine's clock: before TODAY)
+        report_progress(
+            twin, ProgressReport("HL-09", 97, date.fromisoformat(T1)), reporter="r", time=noon("2026-11-20")
+        )
     with Twin.open(path) as twin:
         landing = landing_date(twin)
         snap = Completion(twin).at(landing.on.isoformat())
-        # the round that chose the date is in its read
-        assert landing.newest_report is not None
-        assert any(s.last_report and s.last_report.on == landing.newest_report for s in snap.statuses), landing
-        in_round = [s for s in snap.statuses if s.last_report and s.last_report.on > date(2026, 10, 16)]
-        assert in_round, landing
-    assert landing.checkpoint == "T-10", landing
+        # the report is in the read the views open on
+        assert landing.newest_report == date.fromisoformat(T1), landing
+        assert snap.status("HL-09").last_report is not None and snap.status("HL-09").last_report.on.isoformat() == T1
+    assert landing.on.isoformat() == TODAY and not landing.moved, landing
     out = CliRunner().invoke(app, ["completion", "--store", str(path)]).output
-    assert "Showing T-10 (2026-10-26), the latest checkpoint with reports" in out, out
+    assert f"Completion on {TODAY}" in out and "Showing" not in out, out
+
+
+def test_a_round_recorded_late_does_not_choose_its_checkpoint(tmp_path: Path, today: Callable[[str], None]) -> None:
+    """Before opening day, a checkpoint whose round of reports was all recorded after its day (a
+    late import) is not "the latest checkpoint with reports": its read holds none; the one before is."""
+    path = tmp_path / "late-round.gpkg"
+    with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
+        save_projects(
+            twin, [project_record("A", "2026-09-01", "2026-10-31")], author="c", message="R", time=noon("2026-08-20")
+        )
+        report_progress(twin, ProgressReport("A", 40, date(2026, 10, 14)), reporter="r", time=noon("2026-10-14"))
+        # T-10's round (10-17 to 10-26), recorded on 10-28, after its checkpoint day
+        report_progress(twin, ProgressReport("A", 60, date(2026, 10, 24)), reporter="r", time=noon("2026-10-28"))
+    today("2026-10-29")
+    with Twin.open(path) as twin:
+        landing = landing_date(twin)
+    assert (landing.on.isoformat(), landing.checkpoint, landing.reason) == (
+        "2026-10-16", "T-20", "no_reports_since_checkpoint",
+    ), landing  # fmt: skip
+    assert landing.newest_report == date(2026, 10, 14), landing
 
 
 def test_the_pages_say_how_a_forecast_gone_by_was_carried_forward(bundled: Path) -> None:

@@ -337,12 +337,28 @@ def test_legend_and_panel_show_the_completion_figures(visit: Any, server: LiveSe
     for g in comp["groups"]:
         row = page.locator(f'tr[data-area="{g["key"]}"] .vt-num').inner_text()
         assert row == f"{_percent(g['actual_percent'])} / {_percent(g['planned_percent'])}", g["key"]
-    late = page.locator("ul.vt-late li")
+    late = page.locator('section[data-section="late"] ul.vt-late li')
     assert late.count() == len(comp["late"]) > 0
     for i, p in enumerate(comp["late"]):
         text = late.nth(i).inner_text()
         assert p["code"] in text and i18n.unit_name(lang, p["responsible_unit"]) in text  # in the page's language
         assert (p["name_en"] if lang == "en" else p["name_zh"]) in text
+    # the at-risk projects the legend counts, named after the late ones as they are, each code a link:
+    # folded under their heading and count, a click opens them
+    at_risk = page.locator('section[data-section="at-risk"] ul.vt-risk li')
+    want = api(server, "/projects", date=KNOWN_DATE, status="at_risk")["projects"]
+    assert at_risk.count() == len(want) == comp["overall"]["counts"].get("at_risk", 0) > 0
+    assert not at_risk.first.is_visible()
+    page.click('section[data-section="at-risk"] summary')
+    assert at_risk.first.is_visible()
+    for p in want:
+        item = page.locator(f'section[data-section="at-risk"] li[data-project="{p["code"]}"]')
+        name = p["name_en"] if lang == "en" else p["name_zh"]
+        assert f"{p['code']} {name}" in item.inner_text(), item.inner_text()
+        link = item.locator("a[data-project-link]")
+        assert link.inner_text() == p["code"] and f"/projects/{p['code']}?f=html" in (link.get_attribute("href") or "")
+    at_risk.first.scroll_into_view_if_needed()
+    v.shot(f"map-completion-at-risk-{lang}")
     # the red bold of a late mark (an area's flag, "⚠ after opening day") is not the whole list's
     weights = page.evaluate("""() => {
       const w = (sel) => { const el = document.querySelector(sel); return el && getComputedStyle(el).fontWeight; };
@@ -838,7 +854,7 @@ def test_exported_map_opens_offline(visit: Any, server: LiveServer, store: Path,
     assert v.page.locator('[data-kpi="overall"] .vt-kpi-value').inner_text() == _percent(
         comp["overall"]["actual_percent"]
     )
-    assert v.page.locator("ul.vt-late li").count() == len(comp["late"])
+    assert v.page.locator('section[data-section="late"] ul.vt-late li').count() == len(comp["late"])
     v.shot("export-completion-offline")
 
 

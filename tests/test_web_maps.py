@@ -202,6 +202,13 @@ def _attr(html: str, pattern: str) -> list[str]:
     return re.findall(pattern, html)
 
 
+def _late_section(html: str) -> str:
+    """The panel's late list (the at-risk projects are listed after it, as the late ones are)."""
+    found = re.search(r'<section class="vt-section" data-section="late">.*?</section>', html, re.S)
+    assert found is not None, html[:2000]
+    return found.group(0)
+
+
 @pytest.mark.parametrize("date", [KNOWN_DATE, CHECKPOINT_DATE])
 def test_panel_figures_are_the_completion_api_figures(api: TestClient, date: str) -> None:
     comp = _json(api, "/completion", date=date, by="area")
@@ -219,7 +226,7 @@ def test_panel_figures_are_the_completion_api_figures(api: TestClient, date: str
         row = re.search(rf'data-area="{g["key"]}" data-actual="([\d.]+)" data-planned="([\d.]+)"', html)
         assert row and float(row.group(1)) == pytest.approx(g["actual_percent"], abs=0.006)
         assert float(row.group(2)) == pytest.approx(g["planned_percent"], abs=0.006)
-    assert _attr(html, r'<li class="vt-\w+" data-project="([^"]+)"') == [p["code"] for p in comp["late"]]
+    assert _attr(_late_section(html), r'<li class="vt-\w+" data-project="([^"]+)"') == [p["code"] for p in comp["late"]]
     assert comp["late"], "the known dates have late projects"
     for p in comp["late"]:
         assert p["responsible_unit"] in html.replace("&amp;", "&")
@@ -431,36 +438,43 @@ def _day(text: str) -> Any:
     return date.fromisoformat(text)
 
 
-def test_after_opening_day_a_map_lands_on_the_last_checkpoint_with_reports(store: Path) -> None:
+def test_a_map_lands_on_the_last_checkpoint_with_reports_before_opening_day_and_on_today_after_it(
+    store: Path,
+) -> None:
     from completion.landing import landing_date
     from web.data import landed_view
     from web.panels import completion_panel
 
+    early_day = "2026-10-29"  # after T-10, before its next round of reports
     with Twin.open(store) as twin:
+        # after opening day: today, the standing that counts (what missed opening day), no note
         landing = landing_date(twin, _day(AFTER_OPENING))
-        assert (landing.on.isoformat(), landing.checkpoint, landing.reason) == (
-            CHECKPOINT_DATE, "T-10", "after_opening",
-        )  # fmt: skip
+        assert (landing.on.isoformat(), landing.moved, landing.reason) == (AFTER_OPENING, False, None)
         # before opening day, with no report since the last checkpoint: that checkpoint, saying why
-        early = landing_date(twin, _day("2026-10-29"))
-        assert (early.on.isoformat(), early.reason) == (CHECKPOINT_DATE, "no_reports_since_checkpoint")
+        early = landing_date(twin, _day(early_day))
+        assert (early.on.isoformat(), early.checkpoint, early.reason) == (
+            CHECKPOINT_DATE, "T-10", "no_reports_since_checkpoint",
+        )  # fmt: skip
         # on a checkpoint day with its reports in, and before the first report: today, as asked
         assert not landing_date(twin, _day(CHECKPOINT_DATE)).moved
         assert not landing_date(twin, _day("2026-07-01")).moved
-        view = landed_view(twin, _day(AFTER_OPENING))
+        view = landed_view(twin, _day(early_day))
         assert view is not None and view.on.isoformat() == CHECKPOINT_DATE
         html = plain_dates(completion_panel(twin, view, "en"))
         zh = plain_dates(completion_panel(twin, view, "zh"))
+        after = landed_view(twin, _day(AFTER_OPENING))
+        assert after is not None and after.on.isoformat() == AFTER_OPENING and after.landing is not None
+        assert 'data-landed="' not in completion_panel(twin, after, "en")
     assert "Showing T-10 (2026-10-26), the latest checkpoint with reports" in html
-    assert f"today is {AFTER_OPENING}" in html and "Opening day has passed" in html
-    assert f'data-landed="{CHECKPOINT_DATE}" data-landed-checkpoint="T-10" data-today="{AFTER_OPENING}"' in html
+    assert f"today is {early_day}" in html and "No report has come in since" in html
+    assert f'data-landed="{CHECKPOINT_DATE}" data-landed-checkpoint="T-10" data-today="{early_day}"' in html
     assert "显示T-10（2026-10-26）：有填报数据的最近节点" in zh
-    # the note is two sentences, not one run together ("...with reports Opening day has passed")
+    # the note is two sentences, not one run together ("...with reports No report has come in")
     assert "the latest checkpoint with reports.</b>" in html and "有填报数据的最近节点。</b>" in zh
     # the figures are T-10's: 10 days to go, and behind only by fresh reports (none stale)
     assert 'data-kpi="days" data-value="10"' in html
     assert 'data-kpi="reports_missing" data-value="0"' in html and 'data-stale="true"' not in html
-    # every figure with its age: overall, each area, each late project
+    # every figure with its age: overall, each area, each late (and at-risk) project
     assert re.search(r'data-kpi="overall"[^>]*data-age="0"', html) and "Newest report 2026-10-26, 0 d old" in html
     assert len(re.findall(r'<tr data-area="[^"]+"[^>]*data-age="\d+"', html)) == 4
     assert html.count("last report 2026-10-26 (0 d old)") == len(
@@ -588,7 +602,8 @@ def test_the_timeline_opens_at_the_current_checkpoint(api: TestClient, store: Pa
         steps = timeline_steps(twin)
         days = [d for d, _ in steps]
         assert steps[0][1].startswith("T-110")  # before any project starts: nothing to see there
-        assert days[timeline_start(twin, days, _day(AFTER_OPENING))].isoformat() == CHECKPOINT_DATE
+        # after opening day the maps open on today: the timeline on T-0, opening day's own standing
+        assert days[timeline_start(twin, days, _day(AFTER_OPENING))].isoformat() == "2026-11-05"
         assert days[timeline_start(twin, days, _day("2026-10-29"))].isoformat() == CHECKPOINT_DATE
         # before the season: the first checkpoint with a project started
         first = timeline_start(twin, days, _day("2026-07-01"))
@@ -688,7 +703,8 @@ def test_unit_names_in_the_page_language(api: TestClient) -> None:
     comp = _json(api, "/completion", date=KNOWN_DATE)
     for lang in ("en", "zh"):
         panel = _json(api, "/maps/data/panel", date=KNOWN_DATE, lang=lang)
-        shown = re.findall(r'<div class="vt-late-meta" title="[^"]*">([^<·]+?)(?: · |</div>)', panel["html"])
+        late = _late_section(panel["html"])
+        shown = re.findall(r'<div class="vt-late-meta" title="[^"]*">([^<·]+?)(?: · |</div>)', late)
         assert shown == [i18n.unit_name(lang, p["responsible_unit"]) for p in comp["late"]]
         other = "en" if lang == "zh" else "zh"
         assert all(i18n.unit_name(other, p["responsible_unit"]) not in shown for p in comp["late"])
@@ -733,7 +749,8 @@ def test_person_names_in_the_page_language(api: TestClient) -> None:
     comp = _json(api, "/completion", date=KNOWN_DATE)
     for lang in ("en", "zh"):
         panel = _json(api, "/maps/data/panel", date=KNOWN_DATE, lang=lang)
-        shown = re.findall(r'<div class="vt-late-meta" title="[^"]*">[^<]*? · ([^<]+)</div>', panel["html"])
+        late = _late_section(panel["html"])
+        shown = re.findall(r'<div class="vt-late-meta" title="[^"]*">[^<]*? · ([^<]+)</div>', late)
         assert shown == [i18n.in_language(lang, p["responsible_person"]) for p in comp["late"]]
         persons = {p["code"]: p["person"] for p in panel["projects"]}
         assert persons[comp["late"][0]["code"]] == i18n.in_language(lang, comp["late"][0]["responsible_person"])
@@ -828,8 +845,9 @@ def test_the_home_pages_done_figure_carries_no_late_flag(api: TestClient) -> Non
         html = api.get("/maps", params={"lang": lang}).text
         done = re.search(r'<div class="kpi" data-kpi="done">(.*?)</div>', html, re.S)
         assert done and "<svg" not in done.group(1) and re.search(r"<b>\d+</b>", done.group(1)), done
-        late = re.search(r'<div class="kpi" data-kpi="late">(.*?)</div>', html, re.S)
-        assert late and re.search(r"<b>\d+</b>", late.group(1))
+        # (on opening day and after it, the projects that missed it in place of the late ones)
+        late = re.search(r'<div class="kpi" data-kpi="(?:late|missed)"[^>]*>(.*?)</div>', html, re.S)
+        assert late and "<svg" not in late.group(1) and re.search(r"<b>\d+</b>", late.group(1))
 
 
 def test_the_units_page_opens_on_the_maps_date(api: TestClient, store: Path) -> None:
@@ -1031,7 +1049,9 @@ def test_the_home_pages_figures_say_the_date_they_are_of(api: TestClient, store:
         assert html.startswith('<div class="kpi-group moved"' if landing.moved else '<div class="kpi-group"', start)
         group = html[start : html.index("</div>", html.index('data-kpi="done"'))]
         assert f'data-as-of="{on}"' in group and i18n.label(lang, "as_of", date=on) in group, group
-        assert all(f'data-kpi="{k}"' in group for k in ("overall", "late", "done")), group
+        # (on opening day and after it, the projects that missed it in place of the late ones)
+        assert all(f'data-kpi="{k}"' in group for k in ("overall", "done")), group
+        assert ('data-kpi="late"' in group) != ('data-kpi="missed"' in group), group
         assert 'data-kpi="days"' not in group  # counted from today
 
 

@@ -6,7 +6,7 @@ time zone. (What only a browser shows, on a phone: tests/test_web_readable_brows
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from types import SimpleNamespace
@@ -24,6 +24,7 @@ from web.data import commit_choices
 DATE = re.compile(r"(?<![\d-])\d{4}-\d{2}-\d{2}(?![\d-])")
 NOWRAP_OPEN = '<span class="vt-date" style="white-space:nowrap">'
 NOWRAP = re.compile(NOWRAP_OPEN + "([^<]*)</span>")
+BEFORE_OPENING = "2026-11-04"  # after T-10 and its round of reports: the pages land on T-10
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +87,13 @@ def _between(html: str, start: str, end: str) -> str:
         ("/maps?lang=zh", "as_of", {"date": CHECKPOINT_DATE}),
     ],
 )
-def test_a_date_given_to_a_label_never_splits(api: TestClient, url: str, key: str, values: dict[str, Any]) -> None:
+def test_a_date_given_to_a_label_never_splits(
+    api: TestClient, today: Callable[[str], None], url: str, key: str, values: dict[str, Any]
+) -> None:
     """A label's date ("开幕日 2026-11-05") is one unbreakable piece, the date alone: the label around
     it wraps at its spaces (a whole label kept on one line ran off a phone's screen and out of the
     opening-day card), its text as written."""
+    today(BEFORE_OPENING)  # the home page's figures of T-10, the latest checkpoint with reports
     html = _page(api, url)
     lang = "en" if "lang=en" in url else "zh"
     kept = {k: f"{NOWRAP_OPEN}{v}</span>" if k == "date" else v for k, v in values.items()}
@@ -110,9 +114,15 @@ def test_a_date_in_an_attribute_or_a_title_stays_plain(api: TestClient) -> None:
 
 
 # ---------------------------------------------------------------------------- 2. the home page's words
-def test_the_home_pages_figures_wrap_between_words_not_inside_them(api: TestClient) -> None:
+def test_the_home_pages_figures_wrap_between_words_not_inside_them(
+    api: TestClient, today: Callable[[str], None]
+) -> None:
     """On a phone "滞后工程" broke as "滞后工 / 程" and "已完成 / 60" as "已完成 /" "60": each figure's
     words are pieces that do not break, and the row of figures wraps instead."""
+    today("2026-12-07")  # after opening day: the projects that missed it, and how many are still not done
+    missed = _between(_page(api, "/maps?lang=zh"), 'data-kpi="missed"', "</div>")
+    assert f'<span class="w">{i18n.label("zh", "missed_opening_kpi")}</span>' in missed, missed
+    today(BEFORE_OPENING)
     html = _page(api, "/maps?lang=zh")
     assert re.search(r"\.kpi \.w\{[^}]*white-space:nowrap", html)
     assert re.search(r"\.kpi-row\{[^}]*flex-wrap:wrap", html)

@@ -57,7 +57,7 @@ from pyproj import Transformer
 
 from completion.accountability import missing_reports
 from completion.evidence import Evidence, evidence_surveys, flag_messages, flagged_not_late, snapshot_flags
-from completion.landing import AFTER_OPENING, landing_date
+from completion.landing import landing_date
 from completion.percent import json_percent
 from completion.rollup import Group
 from completion.snapshot import Completion, CurvePoint, Snapshot, late_row
@@ -226,8 +226,7 @@ def date_note(twin: TwinLike, snap: Snapshot, version: str | None, asked: bool |
     landing = landing_date(twin)
     landed = version is None and landing.moved and landing.on == snap.on and bool(landing.checkpoint)
     if landed and asked is not True:
-        why = "brief_note_passed" if landing.reason == AFTER_OPENING else landing.why_label
-        return DateNote(landing.today, why, snap.on, snap.opening, latest=True)
+        return DateNote(landing.today, landing.why_label, snap.on, snap.opening, latest=True)
     if snap.on <= snap.opening < landing.today:  # opening day's own page too ("opening today")
         return DateNote(landing.today, "brief_note_passed", snap.on, snap.opening)
     return None

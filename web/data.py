@@ -282,11 +282,7 @@ def after_opening_words(s: ProjectStatus, lang: str, opening: date | None) -> st
 def done_reported(s: ProjectStatus) -> date | None:
     """The day a project reported done was reported done (its forecast's finish: the first report
     of 100 %, completion.forecast), else its latest report's; None for a project not done."""
-    if s.status != "done":
-        return None
-    if s.forecast.finish is not None:
-        return s.forecast.finish
-    return s.last_report.on if s.last_report else None
+    return s.done_on
 
 
 def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]]:

@@ -1098,6 +1098,22 @@ _LABELS.update(
     }
 )
 
+# The home page's headline on opening day or after it (web/landing.py), and the at-risk projects
+# named on the completion map's panel and in the units table beside the late ones.
+_LABELS.update(
+    {
+        # the projects not reported done by opening day (done since or not), counted from today's read
+        "missed_opening_kpi": {"zh": "开幕日未完工", "en": "Missed opening day"},
+        "still_not_done": {"zh": "仍未完工 {n} 项", "en": "{n} still not done"},
+        "at_risk_projects": {"zh": "存在风险的工程", "en": "At-risk projects"},
+        "more_at_risk_n": {"zh": "另有 {n} 项存在风险的工程", "en": "{n} more at-risk projects"},
+        "more_at_risk_all": {
+            "zh": "按责任单位查看全部存在风险的工程",
+            "en": "every at-risk project, by responsible unit",
+        },
+    }
+)
+
 
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}

@@ -19,7 +19,7 @@ from web.templating import render
 def _kpis(twin: TwinLike, lang: str) -> dict[str, Any] | None:
     """The completion card's figures, or None without a register (or with a broken one)."""
     try:
-        view = landed_view(twin)  # after opening day, or before a round of reports: the latest checkpoint with data
+        view = landed_view(twin)  # today, or before opening day and a round of reports the latest checkpoint
     except Exception:  # noqa: BLE001 - the home page must open even if the register is broken
         return None
     if view is None or not view.snapshot.statuses:
@@ -33,11 +33,15 @@ def _kpis(twin: TwinLike, lang: str) -> dict[str, Any] | None:
         "actual": i18n.fmt_percent(overall.actual),
         "planned": i18n.fmt_percent(overall.planned),
         "late": overall.counts.get("behind", 0),
+        # on opening day or after it: the projects that missed it (not done, or done after it), the
+        # headline in place of the late ones, which are then those still not done
+        "missed": len(snap.missed_opening()) if snap.on >= snap.opening else None,
         "done": overall.counts.get("done", 0),
         "done_label": i18n.status_label(lang, "done"),
         "projects": overall.projects,
         "landing": view.landing if view.landing is not None and view.landing.moved else None,
-        # the date the three figures are of (after opening day T-10's, beside days counted from today)
+        # the date the three figures are of (before a round of reports, the checkpoint's, beside days
+        # counted from today)
         "on": snap.on.isoformat(),
         "checkpoint": view.landing.checkpoint if view.landing is not None and view.landing.moved else None,
     }

@@ -23,6 +23,7 @@ from completion.accountability import unit_table
 from completion.evidence import flagged_not_late
 from completion.forecast import Basis
 from completion.register import LAYER as PROJECTS_LAYER
+from completion.rollup import at_risk_list
 from completion.status import ProjectStatus
 from twin.core import TwinLike
 from twin.errors import NotFound
@@ -310,7 +311,11 @@ def completion_panel(
     late = snap.late()
     flagged = flagged_not_late(snap, view.flags, late)
     shown, flagged_shown = late[:late_limit], flagged[:late_limit]
-    boxes = view.project_bounds(twin, [s.project.code for s in (*shown, *flagged_shown)])
+    # the at-risk projects, named as the late ones are (the legend counted them, nothing named them):
+    # most days behind first, the late list's order
+    at_risk = at_risk_list(snap.statuses)
+    at_risk_shown = at_risk[:late_limit]
+    boxes = view.project_bounds(twin, [s.project.code for s in (*shown, *flagged_shown, *at_risk_shown)])
 
     def item(s: ProjectStatus) -> dict[str, Any]:
         p, state = s.project, states[s.project.code]
@@ -353,6 +358,9 @@ def completion_panel(
     # on opening day or after it a late project not reported done has missed it: stale or not, it is
     # late (the note says its report is old, not that it may not be late)
     ctx["opening_reached"] = snap.on >= snap.opening
+    ctx["at_risk"] = [item(s) for s in at_risk_shown]
+    ctx["at_risk_total"] = len(at_risk)
+    ctx["at_risk_more"] = len(at_risk) - len(at_risk_shown)
     ctx["flagged"] = [item(s) for s in flagged_shown]
     ctx["flagged_total"] = len(flagged)
     ctx["flagged_more"] = len(flagged) - len(flagged_shown)
