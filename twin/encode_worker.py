@@ -4,9 +4,9 @@ A streamed commit (twin.core) hands its store the adds a slice at a time; the st
 slice while the next one is made. Made on a thread, the two took turns: both hold the GIL for
 most of their work (measured: 2.12 s → 2.08 s for 100,000 polygons). Made in a forked process,
 the encoding runs on the other core. The child inherits the changes (fork copies nothing until
-written), encodes each slice with encode_changes (the very function a commit uses in-process, handed down, so
-the bytes, the digests and the commit id are the same either way) and sends back only columns of
-bytes and text, which pickle at memory speed; the objects are put together here.
+written), encodes each slice with the encoder the commit hands down (encode_changes, as
+in-process, so the bytes, the digests and the commit id are the same either way) and sends back
+only columns of bytes and text, which pickle at memory speed; the objects are put together here.
 
 Anything wrong on the way (the child killed, a slice it could not encode) and the rest is encoded
 here: the in-process path raises the real error, if there is one. The child ignores Ctrl-C and
@@ -20,8 +20,10 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from twin.model import Change, EncodedFeature
@@ -35,8 +37,10 @@ def _worth_a_process(n: int, slice_size: int) -> bool:
     return (
         settings().encode_worker == 1
         and n > slice_size  # one slice: nothing to overlap with
-        and "fork" in multiprocessing.get_all_start_methods()
+        # Linux: fork is safe here (macOS's system libraries are not fork-safe; Windows has none)
+        and sys.platform == "linux"
         and len(os.sched_getaffinity(0)) > 1
+        and not multiprocessing.current_process().daemon  # a daemonic process may not start children
     )
 
 
@@ -49,8 +53,12 @@ def encoded_slices(
     if _worth_a_process(len(adds), slice_size):
         ctx = multiprocessing.get_context("fork")
         receiving, sending = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_encode_in_child, args=(adds, slice_size, encode, sending), daemon=True)
-        child.start()
+        child: BaseProcess | None = None
+        try:
+            child = ctx.Process(target=_encode_in_child, args=(adds, slice_size, encode, sending), daemon=True)
+            child.start()
+        except OSError:  # no process to be had (a limit on processes or memory): all encoded here
+            child = None
         sending.close()  # the child's end: EOF here once the child is gone
         try:
             while start < len(adds):
@@ -65,9 +73,10 @@ def encoded_slices(
                 start += len(part)
         finally:
             receiving.close()
-            if child.is_alive():
-                child.kill()
-            child.join()
+            if child is not None:
+                if child.is_alive():
+                    child.kill()
+                child.join()
     for i in range(start, len(adds), slice_size):
         encoded: list[EncodedFeature] = encode(adds[i : i + slice_size])  # type: ignore[assignment]
         yield encoded, _digests(encoded)
