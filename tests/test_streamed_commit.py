@@ -21,9 +21,10 @@ STREAM_MIN, SLICE = 10, 4
 
 @pytest.fixture
 def streaming(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Streaming on for commits of ≥ STREAM_MIN changes, on every store (the GeoPackage store
-    takes the base class's gathering apply_streamed); the sizes of the slices the stores were
-    handed, so a test can tell the commit was streamed."""
+    """Streaming on for commits of ≥ STREAM_MIN changes, on every store; the sizes of the slices
+    the stores were handed, so a test can tell the commit was streamed. The slices are encoded in
+    this process (counted here); test_encode_worker.py has them encoded in a second one."""
+    monkeypatch.setenv("VENUE_TWIN_ENCODE_WORKER", "0")
     monkeypatch.setattr(twin.core, "_STREAM_MIN", STREAM_MIN)
     monkeypatch.setattr(twin.core, "_STREAM_SLICE", SLICE)
     slices: list[int] = []

@@ -8,7 +8,6 @@ ids, diffs and reverts live here once.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import logging
 import re
@@ -27,6 +26,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from twin.access import TwinView, not_a_version, resolve_text
+from twin.encode_worker import encoded_slices
 from twin.encoding import counts_of, encode_changes, stored_commit_id, version_digest
 from twin.errors import NOTHING_CHANGES, BadInput, Conflict, NotFound, Problem, ValidationFailed
 from twin.gcpause import gc_paused_for
@@ -813,16 +813,11 @@ class Twin:
         digests: list[str] = []  # made with each slice, while the store writes the one before
 
         def slices() -> Iterator[list[StoredChange]]:
-            sha256 = hashlib.sha256
-            for i in range(0, len(adds), _STREAM_SLICE):
-                part = adds[i : i + _STREAM_SLICE]
-                encoded = encode_changes(part)
-                made_now = [
-                    StoredChange(ch.layer, "add", ch.feature_id, e) for ch, e in zip(part, encoded, strict=True)
-                ]
+            for encoded, their_digests in encoded_slices(adds, _STREAM_SLICE, encode_changes):
+                made_now = [StoredChange(e.layer, "add", e.feature_id, e) for e in encoded]
                 made.extend(made_now)
+                digests.extend(their_digests)
                 yield made_now
-                digests.extend([sha256(e.geojson).hexdigest() for e in encoded])  # type: ignore[union-attr]
 
         def commit() -> CommitInfo:
             every = [*stored, *made]

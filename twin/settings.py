@@ -146,6 +146,10 @@ class TwinSettings(VenueSettings):
     # The same for a zipped Shapefile imported, before GDAL reads it: the format keeps .shp and
     # .dbf under 2 GB each (GDAL 4 GB), so a real layer fits the default.
     shapefile_zip_max_mb: int = Field(default=8192, ge=1)
+    # A big commit (an import of many features) encodes its new features in a second process
+    # while this one writes the ones before (twin.encode_worker): 1 uses it where the machine has
+    # a second CPU for it, 0 encodes in this process.
+    encode_worker: int = Field(default=1, ge=0, le=1)
 
     @field_validator("store", mode="before")
     @classmethod

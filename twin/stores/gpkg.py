@@ -30,7 +30,8 @@ import sqlite3
 import struct
 import threading
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -726,27 +727,83 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
                 "written to it; make the file and its directory writable by this user to edit it"
             ) from e
 
+    # A big commit's adds are encoded in a second process while this one inserts the slices
+    # before (twin.core's streamed commit, twin.encode_worker): the inserts are SQLite's work and
+    # this process's, the encoding the other core's.
+    streams_versions = True
+
     def apply(self, commit: CommitInfo, changes: Sequence[StoredChange]) -> None:
+        with self._commit_open(commit.parent, commit.time, commit.seq) as (c, head, totals):
+            # Schema changes first: a new layer's table, or a renamed field's column, must
+            # exist before the features of the same commit are written to it.
+            schemas = dict(self.schemas_at(head))
+            lids = dict(self._layer_ids)
+            for ch in changes:
+                if ch.feature_id == SCHEMA_ID:
+                    self._apply_schema(c, commit.seq, ch, schemas, lids)
+            features = [ch for ch in changes if ch.feature_id != SCHEMA_ID]
+            self._apply_changes(c, commit.seq, features, schemas, lids, totals)
+            c.execute("INSERT INTO twin_commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", commit_row(commit, totals))
+
+    def apply_streamed(
+        self,
+        parent: str | None,
+        changes: Sequence[StoredChange],
+        added: Iterable[Sequence[StoredChange]],
+        commit: Callable[[], CommitInfo],
+    ) -> CommitInfo:
+        """`changes`, then each slice of adds inserted as it comes (version and mirror rows); the
+        R-trees and extents once every slice is in, each tree packed once."""
+        if any(ch.feature_id == SCHEMA_ID for ch in changes):
+            raise BadInput("a streamed commit changes features only, not a layer's schema")
+        with self._commit_open(parent, None, None) as (c, head, totals):
+            seq = head + 1
+            schemas = dict(self.schemas_at(head))
+            lids = dict(self._layer_ids)
+            self._apply_changes(c, seq, changes, schemas, lids, totals)
+            indexing: dict[str, _Indexing] = {}
+            with contextlib.ExitStack() as lifted:
+                for part in added:
+                    for layer, chs in by_layer(part).items():
+                        if layer not in schemas or any(ch.op != "add" for ch in chs):
+                            raise BadInput(f"a streamed slice holds what is not an add to a layer ({layer!r})")
+                        if layer not in indexing:
+                            # Lifted for the whole stream: once per slice would be DDL per slice.
+                            lifted.enter_context(_guards_lifted(c, layer, BULK_ROWS))
+                            indexing[layer] = _Indexing()
+                        self._write_versions(c, seq, lids[layer], schemas[layer], chs, indexing[layer])
+                        totals[layer] = totals.get(layer, 0) + len(chs)
+                for layer, pending in indexing.items():
+                    self._index_layer(c, seq, layer, lids[layer], schemas[layer], pending)
+            info = commit()
+            check_head(self._head_row(c), info.parent, info.time, info.seq)  # the caller's commit, checked
+            c.execute("INSERT INTO twin_commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", commit_row(info, totals))
+        return info
+
+    @staticmethod
+    def _head_row(c: sqlite3.Connection) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = c.execute(
+            "SELECT seq, id, time, totals FROM twin_commits ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return row
+
+    @contextlib.contextmanager
+    def _commit_open(
+        self, parent: str | None, time: datetime | None, seq: int | None
+    ) -> Iterator[tuple[sqlite3.Connection, int, dict[str, int]]]:
+        """A write transaction for one commit on `parent` (checked: check_head): the connection,
+        the head's number and the layers' totals after it, to count the commit into."""
         c = self._conn()
         with self.writing():
             try:
-                head = c.execute("SELECT seq, id, time, totals FROM twin_commits ORDER BY seq DESC LIMIT 1").fetchone()
-                head_seq = check_head(head, commit.parent, commit.time, commit.seq)
+                head = self._head_row(c)
+                head_seq = check_head(head, parent, time, seq)
                 totals: dict[str, int] = orjson.loads(head[3]) if head else {}
                 c.execute("UPDATE twin_write_guard SET open=1")
                 # A large commit writes more pages than the read cache holds; spilling them
                 # mid-transaction costs more than the memory (measured: -0.6 s on 100k features).
                 c.execute("PRAGMA cache_size=-524288")
-                # Schema changes first: a new layer's table, or a renamed field's column, must
-                # exist before the features of the same commit are written to it.
-                schemas = dict(self.schemas_at(head_seq))
-                lids = dict(self._layer_ids)
-                for ch in changes:
-                    if ch.feature_id == SCHEMA_ID:
-                        self._apply_schema(c, commit.seq, ch, schemas, lids)
-                features = [ch for ch in changes if ch.feature_id != SCHEMA_ID]
-                self._apply_changes(c, commit.seq, features, schemas, lids, totals)
-                c.execute("INSERT INTO twin_commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", commit_row(commit, totals))
+                yield c, head_seq, totals
                 c.execute("UPDATE twin_write_guard SET open=0")
             finally:
                 c.execute(f"PRAGMA cache_size={READ_CACHE_KIB}")
@@ -805,35 +862,60 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
                     gone,
                 )
             c.executemany(f'DELETE FROM "{layer}" WHERE feature_id=?', gone)
-        new = [ch.version for ch in chs if ch.version is not None]
-        ops = [ch.op for ch in chs if ch.version is not None]
-        if new:
-            start = (c.execute("SELECT coalesce(max(vid), 0) FROM twin_versions").fetchone()[0]) + 1
-            c.executemany(
-                "INSERT INTO twin_versions VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        start + k,
-                        lid,
-                        v.feature_id,
-                        seq,
-                        op,
-                        *(v.bbox or (None, None, None, None)),
-                        v.wkb,
-                        v.properties_json,
-                        v.geojson,
-                    )
-                    for k, (v, op) in enumerate(zip(new, ops, strict=True))
-                ],
-            )
-            if schema.spatial:
-                _index_boxes(c, "twin_version_rtree", start, new, (lid, seq))
-            self._write_mirror(c, schema, new, ops)
+        indexing = _Indexing()
+        self._write_versions(c, seq, lid, schema, chs, indexing)
         added = sum(1 for ch in chs if ch.op == "add")
         deleted = sum(1 for ch in chs if ch.op == "delete")
         totals[layer] = totals.get(layer, 0) + added - deleted
+        self._index_layer(c, seq, layer, lid, schema, indexing)
+
+    def _write_versions(
+        self,
+        c: sqlite3.Connection,
+        seq: int,
+        lid: int,
+        schema: LayerSchema,
+        chs: list[StoredChange],
+        indexing: _Indexing,
+    ) -> None:
+        """Insert the new versions of `chs` and write them to the mirror table; their R-tree entries
+        are left in `indexing` (_index_layer writes them)."""
+        new = [ch.version for ch in chs if ch.version is not None]
+        ops = [ch.op for ch in chs if ch.version is not None]
+        if not new:
+            return
+        start = (c.execute("SELECT coalesce(max(vid), 0) FROM twin_versions").fetchone()[0]) + 1
+        c.executemany(
+            "INSERT INTO twin_versions VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    start + k,
+                    lid,
+                    v.feature_id,
+                    seq,
+                    op,
+                    *(v.bbox or (None, None, None, None)),
+                    v.wkb,
+                    v.properties_json,
+                    v.geojson,
+                )
+                for k, (v, op) in enumerate(zip(new, ops, strict=True))
+            ],
+        )
+        indexing.versions.extend(new)
         if schema.spatial:
-            self._update_extent(c, layer, lid, seq, new)
+            indexing.version_boxes.add(start, new)
+        self._write_mirror(c, schema, new, ops, indexing.mirror_boxes)
+
+    def _index_layer(
+        self, c: sqlite3.Connection, seq: int, layer: str, lid: int, schema: LayerSchema, indexing: _Indexing
+    ) -> None:
+        """The R-tree entries of a layer's new versions and mirror rows, and its extent."""
+        if not schema.spatial:
+            return
+        indexing.version_boxes.insert(c, "twin_version_rtree", (lid, seq))
+        indexing.mirror_boxes.insert(c, f"rtree_{layer}_geom")
+        self._update_extent(c, layer, lid, seq, indexing.versions)
 
     @staticmethod
     def _update_extent(c: sqlite3.Connection, layer: str, lid: int, seq: int, new: list[EncodedFeature]) -> None:
@@ -876,8 +958,15 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         )
 
     def _write_mirror(
-        self, c: sqlite3.Connection, schema: LayerSchema, versions: list[EncodedFeature], ops: Sequence[str]
+        self,
+        c: sqlite3.Connection,
+        schema: LayerSchema,
+        versions: list[EncodedFeature],
+        ops: Sequence[str],
+        boxes: _Boxes,
     ) -> None:
+        """Write the versions to the layer's mirror table: modified rows in place (with their index
+        entries), added rows appended, their index entries left in `boxes`."""
         names = [f.name for f in schema.fields]
         lists = {f.name for f in schema.fields if f.type == "list"}
 
@@ -933,7 +1022,7 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
                 for k, v in enumerate(new)
             ],
         )
-        _index_boxes(c, f"rtree_{schema.name}_geom", start, new)
+        boxes.add(start, new)
 
     def changes_in(self, seq: int) -> list[StoredChange]:
         c = self._conn()
@@ -1463,13 +1552,33 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         return problems
 
 
-def _index_boxes(
-    c: sqlite3.Connection, tree: str, start: int, versions: list[EncodedFeature], aux: tuple[int, ...] | None = None
-) -> None:
-    """Add the versions' boxes to an R-tree, the k-th as entry `start + k` with the auxiliary values
-    `aux`; a version without a box has no entry."""
-    boxed = [(start + k, v.bbox) for k, v in enumerate(versions) if v.bbox is not None]
-    rtree_bulk.insert(c, tree, [k for k, _ in boxed], [b for _, b in boxed], [aux] * len(boxed) if aux else None)
+@dataclass
+class _Boxes:
+    """R-tree entries to add: gathered as rows are written, inserted at once (rtree_bulk packs
+    many far faster than few at a time, so a streamed commit indexes its slices at its end)."""
+
+    ids: list[int] = field(default_factory=list)
+    boxes: list[BBox] = field(default_factory=list)
+
+    def add(self, start: int, versions: list[EncodedFeature]) -> None:
+        """The versions' boxes, the k-th as entry `start + k`; a version without a box has none."""
+        for k, v in enumerate(versions):
+            if v.bbox is not None:
+                self.ids.append(start + k)
+                self.boxes.append(v.bbox)
+
+    def insert(self, c: sqlite3.Connection, tree: str, aux: tuple[int, ...] | None = None) -> None:
+        rtree_bulk.insert(c, tree, self.ids, self.boxes, [aux] * len(self.ids) if aux else None)
+
+
+@dataclass
+class _Indexing:
+    """What a layer's written rows still need: their R-tree entries, and the extent (widened by the
+    new versions)."""
+
+    versions: list[EncodedFeature] = field(default_factory=list)
+    version_boxes: _Boxes = field(default_factory=_Boxes)
+    mirror_boxes: _Boxes = field(default_factory=_Boxes)
 
 
 _SIGNAL_STEPS = 20_000  # SQLite steps between two chances for a signal's handler (a few ms; each costs ~0.1 µs)
