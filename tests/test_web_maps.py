@@ -7,6 +7,7 @@ The browser tests (tests/test_web_browser.py) drive the same pages in headless C
 from __future__ import annotations
 
 import html as html_lib
+import io
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -18,6 +19,7 @@ import pytest
 import shapely
 from api_server import make_tokens
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 from typer.testing import CliRunner
 from web_support import CHECKPOINT_DATE, INVALID_ID, KNOWN_DATE, MISSING_ID, build_web_twin, plain_dates
 
@@ -822,12 +824,19 @@ def test_reports_missing_figure_speaks_to_leaders(api: TestClient) -> None:
 
 def test_pages_lead_to_the_briefing_to_print(api: TestClient, store: Path) -> None:
     """The staff preparing a leaders' meeting find the printed briefing from the pages: the home page
-    offers it (PDF, and PNG to send), the completion map for the date it shows, in the page's language;
-    an exported map, offline, has no server to ask and offers none."""
+    offers it (PDF on A3 or A4, and PNG to send), the completion map for the date it shows, in the
+    page's language; an exported map, offline, has no server to ask and offers none."""
     home = api.get("/maps", params={"lang": "en"}).text
-    links = dict(re.findall(r'<a href="([^"]+)" data-brief="(pdf|png)"', home)[::1])
-    assert sorted(links.values()) == ["pdf", "png"], home
-    assert all("/brief?" in h and "lang=en" in h for h in links), links
+    links = {
+        v: h.replace("&amp;", "&") for h, v in re.findall(r'<a href="([^"]+)" data-brief="(pdf|pdf-a4|png)"', home)
+    }
+    assert sorted(links) == ["pdf", "pdf-a4", "png"], home
+    assert all("/brief?" in h and "lang=en" in h for h in links.values()), links
+    assert "paper=a4" in links["pdf-a4"] and "paper" not in links["pdf"], links
+    a4 = api.get(links["pdf-a4"])
+    assert a4.status_code == 200 and a4.headers["content-type"] == "application/pdf"
+    pages = PdfReader(io.BytesIO(a4.content)).pages
+    assert len(pages) == 2 and [round(float(v)) for v in pages[0].mediabox[2:]] == [595, 842]  # A4 portrait
     html = api.get("/maps/completion", params={"date": KNOWN_DATE, "lang": "zh"}).text
     brief = re.search(r'<a class="vt-brief" href="([^"]+)"', html)
     assert brief and brief.group(1).replace("&amp;", "&") == f"/brief?date={KNOWN_DATE}&lang=zh", brief

@@ -63,10 +63,12 @@ _LABELS: dict[str, dict[str, str]] = {
     },
     "brief_card": {"zh": "打印简报", "en": "Briefing to print"},
     "brief_card_desc": {
-        "zh": "一页A3：工程完成情况图、关键指标、S曲线、滞后工程与逾期未报。PDF用于打印，PNG便于发送。",
-        "en": "One A3 page: the completion map, key figures, S-curve, late projects and overdue reports. "
-        "PDF to print, PNG to send.",
+        "zh": "一页A3（或两页A4）：工程完成情况图、关键指标、S曲线、滞后工程与逾期未报。PDF用于打印，PNG便于发送。",
+        "en": "One A3 page (or two A4 pages): the completion map, key figures, S-curve, late projects and "
+        "overdue reports. PDF to print, PNG to send.",
     },
+    "brief_a4": {"zh": "A4 PDF", "en": "A4 PDF"},
+    "brief_a3": {"zh": "A3 PDF", "en": "A3 PDF"},
     "brief_link": {"zh": "打印简报（PDF）", "en": "Briefing to print (PDF)"},
     # the home page's card of the units page (/completion/units?f=html): who answers for what is late
     # (worded as the page's own title: units_title_unit)
