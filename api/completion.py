@@ -568,13 +568,15 @@ class CompletionFactory:
     ) -> Response:
         fmt = _format(request, f, xlsx=True)
         _, snap = self._snapshot(twin, who, date, version)
-        flags = snapshot_flag_messages(twin, snap, version)
+        evidence = snapshot_flags(twin, snap, version)
+        flags = flag_messages(evidence)
         late, states = late_and_flagged(snap, flags), snap.report_states()
         rows = [late_row(s, states[s.project.code], flags.get(s.project.code)) for s in late]
         if fmt == "xlsx":
             from web.excel import late_list_workbook
 
-            body = late_list_workbook(page_lang(request, lang), snapshot_meta(snap), rows)
+            # the imagery's flags worded in the sheet's language, as the pages word them
+            body = late_list_workbook(page_lang(request, lang), snapshot_meta(snap), rows, evidence)
             return _excel(body, f"late-{snap.on.isoformat()}.xlsx", _headers(snap))
         if fmt != "json":
             return _csv(rows, LATE_COLUMNS, f"late-{snap.on.isoformat()}.csv", _headers(snap))

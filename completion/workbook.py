@@ -42,13 +42,19 @@ def table_workbook(
     columns: Sequence[SheetColumn],
     rows: Iterable[Sequence[Any]],
     sheet: str = "Sheet1",
+    pages: str = "Page &P of &N",
 ) -> bytes:
     """An .xlsx of one sheet: ``title`` (bold) in its first row, ``subtitle`` (what it is of: the
     date, the version) in its second, the headings in its third, frozen with the rows above them,
     a filter on each heading; then one row of values a row of ``rows``, each as the column's
     ``number_format`` shows it. A text is always text, never a formula (a project named
     "=HYPERLINK(...)" is that text). Columns are as wide as their widest value, texts wrapping past
-    MAX_WIDTH; a page printed is landscape, the columns fitted to its width, the headings repeated."""
+    MAX_WIDTH; a value True or False is Excel's boolean (a filter of two values, every row one).
+
+    Printed, a page is A4 landscape, the columns fitted to its width, and every page repeats the
+    title, the subtitle and the headings (a page 2 read alone says what and of which date it is);
+    the footer names the title on the left and the page on the right: ``pages``, the words of
+    "Page &P of &N" in the reader's language (&P the page, &N the pages: Excel's codes)."""
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -87,8 +93,11 @@ def table_workbook(
     ws.freeze_panes = ws.cell(row=head + 1, column=1)
     if columns:
         ws.auto_filter.ref = f"A{head}:{get_column_letter(len(columns))}{max(n, head)}"
-    ws.print_title_rows = f"{head}:{head}"
+    ws.print_title_rows = f"1:{head}"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "landscape"
+    ws.oddFooter.left.text = _footer_text(_text(title, ILLEGAL_CHARACTERS_RE))
+    ws.oddFooter.right.text = pages
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     buf = io.BytesIO()
@@ -98,6 +107,8 @@ def table_workbook(
 
 def _shown_width(v: Any, number_format: str | None) -> int:
     """About how many characters Excel shows a value in (a date 10, a percent its figure and sign)."""
+    if isinstance(v, bool):
+        return 5  # TRUE, FALSE
     if number_format == DATE or not isinstance(v, int | float):
         return 10
     if number_format in (PERCENT, WHOLE_PERCENT):
@@ -108,6 +119,12 @@ def _shown_width(v: Any, number_format: str | None) -> int:
 def _text(v: str, illegal: Any) -> str:
     """A text as a cell takes it: the control characters XML cannot hold left out."""
     return str(illegal.sub("", v))
+
+
+def _footer_text(text: str) -> str:
+    """A text as a page's footer shows it: its "&" doubled (a single one starts one of Excel's
+    codes, &P the page, &D the date, ...), its first 100 characters (Excel takes 255 for a footer)."""
+    return text[:100].replace("&", "&&")
 
 
 def _sheet_title(name: str) -> str:

@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -168,9 +169,9 @@ EXCEL = {
         {"by": "person"},
         ("分责任人进度与填报（2026-10-20）", "Accountability by responsible person on 2026-10-20"),
         ("责任人", "责任单位", "工程数", "逾期未报", "应报", "滞后", "存在风险", "已完成", "计划 %", "实际 %",
-         "偏差（百分点）", "逾期未报工程", "滞后工程"),
+         "偏差（百分点）", "逾期未报工程", "滞后工程", "存在风险的工程"),
         ("Responsible person", "Responsible unit", "Projects", "Reports overdue", "Reports due", "Late", "At risk",
-         "Done", "Planned %", "Actual %", "± points", "Overdue projects", "Late projects"),
+         "Done", "Planned %", "Actual %", "± points", "Overdue projects", "Late projects", "At-risk projects"),
         (),
     ),
     "/completion/missing": (
@@ -185,9 +186,10 @@ EXCEL = {
         {},
         ("滞后工程（2026-10-20）", "Late projects on 2026-10-20"),
         ("编号", "工程", "责任单位", "责任人", "实际", "计划", "滞后天数", "计划完成", "预计完成", "赶不上开幕日的概率",
-         "上次填报", "数据过期"),
+         "开幕日未完工", "上次填报", "数据过期", "影像与填报不符"),
         ("Code", "Project", "Responsible unit", "Responsible person", "Actual", "Planned", "Days late",
-         "Planned finish", "Forecast finish", "Chance late", "Last report", "Stale"),
+         "Planned finish", "Forecast finish", "Chance late", "Missed opening day", "Last report", "Stale",
+         "Imagery disagrees with the report"),
         ("planned_finish", "forecast_finish"),
     ),
 }  # fmt: skip
@@ -254,7 +256,7 @@ def test_the_accountability_lists_download_as_their_pages_read(api: TestClient, 
     percent_at = 8 if key == "missing" else 4
     assert all(sheet.cell(row=n, column=percent_at + 1).number_format.endswith("%") for n in range(4, len(table) + 1))
     # never reported: said as the pages say it, not an empty date
-    assert cells["RD-2"][4 if key == "missing" else 10] == ("never" if english else "从未填报")
+    assert cells["RD-2"][4 if key == "missing" else 11] == ("never" if english else "从未填报")
     # the CSV is the machine's table, as it was: the JSON's keys
     assert "code" in rows(api.get(path, params={"date": ON, "f": "csv"}).text)[0]
 
@@ -362,3 +364,131 @@ def test_the_units_page_links_its_excel_in_its_own_language(api: TestClient) -> 
         page = api.get("/completion/units", params={"date": ON, "f": "html", "lang": lang}).text
         link = re.search(r'href="([^"]*f=xlsx[^"]*)"', page)
         assert link is not None and f"lang={lang}" in link.group(1), link
+
+
+# ------------------------------------------------------------------ 6. the Excel sheets, read and printed
+# A tester's finds in the Excel downloads: the units sheet counted the at-risk projects without naming
+# them; the late sheet listed LS-04 (reported done, not late) without why (the imagery disagrees); the
+# sheets printed with no date or page numbers past page 1, on no set paper; "Stale" was the text
+# "yes"/"是" (blank otherwise) and "Chance late" mixed the text "missed" with numbers.
+T10 = "2026-10-26"  # the demo surveys' T-10 flights: the imagery disagrees with LS-04's 100 %
+
+
+def _sheet(r: Any) -> Any:
+    from openpyxl import load_workbook
+
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert sheet is not None
+    return sheet
+
+
+def _table(sheet: Any) -> tuple[list[Any], dict[str, list[Any]]]:
+    """A sheet's headings and its rows by their first cell."""
+    table = [list(row) for row in sheet.iter_rows(values_only=True)]
+    return table[2], {row[0]: row for row in table[3:]}
+
+
+@pytest.fixture(scope="module")
+def surveyed_api(surveyed_twin: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(ApiSettings(store=surveyed_twin))) as c:
+        yield c
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_units_sheet_names_the_at_risk_projects(surveyed_api: TestClient, lang: str) -> None:
+    """Each row names its at-risk projects, as the page lists them under the count and the sheet names
+    the overdue and late ones (the CSV's at_risk_projects)."""
+    doc = surveyed_api.get("/completion/units", params={"date": T10}).json()
+    risky = {u["unit"]: u["at_risk_projects"] for u in doc["units"]}
+    assert any(risky.values()), risky  # the bundled season has at-risk projects on T-10
+    sheet = _sheet(surveyed_api.get("/completion/units", params={"date": T10, "f": "xlsx", "lang": lang}))
+    headings, rows_by_unit = _table(sheet)
+    at = headings.index("At-risk projects" if lang == "en" else "存在风险的工程")
+    separator = ", " if lang == "en" else "、"
+    from web import i18n
+
+    for unit, codes in risky.items():
+        row = rows_by_unit[i18n.in_language(lang, unit)]
+        assert row[at] == (separator.join(codes) or None), unit
+        assert row[headings.index("At risk" if lang == "en" else "存在风险")] == len(codes)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_late_sheet_says_why_the_imagery_disagrees(surveyed_api: TestClient, lang: str) -> None:
+    """LS-04, reported done and not late, is on the late list because the imagery disagrees with its
+    report: the sheet says so in a column of its own, in the sheet's language, worded as the pages
+    word it (the completion map's late list of the same date and language; in English the CSV's
+    evidence_flag); the projects the imagery does not dispute leave it empty."""
+    import html as html_lib
+
+    listed = rows(surveyed_api.get("/completion/late", params={"date": T10, "f": "csv"}).text)
+    flags = {r["code"]: r["evidence_flag"] for r in listed}
+    assert flags["LS-04"].startswith("reported 100 % on"), flags
+    sheet = _sheet(surveyed_api.get("/completion/late", params={"date": T10, "f": "xlsx", "lang": lang}))
+    headings, by_code = _table(sheet)
+    assert list(by_code) == [r["code"] for r in listed]  # the late, then the disputed, as the API lists them
+    why = headings.index("Imagery disagrees with the report" if lang == "en" else "影像与填报不符")
+    page = surveyed_api.get(
+        "/maps/completion", params={"date": T10, "lang": lang}, headers={"Accept": "text/html"}
+    ).text
+    shown = re.search(r'data-evidence-flag="LS-04">(.*?)</div>', page, re.S)
+    assert shown, "the map's late list marks LS-04"
+    worded = re.sub(r"<[^>]+>", "", html_lib.unescape(shown[1])).strip()
+    cell = by_code["LS-04"][why]
+    assert cell and worded.endswith(cell), (cell, worded)  # after the badge ("imagery", "影像")
+    if lang == "en":
+        assert cell == flags["LS-04"]
+    else:
+        assert "航测影像显示" in cell and "reported" not in cell and "imagery" not in cell
+    for code, row in by_code.items():
+        assert (row[why] is None) == (not flags[code]), code
+
+
+@pytest.mark.parametrize("path", sorted(EXCEL))
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_sheets_print_on_a4_with_their_title_and_pages(api: TestClient, path: str, lang: str) -> None:
+    """Printed, each sheet is A4 landscape; every page repeats the title, the snapshot's line and the
+    headings (rows 1-3: page 2 read alone says what and of which date), and its footer names the
+    title and "page N of M" in the sheet's language (Excel's &P and &N)."""
+    params, titles, *_ = EXCEL[path]
+    sheet = _sheet(api.get(path, params={"date": ON, "f": "xlsx", "lang": lang, **params}))
+    title = titles[lang == "en"]
+    assert sheet["A1"].value == title
+    assert int(sheet.page_setup.paperSize) == int(sheet.PAPERSIZE_A4) == 9  # A4 (Excel's paper code)
+    assert sheet.page_setup.orientation == "landscape"
+    assert sheet.print_title_rows == "$1:$3"
+    assert sheet.oddFooter.left.text == title
+    assert sheet.oddFooter.right.text == ("Page &P of &N" if lang == "en" else "第 &P 页，共 &N 页")
+    assert not sheet.HeaderFooter.differentOddEven and not sheet.HeaderFooter.differentFirst  # on every page
+
+
+@pytest.mark.parametrize(("on", "today_is"), [(ON, "2026-10-30"), ("2026-11-06", "2026-11-10")])
+def test_the_late_sheet_filters_by_true_or_false_and_keeps_its_chances_numbers(
+    api: TestClient, today: Callable[[str], None], on: str, today_is: str
+) -> None:
+    """ "Stale" is Excel's TRUE or FALSE on every row (the filter offers the two, in any Excel, as the
+    CSV's true/false; "yes" or a blank left the fresh ones to "(Blanks)"); "Chance late" is a number
+    or nothing: after opening day a project not reported done has missed it, which the page says in
+    place of a chance and the sheet in the column beside, "Missed opening day", TRUE or FALSE."""
+    today(today_is)
+    served = {r["code"]: r for r in api.get("/completion/late", params={"date": on}).json()["late"]}
+    sheet = _sheet(api.get("/completion/late", params={"date": on, "f": "xlsx", "lang": "en"}))
+    headings, by_code = _table(sheet)
+    stale, chance, missed = (headings.index(h) for h in ("Stale", "Chance late", "Missed opening day"))
+    assert set(by_code) == set(served) and served
+    for code, row in by_code.items():
+        r = served[code]
+        assert row[stale] is r["stale"], code
+        assert row[missed] is r["missed_opening"], code
+        if r["missed_opening"]:
+            assert row[chance] is None, code
+        else:
+            assert isinstance(row[chance], float | int) and row[chance] == pytest.approx(r["p_late"]), code
+    if on == ON:
+        assert {row[stale] for row in by_code.values()} == {True, False}  # RD-1 reported on the checkpoint
+    assert all(row[missed] for row in by_code.values()) == (on > "2026-11-05")  # none done by opening day
+    for n in range(4, sheet.max_row + 1):
+        assert sheet.cell(row=n, column=stale + 1).data_type == "b"
+        assert sheet.cell(row=n, column=missed + 1).data_type == "b"
+        assert sheet.cell(row=n, column=chance + 1).data_type == "n"

@@ -14,11 +14,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from completion.percent import percent_round
 from completion.workbook import DATE, PERCENT, POINTS, WHOLE, WHOLE_PERCENT, SheetColumn, table_workbook
 from web import i18n
+
+if TYPE_CHECKING:
+    from completion.evidence import Evidence
 
 Row = Mapping[str, Any]
 Spec = tuple[SheetColumn, Callable[[Row], Any]]
@@ -47,6 +50,8 @@ def units_workbook(lang: str, doc: Mapping[str, Any]) -> bytes:
         (SheetColumn(t("units_variance"), POINTS), lambda u: u["variance_points"]),
         (SheetColumn(t("units_overdue_projects")), lambda u: codes(u["overdue_projects"])),
         (SheetColumn(t("units_late_projects")), lambda u: codes(u["late_projects"])),
+        # the page lists them under the count, as the late and overdue ones have their columns
+        (SheetColumn(t("at_risk_projects")), lambda u: codes(u["at_risk_projects"])),
     ]
     title = t(f"units_title_{doc['by']}", date=doc["date"])
     return _workbook(lang, title, t("units_sheet_" + doc["by"]), doc, specs, doc["units"])
@@ -69,14 +74,22 @@ def missing_workbook(lang: str, meta: Mapping[str, Any], rows: Sequence[Row]) ->
     return _workbook(lang, t("excel_title", what=what, date=meta["date"]), what, meta, specs, rows)
 
 
-def late_list_workbook(lang: str, meta: Mapping[str, Any], rows: Sequence[Row]) -> bytes:
+def late_list_workbook(
+    lang: str, meta: Mapping[str, Any], rows: Sequence[Row], flags: Mapping[str, Evidence] | None = None
+) -> bytes:
     """The late projects (completion.snapshot.late_row) as the briefing lists them: done against
-    planned, days late, the planned and forecast finish, the chance of missing opening day ("missed"
-    after it) and the last report, marked when its figure is stale."""
+    planned, days late, the planned and forecast finish, the chance of missing opening day (a
+    number, none once it is missed: the page then says so in place of a chance, here the column
+    beside, TRUE), the last report and whether its figure is stale (TRUE or FALSE: a filter of two
+    values in any Excel, as the CSV's true/false), and why the imagery disagrees with the report,
+    worded as the pages word it (i18n.evidence_flag) from ``flags`` (code -> the imagery's flag,
+    completion.evidence.snapshot_flags): the projects listed after the late ones, not late by their
+    reports, are listed for it."""
     t = _labeller(lang)
+    flagged = flags or {}
 
     def chance(r: Row) -> Any:
-        return t("brief_missed") if r["missed_opening"] else r["p_late"]
+        return None if r["missed_opening"] else r["p_late"]
 
     specs: list[Spec] = [
         *_project_columns(lang),
@@ -86,8 +99,13 @@ def late_list_workbook(lang: str, meta: Mapping[str, Any], rows: Sequence[Row]) 
         (SheetColumn(t("planned_finish"), DATE), lambda r: _day(r["planned_finish"])),
         (SheetColumn(t("forecast"), DATE), lambda r: _day(r["forecast_finish"])),
         (SheetColumn(t("brief_p_late"), WHOLE_PERCENT), chance),
+        (SheetColumn(t("missed_opening_kpi")), lambda r: bool(r["missed_opening"])),
         (SheetColumn(t("brief_last_report"), DATE), lambda r: _day(r["last_report_date"]) or t("brief_never")),
-        (SheetColumn(t("excel_stale")), lambda r: t("yes") if r["stale"] else None),
+        (SheetColumn(t("excel_stale")), lambda r: bool(r["stale"])),
+        (
+            SheetColumn(t("imagery_disagrees")),
+            lambda r: i18n.evidence_flag(lang, flagged.get(r["code"])) or None,
+        ),
     ]
     what = t("late_projects")
     return _workbook(lang, t("excel_title", what=what, date=meta["date"]), what, meta, specs, rows)
@@ -119,6 +137,7 @@ def _workbook(
         [c for c, _ in specs],
         ([value(r) for _, value in specs] for r in rows),
         sheet=sheet,
+        pages=i18n.label(lang, "excel_pages", page="&P", pages="&N"),
     )
 
 

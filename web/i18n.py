@@ -343,6 +343,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "excel_report_due": {"zh": "应报节点", "en": "Report due"},
     "excel_due_since": {"zh": "未报起始节点", "en": "Owed since"},
     "excel_stale": {"zh": "数据过期", "en": "Stale"},
+    # a printed sheet's footer: Excel puts the page for {page} (&P) and the pages for {pages} (&N)
+    "excel_pages": {"zh": "第 {page} 页，共 {pages} 页", "en": "Page {page} of {pages}"},
     "excel_title": {"zh": "{what}（{date}）", "en": "{what} on {date}"},
     "units_sheet_unit": {"zh": "分责任单位", "en": "By unit"},
     "units_sheet_person": {"zh": "分责任人", "en": "By person"},
