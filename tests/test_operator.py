@@ -169,6 +169,52 @@ def test_an_import_stopped_while_it_writes_leaves_the_twin_whole_and_says_so(
         assert _state(empty_twin)[1:] == (N, [])
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (read off /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_an_import_killed_while_its_second_process_encodes_leaves_no_process_behind(
+    big_file: Path, empty_twin: Path
+) -> None:
+    """An import encodes in a forked child (twin.encode_worker). Killed with SIGKILL (the OOM killer,
+    systemd after its timeout), it left that child blocked forever on a full pipe, holding copies of
+    the command's stdout and stderr (a caller reading them waited for ever) and, on PostGIS, the
+    killed transaction's connection (the next import waited on its lock). The child now dies with
+    its parent: the caller's pipes reach their end, the twin is as it was, the next import runs."""
+    proc = _import_process(big_file, empty_twin, text=True)
+    children: list[int] = []
+
+    def encoding() -> None:
+        _wait(lambda: bool(children.extend(_children(proc.pid)) or children), "the encoding child", proc)  # type: ignore[arg-type, func-returns-value]
+
+    _stop_when(proc, encoding, signal.SIGKILL)  # communicate(): the pipes reached their end
+    assert proc.returncode == -signal.SIGKILL
+    _wait(lambda: not any(Path(f"/proc/{c}").exists() and "Z" not in _state_of(c) for c in children),
+          "end of the encoding child after its parent was killed", timeout=STOP)  # fmt: skip
+    commits, count, problems = _state(empty_twin)
+    assert problems == [] and (commits, count) in ((0, 0), (1, N)), (commits, count, problems)
+    again = _cli("import", str(big_file), "--layer", PARCELS.name, "--store", str(empty_twin))
+    assert again.returncode == 0, again.stderr
+
+
+def _state_of(pid: int) -> str:
+    """A process's state letter (Z: ended, not yet reaped), "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
 def test_an_import_stopped_before_it_writes_commits_nothing(big_file: Path, empty_twin: Path) -> None:
     """SIGTERM while the file is read and checked (the note on its extra column is printed then):
     the import stops there, says nothing was committed, exit 143."""

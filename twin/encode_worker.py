@@ -55,7 +55,9 @@ def encoded_slices(
         receiving, sending = ctx.Pipe(duplex=False)
         child: BaseProcess | None = None
         try:
-            child = ctx.Process(target=_encode_in_child, args=(adds, slice_size, encode, sending), daemon=True)
+            child = ctx.Process(
+                target=_encode_in_child, args=(adds, slice_size, encode, sending, receiving, os.getpid()), daemon=True
+            )
             child.start()
         except OSError:  # no process to be had (a limit on processes or memory): all encoded here
             child = None
@@ -96,9 +98,20 @@ def _versions(part: Sequence[Change], columns: tuple[list[Any], ...]) -> list[En
     return list(map(EncodedFeature, layers, fids, texts, wkbs, boxes, props, props_json))
 
 
-def _encode_in_child(adds: Sequence[Change], slice_size: int, encode: Encoder, sending: Connection) -> None:
+def _encode_in_child(
+    adds: Sequence[Change], slice_size: int, encode: Encoder, sending: Connection, receiving: Connection, parent: int
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The child dies with its parent, however the parent ends (SIGKILL, the OOM killer): it holds
+    # copies of the parent's descriptors (a PostGIS connection mid-transaction, a server's
+    # listening socket, the command's stdout), which would keep the transaction's locks, the port
+    # and a caller's pipe alive. Linux's prctl does it; the standard library has no call for it.
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent was gone before the line above
+        os._exit(0)
+    # Without the read end here too, a dead parent's pipe has a reader left and send() blocks forever.
+    receiving.close()
     try:
         for i in range(0, len(adds), slice_size):
             part = adds[i : i + slice_size]
@@ -119,3 +132,16 @@ def _encode_in_child(adds: Sequence[Change], slice_size: int, encode: Encoder, s
         return
     finally:
         sending.close()
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the pipe's EOF still ends the child once it sends
+        pass
