@@ -1146,8 +1146,12 @@ _LABELS.update(
         },
         "unit_missed": {"zh": "开幕日未完工 {n}", "en": "{n} missed opening day"},
         # the units table's column title of the count (a zero-width space lets the Chinese wrap after 开幕日:
-        # whole, it ran the printed table past A4's width)
-        "units_missed_head": {"zh": "开幕日\u200b未完工", "en": "Missed opening day"},
+        # whole, it ran the printed table past A4's width; the English "Missed opening day" took three
+        # lines, or with "opening day" kept whole ran the table past it: the page's title says "day")
+        "units_missed_head": {"zh": "开幕日\u200b未完工", "en": "Missed opening"},
+        # the same over the column of their codes, as "Late projects" and "Overdue projects" beside it (the
+        # whole "Missed opening day" took three lines there)
+        "units_missed_projects_head": {"zh": "开幕日\u200b未完工", "en": "Missed projects"},
         "brief_more_missed": {
             "zh": "另有 {n} 项；全部开幕日未完工的工程按责任单位列于：{url}",
             "en": "{n} more; every project that missed opening day, by responsible unit: {url}",
