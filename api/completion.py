@@ -607,7 +607,8 @@ class CompletionFactory:
             landing = landing_date(twin)
             date = landing.on.isoformat()
         _, snap = self._snapshot(twin, who, date, version)
-        rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
+        # (on opening day or after it each unit names its projects that missed it, done since or not)
+        rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by, snap.opening)
         if fmt == "csv":
             return _csv(
                 (unit_row(u) for u in rows), UNIT_COLUMNS, f"units-{snap.on.isoformat()}-{by}.csv", _headers(snap)

@@ -267,13 +267,40 @@ def completion(
 
 
 def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
-    from completion.evidence import late_and_flagged
+    """The late projects, then those their imagery contradicts; on opening day or after it, the
+    projects that missed opening day in the home page's words (completion.rollup.missed_opening_list:
+    still not done, then those reported done since, each with the day), then, apart, the projects
+    their imagery contradicts that did not miss it."""
+    from completion.evidence import flagged_not_late, late_and_flagged
 
-    late = late_and_flagged(snap, flags)
-    if not late:
+    if snap.on >= snap.opening:
+        missed, late, done = snap.missed_opening(), snap.late(), snap.done_since_opening()
+        if not missed:
+            out.print("no project missed opening day")
+        else:
+            out.print(
+                f"[bold]Missed opening day ({len(missed)})[/]: {len(late)} still not done, {len(done)} done since "
+                "— those still not done first, most days late first, then those done since, each with the day it "
+                "was reported done:"
+            )
+            _late_table(out, snap, [*late, *done], flags)
+        # the projects whose imagery contradicts their report, apart: a project that missed opening
+        # day is in the list above, with its imagery
+        codes = {s.project.code for s in missed}
+        disputed = [s for s in flagged_not_late(snap, flags, late) if s.project.code not in codes]
+        if disputed:
+            out.print(f"[bold]Imagery contradicts the report ({len(disputed)})[/]:")
+            _late_table(out, snap, disputed, flags)
+        return
+    rows = late_and_flagged(snap, flags)
+    if not rows:
         out.print("no late projects")
         return
-    out.print(f"[bold]Late projects ({len(late)})[/], most days late first, then those their imagery contradicts:")
+    out.print(f"[bold]Late projects ({len(rows)})[/], most days late first, then those their imagery contradicts:")
+    _late_table(out, snap, rows, flags)
+
+
+def _late_table(out: Console, snap: Snapshot, late: Sequence[ProjectStatus], flags: Mapping[str, str]) -> None:
     table = Table(
         "code",
         "project",
@@ -296,15 +323,19 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
         fc = s.forecast
         st = states[s.project.code]
         last = st.last_report.isoformat() if st.last_report else "never"
+        done = s.done_on
         table.add_row(
             *map(escape, (s.project.code, s.project.name_en, s.project.responsible_unit)),
             escape(s.project.responsible_person or ""),
             _pct(s.percent),
             _pct(s.planned),
-            f"{s.days_late:.1f}",
-            _finish(s),
-            _range(fc.low, fc.high, short),
-            ("[bold red]" if fc.after_opening else "") + _chance(s) + ("[/]" if fc.after_opening else ""),
+            "—" if done else f"{s.days_late:.1f}",
+            # reported done (after opening day: it missed it all the same): the day it was reported done
+            f"done, reported {done.isoformat()}" if done else _finish(s),
+            "—" if done else _range(fc.low, fc.high, short),
+            ("[bold red]missed[/]" if done > snap.opening else "—")
+            if done
+            else ("[bold red]" if fc.after_opening else "") + _chance(s) + ("[/]" if fc.after_opening else ""),
             f"[yellow]{last} (stale)[/]" if st.stale else last,
             f"[bold red]⚑ {escape(flags[s.project.code])}[/]" if s.project.code in flags else "",
         )
@@ -492,20 +523,30 @@ def units(
     if by not in UNIT_GROUPINGS:
         _fail(f"--by {by!r} is not one of {', '.join(UNIT_GROUPINGS)}", EXIT_BAD_INPUT)
     with _reading(store, on, version, land=not as_csv) as (_, snap):
-        rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by)
+        rows = unit_table(snap.statuses, snap.weights, snap.report_states(), by, snap.opening)
         if as_csv:
             _write_csv((unit_row(u) for u in rows), UNIT_COLUMNS)
             return
         out = _out()
         out.print(_heading(snap))
-        table = Table(by, "projects", "reports overdue", "overdue projects", "late", "at risk", "done", "planned %",
-                      "actual %", "± points")  # fmt: skip
+        # on opening day or after it the late ones are those that missed it: each unit's projects that
+        # missed opening day (the home page's headline, traced), still not done then done since (dated)
+        missed_view = snap.on >= snap.opening
+        late_head = ("missed opening day", "missed projects") if missed_view else ("late",)
+        table = Table(by, "projects", "reports overdue", "overdue projects", *late_head, "at risk", "done",
+                      "planned %", "actual %", "± points")  # fmt: skip
         for u in rows:
             style = "bold red" if u.late else ("yellow" if u.reports_overdue else None)
+            if missed_view:
+                done_since = dict(u.done_since)
+                codes = [f"{c} (done {done_since[c]:%m-%d})" if c in done_since else c for c in u.missed_codes or ()]
+                late_cells: tuple[str, ...] = (str(len(codes)), escape(_codes(codes)))
+            else:
+                late_cells = (str(u.late),)
             table.add_row(
                 escape(u.unit if by == "unit" else f"{u.person or NOBODY_NAMED} ({u.unit})"),
                 str(u.projects), f"{u.reports_overdue} / {u.reports_due}", escape(_codes(u.overdue_codes)),
-                str(u.late), str(u.at_risk), str(u.done),
+                *late_cells, str(u.at_risk), str(u.done),
                 f"{u.planned:.1f}", f"{u.actual:.1f}", f"{u.actual - u.planned:+.1f}", style=style,
             )  # fmt: skip
         out.print(table)

@@ -29,7 +29,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from completion.percent import json_percent
-from completion.rollup import roll_up
+from completion.rollup import done_since_opening, missed_opening_list, roll_up
 from completion.settings import CompletionSettings
 from completion.status import ProjectStatus
 
@@ -118,6 +118,11 @@ class UnitRow:
     overdue_codes: tuple[str, ...]
     late_codes: tuple[str, ...]
     at_risk_codes: tuple[str, ...] = ()
+    # read on opening day or after it (None before it): the projects that missed opening day
+    # (completion.rollup.missed_opening_list: those still not done, then those done since), and of
+    # them those reported done since, each with the day it was reported done
+    missed_codes: tuple[str, ...] | None = None
+    done_since: tuple[tuple[str, date], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +143,10 @@ class UnitRow:
             "overdue_projects": list(self.overdue_codes),
             "late_projects": list(self.late_codes),
             "at_risk_projects": list(self.at_risk_codes),
+            # on opening day or after it: the home page's "missed opening day", traced to each unit
+            "missed_opening": None if self.missed_codes is None else len(self.missed_codes),
+            "missed_opening_projects": None if self.missed_codes is None else list(self.missed_codes),
+            "done_since_opening": [{"code": c, "reported_done": d.isoformat()} for c, d in self.done_since],
         }
 
 
@@ -173,9 +182,11 @@ def unit_table(
     weights: Mapping[str, float],
     states: Mapping[str, ReportState],
     by: str = "unit",
+    opening: date | None = None,
 ) -> list[UnitRow]:
     """One row per unit (or per person within a unit): late projects first, then overdue reports,
-    then by unit and person."""
+    then by unit and person. With ``opening`` (the snapshot's opening day), read on it or after it,
+    each row names its projects that missed opening day and those of them done since."""
     groups: dict[tuple[str, str | None], list[ProjectStatus]] = defaultdict(list)
     for s in statuses:
         groups[_group(s, by)].append(s)
@@ -186,6 +197,11 @@ def unit_table(
         overdue = tuple(s.project.code for s in members if states[s.project.code].overdue)
         late = tuple(s.project.code for s in members if s.status == "behind")
         at_risk = tuple(s.project.code for s in members if s.status == "at_risk")
+        missed: tuple[str, ...] | None = None
+        done_since: tuple[tuple[str, date], ...] = ()
+        if opening is not None and members[0].on >= opening:
+            missed = tuple(s.project.code for s in missed_opening_list(members, opening))
+            done_since = tuple((s.project.code, s.done_on) for s in done_since_opening(members, opening) if s.done_on)
         rows.append(
             UnitRow(
                 by=by,
@@ -204,6 +220,8 @@ def unit_table(
                 overdue_codes=overdue,
                 late_codes=late,
                 at_risk_codes=at_risk,
+                missed_codes=missed,
+                done_since=done_since,
             )
         )
     # the projects naming nobody after the unit's named people

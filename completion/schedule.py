@@ -4,6 +4,11 @@ Checkpoints are counted back from opening day: T-0 is opening day itself, T-10 t
 and so on, back to the first checkpoint on or before the earliest planned start. They are local
 dates in Asia/Shanghai.
 
+Reports stay due every 10 days after opening day while a project is not done (completion.accountability
+counts its due checkpoint in whole steps from opening day, either side of it): those checkpoints are
+T+10, T+20, ... (``checkpoints_after``), listed up to the date read, so that a report due on
+2026-12-05 names a listed checkpoint, T+30.
+
 A project's planned percentage at a date follows its planned start and finish:
 
 - ``linear``: the same amount every day, ``100 × x`` where ``x`` is the fraction of the planned
@@ -63,14 +68,15 @@ def earned_schedule_days(start: date, finish: date, percent: float, curve: str =
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A back-scheduled checkpoint: ``days`` before opening day (T-``days``)."""
+    """A back-scheduled checkpoint: ``days`` before opening day (T-``days``); after opening day
+    (a reporting checkpoint, ``days`` negative) T+``-days``."""
 
     days: int
     on: date
 
     @property
     def label(self) -> str:
-        return f"T-{self.days}"
+        return f"T-{self.days}" if self.days >= 0 else f"T+{-self.days}"
 
 
 def checkpoints(opening: date, earliest: date | None = None, every: int = 10) -> list[Checkpoint]:
@@ -84,6 +90,13 @@ def checkpoints(opening: date, earliest: date | None = None, every: int = 10) ->
     return [Checkpoint(i * every, opening - timedelta(days=i * every)) for i in range(k, -1, -1)]
 
 
+def checkpoints_after(opening: date, until: date, every: int = 10) -> list[Checkpoint]:
+    """The reporting checkpoints after opening day up to ``until`` (T+10, T+20, ...), oldest first:
+    the checkpoints a report falls due at after opening day (completion.accountability.due_checkpoint)."""
+    n = max(0, (until - opening).days // every)
+    return [Checkpoint(-i * every, opening + timedelta(days=i * every)) for i in range(1, n + 1)]
+
+
 def checkpoint_label(opening: date, on: date, every: int = 10) -> str | None:
     """ "T-30" when ``on`` is a checkpoint (a multiple of ``every`` days before opening day), else None."""
     days = (opening - on).days
@@ -93,8 +106,10 @@ def checkpoint_label(opening: date, on: date, every: int = 10) -> str | None:
 
 
 def checkpoint_date(opening: date, label: str) -> date:
-    """The date of a checkpoint label such as "T-30" (any whole number of days is accepted)."""
+    """The date of a checkpoint label such as "T-30", or "T+30" after opening day (any whole number
+    of days is accepted)."""
     text = label.strip().upper().replace("T−", "T-")
-    if not text.startswith("T-") or not text[2:].isdigit():
+    if text[:2] not in ("T-", "T+") or not text[2:].isdigit():
         raise ValueError(f"{label!r} is not a checkpoint label such as T-30")
-    return opening - timedelta(days=int(text[2:]))
+    days = int(text[2:])
+    return opening - timedelta(days=days) if text[1] == "-" else opening + timedelta(days=days)

@@ -42,8 +42,24 @@ from completion.expo import opening_among, opening_for, opening_of, state_expos
 from completion.forecast import Pool, pool_checkpoint
 from completion.percent import json_percent
 from completion.register import Project, Register, Report
-from completion.rollup import Group, group_by, key_of, late_list, overall_weights, roll_up
-from completion.schedule import Checkpoint, checkpoint_date, checkpoint_label, checkpoints, planned_percent
+from completion.rollup import (
+    Group,
+    done_since_opening,
+    group_by,
+    key_of,
+    late_list,
+    missed_opening_list,
+    overall_weights,
+    roll_up,
+)
+from completion.schedule import (
+    Checkpoint,
+    checkpoint_date,
+    checkpoint_label,
+    checkpoints,
+    checkpoints_after,
+    planned_percent,
+)
 from completion.settings import CompletionSettings
 from completion.status import SEVERITY, ProjectStatus, evaluate_pooled
 from twin.core import SHANGHAI, Ref, TwinLike
@@ -57,7 +73,8 @@ def today_local() -> date:
 def parse_day(
     text: str | date | None, settings: CompletionSettings, today: date | None = None, twin: TwinLike | None = None
 ) -> date | None:
-    """A date YYYY-MM-DD, a checkpoint label "T-30" of the current expo, or "today" (None passes through).
+    """A date YYYY-MM-DD, a checkpoint label "T-30" (after opening day "T+10") of the current expo, or
+    "today" (None passes through).
 
     The current expo is the one today is measured against, of the register at ``twin``'s head
     (completion.expo; without a twin: VENUE_TWIN_EXPO_YEAR, else today's year)."""
@@ -71,7 +88,7 @@ def parse_day(
             return date.fromisoformat(t)
         except ValueError:
             pass
-    elif re.fullmatch(r"[Tt][-−]\d{1,4}", t):
+    elif re.fullmatch(r"[Tt][-−+]\d{1,4}", t):
         today = today or today_local()
         opening = opening_of(twin, today, settings) if twin is not None else opening_among((), today, settings)
         return checkpoint_date(opening, t)
@@ -144,11 +161,14 @@ class Snapshot:
 
     def missed_opening(self) -> list[ProjectStatus]:
         """The projects that missed opening day, read on it or after it: not reported done by it —
-        still not done on the date read (each of them late: completion.status), or reported done
-        on a day after it. Empty before opening day (a chance of missing it then, not a fact)."""
-        if self.on < self.opening:
-            return []
-        return [s for s in self.statuses if s.status != "done" or (s.done_on is not None and s.done_on > self.opening)]
+        still not done on the date read (each of them late: completion.status), in the late list's
+        order, then those reported done on a day after it (done_since_opening). Empty before opening
+        day (a chance of missing it then, not a fact). completion.rollup.missed_opening_list."""
+        return missed_opening_list(self.statuses, self.opening)
+
+    def done_since_opening(self) -> list[ProjectStatus]:
+        """Of the projects that missed opening day, those reported done since (earliest first)."""
+        return done_since_opening(self.statuses, self.opening)
 
     def groups(self, by: str) -> list[Group]:
         try:
@@ -466,8 +486,10 @@ def snapshot_meta(snap: Snapshot) -> dict[str, Any]:
 
 
 def back_schedule(snap: Snapshot) -> tuple[list[Checkpoint], list[tuple[ProjectStatus, list[float]]]]:
-    """Each project's planned percent at every checkpoint."""
-    cps = snap.checkpoints()
+    """Each project's planned percent at every checkpoint: those counted back from opening day, then
+    the reporting checkpoints after it up to the snapshot's date (T+10, ...: reports stay due at them,
+    completion.accountability, so a report due after opening day is due at a listed checkpoint)."""
+    cps = [*snap.checkpoints(), *checkpoints_after(snap.opening, snap.on, snap.settings.checkpoint_days)]
     rows = [
         (s, [planned_percent(s.project.planned_start, s.project.planned_finish, c.on, s.project.curve) for c in cps])
         for s in snap.statuses
@@ -505,7 +527,7 @@ def resolve_ref(twin: TwinLike, text: str | None, settings: CompletionSettings |
 
 def is_checkpoint(text: str) -> bool:
     """Whether ``text`` names a checkpoint (T-30) rather than a date, time or commit."""
-    return re.fullmatch(r"[Tt][-−]\d{1,4}", text.strip()) is not None
+    return re.fullmatch(r"[Tt][-−+]\d{1,4}", text.strip()) is not None
 
 
 def checkpoint_asof(twin: TwinLike, text: str, settings: CompletionSettings | None = None) -> str:

@@ -105,6 +105,8 @@ TABLE_HEADS = {"zh": ("滞后工程", "逾期未报"), "en": ("Late projects", "
 def brief_tables(text: str, lang: str) -> tuple[str, str]:
     """The page's text of the late table (from its heading to the next), and of the reports missing."""
     heading, next_heading = TABLE_HEADS[lang]
+    if heading not in text:  # on opening day or after it: the projects that missed it, as the home page says
+        heading = i18n.label(lang, "missed_opening_kpi")
     return text[text.index(heading) : text.index(next_heading)], text[text.index(next_heading) :]
 
 
@@ -369,7 +371,7 @@ def test_after_opening_day_a_project_not_done_has_missed_it_not_a_chance_of_it(a
     passed = {p["code"]: p["forecast"]["passed_finish"] for p in projects if p["forecast_passed"]}
     assert any(passed.get(r["code"], "9999") < "2026-11-05" for r in behind)  # the case that read 0%
     assert all(p["missed_opening"] == (p["status"] != "done") for p in projects)
-    langs = (("en", "Late projects", "Reports missing", "missed"), ("zh", "滞后工程", "逾期未报", "已误期"))
+    langs = (("en", "Missed opening day", "Reports missing", "missed"), ("zh", "开幕日未完工", "逾期未报", "已误期"))
     for lang, heading, end, word in langs:
         text = pdf_page(api.get("/brief", params={"date": AFTER_OPENING, "lang": lang}).content)[1]
         table = text[text.index(heading) : text.index(end)]

@@ -96,8 +96,10 @@ def test_checkpoint_labels_and_dates() -> None:
     assert checkpoint_label(OPENING, D("2026-11-15")) is None
     assert checkpoint_date(OPENING, "T-30") == D("2026-10-06")
     assert checkpoint_date(OPENING, "t-100") == D("2026-07-28")
+    # after opening day reports stay due every 10 days: T+10, ... (completion.accountability)
+    assert checkpoint_date(OPENING, "T+10") == D("2026-11-15")
     with pytest.raises(ValueError):
-        checkpoint_date(OPENING, "T+3")
+        checkpoint_date(OPENING, "T*3")
 
 
 # ------------------------------------------------------------------ settings

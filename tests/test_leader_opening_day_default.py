@@ -161,7 +161,7 @@ def test_after_opening_day_the_cli_and_the_briefing_open_on_today(store: Any, to
     r = CliRunner().invoke(app, ["completion", "--store", str(store)])
     assert r.exit_code == 0, r.output
     assert f"Completion on {AFTER} (32 days after opening day)" in r.output, r.output[:800]
-    assert "Showing T-10" not in r.output and "Late projects (12)" in r.output
+    assert "Showing T-10" not in r.output and "Missed opening day (12)" in r.output
     with Twin.open(store) as twin:
         snap = Completion(twin).at(AFTER)
         assert date_note(twin, snap, None, None) is None  # today's paper: no "latest checkpoint" note

@@ -67,7 +67,7 @@ from twin.query import FeatureQuery, run_query
 from web import i18n
 from web.data import area_titles, spatial_layers
 from web.maps import DRAW_LEVELS, STATUS_PATTERNS, draw_level
-from web.panels import evidence_page_url, project_page_url, units_page_url
+from web.panels import evidence_page_url, legend_label, project_page_url, units_page_url
 
 FORMATS = ("pdf", "png")
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png"}
@@ -141,6 +141,9 @@ class BriefFacts:
     surveys_version: Ref | None = None
     # what the page says under its header when its date is not today (date_note)
     note: DateNote | None = None
+    # on opening day or after it, late_row(...) of the projects reported done since (they missed it,
+    # done since: Snapshot.done_since_opening), listed after the late ones under "Missed opening day"
+    done_since: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version: str | None = None) -> BriefFacts:
@@ -179,6 +182,9 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
         layers=layers,
         latest_report=max(dates, default=None),
         surveys_version=sref if sref is not None and sref.seq != snap.ref.seq else None,
+        done_since=[
+            late_row(s, states[s.project.code], messages.get(s.project.code)) for s in snap.done_since_opening()
+        ],
     )
 
 
@@ -1163,7 +1169,10 @@ def _no_projects(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
 
 def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     o = facts.overall
-    page.heading(b, i18n.label(lang, "brief_key_figures"), i18n.label(lang, "projects_n", n=o.projects))
+    count = i18n.label(lang, "projects_n", n=o.projects)
+    if facts.snap.on >= facts.snap.opening:  # the home page's headline: the projects that missed opening day
+        count += f" · {i18n.label(lang, 'missed_opening_kpi')} {len(facts.snap.missed_opening())}"
+    page.heading(b, i18n.label(lang, "brief_key_figures"), count)
     if not o.projects:
         _no_projects(page, b, facts, lang)
         return
@@ -1181,7 +1190,7 @@ def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     for s in i18n.LEGEND_ORDER:
         page.ax.add_patch(Rectangle((cx, cy - 0.6), 3.0, 3.0, color=i18n.STATUS_COLOURS[s], lw=0))
         _hatch_swatch(page.ax, cx, cy - 0.6, 3.0, 3.0, s)
-        page.text(cx + 4.6, cy, i18n.status_label(lang, s), 8.8)
+        page.text(cx + 4.6, cy, legend_label(lang, s, facts.snap.on >= facts.snap.opening), 8.8)
         page.text(b.right, cy, str(o.counts.get(s, 0)), 9.5, bold=True, ha="right")
         cy -= 4.4
     # by area: a bar of the actual percent with a tick at the planned one
@@ -1210,7 +1219,8 @@ def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
             page.text(bar_x + bar_w + 1.5, y, f"⚑{behind}", 8.5, bold=True, colour=i18n.STATUS_COLOURS["behind"])
         page.text(b.right, y, _area_figures(g), 9.2, ha="right")
         y -= step
-    note = f"{i18n.label(lang, 'brief_bar_colour')} · {i18n.label(lang, 'brief_planned_mark')} · ⚑ {i18n.status_label(lang, 'behind')}"
+    flagged = legend_label(lang, "behind", facts.snap.on >= facts.snap.opening)  # after opening day: still not done
+    note = f"{i18n.label(lang, 'brief_bar_colour')} · {i18n.label(lang, 'brief_planned_mark')} · ⚑ {flagged}"
     page.text(bar_x, y + 1.0, page.fit(note, b.right - bar_x, 7.2), 7.2, colour=MUTED)
 
 
@@ -1654,6 +1664,8 @@ def _late_table(
         last = r["last_report_date"] or t("brief_never")
         done = r["percent"] >= 100.0
         forecast = r["forecast_finish"] or "–"
+        # reported done after opening day, read after it: it missed it all the same (the p_late column)
+        missed_done = done and r["code"] in done_since
         if done:  # reported done: the day it was (the forecast's finish), no forecast
             forecast = t("done_reported", date=r["forecast_finish"] or r["last_report_date"] or "–")
         elif r["forecast_passed"] and r["missed_opening"]:
@@ -1666,6 +1678,9 @@ def _late_table(
             # had gone by). Short: a row is one line, and a longer cell left room for fewer rows.
             was = facts.snap.status(r["code"]).forecast.passed
             forecast = t("brief_forecast_passed", date=forecast, was=f"{was:%m-%d}" if was else "")
+        chance = (
+            "–" if r["p_late"] is None or done else t("brief_missed") if r["missed_opening"] else f"{r['p_late']:.0%}"
+        )
         name = r["name_en"] if lang == "en" else r["name_zh"]
         if r["code"] in facts.flagged:  # say what the imagery showed (its code carries the imagery badge)
             # (what the imagery showed, not what was reported: the row's done column says that, and
@@ -1680,14 +1695,19 @@ def _late_table(
             f"{api_percent(r['percent'])} / {api_percent(r['planned_percent'])}",
             "–" if done else i18n.fmt_days(r["days_late"]),
             forecast,
-            # after opening day, not reported done: missed, not a chance (completion.status)
-            "–" if r["p_late"] is None or done else t("brief_missed") if r["missed_opening"] else f"{r['p_late']:.0%}",
+            # after opening day, not reported done: missed, not a chance (completion.status); done since: missed
+            t("brief_missed") if missed_done else chance,
             f"{last} {t('brief_stale_mark')}" if r["stale"] else last,
         ]
 
-    rows = [row(r) for r in facts.late]
+    # on opening day or after it: the projects that missed it (the home page's headline), still not
+    # done then done since, each with the day it was reported done
+    reached = facts.snap.on >= facts.snap.opening
+    done_since = {r["code"] for r in facts.done_since}
+    first = [*facts.late, *facts.done_since]
+    rows = [row(r) for r in first]
     second = [row(r) for r in facts.disputed]
-    stale = [bool(r["stale"]) for r in (*facts.late, *facts.disputed)]
+    stale = [bool(r["stale"]) for r in (*first, *facts.disputed)]
     late_colour, imagery_colour = i18n.STATUS_COLOURS["behind"], IMAGERY_COLOUR
 
     def colour(i: int, j: int) -> str:
@@ -1695,10 +1715,16 @@ def _late_table(
             return late_colour if i < len(rows) else imagery_colour
         return STALE_COLOUR if j == len(columns) - 1 and stale[i] else INK
 
-    links = [link(r["code"]) if link else None for r in (*facts.late, *facts.disputed)]
+    links = [link(r["code"]) if link else None for r in (*first, *facts.disputed)]
     pages = ListPages.of(facts, lang, version, base_url, link is not None)
-    return Table(t("late_projects"), columns, rows, t("late_none"),
-                 lambda n: t("brief_more_late", n=n, url=pages.late), colour,
+    title, empty, more = t("late_projects"), t("late_none"), "brief_more_late"
+    if reached:
+        title = f"{t('missed_opening_kpi')} · {t('still_not_done', n=len(facts.late))}"
+        if facts.done_since:
+            title += f" · {t('done_since_n', n=len(facts.done_since))}"
+        empty, more = t("missed_none"), "brief_more_missed"
+    return Table(title, columns, rows, empty,
+                 lambda n: t(more, n=n, url=pages.late), colour,
                  f"{t('imagery_disagrees')} ({len(second)})", second,
                  lambda n: t("brief_more_imagery_page", n=n, url=pages.imagery),
                  t("imagery_badge"),

@@ -1119,6 +1119,49 @@ _LABELS.update(
 )
 
 
+# The projects that missed opening day named where the home page counts them (its headline's words,
+# missed_opening_kpi and still_not_done): the completion map's panel, the units page, the briefing, the
+# project page (completion.rollup.missed_opening_list: still not done, then done since).
+_LABELS.update(
+    {
+        # the late ones on and after opening day (each not done then missed it): the legends' key of the
+        # red features too
+        "missed_not_done": {"zh": "仍未完工", "en": "Still not done"},
+        "missed_done_since": {"zh": "开幕日后报完工", "en": "Done since opening day"},
+        "done_since_n": {"zh": "开幕日后报完工 {n} 项", "en": "{n} done since"},
+        # a project reported done after opening day: it missed it all the same (its page, the lists)
+        "missed_done_on": {
+            "zh": "开幕日（{opening}）未完工，{date} 报完工",
+            "en": "Missed opening day ({opening}); reported done {date}",
+        },
+        # a unit's project done since opening day, on the units page: its code, then this
+        "done_since_on": {"zh": "{date} 报完工", "en": "done {date}"},
+        "more_missed_n": {"zh": "另有 {n} 项开幕日未完工的工程", "en": "{n} more that missed opening day"},
+        "more_missed_all": {
+            "zh": "按责任单位查看全部开幕日未完工的工程",
+            "en": "every project that missed opening day, by responsible unit",
+        },
+        "missed_none": {"zh": "没有开幕日未完工的工程。", "en": "No project missed opening day."},
+        "units_summary_missed": {
+            "zh": "{late} 个单位有开幕日未完工的工程，{overdue} 个单位逾期未报",
+            "en": "{late} with projects that missed opening day, {overdue} with reports overdue",
+        },
+        "unit_missed": {"zh": "开幕日未完工 {n}", "en": "{n} missed opening day"},
+        # the units table's column title of the count (a zero-width space lets the Chinese wrap after 开幕日:
+        # whole, it ran the printed table past A4's width; the English "Missed opening day" took three
+        # lines, or with "opening day" kept whole ran the table past it: the page's title says "day")
+        "units_missed_head": {"zh": "开幕日\u200b未完工", "en": "Missed opening"},
+        # the same over the column of their codes, as "Late projects" and "Overdue projects" beside it (the
+        # whole "Missed opening day" took three lines there)
+        "units_missed_projects_head": {"zh": "开幕日\u200b未完工", "en": "Missed projects"},
+        "brief_more_missed": {
+            "zh": "另有 {n} 项；全部开幕日未完工的工程按责任单位列于：{url}",
+            "en": "{n} more; every project that missed opening day, by responsible unit: {url}",
+        },
+    }
+)
+
+
 for _status, (_zh, _en) in _COMPLETION_LABELS.items():
     _LABELS[f"status_{_status}"] = {"zh": _zh, "en": _en}
 

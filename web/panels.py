@@ -272,12 +272,13 @@ def completion_panel(
             {
                 "status": status,
                 "colour": i18n.STATUS_COLOURS[status],
-                "label": i18n.status_label(lang, status),
+                "label": legend_label(lang, status, snap.on >= snap.opening),
                 "count": overall.counts.get(status, 0),
             }
             for status in i18n.LEGEND_ORDER
         ],
         "no_project_colour": i18n.NO_PROJECT_COLOUR,
+        "behind_label": legend_label(lang, "behind", snap.on >= snap.opening),
         "stale_behind": sum(1 for s in snap.statuses if s.status == "behind" and states[s.project.code].stale),
     }
 
@@ -315,7 +316,13 @@ def completion_panel(
     # most days behind first, the late list's order
     at_risk = at_risk_list(snap.statuses)
     at_risk_shown = at_risk[:late_limit]
-    boxes = view.project_bounds(twin, [s.project.code for s in (*shown, *flagged_shown, *at_risk_shown)])
+    # on opening day or after it the late list is the projects that missed it and are still not done,
+    # headed as the home page's headline ("Missed opening day"), with those reported done since after
+    # it, each with the day it was reported done: the two add up to the home page's count
+    done_since = snap.done_since_opening()
+    done_since_shown = done_since[:late_limit]
+    codes = [s.project.code for s in (*shown, *flagged_shown, *at_risk_shown, *done_since_shown)]
+    boxes = view.project_bounds(twin, codes)
 
     def item(s: ProjectStatus) -> dict[str, Any]:
         p, state = s.project, states[s.project.code]
@@ -358,6 +365,10 @@ def completion_panel(
     # on opening day or after it a late project not reported done has missed it: stale or not, it is
     # late (the note says its report is old, not that it may not be late)
     ctx["opening_reached"] = snap.on >= snap.opening
+    ctx["missed_total"] = len(snap.missed_opening())  # the home page's headline
+    ctx["done_since"] = [item(s) for s in done_since_shown]
+    ctx["done_since_total"] = len(done_since)
+    ctx["done_since_more"] = len(done_since) - len(done_since_shown)
     ctx["at_risk"] = [item(s) for s in at_risk_shown]
     ctx["at_risk_total"] = len(at_risk)
     ctx["at_risk_more"] = len(at_risk) - len(at_risk_shown)
@@ -366,6 +377,15 @@ def completion_panel(
     ctx["flagged_more"] = len(flagged) - len(flagged_shown)
     ctx["flagged_shown"] = len(flagged_shown)
     return render("panel_completion.html", lang=lang, **ctx)
+
+
+def legend_label(lang: str, status: str, opening_reached: bool) -> str:
+    """A status as a legend keys it: on opening day or after it "behind" is the projects that missed
+    opening day and are still not done (each not done then is behind, completion.status), keyed in the
+    home page's words ("still not done"); else the status's name."""
+    if opening_reached and status == "behind":
+        return i18n.label(lang, "missed_not_done")
+    return i18n.status_label(lang, status)
 
 
 def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> dict[str, Any]:
@@ -396,6 +416,11 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
         # missed with a finish still ahead: the late list says it missed opening day under the forecast
         # (the project page's basis says so already)
         "missed_note": i18n.label(lang, "not_done_by_opening") if fc.missed and not passed and not done else None,
+        # reported done after opening day, read on it or after it: it missed it all the same (the home
+        # page's headline counts it), said beside the day it was reported done
+        "missed_done": i18n.label(lang, "missed_done_on", opening=opening.isoformat(), date=done.isoformat())
+        if done and opening is not None and s.on >= opening and done > opening
+        else None,
         "after_opening": bool(fc.after_opening) and not (passed and fc.missed),
         "after_opening_text": after_opening_words(s, lang, opening),
         "chance": chance,
@@ -478,7 +503,7 @@ def _units(twin: TwinLike, view: CompletionView, lang: str, gcj02: bool) -> dict
     """The per-unit section: /completion/units' table (late projects first, then overdue reports),
     each unit with the extent and features of its projects for the page script to zoom to."""
     snap = view.snapshot
-    rows = unit_table(snap.statuses, snap.weights, snap.report_states(), "unit")
+    rows = unit_table(snap.statuses, snap.weights, snap.report_states(), "unit", snap.opening)
     codes_of: dict[str, list[str]] = {}
     features_of: dict[str, set[str]] = {}
     for s in snap.statuses:
@@ -502,6 +527,8 @@ def _units(twin: TwinLike, view: CompletionView, lang: str, gcj02: bool) -> dict
                 "key": u.key,
                 "name": i18n.unit_name(lang, u.key),
                 "late": u.late,
+                # on opening day or after it: the unit's projects that missed it (None before it)
+                "missed": None if u.missed_codes is None else len(u.missed_codes),
                 "overdue": u.reports_overdue,
                 "due": u.reports_due,
                 "projects": u.projects,
@@ -516,5 +543,6 @@ def _units(twin: TwinLike, view: CompletionView, lang: str, gcj02: bool) -> dict
     return {
         "units": units,
         "units_late": sum(1 for u in rows if u.late),
+        "units_missed": sum(1 for u in rows if u.missed_codes),
         "units_overdue": sum(1 for u in rows if u.reports_overdue),
     }
