@@ -1707,9 +1707,9 @@
         }
       }
       self.fillPrintHead();
-      // The panel's collapsed sections (the completion map's "By responsible unit") print open: a
-      // leader's paper needs them. Those opened here close again after printing.
-      document.querySelectorAll('details.vt-section:not([open])').forEach(function (d) {
+      // The panel's collapsed sections (the completion map's "By responsible unit", its at-risk
+      // projects) print open: a leader's paper needs them. Those opened here close again after printing.
+      document.querySelectorAll('details.vt-section:not([open]), #vt-panel details.vt-at-risk:not([open])').forEach(function (d) {
         d.setAttribute('data-vt-print-opened', '');
         d.open = true;
       });
