@@ -156,3 +156,140 @@ def test_behind_a_proxy_the_paper_prints_the_path_under_the_root_path(store: Any
     text = squashed("".join(pdftotext(r.content)))
     assert "127.0.0.1" not in text
     assert f"/twin/completion/units?f=html&date={AFTER_OPENING}&lang=en" in text, text[-800:]
+
+
+# ---------------------------------------------------------------------------- A4 tables readable
+def words_of(data: bytes, page: int) -> list[tuple[float, float, float, float, str]]:
+    """The words of ``page`` (1-based) with their boxes (x0, y0, x1, y1 in points, y down), as
+    poppler's pdftotext -bbox-layout gives them."""
+    exe = shutil.which("pdftotext")
+    assert exe, "pdftotext (poppler-utils) is needed to read the printed words"
+    xml = subprocess.run(
+        [exe, "-bbox-layout", "-f", str(page), "-l", str(page), "-", "-"], input=data, capture_output=True, check=True
+    ).stdout.decode()
+    return [
+        (float(m[1]), float(m[2]), float(m[3]), float(m[4]), m[5])
+        for m in re.finditer(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>', xml
+        )
+    ]
+
+
+def overlapping(words: list[tuple[float, float, float, float, str]]) -> list[tuple[str, str]]:
+    """The pairs of words whose boxes overlap (by more than half a point each way): one printed
+    over another ("Clover" over "Shanghai Greening")."""
+    out = []
+    for k, (ax0, ay0, ax1, ay1, a) in enumerate(words):
+        for bx0, by0, bx1, by1, b in words[k + 1 :]:
+            if min(ax1, bx1) - max(ax0, bx0) > 0.5 and min(ay1, by1) - max(ay0, by0) > 0.5:
+                out.append((a, b))
+    return out
+
+
+def name_cells(words: list[tuple[float, float, float, float, str]], lang: str) -> dict[str, tuple[str, str]]:
+    """Each listed code's project and unit cells of the late table (its words, squashed, in reading
+    order), read from the words' boxes: the project column from its title's left edge to the unit
+    title's, the unit's to the person title's (the three are left-aligned); a row from its code down
+    to the next word left of the names (the next code, a sub-heading's badge, a "more" line)."""
+    project_title, unit_title = {"en": ("Project", "Responsible"), "zh": ("工程", "责任单位")}[lang]
+    person_title = {"en": "Responsible", "zh": "责任人"}[lang]
+    first_code = min(w[1] for w in words if re.fullmatch(r"[A-Z]{2}-\d\d", w[4]))
+    titles = sorted((w for w in words if w[1] < first_code), key=lambda w: w[0])
+    left = next(w[0] for w in titles if w[4] == project_title)
+    mid = next(w[0] for w in titles if w[4] == unit_title and w[0] > left)
+    right = next(w[0] for w in titles if w[4] == person_title and w[0] > mid)
+    marks = sorted(w[1] for w in words if w[0] < left - 0.5 and w[1] >= first_code - 0.5)
+    out = {}
+    for x0, y0, _, _, code in words:
+        if not (re.fullmatch(r"[A-Z]{2}-\d\d", code) and x0 < left):
+            continue
+        end = min((y for y in marks if y > y0 + 2), default=1e9)
+
+        def cell(a: float, b: float, y0: float = y0, end: float = end) -> str:
+            inside = [w for w in words if a - 0.5 <= w[0] < b - 0.5 and y0 - 1 <= w[1] < end - 1]
+            return squashed("".join(w[4] + " " for w in sorted(inside, key=lambda w: (round(w[1]), w[0]))))
+
+        out[code] = (cell(left, mid), cell(mid, right))
+    return out
+
+
+def half(bilingual: str, lang: str) -> str:
+    """The page's half of a register entry "中文 (English)" or "中文 English"."""
+    m = re.fullmatch(r"(.+?)\s*\(([^()]+)\)", bilingual) or re.fullmatch(r"(\S+)\s+(.+)", bilingual)
+    assert m, bilingual
+    return m[2] if lang == "en" else m[1]
+
+
+@pytest.fixture(scope="module")
+def surveyed(surveyed_twin: Path) -> Iterator[TestClient]:
+    with client(surveyed_twin) as c:
+        yield c
+
+
+@pytest.mark.parametrize("day", [T10, AFTER_OPENING])
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_a4_tables_are_readable_every_name_whole_and_no_word_over_another(
+    surveyed: TestClient, lang: str, day: str
+) -> None:
+    """A4's late table is 186 mm for nine columns. In English the columns that are not names kept
+    their A3 widths and the names had a few mm: "Halls" printed over "NECC Shanghai", the Project
+    title was "…", every name cut to one word; at T-10 the unit was "R…"/"NECC S…". The tables on the
+    second sheet have no word over another, every listed project's name and unit whole (wrapped, not
+    cut: no "…" on the sheet), and every column title whole. The surveyed twin: with the imagery's
+    disputed group (its badge before the code, its note after the name)."""
+    r = surveyed.get("/brief", params={"date": day, "lang": lang, "paper": "a4"})
+    assert r.status_code == 200, r.text[:300]
+    to_png(f"brief-paper-a4-tables-{lang}-{day}", r.content)
+    second = pdftotext(r.content)[1]
+    heads = {"en": ("Late projects", "Reports missing"), "zh": ("滞后工程", "逾期未报")}[lang]
+    words = words_of(r.content, 2)
+    top = next(w[3] for w in words if w[4] == heads[0].split()[0])  # under the late projects' heading
+    bottom = max(w[3] for w in words if w[1] < 800)  # above the footer
+    table_words = [w for w in words if top < w[1] and w[3] < bottom]
+    assert not overlapping(table_words), overlapping(table_words)[:10]
+    assert "…" not in second, [ln for ln in second.splitlines() if "…" in ln]
+    late = second[second.index(heads[0]) : second.index(heads[1])]
+    flat = squashed(late)
+    rows = surveyed.get("/completion/late", params={"date": day}).json()["late"]
+    listed = [row for row in rows if row["code"] in flat]
+    assert listed, late
+    missing_top = next(w[1] for w in table_words if w[4] == heads[1].split()[0])
+    cells = name_cells([w for w in table_words if w[3] < missing_top], lang)
+    for row in listed:  # each listed project's name and unit whole, in its cell
+        name = row["name_en"] if lang == "en" else row["name_zh"]
+        project, unit = cells[row["code"]]
+        assert project.startswith(squashed(name)), (row["code"], name, project)
+        assert unit == squashed(half(row["responsible_unit"], lang)), (row["code"], unit)
+        assert squashed(half(row["responsible_person"], lang)) in flat, (row["code"], late)
+    titles = {
+        "en": ("Code", "Project", "Responsible unit", "Responsible person", "Done / planned", "Days late",
+               "Forecast finish", "Chance late", "Last report"),
+        "zh": ("编号", "工程", "责任单位", "责任人", "完成 / 计划", "滞后天数", "预计完成", "赶不上开幕日的概率", "上次填报"),
+    }[lang]  # fmt: skip
+    first_code = min(w[1] for w in table_words if w[4] == listed[0]["code"])
+    head_words = sorted(w[4] for w in table_words if w[1] < first_code - 1)  # a title may wrap on two lines
+    joined = {a + b for a in [*head_words, ""] for b in head_words}  # a Chinese title broken on two lines
+    for title in titles:
+        assert all(word in joined for word in title.split()), (title, head_words)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_a4_header_and_footer_are_whole(surveyed: TestClient, lang: str) -> None:
+    """A4's header cut the expo's name ("China International Impor…") and its footer the source and
+    the positions' caveat ("Positions are appro…", "Imagery: the surve…"), which A3 prints whole:
+    on each sheet they are whole, on a second line where one does not hold them."""
+    r = surveyed.get("/brief", params={"date": T10, "lang": lang, "paper": "a4"})
+    assert r.status_code == 200, r.text[:300]
+    to_png(f"brief-paper-a4-header-{lang}", r.content)
+    sub = {"en": "National Exhibition and Convention Center (Shanghai) · China International Import Expo",
+           "zh": "国家会展中心（上海）·中国国际进口博览会"}[lang]  # fmt: skip
+    caveat = {"en": "Positions are approximate (about ±150 m) until a surveyed layer is imported.",
+              "zh": "位置为示意（约±150米），待导入测绘图层后更新。"}[lang]  # fmt: skip
+    imagery = {"en": "Imagery: the surveys recorded by twin version", "zh": "航测影像：截至孪生版本"}[lang]
+    for n, text in enumerate(pdftotext(r.content), start=1):
+        assert "…" not in text, (n, [ln for ln in text.splitlines() if "…" in ln])
+        # every word of them printed (a line may wrap beside the days or the date made)
+        printed = squashed(" ".join(w[4] for w in words_of(r.content, n)))
+        for part in (sub, caveat, imagery):
+            for word in part.split() if lang == "en" else re.split(r"[·，。：]", part):
+                assert squashed(word) in printed, (n, word, part)

@@ -618,15 +618,18 @@ def _fitted_tables(
     base_url: str | None,
     late_box: tuple[float, float],
     missing_box: tuple[float, float],
+    narrow: bool = False,
 ) -> tuple[Table, Table]:
     """The late and the overdue tables, each listing as many rows as fit in its box (width, most
     height in mm) in both languages: the zh and the en papers of one meeting list the same projects
-    (English names wrap sooner: 5 of 12 late against 9)."""
+    (English names wrap sooner: 5 of 12 late against 9). ``narrow``: the A4 sheet's tables."""
     late_w, late_most = late_box
     missing_w, missing_most = missing_box
 
     def late_in(language: str) -> Table:
         late = _late_table(facts, language, link, version, base_url)
+        if narrow:  # A4: a name in three lines before an ellipsis, the imagery's note whole in its four
+            return dataclasses.replace(late, name_lines=A4_NAME_LINES, note_lines=A4_NOTE_LINES)
         short = dataclasses.replace(late, note_lines=ROW_LINES)
         # a note's third line left a row out
         return short if short.shown(page, late_w, late_most) > late.shown(page, late_w, late_most) else late
@@ -646,6 +649,10 @@ def _fitted_tables(
 A4_CURVE_H = 62.0
 A4_MISSING_H = 62.0
 A4_FIGURES_H = 72.0
+# On A4 the late table is 186 mm for nine columns: a project's or a unit's name takes a third line
+# rather than being cut, and a disputed project's name with the imagery's note a fourth (its note was
+# cut: "Venue lawns renewal: image…"), the note whole before one more row listed.
+A4_NAME_LINES, A4_NOTE_LINES = 3, 4
 
 
 def _render_a4(
@@ -665,7 +672,7 @@ def _render_a4(
     curve = Box(MARGIN, TOP - A4_CURVE_H, width, A4_CURVE_H)
     late_most = curve.y - GUTTER - bottom - A4_MISSING_H - GUTTER
     late, missing = _fitted_tables(
-        second, facts, lang, link, version, base_url, (width, late_most), (width, A4_MISSING_H)
+        second, facts, lang, link, version, base_url, (width, late_most), (width, A4_MISSING_H), narrow=True
     )
     late_h = min(max(late.height(second, width), MIN_TABLES_H), late_most)
     late_box = Box(MARGIN, curve.y - GUTTER - late_h, width, late_h)
@@ -750,13 +757,21 @@ def _header(page: Page, facts: BriefFacts, lang: str) -> None:
     while big > 16 and page.width(title, big, True) > x1 - x0 - _header_right(page, when, days, big) - 2:
         big -= 0.5
     right_w = _header_right(page, when, days, big)
-    page.text(x0, 277.5, page.fit(title, x1 - x0 - right_w, big, True), big, bold=True)
     sub = f"{i18n.label(lang, 'venue')} · {i18n.label(lang, 'expo')}"
-    page.text(x0, 270.0, page.fit(sub, x1 - x0 - right_w, 10.5), 10.5, colour=MUTED)
-    page.text(x1, 277.5, when, big - 2, bold=True, ha="right")
-    page.text(x1, 270.0, days, 10.5, colour=MUTED, ha="right")
+    # the venue and the expo on two lines when they do not fit on one beside the days (A4 in English:
+    # "China International Impor…"), the header then lifted by a line into the sheet's top margin
+    subs = page.wrap(sub, x1 - x0 - right_w, 10.5, lines=2)
+    lift = (len(subs) - 1) * SUB_LINE_H
+    page.text(x0, 277.5 + lift, page.fit(title, x1 - x0 - right_w, big, True), big, bold=True)
+    for k, line in enumerate(subs):
+        page.text(x0, 270.0 + lift - k * SUB_LINE_H, line, 10.5, colour=MUTED)
+    page.text(x1, 277.5 + lift, when, big - 2, bold=True, ha="right")
+    page.text(x1, 270.0 + lift, days, 10.5, colour=MUTED, ha="right")
     if facts.note is not None:  # under the days, which it qualifies: the completion map's note, as it draws it
         _date_note(page, *facts.note.parts(lang), x0, x1)
+
+
+SUB_LINE_H = 10.5 * 0.3528 * 1.15  # the header's second line of the venue and the expo
 
 
 def _header_right(page: Page, when: str, days: str, big: float) -> float:
@@ -799,8 +814,18 @@ def _footer(page: Page, facts: BriefFacts, lang: str, sheet: tuple[int, int] | N
     left += ("" if lang == "zh" else " ") + i18n.label(lang, "approximate")  # no space after a Chinese full stop
     page.rule(MARGIN, page.w - MARGIN, FOOTER_TOP)
     room = page.w - 2 * MARGIN - page.width(right, 7.5) - 8
-    page.text(MARGIN, FOOTER_TOP - 5, page.fit(left, room, 7.5), 7.5, colour=MUTED)
-    page.text(page.w - MARGIN, FOOTER_TOP - 5, right, 7.5, colour=MUTED, ha="right")
+    # beside the date made on one line, or (A4: "Positions are appro…") on two, the second the sheet's
+    # width under both
+    first = page._broken(left, room, 7.5, False, None)[0]
+    rest = left[len(first) :].strip()
+    lines = [first, page.fit(rest, page.w - 2 * MARGIN, 7.5)] if rest else [page.fit(first, room, 7.5)]
+    y = FOOTER_TOP - 5 + (len(lines) - 1) * FOOT_LINE_H / 2
+    for k, line in enumerate(lines):
+        page.text(MARGIN, y - k * FOOT_LINE_H, line, 7.5, colour=MUTED)
+    page.text(page.w - MARGIN, y, right, 7.5, colour=MUTED, ha="right")
+
+
+FOOT_LINE_H = 7.5 * 0.3528 * 1.25
 
 
 # ---------------------------------------------------------------------------- the map
@@ -1317,6 +1342,10 @@ ROW_LINES = 2  # a cell's lines at most (the last one shortened with an ellipsis
 # its figure and what it measured ("imagery shows 49 % gre…" left a leader guessing)
 NOTE_LINES = 3
 HEAD_SIZE = TABLE_SIZE - 0.6  # column titles
+# a column title's lines at most: on a narrow sheet (A4) a title wider than its column's values wraps
+# ("Responsible / person"), rather than taking their room or being cut to "R…"
+HEAD_LINES = 2
+HEAD_LINE_H = HEAD_SIZE * 0.3528 * 1.25
 CELL_PAD = 1.2  # mm each side of a cell's text
 LINE_H = TABLE_SIZE * 0.3528 * 1.32  # points to mm, with leading
 ROW_PAD = 2.2
@@ -1348,6 +1377,9 @@ class Table:
     second_badge: str = ""
     # each row's link (first group, then second) on its first cell, in the PDF: a project's page
     links: Sequence[str | None] = ()
+    # the most lines of a name (a project's, a unit's): ROW_LINES; on A4 a third (A4_NAME_LINES) when
+    # two lines of the room left to the names cannot hold it, rather than an ellipsis
+    name_lines: int = ROW_LINES
     # the most lines of a second-group row's name with the imagery's note (NOTE_LINES; ROW_LINES when
     # the extra line would leave a row out: every row listed comes before a note's last words)
     note_lines: int = NOTE_LINES
@@ -1376,13 +1408,14 @@ class Table:
             ]
             return max(texts) + 2 * CELL_PAD + 0.2
 
-        def narrowest(j: int, c: Column, lines: int | None = None) -> float:
+        def narrowest(j: int, c: Column, lines: int | None = None, title_lines: int = 1) -> float:
             """The narrowest width that holds each of column ``j``'s values whole in ``lines`` lines
-            (None: the most its cell takes, ``_lines``), and its title on one."""
+            (None: the most its cell takes, ``_lines``), and its title in ``title_lines``."""
             texts = [
-                page.width(c.title, HEAD_SIZE),
+                page.narrowest(c.title, HEAD_SIZE, lines=title_lines),
                 *(
-                    page.narrowest(r[j], TABLE_SIZE, j == 0, lines or self._lines(i, j)) + self._badge_room(page, i, j)
+                    page.narrowest(r[j], TABLE_SIZE, j == 0, lines or self._lines(i, j, wanted=True))
+                    + self._badge_room(page, i, j)
                     for i, r in enumerate(self._all_rows)
                 ),
             ]
@@ -1408,26 +1441,53 @@ class Table:
                     break
                 room += widths[j] - wrapped[j]
                 widths[j] = wrapped[j]
+        if need > room:
+            # a narrow sheet (A4 portrait, 186 mm for nine columns): still short, every column that is
+            # not a name or the code narrows to its values in two lines ("69.0% / / 100.0%") under its title in
+            # two lines (HEAD_LINES), the one that gives most first. Else the names had a few mm each:
+            # "Halls" printed over the unit beside it, "Responsible unit" as "R…", the project's title "…"
+            narrow = {
+                j: min(widths[j], narrowest(j, c, ROW_LINES if j else 1, HEAD_LINES))
+                for j, c in enumerate(self.columns)
+                if not c.flex
+            }
+            for j in sorted(narrow, key=lambda j: narrow[j] - widths[j]):
+                if need <= room:
+                    break
+                room += widths[j] - narrow[j]
+                widths[j] = narrow[j]
         wanted = {j: natural(j, self.columns[j]) for j in flex}
+        # no name narrower than its widest word (and its title's, in two lines) when the room allows:
+        # a word wider than its column prints over the next one
+        floors = {j: narrowest(j, self.columns[j], 1 << 10, HEAD_LINES) for j in flex}
+        if sum(floors.values()) > room:
+            floors = dict.fromkeys(flex, 0.0)
         if sum(wanted.values()) > room and len(flex) == 2:
             # two names that do not both fit on a line (a project with the imagery's note, a unit):
             # split their room so that the fewest cells are cut short, then the rows are the fewest
             # lines (in proportion to their widest values, one long note took the unit's room:
             # "State Grid Shanghai Ele…")
-            first = self._split(page, room, flex[0], flex[1], wanted[flex[0]] / sum(wanted.values()))
+            first = self._split(
+                page, room, flex[0], flex[1], wanted[flex[0]] / sum(wanted.values()), (floors[flex[0]], floors[flex[1]])
+            )
             widths[flex[0]], widths[flex[1]] = first, room - first
         elif sum(wanted.values()) > room:
+            spare = room - sum(floors.values())
+            over = {j: max(0.0, wanted[j] - floors[j]) for j in flex}
             for j in flex:
-                widths[j] = room * wanted[j] / sum(wanted.values())
+                widths[j] = floors[j] + spare * over[j] / (sum(over.values()) or 1.0)
         else:  # every name fits: the room left over goes to them as designed
             extra, designed = room - sum(wanted.values()), sum(widths[j] for j in flex)
             for j in flex:
                 widths[j] = wanted[j] + extra * widths[j] / designed
         return widths
 
-    def _split(self, page: Page, room: float, a: int, b: int, proportional: float) -> float:
+    def _split(
+        self, page: Page, room: float, a: int, b: int, proportional: float, floors: tuple[float, float] = (0.0, 0.0)
+    ) -> float:
         """Column ``a``'s width of the ``room`` columns ``a`` and ``b`` share: of the splits from
-        15 % to 85 %, the one with the fewest cells longer than ROW_LINES lines (a second-group
+        15 % to 85 % that leave each at least its floor (its widest word: ``floors``), and those
+        floors' own splits, the one with the fewest cells longer than ROW_LINES lines (a second-group
         row's ``a`` cell counted after the others), then the fewest lines in all, then the nearest
         to ``proportional``. Lines are counted from each word's width
         (the cells are then wrapped by Page.wrap, measured as drawn)."""
@@ -1445,10 +1505,12 @@ class Table:
                     line += w
             return n
 
-        best: tuple[tuple[int, int, int, float], float] | None = None
-        for k in range(6, 35):
-            wa = room * k / 40
-            cut = cut_note = total = 0
+        best: tuple[tuple[int, int, int, int, float], float] | None = None
+        low, high = floors[0], room - floors[1]
+        for wa in [low, high, *(room * k / 40 for k in range(6, 35))]:
+            if not low <= wa <= high:
+                continue
+            cut = cut_note = third = total = 0
             for i in range(len(rows)):
                 la = lines(words[a][i], wa - 2 * CELL_PAD - self._badge_room(page, i, a))
                 lb = lines(words[b][i], room - wa - 2 * CELL_PAD - self._badge_room(page, i, b))
@@ -1457,19 +1519,24 @@ class Table:
                 if i >= len(self.rows):
                     cut_note += max(0, la - self._lines(i, a))
                 else:
-                    cut += max(0, la - ROW_LINES)
-                cut += max(0, lb - ROW_LINES)
-                total += max(min(la, self._lines(i, a)), min(lb, ROW_LINES))
-            key = (cut, cut_note, total, abs(k / 40 - proportional))
+                    cut += max(0, la - self.name_lines)
+                    third += la > ROW_LINES
+                cut += max(0, lb - self.name_lines)
+                third += lb > ROW_LINES
+                total += max(min(la, self._lines(i, a)), min(lb, self.name_lines))
+            key = (cut, cut_note, third, total, abs(wa / room - proportional))
             if best is None or key < best[0]:
                 best = (key, wa)
         return best[1] if best is not None else room * proportional
 
-    def _lines(self, i: int, j: int) -> int:
-        """The most lines row ``i``'s cell ``j`` takes: NOTE_LINES for a second-group row's name (with
-        the imagery's note, when the group carries the imagery badge), else ROW_LINES."""
+    def _lines(self, i: int, j: int, wanted: bool = False) -> int:
+        """The most lines row ``i``'s cell ``j`` takes: ``note_lines`` for a second-group row's name
+        (with the imagery's note, when the group carries the imagery badge), ``name_lines`` for
+        another name (``wanted``: the lines a name is wanted in, ROW_LINES), else ROW_LINES."""
         first_name = next((k for k, c in enumerate(self.columns) if c.flex), -1)
-        return self.note_lines if self.second_badge and i >= len(self.rows) and j == first_name else ROW_LINES
+        if self.second_badge and i >= len(self.rows) and j == first_name:
+            return self.note_lines
+        return self.name_lines if self.columns[j].flex and not wanted else ROW_LINES
 
     def _badge_room(self, page: Page, i: int, j: int) -> float:
         """The room row ``i``'s cell ``j`` gives a badge before its text: the second group's codes."""
@@ -1527,11 +1594,24 @@ class Table:
         h = sum(heights[:n1]) + (SUB_HEAD_H + sum(heights[first : first + n2]) if n2 else 0.0)
         return h + more_h * ((n1 < first) + (n2 < second))
 
+    def _titles(self, page: Page, widths: Sequence[float]) -> list[list[str]]:
+        """Each column's title in its lines (HEAD_LINES at most)."""
+        return [
+            page.wrap(c.title, w - 2 * CELL_PAD, HEAD_SIZE, lines=HEAD_LINES)
+            for c, w in zip(self.columns, widths, strict=True)
+        ]
+
+    def _head_extra(self, page: Page, widths: Sequence[float]) -> float:
+        """The height the column titles take beyond one line (a title wrapped on a narrow sheet)."""
+        return (max((len(t) for t in self._titles(page, widths)), default=1) - 1) * HEAD_LINE_H
+
     def counts(self, page: Page, width: float, height: float) -> tuple[int, int]:
         """How many rows of each group the table draws in a box ``width`` by ``height`` mm."""
-        cells = self._cells(page, self._widths(page, width))
+        widths = self._widths(page, width)
+        cells = self._cells(page, widths)
         heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
-        return self._shown(heights, height - HEADING_H - 4.0 - 2.2, self._more_h(page, width))
+        room = height - HEADING_H - 4.0 - 2.2 - self._head_extra(page, widths)
+        return self._shown(heights, room, self._more_h(page, width))
 
     def shown(self, page: Page, width: float, height: float) -> int:
         """How many rows (of both groups) the table draws in a box ``height`` mm tall (as draw does)."""
@@ -1540,12 +1620,13 @@ class Table:
     def height(self, page: Page, width: float) -> float:
         """The height every row (up to ``limit``) needs, with the second group's sub-heading and the
         "more" lines, plus a line spare."""
-        cells = self._cells(page, self._widths(page, width))
+        widths = self._widths(page, width)
+        cells = self._cells(page, widths)
         heights = [max(1, *(len(c) for c in row)) * LINE_H + ROW_PAD for row in cells]
         cap1, cap2 = self.limit or (len(self.rows), len(self.second_rows))
         more_h = self._more_h(page, width)
         rows = self._needed(heights, min(cap1, len(self.rows)), min(cap2, len(self.second_rows)), more_h)
-        return TABLE_HEAD_H + max(rows, LINE_H + ROW_PAD) + more_h
+        return TABLE_HEAD_H + self._head_extra(page, widths) + max(rows, LINE_H + ROW_PAD) + more_h
 
     def draw(self, page: Page, b: Box) -> None:
         page.heading(b, self.title, f"({len(self.rows)})")
@@ -1555,10 +1636,14 @@ class Table:
         widths = self._widths(page, b.w)
         xs = [b.x + sum(widths[:i]) for i in range(len(widths))]
         y = b.top - HEADING_H - 4.0
-        for c, x, w in zip(self.columns, xs, widths, strict=True):
+        titles = self._titles(page, widths)
+        extra = self._head_extra(page, widths)
+        for c, x, w, lines in zip(self.columns, xs, widths, titles, strict=True):
             tx = x + w - CELL_PAD if c.align == "right" else x + CELL_PAD
-            page.text(tx, y, page.fit(c.title, w - 2 * CELL_PAD, HEAD_SIZE), HEAD_SIZE, colour=MUTED, ha=c.align)
-        y -= 2.2
+            top = y - extra + (len(lines) - 1) * HEAD_LINE_H  # the titles' last lines on one line
+            for k, line in enumerate(lines):
+                page.text(tx, top - k * HEAD_LINE_H, line, HEAD_SIZE, colour=MUTED, ha=c.align)
+        y -= extra + 2.2
         page.rule(b.x, b.right, y)
         if not self.rows:
             page.text(b.x + 1.2, y - 6.5, self.empty, TABLE_SIZE + 0.6, colour=MUTED)

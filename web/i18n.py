@@ -608,6 +608,13 @@ _LABELS: dict[str, dict[str, str]] = {
         "en": "Map: arrow keys move, + and − zoom, Enter shows what lies under the centre cross",
     },
     "basemap": {"zh": "底图", "en": "Basemap"},
+    # the completion map printed from a small window (venue-map.js, beforeprint): laid out again at the
+    # printed size, its imagery's tiles would print half loaded, so it prints without them and says so
+    "print_imagery_left_out": {
+        "zh": "航测影像未打印：从小窗口打印时影像尚未按纸面大小载入。需要影像请在更宽的窗口中打印。",
+        "en": "Survey imagery not printed: from a small window it is not loaded at the paper's size. "
+        "Print from a wider window to include it.",
+    },
     "survey_orthophoto": {"zh": "正射影像", "en": "Orthophoto"},
     "survey_layer": {"zh": "{kind} {date}", "en": "{kind} {date}"},
     "survey_basemap_group": {"zh": "航测影像", "en": "Survey imagery"},

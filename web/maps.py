@@ -294,7 +294,7 @@ PAGE_LABELS = (
     "deleted", "modified_old", "check_ok", "check_missing", "check_invalid", "play", "pause", "yes", "no",
     "status_done", "status_on_track", "status_at_risk", "status_behind", "status_not_started", "zoom_in", "zoom_out", "north", "layer_list", "map_keys",
     "stale", "stale_never", "imagery", "imagery_badge", "project_open",
-    "level_0m", "level_16m",
+    "level_0m", "level_16m", "print_imagery_left_out",
 )  # fmt: skip
 
 

@@ -142,6 +142,15 @@
     this._drawLegend();
   };
 
+  /* The groups' layers on the map now that draw tiles (not an exported page's one image each):
+     what printing from a small window leaves out (venue-map.js, beforeprint). */
+  VT.Imagery.prototype.tiledShown = function () {
+    var self = this;
+    return Object.keys(this.groups).map(function (key) { return self.groups[key].layer; }).filter(function (layer) {
+      return self.map.hasLayer(layer) && (layer.parts || [layer]).some(function (p) { return p instanceof L.TileLayer; });
+    });
+  };
+
   /* Which survey each group shows now, and whether it is on the map (for tests and the panel). */
   VT.Imagery.prototype.state = function () {
     var self = this,

@@ -1689,6 +1689,16 @@
         self.printing = true; // the venue layers keep their canvases (VenueLayer._onMoveEnd)
         map.invalidateSize({ pan: true });
         if (redraw) {
+          // The survey imagery's tiles at the printed box's size and zoom are not loaded yet, and
+          // Chromium paints the page for paper as soon as beforeprint returns: the orthophoto printed
+          // as patches of the window's tiles and blank squares. Keeping the window's zoom would not
+          // do (the printed box is larger than the window's map: tiles beyond its view are not loaded
+          // either, and the venue would print small). So this path prints the venue without the
+          // imagery, the same on every print, and the print head says so (afterprint puts it back).
+          printed.hidden = self.imagery ? self.imagery.tiledShown() : [];
+          printed.hidden.forEach(function (l) {
+            map.removeLayer(l);
+          });
           // the venue as the page opens on it (config.bounds), else what the window showed
           var b = config.bounds;
           map.fitBounds(b ? [[b[1], b[0]], [b[3], b[2]]] : view, { padding: [10, 10], animate: false });
@@ -1707,9 +1717,13 @@
         }
       }
       self.fillPrintHead();
-      // The panel's collapsed sections (the completion map's "By responsible unit") print open: a
-      // leader's paper needs them. Those opened here close again after printing.
-      document.querySelectorAll('details.vt-section:not([open])').forEach(function (d) {
+      var head = document.getElementById('vt-print-head');
+      if (head && printed && printed.hidden && printed.hidden.length && self.labels.print_imagery_left_out) {
+        L.DomUtil.create('div', 'vt-print-foot vt-print-no-imagery', head).textContent = self.labels.print_imagery_left_out;
+      }
+      // The panel's collapsed sections (the completion map's "By responsible unit", its at-risk
+      // projects) print open: a leader's paper needs them. Those opened here close again after printing.
+      document.querySelectorAll('details.vt-section:not([open]), #vt-panel details.vt-at-risk:not([open])').forEach(function (d) {
         d.setAttribute('data-vt-print-opened', '');
         d.open = true;
       });
@@ -1726,6 +1740,9 @@
         box.style.setProperty('height', printed.size.y + 'px', 'important');
         self.printing = false;
         map.invalidateSize({ pan: true });
+        (printed.hidden || []).forEach(function (l) {
+          l.addTo(map);
+        });
         map.setView(printed.center, printed.zoom, { animate: false });
         printed = null;
       }
