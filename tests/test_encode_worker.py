@@ -136,6 +136,50 @@ def test_a_failure_while_the_child_encodes_writes_nothing_and_ends_the_child(
 
 
 @needs_cores
+def test_a_store_that_fails_part_way_ends_a_child_still_encoding_at_once(
+    make_twin, child_marks: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The store fails after the first slice while the child is at work on the next (here: stuck
+    for ever): the child is ended before the failure reaches the caller, not when the collector
+    (paused for a big commit) gets to the abandoned generator, holding the parent's descriptors
+    meanwhile."""
+    import multiprocessing
+    import threading
+
+    me = os.getpid()
+    encode = twin.core.encode_changes
+    calls: list[int] = []
+
+    def stuck_after_one(changes: Any) -> Any:
+        calls.append(1)
+        if os.getpid() != me and len(calls) > 1:
+            threading.Event().wait()  # the child never finishes its second slice
+        return encode(changes)
+
+    monkeypatch.setattr(twin.core, "encode_changes", stuck_after_one)
+    t = make_twin()
+    monkeypatch.setattr(t.store, "streams_versions", True)
+    apply_streamed = t.store.apply_streamed
+    children: list[Any] = []
+
+    def failing(parent: Any, changes: Any, added: Any, commit: Any) -> Any:
+        def slices() -> Any:
+            parts = iter(added)
+            yield next(parts)
+            children.extend(multiprocessing.active_children())
+            raise RuntimeError("the disk filled up after the first slice")
+
+        return apply_streamed(parent, changes, slices(), commit)
+
+    monkeypatch.setattr(t.store, "apply_streamed", failing)
+    with pytest.raises(RuntimeError, match="first slice") as failed:
+        t.commit(big_import(), author="a", message="broken", time=at(0))
+        # (the assertions below run while `failed` holds the traceback and its frames)
+    assert children and not any(c.is_alive() for c in children), children
+    assert t.head() is None and failed.value is not None
+
+
+@needs_cores
 def test_a_geopackage_twin_written_in_slices_reads_whole(tmp_path: Path, child_marks: Path):
     """The GeoPackage store's own streamed writes (rows a slice at a time, its R-trees packed at the
     end): bbox reads, the mirror table a GIS opens and its extent hold every feature; fsck passes."""

@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import logging
 import re
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from datetime import time as dt_time
@@ -812,12 +812,14 @@ class Twin:
         made: list[StoredChange] = []
         digests: list[str] = []  # made with each slice, while the store writes the one before
 
-        def slices() -> Iterator[list[StoredChange]]:
-            for encoded, their_digests in encoded_slices(adds, _STREAM_SLICE, encode_changes):
-                made_now = [StoredChange(e.layer, "add", e.feature_id, e) for e in encoded]
-                made.extend(made_now)
-                digests.extend(their_digests)
-                yield made_now
+        def slices() -> Generator[list[StoredChange], None, None]:
+            # closed as soon as the store is done with it, or fails: the encoder's child ends with it
+            with contextlib.closing(encoded_slices(adds, _STREAM_SLICE, encode_changes)) as encoding:
+                for encoded, their_digests in encoding:
+                    made_now = [StoredChange(e.layer, "add", e.feature_id, e) for e in encoded]
+                    made.extend(made_now)
+                    digests.extend(their_digests)
+                    yield made_now
 
         def commit() -> CommitInfo:
             every = [*stored, *made]
@@ -825,7 +827,8 @@ class Twin:
             cid = stored_commit_id(parent, author, message, when, every, [*stored_digests, *digests])
             return CommitInfo(cid, (head.seq if head else 0) + 1, parent, author, message, when, counts_of(every))
 
-        return self.store.apply_streamed(parent, stored, slices(), commit)
+        with contextlib.closing(slices()) as parts:  # a store that fails part way: the encoder stops here
+            return self.store.apply_streamed(parent, stored, parts, commit)
 
     def _check_codes(
         self, stored: Sequence[StoredChange], schemas: dict[str, LayerSchema], head_seq: int, since: int | None

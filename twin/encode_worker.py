@@ -16,18 +16,19 @@ out), and it never touches the store: it leaves by os._exit, as multiprocessing'
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from twin.encoding import version_digest
 from twin.model import Change, EncodedFeature
 
+SLICE_TIMEOUT = 120.0  # seconds the parent waits for a slice before it encodes the rest itself
 Encoder = Callable[[Sequence[Change]], "list[EncodedFeature | None]"]  # twin.encoding.encode_changes
 
 
@@ -35,7 +36,7 @@ def _worth_a_process(n: int, slice_size: int) -> bool:
     from twin.settings import settings
 
     return (
-        settings().encode_worker == 1
+        settings().encode_worker
         and n > slice_size  # one slice: nothing to overlap with
         # Linux: fork is safe here (macOS's system libraries are not fork-safe; Windows has none)
         and sys.platform == "linux"
@@ -46,7 +47,7 @@ def _worth_a_process(n: int, slice_size: int) -> bool:
 
 def encoded_slices(
     adds: Sequence[Change], slice_size: int, encode: Encoder
-) -> Iterator[tuple[list[EncodedFeature], list[str]]]:
+) -> Generator[tuple[list[EncodedFeature], list[str]], None, None]:
     """The adds (each with a feature) encoded by `encode`, `slice_size` at a time, in order: each
     slice's versions and the SHA-256 digests of their bytes (what the commit id is made of)."""
     start = 0
@@ -63,7 +64,11 @@ def encoded_slices(
             child = None
         sending.close()  # the child's end: EOF here once the child is gone
         try:
-            while start < len(adds):
+            while start < len(adds) and child is not None:
+                # A slice takes the child tens of milliseconds; one that takes minutes is a child stuck
+                # (on a lock another thread of the parent held when it forked): encoded here instead.
+                if not receiving.poll(SLICE_TIMEOUT):
+                    break
                 try:
                     columns = receiving.recv()
                 except (EOFError, OSError):
@@ -85,8 +90,7 @@ def encoded_slices(
 
 
 def _digests(encoded: Sequence[EncodedFeature]) -> list[str]:
-    sha256 = hashlib.sha256
-    return [sha256(e.geojson).hexdigest() for e in encoded]
+    return [version_digest(e.geojson) for e in encoded]
 
 
 def _versions(part: Sequence[Change], columns: tuple[list[Any], ...]) -> list[EncodedFeature]:
@@ -107,6 +111,8 @@ def _encode_in_child(
     # copies of the parent's descriptors (a PostGIS connection mid-transaction, a server's
     # listening socket, the command's stdout), which would keep the transaction's locks, the port
     # and a caller's pipe alive. Linux's prctl does it; the standard library has no call for it.
+    # (It fires when the forking thread ends: that thread waits in encoded_slices until the child
+    # is done or killed, so the two end together.)
     _die_with_parent()
     if os.getppid() != parent:  # the parent was gone before the line above
         os._exit(0)

@@ -148,8 +148,8 @@ class TwinSettings(VenueSettings):
     shapefile_zip_max_mb: int = Field(default=8192, ge=1)
     # A big commit (an import of many features) encodes its new features in a second process
     # while this one writes the ones before (twin.encode_worker): 1 uses it where the machine has
-    # a second CPU for it, 0 encodes in this process.
-    encode_worker: int = Field(default=1, ge=0, le=1)
+    # a second CPU for it, 0 (false) encodes in this process.
+    encode_worker: bool = True
 
     @field_validator("store", mode="before")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from twin.encoding import format_time, parse_time
 from twin.errors import BadInput, Conflict
-from twin.model import CommitInfo, EncodedFeature, LayerSchema, StoredChange
+from twin.model import CommitInfo, EncodedFeature, LayerSchema, StoredChange, by_layer
 from twin.qgis import Presentation
 from twin.schema import schema_change
 
@@ -70,6 +70,16 @@ def check_head(head: Sequence[Any] | None, parent: str | None, time: datetime | 
     if seq is not None and seq != head_seq + 1:
         raise Conflict(f"commit number {seq} does not follow the head {head_seq}")
     return int(head_seq)
+
+
+def streamed_adds(part: Sequence[StoredChange], schemas: Mapping[str, LayerSchema]) -> dict[str, list[StoredChange]]:
+    """A slice of a streamed commit by layer (by_layer), refused unless every change is an add to a
+    layer of `schemas`: what apply_streamed takes from its caller."""
+    grouped = by_layer(part)
+    for layer, chs in grouped.items():
+        if layer not in schemas or any(ch.op != "add" for ch in chs):
+            raise BadInput(f"a streamed slice holds what is not an add to a layer ({layer!r})")
+    return grouped
 
 
 class Store(ABC):

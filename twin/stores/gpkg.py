@@ -48,7 +48,7 @@ from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, Store
 from twin.qgis import Presentation, project_qgz, style_qml, style_sld
 from twin.schema import check_schema, encode_schema
 from twin.stores import rtree_bulk
-from twin.stores.base import BBox, ExportRow, Page, SchemaWrites, Store, VersionRow, check_head
+from twin.stores.base import BBox, ExportRow, Page, SchemaWrites, Store, VersionRow, check_head, streamed_adds
 from twin.stores.read_index import INLINE_MAX, LayerReadIndex, estimated_bytes
 
 log = logging.getLogger(__name__)
@@ -764,9 +764,7 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
             indexing: dict[str, _Indexing] = {}
             with contextlib.ExitStack() as lifted:
                 for part in added:
-                    for layer, chs in by_layer(part).items():
-                        if layer not in schemas or any(ch.op != "add" for ch in chs):
-                            raise BadInput(f"a streamed slice holds what is not an add to a layer ({layer!r})")
+                    for layer, chs in streamed_adds(part, schemas).items():
                         if layer not in indexing:
                             # Lifted for the whole stream: once per slice would be DDL per slice.
                             lifted.enter_context(_guards_lifted(c, layer, BULK_ROWS))
@@ -902,7 +900,6 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
                 for k, (v, op) in enumerate(zip(new, ops, strict=True))
             ],
         )
-        indexing.versions.extend(new)
         if schema.spatial:
             indexing.version_boxes.add(start, new)
         self._write_mirror(c, schema, new, ops, indexing.mirror_boxes)
@@ -915,10 +912,10 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
             return
         indexing.version_boxes.insert(c, "twin_version_rtree", (lid, seq))
         indexing.mirror_boxes.insert(c, f"rtree_{layer}_geom")
-        self._update_extent(c, layer, lid, seq, indexing.versions)
+        self._update_extent(c, layer, lid, seq, indexing.version_boxes.boxes)
 
     @staticmethod
-    def _update_extent(c: sqlite3.Connection, layer: str, lid: int, seq: int, new: list[EncodedFeature]) -> None:
+    def _update_extent(c: sqlite3.Connection, layer: str, lid: int, seq: int, new_boxes: list[BBox]) -> None:
         """Keep the layer's gpkg_contents extent exact (the exact bounds of its current features)
         without scanning the layer on every commit.
 
@@ -927,7 +924,7 @@ class GeoPackageStore(Store, SchemaWrites[sqlite3.Connection]):
         """
         row = c.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name=?", (layer,)).fetchone()
         old = None if row is None or row[0] is None else row
-        boxes = [v.bbox for v in new if v.bbox is not None]
+        boxes = list(new_boxes)  # the new versions'
         if old is not None:
             gone = c.execute(
                 "SELECT min(minx), min(miny), max(maxx), max(maxy) FROM twin_versions WHERE to_seq=? AND layer_id=?",
@@ -1573,10 +1570,9 @@ class _Boxes:
 
 @dataclass
 class _Indexing:
-    """What a layer's written rows still need: their R-tree entries, and the extent (widened by the
-    new versions)."""
+    """What a layer's written rows still need: their R-tree entries (the versions' boxes also widen
+    the layer's extent)."""
 
-    versions: list[EncodedFeature] = field(default_factory=list)
     version_boxes: _Boxes = field(default_factory=_Boxes)
     mirror_boxes: _Boxes = field(default_factory=_Boxes)
 

@@ -47,7 +47,7 @@ from twin.errors import BadInput, Conflict, Corrupt, NotFound, StoreUnavailable
 from twin.model import SCHEMA_ID, CommitInfo, EncodedFeature, LayerSchema, StoredChange, by_layer
 from twin.schema import check_schema, encode_schema
 from twin.stores import MIGRATE_LOCK_TIMEOUT
-from twin.stores.base import BBox, ExportRow, Page, SchemaWrites, Store, VersionRow, check_head
+from twin.stores.base import BBox, ExportRow, Page, SchemaWrites, Store, VersionRow, check_head, streamed_adds
 from twin.stores.gpkg import bbox_geometry
 from twin.tiles import lonlat_bbox
 
@@ -875,9 +875,7 @@ class PostGISStore(Store, SchemaWrites[psycopg.Connection[Any]]):
             def versions() -> Iterator[tuple[int, str | None, list[StoredChange]]]:
                 yield from new
                 for part in added:
-                    for layer, chs in by_layer(part).items():
-                        if layer not in schemas or any(ch.op != "add" for ch in chs):
-                            raise BadInput(f"a streamed slice holds what is not an add to a layer ({layer!r})")
+                    for layer, chs in streamed_adds(part, schemas).items():
                         totals[layer] = totals.get(layer, 0) + len(chs)
                         yield lids[layer], schemas[layer].code_field, chs
 
