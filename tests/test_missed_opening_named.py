@@ -60,6 +60,47 @@ def test_the_snapshot_names_those_done_since(late_done: Path, today: Callable[[s
         assert Completion(twin).at(BEFORE).done_since_opening() == []
 
 
+@pytest.fixture(scope="module")
+def late_start(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A register of opening day 2026-11-05 (VENUE_TWIN_EXPO_YEAR=2026: by the register alone, E would
+    prepare for the next expo, completion.expo): A reported done on 11-20 (after opening day), B not
+    done (40 %), E planned to start on 12-20, after the date read (2026-12-07), no report."""
+    path = tmp_path_factory.mktemp("missed-late-start") / "register.gpkg"
+    records = [project_record(code, "2026-09-01", "2026-10-20") for code in ("A", "B")]
+    records.append(project_record("E", "2026-12-20", "2027-01-20"))
+    with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
+        save_projects(twin, records, author="coordinator", message="Register", time=noon("2026-08-20"))
+        for code, pct, day in (("A", 50, "2026-10-10"), ("B", 40, "2026-10-10"), ("A", 100, "2026-11-20")):
+            report_progress(twin, ProgressReport(code, pct, D(day)), reporter=f"r.{code}", time=noon(day))
+    return path
+
+
+def test_a_project_planned_to_start_after_the_date_read_missed_opening_day_and_is_still_not_done(
+    late_start: Path, today: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read after opening day, E (planned to start after the date read) was not done by opening day:
+    it missed it (its forecast says so: missed, p_late 1), and it is still not done, late as the home
+    page, the panel, the units page and the CLI count "still not done". It was classed not started
+    while counted as missed, so the home page said "3 missed opening day · 1 still not done" beside 1
+    done since."""
+    monkeypatch.setenv("VENUE_TWIN_EXPO_YEAR", "2026")
+    today(AFTER)
+    with Twin.open(late_start) as twin:
+        snap = Completion(twin).at(AFTER)
+        assert snap.opening == D("2026-11-05")
+        e = snap.status("E")
+        assert e.forecast.missed and e.status == "behind", e.status
+        assert sorted(s.project.code for s in snap.late()) == ["B", "E"]
+        assert snap.missed_opening() == [*snap.late(), *snap.done_since_opening()]
+        assert [s.project.code for s in snap.done_since_opening()] == ["A"]
+        assert snap.overall().counts["not_started"] == 0
+        # before opening day E is not started, as it was
+        assert Completion(twin).at(BEFORE).status("E").status == "not_started"
+    with client(late_start) as c:
+        home = c.get("/maps", params={"lang": "en"}).text
+    assert 'data-kpi="missed" data-value="3" data-not-done="2"' in home
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_panel_names_the_projects_that_missed_opening_day(
     late_done: Path, today: Callable[[str], None], lang: str
@@ -123,7 +164,9 @@ def test_the_units_page_names_the_projects_that_missed_opening_day(
     assert sum(u["missed_opening"] for u in doc["units"]) == 2
     assert sorted(c for u in doc["units"] for c in u["missed_opening_projects"]) == ["A", "B"]
     assert [d for u in doc["units"] for d in u["done_since_opening"]] == [{"code": "A", "reported_done": "2026-11-20"}]
-    assert i18n.label(lang, "missed_opening_kpi").startswith(i18n.label(lang, "units_missed_head").replace("\u200b", ""))
+    assert i18n.label(lang, "missed_opening_kpi").startswith(
+        i18n.label(lang, "units_missed_head").replace("\u200b", "")
+    )
     assert i18n.label(lang, "units_missed_head") in page
     assert 'data-project-link="A" data-done-since="2026-11-20"' in page
     assert i18n.label(lang, "done_since_on", date="2026-11-20") in squashed(page)
