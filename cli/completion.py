@@ -286,8 +286,7 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
             _late_table(out, snap, [*late, *done], flags)
         # the projects whose imagery contradicts their report, apart: a project that missed opening
         # day is in the list above, with its imagery
-        codes = {s.project.code for s in missed}
-        disputed = [s for s in flagged_not_late(snap, flags, late) if s.project.code not in codes]
+        disputed = flagged_not_late(snap, flags, missed)
         if disputed:
             out.print(f"[bold]Imagery contradicts the report ({len(disputed)})[/]:")
             _late_table(out, snap, disputed, flags)

@@ -179,6 +179,13 @@ class Snapshot:
     def late(self) -> list[ProjectStatus]:
         return late_list(self.statuses)
 
+    def late_or_missed(self) -> list[ProjectStatus]:
+        """The projects the late list of a page, the briefing or the CLI names: before opening day the
+        late list, on it or after it those that missed it (``missed_opening``: still not done, then
+        done since). The projects whose imagery disagrees with their report are listed apart from
+        these (completion.evidence.flagged_not_late), so that none is listed twice."""
+        return self.missed_opening() if self.on >= self.opening else self.late()
+
     def checkpoints(self) -> list[Checkpoint]:
         earliest = min((s.project.planned_start for s in self.statuses), default=None)
         return checkpoints(self.opening, earliest, self.settings.checkpoint_days)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_server import client
@@ -224,3 +225,72 @@ def test_reports_due_after_opening_day_are_due_at_listed_checkpoints(
     r = CliRunner().invoke(app, ["completion", "checkpoints", "--store", str(late_done)])
     assert r.exit_code == 0, r.output
     assert "T+30 2026-12-05" in r.output, r.output
+
+
+def _imagery_disputes(code: str) -> dict[str, Any]:
+    """A made-up flag of the imagery against ``code``'s report of 100 % (the register has no survey):
+    a survey of 11-25 shows 20 % of the finished surface."""
+    from completion.evidence import Evidence, flag_message
+
+    ev = Evidence(
+        code, "venue_renovation", D(AFTER), 100.0, "finished_surface", survey="s1", survey_kind="orthophoto",
+        survey_date=D("2026-11-25"), measure=20.0, estimate=20.0, coverage=100.0, flag=True,
+        report_date=D("2026-11-20"), compared=100.0, compared_date=D("2026-11-20"),
+    )  # fmt: skip
+    ev.message = flag_message(ev)
+    return {code: ev}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_project_done_since_opening_day_is_not_listed_again_as_the_imagery_disagrees(
+    late_done: Path, today: Callable[[str], None], lang: str
+) -> None:
+    """A (reported done on 11-20, after opening day) is listed under those that missed opening day,
+    done since, with its imagery; the panel also listed it under "imagery disagrees" (the CLI left
+    it out there by hand), so it was listed twice."""
+    from web.data import CompletionView
+    from web.panels import completion_panel
+
+    today(AFTER)
+    with Twin.open(late_done) as twin:
+        snap = Completion(twin).at(AFTER)
+        view = CompletionView(snap, [], flags=_imagery_disputes("A"))
+        page = completion_panel(twin, view, lang)
+    done = re.search(r'<ul class="vt-late vt-done-since">.*?</ul>', page, re.S)
+    assert done is not None and 'data-project="A"' in done.group(0), page
+    assert 'data-section="imagery-disagrees"' not in page, page  # nothing else disputed
+
+
+def test_the_briefing_lists_a_project_done_since_opening_day_once(
+    late_done: Path, today: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The briefing's late table, read after opening day: A, done since, with its imagery, under
+    "Missed opening day", not again under "imagery disagrees"."""
+    import web.brief
+    from web.brief import _late_table, gather
+
+    flags = _imagery_disputes("A")
+    monkeypatch.setattr(web.brief, "snapshot_flags", lambda *a, **k: flags)
+    today(AFTER)
+    with Twin.open(late_done) as twin:
+        comp = Completion(twin)
+        facts = gather(twin, comp, comp.at(AFTER), "en")
+        table = _late_table(facts, "en")
+    assert [r[0] for r in table.rows] == ["B", "A"]
+    assert "imagery shows 20 %" in table.rows[1][1], table.rows[1]  # with its imagery
+    assert facts.disputed == [], facts.disputed
+
+
+def test_the_cli_lists_a_project_done_since_opening_day_once(late_done: Path, today: Callable[[str], None]) -> None:
+    from rich.console import Console
+
+    from cli.completion import _print_late
+
+    today(AFTER)
+    out = Console(width=200, record=True)
+    with Twin.open(late_done) as twin:
+        snap = Completion(twin).at(AFTER)
+        _print_late(out, snap, {"A": "reported 100 % on 11-20, imagery shows 20 % finished surface on 11-25"})
+    text = out.export_text()
+    assert "Missed opening day (2)" in text and "imagery shows 20 %" in text, text
+    assert "Imagery contradicts" not in text, text

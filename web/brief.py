@@ -153,8 +153,11 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
     messages = flag_messages(flags)
     behind = snap.late()
     late = [late_row(s, states[s.project.code], messages.get(s.project.code)) for s in behind]
+    # (after opening day a project done since is in the late table's second part, done_since, with
+    # its imagery: not again among those the imagery disputes)
     disputed = [
-        late_row(s, states[s.project.code], messages.get(s.project.code)) for s in flagged_not_late(snap, flags, behind)
+        late_row(s, states[s.project.code], messages.get(s.project.code))
+        for s in flagged_not_late(snap, flags, snap.late_or_missed())
     ]
     statuses = snap.feature_statuses()
     layers = []

@@ -309,8 +309,10 @@ def completion_panel(
     # Late is behind schedule by the project's own report (the legend's "behind"); a project whose
     # report runs ahead of its imagery and is not late is listed apart, under its own heading, so
     # the late list's count is the legend's (the API's /completion/late has both in one list).
+    # On opening day or after it the projects that missed it are listed (still not done, then done
+    # since, below): one done since whose imagery disagrees is listed there, with its imagery.
     late = snap.late()
-    flagged = flagged_not_late(snap, view.flags, late)
+    flagged = flagged_not_late(snap, view.flags, snap.late_or_missed())
     shown, flagged_shown = late[:late_limit], flagged[:late_limit]
     # the at-risk projects, named as the late ones are (the legend counted them, nothing named them):
     # most days behind first, the late list's order
