@@ -222,9 +222,17 @@ def test_reports_due_after_opening_day_are_due_at_listed_checkpoints(
     assert listed["2026-12-05"] == "T+30" and listed["2026-11-15"] == "T+10", cps
     assert "2026-12-15" not in listed  # after the date read: not yet
     assert t30.status_code == 200 and t30.json()["date"] == "2026-12-05"
+    # the snapshot read at T+30 is of that checkpoint, as one read at T-10 is of T-10
+    assert t30.json()["checkpoint"] == "T+30", t30.json()["checkpoint"]
     r = CliRunner().invoke(app, ["completion", "checkpoints", "--store", str(late_done)])
     assert r.exit_code == 0, r.output
     assert "T+30 2026-12-05" in r.output, r.output
+    r = CliRunner().invoke(app, ["completion", "--store", str(late_done), "--date", "T+30"])
+    assert r.exit_code == 0, r.output
+    assert "Completion on 2026-12-05 (T+30, 30 days after opening day)" in r.output, r.output
+    with Twin.open(late_done) as twin:
+        assert Completion(twin).at("T+10").checkpoint == "T+10"
+        assert Completion(twin).at("2026-11-16").checkpoint is None
 
 
 def _imagery_disputes(code: str) -> dict[str, Any]:
