@@ -178,6 +178,40 @@ def test_the_units_page_names_the_projects_that_missed_opening_day(
     assert all(u["missed_opening"] is None and u["done_since_opening"] == [] for u in early["units"])
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_units_sheet_counts_and_names_the_projects_that_missed_opening_day(
+    late_done: Path, today: Callable[[str], None], lang: str
+) -> None:
+    """The units page's Excel after opening day, as the page: headed "Missed opening" and counting
+    them (2, not the 1 late), their codes those still not done then those done since, with the day
+    (the sheet kept "Late" and its count)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    today(AFTER)
+    with client(late_done) as c:
+        r = c.get("/completion/units", params={"date": AFTER, "f": "xlsx", "lang": lang})
+        early = c.get("/completion/units", params={"date": BEFORE, "f": "xlsx", "lang": lang})
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert sheet is not None
+    table = [list(row) for row in sheet.iter_rows(values_only=True)]
+    headings, row = table[2], table[3]
+    head = i18n.label(lang, "units_missed_head").replace("\u200b", "")
+    codes_head = i18n.label(lang, "units_missed_projects_head").replace("\u200b", "")
+    assert i18n.label(lang, "units_late") not in headings and i18n.label(lang, "units_late_projects") not in headings
+    count = headings.index(head)
+    listed = len(headings) - 1 - headings[::-1].index(codes_head)  # (in Chinese the two headings are one)
+    assert count < listed, headings
+    separator = i18n.label(lang, "list_separator")
+    assert row[count] == 2, row
+    assert row[listed] == f"B{separator}A {i18n.label(lang, 'done_since_on', date='2026-11-20')}", row
+    # before opening day, as it was
+    sheet = load_workbook(io.BytesIO(early.content)).active
+    assert sheet is not None
+    assert i18n.label(lang, "units_late") in [c.value for c in sheet[3]]
+
+
 def test_the_cli_names_the_projects_that_missed_opening_day(late_done: Path, today: Callable[[str], None]) -> None:
     from cli.main import app
 
