@@ -34,7 +34,6 @@ from web.data import (
     after_opening_words,
     area_titles,
     bounds_to_display,
-    done_reported,
     forecast_passed,
     forecast_text,
     project_table,
@@ -398,7 +397,7 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
     ``chance`` the chance of missing opening day with its interval. Shared by the late list and the project page (web/project_page.py)."""
     fc = s.forecast
     passed = forecast_passed(s)
-    done = done_reported(s)
+    done = s.done_on
     chance = None
     # after opening day a project not reported done has missed it: no chance of it (the briefing's
     # "missed"; "100 % chance of missing opening day" read as still to come)
