@@ -88,7 +88,7 @@ def parse_day(
             return date.fromisoformat(t)
         except ValueError:
             pass
-    elif re.fullmatch(r"[Tt][-−+]\d{1,4}", t):
+    elif is_checkpoint(t):
         today = today or today_local()
         opening = opening_of(twin, today, settings) if twin is not None else opening_among((), today, settings)
         return checkpoint_date(opening, t)
