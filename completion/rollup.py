@@ -163,7 +163,7 @@ def missed_opening_list(statuses: Iterable[ProjectStatus], opening: date) -> lis
 def done_since_opening(statuses: Iterable[ProjectStatus], opening: date) -> list[ProjectStatus]:
     """The projects reported done on a day after opening day (they missed it, done since), read on
     it or after it; the earliest reported done first (then by code)."""
-    done = [s for s in statuses if s.on >= opening and s.done_on is not None and s.done_on > opening]
+    done = [s for s in statuses if s.done_after(opening)]
     return sorted(done, key=lambda s: (s.done_on or s.on, s.project.code))
 
 

@@ -156,6 +156,12 @@ class ProjectStatus:
             return self.forecast.finish
         return self.last_report.on if self.last_report else None
 
+    def done_after(self, opening: date) -> bool:
+        """Whether it was reported done on a day after ``opening``, read on it or after it: it missed
+        opening day, done since (completion.rollup.done_since_opening). The one rule of the lists, the
+        panel's and the project page's words and the briefing's "missed" beside "done"."""
+        return self.on >= opening and self.done_on is not None and self.done_on > opening
+
     @property
     def days_late(self) -> float:
         return round(self.sv_days, 1) if self.sv_days is not None and self.sv_days > 0 else 0.0

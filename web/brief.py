@@ -1753,7 +1753,7 @@ def _late_table(
         done = r["percent"] >= 100.0
         forecast = r["forecast_finish"] or "–"
         # reported done after opening day, read after it: it missed it all the same (the p_late column)
-        missed_done = done and r["code"] in done_since
+        missed_done = done and facts.snap.status(r["code"]).done_after(facts.snap.opening)
         if done:  # reported done: the day it was (the forecast's finish), no forecast
             forecast = t("done_reported", date=r["forecast_finish"] or r["last_report_date"] or "–")
         elif r["forecast_passed"] and r["missed_opening"]:
@@ -1791,7 +1791,6 @@ def _late_table(
     # on opening day or after it: the projects that missed it (the home page's headline), still not
     # done then done since, each with the day it was reported done
     reached = facts.snap.on >= facts.snap.opening
-    done_since = {r["code"] for r in facts.done_since}
     first = [*facts.late, *facts.done_since]
     rows = [row(r) for r in first]
     second = [row(r) for r in facts.disputed]

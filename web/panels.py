@@ -420,7 +420,7 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
         # reported done after opening day, read on it or after it: it missed it all the same (the home
         # page's headline counts it), said beside the day it was reported done
         "missed_done": i18n.label(lang, "missed_done_on", opening=opening.isoformat(), date=done.isoformat())
-        if done and opening is not None and s.on >= opening and done > opening
+        if done and opening is not None and s.done_after(opening)
         else None,
         "after_opening": bool(fc.after_opening) and not (passed and fc.missed),
         "after_opening_text": after_opening_words(s, lang, opening),
