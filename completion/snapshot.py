@@ -146,6 +146,12 @@ class Snapshot:
     def days_to_opening(self) -> int:
         return (self.opening - self.on).days
 
+    @property
+    def opening_reached(self) -> bool:
+        """Whether the snapshot is of opening day or a day after it: the projects not reported done
+        by then missed it (a fact, not a chance), and the late lists are of those (``missed_opening``)."""
+        return self.on >= self.opening
+
     def status(self, code: str) -> ProjectStatus:
         for s in self.statuses:
             if s.project.code == code:
@@ -184,7 +190,7 @@ class Snapshot:
         late list, on it or after it those that missed it (``missed_opening``: still not done, then
         done since). The projects whose imagery disagrees with their report are listed apart from
         these (completion.evidence.flagged_not_late), so that none is listed twice."""
-        return self.missed_opening() if self.on >= self.opening else self.late()
+        return self.missed_opening() if self.opening_reached else self.late()
 
     def checkpoints(self) -> list[Checkpoint]:
         earliest = min((s.project.planned_start for s in self.statuses), default=None)
@@ -488,6 +494,9 @@ def snapshot_meta(snap: Snapshot) -> dict[str, Any]:
         "checkpoint": snap.checkpoint,
         "opening_day": snap.opening.isoformat(),
         "days_to_opening": snap.days_to_opening,
+        # on opening day or after it (Snapshot.opening_reached): the pages and sheets then list the
+        # projects that missed it
+        "opening_reached": snap.opening_reached,
         "version": snap.version,
     }
 

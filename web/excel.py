@@ -41,7 +41,7 @@ def units_workbook(lang: str, doc: Mapping[str, Any]) -> bytes:
     codes = t("list_separator").join
     late: Spec = (SheetColumn(t("units_late"), WHOLE), lambda u: u["late"])
     late_codes: Spec = (SheetColumn(t("units_late_projects")), lambda u: codes(u["late_projects"]))
-    if doc["days_to_opening"] <= 0:  # the page's rule (completion_units.html): the projects that missed it
+    if doc["opening_reached"]:  # the page's rule (completion_units.html): the projects that missed it
 
         def missed_codes(u: Row) -> str:
             done = [f"{d['code']} {t('done_since_on', date=d['reported_done'])}" for d in u["done_since_opening"]]

@@ -271,13 +271,13 @@ def completion_panel(
             {
                 "status": status,
                 "colour": i18n.STATUS_COLOURS[status],
-                "label": legend_label(lang, status, snap.on >= snap.opening),
+                "label": legend_label(lang, status, snap.opening_reached),
                 "count": overall.counts.get(status, 0),
             }
             for status in i18n.LEGEND_ORDER
         ],
         "no_project_colour": i18n.NO_PROJECT_COLOUR,
-        "behind_label": legend_label(lang, "behind", snap.on >= snap.opening),
+        "behind_label": legend_label(lang, "behind", snap.opening_reached),
         "stale_behind": sum(1 for s in snap.statuses if s.status == "behind" and states[s.project.code].stale),
     }
 
@@ -365,7 +365,7 @@ def completion_panel(
     ctx["stale_late"] = sum(1 for it in items if it["stale"])
     # on opening day or after it a late project not reported done has missed it: stale or not, it is
     # late (the note says its report is old, not that it may not be late)
-    ctx["opening_reached"] = snap.on >= snap.opening
+    ctx["opening_reached"] = snap.opening_reached
     ctx["missed_total"] = len(snap.missed_opening())  # the home page's headline
     ctx["done_since"] = [item(s) for s in done_since_shown]
     ctx["done_since_total"] = len(done_since)
