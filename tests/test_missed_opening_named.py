@@ -40,18 +40,6 @@ def squashed(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-@pytest.fixture(scope="module")
-def late_done(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("missed-named") / "register.gpkg"
-    records = [project_record(code, "2026-09-01", "2026-10-20") for code in ("A", "B", "C")]
-    with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
-        save_projects(twin, records, author="coordinator", message="Register", time=noon("2026-08-20"))
-        for code, pct, day in (("A", 50, "2026-10-10"), ("B", 40, "2026-10-10"), ("C", 100, "2026-10-18")):
-            report_progress(twin, ProgressReport(code, pct, D(day)), reporter=f"r.{code}", time=noon(day))
-        report_progress(twin, ProgressReport("A", 100, D("2026-11-20")), reporter="r.A", time=noon("2026-11-20"))
-    return path
-
-
 def test_the_snapshot_names_those_done_since(late_done: Path, today: Callable[[str], None]) -> None:
     today(AFTER)
     with Twin.open(late_done) as twin:
