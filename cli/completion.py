@@ -273,7 +273,7 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
     their imagery contradicts that did not miss it."""
     from completion.evidence import flagged_not_late, late_and_flagged
 
-    if snap.on >= snap.opening:
+    if snap.opening_reached:
         missed, late, done = snap.missed_opening(), snap.late(), snap.done_since_opening()
         if not missed:
             out.print("no project missed opening day")
@@ -286,8 +286,7 @@ def _print_late(out: Console, snap: Snapshot, flags: Mapping[str, str]) -> None:
             _late_table(out, snap, [*late, *done], flags)
         # the projects whose imagery contradicts their report, apart: a project that missed opening
         # day is in the list above, with its imagery
-        codes = {s.project.code for s in missed}
-        disputed = [s for s in flagged_not_late(snap, flags, late) if s.project.code not in codes]
+        disputed = flagged_not_late(snap, flags, missed)
         if disputed:
             out.print(f"[bold]Imagery contradicts the report ({len(disputed)})[/]:")
             _late_table(out, snap, disputed, flags)
@@ -531,7 +530,7 @@ def units(
         out.print(_heading(snap))
         # on opening day or after it the late ones are those that missed it: each unit's projects that
         # missed opening day (the home page's headline, traced), still not done then done since (dated)
-        missed_view = snap.on >= snap.opening
+        missed_view = snap.opening_reached
         late_head = ("missed opening day", "missed projects") if missed_view else ("late",)
         table = Table(by, "projects", "reports overdue", "overdue projects", *late_head, "at risk", "done",
                       "planned %", "actual %", "± points")  # fmt: skip

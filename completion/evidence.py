@@ -1029,8 +1029,10 @@ def snapshot_flag_messages(twin: TwinLike, snap: Snapshot, version: str | None =
 def flagged_not_late(
     snap: Snapshot, flags: Mapping[str, object], late: list[ProjectStatus] | None = None
 ) -> list[ProjectStatus]:
-    """The projects whose report runs ahead of their imagery that are not late by their reports
-    (not behind schedule), in the register's order; ``late`` is ``snap.late()`` if already read."""
+    """The projects whose report runs ahead of their imagery that are not in ``late``, in the
+    register's order: ``late`` the list named before them, by default ``snap.late()`` (the pages,
+    the briefing and the CLI pass ``snap.late_or_missed()``: after opening day a project done since
+    is named among those that missed it, with its imagery, not again here)."""
     codes = {s.project.code for s in (snap.late() if late is None else late)}
     return [s for s in snap.statuses if s.project.code in flags and s.project.code not in codes]
 

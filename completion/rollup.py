@@ -149,20 +149,21 @@ def at_risk_list(statuses: Iterable[ProjectStatus]) -> list[ProjectStatus]:
 
 def missed_opening_list(statuses: Iterable[ProjectStatus], opening: date) -> list[ProjectStatus]:
     """The projects that missed opening day, read on it or after it (empty before it: a chance of
-    missing it then, not a fact): those still not done on the date read, in the late list's order
-    (each of them late, completion.status), then those reported done on a day after it
-    (done_since_opening). One rule for the home page's headline, the panel, the units page, the
-    briefing and the CLI."""
+    missing it then, not a fact): the late list (``late_list``: on opening day or after it every
+    project not reported done is late, started or not, completion.status), then those reported done
+    on a day after it (``done_since_opening``). So "missed = still not done + done since" adds up
+    wherever the late list is "still not done". One rule for the home page's headline, the panel,
+    the units page, the briefing and the CLI."""
     statuses = list(statuses)
     if not statuses or statuses[0].on < opening:
         return []
-    return [*_worst_first(s for s in statuses if s.status != "done"), *done_since_opening(statuses, opening)]
+    return [*late_list(statuses), *done_since_opening(statuses, opening)]
 
 
 def done_since_opening(statuses: Iterable[ProjectStatus], opening: date) -> list[ProjectStatus]:
     """The projects reported done on a day after opening day (they missed it, done since), read on
     it or after it; the earliest reported done first (then by code)."""
-    done = [s for s in statuses if s.on >= opening and s.done_on is not None and s.done_on > opening]
+    done = [s for s in statuses if s.done_after(opening)]
     return sorted(done, key=lambda s: (s.done_on or s.on, s.project.code))
 
 

@@ -98,10 +98,12 @@ def checkpoints_after(opening: date, until: date, every: int = 10) -> list[Check
 
 
 def checkpoint_label(opening: date, on: date, every: int = 10) -> str | None:
-    """ "T-30" when ``on`` is a checkpoint (a multiple of ``every`` days before opening day), else None."""
+    """ "T-30" when ``on`` is a checkpoint (a multiple of ``every`` days before opening day), "T+10"
+    when it is a reporting checkpoint after it (``checkpoints_after``), else None: the label
+    ``Checkpoint.label`` gives the checkpoint of that day, and ``checkpoint_date`` reads back."""
     days = (opening - on).days
-    if days >= 0 and days % every == 0:
-        return f"T-{days}"
+    if days % every == 0:
+        return Checkpoint(days, on).label
     return None
 
 

@@ -88,7 +88,7 @@ def parse_day(
             return date.fromisoformat(t)
         except ValueError:
             pass
-    elif re.fullmatch(r"[Tt][-−+]\d{1,4}", t):
+    elif is_checkpoint(t):
         today = today or today_local()
         opening = opening_of(twin, today, settings) if twin is not None else opening_among((), today, settings)
         return checkpoint_date(opening, t)
@@ -146,6 +146,12 @@ class Snapshot:
     def days_to_opening(self) -> int:
         return (self.opening - self.on).days
 
+    @property
+    def opening_reached(self) -> bool:
+        """Whether the snapshot is of opening day or a day after it: the projects not reported done
+        by then missed it (a fact, not a chance), and the late lists are of those (``missed_opening``)."""
+        return self.on >= self.opening
+
     def status(self, code: str) -> ProjectStatus:
         for s in self.statuses:
             if s.project.code == code:
@@ -178,6 +184,13 @@ class Snapshot:
 
     def late(self) -> list[ProjectStatus]:
         return late_list(self.statuses)
+
+    def late_or_missed(self) -> list[ProjectStatus]:
+        """The projects the late list of a page, the briefing or the CLI names: before opening day the
+        late list, on it or after it those that missed it (``missed_opening``: still not done, then
+        done since). The projects whose imagery disagrees with their report are listed apart from
+        these (completion.evidence.flagged_not_late), so that none is listed twice."""
+        return self.missed_opening() if self.opening_reached else self.late()
 
     def checkpoints(self) -> list[Checkpoint]:
         earliest = min((s.project.planned_start for s in self.statuses), default=None)
@@ -481,6 +494,9 @@ def snapshot_meta(snap: Snapshot) -> dict[str, Any]:
         "checkpoint": snap.checkpoint,
         "opening_day": snap.opening.isoformat(),
         "days_to_opening": snap.days_to_opening,
+        # on opening day or after it (Snapshot.opening_reached): the pages and sheets then list the
+        # projects that missed it
+        "opening_reached": snap.opening_reached,
         "version": snap.version,
     }
 

@@ -12,9 +12,11 @@ Earned schedule and schedule variance
 
 Status
     - ``done``: 100% reported.
-    - ``not_started``: 0% and the planned start is after D.
+    - ``not_started``: 0% and the planned start is after D, D before opening day.
     - ``behind``: SV above the behind threshold (10 days by default), or the probability of
-      missing opening day is above the flag threshold (see below).
+      missing opening day is above the flag threshold (see below); on opening day or after it, any
+      project not reported done (it missed opening day, ``Forecast.missed``), started or not: one
+      planned to start after D was not ready on opening day either.
     - ``at_risk``: SV above the at-risk threshold (3 days by default).
     - ``on_track``: anything else (including ahead of plan).
 
@@ -28,7 +30,10 @@ Readiness forecast (``completion.forecast``)
 
 Missed and passed (one rule for every page, the CLI and the JSON)
     - ``Forecast.missed``: on opening day or after it a project not reported done has missed it:
-      ``p_late`` is 1 (never a chance), the flag is raised, and it is ``behind``.
+      ``p_late`` is 1 (never a chance), the flag is raised, and it is ``behind`` — one planned to
+      start after the date read too (before opening day such a project is ``not_started``), so that
+      the late list is every project still not done, and the projects that missed opening day are
+      the late list and those reported done since (completion.rollup.missed_opening_list).
     - ``ProjectStatus.forecast_passed``: the finish forecast from its latest report lies before the
       date read while it is not done (``Forecast.passed``, that date): gone by, "passed, not reported
       done". Its forecast is then carried forward (``completion.forecast``: a project not reported done
@@ -151,6 +156,12 @@ class ProjectStatus:
             return self.forecast.finish
         return self.last_report.on if self.last_report else None
 
+    def done_after(self, opening: date) -> bool:
+        """Whether it was reported done on a day after ``opening``, read on it or after it: it missed
+        opening day, done since (completion.rollup.done_since_opening). The one rule of the lists, the
+        panel's and the project page's words and the briefing's "missed" beside "done"."""
+        return self.on >= opening and self.done_on is not None and self.done_on > opening
+
     @property
     def days_late(self) -> float:
         return round(self.sv_days, 1) if self.sv_days is not None and self.sv_days > 0 else 0.0
@@ -163,11 +174,14 @@ def reports_on(reports: Sequence[Report], on: date) -> list[Report]:
 
 def classify(
     percent: float, planned_start: date, on: date, sv_days: float | None, late_for_opening: bool,
-    settings: CompletionSettings,
+    settings: CompletionSettings, missed: bool = False,
 ) -> str:  # fmt: skip
-    """The status rule (see the module docstring)."""
+    """The status rule (see the module docstring); ``missed``: not reported done by ``on``, which is
+    opening day or after it (``Forecast.missed``)."""
     if percent >= 100.0:
         return "done"
+    if missed:
+        return "behind"
     if percent <= 0.0 and planned_start > on:
         return "not_started"
     sv = sv_days or 0.0
@@ -189,9 +203,7 @@ def single_rate_forecast(project: Project, dated: Sequence[Report], opening: dat
     last = dated[-1]
     if last.percent >= 100.0:
         first_done = next(r for r in dated if r.percent >= 100.0)
-        return Forecast(
-            first_done.on, None, None, None, first_done.on > opening, Basis("done", done_on=first_done.on)
-        )
+        return Forecast(first_done.on, None, None, None, first_done.on > opening, Basis("done", done_on=first_done.on))
     cutoff = last.on - timedelta(days=span_days)
     earlier = [r for r in dated if r.on <= cutoff]
     if earlier:
@@ -304,5 +316,6 @@ def _status(
         sv = (on - project.planned_start).days - es
         if percent <= 0.0 and project.planned_start > on:
             sv = None
-    status = classify(percent, project.planned_start, on, sv, bool(fc.after_opening) and percent < 100, settings)
+    late = bool(fc.after_opening) and percent < 100
+    status = classify(percent, project.planned_start, on, sv, late, settings, fc.missed)
     return ProjectStatus(project, on, percent, planned, last, es, sv, status, fc)

@@ -387,6 +387,29 @@ def season_recorded_now(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     return store
 
 
+@pytest.fixture(scope="module")
+def late_done(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small register, opening day 2026-11-05: A reported done on 11-20 (after opening day), B not
+    done (40 %), C done on 10-18 (in time). (The modules of the missed-opening-day finds read it.)"""
+    from register_records import noon, project_record
+
+    from completion.reports import ProgressReport, report_progress, save_projects
+    from layers.catalogue import AREA_OF_INTEREST, LAYERS
+
+    path = tmp_path_factory.mktemp("late-done") / "register.gpkg"
+    records = [project_record(code, "2026-09-01", "2026-10-20") for code in ("A", "B", "C")]
+    with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
+        save_projects(twin, records, author="coordinator", message="Register", time=noon("2026-08-20"))
+        for code, pct, day in (("A", 50, "2026-10-10"), ("B", 40, "2026-10-10"), ("C", 100, "2026-10-18")):
+            report_progress(
+                twin, ProgressReport(code, pct, date.fromisoformat(day)), reporter=f"r.{code}", time=noon(day)
+            )
+        report_progress(
+            twin, ProgressReport("A", 100, date.fromisoformat("2026-11-20")), reporter="r.A", time=noon("2026-11-20")
+        )
+    return path
+
+
 @pytest.fixture
 def today(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     """`today("2026-12-07")` sets today's date (Shanghai) for the completion code, the API, the

@@ -11,6 +11,7 @@ from completion.schedule import (
     checkpoint_date,
     checkpoint_label,
     checkpoints,
+    checkpoints_after,
     curve_inverse,
     curve_value,
     earned_schedule_days,
@@ -93,7 +94,13 @@ def test_checkpoint_labels_and_dates() -> None:
     assert checkpoint_label(OPENING, D("2026-10-06")) == "T-30"
     assert checkpoint_label(OPENING, OPENING) == "T-0"
     assert checkpoint_label(OPENING, D("2026-10-07")) is None
-    assert checkpoint_label(OPENING, D("2026-11-15")) is None
+    # after opening day, the reporting checkpoints (checkpoints_after): labelled as listed, read back
+    assert checkpoint_label(OPENING, D("2026-11-15")) == "T+10"
+    assert checkpoint_label(OPENING, D("2026-12-05")) == "T+30"
+    assert checkpoint_label(OPENING, D("2026-11-16")) is None
+    for cp in checkpoints_after(OPENING, D("2026-12-07")):
+        assert checkpoint_label(OPENING, cp.on) == cp.label
+        assert checkpoint_date(OPENING, cp.label) == cp.on
     assert checkpoint_date(OPENING, "T-30") == D("2026-10-06")
     assert checkpoint_date(OPENING, "t-100") == D("2026-07-28")
     # after opening day reports stay due every 10 days: T+10, ... (completion.accountability)

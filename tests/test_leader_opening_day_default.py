@@ -23,12 +23,9 @@ from typing import Any
 import pytest
 from api_server import build_venue, client
 from fastapi.testclient import TestClient
-from register_records import noon, project_record
 
 from completion import Completion
 from completion.landing import landing_date
-from completion.reports import ProgressReport, report_progress, save_projects
-from layers.catalogue import AREA_OF_INTEREST, LAYERS
 from twin import Twin
 from web import i18n
 
@@ -53,20 +50,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def api(store: Any) -> Iterator[TestClient]:
     with client(store) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-def late_done(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small register, opening day 2026-11-05: A reported done on 11-20 (after opening day), B not
-    done (40 %), C done on 10-18 (in time)."""
-    path = tmp_path_factory.mktemp("late-done") / "register.gpkg"
-    records = [project_record(code, "2026-09-01", "2026-10-20") for code in ("A", "B", "C")]
-    with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
-        save_projects(twin, records, author="coordinator", message="Register", time=noon("2026-08-20"))
-        for code, pct, day in (("A", 50, "2026-10-10"), ("B", 40, "2026-10-10"), ("C", 100, "2026-10-18")):
-            report_progress(twin, ProgressReport(code, pct, D(day)), reporter=f"r.{code}", time=noon(day))
-        report_progress(twin, ProgressReport("A", 100, D("2026-11-20")), reporter="r.A", time=noon("2026-11-20"))
-    return path
 
 
 # ------------------------------------------------------------------ 1. the default date on and after opening day

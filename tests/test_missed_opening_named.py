@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_server import client
@@ -39,18 +40,6 @@ def squashed(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-@pytest.fixture(scope="module")
-def late_done(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("missed-named") / "register.gpkg"
-    records = [project_record(code, "2026-09-01", "2026-10-20") for code in ("A", "B", "C")]
-    with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
-        save_projects(twin, records, author="coordinator", message="Register", time=noon("2026-08-20"))
-        for code, pct, day in (("A", 50, "2026-10-10"), ("B", 40, "2026-10-10"), ("C", 100, "2026-10-18")):
-            report_progress(twin, ProgressReport(code, pct, D(day)), reporter=f"r.{code}", time=noon(day))
-        report_progress(twin, ProgressReport("A", 100, D("2026-11-20")), reporter="r.A", time=noon("2026-11-20"))
-    return path
-
-
 def test_the_snapshot_names_those_done_since(late_done: Path, today: Callable[[str], None]) -> None:
     today(AFTER)
     with Twin.open(late_done) as twin:
@@ -58,6 +47,47 @@ def test_the_snapshot_names_those_done_since(late_done: Path, today: Callable[[s
         assert [s.project.code for s in snap.missed_opening()] == ["B", "A"]  # still not done, then done since
         assert [(s.project.code, s.done_on) for s in snap.done_since_opening()] == [("A", D("2026-11-20"))]
         assert Completion(twin).at(BEFORE).done_since_opening() == []
+
+
+@pytest.fixture(scope="module")
+def late_start(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A register of opening day 2026-11-05 (VENUE_TWIN_EXPO_YEAR=2026: by the register alone, E would
+    prepare for the next expo, completion.expo): A reported done on 11-20 (after opening day), B not
+    done (40 %), E planned to start on 12-20, after the date read (2026-12-07), no report."""
+    path = tmp_path_factory.mktemp("missed-late-start") / "register.gpkg"
+    records = [project_record(code, "2026-09-01", "2026-10-20") for code in ("A", "B")]
+    records.append(project_record("E", "2026-12-20", "2027-01-20"))
+    with Twin.create(path, LAYERS, AREA_OF_INTEREST) as twin:
+        save_projects(twin, records, author="coordinator", message="Register", time=noon("2026-08-20"))
+        for code, pct, day in (("A", 50, "2026-10-10"), ("B", 40, "2026-10-10"), ("A", 100, "2026-11-20")):
+            report_progress(twin, ProgressReport(code, pct, D(day)), reporter=f"r.{code}", time=noon(day))
+    return path
+
+
+def test_a_project_planned_to_start_after_the_date_read_missed_opening_day_and_is_still_not_done(
+    late_start: Path, today: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read after opening day, E (planned to start after the date read) was not done by opening day:
+    it missed it (its forecast says so: missed, p_late 1), and it is still not done, late as the home
+    page, the panel, the units page and the CLI count "still not done". It was classed not started
+    while counted as missed, so the home page said "3 missed opening day · 1 still not done" beside 1
+    done since."""
+    monkeypatch.setenv("VENUE_TWIN_EXPO_YEAR", "2026")
+    today(AFTER)
+    with Twin.open(late_start) as twin:
+        snap = Completion(twin).at(AFTER)
+        assert snap.opening == D("2026-11-05")
+        e = snap.status("E")
+        assert e.forecast.missed and e.status == "behind", e.status
+        assert sorted(s.project.code for s in snap.late()) == ["B", "E"]
+        assert snap.missed_opening() == [*snap.late(), *snap.done_since_opening()]
+        assert [s.project.code for s in snap.done_since_opening()] == ["A"]
+        assert snap.overall().counts["not_started"] == 0
+        # before opening day E is not started, as it was
+        assert Completion(twin).at(BEFORE).status("E").status == "not_started"
+    with client(late_start) as c:
+        home = c.get("/maps", params={"lang": "en"}).text
+    assert 'data-kpi="missed" data-value="3" data-not-done="2"' in home
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -123,7 +153,9 @@ def test_the_units_page_names_the_projects_that_missed_opening_day(
     assert sum(u["missed_opening"] for u in doc["units"]) == 2
     assert sorted(c for u in doc["units"] for c in u["missed_opening_projects"]) == ["A", "B"]
     assert [d for u in doc["units"] for d in u["done_since_opening"]] == [{"code": "A", "reported_done": "2026-11-20"}]
-    assert i18n.label(lang, "missed_opening_kpi").startswith(i18n.label(lang, "units_missed_head").replace("\u200b", ""))
+    assert i18n.label(lang, "missed_opening_kpi").startswith(
+        i18n.label(lang, "units_missed_head").replace("\u200b", "")
+    )
     assert i18n.label(lang, "units_missed_head") in page
     assert 'data-project-link="A" data-done-since="2026-11-20"' in page
     assert i18n.label(lang, "done_since_on", date="2026-11-20") in squashed(page)
@@ -132,6 +164,40 @@ def test_the_units_page_names_the_projects_that_missed_opening_day(
     with client(late_done) as c:
         early = c.get("/completion/units", params={"date": BEFORE}).json()
     assert all(u["missed_opening"] is None and u["done_since_opening"] == [] for u in early["units"])
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_units_sheet_counts_and_names_the_projects_that_missed_opening_day(
+    late_done: Path, today: Callable[[str], None], lang: str
+) -> None:
+    """The units page's Excel after opening day, as the page: headed "Missed opening" and counting
+    them (2, not the 1 late), their codes those still not done then those done since, with the day
+    (the sheet kept "Late" and its count)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    today(AFTER)
+    with client(late_done) as c:
+        r = c.get("/completion/units", params={"date": AFTER, "f": "xlsx", "lang": lang})
+        early = c.get("/completion/units", params={"date": BEFORE, "f": "xlsx", "lang": lang})
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert sheet is not None
+    table = [list(row) for row in sheet.iter_rows(values_only=True)]
+    headings, row = table[2], table[3]
+    head = i18n.label(lang, "units_missed_head").replace("\u200b", "")
+    codes_head = i18n.label(lang, "units_missed_projects_head").replace("\u200b", "")
+    assert i18n.label(lang, "units_late") not in headings and i18n.label(lang, "units_late_projects") not in headings
+    count = headings.index(head)
+    listed = len(headings) - 1 - headings[::-1].index(codes_head)  # (in Chinese the two headings are one)
+    assert count < listed, headings
+    separator = i18n.label(lang, "list_separator")
+    assert row[count] == 2, row
+    assert row[listed] == f"B{separator}A {i18n.label(lang, 'done_since_on', date='2026-11-20')}", row
+    # before opening day, as it was
+    sheet = load_workbook(io.BytesIO(early.content)).active
+    assert sheet is not None
+    assert i18n.label(lang, "units_late") in [c.value for c in sheet[3]]
 
 
 def test_the_cli_names_the_projects_that_missed_opening_day(late_done: Path, today: Callable[[str], None]) -> None:
@@ -178,6 +244,83 @@ def test_reports_due_after_opening_day_are_due_at_listed_checkpoints(
     assert listed["2026-12-05"] == "T+30" and listed["2026-11-15"] == "T+10", cps
     assert "2026-12-15" not in listed  # after the date read: not yet
     assert t30.status_code == 200 and t30.json()["date"] == "2026-12-05"
+    # the snapshot read at T+30 is of that checkpoint, as one read at T-10 is of T-10
+    assert t30.json()["checkpoint"] == "T+30", t30.json()["checkpoint"]
     r = CliRunner().invoke(app, ["completion", "checkpoints", "--store", str(late_done)])
     assert r.exit_code == 0, r.output
     assert "T+30 2026-12-05" in r.output, r.output
+    r = CliRunner().invoke(app, ["completion", "--store", str(late_done), "--date", "T+30"])
+    assert r.exit_code == 0, r.output
+    assert "Completion on 2026-12-05 (T+30, 30 days after opening day)" in r.output, r.output
+    with Twin.open(late_done) as twin:
+        assert Completion(twin).at("T+10").checkpoint == "T+10"
+        assert Completion(twin).at("2026-11-16").checkpoint is None
+
+
+def _imagery_disputes(code: str) -> dict[str, Any]:
+    """A made-up flag of the imagery against ``code``'s report of 100 % (the register has no survey):
+    a survey of 11-25 shows 20 % of the finished surface."""
+    from completion.evidence import Evidence, flag_message
+
+    ev = Evidence(
+        code, "venue_renovation", D(AFTER), 100.0, "finished_surface", survey="s1", survey_kind="orthophoto",
+        survey_date=D("2026-11-25"), measure=20.0, estimate=20.0, coverage=100.0, flag=True,
+        report_date=D("2026-11-20"), compared=100.0, compared_date=D("2026-11-20"),
+    )  # fmt: skip
+    ev.message = flag_message(ev)
+    return {code: ev}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_project_done_since_opening_day_is_not_listed_again_as_the_imagery_disagrees(
+    late_done: Path, today: Callable[[str], None], lang: str
+) -> None:
+    """A (reported done on 11-20, after opening day) is listed under those that missed opening day,
+    done since, with its imagery; the panel also listed it under "imagery disagrees" (the CLI left
+    it out there by hand), so it was listed twice."""
+    from web.data import CompletionView
+    from web.panels import completion_panel
+
+    today(AFTER)
+    with Twin.open(late_done) as twin:
+        snap = Completion(twin).at(AFTER)
+        view = CompletionView(snap, [], flags=_imagery_disputes("A"))
+        page = completion_panel(twin, view, lang)
+    done = re.search(r'<ul class="vt-late vt-done-since">.*?</ul>', page, re.S)
+    assert done is not None and 'data-project="A"' in done.group(0), page
+    assert 'data-section="imagery-disagrees"' not in page, page  # nothing else disputed
+
+
+def test_the_briefing_lists_a_project_done_since_opening_day_once(
+    late_done: Path, today: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The briefing's late table, read after opening day: A, done since, with its imagery, under
+    "Missed opening day", not again under "imagery disagrees"."""
+    import web.brief
+    from web.brief import _late_table, gather
+
+    flags = _imagery_disputes("A")
+    monkeypatch.setattr(web.brief, "snapshot_flags", lambda *a, **k: flags)
+    today(AFTER)
+    with Twin.open(late_done) as twin:
+        comp = Completion(twin)
+        facts = gather(twin, comp, comp.at(AFTER), "en")
+        table = _late_table(facts, "en")
+    assert [r[0] for r in table.rows] == ["B", "A"]
+    assert "imagery shows 20 %" in table.rows[1][1], table.rows[1]  # with its imagery
+    assert facts.disputed == [], facts.disputed
+
+
+def test_the_cli_lists_a_project_done_since_opening_day_once(late_done: Path, today: Callable[[str], None]) -> None:
+    from rich.console import Console
+
+    from cli.completion import _print_late
+
+    today(AFTER)
+    out = Console(width=200, record=True)
+    with Twin.open(late_done) as twin:
+        snap = Completion(twin).at(AFTER)
+        _print_late(out, snap, {"A": "reported 100 % on 11-20, imagery shows 20 % finished surface on 11-25"})
+    text = out.export_text()
+    assert "Missed opening day (2)" in text and "imagery shows 20 %" in text, text
+    assert "Imagery contradicts" not in text, text

@@ -153,8 +153,11 @@ def gather(twin: TwinLike, comp: Completion, snap: Snapshot, lang: str, version:
     messages = flag_messages(flags)
     behind = snap.late()
     late = [late_row(s, states[s.project.code], messages.get(s.project.code)) for s in behind]
+    # (after opening day a project done since is in the late table's second part, done_since, with
+    # its imagery: not again among those the imagery disputes)
     disputed = [
-        late_row(s, states[s.project.code], messages.get(s.project.code)) for s in flagged_not_late(snap, flags, behind)
+        late_row(s, states[s.project.code], messages.get(s.project.code))
+        for s in flagged_not_late(snap, flags, snap.late_or_missed())
     ]
     statuses = snap.feature_statuses()
     layers = []
@@ -1195,7 +1198,7 @@ def _no_projects(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
 def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     o = facts.overall
     count = i18n.label(lang, "projects_n", n=o.projects)
-    if facts.snap.on >= facts.snap.opening:  # the home page's headline: the projects that missed opening day
+    if facts.snap.opening_reached:  # the home page's headline: the projects that missed opening day
         count += f" · {i18n.label(lang, 'missed_opening_kpi')} {len(facts.snap.missed_opening())}"
     page.heading(b, i18n.label(lang, "brief_key_figures"), count)
     if not o.projects:
@@ -1215,7 +1218,7 @@ def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
     for s in i18n.LEGEND_ORDER:
         page.ax.add_patch(Rectangle((cx, cy - 0.6), 3.0, 3.0, color=i18n.STATUS_COLOURS[s], lw=0))
         _hatch_swatch(page.ax, cx, cy - 0.6, 3.0, 3.0, s)
-        page.text(cx + 4.6, cy, legend_label(lang, s, facts.snap.on >= facts.snap.opening), 8.8)
+        page.text(cx + 4.6, cy, legend_label(lang, s, facts.snap.opening_reached), 8.8)
         page.text(b.right, cy, str(o.counts.get(s, 0)), 9.5, bold=True, ha="right")
         cy -= 4.4
     # by area: a bar of the actual percent with a tick at the planned one
@@ -1244,7 +1247,7 @@ def _key_figures(page: Page, b: Box, facts: BriefFacts, lang: str) -> None:
             page.text(bar_x + bar_w + 1.5, y, f"⚑{behind}", 8.5, bold=True, colour=i18n.STATUS_COLOURS["behind"])
         page.text(b.right, y, _area_figures(g), 9.2, ha="right")
         y -= step
-    flagged = legend_label(lang, "behind", facts.snap.on >= facts.snap.opening)  # after opening day: still not done
+    flagged = legend_label(lang, "behind", facts.snap.opening_reached)  # after opening day: still not done
     note = f"{i18n.label(lang, 'brief_bar_colour')} · {i18n.label(lang, 'brief_planned_mark')} · ⚑ {flagged}"
     page.text(bar_x, y + 1.0, page.fit(note, b.right - bar_x, 7.2), 7.2, colour=MUTED)
 
@@ -1750,7 +1753,7 @@ def _late_table(
         done = r["percent"] >= 100.0
         forecast = r["forecast_finish"] or "–"
         # reported done after opening day, read after it: it missed it all the same (the p_late column)
-        missed_done = done and r["code"] in done_since
+        missed_done = done and facts.snap.status(r["code"]).done_after(facts.snap.opening)
         if done:  # reported done: the day it was (the forecast's finish), no forecast
             forecast = t("done_reported", date=r["forecast_finish"] or r["last_report_date"] or "–")
         elif r["forecast_passed"] and r["missed_opening"]:
@@ -1787,8 +1790,7 @@ def _late_table(
 
     # on opening day or after it: the projects that missed it (the home page's headline), still not
     # done then done since, each with the day it was reported done
-    reached = facts.snap.on >= facts.snap.opening
-    done_since = {r["code"] for r in facts.done_since}
+    reached = facts.snap.opening_reached
     first = [*facts.late, *facts.done_since]
     rows = [row(r) for r in first]
     second = [row(r) for r in facts.disputed]

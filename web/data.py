@@ -279,12 +279,6 @@ def after_opening_words(s: ProjectStatus, lang: str, opening: date | None) -> st
     return i18n.label(lang, "after_opening")
 
 
-def done_reported(s: ProjectStatus) -> date | None:
-    """The day a project reported done was reported done (its forecast's finish: the first report
-    of 100 %, completion.forecast), else its latest report's; None for a project not done."""
-    return s.done_on
-
-
 def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]]:
     """The projects as the page script's popups show them, in the snapshot's order."""
     if view is None:
@@ -298,7 +292,7 @@ def project_table(view: CompletionView | None, lang: str) -> list[dict[str, Any]
         # carried forward from a forecast gone by: still a forecast with its chance (after opening
         # day, that it was not reported done by it)
         passed = forecast_passed(s)
-        done = done_reported(s)
+        done = s.done_on
         out.append(
             {
                 "code": p.code,

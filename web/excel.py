@@ -29,7 +29,9 @@ Spec = tuple[SheetColumn, Callable[[Row], Any]]
 
 def units_workbook(lang: str, doc: Mapping[str, Any]) -> bytes:
     """/completion/units' document (``doc``: the snapshot's meta, ``by`` and ``units``) as the units
-    page's table; the page's "overdue / due" as two columns of numbers."""
+    page's table; the page's "overdue / due" as two columns of numbers. On opening day or after it,
+    as the page: the count is of the projects that missed opening day ("Missed opening"), and their
+    codes those still not done, then those done since, each with the day it was reported done."""
     t = _labeller(lang)
     local = _local(lang)
     first: list[Spec] = [(SheetColumn(t("unit")), lambda u: local(u["unit"]))]
@@ -37,19 +39,30 @@ def units_workbook(lang: str, doc: Mapping[str, Any]) -> bytes:
         person = (SheetColumn(t("person")), lambda u: local(u["person"]) if u["person"] else t("units_nobody_named"))
         first = [person, *first]
     codes = t("list_separator").join
+    late: Spec = (SheetColumn(t("units_late"), WHOLE), lambda u: u["late"])
+    late_codes: Spec = (SheetColumn(t("units_late_projects")), lambda u: codes(u["late_projects"]))
+    if doc["opening_reached"]:  # the page's rule (completion_units.html): the projects that missed it
+
+        def missed_codes(u: Row) -> str:
+            done = [f"{d['code']} {t('done_since_on', date=d['reported_done'])}" for d in u["done_since_opening"]]
+            return codes([*u["late_projects"], *done])
+
+        # (the page's headings without the zero-width space that lets them wrap there)
+        late = (SheetColumn(t("units_missed_head").replace("\u200b", ""), WHOLE), lambda u: u["missed_opening"])
+        late_codes = (SheetColumn(t("units_missed_projects_head").replace("\u200b", "")), missed_codes)
     specs: list[Spec] = [
         *first,
         (SheetColumn(t("units_projects"), WHOLE), lambda u: u["projects"]),
         (SheetColumn(t("excel_reports_overdue"), WHOLE), lambda u: u["reports_overdue"]),
         (SheetColumn(t("excel_reports_due"), WHOLE), lambda u: u["reports_due"]),
-        (SheetColumn(t("units_late"), WHOLE), lambda u: u["late"]),
+        late,
         (SheetColumn(t("status_at_risk"), WHOLE), lambda u: u["at_risk"]),
         (SheetColumn(t("status_done"), WHOLE), lambda u: u["done"]),
         (SheetColumn(t("units_planned"), PERCENT), lambda u: _percent(u["planned_percent"])),
         (SheetColumn(t("units_actual"), PERCENT), lambda u: _percent(u["actual_percent"])),
         (SheetColumn(t("units_variance"), POINTS), lambda u: u["variance_points"]),
         (SheetColumn(t("units_overdue_projects")), lambda u: codes(u["overdue_projects"])),
-        (SheetColumn(t("units_late_projects")), lambda u: codes(u["late_projects"])),
+        late_codes,
         # the page lists them under the count, as the late and overdue ones have their columns
         (SheetColumn(t("at_risk_projects")), lambda u: codes(u["at_risk_projects"])),
     ]

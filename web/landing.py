@@ -35,7 +35,7 @@ def _kpis(twin: TwinLike, lang: str) -> dict[str, Any] | None:
         "late": overall.counts.get("behind", 0),
         # on opening day or after it: the projects that missed it (not done, or done after it), the
         # headline in place of the late ones, which are then those still not done
-        "missed": len(snap.missed_opening()) if snap.on >= snap.opening else None,
+        "missed": len(snap.missed_opening()) if snap.opening_reached else None,
         "done": overall.counts.get("done", 0),
         "done_label": i18n.status_label(lang, "done"),
         "projects": overall.projects,

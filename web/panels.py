@@ -34,7 +34,6 @@ from web.data import (
     after_opening_words,
     area_titles,
     bounds_to_display,
-    done_reported,
     forecast_passed,
     forecast_text,
     project_table,
@@ -272,13 +271,13 @@ def completion_panel(
             {
                 "status": status,
                 "colour": i18n.STATUS_COLOURS[status],
-                "label": legend_label(lang, status, snap.on >= snap.opening),
+                "label": legend_label(lang, status, snap.opening_reached),
                 "count": overall.counts.get(status, 0),
             }
             for status in i18n.LEGEND_ORDER
         ],
         "no_project_colour": i18n.NO_PROJECT_COLOUR,
-        "behind_label": legend_label(lang, "behind", snap.on >= snap.opening),
+        "behind_label": legend_label(lang, "behind", snap.opening_reached),
         "stale_behind": sum(1 for s in snap.statuses if s.status == "behind" and states[s.project.code].stale),
     }
 
@@ -309,8 +308,10 @@ def completion_panel(
     # Late is behind schedule by the project's own report (the legend's "behind"); a project whose
     # report runs ahead of its imagery and is not late is listed apart, under its own heading, so
     # the late list's count is the legend's (the API's /completion/late has both in one list).
+    # On opening day or after it the projects that missed it are listed (still not done, then done
+    # since, below): one done since whose imagery disagrees is listed there, with its imagery.
     late = snap.late()
-    flagged = flagged_not_late(snap, view.flags, late)
+    flagged = flagged_not_late(snap, view.flags, snap.late_or_missed())
     shown, flagged_shown = late[:late_limit], flagged[:late_limit]
     # the at-risk projects, named as the late ones are (the legend counted them, nothing named them):
     # most days behind first, the late list's order
@@ -364,7 +365,7 @@ def completion_panel(
     ctx["stale_late"] = sum(1 for it in items if it["stale"])
     # on opening day or after it a late project not reported done has missed it: stale or not, it is
     # late (the note says its report is old, not that it may not be late)
-    ctx["opening_reached"] = snap.on >= snap.opening
+    ctx["opening_reached"] = snap.opening_reached
     ctx["missed_total"] = len(snap.missed_opening())  # the home page's headline
     ctx["done_since"] = [item(s) for s in done_since_shown]
     ctx["done_since_total"] = len(done_since)
@@ -396,7 +397,7 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
     ``chance`` the chance of missing opening day with its interval. Shared by the late list and the project page (web/project_page.py)."""
     fc = s.forecast
     passed = forecast_passed(s)
-    done = done_reported(s)
+    done = s.done_on
     chance = None
     # after opening day a project not reported done has missed it: no chance of it (the briefing's
     # "missed"; "100 % chance of missing opening day" read as still to come)
@@ -419,7 +420,7 @@ def forecast_words(s: ProjectStatus, lang: str, opening: date | None = None) -> 
         # reported done after opening day, read on it or after it: it missed it all the same (the home
         # page's headline counts it), said beside the day it was reported done
         "missed_done": i18n.label(lang, "missed_done_on", opening=opening.isoformat(), date=done.isoformat())
-        if done and opening is not None and s.on >= opening and done > opening
+        if done and opening is not None and s.done_after(opening)
         else None,
         "after_opening": bool(fc.after_opening) and not (passed and fc.missed),
         "after_opening_text": after_opening_words(s, lang, opening),
