@@ -153,12 +153,15 @@ class UnitRow:
 UNIT_COLUMNS = (
     "by", "key", "unit", "person", "projects", "reports_due", "reports_overdue", "late", "at_risk", "done", "weight",
     "planned_percent", "actual_percent", "variance_points", "overdue_projects", "late_projects", "at_risk_projects",
+    "missed_opening", "missed_opening_projects", "done_since_opening",
 )  # fmt: skip
 
 
 def unit_row(row: UnitRow) -> dict[str, Any]:
-    """A flat row (for CSV) with UNIT_COLUMNS; lists joined with ";"."""
+    """A flat row (for CSV) with UNIT_COLUMNS, the JSON's keys: lists joined with ";" (a project done
+    since opening day as its code and the day it was reported done, "SP-07 2026-12-08")."""
     d = row.to_dict()
+    d["done_since_opening"] = [f"{x['code']} {x['reported_done']}" for x in d["done_since_opening"]]
     return {k: (";".join(d[k]) if isinstance(d[k], list) else d[k]) for k in UNIT_COLUMNS}
 
 
