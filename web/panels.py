@@ -352,10 +352,14 @@ def completion_panel(
             else None,
         }
 
-    items = [item(s) for s in shown]
-    ctx["late"] = items
-    ctx["late_total"] = len(late)
-    ctx["late_more"] = len(late) - len(shown)
+    def listed(name: str, full: Sequence[ProjectStatus], shown: Sequence[ProjectStatus]) -> None:
+        """A list shortened to the panel's length: its items, its whole count, how many more."""
+        ctx[name] = [item(s) for s in shown]
+        ctx[f"{name}_total"] = len(full)
+        ctx[f"{name}_more"] = len(full) - len(shown)
+
+    listed("late", late, shown)
+    items = ctx["late"]
     # the rest of a shortened list: the units page of the panel's date for the late projects, the
     # evidence page for those the imagery disagrees with (an exported file, with no server, links none)
     ctx["late_more_href"] = units_page_url(page_url, snap.on.isoformat(), lang) if page_url else None
@@ -367,15 +371,9 @@ def completion_panel(
     # late (the note says its report is old, not that it may not be late)
     ctx["opening_reached"] = snap.opening_reached
     ctx["missed_total"] = len(snap.missed_opening())  # the home page's headline
-    ctx["done_since"] = [item(s) for s in done_since_shown]
-    ctx["done_since_total"] = len(done_since)
-    ctx["done_since_more"] = len(done_since) - len(done_since_shown)
-    ctx["at_risk"] = [item(s) for s in at_risk_shown]
-    ctx["at_risk_total"] = len(at_risk)
-    ctx["at_risk_more"] = len(at_risk) - len(at_risk_shown)
-    ctx["flagged"] = [item(s) for s in flagged_shown]
-    ctx["flagged_total"] = len(flagged)
-    ctx["flagged_more"] = len(flagged) - len(flagged_shown)
+    listed("done_since", done_since, done_since_shown)
+    listed("at_risk", at_risk, at_risk_shown)
+    listed("flagged", flagged, flagged_shown)
     ctx["flagged_shown"] = len(flagged_shown)
     return render("panel_completion.html", lang=lang, **ctx)
 
