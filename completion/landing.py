@@ -124,7 +124,6 @@ def landing_date(twin: TwinLike, today: date | None = None, settings: Completion
     dated = [(d, seq) for d, seq in dated if d <= today]
     report_days = sorted({d for d, _ in dated})
     opening = cps[-1].on
-    passed = [cp for cp in cps if cp.on <= today]
 
     def newest(on: date) -> date | None:
         return max((d for d in report_days if d <= on), default=None)
@@ -132,6 +131,7 @@ def landing_date(twin: TwinLike, today: date | None = None, settings: Completion
     if today >= opening:
         # opening day and after it: the standing today, what missed opening day and is still not done
         return Landing(today, today, checkpoint_label(opening, today, settings.checkpoint_days), None, newest(today))
+    passed = [cp for cp in cps if cp.on <= today]
     if not passed or not report_days:
         return Landing(today, today, None, None, newest(today))
     last = passed[-1]
