@@ -16,7 +16,7 @@ from api_server import bearer, build_venue, client, make_tokens, problem_of
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from typer.testing import CliRunner
-from web_support import save_artifact
+from web_support import pdf_text, save_artifact
 
 from cli.main import app
 from twin import Twin
@@ -85,12 +85,12 @@ def run(*args: str) -> tuple[int, str]:
 
 @functools.lru_cache(maxsize=32)
 def pdf_page(data: bytes) -> tuple[Any, str]:
-    """The PDF's only page and its text (checked to be one page); read once per PDF, as several
-    tests read the same page (pypdf takes about a second to extract an A3 page's text)."""
+    """The PDF's only page (pypdf's, for its size and fonts) and its text (pdftotext's), checked to
+    be one page; read once per PDF, as several tests read the same page."""
     reader = PdfReader(io.BytesIO(data))
-    assert len(reader.pages) == 1
-    page = reader.pages[0]
-    return page, page.extract_text()
+    texts = pdf_text(data)
+    assert len(reader.pages) == len(texts) == 1
+    return reader.pages[0], texts[0]
 
 
 def squashed(text: str) -> str:

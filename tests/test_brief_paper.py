@@ -28,7 +28,7 @@ from api_server import build_venue, client, problem_of
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from typer.testing import CliRunner
-from web_support import artifacts_dir, save_artifact
+from web_support import artifacts_dir, pdf_text, save_artifact
 
 from api.main import create_app
 from api.settings import ApiSettings
@@ -53,11 +53,10 @@ def api(store: Any) -> Iterator[TestClient]:
 
 
 def pdftotext(data: bytes) -> list[str]:
-    """Each page's text as pdftotext (poppler) reads it, in reading order."""
-    exe = shutil.which("pdftotext")
-    assert exe, "pdftotext (poppler-utils) is needed to read the printed text"
-    text = subprocess.run([exe, "-layout", "-", "-"], input=data, capture_output=True, check=True).stdout
-    return text.decode().split("\f")[: len(PdfReader(io.BytesIO(data)).pages)]
+    """Each page's text as pdftotext (poppler) lays it out."""
+    pages = pdf_text(data, layout=True)
+    assert len(pages) == len(PdfReader(io.BytesIO(data)).pages)
+    return pages
 
 
 def to_png(name: str, data: bytes) -> None:
