@@ -360,6 +360,9 @@ def test_with_no_date_a_season_recorded_now_opens_on_a_date_with_data(season_rec
             ), path
 
 
+# The session's surveyed GeoPackage twin, read as it is: in the PostGIS pass (VENUE_TWIN_TEST_STORE)
+# this test would build that twin anew (20-40 s) only to read the same file again.
+@pytest.mark.gpkg_only
 def test_a_survey_of_the_wrong_kind_is_refused_in_plain_words(surveyed_twin: Path) -> None:
     """Naming an orthophoto for a lawn's evidence (NDVI) answered "survey … is a orthophoto survey"."""
     from layers.demo_surveys import LAGGING
