@@ -36,6 +36,7 @@ from api.deps import (
     negotiate,
     project_path,
     public_url,
+    resolve_version,
 )
 from api.errors import InvalidParameter, UnsupportedMediaType
 from api.features import item_path
@@ -229,17 +230,7 @@ class CompletionFactory:
     # ------------------------------------------------------------------ helpers
     def _snapshot(self, twin: TwinView, who: Any, on: str | None, version: str | None) -> tuple[Completion, Snapshot]:
         collection_of(twin, LAYER)
-        comp = Completion(twin, self.settings)
-        try:
-            day = not_after_today(parse_day(on, self.settings, twin=twin))  # a date to come: no reports from then
-        except BadInput as e:
-            raise InvalidParameter.of(e, parameter="date") from None
-        try:
-            snap = comp.at(day, version)
-        except BadInput as e:
-            raise InvalidParameter.of(e, parameter="version") from None
-        first_data(twin, snap.ref.seq, snap.on)  # 404 naming when the data starts, not "0 projects"
-        return comp, snap
+        return completion_at(twin, self.settings, on, version)
 
     # ------------------------------------------------------------------ routes
     def projects(
@@ -756,3 +747,25 @@ def _parse_report(code: str, body: Any) -> tuple[ProgressReport, str]:
             raise BadInput(f"{k} must be text")
     report = ProgressReport(code, float(pct), on, body.get("note"), body.get("reason"))
     return report, body.get("parent") or "HEAD"
+
+
+def completion_at(
+    twin: TwinView, settings: CompletionSettings, on: str | None, version: str | None
+) -> tuple[Completion, Snapshot]:
+    """The completion as it stood on the date ``on`` (None: today) as of ``version`` (a commit), as
+    the completion and evidence routes read it: a bad date or version is 400 naming its parameter,
+    an unknown commit too (api.deps.resolve_version, as on the items; Completion.at's own NotFound
+    answered 404 here), and a date before the data 404 saying when it starts, not "0 projects"."""
+    try:
+        day = not_after_today(parse_day(on, settings, twin=twin))  # a date to come: no reports from then
+    except BadInput as e:
+        raise InvalidParameter.of(e, parameter="date") from None
+    if version is not None:
+        resolve_version(twin, version)
+    comp = Completion(twin, settings)
+    try:
+        snap = comp.at(day, version)
+    except BadInput as e:
+        raise InvalidParameter.of(e, parameter="version") from None
+    first_data(twin, snap.ref.seq, snap.on)
+    return comp, snap

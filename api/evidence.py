@@ -21,6 +21,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import HTMLResponse, Response
 
+from api.completion import completion_at
 from api.deps import (
     StrictQueryRoute,
     TwinDep,
@@ -35,11 +36,10 @@ from api.errors import InvalidParameter
 from api.maps import LangQ
 from api.maps import _lang as page_lang
 from completion.evidence import EvidenceSettings, Surveys, evidence_for_snapshot, evidence_surveys, project_evidence
-from completion.intake import first_data
 from completion.landing import Landing, landing_date
 from completion.register import LAYER
 from completion.settings import CompletionSettings
-from completion.snapshot import Completion, Snapshot, not_after_today, parse_day, snapshot_meta
+from completion.snapshot import Snapshot, snapshot_meta
 from twin.access import TwinView
 from twin.errors import BadInput
 
@@ -113,16 +113,7 @@ class EvidenceFactory:
             on = landing.on.isoformat()
             if landing.moved:
                 extra["landing"] = landing_doc(landing)
-        try:
-            day = not_after_today(parse_day(on, self.settings, twin=twin))  # a date to come: no reports from then
-        except BadInput as e:
-            raise InvalidParameter.of(e, parameter="date") from None
-        try:
-            snap = Completion(twin, self.settings).at(day, version)
-        except BadInput as e:
-            raise InvalidParameter.of(e, parameter="version") from None
-        first_data(twin, snap.ref.seq, snap.on)  # 404 naming when the data starts, not an empty list
-        return snap, extra
+        return completion_at(twin, self.settings, on, version)[1], extra
 
     @staticmethod
     def _surveys(twin: TwinView, snap: Snapshot, version: str | None, surveys_version: str | None) -> Surveys:

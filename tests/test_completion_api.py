@@ -139,6 +139,18 @@ def test_bad_parameters_are_400_naming_them(api: TestClient, query: dict, parame
     assert r.status_code == 400 and r.json()["parameter"] == parameter
 
 
+@pytest.mark.parametrize(
+    "path", ["/completion", "/completion/units", "/projects/HL-07", "/evidence", "/brief"]
+)
+def test_a_version_naming_no_commit_is_400_naming_it_as_on_the_items(api: TestClient, path: str) -> None:
+    """`version=` naming no commit answered 404 "no commit …" on the completion routes and 400
+    "version: no commit …" on the items: one way to name a version, one answer to a wrong one."""
+    items = api.get("/collections/halls/items", params={"version": "abcdef0123"})
+    r = api.get(path, params={"version": "abcdef0123"})
+    assert r.status_code == items.status_code == 400, (path, r.status_code, r.text[:300])
+    assert r.json()["parameter"] == "version" and r.json()["detail"] == items.json()["detail"], r.json()
+
+
 # ------------------------------------------------------------------ checkpoints, S-curve, late
 def test_checkpoints_back_schedule(api: TestClient) -> None:
     doc = api.get("/completion/checkpoints", params={"date": T10}).json()
