@@ -33,6 +33,8 @@ from test_web_browser import (  # noqa: F401 - the fixtures are used by name
 )
 from web_support import CHECKPOINT_DATE, save_artifact
 
+REUSE_PAGES = True  # `visit` opens each page in one the last test left (test_web_browser._Pages)
+
 MARGIN_MM = 8  # venue-map.css @page
 PAPER_MM = {"A4": (297, 210), "A3": (420, 297)}  # landscape, as the page asks
 DPI = 50

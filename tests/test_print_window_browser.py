@@ -30,6 +30,8 @@ from web_support import CHECKPOINT_DATE, artifacts_dir, save_artifact
 
 from web import i18n
 
+REUSE_PAGES = True  # `visit` opens each page in one the last test left (test_web_browser._Pages)
+
 # map labels of the bundled venue the printed map carries from a wide window (hall codes, the plaza)
 LABELS = {"en": ("4.1H", "South plaza"), "zh": ("4.1H", "南广场")}
 

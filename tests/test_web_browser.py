@@ -111,19 +111,23 @@ class Visit:
         return png
 
 
-@pytest.fixture
-def visit(browser: Browser, server: LiveServer) -> Iterator[Any]:
-    opened = []
-
-    def open_(
-        url: str,
-        *,
-        base: str | None = None,
-        offline: bool = False,
-        wait: bool = True,
-        locale: str = "en-US",
-        size: tuple[int, int] = (1400, 900),
-    ) -> Visit:
+def open_visit(
+    browser: Browser,
+    url: str,
+    base: str,
+    *,
+    offline: bool = False,
+    wait: bool = True,
+    locale: str = "en-US",
+    size: tuple[int, int] = (1400, 900),
+    pages: _Pages | None = None,
+) -> Visit:
+    """`url` opened in a browser context of its own (the caller closes `visit.page.context` when
+    done), or, given `pages`, in a page of theirs opened with the same options and left by the test
+    before (`pages.release` gives it back)."""
+    key = (offline, locale, size)
+    page = pages.take(key) if pages is not None else None
+    if page is None:
         touch = size[0] < 1024  # a phone or a tablet
         ctx = browser.new_context(
             viewport={"width": size[0], "height": size[1]},
@@ -135,20 +139,100 @@ def visit(browser: Browser, server: LiveServer) -> Iterator[Any]:
         # every wait below is for a condition; this only ends one that is truly stuck
         ctx.set_default_timeout(BROWSER_MS)
         ctx.set_default_navigation_timeout(BROWSER_MS)
-        page = ctx.new_page()
-        v = Visit(page, base if base is not None else server.url)
-        page.on("console", lambda m: v.console_errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: v.console_errors.append(f"page error: {e}"))
-        page.on("request", lambda r: v.requests.append(r.url))
-        page.goto(url if "://" in url else server.url + url)
+        try:
+            page = ctx.new_page()
+        except BaseException:
+            ctx.close()
+            raise
+        owner: dict[str, Visit] = {}  # the visit the page's events are for (a kept page serves several)
+        page.on("console", lambda m: owner["v"].console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: owner["v"].console_errors.append(f"page error: {e}"))
+        page.on("request", lambda r: owner["v"].requests.append(r.url))
+        page._vt_owner = owner  # type: ignore[attr-defined]
+    v = Visit(page, base)
+    page._vt_owner["v"] = v  # type: ignore[attr-defined]
+    if pages is not None:
+        pages.opened(key, page)
+    try:
+        page.goto(url if "://" in url else base + url)
         if wait:
             v.idle()
-        opened.append(ctx)
+    except BaseException:
+        if pages is None:
+            page.context.close()
+        raise
+    return v
+
+
+class _Pages:
+    """A module's pages kept open between its tests, by the options they were opened with: a page
+    in a context of its own for every visit cost 0.5-0.9 s more than the next test's page load in
+    the last one's page. A page given back is put as a new context's is before it is used again:
+    a blank document (the last test's page unloaded before the new visit counts its requests and
+    console errors), no routes, the screen's media, the viewport it was opened with, the mouse
+    at the corner; what stays is the browser's cache of the app's immutable assets."""
+
+    def __init__(self) -> None:
+        self.free: dict[tuple[Any, ...], list[Page]] = {}
+        self.lent: list[tuple[tuple[Any, ...], Page]] = []
+
+    def take(self, key: tuple[Any, ...]) -> Page | None:
+        free = self.free.get(key) or []
+        while free:
+            page = free.pop()
+            if page.is_closed():
+                continue
+            size = key[2]
+            page.goto("about:blank")
+            page.unroute_all(behavior="ignoreErrors")
+            page.emulate_media(media="null")
+            page.set_viewport_size({"width": size[0], "height": size[1]})
+            page.mouse.move(0, 0)
+            return page
+        return None
+
+    def opened(self, key: tuple[Any, ...], page: Page) -> None:
+        self.lent.append((key, page))
+
+    def release(self) -> None:
+        for key, page in self.lent:
+            if not page.is_closed():
+                self.free.setdefault(key, []).append(page)
+        self.lent.clear()
+
+
+def _module_pages(module: Any, browser: Browser) -> _Pages | None:
+    """The pages a test module that sets REUSE_PAGES = True keeps between its tests (None for
+    other modules: a context of their own per visit, as before)."""
+    if not getattr(module, "REUSE_PAGES", False):
+        return None
+    kept = module.__dict__.get("_vt_pages")
+    if kept is None or kept[0] is not browser:  # the module's browser (a fixture of its own scope)
+        kept = module._vt_pages = (browser, _Pages())
+    return kept[1]  # type: ignore[no-any-return]
+
+
+# This module's own tests reuse pages; a module importing `visit` chooses for itself.
+REUSE_PAGES = True
+
+
+@pytest.fixture
+def visit(request: pytest.FixtureRequest, browser: Browser, server: LiveServer) -> Iterator[Any]:
+    pages = _module_pages(request.module, browser)
+    opened: list[Visit] = []
+
+    def open_(url: str, *, base: str | None = None, **options: Any) -> Visit:
+        v = open_visit(browser, url if "://" in url else server.url + url, base if base is not None else server.url,
+                       pages=pages, **options)  # fmt: skip
+        opened.append(v)
         return v
 
     yield open_
-    for ctx in opened:
-        ctx.close()
+    if pages is not None:
+        pages.release()
+    else:
+        for v in opened:
+            v.page.context.close()
 
 
 def api(server: LiveServer, path: str, **params: Any) -> Any:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from test_web_browser import (  # noqa: F401 - the fixtures are used by name
     Visit,
     api,
     clean,
+    open_visit,
     server,
     store,
     visit,
@@ -33,12 +36,74 @@ from web_support import CHECKPOINT_DATE, KNOWN_DATE, save_artifact
 
 from web import i18n
 
+from playwright.sync_api import Browser  # isort: skip
+
+
+REUSE_PAGES = True  # `visit` opens each page in one the last test left (test_web_browser._Pages)
+
 
 def _printed(v: Visit, name: str) -> list[str]:
     """The page printed to PDF as Chromium prints it (its print CSS, A4 landscape): each page's text."""
     pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
     save_artifact(f"print-{name}.pdf", pdf)
+    return _texts(pdf)
+
+
+def _texts(pdf: bytes) -> list[str]:
     return [re.sub(r"\s+", " ", p.extract_text()) for p in PdfReader(io.BytesIO(pdf)).pages]
+
+
+# What the tests of the completion map's printout read of its page before it is printed (each the
+# test's own query): the late cards and the at-risk ones of the panel, the at-risk and the units
+# sections (open or not, their items) as the page opens.
+BEFORE_PRINT = {
+    "late_cards": "Array.from(document.querySelectorAll('#vt-panel-body ul.vt-late > li[data-project]'))"
+    ".map(li => li.dataset.project)",
+    "risk_cards": "Array.from(document.querySelectorAll('#vt-panel-body ul.vt-risk > li[data-project]'))"
+    ".map(li => li.dataset.project)",
+    "at_risk": "Array.from(document.querySelectorAll('#vt-panel details.vt-at-risk ul.vt-risk > li[data-project]'))"
+    ".map(li => li.dataset.project)",
+    # null where the page has no such section (after opening day, no at-risk one): a test of it fails
+    "at_risk_open": "document.querySelector('#vt-panel details.vt-at-risk')?.open ?? null",
+    "units_open": "document.querySelector('#vt-panel details.vt-units')?.open ?? null",
+    "units": """Array.from(document.querySelectorAll('#vt-panel details.vt-units li.vt-unit')).map(li => [
+          li.querySelector('.vt-unit-name').textContent, li.querySelector('.vt-late-meta').textContent])""",
+}
+
+
+@dataclass
+class PrintedMap:
+    """The completion map of a date and language, opened once and printed once for the tests of its
+    printout (the same page, the same PDF: each test had loaded and printed it again): what they read
+    before printing (BEFORE_PRINT), the PDF and its pages' text, and the page, for what each test
+    then checks in print media (each puts the page back as the reader left it)."""
+
+    v: Visit
+    before: dict[str, Any]
+    pdf: bytes
+    pages: list[str]
+
+    def keep(self, name: str) -> list[str]:
+        """The printout's pages' text, its PDF saved in the artifacts folder as print-`name`.pdf."""
+        save_artifact(f"print-{name}.pdf", self.pdf)
+        return self.pages
+
+
+@pytest.fixture(scope="module")
+def printed_map(browser: Browser, server: LiveServer) -> Iterator[Callable[[str, str], PrintedMap]]:
+    made: dict[tuple[str, str], PrintedMap] = {}
+
+    def get(lang: str, day: str) -> PrintedMap:
+        if (lang, day) not in made:
+            v = open_visit(browser, f"/maps/completion?date={day}&lang={lang}", server.url)
+            before = {name: v.page.evaluate(js) for name, js in BEFORE_PRINT.items()}
+            pdf = v.page.pdf(prefer_css_page_size=True, print_background=True)
+            made[(lang, day)] = PrintedMap(v, before, pdf, _texts(pdf))
+        return made[(lang, day)]
+
+    yield get
+    for m in made.values():
+        m.v.page.context.close()
 
 
 def _squash(text: str) -> str:
@@ -68,23 +133,20 @@ PRINTED = [
 
 
 @pytest.mark.parametrize(("lang", "day", "most"), PRINTED)
-def test_completion_map_printout_stands_alone(visit: Any, server: LiveServer, lang: str, day: str, most: int) -> None:
+def test_completion_map_printout_stands_alone(
+    printed_map: Any, server: LiveServer, lang: str, day: str, most: int
+) -> None:
     """The map's page has the title, the date, the legend with its counts and the positions note;
     every page has the title, the date and its number; no page is only the panel's foot, nor one
     project's card alone; every card of the panel is printed, once."""
-    v = visit(f"/maps/completion?date={day}&lang={lang}")
+    printed = printed_map(lang, day)
+    v = printed.v
     comp = api(server, "/completion", date=day)
-    cards = v.page.evaluate(
-        "Array.from(document.querySelectorAll('#vt-panel-body ul.vt-late > li[data-project]'))"
-        ".map(li => li.dataset.project)"
-    )
+    cards = list(printed.before["late_cards"])
     # the at-risk projects print open after the late ones: their cards too (a code in both lists once each)
-    risky = v.page.evaluate(
-        "Array.from(document.querySelectorAll('#vt-panel-body ul.vt-risk > li[data-project]'))"
-        ".map(li => li.dataset.project)"
-    )
+    risky = printed.before["risk_cards"]
     cards += [c for c in risky if c not in cards]
-    pages = _printed(v, f"completion-{lang}-{day}")
+    pages = printed.keep(f"completion-{lang}-{day}")
     title = i18n.label(lang, "completion_title")
     as_of = i18n.label(lang, "as_of", date=comp["date"])
     for n, text in enumerate(pages, 1):
@@ -266,18 +328,17 @@ def test_units_table_printout_repeats_its_head_and_has_no_stray_page(
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_completion_map_prints_the_units_section_open(visit: Any, lang: str) -> None:
+def test_completion_map_prints_the_units_section_open(printed_map: Any, lang: str) -> None:
     """The panel's "By responsible unit" is collapsed on screen; on paper it is open (every unit
     and its figures), and after printing it is collapsed again as the reader left it."""
-    v = visit(f"/maps/completion?date={KNOWN_DATE}&lang={lang}")
+    m = printed_map(lang, KNOWN_DATE)
+    v = m.v
     section = "#vt-panel details.vt-units"
+    assert m.before["units_open"] is False  # as the page opened, before printing
     assert v.page.evaluate(f"document.querySelector('{section}').open") is False
-    units = v.page.evaluate(
-        f"""Array.from(document.querySelectorAll('{section} li.vt-unit')).map(li => [
-          li.querySelector('.vt-unit-name').textContent, li.querySelector('.vt-late-meta').textContent])"""
-    )
+    units = m.before["units"]
     assert len(units) >= 3, units
-    printed = _squash(" ".join(_printed(v, f"completion-units-{lang}")))
+    printed = _squash(" ".join(m.keep(f"completion-units-{lang}")))
     # every unit with its figures: the open section, not only its summary line
     for name, meta in units:
         assert _squash(name) in printed and _squash(meta) in printed, (name, meta)
@@ -294,6 +355,7 @@ def test_completion_map_prints_the_units_section_open(visit: Any, lang: str) -> 
     v.page.evaluate("window.dispatchEvent(new Event('afterprint'))")
     v.page.emulate_media(media="screen")
     assert v.page.evaluate(f"document.querySelector('{section}').open") is True
+    v.page.evaluate(f"document.querySelector('{section}').open = false")  # folded again for the next test
     clean(v)
 
 
@@ -447,20 +509,22 @@ def test_the_change_map_prints_the_registers_changes_as_one_paragraph(
 @pytest.mark.parametrize(
     ("lang", "day"), [("en", "2026-10-06"), ("zh", "2026-10-06"), ("en", KNOWN_DATE), ("en", "2026-10-21")]
 )
-def test_completion_map_prints_the_at_risk_projects_open(visit: Any, server: LiveServer, lang: str, day: str) -> None:
+def test_completion_map_prints_the_at_risk_projects_open(
+    printed_map: Any, server: LiveServer, lang: str, day: str
+) -> None:
     """The panel's "At-risk projects (N)", folded on screen as "By responsible unit" is, was left off
     the printed panel (hidden in print: open, it sent the panel to three pages, the first near empty);
     the README says the panel prints whole. On paper it is open, under its heading and count, each of
     its projects printed once, the panel's first page not near empty; closed again after printing."""
-    v = visit(f"/maps/completion?date={day}&lang={lang}")
+    m = printed_map(lang, day)
+    v = m.v
     section = "#vt-panel details.vt-at-risk"
-    risky = v.page.evaluate(
-        f"Array.from(document.querySelectorAll('{section} ul.vt-risk > li[data-project]')).map(li => li.dataset.project)"
-    )
+    risky = m.before["at_risk"]
     assert risky, f"a date with projects at risk: {day}"
+    assert m.before["at_risk_open"] is False  # as the page opened, before printing
     assert v.page.evaluate(f"document.querySelector('{section}').open") is False
     total = len(api(server, "/projects", date=day, status="at_risk")["projects"])
-    pages = _printed(v, f"completion-at-risk-{lang}-{day}")
+    pages = m.keep(f"completion-at-risk-{lang}-{day}")
     panel = pages[:-1]
     heading = _squash(f"{i18n.label(lang, 'at_risk_projects')} ({total})")
     assert any(heading in _squash(p) for p in panel), [p[:300] for p in panel]
