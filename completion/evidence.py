@@ -67,6 +67,7 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from completion.cache import Kept
 from completion.register import LAYER, Project, Report
 from completion.settings import CompletionSettings
 from completion.snapshot import Completion, Snapshot
@@ -978,9 +979,7 @@ def flags_by_code(evidence: Sequence[Evidence]) -> dict[str, Evidence]:
 
 
 # ---------------------------------------------------------------------------- for status pages
-_FLAG_CACHE: OrderedDict[Any, dict[str, Evidence]] = OrderedDict()
-_FLAG_CACHE_SIZE = 32
-_flag_lock = threading.Lock()
+_flags = Kept(32)
 
 
 def snapshot_flags(
@@ -1003,16 +1002,7 @@ def snapshot_flags(
         twin.state_key(), snap.on, snap.ref.seq, surveys.ref.seq, frozenset(surveys.unavailable),
         tuple(sorted(settings.model_dump().items())),
     )  # fmt: skip
-    with _flag_lock:
-        if key in _FLAG_CACHE:
-            _FLAG_CACHE.move_to_end(key)
-            return _FLAG_CACHE[key]
-    flags = flags_by_code(evidence_for_snapshot(twin, snap, settings, surveys=surveys))
-    with _flag_lock:
-        _FLAG_CACHE[key] = flags
-        while len(_FLAG_CACHE) > _FLAG_CACHE_SIZE:
-            _FLAG_CACHE.popitem(last=False)
-    return flags
+    return _flags.made(key, lambda: flags_by_code(evidence_for_snapshot(twin, snap, settings, surveys=surveys)))
 
 
 def flag_messages(flags: Mapping[str, Evidence]) -> dict[str, str]:

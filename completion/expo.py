@@ -22,7 +22,7 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
-from completion.cache import _LRU, RegisterState, register_state
+from completion.cache import Kept, RegisterState, register_state
 from completion.register import Project
 from completion.settings import CompletionSettings
 from twin.core import TwinLike
@@ -68,17 +68,13 @@ def opening_for(projects: Sequence[Project], on: date, settings: CompletionSetti
     return opening_among(register_expos(projects, settings), on, settings)
 
 
-_expos = _LRU(8)  # (register state's head, seq, opening month-day) -> its expos
+_expos = Kept(8)  # (register state's head, seq, opening month-day) -> its expos
 
 
 def state_expos(state: RegisterState, settings: CompletionSettings) -> list[date]:
     """The expos of the register as of a kept state (worked out once per state)."""
     key = (state.head_id, state.seq, settings.opening_month_day)
-    got: list[date] | None = _expos.get(key)
-    if got is None:
-        got = register_expos(state.ordered, settings)
-        _expos.put(key, got)
-    return got
+    return _expos.made(key, lambda: register_expos(state.ordered, settings))
 
 
 def opening_of(twin: TwinLike, on: date, settings: CompletionSettings) -> date:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 SCALE = float(os.environ.get("TEST_TIMEOUT_SCALE") or 1)
 
@@ -32,3 +33,11 @@ def join_all(threads: Iterable[threading.Thread]) -> None:
     for th in threads:
         th.join(THREAD)
         assert not th.is_alive(), f"{th.name} did not finish within {THREAD:.0f} s"
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = THREAD) -> None:
+    """Poll `condition` until it holds; still false after `timeout` seconds is a failure naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not so within {timeout:.0f} s"
+        time.sleep(0.01)

@@ -14,11 +14,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from api_server import LiveServer
-from deadlines import BROWSER_MS, HTTP
+from deadlines import BROWSER_MS
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 from web_support import artifacts_dir, plain_dates
@@ -649,25 +648,11 @@ def test_completion_map_draws_the_orthophoto_under_the_layers(page: Any, server:
     assert errors == []
 
 
-def _figures_worked_out(server: LiveServer, days: list[str], lang: str) -> None:
-    """Have the server work out each date's figures (the completion snapshot and the imagery's
-    measures of every project) one date at a time, as the page's first request for a date would.
-    A timeline step asks for them six times at once (the panel and five layers), and the server's
-    cache (web.data._LRU.get, which computes outside its lock) then computes them in each of the
-    six requests: 7-10 s a step on a 2-core machine instead of the 1-2 s of one computation. The
-    answers are the same either way; the step only waits less for them."""
-    with httpx.Client(timeout=HTTP) as http:
-        for day in days:
-            r = http.get(f"{server.url}/maps/data/panel", params={"date": day, "lang": lang})
-            assert r.status_code == 200, (day, r.status_code, r.text[:300])
-
-
 def test_the_timeline_switches_flights_as_it_steps(page: Any, server: LiveServer, store: Path) -> None:
     p, errors, _ = page
     with Twin.open(store) as twin:
         ids = _ids(twin)
     flights = (("2026-10-16", T30), ("2026-10-26", T10), ("2026-09-06", T70))
-    _figures_worked_out(server, [day for day, _ in flights], "zh")
     p.goto(f"{server.url}/maps/timeline?lang=zh")
     p.wait_for_function("window.VT && VT.timeline && VT.isIdle()")
     steps = p.evaluate("VT.timeline.cfg.steps.map(s => s.date)")

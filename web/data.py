@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -29,6 +27,7 @@ import orjson
 import shapely
 
 from completion import Completion, Snapshot
+from completion.cache import Kept
 from completion.evidence import Evidence, snapshot_flags
 from completion.landing import Landing, landing_date, season_of
 from completion.percent import json_percent
@@ -110,30 +109,10 @@ def has_projects(twin: TwinLike) -> bool:
 
 
 # ---------------------------------------------------------------------------- caches
-class _LRU:
-    """A small thread-safe LRU for results that depend only on immutable twin versions."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.data: OrderedDict[Any, Any] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-        value = make()
-        with self.lock:
-            self.data[key] = value
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
-        return value
-
-
-_snapshots = _LRU(32)
-_layer_checks = _LRU(16)
-_diffs = _LRU(16)
+# Results that depend only on immutable twin versions, each made once (completion.cache.Kept).
+_snapshots = Kept(32)
+_layer_checks = Kept(16)
+_diffs = Kept(16)
 
 
 def _twin_key(twin: TwinLike) -> tuple[Any, ...]:
@@ -199,7 +178,7 @@ def completion_view(twin: TwinLike, on: str | date | None = None, version: str |
         from completion.snapshot import today_local
 
         cache_key += (today_local().isoformat(),)
-    return _snapshots.get(cache_key, make)  # type: ignore[no-any-return]
+    return _snapshots.made(cache_key, make)  # type: ignore[no-any-return]
 
 
 def landed_view(twin: TwinLike, today: date | None = None) -> CompletionView | None:
@@ -692,7 +671,7 @@ def changes_between(twin: TwinLike, a: Ref, b: Ref, layers: Sequence[str]) -> li
             for e in twin.diff(a, b, layers)
         ]
 
-    return _diffs.get((_twin_key(twin), a.seq, b.seq, tuple(layers)), make)  # type: ignore[no-any-return]
+    return _diffs.made((_twin_key(twin), a.seq, b.seq, tuple(layers)), make)  # type: ignore[no-any-return]
 
 
 def _value_text(v: Any) -> str:
