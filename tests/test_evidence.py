@@ -147,12 +147,15 @@ def test_demo_rendering_is_deterministic(surveyed: Path, tmp_path: Path) -> None
     with Twin.open(surveyed) as twin:
         a = render_demo_surveys(twin, tmp_path / "a", checkpoints=(10,))
         b = render_demo_surveys(twin, tmp_path / "b", checkpoints=(10,))
-        c = render_demo_surveys(twin, tmp_path / "c", checkpoints=(10,), seed=7)
-    for x, y, z in zip(a, b, c, strict=True):
-        with rasterio.open(x.path) as rx, rasterio.open(y.path) as ry, rasterio.open(z.path) as rz:
+        # the seed matters: shown on the NDVI alone (an orthophoto is the slowest to render)
+        (c,) = render_demo_surveys(twin, tmp_path / "c", checkpoints=(10,), ortho_checkpoints=(), seed=7)
+    assert [x.kind for x in a] == ["orthophoto", "ndvi"] and c.kind == "ndvi"
+    with rasterio.open(a[1].path) as rx, rasterio.open(c.path) as rz:
+        assert rx.transform == rz.transform and not np.array_equal(rx.read(), rz.read())
+    for x, y in zip(a, b, strict=True):
+        with rasterio.open(x.path) as rx, rasterio.open(y.path) as ry:
             assert rx.crs.to_epsg() == 4549 and rx.transform == ry.transform
             assert np.array_equal(rx.read(), ry.read())
-            assert not np.array_equal(rx.read(), rz.read())  # the seed matters
             if x.kind == "ndvi":
                 assert rx.count == 1 and rx.dtypes[0] == "float32" and rx.nodata is not None
                 assert rx.res == (1.0, 1.0)
