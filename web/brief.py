@@ -32,7 +32,6 @@ import math
 import re
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from matplotlib.patches import FancyBboxPatch, Rectangle
 from pyproj import Transformer
 
 from completion.accountability import missing_reports
+from completion.cache import Kept
 from completion.evidence import Evidence, evidence_surveys, flag_messages, flagged_not_late, snapshot_flags
 from completion.landing import landing_date
 from completion.percent import json_percent
@@ -529,34 +529,22 @@ def render_brief(
     note = date_note(twin, snap, version, asked)
     # what the caller may see (the view's state key), the snapshot, how it was asked for, and the note
     key = (twin.state_key(), snap.on, snap.ref.seq, version is None, lang, fmt, base_url, note, paper)
-    made = _kept(key)
+    made = _made.get(key)
     if made is not None:
         return made
     with turn() if turn is not None else nullcontext():
-        made = _kept(key)  # drawn by a request ahead in the queue meanwhile
+        made = _made.get(key)  # drawn by a request ahead in the queue meanwhile
         if made is not None:
             return made
         body = _render(twin, comp, snap, lang, fmt, version, base_url, note, paper)
-    with _made_lock:
-        _made[key] = body
-        while len(_made) > MADE_KEPT:
-            _made.popitem(last=False)
+    _made.put(key, body)
     return body
 
 
 # The pages made last, kept: a page is asked for again (HEAD then GET, a phone re-opening a link)
 # and takes seconds to draw; a snapshot never changes, and a new commit is a new key.
 MADE_KEPT = 8
-_made: OrderedDict[Any, bytes] = OrderedDict()
-_made_lock = threading.Lock()
-
-
-def _kept(key: Any) -> bytes | None:
-    with _made_lock:
-        if key in _made:
-            _made.move_to_end(key)
-            return _made[key]
-    return None
+_made = Kept(MADE_KEPT)  # not made once by Kept.made: the render queue (`turn`) decides who draws
 
 
 def paper_problem(paper: str, fmt: str) -> str | None:
