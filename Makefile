@@ -47,8 +47,9 @@ run: $(RUN_STAMP) $(WEB_STAMP)
 # fixtures (built twins, servers) are made once, the slowest files first (tests/conftest.py
 # SLOWEST_FILES; xdist's own reorder, by number of tests, is turned off so that order holds); the
 # tests wait for conditions, not for time, so they hold on a busy machine too. Two, one a core:
-# three gained nothing in CI (8:17 + 1:50 against 8:14 + 1:44). The ten slowest are listed at the
-# end: the suite has 10 minutes.
+# three gained nothing in CI (8:17 + 1:50 against 8:14 + 1:44 on a Xeon) and lost time on a 2-core AMD
+# EPYC (main pass 11:20 against 10:14, 2026-12-07). The forty slowest are listed at the end: the suite
+# has 10 minutes.
 TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 PG_CHECK := $(BIN)/python -c "import os, psycopg; psycopg.connect(os.environ.get('VENUE_TWIN_TEST_POSTGIS_DSN', 'postgresql://postgres@127.0.0.1:5432/postgres'), connect_timeout=3).close()" 2>/dev/null
