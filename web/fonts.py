@@ -55,7 +55,7 @@ def common_family(family: str) -> str | None:
     from the cache folder), or None when it cannot be made (the font is not a TrueType file
     fontTools reads, the cache folder is not writable): the whole font is then used alone."""
     try:
-        entry = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+        entry = font_manager.findfont(font_manager.FontProperties(family=[family]), fallback_to_default=False)
     except ValueError:
         return None
     name = family + COMMON_SUFFIX
