@@ -105,7 +105,7 @@ class Kept:
             with self.lock:
                 if key in self.items:
                     self.items.move_to_end(key)
-                    return self.items[key]  # type: ignore[no-any-return]
+                    return self.items[key]
                 making = self._making.get(key)
                 if making is None or making[1] == me:
                     done = threading.Event()

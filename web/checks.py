@@ -137,7 +137,7 @@ def layer_check(twin: TwinLike, layer: str, ref: Ref) -> dict[str, FeatureCheck]
             found = _with_references(found, _reference_problems(twin, records, ref))
         return found
 
-    return _layer_checks.made((_twin_key(twin), layer, ref.seq), make)  # type: ignore[no-any-return]
+    return _layer_checks.made((_twin_key(twin), layer, ref.seq), make)
 
 
 def _reference_problems(twin: TwinLike, records: list[dict[str, Any]], ref: Ref) -> dict[str, list[Problem]]:

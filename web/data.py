@@ -178,7 +178,7 @@ def completion_view(twin: TwinLike, on: str | date | None = None, version: str |
         from completion.snapshot import today_local
 
         cache_key += (today_local().isoformat(),)
-    return _snapshots.made(cache_key, make)  # type: ignore[no-any-return]
+    return _snapshots.made(cache_key, make)
 
 
 def landed_view(twin: TwinLike, today: date | None = None) -> CompletionView | None:
@@ -671,7 +671,7 @@ def changes_between(twin: TwinLike, a: Ref, b: Ref, layers: Sequence[str]) -> li
             for e in twin.diff(a, b, layers)
         ]
 
-    return _diffs.made((_twin_key(twin), a.seq, b.seq, tuple(layers)), make)  # type: ignore[no-any-return]
+    return _diffs.made((_twin_key(twin), a.seq, b.seq, tuple(layers)), make)
 
 
 def _value_text(v: Any) -> str:
